@@ -1,0 +1,62 @@
+//! Extractors whose rejections are problem+json like every other error.
+
+use crate::error::{Problem, ProblemKind};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::Json;
+use serde::de::DeserializeOwned;
+
+/// Query string parameters.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e: QueryRejection| {
+                Problem::bad_request(format!(
+                    "paramètres de requête invalides : {}",
+                    e.body_text()
+                ))
+            })
+    }
+}
+
+/// A JSON body.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| ApiJson(v))
+            .map_err(json_problem)
+    }
+}
+
+fn json_problem(e: JsonRejection) -> Problem {
+    match e {
+        JsonRejection::MissingJsonContentType(_) => Problem::new(
+            ProblemKind::UnsupportedMediaType,
+            "le corps doit être envoyé en application/json",
+        ),
+        JsonRejection::JsonDataError(e) => {
+            Problem::invalid_field("corps", format!("données invalides : {}", e.body_text()))
+        }
+        JsonRejection::BytesRejection(e)
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            Problem::new(
+                ProblemKind::PayloadTooLarge,
+                "le corps de la requête dépasse la taille autorisée",
+            )
+        }
+        other => Problem::bad_request(format!("JSON mal formé : {}", other.body_text())),
+    }
+}

@@ -1,0 +1,124 @@
+//! `entctl bench import`: a national-size synthetic annuaire imported twice
+//! (first import, then a no-change re-run), with rows/s and peak memory.
+
+use crate::config::Config;
+use crate::registry::import::{import_annuaire, ImportOptions};
+use crate::store::{redact, Backend, Store};
+use crate::synthetic::{write_annuaire, SyntheticOptions};
+use std::io::BufWriter;
+use std::time::Instant;
+
+pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("entcp-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let csv_path = dir.join("annuaire.csv");
+    let started = Instant::now();
+    let summary = write_annuaire(
+        BufWriter::new(std::fs::File::create(&csv_path)?),
+        &SyntheticOptions {
+            etablissements: rows,
+            communes,
+            seed: 42,
+        },
+    )?;
+    println!(
+        "annuaire synthétique : {} lignes, {} communes, {} départements, {} académies ({:.2} s)",
+        summary.rows,
+        summary.communes,
+        summary.departements,
+        summary.academies,
+        started.elapsed().as_secs_f64()
+    );
+    let (url, cleanup) = bench_database(config, &dir).await?;
+    println!("base : {}", redact(&url));
+    let store = Store::connect(&url, config.database.max_connections).await?;
+    store.migrate().await?;
+    let options = ImportOptions {
+        dry_run: false,
+        batch_size: config.import.batch_size,
+    };
+    for pass in ["premier import", "ré-import sans changement"] {
+        let file = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&csv_path)?);
+        let started = Instant::now();
+        let report = import_annuaire(&store, file, options, chrono::Utc::now())
+            .await
+            .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{pass} : {} lignes en {secs:.2} s = {:.0} lignes/s (créés {}, mis à jour {}, inchangés {}, ignorés {}, rejetés {})",
+            report.rows,
+            report.rows as f64 / secs,
+            report.etablissements.created,
+            report.etablissements.updated,
+            report.etablissements.unchanged,
+            report.skipped,
+            report.rejected
+        );
+    }
+    println!(
+        "mémoire résidente maximale : {} Mo",
+        peak_rss_kb().unwrap_or(0) / 1024
+    );
+    store.close().await;
+    cleanup.run().await;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// What to drop once the bench is over.
+enum Cleanup {
+    Nothing,
+    PostgresDatabase { admin_url: String, name: String },
+}
+
+impl Cleanup {
+    async fn run(self) {
+        if let Cleanup::PostgresDatabase { admin_url, name } = self {
+            if let Ok(admin) = Store::connect(&admin_url, Some(1)).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .execute(admin.pool())
+                    .await;
+                admin.close().await;
+            }
+        }
+    }
+}
+
+/// A fresh database: a SQLite file in `dir`, or a new database on the configured PostgreSQL server.
+async fn bench_database(
+    config: &Config,
+    dir: &std::path::Path,
+) -> anyhow::Result<(String, Cleanup)> {
+    let configured = config.database.url.clone();
+    match configured {
+        Some(url) if Backend::from_url(&url)? == Backend::Postgres => {
+            let name = format!("entcp_bench_{}", std::process::id());
+            let admin = Store::connect(&url, Some(1)).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(admin.pool())
+                .await?;
+            admin.close().await;
+            let (base, _) = url
+                .rsplit_once('/')
+                .ok_or_else(|| anyhow::anyhow!("URL PostgreSQL sans base"))?;
+            Ok((
+                format!("{base}/{name}"),
+                Cleanup::PostgresDatabase {
+                    admin_url: url,
+                    name,
+                },
+            ))
+        }
+        _ => Ok((
+            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+            Cleanup::Nothing,
+        )),
+    }
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in kB.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

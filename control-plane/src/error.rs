@@ -1,0 +1,236 @@
+//! The one error type of the HTTP API, rendered as `application/problem+json`
+//! (RFC 9457) with a stable `type` per kind and a French `title`.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Stable kinds of problems; the `type` URI and the title derive from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The resource does not exist (or is out of the caller's scope).
+    NotFound,
+    /// One or more fields are invalid; `errors` names them.
+    Validation,
+    /// The request conflicts with the current state (duplicate, wrong state).
+    Conflict,
+    /// A code matches several organisations; the caller must qualify it.
+    AmbiguousCode,
+    /// The request cannot be parsed (malformed JSON, bad query string).
+    BadRequest,
+    /// The body is larger than the configured limit.
+    PayloadTooLarge,
+    /// The body has a content type the route does not accept.
+    UnsupportedMediaType,
+    /// The route exists but not with this method.
+    MethodNotAllowed,
+    /// The database is unreachable.
+    Unavailable,
+    /// A bug or an unexpected failure; details go to the log, never to the caller.
+    Internal,
+}
+
+impl ProblemKind {
+    pub fn slug(self) -> &'static str {
+        match self {
+            ProblemKind::NotFound => "not-found",
+            ProblemKind::Validation => "validation-failed",
+            ProblemKind::Conflict => "conflict",
+            ProblemKind::AmbiguousCode => "ambiguous-code",
+            ProblemKind::BadRequest => "bad-request",
+            ProblemKind::PayloadTooLarge => "payload-too-large",
+            ProblemKind::UnsupportedMediaType => "unsupported-media-type",
+            ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::Unavailable => "unavailable",
+            ProblemKind::Internal => "internal",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProblemKind::NotFound => "Ressource introuvable",
+            ProblemKind::Validation => "Données invalides",
+            ProblemKind::Conflict => "Conflit avec l'état actuel",
+            ProblemKind::AmbiguousCode => "Code ambigu",
+            ProblemKind::BadRequest => "Requête mal formée",
+            ProblemKind::PayloadTooLarge => "Contenu trop volumineux",
+            ProblemKind::UnsupportedMediaType => "Type de contenu non pris en charge",
+            ProblemKind::MethodNotAllowed => "Méthode non autorisée",
+            ProblemKind::Unavailable => "Service indisponible",
+            ProblemKind::Internal => "Erreur interne",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProblemKind::NotFound => StatusCode::NOT_FOUND,
+            ProblemKind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::Conflict | ProblemKind::AmbiguousCode => StatusCode::CONFLICT,
+            ProblemKind::BadRequest => StatusCode::BAD_REQUEST,
+            ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn type_uri(self) -> String {
+        format!("urn:entcp:problem:{}", self.slug())
+    }
+}
+
+/// One offending field of a validation problem.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct FieldError {
+    /// JSON pointer-like name of the field (`uai`, `members[2].siren`).
+    pub field: String,
+    pub message: String,
+}
+
+/// An API error. Handlers return `Result<_, Problem>` and use `?`.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind:?}: {detail}")]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    /// Extra members merged into the body (e.g. the candidates of an ambiguous code).
+    pub extra: Option<serde_json::Value>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+            extra: None,
+        }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(ProblemKind::NotFound, detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Problem {
+        Problem::new(ProblemKind::Conflict, detail)
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Problem {
+        Problem::new(ProblemKind::BadRequest, detail)
+    }
+
+    /// A validation problem listing every offending field.
+    pub fn invalid(errors: Vec<FieldError>) -> Problem {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{} : {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join(" ; ");
+        Problem {
+            kind: ProblemKind::Validation,
+            detail,
+            errors,
+            extra: None,
+        }
+    }
+
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Problem {
+        Problem::invalid(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn with_extra(mut self, extra: serde_json::Value) -> Problem {
+        self.extra = Some(extra);
+        self
+    }
+
+    /// The JSON body of the problem.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "type": self.kind.type_uri(),
+            "title": self.kind.title(),
+            "status": self.kind.status().as_u16(),
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = serde_json::to_value(&self.errors).expect("field errors serialise");
+        }
+        if let Some(serde_json::Value::Object(extra)) = &self.extra {
+            for (key, value) in extra {
+                body[key] = value.clone();
+            }
+        }
+        body
+    }
+}
+
+/// Accumulates field errors so a request reports all of them at once.
+#[derive(Default)]
+pub struct Checks {
+    errors: Vec<FieldError>,
+}
+
+impl Checks {
+    pub fn fail(&mut self, field: &str, message: impl ToString) {
+        self.errors.push(FieldError {
+            field: field.into(),
+            message: message.to_string(),
+        });
+    }
+
+    /// Keeps the value if `result` is Ok, records the error otherwise.
+    pub fn check<T, E: ToString>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.fail(field, e)).ok()
+    }
+
+    pub fn finish(self) -> Result<(), Problem> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Problem::invalid(self.errors))
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        if self.kind == ProblemKind::Internal {
+            tracing::error!(detail = %self.detail, "internal error");
+        }
+        let mut shown = self;
+        if shown.kind == ProblemKind::Internal {
+            shown.detail = "Une erreur inattendue est survenue ; elle a été journalisée.".into();
+        }
+        (
+            shown.kind.status(),
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            shown.body().to_string(),
+        )
+            .into_response()
+    }
+}
+
+impl From<sqlx::Error> for Problem {
+    fn from(e: sqlx::Error) -> Problem {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+                tracing::error!(error = %e, "database unavailable");
+                Problem::new(
+                    ProblemKind::Unavailable,
+                    "La base de données ne répond pas.",
+                )
+            }
+            _ => Problem::new(ProblemKind::Internal, e.to_string()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Problem {
+    fn from(e: anyhow::Error) -> Problem {
+        Problem::new(ProblemKind::Internal, format!("{e:#}"))
+    }
+}

@@ -1,0 +1,12 @@
+//! ENT control plane: the library behind the `entctl` binary.
+//!
+//! One module per capability (see ARCHITECTURE.md); `api` mounts their routes.
+
+pub mod api;
+pub mod bench;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod registry;
+pub mod store;
+pub mod synthetic;

@@ -1,0 +1,281 @@
+//! Validation of the French public identifiers the registry relies on.
+//!
+//! Every parser normalises its input (trims, upper-cases, drops the spaces people
+//! type inside SIREN/SIRET) and returns a precise, French error message.
+
+use std::fmt;
+
+/// Why a code was refused; `Display` gives the message shown to users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeError {
+    /// Wrong length or characters, with the expected shape.
+    Shape {
+        kind: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    /// The UAI check letter does not match its seven digits.
+    UaiCheckLetter { value: String, expected: char },
+    /// A SIREN/SIRET fails the Luhn check.
+    Luhn { kind: &'static str, value: String },
+    /// Well formed but not an existing département.
+    UnknownDepartement { value: String },
+}
+
+impl fmt::Display for CodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodeError::Shape {
+                kind,
+                value,
+                expected,
+            } => {
+                write!(f, "{kind} « {value} » invalide : attendu {expected}")
+            }
+            CodeError::UaiCheckLetter { value, expected } => write!(
+                f,
+                "UAI « {value} » invalide : la lettre de contrôle devrait être « {expected} »"
+            ),
+            CodeError::Luhn { kind, value } => {
+                write!(
+                    f,
+                    "{kind} « {value} » invalide : la clé de contrôle (Luhn) est fausse"
+                )
+            }
+            CodeError::UnknownDepartement { value } => {
+                write!(
+                    f,
+                    "code département « {value} » inconnu (01 à 95, 2A, 2B, 971 à 976)"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for CodeError {}
+
+const UAI_LETTERS: &[u8; 23] = b"ABCDEFGHJKLMNPRSTUVWXYZ";
+
+/// The check letter of a UAI whose seven leading digits are `n`.
+pub fn uai_check_letter(n: u32) -> char {
+    UAI_LETTERS[(n % 23) as usize] as char
+}
+
+/// A UAI: 7 digits and a check letter, case-insensitive; returned upper-case.
+pub fn parse_uai(input: &str) -> Result<String, CodeError> {
+    let value = input.trim().to_ascii_uppercase();
+    let bytes = value.as_bytes();
+    let shaped = bytes.len() == 8
+        && bytes[..7].iter().all(u8::is_ascii_digit)
+        && bytes[7].is_ascii_uppercase();
+    if !shaped {
+        return Err(CodeError::Shape {
+            kind: "UAI",
+            value,
+            expected: "7 chiffres suivis d'une lettre (ex. 0940176F)",
+        });
+    }
+    let digits: u32 = value[..7].parse().expect("seven ascii digits");
+    let expected = uai_check_letter(digits);
+    if bytes[7] as char != expected {
+        return Err(CodeError::UaiCheckLetter { value, expected });
+    }
+    Ok(value)
+}
+
+fn luhn_valid(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let twice = d * 2;
+                if twice > 9 {
+                    twice - 9
+                } else {
+                    twice
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+fn parse_luhn_number(
+    input: &str,
+    kind: &'static str,
+    len: usize,
+    expected: &'static str,
+) -> Result<String, CodeError> {
+    let value: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+    if value.len() != len || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CodeError::Shape {
+            kind,
+            value,
+            expected,
+        });
+    }
+    if !luhn_valid(&value) {
+        return Err(CodeError::Luhn { kind, value });
+    }
+    Ok(value)
+}
+
+/// A SIREN: 9 digits with a valid Luhn key (spaces allowed in input).
+pub fn parse_siren(input: &str) -> Result<String, CodeError> {
+    parse_luhn_number(input, "SIREN", 9, "9 chiffres")
+}
+
+/// A SIRET: 14 digits with a valid Luhn key (spaces allowed in input).
+///
+/// La Poste's establishments (SIREN 356000000) use a different key; they are
+/// not bodies we register, so the plain Luhn rule is applied.
+pub fn parse_siret(input: &str) -> Result<String, CodeError> {
+    parse_luhn_number(input, "SIRET", 14, "14 chiffres")
+}
+
+/// A département code: `01`–`95` (without `20`), `2A`, `2B`, `971`–`976`.
+///
+/// The annuaire writes them on three characters (`094`, `02A`): the leading
+/// zero is dropped.
+pub fn parse_departement(input: &str) -> Result<String, CodeError> {
+    let upper = input.trim().to_ascii_uppercase();
+    let value = match upper.strip_prefix('0') {
+        Some(rest) if rest.len() == 2 => rest.to_string(),
+        _ => upper,
+    };
+    let known = match value.as_str() {
+        "2A" | "2B" => true,
+        v if v.len() == 2 && v.bytes().all(|b| b.is_ascii_digit()) => {
+            let n: u32 = v.parse().expect("digits");
+            (1..=95).contains(&n) && n != 20
+        }
+        v if v.len() == 3 && v.bytes().all(|b| b.is_ascii_digit()) => {
+            let n: u32 = v.parse().expect("digits");
+            (971..=976).contains(&n)
+        }
+        _ => false,
+    };
+    if known {
+        Ok(value)
+    } else {
+        Err(CodeError::UnknownDepartement { value })
+    }
+}
+
+/// A commune INSEE code: 5 characters, a département prefix and digits
+/// (`94034`, `2A004`, `97411`).
+pub fn parse_insee_commune(input: &str) -> Result<String, CodeError> {
+    let value = input.trim().to_ascii_uppercase();
+    let shape_error = || CodeError::Shape {
+        kind: "code INSEE",
+        value: value.clone(),
+        expected: "5 caractères : département puis numéro de commune (ex. 94034, 2A004)",
+    };
+    if value.len() != 5 || !value.is_ascii() {
+        return Err(shape_error());
+    }
+    let (dept, rest) = if value.starts_with("97") {
+        value.split_at(3)
+    } else {
+        value.split_at(2)
+    };
+    if !rest.bytes().all(|b| b.is_ascii_digit()) || parse_departement(dept).is_err() {
+        return Err(shape_error());
+    }
+    Ok(value)
+}
+
+/// The département a commune belongs to, from its INSEE code.
+pub fn departement_of_commune(insee: &str) -> &str {
+    if insee.starts_with("97") {
+        &insee[..3]
+    } else {
+        &insee[..2]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_uais_from_the_val_de_marne_sample_are_valid() {
+        for uai in ["0940176F", "0940198E", "0940204L", "0940209S", "0941033m"] {
+            assert_eq!(parse_uai(uai).unwrap(), uai.to_ascii_uppercase());
+        }
+    }
+
+    #[test]
+    fn uai_with_wrong_letter_names_the_expected_one() {
+        let err = parse_uai("0940176G").unwrap_err();
+        assert_eq!(
+            err,
+            CodeError::UaiCheckLetter {
+                value: "0940176G".into(),
+                expected: 'F'
+            }
+        );
+        assert!(err.to_string().contains("« F »"));
+    }
+
+    #[test]
+    fn uai_of_wrong_shape_is_refused() {
+        for bad in ["", "094017F", "09401766F", "094017AF", "09401767"] {
+            assert!(
+                matches!(parse_uai(bad), Err(CodeError::Shape { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn siren_and_siret_follow_luhn() {
+        assert_eq!(parse_siren("219 400 348").unwrap(), "219400348");
+        assert_eq!(parse_siret("21940034800195").unwrap(), "21940034800195");
+        assert!(matches!(
+            parse_siren("219400349"),
+            Err(CodeError::Luhn { .. })
+        ));
+        assert!(matches!(
+            parse_siret("21940034800196"),
+            Err(CodeError::Luhn { .. })
+        ));
+        assert!(matches!(
+            parse_siren("21940034"),
+            Err(CodeError::Shape { .. })
+        ));
+        assert!(matches!(
+            parse_siret("2194003480019A"),
+            Err(CodeError::Shape { .. })
+        ));
+    }
+
+    #[test]
+    fn departement_codes_cover_corsica_and_overseas() {
+        assert_eq!(parse_departement("094").unwrap(), "94");
+        assert_eq!(parse_departement("02a").unwrap(), "2A");
+        assert_eq!(parse_departement("2B").unwrap(), "2B");
+        assert_eq!(parse_departement("971").unwrap(), "971");
+        assert_eq!(parse_departement("01").unwrap(), "01");
+        for bad in ["20", "00", "96", "977", "970", "2C", "9"] {
+            assert!(parse_departement(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn insee_codes_accept_corsica_and_overseas() {
+        assert_eq!(parse_insee_commune("94034").unwrap(), "94034");
+        assert_eq!(parse_insee_commune("2a004").unwrap(), "2A004");
+        assert_eq!(parse_insee_commune("97411").unwrap(), "97411");
+        assert_eq!(departement_of_commune("97411"), "974");
+        assert_eq!(departement_of_commune("2A004"), "2A");
+        for bad in ["9403", "940345", "2C004", "20004", "9A034", "97A11"] {
+            assert!(parse_insee_commune(bad).is_err(), "{bad}");
+        }
+    }
+}

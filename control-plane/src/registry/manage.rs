@@ -1,0 +1,161 @@
+//! Organisations created by hand (EPCI, syndicats mixtes, vendors, hosts) and
+//! the membership of communes in EPCIs and syndicats mixtes.
+
+use super::codes;
+use super::queries::{get_by_code, get_org, groups_of_commune};
+use super::{fold, Org, OrgKind};
+use crate::error::{Checks, Problem};
+use crate::store::{new_id, timestamp, Store};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A new organisation identified by its SIREN.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrg {
+    /// `epci`, `syndicat_mixte`, `editeur` or `hebergeur`.
+    pub kind: OrgKind,
+    pub siren: String,
+    pub name: String,
+    pub email: Option<String>,
+    /// Département code, for EPCIs and syndicats mixtes.
+    pub departement: Option<String>,
+}
+
+pub async fn create_org(store: &Store, new: NewOrg, now: DateTime<Utc>) -> Result<Org, Problem> {
+    let mut checks = Checks::default();
+    if !new.kind.is_siren_identified() {
+        checks.fail(
+            "kind",
+            format!(
+                "les organisations de type {} viennent de l'import de l'annuaire ; types créables : epci, syndicat_mixte, editeur, hebergeur",
+                new.kind.as_str()
+            ),
+        );
+    }
+    let siren = checks.check("siren", codes::parse_siren(&new.siren));
+    let name = new.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        checks.fail("name", "nom obligatoire, 200 caractères au plus");
+    }
+    if let Some(email) = &new.email {
+        if !email.contains('@') {
+            checks.fail("email", format!("adresse « {email} » invalide"));
+        }
+    }
+    let departement = match &new.departement {
+        Some(d) => checks.check("departement", codes::parse_departement(d)),
+        None => None,
+    };
+    checks.finish()?;
+    let siren = siren.expect("checked");
+    if get_by_code(store, new.kind, &siren).await?.is_some() {
+        return Err(Problem::conflict(format!(
+            "un(e) {} de SIREN {siren} existe déjà",
+            new.kind.label()
+        )));
+    }
+    let id = new_id();
+    let now = timestamp(now);
+    let mut tx = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO orgs (id, kind, code, name, sort_name, siren, departement_code, email, is_open, content_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, '', $9, $10)",
+    )
+    .bind(&id)
+    .bind(new.kind.as_str())
+    .bind(&siren)
+    .bind(&name)
+    .bind(fold(&name))
+    .bind(&siren)
+    .bind(departement)
+    .bind(new.email.clone())
+    .bind(&now)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await
+    .map_err(unique_violation_as_conflict)?;
+    tx.commit().await?;
+    Ok(get_org(store, &id).await?.expect("just created"))
+}
+
+/// Turns a unique-constraint violation (a concurrent duplicate) into a 409.
+pub fn unique_violation_as_conflict(e: sqlx::Error) -> Problem {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Problem::conflict("cette organisation existe déjà")
+        }
+        _ => e.into(),
+    }
+}
+
+/// Adds (or updates) a commune's membership of an EPCI or syndicat mixte.
+/// A commune delegates its ENT to one group at most.
+pub async fn set_member(
+    store: &Store,
+    group: &Org,
+    commune: &Org,
+    ent_delegated: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    check_membership_kinds(group, commune)?;
+    if ent_delegated {
+        let other = groups_of_commune(store, &commune.id)
+            .await?
+            .into_iter()
+            .find(|(g, delegated)| *delegated && g.id != group.id);
+        if let Some((other, _)) = other {
+            return Err(Problem::conflict(format!(
+                "la commune {} a déjà délégué son ENT à {} ({})",
+                commune.name, other.name, other.code
+            )));
+        }
+    }
+    let mut tx = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO org_members (group_id, member_id, ent_delegated, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (group_id, member_id) DO UPDATE SET ent_delegated = excluded.ent_delegated",
+    )
+    .bind(&group.id)
+    .bind(&commune.id)
+    .bind(i64::from(ent_delegated))
+    .bind(timestamp(now))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes a commune from a group; removing a non-member is a 404.
+pub async fn remove_member(store: &Store, group: &Org, commune: &Org) -> Result<(), Problem> {
+    check_membership_kinds(group, commune)?;
+    let mut tx = store.begin_write().await?;
+    let done = sqlx::query("DELETE FROM org_members WHERE group_id = $1 AND member_id = $2")
+        .bind(&group.id)
+        .bind(&commune.id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Problem::not_found(format!(
+            "{} n'est pas membre de {}",
+            commune.name, group.name
+        )));
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn check_membership_kinds(group: &Org, commune: &Org) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    if !group.kind.groups_communes() {
+        checks.fail(
+            "group",
+            format!("{} n'est ni un EPCI ni un syndicat mixte", group.name),
+        );
+    }
+    if commune.kind != OrgKind::Commune {
+        checks.fail("member", format!("{} n'est pas une commune", commune.name));
+    }
+    checks.finish()
+}

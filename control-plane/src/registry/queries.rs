@@ -1,0 +1,538 @@
+//! Reads of the registry, and the two rules every later capability needs:
+//! what an organisation *covers*, and which collectivité *funds* an établissement.
+
+use super::{fold, Degree, EtabType, Org, OrgKind, OrgRef, Sector};
+use crate::error::Problem;
+use crate::store::{opt_text, Store};
+use base64::Engine;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+pub const ORG_COLUMNS: &str = "id, kind, code, name, siren, siret, etab_type, nature_code, \
+    nature_label, sector, degree, commune_code, departement_code, academie_code, region_code, \
+    pupils, is_open, email, version, created_at, updated_at";
+
+pub fn org_from_row(row: &AnyRow) -> Org {
+    let kind: String = row.get("kind");
+    Org {
+        id: row.get("id"),
+        kind: OrgKind::parse(&kind).unwrap_or_else(|| panic!("unknown org kind in store: {kind}")),
+        code: row.get("code"),
+        name: row.get("name"),
+        siren: opt_text(row, "siren"),
+        siret: opt_text(row, "siret"),
+        etab_type: opt_text(row, "etab_type")
+            .as_deref()
+            .and_then(EtabType::parse),
+        nature_code: opt_text(row, "nature_code"),
+        nature_label: opt_text(row, "nature_label"),
+        sector: opt_text(row, "sector").map(|s| {
+            if s == "prive" {
+                Sector::Prive
+            } else {
+                Sector::Public
+            }
+        }),
+        degree: opt_text(row, "degree").map(|d| if d == "1D" { Degree::D1 } else { Degree::D2 }),
+        commune_code: opt_text(row, "commune_code"),
+        departement_code: opt_text(row, "departement_code"),
+        academie_code: opt_text(row, "academie_code"),
+        region_code: opt_text(row, "region_code"),
+        pupils: row.try_get::<Option<i64>, _>("pupils").ok().flatten(),
+        open: row.get::<i64, _>("is_open") != 0,
+        email: opt_text(row, "email"),
+        version: row.get("version"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+/// A SQL condition with its bound values, composed into larger queries.
+#[derive(Debug, Default, Clone)]
+pub struct Condition {
+    clauses: Vec<String>,
+    values: Vec<String>,
+}
+
+impl Condition {
+    /// Adds `template`, where each `?` stands for the next value.
+    pub fn push(&mut self, template: &str, values: &[&str]) {
+        let mut sql = String::new();
+        let mut pending = values.iter();
+        for part in template.split_inclusive('?') {
+            if let Some(stripped) = part.strip_suffix('?') {
+                let value = pending.next().expect("one value per placeholder");
+                self.values.push((*value).to_string());
+                sql.push_str(stripped);
+                sql.push_str(&format!("${}", self.values.len()));
+            } else {
+                sql.push_str(part);
+            }
+        }
+        self.clauses.push(sql);
+    }
+
+    /// A condition that matches nothing.
+    pub fn never() -> Condition {
+        Condition {
+            clauses: vec!["1 = 0".into()],
+            values: vec![],
+        }
+    }
+
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".into()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
+    fn next_placeholder(&self) -> usize {
+        self.values.len() + 1
+    }
+}
+
+/// Filters of `GET /orgs`.
+#[derive(Debug, Default, Clone, serde::Deserialize, schemars::JsonSchema)]
+pub struct OrgFilter {
+    pub kind: Option<String>,
+    pub academie: Option<String>,
+    pub departement: Option<String>,
+    pub commune: Option<String>,
+    /// `1D` or `2D`.
+    pub degree: Option<String>,
+    pub etab_type: Option<String>,
+    /// Text searched in names (accent- and case-insensitive) or an exact code.
+    pub q: Option<String>,
+    /// Opaque cursor returned as `next_cursor` by the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass it as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 500;
+
+impl OrgFilter {
+    fn condition(&self) -> Result<Condition, Problem> {
+        let mut cond = Condition::default();
+        if let Some(kind) = nonempty(&self.kind) {
+            let kind = OrgKind::parse(kind).ok_or_else(|| {
+                Problem::invalid_field("kind", format!("type d'organisation inconnu : {kind}"))
+            })?;
+            cond.push("kind = ?", &[kind.as_str()]);
+        }
+        if let Some(v) = nonempty(&self.academie) {
+            cond.push("academie_code = ?", &[v]);
+        }
+        if let Some(v) = nonempty(&self.departement) {
+            let code = super::codes::parse_departement(v)
+                .map_err(|e| Problem::invalid_field("departement", e.to_string()))?;
+            cond.push("departement_code = ?", &[&code]);
+        }
+        if let Some(v) = nonempty(&self.commune) {
+            let code = super::codes::parse_insee_commune(v)
+                .map_err(|e| Problem::invalid_field("commune", e.to_string()))?;
+            cond.push("commune_code = ?", &[&code]);
+        }
+        if let Some(v) = nonempty(&self.degree) {
+            let degree = v.to_ascii_uppercase();
+            if degree != "1D" && degree != "2D" {
+                return Err(Problem::invalid_field(
+                    "degree",
+                    "valeurs possibles : 1D, 2D",
+                ));
+            }
+            cond.push("degree = ?", &[&degree]);
+        }
+        if let Some(v) = nonempty(&self.etab_type) {
+            let t = EtabType::parse(v).ok_or_else(|| {
+                Problem::invalid_field("etab_type", format!("type d'établissement inconnu : {v}"))
+            })?;
+            cond.push("etab_type = ?", &[t.as_str()]);
+        }
+        if let Some(q) = nonempty(&self.q) {
+            let pattern = format!("%{}%", fold(q).replace('%', "").replace('_', ""));
+            cond.push(
+                "(sort_name LIKE ? OR code = ?)",
+                &[&pattern, &q.trim().to_ascii_uppercase()],
+            );
+        }
+        Ok(cond)
+    }
+}
+
+fn nonempty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn encode_cursor(org: &Org) -> String {
+    let raw = serde_json::json!([fold(&org.name), org.id]).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(cursor: &str) -> Result<(String, String), Problem> {
+    let bad = || {
+        Problem::invalid_field(
+            "cursor",
+            "curseur invalide : reprenez depuis la première page",
+        )
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    serde_json::from_slice::<(String, String)>(&raw).map_err(|_| bad())
+}
+
+fn page_size(limit: Option<u32>) -> Result<u32, Problem> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        _ => Err(Problem::invalid_field(
+            "limit",
+            format!("entre 1 et {MAX_PAGE}"),
+        )),
+    }
+}
+
+/// One page of organisations matching `cond`, ordered by name then id.
+async fn page_where(
+    store: &Store,
+    mut cond: Condition,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<Org>, Problem> {
+    let size = page_size(limit)?;
+    if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
+        let (name, id) = decode_cursor(cursor)?;
+        cond.push(
+            "(sort_name > ? OR (sort_name = ? AND id > ?))",
+            &[&name, &name, &id],
+        );
+    }
+    let sql = format!(
+        "SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id LIMIT {}",
+        cond.sql(),
+        size + 1
+    );
+    let mut query = sqlx::query(&sql);
+    for value in cond.values() {
+        query = query.bind(value);
+    }
+    let rows = query.fetch_all(store.pool()).await?;
+    let mut items: Vec<Org> = rows.iter().map(org_from_row).collect();
+    let next_cursor = if items.len() > size as usize {
+        items.truncate(size as usize);
+        items.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub async fn list_orgs(store: &Store, filter: &OrgFilter) -> Result<Page<Org>, Problem> {
+    page_where(
+        store,
+        filter.condition()?,
+        filter.cursor.as_deref(),
+        filter.limit,
+    )
+    .await
+}
+
+pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {
+    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(row.as_ref().map(org_from_row))
+}
+
+pub async fn get_by_code(store: &Store, kind: OrgKind, code: &str) -> Result<Option<Org>, Problem> {
+    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE kind = $1 AND code = $2");
+    let row = sqlx::query(&sql)
+        .bind(kind.as_str())
+        .bind(code)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(row.as_ref().map(org_from_row))
+}
+
+/// Finds an organisation by id, by `kind:code`, or by a bare code when only one
+/// organisation has it (a UAI, an INSEE code); an ambiguous code answers 409
+/// with the qualified codes to use instead.
+pub async fn resolve_org(store: &Store, key: &str) -> Result<Org, Problem> {
+    let key = key.trim();
+    let not_found = || Problem::not_found(format!("aucune organisation « {key} »"));
+    if uuid::Uuid::parse_str(key).is_ok() {
+        return get_org(store, key).await?.ok_or_else(not_found);
+    }
+    if let Some((kind, code)) = key.split_once(':') {
+        let kind = OrgKind::parse(kind).ok_or_else(not_found)?;
+        return get_by_code(store, kind, &code.to_ascii_uppercase())
+            .await?
+            .ok_or_else(not_found);
+    }
+    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE code = $1 ORDER BY kind LIMIT 20");
+    let rows = sqlx::query(&sql)
+        .bind(key.to_ascii_uppercase())
+        .fetch_all(store.pool())
+        .await?;
+    let mut orgs: Vec<Org> = rows.iter().map(org_from_row).collect();
+    match orgs.len() {
+        0 => Err(not_found()),
+        1 => Ok(orgs.remove(0)),
+        _ => {
+            let candidates: Vec<String> = orgs.iter().map(Org::qualified_code).collect();
+            Err(Problem::new(
+                crate::error::ProblemKind::AmbiguousCode,
+                format!(
+                    "le code « {key} » désigne plusieurs organisations : {}",
+                    candidates.join(", ")
+                ),
+            )
+            .with_extra(serde_json::json!({ "candidates": candidates })))
+        }
+    }
+}
+
+/// The condition selecting every organisation that `org` covers.
+pub fn covers_condition(org: &Org) -> Condition {
+    let mut cond = Condition::default();
+    let etab = OrgKind::Etablissement.as_str();
+    match org.kind {
+        OrgKind::Academie => cond.push("kind = ? AND academie_code = ?", &[etab, &org.code]),
+        OrgKind::Dsden => cond.push("kind = ? AND departement_code = ?", &[etab, &org.code]),
+        OrgKind::Commune => cond.push(
+            "kind = ? AND commune_code = ? AND degree = ?",
+            &[etab, &org.code, "1D"],
+        ),
+        OrgKind::Departement => cond.push(
+            "kind = ? AND departement_code = ? AND etab_type = ?",
+            &[etab, &org.code, EtabType::College.as_str()],
+        ),
+        OrgKind::Region => cond.push(
+            "kind = ? AND region_code = ? AND etab_type IN (?, ?, ?)",
+            &[etab, &org.code, "lycee", "lycee_professionnel", "erea"],
+        ),
+        OrgKind::Epci | OrgKind::SyndicatMixte => {
+            let first = cond.next_placeholder();
+            cond.clauses.push(format!(
+                "((kind = 'commune' AND id IN (SELECT member_id FROM org_members WHERE group_id = ${first})) \
+                 OR (kind = 'etablissement' AND degree = '1D' AND commune_code IN \
+                 (SELECT m.code FROM org_members om JOIN orgs m ON m.id = om.member_id WHERE om.group_id = ${first})))"
+            ));
+            cond.values.push(org.id.clone());
+        }
+        OrgKind::Etablissement | OrgKind::Editeur | OrgKind::Hebergeur => {
+            return Condition::never()
+        }
+    }
+    cond
+}
+
+/// One page of the organisations `org` covers.
+pub async fn covers(
+    store: &Store,
+    org: &Org,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<Org>, Problem> {
+    page_where(store, covers_condition(org), cursor, limit).await
+}
+
+/// Whether `org` covers `target` (or is it): the basis of organisation scopes.
+pub async fn covers_org(store: &Store, org: &Org, target: &Org) -> Result<bool, Problem> {
+    if org.id == target.id {
+        return Ok(true);
+    }
+    let mut cond = covers_condition(org);
+    cond.push("id = ?", &[&target.id]);
+    let sql = format!("SELECT COUNT(*) AS n FROM orgs WHERE {}", cond.sql());
+    let mut query = sqlx::query(&sql);
+    for value in cond.values() {
+        query = query.bind(value);
+    }
+    let n: i64 = query.fetch_one(store.pool()).await?.get("n");
+    Ok(n > 0)
+}
+
+/// The EPCIs and syndicats mixtes a commune belongs to, with the delegation flag.
+pub async fn groups_of_commune(
+    store: &Store,
+    commune_id: &str,
+) -> Result<Vec<(OrgRef, bool)>, Problem> {
+    let rows = sqlx::query(
+        "SELECT g.id, g.kind, g.code, g.name, om.ent_delegated FROM org_members om \
+         JOIN orgs g ON g.id = om.group_id WHERE om.member_id = $1 ORDER BY g.sort_name, g.id",
+    )
+    .bind(commune_id)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0))
+        .collect())
+}
+
+fn org_ref_from_row(row: &AnyRow) -> OrgRef {
+    let kind: String = row.get("kind");
+    OrgRef {
+        id: row.get("id"),
+        kind: OrgKind::parse(&kind).expect("known kind"),
+        code: row.get("code"),
+        name: row.get("name"),
+    }
+}
+
+/// The collectivité that pays an établissement's ENT: école → its commune (or the
+/// EPCI it delegated its ENT to), collège → département, lycée and EREA → région.
+pub async fn funding_collectivite(store: &Store, etab: &Org) -> Result<Option<Org>, Problem> {
+    let Some(etab_type) = etab.etab_type else {
+        return Ok(None);
+    };
+    if etab_type.is_ecole() {
+        let Some(code) = &etab.commune_code else {
+            return Ok(None);
+        };
+        let Some(commune) = get_by_code(store, OrgKind::Commune, code).await? else {
+            return Ok(None);
+        };
+        let delegated = groups_of_commune(store, &commune.id)
+            .await?
+            .into_iter()
+            .find(|(_, d)| *d);
+        return match delegated {
+            Some((group, _)) => get_org(store, &group.id).await,
+            None => Ok(Some(commune)),
+        };
+    }
+    let (kind, code) = if etab_type == EtabType::College {
+        (OrgKind::Departement, &etab.departement_code)
+    } else {
+        (OrgKind::Region, &etab.region_code)
+    };
+    match code {
+        Some(code) => get_by_code(store, kind, code).await,
+        None => Ok(None),
+    }
+}
+
+/// Every organisation that covers `org` (the inverse of [`covers`]).
+pub async fn covering_parents(store: &Store, org: &Org) -> Result<Vec<OrgRef>, Problem> {
+    let mut parents: Vec<Option<Org>> = Vec::new();
+    let mut groups = Vec::new();
+    match org.kind {
+        OrgKind::Etablissement => {
+            parents.push(lookup(store, OrgKind::Academie, &org.academie_code).await?);
+            parents.push(lookup(store, OrgKind::Dsden, &org.departement_code).await?);
+            match org.etab_type {
+                Some(t) if t.is_ecole() => {
+                    let commune = lookup(store, OrgKind::Commune, &org.commune_code).await?;
+                    if let Some(c) = &commune {
+                        groups = groups_of_commune(store, &c.id).await?;
+                    }
+                    parents.push(commune);
+                }
+                Some(EtabType::College) => {
+                    parents.push(lookup(store, OrgKind::Departement, &org.departement_code).await?)
+                }
+                Some(_) => parents.push(lookup(store, OrgKind::Region, &org.region_code).await?),
+                None => {}
+            }
+        }
+        OrgKind::Commune => groups = groups_of_commune(store, &org.id).await?,
+        _ => {}
+    }
+    let mut refs: Vec<OrgRef> = parents.into_iter().flatten().map(|o| o.as_ref()).collect();
+    refs.extend(groups.into_iter().map(|(g, _)| g));
+    Ok(refs)
+}
+
+async fn lookup(
+    store: &Store,
+    kind: OrgKind,
+    code: &Option<String>,
+) -> Result<Option<Org>, Problem> {
+    match code {
+        Some(code) => get_by_code(store, kind, code).await,
+        None => Ok(None),
+    }
+}
+
+/// The member communes of an EPCI or syndicat mixte.
+pub async fn members_of_group(
+    store: &Store,
+    group_id: &str,
+) -> Result<Vec<(OrgRef, bool)>, Problem> {
+    let rows = sqlx::query(
+        "SELECT m.id, m.kind, m.code, m.name, om.ent_delegated FROM org_members om \
+         JOIN orgs m ON m.id = om.member_id WHERE om.group_id = $1 ORDER BY m.sort_name, m.id",
+    )
+    .bind(group_id)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn condition_numbers_placeholders_in_order() {
+        let mut cond = Condition::default();
+        cond.push("kind = ?", &["commune"]);
+        cond.push("(a > ? OR (a = ? AND id > ?))", &["x", "x", "y"]);
+        assert_eq!(cond.sql(), "kind = $1 AND (a > $2 OR (a = $3 AND id > $4))");
+        assert_eq!(cond.values(), ["commune", "x", "x", "y"]);
+    }
+
+    #[test]
+    fn cursor_round_trips_and_garbage_is_refused() {
+        let org = Org {
+            id: "0190".into(),
+            kind: OrgKind::Commune,
+            code: "94034".into(),
+            name: "Fresnes".into(),
+            siren: None,
+            siret: None,
+            etab_type: None,
+            nature_code: None,
+            nature_label: None,
+            sector: None,
+            degree: None,
+            commune_code: None,
+            departement_code: None,
+            academie_code: None,
+            region_code: None,
+            pupils: None,
+            open: true,
+            email: None,
+            version: 1,
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        assert_eq!(
+            decode_cursor(&encode_cursor(&org)).unwrap(),
+            ("fresnes".into(), "0190".into())
+        );
+        assert!(decode_cursor("not a cursor").is_err());
+    }
+}
