@@ -1,0 +1,114 @@
+//! Test harness: the same tests run on a real SQLite file and, when
+//! `TEST_DATABASE_URL` is set (always in CI), on a fresh PostgreSQL database.
+#![allow(dead_code)]
+
+use entcp::store::Store;
+use std::path::{Path, PathBuf};
+
+pub struct TestDb {
+    pub name: &'static str,
+    pub url: String,
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The PostgreSQL server to test against; CI must provide one.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI is set but TEST_DATABASE_URL is not: the PostgreSQL half of the store tests would be skipped"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh SQLite file in a temp dir.
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("entcp.db").display()
+    );
+    let store = Store::connect(&url, None).await.expect("sqlite connects");
+    store.migrate().await.expect("sqlite migrates");
+    TestDb {
+        name: "sqlite",
+        url,
+        store,
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh database on the test PostgreSQL server, if there is one.
+pub async fn postgres() -> Option<TestDb> {
+    let admin_url = postgres_admin_url()?;
+    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let admin = Store::connect(&admin_url, Some(1))
+        .await
+        .expect("postgres admin connects");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(admin.pool())
+        .await
+        .expect("create test database");
+    admin.close().await;
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("postgres URL has a database");
+    let url = format!("{base}/{name}");
+    let store = Store::connect(&url, Some(5))
+        .await
+        .expect("postgres connects");
+    store.migrate().await.expect("postgres migrates");
+    Some(TestDb {
+        name: "postgres",
+        url,
+        store,
+        _dir: None,
+    })
+}
+
+/// Every backend available: SQLite always, PostgreSQL when configured.
+pub async fn backends() -> Vec<TestDb> {
+    let mut dbs = vec![sqlite().await];
+    dbs.extend(postgres().await);
+    dbs
+}
+
+pub fn t0() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+/// Counts rows of `orgs` of a kind.
+pub async fn count_kind(store: &Store, kind: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::query("SELECT COUNT(*) AS n FROM orgs WHERE kind = $1")
+        .bind(kind)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get("n")
+}
+
+/// The whole registry as sorted (kind, code, content_hash) triples.
+pub async fn registry_fingerprint(store: &Store) -> Vec<(String, String, String)> {
+    use sqlx::Row;
+    sqlx::query("SELECT kind, code, content_hash FROM orgs ORDER BY kind, code")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("kind"), r.get("code"), r.get("content_hash")))
+        .collect()
+}
