@@ -1,0 +1,236 @@
+//! End-to-end: drive the `entctl` binary as a user would.
+
+#[path = "../control-plane/tests/common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn entctl(cwd: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entctl"));
+    cmd.current_dir(cwd);
+    for var in [
+        "DATABASE_URL",
+        "ENTCP_DATABASE_URL",
+        "ENTCP_CONFIG",
+        "ENTCP_LISTEN",
+        "ENTCP_DATA_DIR",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("entctl runs");
+    assert!(
+        out.status.success(),
+        "entctl failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn serve_with_no_configuration_uses_loopback_and_the_embedded_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = entctl(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut address = None;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if let Some(pos) = line.find("listening on http://") {
+            address = Some(
+                line[pos + "listening on http://".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
+            break;
+        }
+    }
+    let address = address.expect("serve logs where it listens");
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    let body = reqwest::blocking_get(&format!("http://{address}/readyz"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(body.contains("ready"), "{body}");
+    assert!(
+        dir.path().join("data/entcp.db").exists(),
+        "the SQLite file is created under ./data"
+    );
+}
+
+/// A tiny blocking GET, so this test file needs no async runtime.
+mod reqwest {
+    pub fn blocking_get(url: &str) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { ::reqwest::get(url).await.unwrap().text().await.unwrap() })
+    }
+}
+
+#[test]
+fn serve_refuses_to_listen_beyond_loopback_before_authentication_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = entctl(dir.path())
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("boucle locale"));
+}
+
+#[test]
+fn import_of_the_real_sample_then_rerun_reports_613_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::fixture("annuaire-education-94-ecoles.csv");
+    let first = run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(&sample));
+    assert!(
+        first.contains("établissements : 613 créés, 0 mis à jour, 0 inchangés"),
+        "{first}"
+    );
+    assert!(first.contains("communes : 47 créés"), "{first}");
+    let second = run_ok(
+        entctl(dir.path())
+            .args(["import", "annuaire", "--json"])
+            .arg(&sample),
+    );
+    let report: serde_json::Value = serde_json::from_str(&second).unwrap();
+    assert_eq!(report["etablissements"]["unchanged"], 613);
+
+    let list =
+        run_ok(entctl(dir.path()).args(["orgs", "list", "--commune", "94034", "--degree", "1D"]));
+    assert!(list.lines().count() >= 5, "{list}");
+    assert!(
+        list.lines().all(|l| l.starts_with("etablissement")),
+        "{list}"
+    );
+    let show = run_ok(entctl(dir.path()).args(["orgs", "show", "0940176f"]));
+    assert!(show.contains("\"funding_collectivite\""), "{show}");
+}
+
+#[test]
+fn config_print_shows_defaults_and_environment_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("entcp.yaml"),
+        "server:\n  listen: 127.0.0.1:9999\n",
+    )
+    .unwrap();
+    let out = run_ok(
+        entctl(dir.path())
+            .args(["--config", "entcp.yaml", "config", "print"])
+            .env("ENTCP_IMPORT_BATCH_SIZE", "77"),
+    );
+    assert!(out.contains("listen: 127.0.0.1:9999"), "{out}");
+    assert!(out.contains("batch_size: 77"), "{out}");
+    assert!(out.contains("data_dir: ./data"), "{out}");
+    std::fs::write(dir.path().join("bad.yaml"), "servre: {}\n").unwrap();
+    let bad = entctl(dir.path())
+        .args(["--config", "bad.yaml", "config", "print"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("servre"));
+}
+
+/// Kill -9 an import midway, run it again: the registry equals one clean run's.
+#[test]
+fn import_killed_midway_converges_on_rerun_without_duplicates() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("national.csv");
+    let rows = 40_000;
+    let options = entcp::synthetic::SyntheticOptions {
+        etablissements: rows,
+        communes: 8_000,
+        seed: 3,
+    };
+    entcp::synthetic::write_annuaire(
+        std::io::BufWriter::new(std::fs::File::create(&csv).unwrap()),
+        &options,
+    )
+    .unwrap();
+
+    let backends = rt.block_on(common::backends());
+    for db in &backends {
+        let import = |url: &str| {
+            let mut cmd = entctl(dir.path());
+            cmd.args(["import", "annuaire"])
+                .arg(&csv)
+                .env("DATABASE_URL", url)
+                .env("ENTCP_IMPORT_BATCH_SIZE", "50");
+            cmd
+        };
+        let mut child = import(&db.url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let written = loop {
+            let n = rt.block_on(common::count_kind(&db.store, "etablissement"));
+            if n > 500 || Instant::now() > deadline {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let after_kill = rt.block_on(common::count_kind(&db.store, "etablissement"));
+        assert!(
+            written > 0,
+            "{}: the import wrote nothing before the deadline",
+            db.name
+        );
+        assert!(
+            after_kill < 30_000,
+            "{}: the import finished before it could be killed ({after_kill})",
+            db.name
+        );
+
+        let rerun = run_ok(&mut import(&db.url).arg("--json"));
+        let report: serde_json::Value = serde_json::from_str(&rerun).unwrap();
+        assert_eq!(
+            report["etablissements"]["unchanged"].as_i64().unwrap(),
+            after_kill,
+            "{}",
+            db.name
+        );
+
+        let clean = rt.block_on(async {
+            if db.name == "sqlite" {
+                common::sqlite().await
+            } else {
+                common::postgres().await.unwrap()
+            }
+        });
+        run_ok(&mut import(&clean.url));
+        let killed_then_resumed = rt.block_on(common::registry_fingerprint(&db.store));
+        let one_clean_run = rt.block_on(common::registry_fingerprint(&clean.store));
+        assert_eq!(
+            killed_then_resumed.len(),
+            one_clean_run.len(),
+            "{}",
+            db.name
+        );
+        assert!(
+            killed_then_resumed == one_clean_run,
+            "{}: registries differ",
+            db.name
+        );
+    }
+}
