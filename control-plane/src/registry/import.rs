@@ -9,7 +9,7 @@
 use super::codes::{self, departement_of_commune};
 use super::{fold, EtabType, OrgKind};
 use crate::error::Problem;
-use crate::store::{new_id, timestamp, Store};
+use crate::store::{new_id, timestamp, Backend, Store};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -557,6 +557,35 @@ fn related_records(row: &RowView, etab: &OrgRecord) -> Result<Vec<OrgRecord>, St
     Ok(related)
 }
 
+/// The related organisations already sent in this run: each is sent once, or
+/// again only if a later row names it differently (once per batch at most).
+#[derive(Default)]
+struct RelatedSeen {
+    sent: HashMap<(OrgKind, String), OrgRecord>,
+    in_batch: HashMap<(OrgKind, String), usize>,
+}
+
+impl RelatedSeen {
+    fn add(&mut self, record: OrgRecord, batch: &mut Vec<OrgRecord>) {
+        let key = (record.kind(), record.code.clone());
+        if self.sent.get(&key) == Some(&record) {
+            return;
+        }
+        self.sent.insert(key.clone(), record.clone());
+        match self.in_batch.get(&key) {
+            Some(&i) => batch[i] = record,
+            None => {
+                self.in_batch.insert(key, batch.len());
+                batch.push(record);
+            }
+        }
+    }
+
+    fn end_batch(&mut self) {
+        self.in_batch.clear();
+    }
+}
+
 /// Reads the CSV and sends batches; runs on a blocking thread.
 fn parse_stream<R: Read>(
     input: R,
@@ -585,6 +614,7 @@ fn parse_stream<R: Read>(
         }
     };
     let mut seen_uai: HashMap<String, u64> = HashMap::new();
+    let mut related_seen = RelatedSeen::default();
     let mut batch = Batch::default();
     let mut record = csv::ByteRecord::new();
     loop {
@@ -651,7 +681,9 @@ fn parse_stream<R: Read>(
                             });
                         }
                         batch.etabs.push(etab);
-                        batch.related.extend(related);
+                        for r in related {
+                            related_seen.add(r, &mut batch.related);
+                        }
                     }
                 }
                 Err(reason) => batch.rejected.push(LineIssue {
@@ -662,6 +694,7 @@ fn parse_stream<R: Read>(
             }
         }
         if batch.rows as usize >= batch_size {
+            related_seen.end_batch();
             if tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
                 return;
             }
@@ -681,6 +714,7 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let batch_size = options.batch_size.max(1);
     let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx));
+    store.analyze("orgs").await?;
     let mut writer = BatchWriter::new(store, options.dry_run, timestamp(now));
     let mut report = ImportReport {
         dry_run: options.dry_run,
@@ -735,12 +769,15 @@ const UPSERT_COLUMNS: [&str; 22] = [
     "updated_at",
 ];
 
-/// Applies batches, remembering the related organisations already written in this run.
+/// Applies batches, one write transaction each.
 struct BatchWriter<'a> {
     store: &'a Store,
     dry_run: bool,
     now: String,
-    related_done: HashMap<(OrgKind, String), String>,
+    /// Rows written since the planner statistics were last refreshed, and how
+    /// many rows there were then.
+    written_since_analyze: u64,
+    rows_at_analyze: u64,
 }
 
 enum Change {
@@ -755,35 +792,31 @@ impl<'a> BatchWriter<'a> {
             store,
             dry_run,
             now,
-            related_done: HashMap::new(),
+            written_since_analyze: 0,
+            rows_at_analyze: 0,
         }
     }
 
-    async fn apply(&mut self, batch: &Batch, report: &mut ImportReport) -> Result<(), Problem> {
-        let mut related: Vec<&OrgRecord> = Vec::new();
-        let mut related_index: HashMap<(OrgKind, &str), usize> = HashMap::new();
-        for r in &batch.related {
-            let key = (r.kind(), r.code.clone());
-            if self
-                .related_done
-                .get(&key)
-                .is_some_and(|h| *h == r.content_hash())
-            {
-                continue;
-            }
-            match related_index.get(&(r.kind(), r.code.as_str())) {
-                Some(&i) => related[i] = r,
-                None => {
-                    related_index.insert((r.kind(), r.code.as_str()), related.len());
-                    related.push(r);
-                }
-            }
+    /// PostgreSQL plans the batch lookups from table statistics; on a table that
+    /// grows by the import, stale statistics turn index lookups into full scans.
+    /// Refresh them whenever the table has doubled since the last refresh.
+    async fn refresh_statistics_if_grown(&mut self, written: u64) -> Result<(), Problem> {
+        self.written_since_analyze += written;
+        if self.written_since_analyze < 1000 || self.written_since_analyze < self.rows_at_analyze {
+            return Ok(());
         }
-        if batch.etabs.is_empty() && related.is_empty() {
+        self.store.analyze("orgs").await?;
+        self.rows_at_analyze += self.written_since_analyze;
+        self.written_since_analyze = 0;
+        Ok(())
+    }
+
+    async fn apply(&mut self, batch: &Batch, report: &mut ImportReport) -> Result<(), Problem> {
+        if batch.etabs.is_empty() && batch.related.is_empty() {
             return Ok(());
         }
         let mut tx = self.store.begin_write().await?;
-        let all: Vec<&OrgRecord> = related.iter().copied().chain(batch.etabs.iter()).collect();
+        let all: Vec<&OrgRecord> = batch.related.iter().chain(batch.etabs.iter()).collect();
         let existing = existing_hashes(&mut tx, &all).await?;
         let mut to_write = Vec::new();
         for record in &all {
@@ -810,17 +843,15 @@ impl<'a> BatchWriter<'a> {
                 to_write.push((*record, hash));
             }
         }
-        for chunk in to_write.chunks(400) {
-            upsert(&mut tx, chunk, &self.now).await?;
+        for chunk in to_write.chunks(1000) {
+            upsert(&mut tx, self.store.backend(), chunk, &self.now).await?;
         }
+        let written = to_write.len() as u64;
         if self.dry_run {
             tx.rollback().await?;
         } else {
             tx.commit().await?;
-        }
-        for r in related {
-            self.related_done
-                .insert((r.kind(), r.code.clone()), r.content_hash());
+            self.refresh_statistics_if_grown(written).await?;
         }
         Ok(())
     }
@@ -841,22 +872,24 @@ async fn existing_hashes(
     tx: &mut crate::store::Tx,
     records: &[&OrgRecord],
 ) -> Result<HashMap<(OrgKind, String), String>, Problem> {
+    let mut by_kind: HashMap<OrgKind, Vec<&str>> = HashMap::new();
+    for r in records {
+        by_kind.entry(r.kind()).or_default().push(r.code.as_str());
+    }
     let mut found = HashMap::new();
-    for chunk in records.chunks(900) {
-        let mut codes: Vec<&str> = chunk.iter().map(|r| r.code.as_str()).collect();
+    for (kind, mut codes) in by_kind {
         codes.sort_unstable();
         codes.dedup();
-        let sql = format!(
-            "SELECT kind, code, content_hash FROM orgs WHERE code IN ({})",
-            crate::store::placeholders(1, codes.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for code in &codes {
-            query = query.bind(*code);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            let kind: String = row.get("kind");
-            if let Some(kind) = OrgKind::parse(&kind) {
+        for chunk in codes.chunks(500) {
+            let sql = format!(
+                "SELECT code, content_hash FROM orgs WHERE kind = $1 AND code IN ({})",
+                crate::store::placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(kind.as_str());
+            for code in chunk {
+                query = query.bind(*code);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
                 found.insert(
                     (kind, row.get::<String, _>("code")),
                     row.get::<String, _>("content_hash"),
@@ -867,53 +900,94 @@ async fn existing_hashes(
     Ok(found)
 }
 
-async fn upsert(
-    tx: &mut crate::store::Tx,
-    records: &[(&OrgRecord, String)],
-    now: &str,
-) -> Result<(), Problem> {
-    let width = UPSERT_COLUMNS.len();
-    let values: Vec<String> = (0..records.len())
-        .map(|i| format!("({})", crate::store::placeholders(i * width + 1, width)))
-        .collect();
+/// Columns with their PostgreSQL types, for `jsonb_to_recordset`.
+fn column_types() -> impl Iterator<Item = (&'static str, &'static str)> {
+    UPSERT_COLUMNS.iter().map(|c| {
+        (
+            *c,
+            if matches!(*c, "pupils" | "is_open") {
+                "bigint"
+            } else {
+                "text"
+            },
+        )
+    })
+}
+
+/// One statement per batch, the rows passed as a single JSON parameter: binding
+/// thousands of parameters is slow in the SQLite driver, and JSON is native to both.
+fn upsert_sql(backend: Backend) -> String {
+    let columns = UPSERT_COLUMNS.join(", ");
+    let source = match backend {
+        Backend::Sqlite => {
+            let fields: Vec<String> = UPSERT_COLUMNS
+                .iter()
+                .map(|c| format!("j ->> '$.{c}'"))
+                .collect();
+            format!(
+                "SELECT {} FROM (SELECT value AS j FROM json_each(jsonb($1))) WHERE true",
+                fields.join(", ")
+            )
+        }
+        Backend::Postgres => {
+            let types: Vec<String> = column_types().map(|(c, t)| format!("{c} {t}")).collect();
+            format!(
+                "SELECT {columns} FROM jsonb_to_recordset($1::jsonb) AS r({})",
+                types.join(", ")
+            )
+        }
+    };
     let updates: Vec<String> = UPSERT_COLUMNS
         .iter()
         .filter(|c| !matches!(**c, "id" | "kind" | "code" | "created_at"))
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
-    let sql = format!(
-        "INSERT INTO orgs ({}) VALUES {} ON CONFLICT (kind, code) DO UPDATE SET {}, version = orgs.version + 1",
-        UPSERT_COLUMNS.join(", "),
-        values.join(", "),
+    format!(
+        "INSERT INTO orgs ({columns}) {source} ON CONFLICT (kind, code) DO UPDATE SET {}, version = orgs.version + 1",
         updates.join(", ")
-    );
-    let mut query = sqlx::query(&sql);
-    for (r, hash) in records {
-        query = query
-            .bind(new_id())
-            .bind(r.kind().as_str())
-            .bind(r.code.clone())
-            .bind(r.name.clone())
-            .bind(fold(&r.name))
-            .bind(r.siren.clone())
-            .bind(r.siret.clone())
-            .bind(r.etab_type.map(EtabType::as_str))
-            .bind(r.nature_code.clone())
-            .bind(r.nature_label.clone())
-            .bind(r.sector)
-            .bind(r.degree)
-            .bind(r.commune_code.clone())
-            .bind(r.departement_code.clone())
-            .bind(r.academie_code.clone())
-            .bind(r.region_code.clone())
-            .bind(r.pupils)
-            .bind(i64::from(r.is_open))
-            .bind(r.email.clone())
-            .bind(hash.clone())
-            .bind(now.to_string())
-            .bind(now.to_string());
-    }
-    query.execute(&mut **tx).await?;
+    )
+}
+
+async fn upsert(
+    tx: &mut crate::store::Tx,
+    backend: Backend,
+    records: &[(&OrgRecord, String)],
+    now: &str,
+) -> Result<(), Problem> {
+    let rows: Vec<serde_json::Value> = records
+        .iter()
+        .map(|(r, hash)| {
+            serde_json::json!({
+                "id": new_id(),
+                "kind": r.kind().as_str(),
+                "code": r.code,
+                "name": r.name,
+                "sort_name": fold(&r.name),
+                "siren": r.siren,
+                "siret": r.siret,
+                "etab_type": r.etab_type.map(EtabType::as_str),
+                "nature_code": r.nature_code,
+                "nature_label": r.nature_label,
+                "sector": r.sector,
+                "degree": r.degree,
+                "commune_code": r.commune_code,
+                "departement_code": r.departement_code,
+                "academie_code": r.academie_code,
+                "region_code": r.region_code,
+                "pupils": r.pupils,
+                "is_open": i64::from(r.is_open),
+                "email": r.email,
+                "content_hash": hash,
+                "created_at": now,
+                "updated_at": now,
+            })
+        })
+        .collect();
+    let payload = serde_json::Value::Array(rows).to_string();
+    sqlx::query(&upsert_sql(backend))
+        .bind(payload)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

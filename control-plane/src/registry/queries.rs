@@ -48,28 +48,44 @@ pub fn org_from_row(row: &AnyRow) -> Org {
 }
 
 /// A SQL condition with its bound values, composed into larger queries.
+/// Clauses hold `?` markers, numbered `$1, $2, ...` only when rendered, so that
+/// conditions can be combined with AND and OR freely.
 #[derive(Debug, Default, Clone)]
 pub struct Condition {
     clauses: Vec<String>,
-    values: Vec<String>,
+    values: Vec<SqlValue>,
 }
 
+/// A value bound to a `?` of a [`Condition`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Text(String),
+    Int(i64),
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
 impl Condition {
-    /// Adds `template`, where each `?` stands for the next value.
+    /// Adds `template` (ANDed), where each `?` stands for the next value.
     pub fn push(&mut self, template: &str, values: &[&str]) {
-        let mut sql = String::new();
-        let mut pending = values.iter();
-        for part in template.split_inclusive('?') {
-            if let Some(stripped) = part.strip_suffix('?') {
-                let value = pending.next().expect("one value per placeholder");
-                self.values.push((*value).to_string());
-                sql.push_str(stripped);
-                sql.push_str(&format!("${}", self.values.len()));
-            } else {
-                sql.push_str(part);
-            }
-        }
-        self.clauses.push(sql);
+        debug_assert_eq!(template.matches('?').count(), values.len());
+        self.clauses.push(template.to_string());
+        self.values
+            .extend(values.iter().map(|v| SqlValue::Text(v.to_string())));
+    }
+
+    /// Adds `template` (ANDed) with one integer value.
+    pub fn push_int(&mut self, template: &str, value: i64) {
+        debug_assert_eq!(template.matches('?').count(), 1);
+        self.clauses.push(template.to_string());
+        self.values.push(SqlValue::Int(value));
+    }
+
+    /// ANDs `prefix (inner) suffix`, e.g. a sub-select filtered by `inner`.
+    pub fn and_wrapped(&mut self, prefix: &str, inner: Condition, suffix: &str) {
+        self.clauses
+            .push(format!("{prefix}{}{suffix}", inner.template()));
+        self.values.extend(inner.values);
     }
 
     /// A condition that matches nothing.
@@ -80,7 +96,30 @@ impl Condition {
         }
     }
 
-    pub fn sql(&self) -> String {
+    /// Matches what any of `conditions` matches (nothing if there are none).
+    pub fn any(conditions: Vec<Condition>) -> Condition {
+        if conditions.is_empty() {
+            return Condition::never();
+        }
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        for c in conditions {
+            clauses.push(format!("({})", c.template()));
+            values.extend(c.values);
+        }
+        Condition {
+            clauses: vec![clauses.join(" OR ")],
+            values,
+        }
+    }
+
+    /// ANDs another condition into this one.
+    pub fn and(&mut self, other: Condition) {
+        self.clauses.push(format!("({})", other.template()));
+        self.values.extend(other.values);
+    }
+
+    fn template(&self) -> String {
         if self.clauses.is_empty() {
             "1 = 1".into()
         } else {
@@ -88,12 +127,36 @@ impl Condition {
         }
     }
 
-    pub fn values(&self) -> &[String] {
+    /// The SQL with `$n` placeholders from `$1`.
+    pub fn sql(&self) -> String {
+        let mut out = String::new();
+        let mut n = 0;
+        for part in self.template().split_inclusive('?') {
+            match part.strip_suffix('?') {
+                Some(head) => {
+                    n += 1;
+                    out.push_str(head);
+                    out.push_str(&format!("${n}"));
+                }
+                None => out.push_str(part),
+            }
+        }
+        out
+    }
+
+    pub fn values(&self) -> &[SqlValue] {
         &self.values
     }
 
-    fn next_placeholder(&self) -> usize {
-        self.values.len() + 1
+    /// Binds the values in order onto a query built from [`Condition::sql`].
+    pub fn bind<'q>(&'q self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
+        for value in &self.values {
+            query = match value {
+                SqlValue::Text(s) => query.bind(s.as_str()),
+                SqlValue::Int(i) => query.bind(*i),
+            };
+        }
+        query
     }
 }
 
@@ -197,7 +260,7 @@ fn decode_cursor(cursor: &str) -> Result<(String, String), Problem> {
     serde_json::from_slice::<(String, String)>(&raw).map_err(|_| bad())
 }
 
-fn page_size(limit: Option<u32>) -> Result<u32, Problem> {
+pub fn page_size(limit: Option<u32>) -> Result<u32, Problem> {
     match limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => Ok(n),
         _ => Err(Problem::invalid_field(
@@ -227,11 +290,7 @@ async fn page_where(
         cond.sql(),
         size + 1
     );
-    let mut query = sqlx::query(&sql);
-    for value in cond.values() {
-        query = query.bind(value);
-    }
-    let rows = query.fetch_all(store.pool()).await?;
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let mut items: Vec<Org> = rows.iter().map(org_from_row).collect();
     let next_cursor = if items.len() > size as usize {
         items.truncate(size as usize);
@@ -328,15 +387,12 @@ pub fn covers_condition(org: &Org) -> Condition {
             "kind = ? AND region_code = ? AND etab_type IN (?, ?, ?)",
             &[etab, &org.code, "lycee", "lycee_professionnel", "erea"],
         ),
-        OrgKind::Epci | OrgKind::SyndicatMixte => {
-            let first = cond.next_placeholder();
-            cond.clauses.push(format!(
-                "((kind = 'commune' AND id IN (SELECT member_id FROM org_members WHERE group_id = ${first})) \
-                 OR (kind = 'etablissement' AND degree = '1D' AND commune_code IN \
-                 (SELECT m.code FROM org_members om JOIN orgs m ON m.id = om.member_id WHERE om.group_id = ${first})))"
-            ));
-            cond.values.push(org.id.clone());
-        }
+        OrgKind::Epci | OrgKind::SyndicatMixte => cond.push(
+            "((kind = 'commune' AND id IN (SELECT member_id FROM org_members WHERE group_id = ?)) \
+             OR (kind = 'etablissement' AND degree = '1D' AND commune_code IN \
+             (SELECT m.code FROM org_members om JOIN orgs m ON m.id = om.member_id WHERE om.group_id = ?)))",
+            &[&org.id, &org.id],
+        ),
         OrgKind::Etablissement | OrgKind::Editeur | OrgKind::Hebergeur => {
             return Condition::never()
         }
@@ -362,11 +418,11 @@ pub async fn covers_org(store: &Store, org: &Org, target: &Org) -> Result<bool, 
     let mut cond = covers_condition(org);
     cond.push("id = ?", &[&target.id]);
     let sql = format!("SELECT COUNT(*) AS n FROM orgs WHERE {}", cond.sql());
-    let mut query = sqlx::query(&sql);
-    for value in cond.values() {
-        query = query.bind(value);
-    }
-    let n: i64 = query.fetch_one(store.pool()).await?.get("n");
+    let n: i64 = cond
+        .bind(sqlx::query(&sql))
+        .fetch_one(store.pool())
+        .await?
+        .get("n");
     Ok(n > 0)
 }
 
@@ -496,12 +552,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn conditions_combine_with_or_and_keep_numbering() {
+        let mut a = Condition::default();
+        a.push("x = ?", &["1"]);
+        let mut b = Condition::default();
+        b.push("y = ?", &["2"]);
+        b.push("z = ?", &["3"]);
+        let mut all = Condition::default();
+        all.push("kind = ?", &["k"]);
+        all.and(Condition::any(vec![a, b]));
+        assert_eq!(all.sql(), "kind = $1 AND ((x = $2) OR (y = $3 AND z = $4))");
+        let texts: Vec<SqlValue> = ["k", "1", "2", "3"]
+            .iter()
+            .map(|v| SqlValue::Text(v.to_string()))
+            .collect();
+        assert_eq!(all.values(), texts);
+        assert_eq!(Condition::any(vec![]).sql(), "1 = 0");
+    }
+
+    #[test]
     fn condition_numbers_placeholders_in_order() {
         let mut cond = Condition::default();
         cond.push("kind = ?", &["commune"]);
         cond.push("(a > ? OR (a = ? AND id > ?))", &["x", "x", "y"]);
         assert_eq!(cond.sql(), "kind = $1 AND (a > $2 OR (a = $3 AND id > $4))");
-        assert_eq!(cond.values(), ["commune", "x", "x", "y"]);
+        assert_eq!(cond.values().len(), 4);
     }
 
     #[test]

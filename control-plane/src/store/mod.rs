@@ -63,6 +63,8 @@ impl Store {
                             "PRAGMA busy_timeout = 10000",
                             "PRAGMA foreign_keys = ON",
                             "PRAGMA synchronous = NORMAL",
+                            "PRAGMA cache_size = -65536",
+                            "PRAGMA temp_store = MEMORY",
                         ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
@@ -104,6 +106,17 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         }
+    }
+
+    /// Refreshes the planner statistics of `table` (PostgreSQL; SQLite plans
+    /// these queries from its indexes alone).
+    pub async fn analyze(&self, table: &'static str) -> sqlx::Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(&format!("ANALYZE {table}"))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// True when the database answers a trivial query.
