@@ -79,8 +79,12 @@ fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(" : ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        // Some errors already print their cause.
+        if !text.contains(&cause_text) {
+            text.push_str(" : ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
