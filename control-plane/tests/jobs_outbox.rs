@@ -331,6 +331,33 @@ async fn two_concurrent_senders_deliver_each_message_exactly_once() {
 }
 
 #[tokio::test]
+async fn a_mail_claimed_by_a_sender_that_crashed_is_sent_after_its_lease() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let config = file_config(data.path());
+        let t0 = common::t0();
+        let id = queue_test_mail(&db.store, "dsi@ac-creteil.fr", t0).await;
+        let lease_end = t0 + Duration::minutes(5);
+        sqlx::query(
+            "UPDATE outbox SET status = 'sending', claimed_by = 'crashed', claimed_until = $1 \
+             WHERE id = $2",
+        )
+        .bind(entcp::store::timestamp(lease_end))
+        .bind(&id)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+
+        let during = send(&db.store, &config, "sender", t0 + Duration::minutes(1)).await;
+        assert_eq!(during, SendReport::default(), "{}", db.name);
+        let after = send(&db.store, &config, "sender", lease_end).await;
+        assert_eq!(after.sent, 1, "{}: {after:?}", db.name);
+        let sent = notify::get_message(&db.store, &id).await.unwrap();
+        assert_eq!(sent.status, "sent");
+    }
+}
+
+#[tokio::test]
 async fn the_file_transport_writes_an_eml_under_the_data_dir() {
     for db in common::backends().await {
         let data = tempfile::tempdir().unwrap();

@@ -101,7 +101,6 @@ async fn run(
 ) -> Result<Json<JobRun>, Problem> {
     let job = super::find(&name)
         .ok_or_else(|| Problem::not_found(format!("aucune tâche ne s'appelle « {name} »")))?;
-    let runner = format!("api-{}", std::process::id());
-    let run = super::run_now(&state, &job, &runner, state.clock.now()).await?;
+    let run = super::run_now(&state, &job, &super::runner_id(), state.clock.now()).await?;
     Ok(Json(run))
 }

@@ -23,8 +23,16 @@ use sqlx::Row;
 
 pub use routes::routes;
 
-/// How long a claimed message is reserved for its sender.
-const LEASE: Duration = Duration::minutes(5);
+/// How long a claimed batch is reserved for its sender: longer than the slowest
+/// possible pass over it (every SMTP command of every message timing out), so a
+/// live sender never loses a message it may still be sending.
+fn lease(config: &Config) -> Duration {
+    const SMTP_COMMANDS_PER_MESSAGE: i64 = 8;
+    let worst = i64::from(config.mail.batch_size.max(1))
+        * SMTP_COMMANDS_PER_MESSAGE
+        * i64::try_from(config.mail.smtp.timeout_seconds).unwrap_or(i64::MAX / 1000);
+    Duration::minutes(5).max(Duration::seconds(worst.min(86_400)))
+}
 
 /// Queues an e-mail in the caller's transaction: it is sent only if the
 /// transaction commits. Returns the outbox id.
@@ -154,8 +162,8 @@ const DUE: &str = "(status = 'pending' AND next_attempt_at <= $1) \
 /// sender can claim them until the lease ends.
 async fn claim_batch(
     store: &Store,
+    config: &Config,
     runner: &str,
-    limit: u32,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Claimed>> {
     // PostgreSQL: concurrent senders skip each other's locked rows. SQLite:
@@ -173,8 +181,8 @@ async fn claim_batch(
     let rows = sqlx::query(&sql)
         .bind(timestamp(now))
         .bind(runner)
-        .bind(timestamp(now + LEASE))
-        .bind(i64::from(limit))
+        .bind(timestamp(now + lease(config)))
+        .bind(i64::from(config.mail.batch_size.max(1)))
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -267,7 +275,7 @@ pub async fn send_due(
     let mailer = Mailer::from_config(config)?;
     let mut report = SendReport::default();
     loop {
-        let batch = claim_batch(store, runner, config.mail.batch_size.max(1), now).await?;
+        let batch = claim_batch(store, config, runner, now).await?;
         if batch.is_empty() {
             return Ok(report);
         }
@@ -471,6 +479,15 @@ fn purge_job(state: &AppState, now: DateTime<Utc>) -> JobFuture<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lease_outlasts_a_batch_whose_every_command_times_out() {
+        let mut config = Config::default();
+        assert_eq!(lease(&config), Duration::seconds(20 * 8 * 30));
+        config.mail.batch_size = 1;
+        config.mail.smtp.timeout_seconds = 5;
+        assert_eq!(lease(&config), Duration::minutes(5));
+    }
 
     #[test]
     fn backoff_grows_then_is_capped() {
