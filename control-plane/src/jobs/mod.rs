@@ -326,26 +326,26 @@ impl Scheduler {
     /// Loops until `stop` turns true: runs what is due, sleeps to the next tick.
     pub async fn run_until(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         while !*stop.borrow() {
-            let now = self.state.clock.now();
-            if let Err(e) = self.run_due(now).await {
+            if let Err(e) = self.run_due(self.state.clock.now()).await {
                 tracing::error!(error = %format!("{e:#}"), "scheduler pass failed");
             }
-            let wait = self.wait_after(now);
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(self.time_to_next_tick()) => {}
                 _ = stop.changed() => {}
             }
         }
     }
 
-    /// How long to sleep after a pass at `now`: to the next tick, at most a minute,
-    /// so a changed clock or a failed pass is retried soon.
-    fn wait_after(&self, now: DateTime<Utc>) -> std::time::Duration {
+    /// Until the next tick, at most a minute so that a failed pass is retried
+    /// soon, plus a margin so that the tick is really past when we wake.
+    fn time_to_next_tick(&self) -> std::time::Duration {
         let max = std::time::Duration::from_secs(60);
-        self.next_due(self.state.clock.now().max(now))
-            .and_then(|next| (next - self.state.clock.now()).to_std().ok())
-            .map_or(max, |wait| wait.min(max))
-            + std::time::Duration::from_millis(50)
+        let now = self.state.clock.now();
+        let wait = self
+            .next_due(now)
+            .and_then(|next| (next - now).to_std().ok())
+            .map_or(max, |wait| wait.min(max));
+        wait + std::time::Duration::from_millis(50)
     }
 }
 
