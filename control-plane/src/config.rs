@@ -67,8 +67,9 @@ pub struct JobsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobSetting {
-    /// Cron expression, 5 fields (`min hour day month weekday`) or 6 with seconds
-    /// first; absent means the job's default.
+    /// Cron expression: 5 fields as in crontab (`min hour day month weekday`,
+    /// 0 or 7 = Sunday), or the `cron` crate's 6–7 fields with seconds first
+    /// (there 1 = Sunday); absent means the job's default.
     pub schedule: Option<String>,
     pub enabled: bool,
 }

@@ -49,12 +49,63 @@ pub fn find(name: &str) -> Option<Job> {
 /// or the `cron` crate's 6–7 fields with seconds first.
 pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
     let fields = expr.split_whitespace().count();
-    let full = if fields == 5 {
-        format!("0 {expr}")
-    } else {
-        expr.to_string()
+    let full = match fields {
+        5 => {
+            let mut parts: Vec<&str> = expr.split_whitespace().collect();
+            let weekdays = crontab_weekdays(parts[4]).map_err(|e| format!("« {expr} » : {e}"))?;
+            parts[4] = &weekdays;
+            format!("0 {}", parts.join(" "))
+        }
+        6 | 7 => expr.to_string(),
+        _ => {
+            return Err(format!(
+            "« {expr} » a {fields} champ(s) ; attendu 5 (minute heure jour mois jour-de-semaine) \
+                 ou 6 à 7 (secondes en tête)"
+        ))
+        }
     };
-    cron::Schedule::from_str(&full).map_err(|e| format!("« {expr} » : {e}"))
+    cron::Schedule::from_str(&full).map_err(|e| {
+        // The crate's message draws a caret under its own 6-field form; keep the reason.
+        let text = e.to_string();
+        let reason = text.lines().last().unwrap_or_default().trim();
+        format!("« {expr} » ({reason})")
+    })
+}
+
+/// Translates a crontab day-of-week field (0 or 7 = Sunday, 1 = Monday) to the
+/// `cron` crate's numbering (1 = Sunday, 2 = Monday); names pass unchanged.
+fn crontab_weekdays(field: &str) -> Result<String, String> {
+    let day = |text: &str| -> Result<Option<u32>, String> {
+        match text.parse::<u32>() {
+            Ok(n @ 0..=7) => Ok(Some(n % 7 + 1)),
+            Ok(n) => Err(format!("jour de la semaine {n} hors de 0 à 7")),
+            Err(_) => Ok(None),
+        }
+    };
+    let mut items = Vec::new();
+    for item in field.split(',') {
+        let (base, step) = match item.split_once('/') {
+            Some((base, step)) => (base, Some(step)),
+            None => (item, None),
+        };
+        let translated = match base.split_once('-') {
+            Some((from, to)) => match (day(from)?, day(to)?, to == "7") {
+                // `x-7` ends on Sunday, which the crate numbers 1: split the range.
+                (Some(a), Some(_), true) if step.is_none() => format!("{a}-7,1"),
+                (Some(_), Some(_), true) => {
+                    return Err("un pas sur une plage finissant à 7 : écrivez 0-6".into())
+                }
+                (Some(a), Some(b), false) => format!("{a}-{b}"),
+                _ => base.to_string(),
+            },
+            None => day(base)?.map_or(base.to_string(), |n| n.to_string()),
+        };
+        items.push(match step {
+            Some(step) => format!("{translated}/{step}"),
+            None => translated,
+        });
+    }
+    Ok(items.join(","))
 }
 
 pub fn parse_timezone(name: &str) -> anyhow::Result<Tz> {
@@ -393,6 +444,36 @@ mod tests {
         assert_eq!(
             latest_tick(&at_three, tz, at("2026-12-01T12:00:00Z")),
             Some(at("2026-12-01T02:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn crontab_weekdays_count_from_sunday_zero() {
+        assert_eq!(crontab_weekdays("1").unwrap(), "2");
+        assert_eq!(crontab_weekdays("0,7").unwrap(), "1,1");
+        assert_eq!(crontab_weekdays("1-5").unwrap(), "2-6");
+        assert_eq!(crontab_weekdays("5-7").unwrap(), "6-7,1");
+        assert_eq!(crontab_weekdays("*/2").unwrap(), "*/2");
+        assert_eq!(crontab_weekdays("Mon-Fri").unwrap(), "Mon-Fri");
+        assert!(crontab_weekdays("8").is_err());
+        parse_schedule("0 8 * * 0,7").unwrap();
+        parse_schedule("0 8 * * 5-7").unwrap();
+    }
+
+    #[test]
+    fn monday_in_crontab_form_is_monday() {
+        let monday_eight = parse_schedule("0 8 * * 1").unwrap();
+        let tz = parse_timezone("Europe/Paris").unwrap();
+        // 2026-09-01 is a Tuesday; the previous Monday 08:00 Paris is 06:00 UTC.
+        assert_eq!(
+            latest_tick(&monday_eight, tz, at("2026-09-01T12:00:00Z")),
+            Some(at("2026-08-31T06:00:00Z"))
+        );
+        let weekdays = parse_schedule("0 8 * * 1-5").unwrap();
+        assert_eq!(
+            next_tick(&weekdays, tz, at("2026-09-05T12:00:00Z")),
+            Some(at("2026-09-07T06:00:00Z")),
+            "Saturday → next Monday"
         );
     }
 
