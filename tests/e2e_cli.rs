@@ -17,6 +17,9 @@ fn entctl(cwd: &Path) -> Command {
         "ENTCP_CONFIG",
         "ENTCP_LISTEN",
         "ENTCP_DATA_DIR",
+        "ENTCP_MAIL_TRANSPORT",
+        "ENTCP_SMTP_HOST",
+        "ENTCP_SMTP_PORT",
         "RUST_LOG",
     ] {
         cmd.env_remove(var);
@@ -120,6 +123,37 @@ fn import_of_the_real_sample_then_rerun_reports_613_unchanged() {
     );
     let show = run_ok(entctl(dir.path()).args(["orgs", "show", "0940176f"]));
     assert!(show.contains("\"funding_collectivite\""), "{show}");
+}
+
+#[test]
+fn mail_test_writes_an_eml_file_and_the_outbox_and_jobs_show_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(entctl(dir.path()).args(["mail", "test", "--to", "dane@ac-creteil.fr"]));
+    assert!(out.contains("Courriel de test écrit dans"), "{out}");
+    let mails: Vec<_> = std::fs::read_dir(dir.path().join("data/mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let eml = std::fs::read_to_string(&mails[0]).unwrap();
+    assert!(eml.contains("To: dane@ac-creteil.fr"), "{eml}");
+
+    let outbox = run_ok(entctl(dir.path()).args(["outbox", "list", "--status", "sent"]));
+    assert!(outbox.contains("dane@ac-creteil.fr"), "{outbox}");
+
+    let ran = run_ok(entctl(dir.path()).args(["jobs", "run", "outbox-purge"]));
+    assert!(ran.contains("réussie"), "{ran}");
+    let jobs = run_ok(entctl(dir.path()).args(["jobs", "list"]));
+    assert!(
+        jobs.contains("outbox-send") && jobs.contains("* * * * *"),
+        "{jobs}"
+    );
+    let unknown = entctl(dir.path())
+        .args(["jobs", "run", "nope"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("tâche inconnue"));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! then environment overrides. Parsed once in `main` and passed in the state.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -13,6 +14,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub import: ImportConfig,
+    pub jobs: JobsConfig,
+    pub mail: MailConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -49,6 +52,73 @@ pub struct ImportConfig {
     pub batch_size: usize,
 }
 
+/// When the jobs declared in code run. Every job of `crate::jobs::all()` has an
+/// entry, filled from the code's default schedule when the file omits it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct JobsConfig {
+    /// IANA time zone the cron expressions are read in.
+    pub timezone: String,
+    /// Job name → its schedule (other keys of the `jobs` section).
+    #[serde(flatten)]
+    pub each: BTreeMap<String, JobSetting>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobSetting {
+    /// Cron expression: 5 fields as in crontab (`min hour day month weekday`,
+    /// 0 or 7 = Sunday), or the `cron` crate's 6–7 fields with seconds first
+    /// (there 1 = Sunday); absent means the job's default.
+    pub schedule: Option<String>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// `.eml` files under `<data_dir>/mail` (default: nothing leaves the machine).
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text: only for a relay on the same host or a test server.
+    None,
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    /// Sender of every e-mail, e.g. `ENT <ne-pas-repondre@exemple.fr>`.
+    pub from: String,
+    pub smtp: SmtpConfig,
+    /// Failed sends before a message is given up (status `failed`, still listed).
+    pub max_attempts: u32,
+    /// Messages claimed per batch by a sender.
+    pub batch_size: u32,
+    /// Sent messages older than this are purged by the `outbox-purge` job.
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Connection and command timeout.
+    pub timeout_seconds: u64,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -57,7 +127,96 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
             import: ImportConfig::default(),
+            jobs: JobsConfig::default(),
+            mail: MailConfig::default(),
         }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        let mut jobs = JobsConfig {
+            timezone: "Europe/Paris".into(),
+            each: BTreeMap::new(),
+        };
+        jobs.fill_defaults();
+        jobs
+    }
+}
+
+impl Default for JobSetting {
+    fn default() -> Self {
+        JobSetting {
+            schedule: None,
+            enabled: true,
+        }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            transport: MailTransport::File,
+            from: "ENT plan de contrôle <ne-pas-repondre@localhost>".into(),
+            smtp: SmtpConfig::default(),
+            max_attempts: 10,
+            batch_size: 20,
+            retention_days: 30,
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: "localhost".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+impl JobsConfig {
+    /// Gives every job declared in code an entry with a schedule.
+    fn fill_defaults(&mut self) {
+        for job in crate::jobs::all() {
+            let setting = self.each.entry(job.name.to_string()).or_default();
+            if setting.schedule.is_none() {
+                setting.schedule = Some(job.default_schedule.to_string());
+            }
+        }
+    }
+
+    /// The effective setting of a job (its defaults if the job is unknown to the config).
+    pub fn setting(&self, job: &crate::jobs::Job) -> JobSetting {
+        let mut setting = self.each.get(job.name).cloned().unwrap_or_default();
+        setting
+            .schedule
+            .get_or_insert_with(|| job.default_schedule.to_string());
+        setting
+    }
+
+    /// Refuses unknown job names, invalid cron expressions and time zones.
+    fn validate(&self) -> anyhow::Result<()> {
+        crate::jobs::parse_timezone(&self.timezone)?;
+        let known: Vec<&str> = crate::jobs::all().iter().map(|j| j.name).collect();
+        for (name, setting) in &self.each {
+            if !known.contains(&name.as_str()) {
+                anyhow::bail!(
+                    "jobs : tâche inconnue « {name} » (tâches connues : {})",
+                    known.join(", ")
+                );
+            }
+            if let Some(expr) = &setting.schedule {
+                crate::jobs::parse_schedule(expr).map_err(|e| {
+                    anyhow::anyhow!("jobs.{name}.schedule : expression cron invalide pour la tâche « {name} » : {e}")
+                })?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -96,6 +255,15 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ENTCP_LOG_FORMAT", "log.format"),
     ("ENTCP_LOG_LEVEL", "log.level"),
     ("ENTCP_IMPORT_BATCH_SIZE", "import.batch_size"),
+    ("ENTCP_JOBS_TIMEZONE", "jobs.timezone"),
+    ("ENTCP_MAIL_TRANSPORT", "mail.transport"),
+    ("ENTCP_MAIL_FROM", "mail.from"),
+    ("ENTCP_MAIL_MAX_ATTEMPTS", "mail.max_attempts"),
+    ("ENTCP_SMTP_HOST", "mail.smtp.host"),
+    ("ENTCP_SMTP_PORT", "mail.smtp.port"),
+    ("ENTCP_SMTP_TLS", "mail.smtp.tls"),
+    ("ENTCP_SMTP_USERNAME", "mail.smtp.username"),
+    ("ENTCP_SMTP_PASSWORD", "mail.smtp.password"),
 ];
 
 impl Config {
@@ -113,6 +281,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
         Ok(config)
     }
 
@@ -120,7 +289,19 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_yaml::from_str(text)
+        let mut config: Config = serde_yaml::from_str(text)?;
+        config.jobs.fill_defaults();
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: cron expressions, time zone, sender address.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.jobs.validate()?;
+        self.mail
+            .from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| anyhow::anyhow!("mail.from « {} » invalide : {e}", self.mail.from))?;
+        Ok(())
     }
 
     /// Applies overrides read through `lookup` (the process environment in production).
@@ -145,6 +326,19 @@ impl Config {
                 "import.batch_size" => {
                     self.import.batch_size = value.parse().map_err(|e| bad(&e))?
                 }
+                "jobs.timezone" => self.jobs.timezone = value.clone(),
+                "mail.transport" => {
+                    self.mail.transport = parse_enum(&value).map_err(|e| bad(&e))?
+                }
+                "mail.from" => self.mail.from = value.clone(),
+                "mail.max_attempts" => {
+                    self.mail.max_attempts = value.parse().map_err(|e| bad(&e))?
+                }
+                "mail.smtp.host" => self.mail.smtp.host = value.clone(),
+                "mail.smtp.port" => self.mail.smtp.port = value.parse().map_err(|e| bad(&e))?,
+                "mail.smtp.tls" => self.mail.smtp.tls = parse_enum(&value).map_err(|e| bad(&e))?,
+                "mail.smtp.username" => self.mail.smtp.username = Some(value.clone()),
+                "mail.smtp.password" => self.mail.smtp.password = Some(value.clone()),
                 other => unreachable!("override for unknown key {other}"),
             }
         }
@@ -162,9 +356,19 @@ impl Config {
         }
     }
 
+    /// The configuration as YAML, secrets masked.
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).expect("config serialises")
+        let mut shown = self.clone();
+        if shown.mail.smtp.password.is_some() {
+            shown.mail.smtp.password = Some("***".into());
+        }
+        serde_yaml::to_string(&shown).expect("config serialises")
     }
+}
+
+/// Parses a lowercase enum value the way the YAML file would.
+fn parse_enum<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, serde_yaml::Error> {
+    serde_yaml::from_str(value)
 }
 
 #[cfg(test)]
@@ -202,6 +406,66 @@ mod tests {
         assert_eq!(config.database_url(), "postgres://u@localhost/entcp");
         assert_eq!(config.import.batch_size, 250);
         let err = config.apply_env(|n| (n == "ENTCP_IMPORT_BATCH_SIZE").then(|| "x".into()));
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn default_config_schedules_every_job_in_paris_time_and_writes_mail_to_files() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.jobs.timezone, "Europe/Paris");
+        assert_eq!(config.mail.transport, MailTransport::File);
+        for job in crate::jobs::all() {
+            let setting = &config.jobs.each[job.name];
+            assert!(setting.enabled);
+            assert_eq!(setting.schedule.as_deref(), Some(job.default_schedule));
+        }
+    }
+
+    #[test]
+    fn a_job_can_be_disabled_or_rescheduled_and_keeps_other_defaults() {
+        let yaml = "jobs:\n  outbox-purge:\n    enabled: false\n  outbox-send:\n    schedule: '*/5 * * * *'\n";
+        let config = Config::from_yaml(yaml).unwrap();
+        config.validate().unwrap();
+        assert!(!config.jobs.each["outbox-purge"].enabled);
+        assert!(config.jobs.each["outbox-purge"].schedule.is_some());
+        assert_eq!(
+            config.jobs.each["outbox-send"].schedule.as_deref(),
+            Some("*/5 * * * *")
+        );
+        assert_eq!(config.jobs.timezone, "Europe/Paris");
+    }
+
+    #[test]
+    fn an_invalid_cron_expression_is_refused_naming_the_job() {
+        let config =
+            Config::from_yaml("jobs:\n  outbox-send:\n    schedule: 'tous les jours'\n").unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("outbox-send") && err.contains("cron"), "{err}");
+        let config = Config::from_yaml("jobs:\n  inconnue:\n    enabled: true\n").unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("inconnue"), "{err}");
+    }
+
+    #[test]
+    fn smtp_settings_come_from_the_environment_and_the_password_is_never_printed() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "ENTCP_MAIL_TRANSPORT" => Some("smtp".into()),
+                "ENTCP_SMTP_HOST" => Some("smtp.exemple.fr".into()),
+                "ENTCP_SMTP_PORT" => Some("465".into()),
+                "ENTCP_SMTP_TLS" => Some("tls".into()),
+                "ENTCP_SMTP_PASSWORD" => Some("secret".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.mail.transport, MailTransport::Smtp);
+        assert_eq!(config.mail.smtp.host, "smtp.exemple.fr");
+        assert_eq!(config.mail.smtp.port, 465);
+        assert_eq!(config.mail.smtp.tls, SmtpTls::Tls);
+        assert!(!config.to_yaml().contains("secret"));
+        let err = config.apply_env(|n| (n == "ENTCP_SMTP_TLS").then(|| "ssl".into()));
         assert!(err.is_err());
     }
 }

@@ -7,6 +7,8 @@ pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod jobs;
+pub mod notify;
 pub mod registry;
 pub mod store;
 pub mod synthetic;

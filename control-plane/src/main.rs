@@ -49,6 +49,15 @@ enum Command {
     /// Browse and manage organisations.
     #[command(subcommand)]
     Orgs(OrgsCommand),
+    /// Scheduled jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// E-mail.
+    #[command(subcommand)]
+    Mail(MailCommand),
+    /// The e-mail outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -128,6 +137,44 @@ struct ListArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List the jobs, their schedule (Europe/Paris time) and their last run.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a job now, whatever its schedule.
+    Run { name: String },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Queue the test e-mail and send it right away with the configured transport.
+    Test {
+        /// Recipient address.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List queued, sent and failed e-mails, newest first.
+    List {
+        /// pending, sending, sent or failed.
+        #[arg(long)]
+        status: Option<String>,
+        /// Rows to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -218,6 +265,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             return import_file(&config, file, dry_run, json).await;
         }
         Command::Orgs(cmd) => return orgs(&config, cmd).await,
+        Command::Jobs(cmd) => return jobs(config, cmd).await,
+        Command::Mail(MailCommand::Test { to }) => return mail_test(config, &to).await,
+        Command::Outbox(OutboxCommand::List {
+            status,
+            limit,
+            json,
+        }) => return outbox_list(&config, status, limit, json).await,
         Command::Config(ConfigCommand::Print) => print!("{}", config.to_yaml()),
         Command::Version => println!("entctl {}", env!("CARGO_PKG_VERSION")),
         Command::Bench(BenchCommand::Import { rows, communes }) => {
@@ -240,11 +294,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let store = open_store(&config).await?;
-    let state = entcp::api::AppState {
-        store: store.clone(),
-        config: std::sync::Arc::new(config.clone()),
-        clock: std::sync::Arc::new(entcp::clock::SystemClock),
-    };
+    let state = app_state(&store, &config);
+    let scheduler = entcp::jobs::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
+    let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(scheduler.run_until(stopped));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
@@ -257,8 +310,158 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     axum::serve(listener, entcp::api::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // The running job, if any, finishes before the database closes.
+    let _ = stop_scheduler.send(true);
+    let _ = scheduler.await;
     store.close().await;
     Ok(())
+}
+
+fn app_state(store: &Store, config: &Config) -> entcp::api::AppState {
+    entcp::api::AppState {
+        store: store.clone(),
+        config: std::sync::Arc::new(config.clone()),
+        clock: std::sync::Arc::new(entcp::clock::SystemClock),
+    }
+}
+
+async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(&config).await?;
+    let state = app_state(&store, &config);
+    let now = chrono::Utc::now();
+    match command {
+        JobsCommand::List { json } => {
+            let views = entcp::jobs::routes::list_jobs(&state, now)
+                .await
+                .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&views)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<14} {:<8} {:<16} {:<20} dernière exécution",
+                "tâche", "active", "planification", "prochaine (Paris)"
+            );
+            for view in &views {
+                println!(
+                    "{:<14} {:<8} {:<16} {:<20} {}",
+                    view.name,
+                    if view.enabled { "oui" } else { "non" },
+                    view.schedule,
+                    view.next_run.as_deref().map_or("-".into(), paris_time),
+                    view.last_runs.first().map_or("jamais".into(), describe_run),
+                );
+            }
+        }
+        JobsCommand::Run { name } => {
+            let job = entcp::jobs::find(&name).ok_or_else(|| {
+                let known: Vec<_> = entcp::jobs::all().iter().map(|j| j.name).collect();
+                anyhow::anyhow!("tâche inconnue : {name} (tâches : {})", known.join(", "))
+            })?;
+            let run = entcp::jobs::run_now(&state, &job, &entcp::jobs::runner_id(), now).await?;
+            println!("{} : {}", run.job, describe_run(&run));
+            if run.outcome != "success" {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A UTC store timestamp shown in Paris time, to the minute.
+fn paris_time(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| {
+            t.with_timezone(&chrono_tz::Europe::Paris)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| at.to_string())
+}
+
+fn describe_run(run: &entcp::jobs::JobRun) -> String {
+    let outcome = match run.outcome.as_str() {
+        "success" => "réussie",
+        "failure" => "échouée",
+        _ => "en cours",
+    };
+    let message = run.message.as_deref().unwrap_or("");
+    format!("{} {outcome} : {message}", paris_time(&run.started_at))
+}
+
+async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
+    let store = open_store(&config).await?;
+    let now = chrono::Utc::now();
+    let context = serde_json::json!({ "requested_by": "entctl mail test" });
+    let mut tx = store.begin_write().await?;
+    let id = entcp::notify::enqueue(&mut tx, &[to.to_string()], "test", context, now)
+        .await
+        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    tx.commit().await?;
+    let report = entcp::notify::send_due(&store, &config, &entcp::jobs::runner_id(), now).await?;
+    let message = entcp::notify::get_message(&store, &id)
+        .await
+        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    if message.status == "sent" {
+        match config.mail.transport {
+            entcp::config::MailTransport::File => println!(
+                "Courriel de test écrit dans {}",
+                entcp::notify::mailer::mail_dir(&config)
+                    .join(format!("{id}.eml"))
+                    .display()
+            ),
+            entcp::config::MailTransport::Smtp => println!(
+                "Courriel de test envoyé à {to} par {}:{}",
+                config.mail.smtp.host, config.mail.smtp.port
+            ),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "Courriel de test non envoyé ({}) ; il reste dans la file d'envoi ({id}) et sera réessayé : {}",
+        report.summary(),
+        message.last_error.as_deref().unwrap_or("?")
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+async fn outbox_list(
+    config: &Config,
+    status: Option<String>,
+    limit: u32,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    let filter = entcp::notify::OutboxFilter {
+        status,
+        cursor: None,
+        limit: Some(limit),
+    };
+    let page = entcp::notify::list(&store, &filter)
+        .await
+        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for message in &page.items {
+        println!(
+            "{} {:<8} {:<10} essais={} {} {}",
+            paris_time(&message.created_at),
+            message.status,
+            message.template,
+            message.attempts,
+            message.recipients.join(","),
+            message.last_error.as_deref().unwrap_or("")
+        );
+    }
+    if page.items.is_empty() {
+        println!("File d'envoi vide.");
+    }
+    if page.next_cursor.is_some() {
+        println!("… (augmentez --limit)");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn shutdown_signal() {

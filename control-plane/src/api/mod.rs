@@ -92,6 +92,8 @@ impl ApiRoute {
 pub fn routes() -> Vec<ApiRoute> {
     let mut routes = Vec::new();
     routes.extend(crate::registry::routes::routes());
+    routes.extend(crate::jobs::routes());
+    routes.extend(crate::notify::routes());
     routes
 }
 

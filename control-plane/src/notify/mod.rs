@@ -1,0 +1,511 @@
+//! Notifications: an outbox of e-mails, queued by any module in the transaction
+//! of the change that caused them, and a sender that renders and delivers them.
+//!
+//! Delivery is at least once and, between senders, never twice: a sender claims
+//! a batch of due messages atomically (PostgreSQL `FOR UPDATE SKIP LOCKED`,
+//! SQLite's single writer) with a lease; only a sender that crashed after the
+//! server accepted a message and before recording it can cause a resend, after
+//! its lease ran out. Failures are retried with backoff, then kept as `failed`.
+
+pub mod mailer;
+pub mod routes;
+
+use crate::api::AppState;
+use crate::config::Config;
+use crate::error::{Checks, Problem};
+use crate::jobs::{Job, JobFuture};
+use crate::store::{new_id, opt_text, timestamp, Backend, Store, Tx};
+use chrono::{DateTime, Duration, Utc};
+use mailer::Mailer;
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+pub use routes::routes;
+
+/// How long a claimed batch is reserved for its sender: longer than the slowest
+/// possible pass over it (every SMTP command of every message timing out), so a
+/// live sender never loses a message it may still be sending.
+fn lease(config: &Config) -> Duration {
+    const SMTP_COMMANDS_PER_MESSAGE: i64 = 8;
+    let worst = i64::from(config.mail.batch_size.max(1))
+        * SMTP_COMMANDS_PER_MESSAGE
+        * i64::try_from(config.mail.smtp.timeout_seconds).unwrap_or(i64::MAX / 1000);
+    Duration::minutes(5).max(Duration::seconds(worst.min(86_400)))
+}
+
+/// Queues an e-mail in the caller's transaction: it is sent only if the
+/// transaction commits. Returns the outbox id.
+pub async fn enqueue(
+    tx: &mut Tx,
+    recipients: &[String],
+    template: &str,
+    context: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<String, Problem> {
+    check_message(recipients, template, &context)?;
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO outbox (id, created_at, recipients, template, context, status, attempts, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $2)",
+    )
+    .bind(&id)
+    .bind(timestamp(now))
+    .bind(serde_json::to_string(recipients).expect("recipients serialise"))
+    .bind(template)
+    .bind(context.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+fn check_message(
+    recipients: &[String],
+    template: &str,
+    context: &serde_json::Value,
+) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    if recipients.is_empty() {
+        checks.fail("recipients", "au moins un destinataire est requis");
+    }
+    for (i, recipient) in recipients.iter().enumerate() {
+        if recipient.parse::<lettre::message::Mailbox>().is_err() {
+            checks.fail(
+                &format!("recipients[{i}]"),
+                format!("adresse électronique invalide : « {recipient} »"),
+            );
+        }
+    }
+    if !mailer::template_exists(template) {
+        checks.fail(
+            "template",
+            format!(
+                "modèle de courriel inconnu : « {template} » (modèles : {})",
+                mailer::template_names().join(", ")
+            ),
+        );
+    }
+    if !context.is_object() {
+        checks.fail("context", "le contexte doit être un objet JSON");
+    }
+    checks.finish()
+}
+
+/// Waiting time before attempt `attempts + 1`, after `attempts` failures.
+pub fn backoff(attempts: u32) -> Duration {
+    const MINUTES: [i64; 6] = [1, 5, 15, 60, 240, 720];
+    let index = (attempts.max(1) as usize - 1).min(MINUTES.len() - 1);
+    Duration::minutes(MINUTES[index])
+}
+
+/// An outbox message as listed (without its context, which may hold personal data).
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub created_at: String,
+    pub recipients: Vec<String>,
+    pub template: String,
+    /// `pending`, `sending`, `sent` or `failed`.
+    pub status: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, created_at, recipients, template, status, attempts, next_attempt_at, last_error, sent_at";
+
+fn message_from_row(row: &AnyRow) -> OutboxMessage {
+    let recipients: String = row.get("recipients");
+    OutboxMessage {
+        id: row.get("id"),
+        created_at: row.get("created_at"),
+        recipients: serde_json::from_str(&recipients).unwrap_or_default(),
+        template: row.get("template"),
+        status: row.get("status"),
+        attempts: row.get("attempts"),
+        next_attempt_at: row.get("next_attempt_at"),
+        last_error: opt_text(row, "last_error"),
+        sent_at: opt_text(row, "sent_at"),
+    }
+}
+
+pub async fn get_message(store: &Store, id: &str) -> Result<OutboxMessage, Problem> {
+    sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .map(|row| message_from_row(&row))
+    .ok_or_else(|| Problem::not_found(format!("aucun message {id} dans la file d'envoi")))
+}
+
+/// A message claimed for sending, with what is needed to render it.
+struct Claimed {
+    id: String,
+    recipients: Vec<String>,
+    template: String,
+    context: serde_json::Value,
+    attempts: u32,
+}
+
+/// Due: pending and its time has come, or claimed by a sender whose lease ran out.
+const DUE: &str = "(status = 'pending' AND next_attempt_at <= $1) \
+                   OR (status = 'sending' AND claimed_until <= $1)";
+
+/// Claims up to `limit` due messages for `runner` in one transaction; no other
+/// sender can claim them until the lease ends.
+async fn claim_batch(
+    store: &Store,
+    config: &Config,
+    runner: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Claimed>> {
+    // PostgreSQL: concurrent senders skip each other's locked rows. SQLite:
+    // `begin_write` holds the only write lock, so the select-update is atomic.
+    let lock = match store.backend() {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE outbox SET status = 'sending', claimed_by = $2, claimed_until = $3 \
+         WHERE id IN (SELECT id FROM outbox WHERE {DUE} ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
+         RETURNING id, recipients, template, context, attempts"
+    );
+    let mut tx = store.begin_write().await?;
+    let rows = sqlx::query(&sql)
+        .bind(timestamp(now))
+        .bind(runner)
+        .bind(timestamp(now + lease(config)))
+        .bind(i64::from(config.mail.batch_size.max(1)))
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let mut claimed: Vec<Claimed> = rows.iter().map(claimed_from_row).collect();
+    claimed.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(claimed)
+}
+
+fn claimed_from_row(row: &AnyRow) -> Claimed {
+    let recipients: String = row.get("recipients");
+    let context: String = row.get("context");
+    Claimed {
+        id: row.get("id"),
+        recipients: serde_json::from_str(&recipients).unwrap_or_default(),
+        template: row.get("template"),
+        context: serde_json::from_str(&context).unwrap_or(serde_json::Value::Null),
+        attempts: u32::try_from(row.get::<i64, _>("attempts")).unwrap_or(0),
+    }
+}
+
+/// Marks a claimed message sent, if this sender still holds it.
+async fn mark_sent(store: &Store, id: &str, runner: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_by = NULL, claimed_until = NULL \
+         WHERE id = $2 AND claimed_by = $3 AND status = 'sending'",
+    )
+    .bind(timestamp(now))
+    .bind(id)
+    .bind(runner)
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried after a backoff, or `failed` after the last one.
+async fn mark_failed(
+    store: &Store,
+    message: &Claimed,
+    error: &str,
+    runner: &str,
+    max_attempts: u32,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let attempts = message.attempts + 1;
+    let gives_up = attempts >= max_attempts;
+    let status = if gives_up { "failed" } else { "pending" };
+    sqlx::query(
+        "UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4, \
+         claimed_by = NULL, claimed_until = NULL \
+         WHERE id = $5 AND claimed_by = $6 AND status = 'sending'",
+    )
+    .bind(status)
+    .bind(i64::from(attempts))
+    .bind(timestamp(now + backoff(attempts)))
+    .bind(error)
+    .bind(&message.id)
+    .bind(runner)
+    .execute(store.pool())
+    .await?;
+    Ok(gives_up)
+}
+
+/// What one sending pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct SendReport {
+    pub sent: u32,
+    /// Failed, will be retried.
+    pub retried: u32,
+    /// Failed for the last time.
+    pub failed: u32,
+}
+
+impl SendReport {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} envoyé(s), {} à réessayer, {} en échec définitif",
+            self.sent, self.retried, self.failed
+        )
+    }
+}
+
+/// Sends every message due at `now`, batch after batch, until none is left.
+/// A message that fails is due again only later, so the pass ends.
+pub async fn send_due(
+    store: &Store,
+    config: &Config,
+    runner: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<SendReport> {
+    let mailer = Mailer::from_config(config)?;
+    let mut report = SendReport::default();
+    loop {
+        let batch = claim_batch(store, config, runner, now).await?;
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        for message in &batch {
+            send_one(store, config, &mailer, message, runner, now, &mut report).await?;
+        }
+    }
+}
+
+async fn send_one(
+    store: &Store,
+    config: &Config,
+    mailer: &Mailer,
+    message: &Claimed,
+    runner: &str,
+    now: DateTime<Utc>,
+    report: &mut SendReport,
+) -> sqlx::Result<()> {
+    match deliver(config, mailer, message).await {
+        Ok(()) => {
+            mark_sent(store, &message.id, runner, now).await?;
+            report.sent += 1;
+        }
+        Err(error) => {
+            tracing::warn!(id = %message.id, %error, "e-mail not sent");
+            let max = config.mail.max_attempts;
+            if mark_failed(store, message, &error, runner, max, now).await? {
+                report.failed += 1;
+            } else {
+                report.retried += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<(), String> {
+    let rendered = mailer::render(&message.template, &message.context)?;
+    let email = mailer::build_message(
+        &message.id,
+        &config.mail.from,
+        &message.recipients,
+        rendered,
+    )?;
+    mailer.send(&message.id, email).await
+}
+
+/// Makes a failed or waiting message due now, with a fresh count of attempts.
+pub async fn retry(store: &Store, id: &str, now: DateTime<Utc>) -> Result<OutboxMessage, Problem> {
+    let updated = sqlx::query(
+        "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1 \
+         WHERE id = $2 AND status IN ('pending', 'failed')",
+    )
+    .bind(timestamp(now))
+    .bind(id)
+    .execute(store.pool())
+    .await?;
+    let message = get_message(store, id).await?;
+    if updated.rows_affected() == 0 {
+        return Err(Problem::conflict(format!(
+            "le message {id} est « {} » : seul un message en attente ou en échec peut être réessayé",
+            message.status
+        )));
+    }
+    Ok(message)
+}
+
+/// Deletes sent messages older than the retention period; returns how many.
+pub async fn purge_sent(
+    store: &Store,
+    retention_days: u32,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let cutoff = now - Duration::days(i64::from(retention_days));
+    let deleted = sqlx::query("DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1")
+        .bind(timestamp(cutoff))
+        .execute(store.pool())
+        .await?;
+    Ok(deleted.rows_affected())
+}
+
+/// Filters of `GET /outbox`.
+#[derive(Debug, Default, Clone, serde::Deserialize, schemars::JsonSchema)]
+pub struct OutboxFilter {
+    /// `pending`, `sending`, `sent` or `failed`.
+    pub status: Option<String>,
+    /// Opaque cursor returned as `next_cursor` by the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+}
+
+const STATUSES: [&str; 4] = ["pending", "sending", "sent", "failed"];
+
+/// Messages, newest first, one page at a time.
+pub async fn list(
+    store: &Store,
+    filter: &OutboxFilter,
+) -> Result<crate::registry::queries::Page<OutboxMessage>, Problem> {
+    use crate::registry::queries::{Page, DEFAULT_PAGE, MAX_PAGE};
+    let size = match filter.limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => n,
+        _ => {
+            return Err(Problem::invalid_field(
+                "limit",
+                format!("la taille de page va de 1 à {MAX_PAGE}"),
+            ))
+        }
+    };
+    let status = filter.status.as_deref().filter(|s| !s.is_empty());
+    if let Some(status) = status.filter(|s| !STATUSES.contains(s)) {
+        return Err(Problem::invalid_field(
+            "status",
+            format!(
+                "statut inconnu « {status} » (attendu : {})",
+                STATUSES.join(", ")
+            ),
+        ));
+    }
+    let before = filter
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+        .transpose()?;
+    let rows = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM outbox \
+         WHERE ($1 = '' OR status = $1) AND ($2 = '' OR id < $2) \
+         ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(status.unwrap_or(""))
+    .bind(before.unwrap_or_default())
+    .bind(i64::from(size) + 1)
+    .fetch_all(store.pool())
+    .await?;
+    let mut items: Vec<OutboxMessage> = rows.iter().map(message_from_row).collect();
+    let next_cursor = if items.len() > size as usize {
+        items.truncate(size as usize);
+        items.last().map(|m| encode_cursor(&m.id))
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+fn encode_cursor(id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, Problem> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        .ok_or_else(|| {
+            Problem::invalid_field(
+                "cursor",
+                "curseur invalide : reprenez depuis la première page",
+            )
+        })
+}
+
+/// The jobs of this module.
+pub fn jobs() -> Vec<Job> {
+    vec![
+        Job {
+            name: "outbox-send",
+            description: "Envoie les courriels en attente de la file d'envoi",
+            default_schedule: "* * * * *",
+            run: send_job,
+        },
+        Job {
+            name: "outbox-purge",
+            description: "Supprime les courriels envoyés plus anciens que la durée de conservation",
+            default_schedule: "30 3 * * *",
+            run: purge_job,
+        },
+    ]
+}
+
+fn send_job(state: &AppState, now: DateTime<Utc>) -> JobFuture<'_> {
+    Box::pin(async move {
+        let report = send_due(&state.store, &state.config, &crate::jobs::runner_id(), now).await?;
+        Ok(report.summary())
+    })
+}
+
+fn purge_job(state: &AppState, now: DateTime<Utc>) -> JobFuture<'_> {
+    Box::pin(async move {
+        let days = state.config.mail.retention_days;
+        let deleted = purge_sent(&state.store, days, now).await?;
+        Ok(format!(
+            "{deleted} courriel(s) envoyé(s) depuis plus de {days} jours supprimé(s)"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_outlasts_a_batch_whose_every_command_times_out() {
+        let mut config = Config::default();
+        assert_eq!(lease(&config), Duration::seconds(20 * 8 * 30));
+        config.mail.batch_size = 1;
+        config.mail.smtp.timeout_seconds = 5;
+        assert_eq!(lease(&config), Duration::minutes(5));
+    }
+
+    #[test]
+    fn backoff_grows_then_is_capped() {
+        assert_eq!(backoff(1), Duration::minutes(1));
+        assert_eq!(backoff(2), Duration::minutes(5));
+        assert_eq!(backoff(3), Duration::minutes(15));
+        assert_eq!(backoff(4), Duration::hours(1));
+        assert_eq!(backoff(50), Duration::hours(12));
+    }
+
+    #[test]
+    fn a_message_needs_recipients_a_known_template_and_an_object_context() {
+        let err = check_message(&[], "nope", &serde_json::json!([])).unwrap_err();
+        let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["recipients", "template", "context"]);
+        let err =
+            check_message(&["pas-une-adresse".into()], "test", &serde_json::json!({})).unwrap_err();
+        assert_eq!(err.errors[0].field, "recipients[0]");
+        check_message(&["a@exemple.fr".into()], "test", &serde_json::json!({})).unwrap();
+    }
+}

@@ -1,0 +1,49 @@
+//! HTTP routes of the outbox.
+
+use super::{OutboxFilter, OutboxMessage};
+use crate::api::extract::ApiQuery;
+use crate::api::{ApiRoute, AppState};
+use crate::error::Problem;
+use crate::registry::queries::Page;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::routing::{get, post};
+use axum::Json;
+
+pub fn routes() -> Vec<ApiRoute> {
+    vec![
+        ApiRoute::new(
+            Method::GET,
+            "/api/v1/outbox",
+            "courriels",
+            "Lister la file d'envoi des courriels (filtre par statut)",
+            get(list),
+        )
+        .query::<OutboxFilter>()
+        .responds::<Page<OutboxMessage>>(StatusCode::OK),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/outbox/{id}/retry",
+            "courriels",
+            "Réessayer tout de suite un courriel en attente ou en échec",
+            post(retry),
+        )
+        .responds::<OutboxMessage>(StatusCode::OK),
+    ]
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<OutboxFilter>,
+) -> Result<Json<Page<OutboxMessage>>, Problem> {
+    Ok(Json(super::list(&state.store, &filter).await?))
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OutboxMessage>, Problem> {
+    Ok(Json(
+        super::retry(&state.store, &id, state.clock.now()).await?,
+    ))
+}

@@ -1,0 +1,551 @@
+//! Scheduled jobs and the e-mail outbox, on SQLite and PostgreSQL: one run per
+//! tick across replicas, and e-mails delivered exactly once to a real SMTP
+//! server (`tests/support/smtp_sink.py`), including after it was down.
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use entcp::api::{app, AppState};
+use entcp::clock::FixedClock;
+use entcp::config::{Config, MailTransport, SmtpTls};
+use entcp::jobs::{self, Scheduler};
+use entcp::notify::{self, SendReport};
+use entcp::store::Store;
+use serde_json::{json, Value};
+use sqlx::Row;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+// --- fixtures ---------------------------------------------------------------
+
+fn state(store: &Store, config: &Config, now: DateTime<Utc>) -> AppState {
+    AppState {
+        store: store.clone(),
+        config: Arc::new(config.clone()),
+        clock: Arc::new(FixedClock::new(now)),
+    }
+}
+
+/// A configuration writing under `data_dir`, mail to `.eml` files.
+fn file_config(data_dir: &Path) -> Config {
+    Config {
+        data_dir: data_dir.to_path_buf(),
+        ..Config::default()
+    }
+}
+
+/// A configuration sending to a plain SMTP server on loopback.
+fn smtp_config(data_dir: &Path, port: u16) -> Config {
+    let mut config = file_config(data_dir);
+    config.mail.transport = MailTransport::Smtp;
+    config.mail.smtp.host = "127.0.0.1".into();
+    config.mail.smtp.port = port;
+    config.mail.smtp.tls = SmtpTls::None;
+    config.mail.smtp.timeout_seconds = 10;
+    config
+}
+
+/// Queues the test e-mail in its own committed transaction.
+async fn queue_test_mail(store: &Store, to: &str, now: DateTime<Utc>) -> String {
+    let mut tx = store.begin_write().await.unwrap();
+    let id = notify::enqueue(&mut tx, &[to.to_string()], "test", json!({}), now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn send(store: &Store, config: &Config, sender: &str, now: DateTime<Utc>) -> SendReport {
+    notify::send_due(store, config, sender, now).await.unwrap()
+}
+
+async fn outbox_count(store: &Store) -> i64 {
+    sqlx::query("SELECT COUNT(*) AS n FROM outbox")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get("n")
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// A TCP port nobody listens on (yet).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+// --- the real SMTP server -----------------------------------------------------
+
+/// `tests/support/smtp_sink.py` running as a child process on 127.0.0.1.
+struct SmtpSink {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+/// Whether python3 with aiosmtpd is here; in CI its absence is a failure, not a skip.
+fn smtp_sink_available() -> bool {
+    let available = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but python3 with aiosmtpd is missing: the SMTP tests would be skipped"
+        );
+        eprintln!("SKIPPED: python3 -m pip install aiosmtpd to run the SMTP tests");
+    }
+    available
+}
+
+impl SmtpSink {
+    fn start(port: u16) -> SmtpSink {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/smtp_sink.py");
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("python3")
+            .arg(&script)
+            .args(["--port", &port.to_string()])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 starts the SMTP sink");
+        let mut sink = SmtpSink { child, dir };
+        sink.wait_until_listening(port);
+        sink
+    }
+
+    fn wait_until_listening(&mut self, port: u16) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                use std::io::Read;
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut stderr)
+                    .ok();
+                panic!("the SMTP sink exited ({status}): {stderr}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the SMTP sink did not listen on port {port} within 20 s");
+    }
+
+    /// Every message received so far, raw.
+    fn received(&self) -> Vec<String> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    /// How many received messages carry the Message-ID of outbox message `id`.
+    fn copies_of(&self, id: &str) -> usize {
+        let header = format!("Message-ID: <{id}@");
+        self.received()
+            .iter()
+            .filter(|m| m.contains(&header))
+            .count()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// --- jobs ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn two_schedulers_on_one_database_run_each_tick_once() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let config = file_config(data.path());
+        let t0 = common::t0();
+        let replica_b = Store::connect(&db.url, None).await.unwrap();
+        let a = Scheduler::new(state(&db.store, &config, t0), "replica-a").unwrap();
+        let b = Scheduler::new(state(&replica_b, &config, t0), "replica-b").unwrap();
+
+        let (runs_a, runs_b) = tokio::join!(a.run_due(t0), b.run_due(t0));
+        let first: Vec<_> = runs_a.unwrap().into_iter().chain(runs_b.unwrap()).collect();
+        let mut names: Vec<_> = first.iter().map(|r| r.job.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["outbox-purge", "outbox-send"], "{}", db.name);
+        assert!(first.iter().all(|r| r.outcome == "success"), "{first:?}");
+
+        for minute in 1..=10 {
+            let now = t0 + Duration::minutes(minute) + Duration::milliseconds(250);
+            let (runs_a, runs_b) = tokio::join!(a.run_due(now), b.run_due(now));
+            let runs: Vec<_> = runs_a.unwrap().into_iter().chain(runs_b.unwrap()).collect();
+            assert_eq!(runs.len(), 1, "{} minute {minute}: {runs:?}", db.name);
+            assert_eq!(runs[0].job, "outbox-send");
+            let again = a.run_due(now).await.unwrap();
+            assert!(again.is_empty(), "{}: a tick ran twice", db.name);
+        }
+
+        let duplicated_ticks: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM (SELECT job, tick FROM job_runs \
+             GROUP BY job, tick HAVING COUNT(*) > 1) AS d",
+        )
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap()
+        .get("n");
+        assert_eq!(duplicated_ticks, 0, "{}", db.name);
+        let send_runs = jobs::recent_runs(&db.store, "outbox-send", 100)
+            .await
+            .unwrap();
+        assert_eq!(send_runs.len(), 11, "{}", db.name);
+        assert!(send_runs.iter().all(|r| r.finished_at.is_some()));
+        replica_b.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_job_never_runs_and_a_manual_run_is_recorded() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = file_config(data.path());
+        config.jobs.each.get_mut("outbox-purge").unwrap().enabled = false;
+        let now = common::t0();
+        let app = state(&db.store, &config, now);
+        let scheduler = Scheduler::new(app.clone(), "solo").unwrap();
+        let runs = scheduler.run_due(now).await.unwrap();
+        assert_eq!(runs.len(), 1, "{}", db.name);
+        assert_eq!(runs[0].job, "outbox-send");
+
+        let purge = jobs::find("outbox-purge").unwrap();
+        let manual = jobs::run_now(&app, &purge, "cli", now).await.unwrap();
+        assert_eq!(manual.trigger, "manual");
+        assert_eq!(manual.outcome, "success", "{manual:?}");
+        assert!(manual.tick.is_none());
+        let recorded = jobs::recent_runs(&db.store, "outbox-purge", 5)
+            .await
+            .unwrap();
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(recorded[0].message, manual.message);
+    }
+}
+
+// --- outbox -------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_mail_queued_while_the_smtp_server_is_down_reaches_it_once_when_it_is_back() {
+    if !smtp_sink_available() {
+        return;
+    }
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = smtp_config(data.path(), port);
+        let t0 = common::t0();
+        let id = queue_test_mail(&db.store, "directrice@ecole.example.fr", t0).await;
+
+        let report = send(&db.store, &config, "sender", t0).await;
+        assert_eq!(report.retried, 1, "{}: {report:?}", db.name);
+        let waiting = notify::get_message(&db.store, &id).await.unwrap();
+        assert_eq!(waiting.status, "pending");
+        assert_eq!(waiting.attempts, 1);
+        assert!(waiting.last_error.as_deref().unwrap().contains("SMTP"));
+        assert!(at(&waiting.next_attempt_at) > t0);
+        let too_soon = send(&db.store, &config, "sender", t0 + Duration::seconds(30)).await;
+        assert_eq!(too_soon, SendReport::default(), "{}", db.name);
+
+        let sink = SmtpSink::start(port);
+        let later = t0 + Duration::minutes(2);
+        let report = send(&db.store, &config, "sender", later).await;
+        assert_eq!(report.sent, 1, "{}: {report:?}", db.name);
+        assert_eq!(sink.received().len(), 1, "{}", db.name);
+        assert_eq!(sink.copies_of(&id), 1, "{}", db.name);
+        assert!(sink.received()[0].contains("directrice@ecole.example.fr"));
+        let sent = notify::get_message(&db.store, &id).await.unwrap();
+        assert_eq!(sent.status, "sent");
+        assert_eq!(sent.sent_at.as_deref().map(at), Some(later));
+
+        let after = send(&db.store, &config, "sender", later + Duration::hours(1)).await;
+        assert_eq!(after, SendReport::default(), "{}", db.name);
+        assert_eq!(sink.received().len(), 1, "{}: sent twice", db.name);
+    }
+}
+
+#[tokio::test]
+async fn two_concurrent_senders_deliver_each_message_exactly_once() {
+    if !smtp_sink_available() {
+        return;
+    }
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let sink = SmtpSink::start(port);
+        let mut config = smtp_config(data.path(), port);
+        config.mail.batch_size = 2;
+        let t0 = common::t0();
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            ids.push(queue_test_mail(&db.store, &format!("agent{i}@ac-creteil.fr"), t0).await);
+        }
+        let other = Store::connect(&db.url, None).await.unwrap();
+
+        let (a, b) = tokio::join!(
+            send(&db.store, &config, "sender-a", t0),
+            send(&other, &config, "sender-b", t0)
+        );
+        assert_eq!(a.sent + b.sent, 12, "{}: {a:?} {b:?}", db.name);
+        assert_eq!(a.retried + b.retried + a.failed + b.failed, 0);
+        assert_eq!(sink.received().len(), 12, "{}", db.name);
+        for id in &ids {
+            assert_eq!(sink.copies_of(id), 1, "{}: message {id}", db.name);
+            assert_eq!(
+                notify::get_message(&db.store, id).await.unwrap().status,
+                "sent"
+            );
+        }
+        other.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_mail_claimed_by_a_sender_that_crashed_is_sent_after_its_lease() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let config = file_config(data.path());
+        let t0 = common::t0();
+        let id = queue_test_mail(&db.store, "dsi@ac-creteil.fr", t0).await;
+        let lease_end = t0 + Duration::minutes(5);
+        sqlx::query(
+            "UPDATE outbox SET status = 'sending', claimed_by = 'crashed', claimed_until = $1 \
+             WHERE id = $2",
+        )
+        .bind(entcp::store::timestamp(lease_end))
+        .bind(&id)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+
+        let during = send(&db.store, &config, "sender", t0 + Duration::minutes(1)).await;
+        assert_eq!(during, SendReport::default(), "{}", db.name);
+        let after = send(&db.store, &config, "sender", lease_end).await;
+        assert_eq!(after.sent, 1, "{}: {after:?}", db.name);
+        let sent = notify::get_message(&db.store, &id).await.unwrap();
+        assert_eq!(sent.status, "sent");
+    }
+}
+
+#[tokio::test]
+async fn the_file_transport_writes_an_eml_under_the_data_dir() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let config = file_config(data.path());
+        let id = queue_test_mail(&db.store, "dpo@region.example.fr", common::t0()).await;
+
+        let report = send(&db.store, &config, "sender", common::t0()).await;
+        assert_eq!(report.sent, 1, "{}: {report:?}", db.name);
+        let eml = std::fs::read_to_string(data.path().join("mail").join(format!("{id}.eml")))
+            .expect("the .eml file exists");
+        assert!(
+            eml.contains(&format!("Message-ID: <{id}@localhost>")),
+            "{eml}"
+        );
+        assert!(eml.contains("To: dpo@region.example.fr"), "{eml}");
+        assert!(eml.contains("multipart/alternative"), "{eml}");
+    }
+}
+
+#[tokio::test]
+async fn a_mail_queued_in_a_rolled_back_transaction_is_never_sent() {
+    for db in common::backends().await {
+        let mut tx = db.store.begin_write().await.unwrap();
+        notify::enqueue(
+            &mut tx,
+            &["x@exemple.fr".into()],
+            "test",
+            json!({}),
+            common::t0(),
+        )
+        .await
+        .unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(outbox_count(&db.store).await, 0, "{}", db.name);
+
+        let mut tx = db.store.begin_write().await.unwrap();
+        let refused = notify::enqueue(&mut tx, &[], "inconnu", json!({}), common::t0()).await;
+        assert!(refused.is_err());
+        tx.rollback().await.unwrap();
+        assert_eq!(outbox_count(&db.store).await, 0, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn sent_mail_older_than_the_retention_is_purged_and_the_rest_kept() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let config = file_config(data.path());
+        let t0 = common::t0();
+        queue_test_mail(&db.store, "a@exemple.fr", t0).await;
+        send(&db.store, &config, "sender", t0).await;
+        let pending = queue_test_mail(&db.store, "b@exemple.fr", t0).await;
+
+        let too_early = t0 + Duration::days(29);
+        assert_eq!(
+            notify::purge_sent(&db.store, 30, too_early).await.unwrap(),
+            0
+        );
+        let deleted = notify::purge_sent(&db.store, 30, t0 + Duration::days(31)).await;
+        assert_eq!(deleted.unwrap(), 1, "{}", db.name);
+        assert_eq!(outbox_count(&db.store).await, 1);
+        notify::get_message(&db.store, &pending).await.unwrap();
+    }
+}
+
+// --- HTTP ---------------------------------------------------------------------
+
+async fn serve(app_state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app(app_state)).await.unwrap() });
+    base
+}
+
+async fn json_of(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn failed_mail_stays_listed_and_can_be_retried_over_http() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = smtp_config(data.path(), free_port());
+        config.mail.max_attempts = 2;
+        let t0 = common::t0();
+        let id = queue_test_mail(&db.store, "n1@college.example.fr", t0).await;
+        send(&db.store, &config, "sender", t0).await;
+        let report = send(&db.store, &config, "sender", t0 + Duration::hours(1)).await;
+        assert_eq!(report.failed, 1, "{}: {report:?}", db.name);
+
+        let base = serve(state(&db.store, &config, t0 + Duration::hours(2))).await;
+        let client = reqwest::Client::new();
+        let (status, page) = json_of(
+            client
+                .get(format!("{base}/api/v1/outbox?status=failed"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["items"][0]["id"], id.as_str());
+        assert_eq!(page["items"][0]["attempts"], 2);
+        assert!(page["items"][0]["last_error"].is_string());
+
+        let (status, retried) = json_of(
+            client
+                .post(format!("{base}/api/v1/outbox/{id}/retry"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{retried}");
+        assert_eq!(retried["status"], "pending");
+        assert_eq!(retried["attempts"], 0);
+
+        let (status, problem) = json_of(
+            client
+                .get(format!("{base}/api/v1/outbox?status=perdu"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 422, "{problem}");
+        let (status, _) = json_of(
+            client
+                .post(format!("{base}/api/v1/outbox/inconnu/retry"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+}
+
+#[tokio::test]
+async fn jobs_are_listed_and_run_over_http() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let config = file_config(data.path());
+        let base = serve(state(&db.store, &config, common::t0())).await;
+        let client = reqwest::Client::new();
+
+        let (status, ran) = json_of(
+            client
+                .post(format!("{base}/api/v1/jobs/outbox-send/run"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{ran}");
+        assert_eq!(ran["outcome"], "success");
+        assert_eq!(ran["trigger"], "manual");
+
+        let (status, list) = json_of(
+            client
+                .get(format!("{base}/api/v1/jobs"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{list}");
+        let send_job = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == "outbox-send")
+            .unwrap();
+        assert_eq!(send_job["schedule"], "* * * * *");
+        assert_eq!(send_job["timezone"], "Europe/Paris");
+        assert_eq!(send_job["enabled"], true);
+        assert_eq!(send_job["next_run"], "2026-09-01T08:01:00.000000Z");
+        assert_eq!(send_job["last_runs"][0]["id"], ran["id"]);
+
+        let (status, _) = json_of(
+            client
+                .post(format!("{base}/api/v1/jobs/inconnue/run"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+}
