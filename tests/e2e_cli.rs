@@ -39,7 +39,7 @@ fn run_ok(cmd: &mut Command) -> String {
 }
 
 #[test]
-fn serve_with_no_configuration_uses_loopback_and_the_embedded_database() {
+fn first_start_creates_an_admin_whose_token_opens_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = entctl(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -48,9 +48,12 @@ fn serve_with_no_configuration_uses_loopback_and_the_embedded_database() {
         .spawn()
         .unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut address = None;
+    let (mut address, mut token) = (None, None);
     for line in stderr.lines() {
         let line = line.unwrap();
+        if line.trim_start().starts_with("entcp_") {
+            token = Some(line.trim().to_string());
+        }
         if let Some(pos) = line.find("listening on http://") {
             address = Some(
                 line[pos + "listening on http://".len()..]
@@ -63,37 +66,94 @@ fn serve_with_no_configuration_uses_loopback_and_the_embedded_database() {
         }
     }
     let address = address.expect("serve logs where it listens");
+    let token = token.expect("the first start prints the admin token");
     assert!(address.starts_with("127.0.0.1:"), "{address}");
-    let body = reqwest::blocking_get(&format!("http://{address}/readyz"));
+    let (ready, anonymous, me) = http::block_on(async {
+        let get = |path: &str, auth: Option<&str>| {
+            let mut req = ::reqwest::Client::new().get(format!("http://{address}{path}"));
+            if let Some(token) = auth {
+                req = req.bearer_auth(token);
+            }
+            req.send()
+        };
+        let ready = get("/readyz", None).await.unwrap().text().await.unwrap();
+        let anonymous = get("/api/v1/orgs", None).await.unwrap();
+        let anonymous = (anonymous.status().as_u16(), anonymous.text().await.unwrap());
+        let me = get("/api/v1/me", Some(&token))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (ready, anonymous, me)
+    });
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(body.contains("ready"), "{body}");
+    assert!(ready.contains("ready"), "{ready}");
+    assert_eq!(anonymous.0, 401, "{}", anonymous.1);
+    assert!(
+        anonymous.1.contains("urn:entcp:problem:unauthorized"),
+        "{}",
+        anonymous.1
+    );
+    assert!(
+        me.contains("admin@localhost") && me.contains("\"admin\""),
+        "{me}"
+    );
     assert!(
         dir.path().join("data/entcp.db").exists(),
         "the SQLite file is created under ./data"
     );
+
+    // A second start does not create another admin nor print a token.
+    let out = entctl(dir.path()).args(["users", "list"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
 }
 
-/// A tiny blocking GET, so this test file needs no async runtime.
-mod reqwest {
-    pub fn blocking_get(url: &str) -> String {
-        let rt = tokio::runtime::Builder::new_current_thread()
+mod http {
+    pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
-        rt.block_on(async { ::reqwest::get(url).await.unwrap().text().await.unwrap() })
+            .unwrap()
+            .block_on(future)
     }
 }
 
 #[test]
-fn serve_refuses_to_listen_beyond_loopback_before_authentication_exists() {
+fn audit_verify_reports_the_first_tampered_record() {
     let dir = tempfile::tempdir().unwrap();
+    let sample = common::fixture("annuaire-education-94-ecoles.csv");
+    run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(&sample));
+    run_ok(entctl(dir.path()).args([
+        "orgs",
+        "add",
+        "--kind",
+        "epci",
+        "--siren",
+        "200054781",
+        "--name",
+        "MGP",
+    ]));
+    let ok = run_ok(entctl(dir.path()).args(["audit", "verify"]));
+    assert!(ok.starts_with("OK"), "{ok}");
+
+    let url = format!("sqlite://{}", dir.path().join("data/entcp.db").display());
+    http::block_on(async {
+        let store = entcp::store::Store::connect(&url, Some(1)).await.unwrap();
+        sqlx::query("UPDATE audit_log SET actor = 'cli:mallory' WHERE seq = 1")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.close().await;
+    });
     let out = entctl(dir.path())
-        .args(["serve", "--listen", "0.0.0.0:0"])
+        .args(["audit", "verify"])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("boucle locale"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ROMPUE à l'enregistrement 1"), "{text}");
 }
 
 #[test]

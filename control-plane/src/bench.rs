@@ -36,11 +36,13 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
     let options = ImportOptions {
         dry_run: false,
         batch_size: config.import.batch_size,
+        academies: None,
     };
+    let actor = crate::identity::Actor::cli();
     for pass in ["premier import", "ré-import sans changement"] {
         let file = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&csv_path)?);
         let started = Instant::now();
-        let report = import_annuaire(&store, file, options, chrono::Utc::now())
+        let report = import_annuaire(&store, &actor, file, options.clone(), chrono::Utc::now())
             .await
             .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
         let secs = started.elapsed().as_secs_f64();

@@ -24,6 +24,16 @@ pub enum ProblemKind {
     UnsupportedMediaType,
     /// The route exists but not with this method.
     MethodNotAllowed,
+    /// No valid credentials.
+    Unauthorized,
+    /// Authenticated, but the role or the scope does not allow it.
+    Forbidden,
+    /// `If-Match` names an older version than the current one.
+    PreconditionFailed,
+    /// An update came without `If-Match`.
+    PreconditionRequired,
+    /// An `Idempotency-Key` was reused with a different request.
+    IdempotencyKeyReused,
     /// The database is unreachable.
     Unavailable,
     /// A bug or an unexpected failure; details go to the log, never to the caller.
@@ -41,6 +51,11 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => "payload-too-large",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
             ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::Unauthorized => "unauthorized",
+            ProblemKind::Forbidden => "forbidden",
+            ProblemKind::PreconditionFailed => "precondition-failed",
+            ProblemKind::PreconditionRequired => "precondition-required",
+            ProblemKind::IdempotencyKeyReused => "idempotency-key-reused",
             ProblemKind::Unavailable => "unavailable",
             ProblemKind::Internal => "internal",
         }
@@ -56,6 +71,11 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => "Contenu trop volumineux",
             ProblemKind::UnsupportedMediaType => "Type de contenu non pris en charge",
             ProblemKind::MethodNotAllowed => "Méthode non autorisée",
+            ProblemKind::Unauthorized => "Authentification requise",
+            ProblemKind::Forbidden => "Accès refusé",
+            ProblemKind::PreconditionFailed => "Version périmée",
+            ProblemKind::PreconditionRequired => "Version attendue",
+            ProblemKind::IdempotencyKeyReused => "Clé d'idempotence déjà utilisée",
             ProblemKind::Unavailable => "Service indisponible",
             ProblemKind::Internal => "Erreur interne",
         }
@@ -70,6 +90,11 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemKind::Forbidden => StatusCode::FORBIDDEN,
+            ProblemKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ProblemKind::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            ProblemKind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

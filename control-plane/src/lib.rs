@@ -3,10 +3,12 @@
 //! One module per capability (see ARCHITECTURE.md); `api` mounts their routes.
 
 pub mod api;
+pub mod audit;
 pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod identity;
 pub mod jobs;
 pub mod notify;
 pub mod registry;

@@ -6,6 +6,12 @@ use entcp::registry::import::{import_annuaire, ImportOptions};
 use entcp::registry::manage::{self, NewOrg};
 use entcp::registry::queries::{self, OrgFilter};
 use entcp::registry::{routes::org_detail, OrgKind};
+mod commands;
+
+use commands::identity::{
+    AdminCommand, AuditCommand, RolesCommand, TokensCommand, UsersCommand, FIRST_ADMIN,
+};
+use entcp::identity::{self, Actor};
 use entcp::store::{redact, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +67,21 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Users of the API and the console.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Role bindings (a role at an organisation).
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Platform administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The audit chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print the version.
     Version,
     /// Benchmarks (print figures; not tests).
@@ -273,6 +294,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             json,
         }) => return outbox_list(&config, status, limit, json).await,
         Command::Config(ConfigCommand::Print) => print!("{}", config.to_yaml()),
+        Command::Users(cmd) => {
+            return commands::identity::users(&open_store(&config).await?, cmd).await
+        }
+        Command::Roles(cmd) => {
+            return commands::identity::roles(&open_store(&config).await?, cmd).await
+        }
+        Command::Tokens(cmd) => {
+            return commands::identity::tokens(&open_store(&config).await?, cmd).await
+        }
+        Command::Admin(cmd) => {
+            return commands::identity::admin(&open_store(&config).await?, cmd).await
+        }
+        Command::Audit(cmd) => {
+            return commands::identity::audit(&open_store(&config).await?, cmd).await
+        }
         Command::Version => println!("entctl {}", env!("CARGO_PKG_VERSION")),
         Command::Bench(BenchCommand::Import { rows, communes }) => {
             entcp::bench::import(&config, rows, communes).await?;
@@ -288,12 +324,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.server.listen
         )
     })?;
-    if !addr.ip().is_loopback() {
-        anyhow::bail!(
-            "l'API n'a pas encore d'authentification : elle n'écoute que sur la boucle locale (127.0.0.1 ou ::1), pas sur {addr}"
-        );
-    }
     let store = open_store(&config).await?;
+    announce_first_admin(&store).await?;
     let state = app_state(&store, &config);
     let scheduler = entcp::jobs::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
     let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
@@ -318,11 +350,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 fn app_state(store: &Store, config: &Config) -> entcp::api::AppState {
-    entcp::api::AppState {
-        store: store.clone(),
-        config: std::sync::Arc::new(config.clone()),
-        clock: std::sync::Arc::new(entcp::clock::SystemClock),
+    entcp::api::AppState::new(
+        store.clone(),
+        config.clone(),
+        std::sync::Arc::new(entcp::clock::SystemClock),
+    )
+}
+
+/// On the very first start (no user at all), creates the first admin and shows its token once.
+async fn announce_first_admin(store: &Store) -> anyhow::Result<()> {
+    let created = identity::bootstrap_admin(store, FIRST_ADMIN, false, chrono::Utc::now())
+        .await
+        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    if let Some((email, token)) = created {
+        eprintln!(
+            "\nPremier démarrage : administrateur {email} créé.\n\
+             Son jeton d'API, affiché une seule fois (conservez-le) :\n\n    {token}\n\n\
+             Exemple : curl -H 'Authorization: Bearer {token}' http://127.0.0.1:8080/api/v1/me\n"
+        );
+        tracing::info!(email = %email, "first administrator created");
     }
+    Ok(())
 }
 
 async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> {
@@ -502,8 +550,9 @@ async fn import_file(
     let options = ImportOptions {
         dry_run,
         batch_size: config.import.batch_size,
+        academies: None,
     };
-    let result = import_annuaire(&store, reader, options, chrono::Utc::now()).await;
+    let result = import_annuaire(&store, &Actor::cli(), reader, options, chrono::Utc::now()).await;
     bar.finish_and_clear();
     let report = result.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     if json {
@@ -530,7 +579,9 @@ async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode>
                 cursor: None,
                 limit: Some(args.limit),
             };
-            let page = queries::list_orgs(&store, &filter).await.map_err(fail)?;
+            let page = queries::list_orgs(&store, &filter, None)
+                .await
+                .map_err(fail)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&page)?);
             } else {
@@ -563,7 +614,7 @@ async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode>
                 email,
                 departement,
             };
-            let org = manage::create_org(&store, new, chrono::Utc::now())
+            let org = manage::create_org(&store, &Actor::cli(), new, chrono::Utc::now())
                 .await
                 .map_err(fail)?;
             println!("{} créé : {} ({})", org.kind.label(), org.name, org.id);
@@ -577,9 +628,16 @@ async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode>
             let commune = queries::resolve_org(&store, &format!("commune:{commune}"))
                 .await
                 .map_err(fail)?;
-            manage::set_member(&store, &group, &commune, delegated, chrono::Utc::now())
-                .await
-                .map_err(fail)?;
+            manage::set_member(
+                &store,
+                &Actor::cli(),
+                &group,
+                &commune,
+                delegated,
+                chrono::Utc::now(),
+            )
+            .await
+            .map_err(fail)?;
             println!("{} est membre de {}", commune.name, group.name);
         }
         OrgsCommand::RemoveMember { group, commune } => {
@@ -587,7 +645,7 @@ async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode>
             let commune = queries::resolve_org(&store, &format!("commune:{commune}"))
                 .await
                 .map_err(fail)?;
-            manage::remove_member(&store, &group, &commune)
+            manage::remove_member(&store, &Actor::cli(), &group, &commune, chrono::Utc::now())
                 .await
                 .map_err(fail)?;
             println!("{} n'est plus membre de {}", commune.name, group.name);

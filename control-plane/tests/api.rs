@@ -3,9 +3,9 @@
 
 mod common;
 
-use entcp::api::{app, routes, AppState};
+use entcp::api::routes;
 use entcp::clock::FixedClock;
-use entcp::config::Config;
+use entcp::identity::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -17,17 +17,11 @@ struct Server {
 }
 
 async fn start(db: common::TestDb) -> Server {
-    let state = AppState {
-        store: db.store.clone(),
-        config: Arc::new(Config::default()),
-        clock: Arc::new(FixedClock::new(common::t0())),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+    let token = common::token_for(&db.store, "admin@test.fr", Role::Admin, None).await;
+    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(common::t0()))).await;
     Server {
         base,
-        client: reqwest::Client::new(),
+        client: common::client_with(&token),
         _db: db,
     }
 }

@@ -21,11 +21,11 @@ use std::time::Instant;
 // --- fixtures ---------------------------------------------------------------
 
 fn state(store: &Store, config: &Config, now: DateTime<Utc>) -> AppState {
-    AppState {
-        store: store.clone(),
-        config: Arc::new(config.clone()),
-        clock: Arc::new(FixedClock::new(now)),
-    }
+    AppState::new(
+        store.clone(),
+        config.clone(),
+        Arc::new(FixedClock::new(now)),
+    )
 }
 
 /// A configuration writing under `data_dir`, mail to `.eml` files.
@@ -432,6 +432,12 @@ async fn serve(app_state: AppState) -> String {
     base
 }
 
+/// A client authenticated as a platform admin.
+async fn admin_client(store: &Store) -> reqwest::Client {
+    let token = common::token_for(store, "admin@test.fr", entcp::identity::Role::Admin, None).await;
+    common::client_with(&token)
+}
+
 async fn json_of(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
@@ -450,7 +456,7 @@ async fn failed_mail_stays_listed_and_can_be_retried_over_http() {
         assert_eq!(report.failed, 1, "{}: {report:?}", db.name);
 
         let base = serve(state(&db.store, &config, t0 + Duration::hours(2))).await;
-        let client = reqwest::Client::new();
+        let client = admin_client(&db.store).await;
         let (status, page) = json_of(
             client
                 .get(format!("{base}/api/v1/outbox?status=failed"))
@@ -503,7 +509,7 @@ async fn jobs_are_listed_and_run_over_http() {
         let data = tempfile::tempdir().unwrap();
         let config = file_config(data.path());
         let base = serve(state(&db.store, &config, common::t0())).await;
-        let client = reqwest::Client::new();
+        let client = admin_client(&db.store).await;
 
         let (status, ran) = json_of(
             client

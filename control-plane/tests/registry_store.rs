@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{backends, count_kind, fixture, registry_fingerprint, t0};
+use common::{admin, backends, count_kind, fixture, registry_fingerprint, t0};
 use entcp::error::ProblemKind;
 use entcp::registry::import::{import_annuaire, ImportOptions, ImportReport};
 use entcp::registry::manage::{create_org, remove_member, set_member, NewOrg};
@@ -17,8 +17,9 @@ async fn import_bytes(store: &Store, bytes: Vec<u8>, dry_run: bool) -> ImportRep
     let options = ImportOptions {
         dry_run,
         batch_size: 100,
+        academies: None,
     };
-    import_annuaire(store, std::io::Cursor::new(bytes), options, t0())
+    import_annuaire(store, &admin(), std::io::Cursor::new(bytes), options, t0())
         .await
         .expect("import runs")
 }
@@ -169,10 +170,12 @@ async fn a_file_without_the_required_columns_is_refused_whole() {
         let options = ImportOptions {
             dry_run: false,
             batch_size: 100,
+            academies: None,
         };
         let csv = "UAI,Nom,Commune\n0940176F,Ecole,94034\n";
         let err = import_annuaire(
             &db.store,
+            &admin(),
             std::io::Cursor::new(csv.as_bytes().to_vec()),
             options,
             t0(),
@@ -217,6 +220,7 @@ async fn covers_and_funding_follow_the_rules_of_each_kind() {
                 kind: Some("college".into()),
                 ..Default::default()
             },
+            None,
         )
         .await;
         assert!(page.is_err(), "college is not an org kind");
@@ -272,7 +276,7 @@ async fn covers_and_funding_follow_the_rules_of_each_kind() {
         .await
         .unwrap()
         .unwrap();
-        let covered = queries::covers(store, &academie, None, Some(500))
+        let covered = queries::covers(store, &academie, None, None, Some(500))
             .await
             .unwrap();
         assert!(covered
@@ -282,10 +286,15 @@ async fn covers_and_funding_follow_the_rules_of_each_kind() {
         assert!(covered.items.iter().any(|o| o.id == ecole.id));
 
         // An EPCI covers its member communes and their écoles, and funds them once delegated.
-        let epci = create_org(store, epci_named("CA Grand Paris Sud", "200059228"), t0())
-            .await
-            .unwrap();
-        set_member(store, &epci, &commune, false, t0())
+        let epci = create_org(
+            store,
+            &admin(),
+            epci_named("CA Grand Paris Sud", "200059228"),
+            t0(),
+        )
+        .await
+        .unwrap();
+        set_member(store, &admin(), &epci, &commune, false, t0())
             .await
             .unwrap();
         assert!(covers_org(store, &epci, &ecole).await.unwrap());
@@ -299,7 +308,7 @@ async fn covers_and_funding_follow_the_rules_of_each_kind() {
                 .id,
             commune.id
         );
-        set_member(store, &epci, &commune, true, t0())
+        set_member(store, &admin(), &epci, &commune, true, t0())
             .await
             .unwrap();
         assert_eq!(
@@ -323,14 +332,16 @@ async fn covers_and_funding_follow_the_rules_of_each_kind() {
         );
 
         // Delegating to a second group is refused; removing the membership restores the commune.
-        let other = create_org(store, epci_named("SIVU ENT", "200054781"), t0())
+        let other = create_org(store, &admin(), epci_named("SIVU ENT", "200054781"), t0())
             .await
             .unwrap();
-        let refused = set_member(store, &other, &commune, true, t0())
+        let refused = set_member(store, &admin(), &other, &commune, true, t0())
             .await
             .unwrap_err();
         assert_eq!(refused.kind, ProblemKind::Conflict);
-        remove_member(store, &epci, &commune).await.unwrap();
+        remove_member(store, &admin(), &epci, &commune, t0())
+            .await
+            .unwrap();
         assert_eq!(
             queries::funding_collectivite(store, &ecole)
                 .await
@@ -359,7 +370,7 @@ async fn first_of_type(store: &Store, t: EtabType) -> entcp::registry::Org {
         limit: Some(1),
         ..Default::default()
     };
-    queries::list_orgs(store, &filter)
+    queries::list_orgs(store, &filter, None)
         .await
         .unwrap()
         .items
@@ -379,7 +390,7 @@ async fn pages_walk_every_organisation_once_in_name_order() {
                 limit: Some(100),
                 ..Default::default()
             };
-            let page = queries::list_orgs(&db.store, &filter).await.unwrap();
+            let page = queries::list_orgs(&db.store, &filter, None).await.unwrap();
             seen.extend(
                 page.items
                     .iter()
@@ -408,7 +419,7 @@ async fn filters_and_search_ignore_accents_and_case() {
             limit: Some(500),
             ..Default::default()
         };
-        let found = queries::list_orgs(&db.store, &search("HAY LES ROSES"))
+        let found = queries::list_orgs(&db.store, &search("HAY LES ROSES"), None)
             .await
             .unwrap();
         assert!(
@@ -419,7 +430,7 @@ async fn filters_and_search_ignore_accents_and_case() {
             "{}",
             db.name
         );
-        let by_uai = queries::list_orgs(&db.store, &search("0940176f"))
+        let by_uai = queries::list_orgs(&db.store, &search("0940176f"), None)
             .await
             .unwrap();
         assert_eq!(by_uai.items.len(), 1);
@@ -429,7 +440,9 @@ async fn filters_and_search_ignore_accents_and_case() {
             limit: Some(500),
             ..Default::default()
         };
-        let page = queries::list_orgs(&db.store, &in_fresnes).await.unwrap();
+        let page = queries::list_orgs(&db.store, &in_fresnes, None)
+            .await
+            .unwrap();
         assert!(!page.items.is_empty());
         assert!(page
             .items
@@ -439,7 +452,7 @@ async fn filters_and_search_ignore_accents_and_case() {
             departement: Some("20".into()),
             ..Default::default()
         };
-        let err = queries::list_orgs(&db.store, &bad).await.unwrap_err();
+        let err = queries::list_orgs(&db.store, &bad, None).await.unwrap_err();
         assert_eq!(err.errors[0].field, "departement");
     }
 }
@@ -474,7 +487,9 @@ async fn manual_organisations_are_validated_field_by_field() {
             email: Some("x".into()),
             departement: Some("20".into()),
         };
-        let err = create_org(&db.store, bad, t0()).await.unwrap_err();
+        let err = create_org(&db.store, &admin(), bad, t0())
+            .await
+            .unwrap_err();
         let fields: Vec<&str> = err.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -491,9 +506,11 @@ async fn manual_organisations_are_validated_field_by_field() {
             email: None,
             departement: None,
         };
-        let created = create_org(&db.store, ok.clone(), t0()).await.unwrap();
+        let created = create_org(&db.store, &admin(), ok.clone(), t0())
+            .await
+            .unwrap();
         assert_eq!(created.code, "552100554");
-        let dup = create_org(&db.store, ok, t0()).await.unwrap_err();
+        let dup = create_org(&db.store, &admin(), ok, t0()).await.unwrap_err();
         assert_eq!(dup.kind, ProblemKind::Conflict);
     }
 }

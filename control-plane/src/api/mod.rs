@@ -1,15 +1,23 @@
 //! Mounts every capability's routes under `/api/v1`, the health endpoints, the
-//! OpenAPI document (generated from the same route table), and the middleware.
+//! OpenAPI document (generated from the same route table), and the middleware:
+//! authentication and the route's declared action, idempotency keys, metrics.
 
 pub mod extract;
+pub mod idempotency;
+pub mod metrics;
 pub mod openapi;
 
 use crate::config::Config;
 use crate::error::{Problem, ProblemKind};
+use crate::identity::authz::{self, Action, Scope};
+use crate::identity::Actor;
+use crate::registry::Org;
 use crate::store::Store;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode};
-use axum::response::IntoResponse;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
 use schemars::{JsonSchema, SchemaGenerator};
@@ -17,12 +25,27 @@ use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+/// JSON bodies are small; the annuaire upload has its own, configured limit.
+pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub clock: Arc<dyn crate::clock::Clock>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: Config, clock: Arc<dyn crate::clock::Clock>) -> AppState {
+        AppState {
+            store,
+            config: Arc::new(config),
+            clock,
+            metrics: Arc::new(metrics::Metrics::default()),
+        }
+    }
 }
 
 type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
@@ -42,6 +65,10 @@ pub struct ApiRoute {
     pub summary: &'static str,
     pub tag: &'static str,
     pub handler: MethodRouter<AppState>,
+    /// What the route does, for authorisation.
+    pub action: &'static Action,
+    /// Accepts an `Idempotency-Key` (POST creations).
+    pub idempotent: bool,
     pub query: Option<SchemaFn>,
     pub request: Option<(&'static str, SchemaFn)>,
     pub response: Option<(StatusCode, SchemaFn)>,
@@ -53,6 +80,7 @@ impl ApiRoute {
         path: &'static str,
         tag: &'static str,
         summary: &'static str,
+        action: &'static Action,
         handler: MethodRouter<AppState>,
     ) -> Self {
         ApiRoute {
@@ -61,10 +89,17 @@ impl ApiRoute {
             summary,
             tag,
             handler,
+            action,
+            idempotent: false,
             query: None,
             request: None,
             response: None,
         }
+    }
+
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
     }
 
     pub fn query<T: JsonSchema>(mut self) -> Self {
@@ -92,6 +127,8 @@ impl ApiRoute {
 pub fn routes() -> Vec<ApiRoute> {
     let mut routes = Vec::new();
     routes.extend(crate::registry::routes::routes());
+    routes.extend(crate::identity::routes::routes());
+    routes.extend(crate::audit::routes::routes());
     routes.extend(crate::jobs::routes());
     routes.extend(crate::notify::routes());
     routes
@@ -99,19 +136,37 @@ pub fn routes() -> Vec<ApiRoute> {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    let max_body = state.config.server.max_body_bytes;
     let mut api = Router::new();
     for route in routes() {
-        api = api.route(route.path, route.handler);
+        let action = route.action;
+        let mut handler = route.handler;
+        if route.idempotent {
+            handler = handler.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                idempotency::layer,
+            ));
+        }
+        handler = handler.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            move |state: State<AppState>, req: Request, next: Next| {
+                authenticate(state, action, req, next)
+            },
+        ));
+        api = api.route(route.path, handler);
     }
     Router::new()
         .merge(api)
         .route("/api/v1/openapi.json", get(openapi_document))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::render))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
@@ -126,6 +181,117 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The authenticated caller of a route and the action the route declared.
+#[derive(Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    pub action: &'static Action,
+}
+
+impl Caller {
+    /// Allows the call on `target` or answers 404 (read) / 403 (write).
+    pub async fn require(&self, store: &Store, target: &Org) -> Result<(), Problem> {
+        authz::authorize(store, &self.actor, self.action, target).await
+    }
+
+    /// The organisations this call may reach.
+    pub fn scope(&self) -> Scope {
+        authz::scope(&self.actor, self.action)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            Problem::new(
+                ProblemKind::Internal,
+                "route mounted without authentication",
+            )
+        })
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn unauthorized(detail: &str) -> Response {
+    let mut response = Problem::new(ProblemKind::Unauthorized, detail).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"entcp\""),
+    );
+    response
+}
+
+/// Authenticates the bearer token and checks that one of the actor's roles
+/// allows the route's action; the scope is checked by the handler on its target.
+async fn authenticate(
+    State(state): State<AppState>,
+    action: &'static Action,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = bearer_token(req.headers()) else {
+        return unauthorized("authentification requise : en-tête Authorization: Bearer <jeton>");
+    };
+    let actor =
+        match crate::identity::authenticate_token(&state.store, token, state.clock.now()).await {
+            Ok(Some(actor)) => actor,
+            Ok(None) => return unauthorized("jeton invalide, expiré ou révoqué"),
+            Err(problem) => return problem.into_response(),
+        };
+    if !authz::role_allows(&actor, action) {
+        tracing::info!(actor = %actor.name, action = action.name, allowed = false, reason = "no role allows the action", "authorisation");
+        return authz::forbidden(format!("votre rôle ne permet pas l'action {}", action.name))
+            .into_response();
+    }
+    req.extensions_mut().insert(Caller { actor, action });
+    next.run(req).await
+}
+
+/// `ETag` of a resource at `version`.
+pub fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("ascii etag")
+}
+
+/// The version an update is based on, from `If-Match` (required: 428 without).
+pub fn if_match_version(headers: &HeaderMap) -> Result<i64, Problem> {
+    let value = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            Problem::new(
+                ProblemKind::PreconditionRequired,
+                "en-tête If-Match requis : renvoyez l'ETag lu avec la ressource",
+            )
+        })?;
+    value
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| {
+            Problem::new(
+                ProblemKind::PreconditionFailed,
+                format!("If-Match « {value} » ne correspond à aucune version"),
+            )
+        })
+}
+
+/// 412: the resource changed since the caller read it.
+pub fn precondition_failed(current_version: i64) -> Problem {
+    Problem::new(
+        ProblemKind::PreconditionFailed,
+        format!("la ressource a été modifiée entre-temps (version actuelle {current_version}) : relisez-la puis recommencez"),
+    )
+    .with_extra(serde_json::json!({ "current_version": current_version }))
 }
 
 async fn openapi_document() -> impl IntoResponse {

@@ -22,6 +22,7 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/jobs",
             "tâches",
             "Lister les tâches planifiées, leur planification et leurs dernières exécutions",
+            &crate::identity::authz::JOBS_READ,
             get(list),
         )
         .responds::<Vec<JobView>>(StatusCode::OK),
@@ -30,6 +31,7 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/jobs/{name}/run",
             "tâches",
             "Exécuter une tâche immédiatement",
+            &crate::identity::authz::JOBS_RUN,
             post(run),
         )
         .responds::<JobRun>(StatusCode::OK),

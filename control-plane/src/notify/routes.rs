@@ -17,6 +17,7 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/outbox",
             "courriels",
             "Lister la file d'envoi des courriels (filtre par statut)",
+            &crate::identity::authz::OUTBOX_READ,
             get(list),
         )
         .query::<OutboxFilter>()
@@ -26,6 +27,7 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/outbox/{id}/retry",
             "courriels",
             "Réessayer tout de suite un courriel en attente ou en échec",
+            &crate::identity::authz::OUTBOX_RETRY,
             post(retry),
         )
         .responds::<OutboxMessage>(StatusCode::OK),

@@ -8,23 +8,27 @@
 
 use super::codes::{self, departement_of_commune};
 use super::{fold, EtabType, OrgKind};
+use crate::audit::{self, Change};
 use crate::error::Problem;
+use crate::identity::Actor;
 use crate::store::{new_id, timestamp, Backend, Store};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 
 /// At most this many rejected rows and warnings are listed in a report (counts stay exact).
 pub const REPORT_LIST_LIMIT: usize = 1000;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub dry_run: bool,
     pub batch_size: usize,
+    /// Only rows of these académies are imported (the caller's scope); all when `None`.
+    pub academies: Option<HashSet<String>>,
 }
 
 impl Default for ImportOptions {
@@ -32,6 +36,7 @@ impl Default for ImportOptions {
         ImportOptions {
             dry_run: false,
             batch_size: 1000,
+            academies: None,
         }
     }
 }
@@ -63,6 +68,8 @@ pub struct ImportReport {
     /// Rows of kinds the ENT does not host, by their `Type_etablissement`.
     pub skipped: u64,
     pub skipped_by_type: BTreeMap<String, u64>,
+    /// Rows of académies outside the caller's scope, left untouched.
+    pub out_of_scope: u64,
     pub rejected: u64,
     pub rejections: Vec<LineIssue>,
     /// Rows imported with a field left out (e.g. an invalid SIRET).
@@ -103,6 +110,12 @@ impl ImportReport {
         ));
         for (t, n) in &self.skipped_by_type {
             out.push_str(&format!("    {t} : {n}\n"));
+        }
+        if self.out_of_scope > 0 {
+            out.push_str(&format!(
+                "  hors de votre périmètre (non importés) : {}\n",
+                self.out_of_scope
+            ));
         }
         out.push_str(&format!("  rejetés : {}\n", self.rejected));
         for r in &self.rejections {
@@ -324,6 +337,7 @@ struct Batch {
     etabs: Vec<OrgRecord>,
     related: Vec<OrgRecord>,
     skipped: Vec<String>,
+    out_of_scope: u64,
     rejected: Vec<LineIssue>,
     warnings: Vec<LineIssue>,
 }
@@ -353,6 +367,7 @@ enum RowOutcome {
         warnings: Vec<String>,
     },
     Skipped(String),
+    OutOfScope,
 }
 
 fn classify_type(type_label: &str, row: &RowView) -> Result<Option<EtabType>, String> {
@@ -396,7 +411,7 @@ fn academie_name(label: &str) -> String {
     }
 }
 
-fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
+fn parse_row(row: &RowView, academies: Option<&HashSet<String>>) -> Result<RowOutcome, String> {
     let uai =
         codes::parse_uai(row.get(Field::Uai)?.ok_or("UAI manquant")?).map_err(|e| e.to_string())?;
     let type_label = row
@@ -425,6 +440,9 @@ fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
         return Err(format!(
             "code académie « {academie_code} » invalide : attendu 2 chiffres"
         ));
+    }
+    if academies.is_some_and(|allowed| !allowed.contains(&academie_code)) {
+        return Ok(RowOutcome::OutOfScope);
     }
     let region_code = row.get(Field::Region)?.map(str::to_string);
     let mut warnings = Vec::new();
@@ -590,6 +608,7 @@ impl RelatedSeen {
 fn parse_stream<R: Read>(
     input: R,
     batch_size: usize,
+    academies: Option<HashSet<String>>,
     tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>,
 ) {
     let mut reader = csv::ReaderBuilder::new()
@@ -655,8 +674,9 @@ fn parse_stream<R: Read>(
                 reason: format!("{} colonnes au lieu de {}", record.len(), columns.width),
             });
         } else {
-            match parse_row(&view) {
+            match parse_row(&view, academies.as_ref()) {
                 Ok(RowOutcome::Skipped(kind)) => batch.skipped.push(kind),
+                Ok(RowOutcome::OutOfScope) => batch.out_of_scope += 1,
                 Ok(RowOutcome::Etab {
                     etab,
                     related,
@@ -706,6 +726,7 @@ fn parse_stream<R: Read>(
 /// Imports an annuaire export read from `input`.
 pub async fn import_annuaire<R: Read + Send + 'static>(
     store: &Store,
+    actor: &Actor,
     input: R,
     options: ImportOptions,
     now: DateTime<Utc>,
@@ -713,9 +734,11 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     let started = std::time::Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let batch_size = options.batch_size.max(1);
-    let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx));
+    let academies = options.academies.clone();
+    let parser =
+        tokio::task::spawn_blocking(move || parse_stream(input, batch_size, academies, tx));
     store.analyze("orgs").await?;
-    let mut writer = BatchWriter::new(store, options.dry_run, timestamp(now));
+    let mut writer = BatchWriter::new(store, actor, options.dry_run, now);
     let mut report = ImportReport {
         dry_run: options.dry_run,
         ..ImportReport::default()
@@ -725,6 +748,7 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
         writer.apply(&batch, &mut report).await?;
         report.rows += batch.rows;
         report.skipped += batch.skipped.len() as u64;
+        report.out_of_scope += batch.out_of_scope;
         for kind in batch.skipped {
             *report.skipped_by_type.entry(kind).or_default() += 1;
         }
@@ -772,7 +796,11 @@ const UPSERT_COLUMNS: [&str; 22] = [
 /// Applies batches, one write transaction each.
 struct BatchWriter<'a> {
     store: &'a Store,
+    actor: &'a Actor,
+    /// Groups the audit records of one run.
+    run_id: String,
     dry_run: bool,
+    at: DateTime<Utc>,
     now: String,
     /// Rows written since the planner statistics were last refreshed, and how
     /// many rows there were then.
@@ -780,18 +808,21 @@ struct BatchWriter<'a> {
     rows_at_analyze: u64,
 }
 
-enum Change {
+enum RowChange {
     Created,
     Updated,
     Unchanged,
 }
 
 impl<'a> BatchWriter<'a> {
-    fn new(store: &'a Store, dry_run: bool, now: String) -> Self {
+    fn new(store: &'a Store, actor: &'a Actor, dry_run: bool, at: DateTime<Utc>) -> Self {
         BatchWriter {
             store,
+            actor,
+            run_id: new_id(),
             dry_run,
-            now,
+            at,
+            now: timestamp(at),
             written_since_analyze: 0,
             rows_at_analyze: 0,
         }
@@ -811,6 +842,28 @@ impl<'a> BatchWriter<'a> {
         Ok(())
     }
 
+    /// One audit record per batch that wrote, naming what it wrote.
+    async fn audit(
+        &self,
+        tx: &mut crate::store::Tx,
+        written: &[(&OrgRecord, String)],
+    ) -> Result<(), Problem> {
+        let codes: Vec<String> = written
+            .iter()
+            .map(|(r, _)| format!("{}:{}", r.kind().as_str(), r.code))
+            .collect();
+        let change = Change {
+            actor: &self.actor.name,
+            action: "imports.annuaire",
+            target_kind: "import",
+            target_id: &self.run_id,
+            scope_org_id: None,
+            summary: serde_json::json!({ "written": codes.len(), "orgs": codes }),
+        };
+        audit::append(tx, self.store.backend(), change, self.at).await?;
+        Ok(())
+    }
+
     async fn apply(&mut self, batch: &Batch, report: &mut ImportReport) -> Result<(), Problem> {
         if batch.etabs.is_empty() && batch.related.is_empty() {
             return Ok(());
@@ -822,9 +875,9 @@ impl<'a> BatchWriter<'a> {
         for record in &all {
             let hash = record.content_hash();
             let change = match existing.get(&(record.kind(), record.code.clone())) {
-                None => Change::Created,
-                Some(old) if *old != hash => Change::Updated,
-                Some(_) => Change::Unchanged,
+                None => RowChange::Created,
+                Some(old) if *old != hash => RowChange::Updated,
+                Some(_) => RowChange::Unchanged,
             };
             let counts = if record.kind() == OrgKind::Etablissement {
                 &mut report.etablissements
@@ -835,11 +888,11 @@ impl<'a> BatchWriter<'a> {
                     .or_default()
             };
             match change {
-                Change::Created => counts.created += 1,
-                Change::Updated => counts.updated += 1,
-                Change::Unchanged => counts.unchanged += 1,
+                RowChange::Created => counts.created += 1,
+                RowChange::Updated => counts.updated += 1,
+                RowChange::Unchanged => counts.unchanged += 1,
             }
-            if !matches!(change, Change::Unchanged) {
+            if !matches!(change, RowChange::Unchanged) {
                 to_write.push((*record, hash));
             }
         }
@@ -847,6 +900,9 @@ impl<'a> BatchWriter<'a> {
             upsert(&mut tx, self.store.backend(), chunk, &self.now).await?;
         }
         let written = to_write.len() as u64;
+        if written > 0 {
+            self.audit(&mut tx, &to_write).await?;
+        }
         if self.dry_run {
             tx.rollback().await?;
         } else {

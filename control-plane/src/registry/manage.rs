@@ -4,7 +4,9 @@
 use super::codes;
 use super::queries::{get_by_code, get_org, groups_of_commune};
 use super::{fold, Org, OrgKind};
+use crate::audit::{self, Change};
 use crate::error::{Checks, Problem};
+use crate::identity::Actor;
 use crate::store::{new_id, timestamp, Store};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -23,7 +25,12 @@ pub struct NewOrg {
     pub departement: Option<String>,
 }
 
-pub async fn create_org(store: &Store, new: NewOrg, now: DateTime<Utc>) -> Result<Org, Problem> {
+pub async fn create_org(
+    store: &Store,
+    actor: &Actor,
+    new: NewOrg,
+    now: DateTime<Utc>,
+) -> Result<Org, Problem> {
     let mut checks = Checks::default();
     if !new.kind.is_siren_identified() {
         checks.fail(
@@ -56,12 +63,17 @@ pub async fn create_org(store: &Store, new: NewOrg, now: DateTime<Utc>) -> Resul
             new.kind.label()
         )));
     }
+    // A group sits in its département's académie and région, so that their scopes reach it.
+    let parent = match &departement {
+        Some(code) => get_by_code(store, OrgKind::Departement, code).await?,
+        None => None,
+    };
     let id = new_id();
-    let now = timestamp(now);
+    let at = timestamp(now);
     let mut tx = store.begin_write().await?;
     sqlx::query(
-        "INSERT INTO orgs (id, kind, code, name, sort_name, siren, departement_code, email, is_open, content_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, '', $9, $10)",
+        "INSERT INTO orgs (id, kind, code, name, sort_name, siren, departement_code, academie_code, region_code, email, is_open, content_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, '', $11, $12)",
     )
     .bind(&id)
     .bind(new.kind.as_str())
@@ -69,13 +81,24 @@ pub async fn create_org(store: &Store, new: NewOrg, now: DateTime<Utc>) -> Resul
     .bind(&name)
     .bind(fold(&name))
     .bind(&siren)
-    .bind(departement)
+    .bind(departement.clone())
+    .bind(parent.as_ref().and_then(|p| p.academie_code.clone()))
+    .bind(parent.as_ref().and_then(|p| p.region_code.clone()))
     .bind(new.email.clone())
-    .bind(&now)
-    .bind(&now)
+    .bind(&at)
+    .bind(&at)
     .execute(&mut *tx)
     .await
     .map_err(unique_violation_as_conflict)?;
+    let change = Change {
+        actor: &actor.name,
+        action: "orgs.create",
+        target_kind: "org",
+        target_id: &id,
+        scope_org_id: Some(&id),
+        summary: serde_json::json!({ "kind": new.kind.as_str(), "siren": siren, "name": name, "departement": departement }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
     tx.commit().await?;
     Ok(get_org(store, &id).await?.expect("just created"))
 }
@@ -94,6 +117,7 @@ pub fn unique_violation_as_conflict(e: sqlx::Error) -> Problem {
 /// A commune delegates its ENT to one group at most.
 pub async fn set_member(
     store: &Store,
+    actor: &Actor,
     group: &Org,
     commune: &Org,
     ent_delegated: bool,
@@ -123,12 +147,27 @@ pub async fn set_member(
     .bind(timestamp(now))
     .execute(&mut *tx)
     .await?;
+    let change = Change {
+        actor: &actor.name,
+        action: "orgs.members.set",
+        target_kind: "org",
+        target_id: &group.id,
+        scope_org_id: Some(&group.id),
+        summary: serde_json::json!({ "commune": commune.code, "ent_delegated": ent_delegated }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Removes a commune from a group; removing a non-member is a 404.
-pub async fn remove_member(store: &Store, group: &Org, commune: &Org) -> Result<(), Problem> {
+pub async fn remove_member(
+    store: &Store,
+    actor: &Actor,
+    group: &Org,
+    commune: &Org,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
     check_membership_kinds(group, commune)?;
     let mut tx = store.begin_write().await?;
     let done = sqlx::query("DELETE FROM org_members WHERE group_id = $1 AND member_id = $2")
@@ -142,8 +181,94 @@ pub async fn remove_member(store: &Store, group: &Org, commune: &Org) -> Result<
             commune.name, group.name
         )));
     }
+    let change = Change {
+        actor: &actor.name,
+        action: "orgs.members.remove",
+        target_kind: "org",
+        target_id: &group.id,
+        scope_org_id: Some(&group.id),
+        summary: serde_json::json!({ "commune": commune.code }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Fields of `PATCH /orgs/{key}`; absent fields are left unchanged.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgPatch {
+    /// Only for organisations created by hand: the annuaire owns the others' names.
+    pub name: Option<String>,
+    /// Contact address; `""` clears it.
+    pub email: Option<String>,
+}
+
+/// Updates an organisation if `expected_version` is current (optimistic concurrency).
+pub async fn update_org(
+    store: &Store,
+    actor: &Actor,
+    org: &Org,
+    expected_version: i64,
+    patch: OrgPatch,
+    now: DateTime<Utc>,
+) -> Result<Org, Problem> {
+    let mut checks = Checks::default();
+    if let Some(name) = &patch.name {
+        if !org.kind.is_siren_identified() {
+            checks.fail("name", "le nom de cette organisation vient de l'annuaire de l'éducation : corrigez-le à la source");
+        } else if name.trim().is_empty() || name.chars().count() > 200 {
+            checks.fail("name", "nom obligatoire, 200 caractères au plus");
+        }
+    }
+    if let Some(email) = patch.email.as_deref().filter(|e| !e.is_empty()) {
+        if !email.contains('@') {
+            checks.fail("email", format!("adresse « {email} » invalide"));
+        }
+    }
+    checks.finish()?;
+    let name = patch
+        .name
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&org.name)
+        .to_string();
+    let email = match &patch.email {
+        Some(e) if e.is_empty() => None,
+        Some(e) => Some(e.clone()),
+        None => org.email.clone(),
+    };
+    let mut tx = store.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE orgs SET name = $1, sort_name = $2, email = $3, version = version + 1, updated_at = $4 \
+         WHERE id = $5 AND version = $6",
+    )
+    .bind(&name)
+    .bind(fold(&name))
+    .bind(email.clone())
+    .bind(timestamp(now))
+    .bind(&org.id)
+    .bind(expected_version)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        let current = get_org(store, &org.id)
+            .await?
+            .map(|o| o.version)
+            .unwrap_or(org.version);
+        return Err(crate::api::precondition_failed(current));
+    }
+    let change = Change {
+        actor: &actor.name,
+        action: "orgs.update",
+        target_kind: "org",
+        target_id: &org.id,
+        scope_org_id: Some(&org.id),
+        summary: serde_json::json!({ "name": name, "email": email }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    Ok(get_org(store, &org.id).await?.expect("exists"))
 }
 
 fn check_membership_kinds(group: &Org, commune: &Org) -> Result<(), Problem> {

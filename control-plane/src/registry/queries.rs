@@ -301,14 +301,17 @@ async fn page_where(
     Ok(Page { items, next_cursor })
 }
 
-pub async fn list_orgs(store: &Store, filter: &OrgFilter) -> Result<Page<Org>, Problem> {
-    page_where(
-        store,
-        filter.condition()?,
-        filter.cursor.as_deref(),
-        filter.limit,
-    )
-    .await
+/// One page of organisations matching `filter`, restricted to `scope` when given.
+pub async fn list_orgs(
+    store: &Store,
+    filter: &OrgFilter,
+    scope: Option<Condition>,
+) -> Result<Page<Org>, Problem> {
+    let mut cond = filter.condition()?;
+    if let Some(scope) = scope {
+        cond.and(scope);
+    }
+    page_where(store, cond, filter.cursor.as_deref(), filter.limit).await
 }
 
 pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {
@@ -404,10 +407,15 @@ pub fn covers_condition(org: &Org) -> Condition {
 pub async fn covers(
     store: &Store,
     org: &Org,
+    scope: Option<Condition>,
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> Result<Page<Org>, Problem> {
-    page_where(store, covers_condition(org), cursor, limit).await
+    let mut cond = covers_condition(org);
+    if let Some(scope) = scope {
+        cond.and(scope);
+    }
+    page_where(store, cond, cursor, limit).await
 }
 
 /// Whether `org` covers `target` (or is it): the basis of organisation scopes.

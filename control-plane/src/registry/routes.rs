@@ -1,21 +1,26 @@
 //! HTTP routes of the registry.
 
 use super::import::{import_annuaire, ImportOptions, ImportReport};
-use super::manage::{self, NewOrg};
+use super::manage::{self, NewOrg, OrgPatch};
 use super::queries::{self, OrgFilter, Page};
-use super::{Org, OrgRef};
+use super::{Org, OrgKind, OrgRef};
 use crate::api::extract::{ApiJson, ApiQuery};
-use crate::api::{ApiRoute, AppState};
+use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::{Problem, ProblemKind};
+use crate::identity::authz::{
+    forbidden, Scope, IMPORTS_ANNUAIRE, ORGS_CREATE, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE,
+};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::routing::{delete, get, post, put};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Json;
 use futures_util::TryStreamExt;
 use http_body_util::BodyExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 pub fn routes() -> Vec<ApiRoute> {
     vec![
@@ -23,7 +28,8 @@ pub fn routes() -> Vec<ApiRoute> {
             Method::GET,
             "/api/v1/orgs",
             "registre",
-            "Lister et rechercher les organisations",
+            "Lister et rechercher les organisations de son périmètre",
+            &ORGS_READ,
             get(list),
         )
         .query::<OrgFilter>()
@@ -33,8 +39,10 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/orgs",
             "registre",
             "Créer un EPCI, syndicat mixte, éditeur ou hébergeur",
+            &ORGS_CREATE,
             post(create),
         )
+        .idempotent()
         .json_body::<NewOrg>()
         .responds::<Org>(StatusCode::CREATED),
         ApiRoute::new(
@@ -42,14 +50,26 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/orgs/{key}",
             "registre",
             "Consulter une organisation (id, code, ou type:code)",
+            &ORGS_READ,
             get(show),
         )
         .responds::<OrgDetail>(StatusCode::OK),
+        ApiRoute::new(
+            Method::PATCH,
+            "/api/v1/orgs/{key}",
+            "registre",
+            "Modifier le nom ou le contact d'une organisation (If-Match requis)",
+            &ORGS_UPDATE,
+            patch(update),
+        )
+        .json_body::<OrgPatch>()
+        .responds::<Org>(StatusCode::OK),
         ApiRoute::new(
             Method::GET,
             "/api/v1/orgs/{key}/covers",
             "registre",
             "Organisations couvertes par une organisation",
+            &ORGS_READ,
             get(covers),
         )
         .query::<PageQuery>()
@@ -59,6 +79,7 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/orgs/{key}/members",
             "registre",
             "Communes membres d'un EPCI ou syndicat mixte",
+            &ORGS_READ,
             get(members),
         )
         .responds::<Vec<Member>>(StatusCode::OK),
@@ -67,6 +88,7 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/orgs/{key}/members/{commune}",
             "registre",
             "Ajouter une commune à un EPCI ou syndicat mixte",
+            &ORGS_MEMBERS_WRITE,
             put(add_member),
         )
         .json_body::<MembershipBody>()
@@ -76,13 +98,15 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/orgs/{key}/members/{commune}",
             "registre",
             "Retirer une commune d'un EPCI ou syndicat mixte",
+            &ORGS_MEMBERS_WRITE,
             delete(remove_member),
         ),
         ApiRoute::new(
             Method::POST,
             "/api/v1/imports/annuaire",
             "registre",
-            "Importer l'export CSV de l'Annuaire de l'éducation",
+            "Importer l'export CSV de l'Annuaire de l'éducation (lignes de son périmètre)",
+            &IMPORTS_ANNUAIRE,
             post(import),
         )
         .query::<ImportQuery>()
@@ -132,17 +156,50 @@ pub struct ImportQuery {
 
 async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(filter): ApiQuery<OrgFilter>,
 ) -> Result<Json<Page<Org>>, Problem> {
-    Ok(Json(queries::list_orgs(&state.store, &filter).await?))
+    Ok(Json(
+        queries::list_orgs(&state.store, &filter, caller.scope().condition()).await?,
+    ))
 }
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(new): ApiJson<NewOrg>,
-) -> Result<(StatusCode, Json<Org>), Problem> {
-    let org = manage::create_org(&state.store, new, state.clock.now()).await?;
-    Ok((StatusCode::CREATED, Json(org)))
+) -> Result<(StatusCode, Response), Problem> {
+    if !caller.actor.is_admin() {
+        // A DAN creates the groups of its académie: their département must be in its scope.
+        if !new.kind.groups_communes() {
+            return Err(forbidden(
+                "seul un administrateur enregistre les éditeurs et hébergeurs",
+            ));
+        }
+        let code = new.departement.as_deref().ok_or_else(|| {
+            Problem::invalid_field("departement", "précisez le département du groupement (il situe le groupement dans votre périmètre)")
+        })?;
+        let code = super::codes::parse_departement(code)
+            .map_err(|e| Problem::invalid_field("departement", e.to_string()))?;
+        let departement = queries::get_by_code(&state.store, OrgKind::Departement, &code)
+            .await?
+            .ok_or_else(|| {
+                Problem::invalid_field(
+                    "departement",
+                    format!("département {code} absent du registre"),
+                )
+            })?;
+        caller.require(&state.store, &departement).await?;
+    }
+    let org = manage::create_org(&state.store, &caller.actor, new, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, org_response(org)))
+}
+
+fn org_response(org: Org) -> Response {
+    let tag = etag(org.version);
+    let mut response = Json(org).into_response();
+    response.headers_mut().insert(header::ETAG, tag);
+    response
 }
 
 pub async fn org_detail(store: &crate::store::Store, org: Org) -> Result<OrgDetail, Problem> {
@@ -157,22 +214,63 @@ pub async fn org_detail(store: &crate::store::Store, org: Org) -> Result<OrgDeta
     })
 }
 
+/// Resolves the organisation of a path and checks the caller may act on it.
+async fn target(state: &AppState, caller: &Caller, key: &str) -> Result<Org, Problem> {
+    let org = queries::resolve_org(&state.store, key).await?;
+    caller.require(&state.store, &org).await?;
+    Ok(org)
+}
+
 async fn show(
     State(state): State<AppState>,
+    caller: Caller,
     Path(key): Path<String>,
-) -> Result<Json<OrgDetail>, Problem> {
-    let org = queries::resolve_org(&state.store, &key).await?;
-    Ok(Json(org_detail(&state.store, org).await?))
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let tag = etag(org.version);
+    let mut response = Json(org_detail(&state.store, org).await?).into_response();
+    response.headers_mut().insert(header::ETAG, tag);
+    Ok(response)
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<OrgPatch>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let version = if_match_version(&headers)?;
+    let updated = manage::update_org(
+        &state.store,
+        &caller.actor,
+        &org,
+        version,
+        body,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(org_response(updated))
 }
 
 async fn covers(
     State(state): State<AppState>,
+    caller: Caller,
     Path(key): Path<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Org>>, Problem> {
-    let org = queries::resolve_org(&state.store, &key).await?;
+    let org = target(&state, &caller, &key).await?;
+    let scope = caller.scope().condition();
     Ok(Json(
-        queries::covers(&state.store, &org, page.cursor.as_deref(), page.limit).await?,
+        queries::covers(
+            &state.store,
+            &org,
+            scope,
+            page.cursor.as_deref(),
+            page.limit,
+        )
+        .await?,
     ))
 }
 
@@ -189,9 +287,10 @@ async fn member_list(store: &crate::store::Store, group: &Org) -> Result<Vec<Mem
 
 async fn members(
     State(state): State<AppState>,
+    caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Json<Vec<Member>>, Problem> {
-    let group = queries::resolve_org(&state.store, &key).await?;
+    let group = target(&state, &caller, &key).await?;
     if !group.kind.groups_communes() {
         return Err(Problem::not_found(format!(
             "{} n'est ni un EPCI ni un syndicat mixte",
@@ -211,13 +310,15 @@ async fn resolve_commune(store: &crate::store::Store, key: &str) -> Result<Org, 
 
 async fn add_member(
     State(state): State<AppState>,
+    caller: Caller,
     Path((key, commune)): Path<(String, String)>,
     ApiJson(body): ApiJson<MembershipBody>,
 ) -> Result<Json<Vec<Member>>, Problem> {
-    let group = queries::resolve_org(&state.store, &key).await?;
+    let group = target(&state, &caller, &key).await?;
     let commune = resolve_commune(&state.store, &commune).await?;
     manage::set_member(
         &state.store,
+        &caller.actor,
         &group,
         &commune,
         body.ent_delegated,
@@ -229,17 +330,41 @@ async fn add_member(
 
 async fn remove_member(
     State(state): State<AppState>,
+    caller: Caller,
     Path((key, commune)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    let group = queries::resolve_org(&state.store, &key).await?;
+    let group = target(&state, &caller, &key).await?;
     let commune = resolve_commune(&state.store, &commune).await?;
-    manage::remove_member(&state.store, &group, &commune).await?;
+    manage::remove_member(
+        &state.store,
+        &caller.actor,
+        &group,
+        &commune,
+        state.clock.now(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The académies whose rows a caller may import; `None` for everything (admin).
+fn importable_academies(caller: &Caller) -> Option<HashSet<String>> {
+    match caller.scope() {
+        Scope::All => None,
+        Scope::Orgs(orgs) => Some(
+            orgs.into_iter()
+                .filter_map(|o| match o.kind {
+                    OrgKind::Academie => Some(o.code),
+                    _ => o.academie_code,
+                })
+                .collect(),
+        ),
+    }
 }
 
 /// Streams the CSV body into the importer: the upload is never held whole in memory.
 async fn import(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(query): ApiQuery<ImportQuery>,
     headers: HeaderMap,
     body: Body,
@@ -262,7 +387,15 @@ async fn import(
     let options = ImportOptions {
         dry_run: query.dry_run,
         batch_size: state.config.import.batch_size,
+        academies: importable_academies(&caller),
     };
-    let report = import_annuaire(&state.store, reader, options, state.clock.now()).await?;
+    let report = import_annuaire(
+        &state.store,
+        &caller.actor,
+        reader,
+        options,
+        state.clock.now(),
+    )
+    .await?;
     Ok(Json(report))
 }

@@ -112,3 +112,63 @@ pub async fn registry_fingerprint(store: &Store) -> Vec<(String, String, String)
         .map(|r| (r.get("kind"), r.get("code"), r.get("content_hash")))
         .collect()
 }
+
+/// The operator at the command line: full rights.
+pub fn admin() -> entcp::identity::Actor {
+    entcp::identity::Actor::cli()
+}
+
+/// Creates a user holding `role` at `org` (an org key; none for admin) and returns a fresh API token.
+pub async fn token_for(
+    store: &Store,
+    email: &str,
+    role: entcp::identity::Role,
+    org: Option<&str>,
+) -> String {
+    use entcp::identity;
+    let org = match org {
+        Some(key) => Some(
+            entcp::registry::resolve_org(store, key)
+                .await
+                .expect("org of the binding exists"),
+        ),
+        None => None,
+    };
+    let new = identity::NewUser {
+        email: email.into(),
+        display_name: email.into(),
+        org: org.as_ref().map(|o| o.id.clone()),
+    };
+    let user = identity::create_user(store, &admin(), new, t0())
+        .await
+        .expect("user created");
+    identity::grant(store, &admin(), &user.id, role, org.as_ref(), t0())
+        .await
+        .expect("role granted");
+    identity::create_token(store, &admin(), &user.id, "test", None, t0())
+        .await
+        .expect("token created")
+        .token
+}
+
+/// An HTTP client that sends `token` as bearer.
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Serves the API of `store` on a free loopback port; returns its base URL.
+pub async fn serve(store: Store, clock: std::sync::Arc<entcp::clock::FixedClock>) -> String {
+    let state = entcp::api::AppState::new(store, entcp::config::Config::default(), clock);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, entcp::api::app(state)).await.unwrap() });
+    base
+}

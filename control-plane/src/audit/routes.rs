@@ -1,0 +1,35 @@
+//! `GET /api/v1/audit`: the log, newest first, scoped like everything else.
+
+use super::{list, AuditFilter, AuditRecord};
+use crate::api::extract::ApiQuery;
+use crate::api::{ApiRoute, AppState, Caller};
+use crate::error::Problem;
+use crate::identity::authz::AUDIT_READ;
+use crate::registry::queries::Page;
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::routing::get;
+use axum::Json;
+
+pub fn routes() -> Vec<ApiRoute> {
+    vec![ApiRoute::new(
+        Method::GET,
+        "/api/v1/audit",
+        "audit",
+        "Consulter le journal d'audit",
+        &AUDIT_READ,
+        get(audit_log),
+    )
+    .query::<AuditFilter>()
+    .responds::<Page<AuditRecord>>(StatusCode::OK)]
+}
+
+async fn audit_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(filter): ApiQuery<AuditFilter>,
+) -> Result<Json<Page<AuditRecord>>, Problem> {
+    Ok(Json(
+        list(&state.store, &filter, caller.scope().condition()).await?,
+    ))
+}

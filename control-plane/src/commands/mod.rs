@@ -1,0 +1,4 @@
+//! Implementations of the `entctl` subcommands that are longer than a few lines
+//! (binary-only: the library knows nothing of the command line).
+
+pub mod identity;

@@ -1,0 +1,244 @@
+//! The one authorisation function. Every route declares an [`Action`]; a
+//! request is allowed when the actor holds a role the action accepts, at an
+//! organisation whose scope contains the target. An out-of-scope read answers
+//! 404 (existence is not revealed), an out-of-scope write 403.
+
+use super::{Actor, Role};
+use crate::error::{Problem, ProblemKind};
+use crate::registry::queries::{covers_condition, Condition};
+use crate::registry::{Org, OrgKind};
+use crate::store::Store;
+use sqlx::Row;
+
+/// A named operation and the roles that may perform it.
+#[derive(Debug)]
+pub struct Action {
+    pub name: &'static str,
+    /// Writes answer 403 out of scope; reads 404.
+    pub write: bool,
+    pub roles: &'static [Role],
+}
+
+use Role::*;
+
+const EVERYONE: &[Role] = &Role::ALL;
+
+pub const ORGS_READ: Action = Action {
+    name: "orgs.read",
+    write: false,
+    roles: EVERYONE,
+};
+pub const ORGS_CREATE: Action = Action {
+    name: "orgs.create",
+    write: true,
+    roles: &[Admin, Dan],
+};
+pub const ORGS_UPDATE: Action = Action {
+    name: "orgs.update",
+    write: true,
+    roles: &[Admin, Dan, Collectivite, ChefEtablissement],
+};
+pub const ORGS_MEMBERS_WRITE: Action = Action {
+    name: "orgs.members.write",
+    write: true,
+    roles: &[Admin, Dan, Collectivite, Coordinateur],
+};
+pub const IMPORTS_ANNUAIRE: Action = Action {
+    name: "imports.annuaire",
+    write: true,
+    roles: &[Admin, Dan],
+};
+pub const USERS_READ: Action = Action {
+    name: "users.read",
+    write: false,
+    roles: &[Admin, Dan, Auditeur],
+};
+pub const USERS_WRITE: Action = Action {
+    name: "users.write",
+    write: true,
+    roles: &[Admin],
+};
+pub const ROLES_WRITE: Action = Action {
+    name: "roles.write",
+    write: true,
+    roles: &[Admin],
+};
+pub const SELF_READ: Action = Action {
+    name: "self.read",
+    write: false,
+    roles: EVERYONE,
+};
+/// One's own tokens; an admin's reach every user's.
+pub const TOKENS_MANAGE: Action = Action {
+    name: "tokens.manage",
+    write: true,
+    roles: EVERYONE,
+};
+pub const AUDIT_READ: Action = Action {
+    name: "audit.read",
+    write: false,
+    roles: &[Admin, Auditeur, Dpo],
+};
+pub const JOBS_READ: Action = Action {
+    name: "jobs.read",
+    write: false,
+    roles: &[Admin, Auditeur],
+};
+pub const JOBS_RUN: Action = Action {
+    name: "jobs.run",
+    write: true,
+    roles: &[Admin],
+};
+pub const OUTBOX_READ: Action = Action {
+    name: "outbox.read",
+    write: false,
+    roles: &[Admin, Auditeur],
+};
+pub const OUTBOX_RETRY: Action = Action {
+    name: "outbox.retry",
+    write: true,
+    roles: &[Admin],
+};
+
+/// The organisations an action may reach for this actor.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Platform-wide (admin).
+    All,
+    /// What these organisations' scopes contain.
+    Orgs(Vec<Org>),
+}
+
+impl Scope {
+    /// The SQL condition on `orgs` rows in scope; `None` for everything.
+    pub fn condition(&self) -> Option<Condition> {
+        match self {
+            Scope::All => None,
+            Scope::Orgs(orgs) => Some(Condition::any(
+                orgs.iter().map(org_scope_condition).collect(),
+            )),
+        }
+    }
+}
+
+/// What a role held at `org` reaches: the organisation itself, what it covers,
+/// and for an académie (or DSDEN) every organisation registered in it (or in
+/// its département), so that the DAN sees the collectivités it works with.
+pub fn org_scope_condition(org: &Org) -> Condition {
+    let mut own = Condition::default();
+    own.push("id = ?", &[&org.id]);
+    let mut parts = vec![own, covers_condition(org)];
+    match org.kind {
+        OrgKind::Academie => {
+            let mut in_academie = Condition::default();
+            in_academie.push("academie_code = ?", &[&org.code]);
+            parts.push(in_academie);
+        }
+        OrgKind::Dsden => {
+            let mut in_departement = Condition::default();
+            in_departement.push("departement_code = ?", &[&org.code]);
+            parts.push(in_departement);
+        }
+        _ => {}
+    }
+    Condition::any(parts)
+}
+
+fn roles_allowing<'a>(
+    actor: &'a Actor,
+    action: &'a Action,
+) -> impl Iterator<Item = &'a super::Binding> {
+    actor
+        .bindings
+        .iter()
+        .filter(move |b| action.roles.contains(&b.role))
+}
+
+/// Whether the actor's roles allow the action at all (before any scope).
+pub fn role_allows(actor: &Actor, action: &Action) -> bool {
+    roles_allowing(actor, action).next().is_some()
+}
+
+/// The scope in which the actor may perform the action.
+pub fn scope(actor: &Actor, action: &Action) -> Scope {
+    if roles_allowing(actor, action).any(|b| b.role == Admin) {
+        return Scope::All;
+    }
+    Scope::Orgs(
+        roles_allowing(actor, action)
+            .filter_map(|b| b.org.clone())
+            .collect(),
+    )
+}
+
+pub fn forbidden(detail: impl Into<String>) -> Problem {
+    Problem::new(ProblemKind::Forbidden, detail)
+}
+
+/// Decides (actor, action, target organisation) and logs the reason.
+pub async fn authorize(
+    store: &Store,
+    actor: &Actor,
+    action: &Action,
+    target: &Org,
+) -> Result<(), Problem> {
+    let decision = decide(store, actor, action, target).await?;
+    let (allowed, reason) = match &decision {
+        Ok(reason) => (true, reason.clone()),
+        Err(reason) => (false, reason.clone()),
+    };
+    tracing::info!(actor = %actor.name, action = action.name, target = %target.qualified_code(), allowed, reason = %reason, "authorisation");
+    match decision {
+        Ok(_) => Ok(()),
+        Err(_) if !role_allows(actor, action) => Err(forbidden(format!(
+            "votre rôle ne permet pas l'action {}",
+            action.name
+        ))),
+        Err(_) if action.write => Err(forbidden(format!(
+            "{} est hors de votre périmètre",
+            target.name
+        ))),
+        Err(_) => Err(Problem::not_found(format!(
+            "aucune organisation « {} »",
+            target.code
+        ))),
+    }
+}
+
+async fn decide(
+    store: &Store,
+    actor: &Actor,
+    action: &Action,
+    target: &Org,
+) -> Result<Result<String, String>, Problem> {
+    if !role_allows(actor, action) {
+        return Ok(Err("no role of the actor allows the action".into()));
+    }
+    match scope(actor, action) {
+        Scope::All => Ok(Ok("platform-wide role".into())),
+        Scope::Orgs(orgs) => {
+            for org in &orgs {
+                if in_org_scope(store, org, target).await? {
+                    return Ok(Ok(format!("within the scope of {}", org.qualified_code())));
+                }
+            }
+            Ok(Err("target outside every scope of the actor".into()))
+        }
+    }
+}
+
+/// Whether `target` is in the scope of a role held at `org`.
+pub async fn in_org_scope(store: &Store, org: &Org, target: &Org) -> Result<bool, Problem> {
+    if org.id == target.id {
+        return Ok(true);
+    }
+    let mut cond = org_scope_condition(org);
+    cond.push("id = ?", &[&target.id]);
+    let sql = format!("SELECT COUNT(*) AS n FROM orgs WHERE {}", cond.sql());
+    let n: i64 = cond
+        .bind(sqlx::query(&sql))
+        .fetch_one(store.pool())
+        .await?
+        .get("n");
+    Ok(n > 0)
+}

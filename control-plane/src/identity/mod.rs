@@ -1,0 +1,812 @@
+//! Identity: users, role bindings (a role at an organisation), API tokens, and
+//! the `Actor` every request and command acts as. Tokens are one way in; a
+//! web-console session or an OIDC login only has to produce the same `Actor`.
+
+pub mod authz;
+pub mod routes;
+
+use crate::audit::{self, Change};
+use crate::error::{Checks, Problem};
+use crate::registry::queries::{get_org, Page};
+use crate::registry::{Org, OrgKind, OrgRef};
+use crate::store::{new_id, timestamp, Store};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+/// Roles, from the personas of the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Dan,
+    Collectivite,
+    ChefEtablissement,
+    SupportN1,
+    SupportN2,
+    SupportN3,
+    Dpo,
+    Coordinateur,
+    Auditeur,
+}
+
+impl Role {
+    pub const ALL: [Role; 10] = [
+        Role::Admin,
+        Role::Dan,
+        Role::Collectivite,
+        Role::ChefEtablissement,
+        Role::SupportN1,
+        Role::SupportN2,
+        Role::SupportN3,
+        Role::Dpo,
+        Role::Coordinateur,
+        Role::Auditeur,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Dan => "dan",
+            Role::Collectivite => "collectivite",
+            Role::ChefEtablissement => "chef_etablissement",
+            Role::SupportN1 => "support_n1",
+            Role::SupportN2 => "support_n2",
+            Role::SupportN3 => "support_n3",
+            Role::Dpo => "dpo",
+            Role::Coordinateur => "coordinateur",
+            Role::Auditeur => "auditeur",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The kinds of organisation a binding of this role may name.
+    pub fn org_kinds(self) -> &'static [OrgKind] {
+        use OrgKind::*;
+        match self {
+            Role::Admin => &[],
+            Role::Dan | Role::SupportN2 => &[Academie, Dsden],
+            Role::Collectivite => &[Commune, Epci, SyndicatMixte, Departement, Region],
+            Role::ChefEtablissement => &[Etablissement],
+            Role::SupportN1 => &[Etablissement, Commune],
+            Role::SupportN3 => &[Editeur, Hebergeur],
+            Role::Dpo => &[
+                Academie,
+                Dsden,
+                Commune,
+                Epci,
+                SyndicatMixte,
+                Departement,
+                Region,
+                Editeur,
+                Hebergeur,
+            ],
+            Role::Coordinateur => &[Epci, SyndicatMixte, Departement, Region, Academie],
+            Role::Auditeur => &[
+                Academie,
+                Dsden,
+                Region,
+                Departement,
+                Commune,
+                Epci,
+                SyndicatMixte,
+                Etablissement,
+                Editeur,
+                Hebergeur,
+            ],
+        }
+    }
+}
+
+/// A role held at an organisation (none for the platform-wide admin).
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub role: Role,
+    pub org: Option<Org>,
+}
+
+/// Who is acting: a user authenticated by a token (or, later, a session), or
+/// the operator at the command line.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    /// How the actor appears in the audit log.
+    pub name: String,
+    pub bindings: Vec<Binding>,
+}
+
+impl Actor {
+    /// The operator running `entctl` on the server: full rights, audited by login name.
+    pub fn cli() -> Actor {
+        let login = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "inconnu".into());
+        Actor {
+            user_id: None,
+            name: format!("cli:{login}"),
+            bindings: vec![Binding {
+                role: Role::Admin,
+                org: None,
+            }],
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.bindings.iter().any(|b| b.role == Role::Admin)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RoleView {
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<OrgRef>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<OrgRef>,
+    pub active: bool,
+    pub roles: Vec<RoleView>,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub email: String,
+    pub display_name: String,
+    /// The user's organisation (id, code or kind:code).
+    pub org: Option<String>,
+}
+
+/// Fields of `PATCH /users/{id}`; absent fields are left unchanged.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub active: Option<bool>,
+}
+
+fn check_email(checks: &mut Checks, email: &str) {
+    let ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+        })
+        && !email.chars().any(char::is_whitespace);
+    if !ok {
+        checks.fail("email", format!("adresse « {email} » invalide"));
+    }
+}
+
+fn check_display_name(checks: &mut Checks, name: &str) {
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        checks.fail("display_name", "nom obligatoire, 200 caractères au plus");
+    }
+}
+
+async fn org_of_key(store: &Store, key: &str) -> Result<Org, Problem> {
+    crate::registry::resolve_org(store, key).await
+}
+
+pub async fn create_user(
+    store: &Store,
+    actor: &Actor,
+    new: NewUser,
+    now: DateTime<Utc>,
+) -> Result<User, Problem> {
+    let email = new.email.trim().to_ascii_lowercase();
+    let mut checks = Checks::default();
+    check_email(&mut checks, &email);
+    check_display_name(&mut checks, &new.display_name);
+    let org = match &new.org {
+        Some(key) => match org_of_key(store, key).await {
+            Ok(org) => Some(org),
+            Err(e) => {
+                checks.fail("org", e.detail);
+                None
+            }
+        },
+        None => None,
+    };
+    checks.finish()?;
+    let id = new_id();
+    let at = timestamp(now);
+    let mut tx = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO users (id, email, display_name, org_id, active, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 1, 1, $5, $6)",
+    )
+    .bind(&id)
+    .bind(&email)
+    .bind(new.display_name.trim())
+    .bind(org.as_ref().map(|o| o.id.clone()))
+    .bind(&at)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Problem::conflict(format!("un utilisateur a déjà l'adresse {email}"))
+        }
+        _ => e.into(),
+    })?;
+    let change = Change {
+        actor: &actor.name,
+        action: "users.create",
+        target_kind: "user",
+        target_id: &id,
+        scope_org_id: org.as_ref().map(|o| o.id.as_str()),
+        summary: serde_json::json!({ "email": email, "display_name": new.display_name.trim() }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    get_user(store, &id)
+        .await?
+        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))
+}
+
+/// Applies a patch if `expected_version` is the current one (optimistic concurrency).
+pub async fn update_user(
+    store: &Store,
+    actor: &Actor,
+    id: &str,
+    expected_version: i64,
+    patch: UserPatch,
+    now: DateTime<Utc>,
+) -> Result<User, Problem> {
+    let mut checks = Checks::default();
+    if let Some(name) = &patch.display_name {
+        check_display_name(&mut checks, name);
+    }
+    checks.finish()?;
+    let current = get_user(store, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let display_name = patch
+        .display_name
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&current.display_name)
+        .to_string();
+    let active = patch.active.unwrap_or(current.active);
+    let mut tx = store.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE users SET display_name = $1, active = $2, version = version + 1, updated_at = $3 \
+         WHERE id = $4 AND version = $5",
+    )
+    .bind(&display_name)
+    .bind(i64::from(active))
+    .bind(timestamp(now))
+    .bind(id)
+    .bind(expected_version)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(crate::api::precondition_failed(current.version));
+    }
+    let change = Change {
+        actor: &actor.name,
+        action: "users.update",
+        target_kind: "user",
+        target_id: id,
+        scope_org_id: current.org.as_ref().map(|o| o.id.as_str()),
+        summary: serde_json::json!({ "display_name": display_name, "active": active }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    get_user(store, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))
+}
+
+const USER_COLUMNS: &str =
+    "id, email, display_name, org_id, active, version, created_at, updated_at";
+
+async fn user_from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<User, Problem> {
+    let id: String = row.get("id");
+    let org_id: Option<String> = row.try_get("org_id").ok().flatten();
+    let org = match org_id {
+        Some(org_id) => get_org(store, &org_id).await?.map(|o| o.as_ref()),
+        None => None,
+    };
+    let roles = bindings_of(store, &id)
+        .await?
+        .into_iter()
+        .map(|b| RoleView {
+            role: b.role,
+            org: b.org.map(|o| o.as_ref()),
+        })
+        .collect();
+    Ok(User {
+        id,
+        email: row.get("email"),
+        display_name: row.get("display_name"),
+        org,
+        active: row.get::<i64, _>("active") != 0,
+        roles,
+        version: row.get("version"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+pub async fn get_user(store: &Store, id: &str) -> Result<Option<User>, Problem> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 OR email = $2");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(id.to_ascii_lowercase())
+        .fetch_optional(store.pool())
+        .await?;
+    match row {
+        Some(row) => Ok(Some(user_from_row(store, &row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Users ordered by e-mail; `cursor` is the last e-mail of the previous page.
+pub async fn list_users(
+    store: &Store,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<User>, Problem> {
+    let size = crate::registry::queries::page_size(limit)?;
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email > $1 ORDER BY email LIMIT {}",
+        size + 1
+    );
+    let rows = sqlx::query(&sql)
+        .bind(cursor.unwrap_or(""))
+        .fetch_all(store.pool())
+        .await?;
+    let mut items = Vec::new();
+    for row in rows.iter().take(size as usize) {
+        items.push(user_from_row(store, row).await?);
+    }
+    let next_cursor = (rows.len() > size as usize)
+        .then(|| items.last().map(|u: &User| u.email.clone()))
+        .flatten();
+    Ok(Page { items, next_cursor })
+}
+
+pub async fn bindings_of(store: &Store, user_id: &str) -> Result<Vec<Binding>, Problem> {
+    let rows = sqlx::query(
+        "SELECT role, org_id FROM role_bindings WHERE user_id = $1 ORDER BY role, org_id",
+    )
+    .bind(user_id)
+    .fetch_all(store.pool())
+    .await?;
+    let mut bindings = Vec::new();
+    for row in rows {
+        let Some(role) = Role::parse(&row.get::<String, _>("role")) else {
+            continue;
+        };
+        let org = match row.try_get::<Option<String>, _>("org_id").ok().flatten() {
+            Some(id) => match get_org(store, &id).await? {
+                Some(org) => Some(org),
+                None => continue,
+            },
+            None => None,
+        };
+        bindings.push(Binding { role, org });
+    }
+    Ok(bindings)
+}
+
+fn check_binding(role: Role, org: Option<&Org>) -> Result<(), Problem> {
+    match (role, org) {
+        (Role::Admin, None) => Ok(()),
+        (Role::Admin, Some(_)) => Err(Problem::invalid_field(
+            "org",
+            "le rôle admin vaut pour toute la plateforme : pas d'organisation",
+        )),
+        (_, None) => Err(Problem::invalid_field(
+            "org",
+            format!(
+                "le rôle {} s'exerce dans une organisation : précisez-la",
+                role.as_str()
+            ),
+        )),
+        (_, Some(org)) if !role.org_kinds().contains(&org.kind) => {
+            let allowed: Vec<&str> = role.org_kinds().iter().map(|k| k.label()).collect();
+            Err(Problem::invalid_field(
+                "org",
+                format!(
+                    "le rôle {} ne s'exerce pas dans un(e) {} (possible : {})",
+                    role.as_str(),
+                    org.kind.label(),
+                    allowed.join(", ")
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Grants `role` at `org` to a user; granting twice is harmless.
+pub async fn grant(
+    store: &Store,
+    actor: &Actor,
+    user_id: &str,
+    role: Role,
+    org: Option<&Org>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    check_binding(role, org)?;
+    let user = get_user(store, user_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let org_id = org.map(|o| o.id.clone());
+    let mut tx = store.begin_write().await?;
+    let exists = sqlx::query("SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3")
+        .bind(&user.id)
+        .bind(role.as_str())
+        .bind(org_id.clone().unwrap_or_default())
+        .fetch_one(&mut *tx)
+        .await?
+        .get::<i64, _>("n")
+        > 0;
+    if exists {
+        return Ok(());
+    }
+    sqlx::query("INSERT INTO role_bindings (id, user_id, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(new_id())
+        .bind(&user.id)
+        .bind(role.as_str())
+        .bind(org_id.clone())
+        .bind(timestamp(now))
+        .execute(&mut *tx)
+        .await?;
+    let change = Change {
+        actor: &actor.name,
+        action: "roles.grant",
+        target_kind: "user",
+        target_id: &user.id,
+        scope_org_id: org_id.as_deref(),
+        summary: serde_json::json!({ "role": role.as_str(), "org": org.map(Org::qualified_code) }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn revoke(
+    store: &Store,
+    actor: &Actor,
+    user_id: &str,
+    role: Role,
+    org: Option<&Org>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let user = get_user(store, user_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let org_id = org.map(|o| o.id.clone());
+    let mut tx = store.begin_write().await?;
+    let done = sqlx::query(
+        "DELETE FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3",
+    )
+    .bind(&user.id)
+    .bind(role.as_str())
+    .bind(org_id.clone().unwrap_or_default())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Problem::not_found(format!(
+            "{} n'a pas ce rôle",
+            user.email
+        )));
+    }
+    let change = Change {
+        actor: &actor.name,
+        action: "roles.revoke",
+        target_kind: "user",
+        target_id: &user.id,
+        scope_org_id: org_id.as_deref(),
+        summary: serde_json::json!({ "role": role.as_str(), "org": org.map(Org::qualified_code) }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A token as listed: never the secret.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// The visible start of the token, to recognise it.
+    pub prefix: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+}
+
+/// A token just created: the only time its secret is shown.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// Keep it now: it is stored hashed and cannot be shown again.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub name: String,
+    /// Owner (id or e-mail); yourself when absent. Only an admin creates tokens for others.
+    pub user: Option<String>,
+    /// Expiry (RFC 3339); never when absent.
+    pub expires_at: Option<String>,
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// `entcp_<8 hex prefix>_<64 hex secret>`: 288 random bits from the OS.
+fn generate_token() -> (String, String) {
+    let mut bytes = [0u8; 36];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    let prefix = hex::encode(&bytes[..4]);
+    let token = format!("entcp_{prefix}_{}", hex::encode(&bytes[4..]));
+    (format!("entcp_{prefix}"), token)
+}
+
+pub async fn create_token(
+    store: &Store,
+    actor: &Actor,
+    user_id: &str,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<CreatedToken, Problem> {
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(Problem::invalid_field(
+            "name",
+            "nom du jeton obligatoire, 100 caractères au plus",
+        ));
+    }
+    if expires_at.is_some_and(|e| e <= now) {
+        return Err(Problem::invalid_field(
+            "expires_at",
+            "la date d'expiration est déjà passée",
+        ));
+    }
+    let user = get_user(store, user_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let (prefix, token) = generate_token();
+    let id = new_id();
+    let mut tx = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(&user.id)
+    .bind(name.trim())
+    .bind(&prefix)
+    .bind(hash_token(&token))
+    .bind(timestamp(now))
+    .bind(expires_at.map(timestamp))
+    .execute(&mut *tx)
+    .await?;
+    let change = Change {
+        actor: &actor.name,
+        action: "tokens.create",
+        target_kind: "token",
+        target_id: &id,
+        scope_org_id: user.org.as_ref().map(|o| o.id.as_str()),
+        summary: serde_json::json!({ "user": user.email, "name": name.trim(), "prefix": prefix }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    let info = get_token(store, &id).await?.expect("just created");
+    Ok(CreatedToken { info, token })
+}
+
+const TOKEN_COLUMNS: &str =
+    "id, user_id, name, prefix, created_at, expires_at, revoked_at, last_used_at";
+
+fn token_from_row(row: &sqlx::any::AnyRow) -> TokenInfo {
+    TokenInfo {
+        id: row.get("id"),
+        user_id: row.get("user_id"),
+        name: row.get("name"),
+        prefix: row.get("prefix"),
+        created_at: row.get("created_at"),
+        expires_at: row.try_get("expires_at").ok().flatten(),
+        revoked_at: row.try_get("revoked_at").ok().flatten(),
+        last_used_at: row.try_get("last_used_at").ok().flatten(),
+    }
+}
+
+pub async fn get_token(store: &Store, id: &str) -> Result<Option<TokenInfo>, Problem> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1");
+    Ok(sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?
+        .as_ref()
+        .map(token_from_row))
+}
+
+/// Tokens of one user, or of everyone (admin), newest first.
+pub async fn list_tokens(store: &Store, user_id: Option<&str>) -> Result<Vec<TokenInfo>, Problem> {
+    let rows = match user_id {
+        Some(user_id) => {
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id DESC"
+            );
+            sqlx::query(&sql)
+                .bind(user_id)
+                .fetch_all(store.pool())
+                .await?
+        }
+        None => {
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id DESC");
+            sqlx::query(&sql).fetch_all(store.pool()).await?
+        }
+    };
+    Ok(rows.iter().map(token_from_row).collect())
+}
+
+pub async fn revoke_token(
+    store: &Store,
+    actor: &Actor,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<TokenInfo, Problem> {
+    let mut tx = store.begin_write().await?;
+    let done =
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(timestamp(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    if done.rows_affected() == 0 {
+        return Err(Problem::not_found("jeton introuvable ou déjà révoqué"));
+    }
+    let change = Change {
+        actor: &actor.name,
+        action: "tokens.revoke",
+        target_kind: "token",
+        target_id: id,
+        scope_org_id: None,
+        summary: serde_json::json!({}),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    Ok(get_token(store, id).await?.expect("exists"))
+}
+
+/// The actor a bearer token stands for, if it is valid, unexpired, unrevoked
+/// and its user active. Records the last use at most once a minute.
+pub async fn authenticate_token(
+    store: &Store,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Actor>, Problem> {
+    let row = sqlx::query(
+        "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id AS user_id, u.email, u.active \
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+    )
+    .bind(hash_token(token))
+    .fetch_optional(store.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let now_text = timestamp(now);
+    let expired = row
+        .try_get::<Option<String>, _>("expires_at")
+        .ok()
+        .flatten()
+        .is_some_and(|e| e <= now_text);
+    let revoked = row
+        .try_get::<Option<String>, _>("revoked_at")
+        .ok()
+        .flatten()
+        .is_some();
+    if expired || revoked || row.get::<i64, _>("active") == 0 {
+        return Ok(None);
+    }
+    let last_used: Option<String> = row.try_get("last_used_at").ok().flatten();
+    let a_minute_ago = timestamp(now - chrono::Duration::minutes(1));
+    if last_used.is_none_or(|t| t < a_minute_ago) {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(&now_text)
+            .bind(row.get::<String, _>("id"))
+            .execute(store.pool())
+            .await?;
+    }
+    let user_id: String = row.get("user_id");
+    let bindings = bindings_of(store, &user_id).await?;
+    Ok(Some(Actor {
+        name: format!("user:{}", row.get::<String, _>("email")),
+        user_id: Some(user_id),
+        bindings,
+    }))
+}
+
+/// On an empty database, creates the first admin and a token for it; returns
+/// the e-mail and the token to show once. Does nothing if any user exists,
+/// unless `force` (for `entctl admin bootstrap`, which then adds a new token
+/// to the existing first admin or creates one).
+pub async fn bootstrap_admin(
+    store: &Store,
+    email: &str,
+    force: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, String)>, Problem> {
+    let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+        .fetch_one(store.pool())
+        .await?
+        .get("n");
+    if users > 0 && !force {
+        return Ok(None);
+    }
+    let actor = Actor {
+        user_id: None,
+        name: "system:bootstrap".into(),
+        bindings: vec![],
+    };
+    let user = match get_user(store, email).await? {
+        Some(user) => user,
+        None => {
+            let new = NewUser {
+                email: email.into(),
+                display_name: "Administrateur".into(),
+                org: None,
+            };
+            create_user(store, &actor, new, now).await?
+        }
+    };
+    grant(store, &actor, &user.id, Role::Admin, None, now).await?;
+    let created = create_token(store, &actor, &user.id, "bootstrap", None, now).await?;
+    Ok(Some((user.email, created.token)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_prefixed() {
+        let (prefix, token) = generate_token();
+        let (_, other) = generate_token();
+        assert!(token.starts_with(&format!("{prefix}_")));
+        assert_eq!(token.len(), "entcp_".len() + 8 + 1 + 64);
+        assert_ne!(token, other);
+        assert_eq!(hash_token(&token).len(), 64);
+        assert_ne!(hash_token(&token), hash_token(&other));
+    }
+
+    #[test]
+    fn roles_round_trip_and_admin_has_no_org() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert!(check_binding(Role::Admin, None).is_ok());
+        assert!(check_binding(Role::Dan, None).is_err());
+    }
+}
