@@ -55,13 +55,7 @@ fn first_start_creates_an_admin_whose_token_opens_the_api() {
             token = Some(line.trim().to_string());
         }
         if let Some(pos) = line.find("listening on http://") {
-            address = Some(
-                line[pos + "listening on http://".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .to_string(),
-            );
+            address = Some(line[pos + "listening on http://".len()..].split_whitespace().next().unwrap().to_string());
             break;
         }
     }
@@ -79,31 +73,16 @@ fn first_start_creates_an_admin_whose_token_opens_the_api() {
         let ready = get("/readyz", None).await.unwrap().text().await.unwrap();
         let anonymous = get("/api/v1/orgs", None).await.unwrap();
         let anonymous = (anonymous.status().as_u16(), anonymous.text().await.unwrap());
-        let me = get("/api/v1/me", Some(&token))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let me = get("/api/v1/me", Some(&token)).await.unwrap().text().await.unwrap();
         (ready, anonymous, me)
     });
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(ready.contains("ready"), "{ready}");
     assert_eq!(anonymous.0, 401, "{}", anonymous.1);
-    assert!(
-        anonymous.1.contains("urn:entcp:problem:unauthorized"),
-        "{}",
-        anonymous.1
-    );
-    assert!(
-        me.contains("admin@localhost") && me.contains("\"admin\""),
-        "{me}"
-    );
-    assert!(
-        dir.path().join("data/entcp.db").exists(),
-        "the SQLite file is created under ./data"
-    );
+    assert!(anonymous.1.contains("urn:entcp:problem:unauthorized"), "{}", anonymous.1);
+    assert!(me.contains("admin@localhost") && me.contains("\"admin\""), "{me}");
+    assert!(dir.path().join("data/entcp.db").exists(), "the SQLite file is created under ./data");
 
     // A second start does not create another admin nor print a token.
     let out = entctl(dir.path()).args(["users", "list"]).output().unwrap();
@@ -112,11 +91,7 @@ fn first_start_creates_an_admin_whose_token_opens_the_api() {
 
 mod http {
     pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(future)
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
     }
 }
 
@@ -125,32 +100,17 @@ fn audit_verify_reports_the_first_tampered_record() {
     let dir = tempfile::tempdir().unwrap();
     let sample = common::fixture("annuaire-education-94-ecoles.csv");
     run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(&sample));
-    run_ok(entctl(dir.path()).args([
-        "orgs",
-        "add",
-        "--kind",
-        "epci",
-        "--siren",
-        "200054781",
-        "--name",
-        "MGP",
-    ]));
+    run_ok(entctl(dir.path()).args(["orgs", "add", "--kind", "epci", "--siren", "200054781", "--name", "MGP"]));
     let ok = run_ok(entctl(dir.path()).args(["audit", "verify"]));
     assert!(ok.starts_with("OK"), "{ok}");
 
     let url = format!("sqlite://{}", dir.path().join("data/entcp.db").display());
     http::block_on(async {
         let store = entcp::store::Store::connect(&url, Some(1)).await.unwrap();
-        sqlx::query("UPDATE audit_log SET actor = 'cli:mallory' WHERE seq = 1")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        sqlx::query("UPDATE audit_log SET actor = 'cli:mallory' WHERE seq = 1").execute(store.pool()).await.unwrap();
         store.close().await;
     });
-    let out = entctl(dir.path())
-        .args(["audit", "verify"])
-        .output()
-        .unwrap();
+    let out = entctl(dir.path()).args(["audit", "verify"]).output().unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("ROMPUE à l'enregistrement 1"), "{text}");
@@ -161,26 +121,15 @@ fn import_of_the_real_sample_then_rerun_reports_613_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let sample = common::fixture("annuaire-education-94-ecoles.csv");
     let first = run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(&sample));
-    assert!(
-        first.contains("établissements : 613 créés, 0 mis à jour, 0 inchangés"),
-        "{first}"
-    );
+    assert!(first.contains("établissements : 613 créés, 0 mis à jour, 0 inchangés"), "{first}");
     assert!(first.contains("communes : 47 créés"), "{first}");
-    let second = run_ok(
-        entctl(dir.path())
-            .args(["import", "annuaire", "--json"])
-            .arg(&sample),
-    );
+    let second = run_ok(entctl(dir.path()).args(["import", "annuaire", "--json"]).arg(&sample));
     let report: serde_json::Value = serde_json::from_str(&second).unwrap();
     assert_eq!(report["etablissements"]["unchanged"], 613);
 
-    let list =
-        run_ok(entctl(dir.path()).args(["orgs", "list", "--commune", "94034", "--degree", "1D"]));
+    let list = run_ok(entctl(dir.path()).args(["orgs", "list", "--commune", "94034", "--degree", "1D"]));
     assert!(list.lines().count() >= 5, "{list}");
-    assert!(
-        list.lines().all(|l| l.starts_with("etablissement")),
-        "{list}"
-    );
+    assert!(list.lines().all(|l| l.starts_with("etablissement")), "{list}");
     let show = run_ok(entctl(dir.path()).args(["orgs", "show", "0940176f"]));
     assert!(show.contains("\"funding_collectivite\""), "{show}");
 }
@@ -190,10 +139,7 @@ fn mail_test_writes_an_eml_file_and_the_outbox_and_jobs_show_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_ok(entctl(dir.path()).args(["mail", "test", "--to", "dane@ac-creteil.fr"]));
     assert!(out.contains("Courriel de test écrit dans"), "{out}");
-    let mails: Vec<_> = std::fs::read_dir(dir.path().join("data/mail"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mails: Vec<_> = std::fs::read_dir(dir.path().join("data/mail")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(mails.len(), 1, "{mails:?}");
     let eml = std::fs::read_to_string(&mails[0]).unwrap();
     assert!(eml.contains("To: dane@ac-creteil.fr"), "{eml}");
@@ -204,14 +150,8 @@ fn mail_test_writes_an_eml_file_and_the_outbox_and_jobs_show_it() {
     let ran = run_ok(entctl(dir.path()).args(["jobs", "run", "outbox-purge"]));
     assert!(ran.contains("réussie"), "{ran}");
     let jobs = run_ok(entctl(dir.path()).args(["jobs", "list"]));
-    assert!(
-        jobs.contains("outbox-send") && jobs.contains("* * * * *"),
-        "{jobs}"
-    );
-    let unknown = entctl(dir.path())
-        .args(["jobs", "run", "nope"])
-        .output()
-        .unwrap();
+    assert!(jobs.contains("outbox-send") && jobs.contains("* * * * *"), "{jobs}");
+    let unknown = entctl(dir.path()).args(["jobs", "run", "nope"]).output().unwrap();
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("tâche inconnue"));
 }
@@ -219,24 +159,15 @@ fn mail_test_writes_an_eml_file_and_the_outbox_and_jobs_show_it() {
 #[test]
 fn config_print_shows_defaults_and_environment_overrides() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("entcp.yaml"),
-        "server:\n  listen: 127.0.0.1:9999\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("entcp.yaml"), "server:\n  listen: 127.0.0.1:9999\n").unwrap();
     let out = run_ok(
-        entctl(dir.path())
-            .args(["--config", "entcp.yaml", "config", "print"])
-            .env("ENTCP_IMPORT_BATCH_SIZE", "77"),
+        entctl(dir.path()).args(["--config", "entcp.yaml", "config", "print"]).env("ENTCP_IMPORT_BATCH_SIZE", "77"),
     );
     assert!(out.contains("listen: 127.0.0.1:9999"), "{out}");
     assert!(out.contains("batch_size: 77"), "{out}");
     assert!(out.contains("data_dir: ./data"), "{out}");
     std::fs::write(dir.path().join("bad.yaml"), "servre: {}\n").unwrap();
-    let bad = entctl(dir.path())
-        .args(["--config", "bad.yaml", "config", "print"])
-        .output()
-        .unwrap();
+    let bad = entctl(dir.path()).args(["--config", "bad.yaml", "config", "print"]).output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("servre"));
 }
@@ -248,32 +179,17 @@ fn import_killed_midway_converges_on_rerun_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("national.csv");
     let rows = 40_000;
-    let options = entcp::synthetic::SyntheticOptions {
-        etablissements: rows,
-        communes: 8_000,
-        seed: 3,
-    };
-    entcp::synthetic::write_annuaire(
-        std::io::BufWriter::new(std::fs::File::create(&csv).unwrap()),
-        &options,
-    )
-    .unwrap();
+    let options = entcp::synthetic::SyntheticOptions { etablissements: rows, communes: 8_000, seed: 3 };
+    entcp::synthetic::write_annuaire(std::io::BufWriter::new(std::fs::File::create(&csv).unwrap()), &options).unwrap();
 
     let backends = rt.block_on(common::backends());
     for db in &backends {
         let import = |url: &str| {
             let mut cmd = entctl(dir.path());
-            cmd.args(["import", "annuaire"])
-                .arg(&csv)
-                .env("DATABASE_URL", url)
-                .env("ENTCP_IMPORT_BATCH_SIZE", "50");
+            cmd.args(["import", "annuaire"]).arg(&csv).env("DATABASE_URL", url).env("ENTCP_IMPORT_BATCH_SIZE", "50");
             cmd
         };
-        let mut child = import(&db.url)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = import(&db.url).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(120);
         let written = loop {
             let n = rt.block_on(common::count_kind(&db.store, "etablissement"));
@@ -285,25 +201,12 @@ fn import_killed_midway_converges_on_rerun_without_duplicates() {
         child.kill().unwrap();
         child.wait().unwrap();
         let after_kill = rt.block_on(common::count_kind(&db.store, "etablissement"));
-        assert!(
-            written > 0,
-            "{}: the import wrote nothing before the deadline",
-            db.name
-        );
-        assert!(
-            after_kill < 30_000,
-            "{}: the import finished before it could be killed ({after_kill})",
-            db.name
-        );
+        assert!(written > 0, "{}: the import wrote nothing before the deadline", db.name);
+        assert!(after_kill < 30_000, "{}: the import finished before it could be killed ({after_kill})", db.name);
 
         let rerun = run_ok(&mut import(&db.url).arg("--json"));
         let report: serde_json::Value = serde_json::from_str(&rerun).unwrap();
-        assert_eq!(
-            report["etablissements"]["unchanged"].as_i64().unwrap(),
-            after_kill,
-            "{}",
-            db.name
-        );
+        assert_eq!(report["etablissements"]["unchanged"].as_i64().unwrap(), after_kill, "{}", db.name);
 
         let clean = rt.block_on(async {
             if db.name == "sqlite" {
@@ -315,16 +218,7 @@ fn import_killed_midway_converges_on_rerun_without_duplicates() {
         run_ok(&mut import(&clean.url));
         let killed_then_resumed = rt.block_on(common::registry_fingerprint(&db.store));
         let one_clean_run = rt.block_on(common::registry_fingerprint(&clean.store));
-        assert_eq!(
-            killed_then_resumed.len(),
-            one_clean_run.len(),
-            "{}",
-            db.name
-        );
-        assert!(
-            killed_then_resumed == one_clean_run,
-            "{}: registries differ",
-            db.name
-        );
+        assert_eq!(killed_then_resumed.len(), one_clean_run.len(), "{}", db.name);
+        assert!(killed_then_resumed == one_clean_run, "{}: registries differ", db.name);
     }
 }

@@ -15,11 +15,7 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
     let started = Instant::now();
     let summary = write_annuaire(
         BufWriter::new(std::fs::File::create(&csv_path)?),
-        &SyntheticOptions {
-            etablissements: rows,
-            communes,
-            seed: 42,
-        },
+        &SyntheticOptions { etablissements: rows, communes, seed: 42 },
     )?;
     println!(
         "annuaire synthétique : {} lignes, {} communes, {} départements, {} académies ({:.2} s)",
@@ -33,11 +29,7 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
     println!("base : {}", redact(&url));
     let store = Store::connect(&url, config.database.max_connections).await?;
     store.migrate().await?;
-    let options = ImportOptions {
-        dry_run: false,
-        batch_size: config.import.batch_size,
-        academies: None,
-    };
+    let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
     let actor = crate::identity::Actor::cli();
     for pass in ["premier import", "ré-import sans changement"] {
         let file = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&csv_path)?);
@@ -57,10 +49,7 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
             report.rejected
         );
     }
-    println!(
-        "mémoire résidente maximale : {} Mo",
-        peak_rss_kb().unwrap_or(0) / 1024
-    );
+    println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
     store.close().await;
     cleanup.run().await;
     std::fs::remove_dir_all(&dir)?;
@@ -77,9 +66,7 @@ impl Cleanup {
     async fn run(self) {
         if let Cleanup::PostgresDatabase { admin_url, name } = self {
             if let Ok(admin) = Store::connect(&admin_url, Some(1)).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-                    .execute(admin.pool())
-                    .await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(admin.pool()).await;
                 admin.close().await;
             }
         }
@@ -87,34 +74,18 @@ impl Cleanup {
 }
 
 /// A fresh database: a SQLite file in `dir`, or a new database on the configured PostgreSQL server.
-async fn bench_database(
-    config: &Config,
-    dir: &std::path::Path,
-) -> anyhow::Result<(String, Cleanup)> {
+async fn bench_database(config: &Config, dir: &std::path::Path) -> anyhow::Result<(String, Cleanup)> {
     let configured = config.database.url.clone();
     match configured {
         Some(url) if Backend::from_url(&url)? == Backend::Postgres => {
             let name = format!("entcp_bench_{}", std::process::id());
             let admin = Store::connect(&url, Some(1)).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(admin.pool())
-                .await?;
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await?;
             admin.close().await;
-            let (base, _) = url
-                .rsplit_once('/')
-                .ok_or_else(|| anyhow::anyhow!("URL PostgreSQL sans base"))?;
-            Ok((
-                format!("{base}/{name}"),
-                Cleanup::PostgresDatabase {
-                    admin_url: url,
-                    name,
-                },
-            ))
+            let (base, _) = url.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("URL PostgreSQL sans base"))?;
+            Ok((format!("{base}/{name}"), Cleanup::PostgresDatabase { admin_url: url, name }))
         }
-        _ => Ok((
-            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
-            Cleanup::Nothing,
-        )),
+        _ => Ok((format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()), Cleanup::Nothing)),
     }
 }
 

@@ -135,10 +135,7 @@ impl Default for Config {
 
 impl Default for JobsConfig {
     fn default() -> Self {
-        let mut jobs = JobsConfig {
-            timezone: "Europe/Paris".into(),
-            each: BTreeMap::new(),
-        };
+        let mut jobs = JobsConfig { timezone: "Europe/Paris".into(), each: BTreeMap::new() };
         jobs.fill_defaults();
         jobs
     }
@@ -146,10 +143,7 @@ impl Default for JobsConfig {
 
 impl Default for JobSetting {
     fn default() -> Self {
-        JobSetting {
-            schedule: None,
-            enabled: true,
-        }
+        JobSetting { schedule: None, enabled: true }
     }
 }
 
@@ -193,9 +187,7 @@ impl JobsConfig {
     /// The effective setting of a job (its defaults if the job is unknown to the config).
     pub fn setting(&self, job: &crate::jobs::Job) -> JobSetting {
         let mut setting = self.each.get(job.name).cloned().unwrap_or_default();
-        setting
-            .schedule
-            .get_or_insert_with(|| job.default_schedule.to_string());
+        setting.schedule.get_or_insert_with(|| job.default_schedule.to_string());
         setting
     }
 
@@ -205,10 +197,7 @@ impl JobsConfig {
         let known: Vec<&str> = crate::jobs::all().iter().map(|j| j.name).collect();
         for (name, setting) in &self.each {
             if !known.contains(&name.as_str()) {
-                anyhow::bail!(
-                    "jobs : tâche inconnue « {name} » (tâches connues : {})",
-                    known.join(", ")
-                );
+                anyhow::bail!("jobs : tâche inconnue « {name} » (tâches connues : {})", known.join(", "));
             }
             if let Some(expr) = &setting.schedule {
                 crate::jobs::parse_schedule(expr).map_err(|e| {
@@ -222,19 +211,13 @@ impl JobsConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig {
-            listen: "127.0.0.1:8080".into(),
-            max_body_bytes: 512 * 1024 * 1024,
-        }
+        ServerConfig { listen: "127.0.0.1:8080".into(), max_body_bytes: 512 * 1024 * 1024 }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            format: "text".into(),
-            level: "info".into(),
-        }
+        LogConfig { format: "text".into(), level: "info".into() }
     }
 }
 
@@ -271,12 +254,10 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("lecture de {} impossible : {e}", path.display())
-                })?;
-                Self::from_yaml(&text).map_err(|e| {
-                    anyhow::anyhow!("configuration {} invalide : {e}", path.display())
-                })?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("lecture de {} impossible : {e}", path.display()))?;
+                Self::from_yaml(&text)
+                    .map_err(|e| anyhow::anyhow!("configuration {} invalide : {e}", path.display()))?
             }
             None => Config::default(),
         };
@@ -314,26 +295,16 @@ impl Config {
             match *key {
                 "data_dir" => self.data_dir = PathBuf::from(&value),
                 "server.listen" => self.server.listen = value.clone(),
-                "server.max_body_bytes" => {
-                    self.server.max_body_bytes = value.parse().map_err(|e| bad(&e))?
-                }
+                "server.max_body_bytes" => self.server.max_body_bytes = value.parse().map_err(|e| bad(&e))?,
                 "database.url" => self.database.url = Some(value.clone()),
-                "database.max_connections" => {
-                    self.database.max_connections = Some(value.parse().map_err(|e| bad(&e))?)
-                }
+                "database.max_connections" => self.database.max_connections = Some(value.parse().map_err(|e| bad(&e))?),
                 "log.format" => self.log.format = value.clone(),
                 "log.level" => self.log.level = value.clone(),
-                "import.batch_size" => {
-                    self.import.batch_size = value.parse().map_err(|e| bad(&e))?
-                }
+                "import.batch_size" => self.import.batch_size = value.parse().map_err(|e| bad(&e))?,
                 "jobs.timezone" => self.jobs.timezone = value.clone(),
-                "mail.transport" => {
-                    self.mail.transport = parse_enum(&value).map_err(|e| bad(&e))?
-                }
+                "mail.transport" => self.mail.transport = parse_enum(&value).map_err(|e| bad(&e))?,
                 "mail.from" => self.mail.from = value.clone(),
-                "mail.max_attempts" => {
-                    self.mail.max_attempts = value.parse().map_err(|e| bad(&e))?
-                }
+                "mail.max_attempts" => self.mail.max_attempts = value.parse().map_err(|e| bad(&e))?,
                 "mail.smtp.host" => self.mail.smtp.host = value.clone(),
                 "mail.smtp.port" => self.mail.smtp.port = value.parse().map_err(|e| bad(&e))?,
                 "mail.smtp.tls" => self.mail.smtp.tls = parse_enum(&value).map_err(|e| bad(&e))?,
@@ -349,10 +320,7 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("entcp.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("entcp.db").display()),
         }
     }
 
@@ -387,9 +355,7 @@ mod tests {
         let config = Config::from_yaml("server:\n  listen: 0.0.0.0:9000\n").unwrap();
         assert_eq!(config.server.listen, "0.0.0.0:9000");
         assert_eq!(config.log.format, "text");
-        let err = Config::from_yaml("server:\n  lisen: x\n")
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_yaml("server:\n  lisen: x\n").unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
     }
 
@@ -429,17 +395,13 @@ mod tests {
         config.validate().unwrap();
         assert!(!config.jobs.each["outbox-purge"].enabled);
         assert!(config.jobs.each["outbox-purge"].schedule.is_some());
-        assert_eq!(
-            config.jobs.each["outbox-send"].schedule.as_deref(),
-            Some("*/5 * * * *")
-        );
+        assert_eq!(config.jobs.each["outbox-send"].schedule.as_deref(), Some("*/5 * * * *"));
         assert_eq!(config.jobs.timezone, "Europe/Paris");
     }
 
     #[test]
     fn an_invalid_cron_expression_is_refused_naming_the_job() {
-        let config =
-            Config::from_yaml("jobs:\n  outbox-send:\n    schedule: 'tous les jours'\n").unwrap();
+        let config = Config::from_yaml("jobs:\n  outbox-send:\n    schedule: 'tous les jours'\n").unwrap();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("outbox-send") && err.contains("cron"), "{err}");
         let config = Config::from_yaml("jobs:\n  inconnue:\n    enabled: true\n").unwrap();

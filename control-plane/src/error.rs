@@ -126,12 +126,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Problem {
-        Problem {
-            kind,
-            detail: detail.into(),
-            errors: Vec::new(),
-            extra: None,
-        }
+        Problem { kind, detail: detail.into(), errors: Vec::new(), extra: None }
     }
 
     pub fn not_found(detail: impl Into<String>) -> Problem {
@@ -148,24 +143,12 @@ impl Problem {
 
     /// A validation problem listing every offending field.
     pub fn invalid(errors: Vec<FieldError>) -> Problem {
-        let detail = errors
-            .iter()
-            .map(|e| format!("{} : {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join(" ; ");
-        Problem {
-            kind: ProblemKind::Validation,
-            detail,
-            errors,
-            extra: None,
-        }
+        let detail = errors.iter().map(|e| format!("{} : {}", e.field, e.message)).collect::<Vec<_>>().join(" ; ");
+        Problem { kind: ProblemKind::Validation, detail, errors, extra: None }
     }
 
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Problem {
-        Problem::invalid(vec![FieldError {
-            field: field.into(),
-            message: message.into(),
-        }])
+        Problem::invalid(vec![FieldError { field: field.into(), message: message.into() }])
     }
 
     pub fn with_extra(mut self, extra: serde_json::Value) -> Problem {
@@ -201,10 +184,7 @@ pub struct Checks {
 
 impl Checks {
     pub fn fail(&mut self, field: &str, message: impl ToString) {
-        self.errors.push(FieldError {
-            field: field.into(),
-            message: message.to_string(),
-        });
+        self.errors.push(FieldError { field: field.into(), message: message.to_string() });
     }
 
     /// Keeps the value if `result` is Ok, records the error otherwise.
@@ -230,11 +210,7 @@ impl IntoResponse for Problem {
         if shown.kind == ProblemKind::Internal {
             shown.detail = "Une erreur inattendue est survenue ; elle a été journalisée.".into();
         }
-        (
-            shown.kind.status(),
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            shown.body().to_string(),
-        )
+        (shown.kind.status(), [(header::CONTENT_TYPE, "application/problem+json")], shown.body().to_string())
             .into_response()
     }
 }
@@ -244,10 +220,7 @@ impl From<sqlx::Error> for Problem {
         match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
                 tracing::error!(error = %e, "database unavailable");
-                Problem::new(
-                    ProblemKind::Unavailable,
-                    "La base de données ne répond pas.",
-                )
+                Problem::new(ProblemKind::Unavailable, "La base de données ne répond pas.")
             }
             _ => Problem::new(ProblemKind::Internal, e.to_string()),
         }

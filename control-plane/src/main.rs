@@ -8,9 +8,7 @@ use entcp::registry::queries::{self, OrgFilter};
 use entcp::registry::{routes::org_detail, OrgKind};
 mod commands;
 
-use commands::identity::{
-    AdminCommand, AuditCommand, RolesCommand, TokensCommand, UsersCommand, FIRST_ADMIN,
-};
+use commands::identity::{AdminCommand, AuditCommand, RolesCommand, TokensCommand, UsersCommand, FIRST_ADMIN};
 use entcp::identity::{self, Actor};
 use entcp::store::{redact, Store};
 use std::path::PathBuf;
@@ -246,9 +244,7 @@ fn main() -> ExitCode {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if config.log.format == "json" {
         builder.json().init();
     } else {
@@ -273,42 +269,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             open_store(&config).await?;
-            println!(
-                "Migrations appliquées sur {}",
-                redact(&config.database_url())
-            );
+            println!("Migrations appliquées sur {}", redact(&config.database_url()));
         }
-        Command::Import(ImportCommand::Annuaire {
-            file,
-            dry_run,
-            json,
-        }) => {
+        Command::Import(ImportCommand::Annuaire { file, dry_run, json }) => {
             return import_file(&config, file, dry_run, json).await;
         }
         Command::Orgs(cmd) => return orgs(&config, cmd).await,
         Command::Jobs(cmd) => return jobs(config, cmd).await,
         Command::Mail(MailCommand::Test { to }) => return mail_test(config, &to).await,
-        Command::Outbox(OutboxCommand::List {
-            status,
-            limit,
-            json,
-        }) => return outbox_list(&config, status, limit, json).await,
+        Command::Outbox(OutboxCommand::List { status, limit, json }) => {
+            return outbox_list(&config, status, limit, json).await
+        }
         Command::Config(ConfigCommand::Print) => print!("{}", config.to_yaml()),
-        Command::Users(cmd) => {
-            return commands::identity::users(&open_store(&config).await?, cmd).await
-        }
-        Command::Roles(cmd) => {
-            return commands::identity::roles(&open_store(&config).await?, cmd).await
-        }
-        Command::Tokens(cmd) => {
-            return commands::identity::tokens(&open_store(&config).await?, cmd).await
-        }
-        Command::Admin(cmd) => {
-            return commands::identity::admin(&open_store(&config).await?, cmd).await
-        }
-        Command::Audit(cmd) => {
-            return commands::identity::audit(&open_store(&config).await?, cmd).await
-        }
+        Command::Users(cmd) => return commands::identity::users(&open_store(&config).await?, cmd).await,
+        Command::Roles(cmd) => return commands::identity::roles(&open_store(&config).await?, cmd).await,
+        Command::Tokens(cmd) => return commands::identity::tokens(&open_store(&config).await?, cmd).await,
+        Command::Admin(cmd) => return commands::identity::admin(&open_store(&config).await?, cmd).await,
+        Command::Audit(cmd) => return commands::identity::audit(&open_store(&config).await?, cmd).await,
         Command::Version => println!("entctl {}", env!("CARGO_PKG_VERSION")),
         Command::Bench(BenchCommand::Import { rows, communes }) => {
             entcp::bench::import(&config, rows, communes).await?;
@@ -318,30 +295,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let addr: std::net::SocketAddr = config.server.listen.parse().map_err(|e| {
-        anyhow::anyhow!(
-            "adresse d'écoute « {} » invalide : {e}",
-            config.server.listen
-        )
-    })?;
+    let addr: std::net::SocketAddr = config
+        .server
+        .listen
+        .parse()
+        .map_err(|e| anyhow::anyhow!("adresse d'écoute « {} » invalide : {e}", config.server.listen))?;
     let store = open_store(&config).await?;
     announce_first_admin(&store).await?;
     let state = app_state(&store, &config);
     let scheduler = entcp::jobs::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
     let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(scheduler.run_until(stopped));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
         database = %redact(&config.database_url()),
         "entctl listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, entcp::api::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, entcp::api::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
     // The running job, if any, finishes before the database closes.
     let _ = stop_scheduler.send(true);
     let _ = scheduler.await;
@@ -350,11 +323,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 fn app_state(store: &Store, config: &Config) -> entcp::api::AppState {
-    entcp::api::AppState::new(
-        store.clone(),
-        config.clone(),
-        std::sync::Arc::new(entcp::clock::SystemClock),
-    )
+    entcp::api::AppState::new(store.clone(), config.clone(), std::sync::Arc::new(entcp::clock::SystemClock))
 }
 
 /// On the very first start (no user at all), creates the first admin and shows its token once.
@@ -379,9 +348,8 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> 
     let now = chrono::Utc::now();
     match command {
         JobsCommand::List { json } => {
-            let views = entcp::jobs::routes::list_jobs(&state, now)
-                .await
-                .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+            let views =
+                entcp::jobs::routes::list_jobs(&state, now).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&views)?);
                 return Ok(ExitCode::SUCCESS);
@@ -419,11 +387,7 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> 
 /// A UTC store timestamp shown in Paris time, to the minute.
 fn paris_time(at: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(at)
-        .map(|t| {
-            t.with_timezone(&chrono_tz::Europe::Paris)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
+        .map(|t| t.with_timezone(&chrono_tz::Europe::Paris).format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_else(|_| at.to_string())
 }
 
@@ -447,21 +411,16 @@ async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
         .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     tx.commit().await?;
     let report = entcp::notify::send_due(&store, &config, &entcp::jobs::runner_id(), now).await?;
-    let message = entcp::notify::get_message(&store, &id)
-        .await
-        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    let message = entcp::notify::get_message(&store, &id).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     if message.status == "sent" {
         match config.mail.transport {
             entcp::config::MailTransport::File => println!(
                 "Courriel de test écrit dans {}",
-                entcp::notify::mailer::mail_dir(&config)
-                    .join(format!("{id}.eml"))
-                    .display()
+                entcp::notify::mailer::mail_dir(&config).join(format!("{id}.eml")).display()
             ),
-            entcp::config::MailTransport::Smtp => println!(
-                "Courriel de test envoyé à {to} par {}:{}",
-                config.mail.smtp.host, config.mail.smtp.port
-            ),
+            entcp::config::MailTransport::Smtp => {
+                println!("Courriel de test envoyé à {to} par {}:{}", config.mail.smtp.host, config.mail.smtp.port)
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -473,21 +432,10 @@ async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-async fn outbox_list(
-    config: &Config,
-    status: Option<String>,
-    limit: u32,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+async fn outbox_list(config: &Config, status: Option<String>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(config).await?;
-    let filter = entcp::notify::OutboxFilter {
-        status,
-        cursor: None,
-        limit: Some(limit),
-    };
-    let page = entcp::notify::list(&store, &filter)
-        .await
-        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    let filter = entcp::notify::OutboxFilter { status, cursor: None, limit: Some(limit) };
+    let page = entcp::notify::list(&store, &filter).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);
@@ -516,8 +464,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},
@@ -528,30 +476,19 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn import_file(
-    config: &Config,
-    file: PathBuf,
-    dry_run: bool,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let handle = std::fs::File::open(&file)
-        .map_err(|e| anyhow::anyhow!("ouverture de {} impossible : {e}", file.display()))?;
+async fn import_file(config: &Config, file: PathBuf, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let handle =
+        std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("ouverture de {} impossible : {e}", file.display()))?;
     let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
     let store = open_store(config).await?;
     let bar = indicatif::ProgressBar::new(size);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{bar:40}] {bytes}/{total_bytes} ({eta})",
-        )
-        .expect("progress template")
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {bytes}/{total_bytes} ({eta})")
+            .expect("progress template")
+            .progress_chars("=> "),
     );
     let reader = bar.wrap_read(std::io::BufReader::with_capacity(1 << 16, handle));
-    let options = ImportOptions {
-        dry_run,
-        batch_size: config.import.batch_size,
-        academies: None,
-    };
+    let options = ImportOptions { dry_run, batch_size: config.import.batch_size, academies: None };
     let result = import_annuaire(&store, &Actor::cli(), reader, options, chrono::Utc::now()).await;
     bar.finish_and_clear();
     let report = result.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
@@ -579,9 +516,7 @@ async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode>
                 cursor: None,
                 limit: Some(args.limit),
             };
-            let page = queries::list_orgs(&store, &filter, None)
-                .await
-                .map_err(fail)?;
+            let page = queries::list_orgs(&store, &filter, None).await.map_err(fail)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&page)?);
             } else {
@@ -598,56 +533,24 @@ async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode>
             let detail = org_detail(&store, org).await.map_err(fail)?;
             println!("{}", serde_json::to_string_pretty(&detail)?);
         }
-        OrgsCommand::Add {
-            kind,
-            siren,
-            name,
-            email,
-            departement,
-        } => {
-            let kind = OrgKind::parse(&kind)
-                .ok_or_else(|| anyhow::anyhow!("type d'organisation inconnu : {kind}"))?;
-            let new = NewOrg {
-                kind,
-                siren,
-                name,
-                email,
-                departement,
-            };
-            let org = manage::create_org(&store, &Actor::cli(), new, chrono::Utc::now())
-                .await
-                .map_err(fail)?;
+        OrgsCommand::Add { kind, siren, name, email, departement } => {
+            let kind = OrgKind::parse(&kind).ok_or_else(|| anyhow::anyhow!("type d'organisation inconnu : {kind}"))?;
+            let new = NewOrg { kind, siren, name, email, departement };
+            let org = manage::create_org(&store, &Actor::cli(), new, chrono::Utc::now()).await.map_err(fail)?;
             println!("{} créé : {} ({})", org.kind.label(), org.name, org.id);
         }
-        OrgsCommand::AddMember {
-            group,
-            commune,
-            delegated,
-        } => {
+        OrgsCommand::AddMember { group, commune, delegated } => {
             let group = queries::resolve_org(&store, &group).await.map_err(fail)?;
-            let commune = queries::resolve_org(&store, &format!("commune:{commune}"))
+            let commune = queries::resolve_org(&store, &format!("commune:{commune}")).await.map_err(fail)?;
+            manage::set_member(&store, &Actor::cli(), &group, &commune, delegated, chrono::Utc::now())
                 .await
                 .map_err(fail)?;
-            manage::set_member(
-                &store,
-                &Actor::cli(),
-                &group,
-                &commune,
-                delegated,
-                chrono::Utc::now(),
-            )
-            .await
-            .map_err(fail)?;
             println!("{} est membre de {}", commune.name, group.name);
         }
         OrgsCommand::RemoveMember { group, commune } => {
             let group = queries::resolve_org(&store, &group).await.map_err(fail)?;
-            let commune = queries::resolve_org(&store, &format!("commune:{commune}"))
-                .await
-                .map_err(fail)?;
-            manage::remove_member(&store, &Actor::cli(), &group, &commune, chrono::Utc::now())
-                .await
-                .map_err(fail)?;
+            let commune = queries::resolve_org(&store, &format!("commune:{commune}")).await.map_err(fail)?;
+            manage::remove_member(&store, &Actor::cli(), &group, &commune, chrono::Utc::now()).await.map_err(fail)?;
             println!("{} n'est plus membre de {}", commune.name, group.name);
         }
     }

@@ -28,11 +28,7 @@ pub struct SyntheticOptions {
 
 impl Default for SyntheticOptions {
     fn default() -> Self {
-        SyntheticOptions {
-            etablissements: 66_000,
-            communes: 35_000,
-            seed: 42,
-        }
+        SyntheticOptions { etablissements: 66_000, communes: 35_000, seed: 42 }
     }
 }
 
@@ -81,10 +77,7 @@ pub const HEADER: [&str; 22] = [
 ///
 /// Any error of `out`, or `InvalidInput` if `etablissements` is so large (millions)
 /// that the UAI number space is exhausted.
-pub fn write_annuaire<W: Write>(
-    mut out: W,
-    opts: &SyntheticOptions,
-) -> io::Result<SyntheticSummary> {
+pub fn write_annuaire<W: Write>(mut out: W, opts: &SyntheticOptions) -> io::Result<SyntheticSummary> {
     out.write_all("\u{FEFF}".as_bytes())?;
     let mut wtr = csv::WriterBuilder::new().delimiter(b';').from_writer(out);
     wtr.write_record(HEADER)?;
@@ -185,18 +178,8 @@ const fn reg(code: &'static str, name: &'static str) -> Region {
     Region { code, name }
 }
 
-const fn aca(
-    code: &'static str,
-    name: &'static str,
-    slug: &'static str,
-    region: &'static str,
-) -> Academie {
-    Academie {
-        code,
-        name,
-        slug,
-        region,
-    }
+const fn aca(code: &'static str, name: &'static str, slug: &'static str, region: &'static str) -> Academie {
+    Academie { code, name, slug, region }
 }
 
 const fn dep(
@@ -206,13 +189,7 @@ const fn dep(
     population_k: u32,
     communes: u32,
 ) -> Departement {
-    Departement {
-        code,
-        name,
-        academie,
-        population_k,
-        communes,
-    }
+    Departement { code, name, academie, population_k, communes }
 }
 
 static REGIONS: [Region; 18] = [
@@ -409,18 +386,9 @@ struct Geography {
 
 impl Geography {
     fn resolve() -> Self {
-        let academie_of = DEPARTEMENTS
-            .iter()
-            .map(|d| index_of(&ACADEMIES, |a| a.code == d.academie))
-            .collect();
-        let region_of = ACADEMIES
-            .iter()
-            .map(|a| index_of(&REGIONS, |r| r.code == a.region))
-            .collect();
-        Geography {
-            academie_of,
-            region_of,
-        }
+        let academie_of = DEPARTEMENTS.iter().map(|d| index_of(&ACADEMIES, |a| a.code == d.academie)).collect();
+        let region_of = ACADEMIES.iter().map(|a| index_of(&REGIONS, |r| r.code == a.region)).collect();
+        Geography { academie_of, region_of }
     }
 
     fn academie(&self, dep: usize) -> &'static Academie {
@@ -434,10 +402,7 @@ impl Geography {
 
 /// Position of the single item matching `pred`; the static tables are checked by tests.
 fn index_of<T>(items: &[T], pred: impl Fn(&T) -> bool) -> usize {
-    items
-        .iter()
-        .position(pred)
-        .expect("static geography tables are consistent")
+    items.iter().position(pred).expect("static geography tables are consistent")
 }
 
 // ---------------------------------------------------------------------------
@@ -512,10 +477,7 @@ impl CommuneTable {
     fn build(requested: usize, seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed, 1);
         let weights: Vec<u64> = DEPARTEMENTS.iter().map(|d| u64::from(d.communes)).collect();
-        let caps: Vec<usize> = DEPARTEMENTS
-            .iter()
-            .map(Departement::commune_capacity)
-            .collect();
+        let caps: Vec<usize> = DEPARTEMENTS.iter().map(Departement::commune_capacity).collect();
         let counts = apportion(requested, &weights, &caps);
 
         let mut communes = Vec::with_capacity(counts.iter().sum());
@@ -540,18 +502,8 @@ fn make_commune(d: &Departement, i: usize, count: usize, rng: &mut SplitMix64) -
     // Spread the numbers over the whole range, like real (alphabetical, gapped) INSEE codes.
     let number = 1 + i * d.commune_capacity() / count;
     let insee = format!("{}{:0width$}", d.code, number, width = d.insee_digits());
-    let name = format!(
-        "{}{}-{}",
-        rng.pick(COMMUNE_STEMS),
-        rng.pick(COMMUNE_SUFFIXES),
-        i + 1
-    );
-    Commune {
-        postal: postal_code(d, i),
-        siren8: commune_siren8(&insee),
-        insee,
-        name,
-    }
+    let name = format!("{}{}-{}", rng.pick(COMMUNE_STEMS), rng.pick(COMMUNE_SUFFIXES), i + 1);
+    Commune { postal: postal_code(d, i), siren8: commune_siren8(&insee), insee, name }
 }
 
 /// A plausible 5-digit postal code for the `i`-th commune of département `d`.
@@ -567,10 +519,7 @@ fn postal_code(d: &Departement, i: usize) -> String {
 /// Communes' SIRENs are "21" + département + "0" + commune number (2A/2B read as 20):
 /// Ajaccio (2A004) is 21200004 + Luhn digit 6.
 fn commune_siren8(insee: &str) -> u64 {
-    let numeric: u64 = insee
-        .replace(['A', 'B'], "0")
-        .parse()
-        .expect("numeric INSEE code");
+    let numeric: u64 = insee.replace(['A', 'B'], "0").parse().expect("numeric INSEE code");
     21_000_000 + (numeric / 1000) * 10_000 + numeric % 1000
 }
 
@@ -813,27 +762,16 @@ impl UaiAllocator {
     fn new(rng: &mut SplitMix64) -> Self {
         let blocks = DEPARTEMENTS
             .iter()
-            .map(|d| UaiBlock {
-                prefix: d.uai_prefix(),
-                offset: rng.below(10_000) as u32,
-                used: 0,
-            })
+            .map(|d| UaiBlock { prefix: d.uai_prefix(), offset: rng.below(10_000) as u32, used: 0 })
             .collect();
-        UaiAllocator {
-            blocks,
-            next_spill: 100,
-        }
+        UaiAllocator { blocks, next_spill: 100 }
     }
 
     /// The 7 digits of a fresh UAI in département `dep`.
     fn next(&mut self, dep: usize, rng: &mut SplitMix64) -> io::Result<u32> {
         if self.blocks[dep].used == 10_000 {
             let prefix = self.take_spill_prefix()?;
-            self.blocks[dep] = UaiBlock {
-                prefix,
-                offset: rng.below(10_000) as u32,
-                used: 0,
-            };
+            self.blocks[dep] = UaiBlock { prefix, offset: rng.below(10_000) as u32, used: 0 };
         }
         let block = &mut self.blocks[dep];
         let suffix = (block.offset + block.used * UAI_STRIDE) % 10_000;
@@ -849,10 +787,7 @@ impl UaiAllocator {
                 return Ok(candidate);
             }
         }
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "too many établissements: UAI space exhausted",
-        ))
+        Err(io::Error::new(io::ErrorKind::InvalidInput, "too many établissements: UAI space exhausted"))
     }
 }
 
@@ -987,14 +922,7 @@ impl<'a> RowGenerator<'a> {
             })
             .collect();
         let dep_codes = DEPARTEMENTS.iter().map(Departement::csv_code).collect();
-        RowGenerator {
-            geo,
-            communes,
-            rng,
-            uai,
-            cumulative,
-            dep_codes,
-        }
+        RowGenerator { geo, communes, rng, uai, cumulative, dep_codes }
     }
 
     /// A département drawn with probability proportional to its population.
@@ -1045,31 +973,18 @@ impl<'a> RowGenerator<'a> {
             d.name.to_string(),
             academie.name.to_string(),
             region.name.to_string(),
-            if self.rng.per_mille(CLOSED_PER_MILLE) {
-                "FERME"
-            } else {
-                "OUVERT"
-            }
-            .to_string(),
+            if self.rng.per_mille(CLOSED_PER_MILLE) { "FERME" } else { "OUVERT" }.to_string(),
             nature.code.to_string(),
             nature.libelle.to_string(),
             self.pupils(nature),
         ];
-        Ok(Row {
-            fields,
-            dep,
-            commune: commune_idx,
-        })
+        Ok(Row { fields, dep, commune: commune_idx })
     }
 
     fn name(&mut self, nature: &Nature, private: bool, commune: &Commune) -> String {
         match nature.code {
             "800" | "810" => format!("{} de {}", nature.public_prefix, commune.name),
-            _ if private => format!(
-                "{} {}",
-                nature.private_prefix,
-                self.rng.pick(PRIVATE_PATRONS)
-            ),
+            _ if private => format!("{} {}", nature.private_prefix, self.rng.pick(PRIVATE_PATRONS)),
             _ => format!("{} {}", nature.public_prefix, self.rng.pick(PUBLIC_PATRONS)),
         }
     }
@@ -1160,29 +1075,19 @@ mod tests {
     }
 
     fn small() -> SyntheticOptions {
-        SyntheticOptions {
-            etablissements: 5_000,
-            communes: 2_000,
-            seed: 7,
-        }
+        SyntheticOptions { etablissements: 5_000, communes: 2_000, seed: 7 }
     }
 
     /// Parses the output back (after the BOM) into records of column name → value.
     fn parse(bytes: &[u8]) -> Vec<HashMap<String, String>> {
-        let body = bytes
-            .strip_prefix("\u{FEFF}".as_bytes())
-            .expect("output starts with a BOM");
+        let body = bytes.strip_prefix("\u{FEFF}".as_bytes()).expect("output starts with a BOM");
         let mut rdr = csv::ReaderBuilder::new().delimiter(b';').from_reader(body);
         let headers = rdr.headers().expect("header").clone();
         rdr.records()
             .map(|r| {
                 let r = r.expect("well-formed record");
                 assert_eq!(r.len(), HEADER.len());
-                headers
-                    .iter()
-                    .zip(r.iter())
-                    .map(|(h, v)| (h.to_string(), v.to_string()))
-                    .collect()
+                headers.iter().zip(r.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()
             })
             .collect()
     }
@@ -1194,10 +1099,7 @@ mod tests {
 
     #[test]
     fn header_is_exact() {
-        let (out, _) = generate(&SyntheticOptions {
-            etablissements: 0,
-            ..small()
-        });
+        let (out, _) = generate(&SyntheticOptions { etablissements: 0, ..small() });
         let expected = "\u{FEFF}Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;Adresse_1;Code_postal;Code_commune;Nom_commune;Code_departement;Code_academie;Code_region;Ecole_maternelle;Ecole_elementaire;Mail;SIREN_SIRET;Libelle_departement;Libelle_academie;Libelle_region;etat;code_nature;libelle_nature;Nombre_d_eleves\n";
         assert_eq!(String::from_utf8(out).unwrap(), expected);
     }
@@ -1205,10 +1107,7 @@ mod tests {
     #[test]
     fn row_count_matches() {
         for n in [0, 1, 10, 5_000] {
-            let (out, summary) = generate(&SyntheticOptions {
-                etablissements: n,
-                ..small()
-            });
+            let (out, summary) = generate(&SyntheticOptions { etablissements: n, ..small() });
             assert_eq!(parse(&out).len(), n);
             assert_eq!(summary.rows, n);
         }
@@ -1228,22 +1127,11 @@ mod tests {
                 "02B" => "720".to_string(),
                 code => code.to_string(),
             };
-            assert!(
-                uai.starts_with(&expected_prefix),
-                "{uai} in {}",
-                rec["Code_departement"]
-            );
+            assert!(uai.starts_with(&expected_prefix), "{uai} in {}", rec["Code_departement"]);
             assert!(seen.insert(uai.clone()), "duplicate UAI {uai}");
             assert_eq!(
                 rec["Mail"],
-                format!(
-                    "ce.{uai}@ac-{}.fr",
-                    ACADEMIES
-                        .iter()
-                        .find(|a| a.code == rec["Code_academie"])
-                        .unwrap()
-                        .slug
-                )
+                format!("ce.{uai}@ac-{}.fr", ACADEMIES.iter().find(|a| a.code == rec["Code_academie"]).unwrap().slug)
             );
         }
     }
@@ -1338,30 +1226,19 @@ mod tests {
         let (out, _) = generate(&SyntheticOptions::default());
         let recs = parse(&out);
         let n = recs.len() as f64;
-        let share = |pred: &dyn Fn(&HashMap<String, String>) -> bool| {
-            recs.iter().filter(|r| pred(r)).count() as f64 / n
-        };
+        let share =
+            |pred: &dyn Fn(&HashMap<String, String>) -> bool| recs.iter().filter(|r| pred(r)).count() as f64 / n;
         let by_type = |t: &'static str| share(&move |r| r["Type_etablissement"] == t);
         let close = |actual: f64, expected: f64, tol: f64, what: &str| {
-            assert!(
-                (actual - expected).abs() <= tol,
-                "{what}: {actual:.4} vs {expected}"
-            );
+            assert!((actual - expected).abs() <= tol, "{what}: {actual:.4} vs {expected}");
         };
         close(by_type("Ecole"), 0.758, 0.01, "écoles");
         close(by_type("Collège"), 0.11, 0.008, "collèges");
         close(by_type("Lycée"), 0.06, 0.006, "lycées");
         close(by_type("EREA"), 0.002, 0.001, "EREA");
-        let other = by_type("Service Administratif")
-            + by_type("Information et orientation")
-            + by_type("Médico-social");
+        let other = by_type("Service Administratif") + by_type("Information et orientation") + by_type("Médico-social");
         close(other, 0.07, 0.008, "non-ENT kinds");
-        close(
-            share(&|r| r["Statut_public_prive"] == "Privé"),
-            0.15,
-            0.01,
-            "privé",
-        );
+        close(share(&|r| r["Statut_public_prive"] == "Privé"), 0.15, 0.01, "privé");
         close(share(&|r| r["etat"] == "FERME"), 0.02, 0.004, "fermé");
 
         for r in &recs {
@@ -1373,20 +1250,10 @@ mod tests {
                 _ => assert!(pupils.parse::<u32>().is_ok(), "{pupils}"),
             }
             match r["code_nature"].as_str() {
-                "101" => assert_eq!(
-                    (
-                        r["Ecole_maternelle"].as_str(),
-                        r["Ecole_elementaire"].as_str()
-                    ),
-                    ("1", "0")
-                ),
-                "151" | "152" => assert_eq!(
-                    (
-                        r["Ecole_maternelle"].as_str(),
-                        r["Ecole_elementaire"].as_str()
-                    ),
-                    ("0", "1")
-                ),
+                "101" => assert_eq!((r["Ecole_maternelle"].as_str(), r["Ecole_elementaire"].as_str()), ("1", "0")),
+                "151" | "152" => {
+                    assert_eq!((r["Ecole_maternelle"].as_str(), r["Ecole_elementaire"].as_str()), ("0", "1"))
+                }
                 _ => {}
             }
         }
@@ -1416,18 +1283,8 @@ mod tests {
         let codes: HashSet<_> = DEPARTEMENTS.iter().map(|d| d.code).collect();
         assert_eq!(codes.len(), 101);
         assert!(!codes.contains("20"));
-        assert_eq!(
-            ACADEMIES
-                .iter()
-                .map(|a| a.code)
-                .collect::<HashSet<_>>()
-                .len(),
-            30
-        );
-        assert_eq!(
-            REGIONS.iter().map(|r| r.code).collect::<HashSet<_>>().len(),
-            18
-        );
+        assert_eq!(ACADEMIES.iter().map(|a| a.code).collect::<HashSet<_>>().len(), 30);
+        assert_eq!(REGIONS.iter().map(|r| r.code).collect::<HashSet<_>>().len(), 18);
         // Every académie has départements and every région has académies.
         assert_eq!(geo.academie_of.iter().collect::<HashSet<_>>().len(), 30);
         assert_eq!(geo.region_of.iter().collect::<HashSet<_>>().len(), 18);

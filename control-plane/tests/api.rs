@@ -19,11 +19,7 @@ struct Server {
 async fn start(db: common::TestDb) -> Server {
     let token = common::token_for(&db.store, "admin@test.fr", Role::Admin, None).await;
     let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(common::t0()))).await;
-    Server {
-        base,
-        client: common::client_with(&token),
-        _db: db,
-    }
+    Server { base, client: common::client_with(&token), _db: db }
 }
 
 impl Server {
@@ -54,26 +50,12 @@ impl Server {
 
 async fn split(resp: reqwest::Response) -> (StatusCode, Value, String) {
     let status = resp.status();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let content_type = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-        content_type,
-    )
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null), content_type)
 }
 
-fn assert_problem(
-    status: StatusCode,
-    body: &Value,
-    content_type: &str,
-    expected: StatusCode,
-    slug: &str,
-) {
+fn assert_problem(status: StatusCode, body: &Value, content_type: &str, expected: StatusCode, slug: &str) {
     assert_eq!(status, expected, "{body}");
     assert_eq!(content_type, "application/problem+json");
     assert_eq!(body["type"], format!("urn:entcp:problem:{slug}"));
@@ -97,25 +79,15 @@ async fn csv_upload_imports_then_reports_everything_unchanged() {
         assert_eq!(body["funding_collectivite"]["code"], "94034");
         assert_eq!(body["covering_parents"][0]["kind"], "academie");
 
-        let (status, body, _) = server
-            .get("/api/v1/orgs?kind=etablissement&commune=94034&limit=2")
-            .await;
+        let (status, body, _) = server.get("/api/v1/orgs?kind=etablissement&commune=94034&limit=2").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["items"].as_array().unwrap().len(), 2);
-        let cursor = body["next_cursor"]
-            .as_str()
-            .expect("more pages")
-            .to_string();
-        let (_, next, _) = server
-            .get(&format!(
-                "/api/v1/orgs?kind=etablissement&commune=94034&limit=2&cursor={cursor}"
-            ))
-            .await;
+        let cursor = body["next_cursor"].as_str().expect("more pages").to_string();
+        let (_, next, _) =
+            server.get(&format!("/api/v1/orgs?kind=etablissement&commune=94034&limit=2&cursor={cursor}")).await;
         assert_ne!(next["items"][0]["id"], body["items"][0]["id"]);
 
-        let (status, covers, _) = server
-            .get("/api/v1/orgs/academie:24/covers?limit=500")
-            .await;
+        let (status, covers, _) = server.get("/api/v1/orgs/academie:24/covers?limit=500").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(covers["items"].as_array().unwrap().len(), 500);
         assert!(covers["next_cursor"].is_string());
@@ -157,59 +129,25 @@ async fn errors_are_problem_json_with_stable_types() {
     assert_problem(s, &b, &ct, StatusCode::CONFLICT, "ambiguous-code");
     assert_eq!(b["candidates"], json!(["departement:94", "dsden:94"]));
     let (s, b, ct) = server.get("/api/v1/orgs?departement=20").await;
-    assert_problem(
-        s,
-        &b,
-        &ct,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation-failed",
-    );
+    assert_problem(s, &b, &ct, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
     assert_eq!(b["errors"][0]["field"], "departement");
     let (s, b, ct) = server.get("/api/v1/orgs?limit=abc").await;
     assert_problem(s, &b, &ct, StatusCode::BAD_REQUEST, "bad-request");
 
-    let resp = server
-        .client
-        .delete(server.url("/api/v1/orgs"))
-        .send()
-        .await
-        .unwrap();
+    let resp = server.client.delete(server.url("/api/v1/orgs")).send().await.unwrap();
     let (s, b, ct) = split(resp).await;
-    assert_problem(
-        s,
-        &b,
-        &ct,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-    );
+    assert_problem(s, &b, &ct, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed");
 
     let post = |body: &'static str, content_type: &'static str| {
-        server
-            .client
-            .post(server.url("/api/v1/orgs"))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
+        server.client.post(server.url("/api/v1/orgs")).header("content-type", content_type).body(body).send()
     };
     let (s, b, ct) = split(post("{not json", "application/json").await.unwrap()).await;
     assert_problem(s, &b, &ct, StatusCode::BAD_REQUEST, "bad-request");
     let (s, b, ct) = split(post("{}", "text/plain").await.unwrap()).await;
-    assert_problem(
-        s,
-        &b,
-        &ct,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported-media-type",
-    );
+    assert_problem(s, &b, &ct, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
     let bad_siren = r#"{"kind":"epci","siren":"200059229","name":"CA"}"#;
     let (s, b, ct) = split(post(bad_siren, "application/json").await.unwrap()).await;
-    assert_problem(
-        s,
-        &b,
-        &ct,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation-failed",
-    );
+    assert_problem(s, &b, &ct, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
     assert_eq!(b["errors"][0]["field"], "siren");
     assert!(b["errors"][0]["message"].as_str().unwrap().contains("Luhn"));
 
@@ -222,13 +160,7 @@ async fn errors_are_problem_json_with_stable_types() {
         .await
         .unwrap();
     let (s, b, ct) = split(resp).await;
-    assert_problem(
-        s,
-        &b,
-        &ct,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported-media-type",
-    );
+    assert_problem(s, &b, &ct, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
 }
 
 #[tokio::test]
@@ -256,20 +188,9 @@ async fn epci_membership_through_the_api_changes_funding() {
     assert_eq!(members[0]["code"], "94034");
     let (_, ecole, _) = server.get("/api/v1/orgs/0940176F").await;
     assert_eq!(ecole["funding_collectivite"]["id"], epci["id"]);
-    let (_, covered, _) = server
-        .get("/api/v1/orgs/epci:200054781/covers?limit=500")
-        .await;
-    assert!(covered["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|o| o["code"] == "0940176F"));
-    let del = server
-        .client
-        .delete(server.url("/api/v1/orgs/epci:200054781/members/94034"))
-        .send()
-        .await
-        .unwrap();
+    let (_, covered, _) = server.get("/api/v1/orgs/epci:200054781/covers?limit=500").await;
+    assert!(covered["items"].as_array().unwrap().iter().any(|o| o["code"] == "0940176F"));
+    let del = server.client.delete(server.url("/api/v1/orgs/epci:200054781/members/94034")).send().await.unwrap();
     assert_eq!(del.status(), StatusCode::NO_CONTENT);
     let (_, ecole, _) = server.get("/api/v1/orgs/0940176F").await;
     assert_eq!(ecole["funding_collectivite"]["code"], "94034");
@@ -282,13 +203,7 @@ async fn health_and_readiness_answer() {
     assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (s, b, _) = server.get("/readyz").await;
     assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ready")));
-    let resp = server
-        .client
-        .get(server.url("/healthz"))
-        .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
+    let resp = server.client.get(server.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(resp.headers()["x-request-id"], "abc-123");
 }
 
@@ -300,24 +215,13 @@ async fn openapi_document_describes_every_mounted_route() {
     assert_eq!(doc["openapi"], "3.1.0");
     for route in routes() {
         let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
-        assert!(
-            op.is_object(),
-            "{} {} missing from the OpenAPI document",
-            route.method,
-            route.path
-        );
+        assert!(op.is_object(), "{} {} missing from the OpenAPI document", route.method, route.path);
         assert!(op["summary"].is_string());
     }
     let list = &doc["paths"]["/api/v1/orgs"]["get"];
-    let params: Vec<&str> = list["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    for name in [
-        "kind", "academie", "commune", "degree", "q", "cursor", "limit",
-    ] {
+    let params: Vec<&str> =
+        list["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for name in ["kind", "academie", "commune", "degree", "q", "cursor", "limit"] {
         assert!(params.contains(&name), "{name} not in {params:?}");
     }
     assert!(doc["components"]["schemas"]["Org"].is_object());

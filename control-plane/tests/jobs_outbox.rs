@@ -21,19 +21,12 @@ use std::time::Instant;
 // --- fixtures ---------------------------------------------------------------
 
 fn state(store: &Store, config: &Config, now: DateTime<Utc>) -> AppState {
-    AppState::new(
-        store.clone(),
-        config.clone(),
-        Arc::new(FixedClock::new(now)),
-    )
+    AppState::new(store.clone(), config.clone(), Arc::new(FixedClock::new(now)))
 }
 
 /// A configuration writing under `data_dir`, mail to `.eml` files.
 fn file_config(data_dir: &Path) -> Config {
-    Config {
-        data_dir: data_dir.to_path_buf(),
-        ..Config::default()
-    }
+    Config { data_dir: data_dir.to_path_buf(), ..Config::default() }
 }
 
 /// A configuration sending to a plain SMTP server on loopback.
@@ -50,9 +43,7 @@ fn smtp_config(data_dir: &Path, port: u16) -> Config {
 /// Queues the test e-mail in its own committed transaction.
 async fn queue_test_mail(store: &Store, to: &str, now: DateTime<Utc>) -> String {
     let mut tx = store.begin_write().await.unwrap();
-    let id = notify::enqueue(&mut tx, &[to.to_string()], "test", json!({}), now)
-        .await
-        .unwrap();
+    let id = notify::enqueue(&mut tx, &[to.to_string()], "test", json!({}), now).await.unwrap();
     tx.commit().await.unwrap();
     id
 }
@@ -62,11 +53,7 @@ async fn send(store: &Store, config: &Config, sender: &str, now: DateTime<Utc>) 
 }
 
 async fn outbox_count(store: &Store) -> i64 {
-    sqlx::query("SELECT COUNT(*) AS n FROM outbox")
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-        .get("n")
+    sqlx::query("SELECT COUNT(*) AS n FROM outbox").fetch_one(store.pool()).await.unwrap().get("n")
 }
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -75,11 +62,7 @@ fn at(s: &str) -> DateTime<Utc> {
 
 /// A TCP port nobody listens on (yet).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 // --- the real SMTP server -----------------------------------------------------
@@ -135,12 +118,7 @@ impl SmtpSink {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut stderr = String::new();
                 use std::io::Read;
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut stderr)
-                    .ok();
+                self.child.stderr.take().unwrap().read_to_string(&mut stderr).ok();
                 panic!("the SMTP sink exited ({status}): {stderr}");
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -157,19 +135,13 @@ impl SmtpSink {
             .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
             .collect();
         names.sort();
-        names
-            .iter()
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .collect()
+        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
     }
 
     /// How many received messages carry the Message-ID of outbox message `id`.
     fn copies_of(&self, id: &str) -> usize {
         let header = format!("Message-ID: <{id}@");
-        self.received()
-            .iter()
-            .filter(|m| m.contains(&header))
-            .count()
+        self.received().iter().filter(|m| m.contains(&header)).count()
     }
 }
 
@@ -218,9 +190,7 @@ async fn two_schedulers_on_one_database_run_each_tick_once() {
         .unwrap()
         .get("n");
         assert_eq!(duplicated_ticks, 0, "{}", db.name);
-        let send_runs = jobs::recent_runs(&db.store, "outbox-send", 100)
-            .await
-            .unwrap();
+        let send_runs = jobs::recent_runs(&db.store, "outbox-send", 100).await.unwrap();
         assert_eq!(send_runs.len(), 11, "{}", db.name);
         assert!(send_runs.iter().all(|r| r.finished_at.is_some()));
         replica_b.close().await;
@@ -245,9 +215,7 @@ async fn a_disabled_job_never_runs_and_a_manual_run_is_recorded() {
         assert_eq!(manual.trigger, "manual");
         assert_eq!(manual.outcome, "success", "{manual:?}");
         assert!(manual.tick.is_none());
-        let recorded = jobs::recent_runs(&db.store, "outbox-purge", 5)
-            .await
-            .unwrap();
+        let recorded = jobs::recent_runs(&db.store, "outbox-purge", 5).await.unwrap();
         assert_eq!(recorded.len(), 1);
         assert_eq!(recorded[0].message, manual.message);
     }
@@ -312,19 +280,13 @@ async fn two_concurrent_senders_deliver_each_message_exactly_once() {
         }
         let other = Store::connect(&db.url, None).await.unwrap();
 
-        let (a, b) = tokio::join!(
-            send(&db.store, &config, "sender-a", t0),
-            send(&other, &config, "sender-b", t0)
-        );
+        let (a, b) = tokio::join!(send(&db.store, &config, "sender-a", t0), send(&other, &config, "sender-b", t0));
         assert_eq!(a.sent + b.sent, 12, "{}: {a:?} {b:?}", db.name);
         assert_eq!(a.retried + b.retried + a.failed + b.failed, 0);
         assert_eq!(sink.received().len(), 12, "{}", db.name);
         for id in &ids {
             assert_eq!(sink.copies_of(id), 1, "{}: message {id}", db.name);
-            assert_eq!(
-                notify::get_message(&db.store, id).await.unwrap().status,
-                "sent"
-            );
+            assert_eq!(notify::get_message(&db.store, id).await.unwrap().status, "sent");
         }
         other.close().await;
     }
@@ -366,12 +328,9 @@ async fn the_file_transport_writes_an_eml_under_the_data_dir() {
 
         let report = send(&db.store, &config, "sender", common::t0()).await;
         assert_eq!(report.sent, 1, "{}: {report:?}", db.name);
-        let eml = std::fs::read_to_string(data.path().join("mail").join(format!("{id}.eml")))
-            .expect("the .eml file exists");
-        assert!(
-            eml.contains(&format!("Message-ID: <{id}@localhost>")),
-            "{eml}"
-        );
+        let eml =
+            std::fs::read_to_string(data.path().join("mail").join(format!("{id}.eml"))).expect("the .eml file exists");
+        assert!(eml.contains(&format!("Message-ID: <{id}@localhost>")), "{eml}");
         assert!(eml.contains("To: dpo@region.example.fr"), "{eml}");
         assert!(eml.contains("multipart/alternative"), "{eml}");
     }
@@ -381,15 +340,7 @@ async fn the_file_transport_writes_an_eml_under_the_data_dir() {
 async fn a_mail_queued_in_a_rolled_back_transaction_is_never_sent() {
     for db in common::backends().await {
         let mut tx = db.store.begin_write().await.unwrap();
-        notify::enqueue(
-            &mut tx,
-            &["x@exemple.fr".into()],
-            "test",
-            json!({}),
-            common::t0(),
-        )
-        .await
-        .unwrap();
+        notify::enqueue(&mut tx, &["x@exemple.fr".into()], "test", json!({}), common::t0()).await.unwrap();
         tx.rollback().await.unwrap();
         assert_eq!(outbox_count(&db.store).await, 0, "{}", db.name);
 
@@ -412,10 +363,7 @@ async fn sent_mail_older_than_the_retention_is_purged_and_the_rest_kept() {
         let pending = queue_test_mail(&db.store, "b@exemple.fr", t0).await;
 
         let too_early = t0 + Duration::days(29);
-        assert_eq!(
-            notify::purge_sent(&db.store, 30, too_early).await.unwrap(),
-            0
-        );
+        assert_eq!(notify::purge_sent(&db.store, 30, too_early).await.unwrap(), 0);
         let deleted = notify::purge_sent(&db.store, 30, t0 + Duration::days(31)).await;
         assert_eq!(deleted.unwrap(), 1, "{}", db.name);
         assert_eq!(outbox_count(&db.store).await, 1);
@@ -457,48 +405,24 @@ async fn failed_mail_stays_listed_and_can_be_retried_over_http() {
 
         let base = serve(state(&db.store, &config, t0 + Duration::hours(2))).await;
         let client = admin_client(&db.store).await;
-        let (status, page) = json_of(
-            client
-                .get(format!("{base}/api/v1/outbox?status=failed"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, page) =
+            json_of(client.get(format!("{base}/api/v1/outbox?status=failed")).send().await.unwrap()).await;
         assert_eq!(status, 200, "{page}");
         assert_eq!(page["items"][0]["id"], id.as_str());
         assert_eq!(page["items"][0]["attempts"], 2);
         assert!(page["items"][0]["last_error"].is_string());
 
-        let (status, retried) = json_of(
-            client
-                .post(format!("{base}/api/v1/outbox/{id}/retry"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, retried) =
+            json_of(client.post(format!("{base}/api/v1/outbox/{id}/retry")).send().await.unwrap()).await;
         assert_eq!(status, 200, "{retried}");
         assert_eq!(retried["status"], "pending");
         assert_eq!(retried["attempts"], 0);
 
-        let (status, problem) = json_of(
-            client
-                .get(format!("{base}/api/v1/outbox?status=perdu"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, problem) =
+            json_of(client.get(format!("{base}/api/v1/outbox?status=perdu")).send().await.unwrap()).await;
         assert_eq!(status, 422, "{problem}");
-        let (status, _) = json_of(
-            client
-                .post(format!("{base}/api/v1/outbox/inconnu/retry"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, _) =
+            json_of(client.post(format!("{base}/api/v1/outbox/inconnu/retry")).send().await.unwrap()).await;
         assert_eq!(status, 404);
     }
 }
@@ -511,47 +435,22 @@ async fn jobs_are_listed_and_run_over_http() {
         let base = serve(state(&db.store, &config, common::t0())).await;
         let client = admin_client(&db.store).await;
 
-        let (status, ran) = json_of(
-            client
-                .post(format!("{base}/api/v1/jobs/outbox-send/run"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, ran) =
+            json_of(client.post(format!("{base}/api/v1/jobs/outbox-send/run")).send().await.unwrap()).await;
         assert_eq!(status, 200, "{ran}");
         assert_eq!(ran["outcome"], "success");
         assert_eq!(ran["trigger"], "manual");
 
-        let (status, list) = json_of(
-            client
-                .get(format!("{base}/api/v1/jobs"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, list) = json_of(client.get(format!("{base}/api/v1/jobs")).send().await.unwrap()).await;
         assert_eq!(status, 200, "{list}");
-        let send_job = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["name"] == "outbox-send")
-            .unwrap();
+        let send_job = list.as_array().unwrap().iter().find(|j| j["name"] == "outbox-send").unwrap();
         assert_eq!(send_job["schedule"], "* * * * *");
         assert_eq!(send_job["timezone"], "Europe/Paris");
         assert_eq!(send_job["enabled"], true);
         assert_eq!(send_job["next_run"], "2026-09-01T08:01:00.000000Z");
         assert_eq!(send_job["last_runs"][0]["id"], ran["id"]);
 
-        let (status, _) = json_of(
-            client
-                .post(format!("{base}/api/v1/jobs/inconnue/run"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, _) = json_of(client.post(format!("{base}/api/v1/jobs/inconnue/run")).send().await.unwrap()).await;
         assert_eq!(status, 404);
     }
 }

@@ -14,15 +14,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(v)| ApiQuery(v))
-            .map_err(|e: QueryRejection| {
-                Problem::bad_request(format!(
-                    "paramètres de requête invalides : {}",
-                    e.body_text()
-                ))
-            })
+        Query::<T>::from_request_parts(parts, state).await.map(|Query(v)| ApiQuery(v)).map_err(|e: QueryRejection| {
+            Problem::bad_request(format!("paramètres de requête invalides : {}", e.body_text()))
+        })
     }
 }
 
@@ -33,29 +27,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        Json::<T>::from_request(req, state)
-            .await
-            .map(|Json(v)| ApiJson(v))
-            .map_err(json_problem)
+        Json::<T>::from_request(req, state).await.map(|Json(v)| ApiJson(v)).map_err(json_problem)
     }
 }
 
 fn json_problem(e: JsonRejection) -> Problem {
     match e {
-        JsonRejection::MissingJsonContentType(_) => Problem::new(
-            ProblemKind::UnsupportedMediaType,
-            "le corps doit être envoyé en application/json",
-        ),
+        JsonRejection::MissingJsonContentType(_) => {
+            Problem::new(ProblemKind::UnsupportedMediaType, "le corps doit être envoyé en application/json")
+        }
         JsonRejection::JsonDataError(e) => {
             Problem::invalid_field("corps", format!("données invalides : {}", e.body_text()))
         }
-        JsonRejection::BytesRejection(e)
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-        {
-            Problem::new(
-                ProblemKind::PayloadTooLarge,
-                "le corps de la requête dépasse la taille autorisée",
-            )
+        JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            Problem::new(ProblemKind::PayloadTooLarge, "le corps de la requête dépasse la taille autorisée")
         }
         other => Problem::bad_request(format!("JSON mal formé : {}", other.body_text())),
     }

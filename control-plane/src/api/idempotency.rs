@@ -23,31 +23,16 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Problem> {
-    let Some(key) = req
-        .headers()
-        .get(HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-    else {
+    let Some(key) = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_string) else {
         return Ok(next.run(req).await);
     };
     if key.is_empty() || key.len() > 200 {
-        return Err(Problem::invalid_field(
-            "Idempotency-Key",
-            "clé de 1 à 200 caractères",
-        ));
+        return Err(Problem::invalid_field("Idempotency-Key", "clé de 1 à 200 caractères"));
     }
-    let actor = req
-        .extensions()
-        .get::<Caller>()
-        .map(|c| c.actor.name.clone())
-        .unwrap_or_default();
+    let actor = req.extensions().get::<Caller>().map(|c| c.actor.name.clone()).unwrap_or_default();
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, JSON_BODY_LIMIT).await.map_err(|_| {
-        Problem::new(
-            ProblemKind::PayloadTooLarge,
-            "le corps de la requête dépasse la taille autorisée",
-        )
+        Problem::new(ProblemKind::PayloadTooLarge, "le corps de la requête dépasse la taille autorisée")
     })?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str().as_bytes());
@@ -71,9 +56,7 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Prob
     if !claimed {
         return replay(&state, &actor, &key, &request_hash).await;
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     if !response.status().is_success() {
         sqlx::query("DELETE FROM idempotency_keys WHERE actor = $1 AND idem_key = $2")
             .bind(&actor)
@@ -84,32 +67,24 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Prob
     }
     let status = response.status();
     let (parts, body) = response.into_parts();
-    let body = to_bytes(body, usize::MAX)
-        .await
-        .map_err(|e| anyhow::anyhow!("response body: {e}"))?;
-    sqlx::query(
-        "UPDATE idempotency_keys SET status = $1, response = $2 WHERE actor = $3 AND idem_key = $4",
-    )
-    .bind(i64::from(status.as_u16()))
-    .bind(String::from_utf8_lossy(&body).to_string())
-    .bind(&actor)
-    .bind(&key)
-    .execute(store.pool())
-    .await?;
+    let body = to_bytes(body, usize::MAX).await.map_err(|e| anyhow::anyhow!("response body: {e}"))?;
+    sqlx::query("UPDATE idempotency_keys SET status = $1, response = $2 WHERE actor = $3 AND idem_key = $4")
+        .bind(i64::from(status.as_u16()))
+        .bind(String::from_utf8_lossy(&body).to_string())
+        .bind(&actor)
+        .bind(&key)
+        .execute(store.pool())
+        .await?;
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
-async fn replay(
-    state: &AppState,
-    actor: &str,
-    key: &str,
-    request_hash: &str,
-) -> Result<Response, Problem> {
-    let row = sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE actor = $1 AND idem_key = $2")
-        .bind(actor)
-        .bind(key)
-        .fetch_one(state.store.pool())
-        .await?;
+async fn replay(state: &AppState, actor: &str, key: &str, request_hash: &str) -> Result<Response, Problem> {
+    let row =
+        sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE actor = $1 AND idem_key = $2")
+            .bind(actor)
+            .bind(key)
+            .fetch_one(state.store.pool())
+            .await?;
     if row.get::<String, _>("request_hash") != request_hash {
         return Err(Problem::new(
             ProblemKind::IdempotencyKeyReused,
@@ -118,19 +93,11 @@ async fn replay(
     }
     let status: i64 = row.get("status");
     if status == 0 {
-        return Err(Problem::conflict(
-            "une requête avec cette clé d'idempotence est en cours",
-        ));
+        return Err(Problem::conflict("une requête avec cette clé d'idempotence est en cours"));
     }
-    let body: String = row
-        .try_get::<Option<String>, _>("response")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let body: String = row.try_get::<Option<String>, _>("response").ok().flatten().unwrap_or_default();
     let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(response)
 }

@@ -39,12 +39,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, config: Config, clock: Arc<dyn crate::clock::Clock>) -> AppState {
-        AppState {
-            store,
-            config: Arc::new(config),
-            clock,
-            metrics: Arc::new(metrics::Metrics::default()),
-        }
+        AppState { store, config: Arc::new(config), clock, metrics: Arc::new(metrics::Metrics::default()) }
     }
 }
 
@@ -141,16 +136,11 @@ pub fn app(state: AppState) -> Router {
         let action = route.action;
         let mut handler = route.handler;
         if route.idempotent {
-            handler = handler.route_layer(middleware::from_fn_with_state(
-                state.clone(),
-                idempotency::layer,
-            ));
+            handler = handler.route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer));
         }
         handler = handler.route_layer(middleware::from_fn_with_state(
             state.clone(),
-            move |state: State<AppState>, req: Request, next: Next| {
-                authenticate(state, action, req, next)
-            },
+            move |state: State<AppState>, req: Request, next: Next| authenticate(state, action, req, next),
         ));
         api = api.route(route.path, handler);
     }
@@ -163,22 +153,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::record,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let request_id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-")
-                    .to_string();
-                tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id)
+        }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
@@ -206,12 +186,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
-        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
-            Problem::new(
-                ProblemKind::Internal,
-                "route mounted without authentication",
-            )
-        })
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Problem::new(ProblemKind::Internal, "route mounted without authentication"))
     }
 }
 
@@ -223,10 +202,7 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 fn unauthorized(detail: &str) -> Response {
     let mut response = Problem::new(ProblemKind::Unauthorized, detail).into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"entcp\""),
-    );
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"entcp\""));
     response
 }
 
@@ -241,16 +217,14 @@ async fn authenticate(
     let Some(token) = bearer_token(req.headers()) else {
         return unauthorized("authentification requise : en-tête Authorization: Bearer <jeton>");
     };
-    let actor =
-        match crate::identity::authenticate_token(&state.store, token, state.clock.now()).await {
-            Ok(Some(actor)) => actor,
-            Ok(None) => return unauthorized("jeton invalide, expiré ou révoqué"),
-            Err(problem) => return problem.into_response(),
-        };
+    let actor = match crate::identity::authenticate_token(&state.store, token, state.clock.now()).await {
+        Ok(Some(actor)) => actor,
+        Ok(None) => return unauthorized("jeton invalide, expiré ou révoqué"),
+        Err(problem) => return problem.into_response(),
+    };
     if !authz::role_allows(&actor, action) {
         tracing::info!(actor = %actor.name, action = action.name, allowed = false, reason = "no role allows the action", "authorisation");
-        return authz::forbidden(format!("votre rôle ne permet pas l'action {}", action.name))
-            .into_response();
+        return authz::forbidden(format!("votre rôle ne permet pas l'action {}", action.name)).into_response();
     }
     req.extensions_mut().insert(Caller { actor, action });
     next.run(req).await
@@ -263,26 +237,15 @@ pub fn etag(version: i64) -> HeaderValue {
 
 /// The version an update is based on, from `If-Match` (required: 428 without).
 pub fn if_match_version(headers: &HeaderMap) -> Result<i64, Problem> {
-    let value = headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            Problem::new(
-                ProblemKind::PreconditionRequired,
-                "en-tête If-Match requis : renvoyez l'ETag lu avec la ressource",
-            )
-        })?;
-    value
-        .trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .map_err(|_| {
-            Problem::new(
-                ProblemKind::PreconditionFailed,
-                format!("If-Match « {value} » ne correspond à aucune version"),
-            )
-        })
+    let value = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+        Problem::new(
+            ProblemKind::PreconditionRequired,
+            "en-tête If-Match requis : renvoyez l'ETag lu avec la ressource",
+        )
+    })?;
+    value.trim().trim_start_matches("W/").trim_matches('"').parse().map_err(|_| {
+        Problem::new(ProblemKind::PreconditionFailed, format!("If-Match « {value} » ne correspond à aucune version"))
+    })
 }
 
 /// 412: the resource changed since the caller read it.
@@ -306,10 +269,7 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, Prob
     if state.store.ping().await {
         Ok(Json(serde_json::json!({ "status": "ready" })))
     } else {
-        Err(Problem::new(
-            ProblemKind::Unavailable,
-            "La base de données ne répond pas.",
-        ))
+        Err(Problem::new(ProblemKind::Unavailable, "La base de données ne répond pas."))
     }
 }
 
@@ -318,8 +278,5 @@ async fn unknown_route(uri: axum::http::Uri) -> Problem {
 }
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
-    Problem::new(
-        ProblemKind::MethodNotAllowed,
-        format!("la méthode {method} n'est pas acceptée sur {}", uri.path()),
-    )
+    Problem::new(ProblemKind::MethodNotAllowed, format!("la méthode {method} n'est pas acceptée sur {}", uri.path()))
 }

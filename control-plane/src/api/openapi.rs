@@ -13,9 +13,7 @@ pub fn document(routes: &[ApiRoute]) -> Value {
     let mut paths = Map::new();
     for route in routes {
         let operation = operation(route, &mut generator);
-        let item = paths
-            .entry(route.path.to_string())
-            .or_insert_with(|| json!({}));
+        let item = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
         item[route.method.as_str().to_ascii_lowercase()] = operation;
     }
     let mut schemas = generator.take_definitions(true);
@@ -41,8 +39,7 @@ fn operation(route: &ApiRoute, generator: &mut schemars::SchemaGenerator) -> Val
         let schema = query(generator).to_value();
         if let Some(Value::Object(props)) = schema.get("properties") {
             for (name, prop) in props {
-                let mut param =
-                    json!({ "name": name, "in": "query", "required": false, "schema": prop });
+                let mut param = json!({ "name": name, "in": "query", "required": false, "schema": prop });
                 if let Some(description) = prop.get("description") {
                     param["description"] = description.clone();
                 }
@@ -81,17 +78,11 @@ fn operation(route: &ApiRoute, generator: &mut schemars::SchemaGenerator) -> Val
 }
 
 fn path_parameters(path: &str) -> Vec<&str> {
-    path.split('/')
-        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-        .collect()
+    path.split('/').filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}')).collect()
 }
 
 fn operation_id(route: &ApiRoute) -> String {
-    let path: String = route
-        .path
-        .trim_start_matches("/api/v1/")
-        .replace(['{', '}'], "")
-        .replace('/', "_");
+    let path: String = route.path.trim_start_matches("/api/v1/").replace(['{', '}'], "").replace('/', "_");
     format!("{}_{}", route.method.as_str().to_ascii_lowercase(), path)
 }
 

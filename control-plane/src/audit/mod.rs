@@ -45,36 +45,19 @@ pub struct AuditRecord {
 
 /// SHA-256 over the JSON array of the record's fields (object keys sorted).
 fn record_hash(seq: i64, at: &str, c: &Change<'_>, summary: &str, prev_hash: &str) -> String {
-    let canonical = serde_json::json!([
-        seq,
-        at,
-        c.actor,
-        c.action,
-        c.target_kind,
-        c.target_id,
-        c.scope_org_id,
-        summary,
-        prev_hash
-    ]);
+    let canonical =
+        serde_json::json!([seq, at, c.actor, c.action, c.target_kind, c.target_id, c.scope_org_id, summary, prev_hash]);
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
 /// Appends a record inside the caller's transaction and returns its sequence.
-pub async fn append(
-    tx: &mut Tx,
-    backend: Backend,
-    change: Change<'_>,
-    at: DateTime<Utc>,
-) -> Result<i64, Problem> {
+pub async fn append(tx: &mut Tx, backend: Backend, change: Change<'_>, at: DateTime<Utc>) -> Result<i64, Problem> {
     if backend == Backend::Postgres {
         // Serialises appenders so that two transactions never chain onto the same record.
-        sqlx::query("SELECT pg_advisory_xact_lock(7239001)")
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7239001)").execute(&mut **tx).await?;
     }
-    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?;
+    let last =
+        sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
     let (seq, prev_hash) = match last {
         Some(row) => (row.get::<i64, _>("seq") + 1, row.get::<String, _>("hash")),
         None => (1, GENESIS.to_string()),
@@ -121,23 +104,13 @@ pub async fn verify(store: &Store) -> Result<Verification, Problem> {
         .fetch_all(store.pool())
         .await?;
         if rows.is_empty() {
-            return Ok(Verification::Intact {
-                records: expected_seq - 1,
-            });
+            return Ok(Verification::Intact { records: expected_seq - 1 });
         }
         for row in &rows {
             let seq: i64 = row.get("seq");
-            let broken = |reason: &str| {
-                Ok(Verification::Broken {
-                    seq,
-                    reason: reason.to_string(),
-                })
-            };
+            let broken = |reason: &str| Ok(Verification::Broken { seq, reason: reason.to_string() });
             if seq != expected_seq {
-                return Ok(Verification::Broken {
-                    seq: expected_seq,
-                    reason: "enregistrement manquant".into(),
-                });
+                return Ok(Verification::Broken { seq: expected_seq, reason: "enregistrement manquant".into() });
             }
             let stored_prev: String = row.get("prev_hash");
             if stored_prev != prev_hash {
@@ -145,12 +118,8 @@ pub async fn verify(store: &Store) -> Result<Verification, Problem> {
             }
             let scope: Option<String> = row.try_get("scope_org_id").ok().flatten();
             let summary: String = row.get("summary");
-            let (actor, action, kind, id): (String, String, String, String) = (
-                row.get("actor"),
-                row.get("action"),
-                row.get("target_kind"),
-                row.get("target_id"),
-            );
+            let (actor, action, kind, id): (String, String, String, String) =
+                (row.get("actor"), row.get("action"), row.get("target_kind"), row.get("target_id"));
             let change = Change {
                 actor: &actor,
                 action: &action,
@@ -188,20 +157,11 @@ pub struct AuditFilter {
 fn time_bound(field: &str, value: &str) -> Result<String, Problem> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| timestamp(t.with_timezone(&Utc)))
-        .map_err(|_| {
-            Problem::invalid_field(
-                field,
-                "date attendue au format RFC 3339 (2026-09-01T00:00:00Z)",
-            )
-        })
+        .map_err(|_| Problem::invalid_field(field, "date attendue au format RFC 3339 (2026-09-01T00:00:00Z)"))
 }
 
 /// Newest first; `scope` restricts to records about organisations in the caller's scope.
-pub async fn list(
-    store: &Store,
-    filter: &AuditFilter,
-    scope: Option<Condition>,
-) -> Result<Page<AuditRecord>, Problem> {
+pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>) -> Result<Page<AuditRecord>, Problem> {
     let mut cond = Condition::default();
     if let Some(v) = &filter.target_kind {
         cond.push("target_kind = ?", &[v]);
@@ -223,9 +183,7 @@ pub async fn list(
     }
     let size = crate::registry::queries::page_size(filter.limit)?;
     if let Some(cursor) = &filter.cursor {
-        let before: i64 = cursor
-            .parse()
-            .map_err(|_| Problem::invalid_field("cursor", "curseur invalide"))?;
+        let before: i64 = cursor.parse().map_err(|_| Problem::invalid_field("cursor", "curseur invalide"))?;
         cond.push_int("seq < ?", before);
     }
     let sql = format!(

@@ -29,7 +29,5 @@ async fn audit_log(
     caller: Caller,
     ApiQuery(filter): ApiQuery<AuditFilter>,
 ) -> Result<Json<Page<AuditRecord>>, Problem> {
-    Ok(Json(
-        list(&state.store, &filter, caller.scope().condition()).await?,
-    ))
+    Ok(Json(list(&state.store, &filter, caller.scope().condition()).await?))
 }

@@ -99,16 +99,9 @@ fn parse_role(role: &str) -> anyhow::Result<Role> {
     })
 }
 
-async fn org_option(
-    store: &Store,
-    key: Option<&str>,
-) -> anyhow::Result<Option<entcp::registry::Org>> {
+async fn org_option(store: &Store, key: Option<&str>) -> anyhow::Result<Option<entcp::registry::Org>> {
     match key {
-        Some(key) => Ok(Some(
-            entcp::registry::resolve_org(store, key)
-                .await
-                .map_err(fail)?,
-        )),
+        Some(key) => Ok(Some(entcp::registry::resolve_org(store, key).await.map_err(fail)?)),
         None => Ok(None),
     }
 }
@@ -124,22 +117,14 @@ async fn user_id(store: &Store, key: &str) -> anyhow::Result<String> {
 pub async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<ExitCode> {
     match command {
         UsersCommand::Add { email, name, org } => {
-            let new = NewUser {
-                email,
-                display_name: name,
-                org,
-            };
-            let user = identity::create_user(store, &Actor::cli(), new, chrono::Utc::now())
-                .await
-                .map_err(fail)?;
+            let new = NewUser { email, display_name: name, org };
+            let user = identity::create_user(store, &Actor::cli(), new, chrono::Utc::now()).await.map_err(fail)?;
             println!("utilisateur créé : {} ({})", user.email, user.id);
         }
         UsersCommand::List => {
             let mut cursor: Option<String> = None;
             loop {
-                let page = identity::list_users(store, cursor.as_deref(), Some(500))
-                    .await
-                    .map_err(fail)?;
+                let page = identity::list_users(store, cursor.as_deref(), Some(500)).await.map_err(fail)?;
                 for user in &page.items {
                     let roles: Vec<String> = user
                         .roles
@@ -152,12 +137,7 @@ pub async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<ExitC
                         })
                         .collect();
                     let state = if user.active { "" } else { " (désactivé)" };
-                    println!(
-                        "{:<36} {:<32} {}{state}",
-                        user.email,
-                        user.display_name,
-                        roles.join(", ")
-                    );
+                    println!("{:<36} {:<32} {}{state}", user.email, user.display_name, roles.join(", "));
                 }
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),
@@ -173,25 +153,15 @@ pub async fn roles(store: &Store, command: RolesCommand) -> anyhow::Result<ExitC
     let now = chrono::Utc::now();
     match command {
         RolesCommand::Grant { user, role, org } => {
-            let (id, role, org) = (
-                user_id(store, &user).await?,
-                parse_role(&role)?,
-                org_option(store, org.as_deref()).await?,
-            );
-            identity::grant(store, &Actor::cli(), &id, role, org.as_ref(), now)
-                .await
-                .map_err(fail)?;
+            let (id, role, org) =
+                (user_id(store, &user).await?, parse_role(&role)?, org_option(store, org.as_deref()).await?);
+            identity::grant(store, &Actor::cli(), &id, role, org.as_ref(), now).await.map_err(fail)?;
             println!("rôle {} accordé à {user}", role.as_str());
         }
         RolesCommand::Revoke { user, role, org } => {
-            let (id, role, org) = (
-                user_id(store, &user).await?,
-                parse_role(&role)?,
-                org_option(store, org.as_deref()).await?,
-            );
-            identity::revoke(store, &Actor::cli(), &id, role, org.as_ref(), now)
-                .await
-                .map_err(fail)?;
+            let (id, role, org) =
+                (user_id(store, &user).await?, parse_role(&role)?, org_option(store, org.as_deref()).await?);
+            identity::revoke(store, &Actor::cli(), &id, role, org.as_ref(), now).await.map_err(fail)?;
             println!("rôle {} retiré à {user}", role.as_str());
         }
     }
@@ -201,27 +171,15 @@ pub async fn roles(store: &Store, command: RolesCommand) -> anyhow::Result<ExitC
 pub async fn tokens(store: &Store, command: TokensCommand) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
     match command {
-        TokensCommand::Create {
-            user,
-            name,
-            expires_at,
-        } => {
+        TokensCommand::Create { user, name, expires_at } => {
             let id = user_id(store, &user).await?;
             let expires_at = expires_at
-                .map(|v| {
-                    chrono::DateTime::parse_from_rfc3339(&v).map(|t| t.with_timezone(&chrono::Utc))
-                })
+                .map(|v| chrono::DateTime::parse_from_rfc3339(&v).map(|t| t.with_timezone(&chrono::Utc)))
                 .transpose()
-                .map_err(|_| {
-                    anyhow::anyhow!("--expires-at attend une date RFC 3339 (2027-06-30T00:00:00Z)")
-                })?;
-            let created = identity::create_token(store, &Actor::cli(), &id, &name, expires_at, now)
-                .await
-                .map_err(fail)?;
-            eprintln!(
-                "jeton {} créé pour {user} ; il ne sera plus affiché :",
-                created.info.prefix
-            );
+                .map_err(|_| anyhow::anyhow!("--expires-at attend une date RFC 3339 (2027-06-30T00:00:00Z)"))?;
+            let created =
+                identity::create_token(store, &Actor::cli(), &id, &name, expires_at, now).await.map_err(fail)?;
+            eprintln!("jeton {} créé pour {user} ; il ne sera plus affiché :", created.info.prefix);
             println!("{}", created.token);
         }
         TokensCommand::List { user } => {
@@ -229,10 +187,7 @@ pub async fn tokens(store: &Store, command: TokensCommand) -> anyhow::Result<Exi
                 Some(user) => Some(user_id(store, &user).await?),
                 None => None,
             };
-            for t in identity::list_tokens(store, id.as_deref())
-                .await
-                .map_err(fail)?
-            {
+            for t in identity::list_tokens(store, id.as_deref()).await.map_err(fail)? {
                 let state = match (&t.revoked_at, &t.expires_at) {
                     (Some(at), _) => format!("révoqué le {at}"),
                     (None, Some(at)) => format!("expire le {at}"),
@@ -243,9 +198,7 @@ pub async fn tokens(store: &Store, command: TokensCommand) -> anyhow::Result<Exi
             }
         }
         TokensCommand::Revoke { id } => {
-            identity::revoke_token(store, &Actor::cli(), &id, now)
-                .await
-                .map_err(fail)?;
+            identity::revoke_token(store, &Actor::cli(), &id, now).await.map_err(fail)?;
             println!("jeton {id} révoqué");
         }
     }
@@ -275,17 +228,8 @@ pub async fn audit(store: &Store, command: AuditCommand) -> anyhow::Result<ExitC
                 Ok(ExitCode::FAILURE)
             }
         },
-        AuditCommand::List {
-            actor,
-            target_id,
-            limit,
-        } => {
-            let filter = AuditFilter {
-                actor,
-                target_id,
-                limit: Some(limit),
-                ..AuditFilter::default()
-            };
+        AuditCommand::List { actor, target_id, limit } => {
+            let filter = AuditFilter { actor, target_id, limit: Some(limit), ..AuditFilter::default() };
             for r in audit::list(store, &filter, None).await.map_err(fail)?.items {
                 println!(
                     "{:>6} {} {:<28} {:<22} {}:{} {}",

@@ -23,82 +23,24 @@ use Role::*;
 
 const EVERYONE: &[Role] = &Role::ALL;
 
-pub const ORGS_READ: Action = Action {
-    name: "orgs.read",
-    write: false,
-    roles: EVERYONE,
-};
-pub const ORGS_CREATE: Action = Action {
-    name: "orgs.create",
-    write: true,
-    roles: &[Admin, Dan],
-};
-pub const ORGS_UPDATE: Action = Action {
-    name: "orgs.update",
-    write: true,
-    roles: &[Admin, Dan, Collectivite, ChefEtablissement],
-};
-pub const ORGS_MEMBERS_WRITE: Action = Action {
-    name: "orgs.members.write",
-    write: true,
-    roles: &[Admin, Dan, Collectivite, Coordinateur],
-};
-pub const IMPORTS_ANNUAIRE: Action = Action {
-    name: "imports.annuaire",
-    write: true,
-    roles: &[Admin, Dan],
-};
-pub const USERS_READ: Action = Action {
-    name: "users.read",
-    write: false,
-    roles: &[Admin, Dan, Auditeur],
-};
-pub const USERS_WRITE: Action = Action {
-    name: "users.write",
-    write: true,
-    roles: &[Admin],
-};
-pub const ROLES_WRITE: Action = Action {
-    name: "roles.write",
-    write: true,
-    roles: &[Admin],
-};
-pub const SELF_READ: Action = Action {
-    name: "self.read",
-    write: false,
-    roles: EVERYONE,
-};
+pub const ORGS_READ: Action = Action { name: "orgs.read", write: false, roles: EVERYONE };
+pub const ORGS_CREATE: Action = Action { name: "orgs.create", write: true, roles: &[Admin, Dan] };
+pub const ORGS_UPDATE: Action =
+    Action { name: "orgs.update", write: true, roles: &[Admin, Dan, Collectivite, ChefEtablissement] };
+pub const ORGS_MEMBERS_WRITE: Action =
+    Action { name: "orgs.members.write", write: true, roles: &[Admin, Dan, Collectivite, Coordinateur] };
+pub const IMPORTS_ANNUAIRE: Action = Action { name: "imports.annuaire", write: true, roles: &[Admin, Dan] };
+pub const USERS_READ: Action = Action { name: "users.read", write: false, roles: &[Admin, Dan, Auditeur] };
+pub const USERS_WRITE: Action = Action { name: "users.write", write: true, roles: &[Admin] };
+pub const ROLES_WRITE: Action = Action { name: "roles.write", write: true, roles: &[Admin] };
+pub const SELF_READ: Action = Action { name: "self.read", write: false, roles: EVERYONE };
 /// One's own tokens; an admin's reach every user's.
-pub const TOKENS_MANAGE: Action = Action {
-    name: "tokens.manage",
-    write: true,
-    roles: EVERYONE,
-};
-pub const AUDIT_READ: Action = Action {
-    name: "audit.read",
-    write: false,
-    roles: &[Admin, Auditeur, Dpo],
-};
-pub const JOBS_READ: Action = Action {
-    name: "jobs.read",
-    write: false,
-    roles: &[Admin, Auditeur],
-};
-pub const JOBS_RUN: Action = Action {
-    name: "jobs.run",
-    write: true,
-    roles: &[Admin],
-};
-pub const OUTBOX_READ: Action = Action {
-    name: "outbox.read",
-    write: false,
-    roles: &[Admin, Auditeur],
-};
-pub const OUTBOX_RETRY: Action = Action {
-    name: "outbox.retry",
-    write: true,
-    roles: &[Admin],
-};
+pub const TOKENS_MANAGE: Action = Action { name: "tokens.manage", write: true, roles: EVERYONE };
+pub const AUDIT_READ: Action = Action { name: "audit.read", write: false, roles: &[Admin, Auditeur, Dpo] };
+pub const JOBS_READ: Action = Action { name: "jobs.read", write: false, roles: &[Admin, Auditeur] };
+pub const JOBS_RUN: Action = Action { name: "jobs.run", write: true, roles: &[Admin] };
+pub const OUTBOX_READ: Action = Action { name: "outbox.read", write: false, roles: &[Admin, Auditeur] };
+pub const OUTBOX_RETRY: Action = Action { name: "outbox.retry", write: true, roles: &[Admin] };
 
 /// The organisations an action may reach for this actor.
 #[derive(Debug, Clone)]
@@ -114,9 +56,7 @@ impl Scope {
     pub fn condition(&self) -> Option<Condition> {
         match self {
             Scope::All => None,
-            Scope::Orgs(orgs) => Some(Condition::any(
-                orgs.iter().map(org_scope_condition).collect(),
-            )),
+            Scope::Orgs(orgs) => Some(Condition::any(orgs.iter().map(org_scope_condition).collect())),
         }
     }
 }
@@ -144,14 +84,8 @@ pub fn org_scope_condition(org: &Org) -> Condition {
     Condition::any(parts)
 }
 
-fn roles_allowing<'a>(
-    actor: &'a Actor,
-    action: &'a Action,
-) -> impl Iterator<Item = &'a super::Binding> {
-    actor
-        .bindings
-        .iter()
-        .filter(move |b| action.roles.contains(&b.role))
+fn roles_allowing<'a>(actor: &'a Actor, action: &'a Action) -> impl Iterator<Item = &'a super::Binding> {
+    actor.bindings.iter().filter(move |b| action.roles.contains(&b.role))
 }
 
 /// Whether the actor's roles allow the action at all (before any scope).
@@ -164,11 +98,7 @@ pub fn scope(actor: &Actor, action: &Action) -> Scope {
     if roles_allowing(actor, action).any(|b| b.role == Admin) {
         return Scope::All;
     }
-    Scope::Orgs(
-        roles_allowing(actor, action)
-            .filter_map(|b| b.org.clone())
-            .collect(),
-    )
+    Scope::Orgs(roles_allowing(actor, action).filter_map(|b| b.org.clone()).collect())
 }
 
 pub fn forbidden(detail: impl Into<String>) -> Problem {
@@ -176,12 +106,7 @@ pub fn forbidden(detail: impl Into<String>) -> Problem {
 }
 
 /// Decides (actor, action, target organisation) and logs the reason.
-pub async fn authorize(
-    store: &Store,
-    actor: &Actor,
-    action: &Action,
-    target: &Org,
-) -> Result<(), Problem> {
+pub async fn authorize(store: &Store, actor: &Actor, action: &Action, target: &Org) -> Result<(), Problem> {
     let decision = decide(store, actor, action, target).await?;
     let (allowed, reason) = match &decision {
         Ok(reason) => (true, reason.clone()),
@@ -190,18 +115,11 @@ pub async fn authorize(
     tracing::info!(actor = %actor.name, action = action.name, target = %target.qualified_code(), allowed, reason = %reason, "authorisation");
     match decision {
         Ok(_) => Ok(()),
-        Err(_) if !role_allows(actor, action) => Err(forbidden(format!(
-            "votre rôle ne permet pas l'action {}",
-            action.name
-        ))),
-        Err(_) if action.write => Err(forbidden(format!(
-            "{} est hors de votre périmètre",
-            target.name
-        ))),
-        Err(_) => Err(Problem::not_found(format!(
-            "aucune organisation « {} »",
-            target.code
-        ))),
+        Err(_) if !role_allows(actor, action) => {
+            Err(forbidden(format!("votre rôle ne permet pas l'action {}", action.name)))
+        }
+        Err(_) if action.write => Err(forbidden(format!("{} est hors de votre périmètre", target.name))),
+        Err(_) => Err(Problem::not_found(format!("aucune organisation « {} »", target.code))),
     }
 }
 
@@ -235,10 +153,6 @@ pub async fn in_org_scope(store: &Store, org: &Org, target: &Org) -> Result<bool
     let mut cond = org_scope_condition(org);
     cond.push("id = ?", &[&target.id]);
     let sql = format!("SELECT COUNT(*) AS n FROM orgs WHERE {}", cond.sql());
-    let n: i64 = cond
-        .bind(sqlx::query(&sql))
-        .fetch_one(store.pool())
-        .await?
-        .get("n");
+    let n: i64 = cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?.get("n");
     Ok(n > 0)
 }

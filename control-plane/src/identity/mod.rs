@@ -75,30 +75,11 @@ impl Role {
             Role::ChefEtablissement => &[Etablissement],
             Role::SupportN1 => &[Etablissement, Commune],
             Role::SupportN3 => &[Editeur, Hebergeur],
-            Role::Dpo => &[
-                Academie,
-                Dsden,
-                Commune,
-                Epci,
-                SyndicatMixte,
-                Departement,
-                Region,
-                Editeur,
-                Hebergeur,
-            ],
+            Role::Dpo => &[Academie, Dsden, Commune, Epci, SyndicatMixte, Departement, Region, Editeur, Hebergeur],
             Role::Coordinateur => &[Epci, SyndicatMixte, Departement, Region, Academie],
-            Role::Auditeur => &[
-                Academie,
-                Dsden,
-                Region,
-                Departement,
-                Commune,
-                Epci,
-                SyndicatMixte,
-                Etablissement,
-                Editeur,
-                Hebergeur,
-            ],
+            Role::Auditeur => {
+                &[Academie, Dsden, Region, Departement, Commune, Epci, SyndicatMixte, Etablissement, Editeur, Hebergeur]
+            }
         }
     }
 }
@@ -123,17 +104,8 @@ pub struct Actor {
 impl Actor {
     /// The operator running `entctl` on the server: full rights, audited by login name.
     pub fn cli() -> Actor {
-        let login = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "inconnu".into());
-        Actor {
-            user_id: None,
-            name: format!("cli:{login}"),
-            bindings: vec![Binding {
-                role: Role::Admin,
-                org: None,
-            }],
-        }
+        let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "inconnu".into());
+        Actor { user_id: None, name: format!("cli:{login}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
     }
 
     pub fn is_admin(&self) -> bool {
@@ -204,12 +176,7 @@ async fn org_of_key(store: &Store, key: &str) -> Result<Org, Problem> {
     crate::registry::resolve_org(store, key).await
 }
 
-pub async fn create_user(
-    store: &Store,
-    actor: &Actor,
-    new: NewUser,
-    now: DateTime<Utc>,
-) -> Result<User, Problem> {
+pub async fn create_user(store: &Store, actor: &Actor, new: NewUser, now: DateTime<Utc>) -> Result<User, Problem> {
     let email = new.email.trim().to_ascii_lowercase();
     let mut checks = Checks::default();
     check_email(&mut checks, &email);
@@ -256,9 +223,7 @@ pub async fn create_user(
     };
     audit::append(&mut tx, store.backend(), change, now).await?;
     tx.commit().await?;
-    get_user(store, &id)
-        .await?
-        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))
+    get_user(store, &id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))
 }
 
 /// Applies a patch if `expected_version` is the current one (optimistic concurrency).
@@ -275,15 +240,8 @@ pub async fn update_user(
         check_display_name(&mut checks, name);
     }
     checks.finish()?;
-    let current = get_user(store, id)
-        .await?
-        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
-    let display_name = patch
-        .display_name
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or(&current.display_name)
-        .to_string();
+    let current = get_user(store, id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let display_name = patch.display_name.as_deref().map(str::trim).unwrap_or(&current.display_name).to_string();
     let active = patch.active.unwrap_or(current.active);
     let mut tx = store.begin_write().await?;
     let done = sqlx::query(
@@ -310,13 +268,10 @@ pub async fn update_user(
     };
     audit::append(&mut tx, store.backend(), change, now).await?;
     tx.commit().await?;
-    get_user(store, id)
-        .await?
-        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))
+    get_user(store, id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))
 }
 
-const USER_COLUMNS: &str =
-    "id, email, display_name, org_id, active, version, created_at, updated_at";
+const USER_COLUMNS: &str = "id, email, display_name, org_id, active, version, created_at, updated_at";
 
 async fn user_from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<User, Problem> {
     let id: String = row.get("id");
@@ -328,10 +283,7 @@ async fn user_from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<User, P
     let roles = bindings_of(store, &id)
         .await?
         .into_iter()
-        .map(|b| RoleView {
-            role: b.role,
-            org: b.org.map(|o| o.as_ref()),
-        })
+        .map(|b| RoleView { role: b.role, org: b.org.map(|o| o.as_ref()) })
         .collect();
     Ok(User {
         id,
@@ -348,11 +300,7 @@ async fn user_from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<User, P
 
 pub async fn get_user(store: &Store, id: &str) -> Result<Option<User>, Problem> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 OR email = $2");
-    let row = sqlx::query(&sql)
-        .bind(id)
-        .bind(id.to_ascii_lowercase())
-        .fetch_optional(store.pool())
-        .await?;
+    let row = sqlx::query(&sql).bind(id).bind(id.to_ascii_lowercase()).fetch_optional(store.pool()).await?;
     match row {
         Some(row) => Ok(Some(user_from_row(store, &row).await?)),
         None => Ok(None),
@@ -360,37 +308,23 @@ pub async fn get_user(store: &Store, id: &str) -> Result<Option<User>, Problem> 
 }
 
 /// Users ordered by e-mail; `cursor` is the last e-mail of the previous page.
-pub async fn list_users(
-    store: &Store,
-    cursor: Option<&str>,
-    limit: Option<u32>,
-) -> Result<Page<User>, Problem> {
+pub async fn list_users(store: &Store, cursor: Option<&str>, limit: Option<u32>) -> Result<Page<User>, Problem> {
     let size = crate::registry::queries::page_size(limit)?;
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE email > $1 ORDER BY email LIMIT {}",
-        size + 1
-    );
-    let rows = sqlx::query(&sql)
-        .bind(cursor.unwrap_or(""))
-        .fetch_all(store.pool())
-        .await?;
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email > $1 ORDER BY email LIMIT {}", size + 1);
+    let rows = sqlx::query(&sql).bind(cursor.unwrap_or("")).fetch_all(store.pool()).await?;
     let mut items = Vec::new();
     for row in rows.iter().take(size as usize) {
         items.push(user_from_row(store, row).await?);
     }
-    let next_cursor = (rows.len() > size as usize)
-        .then(|| items.last().map(|u: &User| u.email.clone()))
-        .flatten();
+    let next_cursor = (rows.len() > size as usize).then(|| items.last().map(|u: &User| u.email.clone())).flatten();
     Ok(Page { items, next_cursor })
 }
 
 pub async fn bindings_of(store: &Store, user_id: &str) -> Result<Vec<Binding>, Problem> {
-    let rows = sqlx::query(
-        "SELECT role, org_id FROM role_bindings WHERE user_id = $1 ORDER BY role, org_id",
-    )
-    .bind(user_id)
-    .fetch_all(store.pool())
-    .await?;
+    let rows = sqlx::query("SELECT role, org_id FROM role_bindings WHERE user_id = $1 ORDER BY role, org_id")
+        .bind(user_id)
+        .fetch_all(store.pool())
+        .await?;
     let mut bindings = Vec::new();
     for row in rows {
         let Some(role) = Role::parse(&row.get::<String, _>("role")) else {
@@ -411,16 +345,12 @@ pub async fn bindings_of(store: &Store, user_id: &str) -> Result<Vec<Binding>, P
 fn check_binding(role: Role, org: Option<&Org>) -> Result<(), Problem> {
     match (role, org) {
         (Role::Admin, None) => Ok(()),
-        (Role::Admin, Some(_)) => Err(Problem::invalid_field(
-            "org",
-            "le rôle admin vaut pour toute la plateforme : pas d'organisation",
-        )),
+        (Role::Admin, Some(_)) => {
+            Err(Problem::invalid_field("org", "le rôle admin vaut pour toute la plateforme : pas d'organisation"))
+        }
         (_, None) => Err(Problem::invalid_field(
             "org",
-            format!(
-                "le rôle {} s'exerce dans une organisation : précisez-la",
-                role.as_str()
-            ),
+            format!("le rôle {} s'exerce dans une organisation : précisez-la", role.as_str()),
         )),
         (_, Some(org)) if !role.org_kinds().contains(&org.kind) => {
             let allowed: Vec<&str> = role.org_kinds().iter().map(|k| k.label()).collect();
@@ -448,18 +378,18 @@ pub async fn grant(
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     check_binding(role, org)?;
-    let user = get_user(store, user_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let user = get_user(store, user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
     let org_id = org.map(|o| o.id.clone());
     let mut tx = store.begin_write().await?;
-    let exists = sqlx::query("SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3")
-        .bind(&user.id)
-        .bind(role.as_str())
-        .bind(org_id.clone().unwrap_or_default())
-        .fetch_one(&mut *tx)
-        .await?
-        .get::<i64, _>("n")
+    let exists = sqlx::query(
+        "SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3",
+    )
+    .bind(&user.id)
+    .bind(role.as_str())
+    .bind(org_id.clone().unwrap_or_default())
+    .fetch_one(&mut *tx)
+    .await?
+    .get::<i64, _>("n")
         > 0;
     if exists {
         return Ok(());
@@ -493,24 +423,17 @@ pub async fn revoke(
     org: Option<&Org>,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let user = get_user(store, user_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let user = get_user(store, user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
     let org_id = org.map(|o| o.id.clone());
     let mut tx = store.begin_write().await?;
-    let done = sqlx::query(
-        "DELETE FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3",
-    )
-    .bind(&user.id)
-    .bind(role.as_str())
-    .bind(org_id.clone().unwrap_or_default())
-    .execute(&mut *tx)
-    .await?;
+    let done = sqlx::query("DELETE FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3")
+        .bind(&user.id)
+        .bind(role.as_str())
+        .bind(org_id.clone().unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
     if done.rows_affected() == 0 {
-        return Err(Problem::not_found(format!(
-            "{} n'a pas ce rôle",
-            user.email
-        )));
+        return Err(Problem::not_found(format!("{} n'a pas ce rôle", user.email)));
     }
     let change = Change {
         actor: &actor.name,
@@ -583,20 +506,12 @@ pub async fn create_token(
     now: DateTime<Utc>,
 ) -> Result<CreatedToken, Problem> {
     if name.trim().is_empty() || name.chars().count() > 100 {
-        return Err(Problem::invalid_field(
-            "name",
-            "nom du jeton obligatoire, 100 caractères au plus",
-        ));
+        return Err(Problem::invalid_field("name", "nom du jeton obligatoire, 100 caractères au plus"));
     }
     if expires_at.is_some_and(|e| e <= now) {
-        return Err(Problem::invalid_field(
-            "expires_at",
-            "la date d'expiration est déjà passée",
-        ));
+        return Err(Problem::invalid_field("expires_at", "la date d'expiration est déjà passée"));
     }
-    let user = get_user(store, user_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let user = get_user(store, user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
     let (prefix, token) = generate_token();
     let id = new_id();
     let mut tx = store.begin_write().await?;
@@ -626,8 +541,7 @@ pub async fn create_token(
     Ok(CreatedToken { info, token })
 }
 
-const TOKEN_COLUMNS: &str =
-    "id, user_id, name, prefix, created_at, expires_at, revoked_at, last_used_at";
+const TOKEN_COLUMNS: &str = "id, user_id, name, prefix, created_at, expires_at, revoked_at, last_used_at";
 
 fn token_from_row(row: &sqlx::any::AnyRow) -> TokenInfo {
     TokenInfo {
@@ -644,25 +558,15 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> TokenInfo {
 
 pub async fn get_token(store: &Store, id: &str) -> Result<Option<TokenInfo>, Problem> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1");
-    Ok(sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?
-        .as_ref()
-        .map(token_from_row))
+    Ok(sqlx::query(&sql).bind(id).fetch_optional(store.pool()).await?.as_ref().map(token_from_row))
 }
 
 /// Tokens of one user, or of everyone (admin), newest first.
 pub async fn list_tokens(store: &Store, user_id: Option<&str>) -> Result<Vec<TokenInfo>, Problem> {
     let rows = match user_id {
         Some(user_id) => {
-            let sql = format!(
-                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id DESC"
-            );
-            sqlx::query(&sql)
-                .bind(user_id)
-                .fetch_all(store.pool())
-                .await?
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id DESC");
+            sqlx::query(&sql).bind(user_id).fetch_all(store.pool()).await?
         }
         None => {
             let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id DESC");
@@ -672,19 +576,13 @@ pub async fn list_tokens(store: &Store, user_id: Option<&str>) -> Result<Vec<Tok
     Ok(rows.iter().map(token_from_row).collect())
 }
 
-pub async fn revoke_token(
-    store: &Store,
-    actor: &Actor,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<TokenInfo, Problem> {
+pub async fn revoke_token(store: &Store, actor: &Actor, id: &str, now: DateTime<Utc>) -> Result<TokenInfo, Problem> {
     let mut tx = store.begin_write().await?;
-    let done =
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(timestamp(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+    let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(timestamp(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     if done.rows_affected() == 0 {
         return Err(Problem::not_found("jeton introuvable ou déjà révoqué"));
     }
@@ -703,11 +601,7 @@ pub async fn revoke_token(
 
 /// The actor a bearer token stands for, if it is valid, unexpired, unrevoked
 /// and its user active. Records the last use at most once a minute.
-pub async fn authenticate_token(
-    store: &Store,
-    token: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<Actor>, Problem> {
+pub async fn authenticate_token(store: &Store, token: &str, now: DateTime<Utc>) -> Result<Option<Actor>, Problem> {
     let row = sqlx::query(
         "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id AS user_id, u.email, u.active \
          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
@@ -717,16 +611,8 @@ pub async fn authenticate_token(
     .await?;
     let Some(row) = row else { return Ok(None) };
     let now_text = timestamp(now);
-    let expired = row
-        .try_get::<Option<String>, _>("expires_at")
-        .ok()
-        .flatten()
-        .is_some_and(|e| e <= now_text);
-    let revoked = row
-        .try_get::<Option<String>, _>("revoked_at")
-        .ok()
-        .flatten()
-        .is_some();
+    let expired = row.try_get::<Option<String>, _>("expires_at").ok().flatten().is_some_and(|e| e <= now_text);
+    let revoked = row.try_get::<Option<String>, _>("revoked_at").ok().flatten().is_some();
     if expired || revoked || row.get::<i64, _>("active") == 0 {
         return Ok(None);
     }
@@ -741,11 +627,7 @@ pub async fn authenticate_token(
     }
     let user_id: String = row.get("user_id");
     let bindings = bindings_of(store, &user_id).await?;
-    Ok(Some(Actor {
-        name: format!("user:{}", row.get::<String, _>("email")),
-        user_id: Some(user_id),
-        bindings,
-    }))
+    Ok(Some(Actor { name: format!("user:{}", row.get::<String, _>("email")), user_id: Some(user_id), bindings }))
 }
 
 /// On an empty database, creates the first admin and a token for it; returns
@@ -758,26 +640,15 @@ pub async fn bootstrap_admin(
     force: bool,
     now: DateTime<Utc>,
 ) -> Result<Option<(String, String)>, Problem> {
-    let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
-        .fetch_one(store.pool())
-        .await?
-        .get("n");
+    let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(store.pool()).await?.get("n");
     if users > 0 && !force {
         return Ok(None);
     }
-    let actor = Actor {
-        user_id: None,
-        name: "system:bootstrap".into(),
-        bindings: vec![],
-    };
+    let actor = Actor { user_id: None, name: "system:bootstrap".into(), bindings: vec![] };
     let user = match get_user(store, email).await? {
         Some(user) => user,
         None => {
-            let new = NewUser {
-                email: email.into(),
-                display_name: "Administrateur".into(),
-                org: None,
-            };
+            let new = NewUser { email: email.into(), display_name: "Administrateur".into(), org: None };
             create_user(store, &actor, new, now).await?
         }
     };

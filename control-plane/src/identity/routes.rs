@@ -2,8 +2,8 @@
 
 use super::authz::{ROLES_WRITE, SELF_READ, TOKENS_MANAGE, USERS_READ, USERS_WRITE};
 use super::{
-    create_token, create_user, get_token, get_user, grant, list_tokens, list_users, revoke,
-    revoke_token, update_user, CreatedToken, NewToken, NewUser, Role, TokenInfo, User, UserPatch,
+    create_token, create_user, get_token, get_user, grant, list_tokens, list_users, revoke, revoke_token, update_user,
+    CreatedToken, NewToken, NewUser, Role, TokenInfo, User, UserPatch,
 };
 use crate::api::extract::{ApiJson, ApiQuery};
 use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
@@ -21,36 +21,15 @@ use serde::Deserialize;
 
 pub fn routes() -> Vec<ApiRoute> {
     vec![
-        ApiRoute::new(
-            Method::GET,
-            "/api/v1/me",
-            "identité",
-            "Qui suis-je : utilisateur et rôles",
-            &SELF_READ,
-            get(me),
-        )
-        .responds::<User>(StatusCode::OK),
-        ApiRoute::new(
-            Method::GET,
-            "/api/v1/users",
-            "identité",
-            "Lister les utilisateurs",
-            &USERS_READ,
-            get(users),
-        )
-        .query::<PageQuery>()
-        .responds::<Page<User>>(StatusCode::OK),
-        ApiRoute::new(
-            Method::POST,
-            "/api/v1/users",
-            "identité",
-            "Créer un utilisateur",
-            &USERS_WRITE,
-            post(add_user),
-        )
-        .idempotent()
-        .json_body::<NewUser>()
-        .responds::<User>(StatusCode::CREATED),
+        ApiRoute::new(Method::GET, "/api/v1/me", "identité", "Qui suis-je : utilisateur et rôles", &SELF_READ, get(me))
+            .responds::<User>(StatusCode::OK),
+        ApiRoute::new(Method::GET, "/api/v1/users", "identité", "Lister les utilisateurs", &USERS_READ, get(users))
+            .query::<PageQuery>()
+            .responds::<Page<User>>(StatusCode::OK),
+        ApiRoute::new(Method::POST, "/api/v1/users", "identité", "Créer un utilisateur", &USERS_WRITE, post(add_user))
+            .idempotent()
+            .json_body::<NewUser>()
+            .responds::<User>(StatusCode::CREATED),
         ApiRoute::new(
             Method::GET,
             "/api/v1/users/{id}",
@@ -156,14 +135,8 @@ fn with_etag(user: User) -> Response {
 }
 
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, Problem> {
-    let id = caller
-        .actor
-        .user_id
-        .clone()
-        .ok_or_else(|| Problem::not_found("aucun utilisateur"))?;
-    let user = get_user(&state.store, &id)
-        .await?
-        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let id = caller.actor.user_id.clone().ok_or_else(|| Problem::not_found("aucun utilisateur"))?;
+    let user = get_user(&state.store, &id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
     Ok(with_etag(user))
 }
 
@@ -221,11 +194,7 @@ async fn find_visible_user(state: &AppState, caller: &Caller, id: &str) -> Resul
     }
 }
 
-async fn show_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
+async fn show_user(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
     Ok(with_etag(find_visible_user(&state, &caller, &id).await?))
 }
 
@@ -238,22 +207,11 @@ async fn patch_user(
 ) -> Result<Response, Problem> {
     let user = find_visible_user(&state, &caller, &id).await?;
     let version = if_match_version(&headers)?;
-    let updated = update_user(
-        &state.store,
-        &caller.actor,
-        &user.id,
-        version,
-        body,
-        state.clock.now(),
-    )
-    .await?;
+    let updated = update_user(&state.store, &caller.actor, &user.id, version, body, state.clock.now()).await?;
     Ok(with_etag(updated))
 }
 
-async fn binding_org(
-    state: &AppState,
-    key: Option<&str>,
-) -> Result<Option<crate::registry::Org>, Problem> {
+async fn binding_org(state: &AppState, key: Option<&str>) -> Result<Option<crate::registry::Org>, Problem> {
     match key {
         Some(key) => Ok(Some(
             crate::registry::resolve_org(&state.store, key)
@@ -272,15 +230,7 @@ async fn grant_role(
 ) -> Result<Response, Problem> {
     let user = find_visible_user(&state, &caller, &id).await?;
     let org = binding_org(&state, body.org.as_deref()).await?;
-    grant(
-        &state.store,
-        &caller.actor,
-        &user.id,
-        body.role,
-        org.as_ref(),
-        state.clock.now(),
-    )
-    .await?;
+    grant(&state.store, &caller.actor, &user.id, body.role, org.as_ref(), state.clock.now()).await?;
     show_user(State(state), caller, Path(user.id)).await
 }
 
@@ -291,18 +241,9 @@ async fn revoke_role(
     ApiQuery(q): ApiQuery<RoleQuery>,
 ) -> Result<StatusCode, Problem> {
     let user = find_visible_user(&state, &caller, &id).await?;
-    let role = Role::parse(&role)
-        .ok_or_else(|| Problem::invalid_field("role", format!("rôle inconnu : {role}")))?;
+    let role = Role::parse(&role).ok_or_else(|| Problem::invalid_field("role", format!("rôle inconnu : {role}")))?;
     let org = binding_org(&state, q.org.as_deref()).await?;
-    revoke(
-        &state.store,
-        &caller.actor,
-        &user.id,
-        role,
-        org.as_ref(),
-        state.clock.now(),
-    )
-    .await?;
+    revoke(&state.store, &caller.actor, &user.id, role, org.as_ref(), state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -326,9 +267,7 @@ fn parse_expiry(value: Option<&str>) -> Result<Option<DateTime<Utc>>, Problem> {
         .map(|v| {
             DateTime::parse_from_rfc3339(v)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    Problem::invalid_field("expires_at", "date attendue au format RFC 3339")
-                })
+                .map_err(|_| Problem::invalid_field("expires_at", "date attendue au format RFC 3339"))
         })
         .transpose()
 }
@@ -349,20 +288,10 @@ async fn add_token(
         None => own.clone(),
     };
     if owner != own && !caller.actor.is_admin() {
-        return Err(forbidden(
-            "seul un administrateur crée des jetons pour un autre utilisateur",
-        ));
+        return Err(forbidden("seul un administrateur crée des jetons pour un autre utilisateur"));
     }
     let expires_at = parse_expiry(body.expires_at.as_deref())?;
-    let created = create_token(
-        &state.store,
-        &caller.actor,
-        &owner,
-        &body.name,
-        expires_at,
-        state.clock.now(),
-    )
-    .await?;
+    let created = create_token(&state.store, &caller.actor, &owner, &body.name, expires_at, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -371,13 +300,9 @@ async fn remove_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TokenInfo>, Problem> {
-    let token = get_token(&state.store, &id)
-        .await?
-        .ok_or_else(|| Problem::not_found("jeton introuvable"))?;
+    let token = get_token(&state.store, &id).await?.ok_or_else(|| Problem::not_found("jeton introuvable"))?;
     if Some(&token.user_id) != caller.actor.user_id.as_ref() && !caller.actor.is_admin() {
         return Err(Problem::not_found("jeton introuvable"));
     }
-    Ok(Json(
-        revoke_token(&state.store, &caller.actor, &id, state.clock.now()).await?,
-    ))
+    Ok(Json(revoke_token(&state.store, &caller.actor, &id, state.clock.now()).await?))
 }

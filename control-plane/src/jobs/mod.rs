@@ -59,9 +59,9 @@ pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
         6 | 7 => expr.to_string(),
         _ => {
             return Err(format!(
-            "« {expr} » a {fields} champ(s) ; attendu 5 (minute heure jour mois jour-de-semaine) \
+                "« {expr} » a {fields} champ(s) ; attendu 5 (minute heure jour mois jour-de-semaine) \
                  ou 6 à 7 (secondes en tête)"
-        ))
+            ))
         }
     };
     cron::Schedule::from_str(&full).map_err(|e| {
@@ -92,9 +92,7 @@ fn crontab_weekdays(field: &str) -> Result<String, String> {
             Some((from, to)) => match (day(from)?, day(to)?, to == "7") {
                 // `x-7` ends on Sunday, which the crate numbers 1: split the range.
                 (Some(a), Some(_), true) if step.is_none() => format!("{a}-7,1"),
-                (Some(_), Some(_), true) => {
-                    return Err("un pas sur une plage finissant à 7 : écrivez 0-6".into())
-                }
+                (Some(_), Some(_), true) => return Err("un pas sur une plage finissant à 7 : écrivez 0-6".into()),
                 (Some(a), Some(b), false) => format!("{a}-{b}"),
                 _ => base.to_string(),
             },
@@ -109,27 +107,20 @@ fn crontab_weekdays(field: &str) -> Result<String, String> {
 }
 
 pub fn parse_timezone(name: &str) -> anyhow::Result<Tz> {
-    Tz::from_str(name).map_err(|_| {
-        anyhow::anyhow!("jobs.timezone : fuseau horaire inconnu « {name} » (ex. Europe/Paris)")
-    })
+    Tz::from_str(name)
+        .map_err(|_| anyhow::anyhow!("jobs.timezone : fuseau horaire inconnu « {name} » (ex. Europe/Paris)"))
 }
 
 /// The latest tick of `schedule` at or before `now`.
 pub fn latest_tick(schedule: &cron::Schedule, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     // `after(t).next_back()` is the last tick strictly before `t`.
     let probe = now.trunc_subsecs(0) + Duration::seconds(1);
-    schedule
-        .after(&probe.with_timezone(&tz))
-        .next_back()
-        .map(|tick| tick.with_timezone(&Utc))
+    schedule.after(&probe.with_timezone(&tz)).next_back().map(|tick| tick.with_timezone(&Utc))
 }
 
 /// The first tick of `schedule` strictly after `now`.
 pub fn next_tick(schedule: &cron::Schedule, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    schedule
-        .after(&now.with_timezone(&tz))
-        .next()
-        .map(|tick| tick.with_timezone(&Utc))
+    schedule.after(&now.with_timezone(&tz)).next().map(|tick| tick.with_timezone(&Utc))
 }
 
 /// One recorded run of a job.
@@ -153,8 +144,7 @@ pub struct JobRun {
     pub message: Option<String>,
 }
 
-const RUN_COLUMNS: &str =
-    "id, job, tick, trigger, runner, started_at, finished_at, outcome, message";
+const RUN_COLUMNS: &str = "id, job, tick, trigger, runner, started_at, finished_at, outcome, message";
 
 fn run_from_row(row: &AnyRow) -> JobRun {
     JobRun {
@@ -202,13 +192,7 @@ async fn claim_tick(
     Ok((inserted.rows_affected() == 1).then_some(run))
 }
 
-fn new_run(
-    job: &str,
-    tick: Option<String>,
-    trigger: &str,
-    runner: &str,
-    now: DateTime<Utc>,
-) -> JobRun {
+fn new_run(job: &str, tick: Option<String>, trigger: &str, runner: &str, now: DateTime<Utc>) -> JobRun {
     JobRun {
         id: new_id(),
         job: job.into(),
@@ -272,12 +256,7 @@ async fn record_end(store: &Store, run: &JobRun) -> sqlx::Result<()> {
 }
 
 /// Runs a job now, outside its schedule, and returns the finished run.
-pub async fn run_now(
-    state: &AppState,
-    job: &Job,
-    runner: &str,
-    now: DateTime<Utc>,
-) -> sqlx::Result<JobRun> {
+pub async fn run_now(state: &AppState, job: &Job, runner: &str, now: DateTime<Utc>) -> sqlx::Result<JobRun> {
     let run = new_run(job.name, None, "manual", runner, now);
     insert_manual_run(&state.store, &run).await?;
     Ok(execute(state, job, run, now).await)
@@ -311,18 +290,9 @@ pub fn scheduled_jobs(config: &crate::config::Config) -> anyhow::Result<Vec<Sche
         .map(|job| {
             let setting = config.jobs.setting(&job);
             let expression = setting.schedule.unwrap_or_default();
-            let schedule = parse_schedule(&expression).map_err(|e| {
-                anyhow::anyhow!(
-                    "expression cron invalide pour la tâche « {} » : {e}",
-                    job.name
-                )
-            })?;
-            Ok(ScheduledJob {
-                job,
-                expression,
-                schedule,
-                enabled: setting.enabled,
-            })
+            let schedule = parse_schedule(&expression)
+                .map_err(|e| anyhow::anyhow!("expression cron invalide pour la tâche « {} » : {e}", job.name))?;
+            Ok(ScheduledJob { job, expression, schedule, enabled: setting.enabled })
         })
         .collect()
 }
@@ -340,12 +310,7 @@ impl Scheduler {
     pub fn new(state: AppState, runner: impl Into<String>) -> anyhow::Result<Scheduler> {
         let timezone = parse_timezone(&state.config.jobs.timezone)?;
         let jobs = scheduled_jobs(&state.config)?;
-        Ok(Scheduler {
-            state,
-            runner: runner.into(),
-            timezone,
-            jobs,
-        })
+        Ok(Scheduler { state, runner: runner.into(), timezone, jobs })
     }
 
     /// Runs every enabled job whose latest tick at or before `now` nobody has
@@ -367,11 +332,7 @@ impl Scheduler {
 
     /// The next instant any enabled job is due, after `now`.
     pub fn next_due(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.jobs
-            .iter()
-            .filter(|s| s.enabled)
-            .filter_map(|s| next_tick(&s.schedule, self.timezone, now))
-            .min()
+        self.jobs.iter().filter(|s| s.enabled).filter_map(|s| next_tick(&s.schedule, self.timezone, now)).min()
     }
 
     /// Loops until `stop` turns true: runs what is due, sleeps to the next tick.
@@ -392,10 +353,7 @@ impl Scheduler {
     fn time_to_next_tick(&self) -> std::time::Duration {
         let max = std::time::Duration::from_secs(60);
         let now = self.state.clock.now();
-        let wait = self
-            .next_due(now)
-            .and_then(|next| (next - now).to_std().ok())
-            .map_or(max, |wait| wait.min(max));
+        let wait = self.next_due(now).and_then(|next| (next - now).to_std().ok()).map_or(max, |wait| wait.min(max));
         wait + std::time::Duration::from_millis(50)
     }
 }
@@ -413,14 +371,8 @@ mod tests {
         let every_minute = parse_schedule("* * * * *").unwrap();
         let tz = parse_timezone("Europe/Paris").unwrap();
         let now = at("2026-09-01T08:00:42.5Z");
-        assert_eq!(
-            latest_tick(&every_minute, tz, now),
-            Some(at("2026-09-01T08:00:00Z"))
-        );
-        assert_eq!(
-            next_tick(&every_minute, tz, now),
-            Some(at("2026-09-01T08:01:00Z"))
-        );
+        assert_eq!(latest_tick(&every_minute, tz, now), Some(at("2026-09-01T08:00:00Z")));
+        assert_eq!(next_tick(&every_minute, tz, now), Some(at("2026-09-01T08:01:00Z")));
     }
 
     #[test]
@@ -436,15 +388,9 @@ mod tests {
         let at_three = parse_schedule("0 3 * * *").unwrap();
         let tz = parse_timezone("Europe/Paris").unwrap();
         // Summer: Paris is UTC+2.
-        assert_eq!(
-            latest_tick(&at_three, tz, at("2026-07-01T12:00:00Z")),
-            Some(at("2026-07-01T01:00:00Z"))
-        );
+        assert_eq!(latest_tick(&at_three, tz, at("2026-07-01T12:00:00Z")), Some(at("2026-07-01T01:00:00Z")));
         // Winter: Paris is UTC+1.
-        assert_eq!(
-            latest_tick(&at_three, tz, at("2026-12-01T12:00:00Z")),
-            Some(at("2026-12-01T02:00:00Z"))
-        );
+        assert_eq!(latest_tick(&at_three, tz, at("2026-12-01T12:00:00Z")), Some(at("2026-12-01T02:00:00Z")));
     }
 
     #[test]
@@ -465,10 +411,7 @@ mod tests {
         let monday_eight = parse_schedule("0 8 * * 1").unwrap();
         let tz = parse_timezone("Europe/Paris").unwrap();
         // 2026-09-01 is a Tuesday; the previous Monday 08:00 Paris is 06:00 UTC.
-        assert_eq!(
-            latest_tick(&monday_eight, tz, at("2026-09-01T12:00:00Z")),
-            Some(at("2026-08-31T06:00:00Z"))
-        );
+        assert_eq!(latest_tick(&monday_eight, tz, at("2026-09-01T12:00:00Z")), Some(at("2026-08-31T06:00:00Z")));
         let weekdays = parse_schedule("0 8 * * 1-5").unwrap();
         assert_eq!(
             next_tick(&weekdays, tz, at("2026-09-05T12:00:00Z")),

@@ -59,28 +59,15 @@ pub async fn list_jobs(state: &AppState, now: DateTime<Utc>) -> Result<Vec<JobVi
     let timezone = super::parse_timezone(&state.config.jobs.timezone)?;
     let mut views = Vec::new();
     for scheduled in super::scheduled_jobs(&state.config)? {
-        let next_run = scheduled
-            .enabled
-            .then(|| super::next_tick(&scheduled.schedule, timezone, now))
-            .flatten()
-            .map(timestamp);
+        let next_run =
+            scheduled.enabled.then(|| super::next_tick(&scheduled.schedule, timezone, now)).flatten().map(timestamp);
         let last_runs = super::recent_runs(&state.store, scheduled.job.name, RECENT_RUNS).await?;
-        views.push(view(
-            &scheduled,
-            &state.config.jobs.timezone,
-            next_run,
-            last_runs,
-        ));
+        views.push(view(&scheduled, &state.config.jobs.timezone, next_run, last_runs));
     }
     Ok(views)
 }
 
-fn view(
-    scheduled: &ScheduledJob,
-    timezone: &str,
-    next_run: Option<String>,
-    last_runs: Vec<JobRun>,
-) -> JobView {
+fn view(scheduled: &ScheduledJob, timezone: &str, next_run: Option<String>, last_runs: Vec<JobRun>) -> JobView {
     JobView {
         name: scheduled.job.name.into(),
         description: scheduled.job.description.into(),
@@ -97,12 +84,8 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<JobView>>, Probl
     Ok(Json(list_jobs(&state, now).await?))
 }
 
-async fn run(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Json<JobRun>, Problem> {
-    let job = super::find(&name)
-        .ok_or_else(|| Problem::not_found(format!("aucune tâche ne s'appelle « {name} »")))?;
+async fn run(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<JobRun>, Problem> {
+    let job = super::find(&name).ok_or_else(|| Problem::not_found(format!("aucune tâche ne s'appelle « {name} »")))?;
     let run = super::run_now(&state, &job, &super::runner_id(), state.clock.now()).await?;
     Ok(Json(run))
 }

@@ -60,18 +60,9 @@ pub fn render(template: &str, context: &serde_json::Value) -> Result<Rendered, S
     let part = |suffix: &str| {
         tera()
             .render(&format!("{template}.{suffix}"), &context)
-            .map_err(|e| {
-                format!(
-                    "rendu du modèle {template}.{suffix} impossible : {}",
-                    chain(&e)
-                )
-            })
+            .map_err(|e| format!("rendu du modèle {template}.{suffix} impossible : {}", chain(&e)))
     };
-    Ok(Rendered {
-        subject: part("subject")?.trim().to_string(),
-        text: part("txt")?,
-        html: part("html")?,
-    })
+    Ok(Rendered { subject: part("subject")?.trim().to_string(), text: part("txt")?, html: part("html")? })
 }
 
 /// A tera error and its causes on one line (the useful part is in the causes).
@@ -92,31 +83,17 @@ fn chain(error: &dyn std::error::Error) -> String {
 
 /// Builds the e-mail of outbox message `id`. Its Message-ID derives from the
 /// outbox id, so a receiver can tell a resend from a new message.
-pub fn build_message(
-    id: &str,
-    from: &str,
-    recipients: &[String],
-    rendered: Rendered,
-) -> Result<Message, String> {
-    let from: Mailbox = from
-        .parse()
-        .map_err(|e| format!("expéditeur « {from} » invalide : {e}"))?;
+pub fn build_message(id: &str, from: &str, recipients: &[String], rendered: Rendered) -> Result<Message, String> {
+    let from: Mailbox = from.parse().map_err(|e| format!("expéditeur « {from} » invalide : {e}"))?;
     let domain = from.email.domain().to_string();
-    let mut builder = Message::builder()
-        .from(from)
-        .subject(rendered.subject)
-        .message_id(Some(format!("<{id}@{domain}>")));
+    let mut builder =
+        Message::builder().from(from).subject(rendered.subject).message_id(Some(format!("<{id}@{domain}>")));
     for recipient in recipients {
-        let to: Mailbox = recipient
-            .parse()
-            .map_err(|e| format!("destinataire « {recipient} » invalide : {e}"))?;
+        let to: Mailbox = recipient.parse().map_err(|e| format!("destinataire « {recipient} » invalide : {e}"))?;
         builder = builder.to(to);
     }
     builder
-        .multipart(MultiPart::alternative_plain_html(
-            rendered.text,
-            rendered.html,
-        ))
+        .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
         .map_err(|e| format!("construction du courriel impossible : {e}"))
 }
 
@@ -141,11 +118,9 @@ impl Mailer {
             Mailer::Files(dir) => write_eml(dir, id, &message.formatted())
                 .await
                 .map_err(|e| format!("écriture du fichier .eml impossible : {e}")),
-            Mailer::Smtp(transport) => transport
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("envoi SMTP impossible : {}", chain(&e))),
+            Mailer::Smtp(transport) => {
+                transport.send(message).await.map(|_| ()).map_err(|e| format!("envoi SMTP impossible : {}", chain(&e)))
+            }
         }
     }
 }
@@ -206,13 +181,7 @@ mod tests {
     #[test]
     fn the_message_id_derives_from_the_outbox_id() {
         let rendered = render("test", &serde_json::json!({})).unwrap();
-        let message = build_message(
-            "abc",
-            "ENT <ne-pas-repondre@ent.fr>",
-            &["x@y.fr".into()],
-            rendered,
-        )
-        .unwrap();
+        let message = build_message("abc", "ENT <ne-pas-repondre@ent.fr>", &["x@y.fr".into()], rendered).unwrap();
         let text = String::from_utf8(message.formatted()).unwrap();
         assert!(text.contains("Message-ID: <abc@ent.fr>"), "{text}");
     }

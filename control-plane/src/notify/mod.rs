@@ -59,30 +59,20 @@ pub async fn enqueue(
     Ok(id)
 }
 
-fn check_message(
-    recipients: &[String],
-    template: &str,
-    context: &serde_json::Value,
-) -> Result<(), Problem> {
+fn check_message(recipients: &[String], template: &str, context: &serde_json::Value) -> Result<(), Problem> {
     let mut checks = Checks::default();
     if recipients.is_empty() {
         checks.fail("recipients", "au moins un destinataire est requis");
     }
     for (i, recipient) in recipients.iter().enumerate() {
         if recipient.parse::<lettre::message::Mailbox>().is_err() {
-            checks.fail(
-                &format!("recipients[{i}]"),
-                format!("adresse électronique invalide : « {recipient} »"),
-            );
+            checks.fail(&format!("recipients[{i}]"), format!("adresse électronique invalide : « {recipient} »"));
         }
     }
     if !mailer::template_exists(template) {
         checks.fail(
             "template",
-            format!(
-                "modèle de courriel inconnu : « {template} » (modèles : {})",
-                mailer::template_names().join(", ")
-            ),
+            format!("modèle de courriel inconnu : « {template} » (modèles : {})", mailer::template_names().join(", ")),
         );
     }
     if !context.is_object() {
@@ -135,14 +125,12 @@ fn message_from_row(row: &AnyRow) -> OutboxMessage {
 }
 
 pub async fn get_message(store: &Store, id: &str) -> Result<OutboxMessage, Problem> {
-    sqlx::query(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(store.pool())
-    .await?
-    .map(|row| message_from_row(&row))
-    .ok_or_else(|| Problem::not_found(format!("aucun message {id} dans la file d'envoi")))
+    sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?
+        .map(|row| message_from_row(&row))
+        .ok_or_else(|| Problem::not_found(format!("aucun message {id} dans la file d'envoi")))
 }
 
 /// A message claimed for sending, with what is needed to render it.
@@ -160,12 +148,7 @@ const DUE: &str = "(status = 'pending' AND next_attempt_at <= $1) \
 
 /// Claims up to `limit` due messages for `runner` in one transaction; no other
 /// sender can claim them until the lease ends.
-async fn claim_batch(
-    store: &Store,
-    config: &Config,
-    runner: &str,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Vec<Claimed>> {
+async fn claim_batch(store: &Store, config: &Config, runner: &str, now: DateTime<Utc>) -> sqlx::Result<Vec<Claimed>> {
     // PostgreSQL: concurrent senders skip each other's locked rows. SQLite:
     // `begin_write` holds the only write lock, so the select-update is atomic.
     let lock = match store.backend() {
@@ -257,21 +240,13 @@ pub struct SendReport {
 
 impl SendReport {
     pub fn summary(&self) -> String {
-        format!(
-            "{} envoyé(s), {} à réessayer, {} en échec définitif",
-            self.sent, self.retried, self.failed
-        )
+        format!("{} envoyé(s), {} à réessayer, {} en échec définitif", self.sent, self.retried, self.failed)
     }
 }
 
 /// Sends every message due at `now`, batch after batch, until none is left.
 /// A message that fails is due again only later, so the pass ends.
-pub async fn send_due(
-    store: &Store,
-    config: &Config,
-    runner: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<SendReport> {
+pub async fn send_due(store: &Store, config: &Config, runner: &str, now: DateTime<Utc>) -> anyhow::Result<SendReport> {
     let mailer = Mailer::from_config(config)?;
     let mut report = SendReport::default();
     loop {
@@ -314,12 +289,7 @@ async fn send_one(
 
 async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<(), String> {
     let rendered = mailer::render(&message.template, &message.context)?;
-    let email = mailer::build_message(
-        &message.id,
-        &config.mail.from,
-        &message.recipients,
-        rendered,
-    )?;
+    let email = mailer::build_message(&message.id, &config.mail.from, &message.recipients, rendered)?;
     mailer.send(&message.id, email).await
 }
 
@@ -344,11 +314,7 @@ pub async fn retry(store: &Store, id: &str, now: DateTime<Utc>) -> Result<Outbox
 }
 
 /// Deletes sent messages older than the retention period; returns how many.
-pub async fn purge_sent(
-    store: &Store,
-    retention_days: u32,
-    now: DateTime<Utc>,
-) -> sqlx::Result<u64> {
+pub async fn purge_sent(store: &Store, retention_days: u32, now: DateTime<Utc>) -> sqlx::Result<u64> {
     let cutoff = now - Duration::days(i64::from(retention_days));
     let deleted = sqlx::query("DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1")
         .bind(timestamp(cutoff))
@@ -378,29 +344,16 @@ pub async fn list(
     use crate::registry::queries::{Page, DEFAULT_PAGE, MAX_PAGE};
     let size = match filter.limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => n,
-        _ => {
-            return Err(Problem::invalid_field(
-                "limit",
-                format!("la taille de page va de 1 à {MAX_PAGE}"),
-            ))
-        }
+        _ => return Err(Problem::invalid_field("limit", format!("la taille de page va de 1 à {MAX_PAGE}"))),
     };
     let status = filter.status.as_deref().filter(|s| !s.is_empty());
     if let Some(status) = status.filter(|s| !STATUSES.contains(s)) {
         return Err(Problem::invalid_field(
             "status",
-            format!(
-                "statut inconnu « {status} » (attendu : {})",
-                STATUSES.join(", ")
-            ),
+            format!("statut inconnu « {status} » (attendu : {})", STATUSES.join(", ")),
         ));
     }
-    let before = filter
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(decode_cursor)
-        .transpose()?;
+    let before = filter.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
     let rows = sqlx::query(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM outbox \
          WHERE ($1 = '' OR status = $1) AND ($2 = '' OR id < $2) \
@@ -433,12 +386,7 @@ fn decode_cursor(cursor: &str) -> Result<String, Problem> {
         .ok()
         .and_then(|raw| String::from_utf8(raw).ok())
         .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-        .ok_or_else(|| {
-            Problem::invalid_field(
-                "cursor",
-                "curseur invalide : reprenez depuis la première page",
-            )
-        })
+        .ok_or_else(|| Problem::invalid_field("cursor", "curseur invalide : reprenez depuis la première page"))
 }
 
 /// The jobs of this module.
@@ -470,9 +418,7 @@ fn purge_job(state: &AppState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let days = state.config.mail.retention_days;
         let deleted = purge_sent(&state.store, days, now).await?;
-        Ok(format!(
-            "{deleted} courriel(s) envoyé(s) depuis plus de {days} jours supprimé(s)"
-        ))
+        Ok(format!("{deleted} courriel(s) envoyé(s) depuis plus de {days} jours supprimé(s)"))
     })
 }
 
@@ -503,8 +449,7 @@ mod tests {
         let err = check_message(&[], "nope", &serde_json::json!([])).unwrap_err();
         let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["recipients", "template", "context"]);
-        let err =
-            check_message(&["pas-une-adresse".into()], "test", &serde_json::json!({})).unwrap_err();
+        let err = check_message(&["pas-une-adresse".into()], "test", &serde_json::json!({})).unwrap_err();
         assert_eq!(err.errors[0].field, "recipients[0]");
         check_message(&["a@exemple.fr".into()], "test", &serde_json::json!({})).unwrap();
     }

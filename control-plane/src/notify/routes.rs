@@ -41,11 +41,6 @@ async fn list(
     Ok(Json(super::list(&state.store, &filter).await?))
 }
 
-async fn retry(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<OutboxMessage>, Problem> {
-    Ok(Json(
-        super::retry(&state.store, &id, state.clock.now()).await?,
-    ))
+async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OutboxMessage>, Problem> {
+    Ok(Json(super::retry(&state.store, &id, state.clock.now()).await?))
 }

@@ -9,11 +9,7 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeError {
     /// Wrong length or characters, with the expected shape.
-    Shape {
-        kind: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    Shape { kind: &'static str, value: String, expected: &'static str },
     /// The UAI check letter does not match its seven digits.
     UaiCheckLetter { value: String, expected: char },
     /// A SIREN/SIRET fails the Luhn check.
@@ -25,28 +21,17 @@ pub enum CodeError {
 impl fmt::Display for CodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CodeError::Shape {
-                kind,
-                value,
-                expected,
-            } => {
+            CodeError::Shape { kind, value, expected } => {
                 write!(f, "{kind} « {value} » invalide : attendu {expected}")
             }
-            CodeError::UaiCheckLetter { value, expected } => write!(
-                f,
-                "UAI « {value} » invalide : la lettre de contrôle devrait être « {expected} »"
-            ),
+            CodeError::UaiCheckLetter { value, expected } => {
+                write!(f, "UAI « {value} » invalide : la lettre de contrôle devrait être « {expected} »")
+            }
             CodeError::Luhn { kind, value } => {
-                write!(
-                    f,
-                    "{kind} « {value} » invalide : la clé de contrôle (Luhn) est fausse"
-                )
+                write!(f, "{kind} « {value} » invalide : la clé de contrôle (Luhn) est fausse")
             }
             CodeError::UnknownDepartement { value } => {
-                write!(
-                    f,
-                    "code département « {value} » inconnu (01 à 95, 2A, 2B, 971 à 976)"
-                )
+                write!(f, "code département « {value} » inconnu (01 à 95, 2A, 2B, 971 à 976)")
             }
         }
     }
@@ -65,15 +50,9 @@ pub fn uai_check_letter(n: u32) -> char {
 pub fn parse_uai(input: &str) -> Result<String, CodeError> {
     let value = input.trim().to_ascii_uppercase();
     let bytes = value.as_bytes();
-    let shaped = bytes.len() == 8
-        && bytes[..7].iter().all(u8::is_ascii_digit)
-        && bytes[7].is_ascii_uppercase();
+    let shaped = bytes.len() == 8 && bytes[..7].iter().all(u8::is_ascii_digit) && bytes[7].is_ascii_uppercase();
     if !shaped {
-        return Err(CodeError::Shape {
-            kind: "UAI",
-            value,
-            expected: "7 chiffres suivis d'une lettre (ex. 0940176F)",
-        });
+        return Err(CodeError::Shape { kind: "UAI", value, expected: "7 chiffres suivis d'une lettre (ex. 0940176F)" });
     }
     let digits: u32 = value[..7].parse().expect("seven ascii digits");
     let expected = uai_check_letter(digits);
@@ -105,19 +84,10 @@ fn luhn_valid(digits: &str) -> bool {
     sum % 10 == 0
 }
 
-fn parse_luhn_number(
-    input: &str,
-    kind: &'static str,
-    len: usize,
-    expected: &'static str,
-) -> Result<String, CodeError> {
+fn parse_luhn_number(input: &str, kind: &'static str, len: usize, expected: &'static str) -> Result<String, CodeError> {
     let value: String = input.chars().filter(|c| !c.is_whitespace()).collect();
     if value.len() != len || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CodeError::Shape {
-            kind,
-            value,
-            expected,
-        });
+        return Err(CodeError::Shape { kind, value, expected });
     }
     if !luhn_valid(&value) {
         return Err(CodeError::Luhn { kind, value });
@@ -179,11 +149,7 @@ pub fn parse_insee_commune(input: &str) -> Result<String, CodeError> {
     if value.len() != 5 || !value.is_ascii() {
         return Err(shape_error());
     }
-    let (dept, rest) = if value.starts_with("97") {
-        value.split_at(3)
-    } else {
-        value.split_at(2)
-    };
+    let (dept, rest) = if value.starts_with("97") { value.split_at(3) } else { value.split_at(2) };
     if !rest.bytes().all(|b| b.is_ascii_digit()) || parse_departement(dept).is_err() {
         return Err(shape_error());
     }
@@ -213,23 +179,14 @@ mod tests {
     #[test]
     fn uai_with_wrong_letter_names_the_expected_one() {
         let err = parse_uai("0940176G").unwrap_err();
-        assert_eq!(
-            err,
-            CodeError::UaiCheckLetter {
-                value: "0940176G".into(),
-                expected: 'F'
-            }
-        );
+        assert_eq!(err, CodeError::UaiCheckLetter { value: "0940176G".into(), expected: 'F' });
         assert!(err.to_string().contains("« F »"));
     }
 
     #[test]
     fn uai_of_wrong_shape_is_refused() {
         for bad in ["", "094017F", "09401766F", "094017AF", "09401767"] {
-            assert!(
-                matches!(parse_uai(bad), Err(CodeError::Shape { .. })),
-                "{bad}"
-            );
+            assert!(matches!(parse_uai(bad), Err(CodeError::Shape { .. })), "{bad}");
         }
     }
 
@@ -237,22 +194,10 @@ mod tests {
     fn siren_and_siret_follow_luhn() {
         assert_eq!(parse_siren("219 400 348").unwrap(), "219400348");
         assert_eq!(parse_siret("21940034800195").unwrap(), "21940034800195");
-        assert!(matches!(
-            parse_siren("219400349"),
-            Err(CodeError::Luhn { .. })
-        ));
-        assert!(matches!(
-            parse_siret("21940034800196"),
-            Err(CodeError::Luhn { .. })
-        ));
-        assert!(matches!(
-            parse_siren("21940034"),
-            Err(CodeError::Shape { .. })
-        ));
-        assert!(matches!(
-            parse_siret("2194003480019A"),
-            Err(CodeError::Shape { .. })
-        ));
+        assert!(matches!(parse_siren("219400349"), Err(CodeError::Luhn { .. })));
+        assert!(matches!(parse_siret("21940034800196"), Err(CodeError::Luhn { .. })));
+        assert!(matches!(parse_siren("21940034"), Err(CodeError::Shape { .. })));
+        assert!(matches!(parse_siret("2194003480019A"), Err(CodeError::Shape { .. })));
     }
 
     #[test]

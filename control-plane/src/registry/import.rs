@@ -33,11 +33,7 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions {
-            dry_run: false,
-            batch_size: 1000,
-            academies: None,
-        }
+        ImportOptions { dry_run: false, batch_size: 1000, academies: None }
     }
 }
 
@@ -83,16 +79,8 @@ impl ImportReport {
     /// The report as the CLI prints it.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let title = if self.dry_run {
-            "Simulation d'import (rien n'a été écrit)"
-        } else {
-            "Import terminé"
-        };
-        out.push_str(&format!(
-            "{title} : {} lignes en {:.1} s\n",
-            self.rows,
-            self.duration_ms as f64 / 1000.0
-        ));
+        let title = if self.dry_run { "Simulation d'import (rien n'a été écrit)" } else { "Import terminé" };
+        out.push_str(&format!("{title} : {} lignes en {:.1} s\n", self.rows, self.duration_ms as f64 / 1000.0));
         let e = &self.etablissements;
         out.push_str(&format!(
             "  établissements : {} créés, {} mis à jour, {} inchangés\n",
@@ -104,18 +92,12 @@ impl ImportReport {
                 c.created, c.updated, c.unchanged
             ));
         }
-        out.push_str(&format!(
-            "  ignorés (types non hébergés) : {}\n",
-            self.skipped
-        ));
+        out.push_str(&format!("  ignorés (types non hébergés) : {}\n", self.skipped));
         for (t, n) in &self.skipped_by_type {
             out.push_str(&format!("    {t} : {n}\n"));
         }
         if self.out_of_scope > 0 {
-            out.push_str(&format!(
-                "  hors de votre périmètre (non importés) : {}\n",
-                self.out_of_scope
-            ));
+            out.push_str(&format!("  hors de votre périmètre (non importés) : {}\n", self.out_of_scope));
         }
         out.push_str(&format!("  rejetés : {}\n", self.rejected));
         for r in &self.rejections {
@@ -157,41 +139,14 @@ enum Field {
 }
 
 const FIELD_ALIASES: &[(Field, &[&str])] = &[
-    (
-        Field::Uai,
-        &[
-            "identifiant_de_l_etablissement",
-            "uai",
-            "numero_uai",
-            "code_uai",
-        ],
-    ),
-    (
-        Field::Name,
-        &[
-            "nom_etablissement",
-            "appellation_officielle",
-            "nom_de_l_etablissement",
-        ],
-    ),
+    (Field::Uai, &["identifiant_de_l_etablissement", "uai", "numero_uai", "code_uai"]),
+    (Field::Name, &["nom_etablissement", "appellation_officielle", "nom_de_l_etablissement"]),
     (Field::Type, &["type_etablissement", "type_d_etablissement"]),
-    (
-        Field::Sector,
-        &["statut_public_prive", "secteur_public_prive", "secteur"],
-    ),
-    (
-        Field::CommuneCode,
-        &["code_commune", "code_insee_commune", "code_insee"],
-    ),
-    (
-        Field::CommuneName,
-        &["nom_commune", "libelle_commune", "commune"],
-    ),
+    (Field::Sector, &["statut_public_prive", "secteur_public_prive", "secteur"]),
+    (Field::CommuneCode, &["code_commune", "code_insee_commune", "code_insee"]),
+    (Field::CommuneName, &["nom_commune", "libelle_commune", "commune"]),
     (Field::Departement, &["code_departement"]),
-    (
-        Field::DepartementName,
-        &["libelle_departement", "nom_departement"],
-    ),
+    (Field::DepartementName, &["libelle_departement", "nom_departement"]),
     (Field::Academie, &["code_academie"]),
     (Field::AcademieName, &["libelle_academie", "nom_academie"]),
     (Field::Region, &["code_region"]),
@@ -203,10 +158,7 @@ const FIELD_ALIASES: &[(Field, &[&str])] = &[
     (Field::Etat, &["etat", "etat_etablissement"]),
     (Field::NatureCode, &["code_nature"]),
     (Field::NatureLabel, &["libelle_nature"]),
-    (
-        Field::Pupils,
-        &["nombre_d_eleves", "nombre_eleves", "effectif", "nb_eleves"],
-    ),
+    (Field::Pupils, &["nombre_d_eleves", "nombre_eleves", "effectif", "nb_eleves"]),
 ];
 
 const REQUIRED: &[(Field, &str)] = &[
@@ -239,24 +191,15 @@ struct Columns {
 
 impl Columns {
     fn from_header(header: &csv::ByteRecord) -> Result<Columns, Problem> {
-        let names: Vec<String> = header
-            .iter()
-            .map(|h| normalise_header(&String::from_utf8_lossy(h)))
-            .collect();
+        let names: Vec<String> = header.iter().map(|h| normalise_header(&String::from_utf8_lossy(h))).collect();
         let mut index = HashMap::new();
         for (field, aliases) in FIELD_ALIASES {
-            if let Some(pos) = aliases
-                .iter()
-                .find_map(|a| names.iter().position(|n| n == a))
-            {
+            if let Some(pos) = aliases.iter().find_map(|a| names.iter().position(|n| n == a)) {
                 index.insert(*field, pos);
             }
         }
-        let missing: Vec<&str> = REQUIRED
-            .iter()
-            .filter(|(f, _)| !index.contains_key(f))
-            .map(|(_, name)| *name)
-            .collect();
+        let missing: Vec<&str> =
+            REQUIRED.iter().filter(|(f, _)| !index.contains_key(f)).map(|(_, name)| *name).collect();
         if !missing.is_empty() {
             return Err(Problem::invalid_field(
                 "en-tête",
@@ -266,10 +209,7 @@ impl Columns {
                 ),
             ));
         }
-        Ok(Columns {
-            index,
-            width: header.len(),
-        })
+        Ok(Columns { index, width: header.len() })
     }
 }
 
@@ -361,11 +301,7 @@ impl RowView<'_> {
 }
 
 enum RowOutcome {
-    Etab {
-        etab: OrgRecord,
-        related: Vec<OrgRecord>,
-        warnings: Vec<String>,
-    },
+    Etab { etab: OrgRecord, related: Vec<OrgRecord>, warnings: Vec<String> },
     Skipped(String),
     OutOfScope,
 }
@@ -412,34 +348,21 @@ fn academie_name(label: &str) -> String {
 }
 
 fn parse_row(row: &RowView, academies: Option<&HashSet<String>>) -> Result<RowOutcome, String> {
-    let uai =
-        codes::parse_uai(row.get(Field::Uai)?.ok_or("UAI manquant")?).map_err(|e| e.to_string())?;
-    let type_label = row
-        .get(Field::Type)?
-        .ok_or("type d'établissement manquant")?;
+    let uai = codes::parse_uai(row.get(Field::Uai)?.ok_or("UAI manquant")?).map_err(|e| e.to_string())?;
+    let type_label = row.get(Field::Type)?.ok_or("type d'établissement manquant")?;
     let Some(etab_type) = classify_type(type_label, row)? else {
         return Ok(RowOutcome::Skipped(type_label.to_string()));
     };
-    let name = row
-        .get(Field::Name)?
-        .ok_or("nom de l'établissement manquant")?
-        .to_string();
-    let commune_raw = row
-        .get(Field::CommuneCode)?
-        .ok_or("code commune manquant")?;
+    let name = row.get(Field::Name)?.ok_or("nom de l'établissement manquant")?.to_string();
+    let commune_raw = row.get(Field::CommuneCode)?.ok_or("code commune manquant")?;
     let commune_code = codes::parse_insee_commune(commune_raw).map_err(|e| e.to_string())?;
     let departement_code = match row.get(Field::Departement)? {
         Some(raw) => codes::parse_departement(raw).map_err(|e| e.to_string())?,
         None => departement_of_commune(&commune_code).to_string(),
     };
-    let academie_code = row
-        .get(Field::Academie)?
-        .ok_or("code académie manquant")?
-        .to_string();
+    let academie_code = row.get(Field::Academie)?.ok_or("code académie manquant")?.to_string();
     if academie_code.len() > 3 || !academie_code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "code académie « {academie_code} » invalide : attendu 2 chiffres"
-        ));
+        return Err(format!("code académie « {academie_code} » invalide : attendu 2 chiffres"));
     }
     if academies.is_some_and(|allowed| !allowed.contains(&academie_code)) {
         return Ok(RowOutcome::OutOfScope);
@@ -478,10 +401,7 @@ fn parse_row(row: &RowView, academies: Option<&HashSet<String>>) -> Result<RowOu
         _ => "public",
     };
     let is_open = !matches!(row.get(Field::Etat)?.map(fold).as_deref(), Some("ferme"));
-    let email = row
-        .get(Field::Mail)?
-        .filter(|m| m.contains('@'))
-        .map(str::to_string);
+    let email = row.get(Field::Mail)?.filter(|m| m.contains('@')).map(str::to_string);
     let etab = OrgRecord {
         kind: Some(OrgKind::Etablissement),
         code: uai,
@@ -502,20 +422,13 @@ fn parse_row(row: &RowView, academies: Option<&HashSet<String>>) -> Result<RowOu
         email,
     };
     let related = related_records(row, &etab)?;
-    Ok(RowOutcome::Etab {
-        etab,
-        related,
-        warnings,
-    })
+    Ok(RowOutcome::Etab { etab, related, warnings })
 }
 
 /// The commune, département, DSDEN, académie and région a row references.
 fn related_records(row: &RowView, etab: &OrgRecord) -> Result<Vec<OrgRecord>, String> {
     let commune_code = etab.commune_code.clone().expect("etab has a commune");
-    let dept = etab
-        .departement_code
-        .clone()
-        .expect("etab has a département");
+    let dept = etab.departement_code.clone().expect("etab has a département");
     let academie = etab.academie_code.clone().expect("etab has an académie");
     let region = etab.region_code.clone();
     let dept_name = row.get(Field::DepartementName)?.map(str::to_string);
@@ -530,19 +443,14 @@ fn related_records(row: &RowView, etab: &OrgRecord) -> Result<Vec<OrgRecord>, St
         OrgRecord {
             kind: Some(OrgKind::Commune),
             code: commune_code.clone(),
-            name: row
-                .get(Field::CommuneName)?
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("Commune {commune_code}")),
+            name: row.get(Field::CommuneName)?.map(str::to_string).unwrap_or_else(|| format!("Commune {commune_code}")),
             commune_code: Some(commune_code),
             ..base.clone()
         },
         OrgRecord {
             kind: Some(OrgKind::Departement),
             code: dept.clone(),
-            name: dept_name
-                .clone()
-                .unwrap_or_else(|| format!("Département {dept}")),
+            name: dept_name.clone().unwrap_or_else(|| format!("Département {dept}")),
             ..base.clone()
         },
         OrgRecord {
@@ -563,10 +471,7 @@ fn related_records(row: &RowView, etab: &OrgRecord) -> Result<Vec<OrgRecord>, St
         related.push(OrgRecord {
             kind: Some(OrgKind::Region),
             code: region.clone(),
-            name: row
-                .get(Field::RegionName)?
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("Région {region}")),
+            name: row.get(Field::RegionName)?.map(str::to_string).unwrap_or_else(|| format!("Région {region}")),
             departement_code: None,
             academie_code: None,
             ..base
@@ -611,11 +516,7 @@ fn parse_stream<R: Read>(
     academies: Option<HashSet<String>>,
     tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>,
 ) {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(b';')
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(input);
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').flexible(true).has_headers(true).from_reader(input);
     let columns = match reader.byte_headers() {
         Ok(header) => match Columns::from_header(header) {
             Ok(c) => c,
@@ -625,10 +526,7 @@ fn parse_stream<R: Read>(
             }
         },
         Err(e) => {
-            let _ = tx.blocking_send(Err(Problem::invalid_field(
-                "en-tête",
-                format!("fichier illisible : {e}"),
-            )));
+            let _ = tx.blocking_send(Err(Problem::invalid_field("en-tête", format!("fichier illisible : {e}"))));
             return;
         }
     };
@@ -644,11 +542,7 @@ fn parse_stream<R: Read>(
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(line + 1);
                 batch.rows += 1;
-                batch.rejected.push(LineIssue {
-                    line,
-                    uai: None,
-                    reason: format!("ligne illisible : {e}"),
-                });
+                batch.rejected.push(LineIssue { line, uai: None, reason: format!("ligne illisible : {e}") });
                 if let csv::ErrorKind::Io(_) = e.kind() {
                     let _ = tx.blocking_send(Ok(batch));
                     return;
@@ -658,15 +552,8 @@ fn parse_stream<R: Read>(
         }
         batch.rows += 1;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let view = RowView {
-            record: &record,
-            columns: &columns,
-        };
-        let uai_hint = view
-            .get(Field::Uai)
-            .ok()
-            .flatten()
-            .map(str::to_ascii_uppercase);
+        let view = RowView { record: &record, columns: &columns };
+        let uai_hint = view.get(Field::Uai).ok().flatten().map(str::to_ascii_uppercase);
         if record.len() != columns.width {
             batch.rejected.push(LineIssue {
                 line,
@@ -677,28 +564,17 @@ fn parse_stream<R: Read>(
             match parse_row(&view, academies.as_ref()) {
                 Ok(RowOutcome::Skipped(kind)) => batch.skipped.push(kind),
                 Ok(RowOutcome::OutOfScope) => batch.out_of_scope += 1,
-                Ok(RowOutcome::Etab {
-                    etab,
-                    related,
-                    warnings,
-                }) => {
+                Ok(RowOutcome::Etab { etab, related, warnings }) => {
                     if let Some(first) = seen_uai.get(&etab.code) {
                         batch.rejected.push(LineIssue {
                             line,
                             uai: Some(etab.code.clone()),
-                            reason: format!(
-                                "UAI {} en double (déjà présent ligne {first})",
-                                etab.code
-                            ),
+                            reason: format!("UAI {} en double (déjà présent ligne {first})", etab.code),
                         });
                     } else {
                         seen_uai.insert(etab.code.clone(), line);
                         for w in warnings {
-                            batch.warnings.push(LineIssue {
-                                line,
-                                uai: Some(etab.code.clone()),
-                                reason: w,
-                            });
+                            batch.warnings.push(LineIssue { line, uai: Some(etab.code.clone()), reason: w });
                         }
                         batch.etabs.push(etab);
                         for r in related {
@@ -706,11 +582,7 @@ fn parse_stream<R: Read>(
                         }
                     }
                 }
-                Err(reason) => batch.rejected.push(LineIssue {
-                    line,
-                    uai: uai_hint,
-                    reason,
-                }),
+                Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint, reason }),
             }
         }
         if batch.rows as usize >= batch_size {
@@ -735,14 +607,10 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let batch_size = options.batch_size.max(1);
     let academies = options.academies.clone();
-    let parser =
-        tokio::task::spawn_blocking(move || parse_stream(input, batch_size, academies, tx));
+    let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, academies, tx));
     store.analyze("orgs").await?;
     let mut writer = BatchWriter::new(store, actor, options.dry_run, now);
-    let mut report = ImportReport {
-        dry_run: options.dry_run,
-        ..ImportReport::default()
-    };
+    let mut report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
     while let Some(batch) = rx.recv().await {
         let batch = batch?;
         writer.apply(&batch, &mut report).await?;
@@ -756,9 +624,7 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
         append_capped(&mut report.rejections, batch.rejected);
         append_capped(&mut report.warnings, batch.warnings);
     }
-    parser
-        .await
-        .map_err(|e| anyhow::anyhow!("import parser thread failed: {e}"))?;
+    parser.await.map_err(|e| anyhow::anyhow!("import parser thread failed: {e}"))?;
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -843,15 +709,8 @@ impl<'a> BatchWriter<'a> {
     }
 
     /// One audit record per batch that wrote, naming what it wrote.
-    async fn audit(
-        &self,
-        tx: &mut crate::store::Tx,
-        written: &[(&OrgRecord, String)],
-    ) -> Result<(), Problem> {
-        let codes: Vec<String> = written
-            .iter()
-            .map(|(r, _)| format!("{}:{}", r.kind().as_str(), r.code))
-            .collect();
+    async fn audit(&self, tx: &mut crate::store::Tx, written: &[(&OrgRecord, String)]) -> Result<(), Problem> {
+        let codes: Vec<String> = written.iter().map(|(r, _)| format!("{}:{}", r.kind().as_str(), r.code)).collect();
         let change = Change {
             actor: &self.actor.name,
             action: "imports.annuaire",
@@ -882,10 +741,7 @@ impl<'a> BatchWriter<'a> {
             let counts = if record.kind() == OrgKind::Etablissement {
                 &mut report.etablissements
             } else {
-                report
-                    .related
-                    .entry(related_label(record.kind()).to_string())
-                    .or_default()
+                report.related.entry(related_label(record.kind()).to_string()).or_default()
             };
             match change {
                 RowChange::Created => counts.created += 1,
@@ -946,10 +802,7 @@ async fn existing_hashes(
                 query = query.bind(*code);
             }
             for row in query.fetch_all(&mut **tx).await? {
-                found.insert(
-                    (kind, row.get::<String, _>("code")),
-                    row.get::<String, _>("content_hash"),
-                );
+                found.insert((kind, row.get::<String, _>("code")), row.get::<String, _>("content_hash"));
             }
         }
     }
@@ -958,16 +811,7 @@ async fn existing_hashes(
 
 /// Columns with their PostgreSQL types, for `jsonb_to_recordset`.
 fn column_types() -> impl Iterator<Item = (&'static str, &'static str)> {
-    UPSERT_COLUMNS.iter().map(|c| {
-        (
-            *c,
-            if matches!(*c, "pupils" | "is_open") {
-                "bigint"
-            } else {
-                "text"
-            },
-        )
-    })
+    UPSERT_COLUMNS.iter().map(|c| (*c, if matches!(*c, "pupils" | "is_open") { "bigint" } else { "text" }))
 }
 
 /// One statement per batch, the rows passed as a single JSON parameter: binding
@@ -976,21 +820,12 @@ fn upsert_sql(backend: Backend) -> String {
     let columns = UPSERT_COLUMNS.join(", ");
     let source = match backend {
         Backend::Sqlite => {
-            let fields: Vec<String> = UPSERT_COLUMNS
-                .iter()
-                .map(|c| format!("j ->> '$.{c}'"))
-                .collect();
-            format!(
-                "SELECT {} FROM (SELECT value AS j FROM json_each(jsonb($1))) WHERE true",
-                fields.join(", ")
-            )
+            let fields: Vec<String> = UPSERT_COLUMNS.iter().map(|c| format!("j ->> '$.{c}'")).collect();
+            format!("SELECT {} FROM (SELECT value AS j FROM json_each(jsonb($1))) WHERE true", fields.join(", "))
         }
         Backend::Postgres => {
             let types: Vec<String> = column_types().map(|(c, t)| format!("{c} {t}")).collect();
-            format!(
-                "SELECT {columns} FROM jsonb_to_recordset($1::jsonb) AS r({})",
-                types.join(", ")
-            )
+            format!("SELECT {columns} FROM jsonb_to_recordset($1::jsonb) AS r({})", types.join(", "))
         }
     };
     let updates: Vec<String> = UPSERT_COLUMNS
@@ -1040,10 +875,7 @@ async fn upsert(
         })
         .collect();
     let payload = serde_json::Value::Array(rows).to_string();
-    sqlx::query(&upsert_sql(backend))
-        .bind(payload)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(&upsert_sql(backend)).bind(payload).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -1053,10 +885,7 @@ mod tests {
 
     #[test]
     fn headers_of_different_years_normalise_alike() {
-        assert_eq!(
-            normalise_header("\u{feff}Identifiant_de_l_etablissement"),
-            "identifiant_de_l_etablissement"
-        );
+        assert_eq!(normalise_header("\u{feff}Identifiant_de_l_etablissement"), "identifiant_de_l_etablissement");
         assert_eq!(normalise_header("Code postal"), "code_postal");
         assert_eq!(normalise_header("Code_postal"), "code_postal");
         assert_eq!(normalise_header("Nom établissement"), "nom_etablissement");

@@ -25,12 +25,7 @@ pub struct NewOrg {
     pub departement: Option<String>,
 }
 
-pub async fn create_org(
-    store: &Store,
-    actor: &Actor,
-    new: NewOrg,
-    now: DateTime<Utc>,
-) -> Result<Org, Problem> {
+pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime<Utc>) -> Result<Org, Problem> {
     let mut checks = Checks::default();
     if !new.kind.is_siren_identified() {
         checks.fail(
@@ -58,10 +53,7 @@ pub async fn create_org(
     checks.finish()?;
     let siren = siren.expect("checked");
     if get_by_code(store, new.kind, &siren).await?.is_some() {
-        return Err(Problem::conflict(format!(
-            "un(e) {} de SIREN {siren} existe déjà",
-            new.kind.label()
-        )));
+        return Err(Problem::conflict(format!("un(e) {} de SIREN {siren} existe déjà", new.kind.label())));
     }
     // A group sits in its département's académie and région, so that their scopes reach it.
     let parent = match &departement {
@@ -106,9 +98,7 @@ pub async fn create_org(
 /// Turns a unique-constraint violation (a concurrent duplicate) into a 409.
 pub fn unique_violation_as_conflict(e: sqlx::Error) -> Problem {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Problem::conflict("cette organisation existe déjà")
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => Problem::conflict("cette organisation existe déjà"),
         _ => e.into(),
     }
 }
@@ -176,10 +166,7 @@ pub async fn remove_member(
         .execute(&mut *tx)
         .await?;
     if done.rows_affected() == 0 {
-        return Err(Problem::not_found(format!(
-            "{} n'est pas membre de {}",
-            commune.name, group.name
-        )));
+        return Err(Problem::not_found(format!("{} n'est pas membre de {}", commune.name, group.name)));
     }
     let change = Change {
         actor: &actor.name,
@@ -216,7 +203,10 @@ pub async fn update_org(
     let mut checks = Checks::default();
     if let Some(name) = &patch.name {
         if !org.kind.is_siren_identified() {
-            checks.fail("name", "le nom de cette organisation vient de l'annuaire de l'éducation : corrigez-le à la source");
+            checks.fail(
+                "name",
+                "le nom de cette organisation vient de l'annuaire de l'éducation : corrigez-le à la source",
+            );
         } else if name.trim().is_empty() || name.chars().count() > 200 {
             checks.fail("name", "nom obligatoire, 200 caractères au plus");
         }
@@ -227,12 +217,7 @@ pub async fn update_org(
         }
     }
     checks.finish()?;
-    let name = patch
-        .name
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or(&org.name)
-        .to_string();
+    let name = patch.name.as_deref().map(str::trim).unwrap_or(&org.name).to_string();
     let email = match &patch.email {
         Some(e) if e.is_empty() => None,
         Some(e) => Some(e.clone()),
@@ -252,10 +237,7 @@ pub async fn update_org(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        let current = get_org(store, &org.id)
-            .await?
-            .map(|o| o.version)
-            .unwrap_or(org.version);
+        let current = get_org(store, &org.id).await?.map(|o| o.version).unwrap_or(org.version);
         return Err(crate::api::precondition_failed(current));
     }
     let change = Change {
@@ -274,10 +256,7 @@ pub async fn update_org(
 fn check_membership_kinds(group: &Org, commune: &Org) -> Result<(), Problem> {
     let mut checks = Checks::default();
     if !group.kind.groups_communes() {
-        checks.fail(
-            "group",
-            format!("{} n'est ni un EPCI ni un syndicat mixte", group.name),
-        );
+        checks.fail("group", format!("{} n'est ni un EPCI ni un syndicat mixte", group.name));
     }
     if commune.kind != OrgKind::Commune {
         checks.fail("member", format!("{} n'est pas une commune", commune.name));

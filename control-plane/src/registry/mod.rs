@@ -10,9 +10,7 @@ pub mod routes;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use queries::{
-    covering_parents, covers, funding_collectivite, get_org, list_orgs, resolve_org,
-};
+pub use queries::{covering_parents, covers, funding_collectivite, get_org, list_orgs, resolve_org};
 
 /// Kinds of organisations; the string form is the API and database value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -82,10 +80,7 @@ impl OrgKind {
 
     /// Kinds identified by a SIREN, created by hand rather than imported.
     pub fn is_siren_identified(self) -> bool {
-        matches!(
-            self,
-            OrgKind::Epci | OrgKind::SyndicatMixte | OrgKind::Editeur | OrgKind::Hebergeur
-        )
+        matches!(self, OrgKind::Epci | OrgKind::SyndicatMixte | OrgKind::Editeur | OrgKind::Hebergeur)
     }
 
     /// Kinds that group communes (EPCI membership).
@@ -143,18 +138,12 @@ impl EtabType {
     }
 
     pub fn is_ecole(self) -> bool {
-        matches!(
-            self,
-            EtabType::EcoleMaternelle | EtabType::EcoleElementaire | EtabType::EcolePrimaire
-        )
+        matches!(self, EtabType::EcoleMaternelle | EtabType::EcoleElementaire | EtabType::EcolePrimaire)
     }
 
     /// Lycées and EREA are funded by the région.
     pub fn is_lycee_like(self) -> bool {
-        matches!(
-            self,
-            EtabType::Lycee | EtabType::LyceeProfessionnel | EtabType::Erea
-        )
+        matches!(self, EtabType::Lycee | EtabType::LyceeProfessionnel | EtabType::Erea)
     }
 }
 
@@ -242,12 +231,7 @@ impl Org {
     }
 
     pub fn as_ref(&self) -> OrgRef {
-        OrgRef {
-            id: self.id.clone(),
-            kind: self.kind,
-            code: self.code.clone(),
-            name: self.name.clone(),
-        }
+        OrgRef { id: self.id.clone(), kind: self.kind, code: self.code.clone(), name: self.name.clone() }
     }
 }
 

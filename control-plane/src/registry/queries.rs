@@ -21,18 +21,10 @@ pub fn org_from_row(row: &AnyRow) -> Org {
         name: row.get("name"),
         siren: opt_text(row, "siren"),
         siret: opt_text(row, "siret"),
-        etab_type: opt_text(row, "etab_type")
-            .as_deref()
-            .and_then(EtabType::parse),
+        etab_type: opt_text(row, "etab_type").as_deref().and_then(EtabType::parse),
         nature_code: opt_text(row, "nature_code"),
         nature_label: opt_text(row, "nature_label"),
-        sector: opt_text(row, "sector").map(|s| {
-            if s == "prive" {
-                Sector::Prive
-            } else {
-                Sector::Public
-            }
-        }),
+        sector: opt_text(row, "sector").map(|s| if s == "prive" { Sector::Prive } else { Sector::Public }),
         degree: opt_text(row, "degree").map(|d| if d == "1D" { Degree::D1 } else { Degree::D2 }),
         commune_code: opt_text(row, "commune_code"),
         departement_code: opt_text(row, "departement_code"),
@@ -70,8 +62,7 @@ impl Condition {
     pub fn push(&mut self, template: &str, values: &[&str]) {
         debug_assert_eq!(template.matches('?').count(), values.len());
         self.clauses.push(template.to_string());
-        self.values
-            .extend(values.iter().map(|v| SqlValue::Text(v.to_string())));
+        self.values.extend(values.iter().map(|v| SqlValue::Text(v.to_string())));
     }
 
     /// Adds `template` (ANDed) with one integer value.
@@ -83,17 +74,13 @@ impl Condition {
 
     /// ANDs `prefix (inner) suffix`, e.g. a sub-select filtered by `inner`.
     pub fn and_wrapped(&mut self, prefix: &str, inner: Condition, suffix: &str) {
-        self.clauses
-            .push(format!("{prefix}{}{suffix}", inner.template()));
+        self.clauses.push(format!("{prefix}{}{suffix}", inner.template()));
         self.values.extend(inner.values);
     }
 
     /// A condition that matches nothing.
     pub fn never() -> Condition {
-        Condition {
-            clauses: vec!["1 = 0".into()],
-            values: vec![],
-        }
+        Condition { clauses: vec!["1 = 0".into()], values: vec![] }
     }
 
     /// Matches what any of `conditions` matches (nothing if there are none).
@@ -107,10 +94,7 @@ impl Condition {
             clauses.push(format!("({})", c.template()));
             values.extend(c.values);
         }
-        Condition {
-            clauses: vec![clauses.join(" OR ")],
-            values,
-        }
+        Condition { clauses: vec![format!("({})", clauses.join(" OR "))], values }
     }
 
     /// ANDs another condition into this one.
@@ -193,46 +177,38 @@ impl OrgFilter {
     fn condition(&self) -> Result<Condition, Problem> {
         let mut cond = Condition::default();
         if let Some(kind) = nonempty(&self.kind) {
-            let kind = OrgKind::parse(kind).ok_or_else(|| {
-                Problem::invalid_field("kind", format!("type d'organisation inconnu : {kind}"))
-            })?;
+            let kind = OrgKind::parse(kind)
+                .ok_or_else(|| Problem::invalid_field("kind", format!("type d'organisation inconnu : {kind}")))?;
             cond.push("kind = ?", &[kind.as_str()]);
         }
         if let Some(v) = nonempty(&self.academie) {
             cond.push("academie_code = ?", &[v]);
         }
         if let Some(v) = nonempty(&self.departement) {
-            let code = super::codes::parse_departement(v)
-                .map_err(|e| Problem::invalid_field("departement", e.to_string()))?;
+            let code =
+                super::codes::parse_departement(v).map_err(|e| Problem::invalid_field("departement", e.to_string()))?;
             cond.push("departement_code = ?", &[&code]);
         }
         if let Some(v) = nonempty(&self.commune) {
-            let code = super::codes::parse_insee_commune(v)
-                .map_err(|e| Problem::invalid_field("commune", e.to_string()))?;
+            let code =
+                super::codes::parse_insee_commune(v).map_err(|e| Problem::invalid_field("commune", e.to_string()))?;
             cond.push("commune_code = ?", &[&code]);
         }
         if let Some(v) = nonempty(&self.degree) {
             let degree = v.to_ascii_uppercase();
             if degree != "1D" && degree != "2D" {
-                return Err(Problem::invalid_field(
-                    "degree",
-                    "valeurs possibles : 1D, 2D",
-                ));
+                return Err(Problem::invalid_field("degree", "valeurs possibles : 1D, 2D"));
             }
             cond.push("degree = ?", &[&degree]);
         }
         if let Some(v) = nonempty(&self.etab_type) {
-            let t = EtabType::parse(v).ok_or_else(|| {
-                Problem::invalid_field("etab_type", format!("type d'établissement inconnu : {v}"))
-            })?;
+            let t = EtabType::parse(v)
+                .ok_or_else(|| Problem::invalid_field("etab_type", format!("type d'établissement inconnu : {v}")))?;
             cond.push("etab_type = ?", &[t.as_str()]);
         }
         if let Some(q) = nonempty(&self.q) {
             let pattern = format!("%{}%", fold(q).replace('%', "").replace('_', ""));
-            cond.push(
-                "(sort_name LIKE ? OR code = ?)",
-                &[&pattern, &q.trim().to_ascii_uppercase()],
-            );
+            cond.push("(sort_name LIKE ? OR code = ?)", &[&pattern, &q.trim().to_ascii_uppercase()]);
         }
         Ok(cond)
     }
@@ -248,25 +224,15 @@ fn encode_cursor(org: &Org) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<(String, String), Problem> {
-    let bad = || {
-        Problem::invalid_field(
-            "cursor",
-            "curseur invalide : reprenez depuis la première page",
-        )
-    };
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
+    let bad = || Problem::invalid_field("cursor", "curseur invalide : reprenez depuis la première page");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     serde_json::from_slice::<(String, String)>(&raw).map_err(|_| bad())
 }
 
 pub fn page_size(limit: Option<u32>) -> Result<u32, Problem> {
     match limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => Ok(n),
-        _ => Err(Problem::invalid_field(
-            "limit",
-            format!("entre 1 et {MAX_PAGE}"),
-        )),
+        _ => Err(Problem::invalid_field("limit", format!("entre 1 et {MAX_PAGE}"))),
     }
 }
 
@@ -280,16 +246,9 @@ async fn page_where(
     let size = page_size(limit)?;
     if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
         let (name, id) = decode_cursor(cursor)?;
-        cond.push(
-            "(sort_name > ? OR (sort_name = ? AND id > ?))",
-            &[&name, &name, &id],
-        );
+        cond.push("(sort_name > ? OR (sort_name = ? AND id > ?))", &[&name, &name, &id]);
     }
-    let sql = format!(
-        "SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id LIMIT {}",
-        cond.sql(),
-        size + 1
-    );
+    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id LIMIT {}", cond.sql(), size + 1);
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let mut items: Vec<Org> = rows.iter().map(org_from_row).collect();
     let next_cursor = if items.len() > size as usize {
@@ -302,11 +261,7 @@ async fn page_where(
 }
 
 /// One page of organisations matching `filter`, restricted to `scope` when given.
-pub async fn list_orgs(
-    store: &Store,
-    filter: &OrgFilter,
-    scope: Option<Condition>,
-) -> Result<Page<Org>, Problem> {
+pub async fn list_orgs(store: &Store, filter: &OrgFilter, scope: Option<Condition>) -> Result<Page<Org>, Problem> {
     let mut cond = filter.condition()?;
     if let Some(scope) = scope {
         cond.and(scope);
@@ -316,20 +271,13 @@ pub async fn list_orgs(
 
 pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1");
-    let row = sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?;
+    let row = sqlx::query(&sql).bind(id).fetch_optional(store.pool()).await?;
     Ok(row.as_ref().map(org_from_row))
 }
 
 pub async fn get_by_code(store: &Store, kind: OrgKind, code: &str) -> Result<Option<Org>, Problem> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE kind = $1 AND code = $2");
-    let row = sqlx::query(&sql)
-        .bind(kind.as_str())
-        .bind(code)
-        .fetch_optional(store.pool())
-        .await?;
+    let row = sqlx::query(&sql).bind(kind.as_str()).bind(code).fetch_optional(store.pool()).await?;
     Ok(row.as_ref().map(org_from_row))
 }
 
@@ -344,15 +292,10 @@ pub async fn resolve_org(store: &Store, key: &str) -> Result<Org, Problem> {
     }
     if let Some((kind, code)) = key.split_once(':') {
         let kind = OrgKind::parse(kind).ok_or_else(not_found)?;
-        return get_by_code(store, kind, &code.to_ascii_uppercase())
-            .await?
-            .ok_or_else(not_found);
+        return get_by_code(store, kind, &code.to_ascii_uppercase()).await?.ok_or_else(not_found);
     }
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE code = $1 ORDER BY kind LIMIT 20");
-    let rows = sqlx::query(&sql)
-        .bind(key.to_ascii_uppercase())
-        .fetch_all(store.pool())
-        .await?;
+    let rows = sqlx::query(&sql).bind(key.to_ascii_uppercase()).fetch_all(store.pool()).await?;
     let mut orgs: Vec<Org> = rows.iter().map(org_from_row).collect();
     match orgs.len() {
         0 => Err(not_found()),
@@ -361,10 +304,7 @@ pub async fn resolve_org(store: &Store, key: &str) -> Result<Org, Problem> {
             let candidates: Vec<String> = orgs.iter().map(Org::qualified_code).collect();
             Err(Problem::new(
                 crate::error::ProblemKind::AmbiguousCode,
-                format!(
-                    "le code « {key} » désigne plusieurs organisations : {}",
-                    candidates.join(", ")
-                ),
+                format!("le code « {key} » désigne plusieurs organisations : {}", candidates.join(", ")),
             )
             .with_extra(serde_json::json!({ "candidates": candidates })))
         }
@@ -378,10 +318,7 @@ pub fn covers_condition(org: &Org) -> Condition {
     match org.kind {
         OrgKind::Academie => cond.push("kind = ? AND academie_code = ?", &[etab, &org.code]),
         OrgKind::Dsden => cond.push("kind = ? AND departement_code = ?", &[etab, &org.code]),
-        OrgKind::Commune => cond.push(
-            "kind = ? AND commune_code = ? AND degree = ?",
-            &[etab, &org.code, "1D"],
-        ),
+        OrgKind::Commune => cond.push("kind = ? AND commune_code = ? AND degree = ?", &[etab, &org.code, "1D"]),
         OrgKind::Departement => cond.push(
             "kind = ? AND departement_code = ? AND etab_type = ?",
             &[etab, &org.code, EtabType::College.as_str()],
@@ -396,9 +333,7 @@ pub fn covers_condition(org: &Org) -> Condition {
              (SELECT m.code FROM org_members om JOIN orgs m ON m.id = om.member_id WHERE om.group_id = ?)))",
             &[&org.id, &org.id],
         ),
-        OrgKind::Etablissement | OrgKind::Editeur | OrgKind::Hebergeur => {
-            return Condition::never()
-        }
+        OrgKind::Etablissement | OrgKind::Editeur | OrgKind::Hebergeur => return Condition::never(),
     }
     cond
 }
@@ -426,19 +361,12 @@ pub async fn covers_org(store: &Store, org: &Org, target: &Org) -> Result<bool, 
     let mut cond = covers_condition(org);
     cond.push("id = ?", &[&target.id]);
     let sql = format!("SELECT COUNT(*) AS n FROM orgs WHERE {}", cond.sql());
-    let n: i64 = cond
-        .bind(sqlx::query(&sql))
-        .fetch_one(store.pool())
-        .await?
-        .get("n");
+    let n: i64 = cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?.get("n");
     Ok(n > 0)
 }
 
 /// The EPCIs and syndicats mixtes a commune belongs to, with the delegation flag.
-pub async fn groups_of_commune(
-    store: &Store,
-    commune_id: &str,
-) -> Result<Vec<(OrgRef, bool)>, Problem> {
+pub async fn groups_of_commune(store: &Store, commune_id: &str) -> Result<Vec<(OrgRef, bool)>, Problem> {
     let rows = sqlx::query(
         "SELECT g.id, g.kind, g.code, g.name, om.ent_delegated FROM org_members om \
          JOIN orgs g ON g.id = om.group_id WHERE om.member_id = $1 ORDER BY g.sort_name, g.id",
@@ -446,10 +374,7 @@ pub async fn groups_of_commune(
     .bind(commune_id)
     .fetch_all(store.pool())
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0))
-        .collect())
+    Ok(rows.iter().map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0)).collect())
 }
 
 fn org_ref_from_row(row: &AnyRow) -> OrgRef {
@@ -475,10 +400,7 @@ pub async fn funding_collectivite(store: &Store, etab: &Org) -> Result<Option<Or
         let Some(commune) = get_by_code(store, OrgKind::Commune, code).await? else {
             return Ok(None);
         };
-        let delegated = groups_of_commune(store, &commune.id)
-            .await?
-            .into_iter()
-            .find(|(_, d)| *d);
+        let delegated = groups_of_commune(store, &commune.id).await?.into_iter().find(|(_, d)| *d);
         return match delegated {
             Some((group, _)) => get_org(store, &group.id).await,
             None => Ok(Some(commune)),
@@ -526,11 +448,7 @@ pub async fn covering_parents(store: &Store, org: &Org) -> Result<Vec<OrgRef>, P
     Ok(refs)
 }
 
-async fn lookup(
-    store: &Store,
-    kind: OrgKind,
-    code: &Option<String>,
-) -> Result<Option<Org>, Problem> {
+async fn lookup(store: &Store, kind: OrgKind, code: &Option<String>) -> Result<Option<Org>, Problem> {
     match code {
         Some(code) => get_by_code(store, kind, code).await,
         None => Ok(None),
@@ -538,10 +456,7 @@ async fn lookup(
 }
 
 /// The member communes of an EPCI or syndicat mixte.
-pub async fn members_of_group(
-    store: &Store,
-    group_id: &str,
-) -> Result<Vec<(OrgRef, bool)>, Problem> {
+pub async fn members_of_group(store: &Store, group_id: &str) -> Result<Vec<(OrgRef, bool)>, Problem> {
     let rows = sqlx::query(
         "SELECT m.id, m.kind, m.code, m.name, om.ent_delegated FROM org_members om \
          JOIN orgs m ON m.id = om.member_id WHERE om.group_id = $1 ORDER BY m.sort_name, m.id",
@@ -549,10 +464,7 @@ pub async fn members_of_group(
     .bind(group_id)
     .fetch_all(store.pool())
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0))
-        .collect())
+    Ok(rows.iter().map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0)).collect())
 }
 
 #[cfg(test)]
@@ -569,11 +481,11 @@ mod tests {
         let mut all = Condition::default();
         all.push("kind = ?", &["k"]);
         all.and(Condition::any(vec![a, b]));
-        assert_eq!(all.sql(), "kind = $1 AND ((x = $2) OR (y = $3 AND z = $4))");
-        let texts: Vec<SqlValue> = ["k", "1", "2", "3"]
-            .iter()
-            .map(|v| SqlValue::Text(v.to_string()))
-            .collect();
+        assert_eq!(all.sql(), "kind = $1 AND (((x = $2) OR (y = $3 AND z = $4)))");
+        let mut then_and = Condition::any(vec![Condition::never(), Condition::default()]);
+        then_and.push("id = ?", &["9"]);
+        assert_eq!(then_and.sql(), "((1 = 0) OR (1 = 1)) AND id = $1", "OR binds looser than a later AND");
+        let texts: Vec<SqlValue> = ["k", "1", "2", "3"].iter().map(|v| SqlValue::Text(v.to_string())).collect();
         assert_eq!(all.values(), texts);
         assert_eq!(Condition::any(vec![]).sql(), "1 = 0");
     }
@@ -612,10 +524,7 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
         };
-        assert_eq!(
-            decode_cursor(&encode_cursor(&org)).unwrap(),
-            ("fresnes".into(), "0190".into())
-        );
+        assert_eq!(decode_cursor(&encode_cursor(&org)).unwrap(), ("fresnes".into(), "0190".into()));
         assert!(decode_cursor("not a cursor").is_err());
     }
 }

@@ -159,9 +159,7 @@ async fn list(
     caller: Caller,
     ApiQuery(filter): ApiQuery<OrgFilter>,
 ) -> Result<Json<Page<Org>>, Problem> {
-    Ok(Json(
-        queries::list_orgs(&state.store, &filter, caller.scope().condition()).await?,
-    ))
+    Ok(Json(queries::list_orgs(&state.store, &filter, caller.scope().condition()).await?))
 }
 
 async fn create(
@@ -172,23 +170,19 @@ async fn create(
     if !caller.actor.is_admin() {
         // A DAN creates the groups of its académie: their département must be in its scope.
         if !new.kind.groups_communes() {
-            return Err(forbidden(
-                "seul un administrateur enregistre les éditeurs et hébergeurs",
-            ));
+            return Err(forbidden("seul un administrateur enregistre les éditeurs et hébergeurs"));
         }
         let code = new.departement.as_deref().ok_or_else(|| {
-            Problem::invalid_field("departement", "précisez le département du groupement (il situe le groupement dans votre périmètre)")
+            Problem::invalid_field(
+                "departement",
+                "précisez le département du groupement (il situe le groupement dans votre périmètre)",
+            )
         })?;
-        let code = super::codes::parse_departement(code)
-            .map_err(|e| Problem::invalid_field("departement", e.to_string()))?;
+        let code =
+            super::codes::parse_departement(code).map_err(|e| Problem::invalid_field("departement", e.to_string()))?;
         let departement = queries::get_by_code(&state.store, OrgKind::Departement, &code)
             .await?
-            .ok_or_else(|| {
-                Problem::invalid_field(
-                    "departement",
-                    format!("département {code} absent du registre"),
-                )
-            })?;
+            .ok_or_else(|| Problem::invalid_field("departement", format!("département {code} absent du registre")))?;
         caller.require(&state.store, &departement).await?;
     }
     let org = manage::create_org(&state.store, &caller.actor, new, state.clock.now()).await?;
@@ -204,14 +198,8 @@ fn org_response(org: Org) -> Response {
 
 pub async fn org_detail(store: &crate::store::Store, org: Org) -> Result<OrgDetail, Problem> {
     let covering_parents = queries::covering_parents(store, &org).await?;
-    let funding_collectivite = queries::funding_collectivite(store, &org)
-        .await?
-        .map(|o| o.as_ref());
-    Ok(OrgDetail {
-        org,
-        covering_parents,
-        funding_collectivite,
-    })
+    let funding_collectivite = queries::funding_collectivite(store, &org).await?.map(|o| o.as_ref());
+    Ok(OrgDetail { org, covering_parents, funding_collectivite })
 }
 
 /// Resolves the organisation of a path and checks the caller may act on it.
@@ -221,11 +209,7 @@ async fn target(state: &AppState, caller: &Caller, key: &str) -> Result<Org, Pro
     Ok(org)
 }
 
-async fn show(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Response, Problem> {
+async fn show(State(state): State<AppState>, caller: Caller, Path(key): Path<String>) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let tag = etag(org.version);
     let mut response = Json(org_detail(&state.store, org).await?).into_response();
@@ -242,15 +226,7 @@ async fn update(
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let version = if_match_version(&headers)?;
-    let updated = manage::update_org(
-        &state.store,
-        &caller.actor,
-        &org,
-        version,
-        body,
-        state.clock.now(),
-    )
-    .await?;
+    let updated = manage::update_org(&state.store, &caller.actor, &org, version, body, state.clock.now()).await?;
     Ok(org_response(updated))
 }
 
@@ -262,27 +238,12 @@ async fn covers(
 ) -> Result<Json<Page<Org>>, Problem> {
     let org = target(&state, &caller, &key).await?;
     let scope = caller.scope().condition();
-    Ok(Json(
-        queries::covers(
-            &state.store,
-            &org,
-            scope,
-            page.cursor.as_deref(),
-            page.limit,
-        )
-        .await?,
-    ))
+    Ok(Json(queries::covers(&state.store, &org, scope, page.cursor.as_deref(), page.limit).await?))
 }
 
 async fn member_list(store: &crate::store::Store, group: &Org) -> Result<Vec<Member>, Problem> {
     let members = queries::members_of_group(store, &group.id).await?;
-    Ok(members
-        .into_iter()
-        .map(|(commune, ent_delegated)| Member {
-            commune,
-            ent_delegated,
-        })
-        .collect())
+    Ok(members.into_iter().map(|(commune, ent_delegated)| Member { commune, ent_delegated }).collect())
 }
 
 async fn members(
@@ -292,10 +253,7 @@ async fn members(
 ) -> Result<Json<Vec<Member>>, Problem> {
     let group = target(&state, &caller, &key).await?;
     if !group.kind.groups_communes() {
-        return Err(Problem::not_found(format!(
-            "{} n'est ni un EPCI ni un syndicat mixte",
-            group.name
-        )));
+        return Err(Problem::not_found(format!("{} n'est ni un EPCI ni un syndicat mixte", group.name)));
     }
     Ok(Json(member_list(&state.store, &group).await?))
 }
@@ -316,15 +274,7 @@ async fn add_member(
 ) -> Result<Json<Vec<Member>>, Problem> {
     let group = target(&state, &caller, &key).await?;
     let commune = resolve_commune(&state.store, &commune).await?;
-    manage::set_member(
-        &state.store,
-        &caller.actor,
-        &group,
-        &commune,
-        body.ent_delegated,
-        state.clock.now(),
-    )
-    .await?;
+    manage::set_member(&state.store, &caller.actor, &group, &commune, body.ent_delegated, state.clock.now()).await?;
     Ok(Json(member_list(&state.store, &group).await?))
 }
 
@@ -335,14 +285,7 @@ async fn remove_member(
 ) -> Result<StatusCode, Problem> {
     let group = target(&state, &caller, &key).await?;
     let commune = resolve_commune(&state.store, &commune).await?;
-    manage::remove_member(
-        &state.store,
-        &caller.actor,
-        &group,
-        &commune,
-        state.clock.now(),
-    )
-    .await?;
+    manage::remove_member(&state.store, &caller.actor, &group, &commune, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -369,10 +312,7 @@ async fn import(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ImportReport>, Problem> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.starts_with("text/csv") {
         return Err(Problem::new(
             ProblemKind::UnsupportedMediaType,
@@ -380,22 +320,14 @@ async fn import(
         ));
     }
     let limited = http_body_util::Limited::new(body, state.config.server.max_body_bytes);
-    let stream = limited
-        .into_data_stream()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()));
+    let stream =
+        limited.into_data_stream().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()));
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let options = ImportOptions {
         dry_run: query.dry_run,
         batch_size: state.config.import.batch_size,
         academies: importable_academies(&caller),
     };
-    let report = import_annuaire(
-        &state.store,
-        &caller.actor,
-        reader,
-        options,
-        state.clock.now(),
-    )
-    .await?;
+    let report = import_annuaire(&state.store, &caller.actor, reader, options, state.clock.now()).await?;
     Ok(Json(report))
 }

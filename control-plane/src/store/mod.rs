@@ -33,9 +33,7 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            anyhow::bail!(
-                "URL de base de données non prise en charge : {url} (sqlite:// ou postgres://)"
-            )
+            anyhow::bail!("URL de base de données non prise en charge : {url} (sqlite:// ou postgres://)")
         }
     }
 }
@@ -74,9 +72,7 @@ impl Store {
             })
             .connect(url)
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("connexion à la base impossible ({}) : {e}", redact(url))
-            })?;
+            .map_err(|e| anyhow::anyhow!("connexion à la base impossible ({}) : {e}", redact(url)))?;
         Ok(Store { pool, backend })
     }
 
@@ -112,9 +108,7 @@ impl Store {
     /// these queries from its indexes alone).
     pub async fn analyze(&self, table: &'static str) -> sqlx::Result<()> {
         if self.backend == Backend::Postgres {
-            sqlx::query(&format!("ANALYZE {table}"))
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(&format!("ANALYZE {table}")).execute(&self.pool).await?;
         }
         Ok(())
     }
@@ -130,22 +124,13 @@ impl Store {
 }
 
 fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or_default();
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(dir) = PathBuf::from_str(path)?
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            anyhow::anyhow!("création du dossier {} impossible : {e}", dir.display())
-        })?;
+    if let Some(dir) = PathBuf::from_str(path)?.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("création du dossier {} impossible : {e}", dir.display()))?;
     }
     Ok(())
 }
@@ -176,10 +161,7 @@ pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
 
 /// `$first, $first+1, ...` placeholders for `count` values.
 pub fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Reads an optional text column.
@@ -194,15 +176,9 @@ mod tests {
 
     #[test]
     fn redact_hides_only_the_password() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(
-            redact("sqlite://./data/entcp.db"),
-            "sqlite://./data/entcp.db"
-        );
+        assert_eq!(redact("sqlite://./data/entcp.db"), "sqlite://./data/entcp.db");
     }
 
     #[test]

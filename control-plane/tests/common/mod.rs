@@ -13,9 +13,7 @@ pub struct TestDb {
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 /// The PostgreSQL server to test against; CI must provide one.
@@ -35,46 +33,24 @@ pub fn postgres_admin_url() -> Option<String> {
 /// A fresh SQLite file in a temp dir.
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("entcp.db").display()
-    );
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("entcp.db").display());
     let store = Store::connect(&url, None).await.expect("sqlite connects");
     store.migrate().await.expect("sqlite migrates");
-    TestDb {
-        name: "sqlite",
-        url,
-        store,
-        _dir: Some(dir),
-    }
+    TestDb { name: "sqlite", url, store, _dir: Some(dir) }
 }
 
 /// A fresh database on the test PostgreSQL server, if there is one.
 pub async fn postgres() -> Option<TestDb> {
     let admin_url = postgres_admin_url()?;
     let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-    let admin = Store::connect(&admin_url, Some(1))
-        .await
-        .expect("postgres admin connects");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(admin.pool())
-        .await
-        .expect("create test database");
+    let admin = Store::connect(&admin_url, Some(1)).await.expect("postgres admin connects");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await.expect("create test database");
     admin.close().await;
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("postgres URL has a database");
+    let (base, _) = admin_url.rsplit_once('/').expect("postgres URL has a database");
     let url = format!("{base}/{name}");
-    let store = Store::connect(&url, Some(5))
-        .await
-        .expect("postgres connects");
+    let store = Store::connect(&url, Some(5)).await.expect("postgres connects");
     store.migrate().await.expect("postgres migrates");
-    Some(TestDb {
-        name: "postgres",
-        url,
-        store,
-        _dir: None,
-    })
+    Some(TestDb { name: "postgres", url, store, _dir: None })
 }
 
 /// Every backend available: SQLite always, PostgreSQL when configured.
@@ -85,9 +61,7 @@ pub async fn backends() -> Vec<TestDb> {
 }
 
 pub fn t0() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z")
-        .unwrap()
-        .with_timezone(&chrono::Utc)
+    chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z").unwrap().with_timezone(&chrono::Utc)
 }
 
 /// Counts rows of `orgs` of a kind.
@@ -119,49 +93,24 @@ pub fn admin() -> entcp::identity::Actor {
 }
 
 /// Creates a user holding `role` at `org` (an org key; none for admin) and returns a fresh API token.
-pub async fn token_for(
-    store: &Store,
-    email: &str,
-    role: entcp::identity::Role,
-    org: Option<&str>,
-) -> String {
+pub async fn token_for(store: &Store, email: &str, role: entcp::identity::Role, org: Option<&str>) -> String {
     use entcp::identity;
     let org = match org {
-        Some(key) => Some(
-            entcp::registry::resolve_org(store, key)
-                .await
-                .expect("org of the binding exists"),
-        ),
+        Some(key) => Some(entcp::registry::resolve_org(store, key).await.expect("org of the binding exists")),
         None => None,
     };
-    let new = identity::NewUser {
-        email: email.into(),
-        display_name: email.into(),
-        org: org.as_ref().map(|o| o.id.clone()),
-    };
-    let user = identity::create_user(store, &admin(), new, t0())
-        .await
-        .expect("user created");
-    identity::grant(store, &admin(), &user.id, role, org.as_ref(), t0())
-        .await
-        .expect("role granted");
-    identity::create_token(store, &admin(), &user.id, "test", None, t0())
-        .await
-        .expect("token created")
-        .token
+    let new =
+        identity::NewUser { email: email.into(), display_name: email.into(), org: org.as_ref().map(|o| o.id.clone()) };
+    let user = identity::create_user(store, &admin(), new, t0()).await.expect("user created");
+    identity::grant(store, &admin(), &user.id, role, org.as_ref(), t0()).await.expect("role granted");
+    identity::create_token(store, &admin(), &user.id, "test", None, t0()).await.expect("token created").token
 }
 
 /// An HTTP client that sends `token` as bearer.
 pub fn client_with(token: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 /// Serves the API of `store` on a free loopback port; returns its base URL.

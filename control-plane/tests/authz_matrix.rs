@@ -1,0 +1,436 @@
+//! The authorisation matrix: every mounted route × every role × (target in the
+//! role's scope, target out of it) → the expected status. The table of who may
+//! do what is written here, independently of the code; a route that has no
+//! entry fails the test.
+
+mod common;
+
+use common::{admin, t0, token_for};
+use entcp::clock::FixedClock;
+use entcp::identity::{self, Role};
+use entcp::registry::manage::{create_org, set_member, NewOrg};
+use entcp::registry::queries::{self, OrgFilter};
+use entcp::registry::{EtabType, Org, OrgKind};
+use entcp::store::Store;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use Role::*;
+
+const EVERYONE: &[Role] = &Role::ALL;
+
+/// Who may call each route (the rest get 403), and what kind of target it acts on.
+const TABLE: &[(&str, &str, &[Role], Target)] = &[
+    ("GET", "/api/v1/orgs", EVERYONE, Target::None),
+    ("POST", "/api/v1/orgs", &[Admin, Dan], Target::Departement),
+    ("GET", "/api/v1/orgs/{key}", EVERYONE, Target::Org),
+    ("PATCH", "/api/v1/orgs/{key}", &[Admin, Dan, Collectivite, ChefEtablissement], Target::Org),
+    ("GET", "/api/v1/orgs/{key}/covers", EVERYONE, Target::Org),
+    ("GET", "/api/v1/orgs/{key}/members", EVERYONE, Target::Group),
+    ("PUT", "/api/v1/orgs/{key}/members/{commune}", &[Admin, Dan, Collectivite, Coordinateur], Target::Group),
+    ("DELETE", "/api/v1/orgs/{key}/members/{commune}", &[Admin, Dan, Collectivite, Coordinateur], Target::Group),
+    ("POST", "/api/v1/imports/annuaire", &[Admin, Dan], Target::None),
+    ("GET", "/api/v1/me", EVERYONE, Target::None),
+    ("GET", "/api/v1/users", &[Admin, Dan, Auditeur], Target::None),
+    ("POST", "/api/v1/users", &[Admin], Target::None),
+    ("GET", "/api/v1/users/{id}", &[Admin, Dan, Auditeur], Target::User),
+    ("PATCH", "/api/v1/users/{id}", &[Admin], Target::User),
+    ("POST", "/api/v1/users/{id}/roles", &[Admin], Target::User),
+    ("DELETE", "/api/v1/users/{id}/roles/{role}", &[Admin], Target::User),
+    ("GET", "/api/v1/tokens", EVERYONE, Target::None),
+    ("POST", "/api/v1/tokens", EVERYONE, Target::None),
+    ("DELETE", "/api/v1/tokens/{id}", EVERYONE, Target::Token),
+    ("GET", "/api/v1/audit", &[Admin, Auditeur, Dpo], Target::None),
+    ("GET", "/api/v1/jobs", &[Admin, Auditeur], Target::None),
+    ("POST", "/api/v1/jobs/{name}/run", &[Admin], Target::None),
+    ("GET", "/api/v1/outbox", &[Admin, Auditeur], Target::None),
+    ("POST", "/api/v1/outbox/{id}/retry", &[Admin], Target::None),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Target {
+    /// No organisation in the request: the same answer in and out of scope.
+    None,
+    /// An organisation in the path.
+    Org,
+    /// An EPCI in the path.
+    Group,
+    /// The département of the organisation created.
+    Departement,
+    /// A user, in scope when their organisation is.
+    User,
+    /// A token: one's own is in scope, another user's is not.
+    Token,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Side {
+    In,
+    Out,
+}
+
+/// The registry and users every case runs against.
+struct World {
+    base: String,
+    store: Store,
+    tokens: HashMap<Role, String>,
+    etab_in: Org,
+    etab_out: Org,
+    commune_in: Org,
+    commune_out: Org,
+    group_in: Org,
+    group_out: Org,
+    vendor: Org,
+    user_in: String,
+    user_out: String,
+    sirens: AtomicU32,
+}
+
+fn luhn_siren(seed: u32) -> String {
+    let body = format!("{:08}", 20_000_000 + seed);
+    (0..10)
+        .map(|d| format!("{body}{d}"))
+        .find(|candidate| entcp::registry::codes::parse_siren(candidate).is_ok())
+        .unwrap()
+}
+
+async fn first(store: &Store, t: EtabType, not_academie: Option<&str>) -> Org {
+    let filter = OrgFilter { etab_type: Some(t.as_str().into()), limit: Some(500), ..Default::default() };
+    let page = queries::list_orgs(store, &filter, None).await.unwrap();
+    page.items.into_iter().find(|o| not_academie.is_none_or(|a| o.academie_code.as_deref() != Some(a))).unwrap()
+}
+
+async fn group(store: &Store, name: &str, siren: &str, of: &Org) -> Org {
+    let commune =
+        queries::get_by_code(store, OrgKind::Commune, of.commune_code.as_ref().unwrap()).await.unwrap().unwrap();
+    let new = NewOrg {
+        kind: OrgKind::Epci,
+        siren: siren.into(),
+        name: name.into(),
+        email: None,
+        departement: of.departement_code.clone(),
+    };
+    let group = create_org(store, &admin(), new, t0()).await.unwrap();
+    set_member(store, &admin(), &group, &commune, true, t0()).await.unwrap();
+    group
+}
+
+async fn world(db: &common::TestDb) -> World {
+    let store = db.store.clone();
+    let mut csv = Vec::new();
+    let options = entcp::synthetic::SyntheticOptions { etablissements: 1500, communes: 300, seed: 11 };
+    entcp::synthetic::write_annuaire(&mut csv, &options).unwrap();
+    let import = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(csv), import, t0()).await.unwrap();
+
+    let etab_in = first(&store, EtabType::EcoleElementaire, None).await;
+    let academie_in = etab_in.academie_code.clone().unwrap();
+    let etab_out = first(&store, EtabType::EcoleElementaire, Some(&academie_in)).await;
+    let commune_of = |e: &Org| format!("commune:{}", e.commune_code.clone().unwrap());
+    let commune_in = queries::resolve_org(&store, &commune_of(&etab_in)).await.unwrap();
+    let commune_out = queries::resolve_org(&store, &commune_of(&etab_out)).await.unwrap();
+    let group_in = group(&store, "CA du périmètre", &luhn_siren(1), &etab_in).await;
+    let group_out = group(&store, "CA d'ailleurs", &luhn_siren(2), &etab_out).await;
+    let vendor = NewOrg {
+        kind: OrgKind::Editeur,
+        siren: luhn_siren(3),
+        name: "Éditeur ENT".into(),
+        email: None,
+        departement: None,
+    };
+    let vendor = create_org(&store, &admin(), vendor, t0()).await.unwrap();
+
+    let academie = format!("academie:{academie_in}");
+    let bindings: [(Role, Option<String>); 10] = [
+        (Admin, None),
+        (Dan, Some(academie.clone())),
+        (Collectivite, Some(commune_in.id.clone())),
+        (ChefEtablissement, Some(etab_in.id.clone())),
+        (SupportN1, Some(etab_in.id.clone())),
+        (SupportN2, Some(academie.clone())),
+        (SupportN3, Some(vendor.id.clone())),
+        (Dpo, Some(academie.clone())),
+        (Coordinateur, Some(group_in.id.clone())),
+        (Auditeur, Some(academie.clone())),
+    ];
+    let mut tokens = HashMap::new();
+    for (role, org) in bindings {
+        let email = format!("{}@test.fr", role.as_str());
+        tokens.insert(role, token_for(&store, &email, role, org.as_deref()).await);
+    }
+    let user = |email: &str, org: &Org| identity::NewUser {
+        email: email.into(),
+        display_name: email.into(),
+        org: Some(org.id.clone()),
+    };
+    let user_in = identity::create_user(&store, &admin(), user("agent.in@test.fr", &etab_in), t0()).await.unwrap().id;
+    let user_out =
+        identity::create_user(&store, &admin(), user("agent.out@test.fr", &etab_out), t0()).await.unwrap().id;
+    let base = common::serve(store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    World {
+        base,
+        store,
+        tokens,
+        etab_in,
+        etab_out,
+        commune_in,
+        commune_out,
+        group_in,
+        group_out,
+        vendor,
+        user_in,
+        user_out,
+        sirens: AtomicU32::new(100),
+    }
+}
+
+/// The request to send, or `None` when the role has no such target in its scope.
+struct Call {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    csv: Option<String>,
+    if_match: Option<i64>,
+}
+
+impl World {
+    /// An organisation in the role's scope (its own, or a school it covers).
+    fn org_in(&self, role: Role) -> &Org {
+        match role {
+            SupportN3 => &self.vendor,
+            _ => &self.etab_in,
+        }
+    }
+
+    /// The in-scope EPCI, for the roles whose scope holds it.
+    fn group_in(&self, role: Role) -> Option<&Org> {
+        matches!(role, Admin | Dan | SupportN2 | Dpo | Auditeur | Coordinateur).then_some(&self.group_in)
+    }
+
+    fn next_siren(&self) -> String {
+        luhn_siren(self.sirens.fetch_add(1, Ordering::SeqCst))
+    }
+
+    async fn version(&self, org: &Org) -> i64 {
+        queries::get_org(&self.store, &org.id).await.unwrap().unwrap().version
+    }
+
+    async fn call(&self, method: &str, path: &str, role: Role, side: Side) -> Option<Call> {
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        let call = |path: String| Call { method: m.clone(), path, body: None, csv: None, if_match: None };
+        let org = match side {
+            Side::In => self.org_in(role),
+            Side::Out => &self.etab_out,
+        };
+        let group = match side {
+            Side::In => self.group_in(role),
+            Side::Out => Some(&self.group_out),
+        };
+        let commune = if side == Side::In { &self.commune_in } else { &self.commune_out };
+        let user = if side == Side::In { &self.user_in } else { &self.user_out };
+        Some(match (method, path) {
+            ("GET", "/api/v1/orgs") => call("/api/v1/orgs?limit=5".into()),
+            ("POST", "/api/v1/orgs") => {
+                let etab = if side == Side::In { &self.etab_in } else { &self.etab_out };
+                let body = json!({ "kind": "epci", "siren": self.next_siren(), "name": "Nouvel EPCI", "departement": etab.departement_code });
+                Call { body: Some(body), ..call(path.into()) }
+            }
+            ("GET", "/api/v1/orgs/{key}") => call(format!("/api/v1/orgs/{}", org.id)),
+            ("PATCH", "/api/v1/orgs/{key}") => {
+                let target = match (side, role) {
+                    (Side::In, Collectivite) => &self.commune_in,
+                    _ => org,
+                };
+                let body = json!({ "email": "contact@test.fr" });
+                Call {
+                    body: Some(body),
+                    if_match: Some(self.version(target).await),
+                    ..call(format!("/api/v1/orgs/{}", target.id))
+                }
+            }
+            ("GET", "/api/v1/orgs/{key}/covers") => call(format!("/api/v1/orgs/{}/covers", org.id)),
+            ("GET", "/api/v1/orgs/{key}/members") => call(format!("/api/v1/orgs/{}/members", group?.id)),
+            ("PUT", "/api/v1/orgs/{key}/members/{commune}") => Call {
+                body: Some(json!({ "ent_delegated": false })),
+                ..call(format!("/api/v1/orgs/{}/members/{}", group?.id, commune.code))
+            },
+            ("DELETE", "/api/v1/orgs/{key}/members/{commune}") => {
+                let group = group?;
+                set_member(&self.store, &admin(), group, commune, false, t0()).await.unwrap();
+                call(format!("/api/v1/orgs/{}/members/{}", group.id, commune.code))
+            }
+            ("POST", "/api/v1/imports/annuaire") => Call {
+                csv: Some(
+                    "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n"
+                        .into(),
+                ),
+                ..call(path.into())
+            },
+            ("GET", "/api/v1/me") | ("GET", "/api/v1/users") | ("GET", "/api/v1/tokens") => call(path.into()),
+            ("POST", "/api/v1/users") => {
+                let email = format!("nouveau.{}@test.fr", self.next_siren());
+                Call { body: Some(json!({ "email": email, "display_name": "Nouvel agent" })), ..call(path.into()) }
+            }
+            ("GET", "/api/v1/users/{id}") => call(format!("/api/v1/users/{user}")),
+            ("PATCH", "/api/v1/users/{id}") => {
+                let version = identity::get_user(&self.store, user).await.unwrap().unwrap().version;
+                Call {
+                    body: Some(json!({ "display_name": "Agent renommé" })),
+                    if_match: Some(version),
+                    ..call(format!("/api/v1/users/{user}"))
+                }
+            }
+            ("POST", "/api/v1/users/{id}/roles") => Call {
+                body: Some(json!({ "role": "chef_etablissement", "org": org.id })),
+                ..call(format!("/api/v1/users/{user}/roles"))
+            },
+            ("DELETE", "/api/v1/users/{id}/roles/{role}") => {
+                let target = if side == Side::In { &self.etab_in } else { &self.etab_out };
+                identity::grant(&self.store, &admin(), user, SupportN1, Some(target), t0()).await.unwrap();
+                call(format!("/api/v1/users/{user}/roles/support_n1?org={}", target.id))
+            }
+            ("POST", "/api/v1/tokens") => Call { body: Some(json!({ "name": "matrice" })), ..call(path.into()) },
+            ("DELETE", "/api/v1/tokens/{id}") => {
+                let owner = match side {
+                    Side::In => {
+                        identity::get_user(&self.store, &format!("{}@test.fr", role.as_str()))
+                            .await
+                            .unwrap()
+                            .unwrap()
+                            .id
+                    }
+                    Side::Out => self.user_out.clone(),
+                };
+                let token =
+                    identity::create_token(&self.store, &admin(), &owner, "à révoquer", None, t0()).await.unwrap();
+                call(format!("/api/v1/tokens/{}", token.info.id))
+            }
+            ("GET", "/api/v1/audit") => call("/api/v1/audit?limit=5".into()),
+            ("GET", "/api/v1/jobs") | ("GET", "/api/v1/outbox") => call(path.into()),
+            ("POST", "/api/v1/jobs/{name}/run") => call("/api/v1/jobs/outbox-purge/run".into()),
+            ("POST", "/api/v1/outbox/{id}/retry") => {
+                let mut tx = self.store.begin_write().await.unwrap();
+                let id =
+                    entcp::notify::enqueue(&mut tx, &["dan@ac-test.fr".into()], "test", json!({}), t0()).await.unwrap();
+                tx.commit().await.unwrap();
+                call(format!("/api/v1/outbox/{id}/retry"))
+            }
+            other => panic!("route {other:?} has no request in the matrix"),
+        })
+    }
+
+    async fn send(&self, role: Role, call: Call) -> (u16, String) {
+        let client = common::client_with(&self.tokens[&role]);
+        let mut req = client.request(call.method, format!("{}{}", self.base, call.path));
+        if let Some(body) = call.body {
+            req = req.json(&body);
+        }
+        if let Some(csv) = call.csv {
+            req = req.header("content-type", "text/csv").body(csv);
+        }
+        if let Some(version) = call.if_match {
+            req = req.header("if-match", format!("\"{version}\""));
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+}
+
+fn success(method: &str, path: &str) -> u16 {
+    match (method, path) {
+        ("POST", "/api/v1/orgs") | ("POST", "/api/v1/users") | ("POST", "/api/v1/tokens") => 201,
+        ("DELETE", p) if p != "/api/v1/tokens/{id}" => 204,
+        _ => 200,
+    }
+}
+
+/// What the table says `role` should get.
+fn expected(method: &str, path: &str, allowed: &[Role], target: Target, role: Role, side: Side) -> u16 {
+    if !allowed.contains(&role) {
+        return 403;
+    }
+    if side == Side::In || role == Admin || target == Target::None {
+        return success(method, path);
+    }
+    match (target, method) {
+        // Another user's token is not revealed, even to a write.
+        (Target::Token, _) => 404,
+        (_, "GET") => 404,
+        _ => 403,
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_each_role_in_and_out_of_scope_as_the_table_says() {
+    for route in entcp::api::routes() {
+        let known = TABLE.iter().any(|(m, p, _, _)| *m == route.method.as_str() && *p == route.path);
+        assert!(known, "{} {} has no entry in the authorisation matrix", route.method, route.path);
+    }
+    for db in common::backends().await {
+        let world = world(&db).await;
+        let mut failures = Vec::new();
+        for (method, path, allowed, target) in TABLE {
+            for role in Role::ALL {
+                for side in [Side::In, Side::Out] {
+                    let Some(call) = world.call(method, path, role, side).await else { continue };
+                    let want = expected(method, path, allowed, *target, role, side);
+                    let (got, body) = world.send(role, call).await;
+                    if got != want {
+                        failures.push(format!(
+                            "{method} {path} as {} ({side:?}): {got}, expected {want}: {body}",
+                            role.as_str()
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}: {} mismatches:\n{}", db.name, failures.len(), failures.join("\n"));
+    }
+}
+
+#[tokio::test]
+async fn unauthenticated_and_bad_tokens_get_401_problems() {
+    let db = common::sqlite().await;
+    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    let client = reqwest::Client::new();
+    for route in entcp::api::routes() {
+        let path = route.path.replace('{', "x").replace('}', "");
+        let resp = client
+            .request(Method::from_bytes(route.method.as_str().as_bytes()).unwrap(), format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "{} {}", route.method, route.path);
+        assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    }
+    let resp = client.get(format!("{base}/api/v1/me")).bearer_auth("entcp_00000000_nope").send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let token = token_for(&db.store, "revoked@test.fr", Admin, None).await;
+    let me = client.get(format!("{base}/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let id = identity::list_tokens(&db.store, None).await.unwrap()[0].id.clone();
+    identity::revoke_token(&db.store, &admin(), &id, t0()).await.unwrap();
+    let revoked = client.get(format!("{base}/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(revoked.status(), 401);
+
+    let user = identity::get_user(&db.store, "revoked@test.fr").await.unwrap().unwrap();
+    let expiring = identity::create_token(
+        &db.store,
+        &admin(),
+        &user.id,
+        "court",
+        Some(t0() + chrono::Duration::minutes(5)),
+        t0() - chrono::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    let valid = client.get(format!("{base}/api/v1/me")).bearer_auth(&expiring.token).send().await.unwrap();
+    assert_eq!(valid.status(), 200, "valid until five minutes past t0");
+    let clock_after = Arc::new(FixedClock::new(t0() + chrono::Duration::minutes(10)));
+    let later = common::serve(db.store.clone(), clock_after).await;
+    let expired = client.get(format!("{later}/api/v1/me")).bearer_auth(&expiring.token).send().await.unwrap();
+    assert_eq!(expired.status(), 401, "expired tokens are refused");
+}
