@@ -374,7 +374,9 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> 
                 let known: Vec<_> = entcp::jobs::all().iter().map(|j| j.name).collect();
                 anyhow::anyhow!("tâche inconnue : {name} (tâches : {})", known.join(", "))
             })?;
-            let run = entcp::jobs::run_now(&state, &job, &entcp::jobs::runner_id(), now).await?;
+            let run = entcp::jobs::run_now(&state, &Actor::cli(), &job, &entcp::jobs::runner_id(), now)
+                .await
+                .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
             println!("{} : {}", run.job, describe_run(&run));
             if run.outcome != "success" {
                 return Ok(ExitCode::FAILURE);

@@ -211,7 +211,7 @@ async fn a_disabled_job_never_runs_and_a_manual_run_is_recorded() {
         assert_eq!(runs[0].job, "outbox-send");
 
         let purge = jobs::find("outbox-purge").unwrap();
-        let manual = jobs::run_now(&app, &purge, "cli", now).await.unwrap();
+        let manual = jobs::run_now(&app, &common::admin(), &purge, "cli", now).await.unwrap();
         assert_eq!(manual.trigger, "manual");
         assert_eq!(manual.outcome, "success", "{manual:?}");
         assert!(manual.tick.is_none());

@@ -23,7 +23,7 @@ use axum::{Json, Router};
 use schemars::{JsonSchema, SchemaGenerator};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// JSON bodies are small; the annuaire upload has its own, configured limit.
 pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -155,10 +155,15 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
-            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let request_id =
+                        req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+                    tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id)
+                }),
+        )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }

@@ -26,7 +26,12 @@ pub fn document(routes: &[ApiRoute]) -> Value {
             "description": "API du plan de contrôle des espaces numériques de travail (ENT)."
         },
         "paths": paths,
-        "components": { "schemas": schemas }
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "Jeton d'API (entctl tokens create)" }
+            }
+        }
     })
 }
 
@@ -51,6 +56,8 @@ fn operation(route: &ApiRoute, generator: &mut schemars::SchemaGenerator) -> Val
         "summary": route.summary,
         "tags": [route.tag],
         "operationId": operation_id(route),
+        "security": [{ "bearer": [] }],
+        "x-entcp-action": route.action.name,
         "parameters": parameters,
         "responses": {
             "default": {

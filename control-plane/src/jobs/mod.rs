@@ -206,7 +206,14 @@ fn new_run(job: &str, tick: Option<String>, trigger: &str, runner: &str, now: Da
     }
 }
 
-async fn insert_manual_run(store: &Store, run: &JobRun) -> sqlx::Result<()> {
+/// Records a run asked for by someone, audited in the same transaction.
+async fn insert_manual_run(
+    store: &Store,
+    actor: &crate::identity::Actor,
+    run: &JobRun,
+    now: DateTime<Utc>,
+) -> Result<(), crate::error::Problem> {
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "INSERT INTO job_runs (id, job, trigger, runner, started_at, outcome) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -217,8 +224,18 @@ async fn insert_manual_run(store: &Store, run: &JobRun) -> sqlx::Result<()> {
     .bind(&run.runner)
     .bind(&run.started_at)
     .bind(&run.outcome)
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await?;
+    let change = crate::audit::Change {
+        actor: &actor.name,
+        action: "jobs.run",
+        target_kind: "job",
+        target_id: &run.job,
+        scope_org_id: None,
+        summary: serde_json::json!({ "run": run.id }),
+    };
+    crate::audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -256,9 +273,15 @@ async fn record_end(store: &Store, run: &JobRun) -> sqlx::Result<()> {
 }
 
 /// Runs a job now, outside its schedule, and returns the finished run.
-pub async fn run_now(state: &AppState, job: &Job, runner: &str, now: DateTime<Utc>) -> sqlx::Result<JobRun> {
+pub async fn run_now(
+    state: &AppState,
+    actor: &crate::identity::Actor,
+    job: &Job,
+    runner: &str,
+    now: DateTime<Utc>,
+) -> Result<JobRun, crate::error::Problem> {
     let run = new_run(job.name, None, "manual", runner, now);
-    insert_manual_run(&state.store, &run).await?;
+    insert_manual_run(&state.store, actor, &run, now).await?;
     Ok(execute(state, job, run, now).await)
 }
 

@@ -84,8 +84,12 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<JobView>>, Probl
     Ok(Json(list_jobs(&state, now).await?))
 }
 
-async fn run(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<JobRun>, Problem> {
+async fn run(
+    State(state): State<AppState>,
+    caller: crate::api::Caller,
+    Path(name): Path<String>,
+) -> Result<Json<JobRun>, Problem> {
     let job = super::find(&name).ok_or_else(|| Problem::not_found(format!("aucune tâche ne s'appelle « {name} »")))?;
-    let run = super::run_now(&state, &job, &super::runner_id(), state.clock.now()).await?;
+    let run = super::run_now(&state, &caller.actor, &job, &super::runner_id(), state.clock.now()).await?;
     Ok(Json(run))
 }

@@ -294,15 +294,33 @@ async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<
 }
 
 /// Makes a failed or waiting message due now, with a fresh count of attempts.
-pub async fn retry(store: &Store, id: &str, now: DateTime<Utc>) -> Result<OutboxMessage, Problem> {
+pub async fn retry(
+    store: &Store,
+    actor: &crate::identity::Actor,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<OutboxMessage, Problem> {
+    let mut tx = store.begin_write().await?;
     let updated = sqlx::query(
         "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1 \
          WHERE id = $2 AND status IN ('pending', 'failed')",
     )
     .bind(timestamp(now))
     .bind(id)
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await?;
+    if updated.rows_affected() == 1 {
+        let change = crate::audit::Change {
+            actor: &actor.name,
+            action: "outbox.retry",
+            target_kind: "outbox",
+            target_id: id,
+            scope_org_id: None,
+            summary: serde_json::json!({}),
+        };
+        crate::audit::append(&mut tx, store.backend(), change, now).await?;
+    }
+    tx.commit().await?;
     let message = get_message(store, id).await?;
     if updated.rows_affected() == 0 {
         return Err(Problem::conflict(format!(

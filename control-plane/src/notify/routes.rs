@@ -41,6 +41,10 @@ async fn list(
     Ok(Json(super::list(&state.store, &filter).await?))
 }
 
-async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OutboxMessage>, Problem> {
-    Ok(Json(super::retry(&state.store, &id, state.clock.now()).await?))
+async fn retry(
+    State(state): State<AppState>,
+    caller: crate::api::Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OutboxMessage>, Problem> {
+    Ok(Json(super::retry(&state.store, &caller.actor, &id, state.clock.now()).await?))
 }

@@ -1,0 +1,237 @@
+//! Foundation II behaviour over HTTP and in the store, on both backends:
+//! scoped lists, optimistic concurrency, idempotency keys, the audit chain,
+//! metrics and the OpenAPI security description.
+
+mod common;
+
+use common::{admin, t0, token_for};
+use entcp::audit::{self, Verification};
+use entcp::clock::FixedClock;
+use entcp::identity::Role;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+async fn import_sample(store: &entcp::store::Store) {
+    let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    let options = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0()).await.unwrap();
+}
+
+/// The sample (académie 24) plus a synthetic country, so that other académies exist.
+async fn import_country(store: &entcp::store::Store) {
+    import_sample(store).await;
+    let mut csv = Vec::new();
+    let options = entcp::synthetic::SyntheticOptions { etablissements: 1200, communes: 200, seed: 5 };
+    entcp::synthetic::write_annuaire(&mut csv, &options).unwrap();
+    let import = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), import, t0()).await.unwrap();
+}
+
+async fn all_pages(client: &reqwest::Client, url: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = client.get(format!("{url}&limit=500{cursor}")).send().await.unwrap().json().await.unwrap();
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return items,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dan_lists_only_its_academie_and_a_commune_officer_only_its_ecoles() {
+    for db in common::backends().await {
+        import_country(&db.store).await;
+        let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+        let dan = common::client_with(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+        let schools = all_pages(&dan, &format!("{base}/api/v1/orgs?kind=etablissement")).await;
+        assert!(schools.len() >= 613, "{}: {}", db.name, schools.len());
+        assert!(schools.iter().all(|o| o["academie_code"] == "24"), "{}: a school of another académie leaked", db.name);
+
+        let admin_client = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+        let everything = all_pages(&admin_client, &format!("{base}/api/v1/orgs?kind=etablissement")).await;
+        assert!(everything.len() > schools.len(), "other académies exist, so the filter did something");
+
+        let fresnes = common::client_with(
+            &token_for(&db.store, "mairie@fresnes.fr", Role::Collectivite, Some("commune:94034")).await,
+        );
+        let visible = all_pages(&fresnes, &format!("{base}/api/v1/orgs?q=")).await;
+        assert!(visible.iter().any(|o| o["code"] == "0940176F"));
+        assert!(
+            visible.iter().all(|o| o["code"] == "94034" || (o["commune_code"] == "94034" && o["degree"] == "1D")),
+            "{}: the commune sees itself and its écoles only",
+            db.name
+        );
+        let out = fresnes.get(format!("{base}/api/v1/orgs/0940198E")).send().await.unwrap();
+        assert_eq!(out.status(), StatusCode::NOT_FOUND, "an école of Vitry is not revealed to Fresnes");
+    }
+}
+
+#[tokio::test]
+async fn updates_need_the_current_etag() {
+    for db in common::backends().await {
+        import_sample(&db.store).await;
+        let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+        let client = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+        let url = format!("{base}/api/v1/orgs/0940176F");
+        let read = client.get(&url).send().await.unwrap();
+        let etag = read.headers()["etag"].to_str().unwrap().to_string();
+        assert_eq!(etag, "\"1\"");
+
+        let missing = client.patch(&url).json(&json!({"email": "a@b.fr"})).send().await.unwrap();
+        assert_eq!(missing.status(), StatusCode::PRECONDITION_REQUIRED);
+        let ok =
+            client.patch(&url).header("if-match", &etag).json(&json!({"email": "ce@ecole.fr"})).send().await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK, "{}", db.name);
+        assert_eq!(ok.headers()["etag"], "\"2\"");
+        let stale = client
+            .patch(&url)
+            .header("if-match", &etag)
+            .json(&json!({"email": "autre@ecole.fr"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+        let body: Value = stale.json().await.unwrap();
+        assert_eq!(body["type"], "urn:entcp:problem:precondition-failed");
+        assert_eq!(body["current_version"], 2);
+        let now: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(now["email"], "ce@ecole.fr", "the stale write changed nothing");
+
+        let rename =
+            client.patch(&url).header("if-match", "\"2\"").json(&json!({"name": "Autre nom"})).send().await.unwrap();
+        assert_eq!(rename.status(), StatusCode::UNPROCESSABLE_ENTITY, "annuaire names are not edited by hand");
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_creation() {
+    for db in common::backends().await {
+        let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+        let client = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+        let post = |body: Value| {
+            client.post(format!("{base}/api/v1/orgs")).header("idempotency-key", "creation-42").json(&body).send()
+        };
+        let body = json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
+        let first = post(body.clone()).await.unwrap();
+        assert_eq!(first.status(), StatusCode::CREATED, "{}", db.name);
+        let first: Value = first.json().await.unwrap();
+        let again = post(body).await.unwrap();
+        assert_eq!(again.status(), StatusCode::CREATED);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(again["id"], first["id"], "the same organisation, not a second one");
+        let other = post(json!({"kind": "editeur", "siren": "732829320", "name": "Autre"})).await.unwrap();
+        assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let other: Value = other.json().await.unwrap();
+        assert_eq!(other["type"], "urn:entcp:problem:idempotency-key-reused");
+        assert_eq!(common::count_kind(&db.store, "editeur").await, 1);
+    }
+}
+
+#[tokio::test]
+async fn every_change_is_audited_and_a_tampered_record_is_found() {
+    for db in common::backends().await {
+        import_sample(&db.store).await;
+        let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+        let client = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+        let created: Value = client
+            .post(format!("{base}/api/v1/orgs"))
+            .json(&json!({"kind": "epci", "siren": "200054781", "name": "MGP", "departement": "94"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let page: Value = client
+            .get(format!("{base}/api/v1/audit?target_id={}", created["id"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let record = &page["items"][0];
+        assert_eq!(record["action"], "orgs.create", "{}", db.name);
+        assert_eq!(record["actor"], "user:root@test.fr");
+        assert_eq!(record["summary"]["siren"], "200054781");
+
+        let actions: Vec<String> = audit::list(&db.store, &Default::default(), None)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|r| r.action.clone())
+            .collect();
+        for expected in ["imports.annuaire", "users.create", "roles.grant", "tokens.create", "orgs.create"] {
+            assert!(actions.iter().any(|a| a == expected), "{}: no {expected} in {actions:?}", db.name);
+        }
+        assert!(matches!(audit::verify(&db.store).await.unwrap(), Verification::Intact { .. }));
+
+        sqlx::query("UPDATE audit_log SET summary = '{\"siren\":\"000000000\"}' WHERE action = 'orgs.create'")
+            .execute(db.store.pool())
+            .await
+            .unwrap();
+        let seq = record["seq"].as_i64().unwrap();
+        match audit::verify(&db.store).await.unwrap() {
+            Verification::Broken { seq: broken, .. } => assert_eq!(broken, seq, "{}", db.name),
+            other => panic!("{}: tampering not detected: {other:?}", db.name),
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_audited_writes_keep_one_unbroken_chain() {
+    for db in common::backends().await {
+        let mut tasks = Vec::new();
+        for i in 0..12u32 {
+            let store = db.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let new = entcp::identity::NewUser {
+                    email: format!("agent{i}@test.fr"),
+                    display_name: format!("Agent {i}"),
+                    org: None,
+                };
+                entcp::identity::create_user(&store, &admin(), new, t0()).await.unwrap();
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(audit::verify(&db.store).await.unwrap(), Verification::Intact { records: 12 }, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let db = common::sqlite().await;
+    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    let client = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    for key in ["0940176F", "0940198E"] {
+        client.get(format!("{base}/api/v1/orgs/{key}")).send().await.unwrap();
+    }
+    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains(r#"entcp_http_requests_total{method="GET",route="/api/v1/orgs/{key}",status="404"} 2"#),
+        "{text}"
+    );
+    assert!(text.contains("entcp_http_request_duration_seconds_count"), "{text}");
+    assert!(text.contains("# TYPE entcp_outbox_messages gauge"), "{text}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_declares_bearer_security_and_each_action() {
+    let db = common::sqlite().await;
+    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    let doc: Value = reqwest::get(format!("{base}/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    for route in entcp::api::routes() {
+        let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
+        assert_eq!(op["security"][0]["bearer"], json!([]), "{} {}", route.method, route.path);
+        assert_eq!(op["x-entcp-action"], route.action.name);
+    }
+}
