@@ -47,9 +47,9 @@ fn first_start_creates_an_admin_whose_token_opens_the_api() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let (mut address, mut token) = (None, None);
-    for line in stderr.lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if line.trim_start().starts_with("entcp_") {
             token = Some(line.trim().to_string());
@@ -59,6 +59,8 @@ fn first_start_creates_an_admin_whose_token_opens_the_api() {
             break;
         }
     }
+    // Keep reading the log so that the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     let address = address.expect("serve logs where it listens");
     let token = token.expect("the first start prints the admin token");
     assert!(address.starts_with("127.0.0.1:"), "{address}");
