@@ -223,7 +223,7 @@ impl Default for LogConfig {
 
 impl Default for ImportConfig {
     fn default() -> Self {
-        ImportConfig { batch_size: 1000 }
+        ImportConfig { batch_size: 5000 }
     }
 }
 

@@ -33,7 +33,7 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { dry_run: false, batch_size: 1000, academies: None }
+        ImportOptions { dry_run: false, batch_size: 5000, academies: None }
     }
 }
 
@@ -696,10 +696,10 @@ impl<'a> BatchWriter<'a> {
 
     /// PostgreSQL plans the batch lookups from table statistics; on a table that
     /// grows by the import, stale statistics turn index lookups into full scans.
-    /// Refresh them whenever the table has doubled since the last refresh.
+    /// Refresh them whenever the table has grown fourfold since the last refresh.
     async fn refresh_statistics_if_grown(&mut self, written: u64) -> Result<(), Problem> {
         self.written_since_analyze += written;
-        if self.written_since_analyze < 1000 || self.written_since_analyze < self.rows_at_analyze {
+        if self.written_since_analyze < 1000 || self.written_since_analyze < 3 * self.rows_at_analyze {
             return Ok(());
         }
         self.store.analyze("orgs").await?;
@@ -729,7 +729,7 @@ impl<'a> BatchWriter<'a> {
         }
         let mut tx = self.store.begin_write().await?;
         let all: Vec<&OrgRecord> = batch.related.iter().chain(batch.etabs.iter()).collect();
-        let existing = existing_hashes(&mut tx, &all).await?;
+        let existing = existing_hashes(&mut tx, self.store.backend(), &all).await?;
         let mut to_write = Vec::new();
         for record in &all {
             let hash = record.content_hash();
@@ -782,6 +782,7 @@ fn related_label(kind: OrgKind) -> &'static str {
 
 async fn existing_hashes(
     tx: &mut crate::store::Tx,
+    backend: Backend,
     records: &[&OrgRecord],
 ) -> Result<HashMap<(OrgKind, String), String>, Problem> {
     let mut by_kind: HashMap<OrgKind, Vec<&str>> = HashMap::new();
@@ -794,8 +795,9 @@ async fn existing_hashes(
         codes.dedup();
         for chunk in codes.chunks(500) {
             let sql = format!(
-                "SELECT code, content_hash FROM orgs WHERE kind = $1 AND code IN ({})",
-                crate::store::placeholders(2, chunk.len())
+                "SELECT code, content_hash FROM orgs WHERE kind = {} AND code IN ({})",
+                crate::store::markers(backend, 1, 1),
+                crate::store::markers(backend, 2, chunk.len())
             );
             let mut query = sqlx::query(&sql).bind(kind.as_str());
             for code in chunk {
@@ -814,34 +816,63 @@ fn column_types() -> impl Iterator<Item = (&'static str, &'static str)> {
     UPSERT_COLUMNS.iter().map(|c| (*c, if matches!(*c, "pupils" | "is_open") { "bigint" } else { "text" }))
 }
 
-/// One statement per batch, the rows passed as a single JSON parameter: binding
-/// thousands of parameters is slow in the SQLite driver, and JSON is native to both.
-fn upsert_sql(backend: Backend) -> String {
-    let columns = UPSERT_COLUMNS.join(", ");
-    let source = match backend {
-        Backend::Sqlite => {
-            let fields: Vec<String> = UPSERT_COLUMNS.iter().map(|c| format!("j ->> '$.{c}'")).collect();
-            format!("SELECT {} FROM (SELECT value AS j FROM json_each(jsonb($1))) WHERE true", fields.join(", "))
-        }
-        Backend::Postgres => {
-            let types: Vec<String> = column_types().map(|(c, t)| format!("{c} {t}")).collect();
-            format!("SELECT {columns} FROM jsonb_to_recordset($1::jsonb) AS r({})", types.join(", "))
-        }
-    };
+/// `INSERT INTO orgs (...) <source> ON CONFLICT ... DO UPDATE` for a row source.
+fn upsert_into_orgs(source: &str) -> String {
     let updates: Vec<String> = UPSERT_COLUMNS
         .iter()
         .filter(|c| !matches!(**c, "id" | "kind" | "code" | "created_at"))
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     format!(
-        "INSERT INTO orgs ({columns}) {source} ON CONFLICT (kind, code) DO UPDATE SET {}, version = orgs.version + 1",
+        "INSERT INTO orgs ({}) {source} ON CONFLICT (kind, code) DO UPDATE SET {}, version = orgs.version + 1",
+        UPSERT_COLUMNS.join(", "),
         updates.join(", ")
     )
 }
 
-async fn upsert(
+/// SQLite: plain multi-row VALUES with positional `?` markers. Numbered `$n`
+/// markers cost the driver a name lookup each, quadratic in the row count.
+const SQLITE_ROWS_PER_STATEMENT: usize = 500;
+
+async fn upsert_sqlite(tx: &mut crate::store::Tx, records: &[(&OrgRecord, String)], now: &str) -> Result<(), Problem> {
+    let row = format!("({})", vec!["?"; UPSERT_COLUMNS.len()].join(", "));
+    for chunk in records.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        let values = vec![row.as_str(); chunk.len()].join(", ");
+        let sql = upsert_into_orgs(&format!("VALUES {values}"));
+        let mut query = sqlx::query(&sql);
+        for (r, hash) in chunk {
+            query = query
+                .bind(new_id())
+                .bind(r.kind().as_str())
+                .bind(r.code.as_str())
+                .bind(r.name.as_str())
+                .bind(fold(&r.name))
+                .bind(r.siren.as_deref())
+                .bind(r.siret.as_deref())
+                .bind(r.etab_type.map(EtabType::as_str))
+                .bind(r.nature_code.as_deref())
+                .bind(r.nature_label.as_deref())
+                .bind(r.sector)
+                .bind(r.degree)
+                .bind(r.commune_code.as_deref())
+                .bind(r.departement_code.as_deref())
+                .bind(r.academie_code.as_deref())
+                .bind(r.region_code.as_deref())
+                .bind(r.pupils)
+                .bind(i64::from(r.is_open))
+                .bind(r.email.as_deref())
+                .bind(hash.as_str())
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: the rows as one JSON parameter, expanded by `jsonb_to_recordset`.
+async fn upsert_postgres(
     tx: &mut crate::store::Tx,
-    backend: Backend,
     records: &[(&OrgRecord, String)],
     now: &str,
 ) -> Result<(), Problem> {
@@ -874,9 +905,24 @@ async fn upsert(
             })
         })
         .collect();
+    let types: Vec<String> = column_types().map(|(c, t)| format!("{c} {t}")).collect();
+    let source =
+        format!("SELECT {} FROM jsonb_to_recordset($1::jsonb) AS r({})", UPSERT_COLUMNS.join(", "), types.join(", "));
     let payload = serde_json::Value::Array(rows).to_string();
-    sqlx::query(&upsert_sql(backend)).bind(payload).execute(&mut **tx).await?;
+    sqlx::query(&upsert_into_orgs(&source)).bind(payload).execute(&mut **tx).await?;
     Ok(())
+}
+
+async fn upsert(
+    tx: &mut crate::store::Tx,
+    backend: Backend,
+    records: &[(&OrgRecord, String)],
+    now: &str,
+) -> Result<(), Problem> {
+    match backend {
+        Backend::Sqlite => upsert_sqlite(tx, records, now).await,
+        Backend::Postgres => upsert_postgres(tx, records, now).await,
+    }
 }
 
 #[cfg(test)]

@@ -159,6 +159,17 @@ pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// Bind markers for `count` values starting at position `first`: numbered
+/// (`$3, $4`) on PostgreSQL, positional (`?, ?`) on SQLite, whose driver looks
+/// every numbered marker up by name (quadratic in long lists). A statement must
+/// then use positional markers throughout on SQLite.
+pub fn markers(backend: Backend, first: usize, count: usize) -> String {
+    match backend {
+        Backend::Sqlite => vec!["?"; count].join(", "),
+        Backend::Postgres => placeholders(first, count),
+    }
+}
+
 /// `$first, $first+1, ...` placeholders for `count` values.
 pub fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
