@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// Where the embedded database and generated files live.
     pub data_dir: PathBuf,
+    /// Extra convention models (YAML), added to the shipped ones.
+    pub conventions_dir: Option<PathBuf>,
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
@@ -123,6 +125,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./data"),
+            conventions_dir: None,
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),

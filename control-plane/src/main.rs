@@ -65,6 +65,9 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Conventions: models, drafts, signatures, documents.
+    #[command(subcommand)]
+    Conventions(commands::conventions::ConventionsCommand),
     /// Users of the API and the console.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -259,6 +262,8 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    // Refuse to start on an invalid convention model rather than fail later.
+    entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
     match command {
         Command::Serve { listen } => {
             let mut config = config;
@@ -281,6 +286,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             return outbox_list(&config, status, limit, json).await
         }
         Command::Config(ConfigCommand::Print) => print!("{}", config.to_yaml()),
+        Command::Conventions(cmd) => {
+            let models = entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
+            return commands::conventions::run(&open_store(&config).await?, &models, cmd).await;
+        }
         Command::Users(cmd) => return commands::identity::users(&open_store(&config).await?, cmd).await,
         Command::Roles(cmd) => return commands::identity::roles(&open_store(&config).await?, cmd).await,
         Command::Tokens(cmd) => return commands::identity::tokens(&open_store(&config).await?, cmd).await,

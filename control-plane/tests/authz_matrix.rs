@@ -20,6 +20,8 @@ use std::sync::Arc;
 use Role::*;
 
 const EVERYONE: &[Role] = &Role::ALL;
+const CONVENTION_WRITERS: &[Role] = &[Admin, Dan, Collectivite, ChefEtablissement, Coordinateur];
+const CONVENTION_SIGNERS: &[Role] = &[Dan, Collectivite, ChefEtablissement, Coordinateur, SupportN2];
 
 /// Who may call each route (the rest get 403), and what kind of target it acts on.
 const TABLE: &[(&str, &str, &[Role], Target)] = &[
@@ -43,6 +45,19 @@ const TABLE: &[(&str, &str, &[Role], Target)] = &[
     ("POST", "/api/v1/tokens", EVERYONE, Target::None),
     ("DELETE", "/api/v1/tokens/{id}", EVERYONE, Target::Token),
     ("GET", "/api/v1/audit", &[Admin, Auditeur, Dpo], Target::None),
+    ("GET", "/api/v1/convention-models", EVERYONE, Target::None),
+    ("GET", "/api/v1/conventions", EVERYONE, Target::None),
+    ("POST", "/api/v1/conventions", CONVENTION_WRITERS, Target::Convention),
+    ("GET", "/api/v1/conventions/{id}", EVERYONE, Target::Convention),
+    ("PATCH", "/api/v1/conventions/{id}", CONVENTION_WRITERS, Target::Convention),
+    ("POST", "/api/v1/conventions/{id}/submit", CONVENTION_WRITERS, Target::Convention),
+    ("POST", "/api/v1/conventions/{id}/visa", CONVENTION_SIGNERS, Target::Convention),
+    ("POST", "/api/v1/conventions/{id}/sign", CONVENTION_SIGNERS, Target::Convention),
+    ("POST", "/api/v1/conventions/{id}/refuse", CONVENTION_SIGNERS, Target::Convention),
+    ("POST", "/api/v1/conventions/{id}/terminate", CONVENTION_WRITERS, Target::Convention),
+    ("POST", "/api/v1/conventions/{id}/amend", CONVENTION_WRITERS, Target::Convention),
+    ("GET", "/api/v1/conventions/{id}/document", EVERYONE, Target::Convention),
+    ("POST", "/api/v1/conventions/{id}/signed-copies", CONVENTION_WRITERS, Target::Convention),
     ("GET", "/api/v1/jobs", &[Admin, Auditeur], Target::None),
     ("POST", "/api/v1/jobs/{name}/run", &[Admin], Target::None),
     ("GET", "/api/v1/outbox", &[Admin, Auditeur], Target::None),
@@ -63,6 +78,8 @@ enum Target {
     User,
     /// A token: one's own is in scope, another user's is not.
     Token,
+    /// A convention: in scope when the role's organisation is a party.
+    Convention,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,6 +103,8 @@ struct World {
     user_in: String,
     user_out: String,
     sirens: AtomicU32,
+    /// Convention start years, so that test conventions never overlap.
+    years: AtomicU32,
 }
 
 fn luhn_siren(seed: u32) -> String {
@@ -183,6 +202,7 @@ async fn world(db: &common::TestDb) -> World {
         user_in,
         user_out,
         sirens: AtomicU32::new(100),
+        years: AtomicU32::new(0),
     }
 }
 
@@ -192,6 +212,7 @@ struct Call {
     path: String,
     body: Option<Value>,
     csv: Option<String>,
+    pdf: Option<Vec<u8>>,
     if_match: Option<i64>,
 }
 
@@ -213,13 +234,89 @@ impl World {
         luhn_siren(self.sirens.fetch_add(1, Ordering::SeqCst))
     }
 
+    /// The parties of a tripartite convention for the school in or out of scope.
+    fn tripartite(&self, side: Side, start: &str) -> entcp::conventions::workflow::NewConvention {
+        let (etab, commune) = match side {
+            Side::In => (&self.etab_in, &self.commune_in),
+            Side::Out => (&self.etab_out, &self.commune_out),
+        };
+        let body = json!({
+            "model": "tripartite-premier-degre",
+            "parties": {
+                "academie": format!("academie:{}", etab.academie_code.clone().unwrap()),
+                "collectivite": commune.id,
+                "etablissement": etab.id,
+            },
+            "start_date": start,
+        });
+        serde_json::from_value(body).unwrap()
+    }
+
+    /// A start date whose 36 months overlap no other test convention.
+    fn next_start(&self, past: bool) -> String {
+        let n = self.years.fetch_add(1, Ordering::SeqCst) as i32;
+        let year = if past { 2026 - 4 * (n + 1) } else { 2030 + 4 * n };
+        format!("{year}-01-01")
+    }
+
+    async fn actor_of(&self, role: Role) -> identity::Actor {
+        let user = identity::get_user(&self.store, &format!("{}@test.fr", role.as_str())).await.unwrap().unwrap();
+        let bindings = identity::bindings_of(&self.store, &user.id).await.unwrap();
+        identity::Actor { user_id: Some(user.id), name: format!("user:{}", user.email), bindings }
+    }
+
+    /// A convention in the given state, for the school in or out of scope.
+    async fn convention(&self, side: Side, state: &str) -> entcp::conventions::Convention {
+        use entcp::conventions::workflow::{self, Ctx};
+        let models = entcp::conventions::model::load_models(None).unwrap();
+        let admin = admin();
+        let store = &self.store;
+        let models = &models;
+        let start = self.next_start(state == "active");
+        let mut conv =
+            workflow::create(&Ctx { store, models, actor: &admin, now: t0() }, self.tripartite(side, &start))
+                .await
+                .unwrap();
+        if state == "draft" {
+            return conv;
+        }
+        conv = workflow::submit(&Ctx { store, models, actor: &admin, now: t0() }, &conv).await.unwrap();
+        if state == "in_signature" {
+            return conv;
+        }
+        for role in [Dan, Collectivite, ChefEtablissement] {
+            let actor = match side {
+                Side::In => self.actor_of(role).await,
+                Side::Out => self.signer_out(role).await,
+            };
+            conv = workflow::sign(&Ctx { store, models, actor: &actor, now: t0() }, &conv, None, None).await.unwrap();
+        }
+        conv
+    }
+
+    /// Signers of the out-of-scope parties, created on first use.
+    async fn signer_out(&self, role: Role) -> identity::Actor {
+        let email = format!("{}.out@test.fr", role.as_str());
+        if identity::get_user(&self.store, &email).await.unwrap().is_none() {
+            let org = match role {
+                Dan => format!("academie:{}", self.etab_out.academie_code.clone().unwrap()),
+                Collectivite => self.commune_out.id.clone(),
+                _ => self.etab_out.id.clone(),
+            };
+            token_for(&self.store, &email, role, Some(&org)).await;
+        }
+        let user = identity::get_user(&self.store, &email).await.unwrap().unwrap();
+        let bindings = identity::bindings_of(&self.store, &user.id).await.unwrap();
+        identity::Actor { user_id: Some(user.id), name: format!("user:{email}"), bindings }
+    }
+
     async fn version(&self, org: &Org) -> i64 {
         queries::get_org(&self.store, &org.id).await.unwrap().unwrap().version
     }
 
     async fn call(&self, method: &str, path: &str, role: Role, side: Side) -> Option<Call> {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
-        let call = |path: String| Call { method: m.clone(), path, body: None, csv: None, if_match: None };
+        let call = |path: String| Call { method: m.clone(), path, body: None, csv: None, pdf: None, if_match: None };
         let org = match side {
             Side::In => self.org_in(role),
             Side::Out => &self.etab_out,
@@ -317,6 +414,48 @@ impl World {
                 tx.commit().await.unwrap();
                 call(format!("/api/v1/outbox/{id}/retry"))
             }
+            ("GET", "/api/v1/convention-models") => call(path.into()),
+            ("GET", "/api/v1/conventions") => call("/api/v1/conventions?limit=5".into()),
+            ("POST", "/api/v1/conventions") => {
+                if side == Side::In && !is_party(role) {
+                    return None;
+                }
+                let body = serde_json::to_value(json_of_new(&self.tripartite(side, &self.next_start(false)))).unwrap();
+                Call { body: Some(body), ..call(path.into()) }
+            }
+            (_, p) if p.starts_with("/api/v1/conventions/{id}") => {
+                if side == Side::In && !is_party(role) {
+                    return None;
+                }
+                let state = match p {
+                    "/api/v1/conventions/{id}/visa"
+                    | "/api/v1/conventions/{id}/sign"
+                    | "/api/v1/conventions/{id}/refuse" => "in_signature",
+                    "/api/v1/conventions/{id}/terminate" => "signed",
+                    "/api/v1/conventions/{id}/amend" => "active",
+                    _ => "draft",
+                };
+                let conv = self.convention(side, state).await;
+                let url = p.replace("{id}", &conv.id);
+                match p {
+                    "/api/v1/conventions/{id}" if method == "PATCH" => {
+                        Call { body: Some(json!({ "title": "Titre revu" })), if_match: Some(conv.version), ..call(url) }
+                    }
+                    "/api/v1/conventions/{id}/refuse" => {
+                        Call { body: Some(json!({ "comment": "À revoir" })), ..call(url) }
+                    }
+                    "/api/v1/conventions/{id}/terminate" => {
+                        Call { body: Some(json!({ "reason": "Changement de solution" })), ..call(url) }
+                    }
+                    "/api/v1/conventions/{id}/visa" | "/api/v1/conventions/{id}/sign" => {
+                        Call { body: Some(json!({})), ..call(url) }
+                    }
+                    "/api/v1/conventions/{id}/signed-copies" => {
+                        Call { pdf: Some(b"%PDF-1.4 signed".to_vec()), ..call(url) }
+                    }
+                    _ => call(url),
+                }
+            }
             other => panic!("route {other:?} has no request in the matrix"),
         })
     }
@@ -329,6 +468,9 @@ impl World {
         }
         if let Some(csv) = call.csv {
             req = req.header("content-type", "text/csv").body(csv);
+        }
+        if let Some(pdf) = call.pdf {
+            req = req.header("content-type", "application/pdf").body(pdf);
         }
         if let Some(version) = call.if_match {
             req = req.header("if-match", format!("\"{version}\""));
@@ -346,10 +488,47 @@ fn success(method: &str, path: &str) -> u16 {
     }
 }
 
+/// Roles bound to an organisation that is party to the test conventions.
+fn is_party(role: Role) -> bool {
+    !matches!(role, SupportN3 | Coordinateur)
+}
+
+fn json_of_new(new: &entcp::conventions::workflow::NewConvention) -> Value {
+    let parties: serde_json::Map<String, Value> = new
+        .parties
+        .iter()
+        .map(|(k, v)| match v {
+            entcp::conventions::workflow::PartyInput::One(o) => (k.clone(), json!(o)),
+            entcp::conventions::workflow::PartyInput::Many(os) => (k.clone(), json!(os)),
+        })
+        .collect();
+    json!({ "model": new.model, "parties": parties, "start_date": new.start_date })
+}
+
+/// What a party member gets from the convention routes, the workflow's own rules included.
+fn convention_success(method: &str, path: &str, role: Role) -> u16 {
+    let signer = matches!(role, Dan | Collectivite | ChefEtablissement);
+    match (method, path) {
+        ("POST", "/api/v1/conventions") | ("POST", "/api/v1/conventions/{id}/amend") => 201,
+        // The premier-degré model asks no visa.
+        ("POST", "/api/v1/conventions/{id}/visa") => 409,
+        ("POST", "/api/v1/conventions/{id}/sign") | ("POST", "/api/v1/conventions/{id}/refuse") if !signer => 403,
+        _ => 200,
+    }
+}
+
 /// What the table says `role` should get.
 fn expected(method: &str, path: &str, allowed: &[Role], target: Target, role: Role, side: Side) -> u16 {
     if !allowed.contains(&role) {
         return 403;
+    }
+    if target == Target::Convention {
+        return match (side, role) {
+            (Side::In, _) | (Side::Out, Admin) => convention_success(method, path, role),
+            // Creating with other organisations as parties is refused; others' conventions are not revealed.
+            (Side::Out, _) if path == "/api/v1/conventions" => 403,
+            (Side::Out, _) => 404,
+        };
     }
     if side == Side::In || role == Admin || target == Target::None {
         return success(method, path);

@@ -13,10 +13,7 @@ use entcp::notify::{self, SendReport};
 use entcp::store::Store;
 use serde_json::{json, Value};
 use sqlx::Row;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
 
 // --- fixtures ---------------------------------------------------------------
 
@@ -25,20 +22,7 @@ fn state(store: &Store, config: &Config, now: DateTime<Utc>) -> AppState {
 }
 
 /// A configuration writing under `data_dir`, mail to `.eml` files.
-fn file_config(data_dir: &Path) -> Config {
-    Config { data_dir: data_dir.to_path_buf(), ..Config::default() }
-}
-
-/// A configuration sending to a plain SMTP server on loopback.
-fn smtp_config(data_dir: &Path, port: u16) -> Config {
-    let mut config = file_config(data_dir);
-    config.mail.transport = MailTransport::Smtp;
-    config.mail.smtp.host = "127.0.0.1".into();
-    config.mail.smtp.port = port;
-    config.mail.smtp.tls = SmtpTls::None;
-    config.mail.smtp.timeout_seconds = 10;
-    config
-}
+use common::smtp::{file_config, free_port, smtp_config, smtp_sink_available, SmtpSink};
 
 /// Queues the test e-mail in its own committed transaction.
 async fn queue_test_mail(store: &Store, to: &str, now: DateTime<Utc>) -> String {
@@ -60,98 +44,6 @@ fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-/// A TCP port nobody listens on (yet).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-// --- the real SMTP server -----------------------------------------------------
-
-/// `tests/support/smtp_sink.py` running as a child process on 127.0.0.1.
-struct SmtpSink {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-/// Whether python3 with aiosmtpd is here; in CI its absence is a failure, not a skip.
-fn smtp_sink_available() -> bool {
-    let available = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !available {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI is set but python3 with aiosmtpd is missing: the SMTP tests would be skipped"
-        );
-        eprintln!("SKIPPED: python3 -m pip install aiosmtpd to run the SMTP tests");
-    }
-    available
-}
-
-impl SmtpSink {
-    fn start(port: u16) -> SmtpSink {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/smtp_sink.py");
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("python3")
-            .arg(&script)
-            .args(["--port", &port.to_string()])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 starts the SMTP sink");
-        let mut sink = SmtpSink { child, dir };
-        sink.wait_until_listening(port);
-        sink
-    }
-
-    fn wait_until_listening(&mut self, port: u16) {
-        let deadline = Instant::now() + std::time::Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut stderr = String::new();
-                use std::io::Read;
-                self.child.stderr.take().unwrap().read_to_string(&mut stderr).ok();
-                panic!("the SMTP sink exited ({status}): {stderr}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("the SMTP sink did not listen on port {port} within 20 s");
-    }
-
-    /// Every message received so far, raw.
-    fn received(&self) -> Vec<String> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-            .collect();
-        names.sort();
-        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
-    }
-
-    /// How many received messages carry the Message-ID of outbox message `id`.
-    fn copies_of(&self, id: &str) -> usize {
-        let header = format!("Message-ID: <{id}@");
-        self.received().iter().filter(|m| m.contains(&header)).count()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 // --- jobs ---------------------------------------------------------------------
 
 #[tokio::test]
@@ -168,7 +60,7 @@ async fn two_schedulers_on_one_database_run_each_tick_once() {
         let first: Vec<_> = runs_a.unwrap().into_iter().chain(runs_b.unwrap()).collect();
         let mut names: Vec<_> = first.iter().map(|r| r.job.as_str()).collect();
         names.sort();
-        assert_eq!(names, ["outbox-purge", "outbox-send"], "{}", db.name);
+        assert_eq!(names, ["conventions-daily", "outbox-purge", "outbox-send"], "{}", db.name);
         assert!(first.iter().all(|r| r.outcome == "success"), "{first:?}");
 
         for minute in 1..=10 {
@@ -203,6 +95,7 @@ async fn a_disabled_job_never_runs_and_a_manual_run_is_recorded() {
         let data = tempfile::tempdir().unwrap();
         let mut config = file_config(data.path());
         config.jobs.each.get_mut("outbox-purge").unwrap().enabled = false;
+        config.jobs.each.get_mut("conventions-daily").unwrap().enabled = false;
         let now = common::t0();
         let app = state(&db.store, &config, now);
         let scheduler = Scheduler::new(app.clone(), "solo").unwrap();

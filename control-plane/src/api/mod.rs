@@ -35,11 +35,21 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Arc<dyn crate::clock::Clock>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Convention models, loaded and validated at start.
+    pub models: Arc<Vec<crate::conventions::model::ConventionModel>>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Config, clock: Arc<dyn crate::clock::Clock>) -> AppState {
-        AppState { store, config: Arc::new(config), clock, metrics: Arc::new(metrics::Metrics::default()) }
+        let models = crate::conventions::model::load_models(config.conventions_dir.as_deref())
+            .expect("convention models are validated at start (entctl checks them before building the state)");
+        AppState {
+            store,
+            config: Arc::new(config),
+            clock,
+            metrics: Arc::new(metrics::Metrics::default()),
+            models: Arc::new(models),
+        }
     }
 }
 
@@ -124,6 +134,7 @@ pub fn routes() -> Vec<ApiRoute> {
     routes.extend(crate::registry::routes::routes());
     routes.extend(crate::identity::routes::routes());
     routes.extend(crate::audit::routes::routes());
+    routes.extend(crate::conventions::routes::routes());
     routes.extend(crate::jobs::routes());
     routes.extend(crate::notify::routes());
     routes

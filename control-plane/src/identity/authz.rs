@@ -36,6 +36,18 @@ pub const ROLES_WRITE: Action = Action { name: "roles.write", write: true, roles
 pub const SELF_READ: Action = Action { name: "self.read", write: false, roles: EVERYONE };
 /// One's own tokens; an admin's reach every user's.
 pub const TOKENS_MANAGE: Action = Action { name: "tokens.manage", write: true, roles: EVERYONE };
+pub const CONVENTIONS_READ: Action = Action { name: "conventions.read", write: false, roles: EVERYONE };
+pub const CONVENTIONS_WRITE: Action = Action {
+    name: "conventions.write",
+    write: true,
+    roles: &[Admin, Dan, Collectivite, ChefEtablissement, Coordinateur],
+};
+/// Visas, signatures and refusals: the signer's role at the party is checked by the workflow.
+pub const CONVENTIONS_SIGN: Action = Action {
+    name: "conventions.sign",
+    write: true,
+    roles: &[Dan, Collectivite, ChefEtablissement, Coordinateur, SupportN2],
+};
 pub const AUDIT_READ: Action = Action { name: "audit.read", write: false, roles: &[Admin, Auditeur, Dpo] };
 pub const JOBS_READ: Action = Action { name: "jobs.read", write: false, roles: &[Admin, Auditeur] };
 pub const JOBS_RUN: Action = Action { name: "jobs.run", write: true, roles: &[Admin] };

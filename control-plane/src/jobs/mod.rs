@@ -38,6 +38,7 @@ pub struct Job {
 pub fn all() -> Vec<Job> {
     let mut jobs = Vec::new();
     jobs.extend(crate::notify::jobs());
+    jobs.extend(crate::conventions::jobs::jobs());
     jobs
 }
 

@@ -11,12 +11,20 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The e-mail templates compiled into the binary: (name, subject, text, html).
-const TEMPLATES: &[(&str, &str, &str, &str)] = &[(
-    "test",
-    include_str!("../../../templates/mail/test.subject"),
-    include_str!("../../../templates/mail/test.txt"),
-    include_str!("../../../templates/mail/test.html"),
-)];
+const TEMPLATES: &[(&str, &str, &str, &str)] = &[
+    (
+        "test",
+        include_str!("../../../templates/mail/test.subject"),
+        include_str!("../../../templates/mail/test.txt"),
+        include_str!("../../../templates/mail/test.html"),
+    ),
+    (
+        "convention",
+        include_str!("../../../templates/mail/convention.subject"),
+        include_str!("../../../templates/mail/convention.txt"),
+        include_str!("../../../templates/mail/convention.html"),
+    ),
+];
 
 fn tera() -> &'static tera::Tera {
     static TERA: OnceLock<tera::Tera> = OnceLock::new();

@@ -1,0 +1,197 @@
+//! `entctl conventions ...`: the same operations as the API. Changes are made
+//! as the operator (`cli:<login>`), or as a user with `--as EMAIL` (signing
+//! needs the signer's own role at the party).
+
+use clap::Subcommand;
+use entcp::conventions::workflow::{self, Ctx, NewConvention, Termination};
+use entcp::conventions::{self, get_convention, list_ids, ConventionFilter};
+use entcp::error::Problem;
+use entcp::identity::{self, Actor};
+use entcp::store::Store;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum ConventionsCommand {
+    /// List the convention models (shipped and from conventions_dir).
+    Models,
+    /// List conventions.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        /// A party organisation (id, code or kind:code).
+        #[arg(long)]
+        party: Option<String>,
+        /// A covered école (UAI).
+        #[arg(long)]
+        school: Option<String>,
+        /// Ending on or before this date (YYYY-MM-DD).
+        #[arg(long)]
+        expiring_before: Option<String>,
+    },
+    /// Show one convention (id or reference) as JSON.
+    Show { id: String },
+    /// Create a draft from a JSON or YAML file (the body of POST /api/v1/conventions).
+    Create {
+        file: PathBuf,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Submit a draft for visas and signatures.
+    Submit {
+        id: String,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Sign for the user's party.
+    Sign {
+        id: String,
+        #[arg(long = "as")]
+        as_user: String,
+        #[arg(long)]
+        party: Option<String>,
+    },
+    /// Refuse (back to draft) with a comment.
+    Refuse {
+        id: String,
+        #[arg(long = "as")]
+        as_user: String,
+        #[arg(long)]
+        comment: String,
+    },
+    /// Terminate an active convention.
+    Terminate {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        /// YYYY-MM-DD (today when absent).
+        #[arg(long)]
+        effective_date: Option<String>,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Start an avenant of an active convention.
+    Amend {
+        id: String,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Write the document (html, odt or pdf) to a file.
+    Export {
+        id: String,
+        #[arg(long, default_value = "html")]
+        format: String,
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+}
+
+fn fail(p: Problem) -> anyhow::Error {
+    anyhow::anyhow!("{}", p.detail)
+}
+
+async fn actor(store: &Store, as_user: Option<&str>) -> anyhow::Result<Actor> {
+    let Some(email) = as_user else { return Ok(Actor::cli()) };
+    let user = identity::get_user(store, email)
+        .await
+        .map_err(fail)?
+        .ok_or_else(|| anyhow::anyhow!("utilisateur introuvable : {email}"))?;
+    let bindings = identity::bindings_of(store, &user.id).await.map_err(fail)?;
+    Ok(Actor { user_id: Some(user.id), name: format!("user:{}", user.email), bindings })
+}
+
+async fn load(
+    store: &Store,
+    models: &[conventions::model::ConventionModel],
+    id: &str,
+) -> anyhow::Result<conventions::Convention> {
+    get_convention(store, models, id)
+        .await
+        .map_err(fail)?
+        .ok_or_else(|| anyhow::anyhow!("convention introuvable : {id}"))
+}
+
+fn print(conv: &conventions::Convention) {
+    println!("{} {} [{}] {} → {}", conv.reference, conv.title, conv.status.label(), conv.start_date, conv.end_date);
+}
+
+pub async fn run(
+    store: &Store,
+    models: &[conventions::model::ConventionModel],
+    command: ConventionsCommand,
+) -> anyhow::Result<ExitCode> {
+    let now = chrono::Utc::now();
+    match command {
+        ConventionsCommand::Models => {
+            for m in models {
+                let parties: Vec<&str> = m.parties.iter().map(|p| p.key.as_str()).collect();
+                println!(
+                    "{:<26} v{}  {} ({} mois ; parties : {})",
+                    m.id,
+                    m.version,
+                    m.title,
+                    m.duration_months,
+                    parties.join(", ")
+                );
+            }
+        }
+        ConventionsCommand::List { status, party, school, expiring_before } => {
+            let filter =
+                ConventionFilter { status, party, school, expiring_before, limit: Some(500), ..Default::default() };
+            for id in list_ids(store, &filter, None).await.map_err(fail)?.0 {
+                print(&load(store, models, &id).await?);
+            }
+        }
+        ConventionsCommand::Show { id } => {
+            println!("{}", serde_json::to_string_pretty(&load(store, models, &id).await?)?)
+        }
+        ConventionsCommand::Create { file, as_user } => {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("lecture de {} : {e}", file.display()))?;
+            let body: NewConvention =
+                serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
+            let actor = actor(store, as_user.as_deref()).await?;
+            let conv = workflow::create(&Ctx { store, models, actor: &actor, now }, body).await.map_err(fail)?;
+            print(&conv);
+        }
+        ConventionsCommand::Submit { id, as_user } => {
+            let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
+            print(&workflow::submit(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?);
+        }
+        ConventionsCommand::Sign { id, as_user, party } => {
+            let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);
+            print(
+                &workflow::sign(&Ctx { store, models, actor: &actor, now }, &conv, party.as_deref(), None)
+                    .await
+                    .map_err(fail)?,
+            );
+        }
+        ConventionsCommand::Refuse { id, as_user, comment } => {
+            let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);
+            print(&workflow::refuse(&Ctx { store, models, actor: &actor, now }, &conv, &comment).await.map_err(fail)?);
+        }
+        ConventionsCommand::Terminate { id, reason, effective_date, as_user } => {
+            let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
+            let t = Termination { reason, effective_date };
+            print(&workflow::terminate(&Ctx { store, models, actor: &actor, now }, &conv, t).await.map_err(fail)?);
+        }
+        ConventionsCommand::Amend { id, as_user } => {
+            let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
+            print(&workflow::amend(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?);
+        }
+        ConventionsCommand::Export { id, format, output } => {
+            let conv = load(store, models, &id).await?;
+            let model = conventions::find_model(models, &conv.model_id, Some(conv.model_version)).map_err(fail)?;
+            let doc = conventions::document::full(model, &conv).map_err(fail)?;
+            let bytes = match format.as_str() {
+                "html" => entcp::documents::to_html(&doc).into_bytes(),
+                "odt" => entcp::documents::to_odt(&doc),
+                "pdf" => entcp::documents::to_pdf(&doc).map_err(|e| anyhow::anyhow!("{e}"))?,
+                other => anyhow::bail!("format inconnu : {other} (html, odt ou pdf)"),
+            };
+            std::fs::write(&output, bytes)?;
+            println!("{} écrit", output.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,297 @@
+//! Conventions over HTTP, on SQLite and PostgreSQL: a full tripartite cycle for
+//! a real école as three users, voided signatures, documents, the circuit's
+//! refusals, bad input, and expiry reminders that reach a real SMTP server.
+
+mod common;
+
+use chrono::{Duration, TimeZone, Utc};
+use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};
+use common::{admin, t0, token_for};
+use entcp::clock::{Clock, FixedClock};
+use entcp::identity::Role;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+struct Cycle {
+    base: String,
+    clock: Arc<FixedClock>,
+    dan: reqwest::Client,
+    mairie: reqwest::Client,
+    directeur: reqwest::Client,
+    db: common::TestDb,
+}
+
+async fn import_sample(store: &entcp::store::Store) {
+    let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    let options = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0()).await.unwrap();
+}
+
+async fn setup(db: common::TestDb) -> Cycle {
+    import_sample(&db.store).await;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let base = common::serve(db.store.clone(), clock.clone()).await;
+    let dan = common::client_with(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+    let mairie =
+        common::client_with(&token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
+    let directeur = common::client_with(
+        &token_for(&db.store, "ce.0940176f@ac-creteil.fr", Role::ChefEtablissement, Some("0940176F")).await,
+    );
+    Cycle { base, clock, dan, mairie, directeur, db }
+}
+
+async fn call(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn tripartite(start: &str) -> Value {
+    json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": start,
+        "parameters": { "accounts": 250 }
+    })
+}
+
+impl Cycle {
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/conventions{path}", self.base)
+    }
+
+    async fn create(&self, body: Value) -> Value {
+        let (status, conv) = call(self.dan.post(self.url("")).json(&body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{conv}");
+        conv
+    }
+
+    async fn post(&self, who: &reqwest::Client, id: &str, action: &str, body: Value) -> (StatusCode, Value) {
+        call(who.post(self.url(&format!("/{id}/{action}"))).json(&body)).await
+    }
+
+    /// Mail queued to `to` with this event, from the outbox.
+    async fn mails(&self, to: &str, event: &str) -> usize {
+        use sqlx::Row;
+        sqlx::query("SELECT recipients, context FROM outbox WHERE template = 'convention'")
+            .fetch_all(self.db.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                let recipients: String = r.get("recipients");
+                let context: Value = serde_json::from_str(&r.get::<String, _>("context")).unwrap();
+                recipients.contains(to) && context["event"] == event
+            })
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users() {
+    for db in common::backends().await {
+        let c = setup(db).await;
+        let conv = c.create(tripartite("2026-09-01")).await;
+        let id = conv["id"].as_str().unwrap().to_string();
+        assert_eq!(conv["status"], "draft");
+        assert_eq!(conv["schools"][0]["code"], "0940176F");
+        assert!(conv["reference"].as_str().unwrap().starts_with("CONV-2026-"));
+        assert_eq!(conv["end_date"], "2029-08-31", "36 months by default");
+
+        let (s, body) = c.post(&c.directeur, &id, "sign", json!({})).await;
+        assert_eq!(s, StatusCode::CONFLICT, "a draft is not signed: {body}");
+        let (s, submitted) = c.post(&c.dan, &id, "submit", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{submitted}");
+        assert_eq!(submitted["status"], "in_signature");
+        let first_hash = submitted["document_hash"].as_str().unwrap().to_string();
+        assert_eq!(c.mails("ce.0940176f@ac-creteil.fr", "submitted").await, 1);
+
+        let (s, _) = c.post(&c.directeur, &id, "sign", json!({ "document_hash": first_hash })).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, body) = c.post(&c.directeur, &id, "sign", json!({})).await;
+        assert_eq!(s, StatusCode::CONFLICT, "signing twice: {body}");
+        let (s, body) = c.post(&c.directeur, &id, "sign", json!({ "party": "collectivite" })).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "signing for another party: {body}");
+
+        // An edit in signature voids the collected signature and tells the signer.
+        let (_, current) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+        let version = current["version"].as_i64().unwrap();
+        let (s, edited) = call(
+            c.dan
+                .patch(c.url(&format!("/{id}")))
+                .header("if-match", format!("\"{version}\""))
+                .json(&json!({ "parameters": { "accounts": 260 } })),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{edited}");
+        let voided: Vec<&Value> =
+            edited["steps"].as_array().unwrap().iter().filter(|s| !s["voided_at"].is_null()).collect();
+        assert_eq!(voided.len(), 1);
+        let new_hash = edited["document_hash"].as_str().unwrap().to_string();
+        assert_ne!(new_hash, first_hash, "the edited text has another hash");
+        assert_eq!(c.mails("ce.0940176f@ac-creteil.fr", "signatures_voided").await, 1);
+        let (s, _) = c.post(&c.directeur, &id, "sign", json!({ "document_hash": first_hash })).await;
+        assert_eq!(s, StatusCode::CONFLICT, "the old text can no longer be signed");
+
+        for who in [&c.directeur, &c.mairie, &c.dan] {
+            let (s, body) = c.post(who, &id, "sign", json!({ "document_hash": new_hash })).await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+        }
+        let (_, active) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+        assert_eq!(active["status"], "active", "{}", c.db.name);
+        assert_eq!(c.mails("ent@fresnes.fr", "active").await, 1);
+
+        let html = c.dan.get(c.url(&format!("/{id}/document?format=html"))).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains(&new_hash), "the signature page shows the hash");
+        assert!(html.contains("Ecole élémentaire Robert Doisneau") && html.contains("Signatures"));
+        let odt = c.dan.get(c.url(&format!("/{id}/document?format=odt"))).send().await.unwrap();
+        assert_eq!(odt.headers()["content-type"], entcp::documents::ODT_MIME);
+        let bytes = odt.bytes().await.unwrap();
+        assert_eq!(&bytes[30..38], b"mimetype", "the first zip entry is the mimetype");
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+        let mut content = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name("content.xml").unwrap(), &mut content).unwrap();
+        assert!(content.contains(&new_hash));
+
+        // The three parties see it; another commune does not.
+        let other = common::client_with(
+            &token_for(&c.db.store, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await,
+        );
+        let (s, _) = call(other.get(c.url(&format!("/{id}")))).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (_, listed) = call(other.get(c.url("?status=active"))).await;
+        assert_eq!(listed["items"].as_array().unwrap().len(), 0);
+        let (_, mine) = call(c.mairie.get(c.url("?status=active"))).await;
+        assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+
+        let today = "2026-09-01";
+        let covering =
+            entcp::conventions::active_covering(&c.db.store, &load_models(), &org_id(&c, "0940176F").await, today)
+                .await
+                .unwrap();
+        assert_eq!(covering.unwrap().id, id);
+        let rgpd =
+            entcp::conventions::rgpd_roles_for(&c.db.store, &load_models(), &org_id(&c, "0940176F").await, today)
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(rgpd.controller.code, "24", "for an école the académie's services are controller");
+    }
+}
+
+fn load_models() -> Vec<entcp::conventions::model::ConventionModel> {
+    entcp::conventions::model::load_models(None).unwrap()
+}
+
+async fn org_id(c: &Cycle, key: &str) -> String {
+    entcp::registry::resolve_org(&c.db.store, key).await.unwrap().id
+}
+
+#[tokio::test]
+async fn bad_conventions_get_precise_errors() {
+    for db in common::backends().await {
+        let c = setup(db).await;
+        let mut body = tripartite("2026-09-01");
+        body["model"] = json!("tripartite-inconnue");
+        let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+        assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("model")), "{p}");
+
+        let mut body = tripartite("2026-09-01");
+        body["parties"]["collectivite"] = json!("departement:94");
+        let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(p["errors"][0]["field"], "parties.collectivite", "{p}");
+
+        let mut body = tripartite("2026-09-01");
+        body["end_date"] = json!("2026-01-01");
+        let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+        assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("end_date")), "{p}");
+
+        let mut body = tripartite("2026-09-01");
+        body["parties"]["collectivite"] = json!("commune:94081");
+        let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        assert!(p["detail"].as_str().unwrap().contains("périmètre"), "{p}");
+
+        let shares = entcp::conventions::model::load_models(None).unwrap();
+        let model = shares.iter().find(|m| m.id == "tripartite-premier-degre").unwrap();
+        if let Some(param) = model.cost_sharing.iter().find_map(|s| s.share_parameter.clone()) {
+            let mut body = tripartite("2026-09-01");
+            body["parameters"][param] = json!(40);
+            let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+            assert!(p["detail"].as_str().unwrap().contains("100 %"), "{p}");
+        }
+
+        let conv = c.create(tripartite("2026-09-01")).await;
+        let (s, _) = c.post(&c.dan, conv["id"].as_str().unwrap(), "submit", json!({})).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, p) = call(c.dan.post(c.url("")).json(&tripartite("2027-01-01"))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY.min(StatusCode::CONFLICT), "{p}");
+        assert!(p["detail"].as_str().unwrap().contains("déjà couvert"), "{p}");
+
+        let (s, refused) =
+            c.post(&c.mairie, conv["id"].as_str().unwrap(), "refuse", json!({ "comment": "Montant à revoir" })).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(refused["status"], "draft");
+        assert_eq!(refused["refusal_comment"], "Montant à revoir");
+    }
+}
+
+#[tokio::test]
+async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_convention_expires() {
+    if !smtp_sink_available() {
+        return;
+    }
+    for db in common::backends().await {
+        let c = setup(db).await;
+        let conv = c.create(tripartite("2026-09-01")).await;
+        let id = conv["id"].as_str().unwrap().to_string();
+        c.post(&c.dan, &id, "submit", json!({})).await;
+        for who in [&c.directeur, &c.mairie, &c.dan] {
+            let (s, body) = c.post(who, &id, "sign", json!({})).await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+        }
+        let models = load_models();
+        let port = free_port();
+        let sink = SmtpSink::start(port);
+        let data = tempfile::tempdir().unwrap();
+        let config = smtp_config(data.path(), port);
+        let send = |at| {
+            let store = c.db.store.clone();
+            let config = config.clone();
+            async move { entcp::notify::send_due(&store, &config, "test", at).await.unwrap() }
+        };
+        send(c.clock.now()).await;
+        let before = sink.received().len();
+
+        // End 2029-08-31: reminders on 2029-06-02 (90 days), 2029-08-01 (30), 2029-08-24 (7).
+        let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
+        let expected = [
+            (day(2029, 6, 1), 0),
+            (day(2029, 6, 2), 1),
+            (day(2029, 6, 3), 0),
+            (day(2029, 8, 1), 1),
+            (day(2029, 8, 24), 1),
+        ];
+        for (at, reminders) in expected {
+            let report = entcp::conventions::jobs::daily(&c.db.store, &models, at).await.unwrap();
+            assert_eq!(report.reminders, reminders, "{}: on {at}", c.db.name);
+            send(at).await;
+        }
+        let received = sink.received();
+        // Subjects and bodies are MIME-encoded (accents): count the messages instead.
+        let reminders: Vec<&String> = received[before..].iter().collect();
+        assert_eq!(reminders.len(), 3, "one mail per reminder, to all signers together");
+        for who in ["dan@ac-creteil.fr", "ent@fresnes.fr", "ce.0940176f@ac-creteil.fr"] {
+            assert!(reminders.iter().all(|m| m.contains(who)), "{who} is reminded");
+        }
+        let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 9, 1)).await.unwrap();
+        assert_eq!(report.expired, 1);
+        let (_, expired) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+        assert_eq!(expired["status"], "expired");
+        send(day(2029, 9, 1) + Duration::minutes(1)).await;
+        assert_eq!(sink.received().len(), before + 4, "the expiry notice is sent");
+    }
+}
