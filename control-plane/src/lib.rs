@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bench;
 pub mod clock;
 pub mod config;
+pub mod documents;
 pub mod error;
 pub mod identity;
 pub mod jobs;
