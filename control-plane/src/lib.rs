@@ -8,6 +8,7 @@ pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod conventions;
+pub mod documents;
 pub mod error;
 pub mod identity;
 pub mod jobs;

@@ -7,7 +7,7 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use entcp::api::{app, AppState};
 use entcp::clock::FixedClock;
-use entcp::config::{Config, MailTransport, SmtpTls};
+use entcp::config::Config;
 use entcp::jobs::{self, Scheduler};
 use entcp::notify::{self, SendReport};
 use entcp::store::Store;
