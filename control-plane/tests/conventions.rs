@@ -295,3 +295,135 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
         assert_eq!(sink.received().len(), before + 4, "the expiry notice is sent");
     }
 }
+
+/// A collège of the synthetic country, with its académie and département.
+async fn college_world(store: &entcp::store::Store) -> (String, String, String) {
+    let mut csv = Vec::new();
+    let options = entcp::synthetic::SyntheticOptions { etablissements: 800, communes: 120, seed: 9 };
+    entcp::synthetic::write_annuaire(&mut csv, &options).unwrap();
+    let import = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), import, t0()).await.unwrap();
+    let filter =
+        entcp::registry::queries::OrgFilter { etab_type: Some("college".into()), limit: Some(1), ..Default::default() };
+    let college = entcp::registry::queries::list_orgs(store, &filter, None).await.unwrap().items.remove(0);
+    (
+        format!("academie:{}", college.academie_code.unwrap()),
+        format!("departement:{}", college.departement_code.unwrap()),
+        college.code,
+    )
+}
+
+#[tokio::test]
+async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avenants_replace_the_text() {
+    for db in common::backends().await {
+        let (academie, departement, college) = college_world(&db.store).await;
+        let clock = Arc::new(FixedClock::new(t0()));
+        let base = common::serve(db.store.clone(), clock.clone()).await;
+        let dan = common::client_with(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
+        let cd = common::client_with(
+            &token_for(&db.store, "ent@departement.fr", Role::Collectivite, Some(&departement)).await,
+        );
+        let chef = common::client_with(
+            &token_for(&db.store, "principal@college.fr", Role::ChefEtablissement, Some(&college)).await,
+        );
+        let url = |path: &str| format!("{base}/api/v1/conventions{path}");
+        let body = json!({
+            "model": "tripartite-second-degre",
+            "parties": { "academie": academie, "collectivite": departement, "etablissement": college },
+            "start_date": "2026-09-01"
+        });
+        let (s, conv) = call(dan.post(url("")).json(&body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{}: {conv}", db.name);
+        let id = conv["id"].as_str().unwrap().to_string();
+        let post =
+            |who: &reqwest::Client, action: &str, body: Value| who.post(url(&format!("/{id}/{action}"))).json(&body);
+        assert_eq!(call(post(&dan, "submit", json!({}))).await.0, StatusCode::OK);
+
+        let (s, p) = call(post(&dan, "sign", json!({}))).await;
+        assert_eq!(s, StatusCode::CONFLICT, "the visa comes first: {p}");
+        let (s, p) = call(post(&dan, "visa", json!({}))).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        let (s, p) = call(post(&chef, "sign", json!({}))).await;
+        assert_eq!(s, StatusCode::CONFLICT, "ordered: the académie signs first: {p}");
+        for who in [&dan, &cd, &chef] {
+            let (s, p) = call(post(who, "sign", json!({}))).await;
+            assert_eq!(s, StatusCode::OK, "{p}");
+        }
+        let (_, active) = call(dan.get(url(&format!("/{id}")))).await;
+        assert_eq!(active["status"], "active", "{}", db.name);
+        let audit = entcp::audit::list(
+            &db.store,
+            &entcp::audit::AuditFilter { target_id: Some(id.clone()), limit: Some(50), ..Default::default() },
+            None,
+        )
+        .await
+        .unwrap();
+        let actions: Vec<&str> = audit.items.iter().map(|r| r.action.as_str()).collect();
+        for step in
+            ["conventions.create", "conventions.submit", "conventions.visa", "conventions.sign", "conventions.activate"]
+        {
+            assert!(actions.contains(&step), "{step} not audited: {actions:?}");
+        }
+
+        // An avenant changes a parameter; once signed it is the active text and the original is kept, amended.
+        let (s, avenant) = call(post(&dan, "amend", json!({}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{avenant}");
+        let avenant_id = avenant["id"].as_str().unwrap().to_string();
+        assert_eq!(avenant["amends_id"], id.as_str());
+        let (s, p) = call(post(&dan, "amend", json!({}))).await;
+        assert_eq!(s, StatusCode::CONFLICT, "one avenant at a time: {p}");
+        let av = |path: &str| url(&format!("/{avenant_id}{path}"));
+        let version = avenant["version"].as_i64().unwrap();
+        let (s, p) = call(
+            dan.patch(av(""))
+                .header("if-match", format!("\"{version}\""))
+                .json(&json!({ "parameters": { "comite_pilotage_frequence": 2 } })),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert_eq!(
+            call(dan.post(av("/submit")).json(&json!({}))).await.0,
+            StatusCode::OK,
+            "the original's dates do not block its avenant"
+        );
+        assert_eq!(call(dan.post(av("/visa")).json(&json!({}))).await.0, StatusCode::OK);
+        for who in [&dan, &cd, &chef] {
+            let (s, p) = call(who.post(av("/sign")).json(&json!({}))).await;
+            assert_eq!(s, StatusCode::OK, "{p}");
+        }
+        let (_, original) = call(dan.get(url(&format!("/{id}")))).await;
+        assert_eq!(original["status"], "amended");
+        let (_, current) = call(dan.get(av(""))).await;
+        assert_eq!(current["status"], "active");
+
+        // Termination by a party, with a reason; everyone is told.
+        let (s, p) = call(
+            cd.post(av("/terminate"))
+                .json(&json!({ "reason": "Changement de solution", "effective_date": "2027-06-30" })),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert_eq!(p["status"], "terminated");
+        assert_eq!(p["termination_effective"], "2027-06-30");
+    }
+}
+
+#[tokio::test]
+async fn a_signature_waiting_more_than_a_week_is_chased_once_a_week() {
+    for db in common::backends().await {
+        let c = setup(db).await;
+        let conv = c.create(tripartite("2026-09-01")).await;
+        let id = conv["id"].as_str().unwrap().to_string();
+        c.post(&c.dan, &id, "submit", json!({})).await;
+        c.post(&c.dan, &id, "sign", json!({})).await;
+        c.post(&c.mairie, &id, "sign", json!({})).await;
+        let models = load_models();
+        let daily = |days| entcp::conventions::jobs::daily(&c.db.store, &models, t0() + Duration::days(days));
+        assert_eq!(daily(3).await.unwrap().reminders, 0, "{}", c.db.name);
+        assert_eq!(daily(8).await.unwrap().reminders, 1);
+        assert_eq!(daily(9).await.unwrap().reminders, 0, "not every day");
+        assert_eq!(daily(15).await.unwrap().reminders, 1, "again the next week");
+        assert_eq!(c.mails("ce.0940176f@ac-creteil.fr", "signature_pending").await, 2);
+        assert_eq!(c.mails("ent@fresnes.fr", "signature_pending").await, 0, "the commune has signed");
+    }
+}
