@@ -193,7 +193,7 @@ pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>)
         size + 1
     );
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
-    let mut items: Vec<AuditRecord> = rows
+    let items: Vec<AuditRecord> = rows
         .iter()
         .map(|row| AuditRecord {
             seq: row.get("seq"),
@@ -208,11 +208,5 @@ pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>)
             hash: row.get("hash"),
         })
         .collect();
-    let next_cursor = if items.len() > size as usize {
-        items.truncate(size as usize);
-        items.last().map(|r| r.seq.to_string())
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    Ok(Page::from_overfetch(items, size, |r| r.seq.to_string()))
 }

@@ -10,7 +10,7 @@ pub mod routes;
 pub mod workflow;
 
 use crate::error::Problem;
-use crate::registry::queries::get_org;
+use crate::registry::queries::{get_org, Page};
 use crate::registry::OrgRef;
 use crate::store::Store;
 use model::ConventionModel;
@@ -359,15 +359,10 @@ pub async fn list_ids(
     }
     let size = crate::registry::queries::page_size(filter.limit)?;
     let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY c.id DESC LIMIT {}", cond.sql(), size + 1);
-    let mut ids: Vec<String> =
+    let ids: Vec<String> =
         cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(|r| r.get("id")).collect();
-    let next = if ids.len() > size as usize {
-        ids.truncate(size as usize);
-        ids.last().cloned()
-    } else {
-        None
-    };
-    Ok((ids, next))
+    let page = Page::from_overfetch(ids, size, Clone::clone);
+    Ok((page.items, page.next_cursor))
 }
 
 /// The active convention covering an établissement (or naming a commune/EPCI as

@@ -124,6 +124,12 @@ struct Draft {
     schools: Vec<Org>,
 }
 
+impl Draft {
+    fn party_org_ids(&self) -> Vec<String> {
+        self.parties.iter().map(|(_, o)| o.id.clone()).collect()
+    }
+}
+
 async fn resolve_parties(
     store: &Store,
     model: &ConventionModel,
@@ -369,9 +375,9 @@ async fn check_no_overlap(
     Ok(())
 }
 
-fn require_party_member(actor: &Actor, parties: &[(String, Org)]) -> Result<(), Problem> {
-    if actor.is_admin()
-        || actor.bindings.iter().any(|b| b.org.as_ref().is_some_and(|o| parties.iter().any(|(_, p)| p.id == o.id)))
+/// Only an admin or a user bound to one of the party organisations acts on a convention.
+fn require_party_member(actor: &Actor, party_org_ids: &[String]) -> Result<(), Problem> {
+    if actor.is_admin() || actor.bindings.iter().any(|b| b.org.as_ref().is_some_and(|o| party_org_ids.contains(&o.id)))
     {
         Ok(())
     } else {
@@ -452,7 +458,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
         input.end_date.as_deref(),
     )
     .await?;
-    require_party_member(ctx.actor, &draft.parties)?;
+    require_party_member(ctx.actor, &draft.party_org_ids())?;
     check_no_overlap(ctx.store, &model.id, &draft.schools, draft.start, draft.end, None).await?;
     insert(ctx, model, &draft, None).await
 }
@@ -536,7 +542,7 @@ pub async fn update(
     };
     let title = patch.title.clone().or_else(|| Some(conv.title.clone()));
     let draft = build_draft(ctx.store, model, title, &parties, &params, &start, end.as_deref()).await?;
-    require_party_member(ctx.actor, &draft.parties)?;
+    require_party_member(ctx.actor, &draft.party_org_ids())?;
     check_no_overlap(ctx.store, &model.id, &draft.schools, draft.start, draft.end, Some(&conv.root_id)).await?;
     let mut tx = ctx.store.begin_write().await?;
     let done = sqlx::query(
@@ -650,7 +656,7 @@ fn require_status(conv: &Convention, allowed: &[Status], what: &str) -> Result<(
 /// the signers when there is no visa, are notified.
 pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
     require_status(conv, &[Status::Draft], "soumettre à signature")?;
-    require_party_member(ctx.actor, &party_pairs(conv))?;
+    require_party_member(ctx.actor, &conv.party_org_ids())?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
     let schools = school_orgs(ctx.store, conv).await?;
@@ -669,38 +675,6 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     super::jobs::notify(&mut tx, &recipients, conv, "submitted", json!({}), ctx.now).await?;
     tx.commit().await?;
     reload(ctx, &conv.id).await
-}
-
-fn party_pairs(conv: &Convention) -> Vec<(String, Org)> {
-    conv.parties
-        .iter()
-        .map(|p| {
-            let org = Org {
-                id: p.org.id.clone(),
-                kind: p.org.kind,
-                code: p.org.code.clone(),
-                name: p.org.name.clone(),
-                siren: None,
-                siret: None,
-                etab_type: None,
-                nature_code: None,
-                nature_label: None,
-                sector: None,
-                degree: None,
-                commune_code: None,
-                departement_code: None,
-                academie_code: None,
-                region_code: None,
-                pupils: None,
-                open: true,
-                email: None,
-                version: 0,
-                created_at: String::new(),
-                updated_at: String::new(),
-            };
-            (p.key.clone(), org)
-        })
-        .collect()
 }
 
 async fn school_orgs(store: &Store, conv: &Convention) -> Result<Vec<Org>, Problem> {
@@ -990,7 +964,7 @@ pub struct Termination {
 
 pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Result<Convention, Problem> {
     require_status(conv, &[Status::Active, Status::Signed], "résilier")?;
-    require_party_member(ctx.actor, &party_pairs(conv))?;
+    require_party_member(ctx.actor, &conv.party_org_ids())?;
     if t.reason.trim().is_empty() {
         return Err(Problem::invalid_field("reason", "indiquez le motif de la résiliation"));
     }
@@ -1026,7 +1000,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
 /// Starts an avenant: a draft copy of an active convention, to be edited and signed.
 pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
     require_status(conv, &[Status::Active], "amender")?;
-    require_party_member(ctx.actor, &party_pairs(conv))?;
+    require_party_member(ctx.actor, &conv.party_org_ids())?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let pending = sqlx::query(
         "SELECT reference FROM conventions WHERE amends_id = $1 AND status IN ('draft', 'in_signature', 'signed')",
@@ -1060,7 +1034,7 @@ pub async fn upload_signed(
     content_type: &str,
     bytes: &[u8],
 ) -> Result<Convention, Problem> {
-    require_party_member(ctx.actor, &party_pairs(conv))?;
+    require_party_member(ctx.actor, &conv.party_org_ids())?;
     if bytes.is_empty() {
         return Err(Problem::invalid_field("fichier", "fichier vide"));
     }

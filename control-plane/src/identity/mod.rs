@@ -402,16 +402,31 @@ pub async fn grant(
         .bind(timestamp(now))
         .execute(&mut *tx)
         .await?;
+    audit_binding(&mut tx, store, actor, "roles.grant", &user.id, role, org, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn audit_binding(
+    tx: &mut crate::store::Tx,
+    store: &Store,
+    actor: &Actor,
+    action: &str,
+    user_id: &str,
+    role: Role,
+    org: Option<&Org>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
     let change = Change {
         actor: &actor.name,
-        action: "roles.grant",
+        action,
         target_kind: "user",
-        target_id: &user.id,
-        scope_org_id: org_id.as_deref(),
+        target_id: user_id,
+        scope_org_id: org.map(|o| o.id.as_str()),
         summary: serde_json::json!({ "role": role.as_str(), "org": org.map(Org::qualified_code) }),
     };
-    audit::append(&mut tx, store.backend(), change, now).await?;
-    tx.commit().await?;
+    audit::append(tx, store.backend(), change, now).await?;
     Ok(())
 }
 
@@ -435,15 +450,7 @@ pub async fn revoke(
     if done.rows_affected() == 0 {
         return Err(Problem::not_found(format!("{} n'a pas ce rôle", user.email)));
     }
-    let change = Change {
-        actor: &actor.name,
-        action: "roles.revoke",
-        target_kind: "user",
-        target_id: &user.id,
-        scope_org_id: org_id.as_deref(),
-        summary: serde_json::json!({ "role": role.as_str(), "org": org.map(Org::qualified_code) }),
-    };
-    audit::append(&mut tx, store.backend(), change, now).await?;
+    audit_binding(&mut tx, store, actor, "roles.revoke", &user.id, role, org, now).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -382,14 +382,7 @@ pub async fn list(
     .bind(i64::from(size) + 1)
     .fetch_all(store.pool())
     .await?;
-    let mut items: Vec<OutboxMessage> = rows.iter().map(message_from_row).collect();
-    let next_cursor = if items.len() > size as usize {
-        items.truncate(size as usize);
-        items.last().map(|m| encode_cursor(&m.id))
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    Ok(Page::from_overfetch(rows.iter().map(message_from_row).collect(), size, |m| encode_cursor(&m.id)))
 }
 
 fn encode_cursor(id: &str) -> String {

@@ -170,6 +170,20 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from rows fetched with `LIMIT size + 1`: the extra row, if any,
+    /// only says that another page exists, whose cursor is the last kept row's.
+    pub fn from_overfetch(mut items: Vec<T>, size: u32, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+        let next_cursor = if items.len() > size as usize {
+            items.truncate(size as usize);
+            items.last().map(cursor_of)
+        } else {
+            None
+        };
+        Page { items, next_cursor }
+    }
+}
+
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
 
@@ -250,14 +264,7 @@ async fn page_where(
     }
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id LIMIT {}", cond.sql(), size + 1);
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
-    let mut items: Vec<Org> = rows.iter().map(org_from_row).collect();
-    let next_cursor = if items.len() > size as usize {
-        items.truncate(size as usize);
-        items.last().map(encode_cursor)
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    Ok(Page::from_overfetch(rows.iter().map(org_from_row).collect(), size, encode_cursor))
 }
 
 /// One page of organisations matching `filter`, restricted to `scope` when given.
