@@ -224,3 +224,47 @@ fn import_killed_midway_converges_on_rerun_without_duplicates() {
         assert!(killed_then_resumed == one_clean_run, "{}: registries differ", db.name);
     }
 }
+
+#[test]
+fn json_logs_carry_the_request_id_on_every_line_of_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = entctl(dir.path())
+        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut address, mut token) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.trim_start().starts_with("entcp_") {
+            token = Some(line.trim().to_string());
+        }
+        if line.contains("entctl listening on http://") {
+            let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+            address = Some(event["fields"]["address"].as_str().unwrap().to_string());
+            break;
+        }
+    }
+    let (address, token) = (address.unwrap(), token.unwrap());
+    let collected = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
+    http::block_on(async {
+        let client = ::reqwest::Client::new();
+        let url = format!("http://{address}/api/v1/orgs/0940176F");
+        let resp = client.get(url).bearer_auth(&token).header("x-request-id", "req-e2e-42").send().await.unwrap();
+        assert_eq!(resp.headers()["x-request-id"], "req-e2e-42");
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lines = collected.join().unwrap();
+    let of_request: Vec<&String> = lines.iter().filter(|l| l.contains("req-e2e-42")).collect();
+    assert!(!of_request.is_empty(), "{lines:?}");
+    for line in &of_request {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(event["span"]["request_id"], "req-e2e-42", "{line}");
+    }
+    assert!(of_request.iter().any(|l| l.contains("finished processing request")), "{of_request:?}");
+    assert!(of_request.iter().any(|l| l.contains("\"authorisation\"")), "the handler's own lines carry it too: {of_request:?}");
+}
