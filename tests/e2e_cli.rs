@@ -251,7 +251,9 @@ fn json_logs_carry_the_request_id_on_every_line_of_the_request() {
     let collected = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
     http::block_on(async {
         let client = ::reqwest::Client::new();
-        let url = format!("http://{address}/api/v1/orgs/0940176F");
+        let vendor = serde_json::json!({ "kind": "editeur", "siren": "552100554", "name": "Éditeur" });
+        client.post(format!("http://{address}/api/v1/orgs")).bearer_auth(&token).json(&vendor).send().await.unwrap();
+        let url = format!("http://{address}/api/v1/orgs/editeur:552100554");
         let resp = client.get(url).bearer_auth(&token).header("x-request-id", "req-e2e-42").send().await.unwrap();
         assert_eq!(resp.headers()["x-request-id"], "req-e2e-42");
     });
