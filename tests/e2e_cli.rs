@@ -268,5 +268,8 @@ fn json_logs_carry_the_request_id_on_every_line_of_the_request() {
         assert_eq!(event["span"]["request_id"], "req-e2e-42", "{line}");
     }
     assert!(of_request.iter().any(|l| l.contains("finished processing request")), "{of_request:?}");
-    assert!(of_request.iter().any(|l| l.contains("\"authorisation\"")), "the handler's own lines carry it too: {of_request:?}");
+    assert!(
+        of_request.iter().any(|l| l.contains("\"authorisation\"")),
+        "the handler's own lines carry it too: {of_request:?}"
+    );
 }

@@ -427,3 +427,20 @@ async fn a_signature_waiting_more_than_a_week_is_chased_once_a_week() {
         assert_eq!(c.mails("ent@fresnes.fr", "signature_pending").await, 0, "the commune has signed");
     }
 }
+
+#[tokio::test]
+async fn the_signed_hash_is_the_hash_of_the_body_as_it_reads_once_active() {
+    let c = setup(common::sqlite().await).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    c.post(&c.dan, &id, "submit", json!({})).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        c.post(who, &id, "sign", json!({})).await;
+    }
+    let models = load_models();
+    let active = entcp::conventions::get_convention(&c.db.store, &models, &id).await.unwrap().unwrap();
+    assert_eq!(active.status, entcp::conventions::Status::Active);
+    let model = entcp::conventions::find_model(&models, &active.model_id, Some(active.model_version)).unwrap();
+    let recomputed = entcp::conventions::document::body_hash(model, &active).unwrap();
+    assert_eq!(Some(recomputed), active.document_hash, "anyone can re-derive the signed hash from the active text");
+}

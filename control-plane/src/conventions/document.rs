@@ -64,7 +64,7 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
         ("Prise d'effet".to_string(), french_date(&conv.start_date)),
         ("Échéance".to_string(), french_date(&conv.end_date)),
     ];
-    for spec in &model.parameters {
+    for spec in model.parameters.iter().filter(|p| p.key != "start_date") {
         if let Some(value) = conv.parameters.get(&spec.key) {
             fields.push((spec.label.clone(), format_value(value)));
         }
@@ -132,7 +132,8 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
     sections.push(Section { heading: "Annexe – Rôles au sens du RGPD".into(), blocks: vec![Block::Fields(rgpd)] });
     Ok(Document {
         title: conv.title.clone(),
-        subtitle: Some(format!("Convention {} – {}", conv.reference, conv.status.label())),
+        // The status stays off the body: what was signed must hash the same once active.
+        subtitle: Some(format!("Convention {}", conv.reference)),
         reference: Some(conv.reference.clone()),
         sections,
     })
@@ -146,10 +147,13 @@ pub fn body_hash(model: &ConventionModel, conv: &Convention) -> Result<String, P
 /// The whole document: the body and the signature page.
 pub fn full(model: &ConventionModel, conv: &Convention) -> Result<Document, Problem> {
     let mut doc = body(model, conv)?;
-    let mut blocks = vec![Block::Fields(vec![(
-        "Empreinte SHA-256 du document signé".into(),
-        conv.document_hash.clone().unwrap_or_else(|| "document non encore soumis à signature".into()),
-    )])];
+    let mut blocks = vec![Block::Fields(vec![
+        ("Statut".into(), conv.status.label().into()),
+        (
+            "Empreinte SHA-256 du document signé".into(),
+            conv.document_hash.clone().unwrap_or_else(|| "document non encore soumis à signature".into()),
+        ),
+    ])];
     let rows: Vec<Vec<String>> = conv
         .steps
         .iter()
