@@ -12,6 +12,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Extra convention models (YAML), added to the shipped ones.
     pub conventions_dir: Option<PathBuf>,
+    /// Extra catalog files (YAML services and bouquets), adding to or overriding the shipped ones.
+    pub catalog_dir: Option<PathBuf>,
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
@@ -126,6 +128,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./data"),
             conventions_dir: None,
+            catalog_dir: None,
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),

@@ -68,6 +68,9 @@ enum Command {
     /// Conventions: models, drafts, signatures, documents.
     #[command(subcommand)]
     Conventions(commands::conventions::ConventionsCommand),
+    /// The service catalog and bouquets.
+    #[command(subcommand)]
+    Catalog(commands::catalog::CatalogCommand),
     /// Users of the API and the console.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -264,6 +267,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     // Refuse to start on an invalid convention model rather than fail later.
     entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
+    let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
     match command {
         Command::Serve { listen } => {
             let mut config = config;
@@ -290,6 +294,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let models = entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
             return commands::conventions::run(&open_store(&config).await?, &models, cmd).await;
         }
+        Command::Catalog(cmd) => commands::catalog::run(&catalog, cmd)?,
         Command::Users(cmd) => return commands::identity::users(&open_store(&config).await?, cmd).await,
         Command::Roles(cmd) => return commands::identity::roles(&open_store(&config).await?, cmd).await,
         Command::Tokens(cmd) => return commands::identity::tokens(&open_store(&config).await?, cmd).await,

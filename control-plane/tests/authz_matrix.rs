@@ -58,6 +58,10 @@ const TABLE: &[(&str, &str, &[Role], Target)] = &[
     ("POST", "/api/v1/conventions/{id}/amend", CONVENTION_WRITERS, Target::Convention),
     ("GET", "/api/v1/conventions/{id}/document", EVERYONE, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/signed-copies", CONVENTION_WRITERS, Target::Convention),
+    ("GET", "/api/v1/catalog/services", EVERYONE, Target::None),
+    ("GET", "/api/v1/catalog/services/{code}", EVERYONE, Target::None),
+    ("GET", "/api/v1/catalog/bouquets", EVERYONE, Target::None),
+    ("GET", "/api/v1/catalog/bouquets/{id}", EVERYONE, Target::None),
     ("GET", "/api/v1/jobs", &[Admin, Auditeur], Target::None),
     ("POST", "/api/v1/jobs/{name}/run", &[Admin], Target::None),
     ("GET", "/api/v1/outbox", &[Admin, Auditeur], Target::None),
@@ -414,7 +418,11 @@ impl World {
                 tx.commit().await.unwrap();
                 call(format!("/api/v1/outbox/{id}/retry"))
             }
-            ("GET", "/api/v1/convention-models") => call(path.into()),
+            ("GET", "/api/v1/convention-models")
+            | ("GET", "/api/v1/catalog/services")
+            | ("GET", "/api/v1/catalog/bouquets") => call(path.into()),
+            ("GET", "/api/v1/catalog/services/{code}") => call("/api/v1/catalog/services/cahier-de-textes".into()),
+            ("GET", "/api/v1/catalog/bouquets/{id}") => call("/api/v1/catalog/bouquets/socle-2d?version=1".into()),
             ("GET", "/api/v1/conventions") => call("/api/v1/conventions?limit=5".into()),
             ("POST", "/api/v1/conventions") => {
                 if side == Side::In && !is_party(role) {

@@ -37,18 +37,23 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Convention models, loaded and validated at start.
     pub models: Arc<Vec<crate::conventions::model::ConventionModel>>,
+    /// Services and bouquets, loaded and validated at start.
+    pub catalog: Arc<crate::catalog::Catalog>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Config, clock: Arc<dyn crate::clock::Clock>) -> AppState {
         let models = crate::conventions::model::load_models(config.conventions_dir.as_deref())
             .expect("convention models are validated at start (entctl checks them before building the state)");
+        let catalog = crate::catalog::Catalog::load(config.catalog_dir.as_deref())
+            .expect("the catalog is validated at start (entctl checks it before building the state)");
         AppState {
             store,
             config: Arc::new(config),
             clock,
             metrics: Arc::new(metrics::Metrics::default()),
             models: Arc::new(models),
+            catalog: Arc::new(catalog),
         }
     }
 }
@@ -135,6 +140,7 @@ pub fn routes() -> Vec<ApiRoute> {
     routes.extend(crate::identity::routes::routes());
     routes.extend(crate::audit::routes::routes());
     routes.extend(crate::conventions::routes::routes());
+    routes.extend(crate::catalog::routes::routes());
     routes.extend(crate::jobs::routes());
     routes.extend(crate::notify::routes());
     routes

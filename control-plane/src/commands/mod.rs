@@ -1,5 +1,6 @@
 //! Implementations of the `entctl` subcommands that are longer than a few lines
 //! (binary-only: the library knows nothing of the command line).
 
+pub mod catalog;
 pub mod conventions;
 pub mod identity;

@@ -48,6 +48,8 @@ pub const CONVENTIONS_SIGN: Action = Action {
     write: true,
     roles: &[Dan, Collectivite, ChefEtablissement, Coordinateur, SupportN2],
 };
+/// The service catalog and bouquets: public facts, for every authenticated role.
+pub const CATALOG_READ: Action = Action { name: "catalog.read", write: false, roles: EVERYONE };
 pub const AUDIT_READ: Action = Action { name: "audit.read", write: false, roles: &[Admin, Auditeur, Dpo] };
 pub const JOBS_READ: Action = Action { name: "jobs.read", write: false, roles: &[Admin, Auditeur] };
 pub const JOBS_RUN: Action = Action { name: "jobs.run", write: true, roles: &[Admin] };
