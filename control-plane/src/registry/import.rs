@@ -608,25 +608,52 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     let batch_size = options.batch_size.max(1);
     let academies = options.academies.clone();
     let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, academies, tx));
-    store.analyze("orgs").await?;
-    let mut writer = BatchWriter::new(store, actor, options.dry_run, now);
+    store.analyze("orgs (kind, code)").await?;
+    let writer = BatchWriter::new(store, actor, options.dry_run, now);
+    let mut statistics = StatisticsRefresh::default();
     let mut report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
-    while let Some(batch) = rx.recv().await {
-        let batch = batch?;
-        writer.apply(&batch, &mut report).await?;
-        report.rows += batch.rows;
-        report.skipped += batch.skipped.len() as u64;
-        report.out_of_scope += batch.out_of_scope;
-        for kind in batch.skipped {
-            *report.skipped_by_type.entry(kind).or_default() += 1;
+    // PostgreSQL writes two batches at once (its backend is the bottleneck); SQLite has one writer.
+    let concurrency = match store.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 2,
+    };
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    let mut input_open = true;
+    while input_open || !in_flight.is_empty() {
+        while input_open && in_flight.len() < concurrency {
+            match rx.recv().await {
+                Some(batch) => {
+                    let batch = batch?;
+                    record_line_outcomes(&mut report, &batch);
+                    in_flight.push(writer.apply(batch.etabs, batch.related));
+                }
+                None => input_open = false,
+            }
         }
-        report.rejected += batch.rejected.len() as u64;
-        append_capped(&mut report.rejections, batch.rejected);
-        append_capped(&mut report.warnings, batch.warnings);
+        if let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
+            let counts = done?;
+            counts.add_to(&mut report);
+            if !options.dry_run {
+                statistics.after_write(store, counts.written).await?;
+            }
+        }
     }
     parser.await.map_err(|e| anyhow::anyhow!("import parser thread failed: {e}"))?;
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// What the parser alone decided about a batch's lines.
+fn record_line_outcomes(report: &mut ImportReport, batch: &Batch) {
+    report.rows += batch.rows;
+    report.skipped += batch.skipped.len() as u64;
+    report.out_of_scope += batch.out_of_scope;
+    for kind in &batch.skipped {
+        *report.skipped_by_type.entry(kind.clone()).or_default() += 1;
+    }
+    report.rejected += batch.rejected.len() as u64;
+    append_capped(&mut report.rejections, batch.rejected.clone());
+    append_capped(&mut report.warnings, batch.warnings.clone());
 }
 
 fn append_capped(list: &mut Vec<LineIssue>, more: Vec<LineIssue>) {
@@ -668,10 +695,64 @@ struct BatchWriter<'a> {
     dry_run: bool,
     at: DateTime<Utc>,
     now: String,
-    /// Rows written since the planner statistics were last refreshed, and how
-    /// many rows there were then.
-    written_since_analyze: u64,
-    rows_at_analyze: u64,
+}
+
+/// What one batch created, updated or left unchanged.
+#[derive(Default)]
+struct BatchCounts {
+    etablissements: Counts,
+    related: BTreeMap<String, Counts>,
+    written: u64,
+}
+
+impl BatchCounts {
+    fn count(&mut self, kind: OrgKind, change: &RowChange) {
+        let counts = if kind == OrgKind::Etablissement {
+            &mut self.etablissements
+        } else {
+            self.related.entry(related_label(kind).to_string()).or_default()
+        };
+        match change {
+            RowChange::Created => counts.created += 1,
+            RowChange::Updated => counts.updated += 1,
+            RowChange::Unchanged => counts.unchanged += 1,
+        }
+    }
+
+    fn add_to(&self, report: &mut ImportReport) {
+        add_counts(&mut report.etablissements, &self.etablissements);
+        for (kind, counts) in &self.related {
+            add_counts(report.related.entry(kind.clone()).or_default(), counts);
+        }
+    }
+}
+
+/// PostgreSQL plans the batch lookups from table statistics; on a table that
+/// grows by the import, stale statistics turn index lookups into full scans.
+/// Refresh them whenever the table has grown fourfold since the last refresh.
+#[derive(Default)]
+struct StatisticsRefresh {
+    written_since: u64,
+    rows_at_last: u64,
+}
+
+impl StatisticsRefresh {
+    async fn after_write(&mut self, store: &Store, written: u64) -> Result<(), Problem> {
+        self.written_since += written;
+        if self.written_since < 1000 || self.written_since < 3 * self.rows_at_last {
+            return Ok(());
+        }
+        store.analyze("orgs (kind, code)").await?;
+        self.rows_at_last += self.written_since;
+        self.written_since = 0;
+        Ok(())
+    }
+}
+
+fn add_counts(total: &mut Counts, more: &Counts) {
+    total.created += more.created;
+    total.updated += more.updated;
+    total.unchanged += more.unchanged;
 }
 
 enum RowChange {
@@ -682,30 +763,7 @@ enum RowChange {
 
 impl<'a> BatchWriter<'a> {
     fn new(store: &'a Store, actor: &'a Actor, dry_run: bool, at: DateTime<Utc>) -> Self {
-        BatchWriter {
-            store,
-            actor,
-            run_id: new_id(),
-            dry_run,
-            at,
-            now: timestamp(at),
-            written_since_analyze: 0,
-            rows_at_analyze: 0,
-        }
-    }
-
-    /// PostgreSQL plans the batch lookups from table statistics; on a table that
-    /// grows by the import, stale statistics turn index lookups into full scans.
-    /// Refresh them whenever the table has grown fourfold since the last refresh.
-    async fn refresh_statistics_if_grown(&mut self, written: u64) -> Result<(), Problem> {
-        self.written_since_analyze += written;
-        if self.written_since_analyze < 1000 || self.written_since_analyze < 3 * self.rows_at_analyze {
-            return Ok(());
-        }
-        self.store.analyze("orgs").await?;
-        self.rows_at_analyze += self.written_since_analyze;
-        self.written_since_analyze = 0;
-        Ok(())
+        BatchWriter { store, actor, run_id: new_id(), dry_run, at, now: timestamp(at) }
     }
 
     /// One audit record per batch that wrote, naming what it wrote.
@@ -723,12 +781,19 @@ impl<'a> BatchWriter<'a> {
         Ok(())
     }
 
-    async fn apply(&mut self, batch: &Batch, report: &mut ImportReport) -> Result<(), Problem> {
-        if batch.etabs.is_empty() && batch.related.is_empty() {
-            return Ok(());
+    /// Writes one batch in one transaction, only the rows whose hash changed.
+    async fn apply(&self, etabs: Vec<OrgRecord>, related: Vec<OrgRecord>) -> Result<BatchCounts, Problem> {
+        let mut counts = BatchCounts::default();
+        if etabs.is_empty() && related.is_empty() {
+            return Ok(counts);
         }
         let mut tx = self.store.begin_write().await?;
-        let all: Vec<&OrgRecord> = batch.related.iter().chain(batch.etabs.iter()).collect();
+        if self.store.backend() == Backend::Postgres {
+            // A batch lost in a crash is rewritten by the next run (batches are
+            // idempotent), so the import need not wait for each commit's flush.
+            sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        }
+        let all: Vec<&OrgRecord> = related.iter().chain(etabs.iter()).collect();
         let existing = existing_hashes(&mut tx, self.store.backend(), &all).await?;
         let mut to_write = Vec::new();
         for record in &all {
@@ -738,16 +803,7 @@ impl<'a> BatchWriter<'a> {
                 Some(old) if *old != hash => RowChange::Updated,
                 Some(_) => RowChange::Unchanged,
             };
-            let counts = if record.kind() == OrgKind::Etablissement {
-                &mut report.etablissements
-            } else {
-                report.related.entry(related_label(record.kind()).to_string()).or_default()
-            };
-            match change {
-                RowChange::Created => counts.created += 1,
-                RowChange::Updated => counts.updated += 1,
-                RowChange::Unchanged => counts.unchanged += 1,
-            }
+            counts.count(record.kind(), &change);
             if !matches!(change, RowChange::Unchanged) {
                 to_write.push((*record, hash));
             }
@@ -755,17 +811,16 @@ impl<'a> BatchWriter<'a> {
         for chunk in to_write.chunks(1000) {
             upsert(&mut tx, self.store.backend(), chunk, &self.now).await?;
         }
-        let written = to_write.len() as u64;
-        if written > 0 {
+        counts.written = to_write.len() as u64;
+        if counts.written > 0 {
             self.audit(&mut tx, &to_write).await?;
         }
         if self.dry_run {
             tx.rollback().await?;
         } else {
             tx.commit().await?;
-            self.refresh_statistics_if_grown(written).await?;
         }
-        Ok(())
+        Ok(counts)
     }
 }
 

@@ -104,7 +104,7 @@ impl Store {
         }
     }
 
-    /// Refreshes the planner statistics of `table` (PostgreSQL; SQLite plans
+    /// Refreshes the planner statistics of `table` (optionally `table (columns)`; PostgreSQL; SQLite plans
     /// these queries from its indexes alone).
     pub async fn analyze(&self, table: &'static str) -> sqlx::Result<()> {
         if self.backend == Backend::Postgres {
