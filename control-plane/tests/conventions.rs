@@ -444,3 +444,34 @@ async fn the_signed_hash_is_the_hash_of_the_body_as_it_reads_once_active() {
     let recomputed = entcp::conventions::document::body_hash(model, &active).unwrap();
     assert_eq!(Some(recomputed), active.document_hash, "anyone can re-derive the signed hash from the active text");
 }
+
+#[tokio::test]
+async fn a_signed_copy_larger_than_json_bodies_is_stored_with_its_hash() {
+    let c = setup(common::sqlite().await).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.resize(3 * 1024 * 1024, b' ');
+    let expected = entcp::documents::sha256_hex(&pdf);
+    let resp = c
+        .mairie
+        .post(c.url(&format!("/{id}/signed-copies?name=convention-signee.pdf")))
+        .header("content-type", "application/pdf")
+        .body(pdf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["signed_files"][0]["sha256"], expected.as_str());
+    assert_eq!(body["signed_files"][0]["uploaded_by"], "user:ent@fresnes.fr");
+    let not_pdf = c
+        .mairie
+        .post(c.url(&format!("/{id}/signed-copies")))
+        .header("content-type", "application/pdf")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_pdf.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -9,13 +9,16 @@ use crate::error::{Problem, ProblemKind};
 use crate::identity::authz::{CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE};
 use crate::registry::queries::Page;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
+
+/// Signed PDFs from a parapheur can be large; JSON bodies keep the small default.
+pub const SIGNED_COPY_LIMIT: usize = 32 * 1024 * 1024;
 
 pub fn routes() -> Vec<ApiRoute> {
     let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "conventions", s, a, h);
@@ -87,7 +90,7 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/conventions/{id}/signed-copies",
             "Déposer un exemplaire signé hors plateforme (PDF)",
             &CONVENTIONS_WRITE,
-            post(upload),
+            post(upload).layer(DefaultBodyLimit::max(SIGNED_COPY_LIMIT)),
         )
         .query::<UploadQuery>()
         .responds::<Convention>(StatusCode::OK),
