@@ -17,3 +17,4 @@ pub mod notify;
 pub mod registry;
 pub mod store;
 pub mod synthetic;
+pub mod tenants;

@@ -71,6 +71,14 @@ enum Command {
     /// The service catalog and bouquets.
     #[command(subcommand)]
     Catalog(commands::catalog::CatalogCommand),
+    /// ENT tenants: list, show, lifecycle, schema.
+    #[command(subcommand)]
+    Tenants(commands::tenants::TenantsCommand),
+    /// Create or update tenants from EntTenant YAML documents (a file or a folder).
+    Apply {
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+    },
     /// Users of the API and the console.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -295,6 +303,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             return commands::conventions::run(&open_store(&config).await?, &models, cmd).await;
         }
         Command::Catalog(cmd) => commands::catalog::run(&catalog, cmd)?,
+        Command::Tenants(cmd) => {
+            let state = app_state(&open_store(&config).await?, &config);
+            return commands::tenants::run(&state, cmd).await;
+        }
+        Command::Apply { file } => {
+            let state = app_state(&open_store(&config).await?, &config);
+            return commands::tenants::apply(&state, &file).await;
+        }
         Command::Users(cmd) => return commands::identity::users(&open_store(&config).await?, cmd).await,
         Command::Roles(cmd) => return commands::identity::roles(&open_store(&config).await?, cmd).await,
         Command::Tokens(cmd) => return commands::identity::tokens(&open_store(&config).await?, cmd).await,

@@ -45,6 +45,13 @@ const TABLE: &[(&str, &str, &[Role], Target)] = &[
     ("POST", "/api/v1/tokens", EVERYONE, Target::None),
     ("DELETE", "/api/v1/tokens/{id}", EVERYONE, Target::Token),
     ("GET", "/api/v1/audit", &[Admin, Auditeur, Dpo], Target::None),
+    ("GET", "/api/v1/tenants", EVERYONE, Target::None),
+    ("POST", "/api/v1/tenants", &[Admin, Dan, Collectivite], Target::Org),
+    ("GET", "/api/v1/tenants/{slug}", EVERYONE, Target::Org),
+    ("PUT", "/api/v1/tenants/{slug}", &[Admin, Dan, Collectivite], Target::Org),
+    ("POST", "/api/v1/tenants/{slug}/transition", &[Admin, Dan], Target::Org),
+    ("GET", "/api/v1/tenants/{slug}/events", EVERYONE, Target::Org),
+    ("GET", "/api/v1/tenant-schema", EVERYONE, Target::None),
     ("GET", "/api/v1/convention-models", EVERYONE, Target::None),
     ("GET", "/api/v1/conventions", EVERYONE, Target::None),
     ("POST", "/api/v1/conventions", CONVENTION_WRITERS, Target::Convention),
@@ -256,6 +263,17 @@ impl World {
         serde_json::from_value(body).unwrap()
     }
 
+    /// An EntTenant document for a school, with a fresh slug.
+    fn tenant_doc(&self, school: &Org) -> Value {
+        let n = self.sirens.fetch_add(1, Ordering::SeqCst);
+        json!({
+            "apiVersion": "entcp.education.fr/v1",
+            "kind": "EntTenant",
+            "metadata": { "name": format!("t{n}") },
+            "spec": { "organisation": school.id, "hostname": format!("t{n}.ent.example.fr"), "bouquet": "socle-1d" }
+        })
+    }
+
     /// A start date whose 36 months overlap no other test convention.
     fn next_start(&self, past: bool) -> String {
         let n = self.years.fetch_add(1, Ordering::SeqCst) as i32;
@@ -418,6 +436,35 @@ impl World {
                 tx.commit().await.unwrap();
                 call(format!("/api/v1/outbox/{id}/retry"))
             }
+            ("GET", "/api/v1/tenants") | ("GET", "/api/v1/tenant-schema") => call(path.into()),
+            ("POST", "/api/v1/tenants") => {
+                let school = if side == Side::In { &self.etab_in } else { &self.etab_out };
+                if side == Side::In && role == SupportN3 {
+                    return None;
+                }
+                Call { body: Some(self.tenant_doc(school)), ..call(path.into()) }
+            }
+            (_, p) if p.starts_with("/api/v1/tenants/{slug}") => {
+                if side == Side::In && role == SupportN3 {
+                    return None;
+                }
+                let school = if side == Side::In { &self.etab_in } else { &self.etab_out };
+                let doc = self.tenant_doc(school);
+                let apply: entcp::tenants::EntTenant = serde_json::from_value(doc.clone()).unwrap();
+                let state =
+                    entcp::api::AppState::new(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+                let (_, tenant) = entcp::tenants::apply(&state, &admin(), &apply, None).await.unwrap();
+                let url = p.replace("{slug}", &tenant.slug);
+                match method {
+                    "PUT" => {
+                        let mut changed = doc;
+                        changed["spec"]["options"] = json!(["visio"]);
+                        Call { body: Some(changed), if_match: Some(tenant.version), ..call(url) }
+                    }
+                    "POST" => Call { body: Some(json!({ "to": "provisioning" })), ..call(url) },
+                    _ => call(url),
+                }
+            }
             ("GET", "/api/v1/convention-models")
             | ("GET", "/api/v1/catalog/services")
             | ("GET", "/api/v1/catalog/bouquets") => call(path.into()),
@@ -490,7 +537,12 @@ impl World {
 
 fn success(method: &str, path: &str) -> u16 {
     match (method, path) {
-        ("POST", "/api/v1/orgs") | ("POST", "/api/v1/users") | ("POST", "/api/v1/tokens") => 201,
+        // No convention covers the test schools: the governance gate answers.
+        ("POST", "/api/v1/tenants/{slug}/transition") => 409,
+        ("POST", "/api/v1/orgs")
+        | ("POST", "/api/v1/users")
+        | ("POST", "/api/v1/tokens")
+        | ("POST", "/api/v1/tenants") => 201,
         ("DELETE", p) if p != "/api/v1/tokens/{id}" => 204,
         _ => 200,
     }

@@ -140,6 +140,7 @@ pub fn routes() -> Vec<ApiRoute> {
     routes.extend(crate::identity::routes::routes());
     routes.extend(crate::audit::routes::routes());
     routes.extend(crate::conventions::routes::routes());
+    routes.extend(crate::tenants::routes::routes());
     routes.extend(crate::catalog::routes::routes());
     routes.extend(crate::jobs::routes());
     routes.extend(crate::notify::routes());

@@ -4,3 +4,4 @@
 pub mod catalog;
 pub mod conventions;
 pub mod identity;
+pub mod tenants;

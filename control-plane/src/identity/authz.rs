@@ -50,6 +50,9 @@ pub const CONVENTIONS_SIGN: Action = Action {
 };
 /// The service catalog and bouquets: public facts, for every authenticated role.
 pub const CATALOG_READ: Action = Action { name: "catalog.read", write: false, roles: EVERYONE };
+pub const TENANTS_READ: Action = Action { name: "tenants.read", write: false, roles: EVERYONE };
+pub const TENANTS_WRITE: Action = Action { name: "tenants.write", write: true, roles: &[Admin, Dan, Collectivite] };
+pub const TENANTS_TRANSITION: Action = Action { name: "tenants.transition", write: true, roles: &[Admin, Dan] };
 pub const AUDIT_READ: Action = Action { name: "audit.read", write: false, roles: &[Admin, Auditeur, Dpo] };
 pub const JOBS_READ: Action = Action { name: "jobs.read", write: false, roles: &[Admin, Auditeur] };
 pub const JOBS_RUN: Action = Action { name: "jobs.run", write: true, roles: &[Admin] };

@@ -1,0 +1,115 @@
+//! `entctl apply -f` and `entctl tenants ...`.
+
+use clap::Subcommand;
+use entcp::api::AppState;
+use entcp::error::Problem;
+use entcp::identity::Actor;
+use entcp::tenants::{self, EntTenant, Status};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum TenantsCommand {
+    /// List tenants.
+    List,
+    /// Show a tenant and its events.
+    Show { slug: String },
+    /// Move a tenant along its lifecycle (provisioning, active, suspended, decommissioning, archived).
+    Transition {
+        slug: String,
+        to: String,
+        /// Provision without an active convention (admin), for this reason.
+        #[arg(long)]
+        override_reason: Option<String>,
+    },
+    /// Print the JSON Schema of EntTenant documents.
+    Schema,
+    /// Print the CustomResourceDefinition of EntTenant (YAML).
+    Crd,
+}
+
+fn fail(p: Problem) -> anyhow::Error {
+    anyhow::anyhow!("{}", p.detail)
+}
+
+/// The EntTenant documents of a file (several separated by `---`) or of the YAML files of a folder.
+fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, EntTenant)>> {
+    let mut files: Vec<PathBuf> = if path.is_dir() {
+        std::fs::read_dir(path)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    files.sort();
+    let mut docs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let tenant = <EntTenant as serde::Deserialize>::deserialize(doc)
+                .map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
+            docs.push((file.display().to_string(), tenant));
+        }
+    }
+    Ok(docs)
+}
+
+/// `kubectl apply`-like: each document is created, configured or unchanged.
+pub async fn apply(state: &AppState, path: &Path) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for (file, doc) in read_documents(path)? {
+        match tenants::apply(state, &Actor::cli(), &doc, None).await {
+            Ok((result, _)) => {
+                println!("enttenant/{} {}", doc.metadata.name, serde_json::to_value(result)?.as_str().unwrap_or(""))
+            }
+            Err(p) => {
+                failed = true;
+                eprintln!("enttenant/{} ({file}) : {}", doc.metadata.name, p.detail);
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TenantsCommand::List => {
+            for t in tenants::list_tenants(&state.store, None).await.map_err(fail)? {
+                println!(
+                    "{:<28} {:<15} {:<40} {} + [{}]",
+                    t.slug,
+                    t.status.as_str(),
+                    t.hostname,
+                    t.bouquet,
+                    t.options.join(", ")
+                );
+            }
+        }
+        TenantsCommand::Show { slug } => {
+            let tenant = tenants::get_tenant(&state.store, &slug)
+                .await
+                .map_err(fail)?
+                .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
+            println!("{}", serde_json::to_string_pretty(&tenant)?);
+            for e in tenants::events(&state.store, &tenant.id).await.map_err(fail)? {
+                println!("{} {:<16} {:<24} {}", e.at, e.kind, e.actor, e.message);
+            }
+        }
+        TenantsCommand::Transition { slug, to, override_reason } => {
+            let to = Status::parse(&to).ok_or_else(|| anyhow::anyhow!("état inconnu : {to}"))?;
+            let tenant = tenants::get_tenant(&state.store, &slug)
+                .await
+                .map_err(fail)?
+                .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
+            let moved = tenants::transition(state, &Actor::cli(), &tenant, to, override_reason.as_deref())
+                .await
+                .map_err(fail)?;
+            println!("enttenant/{} {}", moved.slug, moved.status.as_str());
+        }
+        TenantsCommand::Schema => println!("{}", serde_json::to_string_pretty(&tenants::json_schema())?),
+        TenantsCommand::Crd => print!("{}", serde_yaml::to_string(&tenants::crd())?),
+    }
+    Ok(ExitCode::SUCCESS)
+}

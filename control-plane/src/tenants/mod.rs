@@ -1,0 +1,613 @@
+//! ENT tenants: one ENT instance for an établissement or a commune (all its
+//! écoles), its bouquet, capacity and identity source, and its lifecycle
+//! (requested → provisioning → active → suspended → decommissioning → archived)
+//! behind the governance gate: no provisioning without an active convention.
+
+pub mod routes;
+
+use crate::api::AppState;
+use crate::audit::{self, Change};
+use crate::catalog::Catalog;
+use crate::conventions::{active_covering, workflow::today_in_france};
+use crate::error::{Checks, Problem};
+use crate::identity::Actor;
+use crate::registry::queries::{covers, get_org};
+use crate::registry::{Degree, Org, OrgKind, OrgRef};
+use crate::store::{new_id, timestamp, Store, Tx};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+pub const API_VERSION: &str = "entcp.education.fr/v1";
+pub const KIND: &str = "EntTenant";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySource {
+    /// EduConnect for pupils and parents, the académie's agent portal for staff.
+    Educonnect,
+    /// Accounts from the AAF directory import.
+    Aaf,
+}
+
+/// What a tenant should be: the `spec` of an `EntTenant` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TenantSpec {
+    /// The établissement (UAI) or commune (`commune:INSEE`) served.
+    pub organisation: String,
+    pub hostname: String,
+    /// Base bouquet id (`socle-1d`, `socle-2d`).
+    pub bouquet: String,
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// Expected accounts; from the registry's pupil counts when absent.
+    #[serde(default)]
+    pub accounts: Option<i64>,
+    #[serde(default = "default_identity")]
+    pub identity_source: IdentitySource,
+}
+
+fn default_identity() -> IdentitySource {
+    IdentitySource::Educonnect
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// The tenant's slug: a DNS label.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// The Kubernetes-style document (`kubectl apply` shape), also a CRD in GitOps repositories.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EntTenant {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: TenantSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Requested,
+    Provisioning,
+    Active,
+    Suspended,
+    Decommissioning,
+    Archived,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Requested,
+        Status::Provisioning,
+        Status::Active,
+        Status::Suspended,
+        Status::Decommissioning,
+        Status::Archived,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Requested => "requested",
+            Status::Provisioning => "provisioning",
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Decommissioning => "decommissioning",
+            Status::Archived => "archived",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The moves the lifecycle allows.
+    pub fn can_move_to(self, to: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, to),
+            (Requested, Provisioning)
+                | (Provisioning, Active)
+                | (Active, Suspended)
+                | (Suspended, Active)
+                | (Active | Suspended | Provisioning, Decommissioning)
+                | (Decommissioning, Archived)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Tenant {
+    pub id: String,
+    pub slug: String,
+    pub organisation: OrgRef,
+    pub hostname: String,
+    pub bouquet: String,
+    pub options: Vec<String>,
+    pub accounts: i64,
+    pub identity_source: IdentitySource,
+    pub status: Status,
+    /// Set when an admin let the tenant through the governance gate without a convention.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_override: Option<GateOverride>,
+    /// The convention that allowed provisioning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub convention_id: Option<String>,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GateOverride {
+    pub by: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TenantEvent {
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    pub message: String,
+}
+
+fn valid_label(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn valid_hostname(s: &str) -> bool {
+    s.len() <= 253 && s.contains('.') && s.split('.').all(|l| valid_label(l, 63))
+}
+
+/// A spec checked against the registry and the catalog.
+struct Checked {
+    org: Org,
+    accounts: i64,
+    spec_hash: String,
+}
+
+fn spec_hash(slug: &str, spec: &TenantSpec) -> String {
+    let canonical = serde_json::to_string(&(slug, spec)).expect("spec serialises");
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Pupils of an établissement, or of a commune's écoles.
+async fn pupils_of(store: &Store, org: &Org) -> Result<i64, Problem> {
+    if org.kind == OrgKind::Etablissement {
+        return Ok(org.pupils.unwrap_or(0));
+    }
+    let mut total = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = covers(store, org, None, cursor.as_deref(), Some(500)).await?;
+        total += page.items.iter().filter_map(|o| o.pupils).sum::<i64>();
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(total),
+        }
+    }
+}
+
+async fn check_spec(store: &Store, catalog: &Catalog, slug: &str, spec: &TenantSpec) -> Result<Checked, Problem> {
+    let mut checks = Checks::default();
+    if !valid_label(slug, 40) {
+        checks.fail("metadata.name", "identifiant invalide : minuscules, chiffres et tirets, 40 caractères au plus");
+    }
+    if !valid_hostname(&spec.hostname) {
+        checks.fail("spec.hostname", format!("nom d'hôte « {} » invalide", spec.hostname));
+    }
+    if spec.accounts.is_some_and(|a| a < 0) {
+        checks.fail("spec.accounts", "nombre de comptes négatif");
+    }
+    let org = match crate::registry::resolve_org(store, &spec.organisation).await {
+        Ok(org) if matches!(org.kind, OrgKind::Etablissement | OrgKind::Commune) => Some(org),
+        Ok(org) => {
+            checks.fail("spec.organisation", format!("{} n'est ni un établissement ni une commune", org.name));
+            None
+        }
+        Err(e) => {
+            checks.fail("spec.organisation", e.detail);
+            None
+        }
+    };
+    let options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
+    if let Err(e) = catalog.resolve(&spec.bouquet, &options) {
+        for err in e.errors {
+            checks.fail(&format!("spec.{}", err.field), err.message);
+        }
+    }
+    if let (Some(org), Some(bouquet)) = (&org, catalog.bouquet(&spec.bouquet, None)) {
+        let degree = if org.kind == OrgKind::Commune { Some(Degree::D1) } else { org.degree };
+        if degree.is_some_and(|d| !bouquet.degrees.contains(&d)) {
+            checks
+                .fail("spec.bouquet", format!("le bouquet {} ne convient pas au degré de {}", spec.bouquet, org.name));
+        }
+    }
+    checks.finish()?;
+    let org = org.expect("checked");
+    let accounts = match spec.accounts {
+        Some(a) => a,
+        None => pupils_of(store, &org).await?,
+    };
+    Ok(Checked { org, accounts, spec_hash: spec_hash(slug, spec) })
+}
+
+/// What `apply` did, as `kubectl apply` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+async fn event(
+    tx: &mut Tx,
+    tenant_id: &str,
+    actor: &str,
+    kind: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    sqlx::query("INSERT INTO tenant_events (id, tenant_id, at, actor, kind, message) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(new_id())
+        .bind(tenant_id)
+        .bind(timestamp(now))
+        .bind(actor)
+        .bind(kind)
+        .bind(message)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn audit_change(
+    tx: &mut Tx,
+    store: &Store,
+    actor: &Actor,
+    action: &str,
+    tenant_id: &str,
+    org_id: &str,
+    summary: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let change = Change {
+        actor: &actor.name,
+        action,
+        target_kind: "tenant",
+        target_id: tenant_id,
+        scope_org_id: Some(org_id),
+        summary,
+    };
+    audit::append(tx, store.backend(), change, now).await?;
+    Ok(())
+}
+
+/// Creates or updates a tenant from its document; `expected_version` (If-Match) guards updates.
+pub async fn apply(
+    state: &AppState,
+    actor: &Actor,
+    doc: &EntTenant,
+    expected_version: Option<i64>,
+) -> Result<(Applied, Tenant), Problem> {
+    if doc.api_version != API_VERSION || doc.kind != KIND {
+        return Err(Problem::invalid_field(
+            "kind",
+            format!("document attendu : apiVersion {API_VERSION}, kind {KIND}"),
+        ));
+    }
+    let (store, now) = (&state.store, state.clock.now());
+    let slug = doc.metadata.name.as_str();
+    let checked = check_spec(store, &state.catalog, slug, &doc.spec).await?;
+    crate::identity::authz::authorize(store, actor, &crate::identity::authz::TENANTS_WRITE, &checked.org).await?;
+    let existing = get_tenant(store, slug).await?;
+    let mut tx = store.begin_write().await?;
+    let (applied, id) = match &existing {
+        None => {
+            let id = new_id();
+            sqlx::query(
+                "INSERT INTO tenants (id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
+                 spec_hash, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, 1, $10, $11)",
+            )
+            .bind(&id)
+            .bind(slug)
+            .bind(&checked.org.id)
+            .bind(&doc.spec.hostname)
+            .bind(&doc.spec.bouquet)
+            .bind(serde_json::to_string(&doc.spec.options).expect("options"))
+            .bind(checked.accounts)
+            .bind(identity_str(doc.spec.identity_source))
+            .bind(&checked.spec_hash)
+            .bind(timestamp(now))
+            .bind(timestamp(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                    Problem::conflict(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname))
+                }
+                _ => e.into(),
+            })?;
+            event(&mut tx, &id, &actor.name, "created", "tenant demandé", now).await?;
+            (Applied::Created, id)
+        }
+        Some(current) => {
+            let stored_hash: String = sqlx::query("SELECT spec_hash FROM tenants WHERE id = $1")
+                .bind(&current.id)
+                .fetch_one(&mut *tx)
+                .await?
+                .get("spec_hash");
+            if stored_hash == checked.spec_hash {
+                tx.rollback().await?;
+                return Ok((Applied::Unchanged, current.clone()));
+            }
+            if current.organisation.id != checked.org.id {
+                return Err(Problem::invalid_field(
+                    "spec.organisation",
+                    "un tenant ne change pas d'organisation : créez-en un autre",
+                ));
+            }
+            let version = expected_version.unwrap_or(current.version);
+            let done = sqlx::query(
+                "UPDATE tenants SET hostname = $1, base_bouquet = $2, options = $3, accounts = $4, identity_source = $5, \
+                 spec_hash = $6, version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9",
+            )
+            .bind(&doc.spec.hostname)
+            .bind(&doc.spec.bouquet)
+            .bind(serde_json::to_string(&doc.spec.options).expect("options"))
+            .bind(checked.accounts)
+            .bind(identity_str(doc.spec.identity_source))
+            .bind(&checked.spec_hash)
+            .bind(timestamp(now))
+            .bind(&current.id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(crate::api::precondition_failed(current.version));
+            }
+            let message = format!(
+                "bouquet {} + [{}], {} comptes",
+                doc.spec.bouquet,
+                doc.spec.options.join(", "),
+                checked.accounts
+            );
+            event(&mut tx, &current.id, &actor.name, "configured", &message, now).await?;
+            (Applied::Configured, current.id.clone())
+        }
+    };
+    let action = if applied == Applied::Created { "tenants.create" } else { "tenants.configure" };
+    audit_change(
+        &mut tx,
+        store,
+        actor,
+        action,
+        &id,
+        &checked.org.id,
+        serde_json::to_value(&doc.spec).expect("spec"),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((applied, get_tenant(store, slug).await?.expect("just written")))
+}
+
+fn identity_str(source: IdentitySource) -> &'static str {
+    match source {
+        IdentitySource::Educonnect => "educonnect",
+        IdentitySource::Aaf => "aaf",
+    }
+}
+
+/// Moves a tenant along its lifecycle. Leaving `requested` needs an active
+/// convention covering the organisation, or an admin override with a reason.
+pub async fn transition(
+    state: &AppState,
+    actor: &Actor,
+    tenant: &Tenant,
+    to: Status,
+    override_reason: Option<&str>,
+) -> Result<Tenant, Problem> {
+    let (store, now) = (&state.store, state.clock.now());
+    if !tenant.status.can_move_to(to) {
+        return Err(Problem::conflict(format!("un tenant {} ne passe pas à {}", tenant.status.as_str(), to.as_str())));
+    }
+    let mut convention_id = None;
+    let mut gate_override = None;
+    if tenant.status == Status::Requested {
+        let today = today_in_france(now).to_string();
+        match active_covering(store, &state.models, &tenant.organisation.id, &today).await? {
+            Some(conv) => convention_id = Some(conv.id),
+            None => match override_reason.map(str::trim).filter(|r| !r.is_empty()) {
+                Some(reason) if actor.is_admin() => gate_override = Some(reason.to_string()),
+                Some(_) => return Err(crate::identity::authz::forbidden("seul un administrateur peut passer outre la convention")),
+                None => {
+                    return Err(Problem::conflict(format!(
+                        "aucune convention en vigueur ne couvre {} ({}) : signez une convention tripartite ou bipartite avant de provisionner",
+                        tenant.organisation.name, tenant.organisation.code
+                    ))
+                    .with_extra(serde_json::json!({ "missing": "convention", "organisation": tenant.organisation.code })))
+                }
+            },
+        }
+    }
+    let mut tx = store.begin_write().await?;
+    sqlx::query(
+        "UPDATE tenants SET status = $1, version = version + 1, updated_at = $2, \
+         convention_id = COALESCE($3, convention_id), gate_override_by = COALESCE($4, gate_override_by), \
+         gate_override_reason = COALESCE($5, gate_override_reason) WHERE id = $6",
+    )
+    .bind(to.as_str())
+    .bind(timestamp(now))
+    .bind(convention_id.clone())
+    .bind(gate_override.as_ref().map(|_| actor.name.clone()))
+    .bind(gate_override.clone())
+    .bind(&tenant.id)
+    .execute(&mut *tx)
+    .await?;
+    let message = match (&gate_override, &convention_id) {
+        (Some(reason), _) => {
+            format!("{} → {} sans convention (dérogation : {reason})", tenant.status.as_str(), to.as_str())
+        }
+        (None, Some(conv)) => format!("{} → {} (convention {conv})", tenant.status.as_str(), to.as_str()),
+        _ => format!("{} → {}", tenant.status.as_str(), to.as_str()),
+    };
+    event(&mut tx, &tenant.id, &actor.name, to.as_str(), &message, now).await?;
+    let summary = serde_json::json!({ "from": tenant.status.as_str(), "to": to.as_str(), "convention": convention_id, "override": gate_override });
+    audit_change(&mut tx, store, actor, "tenants.transition", &tenant.id, &tenant.organisation.id, summary, now)
+        .await?;
+    tx.commit().await?;
+    Ok(get_tenant(store, &tenant.slug).await?.expect("exists"))
+}
+
+const COLUMNS: &str = "id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
+    gate_override_by, gate_override_reason, convention_id, version, created_at, updated_at";
+
+async fn tenant_from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<Tenant, Problem> {
+    let org_id: String = row.get("org_id");
+    let org = get_org(store, &org_id).await?.ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
+    let by: Option<String> = row.try_get("gate_override_by").ok().flatten();
+    let reason: Option<String> = row.try_get("gate_override_reason").ok().flatten();
+    Ok(Tenant {
+        id: row.get("id"),
+        slug: row.get("slug"),
+        organisation: org.as_ref(),
+        hostname: row.get("hostname"),
+        bouquet: row.get("base_bouquet"),
+        options: serde_json::from_str(&row.get::<String, _>("options")).unwrap_or_default(),
+        accounts: row.get("accounts"),
+        identity_source: if row.get::<String, _>("identity_source") == "aaf" {
+            IdentitySource::Aaf
+        } else {
+            IdentitySource::Educonnect
+        },
+        status: Status::parse(&row.get::<String, _>("status")).unwrap_or(Status::Requested),
+        gate_override: by.zip(reason).map(|(by, reason)| GateOverride { by, reason }),
+        convention_id: row.try_get("convention_id").ok().flatten(),
+        version: row.get("version"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+pub async fn get_tenant(store: &Store, slug_or_id: &str) -> Result<Option<Tenant>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1 OR id = $2");
+    match sqlx::query(&sql).bind(slug_or_id).bind(slug_or_id).fetch_optional(store.pool()).await? {
+        Some(row) => Ok(Some(tenant_from_row(store, &row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Tenants whose organisation is in `scope` (all when `None`), by slug.
+pub async fn list_tenants(
+    store: &Store,
+    scope: Option<crate::registry::queries::Condition>,
+) -> Result<Vec<Tenant>, Problem> {
+    let mut cond = crate::registry::queries::Condition::default();
+    if let Some(scope) = scope {
+        cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+    }
+    let sql = format!("SELECT {COLUMNS} FROM tenants WHERE {} ORDER BY slug", cond.sql());
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
+    let mut tenants = Vec::new();
+    for row in &rows {
+        tenants.push(tenant_from_row(store, row).await?);
+    }
+    Ok(tenants)
+}
+
+pub async fn events(store: &Store, tenant_id: &str) -> Result<Vec<TenantEvent>, Problem> {
+    let rows = sqlx::query("SELECT at, actor, kind, message FROM tenant_events WHERE tenant_id = $1 ORDER BY at, id")
+        .bind(tenant_id)
+        .fetch_all(store.pool())
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| TenantEvent { at: r.get("at"), actor: r.get("actor"), kind: r.get("kind"), message: r.get("message") })
+        .collect())
+}
+
+/// The JSON Schema of `EntTenant`, for GitOps repositories and editors.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(EntTenant)).expect("schema serialises")
+}
+
+/// A CustomResourceDefinition declaring `EntTenant` to a Kubernetes cluster.
+pub fn crd() -> serde_json::Value {
+    let spec_schema = serde_json::to_value(
+        schemars::generate::SchemaSettings::openapi3().into_generator().into_root_schema_for::<TenantSpec>(),
+    )
+    .expect("schema");
+    let mut spec_schema = spec_schema;
+    if let Some(obj) = spec_schema.as_object_mut() {
+        obj.remove("$schema");
+        obj.remove("title");
+        obj.remove("components");
+    }
+    let (group, version) = API_VERSION.split_once('/').expect("group/version");
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": { "name": format!("enttenants.{group}") },
+        "spec": {
+            "group": group,
+            "names": { "kind": KIND, "plural": "enttenants", "singular": "enttenant", "shortNames": ["ent"] },
+            "scope": "Namespaced",
+            "versions": [{
+                "name": version,
+                "served": true,
+                "storage": true,
+                "schema": { "openAPIV3Schema": {
+                    "type": "object",
+                    "properties": { "spec": spec_schema },
+                    "required": ["spec"]
+                }}
+            }]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lifecycle_allows_only_its_moves() {
+        assert!(Status::Requested.can_move_to(Status::Provisioning));
+        assert!(!Status::Requested.can_move_to(Status::Active));
+        assert!(Status::Suspended.can_move_to(Status::Active));
+        assert!(!Status::Archived.can_move_to(Status::Active));
+        assert!(Status::Decommissioning.can_move_to(Status::Archived));
+    }
+
+    #[test]
+    fn slugs_and_hostnames_are_dns_names() {
+        assert!(valid_label("ecole-doisneau-fresnes", 40));
+        assert!(!valid_label("École", 40));
+        assert!(!valid_label("-x", 40));
+        assert!(valid_hostname("doisneau.ent.fresnes.fr"));
+        assert!(!valid_hostname("localhost"));
+        assert!(!valid_hostname("a..b"));
+    }
+
+    #[test]
+    fn the_crd_embeds_the_spec_schema() {
+        let crd = crd();
+        assert_eq!(crd["spec"]["names"]["kind"], "EntTenant");
+        let props = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+        assert!(props["hostname"].is_object() && props["bouquet"].is_object(), "{crd}");
+    }
+}
