@@ -273,3 +273,22 @@ fn json_logs_carry_the_request_id_on_every_line_of_the_request() {
         "the handler's own lines carry it too: {of_request:?}"
     );
 }
+
+#[test]
+fn apply_twice_says_unchanged_and_render_prints_the_kubernetes_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::fixture("annuaire-education-94-ecoles.csv");
+    run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(&sample));
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants/examples");
+    let first = run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
+    assert!(first.contains("enttenant/fresnes created"), "{first}");
+    let second = run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
+    assert!(second.lines().all(|l| l.ends_with(" unchanged")), "{second}");
+    let refused = entctl(dir.path()).args(["tenants", "transition", "fresnes", "provisioning"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("aucune convention en vigueur"));
+    run_ok(entctl(dir.path()).args(["tenants", "transition", "fresnes", "provisioning", "--override-reason", "démo"]));
+    let yaml = run_ok(entctl(dir.path()).args(["tenants", "render", "fresnes"]));
+    assert!(yaml.contains("kind: Namespace") && yaml.contains("name: ent-fresnes"), "{yaml}");
+    assert!(yaml.contains("kind: Deployment") && yaml.contains("ent.fresnes.example.fr"), "{yaml}");
+}

@@ -14,6 +14,7 @@ pub mod error;
 pub mod identity;
 pub mod jobs;
 pub mod notify;
+pub mod provisioning;
 pub mod registry;
 pub mod store;
 pub mod synthetic;

@@ -22,6 +22,8 @@ pub enum TenantsCommand {
         #[arg(long)]
         override_reason: Option<String>,
     },
+    /// Print the Kubernetes objects of a tenant (YAML).
+    Render { slug: String },
     /// Print the JSON Schema of EntTenant documents.
     Schema,
     /// Print the CustomResourceDefinition of EntTenant (YAML).
@@ -107,6 +109,13 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
                 .await
                 .map_err(fail)?;
             println!("enttenant/{} {}", moved.slug, moved.status.as_str());
+        }
+        TenantsCommand::Render { slug } => {
+            let tenant = tenants::get_tenant(&state.store, &slug)
+                .await
+                .map_err(fail)?
+                .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
+            print!("{}", entcp::provisioning::to_yaml(&tenants::render(state, &tenant).await.map_err(fail)?));
         }
         TenantsCommand::Schema => println!("{}", serde_json::to_string_pretty(&tenants::json_schema())?),
         TenantsCommand::Crd => print!("{}", serde_yaml::to_string(&tenants::crd())?),

@@ -320,7 +320,8 @@ pub async fn apply(
             let id = new_id();
             sqlx::query(
                 "INSERT INTO tenants (id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
-                 spec_hash, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, 1, $10, $11)",
+                 spec_hash, version, created_at, updated_at, secret_seed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, 1, $10, $11, $12)",
             )
             .bind(&id)
             .bind(slug)
@@ -333,6 +334,7 @@ pub async fn apply(
             .bind(&checked.spec_hash)
             .bind(timestamp(now))
             .bind(timestamp(now))
+            .bind(new_secret_seed())
             .execute(&mut *tx)
             .await
             .map_err(|e| match &e {
@@ -403,6 +405,30 @@ pub async fn apply(
     .await?;
     tx.commit().await?;
     Ok((applied, get_tenant(store, slug).await?.expect("just written")))
+}
+
+fn new_secret_seed() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    hex::encode(bytes)
+}
+
+/// The seed the tenant's credentials derive from (never shown by the API).
+pub async fn secret_seed(store: &Store, tenant_id: &str) -> Result<String, Problem> {
+    let row =
+        sqlx::query("SELECT secret_seed FROM tenants WHERE id = $1").bind(tenant_id).fetch_one(store.pool()).await?;
+    Ok(row.try_get::<Option<String>, _>("secret_seed").ok().flatten().unwrap_or_default())
+}
+
+/// The desired Kubernetes objects of a tenant, from the catalog.
+pub async fn render(state: &AppState, tenant: &Tenant) -> Result<Vec<crate::provisioning::RenderedObject>, Problem> {
+    let org = get_org(&state.store, &tenant.organisation.id)
+        .await?
+        .ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+    let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
+    let services = state.catalog.resolve(&tenant.bouquet, &options)?;
+    let seed = secret_seed(&state.store, &tenant.id).await?;
+    Ok(crate::provisioning::render(tenant, &org, &services, &seed))
 }
 
 fn identity_str(source: IdentitySource) -> &'static str {
