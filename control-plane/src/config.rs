@@ -14,6 +14,9 @@ pub struct Config {
     pub conventions_dir: Option<PathBuf>,
     /// Extra catalog files (YAML services and bouquets), adding to or overriding the shipped ones.
     pub catalog_dir: Option<PathBuf>,
+    /// Where the `manifests` provisioning backend writes each tenant's objects
+    /// (a GitOps repository's working tree); `<data_dir>/manifests` when absent.
+    pub manifests_dir: Option<PathBuf>,
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
@@ -128,6 +131,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./data"),
             conventions_dir: None,
+            manifests_dir: None,
             catalog_dir: None,
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
@@ -320,6 +324,11 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The folder of the `manifests` provisioning backend.
+    pub fn manifests_dir(&self) -> PathBuf {
+        self.manifests_dir.clone().unwrap_or_else(|| self.data_dir.join("manifests"))
     }
 
     /// The database URL in force: the configured one, else the embedded SQLite file.

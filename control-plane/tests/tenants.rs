@@ -141,3 +141,77 @@ async fn bad_tenant_documents_name_every_wrong_field() {
     let schema: Value = root.get(format!("{base}/api/v1/tenant-schema")).send().await.unwrap().json().await.unwrap();
     assert!(schema["properties"]["spec"].is_object(), "{schema}");
 }
+
+fn files_of(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect(),
+        Err(_) => vec![],
+    };
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes() {
+    for db in common::backends().await {
+        import_sample(&db.store).await;
+        let data = tempfile::tempdir().unwrap();
+        let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
+        let state = entcp::api::AppState::new(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+        let dir = data.path().join("manifests/doisneau");
+        let apply = |options: Value| {
+            let mut body = doc("doisneau", "0940176F", "doisneau.ent.example.fr");
+            body["spec"]["options"] = options;
+            let state = state.clone();
+            async move {
+                let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
+                entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap().1
+            }
+        };
+        let pass = || entcp::provisioning::reconcile::pass(&state, None, t0());
+        let tenant = apply(json!([])).await;
+        let first = pass().await.unwrap();
+        assert!(files_of(&dir).is_empty(), "{}: nothing is deployed before the gate", db.name);
+        assert_eq!(first.tenants, 1);
+
+        let move_to = |to: entcp::tenants::Status, reason: Option<&'static str>| {
+            let state = state.clone();
+            async move {
+                let t = entcp::tenants::get_tenant(&state.store, "doisneau").await.unwrap().unwrap();
+                entcp::tenants::transition(&state, &admin(), &t, to, reason).await.unwrap()
+            }
+        };
+        move_to(entcp::tenants::Status::Provisioning, Some("démonstration")).await;
+        assert_eq!(pass().await.unwrap().applied, 1);
+        let base = files_of(&dir);
+        assert!(
+            base.contains(&"namespace-ent-doisneau.yaml".to_string()) && base.contains(&"ingress-ent.yaml".to_string()),
+            "{base:?}"
+        );
+        let noop = pass().await.unwrap();
+        assert_eq!((noop.applied, noop.unchanged), (0, 1), "a no-op pass writes nothing");
+
+        apply(json!(["visio"])).await;
+        assert_eq!(pass().await.unwrap().applied, 1);
+        let with_visio = files_of(&dir);
+        let added: Vec<&String> = with_visio.iter().filter(|f| !base.contains(f)).collect();
+        assert!(!added.is_empty() && added.iter().all(|f| f.contains("visio")), "{added:?}");
+        apply(json!([])).await;
+        pass().await.unwrap();
+        assert_eq!(files_of(&dir), base, "removing the option prunes its objects");
+
+        move_to(entcp::tenants::Status::Active, None).await;
+        move_to(entcp::tenants::Status::Suspended, None).await;
+        pass().await.unwrap();
+        let deployment =
+            std::fs::read_to_string(dir.join(base.iter().find(|f| f.starts_with("deployment-")).unwrap())).unwrap();
+        assert!(deployment.contains("replicas: 0"), "{deployment}");
+        move_to(entcp::tenants::Status::Decommissioning, None).await;
+        pass().await.unwrap();
+        let left = files_of(&dir);
+        assert!(left.iter().all(|f| !f.starts_with("deployment-") && !f.starts_with("ingress-")), "{left:?}");
+        assert!(left.iter().any(|f| f.starts_with("secret-")), "data and credentials are kept");
+        let events = entcp::tenants::events(&db.store, &tenant.id).await.unwrap();
+        assert!(events.iter().filter(|e| e.kind == "reconciled").count() >= 4);
+    }
+}

@@ -24,6 +24,8 @@ pub enum TenantsCommand {
     },
     /// Print the Kubernetes objects of a tenant (YAML).
     Render { slug: String },
+    /// Reconcile every tenant (or one): apply the objects that changed, nothing else.
+    Reconcile { slug: Option<String> },
     /// Print the JSON Schema of EntTenant documents.
     Schema,
     /// Print the CustomResourceDefinition of EntTenant (YAML).
@@ -116,6 +118,17 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
                 .map_err(fail)?
                 .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
             print!("{}", entcp::provisioning::to_yaml(&tenants::render(state, &tenant).await.map_err(fail)?));
+        }
+        TenantsCommand::Reconcile { slug } => {
+            let r =
+                entcp::provisioning::reconcile::pass(state, slug.as_deref(), chrono::Utc::now()).await.map_err(fail)?;
+            println!(
+                "{} tenant(s) : {} appliqué(s), {} inchangé(s), {} en échec, {} en attente",
+                r.tenants, r.applied, r.unchanged, r.failed, r.deferred
+            );
+            if r.failed > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         TenantsCommand::Schema => println!("{}", serde_json::to_string_pretty(&tenants::json_schema())?),
         TenantsCommand::Crd => print!("{}", serde_yaml::to_string(&tenants::crd())?),

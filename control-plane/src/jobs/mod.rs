@@ -39,6 +39,7 @@ pub fn all() -> Vec<Job> {
     let mut jobs = Vec::new();
     jobs.extend(crate::notify::jobs());
     jobs.extend(crate::conventions::jobs::jobs());
+    jobs.extend(crate::provisioning::reconcile::jobs());
     jobs
 }
 

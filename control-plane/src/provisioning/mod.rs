@@ -2,6 +2,8 @@
 //! pure function of the tenant, its organisation and its services; backends
 //! (GitOps manifests, server-side apply) and the reconciler come next.
 
+pub mod manifests;
+pub mod reconcile;
 pub mod render;
 
 pub use render::{render, to_yaml, RenderedObject};
