@@ -95,3 +95,86 @@ pub fn peak_rss_kb() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// `entctl bench reconcile`: N tenants on a synthetic annuaire, a first pass
+/// that writes their manifests, then a no-op pass that must write nothing.
+pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("entcp-bench-reconcile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (url, cleanup) = bench_database(config, &dir).await?;
+    let store = Store::connect(&url, config.database.max_connections).await?;
+    store.migrate().await?;
+    let mut csv = Vec::new();
+    write_annuaire(&mut csv, &SyntheticOptions { etablissements: tenants * 3 / 2 + 100, communes: 5000, seed: 7 })?;
+    let actor = crate::identity::Actor::cli();
+    let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
+    import_annuaire(&store, &actor, std::io::Cursor::new(csv), options, chrono::Utc::now())
+        .await
+        .map_err(|p| anyhow::anyhow!(p.detail))?;
+    let mut bench_config = config.clone();
+    bench_config.data_dir = dir.clone();
+    let state = crate::api::AppState::new(store.clone(), bench_config, std::sync::Arc::new(crate::clock::SystemClock));
+    let filter = crate::registry::queries::OrgFilter {
+        kind: Some("etablissement".into()),
+        degree: Some("1D".into()),
+        limit: Some(500),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let mut created = 0;
+    let mut cursor = None;
+    while created < tenants {
+        let page = crate::registry::queries::list_orgs(
+            &store,
+            &crate::registry::queries::OrgFilter { cursor, ..filter.clone() },
+            None,
+        )
+        .await
+        .map_err(|p| anyhow::anyhow!(p.detail))?;
+        for org in &page.items {
+            if created == tenants {
+                break;
+            }
+            let doc: crate::tenants::EntTenant = serde_json::from_value(serde_json::json!({
+                "apiVersion": crate::tenants::API_VERSION, "kind": crate::tenants::KIND,
+                "metadata": { "name": format!("t{created}") },
+                "spec": { "organisation": org.id, "hostname": format!("t{created}.ent.example.fr"), "bouquet": "socle-1d", "options": ["visio"] }
+            }))?;
+            let (_, tenant) =
+                crate::tenants::apply(&state, &actor, &doc, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+            crate::tenants::transition(
+                &state,
+                &actor,
+                &tenant,
+                crate::tenants::Status::Provisioning,
+                Some("banc d'essai"),
+            )
+            .await
+            .map_err(|p| anyhow::anyhow!(p.detail))?;
+            created += 1;
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    println!("{created} tenants créés ({:.1} s)", started.elapsed().as_secs_f64());
+    for pass in ["première passe", "passe sans changement"] {
+        let started = Instant::now();
+        let r = crate::provisioning::reconcile::pass(&state, None, chrono::Utc::now())
+            .await
+            .map_err(|p| anyhow::anyhow!(p.detail))?;
+        println!(
+            "{pass} : {:.2} s, {} écriture(s) du moteur, {} inchangé(s), {} échec(s)",
+            started.elapsed().as_secs_f64(),
+            r.applied,
+            r.unchanged,
+            r.failed
+        );
+    }
+    println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
+    store.close().await;
+    cleanup.run().await;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

@@ -227,6 +227,11 @@ enum BenchCommand {
         #[arg(long, default_value_t = 35_000)]
         communes: usize,
     },
+    /// Reconcile N tenants twice (manifests backend): a first pass, then a no-op pass.
+    Reconcile {
+        #[arg(long, default_value_t = 10_000)]
+        tenants: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -319,6 +324,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Version => println!("entctl {}", env!("CARGO_PKG_VERSION")),
         Command::Bench(BenchCommand::Import { rows, communes }) => {
             entcp::bench::import(&config, rows, communes).await?;
+        }
+        Command::Bench(BenchCommand::Reconcile { tenants }) => {
+            entcp::bench::reconcile(&config, tenants).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

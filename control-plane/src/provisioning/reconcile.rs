@@ -5,12 +5,12 @@
 
 use super::manifests::ManifestsBackend;
 use crate::api::AppState;
+use crate::catalog::Service;
 use crate::error::Problem;
 use crate::store::{new_id, timestamp};
-use crate::tenants::{self, Tenant};
+use crate::tenants::{self, ReconcileInput};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -24,12 +24,29 @@ pub struct PassReport {
     pub deferred: u64,
 }
 
-fn desired_hash(objects: &[super::RenderedObject]) -> String {
-    let mut h = Sha256::new();
-    for o in objects {
-        h.update(serde_json::to_vec(&o.manifest).expect("json"));
-    }
-    hex::encode(h.finalize())
+/// Bumped when `render` changes, so that every tenant is re-applied once.
+const RENDER_VERSION: &str = "1";
+
+/// The hash of everything `render` reads. Rendering is pure, so equal inputs mean
+/// equal desired objects: a no-op pass need not even render.
+fn inputs_hash(input: &ReconcileInput, services: &[&Service]) -> String {
+    let t = &input.tenant;
+    let o = &input.org;
+    let key = serde_json::json!([
+        RENDER_VERSION,
+        t.id,
+        t.slug,
+        t.hostname,
+        t.accounts,
+        t.identity_source,
+        t.status,
+        o.kind,
+        o.code,
+        o.academie_code,
+        input.secret_seed,
+        services,
+    ]);
+    hex::encode(Sha256::digest(key.to_string().as_bytes()))
 }
 
 /// Delay before the next attempt after `failures` failures: 1 min doubling, at most 1 h.
@@ -37,40 +54,30 @@ pub fn backoff(failures: i64) -> Duration {
     Duration::minutes((1i64 << failures.clamp(1, 7).saturating_sub(1)).min(60))
 }
 
-struct Applied {
-    hash: Option<String>,
-    failures: i64,
-    retry_at: Option<String>,
+enum Outcome {
+    Applied,
+    Unchanged,
+    Deferred,
 }
 
-async fn applied_state(state: &AppState, tenant_id: &str) -> Result<Applied, Problem> {
-    let row = sqlx::query("SELECT applied_hash, reconcile_failures, retry_at FROM tenants WHERE id = $1")
-        .bind(tenant_id)
-        .fetch_one(state.store.pool())
-        .await?;
-    Ok(Applied {
-        hash: row.try_get("applied_hash").ok().flatten(),
-        failures: row.get("reconcile_failures"),
-        retry_at: row.try_get("retry_at").ok().flatten(),
-    })
-}
-
-/// Reconciles one tenant; returns whether the backend was written.
-pub async fn reconcile_tenant(
+/// Reconciles one tenant: render and write only if its inputs changed.
+async fn reconcile_one(
     state: &AppState,
     backend: &ManifestsBackend,
-    tenant: &Tenant,
+    input: &ReconcileInput,
     now: DateTime<Utc>,
-) -> Result<Option<bool>, Problem> {
-    let applied = applied_state(state, &tenant.id).await?;
-    if applied.retry_at.as_ref().is_some_and(|at| *at > timestamp(now)) {
-        return Ok(None);
+) -> Result<Outcome, Problem> {
+    if input.retry_at.as_ref().is_some_and(|at| *at > timestamp(now)) {
+        return Ok(Outcome::Deferred);
     }
-    let objects = tenants::render(state, tenant).await?;
-    let hash = desired_hash(&objects);
-    if applied.hash.as_deref() == Some(hash.as_str()) {
-        return Ok(Some(false));
+    let tenant = &input.tenant;
+    let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
+    let services = state.catalog.resolve(&tenant.bouquet, &options)?;
+    let hash = inputs_hash(input, &services);
+    if input.applied_hash.as_deref() == Some(hash.as_str()) {
+        return Ok(Outcome::Unchanged);
     }
+    let objects = super::render(tenant, &input.org, &services, &input.secret_seed);
     let result = backend.apply(&tenant.slug, &objects);
     let mut tx = state.store.begin_write().await?;
     let (kind, message) = match &result {
@@ -87,7 +94,7 @@ pub async fn reconcile_tenant(
             ("reconciled", format!("{} objets appliqués", objects.len()))
         }
         Err(e) => {
-            let failures = applied.failures + 1;
+            let failures = input.failures + 1;
             sqlx::query(
                 "UPDATE tenants SET reconcile_error = $1, reconcile_failures = $2, retry_at = $3 WHERE id = $4",
             )
@@ -111,7 +118,7 @@ pub async fn reconcile_tenant(
         .await?;
     tx.commit().await?;
     match result {
-        Ok(()) => Ok(Some(true)),
+        Ok(()) => Ok(Outcome::Applied),
         Err(e) => Err(Problem::new(crate::error::ProblemKind::Unavailable, format!("{}: {e}", tenant.slug))),
     }
 }
@@ -120,17 +127,17 @@ pub async fn reconcile_tenant(
 pub async fn pass(state: &AppState, only: Option<&str>, now: DateTime<Utc>) -> Result<PassReport, Problem> {
     let backend = ManifestsBackend::new(state.config.manifests_dir());
     let mut report = PassReport::default();
-    for tenant in tenants::list_tenants(&state.store, None).await? {
-        if only.is_some_and(|slug| slug != tenant.slug) {
+    for input in tenants::reconcile_inputs(&state.store).await? {
+        if only.is_some_and(|slug| slug != input.tenant.slug) {
             continue;
         }
         report.tenants += 1;
-        match reconcile_tenant(state, &backend, &tenant, now).await {
-            Ok(Some(true)) => report.applied += 1,
-            Ok(Some(false)) => report.unchanged += 1,
-            Ok(None) => report.deferred += 1,
+        match reconcile_one(state, &backend, &input, now).await {
+            Ok(Outcome::Applied) => report.applied += 1,
+            Ok(Outcome::Unchanged) => report.unchanged += 1,
+            Ok(Outcome::Deferred) => report.deferred += 1,
             Err(e) => {
-                tracing::warn!(tenant = %tenant.slug, error = %e.detail, "reconcile failed");
+                tracing::warn!(tenant = %input.tenant.slug, error = %e.detail, "reconcile failed");
                 report.failed += 1;
             }
         }

@@ -505,9 +505,13 @@ const COLUMNS: &str = "id, slug, org_id, hostname, base_bouquet, options, accoun
 async fn tenant_from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<Tenant, Problem> {
     let org_id: String = row.get("org_id");
     let org = get_org(store, &org_id).await?.ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
+    Ok(tenant_with_org(row, &org))
+}
+
+fn tenant_with_org(row: &sqlx::any::AnyRow, org: &Org) -> Tenant {
     let by: Option<String> = row.try_get("gate_override_by").ok().flatten();
     let reason: Option<String> = row.try_get("gate_override_reason").ok().flatten();
-    Ok(Tenant {
+    Tenant {
         id: row.get("id"),
         slug: row.get("slug"),
         organisation: org.as_ref(),
@@ -526,7 +530,44 @@ async fn tenant_from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<Tenan
         version: row.get("version"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
-    })
+    }
+}
+
+/// A tenant with what the reconciler needs, loaded for all tenants in two queries.
+pub struct ReconcileInput {
+    pub tenant: Tenant,
+    pub org: Org,
+    pub secret_seed: String,
+    pub applied_hash: Option<String>,
+    pub failures: i64,
+    pub retry_at: Option<String>,
+}
+
+pub async fn reconcile_inputs(store: &Store) -> Result<Vec<ReconcileInput>, Problem> {
+    use crate::registry::queries::{org_from_row, ORG_COLUMNS};
+    let org_sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id IN (SELECT org_id FROM tenants)");
+    let orgs: std::collections::HashMap<String, Org> = sqlx::query(&org_sql)
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(org_from_row)
+        .map(|o| (o.id.clone(), o))
+        .collect();
+    let sql =
+        format!("SELECT {COLUMNS}, secret_seed, applied_hash, reconcile_failures, retry_at FROM tenants ORDER BY slug");
+    let mut inputs = Vec::new();
+    for row in sqlx::query(&sql).fetch_all(store.pool()).await? {
+        let Some(org) = orgs.get(&row.get::<String, _>("org_id")) else { continue };
+        inputs.push(ReconcileInput {
+            tenant: tenant_with_org(&row, org),
+            org: org.clone(),
+            secret_seed: row.try_get::<Option<String>, _>("secret_seed").ok().flatten().unwrap_or_default(),
+            applied_hash: row.try_get("applied_hash").ok().flatten(),
+            failures: row.get("reconcile_failures"),
+            retry_at: row.try_get("retry_at").ok().flatten(),
+        });
+    }
+    Ok(inputs)
 }
 
 pub async fn get_tenant(store: &Store, slug_or_id: &str) -> Result<Option<Tenant>, Problem> {
