@@ -27,6 +27,44 @@ fn entctl(cwd: &Path) -> Command {
     cmd
 }
 
+/// `entctl serve` on a free loopback port in `dir`: the child, the rest of its
+/// log, where it listens, and the first-start admin token.
+struct Served {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    address: String,
+    token: String,
+}
+
+fn serve_in(dir: &Path, global_args: &[&str]) -> Served {
+    let mut child = entctl(dir)
+        .args(global_args)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut address, mut token) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.trim_start().starts_with("entcp_") {
+            token = Some(line.trim().to_string());
+        }
+        if let Some(pos) = line.find("listening on http://") {
+            let rest = &line[pos + "listening on http://".len()..];
+            address = Some(rest.split(|c: char| c.is_whitespace() || c == '"').next().unwrap().to_string());
+            break;
+        }
+    }
+    Served {
+        child,
+        lines,
+        address: address.expect("serve logs where it listens"),
+        token: token.expect("the first start prints the admin token"),
+    }
+}
+
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("entctl runs");
     assert!(
@@ -41,28 +79,9 @@ fn run_ok(cmd: &mut Command) -> String {
 #[test]
 fn first_start_creates_an_admin_whose_token_opens_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = entctl(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut address, mut token) = (None, None);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.trim_start().starts_with("entcp_") {
-            token = Some(line.trim().to_string());
-        }
-        if let Some(pos) = line.find("listening on http://") {
-            address = Some(line[pos + "listening on http://".len()..].split_whitespace().next().unwrap().to_string());
-            break;
-        }
-    }
+    let Served { mut child, lines, address, token } = serve_in(dir.path(), &[]);
     // Keep reading the log so that the server never writes into a closed pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    let address = address.expect("serve logs where it listens");
-    let token = token.expect("the first start prints the admin token");
     assert!(address.starts_with("127.0.0.1:"), "{address}");
     let (ready, anonymous, me) = http::block_on(async {
         let get = |path: &str, auth: Option<&str>| {
@@ -228,26 +247,7 @@ fn import_killed_midway_converges_on_rerun_without_duplicates() {
 #[test]
 fn json_logs_carry_the_request_id_on_every_line_of_the_request() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = entctl(dir.path())
-        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut address, mut token) = (None, None);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.trim_start().starts_with("entcp_") {
-            token = Some(line.trim().to_string());
-        }
-        if line.contains("entctl listening on http://") {
-            let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
-            address = Some(event["fields"]["address"].as_str().unwrap().to_string());
-            break;
-        }
-    }
-    let (address, token) = (address.unwrap(), token.unwrap());
+    let Served { mut child, lines, address, token } = serve_in(dir.path(), &["--log-format", "json"]);
     let collected = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
     http::block_on(async {
         let client = ::reqwest::Client::new();
