@@ -103,6 +103,21 @@ async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_acti
             events.as_array().unwrap().iter().any(|e| e["message"].as_str().unwrap().contains("dérogation")),
             "{events}"
         );
+        // The change is reconciled right away, in the background: wait (bounded) for its event.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (_, events) = call(root.get(url("/tenants/wallon-vitry/events"))).await;
+            let reconciled = events
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["kind"] == "reconciled" && e["message"].as_str().unwrap() != "0 objets appliqués");
+            if reconciled {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no reconcile after the change: {events}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
 
         // Scopes: Fresnes sees its école's tenant, not Vitry's; the directeur reads his own.
         let (_, mine) = call(mairie.get(url("/tenants"))).await;

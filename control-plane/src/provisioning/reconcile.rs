@@ -125,12 +125,12 @@ async fn reconcile_one(
 
 /// One pass over every tenant (or one), each failure isolated.
 pub async fn pass(state: &AppState, only: Option<&str>, now: DateTime<Utc>) -> Result<PassReport, Problem> {
+    // Passes of one process never write the same tenant's folder at once.
+    static ONE_PASS_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _guard = ONE_PASS_AT_A_TIME.lock().await;
     let backend = ManifestsBackend::new(state.config.manifests_dir());
     let mut report = PassReport::default();
-    for input in tenants::reconcile_inputs(&state.store).await? {
-        if only.is_some_and(|slug| slug != input.tenant.slug) {
-            continue;
-        }
+    for input in tenants::reconcile_inputs(&state.store, only).await? {
         report.tenants += 1;
         match reconcile_one(state, &backend, &input, now).await {
             Ok(Outcome::Applied) => report.applied += 1,
@@ -143,6 +143,16 @@ pub async fn pass(state: &AppState, only: Option<&str>, now: DateTime<Utc>) -> R
         }
     }
     Ok(report)
+}
+
+/// Reconciles a tenant in the background right after it changed.
+pub fn reconcile_soon(state: &AppState, slug: &str) {
+    let (state, slug) = (state.clone(), slug.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = pass(&state, Some(&slug), state.clock.now()).await {
+            tracing::warn!(tenant = %slug, error = %e.detail, "reconcile after change failed");
+        }
+    });
 }
 
 /// The scheduled resync.

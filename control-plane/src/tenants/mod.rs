@@ -543,20 +543,23 @@ pub struct ReconcileInput {
     pub retry_at: Option<String>,
 }
 
-pub async fn reconcile_inputs(store: &Store) -> Result<Vec<ReconcileInput>, Problem> {
+/// Every tenant, or the one named `only`.
+pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<ReconcileInput>, Problem> {
     use crate::registry::queries::{org_from_row, ORG_COLUMNS};
-    let org_sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id IN (SELECT org_id FROM tenants)");
-    let orgs: std::collections::HashMap<String, Org> = sqlx::query(&org_sql)
-        .fetch_all(store.pool())
-        .await?
-        .iter()
-        .map(org_from_row)
-        .map(|o| (o.id.clone(), o))
-        .collect();
-    let sql =
-        format!("SELECT {COLUMNS}, secret_seed, applied_hash, reconcile_failures, retry_at FROM tenants ORDER BY slug");
+    let filter = if only.is_some() { "WHERE slug = $1" } else { "" };
+    let org_sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id IN (SELECT org_id FROM tenants {filter})");
+    let sql = format!(
+        "SELECT {COLUMNS}, secret_seed, applied_hash, reconcile_failures, retry_at FROM tenants {filter} ORDER BY slug"
+    );
+    let (mut org_query, mut tenant_query) = (sqlx::query(&org_sql), sqlx::query(&sql));
+    if let Some(slug) = only {
+        org_query = org_query.bind(slug);
+        tenant_query = tenant_query.bind(slug);
+    }
+    let orgs: std::collections::HashMap<String, Org> =
+        org_query.fetch_all(store.pool()).await?.iter().map(org_from_row).map(|o| (o.id.clone(), o)).collect();
     let mut inputs = Vec::new();
-    for row in sqlx::query(&sql).fetch_all(store.pool()).await? {
+    for row in tenant_query.fetch_all(store.pool()).await? {
         let Some(org) = orgs.get(&row.get::<String, _>("org_id")) else { continue };
         inputs.push(ReconcileInput {
             tenant: tenant_with_org(&row, org),

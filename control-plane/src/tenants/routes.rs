@@ -95,6 +95,9 @@ async fn apply_doc(
     ApiJson(doc): ApiJson<EntTenant>,
 ) -> Result<Response, Problem> {
     let (result, tenant) = apply(&state, &caller.actor, &doc, None).await?;
+    if result != Applied::Unchanged {
+        crate::provisioning::reconcile::reconcile_soon(&state, &tenant.slug);
+    }
     let status = if result == Applied::Created { StatusCode::CREATED } else { StatusCode::OK };
     let version = tenant.version;
     Ok(with_etag(ApplyResult { result, tenant }, version, status))
@@ -119,6 +122,9 @@ async fn replace(
     }
     let version = if_match_version(&headers)?;
     let (result, tenant) = apply(&state, &caller.actor, &doc, Some(version)).await?;
+    if result != Applied::Unchanged {
+        crate::provisioning::reconcile::reconcile_soon(&state, &tenant.slug);
+    }
     let version = tenant.version;
     Ok(with_etag(ApplyResult { result, tenant }, version, StatusCode::OK))
 }
@@ -131,6 +137,7 @@ async fn move_to(
 ) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
     let moved = transition(&state, &caller.actor, &tenant, body.to, body.override_reason.as_deref()).await?;
+    crate::provisioning::reconcile::reconcile_soon(&state, &moved.slug);
     let version = moved.version;
     Ok(with_etag(moved, version, StatusCode::OK))
 }

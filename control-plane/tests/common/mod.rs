@@ -117,7 +117,10 @@ pub fn client_with(token: &str) -> reqwest::Client {
 
 /// Serves the API of `store` on a free loopback port; returns its base URL.
 pub async fn serve(store: Store, clock: std::sync::Arc<entcp::clock::FixedClock>) -> String {
-    let state = entcp::api::AppState::new(store, entcp::config::Config::default(), clock);
+    // Generated files (manifests, mail) go to a temp dir that lives as long as the test process.
+    let data_dir = tempfile::tempdir().expect("temp dir").keep();
+    let config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };
+    let state = entcp::api::AppState::new(store, config, clock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, entcp::api::app(state)).await.unwrap() });
