@@ -36,10 +36,11 @@ struct Served {
     token: String,
 }
 
-fn serve_in(dir: &Path, global_args: &[&str]) -> Served {
+fn serve_in(dir: &Path, global_args: &[&str], serve_args: &[&str]) -> Served {
     let mut child = entctl(dir)
         .args(global_args)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(serve_args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -79,7 +80,7 @@ fn run_ok(cmd: &mut Command) -> String {
 #[test]
 fn first_start_creates_an_admin_whose_token_opens_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let Served { mut child, lines, address, token } = serve_in(dir.path(), &[]);
+    let Served { mut child, lines, address, token } = serve_in(dir.path(), &[], &[]);
     // Keep reading the log so that the server never writes into a closed pipe.
     std::thread::spawn(move || lines.for_each(drop));
     assert!(address.starts_with("127.0.0.1:"), "{address}");
@@ -247,7 +248,7 @@ fn import_killed_midway_converges_on_rerun_without_duplicates() {
 #[test]
 fn json_logs_carry_the_request_id_on_every_line_of_the_request() {
     let dir = tempfile::tempdir().unwrap();
-    let Served { mut child, lines, address, token } = serve_in(dir.path(), &["--log-format", "json"]);
+    let Served { mut child, lines, address, token } = serve_in(dir.path(), &["--log-format", "json"], &[]);
     let collected = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
     http::block_on(async {
         let client = ::reqwest::Client::new();
@@ -291,4 +292,23 @@ fn apply_twice_says_unchanged_and_render_prints_the_kubernetes_objects() {
     let yaml = run_ok(entctl(dir.path()).args(["tenants", "render", "fresnes"]));
     assert!(yaml.contains("kind: Namespace") && yaml.contains("name: ent-fresnes"), "{yaml}");
     assert!(yaml.contains("kind: Deployment") && yaml.contains("ent.fresnes.example.fr"), "{yaml}");
+}
+
+#[test]
+fn serve_with_demo_loads_the_sample_schools_and_example_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let Served { mut child, lines, address, token } = serve_in(dir.path(), &[], &["--demo"]);
+    std::thread::spawn(move || lines.for_each(drop));
+    let (school, tenants) = http::block_on(async {
+        let client = ::reqwest::Client::new();
+        let get = |path: &str| client.get(format!("http://{address}/api/v1{path}")).bearer_auth(&token).send();
+        let school = get("/orgs/0940176F").await.unwrap().status().as_u16();
+        let tenants: serde_json::Value = get("/tenants").await.unwrap().json().await.unwrap();
+        (school, tenants)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(school, 200);
+    let slugs: Vec<&str> = tenants.as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["fresnes", "vitry-henri-wallon-a"]);
 }

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod conventions;
+pub mod demo;
 pub mod documents;
 pub mod error;
 pub mod identity;

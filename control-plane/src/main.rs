@@ -44,6 +44,9 @@ enum Command {
         /// Address to listen on, e.g. 127.0.0.1:8080.
         #[arg(long)]
         listen: Option<String>,
+        /// Load demo data first: the Val-de-Marne annuaire sample and example tenants.
+        #[arg(long)]
+        demo: bool,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -282,12 +285,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
     let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
     match command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, demo } => {
             let mut config = config;
             if let Some(listen) = listen {
                 config.server.listen = listen;
             }
-            serve(config).await?;
+            serve(config, demo).await?;
         }
         Command::Migrate => {
             open_store(&config).await?;
@@ -332,7 +335,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let addr: std::net::SocketAddr = config
         .server
         .listen
@@ -341,6 +344,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     announce_first_admin(&store).await?;
     let state = app_state(&store, &config);
+    if demo {
+        tracing::info!("{}", entcp::demo::load(&state).await?);
+    }
     let scheduler = entcp::jobs::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
     let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(scheduler.run_until(stopped));
