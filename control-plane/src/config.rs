@@ -14,6 +14,8 @@ pub struct Config {
     pub conventions_dir: Option<PathBuf>,
     /// Extra catalog files (YAML services and bouquets), adding to or overriding the shipped ones.
     pub catalog_dir: Option<PathBuf>,
+    /// Extra support policy files (YAML calendars and policies), overriding the shipped ones by name.
+    pub support_dir: Option<PathBuf>,
     /// Where the `manifests` provisioning backend writes each tenant's objects
     /// (a GitOps repository's working tree); `<data_dir>/manifests` when absent.
     pub manifests_dir: Option<PathBuf>,
@@ -133,6 +135,7 @@ impl Default for Config {
             conventions_dir: None,
             manifests_dir: None,
             catalog_dir: None,
+            support_dir: None,
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),

@@ -18,5 +18,6 @@ pub mod notify;
 pub mod provisioning;
 pub mod registry;
 pub mod store;
+pub mod support;
 pub mod synthetic;
 pub mod tenants;

@@ -284,6 +284,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     // Refuse to start on an invalid convention model rather than fail later.
     entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
     let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
+    entcp::support::policy::Policies::load(config.support_dir.as_deref())?;
     match command {
         Command::Serve { listen, demo } => {
             let mut config = config;

@@ -173,7 +173,7 @@ async fn world(db: &common::TestDb) -> World {
     let vendor = create_org(&store, &admin(), vendor, t0()).await.unwrap();
 
     let academie = format!("academie:{academie_in}");
-    let bindings: [(Role, Option<String>); 10] = [
+    let bindings: [(Role, Option<String>); 11] = [
         (Admin, None),
         (Dan, Some(academie.clone())),
         (Collectivite, Some(commune_in.id.clone())),
@@ -184,6 +184,7 @@ async fn world(db: &common::TestDb) -> World {
         (Dpo, Some(academie.clone())),
         (Coordinateur, Some(group_in.id.clone())),
         (Auditeur, Some(academie.clone())),
+        (Usager, Some(etab_in.id.clone())),
     ];
     let mut tokens = HashMap::new();
     for (role, org) in bindings {

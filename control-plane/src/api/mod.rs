@@ -39,6 +39,8 @@ pub struct AppState {
     pub models: Arc<Vec<crate::conventions::model::ConventionModel>>,
     /// Services and bouquets, loaded and validated at start.
     pub catalog: Arc<crate::catalog::Catalog>,
+    /// Support calendars and SLA policies, loaded and validated at start.
+    pub support: Arc<crate::support::policy::Policies>,
 }
 
 impl AppState {
@@ -47,7 +49,10 @@ impl AppState {
             .expect("convention models are validated at start (entctl checks them before building the state)");
         let catalog = crate::catalog::Catalog::load(config.catalog_dir.as_deref())
             .expect("the catalog is validated at start (entctl checks it before building the state)");
+        let support = crate::support::policy::Policies::load(config.support_dir.as_deref())
+            .expect("support policies are validated at start (entctl checks them before building the state)");
         AppState {
+            support: Arc::new(support),
             store,
             config: Arc::new(config),
             clock,
@@ -144,6 +149,7 @@ pub fn routes() -> Vec<ApiRoute> {
     routes.extend(crate::catalog::routes::routes());
     routes.extend(crate::jobs::routes());
     routes.extend(crate::notify::routes());
+    routes.extend(crate::support::routes::routes());
     routes
 }
 

@@ -32,7 +32,7 @@ pub enum RolesCommand {
     Grant {
         /// User id or e-mail.
         user: String,
-        /// admin, dan, collectivite, chef_etablissement, support_n1, support_n2, support_n3, dpo, coordinateur, auditeur.
+        /// admin, dan, collectivite, chef_etablissement, support_n1, support_n2, support_n3, dpo, coordinateur, auditeur, usager.
         role: String,
         #[arg(long)]
         org: Option<String>,

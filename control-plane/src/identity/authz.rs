@@ -59,6 +59,35 @@ pub const JOBS_RUN: Action = Action { name: "jobs.run", write: true, roles: &[Ad
 pub const OUTBOX_READ: Action = Action { name: "outbox.read", write: false, roles: &[Admin, Auditeur] };
 pub const OUTBOX_RETRY: Action = Action { name: "outbox.retry", write: true, roles: &[Admin] };
 
+// Support desk: requesters (usager, chef d'établissement) and the three levels.
+const SUPPORT_LEVELS: &[Role] = &[Admin, SupportN1, SupportN2, SupportN3];
+/// Tickets: requesters see their own, each level what its scope and the ticket's path allow.
+pub const SUPPORT_READ: Action = Action {
+    name: "support.read",
+    write: false,
+    roles: &[Admin, Usager, ChefEtablissement, SupportN1, SupportN2, SupportN3],
+};
+pub const SUPPORT_CREATE: Action =
+    Action { name: "support.create", write: true, roles: &[Admin, Usager, ChefEtablissement, SupportN1, SupportN2] };
+/// Comments (a requester's replies included).
+pub const SUPPORT_COMMENT: Action = Action {
+    name: "support.comment",
+    write: true,
+    roles: &[Admin, Usager, ChefEtablissement, SupportN1, SupportN2, SupportN3],
+};
+/// Status changes, escalations, returns, assignment: the level holding the ticket
+/// (a requester may only close a resolved ticket of theirs).
+pub const SUPPORT_HANDLE: Action = Action {
+    name: "support.handle",
+    write: true,
+    roles: &[Admin, Usager, ChefEtablissement, SupportN1, SupportN2, SupportN3],
+};
+pub const SUPPORT_REPORT: Action = Action { name: "support.report", write: false, roles: SUPPORT_LEVELS };
+pub const SUPPORT_CONTRACTS_READ: Action =
+    Action { name: "support.contracts.read", write: false, roles: &[Admin, Dan, SupportN1, SupportN2] };
+pub const SUPPORT_CONTRACTS_WRITE: Action =
+    Action { name: "support.contracts.write", write: true, roles: &[Admin, Dan] };
+
 /// The organisations an action may reach for this actor.
 #[derive(Debug, Clone)]
 pub enum Scope {

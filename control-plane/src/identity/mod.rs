@@ -30,10 +30,12 @@ pub enum Role {
     Dpo,
     Coordinateur,
     Auditeur,
+    /// A member of a school or commune staff (teacher, school head, agent) who opens support tickets.
+    Usager,
 }
 
 impl Role {
-    pub const ALL: [Role; 10] = [
+    pub const ALL: [Role; 11] = [
         Role::Admin,
         Role::Dan,
         Role::Collectivite,
@@ -44,6 +46,7 @@ impl Role {
         Role::Dpo,
         Role::Coordinateur,
         Role::Auditeur,
+        Role::Usager,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +61,7 @@ impl Role {
             Role::Dpo => "dpo",
             Role::Coordinateur => "coordinateur",
             Role::Auditeur => "auditeur",
+            Role::Usager => "usager",
         }
     }
 
@@ -73,7 +77,7 @@ impl Role {
             Role::Dan | Role::SupportN2 => &[Academie, Dsden],
             Role::Collectivite => &[Commune, Epci, SyndicatMixte, Departement, Region],
             Role::ChefEtablissement => &[Etablissement],
-            Role::SupportN1 => &[Etablissement, Commune],
+            Role::SupportN1 | Role::Usager => &[Etablissement, Commune],
             Role::SupportN3 => &[Editeur, Hebergeur],
             Role::Dpo => &[Academie, Dsden, Commune, Epci, SyndicatMixte, Departement, Region, Editeur, Hebergeur],
             Role::Coordinateur => &[Epci, SyndicatMixte, Departement, Region, Academie],

@@ -24,6 +24,12 @@ const TEMPLATES: &[(&str, &str, &str, &str)] = &[
         include_str!("../../../templates/mail/convention.txt"),
         include_str!("../../../templates/mail/convention.html"),
     ),
+    (
+        "support",
+        include_str!("../../../templates/mail/support.subject"),
+        include_str!("../../../templates/mail/support.txt"),
+        include_str!("../../../templates/mail/support.html"),
+    ),
 ];
 
 fn tera() -> &'static tera::Tera {

@@ -43,17 +43,30 @@ pub async fn enqueue(
     context: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<String, Problem> {
+    enqueue_at(tx, recipients, template, context, now, now).await
+}
+
+/// Like [`enqueue`], but not sent before `send_at` (e.g. the recipient's next working hour).
+pub async fn enqueue_at(
+    tx: &mut Tx,
+    recipients: &[String],
+    template: &str,
+    context: serde_json::Value,
+    now: DateTime<Utc>,
+    send_at: DateTime<Utc>,
+) -> Result<String, Problem> {
     check_message(recipients, template, &context)?;
     let id = new_id();
     sqlx::query(
         "INSERT INTO outbox (id, created_at, recipients, template, context, status, attempts, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $2)",
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6)",
     )
     .bind(&id)
     .bind(timestamp(now))
     .bind(serde_json::to_string(recipients).expect("recipients serialise"))
     .bind(template)
     .bind(context.to_string())
+    .bind(timestamp(send_at.max(now)))
     .execute(&mut **tx)
     .await?;
     Ok(id)

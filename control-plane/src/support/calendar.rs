@@ -1,0 +1,228 @@
+//! Business time: the opening hours of a support level (time zone, working
+//! days, hours, French public holidays computed for any year, closure periods).
+//! Pure functions; SLA clocks count seconds inside these hours only.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+
+/// How far ahead a due date is searched (a policy never asks more).
+const MAX_DAYS: i64 = 3 * 366;
+
+/// A closure period (both dates included), e.g. the vendor's winter shutdown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closure {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calendar {
+    pub tz: Tz,
+    pub days: Vec<Weekday>,
+    pub open: NaiveTime,
+    pub close: NaiveTime,
+    /// Whether French public holidays are closed days.
+    pub public_holidays: bool,
+    pub closures: Vec<Closure>,
+}
+
+/// Easter Sunday of `year` (Gregorian, anonymous algorithm).
+pub fn easter(year: i32) -> NaiveDate {
+    let a = year % 19;
+    let b = year / 100;
+    let c = year % 100;
+    let d = b / 4;
+    let e = b % 4;
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let i = c / 4;
+    let k = c % 4;
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(year, month as u32, day as u32).expect("Easter is a valid date")
+}
+
+/// The eleven French public holidays of `year` (metropolitan law), with their names.
+pub fn french_public_holidays(year: i32) -> Vec<(NaiveDate, &'static str)> {
+    let fixed = |m, d| NaiveDate::from_ymd_opt(year, m, d).expect("fixed holiday");
+    let easter = easter(year);
+    vec![
+        (fixed(1, 1), "Jour de l'an"),
+        (easter + Duration::days(1), "Lundi de Pâques"),
+        (fixed(5, 1), "Fête du Travail"),
+        (fixed(5, 8), "Victoire 1945"),
+        (easter + Duration::days(39), "Ascension"),
+        (easter + Duration::days(50), "Lundi de Pentecôte"),
+        (fixed(7, 14), "Fête nationale"),
+        (fixed(8, 15), "Assomption"),
+        (fixed(11, 1), "Toussaint"),
+        (fixed(11, 11), "Armistice 1918"),
+        (fixed(12, 25), "Noël"),
+    ]
+}
+
+pub fn is_french_public_holiday(date: NaiveDate) -> bool {
+    french_public_holidays(date.year()).iter().any(|(d, _)| *d == date)
+}
+
+impl Calendar {
+    /// Europe/Paris, Monday to Friday, 08:00–18:00, public holidays closed.
+    pub fn standard() -> Calendar {
+        Calendar {
+            tz: chrono_tz::Europe::Paris,
+            days: vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
+            open: NaiveTime::from_hms_opt(8, 0, 0).expect("08:00"),
+            close: NaiveTime::from_hms_opt(18, 0, 0).expect("18:00"),
+            public_holidays: true,
+            closures: Vec::new(),
+        }
+    }
+
+    pub fn is_working_day(&self, date: NaiveDate) -> bool {
+        self.days.contains(&date.weekday())
+            && !(self.public_holidays && is_french_public_holiday(date))
+            && !self.closures.iter().any(|c| c.from <= date && date <= c.to)
+    }
+
+    fn local(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+        let naive = date.and_time(time);
+        // A wall time skipped by a DST change opens at the first valid instant after it.
+        match self.tz.from_local_datetime(&naive).earliest() {
+            Some(t) => t.with_timezone(&Utc),
+            None => self.tz.from_utc_datetime(&naive).with_timezone(&Utc),
+        }
+    }
+
+    /// The open window of `date` in UTC, if it is a working day.
+    fn window(&self, date: NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        self.is_working_day(date).then(|| (self.local(date, self.open), self.local(date, self.close)))
+    }
+
+    fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
+        at.with_timezone(&self.tz).date_naive()
+    }
+
+    /// Business seconds between `from` and `to` (0 if `to <= from`).
+    pub fn business_seconds(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        let mut total = 0;
+        let mut date = self.local_date(from);
+        let last = self.local_date(to);
+        while date <= last {
+            if let Some((open, close)) = self.window(date) {
+                let start = open.max(from);
+                let end = close.min(to);
+                if end > start {
+                    total += (end - start).num_seconds();
+                }
+            }
+            date = date.succ_opt().expect("date in range");
+        }
+        total
+    }
+
+    /// The instant at which `seconds` business seconds have elapsed from `from`
+    /// (`from` itself for zero). `None` beyond the search horizon (a calendar with no open day).
+    pub fn add_business(&self, from: DateTime<Utc>, seconds: i64) -> Option<DateTime<Utc>> {
+        if seconds <= 0 {
+            return Some(from);
+        }
+        let mut remaining = seconds;
+        let mut date = self.local_date(from);
+        for _ in 0..MAX_DAYS {
+            if let Some((open, close)) = self.window(date) {
+                let start = open.max(from);
+                if close > start {
+                    let available = (close - start).num_seconds();
+                    if remaining <= available {
+                        return Some(start + Duration::seconds(remaining));
+                    }
+                    remaining -= available;
+                }
+            }
+            date = date.succ_opt()?;
+        }
+        None
+    }
+
+    /// `at` if the calendar is open then, else its next opening.
+    pub fn next_open(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let mut date = self.local_date(at);
+        for _ in 0..MAX_DAYS {
+            if let Some((open, close)) = self.window(date) {
+                if at < close {
+                    return open.max(at);
+                }
+            }
+            match date.succ_opt() {
+                Some(next) => date = next,
+                None => break,
+            }
+        }
+        at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paris(s: &str) -> DateTime<Utc> {
+        let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+        chrono_tz::Europe::Paris.from_local_datetime(&naive).unwrap().with_timezone(&Utc)
+    }
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn easter_and_its_movable_holidays_are_computed() {
+        assert_eq!(easter(2024), date("2024-03-31"));
+        assert_eq!(easter(2026), date("2026-04-05"));
+        assert_eq!(easter(2027), date("2027-03-28"));
+        assert_eq!(easter(2038), date("2038-04-25"));
+        let h2026: Vec<NaiveDate> = french_public_holidays(2026).into_iter().map(|(d, _)| d).collect();
+        assert!(h2026.contains(&date("2026-04-06")), "Easter Monday");
+        assert!(h2026.contains(&date("2026-05-14")), "Ascension");
+        assert!(h2026.contains(&date("2026-05-25")), "Whit Monday");
+        assert_eq!(h2026.len(), 11);
+        assert!(is_french_public_holiday(date("2027-05-17")), "Whit Monday 2027");
+        assert!(!is_french_public_holiday(date("2027-05-18")));
+    }
+
+    #[test]
+    fn weekends_holidays_and_closures_are_not_counted() {
+        let cal = Calendar::standard();
+        // Friday 2027-05-14 17:00 → Tuesday 2027-05-18 09:00: 1 h Friday, weekend, Whit Monday, 1 h Tuesday.
+        assert_eq!(cal.business_seconds(paris("2027-05-14 17:00"), paris("2027-05-18 09:00")), 2 * 3600);
+        assert_eq!(cal.add_business(paris("2027-05-14 17:00"), 2 * 3600), Some(paris("2027-05-18 09:00")));
+        let mut closed = cal.clone();
+        closed.closures.push(Closure { from: date("2027-05-18"), to: date("2027-05-18") });
+        assert_eq!(closed.add_business(paris("2027-05-14 17:00"), 2 * 3600), Some(paris("2027-05-19 09:00")));
+        assert_eq!(cal.business_seconds(paris("2027-05-15 10:00"), paris("2027-05-16 10:00")), 0);
+    }
+
+    #[test]
+    fn due_dates_fall_inside_opening_hours_across_dst() {
+        let cal = Calendar::standard();
+        // Night start: counting begins at the next opening.
+        assert_eq!(cal.add_business(paris("2026-10-23 22:00"), 3600), Some(paris("2026-10-26 09:00")));
+        // The DST change on Sunday 2026-10-25 does not shift Monday's hours.
+        assert_eq!(cal.business_seconds(paris("2026-10-23 17:00"), paris("2026-10-26 09:00")), 2 * 3600);
+        assert_eq!(cal.next_open(paris("2026-10-24 12:00")), paris("2026-10-26 08:00"));
+        assert_eq!(cal.next_open(paris("2026-10-26 12:00")), paris("2026-10-26 12:00"));
+        assert_eq!(cal.add_business(paris("2026-10-26 12:00"), 0), Some(paris("2026-10-26 12:00")));
+    }
+
+    #[test]
+    fn a_calendar_without_open_days_has_no_due_date() {
+        let cal = Calendar { days: vec![], ..Calendar::standard() };
+        assert_eq!(cal.add_business(paris("2026-10-26 12:00"), 60), None);
+    }
+}

@@ -1,0 +1,211 @@
+//! Scheduled support work: the breach sweep (one indexed query on the stored
+//! `next_due`, each breach flagged once, its lead notified in working hours
+//! except for P1, optional automatic escalation) and the auto-close of tickets
+//! resolved for `auto_close_days`.
+
+use super::sla::{self, BreachKind};
+use super::tickets::{append_event, load, move_level, notify, refresh, sla_events, Ctx, NewEvent};
+use super::{lead_emails, Level, Priority, Status};
+use crate::api::AppState;
+use crate::audit::{self, Change};
+use crate::error::Problem;
+use crate::identity::{Actor, Binding, Role};
+use crate::store::timestamp;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use sqlx::Row;
+
+fn system(job: &str) -> Actor {
+    Actor { user_id: None, name: format!("system:{job}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Tickets whose earliest due date had passed.
+    pub examined: usize,
+    /// Breaches flagged by this pass (each breach is flagged once).
+    pub breaches: usize,
+    pub escalated: usize,
+}
+
+/// Finds and flags the breaches due at `now`.
+pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, Problem> {
+    let ids: Vec<String> = sqlx::query(
+        "SELECT id FROM support_tickets WHERE next_due IS NOT NULL AND next_due <= $1 ORDER BY next_due LIMIT 20000",
+    )
+    .bind(timestamp(now))
+    .fetch_all(state.store.pool())
+    .await?
+    .iter()
+    .map(|r| r.get("id"))
+    .collect();
+    let mut report = SweepReport { examined: ids.len(), ..Default::default() };
+    if ids.is_empty() {
+        return Ok(report);
+    }
+    let actor = system("support-sweep");
+    let ctx = Ctx { state, actor: &actor, now };
+    let mut flagged = Vec::new();
+    let mut tx = state.store.begin_write().await?;
+    for id in &ids {
+        let Some(t) = load(&mut tx, id).await? else { continue };
+        let events = sla_events(&mut tx, id).await?;
+        let derived = sla::derive(&state.support, &t.policy, t.priority, &events, now);
+        let mut escalate = false;
+        for (level, kind, due) in derived.overdue(now) {
+            let inserted = sqlx::query(
+                "INSERT INTO support_breaches (ticket_id, level, kind, due_at, detected_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (ticket_id, level, kind) DO NOTHING",
+            )
+            .bind(id)
+            .bind(level.as_str())
+            .bind(kind.as_str())
+            .bind(timestamp(due))
+            .bind(timestamp(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                continue;
+            }
+            report.breaches += 1;
+            flagged.push(format!("{} {} {}", t.reference, level.label(), kind.as_str()));
+            sqlx::query("UPDATE support_tickets SET breaches = breaches + 1 WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            let body = format!("échéance de {} dépassée ({})", kind.label(), super::tickets::french_time(due));
+            let e = NewEvent {
+                kind: "breach",
+                from: Some(level.as_str()),
+                to: Some(kind.as_str()),
+                visibility: "support",
+                body: Some(&body),
+                actor_level: None,
+            };
+            append_event(&mut tx, id, &actor, e, now).await?;
+            let org = match level {
+                Level::N1 => Some(t.n1_org_id.clone()),
+                Level::N2 => t.n2_org_id.clone(),
+                Level::N3 => t.n3_org_id.clone(),
+            };
+            if let Some(org) = org {
+                let lead = lead_emails(&state.store, level, &org).await?;
+                // Breach notices wait for the lead's working hours, except for P1.
+                let send_at = if t.priority == Priority::P1 {
+                    now
+                } else {
+                    state.support.calendar(&t.policy, level).next_open(now)
+                };
+                let context = json!({
+                    "kind": kind.label(),
+                    "breach_level": level.label(),
+                    "due": super::tickets::french_time(due),
+                });
+                notify(&mut tx, lead, &t, "breach", context, now, send_at).await?;
+            }
+            escalate |= kind == BreachKind::Resolution
+                && level == t.level
+                && state.support.auto_escalate(&t.policy, level)
+                && matches!(t.status, Status::New | Status::InProgress);
+        }
+        if escalate && t.level.up().is_some() {
+            let reason = "escalade automatique : échéance de résolution dépassée";
+            if move_level(&ctx, &mut tx, &t, None, reason, true, false).await.is_ok() {
+                report.escalated += 1;
+            }
+        }
+        let t = load(&mut tx, id).await?.expect("still there");
+        refresh(&mut tx, &state.support, &t, now).await?;
+    }
+    if !flagged.is_empty() {
+        let change = Change {
+            actor: &actor.name,
+            action: "support.sweep",
+            target_kind: "support_ticket",
+            target_id: "*",
+            scope_org_id: None,
+            summary: json!({ "breaches": flagged, "escalated": report.escalated }),
+        };
+        audit::append(&mut tx, state.store.backend(), change, now).await?;
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// Closes the tickets resolved at least `auto_close_days` ago.
+pub async fn auto_close(state: &AppState, now: DateTime<Utc>) -> Result<usize, Problem> {
+    let days = state.support.auto_close_days();
+    let cutoff = now - Duration::days(i64::from(days));
+    let ids: Vec<String> =
+        sqlx::query("SELECT id FROM support_tickets WHERE status = 'resolved' AND resolved_at <= $1 ORDER BY id")
+            .bind(timestamp(cutoff))
+            .fetch_all(state.store.pool())
+            .await?
+            .iter()
+            .map(|r| r.get("id"))
+            .collect();
+    let actor = system("support-auto-close");
+    let body = format!("clos automatiquement {days} jours après sa résolution");
+    for id in &ids {
+        let mut tx = state.store.begin_write().await?;
+        let Some(t) = load(&mut tx, id).await?.filter(|t| t.status == Status::Resolved) else { continue };
+        let e = NewEvent {
+            kind: "status",
+            from: Some("resolved"),
+            to: Some("closed"),
+            visibility: "public",
+            body: Some(&body),
+            actor_level: None,
+        };
+        append_event(&mut tx, id, &actor, e, now).await?;
+        sqlx::query(
+            "UPDATE support_tickets SET status = 'closed', closed_at = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(timestamp(now))
+        .bind(timestamp(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        refresh(&mut tx, &state.support, &t, now).await?;
+        let change = Change {
+            actor: &actor.name,
+            action: "support.tickets.auto_close",
+            target_kind: "support_ticket",
+            target_id: id,
+            scope_org_id: Some(&t.tenant_org_id),
+            summary: json!({ "reference": t.reference, "days": days }),
+        };
+        audit::append(&mut tx, state.store.backend(), change, now).await?;
+        tx.commit().await?;
+    }
+    Ok(ids.len())
+}
+
+pub fn jobs() -> Vec<crate::jobs::Job> {
+    vec![
+        crate::jobs::Job {
+            name: "support-sweep",
+            description: "Détecte les dépassements d'échéance des tickets, prévient les responsables, escalade si la politique le prévoit",
+            default_schedule: "*/5 * * * *",
+            run: sweep_job,
+        },
+        crate::jobs::Job {
+            name: "support-auto-close",
+            description: "Clôt les tickets résolus depuis le délai de la politique de support",
+            default_schedule: "30 6 * * *",
+            run: auto_close_job,
+        },
+    ]
+}
+
+fn sweep_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
+    Box::pin(async move {
+        let r = sweep(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        Ok(format!("{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s)", r.examined, r.breaches, r.escalated))
+    })
+}
+
+fn auto_close_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
+    Box::pin(async move {
+        let n = auto_close(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        Ok(format!("{n} ticket(s) clos"))
+    })
+}

@@ -1,0 +1,484 @@
+//! Support desk: N1 / N2 / N3 tickets on tenants, with SLA clocks per level
+//! derived from each ticket's event log (`sla`), business calendars
+//! (`calendar`), policies as data (`policy`), the breach sweep and auto-close
+//! (`jobs`), reports (`report`) and the HTTP routes (`routes`).
+//!
+//! Who sees what: the requester their own tickets (public entries only); N1 and
+//! N2 the tickets of tenants in their scope (everything); N3 only tickets that
+//! reached N3 on tenants it is the vendor of, with the requester pseudonymised
+//! unless N2 shared the identity, and without the académie's internal comments.
+
+pub mod calendar;
+pub mod jobs;
+pub mod policy;
+pub mod report;
+pub mod routes;
+pub mod sla;
+pub mod tickets;
+
+use crate::error::Problem;
+use crate::identity::{Actor, Role};
+use crate::registry::queries::{get_by_code, get_org, Condition};
+use crate::registry::{Org, OrgKind, OrgRef};
+use crate::store::{opt_text, timestamp, Store};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+pub use tickets::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    N1,
+    N2,
+    N3,
+}
+
+impl Level {
+    pub const ALL: [Level; 3] = [Level::N1, Level::N2, Level::N3];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::N1 => "n1",
+            Level::N2 => "n2",
+            Level::N3 => "n3",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::N1 => "N1",
+            Level::N2 => "N2",
+            Level::N3 => "N3",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn up(self) -> Option<Level> {
+        match self {
+            Level::N1 => Some(Level::N2),
+            Level::N2 => Some(Level::N3),
+            Level::N3 => None,
+        }
+    }
+
+    pub fn down(self) -> Option<Level> {
+        match self {
+            Level::N1 => None,
+            Level::N2 => Some(Level::N1),
+            Level::N3 => Some(Level::N2),
+        }
+    }
+
+    pub fn role(self) -> Role {
+        match self {
+            Level::N1 => Role::SupportN1,
+            Level::N2 => Role::SupportN2,
+            Level::N3 => Role::SupportN3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Priority {
+    P1,
+    P2,
+    P3,
+    P4,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [Priority::P1, Priority::P2, Priority::P3, Priority::P4];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::P1 => "P1",
+            Priority::P2 => "P2",
+            Priority::P3 => "P3",
+            Priority::P4 => "P4",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Priority> {
+        Priority::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    New,
+    InProgress,
+    WaitingRequester,
+    Resolved,
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] =
+        [Status::New, Status::InProgress, Status::WaitingRequester, Status::Resolved, Status::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::InProgress => "in_progress",
+            Status::WaitingRequester => "waiting_requester",
+            Status::Resolved => "resolved",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::New => "nouveau",
+            Status::InProgress => "en cours",
+            Status::WaitingRequester => "en attente du demandeur",
+            Status::Resolved => "résolu",
+            Status::Closed => "clos",
+        }
+    }
+
+    /// The moves the support staff may make (a requester's reply is handled apart).
+    pub fn can_move_to(self, to: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, to),
+            (New, InProgress | WaitingRequester | Resolved)
+                | (InProgress, WaitingRequester | Resolved)
+                | (WaitingRequester, InProgress | Resolved)
+                | (Resolved, InProgress | Closed)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Accès / authentification.
+    Acces,
+    /// A service of the catalog (`service` names it).
+    Service,
+    /// Données / RGPD.
+    Donnees,
+    Autre,
+}
+
+impl Category {
+    pub const ALL: [Category; 4] = [Category::Acces, Category::Service, Category::Donnees, Category::Autre];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Acces => "acces",
+            Category::Service => "service",
+            Category::Donnees => "donnees",
+            Category::Autre => "autre",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// Who supports a tenant, and under which policy.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Contract {
+    pub n1: OrgRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n2: Option<OrgRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n3: Option<OrgRef>,
+    pub policy: String,
+}
+
+impl Contract {
+    pub fn org(&self, level: Level) -> Option<&OrgRef> {
+        match level {
+            Level::N1 => Some(&self.n1),
+            Level::N2 => self.n2.as_ref(),
+            Level::N3 => self.n3.as_ref(),
+        }
+    }
+}
+
+/// A stored contract row: fields set at one organisation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContractInput {
+    /// N1 organisation (établissement or commune), by id, code or kind:code.
+    pub n1: Option<String>,
+    /// N2 organisation (académie, DSDEN).
+    pub n2: Option<String>,
+    /// N3 organisation (éditeur).
+    pub n3: Option<String>,
+    /// Policy name from the support policies.
+    pub policy: Option<String>,
+}
+
+struct ContractRow {
+    n1: Option<String>,
+    n2: Option<String>,
+    n3: Option<String>,
+    policy: Option<String>,
+}
+
+async fn contract_row(store: &Store, org_id: &str) -> Result<Option<ContractRow>, Problem> {
+    let row = sqlx::query("SELECT n1_org_id, n2_org_id, n3_org_id, policy FROM support_contracts WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(row.map(|r| ContractRow {
+        n1: opt_text(&r, "n1_org_id"),
+        n2: opt_text(&r, "n2_org_id"),
+        n3: opt_text(&r, "n3_org_id"),
+        policy: opt_text(&r, "policy"),
+    }))
+}
+
+async fn org_ref(store: &Store, id: Option<String>) -> Result<Option<OrgRef>, Problem> {
+    match id {
+        Some(id) => Ok(get_org(store, &id).await?.map(|o| o.as_ref())),
+        None => Ok(None),
+    }
+}
+
+/// The académie of an organisation, if it has one.
+pub async fn academie_of(store: &Store, org: &Org) -> Result<Option<Org>, Problem> {
+    match &org.academie_code {
+        Some(code) => get_by_code(store, OrgKind::Academie, code).await,
+        None => Ok(None),
+    }
+}
+
+/// The vendor of a tenant's services: the N3 by default. Tenants do not carry
+/// their vendor yet; the contract names it until they do.
+pub fn tenant_vendor(_tenant: &crate::tenants::Tenant) -> Option<OrgRef> {
+    None
+}
+
+/// The support contract of a tenant: for each field the nearest of the
+/// tenant's organisation, its funding collectivité and its académie that sets
+/// it; defaults: N1 the tenant's organisation, N2 its académie, N3 its vendor,
+/// the `standard` policy.
+pub async fn resolve_contract(store: &Store, tenant: &crate::tenants::Tenant) -> Result<Contract, Problem> {
+    let org = get_org(store, &tenant.organisation.id)
+        .await?
+        .ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
+    let academie = academie_of(store, &org).await?;
+    let mut chain = vec![org.id.clone()];
+    if org.kind == OrgKind::Etablissement {
+        if let Some(c) = crate::registry::queries::funding_collectivite(store, &org).await? {
+            chain.push(c.id);
+        }
+    }
+    if let Some(a) = &academie {
+        chain.push(a.id.clone());
+    }
+    let mut rows = Vec::new();
+    for id in &chain {
+        rows.extend(contract_row(store, id).await?);
+    }
+    let pick = |f: fn(&ContractRow) -> &Option<String>| rows.iter().find_map(|r| f(r).clone());
+    let n1 = org_ref(store, pick(|r| &r.n1)).await?.unwrap_or_else(|| org.as_ref());
+    let n2 = match pick(|r| &r.n2) {
+        Some(id) => org_ref(store, Some(id)).await?,
+        None => academie.map(|a| a.as_ref()),
+    };
+    let n3 = match pick(|r| &r.n3) {
+        Some(id) => org_ref(store, Some(id)).await?,
+        None => tenant_vendor(tenant),
+    };
+    let policy = pick(|r| &r.policy).unwrap_or_else(|| policy::DEFAULT_POLICY.to_string());
+    Ok(Contract { n1, n2, n3, policy })
+}
+
+/// Sets the contract fields held at `org` (absent fields inherit). Audited.
+pub async fn set_contract(
+    state: &crate::api::AppState,
+    actor: &Actor,
+    org: &Org,
+    input: &ContractInput,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let store = &state.store;
+    let mut checks = crate::error::Checks::default();
+    let mut resolve = async |field: &str, key: &Option<String>, kinds: &[OrgKind]| -> Result<Option<String>, Problem> {
+        let Some(key) = key.as_deref().filter(|k| !k.trim().is_empty()) else { return Ok(None) };
+        match crate::registry::resolve_org(store, key).await {
+            Ok(o) if kinds.contains(&o.kind) => Ok(Some(o.id)),
+            Ok(o) => {
+                checks.fail(field, format!("{} n'est pas d'un type accepté à ce niveau", o.name));
+                Ok(None)
+            }
+            Err(e) => {
+                checks.fail(field, e.detail);
+                Ok(None)
+            }
+        }
+    };
+    let n1 = resolve("n1", &input.n1, Level::N1.role().org_kinds()).await?;
+    let n2 = resolve("n2", &input.n2, Level::N2.role().org_kinds()).await?;
+    let n3 = resolve("n3", &input.n3, Level::N3.role().org_kinds()).await?;
+    if let Some(p) = &input.policy {
+        if !state.support.exists(p) {
+            checks.fail("policy", format!("politique de support « {p} » inconnue"));
+        }
+    }
+    checks.finish()?;
+    let mut tx = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO support_contracts (org_id, n1_org_id, n2_org_id, n3_org_id, policy, version, updated_by, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $7) ON CONFLICT (org_id) DO UPDATE SET n1_org_id = $2, n2_org_id = $3, \
+         n3_org_id = $4, policy = $5, version = support_contracts.version + 1, updated_by = $6, updated_at = $7",
+    )
+    .bind(&org.id)
+    .bind(&n1)
+    .bind(&n2)
+    .bind(&n3)
+    .bind(&input.policy)
+    .bind(&actor.name)
+    .bind(timestamp(now))
+    .execute(&mut *tx)
+    .await?;
+    let change = crate::audit::Change {
+        actor: &actor.name,
+        action: "support.contracts.set",
+        target_kind: "org",
+        target_id: &org.id,
+        scope_org_id: Some(&org.id),
+        summary: serde_json::json!({ "n1": n1, "n2": n2, "n3": n3, "policy": input.policy }),
+    };
+    crate::audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The SQL condition (alias `t`) on the tickets an actor may see; `None` for all.
+pub fn visible_condition(actor: &Actor) -> Option<Condition> {
+    let mut parts = Vec::new();
+    for b in &actor.bindings {
+        match (b.role, &b.org) {
+            (Role::Admin, _) => return None,
+            (Role::SupportN1 | Role::SupportN2, Some(org)) => {
+                let mut c = Condition::default();
+                c.and_wrapped("t.tenant_org_id IN (SELECT id FROM orgs WHERE ", crate::identity::authz::org_scope_condition(org), ")");
+                parts.push(c);
+            }
+            (Role::SupportN3, Some(org)) => {
+                let mut c = Condition::default();
+                c.push("t.n3_org_id = ? AND t.reached_n3 = 1", &[&org.id]);
+                parts.push(c);
+            }
+            _ => {}
+        }
+    }
+    if let Some(user) = &actor.user_id {
+        let mut c = Condition::default();
+        c.push("t.requester_id = ?", &[user]);
+        parts.push(c);
+    }
+    Some(Condition::any(parts))
+}
+
+/// How a viewer sees a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// N1, N2, admin: everything.
+    Staff,
+    /// N3: public and support entries, requester pseudonymised unless shared.
+    Vendor,
+    /// The requester: public entries.
+    Requester,
+}
+
+impl Viewer {
+    pub fn sees(self, visibility: &str) -> bool {
+        match self {
+            Viewer::Staff => true,
+            Viewer::Vendor => visibility != "internal",
+            Viewer::Requester => visibility == "public",
+        }
+    }
+}
+
+/// The support levels an actor holds on a ticket (every level for an admin).
+pub async fn levels_of(store: &Store, actor: &Actor, t: &TicketRow) -> Result<Vec<Level>, Problem> {
+    if actor.is_admin() {
+        return Ok(Level::ALL.to_vec());
+    }
+    let target = get_org(store, &t.tenant_org_id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+    let mut levels = Vec::new();
+    for b in &actor.bindings {
+        let Some(org) = &b.org else { continue };
+        let level = match b.role {
+            Role::SupportN1 => Level::N1,
+            Role::SupportN2 => Level::N2,
+            Role::SupportN3 => {
+                if t.reached_n3 && t.n3_org_id.as_deref() == Some(org.id.as_str()) && !levels.contains(&Level::N3) {
+                    levels.push(Level::N3);
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if !levels.contains(&level) && crate::identity::authz::in_org_scope(store, org, &target).await? {
+            levels.push(level);
+        }
+    }
+    levels.sort();
+    Ok(levels)
+}
+
+/// How `actor` sees the ticket, or `None` when it is not theirs to see.
+pub async fn viewer(store: &Store, actor: &Actor, t: &TicketRow) -> Result<Option<Viewer>, Problem> {
+    let levels = levels_of(store, actor, t).await?;
+    if levels.iter().any(|l| *l != Level::N3) {
+        return Ok(Some(Viewer::Staff));
+    }
+    if levels.contains(&Level::N3) {
+        return Ok(Some(Viewer::Vendor));
+    }
+    if actor.user_id.as_deref() == Some(t.requester_id.as_str()) {
+        return Ok(Some(Viewer::Requester));
+    }
+    Ok(None)
+}
+
+/// E-mails of a level's queue: the users holding the level's role at its
+/// organisation, else the organisation's address.
+pub async fn queue_emails(store: &Store, level: Level, org_id: &str) -> Result<Vec<String>, Problem> {
+    let users = crate::conventions::workflow::users_with_role(store, org_id, level.role().as_str()).await?;
+    if !users.is_empty() {
+        return Ok(users);
+    }
+    Ok(get_org(store, org_id).await?.and_then(|o| o.email).into_iter().collect())
+}
+
+/// E-mails of a level's lead: the organisation's functional address, else its queue.
+pub async fn lead_emails(store: &Store, level: Level, org_id: &str) -> Result<Vec<String>, Problem> {
+    match get_org(store, org_id).await?.and_then(|o| o.email) {
+        Some(email) => Ok(vec![email]),
+        None => queue_emails(store, level, org_id).await,
+    }
+}
+
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+pub(crate) fn row_bool(row: &sqlx::any::AnyRow, column: &str) -> bool {
+    row.get::<i64, _>(column) != 0
+}

@@ -1,0 +1,322 @@
+//! SLA state derived from a ticket's event log, never from running counters:
+//! replaying the events gives, per level, the business time the level held the
+//! ticket (its clock runs only while the ticket is at that level and neither
+//! waiting on the requester nor resolved), when it first responded and resolved,
+//! and its due dates under the current policy. A policy or priority change, a
+//! reassignment or a pause mid-life therefore keeps every second already counted.
+
+use super::policy::Policies;
+use super::{Level, Priority, Status};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// What the SLA needs to know of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Created,
+    /// A status change (also a requester's reply resuming the ticket).
+    Status(Status),
+    Escalated(Level),
+    Returned(Level),
+    /// A comment; only a public one by the holding level is a response.
+    Comment { public: bool },
+    /// Anything else (assignment, field change): no effect on the clocks.
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlaEvent {
+    pub at: DateTime<Utc>,
+    pub step: Step,
+    /// The support level the actor acted as (none for the requester or the system).
+    pub actor_level: Option<Level>,
+}
+
+/// One level's clock.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct LevelClock {
+    pub level: Level,
+    /// Business seconds the level has held the ticket (up to now).
+    pub held_seconds: i64,
+    /// Held business seconds at its first response, once it responded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_response_seconds: Option<i64>,
+    /// Held business seconds when it resolved the ticket or returned its answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution_seconds: Option<i64>,
+    /// When the first response is due (absent once given, or while the clock is stopped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub first_response_due: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub resolution_due: Option<DateTime<Utc>>,
+    pub first_response_target_seconds: i64,
+    pub resolution_target_seconds: i64,
+    #[serde(skip)]
+    intervals: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct SlaState {
+    pub level: Level,
+    pub status: Status,
+    /// True while the ticket waits on the requester (clocks stopped).
+    pub paused: bool,
+    /// Only the levels the ticket has reached.
+    pub levels: Vec<LevelClock>,
+}
+
+impl SlaState {
+    pub fn clock(&self, level: Level) -> Option<&LevelClock> {
+        self.levels.iter().find(|c| c.level == level)
+    }
+
+    /// The earliest due date not yet passed-and-flagged: what the sweep waits for.
+    /// `flagged(level, kind)` says whether that breach is already recorded.
+    pub fn next_due(&self, flagged: impl Fn(Level, BreachKind) -> bool) -> Option<DateTime<Utc>> {
+        self.levels
+            .iter()
+            .flat_map(|c| {
+                [
+                    c.first_response_due.filter(|_| !flagged(c.level, BreachKind::FirstResponse)),
+                    c.resolution_due.filter(|_| !flagged(c.level, BreachKind::Resolution)),
+                ]
+            })
+            .flatten()
+            .min()
+    }
+
+    /// The breaches due at `now`: (level, kind, due).
+    pub fn overdue(&self, now: DateTime<Utc>) -> Vec<(Level, BreachKind, DateTime<Utc>)> {
+        let mut out = Vec::new();
+        for c in &self.levels {
+            if let Some(due) = c.first_response_due.filter(|d| *d <= now) {
+                out.push((c.level, BreachKind::FirstResponse, due));
+            }
+            if let Some(due) = c.resolution_due.filter(|d| *d <= now) {
+                out.push((c.level, BreachKind::Resolution, due));
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreachKind {
+    FirstResponse,
+    Resolution,
+}
+
+impl BreachKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreachKind::FirstResponse => "first_response",
+            BreachKind::Resolution => "resolution",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BreachKind> {
+        [BreachKind::FirstResponse, BreachKind::Resolution].into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            BreachKind::FirstResponse => "première réponse",
+            BreachKind::Resolution => "résolution",
+        }
+    }
+}
+
+fn running(status: Status) -> bool {
+    matches!(status, Status::New | Status::InProgress)
+}
+
+/// Replays `events` (in order) under `policy` and `priority` up to `now`.
+pub fn derive(policies: &Policies, policy: &str, priority: Priority, events: &[SlaEvent], now: DateTime<Utc>) -> SlaState {
+    let mut level = Level::N1;
+    let mut status = Status::New;
+    let mut clocks: Vec<LevelClock> = Vec::new();
+    let mut open_since: Option<DateTime<Utc>> = None;
+    let mut first: [Option<DateTime<Utc>>; 3] = [None; 3];
+    let mut resolved: [Option<DateTime<Utc>>; 3] = [None; 3];
+
+    fn clock_mut(clocks: &mut Vec<LevelClock>, policies: &Policies, policy: &str, p: Priority, l: Level) -> usize {
+        if let Some(i) = clocks.iter().position(|c| c.level == l) {
+            return i;
+        }
+        let t = policies.targets(policy, l, p);
+        clocks.push(LevelClock {
+            level: l,
+            held_seconds: 0,
+            first_response_seconds: None,
+            resolution_seconds: None,
+            first_response_due: None,
+            resolution_due: None,
+            first_response_target_seconds: t.first_response,
+            resolution_target_seconds: t.resolution,
+            intervals: Vec::new(),
+        });
+        clocks.len() - 1
+    }
+
+    for event in events {
+        // Close the running interval of the holding level at this event.
+        if let Some(since) = open_since.take() {
+            let i = clock_mut(&mut clocks, policies, policy, priority, level);
+            clocks[i].intervals.push((since, Some(event.at)));
+        }
+        if event.actor_level == Some(level) && first[level.index()].is_none() {
+            let responds = match &event.step {
+                Step::Comment { public } => *public,
+                Step::Status(_) | Step::Escalated(_) | Step::Returned(_) => true,
+                Step::Created | Step::Other => false,
+            };
+            if responds {
+                first[level.index()] = Some(event.at);
+            }
+        }
+        match &event.step {
+            Step::Created => {
+                level = Level::N1;
+                status = Status::New;
+                clock_mut(&mut clocks, policies, policy, priority, level);
+            }
+            Step::Status(to) => {
+                if *to == Status::Resolved {
+                    resolved[level.index()] = Some(event.at);
+                } else if matches!(status, Status::Resolved | Status::Closed) && running(*to) {
+                    resolved[level.index()] = None;
+                }
+                status = *to;
+            }
+            Step::Escalated(to) => {
+                level = *to;
+                status = Status::New;
+                clock_mut(&mut clocks, policies, policy, priority, level);
+            }
+            Step::Returned(to) => {
+                resolved[level.index()] = Some(event.at);
+                level = *to;
+                status = Status::InProgress;
+                resolved[level.index()] = None;
+            }
+            Step::Comment { .. } | Step::Other => {}
+        }
+        if running(status) {
+            open_since = Some(event.at);
+        }
+    }
+    if let Some(since) = open_since {
+        let i = clock_mut(&mut clocks, policies, policy, priority, level);
+        clocks[i].intervals.push((since, None));
+    }
+
+    for clock in &mut clocks {
+        let cal = policies.calendar(policy, clock.level);
+        let held_at = |t: DateTime<Utc>| -> i64 {
+            clock.intervals.iter().map(|(s, e)| cal.business_seconds(*s, e.unwrap_or(now).min(t))).sum()
+        };
+        clock.held_seconds = held_at(now);
+        clock.first_response_seconds = first[clock.level.index()].map(held_at);
+        clock.resolution_seconds = resolved[clock.level.index()].map(held_at);
+        let due = |target: i64| -> Option<DateTime<Utc>> {
+            let mut remaining = target;
+            for (start, end) in &clock.intervals {
+                let candidate = cal.add_business(*start, remaining)?;
+                match end {
+                    Some(end) if candidate > *end => remaining -= cal.business_seconds(*start, *end),
+                    _ => return Some(candidate),
+                }
+            }
+            None
+        };
+        if clock.first_response_seconds.is_none() {
+            clock.first_response_due = due(clock.first_response_target_seconds);
+        }
+        if clock.resolution_seconds.is_none() {
+            clock.resolution_due = due(clock.resolution_target_seconds);
+        }
+    }
+    clocks.sort_by_key(|c| c.level);
+    SlaState { level, status, paused: status == Status::WaitingRequester, levels: clocks }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn paris(s: &str) -> DateTime<Utc> {
+        let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+        chrono_tz::Europe::Paris.from_local_datetime(&naive).unwrap().with_timezone(&Utc)
+    }
+
+    fn ev(at: &str, step: Step, by: Option<Level>) -> SlaEvent {
+        SlaEvent { at: paris(at), step, actor_level: by }
+    }
+
+    fn p() -> Policies {
+        Policies::shipped()
+    }
+
+    #[test]
+    fn a_new_ticket_is_due_after_its_targets_in_business_time() {
+        let events = [ev("2027-05-14 16:00", Step::Created, None)];
+        let s = derive(&p(), "standard", Priority::P3, &events, paris("2027-05-14 16:30"));
+        let n1 = s.clock(Level::N1).unwrap();
+        // P3 at N1: 4 h first response → Friday 16:00 + 2 h, then Tuesday 08:00 + 2 h (weekend, Whit Monday).
+        assert_eq!(n1.first_response_due, Some(paris("2027-05-18 10:00")));
+        assert_eq!(n1.held_seconds, 1800);
+    }
+
+    #[test]
+    fn a_pause_shifts_the_due_date_by_the_paused_business_time() {
+        let base = vec![ev("2027-05-12 09:00", Step::Created, None), ev("2027-05-12 09:10", Step::Comment { public: true }, Some(Level::N1))];
+        let before = derive(&p(), "standard", Priority::P3, &base, paris("2027-05-12 10:00"));
+        let due_before = before.clock(Level::N1).unwrap().resolution_due.unwrap();
+        let mut paused = base.clone();
+        paused.push(ev("2027-05-12 10:00", Step::Status(Status::WaitingRequester), Some(Level::N1)));
+        paused.push(ev("2027-05-12 15:00", Step::Status(Status::InProgress), None));
+        let during = derive(&p(), "standard", Priority::P3, &paused[..3], paris("2027-05-12 12:00"));
+        assert!(during.paused);
+        assert_eq!(during.clock(Level::N1).unwrap().resolution_due, None);
+        let after = derive(&p(), "standard", Priority::P3, &paused, paris("2027-05-12 16:00"));
+        let due_after = after.clock(Level::N1).unwrap().resolution_due.unwrap();
+        let cal = p().calendar("standard", Level::N1).clone();
+        assert_eq!(cal.business_seconds(due_before, due_after), 5 * 3600);
+        assert_eq!(after.clock(Level::N1).unwrap().held_seconds, 2 * 3600);
+    }
+
+    #[test]
+    fn each_level_keeps_its_own_clock_and_calendar() {
+        let events = vec![
+            ev("2027-05-10 09:00", Step::Created, None),
+            ev("2027-05-10 10:00", Step::Escalated(Level::N2), Some(Level::N1)),
+            ev("2027-05-10 11:00", Step::Escalated(Level::N3), Some(Level::N2)),
+            ev("2027-05-11 11:00", Step::Returned(Level::N2), Some(Level::N3)),
+        ];
+        let s = derive(&p(), "standard", Priority::P2, &events, paris("2027-05-11 12:00"));
+        assert_eq!(s.level, Level::N2);
+        assert_eq!(s.clock(Level::N1).unwrap().held_seconds, 3600);
+        assert_eq!(s.clock(Level::N1).unwrap().first_response_seconds, Some(3600));
+        assert_eq!(s.clock(Level::N2).unwrap().held_seconds, 2 * 3600);
+        // N3 opens at 09:00: Monday 11:00–18:00 then Tuesday 09:00–11:00.
+        assert_eq!(s.clock(Level::N3).unwrap().held_seconds, 9 * 3600);
+        assert_eq!(s.clock(Level::N3).unwrap().resolution_seconds, Some(9 * 3600));
+        assert_eq!(s.clock(Level::N3).unwrap().resolution_due, None);
+    }
+
+    #[test]
+    fn a_due_date_crossed_in_the_past_stays_where_it_was_crossed() {
+        let events = vec![
+            ev("2027-05-12 09:00", Step::Created, None),
+            ev("2027-05-12 12:00", Step::Comment { public: false }, Some(Level::N1)),
+        ];
+        let s = derive(&p(), "standard", Priority::P2, &events, paris("2027-05-12 13:00"));
+        assert_eq!(s.clock(Level::N1).unwrap().first_response_due, Some(paris("2027-05-12 10:00")));
+        assert_eq!(s.overdue(paris("2027-05-12 13:00")).len(), 1);
+    }
+}
