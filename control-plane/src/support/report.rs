@@ -122,7 +122,7 @@ pub async fn report(store: &Store, actor: &Actor, by: GroupBy) -> Result<Vec<Rep
     };
     let where_sql = scope.as_ref().map(Condition::sql).unwrap_or_else(|| "1 = 1".into());
     let sql = format!(
-        "SELECT {key_col} AS k, COUNT(*) AS n, COALESCE(SUM(l.breached), 0) AS b FROM {from} WHERE {where_sql} GROUP BY {key_col}"
+        "SELECT {key_col} AS k, COUNT(*) AS n, CAST(COALESCE(SUM(l.breached), 0) AS BIGINT) AS b FROM {from} WHERE {where_sql} GROUP BY {key_col}"
     );
     for r in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
         let a = acc.entry(r.get("k")).or_default();

@@ -1,0 +1,395 @@
+//! Support desk through the API: the Nantes story with four users (a teacher,
+//! the school's N1, the académie's N2, the vendor's N3) on an injectable clock,
+//! notices delivered to a real SMTP server, SLA pauses, weekends and public
+//! holidays, a breach flagged once, and what the vendor may not see.
+
+mod common;
+
+use chrono::{DateTime, TimeZone, Utc};
+use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};
+use common::{admin, client_with, t0, token_for};
+use entcp::clock::FixedClock;
+use entcp::config::Config;
+use entcp::registry::manage::{create_org, NewOrg};
+use entcp::registry::OrgKind;
+use entcp::store::Store;
+use entcp::support::calendar::Calendar;
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::Row;
+use std::sync::Arc;
+
+/// A collège in Nantes (académie 17) and one in Rennes (académie 14).
+const ANNUAIRE: &str = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;\
+Code_postal;Code_commune;Nom_commune;Code_departement;Code_academie;Code_region\n\
+0440001M;Collège Jules Verne;Collège;Public;44000;44109;Nantes;044;17;52\n\
+0350001L;Collège Anne de Bretagne;Collège;Public;35000;35238;Rennes;035;14;53\n";
+
+fn paris(s: &str) -> DateTime<Utc> {
+    let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+    chrono_tz::Europe::Paris.from_local_datetime(&naive).unwrap().with_timezone(&Utc)
+}
+
+fn ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn luhn_siren(seed: u32) -> String {
+    let body = format!("{:08}", 30_000_000 + seed);
+    (0..10).map(|d| format!("{body}{d}")).find(|c| entcp::registry::codes::parse_siren(c).is_ok()).unwrap()
+}
+
+struct Story {
+    base: String,
+    store: Store,
+    clock: Arc<FixedClock>,
+    teacher: String,
+    n1: String,
+    n2: String,
+    n3: String,
+    admin: String,
+}
+
+struct Resp {
+    status: u16,
+    body: Value,
+}
+
+impl Story {
+    async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>, if_match: Option<i64>) -> Resp {
+        let mut req = client_with(token).request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        if let Some(v) = if_match {
+            req = req.header("if-match", format!("\"{v}\""));
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) }
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Resp {
+        self.call(token, Method::GET, path, None, None).await
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> Resp {
+        self.call(token, Method::POST, path, Some(body), None).await
+    }
+
+    /// A POST with the ticket's current version as If-Match; asserts `want`.
+    async fn act(&self, token: &str, id: &str, verb: &str, body: Value, want: u16) -> Value {
+        let version = self.get(&self.admin, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
+        let r = self.call(token, Method::POST, &format!("/support/tickets/{id}/{verb}"), Some(body), Some(version)).await;
+        assert_eq!(r.status, want, "{verb}: {}", r.body);
+        r.body
+    }
+
+    fn at(&self, s: &str) {
+        self.clock.set(paris(s));
+    }
+
+    async fn sweep(&self) -> entcp::support::jobs::SweepReport {
+        let state = entcp::api::AppState::new(self.store.clone(), Config::default(), self.clock.clone());
+        entcp::support::jobs::sweep(&state, paris_now(&self.clock)).await.unwrap()
+    }
+
+    async fn ticket_count(&self) -> i64 {
+        sqlx::query("SELECT COUNT(*) AS n FROM support_tickets").fetch_one(self.store.pool()).await.unwrap().get("n")
+    }
+}
+
+fn paris_now(clock: &FixedClock) -> DateTime<Utc> {
+    use entcp::clock::Clock;
+    clock.now()
+}
+
+async fn setup(db: &common::TestDb) -> Story {
+    let store = db.store.clone();
+    let import = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(ANNUAIRE), import, t0())
+        .await
+        .unwrap();
+    let vendor = NewOrg {
+        kind: OrgKind::Editeur,
+        siren: luhn_siren(1),
+        name: "Éditeur ENT Atlantique".into(),
+        email: None,
+        departement: None,
+    };
+    let vendor = create_org(&store, &admin(), vendor, t0()).await.unwrap();
+    let state = entcp::api::AppState::new(store.clone(), Config::default(), Arc::new(FixedClock::new(t0())));
+    for (slug, uai) in [("college-jules-verne", "0440001M"), ("college-anne-de-bretagne", "0350001L")] {
+        let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
+            "apiVersion": "entcp.education.fr/v1",
+            "kind": "EntTenant",
+            "metadata": { "name": slug },
+            "spec": { "organisation": uai, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-2d" }
+        }))
+        .unwrap();
+        entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap();
+    }
+    let clock = Arc::new(FixedClock::new(paris("2027-05-12 08:30")));
+    let base = common::serve(store.clone(), clock.clone()).await;
+    let story = Story {
+        base,
+        store: store.clone(),
+        clock,
+        teacher: token_for(&store, "prof.svt@ac-nantes.fr", entcp::identity::Role::Usager, Some("0440001M")).await,
+        n1: token_for(&store, "rup.julesverne@ac-nantes.fr", entcp::identity::Role::SupportN1, Some("0440001M")).await,
+        n2: token_for(&store, "dane@ac-nantes.fr", entcp::identity::Role::SupportN2, Some("academie:17")).await,
+        n3: token_for(&store, "support@editeur.fr", entcp::identity::Role::SupportN3, Some(&vendor.id)).await,
+        admin: token_for(&store, "admin@ent.fr", entcp::identity::Role::Admin, None).await,
+    };
+    // The académie's support contract names the vendor as N3.
+    let r = story
+        .call(&story.admin, Method::PUT, "/support/contracts/academie:17", Some(json!({ "n3": vendor.id })), None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    story
+}
+
+/// Outbox ids of `support` mails for `event` to `recipient`.
+async fn mails(store: &Store, event: &str, recipient: &str) -> Vec<String> {
+    sqlx::query("SELECT id, recipients, context FROM outbox WHERE template = 'support' ORDER BY created_at, id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let context: Value = serde_json::from_str(&r.get::<String, _>("context")).unwrap();
+            context["event"] == event && r.get::<String, _>("recipients").contains(recipient)
+        })
+        .map(|r| r.get("id"))
+        .collect()
+}
+
+async fn deliver(story: &Story, config: &Config) {
+    entcp::notify::send_due(&story.store, config, "test", paris_now(&story.clock)).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back() {
+    if !smtp_sink_available() {
+        return;
+    }
+    for db in common::backends().await {
+        let s = setup(&db).await;
+        let port = free_port();
+        let sink = SmtpSink::start(port);
+        let data = tempfile::tempdir().unwrap();
+        let config = smtp_config(data.path(), port);
+
+        // Wednesday 12 May 2027, 09:00: the teacher reports the empty cahier de textes.
+        s.at("2027-05-12 09:00");
+        let new = json!({
+            "tenant": "college-jules-verne",
+            "subject": "Le cahier de textes est vide pour la 5e B",
+            "description": "Depuis lundi, aucune séance n'apparaît pour la classe de 5e B.",
+            "category": "service",
+            "service": "cahier-de-textes",
+            "impact": "moyenne",
+            "urgency": "haute"
+        });
+        let created = s.post(&s.teacher, "/support/tickets", new.clone()).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let t = created.body;
+        let id = t["id"].as_str().unwrap().to_string();
+        assert_eq!(t["reference"], "ENT-2027-000001");
+        assert_eq!(t["priority"], "P2");
+        assert_eq!(t["level"], "n1");
+        assert_eq!(t["status"], "new");
+        // P2 at N1: first response within 1 h.
+        assert_eq!(ts(t["first_response_due"].as_str().unwrap()), paris("2027-05-12 10:00"));
+        assert_eq!(mails(&s.store, "created", "rup.julesverne@ac-nantes.fr").await.len(), 1);
+
+        // A second ticket, solved at N1: it never reaches the vendor.
+        s.at("2027-05-12 09:05");
+        let other = json!({ "tenant": "college-jules-verne", "subject": "Mot de passe oublié", "description": "Un élève ne peut plus se connecter.", "category": "acces", "impact": "basse", "urgency": "basse" });
+        let other = s.post(&s.teacher, "/support/tickets", other).await.body;
+        let other_id = other["id"].as_str().unwrap().to_string();
+        s.at("2027-05-12 09:40");
+        s.act(&s.n1, &other_id, "transition", json!({ "to": "resolved", "message": "Mot de passe réinitialisé." }), 200)
+            .await;
+
+        // Bad input changes nothing.
+        let before = s.ticket_count().await;
+        let mut bad = new.clone();
+        bad["category"] = json!("imprimante");
+        let r = s.post(&s.teacher, "/support/tickets", bad).await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert_eq!(r.body["errors"][0]["field"], "category");
+        let mut bad = new.clone();
+        bad["priority"] = json!("P9");
+        let r = s.post(&s.n1, "/support/tickets", bad).await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        let mut elsewhere = new.clone();
+        elsewhere["tenant"] = json!("college-anne-de-bretagne");
+        assert_eq!(s.post(&s.teacher, "/support/tickets", elsewhere).await.status, 403);
+        assert_eq!(s.ticket_count().await, before);
+
+        // 09:30: N1 answers publicly (first response), 10:00 asks the teacher a question: the clock pauses.
+        s.at("2027-05-12 09:30");
+        let r = s.post(&s.n1, &format!("/support/tickets/{id}/comments"), json!({ "body": "Nous regardons." })).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let due_before = ts(r.body["resolution_due"].as_str().unwrap());
+        assert_eq!(due_before, paris("2027-05-12 17:00"), "P2 at N1: resolution within 8 h");
+        s.at("2027-05-12 10:00");
+        let paused = s
+            .act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Depuis quand ?" }), 200)
+            .await;
+        assert_eq!(paused["sla"]["paused"], true);
+        assert!(paused.get("resolution_due").is_none(), "no due date while paused");
+        // 14:00: the teacher replies, which resumes the ticket.
+        s.at("2027-05-12 14:00");
+        let r = s.post(&s.teacher, &format!("/support/tickets/{id}/comments"), json!({ "body": "Depuis lundi." })).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let resumed = s.get(&s.n1, &format!("/support/tickets/{id}")).await.body;
+        assert_eq!(resumed["status"], "in_progress");
+        let due_after = ts(resumed["resolution_due"].as_str().unwrap());
+        let paused_business = Calendar::standard().business_seconds(paris("2027-05-12 10:00"), paris("2027-05-12 14:00"));
+        assert_eq!(Calendar::standard().business_seconds(due_before, due_after), paused_business);
+        assert_eq!(due_after, paris("2027-05-13 11:00"), "shifted by exactly the 4 paused business hours");
+
+        // Before any escalation the vendor sees nothing.
+        assert_eq!(s.get(&s.n3, &format!("/support/tickets/{id}")).await.status, 404);
+        assert_eq!(s.get(&s.n3, "/support/tickets").await.body["items"], json!([]));
+
+        // 15:00: N1 escalates to N2; a reason is mandatory, a stale If-Match is refused.
+        s.at("2027-05-12 15:00");
+        let r = s
+            .call(&s.n1, Method::POST, &format!("/support/tickets/{id}/escalate"), Some(json!({ "reason": "x" })), Some(1))
+            .await;
+        assert_eq!(r.status, 412, "{}", r.body);
+        s.act(&s.n1, &id, "escalate", json!({ "reason": "  " }), 422).await;
+        let at_n2 = s
+            .act(&s.n1, &id, "escalate", json!({ "reason": "Les emplois du temps semblent ne pas avoir été importés." }), 200)
+            .await;
+        assert_eq!(at_n2["level"], "n2");
+        // P2 at N2: first response within 2 h, on N2's own clock.
+        assert_eq!(ts(at_n2["first_response_due"].as_str().unwrap()), paris("2027-05-12 17:00"));
+        assert_eq!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.len(), 1);
+        // N1 no longer holds it.
+        s.act(&s.n1, &id, "transition", json!({ "to": "resolved" }), 403).await;
+
+        // 19:00: the sweep flags N2's missed first response, once; the notice waits for working hours.
+        s.at("2027-05-12 19:00");
+        let report = s.sweep().await;
+        assert_eq!((report.breaches, report.escalated), (1, 0));
+        let breach_mails = mails(&s.store, "breach", "dane@ac-nantes.fr").await;
+        assert_eq!(breach_mails.len(), 1);
+        deliver(&s, &config).await;
+        assert_eq!(sink.copies_of(&breach_mails[0]), 0, "not sent at 19:00");
+        s.at("2027-05-13 08:00");
+        deliver(&s, &config).await;
+        assert_eq!(sink.copies_of(&breach_mails[0]), 1, "sent when the académie opens");
+        s.at("2027-05-13 09:00");
+        assert_eq!(s.sweep().await.breaches, 0, "a breach is flagged once");
+        assert_eq!(s.get(&s.n2, &format!("/support/tickets/{id}")).await.body["breaches"], 1);
+
+        // Thursday: N2 writes an internal note, then escalates to the vendor at 16:00.
+        s.at("2027-05-13 10:00");
+        let note = "Note interne DANE : import AAF vérifié, rien d'anormal.";
+        let r = s
+            .post(&s.n2, &format!("/support/tickets/{id}/comments"), json!({ "body": note, "visibility": "internal" }))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        s.at("2027-05-13 16:00");
+        let reason = "Anomalie côté éditeur : le connecteur emploi du temps ne remonte plus la 5e B.";
+        let at_n3 = s.act(&s.n2, &id, "escalate", json!({ "reason": reason }), 200).await;
+        assert_eq!(at_n3["level"], "n3");
+        // P2 at N3 on the vendor's calendar (09:00–18:00): first response within 4 h, resolution within 18 h;
+        // the weekend and Whit Monday (17 May 2027) are not counted.
+        assert_eq!(ts(at_n3["first_response_due"].as_str().unwrap()), paris("2027-05-14 11:00"));
+        assert_eq!(ts(at_n3["resolution_due"].as_str().unwrap()), paris("2027-05-18 16:00"));
+        assert_eq!(mails(&s.store, "escalated", "support@editeur.fr").await.len(), 1);
+        s.act(&s.n2, &id, "escalate", json!({ "reason": "encore" }), 403).await;
+
+        // The vendor: this ticket only, the requester pseudonymised, no internal note.
+        let listed = s.get(&s.n3, "/support/tickets").await.body;
+        let ids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, vec![id.as_str()]);
+        assert_eq!(s.get(&s.n3, &format!("/support/tickets/{other_id}")).await.status, 404);
+        assert_eq!(s.get(&s.n3, &format!("/support/tickets/{other_id}/history")).await.status, 404);
+        let seen = s.get(&s.n3, &format!("/support/tickets/{id}")).await.body;
+        assert_eq!(seen["requester"]["pseudonymous"], true);
+        assert!(seen["requester"].get("email").is_none());
+        assert!(!seen.to_string().contains("prof.svt"));
+        let history = s.get(&s.n3, &format!("/support/tickets/{id}/history")).await.body;
+        assert!(!history.to_string().contains("Note interne"), "{history}");
+        assert!(!history.to_string().contains("prof.svt"), "{history}");
+        assert!(history.to_string().contains(reason), "the hand-off reason reaches the vendor");
+        // Escalating above N3 is refused.
+        s.at("2027-05-14 10:00");
+        s.act(&s.n3, &id, "escalate", json!({ "reason": "plus haut" }), 409).await;
+        let r = s.post(&s.n3, &format!("/support/tickets/{id}/comments"), json!({ "body": "Correctif en cours." })).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+
+        // Tuesday 18 May: the vendor answers, the answer comes back down, N1 resolves.
+        s.at("2027-05-18 10:00");
+        let back = s.act(&s.n3, &id, "return", json!({ "answer": "Connecteur corrigé, import relancé." }), 200).await;
+        assert_eq!(back["level"], "n2");
+        s.at("2027-05-18 11:00");
+        s.act(&s.n2, &id, "return", json!({ "answer": "L'éditeur a corrigé le connecteur." }), 200).await;
+        s.act(&s.n1, &id, "return", json!({ "answer": "rien" }), 409).await;
+        s.at("2027-05-18 11:30");
+        let resolved = s
+            .act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Les séances de la 5e B sont revenues." }), 200)
+            .await;
+        let n3_clock = resolved["sla"]["levels"].as_array().unwrap().iter().find(|c| c["level"] == "n3").unwrap().clone();
+        // Thursday 16:00–18:00, Friday 09:00–18:00, Tuesday 09:00–10:00.
+        assert_eq!(n3_clock["held_seconds"], 12 * 3600);
+        assert_eq!(n3_clock["resolution_seconds"], 12 * 3600);
+        s.at("2027-05-18 12:00");
+        assert_eq!(s.sweep().await.breaches, 0);
+
+        // The teacher sees public entries only.
+        let theirs = s.get(&s.teacher, &format!("/support/tickets/{id}/history")).await.body;
+        assert!(theirs.as_array().unwrap().iter().all(|e| e["visibility"] == "public"), "{theirs}");
+        assert!(!theirs.to_string().contains("Note interne"));
+
+        // Every notice reaches the real SMTP server once.
+        deliver(&s, &config).await;
+        for (event, to) in [
+            ("created", "rup.julesverne@ac-nantes.fr"),
+            ("waiting", "prof.svt@ac-nantes.fr"),
+            ("comment", "prof.svt@ac-nantes.fr"),
+            ("reply", "rup.julesverne@ac-nantes.fr"),
+            ("escalated", "dane@ac-nantes.fr"),
+            ("escalated", "support@editeur.fr"),
+            ("returned", "dane@ac-nantes.fr"),
+            ("returned", "rup.julesverne@ac-nantes.fr"),
+            ("resolved", "prof.svt@ac-nantes.fr"),
+        ] {
+            let ids = mails(&s.store, event, to).await;
+            assert!(!ids.is_empty(), "{}: no {event} mail to {to}", db.name);
+            for m in ids {
+                assert_eq!(sink.copies_of(&m), 1, "{}: {event} to {to}", db.name);
+            }
+        }
+        let vendor_mail = sink.received().into_iter().find(|m| m.contains("To: support@editeur.fr")).unwrap();
+        assert!(!vendor_mail.contains("prof.svt"), "the vendor's mail does not name the teacher");
+
+        // Reports: per level, in JSON and CSV.
+        let report = s.get(&s.n2, "/support/report").await;
+        assert_eq!(report.status, 200, "{}", report.body);
+        let n2_row = report.body.as_array().unwrap().iter().find(|r| r["key"] == "N2").unwrap().clone();
+        assert_eq!(n2_row["breaches"], 1);
+        assert_eq!(n2_row["handled"], 1);
+        let csv = client_with(&s.n2).get(format!("{}/api/v1/support/report?format=csv&by=tenant", s.base)).send().await.unwrap();
+        assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let csv = csv.text().await.unwrap();
+        assert!(csv.starts_with("tenant;nouveaux;"), "{csv}");
+        assert!(csv.contains("college-jules-verne;"), "{csv}");
+
+        // Seven days later the resolved ticket is closed; resolving a closed ticket is refused.
+        s.at("2027-05-25 12:00");
+        let state = entcp::api::AppState::new(s.store.clone(), Config::default(), s.clock.clone());
+        let closed = entcp::support::jobs::auto_close(&state, paris("2027-05-25 12:00")).await.unwrap();
+        assert_eq!(closed, 2);
+        assert_eq!(s.get(&s.teacher, &format!("/support/tickets/{id}")).await.body["status"], "closed");
+        s.act(&s.n1, &id, "transition", json!({ "to": "resolved" }), 409).await;
+        assert!(entcp::audit::verify(&s.store).await.is_ok());
+    }
+}
