@@ -81,7 +81,8 @@ impl Story {
     /// A POST with the ticket's current version as If-Match; asserts `want`.
     async fn act(&self, token: &str, id: &str, verb: &str, body: Value, want: u16) -> Value {
         let version = self.get(&self.admin, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
-        let r = self.call(token, Method::POST, &format!("/support/tickets/{id}/{verb}"), Some(body), Some(version)).await;
+        let r =
+            self.call(token, Method::POST, &format!("/support/tickets/{id}/{verb}"), Some(body), Some(version)).await;
         assert_eq!(r.status, want, "{verb}: {}", r.body);
         r.body
     }
@@ -210,8 +211,14 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back() {
         let other = s.post(&s.teacher, "/support/tickets", other).await.body;
         let other_id = other["id"].as_str().unwrap().to_string();
         s.at("2027-05-12 09:40");
-        s.act(&s.n1, &other_id, "transition", json!({ "to": "resolved", "message": "Mot de passe réinitialisé." }), 200)
-            .await;
+        s.act(
+            &s.n1,
+            &other_id,
+            "transition",
+            json!({ "to": "resolved", "message": "Mot de passe réinitialisé." }),
+            200,
+        )
+        .await;
 
         // Bad input changes nothing.
         let before = s.ticket_count().await;
@@ -243,12 +250,14 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back() {
         assert!(paused.get("resolution_due").is_none(), "no due date while paused");
         // 14:00: the teacher replies, which resumes the ticket.
         s.at("2027-05-12 14:00");
-        let r = s.post(&s.teacher, &format!("/support/tickets/{id}/comments"), json!({ "body": "Depuis lundi." })).await;
+        let r =
+            s.post(&s.teacher, &format!("/support/tickets/{id}/comments"), json!({ "body": "Depuis lundi." })).await;
         assert_eq!(r.status, 201, "{}", r.body);
         let resumed = s.get(&s.n1, &format!("/support/tickets/{id}")).await.body;
         assert_eq!(resumed["status"], "in_progress");
         let due_after = ts(resumed["resolution_due"].as_str().unwrap());
-        let paused_business = Calendar::standard().business_seconds(paris("2027-05-12 10:00"), paris("2027-05-12 14:00"));
+        let paused_business =
+            Calendar::standard().business_seconds(paris("2027-05-12 10:00"), paris("2027-05-12 14:00"));
         assert_eq!(Calendar::standard().business_seconds(due_before, due_after), paused_business);
         assert_eq!(due_after, paris("2027-05-13 11:00"), "shifted by exactly the 4 paused business hours");
 
@@ -259,12 +268,24 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back() {
         // 15:00: N1 escalates to N2; a reason is mandatory, a stale If-Match is refused.
         s.at("2027-05-12 15:00");
         let r = s
-            .call(&s.n1, Method::POST, &format!("/support/tickets/{id}/escalate"), Some(json!({ "reason": "x" })), Some(1))
+            .call(
+                &s.n1,
+                Method::POST,
+                &format!("/support/tickets/{id}/escalate"),
+                Some(json!({ "reason": "x" })),
+                Some(1),
+            )
             .await;
         assert_eq!(r.status, 412, "{}", r.body);
         s.act(&s.n1, &id, "escalate", json!({ "reason": "  " }), 422).await;
         let at_n2 = s
-            .act(&s.n1, &id, "escalate", json!({ "reason": "Les emplois du temps semblent ne pas avoir été importés." }), 200)
+            .act(
+                &s.n1,
+                &id,
+                "escalate",
+                json!({ "reason": "Les emplois du temps semblent ne pas avoir été importés." }),
+                200,
+            )
             .await;
         assert_eq!(at_n2["level"], "n2");
         // P2 at N2: first response within 2 h, on N2's own clock.
@@ -323,7 +344,8 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back() {
         // Escalating above N3 is refused.
         s.at("2027-05-14 10:00");
         s.act(&s.n3, &id, "escalate", json!({ "reason": "plus haut" }), 409).await;
-        let r = s.post(&s.n3, &format!("/support/tickets/{id}/comments"), json!({ "body": "Correctif en cours." })).await;
+        let r =
+            s.post(&s.n3, &format!("/support/tickets/{id}/comments"), json!({ "body": "Correctif en cours." })).await;
         assert_eq!(r.status, 201, "{}", r.body);
 
         // Tuesday 18 May: the vendor answers, the answer comes back down, N1 resolves.
@@ -335,9 +357,16 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back() {
         s.act(&s.n1, &id, "return", json!({ "answer": "rien" }), 409).await;
         s.at("2027-05-18 11:30");
         let resolved = s
-            .act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Les séances de la 5e B sont revenues." }), 200)
+            .act(
+                &s.n1,
+                &id,
+                "transition",
+                json!({ "to": "resolved", "message": "Les séances de la 5e B sont revenues." }),
+                200,
+            )
             .await;
-        let n3_clock = resolved["sla"]["levels"].as_array().unwrap().iter().find(|c| c["level"] == "n3").unwrap().clone();
+        let n3_clock =
+            resolved["sla"]["levels"].as_array().unwrap().iter().find(|c| c["level"] == "n3").unwrap().clone();
         // Thursday 16:00–18:00, Friday 09:00–18:00, Tuesday 09:00–10:00.
         assert_eq!(n3_clock["held_seconds"], 12 * 3600);
         assert_eq!(n3_clock["resolution_seconds"], 12 * 3600);
@@ -377,7 +406,11 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back() {
         let n2_row = report.body.as_array().unwrap().iter().find(|r| r["key"] == "N2").unwrap().clone();
         assert_eq!(n2_row["breaches"], 1);
         assert_eq!(n2_row["handled"], 1);
-        let csv = client_with(&s.n2).get(format!("{}/api/v1/support/report?format=csv&by=tenant", s.base)).send().await.unwrap();
+        let csv = client_with(&s.n2)
+            .get(format!("{}/api/v1/support/report?format=csv&by=tenant", s.base))
+            .send()
+            .await
+            .unwrap();
         assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
         let csv = csv.text().await.unwrap();
         assert!(csv.starts_with("tenant;nouveaux;"), "{csv}");

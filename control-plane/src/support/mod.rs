@@ -374,7 +374,11 @@ pub fn visible_condition(actor: &Actor) -> Option<Condition> {
             (Role::Admin, _) => return None,
             (Role::SupportN1 | Role::SupportN2, Some(org)) => {
                 let mut c = Condition::default();
-                c.and_wrapped("t.tenant_org_id IN (SELECT id FROM orgs WHERE ", crate::identity::authz::org_scope_condition(org), ")");
+                c.and_wrapped(
+                    "t.tenant_org_id IN (SELECT id FROM orgs WHERE ",
+                    crate::identity::authz::org_scope_condition(org),
+                    ")",
+                );
                 parts.push(c);
             }
             (Role::SupportN3, Some(org)) => {
@@ -419,7 +423,8 @@ pub async fn levels_of(store: &Store, actor: &Actor, t: &TicketRow) -> Result<Ve
     if actor.is_admin() {
         return Ok(Level::ALL.to_vec());
     }
-    let target = get_org(store, &t.tenant_org_id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+    let target =
+        get_org(store, &t.tenant_org_id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
     let mut levels = Vec::new();
     for b in &actor.bindings {
         let Some(org) = &b.org else { continue };

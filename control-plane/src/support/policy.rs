@@ -199,8 +199,8 @@ fn calendar(name: &str, spec: &CalendarSpec, errors: &mut Vec<String>) -> Calend
 impl Policies {
     /// The shipped file merged with the files of `dir` (sorted by name), validated.
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Policies> {
-        let mut merged: PolicyFile = serde_yaml::from_str(SHIPPED)
-            .map_err(|e| anyhow::anyhow!("support/policies.yaml (livré) : {e}"))?;
+        let mut merged: PolicyFile =
+            serde_yaml::from_str(SHIPPED).map_err(|e| anyhow::anyhow!("support/policies.yaml (livré) : {e}"))?;
         if let Some(dir) = dir {
             let mut files: Vec<_> = std::fs::read_dir(dir)
                 .map_err(|e| anyhow::anyhow!("{} : {e}", dir.display()))?
@@ -222,7 +222,8 @@ impl Policies {
                 }
             }
         }
-        Policies::validate(merged).map_err(|errors| anyhow::anyhow!("politiques de support invalides :\n- {}", errors.join("\n- ")))
+        Policies::validate(merged)
+            .map_err(|errors| anyhow::anyhow!("politiques de support invalides :\n- {}", errors.join("\n- ")))
     }
 
     pub fn shipped() -> Policies {
@@ -267,7 +268,11 @@ impl Policies {
                 }
                 for p in Priority::ALL {
                     match l.targets.get(&p) {
-                        None => errors.push(format!("politique {name}, {} : cibles {} manquantes", level.label(), p.as_str())),
+                        None => errors.push(format!(
+                            "politique {name}, {} : cibles {} manquantes",
+                            level.label(),
+                            p.as_str()
+                        )),
                         Some(t) => {
                             let fr = parse_duration(&t.first_response);
                             let res = parse_duration(&t.resolution);

@@ -81,10 +81,22 @@ pub fn routes() -> Vec<ApiRoute> {
         )
         .json_body::<ReturnInput>()
         .responds::<Ticket>(StatusCode::OK),
-        route(Method::GET, "/api/v1/support/report", "Indicateurs par niveau ou par tenant", &SUPPORT_REPORT, get(report))
-            .query::<ReportQuery>()
-            .responds::<Vec<ReportRow>>(StatusCode::OK),
-        route(Method::GET, "/api/v1/support/policies", "Politiques de support et calendriers", &SUPPORT_READ, get(policies)),
+        route(
+            Method::GET,
+            "/api/v1/support/report",
+            "Indicateurs par niveau ou par tenant",
+            &SUPPORT_REPORT,
+            get(report),
+        )
+        .query::<ReportQuery>()
+        .responds::<Vec<ReportRow>>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/support/policies",
+            "Politiques de support et calendriers",
+            &SUPPORT_READ,
+            get(policies),
+        ),
         route(
             Method::GET,
             "/api/v1/support/tenants/{slug}/contract",
@@ -123,7 +135,11 @@ async fn list(
     Ok(Json(tickets::list(&ctx(&state, &caller), &filter).await?))
 }
 
-async fn create(State(state): State<AppState>, caller: Caller, ApiJson(new): ApiJson<NewTicket>) -> Result<Response, Problem> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewTicket>,
+) -> Result<Response, Problem> {
     Ok(with_etag(tickets::create(&ctx(&state, &caller), new).await?, StatusCode::CREATED))
 }
 
@@ -210,7 +226,11 @@ async fn policies(State(state): State<AppState>) -> Json<super::policy::PolicyFi
     Json(state.support.spec.clone())
 }
 
-async fn contract(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<Json<Contract>, Problem> {
+async fn contract(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<Json<Contract>, Problem> {
     let not_found = || Problem::not_found(format!("aucun tenant « {slug} »"));
     let tenant = crate::tenants::get_tenant(&state.store, &slug).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;

@@ -20,7 +20,9 @@ pub enum Step {
     Escalated(Level),
     Returned(Level),
     /// A comment; only a public one by the holding level is a response.
-    Comment { public: bool },
+    Comment {
+        public: bool,
+    },
     /// Anything else (assignment, field change): no effect on the clocks.
     Other,
 }
@@ -135,7 +137,13 @@ fn running(status: Status) -> bool {
 }
 
 /// Replays `events` (in order) under `policy` and `priority` up to `now`.
-pub fn derive(policies: &Policies, policy: &str, priority: Priority, events: &[SlaEvent], now: DateTime<Utc>) -> SlaState {
+pub fn derive(
+    policies: &Policies,
+    policy: &str,
+    priority: Priority,
+    events: &[SlaEvent],
+    now: DateTime<Utc>,
+) -> SlaState {
     let mut level = Level::N1;
     let mut status = Status::New;
     let mut clocks: Vec<LevelClock> = Vec::new();
@@ -274,7 +282,10 @@ mod tests {
 
     #[test]
     fn a_pause_shifts_the_due_date_by_the_paused_business_time() {
-        let base = vec![ev("2027-05-12 09:00", Step::Created, None), ev("2027-05-12 09:10", Step::Comment { public: true }, Some(Level::N1))];
+        let base = vec![
+            ev("2027-05-12 09:00", Step::Created, None),
+            ev("2027-05-12 09:10", Step::Comment { public: true }, Some(Level::N1)),
+        ];
         let before = derive(&p(), "standard", Priority::P3, &base, paris("2027-05-12 10:00"));
         let due_before = before.clock(Level::N1).unwrap().resolution_due.unwrap();
         let mut paused = base.clone();

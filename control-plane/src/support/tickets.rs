@@ -273,7 +273,12 @@ pub async fn find(store: &Store, actor: &Actor, id: &str) -> Result<(TicketRow, 
 }
 
 /// The SLA of a ticket as of `now`, derived from its events.
-pub async fn sla_now(store: &Store, policies: &Policies, t: &TicketRow, now: DateTime<Utc>) -> Result<SlaState, Problem> {
+pub async fn sla_now(
+    store: &Store,
+    policies: &Policies,
+    t: &TicketRow,
+    now: DateTime<Utc>,
+) -> Result<SlaState, Problem> {
     let mut conn = store.pool().acquire().await?;
     let events = sla_events(&mut conn, &t.id).await?;
     Ok(sla::derive(policies, &t.policy, t.priority, &events, now))
@@ -307,7 +312,10 @@ fn filter_condition(f: &TicketFilter) -> Result<Condition, Problem> {
     if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
         match Status::parse(s) {
             Some(s) => c.push("t.status = ?", &[s.as_str()]),
-            None => checks.fail("status", format!("statut « {s} » inconnu (new, in_progress, waiting_requester, resolved, closed)")),
+            None => checks.fail(
+                "status",
+                format!("statut « {s} » inconnu (new, in_progress, waiting_requester, resolved, closed)"),
+            ),
         }
     }
     if let Some(l) = f.level.as_deref().filter(|s| !s.is_empty()) {
@@ -342,7 +350,8 @@ pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, 
     if let Some(scope) = super::visible_condition(ctx.actor) {
         cond.and(scope);
     }
-    let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE {} ORDER BY t.id DESC LIMIT {}", cond.sql(), size + 1);
+    let sql =
+        format!("SELECT {COLUMNS} FROM support_tickets t WHERE {} ORDER BY t.id DESC LIMIT {}", cond.sql(), size + 1);
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(ctx.store().pool()).await?;
     let mut items = Vec::new();
     for r in &rows {
@@ -450,8 +459,16 @@ pub(crate) async fn append_event(
 }
 
 /// Re-derives the SLA from the log and stores the due dates and per-level clocks.
-pub(crate) async fn refresh(tx: &mut Tx, policies: &Policies, t: &TicketRow, now: DateTime<Utc>) -> Result<SlaState, Problem> {
-    let row = sqlx::query("SELECT policy, priority FROM support_tickets WHERE id = $1").bind(&t.id).fetch_one(&mut **tx).await?;
+pub(crate) async fn refresh(
+    tx: &mut Tx,
+    policies: &Policies,
+    t: &TicketRow,
+    now: DateTime<Utc>,
+) -> Result<SlaState, Problem> {
+    let row = sqlx::query("SELECT policy, priority FROM support_tickets WHERE id = $1")
+        .bind(&t.id)
+        .fetch_one(&mut **tx)
+        .await?;
     let policy: String = row.get("policy");
     let priority = Priority::parse(&row.get::<String, _>("priority")).unwrap_or(t.priority);
     let events = sla_events(&mut **tx, &t.id).await?;
@@ -465,15 +482,13 @@ pub(crate) async fn refresh(tx: &mut Tx, policies: &Policies, t: &TicketRow, now
         .collect();
     let is_flagged = |l: Level, k: sla::BreachKind| flagged.iter().any(|(fl, fk)| fl == l.as_str() && fk == k.as_str());
     let current = state.clock(state.level);
-    sqlx::query(
-        "UPDATE support_tickets SET first_response_due = $1, resolution_due = $2, next_due = $3 WHERE id = $4",
-    )
-    .bind(current.and_then(|c| c.first_response_due).map(timestamp))
-    .bind(current.and_then(|c| c.resolution_due).map(timestamp))
-    .bind(state.next_due(is_flagged).map(timestamp))
-    .bind(&t.id)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("UPDATE support_tickets SET first_response_due = $1, resolution_due = $2, next_due = $3 WHERE id = $4")
+        .bind(current.and_then(|c| c.first_response_due).map(timestamp))
+        .bind(current.and_then(|c| c.resolution_due).map(timestamp))
+        .bind(state.next_due(is_flagged).map(timestamp))
+        .bind(&t.id)
+        .execute(&mut **tx)
+        .await?;
     for c in &state.levels {
         let breached = flagged.iter().any(|(l, _)| l == c.level.as_str());
         sqlx::query(
@@ -551,7 +566,13 @@ async fn begin(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<(Tx, Ti
     Ok((tx, t))
 }
 
-async fn bump(tx: &mut Tx, t: &TicketRow, sets: &str, values: &[Option<String>], now: DateTime<Utc>) -> Result<(), Problem> {
+async fn bump(
+    tx: &mut Tx,
+    t: &TicketRow,
+    sets: &str,
+    values: &[Option<String>],
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
     let n = values.len();
     let sql = format!(
         "UPDATE support_tickets SET {sets}{}version = version + 1, updated_at = ${} WHERE id = ${}",
@@ -576,7 +597,11 @@ async fn acting_level(ctx: &Ctx<'_>, t: &TicketRow) -> Result<Level, Problem> {
     if levels.is_empty() && viewer(ctx.store(), ctx.actor, t).await?.is_none() {
         return Err(Problem::not_found(format!("aucun ticket « {} »", t.reference)));
     }
-    Err(forbidden(format!("le ticket {} est au niveau {} : seul ce niveau peut le traiter", t.reference, t.level.label())))
+    Err(forbidden(format!(
+        "le ticket {} est au niveau {} : seul ce niveau peut le traiter",
+        t.reference,
+        t.level.label()
+    )))
 }
 
 async fn finish(ctx: &Ctx<'_>, tx: Tx, id: &str) -> Result<Ticket, Problem> {
@@ -619,7 +644,9 @@ fn check_grade(checks: &mut Checks, field: &str, value: &str) {
 
 fn check_category(checks: &mut Checks, state: &AppState, category: &str, service: Option<&str>) {
     match Category::parse(category) {
-        None => checks.fail("category", format!("catégorie « {category} » inconnue : acces, service, donnees ou autre")),
+        None => {
+            checks.fail("category", format!("catégorie « {category} » inconnue : acces, service, donnees ou autre"))
+        }
         Some(Category::Service) => match service {
             None => checks.fail("service", "le service concerné est obligatoire pour la catégorie service"),
             Some(code) if state.catalog.service(code).is_none() => {
@@ -680,10 +707,14 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     }
     checks.finish()?;
     let tenant = tenant.expect("checked");
-    let org = get_org(store, &tenant.organisation.id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+    let org =
+        get_org(store, &tenant.organisation.id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
     authz::authorize(store, ctx.actor, &authz::SUPPORT_CREATE, &org).await?;
     let is_support = ctx.actor.bindings.iter().any(|b| {
-        matches!(b.role, crate::identity::Role::Admin | crate::identity::Role::SupportN1 | crate::identity::Role::SupportN2)
+        matches!(
+            b.role,
+            crate::identity::Role::Admin | crate::identity::Role::SupportN1 | crate::identity::Role::SupportN2
+        )
     });
     if forced.is_some() && !is_support {
         return Err(Problem::invalid_field("priority", "seul le support peut imposer une priorité"));
@@ -731,21 +762,27 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     .execute(&mut *tx)
     .await?;
     let t = load(&mut tx, &id).await?.expect("just inserted");
-    let e = NewEvent { kind: "created", from: None, to: Some("n1"), visibility: "public", body: None, actor_level: None };
+    let e =
+        NewEvent { kind: "created", from: None, to: Some("n1"), visibility: "public", body: None, actor_level: None };
     append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
     let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(|d| french_time(d));
     let queue = queue_emails(store, Level::N1, &contract.n1.id).await?;
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
-    audit::append(&mut tx, store.backend(), audit_change(ctx.actor, "support.tickets.create", &t, summary), ctx.now).await?;
+    audit::append(&mut tx, store.backend(), audit_change(ctx.actor, "support.tickets.create", &t, summary), ctx.now)
+        .await?;
     finish(ctx, tx, &id).await
 }
 
 /// `lundi 17 mai 2027 à 10:00` in the Paris time zone.
 pub fn french_time(at: DateTime<Utc>) -> String {
     let local = at.with_timezone(&chrono_tz::Europe::Paris);
-    format!("{} à {}", crate::conventions::workflow::french_date(&local.date_naive().to_string()), local.format("%H:%M"))
+    format!(
+        "{} à {}",
+        crate::conventions::workflow::french_date(&local.date_naive().to_string()),
+        local.format("%H:%M")
+    )
 }
 
 // --- comments ---------------------------------------------------------------------
@@ -782,7 +819,14 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
         if !public {
             return Err(forbidden("un demandeur n'écrit que des commentaires publics"));
         }
-        let e = NewEvent { kind: "comment", from: None, to: None, visibility: "public", body: Some(body), actor_level: None };
+        let e = NewEvent {
+            kind: "comment",
+            from: None,
+            to: None,
+            visibility: "public",
+            body: Some(body),
+            actor_level: None,
+        };
         append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
         // The requester's reply resumes a paused ticket and reopens a resolved one.
         if matches!(t.status, Status::WaitingRequester | Status::Resolved) {
@@ -804,13 +848,15 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
             notify(&mut tx, queue, &t, "reply", json!({ "body": body }), ctx.now, ctx.now).await?;
         }
     } else {
-        let level = if levels.contains(&t.level) { t.level } else { *levels.last().expect("a support viewer holds a level") };
+        let level =
+            if levels.contains(&t.level) { t.level } else { *levels.last().expect("a support viewer holds a level") };
         let visibility = match (public, level) {
             (true, _) => "public",
             (false, Level::N3) => "support",
             (false, _) => "internal",
         };
-        let e = NewEvent { kind: "comment", from: None, to: None, visibility, body: Some(body), actor_level: Some(level) };
+        let e =
+            NewEvent { kind: "comment", from: None, to: None, visibility, body: Some(body), actor_level: Some(level) };
         append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
         bump(&mut tx, &t, "", &[], ctx.now).await?;
         if public {
@@ -820,8 +866,13 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "visibility": if public { "public" } else { "internal" } });
-    audit::append(&mut tx, ctx.store().backend(), audit_change(ctx.actor, "support.tickets.comment", &t, summary), ctx.now)
-        .await?;
+    audit::append(
+        &mut tx,
+        ctx.store().backend(),
+        audit_change(ctx.actor, "support.tickets.comment", &t, summary),
+        ctx.now,
+    )
+    .await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -846,7 +897,10 @@ pub struct TransitionInput {
 
 pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: TransitionInput) -> Result<Ticket, Problem> {
     let to = Status::parse(&input.to).ok_or_else(|| {
-        Problem::invalid_field("to", format!("statut « {} » inconnu : in_progress, waiting_requester, resolved, closed", input.to))
+        Problem::invalid_field(
+            "to",
+            format!("statut « {} » inconnu : in_progress, waiting_requester, resolved, closed", input.to),
+        )
     })?;
     let (t, v) = find(ctx.store(), ctx.actor, id).await?;
     let level = if v == Viewer::Requester {
@@ -878,8 +932,12 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
     append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
     let at = Some(timestamp(ctx.now));
     match to {
-        Status::Resolved => bump(&mut tx, &t, "status = $1, resolved_at = $2", &[Some(to.as_str().into()), at], ctx.now).await?,
-        Status::Closed => bump(&mut tx, &t, "status = $1, closed_at = $2", &[Some(to.as_str().into()), at], ctx.now).await?,
+        Status::Resolved => {
+            bump(&mut tx, &t, "status = $1, resolved_at = $2", &[Some(to.as_str().into()), at], ctx.now).await?
+        }
+        Status::Closed => {
+            bump(&mut tx, &t, "status = $1, closed_at = $2", &[Some(to.as_str().into()), at], ctx.now).await?
+        }
         _ => bump(&mut tx, &t, "status = $1, resolved_at = $2", &[Some(to.as_str().into()), None], ctx.now).await?,
     }
     if matches!(to, Status::Resolved | Status::WaitingRequester) {
@@ -889,8 +947,13 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "from": t.status.as_str(), "to": to.as_str() });
-    audit::append(&mut tx, ctx.store().backend(), audit_change(ctx.actor, "support.tickets.transition", &t, summary), ctx.now)
-        .await?;
+    audit::append(
+        &mut tx,
+        ctx.store().backend(),
+        audit_change(ctx.actor, "support.tickets.transition", &t, summary),
+        ctx.now,
+    )
+    .await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -922,8 +985,13 @@ pub async fn escalate(ctx: &Ctx<'_>, id: &str, expected: i64, input: EscalateInp
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
     move_level(ctx, &mut tx, &t, Some(level), input.reason.trim(), true, input.share_requester).await?;
     let summary = json!({ "from": t.level.as_str(), "reason": input.reason.trim() });
-    audit::append(&mut tx, ctx.store().backend(), audit_change(ctx.actor, "support.tickets.escalate", &t, summary), ctx.now)
-        .await?;
+    audit::append(
+        &mut tx,
+        ctx.store().backend(),
+        audit_change(ctx.actor, "support.tickets.escalate", &t, summary),
+        ctx.now,
+    )
+    .await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -936,8 +1004,13 @@ pub async fn return_down(ctx: &Ctx<'_>, id: &str, expected: i64, input: ReturnIn
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
     move_level(ctx, &mut tx, &t, Some(level), input.answer.trim(), false, false).await?;
     let summary = json!({ "from": t.level.as_str() });
-    audit::append(&mut tx, ctx.store().backend(), audit_change(ctx.actor, "support.tickets.return", &t, summary), ctx.now)
-        .await?;
+    audit::append(
+        &mut tx,
+        ctx.store().backend(),
+        audit_change(ctx.actor, "support.tickets.return", &t, summary),
+        ctx.now,
+    )
+    .await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -989,7 +1062,8 @@ pub(crate) async fn move_level(
         actor_level,
     };
     append_event(tx, &t.id, ctx.actor, e, ctx.now).await?;
-    bump(tx, t, "level = $1, status = $2", &[Some(target.as_str().into()), Some(status.as_str().into())], ctx.now).await?;
+    bump(tx, t, "level = $1, status = $2", &[Some(target.as_str().into()), Some(status.as_str().into())], ctx.now)
+        .await?;
     let reached = target == Level::N3 || t.reached_n3;
     let shared = share_requester && target == Level::N3 || t.requester_shared;
     sqlx::query("UPDATE support_tickets SET reached_n3 = $1, requester_shared = $2 WHERE id = $3")
@@ -1032,7 +1106,8 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     check_grade(&mut checks, "impact", &impact);
     check_grade(&mut checks, "urgency", &urgency);
     let category = patch.category.clone().unwrap_or(t.category.clone());
-    let service = if patch.category.is_some() || patch.service.is_some() { patch.service.clone() } else { t.service.clone() };
+    let service =
+        if patch.category.is_some() || patch.service.is_some() { patch.service.clone() } else { t.service.clone() };
     check_category(&mut checks, ctx.state, &category, service.as_deref());
     let forced = parse_priority(&mut checks, patch.priority.as_deref());
     let assignee = match patch.assignee.as_deref() {
@@ -1060,7 +1135,14 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
         "priority": priority.as_str(), "category": category, "service": service,
     });
     let body = summary.to_string();
-    let e = NewEvent { kind: "updated", from: None, to: None, visibility: "support", body: Some(&body), actor_level: Some(level) };
+    let e = NewEvent {
+        kind: "updated",
+        from: None,
+        to: None,
+        visibility: "support",
+        body: Some(&body),
+        actor_level: Some(level),
+    };
     append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
     bump(
         &mut tx,
@@ -1071,7 +1153,12 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     )
     .await?;
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
-    audit::append(&mut tx, ctx.store().backend(), audit_change(ctx.actor, "support.tickets.update", &t, summary), ctx.now)
-        .await?;
+    audit::append(
+        &mut tx,
+        ctx.store().backend(),
+        audit_change(ctx.actor, "support.tickets.update", &t, summary),
+        ctx.now,
+    )
+    .await?;
     finish(ctx, tx, &t.id).await
 }
