@@ -127,3 +127,24 @@ async fn tenants_carry_vendor_and_host_and_contracts_form_chains() {
         assert!(text.contains("processor_org_id") && text.contains("ends_on"), "{text}");
     }
 }
+
+#[test]
+fn spreadsheets_read_back_through_the_test_helper() {
+    use entcp::documents::{to_ods, Cell, Sheet, Spreadsheet, ODS_MIME};
+    let book = Spreadsheet {
+        title: "Quantités".into(),
+        sheets: vec![Sheet {
+            name: "Membres".into(),
+            column_widths_cm: vec![8.0],
+            rows: vec![
+                vec![Cell::header("Commune"), Cell::header("Élèves"), Cell::header("Part")],
+                vec![Cell::text("Fresnes\n(94)"), Cell::Integer(1234), Cell::Euros(1_050_00)],
+            ],
+        }],
+    };
+    let ods = to_ods(&book);
+    assert_eq!(common::odf::mimetype(&ods), ODS_MIME);
+    let sheets = common::odf::ods_sheets(&ods);
+    assert_eq!(sheets[0].0, "Membres");
+    assert_eq!(sheets[0].1, vec![vec!["Commune", "Élèves", "Part"], vec!["Fresnes\n(94)", "1234", "1050.00"]]);
+}
