@@ -138,7 +138,7 @@ fn spreadsheets_read_back_through_the_test_helper() {
             column_widths_cm: vec![8.0],
             rows: vec![
                 vec![Cell::header("Commune"), Cell::header("Élèves"), Cell::header("Part")],
-                vec![Cell::text("Fresnes\n(94)"), Cell::Integer(1234), Cell::Euros(1_050_00)],
+                vec![Cell::text("Fresnes\n(94)"), Cell::Integer(1234), Cell::Euros(105_000)],
             ],
         }],
     };

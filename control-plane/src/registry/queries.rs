@@ -222,7 +222,7 @@ impl OrgFilter {
             cond.push("etab_type = ?", &[t.as_str()]);
         }
         if let Some(q) = nonempty(&self.q) {
-            let pattern = format!("%{}%", fold(q).replace('%', "").replace('_', ""));
+            let pattern = format!("%{}%", fold(q).replace(['%', '_'], ""));
             cond.push("(sort_name LIKE ? OR code = ?)", &[&pattern, &q.trim().to_ascii_uppercase()]);
         }
         Ok(cond)
