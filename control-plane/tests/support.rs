@@ -126,7 +126,12 @@ async fn setup(db: &common::TestDb) -> Story {
             "apiVersion": "entcp.education.fr/v1",
             "kind": "EntTenant",
             "metadata": { "name": slug },
-            "spec": { "organisation": uai, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-2d" }
+            "spec": {
+                "organisation": uai,
+                "hostname": format!("{slug}.ent.example.fr"),
+                "bouquet": "socle-2d",
+                "vendor": format!("editeur:{}", vendor.code),
+            }
         }))
         .unwrap();
         entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap();
@@ -143,11 +148,15 @@ async fn setup(db: &common::TestDb) -> Story {
         n3: token_for(&store, "support@editeur.fr", entcp::identity::Role::SupportN3, Some(&vendor.id)).await,
         admin: token_for(&store, "admin@ent.fr", entcp::identity::Role::Admin, None).await,
     };
-    // The académie's support contract names the vendor as N3.
+    // The tenant's vendor is its N3; the académie's contract only names the policy.
     let r = story
-        .call(&story.admin, Method::PUT, "/support/contracts/academie:17", Some(json!({ "n3": vendor.id })), None)
+        .call(&story.admin, Method::PUT, "/support/contracts/academie:17", Some(json!({ "policy": "standard" })), None)
         .await;
     assert_eq!(r.status, 204, "{}", r.body);
+    let contract = story.get(&story.n2, "/support/tenants/college-jules-verne/contract").await.body;
+    assert_eq!(contract["n3"]["id"], vendor.id.as_str());
+    assert_eq!(contract["n2"]["code"], "17");
+    assert_eq!(contract["n1"]["code"], "0440001M");
     story
 }
 

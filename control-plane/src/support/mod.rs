@@ -263,10 +263,9 @@ pub async fn academie_of(store: &Store, org: &Org) -> Result<Option<Org>, Proble
     }
 }
 
-/// The vendor of a tenant's services: the N3 by default. Tenants do not carry
-/// their vendor yet; the contract names it until they do.
-pub fn tenant_vendor(_tenant: &crate::tenants::Tenant) -> Option<OrgRef> {
-    None
+/// The vendor of a tenant's services: its N3 unless a contract names another.
+pub fn tenant_vendor(tenant: &crate::tenants::Tenant) -> Option<OrgRef> {
+    tenant.vendor.clone()
 }
 
 /// The support contract of a tenant: for each field the nearest of the
