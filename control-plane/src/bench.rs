@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::registry::import::{import_annuaire, ImportOptions};
 use crate::store::{redact, Backend, Store};
 use crate::synthetic::{write_annuaire, SyntheticOptions};
+use sqlx::Row;
 use std::io::BufWriter;
 use std::time::Instant;
 
@@ -89,6 +90,54 @@ async fn bench_database(config: &Config, dir: &std::path::Path) -> anyhow::Resul
     }
 }
 
+/// Applies `tenants` EntTenant documents on the annuaire's écoles (`t0`, `t1`, …),
+/// moved to provisioning when `provision`.
+async fn bench_tenants(state: &crate::api::AppState, tenants: usize, provision: bool) -> anyhow::Result<usize> {
+    let store = &state.store;
+    let actor = crate::identity::Actor::cli();
+    let filter = crate::registry::queries::OrgFilter {
+        kind: Some("etablissement".into()),
+        degree: Some("1D".into()),
+        limit: Some(500),
+        ..Default::default()
+    };
+    let mut created = 0;
+    let mut cursor = None;
+    while created < tenants {
+        let page = crate::registry::queries::list_orgs(
+            store,
+            &crate::registry::queries::OrgFilter { cursor, ..filter.clone() },
+            None,
+        )
+        .await
+        .map_err(|p| anyhow::anyhow!(p.detail))?;
+        for org in &page.items {
+            if created == tenants {
+                break;
+            }
+            let doc: crate::tenants::EntTenant = serde_json::from_value(serde_json::json!({
+                "apiVersion": crate::tenants::API_VERSION, "kind": crate::tenants::KIND,
+                "metadata": { "name": format!("t{created}") },
+                "spec": { "organisation": org.id, "hostname": format!("t{created}.ent.example.fr"), "bouquet": "socle-1d", "options": ["visio"] }
+            }))?;
+            let (_, tenant) =
+                crate::tenants::apply(state, &actor, &doc, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+            if provision {
+                let to = crate::tenants::Status::Provisioning;
+                crate::tenants::transition(state, &actor, &tenant, to, Some("banc d'essai"))
+                    .await
+                    .map_err(|p| anyhow::anyhow!(p.detail))?;
+            }
+            created += 1;
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(created)
+}
+
 /// Peak resident set size of this process (Linux `VmHWM`), in kB.
 pub fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -114,50 +163,8 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
     let mut bench_config = config.clone();
     bench_config.data_dir = dir.clone();
     let state = crate::api::AppState::new(store.clone(), bench_config, std::sync::Arc::new(crate::clock::SystemClock));
-    let filter = crate::registry::queries::OrgFilter {
-        kind: Some("etablissement".into()),
-        degree: Some("1D".into()),
-        limit: Some(500),
-        ..Default::default()
-    };
     let started = Instant::now();
-    let mut created = 0;
-    let mut cursor = None;
-    while created < tenants {
-        let page = crate::registry::queries::list_orgs(
-            &store,
-            &crate::registry::queries::OrgFilter { cursor, ..filter.clone() },
-            None,
-        )
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
-        for org in &page.items {
-            if created == tenants {
-                break;
-            }
-            let doc: crate::tenants::EntTenant = serde_json::from_value(serde_json::json!({
-                "apiVersion": crate::tenants::API_VERSION, "kind": crate::tenants::KIND,
-                "metadata": { "name": format!("t{created}") },
-                "spec": { "organisation": org.id, "hostname": format!("t{created}.ent.example.fr"), "bouquet": "socle-1d", "options": ["visio"] }
-            }))?;
-            let (_, tenant) =
-                crate::tenants::apply(&state, &actor, &doc, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-            crate::tenants::transition(
-                &state,
-                &actor,
-                &tenant,
-                crate::tenants::Status::Provisioning,
-                Some("banc d'essai"),
-            )
-            .await
-            .map_err(|p| anyhow::anyhow!(p.detail))?;
-            created += 1;
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let created = bench_tenants(&state, tenants, true).await?;
     println!("{created} tenants créés ({:.1} s)", started.elapsed().as_secs_f64());
     for pass in ["première passe", "passe sans changement"] {
         let started = Instant::now();
@@ -173,6 +180,141 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
         );
     }
     println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
+    store.close().await;
+    cleanup.run().await;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// `entctl bench support`: `tickets` open tickets over `tenants` tenants (about
+/// 1 % of them overdue), then the SLA sweep (find and flag the breaches, notices
+/// queued), a second sweep with nothing new, and the per-level and per-tenant reports.
+pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow::Result<()> {
+    use crate::store::{new_id, timestamp};
+    let dir = std::env::temp_dir().join(format!("entcp-bench-support-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (url, cleanup) = bench_database(config, &dir).await?;
+    println!("base : {}", redact(&url));
+    let store = Store::connect(&url, config.database.max_connections).await?;
+    store.migrate().await?;
+    let mut csv = Vec::new();
+    write_annuaire(&mut csv, &SyntheticOptions { etablissements: tenants * 3 / 2 + 100, communes: 5000, seed: 7 })?;
+    let actor = crate::identity::Actor::cli();
+    let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
+    import_annuaire(&store, &actor, std::io::Cursor::new(csv), options, chrono::Utc::now())
+        .await
+        .map_err(|p| anyhow::anyhow!(p.detail))?;
+    let mut bench_config = config.clone();
+    bench_config.data_dir = dir.clone();
+    let state = crate::api::AppState::new(store.clone(), bench_config, std::sync::Arc::new(crate::clock::SystemClock));
+    let started = Instant::now();
+    let created = bench_tenants(&state, tenants, false).await?;
+    let rows = sqlx::query("SELECT id, org_id FROM tenants ORDER BY slug").fetch_all(store.pool()).await?;
+    let tenant_rows: Vec<(String, String)> = rows.iter().map(|r| (r.get("id"), r.get("org_id"))).collect();
+    let new_user =
+        crate::identity::NewUser { email: "usager@bench.fr".into(), display_name: "Usager".into(), org: None };
+    let requester = crate::identity::create_user(&store, &actor, new_user, chrono::Utc::now())
+        .await
+        .map_err(|p| anyhow::anyhow!(p.detail))?;
+    println!("{created} tenants créés ({:.1} s)", started.elapsed().as_secs_f64());
+
+    let started = Instant::now();
+    let now = chrono::Utc::now();
+    let mut rng = crate::synthetic::SplitMix64::new(11, 0);
+    const BATCH: usize = 500;
+    let mut n = 0;
+    while n < tickets {
+        let mut t_values = Vec::new();
+        let mut e_values = Vec::new();
+        let mut l_values = Vec::new();
+        for _ in 0..BATCH.min(tickets - n) {
+            let (tenant_id, org_id) = &tenant_rows[n % tenant_rows.len()];
+            let id = new_id();
+            let overdue = n % 100 == 0;
+            let age_hours = if overdue { 240 } else { rng.below(48) as i64 };
+            let created_at = timestamp(now - chrono::Duration::hours(age_hours));
+            let due = if overdue {
+                now - chrono::Duration::hours(200)
+            } else {
+                now + chrono::Duration::hours(1 + rng.below(200) as i64)
+            };
+            let level = ["n1", "n1", "n1", "n2", "n3"][rng.below(5) as usize];
+            let status = ["new", "in_progress", "in_progress", "waiting_requester"][rng.below(4) as usize];
+            let status = if overdue { "new" } else { status };
+            let level = if overdue { "n1" } else { level };
+            let priority = ["P1", "P2", "P3", "P3", "P4"][rng.below(5) as usize];
+            let next_due =
+                if status == "waiting_requester" { "NULL".to_string() } else { format!("'{}'", timestamp(due)) };
+            t_values.push(format!(
+                "('{id}', 'ENT-BENCH-{n:07}', '{tenant_id}', '{org_id}', '{}', 'usager', 'Ticket {n}', 'Description', \
+                 'autre', 'moyenne', 'moyenne', '{priority}', 'standard', '{level}', {}, '{org_id}', '{status}', \
+                 {next_due}, {next_due}, '{created_at}', '{created_at}')",
+                requester.id,
+                i64::from(level == "n3"),
+            ));
+            e_values.push(format!(
+                "('{}', '{id}', 1, '{created_at}', 'user:usager@bench.fr', 'created', 'n1', 'public')",
+                new_id()
+            ));
+            let first = (rng.below(10) < 6).then(|| rng.below(8 * 3600));
+            let resolution = first.filter(|_| rng.below(10) < 5).map(|f| f + rng.below(30 * 3600));
+            let sql_opt = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "NULL".into());
+            l_values.push(format!(
+                "('{id}', '{level}', '{tenant_id}', {}, {}, {}, {})",
+                rng.below(40 * 3600),
+                sql_opt(first),
+                sql_opt(resolution),
+                i64::from(rng.below(20) == 0)
+            ));
+            n += 1;
+        }
+        let mut tx = store.begin_write().await?;
+        sqlx::query(&format!(
+            "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, requester_role, subject, \
+             description, category, impact, urgency, priority, policy, level, reached_n3, n1_org_id, status, \
+             resolution_due, next_due, created_at, updated_at) VALUES {}",
+            t_values.join(", ")
+        ))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO support_events (id, ticket_id, seq, at, actor, kind, to_value, visibility) VALUES {}",
+            e_values.join(", ")
+        ))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO support_ticket_levels (ticket_id, level, tenant_id, held_seconds, first_response_seconds, \
+             resolution_seconds, breached) VALUES {}",
+            l_values.join(", ")
+        ))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    for table in ["support_tickets", "support_events", "support_ticket_levels"] {
+        store.analyze(table).await?;
+    }
+    println!("{n} tickets ouverts créés ({:.1} s)", started.elapsed().as_secs_f64());
+
+    for pass in ["balayage SLA (dépassements à signaler)", "balayage SLA (rien de nouveau)"] {
+        let started = Instant::now();
+        let r = crate::support::jobs::sweep(&state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        println!(
+            "{pass} : {:.3} s, {} ticket(s) examiné(s), {} dépassement(s) signalé(s)",
+            started.elapsed().as_secs_f64(),
+            r.examined,
+            r.breaches
+        );
+    }
+    for (label, by) in [
+        ("rapport par niveau", crate::support::report::GroupBy::Level),
+        ("rapport par tenant", crate::support::report::GroupBy::Tenant),
+    ] {
+        let started = Instant::now();
+        let rows = crate::support::report::report(&store, &actor, by).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        println!("{label} : {:.3} s, {} ligne(s)", started.elapsed().as_secs_f64(), rows.len());
+    }
     store.close().await;
     cleanup.run().await;
     std::fs::remove_dir_all(&dir)?;

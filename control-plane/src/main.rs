@@ -77,6 +77,9 @@ enum Command {
     /// ENT tenants: list, show, lifecycle, schema.
     #[command(subcommand)]
     Tenants(commands::tenants::TenantsCommand),
+    /// Support desk: tickets, escalations, SLA sweep, reports, policies, contracts.
+    #[command(subcommand)]
+    Support(commands::support::SupportCommand),
     /// Create or update tenants from EntTenant YAML documents (a file or a folder).
     Apply {
         #[arg(short = 'f', long = "filename")]
@@ -235,6 +238,13 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         tenants: usize,
     },
+    /// Time the SLA sweep and the support reports over N open tickets.
+    Support {
+        #[arg(long, default_value_t = 100_000)]
+        tickets: usize,
+        #[arg(long, default_value_t = 5_000)]
+        tenants: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -316,6 +326,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let state = app_state(&open_store(&config).await?, &config);
             return commands::tenants::run(&state, cmd).await;
         }
+        Command::Support(cmd) => {
+            let state = app_state(&open_store(&config).await?, &config);
+            return commands::support::run(&state, cmd).await;
+        }
         Command::Apply { file } => {
             let state = app_state(&open_store(&config).await?, &config);
             return commands::tenants::apply(&state, &file).await;
@@ -331,6 +345,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Reconcile { tenants }) => {
             entcp::bench::reconcile(&config, tenants).await?;
+        }
+        Command::Bench(BenchCommand::Support { tickets, tenants }) => {
+            entcp::bench::support(&config, tickets, tenants).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -109,11 +109,11 @@ pub fn uai_check_letter(seven_digits: u32) -> char {
 // ---------------------------------------------------------------------------
 
 /// SplitMix64: tiny, fast, good enough for synthetic data, fully deterministic.
-struct SplitMix64(u64);
+pub struct SplitMix64(u64);
 
 impl SplitMix64 {
     /// A generator for one independent stream (`stream` distinguishes the uses of one seed).
-    fn new(seed: u64, stream: u64) -> Self {
+    pub fn new(seed: u64, stream: u64) -> Self {
         let mut g = SplitMix64(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
         g.next_u64(); // decorrelate nearby seeds
         g
@@ -128,7 +128,7 @@ impl SplitMix64 {
     }
 
     /// Uniform integer in `0..n` (`n > 0`), multiply-shift reduction.
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 

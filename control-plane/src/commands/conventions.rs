@@ -90,7 +90,7 @@ fn fail(p: Problem) -> anyhow::Error {
     anyhow::anyhow!("{}", p.detail)
 }
 
-async fn actor(store: &Store, as_user: Option<&str>) -> anyhow::Result<Actor> {
+pub(crate) async fn actor(store: &Store, as_user: Option<&str>) -> anyhow::Result<Actor> {
     let Some(email) = as_user else { return Ok(Actor::cli()) };
     let user = identity::get_user(store, email)
         .await

@@ -39,6 +39,24 @@ pub struct ConventionModel {
     pub indicators: Vec<Indicator>,
     pub cost_sharing: Vec<CostShare>,
     pub rgpd: RgpdRoles,
+    /// Optional SLA annex: the support contract of the tenants the convention covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support: Option<SupportAnnex>,
+}
+
+/// Support commitments of a convention (its SLA annex): the policy of
+/// `support/policies.yaml` that applies, and which parties are N1 and N2.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SupportAnnex {
+    /// A support policy name (e.g. `renforce`).
+    pub policy: String,
+    /// The party providing level-1 support (e.g. `etablissement`).
+    #[serde(default)]
+    pub n1: Option<String>,
+    /// The party providing level-2 support (e.g. `academie`).
+    #[serde(default)]
+    pub n2: Option<String>,
 }
 
 fn default_duration() -> u32 {
@@ -239,6 +257,14 @@ fn validate(m: &ConventionModel) -> Result<(), String> {
     for k in m.rgpd.joint_controllers.iter().chain(&m.rgpd.processors) {
         known(k, "rgpd")?;
     }
+    if let Some(annex) = &m.support {
+        for k in annex.n1.iter().chain(&annex.n2) {
+            known(k, "support")?;
+        }
+        if annex.policy.trim().is_empty() {
+            return Err("support : la politique est obligatoire".into());
+        }
+    }
     if m.duration_months == 0 {
         return Err("duration_months doit être positif".into());
     }
@@ -278,6 +304,25 @@ pub fn load_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<Conventi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_sla_annex_is_optional_and_names_known_parties() {
+        let (file, text) = SHIPPED.iter().find(|(f, _)| f.contains("second-degre")).unwrap();
+        let mut model = parse_model(file, text).unwrap();
+        assert_eq!(model.support, None, "models without an annex still load");
+        model.support = Some(SupportAnnex {
+            policy: "renforce".into(),
+            n1: Some("etablissement".into()),
+            n2: Some("academie".into()),
+        });
+        assert_eq!(validate(&model), Ok(()));
+        let yaml = serde_yaml::to_string(&model).unwrap();
+        assert_eq!(serde_yaml::from_str::<ConventionModel>(&yaml).unwrap().support, model.support);
+        model.support.as_mut().unwrap().n2 = Some("editeur".into());
+        assert!(validate(&model).unwrap_err().contains("editeur"));
+        let bad = yaml.replace("policy: renforce", "policy: renforce\n  astreinte: true");
+        assert!(serde_yaml::from_str::<ConventionModel>(&bad).is_err(), "unknown annex fields are refused");
+    }
 
     #[test]
     fn shipped_models_load_and_validate() {

@@ -268,39 +268,75 @@ pub fn tenant_vendor(tenant: &crate::tenants::Tenant) -> Option<OrgRef> {
     tenant.vendor.clone()
 }
 
-/// The support contract of a tenant: for each field the nearest of the
-/// tenant's organisation, its funding collectivité and its académie that sets
-/// it; defaults: N1 the tenant's organisation, N2 its académie, N3 its vendor,
-/// the `standard` policy.
-pub async fn resolve_contract(store: &Store, tenant: &crate::tenants::Tenant) -> Result<Contract, Problem> {
+/// The support commitments of the active convention covering the tenant's
+/// organisation, if its model has an SLA annex: (policy, N1, N2).
+async fn convention_annex(
+    state: &crate::api::AppState,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(Option<String>, Option<OrgRef>, Option<OrgRef>), Problem> {
+    let today = crate::conventions::workflow::today_in_france(now).to_string();
+    let Some(conv) = crate::conventions::active_covering(&state.store, &state.models, org_id, &today).await? else {
+        return Ok((None, None, None));
+    };
+    let annex = state
+        .models
+        .iter()
+        .find(|m| m.id == conv.model_id && m.version == conv.model_version)
+        .and_then(|m| m.support.clone());
+    let Some(annex) = annex else { return Ok((None, None, None)) };
+    let party = |key: &Option<String>| {
+        key.as_ref().and_then(|k| conv.parties.iter().find(|p| &p.key == k)).map(|p| p.org.clone())
+    };
+    let policy = Some(annex.policy.clone()).filter(|p| state.support.exists(p));
+    Ok((policy, party(&annex.n1), party(&annex.n2)))
+}
+
+/// The support contract of a tenant. Each field comes from, in order: a
+/// contract set at the tenant's organisation, the SLA annex of the active
+/// convention covering it, a contract set at its funding collectivité or its
+/// académie; else N1 is the tenant's organisation, N2 its académie, N3 its
+/// vendor, and the policy `standard`.
+pub async fn resolve_contract(
+    state: &crate::api::AppState,
+    tenant: &crate::tenants::Tenant,
+    now: DateTime<Utc>,
+) -> Result<Contract, Problem> {
+    let store = &state.store;
     let org = get_org(store, &tenant.organisation.id)
         .await?
         .ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
     let academie = academie_of(store, &org).await?;
-    let mut chain = vec![org.id.clone()];
+    let own = contract_row(store, &org.id).await?;
+    let mut inherited = Vec::new();
     if org.kind == OrgKind::Etablissement {
         if let Some(c) = crate::registry::queries::funding_collectivite(store, &org).await? {
-            chain.push(c.id);
+            inherited.extend(contract_row(store, &c.id).await?);
         }
     }
     if let Some(a) = &academie {
-        chain.push(a.id.clone());
+        inherited.extend(contract_row(store, &a.id).await?);
     }
-    let mut rows = Vec::new();
-    for id in &chain {
-        rows.extend(contract_row(store, id).await?);
-    }
-    let pick = |f: fn(&ContractRow) -> &Option<String>| rows.iter().find_map(|r| f(r).clone());
-    let n1 = org_ref(store, pick(|r| &r.n1)).await?.unwrap_or_else(|| org.as_ref());
-    let n2 = match pick(|r| &r.n2) {
-        Some(id) => org_ref(store, Some(id)).await?,
-        None => academie.map(|a| a.as_ref()),
-    };
-    let n3 = match pick(|r| &r.n3) {
-        Some(id) => org_ref(store, Some(id)).await?,
-        None => tenant_vendor(tenant),
-    };
-    let policy = pick(|r| &r.policy).unwrap_or_else(|| policy::DEFAULT_POLICY.to_string());
+    let (annex_policy, annex_n1, annex_n2) = convention_annex(state, &org.id, now).await?;
+    let own_field = |f: fn(&ContractRow) -> &Option<String>| own.as_ref().and_then(|r| f(r).clone());
+    let inherited_field = |f: fn(&ContractRow) -> &Option<String>| inherited.iter().find_map(|r| f(r).clone());
+    let level =
+        async |f: fn(&ContractRow) -> &Option<String>, annex: Option<OrgRef>| -> Result<Option<OrgRef>, Problem> {
+            if let Some(id) = own_field(f) {
+                return org_ref(store, Some(id)).await;
+            }
+            if annex.is_some() {
+                return Ok(annex);
+            }
+            org_ref(store, inherited_field(f)).await
+        };
+    let n1 = level(|r| &r.n1, annex_n1).await?.unwrap_or_else(|| org.as_ref());
+    let n2 = level(|r| &r.n2, annex_n2).await?.or_else(|| academie.map(|a| a.as_ref()));
+    let n3 = level(|r| &r.n3, None).await?.or_else(|| tenant_vendor(tenant));
+    let policy = own_field(|r| &r.policy)
+        .or(annex_policy)
+        .or_else(|| inherited_field(|r| &r.policy))
+        .unwrap_or_else(|| policy::DEFAULT_POLICY.to_string());
     Ok(Contract { n1, n2, n3, policy })
 }
 

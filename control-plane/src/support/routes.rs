@@ -235,7 +235,7 @@ async fn contract(
     let tenant = crate::tenants::get_tenant(&state.store, &slug).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
     caller.require(&state.store, &org).await?;
-    Ok(Json(resolve_contract(&state.store, &tenant).await?))
+    Ok(Json(resolve_contract(&state, &tenant, state.clock.now()).await?))
 }
 
 async fn put_contract(

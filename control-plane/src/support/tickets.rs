@@ -725,7 +725,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let priority = forced
         .or_else(|| ctx.state.support.priority(&new.impact, &new.urgency))
         .expect("the matrix is complete (validated at start)");
-    let contract = super::resolve_contract(store, &tenant).await?;
+    let contract = super::resolve_contract(ctx.state, &tenant, ctx.now).await?;
     let flag = convention_flag(ctx, &tenant).await?;
     let role = ctx.actor.bindings.first().map(|b| b.role.as_str()).unwrap_or("usager").to_string();
 
