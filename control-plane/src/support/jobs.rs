@@ -4,7 +4,7 @@
 //! resolved for `auto_close_days`.
 
 use super::sla::{self, BreachKind};
-use super::tickets::{append_event, load, move_level, notify, refresh, sla_events, Ctx, NewEvent};
+use super::tickets::{append_event, load, move_level, notify, refresh, sla_events, store_sla, Ctx, NewEvent};
 use super::{lead_emails, Level, Priority, Status};
 use crate::api::AppState;
 use crate::audit::{self, Change};
@@ -46,6 +46,7 @@ pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, 
     let actor = system("support-sweep");
     let ctx = Ctx { state, actor: &actor, now };
     let mut flagged = Vec::new();
+    let mut leads: std::collections::HashMap<(Level, String), Vec<String>> = std::collections::HashMap::new();
     let mut tx = state.store.begin_write().await?;
     for id in &ids {
         let Some(t) = load(&mut tx, id).await? else { continue };
@@ -90,7 +91,14 @@ pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, 
                 Level::N3 => t.n3_org_id.clone(),
             };
             if let Some(org) = org {
-                let lead = lead_emails(&state.store, level, &org).await?;
+                let lead = match leads.get(&(level, org.clone())) {
+                    Some(lead) => lead.clone(),
+                    None => {
+                        let lead = lead_emails(&state.store, level, &org).await?;
+                        leads.insert((level, org), lead.clone());
+                        lead
+                    }
+                };
                 // Breach notices wait for the lead's working hours, except for P1.
                 let send_at = if t.priority == Priority::P1 {
                     now
@@ -113,10 +121,12 @@ pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, 
             let reason = "escalade automatique : échéance de résolution dépassée";
             if move_level(&ctx, &mut tx, &t, None, reason, true, false).await.is_ok() {
                 report.escalated += 1;
+                refresh(&mut tx, &state.support, &t, now).await?;
+                continue;
             }
         }
-        let t = load(&mut tx, id).await?.expect("still there");
-        refresh(&mut tx, &state.support, &t, now).await?;
+        // The breach entries do not move the clocks: the derived state stands.
+        store_sla(&mut tx, &t, &derived).await?;
     }
     if !flagged.is_empty() {
         let change = Change {

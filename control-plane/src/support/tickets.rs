@@ -473,6 +473,13 @@ pub(crate) async fn refresh(
     let priority = Priority::parse(&row.get::<String, _>("priority")).unwrap_or(t.priority);
     let events = sla_events(&mut **tx, &t.id).await?;
     let state = sla::derive(policies, &policy, priority, &events, now);
+    store_sla(tx, t, &state).await?;
+    Ok(state)
+}
+
+/// Stores what `state` says of the ticket: current due dates, the next unflagged
+/// due date (what the sweep waits for) and each level's clock.
+pub(crate) async fn store_sla(tx: &mut Tx, t: &TicketRow, state: &SlaState) -> Result<(), Problem> {
     let flagged: Vec<(String, String)> = sqlx::query("SELECT level, kind FROM support_breaches WHERE ticket_id = $1")
         .bind(&t.id)
         .fetch_all(&mut **tx)
@@ -506,7 +513,7 @@ pub(crate) async fn refresh(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(state)
+    Ok(())
 }
 
 /// Queues the `support` mail for `event` to `recipients` (deduplicated), at `send_at`.
