@@ -435,3 +435,85 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back() {
         assert!(entcp::audit::verify(&s.store).await.is_ok());
     }
 }
+
+#[tokio::test]
+async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_night() {
+    for db in common::backends().await {
+        let s = setup(&db).await;
+        // The académie's contract: the reinforced policy (automatic escalation at N1 and N2).
+        let r = s
+            .call(&s.admin, Method::PUT, "/support/contracts/academie:17", Some(json!({ "policy": "renforce" })), None)
+            .await;
+        assert_eq!(r.status, 204, "{}", r.body);
+        let r = s
+            .call(&s.admin, Method::PUT, "/support/contracts/academie:17", Some(json!({ "policy": "inconnue" })), None)
+            .await;
+        assert_eq!(r.status, 422, "{}", r.body);
+
+        s.at("2027-05-10 09:00");
+        let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.", "category": "acces", "impact": "haute", "urgency": "haute" });
+        let t = s.post(&s.teacher, "/support/tickets", new).await.body;
+        let id = t["id"].as_str().unwrap().to_string();
+        assert_eq!((t["priority"].as_str(), t["policy"].as_str()), (Some("P1"), Some("renforce")));
+        s.at("2027-05-10 09:10");
+        s.post(&s.n1, &format!("/support/tickets/{id}/comments"), json!({ "body": "Pris en charge." })).await;
+
+        // Requalified P4 at 09:20: the resolution target (20 h) counts from 09:00, not from the change.
+        s.at("2027-05-10 09:20");
+        let version = t["version"].as_i64().unwrap();
+        let stale = s
+            .call(
+                &s.n1,
+                Method::PATCH,
+                &format!("/support/tickets/{id}"),
+                Some(json!({ "impact": "basse" })),
+                Some(version),
+            )
+            .await;
+        assert_eq!(stale.status, 412, "the comment moved the version: {}", stale.body);
+        let current = s.get(&s.n1, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
+        let patch = json!({ "impact": "basse", "urgency": "basse", "assigned_team": "Équipe ENT" });
+        let p4 = s.call(&s.n1, Method::PATCH, &format!("/support/tickets/{id}"), Some(patch), Some(current)).await;
+        assert_eq!(p4.status, 200, "{}", p4.body);
+        assert_eq!(p4.body["priority"], "P4");
+        assert_eq!(ts(p4.body["resolution_due"].as_str().unwrap()), paris("2027-05-12 09:00"));
+        let bad = s
+            .call(
+                &s.n1,
+                Method::PATCH,
+                &format!("/support/tickets/{id}"),
+                Some(json!({ "priority": "P0" })),
+                Some(current + 1),
+            )
+            .await;
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        let p1 = s
+            .call(
+                &s.n1,
+                Method::PATCH,
+                &format!("/support/tickets/{id}"),
+                Some(json!({ "priority": "P1" })),
+                Some(current + 1),
+            )
+            .await;
+        assert_eq!(ts(p1.body["resolution_due"].as_str().unwrap()), paris("2027-05-10 11:00"));
+
+        // 22:00: the resolution breach is flagged, notified at once (P1) and escalated to N2.
+        s.at("2027-05-10 22:00");
+        let report = s.sweep().await;
+        assert_eq!((report.breaches, report.escalated), (1, 1));
+        let t = s.get(&s.n2, &format!("/support/tickets/{id}")).await.body;
+        assert_eq!((t["level"].as_str(), t["status"].as_str()), (Some("n2"), Some("new")));
+        let breach = mails(&s.store, "breach", "rup.julesverne@ac-nantes.fr").await;
+        assert_eq!(breach.len(), 1);
+        let next: String = sqlx::query("SELECT next_attempt_at FROM outbox WHERE id = $1")
+            .bind(&breach[0])
+            .fetch_one(s.store.pool())
+            .await
+            .unwrap()
+            .get("next_attempt_at");
+        assert_eq!(ts(&next), paris("2027-05-10 22:00"), "P1 notices are not held until morning");
+        assert_eq!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.len(), 1);
+        assert_eq!(s.sweep().await.breaches, 0);
+    }
+}

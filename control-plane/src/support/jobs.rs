@@ -71,10 +71,6 @@ pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, 
             }
             report.breaches += 1;
             flagged.push(format!("{} {} {}", t.reference, level.label(), kind.as_str()));
-            sqlx::query("UPDATE support_tickets SET breaches = breaches + 1 WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
             let body = format!("échéance de {} dépassée ({})", kind.label(), super::tickets::french_time(due));
             let e = NewEvent {
                 kind: "breach",

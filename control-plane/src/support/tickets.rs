@@ -489,13 +489,17 @@ pub(crate) async fn store_sla(tx: &mut Tx, t: &TicketRow, state: &SlaState) -> R
         .collect();
     let is_flagged = |l: Level, k: sla::BreachKind| flagged.iter().any(|(fl, fk)| fl == l.as_str() && fk == k.as_str());
     let current = state.clock(state.level);
-    sqlx::query("UPDATE support_tickets SET first_response_due = $1, resolution_due = $2, next_due = $3 WHERE id = $4")
-        .bind(current.and_then(|c| c.first_response_due).map(timestamp))
-        .bind(current.and_then(|c| c.resolution_due).map(timestamp))
-        .bind(state.next_due(is_flagged).map(timestamp))
-        .bind(&t.id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE support_tickets SET first_response_due = $1, resolution_due = $2, next_due = $3, breaches = $4 \
+         WHERE id = $5",
+    )
+    .bind(current.and_then(|c| c.first_response_due).map(timestamp))
+    .bind(current.and_then(|c| c.resolution_due).map(timestamp))
+    .bind(state.next_due(is_flagged).map(timestamp))
+    .bind(flagged.len() as i64)
+    .bind(&t.id)
+    .execute(&mut **tx)
+    .await?;
     for c in &state.levels {
         let breached = flagged.iter().any(|(l, _)| l == c.level.as_str());
         sqlx::query(
