@@ -224,12 +224,15 @@ pub fn derive(
 
     for clock in &mut clocks {
         let cal = policies.calendar(policy, clock.level);
+        let intervals = &clock.intervals;
         let held_at = |t: DateTime<Utc>| -> i64 {
-            clock.intervals.iter().map(|(s, e)| cal.business_seconds(*s, e.unwrap_or(now).min(t))).sum()
+            intervals.iter().map(|(s, e)| cal.business_seconds(*s, e.unwrap_or(now).min(t))).sum()
         };
-        clock.held_seconds = held_at(now);
-        clock.first_response_seconds = first[clock.level.index()].map(held_at);
-        clock.resolution_seconds = resolved[clock.level.index()].map(held_at);
+        let (held, first_seconds, resolution_seconds) =
+            (held_at(now), first[clock.level.index()].map(held_at), resolved[clock.level.index()].map(held_at));
+        clock.held_seconds = held;
+        clock.first_response_seconds = first_seconds;
+        clock.resolution_seconds = resolution_seconds;
         let due = |target: i64| -> Option<DateTime<Utc>> {
             let mut remaining = target;
             for (start, end) in &clock.intervals {

@@ -471,7 +471,7 @@ pub(crate) async fn refresh(
         .await?;
     let policy: String = row.get("policy");
     let priority = Priority::parse(&row.get::<String, _>("priority")).unwrap_or(t.priority);
-    let events = sla_events(&mut **tx, &t.id).await?;
+    let events = sla_events(tx, &t.id).await?;
     let state = sla::derive(policies, &policy, priority, &events, now);
     store_sla(tx, t, &state).await?;
     Ok(state)
@@ -777,7 +777,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
         NewEvent { kind: "created", from: None, to: Some("n1"), visibility: "public", body: None, actor_level: None };
     append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
     let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
-    let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(|d| french_time(d));
+    let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(french_time);
     let queue = queue_emails(store, Level::N1, &contract.n1.id).await?;
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
