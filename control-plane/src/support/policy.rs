@@ -358,6 +358,20 @@ mod tests {
     }
 
     #[test]
+    fn files_of_support_dir_replace_policies_and_calendars_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = "calendars:\n  editeur:\n    open: \"10:00\"\n    close: \"16:00\"\n    days: [lundi, mardi]\n";
+        std::fs::write(dir.path().join("editeur.yaml"), extra).unwrap();
+        let p = Policies::load(Some(dir.path())).unwrap();
+        let cal = p.calendar("standard", Level::N3);
+        assert_eq!(cal.days, vec![Weekday::Mon, Weekday::Tue]);
+        assert_eq!(cal.open, NaiveTime::from_hms_opt(10, 0, 0).unwrap());
+        std::fs::write(dir.path().join("z.yaml"), "calendars:\n  editeur:\n    ouverture: \"10:00\"\n").unwrap();
+        let err = Policies::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("z.yaml") && err.contains("ouverture"), "{err}");
+    }
+
+    #[test]
     fn unknown_fields_and_missing_targets_are_reported() {
         assert!(serde_yaml::from_str::<PolicyFile>("policies: {}\nsurprise: 1\n").is_err());
         let mut spec: PolicyFile = serde_yaml::from_str(SHIPPED).unwrap();

@@ -96,7 +96,8 @@ pub fn routes() -> Vec<ApiRoute> {
             "Politiques de support et calendriers",
             &SUPPORT_READ,
             get(policies),
-        ),
+        )
+        .responds::<super::policy::PolicyFile>(StatusCode::OK),
         route(
             Method::GET,
             "/api/v1/support/tenants/{slug}/contract",
