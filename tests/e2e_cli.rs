@@ -312,3 +312,49 @@ fn serve_with_demo_loads_the_sample_schools_and_example_tenants() {
     let slugs: Vec<&str> = tenants.as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
     assert_eq!(slugs, ["fresnes", "vitry-henri-wallon-a"]);
 }
+
+#[test]
+fn a_teacher_opens_a_ticket_on_the_commune_tenant_and_n1_escalates_it_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(common::fixture("annuaire-education-94-ecoles.csv")));
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants/examples");
+    run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
+    for (email, role, org) in
+        [("prof@fresnes.fr", "usager", "0940176F"), ("rup@fresnes.fr", "support_n1", "commune:94034")]
+    {
+        run_ok(entctl(dir.path()).args(["users", "add", email, "--name", email, "--org", org]));
+        run_ok(entctl(dir.path()).args(["roles", "grant", email, role, "--org", org]));
+    }
+    let ticket = dir.path().join("ticket.yaml");
+    std::fs::write(
+        &ticket,
+        "tenant: fresnes\nsubject: Messagerie indisponible\ndescription: Les élèves de CM2 ne reçoivent rien.\n\
+         category: service\nservice: messagerie\nimpact: moyenne\nurgency: moyenne\n",
+    )
+    .unwrap();
+    // The teacher's école is one of the commune tenant's schools.
+    let created = run_ok(entctl(dir.path()).args(["support", "create"]).arg(&ticket).args(["--as", "prof@fresnes.fr"]));
+    let reference = created.split_whitespace().next().unwrap().to_string();
+    assert!(reference.starts_with("ENT-") && created.contains(" P3 ") && created.contains(" N1 "), "{created}");
+    let refused = entctl(dir.path())
+        .args(["support", "escalate", &reference, "--reason", " ", "--as", "rup@fresnes.fr"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("reason"));
+    let escalated = run_ok(entctl(dir.path()).args([
+        "support",
+        "escalate",
+        &reference,
+        "--reason",
+        "Panne du relais de messagerie",
+        "--as",
+        "rup@fresnes.fr",
+    ]));
+    assert!(escalated.contains(" N2 "), "{escalated}");
+    let mine = run_ok(entctl(dir.path()).args(["support", "list", "--as", "prof@fresnes.fr"]));
+    assert!(mine.contains(&reference), "{mine}");
+    let csv = run_ok(entctl(dir.path()).args(["support", "report", "--format", "csv"]));
+    assert!(csv.starts_with("niveau;") && csv.contains("\nN2;1;"), "{csv}");
+    assert!(run_ok(entctl(dir.path()).args(["support", "policies"])).contains("renforce"));
+}

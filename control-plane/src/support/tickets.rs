@@ -703,6 +703,23 @@ async fn convention_flag(ctx: &Ctx<'_>, tenant: &crate::tenants::Tenant) -> Resu
     })
 }
 
+/// A ticket may be opened on a tenant in the actor's scope, or by the staff of
+/// one of the tenant's schools (a commune-wide tenant serves all its écoles).
+async fn may_open(store: &Store, actor: &Actor, tenant_org: &crate::registry::Org) -> Result<(), Problem> {
+    let refused = match authz::authorize(store, actor, &authz::SUPPORT_CREATE, tenant_org).await {
+        Ok(()) => return Ok(()),
+        Err(refused) => refused,
+    };
+    for b in actor.bindings.iter().filter(|b| authz::SUPPORT_CREATE.roles.contains(&b.role)) {
+        if let Some(org) = &b.org {
+            if crate::registry::queries::covers_org(store, tenant_org, org).await? {
+                return Ok(());
+            }
+        }
+    }
+    Err(refused)
+}
+
 pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let store = ctx.store();
     let mut checks = Checks::default();
@@ -720,7 +737,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let tenant = tenant.expect("checked");
     let org =
         get_org(store, &tenant.organisation.id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
-    authz::authorize(store, ctx.actor, &authz::SUPPORT_CREATE, &org).await?;
+    may_open(store, ctx.actor, &org).await?;
     let is_support = ctx.actor.bindings.iter().any(|b| {
         matches!(
             b.role,
