@@ -53,7 +53,7 @@ async fn two_schedulers_on_one_database_run_each_tick_once() {
         let mut config = file_config(data.path());
         // Only the every-minute job in the loop below.
         config.jobs.each.get_mut("tenants-reconcile").unwrap().enabled = false;
-        for job in ["support-sweep", "support-auto-close"] {
+        for job in ["support-sweep", "support-auto-close", "support-reminders"] {
             config.jobs.each.get_mut(job).unwrap().enabled = false;
         }
         let t0 = common::t0();
@@ -102,7 +102,7 @@ async fn a_disabled_job_never_runs_and_a_manual_run_is_recorded() {
         config.jobs.each.get_mut("outbox-purge").unwrap().enabled = false;
         config.jobs.each.get_mut("conventions-daily").unwrap().enabled = false;
         config.jobs.each.get_mut("tenants-reconcile").unwrap().enabled = false;
-        for job in ["support-sweep", "support-auto-close"] {
+        for job in ["support-sweep", "support-auto-close", "support-reminders"] {
             config.jobs.each.get_mut(job).unwrap().enabled = false;
         }
         let now = common::t0();

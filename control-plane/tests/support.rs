@@ -517,3 +517,35 @@ async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_n
         assert_eq!(s.sweep().await.breaches, 0);
     }
 }
+
+#[tokio::test]
+async fn a_waiting_requester_is_reminded_once_in_working_hours_not_on_whit_monday() {
+    for db in common::backends().await {
+        reminded_once(&db).await;
+    }
+}
+
+async fn reminded_once(db: &common::TestDb) {
+    let s = setup(db).await;
+    s.at("2027-05-14 17:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Import des notes", "description": "Les notes du trimestre manquent.", "category": "donnees", "impact": "moyenne", "urgency": "basse" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    s.at("2027-05-14 17:30");
+    s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Quelle classe ?" }), 200).await;
+    let state = entcp::api::AppState::new(s.store.clone(), Config::default(), s.clock.clone());
+    assert_eq!(entcp::support::jobs::remind(&state, paris("2027-05-16 09:00")).await.unwrap(), 0, "not yet 3 days");
+    // Tuesday 07:00, after the weekend and Whit Monday: queued for the opening at 08:00.
+    assert_eq!(entcp::support::jobs::remind(&state, paris("2027-05-18 07:00")).await.unwrap(), 1);
+    assert_eq!(entcp::support::jobs::remind(&state, paris("2027-05-18 09:00")).await.unwrap(), 0, "once per wait");
+    let reminders = mails(&s.store, "reminder", "prof.svt@ac-nantes.fr").await;
+    assert_eq!(reminders.len(), 1);
+    let next: String = sqlx::query("SELECT next_attempt_at FROM outbox WHERE id = $1")
+        .bind(&reminders[0])
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap()
+        .get("next_attempt_at");
+    assert_eq!(ts(&next), paris("2027-05-18 08:00"));
+    let history = s.get(&s.teacher, &format!("/support/tickets/{id}/history")).await.body;
+    assert!(history.to_string().contains("relance du demandeur"), "{history}");
+}

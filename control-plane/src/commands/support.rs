@@ -99,6 +99,8 @@ pub enum SupportCommand {
     Sweep,
     /// Close the tickets resolved for longer than the policy's delay, now.
     AutoClose,
+    /// Remind the requesters who have not answered for 3 days, now.
+    Remind,
     /// Print the support policies and calendars in effect (YAML).
     Policies,
     /// Show the effective support contract of a tenant.
@@ -233,6 +235,10 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
         SupportCommand::AutoClose => {
             let n = entcp::support::jobs::auto_close(state, now).await.map_err(fail)?;
             println!("{n} ticket(s) clos");
+        }
+        SupportCommand::Remind => {
+            let n = entcp::support::jobs::remind(state, now).await.map_err(fail)?;
+            println!("{n} relance(s)");
         }
         SupportCommand::Policies => print!("{}", serde_yaml::to_string(&state.support.spec)?),
         SupportCommand::Contract { slug } => {

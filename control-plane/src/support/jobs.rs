@@ -188,8 +188,68 @@ pub async fn auto_close(state: &AppState, now: DateTime<Utc>) -> Result<usize, P
     Ok(ids.len())
 }
 
+/// Days a ticket may wait on its requester before they are reminded (once per wait).
+pub const REMINDER_DAYS: i64 = 3;
+
+/// Reminds the requesters of tickets waiting on them for `REMINDER_DAYS`, once per wait,
+/// in their working hours (the N1 calendar; at once for P1).
+pub async fn remind(state: &AppState, now: DateTime<Utc>) -> Result<usize, Problem> {
+    let waiting_since = "(SELECT MAX(w.seq) FROM support_events w WHERE w.ticket_id = t.id AND w.kind = 'status' \
+         AND w.to_value = 'waiting_requester')";
+    let sql = format!(
+        "SELECT t.id FROM support_tickets t WHERE t.status = 'waiting_requester' \
+         AND NOT EXISTS (SELECT 1 FROM support_events r WHERE r.ticket_id = t.id AND r.kind = 'reminder' \
+             AND r.seq > {waiting_since}) \
+         AND (SELECT w.at FROM support_events w WHERE w.ticket_id = t.id AND w.seq = {waiting_since}) <= $1 \
+         ORDER BY t.id"
+    );
+    let ids: Vec<String> = sqlx::query(&sql)
+        .bind(timestamp(now - Duration::days(REMINDER_DAYS)))
+        .fetch_all(state.store.pool())
+        .await?
+        .iter()
+        .map(|r| r.get("id"))
+        .collect();
+    let actor = system("support-reminders");
+    for id in &ids {
+        let mut tx = state.store.begin_write().await?;
+        let Some(t) = load(&mut tx, id).await?.filter(|t| t.status == Status::WaitingRequester) else { continue };
+        let body = format!("relance du demandeur après {REMINDER_DAYS} jours d'attente");
+        let e = NewEvent {
+            kind: "reminder",
+            from: None,
+            to: None,
+            visibility: "public",
+            body: Some(&body),
+            actor_level: None,
+        };
+        append_event(&mut tx, id, &actor, e, now).await?;
+        let send_at =
+            if t.priority == Priority::P1 { now } else { state.support.calendar(&t.policy, Level::N1).next_open(now) };
+        let to = super::tickets::requester_email(&state.store, &t).await?;
+        notify(&mut tx, to, &t, "reminder", json!({ "days": REMINDER_DAYS }), now, send_at).await?;
+        let change = Change {
+            actor: &actor.name,
+            action: "support.tickets.remind",
+            target_kind: "support_ticket",
+            target_id: id,
+            scope_org_id: Some(&t.tenant_org_id),
+            summary: json!({ "reference": t.reference }),
+        };
+        audit::append(&mut tx, state.store.backend(), change, now).await?;
+        tx.commit().await?;
+    }
+    Ok(ids.len())
+}
+
 pub fn jobs() -> Vec<crate::jobs::Job> {
     vec![
+        crate::jobs::Job {
+            name: "support-reminders",
+            description: "Relance les demandeurs dont la réponse est attendue depuis 3 jours, pendant leurs heures ouvrées",
+            default_schedule: "0 9 * * *",
+            run: remind_job,
+        },
         crate::jobs::Job {
             name: "support-sweep",
             description: "Détecte les dépassements d'échéance des tickets, prévient les responsables, escalade si la politique le prévoit",
@@ -209,6 +269,13 @@ fn sweep_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_>
     Box::pin(async move {
         let r = sweep(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!("{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s)", r.examined, r.breaches, r.escalated))
+    })
+}
+
+fn remind_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
+    Box::pin(async move {
+        let n = remind(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        Ok(format!("{n} relance(s)"))
     })
 }
 

@@ -550,7 +550,7 @@ pub(crate) async fn notify(
     Ok(())
 }
 
-async fn requester_email(store: &Store, t: &TicketRow) -> Result<Vec<String>, Problem> {
+pub(crate) async fn requester_email(store: &Store, t: &TicketRow) -> Result<Vec<String>, Problem> {
     Ok(user_label(store, &t.requester_id).await?.1.into_iter().collect())
 }
 
