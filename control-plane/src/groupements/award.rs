@@ -11,13 +11,16 @@ use super::{Award, Ctx, Groupement, Status};
 use crate::error::{Checks, FieldError, Problem};
 use crate::registry::codes::parse_siret;
 use crate::registry::manage::{create_org, NewOrg};
-use crate::registry::queries::get_by_code;
+use crate::contracts::{self, NewContract};
+use crate::registry::queries::{covers_condition, get_by_code, Condition};
+use crate::tenants::{get_tenant, set_processors, Tenant};
 use crate::registry::{Org, OrgKind};
 use crate::store::{timestamp, Tx};
 use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sqlx::Row;
 
 /// `POST /groupements/{id}/award`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -180,6 +183,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         duration_months: checked.duration,
         decp,
     };
+    let funded = funded_tenants(ctx, &members).await?;
     let mut tx = ctx.store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE groupements SET status = 'awarded', award = $1, vendor_org_id = $2, version = version + 1, updated_at = $3 \
@@ -200,7 +204,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         .bind(&vendor.id)
         .execute(&mut *tx)
         .await?;
-    let tenants = processor_of_record(ctx, &mut tx, g, &vendor, &award, &members).await?;
+    let tenants = processor_of_record(ctx, &mut tx, g, &vendor, &award, &members, &funded).await?;
     ctx.record(
         &mut tx,
         "groupements.award",
@@ -226,9 +230,26 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     Ok(awarded)
 }
 
-/// Records the vendor as processor of each member and as the vendor of the
-/// tenants the members fund (their own, and their écoles'); returns how many
-/// tenants now point to it.
+/// The tenants a member funds: its own and those of the organisations it covers.
+async fn funded_tenants(ctx: &Ctx<'_>, members: &[Application]) -> Result<Vec<Tenant>, Problem> {
+    let mut tenants = Vec::new();
+    for m in members {
+        let Some(org) = crate::registry::get_org(ctx.store, &m.applicant.id).await? else { continue };
+        let mut own = Condition::default();
+        own.push("id = ?", &[&org.id]);
+        let cond = Condition::any(vec![own, covers_condition(&org)]);
+        let sql = format!("SELECT id FROM tenants WHERE org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id", cond.sql());
+        for row in cond.bind(sqlx::query(&sql)).fetch_all(ctx.store.pool()).await? {
+            if let Some(t) = get_tenant(ctx.store, &row.get::<String, _>("id")).await? {
+                tenants.push(t);
+            }
+        }
+    }
+    Ok(tenants)
+}
+
+/// Records the vendor as processor of each member (the CCTP carries the Art. 28
+/// clauses) and as the vendor of `tenants`; returns how many tenants changed.
 async fn processor_of_record(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
@@ -236,9 +257,36 @@ async fn processor_of_record(
     vendor: &Org,
     award: &Award,
     members: &[Application],
-) -> Result<u64, Problem> {
-    let _ = (ctx, tx, g, vendor, award, members);
-    Ok(0)
+    tenants: &[Tenant],
+) -> Result<usize, Problem> {
+    let starts = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok();
+    let ends = starts
+        .and_then(|d| d.checked_add_months(chrono::Months::new(award.duration_months)))
+        .and_then(|d| d.pred_opt());
+    for m in members {
+        let contract = NewContract {
+            processor_org_id: vendor.id.clone(),
+            client_org_id: m.applicant.id.clone(),
+            parent_processor_org_id: None,
+            reference: g.reference.clone(),
+            title: format!("Marché ENT du groupement de commandes {} – {}", g.reference, g.title),
+            art28_clauses: true,
+            starts_on: starts.map(|d| d.to_string()),
+            ends_on: ends.map(|d| d.to_string()),
+            source_kind: "groupement".into(),
+            source_id: Some(g.id.clone()),
+        };
+        contracts::record(tx, ctx.store, ctx.actor, &contract, ctx.now).await?;
+    }
+    let mut changed = 0;
+    for tenant in tenants {
+        if tenant.vendor.as_ref().is_some_and(|v| v.id == vendor.id) {
+            continue;
+        }
+        set_processors(tx, ctx.store, ctx.actor, tenant, Some(vendor), None, ctx.now).await?;
+        changed += 1;
+    }
+    Ok(changed)
 }
 
 /// The DECP publication file of an awarded groupement; the first export fixes

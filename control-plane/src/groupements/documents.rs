@@ -9,7 +9,7 @@
 use super::membership::{self, Application, MemberQuantities};
 use super::{Ctx, Groupement};
 use crate::catalog::Catalog;
-use crate::documents::ods::{Cell, Sheet, Spreadsheet};
+use crate::documents::{Cell, Sheet, Spreadsheet};
 use crate::documents::{self, Block, Document, Section};
 use crate::error::{Problem, ProblemKind};
 use crate::registry::queries::Page;
@@ -294,7 +294,7 @@ struct Rendered {
 
 fn render(kind: Kind, catalog: &Catalog, g: &Groupement, members: &[Application]) -> Result<Rendered, Problem> {
     if kind == Kind::Quantites {
-        let ods = documents::ods::to_ods(&quantities_sheet(g, members));
+        let ods = documents::to_ods(&quantities_sheet(g, members));
         return Ok(Rendered {
             title: kind.label().into(),
             html: None,
@@ -445,7 +445,7 @@ pub async fn content(store: &Store, doc: &StoredDocument, format: &str) -> Resul
     };
     match format {
         "html" => Ok((bytes, "text/html; charset=utf-8")),
-        "ods" => Ok((bytes, documents::ods::ODS_MIME)),
+        "ods" => Ok((bytes, documents::ODS_MIME)),
         "odt" => Ok((bytes, documents::ODT_MIME)),
         _ => {
             let pdf = tokio::task::spawn_blocking(move || documents::odt_to_pdf(&bytes))
