@@ -8,14 +8,14 @@
 use super::decp::{self, DecpFacts, Known};
 use super::membership::{self, Application};
 use super::{Award, Ctx, Groupement, Status};
+use crate::contracts::{self, NewContract};
 use crate::error::{Checks, FieldError, Problem};
 use crate::registry::codes::parse_siret;
 use crate::registry::manage::{create_org, NewOrg};
-use crate::contracts::{self, NewContract};
 use crate::registry::queries::{covers_condition, get_by_code, Condition};
-use crate::tenants::{get_tenant, set_processors, Tenant};
 use crate::registry::{Org, OrgKind};
 use crate::store::{timestamp, Tx};
+use crate::tenants::{get_tenant, set_processors, Tenant};
 use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,10 @@ fn check(
     checks: &mut Checks,
 ) -> Option<Checked> {
     let siret = match &input.vendor_siret {
-        Some(s) => checks.check("vendor_siret", parse_siret(s)),
+        Some(s) => checks.check("vendor_siret", parse_siret(s)).and_then(|siret| {
+            let siren = crate::registry::codes::parse_siren(&siret[..9]);
+            checks.check("vendor_siret", siren.map(|_| siret.clone()).map_err(|e| format!("SIRET {siret} : {e}")))
+        }),
         None => {
             checks.fail("vendor_siret", "SIRET du titulaire obligatoire pour attribuer le marché");
             None
@@ -69,7 +72,9 @@ fn check(
     }
     let amount_ttc = input.amount_ttc_cents.filter(|a| *a > 0);
     match (amount_ht, amount_ttc) {
-        (_, None) => checks.fail("amount_ttc_cents", "montant toutes taxes comprises obligatoire, en centimes, positif"),
+        (_, None) => {
+            checks.fail("amount_ttc_cents", "montant toutes taxes comprises obligatoire, en centimes, positif")
+        }
         (Some(ht), Some(ttc)) if ttc < ht => {
             checks.fail("amount_ttc_cents", "le montant TTC ne peut pas être inférieur au montant HT")
         }
@@ -97,20 +102,25 @@ fn check(
     if let Some(s) = &input.decp.acheteur_siret {
         checks.check("decp.acheteur_siret", parse_siret(s));
     }
-    let record = decp::marche(&known(g, coordinator, siret.as_deref().unwrap_or("00000000000000"), amount_ht.unwrap_or(1), duration, notified.as_deref().unwrap_or("2000-01-01"), &today.to_string()), &input.decp);
+    let record = decp::marche(
+        &known(
+            g,
+            coordinator,
+            siret.as_deref().unwrap_or("00000000000000"),
+            amount_ht.unwrap_or(1),
+            duration,
+            notified.as_deref().unwrap_or("2000-01-01"),
+            &today.to_string(),
+        ),
+        &input.decp,
+    );
     for FieldError { field, message } in decp::check(&record) {
         // The fields checked above already carry their own message.
         if !["vendor_siret", "amount_ht_cents", "notified_on", "duration_months"].contains(&field.as_str()) {
             checks.fail(&field, message);
         }
     }
-    Some(Checked {
-        siret: siret?,
-        amount_ht: amount_ht?,
-        amount_ttc: amount_ttc?,
-        notified_on: notified?,
-        duration,
-    })
+    Some(Checked { siret: siret?, amount_ht: amount_ht?, amount_ttc: amount_ttc?, notified_on: notified?, duration })
 }
 
 /// What the platform knows for the DECP record.
@@ -222,7 +232,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     for m in &members {
         let to = crate::conventions::workflow::users_with_role(ctx.store, &m.applicant.id, "collectivite").await?;
         if !to.is_empty() {
-            let context = json!({ "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name });
+            let context =
+                json!({ "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name });
             crate::notify::enqueue(&mut tx, &to, "groupement", context, ctx.now).await?;
         }
     }
@@ -238,7 +249,8 @@ async fn funded_tenants(ctx: &Ctx<'_>, members: &[Application]) -> Result<Vec<Te
         let mut own = Condition::default();
         own.push("id = ?", &[&org.id]);
         let cond = Condition::any(vec![own, covers_condition(&org)]);
-        let sql = format!("SELECT id FROM tenants WHERE org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id", cond.sql());
+        let sql =
+            format!("SELECT id FROM tenants WHERE org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id", cond.sql());
         for row in cond.bind(sqlx::query(&sql)).fetch_all(ctx.store.pool()).await? {
             if let Some(t) = get_tenant(ctx.store, &row.get::<String, _>("id")).await? {
                 tenants.push(t);
@@ -303,14 +315,22 @@ pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_jso
         None => {
             let today = ctx.today().to_string();
             let mut tx = ctx.store.begin_write().await?;
-            let done = sqlx::query("UPDATE groupements SET decp_published_on = $1 WHERE id = $2 AND decp_published_on IS NULL")
-                .bind(&today)
-                .bind(&g.id)
-                .execute(&mut *tx)
-                .await?;
+            let done = sqlx::query(
+                "UPDATE groupements SET decp_published_on = $1 WHERE id = $2 AND decp_published_on IS NULL",
+            )
+            .bind(&today)
+            .bind(&g.id)
+            .execute(&mut *tx)
+            .await?;
             if done.rows_affected() == 1 {
-                ctx.record(&mut tx, "groupements.decp", &g.id, Some(&g.coordinator.id), json!({ "published_on": today }))
-                    .await?;
+                ctx.record(
+                    &mut tx,
+                    "groupements.decp",
+                    &g.id,
+                    Some(&g.coordinator.id),
+                    json!({ "published_on": today }),
+                )
+                .await?;
             }
             tx.commit().await?;
             super::must_get(ctx.store, &g.id).await?.decp_published_on.unwrap_or(today)

@@ -9,8 +9,8 @@
 use super::membership::{self, Application, MemberQuantities};
 use super::{Ctx, Groupement};
 use crate::catalog::Catalog;
-use crate::documents::{Cell, Sheet, Spreadsheet};
 use crate::documents::{self, Block, Document, Section};
+use crate::documents::{Cell, Sheet, Spreadsheet};
 use crate::error::{Problem, ProblemKind};
 use crate::registry::queries::Page;
 use crate::store::{new_id, timestamp, Store};
@@ -196,11 +196,14 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
         &services.iter().map(|s| json!({ "name": s.name, "description": s.description })).collect::<Vec<_>>(),
     );
     c.insert("members_count", &members.len());
-    c.insert("totals", &json!({
-        "schools": total.schools, "classes": total.classes, "pupils": total.pupils,
-        "teacher_accounts": total.teacher_accounts, "parent_accounts": total.parent_accounts,
-        "accounts": total.accounts(),
-    }));
+    c.insert(
+        "totals",
+        &json!({
+            "schools": total.schools, "classes": total.classes, "pupils": total.pupils,
+            "teacher_accounts": total.teacher_accounts, "parent_accounts": total.parent_accounts,
+            "accounts": total.accounts(),
+        }),
+    );
     let rows: Vec<_> = members
         .iter()
         .map(|m| {
@@ -217,7 +220,12 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
 }
 
 /// A text document of a groupement (not the spreadsheet).
-pub fn text_document(kind: Kind, catalog: &Catalog, g: &Groupement, members: &[Application]) -> Result<Document, Problem> {
+pub fn text_document(
+    kind: Kind,
+    catalog: &Catalog,
+    g: &Groupement,
+    members: &[Application],
+) -> Result<Document, Problem> {
     let text = tera()
         .render(kind.as_str(), &context(catalog, g, members))
         .map_err(|e| Problem::new(ProblemKind::Internal, format!("document template {}: {e:?}", kind.as_str())))?;
@@ -231,8 +239,16 @@ pub fn text_document(kind: Kind, catalog: &Catalog, g: &Groupement, members: &[A
 /// a second sheet lists the priced lines candidates fill in.
 pub fn quantities_sheet(g: &Groupement, members: &[Application]) -> Spreadsheet {
     let header = [
-        "Membre", "Code", "Délibération n°", "Date", "Écoles", "Classes", "Élèves", "Comptes enseignants",
-        "Comptes parents", "Comptes ENT",
+        "Membre",
+        "Code",
+        "Délibération n°",
+        "Date",
+        "Écoles",
+        "Classes",
+        "Élèves",
+        "Comptes enseignants",
+        "Comptes parents",
+        "Comptes ENT",
     ];
     let mut rows: Vec<Vec<Cell>> = vec![header.iter().map(|h| Cell::header(*h)).collect()];
     let quantities = |q: &MemberQuantities| {
@@ -438,11 +454,8 @@ pub async fn content(store: &Store, doc: &StoredDocument, format: &str) -> Resul
         .bind(&doc.id)
         .fetch_one(store.pool())
         .await?;
-    let bytes: Vec<u8> = if column == "html" {
-        row.get::<String, _>("content").into_bytes()
-    } else {
-        row.get::<Vec<u8>, _>("content")
-    };
+    let bytes: Vec<u8> =
+        if column == "html" { row.get::<String, _>("content").into_bytes() } else { row.get::<Vec<u8>, _>("content") };
     match format {
         "html" => Ok((bytes, "text/html; charset=utf-8")),
         "ods" => Ok((bytes, documents::ODS_MIME)),
@@ -458,7 +471,12 @@ pub async fn content(store: &Store, doc: &StoredDocument, format: &str) -> Resul
 }
 
 /// Shares (or stops sharing) a version with the coordinators of every académie.
-pub async fn set_shared(ctx: &Ctx<'_>, g: &Groupement, doc: &StoredDocument, shared: bool) -> Result<StoredDocument, Problem> {
+pub async fn set_shared(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    doc: &StoredDocument,
+    shared: bool,
+) -> Result<StoredDocument, Problem> {
     let mut tx = ctx.store.begin_write().await?;
     sqlx::query("UPDATE groupement_documents SET shared = $1 WHERE id = $2")
         .bind(i64::from(shared))

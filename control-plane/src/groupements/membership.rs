@@ -185,7 +185,8 @@ pub async fn prefill(store: &Store, applicant: &Org) -> Result<Prefill, Problem>
 
 /// The applicant of a request, checked to be a kind that may join.
 pub async fn applicant_org(store: &Store, key: &str) -> Result<Org, Problem> {
-    let org = crate::registry::resolve_org(store, key).await.map_err(|p| Problem::invalid_field("applicant", p.detail))?;
+    let org =
+        crate::registry::resolve_org(store, key).await.map_err(|p| Problem::invalid_field("applicant", p.detail))?;
     if !MEMBER_KINDS.contains(&org.kind) {
         return Err(Problem::invalid_field(
             "applicant",
@@ -228,7 +229,10 @@ fn check_quantities(input: &NewApplication, pre: &Prefill, checks: &mut Checks) 
     if q.schools > covered {
         checks.fail(
             "schools",
-            format!("{} écoles déclarées, mais {} n'en couvre que {covered} selon le répertoire", q.schools, pre.applicant.name),
+            format!(
+                "{} écoles déclarées, mais {} n'en couvre que {covered} selon le répertoire",
+                q.schools, pre.applicant.name
+            ),
         );
     }
     let per_school = |limit: i64| limit * q.schools.max(1);
@@ -242,7 +246,10 @@ fn check_quantities(input: &NewApplication, pre: &Prefill, checks: &mut Checks) 
         checks.fail("teacher_accounts", format!("{} comptes enseignants : nombre invraisemblable", q.teacher_accounts));
     }
     if q.parent_accounts > MAX_PARENTS_PER_PUPIL * q.pupils {
-        checks.fail("parent_accounts", format!("{} comptes parents pour {} élèves : au plus deux par élève", q.parent_accounts, q.pupils));
+        checks.fail(
+            "parent_accounts",
+            format!("{} comptes parents pour {} élèves : au plus deux par élève", q.parent_accounts, q.pupils),
+        );
     }
     q
 }
@@ -283,7 +290,11 @@ fn from_row(row: &AnyRow) -> Application {
 }
 
 /// Applications of a groupement, by applicant name; only `status` ones when given.
-pub async fn list(store: &Store, groupement_id: &str, status: Option<ApplicationStatus>) -> Result<Vec<Application>, Problem> {
+pub async fn list(
+    store: &Store,
+    groupement_id: &str,
+    status: Option<ApplicationStatus>,
+) -> Result<Vec<Application>, Problem> {
     let sql = format!(
         "SELECT {COLUMNS} FROM groupement_members m JOIN orgs o ON o.id = m.org_id \
          WHERE m.groupement_id = $1 AND ($2 = '' OR m.status = $2) ORDER BY o.sort_name, o.id"
@@ -332,7 +343,12 @@ async fn notify(
 }
 
 /// Files (or files again, after a withdrawal or a rejection) an application.
-pub async fn apply(ctx: &Ctx<'_>, g: &Groupement, applicant: &Org, input: NewApplication) -> Result<Application, Problem> {
+pub async fn apply(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    applicant: &Org,
+    input: NewApplication,
+) -> Result<Application, Problem> {
     if g.status != Status::Open {
         return Err(Problem::conflict(format!(
             "le groupement {} est {} : il n'accepte plus de candidatures",
@@ -580,7 +596,10 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
                 parameters: convention_parameters(g),
                 start_date: ctx.today().to_string(),
                 end_date: None,
-                title: Some(format!("Convention constitutive du groupement de commandes {} – {}", g.reference, g.title)),
+                title: Some(format!(
+                    "Convention constitutive du groupement de commandes {} – {}",
+                    g.reference, g.title
+                )),
             };
             workflow::create(&conv_ctx, new).await?
         }
@@ -611,8 +630,14 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
             .bind(&g.id)
             .execute(&mut *tx)
             .await?;
-        ctx.record(&mut tx, "groupements.convention", &g.id, Some(&g.coordinator.id), json!({ "convention": linked.reference }))
-            .await?;
+        ctx.record(
+            &mut tx,
+            "groupements.convention",
+            &g.id,
+            Some(&g.coordinator.id),
+            json!({ "convention": linked.reference }),
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(())

@@ -317,7 +317,10 @@ pub fn not_found(id: &str) -> Problem {
 }
 
 fn parse_date(checks: &mut Checks, field: &str, value: &str) -> Option<NaiveDate> {
-    checks.check(field, NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| "date invalide : attendu AAAA-MM-JJ"))
+    checks.check(
+        field,
+        NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| "date invalide : attendu AAAA-MM-JJ"),
+    )
 }
 
 fn check_text(checks: &mut Checks, field: &str, value: &str, max: usize) -> String {
@@ -374,7 +377,10 @@ fn check_fields(
     }
     for (i, s) in terms.support.iter().enumerate() {
         if s.first_response_hours == 0 || s.resolution_hours < s.first_response_hours {
-            checks.fail(&format!("support[{i}]"), "délais en heures ouvrées : prise en charge ≥ 1, résolution ≥ prise en charge");
+            checks.fail(
+                &format!("support[{i}]"),
+                "délais en heures ouvrées : prise en charge ≥ 1, résolution ≥ prise en charge",
+            );
         }
     }
     shares::check_key(&terms.cost_key, "cost_key", &mut checks);
@@ -666,7 +672,9 @@ pub async fn set_status(tx: &mut Tx, g: &Groupement, to: Status, now: DateTime<U
 /// A status change other than the award: close, reopen, consult, run, end.
 pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Groupement, Problem> {
     if to == Status::Awarded {
-        return Err(Problem::conflict("l'attribution se fait par POST /groupements/{id}/award, avec le titulaire et le montant"));
+        return Err(Problem::conflict(
+            "l'attribution se fait par POST /groupements/{id}/award, avec le titulaire et le montant",
+        ));
     }
     if !g.status.can_move_to(to) {
         return Err(Problem::conflict(format!(

@@ -29,15 +29,27 @@ pub fn routes() -> Vec<ApiRoute> {
         route(Method::GET, "/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, get(list))
             .query::<GroupementFilter>()
             .responds::<Page<Groupement>>(StatusCode::OK),
-        route(Method::POST, "/api/v1/groupements", "Ouvrir un groupement (coordonnateur)", &GROUPEMENTS_MANAGE, post(create))
-            .idempotent()
-            .json_body::<NewGroupement>()
-            .responds::<Groupement>(StatusCode::CREATED),
+        route(
+            Method::POST,
+            "/api/v1/groupements",
+            "Ouvrir un groupement (coordonnateur)",
+            &GROUPEMENTS_MANAGE,
+            post(create),
+        )
+        .idempotent()
+        .json_body::<NewGroupement>()
+        .responds::<Groupement>(StatusCode::CREATED),
         route(Method::GET, "/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, get(show))
             .responds::<Groupement>(StatusCode::OK),
-        route(Method::PATCH, "/api/v1/groupements/{id}", "Modifier (If-Match ; ouvert ou clos)", &GROUPEMENTS_MANAGE, patch(update))
-            .json_body::<GroupementPatch>()
-            .responds::<Groupement>(StatusCode::OK),
+        route(
+            Method::PATCH,
+            "/api/v1/groupements/{id}",
+            "Modifier (If-Match ; ouvert ou clos)",
+            &GROUPEMENTS_MANAGE,
+            patch(update),
+        )
+        .json_body::<GroupementPatch>()
+        .responds::<Groupement>(StatusCode::OK),
         route(
             Method::POST,
             "/api/v1/groupements/{id}/transition",
@@ -47,9 +59,15 @@ pub fn routes() -> Vec<ApiRoute> {
         )
         .json_body::<TransitionBody>()
         .responds::<Groupement>(StatusCode::OK),
-        route(Method::POST, "/api/v1/groupements/{id}/award", "Attribuer le marché", &GROUPEMENTS_MANAGE, post(award_route))
-            .json_body::<AwardInput>()
-            .responds::<Groupement>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/groupements/{id}/award",
+            "Attribuer le marché",
+            &GROUPEMENTS_MANAGE,
+            post(award_route),
+        )
+        .json_body::<AwardInput>()
+        .responds::<Groupement>(StatusCode::OK),
         route(
             Method::GET,
             "/api/v1/groupements/{id}/decp",
@@ -109,8 +127,14 @@ pub fn routes() -> Vec<ApiRoute> {
         )
         .json_body::<RejectBody>()
         .responds::<Application>(StatusCode::OK),
-        route(Method::GET, "/api/v1/groupements/{id}/members", "Membres du groupement", &GROUPEMENTS_READ, get(members))
-            .responds::<Vec<Application>>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/groupements/{id}/members",
+            "Membres du groupement",
+            &GROUPEMENTS_READ,
+            get(members),
+        )
+        .responds::<Vec<Application>>(StatusCode::OK),
         route(
             Method::GET,
             "/api/v1/groupements/{id}/shares",
@@ -313,7 +337,11 @@ async fn award_route(
     Ok(with_etag(&g, g.version, StatusCode::OK))
 }
 
-async fn decp_record(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn decp_record(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     let file = award::decp_publication(&ctx(&state, &caller), &g).await?;
     let disposition = format!("attachment; filename=\"decp-{}.json\"", g.reference);
@@ -420,7 +448,11 @@ async fn members(
     Ok(Json(coordinator_or_member(&state, &caller, &g).await?))
 }
 
-async fn shares(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Shares>, Problem> {
+async fn shares(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Shares>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     let members = coordinator_or_member(&state, &caller, &g).await?;
     let mut shares = membership::shares_of(&g, &members)?;
@@ -463,7 +495,10 @@ async fn readable_document(
     document: &str,
 ) -> Result<StoredDocument, Problem> {
     let not_found = || Problem::not_found(format!("aucun document « {document} »"));
-    let doc = documents::get_version(&state.store, document).await?.filter(|d| d.groupement_id == g.id).ok_or_else(not_found)?;
+    let doc = documents::get_version(&state.store, document)
+        .await?
+        .filter(|d| d.groupement_id == g.id)
+        .ok_or_else(not_found)?;
     let library_reader = caller.actor.bindings.iter().any(|b| GROUPEMENTS_LIBRARY.roles.contains(&b.role));
     if doc.shared && library_reader {
         return Ok(doc);

@@ -62,7 +62,8 @@ pub const OUTBOX_RETRY: Action = Action { name: "outbox.retry", write: true, rol
 pub const GROUPEMENTS_READ: Action =
     Action { name: "groupements.read", write: false, roles: &[Admin, Dan, Collectivite, Coordinateur] };
 /// The coordinator's work; the handler checks the binding at the groupement's coordinator.
-pub const GROUPEMENTS_MANAGE: Action = Action { name: "groupements.manage", write: true, roles: &[Admin, Coordinateur] };
+pub const GROUPEMENTS_MANAGE: Action =
+    Action { name: "groupements.manage", write: true, roles: &[Admin, Coordinateur] };
 /// Applying for (or withdrawing) a collectivité in the caller's scope.
 pub const GROUPEMENTS_APPLY: Action = Action { name: "groupements.apply", write: true, roles: &[Admin, Collectivite] };
 /// The library of documents shared between académies.
