@@ -71,6 +71,9 @@ enum Command {
     /// Conventions: models, drafts, signatures, documents.
     #[command(subcommand)]
     Conventions(commands::conventions::ConventionsCommand),
+    /// Groupements de commandes: applications, documents, award, shares, DECP.
+    #[command(subcommand)]
+    Groupements(commands::groupements::GroupementsCommand),
     /// The service catalog and bouquets.
     #[command(subcommand)]
     Catalog(commands::catalog::CatalogCommand),
@@ -311,6 +314,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             return commands::conventions::run(&open_store(&config).await?, &models, cmd).await;
         }
         Command::Catalog(cmd) => commands::catalog::run(&catalog, cmd)?,
+        Command::Groupements(cmd) => {
+            let state = app_state(&open_store(&config).await?, &config);
+            return commands::groupements::run(&state, cmd).await;
+        }
         Command::Tenants(cmd) => {
             let state = app_state(&open_store(&config).await?, &config);
             return commands::tenants::run(&state, cmd).await;
