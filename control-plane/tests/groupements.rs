@@ -473,3 +473,124 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp() {
         assert_eq!(status, 404, "{name}: the unshared annex stays private");
     }
 }
+
+#[tokio::test]
+async fn state_rules_versions_and_reapplications_answer_precisely() {
+    for db in common::backends().await {
+        let w = world(&db).await;
+        let name = db.name;
+        let api = |p: &str| format!("{}/api/v1{p}", w.base);
+        let body = json!({
+            "coordinator": format!("syndicat_mixte:{}", w.coordinator.code),
+            "title": "ENT 1er degré",
+            "object": "ENT des écoles",
+            "application_deadline": "2026-12-31",
+        });
+        // Idempotent creation: the same key gives the same groupement.
+        let create = || w.coord.post(api("/groupements")).header("idempotency-key", "creation-1").json(&body);
+        let (status, g) = send(create()).await;
+        assert_eq!(status, 201, "{name}: {g}");
+        let (status, again) = send(create()).await;
+        assert_eq!((status, &again["id"]), (201, &g["id"]), "{name}");
+        let id = g["id"].as_str().unwrap().to_string();
+        assert_eq!(g["cost_key_label"], "au prorata du nombre de comptes ENT");
+        assert_eq!(g["support"].as_array().unwrap().len(), 4, "default N3 policy");
+
+        // Edits need If-Match; a stale version is refused; a bad key is named.
+        let url = api(&format!("/groupements/{id}"));
+        let (status, _) = send(w.coord.patch(&url).json(&json!({ "title": "Nouveau titre" }))).await;
+        assert_eq!(status, 428, "{name}");
+        let (status, _) =
+            send(w.coord.patch(&url).header("if-match", "\"99\"").json(&json!({ "title": "Nouveau titre" }))).await;
+        assert_eq!(status, 412, "{name}");
+        let stale = g["version"].as_i64().unwrap();
+        let bad_key =
+            json!({ "cost_key": [{ "basis": "schools", "weight": 50 }, { "basis": "schools", "weight": 50 }] });
+        let (status, problem) =
+            send(w.coord.patch(&url).header("if-match", format!("\"{stale}\"")).json(&bad_key)).await;
+        assert_eq!(status, 422, "{name}: {problem}");
+        assert!(fields(&problem).contains(&"cost_key[1].basis".to_string()), "{problem}");
+        let (status, g) = send(
+            w.coord.patch(&url).header("if-match", format!("\"{stale}\"")).json(&json!({ "title": "Nouveau titre" })),
+        )
+        .await;
+        assert_eq!((status, g["title"].as_str()), (200, Some("Nouveau titre")), "{name}: {g}");
+
+        // The status machine.
+        let to =
+            |target: &str| w.coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": target }));
+        let (status, problem) = send(to("running")).await;
+        assert_eq!(status, 409, "{name}: {problem}");
+        let (status, _) = send(to("closed")).await;
+        assert_eq!(status, 200, "{name}");
+        let (status, problem) = send(to("consultation")).await;
+        assert_eq!(status, 409, "{name}: no member yet");
+        assert!(problem["detail"].as_str().unwrap().contains("aucun membre"));
+        let (commune, client) = &w.communes[0];
+        let application = json!({
+            "applicant": commune.id, "deliberation_number": "DCM-12", "deliberation_date": "2026-05-12",
+        });
+        let apply = || client.post(api(&format!("/groupements/{id}/applications"))).json(&application);
+        let (status, problem) = send(apply()).await;
+        assert_eq!(status, 409, "{name}: closed: {problem}");
+        let (status, _) = send(to("open")).await;
+        assert_eq!(status, 200, "{name}: reopened");
+
+        // Rejection needs a reason; a rejected commune may apply again (same application).
+        let (status, app) = send(apply()).await;
+        assert_eq!(status, 201, "{name}: {app}");
+        let app_id = app["id"].as_str().unwrap().to_string();
+        let reject = |reason: &str| {
+            w.coord
+                .post(api(&format!("/groupements/{id}/applications/{app_id}/reject")))
+                .json(&json!({ "reason": reason }))
+        };
+        let (status, problem) = send(reject(" ")).await;
+        assert_eq!((status, fields(&problem)), (422, vec!["reason".to_string()]), "{name}");
+        let (status, rejected) = send(reject("Délibération non transmise")).await;
+        assert_eq!((status, rejected["status"].as_str()), (200, Some("rejected")), "{name}");
+        assert_eq!(rejected["decision_reason"], "Délibération non transmise");
+        let (status, again) = send(apply()).await;
+        assert_eq!(
+            (status, again["id"].as_str(), again["status"].as_str()),
+            (201, Some(app_id.as_str()), Some("applied"))
+        );
+
+        // Accepted, then closed: withdrawal now goes through the coordinator; the award waits for the consultation.
+        let (status, _) = send(w.coord.post(api(&format!("/groupements/{id}/applications/{app_id}/accept")))).await;
+        assert_eq!(status, 200, "{name}");
+        let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&json!({}))).await;
+        assert_eq!(status, 409, "{name}: {problem}");
+        let (status, _) = send(to("closed")).await;
+        assert_eq!(status, 200);
+        let (status, problem) =
+            send(client.post(api(&format!("/groupements/{id}/applications/{app_id}/withdraw")))).await;
+        assert_eq!(status, 409, "{name}: {problem}");
+        let (status, problem) = send(w.coord.get(api(&format!("/groupements/{id}/shares")))).await;
+        assert_eq!(status, 409, "{name}: shares before the award: {problem}");
+
+        // Public facts for any reader; every change is in the audit chain.
+        let (status, public) = send(w.outsider.get(api(&format!("/groupements/{id}")))).await;
+        assert_eq!((status, public["status"].as_str()), (200, Some("closed")), "{name}");
+        let actions: Vec<String> = sqlx::query(
+            "SELECT action FROM audit_log WHERE target_kind = 'groupement' AND target_id = $1 ORDER BY seq",
+        )
+        .bind(&id)
+        .fetch_all(w.store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("action"))
+        .collect();
+        for action in [
+            "groupements.create",
+            "groupements.update",
+            "groupements.apply",
+            "groupements.reject",
+            "groupements.accept",
+        ] {
+            assert!(actions.contains(&action.to_string()), "{name}: {action} not audited in {actions:?}");
+        }
+        assert!(matches!(entcp::audit::verify(&w.store).await.unwrap(), entcp::audit::Verification::Intact { .. }));
+    }
+}
