@@ -777,25 +777,7 @@ impl World {
             }
         }
         if state == "awarded" {
-            let siren = self.vendor.code.clone();
-            let siret = (0..10)
-                .map(|d| format!("{siren}0001{d}"))
-                .find(|s| entcp::registry::codes::parse_siret(s).is_ok())
-                .unwrap();
-            let facts = json!({
-                "acheteur_siret": siret, "code_cpv": "48190000", "techniques": ["Sans objet"],
-                "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Pas de CCAG",
-                "offres_recues": 2, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
-                "sous_traitance_declaree": false, "procedure": "Procédure adaptée", "forme_prix": "Forfaitaire",
-                "types_prix": ["Définitif ferme"], "considerations_sociales": ["Pas de considération sociale"],
-                "considerations_environnementales": ["Pas de considération environnementale"],
-                "lieu_execution_code": "FR", "lieu_execution_type": "Code pays",
-            });
-            let input: gm::award::AwardInput = serde_json::from_value(json!({
-                "vendor_siret": siret, "amount_ht_cents": 100_000, "amount_ttc_cents": 120_000,
-                "notified_on": "2026-09-01", "decp": facts,
-            }))
-            .unwrap();
+            let input: gm::award::AwardInput = serde_json::from_value(self.award_body("0001")).unwrap();
             g = gm::award::award(&ctx, &g, input).await.unwrap();
         }
         (g, mine.id, theirs.id)
@@ -841,26 +823,7 @@ impl World {
                 Call { body: Some(json!({ "title": "Achat revu" })), if_match: Some(g.version), ..call(url) }
             }
             "/api/v1/groupements/{id}/transition" => Call { body: Some(json!({ "to": "closed" })), ..call(url) },
-            "/api/v1/groupements/{id}/award" => {
-                let siren = self.vendor.code.clone();
-                let siret = (0..10)
-                    .map(|d| format!("{siren}0002{d}"))
-                    .find(|s| entcp::registry::codes::parse_siret(s).is_ok())
-                    .unwrap();
-                let body = json!({
-                    "vendor_siret": siret, "amount_ht_cents": 1000, "amount_ttc_cents": 1200, "notified_on": "2026-09-01",
-                    "decp": {
-                        "acheteur_siret": siret, "code_cpv": "48190000", "techniques": ["Sans objet"],
-                        "modalites_execution": ["Sans objet"], "marche_innovant": false, "ccag": "Pas de CCAG",
-                        "offres_recues": 1, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
-                        "sous_traitance_declaree": false, "procedure": "Procédure adaptée", "forme_prix": "Forfaitaire",
-                        "types_prix": ["Définitif ferme"], "considerations_sociales": ["Pas de considération sociale"],
-                        "considerations_environnementales": ["Pas de considération environnementale"],
-                        "lieu_execution_code": "FR", "lieu_execution_type": "Code pays"
-                    }
-                });
-                Call { body: Some(body), ..call(url) }
-            }
+            "/api/v1/groupements/{id}/award" => Call { body: Some(self.award_body("0002")), ..call(url) },
             "/api/v1/groupements/{id}/prefill" => call(format!("{url}?applicant={}", member.id)),
             "/api/v1/groupements/{id}/applications" if method == Method::POST => {
                 // A fresh groupement: the member commune applies there for the first time.
@@ -891,6 +854,27 @@ impl World {
             }
             _ => call(url),
         }
+    }
+
+    /// An award to the test vendor, at its establishment `nic` (4 digits), with every DECP fact.
+    fn award_body(&self, nic: &str) -> Value {
+        let siren = &self.vendor.code;
+        let siret = (0..10)
+            .map(|d| format!("{siren}{nic}{d}"))
+            .find(|s| entcp::registry::codes::parse_siret(s).is_ok())
+            .unwrap();
+        json!({
+            "vendor_siret": siret, "amount_ht_cents": 100_000, "amount_ttc_cents": 120_000, "notified_on": "2026-09-01",
+            "decp": {
+                "acheteur_siret": siret, "code_cpv": "48190000", "techniques": ["Sans objet"],
+                "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Pas de CCAG",
+                "offres_recues": 2, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
+                "sous_traitance_declaree": false, "procedure": "Procédure adaptée", "forme_prix": "Forfaitaire",
+                "types_prix": ["Définitif ferme"], "considerations_sociales": ["Pas de considération sociale"],
+                "considerations_environnementales": ["Pas de considération environnementale"],
+                "lieu_execution_code": "FR", "lieu_execution_type": "Code pays"
+            }
+        })
     }
 
     /// Withdraws `org`'s application to `g` (it applied during the setup).

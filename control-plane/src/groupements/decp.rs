@@ -319,7 +319,7 @@ mod tests {
             coordinator_siret: Some("20005478100022"),
             coordinator_departement: Some("94"),
             vendor_siret: "73282932000074",
-            amount_ht_cents: 123_456_78,
+            amount_ht_cents: 12_345_678,
             duration_months: 36,
             notified_on: "2027-01-15",
             published_on: "2027-01-20",

@@ -396,59 +396,37 @@ pub async fn apply(
     checks.finish()?;
     let at = timestamp(ctx.now);
     let mut tx = ctx.store.begin_write().await?;
-    let id = match &existing {
-        Some(row) => {
-            let id: String = row.get("id");
-            sqlx::query(
-                "UPDATE groupement_members SET status = 'applied', deliberation_number = $1, deliberation_date = $2, \
-                 schools = $3, classes = $4, pupils = $5, teacher_accounts = $6, parent_accounts = $7, \
-                 decision_reason = NULL, decided_at = NULL, applied_by = $8, applied_at = $9, updated_at = $9, \
-                 version = version + 1 WHERE id = $10",
-            )
-            .bind(&number)
-            .bind(input.deliberation_date.trim())
-            .bind(q.schools)
-            .bind(q.classes)
-            .bind(q.pupils)
-            .bind(q.teacher_accounts)
-            .bind(q.parent_accounts)
-            .bind(&ctx.actor.name)
-            .bind(&at)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-            id
-        }
-        None => {
-            let id = new_id();
-            sqlx::query(
-                "INSERT INTO groupement_members (id, groupement_id, org_id, status, deliberation_number, deliberation_date, \
-                 schools, classes, pupils, teacher_accounts, parent_accounts, version, applied_by, applied_at, updated_at) \
-                 VALUES ($1, $2, $3, 'applied', $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $12)",
-            )
-            .bind(&id)
-            .bind(&g.id)
-            .bind(&applicant.id)
-            .bind(&number)
-            .bind(input.deliberation_date.trim())
-            .bind(q.schools)
-            .bind(q.classes)
-            .bind(q.pupils)
-            .bind(q.teacher_accounts)
-            .bind(q.parent_accounts)
-            .bind(&ctx.actor.name)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_unique_violation() => {
-                    Problem::conflict(format!("{} a déjà une candidature à ce groupement", applicant.name))
-                }
-                _ => e.into(),
-            })?;
-            id
-        }
-    };
+    // A withdrawn or rejected applicant files again on its own row.
+    let id = existing.as_ref().map(|row| row.get::<String, _>("id")).unwrap_or_else(new_id);
+    let done = sqlx::query(
+        "INSERT INTO groupement_members (id, groupement_id, org_id, status, deliberation_number, deliberation_date, \
+         schools, classes, pupils, teacher_accounts, parent_accounts, version, applied_by, applied_at, updated_at) \
+         VALUES ($1, $2, $3, 'applied', $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $12) \
+         ON CONFLICT (groupement_id, org_id) DO UPDATE SET status = 'applied', \
+         deliberation_number = excluded.deliberation_number, deliberation_date = excluded.deliberation_date, \
+         schools = excluded.schools, classes = excluded.classes, pupils = excluded.pupils, \
+         teacher_accounts = excluded.teacher_accounts, parent_accounts = excluded.parent_accounts, \
+         decision_reason = NULL, decided_at = NULL, applied_by = excluded.applied_by, \
+         applied_at = excluded.applied_at, updated_at = excluded.updated_at, version = groupement_members.version + 1 \
+         WHERE groupement_members.status IN ('rejected', 'withdrawn')",
+    )
+    .bind(&id)
+    .bind(&g.id)
+    .bind(&applicant.id)
+    .bind(&number)
+    .bind(input.deliberation_date.trim())
+    .bind(q.schools)
+    .bind(q.classes)
+    .bind(q.pupils)
+    .bind(q.teacher_accounts)
+    .bind(q.parent_accounts)
+    .bind(&ctx.actor.name)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Problem::conflict(format!("{} a déjà une candidature à ce groupement", applicant.name)));
+    }
     ctx.record(
         &mut tx,
         "groupements.apply",

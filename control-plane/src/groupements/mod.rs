@@ -341,7 +341,6 @@ struct Checked {
     award_planned: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn check_fields(
     catalog: &Catalog,
     title: &str,

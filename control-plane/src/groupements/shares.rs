@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn a_single_basis_is_proportional() {
         let key = [KeyPart { basis: Basis::Pupils, weight: 100 }];
-        assert_eq!(split(1_000_00, &key, &[q(100, 1, 0), q(300, 1, 0)]), vec![25_000, 75_000]);
+        assert_eq!(split(100_000, &key, &[q(100, 1, 0), q(300, 1, 0)]), vec![25_000, 75_000]);
         let equal = [KeyPart { basis: Basis::Equal, weight: 100 }];
         assert_eq!(split(100, &equal, &[q(1, 1, 1), q(900, 9, 9), q(0, 0, 0)]), vec![34, 33, 33]);
     }
