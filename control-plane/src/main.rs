@@ -233,6 +233,11 @@ enum BenchCommand {
         #[arg(long, default_value_t = 35_000)]
         communes: usize,
     },
+    /// A groupement de commandes of N communes: applications, acceptances, documents, award, shares.
+    Groupement {
+        #[arg(long, default_value_t = 460)]
+        communes: usize,
+    },
     /// Reconcile N tenants twice (manifests backend): a first pass, then a no-op pass.
     Reconcile {
         #[arg(long, default_value_t = 10_000)]
@@ -334,6 +339,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Version => println!("entctl {}", env!("CARGO_PKG_VERSION")),
         Command::Bench(BenchCommand::Import { rows, communes }) => {
             entcp::bench::import(&config, rows, communes).await?;
+        }
+        Command::Bench(BenchCommand::Groupement { communes }) => {
+            entcp::bench::groupement(&config, communes).await?;
         }
         Command::Bench(BenchCommand::Reconcile { tenants }) => {
             entcp::bench::reconcile(&config, tenants).await?;

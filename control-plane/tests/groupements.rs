@@ -319,6 +319,13 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp() {
         for service in catalog.resolve("socle-1d", &[]).unwrap() {
             assert!(text.contains(&service.name), "{name}: CCTP lacks service {}", service.name);
         }
+        // PDF when LibreOffice is installed, a clear 503 otherwise.
+        let pdf = download(&cctp, "pdf").send().await.unwrap();
+        match pdf.status().as_u16() {
+            200 => assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF")),
+            503 => assert!(pdf.text().await.unwrap().contains("LibreOffice")),
+            other => panic!("{name}: PDF answered {other}"),
+        }
         let html = download(&cctp, "html").send().await.unwrap().text().await.unwrap();
         assert!(html.contains("<html") && html.contains("CCTP"));
 
