@@ -537,7 +537,7 @@ impl World {
                     _ => call(url),
                 }
             }
-            (_, p) if p.starts_with("/api/v1/groupement") => self.groupement_call(m.clone(), p, side).await,
+            (_, p) if p.starts_with("/api/v1/groupement") => self.groupement_call(m.clone(), p, role, side).await,
             other => panic!("route {other:?} has no request in the matrix"),
         })
     }
@@ -731,6 +731,15 @@ fn groupement_expected(method: &str, path: &str, role: Role, side: Side) -> u16 
     }
 }
 
+/// The catalog and convention models, parsed once for every groupement call.
+fn groupement_fixtures() -> &'static (entcp::catalog::Catalog, Vec<entcp::conventions::model::ConventionModel>) {
+    static FIXTURES: std::sync::OnceLock<(entcp::catalog::Catalog, Vec<entcp::conventions::model::ConventionModel>)> =
+        std::sync::OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        (entcp::catalog::Catalog::load(None).unwrap(), entcp::conventions::model::load_models(None).unwrap())
+    })
+}
+
 impl World {
     fn groupement_ctx<'a>(
         &'a self,
@@ -746,10 +755,9 @@ impl World {
     /// Returns (groupement, member application, pending application).
     async fn groupement(&self, side: Side, state: &str) -> (entcp::groupements::Groupement, String, String) {
         use entcp::groupements::{self as gm, membership};
-        let catalog = entcp::catalog::Catalog::load(None).unwrap();
-        let models = entcp::conventions::model::load_models(None).unwrap();
+        let (catalog, models) = groupement_fixtures();
         let admin = admin();
-        let ctx = self.groupement_ctx(&catalog, &models, &admin);
+        let ctx = self.groupement_ctx(catalog, models, &admin);
         let (coordinator, member, other) = match side {
             Side::In => (&self.group_in, &self.commune_in, &self.commune_out),
             Side::Out => (&self.group_out, &self.commune_out, &self.commune_in),
@@ -784,17 +792,23 @@ impl World {
     }
 
     async fn groupement_document(&self, g: &entcp::groupements::Groupement) -> String {
-        let catalog = entcp::catalog::Catalog::load(None).unwrap();
-        let models = entcp::conventions::model::load_models(None).unwrap();
+        let (catalog, models) = groupement_fixtures();
         let admin = admin();
-        let ctx = self.groupement_ctx(&catalog, &models, &admin);
+        let ctx = self.groupement_ctx(catalog, models, &admin);
         let kind = entcp::groupements::documents::Kind::Cctp;
         entcp::groupements::documents::generate(&ctx, g, kind).await.unwrap().0.id
     }
 
-    async fn groupement_call(&self, method: Method, path: &str, side: Side) -> Call {
+    async fn groupement_call(&self, method: Method, path: &str, role: Role, side: Side) -> Call {
         let call =
             |path: String| Call { method: method.clone(), path, body: None, csv: None, pdf: None, if_match: None };
+        let allowed = TABLE.iter().find(|(m, p, _, _)| *m == method.as_str() && *p == path).map(|(_, _, r, _)| *r);
+        if !allowed.is_some_and(|roles| roles.contains(&role)) {
+            // Refused by the role check before the path is read: no groupement to build.
+            let placeholder = entcp::store::new_id();
+            let path = path.replace("{id}", &placeholder).replace("{application}", &placeholder);
+            return call(path.replace("{document}", &placeholder));
+        }
         let (member, coordinator) = match side {
             Side::In => (&self.commune_in, &self.group_in),
             Side::Out => (&self.commune_out, &self.group_out),
@@ -880,10 +894,9 @@ impl World {
     /// Withdraws `org`'s application to `g` (it applied during the setup).
     async fn withdraw_setup(&self, g: &entcp::groupements::Groupement, org: &Org) {
         use entcp::groupements::membership;
-        let catalog = entcp::catalog::Catalog::load(None).unwrap();
-        let models = entcp::conventions::model::load_models(None).unwrap();
+        let (catalog, models) = groupement_fixtures();
         let admin = admin();
-        let ctx = self.groupement_ctx(&catalog, &models, &admin);
+        let ctx = self.groupement_ctx(catalog, models, &admin);
         let apps = membership::list(&self.store, &g.id, None).await.unwrap();
         let app = apps.into_iter().find(|a| a.applicant.id == org.id).unwrap();
         membership::withdraw(&ctx, g, &app).await.unwrap();
