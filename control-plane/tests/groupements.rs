@@ -576,6 +576,19 @@ async fn state_rules_versions_and_reapplications_answer_precisely() {
         let (status, problem) = send(w.coord.get(api(&format!("/groupements/{id}/shares")))).await;
         assert_eq!(status, 409, "{name}: shares before the award: {problem}");
 
+        // A document holding an e-mail address is never shared.
+        let mut leaky = body.clone();
+        leaky["object"] = json!("ENT des écoles ; renseignements auprès de jeanne.martin@sm94.fr");
+        let (_, leaky) = send(w.coord.post(api("/groupements")).json(&leaky)).await;
+        let leaky_id = leaky["id"].as_str().unwrap();
+        let (status, doc) =
+            send(w.coord.post(api(&format!("/groupements/{leaky_id}/documents"))).json(&json!({ "kind": "cctp" })))
+                .await;
+        assert_eq!(status, 201, "{name}: {doc}");
+        let share = format!("/groupements/{leaky_id}/documents/{}/share", doc["id"].as_str().unwrap());
+        let (status, problem) = send(w.coord.post(api(&share)).json(&json!({ "shared": true }))).await;
+        assert_eq!((status, fields(&problem)), (422, vec!["shared".to_string()]), "{name}: {problem}");
+
         // Public facts for any reader; every change is in the audit chain.
         let (status, public) = send(w.outsider.get(api(&format!("/groupements/{id}")))).await;
         assert_eq!((status, public["status"].as_str()), (200, Some("closed")), "{name}");

@@ -470,13 +470,45 @@ pub async fn content(store: &Store, doc: &StoredDocument, format: &str) -> Resul
     }
 }
 
-/// Shares (or stops sharing) a version with the coordinators of every académie.
+/// What looks like personal data in a text: e-mail addresses and French phone numbers.
+pub fn personal_data_in(text: &str) -> Option<&'static str> {
+    static EMAIL: OnceLock<regex::Regex> = OnceLock::new();
+    static PHONE: OnceLock<regex::Regex> = OnceLock::new();
+    let email = EMAIL.get_or_init(|| regex::Regex::new(r"[\w.+-]+@[\w-]+\.[\w.-]+").expect("regex"));
+    let phone = PHONE.get_or_init(|| regex::Regex::new(r"\b0[1-9](?:[ .]?\d{2}){4}\b").expect("regex"));
+    if email.is_match(text) {
+        Some("une adresse électronique")
+    } else if phone.is_match(text) {
+        Some("un numéro de téléphone")
+    } else {
+        None
+    }
+}
+
+/// Shares (or stops sharing) a version with the coordinators of every académie;
+/// a version holding what looks like personal data is never shared.
 pub async fn set_shared(
     ctx: &Ctx<'_>,
     g: &Groupement,
     doc: &StoredDocument,
     shared: bool,
 ) -> Result<StoredDocument, Problem> {
+    if shared {
+        let (bytes, _) = content(ctx.store, doc, &doc.formats[0]).await?;
+        let text = if doc.kind == Kind::Quantites {
+            documents_text_of_ods(&bytes)
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        if let Some(what) = personal_data_in(&text) {
+            return Err(Problem::invalid_field(
+                "shared",
+                format!(
+                    "ce document contient {what} : il ne peut pas être partagé (aucune donnée personnelle dans la bibliothèque)"
+                ),
+            ));
+        }
+    }
     let mut tx = ctx.store.begin_write().await?;
     sqlx::query("UPDATE groupement_documents SET shared = $1 WHERE id = $2")
         .bind(i64::from(shared))
@@ -493,6 +525,18 @@ pub async fn set_shared(
     .await?;
     tx.commit().await?;
     Ok(get_version(ctx.store, &doc.id).await?.expect("exists"))
+}
+
+/// The XML of an ODS's content, where its cell texts are (enough to look for personal data).
+fn documents_text_of_ods(ods: &[u8]) -> String {
+    use std::io::Read;
+    let mut xml = String::new();
+    if let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(ods)) {
+        if let Ok(mut part) = archive.by_name("content.xml") {
+            let _ = part.read_to_string(&mut xml);
+        }
+    }
+    xml
 }
 
 /// Filters of the shared library.
@@ -543,6 +587,13 @@ mod tests {
             ]
         );
         assert_eq!(sections[1].blocks, vec![Block::Paragraph("Fin.".into())]);
+    }
+
+    #[test]
+    fn personal_data_is_spotted() {
+        assert_eq!(personal_data_in("écrire à marie.dupont@mairie-fresnes.fr"), Some("une adresse électronique"));
+        assert_eq!(personal_data_in("tél. 01 45 67 89 10"), Some("un numéro de téléphone"));
+        assert_eq!(personal_data_in("Fresnes, délibération 2026-45 du 30 juin 2026, 11 écoles"), None);
     }
 
     #[test]
