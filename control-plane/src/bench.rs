@@ -243,12 +243,17 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     step("candidatures préremplies", started, apps.len());
     let schools: i64 = apps.iter().map(|a| a.quantities.schools).sum();
     println!("  {} communes, {schools} écoles", apps.len());
+    let (one_by_one, batch) = apps.split_at(apps.len() / 2);
     let started = Instant::now();
-    for app in &apps {
+    for app in one_by_one {
         let g = gm::must_get(&store, &g.id).await.map_err(fail)?;
         membership::accept(&ctx, &g, app).await.map_err(fail)?;
     }
-    step("acceptations (convention constitutive mise à jour à chaque fois)", started, apps.len());
+    step("acceptations une à une (convention mise à jour à chaque fois)", started, one_by_one.len());
+    let started = Instant::now();
+    let g = gm::must_get(&store, &g.id).await.map_err(fail)?;
+    membership::accept_many(&ctx, &g, batch).await.map_err(fail)?;
+    step("acceptations groupées (une mise à jour de la convention)", started, batch.len());
     let g = gm::must_get(&store, &g.id).await.map_err(fail)?;
     let started = Instant::now();
     for kind in documents::Kind::ALL {

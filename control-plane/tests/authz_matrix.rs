@@ -89,6 +89,7 @@ const TABLE: &[(&str, &str, &[Role], Target)] = &[
     ("POST", "/api/v1/groupements/{id}/applications", GROUPEMENT_APPLICANTS, Target::Groupement),
     ("POST", "/api/v1/groupements/{id}/applications/{application}/withdraw", GROUPEMENT_APPLICANTS, Target::Groupement),
     ("POST", "/api/v1/groupements/{id}/applications/{application}/accept", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("POST", "/api/v1/groupements/{id}/acceptances", GROUPEMENT_MANAGERS, Target::Groupement),
     ("POST", "/api/v1/groupements/{id}/applications/{application}/reject", GROUPEMENT_MANAGERS, Target::Groupement),
     ("GET", "/api/v1/groupements/{id}/members", GROUPEMENT_READERS, Target::Groupement),
     ("GET", "/api/v1/groupements/{id}/shares", GROUPEMENT_READERS, Target::Groupement),
@@ -851,6 +852,9 @@ impl World {
             }
             "/api/v1/groupements/{id}/applications/{application}/withdraw" => call(url.replace("{application}", &mine)),
             "/api/v1/groupements/{id}/applications/{application}/accept" => call(url.replace("{application}", &theirs)),
+            "/api/v1/groupements/{id}/acceptances" => {
+                Call { body: Some(json!({ "applications": [theirs] })), ..call(url) }
+            }
             "/api/v1/groupements/{id}/applications/{application}/reject" => Call {
                 body: Some(json!({ "reason": "Hors périmètre" })),
                 ..call(url.replace("{application}", &theirs))

@@ -267,10 +267,18 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp() {
         let (status, _) =
             send(members[0].1.post(api(&format!("/groupements/{id}/applications/{}/accept", pending[0])))).await;
         assert_eq!(status, 403, "{name}: an applicant does not accept itself");
-        for app in &pending[..24] {
+        for app in &pending[..12] {
             let (status, a) = send(w.coord.post(api(&format!("/groupements/{id}/applications/{app}/accept")))).await;
             assert_eq!(status, 200, "{name}: {a}");
         }
+        // The next twelve at once; an application already accepted in the batch refuses it whole.
+        let acceptances = api(&format!("/groupements/{id}/acceptances"));
+        let mixed = json!({ "applications": [pending[12], pending[0]] });
+        let (status, problem) = send(w.coord.post(&acceptances).json(&mixed)).await;
+        assert_eq!((status, fields(&problem)), (422, vec!["applications[1]".to_string()]), "{name}: {problem}");
+        let (status, batch) = send(w.coord.post(&acceptances).json(&json!({ "applications": pending[12..24] }))).await;
+        assert_eq!(status, 200, "{name}: {batch}");
+        assert!(batch.as_array().unwrap().iter().all(|a| a["status"] == "accepted"));
         let gen =
             |kind: &str| w.coord.post(api(&format!("/groupements/{id}/documents"))).json(&json!({ "kind": kind }));
         let (status, membres_v1) = send(gen("membres")).await;

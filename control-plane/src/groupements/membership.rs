@@ -495,17 +495,40 @@ async fn decide(
 
 /// Accepts an application and joins the member to the groupement's convention.
 pub async fn accept(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<Application, Problem> {
+    Ok(accept_many(ctx, g, std::slice::from_ref(app)).await?.remove(0))
+}
+
+/// Accepts several applications at once: the convention is updated once for all.
+pub async fn accept_many(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Result<Vec<Application>, Problem> {
     if !matches!(g.status, Status::Open | Status::Closed) {
         return Err(Problem::conflict(format!("le groupement est {} : les adhésions sont arrêtées", g.status.label())));
     }
-    if app.status != ApplicationStatus::Applied {
-        return Err(Problem::conflict(format!("cette candidature est {} : rien à accepter", app.status.label())));
+    if apps.is_empty() {
+        return Err(Problem::invalid_field("applications", "au moins une candidature à accepter"));
     }
+    let mut checks = Checks::default();
+    for (i, app) in apps.iter().enumerate() {
+        if app.status != ApplicationStatus::Applied {
+            checks.fail(
+                &format!("applications[{i}]"),
+                format!("la candidature de {} est {} : rien à accepter", app.applicant.name, app.status.label()),
+            );
+        }
+    }
+    checks.finish()?;
     let mut member_ids: Vec<String> = members(ctx.store, &g.id).await?.into_iter().map(|m| m.applicant.id).collect();
-    member_ids.push(app.applicant.id.clone());
+    for app in apps {
+        if !member_ids.contains(&app.applicant.id) {
+            member_ids.push(app.applicant.id.clone());
+        }
+    }
     link_convention(ctx, g, member_ids).await?;
-    decide(ctx, g, app, ApplicationStatus::Accepted, None).await?;
-    get(ctx.store, &g.id, &app.id).await
+    let mut accepted = Vec::new();
+    for app in apps {
+        decide(ctx, g, app, ApplicationStatus::Accepted, None).await?;
+        accepted.push(get(ctx.store, &g.id, &app.id).await?);
+    }
+    Ok(accepted)
 }
 
 pub async fn reject(ctx: &Ctx<'_>, g: &Groupement, app: &Application, reason: &str) -> Result<Application, Problem> {

@@ -120,6 +120,15 @@ pub fn routes() -> Vec<ApiRoute> {
         .responds::<Application>(StatusCode::OK),
         route(
             Method::POST,
+            "/api/v1/groupements/{id}/acceptances",
+            "Accepter plusieurs candidatures d'un coup (une seule mise à jour de la convention)",
+            &GROUPEMENTS_MANAGE,
+            post(accept_many),
+        )
+        .json_body::<AcceptBody>()
+        .responds::<Vec<Application>>(StatusCode::OK),
+        route(
+            Method::POST,
             "/api/v1/groupements/{id}/applications/{application}/reject",
             "Refuser une candidature (motif)",
             &GROUPEMENTS_MANAGE,
@@ -200,6 +209,13 @@ pub struct TransitionBody {
 pub struct PrefillQuery {
     /// The applying collectivité (id or `kind:code`).
     pub applicant: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptBody {
+    /// Ids of applications in the `applied` state.
+    pub applications: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -424,6 +440,24 @@ async fn accept(
     let app = membership::get(&state.store, &g.id, &application).await?;
     let app = membership::accept(&ctx(&state, &caller), &g, &app).await?;
     Ok(with_etag(&app, app.version, StatusCode::OK))
+}
+
+async fn accept_many(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AcceptBody>,
+) -> Result<Json<Vec<Application>>, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    super::require_coordinator(&caller, &g)?;
+    if body.applications.len() > 1000 {
+        return Err(Problem::invalid_field("applications", "1 000 candidatures au plus par appel"));
+    }
+    let mut apps = Vec::new();
+    for app in &body.applications {
+        apps.push(membership::get(&state.store, &g.id, app).await?);
+    }
+    Ok(Json(membership::accept_many(&ctx(&state, &caller), &g, &apps).await?))
 }
 
 async fn reject(
