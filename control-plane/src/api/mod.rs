@@ -150,6 +150,7 @@ pub fn routes() -> Vec<ApiRoute> {
     routes.extend(crate::jobs::routes());
     routes.extend(crate::notify::routes());
     routes.extend(crate::support::routes::routes());
+    routes.extend(crate::groupements::routes::routes());
     routes
 }
 
