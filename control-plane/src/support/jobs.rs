@@ -4,7 +4,10 @@
 //! resolved for `auto_close_days`.
 
 use super::sla::{self, BreachKind};
-use super::tickets::{append_event, load, move_level, notify, refresh, sla_events, store_sla, Ctx, NewEvent};
+use super::tickets::{
+    append_event, load, move_level, notify, refresh, sla_event_from_row, ticket_from_row, write_sla, Ctx, NewEvent,
+    COLUMNS,
+};
 use super::{lead_emails, Level, Priority, Status};
 use crate::api::AppState;
 use crate::audit::{self, Change};
@@ -14,6 +17,7 @@ use crate::store::timestamp;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::Row;
+use std::collections::HashMap;
 
 fn system(job: &str) -> Actor {
     Actor { user_id: None, name: format!("system:{job}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
@@ -30,30 +34,47 @@ pub struct SweepReport {
 
 /// Finds and flags the breaches due at `now`.
 pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, Problem> {
-    let ids: Vec<String> = sqlx::query(
-        "SELECT id FROM support_tickets WHERE next_due IS NOT NULL AND next_due <= $1 ORDER BY next_due LIMIT 20000",
-    )
-    .bind(timestamp(now))
-    .fetch_all(state.store.pool())
-    .await?
-    .iter()
-    .map(|r| r.get("id"))
-    .collect();
-    let mut report = SweepReport { examined: ids.len(), ..Default::default() };
-    if ids.is_empty() {
+    const DUE: &str = "SELECT id FROM support_tickets WHERE next_due IS NOT NULL AND next_due <= $1";
+    let mut tx = state.store.begin_write().await?;
+    // Three reads for the whole pass: the tickets due, their events, their flagged breaches.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM support_tickets t WHERE t.next_due IS NOT NULL AND t.next_due <= $1 \
+         ORDER BY t.next_due LIMIT 20000"
+    );
+    let tickets: Vec<_> =
+        sqlx::query(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?.iter().map(ticket_from_row).collect();
+    let mut report = SweepReport { examined: tickets.len(), ..Default::default() };
+    if tickets.is_empty() {
         return Ok(report);
+    }
+    let mut events: HashMap<String, Vec<sla::SlaEvent>> = HashMap::new();
+    let sql = format!(
+        "SELECT ticket_id, at, kind, to_value, visibility, actor_level FROM support_events \
+         WHERE ticket_id IN ({DUE}) ORDER BY ticket_id, seq"
+    );
+    for r in sqlx::query(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await? {
+        if let Some(e) = sla_event_from_row(&r) {
+            events.entry(r.get("ticket_id")).or_default().push(e);
+        }
+    }
+    let mut breaches: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let sql = format!("SELECT ticket_id, level, kind FROM support_breaches WHERE ticket_id IN ({DUE})");
+    for r in sqlx::query(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await? {
+        breaches.entry(r.get("ticket_id")).or_default().push((r.get("level"), r.get("kind")));
     }
     let actor = system("support-sweep");
     let ctx = Ctx { state, actor: &actor, now };
     let mut flagged = Vec::new();
-    let mut leads: std::collections::HashMap<(Level, String), Vec<String>> = std::collections::HashMap::new();
-    let mut tx = state.store.begin_write().await?;
-    for id in &ids {
-        let Some(t) = load(&mut tx, id).await? else { continue };
-        let events = sla_events(&mut tx, id).await?;
-        let derived = sla::derive(&state.support, &t.policy, t.priority, &events, now);
+    let mut leads: HashMap<(Level, String), Vec<String>> = HashMap::new();
+    for t in &tickets {
+        let id = &t.id;
+        let derived = sla::derive(&state.support, &t.policy, t.priority, events.get(id).map_or(&[][..], |e| e), now);
+        let mut known = breaches.remove(id).unwrap_or_default();
         let mut escalate = false;
         for (level, kind, due) in derived.overdue(now) {
+            if known.iter().any(|(l, k)| l == level.as_str() && k == kind.as_str()) {
+                continue;
+            }
             let inserted = sqlx::query(
                 "INSERT INTO support_breaches (ticket_id, level, kind, due_at, detected_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (ticket_id, level, kind) DO NOTHING",
@@ -66,6 +87,7 @@ pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, 
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            known.push((level.as_str().to_string(), kind.as_str().to_string()));
             if inserted == 0 {
                 continue;
             }
@@ -106,7 +128,7 @@ pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, 
                     "breach_level": level.label(),
                     "due": super::tickets::french_time(due),
                 });
-                notify(&mut tx, lead, &t, "breach", context, now, send_at).await?;
+                notify(&mut tx, lead, t, "breach", context, now, send_at).await?;
             }
             escalate |= kind == BreachKind::Resolution
                 && level == t.level
@@ -115,14 +137,14 @@ pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, 
         }
         if escalate && t.level.up().is_some() {
             let reason = "escalade automatique : échéance de résolution dépassée";
-            if move_level(&ctx, &mut tx, &t, None, reason, true, false).await.is_ok() {
+            if move_level(&ctx, &mut tx, t, None, reason, true, false).await.is_ok() {
                 report.escalated += 1;
-                refresh(&mut tx, &state.support, &t, now).await?;
+                refresh(&mut tx, &state.support, t, now).await?;
                 continue;
             }
         }
         // The breach entries do not move the clocks: the derived state stands.
-        store_sla(&mut tx, &t, &derived).await?;
+        write_sla(&mut tx, t, &derived, &known).await?;
     }
     if !flagged.is_empty() {
         let change = Change {

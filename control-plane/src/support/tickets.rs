@@ -72,13 +72,13 @@ pub struct TicketRow {
     pub updated_at: String,
 }
 
-const COLUMNS: &str = "t.id, t.reference, t.tenant_id, t.tenant_org_id, t.requester_id, t.requester_role, \
+pub(crate) const COLUMNS: &str = "t.id, t.reference, t.tenant_id, t.tenant_org_id, t.requester_id, t.requester_role, \
     t.requester_shared, t.subject, t.description, t.category, t.service, t.impact, t.urgency, t.priority, t.policy, \
     t.level, t.reached_n3, t.n1_org_id, t.n2_org_id, t.n3_org_id, t.assigned_team, t.assignee_id, t.status, \
     t.first_response_due, t.resolution_due, t.breaches, t.convention_flag, t.resolved_at, t.closed_at, t.version, \
     t.created_at, t.updated_at";
 
-fn ticket_from_row(r: &AnyRow) -> TicketRow {
+pub(crate) fn ticket_from_row(r: &AnyRow) -> TicketRow {
     TicketRow {
         id: r.get("id"),
         reference: r.get("reference"),
@@ -401,22 +401,22 @@ pub(crate) async fn sla_events(conn: &mut AnyConnection, ticket_id: &str) -> Res
     .bind(ticket_id)
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let at = parse_time(&r.get::<String, _>("at"))?;
-            let to = opt_text(r, "to_value").unwrap_or_default();
-            let step = match r.get::<String, _>("kind").as_str() {
-                "created" => Step::Created,
-                "status" => Step::Status(Status::parse(&to)?),
-                "escalated" => Step::Escalated(Level::parse(&to)?),
-                "returned" => Step::Returned(Level::parse(&to)?),
-                "comment" => Step::Comment { public: r.get::<String, _>("visibility") == "public" },
-                _ => Step::Other,
-            };
-            Some(SlaEvent { at, step, actor_level: opt_text(r, "actor_level").and_then(|l| Level::parse(&l)) })
-        })
-        .collect())
+    Ok(rows.iter().filter_map(sla_event_from_row).collect())
+}
+
+/// What the SLA reads of an event row (`at, kind, to_value, visibility, actor_level`).
+pub(crate) fn sla_event_from_row(r: &AnyRow) -> Option<SlaEvent> {
+    let at = parse_time(&r.get::<String, _>("at"))?;
+    let to = opt_text(r, "to_value").unwrap_or_default();
+    let step = match r.get::<String, _>("kind").as_str() {
+        "created" => Step::Created,
+        "status" => Step::Status(Status::parse(&to)?),
+        "escalated" => Step::Escalated(Level::parse(&to)?),
+        "returned" => Step::Returned(Level::parse(&to)?),
+        "comment" => Step::Comment { public: r.get::<String, _>("visibility") == "public" },
+        _ => Step::Other,
+    };
+    Some(SlaEvent { at, step, actor_level: opt_text(r, "actor_level").and_then(|l| Level::parse(&l)) })
 }
 
 /// An entry to append to a ticket's log.
@@ -487,6 +487,16 @@ pub(crate) async fn store_sla(tx: &mut Tx, t: &TicketRow, state: &SlaState) -> R
         .iter()
         .map(|r| (r.get("level"), r.get("kind")))
         .collect();
+    write_sla(tx, t, state, &flagged).await
+}
+
+/// [`store_sla`] knowing the flagged breaches, as (level, kind).
+pub(crate) async fn write_sla(
+    tx: &mut Tx,
+    t: &TicketRow,
+    state: &SlaState,
+    flagged: &[(String, String)],
+) -> Result<(), Problem> {
     let is_flagged = |l: Level, k: sla::BreachKind| flagged.iter().any(|(fl, fk)| fl == l.as_str() && fk == k.as_str());
     let current = state.clock(state.level);
     sqlx::query(
