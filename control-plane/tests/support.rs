@@ -415,6 +415,16 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back() {
         let n2_row = report.body.as_array().unwrap().iter().find(|r| r["key"] == "N2").unwrap().clone();
         assert_eq!(n2_row["breaches"], 1);
         assert_eq!(n2_row["handled"], 1);
+        // N2 answered by escalating: Wednesday 15:00–18:00 and Thursday 08:00–16:00.
+        assert_eq!(n2_row["first_response_median_hours"], 11.0);
+        // Platform-wide, the percentiles are read through the indexes: the same figures.
+        let all = s.get(&s.admin, "/support/report").await.body;
+        let row = |key: &str| all.as_array().unwrap().iter().find(|r| r["key"] == key).unwrap().clone();
+        assert_eq!(row("N2")["first_response_median_hours"], 11.0);
+        assert_eq!(row("N3")["first_response_median_hours"], 3.0, "Thursday 16–18, Friday 09–10");
+        assert_eq!(row("N1")["first_response_median_hours"], 0.5);
+        assert_eq!(row("N1")["first_response_p90_hours"], 0.58, "35 minutes on the second ticket");
+        assert_eq!(row("N1")["handled"], 2);
         let csv = client_with(&s.n2)
             .get(format!("{}/api/v1/support/report?format=csv&by=tenant", s.base))
             .send()

@@ -90,7 +90,10 @@ CREATE TABLE support_ticket_levels (
     breached               BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (ticket_id, level)
 );
-CREATE INDEX support_ticket_levels_by_level ON support_ticket_levels (level);
+-- Reports: counts per level and nearest-rank percentiles read through the index.
+CREATE INDEX support_ticket_levels_by_level ON support_ticket_levels (level, breached);
+CREATE INDEX support_ticket_levels_first ON support_ticket_levels (level, first_response_seconds);
+CREATE INDEX support_ticket_levels_resolution ON support_ticket_levels (level, resolution_seconds);
 
 CREATE TABLE support_breaches (
     ticket_id   TEXT NOT NULL REFERENCES support_tickets (id),

@@ -88,6 +88,8 @@ struct Acc {
     row: ReportRow,
     first: Vec<i64>,
     resolution: Vec<i64>,
+    /// Percentiles already read through the indexes.
+    indexed: bool,
 }
 
 /// The report over the tickets `actor` may see.
@@ -129,6 +131,63 @@ pub async fn report(store: &Store, actor: &Actor, by: GroupBy) -> Result<Vec<Rep
         a.row.handled = r.get("n");
         a.row.breaches = r.get("b");
     }
+    if scope.is_none() && by == GroupBy::Level {
+        percentiles_by_index(store, &mut acc).await?;
+    } else {
+        fetch_values(store, &cond, key_col, &from, &where_sql, &mut acc).await?;
+    }
+    finish(store, acc, by).await
+}
+
+/// Platform-wide per-level percentiles: the count, then the value at the
+/// nearest rank, each read through the `(level, seconds)` indexes.
+async fn percentiles_by_index(store: &Store, acc: &mut BTreeMap<String, Acc>) -> Result<(), Problem> {
+    for l in Level::ALL {
+        let a = acc.entry(l.as_str().to_string()).or_default();
+        for (column, first) in [("first_response_seconds", true), ("resolution_seconds", false)] {
+            let n: i64 = sqlx::query(&format!(
+                "SELECT COUNT(*) AS n FROM support_ticket_levels WHERE level = $1 AND {column} IS NOT NULL"
+            ))
+            .bind(l.as_str())
+            .fetch_one(store.pool())
+            .await?
+            .get("n");
+            let at = |p: f64| ((p * n as f64).ceil() as i64).clamp(1, n.max(1)) - 1;
+            let mut values = Vec::new();
+            for offset in [at(0.5), at(0.9)].into_iter().filter(|_| n > 0) {
+                let v: i64 = sqlx::query(&format!(
+                    "SELECT {column} AS s FROM support_ticket_levels WHERE level = $1 AND {column} IS NOT NULL \
+                     ORDER BY {column} LIMIT 1 OFFSET $2"
+                ))
+                .bind(l.as_str())
+                .bind(offset)
+                .fetch_one(store.pool())
+                .await?
+                .get("s");
+                values.push(v);
+            }
+            let hours = |i: usize| values.get(i).map(|v| (*v as f64 / 36.0).round() / 100.0);
+            let (median, p90) = (hours(0), hours(1));
+            if first {
+                (a.row.first_response_median_hours, a.row.first_response_p90_hours) = (median, p90);
+            } else {
+                (a.row.resolution_median_hours, a.row.resolution_p90_hours) = (median, p90);
+            }
+            a.indexed = true;
+        }
+    }
+    Ok(())
+}
+
+/// Per-group values fetched sorted, percentiles computed here.
+async fn fetch_values(
+    store: &Store,
+    cond: &Condition,
+    key_col: &str,
+    from: &str,
+    where_sql: &str,
+    acc: &mut BTreeMap<String, Acc>,
+) -> Result<(), Problem> {
     for (column, first) in [("first_response_seconds", true), ("resolution_seconds", false)] {
         let sql = format!(
             "SELECT {key_col} AS k, l.{column} AS s FROM {from} WHERE {where_sql} AND l.{column} IS NOT NULL ORDER BY {key_col}, l.{column}"
@@ -139,6 +198,10 @@ pub async fn report(store: &Store, actor: &Actor, by: GroupBy) -> Result<Vec<Rep
             target.push(r.get("s"));
         }
     }
+    Ok(())
+}
+
+async fn finish(store: &Store, acc: BTreeMap<String, Acc>, by: GroupBy) -> Result<Vec<ReportRow>, Problem> {
     let slugs: BTreeMap<String, String> = if by == GroupBy::Tenant {
         sqlx::query("SELECT id, slug FROM tenants")
             .fetch_all(store.pool())
@@ -157,10 +220,12 @@ pub async fn report(store: &Store, actor: &Actor, by: GroupBy) -> Result<Vec<Rep
                 GroupBy::Level => Level::parse(&key).map(|l| l.label().to_string()).unwrap_or(key),
                 GroupBy::Tenant => slugs.get(&key).cloned().unwrap_or(key),
             };
-            row.first_response_median_hours = percentile_hours(&a.first, 0.5);
-            row.first_response_p90_hours = percentile_hours(&a.first, 0.9);
-            row.resolution_median_hours = percentile_hours(&a.resolution, 0.5);
-            row.resolution_p90_hours = percentile_hours(&a.resolution, 0.9);
+            if !a.indexed {
+                row.first_response_median_hours = percentile_hours(&a.first, 0.5);
+                row.first_response_p90_hours = percentile_hours(&a.first, 0.9);
+                row.resolution_median_hours = percentile_hours(&a.resolution, 0.5);
+                row.resolution_p90_hours = percentile_hours(&a.resolution, 0.9);
+            }
             row.compliance_percent = (row.handled > 0)
                 .then(|| ((row.handled - row.breaches) as f64 * 1000.0 / row.handled as f64).round() / 10.0);
             row
