@@ -53,6 +53,7 @@ async fn two_schedulers_on_one_database_run_each_tick_once() {
         let mut config = file_config(data.path());
         // Only the every-minute job in the loop below.
         config.jobs.each.get_mut("tenants-reconcile").unwrap().enabled = false;
+        config.jobs.each.get_mut("tenants-purge").unwrap().enabled = false;
         let t0 = common::t0();
         let replica_b = Store::connect(&db.url, None).await.unwrap();
         let a = Scheduler::new(state(&db.store, &config, t0), "replica-a").unwrap();
@@ -99,6 +100,7 @@ async fn a_disabled_job_never_runs_and_a_manual_run_is_recorded() {
         config.jobs.each.get_mut("outbox-purge").unwrap().enabled = false;
         config.jobs.each.get_mut("conventions-daily").unwrap().enabled = false;
         config.jobs.each.get_mut("tenants-reconcile").unwrap().enabled = false;
+        config.jobs.each.get_mut("tenants-purge").unwrap().enabled = false;
         let now = common::t0();
         let app = state(&db.store, &config, now);
         let scheduler = Scheduler::new(app.clone(), "solo").unwrap();
