@@ -113,6 +113,8 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
         .map_err(|p| anyhow::anyhow!(p.detail))?;
     let mut bench_config = config.clone();
     bench_config.data_dir = dir.clone();
+    bench_config.manifests_dir = None;
+    bench_config.provisioning.backend = crate::config::ProvisioningBackend::Manifests;
     let state = crate::api::AppState::new(store.clone(), bench_config, std::sync::Arc::new(crate::clock::SystemClock));
     let filter = crate::registry::queries::OrgFilter {
         kind: Some("etablissement".into()),

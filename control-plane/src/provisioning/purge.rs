@@ -6,7 +6,7 @@
 use crate::api::AppState;
 use crate::audit::{self, Change};
 use crate::error::Problem;
-use crate::store::{new_id, timestamp};
+use crate::store::timestamp;
 use chrono::{DateTime, Months, Utc};
 use sqlx::Row;
 
@@ -41,16 +41,7 @@ pub async fn purge_due(state: &AppState, now: DateTime<Utc>) -> Result<Vec<Strin
         }
         let message =
             format!("données supprimées : archivé le {}, conservation {months} mois écoulée", &archived_at[..10]);
-        sqlx::query(
-            "INSERT INTO tenant_events (id, tenant_id, at, actor, kind, message) VALUES ($1, $2, $3, $4, 'purged', $5)",
-        )
-        .bind(new_id())
-        .bind(&id)
-        .bind(timestamp(now))
-        .bind(ACTOR)
-        .bind(&message)
-        .execute(&mut *tx)
-        .await?;
+        crate::tenants::event(&mut tx, &id, ACTOR, "purged", &message, now).await?;
         let change = Change {
             actor: ACTOR,
             action: "tenants.purge",

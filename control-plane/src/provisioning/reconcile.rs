@@ -7,7 +7,7 @@ use super::backend::{Backend, Observation, Observed};
 use crate::api::AppState;
 use crate::catalog::Service;
 use crate::error::Problem;
-use crate::store::{new_id, timestamp};
+use crate::store::timestamp;
 use crate::tenants::{self, ReconcileInput, Tenant};
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
@@ -63,25 +63,6 @@ enum Outcome {
 
 const ACTOR: &str = "system:reconciler";
 
-async fn event(
-    tx: &mut crate::store::Tx,
-    tenant_id: &str,
-    kind: &str,
-    message: &str,
-    now: DateTime<Utc>,
-) -> Result<(), Problem> {
-    sqlx::query("INSERT INTO tenant_events (id, tenant_id, at, actor, kind, message) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(new_id())
-        .bind(tenant_id)
-        .bind(timestamp(now))
-        .bind(ACTOR)
-        .bind(kind)
-        .bind(message)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 /// Records what the backend reports, when it changed; an event when its state changed.
 async fn record_observation(
     tx: &mut crate::store::Tx,
@@ -104,7 +85,7 @@ async fn record_observation(
         .await?;
     if before.observed.as_deref() != Some(seen.state.as_str()) {
         if let Some(kind) = seen.state.event_kind() {
-            event(tx, &tenant.id, kind, &seen.detail, now).await?;
+            tenants::event(tx, &tenant.id, ACTOR, kind, &seen.detail, now).await?;
         }
     }
     Ok(())
@@ -150,7 +131,15 @@ async fn reconcile_one(
             .bind(&tenant.id)
             .execute(&mut *tx)
             .await?;
-            event(&mut tx, &tenant.id, "reconciled", &format!("{} objets appliqués", objects.len()), now).await?;
+            tenants::event(
+                &mut tx,
+                &tenant.id,
+                ACTOR,
+                "reconciled",
+                &format!("{} objets appliqués", objects.len()),
+                now,
+            )
+            .await?;
             record_observation(&mut tx, tenant, seen, now).await?;
         }
         Err(e) => {
@@ -166,7 +155,7 @@ async fn reconcile_one(
             .execute(&mut *tx)
             .await?;
             let message = format!("échec n° {failures}, nouvel essai à {} : {e}", timestamp(retry_at));
-            event(&mut tx, &tenant.id, "reconcile_failed", &message, now).await?;
+            tenants::event(&mut tx, &tenant.id, ACTOR, "reconcile_failed", &message, now).await?;
         }
     }
     tx.commit().await?;

@@ -279,7 +279,8 @@ pub enum Applied {
     Unchanged,
 }
 
-async fn event(
+/// Appends an event to the tenant's log, in the caller's transaction.
+pub async fn event(
     tx: &mut Tx,
     tenant_id: &str,
     actor: &str,
