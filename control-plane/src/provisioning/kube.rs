@@ -223,3 +223,47 @@ pub fn observation(objects: &[RenderedObject], live: &[DynamicObject]) -> Observ
         Observation { state: Observed::Progressing, detail: counts }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn desired(name: &str, replicas: i64) -> RenderedObject {
+        RenderedObject {
+            kind: "Deployment".into(),
+            name: name.into(),
+            manifest: json!({ "kind": "Deployment", "metadata": { "name": name }, "spec": { "replicas": replicas } }),
+        }
+    }
+
+    fn live(name: &str, status: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": name }, "status": status
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn deployments_read_back_give_the_tenant_state() {
+        let objects = [desired("portail", 1), desired("blog", 1)];
+        let ok = json!({ "availableReplicas": 1 });
+        let stuck = json!({ "conditions": [{ "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded" }] });
+        let seen = observation(&objects, &[live("portail", ok.clone()), live("blog", ok.clone())]);
+        assert_eq!((seen.state, seen.detail.as_str()), (Observed::Available, "2/2 déploiements disponibles"));
+        let seen = observation(&objects, &[live("portail", ok.clone())]);
+        assert_eq!(seen.state, Observed::Progressing);
+        let seen = observation(&objects, &[live("portail", ok), live("blog", stuck)]);
+        assert_eq!(seen.state, Observed::Degraded);
+        assert!(seen.detail.ends_with("en échec : blog"), "{}", seen.detail);
+        assert_eq!(observation(&[desired("portail", 0)], &[]).state, Observed::Stopped);
+        assert_eq!(observation(&[], &[]).state, Observed::DataOnly);
+    }
+
+    #[test]
+    fn objects_are_applied_namespace_first_and_workloads_last() {
+        assert_eq!(rank("Namespace"), 0);
+        assert!(rank("Secret") < rank("PersistentVolumeClaim") && rank("PersistentVolumeClaim") < rank("Deployment"));
+        assert!(rank("Deployment") < rank("Ingress"));
+    }
+}

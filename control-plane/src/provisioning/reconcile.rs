@@ -83,7 +83,9 @@ async fn record_observation(
         .bind(&tenant.id)
         .execute(&mut **tx)
         .await?;
-    if before.observed.as_deref() != Some(seen.state.as_str()) {
+    // A tenant never deployed (still requested) has nothing to report as removed.
+    let first_and_empty = before.observed.is_none() && seen.state == Observed::Removed;
+    if before.observed.as_deref() != Some(seen.state.as_str()) && !first_and_empty {
         if let Some(kind) = seen.state.event_kind() {
             tenants::event(tx, &tenant.id, ACTOR, kind, &seen.detail, now).await?;
         }
