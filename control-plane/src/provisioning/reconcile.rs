@@ -25,29 +25,31 @@ pub struct PassReport {
     pub deferred: u64,
 }
 
-/// Bumped when `render` changes, so that every tenant is re-applied once.
-const RENDER_VERSION: &str = "1";
+/// Bumped when `render` changes (or what is hashed), so that every tenant is re-applied once.
+const RENDER_VERSION: &str = "2";
 
 /// The hash of everything `render` reads. Rendering is pure, so equal inputs mean
-/// equal desired objects: a no-op pass need not even render.
+/// equal desired objects: a no-op pass need not even render. Of a service, `render`
+/// reads only its code, name and deployment facts (not its RGPD facts).
 fn inputs_hash(input: &ReconcileInput, services: &[&Service]) -> String {
     let t = &input.tenant;
     let o = &input.org;
-    let key = serde_json::json!([
+    let services: Vec<_> = services.iter().map(|s| (&s.code, &s.name, &s.deployment)).collect();
+    let key = (
         RENDER_VERSION,
-        t.id,
-        t.slug,
-        t.hostname,
+        &t.id,
+        &t.slug,
+        &t.hostname,
         t.accounts,
         t.identity_source,
         t.status,
         o.kind,
-        o.code,
-        o.academie_code,
-        input.secret_seed,
+        &o.code,
+        &o.academie_code,
+        &input.secret_seed,
         services,
-    ]);
-    hex::encode(Sha256::digest(key.to_string().as_bytes()))
+    );
+    hex::encode(Sha256::digest(serde_json::to_vec(&key).expect("render inputs serialise")))
 }
 
 /// Delay before the next attempt after `failures` failures: 1 min doubling, at most 1 h.
