@@ -3,5 +3,6 @@
 
 pub mod catalog;
 pub mod conventions;
+pub mod groupements;
 pub mod identity;
 pub mod tenants;

@@ -24,6 +24,12 @@ const TEMPLATES: &[(&str, &str, &str, &str)] = &[
         include_str!("../../../templates/mail/convention.txt"),
         include_str!("../../../templates/mail/convention.html"),
     ),
+    (
+        "groupement",
+        include_str!("../../../templates/mail/groupement.subject"),
+        include_str!("../../../templates/mail/groupement.txt"),
+        include_str!("../../../templates/mail/groupement.html"),
+    ),
 ];
 
 fn tera() -> &'static tera::Tera {
