@@ -58,6 +58,12 @@ pub const JOBS_READ: Action = Action { name: "jobs.read", write: false, roles: &
 pub const JOBS_RUN: Action = Action { name: "jobs.run", write: true, roles: &[Admin] };
 pub const OUTBOX_READ: Action = Action { name: "outbox.read", write: false, roles: &[Admin, Auditeur] };
 pub const OUTBOX_RETRY: Action = Action { name: "outbox.retry", write: true, roles: &[Admin] };
+/// RGPD registers, breaches and requests: DPOs over what they cover, controllers over their
+/// own organisation (`rgpd::authorize` narrows the scope further).
+pub const RGPD_READ: Action =
+    Action { name: "rgpd.read", write: false, roles: &[Admin, Dpo, Dan, Collectivite, ChefEtablissement] };
+pub const RGPD_WRITE: Action =
+    Action { name: "rgpd.write", write: true, roles: &[Admin, Dpo, Dan, Collectivite, ChefEtablissement] };
 
 /// The organisations an action may reach for this actor.
 #[derive(Debug, Clone)]
