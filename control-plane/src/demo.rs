@@ -4,6 +4,9 @@
 use crate::api::AppState;
 use crate::identity::Actor;
 use crate::registry::import::{import_annuaire, ImportOptions};
+use crate::registry::manage::{create_org, NewOrg};
+use crate::registry::queries::get_by_code;
+use crate::registry::{Org, OrgKind};
 
 const SAMPLE_ANNUAIRE: &[u8] = include_bytes!("../tests/fixtures/annuaire-education-94-ecoles.csv");
 const EXAMPLE_TENANTS: &[&str] = &[
@@ -19,10 +22,21 @@ pub async fn load(state: &AppState) -> anyhow::Result<String> {
         import_annuaire(&state.store, &actor, std::io::Cursor::new(SAMPLE_ANNUAIRE), options, state.clock.now())
             .await
             .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    let vendor = demo_org(state, &actor, OrgKind::Editeur, "900000019", "Éditeur ENT de démonstration").await?;
+    let host = demo_org(state, &actor, OrgKind::Hebergeur, "900000027", "Hébergeur de démonstration").await?;
     let mut tenants = 0;
     for text in EXAMPLE_TENANTS {
         let doc: crate::tenants::EntTenant = serde_yaml::from_str(text)?;
-        crate::tenants::apply(state, &actor, &doc, None).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        let (_, tenant) =
+            crate::tenants::apply(state, &actor, &doc, None).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        if tenant.vendor.is_none() || tenant.host.is_none() {
+            let mut tx = state.store.begin_write().await?;
+            let now = state.clock.now();
+            crate::tenants::set_processors(&mut tx, &state.store, &actor, &tenant, Some(&vendor), Some(&host), now)
+                .await
+                .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+            tx.commit().await?;
+        }
         tenants += 1;
     }
     Ok(format!(
@@ -30,6 +44,15 @@ pub async fn load(state: &AppState) -> anyhow::Result<String> {
         report.etablissements.created + report.etablissements.updated + report.etablissements.unchanged,
         report.etablissements.created
     ))
+}
+
+/// The demo vendor or host, created once (fictitious SIREN).
+async fn demo_org(state: &AppState, actor: &Actor, kind: OrgKind, siren: &str, name: &str) -> anyhow::Result<Org> {
+    if let Some(org) = get_by_code(&state.store, kind, siren).await.map_err(|p| anyhow::anyhow!("{}", p.detail))? {
+        return Ok(org);
+    }
+    let new = NewOrg { kind, siren: siren.into(), name: name.into(), email: None, departement: None };
+    create_org(&state.store, actor, new, state.clock.now()).await.map_err(|p| anyhow::anyhow!("{}", p.detail))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod contracts;
 pub mod conventions;
 pub mod demo;
 pub mod documents;

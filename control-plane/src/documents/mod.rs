@@ -11,10 +11,12 @@
 //! Text is plain: no markup is interpreted, `'\n'` is a line break.
 
 mod html;
+mod ods;
 mod odt;
 mod pdf;
 
 pub use html::to_html;
+pub use ods::{to_ods, Cell, Sheet, Spreadsheet, ODS_MIME};
 pub use odt::to_odt;
 pub use pdf::{to_pdf, PdfError};
 

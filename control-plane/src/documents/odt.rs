@@ -203,7 +203,7 @@ fn push_spaces(x: &mut String, spaces: usize, line_start: bool) {
 }
 
 /// XML-escapes `text` (for element text or attribute values).
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut x = String::with_capacity(text.len());
     text.chars().for_each(|c| push_escaped(&mut x, c));
     x

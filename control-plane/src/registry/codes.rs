@@ -81,7 +81,7 @@ fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn parse_luhn_number(input: &str, kind: &'static str, len: usize, expected: &'static str) -> Result<String, CodeError> {

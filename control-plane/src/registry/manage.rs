@@ -189,6 +189,8 @@ pub struct OrgPatch {
     pub name: Option<String>,
     /// Contact address; `""` clears it.
     pub email: Option<String>,
+    /// ISO 3166-1 alpha-2 country of the seat (`FR`, `DE`, `US`...), for organisations created by hand.
+    pub country: Option<String>,
 }
 
 /// Updates an organisation if `expected_version` is current (optimistic concurrency).
@@ -216,8 +218,16 @@ pub async fn update_org(
             checks.fail("email", format!("adresse « {email} » invalide"));
         }
     }
+    if let Some(country) = &patch.country {
+        if !org.kind.is_siren_identified() {
+            checks.fail("country", "les organisations de l'annuaire de l'éducation sont en France");
+        } else if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            checks.fail("country", format!("code pays « {country} » invalide : deux lettres majuscules (ISO 3166-1)"));
+        }
+    }
     checks.finish()?;
     let name = patch.name.as_deref().map(str::trim).unwrap_or(&org.name).to_string();
+    let country = patch.country.clone().unwrap_or_else(|| org.country.clone());
     let email = match &patch.email {
         Some(e) if e.is_empty() => None,
         Some(e) => Some(e.clone()),
@@ -225,12 +235,13 @@ pub async fn update_org(
     };
     let mut tx = store.begin_write().await?;
     let done = sqlx::query(
-        "UPDATE orgs SET name = $1, sort_name = $2, email = $3, version = version + 1, updated_at = $4 \
-         WHERE id = $5 AND version = $6",
+        "UPDATE orgs SET name = $1, sort_name = $2, email = $3, country = $4, version = version + 1, updated_at = $5 \
+         WHERE id = $6 AND version = $7",
     )
     .bind(&name)
     .bind(fold(&name))
     .bind(email.clone())
+    .bind(&country)
     .bind(timestamp(now))
     .bind(&org.id)
     .bind(expected_version)
@@ -246,7 +257,7 @@ pub async fn update_org(
         target_kind: "org",
         target_id: &org.id,
         scope_org_id: Some(&org.id),
-        summary: serde_json::json!({ "name": name, "email": email }),
+        summary: serde_json::json!({ "name": name, "email": email, "country": country }),
     };
     audit::append(&mut tx, store.backend(), change, now).await?;
     tx.commit().await?;

@@ -215,6 +215,8 @@ pub struct Org {
     pub open: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// ISO 3166-1 alpha-2 country of its seat (`FR` unless set): transfers outside the EU derive from it.
+    pub country: String,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,

@@ -10,7 +10,7 @@ use sqlx::Row;
 
 pub const ORG_COLUMNS: &str = "id, kind, code, name, siren, siret, etab_type, nature_code, \
     nature_label, sector, degree, commune_code, departement_code, academie_code, region_code, \
-    pupils, is_open, email, version, created_at, updated_at";
+    pupils, is_open, email, country, version, created_at, updated_at";
 
 pub fn org_from_row(row: &AnyRow) -> Org {
     let kind: String = row.get("kind");
@@ -33,6 +33,7 @@ pub fn org_from_row(row: &AnyRow) -> Org {
         pupils: row.try_get::<Option<i64>, _>("pupils").ok().flatten(),
         open: row.get::<i64, _>("is_open") != 0,
         email: opt_text(row, "email"),
+        country: opt_text(row, "country").unwrap_or_else(|| "FR".into()),
         version: row.get("version"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
@@ -221,7 +222,7 @@ impl OrgFilter {
             cond.push("etab_type = ?", &[t.as_str()]);
         }
         if let Some(q) = nonempty(&self.q) {
-            let pattern = format!("%{}%", fold(q).replace('%', "").replace('_', ""));
+            let pattern = format!("%{}%", fold(q).replace(['%', '_'], ""));
             cond.push("(sort_name LIKE ? OR code = ?)", &[&pattern, &q.trim().to_ascii_uppercase()]);
         }
         Ok(cond)
@@ -527,6 +528,7 @@ mod tests {
             pupils: None,
             open: true,
             email: None,
+            country: "FR".into(),
             version: 1,
             created_at: String::new(),
             updated_at: String::new(),

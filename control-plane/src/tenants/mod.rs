@@ -48,6 +48,13 @@ pub struct TenantSpec {
     pub accounts: Option<i64>,
     #[serde(default = "default_identity")]
     pub identity_source: IdentitySource,
+    /// The vendor (éditeur) of the ENT solution, `editeur:<SIREN>`: the N3 support and a processor.
+    /// When absent, the vendor of record (e.g. set by a group purchase award) is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// The host (hébergeur), `hebergeur:<SIREN>`: a processor, or a sub-processor of the vendor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 fn default_identity() -> IdentitySource {
@@ -141,6 +148,12 @@ pub struct Tenant {
     /// The convention that allowed provisioning.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub convention_id: Option<String>,
+    /// The vendor (éditeur) of the solution: N3 support, processor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<OrgRef>,
+    /// The host (hébergeur): processor or sub-processor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<OrgRef>,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -176,7 +189,31 @@ fn valid_hostname(s: &str) -> bool {
 struct Checked {
     org: Org,
     accounts: i64,
+    vendor: Option<Org>,
+    host: Option<Org>,
     spec_hash: String,
+}
+
+/// Resolves an optional processor reference that must be of `kind`.
+async fn processor_org(
+    store: &Store,
+    checks: &mut Checks,
+    field: &str,
+    key: Option<&str>,
+    kind: OrgKind,
+) -> Result<Option<Org>, Problem> {
+    let Some(key) = key else { return Ok(None) };
+    match crate::registry::resolve_org(store, key).await {
+        Ok(org) if org.kind == kind => Ok(Some(org)),
+        Ok(org) => {
+            checks.fail(field, format!("{} n'est pas un {}", org.name, kind.as_str()));
+            Ok(None)
+        }
+        Err(e) => {
+            checks.fail(field, e.detail);
+            Ok(None)
+        }
+    }
 }
 
 fn spec_hash(slug: &str, spec: &TenantSpec) -> String {
@@ -223,6 +260,8 @@ async fn check_spec(store: &Store, catalog: &Catalog, slug: &str, spec: &TenantS
             None
         }
     };
+    let vendor = processor_org(store, &mut checks, "spec.vendor", spec.vendor.as_deref(), OrgKind::Editeur).await?;
+    let host = processor_org(store, &mut checks, "spec.host", spec.host.as_deref(), OrgKind::Hebergeur).await?;
     let options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
     if let Err(e) = catalog.resolve(&spec.bouquet, &options) {
         for err in e.errors {
@@ -242,7 +281,7 @@ async fn check_spec(store: &Store, catalog: &Catalog, slug: &str, spec: &TenantS
         Some(a) => a,
         None => pupils_of(store, &org).await?,
     };
-    Ok(Checked { org, accounts, spec_hash: spec_hash(slug, spec) })
+    Ok(Checked { org, accounts, vendor, host, spec_hash: spec_hash(slug, spec) })
 }
 
 /// What `apply` did, as `kubectl apply` says it.
@@ -320,8 +359,8 @@ pub async fn apply(
             let id = new_id();
             sqlx::query(
                 "INSERT INTO tenants (id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
-                 spec_hash, version, created_at, updated_at, secret_seed) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, 1, $10, $11, $12)",
+                 spec_hash, version, created_at, updated_at, secret_seed, vendor_org_id, host_org_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, 1, $10, $11, $12, $13, $14)",
             )
             .bind(&id)
             .bind(slug)
@@ -335,6 +374,8 @@ pub async fn apply(
             .bind(timestamp(now))
             .bind(timestamp(now))
             .bind(new_secret_seed())
+            .bind(checked.vendor.as_ref().map(|o| o.id.clone()))
+            .bind(checked.host.as_ref().map(|o| o.id.clone()))
             .execute(&mut *tx)
             .await
             .map_err(|e| match &e {
@@ -365,7 +406,8 @@ pub async fn apply(
             let version = expected_version.unwrap_or(current.version);
             let done = sqlx::query(
                 "UPDATE tenants SET hostname = $1, base_bouquet = $2, options = $3, accounts = $4, identity_source = $5, \
-                 spec_hash = $6, version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9",
+                 spec_hash = $6, version = version + 1, updated_at = $7, vendor_org_id = COALESCE($10, vendor_org_id), \
+                 host_org_id = COALESCE($11, host_org_id) WHERE id = $8 AND version = $9",
             )
             .bind(&doc.spec.hostname)
             .bind(&doc.spec.bouquet)
@@ -376,6 +418,8 @@ pub async fn apply(
             .bind(timestamp(now))
             .bind(&current.id)
             .bind(version)
+            .bind(checked.vendor.as_ref().map(|o| o.id.clone()))
+            .bind(checked.host.as_ref().map(|o| o.id.clone()))
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
@@ -405,6 +449,39 @@ pub async fn apply(
     .await?;
     tx.commit().await?;
     Ok((applied, get_tenant(store, slug).await?.expect("just written")))
+}
+
+/// Sets the vendor and/or host of record of a tenant (e.g. after a group purchase is awarded),
+/// in the caller's transaction; `None` leaves that one unchanged. Evented and audited.
+pub async fn set_processors(
+    tx: &mut Tx,
+    store: &Store,
+    actor: &Actor,
+    tenant: &Tenant,
+    vendor: Option<&Org>,
+    host: Option<&Org>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    if vendor.is_some_and(|v| v.kind != OrgKind::Editeur) || host.is_some_and(|h| h.kind != OrgKind::Hebergeur) {
+        return Err(Problem::invalid_field("vendor", "l'éditeur doit être un editeur, l'hébergeur un hebergeur"));
+    }
+    sqlx::query(
+        "UPDATE tenants SET vendor_org_id = COALESCE($1, vendor_org_id), host_org_id = COALESCE($2, host_org_id), \
+         version = version + 1, updated_at = $3 WHERE id = $4",
+    )
+    .bind(vendor.map(|o| o.id.clone()))
+    .bind(host.map(|o| o.id.clone()))
+    .bind(timestamp(now))
+    .bind(&tenant.id)
+    .execute(&mut **tx)
+    .await?;
+    let names: Vec<String> = [("éditeur", vendor), ("hébergeur", host)]
+        .into_iter()
+        .filter_map(|(label, org)| org.map(|o| format!("{label} {}", o.name)))
+        .collect();
+    event(tx, &tenant.id, &actor.name, "processors", &names.join(", "), now).await?;
+    let summary = serde_json::json!({ "vendor": vendor.map(|o| &o.id), "host": host.map(|o| &o.id) });
+    audit_change(tx, store, actor, "tenants.processors", &tenant.id, &tenant.organisation.id, summary, now).await
 }
 
 fn new_secret_seed() -> String {
@@ -500,15 +577,26 @@ pub async fn transition(
 }
 
 const COLUMNS: &str = "id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
-    gate_override_by, gate_override_reason, convention_id, version, created_at, updated_at";
+    gate_override_by, gate_override_reason, convention_id, vendor_org_id, host_org_id, version, created_at, updated_at";
 
 async fn tenant_from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<Tenant, Problem> {
-    let org_id: String = row.get("org_id");
-    let org = get_org(store, &org_id).await?.ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
-    Ok(tenant_with_org(row, &org))
+    let mut orgs = std::collections::HashMap::new();
+    for column in ["org_id", "vendor_org_id", "host_org_id"] {
+        if let Some(id) = row.try_get::<Option<String>, _>(column).ok().flatten() {
+            let org =
+                get_org(store, &id).await?.ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
+            orgs.insert(id, org);
+        }
+    }
+    let org = &orgs[&row.get::<String, _>("org_id")];
+    Ok(tenant_with_org(row, org, &orgs))
 }
 
-fn tenant_with_org(row: &sqlx::any::AnyRow, org: &Org) -> Tenant {
+/// A tenant from its row; `orgs` holds its vendor and host organisations by id.
+fn tenant_with_org(row: &sqlx::any::AnyRow, org: &Org, orgs: &std::collections::HashMap<String, Org>) -> Tenant {
+    let processor = |column: &str| {
+        row.try_get::<Option<String>, _>(column).ok().flatten().and_then(|id| orgs.get(&id)).map(Org::as_ref)
+    };
     let by: Option<String> = row.try_get("gate_override_by").ok().flatten();
     let reason: Option<String> = row.try_get("gate_override_reason").ok().flatten();
     Tenant {
@@ -527,6 +615,8 @@ fn tenant_with_org(row: &sqlx::any::AnyRow, org: &Org) -> Tenant {
         status: Status::parse(&row.get::<String, _>("status")).unwrap_or(Status::Requested),
         gate_override: by.zip(reason).map(|(by, reason)| GateOverride { by, reason }),
         convention_id: row.try_get("convention_id").ok().flatten(),
+        vendor: processor("vendor_org_id"),
+        host: processor("host_org_id"),
         version: row.get("version"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
@@ -547,7 +637,10 @@ pub struct ReconcileInput {
 pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<ReconcileInput>, Problem> {
     use crate::registry::queries::{org_from_row, ORG_COLUMNS};
     let filter = if only.is_some() { "WHERE slug = $1" } else { "" };
-    let org_sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id IN (SELECT org_id FROM tenants {filter})");
+    let org_sql = format!(
+        "SELECT {ORG_COLUMNS} FROM orgs WHERE id IN (SELECT org_id FROM tenants {filter}) \
+         OR id IN (SELECT vendor_org_id FROM tenants {filter}) OR id IN (SELECT host_org_id FROM tenants {filter})"
+    );
     let sql = format!(
         "SELECT {COLUMNS}, secret_seed, applied_hash, reconcile_failures, retry_at FROM tenants {filter} ORDER BY slug"
     );
@@ -562,7 +655,7 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
     for row in tenant_query.fetch_all(store.pool()).await? {
         let Some(org) = orgs.get(&row.get::<String, _>("org_id")) else { continue };
         inputs.push(ReconcileInput {
-            tenant: tenant_with_org(&row, org),
+            tenant: tenant_with_org(&row, org, &orgs),
             org: org.clone(),
             secret_seed: row.try_get::<Option<String>, _>("secret_seed").ok().flatten().unwrap_or_default(),
             applied_hash: row.try_get("applied_hash").ok().flatten(),

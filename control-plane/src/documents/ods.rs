@@ -1,0 +1,320 @@
+//! OpenDocument Spreadsheet: sheets of rows of typed cells, zipped here like
+//! the ODT. Deterministic: the same spreadsheet always gives the same bytes.
+
+use super::odt::escape;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::{Cursor, Write as _};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+/// Media type of [`to_ods`]'s output.
+pub const ODS_MIME: &str = "application/vnd.oasis.opendocument.spreadsheet";
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Spreadsheet {
+    pub title: String,
+    pub sheets: Vec<Sheet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Sheet {
+    /// Shown on the tab; characters spreadsheets refuse (`[]*?:/\`) are replaced, 31 characters at most.
+    pub name: String,
+    /// Column widths in centimetres; columns beyond the list get 4 cm.
+    pub column_widths_cm: Vec<f32>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Empty,
+    Text(String),
+    /// Bold text, for headings and column titles.
+    Header(String),
+    Integer(i64),
+    Number(f64),
+    /// An amount in euro cents, shown in euros with two decimals.
+    Euros(i64),
+    /// An ISO date `YYYY-MM-DD`.
+    Date(String),
+}
+
+impl Cell {
+    pub fn text(s: impl Into<String>) -> Cell {
+        Cell::Text(s.into())
+    }
+
+    pub fn header(s: impl Into<String>) -> Cell {
+        Cell::Header(s.into())
+    }
+}
+
+const NAMESPACES: &str = concat!(
+    r#"xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" "#,
+    r#"xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" "#,
+    r#"xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" "#,
+    r#"xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" "#,
+    r#"xmlns:number="urn:oasis:names:tc:opendocument:xmlns:datastyle:1.0" "#,
+    r#"xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0" "#,
+    r#"xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" "#,
+    r#"xmlns:dc="http://purl.org/dc/elements/1.1/" "#,
+    r#"office:version="1.3""#,
+);
+
+/// Renders the spreadsheet as an `.ods` file.
+pub fn to_ods(book: &Spreadsheet) -> Vec<u8> {
+    let fixed = SimpleFileOptions::default().last_modified_time(DateTime::default()).unix_permissions(0o644);
+    let stored = fixed.compression_method(CompressionMethod::Stored);
+    let deflated = fixed.compression_method(CompressionMethod::Deflated);
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let entries = [
+        ("mimetype", stored, ODS_MIME.to_string()),
+        ("META-INF/manifest.xml", deflated, manifest()),
+        ("meta.xml", deflated, meta(book)),
+        ("content.xml", deflated, content(book)),
+    ];
+    for (name, options, text) in entries {
+        zip.start_file(name, options).expect("zip entry starts");
+        zip.write_all(text.as_bytes()).expect("zip entry is written");
+    }
+    zip.finish().expect("zip is finished").into_inner()
+}
+
+fn manifest() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">
+ <manifest:file-entry manifest:full-path="/" manifest:version="1.3" manifest:media-type="{ODS_MIME}"/>
+ <manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>
+ <manifest:file-entry manifest:full-path="meta.xml" manifest:media-type="text/xml"/>
+</manifest:manifest>
+"#
+    )
+}
+
+fn meta(book: &Spreadsheet) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document-meta {NAMESPACES}><office:meta><meta:generator>entcp (plan de contrôle ENT)</meta:generator><dc:title>{}</dc:title></office:meta></office:document-meta>"#,
+        escape(&book.title.replace('\n', " "))
+    )
+}
+
+/// Width in hundredths of a millimetre, so that equal widths share one column style.
+fn width_key(cm: f32) -> u32 {
+    (cm.clamp(0.5, 50.0) * 1000.0).round() as u32
+}
+
+fn widths(sheet: &Sheet) -> Vec<u32> {
+    let columns = sheet.rows.iter().map(Vec::len).max().unwrap_or(0).max(sheet.column_widths_cm.len());
+    (0..columns).map(|i| width_key(sheet.column_widths_cm.get(i).copied().unwrap_or(4.0))).collect()
+}
+
+fn content(book: &Spreadsheet) -> String {
+    let all_widths: BTreeSet<u32> = book.sheets.iter().flat_map(widths).collect();
+    let mut x = String::new();
+    x.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = write!(x, "\n<office:document-content {NAMESPACES}><office:automatic-styles>");
+    for w in &all_widths {
+        let _ = write!(
+            x,
+            r#"<style:style style:name="co{w}" style:family="table-column"><style:table-column-properties style:column-width="{}.{:03}cm"/></style:style>"#,
+            w / 1000,
+            w % 1000
+        );
+    }
+    x.push_str(concat!(
+        r#"<number:number-style style:name="N2"><number:number number:decimal-places="2" number:min-decimal-places="2" number:min-integer-digits="1" number:grouping="true"/></number:number-style>"#,
+        r#"<number:date-style style:name="D1"><number:day number:style="long"/><number:text>/</number:text><number:month number:style="long"/><number:text>/</number:text><number:year number:style="long"/></number:date-style>"#,
+        r#"<style:style style:name="ceT" style:family="table-cell"><style:table-cell-properties fo:wrap-option="wrap" style:vertical-align="top"/></style:style>"#,
+        r##"<style:style style:name="ceH" style:family="table-cell"><style:table-cell-properties fo:wrap-option="wrap" style:vertical-align="top" fo:background-color="#dde4ee"/><style:text-properties fo:font-weight="bold"/></style:style>"##,
+        r#"<style:style style:name="ceE" style:family="table-cell" style:data-style-name="N2"/>"#,
+        r#"<style:style style:name="ceD" style:family="table-cell" style:data-style-name="D1"/>"#,
+        "</office:automatic-styles><office:body><office:spreadsheet>"
+    ));
+    let mut used = BTreeSet::new();
+    for sheet in &book.sheets {
+        let name = sheet_name(&sheet.name, &mut used);
+        let _ = write!(x, r#"<table:table table:name="{}">"#, escape(&name));
+        for w in widths(sheet) {
+            let _ = write!(x, r#"<table:table-column table:style-name="co{w}"/>"#);
+        }
+        for row in &sheet.rows {
+            x.push_str("<table:table-row>");
+            if row.is_empty() {
+                x.push_str("<table:table-cell/>");
+            }
+            row.iter().for_each(|cell| push_cell(&mut x, cell));
+            x.push_str("</table:table-row>");
+        }
+        x.push_str("</table:table>");
+    }
+    x.push_str("</office:spreadsheet></office:body></office:document-content>");
+    x
+}
+
+fn push_cell(x: &mut String, cell: &Cell) {
+    match cell {
+        Cell::Empty => x.push_str("<table:table-cell/>"),
+        Cell::Text(t) => push_text_cell(x, "ceT", t),
+        Cell::Header(t) => push_text_cell(x, "ceH", t),
+        Cell::Integer(n) => {
+            let _ = write!(
+                x,
+                r#"<table:table-cell office:value-type="float" office:value="{n}"><text:p>{n}</text:p></table:table-cell>"#
+            );
+        }
+        Cell::Number(n) => {
+            let shown = n.to_string().replace('.', ",");
+            let _ = write!(
+                x,
+                r#"<table:table-cell office:value-type="float" office:value="{n}"><text:p>{shown}</text:p></table:table-cell>"#
+            );
+        }
+        Cell::Euros(cents) => {
+            let (sign, abs) = if *cents < 0 { ("-", cents.unsigned_abs()) } else { ("", cents.unsigned_abs()) };
+            let value = format!("{sign}{}.{:02}", abs / 100, abs % 100);
+            let _ = write!(
+                x,
+                r#"<table:table-cell table:style-name="ceE" office:value-type="currency" office:currency="EUR" office:value="{value}"><text:p>{} €</text:p></table:table-cell>"#,
+                value.replace('.', ",")
+            );
+        }
+        Cell::Date(d) => {
+            let shown = match d.split('-').collect::<Vec<_>>()[..] {
+                [y, m, day] => format!("{day}/{m}/{y}"),
+                _ => d.clone(),
+            };
+            let _ = write!(
+                x,
+                r#"<table:table-cell table:style-name="ceD" office:value-type="date" office:date-value="{}"><text:p>{}</text:p></table:table-cell>"#,
+                escape(d),
+                escape(&shown)
+            );
+        }
+    }
+}
+
+fn push_text_cell(x: &mut String, style: &str, text: &str) {
+    let _ = write!(x, r#"<table:table-cell table:style-name="{style}" office:value-type="string">"#);
+    for line in text.split('\n') {
+        let _ = write!(x, "<text:p>{}</text:p>", escape(line));
+    }
+    x.push_str("</table:table-cell>");
+}
+
+/// A valid, unique sheet name.
+fn sheet_name(wanted: &str, used: &mut BTreeSet<String>) -> String {
+    let clean: String = wanted
+        .chars()
+        .map(|c| if matches!(c, '[' | ']' | '*' | '?' | ':' | '/' | '\\' | '\'') { '-' } else { c })
+        .take(31)
+        .collect();
+    let base = if clean.trim().is_empty() { "Feuille".to_string() } else { clean.trim().to_string() };
+    let mut name = base.clone();
+    let mut n = 2;
+    while !used.insert(name.clone()) {
+        let suffix = format!(" ({n})");
+        name = format!("{}{suffix}", base.chars().take(31 - suffix.chars().count()).collect::<String>());
+        n += 1;
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quick_xml::events::Event;
+    use std::io::Read;
+
+    fn book() -> Spreadsheet {
+        Spreadsheet {
+            title: "Registre & test".into(),
+            sheets: vec![
+                Sheet {
+                    name: "Liste des traitements".into(),
+                    column_widths_cm: vec![6.0, 3.0],
+                    rows: vec![
+                        vec![Cell::header("Nom"), Cell::header("Comptes")],
+                        vec![Cell::text("Messagerie <interne>\nligne 2"), Cell::Integer(1200)],
+                        vec![],
+                        vec![Cell::Euros(-123456), Cell::Date("2026-11-23".into()), Cell::Number(0.5), Cell::Empty],
+                    ],
+                },
+                Sheet { name: "Liste des traitements".into(), column_widths_cm: vec![], rows: vec![] },
+            ],
+        }
+    }
+
+    /// Every cell of every sheet, as its value attribute or its text.
+    fn cells(ods: &[u8]) -> Vec<(String, Vec<Vec<String>>)> {
+        let mut archive = zip::ZipArchive::new(Cursor::new(ods)).unwrap();
+        let mut xml = String::new();
+        archive.by_name("content.xml").unwrap().read_to_string(&mut xml).unwrap();
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        // Typed cells read as their `office:value`, text cells as their text.
+        let (mut sheets, mut text_cell) = (Vec::<(String, Vec<Vec<String>>)>::new(), false);
+        loop {
+            match reader.read_event().unwrap_or_else(|e| panic!("content.xml is not well-formed: {e}")) {
+                Event::Eof => return sheets,
+                Event::Start(e) if e.name().into_inner() == "table:table" => {
+                    let name = e.try_get_attribute("table:name").unwrap().unwrap().value.into_owned();
+                    sheets.push((name, Vec::new()));
+                }
+                Event::Start(e) if e.name().into_inner() == "table:table-row" => {
+                    sheets.last_mut().unwrap().1.push(vec![])
+                }
+                Event::Start(e) if e.name().into_inner() == "table:table-cell" => {
+                    let value = e.try_get_attribute("office:value").unwrap();
+                    text_cell = value.is_none();
+                    let value = value.map(|v| v.value.into_owned()).unwrap_or_default();
+                    sheets.last_mut().unwrap().1.last_mut().unwrap().push(value);
+                }
+                Event::Empty(e) if e.name().into_inner() == "table:table-cell" => {
+                    sheets.last_mut().unwrap().1.last_mut().unwrap().push(String::new())
+                }
+                Event::End(e) if e.name().into_inner() == "table:table-cell" => text_cell = false,
+                Event::Text(t) if text_cell => {
+                    let row = sheets.last_mut().unwrap().1.last_mut().unwrap();
+                    row.last_mut().unwrap().push_str(&t.xml10_content());
+                }
+                Event::GeneralRef(r) if text_cell => {
+                    let c = match &*r.xml10_content() {
+                        "lt" => '<',
+                        "gt" => '>',
+                        "amp" => '&',
+                        other => panic!("unexpected entity {other}"),
+                    };
+                    sheets.last_mut().unwrap().1.last_mut().unwrap().last_mut().unwrap().push(c);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn ods_starts_with_its_stored_mimetype() {
+        let ods = to_ods(&book());
+        assert_eq!(&ods[30..38], b"mimetype");
+        assert_eq!(&ods[38..38 + ODS_MIME.len()], ODS_MIME.as_bytes());
+    }
+
+    #[test]
+    fn ods_cells_read_back_with_types_and_unique_sheet_names() {
+        let sheets = cells(&to_ods(&book()));
+        assert_eq!(sheets.len(), 2);
+        assert_eq!(sheets[0].0, "Liste des traitements");
+        assert_eq!(sheets[1].0, "Liste des traitements (2)");
+        let rows = &sheets[0].1;
+        assert_eq!(rows[0], ["Nom", "Comptes"]);
+        assert_eq!(rows[1], ["Messagerie <interne>ligne 2", "1200"]);
+        assert_eq!(rows[2], [""]);
+        assert_eq!(rows[3], ["-1234.56", "23/11/2026", "0.5", ""]);
+    }
+
+    #[test]
+    fn ods_is_deterministic() {
+        assert_eq!(to_ods(&book()), to_ods(&book()));
+    }
+}

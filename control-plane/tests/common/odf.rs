@@ -1,0 +1,92 @@
+//! Reading OpenDocument files back in tests: the cells of a spreadsheet and
+//! the text of a text document, parsed with quick-xml (which checks well-formedness).
+
+use quick_xml::events::Event;
+use std::io::{Cursor, Read};
+
+/// The XML of one part of an ODF package.
+pub fn part(package: &[u8], name: &str) -> String {
+    let mut archive = zip::ZipArchive::new(Cursor::new(package)).expect("an ODF package is a zip");
+    let mut xml = String::new();
+    archive.by_name(name).unwrap_or_else(|e| panic!("{name}: {e}")).read_to_string(&mut xml).unwrap();
+    xml
+}
+
+/// The media type stored first in the package.
+pub fn mimetype(package: &[u8]) -> String {
+    part(package, "mimetype")
+}
+
+fn entity(name: &str) -> char {
+    match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "quot" => '"',
+        "apos" => '\'',
+        other => panic!("unexpected entity &{other};"),
+    }
+}
+
+/// Every sheet of an `.ods` as (name, rows of cells); typed cells read as their
+/// `office:value`, the others (text, dates) as their text, lines joined by `\n`.
+pub fn ods_sheets(ods: &[u8]) -> Vec<(String, Vec<Vec<String>>)> {
+    let xml = part(ods, "content.xml");
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut sheets, mut text_cell, mut paragraphs) = (Vec::<(String, Vec<Vec<String>>)>::new(), false, 0);
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("content.xml is not well-formed: {e}")) {
+            Event::Eof => return sheets,
+            Event::Start(e) if e.name().into_inner() == "table:table" => {
+                let name = e.try_get_attribute("table:name").unwrap().unwrap().value.into_owned();
+                sheets.push((name, Vec::new()));
+            }
+            Event::Start(e) if e.name().into_inner() == "table:table-row" => sheets.last_mut().unwrap().1.push(vec![]),
+            Event::Start(e) if e.name().into_inner() == "table:table-cell" => {
+                let value = e.try_get_attribute("office:value").unwrap();
+                text_cell = value.is_none();
+                paragraphs = 0;
+                sheets
+                    .last_mut()
+                    .unwrap()
+                    .1
+                    .last_mut()
+                    .unwrap()
+                    .push(value.map(|v| v.value.into_owned()).unwrap_or_default());
+            }
+            Event::Empty(e) if e.name().into_inner() == "table:table-cell" => {
+                sheets.last_mut().unwrap().1.last_mut().unwrap().push(String::new())
+            }
+            Event::End(e) if e.name().into_inner() == "table:table-cell" => text_cell = false,
+            Event::Start(e) if text_cell && e.name().into_inner() == "text:p" => {
+                if paragraphs > 0 {
+                    cell(&mut sheets).push('\n');
+                }
+                paragraphs += 1;
+            }
+            Event::Text(t) if text_cell => cell(&mut sheets).push_str(&t.xml10_content()),
+            Event::GeneralRef(r) if text_cell => cell(&mut sheets).push(entity(&r.xml10_content())),
+            _ => {}
+        }
+    }
+}
+
+fn cell(sheets: &mut [(String, Vec<Vec<String>>)]) -> &mut String {
+    sheets.last_mut().unwrap().1.last_mut().unwrap().last_mut().unwrap()
+}
+
+/// The text of an `.odt` (its paragraphs and headings, one per line).
+pub fn odt_text(odt: &[u8]) -> String {
+    let xml = part(odt, "content.xml");
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let mut text = String::new();
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("content.xml is not well-formed: {e}")) {
+            Event::Eof => return text,
+            Event::End(e) if matches!(e.name().into_inner(), "text:p" | "text:h") => text.push('\n'),
+            Event::Text(t) => text.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) => text.push(entity(&r.xml10_content())),
+            _ => {}
+        }
+    }
+}
