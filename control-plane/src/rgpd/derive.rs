@@ -348,8 +348,11 @@ fn roles_of(world: &World, school: &OrgFacts) -> (Assignment, Option<String>) {
     (Assignment { convention: String::new(), controller, joint_controllers: vec![], processors: vec![] }, Some(warning))
 }
 
-/// One link of a chain before it is rendered: (processor, client, role label).
-type Link = (String, String, &'static str);
+/// One link of a chain before it is rendered: processor, client, role label, and the
+/// convention that binds it when it is a party of the convention (its Art. 28 instrument).
+type Link = (String, String, &'static str, Option<String>);
+
+const COLLECTIVITE: &str = "sous-traitant (collectivité)";
 
 /// The processor chain of a service at a school: convention processors, then the
 /// tenant's vendor and host as the catalog says, then the sub-processors contracts name.
@@ -357,23 +360,24 @@ fn chain(world: &World, roles: &Assignment, tenant: &LiveTenant, service: &Servi
     let mut links: Vec<Link> = Vec::new();
     let mut client = roles.controller.clone();
     for p in &roles.processors {
-        links.push((p.clone(), roles.controller.clone(), "sous-traitant (collectivité)"));
+        links.push((p.clone(), roles.controller.clone(), COLLECTIVITE, Some(roles.convention.clone())));
         client = p.clone();
     }
+    let first_vendor_link = links.len();
     let wants = |r: ProcessorRole| service.rgpd.processors.contains(&r);
     if let Some(vendor) = tenant.vendor.as_ref().filter(|_| wants(ProcessorRole::Vendor)) {
-        links.push((vendor.clone(), client.clone(), "éditeur"));
+        links.push((vendor.clone(), client.clone(), "éditeur", None));
         client = vendor.clone();
     }
     if let Some(host) = tenant.host.as_ref().filter(|_| wants(ProcessorRole::Host)) {
-        links.push((host.clone(), client.clone(), "hébergeur"));
+        links.push((host.clone(), client.clone(), "hébergeur", None));
     }
-    let mut i = 0;
+    let mut i = first_vendor_link;
     while i < links.len() {
         let node = links[i].0.clone();
-        for c in world.contracts.iter().filter(|c| c.parent.as_deref() == Some(&node) || c.client == node) {
+        for c in world.contracts.iter().filter(|c| c.parent.as_deref() == Some(&node)) {
             if c.processor != roles.controller && !links.iter().any(|l| l.0 == c.processor) {
-                links.push((c.processor.clone(), node.clone(), "sous-traitant ultérieur"));
+                links.push((c.processor.clone(), node.clone(), "sous-traitant ultérieur", None));
             }
         }
         i += 1;
@@ -542,10 +546,18 @@ fn links_rendered(world: &World, links: &[Link], controller: &str) -> (Vec<Proce
     let mut warnings = Vec::new();
     let rendered = links
         .iter()
-        .map(|(processor, client, role)| {
+        .map(|(processor, client, role, convention)| {
             let org = or_unknown(processor, world);
-            let contract = contract_for(world, processor, client, controller);
-            let art28 = contract.is_some_and(|c| c.art28);
+            let contract = match convention.as_ref().filter(|c| !c.is_empty()) {
+                Some(c) => Some(ContractRef {
+                    reference: c.clone(),
+                    title: "Convention ENT (rôles RGPD, article 28)".into(),
+                    art28: true,
+                }),
+                None => contract_for(world, processor, client, controller)
+                    .map(|c| ContractRef { reference: c.reference.clone(), title: c.title.clone(), art28: c.art28 }),
+            };
+            let art28 = contract.as_ref().is_some_and(|c| c.art28);
             if !art28 {
                 warnings.push(format!("{} ({role}) : aucun contrat comportant les clauses de l'article 28", org.name));
             }
@@ -553,8 +565,7 @@ fn links_rendered(world: &World, links: &[Link], controller: &str) -> (Vec<Proce
                 org: actor(&org),
                 role: role.to_string(),
                 acts_for: or_unknown(client, world).name,
-                contract: contract
-                    .map(|c| ContractRef { reference: c.reference.clone(), title: c.title.clone(), art28: c.art28 }),
+                contract,
                 art28_contract: art28,
             }
         })
@@ -594,7 +605,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
     let controller = or_unknown(controller_id, world);
     let (processors, mut warnings) = links_rendered(world, &agg.links, controller_id);
     warnings.extend(agg.warnings.iter().cloned());
-    let with_collectivite = processors.iter().any(|p| p.role.starts_with("sous-traitant (collectivité"));
+    let with_collectivite = processors.iter().any(|p| p.role == COLLECTIVITE);
     let subjects = data_subjects(service, with_collectivite);
     let minors = subjects.iter().any(|s| s.contains("mineur") || s.starts_with("élèves"));
     let personal_data: Vec<DataCategory> = service
@@ -816,14 +827,6 @@ mod tests {
             host: Some("host".into()),
         });
         w.contracts.push(ContractFact {
-            processor: "dep".into(),
-            client: "college".into(),
-            reference: "C-1".into(),
-            title: "Convention tripartite".into(),
-            art28: true,
-            parent: None,
-        });
-        w.contracts.push(ContractFact {
             processor: "vendor".into(),
             client: "dep".into(),
             reference: "M-2026-01".into(),
@@ -846,6 +849,7 @@ mod tests {
         let visio = &r.entries[1];
         let roles: Vec<&str> = visio.processors.iter().map(|p| p.role.as_str()).collect();
         assert_eq!(roles, ["sous-traitant (collectivité)", "éditeur", "hébergeur"]);
+        assert_eq!(visio.processors[0].contract.as_ref().unwrap().reference, "CONV-1", "the convention binds the collectivité");
         assert_eq!(visio.processors[2].acts_for, "Org vendor");
         assert!(visio.minors && !visio.dpia.required, "one criterion only: {:?}", visio.dpia);
         assert_eq!(visio.establishments[0].uai, "COLLEGE");
@@ -899,6 +903,26 @@ mod tests {
         assert_eq!(p.roles, ["éditeur"]);
         assert_eq!(p.contract.as_ref().unwrap().reference, "M-2026-01");
         assert_eq!(p.sub_processors, ["Org host (hébergeur, US)"]);
+    }
+
+    #[test]
+    fn sub_processors_named_by_contracts_extend_the_chain() {
+        let mut w = world();
+        let mut backup = org("backup", OrgKind::Hebergeur, None);
+        backup.country = "CH".into();
+        w.orgs.insert("backup".into(), backup);
+        w.contracts.push(ContractFact {
+            processor: "backup".into(),
+            client: "host".into(),
+            reference: "S-9".into(),
+            title: "Sauvegardes".into(),
+            art28: true,
+            parent: Some("host".into()),
+        });
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let last = r.entries[1].processors.last().unwrap();
+        assert_eq!((last.role.as_str(), last.acts_for.as_str(), last.art28_contract), ("sous-traitant ultérieur", "Org host", true));
+        assert_eq!(r.entries[1].transfers.iter().map(|t| t.country.as_str()).collect::<Vec<_>>(), ["US", "CH"]);
     }
 
     #[test]

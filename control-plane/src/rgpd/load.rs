@@ -2,13 +2,13 @@
 //! number of tenants: live tenants, their organisations and schools, active
 //! conventions with their parties and schools, the DSDEN, profiles and history.
 
-use super::derive::{Assignment, LiveTenant, OrgFacts, Profile, World};
+use super::derive::{Assignment, ContractFact, LiveTenant, OrgFacts, Profile, World};
 use crate::catalog::Catalog;
 use crate::conventions::model::ConventionModel;
 use crate::error::Problem;
 use crate::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use crate::registry::{Org, OrgKind};
-use crate::store::Store;
+use crate::store::{opt_text, Store};
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -25,7 +25,7 @@ pub fn facts(org: &Org) -> OrgFacts {
         departement_code: org.departement_code.clone(),
         academie_code: org.academie_code.clone(),
         email: org.email.clone(),
-        country: "FR".into(),
+        country: org.country.clone(),
         profile: None,
     }
 }
@@ -68,7 +68,8 @@ pub async fn world(
         schools_of.insert(org.id.clone(), covered.iter().map(|o| o.id.clone()).collect());
         covered.iter().for_each(|o| add(&mut world, o));
     }
-    for org in orgs_where(store, "kind IN ('dsden', 'editeur', 'hebergeur') OR id IN (SELECT org_id FROM rgpd_profiles)", None).await? {
+    for org in orgs_where(store, "kind IN ('dsden', 'editeur', 'hebergeur') OR id IN (SELECT org_id FROM rgpd_profiles) \
+         OR id IN (SELECT client_org_id FROM processor_contracts)", None).await? {
         if org.kind == OrgKind::Dsden {
             world.dsden_by_departement.insert(org.code.clone(), org.id.clone());
         }
@@ -82,6 +83,7 @@ pub async fn world(
     }
     world.assignments = assignments(store, models, date).await?;
     world.tenants = live_tenants(store, catalog, &schools_of).await?;
+    world.contracts = contracts(store).await?;
     for (id, profile) in profiles(store).await? {
         if let Some(org) = world.orgs.get_mut(&id) {
             org.profile = Some(profile);
@@ -143,7 +145,8 @@ async fn live_tenants(
     schools_of: &HashMap<String, Vec<String>>,
 ) -> Result<Vec<LiveTenant>, Problem> {
     let sql = format!(
-        "SELECT slug, org_id, base_bouquet, options, accounts, identity_source FROM tenants WHERE status IN {LIVE} ORDER BY slug"
+        "SELECT slug, org_id, base_bouquet, options, accounts, identity_source, vendor_org_id, host_org_id FROM tenants \
+         WHERE status IN {LIVE} ORDER BY slug"
     );
     let mut resolved: HashMap<(String, String), Vec<String>> = HashMap::new();
     let mut out = Vec::new();
@@ -168,8 +171,8 @@ async fn live_tenants(
             services,
             accounts: r.get("accounts"),
             aaf: r.get::<String, _>("identity_source") == "aaf",
-            vendor: None,
-            host: None,
+            vendor: opt_text(&r, "vendor_org_id"),
+            host: opt_text(&r, "host_org_id"),
         });
     }
     Ok(out)
@@ -216,5 +219,23 @@ async fn history(store: &Store, org_id: &str) -> Result<HashMap<String, (String,
     Ok(rows
         .iter()
         .map(|r| (r.get("entry_key"), (r.get("first_recorded_at"), r.get("last_changed_at"), r.get("content_hash"))))
+        .collect())
+}
+
+async fn contracts(store: &Store) -> Result<Vec<ContractFact>, Problem> {
+    let sql = "SELECT processor_org_id, client_org_id, parent_processor_org_id, reference, title, art28_clauses \
+               FROM processor_contracts ORDER BY reference, id";
+    Ok(sqlx::query(sql)
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(|r| ContractFact {
+            processor: r.get("processor_org_id"),
+            client: r.get("client_org_id"),
+            reference: r.get("reference"),
+            title: r.get("title"),
+            art28: r.get::<i64, _>("art28_clauses") != 0,
+            parent: opt_text(r, "parent_processor_org_id"),
+        })
         .collect())
 }
