@@ -116,7 +116,12 @@ fn parse_time(checks: &mut Checks, field: &str, value: &str) -> Option<DateTime<
 
 fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
     let mut checks = Checks::default();
-    for (field, value) in [("title", &input.title), ("facts", &input.facts), ("consequences", &input.consequences), ("measures", &input.measures)] {
+    for (field, value) in [
+        ("title", &input.title),
+        ("facts", &input.facts),
+        ("consequences", &input.consequences),
+        ("measures", &input.measures),
+    ] {
         if value.trim().is_empty() {
             checks.fail(field, "champ obligatoire");
         }
@@ -134,9 +139,11 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
     if aware.is_some_and(|a| a > now + Duration::minutes(5)) {
         checks.fail("aware_at", "la date de prise de connaissance est dans le futur");
     }
-    for (field, value) in
-        [("occurred_at", &input.occurred_at), ("cnil_notified_at", &input.cnil_notified_at), ("people_notified_at", &input.people_notified_at)]
-    {
+    for (field, value) in [
+        ("occurred_at", &input.occurred_at),
+        ("cnil_notified_at", &input.cnil_notified_at),
+        ("people_notified_at", &input.people_notified_at),
+    ] {
         if let Some(v) = value {
             parse_time(&mut checks, field, v);
         }
@@ -173,7 +180,9 @@ fn from_row(r: &sqlx::any::AnyRow, now: DateTime<Utc>) -> Breach {
         cnil_reason: r.get("cnil_reason"),
         people_notified_at: opt_text(r, "people_notified_at"),
     };
-    let deadline = DateTime::parse_from_rfc3339(&input.aware_at).map(|t| t.with_timezone(&Utc) + Duration::hours(CNIL_DELAY_HOURS)).ok();
+    let deadline = DateTime::parse_from_rfc3339(&input.aware_at)
+        .map(|t| t.with_timezone(&Utc) + Duration::hours(CNIL_DELAY_HOURS))
+        .ok();
     let warning = match deadline {
         Some(d) if input.cnil_decision == CnilDecision::Pending && now > d => Some(format!(
             "plus de 72 h depuis la prise de connaissance ({}) sans décision de notification à la CNIL",
@@ -208,7 +217,14 @@ pub async fn get(state: &AppState, org: &Org, id: &str) -> Result<Breach, Proble
     row.map(|r| from_row(&r, state.clock.now())).ok_or_else(|| Problem::not_found(format!("aucune violation « {id} »")))
 }
 
-async fn audit_change(tx: &mut crate::store::Tx, state: &AppState, actor: &Actor, action: &str, b: &Breach, now: DateTime<Utc>) -> Result<(), Problem> {
+async fn audit_change(
+    tx: &mut crate::store::Tx,
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    b: &Breach,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
     let change = Change {
         actor: &actor.name,
         action,
@@ -271,7 +287,14 @@ pub async fn create(state: &AppState, actor: &Actor, org: &Org, input: BreachInp
     get(state, org, &breach.id).await
 }
 
-pub async fn update(state: &AppState, actor: &Actor, org: &Org, id: &str, input: BreachInput, expected: i64) -> Result<Breach, Problem> {
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    org: &Org,
+    id: &str,
+    input: BreachInput,
+    expected: i64,
+) -> Result<Breach, Problem> {
     let now = state.clock.now();
     let current = get(state, org, id).await?;
     validate(&input, now)?;

@@ -318,7 +318,11 @@ pub fn dpo(org: &OrgFacts) -> Dpo {
 }
 
 fn representative(org: &OrgFacts) -> String {
-    org.profile.as_ref().map(|p| p.representative.clone()).filter(|r| !r.is_empty()).unwrap_or_else(|| "sans objet".into())
+    org.profile
+        .as_ref()
+        .map(|p| p.representative.clone())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "sans objet".into())
 }
 
 pub fn in_eu(country: &str) -> bool {
@@ -431,7 +435,8 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                 if !controls && !as_processor {
                     continue;
                 }
-                let est = Establishment { uai: school.code.clone(), name: school.name.clone(), tenant: tenant.slug.clone() };
+                let est =
+                    Establishment { uai: school.code.clone(), name: school.name.clone(), tenant: tenant.slug.clone() };
                 if controls {
                     let agg = entries.entry((roles.controller.clone(), code.clone())).or_default();
                     agg.establishments.insert(school.id.clone(), est.clone());
@@ -454,13 +459,13 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
     let org = or_unknown(org_id, world);
     let entries: Vec<Entry> = entries
         .into_iter()
-        .filter_map(|((controller, code), agg)| {
-            catalog.service(&code).map(|s| entry(world, &controller, s, agg, now))
-        })
+        .filter_map(|((controller, code), agg)| catalog.service(&code).map(|s| entry(world, &controller, s, agg, now)))
         .collect();
     let processor_entries: Vec<ProcessorEntry> = processed
         .into_iter()
-        .map(|(controller, (roles, services, agg))| processor_entry(world, catalog, &org, &controller, roles, services, agg))
+        .map(|(controller, (roles, services, agg))| {
+            processor_entry(world, catalog, &org, &controller, roles, services, agg)
+        })
         .collect();
     let mut incomplete: Vec<Incomplete> = entries
         .iter()
@@ -554,8 +559,11 @@ fn links_rendered(world: &World, links: &[Link], controller: &str) -> (Vec<Proce
                     title: "Convention ENT (rôles RGPD, article 28)".into(),
                     art28: true,
                 }),
-                None => contract_for(world, processor, client, controller)
-                    .map(|c| ContractRef { reference: c.reference.clone(), title: c.title.clone(), art28: c.art28 }),
+                None => contract_for(world, processor, client, controller).map(|c| ContractRef {
+                    reference: c.reference.clone(),
+                    title: c.title.clone(),
+                    art28: c.art28,
+                }),
             };
             let art28 = contract.as_ref().is_some_and(|c| c.art28);
             if !art28 {
@@ -612,7 +620,11 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         .rgpd
         .personal_data
         .iter()
-        .map(|d| DataCategory { category: d.category.clone(), sensitive: d.sensitive, retention: service.rgpd.retention.clone() })
+        .map(|d| DataCategory {
+            category: d.category.clone(),
+            sensitive: d.sensitive,
+            retention: service.rgpd.retention.clone(),
+        })
         .collect();
     let sensitive = personal_data.iter().any(|d| d.sensitive);
     let transfers = transfers(&processors, service.rgpd.transfers_outside_eu.as_deref());
@@ -849,7 +861,11 @@ mod tests {
         let visio = &r.entries[1];
         let roles: Vec<&str> = visio.processors.iter().map(|p| p.role.as_str()).collect();
         assert_eq!(roles, ["sous-traitant (collectivité)", "éditeur", "hébergeur"]);
-        assert_eq!(visio.processors[0].contract.as_ref().unwrap().reference, "CONV-1", "the convention binds the collectivité");
+        assert_eq!(
+            visio.processors[0].contract.as_ref().unwrap().reference,
+            "CONV-1",
+            "the convention binds the collectivité"
+        );
         assert_eq!(visio.processors[2].acts_for, "Org vendor");
         assert!(visio.minors && !visio.dpia.required, "one criterion only: {:?}", visio.dpia);
         assert_eq!(visio.establishments[0].uai, "COLLEGE");
@@ -921,7 +937,10 @@ mod tests {
         });
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         let last = r.entries[1].processors.last().unwrap();
-        assert_eq!((last.role.as_str(), last.acts_for.as_str(), last.art28_contract), ("sous-traitant ultérieur", "Org host", true));
+        assert_eq!(
+            (last.role.as_str(), last.acts_for.as_str(), last.art28_contract),
+            ("sous-traitant ultérieur", "Org host", true)
+        );
         assert_eq!(r.entries[1].transfers.iter().map(|t| t.country.as_str()).collect::<Vec<_>>(), ["US", "CH"]);
     }
 
@@ -948,6 +967,9 @@ mod tests {
         assert!(same.entries.iter().all(|e| e.first_recorded == "T0" && e.last_changed == "T0"));
         w.tenants[0].accounts = 700;
         let changed = derive(&w, &catalog(), "college", "2026-09-01", "T3");
-        assert_eq!((changed.entries[0].first_recorded.as_str(), changed.entries[0].last_changed.as_str()), ("T0", "T3"));
+        assert_eq!(
+            (changed.entries[0].first_recorded.as_str(), changed.entries[0].last_changed.as_str()),
+            ("T0", "T3")
+        );
     }
 }

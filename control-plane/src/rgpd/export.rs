@@ -65,7 +65,12 @@ pub fn contact(a: &Actor) -> String {
 }
 
 pub fn dpo_contact(d: &Dpo) -> String {
-    [d.address.as_str(), d.email.as_str(), d.phone.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" ; ")
+    [d.address.as_str(), d.email.as_str(), d.phone.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ; ")
 }
 
 fn actor_line(a: &Actor) -> String {
@@ -173,11 +178,17 @@ pub fn processor_fields(e: &ProcessorEntry) -> Vec<(&'static str, String)> {
     vec![
         ("Responsable de traitement", e.controller.name.clone()),
         ("Coordonnées du responsable", contact(&e.controller)),
-        ("Délégué du responsable", format!("{} {}", e.controller_dpo.name, dpo_contact(&e.controller_dpo)).trim().to_string()),
+        (
+            "Délégué du responsable",
+            format!("{} {}", e.controller_dpo.name, dpo_contact(&e.controller_dpo)).trim().to_string(),
+        ),
         ("Rôle", e.roles.join(", ")),
         ("Catégories de traitements", e.processing.join("\n")),
         ("Établissements", e.establishments.to_string()),
-        ("Contrat", e.contract.as_ref().map(|c| format!("{} — {}", c.reference, c.title)).unwrap_or_else(|| "aucun".into())),
+        (
+            "Contrat",
+            e.contract.as_ref().map(|c| format!("{} — {}", c.reference, c.title)).unwrap_or_else(|| "aucun".into()),
+        ),
         ("Transferts hors UE", transfers_text(&e.transfers)),
         ("Mesures de sécurité", e.security_measures.join("\n")),
         ("Sous-traitants ultérieurs", or_none(e.sub_processors.clone(), "aucun")),
@@ -218,12 +229,15 @@ pub fn document(r: &Register) -> Document {
             ]
         })
         .collect();
-    doc = doc.section(Section::new("Activités de traitement (article 30.1)").table(
-        ["Référence", "Activité", "Création", "Mise à jour", "Finalité principale", "Données sensibles"],
-        rows,
-    ));
+    doc =
+        doc.section(Section::new("Activités de traitement (article 30.1)").table(
+            ["Référence", "Activité", "Création", "Mise à jour", "Finalité principale", "Données sensibles"],
+            rows,
+        ));
     for e in &r.entries {
-        doc = doc.section(Section::new(format!("Fiche {} — {}", e.reference, e.name)).block(Block::Fields(owned(entry_fields(e)))));
+        doc = doc.section(
+            Section::new(format!("Fiche {} — {}", e.reference, e.name)).block(Block::Fields(owned(entry_fields(e)))),
+        );
     }
     for e in &r.processor_entries {
         doc = doc.section(
@@ -309,12 +323,18 @@ pub fn file_name(prefix: &str, code: &str, as_of: &str, format: Format) -> Strin
 }
 
 /// A log (breaches, requests) as CSV, ODS, HTML or PDF: one row per record.
-pub fn table(title: &str, org: &str, header: &[&str], rows: &[Vec<String>], format: Format) -> Result<Vec<u8>, Problem> {
+pub fn table(
+    title: &str,
+    org: &str,
+    header: &[&str],
+    rows: &[Vec<String>],
+    format: Format,
+) -> Result<Vec<u8>, Problem> {
     let doc = || {
-        Document::new(title).with_subtitle(org.to_string()).section(Section::new(title.to_string()).table(
-            header.iter().copied(),
-            rows.iter().map(|r| r.iter().cloned().collect::<Vec<_>>()),
-        ))
+        Document::new(title).with_subtitle(org.to_string()).section(
+            Section::new(title.to_string())
+                .table(header.iter().copied(), rows.iter().map(|r| r.iter().cloned().collect::<Vec<_>>())),
+        )
     };
     Ok(match format {
         Format::Json => unreachable!("JSON logs are serialised by their callers"),

@@ -54,7 +54,8 @@ pub async fn world(
     let add = |world: &mut World, org: &Org| {
         world.orgs.entry(org.id.clone()).or_insert_with(|| facts(org));
     };
-    let tenant_orgs = orgs_where(store, &format!("id IN (SELECT org_id FROM tenants WHERE status IN {LIVE})"), None).await?;
+    let tenant_orgs =
+        orgs_where(store, &format!("id IN (SELECT org_id FROM tenants WHERE status IN {LIVE})"), None).await?;
     let mut schools_of: HashMap<String, Vec<String>> = HashMap::new();
     for org in &tenant_orgs {
         add(&mut world, org);
@@ -63,19 +64,35 @@ pub async fn world(
             continue;
         }
         let cond = covers_condition(org);
-        let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE kind = 'etablissement' AND {} ORDER BY sort_name", cond.sql());
-        let covered: Vec<Org> = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(org_from_row).collect();
+        let sql = format!(
+            "SELECT {ORG_COLUMNS} FROM orgs WHERE kind = 'etablissement' AND {} ORDER BY sort_name",
+            cond.sql()
+        );
+        let covered: Vec<Org> =
+            cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(org_from_row).collect();
         schools_of.insert(org.id.clone(), covered.iter().map(|o| o.id.clone()).collect());
         covered.iter().for_each(|o| add(&mut world, o));
     }
-    for org in orgs_where(store, "kind IN ('dsden', 'editeur', 'hebergeur') OR id IN (SELECT org_id FROM rgpd_profiles) \
-         OR id IN (SELECT client_org_id FROM processor_contracts)", None).await? {
+    for org in orgs_where(
+        store,
+        "kind IN ('dsden', 'editeur', 'hebergeur') OR id IN (SELECT org_id FROM rgpd_profiles) \
+         OR id IN (SELECT client_org_id FROM processor_contracts)",
+        None,
+    )
+    .await?
+    {
         if org.kind == OrgKind::Dsden {
             world.dsden_by_departement.insert(org.code.clone(), org.id.clone());
         }
         add(&mut world, &org);
     }
-    for org in orgs_where(store, &format!("id IN (SELECT org_id FROM convention_parties WHERE convention_id IN ({ACTIVE_CONVENTIONS}))"), Some(date)).await? {
+    for org in orgs_where(
+        store,
+        &format!("id IN (SELECT org_id FROM convention_parties WHERE convention_id IN ({ACTIVE_CONVENTIONS}))"),
+        Some(date),
+    )
+    .await?
+    {
         add(&mut world, &org);
     }
     if let Some(org) = crate::registry::get_org(store, org_id).await? {
@@ -119,7 +136,11 @@ async fn assignments(
     let mut out = HashMap::new();
     for c in conventions {
         let id: String = c.get("id");
-        let Ok(model) = crate::conventions::find_model(models, &c.get::<String, _>("model_id"), Some(c.get::<i64, _>("model_version") as u32)) else {
+        let Ok(model) = crate::conventions::find_model(
+            models,
+            &c.get::<String, _>("model_id"),
+            Some(c.get::<i64, _>("model_version") as u32),
+        ) else {
             continue;
         };
         let of = |key: &str| -> Vec<String> {
@@ -158,8 +179,10 @@ async fn live_tenants(
             None => {
                 let list: Vec<String> = serde_json::from_str(&options).unwrap_or_default();
                 let refs: Vec<&str> = list.iter().map(String::as_str).collect();
-                let codes: Vec<String> =
-                    catalog.resolve(&bouquet, &refs).map(|s| s.iter().map(|s| s.code.clone()).collect()).unwrap_or_default();
+                let codes: Vec<String> = catalog
+                    .resolve(&bouquet, &refs)
+                    .map(|s| s.iter().map(|s| s.code.clone()).collect())
+                    .unwrap_or_default();
                 resolved.insert((bouquet, options), codes.clone());
                 codes
             }
@@ -199,7 +222,12 @@ pub fn profile_from_row(r: &sqlx::any::AnyRow) -> Profile {
 
 async fn profiles(store: &Store) -> Result<Vec<(String, Profile)>, Problem> {
     let sql = format!("SELECT {PROFILE_COLUMNS} FROM rgpd_profiles");
-    Ok(sqlx::query(&sql).fetch_all(store.pool()).await?.iter().map(|r| (r.get("org_id"), profile_from_row(r))).collect())
+    Ok(sqlx::query(&sql)
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(|r| (r.get("org_id"), profile_from_row(r)))
+        .collect())
 }
 
 /// A profile and its version, if one was recorded.

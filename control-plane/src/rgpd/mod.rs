@@ -178,8 +178,14 @@ pub async fn export_register(
 ) -> Result<Exported, Problem> {
     let register = current(state, org).await?;
     let bytes = render_blocking(&register, format).await?;
-    let snapshot = snapshots::record(state, actor, org, &register, format.as_str(), "export", state.clock.now()).await?;
-    Ok(Exported { bytes, format, file_name: export::file_name("registre-rgpd", &org.code, &register.as_of, format), snapshot })
+    let snapshot =
+        snapshots::record(state, actor, org, &register, format.as_str(), "export", state.clock.now()).await?;
+    Ok(Exported {
+        bytes,
+        format,
+        file_name: export::file_name("registre-rgpd", &org.code, &register.as_of, format),
+        snapshot,
+    })
 }
 
 /// [`export::render`], on a blocking thread for PDF.

@@ -97,7 +97,10 @@ fn fiche(e: &Entry) -> Sheet {
         vec![h("Mise à jour"), date(&e.last_changed)],
         vec![],
         vec![h("Acteurs")],
-        ["", "Nom", "Responsable", "Adresse", "Pays", "Téléphone", "Adresse de messagerie"].into_iter().map(h).collect(),
+        ["", "Nom", "Responsable", "Adresse", "Pays", "Téléphone", "Adresse de messagerie"]
+            .into_iter()
+            .map(h)
+            .collect(),
         actor_row("Responsable du traitement", &e.controller),
         dpo_row(&e.dpo),
         vec![h("Représentant du responsable"), t(&e.representative)],
@@ -137,14 +140,25 @@ fn fiche(e: &Entry) -> Sheet {
     if e.transfers.is_empty() {
         rows.push(vec![t("aucun")]);
     } else {
-        rows.push(["Destinataire", "Pays", "Type de garanties", "Lien vers la documentation"].into_iter().map(h).collect());
+        rows.push(
+            ["Destinataire", "Pays", "Type de garanties", "Lien vers la documentation"].into_iter().map(h).collect(),
+        );
         rows.extend(
             e.transfers.iter().map(|x| vec![t(&x.recipient), t(&x.country), t(&x.safeguard), t(&x.documentation)]),
         );
     }
     rows.push(vec![]);
     rows.push(vec![h("Autres mentions (dérivées de ce qui est déployé)")]);
-    let others = ["Source des données", "Sous-traitants", "Établissements concernés", "Comptes", "Conventions", "AIPD requise", "Alertes", "Champs manquants"];
+    let others = [
+        "Source des données",
+        "Sous-traitants",
+        "Établissements concernés",
+        "Comptes",
+        "Conventions",
+        "AIPD requise",
+        "Alertes",
+        "Champs manquants",
+    ];
     rows.extend(entry_fields(e).into_iter().filter(|(l, _)| others.contains(l)).map(|(l, v)| vec![h(l), t(v)]));
     Sheet { name: e.reference.clone(), column_widths_cm: vec![6.0, 8.0, 6.0, 7.0, 2.0, 3.5, 6.0], rows }
 }
@@ -178,6 +192,7 @@ pub fn register(r: &Register) -> Vec<u8> {
 pub fn table(title: &str, header: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
     let mut cells = vec![header.iter().map(|s| h(s)).collect::<Vec<_>>()];
     cells.extend(rows.iter().map(|r| r.iter().map(|v| t(v.clone())).collect()));
-    let sheet = Sheet { name: title.chars().take(31).collect(), column_widths_cm: vec![5.0; header.len()], rows: cells };
+    let sheet =
+        Sheet { name: title.chars().take(31).collect(), column_widths_cm: vec![5.0; header.len()], rows: cells };
     to_ods(&Spreadsheet { title: title.into(), sheets: vec![sheet] })
 }

@@ -153,7 +153,9 @@ fn validate(input: &RequestInput, today: NaiveDate) -> Result<NaiveDate, Problem
     match (&input.answered_on, input.status.closed()) {
         (None, true) => checks.fail("answered_on", "la date de réponse est requise pour une demande close"),
         (Some(a), _) => {
-            if let (Some(a), Some(r)) = (checks.check("answered_on", parse_date("answered_on", a).map_err(|p| p.detail)), received) {
+            if let (Some(a), Some(r)) =
+                (checks.check("answered_on", parse_date("answered_on", a).map_err(|p| p.detail)), received)
+            {
                 if a < r {
                     checks.fail("answered_on", "la réponse précède la réception");
                 }
@@ -165,7 +167,8 @@ fn validate(input: &RequestInput, today: NaiveDate) -> Result<NaiveDate, Problem
     Ok(received.expect("checked"))
 }
 
-const COLUMNS: &str = "id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, notes, version, \
+const COLUMNS: &str =
+    "id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, notes, version, \
     created_by, created_at, updated_at";
 
 fn from_row(r: &sqlx::any::AnyRow, today: NaiveDate) -> DataRequest {
@@ -205,7 +208,13 @@ fn today(state: &AppState) -> NaiveDate {
 pub async fn list(state: &AppState, org: &Org) -> Result<Vec<DataRequest>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM rgpd_requests WHERE org_id = $1 ORDER BY received_on DESC, id DESC");
     let today = today(state);
-    Ok(sqlx::query(&sql).bind(&org.id).fetch_all(state.store.pool()).await?.iter().map(|r| from_row(r, today)).collect())
+    Ok(sqlx::query(&sql)
+        .bind(&org.id)
+        .fetch_all(state.store.pool())
+        .await?
+        .iter()
+        .map(|r| from_row(r, today))
+        .collect())
 }
 
 pub async fn get(state: &AppState, org: &Org, id: &str) -> Result<DataRequest, Problem> {
@@ -214,7 +223,15 @@ pub async fn get(state: &AppState, org: &Org, id: &str) -> Result<DataRequest, P
     row.map(|r| from_row(&r, today(state))).ok_or_else(|| Problem::not_found(format!("aucune demande « {id} »")))
 }
 
-async fn audit_change(tx: &mut crate::store::Tx, state: &AppState, actor: &Actor, action: &str, id: &str, org: &Org, input: &RequestInput) -> Result<(), Problem> {
+async fn audit_change(
+    tx: &mut crate::store::Tx,
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    id: &str,
+    org: &Org,
+    input: &RequestInput,
+) -> Result<(), Problem> {
     let change = Change {
         actor: &actor.name,
         action,
@@ -257,7 +274,14 @@ pub async fn create(state: &AppState, actor: &Actor, org: &Org, input: RequestIn
     get(state, org, &id).await
 }
 
-pub async fn update(state: &AppState, actor: &Actor, org: &Org, id: &str, input: RequestInput, expected: i64) -> Result<DataRequest, Problem> {
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    org: &Org,
+    id: &str,
+    input: RequestInput,
+    expected: i64,
+) -> Result<DataRequest, Problem> {
     let current = get(state, org, id).await?;
     let received = validate(&input, today(state))?;
     let mut tx = state.store.begin_write().await?;

@@ -64,8 +64,14 @@ pub fn routes() -> Vec<ApiRoute> {
         )
         .query::<DiffQuery>()
         .responds::<Diff>(StatusCode::OK),
-        route(Method::GET, "/api/v1/rgpd/profiles/{org}", "Coordonnées RGPD d'une organisation", &RGPD_READ, get(profile_show))
-            .responds::<Profile>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/rgpd/profiles/{org}",
+            "Coordonnées RGPD d'une organisation",
+            &RGPD_READ,
+            get(profile_show),
+        )
+        .responds::<Profile>(StatusCode::OK),
         route(
             Method::PUT,
             "/api/v1/rgpd/profiles/{org}",
@@ -84,10 +90,16 @@ pub fn routes() -> Vec<ApiRoute> {
         )
         .query::<FormatQuery>()
         .responds::<Vec<Breach>>(StatusCode::OK),
-        route(Method::POST, "/api/v1/rgpd/breaches/{org}", "Consigner une violation de données", &RGPD_WRITE, post(breach_create))
-            .idempotent()
-            .json_body::<BreachInput>()
-            .responds::<Breach>(StatusCode::CREATED),
+        route(
+            Method::POST,
+            "/api/v1/rgpd/breaches/{org}",
+            "Consigner une violation de données",
+            &RGPD_WRITE,
+            post(breach_create),
+        )
+        .idempotent()
+        .json_body::<BreachInput>()
+        .responds::<Breach>(StatusCode::CREATED),
         route(
             Method::PUT,
             "/api/v1/rgpd/breaches/{org}/{id}",
@@ -226,7 +238,10 @@ async fn diff(
         }
         None => {
             let (s, r) = snapshots::latest(&state, &org.id).await?.ok_or_else(|| {
-                Problem::invalid_field("from", format!("aucun instantané du registre de {} : exportez-le d'abord", org.name))
+                Problem::invalid_field(
+                    "from",
+                    format!("aucun instantané du registre de {} : exportez-le d'abord", org.name),
+                )
             })?;
             (s.id, r)
         }
@@ -247,7 +262,11 @@ fn with_etag(body: impl Serialize, version: i64, status: StatusCode) -> Response
     response
 }
 
-async fn profile_show(State(state): State<AppState>, caller: Caller, Path(key): Path<String>) -> Result<Response, Problem> {
+async fn profile_show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let (profile, version) = super::load::profile(&state.store, &org.id).await?.unwrap_or_default();
     Ok(with_etag(profile, version, StatusCode::OK))
@@ -306,7 +325,10 @@ async fn breach_list(
     blocking_if_pdf(format, export).await
 }
 
-async fn blocking_if_pdf(format: Format, f: impl FnOnce() -> Result<Response, Problem> + Send + 'static) -> Result<Response, Problem> {
+async fn blocking_if_pdf(
+    format: Format,
+    f: impl FnOnce() -> Result<Response, Problem> + Send + 'static,
+) -> Result<Response, Problem> {
     if format == Format::Pdf {
         tokio::task::spawn_blocking(f).await.map_err(|e| anyhow::anyhow!("pdf task: {e}"))?
     } else {

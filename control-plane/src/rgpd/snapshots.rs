@@ -115,7 +115,8 @@ pub async fn record(
 
 /// Snapshots of `org`'s register, newest first.
 pub async fn list(state: &AppState, org_id: &str, limit: u32) -> Result<Vec<Snapshot>, Problem> {
-    let sql = format!("SELECT {COLUMNS} FROM rgpd_snapshots WHERE org_id = $1 ORDER BY taken_at DESC, id DESC LIMIT {limit}");
+    let sql =
+        format!("SELECT {COLUMNS} FROM rgpd_snapshots WHERE org_id = $1 ORDER BY taken_at DESC, id DESC LIMIT {limit}");
     Ok(sqlx::query(&sql).bind(org_id).fetch_all(state.store.pool()).await?.iter().map(from_row).collect())
 }
 
@@ -143,7 +144,10 @@ pub async fn get_of(state: &AppState, org: &Org, id: &str, field: &str) -> Resul
     if snapshot.org_id != org.id {
         return Err(Problem::invalid_field(
             field,
-            format!("l'instantané {id} appartient au registre d'une autre organisation que {} : comparaison impossible", org.name),
+            format!(
+                "l'instantané {id} appartient au registre d'une autre organisation que {} : comparaison impossible",
+                org.name
+            ),
         ));
     }
     Ok((snapshot, register))
@@ -235,7 +239,12 @@ pub fn diff(from: &str, before: &Register, to: &str, after: &Register) -> Diff {
         .filter_map(|(k, (r, after))| {
             let (_, before) = b.get(k)?;
             let fields = field_changes(before, after);
-            (!fields.is_empty()).then(|| EntryChange { key: r.key.clone(), reference: r.reference.clone(), name: r.name.clone(), fields })
+            (!fields.is_empty()).then(|| EntryChange {
+                key: r.key.clone(),
+                reference: r.reference.clone(),
+                name: r.name.clone(),
+                fields,
+            })
         })
         .collect();
     let head = |r: &Register| serde_json::json!({ "organisation": r.organisation, "dpo": r.dpo, "representative": r.representative });
@@ -271,7 +280,12 @@ mod tests {
         w.orgs.insert("e".into(), etab);
         w.assignments.insert(
             "e".into(),
-            Assignment { convention: "C".into(), controller: "e".into(), joint_controllers: vec![], processors: vec![] },
+            Assignment {
+                convention: "C".into(),
+                controller: "e".into(),
+                joint_controllers: vec![],
+                processors: vec![],
+            },
         );
         w.tenants.push(LiveTenant {
             slug: "t".into(),
