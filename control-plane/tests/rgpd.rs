@@ -397,3 +397,46 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     let sheets = odf::ods_sheets(&resp.bytes().await.unwrap());
     assert_eq!(sheets[0].1[1][1], "effacement");
 }
+
+#[tokio::test]
+async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_changed() {
+    let d = demo(common::sqlite().await).await;
+    d.set_profile().await;
+    let store = d.db.store.clone();
+    let state = |days: i64| {
+        let clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(days)));
+        entcp::api::AppState::new(store.clone(), entcp::config::Config::default(), clock)
+    };
+    let mails = || async {
+        use sqlx::Row;
+        sqlx::query("SELECT recipients, context FROM outbox WHERE template = 'rgpd'")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<String, _>("recipients"), r.get::<String, _>("context")))
+            .collect::<Vec<_>>()
+    };
+    let first = entcp::rgpd::jobs::monthly(&state(0), t0()).await.unwrap();
+    // The académie (controller), both communes, the vendor and the host (processors).
+    assert_eq!((first.registers, first.snapshots, first.notified), (5, 5, 0), "{first:?}");
+    let again = entcp::rgpd::jobs::monthly(&state(1), t0() + chrono::Duration::days(1)).await.unwrap();
+    assert_eq!((again.snapshots, again.notified), (0, 0), "nothing changed: {again:?}");
+    assert!(mails().await.is_empty());
+
+    let mut doc: entcp::tenants::EntTenant =
+        serde_yaml::from_str(include_str!("../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
+    doc.spec.options = vec!["visio".into()];
+    let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
+    entcp::tenants::apply(&state(20), &admin(), &doc, Some(tenant.version)).await.unwrap();
+    let later = t0() + chrono::Duration::days(30);
+    let changed = entcp::rgpd::jobs::monthly(&state(30), later).await.unwrap();
+    assert!(changed.snapshots >= 1 && changed.notified >= 1, "{changed:?}");
+    let sent = mails().await;
+    let (to, context) =
+        sent.iter().find(|(to, _)| to.contains("dpd@ac-creteil.fr")).expect("the académie's DPO is told");
+    assert!(to.contains("dpd@ac-creteil.fr"));
+    let context: Value = serde_json::from_str(context).unwrap();
+    assert!(context["changed"].to_string().contains("24-visio"), "{context}");
+    assert_eq!(context["previous"], "2026-09-01");
+}

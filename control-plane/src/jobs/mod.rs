@@ -40,6 +40,7 @@ pub fn all() -> Vec<Job> {
     jobs.extend(crate::notify::jobs());
     jobs.extend(crate::conventions::jobs::jobs());
     jobs.extend(crate::provisioning::reconcile::jobs());
+    jobs.extend(crate::rgpd::jobs::jobs());
     jobs
 }
 

@@ -24,6 +24,12 @@ const TEMPLATES: &[(&str, &str, &str, &str)] = &[
         include_str!("../../../templates/mail/convention.txt"),
         include_str!("../../../templates/mail/convention.html"),
     ),
+    (
+        "rgpd",
+        include_str!("../../../templates/mail/rgpd.subject"),
+        include_str!("../../../templates/mail/rgpd.txt"),
+        include_str!("../../../templates/mail/rgpd.html"),
+    ),
 ];
 
 fn tera() -> &'static tera::Tera {

@@ -489,6 +489,22 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
     }
 }
 
+/// Every organisation that has a register in `world`: controllers, joint controllers and processors.
+pub fn register_holders(world: &World, catalog: &Catalog) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for tenant in &world.tenants {
+        for school_id in &tenant.schools {
+            let (roles, _) = roles_of(world, &or_unknown(school_id, world));
+            out.insert(roles.controller.clone());
+            out.extend(roles.joint_controllers.iter().cloned());
+            for service in tenant.services.iter().filter_map(|c| catalog.service(c)) {
+                out.extend(chain(world, &roles, tenant, service).into_iter().map(|l| l.0));
+            }
+        }
+    }
+    out
+}
+
 fn add_common(agg: &mut Agg, tenant: &LiveTenant, roles: &Assignment, warning: Option<&str>) {
     if agg.tenants.insert(tenant.slug.clone()) {
         agg.accounts += tenant.accounts;

@@ -237,7 +237,7 @@ pub async fn profile(store: &Store, org_id: &str) -> Result<Option<(Profile, i64
     Ok(row.map(|r| (profile_from_row(&r), r.get("version"))))
 }
 
-async fn history(store: &Store, org_id: &str) -> Result<HashMap<String, (String, String, String)>, Problem> {
+pub async fn history(store: &Store, org_id: &str) -> Result<HashMap<String, (String, String, String)>, Problem> {
     let rows = sqlx::query(
         "SELECT entry_key, content_hash, first_recorded_at, last_changed_at FROM rgpd_entry_history WHERE org_id = $1",
     )

@@ -7,7 +7,7 @@ use crate::audit::{self, Change};
 use crate::documents::sha256_hex;
 use crate::error::{Problem, ProblemKind};
 use crate::registry::Org;
-use crate::store::{new_id, timestamp};
+use crate::store::{new_id, timestamp, Backend, Tx};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,22 @@ pub async fn record(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Snapshot, Problem> {
+    let mut tx = state.store.begin_write().await?;
+    let snapshot = record_in(&mut tx, state.store.backend(), actor, org, register, (format, reason), now).await?;
+    tx.commit().await?;
+    Ok(snapshot)
+}
+
+/// [`record`] in the caller's transaction; `what` is (format, reason).
+pub async fn record_in(
+    tx: &mut Tx,
+    backend: Backend,
+    actor: &str,
+    org: &Org,
+    register: &Register,
+    (format, reason): (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<Snapshot, Problem> {
     let content = canonical(register);
     let snapshot = Snapshot {
         id: new_id(),
@@ -71,7 +87,6 @@ pub async fn record(
         taken_by: actor.into(),
         taken_at: timestamp(now),
     };
-    let mut tx = state.store.begin_write().await?;
     sqlx::query(
         "INSERT INTO rgpd_snapshots (id, org_id, reason, format, content, sha256, entries, taken_by, taken_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -85,7 +100,7 @@ pub async fn record(
     .bind(snapshot.entries)
     .bind(actor)
     .bind(&snapshot.taken_at)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     for e in &register.entries {
         sqlx::query(
@@ -97,7 +112,7 @@ pub async fn record(
         .bind(entry_hash(e))
         .bind(&e.first_recorded)
         .bind(&e.last_changed)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     let change = Change {
@@ -108,8 +123,7 @@ pub async fn record(
         scope_org_id: Some(&org.id),
         summary: serde_json::json!({ "snapshot": snapshot.id, "sha256": snapshot.sha256, "format": format, "reason": reason }),
     };
-    audit::append(&mut tx, state.store.backend(), change, now).await?;
-    tx.commit().await?;
+    audit::append(tx, backend, change, now).await?;
     Ok(snapshot)
 }
 
