@@ -4,4 +4,5 @@
 pub mod catalog;
 pub mod conventions;
 pub mod identity;
+pub mod rgpd;
 pub mod tenants;

@@ -8,6 +8,7 @@ use crate::catalog::{Catalog, ProcessorRole, Service};
 use crate::registry::{EtabType, OrgKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Version of the JSON schema of [`Register`].
@@ -275,8 +276,11 @@ impl Register {
     }
 }
 
-fn or_unknown(org_id: &str, world: &World) -> OrgFacts {
-    world.orgs.get(org_id).cloned().unwrap_or(OrgFacts {
+fn or_unknown<'a>(org_id: &str, world: &'a World) -> Cow<'a, OrgFacts> {
+    if let Some(org) = world.orgs.get(org_id) {
+        return Cow::Borrowed(org);
+    }
+    Cow::Owned(OrgFacts {
         id: org_id.to_string(),
         kind: OrgKind::Etablissement,
         code: String::new(),
@@ -331,9 +335,9 @@ pub fn in_eu(country: &str) -> bool {
 
 /// The controller, joint controllers and convention processors of a school, and
 /// the warning when no active convention says so (the defaults of the arrêté apply).
-fn roles_of(world: &World, school: &OrgFacts) -> (Assignment, Option<String>) {
+fn roles_of<'a>(world: &'a World, school: &OrgFacts) -> (Cow<'a, Assignment>, Option<String>) {
     if let Some(a) = world.assignments.get(&school.id) {
-        return (a.clone(), None);
+        return (Cow::Borrowed(a), None);
     }
     let controller = if school.etab_type.is_some_and(|t| t.is_ecole()) {
         school
@@ -349,7 +353,9 @@ fn roles_of(world: &World, school: &OrgFacts) -> (Assignment, Option<String>) {
         "{} : aucune convention en vigueur ; responsable de traitement par défaut (arrêté du 30 novembre 2006 modifié)",
         school.name
     );
-    (Assignment { convention: String::new(), controller, joint_controllers: vec![], processors: vec![] }, Some(warning))
+    let assignment =
+        Assignment { convention: String::new(), controller, joint_controllers: vec![], processors: vec![] };
+    (Cow::Owned(assignment), Some(warning))
 }
 
 /// One link of a chain before it is rendered: processor, client, role label, and the
@@ -411,14 +417,6 @@ struct Agg {
     educonnect: bool,
 }
 
-impl Agg {
-    fn add_link(&mut self, link: &Link) {
-        if !self.links.contains(link) {
-            self.links.push(link.clone());
-        }
-    }
-}
-
 /// The register of `org_id` on `as_of` (`YYYY-MM-DD`), `now` stamping entries recorded for the first time.
 pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: &str) -> Register {
     let mut entries: BTreeMap<(String, String), Agg> = BTreeMap::new();
@@ -428,20 +426,26 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
             let school = or_unknown(school_id, world);
             let (roles, warning) = roles_of(world, &school);
             let controls = roles.controller == org_id || roles.joint_controllers.iter().any(|j| j == org_id);
+            // Services with the same processor roles share a chain.
+            let mut chains: Vec<(&[ProcessorRole], Vec<Link>)> = Vec::new();
             for code in &tenant.services {
                 let Some(service) = catalog.service(code) else { continue };
-                let links = chain(world, &roles, tenant, service);
+                let wanted = service.rgpd.processors.as_slice();
+                let links = match chains.iter().position(|(w, _)| *w == wanted) {
+                    Some(i) => &chains[i].1,
+                    None => {
+                        chains.push((wanted, chain(world, &roles, tenant, service)));
+                        &chains[chains.len() - 1].1
+                    }
+                };
                 let as_processor = links.iter().any(|l| l.0 == org_id);
                 if !controls && !as_processor {
                     continue;
                 }
-                let est =
-                    Establishment { uai: school.code.clone(), name: school.name.clone(), tenant: tenant.slug.clone() };
                 if controls {
-                    let agg = entries.entry((roles.controller.clone(), code.clone())).or_default();
-                    agg.establishments.insert(school.id.clone(), est.clone());
-                    add_common(agg, tenant, &roles, warning.as_deref());
-                    links.iter().for_each(|l| agg.add_link(l));
+                    let key = (roles.controller.clone(), code.clone());
+                    let agg = entries.entry(key).or_default();
+                    agg.add(&school, tenant, &roles, warning.as_deref(), links);
                 }
                 if as_processor {
                     let (roles_here, services, agg) = processed.entry(roles.controller.clone()).or_default();
@@ -449,9 +453,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                         roles_here.insert(l.2.to_string());
                     });
                     services.insert(service.code.clone());
-                    agg.establishments.insert(school.id.clone(), est);
-                    add_common(agg, tenant, &roles, None);
-                    links.iter().for_each(|l| agg.add_link(l));
+                    agg.add(&school, tenant, &roles, None, links);
                 }
             }
         }
@@ -505,21 +507,46 @@ pub fn register_holders(world: &World, catalog: &Catalog) -> BTreeSet<String> {
     out
 }
 
-fn add_common(agg: &mut Agg, tenant: &LiveTenant, roles: &Assignment, warning: Option<&str>) {
-    if agg.tenants.insert(tenant.slug.clone()) {
-        agg.accounts += tenant.accounts;
-    }
-    if !roles.convention.is_empty() {
-        agg.conventions.insert(roles.convention.clone());
-    }
-    agg.joint.extend(roles.joint_controllers.iter().cloned());
-    if let Some(w) = warning {
-        agg.warnings.insert(w.to_string());
-    }
-    if tenant.aaf {
-        agg.aaf = true;
-    } else {
-        agg.educonnect = true;
+impl Agg {
+    /// Counts a school of a tenant in the entry, with its roles and processor chain.
+    fn add(
+        &mut self,
+        school: &OrgFacts,
+        tenant: &LiveTenant,
+        roles: &Assignment,
+        warning: Option<&str>,
+        links: &[Link],
+    ) {
+        if !self.establishments.contains_key(&school.id) {
+            let est =
+                Establishment { uai: school.code.clone(), name: school.name.clone(), tenant: tenant.slug.clone() };
+            self.establishments.insert(school.id.clone(), est);
+        }
+        if !self.tenants.contains(&tenant.slug) {
+            self.tenants.insert(tenant.slug.clone());
+            self.accounts += tenant.accounts;
+        }
+        if !roles.convention.is_empty() && !self.conventions.contains(&roles.convention) {
+            self.conventions.insert(roles.convention.clone());
+        }
+        for j in &roles.joint_controllers {
+            if !self.joint.contains(j) {
+                self.joint.insert(j.clone());
+            }
+        }
+        if let Some(w) = warning {
+            self.warnings.insert(w.to_string());
+        }
+        if tenant.aaf {
+            self.aaf = true;
+        } else {
+            self.educonnect = true;
+        }
+        for link in links {
+            if !self.links.contains(link) {
+                self.links.push(link.clone());
+            }
+        }
     }
 }
 
@@ -588,7 +615,7 @@ fn links_rendered(world: &World, links: &[Link], controller: &str) -> (Vec<Proce
             ProcessorLink {
                 org: actor(&org),
                 role: role.to_string(),
-                acts_for: or_unknown(client, world).name,
+                acts_for: or_unknown(client, world).name.clone(),
                 contract,
                 art28_contract: art28,
             }

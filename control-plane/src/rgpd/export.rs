@@ -201,6 +201,23 @@ fn owned(fields: Vec<(&'static str, String)>) -> Vec<(String, String)> {
     fields.into_iter().map(|(l, v)| (l.to_string(), v)).collect()
 }
 
+/// Beyond this many establishments in an entry, documents list them once, in an annex.
+const INLINE_ESTABLISHMENTS: usize = 30;
+
+/// Every establishment of the register once, with the activities it is concerned by.
+fn annex(r: &Register) -> Section {
+    let mut by_uai: std::collections::BTreeMap<&str, (&str, &str, Vec<&str>)> = std::collections::BTreeMap::new();
+    for e in &r.entries {
+        for s in &e.establishments {
+            by_uai.entry(&s.uai).or_insert((&s.name, &s.tenant, Vec::new())).2.push(&e.reference);
+        }
+    }
+    let rows = by_uai.into_iter().map(|(uai, (name, tenant, refs))| {
+        vec![uai.to_string(), name.to_string(), tenant.to_string(), refs.join(", ")]
+    });
+    Section::new("Annexe : établissements concernés").table(["UAI", "Établissement", "Tenant", "Activités"], rows)
+}
+
 /// The register as a document (HTML, PDF).
 pub fn document(r: &Register) -> Document {
     let o = &r.organisation;
@@ -234,16 +251,25 @@ pub fn document(r: &Register) -> Document {
             ["Référence", "Activité", "Création", "Mise à jour", "Finalité principale", "Données sensibles"],
             rows,
         ));
+    let long = r.entries.iter().any(|e| e.establishments.len() > INLINE_ESTABLISHMENTS);
     for e in &r.entries {
-        doc = doc.section(
-            Section::new(format!("Fiche {} — {}", e.reference, e.name)).block(Block::Fields(owned(entry_fields(e)))),
-        );
+        let mut fields = entry_fields(e);
+        if long {
+            for (_, value) in fields.iter_mut().filter(|(l, _)| *l == "Établissements concernés") {
+                *value = format!("{} établissement(s) : voir l'annexe", e.establishments.len());
+            }
+        }
+        doc = doc
+            .section(Section::new(format!("Fiche {} — {}", e.reference, e.name)).block(Block::Fields(owned(fields))));
     }
     for e in &r.processor_entries {
         doc = doc.section(
             Section::new(format!("Sous-traitance pour {} (article 30.2)", e.controller.name))
                 .block(Block::Fields(owned(processor_fields(e)))),
         );
+    }
+    if long {
+        doc = doc.section(annex(r));
     }
     let incomplete: Vec<String> =
         r.incomplete.iter().map(|i| format!("{} — {} : {}", i.reference, i.name, i.missing.join(", "))).collect();

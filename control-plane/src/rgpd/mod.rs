@@ -198,3 +198,56 @@ pub async fn render_blocking(register: &Register, format: export::Format) -> Res
         .await
         .map_err(|e| anyhow::anyhow!("pdf task: {e}"))?
 }
+
+/// The logs a controller keeps besides its register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    Breaches,
+    Requests,
+}
+
+/// A log of `org` in `format` (JSON: the records as the API shows them) and its file name.
+pub async fn export_log(
+    state: &AppState,
+    org: &Org,
+    log: Log,
+    format: export::Format,
+) -> Result<(Vec<u8>, String), Problem> {
+    let today = today_in_france(state.clock.now()).format("%Y-%m-%d").to_string();
+    let (json, title, prefix, header, rows): (_, _, _, &[&str], _) = match log {
+        Log::Breaches => {
+            let list = breaches::list(state, org).await?;
+            let rows = breaches::rows(&list);
+            (
+                serde_json::to_vec_pretty(&list),
+                "Registre des violations de données personnelles",
+                "violations",
+                &breaches::HEADER,
+                rows,
+            )
+        }
+        Log::Requests => {
+            let list = requests::list(state, org).await?;
+            let rows = requests::rows(&list);
+            (
+                serde_json::to_vec_pretty(&list),
+                "Registre des demandes d'exercice des droits",
+                "demandes-droits",
+                &requests::HEADER,
+                rows,
+            )
+        }
+    };
+    let name = export::file_name(prefix, &org.code, &today, format);
+    if format == export::Format::Json {
+        return Ok((json.expect("records serialise"), name));
+    }
+    let (org_name, header) = (org.name.clone(), header.to_vec());
+    let render = move || export::table(title, &org_name, &header, &rows, format);
+    let bytes = if format == export::Format::Pdf {
+        tokio::task::spawn_blocking(render).await.map_err(|e| anyhow::anyhow!("pdf task: {e}"))??
+    } else {
+        render()?
+    };
+    Ok((bytes, name))
+}

@@ -3,7 +3,7 @@
 
 use super::breaches::{self, Breach, BreachInput};
 use super::derive::{Incomplete, Profile, Register};
-use super::export::{self, Format};
+use super::export::Format;
 use super::requests::{self, DataRequest, RequestInput};
 use super::snapshots::{self, Diff, Snapshot};
 use crate::api::extract::{ApiJson, ApiQuery};
@@ -231,29 +231,7 @@ async fn diff(
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> Result<Json<Diff>, Problem> {
     let org = target(&state, &caller, &key).await?;
-    let (from_id, before) = match q.from.as_deref().filter(|s| !s.is_empty()) {
-        Some(id) => {
-            let (s, r) = snapshots::get_of(&state, &org, id, "from").await?;
-            (s.id, r)
-        }
-        None => {
-            let (s, r) = snapshots::latest(&state, &org.id).await?.ok_or_else(|| {
-                Problem::invalid_field(
-                    "from",
-                    format!("aucun instantané du registre de {} : exportez-le d'abord", org.name),
-                )
-            })?;
-            (s.id, r)
-        }
-    };
-    let (to_id, after) = match q.to.as_deref().filter(|s| !s.is_empty() && *s != "now") {
-        Some(id) => {
-            let (s, r) = snapshots::get_of(&state, &org, id, "to").await?;
-            (s.id, r)
-        }
-        None => ("now".to_string(), super::current(&state, &org).await?),
-    };
-    Ok(Json(snapshots::diff(&from_id, &before, &to_id, &after)))
+    Ok(Json(snapshots::diff_for(&state, &org, q.from.as_deref(), q.to.as_deref()).await?))
 }
 
 fn with_etag(body: impl Serialize, version: i64, status: StatusCode) -> Response {
@@ -288,25 +266,17 @@ async fn profile_save(
     Ok(with_etag(profile, version, StatusCode::OK))
 }
 
-fn log_export<T: Serialize>(
-    items: &[T],
-    format: Format,
-    title: &str,
-    prefix: &str,
-    org: &Org,
-    header: &[&str],
-    rows: Vec<Vec<String>>,
-    today: &str,
+async fn log(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    q: &FormatQuery,
+    log: super::Log,
 ) -> Result<Response, Problem> {
-    if format == Format::Json {
-        return Ok(Json(items).into_response());
-    }
-    let bytes = export::table(title, &org.name, header, &rows, format)?;
-    Ok(file(bytes, format, &export::file_name(prefix, &org.code, today, format)))
-}
-
-fn today(state: &AppState) -> String {
-    crate::conventions::workflow::today_in_france(state.clock.now()).format("%Y-%m-%d").to_string()
+    let format = Format::parse(q.format.as_deref())?;
+    let org = target(state, caller, key).await?;
+    let (bytes, name) = super::export_log(state, &org, log, format).await?;
+    Ok(file(bytes, format, &name))
 }
 
 async fn breach_list(
@@ -315,25 +285,7 @@ async fn breach_list(
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> Result<Response, Problem> {
-    let format = Format::parse(q.format.as_deref())?;
-    let org = target(&state, &caller, &key).await?;
-    let list = breaches::list(&state, &org).await?;
-    let rows = breaches::rows(&list);
-    let title = "Registre des violations de données personnelles";
-    let today = today(&state);
-    let export = move || log_export(&list, format, title, "violations", &org, &breaches::HEADER, rows, &today);
-    blocking_if_pdf(format, export).await
-}
-
-async fn blocking_if_pdf(
-    format: Format,
-    f: impl FnOnce() -> Result<Response, Problem> + Send + 'static,
-) -> Result<Response, Problem> {
-    if format == Format::Pdf {
-        tokio::task::spawn_blocking(f).await.map_err(|e| anyhow::anyhow!("pdf task: {e}"))?
-    } else {
-        f()
-    }
+    log(&state, &caller, &key, &q, super::Log::Breaches).await
 }
 
 async fn breach_create(
@@ -368,14 +320,7 @@ async fn request_list(
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> Result<Response, Problem> {
-    let format = Format::parse(q.format.as_deref())?;
-    let org = target(&state, &caller, &key).await?;
-    let list = requests::list(&state, &org).await?;
-    let rows = requests::rows(&list);
-    let title = "Registre des demandes d'exercice des droits";
-    let today = today(&state);
-    let export = move || log_export(&list, format, title, "demandes-droits", &org, &requests::HEADER, rows, &today);
-    blocking_if_pdf(format, export).await
+    log(&state, &caller, &key, &q, super::Log::Requests).await
 }
 
 async fn request_create(

@@ -167,6 +167,34 @@ pub async fn get_of(state: &AppState, org: &Org, id: &str, field: &str) -> Resul
     Ok((snapshot, register))
 }
 
+/// The diff of `org`'s register from snapshot `from` (the latest when `None`) to snapshot
+/// `to` (now when `None` or `now`).
+pub async fn diff_for(state: &AppState, org: &Org, from: Option<&str>, to: Option<&str>) -> Result<Diff, Problem> {
+    let (from_id, before) = match from.filter(|s| !s.is_empty()) {
+        Some(id) => {
+            let (s, r) = get_of(state, org, id, "from").await?;
+            (s.id, r)
+        }
+        None => {
+            let (s, r) = latest(state, &org.id).await?.ok_or_else(|| {
+                Problem::invalid_field(
+                    "from",
+                    format!("aucun instantané du registre de {} : exportez-le d'abord", org.name),
+                )
+            })?;
+            (s.id, r)
+        }
+    };
+    let (to_id, after) = match to.filter(|s| !s.is_empty() && *s != "now") {
+        Some(id) => {
+            let (s, r) = get_of(state, org, id, "to").await?;
+            (s.id, r)
+        }
+        None => ("now".to_string(), super::current(state, org).await?),
+    };
+    Ok(diff(&from_id, &before, &to_id, &after))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EntryRef {
     pub key: String,
