@@ -99,6 +99,7 @@ async fn a_disabled_job_never_runs_and_a_manual_run_is_recorded() {
         config.jobs.each.get_mut("outbox-purge").unwrap().enabled = false;
         config.jobs.each.get_mut("conventions-daily").unwrap().enabled = false;
         config.jobs.each.get_mut("tenants-reconcile").unwrap().enabled = false;
+        config.jobs.each.get_mut("rgpd-snapshots").unwrap().enabled = false;
         let now = common::t0();
         let app = state(&db.store, &config, now);
         let scheduler = Scheduler::new(app.clone(), "solo").unwrap();

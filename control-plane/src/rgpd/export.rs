@@ -357,10 +357,9 @@ pub fn table(
     format: Format,
 ) -> Result<Vec<u8>, Problem> {
     let doc = || {
-        Document::new(title).with_subtitle(org.to_string()).section(
-            Section::new(title.to_string())
-                .table(header.iter().copied(), rows.iter().map(|r| r.iter().cloned().collect::<Vec<_>>())),
-        )
+        Document::new(title)
+            .with_subtitle(org.to_string())
+            .section(Section::new(title.to_string()).table(header.iter().copied(), rows.iter().map(|r| r.to_vec())))
     };
     Ok(match format {
         Format::Json => unreachable!("JSON logs are serialised by their callers"),

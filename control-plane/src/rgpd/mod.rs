@@ -70,7 +70,8 @@ pub async fn authorize(state: &AppState, actor: &Actor, action: &Action, target:
 }
 
 fn check_email(checks: &mut Checks, field: &str, value: &str) {
-    if !value.is_empty() && !(value.contains('@') && value.contains('.') && !value.contains(char::is_whitespace)) {
+    let plausible = value.contains('@') && value.contains('.') && !value.contains(char::is_whitespace);
+    if !value.is_empty() && !plausible {
         checks.fail(field, format!("adresse électronique invalide : « {value} »"));
     }
 }
