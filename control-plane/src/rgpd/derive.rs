@@ -334,10 +334,10 @@ pub fn in_eu(country: &str) -> bool {
 }
 
 /// The controller, joint controllers and convention processors of a school, and
-/// the warning when no active convention says so (the defaults of the arrêté apply).
-fn roles_of<'a>(world: &'a World, school: &OrgFacts) -> (Cow<'a, Assignment>, Option<String>) {
+/// whether no active convention says so (the defaults of the arrêté apply).
+fn roles_of<'a>(world: &'a World, school: &OrgFacts) -> (Cow<'a, Assignment>, bool) {
     if let Some(a) = world.assignments.get(&school.id) {
-        return (Cow::Borrowed(a), None);
+        return (Cow::Borrowed(a), false);
     }
     let controller = if school.etab_type.is_some_and(|t| t.is_ecole()) {
         school
@@ -349,13 +349,9 @@ fn roles_of<'a>(world: &'a World, school: &OrgFacts) -> (Cow<'a, Assignment>, Op
     } else {
         school.id.clone()
     };
-    let warning = format!(
-        "{} : aucune convention en vigueur ; responsable de traitement par défaut (arrêté du 30 novembre 2006 modifié)",
-        school.name
-    );
     let assignment =
         Assignment { convention: String::new(), controller, joint_controllers: vec![], processors: vec![] };
-    (Cow::Owned(assignment), Some(warning))
+    (Cow::Owned(assignment), true)
 }
 
 /// One link of a chain before it is rendered: processor, client, role label, and the
@@ -412,7 +408,8 @@ struct Agg {
     conventions: BTreeSet<String>,
     joint: BTreeSet<String>,
     links: Vec<Link>,
-    warnings: BTreeSet<String>,
+    /// Schools without an active convention (default roles).
+    defaulted: BTreeSet<String>,
     aaf: bool,
     educonnect: bool,
 }
@@ -424,7 +421,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
     for tenant in &world.tenants {
         for school_id in &tenant.schools {
             let school = or_unknown(school_id, world);
-            let (roles, warning) = roles_of(world, &school);
+            let (roles, defaulted) = roles_of(world, &school);
             let controls = roles.controller == org_id || roles.joint_controllers.iter().any(|j| j == org_id);
             // Services with the same processor roles share a chain.
             let mut chains: Vec<(&[ProcessorRole], Vec<Link>)> = Vec::new();
@@ -445,7 +442,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                 if controls {
                     let key = (roles.controller.clone(), code.clone());
                     let agg = entries.entry(key).or_default();
-                    agg.add(&school, tenant, &roles, warning.as_deref(), links);
+                    agg.add(&school, tenant, &roles, defaulted, links);
                 }
                 if as_processor {
                     let (roles_here, services, agg) = processed.entry(roles.controller.clone()).or_default();
@@ -453,7 +450,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                         roles_here.insert(l.2.to_string());
                     });
                     services.insert(service.code.clone());
-                    agg.add(&school, tenant, &roles, None, links);
+                    agg.add(&school, tenant, &roles, false, links);
                 }
             }
         }
@@ -509,14 +506,7 @@ pub fn register_holders(world: &World, catalog: &Catalog) -> BTreeSet<String> {
 
 impl Agg {
     /// Counts a school of a tenant in the entry, with its roles and processor chain.
-    fn add(
-        &mut self,
-        school: &OrgFacts,
-        tenant: &LiveTenant,
-        roles: &Assignment,
-        warning: Option<&str>,
-        links: &[Link],
-    ) {
+    fn add(&mut self, school: &OrgFacts, tenant: &LiveTenant, roles: &Assignment, defaulted: bool, links: &[Link]) {
         if !self.establishments.contains_key(&school.id) {
             let est =
                 Establishment { uai: school.code.clone(), name: school.name.clone(), tenant: tenant.slug.clone() };
@@ -534,8 +524,8 @@ impl Agg {
                 self.joint.insert(j.clone());
             }
         }
-        if let Some(w) = warning {
-            self.warnings.insert(w.to_string());
+        if defaulted && !self.defaulted.contains(&school.name) {
+            self.defaulted.insert(school.name.clone());
         }
         if tenant.aaf {
             self.aaf = true;
@@ -655,7 +645,16 @@ fn dpia(minors: bool, sensitive: bool, accounts: i64, establishments: usize) -> 
 fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &str) -> Entry {
     let controller = or_unknown(controller_id, world);
     let (processors, mut warnings) = links_rendered(world, &agg.links, controller_id);
-    warnings.extend(agg.warnings.iter().cloned());
+    if !agg.defaulted.is_empty() {
+        let names: Vec<&str> = agg.defaulted.iter().take(5).map(String::as_str).collect();
+        let more = if agg.defaulted.len() > 5 { ", …" } else { "" };
+        warnings.push(format!(
+            "aucune convention en vigueur pour {} établissement(s) ({}{more}) : responsable de traitement par défaut \
+             (arrêté du 30 novembre 2006 modifié)",
+            agg.defaulted.len(),
+            names.join(", ")
+        ));
+    }
     let with_collectivite = processors.iter().any(|p| p.role == COLLECTIVITE);
     let subjects = data_subjects(service, with_collectivite);
     let minors = subjects.iter().any(|s| s.contains("mineur") || s.starts_with("élèves"));
