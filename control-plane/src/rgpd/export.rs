@@ -122,8 +122,19 @@ fn processors_text(e: &Entry) -> String {
     )
 }
 
-/// Label / value of every field of an Art. 30(1) entry, in register order.
+/// What a blank mandatory value shows: never a silent blank.
+pub const NOT_GIVEN: &str = "NON RENSEIGNÉ";
+
+/// Label / value of every field of an Art. 30(1) entry, in register order; blanks say so.
 pub fn entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
+    let mut fields = all_entry_fields(e);
+    for (_, v) in fields.iter_mut().filter(|(_, v)| v.trim().is_empty()) {
+        *v = NOT_GIVEN.to_string();
+    }
+    fields
+}
+
+fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
     let dpia = if e.dpia.required {
         format!("oui : {}", e.dpia.reasons.join(" ; "))
     } else if e.dpia.reasons.is_empty() {
@@ -224,14 +235,19 @@ pub fn document(r: &Register) -> Document {
     let mut doc = Document::new("Registre des activités de traitement")
         .with_subtitle(format!("{} — article 30 du RGPD", o.name))
         .with_reference(format!("{} au {}", o.code, r.as_of))
-        .section(Section::new("Organisme").fields([
-            ("Organisme", o.name.clone()),
-            ("Responsable (représentant légal)", o.head.clone()),
-            ("Coordonnées", contact(o)),
-            ("Représentant", r.representative.clone()),
-            ("Délégué à la protection des données", r.dpo.name.clone()),
-            ("Coordonnées du délégué", dpo_contact(&r.dpo)),
-        ]));
+        .section(
+            Section::new("Organisme").fields(
+                [
+                    ("Organisme", o.name.clone()),
+                    ("Responsable (représentant légal)", o.head.clone()),
+                    ("Coordonnées", contact(o)),
+                    ("Représentant", r.representative.clone()),
+                    ("Délégué à la protection des données", r.dpo.name.clone()),
+                    ("Coordonnées du délégué", dpo_contact(&r.dpo)),
+                ]
+                .map(|(l, v)| (l, if v.trim().is_empty() { NOT_GIVEN.to_string() } else { v })),
+            ),
+        );
     let rows: Vec<Vec<String>> = r
         .entries
         .iter()

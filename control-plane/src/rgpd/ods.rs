@@ -6,7 +6,7 @@
 //! derived facts the CNIL sheet lacks; the Art. 30(2) sheet and the incomplete entries.
 
 use super::derive::{Actor, Dpo, Entry, Register};
-use super::export::{entry_fields, processor_fields, yes_no};
+use super::export::{entry_fields, processor_fields, yes_no, NOT_GIVEN};
 use crate::documents::{to_ods, Cell, Sheet, Spreadsheet};
 
 fn h(s: &str) -> Cell {
@@ -29,8 +29,15 @@ fn actor_row(role: &str, a: &Actor) -> Vec<Cell> {
     vec![h(role), t(&a.name), t(&a.head), t(&a.address), t(&a.country), t(&a.phone), t(&a.email)]
 }
 
+/// A mandatory value: « NON RENSEIGNÉ » when blank.
+fn required(s: &str) -> Cell {
+    t(if s.trim().is_empty() { NOT_GIVEN } else { s })
+}
+
 fn dpo_row(d: &Dpo) -> Vec<Cell> {
-    vec![h("Délégué à la protection des données"), t(&d.name), t(""), t(&d.address), t(""), t(&d.phone), t(&d.email)]
+    let contact_missing = d.email.is_empty() && d.address.is_empty() && d.phone.is_empty();
+    let email = if contact_missing { required("") } else { t(&d.email) };
+    vec![h("Délégué à la protection des données"), required(&d.name), t(""), t(&d.address), t(""), t(&d.phone), email]
 }
 
 fn first_sheet(r: &Register) -> Sheet {
@@ -51,7 +58,7 @@ fn first_sheet(r: &Register) -> Sheet {
         vec![h("Nom et coordonnées"), t(&r.representative)],
         vec![],
         vec![h("Délégué à la protection des données")],
-        vec![h("Nom"), t(&r.dpo.name)],
+        vec![h("Nom"), required(&r.dpo.name)],
         vec![h("Adresse"), t(&r.dpo.address)],
         vec![h("Téléphone"), t(&r.dpo.phone)],
         vec![h("Adresse de messagerie"), t(&r.dpo.email)],
