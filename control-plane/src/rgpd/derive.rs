@@ -416,8 +416,10 @@ struct Agg {
 
 /// The register of `org_id` on `as_of` (`YYYY-MM-DD`), `now` stamping entries recorded for the first time.
 pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: &str) -> Register {
-    let mut entries: BTreeMap<(String, String), Agg> = BTreeMap::new();
-    let mut processed: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>, Agg)> = BTreeMap::new();
+    // By controller, then service code: no allocation per (school, service).
+    let mut entries: BTreeMap<String, BTreeMap<&str, Agg>> = BTreeMap::new();
+    let by_code: HashMap<&str, &Service> = catalog.services.iter().map(|s| (s.code.as_str(), s)).collect();
+    let mut processed: BTreeMap<String, (BTreeSet<&str>, BTreeSet<&str>, Agg)> = BTreeMap::new();
     for tenant in &world.tenants {
         for school_id in &tenant.schools {
             let school = or_unknown(school_id, world);
@@ -426,7 +428,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
             // Services with the same processor roles share a chain.
             let mut chains: Vec<(&[ProcessorRole], Vec<Link>)> = Vec::new();
             for code in &tenant.services {
-                let Some(service) = catalog.service(code) else { continue };
+                let Some(service) = by_code.get(code.as_str()).copied() else { continue };
                 let wanted = service.rgpd.processors.as_slice();
                 let links = match chains.iter().position(|(w, _)| *w == wanted) {
                     Some(i) => &chains[i].1,
@@ -440,16 +442,21 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                     continue;
                 }
                 if controls {
-                    let key = (roles.controller.clone(), code.clone());
-                    let agg = entries.entry(key).or_default();
+                    if !entries.contains_key(roles.controller.as_str()) {
+                        entries.insert(roles.controller.clone(), BTreeMap::new());
+                    }
+                    let per_service = entries.get_mut(roles.controller.as_str()).expect("inserted above");
+                    let agg = per_service.entry(service.code.as_str()).or_default();
                     agg.add(&school, tenant, &roles, defaulted, links);
                 }
                 if as_processor {
-                    let (roles_here, services, agg) = processed.entry(roles.controller.clone()).or_default();
-                    links.iter().filter(|l| l.0 == org_id).for_each(|l| {
-                        roles_here.insert(l.2.to_string());
-                    });
-                    services.insert(service.code.clone());
+                    if !processed.contains_key(roles.controller.as_str()) {
+                        processed.insert(roles.controller.clone(), Default::default());
+                    }
+                    let (roles_here, services, agg) =
+                        processed.get_mut(roles.controller.as_str()).expect("inserted above");
+                    roles_here.extend(links.iter().filter(|l| l.0 == org_id).map(|l| l.2));
+                    services.insert(service.code.as_str());
                     agg.add(&school, tenant, &roles, false, links);
                 }
             }
@@ -458,7 +465,10 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
     let org = or_unknown(org_id, world);
     let entries: Vec<Entry> = entries
         .into_iter()
-        .filter_map(|((controller, code), agg)| catalog.service(&code).map(|s| entry(world, &controller, s, agg, now)))
+        .flat_map(|(controller, per_service)| {
+            let by_code = &by_code;
+            per_service.into_iter().map(move |(code, agg)| entry(world, &controller, by_code[code], agg, now))
+        })
         .collect();
     let processor_entries: Vec<ProcessorEntry> = processed
         .into_iter()
@@ -716,12 +726,24 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
 
 /// SHA-256 of an entry without its dates: what "changed" means.
 pub fn entry_hash(e: &Entry) -> String {
-    let mut v = serde_json::to_value(e).expect("entry serialises");
-    if let Some(o) = v.as_object_mut() {
-        o.remove("first_recorded");
-        o.remove("last_changed");
+    if !e.first_recorded.is_empty() || !e.last_changed.is_empty() {
+        let undated = Entry { first_recorded: String::new(), last_changed: String::new(), ..e.clone() };
+        return entry_hash(&undated);
     }
-    crate::documents::sha256_hex(v.to_string().as_bytes())
+    /// Feeds what serde writes straight into the digest: no intermediate JSON.
+    struct Digest(sha2::Sha256);
+    impl std::io::Write for Digest {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            sha2::Digest::update(&mut self.0, bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut digest = Digest(<sha2::Sha256 as sha2::Digest>::new());
+    serde_json::to_writer(&mut digest, e).expect("entry serialises");
+    hex::encode(sha2::Digest::finalize(digest.0))
 }
 
 /// The Art. 30(1) fields an entry lacks, in French.
@@ -774,8 +796,8 @@ fn processor_entry(
     catalog: &Catalog,
     org: &OrgFacts,
     controller_id: &str,
-    roles: BTreeSet<String>,
-    services: BTreeSet<String>,
+    roles: BTreeSet<&str>,
+    services: BTreeSet<&str>,
     agg: Agg,
 ) -> ProcessorEntry {
     let controller = or_unknown(controller_id, world);
@@ -809,7 +831,7 @@ fn processor_entry(
         key: controller_id.to_string(),
         controller: actor(&controller),
         controller_dpo,
-        roles: roles.into_iter().collect(),
+        roles: roles.into_iter().map(String::from).collect(),
         processing,
         establishments: agg.establishments.len(),
         contract,
