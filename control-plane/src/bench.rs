@@ -203,21 +203,25 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
     let academie = rgpd_fixture(&state, tenants).await?;
     println!("{tenants} tenants de 12 services sous une convention de {}", academie.name);
 
-    let started = Instant::now();
+    // Five rounds, the best one printed: the machine may be busy.
     let today = crate::conventions::workflow::today_in_france(chrono::Utc::now()).format("%Y-%m-%d").to_string();
-    let world = crate::rgpd::load::world(&store, &state.catalog, &state.models, &today, &academie.id)
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
-    let loaded = started.elapsed();
-    let started = Instant::now();
-    let register = crate::rgpd::derive::derive(&world, &state.catalog, &academie.id, &today, "now");
-    let derived = started.elapsed();
+    let (mut loaded, mut derived, mut register) = (f64::MAX, f64::MAX, None);
+    for _ in 0..5 {
+        let started = Instant::now();
+        let world = crate::rgpd::load::world(&store, &state.catalog, &state.models, &today, &academie.id)
+            .await
+            .map_err(|p| anyhow::anyhow!(p.detail))?;
+        loaded = loaded.min(started.elapsed().as_secs_f64() * 1000.0);
+        let started = Instant::now();
+        register = Some(crate::rgpd::derive::derive(&world, &state.catalog, &academie.id, &today, "now"));
+        derived = derived.min(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let register = register.expect("five rounds");
     let establishments: usize = register.entries.iter().map(|e| e.establishments.len()).sum();
     println!(
-        "dérivation : {:.0} ms (lecture de la base {:.0} ms + dérivation pure {:.0} ms) ; {} fiches, {} lignes établissement",
-        (loaded + derived).as_secs_f64() * 1000.0,
-        loaded.as_secs_f64() * 1000.0,
-        derived.as_secs_f64() * 1000.0,
+        "dérivation (meilleur de 5) : lecture de la base {loaded:.0} ms + dérivation pure {derived:.0} ms = {:.0} ms ; \
+         {} fiches, {} lignes établissement",
+        loaded + derived,
         register.entries.len(),
         establishments
     );
