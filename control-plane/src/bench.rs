@@ -179,6 +179,120 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `entctl bench groupement`: a departmental purchase of N communes on a
+/// synthetic annuaire, timed step by step through the capability's functions:
+/// prefilled applications, acceptances (each one rewrites the convention's
+/// parties), documents, award, shares.
+pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> {
+    use crate::groupements::{self as gm, award, documents, membership};
+    let fail = |p: crate::error::Problem| anyhow::anyhow!("{}", p.detail);
+    let dir = std::env::temp_dir().join(format!("entcp-bench-groupement-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (url, cleanup) = bench_database(config, &dir).await?;
+    let store = Store::connect(&url, config.database.max_connections).await?;
+    store.migrate().await?;
+    let mut csv = Vec::new();
+    let synthetic = SyntheticOptions { etablissements: communes * 4, communes: communes * 2, seed: 8 };
+    write_annuaire(&mut csv, &synthetic)?;
+    let actor = crate::identity::Actor::cli();
+    let import = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
+    import_annuaire(&store, &actor, std::io::Cursor::new(csv), import, chrono::Utc::now()).await.map_err(fail)?;
+    let state =
+        crate::api::AppState::new(store.clone(), config.clone(), std::sync::Arc::new(crate::clock::SystemClock));
+    let ctx = gm::Ctx {
+        store: &store,
+        catalog: &state.catalog,
+        models: &state.models,
+        actor: &actor,
+        now: chrono::Utc::now(),
+    };
+    let rows = sqlx::query(
+        "SELECT c.id FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
+         e.kind = 'etablissement' AND e.degree = '1D' AND e.commune_code = c.code) ORDER BY c.code",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let mut applicants = Vec::new();
+    for row in rows.iter().take(communes) {
+        let id: String = sqlx::Row::get(row, "id");
+        applicants.extend(crate::registry::get_org(&store, &id).await.map_err(fail)?);
+    }
+    let academie: String = sqlx::query("SELECT code FROM orgs WHERE kind = 'academie' ORDER BY code LIMIT 1")
+        .fetch_one(store.pool())
+        .await
+        .map(|r| sqlx::Row::get(&r, "code"))?;
+    let new: gm::NewGroupement = serde_json::from_value(serde_json::json!({
+        "coordinator": format!("academie:{academie}"), "title": "ENT 1er degré départemental",
+        "object": "Fourniture d'un ENT pour les écoles des communes membres",
+        "cost_key": [{ "basis": "pupils", "weight": 80 }, { "basis": "equal", "weight": 20 }],
+        "application_deadline": "2100-01-01",
+    }))?;
+    let g = gm::create(&ctx, new).await.map_err(fail)?;
+    let step = |what: &str, started: Instant, n: usize| {
+        let secs = started.elapsed().as_secs_f64();
+        println!("{what} : {n} en {secs:.2} s ({:.1} ms chacun)", secs * 1000.0 / n.max(1) as f64);
+    };
+    let started = Instant::now();
+    let mut apps = Vec::new();
+    for org in &applicants {
+        let body: membership::NewApplication = serde_json::from_value(serde_json::json!({
+            "applicant": org.id, "deliberation_number": "D-1", "deliberation_date": "2000-01-01",
+        }))?;
+        apps.push(membership::apply(&ctx, &g, org, body).await.map_err(fail)?);
+    }
+    step("candidatures préremplies", started, apps.len());
+    let schools: i64 = apps.iter().map(|a| a.quantities.schools).sum();
+    println!("  {} communes, {schools} écoles", apps.len());
+    let (one_by_one, batch) = apps.split_at(apps.len() / 2);
+    let started = Instant::now();
+    for app in one_by_one {
+        let g = gm::must_get(&store, &g.id).await.map_err(fail)?;
+        membership::accept(&ctx, &g, app).await.map_err(fail)?;
+    }
+    step("acceptations une à une (convention mise à jour à chaque fois)", started, one_by_one.len());
+    let started = Instant::now();
+    let g = gm::must_get(&store, &g.id).await.map_err(fail)?;
+    membership::accept_many(&ctx, &g, batch).await.map_err(fail)?;
+    step("acceptations groupées (une mise à jour de la convention)", started, batch.len());
+    let g = gm::must_get(&store, &g.id).await.map_err(fail)?;
+    let started = Instant::now();
+    for kind in documents::Kind::ALL {
+        documents::generate(&ctx, &g, kind).await.map_err(fail)?;
+    }
+    step("documents générés (convention, CCTP, membres, annexe ODS)", started, documents::Kind::ALL.len());
+    let mut g = g;
+    for to in [gm::Status::Closed, gm::Status::Consultation] {
+        g = gm::transition(&ctx, &g, to).await.map_err(fail)?;
+    }
+    let siret = (0..10u8).map(|d| format!("7328293200007{d}")).find(|s| crate::registry::codes::parse_siret(s).is_ok());
+    let input: award::AwardInput = serde_json::from_value(serde_json::json!({
+        "vendor_siret": siret, "vendor_name": "Éditeur du banc", "amount_ht_cents": 123_456_789_i64,
+        "amount_ttc_cents": 148_148_147_i64, "notified_on": "2000-01-01",
+        "decp": {
+            "acheteur_siret": siret, "code_cpv": "48190000", "techniques": ["Accord-cadre"],
+            "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Pas de CCAG",
+            "offres_recues": 3, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
+            "sous_traitance_declaree": false, "procedure": "Appel d'offres ouvert", "forme_prix": "Unitaire",
+            "types_prix": ["Définitif révisable"], "considerations_sociales": ["Pas de considération sociale"],
+            "considerations_environnementales": ["Pas de considération environnementale"],
+            "lieu_execution_code": "FR", "lieu_execution_type": "Code pays"
+        }
+    }))?;
+    let started = Instant::now();
+    let g = award::award(&ctx, &g, input).await.map_err(fail)?;
+    step("attribution (contrats de sous-traitance, tenants)", started, 1);
+    let started = Instant::now();
+    let members = membership::members(&store, &g.id).await.map_err(fail)?;
+    let shares = membership::shares_of(&g, &members).map_err(fail)?;
+    let total: i64 = shares.shares.iter().map(|s| s.amount_ttc_cents).sum();
+    step("quotes-parts calculées", started, shares.shares.len());
+    println!("  somme des quotes-parts {total} c = montant {} c", shares.total_ttc_cents);
+    store.close().await;
+    cleanup.run().await;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
 /// `entctl bench rgpd`: the register of an académie with N école tenants of 12 services
 /// each (socle-1d + visio, moodle, collaboratif), all under one active bipartite
 /// convention, with a vendor, a host and their contracts: load and derivation

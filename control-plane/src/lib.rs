@@ -13,6 +13,7 @@ pub mod conventions;
 pub mod demo;
 pub mod documents;
 pub mod error;
+pub mod groupements;
 pub mod identity;
 pub mod jobs;
 pub mod notify;

@@ -71,6 +71,9 @@ enum Command {
     /// Conventions: models, drafts, signatures, documents.
     #[command(subcommand)]
     Conventions(commands::conventions::ConventionsCommand),
+    /// Groupements de commandes: applications, documents, award, shares, DECP.
+    #[command(subcommand)]
+    Groupements(commands::groupements::GroupementsCommand),
     /// The service catalog and bouquets.
     #[command(subcommand)]
     Catalog(commands::catalog::CatalogCommand),
@@ -233,6 +236,11 @@ enum BenchCommand {
         #[arg(long, default_value_t = 35_000)]
         communes: usize,
     },
+    /// A groupement de commandes of N communes: applications, acceptances, documents, award, shares.
+    Groupement {
+        #[arg(long, default_value_t = 460)]
+        communes: usize,
+    },
     /// Reconcile N tenants twice (manifests backend): a first pass, then a no-op pass.
     Reconcile {
         #[arg(long, default_value_t = 10_000)]
@@ -319,6 +327,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             return commands::conventions::run(&open_store(&config).await?, &models, cmd).await;
         }
         Command::Catalog(cmd) => commands::catalog::run(&catalog, cmd)?,
+        Command::Groupements(cmd) => {
+            let state = app_state(&open_store(&config).await?, &config);
+            return commands::groupements::run(&state, cmd).await;
+        }
         Command::Tenants(cmd) => {
             let state = app_state(&open_store(&config).await?, &config);
             return commands::tenants::run(&state, cmd).await;
@@ -339,6 +351,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Version => println!("entctl {}", env!("CARGO_PKG_VERSION")),
         Command::Bench(BenchCommand::Import { rows, communes }) => {
             entcp::bench::import(&config, rows, communes).await?;
+        }
+        Command::Bench(BenchCommand::Groupement { communes }) => {
+            entcp::bench::groupement(&config, communes).await?;
         }
         Command::Bench(BenchCommand::Reconcile { tenants }) => {
             entcp::bench::reconcile(&config, tenants).await?;

@@ -90,7 +90,8 @@ fn fail(p: Problem) -> anyhow::Error {
     anyhow::anyhow!("{}", p.detail)
 }
 
-async fn actor(store: &Store, as_user: Option<&str>) -> anyhow::Result<Actor> {
+/// The operator, or the user `--as EMAIL` with their role bindings.
+pub async fn actor(store: &Store, as_user: Option<&str>) -> anyhow::Result<Actor> {
     let Some(email) = as_user else { return Ok(Actor::cli()) };
     let user = identity::get_user(store, email)
         .await

@@ -18,7 +18,7 @@ mod pdf;
 pub use html::to_html;
 pub use ods::{to_ods, Cell, Sheet, Spreadsheet, ODS_MIME};
 pub use odt::to_odt;
-pub use pdf::{to_pdf, PdfError};
+pub use pdf::{odt_to_pdf, to_pdf, PdfError};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -32,6 +32,13 @@ pub fn to_pdf(doc: &Document) -> Result<Vec<u8>, PdfError> {
     to_pdf_with(doc, std::env::var_os("PATH").as_deref(), TIMEOUT)
 }
 
+/// Converts an ODT package (e.g. a stored version of a document) to PDF through LibreOffice.
+/// Blocks like [`to_pdf`].
+pub fn odt_to_pdf(odt: &[u8]) -> Result<Vec<u8>, PdfError> {
+    let converter = find_converter(std::env::var_os("PATH").as_deref()).ok_or(PdfError::NoConverter)?;
+    convert(&converter, odt, TIMEOUT)
+}
+
 /// [`to_pdf`] with the PATH to search and the timeout given (tests).
 fn to_pdf_with(doc: &Document, path: Option<&OsStr>, timeout: Duration) -> Result<Vec<u8>, PdfError> {
     let converter = find_converter(path).ok_or(PdfError::NoConverter)?;

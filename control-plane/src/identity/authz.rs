@@ -58,6 +58,17 @@ pub const JOBS_READ: Action = Action { name: "jobs.read", write: false, roles: &
 pub const JOBS_RUN: Action = Action { name: "jobs.run", write: true, roles: &[Admin] };
 pub const OUTBOX_READ: Action = Action { name: "outbox.read", write: false, roles: &[Admin, Auditeur] };
 pub const OUTBOX_RETRY: Action = Action { name: "outbox.retry", write: true, roles: &[Admin] };
+/// Groupements de commandes: public facts, own applications, member views (checked per route).
+pub const GROUPEMENTS_READ: Action =
+    Action { name: "groupements.read", write: false, roles: &[Admin, Dan, Collectivite, Coordinateur] };
+/// The coordinator's work; the handler checks the binding at the groupement's coordinator.
+pub const GROUPEMENTS_MANAGE: Action =
+    Action { name: "groupements.manage", write: true, roles: &[Admin, Coordinateur] };
+/// Applying for (or withdrawing) a collectivité in the caller's scope.
+pub const GROUPEMENTS_APPLY: Action = Action { name: "groupements.apply", write: true, roles: &[Admin, Collectivite] };
+/// The library of documents shared between académies.
+pub const GROUPEMENTS_LIBRARY: Action =
+    Action { name: "groupements.library", write: false, roles: &[Admin, Dan, Coordinateur] };
 /// RGPD registers, breaches and requests: DPOs over what they cover, controllers over their
 /// own organisation (`rgpd::authorize` narrows the scope further).
 pub const RGPD_READ: Action =

@@ -25,6 +25,12 @@ const TEMPLATES: &[(&str, &str, &str, &str)] = &[
         include_str!("../../../templates/mail/convention.html"),
     ),
     (
+        "groupement",
+        include_str!("../../../templates/mail/groupement.subject"),
+        include_str!("../../../templates/mail/groupement.txt"),
+        include_str!("../../../templates/mail/groupement.html"),
+    ),
+    (
         "rgpd",
         include_str!("../../../templates/mail/rgpd.subject"),
         include_str!("../../../templates/mail/rgpd.txt"),
