@@ -145,6 +145,7 @@ pub fn routes() -> Vec<ApiRoute> {
     routes.extend(crate::jobs::routes());
     routes.extend(crate::notify::routes());
     routes.extend(crate::groupements::routes::routes());
+    routes.extend(crate::rgpd::routes::routes());
     routes
 }
 

@@ -5,4 +5,5 @@ pub mod catalog;
 pub mod conventions;
 pub mod groupements;
 pub mod identity;
+pub mod rgpd;
 pub mod tenants;
