@@ -314,6 +314,30 @@ fn serve_with_demo_loads_the_sample_schools_and_example_tenants() {
 }
 
 #[test]
+fn rgpd_export_writes_the_register_and_records_a_snapshot_that_diff_starts_from() {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(common::fixture("annuaire-education-94-ecoles.csv")));
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants/examples");
+    run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
+    run_ok(entctl(dir.path()).args(["tenants", "transition", "fresnes", "provisioning", "--override-reason", "démo"]));
+    // No convention: the écoles' controller is their DSDEN (arrêté of 2006), and the entries say so.
+    let out = dir.path().join("registre.csv");
+    run_ok(entctl(dir.path()).args(["rgpd", "export", "dsden:94", "--format", "csv", "-o"]).arg(&out));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(csv.starts_with('\u{feff}') && csv.contains("ENT — Visioconférence"), "{csv}");
+    assert!(csv.contains("aucune convention en vigueur"));
+    let snapshots = run_ok(entctl(dir.path()).args(["rgpd", "snapshots", "dsden:94"]));
+    assert_eq!(snapshots.lines().count(), 2, "a header and one snapshot: {snapshots}");
+    let diff = run_ok(entctl(dir.path()).args(["rgpd", "diff", "dsden:94"]));
+    assert!(diff.contains("\"to\": \"now\"") && diff.contains("\"added\": []"), "{diff}");
+    let incomplete = run_ok(entctl(dir.path()).args(["rgpd", "incomplete", "dsden:94"]));
+    assert!(incomplete.contains("délégué à la protection des données"), "{incomplete}");
+    let bad = entctl(dir.path()).args(["rgpd", "export", "dsden:94", "--format", "docx"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("format inconnu « docx »"));
+}
+
+#[test]
 fn a_teacher_opens_a_ticket_on_the_commune_tenant_and_n1_escalates_it_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(common::fixture("annuaire-education-94-ecoles.csv")));

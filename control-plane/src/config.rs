@@ -19,12 +19,48 @@ pub struct Config {
     /// Where the `manifests` provisioning backend writes each tenant's objects
     /// (a GitOps repository's working tree); `<data_dir>/manifests` when absent.
     pub manifests_dir: Option<PathBuf>,
+    pub provisioning: ProvisioningConfig,
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub import: ImportConfig,
     pub jobs: JobsConfig,
     pub mail: MailConfig,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProvisioningBackend {
+    /// YAML files per tenant under `manifests_dir`, for a GitOps tool (Argo CD, Flux).
+    Manifests,
+    /// Server-side apply to a Kubernetes cluster.
+    Kube,
+}
+
+/// How tenants are deployed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvisioningConfig {
+    /// `manifests` (default) or `kube`.
+    pub backend: ProvisioningBackend,
+    /// Tenants reconciled at once in a pass.
+    pub concurrency: usize,
+    /// Months an archived tenant's data (volumes, credentials) is kept before the
+    /// `tenants-purge` job deletes it (ENT account data: three months).
+    pub retention_months: u32,
+    pub kube: KubeConfig,
+}
+
+/// The `kube` backend's cluster access.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubeConfig {
+    /// A kubeconfig file; absent: the in-cluster service account, else `KUBECONFIG` or `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (its current context when absent).
+    pub context: Option<String>,
+    /// The field manager of server-side apply (owner of the fields it sets).
+    pub field_manager: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -136,6 +172,7 @@ impl Default for Config {
             manifests_dir: None,
             catalog_dir: None,
             support_dir: None,
+            provisioning: ProvisioningConfig::default(),
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
@@ -143,6 +180,23 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             mail: MailConfig::default(),
         }
+    }
+}
+
+impl Default for ProvisioningConfig {
+    fn default() -> Self {
+        ProvisioningConfig {
+            backend: ProvisioningBackend::Manifests,
+            concurrency: 8,
+            retention_months: 3,
+            kube: KubeConfig::default(),
+        }
+    }
+}
+
+impl Default for KubeConfig {
+    fn default() -> Self {
+        KubeConfig { kubeconfig: None, context: None, field_manager: "entcp".into() }
     }
 }
 
@@ -252,6 +306,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ENTCP_LOG_LEVEL", "log.level"),
     ("ENTCP_IMPORT_BATCH_SIZE", "import.batch_size"),
     ("ENTCP_JOBS_TIMEZONE", "jobs.timezone"),
+    ("ENTCP_PROVISIONING_BACKEND", "provisioning.backend"),
+    ("ENTCP_KUBECONFIG", "provisioning.kube.kubeconfig"),
+    ("ENTCP_KUBE_CONTEXT", "provisioning.kube.context"),
     ("ENTCP_MAIL_TRANSPORT", "mail.transport"),
     ("ENTCP_MAIL_FROM", "mail.from"),
     ("ENTCP_MAIL_MAX_ATTEMPTS", "mail.max_attempts"),
@@ -291,6 +348,12 @@ impl Config {
     /// Checks what serde cannot: cron expressions, time zone, sender address.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.jobs.validate()?;
+        if self.provisioning.concurrency == 0 {
+            anyhow::bail!("provisioning.concurrency : au moins 1 tenant à la fois");
+        }
+        if self.provisioning.kube.field_manager.is_empty() || self.provisioning.kube.field_manager.len() > 128 {
+            anyhow::bail!("provisioning.kube.field_manager : de 1 à 128 caractères");
+        }
         self.mail
             .from
             .parse::<lettre::message::Mailbox>()
@@ -315,6 +378,9 @@ impl Config {
                 "log.level" => self.log.level = value.clone(),
                 "import.batch_size" => self.import.batch_size = value.parse().map_err(|e| bad(&e))?,
                 "jobs.timezone" => self.jobs.timezone = value.clone(),
+                "provisioning.backend" => self.provisioning.backend = parse_enum(&value).map_err(|e| bad(&e))?,
+                "provisioning.kube.kubeconfig" => self.provisioning.kube.kubeconfig = Some(PathBuf::from(&value)),
+                "provisioning.kube.context" => self.provisioning.kube.context = Some(value.clone()),
                 "mail.transport" => self.mail.transport = parse_enum(&value).map_err(|e| bad(&e))?,
                 "mail.from" => self.mail.from = value.clone(),
                 "mail.max_attempts" => self.mail.max_attempts = value.parse().map_err(|e| bad(&e))?,
@@ -425,6 +491,25 @@ mod tests {
         let config = Config::from_yaml("jobs:\n  inconnue:\n    enabled: true\n").unwrap();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("inconnue"), "{err}");
+    }
+
+    #[test]
+    fn the_kube_backend_is_chosen_in_the_file_or_the_environment() {
+        let config = Config::from_yaml(
+            "provisioning:\n  backend: kube\n  concurrency: 4\n  kube:\n    kubeconfig: /etc/entcp/kubeconfig\n    context: prod\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.provisioning.backend, ProvisioningBackend::Kube);
+        assert_eq!(config.provisioning.kube.field_manager, "entcp");
+        assert_eq!(config.provisioning.retention_months, 3);
+        assert!(config.to_yaml().contains("backend: kube"));
+        let mut config = Config::default();
+        config.apply_env(|n| (n == "ENTCP_PROVISIONING_BACKEND").then(|| "kube".into())).unwrap();
+        assert_eq!(config.provisioning.backend, ProvisioningBackend::Kube);
+        assert!(Config::from_yaml("provisioning:\n  backend: helm\n").is_err());
+        let zero = Config::from_yaml("provisioning:\n  concurrency: 0\n").unwrap();
+        assert!(zero.validate().is_err());
     }
 
     #[test]

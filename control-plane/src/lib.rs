@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod notify;
 pub mod provisioning;
 pub mod registry;
+pub mod rgpd;
 pub mod store;
 pub mod support;
 pub mod synthetic;

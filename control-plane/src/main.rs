@@ -83,6 +83,9 @@ enum Command {
     /// Support desk: tickets, escalations, SLA sweep, reports, policies, contracts.
     #[command(subcommand)]
     Support(commands::support::SupportCommand),
+    /// RGPD registers (Art. 30), snapshots and diffs, breach and request logs.
+    #[command(subcommand)]
+    Rgpd(commands::rgpd::RgpdCommand),
     /// Create or update tenants from EntTenant YAML documents (a file or a folder).
     Apply {
         #[arg(short = 'f', long = "filename")]
@@ -253,6 +256,11 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         tenants: usize,
     },
+    /// Derive the register of an académie with N tenants of 12 services and export it in every format.
+    Rgpd {
+        #[arg(long, default_value_t = 4_000)]
+        tenants: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -342,6 +350,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let state = app_state(&open_store(&config).await?, &config);
             return commands::support::run(&state, cmd).await;
         }
+        Command::Rgpd(cmd) => {
+            let state = app_state(&open_store(&config).await?, &config);
+            return commands::rgpd::run(&state, cmd).await;
+        }
         Command::Apply { file } => {
             let state = app_state(&open_store(&config).await?, &config);
             return commands::tenants::apply(&state, &file).await;
@@ -363,6 +375,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Support { tickets, tenants }) => {
             entcp::bench::support(&config, tickets, tenants).await?;
+        }
+        Command::Bench(BenchCommand::Rgpd { tenants }) => {
+            entcp::bench::rgpd(&config, tenants).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -230,3 +230,153 @@ async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes() {
         assert!(events.iter().filter(|e| e.kind == "reconciled").count() >= 4);
     }
 }
+
+/// `entctl` on the test's database and data directory.
+fn entctl(data_dir: &std::path::Path, db_url: &str, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entctl"));
+    for var in ["DATABASE_URL", "ENTCP_CONFIG", "ENTCP_LISTEN", "RUST_LOG"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .current_dir(data_dir)
+        .env("ENTCP_DATA_DIR", data_dir)
+        .env("ENTCP_DATABASE_URL", db_url)
+        .env("ENTCP_LOG_LEVEL", "warn")
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "entctl {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+fn college_doc(options: &[&str]) -> String {
+    format!(
+        "apiVersion: entcp.education.fr/v1\nkind: EntTenant\nmetadata:\n  name: college-essais\nspec:\n  \
+         organisation: \"0940999A\"\n  hostname: essais.ent.fresnes.example.fr\n  bouquet: socle-2d\n  \
+         accounts: 600\n  options: [{}]\n",
+        options.join(", ")
+    )
+}
+
+/// The issue's "Done when", for a collège of the Val-de-Marne sample (one collège row added to it).
+#[tokio::test]
+async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk() {
+    for db in common::backends().await {
+        import_sample(&db.store).await;
+        let college = std::fs::read(common::fixture("annuaire-education-94-college.csv")).unwrap();
+        let options = entcp::registry::import::ImportOptions::default();
+        entcp::registry::import::import_annuaire(&db.store, &admin(), std::io::Cursor::new(college), options, t0())
+            .await
+            .unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
+        let state = entcp::api::AppState::new(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+        let app = entcp::api::app(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let dan = common::client_with(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+        let cd = common::client_with(
+            &token_for(&db.store, "ent@valdemarne.fr", Role::Collectivite, Some("departement:94")).await,
+        );
+        let chef = common::client_with(
+            &token_for(&db.store, "principal@college.fr", Role::ChefEtablissement, Some("0940999A")).await,
+        );
+        let url = |p: &str| format!("{base}{p}");
+        let file = data.path().join("college.yaml");
+        let cli = |args: &[&str]| entctl(data.path(), &db.url, args);
+        let dir = data.path().join("manifests/college-essais");
+        let pass = || entcp::provisioning::reconcile::pass(&state, None, t0());
+
+        // Declared from a file: created, then unchanged the second time.
+        std::fs::write(&file, college_doc(&[])).unwrap();
+        let first = cli(&["apply", "-f", file.to_str().unwrap()]);
+        assert!(first.contains("enttenant/college-essais created"), "{}: {first}", db.name);
+        let second = cli(&["apply", "-f", file.to_str().unwrap()]);
+        assert_eq!(second, "enttenant/college-essais unchanged\n", "{}", db.name);
+
+        // Refused without a convention, provisioned once the tripartite second-degré convention is active.
+        let to = |status: &str| json!({ "to": status });
+        let (s, refused) = call(dan.post(url("/tenants/college-essais/transition")).json(&to("provisioning"))).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{refused}");
+        assert!(refused["detail"].as_str().unwrap().contains("Collège des Essais"), "{refused}");
+        let convention = json!({
+            "model": "tripartite-second-degre",
+            "parties": { "academie": "academie:24", "collectivite": "departement:94", "etablissement": "0940999A" },
+            "start_date": "2026-09-01"
+        });
+        let (s, conv) = call(dan.post(url("/conventions")).json(&convention)).await;
+        assert_eq!(s, StatusCode::CREATED, "{conv}");
+        let id = conv["id"].as_str().unwrap();
+        let step = |who: &reqwest::Client, action: &str| {
+            who.post(url(&format!("/conventions/{id}/{action}"))).json(&json!({}))
+        };
+        for (who, action) in [(&dan, "submit"), (&dan, "visa"), (&dan, "sign"), (&cd, "sign"), (&chef, "sign")] {
+            let (s, p) = call(step(who, action)).await;
+            assert_eq!(s, StatusCode::OK, "{action}: {p}");
+        }
+        let (s, moved) = call(dan.post(url("/tenants/college-essais/transition")).json(&to("provisioning"))).await;
+        assert_eq!(s, StatusCode::OK, "{moved}");
+        assert_eq!(moved["convention_id"], id);
+
+        // Its manifests appear on disk, the 2nd-degré compulsory cahier de textes included.
+        pass().await.unwrap();
+        let base_files = files_of(&dir);
+        for f in ["namespace-ent-college-essais.yaml", "deployment-cahier-de-textes.yaml", "ingress-ent.yaml"] {
+            assert!(base_files.contains(&f.to_string()), "{f} not in {base_files:?}");
+        }
+        let (_, shown) = call(chef.get(url("/tenants/college-essais"))).await;
+        assert_eq!(shown["provisioning_state"]["observed"], "written", "{shown}");
+
+        // An option through `entctl apply -f`, reconciled at once by the CLI: exactly its service's objects.
+        std::fs::write(&file, college_doc(&["moodle"])).unwrap();
+        assert!(cli(&["apply", "-f", file.to_str().unwrap()]).contains("enttenant/college-essais configured"));
+        let with_option = files_of(&dir);
+        let added: Vec<&String> = with_option.iter().filter(|f| !base_files.contains(f)).collect();
+        assert_eq!(
+            added,
+            ["deployment-exercices.yaml", "persistentvolumeclaim-exercices-data.yaml", "service-exercices.yaml"],
+            "{}",
+            db.name
+        );
+        std::fs::write(&file, college_doc(&[])).unwrap();
+        cli(&["apply", "-f", file.to_str().unwrap()]);
+        assert_eq!(files_of(&dir), base_files, "removing the option prunes its objects");
+
+        // Suspension scales to zero; decommissioning removes the workloads and keeps the data.
+        for status in ["active", "suspended"] {
+            let (s, p) = call(dan.post(url("/tenants/college-essais/transition")).json(&to(status))).await;
+            assert_eq!(s, StatusCode::OK, "{p}");
+        }
+        pass().await.unwrap();
+        let deployment = std::fs::read_to_string(dir.join("deployment-cahier-de-textes.yaml")).unwrap();
+        assert!(deployment.contains("replicas: 0"), "{deployment}");
+        call(dan.post(url("/tenants/college-essais/transition")).json(&to("decommissioning"))).await;
+        pass().await.unwrap();
+        let left = files_of(&dir);
+        assert!(left.iter().all(|f| !f.starts_with("deployment-") && !f.starts_with("service-")), "{left:?}");
+        assert!(left.contains(&"secret-ent-credentials.yaml".to_string()));
+        assert!(left.contains(&"persistentvolumeclaim-cahier-de-textes-data.yaml".to_string()), "{left:?}");
+
+        // Archived: the data stays for three months, then the purge job deletes it, audited.
+        call(dan.post(url("/tenants/college-essais/transition")).json(&to("archived"))).await;
+        let (s, p) = call(dan.post(url("/tenants/college-essais/transition")).json(&to("purged"))).await;
+        assert_eq!(s, StatusCode::CONFLICT, "only the retention job purges: {p}");
+        pass().await.unwrap();
+        let purge = |days: i64| entcp::provisioning::purge::purge_due(&state, t0() + chrono::Duration::days(days));
+        assert!(purge(85).await.unwrap().is_empty());
+        assert!(!files_of(&dir).is_empty(), "kept during the retention period");
+        assert_eq!(purge(95).await.unwrap(), ["college-essais"]);
+        assert!(files_of(&dir).is_empty(), "{}: purged", db.name);
+        let (_, purged) = call(dan.get(url("/tenants/college-essais"))).await;
+        assert_eq!(purged["status"], "purged");
+        assert!(purged["provisioning_state"]["purged_at"].is_string(), "{purged}");
+        let (_, events) = call(dan.get(url("/tenants/college-essais/events"))).await;
+        assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "purged"), "{events}");
+        let filter = entcp::audit::AuditFilter { actor: Some("system:tenants-purge".into()), ..Default::default() };
+        let audited = entcp::audit::list(&db.store, &filter, None).await.unwrap().items;
+        assert_eq!(audited.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["tenants.purge"]);
+        assert!(purge(200).await.unwrap().is_empty(), "purged once");
+    }
+}

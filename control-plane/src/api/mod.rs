@@ -151,6 +151,7 @@ pub fn routes() -> Vec<ApiRoute> {
     routes.extend(crate::notify::routes());
     routes.extend(crate::support::routes::routes());
     routes.extend(crate::groupements::routes::routes());
+    routes.extend(crate::rgpd::routes::routes());
     routes
 }
 

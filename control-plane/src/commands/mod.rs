@@ -5,5 +5,6 @@ pub mod catalog;
 pub mod conventions;
 pub mod groupements;
 pub mod identity;
+pub mod rgpd;
 pub mod support;
 pub mod tenants;

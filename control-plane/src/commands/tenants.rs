@@ -60,13 +60,31 @@ fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, EntTenant)>> {
     Ok(docs)
 }
 
+/// Reconciles the tenants just changed, as the API does, and says what happened;
+/// a backend failure is left to the scheduled resync (with backoff), the change itself is saved.
+async fn reconcile_now(state: &AppState, slugs: &[String]) {
+    for slug in slugs {
+        match entcp::provisioning::reconcile::pass(state, Some(slug), chrono::Utc::now()).await {
+            Ok(r) if r.failed == 0 => println!("enttenant/{slug} réconcilié ({} appliqué)", r.applied),
+            Ok(_) => {
+                eprintln!("enttenant/{slug} : échec de la réconciliation, nouvel essai planifié (voir tenants show)")
+            }
+            Err(p) => eprintln!("enttenant/{slug} : réconciliation impossible : {}", p.detail),
+        }
+    }
+}
+
 /// `kubectl apply`-like: each document is created, configured or unchanged.
 pub async fn apply(state: &AppState, path: &Path) -> anyhow::Result<ExitCode> {
     let mut failed = false;
+    let mut changed = Vec::new();
     for (file, doc) in read_documents(path)? {
         match tenants::apply(state, &Actor::cli(), &doc, None).await {
             Ok((result, _)) => {
-                println!("enttenant/{} {}", doc.metadata.name, serde_json::to_value(result)?.as_str().unwrap_or(""))
+                println!("enttenant/{} {}", doc.metadata.name, serde_json::to_value(result)?.as_str().unwrap_or(""));
+                if result != tenants::Applied::Unchanged {
+                    changed.push(doc.metadata.name.clone());
+                }
             }
             Err(p) => {
                 failed = true;
@@ -74,6 +92,7 @@ pub async fn apply(state: &AppState, path: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    reconcile_now(state, &changed).await;
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
@@ -111,6 +130,7 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
                 .await
                 .map_err(fail)?;
             println!("enttenant/{} {}", moved.slug, moved.status.as_str());
+            reconcile_now(state, &[moved.slug]).await;
         }
         TenantsCommand::Render { slug } => {
             let tenant = tenants::get_tenant(&state.store, &slug)

@@ -69,6 +69,12 @@ pub const GROUPEMENTS_APPLY: Action = Action { name: "groupements.apply", write:
 /// The library of documents shared between académies.
 pub const GROUPEMENTS_LIBRARY: Action =
     Action { name: "groupements.library", write: false, roles: &[Admin, Dan, Coordinateur] };
+/// RGPD registers, breaches and requests: DPOs over what they cover, controllers over their
+/// own organisation (`rgpd::authorize` narrows the scope further).
+pub const RGPD_READ: Action =
+    Action { name: "rgpd.read", write: false, roles: &[Admin, Dpo, Dan, Collectivite, ChefEtablissement] };
+pub const RGPD_WRITE: Action =
+    Action { name: "rgpd.write", write: true, roles: &[Admin, Dpo, Dan, Collectivite, ChefEtablissement] };
 
 // Support desk: requesters (usager, chef d'établissement) and the three levels.
 const SUPPORT_LEVELS: &[Role] = &[Admin, SupportN1, SupportN2, SupportN3];

@@ -41,6 +41,8 @@ pub fn all() -> Vec<Job> {
     jobs.extend(crate::conventions::jobs::jobs());
     jobs.extend(crate::provisioning::reconcile::jobs());
     jobs.extend(crate::support::jobs::jobs());
+    jobs.extend(crate::provisioning::purge::jobs());
+    jobs.extend(crate::rgpd::jobs::jobs());
     jobs
 }
 

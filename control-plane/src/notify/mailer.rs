@@ -36,6 +36,12 @@ const TEMPLATES: &[(&str, &str, &str, &str)] = &[
         include_str!("../../../templates/mail/groupement.txt"),
         include_str!("../../../templates/mail/groupement.html"),
     ),
+    (
+        "rgpd",
+        include_str!("../../../templates/mail/rgpd.subject"),
+        include_str!("../../../templates/mail/rgpd.txt"),
+        include_str!("../../../templates/mail/rgpd.html"),
+    ),
 ];
 
 fn tera() -> &'static tera::Tera {

@@ -1,8 +1,11 @@
-//! Provisioning: the desired Kubernetes objects of a tenant. `render` is a
-//! pure function of the tenant, its organisation and its services; backends
-//! (GitOps manifests, server-side apply) and the reconciler come next.
+//! Provisioning: the desired Kubernetes objects of a tenant (`render`, pure),
+//! the backends they go to (`manifests` for GitOps, `kube` for server-side
+//! apply), the reconciler and the retention purge.
 
+pub mod backend;
+pub mod kube;
 pub mod manifests;
+pub mod purge;
 pub mod reconcile;
 pub mod render;
 

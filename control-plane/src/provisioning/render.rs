@@ -85,9 +85,9 @@ fn credential(seed: &str, service: &str) -> String {
 /// The objects of a tenant in its current state: nothing while requested; the
 /// whole ENT while provisioning, active or suspended (suspended: zero replicas);
 /// only the namespace and the data (volumes, configuration, credentials) while
-/// decommissioning or archived.
+/// decommissioning or archived; nothing once purged.
 pub fn render(tenant: &Tenant, org: &Org, services: &[&Service], secret_seed: &str) -> Vec<RenderedObject> {
-    if tenant.status == Status::Requested {
+    if matches!(tenant.status, Status::Requested | Status::Purged) {
         return vec![];
     }
     let ns = format!("ent-{}", tenant.slug);
@@ -416,6 +416,7 @@ mod tests {
             convention_id: None,
             vendor: None,
             host: None,
+            provisioning_state: Default::default(),
             version: 1,
             created_at: String::new(),
             updated_at: String::new(),
@@ -472,6 +473,7 @@ mod tests {
         assert!(gone.iter().all(|o| !matches!(o.kind.as_str(), "Deployment" | "Service" | "Ingress")));
         assert!(gone.iter().any(|o| o.kind == "Namespace") && gone.iter().any(|o| o.kind == "Secret"));
         assert!(rendered(Status::Requested, &[]).is_empty());
+        assert!(rendered(Status::Purged, &[]).is_empty());
     }
 
     #[test]

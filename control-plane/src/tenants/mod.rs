@@ -89,16 +89,19 @@ pub enum Status {
     Suspended,
     Decommissioning,
     Archived,
+    /// Data deleted once the retention period after archiving ran out (the `tenants-purge` job).
+    Purged,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::Requested,
         Status::Provisioning,
         Status::Active,
         Status::Suspended,
         Status::Decommissioning,
         Status::Archived,
+        Status::Purged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +112,7 @@ impl Status {
             Status::Suspended => "suspended",
             Status::Decommissioning => "decommissioning",
             Status::Archived => "archived",
+            Status::Purged => "purged",
         }
     }
 
@@ -116,7 +120,7 @@ impl Status {
         Status::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
-    /// The moves the lifecycle allows.
+    /// The moves the lifecycle allows (purging is the retention job's, not a move).
     pub fn can_move_to(self, to: Status) -> bool {
         use Status::*;
         matches!(
@@ -154,9 +158,30 @@ pub struct Tenant {
     /// The host (hébergeur): processor or sub-processor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<OrgRef>,
+    /// What the reconciler did and what the backend reports.
+    pub provisioning_state: ProvisioningState,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// The reconciler's record of a tenant.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct ProvisioningState {
+    /// Last successful apply to the backend.
+    pub reconciled_at: Option<String>,
+    /// Last failure, until an apply succeeds.
+    pub error: Option<String>,
+    /// Failures in a row; the next attempt waits `retry_at`.
+    pub failures: i64,
+    pub retry_at: Option<String>,
+    /// What the backend reports: `written` (manifests), `progressing`, `available`,
+    /// `degraded`, `stopped` (suspended), `data_only` (decommissioned), `removed`.
+    pub observed: Option<String>,
+    pub observed_detail: Option<String>,
+    pub observed_at: Option<String>,
+    pub archived_at: Option<String>,
+    pub purged_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -293,7 +318,8 @@ pub enum Applied {
     Unchanged,
 }
 
-async fn event(
+/// Appends an event to the tenant's log, in the caller's transaction.
+pub async fn event(
     tx: &mut Tx,
     tenant_id: &str,
     actor: &str,
@@ -525,6 +551,11 @@ pub async fn transition(
     override_reason: Option<&str>,
 ) -> Result<Tenant, Problem> {
     let (store, now) = (&state.store, state.clock.now());
+    if to == Status::Purged {
+        return Err(Problem::conflict(
+            "la purge est faite par la tâche tenants-purge à la fin de la durée de conservation",
+        ));
+    }
     if !tenant.status.can_move_to(to) {
         return Err(Problem::conflict(format!("un tenant {} ne passe pas à {}", tenant.status.as_str(), to.as_str())));
     }
@@ -551,13 +582,15 @@ pub async fn transition(
     sqlx::query(
         "UPDATE tenants SET status = $1, version = version + 1, updated_at = $2, \
          convention_id = COALESCE($3, convention_id), gate_override_by = COALESCE($4, gate_override_by), \
-         gate_override_reason = COALESCE($5, gate_override_reason) WHERE id = $6",
+         gate_override_reason = COALESCE($5, gate_override_reason), archived_at = COALESCE($6, archived_at) \
+         WHERE id = $7",
     )
     .bind(to.as_str())
     .bind(timestamp(now))
     .bind(convention_id.clone())
     .bind(gate_override.as_ref().map(|_| actor.name.clone()))
     .bind(gate_override.clone())
+    .bind((to == Status::Archived).then(|| timestamp(now)))
     .bind(&tenant.id)
     .execute(&mut *tx)
     .await?;
@@ -577,7 +610,9 @@ pub async fn transition(
 }
 
 const COLUMNS: &str = "id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
-    gate_override_by, gate_override_reason, convention_id, vendor_org_id, host_org_id, version, created_at, updated_at";
+    gate_override_by, gate_override_reason, convention_id, vendor_org_id, host_org_id, version, created_at, updated_at, \
+    reconciled_at, reconcile_error, reconcile_failures, retry_at, observed, observed_detail, observed_at, archived_at, \
+    purged_at";
 
 async fn tenant_from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<Tenant, Problem> {
     let mut orgs = std::collections::HashMap::new();
@@ -617,9 +652,25 @@ fn tenant_with_org(row: &sqlx::any::AnyRow, org: &Org, orgs: &std::collections::
         convention_id: row.try_get("convention_id").ok().flatten(),
         vendor: processor("vendor_org_id"),
         host: processor("host_org_id"),
+        provisioning_state: provisioning_state(row),
         version: row.get("version"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
+    }
+}
+
+fn provisioning_state(row: &sqlx::any::AnyRow) -> ProvisioningState {
+    let text = |column: &str| row.try_get::<Option<String>, _>(column).ok().flatten();
+    ProvisioningState {
+        reconciled_at: text("reconciled_at"),
+        error: text("reconcile_error"),
+        failures: row.try_get("reconcile_failures").unwrap_or(0),
+        retry_at: text("retry_at"),
+        observed: text("observed"),
+        observed_detail: text("observed_detail"),
+        observed_at: text("observed_at"),
+        archived_at: text("archived_at"),
+        purged_at: text("purged_at"),
     }
 }
 
@@ -629,8 +680,6 @@ pub struct ReconcileInput {
     pub org: Org,
     pub secret_seed: String,
     pub applied_hash: Option<String>,
-    pub failures: i64,
-    pub retry_at: Option<String>,
 }
 
 /// Every tenant, or the one named `only`.
@@ -641,9 +690,7 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
         "SELECT {ORG_COLUMNS} FROM orgs WHERE id IN (SELECT org_id FROM tenants {filter}) \
          OR id IN (SELECT vendor_org_id FROM tenants {filter}) OR id IN (SELECT host_org_id FROM tenants {filter})"
     );
-    let sql = format!(
-        "SELECT {COLUMNS}, secret_seed, applied_hash, reconcile_failures, retry_at FROM tenants {filter} ORDER BY slug"
-    );
+    let sql = format!("SELECT {COLUMNS}, secret_seed, applied_hash FROM tenants {filter} ORDER BY slug");
     let (mut org_query, mut tenant_query) = (sqlx::query(&org_sql), sqlx::query(&sql));
     if let Some(slug) = only {
         org_query = org_query.bind(slug);
@@ -659,8 +706,6 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
             org: org.clone(),
             secret_seed: row.try_get::<Option<String>, _>("secret_seed").ok().flatten().unwrap_or_default(),
             applied_hash: row.try_get("applied_hash").ok().flatten(),
-            failures: row.get("reconcile_failures"),
-            retry_at: row.try_get("retry_at").ok().flatten(),
         });
     }
     Ok(inputs)

@@ -1,0 +1,441 @@
+//! The `kube` backend at the HTTP boundary. No API server can run here, so a
+//! loopback mock plays one: it records every request, keeps the applied objects
+//! in memory (lists filter them by label selector, a namespace delete removes its
+//! content), answers with the API server's Status objects, and can be told to
+//! fail a given request (409, 500, 404). The kube client reaches it through a
+//! kubeconfig file given in the configuration, as in production.
+
+mod common;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use common::{admin, t0};
+use entcp::api::AppState;
+use entcp::clock::FixedClock;
+use entcp::config::{Config, ProvisioningBackend};
+use entcp::provisioning::reconcile::pass;
+use entcp::tenants::{self, EntTenant, Status, Tenant};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+struct Request {
+    method: String,
+    path: String,
+    query: BTreeMap<String, String>,
+    content_type: String,
+    authorization: String,
+    body: Value,
+}
+
+/// A failure to answer once to `method path`.
+struct Fault {
+    method: &'static str,
+    path: String,
+    code: u16,
+    reason: &'static str,
+    message: &'static str,
+}
+
+#[derive(Default)]
+struct Mock {
+    requests: Mutex<Vec<Request>>,
+    /// Collection path → name → object.
+    objects: Mutex<BTreeMap<String, BTreeMap<String, Value>>>,
+    faults: Mutex<Vec<Fault>>,
+    deployments_available: Mutex<bool>,
+}
+
+fn status(code: u16, reason: &str, message: &str, name: &str) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "details": { "name": name }, "code": code
+    });
+    (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
+}
+
+fn matches_selector(object: &Value, selector: Option<&String>) -> bool {
+    let Some(selector) = selector else { return true };
+    selector.split(',').all(|pair| {
+        let (k, v) = pair.split_once('=').unwrap();
+        object["metadata"]["labels"][k] == v
+    })
+}
+
+fn split(path: &str) -> (String, String) {
+    let (collection, name) = path.rsplit_once('/').unwrap();
+    (collection.to_string(), name.to_string())
+}
+
+async fn handle(
+    State(mock): State<Arc<Mock>>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let path = uri.path().to_string();
+    mock.requests.lock().unwrap().push(Request {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        content_type: header("content-type"),
+        authorization: header("authorization"),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    });
+    {
+        let mut faults = mock.faults.lock().unwrap();
+        if let Some(i) = faults.iter().position(|f| f.method == method.as_str() && f.path == path) {
+            let f = faults.remove(i);
+            return status(f.code, f.reason, f.message, &split(&path).1);
+        }
+    }
+    let mut objects = mock.objects.lock().unwrap();
+    match method {
+        Method::PATCH => {
+            let (collection, name) = split(&path);
+            let mut object: Value = serde_json::from_slice(&body).unwrap();
+            object["metadata"]["uid"] = json!(format!("uid-{name}"));
+            object["metadata"]["resourceVersion"] = json!("1");
+            let existed = objects.entry(collection).or_default().insert(name, object.clone()).is_some();
+            let code = if existed { StatusCode::OK } else { StatusCode::CREATED };
+            (code, axum::Json(object)).into_response()
+        }
+        Method::GET => {
+            let available = *mock.deployments_available.lock().unwrap();
+            let items: Vec<Value> = objects
+                .get(&path)
+                .map(|c| c.values().filter(|o| matches_selector(o, query.get("labelSelector"))).cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut o| {
+                    if o["kind"] == "Deployment" {
+                        let replicas = o["spec"]["replicas"].clone();
+                        o["status"] = if available {
+                            json!({ "replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
+                                    "conditions": [{ "type": "Available", "status": "True" }] })
+                        } else {
+                            json!({ "replicas": replicas, "unavailableReplicas": replicas,
+                                    "conditions": [{ "type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated" }] })
+                        };
+                    }
+                    o
+                })
+                .collect();
+            axum::Json(
+                json!({ "kind": "List", "apiVersion": "v1", "metadata": { "resourceVersion": "2" }, "items": items }),
+            )
+            .into_response()
+        }
+        Method::DELETE => {
+            let (collection, name) = split(&path);
+            let Some(object) = objects.get_mut(&collection).and_then(|c| c.remove(&name)) else {
+                return status(404, "NotFound", &format!("\"{name}\" not found"), &name);
+            };
+            if collection == "/api/v1/namespaces" {
+                let inside = format!("/namespaces/{name}/");
+                objects.retain(|c, _| !c.contains(&inside));
+            }
+            axum::Json(object).into_response()
+        }
+        _ => status(405, "MethodNotAllowed", "method not allowed", ""),
+    }
+}
+
+struct World {
+    mock: Arc<Mock>,
+    state: AppState,
+    _dir: tempfile::TempDir,
+    _db: common::TestDb,
+}
+
+impl World {
+    async fn new() -> World {
+        let mock = Arc::new(Mock::default());
+        let app = axum::Router::new().fallback(handle).with_state(mock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: essai\n  cluster:\n    server: http://{address}\n\
+                 contexts:\n- name: essai\n  context:\n    cluster: essai\n    user: entcp\n\
+                 current-context: essai\nusers:\n- name: entcp\n  user:\n    token: jeton-de-test\n"
+            ),
+        )
+        .unwrap();
+        let mut config = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
+        config.provisioning.backend = ProvisioningBackend::Kube;
+        config.provisioning.kube.kubeconfig = Some(kubeconfig);
+        let db = common::sqlite().await;
+        let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
+        let options = entcp::registry::import::ImportOptions::default();
+        entcp::registry::import::import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv), options, t0())
+            .await
+            .unwrap();
+        let state = AppState::new(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+        World { mock, state, _dir: dir, _db: db }
+    }
+
+    /// A provisioning tenant (gate overridden: the convention gate is tested in `tenants.rs`).
+    async fn tenant(&self, slug: &str, uai: &str, options: Value) -> Tenant {
+        self.apply(slug, uai, options).await;
+        let t = tenants::get_tenant(&self.state.store, slug).await.unwrap().unwrap();
+        tenants::transition(&self.state, &admin(), &t, Status::Provisioning, Some("essai")).await.unwrap()
+    }
+
+    async fn apply(&self, slug: &str, uai: &str, options: Value) -> Tenant {
+        let doc: EntTenant = serde_json::from_value(json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": { "organisation": uai, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d", "options": options }
+        }))
+        .unwrap();
+        tenants::apply(&self.state, &admin(), &doc, None).await.unwrap().1
+    }
+
+    async fn get(&self, slug: &str) -> Tenant {
+        tenants::get_tenant(&self.state.store, slug).await.unwrap().unwrap()
+    }
+
+    async fn move_to(&self, slug: &str, to: Status) {
+        tenants::transition(&self.state, &admin(), &self.get(slug).await, to, None).await.unwrap();
+    }
+
+    fn take_requests(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.mock.requests.lock().unwrap())
+    }
+
+    fn fail_once(&self, method: &'static str, path: &str, code: u16, reason: &'static str, message: &'static str) {
+        self.mock.faults.lock().unwrap().push(Fault { method, path: path.into(), code, reason, message });
+    }
+
+    async fn event_kinds(&self, slug: &str) -> Vec<String> {
+        let t = self.get(slug).await;
+        tenants::events(&self.state.store, &t.id).await.unwrap().into_iter().map(|e| e.kind).collect()
+    }
+}
+
+/// The API path of a rendered object in namespace `ns`.
+fn path_of(object: &entcp::provisioning::RenderedObject, ns: &str) -> String {
+    let api_version = object.manifest["apiVersion"].as_str().unwrap();
+    let prefix = if api_version.contains('/') { format!("/apis/{api_version}") } else { format!("/api/{api_version}") };
+    let plural = match object.kind.as_str() {
+        "NetworkPolicy" => "networkpolicies".to_string(),
+        "Ingress" => "ingresses".to_string(),
+        kind => format!("{}s", kind.to_ascii_lowercase()),
+    };
+    if object.kind == "Namespace" {
+        format!("{prefix}/namespaces/{}", object.name)
+    } else {
+        format!("{prefix}/namespaces/{ns}/{plural}/{}", object.name)
+    }
+}
+
+fn paths(requests: &[Request], method: &str) -> Vec<String> {
+    requests.iter().filter(|r| r.method == method).map(|r| r.path.clone()).collect()
+}
+
+#[tokio::test]
+async fn server_side_apply_sends_each_object_as_an_api_server_expects_then_reads_deployments_back() {
+    let w = World::new().await;
+    let tenant = w.tenant("doisneau", "0940176F", json!([])).await;
+    let report = pass(&w.state, None, t0()).await.unwrap();
+    assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
+    let requests = w.take_requests();
+
+    // Every rendered object is applied, Namespace first, with the body render produced.
+    let desired = tenants::render(&w.state, &w.get("doisneau").await).await.unwrap();
+    let patches: Vec<&Request> = requests.iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(patches.len(), desired.len());
+    assert_eq!(patches[0].path, "/api/v1/namespaces/ent-doisneau");
+    let portail = patches.iter().find(|r| r.path == "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail");
+    let portail = portail.expect("the portail Deployment is applied at its API path");
+    assert_eq!(portail.body["kind"], "Deployment");
+    assert_eq!(portail.body["spec"]["replicas"], 1);
+    for object in &desired {
+        let sent = patches.iter().find(|r| r.path == path_of(object, "ent-doisneau")).expect("applied");
+        assert_eq!(sent.body, object.manifest, "{} is sent as rendered", object.name);
+        assert_eq!(sent.content_type, "application/apply-patch+yaml");
+        let query: Vec<(&str, &str)> = sent.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(query, [("fieldManager", "entcp"), ("force", "true")], "server-side apply, forced");
+        assert_eq!(sent.authorization, "Bearer jeton-de-test", "the kubeconfig's credentials");
+        assert_eq!(sent.body["metadata"]["labels"]["entcp.education.fr/tenant"], tenant.id.as_str());
+    }
+    let position = |kind: &str| patches.iter().position(|r| r.body["kind"] == kind).unwrap();
+    assert!(position("Namespace") < position("Secret") && position("Secret") < position("Deployment"));
+    assert!(position("Service") < position("Ingress") && position("PersistentVolumeClaim") < position("Deployment"));
+
+    // Then the tenant's objects are listed by label, per kind in its namespace, to prune; nothing to delete yet.
+    let first_get = requests.iter().position(|r| r.method == "GET").unwrap();
+    assert!(requests[..first_get].iter().all(|r| r.method == "PATCH"), "apply all, then prune");
+    let lists = paths(&requests, "GET");
+    assert_eq!(lists.len(), 9, "{lists:?}");
+    assert!(lists.contains(&"/apis/apps/v1/namespaces/ent-doisneau/deployments".to_string()));
+    assert!(lists.contains(&"/api/v1/namespaces/ent-doisneau/persistentvolumeclaims".to_string()));
+    let selector = format!("app.kubernetes.io/managed-by=entcp,entcp.education.fr/tenant={}", tenant.id);
+    assert!(requests.iter().filter(|r| r.method == "GET").all(|r| r.query.get("labelSelector") == Some(&selector)));
+    assert!(paths(&requests, "DELETE").is_empty());
+
+    // The Deployments' status is read back into the tenant: not available yet.
+    let state = w.get("doisneau").await.provisioning_state;
+    assert_eq!(state.observed.as_deref(), Some("progressing"), "{state:?}");
+    assert!(state.observed_detail.unwrap().starts_with("0/8 déploiements disponibles"));
+    assert!(w.event_kinds("doisneau").await.contains(&"progressing".to_string()));
+
+    // A no-op pass writes nothing; while the rollout goes on it only reads the Deployments.
+    *w.mock.deployments_available.lock().unwrap() = true;
+    let noop = pass(&w.state, None, t0()).await.unwrap();
+    assert_eq!((noop.applied, noop.unchanged), (0, 1));
+    let requests = w.take_requests();
+    assert_eq!(paths(&requests, "GET"), ["/apis/apps/v1/namespaces/ent-doisneau/deployments"]);
+    assert_eq!(requests.len(), 1, "no write on a no-op pass");
+    let state = w.get("doisneau").await.provisioning_state;
+    assert_eq!(state.observed.as_deref(), Some("available"));
+    assert_eq!(state.observed_detail.as_deref(), Some("8/8 déploiements disponibles"));
+    assert!(w.event_kinds("doisneau").await.contains(&"provisioned".to_string()));
+    // Once available, a no-op pass does not even read.
+    pass(&w.state, None, t0()).await.unwrap();
+    assert!(w.take_requests().is_empty());
+}
+
+#[tokio::test]
+async fn pruning_deletes_exactly_what_is_no_longer_desired_and_a_404_on_delete_counts_as_deleted() {
+    let w = World::new().await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    pass(&w.state, None, t0()).await.unwrap();
+    let base = tenants::render(&w.state, &w.get("doisneau").await).await.unwrap();
+    w.apply("doisneau", "0940176F", json!(["moodle"])).await;
+    let with_option = tenants::render(&w.state, &w.get("doisneau").await).await.unwrap();
+    w.take_requests();
+    pass(&w.state, None, t0()).await.unwrap();
+    let added: BTreeSet<String> = with_option
+        .iter()
+        .filter(|o| !base.iter().any(|b| b.kind == o.kind && b.name == o.name))
+        .map(|o| path_of(o, "ent-doisneau"))
+        .collect();
+    assert_eq!(
+        added,
+        BTreeSet::from([
+            "/api/v1/namespaces/ent-doisneau/persistentvolumeclaims/exercices-data".to_string(),
+            "/api/v1/namespaces/ent-doisneau/services/exercices".to_string(),
+            "/apis/apps/v1/namespaces/ent-doisneau/deployments/exercices".to_string(),
+        ])
+    );
+    let patched: BTreeSet<String> = paths(&w.take_requests(), "PATCH").into_iter().collect();
+    assert!(added.is_subset(&patched));
+
+    // Removing the option deletes exactly its objects; the Deployment is already gone (404): still done.
+    w.fail_once(
+        "DELETE",
+        "/apis/apps/v1/namespaces/ent-doisneau/deployments/exercices",
+        404,
+        "NotFound",
+        "deployments.apps \"exercices\" not found",
+    );
+    w.apply("doisneau", "0940176F", json!([])).await;
+    let report = pass(&w.state, None, t0()).await.unwrap();
+    assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
+    let deleted: BTreeSet<String> = paths(&w.take_requests(), "DELETE").into_iter().collect();
+    assert_eq!(deleted, added, "exactly the option's objects are pruned");
+    assert!(w.get("doisneau").await.provisioning_state.error.is_none());
+
+    // Suspension scales to zero; decommissioning deletes workloads and keeps data and credentials.
+    w.move_to("doisneau", Status::Active).await;
+    w.move_to("doisneau", Status::Suspended).await;
+    pass(&w.state, None, t0()).await.unwrap();
+    let requests = w.take_requests();
+    let portail =
+        requests.iter().find(|r| r.path == "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail").unwrap();
+    assert_eq!(portail.body["spec"]["replicas"], 0);
+    assert_eq!(w.get("doisneau").await.provisioning_state.observed.as_deref(), Some("stopped"));
+    w.move_to("doisneau", Status::Decommissioning).await;
+    pass(&w.state, None, t0()).await.unwrap();
+    let deleted = paths(&w.take_requests(), "DELETE");
+    assert!(deleted.contains(&"/apis/apps/v1/namespaces/ent-doisneau/deployments/portail".to_string()));
+    assert!(deleted.contains(&"/apis/networking.k8s.io/v1/namespaces/ent-doisneau/ingresses/ent".to_string()));
+    assert!(deleted.iter().all(|p| !p.contains("/persistentvolumeclaims/") && !p.contains("/secrets/")), "{deleted:?}");
+    let state = w.get("doisneau").await.provisioning_state;
+    assert_eq!(state.observed.as_deref(), Some("data_only"));
+
+    // Archived, the data is kept for the retention period, then the purge deletes the namespace.
+    w.move_to("doisneau", Status::Archived).await;
+    pass(&w.state, None, t0()).await.unwrap();
+    w.take_requests();
+    let early = t0() + chrono::Duration::days(80);
+    assert!(entcp::provisioning::purge::purge_due(&w.state, early).await.unwrap().is_empty());
+    assert!(w.take_requests().is_empty(), "nothing deleted before three months");
+    let later = t0() + chrono::Duration::days(93);
+    assert_eq!(entcp::provisioning::purge::purge_due(&w.state, later).await.unwrap(), ["doisneau"]);
+    let requests = w.take_requests();
+    assert_eq!(paths(&requests, "GET"), ["/api/v1/namespaces"]);
+    assert_eq!(paths(&requests, "DELETE"), ["/api/v1/namespaces/ent-doisneau"]);
+    assert!(w.mock.objects.lock().unwrap().keys().all(|c| !c.contains("ent-doisneau")), "nothing left");
+    let purged = w.get("doisneau").await;
+    assert_eq!(purged.status, Status::Purged);
+    assert_eq!(purged.provisioning_state.observed.as_deref(), Some("removed"));
+}
+
+#[tokio::test]
+async fn a_conflict_is_recorded_and_retried_a_server_error_is_retried_with_backoff_and_others_go_on() {
+    let w = World::new().await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    w.tenant("wallon", "0940198E", json!([])).await;
+    w.fail_once(
+        "PATCH",
+        "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail",
+        409,
+        "Conflict",
+        "Operation cannot be fulfilled on deployments.apps \"portail\": the object has been modified",
+    );
+    let report = pass(&w.state, None, t0()).await.unwrap();
+    assert_eq!((report.applied, report.failed), (1, 1), "the other tenant is applied: {report:?}");
+    let state = w.get("doisneau").await.provisioning_state;
+    let error = state.error.clone().unwrap();
+    assert!(error.contains("409 Conflict") && error.contains("ent-doisneau/portail"), "{error}");
+    assert_eq!(state.failures, 1);
+    assert_eq!(state.retry_at.as_deref(), Some(entcp::store::timestamp(t0() + chrono::Duration::minutes(1)).as_str()));
+    assert!(w.event_kinds("doisneau").await.contains(&"reconcile_failed".to_string()));
+    assert_eq!(w.get("wallon").await.provisioning_state.observed.as_deref(), Some("progressing"));
+
+    // Before its retry time the tenant is left alone, without a request.
+    w.take_requests();
+    let early = pass(&w.state, None, t0()).await.unwrap();
+    assert_eq!(early.deferred, 1);
+    assert!(w.take_requests().iter().all(|r| !r.path.contains("ent-doisneau")));
+
+    // A server error at the retry: failure again, the delay doubles; then it succeeds.
+    w.fail_once("PATCH", "/api/v1/namespaces/ent-doisneau", 500, "InternalError", "etcdserver: request timed out");
+    let at = t0() + chrono::Duration::minutes(1);
+    assert_eq!(pass(&w.state, None, at).await.unwrap().failed, 1);
+    let state = w.get("doisneau").await.provisioning_state;
+    assert!(state.error.as_deref().unwrap().contains("500 InternalError"), "{state:?}");
+    assert_eq!(state.failures, 2);
+    assert_eq!(state.retry_at.as_deref(), Some(entcp::store::timestamp(at + chrono::Duration::minutes(2)).as_str()));
+    let later = at + chrono::Duration::minutes(2);
+    let report = pass(&w.state, None, later).await.unwrap();
+    assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
+    let state = w.get("doisneau").await.provisioning_state;
+    assert_eq!((state.error, state.failures, state.retry_at), (None, 0, None));
+    assert_eq!(state.observed.as_deref(), Some("progressing"));
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_fails_the_pass_and_changes_nothing() {
+    let w = World::new().await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    let mut state = w.state.clone();
+    let mut config = (*state.config).clone();
+    config.provisioning.kube.kubeconfig = Some("/nonexistent/kubeconfig".into());
+    state.config = Arc::new(config);
+    let err = pass(&state, None, t0()).await.unwrap_err();
+    assert!(err.detail.contains("kubeconfig"), "{}", err.detail);
+    assert!(w.get("doisneau").await.provisioning_state.reconciled_at.is_none());
+}
