@@ -425,6 +425,9 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back() {
         assert_eq!(row("N1")["first_response_median_hours"], 0.5);
         assert_eq!(row("N1")["first_response_p90_hours"], 0.58, "35 minutes on the second ticket");
         assert_eq!(row("N1")["handled"], 2);
+        let vendor = s.get(&s.n3, "/support/report").await.body;
+        let handled: Vec<i64> = vendor.as_array().unwrap().iter().map(|r| r["handled"].as_i64().unwrap()).collect();
+        assert_eq!(handled, [0, 0, 1], "the vendor sees its own level's figures only");
         let csv = client_with(&s.n2)
             .get(format!("{}/api/v1/support/report?format=csv&by=tenant", s.base))
             .send()

@@ -5,7 +5,7 @@
 
 use super::{Level, Status};
 use crate::error::Problem;
-use crate::identity::Actor;
+use crate::identity::{Actor, Role};
 use crate::registry::queries::Condition;
 use crate::store::Store;
 use schemars::JsonSchema;
@@ -122,7 +122,13 @@ pub async fn report(store: &Store, actor: &Actor, by: GroupBy) -> Result<Vec<Rep
         None => "support_ticket_levels l".to_string(),
         Some(_) => "support_ticket_levels l JOIN support_tickets t ON t.id = l.ticket_id".to_string(),
     };
-    let where_sql = scope.as_ref().map(Condition::sql).unwrap_or_else(|| "1 = 1".into());
+    let mut where_sql = scope.as_ref().map(Condition::sql).unwrap_or_else(|| "1 = 1".into());
+    // The vendor sees its own level's figures only, not the académie's.
+    let vendor_only =
+        !actor.is_admin() && actor.bindings.iter().all(|b| !matches!(b.role, Role::SupportN1 | Role::SupportN2));
+    if vendor_only {
+        where_sql.push_str(" AND l.level = 'n3'");
+    }
     let sql = format!(
         "SELECT {key_col} AS k, COUNT(*) AS n, CAST(COALESCE(SUM(l.breached), 0) AS BIGINT) AS b FROM {from} WHERE {where_sql} GROUP BY {key_col}"
     );
