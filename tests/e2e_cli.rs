@@ -226,7 +226,7 @@ fn import_killed_midway_converges_on_rerun_without_duplicates() {
         assert!(written > 0, "{}: the import wrote nothing before the deadline", db.name);
         assert!(after_kill < 30_000, "{}: the import finished before it could be killed ({after_kill})", db.name);
 
-        let rerun = run_ok(&mut import(&db.url).arg("--json"));
+        let rerun = run_ok(import(&db.url).arg("--json"));
         let report: serde_json::Value = serde_json::from_str(&rerun).unwrap();
         assert_eq!(report["etablissements"]["unchanged"].as_i64().unwrap(), after_kill, "{}", db.name);
 

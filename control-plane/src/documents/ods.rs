@@ -1,12 +1,9 @@
 //! OpenDocument Spreadsheet: sheets of rows of typed cells, zipped here like
 //! the ODT. Deterministic: the same spreadsheet always gives the same bytes.
 
-use super::odt::escape;
+use super::odt::{escape, package};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::{Cursor, Write as _};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, ZipWriter};
 
 /// Media type of [`to_ods`]'s output.
 pub const ODS_MIME: &str = "application/vnd.oasis.opendocument.spreadsheet";
@@ -64,21 +61,8 @@ const NAMESPACES: &str = concat!(
 
 /// Renders the spreadsheet as an `.ods` file.
 pub fn to_ods(book: &Spreadsheet) -> Vec<u8> {
-    let fixed = SimpleFileOptions::default().last_modified_time(DateTime::default()).unix_permissions(0o644);
-    let stored = fixed.compression_method(CompressionMethod::Stored);
-    let deflated = fixed.compression_method(CompressionMethod::Deflated);
-    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
-    let entries = [
-        ("mimetype", stored, ODS_MIME.to_string()),
-        ("META-INF/manifest.xml", deflated, manifest()),
-        ("meta.xml", deflated, meta(book)),
-        ("content.xml", deflated, content(book)),
-    ];
-    for (name, options, text) in entries {
-        zip.start_file(name, options).expect("zip entry starts");
-        zip.write_all(text.as_bytes()).expect("zip entry is written");
-    }
-    zip.finish().expect("zip is finished").into_inner()
+    let parts = [("META-INF/manifest.xml", manifest()), ("meta.xml", meta(book)), ("content.xml", content(book))];
+    package(ODS_MIME, &parts)
 }
 
 fn manifest() -> String {
@@ -226,7 +210,7 @@ fn sheet_name(wanted: &str, used: &mut BTreeSet<String>) -> String {
 mod tests {
     use super::*;
     use quick_xml::events::Event;
-    use std::io::Read;
+    use std::io::{Cursor, Read};
 
     fn book() -> Spreadsheet {
         Spreadsheet {

@@ -16,6 +16,18 @@ const STYLES: &str = include_str!("../../../templates/documents/odt/styles.xml")
 
 /// Renders `doc` as an `.odt` file. Deterministic: the same document always gives the same bytes.
 pub fn to_odt(doc: &Document) -> Vec<u8> {
+    let parts = [
+        ("META-INF/manifest.xml", MANIFEST.to_string()),
+        ("meta.xml", meta(doc)),
+        ("styles.xml", STYLES.to_string()),
+        ("content.xml", content(doc)),
+    ];
+    package(ODT_MIME, &parts)
+}
+
+/// An ODF package: the zip of `parts` after the `mimetype` entry. Every entry carries
+/// the same fixed timestamp, so the bytes depend on the parts only.
+pub(super) fn package(mime: &str, parts: &[(&str, String)]) -> Vec<u8> {
     // 1980-01-01 00:00, the zip epoch: a fixed date rather than the clock.
     let fixed = SimpleFileOptions::default().last_modified_time(DateTime::default()).unix_permissions(0o644);
     let stored = fixed.compression_method(CompressionMethod::Stored);
@@ -23,14 +35,9 @@ pub fn to_odt(doc: &Document) -> Vec<u8> {
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     // ODF 1.3 part 2 §3.3: `mimetype` comes first, uncompressed, without extra
     // field, so that the media type sits at a fixed offset (byte 38).
-    let entries = [
-        ("mimetype", stored, ODT_MIME.to_string()),
-        ("META-INF/manifest.xml", deflated, MANIFEST.to_string()),
-        ("meta.xml", deflated, meta(doc)),
-        ("styles.xml", deflated, STYLES.to_string()),
-        ("content.xml", deflated, content(doc)),
-    ];
-    for (name, options, text) in entries {
+    let first = std::iter::once(("mimetype", stored, mime));
+    let rest = parts.iter().map(|(name, text)| (*name, deflated, text.as_str()));
+    for (name, options, text) in first.chain(rest) {
         // Writing into memory fails only on a bug (say, a duplicate name).
         zip.start_file(name, options).expect("zip entry starts");
         zip.write_all(text.as_bytes()).expect("zip entry is written");
