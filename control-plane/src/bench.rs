@@ -346,6 +346,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     let ctx = gm::Ctx {
         store: &store,
         catalog: &state.catalog,
+        support: &state.support,
         models: &state.models,
         actor: &actor,
         now: chrono::Utc::now(),

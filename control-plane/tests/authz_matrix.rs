@@ -967,7 +967,9 @@ impl World {
         models: &'a [entcp::conventions::model::ConventionModel],
         actor: &'a identity::Actor,
     ) -> entcp::groupements::Ctx<'a> {
-        entcp::groupements::Ctx { store: &self.store, catalog, models, actor, now: t0() }
+        static SUPPORT: std::sync::OnceLock<entcp::support::policy::Policies> = std::sync::OnceLock::new();
+        let support = SUPPORT.get_or_init(entcp::support::policy::Policies::shipped);
+        entcp::groupements::Ctx { store: &self.store, catalog, support, models, actor, now: t0() }
     }
 
     /// A groupement coordinated by the EPCI of `side`, its commune a member and

@@ -509,7 +509,21 @@ async fn state_rules_versions_and_reapplications_answer_precisely() {
         assert_eq!((status, &again["id"]), (201, &g["id"]), "{name}");
         let id = g["id"].as_str().unwrap().to_string();
         assert_eq!(g["cost_key_label"], "au prorata du nombre de comptes ENT");
+        // The N3 commitments are those of the support desk's `standard` policy (P1: 1 h / 8 h).
         assert_eq!(g["support"].as_array().unwrap().len(), 4, "default N3 policy");
+        assert_eq!(
+            (g["support"][0]["priority"].as_str(), g["support"][0]["resolution_hours"].as_u64()),
+            (Some("P1"), Some(8))
+        );
+        let mut renforce = body.clone();
+        renforce["support_policy"] = json!("renforce");
+        let (status, r) = send(w.coord.post(api("/groupements")).json(&renforce)).await;
+        assert_eq!(status, 201, "{name}: {r}");
+        assert_eq!(r["support"][0]["resolution_hours"], 4, "{name}: the renforce policy's N3 P1 resolution");
+        renforce["support_policy"] = json!("platine");
+        let (status, p) = send(w.coord.post(api("/groupements")).json(&renforce)).await;
+        assert_eq!(status, 422, "{name}: {p}");
+        assert!(p.to_string().contains("support_policy"), "{p}");
 
         // Edits need If-Match; a stale version is refused; a bad key is named.
         let url = api(&format!("/groupements/{id}"));

@@ -123,7 +123,14 @@ fn print(g: &Groupement) {
 }
 
 fn ctx<'a>(state: &'a AppState, actor: &'a Actor) -> Ctx<'a> {
-    Ctx { store: &state.store, catalog: &state.catalog, models: &state.models, actor, now: state.clock.now() }
+    Ctx {
+        store: &state.store,
+        catalog: &state.catalog,
+        support: &state.support,
+        models: &state.models,
+        actor,
+        now: state.clock.now(),
+    }
 }
 
 pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Result<ExitCode> {

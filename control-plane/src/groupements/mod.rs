@@ -22,6 +22,8 @@ use crate::error::{Checks, Problem};
 use crate::identity::{Actor, Role};
 use crate::registry::{Org, OrgKind, OrgRef};
 use crate::store::{new_id, opt_text, timestamp, Store, Tx};
+use crate::support::policy::Policies;
+use crate::support::{Level, Priority};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -122,21 +124,37 @@ pub struct SupportLevel {
     pub resolution_hours: u32,
 }
 
-/// The default N3 support policy written into the CCTP (business hours,
-/// Europe/Paris calendar), when the coordinator gives none.
-pub fn default_support() -> Vec<SupportLevel> {
-    let level = |p: &str, l: &str, r: u32, s: u32| SupportLevel {
-        priority: p.into(),
-        label: l.into(),
-        first_response_hours: r,
-        resolution_hours: s,
+/// The N3 commitments of a support-desk policy (`standard` when `name` is absent), written
+/// into the CCTP when the coordinator gives none: the vendor is held to what the desk measures.
+/// Business durations are rounded up to whole hours.
+pub fn support_from_policy(policies: &Policies, name: Option<&str>) -> Result<Vec<SupportLevel>, Problem> {
+    let name = name.unwrap_or(crate::support::policy::DEFAULT_POLICY);
+    if !policies.exists(name) {
+        let known: Vec<&str> = policies.spec.policies.keys().map(String::as_str).collect();
+        return Err(Problem::invalid_field(
+            "support_policy",
+            format!("politique de support « {name} » inconnue (connues : {})", known.join(", ")),
+        ));
+    }
+    let hours = |seconds: i64| u32::try_from((seconds + 3599) / 3600).unwrap_or(u32::MAX);
+    let label = |p: Priority| match p {
+        Priority::P1 => "bloquant : service indisponible pour tous",
+        Priority::P2 => "majeur : fonction essentielle dégradée",
+        Priority::P3 => "mineur : gêne avec contournement",
+        Priority::P4 => "demande d'information ou d'évolution",
     };
-    vec![
-        level("P1", "bloquant : service indisponible pour tous", 1, 4),
-        level("P2", "majeur : fonction essentielle dégradée", 4, 16),
-        level("P3", "mineur : gêne avec contournement", 8, 40),
-        level("P4", "demande d'information ou d'évolution", 16, 80),
-    ]
+    Ok(Priority::ALL
+        .into_iter()
+        .map(|p| {
+            let targets = policies.targets(name, Level::N3, p);
+            SupportLevel {
+                priority: p.as_str().into(),
+                label: label(p).into(),
+                first_response_hours: hours(targets.first_response),
+                resolution_hours: hours(targets.resolution),
+            }
+        })
+        .collect())
 }
 
 fn default_lots() -> Vec<Lot> {
@@ -222,8 +240,11 @@ pub struct NewGroupement {
     pub bouquet: Option<String>,
     #[serde(default)]
     pub options: Vec<String>,
-    /// The default N3 policy (P1 1 h / 4 h ... P4 16 h / 80 h) when absent.
+    /// N3 commitments; when absent, those of the support-desk policy `support_policy`.
     pub support: Option<Vec<SupportLevel>>,
+    /// A support-desk policy (`standard` when absent) whose N3 targets become the commitments.
+    #[serde(default)]
+    pub support_policy: Option<String>,
     /// 100 % per account when absent.
     pub cost_key: Option<Vec<KeyPart>>,
     /// 36 when absent.
@@ -254,6 +275,8 @@ pub struct GroupementPatch {
 pub struct Ctx<'a> {
     pub store: &'a Store,
     pub catalog: &'a Catalog,
+    /// Support-desk policies: the N3 commitments asked of the vendor.
+    pub support: &'a Policies,
     pub models: &'a [crate::conventions::model::ConventionModel],
     pub actor: &'a Actor,
     pub now: DateTime<Utc>,
@@ -545,7 +568,10 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         lots: input.lots.unwrap_or_else(default_lots),
         bouquet: input.bouquet.unwrap_or_else(|| "socle-1d".into()),
         options: input.options,
-        support: input.support.unwrap_or_else(default_support),
+        support: match input.support {
+            Some(support) => support,
+            None => support_from_policy(ctx.support, input.support_policy.as_deref())?,
+        },
         cost_key: input.cost_key.unwrap_or_else(|| vec![KeyPart { basis: Basis::Accounts, weight: 100 }]),
         duration_months: input.duration_months.unwrap_or(36),
     };

@@ -255,6 +255,7 @@ fn ctx<'a>(state: &'a AppState, caller: &'a Caller) -> Ctx<'a> {
     Ctx {
         store: &state.store,
         catalog: &state.catalog,
+        support: &state.support,
         models: &state.models,
         actor: &caller.actor,
         now: state.clock.now(),
