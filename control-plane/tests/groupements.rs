@@ -520,6 +520,26 @@ async fn state_rules_versions_and_reapplications_answer_precisely() {
         let (status, r) = send(w.coord.post(api("/groupements")).json(&renforce)).await;
         assert_eq!(status, 201, "{name}: {r}");
         assert_eq!(r["support"][0]["resolution_hours"], 4, "{name}: the renforce policy's N3 P1 resolution");
+        // A commune and an EPCI it belongs to cannot both apply: their écoles would count twice.
+        let renforce_id = r["id"].as_str().unwrap();
+        let (commune, client) = &w.communes[1];
+        let epci = NewOrg {
+            kind: OrgKind::Epci,
+            siren: luhn("24940002"),
+            name: "Communauté d'agglomération de test".into(),
+            email: None,
+            departement: Some("94".into()),
+        };
+        let epci = create_org(&w.store, &admin(), epci, t0()).await.unwrap();
+        entcp::registry::manage::set_member(&w.store, &admin(), &epci, commune, false, t0()).await.unwrap();
+        let applications = api(&format!("/groupements/{renforce_id}/applications"));
+        let application = |org: &Org| json!({ "applicant": org.id, "deliberation_number": "DCM-1", "deliberation_date": "2026-05-12" });
+        let (status, app) = send(client.post(&applications).json(&application(commune))).await;
+        assert_eq!(status, 201, "{name}: {app}");
+        let root = client_with(&token_for(&w.store, "root@test.fr", Role::Admin, None).await);
+        let (status, problem) = send(root.post(&applications).json(&application(&epci))).await;
+        assert_eq!(status, 409, "{name}: {problem}");
+        assert_eq!(problem["overlaps"], format!("commune:{}", commune.code), "{problem}");
         renforce["support_policy"] = json!("platine");
         let (status, p) = send(w.coord.post(api("/groupements")).json(&renforce)).await;
         assert_eq!(status, 422, "{name}: {p}");

@@ -8,7 +8,7 @@ use super::{Ctx, Groupement, Status, MEMBER_KINDS};
 use crate::conventions::workflow::{self, ConventionPatch, NewConvention, PartyInput};
 use crate::conventions::{get_convention, Status as ConventionStatus};
 use crate::error::{Checks, Problem};
-use crate::registry::queries::covers;
+use crate::registry::queries::{covers, covers_org};
 use crate::registry::{Org, OrgKind, OrgRef};
 use crate::store::{new_id, opt_text, timestamp, Store, Tx};
 use chrono::NaiveDate;
@@ -342,6 +342,31 @@ async fn notify(
     Ok(())
 }
 
+/// Refuses an applicant that covers, or is covered by, a current applicant or member (a commune
+/// and the EPCI it belongs to): their écoles would be counted, and paid for, twice. Only grouping
+/// kinds cover other collectivités, so a commune is compared with the groups only.
+async fn refuse_overlap(store: &Store, g: &Groupement, applicant: &Org) -> Result<(), Problem> {
+    let sql = format!(
+        "SELECT {} FROM orgs WHERE id IN (SELECT org_id FROM groupement_members WHERE groupement_id = $1 \
+         AND status IN ('applied', 'accepted') AND org_id <> $2)",
+        crate::registry::queries::ORG_COLUMNS
+    );
+    let rows = sqlx::query(&sql).bind(&g.id).bind(&applicant.id).fetch_all(store.pool()).await?;
+    let groups = |o: &Org| !matches!(o.kind, OrgKind::Commune);
+    for other in rows.iter().map(crate::registry::queries::org_from_row) {
+        let overlap = (groups(&other) && covers_org(store, &other, applicant).await?)
+            || (groups(applicant) && covers_org(store, applicant, &other).await?);
+        if overlap {
+            return Err(Problem::conflict(format!(
+                "{} et {} se recouvrent (l'un couvre l'autre) : leurs écoles seraient comptées deux fois ; une seule des deux candidatures est possible",
+                applicant.name, other.name
+            ))
+            .with_extra(json!({ "overlaps": other.qualified_code() })));
+        }
+    }
+    Ok(())
+}
+
 /// Files (or files again, after a withdrawal or a rejection) an application.
 pub async fn apply(
     ctx: &Ctx<'_>,
@@ -381,6 +406,7 @@ pub async fn apply(
             .with_extra(json!({ "application_id": row.get::<String, _>("id") })));
         }
     }
+    refuse_overlap(ctx.store, g, applicant).await?;
     let pre = prefill(ctx.store, applicant).await?;
     let mut checks = Checks::default();
     let number = input.deliberation_number.trim().to_string();
