@@ -401,6 +401,16 @@ pub struct RgpdAssignment {
     pub notes: String,
 }
 
+/// RGPD roles under a model: (controller, joint controllers, processors), each the
+/// organisations of the party the model names; `None` without a controller party.
+/// `party_orgs` gives the organisations of a party key in the convention.
+pub fn rgpd_roles<T>(model: &ConventionModel, party_orgs: impl Fn(&str) -> Vec<T>) -> Option<(T, Vec<T>, Vec<T>)> {
+    let controller = party_orgs(&model.rgpd.controller).into_iter().next()?;
+    let joint = model.rgpd.joint_controllers.iter().flat_map(|k| party_orgs(k)).collect();
+    let processors = model.rgpd.processors.iter().flat_map(|k| party_orgs(k)).collect();
+    Some((controller, joint, processors))
+}
+
 pub async fn rgpd_roles_for(
     store: &Store,
     models: &[ConventionModel],
@@ -412,12 +422,12 @@ pub async fn rgpd_roles_for(
     let orgs_of = |key: &str| -> Vec<OrgRef> {
         convention.parties.iter().filter(|p| p.key == key).map(|p| p.org.clone()).collect()
     };
-    let Some(controller) = orgs_of(&model.rgpd.controller).into_iter().next() else { return Ok(None) };
+    let Some((controller, joint_controllers, processors)) = rgpd_roles(model, orgs_of) else { return Ok(None) };
     Ok(Some(RgpdAssignment {
         convention_id: convention.id.clone(),
         controller,
-        joint_controllers: model.rgpd.joint_controllers.iter().flat_map(|k| orgs_of(k)).collect(),
-        processors: model.rgpd.processors.iter().flat_map(|k| orgs_of(k)).collect(),
+        joint_controllers,
+        processors,
         notes: model.rgpd.notes.clone(),
     }))
 }

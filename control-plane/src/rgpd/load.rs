@@ -146,13 +146,10 @@ async fn assignments(
         let of = |key: &str| -> Vec<String> {
             parties.get(&id).into_iter().flatten().filter(|(k, _)| k == key).map(|(_, o)| o.clone()).collect()
         };
-        let Some(controller) = of(&model.rgpd.controller).into_iter().next() else { continue };
-        let assignment = Assignment {
-            convention: c.get("reference"),
-            controller,
-            joint_controllers: model.rgpd.joint_controllers.iter().flat_map(|k| of(k)).collect(),
-            processors: model.rgpd.processors.iter().flat_map(|k| of(k)).collect(),
+        let Some((controller, joint_controllers, processors)) = crate::conventions::rgpd_roles(model, of) else {
+            continue;
         };
+        let assignment = Assignment { convention: c.get("reference"), controller, joint_controllers, processors };
         for school in schools.get(&id).into_iter().flatten() {
             out.insert(school.clone(), assignment.clone());
         }
