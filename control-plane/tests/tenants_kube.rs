@@ -19,6 +19,7 @@ use entcp::provisioning::reconcile::pass;
 use entcp::tenants::{self, EntTenant, Status, Tenant};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone)]
@@ -47,6 +48,28 @@ struct Mock {
     objects: Mutex<BTreeMap<String, BTreeMap<String, Value>>>,
     faults: Mutex<Vec<Fault>>,
     deployments_available: Mutex<bool>,
+    /// Requests being answered now, and the most seen at once.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    /// How long a PATCH takes to answer, so that concurrent tenants overlap.
+    patch_delay_ms: AtomicU64,
+}
+
+/// Counts a request as in flight until dropped.
+struct InFlight<'a>(&'a Mock);
+
+impl<'a> InFlight<'a> {
+    fn enter(mock: &'a Mock) -> InFlight<'a> {
+        let now = mock.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        mock.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(mock)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn status(code: u16, reason: &str, message: &str, name: &str) -> Response {
@@ -78,6 +101,11 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let _in_flight = InFlight::enter(&mock);
+    let delay = mock.patch_delay_ms.load(Ordering::SeqCst);
+    if method == Method::PATCH && delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let path = uri.path().to_string();
     mock.requests.lock().unwrap().push(Request {
@@ -156,6 +184,10 @@ struct World {
 
 impl World {
     async fn new() -> World {
+        World::with_concurrency(Config::default().provisioning.concurrency).await
+    }
+
+    async fn with_concurrency(concurrency: usize) -> World {
         let mock = Arc::new(Mock::default());
         let app = axum::Router::new().fallback(handle).with_state(mock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -175,6 +207,7 @@ impl World {
         let mut config = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
         config.provisioning.backend = ProvisioningBackend::Kube;
         config.provisioning.kube.kubeconfig = Some(kubeconfig);
+        config.provisioning.concurrency = concurrency;
         let db = common::sqlite().await;
         let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
         let options = entcp::registry::import::ImportOptions::default();
@@ -438,4 +471,27 @@ async fn an_unreachable_cluster_fails_the_pass_and_changes_nothing() {
     let err = pass(&state, None, t0()).await.unwrap_err();
     assert!(err.detail.contains("kubeconfig"), "{}", err.detail);
     assert!(w.get("doisneau").await.provisioning_state.reconciled_at.is_none());
+}
+
+#[tokio::test]
+async fn a_pass_reconciles_at_most_the_configured_number_of_tenants_at_once() {
+    let w = World::with_concurrency(2).await;
+    let schools = ["0940176F", "0940198E", "0940204L", "0940209S", "0940213W", "0940235V"];
+    let mut slugs = Vec::new();
+    for (i, uai) in schools.iter().enumerate() {
+        let slug = format!("ecole-{i}");
+        w.tenant(&slug, uai, json!([])).await;
+        slugs.push(slug);
+    }
+    w.mock.patch_delay_ms.store(15, Ordering::SeqCst);
+    let report = pass(&w.state, None, t0()).await.unwrap();
+    assert_eq!((report.applied, report.failed), (6, 0), "{report:?}");
+    // Each tenant's requests go one after the other: requests in flight are tenants in flight.
+    let most = w.mock.max_in_flight.load(Ordering::SeqCst);
+    assert_eq!(most, 2, "two tenants at a time, never more (and the bound is really used)");
+    let namespaces: BTreeSet<String> = paths(&w.take_requests(), "PATCH")
+        .iter()
+        .filter_map(|p| p.strip_prefix("/api/v1/namespaces/").filter(|rest| !rest.contains('/')).map(String::from))
+        .collect();
+    assert_eq!(namespaces.len(), 6, "{namespaces:?}");
 }
