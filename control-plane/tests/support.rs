@@ -562,3 +562,74 @@ async fn reminded_once(db: &common::TestDb) {
     let history = s.get(&s.teacher, &format!("/support/tickets/{id}/history")).await.body;
     assert!(history.to_string().contains("relance du demandeur"), "{history}");
 }
+
+/// A convention model with an SLA annex: the active convention covering a tenant gives its
+/// support contract (policy and N1 here); without a convention the defaults apply.
+#[tokio::test]
+async fn the_sla_annex_of_the_active_convention_gives_the_support_contract() {
+    for db in common::backends().await {
+        let store = &db.store;
+        let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
+        let options = entcp::registry::import::ImportOptions::default();
+        entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = include_str!("../../conventions/tripartite-premier-degre.yaml");
+        let with_annex = format!("{shipped}\nsupport:\n  policy: renforce\n  n1: collectivite\n");
+        std::fs::write(dir.path().join("tripartite-premier-degre.yaml"), with_annex).unwrap();
+        let config = Config {
+            data_dir: dir.path().join("data"),
+            conventions_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        };
+        let state = entcp::api::AppState::new(store.clone(), config, Arc::new(FixedClock::new(t0())));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+        let app = entcp::api::app(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let tenant = |slug: &str, uai: &str| {
+            let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
+                "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                "spec": { "organisation": uai, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" }
+            }))
+            .unwrap();
+            let state = state.clone();
+            async move { entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap().1 }
+        };
+        let covered = tenant("doisneau", "0940176F").await;
+        let uncovered = tenant("wallon", "0940198E").await;
+
+        let dan =
+            client_with(&token_for(store, "dan@ac-creteil.fr", entcp::identity::Role::Dan, Some("academie:24")).await);
+        let mairie = client_with(
+            &token_for(store, "ent@fresnes.fr", entcp::identity::Role::Collectivite, Some("commune:94034")).await,
+        );
+        let directeur = client_with(
+            &token_for(store, "dir@ecole.fr", entcp::identity::Role::ChefEtablissement, Some("0940176F")).await,
+        );
+        let convention = json!({
+            "model": "tripartite-premier-degre",
+            "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+            "start_date": "2026-09-01"
+        });
+        let conv: Value =
+            dan.post(format!("{base}/conventions")).json(&convention).send().await.unwrap().json().await.unwrap();
+        let id = conv["id"].as_str().unwrap_or_else(|| panic!("{}: {conv}", db.name));
+        dan.post(format!("{base}/conventions/{id}/submit")).json(&json!({})).send().await.unwrap();
+        for who in [&dan, &mairie, &directeur] {
+            let signed = who.post(format!("{base}/conventions/{id}/sign")).json(&json!({})).send().await.unwrap();
+            assert_eq!(signed.status(), 200, "{}", db.name);
+        }
+        let conv: Value = dan.get(format!("{base}/conventions/{id}")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(conv["status"], "active", "{}: {conv}", db.name);
+
+        let contract = entcp::support::resolve_contract(&state, &covered, t0()).await.unwrap();
+        assert_eq!(contract.policy, "renforce", "{}: the annex's policy", db.name);
+        assert_eq!(contract.n1.code, "94034", "{}: the annex names the collectivité as N1", db.name);
+        assert_eq!(contract.n2.as_ref().map(|o| o.code.as_str()), Some("24"), "{}: N2 stays the académie", db.name);
+        let default = entcp::support::resolve_contract(&state, &uncovered, t0()).await.unwrap();
+        assert_eq!((default.policy.as_str(), default.n1.code.as_str()), ("standard", "0940198E"), "{}", db.name);
+    }
+}
