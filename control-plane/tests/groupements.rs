@@ -296,6 +296,20 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp() {
         assert_eq!(conv["model_id"], "groupement-de-commandes");
         let parties = conv["parties"].as_array().unwrap();
         assert_eq!(parties.iter().filter(|p| p["key"] == "membre").count(), 25, "{name}");
+        // Editing the object rewrites the convention's, members kept.
+        let version = g["version"].as_i64().unwrap();
+        let (status, edited) = send(
+            w.coord
+                .patch(api(&format!("/groupements/{id}")))
+                .header("if-match", format!("\"{version}\""))
+                .json(&json!({ "object": "ENT des écoles publiques du territoire" })),
+        )
+        .await;
+        assert_eq!(status, 200, "{name}: {edited}");
+        let (_, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
+        assert_eq!(conv["parameters"]["objet"], "ENT des écoles publiques du territoire", "{name}: {conv}");
+        let parties = conv["parties"].as_array().unwrap();
+        assert_eq!(parties.iter().filter(|p| p["key"] == "membre").count(), 25, "{name}");
 
         // Documents: regenerating the members list after a change gives v2, v1 stays downloadable.
         let (status, membres_v2) = send(gen("membres")).await;

@@ -594,6 +594,15 @@ pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Resul
     get(ctx.store, &g.id, &app.id).await
 }
 
+/// Rewrites the groupement's convention with its current terms and accepted members.
+pub(super) async fn refresh_convention(ctx: &Ctx<'_>, g: &Groupement) -> Result<(), Problem> {
+    let members: Vec<String> = members(ctx.store, &g.id).await?.into_iter().map(|m| m.applicant.id).collect();
+    if members.is_empty() {
+        return Ok(());
+    }
+    link_convention(ctx, g, members).await
+}
+
 /// The convention parameters the groupement determines.
 fn convention_parameters(g: &Groupement) -> Map<String, Value> {
     let mut params = Map::new();

@@ -674,7 +674,12 @@ pub async fn update(
     ctx.record(&mut tx, "groupements.update", &g.id, Some(&g.coordinator.id), json!({ "title": checked.title }))
         .await?;
     tx.commit().await?;
-    must_get(ctx.store, &g.id).await
+    let updated = must_get(ctx.store, &g.id).await?;
+    // The convention constitutive states the object and the cost key: keep it in step.
+    if updated.convention_id.is_some() && (updated.object != g.object || updated.cost_key_label != g.cost_key_label) {
+        membership::refresh_convention(ctx, &updated).await?;
+    }
+    Ok(updated)
 }
 
 /// Sets the status inside a transaction, checking the version it was read at.
