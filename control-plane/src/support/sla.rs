@@ -203,6 +203,8 @@ pub fn derive(
             Step::Escalated(to) => {
                 level = *to;
                 status = Status::New;
+                // Back at a level that had answered: its resolution clock runs again.
+                resolved[level.index()] = None;
                 clock_mut(&mut clocks, policies, policy, priority, level);
             }
             Step::Returned(to) => {
@@ -321,6 +323,23 @@ mod tests {
         assert_eq!(s.clock(Level::N3).unwrap().held_seconds, 9 * 3600);
         assert_eq!(s.clock(Level::N3).unwrap().resolution_seconds, Some(9 * 3600));
         assert_eq!(s.clock(Level::N3).unwrap().resolution_due, None);
+    }
+
+    #[test]
+    fn a_second_escalation_restarts_the_receiving_levels_resolution_clock() {
+        let events = vec![
+            ev("2027-06-01 09:00", Step::Created, None),
+            ev("2027-06-01 10:00", Step::Escalated(Level::N2), Some(Level::N1)),
+            ev("2027-06-01 11:00", Step::Escalated(Level::N3), Some(Level::N2)),
+            ev("2027-06-01 15:00", Step::Returned(Level::N2), Some(Level::N3)),
+            ev("2027-06-02 10:00", Step::Escalated(Level::N3), Some(Level::N2)),
+        ];
+        let now = paris("2027-06-30 12:00");
+        let s = derive(&p(), "standard", Priority::P2, &events, now);
+        let n3 = s.clock(Level::N3).unwrap();
+        assert_eq!(n3.resolution_seconds, None, "unresolved since it came back: {n3:?}");
+        assert!(n3.resolution_due.is_some_and(|due| due < now), "{n3:?}");
+        assert!(s.overdue(now).iter().any(|(level, _, _)| *level == Level::N3), "the sweep sees the N3 breach");
     }
 
     #[test]
