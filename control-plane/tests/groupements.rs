@@ -450,9 +450,16 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp() {
         let (status, _) = send(w.outsider.get(api(&format!("/groupements/{id}/shares")))).await;
         assert_eq!(status, 404, "{name}");
 
-        // The DECP record: every required field of the schema, and the schema check passes.
-        let (status, decp) = send(w.outsider.get(api(&format!("/groupements/{id}/decp")))).await;
+        // The DECP record: published by the coordinator (a reader's GET publishes nothing), then
+        // open to every reader, with every required field of the schema.
+        let decp_url = api(&format!("/groupements/{id}/decp"));
+        let (status, early) = send(w.outsider.get(&decp_url)).await;
+        assert_eq!(status, 409, "{name}: not published yet: {early}");
+        let (status, published) = send(w.coord.get(&decp_url)).await;
+        assert_eq!(status, 200, "{name}: {published}");
+        let (status, decp) = send(w.outsider.get(&decp_url)).await;
         assert_eq!(status, 200, "{name}: {decp}");
+        assert_eq!(decp, published, "{name}: the publication date is fixed by the coordinator's export");
         let marche = &decp["marches"]["marche"][0];
         let schema: Value = serde_json::from_str(
             &std::fs::read_to_string(

@@ -101,6 +101,12 @@ fn check(
     }
     if let Some(s) = &input.decp.acheteur_siret {
         checks.check("decp.acheteur_siret", parse_siret(s));
+        if coordinator.siret.as_deref().is_some_and(|known| known != s.trim()) {
+            checks.fail(
+                "decp.acheteur_siret",
+                format!("l'acheteur est le coordonnateur {} : son SIRET est connu du répertoire", coordinator.name),
+            );
+        }
     }
     let record = decp::marche(
         &known(
@@ -301,8 +307,9 @@ async fn processor_of_record(
     Ok(changed)
 }
 
-/// The DECP publication file of an awarded groupement; the first export fixes
-/// its `datePublicationDonnees`. 409 before the award.
+/// The DECP publication file of an awarded groupement; the coordinator's first
+/// export publishes it (fixes its `datePublicationDonnees`); other readers get it
+/// once published. 409 before the award or the publication.
 pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_json::Value, Problem> {
     let Some(award) = &g.award else {
         return Err(Problem::conflict(format!(
@@ -312,6 +319,12 @@ pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_jso
     };
     let published_on = match &g.decp_published_on {
         Some(d) => d.clone(),
+        None if !super::is_coordinator(ctx.actor, g) => {
+            return Err(Problem::conflict(format!(
+                "les données essentielles du groupement {} ne sont pas encore publiées par son coordonnateur",
+                g.reference
+            )))
+        }
         None => {
             let today = ctx.today().to_string();
             let mut tx = ctx.store.begin_write().await?;

@@ -116,7 +116,8 @@ pub fn marche(known: &Known<'_>, facts: &DecpFacts) -> Value {
     };
     let id = facts.marche_id.clone().or_else(|| (known.reference.len() <= 16).then(|| known.reference.to_string()));
     put("id", id.map(Value::from));
-    let siret = facts.acheteur_siret.as_deref().or(known.coordinator_siret);
+    // The buyer is the coordinator that runs the procedure: its SIRET of record wins.
+    let siret = known.coordinator_siret.or(facts.acheteur_siret.as_deref());
     put("acheteur", siret.map(|s| json!({ "id": s })));
     put("nature", Some(Value::from(facts.nature.clone().unwrap_or_else(|| "Marché".into()))));
     put("objet", Some(Value::from(known.object)));
