@@ -380,3 +380,31 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk() {
         assert!(purge(200).await.unwrap().is_empty(), "purged once");
     }
 }
+
+/// Two moves decided on the same reading: the second is refused, so a suspended tenant sent
+/// back to `active` cannot also be decommissioned (or the reverse) by a concurrent request.
+#[tokio::test]
+async fn a_move_decided_on_a_stale_reading_is_refused() {
+    for db in common::backends().await {
+        import_sample(&db.store).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = entcp::config::Config { data_dir: dir.path().into(), ..entcp::config::Config::default() };
+        let state = entcp::api::AppState::new(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+        let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
+        let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
+        let (_, t) = entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap();
+        let t = entcp::tenants::transition(&state, &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
+            .await
+            .unwrap();
+        let t = entcp::tenants::transition(&state, &admin(), &t, entcp::tenants::Status::Active, None).await.unwrap();
+        let stale =
+            entcp::tenants::transition(&state, &admin(), &t, entcp::tenants::Status::Suspended, None).await.unwrap();
+        entcp::tenants::transition(&state, &admin(), &stale, entcp::tenants::Status::Active, None).await.unwrap();
+        let err = entcp::tenants::transition(&state, &admin(), &stale, entcp::tenants::Status::Decommissioning, None)
+            .await
+            .unwrap_err();
+        assert!(err.detail.contains("a changé d'état"), "{}: {err:?}", db.name);
+        let now = entcp::tenants::get_tenant(&db.store, "doisneau-fresnes").await.unwrap().unwrap();
+        assert_eq!(now.status, entcp::tenants::Status::Active, "{}", db.name);
+    }
+}

@@ -594,6 +594,21 @@ pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Resul
     get(ctx.store, &g.id, &app.id).await
 }
 
+/// 409 unless the groupement's convention (if any) can still follow its terms: a draft or a
+/// convention in signature is edited, an active one amended; a signed, expired or ended one cannot.
+pub(super) async fn check_convention_editable(ctx: &Ctx<'_>, g: &Groupement) -> Result<(), Problem> {
+    let Some(id) = &g.convention_id else { return Ok(()) };
+    let Some(conv) = get_convention(ctx.store, ctx.models, id).await? else { return Ok(()) };
+    match conv.status {
+        ConventionStatus::Draft | ConventionStatus::InSignature | ConventionStatus::Active => Ok(()),
+        other => Err(Problem::conflict(format!(
+            "la convention {} du groupement est {} : son objet et sa clé de répartition ne peuvent plus changer",
+            conv.reference,
+            other.label()
+        ))),
+    }
+}
+
 /// Rewrites the groupement's convention with its current terms and accepted members.
 pub(super) async fn refresh_convention(ctx: &Ctx<'_>, g: &Groupement) -> Result<(), Problem> {
     let members: Vec<String> = members(ctx.store, &g.id).await?.into_iter().map(|m| m.applicant.id).collect();

@@ -632,6 +632,11 @@ pub async fn update(
             g.status.label()
         )));
     }
+    let rewrites_convention = patch.object.as_ref().is_some_and(|o| o.trim() != g.object)
+        || patch.cost_key.as_ref().is_some_and(|k| *k != g.terms.cost_key);
+    if rewrites_convention {
+        membership::check_convention_editable(ctx, g).await?;
+    }
     let old = &g.terms;
     let terms = Terms {
         lots: patch.lots.unwrap_or_else(|| old.lots.clone()),

@@ -579,11 +579,11 @@ pub async fn transition(
         }
     }
     let mut tx = store.begin_write().await?;
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE tenants SET status = $1, version = version + 1, updated_at = $2, \
          convention_id = COALESCE($3, convention_id), gate_override_by = COALESCE($4, gate_override_by), \
          gate_override_reason = COALESCE($5, gate_override_reason), archived_at = COALESCE($6, archived_at) \
-         WHERE id = $7",
+         WHERE id = $7 AND status = $8",
     )
     .bind(to.as_str())
     .bind(timestamp(now))
@@ -592,8 +592,17 @@ pub async fn transition(
     .bind(gate_override.clone())
     .bind((to == Status::Archived).then(|| timestamp(now)))
     .bind(&tenant.id)
+    .bind(tenant.status.as_str())
     .execute(&mut *tx)
     .await?;
+    if done.rows_affected() == 0 {
+        // Another move got there first: the state machine is checked against what it left.
+        return Err(Problem::conflict(format!(
+            "le tenant {} a changé d'état entre-temps : relisez-le avant de le faire passer à {}",
+            tenant.slug,
+            to.as_str()
+        )));
+    }
     let message = match (&gate_override, &convention_id) {
         (Some(reason), _) => {
             format!("{} → {} sans convention (dérogation : {reason})", tenant.status.as_str(), to.as_str())
