@@ -64,6 +64,8 @@ pub async fn monthly(state: &AppState, now: DateTime<Utc>) -> Result<MonthlyRepo
     let mut report = MonthlyReport::default();
     for org_id in holders {
         let Some(org) = crate::registry::get_org(&state.store, &org_id).await? else { continue };
+        // The world was loaded for no organisation in particular: add this one's facts.
+        world.orgs.entry(org.id.clone()).or_insert_with(|| super::load::facts(&org));
         report.registers += 1;
         world.history = super::load::history(&state.store, &org_id).await?;
         let register = derive::derive(&world, &state.catalog, &org_id, &today, &timestamp(now));

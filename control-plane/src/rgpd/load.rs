@@ -100,7 +100,7 @@ pub async fn world(
     }
     world.assignments = assignments(store, models, date).await?;
     world.tenants = live_tenants(store, catalog, &schools_of).await?;
-    world.contracts = contracts(store).await?;
+    world.contracts = contracts(store, date).await?;
     for (id, profile) in profiles(store).await? {
         if let Some(org) = world.orgs.get_mut(&id) {
             org.profile = Some(profile);
@@ -247,10 +247,14 @@ pub async fn history(store: &Store, org_id: &str) -> Result<HashMap<String, (Str
         .collect())
 }
 
-async fn contracts(store: &Store) -> Result<Vec<ContractFact>, Problem> {
+/// The processor contracts in force on `date`: an ended or future contract binds nobody.
+async fn contracts(store: &Store, date: &str) -> Result<Vec<ContractFact>, Problem> {
     let sql = "SELECT processor_org_id, client_org_id, parent_processor_org_id, reference, title, art28_clauses \
-               FROM processor_contracts ORDER BY reference, id";
+               FROM processor_contracts WHERE (starts_on IS NULL OR starts_on <= $1) \
+               AND (ends_on IS NULL OR ends_on >= $2) ORDER BY reference, id";
     Ok(sqlx::query(sql)
+        .bind(date)
+        .bind(date)
         .fetch_all(store.pool())
         .await?
         .iter()
