@@ -23,9 +23,7 @@ struct Cycle {
 }
 
 async fn import_sample(store: &entcp::store::Store) {
-    let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
-    let options = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0()).await.unwrap();
+    common::import_sample(store).await;
 }
 
 async fn setup(db: common::TestDb) -> Cycle {

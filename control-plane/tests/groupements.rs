@@ -46,9 +46,7 @@ struct World {
 
 async fn world(db: &common::TestDb) -> World {
     let store = db.store.clone();
-    let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
-    let options = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(csv), options, t0()).await.unwrap();
+    common::import_sample(&store).await;
     // The sample carries no head counts: give every école a deterministic one.
     let ids: Vec<String> = sqlx::query("SELECT id FROM orgs WHERE kind = 'etablissement' ORDER BY id")
         .fetch_all(store.pool())

@@ -13,9 +13,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 async fn import_sample(store: &entcp::store::Store) {
-    let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
-    let options = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0()).await.unwrap();
+    common::import_sample(store).await;
 }
 
 /// The sample (académie 24) plus a synthetic country, so that other académies exist.

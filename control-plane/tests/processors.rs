@@ -33,11 +33,7 @@ fn contract(processor: &str, client: &str, parent: Option<&str>, reference: &str
 async fn tenants_carry_vendor_and_host_and_contracts_form_chains() {
     for db in common::backends().await {
         let store = &db.store;
-        let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
-        let options = entcp::registry::import::ImportOptions::default();
-        entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0())
-            .await
-            .unwrap();
+        common::import_sample(store).await;
         let vendor = org(store, OrgKind::Editeur, "900000019", "Éditeur").await;
         let host = org(store, OrgKind::Hebergeur, "900000027", "Hébergeur").await;
         assert_eq!(vendor.country, "FR");

@@ -569,11 +569,7 @@ async fn reminded_once(db: &common::TestDb) {
 async fn the_sla_annex_of_the_active_convention_gives_the_support_contract() {
     for db in common::backends().await {
         let store = &db.store;
-        let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
-        let options = entcp::registry::import::ImportOptions::default();
-        entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0())
-            .await
-            .unwrap();
+        common::import_sample(store).await;
         let dir = tempfile::tempdir().unwrap();
         let shipped = include_str!("../../conventions/tripartite-premier-degre.yaml");
         let with_annex = format!("{shipped}\nsupport:\n  policy: renforce\n  n1: collectivite\n");

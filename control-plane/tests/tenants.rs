@@ -25,16 +25,10 @@ fn doc(slug: &str, organisation: &str, hostname: &str) -> Value {
     })
 }
 
-async fn import_sample(store: &entcp::store::Store) {
-    let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
-    let options = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0()).await.unwrap();
-}
-
 #[tokio::test]
 async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active() {
     for db in common::backends().await {
-        import_sample(&db.store).await;
+        common::import_sample(&db.store).await;
         let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
         let dan = common::client_with(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
         let mairie = common::client_with(
@@ -135,7 +129,7 @@ async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_acti
 #[tokio::test]
 async fn bad_tenant_documents_name_every_wrong_field() {
     let db = common::sqlite().await;
-    import_sample(&db.store).await;
+    common::import_sample(&db.store).await;
     let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
     let root = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
     let mut body = doc("Mauvais_Nom", "0940176F", "localhost");
@@ -169,7 +163,7 @@ fn files_of(dir: &std::path::Path) -> Vec<String> {
 #[tokio::test]
 async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes() {
     for db in common::backends().await {
-        import_sample(&db.store).await;
+        common::import_sample(&db.store).await;
         let data = tempfile::tempdir().unwrap();
         let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
         let state = entcp::api::AppState::new(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
@@ -263,7 +257,7 @@ fn college_doc(options: &[&str]) -> String {
 #[tokio::test]
 async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk() {
     for db in common::backends().await {
-        import_sample(&db.store).await;
+        common::import_sample(&db.store).await;
         let college = std::fs::read(common::fixture("annuaire-education-94-college.csv")).unwrap();
         let options = entcp::registry::import::ImportOptions::default();
         entcp::registry::import::import_annuaire(&db.store, &admin(), std::io::Cursor::new(college), options, t0())
@@ -386,7 +380,7 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk() {
 #[tokio::test]
 async fn a_move_decided_on_a_stale_reading_is_refused() {
     for db in common::backends().await {
-        import_sample(&db.store).await;
+        common::import_sample(&db.store).await;
         let dir = tempfile::tempdir().unwrap();
         let config = entcp::config::Config { data_dir: dir.path().into(), ..entcp::config::Config::default() };
         let state = entcp::api::AppState::new(db.store.clone(), config, Arc::new(FixedClock::new(t0())));

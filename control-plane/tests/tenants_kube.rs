@@ -209,11 +209,7 @@ impl World {
         config.provisioning.kube.kubeconfig = Some(kubeconfig);
         config.provisioning.concurrency = concurrency;
         let db = common::sqlite().await;
-        let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
-        let options = entcp::registry::import::ImportOptions::default();
-        entcp::registry::import::import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv), options, t0())
-            .await
-            .unwrap();
+        common::import_sample(&db.store).await;
         let state = AppState::new(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
         World { mock, state, _dir: dir, _db: db }
     }

@@ -91,6 +91,13 @@ pub async fn registry_fingerprint(store: &Store) -> Vec<(String, String, String)
 }
 
 /// The operator at the command line: full rights.
+/// Imports the real Val-de-Marne sample of the annuaire (613 écoles) as the admin, at `t0()`.
+pub async fn import_sample(store: &Store) {
+    let csv = std::fs::read(fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    let options = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0()).await.unwrap();
+}
+
 pub fn admin() -> entcp::identity::Actor {
     entcp::identity::Actor::cli()
 }
