@@ -391,6 +391,23 @@ fn chain(world: &World, roles: &Assignment, tenant: &LiveTenant, service: &Servi
     links
 }
 
+/// The links of one chain that work, directly or through other sub-processors, for
+/// `processor`: each link after its position whose client is `processor` or one of
+/// the links already kept. A sibling appended later (a sub-processor of the vendor
+/// when `processor` is the host) is not downstream of it.
+fn downstream_of<'a>(links: &'a [Link], processor: &str) -> Vec<&'a Link> {
+    let Some(position) = links.iter().position(|l| l.0 == processor) else { return Vec::new() };
+    let mut upstream: Vec<&str> = vec![processor];
+    let mut out = Vec::new();
+    for link in &links[position + 1..] {
+        if link.0 != processor && upstream.contains(&link.1.as_str()) {
+            upstream.push(link.0.as_str());
+            out.push(link);
+        }
+    }
+    out
+}
+
 /// The Art. 28 contract binding `processor` to `client` (or to the controller), if any.
 fn contract_for<'a>(world: &'a World, processor: &str, client: &str, controller: &str) -> Option<&'a ContractFact> {
     let mut candidates = world.contracts.iter().filter(|c| c.processor == processor);
@@ -408,6 +425,10 @@ struct Agg {
     conventions: BTreeSet<String>,
     joint: BTreeSet<String>,
     links: Vec<Link>,
+    /// For a processor's Art. 30(2) entry: the links downstream of that processor in
+    /// each chain it appears in (its sub-processors), deduplicated in chain order.
+    /// `links` is the union of every chain of the controller and cannot tell them apart.
+    downstream: Vec<Link>,
     /// Schools without an active convention (default roles).
     defaulted: BTreeSet<String>,
     aaf: bool,
@@ -458,6 +479,11 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                     roles_here.extend(links.iter().filter(|l| l.0 == org_id).map(|l| l.2));
                     services.insert(service.code.as_str());
                     agg.add(&school, tenant, &roles, false, links);
+                    for link in downstream_of(links, org_id) {
+                        if !agg.downstream.contains(link) {
+                            agg.downstream.push(link.clone());
+                        }
+                    }
                 }
             }
         }
@@ -624,17 +650,32 @@ fn links_rendered(world: &World, links: &[Link], controller: &str) -> (Vec<Proce
     (rendered, warnings)
 }
 
-fn transfers(links: &[ProcessorLink], service_note: Option<&str>) -> Vec<Transfer> {
-    links
-        .iter()
-        .filter(|l| !in_eu(&l.org.country))
-        .map(|l| Transfer {
+/// Transfers outside the EU, computed from each processor's country. No fact of the
+/// model documents a safeguard (standard contractual clauses, adequacy decision...):
+/// the safeguard stays empty, so the entry is reported incomplete until it is. The
+/// catalog's free-text note on transfers is a claim, not a safeguard, and is not used.
+fn transfers(links: &[ProcessorLink]) -> Vec<Transfer> {
+    let mut out: Vec<Transfer> = Vec::new();
+    for l in links.iter().filter(|l| !in_eu(&l.org.country)) {
+        let t = Transfer {
             recipient: l.org.name.clone(),
             country: l.org.country.clone(),
-            safeguard: service_note.map(|s| s.to_string()).unwrap_or_default(),
+            safeguard: String::new(),
             documentation: l.contract.as_ref().map(|c| c.reference.clone()).unwrap_or_default(),
-        })
-        .collect()
+        };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// The missing-field label of a transfer without documented safeguards.
+fn missing_safeguards(transfers: &[Transfer]) -> impl Iterator<Item = String> + '_ {
+    transfers
+        .iter()
+        .filter(|t| t.safeguard.is_empty())
+        .map(|t| format!("garanties du transfert hors UE vers {} ({})", t.recipient, t.country))
 }
 
 fn dpia(minors: bool, sensitive: bool, accounts: i64, establishments: usize) -> Dpia {
@@ -679,7 +720,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         })
         .collect();
     let sensitive = personal_data.iter().any(|d| d.sensitive);
-    let transfers = transfers(&processors, service.rgpd.transfers_outside_eu.as_deref());
+    let transfers = transfers(&processors);
     let source = data_source(&agg, service);
     let establishments: Vec<Establishment> = agg.establishments.into_values().collect();
     let mut e = Entry {
@@ -783,11 +824,7 @@ fn missing_fields(e: &Entry, service: &Service) -> Vec<String> {
             m.push(format!("sous-traitant {label} (non renseigné sur le tenant)"));
         }
     }
-    for t in &e.transfers {
-        if t.safeguard.is_empty() {
-            m.push(format!("garanties du transfert hors UE vers {} ({})", t.recipient, t.country));
-        }
-    }
+    m.extend(missing_safeguards(&e.transfers));
     m
 }
 
@@ -808,15 +845,21 @@ fn processor_entry(
     if !mine.iter().all(|l| l.art28_contract) {
         warnings.push(format!("aucun contrat comportant les clauses de l'article 28 avec {}", controller.name));
     }
-    let position = links.iter().position(|l| l.org.id == org.id).unwrap_or(0);
-    let sub_processors: Vec<String> =
-        links.iter().skip(position + 1).map(|l| format!("{} ({}, {})", l.org.name, l.role, l.org.country)).collect();
+    // Only the links downstream of this processor in its own chains: another
+    // commune's chain of the same controller is not subcontracted by it.
+    let (downstream, _) = links_rendered(world, &agg.downstream, controller_id);
+    let mut sub_processors: Vec<String> = Vec::new();
+    for l in &downstream {
+        let name = format!("{} ({}, {})", l.org.name, l.role, l.org.country);
+        if !sub_processors.contains(&name) {
+            sub_processors.push(name);
+        }
+    }
     let processing = services
         .iter()
         .filter_map(|code| catalog.service(code))
         .map(|s| format!("{} : {}", s.name, s.rgpd.purposes.join(" ; ")))
         .collect();
-    let note = services.iter().filter_map(|c| catalog.service(c)).find_map(|s| s.rgpd.transfers_outside_eu.clone());
     let controller_dpo = dpo(&controller);
     let mut missing = Vec::new();
     if controller_dpo.name.is_empty() && controller_dpo.email.is_empty() {
@@ -826,7 +869,8 @@ fn processor_entry(
     if p.dpo_name.is_empty() && p.dpo_email.is_empty() {
         missing.push("délégué à la protection des données du sous-traitant".into());
     }
-    let transfers = transfers(&links[position..], note.as_deref());
+    let transfers = transfers(&downstream);
+    missing.extend(missing_safeguards(&transfers));
     ProcessorEntry {
         key: controller_id.to_string(),
         controller: actor(&controller),
@@ -955,8 +999,18 @@ mod tests {
         assert_eq!(portail.transfers[0].country, "US");
         // The portail has no transfer note in the catalog: its safeguards are missing.
         assert!(portail.missing.iter().any(|m| m.contains("garanties du transfert")), "{:?}", portail.missing);
+        // The visio's catalog note says its servers are in the EU: a claim, not a safeguard
+        // of the computed transfer, which stays undocumented and makes the entry incomplete.
         let visio = &r.entries[1];
-        assert!(visio.transfers[0].safeguard.starts_with("Aucun"));
+        assert_eq!(visio.transfers.len(), 1);
+        assert_eq!(visio.transfers[0].country, "US");
+        assert!(visio.transfers[0].safeguard.is_empty(), "{:?}", visio.transfers[0]);
+        assert!(
+            visio.missing.iter().any(|m| m == "garanties du transfert hors UE vers Org host (US)"),
+            "{:?}",
+            visio.missing
+        );
+        assert!(r.incomplete.iter().any(|i| i.reference == "COLLEGE-visio"), "{:?}", r.incomplete);
         assert!(visio.warnings.iter().any(|w| w.contains("Org host (hébergeur)")), "{:?}", visio.warnings);
         assert!(!visio.warnings.iter().any(|w| w.contains("Org vendor")));
     }
@@ -983,6 +1037,60 @@ mod tests {
         assert_eq!(p.roles, ["éditeur"]);
         assert_eq!(p.contract.as_ref().unwrap().reference, "M-2026-01");
         assert_eq!(p.sub_processors, ["Org host (hébergeur, US)"]);
+    }
+
+    #[test]
+    fn a_processor_s_sub_processors_are_those_downstream_of_it_in_its_own_chains() {
+        // The DSDEN controls the écoles of two communes, each a processor under its
+        // convention; both tenants have the same vendor and host: c1→vendor→host, c2→vendor→host.
+        let mut w = world();
+        w.orgs.insert("dsden".into(), org("dsden", OrgKind::Dsden, None));
+        for (ecole, commune, conv, slug) in [("e1", "c1", "CONV-E1", "t1"), ("e2", "c2", "CONV-E2", "t2")] {
+            w.orgs.insert(ecole.into(), org(ecole, OrgKind::Etablissement, Some(EtabType::EcoleElementaire)));
+            w.orgs.insert(commune.into(), org(commune, OrgKind::Commune, None));
+            w.assignments.insert(
+                ecole.into(),
+                Assignment {
+                    convention: conv.into(),
+                    controller: "dsden".into(),
+                    joint_controllers: vec![],
+                    processors: vec![commune.into()],
+                },
+            );
+            let mut tenant = w.tenants[0].clone();
+            tenant.slug = slug.into();
+            tenant.schools = vec![ecole.into()];
+            w.tenants.push(tenant);
+        }
+        w.tenants.remove(0);
+        let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
+        assert_eq!(r.processor_entries.len(), 1);
+        let p = &r.processor_entries[0];
+        assert_eq!(p.controller.name, "Org dsden");
+        assert_eq!(p.sub_processors, ["Org host (hébergeur, US)"]);
+        // Its transfers come from its sub-processors only, once, without documented safeguards.
+        let transfers: Vec<(&str, &str)> =
+            p.transfers.iter().map(|t| (t.recipient.as_str(), t.country.as_str())).collect();
+        assert_eq!(transfers, [("Org host", "US")]);
+        assert!(p.missing.iter().any(|m| m == "garanties du transfert hors UE vers Org host (US)"), "{:?}", p.missing);
+        // A commune subcontracts to the vendor and the host of its own chain, not to the other commune.
+        let r = derive(&w, &catalog(), "c1", "2026-09-01", "now");
+        assert_eq!(r.processor_entries[0].sub_processors, ["Org vendor (éditeur, FR)", "Org host (hébergeur, US)"]);
+        // The DSDEN's own entries still list both chains (the vendor once per commune it acts for).
+        let r = derive(&w, &catalog(), "dsden", "2026-09-01", "now");
+        let visio = r.entries.iter().find(|e| e.service == "visio").unwrap();
+        let links: Vec<(&str, &str)> =
+            visio.processors.iter().map(|l| (l.org.name.as_str(), l.acts_for.as_str())).collect();
+        assert_eq!(
+            links,
+            [
+                ("Org c1", "Org dsden"),
+                ("Org vendor", "Org c1"),
+                ("Org host", "Org vendor"),
+                ("Org c2", "Org dsden"),
+                ("Org vendor", "Org c2")
+            ]
+        );
     }
 
     #[test]
