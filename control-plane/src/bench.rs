@@ -90,6 +90,50 @@ async fn bench_database(config: &Config, dir: &std::path::Path) -> anyhow::Resul
     }
 }
 
+/// A bench's world: a throwaway directory and database holding a synthetic annuaire,
+/// and the application state over them (data written under the directory).
+struct BenchWorld {
+    dir: std::path::PathBuf,
+    store: Store,
+    state: crate::api::AppState,
+    cleanup: Cleanup,
+}
+
+impl BenchWorld {
+    async fn new(
+        config: &Config,
+        name: &str,
+        synthetic: SyntheticOptions,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<BenchWorld> {
+        let dir = std::env::temp_dir().join(format!("entcp-bench-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let (url, cleanup) = bench_database(config, &dir).await?;
+        println!("base : {}", redact(&url));
+        let store = Store::connect(&url, config.database.max_connections).await?;
+        store.migrate().await?;
+        let mut csv = Vec::new();
+        write_annuaire(&mut csv, &synthetic)?;
+        let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
+        import_annuaire(&store, &crate::identity::Actor::cli(), std::io::Cursor::new(csv), options, chrono::Utc::now())
+            .await
+            .map_err(|p| anyhow::anyhow!(p.detail))?;
+        let mut bench_config = config.clone();
+        bench_config.data_dir = dir.clone();
+        configure(&mut bench_config);
+        let clock = std::sync::Arc::new(crate::clock::SystemClock);
+        let state = crate::api::AppState::new(store.clone(), bench_config, clock);
+        Ok(BenchWorld { dir, store, state, cleanup })
+    }
+
+    async fn finish(self) -> anyhow::Result<()> {
+        self.store.close().await;
+        self.cleanup.run().await;
+        std::fs::remove_dir_all(&self.dir)?;
+        Ok(())
+    }
+}
+
 /// Applies `tenants` EntTenant documents on the annuaire's écoles (`t0`, `t1`, …),
 /// moved to provisioning when `provision`.
 async fn bench_tenants(state: &crate::api::AppState, tenants: usize, provision: bool) -> anyhow::Result<usize> {
@@ -148,29 +192,19 @@ pub fn peak_rss_kb() -> Option<u64> {
 /// `entctl bench reconcile`: N tenants on a synthetic annuaire, a first pass
 /// that writes their manifests, then a no-op pass that must write nothing.
 pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("entcp-bench-reconcile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let (url, cleanup) = bench_database(config, &dir).await?;
-    let store = Store::connect(&url, config.database.max_connections).await?;
-    store.migrate().await?;
-    let mut csv = Vec::new();
-    write_annuaire(&mut csv, &SyntheticOptions { etablissements: tenants * 3 / 2 + 100, communes: 5000, seed: 7 })?;
-    let actor = crate::identity::Actor::cli();
-    let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
-    import_annuaire(&store, &actor, std::io::Cursor::new(csv), options, chrono::Utc::now())
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
-    let mut bench_config = config.clone();
-    bench_config.data_dir = dir.clone();
-    bench_config.manifests_dir = None;
-    bench_config.provisioning.backend = crate::config::ProvisioningBackend::Manifests;
-    let state = crate::api::AppState::new(store.clone(), bench_config, std::sync::Arc::new(crate::clock::SystemClock));
+    let synthetic = SyntheticOptions { etablissements: tenants * 3 / 2 + 100, communes: 5000, seed: 7 };
+    let world = BenchWorld::new(config, "reconcile", synthetic, |c| {
+        c.manifests_dir = None;
+        c.provisioning.backend = crate::config::ProvisioningBackend::Manifests;
+    })
+    .await?;
+    let state = &world.state.clone();
     let started = Instant::now();
-    let created = bench_tenants(&state, tenants, true).await?;
+    let created = bench_tenants(state, tenants, true).await?;
     println!("{created} tenants créés ({:.1} s)", started.elapsed().as_secs_f64());
     for pass in ["première passe", "passe sans changement"] {
         let started = Instant::now();
-        let r = crate::provisioning::reconcile::pass(&state, None, chrono::Utc::now())
+        let r = crate::provisioning::reconcile::pass(state, None, chrono::Utc::now())
             .await
             .map_err(|p| anyhow::anyhow!(p.detail))?;
         println!(
@@ -182,10 +216,7 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
         );
     }
     println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
-    store.close().await;
-    cleanup.run().await;
-    std::fs::remove_dir_all(&dir)?;
-    Ok(())
+    world.finish().await
 }
 
 /// `entctl bench support`: `tickets` open tickets over `tenants` tenants (about
@@ -193,22 +224,10 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
 /// queued), a second sweep with nothing new, and the per-level and per-tenant reports.
 pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow::Result<()> {
     use crate::store::{new_id, timestamp};
-    let dir = std::env::temp_dir().join(format!("entcp-bench-support-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let (url, cleanup) = bench_database(config, &dir).await?;
-    println!("base : {}", redact(&url));
-    let store = Store::connect(&url, config.database.max_connections).await?;
-    store.migrate().await?;
-    let mut csv = Vec::new();
-    write_annuaire(&mut csv, &SyntheticOptions { etablissements: tenants * 3 / 2 + 100, communes: 5000, seed: 7 })?;
+    let synthetic = SyntheticOptions { etablissements: tenants * 3 / 2 + 100, communes: 5000, seed: 7 };
+    let world = BenchWorld::new(config, "support", synthetic, |_| {}).await?;
+    let (store, state) = (world.store.clone(), world.state.clone());
     let actor = crate::identity::Actor::cli();
-    let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
-    import_annuaire(&store, &actor, std::io::Cursor::new(csv), options, chrono::Utc::now())
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
-    let mut bench_config = config.clone();
-    bench_config.data_dir = dir.clone();
-    let state = crate::api::AppState::new(store.clone(), bench_config, std::sync::Arc::new(crate::clock::SystemClock));
     let started = Instant::now();
     let created = bench_tenants(&state, tenants, false).await?;
     let rows = sqlx::query("SELECT id, org_id FROM tenants ORDER BY slug").fetch_all(store.pool()).await?;
@@ -317,10 +336,7 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
         let rows = crate::support::report::report(&store, &actor, by).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         println!("{label} : {:.3} s, {} ligne(s)", started.elapsed().as_secs_f64(), rows.len());
     }
-    store.close().await;
-    cleanup.run().await;
-    std::fs::remove_dir_all(&dir)?;
-    Ok(())
+    world.finish().await
 }
 
 /// `entctl bench groupement`: a departmental purchase of N communes on a
@@ -330,19 +346,10 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
 pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> {
     use crate::groupements::{self as gm, award, documents, membership};
     let fail = |p: crate::error::Problem| anyhow::anyhow!("{}", p.detail);
-    let dir = std::env::temp_dir().join(format!("entcp-bench-groupement-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let (url, cleanup) = bench_database(config, &dir).await?;
-    let store = Store::connect(&url, config.database.max_connections).await?;
-    store.migrate().await?;
-    let mut csv = Vec::new();
     let synthetic = SyntheticOptions { etablissements: communes * 4, communes: communes * 2, seed: 8 };
-    write_annuaire(&mut csv, &synthetic)?;
+    let world = BenchWorld::new(config, "groupement", synthetic, |_| {}).await?;
+    let (store, state) = (world.store.clone(), world.state.clone());
     let actor = crate::identity::Actor::cli();
-    let import = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
-    import_annuaire(&store, &actor, std::io::Cursor::new(csv), import, chrono::Utc::now()).await.map_err(fail)?;
-    let state =
-        crate::api::AppState::new(store.clone(), config.clone(), std::sync::Arc::new(crate::clock::SystemClock));
     let ctx = gm::Ctx {
         store: &store,
         catalog: &state.catalog,
@@ -432,10 +439,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     let total: i64 = shares.shares.iter().map(|s| s.amount_ttc_cents).sum();
     step("quotes-parts calculées", started, shares.shares.len());
     println!("  somme des quotes-parts {total} c = montant {} c", shares.total_ttc_cents);
-    store.close().await;
-    cleanup.run().await;
-    std::fs::remove_dir_all(&dir)?;
-    Ok(())
+    world.finish().await
 }
 
 /// `entctl bench rgpd`: the register of an académie with N école tenants of 12 services
@@ -443,22 +447,10 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
 /// convention, with a vendor, a host and their contracts: load and derivation
 /// times, then each export. The fixture is written straight in SQL (it is not under test).
 pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("entcp-bench-rgpd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let (url, cleanup) = bench_database(config, &dir).await?;
-    println!("base : {}", redact(&url));
-    let store = Store::connect(&url, config.database.max_connections).await?;
-    store.migrate().await?;
-    let mut csv = Vec::new();
-    write_annuaire(&mut csv, &SyntheticOptions { etablissements: tenants * 2 + 100, communes: 5000, seed: 7 })?;
+    let synthetic = SyntheticOptions { etablissements: tenants * 2 + 100, communes: 5000, seed: 7 };
+    let world = BenchWorld::new(config, "rgpd", synthetic, |_| {}).await?;
+    let (store, state) = (world.store.clone(), world.state.clone());
     let actor = crate::identity::Actor::cli();
-    let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
-    import_annuaire(&store, &actor, std::io::Cursor::new(csv), options, chrono::Utc::now())
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
-    let mut bench_config = config.clone();
-    bench_config.data_dir = dir.clone();
-    let state = crate::api::AppState::new(store.clone(), bench_config, std::sync::Arc::new(crate::clock::SystemClock));
     let academie = rgpd_fixture(&state, tenants).await?;
     println!("{tenants} tenants de 12 services sous une convention de {}", academie.name);
 
@@ -502,10 +494,7 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
         .map_err(|p| anyhow::anyhow!(p.detail))?;
     println!("enregistrement de l'instantané : {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
     println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
-    store.close().await;
-    cleanup.run().await;
-    std::fs::remove_dir_all(&dir)?;
-    Ok(())
+    world.finish().await
 }
 
 /// N école tenants (active), one active convention académie–commune covering them,
