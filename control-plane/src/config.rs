@@ -79,6 +79,22 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// Connection pool size.
     pub max_connections: Option<u32>,
+    /// Seconds a request waits for a free connection before answering 503 (default 2).
+    pub acquire_timeout_seconds: Option<u64>,
+}
+
+impl DatabaseConfig {
+    /// The pool settings of the store.
+    pub fn pool_options(&self) -> crate::store::PoolOptions {
+        let default = crate::store::PoolOptions::default();
+        crate::store::PoolOptions {
+            max_connections: self.max_connections,
+            acquire_timeout: self
+                .acquire_timeout_seconds
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(default.acquire_timeout),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -302,6 +318,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("ENTCP_DATABASE_URL", "database.url"),
     ("ENTCP_DATABASE_MAX_CONNECTIONS", "database.max_connections"),
+    ("ENTCP_DATABASE_ACQUIRE_TIMEOUT_SECONDS", "database.acquire_timeout_seconds"),
     ("ENTCP_LOG_FORMAT", "log.format"),
     ("ENTCP_LOG_LEVEL", "log.level"),
     ("ENTCP_IMPORT_BATCH_SIZE", "import.batch_size"),
@@ -374,6 +391,9 @@ impl Config {
                 "server.max_body_bytes" => self.server.max_body_bytes = value.parse().map_err(|e| bad(&e))?,
                 "database.url" => self.database.url = Some(value.clone()),
                 "database.max_connections" => self.database.max_connections = Some(value.parse().map_err(|e| bad(&e))?),
+                "database.acquire_timeout_seconds" => {
+                    self.database.acquire_timeout_seconds = Some(value.parse().map_err(|e| bad(&e))?)
+                }
                 "log.format" => self.log.format = value.clone(),
                 "log.level" => self.log.level = value.clone(),
                 "import.batch_size" => self.import.batch_size = value.parse().map_err(|e| bad(&e))?,

@@ -34,8 +34,12 @@ pub enum ProblemKind {
     PreconditionRequired,
     /// An `Idempotency-Key` was reused with a different request.
     IdempotencyKeyReused,
-    /// The database is unreachable.
+    /// The database is unreachable, or no connection was free in time.
     Unavailable,
+    /// The database's disk is full (SQLite `SQLITE_FULL`, PostgreSQL `53100`).
+    StorageFull,
+    /// The database accepts no writes (read-only file, standby server).
+    ReadOnly,
     /// A bug or an unexpected failure; details go to the log, never to the caller.
     Internal,
 }
@@ -57,6 +61,8 @@ impl ProblemKind {
             ProblemKind::PreconditionRequired => "precondition-required",
             ProblemKind::IdempotencyKeyReused => "idempotency-key-reused",
             ProblemKind::Unavailable => "unavailable",
+            ProblemKind::StorageFull => "storage-full",
+            ProblemKind::ReadOnly => "read-only",
             ProblemKind::Internal => "internal",
         }
     }
@@ -77,6 +83,8 @@ impl ProblemKind {
             ProblemKind::PreconditionRequired => "Version attendue",
             ProblemKind::IdempotencyKeyReused => "Clé d'idempotence déjà utilisée",
             ProblemKind::Unavailable => "Service indisponible",
+            ProblemKind::StorageFull => "Espace de stockage épuisé",
+            ProblemKind::ReadOnly => "Base de données en lecture seule",
             ProblemKind::Internal => "Erreur interne",
         }
     }
@@ -95,8 +103,18 @@ impl ProblemKind {
             ProblemKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ProblemKind::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ProblemKind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::Unavailable | ProblemKind::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds after which a client may retry (`Retry-After`), for passing faults.
+    pub fn retry_after(self) -> Option<u32> {
+        match self {
+            ProblemKind::Unavailable => Some(2),
+            ProblemKind::StorageFull | ProblemKind::ReadOnly => Some(30),
+            _ => None,
         }
     }
 
@@ -210,20 +228,71 @@ impl IntoResponse for Problem {
         if shown.kind == ProblemKind::Internal {
             shown.detail = "Une erreur inattendue est survenue ; elle a été journalisée.".into();
         }
-        (shown.kind.status(), [(header::CONTENT_TYPE, "application/problem+json")], shown.body().to_string())
-            .into_response()
+        let mut response =
+            (shown.kind.status(), [(header::CONTENT_TYPE, "application/problem+json")], shown.body().to_string())
+                .into_response();
+        if let Some(seconds) = shown.kind.retry_after() {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
 impl From<sqlx::Error> for Problem {
     fn from(e: sqlx::Error) -> Problem {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
-                tracing::error!(error = %e, "database unavailable");
-                Problem::new(ProblemKind::Unavailable, "La base de données ne répond pas.")
+        let Some(kind) = database_fault(&e) else {
+            return Problem::new(ProblemKind::Internal, e.to_string());
+        };
+        tracing::error!(error = %e, problem = kind.slug(), "database fault");
+        let detail = match kind {
+            ProblemKind::StorageFull => {
+                "Le disque de la base de données est plein : réessayez une fois de l'espace libéré."
             }
-            _ => Problem::new(ProblemKind::Internal, e.to_string()),
-        }
+            ProblemKind::ReadOnly => "La base de données n'accepte aucune écriture (lecture seule).",
+            ProblemKind::Conflict => "Une modification concurrente a eu lieu : relisez puis recommencez.",
+            _ => "La base de données ne répond pas ou est saturée : réessayez dans quelques secondes.",
+        };
+        Problem::new(kind, detail)
+    }
+}
+
+/// The problem a database error is for the caller, when it is not a bug: the
+/// database unreachable or saturated, its disk full, read-only, or a concurrent
+/// change (unique key taken, serialisation failure, deadlock).
+pub fn database_fault(e: &sqlx::Error) -> Option<ProblemKind> {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => Some(ProblemKind::Unavailable),
+        sqlx::Error::Database(db) => db.code().and_then(|code| database_code_fault(&code)),
+        _ => None,
+    }
+}
+
+/// PostgreSQL reports a five-character SQLSTATE; SQLite an extended result code
+/// (a number below 10 000) whose low byte is the primary code.
+fn database_code_fault(code: &str) -> Option<ProblemKind> {
+    if code.len() == 5 {
+        return match code {
+            "53100" => Some(ProblemKind::StorageFull),
+            "25006" => Some(ProblemKind::ReadOnly),
+            "23505" | "40001" | "40P01" => Some(ProblemKind::Conflict),
+            _ if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") => {
+                Some(ProblemKind::Unavailable)
+            }
+            _ => None,
+        };
+    }
+    let extended: i64 = code.parse().ok()?;
+    match extended & 0xff {
+        13 => Some(ProblemKind::StorageFull),                                 // SQLITE_FULL
+        8 => Some(ProblemKind::ReadOnly),                                     // SQLITE_READONLY
+        5 | 6 => Some(ProblemKind::Unavailable),                              // SQLITE_BUSY, SQLITE_LOCKED
+        10 | 14 => Some(ProblemKind::Unavailable),                            // SQLITE_IOERR, SQLITE_CANTOPEN
+        19 if matches!(extended, 1555 | 2067) => Some(ProblemKind::Conflict), // unique / primary key
+        _ => None,
     }
 }
 

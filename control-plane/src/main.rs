@@ -301,7 +301,7 @@ fn init_logging(config: &Config) {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.database_url(), config.database.max_connections).await?;
+    let store = Store::connect_with(&config.database_url(), config.database.pool_options()).await?;
     store.migrate().await?;
     Ok(store)
 }

@@ -475,3 +475,94 @@ async fn a_signed_copy_larger_than_json_bodies_is_stored_with_its_hash() {
         .unwrap();
     assert_eq!(not_pdf.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// Sends each request at the same time; the statuses in order.
+async fn all_at_once(requests: Vec<reqwest::RequestBuilder>) -> Vec<StatusCode> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, req) in requests.into_iter().enumerate() {
+        tasks.spawn(async move { (i, call(req).await) });
+    }
+    let mut answers = tasks.join_all().await;
+    answers.sort_by_key(|(i, _)| *i);
+    answers
+        .into_iter()
+        .map(|(_, (status, body))| {
+            assert!(!status.is_server_error(), "{status}: {body}");
+            status
+        })
+        .collect()
+}
+
+/// Live (not voided) steps of a convention as (kind, step_key).
+async fn live_steps(c: &Cycle, id: &str) -> Vec<(String, String)> {
+    use sqlx::Row;
+    sqlx::query(
+        "SELECT kind, step_key FROM convention_steps WHERE convention_id = $1 AND voided_at IS NULL ORDER BY step_key",
+    )
+    .bind(id)
+    .fetch_all(c.db.store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get("kind"), r.get("step_key")))
+    .collect()
+}
+
+async fn submitted(c: &Cycle) -> String {
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    id
+}
+
+#[tokio::test]
+async fn three_parties_signing_at_the_same_instant_leave_the_convention_signed() {
+    for db in common::backends().await {
+        let c = setup(db).await;
+        let id = submitted(&c).await;
+        let sign = |who: &reqwest::Client| who.post(c.url(&format!("/{id}/sign"))).json(&json!({}));
+        let statuses = all_at_once(vec![sign(&c.directeur), sign(&c.mairie), sign(&c.dan)]).await;
+        assert_eq!(statuses, vec![StatusCode::OK; 3], "{}", c.db.name);
+        let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+        assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
+        assert_eq!(live_steps(&c, &id).await.len(), 3);
+    }
+}
+
+#[tokio::test]
+async fn the_same_party_signing_twice_at_once_records_one_signature_and_a_conflict() {
+    for db in common::backends().await {
+        let c = setup(db).await;
+        let id = submitted(&c).await;
+        let sign = || c.directeur.post(c.url(&format!("/{id}/sign"))).json(&json!({}));
+        let mut statuses = all_at_once(vec![sign(), sign(), sign()]).await;
+        statuses.sort();
+        assert_eq!(statuses, vec![StatusCode::OK, StatusCode::CONFLICT, StatusCode::CONFLICT], "{}", c.db.name);
+        assert_eq!(live_steps(&c, &id).await, vec![("signature".to_string(), "etablissement".to_string())]);
+    }
+}
+
+#[tokio::test]
+async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signature() {
+    for db in common::backends().await {
+        let c = setup(db).await;
+        let id = submitted(&c).await;
+        for who in [&c.directeur, &c.mairie, &c.dan] {
+            let (s, body) = c.post(who, &id, "sign", json!({})).await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+        }
+        // What the race of earlier versions left: every signature, the status behind.
+        sqlx::query("UPDATE conventions SET status = 'in_signature', signed_at = NULL WHERE id = $1")
+            .bind(&id)
+            .execute(c.db.store.pool())
+            .await
+            .unwrap();
+        let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), c.clock.now()).await.unwrap();
+        assert_eq!(report.completed, 1, "{}", c.db.name);
+        let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+        assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
+        let again = entcp::conventions::jobs::daily(&c.db.store, &load_models(), c.clock.now()).await.unwrap();
+        assert_eq!(again.completed, 0);
+    }
+}

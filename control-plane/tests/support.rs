@@ -629,3 +629,78 @@ async fn the_sla_annex_of_the_active_convention_gives_the_support_contract() {
         assert_eq!((default.policy.as_str(), default.n1.code.as_str()), ("standard", "0940198E"), "{}", db.name);
     }
 }
+
+/// The ticket ids and every event's sequence number, per ticket, in order.
+async fn sequences(store: &Store, ticket_id: &str) -> Vec<i64> {
+    sqlx::query("SELECT seq FROM support_events WHERE ticket_id = $1 ORDER BY seq")
+        .bind(ticket_id)
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("seq"))
+        .collect()
+}
+
+/// Statuses of `n` POSTs of `body` to `path` sent at once.
+async fn at_once(base: &str, token: &str, path: &str, bodies: Vec<Value>) -> Vec<(u16, Value)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for body in bodies {
+        let (client, url) = (client_with(token), format!("{base}/api/v1{path}"));
+        tasks.spawn(async move {
+            let resp = client.post(url).json(&body).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    tasks.join_all().await
+}
+
+#[tokio::test]
+async fn writers_at_three_times_the_pool_size_create_and_comment_without_an_error() {
+    const POOL: u32 = 3;
+    for db in common::backends().await {
+        let s = setup(&db).await;
+        s.at("2027-05-12 09:00");
+        // A server whose pool is small: each writer must hold one connection only.
+        let small = Store::connect(&db.url, Some(POOL)).await.unwrap();
+        let base = common::serve(small, s.clock.clone()).await;
+        let new = |i: u32| {
+            json!({ "tenant": "college-jules-verne", "subject": format!("Panne {i}"), "description": "Rien ne s'affiche.",
+                    "category": "acces", "impact": "basse", "urgency": "basse" })
+        };
+        let created = at_once(&base, &s.teacher, "/support/tickets", (0..POOL * 3).map(new).collect()).await;
+        assert!(created.iter().all(|(status, _)| *status == 201), "{}: {created:?}", db.name);
+        let ids: Vec<String> = created.iter().map(|(_, t)| t["id"].as_str().unwrap().to_string()).collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in ids.clone() {
+            let (base, n1) = (base.clone(), s.n1.clone());
+            tasks.spawn(async move {
+                let bodies =
+                    vec![json!({ "body": "Nous regardons." }), json!({ "body": "Note", "visibility": "internal" })];
+                at_once(&base, &n1, &format!("/support/tickets/{id}/comments"), bodies).await
+            });
+        }
+        let comments: Vec<(u16, Value)> = tasks.join_all().await.into_iter().flatten().collect();
+        assert!(comments.iter().all(|(status, _)| *status == 201), "{}: {comments:?}", db.name);
+        for id in &ids {
+            assert_eq!(sequences(&s.store, id).await, vec![1, 2, 3], "{}", db.name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn fifty_simultaneous_comments_on_one_ticket_all_succeed_with_sequences_without_gaps() {
+    for db in common::backends().await {
+        let s = setup(&db).await;
+        s.at("2027-05-12 09:00");
+        let new = json!({ "tenant": "college-jules-verne", "subject": "Panne", "description": "Rien ne s'affiche.",
+                          "category": "acces", "impact": "basse", "urgency": "basse" });
+        let t = s.post(&s.teacher, "/support/tickets", new).await.body;
+        let id = t["id"].as_str().unwrap();
+        let bodies = (0..50).map(|i| json!({ "body": format!("Commentaire {i}") })).collect();
+        let answers = at_once(&s.base, &s.n1, &format!("/support/tickets/{id}/comments"), bodies).await;
+        assert!(answers.iter().all(|(status, _)| *status == 201), "{}: {answers:?}", db.name);
+        assert_eq!(sequences(&s.store, id).await, (1..=51).collect::<Vec<i64>>(), "{}", db.name);
+    }
+}

@@ -296,12 +296,12 @@ async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// How long `/readyz` waits for the database before answering « indisponible ».
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {
-    if state.store.ping().await {
-        Ok(Json(serde_json::json!({ "status": "ready" })))
-    } else {
-        Err(Problem::new(ProblemKind::Unavailable, "La base de données ne répond pas."))
-    }
+    state.store.check_ready(READY_TIMEOUT).await?;
+    Ok(Json(serde_json::json!({ "status": "ready" })))
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> Problem {

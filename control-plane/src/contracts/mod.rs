@@ -8,7 +8,7 @@
 use crate::audit::{self, Change};
 use crate::error::{Checks, Problem};
 use crate::identity::Actor;
-use crate::registry::queries::get_org;
+use crate::registry::queries::{get_org, get_org_in};
 use crate::registry::{OrgKind, OrgRef};
 use crate::store::{new_id, opt_text, timestamp, Store, Tx};
 use chrono::{DateTime, Utc};
@@ -64,14 +64,14 @@ fn valid_date(d: &str) -> bool {
     chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
 }
 
-async fn check(store: &Store, new: &NewContract) -> Result<(), Problem> {
+async fn check(conn: &mut sqlx::AnyConnection, new: &NewContract) -> Result<(), Problem> {
     let mut checks = Checks::default();
-    match get_org(store, &new.processor_org_id).await? {
+    match get_org_in(conn, &new.processor_org_id).await? {
         Some(o) if matches!(o.kind, OrgKind::Editeur | OrgKind::Hebergeur) => {}
         Some(o) => checks.fail("processor_org_id", format!("{} n'est ni un éditeur ni un hébergeur", o.name)),
         None => checks.fail("processor_org_id", "organisation introuvable"),
     }
-    if get_org(store, &new.client_org_id).await?.is_none() {
+    if get_org_in(conn, &new.client_org_id).await?.is_none() {
         checks.fail("client_org_id", "organisation introuvable");
     }
     if let Some(parent) = &new.parent_processor_org_id {
@@ -110,7 +110,7 @@ pub async fn record(
     new: &NewContract,
     now: DateTime<Utc>,
 ) -> Result<String, Problem> {
-    check(store, new).await?;
+    check(tx, new).await?;
     let existing: Option<String> = sqlx::query(
         "SELECT id FROM processor_contracts WHERE processor_org_id = $1 AND client_org_id = $2 AND reference = $3",
     )

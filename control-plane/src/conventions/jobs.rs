@@ -4,7 +4,8 @@
 
 use super::model::ConventionModel;
 use super::workflow::{
-    activate_if_started, french_date, party_signers, pending_signers, today_in_france, users_with_role,
+    activate_if_started, complete_if_all_signed, french_date, party_signers, pending_signers, today_in_france,
+    users_with_role,
 };
 use super::{find_model, get_convention, Convention, Status};
 use crate::api::AppState;
@@ -73,6 +74,8 @@ async fn ids_with_status(store: &Store, status: Status) -> Result<Vec<String>, P
 /// What a daily pass did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct DailyReport {
+    /// Conventions found in signature with every signature present, now signed.
+    pub completed: u32,
     pub activated: u32,
     pub expired: u32,
     pub reminders: u32,
@@ -81,6 +84,11 @@ pub struct DailyReport {
 pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>) -> Result<DailyReport, Problem> {
     let mut report = DailyReport::default();
     let today = today_in_france(now);
+    for id in ids_with_status(store, Status::InSignature).await? {
+        if complete_if_all_signed(store, models, "system:conventions-daily", &id, now).await? {
+            report.completed += 1;
+        }
+    }
     for id in ids_with_status(store, Status::Signed).await? {
         if activate_if_started(store, models, "system:conventions-daily", &id, now).await? {
             report.activated += 1;
@@ -90,8 +98,8 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
         let Some(conv) = get_convention(store, models, &id).await? else { continue };
         let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
         let end = super::workflow::parse_date("end_date", &conv.end_date)?;
-        let recipients = party_signers(store, model, &conv).await?;
         let mut tx = store.begin_write().await?;
+        let recipients = party_signers(&mut tx, model, &conv).await?;
         if end < today {
             sqlx::query(
                 "UPDATE conventions SET status = 'expired', version = version + 1, updated_at = $1 WHERE id = $2",
@@ -145,7 +153,7 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
             let key = format!("pending-{}-{}-{}", party.key, party.org.id, since / PENDING_SIGNATURE_DAYS);
             if claim_reminder(&mut tx, &conv.id, &key, now).await? {
                 let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
-                let to = users_with_role(store, &party.org.id, spec.signing_role.as_str()).await?;
+                let to = users_with_role(&mut tx, &party.org.id, spec.signing_role.as_str()).await?;
                 notify(
                     &mut tx,
                     &to,
@@ -176,6 +184,9 @@ pub fn jobs() -> Vec<crate::jobs::Job> {
 fn daily_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
     Box::pin(async move {
         let r = daily(&state.store, &state.models, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-        Ok(format!("{} activée(s), {} expirée(s), {} rappel(s)", r.activated, r.expired, r.reminders))
+        Ok(format!(
+            "{} achevée(s), {} activée(s), {} expirée(s), {} rappel(s)",
+            r.completed, r.activated, r.expired, r.reminders
+        ))
     })
 }

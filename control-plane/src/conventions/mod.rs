@@ -10,7 +10,7 @@ pub mod routes;
 pub mod workflow;
 
 use crate::error::Problem;
-use crate::registry::queries::{get_org, Page};
+use crate::registry::queries::{get_org_in, Page};
 use crate::registry::OrgRef;
 use crate::store::Store;
 use model::ConventionModel;
@@ -190,8 +190,21 @@ pub async fn get_convention(
     models: &[ConventionModel],
     id: &str,
 ) -> Result<Option<Convention>, Problem> {
-    let sql = format!("SELECT {COLUMNS} FROM conventions WHERE id = $1 OR reference = $2");
-    let Some(row) = sqlx::query(&sql).bind(id).bind(id.to_ascii_uppercase()).fetch_optional(store.pool()).await? else {
+    read_convention(&mut *store.conn().await?, models, id, false).await
+}
+
+/// [`get_convention`] through `conn`; `lock` (inside a write transaction) locks the
+/// convention's row until commit on PostgreSQL (SQLite's `BEGIN IMMEDIATE` already
+/// serialises writers), so that a step is decided on the current state.
+pub async fn read_convention(
+    conn: &mut sqlx::AnyConnection,
+    models: &[ConventionModel],
+    id: &str,
+    lock: bool,
+) -> Result<Option<Convention>, Problem> {
+    let lock = if lock && conn.backend_name() == "PostgreSQL" { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT {COLUMNS} FROM conventions WHERE id = $1 OR reference = $2{lock}");
+    let Some(row) = sqlx::query(&sql).bind(id).bind(id.to_ascii_uppercase()).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
     let id: String = row.get("id");
@@ -203,11 +216,11 @@ pub async fn get_convention(
         "SELECT party_key, org_id, position FROM convention_parties WHERE convention_id = $1 ORDER BY position",
     )
     .bind(&id)
-    .fetch_all(store.pool())
+    .fetch_all(&mut *conn)
     .await?;
     for p in party_rows {
         let key: String = p.get("party_key");
-        let Some(org) = get_org(store, &p.get::<String, _>("org_id")).await? else { continue };
+        let Some(org) = get_org_in(conn, &p.get::<String, _>("org_id")).await? else { continue };
         let spec = model.and_then(|m| m.parties.iter().find(|s| s.key == key));
         parties.push(Party {
             label: spec.map(|s| s.label.clone()).unwrap_or_else(|| key.clone()),
@@ -222,7 +235,7 @@ pub async fn get_convention(
          WHERE s.convention_id = $1 ORDER BY o.sort_name, o.id",
     )
     .bind(&id)
-    .fetch_all(store.pool())
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| OrgRef {
@@ -237,7 +250,7 @@ pub async fn get_convention(
          FROM convention_steps WHERE convention_id = $1 ORDER BY at, id",
     )
     .bind(&id)
-    .fetch_all(store.pool())
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| Step {
@@ -258,7 +271,7 @@ pub async fn get_convention(
          WHERE convention_id = $1 ORDER BY uploaded_at, id",
     )
     .bind(&id)
-    .fetch_all(store.pool())
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| SignedFile {

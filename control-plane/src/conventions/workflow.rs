@@ -15,7 +15,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use std::collections::BTreeMap;
 
 /// Everything a workflow step needs.
@@ -663,6 +663,11 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     check_no_overlap(ctx.store, &model.id, &schools, start, end, Some(&conv.root_id)).await?;
     let hash = super::document::body_hash(model, conv)?;
     let mut tx = ctx.store.begin_write().await?;
+    let current = locked(&mut tx, ctx, &conv.id).await?;
+    require_status(&current, &[Status::Draft], "soumettre à signature")?;
+    if current.version != conv.version {
+        return Err(crate::api::precondition_failed(current.version));
+    }
     set_status(&mut tx, &conv.id, Status::InSignature, ctx.now).await?;
     sqlx::query("UPDATE conventions SET document_hash = $1, submitted_at = $2, refusal_comment = NULL WHERE id = $3")
         .bind(&hash)
@@ -671,7 +676,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
         .execute(&mut *tx)
         .await?;
     record(ctx, &mut tx, "conventions.submit", &conv.id, None, json!({ "document_hash": hash })).await?;
-    let recipients = next_actors(ctx.store, model, conv, &[]).await?;
+    let recipients = next_actors(&mut tx, model, conv, &[]).await?;
     super::jobs::notify(&mut tx, &recipients, conv, "submitted", json!({}), ctx.now).await?;
     tx.commit().await?;
     reload(ctx, &conv.id).await
@@ -688,21 +693,22 @@ async fn school_orgs(store: &Store, conv: &Convention) -> Result<Vec<Org>, Probl
 }
 
 /// E-mails of the active users holding `role` at `org_id`.
-pub async fn users_with_role(store: &Store, org_id: &str, role: &str) -> Result<Vec<String>, Problem> {
+/// Takes a connection: inside a transaction, pass the transaction's.
+pub async fn users_with_role(conn: &mut AnyConnection, org_id: &str, role: &str) -> Result<Vec<String>, Problem> {
     let rows = sqlx::query(
         "SELECT DISTINCT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id \
          WHERE b.org_id = $1 AND b.role = $2 AND u.active = 1 ORDER BY u.email",
     )
     .bind(org_id)
     .bind(role)
-    .fetch_all(store.pool())
+    .fetch_all(conn)
     .await?;
     Ok(rows.iter().map(|r| r.get("email")).collect())
 }
 
 /// Who must act next: the pending visa, else the parties whose turn it is to sign.
 async fn next_actors(
-    store: &Store,
+    conn: &mut AnyConnection,
     model: &ConventionModel,
     conv: &Convention,
     done_steps: &[&str],
@@ -712,14 +718,14 @@ async fn next_actors(
     if let Some(visa) = model.visas.iter().find(|v| !visas_done.contains(&v.key.as_str())) {
         let mut emails = Vec::new();
         for party in conv.parties.iter().filter(|p| p.key == visa.party) {
-            emails.extend(users_with_role(store, &party.org.id, visa.role.as_str()).await?);
+            emails.extend(users_with_role(conn, &party.org.id, visa.role.as_str()).await?);
         }
         return Ok(emails);
     }
     let mut emails = Vec::new();
     for party in pending_signers(model, conv) {
         let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
-        emails.extend(users_with_role(store, &party.org.id, spec.signing_role.as_str()).await?);
+        emails.extend(users_with_role(conn, &party.org.id, spec.signing_role.as_str()).await?);
     }
     Ok(emails)
 }
@@ -757,6 +763,8 @@ fn acting_party<'c>(
 }
 
 pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>) -> Result<Convention, Problem> {
+    let mut tx = ctx.store.begin_write().await?;
+    let conv = &locked(&mut tx, ctx, &conv.id).await?;
     require_status(conv, &[Status::InSignature], "viser")?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let done: Vec<&str> = conv.live_steps("visa").map(|s| s.step_key.as_str()).collect();
@@ -774,10 +782,9 @@ pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>)
             visa.party
         )));
     };
-    let mut tx = ctx.store.begin_write().await?;
     insert_step(&mut tx, ctx, conv, "visa", &visa.key, &party.org.id, visa.role.as_str()).await?;
     record(ctx, &mut tx, "conventions.visa", &conv.id, Some(&party.org.id), json!({ "visa": visa.key })).await?;
-    let next = next_actors(ctx.store, model, conv, &[visa.key.as_str()]).await?;
+    let next = next_actors(&mut tx, model, conv, &[visa.key.as_str()]).await?;
     super::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
     tx.commit().await?;
     reload(ctx, &conv.id).await
@@ -813,58 +820,20 @@ async fn insert_step(
 }
 
 /// Signs for the actor's party. `document_hash`, when given, must be the hash
-/// of the text the signer read.
+/// of the text the signer read. Decided on the convention as locked in the write
+/// transaction: simultaneous signers queue, the last one completes it, and the
+/// same party signing twice records one signature (409 for the other).
 pub async fn sign(
     ctx: &Ctx<'_>,
     conv: &Convention,
     party_key: Option<&str>,
     document_hash: Option<&str>,
 ) -> Result<Convention, Problem> {
-    if conv.status == Status::Draft {
-        return Err(Problem::conflict("une convention en brouillon ne se signe pas : soumettez-la d'abord"));
-    }
-    require_status(conv, &[Status::InSignature], "signer")?;
-    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    let visas_done = conv.live_steps("visa").count();
-    if visas_done < model.visas.len() {
-        return Err(Problem::conflict(format!(
-            "visa attendu avant les signatures : {}",
-            model.visas[visas_done].label
-        )));
-    }
-    if let (Some(given), Some(current)) = (document_hash, &conv.document_hash) {
-        if given != current {
-            return Err(Problem::conflict("le document a changé depuis votre lecture : relisez-le avant de signer"));
-        }
-    }
-    let candidates: Vec<&super::Party> = conv
-        .parties
-        .iter()
-        .filter(|p| party_key.is_none_or(|k| p.key == k))
-        .filter(|p| {
-            let spec = model.parties.iter().find(|s| s.key == p.key).expect("party of the model");
-            ctx.actor
-                .bindings
-                .iter()
-                .any(|b| b.role == spec.signing_role && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
-        })
-        .collect();
-    if candidates.is_empty() {
-        return Err(forbidden("vous ne détenez le rôle de signataire d'aucune partie de cette convention"));
-    }
-    let signed: Vec<(&str, &str)> =
-        conv.live_steps("signature").map(|s| (s.step_key.as_str(), s.org_id.as_str())).collect();
-    let unsigned: Vec<&&super::Party> =
-        candidates.iter().filter(|p| !signed.contains(&(p.key.as_str(), p.org.id.as_str()))).collect();
-    let Some(party) = unsigned.first() else {
-        return Err(Problem::conflict("votre partie a déjà signé cette convention"));
-    };
-    let due = pending_signers(model, conv);
-    if !due.iter().any(|p| p.key == party.key && p.org.id == party.org.id) {
-        return Err(Problem::conflict("ce n'est pas encore le tour de votre partie de signer (circuit ordonné)"));
-    }
-    let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
     let mut tx = ctx.store.begin_write().await?;
+    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    let party = signing_party(ctx.actor, model, conv, party_key, document_hash)?;
+    let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
     insert_step(&mut tx, ctx, conv, "signature", &party.key, &party.org.id, spec.signing_role.as_str()).await?;
     record(
         ctx,
@@ -890,15 +859,9 @@ pub async fn sign(
     });
     let remaining = pending_signers(model, &after);
     if remaining.is_empty() {
-        sqlx::query("UPDATE conventions SET signed_at = $1 WHERE id = $2")
-            .bind(timestamp(ctx.now))
-            .bind(&conv.id)
-            .execute(&mut *tx)
-            .await?;
-        set_status(&mut tx, &conv.id, Status::Signed, ctx.now).await?;
-        record(ctx, &mut tx, "conventions.signed", &conv.id, None, json!({})).await?;
+        mark_signed(&mut tx, ctx.store.backend(), &ctx.actor.name, &conv.id, ctx.now).await?;
     } else {
-        let next = next_actors(ctx.store, model, &after, &[]).await?;
+        let next = next_actors(&mut tx, model, &after, &[]).await?;
         super::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
     }
     tx.commit().await?;
@@ -908,8 +871,92 @@ pub async fn sign(
     reload(ctx, &conv.id).await
 }
 
+/// The convention read in the write transaction, its row locked until commit.
+async fn locked(tx: &mut Tx, ctx: &Ctx<'_>, id: &str) -> Result<Convention, Problem> {
+    super::read_convention(tx, ctx.models, id, true).await?.ok_or_else(not_found)
+}
+
+/// The party the actor signs for now, or why not.
+fn signing_party<'c>(
+    actor: &Actor,
+    model: &ConventionModel,
+    conv: &'c Convention,
+    party_key: Option<&str>,
+    document_hash: Option<&str>,
+) -> Result<&'c super::Party, Problem> {
+    if conv.status == Status::Draft {
+        return Err(Problem::conflict("une convention en brouillon ne se signe pas : soumettez-la d'abord"));
+    }
+    require_status(conv, &[Status::InSignature], "signer")?;
+    let visas_done = conv.live_steps("visa").count();
+    if visas_done < model.visas.len() {
+        return Err(Problem::conflict(format!(
+            "visa attendu avant les signatures : {}",
+            model.visas[visas_done].label
+        )));
+    }
+    if let (Some(given), Some(current)) = (document_hash, &conv.document_hash) {
+        if given != current {
+            return Err(Problem::conflict("le document a changé depuis votre lecture : relisez-le avant de signer"));
+        }
+    }
+    let candidates: Vec<&super::Party> = conv
+        .parties
+        .iter()
+        .filter(|p| party_key.is_none_or(|k| p.key == k))
+        .filter(|p| {
+            let spec = model.parties.iter().find(|s| s.key == p.key).expect("party of the model");
+            actor
+                .bindings
+                .iter()
+                .any(|b| b.role == spec.signing_role && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Err(forbidden("vous ne détenez le rôle de signataire d'aucune partie de cette convention"));
+    }
+    let signed: Vec<(&str, &str)> =
+        conv.live_steps("signature").map(|s| (s.step_key.as_str(), s.org_id.as_str())).collect();
+    let Some(party) = candidates.into_iter().find(|p| !signed.contains(&(p.key.as_str(), p.org.id.as_str()))) else {
+        return Err(Problem::conflict("votre partie a déjà signé cette convention"));
+    };
+    let due = pending_signers(model, conv);
+    if !due.iter().any(|p| p.key == party.key && p.org.id == party.org.id) {
+        return Err(Problem::conflict("ce n'est pas encore le tour de votre partie de signer (circuit ordonné)"));
+    }
+    Ok(party)
+}
+
+/// In signature → signed, once every required signature is present.
+pub(crate) async fn mark_signed(
+    tx: &mut Tx,
+    backend: crate::store::Backend,
+    actor_name: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    sqlx::query("UPDATE conventions SET signed_at = $1 WHERE id = $2")
+        .bind(timestamp(now))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    set_status(tx, id, Status::Signed, now).await?;
+    let change = Change {
+        actor: actor_name,
+        action: "conventions.signed",
+        target_kind: "convention",
+        target_id: id,
+        scope_org_id: None,
+        summary: json!({}),
+    };
+    audit::append(tx, backend, change, now).await?;
+    Ok(())
+}
+
 /// A signer or visa giver refuses: back to draft, steps voided, comment kept.
 pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<Convention, Problem> {
+    let mut tx = ctx.store.begin_write().await?;
+    let conv = &locked(&mut tx, ctx, &conv.id).await?;
     require_status(conv, &[Status::InSignature], "refuser")?;
     if comment.trim().is_empty() {
         return Err(Problem::invalid_field("comment", "indiquez le motif du refus"));
@@ -925,7 +972,6 @@ pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<C
     if !may_refuse {
         return Err(forbidden("seuls les signataires et viseurs des parties peuvent refuser"));
     }
-    let mut tx = ctx.store.begin_write().await?;
     let authors = void_steps(&mut tx, conv, "convention refusée et renvoyée en brouillon", ctx.now).await?;
     set_status(&mut tx, &conv.id, Status::Draft, ctx.now).await?;
     sqlx::query("UPDATE conventions SET refusal_comment = $1 WHERE id = $2")
@@ -935,18 +981,22 @@ pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<C
         .await?;
     record(ctx, &mut tx, "conventions.refuse", &conv.id, None, json!({ "comment": comment.trim() })).await?;
     let mut recipients = authors;
-    recipients.extend(party_signers(ctx.store, model, conv).await?);
+    recipients.extend(party_signers(&mut tx, model, conv).await?);
     super::jobs::notify(&mut tx, &recipients, conv, "refused", json!({ "comment": comment.trim() }), ctx.now).await?;
     tx.commit().await?;
     reload(ctx, &conv.id).await
 }
 
 /// Users holding the signing role at every party.
-pub async fn party_signers(store: &Store, model: &ConventionModel, conv: &Convention) -> Result<Vec<String>, Problem> {
+pub async fn party_signers(
+    conn: &mut AnyConnection,
+    model: &ConventionModel,
+    conv: &Convention,
+) -> Result<Vec<String>, Problem> {
     let mut emails = Vec::new();
     for party in &conv.parties {
         if let Some(spec) = model.parties.iter().find(|s| s.key == party.key) {
-            emails.extend(users_with_role(store, &party.org.id, spec.signing_role.as_str()).await?);
+            emails.extend(users_with_role(conn, &party.org.id, spec.signing_role.as_str()).await?);
         }
     }
     emails.sort();
@@ -963,6 +1013,8 @@ pub struct Termination {
 }
 
 pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Result<Convention, Problem> {
+    let mut tx = ctx.store.begin_write().await?;
+    let conv = &locked(&mut tx, ctx, &conv.id).await?;
     require_status(conv, &[Status::Active, Status::Signed], "résilier")?;
     require_party_member(ctx.actor, &conv.party_org_ids())?;
     if t.reason.trim().is_empty() {
@@ -973,7 +1025,6 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
         None => ctx.today(),
     };
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    let mut tx = ctx.store.begin_write().await?;
     set_status(&mut tx, &conv.id, Status::Terminated, ctx.now).await?;
     sqlx::query("UPDATE conventions SET termination_reason = $1, termination_effective = $2 WHERE id = $3")
         .bind(t.reason.trim())
@@ -990,7 +1041,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
         json!({ "reason": t.reason.trim(), "effective": effective.to_string() }),
     )
     .await?;
-    let recipients = party_signers(ctx.store, model, conv).await?;
+    let recipients = party_signers(&mut tx, model, conv).await?;
     let extra = json!({ "reason": t.reason.trim(), "effective": french_date(&effective.to_string()) });
     super::jobs::notify(&mut tx, &recipients, conv, "terminated", extra, ctx.now).await?;
     tx.commit().await?;
@@ -1075,6 +1126,30 @@ pub async fn upload_signed(
     reload(ctx, &conv.id).await
 }
 
+/// In signature → signed for a convention whose required visas and signatures are
+/// all present but whose status was left behind (the daily job repairs it).
+pub async fn complete_if_all_signed(
+    store: &Store,
+    models: &[ConventionModel],
+    actor_name: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let mut tx = store.begin_write().await?;
+    let Some(conv) = super::read_convention(&mut tx, models, id, true).await? else { return Ok(false) };
+    let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
+    let complete = conv.status == Status::InSignature
+        && conv.live_steps("visa").count() >= model.visas.len()
+        && pending_signers(model, &conv).is_empty();
+    if !complete {
+        return Ok(false);
+    }
+    mark_signed(&mut tx, store.backend(), actor_name, &conv.id, now).await?;
+    tx.commit().await?;
+    activate_if_started(store, models, actor_name, &conv.id, now).await?;
+    Ok(true)
+}
+
 /// Signed → active once the start date is reached; an avenant replaces its original.
 pub async fn activate_if_started(
     store: &Store,
@@ -1083,13 +1158,13 @@ pub async fn activate_if_started(
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, Problem> {
-    let Some(conv) = get_convention(store, models, id).await? else { return Ok(false) };
+    let mut tx = store.begin_write().await?;
+    let Some(conv) = super::read_convention(&mut tx, models, id, true).await? else { return Ok(false) };
     let today = today_in_france(now).to_string();
     if conv.status != Status::Signed || conv.start_date > today {
         return Ok(false);
     }
     let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
-    let mut tx = store.begin_write().await?;
     set_status(&mut tx, &conv.id, Status::Active, now).await?;
     if let Some(original) = &conv.amends_id {
         set_status(&mut tx, original, Status::Amended, now).await?;
@@ -1103,7 +1178,7 @@ pub async fn activate_if_started(
         summary: json!({ "replaces": conv.amends_id }),
     };
     audit::append(&mut tx, store.backend(), change, now).await?;
-    let recipients = party_signers(store, model, &conv).await?;
+    let recipients = party_signers(&mut tx, model, &conv).await?;
     super::jobs::notify(&mut tx, &recipients, &conv, "active", json!({}), now).await?;
     tx.commit().await?;
     Ok(true)

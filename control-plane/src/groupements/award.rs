@@ -236,7 +236,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let awarded = super::must_get(ctx.store, &g.id).await?;
     let mut tx = ctx.store.begin_write().await?;
     for m in &members {
-        let to = crate::conventions::workflow::users_with_role(ctx.store, &m.applicant.id, "collectivite").await?;
+        let to = crate::conventions::workflow::users_with_role(&mut tx, &m.applicant.id, "collectivite").await?;
         if !to.is_empty() {
             let context =
                 json!({ "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name });

@@ -330,7 +330,7 @@ async fn notify(
     event: &str,
     extra: Value,
 ) -> Result<(), Problem> {
-    let to = workflow::users_with_role(ctx.store, org_id, role.as_str()).await?;
+    let to = workflow::users_with_role(tx, org_id, role.as_str()).await?;
     if to.is_empty() {
         return Ok(());
     }

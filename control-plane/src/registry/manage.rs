@@ -2,7 +2,7 @@
 //! the membership of communes in EPCIs and syndicats mixtes.
 
 use super::codes;
-use super::queries::{get_by_code, get_org, groups_of_commune};
+use super::queries::{get_by_code, get_org, get_org_in, groups_of_commune};
 use super::{fold, Org, OrgKind};
 use crate::audit::{self, Change};
 use crate::error::{Checks, Problem};
@@ -248,7 +248,7 @@ pub async fn update_org(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        let current = get_org(store, &org.id).await?.map(|o| o.version).unwrap_or(org.version);
+        let current = get_org_in(&mut tx, &org.id).await?.map(|o| o.version).unwrap_or(org.version);
         return Err(crate::api::precondition_failed(current));
     }
     let change = Change {

@@ -278,8 +278,13 @@ pub async fn list_orgs(store: &Store, filter: &OrgFilter, scope: Option<Conditio
 }
 
 pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {
+    get_org_in(&mut *store.conn().await?, id).await
+}
+
+/// [`get_org`] through `conn` (a transaction's connection).
+pub async fn get_org_in(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Org>, Problem> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(store.pool()).await?;
+    let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
     Ok(row.as_ref().map(org_from_row))
 }
 

@@ -41,7 +41,7 @@ pub struct MonthlyReport {
 
 /// The addresses of an organisation's DPO: its RGPD contacts, then the users holding the `dpo` role there.
 async fn dpo_recipients(state: &AppState, register: &Register) -> Result<Vec<String>, Problem> {
-    let mut to = users_with_role(&state.store, &register.organisation.id, "dpo").await?;
+    let mut to = users_with_role(&mut *state.store.conn().await?, &register.organisation.id, "dpo").await?;
     if !register.dpo.email.is_empty() {
         to.push(register.dpo.email.clone());
     }

@@ -23,6 +23,25 @@ pub struct Store {
     backend: Backend,
 }
 
+/// How long a request waits for a pooled connection before the store answers
+/// « indisponible » (503 + `Retry-After`) rather than queueing for long.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Pool settings; `Store::connect` uses the defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Pool size; 8 on SQLite and 10 on PostgreSQL when absent.
+    pub max_connections: Option<u32>,
+    /// Longest wait for a free connection (and for a new connection to open).
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions { max_connections: None, acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT }
+    }
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -41,6 +60,11 @@ impl Backend {
 impl Store {
     /// Connects (creating the SQLite file and its directory if needed).
     pub async fn connect(url: &str, max_connections: Option<u32>) -> anyhow::Result<Store> {
+        Store::connect_with(url, PoolOptions { max_connections, ..PoolOptions::default() }).await
+    }
+
+    /// [`Store::connect`] with explicit pool settings.
+    pub async fn connect_with(url: &str, options: PoolOptions) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         if backend == Backend::Sqlite {
@@ -51,8 +75,12 @@ impl Store {
             Backend::Postgres => 10,
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.unwrap_or(default_size))
-            .acquire_timeout(Duration::from_secs(30))
+            .max_connections(options.max_connections.unwrap_or(default_size))
+            .acquire_timeout(options.acquire_timeout)
+            // A connection still inside a transaction once released (its rollback failed,
+            // e.g. after SQLITE_FULL or a broken socket) is closed instead of poisoning the
+            // pool with « begin_with at non-zero transaction depth ».
+            .after_release(move |conn, _meta| Box::pin(reusable(conn, backend)))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -90,6 +118,12 @@ impl Store {
         &self.pool
     }
 
+    /// One pooled connection, for helpers that take `&mut AnyConnection` so that
+    /// inside a transaction they read through it (never a second connection).
+    pub async fn conn(&self) -> sqlx::Result<sqlx::pool::PoolConnection<Any>> {
+        self.pool.acquire().await
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -113,6 +147,21 @@ impl Store {
         Ok(())
     }
 
+    /// Readiness: within `limit`, the database takes a write (a heartbeat row,
+    /// committed), so that a full disk, a read-only file or a lost server shows.
+    pub async fn check_ready(&self, limit: Duration) -> sqlx::Result<()> {
+        tokio::time::timeout(limit, self.heartbeat()).await.map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+
+    async fn heartbeat(&self) -> sqlx::Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO store_heartbeat (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = $1")
+            .bind(timestamp(chrono::Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
@@ -121,6 +170,20 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await
     }
+}
+
+/// False when a released connection is still inside a transaction. SQLite rolls a
+/// dropped transaction back on its worker thread: the ping waits for that rollback.
+async fn reusable(conn: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Result<bool> {
+    use sqlx::Connection;
+    if backend == Backend::Sqlite && conn.is_in_transaction() {
+        conn.ping().await?;
+    }
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!("connection released inside a transaction (failed rollback): closed");
+    }
+    Ok(clean)
 }
 
 fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {

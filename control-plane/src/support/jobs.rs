@@ -112,7 +112,7 @@ pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, 
                 let lead = match leads.get(&(level, org.clone())) {
                     Some(lead) => lead.clone(),
                     None => {
-                        let lead = lead_emails(&state.store, level, &org).await?;
+                        let lead = lead_emails(&mut tx, level, &org).await?;
                         leads.insert((level, org), lead.clone());
                         lead
                     }
@@ -248,7 +248,7 @@ pub async fn remind(state: &AppState, now: DateTime<Utc>) -> Result<usize, Probl
         append_event(&mut tx, id, &actor, e, now).await?;
         let send_at =
             if t.priority == Priority::P1 { now } else { state.support.calendar(&t.policy, Level::N1).next_open(now) };
-        let to = super::tickets::requester_email(&state.store, &t).await?;
+        let to = super::tickets::requester_email(&mut tx, &t).await?;
         notify(&mut tx, to, &t, "reminder", json!({ "days": REMINDER_DAYS }), now, send_at).await?;
         let change = Change {
             actor: &actor.name,

@@ -18,13 +18,13 @@ pub mod tickets;
 
 use crate::error::Problem;
 use crate::identity::{Actor, Role};
-use crate::registry::queries::{get_by_code, get_org, Condition};
+use crate::registry::queries::{get_by_code, get_org, get_org_in, Condition};
 use crate::registry::{Org, OrgKind, OrgRef};
 use crate::store::{opt_text, timestamp, Store};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 pub use tickets::*;
 
@@ -499,19 +499,19 @@ pub async fn viewer(store: &Store, actor: &Actor, t: &TicketRow) -> Result<Optio
 
 /// E-mails of a level's queue: the users holding the level's role at its
 /// organisation, else the organisation's address.
-pub async fn queue_emails(store: &Store, level: Level, org_id: &str) -> Result<Vec<String>, Problem> {
-    let users = crate::conventions::workflow::users_with_role(store, org_id, level.role().as_str()).await?;
+pub async fn queue_emails(conn: &mut AnyConnection, level: Level, org_id: &str) -> Result<Vec<String>, Problem> {
+    let users = crate::conventions::workflow::users_with_role(conn, org_id, level.role().as_str()).await?;
     if !users.is_empty() {
         return Ok(users);
     }
-    Ok(get_org(store, org_id).await?.and_then(|o| o.email).into_iter().collect())
+    Ok(get_org_in(conn, org_id).await?.and_then(|o| o.email).into_iter().collect())
 }
 
 /// E-mails of a level's lead: the organisation's functional address, else its queue.
-pub async fn lead_emails(store: &Store, level: Level, org_id: &str) -> Result<Vec<String>, Problem> {
-    match get_org(store, org_id).await?.and_then(|o| o.email) {
+pub async fn lead_emails(conn: &mut AnyConnection, level: Level, org_id: &str) -> Result<Vec<String>, Problem> {
+    match get_org_in(conn, org_id).await?.and_then(|o| o.email) {
         Some(email) => Ok(vec![email]),
-        None => queue_emails(store, level, org_id).await,
+        None => queue_emails(conn, level, org_id).await,
     }
 }
 

@@ -13,7 +13,7 @@ use crate::identity::authz::{self, forbidden};
 use crate::identity::Actor;
 use crate::registry::queries::{get_org, Condition, Page};
 use crate::registry::OrgRef;
-use crate::store::{new_id, opt_text, timestamp, Store, Tx};
+use crate::store::{new_id, opt_text, timestamp, Backend, Store, Tx};
 use chrono::{DateTime, Datelike, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -118,6 +118,14 @@ pub(crate) fn ticket_from_row(r: &AnyRow) -> TicketRow {
 pub async fn load(conn: &mut AnyConnection, id_or_reference: &str) -> Result<Option<TicketRow>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2");
     let row = sqlx::query(&sql).bind(id_or_reference).bind(id_or_reference).fetch_optional(conn).await?;
+    Ok(row.as_ref().map(ticket_from_row))
+}
+
+/// [`load`] locking the row until the end of the transaction.
+pub(crate) async fn load_for_update(tx: &mut Tx, backend: Backend, id: &str) -> Result<Option<TicketRow>, Problem> {
+    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2{lock}");
+    let row = sqlx::query(&sql).bind(id).bind(id).fetch_optional(&mut **tx).await?;
     Ok(row.as_ref().map(ticket_from_row))
 }
 
@@ -436,13 +444,19 @@ pub(crate) async fn append_event(
     e: NewEvent<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
+    // The ticket row is the lock: concurrent appends queue here and each gets the next number.
+    let seq: i64 = sqlx::query("UPDATE support_tickets SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+        .bind(ticket_id)
+        .fetch_one(&mut **tx)
+        .await?
+        .get("last_seq");
     sqlx::query(
         "INSERT INTO support_events (id, ticket_id, seq, at, actor, actor_user_id, actor_level, kind, from_value, \
-         to_value, visibility, body) SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-         FROM support_events WHERE ticket_id = $12",
+         to_value, visibility, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(new_id())
     .bind(ticket_id)
+    .bind(seq)
     .bind(timestamp(now))
     .bind(&actor.name)
     .bind(&actor.user_id)
@@ -452,7 +466,6 @@ pub(crate) async fn append_event(
     .bind(e.to)
     .bind(e.visibility)
     .bind(e.body)
-    .bind(ticket_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -560,8 +573,10 @@ pub(crate) async fn notify(
     Ok(())
 }
 
-pub(crate) async fn requester_email(store: &Store, t: &TicketRow) -> Result<Vec<String>, Problem> {
-    Ok(user_label(store, &t.requester_id).await?.1.into_iter().collect())
+/// The requester's address, through `conn` (inside a transaction, the transaction's).
+pub(crate) async fn requester_email(conn: &mut AnyConnection, t: &TicketRow) -> Result<Vec<String>, Problem> {
+    let row = sqlx::query("SELECT email FROM users WHERE id = $1").bind(&t.requester_id).fetch_optional(conn).await?;
+    Ok(row.map(|r| r.get::<String, _>("email")).into_iter().collect())
 }
 
 fn audit_change<'a>(actor: &'a Actor, action: &'a str, t: &'a TicketRow, summary: Value) -> Change<'a> {
@@ -576,9 +591,14 @@ fn audit_change<'a>(actor: &'a Actor, action: &'a str, t: &'a TicketRow, summary
 }
 
 /// Opens the write transaction of a change to `id` and checks `If-Match`.
+/// The ticket row is locked until commit (PostgreSQL `FOR UPDATE`; SQLite's
+/// `BEGIN IMMEDIATE` already serialises writers), so every decision is made on its
+/// current state.
 async fn begin(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<(Tx, TicketRow), Problem> {
     let mut tx = ctx.store().begin_write().await?;
-    let t = load(&mut tx, id).await?.ok_or_else(|| Problem::not_found(format!("aucun ticket « {id} »")))?;
+    let t = load_for_update(&mut tx, ctx.store().backend(), id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("aucun ticket « {id} »")))?;
     if let Some(expected) = expected {
         if expected != t.version {
             return Err(precondition_failed(t.version));
@@ -766,6 +786,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let contract = super::resolve_contract(ctx.state, &tenant, ctx.now).await?;
     let flag = convention_flag(ctx, &tenant).await?;
     let role = ctx.actor.bindings.first().map(|b| b.role.as_str()).unwrap_or("usager").to_string();
+    let queue = queue_emails(&mut *store.conn().await?, Level::N1, &contract.n1.id).await?;
 
     let id = new_id();
     let at = timestamp(ctx.now);
@@ -805,7 +826,6 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
     let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(french_time);
-    let queue = queue_emails(store, Level::N1, &contract.n1.id).await?;
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
     audit::append(&mut tx, store.backend(), audit_change(ctx.actor, "support.tickets.create", &t, summary), ctx.now)
@@ -882,7 +902,7 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
             bump(&mut tx, &t, "", &[], ctx.now).await?;
         }
         if let Some(org) = holding_org(&t) {
-            let queue = queue_emails(ctx.store(), t.level, &org).await?;
+            let queue = queue_emails(&mut tx, t.level, &org).await?;
             notify(&mut tx, queue, &t, "reply", json!({ "body": body }), ctx.now, ctx.now).await?;
         }
     } else {
@@ -898,7 +918,7 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
         append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
         bump(&mut tx, &t, "", &[], ctx.now).await?;
         if public {
-            let to = requester_email(ctx.store(), &t).await?;
+            let to = requester_email(&mut tx, &t).await?;
             notify(&mut tx, to, &t, "comment", json!({ "body": body }), ctx.now, ctx.now).await?;
         }
     }
@@ -980,7 +1000,7 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
     }
     if matches!(to, Status::Resolved | Status::WaitingRequester) {
         let event = if to == Status::Resolved { "resolved" } else { "waiting" };
-        let recipients = requester_email(ctx.store(), &t).await?;
+        let recipients = requester_email(&mut tx, &t).await?;
         notify(&mut tx, recipients, &t, event, json!({ "body": message }), ctx.now, ctx.now).await?;
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
@@ -1112,7 +1132,7 @@ pub(crate) async fn move_level(
         .await?;
     let moved = TicketRow { level: target, ..t.clone() };
     refresh(tx, &ctx.state.support, &moved, ctx.now).await?;
-    let queue = queue_emails(&ctx.state.store, target, &receiving).await?;
+    let queue = queue_emails(tx, target, &receiving).await?;
     let event = if up { "escalated" } else { "returned" };
     notify(tx, queue, &moved, event, json!({ "from": t.level.label(), "body": text }), ctx.now, ctx.now).await?;
     Ok(())
