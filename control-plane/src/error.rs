@@ -301,3 +301,40 @@ impl From<anyhow::Error> for Problem {
         Problem::new(ProblemKind::Internal, format!("{e:#}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_codes_map_to_their_own_problem_types() {
+        for (code, kind) in [
+            ("53100", ProblemKind::StorageFull),
+            ("25006", ProblemKind::ReadOnly),
+            ("57P01", ProblemKind::Unavailable),
+            ("08006", ProblemKind::Unavailable),
+            ("53300", ProblemKind::Unavailable),
+            ("23505", ProblemKind::Conflict),
+            ("40001", ProblemKind::Conflict),
+            ("13", ProblemKind::StorageFull),
+            ("8", ProblemKind::ReadOnly),
+            ("1032", ProblemKind::ReadOnly),
+            ("5", ProblemKind::Unavailable),
+            ("2067", ProblemKind::Conflict),
+        ] {
+            assert_eq!(database_code_fault(code), Some(kind), "{code}");
+        }
+        for bug in ["42P01", "42703", "1", "787", "275"] {
+            assert_eq!(database_code_fault(bug), None, "{bug} is a bug, not a fault");
+        }
+    }
+
+    #[test]
+    fn passing_faults_carry_retry_after_and_storage_full_is_507() {
+        let response = Problem::from(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(ProblemKind::StorageFull.status().as_u16(), 507);
+        assert!(Problem::not_found("x").into_response().headers().get(header::RETRY_AFTER).is_none());
+    }
+}
