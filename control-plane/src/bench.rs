@@ -1,5 +1,8 @@
 //! `entctl bench import`: a national-size synthetic annuaire imported twice
 //! (first import, then a no-change re-run), with rows/s and peak memory.
+//! `load`: HTTP read and write load over loopback (`entctl bench read|write`).
+
+pub mod load;
 
 use crate::config::Config;
 use crate::registry::import::{import_annuaire, ImportOptions};

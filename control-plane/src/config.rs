@@ -70,6 +70,9 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest request body accepted, in bytes (annuaire uploads included).
     pub max_body_bytes: usize,
+    /// At SIGTERM, how long in-flight requests and running jobs get to finish
+    /// (keep it under the orchestrator's grace period: 30 s on Kubernetes).
+    pub shutdown_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -133,6 +136,10 @@ pub struct JobSetting {
     /// (there 1 = Sunday); absent means the job's default.
     pub schedule: Option<String>,
     pub enabled: bool,
+    /// Longest a run may take before it is interrupted (recorded as failed);
+    /// absent means 30 minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -226,7 +233,7 @@ impl Default for JobsConfig {
 
 impl Default for JobSetting {
     fn default() -> Self {
-        JobSetting { schedule: None, enabled: true }
+        JobSetting { schedule: None, enabled: true, timeout_seconds: None }
     }
 }
 
@@ -287,6 +294,9 @@ impl JobsConfig {
                     anyhow::anyhow!("jobs.{name}.schedule : expression cron invalide pour la tâche « {name} » : {e}")
                 })?;
             }
+            if setting.timeout_seconds == Some(0) {
+                anyhow::bail!("jobs.{name}.timeout_seconds : au moins 1 seconde");
+            }
         }
         Ok(())
     }
@@ -294,7 +304,34 @@ impl JobsConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), max_body_bytes: 512 * 1024 * 1024 }
+        ServerConfig { listen: "127.0.0.1:8080".into(), max_body_bytes: 512 * 1024 * 1024, shutdown_seconds: 20 }
+    }
+}
+
+impl LogConfig {
+    /// Refuses a level that would silence the logs: every directive must be a
+    /// level (`info`) or `target=level` (`entcp=debug`); a bare word would be
+    /// read by `tracing` as a target and turn everything else off.
+    fn validate(&self) -> anyhow::Result<()> {
+        const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+        let bad = |why: String| {
+            anyhow::anyhow!(
+                "log.level « {} » invalide : {why} ; attendu un niveau (trace, debug, info, warn, error, off) \
+                 éventuellement suivi de cible=niveau, ex. « info,entcp=debug »",
+                self.level
+            )
+        };
+        for directive in self.level.split(',').map(str::trim) {
+            let level = directive.rsplit_once('=').map_or(directive, |(_, level)| level);
+            if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+                return Err(bad(format!("« {directive} » n'est pas un niveau")));
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.level).map_err(|e| bad(e.to_string()))?;
+        if !["text", "json"].contains(&self.format.as_str()) {
+            anyhow::bail!("log.format « {} » invalide : text ou json", self.format);
+        }
+        Ok(())
     }
 }
 
@@ -365,6 +402,7 @@ impl Config {
     /// Checks what serde cannot: cron expressions, time zone, sender address.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.jobs.validate()?;
+        self.log.validate()?;
         if self.provisioning.concurrency == 0 {
             anyhow::bail!("provisioning.concurrency : au moins 1 tenant à la fois");
         }
@@ -461,6 +499,21 @@ mod tests {
         assert_eq!(config.log.format, "text");
         let err = Config::from_yaml("server:\n  lisen: x\n").unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn a_log_level_that_would_silence_the_logs_is_refused() {
+        for level in ["verbose", "INFO,entcp=loud", ""] {
+            let config = Config::from_yaml(&format!("log:\n  level: '{level}'\n")).unwrap();
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("log.level"), "{level}: {err}");
+        }
+        for level in ["info", "warn,entcp=debug", "debug,sqlx=warn,tower_http=info"] {
+            let config = Config::from_yaml(&format!("log:\n  level: '{level}'\n")).unwrap();
+            config.validate().unwrap();
+        }
+        let config = Config::from_yaml("log:\n  format: xml\n").unwrap();
+        assert!(config.validate().unwrap_err().to_string().contains("log.format"));
     }
 
     #[test]

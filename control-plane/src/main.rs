@@ -261,6 +261,26 @@ enum BenchCommand {
         #[arg(long, default_value_t = 4_000)]
         tenants: usize,
     },
+    /// HTTP reads over loopback (SQLite, and PostgreSQL when a URL is given): /healthz, the org list, one org.
+    Read {
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Requests per route at most.
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Seconds per route at most.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Ticket creations and comments by 1×, 3× and 10× the pool size of concurrent writers.
+    Write {
+        /// Writes per writer.
+        #[arg(long, default_value_t = 10)]
+        per_writer: usize,
+        /// Seconds per level at most.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -277,6 +297,10 @@ fn main() -> ExitCode {
     }
     if let Some(format) = &cli.log_format {
         config.log.format = format.clone();
+        if let Err(e) = config.validate() {
+            eprintln!("erreur : {e:#}");
+            return ExitCode::from(2);
+        }
     }
     init_logging(&config);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -379,6 +403,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Rgpd { tenants }) => {
             entcp::bench::rgpd(&config, tenants).await?;
         }
+        Command::Bench(BenchCommand::Read { connections, requests, seconds }) => {
+            entcp::bench::load::read(&config, connections, requests, seconds).await?;
+        }
+        Command::Bench(BenchCommand::Write { per_writer, seconds }) => {
+            entcp::bench::load::write(&config, per_writer, seconds).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -396,8 +426,10 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         tracing::info!("{}", entcp::demo::load(&state).await?);
     }
     let scheduler = entcp::jobs::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
-    let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(scheduler.run_until(stopped));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let drain = std::time::Duration::from_secs(config.server.shutdown_seconds);
+    tokio::spawn(entcp::api::metrics::refresh_until(state.clone(), METRICS_REFRESH, shutdown.clone()));
+    let scheduler = tokio::spawn(scheduler.run_until(shutdown.clone(), drain));
     let listener =
         tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
     tracing::info!(
@@ -406,13 +438,20 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         "entctl listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, entcp::api::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
-    // The running job, if any, finishes before the database closes.
-    let _ = stop_scheduler.send(true);
+    // The signal stops the scheduler and the listener at once; both then get `drain`.
+    let signalled = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signalled.cancel();
+    });
+    entcp::api::shutdown::serve_until(listener, entcp::api::app(state), shutdown, drain).await?;
     let _ = scheduler.await;
     store.close().await;
     Ok(())
 }
+
+/// How often `/metrics`' database gauges are read (in the background).
+const METRICS_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn app_state(store: &Store, config: &Config) -> entcp::api::AppState {
     entcp::api::AppState::new(store.clone(), config.clone(), std::sync::Arc::new(entcp::clock::SystemClock))
@@ -489,6 +528,7 @@ fn describe_run(run: &entcp::jobs::JobRun) -> String {
     let outcome = match run.outcome.as_str() {
         "success" => "réussie",
         "failure" => "échouée",
+        "abandoned" => "abandonnée",
         _ => "en cours",
     };
     let message = run.message.as_deref().unwrap_or("");

@@ -1,5 +1,7 @@
-//! `/metrics` in the Prometheus text format: request counts and latencies per
-//! route, plus job runs and outbox depth read from the database at scrape time.
+//! `/metrics` in the Prometheus text format, served from memory only (a scrape
+//! never waits on the database): request counts and latencies per route, this
+//! process's job runs, skipped ticks and abandoned runs, the pool, and gauges
+//! read from the database by a background task (`refresh_gauges`).
 
 use super::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -33,11 +35,32 @@ impl Histogram {
     }
 }
 
-/// Per-process request metrics.
+/// Per-process metrics.
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    jobs: Mutex<JobStats>,
+    gauges: Mutex<Option<DbGauges>>,
+}
+
+/// What this process's scheduler did (not the cluster's: each replica its own).
+#[derive(Default)]
+struct JobStats {
+    runs: BTreeMap<(String, String), u64>,
+    last_success: BTreeMap<String, i64>,
+    last_duration: BTreeMap<String, f64>,
+    skipped: BTreeMap<(String, String), u64>,
+    abandoned: BTreeMap<String, u64>,
+}
+
+/// Figures read from the database by the background refresher.
+#[derive(Default, Clone)]
+struct DbGauges {
+    outbox: Vec<(String, i64)>,
+    oldest_pending_mail_seconds: f64,
+    tenants_in_error: i64,
+    refreshed_at: i64,
 }
 
 impl Metrics {
@@ -45,6 +68,74 @@ impl Metrics {
         let key = (method.to_string(), route.to_string());
         *self.requests.lock().expect("metrics lock").entry((key.0.clone(), key.1.clone(), status)).or_default() += 1;
         self.latency.lock().expect("metrics lock").entry(key).or_default().observe(seconds);
+    }
+
+    /// A run of `job` ended with `outcome` after `seconds`.
+    pub fn job_finished(&self, job: &str, outcome: &str, at: chrono::DateTime<chrono::Utc>, seconds: f64) {
+        let mut jobs = self.jobs.lock().expect("metrics lock");
+        *jobs.runs.entry((job.into(), outcome.into())).or_default() += 1;
+        jobs.last_duration.insert(job.into(), seconds);
+        if outcome == "success" {
+            jobs.last_success.insert(job.into(), at.timestamp());
+        }
+    }
+
+    /// `n` ticks of `job` did not run here (`overlap`: the previous run was still going; `missed`).
+    pub fn ticks_skipped(&self, job: &str, reason: &str, n: u64) {
+        *self.jobs.lock().expect("metrics lock").skipped.entry((job.into(), reason.into())).or_default() += n;
+    }
+
+    /// This process found a run of `job` whose runner had died.
+    pub fn run_abandoned(&self, job: &str) {
+        *self.jobs.lock().expect("metrics lock").abandoned.entry(job.into()).or_default() += 1;
+    }
+
+    fn write_jobs(&self, out: &mut String) {
+        let jobs = self.jobs.lock().expect("metrics lock");
+        header(out, "entcp_job_runs_total", "counter", "Job runs ended in this process, by job and outcome.");
+        for ((job, outcome), n) in &jobs.runs {
+            let _ = writeln!(out, "entcp_job_runs_total{{job=\"{job}\",outcome=\"{outcome}\"}} {n}");
+        }
+        header(
+            out,
+            "entcp_job_last_success_timestamp_seconds",
+            "gauge",
+            "End of the job's latest successful run here.",
+        );
+        for (job, at) in &jobs.last_success {
+            let _ = writeln!(out, "entcp_job_last_success_timestamp_seconds{{job=\"{job}\"}} {at}");
+        }
+        header(out, "entcp_job_last_duration_seconds", "gauge", "Duration of the job's latest run here.");
+        for (job, seconds) in &jobs.last_duration {
+            let _ = writeln!(out, "entcp_job_last_duration_seconds{{job=\"{job}\"}} {seconds}");
+        }
+        header(
+            out,
+            "entcp_job_ticks_skipped_total",
+            "counter",
+            "Ticks not run here: overlap (previous run still going) or missed.",
+        );
+        for ((job, reason), n) in &jobs.skipped {
+            let _ = writeln!(out, "entcp_job_ticks_skipped_total{{job=\"{job}\",reason=\"{reason}\"}} {n}");
+        }
+        header(out, "entcp_job_runs_abandoned_total", "counter", "Runs of dead runners this process marked abandoned.");
+        for (job, n) in &jobs.abandoned {
+            let _ = writeln!(out, "entcp_job_runs_abandoned_total{{job=\"{job}\"}} {n}");
+        }
+    }
+
+    fn write_gauges(&self, out: &mut String) {
+        let Some(gauges) = self.gauges.lock().expect("metrics lock").clone() else { return };
+        header(out, "entcp_outbox_messages", "gauge", "Messages in the mail outbox by status.");
+        for (status, n) in &gauges.outbox {
+            let _ = writeln!(out, "entcp_outbox_messages{{status=\"{status}\"}} {n}");
+        }
+        header(out, "entcp_outbox_oldest_pending_age_seconds", "gauge", "Age of the oldest message not sent yet.");
+        let _ = writeln!(out, "entcp_outbox_oldest_pending_age_seconds {}", gauges.oldest_pending_mail_seconds);
+        header(out, "entcp_tenants_in_error", "gauge", "Tenants whose last reconcile failed.");
+        let _ = writeln!(out, "entcp_tenants_in_error {}", gauges.tenants_in_error);
+        header(out, "entcp_db_gauges_refreshed_timestamp_seconds", "gauge", "When the database gauges were read.");
+        let _ = writeln!(out, "entcp_db_gauges_refreshed_timestamp_seconds {}", gauges.refreshed_at);
     }
 
     fn write(&self, out: &mut String) {
@@ -81,33 +172,87 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     response
 }
 
-pub async fn render(State(state): State<AppState>) -> Response {
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// The pool as the process sees it, and what the binary is.
+fn write_process(state: &AppState, out: &mut String) {
+    let pool = state.store.pool();
+    let idle = pool.num_idle() as u64;
+    let size = u64::from(pool.size());
+    header(out, "entcp_db_pool_connections", "gauge", "Database pool connections by state.");
+    let _ = writeln!(out, "entcp_db_pool_connections{{state=\"in_use\"}} {}", size.saturating_sub(idle));
+    let _ = writeln!(out, "entcp_db_pool_connections{{state=\"idle\"}} {idle}");
+    let _ = writeln!(out, "entcp_db_pool_connections{{state=\"max\"}} {}", pool.options().get_max_connections());
+    header(out, "entcp_build_info", "gauge", "The running build.");
+    let _ = writeln!(
+        out,
+        "entcp_build_info{{version=\"{}\",backend=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION"),
+        match state.store.backend() {
+            crate::store::Backend::Sqlite => "sqlite",
+            crate::store::Backend::Postgres => "postgres",
+        }
+    );
+}
+
+/// The whole `/metrics` text, from memory only.
+pub fn text(state: &AppState) -> String {
     let mut out = String::new();
     state.metrics.write(&mut out);
-    out.push_str(
-        "# HELP entcp_job_runs_total Recorded job runs by job and outcome.\n# TYPE entcp_job_runs_total counter\n",
-    );
-    if let Ok(rows) =
-        sqlx::query("SELECT job, outcome, COUNT(*) AS n FROM job_runs GROUP BY job, outcome ORDER BY job, outcome")
-            .fetch_all(state.store.pool())
-            .await
-    {
-        for row in rows {
-            let (job, outcome, n): (String, String, i64) = (row.get("job"), row.get("outcome"), row.get("n"));
-            let _ = writeln!(out, "entcp_job_runs_total{{job=\"{job}\",outcome=\"{outcome}\"}} {n}");
+    state.metrics.write_jobs(&mut out);
+    state.metrics.write_gauges(&mut out);
+    write_process(state, &mut out);
+    out
+}
+
+pub async fn render(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text(&state)).into_response()
+}
+
+/// How long a refresh of the database gauges may take.
+pub const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads the database gauges (at most `REFRESH_TIMEOUT`) and keeps them for `/metrics`.
+pub async fn refresh_gauges(state: &AppState) -> anyhow::Result<()> {
+    let read = tokio::time::timeout(REFRESH_TIMEOUT, read_gauges(state)).await;
+    let gauges = read.map_err(|_| anyhow::anyhow!("database gauges not read within {REFRESH_TIMEOUT:?}"))??;
+    *state.metrics.gauges.lock().expect("metrics lock") = Some(gauges);
+    Ok(())
+}
+
+async fn read_gauges(state: &AppState) -> sqlx::Result<DbGauges> {
+    let pool = state.store.pool();
+    let now = state.clock.now();
+    let outbox = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| (row.get("status"), row.get("n")))
+        .collect();
+    let oldest = sqlx::query("SELECT MIN(created_at) AS at FROM outbox WHERE status IN ('pending', 'sending')")
+        .fetch_one(pool)
+        .await?;
+    let oldest_pending_mail_seconds = crate::store::opt_text(&oldest, "at")
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+        .map_or(0.0, |at| (now - at.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1000.0);
+    let tenants_in_error = sqlx::query("SELECT COUNT(*) AS n FROM tenants WHERE reconcile_error IS NOT NULL")
+        .fetch_one(pool)
+        .await?
+        .get("n");
+    Ok(DbGauges { outbox, oldest_pending_mail_seconds, tenants_in_error, refreshed_at: now.timestamp() })
+}
+
+/// Refreshes the database gauges every `every` until `stop` is cancelled.
+pub async fn refresh_until(state: AppState, every: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        if let Err(e) = refresh_gauges(&state).await {
+            tracing::warn!(error = %format!("{e:#}"), "metrics gauges not refreshed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
         }
     }
-    out.push_str(
-        "# HELP entcp_outbox_messages Messages in the mail outbox by status.\n# TYPE entcp_outbox_messages gauge\n",
-    );
-    if let Ok(rows) = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
-        .fetch_all(state.store.pool())
-        .await
-    {
-        for row in rows {
-            let (status, n): (String, i64) = (row.get("status"), row.get("n"));
-            let _ = writeln!(out, "entcp_outbox_messages{{status=\"{status}\"}} {n}");
-        }
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

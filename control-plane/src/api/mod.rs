@@ -6,6 +6,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
+pub mod shutdown;
 
 use crate::config::Config;
 use crate::error::{Problem, ProblemKind};
@@ -254,7 +255,7 @@ async fn authenticate(
         Err(problem) => return problem.into_response(),
     };
     if !authz::role_allows(&actor, action) {
-        tracing::info!(actor = %actor.name, action = action.name, allowed = false, reason = "no role allows the action", "authorisation");
+        authz::log_decision(&actor, action, "-", false, "no role allows the action");
         return authz::forbidden(format!("votre rôle ne permet pas l'action {}", action.name)).into_response();
     }
     req.extensions_mut().insert(Caller { actor, action });

@@ -175,7 +175,7 @@ pub async fn authorize(store: &Store, actor: &Actor, action: &Action, target: &O
         Ok(reason) => (true, reason.clone()),
         Err(reason) => (false, reason.clone()),
     };
-    tracing::info!(actor = %actor.name, action = action.name, target = %target.qualified_code(), allowed, reason = %reason, "authorisation");
+    log_decision(actor, action, &target.qualified_code(), allowed, &reason);
     match decision {
         Ok(_) => Ok(()),
         Err(_) if !role_allows(actor, action) => {
@@ -183,6 +183,15 @@ pub async fn authorize(store: &Store, actor: &Actor, action: &Action, target: &O
         }
         Err(_) if action.write => Err(forbidden(format!("{} est hors de votre périmètre", target.name))),
         Err(_) => Err(Problem::not_found(format!("aucune organisation « {} »", target.code))),
+    }
+}
+
+/// Authorisation decisions at DEBUG, denials at INFO; the actor by id, never by e-mail.
+pub fn log_decision(actor: &Actor, action: &Action, target: &str, allowed: bool, reason: &str) {
+    if allowed {
+        tracing::debug!(actor = %actor.log_id(), action = action.name, target, allowed, reason, "authorisation");
+    } else {
+        tracing::info!(actor = %actor.log_id(), action = action.name, target, allowed, reason, "authorisation");
     }
 }
 

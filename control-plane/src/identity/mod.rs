@@ -115,6 +115,14 @@ impl Actor {
     pub fn is_admin(&self) -> bool {
         self.bindings.iter().any(|b| b.role == Role::Admin)
     }
+
+    /// How logs name the actor: `user:<id>` (never an e-mail address), or its name otherwise.
+    pub fn log_id(&self) -> String {
+        match &self.user_id {
+            Some(id) => format!("user:{id}"),
+            None => self.name.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -272,6 +280,7 @@ pub async fn update_user(
     };
     audit::append(&mut tx, store.backend(), change, now).await?;
     tx.commit().await?;
+    forget_authenticated_tokens();
     get_user(store, id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))
 }
 
@@ -408,6 +417,7 @@ pub async fn grant(
         .await?;
     audit_binding(&mut tx, store, actor, "roles.grant", &user.id, role, org, now).await?;
     tx.commit().await?;
+    forget_authenticated_tokens();
     Ok(())
 }
 
@@ -456,6 +466,7 @@ pub async fn revoke(
     }
     audit_binding(&mut tx, store, actor, "roles.revoke", &user.id, role, org, now).await?;
     tx.commit().await?;
+    forget_authenticated_tokens();
     Ok(())
 }
 
@@ -607,38 +618,108 @@ pub async fn revoke_token(store: &Store, actor: &Actor, id: &str, now: DateTime<
     };
     audit::append(&mut tx, store.backend(), change, now).await?;
     tx.commit().await?;
+    forget_authenticated_tokens();
     Ok(get_token(store, id).await?.expect("exists"))
 }
 
 /// The actor a bearer token stands for, if it is valid, unexpired, unrevoked
 /// and its user active. Records the last use at most once a minute.
+/// How long an authenticated token is trusted without reading the database
+/// again. Identity changes made by this process (revocation, deactivation, role
+/// changes) take effect at once; those made by another process (a replica,
+/// `entctl tokens revoke`) within this delay.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A token recently authenticated, by SHA-256 (the token itself is never kept).
+#[derive(Clone)]
+struct CachedToken {
+    actor: Actor,
+    token_id: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    cached_at: std::time::Instant,
+    /// `TOKEN_CACHE_GENERATION` when it was read: any identity change since makes it stale.
+    generation: u64,
+}
+
+static TOKEN_CACHE_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn token_cache_generation() -> u64 {
+    TOKEN_CACHE_GENERATION.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+type TokenCache = std::sync::Mutex<std::collections::HashMap<String, CachedToken>>;
+
+fn token_cache() -> &'static TokenCache {
+    static CACHE: std::sync::OnceLock<TokenCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Empties the authenticated-token cache (after any identity change).
+pub fn forget_authenticated_tokens() {
+    TOKEN_CACHE_GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    token_cache().lock().expect("token cache lock").clear();
+}
+
 pub async fn authenticate_token(store: &Store, token: &str, now: DateTime<Utc>) -> Result<Option<Actor>, Problem> {
+    let hash = hash_token(token);
+    let cached = token_cache().lock().expect("token cache lock").get(&hash).cloned();
+    let fresh = |c: &CachedToken| c.cached_at.elapsed() < TOKEN_CACHE_TTL && c.generation == token_cache_generation();
+    let mut entry = match cached.filter(fresh) {
+        Some(entry) => entry,
+        None => match lookup_token(store, &hash).await? {
+            Some(entry) => entry,
+            None => return Ok(None),
+        },
+    };
+    let now_text = timestamp(now);
+    if entry.expires_at.as_ref().is_some_and(|e| *e <= now_text) {
+        return Ok(None);
+    }
+    let a_minute_ago = timestamp(now - chrono::Duration::minutes(1));
+    if entry.last_used_at.as_ref().is_none_or(|t| *t < a_minute_ago) {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(&now_text)
+            .bind(&entry.token_id)
+            .execute(store.pool())
+            .await?;
+        entry.last_used_at = Some(now_text);
+    }
+    let actor = entry.actor.clone();
+    let mut cache = token_cache().lock().expect("token cache lock");
+    if cache.len() > 10_000 {
+        cache.retain(|_, c| fresh(c));
+    }
+    cache.insert(hash, entry);
+    Ok(Some(actor))
+}
+
+/// The live token of `hash` and its user's actor, read from the database.
+async fn lookup_token(store: &Store, hash: &str) -> Result<Option<CachedToken>, Problem> {
+    let (cached_at, generation) = (std::time::Instant::now(), token_cache_generation());
     let row = sqlx::query(
         "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id AS user_id, u.email, u.active \
          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
     )
-    .bind(hash_token(token))
+    .bind(hash)
     .fetch_optional(store.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let now_text = timestamp(now);
-    let expired = row.try_get::<Option<String>, _>("expires_at").ok().flatten().is_some_and(|e| e <= now_text);
     let revoked = row.try_get::<Option<String>, _>("revoked_at").ok().flatten().is_some();
-    if expired || revoked || row.get::<i64, _>("active") == 0 {
+    if revoked || row.get::<i64, _>("active") == 0 {
         return Ok(None);
-    }
-    let last_used: Option<String> = row.try_get("last_used_at").ok().flatten();
-    let a_minute_ago = timestamp(now - chrono::Duration::minutes(1));
-    if last_used.is_none_or(|t| t < a_minute_ago) {
-        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(&now_text)
-            .bind(row.get::<String, _>("id"))
-            .execute(store.pool())
-            .await?;
     }
     let user_id: String = row.get("user_id");
     let bindings = bindings_of(store, &user_id).await?;
-    Ok(Some(Actor { name: format!("user:{}", row.get::<String, _>("email")), user_id: Some(user_id), bindings }))
+    let actor = Actor { name: format!("user:{}", row.get::<String, _>("email")), user_id: Some(user_id), bindings };
+    Ok(Some(CachedToken {
+        actor,
+        token_id: row.get("id"),
+        expires_at: row.try_get::<Option<String>, _>("expires_at").ok().flatten(),
+        last_used_at: row.try_get("last_used_at").ok().flatten(),
+        cached_at,
+        generation,
+    }))
 }
 
 /// On an empty database, creates the first admin and a token for it; returns

@@ -143,7 +143,7 @@ pub struct JobRun {
     pub started_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
-    /// `running`, `success` or `failure`.
+    /// `running`, `success`, `failure` or `abandoned` (its runner died).
     pub outcome: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -182,8 +182,8 @@ async fn claim_tick(
 ) -> sqlx::Result<Option<JobRun>> {
     let run = new_run(job, Some(timestamp(tick)), "schedule", runner, now);
     let inserted = sqlx::query(
-        "INSERT INTO job_runs (id, job, tick, trigger, runner, started_at, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job, tick) DO NOTHING",
+        "INSERT INTO job_runs (id, job, tick, trigger, runner, started_at, heartbeat_at, outcome) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (job, tick) DO NOTHING",
     )
     .bind(&run.id)
     .bind(&run.job)
@@ -220,8 +220,8 @@ async fn insert_manual_run(
 ) -> Result<(), crate::error::Problem> {
     let mut tx = store.begin_write().await?;
     sqlx::query(
-        "INSERT INTO job_runs (id, job, trigger, runner, started_at, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO job_runs (id, job, trigger, runner, started_at, heartbeat_at, outcome) \
+         VALUES ($1, $2, $3, $4, $5, $5, $6)",
     )
     .bind(&run.id)
     .bind(&run.job)
@@ -244,9 +244,35 @@ async fn insert_manual_run(
     Ok(())
 }
 
-/// Runs the job of a claimed run and records its end, outcome and message.
-async fn execute(state: &AppState, job: &Job, mut run: JobRun, now: DateTime<Utc>) -> JobRun {
-    let result = (job.run)(state, now).await;
+/// How often a running job's row is touched, in real time.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A `running` run whose heartbeat is older than this belongs to a dead runner.
+pub fn heartbeat_expiry() -> Duration {
+    Duration::minutes(2)
+}
+
+/// What a run is given when the configuration does not say (`jobs.<name>.timeout_seconds`).
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30 * 60;
+
+/// Runs the job of a claimed run, at most `timeout` and until `cancel`, touching
+/// its heartbeat meanwhile; records its end, outcome and message.
+async fn execute(
+    state: &AppState,
+    job: &Job,
+    mut run: JobRun,
+    now: DateTime<Utc>,
+    timeout: std::time::Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> JobRun {
+    let started = std::time::Instant::now();
+    let result = tokio::select! {
+        result = tokio::time::timeout(timeout, (job.run)(state, now)) => result.unwrap_or_else(|_| {
+            Err(anyhow::anyhow!("délai dépassé ({} s) : exécution interrompue", timeout.as_secs_f64()))
+        }),
+        _ = cancel.cancelled() => Err(anyhow::anyhow!("exécution interrompue : arrêt du processus")),
+        _ = beat(state, &run.id) => unreachable!("the heartbeat loop never ends"),
+    };
     let finished = state.clock.now().max(now);
     run.finished_at = Some(timestamp(finished));
     match result {
@@ -260,10 +286,27 @@ async fn execute(state: &AppState, job: &Job, mut run: JobRun, now: DateTime<Utc
             run.message = Some(format!("{e:#}"));
         }
     }
+    state.metrics.job_finished(job.name, &run.outcome, finished, started.elapsed().as_secs_f64());
     if let Err(e) = record_end(&state.store, &run).await {
         tracing::error!(job = job.name, error = %e, "job run end not recorded");
     }
     run
+}
+
+/// Touches the run's heartbeat every `HEARTBEAT_EVERY`, forever.
+async fn beat(state: &AppState, run_id: &str) {
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_EVERY, HEARTBEAT_EVERY);
+    loop {
+        every.tick().await;
+        let touched = sqlx::query("UPDATE job_runs SET heartbeat_at = $1 WHERE id = $2")
+            .bind(timestamp(state.clock.now()))
+            .bind(run_id)
+            .execute(state.store.pool())
+            .await;
+        if let Err(e) = touched {
+            tracing::warn!(run = run_id, error = %e, "job heartbeat not recorded");
+        }
+    }
 }
 
 async fn record_end(store: &Store, run: &JobRun) -> sqlx::Result<()> {
@@ -277,6 +320,23 @@ async fn record_end(store: &Store, run: &JobRun) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Marks `abandoned` the running runs of other runners whose heartbeat expired
+/// (their process died); returns the jobs of those runs.
+pub async fn abandon_dead_runs(store: &Store, runner: &str, now: DateTime<Utc>) -> sqlx::Result<Vec<String>> {
+    let rows = sqlx::query(
+        "UPDATE job_runs SET outcome = 'abandoned', finished_at = $1, \
+         message = 'abandonnée : le processus qui l''exécutait ne donne plus signe de vie' \
+         WHERE outcome = 'running' AND runner <> $2 AND COALESCE(heartbeat_at, started_at) < $3 \
+         RETURNING job",
+    )
+    .bind(timestamp(now))
+    .bind(runner)
+    .bind(timestamp(now - heartbeat_expiry()))
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows.iter().map(|row| row.get("job")).collect())
+}
+
 /// Runs a job now, outside its schedule, and returns the finished run.
 pub async fn run_now(
     state: &AppState,
@@ -287,7 +347,8 @@ pub async fn run_now(
 ) -> Result<JobRun, crate::error::Problem> {
     let run = new_run(job.name, None, "manual", runner, now);
     insert_manual_run(&state.store, actor, &run, now).await?;
-    Ok(execute(state, job, run, now).await)
+    let timeout = timeout_of(&state.config, job);
+    Ok(execute(state, job, run, now, timeout, &tokio_util::sync::CancellationToken::new()).await)
 }
 
 /// The latest runs of a job, newest first.
@@ -302,13 +363,20 @@ pub async fn recent_runs(store: &Store, job: &str, limit: u32) -> sqlx::Result<V
     Ok(rows.iter().map(run_from_row).collect())
 }
 
-/// A job as configured: its parsed schedule and whether it runs.
+/// A job as configured: its parsed schedule, whether it runs, how long it may run.
 #[derive(Clone)]
 pub struct ScheduledJob {
     pub job: Job,
     pub expression: String,
     pub schedule: cron::Schedule,
     pub enabled: bool,
+    pub timeout: std::time::Duration,
+}
+
+/// The configured timeout of a job's runs.
+pub fn timeout_of(config: &crate::config::Config, job: &Job) -> std::time::Duration {
+    let seconds = config.jobs.setting(job).timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+    std::time::Duration::from_secs(seconds)
 }
 
 /// Every job with its effective configuration.
@@ -320,42 +388,142 @@ pub fn scheduled_jobs(config: &crate::config::Config) -> anyhow::Result<Vec<Sche
             let expression = setting.schedule.unwrap_or_default();
             let schedule = parse_schedule(&expression)
                 .map_err(|e| anyhow::anyhow!("expression cron invalide pour la tâche « {} » : {e}", job.name))?;
-            Ok(ScheduledJob { job, expression, schedule, enabled: setting.enabled })
+            let timeout = timeout_of(config, &job);
+            Ok(ScheduledJob { job, expression, schedule, enabled: setting.enabled, timeout })
         })
         .collect()
 }
 
-/// Runs the configured jobs at their ticks. Several schedulers (replicas) may
-/// share one database: each tick runs on one of them only.
+/// Runs the configured jobs at their ticks, each in its own task: a long run
+/// never delays another job's tick, and a job never overlaps itself in this
+/// process (its tick is skipped, logged and counted). Several schedulers
+/// (replicas) may share one database: each tick runs on one of them only.
 pub struct Scheduler {
     state: AppState,
     runner: String,
     timezone: Tz,
     jobs: Vec<ScheduledJob>,
+    /// Jobs with a run in flight in this process.
+    running: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<&'static str>>>,
+    /// The latest tick this process has dealt with, per job.
+    seen: std::sync::Mutex<std::collections::HashMap<&'static str, DateTime<Utc>>>,
+    /// Cancelled at shutdown: no run starts any more, running ones stop.
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+/// Removes a job from the in-flight set when its run ends, however it ends.
+struct InFlight {
+    running: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<&'static str>>>,
+    job: &'static str,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.running.lock().expect("scheduler lock").remove(self.job);
+    }
 }
 
 impl Scheduler {
     pub fn new(state: AppState, runner: impl Into<String>) -> anyhow::Result<Scheduler> {
-        let timezone = parse_timezone(&state.config.jobs.timezone)?;
         let jobs = scheduled_jobs(&state.config)?;
-        Ok(Scheduler { state, runner: runner.into(), timezone, jobs })
+        Scheduler::with_jobs(state, runner, jobs)
+    }
+
+    /// A scheduler of the given jobs (tests declare their own).
+    pub fn with_jobs(state: AppState, runner: impl Into<String>, jobs: Vec<ScheduledJob>) -> anyhow::Result<Scheduler> {
+        let timezone = parse_timezone(&state.config.jobs.timezone)?;
+        Ok(Scheduler {
+            state,
+            runner: runner.into(),
+            timezone,
+            jobs,
+            running: Default::default(),
+            seen: Default::default(),
+            cancel: tokio_util::sync::CancellationToken::new(),
+        })
     }
 
     /// Runs every enabled job whose latest tick at or before `now` nobody has
-    /// claimed yet. Missed older ticks are not caught up: only the latest runs.
+    /// claimed yet, concurrently, and waits for them. Missed older ticks are not
+    /// caught up: only the latest runs, the others are logged and counted.
     pub async fn run_due(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<JobRun>> {
         let mut runs = Vec::new();
+        for started in self.spawn_due(now).await? {
+            runs.push(started.await?);
+        }
+        Ok(runs)
+    }
+
+    /// Starts the due runs in their own tasks and returns at once with their handles.
+    pub async fn spawn_due(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<tokio::task::JoinHandle<JobRun>>> {
+        if self.cancel.is_cancelled() {
+            return Ok(Vec::new());
+        }
+        self.abandon_dead_runs(now).await?;
+        let mut started = Vec::new();
         for scheduled in self.jobs.iter().filter(|s| s.enabled) {
             let Some(tick) = latest_tick(&scheduled.schedule, self.timezone, now) else {
                 continue;
             };
             let name = scheduled.job.name;
-            if let Some(run) = claim_tick(&self.state.store, name, tick, &self.runner, now).await? {
-                tracing::info!(job = name, tick = %timestamp(tick), "job started");
-                runs.push(execute(&self.state, &scheduled.job, run, now).await);
+            let seen = self.seen.lock().expect("scheduler lock").get(name).copied();
+            if seen.is_some_and(|seen| seen >= tick) {
+                continue;
             }
+            self.count_missed_ticks(scheduled, seen, tick).await?;
+            if self.running.lock().expect("scheduler lock").contains(name) {
+                tracing::warn!(job = name, tick = %timestamp(tick), "tick skipped: the previous run of this job is still going");
+                self.state.metrics.ticks_skipped(name, "overlap", 1);
+            } else if let Some(run) = claim_tick(&self.state.store, name, tick, &self.runner, now).await? {
+                tracing::info!(job = name, tick = %timestamp(tick), "job started");
+                started.push(self.spawn_run(scheduled, run, now));
+            }
+            self.seen.lock().expect("scheduler lock").insert(name, tick);
         }
-        Ok(runs)
+        Ok(started)
+    }
+
+    fn spawn_run(&self, scheduled: &ScheduledJob, run: JobRun, now: DateTime<Utc>) -> tokio::task::JoinHandle<JobRun> {
+        let guard = InFlight { running: self.running.clone(), job: scheduled.job.name };
+        self.running.lock().expect("scheduler lock").insert(guard.job);
+        let (state, job, timeout, cancel) =
+            (self.state.clone(), scheduled.job, scheduled.timeout, self.cancel.child_token());
+        tokio::spawn(async move {
+            let _guard = guard;
+            execute(&state, &job, run, now, timeout, &cancel).await
+        })
+    }
+
+    /// Ticks between the latest one dealt with (here or, for a process that
+    /// just started, by any replica) and `tick` were missed: logged and counted.
+    async fn count_missed_ticks(
+        &self,
+        scheduled: &ScheduledJob,
+        seen: Option<DateTime<Utc>>,
+        tick: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        let claimed = latest_claimed_tick(&self.state.store, scheduled.job.name).await?;
+        let Some(since) = seen.max(claimed) else { return Ok(()) };
+        let missed = scheduled
+            .schedule
+            .after(&since.with_timezone(&self.timezone))
+            .take_while(|t| t.with_timezone(&Utc) < tick)
+            .take(100_000)
+            .count() as u64;
+        if missed > 0 {
+            let name = scheduled.job.name;
+            tracing::warn!(job = name, missed, since = %timestamp(since), "ticks missed: nobody ran them");
+            self.state.metrics.ticks_skipped(name, "missed", missed);
+        }
+        Ok(())
+    }
+
+    async fn abandon_dead_runs(&self, now: DateTime<Utc>) -> sqlx::Result<()> {
+        for job in abandon_dead_runs(&self.state.store, &self.runner, now).await? {
+            tracing::warn!(job = %job, "run abandoned: its runner stopped beating");
+            self.state.metrics.run_abandoned(&job);
+        }
+        Ok(())
     }
 
     /// The next instant any enabled job is due, after `now`.
@@ -363,16 +531,37 @@ impl Scheduler {
         self.jobs.iter().filter(|s| s.enabled).filter_map(|s| next_tick(&s.schedule, self.timezone, now)).min()
     }
 
-    /// Loops until `stop` turns true: runs what is due, sleeps to the next tick.
-    pub async fn run_until(self, mut stop: tokio::sync::watch::Receiver<bool>) {
-        while !*stop.borrow() {
-            if let Err(e) = self.run_due(self.state.clock.now()).await {
-                tracing::error!(error = %format!("{e:#}"), "scheduler pass failed");
+    /// Stops the scheduler: no run starts any more and running runs are interrupted.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Whether a run of `job` is in flight in this process.
+    pub fn is_running(&self, job: &str) -> bool {
+        self.running.lock().expect("scheduler lock").contains(job)
+    }
+
+    /// Loops until `shutdown` is cancelled: starts what is due, sleeps to the
+    /// next tick. At shutdown no run starts any more; the running ones get
+    /// `drain` to finish, then are interrupted (their run records the reason).
+    pub async fn run_until(self, shutdown: tokio_util::sync::CancellationToken, drain: std::time::Duration) {
+        let mut tasks = Vec::new();
+        while !shutdown.is_cancelled() {
+            match self.spawn_due(self.state.clock.now()).await {
+                Ok(started) => tasks.extend(started),
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "scheduler pass failed"),
             }
+            tasks.retain(|task: &tokio::task::JoinHandle<JobRun>| !task.is_finished());
             tokio::select! {
                 _ = tokio::time::sleep(self.time_to_next_tick()) => {}
-                _ = stop.changed() => {}
+                _ = shutdown.cancelled() => {}
             }
+        }
+        let all_done = futures_util::future::join_all(tasks.iter_mut());
+        if tokio::time::timeout(drain, all_done).await.is_err() {
+            tracing::warn!("jobs still running at the shutdown deadline: interrupted");
+            self.cancel();
+            futures_util::future::join_all(tasks).await;
         }
     }
 
@@ -384,6 +573,15 @@ impl Scheduler {
         let wait = self.next_due(now).and_then(|next| (next - now).to_std().ok()).map_or(max, |wait| wait.min(max));
         wait + std::time::Duration::from_millis(50)
     }
+}
+
+/// The latest tick of `job` any runner claimed.
+async fn latest_claimed_tick(store: &Store, job: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
+    let row = sqlx::query("SELECT MAX(tick) AS tick FROM job_runs WHERE job = $1 AND tick IS NOT NULL")
+        .bind(job)
+        .fetch_one(store.pool())
+        .await?;
+    Ok(opt_text(&row, "tick").and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc)))
 }
 
 #[cfg(test)]

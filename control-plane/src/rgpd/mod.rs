@@ -61,7 +61,7 @@ pub async fn authorize(state: &AppState, actor: &Actor, action: &Action, target:
             return Ok(());
         }
     }
-    tracing::info!(actor = %actor.name, action = action.name, target = %target.qualified_code(), allowed = false, "rgpd authorisation");
+    authz::log_decision(actor, action, &target.qualified_code(), false, "rgpd: outside the actor's scope");
     if action.write {
         Err(authz::forbidden(format!("les registres de {} sont hors de votre périmètre", target.name)))
     } else {
