@@ -131,6 +131,23 @@ async fn an_idempotency_key_replays_the_first_creation() {
 }
 
 #[tokio::test]
+async fn an_idempotent_replay_repeats_the_etag_and_content_type_of_the_first_response() {
+    for db in common::backends().await {
+        let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+        let client = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+        let body = json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
+        let post = || client.post(format!("{base}/api/v1/orgs")).header("idempotency-key", "etag-1").json(&body).send();
+        let first = post().await.unwrap();
+        assert_eq!(first.status(), StatusCode::CREATED, "{}", db.name);
+        let again = post().await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.headers().get("etag"), first.headers().get("etag"), "{}: the replay keeps the ETag", db.name);
+        assert_eq!(again.headers()["content-type"], first.headers()["content-type"]);
+        assert_eq!(again.text().await.unwrap(), first.text().await.unwrap());
+    }
+}
+
+#[tokio::test]
 async fn every_change_is_audited_and_a_tampered_record_is_found() {
     for db in common::backends().await {
         import_sample(&db.store).await;

@@ -7,7 +7,7 @@ use crate::error::{Problem, ProblemKind};
 use crate::store::timestamp;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -70,7 +70,7 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Prob
     let body = to_bytes(body, usize::MAX).await.map_err(|e| anyhow::anyhow!("response body: {e}"))?;
     sqlx::query("UPDATE idempotency_keys SET status = $1, response = $2 WHERE actor = $3 AND idem_key = $4")
         .bind(i64::from(status.as_u16()))
-        .bind(String::from_utf8_lossy(&body).to_string())
+        .bind(stored_response(&parts.headers, &body))
         .bind(&actor)
         .bind(&key)
         .execute(store.pool())
@@ -95,9 +95,50 @@ async fn replay(state: &AppState, actor: &str, key: &str, request_hash: &str) ->
     if status == 0 {
         return Err(Problem::conflict("une requête avec cette clé d'idempotence est en cours"));
     }
-    let body: String = row.try_get::<Option<String>, _>("response").ok().flatten().unwrap_or_default();
+    let stored: String = row.try_get::<Option<String>, _>("response").ok().flatten().unwrap_or_default();
     let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let (headers, body) = replayed_response(&stored);
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in headers {
+        response.headers_mut().insert(name, value);
+    }
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(response)
+}
+
+/// Headers of the first response that a replay repeats.
+const REPLAYED_HEADERS: [header::HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
+
+/// Marks a stored response that carries its headers (older rows hold the body only).
+const ENVELOPE: &str = "entcp_replay";
+
+/// The first response as stored: its replayed headers and its body, in one JSON text.
+fn stored_response(headers: &HeaderMap, body: &[u8]) -> String {
+    let kept: serde_json::Map<String, serde_json::Value> = REPLAYED_HEADERS
+        .iter()
+        .filter_map(|name| Some((name.as_str().to_string(), headers.get(name)?.to_str().ok()?.into())))
+        .collect();
+    serde_json::json!({ ENVELOPE: 1, "headers": kept, "body": String::from_utf8_lossy(body) }).to_string()
+}
+
+/// The headers and body of a stored response.
+fn replayed_response(stored: &str) -> (Vec<(HeaderName, HeaderValue)>, String) {
+    let Ok(serde_json::Value::Object(envelope)) = serde_json::from_str::<serde_json::Value>(stored) else {
+        return (Vec::new(), stored.to_string());
+    };
+    if !envelope.contains_key(ENVELOPE) {
+        return (Vec::new(), stored.to_string());
+    }
+    let headers = envelope
+        .get("headers")
+        .and_then(|h| h.as_object())
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, value)| {
+            Some((HeaderName::from_bytes(name.as_bytes()).ok()?, HeaderValue::from_str(value.as_str()?).ok()?))
+        })
+        .collect();
+    let body = envelope.get("body").and_then(|b| b.as_str()).unwrap_or_default().to_string();
+    (headers, body)
 }

@@ -87,7 +87,9 @@ pub struct ApiRoute {
     pub idempotent: bool,
     pub query: Option<SchemaFn>,
     pub request: Option<(&'static str, SchemaFn)>,
-    pub response: Option<(StatusCode, SchemaFn)>,
+    /// Success responses: status, content type, and the JSON schema of JSON bodies
+    /// (files have none). No entry: 204 No Content.
+    pub responses: Vec<(StatusCode, &'static str, Option<SchemaFn>)>,
 }
 
 impl ApiRoute {
@@ -109,7 +111,7 @@ impl ApiRoute {
             idempotent: false,
             query: None,
             request: None,
-            response: None,
+            responses: Vec::new(),
         }
     }
 
@@ -133,8 +135,15 @@ impl ApiRoute {
         self
     }
 
+    /// A JSON success response; call it once per status the route can answer.
     pub fn responds<T: JsonSchema>(mut self, status: StatusCode) -> Self {
-        self.response = Some((status, schema_of::<T>));
+        self.responses.push((status, "application/json", Some(schema_of::<T>)));
+        self
+    }
+
+    /// A file success response in each of `content_types` (chosen by the `format` parameter).
+    pub fn produces(mut self, status: StatusCode, content_types: &[&'static str]) -> Self {
+        self.responses.extend(content_types.iter().map(|content_type| (status, *content_type, None)));
         self
     }
 }

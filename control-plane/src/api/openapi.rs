@@ -2,6 +2,7 @@
 //! JSON schemas, so that it cannot drift from what is mounted.
 
 use super::ApiRoute;
+use axum::http::Method;
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
@@ -44,13 +45,21 @@ fn operation(route: &ApiRoute, generator: &mut schemars::SchemaGenerator) -> Val
         let schema = query(generator).to_value();
         if let Some(Value::Object(props)) = schema.get("properties") {
             for (name, prop) in props {
-                let mut param = json!({ "name": name, "in": "query", "required": false, "schema": prop });
+                let mut param =
+                    json!({ "name": name, "in": "query", "required": false, "schema": without_null(prop.clone()) });
                 if let Some(description) = prop.get("description") {
                     param["description"] = description.clone();
                 }
                 parameters.push(param);
             }
         }
+    }
+    if route.idempotent {
+        parameters.push(json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Rejoue la première réponse pour la même clé et le même corps",
+            "schema": { "type": "string", "minLength": 1, "maxLength": 200 }
+        }));
     }
     let mut op = json!({
         "summary": route.summary,
@@ -59,12 +68,7 @@ fn operation(route: &ApiRoute, generator: &mut schemars::SchemaGenerator) -> Val
         "security": [{ "bearer": [] }],
         "x-entcp-action": route.action.name,
         "parameters": parameters,
-        "responses": {
-            "default": {
-                "description": "Erreur (RFC 9457)",
-                "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
-            }
-        }
+        "responses": error_responses(route),
     });
     if let Some((content_type, schema)) = route.request {
         op["requestBody"] = json!({
@@ -72,16 +76,87 @@ fn operation(route: &ApiRoute, generator: &mut schemars::SchemaGenerator) -> Val
             "content": { content_type: { "schema": schema(generator).to_value() } }
         });
     }
-    match route.response {
-        Some((status, schema)) => {
-            op["responses"][status.as_str()] = json!({
-                "description": status.canonical_reason().unwrap_or("OK"),
-                "content": { "application/json": { "schema": schema(generator).to_value() } }
-            });
-        }
-        None => op["responses"]["204"] = json!({ "description": "No Content" }),
+    if route.responses.is_empty() {
+        op["responses"]["204"] = json!({ "description": "No Content" });
+    }
+    for (status, content_type, schema) in &route.responses {
+        let response = op["responses"]
+            .as_object_mut()
+            .expect("responses is an object")
+            .entry(status.as_str())
+            .or_insert_with(|| json!({ "description": status.canonical_reason().unwrap_or("OK"), "content": {} }));
+        let schema = match schema {
+            Some(schema) => schema(generator).to_value(),
+            None => file_schema(content_type),
+        };
+        response["content"][*content_type] = json!({ "schema": schema });
     }
     op
+}
+
+/// A file body: text for text types, bytes otherwise.
+fn file_schema(content_type: &str) -> Value {
+    if content_type.starts_with("text/") {
+        json!({ "type": "string" })
+    } else {
+        json!({ "type": "string", "contentMediaType": content_type.split(';').next().unwrap_or(content_type) })
+    }
+}
+
+/// The problem+json answers a route can give: every route authenticates and
+/// authorises, reads ids and parameters; writes check versions; bodies have a
+/// size limit and a media type.
+fn error_responses(route: &ApiRoute) -> Value {
+    let mut statuses = vec![
+        (400, "Requête mal formée (paramètres, JSON)"),
+        (401, "Authentification requise ou jeton invalide"),
+        (403, "Rôle ou périmètre insuffisant"),
+        (404, "Ressource introuvable ou hors de son périmètre"),
+        (409, "Conflit avec l'état actuel, ou code ambigu"),
+        (422, "Données invalides (champs nommés dans errors)"),
+        (503, "Service indisponible (base de données, conversion PDF)"),
+    ];
+    if route.method != Method::GET {
+        statuses.push((412, "If-Match ne correspond pas à la version actuelle"));
+        statuses.push((428, "En-tête If-Match requis"));
+    }
+    if route.request.is_some() {
+        statuses.push((413, "Corps trop volumineux"));
+        statuses.push((415, "Type de contenu non pris en charge"));
+    }
+    statuses.sort();
+    let problem = json!({ "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } });
+    statuses
+        .into_iter()
+        .map(|(status, description)| {
+            (status.to_string(), json!({ "description": description, "content": problem.clone() }))
+        })
+        .collect::<Map<String, Value>>()
+        .into()
+}
+
+/// A query parameter is absent or a value, never `null`: drops `null` from its type and enum.
+fn without_null(mut schema: Value) -> Value {
+    if let Some(Value::Array(types)) = schema.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            schema["type"] = types[0].clone();
+        }
+    }
+    if let Some(Value::Array(values)) = schema.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+    }
+    if let Some(Value::Array(options)) = schema.get_mut("anyOf") {
+        options.retain(|o| o.get("type").and_then(Value::as_str) != Some("null"));
+        if options.len() == 1 {
+            let only = options.remove(0);
+            schema.as_object_mut().expect("an object schema").remove("anyOf");
+            if let (Value::Object(target), Value::Object(only)) = (&mut schema, only) {
+                target.extend(only);
+            }
+        }
+    }
+    schema
 }
 
 fn path_parameters(path: &str) -> Vec<&str> {

@@ -151,6 +151,7 @@ pub struct AuditFilter {
     pub to: Option<String>,
     /// Records older than this sequence number (the `next_cursor` of the previous page).
     pub cursor: Option<String>,
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 

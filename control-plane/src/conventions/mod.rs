@@ -315,15 +315,18 @@ pub async fn read_convention(
 /// Filters of `GET /conventions`.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 pub struct ConventionFilter {
+    #[schemars(extend("enum" = ["draft", "in_signature", "signed", "active", "expired", "terminated", "amended"]))]
     pub status: Option<String>,
     /// A party organisation (id, code or kind:code).
     pub party: Option<String>,
     /// A covered établissement (id or UAI).
     pub school: Option<String>,
     /// Ends on or before this date (`YYYY-MM-DD`).
+    #[schemars(extend("format" = "date"))]
     pub expiring_before: Option<String>,
     pub model: Option<String>,
     pub cursor: Option<String>,
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 

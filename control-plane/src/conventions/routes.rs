@@ -84,7 +84,8 @@ pub fn routes() -> Vec<ApiRoute> {
             &CONVENTIONS_READ,
             get(document),
         )
-        .query::<DocumentQuery>(),
+        .query::<DocumentQuery>()
+        .produces(StatusCode::OK, &["text/html; charset=utf-8", crate::documents::ODT_MIME, "application/pdf"]),
         route(
             Method::POST,
             "/api/v1/conventions/{id}/signed-copies",
@@ -122,6 +123,7 @@ pub struct RefuseBody {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct DocumentQuery {
     /// `html` (default), `odt` or `pdf`.
+    #[schemars(extend("enum" = ["html", "odt", "pdf"]))]
     pub format: Option<String>,
 }
 

@@ -96,8 +96,10 @@ pub struct NewConvention {
     #[serde(default)]
     pub parameters: Map<String, Value>,
     /// `YYYY-MM-DD`.
+    #[schemars(extend("format" = "date"))]
     pub start_date: String,
     /// `YYYY-MM-DD`; start + the model's duration when absent.
+    #[schemars(extend("format" = "date"))]
     pub end_date: Option<String>,
     pub title: Option<String>,
 }
@@ -109,7 +111,9 @@ pub struct ConventionPatch {
     pub title: Option<String>,
     /// Replaces the given parameters (others kept).
     pub parameters: Option<Map<String, Value>>,
+    #[schemars(extend("format" = "date"))]
     pub start_date: Option<String>,
+    #[schemars(extend("format" = "date"))]
     pub end_date: Option<String>,
     pub parties: Option<BTreeMap<String, PartyInput>>,
 }
@@ -1007,8 +1011,10 @@ pub async fn party_signers(
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Termination {
+    #[schemars(length(min = 1))]
     pub reason: String,
     /// `YYYY-MM-DD`; today when absent.
+    #[schemars(extend("format" = "date"))]
     pub effective_date: Option<String>,
 }
 

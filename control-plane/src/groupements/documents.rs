@@ -546,6 +546,7 @@ pub struct LibraryFilter {
     pub kind: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 

@@ -123,8 +123,10 @@ pub struct NewApplication {
     /// The applying collectivité (id or `kind:code`).
     pub applicant: String,
     /// Number of the council decision (délibération).
+    #[schemars(length(min = 1, max = 50))]
     pub deliberation_number: String,
     /// `YYYY-MM-DD`, not in the future.
+    #[schemars(extend("format" = "date"))]
     pub deliberation_date: String,
     pub schools: Option<i64>,
     pub classes: Option<i64>,

@@ -231,8 +231,10 @@ pub struct Groupement {
 pub struct NewGroupement {
     /// The coordinator organisation (id, `kind:code`).
     pub coordinator: String,
+    #[schemars(length(min = 1, max = 200))]
     pub title: String,
     /// Object of the purchase, one paragraph (the DECP `objet`, 1,000 characters at most).
+    #[schemars(length(min = 1, max = 1000))]
     pub object: String,
     /// One lot « Solution d'espace numérique de travail » when absent.
     pub lots: Option<Vec<Lot>>,
@@ -491,12 +493,14 @@ pub async fn must_get(store: &Store, id: &str) -> Result<Groupement, Problem> {
 /// Filters of `GET /groupements`.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 pub struct GroupementFilter {
+    #[schemars(extend("enum" = ["open", "closed", "consultation", "awarded", "running", "ended"]))]
     pub status: Option<String>,
     /// Coordinator organisation (id or `kind:code`).
     pub coordinator: Option<String>,
     /// Opaque cursor from the previous page.
     pub cursor: Option<String>,
     /// 1 to 500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 

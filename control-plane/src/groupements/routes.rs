@@ -74,7 +74,8 @@ pub fn routes() -> Vec<ApiRoute> {
             "Données essentielles (DECP v2, JSON) du marché attribué",
             &GROUPEMENTS_READ,
             get(decp_record),
-        ),
+        )
+        .responds::<serde_json::Value>(StatusCode::OK),
         route(
             Method::GET,
             "/api/v1/groupements/{id}/prefill",
@@ -176,7 +177,11 @@ pub fn routes() -> Vec<ApiRoute> {
             &GROUPEMENTS_READ,
             get(download),
         )
-        .query::<FormatQuery>(),
+        .query::<FormatQuery>()
+        .produces(
+            StatusCode::OK,
+            &["text/html; charset=utf-8", crate::documents::ODT_MIME, crate::documents::ODS_MIME, "application/pdf"],
+        ),
         route(
             Method::POST,
             "/api/v1/groupements/{id}/documents/{document}/share",
@@ -234,6 +239,7 @@ pub struct GenerateBody {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct FormatQuery {
     /// `html` (default for text documents), `odt`, `pdf`, or `ods` (quantity annex).
+    #[schemars(extend("enum" = ["html", "odt", "pdf", "ods"]))]
     pub format: Option<String>,
 }
 

@@ -149,7 +149,9 @@ pub struct User {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schemars(email, length(max = 254))]
     pub email: String,
+    #[schemars(length(min = 1, max = 200))]
     pub display_name: String,
     /// The user's organisation (id, code or kind:code).
     pub org: Option<String>,
@@ -159,6 +161,7 @@ pub struct NewUser {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
+    #[schemars(length(min = 1, max = 200))]
     pub display_name: Option<String>,
     pub active: Option<bool>,
 }
@@ -499,10 +502,12 @@ pub struct CreatedToken {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
+    #[schemars(length(min = 1, max = 100))]
     pub name: String,
     /// Owner (id or e-mail); yourself when absent. Only an admin creates tokens for others.
     pub user: Option<String>,
     /// Expiry (RFC 3339); never when absent.
+    #[schemars(extend("format" = "date-time"))]
     pub expires_at: Option<String>,
 }
 

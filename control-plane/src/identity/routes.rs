@@ -103,6 +103,7 @@ pub fn routes() -> Vec<ApiRoute> {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct PageQuery {
     pub cursor: Option<String>,
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 

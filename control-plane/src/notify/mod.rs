@@ -362,6 +362,7 @@ pub struct OutboxFilter {
     /// Opaque cursor returned as `next_cursor` by the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 

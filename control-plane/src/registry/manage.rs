@@ -18,7 +18,9 @@ use serde::Deserialize;
 pub struct NewOrg {
     /// `epci`, `syndicat_mixte`, `editeur` or `hebergeur`.
     pub kind: OrgKind,
+    /// Nine digits with a valid Luhn key (spaces allowed).
     pub siren: String,
+    #[schemars(length(min = 1, max = 200))]
     pub name: String,
     pub email: Option<String>,
     /// Département code, for EPCIs and syndicats mixtes.
@@ -186,6 +188,7 @@ pub async fn remove_member(
 #[serde(deny_unknown_fields)]
 pub struct OrgPatch {
     /// Only for organisations created by hand: the annuaire owns the others' names.
+    #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
     /// Contact address; `""` clears it.
     pub email: Option<String>,

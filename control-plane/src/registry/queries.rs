@@ -148,18 +148,24 @@ impl Condition {
 /// Filters of `GET /orgs`.
 #[derive(Debug, Default, Clone, serde::Deserialize, schemars::JsonSchema)]
 pub struct OrgFilter {
+    #[schemars(extend("enum" = ["academie", "dsden", "region", "departement", "commune", "epci", "syndicat_mixte",
+        "etablissement", "editeur", "hebergeur"]))]
     pub kind: Option<String>,
     pub academie: Option<String>,
     pub departement: Option<String>,
     pub commune: Option<String>,
     /// `1D` or `2D`.
+    #[schemars(extend("enum" = ["1D", "2D"]))]
     pub degree: Option<String>,
+    #[schemars(extend("enum" = ["ecole_maternelle", "ecole_elementaire", "ecole_primaire", "college", "lycee",
+        "lycee_professionnel", "erea"]))]
     pub etab_type: Option<String>,
     /// Text searched in names (accent- and case-insensitive) or an exact code.
     pub q: Option<String>,
     /// Opaque cursor returned as `next_cursor` by the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 

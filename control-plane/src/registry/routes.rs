@@ -137,6 +137,7 @@ pub struct Member {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct PageQuery {
     pub cursor: Option<String>,
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 

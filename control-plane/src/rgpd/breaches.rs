@@ -65,10 +65,13 @@ pub struct BreachInput {
     pub occurred_at: Option<String>,
     /// RFC 3339: when the controller became aware of it (the 72 h start).
     pub aware_at: String,
+    #[schemars(length(min = 1))]
     pub data_categories: Vec<String>,
     /// Approximate number of people concerned.
+    #[schemars(range(min = 0))]
     pub people_approx: i64,
     /// Approximate number of records concerned.
+    #[schemars(range(min = 0))]
     pub records_approx: i64,
     pub consequences: String,
     pub measures: String,

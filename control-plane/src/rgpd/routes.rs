@@ -19,6 +19,14 @@ use axum::Json;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The media types of the exports other than JSON (`format` parameter).
+const EXPORTS: &[&str] = &[
+    "text/csv; charset=utf-8",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "text/html; charset=utf-8",
+    "application/pdf",
+];
+
 pub fn routes() -> Vec<ApiRoute> {
     let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "rgpd", s, a, h);
     vec![
@@ -30,7 +38,8 @@ pub fn routes() -> Vec<ApiRoute> {
             get(register),
         )
         .query::<FormatQuery>()
-        .responds::<Register>(StatusCode::OK),
+        .responds::<Register>(StatusCode::OK)
+        .produces(StatusCode::OK, EXPORTS),
         route(
             Method::GET,
             "/api/v1/rgpd/registers/{org}/incomplete",
@@ -89,7 +98,8 @@ pub fn routes() -> Vec<ApiRoute> {
             get(breach_list),
         )
         .query::<FormatQuery>()
-        .responds::<Vec<Breach>>(StatusCode::OK),
+        .responds::<Vec<Breach>>(StatusCode::OK)
+        .produces(StatusCode::OK, EXPORTS),
         route(
             Method::POST,
             "/api/v1/rgpd/breaches/{org}",
@@ -117,7 +127,8 @@ pub fn routes() -> Vec<ApiRoute> {
             get(request_list),
         )
         .query::<FormatQuery>()
-        .responds::<Vec<DataRequest>>(StatusCode::OK),
+        .responds::<Vec<DataRequest>>(StatusCode::OK)
+        .produces(StatusCode::OK, EXPORTS),
         route(
             Method::POST,
             "/api/v1/rgpd/requests/{org}",
@@ -144,6 +155,7 @@ pub fn routes() -> Vec<ApiRoute> {
 #[serde(deny_unknown_fields)]
 pub struct FormatQuery {
     /// `json` (default), `csv`, `ods`, `html` or `pdf`.
+    #[schemars(extend("enum" = ["json", "csv", "ods", "html", "pdf"]))]
     pub format: Option<String>,
 }
 

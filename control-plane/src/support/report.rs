@@ -27,6 +27,7 @@ pub struct ReportQuery {
     /// `level` (default) or `tenant`.
     pub by: Option<GroupBy>,
     /// `json` (default) or `csv`.
+    #[schemars(extend("enum" = ["json", "csv"]))]
     pub format: Option<String>,
 }
 

@@ -89,7 +89,8 @@ pub fn routes() -> Vec<ApiRoute> {
             get(report),
         )
         .query::<ReportQuery>()
-        .responds::<Vec<ReportRow>>(StatusCode::OK),
+        .responds::<Vec<ReportRow>>(StatusCode::OK)
+        .produces(StatusCode::OK, &["text/csv; charset=utf-8"]),
         route(
             Method::GET,
             "/api/v1/support/policies",

@@ -302,15 +302,19 @@ pub async fn get(ctx: &Ctx<'_>, id: &str) -> Result<Ticket, Problem> {
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketFilter {
+    #[schemars(extend("enum" = ["new", "in_progress", "waiting_requester", "resolved", "closed"]))]
     pub status: Option<String>,
+    #[schemars(extend("enum" = ["n1", "n2", "n3"]))]
     pub level: Option<String>,
     /// Tenant slug.
     pub tenant: Option<String>,
+    #[schemars(extend("enum" = ["P1", "P2", "P3", "P4"]))]
     pub priority: Option<String>,
     /// Only tickets with a flagged breach.
     pub breached: Option<bool>,
     pub cursor: Option<String>,
     /// 1 to 500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 
@@ -657,17 +661,23 @@ async fn finish(ctx: &Ctx<'_>, tx: Tx, id: &str) -> Result<Ticket, Problem> {
 pub struct NewTicket {
     /// Tenant slug.
     pub tenant: String,
+    #[schemars(length(min = 1, max = 200))]
     pub subject: String,
+    #[schemars(length(min = 1, max = 20000))]
     pub description: String,
     /// `acces`, `service`, `donnees` or `autre`.
+    #[schemars(extend("enum" = ["acces", "service", "donnees", "autre"]))]
     pub category: String,
     /// Catalog service code, for the `service` category.
     pub service: Option<String>,
     /// `haute`, `moyenne` or `basse`.
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse"]))]
     pub impact: String,
     /// `haute`, `moyenne` or `basse`.
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse"]))]
     pub urgency: String,
     /// Overrides the priority of the impact × urgency matrix (P1 to P4; support levels only).
+    #[schemars(extend("enum" = ["P1", "P2", "P3", "P4", null]))]
     pub priority: Option<String>,
 }
 
@@ -848,9 +858,11 @@ pub fn french_time(at: DateTime<Utc>) -> String {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewComment {
+    #[schemars(length(min = 1, max = 20000))]
     pub body: String,
     /// `public` (default: the requester sees it) or `internal` (support levels only).
     #[serde(default)]
+    #[schemars(extend("enum" = ["public", "internal", null]))]
     pub visibility: Option<String>,
 }
 
@@ -948,6 +960,7 @@ fn holding_org(t: &TicketRow) -> Option<String> {
 #[serde(deny_unknown_fields)]
 pub struct TransitionInput {
     /// `in_progress`, `waiting_requester`, `resolved` or `closed`.
+    #[schemars(extend("enum" = ["in_progress", "waiting_requester", "resolved", "closed"]))]
     pub to: String,
     /// A public message to the requester (the question asked, the solution given).
     pub message: Option<String>,
@@ -1021,6 +1034,7 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
 #[serde(deny_unknown_fields)]
 pub struct EscalateInput {
     /// Why the level cannot solve it (mandatory).
+    #[schemars(length(min = 1, max = 5000))]
     pub reason: String,
     /// N2 → N3 only: show the requester's name to the vendor (default: a pseudonym).
     #[serde(default)]
@@ -1031,6 +1045,7 @@ pub struct EscalateInput {
 #[serde(deny_unknown_fields)]
 pub struct ReturnInput {
     /// The answer handed to the level below (mandatory).
+    #[schemars(length(min = 1, max = 20000))]
     pub answer: String,
 }
 
@@ -1147,10 +1162,14 @@ pub struct TicketPatch {
     pub assigned_team: Option<String>,
     /// The assignee's e-mail address.
     pub assignee: Option<String>,
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse", null]))]
     pub impact: Option<String>,
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse", null]))]
     pub urgency: Option<String>,
     /// P1 to P4; otherwise from impact × urgency.
+    #[schemars(extend("enum" = ["P1", "P2", "P3", "P4", null]))]
     pub priority: Option<String>,
+    #[schemars(extend("enum" = ["acces", "service", "donnees", "autre", null]))]
     pub category: Option<String>,
     pub service: Option<String>,
 }

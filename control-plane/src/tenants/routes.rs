@@ -28,7 +28,8 @@ pub fn routes() -> Vec<ApiRoute> {
             post(apply_doc),
         )
         .json_body::<EntTenant>()
-        .responds::<ApplyResult>(StatusCode::OK),
+        .responds::<ApplyResult>(StatusCode::OK)
+        .responds::<ApplyResult>(StatusCode::CREATED),
         route(Method::GET, "/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, get(show))
             .responds::<Tenant>(StatusCode::OK),
         route(
@@ -51,7 +52,8 @@ pub fn routes() -> Vec<ApiRoute> {
         .responds::<Tenant>(StatusCode::OK),
         route(Method::GET, "/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, get(tenant_events))
             .responds::<Vec<TenantEvent>>(StatusCode::OK),
-        route(Method::GET, "/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, get(schema)),
+        route(Method::GET, "/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, get(schema))
+            .responds::<serde_json::Value>(StatusCode::OK),
     ]
 }
 
