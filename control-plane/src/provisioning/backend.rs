@@ -97,6 +97,17 @@ impl Backend {
         }
     }
 
+    /// Whether what the backend holds can be trusted to be `objects` without writing
+    /// (manifests: the folder's files and hash file match; kube: the apply is trusted).
+    pub fn intact(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<bool, String> {
+        match self {
+            Backend::Manifests(m) => {
+                m.matches(&tenant.slug, objects).map_err(|e| format!("lecture des manifestes : {e}"))
+            }
+            Backend::Kube(_) => Ok(true),
+        }
+    }
+
     /// Reads the workloads' state again (kube only; `None`: nothing to read).
     pub async fn observe(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Option<Observation>, String> {
         match self {
