@@ -28,7 +28,8 @@ fn entctl(cwd: &Path) -> Command {
 }
 
 /// `entctl serve` on a free loopback port in `dir`: the child, the rest of its
-/// log, where it listens, and the first-start admin token.
+/// log, where it listens, and the first-start admin token (read from the file
+/// whose path the log gives: the token itself never appears in the log).
 struct Served {
     child: std::process::Child,
     lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
@@ -49,8 +50,12 @@ fn serve_in(dir: &Path, global_args: &[&str], serve_args: &[&str]) -> Served {
     let (mut address, mut token) = (None, None);
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if line.trim_start().starts_with("entcp_") {
-            token = Some(line.trim().to_string());
+        assert!(!line.contains("entcp_"), "a token in the log: {line}");
+        if let Some(rest) = line.split("Son jeton d'API est dans ").nth(1) {
+            let file = dir.join(rest.split(" (").next().unwrap());
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+            token = Some(std::fs::read_to_string(&file).unwrap().trim().to_string());
         }
         if let Some(pos) = line.find("listening on http://") {
             let rest = &line[pos + "listening on http://".len()..];
