@@ -184,6 +184,30 @@ fn mail_test_writes_an_eml_file_and_the_outbox_and_jobs_show_it() {
 }
 
 #[test]
+fn outbox_release_puts_back_the_messages_a_dead_sender_left_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(entctl(dir.path()).args(["mail", "test", "--to", "dane@ac-creteil.fr"]));
+    // What a sender killed mid-batch leaves: a message `sending` under its lease.
+    let url = format!("sqlite://{}", dir.path().join("data/entcp.db").display());
+    http::block_on(async {
+        let store = entcp::store::Store::connect(&url, Some(1)).await.unwrap();
+        sqlx::query(
+            "UPDATE outbox SET status = 'sending', claimed_by = 'dead', claimed_until = '2999-01-01T00:00:00.000000Z'",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+    });
+    let kept = run_ok(entctl(dir.path()).args(["outbox", "release"]));
+    assert_eq!(kept, "0 courriel(s) remis en file d'envoi\n", "a running lease is kept");
+    let forced = run_ok(entctl(dir.path()).args(["outbox", "release", "--force"]));
+    assert_eq!(forced, "1 courriel(s) remis en file d'envoi\n");
+    let pending = run_ok(entctl(dir.path()).args(["outbox", "list", "--status", "pending"]));
+    assert!(pending.contains("dane@ac-creteil.fr"), "{pending}");
+}
+
+#[test]
 fn config_print_shows_defaults_and_environment_overrides() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("entcp.yaml"), "server:\n  listen: 127.0.0.1:9999\n").unwrap();
