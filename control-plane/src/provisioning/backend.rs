@@ -80,10 +80,16 @@ impl Backend {
     }
 
     /// Makes the backend hold exactly `objects` for the tenant (none: everything goes).
-    pub async fn apply(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Observation, String> {
+    /// `inputs_hash` identifies what the objects were rendered from.
+    pub async fn apply(
+        &self,
+        tenant: &Tenant,
+        objects: &[RenderedObject],
+        inputs_hash: &str,
+    ) -> Result<Observation, String> {
         match self {
             Backend::Manifests(m) => {
-                m.apply(&tenant.slug, objects).map_err(|e| format!("écriture des manifestes : {e}"))?;
+                m.apply(&tenant.slug, objects, inputs_hash).map_err(|e| format!("écriture des manifestes : {e}"))?;
                 Ok(if objects.is_empty() {
                     Observation { state: Observed::Removed, detail: "aucun manifeste".into() }
                 } else {
@@ -97,12 +103,13 @@ impl Backend {
         }
     }
 
-    /// Whether what the backend holds can be trusted to be `objects` without writing
-    /// (manifests: the folder's files and hash file match; kube: the apply is trusted).
-    pub fn intact(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<bool, String> {
+    /// Whether the backend still holds what was applied from `inputs_hash`, without
+    /// rendering (manifests: the folder's files match its hash file; kube: the apply
+    /// is trusted). `has_none` says whether the tenant has no objects at all.
+    pub fn intact(&self, tenant: &Tenant, inputs_hash: &str, has_none: impl FnOnce() -> bool) -> Result<bool, String> {
         match self {
             Backend::Manifests(m) => {
-                m.matches(&tenant.slug, objects).map_err(|e| format!("lecture des manifestes : {e}"))
+                m.matches(&tenant.slug, inputs_hash, has_none).map_err(|e| format!("lecture des manifestes : {e}"))
             }
             Backend::Kube(_) => Ok(true),
         }

@@ -3,9 +3,10 @@
 //! renamed), so a GitOps tool (Argo CD, Flux) syncing the folder never sees half
 //! a tenant. Objects no longer desired disappear with the old folder.
 //!
-//! Each folder holds `.entcp-sha256`, the hash of its files as written; a pass
-//! that finds files not matching what it would write (a writer killed midway, a
-//! hand edit) rewrites the folder. One writer per tenant across processes is the
+//! Each folder holds `.entcp-sha256`: the hash of its files as written, and the
+//! hash of the reconciler inputs they were rendered from. A pass that finds files
+//! not matching it (a writer killed midway, a hand edit), or written from other
+//! inputs than the applied ones, rewrites the folder; checking needs no render. One writer per tenant across processes is the
 //! reconciler's lease (`tenant_leases`), not this module's.
 
 use super::RenderedObject;
@@ -60,7 +61,8 @@ impl ManifestsBackend {
 
     /// Replaces the tenant's folder with exactly these objects (none: the folder goes).
     /// The caller holds the tenant's lease: no other writer touches this tenant.
-    pub fn apply(&self, slug: &str, objects: &[RenderedObject]) -> std::io::Result<()> {
+    /// `inputs_hash` identifies what the objects were rendered from (see [`Self::matches`]).
+    pub fn apply(&self, slug: &str, objects: &[RenderedObject], inputs_hash: &str) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.root)?;
         self.remove_leftovers(slug)?;
         let target = self.tenant_dir(slug);
@@ -75,7 +77,7 @@ impl ManifestsBackend {
         for (name, yaml) in &files {
             std::fs::write(staging.join(name), yaml)?;
         }
-        std::fs::write(staging.join(HASH_FILE), hash_of(&files))?;
+        std::fs::write(staging.join(HASH_FILE), format!("{}\n{inputs_hash}\n", hash_of(&files)))?;
         let old = self.root.join(format!(".{slug}.old-{unique}"));
         if target.exists() {
             std::fs::rename(&target, &old)?;
@@ -84,18 +86,20 @@ impl ManifestsBackend {
         remove_if_present(&old)
     }
 
-    /// Whether the tenant's folder holds exactly these objects, with its hash file.
-    pub fn matches(&self, slug: &str, objects: &[RenderedObject]) -> std::io::Result<bool> {
+    /// Whether the tenant's folder is intact and was written from `inputs_hash`: its
+    /// files hash to what its hash file says. An absent folder is intact only when
+    /// the tenant has no objects (`has_none`, called only then).
+    pub fn matches(&self, slug: &str, inputs_hash: &str, has_none: impl FnOnce() -> bool) -> std::io::Result<bool> {
         let target = self.tenant_dir(slug);
-        if objects.is_empty() {
-            return Ok(!target.exists());
-        }
-        let expected = hash_of(&files(objects)?);
-        match std::fs::read_to_string(target.join(HASH_FILE)) {
-            Ok(recorded) if recorded.trim() == expected => {}
-            Ok(_) => return Ok(false),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        let recorded = match std::fs::read_to_string(target.join(HASH_FILE)) {
+            Ok(recorded) => recorded,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(!target.exists() && has_none()),
             Err(e) => return Err(e),
+        };
+        let mut lines = recorded.lines();
+        let (Some(content), Some(inputs)) = (lines.next(), lines.next()) else { return Ok(false) };
+        if inputs != inputs_hash {
+            return Ok(false);
         }
         let mut present = Vec::new();
         for entry in std::fs::read_dir(&target)? {
@@ -109,7 +113,7 @@ impl ManifestsBackend {
             }
         }
         present.sort();
-        Ok(content_hash(present.iter().map(|(name, content)| (name.as_str(), content.as_slice()))) == expected)
+        Ok(content_hash(present.iter().map(|(name, content)| (name.as_str(), content.as_slice()))) == content)
     }
 
     /// Staging and old folders of this tenant left by a writer that was killed.

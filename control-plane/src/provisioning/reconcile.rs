@@ -196,21 +196,26 @@ async fn write_fresh(state: &AppState, backend: &Backend, slug: &str, now: DateT
     if settled(state, backend, &input, now).await? {
         return Ok(Outcome::Unchanged);
     }
-    let (hash, objects) = desired(state, &input)?;
-    apply_and_record(state, backend, &input, &hash, &objects, now).await
+    let (services, hash) = inputs(state, &input)?;
+    apply_and_record(state, backend, &input, &hash, &render(&input, &services), now).await
 }
 
-/// The inputs hash and the objects `render` gives for the tenant.
-fn desired(state: &AppState, input: &ReconcileInput) -> Result<(String, Vec<super::RenderedObject>), Problem> {
+/// The services of the tenant and the hash of everything `render` reads.
+fn inputs<'a>(state: &'a AppState, input: &ReconcileInput) -> Result<(Vec<&'a Service>, String), Problem> {
     let tenant = &input.tenant;
     let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
     let services = state.catalog.resolve(&tenant.bouquet, &options)?;
     let hash = inputs_hash(input, &services);
-    Ok((hash, super::render(tenant, &input.org, &services, &input.secret_seed)))
+    Ok((services, hash))
+}
+
+fn render(input: &ReconcileInput, services: &[&Service]) -> Vec<super::RenderedObject> {
+    super::render(&input.tenant, &input.org, services, &input.secret_seed)
 }
 
 /// True when the applied inputs are the current ones and the backend still holds
-/// their objects; then reads back an unsettled rollout and clears a leftover error.
+/// their objects (checked without rendering); then reads back an unsettled
+/// rollout and clears a leftover error.
 async fn settled(
     state: &AppState,
     backend: &Backend,
@@ -218,12 +223,14 @@ async fn settled(
     now: DateTime<Utc>,
 ) -> Result<bool, Problem> {
     let tenant = &input.tenant;
-    let (hash, objects) = desired(state, input)?;
-    if input.applied_hash.as_deref() != Some(hash.as_str()) || !backend.intact(tenant, &objects).unwrap_or(false) {
+    let (services, hash) = inputs(state, input)?;
+    if input.applied_hash.as_deref() != Some(hash.as_str())
+        || !backend.intact(tenant, &hash, || render(input, &services).is_empty()).unwrap_or(false)
+    {
         return Ok(false);
     }
     if Observed::unsettled(tenant.provisioning_state.observed.as_deref()) {
-        if let Ok(Some(seen)) = backend.observe(tenant, &objects).await {
+        if let Ok(Some(seen)) = backend.observe(tenant, &render(input, &services)).await {
             let mut tx = state.store.begin_write().await?;
             record_observation(&mut tx, tenant, &seen, now).await?;
             tx.commit().await?;
@@ -254,7 +261,7 @@ async fn apply_and_record(
     now: DateTime<Utc>,
 ) -> Result<Outcome, Problem> {
     let tenant = &input.tenant;
-    let result = backend.apply(tenant, objects).await;
+    let result = backend.apply(tenant, objects, hash).await;
     let mut tx = state.store.begin_write().await?;
     match &result {
         Ok(seen) => {
