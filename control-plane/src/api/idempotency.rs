@@ -64,7 +64,9 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Prob
     // From here on the work goes to its own task: a client hanging up drops this
     // future, not the claim, the handler, nor the recording of its response.
     let request = Request::from_parts(parts, Body::from(bytes));
-    let task = tokio::spawn(claim_and_handle(state, key, request_hash, request, next));
+    // The request's span (and its x-request-id) goes with it.
+    let work = claim_and_handle(state, key, request_hash, request, next);
+    let task = tokio::spawn(tracing::Instrument::instrument(work, tracing::Span::current()));
     task.await.map_err(|e| Problem::from(anyhow::anyhow!("idempotent handler task: {e}")))?
 }
 
