@@ -28,7 +28,8 @@ fn entctl(cwd: &Path) -> Command {
 }
 
 /// `entctl serve` on a free loopback port in `dir`: the child, the rest of its
-/// log, where it listens, and the first-start admin token.
+/// log, where it listens, and the first-start admin token (read from the file
+/// whose path the log gives: the token itself never appears in the log).
 struct Served {
     child: std::process::Child,
     lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
@@ -49,8 +50,12 @@ fn serve_in(dir: &Path, global_args: &[&str], serve_args: &[&str]) -> Served {
     let (mut address, mut token) = (None, None);
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if line.trim_start().starts_with("entcp_") {
-            token = Some(line.trim().to_string());
+        assert!(!line.contains("entcp_"), "a token in the log: {line}");
+        if let Some(rest) = line.split("Son jeton d'API est dans ").nth(1) {
+            let file = dir.join(rest.split(" (").next().unwrap());
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+            token = Some(std::fs::read_to_string(&file).unwrap().trim().to_string());
         }
         if let Some(pos) = line.find("listening on http://") {
             let rest = &line[pos + "listening on http://".len()..];
@@ -176,6 +181,30 @@ fn mail_test_writes_an_eml_file_and_the_outbox_and_jobs_show_it() {
     let unknown = entctl(dir.path()).args(["jobs", "run", "nope"]).output().unwrap();
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("tâche inconnue"));
+}
+
+#[test]
+fn outbox_release_puts_back_the_messages_a_dead_sender_left_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(entctl(dir.path()).args(["mail", "test", "--to", "dane@ac-creteil.fr"]));
+    // What a sender killed mid-batch leaves: a message `sending` under its lease.
+    let url = format!("sqlite://{}", dir.path().join("data/entcp.db").display());
+    http::block_on(async {
+        let store = entcp::store::Store::connect(&url, Some(1)).await.unwrap();
+        sqlx::query(
+            "UPDATE outbox SET status = 'sending', claimed_by = 'dead', claimed_until = '2999-01-01T00:00:00.000000Z'",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+    });
+    let kept = run_ok(entctl(dir.path()).args(["outbox", "release"]));
+    assert_eq!(kept, "0 courriel(s) remis en file d'envoi\n", "a running lease is kept");
+    let forced = run_ok(entctl(dir.path()).args(["outbox", "release", "--force"]));
+    assert_eq!(forced, "1 courriel(s) remis en file d'envoi\n");
+    let pending = run_ok(entctl(dir.path()).args(["outbox", "list", "--status", "pending"]));
+    assert!(pending.contains("dane@ac-creteil.fr"), "{pending}");
 }
 
 #[test]

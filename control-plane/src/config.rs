@@ -171,6 +171,9 @@ pub struct MailConfig {
     pub max_attempts: u32,
     /// Messages claimed per batch by a sender.
     pub batch_size: u32,
+    /// Lease of a claimed message, renewed before each message a live sender sends; a
+    /// killed sender's messages are sent again once it runs out.
+    pub lease_minutes: u32,
     /// Sent messages older than this are purged by the `outbox-purge` job.
     pub retention_days: u32,
 }
@@ -245,6 +248,7 @@ impl Default for MailConfig {
             smtp: SmtpConfig::default(),
             max_attempts: 10,
             batch_size: 20,
+            lease_minutes: 5,
             retention_days: 30,
         }
     }

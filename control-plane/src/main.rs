@@ -220,6 +220,12 @@ enum OutboxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Put back in the queue the messages left `sending` by a sender that died (lease run out).
+    Release {
+        /// Also those whose lease still runs: only when no sender is running.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -356,6 +362,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Outbox(OutboxCommand::List { status, limit, json }) => {
             return outbox_list(&config, status, limit, json).await
         }
+        Command::Outbox(OutboxCommand::Release { force }) => {
+            let released = entcp::notify::release(&open_store(&config).await?, force, chrono::Utc::now()).await?;
+            println!("{released} courriel(s) remis en file d'envoi");
+        }
         Command::Config(ConfigCommand::Print) => print!("{}", config.to_yaml()),
         Command::Conventions(cmd) => {
             let models = entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
@@ -420,7 +430,11 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("adresse d'écoute « {} » invalide : {e}", config.server.listen))?;
     let store = open_store(&config).await?;
-    announce_first_admin(&store).await?;
+    announce_first_admin(&store, &config).await?;
+    let released = entcp::notify::release(&store, false, chrono::Utc::now()).await?;
+    if released > 0 {
+        tracing::warn!(released, "e-mails left sending by a dead sender put back in the queue");
+    }
     let state = app_state(&store, &config);
     if demo {
         tracing::info!("{}", entcp::demo::load(&state).await?);
@@ -457,18 +471,18 @@ fn app_state(store: &Store, config: &Config) -> entcp::api::AppState {
     entcp::api::AppState::new(store.clone(), config.clone(), std::sync::Arc::new(entcp::clock::SystemClock))
 }
 
-/// On the very first start (no user at all), creates the first admin and shows its token once.
-async fn announce_first_admin(store: &Store) -> anyhow::Result<()> {
-    let created = identity::bootstrap_admin(store, FIRST_ADMIN, false, chrono::Utc::now())
-        .await
-        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
-    if let Some((email, token)) = created {
+/// On the very first start (no user at all), creates the first admin; its token
+/// goes to a file of the data folder readable by its owner only, never to the logs.
+async fn announce_first_admin(store: &Store, config: &Config) -> anyhow::Result<()> {
+    let created = identity::bootstrap_first_admin(store, FIRST_ADMIN, &config.data_dir, chrono::Utc::now()).await?;
+    if let Some(path) = created {
         eprintln!(
-            "\nPremier démarrage : administrateur {email} créé.\n\
-             Son jeton d'API, affiché une seule fois (conservez-le) :\n\n    {token}\n\n\
-             Exemple : curl -H 'Authorization: Bearer {token}' http://127.0.0.1:8080/api/v1/me\n"
+            "\nPremier démarrage : administrateur {FIRST_ADMIN} créé.\n\
+             Son jeton d'API est dans {} (lisible par son seul propriétaire) : \
+             lisez-le, conservez-le ailleurs, puis supprimez ce fichier.\n",
+            path.display()
         );
-        tracing::info!(email = %email, "first administrator created");
+        tracing::info!(path = %path.display(), "first administrator created, token written to a private file");
     }
     Ok(())
 }

@@ -220,6 +220,102 @@ async fn a_mail_claimed_by_a_sender_that_crashed_is_sent_after_its_lease() {
     }
 }
 
+/// An SMTP server that accepts connections and never answers: a sender talking
+/// to it hangs after claiming its batch, like a process about to be killed.
+async fn silent_smtp_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    port
+}
+
+async fn count_with_status(store: &Store, status: &str) -> i64 {
+    sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = $1")
+        .bind(status)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get("n")
+}
+
+#[tokio::test]
+async fn a_killed_senders_messages_are_resent_with_the_same_message_id_once_its_lease_of_minutes_expires() {
+    if !smtp_sink_available() {
+        return;
+    }
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let t0 = common::t0();
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            ids.push(queue_test_mail(&db.store, &format!("agent{i}@ac-creteil.fr"), t0).await);
+        }
+        // The sender claims the batch, then hangs on the server and is killed.
+        let hung_config = smtp_config(data.path(), silent_smtp_server().await);
+        let (store, config) = (db.store.clone(), hung_config.clone());
+        let killed = tokio::spawn(async move { notify::send_due(&store, &config, "killed", t0).await });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while count_with_status(&db.store, "sending").await < 3 {
+            assert!(std::time::Instant::now() < deadline, "{}: the sender never claimed", db.name);
+            tokio::task::yield_now().await;
+        }
+        killed.abort();
+        assert!(killed.await.unwrap_err().is_cancelled());
+
+        let port = free_port();
+        let sink = SmtpSink::start(port);
+        let config = smtp_config(data.path(), port);
+        let during = send(&db.store, &config, "next", t0 + Duration::minutes(1)).await;
+        assert_eq!(during, SendReport::default(), "{}: the lease still runs", db.name);
+        assert_eq!(notify::release(&db.store, false, t0 + Duration::minutes(1)).await.unwrap(), 0);
+
+        // Minutes later (not the 27 a batch of SMTP timeouts would give), a restarted
+        // process releases them and the next pass sends each once, under its Message-ID.
+        let later = t0 + Duration::minutes(6);
+        assert_eq!(notify::release(&db.store, false, later).await.unwrap(), 3, "{}", db.name);
+        let report = send(&db.store, &config, "next", later).await;
+        assert_eq!(report.sent, 3, "{}: {report:?}", db.name);
+        for id in &ids {
+            assert_eq!(sink.copies_of(id), 1, "{}: message {id}", db.name);
+            assert_eq!(notify::get_message(&db.store, id).await.unwrap().status, "sent");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_message_left_sending_by_a_dead_sender_can_be_retried_over_http_once_its_lease_ran_out() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let config = file_config(data.path());
+        let t0 = common::t0();
+        let id = queue_test_mail(&db.store, "dsi@ac-creteil.fr", t0).await;
+        sqlx::query("UPDATE outbox SET status = 'sending', claimed_by = 'dead', claimed_until = $1 WHERE id = $2")
+            .bind(entcp::store::timestamp(t0 + Duration::minutes(5)))
+            .bind(&id)
+            .execute(db.store.pool())
+            .await
+            .unwrap();
+        let clock = Arc::new(FixedClock::new(t0 + Duration::minutes(1)));
+        let base = serve(AppState::new(db.store.clone(), config.clone(), clock.clone())).await;
+        let client = admin_client(&db.store).await;
+        let retry = || client.post(format!("{base}/api/v1/outbox/{id}/retry")).send();
+        let (status, problem) = json_of(retry().await.unwrap()).await;
+        assert_eq!(status, 409, "{}: a live lease is not taken away: {problem}", db.name);
+
+        clock.set(t0 + Duration::minutes(6));
+        let (status, retried) = json_of(retry().await.unwrap()).await;
+        assert_eq!(status, 200, "{}: {retried}", db.name);
+        assert_eq!(retried["status"], "pending");
+        let report = send(&db.store, &config, "sender", t0 + Duration::minutes(6)).await;
+        assert_eq!(report.sent, 1, "{}", db.name);
+    }
+}
+
 #[tokio::test]
 async fn the_file_transport_writes_an_eml_under_the_data_dir() {
     for db in common::backends().await {

@@ -10,6 +10,7 @@ use entcp::clock::FixedClock;
 use entcp::identity::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sqlx::Row;
 use std::sync::Arc;
 
 async fn import_sample(store: &entcp::store::Store) {
@@ -127,6 +128,134 @@ async fn an_idempotency_key_replays_the_first_creation() {
         let other: Value = other.json().await.unwrap();
         assert_eq!(other["type"], "urn:entcp:problem:idempotency-key-reused");
         assert_eq!(common::count_kind(&db.store, "editeur").await, 1);
+    }
+}
+
+/// Holds the writes the idempotency layer needs (SQLite: the write lock; PostgreSQL:
+/// inserts into `idempotency_keys`) until the returned transaction ends.
+async fn block_idempotency_writes(db: &common::TestDb) -> entcp::store::Tx {
+    let mut tx = db.store.begin_write().await.unwrap();
+    if db.store.backend() == entcp::store::Backend::Postgres {
+        sqlx::query("LOCK TABLE idempotency_keys IN EXCLUSIVE MODE").execute(&mut *tx).await.unwrap();
+    }
+    tx
+}
+
+/// Waits until a request is stuck on the blocked writes inside the server.
+async fn wait_for_a_blocked_request(db: &common::TestDb) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    let mut seen = 0;
+    while seen < 20 {
+        assert!(std::time::Instant::now() < deadline, "{}: the request never reached the database", db.name);
+        let blocked = match db.store.backend() {
+            entcp::store::Backend::Postgres => {
+                sqlx::query(
+                    "SELECT COUNT(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                     WHERE NOT l.granted AND d.datname = current_database()",
+                )
+                .fetch_one(db.store.pool())
+                .await
+                .unwrap()
+                .get::<i64, _>("n")
+                    > 0
+            }
+            // The blocker holds one connection; the waiting request another.
+            entcp::store::Backend::Sqlite => db.store.pool().size() as usize - db.store.pool().num_idle() >= 2,
+        };
+        seen = if blocked { seen + 1 } else { 0 };
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_idempotent_post_retried_after_a_client_timeout_returns_the_original_result() {
+    for db in common::backends().await {
+        let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+        let client = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+        // A first call records the token's use: later calls do not write while authenticating.
+        // Concurrent calls open the pool's connections now rather than while writes are held.
+        let me = || client.get(format!("{base}/api/v1/me")).send();
+        me().await.unwrap();
+        let _ = tokio::join!(me(), me(), me(), me());
+        let body = json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
+        let post = || client.post(format!("{base}/api/v1/orgs")).header("idempotency-key", "lente-1").json(&body);
+
+        // The first attempt waits on the database; the client gives up and hangs up.
+        let blocker = block_idempotency_writes(&db).await;
+        let first = tokio::spawn(post().send());
+        wait_for_a_blocked_request(&db).await;
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        // Gives the server time to see the hang-up before the database frees it (the
+        // outcome asserted below does not depend on it).
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        blocker.rollback().await.unwrap();
+        // The hung-up request takes its key once the database lets it (before the retry comes).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let keys: i64 = sqlx::query("SELECT COUNT(*) AS n FROM idempotency_keys WHERE idem_key = 'lente-1'")
+                .fetch_one(db.store.pool())
+                .await
+                .unwrap()
+                .get("n");
+            if keys == 1 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{}: the first request never took its key", db.name);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let retry = loop {
+            let retry = post().send().await.unwrap();
+            if retry.status() != StatusCode::CONFLICT {
+                break retry;
+            }
+            assert!(std::time::Instant::now() < deadline, "{}: the key stays « en cours »", db.name);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(retry.status(), StatusCode::CREATED, "{}", db.name);
+        assert_eq!(retry.headers()["idempotent-replayed"], "true", "{}: the original result, not a new run", db.name);
+        assert_eq!(retry.headers()["etag"], "\"1\"", "{}: headers are replayed too", db.name);
+        let created: Value = retry.json().await.unwrap();
+        assert_eq!(created["siren"], "552100554");
+        assert_eq!(common::count_kind(&db.store, "editeur").await, 1, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_left_in_flight_by_a_crash_is_claimed_again_once_its_lease_ran_out() {
+    use sha2::Digest;
+    for db in common::backends().await {
+        let clock = Arc::new(FixedClock::new(t0()));
+        let base = common::serve(db.store.clone(), clock.clone()).await;
+        let client = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+        let body = json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"POST/api/v1/orgs");
+        hasher.update(serde_json::to_vec(&body).unwrap());
+        // What a process killed while running the request leaves behind.
+        sqlx::query(
+            "INSERT INTO idempotency_keys (actor, idem_key, request_hash, status, created_at, locked_until) \
+             VALUES ('user:root@test.fr', 'crash-1', $1, 0, $2, $3)",
+        )
+        .bind(hex::encode(hasher.finalize()))
+        .bind(entcp::store::timestamp(t0()))
+        .bind(entcp::store::timestamp(t0() + chrono::Duration::seconds(60)))
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+        let post =
+            || client.post(format!("{base}/api/v1/orgs")).header("idempotency-key", "crash-1").json(&body).send();
+
+        let during = post().await.unwrap();
+        assert_eq!(during.status(), StatusCode::CONFLICT, "{}: the lease still runs", db.name);
+        clock.set(t0() + chrono::Duration::minutes(2));
+        let after = post().await.unwrap();
+        assert_eq!(after.status(), StatusCode::CREATED, "{}", db.name);
+        let again = post().await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(common::count_kind(&db.store, "editeur").await, 1, "{}", db.name);
     }
 }
 
@@ -248,5 +377,58 @@ async fn the_openapi_document_declares_bearer_security_and_each_action() {
         let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
         assert_eq!(op["security"][0]["bearer"], json!([]), "{} {}", route.method, route.path);
         assert_eq!(op["x-entcp-action"], route.action.name);
+    }
+}
+
+#[tokio::test]
+async fn two_replicas_bootstrapping_at_once_make_one_admin_and_both_start() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let other = entcp::store::Store::connect(&db.url, None).await.unwrap();
+        let email = "admin@exemple.fr";
+        let (a, b) = tokio::join!(
+            entcp::identity::bootstrap_first_admin(&db.store, email, data.path(), t0()),
+            entcp::identity::bootstrap_first_admin(&other, email, data.path(), t0()),
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.iter().chain(b.iter()).count(), 1, "{}: exactly one replica created it", db.name);
+        let users: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(db.store.pool()).await.unwrap().get("n");
+        assert_eq!(users, 1, "{}", db.name);
+
+        let path = a.or(b).unwrap();
+        assert_eq!(path, entcp::identity::first_token_path(data.path()));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "{}", db.name);
+        let token = std::fs::read_to_string(&path).unwrap();
+        let actor = entcp::identity::authenticate_token(&db.store, token.trim(), t0()).await.unwrap().unwrap();
+        assert!(actor.is_admin(), "{}", db.name);
+
+        // A restart finds the admin: nothing is created, no file rewritten.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(entcp::identity::bootstrap_first_admin(&db.store, email, data.path(), t0()).await.unwrap(), None);
+        assert!(!path.exists());
+        other.close().await;
+    }
+}
+
+#[tokio::test]
+async fn two_concurrent_migrations_of_one_fresh_sqlite_file_both_succeed() {
+    for trial in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("entcp.db").display());
+        let a = entcp::store::Store::connect(&url, None).await.unwrap();
+        let b = entcp::store::Store::connect(&url, None).await.unwrap();
+        let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+        assert!(ra.is_ok() && rb.is_ok(), "trial {trial}: {ra:?} {rb:?}");
+        let applied: i64 = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success")
+            .fetch_one(a.pool())
+            .await
+            .unwrap()
+            .get("n");
+        let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap().count();
+        assert_eq!(applied as usize, files, "trial {trial}");
+        a.close().await;
+        b.close().await;
     }
 }

@@ -225,6 +225,85 @@ async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes() {
     }
 }
 
+/// The manifests folder holds exactly what `tenants render` gives for each tenant, and nothing else.
+async fn assert_manifests_as_rendered(state: &entcp::api::AppState, root: &std::path::Path, slugs: &[&str]) {
+    let mut entries = files_of(root);
+    entries.retain(|name| !slugs.contains(&name.as_str()));
+    assert!(entries.is_empty(), "leftover staging folders or strangers: {entries:?}");
+    for slug in slugs {
+        let tenant = entcp::tenants::get_tenant(&state.store, slug).await.unwrap().unwrap();
+        assert_eq!(tenant.provisioning_state.error, None, "{slug}: an error stays on the tenant");
+        let objects = entcp::tenants::render(state, &tenant).await.unwrap();
+        let expected = entcp::provisioning::manifests::files(&objects).unwrap();
+        let dir = root.join(slug);
+        let actual: Vec<(String, String)> = files_of(&dir)
+            .into_iter()
+            .filter(|name| !name.starts_with('.'))
+            .map(|name| (name.clone(), std::fs::read_to_string(dir.join(&name)).unwrap()))
+            .collect();
+        assert_eq!(actual, expected, "{slug}: the folder differs from `tenants render`");
+    }
+}
+
+#[tokio::test]
+async fn two_reconcilers_on_one_manifests_folder_leave_every_folder_as_rendered_and_a_damaged_one_is_repaired() {
+    for db in common::backends().await {
+        common::import_sample(&db.store).await;
+        let data = tempfile::tempdir().unwrap();
+        let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
+        let clock = Arc::new(FixedClock::new(t0()));
+        let a = entcp::api::AppState::new(db.store.clone(), config.clone(), clock.clone());
+        let other = entcp::store::Store::connect(&db.url, None).await.unwrap();
+        let b = entcp::api::AppState::new(other.clone(), config.clone(), clock);
+        let schools =
+            [("doisneau", "0940176F"), ("wallon", "0940198E"), ("ecole-l", "0940204L"), ("ecole-s", "0940209S")];
+        let slugs: Vec<&str> = schools.iter().map(|(slug, _)| *slug).collect();
+        let apply_all = |options: Value| {
+            let a = a.clone();
+            async move {
+                for (slug, uai) in schools {
+                    let mut body = doc(slug, uai, &format!("{slug}.ent.example.fr"));
+                    body["spec"]["options"] = options.clone();
+                    let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
+                    entcp::tenants::apply(&a, &admin(), &doc, None).await.unwrap();
+                }
+            }
+        };
+        apply_all(json!([])).await;
+        for slug in &slugs {
+            let t = entcp::tenants::get_tenant(&db.store, slug).await.unwrap().unwrap();
+            entcp::tenants::transition(&a, &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
+                .await
+                .unwrap();
+        }
+        let root = data.path().join("manifests");
+        for round in 0..4 {
+            // Each round changes every tenant, so that both reconcilers want to write them all.
+            apply_all(if round % 2 == 0 { json!(["visio"]) } else { json!([]) }).await;
+            let pass = |state: entcp::api::AppState| async move {
+                entcp::provisioning::reconcile::pass(&state, None, t0()).await.unwrap()
+            };
+            let (ra, rb) = tokio::join!(tokio::spawn(pass(a.clone())), tokio::spawn(pass(b.clone())));
+            let (ra, rb) = (ra.unwrap(), rb.unwrap());
+            assert_eq!(ra.failed + rb.failed, 0, "{} round {round}: {ra:?} {rb:?}", db.name);
+            assert_eq!(ra.applied + rb.applied, 4, "{} round {round}: each tenant written once", db.name);
+            assert_manifests_as_rendered(&a, &root, &slugs).await;
+        }
+
+        // A folder damaged by hand is rewritten by the next pass, though the database says « applied ».
+        let dir = root.join("wallon");
+        let files = files_of(&dir);
+        std::fs::remove_file(dir.join(files.iter().find(|f| f.starts_with("deployment-")).unwrap())).unwrap();
+        std::fs::write(dir.join(files.iter().find(|f| f.starts_with("namespace-")).unwrap()), "abîmé").unwrap();
+        let repair = entcp::provisioning::reconcile::pass(&b, None, t0()).await.unwrap();
+        assert_eq!((repair.applied, repair.failed), (1, 0), "{}: {repair:?}", db.name);
+        assert_manifests_as_rendered(&a, &root, &slugs).await;
+        let noop = entcp::provisioning::reconcile::pass(&a, None, t0()).await.unwrap();
+        assert_eq!(noop.applied, 0, "{}: a repaired folder is left alone", db.name);
+        other.close().await;
+    }
+}
+
 /// `entctl` on the test's database and data directory.
 fn entctl(data_dir: &std::path::Path, db_url: &str, args: &[&str]) -> String {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entctl"));

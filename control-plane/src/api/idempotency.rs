@@ -1,25 +1,45 @@
 //! `Idempotency-Key` on POST creations: the same key and body replay the first
-//! response; the same key with another body answers 422; a request still in
-//! flight with that key answers 409.
+//! response (status, body, `ETag`, `Location`); the same key with another body
+//! answers 422; a request still in flight with that key answers 409.
+//!
+//! A key in flight is held with a short lease, renewed while its handler runs.
+//! The handler runs in its own task, so a client that hangs up (a timeout) does
+//! not cancel it: its retry gets the original result. A key left in flight by a
+//! crashed process is claimed again by the next request once its lease ran out.
 
 use super::{AppState, Caller, JSON_BODY_LIMIT};
 use crate::error::{Problem, ProblemKind};
 use crate::store::timestamp;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 pub const HEADER: &str = "idempotency-key";
+
+/// How long a key in flight is held without renewal.
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+/// How often a running handler renews its key's lease.
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+/// Response headers replayed with the body.
+const REPLAYED_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
 
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match run(state, req, next).await {
         Ok(response) => response,
         Err(problem) => problem.into_response(),
     }
+}
+
+/// One key of one actor.
+#[derive(Clone)]
+struct Key {
+    actor: String,
+    key: String,
 }
 
 async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Problem> {
@@ -30,6 +50,7 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Prob
         return Err(Problem::invalid_field("Idempotency-Key", "clé de 1 à 200 caractères"));
     }
     let actor = req.extensions().get::<Caller>().map(|c| c.actor.name.clone()).unwrap_or_default();
+    let key = Key { actor, key };
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, JSON_BODY_LIMIT).await.map_err(|_| {
         Problem::new(ProblemKind::PayloadTooLarge, "le corps de la requête dépasse la taille autorisée")
@@ -40,51 +61,113 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Prob
     hasher.update(&bytes);
     let request_hash = hex::encode(hasher.finalize());
 
-    let store = &state.store;
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency_keys (actor, idem_key, request_hash, status, created_at) VALUES ($1, $2, $3, 0, $4) \
-         ON CONFLICT (actor, idem_key) DO NOTHING",
-    )
-    .bind(&actor)
-    .bind(&key)
-    .bind(&request_hash)
-    .bind(timestamp(state.clock.now()))
-    .execute(store.pool())
-    .await?
-    .rows_affected()
-        == 1;
-    if !claimed {
-        return replay(&state, &actor, &key, &request_hash).await;
+    // From here on the work goes to its own task: a client hanging up drops this
+    // future, not the claim, the handler, nor the recording of its response.
+    let request = Request::from_parts(parts, Body::from(bytes));
+    // The request's span (and its x-request-id) goes with it.
+    let work = claim_and_handle(state, key, request_hash, request, next);
+    let task = tokio::spawn(tracing::Instrument::instrument(work, tracing::Span::current()));
+    task.await.map_err(|e| Problem::from(anyhow::anyhow!("idempotent handler task: {e}")))?
+}
+
+async fn claim_and_handle(
+    state: AppState,
+    key: Key,
+    request_hash: String,
+    request: Request,
+    next: Next,
+) -> Result<Response, Problem> {
+    if !claim(&state, &key, &request_hash, state.clock.now()).await? {
+        return replay(&state, &key, &request_hash).await;
     }
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = run_renewing(&state, &key, next.run(request)).await;
     if !response.status().is_success() {
         sqlx::query("DELETE FROM idempotency_keys WHERE actor = $1 AND idem_key = $2")
-            .bind(&actor)
-            .bind(&key)
-            .execute(store.pool())
+            .bind(&key.actor)
+            .bind(&key.key)
+            .execute(state.store.pool())
             .await?;
         return Ok(response);
     }
+    record(&state, &key, response).await
+}
+
+/// Takes the key: new, or left in flight by a request whose lease ran out (its
+/// process died). False when it is done or held by a live request.
+async fn claim(state: &AppState, key: &Key, request_hash: &str, now: DateTime<Utc>) -> Result<bool, Problem> {
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (actor, idem_key, request_hash, status, created_at, locked_until) \
+         VALUES ($1, $2, $3, 0, $4, $5) \
+         ON CONFLICT (actor, idem_key) DO UPDATE SET locked_until = excluded.locked_until \
+         WHERE idempotency_keys.status = 0 AND idempotency_keys.request_hash = excluded.request_hash \
+         AND (idempotency_keys.locked_until IS NULL OR idempotency_keys.locked_until <= excluded.created_at)",
+    )
+    .bind(&key.actor)
+    .bind(&key.key)
+    .bind(request_hash)
+    .bind(timestamp(now))
+    .bind(timestamp(now + LEASE))
+    .execute(state.store.pool())
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+/// Runs the handler, renewing the key's lease while it runs.
+async fn run_renewing(state: &AppState, key: &Key, handler: impl std::future::Future<Output = Response>) -> Response {
+    tokio::pin!(handler);
+    let mut renew = tokio::time::interval(RENEW_EVERY);
+    renew.tick().await;
+    loop {
+        tokio::select! {
+            response = &mut handler => return response,
+            _ = renew.tick() => {
+                let renewed = sqlx::query(
+                    "UPDATE idempotency_keys SET locked_until = $1 WHERE actor = $2 AND idem_key = $3 AND status = 0",
+                )
+                .bind(timestamp(state.clock.now() + LEASE))
+                .bind(&key.actor)
+                .bind(&key.key)
+                .execute(state.store.pool())
+                .await;
+                if let Err(error) = renewed {
+                    tracing::warn!(%error, "idempotency key lease not renewed");
+                }
+            }
+        }
+    }
+}
+
+/// Stores a successful response for replay and returns it.
+async fn record(state: &AppState, key: &Key, response: Response) -> Result<Response, Problem> {
     let status = response.status();
     let (parts, body) = response.into_parts();
     let body = to_bytes(body, usize::MAX).await.map_err(|e| anyhow::anyhow!("response body: {e}"))?;
-    sqlx::query("UPDATE idempotency_keys SET status = $1, response = $2 WHERE actor = $3 AND idem_key = $4")
-        .bind(i64::from(status.as_u16()))
-        .bind(stored_response(&parts.headers, &body))
-        .bind(&actor)
-        .bind(&key)
-        .execute(store.pool())
-        .await?;
+    let headers: Vec<(&str, &str)> = REPLAYED_HEADERS
+        .iter()
+        .filter_map(|name| Some((name.as_str(), parts.headers.get(name)?.to_str().ok()?)))
+        .collect();
+    sqlx::query(
+        "UPDATE idempotency_keys SET status = $1, response = $2, headers = $3, locked_until = NULL \
+         WHERE actor = $4 AND idem_key = $5",
+    )
+    .bind(i64::from(status.as_u16()))
+    .bind(String::from_utf8_lossy(&body).to_string())
+    .bind(serde_json::to_string(&headers).expect("headers serialise"))
+    .bind(&key.actor)
+    .bind(&key.key)
+    .execute(state.store.pool())
+    .await?;
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
-async fn replay(state: &AppState, actor: &str, key: &str, request_hash: &str) -> Result<Response, Problem> {
-    let row =
-        sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE actor = $1 AND idem_key = $2")
-            .bind(actor)
-            .bind(key)
-            .fetch_one(state.store.pool())
-            .await?;
+async fn replay(state: &AppState, key: &Key, request_hash: &str) -> Result<Response, Problem> {
+    let row = sqlx::query(
+        "SELECT request_hash, status, response, headers FROM idempotency_keys WHERE actor = $1 AND idem_key = $2",
+    )
+    .bind(&key.actor)
+    .bind(&key.key)
+    .fetch_one(state.store.pool())
+    .await?;
     if row.get::<String, _>("request_hash") != request_hash {
         return Err(Problem::new(
             ProblemKind::IdempotencyKeyReused,
@@ -95,50 +178,16 @@ async fn replay(state: &AppState, actor: &str, key: &str, request_hash: &str) ->
     if status == 0 {
         return Err(Problem::conflict("une requête avec cette clé d'idempotence est en cours"));
     }
-    let stored: String = row.try_get::<Option<String>, _>("response").ok().flatten().unwrap_or_default();
+    let body: String = row.try_get::<Option<String>, _>("response").ok().flatten().unwrap_or_default();
     let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-    let (headers, body) = replayed_response(&stored);
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let headers: Vec<(String, String)> =
+        crate::store::opt_text(&row, "headers").and_then(|h| serde_json::from_str(&h).ok()).unwrap_or_default();
     for (name, value) in headers {
-        response.headers_mut().insert(name, value);
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
     }
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(response)
-}
-
-/// Headers of the first response that a replay repeats.
-const REPLAYED_HEADERS: [header::HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
-
-/// Marks a stored response that carries its headers (older rows hold the body only).
-const ENVELOPE: &str = "entcp_replay";
-
-/// The first response as stored: its replayed headers and its body, in one JSON text.
-fn stored_response(headers: &HeaderMap, body: &[u8]) -> String {
-    let kept: serde_json::Map<String, serde_json::Value> = REPLAYED_HEADERS
-        .iter()
-        .filter_map(|name| Some((name.as_str().to_string(), headers.get(name)?.to_str().ok()?.into())))
-        .collect();
-    serde_json::json!({ ENVELOPE: 1, "headers": kept, "body": String::from_utf8_lossy(body) }).to_string()
-}
-
-/// The headers and body of a stored response.
-fn replayed_response(stored: &str) -> (Vec<(HeaderName, HeaderValue)>, String) {
-    let Ok(serde_json::Value::Object(envelope)) = serde_json::from_str::<serde_json::Value>(stored) else {
-        return (Vec::new(), stored.to_string());
-    };
-    if !envelope.contains_key(ENVELOPE) {
-        return (Vec::new(), stored.to_string());
-    }
-    let headers = envelope
-        .get("headers")
-        .and_then(|h| h.as_object())
-        .into_iter()
-        .flatten()
-        .filter_map(|(name, value)| {
-            Some((HeaderName::from_bytes(name.as_bytes()).ok()?, HeaderValue::from_str(value.as_str()?).ok()?))
-        })
-        .collect();
-    let body = envelope.get("body").and_then(|b| b.as_str()).unwrap_or_default().to_string();
-    (headers, body)
 }

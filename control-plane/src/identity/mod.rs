@@ -728,9 +728,11 @@ async fn lookup_token(store: &Store, hash: &str) -> Result<Option<CachedToken>, 
 }
 
 /// On an empty database, creates the first admin and a token for it; returns
-/// the e-mail and the token to show once. Does nothing if any user exists,
-/// unless `force` (for `entctl admin bootstrap`, which then adds a new token
-/// to the existing first admin or creates one).
+/// the e-mail and the token to show once. Does nothing if any user exists, nor
+/// when another process (a replica started at the same time) creates the first
+/// admin concurrently: the unique e-mail lets exactly one of them create it.
+/// With `force` (for `entctl admin bootstrap`), adds a new token to the existing
+/// first admin or creates one.
 pub async fn bootstrap_admin(
     store: &Store,
     email: &str,
@@ -742,16 +744,66 @@ pub async fn bootstrap_admin(
         return Ok(None);
     }
     let actor = Actor { user_id: None, name: "system:bootstrap".into(), bindings: vec![] };
-    let user = match get_user(store, email).await? {
+    let existing = if force { get_user(store, email).await? } else { None };
+    let user = match existing {
         Some(user) => user,
         None => {
             let new = NewUser { email: email.into(), display_name: "Administrateur".into(), org: None };
-            create_user(store, &actor, new, now).await?
+            match create_user(store, &actor, new, now).await {
+                Ok(user) => user,
+                // Another process created it first: it owns the first token.
+                Err(p) if p.kind == crate::error::ProblemKind::Conflict && !force => return Ok(None),
+                Err(p) => return Err(p),
+            }
         }
     };
     grant(store, &actor, &user.id, Role::Admin, None, now).await?;
     let created = create_token(store, &actor, &user.id, "bootstrap", None, now).await?;
     Ok(Some((user.email, created.token)))
+}
+
+/// Where the first start leaves the first administrator's token, readable by the owner only.
+pub fn first_token_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("premier-jeton-admin.txt")
+}
+
+/// On an empty database, creates the first admin (see [`bootstrap_admin`]) and writes
+/// its token to [`first_token_path`] (mode 0600), never to the logs; returns that path
+/// when this process created it.
+pub async fn bootstrap_first_admin(
+    store: &Store,
+    email: &str,
+    data_dir: &std::path::Path,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let Some((_, token)) = bootstrap_admin(store, email, false, now).await.map_err(|p| anyhow::anyhow!(p.detail))?
+    else {
+        return Ok(None);
+    };
+    let path = first_token_path(data_dir);
+    write_private(&path, &format!("{token}\n"))
+        .map_err(|e| anyhow::anyhow!("écriture du premier jeton dans {} impossible : {e}", path.display()))?;
+    Ok(Some(path))
+}
+
+/// Writes a file only its owner can read (0600 on Unix), replacing any previous one.
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(content.as_bytes())
+    }
+    #[cfg(not(unix))]
+    options.open(path)?.write_all(content.as_bytes())
 }
 
 #[cfg(test)]

@@ -1,11 +1,15 @@
 //! Notifications: an outbox of e-mails, queued by any module in the transaction
 //! of the change that caused them, and a sender that renders and delivers them.
 //!
-//! Delivery is at least once and, between senders, never twice: a sender claims
-//! a batch of due messages atomically (PostgreSQL `FOR UPDATE SKIP LOCKED`,
-//! SQLite's single writer) with a lease; only a sender that crashed after the
-//! server accepted a message and before recording it can cause a resend, after
-//! its lease ran out. Failures are retried with backoff, then kept as `failed`.
+//! Delivery is at least once, with a stable Message-ID: a sender claims a batch
+//! of due messages atomically (PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite's
+//! single writer) with a lease of minutes (`mail.lease_minutes`), renewed before
+//! each message it sends. A sender killed after claiming leaves its messages
+//! `sending` until the lease runs out; they are then due again (and released at
+//! the next start, or by `entctl outbox release`). One the SMTP server had
+//! accepted before the crash is sent again with the same Message-ID (derived
+//! from the outbox id), so a receiver can recognise the copy. Failures are
+//! retried with backoff, then kept as `failed`.
 
 pub mod mailer;
 pub mod routes;
@@ -23,15 +27,14 @@ use sqlx::Row;
 
 pub use routes::routes;
 
-/// How long a claimed batch is reserved for its sender: longer than the slowest
-/// possible pass over it (every SMTP command of every message timing out), so a
-/// live sender never loses a message it may still be sending.
+/// How long a claimed message stays reserved for its sender without renewal:
+/// `mail.lease_minutes`, but never less than the slowest single message (every
+/// SMTP command timing out), since the lease is renewed between messages.
 fn lease(config: &Config) -> Duration {
     const SMTP_COMMANDS_PER_MESSAGE: i64 = 8;
-    let worst = i64::from(config.mail.batch_size.max(1))
-        * SMTP_COMMANDS_PER_MESSAGE
-        * i64::try_from(config.mail.smtp.timeout_seconds).unwrap_or(i64::MAX / 1000);
-    Duration::minutes(5).max(Duration::seconds(worst.min(86_400)))
+    let one_message = SMTP_COMMANDS_PER_MESSAGE
+        .saturating_mul(i64::try_from(config.mail.smtp.timeout_seconds).unwrap_or(i64::MAX / 1000));
+    Duration::minutes(i64::from(config.mail.lease_minutes.max(1))).max(Duration::seconds(one_message.min(86_400)))
 }
 
 /// Queues an e-mail in the caller's transaction: it is sent only if the
@@ -199,6 +202,31 @@ fn claimed_from_row(row: &AnyRow) -> Claimed {
     }
 }
 
+/// Extends the lease of every message `runner` still holds (called before each send).
+async fn renew_leases(store: &Store, config: &Config, runner: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE outbox SET claimed_until = $1 WHERE claimed_by = $2 AND status = 'sending'")
+        .bind(timestamp(now + lease(config)))
+        .bind(runner)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// Puts `sending` messages back in the queue, due now: those whose lease ran out
+/// (their sender died), or every one with `force` (the operator knows that no
+/// sender runs). Returns how many.
+pub async fn release(store: &Store, force: bool, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let released = sqlx::query(
+        "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL, next_attempt_at = $1 \
+         WHERE status = 'sending' AND ($2 = 1 OR claimed_until IS NULL OR claimed_until <= $1)",
+    )
+    .bind(timestamp(now))
+    .bind(i64::from(force))
+    .execute(store.pool())
+    .await?;
+    Ok(released.rows_affected())
+}
+
 /// Marks a claimed message sent, if this sender still holds it.
 async fn mark_sent(store: &Store, id: &str, runner: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
     sqlx::query(
@@ -262,12 +290,16 @@ impl SendReport {
 pub async fn send_due(store: &Store, config: &Config, runner: &str, now: DateTime<Utc>) -> anyhow::Result<SendReport> {
     let mailer = Mailer::from_config(config)?;
     let mut report = SendReport::default();
+    // `now` is the pass's (injectable) time; leases move on with the time the pass takes.
+    let started = std::time::Instant::now();
+    let current = || now + Duration::from_std(started.elapsed()).unwrap_or_default();
     loop {
-        let batch = claim_batch(store, config, runner, now).await?;
+        let batch = claim_batch(store, config, runner, current()).await?;
         if batch.is_empty() {
             return Ok(report);
         }
         for message in &batch {
+            renew_leases(store, config, runner, current()).await?;
             send_one(store, config, &mailer, message, runner, now, &mut report).await?;
         }
     }
@@ -306,7 +338,8 @@ async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<
     mailer.send(&message.id, email).await
 }
 
-/// Makes a failed or waiting message due now, with a fresh count of attempts.
+/// Makes a failed or waiting message due now, with a fresh count of attempts; also
+/// a `sending` one whose sender's lease ran out (the sender died).
 pub async fn retry(
     store: &Store,
     actor: &crate::identity::Actor,
@@ -315,8 +348,9 @@ pub async fn retry(
 ) -> Result<OutboxMessage, Problem> {
     let mut tx = store.begin_write().await?;
     let updated = sqlx::query(
-        "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1 \
-         WHERE id = $2 AND status IN ('pending', 'failed')",
+        "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1, \
+         claimed_by = NULL, claimed_until = NULL \
+         WHERE id = $2 AND (status IN ('pending', 'failed') OR (status = 'sending' AND claimed_until <= $1))",
     )
     .bind(timestamp(now))
     .bind(id)
@@ -337,7 +371,8 @@ pub async fn retry(
     let message = get_message(store, id).await?;
     if updated.rows_affected() == 0 {
         return Err(Problem::conflict(format!(
-            "le message {id} est « {} » : seul un message en attente ou en échec peut être réessayé",
+            "le message {id} est « {} » : seul un message en attente, en échec, ou en cours d'envoi \
+             dont le bail a expiré peut être réessayé",
             message.status
         )));
     }
@@ -452,12 +487,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_lease_outlasts_a_batch_whose_every_command_times_out() {
+    fn the_lease_is_minutes_not_a_whole_batch_of_timeouts() {
         let mut config = Config::default();
-        assert_eq!(lease(&config), Duration::seconds(20 * 8 * 30));
-        config.mail.batch_size = 1;
-        config.mail.smtp.timeout_seconds = 5;
-        assert_eq!(lease(&config), Duration::minutes(5));
+        assert_eq!(lease(&config), Duration::minutes(5), "not derived from the batch size");
+        config.mail.lease_minutes = 2;
+        assert_eq!(lease(&config), Duration::seconds(8 * 30), "but never shorter than one message's timeouts");
     }
 
     #[test]

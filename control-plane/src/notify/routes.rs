@@ -26,7 +26,7 @@ pub fn routes() -> Vec<ApiRoute> {
             Method::POST,
             "/api/v1/outbox/{id}/retry",
             "courriels",
-            "Réessayer tout de suite un courriel en attente ou en échec",
+            "Réessayer tout de suite un courriel en attente, en échec, ou bloqué en envoi (bail expiré)",
             &crate::identity::authz::OUTBOX_RETRY,
             post(retry),
         )

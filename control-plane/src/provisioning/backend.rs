@@ -80,10 +80,16 @@ impl Backend {
     }
 
     /// Makes the backend hold exactly `objects` for the tenant (none: everything goes).
-    pub async fn apply(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Observation, String> {
+    /// `inputs_hash` identifies what the objects were rendered from.
+    pub async fn apply(
+        &self,
+        tenant: &Tenant,
+        objects: &[RenderedObject],
+        inputs_hash: &str,
+    ) -> Result<Observation, String> {
         match self {
             Backend::Manifests(m) => {
-                m.apply(&tenant.slug, objects).map_err(|e| format!("écriture des manifestes : {e}"))?;
+                m.apply(&tenant.slug, objects, inputs_hash).map_err(|e| format!("écriture des manifestes : {e}"))?;
                 Ok(if objects.is_empty() {
                     Observation { state: Observed::Removed, detail: "aucun manifeste".into() }
                 } else {
@@ -94,6 +100,18 @@ impl Backend {
                 })
             }
             Backend::Kube(k) => k.apply(tenant, objects).await,
+        }
+    }
+
+    /// Whether the backend still holds what was applied from `inputs_hash`, without
+    /// rendering (manifests: the folder's files match its hash file; kube: the apply
+    /// is trusted). `has_none` says whether the tenant has no objects at all.
+    pub fn intact(&self, tenant: &Tenant, inputs_hash: &str, has_none: impl FnOnce() -> bool) -> Result<bool, String> {
+        match self {
+            Backend::Manifests(m) => {
+                m.matches(&tenant.slug, inputs_hash, has_none).map_err(|e| format!("lecture des manifestes : {e}"))
+            }
+            Backend::Kube(_) => Ok(true),
         }
     }
 

@@ -1,7 +1,9 @@
 //! The reconciler: for each tenant, render the desired objects, compare their
-//! hash with the last applied one, and apply only what changed. A pass where
-//! nothing changed writes nothing to the backend. A failing tenant is retried
-//! with exponential backoff without holding up the others.
+//! hash with the last applied one and check that the backend still holds them,
+//! and apply only what changed. A pass where nothing changed writes nothing to
+//! the backend. A tenant is written under its lease (`tenant_leases`): one
+//! writer per tenant across processes. A failing tenant is retried with
+//! exponential backoff without holding up the others.
 
 use super::backend::{Backend, Observation, Observed};
 use crate::api::AppState;
@@ -95,34 +97,171 @@ async fn record_observation(
     Ok(())
 }
 
-/// Reconciles one tenant: render and apply only if its inputs changed; otherwise
-/// only read back a rollout still under way (kube), never writing to the backend.
+/// How long a reconciler may hold a tenant (its writer killed midway: then the next takes over).
+const TENANT_LEASE_MINUTES: i64 = 10;
+
+/// Who writes, and since when (leases move on with the time a pass takes).
+struct Writer {
+    holder: String,
+    started: std::time::Instant,
+}
+
+impl Writer {
+    fn lease_end(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let current = now + Duration::from_std(self.started.elapsed()).unwrap_or_default();
+        (current, current + Duration::minutes(TENANT_LEASE_MINUTES))
+    }
+}
+
+/// Takes the tenant's lease: one writer per tenant across processes. False when
+/// another writer holds it and its lease still runs.
+async fn take_lease(state: &AppState, tenant_id: &str, writer: &Writer, now: DateTime<Utc>) -> Result<bool, Problem> {
+    let (current, until) = writer.lease_end(now);
+    let taken = sqlx::query(
+        "INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (tenant_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+         WHERE tenant_leases.expires_at <= $4",
+    )
+    .bind(tenant_id)
+    .bind(&writer.holder)
+    .bind(timestamp(until))
+    .bind(timestamp(current))
+    .execute(state.store.pool())
+    .await?;
+    Ok(taken.rows_affected() == 1)
+}
+
+/// Takes the tenant's lease, waiting a while if another writer (of this process
+/// or another) holds it; false when it is still held after that.
+async fn wait_for_lease(
+    state: &AppState,
+    tenant_id: &str,
+    writer: &Writer,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if take_lease(state, tenant_id, writer, now).await? {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn release_lease(state: &AppState, tenant_id: &str, writer: &Writer) -> Result<(), Problem> {
+    sqlx::query("DELETE FROM tenant_leases WHERE tenant_id = $1 AND holder = $2")
+        .bind(tenant_id)
+        .bind(&writer.holder)
+        .execute(state.store.pool())
+        .await?;
+    Ok(())
+}
+
+/// Reconciles one tenant: render and apply if its inputs changed or the backend
+/// no longer holds what was applied (a damaged manifests folder); otherwise only
+/// read back a rollout still under way (kube), never writing to the backend.
 async fn reconcile_one(
     state: &AppState,
     backend: &Backend,
     input: &ReconcileInput,
+    writer: &Writer,
     now: DateTime<Utc>,
 ) -> Result<Outcome, Problem> {
     let tenant = &input.tenant;
     if tenant.provisioning_state.retry_at.as_ref().is_some_and(|at| *at > timestamp(now)) {
         return Ok(Outcome::Deferred);
     }
+    if settled(state, backend, input, now).await? {
+        return Ok(Outcome::Unchanged);
+    }
+    if !wait_for_lease(state, &tenant.id, writer, now).await? {
+        // Another writer holds this tenant for long: its pass records the outcome.
+        return Ok(Outcome::Deferred);
+    }
+    let outcome = write_fresh(state, backend, &tenant.slug, now).await;
+    release_lease(state, &tenant.id, writer).await?;
+    outcome
+}
+
+/// Under the tenant's lease: reads the tenant again (another writer may have
+/// written newer inputs since this pass read them) and writes it if still needed.
+async fn write_fresh(state: &AppState, backend: &Backend, slug: &str, now: DateTime<Utc>) -> Result<Outcome, Problem> {
+    let Some(input) = tenants::reconcile_inputs(&state.store, Some(slug)).await?.into_iter().next() else {
+        return Ok(Outcome::Unchanged);
+    };
+    if settled(state, backend, &input, now).await? {
+        return Ok(Outcome::Unchanged);
+    }
+    let (services, hash) = inputs(state, &input)?;
+    apply_and_record(state, backend, &input, &hash, &render(&input, &services), now).await
+}
+
+/// The services of the tenant and the hash of everything `render` reads.
+fn inputs<'a>(state: &'a AppState, input: &ReconcileInput) -> Result<(Vec<&'a Service>, String), Problem> {
+    let tenant = &input.tenant;
     let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
     let services = state.catalog.resolve(&tenant.bouquet, &options)?;
     let hash = inputs_hash(input, &services);
-    if input.applied_hash.as_deref() == Some(hash.as_str()) {
-        if Observed::unsettled(tenant.provisioning_state.observed.as_deref()) {
-            let objects = super::render(tenant, &input.org, &services, &input.secret_seed);
-            if let Ok(Some(seen)) = backend.observe(tenant, &objects).await {
-                let mut tx = state.store.begin_write().await?;
-                record_observation(&mut tx, tenant, &seen, now).await?;
-                tx.commit().await?;
-            }
-        }
-        return Ok(Outcome::Unchanged);
+    Ok((services, hash))
+}
+
+fn render(input: &ReconcileInput, services: &[&Service]) -> Vec<super::RenderedObject> {
+    super::render(&input.tenant, &input.org, services, &input.secret_seed)
+}
+
+/// True when the applied inputs are the current ones and the backend still holds
+/// their objects (checked without rendering); then reads back an unsettled
+/// rollout and clears a leftover error.
+async fn settled(
+    state: &AppState,
+    backend: &Backend,
+    input: &ReconcileInput,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let tenant = &input.tenant;
+    let (services, hash) = inputs(state, input)?;
+    if input.applied_hash.as_deref() != Some(hash.as_str())
+        || !backend.intact(tenant, &hash, || render(input, &services).is_empty()).unwrap_or(false)
+    {
+        return Ok(false);
     }
-    let objects = super::render(tenant, &input.org, &services, &input.secret_seed);
-    let result = backend.apply(tenant, &objects).await;
+    if Observed::unsettled(tenant.provisioning_state.observed.as_deref()) {
+        if let Ok(Some(seen)) = backend.observe(tenant, &render(input, &services)).await {
+            let mut tx = state.store.begin_write().await?;
+            record_observation(&mut tx, tenant, &seen, now).await?;
+            tx.commit().await?;
+        }
+    }
+    if tenant.provisioning_state.error.is_some() {
+        clear_error(state, &tenant.id).await?;
+    }
+    Ok(true)
+}
+
+/// The backend holds what was applied: no error stays on the tenant.
+async fn clear_error(state: &AppState, tenant_id: &str) -> Result<(), Problem> {
+    sqlx::query("UPDATE tenants SET reconcile_error = NULL, reconcile_failures = 0, retry_at = NULL WHERE id = $1")
+        .bind(tenant_id)
+        .execute(state.store.pool())
+        .await?;
+    Ok(())
+}
+
+/// Applies the objects (under the tenant's lease) and records the outcome.
+async fn apply_and_record(
+    state: &AppState,
+    backend: &Backend,
+    input: &ReconcileInput,
+    hash: &str,
+    objects: &[super::RenderedObject],
+    now: DateTime<Utc>,
+) -> Result<Outcome, Problem> {
+    let tenant = &input.tenant;
+    let result = backend.apply(tenant, objects, hash).await;
     let mut tx = state.store.begin_write().await?;
     match &result {
         Ok(seen) => {
@@ -130,7 +269,7 @@ async fn reconcile_one(
                 "UPDATE tenants SET applied_hash = $1, reconciled_at = $2, reconcile_error = NULL, reconcile_failures = 0, \
                  retry_at = NULL WHERE id = $3",
             )
-            .bind(&hash)
+            .bind(hash)
             .bind(timestamp(now))
             .bind(&tenant.id)
             .execute(&mut *tx)
@@ -172,16 +311,16 @@ async fn reconcile_one(
 /// One pass over every tenant (or one), `provisioning.concurrency` at a time,
 /// each failure isolated: a failing or slow tenant never holds up the others.
 pub async fn pass(state: &AppState, only: Option<&str>, now: DateTime<Utc>) -> Result<PassReport, Problem> {
-    // Passes of one process never write the same tenant at once.
-    static ONE_PASS_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _guard = ONE_PASS_AT_A_TIME.lock().await;
+    // Two passes (of this process or another) never write one tenant at once: each
+    // tenant is written under its lease; a tenant held by another writer is deferred.
     let backend = Backend::from_config(&state.config)
         .await
         .map_err(|e| Problem::new(crate::error::ProblemKind::Unavailable, e))?;
     let inputs = tenants::reconcile_inputs(&state.store, only).await?;
     let concurrency = state.config.provisioning.concurrency.max(1);
     // Futures built up front (not by a closure of the stream): their lifetimes stay concrete.
-    let work: Vec<_> = inputs.iter().map(|input| reconcile_one(state, &backend, input, now)).collect();
+    let writer = Writer { holder: crate::store::new_id(), started: std::time::Instant::now() };
+    let work: Vec<_> = inputs.iter().map(|input| reconcile_one(state, &backend, input, &writer, now)).collect();
     let outcomes: Vec<Result<Outcome, Problem>> =
         futures_util::stream::iter(work).buffer_unordered(concurrency).collect().await;
     let mut report = PassReport { tenants: inputs.len() as u64, ..PassReport::default() };

@@ -3,6 +3,8 @@
 //! Queries go through sqlx's `Any` driver with portable SQL (`$1` placeholders,
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
+mod migrate_lock;
+
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};
 use std::path::PathBuf;
@@ -109,6 +111,11 @@ impl Store {
         let migrator = match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        // PostgreSQL: sqlx holds an advisory lock; SQLite: a file lock, held until the end.
+        let _lock = match self.backend {
+            Backend::Sqlite => migrate_lock::sqlite(self.pool.connect_options().database_url.as_str()).await?,
+            Backend::Postgres => None,
         };
         migrator.run(&self.pool).await?;
         Ok(())
