@@ -20,6 +20,10 @@ use std::sync::Arc;
 use Role::*;
 
 const EVERYONE: &[Role] = &Role::ALL;
+/// The roles that work on conventions (signatories, writers, DPO, auditeur); not users nor support staff.
+const CONVENTION_READERS: &[Role] =
+    &[Admin, Dan, Collectivite, ChefEtablissement, Coordinateur, SupportN2, Dpo, Auditeur];
+const MEMBERS_WRITERS: &[Role] = &[Admin, Dan, Collectivite, Coordinateur];
 const CONVENTION_WRITERS: &[Role] = &[Admin, Dan, Collectivite, ChefEtablissement, Coordinateur];
 const CONVENTION_SIGNERS: &[Role] = &[Dan, Collectivite, ChefEtablissement, Coordinateur, SupportN2];
 const SUPPORT_READERS: &[Role] = &[Admin, Usager, ChefEtablissement, SupportN1, SupportN2, SupportN3];
@@ -36,8 +40,12 @@ const TABLE: &[(&str, &str, &[Role], Target)] = &[
     ("PATCH", "/api/v1/orgs/{key}", &[Admin, Dan, Collectivite, ChefEtablissement], Target::Org),
     ("GET", "/api/v1/orgs/{key}/covers", EVERYONE, Target::Org),
     ("GET", "/api/v1/orgs/{key}/members", EVERYONE, Target::Group),
-    ("PUT", "/api/v1/orgs/{key}/members/{commune}", &[Admin, Dan, Collectivite, Coordinateur], Target::Group),
-    ("DELETE", "/api/v1/orgs/{key}/members/{commune}", &[Admin, Dan, Collectivite, Coordinateur], Target::Group),
+    ("PUT", "/api/v1/orgs/{key}/members/{commune}", MEMBERS_WRITERS, Target::Group),
+    ("DELETE", "/api/v1/orgs/{key}/members/{commune}", MEMBERS_WRITERS, Target::Group),
+    ("GET", "/api/v1/orgs/{key}/invitations", EVERYONE, Target::Group),
+    ("POST", "/api/v1/orgs/{key}/invitations", MEMBERS_WRITERS, Target::Group),
+    ("POST", "/api/v1/membership-invitations/{id}/accept", MEMBERS_WRITERS, Target::Invitation),
+    ("POST", "/api/v1/membership-invitations/{id}/decline", MEMBERS_WRITERS, Target::Invitation),
     ("POST", "/api/v1/imports/annuaire", &[Admin, Dan], Target::None),
     ("GET", "/api/v1/me", EVERYONE, Target::None),
     ("GET", "/api/v1/users", &[Admin, Dan, Auditeur], Target::None),
@@ -58,9 +66,9 @@ const TABLE: &[(&str, &str, &[Role], Target)] = &[
     ("GET", "/api/v1/tenants/{slug}/events", EVERYONE, Target::Org),
     ("GET", "/api/v1/tenant-schema", EVERYONE, Target::None),
     ("GET", "/api/v1/convention-models", EVERYONE, Target::None),
-    ("GET", "/api/v1/conventions", EVERYONE, Target::None),
+    ("GET", "/api/v1/conventions", CONVENTION_READERS, Target::None),
     ("POST", "/api/v1/conventions", CONVENTION_WRITERS, Target::Convention),
-    ("GET", "/api/v1/conventions/{id}", EVERYONE, Target::Convention),
+    ("GET", "/api/v1/conventions/{id}", CONVENTION_READERS, Target::Convention),
     ("PATCH", "/api/v1/conventions/{id}", CONVENTION_WRITERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/submit", CONVENTION_WRITERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/visa", CONVENTION_SIGNERS, Target::Convention),
@@ -68,15 +76,15 @@ const TABLE: &[(&str, &str, &[Role], Target)] = &[
     ("POST", "/api/v1/conventions/{id}/refuse", CONVENTION_SIGNERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/terminate", CONVENTION_WRITERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/amend", CONVENTION_WRITERS, Target::Convention),
-    ("GET", "/api/v1/conventions/{id}/document", EVERYONE, Target::Convention),
+    ("GET", "/api/v1/conventions/{id}/document", CONVENTION_READERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/signed-copies", CONVENTION_WRITERS, Target::Convention),
     ("GET", "/api/v1/catalog/services", EVERYONE, Target::None),
     ("GET", "/api/v1/catalog/services/{code}", EVERYONE, Target::None),
     ("GET", "/api/v1/catalog/bouquets", EVERYONE, Target::None),
     ("GET", "/api/v1/catalog/bouquets/{id}", EVERYONE, Target::None),
-    ("GET", "/api/v1/jobs", &[Admin, Auditeur], Target::None),
+    ("GET", "/api/v1/jobs", &[Admin], Target::None),
     ("POST", "/api/v1/jobs/{name}/run", &[Admin], Target::None),
-    ("GET", "/api/v1/outbox", &[Admin, Auditeur], Target::None),
+    ("GET", "/api/v1/outbox", &[Admin], Target::None),
     ("POST", "/api/v1/outbox/{id}/retry", &[Admin], Target::None),
     // support
     ("GET", "/api/v1/support/tickets", SUPPORT_READERS, Target::None),
@@ -154,6 +162,8 @@ enum Target {
     Ticket,
     /// A groupement coordinated by the in-scope EPCI (commune in scope a member), or by the other one.
     Groupement,
+    /// An invitation of the in-scope EPCI to its commune, or of the other EPCI to the other commune.
+    Invitation,
     /// An organisation's RGPD registers: in scope for a DPO covering it or a controller
     /// bound at the organisation itself (a DAN at its académie).
     Register,
@@ -452,6 +462,19 @@ impl World {
                 set_member(&self.store, &admin(), group, commune, false, t0()).await.unwrap();
                 call(format!("/api/v1/orgs/{}/members/{}", group.id, commune.code))
             }
+            ("GET", "/api/v1/orgs/{key}/invitations") => call(format!("/api/v1/orgs/{}/invitations", group?.id)),
+            ("POST", "/api/v1/orgs/{key}/invitations") => Call {
+                body: Some(json!({ "commune": self.commune_out.code })),
+                ..call(format!("/api/v1/orgs/{}/invitations", group?.id))
+            },
+            (_, p) if p.starts_with("/api/v1/membership-invitations/") => {
+                let group = if side == Side::In { &self.group_in } else { &self.group_out };
+                let invitation =
+                    entcp::registry::invitations::invite(&self.store, &admin(), group, commune, true, t0())
+                        .await
+                        .unwrap();
+                call(p.replace("{id}", &invitation.id))
+            }
             ("POST", "/api/v1/imports/annuaire") => Call {
                 csv: Some(
                     "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n"
@@ -591,10 +614,10 @@ impl World {
     }
 
     /// The organisation whose registers `role` may read: its own as controller, a covered school as DPO.
-    async fn rgpd_org(&self, role: Role, side: Side) -> Org {
+    async fn rgpd_org(&self, role: Role, side: Side, write: bool) -> Org {
         match (side, role) {
             (Side::Out, _) => self.etab_out.clone(),
-            (Side::In, Dan) => {
+            (Side::In, Dan) | (Side::In, Dpo) if write || role == Dan => {
                 let key = format!("academie:{}", self.etab_in.academie_code.clone().unwrap());
                 queries::resolve_org(&self.store, &key).await.unwrap()
             }
@@ -604,7 +627,7 @@ impl World {
     }
 
     async fn rgpd_call(&self, method: Method, path: &str, role: Role, side: Side) -> Call {
-        let org = self.rgpd_org(role, side).await;
+        let org = self.rgpd_org(role, side, method != Method::GET).await;
         let state = entcp::api::AppState::new(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
         let call =
             |path: String| Call { method: method.clone(), path, body: None, csv: None, pdf: None, if_match: None };
@@ -674,6 +697,7 @@ fn success(method: &str, path: &str) -> u16 {
         // No convention covers the test schools: the governance gate answers.
         ("POST", "/api/v1/tenants/{slug}/transition") => 409,
         ("POST", "/api/v1/orgs")
+        | ("POST", "/api/v1/orgs/{key}/invitations")
         | ("POST", "/api/v1/users")
         | ("POST", "/api/v1/tokens")
         | ("POST", "/api/v1/tenants")
@@ -725,6 +749,13 @@ fn expected(method: &str, path: &str, allowed: &[Role], target: Target, role: Ro
     if target == Target::Groupement {
         return groupement_expected(method, path, role, side);
     }
+    if target == Target::Invitation {
+        return invitation_expected(path, role, side);
+    }
+    if method == "PUT" && path == "/api/v1/orgs/{key}/members/{commune}" && side == Side::In && role == Coordinateur {
+        // The commune is readable (a member) but only someone acting for it adds it: an invitation.
+        return 403;
+    }
     if target == Target::Convention {
         return match (side, role) {
             (Side::In, _) | (Side::Out, Admin) => convention_success(method, path, role),
@@ -736,11 +767,17 @@ fn expected(method: &str, path: &str, allowed: &[Role], target: Target, role: Ro
     if side == Side::In || role == Admin || target == Target::None {
         return success(method, path);
     }
-    match (target, method) {
-        // Another user's token is not revealed, even to a write.
-        (Target::Token, _) => 404,
-        (_, "GET") => 404,
-        _ => 403,
+    // Out of scope and unreadable: not revealed, read or write.
+    404
+}
+
+/// An invitation is answered for the commune (accept, decline) or for the group (decline).
+fn invitation_expected(path: &str, role: Role, side: Side) -> u16 {
+    match (side, role) {
+        (_, Admin) => 200,
+        (Side::Out, _) => 404,
+        (Side::In, Coordinateur) if path.ends_with("/accept") => 403,
+        (Side::In, _) => 200,
     }
 }
 
@@ -910,7 +947,8 @@ impl World {
 fn ticket_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
     let requester = matches!(role, Usager | ChefEtablissement);
     match (side, method, path) {
-        (Side::Out, "POST", "/api/v1/support/tickets") if role != Admin => 403,
+        // A tenant the role cannot see is an unknown tenant.
+        (Side::Out, "POST", "/api/v1/support/tickets") if role != Admin => 422,
         // Others' tickets are not revealed, even to a write.
         (Side::Out, _, _) if role != Admin => 404,
         (_, "POST", "/api/v1/support/tickets") => 201,

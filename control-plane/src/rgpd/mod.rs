@@ -50,6 +50,8 @@ pub async fn authorize(state: &AppState, actor: &Actor, action: &Action, target:
         };
         let allowed = match b.role {
             Role::Admin => true,
+            // A DPO reads what its organisation covers; it keeps (writes) only its own registers.
+            Role::Dpo if action.write => org.id == target.id,
             Role::Dpo => authz::in_org_scope(&state.store, org, target).await?,
             Role::Dan if org.kind == OrgKind::Academie => {
                 org.id == target.id
@@ -62,8 +64,10 @@ pub async fn authorize(state: &AppState, actor: &Actor, action: &Action, target:
         }
     }
     tracing::info!(actor = %actor.name, action = action.name, target = %target.qualified_code(), allowed = false, "rgpd authorisation");
-    if action.write {
+    if action.write && Box::pin(authorize(state, actor, &authz::RGPD_READ, target)).await.is_ok() {
         Err(authz::forbidden(format!("les registres de {} sont hors de votre périmètre", target.name)))
+    } else if action.write {
+        Err(authz::out_of_scope_write(&state.store, actor, target).await?)
     } else {
         Err(Problem::not_found(format!("aucune organisation « {} »", target.code)))
     }

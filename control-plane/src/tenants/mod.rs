@@ -377,8 +377,14 @@ pub async fn apply(
     let (store, now) = (&state.store, state.clock.now());
     let slug = doc.metadata.name.as_str();
     let checked = check_spec(store, &state.catalog, slug, &doc.spec).await?;
-    crate::identity::authz::authorize(store, actor, &crate::identity::authz::TENANTS_WRITE, &checked.org).await?;
     let existing = get_tenant(store, slug).await?;
+    // A change touches the tenant's organisation as registered and the one the document names.
+    let registered = match &existing {
+        Some(t) => get_org(store, &t.organisation.id).await?,
+        None => None,
+    };
+    let touched: Vec<&Org> = std::iter::once(&checked.org).chain(registered.as_ref()).collect();
+    crate::identity::authz::authorize_all(store, actor, &crate::identity::authz::TENANTS_WRITE, &touched).await?;
     let mut tx = store.begin_write().await?;
     let (applied, id) = match &existing {
         None => {
