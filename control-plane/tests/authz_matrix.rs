@@ -982,7 +982,8 @@ fn groupement_expected(method: &str, path: &str, role: Role, side: Side) -> u16 
     };
     if reach {
         ok
-    } else if method == "GET" && path != "/api/v1/groupements/{id}/prefill" {
+    } else if method == "GET" && path != "/api/v1/groupements/{id}/prefill" || role == Collectivite {
+        // A collectivité applies for itself: another applicant it cannot read is not revealed.
         404
     } else {
         403
