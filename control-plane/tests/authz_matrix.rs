@@ -614,10 +614,10 @@ impl World {
     }
 
     /// The organisation whose registers `role` may read: its own as controller, a covered school as DPO.
-    async fn rgpd_org(&self, role: Role, side: Side, write: bool) -> Org {
+    async fn rgpd_org(&self, role: Role, side: Side) -> Org {
         match (side, role) {
             (Side::Out, _) => self.etab_out.clone(),
-            (Side::In, Dan) | (Side::In, Dpo) if write || role == Dan => {
+            (Side::In, Dan) => {
                 let key = format!("academie:{}", self.etab_in.academie_code.clone().unwrap());
                 queries::resolve_org(&self.store, &key).await.unwrap()
             }
@@ -627,7 +627,7 @@ impl World {
     }
 
     async fn rgpd_call(&self, method: Method, path: &str, role: Role, side: Side) -> Call {
-        let org = self.rgpd_org(role, side, method != Method::GET).await;
+        let org = self.rgpd_org(role, side).await;
         let state = entcp::api::AppState::new(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
         let call =
             |path: String| Call { method: method.clone(), path, body: None, csv: None, pdf: None, if_match: None };
