@@ -458,3 +458,92 @@ async fn only_the_roles_working_on_conventions_read_them_and_only_signers_see_wh
         assert!(!document.contains("dan@ac-creteil.fr"));
     }
 }
+
+/// The members of a problem+json body, sorted: what an oracle check compares.
+fn shape(body: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = body.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn creating_a_token_for_someone_else_answers_alike_whether_they_exist_or_not() {
+    for db in common::backends().await {
+        let w = world(db).await;
+        let other = w.client("autre@test.fr", Role::Usager, Some("0940176F")).await;
+        drop(other);
+        let usager = w.client("usager@test.fr", Role::Usager, Some("0940176F")).await;
+        let existing = send(usager.post(w.url("/tokens")).json(&json!({ "name": "x", "user": "autre@test.fr" }))).await;
+        let missing =
+            send(usager.post(w.url("/tokens")).json(&json!({ "name": "x", "user": "personne@test.fr" }))).await;
+        assert_eq!(existing.0, missing.0, "{}: {} / {}", w.db.name, existing.1, missing.1);
+        assert_eq!(existing.1, missing.1, "{}", w.db.name);
+        assert_eq!(existing.0, StatusCode::FORBIDDEN);
+    }
+}
+
+/// A tenant of a school, applied by the admin.
+async fn tenant(store: &Store, slug: &str, school: &str) -> entcp::tenants::Tenant {
+    let doc = json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+        "spec": { "organisation": school, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" }
+    });
+    let doc: entcp::tenants::EntTenant = serde_json::from_value(doc).unwrap();
+    let state = entcp::api::AppState::new(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap().1
+}
+
+#[tokio::test]
+async fn a_ticket_on_a_foreign_tenant_answers_like_one_on_an_unknown_tenant() {
+    for db in common::backends().await {
+        let w = world(db).await;
+        let boulogne = uai("0929901");
+        tenant(&w.db.store, "boulogne-1", &boulogne).await;
+        let usager = w.client("usager@test.fr", Role::Usager, Some("0940176F")).await;
+        let ticket = |slug: &str| {
+            json!({ "tenant": slug, "subject": "Panne", "description": "Rien ne marche.", "category": "autre",
+                    "impact": "basse", "urgency": "basse" })
+        };
+        let foreign = send(usager.post(w.url("/support/tickets")).json(&ticket("boulogne-1"))).await;
+        let unknown = send(usager.post(w.url("/support/tickets")).json(&ticket("nulle-part"))).await;
+        assert_eq!(foreign.0, unknown.0, "{}: {} / {}", w.db.name, foreign.1, unknown.1);
+        assert_eq!(shape(&foreign.1), shape(&unknown.1));
+        assert!(!foreign.1.to_string().contains("Boulogne"), "{}", foreign.1);
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_document_cannot_take_over_another_organisations_tenant() {
+    for db in common::backends().await {
+        let w = world(db).await;
+        let boulogne = uai("0929901");
+        tenant(&w.db.store, "boulogne-1", &boulogne).await;
+        let fresnes = w.client("maire@fresnes.fr", Role::Collectivite, Some("commune:94034")).await;
+        let school = org(&w.db.store, "0940176F").await.id;
+        let doc = |slug: &str| {
+            json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                    "spec": { "organisation": school, "hostname": format!("{slug}-x.ent.example.fr"), "bouquet": "socle-1d" } })
+        };
+        let (status, body) = send(fresnes.post(w.url("/tenants")).json(&doc("boulogne-1"))).await;
+        // The tenant's organisation is out of scope: not revealed, not touched.
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}: {body}", w.db.name);
+        let kept = entcp::tenants::get_tenant(&w.db.store, "boulogne-1").await.unwrap().unwrap();
+        assert_eq!(kept.organisation.code, boulogne);
+    }
+}
+
+#[tokio::test]
+async fn a_support_contract_names_only_organisations_in_scope() {
+    for db in common::backends().await {
+        let w = world(db).await;
+        let dan = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+        let boulogne = uai("0929901");
+        let url = w.url("/support/contracts/academie:24");
+        let (foreign, body) = send(dan.put(&url).json(&json!({ "n1": boulogne }))).await;
+        let (unknown, missing) = send(dan.put(&url).json(&json!({ "n1": uai("0929999") }))).await;
+        assert_eq!(foreign, StatusCode::UNPROCESSABLE_ENTITY, "{}: {body}", w.db.name);
+        assert_eq!((foreign, shape(&body)), (unknown, shape(&missing)));
+        let (status, body) = send(dan.put(&url).json(&json!({ "n1": "0940176F" }))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{}: {body}", w.db.name);
+    }
+}
