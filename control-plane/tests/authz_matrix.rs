@@ -767,8 +767,12 @@ fn expected(method: &str, path: &str, allowed: &[Role], target: Target, role: Ro
     if side == Side::In || role == Admin || target == Target::None {
         return success(method, path);
     }
-    // Out of scope and unreadable: not revealed, read or write.
-    404
+    match (method, path) {
+        // The organisation of the document is named like an unknown one.
+        ("POST", "/api/v1/tenants") => 422,
+        // Out of scope and unreadable: not revealed, read or write.
+        _ => 404,
+    }
 }
 
 /// An invitation is answered for the commune (accept, decline) or for the group (decline).

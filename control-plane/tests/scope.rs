@@ -547,3 +547,20 @@ async fn a_support_contract_names_only_organisations_in_scope() {
         assert_eq!(status, StatusCode::NO_CONTENT, "{}: {body}", w.db.name);
     }
 }
+
+#[tokio::test]
+async fn a_tenant_for_a_school_out_of_scope_is_refused_like_one_for_an_unknown_school() {
+    for db in common::backends().await {
+        let w = world(db).await;
+        let fresnes = w.client("maire@fresnes.fr", Role::Collectivite, Some("commune:94034")).await;
+        let doc = |slug: &str, school: &str| {
+            json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                    "spec": { "organisation": school, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" } })
+        };
+        let foreign = send(fresnes.post(w.url("/tenants")).json(&doc("t-1", &uai("0929901")))).await;
+        let unknown = send(fresnes.post(w.url("/tenants")).json(&doc("t-2", &uai("0929999")))).await;
+        assert_eq!(foreign.0, StatusCode::UNPROCESSABLE_ENTITY, "{}: {}", w.db.name, foreign.1);
+        assert_eq!((foreign.0, shape(&foreign.1)), (unknown.0, shape(&unknown.1)), "{}", w.db.name);
+        assert!(entcp::tenants::get_tenant(&w.db.store, "t-1").await.unwrap().is_none());
+    }
+}

@@ -384,7 +384,16 @@ pub async fn apply(
         None => None,
     };
     let touched: Vec<&Org> = std::iter::once(&checked.org).chain(registered.as_ref()).collect();
-    crate::identity::authz::authorize_all(store, actor, &crate::identity::authz::TENANTS_WRITE, &touched).await?;
+    match crate::identity::authz::authorize_all(store, actor, &crate::identity::authz::TENANTS_WRITE, &touched).await {
+        // An organisation the actor cannot read is named like an unknown one.
+        Err(p) if p.kind == crate::error::ProblemKind::NotFound && existing.is_none() => {
+            return Err(Problem::invalid_field(
+                "spec.organisation",
+                format!("aucune organisation « {} »", doc.spec.organisation),
+            ))
+        }
+        other => other?,
+    }
     let mut tx = store.begin_write().await?;
     let (applied, id) = match &existing {
         None => {
