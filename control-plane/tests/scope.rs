@@ -354,6 +354,11 @@ async fn an_oversized_upload_answers_413_with_nothing_imported() {
         let status_line = post_chunked(&base, "/api/v1/imports/annuaire", &token, &csv).await;
         assert!(status_line.starts_with("HTTP/1.1 413"), "{}: {status_line}", db.name);
         assert_eq!(common::count_kind(&db.store, "etablissement").await, 0, "{}", db.name);
+        // Under the limit, a chunked upload is imported whole.
+        let small = format!("{HEADER}0940176F;Ecole élémentaire Robert Doisneau;Ecole;94034;094;24\n");
+        let status_line = post_chunked(&base, "/api/v1/imports/annuaire", &token, small.as_bytes()).await;
+        assert!(status_line.starts_with("HTTP/1.1 200"), "{}: {status_line}", db.name);
+        assert_eq!(common::count_kind(&db.store, "etablissement").await, 1, "{}", db.name);
     }
 }
 
