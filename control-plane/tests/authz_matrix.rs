@@ -20,6 +20,10 @@ use std::sync::Arc;
 use Role::*;
 
 const EVERYONE: &[Role] = &Role::ALL;
+/// The roles that work on conventions (signatories, writers, DPO, auditeur); not users nor support staff.
+const CONVENTION_READERS: &[Role] =
+    &[Admin, Dan, Collectivite, ChefEtablissement, Coordinateur, SupportN2, Dpo, Auditeur];
+const MEMBERS_WRITERS: &[Role] = &[Admin, Dan, Collectivite, Coordinateur];
 const CONVENTION_WRITERS: &[Role] = &[Admin, Dan, Collectivite, ChefEtablissement, Coordinateur];
 const CONVENTION_SIGNERS: &[Role] = &[Dan, Collectivite, ChefEtablissement, Coordinateur, SupportN2];
 const SUPPORT_READERS: &[Role] = &[Admin, Usager, ChefEtablissement, SupportN1, SupportN2, SupportN3];
@@ -36,8 +40,12 @@ const TABLE: &[(&str, &str, &[Role], Target)] = &[
     ("PATCH", "/api/v1/orgs/{key}", &[Admin, Dan, Collectivite, ChefEtablissement], Target::Org),
     ("GET", "/api/v1/orgs/{key}/covers", EVERYONE, Target::Org),
     ("GET", "/api/v1/orgs/{key}/members", EVERYONE, Target::Group),
-    ("PUT", "/api/v1/orgs/{key}/members/{commune}", &[Admin, Dan, Collectivite, Coordinateur], Target::Group),
-    ("DELETE", "/api/v1/orgs/{key}/members/{commune}", &[Admin, Dan, Collectivite, Coordinateur], Target::Group),
+    ("PUT", "/api/v1/orgs/{key}/members/{commune}", MEMBERS_WRITERS, Target::Group),
+    ("DELETE", "/api/v1/orgs/{key}/members/{commune}", MEMBERS_WRITERS, Target::Group),
+    ("GET", "/api/v1/orgs/{key}/invitations", EVERYONE, Target::Group),
+    ("POST", "/api/v1/orgs/{key}/invitations", MEMBERS_WRITERS, Target::Group),
+    ("POST", "/api/v1/membership-invitations/{id}/accept", MEMBERS_WRITERS, Target::Invitation),
+    ("POST", "/api/v1/membership-invitations/{id}/decline", MEMBERS_WRITERS, Target::Invitation),
     ("POST", "/api/v1/imports/annuaire", &[Admin, Dan], Target::None),
     ("GET", "/api/v1/me", EVERYONE, Target::None),
     ("GET", "/api/v1/users", &[Admin, Dan, Auditeur], Target::None),
@@ -58,9 +66,9 @@ const TABLE: &[(&str, &str, &[Role], Target)] = &[
     ("GET", "/api/v1/tenants/{slug}/events", EVERYONE, Target::Org),
     ("GET", "/api/v1/tenant-schema", EVERYONE, Target::None),
     ("GET", "/api/v1/convention-models", EVERYONE, Target::None),
-    ("GET", "/api/v1/conventions", EVERYONE, Target::None),
+    ("GET", "/api/v1/conventions", CONVENTION_READERS, Target::None),
     ("POST", "/api/v1/conventions", CONVENTION_WRITERS, Target::Convention),
-    ("GET", "/api/v1/conventions/{id}", EVERYONE, Target::Convention),
+    ("GET", "/api/v1/conventions/{id}", CONVENTION_READERS, Target::Convention),
     ("PATCH", "/api/v1/conventions/{id}", CONVENTION_WRITERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/submit", CONVENTION_WRITERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/visa", CONVENTION_SIGNERS, Target::Convention),
@@ -68,15 +76,15 @@ const TABLE: &[(&str, &str, &[Role], Target)] = &[
     ("POST", "/api/v1/conventions/{id}/refuse", CONVENTION_SIGNERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/terminate", CONVENTION_WRITERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/amend", CONVENTION_WRITERS, Target::Convention),
-    ("GET", "/api/v1/conventions/{id}/document", EVERYONE, Target::Convention),
+    ("GET", "/api/v1/conventions/{id}/document", CONVENTION_READERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/signed-copies", CONVENTION_WRITERS, Target::Convention),
     ("GET", "/api/v1/catalog/services", EVERYONE, Target::None),
     ("GET", "/api/v1/catalog/services/{code}", EVERYONE, Target::None),
     ("GET", "/api/v1/catalog/bouquets", EVERYONE, Target::None),
     ("GET", "/api/v1/catalog/bouquets/{id}", EVERYONE, Target::None),
-    ("GET", "/api/v1/jobs", &[Admin, Auditeur], Target::None),
+    ("GET", "/api/v1/jobs", &[Admin], Target::None),
     ("POST", "/api/v1/jobs/{name}/run", &[Admin], Target::None),
-    ("GET", "/api/v1/outbox", &[Admin, Auditeur], Target::None),
+    ("GET", "/api/v1/outbox", &[Admin], Target::None),
     ("POST", "/api/v1/outbox/{id}/retry", &[Admin], Target::None),
     // support
     ("GET", "/api/v1/support/tickets", SUPPORT_READERS, Target::None),
@@ -154,6 +162,8 @@ enum Target {
     Ticket,
     /// A groupement coordinated by the in-scope EPCI (commune in scope a member), or by the other one.
     Groupement,
+    /// An invitation of the in-scope EPCI to its commune, or of the other EPCI to the other commune.
+    Invitation,
     /// An organisation's RGPD registers: in scope for a DPO covering it or a controller
     /// bound at the organisation itself (a DAN at its académie).
     Register,
@@ -452,6 +462,19 @@ impl World {
                 set_member(&self.store, &admin(), group, commune, false, t0()).await.unwrap();
                 call(format!("/api/v1/orgs/{}/members/{}", group.id, commune.code))
             }
+            ("GET", "/api/v1/orgs/{key}/invitations") => call(format!("/api/v1/orgs/{}/invitations", group?.id)),
+            ("POST", "/api/v1/orgs/{key}/invitations") => Call {
+                body: Some(json!({ "commune": self.commune_out.code })),
+                ..call(format!("/api/v1/orgs/{}/invitations", group?.id))
+            },
+            (_, p) if p.starts_with("/api/v1/membership-invitations/") => {
+                let group = if side == Side::In { &self.group_in } else { &self.group_out };
+                let invitation =
+                    entcp::registry::invitations::invite(&self.store, &admin(), group, commune, true, t0())
+                        .await
+                        .unwrap();
+                call(p.replace("{id}", &invitation.id))
+            }
             ("POST", "/api/v1/imports/annuaire") => Call {
                 csv: Some(
                     "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n"
@@ -674,6 +697,7 @@ fn success(method: &str, path: &str) -> u16 {
         // No convention covers the test schools: the governance gate answers.
         ("POST", "/api/v1/tenants/{slug}/transition") => 409,
         ("POST", "/api/v1/orgs")
+        | ("POST", "/api/v1/orgs/{key}/invitations")
         | ("POST", "/api/v1/users")
         | ("POST", "/api/v1/tokens")
         | ("POST", "/api/v1/tenants")
@@ -725,6 +749,13 @@ fn expected(method: &str, path: &str, allowed: &[Role], target: Target, role: Ro
     if target == Target::Groupement {
         return groupement_expected(method, path, role, side);
     }
+    if target == Target::Invitation {
+        return invitation_expected(path, role, side);
+    }
+    if method == "PUT" && path == "/api/v1/orgs/{key}/members/{commune}" && side == Side::In && role == Coordinateur {
+        // The commune is readable (a member) but only someone acting for it adds it: an invitation.
+        return 403;
+    }
     if target == Target::Convention {
         return match (side, role) {
             (Side::In, _) | (Side::Out, Admin) => convention_success(method, path, role),
@@ -736,11 +767,21 @@ fn expected(method: &str, path: &str, allowed: &[Role], target: Target, role: Ro
     if side == Side::In || role == Admin || target == Target::None {
         return success(method, path);
     }
-    match (target, method) {
-        // Another user's token is not revealed, even to a write.
-        (Target::Token, _) => 404,
-        (_, "GET") => 404,
-        _ => 403,
+    match (method, path) {
+        // The organisation of the document is named like an unknown one.
+        ("POST", "/api/v1/tenants") => 422,
+        // Out of scope and unreadable: not revealed, read or write.
+        _ => 404,
+    }
+}
+
+/// An invitation is answered for the commune (accept, decline) or for the group (decline).
+fn invitation_expected(path: &str, role: Role, side: Side) -> u16 {
+    match (side, role) {
+        (_, Admin) => 200,
+        (Side::Out, _) => 404,
+        (Side::In, Coordinateur) if path.ends_with("/accept") => 403,
+        (Side::In, _) => 200,
     }
 }
 
@@ -769,6 +810,153 @@ async fn every_route_answers_each_role_in_and_out_of_scope_as_the_table_says() {
             }
         }
         assert!(failures.is_empty(), "{}: {} mismatches:\n{}", db.name, failures.len(), failures.join("\n"));
+    }
+}
+
+/// The request of `call` with every id of its path replaced by one that exists nowhere.
+fn with_missing_ids(template: &str, call: &Call) -> Call {
+    let (path, query) = match call.path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (call.path.as_str(), None),
+    };
+    let segments: Vec<String> = template
+        .split('/')
+        .zip(path.split('/'))
+        .map(|(t, actual)| match t {
+            "{role}" | "{name}" | "{code}" => actual.to_string(),
+            t if t.starts_with('{') => "inexistant-0000".to_string(),
+            _ => actual.to_string(),
+        })
+        .collect();
+    let path = match query {
+        Some(q) => format!("{}?{q}", segments.join("/")),
+        None => segments.join("/"),
+    };
+    Call {
+        method: call.method.clone(),
+        path,
+        body: call.body.clone(),
+        csv: call.csv.clone(),
+        pdf: call.pdf.clone(),
+        if_match: call.if_match,
+    }
+}
+
+/// The sorted members of a JSON object: what "the same body shape" compares.
+fn shape(body: &str) -> Vec<String> {
+    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let mut keys: Vec<String> = value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn an_out_of_scope_id_and_a_missing_id_answer_alike() {
+    for db in common::backends().await {
+        let world = world(&db).await;
+        let mut failures = Vec::new();
+        for (method, path, allowed, target) in TABLE {
+            // Groupements are public facts to their readers: refusals there may say 403.
+            if !path.contains('{') || matches!(target, Target::None | Target::Groupement) {
+                continue;
+            }
+            for role in allowed.iter().copied().filter(|r| *r != Admin) {
+                let Some(out) = world.call(method, path, role, Side::Out).await else { continue };
+                let missing = with_missing_ids(path, &out);
+                let (out_status, out_body) = world.send(role, out).await;
+                let (missing_status, missing_body) = world.send(role, missing).await;
+                if out_status != missing_status || shape(&out_body) != shape(&missing_body) {
+                    failures.push(format!(
+                        "{method} {path} as {}: out of scope {out_status} {out_body} / missing {missing_status} {missing_body}",
+                        role.as_str()
+                    ));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}: {} oracles:\n{}", db.name, failures.len(), failures.join("\n"));
+    }
+}
+
+impl World {
+    async fn is_member(&self, group: &Org, commune: &Org) -> bool {
+        queries::members_of_group(&self.store, &group.id).await.unwrap().iter().any(|(c, _)| c.id == commune.id)
+    }
+
+    fn request(&self, method: &str, path: String, body: Option<Value>) -> Call {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        Call { method, path, body, csv: None, pdf: None, if_match: None }
+    }
+}
+
+/// Relationship writes name a second organisation (a commune joining a group, the académie a
+/// row moves a school to, the N1 of a support contract, a tenant's organisation): each is
+/// sent with that second organisation inside and outside the caller's scope.
+#[tokio::test]
+async fn relationship_writes_check_every_organisation_they_touch() {
+    for db in common::backends().await {
+        let w = world(&db).await;
+        let name = db.name;
+        let group_in = w.group_in.clone();
+        let members = |c: &Org| format!("/api/v1/orgs/{}/members/{}", group_in.id, c.code);
+
+        // Membership: the commune must be the caller's to vouch for (a DAN of its académie).
+        let (status, body) = w.send(Dan, w.request("PUT", members(&w.commune_out), Some(json!({})))).await;
+        assert_eq!(status, 404, "{name}: {body}");
+        assert!(!w.is_member(&group_in, &w.commune_out).await);
+        let (status, body) = w.send(Dan, w.request("PUT", members(&w.commune_in), Some(json!({})))).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        // Delegation through the group's own roles needs the commune's consent.
+        let delegate = Some(json!({ "ent_delegated": true }));
+        let (status, body) = w.send(Coordinateur, w.request("PUT", members(&w.commune_in), delegate.clone())).await;
+        assert_eq!(status, 403, "{name}: {body}");
+        let (status, _) = w.send(Coordinateur, w.request("PUT", members(&w.commune_out), delegate)).await;
+        assert_eq!(status, 404, "{name}");
+        set_member(&w.store, &admin(), &group_in, &w.commune_out, false, t0()).await.unwrap();
+        let (status, _) = w.send(Dan, w.request("DELETE", members(&w.commune_out), None)).await;
+        assert_eq!(status, 404, "{name}");
+        assert!(w.is_member(&group_in, &w.commune_out).await, "{name}: removed out of scope");
+        entcp::registry::manage::remove_member(&w.store, &admin(), &group_in, &w.commune_out, t0()).await.unwrap();
+
+        // Import: a row may not move a school of another académie into the caller's.
+        let academie_in = w.etab_in.academie_code.clone().unwrap();
+        let header = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n";
+        for (etab, out_of_scope, updated) in [(&w.etab_out, 1, 0), (&w.etab_in, 0, 1)] {
+            let commune = w.commune_in.code.clone();
+            let csv = format!("{header}{};Ecole renommée;Ecole;{commune};{academie_in}\n", etab.code);
+            let call = Call { csv: Some(csv), ..w.request("POST", "/api/v1/imports/annuaire".into(), None) };
+            let (status, body) = w.send(Dan, call).await;
+            assert_eq!(status, 200, "{name}: {body}");
+            let report: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(report["out_of_scope"], out_of_scope, "{name} {}: {report}", etab.code);
+            assert_eq!(report["etablissements"]["updated"], updated, "{name} {}: {report}", etab.code);
+        }
+        let etab_out = queries::get_org(&w.store, &w.etab_out.id).await.unwrap().unwrap();
+        assert_eq!(etab_out.academie_code, w.etab_out.academie_code, "{name}: the school moved");
+
+        // Support contract: the N1 organisation named gets the tickets.
+        let academie = format!("/api/v1/support/contracts/academie:{academie_in}");
+        for (n1, want) in [(&w.etab_out, 422), (&w.etab_in, 204)] {
+            let (status, body) = w.send(Dan, w.request("PUT", academie.clone(), Some(json!({ "n1": n1.id })))).await;
+            assert_eq!(status, want, "{name} n1 {}: {body}", n1.code);
+        }
+
+        // Tenants: a document naming one's own school may not rewrite another organisation's tenant.
+        let foreign: entcp::tenants::EntTenant = serde_json::from_value(w.tenant_doc(&w.etab_out)).unwrap();
+        let state = entcp::api::AppState::new(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+        entcp::tenants::apply(&state, &admin(), &foreign, None).await.unwrap();
+        for (slug, want) in [(foreign.metadata.name.clone(), 404), ("propre-1".to_string(), 201)] {
+            let mut doc = w.tenant_doc(&w.etab_in);
+            doc["metadata"]["name"] = json!(slug);
+            let (status, body) = w.send(Dan, w.request("POST", "/api/v1/tenants".into(), Some(doc))).await;
+            assert_eq!(status, want, "{name} {slug}: {body}");
+        }
+
+        // Role grants: administrators only, whatever the organisation.
+        for etab in [&w.etab_in, &w.etab_out] {
+            let body = Some(json!({ "role": "chef_etablissement", "org": etab.id }));
+            let (status, _) = w.send(Dan, w.request("POST", format!("/api/v1/users/{}/roles", w.user_in), body)).await;
+            assert_eq!(status, 403, "{name}");
+        }
     }
 }
 
@@ -910,7 +1098,8 @@ impl World {
 fn ticket_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
     let requester = matches!(role, Usager | ChefEtablissement);
     match (side, method, path) {
-        (Side::Out, "POST", "/api/v1/support/tickets") if role != Admin => 403,
+        // A tenant the role cannot see is an unknown tenant.
+        (Side::Out, "POST", "/api/v1/support/tickets") if role != Admin => 422,
         // Others' tickets are not revealed, even to a write.
         (Side::Out, _, _) if role != Admin => 404,
         (_, "POST", "/api/v1/support/tickets") => 201,
@@ -944,7 +1133,8 @@ fn groupement_expected(method: &str, path: &str, role: Role, side: Side) -> u16 
     };
     if reach {
         ok
-    } else if method == "GET" && path != "/api/v1/groupements/{id}/prefill" {
+    } else if method == "GET" && path != "/api/v1/groupements/{id}/prefill" || role == Collectivite {
+        // A collectivité applies for itself: another applicant it cannot read is not revealed.
         404
     } else {
         403

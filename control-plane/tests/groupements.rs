@@ -235,7 +235,8 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp() {
         assert_eq!((status, fields(&problem)), (422, vec!["pupils".to_string()]), "{name}: {problem}");
         let theirs = json!({ "applicant": format!("commune:{}", members[0].0.code), "deliberation_number": "X", "deliberation_date": "2026-06-01" });
         let (status, _) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&theirs)).await;
-        assert_eq!(status, 403, "{name}: applying for another commune");
+        // Another commune the caller cannot read is not revealed.
+        assert_eq!(status, 404, "{name}: applying for another commune");
 
         // After the deadline (another server, clock later): 409.
         let late_clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(60)));

@@ -124,7 +124,7 @@ pub async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<ExitC
         UsersCommand::List => {
             let mut cursor: Option<String> = None;
             loop {
-                let page = identity::list_users(store, cursor.as_deref(), Some(500)).await.map_err(fail)?;
+                let page = identity::list_users(store, cursor.as_deref(), Some(500), None).await.map_err(fail)?;
                 for user in &page.items {
                     let roles: Vec<String> = user
                         .roles

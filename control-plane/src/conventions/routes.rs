@@ -6,7 +6,7 @@ use super::{get_convention, list_ids, Convention, ConventionFilter};
 use crate::api::extract::{ApiJson, ApiQuery};
 use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::{Problem, ProblemKind};
-use crate::identity::authz::{CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE};
+use crate::identity::authz::{CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ};
 use crate::registry::queries::Page;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -23,7 +23,7 @@ pub const SIGNED_COPY_LIMIT: usize = 32 * 1024 * 1024;
 pub fn routes() -> Vec<ApiRoute> {
     let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "conventions", s, a, h);
     vec![
-        route(Method::GET, "/api/v1/convention-models", "Modèles de convention", &CONVENTIONS_READ, get(models))
+        route(Method::GET, "/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, get(models))
             .responds::<Vec<ConventionModel>>(StatusCode::OK),
         route(Method::GET, "/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, get(list))
             .query::<ConventionFilter>()
@@ -164,6 +164,30 @@ async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<Convention,
     }
 }
 
+/// Whether the caller sees who signed: an admin, or a signatory or writer at a party.
+fn sees_signers(caller: &Caller, conv: &Convention) -> bool {
+    let works_on = |role| CONVENTIONS_WRITE.roles.contains(role) || CONVENTIONS_SIGN.roles.contains(role);
+    caller.actor.is_admin()
+        || caller
+            .actor
+            .bindings
+            .iter()
+            .any(|b| works_on(&b.role) && b.org.as_ref().is_some_and(|o| conv.parties.iter().any(|p| p.org.id == o.id)))
+}
+
+/// The convention as the caller may read it: signers' e-mails hidden from the other readers (DPO, auditeur).
+fn redacted(caller: &Caller, mut conv: Convention) -> Convention {
+    if !sees_signers(caller, &conv) {
+        for step in &mut conv.steps {
+            step.user_email = "(masqué)".into();
+        }
+        for file in &mut conv.signed_files {
+            file.uploaded_by = "(masqué)".into();
+        }
+    }
+    conv
+}
+
 fn with_etag(conv: Convention, status: StatusCode) -> Response {
     let tag = etag(conv.version);
     let mut response = (status, Json(conv)).into_response();
@@ -185,7 +209,7 @@ async fn list(
     let mut items = Vec::new();
     for id in ids {
         if let Some(conv) = get_convention(&state.store, &state.models, &id).await? {
-            items.push(conv);
+            items.push(redacted(&caller, conv));
         }
     }
     Ok(Json(Page { items, next_cursor }))
@@ -201,7 +225,7 @@ async fn create(
 }
 
 async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
-    Ok(with_etag(find(&state, &caller, &id).await?, StatusCode::OK))
+    Ok(with_etag(redacted(&caller, find(&state, &caller, &id).await?), StatusCode::OK))
 }
 
 async fn update(
@@ -274,7 +298,7 @@ async fn document(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<DocumentQuery>,
 ) -> Result<Response, Problem> {
-    let conv = find(&state, &caller, &id).await?;
+    let conv = redacted(&caller, find(&state, &caller, &id).await?);
     let model = super::find_model(&state.models, &conv.model_id, Some(conv.model_version))?;
     let doc = super::document::full(model, &conv)?;
     let (bytes, content_type, ext) = match q.format.as_deref().unwrap_or("html") {

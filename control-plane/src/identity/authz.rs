@@ -36,7 +36,15 @@ pub const ROLES_WRITE: Action = Action { name: "roles.write", write: true, roles
 pub const SELF_READ: Action = Action { name: "self.read", write: false, roles: EVERYONE };
 /// One's own tokens; an admin's reach every user's.
 pub const TOKENS_MANAGE: Action = Action { name: "tokens.manage", write: true, roles: EVERYONE };
-pub const CONVENTIONS_READ: Action = Action { name: "conventions.read", write: false, roles: EVERYONE };
+/// The convention models: public facts.
+pub const CONVENTION_MODELS_READ: Action = Action { name: "convention-models.read", write: false, roles: EVERYONE };
+/// Conventions (parameters, amounts, signers): the roles that work on them at a party —
+/// signatories and writers, DPO, auditeur. Users and support staff do not.
+pub const CONVENTIONS_READ: Action = Action {
+    name: "conventions.read",
+    write: false,
+    roles: &[Admin, Dan, Collectivite, ChefEtablissement, Coordinateur, SupportN2, Dpo, Auditeur],
+};
 pub const CONVENTIONS_WRITE: Action = Action {
     name: "conventions.write",
     write: true,
@@ -54,9 +62,11 @@ pub const TENANTS_READ: Action = Action { name: "tenants.read", write: false, ro
 pub const TENANTS_WRITE: Action = Action { name: "tenants.write", write: true, roles: &[Admin, Dan, Collectivite] };
 pub const TENANTS_TRANSITION: Action = Action { name: "tenants.transition", write: true, roles: &[Admin, Dan] };
 pub const AUDIT_READ: Action = Action { name: "audit.read", write: false, roles: &[Admin, Auditeur, Dpo] };
-pub const JOBS_READ: Action = Action { name: "jobs.read", write: false, roles: &[Admin, Auditeur] };
+/// Job runs and the mail outbox are platform-wide (one run serves every organisation, a
+/// queued mail's recipients are personal data of any organisation): administrators only.
+pub const JOBS_READ: Action = Action { name: "jobs.read", write: false, roles: &[Admin] };
 pub const JOBS_RUN: Action = Action { name: "jobs.run", write: true, roles: &[Admin] };
-pub const OUTBOX_READ: Action = Action { name: "outbox.read", write: false, roles: &[Admin, Auditeur] };
+pub const OUTBOX_READ: Action = Action { name: "outbox.read", write: false, roles: &[Admin] };
 pub const OUTBOX_RETRY: Action = Action { name: "outbox.retry", write: true, roles: &[Admin] };
 /// Groupements de commandes: public facts, own applications, member views (checked per route).
 pub const GROUPEMENTS_READ: Action =
@@ -181,8 +191,8 @@ pub async fn authorize(store: &Store, actor: &Actor, action: &Action, target: &O
         Err(_) if !role_allows(actor, action) => {
             Err(forbidden(format!("votre rôle ne permet pas l'action {}", action.name)))
         }
-        Err(_) if action.write => Err(forbidden(format!("{} est hors de votre périmètre", target.name))),
-        Err(_) => Err(Problem::not_found(format!("aucune organisation « {} »", target.code))),
+        Err(_) if action.write => Err(out_of_scope_write(store, actor, target).await?),
+        Err(_) => Err(not_found_org(target)),
     }
 }
 
@@ -193,6 +203,45 @@ pub fn log_decision(actor: &Actor, action: &Action, target: &str, allowed: bool,
     } else {
         tracing::info!(actor = %actor.log_id(), action = action.name, target, allowed, reason, "authorisation");
     }
+}
+
+fn not_found_org(target: &Org) -> Problem {
+    Problem::not_found(format!("aucune organisation « {} »", target.code))
+}
+
+/// An out-of-scope write: 403 when the actor may read the target, else the
+/// same 404 as for an organisation that does not exist.
+pub async fn out_of_scope_write(store: &Store, actor: &Actor, target: &Org) -> Result<Problem, Problem> {
+    Ok(match decide(store, actor, &ORGS_READ, target).await? {
+        Ok(_) => forbidden(format!("{} est hors de votre périmètre", target.name)),
+        Err(_) => not_found_org(target),
+    })
+}
+
+/// Decides a change that touches several organisations (an EPCI and the commune
+/// joining it, a user and the organisation of a role): allowed only when every
+/// one of them is in the actor's scope for the action. The first refusal
+/// answers, as [`authorize`] does for that organisation.
+pub async fn authorize_all(store: &Store, actor: &Actor, action: &Action, targets: &[&Org]) -> Result<(), Problem> {
+    for target in targets {
+        authorize(store, actor, action, target).await?;
+    }
+    Ok(())
+}
+
+/// Whether the actor acts *for* `target` with this action, through a binding
+/// that is not at a group of communes: a group's roles reach its member
+/// communes only through the membership, which cannot vouch for itself.
+pub async fn acts_for(store: &Store, actor: &Actor, action: &Action, target: &Org) -> Result<bool, Problem> {
+    if roles_allowing(actor, action).any(|b| b.role == Admin) {
+        return Ok(true);
+    }
+    for org in roles_allowing(actor, action).filter_map(|b| b.org.as_ref()) {
+        if !org.kind.groups_communes() && in_org_scope(store, org, target).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 async fn decide(

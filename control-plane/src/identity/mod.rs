@@ -324,10 +324,22 @@ pub async fn get_user(store: &Store, id: &str) -> Result<Option<User>, Problem> 
 }
 
 /// Users ordered by e-mail; `cursor` is the last e-mail of the previous page.
-pub async fn list_users(store: &Store, cursor: Option<&str>, limit: Option<u32>) -> Result<Page<User>, Problem> {
+/// Users by e-mail; `scope` (a condition on `orgs`) keeps those whose organisation
+/// it matches, in the query, so that pages and cursors only ever hold visible users.
+pub async fn list_users(
+    store: &Store,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+    scope: Option<crate::registry::queries::Condition>,
+) -> Result<Page<User>, Problem> {
     let size = crate::registry::queries::page_size(limit)?;
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email > $1 ORDER BY email LIMIT {}", size + 1);
-    let rows = sqlx::query(&sql).bind(cursor.unwrap_or("")).fetch_all(store.pool()).await?;
+    let mut cond = crate::registry::queries::Condition::default();
+    cond.push("email > ?", &[cursor.unwrap_or("")]);
+    if let Some(scope) = scope {
+        cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+    }
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {} ORDER BY email LIMIT {}", cond.sql(), size + 1);
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let mut items = Vec::new();
     for row in rows.iter().take(size as usize) {
         items.push(user_from_row(store, row).await?);

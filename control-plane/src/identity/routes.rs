@@ -163,17 +163,7 @@ async fn users(
     caller: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<User>>, Problem> {
-    let mut page = list_users(&state.store, q.cursor.as_deref(), q.limit).await?;
-    if !matches!(caller.scope(), Scope::All) {
-        let mut kept = Vec::new();
-        for user in page.items {
-            if visible(&state, &caller, &user).await? {
-                kept.push(user);
-            }
-        }
-        page.items = kept;
-    }
-    Ok(Json(page))
+    Ok(Json(list_users(&state.store, q.cursor.as_deref(), q.limit, caller.scope().condition()).await?))
 }
 
 async fn add_user(
@@ -279,18 +269,18 @@ async fn add_token(
     ApiJson(body): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
     let own = caller.actor.user_id.clone().unwrap_or_default();
-    let owner = match &body.user {
-        Some(user) => {
-            get_user(&state.store, user)
-                .await?
-                .ok_or_else(|| Problem::invalid_field("user", "utilisateur introuvable"))?
-                .id
-        }
-        None => own.clone(),
+    let found = match &body.user {
+        Some(user) => get_user(&state.store, user).await?.map(|u| u.id),
+        None => Some(own.clone()),
     };
-    if owner != own && !caller.actor.is_admin() {
-        return Err(forbidden("seul un administrateur crée des jetons pour un autre utilisateur"));
-    }
+    // Only an admin learns whether another user exists: others get the same refusal either way.
+    let owner = match found {
+        Some(id) if id == own || caller.actor.is_admin() => id,
+        _ if !caller.actor.is_admin() => {
+            return Err(forbidden("seul un administrateur crée des jetons pour un autre utilisateur"))
+        }
+        _ => return Err(Problem::invalid_field("user", "utilisateur introuvable")),
+    };
     let expires_at = parse_expiry(body.expires_at.as_deref())?;
     let created = create_token(&state.store, &caller.actor, &owner, &body.name, expires_at, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(created)))

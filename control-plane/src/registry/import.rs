@@ -27,7 +27,9 @@ pub const REPORT_LIST_LIMIT: usize = 1000;
 pub struct ImportOptions {
     pub dry_run: bool,
     pub batch_size: usize,
-    /// Only rows of these académies are imported (the caller's scope); all when `None`.
+    /// The académies the caller answers for; all when `None` (admin). A row is imported
+    /// when every organisation it writes is new in one of them or already registered
+    /// in one of them: an import never takes an organisation out of another académie.
     pub academies: Option<HashSet<String>>,
 }
 
@@ -64,7 +66,8 @@ pub struct ImportReport {
     /// Rows of kinds the ENT does not host, by their `Type_etablissement`.
     pub skipped: u64,
     pub skipped_by_type: BTreeMap<String, u64>,
-    /// Rows of académies outside the caller's scope, left untouched.
+    /// Rows outside the caller's scope (an académie of theirs, or an établissement,
+    /// commune or département registered in another académie), left untouched.
     pub out_of_scope: u64,
     pub rejected: u64,
     pub rejections: Vec<LineIssue>,
@@ -277,7 +280,6 @@ struct Batch {
     etabs: Vec<OrgRecord>,
     related: Vec<OrgRecord>,
     skipped: Vec<String>,
-    out_of_scope: u64,
     rejected: Vec<LineIssue>,
     warnings: Vec<LineIssue>,
 }
@@ -303,7 +305,6 @@ impl RowView<'_> {
 enum RowOutcome {
     Etab { etab: OrgRecord, related: Vec<OrgRecord>, warnings: Vec<String> },
     Skipped(String),
-    OutOfScope,
 }
 
 fn classify_type(type_label: &str, row: &RowView) -> Result<Option<EtabType>, String> {
@@ -347,7 +348,7 @@ fn academie_name(label: &str) -> String {
     }
 }
 
-fn parse_row(row: &RowView, academies: Option<&HashSet<String>>) -> Result<RowOutcome, String> {
+fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
     let uai = codes::parse_uai(row.get(Field::Uai)?.ok_or("UAI manquant")?).map_err(|e| e.to_string())?;
     let type_label = row.get(Field::Type)?.ok_or("type d'établissement manquant")?;
     let Some(etab_type) = classify_type(type_label, row)? else {
@@ -363,9 +364,6 @@ fn parse_row(row: &RowView, academies: Option<&HashSet<String>>) -> Result<RowOu
     let academie_code = row.get(Field::Academie)?.ok_or("code académie manquant")?.to_string();
     if academie_code.len() > 3 || !academie_code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("code académie « {academie_code} » invalide : attendu 2 chiffres"));
-    }
-    if academies.is_some_and(|allowed| !allowed.contains(&academie_code)) {
-        return Ok(RowOutcome::OutOfScope);
     }
     let region_code = row.get(Field::Region)?.map(str::to_string);
     let mut warnings = Vec::new();
@@ -510,13 +508,15 @@ impl RelatedSeen {
 }
 
 /// Reads the CSV and sends batches; runs on a blocking thread.
-fn parse_stream<R: Read>(
-    input: R,
-    batch_size: usize,
-    academies: Option<HashSet<String>>,
-    tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>,
-) {
-    let mut reader = csv::ReaderBuilder::new().delimiter(b';').flexible(true).has_headers(true).from_reader(input);
+fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>) {
+    // Records end at LF; a CR before it is trimmed with the last field. With the default
+    // terminator a CRLF file's lines would be numbered from the CR, one line short.
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .terminator(csv::Terminator::Any(b'\n'))
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(input);
     let columns = match reader.byte_headers() {
         Ok(header) => match Columns::from_header(header) {
             Ok(c) => c,
@@ -561,9 +561,8 @@ fn parse_stream<R: Read>(
                 reason: format!("{} colonnes au lieu de {}", record.len(), columns.width),
             });
         } else {
-            match parse_row(&view, academies.as_ref()) {
+            match parse_row(&view) {
                 Ok(RowOutcome::Skipped(kind)) => batch.skipped.push(kind),
-                Ok(RowOutcome::OutOfScope) => batch.out_of_scope += 1,
                 Ok(RowOutcome::Etab { etab, related, warnings }) => {
                     if let Some(first) = seen_uai.get(&etab.code) {
                         batch.rejected.push(LineIssue {
@@ -606,10 +605,9 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     let started = std::time::Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let batch_size = options.batch_size.max(1);
-    let academies = options.academies.clone();
-    let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, academies, tx));
+    let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx));
     store.analyze("orgs (kind, code)").await?;
-    let writer = BatchWriter::new(store, actor, options.dry_run, now);
+    let writer = BatchWriter::new(store, actor, options.dry_run, options.academies.as_ref(), now);
     let mut statistics = StatisticsRefresh::default();
     let mut report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
     // PostgreSQL writes two batches at once (its backend is the bottleneck); SQLite has one writer.
@@ -647,7 +645,6 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
 fn record_line_outcomes(report: &mut ImportReport, batch: &Batch) {
     report.rows += batch.rows;
     report.skipped += batch.skipped.len() as u64;
-    report.out_of_scope += batch.out_of_scope;
     for kind in &batch.skipped {
         *report.skipped_by_type.entry(kind.clone()).or_default() += 1;
     }
@@ -693,6 +690,7 @@ struct BatchWriter<'a> {
     /// Groups the audit records of one run.
     run_id: String,
     dry_run: bool,
+    academies: Option<&'a HashSet<String>>,
     at: DateTime<Utc>,
     now: String,
 }
@@ -702,6 +700,7 @@ struct BatchWriter<'a> {
 struct BatchCounts {
     etablissements: Counts,
     related: BTreeMap<String, Counts>,
+    out_of_scope: u64,
     written: u64,
 }
 
@@ -721,6 +720,7 @@ impl BatchCounts {
 
     fn add_to(&self, report: &mut ImportReport) {
         add_counts(&mut report.etablissements, &self.etablissements);
+        report.out_of_scope += self.out_of_scope;
         for (kind, counts) in &self.related {
             add_counts(report.related.entry(kind.clone()).or_default(), counts);
         }
@@ -762,8 +762,49 @@ enum RowChange {
 }
 
 impl<'a> BatchWriter<'a> {
-    fn new(store: &'a Store, actor: &'a Actor, dry_run: bool, at: DateTime<Utc>) -> Self {
-        BatchWriter { store, actor, run_id: new_id(), dry_run, at, now: timestamp(at) }
+    fn new(
+        store: &'a Store,
+        actor: &'a Actor,
+        dry_run: bool,
+        academies: Option<&'a HashSet<String>>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        BatchWriter { store, actor, run_id: new_id(), dry_run, academies, at, now: timestamp(at) }
+    }
+
+    /// Whether the caller may write `record` over what is registered: a registered
+    /// organisation only from the académie it is registered in (the DAN of the académie
+    /// it would leave), a new one only into the caller's académies.
+    fn may_write(&self, record: &OrgRecord, existing: &HashMap<(OrgKind, String), Existing>) -> bool {
+        let Some(academies) = self.academies else {
+            return true;
+        };
+        let registered = existing.get(&(record.kind(), record.code.clone())).map(|e| &e.academie_code);
+        match registered.unwrap_or(&record.academie_code) {
+            Some(academie) => academies.contains(academie),
+            // Régions belong to no académie: shared reference data.
+            None => record.academie_code.is_none(),
+        }
+    }
+
+    /// Whether a row's établissement may be written: itself, and no commune or
+    /// département registered in another académie out of the caller's would have
+    /// to move for it.
+    fn may_write_row(&self, etab: &OrgRecord, existing: &HashMap<(OrgKind, String), Existing>) -> bool {
+        let Some(academies) = self.academies else {
+            return true;
+        };
+        let place_stays = |kind: OrgKind, code: &Option<String>| {
+            let registered = code.as_ref().and_then(|c| existing.get(&(kind, c.clone())));
+            match registered.map(|e| &e.academie_code) {
+                Some(Some(academie)) => Some(academie) == etab.academie_code.as_ref() || academies.contains(academie),
+                _ => true,
+            }
+        };
+        self.may_write(etab, existing)
+            && place_stays(OrgKind::Commune, &etab.commune_code)
+            && place_stays(OrgKind::Departement, &etab.departement_code)
+            && place_stays(OrgKind::Dsden, &etab.departement_code)
     }
 
     /// One audit record per batch that wrote, naming what it wrote.
@@ -793,14 +834,27 @@ impl<'a> BatchWriter<'a> {
             // idempotent), so the import need not wait for each commit's flush.
             sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         }
-        let all: Vec<&OrgRecord> = related.iter().chain(etabs.iter()).collect();
-        let existing = existing_hashes(&mut tx, self.store.backend(), &all).await?;
+        let mut keys: Vec<(OrgKind, &str)> =
+            related.iter().chain(etabs.iter()).map(|r| (r.kind(), r.code.as_str())).collect();
+        for etab in &etabs {
+            if let Some(commune) = &etab.commune_code {
+                keys.push((OrgKind::Commune, commune.as_str()));
+            }
+            if let Some(departement) = &etab.departement_code {
+                keys.extend([(OrgKind::Departement, departement.as_str()), (OrgKind::Dsden, departement.as_str())]);
+            }
+        }
+        let existing = existing_orgs(&mut tx, self.store.backend(), &keys).await?;
+        let etabs_in_scope: Vec<&OrgRecord> = etabs.iter().filter(|e| self.may_write_row(e, &existing)).collect();
+        counts.out_of_scope = (etabs.len() - etabs_in_scope.len()) as u64;
+        let related_in_scope = related.iter().filter(|r| self.may_write(r, &existing));
+        let all: Vec<&OrgRecord> = related_in_scope.chain(etabs_in_scope).collect();
         let mut to_write = Vec::new();
         for record in &all {
             let hash = record.content_hash();
             let change = match existing.get(&(record.kind(), record.code.clone())) {
                 None => RowChange::Created,
-                Some(old) if *old != hash => RowChange::Updated,
+                Some(old) if old.content_hash != hash => RowChange::Updated,
                 Some(_) => RowChange::Unchanged,
             };
             counts.count(record.kind(), &change);
@@ -835,14 +889,20 @@ fn related_label(kind: OrgKind) -> &'static str {
     }
 }
 
-async fn existing_hashes(
+/// What is registered under a (kind, code) before a batch is written.
+struct Existing {
+    content_hash: String,
+    academie_code: Option<String>,
+}
+
+async fn existing_orgs(
     tx: &mut crate::store::Tx,
     backend: Backend,
-    records: &[&OrgRecord],
-) -> Result<HashMap<(OrgKind, String), String>, Problem> {
+    keys: &[(OrgKind, &str)],
+) -> Result<HashMap<(OrgKind, String), Existing>, Problem> {
     let mut by_kind: HashMap<OrgKind, Vec<&str>> = HashMap::new();
-    for r in records {
-        by_kind.entry(r.kind()).or_default().push(r.code.as_str());
+    for (kind, code) in keys {
+        by_kind.entry(*kind).or_default().push(code);
     }
     let mut found = HashMap::new();
     for (kind, mut codes) in by_kind {
@@ -850,7 +910,7 @@ async fn existing_hashes(
         codes.dedup();
         for chunk in codes.chunks(500) {
             let sql = format!(
-                "SELECT code, content_hash FROM orgs WHERE kind = {} AND code IN ({})",
+                "SELECT code, content_hash, academie_code FROM orgs WHERE kind = {} AND code IN ({})",
                 crate::store::markers(backend, 1, 1),
                 crate::store::markers(backend, 2, chunk.len())
             );
@@ -859,7 +919,11 @@ async fn existing_hashes(
                 query = query.bind(*code);
             }
             for row in query.fetch_all(&mut **tx).await? {
-                found.insert((kind, row.get::<String, _>("code")), row.get::<String, _>("content_hash"));
+                let existing = Existing {
+                    content_hash: row.get("content_hash"),
+                    academie_code: row.try_get("academie_code").ok().flatten(),
+                };
+                found.insert((kind, row.get::<String, _>("code")), existing);
             }
         }
     }

@@ -267,7 +267,7 @@ pub async fn update_org(
     Ok(get_org(store, &org.id).await?.expect("exists"))
 }
 
-fn check_membership_kinds(group: &Org, commune: &Org) -> Result<(), Problem> {
+pub fn check_membership_kinds(group: &Org, commune: &Org) -> Result<(), Problem> {
     let mut checks = Checks::default();
     if !group.kind.groups_communes() {
         checks.fail("group", format!("{} n'est ni un EPCI ni un syndicat mixte", group.name));

@@ -3,6 +3,7 @@
 
 pub mod codes;
 pub mod import;
+pub mod invitations;
 pub mod manage;
 pub mod queries;
 pub mod routes;

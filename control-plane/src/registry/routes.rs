@@ -1,6 +1,7 @@
 //! HTTP routes of the registry.
 
 use super::import::{import_annuaire, ImportOptions, ImportReport};
+use super::invitations::{self, Invitation};
 use super::manage::{self, NewOrg, OrgPatch};
 use super::queries::{self, OrgFilter, Page};
 use super::{Org, OrgKind, OrgRef};
@@ -8,7 +9,7 @@ use crate::api::extract::{ApiJson, ApiQuery};
 use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::{Problem, ProblemKind};
 use crate::identity::authz::{
-    forbidden, Scope, IMPORTS_ANNUAIRE, ORGS_CREATE, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE,
+    self, forbidden, Scope, IMPORTS_ANNUAIRE, ORGS_CREATE, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE,
 };
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -17,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, put};
 use axum::Json;
 use futures_util::TryStreamExt;
-use http_body_util::BodyExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -102,6 +102,43 @@ pub fn routes() -> Vec<ApiRoute> {
             delete(remove_member),
         ),
         ApiRoute::new(
+            Method::GET,
+            "/api/v1/orgs/{key}/invitations",
+            "registre",
+            "Invitations à rejoindre un EPCI ou syndicat mixte, envoyées ou reçues",
+            &ORGS_READ,
+            get(invitations),
+        )
+        .responds::<Vec<Invitation>>(StatusCode::OK),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/orgs/{key}/invitations",
+            "registre",
+            "Inviter une commune à rejoindre un EPCI ou syndicat mixte (elle doit accepter)",
+            &ORGS_MEMBERS_WRITE,
+            post(invite),
+        )
+        .json_body::<InvitationBody>()
+        .responds::<Invitation>(StatusCode::CREATED),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/membership-invitations/{id}/accept",
+            "registre",
+            "Accepter, pour la commune, l'invitation d'un EPCI ou syndicat mixte",
+            &ORGS_MEMBERS_WRITE,
+            post(accept_invitation),
+        )
+        .responds::<Invitation>(StatusCode::OK),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/membership-invitations/{id}/decline",
+            "registre",
+            "Refuser (commune) ou retirer (groupement) une invitation",
+            &ORGS_MEMBERS_WRITE,
+            post(decline_invitation),
+        )
+        .responds::<Invitation>(StatusCode::OK),
+        ApiRoute::new(
             Method::POST,
             "/api/v1/imports/annuaire",
             "registre",
@@ -144,6 +181,16 @@ pub struct PageQuery {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembershipBody {
+    #[serde(default)]
+    pub ent_delegated: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationBody {
+    /// The commune invited: INSEE code, id or `commune:<code>`.
+    pub commune: String,
+    /// The commune would delegate its ENT (and its funding) to the group.
     #[serde(default)]
     pub ent_delegated: bool,
 }
@@ -267,14 +314,29 @@ async fn resolve_commune(store: &crate::store::Store, key: &str) -> Result<Org, 
     }
 }
 
+/// The group and commune of a membership write, both in the caller's scope.
+async fn membership(state: &AppState, caller: &Caller, key: &str, commune: &str) -> Result<(Org, Org), Problem> {
+    let group = queries::resolve_org(&state.store, key).await?;
+    let commune = resolve_commune(&state.store, commune).await?;
+    authz::authorize_all(&state.store, &caller.actor, caller.action, &[&group, &commune]).await?;
+    Ok((group, commune))
+}
+
+/// A commune joins a group directly only by someone acting for the commune
+/// (an admin, a DAN of its académie, its own collectivité); a group's roles invite.
 async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
     Path((key, commune)): Path<(String, String)>,
     ApiJson(body): ApiJson<MembershipBody>,
 ) -> Result<Json<Vec<Member>>, Problem> {
-    let group = target(&state, &caller, &key).await?;
-    let commune = resolve_commune(&state.store, &commune).await?;
+    let (group, commune) = membership(&state, &caller, &key, &commune).await?;
+    if !authz::acts_for(&state.store, &caller.actor, caller.action, &commune).await? {
+        return Err(forbidden(format!(
+            "{} rejoint {} avec son accord : envoyez-lui une invitation (POST /api/v1/orgs/{}/invitations)",
+            commune.name, group.name, group.id
+        )));
+    }
     manage::set_member(&state.store, &caller.actor, &group, &commune, body.ent_delegated, state.clock.now()).await?;
     Ok(Json(member_list(&state.store, &group).await?))
 }
@@ -284,10 +346,88 @@ async fn remove_member(
     caller: Caller,
     Path((key, commune)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    let group = target(&state, &caller, &key).await?;
-    let commune = resolve_commune(&state.store, &commune).await?;
+    let (group, commune) = membership(&state, &caller, &key, &commune).await?;
     manage::remove_member(&state.store, &caller.actor, &group, &commune, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<Invitation>>, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    Ok(Json(invitations::list_for(&state.store, &org).await?))
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiJson(body): ApiJson<InvitationBody>,
+) -> Result<(StatusCode, Json<Invitation>), Problem> {
+    let group = target(&state, &caller, &key).await?;
+    // Communes are public entries of the official geographic code: any may be invited.
+    let commune = resolve_commune(&state.store, &body.commune).await?;
+    let invitation =
+        invitations::invite(&state.store, &caller.actor, &group, &commune, body.ent_delegated, state.clock.now())
+            .await?;
+    Ok((StatusCode::CREATED, Json(invitation)))
+}
+
+/// An invitation the caller may answer: for the commune (accept or decline) or,
+/// unless `commune_side_only`, for the group (withdraw). 403 when the caller
+/// can read either organisation, else the 404 of an unknown invitation.
+async fn answerable(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    commune_side_only: bool,
+) -> Result<Invitation, Problem> {
+    let not_found = || Problem::not_found(format!("aucune invitation « {id} »"));
+    let invitation = invitations::get(&state.store, id).await?.ok_or_else(not_found)?;
+    let commune = queries::get_org(&state.store, &invitation.commune.id).await?.ok_or_else(not_found)?;
+    if authz::acts_for(&state.store, &caller.actor, caller.action, &commune).await? {
+        return Ok(invitation);
+    }
+    if !commune_side_only {
+        let group = queries::get_org(&state.store, &invitation.group.id).await?.ok_or_else(not_found)?;
+        if authz::authorize(&state.store, &caller.actor, caller.action, &group).await.is_ok() {
+            return Ok(invitation);
+        }
+    }
+    let readable =
+        caller_reads(state, caller, &invitation.group.id).await? || caller_reads(state, caller, &commune.id).await?;
+    if readable {
+        Err(forbidden(format!("seule la commune {} accepte cette invitation", commune.name)))
+    } else {
+        Err(not_found())
+    }
+}
+
+async fn caller_reads(state: &AppState, caller: &Caller, org_id: &str) -> Result<bool, Problem> {
+    match queries::get_org(&state.store, org_id).await? {
+        Some(org) => Ok(authz::authorize(&state.store, &caller.actor, &ORGS_READ, &org).await.is_ok()),
+        None => Ok(false),
+    }
+}
+
+async fn accept_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Invitation>, Problem> {
+    let invitation = answerable(&state, &caller, &id, true).await?;
+    Ok(Json(invitations::accept(&state.store, &caller.actor, &invitation, state.clock.now()).await?))
+}
+
+async fn decline_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Invitation>, Problem> {
+    let invitation = answerable(&state, &caller, &id, false).await?;
+    Ok(Json(invitations::decline(&state.store, &caller.actor, &invitation, state.clock.now()).await?))
 }
 
 /// The académies whose rows a caller may import; `None` for everything (admin).
@@ -320,15 +460,56 @@ async fn import(
             "envoyez le fichier de l'annuaire en text/csv (séparateur point-virgule)",
         ));
     }
-    let limited = http_body_util::Limited::new(body, state.config.server.max_body_bytes);
-    let stream =
-        limited.into_data_stream().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()));
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let options = ImportOptions {
         dry_run: query.dry_run,
         batch_size: state.config.import.batch_size,
         academies: importable_academies(&caller),
     };
-    let report = import_annuaire(&state.store, &caller.actor, reader, options, state.clock.now()).await?;
+    let limit = state.config.server.max_body_bytes;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let report = match declared {
+        // A declared length is enforced by the HTTP framing: too long is refused before
+        // anything is read, otherwise the body streams into the importer.
+        Some(length) if length > limit as u64 => return Err(too_large(limit)),
+        Some(_) => {
+            let stream = TryStreamExt::map_err(body.into_data_stream(), |e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+            });
+            let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+            import_annuaire(&state.store, &caller.actor, reader, options, state.clock.now()).await?
+        }
+        // A chunked upload is spooled to a temporary file first, so that one over the limit
+        // is refused with nothing imported (batches commit as they go).
+        None => {
+            let file = spool(body, limit).await?;
+            import_annuaire(&state.store, &caller.actor, file, options, state.clock.now()).await?
+        }
+    };
     Ok(Json(report))
+}
+
+fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        ProblemKind::PayloadTooLarge,
+        format!("le fichier dépasse la taille autorisée ({limit} octets) : rien n'a été importé"),
+    )
+}
+
+/// Copies a request body into an anonymous temporary file, refusing it past `limit` bytes.
+async fn spool(body: Body, limit: usize) -> Result<std::fs::File, Problem> {
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    let io = |e: std::io::Error| Problem::from(anyhow::anyhow!("temporary file: {e}"));
+    let mut file = tokio::fs::File::from_std(tempfile::tempfile().map_err(io)?);
+    let mut stream = body.into_data_stream();
+    let mut written = 0usize;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        let chunk = chunk.map_err(|e| Problem::invalid_field("fichier", format!("envoi interrompu : {e}")))?;
+        written += chunk.len();
+        if written > limit {
+            return Err(too_large(limit));
+        }
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.rewind().await.map_err(io)?;
+    Ok(file.into_std().await)
 }

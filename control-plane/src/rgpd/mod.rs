@@ -50,6 +50,15 @@ pub async fn authorize(state: &AppState, actor: &Actor, action: &Action, target:
         };
         let allowed = match b.role {
             Role::Admin => true,
+            // A DPO reads what its organisation covers; it keeps (writes) the registers of the
+            // organisations it is the DPO of: its own, and for the académie's DPO the schools and
+            // DSDEN of the académie (they have no DPO of their own). Not a commune's écoles.
+            Role::Dpo if action.write => {
+                org.id == target.id
+                    || (org.kind == OrgKind::Academie
+                        && matches!(target.kind, OrgKind::Etablissement | OrgKind::Dsden)
+                        && target.academie_code.as_deref() == Some(org.code.as_str()))
+            }
             Role::Dpo => authz::in_org_scope(&state.store, org, target).await?,
             Role::Dan if org.kind == OrgKind::Academie => {
                 org.id == target.id
@@ -62,8 +71,10 @@ pub async fn authorize(state: &AppState, actor: &Actor, action: &Action, target:
         }
     }
     authz::log_decision(actor, action, &target.qualified_code(), false, "rgpd: outside the actor's scope");
-    if action.write {
+    if action.write && Box::pin(authorize(state, actor, &authz::RGPD_READ, target)).await.is_ok() {
         Err(authz::forbidden(format!("les registres de {} sont hors de votre périmètre", target.name)))
+    } else if action.write {
+        Err(authz::out_of_scope_write(&state.store, actor, target).await?)
     } else {
         Err(Problem::not_found(format!("aucune organisation « {} »", target.code)))
     }

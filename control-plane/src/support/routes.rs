@@ -248,6 +248,22 @@ async fn put_contract(
 ) -> Result<StatusCode, Problem> {
     let org = crate::registry::resolve_org(&state.store, &key).await?;
     caller.require(&state.store, &org).await?;
+    // The N1 and N2 organisations named get to see the tickets: they must be in scope too.
+    check_named(&state, &caller, "n1", input.n1.as_deref()).await?;
+    check_named(&state, &caller, "n2", input.n2.as_deref()).await?;
     set_contract(&state, &caller.actor, &org, &input, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An organisation named in a contract, in the caller's scope; one the caller cannot
+/// read answers like an unknown one (`set_contract` reports those).
+async fn check_named(state: &AppState, caller: &Caller, field: &str, key: Option<&str>) -> Result<(), Problem> {
+    let Some(key) = key.filter(|k| !k.trim().is_empty()) else { return Ok(()) };
+    let Ok(named) = crate::registry::resolve_org(&state.store, key).await else { return Ok(()) };
+    match caller.require(&state.store, &named).await {
+        Err(p) if p.kind == crate::error::ProblemKind::NotFound => {
+            Err(Problem::invalid_field(field, format!("aucune organisation « {key} »")))
+        }
+        other => other,
+    }
 }

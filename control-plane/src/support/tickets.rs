@@ -760,6 +760,14 @@ async fn may_open(store: &Store, actor: &Actor, tenant_org: &crate::registry::Or
     Err(refused)
 }
 
+async fn tenant_visible(store: &Store, actor: &Actor, tenant: &crate::tenants::Tenant) -> Result<bool, Problem> {
+    let Some(org) = get_org(store, &tenant.organisation.id).await? else {
+        return Ok(false);
+    };
+    Ok(may_open(store, actor, &org).await.is_ok()
+        || authz::authorize(store, actor, &authz::TENANTS_READ, &org).await.is_ok())
+}
+
 pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let store = ctx.store();
     let mut checks = Checks::default();
@@ -769,7 +777,11 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     check_grade(&mut checks, "impact", &new.impact);
     check_grade(&mut checks, "urgency", &new.urgency);
     let forced = parse_priority(&mut checks, new.priority.as_deref());
-    let tenant = crate::tenants::get_tenant(store, &new.tenant).await?;
+    // A tenant the actor can neither read nor open tickets on is not revealed: it is unknown.
+    let tenant = match crate::tenants::get_tenant(store, &new.tenant).await? {
+        Some(t) if tenant_visible(store, ctx.actor, &t).await? => Some(t),
+        _ => None,
+    };
     if tenant.is_none() {
         checks.fail("tenant", format!("aucun tenant « {} »", new.tenant));
     }

@@ -377,8 +377,23 @@ pub async fn apply(
     let (store, now) = (&state.store, state.clock.now());
     let slug = doc.metadata.name.as_str();
     let checked = check_spec(store, &state.catalog, slug, &doc.spec).await?;
-    crate::identity::authz::authorize(store, actor, &crate::identity::authz::TENANTS_WRITE, &checked.org).await?;
     let existing = get_tenant(store, slug).await?;
+    // A change touches the tenant's organisation as registered and the one the document names.
+    let registered = match &existing {
+        Some(t) => get_org(store, &t.organisation.id).await?,
+        None => None,
+    };
+    let touched: Vec<&Org> = std::iter::once(&checked.org).chain(registered.as_ref()).collect();
+    match crate::identity::authz::authorize_all(store, actor, &crate::identity::authz::TENANTS_WRITE, &touched).await {
+        // An organisation the actor cannot read is named like an unknown one.
+        Err(p) if p.kind == crate::error::ProblemKind::NotFound && existing.is_none() => {
+            return Err(Problem::invalid_field(
+                "spec.organisation",
+                format!("aucune organisation « {} »", doc.spec.organisation),
+            ))
+        }
+        other => other?,
+    }
     let mut tx = store.begin_write().await?;
     let (applied, id) = match &existing {
         None => {
