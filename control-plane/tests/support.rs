@@ -712,3 +712,40 @@ async fn fifty_simultaneous_comments_on_one_ticket_all_succeed_with_sequences_wi
         assert_eq!(sequences(&s.store, id).await, (1..=51).collect::<Vec<i64>>(), "{}", db.name);
     }
 }
+
+#[tokio::test]
+async fn every_ticket_change_runs_on_a_pool_of_one_connection() {
+    for db in common::backends().await {
+        let s = setup(&db).await;
+        s.at("2027-05-12 09:00");
+        // A change asking the pool for a second connection while its transaction holds the only one
+        // would wait out the acquire timeout and fail.
+        let options = entcp::store::PoolOptions {
+            max_connections: Some(1),
+            acquire_timeout: std::time::Duration::from_secs(3),
+        };
+        let one = Store::connect_with(&db.url, options).await.unwrap();
+        let s = Story { base: common::serve(one, s.clock.clone()).await, ..s };
+        let new = json!({ "tenant": "college-jules-verne", "subject": "Panne", "description": "Rien ne s'affiche.",
+                          "category": "acces", "impact": "basse", "urgency": "basse" });
+        let created = s.post(&s.teacher, "/support/tickets", new).await;
+        assert_eq!(created.status, 201, "{}: {}", db.name, created.body);
+        let id = created.body["id"].as_str().unwrap().to_string();
+        let comments = format!("/support/tickets/{id}/comments");
+        for (who, body) in [
+            (&s.n1, json!({ "body": "Nous regardons." })),
+            (&s.n1, json!({ "body": "Note", "visibility": "internal" })),
+        ] {
+            let r = s.post(who, &comments, body).await;
+            assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+        }
+        s.act(&s.n1, &id, "escalate", json!({ "reason": "Import à vérifier." }), 200).await;
+        s.act(&s.n2, &id, "return", json!({ "answer": "Relancez l'import." }), 200).await;
+        s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Est-ce mieux ?" }), 200)
+            .await;
+        let r = s.post(&s.teacher, &comments, json!({ "body": "Toujours vide." })).await;
+        assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+        s.act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Corrigé." }), 200).await;
+        s.act(&s.teacher, &id, "transition", json!({ "to": "closed" }), 200).await;
+    }
+}
