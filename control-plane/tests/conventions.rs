@@ -566,3 +566,28 @@ async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signat
         assert_eq!(again.completed, 0);
     }
 }
+
+#[tokio::test]
+async fn every_convention_step_runs_on_a_pool_of_one_connection() {
+    for db in common::backends().await {
+        let c = setup(db).await;
+        // A step asking the pool for a second connection while its transaction holds the only one
+        // would wait out the acquire timeout and fail.
+        let options =
+            entcp::store::PoolOptions { max_connections: Some(1), acquire_timeout: std::time::Duration::from_secs(3) };
+        let one = entcp::store::Store::connect_with(&c.db.url, options).await.unwrap();
+        let c = Cycle { base: common::serve(one, c.clock.clone()).await, ..c };
+        let id = submitted(&c).await;
+        let (s, body) = c.post(&c.mairie, &id, "refuse", json!({ "comment": "Montant à revoir" })).await;
+        assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+        let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+        for who in [&c.directeur, &c.mairie, &c.dan] {
+            let (s, body) = c.post(who, &id, "sign", json!({})).await;
+            assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+        }
+        let (s, body) = c.post(&c.dan, &id, "terminate", json!({ "reason": "Fin du service" })).await;
+        assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+        assert_eq!(body["status"], "terminated");
+    }
+}

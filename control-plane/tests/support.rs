@@ -720,10 +720,8 @@ async fn every_ticket_change_runs_on_a_pool_of_one_connection() {
         s.at("2027-05-12 09:00");
         // A change asking the pool for a second connection while its transaction holds the only one
         // would wait out the acquire timeout and fail.
-        let options = entcp::store::PoolOptions {
-            max_connections: Some(1),
-            acquire_timeout: std::time::Duration::from_secs(3),
-        };
+        let options =
+            entcp::store::PoolOptions { max_connections: Some(1), acquire_timeout: std::time::Duration::from_secs(3) };
         let one = Store::connect_with(&db.url, options).await.unwrap();
         let s = Story { base: common::serve(one, s.clock.clone()).await, ..s };
         let new = json!({ "tenant": "college-jules-verne", "subject": "Panne", "description": "Rien ne s'affiche.",
@@ -741,8 +739,7 @@ async fn every_ticket_change_runs_on_a_pool_of_one_connection() {
         }
         s.act(&s.n1, &id, "escalate", json!({ "reason": "Import à vérifier." }), 200).await;
         s.act(&s.n2, &id, "return", json!({ "answer": "Relancez l'import." }), 200).await;
-        s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Est-ce mieux ?" }), 200)
-            .await;
+        s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Est-ce mieux ?" }), 200).await;
         let r = s.post(&s.teacher, &comments, json!({ "body": "Toujours vide." })).await;
         assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
         s.act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Corrigé." }), 200).await;
