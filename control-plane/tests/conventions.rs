@@ -516,21 +516,26 @@ async fn submitted(c: &Cycle) -> String {
     id
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_parties_signing_at_the_same_instant_leave_the_convention_signed() {
     for db in common::backends().await {
         let c = setup(db).await;
-        let id = submitted(&c).await;
-        let sign = |who: &reqwest::Client| who.post(c.url(&format!("/{id}/sign"))).json(&json!({}));
-        let statuses = all_at_once(vec![sign(&c.directeur), sign(&c.mairie), sign(&c.dan)]).await;
-        assert_eq!(statuses, vec![StatusCode::OK; 3], "{}", c.db.name);
-        let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
-        assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
-        assert_eq!(live_steps(&c, &id).await.len(), 3);
+        for _ in 0..5 {
+            let id = submitted(&c).await;
+            let sign = |who: &reqwest::Client| who.post(c.url(&format!("/{id}/sign"))).json(&json!({}));
+            let statuses = all_at_once(vec![sign(&c.directeur), sign(&c.mairie), sign(&c.dan)]).await;
+            assert_eq!(statuses, vec![StatusCode::OK; 3], "{}", c.db.name);
+            let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+            assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
+            assert_eq!(live_steps(&c, &id).await.len(), 3);
+            // Ended, so that the next trial may cover the same école.
+            let (s, body) = c.post(&c.dan, &id, "terminate", json!({ "reason": "Essai suivant" })).await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+        }
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_party_signing_twice_at_once_records_one_signature_and_a_conflict() {
     for db in common::backends().await {
         let c = setup(db).await;
@@ -564,5 +569,30 @@ async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signat
         assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
         let again = entcp::conventions::jobs::daily(&c.db.store, &load_models(), c.clock.now()).await.unwrap();
         assert_eq!(again.completed, 0);
+    }
+}
+
+#[tokio::test]
+async fn every_convention_step_runs_on_a_pool_of_one_connection() {
+    for db in common::backends().await {
+        let c = setup(db).await;
+        // A step asking the pool for a second connection while its transaction holds the only one
+        // would wait out the acquire timeout and fail.
+        let options =
+            entcp::store::PoolOptions { max_connections: Some(1), acquire_timeout: std::time::Duration::from_secs(3) };
+        let one = entcp::store::Store::connect_with(&c.db.url, options).await.unwrap();
+        let c = Cycle { base: common::serve(one, c.clock.clone()).await, ..c };
+        let id = submitted(&c).await;
+        let (s, body) = c.post(&c.mairie, &id, "refuse", json!({ "comment": "Montant à revoir" })).await;
+        assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+        let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+        for who in [&c.directeur, &c.mairie, &c.dan] {
+            let (s, body) = c.post(who, &id, "sign", json!({})).await;
+            assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+        }
+        let (s, body) = c.post(&c.dan, &id, "terminate", json!({ "reason": "Fin du service" })).await;
+        assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+        assert_eq!(body["status"], "terminated");
     }
 }

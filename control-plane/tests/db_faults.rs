@@ -167,3 +167,27 @@ async fn a_connection_whose_transaction_the_database_ended_is_discarded_not_reus
         add_user(&store, 1).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_read_only_database_answers_its_own_problem_type_and_readiness_says_so() {
+    for db in common::backends().await {
+        let store = Store::connect(&db.url, Some(1)).await.unwrap();
+        let read_only = match db.name {
+            "sqlite" => "PRAGMA query_only = 1",
+            _ => "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+        };
+        sqlx::query(read_only).execute(store.pool()).await.unwrap();
+        let problem = add_user(&store, 1).await.expect_err("no write on a read-only database");
+        assert_eq!(problem.kind, ProblemKind::ReadOnly, "{}: {problem:?}", db.name);
+        let ready = store.check_ready(Duration::from_millis(1500)).await.expect_err("not ready");
+        assert_eq!(entcp::error::database_fault(&ready), Some(ProblemKind::ReadOnly), "{}: {ready}", db.name);
+
+        let writable = match db.name {
+            "sqlite" => "PRAGMA query_only = 0",
+            _ => "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+        };
+        sqlx::query(writable).execute(store.pool()).await.unwrap();
+        store.check_ready(Duration::from_millis(1500)).await.expect("ready again");
+        add_user(&store, 2).await.expect("writes resume");
+    }
+}

@@ -644,6 +644,11 @@ async fn sequences(store: &Store, ticket_id: &str) -> Vec<i64> {
         .collect()
 }
 
+/// A pool of `size` connections whose requests wait up to 20 s for one.
+fn patient_pool(size: u32) -> entcp::store::PoolOptions {
+    entcp::store::PoolOptions { max_connections: Some(size), acquire_timeout: std::time::Duration::from_secs(20) }
+}
+
 /// Statuses of `n` POSTs of `body` to `path` sent at once.
 async fn at_once(base: &str, token: &str, path: &str, bodies: Vec<Value>) -> Vec<(u16, Value)> {
     let mut tasks = tokio::task::JoinSet::new();
@@ -664,8 +669,9 @@ async fn writers_at_three_times_the_pool_size_create_and_comment_without_an_erro
     for db in common::backends().await {
         let s = setup(&db).await;
         s.at("2027-05-12 09:00");
-        // A server whose pool is small: each writer must hold one connection only.
-        let small = Store::connect(&db.url, Some(POOL)).await.unwrap();
+        // A server whose pool is small: each writer must hold one connection only. A writer
+        // waiting for a second connection would wait for ever: the long wait fails it, not the load.
+        let small = Store::connect_with(&db.url, patient_pool(POOL)).await.unwrap();
         let base = common::serve(small, s.clock.clone()).await;
         let new = |i: u32| {
             json!({ "tenant": "college-jules-verne", "subject": format!("Panne {i}"), "description": "Rien ne s'affiche.",
@@ -700,9 +706,45 @@ async fn fifty_simultaneous_comments_on_one_ticket_all_succeed_with_sequences_wi
                           "category": "acces", "impact": "basse", "urgency": "basse" });
         let t = s.post(&s.teacher, "/support/tickets", new).await.body;
         let id = t["id"].as_str().unwrap();
+        // The 50 queue on the ticket's row; a patient pool keeps slow machines from answering 503.
+        let base = common::serve(Store::connect_with(&db.url, patient_pool(5)).await.unwrap(), s.clock.clone()).await;
         let bodies = (0..50).map(|i| json!({ "body": format!("Commentaire {i}") })).collect();
-        let answers = at_once(&s.base, &s.n1, &format!("/support/tickets/{id}/comments"), bodies).await;
+        let answers = at_once(&base, &s.n1, &format!("/support/tickets/{id}/comments"), bodies).await;
         assert!(answers.iter().all(|(status, _)| *status == 201), "{}: {answers:?}", db.name);
         assert_eq!(sequences(&s.store, id).await, (1..=51).collect::<Vec<i64>>(), "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn every_ticket_change_runs_on_a_pool_of_one_connection() {
+    for db in common::backends().await {
+        let s = setup(&db).await;
+        s.at("2027-05-12 09:00");
+        // A change asking the pool for a second connection while its transaction holds the only one
+        // would wait out the acquire timeout and fail.
+        let options =
+            entcp::store::PoolOptions { max_connections: Some(1), acquire_timeout: std::time::Duration::from_secs(3) };
+        let one = Store::connect_with(&db.url, options).await.unwrap();
+        let s = Story { base: common::serve(one, s.clock.clone()).await, ..s };
+        let new = json!({ "tenant": "college-jules-verne", "subject": "Panne", "description": "Rien ne s'affiche.",
+                          "category": "acces", "impact": "basse", "urgency": "basse" });
+        let created = s.post(&s.teacher, "/support/tickets", new).await;
+        assert_eq!(created.status, 201, "{}: {}", db.name, created.body);
+        let id = created.body["id"].as_str().unwrap().to_string();
+        let comments = format!("/support/tickets/{id}/comments");
+        for (who, body) in [
+            (&s.n1, json!({ "body": "Nous regardons." })),
+            (&s.n1, json!({ "body": "Note", "visibility": "internal" })),
+        ] {
+            let r = s.post(who, &comments, body).await;
+            assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+        }
+        s.act(&s.n1, &id, "escalate", json!({ "reason": "Import à vérifier." }), 200).await;
+        s.act(&s.n2, &id, "return", json!({ "answer": "Relancez l'import." }), 200).await;
+        s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Est-ce mieux ?" }), 200).await;
+        let r = s.post(&s.teacher, &comments, json!({ "body": "Toujours vide." })).await;
+        assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+        s.act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Corrigé." }), 200).await;
+        s.act(&s.teacher, &id, "transition", json!({ "to": "closed" }), 200).await;
     }
 }

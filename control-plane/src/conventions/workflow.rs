@@ -1141,13 +1141,20 @@ pub async fn complete_if_all_signed(
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, Problem> {
+    let all_signed = |conv: &Convention| -> Result<bool, Problem> {
+        let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
+        Ok(conv.status == Status::InSignature
+            && conv.live_steps("visa").count() >= model.visas.len()
+            && pending_signers(model, conv).is_empty())
+    };
+    // A plain read first: only a complete convention takes the write lock.
+    match get_convention(store, models, id).await? {
+        Some(conv) if all_signed(&conv)? => {}
+        _ => return Ok(false),
+    }
     let mut tx = store.begin_write().await?;
     let Some(conv) = super::read_convention(&mut tx, models, id, true).await? else { return Ok(false) };
-    let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
-    let complete = conv.status == Status::InSignature
-        && conv.live_steps("visa").count() >= model.visas.len()
-        && pending_signers(model, &conv).is_empty();
-    if !complete {
+    if !all_signed(&conv)? {
         return Ok(false);
     }
     mark_signed(&mut tx, store.backend(), actor_name, &conv.id, now).await?;

@@ -156,8 +156,17 @@ impl Store {
 
     /// Readiness: within `limit`, the database takes a write (a heartbeat row,
     /// committed), so that a full disk, a read-only file or a lost server shows.
+    /// The heartbeat runs in its own task: the timeout abandons the wait, never cancels a
+    /// `BEGIN` half-way (on PostgreSQL that leaves the pooled connection inside a
+    /// transaction sqlx no longer tracks, sqlx#4393).
     pub async fn check_ready(&self, limit: Duration) -> sqlx::Result<()> {
-        tokio::time::timeout(limit, self.heartbeat()).await.map_err(|_| sqlx::Error::PoolTimedOut)?
+        let store = self.clone();
+        let beat = tokio::spawn(async move { store.heartbeat().await });
+        match tokio::time::timeout(limit, beat).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(failed)) => Err(sqlx::Error::Protocol(format!("heartbeat task failed: {failed}"))),
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        }
     }
 
     async fn heartbeat(&self) -> sqlx::Result<()> {

@@ -5,8 +5,8 @@
 
 use super::sla::{self, BreachKind};
 use super::tickets::{
-    append_event, load, move_level, notify, refresh, sla_event_from_row, ticket_from_row, write_sla, Ctx, NewEvent,
-    COLUMNS,
+    append_event, load_for_update, move_level, notify, refresh, sla_event_from_row, ticket_from_row, write_sla, Ctx,
+    NewEvent, COLUMNS,
 };
 use super::{lead_emails, Level, Priority, Status};
 use crate::api::AppState;
@@ -177,7 +177,11 @@ pub async fn auto_close(state: &AppState, now: DateTime<Utc>) -> Result<usize, P
     let body = format!("clos automatiquement {days} jours après sa résolution");
     for id in &ids {
         let mut tx = state.store.begin_write().await?;
-        let Some(t) = load(&mut tx, id).await?.filter(|t| t.status == Status::Resolved) else { continue };
+        let Some(t) =
+            load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == Status::Resolved)
+        else {
+            continue;
+        };
         let e = NewEvent {
             kind: "status",
             from: Some("resolved"),
@@ -235,7 +239,11 @@ pub async fn remind(state: &AppState, now: DateTime<Utc>) -> Result<usize, Probl
     let actor = system("support-reminders");
     for id in &ids {
         let mut tx = state.store.begin_write().await?;
-        let Some(t) = load(&mut tx, id).await?.filter(|t| t.status == Status::WaitingRequester) else { continue };
+        let Some(t) =
+            load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == Status::WaitingRequester)
+        else {
+            continue;
+        };
         let body = format!("relance du demandeur après {REMINDER_DAYS} jours d'attente");
         let e = NewEvent {
             kind: "reminder",
