@@ -450,6 +450,7 @@ async fn a_signed_copy_larger_than_json_bodies_is_stored_with_its_hash() {
     let c = setup(common::sqlite().await).await;
     let conv = c.create(tripartite("2026-09-01")).await;
     let id = conv["id"].as_str().unwrap().to_string();
+    c.post(&c.dan, &id, "submit", json!({})).await;
     let mut pdf = b"%PDF-1.7\n".to_vec();
     pdf.resize(3 * 1024 * 1024, b' ');
     let expected = entcp::documents::sha256_hex(&pdf);

@@ -210,7 +210,7 @@ async fn update(
     ApiJson(body): ApiJson<ConventionPatch>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
-    let version = if_match_version(&headers)?;
+    let version = if_match_version(&headers, conv.version)?;
     Ok(with_etag(workflow::update(&ctx(&state, &caller), &conv, version, body).await?, StatusCode::OK))
 }
 
@@ -288,10 +288,7 @@ async fn document(
         }
         other => return Err(Problem::invalid_field("format", format!("format inconnu : {other} (html, odt ou pdf)"))),
     };
-    let disposition = format!("attachment; filename=\"{}.{ext}\"", conv.reference);
-    let mut response = bytes.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ascii"));
+    let mut response = crate::documents::response::document(bytes, content_type, &format!("{}.{ext}", conv.reference));
     if let Some(hash) = &conv.document_hash {
         response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(hash).expect("hex"));
     }

@@ -25,17 +25,17 @@ impl ManifestsBackend {
 
     /// Replaces the tenant's folder with exactly these objects (none: the folder goes).
     pub fn apply(&self, slug: &str, objects: &[RenderedObject]) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.root)?;
+        crate::files::private_dir(&self.root)?;
         let target = self.tenant_dir(slug);
         if objects.is_empty() {
             return remove_if_present(&target);
         }
         let staging = self.root.join(format!(".{slug}.new"));
         remove_if_present(&staging)?;
-        std::fs::create_dir_all(&staging)?;
+        crate::files::private_dir(&staging)?;
         for object in objects {
             let yaml = serde_yaml::to_string(&object.manifest).map_err(std::io::Error::other)?;
-            std::fs::write(staging.join(file_name(object)), yaml)?;
+            crate::files::write_private(&staging.join(file_name(object)), yaml.as_bytes())?;
         }
         let old = self.root.join(format!(".{slug}.old"));
         remove_if_present(&old)?;

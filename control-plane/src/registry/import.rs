@@ -401,7 +401,7 @@ fn parse_row(row: &RowView, academies: Option<&HashSet<String>>) -> Result<RowOu
         _ => "public",
     };
     let is_open = !matches!(row.get(Field::Etat)?.map(fold).as_deref(), Some("ferme"));
-    let email = row.get(Field::Mail)?.filter(|m| m.contains('@')).map(str::to_string);
+    let email = row.get(Field::Mail)?.and_then(|m| crate::validate::email(m).ok());
     let etab = OrgRecord {
         kind: Some(OrgKind::Etablissement),
         code: uai,

@@ -1,0 +1,180 @@
+//! Hostile input and safe outputs (issue 12), on SQLite and PostgreSQL: contact data
+//! validated wherever it comes in, control characters refused, and who may
+//! redirect an organisation's notices.
+
+mod common;
+
+use common::{client_with, t0, token_for};
+use entcp::clock::FixedClock;
+use entcp::identity::Role;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const SCHOOL: &str = "0940176F";
+const COMMUNE: &str = "commune:94034";
+
+struct Api {
+    base: String,
+}
+
+impl Api {
+    async fn start(db: &common::TestDb) -> Api {
+        common::import_sample(&db.store).await;
+        Api { base: common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await }
+    }
+
+    async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let client = client_with(token);
+        let mut req = client.request(method.clone(), format!("{}/api/v1{path}", self.base));
+        if method == Method::PATCH {
+            let current = client.get(format!("{}/api/v1{path}", self.base)).send().await.unwrap();
+            if let Some(tag) = current.headers().get("etag") {
+                req = req.header("if-match", tag.clone());
+            }
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn patch(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(token, Method::PATCH, path, Some(body)).await
+    }
+}
+
+#[tokio::test]
+async fn contact_addresses_are_mailboxes_without_line_breaks() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        for bad in ["ce.0940176f@ac-creteil.fr\r\nBcc: pirate@exemple.fr", "a@", "deux@@arobases.fr", "Nom <a@b.fr>"] {
+            let (status, body) = api.patch(&admin, &format!("/orgs/{SCHOOL}"), json!({ "email": bad })).await;
+            assert_eq!(status, 422, "{}: {bad:?} {body}", db.name);
+            assert_eq!(body["errors"][0]["field"], "email", "{body}");
+        }
+        let (status, body) =
+            api.patch(&admin, &format!("/orgs/{SCHOOL}"), json!({ "email": "direction@ecole.fr" })).await;
+        assert_eq!((status, body["email"].as_str()), (200, Some("direction@ecole.fr")), "{}: {body}", db.name);
+
+        let new = json!({ "kind": "epci", "siren": "200054781", "name": "EPCI", "email": "a@b.fr\nX: y" });
+        let (status, body) = api.call(&admin, Method::POST, "/orgs", Some(new)).await;
+        assert_eq!(status, 422, "{}: {body}", db.name);
+        let user = json!({ "email": "nouveau@ac-creteil.fr\r\n", "display_name": "Nouveau" });
+        let (status, body) = api.call(&admin, Method::POST, "/users", Some(user)).await;
+        assert_eq!(status, 422, "{}: {body}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn one_line_fields_refuse_control_characters_and_bodies_refuse_other_controls() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let user = json!({ "email": "nouveau@ac-creteil.fr", "display_name": "Nouveau\n## Section" });
+        let (status, body) = api.call(&admin, Method::POST, "/users", Some(user)).await;
+        assert_eq!(status, 422, "{}: {body}", db.name);
+        assert_eq!(body["errors"][0]["field"], "display_name", "{body}");
+        let user = json!({ "email": "nouveau@ac-creteil.fr", "display_name": "Nou\u{1b}[2Jveau" });
+        let (status, body) = api.call(&admin, Method::POST, "/users", Some(user)).await;
+        assert_eq!(status, 422, "{}: {body}", db.name);
+        assert_eq!(body["errors"][0]["field"], "corps/display_name", "{body}");
+        let user = json!({ "email": "nouveau@ac-creteil.fr", "display_name": "Nouveau" });
+        let (status, body) = api.call(&admin, Method::POST, "/users", Some(user)).await;
+        assert_eq!(status, 201, "{}: {body}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn only_the_school_its_dan_or_an_admin_may_change_its_contact_address() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let commune = token_for(&db.store, "maire@fresnes.fr", Role::Collectivite, Some(COMMUNE)).await;
+        let chef = token_for(&db.store, "direction@ecole.fr", Role::ChefEtablissement, Some(SCHOOL)).await;
+        let dan = token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+        let path = format!("/orgs/{SCHOOL}");
+
+        let (status, body) = api.patch(&commune, &path, json!({ "email": "support@mairie-fresnes.fr" })).await;
+        assert_eq!(status, 403, "{}: {body}", db.name);
+        let (status, body) = api.patch(&chef, &path, json!({ "email": "ce.0940176f@ac-creteil.fr" })).await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+        let (status, body) = api.patch(&dan, &path, json!({ "email": "ecole.doisneau@ac-creteil.fr" })).await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+        // The commune still manages its own address.
+        let (status, body) =
+            api.patch(&commune, &format!("/orgs/{COMMUNE}"), json!({ "email": "ent@fresnes.fr" })).await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_mail_and_manifests_are_readable_by_the_service_only() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let url = format!("sqlite://{}?mode=rwc", data.join("entcp.db").display());
+    let store = entcp::store::Store::connect(&url, None).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!((mode(&data), mode(&data.join("entcp.db"))), (0o700, 0o600));
+    assert_eq!(mode(&data.join("entcp.db-wal")), 0o600, "the WAL inherits the database's mode");
+
+    for db in common::backends().await {
+        let data = root.path().join(format!("data-{}", db.name));
+        let config = common::smtp::file_config(&data);
+        let mut tx = db.store.begin_write().await.unwrap();
+        let id = entcp::notify::enqueue(&mut tx, &["dpo@exemple.fr".into()], "test", json!({}), t0()).await.unwrap();
+        tx.commit().await.unwrap();
+        entcp::notify::send_due(&db.store, &config, "sender", t0()).await.unwrap();
+        let mail = data.join("mail");
+        assert_eq!((mode(&data), mode(&mail)), (0o700, 0o700), "{}", db.name);
+        assert_eq!(mode(&mail.join(format!("{id}.eml"))), 0o600, "{}", db.name);
+    }
+
+    let manifests = data.join("manifests");
+    let object = entcp::provisioning::render::RenderedObject {
+        kind: "Secret".into(),
+        name: "ent-db".into(),
+        manifest: json!({ "apiVersion": "v1", "kind": "Secret", "stringData": { "password": "secret" } }),
+    };
+    entcp::provisioning::manifests::ManifestsBackend::new(&manifests).apply("ecole", &[object]).unwrap();
+    assert_eq!((mode(&manifests), mode(&manifests.join("ecole"))), (0o700, 0o700));
+    assert_eq!(mode(&manifests.join("ecole").join("secret-ent-db.yaml")), 0o600);
+}
+
+async fn count(store: &entcp::store::Store, table: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}")).fetch_one(store.pool()).await.unwrap().get("n")
+}
+
+#[tokio::test]
+async fn reading_a_register_writes_nothing_and_an_identical_snapshot_is_stored_once() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let (snapshots, audit) = (count(&db.store, "rgpd_snapshots").await, count(&db.store, "audit_log").await);
+        for format in ["json", "csv", "html", "json"] {
+            let (status, _) =
+                api.call(&admin, Method::GET, &format!("/rgpd/registers/academie:24?format={format}"), None).await;
+            assert_eq!(status, 200, "{}", db.name);
+        }
+        assert_eq!(count(&db.store, "rgpd_snapshots").await, snapshots, "{}: a read records no snapshot", db.name);
+        assert_eq!(count(&db.store, "audit_log").await, audit, "{}: a read is not audited as a change", db.name);
+
+        let path = "/rgpd/registers/academie:24/snapshots";
+        let (status, first) = api.call(&admin, Method::POST, path, None).await;
+        assert_eq!(status, 201, "{}: {first}", db.name);
+        let (status, again) = api.call(&admin, Method::POST, path, None).await;
+        assert_eq!((status, &again["id"]), (200, &first["id"]), "{}: {again}", db.name);
+        assert_eq!(count(&db.store, "rgpd_snapshots").await, snapshots + 1, "{}", db.name);
+    }
+}
