@@ -178,3 +178,172 @@ async fn reading_a_register_writes_nothing_and_an_identical_snapshot_is_stored_o
         assert_eq!(count(&db.store, "rgpd_snapshots").await, snapshots + 1, "{}", db.name);
     }
 }
+
+async fn fresnes_tenant(store: &entcp::store::Store) {
+    let state = entcp::api::AppState::new(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let doc: entcp::tenants::EntTenant =
+        serde_yaml::from_str(include_str!("../../tenants/examples/fresnes.yaml")).unwrap();
+    entcp::tenants::apply(&state, &common::admin(), &doc, None).await.unwrap();
+}
+
+async fn created_notices(store: &entcp::store::Store) -> Vec<String> {
+    use sqlx::Row;
+    sqlx::query("SELECT recipients FROM outbox WHERE template = 'support' ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("recipients"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_was_told() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        fresnes_tenant(&db.store).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let new = json!({ "tenant": "fresnes", "subject": "ENT inaccessible", "description": "Page blanche.",
+            "category": "acces", "impact": "haute", "urgency": "haute" });
+
+        let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new.clone())).await;
+        assert_eq!(status, 201, "{}: {ticket}", db.name);
+        assert!(created_notices(&db.store).await.is_empty(), "{}: nobody to tell", db.name);
+        let id = ticket["id"].as_str().unwrap();
+        let (_, history) = api.call(&admin, Method::GET, &format!("/support/tickets/{id}/history"), None).await;
+        assert!(history.to_string().contains("aucun destinataire"), "{}: {history}", db.name);
+
+        token_for(&db.store, "dane@ac-creteil.fr", Role::SupportN2, Some("academie:24")).await;
+        let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new)).await;
+        assert_eq!(status, 201, "{}: {ticket}", db.name);
+        assert_eq!(created_notices(&db.store).await, [r#"["dane@ac-creteil.fr"]"#], "{}", db.name);
+    }
+}
+
+async fn patch_with_if_match(api: &Api, token: &str, if_match: &str) -> (u16, Value) {
+    let resp = client_with(token)
+        .patch(format!("{}/api/v1/orgs/{SCHOOL}", api.base))
+        .header("if-match", if_match)
+        .json(&json!({ "email": format!("v{}@ecole.fr", if_match.len()) }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn if_match_star_matches_any_version_and_weak_or_unquoted_tags_are_refused() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let (status, body) = patch_with_if_match(&api, &admin, "*").await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+        let version = body["version"].as_i64().unwrap();
+        let (status, body) = patch_with_if_match(&api, &admin, &format!("W/\"{version}\"")).await;
+        assert_eq!(status, 412, "{}: a weak tag never matches: {body}", db.name);
+        let (status, body) = patch_with_if_match(&api, &admin, &version.to_string()).await;
+        assert_eq!(status, 400, "{}: an unquoted tag is malformed: {body}", db.name);
+        let (status, body) = patch_with_if_match(&api, &admin, &format!("\"1\", \"{version}\"")).await;
+        assert_eq!(status, 200, "{}: one of the listed tags is current: {body}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_not_authenticated() {
+    let db = common::sqlite().await;
+    let api = Api::start(&db).await;
+    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/me", api.base))
+        .header("authorization", format!("Bearer {admin}"))
+        .header("authorization", "Bearer entcp_00000000_autre")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn request_logs_name_the_path_never_the_query_string() {
+    let db = common::sqlite().await;
+    let api = Api::start(&db).await;
+    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let resp = client_with(&admin)
+        .get(format!("{}/api/v1/orgs?q=fresnes&access_token=entcp_deadbeef_secret", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("/api/v1/orgs"), "{log}");
+    assert!(!log.contains("entcp_deadbeef_secret") && !log.contains("q=fresnes"), "{log}");
+}
+
+#[tokio::test]
+async fn a_user_holds_a_bounded_number_of_live_tokens() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let token = token_for(&db.store, "prof@ac-creteil.fr", Role::Usager, Some(SCHOOL)).await;
+        let user = entcp::identity::get_user(&db.store, "prof@ac-creteil.fr").await.unwrap().unwrap();
+        for i in 1..entcp::identity::MAX_LIVE_TOKENS {
+            entcp::identity::create_token(&db.store, &common::admin(), &user.id, &format!("t{i}"), None, t0())
+                .await
+                .unwrap();
+        }
+        let (status, body) = api.call(&token, Method::POST, "/tokens", Some(json!({ "name": "un de trop" }))).await;
+        assert_eq!(status, 409, "{}: {body}", db.name);
+        assert!(body["detail"].as_str().unwrap().contains("révoquez"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn document_responses_are_uncached_unsniffed_sandboxed_attachments() {
+    let db = common::sqlite().await;
+    let api = Api::start(&db).await;
+    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    for path in [
+        "/rgpd/registers/academie:24?format=html",
+        "/rgpd/breaches/academie:24?format=csv",
+        "/support/report?format=csv",
+    ] {
+        let resp = client_with(&admin).get(format!("{}/api/v1{path}", api.base)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let h = resp.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\""), "{path}");
+        if h["content-type"].to_str().unwrap().starts_with("text/html") {
+            assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'none'"), "{path}");
+        }
+    }
+}

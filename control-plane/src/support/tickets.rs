@@ -805,12 +805,43 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
     let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(french_time);
-    let queue = queue_emails(store, Level::N1, &contract.n1.id).await?;
+    let queue = creation_queue(store, &contract).await?;
+    if queue.is_empty() {
+        let body = format!(
+            "aucun destinataire pour l'avis de création : ni utilisateur ni adresse au niveau 1 ({}) ni aux niveaux suivants",
+            contract.n1.name
+        );
+        tracing::warn!(ticket = %reference, "{body}");
+        let e = NewEvent {
+            kind: "warning",
+            from: None,
+            to: None,
+            visibility: "internal",
+            body: Some(&body),
+            actor_level: None,
+        };
+        append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
+    }
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
     audit::append(&mut tx, store.backend(), audit_change(ctx.actor, "support.tickets.create", &t, summary), ctx.now)
         .await?;
     finish(ctx, tx, &id).await
+}
+
+/// Who hears of a new ticket: the N1 queue, else (a commune with neither N1 user nor
+/// address) the next level's queue that has someone.
+async fn creation_queue(store: &Store, contract: &super::Contract) -> Result<Vec<String>, Problem> {
+    let levels =
+        [(Level::N1, Some(&contract.n1)), (Level::N2, contract.n2.as_ref()), (Level::N3, contract.n3.as_ref())];
+    for (level, org) in levels {
+        let Some(org) = org else { continue };
+        let queue = queue_emails(store, level, &org.id).await?;
+        if !queue.is_empty() {
+            return Ok(queue);
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// `lundi 17 mai 2027 à 10:00` in the Paris time zone.
