@@ -86,6 +86,17 @@ async fn one_line_fields_refuse_control_characters_and_bodies_refuse_other_contr
         let user = json!({ "email": "nouveau@ac-creteil.fr", "display_name": "Nouveau" });
         let (status, body) = api.call(&admin, Method::POST, "/users", Some(user)).await;
         assert_eq!(status, 201, "{}: {body}", db.name);
+
+        fresnes_tenant(&db.store).await;
+        let ticket = json!({ "tenant": "fresnes", "subject": "ENT\nBcc: x", "description": "Ligne 1\nLigne 2",
+            "category": "acces", "impact": "haute", "urgency": "haute" });
+        let (status, body) = api.call(&admin, Method::POST, "/support/tickets", Some(ticket)).await;
+        assert_eq!((status, &body["errors"][0]["field"]), (422, &json!("subject")), "{}: {body}", db.name);
+        let breach = json!({ "title": "Fuite\r\n## Autre", "facts": "Liste envoyée\nà un tiers", "aware_at": "2026-08-31T08:00:00Z",
+            "data_categories": ["identité"], "people_approx": 25, "records_approx": 25, "consequences": "faibles",
+            "measures": "demande de suppression" });
+        let (status, body) = api.call(&admin, Method::POST, "/rgpd/breaches/academie:24", Some(breach)).await;
+        assert_eq!((status, &body["errors"][0]["field"]), (422, &json!("title")), "{}: {body}", db.name);
     }
 }
 

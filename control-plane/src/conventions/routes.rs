@@ -194,8 +194,18 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<NewConvention>,
 ) -> Result<Response, Problem> {
+    check_title(body.title.as_deref())?;
     let conv = workflow::create(&ctx(&state, &caller), body).await?;
     Ok(with_etag(conv, StatusCode::CREATED))
+}
+
+/// A convention's title is one line (it heads the document and the notices).
+fn check_title(title: Option<&str>) -> Result<(), Problem> {
+    let mut checks = crate::error::Checks::default();
+    if let Some(title) = title {
+        checks.line("title", title);
+    }
+    checks.finish()
 }
 
 async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
@@ -209,6 +219,7 @@ async fn update(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ConventionPatch>,
 ) -> Result<Response, Problem> {
+    check_title(body.title.as_deref())?;
     let conv = find(&state, &caller, &id).await?;
     let version = if_match_version(&headers, conv.version)?;
     Ok(with_etag(workflow::update(&ctx(&state, &caller), &conv, version, body).await?, StatusCode::OK))

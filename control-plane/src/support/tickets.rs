@@ -734,6 +734,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let store = ctx.store();
     let mut checks = Checks::default();
     check_text(&mut checks, "subject", &new.subject, 200);
+    checks.line("subject", &new.subject);
     check_text(&mut checks, "description", &new.description, 20_000);
     check_category(&mut checks, ctx.state, &new.category, new.service.as_deref());
     check_grade(&mut checks, "impact", &new.impact);
@@ -1179,6 +1180,9 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
         if patch.category.is_some() || patch.service.is_some() { patch.service.clone() } else { t.service.clone() };
     check_category(&mut checks, ctx.state, &category, service.as_deref());
     let forced = parse_priority(&mut checks, patch.priority.as_deref());
+    if let Some(team) = &patch.assigned_team {
+        checks.line("assigned_team", team);
+    }
     let assignee = match patch.assignee.as_deref() {
         Some(email) => match crate::identity::get_user(ctx.store(), email).await? {
             Some(u) => Some(u.id),
