@@ -358,3 +358,29 @@ async fn document_responses_are_uncached_unsniffed_sandboxed_attachments() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_imported_address_that_does_not_parse_is_dropped_with_a_warning() {
+    for db in common::backends().await {
+        let csv =
+            "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie;Mail\n\
+                   0940176F;Ecole A;Ecole;94034;24;\"ce.0940176f@ac-creteil.fr\r\nBcc: pirate@exemple.fr\"\n\
+                   0940198E;Ecole B;Ecole;94081;24;ce.0940198e@ac-creteil.fr\n";
+        let options = entcp::registry::import::ImportOptions::default();
+        let report = entcp::registry::import::import_annuaire(
+            &db.store,
+            &common::admin(),
+            std::io::Cursor::new(csv),
+            options,
+            t0(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.etablissements.created, 2, "{}: {report:?}", db.name);
+        assert!(report.warnings.iter().any(|w| w.reason.contains("adresse ignorée")), "{}: {report:?}", db.name);
+        let school = entcp::registry::resolve_org(&db.store, "0940176F").await.unwrap();
+        assert_eq!(school.email, None, "{}", db.name);
+        let other = entcp::registry::resolve_org(&db.store, "0940198E").await.unwrap();
+        assert_eq!(other.email.as_deref(), Some("ce.0940198e@ac-creteil.fr"), "{}", db.name);
+    }
+}

@@ -401,7 +401,16 @@ fn parse_row(row: &RowView, academies: Option<&HashSet<String>>) -> Result<RowOu
         _ => "public",
     };
     let is_open = !matches!(row.get(Field::Etat)?.map(fold).as_deref(), Some("ferme"));
-    let email = row.get(Field::Mail)?.and_then(|m| crate::validate::email(m).ok());
+    let email = match row.get(Field::Mail)?.filter(|m| !m.trim().is_empty()) {
+        Some(raw) => match crate::validate::email(raw) {
+            Ok(email) => Some(email),
+            Err(e) => {
+                warnings.push(format!("{e} : adresse ignorée"));
+                None
+            }
+        },
+        None => None,
+    };
     let etab = OrgRecord {
         kind: Some(OrgKind::Etablissement),
         code: uai,
