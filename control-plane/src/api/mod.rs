@@ -290,18 +290,16 @@ impl IfMatch {
         }
     }
 
-    /// [`Self::expected`] against the version stored in row `id` of `table` (0 when absent,
-    /// so that the update then answers its own 404).
-    pub async fn expected_in(&self, store: &Store, table: &'static str, id: &str) -> Result<i64, Problem> {
+    /// [`Self::expected`] against the version stored in the row of `table` whose id or
+    /// reference is `key` (0 when absent, so that the update then answers its own 404).
+    pub async fn expected_in(&self, store: &Store, table: &'static str, key: &str) -> Result<i64, Problem> {
         if let IfMatch::Versions(v) = self {
             if v.len() == 1 {
                 return Ok(v[0]);
             }
         }
-        let current: Option<i64> = sqlx::query_scalar(&format!("SELECT version FROM {table} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(store.pool())
-            .await?;
+        let sql = format!("SELECT version FROM {table} WHERE id = $1 OR reference = $1");
+        let current: Option<i64> = sqlx::query_scalar(&sql).bind(key).fetch_optional(store.pool()).await?;
         Ok(self.expected(current.unwrap_or(0)))
     }
 }
