@@ -384,3 +384,24 @@ async fn an_imported_address_that_does_not_parse_is_dropped_with_a_warning() {
         assert_eq!(other.email.as_deref(), Some("ce.0940198e@ac-creteil.fr"), "{}", db.name);
     }
 }
+
+#[tokio::test]
+async fn if_match_star_updates_a_ticket_named_by_its_reference() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        fresnes_tenant(&db.store).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let new = json!({ "tenant": "fresnes", "subject": "ENT inaccessible", "description": "Page blanche.",
+            "category": "acces", "impact": "haute", "urgency": "haute" });
+        let (_, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new)).await;
+        let reference = ticket["reference"].as_str().unwrap();
+        let resp = client_with(&admin)
+            .patch(format!("{}/api/v1/support/tickets/{reference}", api.base))
+            .header("if-match", "*")
+            .json(&json!({ "assigned_team": "Équipe ENT" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}: {}", db.name, resp.text().await.unwrap());
+    }
+}
