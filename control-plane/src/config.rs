@@ -476,7 +476,26 @@ impl Config {
         if shown.mail.smtp.password.is_some() {
             shown.mail.smtp.password = Some("***".into());
         }
+        shown.database.url = shown.database.url.as_deref().map(redact_database_url);
         serde_yaml::to_string(&shown).expect("config serialises")
+    }
+}
+
+/// A database URL with its password masked, in the user info and in a `password=` parameter.
+fn redact_database_url(url: &str) -> String {
+    let url = crate::store::redact(url);
+    match url.split_once('?') {
+        Some((base, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
+        None => url,
     }
 }
 
@@ -609,5 +628,16 @@ mod tests {
         assert!(!config.to_yaml().contains("secret"));
         let err = config.apply_env(|n| (n == "ENTCP_SMTP_TLS").then(|| "ssl".into()));
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn the_printed_configuration_masks_the_database_password() {
+        let mut config = Config::default();
+        config.database.url = Some("postgres://entcp:s3cret@db:5432/entcp?sslmode=require".into());
+        let yaml = config.to_yaml();
+        assert!(!yaml.contains("s3cret") && yaml.contains("postgres://entcp:***@db:5432/entcp"), "{yaml}");
+        config.database.url = Some("postgres://db/entcp?user=entcp&password=s3cret".into());
+        assert!(!config.to_yaml().contains("s3cret"), "{}", config.to_yaml());
+        assert_eq!(config.database_url(), "postgres://db/entcp?user=entcp&password=s3cret");
     }
 }

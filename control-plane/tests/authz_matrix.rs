@@ -126,6 +126,7 @@ const TABLE: &[(&str, &str, &[Role], Target)] = &[
     ("GET", "/api/v1/rgpd/registers/{org}", RGPD, Target::Register),
     ("GET", "/api/v1/rgpd/registers/{org}/incomplete", RGPD, Target::Register),
     ("GET", "/api/v1/rgpd/registers/{org}/snapshots", RGPD, Target::Register),
+    ("POST", "/api/v1/rgpd/registers/{org}/snapshots", RGPD, Target::Register),
     ("GET", "/api/v1/rgpd/registers/{org}/snapshots/{id}", RGPD, Target::Register),
     ("GET", "/api/v1/rgpd/registers/{org}/diff", RGPD, Target::Register),
     ("GET", "/api/v1/rgpd/profiles/{org}", RGPD, Target::Register),
@@ -581,7 +582,7 @@ impl World {
                     "/api/v1/conventions/{id}/visa"
                     | "/api/v1/conventions/{id}/sign"
                     | "/api/v1/conventions/{id}/refuse" => "in_signature",
-                    "/api/v1/conventions/{id}/terminate" => "signed",
+                    "/api/v1/conventions/{id}/terminate" | "/api/v1/conventions/{id}/signed-copies" => "signed",
                     "/api/v1/conventions/{id}/amend" => "active",
                     _ => "draft",
                 };
@@ -644,6 +645,11 @@ impl World {
                     .await
                     .unwrap();
                 call(url.replace("{id}", &exported.snapshot.id))
+            }
+            // An identical snapshot exists: the POST answers it with 200.
+            ("POST", "/api/v1/rgpd/registers/{org}/snapshots") => {
+                entcp::rgpd::export_register(&state, "matrice", &org, entcp::rgpd::export::Format::Json).await.unwrap();
+                call(url)
             }
             ("GET", "/api/v1/rgpd/registers/{org}/diff") => {
                 entcp::rgpd::export_register(&state, "matrice", &org, entcp::rgpd::export::Format::Json).await.unwrap();

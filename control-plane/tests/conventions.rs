@@ -450,6 +450,7 @@ async fn a_signed_copy_larger_than_json_bodies_is_stored_with_its_hash() {
     let c = setup(common::sqlite().await).await;
     let conv = c.create(tripartite("2026-09-01")).await;
     let id = conv["id"].as_str().unwrap().to_string();
+    c.post(&c.dan, &id, "submit", json!({})).await;
     let mut pdf = b"%PDF-1.7\n".to_vec();
     pdf.resize(3 * 1024 * 1024, b' ');
     let expected = entcp::documents::sha256_hex(&pdf);
@@ -594,5 +595,28 @@ async fn every_convention_step_runs_on_a_pool_of_one_connection() {
         let (s, body) = c.post(&c.dan, &id, "terminate", json!({ "reason": "Fin du service" })).await;
         assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
         assert_eq!(body["status"], "terminated");
+    }
+}
+
+#[tokio::test]
+async fn signed_copies_are_refused_on_a_draft_and_bounded_in_number() {
+    for db in common::backends().await {
+        let c = setup(db).await;
+        let conv = c.create(tripartite("2026-09-01")).await;
+        let id = conv["id"].as_str().unwrap().to_string();
+        let upload = |n: usize| {
+            c.mairie
+                .post(c.url(&format!("/{id}/signed-copies?name=copie-{n}.pdf")))
+                .header("content-type", "application/pdf")
+                .body(format!("%PDF-1.7\n% copie {n}\n"))
+                .send()
+        };
+        assert_eq!(upload(0).await.unwrap().status(), StatusCode::CONFLICT, "a draft has no signed copy");
+        c.post(&c.dan, &id, "submit", json!({})).await;
+        for n in 0..entcp::conventions::workflow::MAX_SIGNED_COPIES as usize {
+            assert_eq!(upload(n).await.unwrap().status(), StatusCode::OK);
+        }
+        let resp = upload(99).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CONFLICT);
     }
 }

@@ -350,6 +350,52 @@ async fn a_mail_queued_in_a_rolled_back_transaction_is_never_sent() {
 }
 
 #[tokio::test]
+async fn a_bad_recipient_is_parked_with_its_error_and_the_others_are_still_sent() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let config = file_config(data.path());
+        let bad = "ce.0941234x@ac-creteil.fr\r\nBcc: pirate@exemple.fr".to_string();
+        let mut tx = db.store.begin_write().await.unwrap();
+        let recipients = ["dpo@exemple.fr".to_string(), bad.clone()];
+        notify::enqueue(&mut tx, &recipients, "test", json!({}), common::t0())
+            .await
+            .expect("a bad recipient is no error");
+        tx.commit().await.unwrap();
+
+        let report = send(&db.store, &config, "sender", common::t0()).await;
+        assert_eq!(report.sent, 1, "{}: {report:?}", db.name);
+        let rows = sqlx::query("SELECT recipients, status, last_error FROM outbox ORDER BY status")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
+        let rows: Vec<(String, String, Option<String>)> =
+            rows.iter().map(|r| (r.get("recipients"), r.get("status"), r.get("last_error"))).collect();
+        assert_eq!(rows.len(), 2, "{}: {rows:?}", db.name);
+        assert_eq!((rows[0].1.as_str(), rows[1].1.as_str()), ("failed", "sent"), "{}", db.name);
+        assert!(rows[0].0.contains("ce.0941234x"), "{rows:?}");
+        assert!(rows[0].2.as_deref().unwrap().contains("destinataire"), "{rows:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_queued_message_whose_recipient_does_not_parse_fails_at_once_without_retries() {
+    for db in common::backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let config = file_config(data.path());
+        let id = queue_test_mail(&db.store, "ok@exemple.fr", common::t0()).await;
+        // A message queued before addresses were checked.
+        sqlx::query("UPDATE outbox SET recipients = $1 WHERE id = $2")
+            .bind(r#"["a@b.fr\r\nBcc: x@y.fr"]"#)
+            .bind(&id)
+            .execute(db.store.pool())
+            .await
+            .unwrap();
+        let report = send(&db.store, &config, "sender", common::t0()).await;
+        assert_eq!((report.sent, report.retried, report.failed), (0, 0, 1), "{}: {report:?}", db.name);
+    }
+}
+
+#[tokio::test]
 async fn sent_mail_older_than_the_retention_is_purged_and_the_rest_kept() {
     for db in common::backends().await {
         let data = tempfile::tempdir().unwrap();

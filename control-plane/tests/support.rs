@@ -533,6 +533,38 @@ async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_n
     }
 }
 
+/// Addresses stored before they were checked (here with a CR/LF header injection) must not
+/// block anything: the notices to them are parked, the tickets and breaches recorded.
+#[tokio::test]
+async fn a_school_address_with_a_line_break_blocks_neither_tickets_nor_the_sweep() {
+    for db in common::backends().await {
+        let s = setup(&db).await;
+        sqlx::query("UPDATE orgs SET email = $1 WHERE code IN ('0440001M', '0350001L')")
+            .bind("ce.0440001m@ac-nantes.fr\r\nBcc: pirate@exemple.fr")
+            .execute(s.store.pool())
+            .await
+            .unwrap();
+        s.at("2027-05-10 09:00");
+        let new = |tenant: &str| json!({ "tenant": tenant, "subject": "ENT inaccessible", "description": "Page blanche.", "category": "acces", "impact": "haute", "urgency": "haute" });
+        // The Rennes school has no N1 user: its queue is the school's address.
+        let r = s.post(&s.admin, "/support/tickets", new("college-anne-de-bretagne")).await;
+        assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+        let r = s.post(&s.teacher, "/support/tickets", new("college-jules-verne")).await;
+        assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+
+        s.at("2027-05-10 22:00");
+        let report = s.sweep().await;
+        assert!(report.breaches >= 1, "{}: {report:?}", db.name);
+        let parked: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'failed' AND last_error IS NOT NULL")
+                .fetch_one(s.store.pool())
+                .await
+                .unwrap()
+                .get("n");
+        assert!(parked >= 2, "{}: the notices to the bad address are parked, {parked}", db.name);
+    }
+}
+
 #[tokio::test]
 async fn a_waiting_requester_is_reminded_once_in_working_hours_not_on_whit_monday() {
     for db in common::backends().await {

@@ -27,7 +27,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        Json::<T>::from_request(req, state).await.map(|Json(v)| ApiJson(v)).map_err(json_problem)
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state).await.map_err(json_problem)?;
+        if let Some(path) = crate::validate::json_controls(&value) {
+            let field = format!("corps{path}");
+            return Err(Problem::invalid_field(&field, "caractère de contrôle interdit"));
+        }
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| Problem::invalid_field("corps", format!("données invalides : {e}")))
     }
 }
 

@@ -197,7 +197,7 @@ pub fn app(state: AppState) -> Router {
                 .make_span_with(|req: &axum::http::Request<_>| {
                     let request_id =
                         req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
-                    tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id)
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
                 }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -235,8 +235,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// The bearer token of the only `Authorization` header (several: none is trusted).
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?.to_str().ok()?;
+    if values.next().is_some() {
+        return None;
+    }
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -276,17 +281,75 @@ pub fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("ascii etag")
 }
 
-/// The version an update is based on, from `If-Match` (required: 428 without).
-pub fn if_match_version(headers: &HeaderMap) -> Result<i64, Problem> {
+/// What an `If-Match` header accepts (RFC 9110 §13.1.1, strong comparison).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: whatever the current version is.
+    Any,
+    /// One or more strong tags (`"3"` or `"3", "4"`).
+    Versions(Vec<i64>),
+}
+
+impl IfMatch {
+    /// The version the update must find: the current one if the header accepts it.
+    pub fn expected(&self, current: i64) -> i64 {
+        match self {
+            IfMatch::Any => current,
+            IfMatch::Versions(v) if v.contains(&current) => current,
+            IfMatch::Versions(v) => v[0],
+        }
+    }
+
+    /// [`Self::expected`] against the version stored in the row of `table` whose id or
+    /// reference is `key` (0 when absent, so that the update then answers its own 404).
+    pub async fn expected_in(&self, store: &Store, table: &'static str, key: &str) -> Result<i64, Problem> {
+        if let IfMatch::Versions(v) = self {
+            if v.len() == 1 {
+                return Ok(v[0]);
+            }
+        }
+        let sql = format!("SELECT version FROM {table} WHERE id = $1 OR reference = $1");
+        let current: Option<i64> = sqlx::query_scalar(&sql).bind(key).fetch_optional(store.pool()).await?;
+        Ok(self.expected(current.unwrap_or(0)))
+    }
+}
+
+/// Parses `If-Match` (required: 428 without): `*` or strong tags; a weak tag never
+/// matches (412), an unquoted one is malformed (400).
+pub fn if_match(headers: &HeaderMap) -> Result<IfMatch, Problem> {
     let value = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).ok_or_else(|| {
         Problem::new(
             ProblemKind::PreconditionRequired,
             "en-tête If-Match requis : renvoyez l'ETag lu avec la ressource",
         )
     })?;
-    value.trim().trim_start_matches("W/").trim_matches('"').parse().map_err(|_| {
-        Problem::new(ProblemKind::PreconditionFailed, format!("If-Match « {value} » ne correspond à aucune version"))
-    })
+    if value.trim() == "*" {
+        return Ok(IfMatch::Any);
+    }
+    let mut versions = Vec::new();
+    for tag in value.split(',').map(str::trim) {
+        if tag.starts_with("W/") {
+            return Err(Problem::new(
+                ProblemKind::PreconditionFailed,
+                format!("If-Match « {tag} » : une étiquette faible ne valide pas une modification (comparaison forte)"),
+            ));
+        }
+        let version = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse().ok());
+        match version {
+            Some(v) => versions.push(v),
+            None => {
+                return Err(Problem::bad_request(format!(
+                    "If-Match « {tag} » mal formé : attendu l'ETag entre guillemets (\"3\") ou *"
+                )))
+            }
+        }
+    }
+    Ok(IfMatch::Versions(versions))
+}
+
+/// The version an update is based on, given the resource's `current` version.
+pub fn if_match_version(headers: &HeaderMap, current: i64) -> Result<i64, Problem> {
+    Ok(if_match(headers)?.expected(current))
 }
 
 /// 412: the resource changed since the caller read it.

@@ -85,6 +85,8 @@ async fn check(conn: &mut sqlx::AnyConnection, new: &NewContract) -> Result<(), 
     if new.reference.trim().is_empty() {
         checks.fail("reference", "référence du contrat obligatoire");
     }
+    checks.line("reference", &new.reference);
+    checks.line("title", &new.title);
     if new.title.trim().is_empty() {
         checks.fail("title", "intitulé du contrat obligatoire");
     }

@@ -220,8 +220,18 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<NewConvention>,
 ) -> Result<Response, Problem> {
+    check_title(body.title.as_deref())?;
     let conv = workflow::create(&ctx(&state, &caller), body).await?;
     Ok(with_etag(conv, StatusCode::CREATED))
+}
+
+/// A convention's title is one line (it heads the document and the notices).
+fn check_title(title: Option<&str>) -> Result<(), Problem> {
+    let mut checks = crate::error::Checks::default();
+    if let Some(title) = title {
+        checks.line("title", title);
+    }
+    checks.finish()
 }
 
 async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
@@ -235,8 +245,9 @@ async fn update(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ConventionPatch>,
 ) -> Result<Response, Problem> {
+    check_title(body.title.as_deref())?;
     let conv = find(&state, &caller, &id).await?;
-    let version = if_match_version(&headers)?;
+    let version = if_match_version(&headers, conv.version)?;
     Ok(with_etag(workflow::update(&ctx(&state, &caller), &conv, version, body).await?, StatusCode::OK))
 }
 
@@ -314,10 +325,7 @@ async fn document(
         }
         other => return Err(Problem::invalid_field("format", format!("format inconnu : {other} (html, odt ou pdf)"))),
     };
-    let disposition = format!("attachment; filename=\"{}.{ext}\"", conv.reference);
-    let mut response = bytes.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ascii"));
+    let mut response = crate::documents::response::document(bytes, content_type, &format!("{}.{ext}", conv.reference));
     if let Some(hash) = &conv.document_hash {
         response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(hash).expect("hex"));
     }

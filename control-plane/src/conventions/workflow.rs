@@ -1083,7 +1083,11 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
     insert(ctx, model, &draft, Some(conv)).await
 }
 
-/// An externally signed copy (e.g. a PDF from a parapheur), stored with its hash.
+/// Signed copies kept per convention: the parties' copies, a few re-scans at most.
+pub const MAX_SIGNED_COPIES: i64 = 10;
+
+/// An externally signed copy (e.g. a PDF from a parapheur), stored with its hash;
+/// refused on a draft and beyond [`MAX_SIGNED_COPIES`].
 pub async fn upload_signed(
     ctx: &Ctx<'_>,
     conv: &Convention,
@@ -1092,6 +1096,12 @@ pub async fn upload_signed(
     bytes: &[u8],
 ) -> Result<Convention, Problem> {
     require_party_member(ctx.actor, &conv.party_org_ids())?;
+    if conv.status == Status::Draft {
+        return Err(Problem::conflict(format!(
+            "la convention {} est un brouillon : un exemplaire signé se dépose une fois la convention soumise à signature",
+            conv.reference
+        )));
+    }
     if bytes.is_empty() {
         return Err(Problem::invalid_field("fichier", "fichier vide"));
     }
@@ -1104,6 +1114,16 @@ pub async fn upload_signed(
     }
     let sha = crate::documents::sha256_hex(bytes);
     let mut tx = ctx.store.begin_write().await?;
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM convention_files WHERE convention_id = $1")
+        .bind(&conv.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if stored >= MAX_SIGNED_COPIES {
+        return Err(Problem::conflict(format!(
+            "la convention {} a déjà {MAX_SIGNED_COPIES} exemplaires signés : aucun autre n'est accepté",
+            conv.reference
+        )));
+    }
     sqlx::query(
         "INSERT INTO convention_files (id, convention_id, file_name, content_type, sha256, size, content, uploaded_by, uploaded_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -10,10 +10,12 @@
 //! bytes, so callers can store and compare [`sha256_hex`] fingerprints.
 //! Text is plain: no markup is interpreted, `'\n'` is a line break.
 
+pub mod csv;
 mod html;
 mod ods;
 mod odt;
 mod pdf;
+pub mod response;
 
 pub use html::to_html;
 pub use ods::{to_ods, Cell, Sheet, Spreadsheet, ODS_MIME};

@@ -78,11 +78,39 @@ fn tera() -> &'static tera::Tera {
     static TERA: OnceLock<tera::Tera> = OnceLock::new();
     TERA.get_or_init(|| {
         let mut tera = tera::Tera::default();
-        tera.autoescape_on(vec![]);
+        // Every template (the suffix "" matches all names) escapes its values for the line markup.
+        tera.autoescape_on(vec![""]);
+        tera.set_escape_fn(markup_escape);
         tera.add_raw_templates(TEMPLATES.iter().copied())
             .unwrap_or_else(|e| panic!("groupement document templates do not compile: {e:?}"));
         tera
     })
+}
+
+/// A value inserted into the line markup stays inside its line and its cell: no
+/// line break or other control, no cell separator, no field separator, and it
+/// cannot open a line as a heading or a bullet.
+fn markup_escape(value: &str) -> String {
+    let one_line: String = value
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                ' '
+            } else if c == '|' {
+                '¦'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let text = one_line.replace(" :: ", " : ");
+    let opening = text.trim_start();
+    if opening.starts_with('#') || opening.starts_with("- ") {
+        // A word joiner: invisible, but the line no longer starts with the marker.
+        format!("\u{2060}{opening}")
+    } else {
+        text
+    }
 }
 
 /// Turns the templates' line markup into sections (see the templates' README).
@@ -571,6 +599,24 @@ pub async fn library(store: &Store, filter: &LibraryFilter) -> Result<Page<Store
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_value_adds_no_section_row_cell_or_bullet_to_the_members_document() {
+        let context = tera::Context::from_value(json!({
+            "members": [{ "name": "Fresnes | 0 | 0", "kind": "commune", "code": "94034",
+                "deliberation_number": "2026-45\n## Section ajoutée\n- puce", "deliberation_date": "30 juin 2026",
+                "schools": 1, "pupils": 2, "accounts": 3 }],
+            "members_count": 1, "totals": { "schools": 1, "pupils": 2, "accounts": 3 }
+        }))
+        .unwrap();
+        let sections = sections_from_markup(&tera().render("membres", &context).unwrap());
+        let headings: Vec<&str> = sections.iter().map(|s| s.heading.as_str()).collect();
+        assert_eq!(headings, ["Membres du groupement", "Récapitulatif"]);
+        let Block::Table { header, rows } = &sections[0].blocks[0] else { panic!("{:?}", sections[0].blocks) };
+        assert_eq!((rows.len(), rows[0].len()), (1, header.len()), "{rows:?}");
+        assert_eq!(rows[0][3], "2026-45 ## Section ajoutée - puce");
+        assert_eq!(sections[0].blocks.len(), 1);
+    }
 
     #[test]
     fn the_markup_makes_sections_paragraphs_bullets_tables_and_fields() {

@@ -415,6 +415,7 @@ pub async fn apply(
     if number.is_empty() || number.chars().count() > 50 {
         checks.fail("deliberation_number", "numéro de la délibération obligatoire (50 caractères au plus)");
     }
+    checks.line("deliberation_number", &number);
     match NaiveDate::parse_from_str(input.deliberation_date.trim(), "%Y-%m-%d") {
         Ok(d) if d > today => checks.fail("deliberation_date", "la délibération ne peut pas être datée dans le futur"),
         Ok(_) => {}

@@ -377,6 +377,7 @@ fn check_fields(
 ) -> Result<Checked, Problem> {
     let mut checks = Checks::default();
     let title = check_text(&mut checks, "title", title, 200);
+    checks.line("title", &title);
     let object = check_text(&mut checks, "object", object, 1000);
     if terms.lots.is_empty() {
         checks.fail("lots", "au moins un lot");

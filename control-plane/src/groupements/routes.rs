@@ -331,7 +331,7 @@ async fn update(
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
-    let version = if_match_version(&headers)?;
+    let version = if_match_version(&headers, g.version)?;
     let g = super::update(&ctx(&state, &caller), &g, version, body).await?;
     Ok(with_etag(&g, g.version, StatusCode::OK))
 }
@@ -558,11 +558,8 @@ async fn download(
     let doc = readable_document(&state, &caller, &g, &document).await?;
     let format = q.format.unwrap_or_else(|| doc.formats[0].clone());
     let (bytes, content_type) = documents::content(&state.store, &doc, &format).await?;
-    let disposition =
-        format!("attachment; filename=\"{}-{}-v{}.{format}\"", g.reference, doc.kind.as_str(), doc.version);
-    let mut response = bytes.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ascii"));
+    let file_name = format!("{}-{}-v{}.{format}", g.reference, doc.kind.as_str(), doc.version);
+    let mut response = crate::documents::response::document(bytes, content_type, &file_name);
     response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(&doc.sha256).expect("hex"));
     Ok(response)
 }

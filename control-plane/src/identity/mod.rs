@@ -167,17 +167,10 @@ pub struct UserPatch {
 }
 
 fn check_email(checks: &mut Checks, email: &str) {
-    let ok = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-        })
-        && !email.chars().any(char::is_whitespace);
-    if !ok {
-        checks.fail("email", format!("adresse « {email} » invalide"));
+    if email.len() > 254 {
+        checks.fail("email", "adresse de 254 caractères au plus");
+    } else {
+        checks.email("email", email);
     }
 }
 
@@ -185,6 +178,7 @@ fn check_display_name(checks: &mut Checks, name: &str) {
     if name.trim().is_empty() || name.chars().count() > 200 {
         checks.fail("display_name", "nom obligatoire, 200 caractères au plus");
     }
+    checks.line("display_name", name);
 }
 
 async fn org_of_key(store: &Store, key: &str) -> Result<Org, Problem> {
@@ -194,7 +188,8 @@ async fn org_of_key(store: &Store, key: &str) -> Result<Org, Problem> {
 pub async fn create_user(store: &Store, actor: &Actor, new: NewUser, now: DateTime<Utc>) -> Result<User, Problem> {
     let email = new.email.trim().to_ascii_lowercase();
     let mut checks = Checks::default();
-    check_email(&mut checks, &email);
+    // Checked before trimming: a trailing line break is refused, not silently cut.
+    check_email(&mut checks, &new.email);
     check_display_name(&mut checks, &new.display_name);
     let org = match &new.org {
         Some(key) => match org_of_key(store, key).await {
@@ -536,6 +531,9 @@ fn generate_token() -> (String, String) {
     (format!("entcp_{prefix}"), token)
 }
 
+/// Live (neither revoked nor expired) tokens a user may hold at once.
+pub const MAX_LIVE_TOKENS: i64 = 20;
+
 pub async fn create_token(
     store: &Store,
     actor: &Actor,
@@ -547,6 +545,7 @@ pub async fn create_token(
     if name.trim().is_empty() || name.chars().count() > 100 {
         return Err(Problem::invalid_field("name", "nom du jeton obligatoire, 100 caractères au plus"));
     }
+    crate::validate::line(name).map_err(|e| Problem::invalid_field("name", e))?;
     if expires_at.is_some_and(|e| e <= now) {
         return Err(Problem::invalid_field("expires_at", "la date d'expiration est déjà passée"));
     }
@@ -554,6 +553,19 @@ pub async fn create_token(
     let (prefix, token) = generate_token();
     let id = new_id();
     let mut tx = store.begin_write().await?;
+    let live: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(&user.id)
+    .bind(timestamp(now))
+    .fetch_one(&mut *tx)
+    .await?;
+    if live >= MAX_LIVE_TOKENS {
+        return Err(Problem::conflict(format!(
+            "{} a déjà {MAX_LIVE_TOKENS} jetons valides : révoquez-en un avant d'en créer un autre",
+            user.email
+        )));
+    }
     sqlx::query(
         "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )

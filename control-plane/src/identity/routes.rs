@@ -197,7 +197,7 @@ async fn patch_user(
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Response, Problem> {
     let user = find_visible_user(&state, &caller, &id).await?;
-    let version = if_match_version(&headers)?;
+    let version = if_match_version(&headers, user.version)?;
     let updated = update_user(&state.store, &caller.actor, &user.id, version, body, state.clock.now()).await?;
     Ok(with_etag(updated))
 }

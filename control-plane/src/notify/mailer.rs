@@ -176,10 +176,15 @@ fn smtp_transport(config: &Config) -> anyhow::Result<AsyncSmtpTransport<Tokio1Ex
 
 /// Writes the file under a temporary name first, so a reader never sees half of it.
 async fn write_eml(dir: &Path, id: &str, bytes: &[u8]) -> std::io::Result<()> {
-    tokio::fs::create_dir_all(dir).await?;
-    let partial = dir.join(format!(".{id}.eml.part"));
-    tokio::fs::write(&partial, bytes).await?;
-    tokio::fs::rename(&partial, dir.join(format!("{id}.eml"))).await
+    let (dir, id, bytes) = (dir.to_path_buf(), id.to_string(), bytes.to_vec());
+    tokio::task::spawn_blocking(move || {
+        crate::files::private_dir(&dir)?;
+        let partial = dir.join(format!(".{id}.eml.part"));
+        crate::files::write_private(&partial, &bytes)?;
+        std::fs::rename(&partial, dir.join(format!("{id}.eml")))
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 #[cfg(test)]

@@ -50,6 +50,10 @@ pub async fn enqueue(
 }
 
 /// Like [`enqueue`], but not sent before `send_at` (e.g. the recipient's next working hour).
+///
+/// A recipient that does not parse never fails the caller's change: the valid
+/// recipients get the message, the others are parked in a `failed` message that
+/// names them, for an administrator to see in the outbox.
 pub async fn enqueue_at(
     tx: &mut Tx,
     recipients: &[String],
@@ -59,31 +63,71 @@ pub async fn enqueue_at(
     send_at: DateTime<Utc>,
 ) -> Result<String, Problem> {
     check_message(recipients, template, &context)?;
-    let id = new_id();
-    sqlx::query(
-        "INSERT INTO outbox (id, created_at, recipients, template, context, status, attempts, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6)",
-    )
-    .bind(&id)
-    .bind(timestamp(now))
-    .bind(serde_json::to_string(recipients).expect("recipients serialise"))
-    .bind(template)
-    .bind(context.to_string())
-    .bind(timestamp(send_at.max(now)))
-    .execute(&mut **tx)
-    .await?;
-    Ok(id)
+    let (valid, invalid): (Vec<String>, Vec<String>) = recipients.iter().cloned().partition(|r| parses(r));
+    let context = context.to_string();
+    let queued = Queued { template, context: &context, now };
+    let mut first = None;
+    if !valid.is_empty() {
+        first = Some(queued.insert(tx, &valid, "pending", timestamp(send_at.max(now)), None).await?);
+    }
+    if !invalid.is_empty() {
+        let error = format!("destinataire(s) invalide(s), message non envoyé : {}", invalid_list(&invalid));
+        tracing::warn!(template, %error, "e-mail parked");
+        let parked = queued.insert(tx, &invalid, "failed", timestamp(now), Some(&error)).await?;
+        first.get_or_insert(parked);
+    }
+    Ok(first.expect("at least one recipient"))
 }
 
+fn parses(recipient: &str) -> bool {
+    recipient.parse::<lettre::message::Mailbox>().is_ok()
+}
+
+fn invalid_list(recipients: &[String]) -> String {
+    recipients.iter().map(|r| format!("« {} »", crate::validate::printable(r))).collect::<Vec<_>>().join(", ")
+}
+
+/// What the rows queued for one message share.
+struct Queued<'a> {
+    template: &'a str,
+    context: &'a str,
+    now: DateTime<Utc>,
+}
+
+impl Queued<'_> {
+    async fn insert(
+        &self,
+        tx: &mut Tx,
+        recipients: &[String],
+        status: &str,
+        next_attempt_at: String,
+        error: Option<&str>,
+    ) -> Result<String, Problem> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO outbox (id, created_at, recipients, template, context, status, attempts, next_attempt_at, last_error) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
+        )
+        .bind(&id)
+        .bind(timestamp(self.now))
+        .bind(serde_json::to_string(recipients).expect("recipients serialise"))
+        .bind(self.template)
+        .bind(self.context)
+        .bind(status)
+        .bind(next_attempt_at)
+        .bind(error.map(str::to_string))
+        .execute(&mut **tx)
+        .await?;
+        Ok(id)
+    }
+}
+
+/// A message the caller got wrong (no recipient, unknown template, context not an
+/// object) is a bug and refused; bad recipients are data and parked by [`enqueue_at`].
 fn check_message(recipients: &[String], template: &str, context: &serde_json::Value) -> Result<(), Problem> {
     let mut checks = Checks::default();
     if recipients.is_empty() {
         checks.fail("recipients", "au moins un destinataire est requis");
-    }
-    for (i, recipient) in recipients.iter().enumerate() {
-        if recipient.parse::<lettre::message::Mailbox>().is_err() {
-            checks.fail(&format!("recipients[{i}]"), format!("adresse électronique invalide : « {recipient} »"));
-        }
     }
     if !mailer::template_exists(template) {
         checks.fail(
@@ -319,9 +363,11 @@ async fn send_one(
             mark_sent(store, &message.id, runner, now).await?;
             report.sent += 1;
         }
-        Err(error) => {
-            tracing::warn!(id = %message.id, %error, "e-mail not sent");
-            let max = config.mail.max_attempts;
+        Err(Failure { error, permanent }) => {
+            tracing::warn!(id = %message.id, %error, permanent, "e-mail not sent");
+            // A message that cannot be built (bad recipient, template) fails the same way
+            // every time: it is parked at once instead of being retried.
+            let max = if permanent { 0 } else { config.mail.max_attempts };
             if mark_failed(store, message, &error, runner, max, now).await? {
                 report.failed += 1;
             } else {
@@ -332,10 +378,18 @@ async fn send_one(
     Ok(())
 }
 
-async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<(), String> {
-    let rendered = mailer::render(&message.template, &message.context)?;
-    let email = mailer::build_message(&message.id, &config.mail.from, &message.recipients, rendered)?;
-    mailer.send(&message.id, email).await
+/// Why a message was not delivered, and whether trying again could help.
+struct Failure {
+    error: String,
+    permanent: bool,
+}
+
+async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<(), Failure> {
+    let permanent = |error| Failure { error, permanent: true };
+    let rendered = mailer::render(&message.template, &message.context).map_err(permanent)?;
+    let email =
+        mailer::build_message(&message.id, &config.mail.from, &message.recipients, rendered).map_err(permanent)?;
+    mailer.send(&message.id, email).await.map_err(|error| Failure { error, permanent: false })
 }
 
 /// Makes a failed or waiting message due now, with a fresh count of attempts; also
@@ -508,8 +562,6 @@ mod tests {
         let err = check_message(&[], "nope", &serde_json::json!([])).unwrap_err();
         let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["recipients", "template", "context"]);
-        let err = check_message(&["pas-une-adresse".into()], "test", &serde_json::json!({})).unwrap_err();
-        assert_eq!(err.errors[0].field, "recipients[0]");
         check_message(&["a@exemple.fr".into()], "test", &serde_json::json!({})).unwrap();
     }
 }

@@ -63,7 +63,7 @@ impl ManifestsBackend {
     /// The caller holds the tenant's lease: no other writer touches this tenant.
     /// `inputs_hash` identifies what the objects were rendered from (see [`Self::matches`]).
     pub fn apply(&self, slug: &str, objects: &[RenderedObject], inputs_hash: &str) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.root)?;
+        crate::files::private_dir(&self.root)?;
         self.remove_leftovers(slug)?;
         let target = self.tenant_dir(slug);
         if objects.is_empty() {
@@ -73,11 +73,11 @@ impl ManifestsBackend {
         // Unique per writer: a writer killed midway never shares a folder with the next one.
         let unique = crate::store::new_id();
         let staging = self.root.join(format!(".{slug}.new-{unique}"));
-        std::fs::create_dir_all(&staging)?;
+        crate::files::private_dir(&staging)?;
         for (name, yaml) in &files {
-            std::fs::write(staging.join(name), yaml)?;
+            crate::files::write_private(&staging.join(name), yaml.as_bytes())?;
         }
-        std::fs::write(staging.join(HASH_FILE), format!("{}\n{inputs_hash}\n", hash_of(&files)))?;
+        crate::files::write_private(&staging.join(HASH_FILE), format!("{}\n{inputs_hash}\n", hash_of(&files)).as_bytes())?;
         let old = self.root.join(format!(".{slug}.old-{unique}"));
         if target.exists() {
             std::fs::rename(&target, &old)?;

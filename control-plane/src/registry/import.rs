@@ -399,7 +399,16 @@ fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
         _ => "public",
     };
     let is_open = !matches!(row.get(Field::Etat)?.map(fold).as_deref(), Some("ferme"));
-    let email = row.get(Field::Mail)?.filter(|m| m.contains('@')).map(str::to_string);
+    let email = match row.get(Field::Mail)?.filter(|m| !m.trim().is_empty()) {
+        Some(raw) => match crate::validate::email(raw) {
+            Ok(email) => Some(email),
+            Err(e) => {
+                warnings.push(format!("{e} : adresse ignorée"));
+                None
+            }
+        },
+        None => None,
+    };
     let etab = OrgRecord {
         kind: Some(OrgKind::Etablissement),
         code: uai,

@@ -43,11 +43,8 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     if name.is_empty() || name.chars().count() > 200 {
         checks.fail("name", "nom obligatoire, 200 caractères au plus");
     }
-    if let Some(email) = &new.email {
-        if !email.contains('@') {
-            checks.fail("email", format!("adresse « {email} » invalide"));
-        }
-    }
+    checks.line("name", &name);
+    let email = new.email.as_deref().and_then(|email| checks.email("email", email));
     let departement = match &new.departement {
         Some(d) => checks.check("departement", codes::parse_departement(d)),
         None => None,
@@ -78,7 +75,7 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     .bind(departement.clone())
     .bind(parent.as_ref().and_then(|p| p.academie_code.clone()))
     .bind(parent.as_ref().and_then(|p| p.region_code.clone()))
-    .bind(new.email.clone())
+    .bind(email)
     .bind(&at)
     .bind(&at)
     .execute(&mut *tx)
@@ -215,12 +212,9 @@ pub async fn update_org(
         } else if name.trim().is_empty() || name.chars().count() > 200 {
             checks.fail("name", "nom obligatoire, 200 caractères au plus");
         }
+        checks.line("name", name);
     }
-    if let Some(email) = patch.email.as_deref().filter(|e| !e.is_empty()) {
-        if !email.contains('@') {
-            checks.fail("email", format!("adresse « {email} » invalide"));
-        }
-    }
+    let checked_email = patch.email.as_deref().filter(|e| !e.is_empty()).and_then(|e| checks.email("email", e));
     if let Some(country) = &patch.country {
         if !org.kind.is_siren_identified() {
             checks.fail("country", "les organisations de l'annuaire de l'éducation sont en France");
@@ -229,11 +223,14 @@ pub async fn update_org(
         }
     }
     checks.finish()?;
+    if patch.email.as_deref().is_some_and(|e| Some(e) != org.email.as_deref()) {
+        check_contact_change(store, actor, org).await?;
+    }
     let name = patch.name.as_deref().map(str::trim).unwrap_or(&org.name).to_string();
     let country = patch.country.clone().unwrap_or_else(|| org.country.clone());
     let email = match &patch.email {
         Some(e) if e.is_empty() => None,
-        Some(e) => Some(e.clone()),
+        Some(_) => checked_email,
         None => org.email.clone(),
     };
     let mut tx = store.begin_write().await?;
@@ -265,6 +262,27 @@ pub async fn update_org(
     audit::append(&mut tx, store.backend(), change, now).await?;
     tx.commit().await?;
     Ok(get_org(store, &org.id).await?.expect("exists"))
+}
+
+/// The contact address receives the organisation's notices (support, RGPD): only a
+/// role bound at the organisation itself, a DAN over it or an admin may change it,
+/// never a collectivité that merely covers it.
+async fn check_contact_change(store: &Store, actor: &Actor, org: &Org) -> Result<(), Problem> {
+    use crate::identity::{authz, Role};
+    if actor.is_admin() {
+        return Ok(());
+    }
+    for binding in &actor.bindings {
+        let Some(at) = &binding.org else { continue };
+        let own = at.id == org.id && authz::ORGS_UPDATE.roles.contains(&binding.role);
+        if own || (binding.role == Role::Dan && authz::in_org_scope(store, at, org).await?) {
+            return Ok(());
+        }
+    }
+    Err(authz::forbidden(format!(
+        "l'adresse de contact de {} ne peut être changée que par l'organisation elle-même, sa DAN ou un administrateur",
+        org.name
+    )))
 }
 
 pub fn check_membership_kinds(group: &Org, commune: &Org) -> Result<(), Problem> {

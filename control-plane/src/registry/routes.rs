@@ -273,7 +273,7 @@ async fn update(
     ApiJson(body): ApiJson<OrgPatch>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
-    let version = if_match_version(&headers)?;
+    let version = if_match_version(&headers, org.version)?;
     let updated = manage::update_org(&state.store, &caller.actor, &org, version, body, state.clock.now()).await?;
     Ok(org_response(updated))
 }

@@ -129,6 +129,7 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
             checks.fail(field, "champ obligatoire");
         }
     }
+    checks.line("title", &input.title);
     if input.data_categories.iter().all(|c| c.trim().is_empty()) {
         checks.fail("data_categories", "au moins une catégorie de données");
     }

@@ -298,36 +298,29 @@ pub fn document(r: &Register) -> Document {
 
 /// CSV, `;`-separated, UTF-8 with BOM: one row per entry (Art. 30(1) then 30(2)).
 pub fn csv(r: &Register) -> Vec<u8> {
-    let mut out = "\u{feff}".as_bytes().to_vec();
-    {
-        let mut w = csv::WriterBuilder::new().delimiter(b';').from_writer(&mut out);
-        let sample = r.entries.first().map(entry_fields).unwrap_or_else(|| entry_fields(&empty_entry()));
-        let mut header = vec!["Registre"];
-        header.extend(sample.iter().map(|(l, _)| *l));
-        w.write_record(&header).expect("in-memory CSV");
-        for e in &r.entries {
-            let mut row = vec!["article 30.1".to_string()];
-            row.extend(entry_fields(e).into_iter().map(|(_, v)| v));
-            w.write_record(&row).expect("in-memory CSV");
-        }
-        for e in &r.processor_entries {
-            let f = processor_fields(e);
-            let value = |label: &str| f.iter().find(|(l, _)| *l == label).map(|(_, v)| v.clone()).unwrap_or_default();
-            let row: Vec<String> = std::iter::once("article 30.2".to_string())
-                .chain(header[1..].iter().map(|label| match *label {
-                    "Traitement" => format!("Sous-traitance ({})", value("Rôle")),
-                    "Référence" => format!("ST-{}", e.controller.code),
-                    "Finalité principale" => value("Catégories de traitements"),
-                    "Sous-traitants" => value("Sous-traitants ultérieurs"),
-                    "Délégué à la protection des données" => value("Délégué du responsable"),
-                    other => value(other),
-                }))
-                .collect();
-            w.write_record(&row).expect("in-memory CSV");
-        }
-        w.flush().expect("in-memory CSV");
-    }
-    out
+    let sample = r.entries.first().map(entry_fields).unwrap_or_else(|| entry_fields(&empty_entry()));
+    let mut header = vec!["Registre"];
+    header.extend(sample.iter().map(|(l, _)| *l));
+    let controller_rows = r.entries.iter().map(|e| {
+        let mut row = vec!["article 30.1".to_string()];
+        row.extend(entry_fields(e).into_iter().map(|(_, v)| v));
+        row
+    });
+    let processor_rows = r.processor_entries.iter().map(|e| {
+        let f = processor_fields(e);
+        let value = |label: &str| f.iter().find(|(l, _)| *l == label).map(|(_, v)| v.clone()).unwrap_or_default();
+        std::iter::once("article 30.2".to_string())
+            .chain(header[1..].iter().map(|label| match *label {
+                "Traitement" => format!("Sous-traitance ({})", value("Rôle")),
+                "Référence" => format!("ST-{}", e.controller.code),
+                "Finalité principale" => value("Catégories de traitements"),
+                "Sous-traitants" => value("Sous-traitants ultérieurs"),
+                "Délégué à la protection des données" => value("Délégué du responsable"),
+                other => value(other),
+            }))
+            .collect::<Vec<String>>()
+    });
+    documents::csv::write(&header, controller_rows.chain(processor_rows).collect::<Vec<_>>(), true)
 }
 
 fn empty_entry() -> Entry {
@@ -379,18 +372,22 @@ pub fn table(
     };
     Ok(match format {
         Format::Json => unreachable!("JSON logs are serialised by their callers"),
-        Format::Csv => {
-            let mut out = "\u{feff}".as_bytes().to_vec();
-            {
-                let mut w = csv::WriterBuilder::new().delimiter(b';').from_writer(&mut out);
-                w.write_record(header).expect("in-memory CSV");
-                rows.iter().for_each(|r| w.write_record(r).expect("in-memory CSV"));
-                w.flush().expect("in-memory CSV");
-            }
-            out
-        }
+        Format::Csv => documents::csv::write(header, rows.iter().cloned(), true),
         Format::Ods => super::ods::table(title, header, rows),
         Format::Html => documents::to_html(&doc()).into_bytes(),
         Format::Pdf => documents::to_pdf(&doc()).map_err(pdf_problem)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_exported_as_csv_neutralises_formula_cells() {
+        let rows = vec![vec!["V-1".to_string(), "=HYPERLINK(\"http://x\")".to_string(), "@cmd".to_string()]];
+        let out = table("Violations", "École", &["Référence", "Nature", "Mesures"], &rows, Format::Csv).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("V-1;\"'=HYPERLINK(\"\"http://x\"\")\";'@cmd"), "{text}");
+    }
 }

@@ -81,9 +81,8 @@ pub async fn authorize(state: &AppState, actor: &Actor, action: &Action, target:
 }
 
 fn check_email(checks: &mut Checks, field: &str, value: &str) {
-    let plausible = value.contains('@') && value.contains('.') && !value.contains(char::is_whitespace);
-    if !value.is_empty() && !plausible {
-        checks.fail(field, format!("adresse électronique invalide : « {value} »"));
+    if !value.is_empty() {
+        checks.email(field, value);
     }
 }
 
@@ -105,6 +104,10 @@ fn check_profile(p: &Profile) -> Result<(), Problem> {
         if value.chars().count() > 500 {
             checks.fail(field, "500 caractères au plus");
         }
+    }
+    // Postal addresses may span several lines; the other contact fields are one line.
+    for (field, value) in all.iter().filter(|(field, _)| !field.ends_with("address")) {
+        checks.line(field, value);
     }
     if p.security_measures.chars().count() > 5000 {
         checks.fail("security_measures", "5 000 caractères au plus");
@@ -180,8 +183,27 @@ pub struct Exported {
     pub snapshot: snapshots::Snapshot,
 }
 
-/// Renders `org`'s register in `format`, then records it as a snapshot (a failed
-/// rendering, e.g. PDF without LibreOffice, records nothing).
+/// `org`'s register derived now and rendered, nothing recorded: what a read shows.
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    pub file_name: String,
+    /// SHA-256 of the register's canonical JSON, as a snapshot of it would have.
+    pub sha256: String,
+}
+
+/// Derives and renders `org`'s register without storing anything.
+pub async fn render_register(state: &AppState, org: &Org, format: export::Format) -> Result<Rendered, Problem> {
+    let register = current(state, org).await?;
+    let bytes = render_blocking(&register, format).await?;
+    Ok(Rendered {
+        bytes,
+        file_name: export::file_name("registre-rgpd", &org.code, &register.as_of, format),
+        sha256: crate::documents::sha256_hex(snapshots::canonical(&register).as_bytes()),
+    })
+}
+
+/// Renders `org`'s register in `format`, then records it as a snapshot, unless the latest
+/// one is identical (a failed rendering, e.g. PDF without LibreOffice, records nothing).
 pub async fn export_register(
     state: &AppState,
     actor: &str,
@@ -190,7 +212,7 @@ pub async fn export_register(
 ) -> Result<Exported, Problem> {
     let register = current(state, org).await?;
     let bytes = render_blocking(&register, format).await?;
-    let snapshot =
+    let (snapshot, _) =
         snapshots::record(state, actor, org, &register, format.as_str(), "export", state.clock.now()).await?;
     Ok(Exported {
         bytes,

@@ -143,6 +143,7 @@ pub fn due_on(received: NaiveDate, extended: bool) -> NaiveDate {
 
 fn validate(input: &RequestInput, today: NaiveDate) -> Result<NaiveDate, Problem> {
     let mut checks = Checks::default();
+    checks.line("requester", &input.requester);
     if input.requester.trim().is_empty() {
         checks.fail("requester", "champ obligatoire (initiales ou numéro de dossier)");
     }

@@ -7,7 +7,7 @@ use super::export::Format;
 use super::requests::{self, DataRequest, RequestInput};
 use super::snapshots::{self, Diff, Snapshot};
 use crate::api::extract::{ApiJson, ApiQuery};
-use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
+use crate::api::{etag, if_match, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::Problem;
 use crate::identity::authz::{RGPD_READ, RGPD_WRITE};
 use crate::registry::Org;
@@ -33,7 +33,7 @@ pub fn routes() -> Vec<ApiRoute> {
         route(
             Method::GET,
             "/api/v1/rgpd/registers/{org}",
-            "Exporter le registre des traitements (json, csv, ods, html, pdf) ; chaque export est un instantané",
+            "Registre des traitements dérivé à la date du jour (json, csv, ods, html, pdf) ; rien n'est enregistré",
             &RGPD_READ,
             get(register),
         )
@@ -56,6 +56,14 @@ pub fn routes() -> Vec<ApiRoute> {
             get(snapshot_list),
         )
         .responds::<Vec<Snapshot>>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/rgpd/registers/{org}/snapshots",
+            "Enregistrer un instantané du registre (le dernier s'il est identique)",
+            &RGPD_WRITE,
+            post(snapshot_take),
+        )
+        .responds::<Snapshot>(StatusCode::CREATED),
         route(
             Method::GET,
             "/api/v1/rgpd/registers/{org}/snapshots/{id}",
@@ -176,15 +184,7 @@ async fn target(state: &AppState, caller: &Caller, key: &str) -> Result<Org, Pro
 }
 
 fn file(bytes: Vec<u8>, format: Format, name: &str) -> Response {
-    let mut response = bytes.into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-    let disposition = if format == Format::Json || format == Format::Html { "inline" } else { "attachment" };
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&format!("{disposition}; filename=\"{name}\"")).expect("ascii file name"),
-    );
-    response
+    crate::documents::response::document(bytes, format.content_type(), name)
 }
 
 async fn register(
@@ -195,12 +195,25 @@ async fn register(
 ) -> Result<Response, Problem> {
     let format = Format::parse(q.format.as_deref())?;
     let org = target(&state, &caller, &key).await?;
-    let exported = super::export_register(&state, &caller.actor.name, &org, format).await?;
-    let mut response = file(exported.bytes, format, &exported.file_name);
-    let h = response.headers_mut();
-    h.insert("x-snapshot-id", HeaderValue::from_str(&exported.snapshot.id).expect("uuid"));
-    h.insert("x-register-sha256", HeaderValue::from_str(&exported.snapshot.sha256).expect("hex"));
+    let rendered = super::render_register(&state, &org, format).await?;
+    let mut response = file(rendered.bytes, format, &rendered.file_name);
+    response.headers_mut().insert("x-register-sha256", HeaderValue::from_str(&rendered.sha256).expect("hex"));
     Ok(response)
+}
+
+/// 201 with a new snapshot, or 200 with the latest one when the register has not changed since.
+async fn snapshot_take(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let register = super::current(&state, &org).await?;
+    let now = state.clock.now();
+    let (snapshot, created) =
+        snapshots::record(&state, &caller.actor.name, &org, &register, "json", "manual", now).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(snapshot)).into_response())
 }
 
 async fn incomplete(
@@ -271,7 +284,7 @@ async fn profile_save(
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let expected = match super::load::profile(&state.store, &org.id).await? {
-        Some(_) => Some(if_match_version(&headers)?),
+        Some((_, current)) => Some(if_match_version(&headers, current)?),
         None => None,
     };
     let version = super::save_profile(&state, &caller.actor, &org, &profile, expected, state.clock.now()).await?;
@@ -320,7 +333,7 @@ async fn breach_update(
     ApiJson(input): ApiJson<BreachInput>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
-    let expected = if_match_version(&headers)?;
+    let expected = if_match(&headers)?.expected_in(&state.store, "rgpd_breaches", &id).await?;
     let breach = breaches::update(&state, &caller.actor, &org, &id, input, expected).await?;
     let version = breach.version;
     Ok(with_etag(breach, version, StatusCode::OK))
@@ -355,7 +368,7 @@ async fn request_update(
     ApiJson(input): ApiJson<RequestInput>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
-    let expected = if_match_version(&headers)?;
+    let expected = if_match(&headers)?.expected_in(&state.store, "rgpd_requests", &id).await?;
     let request = requests::update(&state, &caller.actor, &org, &id, input, expected).await?;
     let version = request.version;
     Ok(with_etag(request, version, StatusCode::OK))

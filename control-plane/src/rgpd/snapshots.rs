@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 pub struct Snapshot {
     pub id: String,
     pub org_id: String,
-    /// `export` or `scheduled`.
+    /// `export`, `manual` (`POST …/snapshots`) or `scheduled`.
     pub reason: String,
     /// The format exported (`json`, `csv`, `ods`, `html`, `pdf`), `json` for scheduled passes.
     pub format: String,
@@ -50,7 +50,9 @@ pub fn canonical(register: &Register) -> String {
     serde_json::to_string(register).expect("register serialises")
 }
 
-/// Records `register` as a snapshot of `org`, moves the entries' history forward and audits it.
+/// Records `register` as a snapshot of `org`, moves the entries' history forward and audits it;
+/// a register identical to the latest snapshot is not stored again: that snapshot is returned,
+/// with `false`.
 pub async fn record(
     state: &AppState,
     actor: &str,
@@ -59,14 +61,25 @@ pub async fn record(
     format: &str,
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<Snapshot, Problem> {
+) -> Result<(Snapshot, bool), Problem> {
     let mut tx = state.store.begin_write().await?;
+    let sha256 = sha256_hex(canonical(register).as_bytes());
+    if let Some(latest) = latest_in(&mut tx, &org.id).await?.filter(|s| s.sha256 == sha256) {
+        return Ok((latest, false));
+    }
     let snapshot = record_in(&mut tx, state.store.backend(), actor, org, register, (format, reason), now).await?;
     tx.commit().await?;
-    Ok(snapshot)
+    Ok((snapshot, true))
 }
 
-/// [`record`] in the caller's transaction; `what` is (format, reason).
+/// The latest snapshot of `org_id`, read in a write transaction (so that two identical
+/// snapshots cannot both find none).
+async fn latest_in(tx: &mut Tx, org_id: &str) -> Result<Option<Snapshot>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM rgpd_snapshots WHERE org_id = $1 ORDER BY taken_at DESC, id DESC LIMIT 1");
+    Ok(sqlx::query(&sql).bind(org_id).fetch_optional(&mut **tx).await?.as_ref().map(from_row))
+}
+
+/// [`record`] in the caller's transaction, unconditionally; `what` is (format, reason).
 pub async fn record_in(
     tx: &mut Tx,
     backend: Backend,

@@ -70,7 +70,7 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         if backend == Backend::Sqlite {
-            create_sqlite_parent_dir(url)?;
+            create_sqlite_file(url)?;
         }
         let default_size = match backend {
             Backend::Sqlite => 8,
@@ -202,16 +202,20 @@ async fn reusable(conn: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Res
     Ok(clean)
 }
 
-fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
+/// Creates the SQLite file (0600, in a 0700 folder) before SQLite does with the
+/// umask's mode; its WAL and shared-memory files inherit the file's mode.
+fn create_sqlite_file(url: &str) -> anyhow::Result<()> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(dir) = PathBuf::from_str(path)?.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+    let path = PathBuf::from_str(path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::files::private_dir(dir)
             .map_err(|e| anyhow::anyhow!("création du dossier {} impossible : {e}", dir.display()))?;
     }
-    Ok(())
+    crate::files::touch_private(&path)
+        .map_err(|e| anyhow::anyhow!("création de la base {} impossible : {e}", path.display()))
 }
 
 /// Hides the password of a database URL for logs and messages.

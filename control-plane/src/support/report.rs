@@ -248,19 +248,29 @@ fn cell(v: Option<f64>) -> String {
 
 /// The report as CSV (`;`, decimal commas, French headers).
 pub fn to_csv(rows: &[ReportRow], by: GroupBy) -> String {
-    let mut out = String::new();
-    out.push_str(match by {
+    let key = match by {
         GroupBy::Level => "niveau",
         GroupBy::Tenant => "tenant",
-    });
-    out.push_str(
-        ";nouveaux;en_cours;en_attente_demandeur;resolus;clos;traites;premiere_reponse_mediane_h;\
-         premiere_reponse_p90_h;resolution_mediane_h;resolution_p90_h;conformite_pct;depassements\n",
-    );
-    for r in rows {
+    };
+    let header = [
+        key,
+        "nouveaux",
+        "en_cours",
+        "en_attente_demandeur",
+        "resolus",
+        "clos",
+        "traites",
+        "premiere_reponse_mediane_h",
+        "premiere_reponse_p90_h",
+        "resolution_mediane_h",
+        "resolution_p90_h",
+        "conformite_pct",
+        "depassements",
+    ];
+    let lines = rows.iter().map(|r| {
         let b = &r.backlog;
-        let fields = [
-            r.key.replace([';', '\n'], " "),
+        vec![
+            r.key.clone(),
             b.new.to_string(),
             b.in_progress.to_string(),
             b.waiting_requester.to_string(),
@@ -273,11 +283,9 @@ pub fn to_csv(rows: &[ReportRow], by: GroupBy) -> String {
             cell(r.resolution_p90_hours),
             cell(r.compliance_percent),
             r.breaches.to_string(),
-        ];
-        out.push_str(&fields.join(";"));
-        out.push('\n');
-    }
-    out
+        ]
+    });
+    String::from_utf8(crate::documents::csv::write(&header, lines, false)).expect("UTF-8 cells")
 }
 
 #[cfg(test)]
@@ -299,5 +307,12 @@ mod tests {
         let csv = to_csv(&[row], GroupBy::Level);
         assert!(csv.starts_with("niveau;nouveaux;"));
         assert!(csv.lines().nth(1).unwrap().contains(";2;;;;;50,00;0"), "{csv}");
+    }
+
+    #[test]
+    fn a_tenant_named_like_a_formula_is_neutralised() {
+        let row = ReportRow { key: "=HYPERLINK(\"http://x\")".into(), ..Default::default() };
+        let csv = to_csv(&[row], GroupBy::Tenant);
+        assert!(csv.lines().nth(1).unwrap().starts_with("\"'=HYPERLINK("), "{csv}");
     }
 }

@@ -8,7 +8,7 @@ use super::tickets::{
 };
 use super::{resolve_contract, set_contract, Contract, ContractInput};
 use crate::api::extract::{ApiJson, ApiQuery};
-use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
+use crate::api::{etag, if_match, ApiRoute, AppState, Caller};
 use crate::error::Problem;
 use crate::identity::authz::{
     SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ,
@@ -156,7 +156,7 @@ async fn update(
     headers: HeaderMap,
     ApiJson(body): ApiJson<TicketPatch>,
 ) -> Result<Response, Problem> {
-    let version = if_match_version(&headers)?;
+    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
     Ok(with_etag(tickets::update(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
 }
 
@@ -184,7 +184,7 @@ async fn transition(
     headers: HeaderMap,
     ApiJson(body): ApiJson<TransitionInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match_version(&headers)?;
+    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
     Ok(with_etag(tickets::transition(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
 }
 
@@ -195,7 +195,7 @@ async fn escalate(
     headers: HeaderMap,
     ApiJson(body): ApiJson<EscalateInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match_version(&headers)?;
+    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
     Ok(with_etag(tickets::escalate(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
 }
 
@@ -206,7 +206,7 @@ async fn return_down(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ReturnInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match_version(&headers)?;
+    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
     Ok(with_etag(tickets::return_down(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
 }
 
@@ -219,7 +219,10 @@ async fn report(
     let rows = report::report(&state.store, &caller.actor, by).await?;
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(rows).into_response()),
-        "csv" => Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], report::to_csv(&rows, by)).into_response()),
+        "csv" => {
+            let name = format!("rapport-support-{}.csv", if by == GroupBy::Level { "niveaux" } else { "tenants" });
+            Ok(crate::documents::response::document(report::to_csv(&rows, by), "text/csv; charset=utf-8", &name))
+        }
         other => Err(Problem::invalid_field("format", format!("format « {other} » inconnu : json ou csv"))),
     }
 }

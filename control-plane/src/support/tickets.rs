@@ -772,6 +772,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let store = ctx.store();
     let mut checks = Checks::default();
     check_text(&mut checks, "subject", &new.subject, 200);
+    checks.line("subject", &new.subject);
     check_text(&mut checks, "description", &new.description, 20_000);
     check_category(&mut checks, ctx.state, &new.category, new.service.as_deref());
     check_grade(&mut checks, "impact", &new.impact);
@@ -808,7 +809,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let contract = super::resolve_contract(ctx.state, &tenant, ctx.now).await?;
     let flag = convention_flag(ctx, &tenant).await?;
     let role = ctx.actor.bindings.first().map(|b| b.role.as_str()).unwrap_or("usager").to_string();
-    let queue = queue_emails(&mut *store.conn().await?, Level::N1, &contract.n1.id).await?;
+    let queue = creation_queue(&mut *store.conn().await?, &contract).await?;
 
     let id = new_id();
     let at = timestamp(ctx.now);
@@ -848,11 +849,42 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
     let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(french_time);
+    if queue.is_empty() {
+        let body = format!(
+            "aucun destinataire pour l'avis de création : ni utilisateur ni adresse au niveau 1 ({}) ni aux niveaux suivants",
+            contract.n1.name
+        );
+        tracing::warn!(ticket = %reference, "{body}");
+        let e = NewEvent {
+            kind: "warning",
+            from: None,
+            to: None,
+            visibility: "internal",
+            body: Some(&body),
+            actor_level: None,
+        };
+        append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
+    }
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
     audit::append(&mut tx, store.backend(), audit_change(ctx.actor, "support.tickets.create", &t, summary), ctx.now)
         .await?;
     finish(ctx, tx, &id).await
+}
+
+/// Who hears of a new ticket: the N1 queue, else (a commune with neither N1 user nor
+/// address) the next level's queue that has someone.
+async fn creation_queue(conn: &mut AnyConnection, contract: &super::Contract) -> Result<Vec<String>, Problem> {
+    let levels =
+        [(Level::N1, Some(&contract.n1)), (Level::N2, contract.n2.as_ref()), (Level::N3, contract.n3.as_ref())];
+    for (level, org) in levels {
+        let Some(org) = org else { continue };
+        let queue = queue_emails(conn, level, &org.id).await?;
+        if !queue.is_empty() {
+            return Ok(queue);
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// `lundi 17 mai 2027 à 10:00` in the Paris time zone.
@@ -1199,6 +1231,9 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
         if patch.category.is_some() || patch.service.is_some() { patch.service.clone() } else { t.service.clone() };
     check_category(&mut checks, ctx.state, &category, service.as_deref());
     let forced = parse_priority(&mut checks, patch.priority.as_deref());
+    if let Some(team) = &patch.assigned_team {
+        checks.line("assigned_team", team);
+    }
     let assignee = match patch.assignee.as_deref() {
         Some(email) => match crate::identity::get_user(ctx.store(), email).await? {
             Some(u) => Some(u.id),

@@ -118,11 +118,11 @@ async fn replace(
     headers: HeaderMap,
     ApiJson(doc): ApiJson<EntTenant>,
 ) -> Result<Response, Problem> {
-    find(&state, &caller, &slug).await?;
+    let current = find(&state, &caller, &slug).await?;
     if doc.metadata.name != slug {
         return Err(Problem::invalid_field("metadata.name", "le nom du document diffère de celui de l'adresse"));
     }
-    let version = if_match_version(&headers)?;
+    let version = if_match_version(&headers, current.version)?;
     let (result, tenant) = apply(&state, &caller.actor, &doc, Some(version)).await?;
     if result != Applied::Unchanged {
         crate::provisioning::reconcile::reconcile_soon(&state, &tenant.slug);

@@ -1,0 +1,117 @@
+//! Field checks shared by every write, whatever the way in (API, CLI, import):
+//! e-mail addresses are RFC 5322 mailboxes as lettre parses them, one-line text
+//! has no control character at all, multi-line text keeps its line breaks and
+//! tabs only.
+
+use crate::error::Checks;
+
+/// The address, trimmed, if it parses as a bare RFC 5322 address (`local@domain`).
+pub fn email(value: &str) -> Result<String, String> {
+    let trimmed = value.trim();
+    match trimmed.parse::<lettre::Address>() {
+        Ok(address) if !value.chars().any(char::is_control) => Ok(address.to_string()),
+        _ => Err(format!("adresse électronique invalide : « {} »", printable(trimmed))),
+    }
+}
+
+/// One-line text (names, subjects, numbers, hostnames): no control character,
+/// CR, LF and tab included.
+pub fn line(value: &str) -> Result<(), String> {
+    if value.chars().any(char::is_control) {
+        Err("caractère de contrôle interdit (retour à la ligne, tabulation…) : le texte tient sur une ligne".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether a character may appear in multi-line text (descriptions, comments).
+fn multiline_char(c: char) -> bool {
+    !c.is_control() || matches!(c, '\n' | '\r' | '\t')
+}
+
+/// Multi-line text: line breaks and tabs only, no other control character.
+pub fn multiline(value: &str) -> Result<(), String> {
+    if value.chars().all(multiline_char) {
+        Ok(())
+    } else {
+        Err("caractère de contrôle interdit".into())
+    }
+}
+
+/// The value with its control characters shown as `\u{..}`, for error messages.
+pub fn printable(value: &str) -> String {
+    value.chars().flat_map(|c| if c.is_control() { c.escape_unicode().collect() } else { vec![c] }).collect()
+}
+
+/// Every string of a JSON document (keys included) is multi-line text at worst;
+/// returns the path of the first offending one (`/members/2/name`).
+pub fn json_controls(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => multiline(s).err().map(|_| String::new()),
+        Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, item)| json_controls(item).map(|path| format!("/{i}{path}")))
+        }
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if multiline(key).is_err() {
+                return Some(format!("/{}", printable(key)));
+            }
+            json_controls(item).map(|path| format!("/{key}{path}"))
+        }),
+        _ => None,
+    }
+}
+
+impl Checks {
+    /// Records an error unless `value` is a valid address; returns it trimmed.
+    pub fn email(&mut self, field: &str, value: &str) -> Option<String> {
+        self.check(field, email(value))
+    }
+
+    /// Records an error if one-line `value` holds a control character.
+    pub fn line(&mut self, field: &str, value: &str) {
+        self.check(field, line(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_rfc_5322_mailboxes_without_controls() {
+        assert_eq!(email(" direction@ecole.fr ").unwrap(), "direction@ecole.fr");
+        for bad in [
+            "ce.0941234X@ac-creteil.fr\r\nBcc: x@y.fr",
+            "a@b.fr\n",
+            "pas-une-adresse",
+            "a@",
+            "@b.fr",
+            "a b@c.fr",
+            "Nom <a@b.fr>",
+            "a@b@c.fr",
+            "",
+        ] {
+            assert!(email(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(email("a@b.fr\r\nX").unwrap_err().contains("\\u{d}"));
+    }
+
+    #[test]
+    fn one_line_text_refuses_every_control_and_multi_line_keeps_breaks() {
+        assert!(line("Délibération n° 2024-12").is_ok());
+        for bad in ["a\nb", "a\rb", "a\tb", "a\u{0}b", "a\u{7f}b", "a\u{85}b"] {
+            assert!(line(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(multiline("ligne 1\r\nligne 2\tfin").is_ok());
+        assert!(multiline("a\u{1b}[31m").is_err());
+        assert!(multiline("a\u{7f}").is_err());
+    }
+
+    #[test]
+    fn the_first_control_of_a_json_body_is_located() {
+        let body = serde_json::json!({ "name": "ok", "members": [{ "n": "x" }, { "n": "a\u{0}" }] });
+        assert_eq!(json_controls(&body).as_deref(), Some("/members/1/n"));
+        assert_eq!(json_controls(&serde_json::json!({ "text": "a\nb\tc" })), None);
+    }
+}

@@ -1,0 +1,407 @@
+//! Hostile input and safe outputs (issue 12), on SQLite and PostgreSQL: contact data
+//! validated wherever it comes in, control characters refused, and who may
+//! redirect an organisation's notices.
+
+mod common;
+
+use common::{client_with, t0, token_for};
+use entcp::clock::FixedClock;
+use entcp::identity::Role;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const SCHOOL: &str = "0940176F";
+const COMMUNE: &str = "commune:94034";
+
+struct Api {
+    base: String,
+}
+
+impl Api {
+    async fn start(db: &common::TestDb) -> Api {
+        common::import_sample(&db.store).await;
+        Api { base: common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await }
+    }
+
+    async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let client = client_with(token);
+        let mut req = client.request(method.clone(), format!("{}/api/v1{path}", self.base));
+        if method == Method::PATCH {
+            let current = client.get(format!("{}/api/v1{path}", self.base)).send().await.unwrap();
+            if let Some(tag) = current.headers().get("etag") {
+                req = req.header("if-match", tag.clone());
+            }
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn patch(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(token, Method::PATCH, path, Some(body)).await
+    }
+}
+
+#[tokio::test]
+async fn contact_addresses_are_mailboxes_without_line_breaks() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        for bad in ["ce.0940176f@ac-creteil.fr\r\nBcc: pirate@exemple.fr", "a@", "deux@@arobases.fr", "Nom <a@b.fr>"] {
+            let (status, body) = api.patch(&admin, &format!("/orgs/{SCHOOL}"), json!({ "email": bad })).await;
+            assert_eq!(status, 422, "{}: {bad:?} {body}", db.name);
+            assert_eq!(body["errors"][0]["field"], "email", "{body}");
+        }
+        let (status, body) =
+            api.patch(&admin, &format!("/orgs/{SCHOOL}"), json!({ "email": "direction@ecole.fr" })).await;
+        assert_eq!((status, body["email"].as_str()), (200, Some("direction@ecole.fr")), "{}: {body}", db.name);
+
+        let new = json!({ "kind": "epci", "siren": "200054781", "name": "EPCI", "email": "a@b.fr\nX: y" });
+        let (status, body) = api.call(&admin, Method::POST, "/orgs", Some(new)).await;
+        assert_eq!(status, 422, "{}: {body}", db.name);
+        let user = json!({ "email": "nouveau@ac-creteil.fr\r\n", "display_name": "Nouveau" });
+        let (status, body) = api.call(&admin, Method::POST, "/users", Some(user)).await;
+        assert_eq!(status, 422, "{}: {body}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn one_line_fields_refuse_control_characters_and_bodies_refuse_other_controls() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let user = json!({ "email": "nouveau@ac-creteil.fr", "display_name": "Nouveau\n## Section" });
+        let (status, body) = api.call(&admin, Method::POST, "/users", Some(user)).await;
+        assert_eq!(status, 422, "{}: {body}", db.name);
+        assert_eq!(body["errors"][0]["field"], "display_name", "{body}");
+        let user = json!({ "email": "nouveau@ac-creteil.fr", "display_name": "Nou\u{1b}[2Jveau" });
+        let (status, body) = api.call(&admin, Method::POST, "/users", Some(user)).await;
+        assert_eq!(status, 422, "{}: {body}", db.name);
+        assert_eq!(body["errors"][0]["field"], "corps/display_name", "{body}");
+        let user = json!({ "email": "nouveau@ac-creteil.fr", "display_name": "Nouveau" });
+        let (status, body) = api.call(&admin, Method::POST, "/users", Some(user)).await;
+        assert_eq!(status, 201, "{}: {body}", db.name);
+
+        fresnes_tenant(&db.store).await;
+        let ticket = json!({ "tenant": "fresnes", "subject": "ENT\nBcc: x", "description": "Ligne 1\nLigne 2",
+            "category": "acces", "impact": "haute", "urgency": "haute" });
+        let (status, body) = api.call(&admin, Method::POST, "/support/tickets", Some(ticket)).await;
+        assert_eq!((status, &body["errors"][0]["field"]), (422, &json!("subject")), "{}: {body}", db.name);
+        let breach = json!({ "title": "Fuite\r\n## Autre", "facts": "Liste envoyée\nà un tiers", "aware_at": "2026-08-31T08:00:00Z",
+            "data_categories": ["identité"], "people_approx": 25, "records_approx": 25, "consequences": "faibles",
+            "measures": "demande de suppression" });
+        let (status, body) = api.call(&admin, Method::POST, "/rgpd/breaches/academie:24", Some(breach)).await;
+        assert_eq!((status, &body["errors"][0]["field"]), (422, &json!("title")), "{}: {body}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn only_the_school_its_dan_or_an_admin_may_change_its_contact_address() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let commune = token_for(&db.store, "maire@fresnes.fr", Role::Collectivite, Some(COMMUNE)).await;
+        let chef = token_for(&db.store, "direction@ecole.fr", Role::ChefEtablissement, Some(SCHOOL)).await;
+        let dan = token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+        let path = format!("/orgs/{SCHOOL}");
+
+        let (status, body) = api.patch(&commune, &path, json!({ "email": "support@mairie-fresnes.fr" })).await;
+        assert_eq!(status, 403, "{}: {body}", db.name);
+        let (status, body) = api.patch(&chef, &path, json!({ "email": "ce.0940176f@ac-creteil.fr" })).await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+        let (status, body) = api.patch(&dan, &path, json!({ "email": "ecole.doisneau@ac-creteil.fr" })).await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+        // The commune still manages its own address.
+        let (status, body) =
+            api.patch(&commune, &format!("/orgs/{COMMUNE}"), json!({ "email": "ent@fresnes.fr" })).await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_mail_and_manifests_are_readable_by_the_service_only() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let url = format!("sqlite://{}?mode=rwc", data.join("entcp.db").display());
+    let store = entcp::store::Store::connect(&url, None).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!((mode(&data), mode(&data.join("entcp.db"))), (0o700, 0o600));
+    assert_eq!(mode(&data.join("entcp.db-wal")), 0o600, "the WAL inherits the database's mode");
+
+    for db in common::backends().await {
+        let data = root.path().join(format!("data-{}", db.name));
+        let config = common::smtp::file_config(&data);
+        let mut tx = db.store.begin_write().await.unwrap();
+        let id = entcp::notify::enqueue(&mut tx, &["dpo@exemple.fr".into()], "test", json!({}), t0()).await.unwrap();
+        tx.commit().await.unwrap();
+        entcp::notify::send_due(&db.store, &config, "sender", t0()).await.unwrap();
+        let mail = data.join("mail");
+        assert_eq!((mode(&data), mode(&mail)), (0o700, 0o700), "{}", db.name);
+        assert_eq!(mode(&mail.join(format!("{id}.eml"))), 0o600, "{}", db.name);
+    }
+
+    let manifests = data.join("manifests");
+    let object = entcp::provisioning::render::RenderedObject {
+        kind: "Secret".into(),
+        name: "ent-db".into(),
+        manifest: json!({ "apiVersion": "v1", "kind": "Secret", "stringData": { "password": "secret" } }),
+    };
+    entcp::provisioning::manifests::ManifestsBackend::new(&manifests).apply("ecole", &[object]).unwrap();
+    assert_eq!((mode(&manifests), mode(&manifests.join("ecole"))), (0o700, 0o700));
+    assert_eq!(mode(&manifests.join("ecole").join("secret-ent-db.yaml")), 0o600);
+}
+
+async fn count(store: &entcp::store::Store, table: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}")).fetch_one(store.pool()).await.unwrap().get("n")
+}
+
+#[tokio::test]
+async fn reading_a_register_writes_nothing_and_an_identical_snapshot_is_stored_once() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let (snapshots, audit) = (count(&db.store, "rgpd_snapshots").await, count(&db.store, "audit_log").await);
+        for format in ["json", "csv", "html", "json"] {
+            let (status, _) =
+                api.call(&admin, Method::GET, &format!("/rgpd/registers/academie:24?format={format}"), None).await;
+            assert_eq!(status, 200, "{}", db.name);
+        }
+        assert_eq!(count(&db.store, "rgpd_snapshots").await, snapshots, "{}: a read records no snapshot", db.name);
+        assert_eq!(count(&db.store, "audit_log").await, audit, "{}: a read is not audited as a change", db.name);
+
+        let path = "/rgpd/registers/academie:24/snapshots";
+        let (status, first) = api.call(&admin, Method::POST, path, None).await;
+        assert_eq!(status, 201, "{}: {first}", db.name);
+        let (status, again) = api.call(&admin, Method::POST, path, None).await;
+        assert_eq!((status, &again["id"]), (200, &first["id"]), "{}: {again}", db.name);
+        assert_eq!(count(&db.store, "rgpd_snapshots").await, snapshots + 1, "{}", db.name);
+    }
+}
+
+async fn fresnes_tenant(store: &entcp::store::Store) {
+    let state = entcp::api::AppState::new(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let doc: entcp::tenants::EntTenant =
+        serde_yaml::from_str(include_str!("../../tenants/examples/fresnes.yaml")).unwrap();
+    entcp::tenants::apply(&state, &common::admin(), &doc, None).await.unwrap();
+}
+
+async fn created_notices(store: &entcp::store::Store) -> Vec<String> {
+    use sqlx::Row;
+    sqlx::query("SELECT recipients FROM outbox WHERE template = 'support' ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("recipients"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_was_told() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        fresnes_tenant(&db.store).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let new = json!({ "tenant": "fresnes", "subject": "ENT inaccessible", "description": "Page blanche.",
+            "category": "acces", "impact": "haute", "urgency": "haute" });
+
+        let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new.clone())).await;
+        assert_eq!(status, 201, "{}: {ticket}", db.name);
+        assert!(created_notices(&db.store).await.is_empty(), "{}: nobody to tell", db.name);
+        let id = ticket["id"].as_str().unwrap();
+        let (_, history) = api.call(&admin, Method::GET, &format!("/support/tickets/{id}/history"), None).await;
+        assert!(history.to_string().contains("aucun destinataire"), "{}: {history}", db.name);
+
+        token_for(&db.store, "dane@ac-creteil.fr", Role::SupportN2, Some("academie:24")).await;
+        let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new)).await;
+        assert_eq!(status, 201, "{}: {ticket}", db.name);
+        assert_eq!(created_notices(&db.store).await, [r#"["dane@ac-creteil.fr"]"#], "{}", db.name);
+    }
+}
+
+async fn patch_with_if_match(api: &Api, token: &str, if_match: &str) -> (u16, Value) {
+    let resp = client_with(token)
+        .patch(format!("{}/api/v1/orgs/{SCHOOL}", api.base))
+        .header("if-match", if_match)
+        .json(&json!({ "email": format!("v{}@ecole.fr", if_match.len()) }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn if_match_star_matches_any_version_and_weak_or_unquoted_tags_are_refused() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let (status, body) = patch_with_if_match(&api, &admin, "*").await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+        let version = body["version"].as_i64().unwrap();
+        let (status, body) = patch_with_if_match(&api, &admin, &format!("W/\"{version}\"")).await;
+        assert_eq!(status, 412, "{}: a weak tag never matches: {body}", db.name);
+        let (status, body) = patch_with_if_match(&api, &admin, &version.to_string()).await;
+        assert_eq!(status, 400, "{}: an unquoted tag is malformed: {body}", db.name);
+        let (status, body) = patch_with_if_match(&api, &admin, &format!("\"1\", \"{version}\"")).await;
+        assert_eq!(status, 200, "{}: one of the listed tags is current: {body}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_not_authenticated() {
+    let db = common::sqlite().await;
+    let api = Api::start(&db).await;
+    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/me", api.base))
+        .header("authorization", format!("Bearer {admin}"))
+        .header("authorization", "Bearer entcp_00000000_autre")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn request_logs_name_the_path_never_the_query_string() {
+    let db = common::sqlite().await;
+    let api = Api::start(&db).await;
+    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let resp = client_with(&admin)
+        .get(format!("{}/api/v1/orgs?q=fresnes&access_token=entcp_deadbeef_secret", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("/api/v1/orgs"), "{log}");
+    assert!(!log.contains("entcp_deadbeef_secret") && !log.contains("q=fresnes"), "{log}");
+}
+
+#[tokio::test]
+async fn a_user_holds_a_bounded_number_of_live_tokens() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        let token = token_for(&db.store, "prof@ac-creteil.fr", Role::Usager, Some(SCHOOL)).await;
+        let user = entcp::identity::get_user(&db.store, "prof@ac-creteil.fr").await.unwrap().unwrap();
+        for i in 1..entcp::identity::MAX_LIVE_TOKENS {
+            entcp::identity::create_token(&db.store, &common::admin(), &user.id, &format!("t{i}"), None, t0())
+                .await
+                .unwrap();
+        }
+        let (status, body) = api.call(&token, Method::POST, "/tokens", Some(json!({ "name": "un de trop" }))).await;
+        assert_eq!(status, 409, "{}: {body}", db.name);
+        assert!(body["detail"].as_str().unwrap().contains("révoquez"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn document_responses_are_uncached_unsniffed_sandboxed_attachments() {
+    let db = common::sqlite().await;
+    let api = Api::start(&db).await;
+    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    for path in [
+        "/rgpd/registers/academie:24?format=html",
+        "/rgpd/breaches/academie:24?format=csv",
+        "/support/report?format=csv",
+    ] {
+        let resp = client_with(&admin).get(format!("{}/api/v1{path}", api.base)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let h = resp.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\""), "{path}");
+        if h["content-type"].to_str().unwrap().starts_with("text/html") {
+            assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'none'"), "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_imported_address_that_does_not_parse_is_dropped_with_a_warning() {
+    for db in common::backends().await {
+        let csv =
+            "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie;Mail\n\
+                   0940176F;Ecole A;Ecole;94034;24;\"ce.0940176f@ac-creteil.fr\r\nBcc: pirate@exemple.fr\"\n\
+                   0940198E;Ecole B;Ecole;94081;24;ce.0940198e@ac-creteil.fr\n";
+        let options = entcp::registry::import::ImportOptions::default();
+        let report = entcp::registry::import::import_annuaire(
+            &db.store,
+            &common::admin(),
+            std::io::Cursor::new(csv),
+            options,
+            t0(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.etablissements.created, 2, "{}: {report:?}", db.name);
+        assert!(report.warnings.iter().any(|w| w.reason.contains("adresse ignorée")), "{}: {report:?}", db.name);
+        let school = entcp::registry::resolve_org(&db.store, "0940176F").await.unwrap();
+        assert_eq!(school.email, None, "{}", db.name);
+        let other = entcp::registry::resolve_org(&db.store, "0940198E").await.unwrap();
+        assert_eq!(other.email.as_deref(), Some("ce.0940198e@ac-creteil.fr"), "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn if_match_star_updates_a_ticket_named_by_its_reference() {
+    for db in common::backends().await {
+        let api = Api::start(&db).await;
+        fresnes_tenant(&db.store).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let new = json!({ "tenant": "fresnes", "subject": "ENT inaccessible", "description": "Page blanche.",
+            "category": "acces", "impact": "haute", "urgency": "haute" });
+        let (_, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new)).await;
+        let reference = ticket["reference"].as_str().unwrap();
+        let resp = client_with(&admin)
+            .patch(format!("{}/api/v1/support/tickets/{reference}", api.base))
+            .header("if-match", "*")
+            .json(&json!({ "assigned_team": "Équipe ENT" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}: {}", db.name, resp.text().await.unwrap());
+    }
+}
