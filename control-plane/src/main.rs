@@ -393,7 +393,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     announce_first_admin(&store).await?;
     let state = app_state(&store, &config);
     if demo {
-        tracing::info!("{}", entcp::demo::load(&state).await?);
+        // Loaded before logging: a disabled `info!` would not evaluate its arguments.
+        let summary = entcp::demo::load(&state).await?;
+        tracing::info!("{summary}");
     }
     let scheduler = entcp::jobs::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
     let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
