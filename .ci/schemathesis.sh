@@ -80,7 +80,8 @@ USAGER_TOKEN=$(entctl tokens create usager@schemathesis.test --name schemathesis
 run_as() {
     local who=$1 token=$2
     echo "== schemathesis as $who: $MAX_EXAMPLES examples per operation =="
-    "$VENV/bin/st" run "$BASE/api/v1/openapi.json" \
+    # From the work dir: schemathesis keeps its replay data in ./.schemathesis.
+    (cd "$WORK" && "$VENV/bin/st" run "$BASE/api/v1/openapi.json" \
         --url "$BASE" \
         --header "Authorization: Bearer $token" \
         --checks "$CHECKS" \
@@ -92,7 +93,7 @@ run_as() {
         --suppress-health-check all \
         --no-color \
         --generation-database none \
-        --report junit --report-dir "${SCHEMATHESIS_REPORT_DIR:-$WORK/report-$who}"
+        --report junit --report-dir "${SCHEMATHESIS_REPORT_DIR:-$WORK/report-$who}")
 }
 rc=0
 run_as admin "$ADMIN_TOKEN" || rc=1

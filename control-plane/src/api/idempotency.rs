@@ -26,7 +26,7 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Prob
     let Some(key) = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_string) else {
         return Ok(next.run(req).await);
     };
-    if key.is_empty() || key.len() > 200 {
+    if key.is_empty() || key.chars().count() > 200 {
         return Err(Problem::invalid_field("Idempotency-Key", "clé de 1 à 200 caractères"));
     }
     let actor = req.extensions().get::<Caller>().map(|c| c.actor.name.clone()).unwrap_or_default();
@@ -41,20 +41,17 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Prob
     let request_hash = hex::encode(hasher.finalize());
 
     let store = &state.store;
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency_keys (actor, idem_key, request_hash, status, created_at) VALUES ($1, $2, $3, 0, $4) \
-         ON CONFLICT (actor, idem_key) DO NOTHING",
-    )
-    .bind(&actor)
-    .bind(&key)
-    .bind(&request_hash)
-    .bind(timestamp(state.clock.now()))
-    .execute(store.pool())
-    .await?
-    .rows_affected()
-        == 1;
-    if !claimed {
-        return replay(&state, &actor, &key, &request_hash).await;
+    // A first request that fails releases its key: between our failed claim and
+    // our read, the key may be free again, so claim it once more.
+    let mut attempts = 0;
+    while !claim(&state, &actor, &key, &request_hash).await? {
+        if let Some(response) = replay(&state, &actor, &key, &request_hash).await? {
+            return Ok(response);
+        }
+        attempts += 1;
+        if attempts == 3 {
+            return Err(Problem::conflict("une requête avec cette clé d'idempotence est en cours"));
+        }
     }
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     if !response.status().is_success() {
@@ -78,13 +75,33 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Prob
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
-async fn replay(state: &AppState, actor: &str, key: &str, request_hash: &str) -> Result<Response, Problem> {
+/// Records the key as in flight; false when it is already taken.
+async fn claim(state: &AppState, actor: &str, key: &str, request_hash: &str) -> Result<bool, Problem> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (actor, idem_key, request_hash, status, created_at) VALUES ($1, $2, $3, 0, $4) \
+         ON CONFLICT (actor, idem_key) DO NOTHING",
+    )
+    .bind(actor)
+    .bind(key)
+    .bind(request_hash)
+    .bind(timestamp(state.clock.now()))
+    .execute(state.store.pool())
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// The stored answer to a taken key; `None` when the key was released meanwhile.
+async fn replay(state: &AppState, actor: &str, key: &str, request_hash: &str) -> Result<Option<Response>, Problem> {
     let row =
         sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE actor = $1 AND idem_key = $2")
             .bind(actor)
             .bind(key)
-            .fetch_one(state.store.pool())
+            .fetch_optional(state.store.pool())
             .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
     if row.get::<String, _>("request_hash") != request_hash {
         return Err(Problem::new(
             ProblemKind::IdempotencyKeyReused,
@@ -104,7 +121,7 @@ async fn replay(state: &AppState, actor: &str, key: &str, request_hash: &str) ->
         response.headers_mut().insert(name, value);
     }
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    Ok(response)
+    Ok(Some(response))
 }
 
 /// Headers of the first response that a replay repeats.
