@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
-MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-10}
+MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-25}
 SEED=${SCHEMATHESIS_SEED:-20261130}
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
 
@@ -76,12 +76,14 @@ entctl users add usager@schemathesis.test --name "Usager CI" --org 0940176F >/de
 entctl roles grant usager@schemathesis.test usager --org 0940176F >/dev/null
 USAGER_TOKEN=$(entctl tokens create usager@schemathesis.test --name schemathesis 2>/dev/null)
 
-# --- runs ------------------------------------------------------------------------
+# --- runs (hooks: a serializer for the PDF uploads) ---------------------------
+HOOKS_DIR=$(pwd)/.ci
+
 run_as() {
     local who=$1 token=$2
     echo "== schemathesis as $who: $MAX_EXAMPLES examples per operation =="
     # From the work dir: schemathesis keeps its replay data in ./.schemathesis.
-    (cd "$WORK" && "$VENV/bin/st" run "$BASE/api/v1/openapi.json" \
+    (cd "$WORK" && PYTHONPATH="$HOOKS_DIR" SCHEMATHESIS_HOOKS=schemathesis_hooks "$VENV/bin/st" run "$BASE/api/v1/openapi.json" \
         --url "$BASE" \
         --header "Authorization: Bearer $token" \
         --checks "$CHECKS" \
