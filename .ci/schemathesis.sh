@@ -33,13 +33,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# --- schemathesis in its own virtualenv ------------------------------------------
+# --- schemathesis in its own virtualenv (the system Python when venv is missing) ---
 VENV=${SCHEMATHESIS_VENV:-$HOME/.cache/entcp-schemathesis-$SCHEMATHESIS_VERSION}
-if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
-fi
-"$VENV/bin/st" --version
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" || true
+PY="$VENV/bin/python"
+"$PY" -m pip --version >/dev/null 2>&1 || PY=python3
+case "$("$PY" -m schemathesis.cli --version 2>/dev/null || true)" in
+    *"$SCHEMATHESIS_VERSION"*) ;;
+    *) "$PY" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" ;;
+esac
+"$PY" -m schemathesis.cli --version
 
 # --- the server ------------------------------------------------------------------
 if [ -z "${ENTCTL:-}" ]; then
@@ -83,7 +86,7 @@ run_as() {
     local who=$1 token=$2
     echo "== schemathesis as $who: $MAX_EXAMPLES examples per operation =="
     # From the work dir: schemathesis keeps its replay data in ./.schemathesis.
-    (cd "$WORK" && PYTHONPATH="$HOOKS_DIR" SCHEMATHESIS_HOOKS=schemathesis_hooks "$VENV/bin/st" run "$BASE/api/v1/openapi.json" \
+    (cd "$WORK" && PYTHONPATH="$HOOKS_DIR" SCHEMATHESIS_HOOKS=schemathesis_hooks "$PY" -m schemathesis.cli run "$BASE/api/v1/openapi.json" \
         --url "$BASE" \
         --header "Authorization: Bearer $token" \
         --checks "$CHECKS" \
