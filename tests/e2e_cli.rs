@@ -343,6 +343,29 @@ fn serve_with_demo_loads_the_sample_schools_and_example_tenants() {
 }
 
 #[test]
+fn serve_with_demo_loads_the_sample_even_when_the_log_level_hides_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = entctl(dir.path())
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env("ENTCP_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The server listens once the demo data is loaded.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = entctl(dir.path()).args(["orgs", "show", "0940176F"]).output().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+}
+
+#[test]
 fn rgpd_export_writes_the_register_and_records_a_snapshot_that_diff_starts_from() {
     let dir = tempfile::tempdir().unwrap();
     run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(common::fixture("annuaire-education-94-ecoles.csv")));

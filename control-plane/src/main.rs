@@ -437,7 +437,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     }
     let state = app_state(&store, &config);
     if demo {
-        tracing::info!("{}", entcp::demo::load(&state).await?);
+        // Loaded before logging: a disabled `info!` would not evaluate its arguments.
+        let summary = entcp::demo::load(&state).await?;
+        tracing::info!("{summary}");
     }
     let scheduler = entcp::jobs::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
     let shutdown = tokio_util::sync::CancellationToken::new();

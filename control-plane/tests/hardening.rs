@@ -157,9 +157,10 @@ async fn the_database_mail_and_manifests_are_readable_by_the_service_only() {
         name: "ent-db".into(),
         manifest: json!({ "apiVersion": "v1", "kind": "Secret", "stringData": { "password": "secret" } }),
     };
-    entcp::provisioning::manifests::ManifestsBackend::new(&manifests).apply("ecole", &[object]).unwrap();
+    entcp::provisioning::manifests::ManifestsBackend::new(&manifests).apply("ecole", &[object], "inputs").unwrap();
     assert_eq!((mode(&manifests), mode(&manifests.join("ecole"))), (0o700, 0o700));
     assert_eq!(mode(&manifests.join("ecole").join("secret-ent-db.yaml")), 0o600);
+    assert_eq!(mode(&manifests.join("ecole").join(entcp::provisioning::manifests::HASH_FILE)), 0o600);
 }
 
 async fn count(store: &entcp::store::Store, table: &str) -> i64 {

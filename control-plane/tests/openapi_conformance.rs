@@ -670,7 +670,7 @@ impl World {
             ("GET", "/api/v1/rgpd/registers/{org}/snapshots/{id}") => {
                 let (snapshots, _) = self.setup(&self.admin, "GET", &url.replace("/{id}", ""), None).await;
                 let id = snapshots[0]["id"].as_str().expect("a snapshot of the register export case");
-                vec![c(200).tap_path(|u| u.replace("{id}", id))]
+                vec![case(method, url.replace("{id}", id), 200)]
             }
             ("PUT", "/api/v1/rgpd/profiles/{org}") => {
                 let body = json!({ "head_name": "Direction", "head_title": "", "address": "", "phone": "", "email": "",
@@ -756,17 +756,6 @@ impl World {
             }
         }
         errors
-    }
-}
-
-trait TapPath {
-    fn tap_path(self, f: impl FnOnce(&str) -> String) -> Self;
-}
-
-impl TapPath for Case {
-    fn tap_path(mut self, f: impl FnOnce(&str) -> String) -> Case {
-        self.path = f(&self.path);
-        self
     }
 }
 

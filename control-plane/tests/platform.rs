@@ -277,6 +277,20 @@ async fn an_idempotent_replay_repeats_the_etag_and_content_type_of_the_first_res
 }
 
 #[tokio::test]
+async fn concurrent_failing_requests_sharing_an_idempotency_key_never_answer_500() {
+    for db in common::backends().await {
+        let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+        let client = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+        // Each refused request releases the key while the others read it.
+        let body = json!({"kind": "editeur", "siren": "123", "name": "Éditeur"});
+        let send = || client.post(format!("{base}/api/v1/orgs")).header("idempotency-key", "shared").json(&body).send();
+        let answers = futures_util::future::join_all((0..60).map(|_| send())).await;
+        let statuses: Vec<u16> = answers.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+        assert!(statuses.iter().all(|s| *s == 422 || *s == 409), "{}: {statuses:?}", db.name);
+    }
+}
+
+#[tokio::test]
 async fn every_change_is_audited_and_a_tampered_record_is_found() {
     for db in common::backends().await {
         import_sample(&db.store).await;

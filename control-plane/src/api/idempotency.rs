@@ -46,7 +46,7 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Prob
     let Some(key) = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_string) else {
         return Ok(next.run(req).await);
     };
-    if key.is_empty() || key.len() > 200 {
+    if key.is_empty() || key.chars().count() > 200 {
         return Err(Problem::invalid_field("Idempotency-Key", "clé de 1 à 200 caractères"));
     }
     let actor = req.extensions().get::<Caller>().map(|c| c.actor.name.clone()).unwrap_or_default();
@@ -77,8 +77,17 @@ async fn claim_and_handle(
     request: Request,
     next: Next,
 ) -> Result<Response, Problem> {
-    if !claim(&state, &key, &request_hash, state.clock.now()).await? {
-        return replay(&state, &key, &request_hash).await;
+    // A first request that fails releases its key: between our failed claim and
+    // our read, the key may be free again, so claim it once more.
+    let mut attempts = 0;
+    while !claim(&state, &key, &request_hash, state.clock.now()).await? {
+        if let Some(response) = replay(&state, &key, &request_hash).await? {
+            return Ok(response);
+        }
+        attempts += 1;
+        if attempts == 3 {
+            return Err(Problem::conflict("une requête avec cette clé d'idempotence est en cours"));
+        }
     }
     let response = run_renewing(&state, &key, next.run(request)).await;
     if !response.status().is_success() {
@@ -160,14 +169,18 @@ async fn record(state: &AppState, key: &Key, response: Response) -> Result<Respo
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
-async fn replay(state: &AppState, key: &Key, request_hash: &str) -> Result<Response, Problem> {
+/// The stored answer to a taken key; `None` when the key was released meanwhile.
+async fn replay(state: &AppState, key: &Key, request_hash: &str) -> Result<Option<Response>, Problem> {
     let row = sqlx::query(
         "SELECT request_hash, status, response, headers FROM idempotency_keys WHERE actor = $1 AND idem_key = $2",
     )
     .bind(&key.actor)
     .bind(&key.key)
-    .fetch_one(state.store.pool())
+    .fetch_optional(state.store.pool())
     .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
     if row.get::<String, _>("request_hash") != request_hash {
         return Err(Problem::new(
             ProblemKind::IdempotencyKeyReused,
@@ -189,5 +202,5 @@ async fn replay(state: &AppState, key: &Key, request_hash: &str) -> Result<Respo
         }
     }
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    Ok(response)
+    Ok(Some(response))
 }

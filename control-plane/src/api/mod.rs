@@ -135,6 +135,12 @@ impl ApiRoute {
         self
     }
 
+    /// A PDF file as the body.
+    pub fn pdf_body(mut self) -> Self {
+        self.request = Some(("application/pdf", |_| schemars::json_schema!({ "contentMediaType": "application/pdf" })));
+        self
+    }
+
     /// A JSON success response; call it once per status the route can answer.
     pub fn responds<T: JsonSchema>(mut self, status: StatusCode) -> Self {
         self.responses.push((status, "application/json", Some(schema_of::<T>)));

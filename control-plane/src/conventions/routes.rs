@@ -94,6 +94,7 @@ pub fn routes() -> Vec<ApiRoute> {
             post(upload).layer(DefaultBodyLimit::max(SIGNED_COPY_LIMIT)),
         )
         .query::<UploadQuery>()
+        .pdf_body()
         .responds::<Convention>(StatusCode::OK),
     ]
 }

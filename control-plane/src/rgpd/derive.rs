@@ -35,18 +35,27 @@ pub const PLATFORM_SECURITY: [&str; 5] = [
 /// The contacts of an organisation that the registry does not hold (`rgpd_profiles`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Profile {
+    #[schemars(length(max = 500))]
     pub head_name: String,
+    #[schemars(length(max = 500))]
     pub head_title: String,
+    #[schemars(length(max = 500))]
     pub address: String,
+    #[schemars(length(max = 500))]
     pub phone: String,
     pub email: String,
+    #[schemars(length(max = 500))]
     pub dpo_name: String,
     pub dpo_email: String,
+    #[schemars(length(max = 500))]
     pub dpo_phone: String,
+    #[schemars(length(max = 500))]
     pub dpo_address: String,
     /// Representative (Art. 27) when the organisation is established outside the EU; empty otherwise.
+    #[schemars(length(max = 500))]
     pub representative: String,
     /// Organisational measures added to the platform's technical ones, one per line.
+    #[schemars(length(max = 5000))]
     pub security_measures: String,
 }
 
