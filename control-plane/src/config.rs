@@ -70,6 +70,11 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest request body accepted, in bytes (annuaire uploads included).
     pub max_body_bytes: usize,
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind
+    /// a reverse proxy that sets it); otherwise the socket's peer address.
+    pub trust_forwarded_for: bool,
+    /// Failed authentications per client address (and per token id) before 429.
+    pub auth_throttle: crate::throttle::ThrottleConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -278,7 +283,12 @@ impl JobsConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), max_body_bytes: 512 * 1024 * 1024 }
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 512 * 1024 * 1024,
+            trust_forwarded_for: false,
+            auth_throttle: crate::throttle::ThrottleConfig::default(),
+        }
     }
 }
 

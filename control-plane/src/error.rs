@@ -34,6 +34,8 @@ pub enum ProblemKind {
     PreconditionRequired,
     /// An `Idempotency-Key` was reused with a different request.
     IdempotencyKeyReused,
+    /// Too many failed authentications from this origin; `Retry-After` says when to retry.
+    TooManyRequests,
     /// The database is unreachable.
     Unavailable,
     /// A bug or an unexpected failure; details go to the log, never to the caller.
@@ -56,6 +58,7 @@ impl ProblemKind {
             ProblemKind::PreconditionFailed => "precondition-failed",
             ProblemKind::PreconditionRequired => "precondition-required",
             ProblemKind::IdempotencyKeyReused => "idempotency-key-reused",
+            ProblemKind::TooManyRequests => "too-many-requests",
             ProblemKind::Unavailable => "unavailable",
             ProblemKind::Internal => "internal",
         }
@@ -76,6 +79,7 @@ impl ProblemKind {
             ProblemKind::PreconditionFailed => "Version périmée",
             ProblemKind::PreconditionRequired => "Version attendue",
             ProblemKind::IdempotencyKeyReused => "Clé d'idempotence déjà utilisée",
+            ProblemKind::TooManyRequests => "Trop de tentatives",
             ProblemKind::Unavailable => "Service indisponible",
             ProblemKind::Internal => "Erreur interne",
         }
@@ -95,6 +99,7 @@ impl ProblemKind {
             ProblemKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ProblemKind::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ProblemKind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

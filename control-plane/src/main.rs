@@ -406,7 +406,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         "entctl listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, entcp::api::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    // The peer address reaches the authentication throttle (see `server.trust_forwarded_for`).
+    let app = entcp::api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     // The running job, if any, finishes before the database closes.
     let _ = stop_scheduler.send(true);
     let _ = scheduler.await;

@@ -622,9 +622,39 @@ pub async fn revoke_token(store: &Store, actor: &Actor, id: &str, now: DateTime<
     Ok(get_token(store, id).await?.expect("exists"))
 }
 
+/// Why a bearer token was refused; recorded for auditors, never told to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    Unknown,
+    Expired,
+    Revoked,
+    InactiveUser,
+}
+
+impl TokenRefusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRefusal::Unknown => "unknown_token",
+            TokenRefusal::Expired => "expired_token",
+            TokenRefusal::Revoked => "revoked_token",
+            TokenRefusal::InactiveUser => "inactive_user",
+        }
+    }
+}
+
 /// The actor a bearer token stands for, if it is valid, unexpired, unrevoked
-/// and its user active. Records the last use at most once a minute.
+/// and its user active.
 pub async fn authenticate_token(store: &Store, token: &str, now: DateTime<Utc>) -> Result<Option<Actor>, Problem> {
+    Ok(check_token(store, token, now).await?.ok())
+}
+
+/// The actor a bearer token stands for, or why it is refused. Records the last use
+/// at most once a minute.
+pub async fn check_token(
+    store: &Store,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<Actor, TokenRefusal>, Problem> {
     let row = sqlx::query(
         "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id AS user_id, u.email, u.active \
          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
@@ -632,12 +662,19 @@ pub async fn authenticate_token(store: &Store, token: &str, now: DateTime<Utc>) 
     .bind(hash_token(token))
     .fetch_optional(store.pool())
     .await?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(row) = row else { return Ok(Err(TokenRefusal::Unknown)) };
     let now_text = timestamp(now);
     let expired = row.try_get::<Option<String>, _>("expires_at").ok().flatten().is_some_and(|e| e <= now_text);
     let revoked = row.try_get::<Option<String>, _>("revoked_at").ok().flatten().is_some();
-    if expired || revoked || row.get::<i64, _>("active") == 0 {
-        return Ok(None);
+    let refusal = if revoked {
+        Some(TokenRefusal::Revoked)
+    } else if expired {
+        Some(TokenRefusal::Expired)
+    } else {
+        (row.get::<i64, _>("active") == 0).then_some(TokenRefusal::InactiveUser)
+    };
+    if let Some(refusal) = refusal {
+        return Ok(Err(refusal));
     }
     let last_used: Option<String> = row.try_get("last_used_at").ok().flatten();
     let a_minute_ago = timestamp(now - chrono::Duration::minutes(1));
@@ -650,7 +687,7 @@ pub async fn authenticate_token(store: &Store, token: &str, now: DateTime<Utc>) 
     }
     let user_id: String = row.get("user_id");
     let bindings = bindings_of(store, &user_id).await?;
-    Ok(Some(Actor { name: format!("user:{}", row.get::<String, _>("email")), user_id: Some(user_id), bindings }))
+    Ok(Ok(Actor { name: format!("user:{}", row.get::<String, _>("email")), user_id: Some(user_id), bindings }))
 }
 
 /// On an empty database, creates the first admin and a token for it; returns
