@@ -612,3 +612,56 @@ async fn the_failure_that_blocks_an_address_is_audited_once_as_throttled() {
         assert_eq!(actions, ["auth.throttled", "auth.failed", "auth.failed"], "{}", db.name);
     }
 }
+
+/// `entctl args` on the database at `db_url`; its success and what it printed.
+fn entctl(db_url: &str, args: &[&str]) -> (bool, String) {
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entctl"));
+    for var in ["DATABASE_URL", "ENTCP_CONFIG", "ENTCP_LISTEN", "RUST_LOG"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .current_dir(data.path())
+        .env("ENTCP_DATA_DIR", data.path())
+        .env("ENTCP_DATABASE_URL", db_url)
+        .env("ENTCP_LOG_LEVEL", "warn")
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn yaml_files_and_text_arguments_of_the_cli_refuse_control_characters_as_the_api_does() {
+    for db in common::backends().await {
+        common::import_sample(&db.store).await;
+        fresnes_tenant(&db.store).await;
+        token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ticket = |description: &str| {
+            let file = dir.path().join(format!("ticket-{}.yaml", description.len()));
+            std::fs::write(
+                &file,
+                format!(
+                    "tenant: fresnes\nsubject: ENT inaccessible\ndescription: \"{description}\"\n\
+                     category: acces\nimpact: haute\nurgency: haute\n"
+                ),
+            )
+            .unwrap();
+            file.display().to_string()
+        };
+        let bad = ticket("Page\\x1b[2Jblanche");
+        let (ok, out) = entctl(&db.url, &["support", "create", &bad, "--as", "admin@ent.fr"]);
+        assert!(!ok && out.contains("caractère de contrôle interdit") && out.contains("/description"), "{out}");
+        let tickets: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM support_tickets").fetch_one(db.store.pool()).await.unwrap();
+        assert_eq!(tickets, 0, "{}", db.name);
+        let good = ticket("Page blanche.\\nDepuis ce matin.");
+        let (ok, out) = entctl(&db.url, &["support", "create", &good, "--as", "admin@ent.fr"]);
+        assert!(ok, "{}: {out}", db.name);
+        let reference = out.split_whitespace().next().expect("the ticket's reference").to_string();
+        let (ok, out) =
+            entctl(&db.url, &["support", "comment", &reference, "--body", "vu\u{7}", "--as", "admin@ent.fr"]);
+        assert!(!ok && out.contains("--body"), "{}: {out}", db.name);
+    }
+}
