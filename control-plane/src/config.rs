@@ -309,6 +309,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ENTCP_DATA_DIR", "data_dir"),
     ("ENTCP_LISTEN", "server.listen"),
     ("ENTCP_MAX_BODY_BYTES", "server.max_body_bytes"),
+    ("ENTCP_TRUST_FORWARDED_FOR", "server.trust_forwarded_for"),
     ("DATABASE_URL", "database.url"),
     ("ENTCP_DATABASE_URL", "database.url"),
     ("ENTCP_DATABASE_MAX_CONNECTIONS", "database.max_connections"),
@@ -382,6 +383,7 @@ impl Config {
                 "data_dir" => self.data_dir = PathBuf::from(&value),
                 "server.listen" => self.server.listen = value.clone(),
                 "server.max_body_bytes" => self.server.max_body_bytes = value.parse().map_err(|e| bad(&e))?,
+                "server.trust_forwarded_for" => self.server.trust_forwarded_for = value.parse().map_err(|e| bad(&e))?,
                 "database.url" => self.database.url = Some(value.clone()),
                 "database.max_connections" => self.database.max_connections = Some(value.parse().map_err(|e| bad(&e))?),
                 "log.format" => self.log.format = value.clone(),
@@ -486,6 +488,20 @@ mod tests {
         assert_eq!(config.import.batch_size, 250);
         let err = config.apply_env(|n| (n == "ENTCP_IMPORT_BATCH_SIZE").then(|| "x".into()));
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn the_auth_throttle_comes_from_the_file_and_forwarded_addresses_are_trusted_only_when_told() {
+        let yaml = "server:\n  auth_throttle: { max_failures: 5, window_seconds: 60 }\n";
+        let mut config = Config::from_yaml(yaml).unwrap();
+        assert_eq!(
+            config.server.auth_throttle,
+            crate::throttle::ThrottleConfig { max_failures: 5, window_seconds: 60 }
+        );
+        assert!(!config.server.trust_forwarded_for);
+        config.apply_env(|n| (n == "ENTCP_TRUST_FORWARDED_FOR").then(|| "true".into())).unwrap();
+        assert!(config.server.trust_forwarded_for);
+        assert_eq!(Config::default().server.auth_throttle.max_failures, 20);
     }
 
     #[test]

@@ -68,11 +68,11 @@ fn token_label(token: &str) -> (String, bool) {
 /// 429 with `Retry-After`, before anything is looked up, if `client` is blocked.
 pub fn blocked(state: &AppState, client: &str) -> Option<Response> {
     let seconds = state.auth_throttle.retry_after(&address_key(client), state.clock.now())?;
-    Some(too_many(seconds))
+    Some(too_many("depuis cette adresse", seconds))
 }
 
-fn too_many(seconds: u64) -> Response {
-    let detail = format!("trop d'échecs d'authentification depuis cette origine : réessayez dans {seconds} s");
+fn too_many(origin: &str, seconds: u64) -> Response {
+    let detail = format!("trop d'échecs d'authentification {origin} : réessayez dans {seconds} s");
     let mut response = Problem::new(ProblemKind::TooManyRequests, detail).into_response();
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
@@ -100,7 +100,7 @@ pub async fn refuse(
         record(state, client, "auth.throttled", &label, failure.reason(), action).await;
     }
     match id_blocked {
-        Some(seconds) => too_many(seconds),
+        Some(seconds) => too_many("avec cet identifiant de jeton", seconds),
         None => super::unauthorized("jeton invalide, expiré ou révoqué"),
     }
 }
