@@ -73,6 +73,11 @@ pub struct ServerConfig {
     /// At SIGTERM, how long in-flight requests and running jobs get to finish
     /// (keep it under the orchestrator's grace period: 30 s on Kubernetes).
     pub shutdown_seconds: u64,
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind
+    /// a reverse proxy that sets it); otherwise the socket's peer address.
+    pub trust_forwarded_for: bool,
+    /// Failed authentications per client address (and per token id) before 429.
+    pub auth_throttle: crate::throttle::ThrottleConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -308,7 +313,13 @@ impl JobsConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), max_body_bytes: 512 * 1024 * 1024, shutdown_seconds: 20 }
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 512 * 1024 * 1024,
+            shutdown_seconds: 20,
+            trust_forwarded_for: false,
+            auth_throttle: crate::throttle::ThrottleConfig::default(),
+        }
     }
 }
 
@@ -356,6 +367,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ENTCP_DATA_DIR", "data_dir"),
     ("ENTCP_LISTEN", "server.listen"),
     ("ENTCP_MAX_BODY_BYTES", "server.max_body_bytes"),
+    ("ENTCP_TRUST_FORWARDED_FOR", "server.trust_forwarded_for"),
     ("DATABASE_URL", "database.url"),
     ("ENTCP_DATABASE_URL", "database.url"),
     ("ENTCP_DATABASE_MAX_CONNECTIONS", "database.max_connections"),
@@ -431,6 +443,7 @@ impl Config {
                 "data_dir" => self.data_dir = PathBuf::from(&value),
                 "server.listen" => self.server.listen = value.clone(),
                 "server.max_body_bytes" => self.server.max_body_bytes = value.parse().map_err(|e| bad(&e))?,
+                "server.trust_forwarded_for" => self.server.trust_forwarded_for = value.parse().map_err(|e| bad(&e))?,
                 "database.url" => self.database.url = Some(value.clone()),
                 "database.max_connections" => self.database.max_connections = Some(value.parse().map_err(|e| bad(&e))?),
                 "database.acquire_timeout_seconds" => {
@@ -553,6 +566,20 @@ mod tests {
         assert_eq!(config.import.batch_size, 250);
         let err = config.apply_env(|n| (n == "ENTCP_IMPORT_BATCH_SIZE").then(|| "x".into()));
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn the_auth_throttle_comes_from_the_file_and_forwarded_addresses_are_trusted_only_when_told() {
+        let yaml = "server:\n  auth_throttle: { max_failures: 5, window_seconds: 60 }\n";
+        let mut config = Config::from_yaml(yaml).unwrap();
+        assert_eq!(
+            config.server.auth_throttle,
+            crate::throttle::ThrottleConfig { max_failures: 5, window_seconds: 60 }
+        );
+        assert!(!config.server.trust_forwarded_for);
+        config.apply_env(|n| (n == "ENTCP_TRUST_FORWARDED_FOR").then(|| "true".into())).unwrap();
+        assert!(config.server.trust_forwarded_for);
+        assert_eq!(Config::default().server.auth_throttle.max_failures, 20);
     }
 
     #[test]

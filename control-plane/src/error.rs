@@ -34,6 +34,8 @@ pub enum ProblemKind {
     PreconditionRequired,
     /// An `Idempotency-Key` was reused with a different request.
     IdempotencyKeyReused,
+    /// Too many failed authentications from this origin; `Retry-After` says when to retry.
+    TooManyRequests,
     /// The database is unreachable, or no connection was free in time.
     Unavailable,
     /// The database's disk is full (SQLite `SQLITE_FULL`, PostgreSQL `53100`).
@@ -60,6 +62,7 @@ impl ProblemKind {
             ProblemKind::PreconditionFailed => "precondition-failed",
             ProblemKind::PreconditionRequired => "precondition-required",
             ProblemKind::IdempotencyKeyReused => "idempotency-key-reused",
+            ProblemKind::TooManyRequests => "too-many-requests",
             ProblemKind::Unavailable => "unavailable",
             ProblemKind::StorageFull => "storage-full",
             ProblemKind::ReadOnly => "read-only",
@@ -82,6 +85,7 @@ impl ProblemKind {
             ProblemKind::PreconditionFailed => "Version périmée",
             ProblemKind::PreconditionRequired => "Version attendue",
             ProblemKind::IdempotencyKeyReused => "Clé d'idempotence déjà utilisée",
+            ProblemKind::TooManyRequests => "Trop de tentatives",
             ProblemKind::Unavailable => "Service indisponible",
             ProblemKind::StorageFull => "Espace de stockage épuisé",
             ProblemKind::ReadOnly => "Base de données en lecture seule",
@@ -103,6 +107,7 @@ impl ProblemKind {
             ProblemKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ProblemKind::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ProblemKind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::Unavailable | ProblemKind::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,

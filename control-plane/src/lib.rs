@@ -25,4 +25,5 @@ pub mod store;
 pub mod support;
 pub mod synthetic;
 pub mod tenants;
+pub mod throttle;
 pub mod validate;

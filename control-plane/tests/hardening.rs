@@ -406,3 +406,263 @@ async fn if_match_star_updates_a_ticket_named_by_its_reference() {
         assert_eq!(resp.status(), 200, "{}: {}", db.name, resp.text().await.unwrap());
     }
 }
+
+/// A server counting at most `max_failures` failed authentications per minute;
+/// `trust_forwarded_for` as given. Returns its base URL and its clock.
+async fn throttled_api(db: &common::TestDb, max_failures: u32, trust_forwarded_for: bool) -> (String, Arc<FixedClock>) {
+    let clock = Arc::new(FixedClock::new(t0()));
+    let base = common::serve_with(db.store.clone(), clock.clone(), |config| {
+        config.server.auth_throttle = entcp::throttle::ThrottleConfig { max_failures, window_seconds: 60 };
+        config.server.trust_forwarded_for = trust_forwarded_for;
+    })
+    .await;
+    (base, clock)
+}
+
+/// `GET /api/v1/catalog/services` with `authorization` (if any) from the loopback
+/// address `from`, with `X-Forwarded-For: forwarded` (if any).
+async fn get_from(base: &str, from: &str, authorization: Option<&str>, forwarded: Option<&str>) -> reqwest::Response {
+    get_path_from(&format!("{base}/api/v1/catalog/services"), from, authorization, forwarded).await
+}
+
+async fn get_path_from(
+    url: &str,
+    from: &str,
+    authorization: Option<&str>,
+    forwarded: Option<&str>,
+) -> reqwest::Response {
+    let client = reqwest::Client::builder().local_address(from.parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let mut req = client.get(url);
+    if let Some(value) = authorization {
+        req = req.header("authorization", value);
+    }
+    if let Some(value) = forwarded {
+        req = req.header("x-forwarded-for", value);
+    }
+    req.send().await.unwrap()
+}
+
+/// A bad token without a token id (so that only the address counts).
+const BAD: &str = "Bearer jeton-inconnu";
+
+#[tokio::test]
+async fn repeated_failed_authentications_block_the_address_even_for_a_valid_token_until_the_window_slides() {
+    for db in common::backends().await {
+        let (base, clock) = throttled_api(&db, 3, false).await;
+        let valid = format!("Bearer {}", token_for(&db.store, "admin@ent.fr", Role::Admin, None).await);
+        for _ in 0..3 {
+            assert_eq!(get_from(&base, "127.0.0.1", Some(BAD), None).await.status(), 401, "{}", db.name);
+        }
+        let resp = get_from(&base, "127.0.0.1", Some(&valid), None).await;
+        assert_eq!(resp.status(), 429, "{}", db.name);
+        assert_eq!(resp.headers()["retry-after"], "60", "{}", db.name);
+        assert_eq!(resp.headers()["content-type"], "application/problem+json", "{}", db.name);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["title"], "Trop de tentatives", "{body}");
+        assert_eq!(body["type"], "urn:entcp:problem:too-many-requests", "{body}");
+        // Another address is unaffected, for valid and invalid tokens alike.
+        assert_eq!(get_from(&base, "127.0.0.2", Some(&valid), None).await.status(), 200, "{}", db.name);
+        assert_eq!(get_from(&base, "127.0.0.2", Some(BAD), None).await.status(), 401, "{}", db.name);
+        clock.set(t0() + chrono::Duration::seconds(59));
+        let resp = get_from(&base, "127.0.0.1", Some(&valid), None).await;
+        assert_eq!(
+            (resp.status().as_u16(), &resp.headers()["retry-after"]),
+            (429, &"1".parse().unwrap()),
+            "{}",
+            db.name
+        );
+        clock.set(t0() + chrono::Duration::seconds(60));
+        assert_eq!(get_from(&base, "127.0.0.1", Some(&valid), None).await.status(), 200, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn successful_requests_and_requests_without_credentials_count_no_failure() {
+    for db in common::backends().await {
+        let (base, _clock) = throttled_api(&db, 2, false).await;
+        let valid = format!("Bearer {}", token_for(&db.store, "admin@ent.fr", Role::Admin, None).await);
+        for _ in 0..5 {
+            assert_eq!(get_from(&base, "127.0.0.1", Some(&valid), None).await.status(), 200, "{}", db.name);
+            assert_eq!(get_from(&base, "127.0.0.1", None, None).await.status(), 401, "{}", db.name);
+        }
+        assert_eq!(get_from(&base, "127.0.0.1", Some(&valid), None).await.status(), 200, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn x_forwarded_for_names_the_client_only_when_the_configuration_trusts_it() {
+    for db in common::backends().await {
+        let valid = format!("Bearer {}", token_for(&db.store, "admin@ent.fr", Role::Admin, None).await);
+        // Untrusted: a new forwarded address on each try does not escape the socket's count.
+        let (base, _) = throttled_api(&db, 2, false).await;
+        for (i, forwarded) in ["203.0.113.1", "203.0.113.2"].iter().enumerate() {
+            assert_eq!(get_from(&base, "127.0.0.1", Some(BAD), Some(forwarded)).await.status(), 401, "{} {i}", db.name);
+        }
+        let resp = get_from(&base, "127.0.0.1", Some(&valid), Some("203.0.113.3")).await;
+        assert_eq!(resp.status(), 429, "{}", db.name);
+        // Trusted: the proxy's last entry is the client; other clients behind it are unaffected.
+        let (base, _) = throttled_api(&db, 2, true).await;
+        for _ in 0..2 {
+            let resp = get_from(&base, "127.0.0.1", Some(BAD), Some("198.51.100.9, 203.0.113.5")).await;
+            assert_eq!(resp.status(), 401, "{}", db.name);
+        }
+        assert_eq!(get_from(&base, "127.0.0.1", Some(&valid), Some("203.0.113.5")).await.status(), 429, "{}", db.name);
+        assert_eq!(get_from(&base, "127.0.0.1", Some(&valid), Some("203.0.113.6")).await.status(), 200, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn guesses_at_one_token_id_are_throttled_across_addresses_but_its_holder_is_not_locked_out() {
+    for db in common::backends().await {
+        let (base, _) = throttled_api(&db, 2, true).await;
+        let valid = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let (id, _) = valid.rsplit_once('_').unwrap();
+        let guess = format!("Bearer {id}_{}", "0".repeat(64));
+        for from in ["203.0.113.1", "203.0.113.2"] {
+            assert_eq!(get_from(&base, "127.0.0.1", Some(&guess), Some(from)).await.status(), 401, "{}", db.name);
+        }
+        let resp = get_from(&base, "127.0.0.1", Some(&guess), Some("203.0.113.3")).await;
+        assert_eq!(resp.status(), 429, "{}", db.name);
+        assert!(resp.headers().contains_key("retry-after"), "{}", db.name);
+        let holder = format!("Bearer {valid}");
+        assert_eq!(get_from(&base, "127.0.0.1", Some(&holder), Some("203.0.113.4")).await.status(), 200, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn failed_authentications_are_audited_with_their_reason_and_never_the_secret() {
+    for db in common::backends().await {
+        let (base, clock) = throttled_api(&db, 20, false).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let user = entcp::identity::get_user(&db.store, "admin@ent.fr").await.unwrap().unwrap();
+        let actor = common::admin();
+        let expiring = entcp::identity::create_token(
+            &db.store,
+            &actor,
+            &user.id,
+            "court",
+            Some(t0() + chrono::Duration::seconds(10)),
+            t0(),
+        )
+        .await
+        .unwrap();
+        let revoked = entcp::identity::create_token(&db.store, &actor, &user.id, "révoqué", None, t0()).await.unwrap();
+        entcp::identity::revoke_token(&db.store, &actor, &revoked.info.id, t0()).await.unwrap();
+        clock.set(t0() + chrono::Duration::seconds(11));
+        let secret = "f".repeat(64);
+        let tries = [
+            format!("Bearer entcp_0badc0de_{secret}"),
+            "Bearer mot-de-passe-en-clair".to_string(),
+            format!("Bearer {}", expiring.token),
+            format!("Bearer {}", revoked.token),
+            format!("Basic {secret}"),
+        ];
+        for authorization in &tries {
+            assert_eq!(get_from(&base, "127.0.0.1", Some(authorization), None).await.status(), 401, "{}", db.name);
+        }
+        assert_eq!(get_from(&base, "127.0.0.1", None, None).await.status(), 401, "{}", db.name);
+        let resp =
+            client_with(&admin).get(format!("{base}/api/v1/audit?target_kind=token&limit=50")).send().await.unwrap();
+        let text = resp.text().await.unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap();
+        let failed: Vec<(String, String, String)> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["action"] == "auth.failed")
+            .map(|r| {
+                let actor = r["actor"].as_str().unwrap().to_string();
+                (
+                    actor,
+                    r["target_id"].as_str().unwrap().to_string(),
+                    r["summary"]["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let labels: Vec<&str> = failed.iter().map(|(_, label, _)| label.as_str()).collect();
+        let reasons: Vec<&str> = failed.iter().map(|(_, _, reason)| reason.as_str()).collect();
+        assert_eq!(reasons, ["malformed_header", "revoked_token", "expired_token", "unknown_token", "unknown_token"]);
+        assert!(failed.iter().all(|(actor, _, _)| actor == "client:127.0.0.1"), "{failed:?}");
+        assert_eq!(labels[0], "-");
+        assert_eq!(labels[1], revoked.info.prefix);
+        assert_eq!(labels[2], expiring.info.prefix);
+        assert!(labels[3].starts_with("sha256:") && labels[3].len() == 15, "{labels:?}");
+        assert_eq!(labels[4], "entcp_0badc0de");
+        for secret_part in [secret.as_str(), "mot-de-passe", expiring.token.rsplit('_').next().unwrap()] {
+            assert!(!text.contains(secret_part), "{}: the audit shows {secret_part}", db.name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_failure_that_blocks_an_address_is_audited_once_as_throttled() {
+    for db in common::backends().await {
+        let (base, _) = throttled_api(&db, 2, false).await;
+        let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        for _ in 0..5 {
+            get_from(&base, "127.0.0.1", Some(BAD), None).await;
+        }
+        let admin = format!("Bearer {admin}");
+        let url = format!("{base}/api/v1/audit?target_kind=token");
+        let resp = get_path_from(&url, "127.0.0.2", Some(&admin), None).await;
+        let body: Value = resp.json().await.unwrap();
+        let items = body["items"].as_array().unwrap().iter();
+        let actions: Vec<&str> =
+            items.filter_map(|r| r["action"].as_str()).filter(|a| a.starts_with("auth.")).collect();
+        // Two failures, the block recorded once; the three 429s that follow write nothing.
+        assert_eq!(actions, ["auth.throttled", "auth.failed", "auth.failed"], "{}", db.name);
+    }
+}
+
+/// `entctl args` on the database at `db_url`; its success and what it printed.
+fn entctl(db_url: &str, args: &[&str]) -> (bool, String) {
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entctl"));
+    for var in ["DATABASE_URL", "ENTCP_CONFIG", "ENTCP_LISTEN", "RUST_LOG"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .current_dir(data.path())
+        .env("ENTCP_DATA_DIR", data.path())
+        .env("ENTCP_DATABASE_URL", db_url)
+        .env("ENTCP_LOG_LEVEL", "warn")
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn yaml_files_and_text_arguments_of_the_cli_refuse_control_characters_as_the_api_does() {
+    for db in common::backends().await {
+        common::import_sample(&db.store).await;
+        fresnes_tenant(&db.store).await;
+        token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ticket = |description: &str| {
+            let file = dir.path().join(format!("ticket-{}.yaml", description.len()));
+            std::fs::write(
+                &file,
+                format!(
+                    "tenant: fresnes\nsubject: ENT inaccessible\ndescription: \"{description}\"\n\
+                     category: acces\nimpact: haute\nurgency: haute\n"
+                ),
+            )
+            .unwrap();
+            file.display().to_string()
+        };
+        let bad = ticket("Page\\x1b[2Jblanche");
+        let (ok, out) = entctl(&db.url, &["support", "create", &bad, "--as", "admin@ent.fr"]);
+        assert!(!ok && out.contains("caractère de contrôle interdit") && out.contains("/description"), "{out}");
+        let tickets: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM support_tickets").fetch_one(db.store.pool()).await.unwrap();
+        assert_eq!(tickets, 0, "{}", db.name);
+        let good = ticket("Page blanche.\\nDepuis ce matin.");
+        let (ok, out) = entctl(&db.url, &["support", "create", &good, "--as", "admin@ent.fr"]);
+        assert!(ok, "{}: {out}", db.name);
+        let reference = out.split_whitespace().next().expect("the ticket's reference").to_string();
+        let (ok, out) =
+            entctl(&db.url, &["support", "comment", &reference, "--body", "vu\u{7}", "--as", "admin@ent.fr"]);
+        assert!(!ok && out.contains("--body"), "{}: {out}", db.name);
+    }
+}

@@ -3,6 +3,7 @@
 //! authentication and the route's declared action, idempotency keys, metrics.
 
 pub mod extract;
+pub mod failed_auth;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub catalog: Arc<crate::catalog::Catalog>,
     /// Support calendars and SLA policies, loaded and validated at start.
     pub support: Arc<crate::support::policy::Policies>,
+    /// Failed authentications per client address and token id (in memory, per process).
+    pub auth_throttle: Arc<crate::throttle::Throttle>,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
         let support = crate::support::policy::Policies::load(config.support_dir.as_deref())
             .expect("support policies are validated at start (entctl checks them before building the state)");
         AppState {
+            auth_throttle: Arc::new(crate::throttle::Throttle::new(config.server.auth_throttle)),
             support: Arc::new(support),
             store,
             config: Arc::new(config),
@@ -252,7 +256,7 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-fn unauthorized(detail: &str) -> Response {
+pub(crate) fn unauthorized(detail: &str) -> Response {
     let mut response = Problem::new(ProblemKind::Unauthorized, detail).into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"entcp\""));
     response
@@ -266,12 +270,22 @@ async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
+    let client = failed_auth::client_address(&req, state.config.server.trust_forwarded_for);
+    if let Some(too_many) = failed_auth::blocked(&state, &client) {
+        return too_many;
+    }
     let Some(token) = bearer_token(req.headers()) else {
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            return failed_auth::refuse(&state, &client, action, failed_auth::Failure::MalformedHeader, None).await;
+        }
         return unauthorized("authentification requise : en-tête Authorization: Bearer <jeton>");
     };
-    let actor = match crate::identity::authenticate_token(&state.store, token, state.clock.now()).await {
-        Ok(Some(actor)) => actor,
-        Ok(None) => return unauthorized("jeton invalide, expiré ou révoqué"),
+    let actor = match crate::identity::check_token(&state.store, token, state.clock.now()).await {
+        Ok(Ok(actor)) => actor,
+        Ok(Err(refusal)) => {
+            let failure = failed_auth::Failure::Token(refusal);
+            return failed_auth::refuse(&state, &client, action, failure, Some(token)).await;
+        }
         Err(problem) => return problem.into_response(),
     };
     if !authz::role_allows(&actor, action) {

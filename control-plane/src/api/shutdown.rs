@@ -16,7 +16,9 @@ pub async fn serve_until(
     shutdown: CancellationToken,
     drain: Duration,
 ) -> std::io::Result<bool> {
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    // The peer address reaches the authentication throttle (see `server.trust_forwarded_for`).
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let mut server = std::pin::pin!(server.into_future());
     tokio::select! {
         result = &mut server => return result.map(|()| true),

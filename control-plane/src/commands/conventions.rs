@@ -149,8 +149,7 @@ pub async fn run(
         ConventionsCommand::Create { file, as_user } => {
             let text =
                 std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("lecture de {} : {e}", file.display()))?;
-            let body: NewConvention =
-                serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
+            let body: NewConvention = super::from_yaml(&text, &file)?;
             let actor = actor(store, as_user.as_deref()).await?;
             let conv = workflow::create(&Ctx { store, models, actor: &actor, now }, body).await.map_err(fail)?;
             print(&conv);

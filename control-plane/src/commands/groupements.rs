@@ -112,7 +112,7 @@ fn fail(p: Problem) -> anyhow::Error {
 
 fn read<T: DeserializeOwned>(file: &Path) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("lecture de {} : {e}", file.display()))?;
-    serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))
+    super::from_yaml(&text, file)
 }
 
 fn print(g: &Groupement) {

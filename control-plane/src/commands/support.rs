@@ -179,12 +179,12 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
         SupportCommand::Create { file, as_user } => {
             let actor = actor(store, Some(&as_user)).await?;
             let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
-            let new: NewTicket =
-                serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
+            let new: NewTicket = super::from_yaml(&text, &file)?;
             let t = tickets::create(&Ctx { state, actor: &actor, now }, new).await.map_err(fail)?;
             print_ticket(&t);
         }
         SupportCommand::Comment { id, body, internal, as_user } => {
+            super::multiline_arg("body", &body)?;
             let actor = actor(store, as_user.as_deref()).await?;
             let visibility = Some(if internal { "internal" } else { "public" }.to_string());
             let t = tickets::comment(&Ctx { state, actor: &actor, now }, &id, NewComment { body, visibility })
@@ -193,6 +193,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             print_ticket(&t);
         }
         SupportCommand::Transition { id, to, message, if_match, as_user } => {
+            super::multiline_arg("message", message.as_deref().unwrap_or_default())?;
             let actor = actor(store, as_user.as_deref()).await?;
             let ctx = Ctx { state, actor: &actor, now };
             let version = version_of(&ctx, &id, if_match).await?;
@@ -200,6 +201,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             print_ticket(&t);
         }
         SupportCommand::Escalate { id, reason, share_requester, if_match, as_user } => {
+            super::multiline_arg("reason", &reason)?;
             let actor = actor(store, as_user.as_deref()).await?;
             let ctx = Ctx { state, actor: &actor, now };
             let version = version_of(&ctx, &id, if_match).await?;

@@ -52,8 +52,9 @@ fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, EntTenant)>> {
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
         for doc in serde_yaml::Deserializer::from_str(&text) {
-            let tenant = <EntTenant as serde::Deserialize>::deserialize(doc)
+            let value = <serde_yaml::Value as serde::Deserialize>::deserialize(doc)
                 .map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
+            let tenant: EntTenant = super::checked(value, &file)?;
             docs.push((file.display().to_string(), tenant));
         }
     }

@@ -651,8 +651,32 @@ pub async fn revoke_token(store: &Store, actor: &Actor, id: &str, now: DateTime<
     Ok(get_token(store, id).await?.expect("exists"))
 }
 
+/// Why a bearer token was refused; recorded for auditors, never told to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    Unknown,
+    Expired,
+    Revoked,
+    InactiveUser,
+}
+
+impl TokenRefusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRefusal::Unknown => "unknown_token",
+            TokenRefusal::Expired => "expired_token",
+            TokenRefusal::Revoked => "revoked_token",
+            TokenRefusal::InactiveUser => "inactive_user",
+        }
+    }
+}
+
 /// The actor a bearer token stands for, if it is valid, unexpired, unrevoked
-/// and its user active. Records the last use at most once a minute.
+/// and its user active.
+pub async fn authenticate_token(store: &Store, token: &str, now: DateTime<Utc>) -> Result<Option<Actor>, Problem> {
+    Ok(check_token(store, token, now).await?.ok())
+}
+
 /// How long an authenticated token is trusted without reading the database
 /// again. Identity changes made by this process (revocation, deactivation, role
 /// changes) take effect at once; those made by another process (a replica,
@@ -690,20 +714,26 @@ pub fn forget_authenticated_tokens() {
     token_cache().lock().expect("token cache lock").clear();
 }
 
-pub async fn authenticate_token(store: &Store, token: &str, now: DateTime<Utc>) -> Result<Option<Actor>, Problem> {
+/// The actor a bearer token stands for, or why it is refused. Records the last use
+/// at most once a minute.
+pub async fn check_token(
+    store: &Store,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<Actor, TokenRefusal>, Problem> {
     let hash = hash_token(token);
     let cached = token_cache().lock().expect("token cache lock").get(&hash).cloned();
     let fresh = |c: &CachedToken| c.cached_at.elapsed() < TOKEN_CACHE_TTL && c.generation == token_cache_generation();
     let mut entry = match cached.filter(fresh) {
         Some(entry) => entry,
         None => match lookup_token(store, &hash).await? {
-            Some(entry) => entry,
-            None => return Ok(None),
+            Ok(entry) => entry,
+            Err(refusal) => return Ok(Err(refusal)),
         },
     };
     let now_text = timestamp(now);
     if entry.expires_at.as_ref().is_some_and(|e| *e <= now_text) {
-        return Ok(None);
+        return Ok(Err(TokenRefusal::Expired));
     }
     let a_minute_ago = timestamp(now - chrono::Duration::minutes(1));
     if entry.last_used_at.as_ref().is_none_or(|t| *t < a_minute_ago) {
@@ -720,11 +750,12 @@ pub async fn authenticate_token(store: &Store, token: &str, now: DateTime<Utc>) 
         cache.retain(|_, c| fresh(c));
     }
     cache.insert(hash, entry);
-    Ok(Some(actor))
+    Ok(Ok(actor))
 }
 
-/// The live token of `hash` and its user's actor, read from the database.
-async fn lookup_token(store: &Store, hash: &str) -> Result<Option<CachedToken>, Problem> {
+/// The live token of `hash` and its user's actor, read from the database, or why
+/// it is refused (expiry is checked by the caller, against its clock).
+async fn lookup_token(store: &Store, hash: &str) -> Result<Result<CachedToken, TokenRefusal>, Problem> {
     let (cached_at, generation) = (std::time::Instant::now(), token_cache_generation());
     let row = sqlx::query(
         "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id AS user_id, u.email, u.active \
@@ -733,15 +764,17 @@ async fn lookup_token(store: &Store, hash: &str) -> Result<Option<CachedToken>, 
     .bind(hash)
     .fetch_optional(store.pool())
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let revoked = row.try_get::<Option<String>, _>("revoked_at").ok().flatten().is_some();
-    if revoked || row.get::<i64, _>("active") == 0 {
-        return Ok(None);
+    let Some(row) = row else { return Ok(Err(TokenRefusal::Unknown)) };
+    if row.try_get::<Option<String>, _>("revoked_at").ok().flatten().is_some() {
+        return Ok(Err(TokenRefusal::Revoked));
+    }
+    if row.get::<i64, _>("active") == 0 {
+        return Ok(Err(TokenRefusal::InactiveUser));
     }
     let user_id: String = row.get("user_id");
     let bindings = bindings_of(store, &user_id).await?;
     let actor = Actor { name: format!("user:{}", row.get::<String, _>("email")), user_id: Some(user_id), bindings };
-    Ok(Some(CachedToken {
+    Ok(Ok(CachedToken {
         actor,
         token_id: row.get("id"),
         expires_at: row.try_get::<Option<String>, _>("expires_at").ok().flatten(),

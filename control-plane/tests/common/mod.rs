@@ -125,12 +125,23 @@ pub fn client_with(token: &str) -> reqwest::Client {
 
 /// Serves the API of `store` on a free loopback port; returns its base URL.
 pub async fn serve(store: Store, clock: std::sync::Arc<entcp::clock::FixedClock>) -> String {
+    serve_with(store, clock, |_| {}).await
+}
+
+/// [`serve`] with a configuration adjusted by `adjust`; the peer address reaches the app.
+pub async fn serve_with(
+    store: Store,
+    clock: std::sync::Arc<entcp::clock::FixedClock>,
+    adjust: impl FnOnce(&mut entcp::config::Config),
+) -> String {
     // Generated files (manifests, mail) go to a temp dir that lives as long as the test process.
     let data_dir = tempfile::tempdir().expect("temp dir").keep();
-    let config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };
+    let mut config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };
+    adjust(&mut config);
     let state = entcp::api::AppState::new(store, config, clock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, entcp::api::app(state)).await.unwrap() });
+    let app = entcp::api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
 }
