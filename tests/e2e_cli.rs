@@ -277,7 +277,11 @@ fn import_killed_midway_converges_on_rerun_without_duplicates() {
 #[test]
 fn json_logs_carry_the_request_id_on_every_line_of_the_request() {
     let dir = tempfile::tempdir().unwrap();
-    let Served { mut child, lines, address, token } = serve_in(dir.path(), &["--log-format", "json"], &[]);
+    // Allowed authorisation decisions are logged at DEBUG.
+    let config = dir.path().join("debug.yaml");
+    std::fs::write(&config, "log:\n  level: info,entcp=debug\n").unwrap();
+    let global = ["--log-format", "json", "--config", config.to_str().unwrap()];
+    let Served { mut child, lines, address, token } = serve_in(dir.path(), &global, &[]);
     let collected = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
     http::block_on(async {
         let client = ::reqwest::Client::new();

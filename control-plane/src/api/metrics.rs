@@ -125,8 +125,9 @@ impl Metrics {
     }
 
     fn write_gauges(&self, out: &mut String) {
-        let Some(gauges) = self.gauges.lock().expect("metrics lock").clone() else { return };
         header(out, "entcp_outbox_messages", "gauge", "Messages in the mail outbox by status.");
+        // Before the first refresh the families are declared, without samples.
+        let Some(gauges) = self.gauges.lock().expect("metrics lock").clone() else { return };
         for (status, n) in &gauges.outbox {
             let _ = writeln!(out, "entcp_outbox_messages{{status=\"{status}\"}} {n}");
         }

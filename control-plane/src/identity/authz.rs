@@ -138,6 +138,19 @@ impl Scope {
 /// and for an académie (or DSDEN) every organisation registered in it (or in
 /// its département), so that the DAN sees the collectivités it works with.
 pub fn org_scope_condition(org: &Org) -> Condition {
+    // An académie (DSDEN) row carries its own code as `academie_code`
+    // (`departement_code`), so one equality is the whole scope: the list then
+    // walks `orgs_by_academie_name` (`orgs_by_departement_name`) in page order.
+    let (column, own_code) = match org.kind {
+        OrgKind::Academie => ("academie_code", org.academie_code.as_deref()),
+        OrgKind::Dsden => ("departement_code", org.departement_code.as_deref()),
+        _ => ("", None),
+    };
+    if own_code == Some(org.code.as_str()) {
+        let mut whole = Condition::default();
+        whole.push(&format!("{column} = ?"), &[&org.code]);
+        return whole;
+    }
     let mut own = Condition::default();
     own.push("id = ?", &[&org.id]);
     let mut parts = vec![own, covers_condition(org)];
