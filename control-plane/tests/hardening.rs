@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::logs::Captured;
 use common::{client_with, t0, token_for};
 use entcp::clock::FixedClock;
 use entcp::identity::Role;
@@ -276,28 +277,6 @@ async fn two_authorization_headers_are_not_authenticated() {
     assert_eq!(resp.status(), 401);
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn request_logs_name_the_path_never_the_query_string() {
     let db = common::sqlite().await;
@@ -316,7 +295,7 @@ async fn request_logs_name_the_path_never_the_query_string() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(log.contains("/api/v1/orgs"), "{log}");
     assert!(!log.contains("entcp_deadbeef_secret") && !log.contains("q=fresnes"), "{log}");
 }

@@ -6,6 +6,7 @@ mod common;
 
 use axum::routing::get;
 use axum::Router;
+use common::logs::Captured;
 use entcp::api::{metrics, AppState};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
@@ -48,27 +49,6 @@ async fn metrics_are_served_from_memory_when_the_database_is_gone() {
     }
 }
 
-/// A `MakeWriter` appending everything to one buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn info_logs_name_actors_by_id_and_keep_allowed_decisions_at_debug() {
     let captured = Captured::default();
@@ -89,7 +69,7 @@ async fn info_logs_name_actors_by_id_and_keep_allowed_decisions_at_debug() {
     let denied = client.get(format!("{base}/api/v1/orgs/0940198E")).send().await.unwrap();
     assert_eq!(denied.status(), 404);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(!logs.contains("maire@fresnes.example.fr"), "an e-mail address in the INFO logs:\n{logs}");
     let decisions: Vec<&str> = logs.lines().filter(|l| l.contains("authorisation")).collect();
     assert_eq!(decisions.len(), 1, "only the denial is logged at INFO:\n{logs}");

@@ -2,6 +2,7 @@
 //! `TEST_DATABASE_URL` is set (always in CI), on a fresh PostgreSQL database.
 #![allow(dead_code)]
 
+pub mod logs;
 pub mod odf;
 pub mod smtp;
 
