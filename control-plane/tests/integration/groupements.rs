@@ -5,7 +5,7 @@
 //! exactly to the amount, the DECP record carries every required field; and
 //! the bad inputs of the issue get precise problems.
 
-mod common;
+use crate::common;
 
 use common::odf::{mimetype, ods_sheets, odt_text};
 use common::{admin, client_with, t0, token_for};

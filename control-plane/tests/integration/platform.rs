@@ -2,7 +2,7 @@
 //! scoped lists, optimistic concurrency, idempotency keys, the audit chain,
 //! metrics and the OpenAPI security description.
 
-mod common;
+use crate::common;
 
 use common::{admin, t0, token_for};
 use entcp::audit::{self, Verification};

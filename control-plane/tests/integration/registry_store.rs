@@ -1,6 +1,6 @@
 //! Registry and import behaviour, run on SQLite and PostgreSQL alike.
 
-mod common;
+use crate::common;
 
 use common::{admin, backends, count_kind, fixture, registry_fingerprint, t0};
 use entcp::error::ProblemKind;

@@ -3,7 +3,7 @@
 //! Each answers quickly with its own problem type and `Retry-After`, and the
 //! service recovers by itself.
 
-mod common;
+use crate::common;
 
 use common::{admin, client_with, t0, token_for};
 use entcp::clock::FixedClock;

@@ -1,7 +1,7 @@
 //! The HTTP API over a real socket: problem+json errors, the registry routes,
 //! the streamed CSV import and the OpenAPI document.
 
-mod common;
+use crate::common;
 
 use entcp::api::routes;
 use entcp::clock::FixedClock;

@@ -3,7 +3,7 @@
 //! notices delivered to a real SMTP server, SLA pauses, weekends and public
 //! holidays, a breach flagged once, and what the vendor may not see.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, TimeZone, Utc};
 use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};
@@ -605,7 +605,7 @@ async fn the_sla_annex_of_the_active_convention_gives_the_support_contract() {
         let store = &db.store;
         common::import_sample(store).await;
         let dir = tempfile::tempdir().unwrap();
-        let shipped = include_str!("../../conventions/tripartite-premier-degre.yaml");
+        let shipped = include_str!("../../../conventions/tripartite-premier-degre.yaml");
         let with_annex = format!("{shipped}\nsupport:\n  policy: renforce\n  n1: collectivite\n");
         std::fs::write(dir.path().join("tripartite-premier-degre.yaml"), with_annex).unwrap();
         let config = Config {

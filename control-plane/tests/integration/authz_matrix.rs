@@ -3,7 +3,7 @@
 //! do what is written here, independently of the code; a route that has no
 //! entry fails the test.
 
-mod common;
+use crate::common;
 
 use common::{admin, t0, token_for};
 use entcp::clock::FixedClock;

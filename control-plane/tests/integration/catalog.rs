@@ -1,6 +1,6 @@
 //! The catalog API: every authenticated role reads services and bouquets.
 
-mod common;
+use crate::common;
 
 use common::{admin, t0, token_for};
 use entcp::clock::FixedClock;

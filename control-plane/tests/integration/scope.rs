@@ -2,7 +2,7 @@
 //! that reach a second organisation, imports that move organisations between
 //! académies, lists scoped after paging, existence oracles.
 
-mod common;
+use crate::common;
 
 use common::{admin, t0, token_for};
 use entcp::clock::FixedClock;

@@ -3,7 +3,7 @@
 //! runners become `abandoned`; skipped and missed ticks are counted. Time is
 //! the injected clock's; jobs are declared here and released by semaphores.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use entcp::api::{metrics, AppState};

@@ -5,7 +5,7 @@
 //! fail a given request (409, 500, 404). The kube client reaches it through a
 //! kubeconfig file given in the configuration, as in production.
 
-mod common;
+use crate::common;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};

@@ -2,7 +2,7 @@
 //! actors by id and keep allowed decisions at DEBUG, and a shutdown that drains
 //! within its deadline.
 
-mod common;
+use crate::common;
 
 use axum::routing::get;
 use axum::Router;
@@ -11,8 +11,7 @@ use entcp::api::{metrics, AppState};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
 use entcp::identity::Role;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 

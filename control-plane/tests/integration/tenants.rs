@@ -1,7 +1,7 @@
 //! Tenants over HTTP on both backends: kubectl-like apply, the governance gate
 //! and its audited override, lifecycle events, scopes and bad specs.
 
-mod common;
+use crate::common;
 
 use common::{admin, t0, token_for};
 use entcp::clock::FixedClock;

@@ -2,7 +2,7 @@
 //! tick across replicas, and e-mails delivered exactly once to a real SMTP
 //! server (`tests/support/smtp_sink.py`), including after it was down.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use entcp::api::{app, AppState};

@@ -2,7 +2,7 @@
 //! a real école as three users, voided signatures, documents, the circuit's
 //! refusals, bad input, and expiry reminders that reach a real SMTP server.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, TimeZone, Utc};
 use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};

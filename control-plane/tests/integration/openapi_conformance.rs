@@ -9,7 +9,7 @@
 //! `prefixItems`, `anyOf`, `oneOf`, `allOf`, `minLength`/`maxLength`,
 //! `minimum`/`maximum`, `minItems`/`maxItems`; formats are not checked.
 
-mod common;
+use crate::common;
 
 use common::{t0, token_for};
 use entcp::clock::FixedClock;

@@ -1,0 +1,25 @@
+//! The integration tests of the crate, in one binary (one link on a 2-core machine):
+//! a module per capability; `common` is the test kit they share with `tests/e2e_cli.rs`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api;
+mod authz_matrix;
+mod catalog;
+mod conventions;
+mod db_faults;
+mod groupements;
+mod hardening;
+mod jobs_outbox;
+mod observability;
+mod openapi_conformance;
+mod platform;
+mod processors;
+mod registry_store;
+mod rgpd;
+mod scheduler;
+mod scope;
+mod support;
+mod tenants;
+mod tenants_kube;
