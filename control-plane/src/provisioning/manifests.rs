@@ -77,7 +77,10 @@ impl ManifestsBackend {
         for (name, yaml) in &files {
             crate::files::write_private(&staging.join(name), yaml.as_bytes())?;
         }
-        crate::files::write_private(&staging.join(HASH_FILE), format!("{}\n{inputs_hash}\n", hash_of(&files)).as_bytes())?;
+        crate::files::write_private(
+            &staging.join(HASH_FILE),
+            format!("{}\n{inputs_hash}\n", hash_of(&files)).as_bytes(),
+        )?;
         let old = self.root.join(format!(".{slug}.old-{unique}"));
         if target.exists() {
             std::fs::rename(&target, &old)?;
