@@ -54,6 +54,17 @@ fn operation(route: &ApiRoute, generator: &mut schemars::SchemaGenerator) -> Val
             }
         }
     }
+    if let Some(required) = if_match_of(route) {
+        parameters.push(json!({
+            "name": "If-Match", "in": "header", "required": required,
+            "description": if required {
+                "ETag lu avec la ressource (ou *) : sans lui 428, périmé 412"
+            } else {
+                "ETag lu avec la ressource (ou *) : requis pour modifier ce qui existe déjà"
+            },
+            "schema": { "type": "string", "minLength": 1 }
+        }));
+    }
     if route.idempotent {
         parameters.push(json!({
             "name": "Idempotency-Key", "in": "header", "required": false,
@@ -90,8 +101,89 @@ fn operation(route: &ApiRoute, generator: &mut schemars::SchemaGenerator) -> Val
             None => file_schema(content_type),
         };
         response["content"][*content_type] = json!({ "schema": schema });
+        if sends_etag(route) {
+            response["headers"]["ETag"] = json!({
+                "description": "Version de la ressource, à renvoyer dans If-Match", "required": true,
+                "schema": { "type": "string" }
+            });
+        }
     }
     op
+}
+
+/// Operations whose handler reads `If-Match`: `Some(true)` when it is required
+/// (428 without), `Some(false)` when only a change of something stored needs it.
+/// Kept true by the conformance test, which sends every case without it too.
+const IF_MATCH: &[(&str, &str, bool)] = &[
+    ("PATCH", "/api/v1/orgs/{key}", true),
+    ("PATCH", "/api/v1/users/{id}", true),
+    ("PATCH", "/api/v1/conventions/{id}", true),
+    ("PUT", "/api/v1/tenants/{slug}", true),
+    ("PATCH", "/api/v1/support/tickets/{id}", true),
+    ("POST", "/api/v1/support/tickets/{id}/transition", true),
+    ("POST", "/api/v1/support/tickets/{id}/escalate", true),
+    ("POST", "/api/v1/support/tickets/{id}/return", true),
+    ("PATCH", "/api/v1/groupements/{id}", true),
+    ("PUT", "/api/v1/rgpd/profiles/{org}", false),
+    ("PUT", "/api/v1/rgpd/breaches/{org}/{id}", true),
+    ("PUT", "/api/v1/rgpd/requests/{org}/{id}", true),
+];
+
+/// Operations whose success responses carry the resource's `ETag` (the conformance
+/// test checks that these send it and that no other operation does).
+const ETAG: &[(&str, &str)] = &[
+    ("POST", "/api/v1/orgs"),
+    ("GET", "/api/v1/orgs/{key}"),
+    ("PATCH", "/api/v1/orgs/{key}"),
+    ("GET", "/api/v1/me"),
+    ("POST", "/api/v1/users"),
+    ("GET", "/api/v1/users/{id}"),
+    ("PATCH", "/api/v1/users/{id}"),
+    ("POST", "/api/v1/users/{id}/roles"),
+    ("POST", "/api/v1/conventions"),
+    ("GET", "/api/v1/conventions/{id}"),
+    ("PATCH", "/api/v1/conventions/{id}"),
+    ("POST", "/api/v1/conventions/{id}/submit"),
+    ("POST", "/api/v1/conventions/{id}/visa"),
+    ("POST", "/api/v1/conventions/{id}/sign"),
+    ("POST", "/api/v1/conventions/{id}/refuse"),
+    ("POST", "/api/v1/conventions/{id}/terminate"),
+    ("POST", "/api/v1/conventions/{id}/amend"),
+    ("POST", "/api/v1/conventions/{id}/signed-copies"),
+    ("POST", "/api/v1/tenants"),
+    ("GET", "/api/v1/tenants/{slug}"),
+    ("PUT", "/api/v1/tenants/{slug}"),
+    ("POST", "/api/v1/tenants/{slug}/transition"),
+    ("POST", "/api/v1/support/tickets"),
+    ("GET", "/api/v1/support/tickets/{id}"),
+    ("PATCH", "/api/v1/support/tickets/{id}"),
+    ("POST", "/api/v1/support/tickets/{id}/comments"),
+    ("POST", "/api/v1/support/tickets/{id}/transition"),
+    ("POST", "/api/v1/support/tickets/{id}/escalate"),
+    ("POST", "/api/v1/support/tickets/{id}/return"),
+    ("POST", "/api/v1/groupements"),
+    ("GET", "/api/v1/groupements/{id}"),
+    ("PATCH", "/api/v1/groupements/{id}"),
+    ("POST", "/api/v1/groupements/{id}/transition"),
+    ("POST", "/api/v1/groupements/{id}/award"),
+    ("POST", "/api/v1/groupements/{id}/applications"),
+    ("POST", "/api/v1/groupements/{id}/applications/{application}/withdraw"),
+    ("POST", "/api/v1/groupements/{id}/applications/{application}/accept"),
+    ("POST", "/api/v1/groupements/{id}/applications/{application}/reject"),
+    ("GET", "/api/v1/rgpd/profiles/{org}"),
+    ("PUT", "/api/v1/rgpd/profiles/{org}"),
+    ("POST", "/api/v1/rgpd/breaches/{org}"),
+    ("PUT", "/api/v1/rgpd/breaches/{org}/{id}"),
+    ("POST", "/api/v1/rgpd/requests/{org}"),
+    ("PUT", "/api/v1/rgpd/requests/{org}/{id}"),
+];
+
+fn if_match_of(route: &ApiRoute) -> Option<bool> {
+    IF_MATCH.iter().find(|(m, p, _)| *m == route.method.as_str() && *p == route.path).map(|(_, _, required)| *required)
+}
+
+fn sends_etag(route: &ApiRoute) -> bool {
+    ETAG.iter().any(|(m, p)| *m == route.method.as_str() && *p == route.path)
 }
 
 /// A file body: text for text types, bytes otherwise.
@@ -114,10 +206,13 @@ fn error_responses(route: &ApiRoute) -> Value {
         (404, "Ressource introuvable ou hors de son périmètre"),
         (409, "Conflit avec l'état actuel, ou code ambigu"),
         (422, "Données invalides (champs nommés dans errors)"),
+        (429, "Trop d'échecs d'authentification depuis cette adresse ou pour ce jeton"),
         (503, "Service indisponible (base de données, conversion PDF)"),
     ];
     if route.method != Method::GET {
-        statuses.push((412, "If-Match ne correspond pas à la version actuelle"));
+        statuses.push((412, "La ressource a changé entre-temps (If-Match ou version lue)"));
+    }
+    if if_match_of(route).is_some() {
         statuses.push((428, "En-tête If-Match requis"));
     }
     if route.request.is_some() {
@@ -129,10 +224,26 @@ fn error_responses(route: &ApiRoute) -> Value {
     statuses
         .into_iter()
         .map(|(status, description)| {
-            (status.to_string(), json!({ "description": description, "content": problem.clone() }))
+            let mut response = json!({ "description": description, "content": problem.clone() });
+            if let Some(required) = retry_after(status) {
+                response["headers"] = json!({ "Retry-After": {
+                    "description": "Secondes à attendre avant de réessayer", "required": required,
+                    "schema": { "type": "integer", "minimum": 0 }
+                } });
+            }
+            (status.to_string(), response)
         })
         .collect::<Map<String, Value>>()
         .into()
+}
+
+/// Whether a problem of `status` carries `Retry-After`: always on 429, sometimes on 503.
+fn retry_after(status: u16) -> Option<bool> {
+    match status {
+        429 => Some(true),
+        503 => Some(false),
+        _ => None,
+    }
 }
 
 /// A query parameter is absent or a value, never `null`: drops `null` from its type and enum.

@@ -63,7 +63,8 @@ pub fn routes() -> Vec<ApiRoute> {
             &RGPD_WRITE,
             post(snapshot_take),
         )
-        .responds::<Snapshot>(StatusCode::CREATED),
+        .responds::<Snapshot>(StatusCode::CREATED)
+        .responds::<Snapshot>(StatusCode::OK),
         route(
             Method::GET,
             "/api/v1/rgpd/registers/{org}/snapshots/{id}",

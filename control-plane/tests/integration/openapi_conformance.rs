@@ -32,6 +32,10 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("PUT", "/api/v1/orgs/{key}/members/{commune}"),
     ("GET", "/api/v1/orgs/{key}/members"),
     ("DELETE", "/api/v1/orgs/{key}/members/{commune}"),
+    ("POST", "/api/v1/orgs/{key}/invitations"),
+    ("GET", "/api/v1/orgs/{key}/invitations"),
+    ("POST", "/api/v1/membership-invitations/{id}/accept"),
+    ("POST", "/api/v1/membership-invitations/{id}/decline"),
     ("POST", "/api/v1/imports/annuaire"),
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/users"),
@@ -108,6 +112,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/api/v1/groupement-library"),
     ("GET", "/api/v1/rgpd/registers/{org}"),
     ("GET", "/api/v1/rgpd/registers/{org}/incomplete"),
+    ("POST", "/api/v1/rgpd/registers/{org}/snapshots"),
     ("GET", "/api/v1/rgpd/registers/{org}/snapshots"),
     ("GET", "/api/v1/rgpd/registers/{org}/snapshots/{id}"),
     ("GET", "/api/v1/rgpd/registers/{org}/diff"),
@@ -240,14 +245,26 @@ impl World {
         self.setup(&self.admin, "GET", path, None).await.1
     }
 
-    /// A new EPCI of the Val-de-Marne, Fresnes a member.
-    async fn epci(&self) -> Value {
+    /// A new EPCI of the Val-de-Marne, without members.
+    async fn empty_epci(&self) -> String {
         let body =
             json!({ "kind": "epci", "siren": luhn_siren(self.next()), "name": "CA du Val", "departement": "94" });
-        let epci = self.post("/api/v1/orgs", body).await;
+        self.post("/api/v1/orgs", body).await["id"].as_str().unwrap().to_string()
+    }
+
+    /// A new EPCI of the Val-de-Marne, Fresnes a member.
+    async fn epci(&self) -> Value {
+        let epci = json!({ "id": self.empty_epci().await });
         let path = format!("/api/v1/orgs/{}/members/{COMMUNE}", epci["id"].as_str().unwrap());
         self.setup(&self.admin, "PUT", &path, Some(json!({ "ent_delegated": false }))).await;
         epci
+    }
+
+    /// A pending invitation of Fresnes to a new EPCI: (the EPCI's id, the invitation's id).
+    async fn invitation(&self) -> (String, String) {
+        let epci = self.empty_epci().await;
+        let invitation = self.post(&format!("/api/v1/orgs/{epci}/invitations"), json!({ "commune": COMMUNE })).await;
+        (epci, invitation["id"].as_str().unwrap().to_string())
     }
 
     async fn user(&self) -> Value {
@@ -378,6 +395,25 @@ impl World {
                 let epci = self.epci().await;
                 vec![case(method, format!("/api/v1/orgs/{}/members/{COMMUNE}", epci["id"].as_str().unwrap()), 204)]
             }
+            ("POST", "/api/v1/orgs/{key}/invitations") => {
+                let epci = self.empty_epci().await;
+                let url = format!("/api/v1/orgs/{epci}/invitations");
+                vec![case(method, url, 201).json(json!({ "commune": COMMUNE, "ent_delegated": true }))]
+            }
+            ("GET", "/api/v1/orgs/{key}/invitations") => {
+                let (epci, _) = self.invitation().await;
+                vec![case(method, format!("/api/v1/orgs/{epci}/invitations"), 200)]
+            }
+            ("POST", "/api/v1/membership-invitations/{id}/accept") => {
+                let (_, id) = self.invitation().await;
+                // The commune's own collectivité answers.
+                let url = format!("/api/v1/membership-invitations/{id}/accept");
+                vec![Case { client: Some(self.mairie.clone()), ..case(method, url, 200) }]
+            }
+            ("POST", "/api/v1/membership-invitations/{id}/decline") => {
+                let (_, id) = self.invitation().await;
+                vec![case(method, format!("/api/v1/membership-invitations/{id}/decline"), 200)]
+            }
             ("POST", "/api/v1/imports/annuaire") => {
                 let csv =
                     "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n";
@@ -481,9 +517,10 @@ impl World {
 
     async fn convention_cases(&self, method: &str, p: &str) -> Vec<Case> {
         let state = match p {
-            "/api/v1/conventions/{id}/visa" | "/api/v1/conventions/{id}/sign" | "/api/v1/conventions/{id}/refuse" => {
-                "in_signature"
-            }
+            "/api/v1/conventions/{id}/visa"
+            | "/api/v1/conventions/{id}/sign"
+            | "/api/v1/conventions/{id}/refuse"
+            | "/api/v1/conventions/{id}/signed-copies" => "in_signature",
             "/api/v1/conventions/{id}/terminate" => "signed",
             "/api/v1/conventions/{id}/amend" => "active",
             _ => "draft",
@@ -667,10 +704,14 @@ impl World {
                 }
                 exports(&url)
             }
+            // A new snapshot (201), unless one identical is the latest (200); then that one again.
+            ("POST", "/api/v1/rgpd/registers/{org}/snapshots") => {
+                vec![Case { or_status: Some(200), ..c(201) }, c(200)]
+            }
             ("GET", "/api/v1/rgpd/registers/{org}/snapshots/{id}") => {
-                let (snapshots, _) = self.setup(&self.admin, "GET", &url.replace("/{id}", ""), None).await;
-                let id = snapshots[0]["id"].as_str().expect("a snapshot of the register export case");
-                vec![case(method, url.replace("{id}", id), 200)]
+                let list = url.replace("/{id}", "");
+                let (snapshot, _) = self.setup(&self.admin, "POST", &list, None).await;
+                vec![case(method, url.replace("{id}", snapshot["id"].as_str().unwrap()), 200)]
             }
             ("PUT", "/api/v1/rgpd/profiles/{org}") => {
                 let body = json!({ "head_name": "Direction", "head_title": "", "address": "", "phone": "", "email": "",
@@ -693,29 +734,44 @@ impl World {
         }
     }
 
-    /// Sends a case; returns what does not match the document.
-    async fn check(&self, doc: &Value, template: &str, case: Case) -> Vec<String> {
+    /// The request of a case, with or without its If-Match.
+    fn request(&self, case: &Case, with_if_match: bool) -> RequestBuilder {
         let client = case.client.as_ref().unwrap_or(&self.admin);
-        let label = format!("{} {}", case.method, case.path);
-        let method = case.method.as_str().to_ascii_lowercase();
-        let mut req: RequestBuilder = client.request(case.method.clone(), self.url(&case.path));
+        let mut req = client.request(case.method.clone(), self.url(&case.path));
         if let Some(body) = &case.body {
             req = req.json(body);
         }
-        if let Some((content_type, bytes)) = case.raw {
-            req = req.header("content-type", content_type).body(bytes);
+        if let Some((content_type, bytes)) = &case.raw {
+            req = req.header("content-type", *content_type).body(bytes.clone());
         }
-        if let Some(etag) = &case.if_match {
+        if let Some(etag) = case.if_match.as_ref().filter(|_| with_if_match) {
             req = req.header("if-match", etag);
         }
         if let Some(key) = &case.idempotency_key {
             req = req.header("idempotency-key", key);
         }
-        let resp = req.send().await.unwrap();
+        req
+    }
+
+    /// Sends a case; returns what does not match the document.
+    async fn check(&self, doc: &Value, template: &str, case: Case) -> Vec<String> {
+        let label = format!("{} {}", case.method, case.path);
+        let method = case.method.as_str().to_ascii_lowercase();
+        let operation = &doc["paths"][template][&method];
+        let mut errors = if_match_errors(operation, &case, &label);
+        if case.if_match.is_some() && errors.is_empty() {
+            // Without its If-Match, the documented 428 and nothing written.
+            let resp = self.request(&case, false).send().await.unwrap();
+            if resp.status() != 428 {
+                errors.push(format!("{label}: {} without If-Match, documented 428", resp.status()));
+            }
+        }
+        let resp = self.request(&case, true).send().await.unwrap();
         let status = resp.status().as_u16();
         let content_type = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+        let headers = resp.headers().clone();
+        let etag_sent = headers.contains_key("etag");
         let bytes = resp.bytes().await.unwrap();
-        let mut errors = Vec::new();
         if status != case.status && Some(status) != case.or_status {
             errors.push(format!(
                 "{label}: status {status}, expected {}: {}",
@@ -724,10 +780,18 @@ impl World {
             ));
             return errors;
         }
-        let Some(response) = doc["paths"][template][&method]["responses"].get(status.to_string()) else {
+        let Some(response) = operation["responses"].get(status.to_string()) else {
             errors.push(format!("{label}: status {status} is not documented"));
             return errors;
         };
+        if etag_sent && response["headers"].get("ETag").is_none() {
+            errors.push(format!("{label}: sends an ETag the document does not declare"));
+        }
+        for (name, header) in response["headers"].as_object().into_iter().flatten() {
+            if header["required"] == true && !headers.contains_key(name.as_str()) {
+                errors.push(format!("{label}: the document declares a {name} header, none sent"));
+            }
+        }
         let Some(content) = response.get("content").and_then(Value::as_object) else {
             if !bytes.is_empty() {
                 errors.push(format!("{label}: {status} documented without a body, got {} bytes", bytes.len()));
@@ -756,6 +820,21 @@ impl World {
             }
         }
         errors
+    }
+}
+
+/// What the case's use of `If-Match` says against the operation's documented header.
+fn if_match_errors(operation: &Value, case: &Case, label: &str) -> Vec<String> {
+    let documented = operation["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["in"] == "header" && p["name"] == "If-Match")
+        .map(|p| p["required"] == true);
+    match (documented, case.if_match.is_some()) {
+        (None, true) => vec![format!("{label}: sends If-Match, the document declares none")],
+        (Some(true), false) => vec![format!("{label}: If-Match is documented as required, the case sends none")],
+        _ => Vec::new(),
     }
 }
 
@@ -809,6 +888,13 @@ async fn every_operation_of_the_openapi_document_answers_as_documented() {
                 failures.extend(world.check(&doc, path, case).await);
             }
         }
+        // Last, as it blocks the address: failed authentications end in the documented 429.
+        let intruder = common::client_with("entcp_00000000_mauvais");
+        for _ in 0..20 {
+            intruder.get(world.url("/api/v1/me")).send().await.unwrap();
+        }
+        let throttled = Case { client: Some(intruder), ..case("GET", "/api/v1/me", 429) };
+        failures.extend(world.check(&doc, "/api/v1/me", throttled).await);
         assert!(
             failures.is_empty(),
             "{}: {} disagreements with the document:\n{}",
