@@ -274,11 +274,14 @@ async fn decide(
     }
 }
 
+/// Reads one column of an `orgs` row.
+type ReadColumn = fn(&Org) -> Option<&str>;
+
 /// The column of `orgs` (and how to read it on a row) whose equality to `org`'s
 /// code is its whole scope, for an académie (DSDEN) whose row carries its own
 /// code there.
-fn whole_scope_column(org: &Org) -> Option<(&'static str, fn(&Org) -> Option<&str>)> {
-    let (column, read): (_, fn(&Org) -> Option<&str>) = match org.kind {
+fn whole_scope_column(org: &Org) -> Option<(&'static str, ReadColumn)> {
+    let (column, read): (_, ReadColumn) = match org.kind {
         OrgKind::Academie => ("academie_code", |o| o.academie_code.as_deref()),
         OrgKind::Dsden => ("departement_code", |o| o.departement_code.as_deref()),
         _ => return None,

@@ -271,8 +271,9 @@ fn disable_sqlite_memory_statistics() {
         // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int argument; no SQLite call of this
         // process runs concurrently (connections are opened after this returns). Once SQLite
         // is initialised the call answers SQLITE_MISUSE and changes nothing.
+        let off: std::os::raw::c_int = 0;
         unsafe {
-            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int);
+            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, off);
         }
     });
 }
