@@ -141,12 +141,7 @@ pub fn org_scope_condition(org: &Org) -> Condition {
     // An académie (DSDEN) row carries its own code as `academie_code`
     // (`departement_code`), so one equality is the whole scope: the list then
     // walks `orgs_by_academie_name` (`orgs_by_departement_name`) in page order.
-    let (column, own_code) = match org.kind {
-        OrgKind::Academie => ("academie_code", org.academie_code.as_deref()),
-        OrgKind::Dsden => ("departement_code", org.departement_code.as_deref()),
-        _ => ("", None),
-    };
-    if own_code == Some(org.code.as_str()) {
+    if let Some((column, _)) = whole_scope_column(org) {
         let mut whole = Condition::default();
         whole.push(&format!("{column} = ?"), &[&org.code]);
         return whole;
@@ -279,10 +274,29 @@ async fn decide(
     }
 }
 
-/// Whether `target` is in the scope of a role held at `org`.
+/// Reads one column of an `orgs` row.
+type ReadColumn = fn(&Org) -> Option<&str>;
+
+/// The column of `orgs` (and how to read it on a row) whose equality to `org`'s
+/// code is its whole scope, for an académie (DSDEN) whose row carries its own
+/// code there.
+fn whole_scope_column(org: &Org) -> Option<(&'static str, ReadColumn)> {
+    let (column, read): (_, ReadColumn) = match org.kind {
+        OrgKind::Academie => ("academie_code", |o| o.academie_code.as_deref()),
+        OrgKind::Dsden => ("departement_code", |o| o.departement_code.as_deref()),
+        _ => return None,
+    };
+    (read(org) == Some(org.code.as_str())).then_some((column, read))
+}
+
+/// Whether `target` (a row read from the store) is in the scope of a role held at `org`.
 pub async fn in_org_scope(store: &Store, org: &Org, target: &Org) -> Result<bool, Problem> {
     if org.id == target.id {
         return Ok(true);
+    }
+    // A one-equality scope is decided on the target's row as the query would.
+    if let Some((_, read)) = whole_scope_column(org) {
+        return Ok(read(target) == Some(org.code.as_str()));
     }
     let mut cond = org_scope_condition(org);
     cond.push("id = ?", &[&target.id]);

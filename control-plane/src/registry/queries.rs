@@ -406,72 +406,119 @@ fn org_ref_from_row(row: &AnyRow) -> OrgRef {
     }
 }
 
-/// The collectivité that pays an établissement's ENT: école → its commune (or the
-/// EPCI it delegated its ENT to), collège → département, lycée and EREA → région.
-pub async fn funding_collectivite(store: &Store, etab: &Org) -> Result<Option<Org>, Problem> {
-    let Some(etab_type) = etab.etab_type else {
-        return Ok(None);
-    };
-    if etab_type.is_ecole() {
-        let Some(code) = &etab.commune_code else {
-            return Ok(None);
+/// The organisations above an établissement or a commune, read at once: the
+/// académie, DSDEN, commune, département and région its codes name (one query),
+/// and the EPCIs and syndicats mixtes of its commune (one more, for an école or a
+/// commune). [`covering_parents`] and [`funding_collectivite`] are derived from it.
+pub struct Relatives {
+    by_code: Vec<Org>,
+    groups: Vec<(OrgRef, bool)>,
+}
+
+impl Relatives {
+    pub async fn of(store: &Store, org: &Org) -> Result<Relatives, Problem> {
+        let wanted = Self::codes(org);
+        let by_code = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            let cond = Condition::any(
+                wanted
+                    .iter()
+                    .map(|(kind, code)| {
+                        let mut c = Condition::default();
+                        c.push("kind = ? AND code = ?", &[kind.as_str(), code]);
+                        c
+                    })
+                    .collect(),
+            );
+            let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {}", cond.sql());
+            cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(org_from_row).collect()
         };
-        let Some(commune) = get_by_code(store, OrgKind::Commune, code).await? else {
-            return Ok(None);
+        let commune_id = match org.kind {
+            OrgKind::Commune => Some(org.id.as_str()),
+            OrgKind::Etablissement if org.etab_type.is_some_and(EtabType::is_ecole) => {
+                Self::find(&by_code, OrgKind::Commune, &org.commune_code).map(|c| c.id.as_str())
+            }
+            _ => None,
         };
-        let delegated = groups_of_commune(store, &commune.id).await?.into_iter().find(|(_, d)| *d);
-        return match delegated {
-            Some((group, _)) => get_org(store, &group.id).await,
-            None => Ok(Some(commune)),
+        let groups = match commune_id {
+            Some(id) => groups_of_commune(store, id).await?,
+            None => Vec::new(),
         };
+        Ok(Relatives { by_code, groups })
     }
-    let (kind, code) = if etab_type == EtabType::College {
-        (OrgKind::Departement, &etab.departement_code)
-    } else {
-        (OrgKind::Region, &etab.region_code)
-    };
-    match code {
-        Some(code) => get_by_code(store, kind, code).await,
-        None => Ok(None),
+
+    /// The (kind, code) of every organisation above `org` named by its codes.
+    fn codes(org: &Org) -> Vec<(OrgKind, &str)> {
+        if org.kind != OrgKind::Etablissement {
+            return Vec::new();
+        }
+        let above = match org.etab_type {
+            Some(t) if t.is_ecole() => Some((OrgKind::Commune, &org.commune_code)),
+            Some(EtabType::College) => Some((OrgKind::Departement, &org.departement_code)),
+            Some(_) => Some((OrgKind::Region, &org.region_code)),
+            None => None,
+        };
+        [Some((OrgKind::Academie, &org.academie_code)), Some((OrgKind::Dsden, &org.departement_code)), above]
+            .into_iter()
+            .flatten()
+            .filter_map(|(kind, code)| Some((kind, code.as_deref()?)))
+            .collect()
+    }
+
+    fn find<'a>(orgs: &'a [Org], kind: OrgKind, code: &Option<String>) -> Option<&'a Org> {
+        let code = code.as_deref()?;
+        orgs.iter().find(|o| o.kind == kind && o.code == code)
+    }
+
+    fn get(&self, kind: OrgKind, code: &Option<String>) -> Option<&Org> {
+        Self::find(&self.by_code, kind, code)
+    }
+
+    /// Every organisation that covers `org` (the inverse of [`covers`]).
+    pub fn covering_parents(&self, org: &Org) -> Vec<OrgRef> {
+        let parents = Self::codes(org)
+            .into_iter()
+            .filter_map(|(kind, code)| self.by_code.iter().find(|o| o.kind == kind && o.code == code).map(Org::as_ref));
+        parents.chain(self.groups.iter().map(|(g, _)| g.clone())).collect()
+    }
+
+    /// The collectivité that pays an établissement's ENT: école → its commune (or the
+    /// EPCI it delegated its ENT to), collège → département, lycée and EREA → région.
+    /// A group is only named here (its row was not read): see [`funding_collectivite`].
+    pub fn funding(&self, etab: &Org) -> Option<OrgRef> {
+        let etab_type = etab.etab_type?;
+        if etab_type.is_ecole() {
+            let commune = self.get(OrgKind::Commune, &etab.commune_code)?;
+            return match self.groups.iter().find(|(_, delegated)| *delegated) {
+                Some((group, _)) => Some(group.clone()),
+                None => Some(commune.as_ref()),
+            };
+        }
+        match etab_type {
+            EtabType::College => self.get(OrgKind::Departement, &etab.departement_code),
+            _ => self.get(OrgKind::Region, &etab.region_code),
+        }
+        .map(Org::as_ref)
+    }
+}
+
+/// The collectivité that pays an établissement's ENT (see [`Relatives::funding`]).
+pub async fn funding_collectivite(store: &Store, etab: &Org) -> Result<Option<Org>, Problem> {
+    if etab.etab_type.is_none() {
+        return Ok(None);
+    }
+    let relatives = Relatives::of(store, etab).await?;
+    let Some(funder) = relatives.funding(etab) else { return Ok(None) };
+    match relatives.by_code.into_iter().find(|o| o.id == funder.id) {
+        Some(org) => Ok(Some(org)),
+        None => get_org(store, &funder.id).await,
     }
 }
 
 /// Every organisation that covers `org` (the inverse of [`covers`]).
 pub async fn covering_parents(store: &Store, org: &Org) -> Result<Vec<OrgRef>, Problem> {
-    let mut parents: Vec<Option<Org>> = Vec::new();
-    let mut groups = Vec::new();
-    match org.kind {
-        OrgKind::Etablissement => {
-            parents.push(lookup(store, OrgKind::Academie, &org.academie_code).await?);
-            parents.push(lookup(store, OrgKind::Dsden, &org.departement_code).await?);
-            match org.etab_type {
-                Some(t) if t.is_ecole() => {
-                    let commune = lookup(store, OrgKind::Commune, &org.commune_code).await?;
-                    if let Some(c) = &commune {
-                        groups = groups_of_commune(store, &c.id).await?;
-                    }
-                    parents.push(commune);
-                }
-                Some(EtabType::College) => {
-                    parents.push(lookup(store, OrgKind::Departement, &org.departement_code).await?)
-                }
-                Some(_) => parents.push(lookup(store, OrgKind::Region, &org.region_code).await?),
-                None => {}
-            }
-        }
-        OrgKind::Commune => groups = groups_of_commune(store, &org.id).await?,
-        _ => {}
-    }
-    let mut refs: Vec<OrgRef> = parents.into_iter().flatten().map(|o| o.as_ref()).collect();
-    refs.extend(groups.into_iter().map(|(g, _)| g));
-    Ok(refs)
-}
-
-async fn lookup(store: &Store, kind: OrgKind, code: &Option<String>) -> Result<Option<Org>, Problem> {
-    match code {
-        Some(code) => get_by_code(store, kind, code).await,
-        None => Ok(None),
-    }
+    Ok(Relatives::of(store, org).await?.covering_parents(org))
 }
 
 /// The member communes of an EPCI or syndicat mixte.

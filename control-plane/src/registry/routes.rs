@@ -245,8 +245,9 @@ fn org_response(org: Org) -> Response {
 }
 
 pub async fn org_detail(store: &crate::store::Store, org: Org) -> Result<OrgDetail, Problem> {
-    let covering_parents = queries::covering_parents(store, &org).await?;
-    let funding_collectivite = queries::funding_collectivite(store, &org).await?.map(|o| o.as_ref());
+    let relatives = queries::Relatives::of(store, &org).await?;
+    let covering_parents = relatives.covering_parents(&org);
+    let funding_collectivite = relatives.funding(&org);
     Ok(OrgDetail { org, covering_parents, funding_collectivite })
 }
 
