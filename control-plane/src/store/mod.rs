@@ -70,7 +70,6 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         if backend == Backend::Sqlite {
-            disable_sqlite_memory_statistics();
             create_sqlite_file(url)?;
         }
         let default_size = match backend {
@@ -260,24 +259,6 @@ pub fn placeholders(first: usize, count: usize) -> String {
 }
 
 /// Reads an optional text column.
-/// SQLite's memory statistics (on by default) take one process-wide mutex on
-/// every allocation, and sqlx copies each column of each row read: under load,
-/// connections queue on that mutex. Nothing here reads the statistics. Only
-/// effective before SQLite initialises, so once, before the first connection
-/// (every SQLite connection of the process is opened by [`Store::connect_with`]).
-fn disable_sqlite_memory_statistics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int argument; no SQLite call of this
-        // process runs concurrently (connections are opened after this returns). Once SQLite
-        // is initialised the call answers SQLITE_MISUSE and changes nothing.
-        let off: std::os::raw::c_int = 0;
-        unsafe {
-            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, off);
-        }
-    });
-}
-
 pub fn opt_text(row: &AnyRow, column: &str) -> Option<String> {
     use sqlx::Row;
     row.try_get::<Option<String>, _>(column).ok().flatten()
@@ -286,6 +267,24 @@ pub fn opt_text(row: &AnyRow, column: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `.cargo/config.toml` builds SQLite without memory statistics (a global mutex
+    /// on every allocation that concurrent reads queued on).
+    #[tokio::test]
+    async fn sqlite_is_built_without_memory_statistics() {
+        use sqlx::Row;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, Some(1)).await.unwrap();
+        let options: Vec<String> = sqlx::query("PRAGMA compile_options")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect();
+        assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+    }
 
     #[test]
     fn redact_hides_only_the_password() {
