@@ -9,11 +9,8 @@ use std::path::PathBuf;
 /// the returned file is dropped; `None` for an in-memory database.
 pub async fn sqlite(url: &str) -> anyhow::Result<Option<File>> {
     let Some(path) = lock_path(url) else { return Ok(None) };
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
+    let file = crate::files::touch_private(&path)
+        .and_then(|()| OpenOptions::new().write(true).open(&path))
         .map_err(|e| anyhow::anyhow!("verrou de migration {} impossible : {e}", path.display()))?;
     let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file)).await??;
     Ok(Some(file))
@@ -21,11 +18,9 @@ pub async fn sqlite(url: &str) -> anyhow::Result<Option<File>> {
 
 /// `<database file>.migrate-lock`, from a `sqlite:` URL.
 fn lock_path(url: &str) -> Option<PathBuf> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default();
-    if path.is_empty() || path.contains(":memory:") || path.starts_with("file::memory") {
-        return None;
-    }
-    Some(PathBuf::from(format!("{path}.migrate-lock")))
+    let mut path = super::sqlite_file_path(url)?.into_os_string();
+    path.push(".migrate-lock");
+    Some(PathBuf::from(path))
 }
 
 #[cfg(test)]

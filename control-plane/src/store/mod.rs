@@ -8,7 +8,6 @@ mod migrate_lock;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 pub type Tx = Transaction<'static, Any>;
@@ -205,17 +204,22 @@ async fn reusable(conn: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Res
 /// Creates the SQLite file (0600, in a 0700 folder) before SQLite does with the
 /// umask's mode; its WAL and shared-memory files inherit the file's mode.
 fn create_sqlite_file(url: &str) -> anyhow::Result<()> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
-    let path = PathBuf::from_str(path)?;
+    let Some(path) = sqlite_file_path(url) else { return Ok(()) };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         crate::files::private_dir(dir)
             .map_err(|e| anyhow::anyhow!("création du dossier {} impossible : {e}", dir.display()))?;
     }
     crate::files::touch_private(&path)
         .map_err(|e| anyhow::anyhow!("création de la base {} impossible : {e}", path.display()))
+}
+
+/// The file of a `sqlite:` URL; `None` for an in-memory database.
+fn sqlite_file_path(url: &str) -> Option<PathBuf> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || path.starts_with("file::memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
 }
 
 /// Hides the password of a database URL for logs and messages.

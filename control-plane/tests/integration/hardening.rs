@@ -139,6 +139,7 @@ async fn the_database_mail_and_manifests_are_readable_by_the_service_only() {
     store.migrate().await.unwrap();
     assert_eq!((mode(&data), mode(&data.join("entcp.db"))), (0o700, 0o600));
     assert_eq!(mode(&data.join("entcp.db-wal")), 0o600, "the WAL inherits the database's mode");
+    assert_eq!(mode(&data.join("entcp.db.migrate-lock")), 0o600, "the migration lock too");
 
     for db in common::backends().await {
         let data = root.path().join(format!("data-{}", db.name));
