@@ -2,13 +2,13 @@
 //! the commune's collectivité accepts (the membership is then written) or
 //! either side declines. A group never adds a commune on its own say-so.
 
-use super::manage::set_member;
+use super::manage::{check_member, write_member};
 use super::queries::get_org;
 use super::{Org, OrgRef};
 use crate::audit::{self, Change};
 use crate::error::Problem;
 use crate::identity::Actor;
-use crate::store::{new_id, timestamp, Store};
+use crate::store::{new_id, timestamp, Backend, Store, Tx};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -130,15 +130,16 @@ pub async fn invite(
     Ok(get(store, &id).await?.expect("just created"))
 }
 
-/// Records the answer of a pending invitation; a second answer is a 409.
+/// Records the answer of a pending invitation in the caller's transaction; a
+/// second answer is a 409.
 async fn answer(
-    store: &Store,
+    tx: &mut Tx,
+    backend: Backend,
     actor: &Actor,
     invitation: &Invitation,
     status: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE membership_invitations SET status = $1, answered_by = $2, answered_at = $3 WHERE id = $4 AND status = 'pending'",
     )
@@ -146,7 +147,7 @@ async fn answer(
     .bind(&actor.name)
     .bind(timestamp(now))
     .bind(&invitation.id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(Problem::conflict("cette invitation a déjà reçu une réponse"));
@@ -155,10 +156,8 @@ async fn answer(
         serde_json::json!({ "group": invitation.group.code, "commune": invitation.commune.code, "status": status });
     let action = format!("orgs.invitations.{status}");
     for scope in [&invitation.group.id, &invitation.commune.id] {
-        audit::append(&mut tx, store.backend(), change(actor, &action, &invitation.id, scope, summary.clone()), now)
-            .await?;
+        audit::append(tx, backend, change(actor, &action, &invitation.id, scope, summary.clone()), now).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -180,8 +179,13 @@ pub async fn accept(
     let group = get_org(store, &invitation.group.id).await?.ok_or_else(|| Problem::not_found("groupement disparu"))?;
     let commune =
         get_org(store, &invitation.commune.id).await?.ok_or_else(|| Problem::not_found("commune disparue"))?;
-    set_member(store, actor, &group, &commune, invitation.ent_delegated, now).await?;
-    answer(store, actor, invitation, "accepted", now).await?;
+    check_member(store, &group, &commune, invitation.ent_delegated).await?;
+    // The answer and the membership commit together: a concurrent decline (or a
+    // second accept) leaves no membership behind.
+    let mut tx = store.begin_write().await?;
+    answer(&mut tx, store.backend(), actor, invitation, "accepted", now).await?;
+    write_member(&mut tx, store.backend(), actor, &group, &commune, invitation.ent_delegated, now).await?;
+    tx.commit().await?;
     Ok(get(store, &invitation.id).await?.expect("exists"))
 }
 
@@ -193,6 +197,8 @@ pub async fn decline(
     now: DateTime<Utc>,
 ) -> Result<Invitation, Problem> {
     check_pending(invitation)?;
-    answer(store, actor, invitation, "declined", now).await?;
+    let mut tx = store.begin_write().await?;
+    answer(&mut tx, store.backend(), actor, invitation, "declined", now).await?;
+    tx.commit().await?;
     Ok(get(store, &invitation.id).await?.expect("exists"))
 }

@@ -112,6 +112,15 @@ pub async fn set_member(
     ent_delegated: bool,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
+    check_member(store, group, commune, ent_delegated).await?;
+    let mut tx = store.begin_write().await?;
+    write_member(&mut tx, store.backend(), actor, group, commune, ent_delegated, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What a membership must satisfy before it is written (see [`set_member`]).
+pub async fn check_member(store: &Store, group: &Org, commune: &Org, ent_delegated: bool) -> Result<(), Problem> {
     check_membership_kinds(group, commune)?;
     if ent_delegated {
         let other = groups_of_commune(store, &commune.id)
@@ -125,7 +134,19 @@ pub async fn set_member(
             )));
         }
     }
-    let mut tx = store.begin_write().await?;
+    Ok(())
+}
+
+/// Writes a checked membership, audited, in the caller's transaction.
+pub async fn write_member(
+    tx: &mut crate::store::Tx,
+    backend: crate::store::Backend,
+    actor: &Actor,
+    group: &Org,
+    commune: &Org,
+    ent_delegated: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
     sqlx::query(
         "INSERT INTO org_members (group_id, member_id, ent_delegated, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (group_id, member_id) DO UPDATE SET ent_delegated = excluded.ent_delegated",
@@ -134,7 +155,7 @@ pub async fn set_member(
     .bind(&commune.id)
     .bind(i64::from(ent_delegated))
     .bind(timestamp(now))
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     let change = Change {
         actor: &actor.name,
@@ -144,8 +165,7 @@ pub async fn set_member(
         scope_org_id: Some(&group.id),
         summary: serde_json::json!({ "commune": commune.code, "ent_delegated": ent_delegated }),
     };
-    audit::append(&mut tx, store.backend(), change, now).await?;
-    tx.commit().await?;
+    audit::append(tx, backend, change, now).await?;
     Ok(())
 }
 

@@ -173,6 +173,28 @@ async fn a_commune_joins_an_epci_by_accepting_its_invitation() {
     }
 }
 
+/// An accept that read the invitation before a decline landed must not leave the
+/// commune a member of a group whose invitation says « declined ».
+#[tokio::test]
+async fn an_accept_racing_a_decline_leaves_no_membership_behind() {
+    use entcp::registry::invitations;
+    for db in common::backends().await {
+        let w = world(db).await;
+        let epci = w.epci.id.clone();
+        let coord = w.client("coord@epci.fr", Role::Coordinateur, Some(&epci)).await;
+        let invite = coord.post(w.url(&format!("/orgs/{epci}/invitations")));
+        let (status, inv) = send(invite.json(&json!({ "commune": "94034", "ent_delegated": false }))).await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {inv}", w.db.name);
+        let store = &w.db.store;
+        // Both answers read the invitation while it was pending.
+        let read = invitations::get(store, inv["id"].as_str().unwrap()).await.unwrap().unwrap();
+        invitations::decline(store, &common::admin(), &read, common::t0()).await.unwrap();
+        let late = invitations::accept(store, &common::admin(), &read, common::t0()).await;
+        assert_eq!(late.unwrap_err().kind.status(), StatusCode::CONFLICT, "{}", w.db.name);
+        assert!(w.members().await.is_empty(), "{}: a declined invitation made a member", w.db.name);
+    }
+}
+
 #[tokio::test]
 async fn a_commune_declines_an_invitation_and_stays_out() {
     for db in common::backends().await {
