@@ -4,6 +4,7 @@
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
 mod migrate_lock;
+pub mod migrations;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};
@@ -42,9 +43,6 @@ impl Default for PoolOptions {
         PoolOptions { max_connections: None, acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT }
     }
 }
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Backend {
     pub fn from_url(url: &str) -> anyhow::Result<Backend> {
@@ -107,10 +105,7 @@ impl Store {
 
     /// Applies the pending migrations of this backend.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
+        let migrator = migrations::for_backend(self.backend);
         // PostgreSQL: sqlx holds an advisory lock; SQLite: a file lock, held until the end.
         let _lock = match self.backend {
             Backend::Sqlite => migrate_lock::sqlite(self.pool.connect_options().database_url.as_str()).await?,

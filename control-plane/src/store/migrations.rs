@@ -1,0 +1,212 @@
+//! The migrations of both backends, from one folder.
+//!
+//! `migrations/*.sql` is written once, in SQLite's spelling; PostgreSQL runs the same text
+//! with [`POSTGRES_TYPES`] applied word by word. Nothing else may differ between the two.
+//! A migration already shipped never changes: its checksum is pinned by a test (a
+//! database migrated by an earlier release must keep validating at start).
+
+use super::Backend;
+use regex::Regex;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+/// The column types PostgreSQL spells differently: (SQLite, PostgreSQL).
+pub const POSTGRES_TYPES: &[(&str, &str)] = &[("BLOB", "BYTEA")];
+
+macro_rules! migration_files {
+    ($($file:literal),* $(,)?) => {
+        &[$(($file, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/", $file)))),*]
+    };
+}
+
+/// Every migration file, in order (a test checks this list against the folder).
+pub const FILES: &[(&str, &str)] = migration_files![
+    "0001_registry.sql",
+    "0002_identity_audit.sql",
+    "0003_jobs_outbox.sql",
+    "0004_conventions.sql",
+    "0005_tenants.sql",
+    "0006_tenant_secret.sql",
+    "0007_reconcile.sql",
+    "0008_processors.sql",
+    "0009_support.sql",
+    "0010_rgpd.sql",
+    "0011_groupements.sql",
+    "0012_provisioning_observed.sql",
+    "0013_membership_invitations.sql",
+    "0014_row_discipline.sql",
+    "0015_leases.sql",
+    "0016_job_heartbeats_read_path.sql",
+];
+
+static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
+static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Postgres));
+
+/// The migrator of a backend.
+pub fn for_backend(backend: Backend) -> &'static Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    }
+}
+
+/// The SQL a backend runs for one migration file.
+pub fn sql_for(backend: Backend, sqlite_sql: &str) -> String {
+    match backend {
+        Backend::Sqlite => sqlite_sql.to_string(),
+        Backend::Postgres => POSTGRES_TYPES.iter().fold(sqlite_sql.to_string(), |sql, (from, to)| {
+            let word = Regex::new(&format!(r"\b{from}\b")).expect("type names are plain words");
+            word.replace_all(&sql, *to).into_owned()
+        }),
+    }
+}
+
+fn migrator(backend: Backend) -> Migrator {
+    let migrations = FILES.iter().map(|(file, sql)| migration(file, sql_for(backend, sql))).collect::<Vec<_>>();
+    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+}
+
+/// `0004_conventions.sql` → version 4, description « conventions », as `sqlx::migrate!` names it.
+fn migration(file: &str, sql: String) -> Migration {
+    let stem = file.strip_suffix(".sql").expect("migration files end in .sql");
+    let (version, description) = stem.split_once('_').expect("migration files are named NNNN_description.sql");
+    let version = version.parse().expect("migration files start with their version number");
+    let no_tx = sql.starts_with("-- no-transaction");
+    Migration::new(version, Cow::Owned(description.replace('_', " ")), MigrationType::Simple, Cow::Owned(sql), no_tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SHA-384 of every shipped migration as each backend ran it. Add a row for a new
+    /// migration; never change one: databases in service would refuse to start.
+    const SHIPPED: &[(i64, &str, &str)] = &[
+        (
+            1,
+            "f08c3c6a26043a82a90f4c531311a98e128b1c6dd4ef5f51ab02f07b496580a019c20b6f7d4cc6fdfe3dad9b4bc8196e",
+            "f08c3c6a26043a82a90f4c531311a98e128b1c6dd4ef5f51ab02f07b496580a019c20b6f7d4cc6fdfe3dad9b4bc8196e",
+        ),
+        (
+            2,
+            "67fc53962b9a401ff610f1b7afbeffe17f24e5b92434bef6969a5ca28618bc600ee3c1c0afbf5eb4cd6d7c605470ac94",
+            "67fc53962b9a401ff610f1b7afbeffe17f24e5b92434bef6969a5ca28618bc600ee3c1c0afbf5eb4cd6d7c605470ac94",
+        ),
+        (
+            3,
+            "efe985324cc09c0161c21fca4df5875b66eab55c5300c566888f5cccfca5717ea0fd841eba8c9fdc9bb6042cf25caf61",
+            "efe985324cc09c0161c21fca4df5875b66eab55c5300c566888f5cccfca5717ea0fd841eba8c9fdc9bb6042cf25caf61",
+        ),
+        (
+            4,
+            "db3f813b073f103b31de89af06848209e6e58eb05d6ec30fe048087e1f79dbedf8582353052886612d2569b621cc01bb",
+            "3c82d7b8b5a6f4aac4c6a2a2a8aa1fdff2690f08c0d91e46bdfb33d5cebbb259d2d3be6d9fff6909df70126194cf2071",
+        ),
+        (
+            5,
+            "b88bc5f35b32a9ff03f81ada0a8e7c293c0b0e550c4e875fdba953124e5fbb21ba50f2d5e99a7b6c01df914c9d081bec",
+            "b88bc5f35b32a9ff03f81ada0a8e7c293c0b0e550c4e875fdba953124e5fbb21ba50f2d5e99a7b6c01df914c9d081bec",
+        ),
+        (
+            6,
+            "154f5cde38fc94ab7c46c0c10f897d1a30f5079987f0d159363d101f28e0c283412679668db7725d2d17a9b376e6faca",
+            "154f5cde38fc94ab7c46c0c10f897d1a30f5079987f0d159363d101f28e0c283412679668db7725d2d17a9b376e6faca",
+        ),
+        (
+            7,
+            "e46b058007f200946eeeac70d74126553e107254813bf6488800849cc7c98c03dab7e3bcfd0c33d2d515bf917cd03a15",
+            "e46b058007f200946eeeac70d74126553e107254813bf6488800849cc7c98c03dab7e3bcfd0c33d2d515bf917cd03a15",
+        ),
+        (
+            8,
+            "0a4cc3234b66517a6afe7be00be001304c973375c0291dd7be4b6d9c4c950fc03ae33b08b403db3ad0d3b52b9b998f25",
+            "0a4cc3234b66517a6afe7be00be001304c973375c0291dd7be4b6d9c4c950fc03ae33b08b403db3ad0d3b52b9b998f25",
+        ),
+        (
+            9,
+            "9c48b5141b60c5fcdf6e185b9a017384a1acd159044300682dc14691585b6160f73a1d8b5bf551ef9f8b2738699ca834",
+            "9c48b5141b60c5fcdf6e185b9a017384a1acd159044300682dc14691585b6160f73a1d8b5bf551ef9f8b2738699ca834",
+        ),
+        (
+            10,
+            "f469f5102f641f9b8244dfee3205f752ab1f6309d7a8f1fbc35b593d435172483f53858a7a96347f4ad611dc1d5a6e4a",
+            "f469f5102f641f9b8244dfee3205f752ab1f6309d7a8f1fbc35b593d435172483f53858a7a96347f4ad611dc1d5a6e4a",
+        ),
+        (
+            11,
+            "7eff7ed6ae82c014d4995bf8f9d99fc57cbc231432025879502bbd5790c2eb2cb18dc51db05b0d7a88d6c7f1761bb61b",
+            "fef4cda4b1123ecabf4038d8ec31505b8885fa4866e54e823d6c8f725f25acfeb18e21264de1edcade179bcf6d9d85ca",
+        ),
+        (
+            12,
+            "53b40dca16c40ef2b2128055439da40109c20af4084c7771b132a020ee783fcbf9a128880557f2b50cd912db461504d2",
+            "53b40dca16c40ef2b2128055439da40109c20af4084c7771b132a020ee783fcbf9a128880557f2b50cd912db461504d2",
+        ),
+        (
+            13,
+            "027fdfeb059b91429836ebb309810aa8335ef95156a1b1994af72203df09cbd0fd7bbdad1d137171a0e4fafa04c73c5c",
+            "027fdfeb059b91429836ebb309810aa8335ef95156a1b1994af72203df09cbd0fd7bbdad1d137171a0e4fafa04c73c5c",
+        ),
+        (
+            14,
+            "528b25281fbc37bf73dc665cfba7a61f69428f169e38285de5aba0b3e6a069a4e4459958ceec5189f4cf0f49a5b9839f",
+            "528b25281fbc37bf73dc665cfba7a61f69428f169e38285de5aba0b3e6a069a4e4459958ceec5189f4cf0f49a5b9839f",
+        ),
+        (
+            15,
+            "2d3c2c6a2db28a375d661da836dc16130adeedc8f2a01faa236334502f3d3a2baad989bc668b55d58f532a7171be7d85",
+            "2d3c2c6a2db28a375d661da836dc16130adeedc8f2a01faa236334502f3d3a2baad989bc668b55d58f532a7171be7d85",
+        ),
+        (
+            16,
+            "f9e9575387c2419bcc68b63204562737e38bb4a943704b4facd92559b8976d4d04b00f9c9148da3bc7a4492c7bfa7b9d",
+            "f9e9575387c2419bcc68b63204562737e38bb4a943704b4facd92559b8976d4d04b00f9c9148da3bc7a4492c7bfa7b9d",
+        ),
+    ];
+
+    fn checksums(backend: Backend) -> Vec<(i64, String)> {
+        for_backend(backend).migrations.iter().map(|m| (m.version, hex::encode(&m.checksum))).collect()
+    }
+
+    #[test]
+    fn shipped_migrations_keep_the_checksum_each_backend_recorded() {
+        let (sqlite, postgres) = (checksums(Backend::Sqlite), checksums(Backend::Postgres));
+        for (i, (version, sqlite_sum, postgres_sum)) in SHIPPED.iter().enumerate() {
+            assert_eq!(sqlite[i], (*version, sqlite_sum.to_string()), "SQLite migration {version} changed");
+            assert_eq!(postgres[i], (*version, postgres_sum.to_string()), "PostgreSQL migration {version} changed");
+        }
+        for (i, (version, sum)) in sqlite.iter().enumerate().skip(SHIPPED.len()) {
+            panic!(
+                "migration {version} has no pinned checksum: add ({version}, \"{sum}\", \"{}\") to SHIPPED",
+                postgres[i].1
+            );
+        }
+    }
+
+    #[test]
+    fn the_migration_list_names_every_file_of_the_folder() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        on_disk.sort();
+        let listed: Vec<&str> = FILES.iter().map(|(file, _)| *file).collect();
+        assert_eq!(on_disk, listed);
+    }
+
+    #[test]
+    fn postgres_spelling_changes_whole_type_words_only() {
+        let sql = "content BLOB NOT NULL, blob_ref TEXT, BLOBS INT, odt BLOB,";
+        assert_eq!(sql_for(Backend::Postgres, sql), "content BYTEA NOT NULL, blob_ref TEXT, BLOBS INT, odt BYTEA,");
+        assert_eq!(sql_for(Backend::Sqlite, sql), sql);
+    }
+
+    #[test]
+    fn versions_and_descriptions_are_named_as_sqlx_names_them() {
+        let m = migration("0002_identity_audit.sql", String::new());
+        assert_eq!((m.version, m.description.as_ref()), (2, "identity audit"));
+    }
+}
