@@ -1,4 +1,5 @@
 //! End-to-end: drive the `entctl` binary as a user would.
+#![allow(clippy::unwrap_used)]
 
 #[path = "../control-plane/tests/common/mod.rs"]
 mod common;

@@ -57,7 +57,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn mode(path: &Path) -> u32 {
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+        std::fs::metadata(path).expect("the file exists").permissions().mode() & 0o777
     }
 
     #[test]

@@ -303,7 +303,7 @@ impl RowView<'_> {
 }
 
 enum RowOutcome {
-    Etab { etab: OrgRecord, related: Vec<OrgRecord>, warnings: Vec<String> },
+    Etab { etab: Box<OrgRecord>, related: Vec<OrgRecord>, warnings: Vec<String> },
     Skipped(String),
 }
 
@@ -429,7 +429,7 @@ fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
         email,
     };
     let related = related_records(row, &etab)?;
-    Ok(RowOutcome::Etab { etab, related, warnings })
+    Ok(RowOutcome::Etab { etab: Box::new(etab), related, warnings })
 }
 
 /// The commune, département, DSDEN, académie and région a row references.
@@ -584,7 +584,7 @@ fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sen
                         for w in warnings {
                             batch.warnings.push(LineIssue { line, uai: Some(etab.code.clone()), reason: w });
                         }
-                        batch.etabs.push(etab);
+                        batch.etabs.push(*etab);
                         for r in related {
                             related_seen.add(r, &mut batch.related);
                         }

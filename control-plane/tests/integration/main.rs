@@ -1,5 +1,6 @@
 //! The integration tests of the crate, in one binary (one link on a 2-core machine):
 //! a module per capability; `common` is the test kit they share with `tests/e2e_cli.rs`.
+#![allow(clippy::unwrap_used)]
 
 #[path = "../common/mod.rs"]
 mod common;
