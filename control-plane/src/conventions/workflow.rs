@@ -389,19 +389,6 @@ fn require_party_member(actor: &Actor, party_org_ids: &[String]) -> Result<(), P
     }
 }
 
-async fn next_reference(tx: &mut Tx, store: &Store, year: i32) -> Result<String, Problem> {
-    if store.backend() == crate::store::Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(7239002)").execute(&mut **tx).await?;
-    }
-    let prefix = format!("CONV-{year}-");
-    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM conventions WHERE reference LIKE $1")
-        .bind(format!("{prefix}%"))
-        .fetch_one(&mut **tx)
-        .await?
-        .get("n");
-    Ok(format!("{prefix}{:06}", n + 1))
-}
-
 async fn write_parties_and_schools(tx: &mut Tx, id: &str, draft: &Draft) -> Result<(), Problem> {
     sqlx::query("DELETE FROM convention_parties WHERE convention_id = $1").bind(id).execute(&mut **tx).await?;
     sqlx::query("DELETE FROM convention_schools WHERE convention_id = $1").bind(id).execute(&mut **tx).await?;
@@ -476,7 +463,7 @@ async fn insert(
     let id = new_id();
     let at = timestamp(ctx.now);
     let mut tx = ctx.store.begin_write().await?;
-    let reference = next_reference(&mut tx, ctx.store, ctx.today().year()).await?;
+    let reference = crate::store::counters::next_reference(&mut tx, "CONV", ctx.today().year()).await?;
     let root = amends.map(|c| c.root_id.clone()).unwrap_or_else(|| id.clone());
     sqlx::query(
         "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, end_date, \

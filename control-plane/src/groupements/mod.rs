@@ -535,19 +535,6 @@ pub async fn list(
     Ok(crate::registry::queries::Page::from_overfetch(items, size, |g| g.id.clone()))
 }
 
-async fn next_reference(tx: &mut Tx, store: &Store, year: i32) -> Result<String, Problem> {
-    if store.backend() == crate::store::Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(7239011)").execute(&mut **tx).await?;
-    }
-    let prefix = format!("GC-{year}-");
-    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM groupements WHERE reference LIKE $1")
-        .bind(format!("{prefix}%"))
-        .fetch_one(&mut **tx)
-        .await?
-        .get("n");
-    Ok(format!("{prefix}{:06}", n + 1))
-}
-
 /// Opens a groupement; the actor must coordinate for its coordinator organisation.
 pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, Problem> {
     let coordinator = crate::registry::resolve_org(ctx.store, &input.coordinator)
@@ -592,7 +579,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
     let id = new_id();
     let at = timestamp(ctx.now);
     let mut tx = ctx.store.begin_write().await?;
-    let reference = next_reference(&mut tx, ctx.store, ctx.today().year()).await?;
+    let reference = crate::store::counters::next_reference(&mut tx, "GC", ctx.today().year()).await?;
     sqlx::query(
         "INSERT INTO groupements (id, reference, coordinator_org_id, title, object, terms, application_deadline, \
          consultation_date, award_planned_date, status, version, created_by, created_at, updated_at) \

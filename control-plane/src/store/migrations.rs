@@ -38,6 +38,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0014_row_discipline.sql",
     "0015_leases.sql",
     "0016_job_heartbeats_read_path.sql",
+    "0017_counters.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -162,6 +163,11 @@ mod tests {
             16,
             "f9e9575387c2419bcc68b63204562737e38bb4a943704b4facd92559b8976d4d04b00f9c9148da3bc7a4492c7bfa7b9d",
             "f9e9575387c2419bcc68b63204562737e38bb4a943704b4facd92559b8976d4d04b00f9c9148da3bc7a4492c7bfa7b9d",
+        ),
+        (
+            17,
+            "16b8facbde029c10a1d4df854b329ca8654ef2229298c7d8f5826be96c335d75784f595583f34488999707a76abf037a",
+            "16b8facbde029c10a1d4df854b329ca8654ef2229298c7d8f5826be96c335d75784f595583f34488999707a76abf037a",
         ),
     ];
 

@@ -3,6 +3,7 @@
 //! Queries go through sqlx's `Any` driver with portable SQL (`$1` placeholders,
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
+pub mod counters;
 mod migrate_lock;
 pub mod migrations;
 

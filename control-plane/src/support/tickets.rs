@@ -719,18 +719,6 @@ fn parse_priority(checks: &mut Checks, value: Option<&str>) -> Option<Priority> 
     p
 }
 
-async fn next_reference(tx: &mut Tx, year: i32) -> Result<String, Problem> {
-    let n: i64 = sqlx::query(
-        "INSERT INTO support_counters (year, last) VALUES ($1, 1) \
-         ON CONFLICT (year) DO UPDATE SET last = support_counters.last + 1 RETURNING last",
-    )
-    .bind(i64::from(year))
-    .fetch_one(&mut **tx)
-    .await?
-    .get("last");
-    Ok(format!("ENT-{year}-{n:06}"))
-}
-
 /// `convention_expiree` / `sans_convention` when no active convention covers the tenant today.
 async fn convention_flag(ctx: &Ctx<'_>, tenant: &crate::tenants::Tenant) -> Result<Option<String>, Problem> {
     let today = crate::conventions::workflow::today_in_france(ctx.now).to_string();
@@ -814,7 +802,12 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let id = new_id();
     let at = timestamp(ctx.now);
     let mut tx = store.begin_write().await?;
-    let reference = next_reference(&mut tx, crate::conventions::workflow::today_in_france(ctx.now).year()).await?;
+    let reference = crate::store::counters::next_reference(
+        &mut tx,
+        "ENT",
+        crate::conventions::workflow::today_in_france(ctx.now).year(),
+    )
+    .await?;
     sqlx::query(
         "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, requester_role, subject, \
          description, category, service, impact, urgency, priority, policy, level, n1_org_id, n2_org_id, n3_org_id, \

@@ -9,6 +9,7 @@ mod api;
 mod authz_matrix;
 mod catalog;
 mod conventions;
+mod counters;
 mod db_faults;
 mod groupements;
 mod hardening;

@@ -1,0 +1,78 @@
+//! Reference series: one `counters` table, carried on from the references given before it.
+
+use crate::common;
+use entcp::store::{counters, migrations, Backend, Store};
+use sqlx::migrate::Migrator;
+use std::borrow::Cow;
+
+/// Migrates up to (not including) the counters migration, writes references the old way,
+/// then migrates to the end and takes the next number of each series.
+async fn counters_carry_on_from_the_references_already_given(url: &str, backend: Backend) {
+    let store = Store::connect(url, Some(2)).await.unwrap();
+    let all = migrations::for_backend(backend);
+    let before = all.migrations.iter().take_while(|m| m.version < 17).cloned().collect::<Vec<_>>();
+    Migrator { migrations: Cow::Owned(before), ..Migrator::DEFAULT }.run(store.pool()).await.unwrap();
+
+    let t = "2026-01-05T10:00:00.000000Z";
+    sqlx::query(
+        "INSERT INTO orgs (id, kind, code, name, sort_name, content_hash, created_at, updated_at) \
+         VALUES ('o1', 'commune', '94001', 'Ablon', 'ablon', 'h', $1, $1)",
+    )
+    .bind(t)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    for (id, reference) in [("c1", "CONV-2026-000007"), ("c2", "CONV-2026-000011"), ("c3", "CONV-2025-000003")] {
+        sqlx::query(
+            "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, \
+             end_date, root_id, created_by, created_at, updated_at) \
+             VALUES ($1, $2, 'm', 1, 'T', 'draft', '{}', '2026-01-01', '2028-12-31', $1, 'u', $3, $3)",
+        )
+        .bind(id)
+        .bind(reference)
+        .bind(t)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO groupements (id, reference, coordinator_org_id, title, object, terms, application_deadline, \
+         status, created_by, created_at, updated_at) \
+         VALUES ('g1', 'GC-2026-000004', 'o1', 'T', 'O', '{}', '2026-03-01', 'draft', 'u', $1, $1)",
+    )
+    .bind(t)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO support_counters (year, last) VALUES (2026, 41)").execute(store.pool()).await.unwrap();
+
+    store.migrate().await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    assert_eq!(counters::next_reference(&mut tx, "CONV", 2026).await.unwrap(), "CONV-2026-000012");
+    assert_eq!(counters::next_reference(&mut tx, "CONV", 2025).await.unwrap(), "CONV-2025-000004");
+    assert_eq!(counters::next_reference(&mut tx, "GC", 2026).await.unwrap(), "GC-2026-000005");
+    assert_eq!(counters::next_reference(&mut tx, "ENT", 2026).await.unwrap(), "ENT-2026-000042");
+    assert_eq!(counters::next_reference(&mut tx, "ENT", 2027).await.unwrap(), "ENT-2027-000001");
+    assert_eq!(counters::next_reference(&mut tx, "ENT", 2026).await.unwrap(), "ENT-2026-000043");
+    tx.commit().await.unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn counters_carry_on_from_earlier_references_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("entcp.db").display());
+    counters_carry_on_from_the_references_already_given(&url, Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn counters_carry_on_from_earlier_references_on_postgres() {
+    let Some(admin_url) = common::postgres_admin_url() else { return };
+    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let admin = Store::connect(&admin_url, Some(1)).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await.unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    counters_carry_on_from_the_references_already_given(&format!("{base}/{name}"), Backend::Postgres).await;
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(admin.pool()).await.unwrap();
+    admin.close().await;
+}
