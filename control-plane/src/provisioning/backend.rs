@@ -65,6 +65,29 @@ pub struct Observation {
     pub detail: String,
 }
 
+/// Why a backend call failed. The message (French) is what the tenant shows as its error.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("configuration du cluster Kubernetes introuvable : {0}")]
+    ClusterConfig(String),
+    #[error("kubeconfig {path} illisible : {reason}")]
+    Kubeconfig { path: String, reason: String },
+    #[error("client Kubernetes : {0}")]
+    Client(String),
+    /// The API server answered with a Status.
+    #[error("{verb} {kind} {at} : {code} {reason} — {message}")]
+    Api { verb: &'static str, kind: String, at: String, code: u16, reason: String, message: String },
+    /// No answer from the API server (connection, TLS, timeout, decoding).
+    #[error("{verb} {kind} {at} : {detail}")]
+    Request { verb: &'static str, kind: String, at: String, detail: String },
+    #[error("type d'objet {0} non géré par le moteur kube")]
+    UnsupportedKind(String),
+    #[error("écriture des manifestes : {0}")]
+    ManifestsWrite(std::io::Error),
+    #[error("lecture des manifestes : {0}")]
+    ManifestsRead(std::io::Error),
+}
+
 pub enum Backend {
     Manifests(ManifestsBackend),
     Kube(KubeBackend),
@@ -72,7 +95,7 @@ pub enum Backend {
 
 impl Backend {
     /// The configured backend (for `kube`: a client from the kubeconfig or the in-cluster account).
-    pub async fn from_config(config: &Config) -> Result<Backend, String> {
+    pub async fn from_config(config: &Config) -> Result<Backend, BackendError> {
         Ok(match config.provisioning.backend {
             ProvisioningBackend::Manifests => Backend::Manifests(ManifestsBackend::new(config.manifests_dir())),
             ProvisioningBackend::Kube => Backend::Kube(KubeBackend::from_config(&config.provisioning.kube).await?),
@@ -86,10 +109,10 @@ impl Backend {
         tenant: &Tenant,
         objects: &[RenderedObject],
         inputs_hash: &str,
-    ) -> Result<Observation, String> {
+    ) -> Result<Observation, BackendError> {
         match self {
             Backend::Manifests(m) => {
-                m.apply(&tenant.slug, objects, inputs_hash).map_err(|e| format!("écriture des manifestes : {e}"))?;
+                m.apply(&tenant.slug, objects, inputs_hash).map_err(BackendError::ManifestsWrite)?;
                 Ok(if objects.is_empty() {
                     Observation { state: Observed::Removed, detail: "aucun manifeste".into() }
                 } else {
@@ -106,17 +129,26 @@ impl Backend {
     /// Whether the backend still holds what was applied from `inputs_hash`, without
     /// rendering (manifests: the folder's files match its hash file; kube: the apply
     /// is trusted). `has_none` says whether the tenant has no objects at all.
-    pub fn intact(&self, tenant: &Tenant, inputs_hash: &str, has_none: impl FnOnce() -> bool) -> Result<bool, String> {
+    pub fn intact(
+        &self,
+        tenant: &Tenant,
+        inputs_hash: &str,
+        has_none: impl FnOnce() -> bool,
+    ) -> Result<bool, BackendError> {
         match self {
             Backend::Manifests(m) => {
-                m.matches(&tenant.slug, inputs_hash, has_none).map_err(|e| format!("lecture des manifestes : {e}"))
+                m.matches(&tenant.slug, inputs_hash, has_none).map_err(BackendError::ManifestsRead)
             }
             Backend::Kube(_) => Ok(true),
         }
     }
 
     /// Reads the workloads' state again (kube only; `None`: nothing to read).
-    pub async fn observe(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Option<Observation>, String> {
+    pub async fn observe(
+        &self,
+        tenant: &Tenant,
+        objects: &[RenderedObject],
+    ) -> Result<Option<Observation>, BackendError> {
         match self {
             Backend::Manifests(_) => Ok(None),
             Backend::Kube(k) => k.observe(tenant, objects).await.map(Some),

@@ -4,7 +4,7 @@
 //! are no longer desired (a 404 on delete means already gone); then the
 //! Deployments' status read back into an observation.
 
-use super::backend::{Observation, Observed};
+use super::backend::{BackendError, Observation, Observed};
 use super::render::{MANAGED_BY, TENANT_LABEL};
 use super::RenderedObject;
 use crate::config::KubeConfig;
@@ -50,11 +50,12 @@ fn selector(tenant: &Tenant) -> String {
     format!("app.kubernetes.io/managed-by={MANAGED_BY},{TENANT_LABEL}={}", tenant.id)
 }
 
-/// A failed call, in French, with the API server's Status when there is one.
-fn failure(verb: &str, kind: &str, at: &str, e: kube::Error) -> String {
+/// A failed call, with the API server's Status when there is one.
+fn failure(verb: &'static str, kind: &str, at: &str, e: kube::Error) -> BackendError {
+    let (kind, at) = (kind.to_string(), at.to_string());
     match e {
-        kube::Error::Api(s) => format!("{verb} {kind} {at} : {} {} — {}", s.code, s.reason, s.message),
-        other => format!("{verb} {kind} {at} : {other}"),
+        kube::Error::Api(s) => BackendError::Api { verb, kind, at, code: s.code, reason: s.reason, message: s.message },
+        other => BackendError::Request { verb, kind, at, detail: other.to_string() },
     }
 }
 
@@ -69,13 +70,15 @@ impl KubeBackend {
 
     /// A client from the configured kubeconfig (and context), else the standard
     /// inference: in-cluster service account, then `KUBECONFIG` / `~/.kube/config`.
-    pub async fn from_config(config: &KubeConfig) -> Result<KubeBackend, String> {
+    pub async fn from_config(config: &KubeConfig) -> Result<KubeBackend, BackendError> {
         let options = KubeConfigOptions { context: config.context.clone(), ..KubeConfigOptions::default() };
-        let missing = |e: &dyn std::fmt::Display| format!("configuration du cluster Kubernetes introuvable : {e}");
+        let missing = |e: &dyn std::fmt::Display| BackendError::ClusterConfig(e.to_string());
         let kube_config = match &config.kubeconfig {
             Some(path) => {
-                let file = Kubeconfig::read_from(path)
-                    .map_err(|e| format!("kubeconfig {} illisible : {e}", path.display()))?;
+                let file = Kubeconfig::read_from(path).map_err(|e| BackendError::Kubeconfig {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
                 kube::Config::from_custom_kubeconfig(file, &options).await.map_err(|e| missing(&e))?
             }
             None if config.context.is_some() => {
@@ -83,7 +86,7 @@ impl KubeBackend {
             }
             None => kube::Config::infer().await.map_err(|e| missing(&e))?,
         };
-        let client = Client::try_from(kube_config).map_err(|e| format!("client Kubernetes : {e}"))?;
+        let client = Client::try_from(kube_config).map_err(|e| BackendError::Client(e.to_string()))?;
         Ok(KubeBackend::new(client, &config.field_manager))
     }
 
@@ -100,7 +103,7 @@ impl KubeBackend {
         kind: &str,
         namespace: Option<&str>,
         name: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), BackendError> {
         match self.api(resource, namespace).delete(name, &DeleteParams::background()).await {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
@@ -114,7 +117,7 @@ impl KubeBackend {
         kind: &str,
         tenant: &Tenant,
         namespace: Option<&str>,
-    ) -> Result<Vec<DynamicObject>, String> {
+    ) -> Result<Vec<DynamicObject>, BackendError> {
         let params = ListParams::default().labels(&selector(tenant));
         match self.api(resource, namespace).list(&params).await {
             Ok(list) => Ok(list.items),
@@ -123,7 +126,7 @@ impl KubeBackend {
     }
 
     /// Applies the desired objects, prunes the others, reads the Deployments back.
-    pub async fn apply(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Observation, String> {
+    pub async fn apply(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Observation, BackendError> {
         let kinds = kinds();
         if objects.is_empty() {
             // Nothing desired: the tenant's namespaces go, and everything in them with them.
@@ -144,7 +147,7 @@ impl KubeBackend {
         let params = PatchParams::apply(&self.field_manager).force();
         for object in &ordered {
             let Some((_, resource)) = kinds.iter().find(|(k, _)| *k == object.kind) else {
-                return Err(format!("type d'objet {} non géré par le moteur kube", object.kind));
+                return Err(BackendError::UnsupportedKind(object.kind.clone()));
             };
             let ns = (object.kind != "Namespace").then_some(namespace.as_str());
             if let Err(e) = self.api(resource, ns).patch(&object.name, &params, &Patch::Apply(&object.manifest)).await {
@@ -168,7 +171,7 @@ impl KubeBackend {
     }
 
     /// Reads the tenant's Deployments again (one list request).
-    pub async fn observe(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Observation, String> {
+    pub async fn observe(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Observation, BackendError> {
         let namespace = format!("ent-{}", tenant.slug);
         let resource = ApiResource::erase::<Deployment>(&());
         let live = self.list(&resource, "Deployment", tenant, Some(&namespace)).await?;

@@ -291,7 +291,7 @@ async fn apply_and_record(
             sqlx::query(
                 "UPDATE tenants SET reconcile_error = $1, reconcile_failures = $2, retry_at = $3 WHERE id = $4",
             )
-            .bind(e)
+            .bind(e.to_string())
             .bind(failures)
             .bind(timestamp(retry_at))
             .bind(&tenant.id)
@@ -315,7 +315,7 @@ pub async fn pass(state: &AppState, only: Option<&str>, now: DateTime<Utc>) -> R
     // tenant is written under its lease; a tenant held by another writer is deferred.
     let backend = Backend::from_config(&state.config)
         .await
-        .map_err(|e| Problem::new(crate::error::ProblemKind::Unavailable, e))?;
+        .map_err(|e| Problem::new(crate::error::ProblemKind::Unavailable, e.to_string()))?;
     let inputs = tenants::reconcile_inputs(&state.store, only).await?;
     let concurrency = state.config.provisioning.concurrency.max(1);
     // Futures built up front (not by a closure of the stream): their lifetimes stay concrete.
