@@ -2,6 +2,7 @@
 //! a module per capability; `common` is the test kit they share with `tests/e2e_cli.rs`.
 
 #[path = "../common/mod.rs"]
+#[macro_use]
 mod common;
 
 mod api;
