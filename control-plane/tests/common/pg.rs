@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 const TEMPLATE_LOCK: i64 = 0x454e_545f_544d_504c;
 
 /// The prefix of every per-test clone, so leftovers are easy to count.
-pub const CLONE_PREFIX: &str = "t_";
+pub const CLONE_PREFIX: &str = "tk_";
 
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 

@@ -63,35 +63,33 @@ fn assert_problem(status: StatusCode, body: &Value, content_type: &str, expected
     assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
 }
 
-#[tokio::test]
-async fn csv_upload_imports_then_reports_everything_unchanged() {
-    for db in common::backends().await {
-        let server = start(db).await;
-        let first = server.import_sample().await;
-        assert_eq!(first["etablissements"]["created"], 613);
-        assert_eq!(first["related"]["communes"]["created"], 47);
-        let second = server.import_sample().await;
-        assert_eq!(second["etablissements"]["unchanged"], 613);
+backend_test!(csv_upload_imports_then_reports_everything_unchanged);
+async fn csv_upload_imports_then_reports_everything_unchanged(db: crate::common::TestDb) {
+    let server = start(db).await;
+    let first = server.import_sample().await;
+    assert_eq!(first["etablissements"]["created"], 613);
+    assert_eq!(first["related"]["communes"]["created"], 47);
+    let second = server.import_sample().await;
+    assert_eq!(second["etablissements"]["unchanged"], 613);
 
-        let (status, body, _) = server.get("/api/v1/orgs/0940176F").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body["name"], "Ecole élémentaire Robert Doisneau");
-        assert_eq!(body["funding_collectivite"]["code"], "94034");
-        assert_eq!(body["covering_parents"][0]["kind"], "academie");
+    let (status, body, _) = server.get("/api/v1/orgs/0940176F").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["name"], "Ecole élémentaire Robert Doisneau");
+    assert_eq!(body["funding_collectivite"]["code"], "94034");
+    assert_eq!(body["covering_parents"][0]["kind"], "academie");
 
-        let (status, body, _) = server.get("/api/v1/orgs?kind=etablissement&commune=94034&limit=2").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body["items"].as_array().unwrap().len(), 2);
-        let cursor = body["next_cursor"].as_str().expect("more pages").to_string();
-        let (_, next, _) =
-            server.get(&format!("/api/v1/orgs?kind=etablissement&commune=94034&limit=2&cursor={cursor}")).await;
-        assert_ne!(next["items"][0]["id"], body["items"][0]["id"]);
+    let (status, body, _) = server.get("/api/v1/orgs?kind=etablissement&commune=94034&limit=2").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["items"].as_array().unwrap().len(), 2);
+    let cursor = body["next_cursor"].as_str().expect("more pages").to_string();
+    let (_, next, _) =
+        server.get(&format!("/api/v1/orgs?kind=etablissement&commune=94034&limit=2&cursor={cursor}")).await;
+    assert_ne!(next["items"][0]["id"], body["items"][0]["id"]);
 
-        let (status, covers, _) = server.get("/api/v1/orgs/academie:24/covers?limit=500").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(covers["items"].as_array().unwrap().len(), 500);
-        assert!(covers["next_cursor"].is_string());
-    }
+    let (status, covers, _) = server.get("/api/v1/orgs/academie:24/covers?limit=500").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(covers["items"].as_array().unwrap().len(), 500);
+    assert!(covers["next_cursor"].is_string());
 }
 
 #[tokio::test]

@@ -791,32 +791,30 @@ fn invitation_expected(path: &str, role: Role, side: Side) -> u16 {
     }
 }
 
-#[tokio::test]
-async fn every_route_answers_each_role_in_and_out_of_scope_as_the_table_says() {
+backend_test!(every_route_answers_each_role_in_and_out_of_scope_as_the_table_says);
+async fn every_route_answers_each_role_in_and_out_of_scope_as_the_table_says(db: crate::common::TestDb) {
     for route in entcp::api::routes() {
         let known = TABLE.iter().any(|(m, p, _, _)| *m == route.method.as_str() && *p == route.path);
         assert!(known, "{} {} has no entry in the authorisation matrix", route.method, route.path);
     }
-    for db in common::backends().await {
-        let world = world(&db).await;
-        let mut failures = Vec::new();
-        for (method, path, allowed, target) in TABLE {
-            for role in Role::ALL {
-                for side in [Side::In, Side::Out] {
-                    let Some(call) = world.call(method, path, role, side).await else { continue };
-                    let want = expected(method, path, allowed, *target, role, side);
-                    let (got, body) = world.send(role, call).await;
-                    if got != want {
-                        failures.push(format!(
-                            "{method} {path} as {} ({side:?}): {got}, expected {want}: {body}",
-                            role.as_str()
-                        ));
-                    }
+    let world = world(&db).await;
+    let mut failures = Vec::new();
+    for (method, path, allowed, target) in TABLE {
+        for role in Role::ALL {
+            for side in [Side::In, Side::Out] {
+                let Some(call) = world.call(method, path, role, side).await else { continue };
+                let want = expected(method, path, allowed, *target, role, side);
+                let (got, body) = world.send(role, call).await;
+                if got != want {
+                    failures.push(format!(
+                        "{method} {path} as {} ({side:?}): {got}, expected {want}: {body}",
+                        role.as_str()
+                    ));
                 }
             }
         }
-        assert!(failures.is_empty(), "{}: {} mismatches:\n{}", db.name, failures.len(), failures.join("\n"));
     }
+    assert!(failures.is_empty(), "{}: {} mismatches:\n{}", db.name, failures.len(), failures.join("\n"));
 }
 
 /// The request of `call` with every id of its path replaced by one that exists nowhere.
@@ -856,31 +854,29 @@ fn shape(body: &str) -> Vec<String> {
     keys
 }
 
-#[tokio::test]
-async fn an_out_of_scope_id_and_a_missing_id_answer_alike() {
-    for db in common::backends().await {
-        let world = world(&db).await;
-        let mut failures = Vec::new();
-        for (method, path, allowed, target) in TABLE {
-            // Groupements are public facts to their readers: refusals there may say 403.
-            if !path.contains('{') || matches!(target, Target::None | Target::Groupement) {
-                continue;
-            }
-            for role in allowed.iter().copied().filter(|r| *r != Admin) {
-                let Some(out) = world.call(method, path, role, Side::Out).await else { continue };
-                let missing = with_missing_ids(path, &out);
-                let (out_status, out_body) = world.send(role, out).await;
-                let (missing_status, missing_body) = world.send(role, missing).await;
-                if out_status != missing_status || shape(&out_body) != shape(&missing_body) {
-                    failures.push(format!(
-                        "{method} {path} as {}: out of scope {out_status} {out_body} / missing {missing_status} {missing_body}",
-                        role.as_str()
-                    ));
-                }
+backend_test!(an_out_of_scope_id_and_a_missing_id_answer_alike);
+async fn an_out_of_scope_id_and_a_missing_id_answer_alike(db: crate::common::TestDb) {
+    let world = world(&db).await;
+    let mut failures = Vec::new();
+    for (method, path, allowed, target) in TABLE {
+        // Groupements are public facts to their readers: refusals there may say 403.
+        if !path.contains('{') || matches!(target, Target::None | Target::Groupement) {
+            continue;
+        }
+        for role in allowed.iter().copied().filter(|r| *r != Admin) {
+            let Some(out) = world.call(method, path, role, Side::Out).await else { continue };
+            let missing = with_missing_ids(path, &out);
+            let (out_status, out_body) = world.send(role, out).await;
+            let (missing_status, missing_body) = world.send(role, missing).await;
+            if out_status != missing_status || shape(&out_body) != shape(&missing_body) {
+                failures.push(format!(
+                    "{method} {path} as {}: out of scope {out_status} {out_body} / missing {missing_status} {missing_body}",
+                    role.as_str()
+                ));
             }
         }
-        assert!(failures.is_empty(), "{}: {} oracles:\n{}", db.name, failures.len(), failures.join("\n"));
     }
+    assert!(failures.is_empty(), "{}: {} oracles:\n{}", db.name, failures.len(), failures.join("\n"));
 }
 
 impl World {
@@ -894,75 +890,73 @@ impl World {
     }
 }
 
+backend_test!(relationship_writes_check_every_organisation_they_touch);
 /// Relationship writes name a second organisation (a commune joining a group, the académie a
 /// row moves a school to, the N1 of a support contract, a tenant's organisation): each is
 /// sent with that second organisation inside and outside the caller's scope.
-#[tokio::test]
-async fn relationship_writes_check_every_organisation_they_touch() {
-    for db in common::backends().await {
-        let w = world(&db).await;
-        let name = db.name;
-        let group_in = w.group_in.clone();
-        let members = |c: &Org| format!("/api/v1/orgs/{}/members/{}", group_in.id, c.code);
+async fn relationship_writes_check_every_organisation_they_touch(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let group_in = w.group_in.clone();
+    let members = |c: &Org| format!("/api/v1/orgs/{}/members/{}", group_in.id, c.code);
 
-        // Membership: the commune must be the caller's to vouch for (a DAN of its académie).
-        let (status, body) = w.send(Dan, w.request("PUT", members(&w.commune_out), Some(json!({})))).await;
-        assert_eq!(status, 404, "{name}: {body}");
-        assert!(!w.is_member(&group_in, &w.commune_out).await);
-        let (status, body) = w.send(Dan, w.request("PUT", members(&w.commune_in), Some(json!({})))).await;
+    // Membership: the commune must be the caller's to vouch for (a DAN of its académie).
+    let (status, body) = w.send(Dan, w.request("PUT", members(&w.commune_out), Some(json!({})))).await;
+    assert_eq!(status, 404, "{name}: {body}");
+    assert!(!w.is_member(&group_in, &w.commune_out).await);
+    let (status, body) = w.send(Dan, w.request("PUT", members(&w.commune_in), Some(json!({})))).await;
+    assert_eq!(status, 200, "{name}: {body}");
+    // Delegation through the group's own roles needs the commune's consent.
+    let delegate = Some(json!({ "ent_delegated": true }));
+    let (status, body) = w.send(Coordinateur, w.request("PUT", members(&w.commune_in), delegate.clone())).await;
+    assert_eq!(status, 403, "{name}: {body}");
+    let (status, _) = w.send(Coordinateur, w.request("PUT", members(&w.commune_out), delegate)).await;
+    assert_eq!(status, 404, "{name}");
+    set_member(&w.store, &admin(), &group_in, &w.commune_out, false, t0()).await.unwrap();
+    let (status, _) = w.send(Dan, w.request("DELETE", members(&w.commune_out), None)).await;
+    assert_eq!(status, 404, "{name}");
+    assert!(w.is_member(&group_in, &w.commune_out).await, "{name}: removed out of scope");
+    entcp::registry::manage::remove_member(&w.store, &admin(), &group_in, &w.commune_out, t0()).await.unwrap();
+
+    // Import: a row may not move a school of another académie into the caller's.
+    let academie_in = w.etab_in.academie_code.clone().unwrap();
+    let header = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n";
+    for (etab, out_of_scope, updated) in [(&w.etab_out, 1, 0), (&w.etab_in, 0, 1)] {
+        let commune = w.commune_in.code.clone();
+        let csv = format!("{header}{};Ecole renommée;Ecole;{commune};{academie_in}\n", etab.code);
+        let call = Call { csv: Some(csv), ..w.request("POST", "/api/v1/imports/annuaire".into(), None) };
+        let (status, body) = w.send(Dan, call).await;
         assert_eq!(status, 200, "{name}: {body}");
-        // Delegation through the group's own roles needs the commune's consent.
-        let delegate = Some(json!({ "ent_delegated": true }));
-        let (status, body) = w.send(Coordinateur, w.request("PUT", members(&w.commune_in), delegate.clone())).await;
-        assert_eq!(status, 403, "{name}: {body}");
-        let (status, _) = w.send(Coordinateur, w.request("PUT", members(&w.commune_out), delegate)).await;
-        assert_eq!(status, 404, "{name}");
-        set_member(&w.store, &admin(), &group_in, &w.commune_out, false, t0()).await.unwrap();
-        let (status, _) = w.send(Dan, w.request("DELETE", members(&w.commune_out), None)).await;
-        assert_eq!(status, 404, "{name}");
-        assert!(w.is_member(&group_in, &w.commune_out).await, "{name}: removed out of scope");
-        entcp::registry::manage::remove_member(&w.store, &admin(), &group_in, &w.commune_out, t0()).await.unwrap();
+        let report: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(report["out_of_scope"], out_of_scope, "{name} {}: {report}", etab.code);
+        assert_eq!(report["etablissements"]["updated"], updated, "{name} {}: {report}", etab.code);
+    }
+    let etab_out = queries::get_org(&w.store, &w.etab_out.id).await.unwrap().unwrap();
+    assert_eq!(etab_out.academie_code, w.etab_out.academie_code, "{name}: the school moved");
 
-        // Import: a row may not move a school of another académie into the caller's.
-        let academie_in = w.etab_in.academie_code.clone().unwrap();
-        let header = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n";
-        for (etab, out_of_scope, updated) in [(&w.etab_out, 1, 0), (&w.etab_in, 0, 1)] {
-            let commune = w.commune_in.code.clone();
-            let csv = format!("{header}{};Ecole renommée;Ecole;{commune};{academie_in}\n", etab.code);
-            let call = Call { csv: Some(csv), ..w.request("POST", "/api/v1/imports/annuaire".into(), None) };
-            let (status, body) = w.send(Dan, call).await;
-            assert_eq!(status, 200, "{name}: {body}");
-            let report: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(report["out_of_scope"], out_of_scope, "{name} {}: {report}", etab.code);
-            assert_eq!(report["etablissements"]["updated"], updated, "{name} {}: {report}", etab.code);
-        }
-        let etab_out = queries::get_org(&w.store, &w.etab_out.id).await.unwrap().unwrap();
-        assert_eq!(etab_out.academie_code, w.etab_out.academie_code, "{name}: the school moved");
+    // Support contract: the N1 organisation named gets the tickets.
+    let academie = format!("/api/v1/support/contracts/academie:{academie_in}");
+    for (n1, want) in [(&w.etab_out, 422), (&w.etab_in, 204)] {
+        let (status, body) = w.send(Dan, w.request("PUT", academie.clone(), Some(json!({ "n1": n1.id })))).await;
+        assert_eq!(status, want, "{name} n1 {}: {body}", n1.code);
+    }
 
-        // Support contract: the N1 organisation named gets the tickets.
-        let academie = format!("/api/v1/support/contracts/academie:{academie_in}");
-        for (n1, want) in [(&w.etab_out, 422), (&w.etab_in, 204)] {
-            let (status, body) = w.send(Dan, w.request("PUT", academie.clone(), Some(json!({ "n1": n1.id })))).await;
-            assert_eq!(status, want, "{name} n1 {}: {body}", n1.code);
-        }
+    // Tenants: a document naming one's own school may not rewrite another organisation's tenant.
+    let foreign: entcp::tenants::EntTenant = serde_json::from_value(w.tenant_doc(&w.etab_out)).unwrap();
+    let state = entcp::api::AppState::new(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    entcp::tenants::apply(&state, &admin(), &foreign, None).await.unwrap();
+    for (slug, want) in [(foreign.metadata.name.clone(), 404), ("propre-1".to_string(), 201)] {
+        let mut doc = w.tenant_doc(&w.etab_in);
+        doc["metadata"]["name"] = json!(slug);
+        let (status, body) = w.send(Dan, w.request("POST", "/api/v1/tenants".into(), Some(doc))).await;
+        assert_eq!(status, want, "{name} {slug}: {body}");
+    }
 
-        // Tenants: a document naming one's own school may not rewrite another organisation's tenant.
-        let foreign: entcp::tenants::EntTenant = serde_json::from_value(w.tenant_doc(&w.etab_out)).unwrap();
-        let state = entcp::api::AppState::new(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
-        entcp::tenants::apply(&state, &admin(), &foreign, None).await.unwrap();
-        for (slug, want) in [(foreign.metadata.name.clone(), 404), ("propre-1".to_string(), 201)] {
-            let mut doc = w.tenant_doc(&w.etab_in);
-            doc["metadata"]["name"] = json!(slug);
-            let (status, body) = w.send(Dan, w.request("POST", "/api/v1/tenants".into(), Some(doc))).await;
-            assert_eq!(status, want, "{name} {slug}: {body}");
-        }
-
-        // Role grants: administrators only, whatever the organisation.
-        for etab in [&w.etab_in, &w.etab_out] {
-            let body = Some(json!({ "role": "chef_etablissement", "org": etab.id }));
-            let (status, _) = w.send(Dan, w.request("POST", format!("/api/v1/users/{}/roles", w.user_in), body)).await;
-            assert_eq!(status, 403, "{name}");
-        }
+    // Role grants: administrators only, whatever the organisation.
+    for etab in [&w.etab_in, &w.etab_out] {
+        let body = Some(json!({ "role": "chef_etablissement", "org": etab.id }));
+        let (status, _) = w.send(Dan, w.request("POST", format!("/api/v1/users/{}/roles", w.user_in), body)).await;
+        assert_eq!(status, 403, "{name}");
     }
 }
 

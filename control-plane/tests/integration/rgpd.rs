@@ -192,128 +192,123 @@ fn html_text(html: &str) -> String {
     html.replace("&#x27;", "'").replace("&quot;", "\"").replace("&amp;", "&").replace("&#39;", "'")
 }
 
-#[tokio::test]
-async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_every_export_has_every_field() {
-    for db in common::backends().await {
-        let name = db.name;
-        let d = demo(db).await;
+backend_test!(adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_every_export_has_every_field);
+async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_every_export_has_every_field(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let d = demo(db).await;
 
-        // Without the DPO's contacts, every entry is incomplete and says what is missing.
-        let (s, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
-        assert_eq!(s, StatusCode::OK, "{incomplete}");
-        let missing = incomplete[0]["missing"].as_array().unwrap();
-        assert!(missing.iter().any(|m| m == "nom du délégué à la protection des données"), "{name}: {incomplete}");
-        d.set_profile().await;
-        let (_, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
-        assert_eq!(incomplete, json!([]), "{name}: complete once the contacts are known");
+    // Without the DPO's contacts, every entry is incomplete and says what is missing.
+    let (s, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
+    assert_eq!(s, StatusCode::OK, "{incomplete}");
+    let missing = incomplete[0]["missing"].as_array().unwrap();
+    assert!(missing.iter().any(|m| m == "nom du délégué à la protection des données"), "{name}: {incomplete}");
+    d.set_profile().await;
+    let (_, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
+    assert_eq!(incomplete, json!([]), "{name}: complete once the contacts are known");
 
-        let (before, first) = d.register().await;
-        let entries: Vec<&str> =
-            before["entries"].as_array().unwrap().iter().map(|e| e["service"].as_str().unwrap()).collect();
-        assert!(entries.contains(&"portail") && entries.contains(&"carnet-de-liaison"), "{name}: {entries:?}");
-        assert!(!uais(visio(&before)).contains(&"0940198E".to_string()), "{name}: only Fresnes has visio yet");
-        assert!(visio(&before)["warnings"].as_array().unwrap().is_empty(), "{name}: {}", visio(&before)["warnings"]);
+    let (before, first) = d.register().await;
+    let entries: Vec<&str> =
+        before["entries"].as_array().unwrap().iter().map(|e| e["service"].as_str().unwrap()).collect();
+    assert!(entries.contains(&"portail") && entries.contains(&"carnet-de-liaison"), "{name}: {entries:?}");
+    assert!(!uais(visio(&before)).contains(&"0940198E".to_string()), "{name}: only Fresnes has visio yet");
+    assert!(visio(&before)["warnings"].as_array().unwrap().is_empty(), "{name}: {}", visio(&before)["warnings"]);
 
-        // The DAN adds the visio option to the Vitry tenant.
-        let mut doc: Value =
-            serde_yaml::from_str(include_str!("../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
-        doc["spec"]["options"] = json!(["visio"]);
-        let tenant_url = format!("{}/api/v1/tenants/vitry-henri-wallon-a", d.base);
-        let (_, tenant) = call(d.dan.get(&tenant_url)).await;
-        let version = tenant["version"].as_i64().unwrap();
-        let (s, body) = call(d.dan.put(&tenant_url).header("if-match", format!("\"{version}\"")).json(&doc)).await;
-        assert_eq!(s, StatusCode::OK, "{body}");
+    // The DAN adds the visio option to the Vitry tenant.
+    let mut doc: Value =
+        serde_yaml::from_str(include_str!("../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
+    doc["spec"]["options"] = json!(["visio"]);
+    let tenant_url = format!("{}/api/v1/tenants/vitry-henri-wallon-a", d.base);
+    let (_, tenant) = call(d.dan.get(&tenant_url)).await;
+    let version = tenant["version"].as_i64().unwrap();
+    let (s, body) = call(d.dan.put(&tenant_url).header("if-match", format!("\"{version}\"")).json(&doc)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
 
-        let (s, diff) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}")))).await;
-        assert_eq!(s, StatusCode::OK, "{diff}");
-        assert_eq!(diff["to"], "now");
-        let changed = diff["changed"].as_array().unwrap();
-        let visio_change =
-            changed.iter().find(|c| c["key"].as_str().unwrap().ends_with(":visio")).expect("visio changed");
-        let field = |f: &str| visio_change["fields"].as_array().unwrap().iter().find(|x| x["field"] == f).cloned();
-        let establishments = field("establishments").expect("the establishments changed");
-        assert!(establishments["after"].to_string().contains("0940198E"), "{name}: {establishments}");
-        assert!(!establishments["before"].to_string().contains("0940198E"));
-        assert!(field("accounts").is_some(), "{name}: {visio_change}");
+    let (s, diff) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}")))).await;
+    assert_eq!(s, StatusCode::OK, "{diff}");
+    assert_eq!(diff["to"], "now");
+    let changed = diff["changed"].as_array().unwrap();
+    let visio_change = changed.iter().find(|c| c["key"].as_str().unwrap().ends_with(":visio")).expect("visio changed");
+    let field = |f: &str| visio_change["fields"].as_array().unwrap().iter().find(|x| x["field"] == f).cloned();
+    let establishments = field("establishments").expect("the establishments changed");
+    assert!(establishments["after"].to_string().contains("0940198E"), "{name}: {establishments}");
+    assert!(!establishments["before"].to_string().contains("0940198E"));
+    assert!(field("accounts").is_some(), "{name}: {visio_change}");
 
-        let (after, second) = d.register().await;
-        assert!(uais(visio(&after)).contains(&"0940198E".to_string()), "{name}: the école is in the visio entry");
-        assert_eq!(visio(&after)["first_recorded"], visio(&before)["first_recorded"]);
-        let (_, between) =
-            call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={second}")))).await;
-        assert_eq!(between["changed"], diff["changed"], "{name}: the snapshot diff says the same");
-        let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
-        assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: {snapshots}");
-        assert_eq!(snapshots[0]["id"], json!(second));
+    let (after, second) = d.register().await;
+    assert!(uais(visio(&after)).contains(&"0940198E".to_string()), "{name}: the école is in the visio entry");
+    assert_eq!(visio(&after)["first_recorded"], visio(&before)["first_recorded"]);
+    let (_, between) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={second}")))).await;
+    assert_eq!(between["changed"], diff["changed"], "{name}: the snapshot diff says the same");
+    let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
+    assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: {snapshots}");
+    assert_eq!(snapshots[0]["id"], json!(second));
 
-        // Every export of the complete visio entry shows every Art. 30(1) field.
-        let entry = visio(&after).clone();
-        assert!(entry["missing"].as_array().unwrap().is_empty(), "{name}: {}", entry["missing"]);
-        let values = art30_values(&entry);
-        let (s, _, csv) = d.export(&d.dpo, "academie:24", "csv").await;
-        assert_eq!(s, StatusCode::OK);
-        assert!(csv.starts_with("\u{feff}".as_bytes()), "{name}: UTF-8 BOM");
-        let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(&csv[3..]);
-        let row = reader
-            .records()
-            .map(|r| r.unwrap())
-            .find(|r| r.get(1) == entry["reference"].as_str())
-            .expect("the visio row");
-        let joined = row.iter().collect::<Vec<_>>().join("\n");
-        for v in &values {
-            assert!(joined.contains(v.as_str()), "{name}: CSV lacks « {v} »");
-        }
-        let (s, _, html) = d.export(&d.dpo, "academie:24", "html").await;
-        assert_eq!(s, StatusCode::OK);
-        let html = html_text(&String::from_utf8(html).unwrap());
-        for v in &values {
-            assert!(html.contains(v.as_str()), "{name}: HTML lacks « {v} »");
-        }
-        let (s, headers, ods) = d.export(&d.dpo, "academie:24", "ods").await;
-        assert_eq!(s, StatusCode::OK);
-        assert_eq!(headers["content-type"], "application/vnd.oasis.opendocument.spreadsheet");
-        assert_eq!(odf::mimetype(&ods), "application/vnd.oasis.opendocument.spreadsheet");
-        let sheets = odf::ods_sheets(&ods);
-        assert_eq!(sheets[0].0, "Registre");
-        let listed = sheets[0].1.iter().any(|r| r.first().map(String::as_str) == entry["reference"].as_str());
-        assert!(listed, "{name}: the activity is listed on the first sheet");
-        let fiche = sheets.iter().find(|(n, _)| Some(n.as_str()) == entry["reference"].as_str()).expect("a fiche");
-        let cells = fiche.1.iter().flatten().cloned().collect::<Vec<_>>().join("\n");
-        for v in &values {
-            assert!(cells.contains(v.as_str()), "{name}: ODS fiche lacks « {v} »");
-        }
-        assert!(cells.contains("Base légale") && cells.contains("Transferts des données hors UE"));
-        if name == "sqlite" {
-            libreoffice_opens(&ods);
-        }
-        let (s, _, pdf) = d.export(&d.dpo, "academie:24", "pdf").await;
-        match s {
-            StatusCode::OK => assert!(pdf.starts_with(b"%PDF"), "{name}"),
-            other => assert_eq!(other, StatusCode::SERVICE_UNAVAILABLE, "{name}: no converter"),
-        }
-        let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
-        assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: reading a register in any format records nothing");
-
-        // Bad input.
-        let (s, body) = call(d.dpo.get(d.url("/registers/academie:24?format=docx"))).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert_eq!(body["errors"][0]["field"], "format");
-        let (s, _) = call(d.chef.get(d.url("/registers/academie:24"))).await;
-        assert_eq!(s, StatusCode::NOT_FOUND, "{name}: a chef d'établissement does not read the académie's register");
-        let (s, _) = call(d.admin.post(d.url("/registers/commune:94034/snapshots"))).await;
-        assert_eq!(s, StatusCode::CREATED);
-        let (_, other) = call(d.admin.get(d.url("/registers/commune:94034/snapshots"))).await;
-        let other = other[0]["id"].as_str().unwrap();
-        let (s, body) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={other}")))).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert!(body["errors"][0]["message"].as_str().unwrap().contains("autre organisation"), "{body}");
-
-        // The commune is a processor: its Art. 30(2) register names the académie.
-        let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
-        assert_eq!(commune["processor_entries"][0]["roles"], json!(["sous-traitant (collectivité)"]), "{commune}");
-        let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
-        assert_eq!(vendor["processor_entries"][0]["contract"]["art28"], true, "{vendor}");
+    // Every export of the complete visio entry shows every Art. 30(1) field.
+    let entry = visio(&after).clone();
+    assert!(entry["missing"].as_array().unwrap().is_empty(), "{name}: {}", entry["missing"]);
+    let values = art30_values(&entry);
+    let (s, _, csv) = d.export(&d.dpo, "academie:24", "csv").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(csv.starts_with("\u{feff}".as_bytes()), "{name}: UTF-8 BOM");
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(&csv[3..]);
+    let row =
+        reader.records().map(|r| r.unwrap()).find(|r| r.get(1) == entry["reference"].as_str()).expect("the visio row");
+    let joined = row.iter().collect::<Vec<_>>().join("\n");
+    for v in &values {
+        assert!(joined.contains(v.as_str()), "{name}: CSV lacks « {v} »");
     }
+    let (s, _, html) = d.export(&d.dpo, "academie:24", "html").await;
+    assert_eq!(s, StatusCode::OK);
+    let html = html_text(&String::from_utf8(html).unwrap());
+    for v in &values {
+        assert!(html.contains(v.as_str()), "{name}: HTML lacks « {v} »");
+    }
+    let (s, headers, ods) = d.export(&d.dpo, "academie:24", "ods").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/vnd.oasis.opendocument.spreadsheet");
+    assert_eq!(odf::mimetype(&ods), "application/vnd.oasis.opendocument.spreadsheet");
+    let sheets = odf::ods_sheets(&ods);
+    assert_eq!(sheets[0].0, "Registre");
+    let listed = sheets[0].1.iter().any(|r| r.first().map(String::as_str) == entry["reference"].as_str());
+    assert!(listed, "{name}: the activity is listed on the first sheet");
+    let fiche = sheets.iter().find(|(n, _)| Some(n.as_str()) == entry["reference"].as_str()).expect("a fiche");
+    let cells = fiche.1.iter().flatten().cloned().collect::<Vec<_>>().join("\n");
+    for v in &values {
+        assert!(cells.contains(v.as_str()), "{name}: ODS fiche lacks « {v} »");
+    }
+    assert!(cells.contains("Base légale") && cells.contains("Transferts des données hors UE"));
+    if name == "sqlite" {
+        libreoffice_opens(&ods);
+    }
+    let (s, _, pdf) = d.export(&d.dpo, "academie:24", "pdf").await;
+    match s {
+        StatusCode::OK => assert!(pdf.starts_with(b"%PDF"), "{name}"),
+        other => assert_eq!(other, StatusCode::SERVICE_UNAVAILABLE, "{name}: no converter"),
+    }
+    let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
+    assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: reading a register in any format records nothing");
+
+    // Bad input.
+    let (s, body) = call(d.dpo.get(d.url("/registers/academie:24?format=docx"))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "format");
+    let (s, _) = call(d.chef.get(d.url("/registers/academie:24"))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{name}: a chef d'établissement does not read the académie's register");
+    let (s, _) = call(d.admin.post(d.url("/registers/commune:94034/snapshots"))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, other) = call(d.admin.get(d.url("/registers/commune:94034/snapshots"))).await;
+    let other = other[0]["id"].as_str().unwrap();
+    let (s, body) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={other}")))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("autre organisation"), "{body}");
+
+    // The commune is a processor: its Art. 30(2) register names the académie.
+    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
+    assert_eq!(commune["processor_entries"][0]["roles"], json!(["sous-traitant (collectivité)"]), "{commune}");
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    assert_eq!(vendor["processor_entries"][0]["contract"]["art28"], true, "{vendor}");
 }
 
 /// Converts the ODS with LibreOffice Calc when it is installed (it must open it).
