@@ -6,7 +6,7 @@
 mod common;
 
 mod api;
-mod authz_matrix;
+mod authz;
 mod catalog;
 mod conventions;
 mod db_faults;
