@@ -2,6 +2,10 @@
 //! `TEST_DATABASE_URL` is set (always in CI), on a fresh PostgreSQL database.
 #![allow(dead_code)]
 
+pub use app::{Resp, TestApp};
+
+pub mod app;
+pub mod fixtures;
 pub mod logs;
 pub mod odf;
 pub mod pg;
@@ -157,11 +161,9 @@ pub async fn serve_with(
     clock: std::sync::Arc<entcp::clock::FixedClock>,
     adjust: impl FnOnce(&mut entcp::config::Config),
 ) -> String {
-    // Generated files (manifests, mail) go to a temp dir that lives as long as the test process.
-    let data_dir = tempfile::tempdir().expect("temp dir").keep();
-    let mut config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };
+    let mut config = app::test_config();
     adjust(&mut config);
-    let state = entcp::api::AppState::new(store, config, clock);
+    let state = app::app_state(store, config, clock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = entcp::api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
