@@ -394,7 +394,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         .await
         .unwrap()
         .get("id");
-    let state = entcp::api::AppState::new(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let state = crate::common::app::app_state(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
         "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "ecole-membre" },
         "spec": { "organisation": ecole, "hostname": "ecole-membre.ent.example.fr", "bouquet": "socle-1d" }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 // --- fixtures ---------------------------------------------------------------
 
 fn state(store: &Store, config: &Config, now: DateTime<Utc>) -> AppState {
-    AppState::new(store.clone(), config.clone(), Arc::new(FixedClock::new(now)))
+    crate::common::app::app_state(store.clone(), config.clone(), Arc::new(FixedClock::new(now)))
 }
 
 /// A configuration writing under `data_dir`, mail to `.eml` files.
@@ -292,7 +292,7 @@ async fn a_message_left_sending_by_a_dead_sender_can_be_retried_over_http_once_i
         .await
         .unwrap();
     let clock = Arc::new(FixedClock::new(t0 + Duration::minutes(1)));
-    let base = serve(AppState::new(db.store.clone(), config.clone(), clock.clone())).await;
+    let base = serve(crate::common::app::app_state(db.store.clone(), config.clone(), clock.clone())).await;
     let client = admin_client(&db.store).await;
     let retry = || client.post(format!("{base}/api/v1/outbox/{id}/retry")).send();
     let (status, problem) = json_of(retry().await.unwrap()).await;

@@ -17,7 +17,11 @@ use tokio_util::sync::CancellationToken;
 
 fn state(store: &entcp::store::Store) -> AppState {
     let data_dir = tempfile::tempdir().unwrap().keep();
-    AppState::new(store.clone(), Config { data_dir, ..Config::default() }, Arc::new(FixedClock::new(common::t0())))
+    crate::common::app::app_state(
+        store.clone(),
+        Config { data_dir, ..Config::default() },
+        Arc::new(FixedClock::new(common::t0())),
+    )
 }
 
 backend_test!(metrics_are_served_from_memory_when_the_database_is_gone);

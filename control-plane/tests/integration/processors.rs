@@ -45,7 +45,7 @@ async fn tenants_carry_vendor_and_host_and_contracts_form_chains(db: crate::comm
 
     let data_dir = tempfile::tempdir().unwrap();
     let config = entcp::config::Config { data_dir: data_dir.path().into(), ..entcp::config::Config::default() };
-    let state = entcp::api::AppState::new(store.clone(), config, Arc::new(entcp::clock::FixedClock::new(t0())));
+    let state = crate::common::app::app_state(store.clone(), config, Arc::new(entcp::clock::FixedClock::new(t0())));
     let mut doc: entcp::tenants::EntTenant =
         serde_yaml::from_str(include_str!("../../../tenants/examples/fresnes.yaml")).unwrap();
     doc.spec.vendor = Some("editeur:900000019".into());

@@ -61,7 +61,7 @@ async fn demo(db: common::TestDb) -> Demo {
     let clock = Arc::new(FixedClock::new(t0()));
     let data_dir = tempfile::tempdir().unwrap().keep();
     let config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };
-    let state = entcp::api::AppState::new(db.store.clone(), config, clock.clone());
+    let state = crate::common::app::app_state(db.store.clone(), config, clock.clone());
     entcp::demo::load(&state).await.unwrap();
     let base = common::serve(db.store.clone(), clock).await;
     let store = &db.store.clone();
@@ -403,7 +403,7 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     let store = d.db.store.clone();
     let state = |days: i64| {
         let clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(days)));
-        entcp::api::AppState::new(store.clone(), entcp::config::Config::default(), clock)
+        crate::common::app::app_state(store.clone(), entcp::config::Config::default(), clock)
     };
     let mails = || async {
         use sqlx::Row;

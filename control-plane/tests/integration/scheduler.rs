@@ -62,7 +62,11 @@ fn every_minute_within(
 
 fn state(store: &Store, now: DateTime<Utc>) -> AppState {
     let data_dir = tempfile::tempdir().unwrap().keep();
-    AppState::new(store.clone(), Config { data_dir, ..Config::default() }, Arc::new(FixedClock::new(now)))
+    crate::common::app::app_state(
+        store.clone(),
+        Config { data_dir, ..Config::default() },
+        Arc::new(FixedClock::new(now)),
+    )
 }
 
 fn scheduler(store: &Store, runner: &str, jobs: Vec<ScheduledJob>) -> (Scheduler, AppState) {

@@ -335,7 +335,7 @@ async fn serve_with_limit(store: Store, max_body_bytes: usize) -> String {
     let data_dir = tempfile::tempdir().unwrap().keep();
     let mut config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };
     config.server.max_body_bytes = max_body_bytes;
-    let state = entcp::api::AppState::new(store, config, Arc::new(FixedClock::new(t0())));
+    let state = crate::common::app::app_state(store, config, Arc::new(FixedClock::new(t0())));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, entcp::api::app(state)).await.unwrap() });
@@ -489,7 +489,7 @@ async fn tenant(store: &Store, slug: &str, school: &str) -> entcp::tenants::Tena
         "spec": { "organisation": school, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" }
     });
     let doc: entcp::tenants::EntTenant = serde_json::from_value(doc).unwrap();
-    let state = entcp::api::AppState::new(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let state = crate::common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap().1
 }
 

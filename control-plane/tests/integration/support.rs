@@ -92,7 +92,7 @@ impl Story {
     }
 
     async fn sweep(&self) -> entcp::support::jobs::SweepReport {
-        let state = entcp::api::AppState::new(self.store.clone(), Config::default(), self.clock.clone());
+        let state = crate::common::app::app_state(self.store.clone(), Config::default(), self.clock.clone());
         entcp::support::jobs::sweep(&state, paris_now(&self.clock)).await.unwrap()
     }
 
@@ -120,7 +120,7 @@ async fn setup(db: &common::TestDb) -> Story {
         departement: None,
     };
     let vendor = create_org(&store, &admin(), vendor, t0()).await.unwrap();
-    let state = entcp::api::AppState::new(store.clone(), Config::default(), Arc::new(FixedClock::new(t0())));
+    let state = crate::common::app::app_state(store.clone(), Config::default(), Arc::new(FixedClock::new(t0())));
     for (slug, uai) in [("college-jules-verne", "0440001M"), ("college-anne-de-bretagne", "0350001L")] {
         let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
             "apiVersion": "entcp.education.fr/v1",
@@ -421,7 +421,7 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
 
     // Seven days later the resolved ticket is closed; resolving a closed ticket is refused.
     s.at("2027-05-25 12:00");
-    let state = entcp::api::AppState::new(s.store.clone(), Config::default(), s.clock.clone());
+    let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone());
     let closed = entcp::support::jobs::auto_close(&state, paris("2027-05-25 12:00")).await.unwrap();
     assert_eq!(closed, 2);
     assert_eq!(s.get(&s.teacher, &format!("/support/tickets/{id}")).await.body["status"], "closed");
@@ -551,7 +551,7 @@ async fn reminded_once(db: &common::TestDb) {
     let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
     s.at("2027-05-14 17:30");
     s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Quelle classe ?" }), 200).await;
-    let state = entcp::api::AppState::new(s.store.clone(), Config::default(), s.clock.clone());
+    let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone());
     assert_eq!(entcp::support::jobs::remind(&state, paris("2027-05-16 09:00")).await.unwrap(), 0, "not yet 3 days");
     // Tuesday 07:00, after the weekend and Whit Monday: queued for the opening at 08:00.
     assert_eq!(entcp::support::jobs::remind(&state, paris("2027-05-18 07:00")).await.unwrap(), 1);
@@ -584,7 +584,7 @@ async fn the_sla_annex_of_the_active_convention_gives_the_support_contract(db: c
         conventions_dir: Some(dir.path().to_path_buf()),
         ..Config::default()
     };
-    let state = entcp::api::AppState::new(store.clone(), config, Arc::new(FixedClock::new(t0())));
+    let state = crate::common::app::app_state(store.clone(), config, Arc::new(FixedClock::new(t0())));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
     let app = entcp::api::app(state.clone());

@@ -158,7 +158,7 @@ async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes(db:
     common::import_sample(&db.store).await;
     let data = tempfile::tempdir().unwrap();
     let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
-    let state = entcp::api::AppState::new(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+    let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
     let dir = data.path().join("manifests/doisneau");
     let apply = |options: Value| {
         let mut body = doc("doisneau", "0940176F", "doisneau.ent.example.fr");
@@ -244,9 +244,9 @@ async fn two_reconcilers_on_one_manifests_folder_leave_every_folder_as_rendered_
     let data = tempfile::tempdir().unwrap();
     let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
     let clock = Arc::new(FixedClock::new(t0()));
-    let a = entcp::api::AppState::new(db.store.clone(), config.clone(), clock.clone());
+    let a = crate::common::app::app_state(db.store.clone(), config.clone(), clock.clone());
     let other = entcp::store::Store::connect(&db.url, None).await.unwrap();
-    let b = entcp::api::AppState::new(other.clone(), config.clone(), clock);
+    let b = crate::common::app::app_state(other.clone(), config.clone(), clock);
     let schools = [("doisneau", "0940176F"), ("wallon", "0940198E"), ("ecole-l", "0940204L"), ("ecole-s", "0940209S")];
     let slugs: Vec<&str> = schools.iter().map(|(slug, _)| *slug).collect();
     let apply_all = |options: Value| {
@@ -333,7 +333,7 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
         .unwrap();
     let data = tempfile::tempdir().unwrap();
     let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
-    let state = entcp::api::AppState::new(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+    let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
     let app = entcp::api::app(state.clone());
@@ -448,7 +448,7 @@ async fn a_move_decided_on_a_stale_reading_is_refused(db: crate::common::TestDb)
     common::import_sample(&db.store).await;
     let dir = tempfile::tempdir().unwrap();
     let config = entcp::config::Config { data_dir: dir.path().into(), ..entcp::config::Config::default() };
-    let state = entcp::api::AppState::new(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+    let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
     let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
     let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
     let (_, t) = entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap();

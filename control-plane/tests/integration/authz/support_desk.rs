@@ -27,7 +27,8 @@ impl World {
     pub(super) async fn support_tenant(&self, side: Side) -> entcp::tenants::Tenant {
         let school = if side == Side::In { &self.etab_in } else { &self.etab_out };
         let apply: entcp::tenants::EntTenant = serde_json::from_value(self.tenant_doc(school)).unwrap();
-        let state = entcp::api::AppState::new(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+        let state =
+            crate::common::app::app_state(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
         entcp::tenants::apply(&state, &admin(), &apply, None).await.unwrap().1
     }
 
@@ -35,7 +36,8 @@ impl World {
     pub(super) async fn support_ticket(&self, role: Role, side: Side) -> entcp::support::Ticket {
         use entcp::support::tickets::{self, Ctx, EscalateInput, NewTicket};
         let tenant = self.support_tenant(side).await;
-        let state = entcp::api::AppState::new(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+        let state =
+            crate::common::app::app_state(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
         let requester = match (side, role) {
             (Side::In, ChefEtablissement) => self.actor_of(ChefEtablissement).await,
             (Side::In, _) => self.actor_of(Usager).await,

@@ -137,7 +137,7 @@ pub(super) async fn world(db: &common::TestDb) -> World {
         identity::create_user(&store, &admin(), user("agent.out@test.fr", &etab_out), t0()).await.unwrap().id;
     let base = common::serve(store.clone(), Arc::new(FixedClock::new(t0()))).await;
     // The vendor is N3 for the tenants of the académie in scope.
-    let state = entcp::api::AppState::new(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let state = crate::common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     let academie_org = queries::resolve_org(&store, &academie).await.unwrap();
     let contract = entcp::support::ContractInput { n3: Some(vendor.id.clone()), ..Default::default() };
     entcp::support::set_contract(&state, &admin(), &academie_org, &contract, t0()).await.unwrap();
@@ -406,8 +406,11 @@ impl World {
                 let school = if side == Side::In { &self.etab_in } else { &self.etab_out };
                 let doc = self.tenant_doc(school);
                 let apply: entcp::tenants::EntTenant = serde_json::from_value(doc.clone()).unwrap();
-                let state =
-                    entcp::api::AppState::new(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+                let state = crate::common::app::app_state(
+                    self.store.clone(),
+                    Default::default(),
+                    Arc::new(FixedClock::new(t0())),
+                );
                 let (_, tenant) = entcp::tenants::apply(&state, &admin(), &apply, None).await.unwrap();
                 let url = p.replace("{slug}", &tenant.slug);
                 match method {
