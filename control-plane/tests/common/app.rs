@@ -109,18 +109,24 @@ impl Req<'_> {
 
 /// The API of one test database.
 pub struct TestApp {
-    pub db: TestDb,
+    /// The backend's name, for assertion messages.
+    pub backend: &'static str,
     pub store: Store,
     pub clock: Arc<FixedClock>,
     router: Router,
     tokens: HashMap<String, String>,
+    /// The test database, when the app owns it (dropped with the app).
+    _db: Option<TestDb>,
 }
 
 /// Builds a [`TestApp`]: `TestApp::builder(db).user(..).build().await`.
 pub struct TestAppBuilder {
-    db: TestDb,
+    backend: &'static str,
+    store: Store,
+    db: Option<TestDb>,
     now: chrono::DateTime<chrono::Utc>,
     config: Config,
+    clock: Option<Arc<FixedClock>>,
     users: Vec<(String, Role, Option<String>)>,
 }
 
@@ -128,6 +134,12 @@ impl TestAppBuilder {
     /// The clock's reading (default [`t0`]).
     pub fn at(mut self, now: chrono::DateTime<chrono::Utc>) -> Self {
         self.now = now;
+        self
+    }
+
+    /// A clock the test keeps to move it (instead of one at [`Self::at`]).
+    pub fn clock(mut self, clock: Arc<FixedClock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -143,10 +155,10 @@ impl TestAppBuilder {
     }
 
     pub async fn build(self) -> TestApp {
-        let store = self.db.store.clone();
-        let clock = Arc::new(FixedClock::new(self.now));
+        let store = self.store;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(FixedClock::new(self.now)));
         let router = router(store.clone(), self.config, clock.clone());
-        let mut app = TestApp { db: self.db, store, clock, router, tokens: HashMap::new() };
+        let mut app = TestApp { backend: self.backend, store, clock, router, tokens: HashMap::new(), _db: self.db };
         for (email, role, org) in self.users {
             app.add_user(&email, role, org.as_deref()).await;
         }
@@ -155,8 +167,35 @@ impl TestAppBuilder {
 }
 
 impl TestApp {
+    /// An app that owns its test database.
     pub fn builder(db: TestDb) -> TestAppBuilder {
-        TestAppBuilder { db, now: t0(), config: test_config(), users: Vec::new() }
+        let (backend, store) = (db.name, db.store.clone());
+        TestAppBuilder {
+            backend,
+            store,
+            db: Some(db),
+            now: t0(),
+            config: test_config(),
+            clock: None,
+            users: Vec::new(),
+        }
+    }
+
+    /// An app over a store the caller keeps.
+    pub fn over(store: &Store) -> TestAppBuilder {
+        let backend = match store.backend() {
+            entcp::store::Backend::Sqlite => "sqlite",
+            entcp::store::Backend::Postgres => "postgres",
+        };
+        TestAppBuilder {
+            backend,
+            store: store.clone(),
+            db: None,
+            now: t0(),
+            config: test_config(),
+            clock: None,
+            users: Vec::new(),
+        }
     }
 
     /// Creates a user holding `role` at `org` and keeps its token; returns the token.

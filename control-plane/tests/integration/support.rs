@@ -40,7 +40,7 @@ fn luhn_siren(seed: u32) -> String {
 }
 
 struct Story {
-    base: String,
+    app: common::TestApp,
     store: Store,
     clock: Arc<FixedClock>,
     teacher: String,
@@ -57,17 +57,15 @@ struct Resp {
 
 impl Story {
     async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>, if_match: Option<i64>) -> Resp {
-        let mut req = client_with(token).request(method, format!("{}/api/v1{path}", self.base));
+        let mut req = self.app.request(method, &format!("/api/v1{path}")).bearer(token);
         if let Some(body) = body {
             req = req.json(&body);
         }
         if let Some(v) = if_match {
-            req = req.header("if-match", format!("\"{v}\""));
+            req = req.if_match(v);
         }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) }
+        let resp = req.send().await;
+        Resp { status: resp.status, body: serde_json::from_str(&resp.text).unwrap_or(Value::String(resp.text)) }
     }
 
     async fn get(&self, token: &str, path: &str) -> Resp {
@@ -137,9 +135,9 @@ async fn setup(db: &common::TestDb) -> Story {
         entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap();
     }
     let clock = Arc::new(FixedClock::new(paris("2027-05-12 08:30")));
-    let base = common::serve(store.clone(), clock.clone()).await;
+    let app = common::TestApp::over(&store).clock(clock.clone()).build().await;
     let story = Story {
-        base,
+        app,
         store: store.clone(),
         clock,
         teacher: token_for(&store, "prof.svt@ac-nantes.fr", entcp::identity::Role::Usager, Some("0440001M")).await,
@@ -412,10 +410,9 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     let vendor = s.get(&s.n3, "/support/report").await.body;
     let handled: Vec<i64> = vendor.as_array().unwrap().iter().map(|r| r["handled"].as_i64().unwrap()).collect();
     assert_eq!(handled, [0, 0, 1], "the vendor sees its own level's figures only");
-    let csv =
-        client_with(&s.n2).get(format!("{}/api/v1/support/report?format=csv&by=tenant", s.base)).send().await.unwrap();
-    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
-    let csv = csv.text().await.unwrap();
+    let csv = s.app.get("/api/v1/support/report?format=csv&by=tenant").bearer(&s.n2).send().await;
+    assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = csv.text;
     assert!(csv.starts_with("tenant;nouveaux;"), "{csv}");
     assert!(csv.contains("college-jules-verne;"), "{csv}");
 
@@ -722,7 +719,7 @@ async fn every_ticket_change_runs_on_a_pool_of_one_connection(db: crate::common:
     let options =
         entcp::store::PoolOptions { max_connections: Some(1), acquire_timeout: std::time::Duration::from_secs(3) };
     let one = Store::connect_with(&db.url, options).await.unwrap();
-    let s = Story { base: common::serve(one, s.clock.clone()).await, ..s };
+    let s = Story { app: common::TestApp::over(&one).clock(s.clock.clone()).build().await, ..s };
     let new = json!({ "tenant": "college-jules-verne", "subject": "Panne", "description": "Rien ne s'affiche.",
                       "category": "acces", "impact": "basse", "urgency": "basse" });
     let created = s.post(&s.teacher, "/support/tickets", new).await;

@@ -1,6 +1,7 @@
 //! The registry and users every authorisation case runs against, and how a case is sent.
 
 use super::*;
+use common::TestApp;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Target {
@@ -37,7 +38,8 @@ pub(super) enum Side {
 
 /// The registry and users every case runs against.
 pub(super) struct World {
-    pub(super) base: String,
+    /// The API, called in process.
+    pub(super) app: TestApp,
     pub(super) store: Store,
     pub(super) tokens: HashMap<Role, String>,
     pub(super) etab_in: Org,
@@ -135,14 +137,14 @@ pub(super) async fn world(db: &common::TestDb) -> World {
     let user_in = identity::create_user(&store, &admin(), user("agent.in@test.fr", &etab_in), t0()).await.unwrap().id;
     let user_out =
         identity::create_user(&store, &admin(), user("agent.out@test.fr", &etab_out), t0()).await.unwrap().id;
-    let base = common::serve(store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    let app = TestApp::over(&store).build().await;
     // The vendor is N3 for the tenants of the académie in scope.
     let state = crate::common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     let academie_org = queries::resolve_org(&store, &academie).await.unwrap();
     let contract = entcp::support::ContractInput { n3: Some(vendor.id.clone()), ..Default::default() };
     entcp::support::set_contract(&state, &admin(), &academie_org, &contract, t0()).await.unwrap();
     World {
-        base,
+        app,
         store,
         tokens,
         etab_in,
@@ -477,21 +479,20 @@ impl World {
     }
 
     pub(super) async fn send(&self, role: Role, call: Call) -> (u16, String) {
-        let client = common::client_with(&self.tokens[&role]);
-        let mut req = client.request(call.method, format!("{}{}", self.base, call.path));
+        let mut req = self.app.request(call.method, &call.path).bearer(&self.tokens[&role]);
         if let Some(body) = call.body {
             req = req.json(&body);
         }
         if let Some(csv) = call.csv {
-            req = req.header("content-type", "text/csv").body(csv);
+            req = req.bytes("text/csv", csv);
         }
         if let Some(pdf) = call.pdf {
-            req = req.header("content-type", "application/pdf").body(pdf);
+            req = req.bytes("application/pdf", pdf);
         }
         if let Some(version) = call.if_match {
-            req = req.header("if-match", format!("\"{version}\""));
+            req = req.if_match(version);
         }
-        let resp = req.send().await.unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
+        let resp = req.send().await;
+        (resp.status, resp.text)
     }
 }
