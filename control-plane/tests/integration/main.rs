@@ -13,6 +13,7 @@ mod db_faults;
 mod groupements;
 mod hardening;
 mod jobs_outbox;
+mod kit;
 mod observability;
 mod openapi_conformance;
 mod platform;
