@@ -55,7 +55,9 @@ impl Resp {
 
 /// A request under construction: `app.get(..)`, `app.post(..)`… then `.send().await`.
 pub struct Req<'a> {
-    app: &'a TestApp,
+    router: Router,
+    /// The app whose users `as_user` names (none from a [`Client`]).
+    app: Option<&'a TestApp>,
     builder: axum::http::request::Builder,
     body: Body,
 }
@@ -63,7 +65,7 @@ pub struct Req<'a> {
 impl Req<'_> {
     /// Sends as the user `email` (its bearer token).
     pub fn as_user(self, email: &str) -> Self {
-        let token = self.app.token(email).to_string();
+        let token = self.app.expect("as_user needs the TestApp").token(email).to_string();
         self.bearer(&token)
     }
 
@@ -87,6 +89,12 @@ impl Req<'_> {
         self
     }
 
+    /// A raw body, without a content type (as `reqwest`'s `body`).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Body::from(body.into());
+        self
+    }
+
     pub fn bytes(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
         self.builder = self.builder.header("content-type", content_type);
         self.body = Body::from(body.into());
@@ -97,7 +105,7 @@ impl Req<'_> {
         let mut request = self.builder.body(self.body).expect("request");
         // What `into_make_service_with_connect_info` gives the server.
         request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 0))));
-        let response = self.app.router.clone().oneshot(request).await.expect("the router answers");
+        let response = self.router.oneshot(request).await.expect("the router answers");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.expect("response body").to_bytes();
@@ -210,7 +218,13 @@ impl TestApp {
     }
 
     pub fn request(&self, method: Method, path: &str) -> Req<'_> {
-        Req { app: self, builder: Request::builder().method(method).uri(path), body: Body::empty() }
+        let builder = Request::builder().method(method).uri(path);
+        Req { router: self.router.clone(), app: Some(self), builder, body: Body::empty() }
+    }
+
+    /// A client sending `token` as bearer, shaped like `reqwest::Client` (paths, not URLs).
+    pub fn client(&self, token: &str) -> Client {
+        Client { router: self.router.clone(), token: token.to_string() }
     }
 
     pub fn get(&self, path: &str) -> Req<'_> {
@@ -230,6 +244,40 @@ impl TestApp {
     }
 
     pub fn delete(&self, path: &str) -> Req<'_> {
+        self.request(Method::DELETE, path)
+    }
+}
+
+/// In-process stand-in for a `reqwest::Client` with a default bearer token.
+#[derive(Clone)]
+pub struct Client {
+    router: Router,
+    token: String,
+}
+
+impl Client {
+    pub fn request(&self, method: Method, path: impl AsRef<str>) -> Req<'static> {
+        let builder = Request::builder().method(method).uri(path.as_ref());
+        Req { router: self.router.clone(), app: None, builder, body: Body::empty() }.bearer(&self.token)
+    }
+
+    pub fn get(&self, path: impl AsRef<str>) -> Req<'static> {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: impl AsRef<str>) -> Req<'static> {
+        self.request(Method::POST, path)
+    }
+
+    pub fn put(&self, path: impl AsRef<str>) -> Req<'static> {
+        self.request(Method::PUT, path)
+    }
+
+    pub fn patch(&self, path: impl AsRef<str>) -> Req<'static> {
+        self.request(Method::PATCH, path)
+    }
+
+    pub fn delete(&self, path: impl AsRef<str>) -> Req<'static> {
         self.request(Method::DELETE, path)
     }
 }

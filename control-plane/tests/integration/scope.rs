@@ -4,6 +4,9 @@
 
 use crate::common;
 
+use axum::http::StatusCode;
+use common::app::{Client, Req};
+use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::clock::FixedClock;
 use entcp::identity::Role;
@@ -11,7 +14,6 @@ use entcp::registry::manage::{create_org, NewOrg};
 use entcp::registry::queries;
 use entcp::registry::{Org, OrgKind};
 use entcp::store::Store;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -19,7 +21,7 @@ use std::sync::Arc;
 /// Boulogne-Billancourt (Versailles, 25), with an EPCI of the Val-de-Marne.
 struct World {
     db: common::TestDb,
-    base: String,
+    app: TestApp,
     epci: Org,
 }
 
@@ -63,17 +65,17 @@ async fn world(db: common::TestDb) -> World {
         departement: Some("94".into()),
     };
     let epci = create_org(&db.store, &admin(), new, t0()).await.unwrap();
-    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
-    World { db, base, epci }
+    let app = TestApp::over(&db.store).build().await;
+    World { db, app, epci }
 }
 
 impl World {
-    async fn client(&self, email: &str, role: Role, org: Option<&str>) -> reqwest::Client {
-        common::client_with(&token_for(&self.db.store, email, role, org).await)
+    async fn client(&self, email: &str, role: Role, org: Option<&str>) -> Client {
+        self.app.client(&token_for(&self.db.store, email, role, org).await)
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}/api/v1{path}", self.base)
+        format!("/api/v1{path}")
     }
 
     async fn members(&self) -> Vec<String> {
@@ -86,11 +88,9 @@ impl World {
     }
 }
 
-async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+async fn send(req: Req<'_>) -> (StatusCode, Value) {
+    let resp = req.send().await;
+    (StatusCode::from_u16(resp.status).unwrap(), resp.body)
 }
 
 backend_test!(epci_roles_cannot_add_a_commune_without_its_consent);
@@ -205,7 +205,7 @@ async fn a_commune_declines_an_invitation_and_stays_out(db: crate::common::TestD
 }
 
 /// Every page of `path` (with `limit=1`) walked by `client`: the items' and the cursors' values.
-async fn walk(client: &reqwest::Client, url: &str, key: &str) -> (Vec<String>, Vec<String>) {
+async fn walk(client: &Client, url: &str, key: &str) -> (Vec<String>, Vec<String>) {
     let (mut items, mut cursors) = (Vec::new(), Vec::new());
     let mut cursor: Option<String> = None;
     for _ in 0..100 {
@@ -268,7 +268,7 @@ async fn outbox_and_job_runs_are_for_administrators_only(db: crate::common::Test
     assert!(body.to_string().contains("dpo@ac-versailles.fr"));
 }
 
-async fn upload(client: &reqwest::Client, url: &str, csv: String) -> (StatusCode, Value) {
+async fn upload(client: &Client, url: &str, csv: String) -> (StatusCode, Value) {
     send(client.post(url).header("content-type", "text/csv").body(csv)).await
 }
 
@@ -342,6 +342,14 @@ async fn serve_with_limit(store: Store, max_body_bytes: usize) -> String {
     base
 }
 
+/// [`send`] over the socket, for the tests where the socket is the point (body limits).
+async fn send_socket(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 backend_test!(an_oversized_upload_answers_413_with_nothing_imported);
 async fn an_oversized_upload_answers_413_with_nothing_imported(db: crate::common::TestDb) {
     let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
@@ -349,7 +357,7 @@ async fn an_oversized_upload_answers_413_with_nothing_imported(db: crate::common
     let admin = common::client_with(&token_for(&db.store, "admin@test.fr", Role::Admin, None).await);
     let url = format!("{base}/api/v1/imports/annuaire");
     let sized = admin.post(&url).header("content-type", "text/csv").body(csv.clone());
-    let (status, body) = send(sized).await;
+    let (status, body) = send_socket(sized).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{}: {body}", db.name);
     assert_eq!(body["type"], "urn:entcp:problem:payload-too-large");
     // Chunked: no length announced, the limit is found while reading.
@@ -458,7 +466,7 @@ async fn only_the_roles_working_on_conventions_read_them_and_only_signers_see_wh
     assert!(!seen.to_string().contains("dan@ac-creteil.fr"), "{}: {seen}", w.db.name);
     let (_, listed) = send(auditeur.get(w.url("/conventions"))).await;
     assert!(!listed.to_string().contains("dan@ac-creteil.fr"));
-    let document = auditeur.get(format!("{url}/document")).send().await.unwrap().text().await.unwrap();
+    let document = auditeur.get(format!("{url}/document")).send().await.text;
     assert!(!document.contains("dan@ac-creteil.fr"));
 }
 
