@@ -43,6 +43,7 @@ pub struct Resp {
     pub status: u16,
     pub headers: HeaderMap,
     pub text: String,
+    pub bytes: Vec<u8>,
     /// The body as JSON, or `Null` when it is not JSON.
     pub body: Value,
 }
@@ -73,8 +74,8 @@ impl Req<'_> {
         self.header("authorization", &format!("Bearer {token}"))
     }
 
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.builder = self.builder.header(name, value);
+    pub fn header(mut self, name: &str, value: impl AsRef<str>) -> Self {
+        self.builder = self.builder.header(name, value.as_ref());
         self
     }
 
@@ -111,7 +112,7 @@ impl Req<'_> {
         let bytes = response.into_body().collect().await.expect("response body").to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, headers, text, body }
+        Resp { status, headers, text, bytes: bytes.to_vec(), body }
     }
 }
 
@@ -259,6 +260,11 @@ impl Client {
     pub fn request(&self, method: Method, path: impl AsRef<str>) -> Req<'static> {
         let builder = Request::builder().method(method).uri(path.as_ref());
         Req { router: self.router.clone(), app: None, builder, body: Body::empty() }.bearer(&self.token)
+    }
+
+    /// The same user, sending to another app (another clock or configuration over the store).
+    pub fn to(&self, app: &TestApp) -> Client {
+        app.client(&self.token)
     }
 
     pub fn get(&self, path: impl AsRef<str>) -> Req<'static> {

@@ -7,8 +7,9 @@
 
 use crate::common;
 
+use common::app::{Client, Req};
 use common::odf::{mimetype, ods_sheets, odt_text};
-use common::{admin, client_with, t0, token_for};
+use common::{admin, t0, token_for, TestApp};
 use entcp::clock::FixedClock;
 use entcp::identity::Role;
 use entcp::registry::manage::{create_org, NewOrg};
@@ -34,18 +35,19 @@ fn bad_luhn(valid: &str) -> String {
 }
 
 struct World {
-    base: String,
+    app: TestApp,
     store: Store,
     coordinator: Org,
-    coord: reqwest::Client,
-    communes: Vec<(Org, reqwest::Client)>,
+    coord: Client,
+    communes: Vec<(Org, Client)>,
     /// A collectivité bound to a commune that never applies.
-    outsider: reqwest::Client,
+    outsider: Client,
     outsider_commune: Org,
 }
 
 async fn world(db: &common::TestDb) -> World {
     let store = db.store.clone();
+    let app = TestApp::over(&store).build().await;
     common::import_sample(&store).await;
     // The sample carries no head counts: give every école a deterministic one.
     let ids: Vec<String> = sqlx::query("SELECT id FROM orgs WHERE kind = 'etablissement' ORDER BY id")
@@ -74,7 +76,7 @@ async fn world(db: &common::TestDb) -> World {
         departement: Some("94".into()),
     };
     let coordinator = create_org(&store, &admin(), new, t0()).await.unwrap();
-    let coord = client_with(&token_for(&store, "coord@sm94.fr", Role::Coordinateur, Some(&coordinator.id)).await);
+    let coord = app.client(&token_for(&store, "coord@sm94.fr", Role::Coordinateur, Some(&coordinator.id)).await);
     let rows = sqlx::query(
         "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
          e.kind = 'etablissement' AND e.commune_code = c.code) ORDER BY c.code LIMIT 27",
@@ -87,18 +89,15 @@ async fn world(db: &common::TestDb) -> World {
         let code: String = row.get("code");
         let org = entcp::registry::resolve_org(&store, &format!("commune:{code}")).await.unwrap();
         let token = token_for(&store, &format!("mairie{code}@test.fr"), Role::Collectivite, Some(&org.id)).await;
-        communes.push((org, client_with(&token)));
+        communes.push((org, app.client(&token)));
     }
     let (outsider_commune, outsider) = communes.pop().unwrap();
-    let base = common::serve(store.clone(), Arc::new(FixedClock::new(t0()))).await;
-    World { base, store, coordinator, coord, communes, outsider, outsider_commune }
+    World { app, store, coordinator, coord, communes, outsider, outsider_commune }
 }
 
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let body = resp.text().await.unwrap();
-    (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+async fn send(req: Req<'_>) -> (u16, Value) {
+    let resp = req.send().await;
+    (resp.status, serde_json::from_str(&resp.text).unwrap_or(Value::String(resp.text)))
 }
 
 fn fields(problem: &Value) -> Vec<String> {
@@ -152,7 +151,7 @@ backend_test!(a_groupement_of_25_communes_runs_from_applications_to_decp);
 async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::common::TestDb) {
     let w = world(&db).await;
     let name = db.name;
-    let api = |p: &str| format!("{}/api/v1{p}", w.base);
+    let api = |p: &str| format!("/api/v1{p}");
 
     // A cost key that does not sum to 100 % is refused, field named.
     let mut body = json!({
@@ -237,10 +236,10 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
 
     // After the deadline (another server, clock later): 409.
     let late_clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(60)));
-    let late = common::serve(w.store.clone(), late_clock).await;
+    let late = TestApp::over(&w.store).clock(late_clock).build().await;
     let ok = json!({ "applicant": outsider_key, "deliberation_number": "D-2", "deliberation_date": "2026-06-01" });
     let (status, problem) =
-        send(w.outsider.post(format!("{late}/api/v1/groupements/{id}/applications")).json(&ok)).await;
+        send(w.outsider.to(&late).post(format!("/api/v1/groupements/{id}/applications")).json(&ok)).await;
     assert_eq!(status, 409, "{name}: {problem}");
     assert!(problem["detail"].as_str().unwrap().contains("date limite"), "{problem}");
 
@@ -313,18 +312,18 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let download = |doc: &Value, format: &str| {
         w.coord.get(api(&format!("/groupements/{id}/documents/{}?format={format}", doc["id"].as_str().unwrap())))
     };
-    let v1 = download(&membres_v1, "odt").send().await.unwrap();
-    assert_eq!(v1.status(), 200);
-    let v1_text = odt_text(&v1.bytes().await.unwrap());
-    let v2_text = odt_text(&download(&membres_v2, "odt").send().await.unwrap().bytes().await.unwrap());
+    let v1 = download(&membres_v1, "odt").send().await;
+    assert_eq!(v1.status, 200);
+    let v1_text = odt_text(&v1.bytes);
+    let v2_text = odt_text(&download(&membres_v2, "odt").send().await.bytes);
     assert!(!v1_text.contains(last.as_str()) && v2_text.contains(last.as_str()), "{name}: v1 before, v2 after");
 
     // The CCTP as ODT, read back.
     let (status, cctp) = send(gen("cctp")).await;
     assert_eq!(status, 201, "{name}: {cctp}");
-    let odt = download(&cctp, "odt").send().await.unwrap();
-    assert_eq!(odt.headers()["content-type"], entcp::documents::ODT_MIME);
-    let odt = odt.bytes().await.unwrap();
+    let odt = download(&cctp, "odt").send().await;
+    assert_eq!(odt.headers["content-type"], entcp::documents::ODT_MIME);
+    let odt = odt.bytes;
     assert_eq!(mimetype(&odt), entcp::documents::ODT_MIME);
     let text = odt_text(&odt);
     for needle in ["article 28", "Union européenne", "réversibilité", "SDET", "EduConnect", "GAR", "RGAA", "P1"] {
@@ -335,19 +334,19 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         assert!(text.contains(&service.name), "{name}: CCTP lacks service {}", service.name);
     }
     // PDF when LibreOffice is installed, a clear 503 otherwise.
-    let pdf = download(&cctp, "pdf").send().await.unwrap();
-    match pdf.status().as_u16() {
-        200 => assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF")),
-        503 => assert!(pdf.text().await.unwrap().contains("LibreOffice")),
+    let pdf = download(&cctp, "pdf").send().await;
+    match pdf.status {
+        200 => assert!(pdf.bytes.starts_with(b"%PDF")),
+        503 => assert!(pdf.text.contains("LibreOffice")),
         other => panic!("{name}: PDF answered {other}"),
     }
-    let html = download(&cctp, "html").send().await.unwrap().text().await.unwrap();
+    let html = download(&cctp, "html").send().await.text;
     assert!(html.contains("<html") && html.contains("CCTP"));
 
     // The quantity annex as ODS, read back: one row per member and the totals.
     let (status, annex) = send(gen("quantites")).await;
     assert_eq!(status, 201, "{name}: {annex}");
-    let ods = download(&annex, "ods").send().await.unwrap().bytes().await.unwrap();
+    let ods = download(&annex, "ods").send().await.bytes;
     let sheets = ods_sheets(&ods);
     assert_eq!(sheets[0].0, "Quantités");
     let rows = &sheets[0].1;
@@ -476,7 +475,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         departement: Some("13".into()),
     };
     let other = create_org(&w.store, &admin(), other, t0()).await.unwrap();
-    let elsewhere = client_with(&token_for(&w.store, "coord@ailleurs.fr", Role::Coordinateur, Some(&other.id)).await);
+    let elsewhere = w.app.client(&token_for(&w.store, "coord@ailleurs.fr", Role::Coordinateur, Some(&other.id)).await);
     let cctp_id = cctp["id"].as_str().unwrap();
     let (status, _) = send(elsewhere.get(api(&format!("/groupements/{id}/documents/{cctp_id}")))).await;
     assert_eq!(status, 404, "{name}: not shared yet");
@@ -490,8 +489,8 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let items = library["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{name}: {library}");
     assert!(!library.to_string().contains("coord@sm94.fr"), "no personal data in the library");
-    let resp = elsewhere.get(api(&format!("/groupements/{id}/documents/{cctp_id}?format=odt"))).send().await.unwrap();
-    assert_eq!(resp.status(), 200, "{name}");
+    let resp = elsewhere.get(api(&format!("/groupements/{id}/documents/{cctp_id}?format=odt"))).send().await;
+    assert_eq!(resp.status, 200, "{name}");
     let (status, _) =
         send(elsewhere.get(api(&format!("/groupements/{id}/documents/{}", annex["id"].as_str().unwrap())))).await;
     assert_eq!(status, 404, "{name}: the unshared annex stays private");
@@ -501,7 +500,7 @@ backend_test!(state_rules_versions_and_reapplications_answer_precisely);
 async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::common::TestDb) {
     let w = world(&db).await;
     let name = db.name;
-    let api = |p: &str| format!("{}/api/v1{p}", w.base);
+    let api = |p: &str| format!("/api/v1{p}");
     let body = json!({
         "coordinator": format!("syndicat_mixte:{}", w.coordinator.code),
         "title": "ENT 1er degré",
@@ -544,7 +543,7 @@ async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::com
         |org: &Org| json!({ "applicant": org.id, "deliberation_number": "DCM-1", "deliberation_date": "2026-05-12" });
     let (status, app) = send(client.post(&applications).json(&application(commune))).await;
     assert_eq!(status, 201, "{name}: {app}");
-    let root = client_with(&token_for(&w.store, "root@test.fr", Role::Admin, None).await);
+    let root = w.app.client(&token_for(&w.store, "root@test.fr", Role::Admin, None).await);
     let (status, problem) = send(root.post(&applications).json(&application(&epci))).await;
     assert_eq!(status, 409, "{name}: {problem}");
     assert_eq!(problem["overlaps"], format!("commune:{}", commune.code), "{problem}");
