@@ -4,21 +4,23 @@
 
 use crate::common;
 
+use axum::http::StatusCode;
 use chrono::{Duration, TimeZone, Utc};
+use common::app::{Client, Req};
 use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};
+use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::clock::{Clock, FixedClock};
 use entcp::identity::Role;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 struct Cycle {
-    base: String,
+    app: TestApp,
     clock: Arc<FixedClock>,
-    dan: reqwest::Client,
-    mairie: reqwest::Client,
-    directeur: reqwest::Client,
+    dan: Client,
+    mairie: Client,
+    directeur: Client,
     db: common::TestDb,
 }
 
@@ -29,20 +31,17 @@ async fn import_sample(store: &entcp::store::Store) {
 async fn setup(db: common::TestDb) -> Cycle {
     import_sample(&db.store).await;
     let clock = Arc::new(FixedClock::new(t0()));
-    let base = common::serve(db.store.clone(), clock.clone()).await;
-    let dan = common::client_with(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
-    let mairie =
-        common::client_with(&token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
-    let directeur = common::client_with(
-        &token_for(&db.store, "ce.0940176f@ac-creteil.fr", Role::ChefEtablissement, Some("0940176F")).await,
-    );
-    Cycle { base, clock, dan, mairie, directeur, db }
+    let app = TestApp::over(&db.store).clock(clock.clone()).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+    let mairie = app.client(&token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
+    let directeur =
+        app.client(&token_for(&db.store, "ce.0940176f@ac-creteil.fr", Role::ChefEtablissement, Some("0940176F")).await);
+    Cycle { app, clock, dan, mairie, directeur, db }
 }
 
-async fn call(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+async fn call(req: Req<'_>) -> (StatusCode, Value) {
+    let resp = req.send().await;
+    (StatusCode::from_u16(resp.status).unwrap(), resp.body)
 }
 
 fn tripartite(start: &str) -> Value {
@@ -56,7 +55,7 @@ fn tripartite(start: &str) -> Value {
 
 impl Cycle {
     fn url(&self, path: &str) -> String {
-        format!("{}/api/v1/conventions{path}", self.base)
+        format!("/api/v1/conventions{path}")
     }
 
     async fn create(&self, body: Value) -> Value {
@@ -65,7 +64,7 @@ impl Cycle {
         conv
     }
 
-    async fn post(&self, who: &reqwest::Client, id: &str, action: &str, body: Value) -> (StatusCode, Value) {
+    async fn post(&self, who: &Client, id: &str, action: &str, body: Value) -> (StatusCode, Value) {
         call(who.post(self.url(&format!("/{id}/{action}"))).json(&body)).await
     }
 
@@ -139,12 +138,12 @@ async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users
     assert_eq!(active["status"], "active", "{}", c.db.name);
     assert_eq!(c.mails("ent@fresnes.fr", "active").await, 1);
 
-    let html = c.dan.get(c.url(&format!("/{id}/document?format=html"))).send().await.unwrap().text().await.unwrap();
+    let html = c.dan.get(c.url(&format!("/{id}/document?format=html"))).send().await.text;
     assert!(html.contains(&new_hash), "the signature page shows the hash");
     assert!(html.contains("Ecole élémentaire Robert Doisneau") && html.contains("Signatures"));
-    let odt = c.dan.get(c.url(&format!("/{id}/document?format=odt"))).send().await.unwrap();
-    assert_eq!(odt.headers()["content-type"], entcp::documents::ODT_MIME);
-    let bytes = odt.bytes().await.unwrap();
+    let odt = c.dan.get(c.url(&format!("/{id}/document?format=odt"))).send().await;
+    assert_eq!(odt.headers["content-type"], entcp::documents::ODT_MIME);
+    let bytes = odt.bytes;
     assert_eq!(&bytes[30..38], b"mimetype", "the first zip entry is the mimetype");
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
     let mut content = String::new();
@@ -152,8 +151,7 @@ async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users
     assert!(content.contains(&new_hash));
 
     // The three parties see it; another commune does not.
-    let other =
-        common::client_with(&token_for(&c.db.store, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await);
+    let other = c.app.client(&token_for(&c.db.store, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await);
     let (s, _) = call(other.get(c.url(&format!("/{id}")))).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, listed) = call(other.get(c.url("?status=active"))).await;
@@ -308,14 +306,11 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
 ) {
     let (academie, departement, college) = college_world(&db.store).await;
     let clock = Arc::new(FixedClock::new(t0()));
-    let base = common::serve(db.store.clone(), clock.clone()).await;
-    let dan = common::client_with(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
-    let cd =
-        common::client_with(&token_for(&db.store, "ent@departement.fr", Role::Collectivite, Some(&departement)).await);
-    let chef = common::client_with(
-        &token_for(&db.store, "principal@college.fr", Role::ChefEtablissement, Some(&college)).await,
-    );
-    let url = |path: &str| format!("{base}/api/v1/conventions{path}");
+    let app = TestApp::over(&db.store).clock(clock.clone()).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
+    let cd = app.client(&token_for(&db.store, "ent@departement.fr", Role::Collectivite, Some(&departement)).await);
+    let chef = app.client(&token_for(&db.store, "principal@college.fr", Role::ChefEtablissement, Some(&college)).await);
+    let url = |path: &str| format!("/api/v1/conventions{path}");
     let body = json!({
         "model": "tripartite-second-degre",
         "parties": { "academie": academie, "collectivite": departement, "etablissement": college },
@@ -324,7 +319,7 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
     let (s, conv) = call(dan.post(url("")).json(&body)).await;
     assert_eq!(s, StatusCode::CREATED, "{}: {conv}", db.name);
     let id = conv["id"].as_str().unwrap().to_string();
-    let post = |who: &reqwest::Client, action: &str, body: Value| who.post(url(&format!("/{id}/{action}"))).json(&body);
+    let post = |who: &Client, action: &str, body: Value| who.post(url(&format!("/{id}/{action}"))).json(&body);
     assert_eq!(call(post(&dan, "submit", json!({}))).await.0, StatusCode::OK);
 
     let (s, p) = call(post(&dan, "sign", json!({}))).await;
@@ -444,10 +439,9 @@ async fn a_signed_copy_larger_than_json_bodies_is_stored_with_its_hash() {
         .header("content-type", "application/pdf")
         .body(pdf)
         .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let body: Value = resp.json().await.unwrap();
+        .await;
+    assert_eq!(resp.status, StatusCode::OK);
+    let body: Value = resp.body;
     assert_eq!(body["signed_files"][0]["sha256"], expected.as_str());
     assert_eq!(body["signed_files"][0]["uploaded_by"], "user:ent@fresnes.fr");
     let not_pdf = c
@@ -456,13 +450,12 @@ async fn a_signed_copy_larger_than_json_bodies_is_stored_with_its_hash() {
         .header("content-type", "application/pdf")
         .body("hello")
         .send()
-        .await
-        .unwrap();
-    assert_eq!(not_pdf.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        .await;
+    assert_eq!(not_pdf.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 /// Sends each request at the same time; the statuses in order.
-async fn all_at_once(requests: Vec<reqwest::RequestBuilder>) -> Vec<StatusCode> {
+async fn all_at_once(requests: Vec<Req<'static>>) -> Vec<StatusCode> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, req) in requests.into_iter().enumerate() {
         tasks.spawn(async move { (i, call(req).await) });
@@ -510,7 +503,7 @@ async fn three_parties_signing_at_the_same_instant_leave_the_convention_signed(d
     let c = setup(db).await;
     for _ in 0..5 {
         let id = submitted(&c).await;
-        let sign = |who: &reqwest::Client| who.post(c.url(&format!("/{id}/sign"))).json(&json!({}));
+        let sign = |who: &Client| who.post(c.url(&format!("/{id}/sign"))).json(&json!({}));
         let statuses = all_at_once(vec![sign(&c.directeur), sign(&c.mairie), sign(&c.dan)]).await;
         assert_eq!(statuses, vec![StatusCode::OK; 3], "{}", c.db.name);
         let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
@@ -567,7 +560,9 @@ async fn every_convention_step_runs_on_a_pool_of_one_connection(db: crate::commo
     let options =
         entcp::store::PoolOptions { max_connections: Some(1), acquire_timeout: std::time::Duration::from_secs(3) };
     let one = entcp::store::Store::connect_with(&c.db.url, options).await.unwrap();
-    let c = Cycle { base: common::serve(one, c.clock.clone()).await, ..c };
+    let app = TestApp::over(&one).clock(c.clock.clone()).build().await;
+    let (dan, mairie, directeur) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app));
+    let c = Cycle { app, dan, mairie, directeur, ..c };
     let id = submitted(&c).await;
     let (s, body) = c.post(&c.mairie, &id, "refuse", json!({ "comment": "Montant à revoir" })).await;
     assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
@@ -594,11 +589,11 @@ async fn signed_copies_are_refused_on_a_draft_and_bounded_in_number(db: crate::c
             .body(format!("%PDF-1.7\n% copie {n}\n"))
             .send()
     };
-    assert_eq!(upload(0).await.unwrap().status(), StatusCode::CONFLICT, "a draft has no signed copy");
+    assert_eq!(upload(0).await.status, StatusCode::CONFLICT, "a draft has no signed copy");
     c.post(&c.dan, &id, "submit", json!({})).await;
     for n in 0..entcp::conventions::workflow::MAX_SIGNED_COPIES as usize {
-        assert_eq!(upload(n).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(upload(n).await.status, StatusCode::OK);
     }
-    let resp = upload(99).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let resp = upload(99).await;
+    assert_eq!(resp.status, StatusCode::CONFLICT);
 }
