@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::logs::Captured;
-use common::{client_with, t0, token_for};
+use common::{client_with, t0, token_for, TestApp};
 use entcp::clock::FixedClock;
 use entcp::identity::Role;
 use reqwest::Method;
@@ -16,31 +16,29 @@ const SCHOOL: &str = "0940176F";
 const COMMUNE: &str = "commune:94034";
 
 struct Api {
-    base: String,
+    app: TestApp,
 }
 
 impl Api {
     async fn start(db: &common::TestDb) -> Api {
         common::import_sample(&db.store).await;
-        Api { base: common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await }
+        Api { app: TestApp::over(&db.store).build().await }
     }
 
     async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let client = client_with(token);
-        let mut req = client.request(method.clone(), format!("{}/api/v1{path}", self.base));
+        let client = self.app.client(token);
+        let mut req = client.request(method.clone(), format!("/api/v1{path}"));
         if method == Method::PATCH {
-            let current = client.get(format!("{}/api/v1{path}", self.base)).send().await.unwrap();
-            if let Some(tag) = current.headers().get("etag") {
-                req = req.header("if-match", tag.clone());
+            let current = client.get(format!("/api/v1{path}")).send().await;
+            if let Some(tag) = current.header("etag") {
+                req = req.header("if-match", tag);
             }
         }
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        let resp = req.send().await;
+        (resp.status, serde_json::from_str(&resp.text).unwrap_or(Value::String(resp.text)))
     }
 
     async fn patch(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
@@ -221,15 +219,15 @@ async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_
 }
 
 async fn patch_with_if_match(api: &Api, token: &str, if_match: &str) -> (u16, Value) {
-    let resp = client_with(token)
-        .patch(format!("{}/api/v1/orgs/{SCHOOL}", api.base))
+    let resp = api
+        .app
+        .client(token)
+        .patch(format!("/api/v1/orgs/{SCHOOL}"))
         .header("if-match", if_match)
         .json(&json!({ "email": format!("v{}@ecole.fr", if_match.len()) }))
         .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+        .await;
+    (resp.status, resp.body)
 }
 
 backend_test!(if_match_star_matches_any_version_and_weak_or_unquoted_tags_are_refused);
@@ -252,14 +250,14 @@ async fn two_authorization_headers_are_not_authenticated() {
     let db = common::sqlite().await;
     let api = Api::start(&db).await;
     let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
-    let resp = reqwest::Client::new()
-        .get(format!("{}/api/v1/me", api.base))
+    let resp = api
+        .app
+        .get("/api/v1/me")
         .header("authorization", format!("Bearer {admin}"))
         .header("authorization", "Bearer entcp_00000000_autre")
         .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
+        .await;
+    assert_eq!(resp.status, 401);
 }
 
 #[tokio::test]
@@ -274,12 +272,8 @@ async fn request_logs_name_the_path_never_the_query_string() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let resp = client_with(&admin)
-        .get(format!("{}/api/v1/orgs?q=fresnes&access_token=entcp_deadbeef_secret", api.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let resp = api.app.client(&admin).get("/api/v1/orgs?q=fresnes&access_token=entcp_deadbeef_secret").send().await;
+    assert_eq!(resp.status, 200);
     let log = captured.text();
     assert!(log.contains("/api/v1/orgs"), "{log}");
     assert!(!log.contains("entcp_deadbeef_secret") && !log.contains("q=fresnes"), "{log}");
@@ -310,9 +304,9 @@ async fn document_responses_are_uncached_unsniffed_sandboxed_attachments() {
         "/rgpd/breaches/academie:24?format=csv",
         "/support/report?format=csv",
     ] {
-        let resp = client_with(&admin).get(format!("{}/api/v1{path}", api.base)).send().await.unwrap();
-        assert_eq!(resp.status(), 200, "{path}");
-        let h = resp.headers();
+        let resp = api.app.client(&admin).get(format!("/api/v1{path}")).send().await;
+        assert_eq!(resp.status, 200, "{path}");
+        let h = &resp.headers;
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["cache-control"], "no-store", "{path}");
         assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\""), "{path}");
@@ -349,14 +343,15 @@ async fn if_match_star_updates_a_ticket_named_by_its_reference(db: crate::common
         "category": "acces", "impact": "haute", "urgency": "haute" });
     let (_, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new)).await;
     let reference = ticket["reference"].as_str().unwrap();
-    let resp = client_with(&admin)
-        .patch(format!("{}/api/v1/support/tickets/{reference}", api.base))
+    let resp = api
+        .app
+        .client(&admin)
+        .patch(format!("/api/v1/support/tickets/{reference}"))
         .header("if-match", "*")
         .json(&json!({ "assigned_team": "Équipe ENT" }))
         .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}: {}", db.name, resp.text().await.unwrap());
+        .await;
+    assert_eq!(resp.status, 200, "{}: {}", db.name, resp.text);
 }
 
 /// A server counting at most `max_failures` failed authentications per minute;
