@@ -4,31 +4,31 @@
 
 use crate::common;
 
-use common::{admin, client_with, odf, t0, token_for};
+use axum::http::StatusCode;
+use common::app::{Client, Req};
+use common::{admin, odf, t0, token_for, TestApp};
 use entcp::clock::FixedClock;
 use entcp::contracts::{self, NewContract};
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 struct Demo {
-    base: String,
+    app: TestApp,
     db: common::TestDb,
-    dan: reqwest::Client,
-    dpo: reqwest::Client,
-    admin: reqwest::Client,
-    chef: reqwest::Client,
+    dan: Client,
+    dpo: Client,
+    admin: Client,
+    chef: Client,
 }
 
-async fn call(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+async fn call(req: Req<'_>) -> (StatusCode, Value) {
+    let resp = req.send().await;
+    (StatusCode::from_u16(resp.status).unwrap(), resp.body)
 }
 
 /// An active bipartite convention between the académie and a commune, signed over HTTP.
-async fn convention(d: &Demo, commune: &str, mairie: &reqwest::Client) {
-    let url = |p: &str| format!("{}/api/v1/conventions{p}", d.base);
+async fn convention(d: &Demo, commune: &str, mairie: &Client) {
+    let url = |p: &str| format!("/api/v1/conventions{p}");
     let body = json!({
         "model": "bipartite-commune",
         "parties": { "academie": "academie:24", "collectivite": format!("commune:{commune}") },
@@ -49,7 +49,7 @@ async fn convention(d: &Demo, commune: &str, mairie: &reqwest::Client) {
 
 async fn provision(d: &Demo, slug: &str) {
     for to in ["provisioning", "active"] {
-        let url = format!("{}/api/v1/tenants/{slug}/transition", d.base);
+        let url = format!("/api/v1/tenants/{slug}/transition");
         let (s, body) = call(d.dan.post(url).json(&json!({ "to": to }))).await;
         assert_eq!(s, StatusCode::OK, "{body}");
     }
@@ -63,22 +63,22 @@ async fn demo(db: common::TestDb) -> Demo {
     let config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };
     let state = crate::common::app::app_state(db.store.clone(), config, clock.clone());
     entcp::demo::load(&state).await.unwrap();
-    let base = common::serve(db.store.clone(), clock).await;
+    let app = TestApp::over(&db.store).clock(clock).build().await;
     let store = &db.store.clone();
     let d = Demo {
-        dan: client_with(&token_for(store, "dan@ac-creteil.fr", entcp::identity::Role::Dan, Some("academie:24")).await),
-        dpo: client_with(&token_for(store, "dpd@ac-creteil.fr", entcp::identity::Role::Dpo, Some("academie:24")).await),
-        admin: client_with(&token_for(store, "admin@test.fr", entcp::identity::Role::Admin, None).await),
-        chef: client_with(
+        dan: app.client(&token_for(store, "dan@ac-creteil.fr", entcp::identity::Role::Dan, Some("academie:24")).await),
+        dpo: app.client(&token_for(store, "dpd@ac-creteil.fr", entcp::identity::Role::Dpo, Some("academie:24")).await),
+        admin: app.client(&token_for(store, "admin@test.fr", entcp::identity::Role::Admin, None).await),
+        chef: app.client(
             &token_for(store, "ce.0940198e@ac-creteil.fr", entcp::identity::Role::ChefEtablissement, Some("0940198E"))
                 .await,
         ),
-        base,
+        app,
         db,
     };
     for (commune, email) in [("94034", "ent@fresnes.fr"), ("94081", "ent@vitry.fr")] {
         let role = entcp::identity::Role::Collectivite;
-        let mairie = client_with(&token_for(&d.db.store, email, role, Some(&format!("commune:{commune}"))).await);
+        let mairie = d.app.client(&token_for(&d.db.store, email, role, Some(&format!("commune:{commune}"))).await);
         convention(&d, commune, &mairie).await;
     }
     provision(&d, "fresnes").await;
@@ -122,17 +122,12 @@ async fn demo(db: common::TestDb) -> Demo {
 
 impl Demo {
     fn url(&self, path: &str) -> String {
-        format!("{}/api/v1/rgpd{path}", self.base)
+        format!("/api/v1/rgpd{path}")
     }
 
-    async fn export(
-        &self,
-        who: &reqwest::Client,
-        org: &str,
-        format: &str,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
-        let resp = who.get(self.url(&format!("/registers/{org}?format={format}"))).send().await.unwrap();
-        (resp.status(), resp.headers().clone(), resp.bytes().await.unwrap().to_vec())
+    async fn export(&self, who: &Client, org: &str, format: &str) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let resp = who.get(self.url(&format!("/registers/{org}?format={format}"))).send().await;
+        (StatusCode::from_u16(resp.status).unwrap(), resp.headers, resp.bytes)
     }
 
     /// Takes a snapshot of the académie's register; returns the register and the snapshot's id.
@@ -219,7 +214,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     let mut doc: Value =
         serde_yaml::from_str(include_str!("../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
     doc["spec"]["options"] = json!(["visio"]);
-    let tenant_url = format!("{}/api/v1/tenants/vitry-henri-wallon-a", d.base);
+    let tenant_url = "/api/v1/tenants/vitry-henri-wallon-a".to_string();
     let (_, tenant) = call(d.dan.get(&tenant_url)).await;
     let version = tenant["version"].as_i64().unwrap();
     let (s, body) = call(d.dan.put(&tenant_url).header("if-match", format!("\"{version}\"")).json(&doc)).await;
@@ -344,10 +339,10 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(csv), Default::default(), t0())
         .await
         .unwrap();
-    let base = common::serve(store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    let app = TestApp::over(&store).build().await;
     let dpo =
-        client_with(&token_for(&store, "dpd@ac-creteil.fr", entcp::identity::Role::Dpo, Some("academie:24")).await);
-    let url = |p: &str| format!("{base}/api/v1/rgpd{p}");
+        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::identity::Role::Dpo, Some("academie:24")).await);
+    let url = |p: &str| format!("/api/v1/rgpd{p}");
     let breach = |aware: &str| {
         json!({
             "title": "Liste de classe envoyée au mauvais destinataire", "facts": "Courriel mal adressé",
@@ -379,8 +374,8 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     let (s, _) =
         call(dpo.put(url(&format!("/breaches/0940198E/{id}"))).header("if-match", "\"1\"").json(&decided)).await;
     assert_eq!(s, StatusCode::PRECONDITION_FAILED);
-    let resp = dpo.get(url("/breaches/0940198E?format=csv")).send().await.unwrap();
-    let text = resp.text().await.unwrap();
+    let resp = dpo.get(url("/breaches/0940198E?format=csv")).send().await;
+    let text = resp.text;
     assert!(text.starts_with('\u{feff}') && text.contains("non requise (aucune donnée sensible"), "{text}");
 
     let request = json!({ "kind": "erasure", "requester": "R. L. (dossier 12)", "received_on": "2026-01-31" });
@@ -391,8 +386,8 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     let future = json!({ "kind": "access", "requester": "X", "received_on": "2027-01-01" });
     let (s, body) = call(dpo.post(url("/requests/0940198E")).json(&future)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let resp = dpo.get(url("/requests/0940198E?format=ods")).send().await.unwrap();
-    let sheets = odf::ods_sheets(&resp.bytes().await.unwrap());
+    let resp = dpo.get(url("/requests/0940198E?format=ods")).send().await;
+    let sheets = odf::ods_sheets(&resp.bytes);
     assert_eq!(sheets[0].1[1][1], "effacement");
 }
 
