@@ -3,14 +3,22 @@
 
 use crate::common;
 
+use axum::http::StatusCode;
+use common::app::Req;
+use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::clock::FixedClock;
 use entcp::identity::Role;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-async fn call(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+async fn call(req: Req<'_>) -> (StatusCode, Value) {
+    let resp = req.send().await;
+    (StatusCode::from_u16(resp.status).unwrap(), resp.body)
+}
+
+/// [`call`] over a socket, for the test whose server shares its `AppState` with the test.
+async fn call_socket(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let resp = req.send().await.unwrap();
     let status = resp.status();
     (status, resp.json().await.unwrap_or(Value::Null))
@@ -28,14 +36,12 @@ fn doc(slug: &str, organisation: &str, hostname: &str) -> Value {
 backend_test!(a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active);
 async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active(db: crate::common::TestDb) {
     common::import_sample(&db.store).await;
-    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
-    let dan = common::client_with(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
-    let mairie =
-        common::client_with(&token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
-    let directeur =
-        common::client_with(&token_for(&db.store, "dir@ecole.fr", Role::ChefEtablissement, Some("0940176F")).await);
-    let root = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
-    let url = |p: &str| format!("{base}/api/v1{p}");
+    let app = TestApp::over(&db.store).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+    let mairie = app.client(&token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
+    let directeur = app.client(&token_for(&db.store, "dir@ecole.fr", Role::ChefEtablissement, Some("0940176F")).await);
+    let root = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let url = |p: &str| format!("/api/v1{p}");
 
     let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
     let (s, created) = call(mairie.post(url("/tenants")).json(&body)).await;
@@ -123,12 +129,12 @@ async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_acti
 async fn bad_tenant_documents_name_every_wrong_field() {
     let db = common::sqlite().await;
     common::import_sample(&db.store).await;
-    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
-    let root = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let app = TestApp::over(&db.store).build().await;
+    let root = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
     let mut body = doc("Mauvais_Nom", "0940176F", "localhost");
     body["spec"]["bouquet"] = json!("socle-2d");
     body["spec"]["options"] = json!(["inconnue"]);
-    let (s, p) = call(root.post(format!("{base}/api/v1/tenants")).json(&body)).await;
+    let (s, p) = call(root.post("/api/v1/tenants").json(&body)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     for field in ["metadata.name", "spec.hostname", "spec.options", "spec.bouquet"] {
@@ -136,11 +142,8 @@ async fn bad_tenant_documents_name_every_wrong_field() {
     }
     let mut wrong_kind = doc("t", "0940176F", "t.example.fr");
     wrong_kind["kind"] = json!("Deployment");
-    assert_eq!(
-        call(root.post(format!("{base}/api/v1/tenants")).json(&wrong_kind)).await.0,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
-    let schema: Value = root.get(format!("{base}/api/v1/tenant-schema")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(call(root.post("/api/v1/tenants").json(&wrong_kind)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let schema: Value = root.get("/api/v1/tenant-schema").send().await.body;
     assert!(schema["properties"]["spec"].is_object(), "{schema}");
 }
 
@@ -360,7 +363,7 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
 
     // Refused without a convention, provisioned once the tripartite second-degré convention is active.
     let to = |status: &str| json!({ "to": status });
-    let (s, refused) = call(dan.post(url("/tenants/college-essais/transition")).json(&to("provisioning"))).await;
+    let (s, refused) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("provisioning"))).await;
     assert_eq!(s, StatusCode::CONFLICT, "{refused}");
     assert!(refused["detail"].as_str().unwrap().contains("Collège des Essais"), "{refused}");
     let convention = json!({
@@ -368,16 +371,16 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
         "parties": { "academie": "academie:24", "collectivite": "departement:94", "etablissement": "0940999A" },
         "start_date": "2026-09-01"
     });
-    let (s, conv) = call(dan.post(url("/conventions")).json(&convention)).await;
+    let (s, conv) = call_socket(dan.post(url("/conventions")).json(&convention)).await;
     assert_eq!(s, StatusCode::CREATED, "{conv}");
     let id = conv["id"].as_str().unwrap();
     let step =
         |who: &reqwest::Client, action: &str| who.post(url(&format!("/conventions/{id}/{action}"))).json(&json!({}));
     for (who, action) in [(&dan, "submit"), (&dan, "visa"), (&dan, "sign"), (&cd, "sign"), (&chef, "sign")] {
-        let (s, p) = call(step(who, action)).await;
+        let (s, p) = call_socket(step(who, action)).await;
         assert_eq!(s, StatusCode::OK, "{action}: {p}");
     }
-    let (s, moved) = call(dan.post(url("/tenants/college-essais/transition")).json(&to("provisioning"))).await;
+    let (s, moved) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("provisioning"))).await;
     assert_eq!(s, StatusCode::OK, "{moved}");
     assert_eq!(moved["convention_id"], id);
 
@@ -387,7 +390,7 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     for f in ["namespace-ent-college-essais.yaml", "deployment-cahier-de-textes.yaml", "ingress-ent.yaml"] {
         assert!(base_files.contains(&f.to_string()), "{f} not in {base_files:?}");
     }
-    let (_, shown) = call(chef.get(url("/tenants/college-essais"))).await;
+    let (_, shown) = call_socket(chef.get(url("/tenants/college-essais"))).await;
     assert_eq!(shown["provisioning_state"]["observed"], "written", "{shown}");
 
     // An option through `entctl apply -f`, reconciled at once by the CLI: exactly its service's objects.
@@ -407,13 +410,13 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
 
     // Suspension scales to zero; decommissioning removes the workloads and keeps the data.
     for status in ["active", "suspended"] {
-        let (s, p) = call(dan.post(url("/tenants/college-essais/transition")).json(&to(status))).await;
+        let (s, p) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to(status))).await;
         assert_eq!(s, StatusCode::OK, "{p}");
     }
     pass().await.unwrap();
     let deployment = std::fs::read_to_string(dir.join("deployment-cahier-de-textes.yaml")).unwrap();
     assert!(deployment.contains("replicas: 0"), "{deployment}");
-    call(dan.post(url("/tenants/college-essais/transition")).json(&to("decommissioning"))).await;
+    call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("decommissioning"))).await;
     pass().await.unwrap();
     let left = files_of(&dir);
     assert!(left.iter().all(|f| !f.starts_with("deployment-") && !f.starts_with("service-")), "{left:?}");
@@ -421,8 +424,8 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     assert!(left.contains(&"persistentvolumeclaim-cahier-de-textes-data.yaml".to_string()), "{left:?}");
 
     // Archived: the data stays for three months, then the purge job deletes it, audited.
-    call(dan.post(url("/tenants/college-essais/transition")).json(&to("archived"))).await;
-    let (s, p) = call(dan.post(url("/tenants/college-essais/transition")).json(&to("purged"))).await;
+    call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("archived"))).await;
+    let (s, p) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("purged"))).await;
     assert_eq!(s, StatusCode::CONFLICT, "only the retention job purges: {p}");
     pass().await.unwrap();
     let purge = |days: i64| entcp::provisioning::purge::purge_due(&state, t0() + chrono::Duration::days(days));
@@ -430,10 +433,10 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     assert!(!files_of(&dir).is_empty(), "kept during the retention period");
     assert_eq!(purge(95).await.unwrap(), ["college-essais"]);
     assert!(files_of(&dir).is_empty(), "{}: purged", db.name);
-    let (_, purged) = call(dan.get(url("/tenants/college-essais"))).await;
+    let (_, purged) = call_socket(dan.get(url("/tenants/college-essais"))).await;
     assert_eq!(purged["status"], "purged");
     assert!(purged["provisioning_state"]["purged_at"].is_string(), "{purged}");
-    let (_, events) = call(dan.get(url("/tenants/college-essais/events"))).await;
+    let (_, events) = call_socket(dan.get(url("/tenants/college-essais/events"))).await;
     assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "purged"), "{events}");
     let filter = entcp::audit::AuditFilter { actor: Some("system:tenants-purge".into()), ..Default::default() };
     let audited = entcp::audit::list(&db.store, &filter, None).await.unwrap().items;
