@@ -52,6 +52,12 @@ impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The body decoded as `T` (as `reqwest`'s `json`); panics when it does not decode.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("body is not the JSON expected ({e}): {}", self.text))
+    }
 }
 
 /// A request under construction: `app.get(..)`, `app.post(..)`… then `.send().await`.
