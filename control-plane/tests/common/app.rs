@@ -63,7 +63,7 @@ impl Resp {
 /// A request under construction: `app.get(..)`, `app.post(..)`… then `.send().await`.
 pub struct Req<'a> {
     router: Router,
-    /// The app whose users `as_user` names (none from a [`Client`]).
+    /// The app whose users `acting_as` names (none from a [`Client`]).
     app: Option<&'a TestApp>,
     builder: axum::http::request::Builder,
     body: Body,
@@ -71,13 +71,13 @@ pub struct Req<'a> {
 
 impl Req<'_> {
     /// Sends as the user `email` (its bearer token).
-    pub fn as_user(self, email: &str) -> Self {
-        let token = self.app.expect("as_user needs the TestApp").token(email).to_string();
+    pub fn acting_as(self, email: &str) -> Self {
+        let token = self.app.expect("acting_as needs the TestApp").token(email).to_string();
         self.bearer(&token)
     }
 
     pub fn bearer(self, token: &str) -> Self {
-        self.header("authorization", &format!("Bearer {token}"))
+        self.header("authorization", format!("Bearer {token}"))
     }
 
     pub fn header(mut self, name: &str, value: impl AsRef<str>) -> Self {
@@ -87,7 +87,7 @@ impl Req<'_> {
 
     /// `If-Match` with the ETag of `version`.
     pub fn if_match(self, version: i64) -> Self {
-        self.header("if-match", &format!("\"{version}\""))
+        self.header("if-match", format!("\"{version}\""))
     }
 
     pub fn json(mut self, body: &Value) -> Self {

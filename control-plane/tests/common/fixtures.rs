@@ -71,7 +71,7 @@ pub async fn tenant(app: &TestApp, who: &str, slug: &str, org: &str, bouquet: &s
         "metadata": { "name": slug },
         "spec": { "organisation": org, "hostname": format!("{slug}.ent.example.fr"), "bouquet": bouquet }
     });
-    expect(app.post("/api/v1/tenants").as_user(who).json(&doc).send().await, 201, "tenant")
+    expect(app.post("/api/v1/tenants").acting_as(who).json(&doc).send().await, 201, "tenant")
 }
 
 /// The body of a tripartite premier-degré convention.
@@ -85,14 +85,14 @@ pub fn tripartite(academie: &str, collectivite: &str, etablissement: &str, start
 
 /// A draft convention created by `who`.
 pub async fn convention(app: &TestApp, who: &str, body: &Value) -> Value {
-    expect(app.post("/api/v1/conventions").as_user(who).json(body).send().await, 201, "convention")
+    expect(app.post("/api/v1/conventions").acting_as(who).json(body).send().await, 201, "convention")
 }
 
 /// A support ticket on tenant `slug` opened by `who`.
 pub async fn ticket(app: &TestApp, who: &str, slug: &str, subject: &str) -> Value {
     let body = json!({ "tenant": slug, "subject": subject, "description": "Décrit par le test.",
         "category": "acces", "impact": "haute", "urgency": "haute" });
-    expect(app.post("/api/v1/support/tickets").as_user(who).json(&body).send().await, 201, "ticket")
+    expect(app.post("/api/v1/support/tickets").acting_as(who).json(&body).send().await, 201, "ticket")
 }
 
 /// An open groupement coordinated by `coordinator` (id or key), created by `who`.
@@ -106,5 +106,5 @@ pub async fn groupement(app: &TestApp, who: &str, coordinator: &str) -> Value {
         "consultation_date": "2026-11-02",
         "award_planned_date": "2027-01-15",
     });
-    expect(app.post("/api/v1/groupements").as_user(who).json(&body).send().await, 201, "groupement")
+    expect(app.post("/api/v1/groupements").acting_as(who).json(&body).send().await, 201, "groupement")
 }

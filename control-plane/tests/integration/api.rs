@@ -23,7 +23,7 @@ async fn start(db: common::TestDb) -> Server {
 impl Server {
     /// A request sent as the administrator.
     fn req(&self, method: Method, path: &str) -> Req<'_> {
-        self.app.request(method, path).as_user(ADMIN)
+        self.app.request(method, path).acting_as(ADMIN)
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value, String) {

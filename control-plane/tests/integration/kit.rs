@@ -70,7 +70,7 @@ async fn fixtures_build_tenants_tickets_conventions_and_groupements_through_the_
     assert_eq!(tenant["tenant"]["slug"], "fresnes-ecole", "{name}: {tenant}");
     let ticket = fixtures::ticket(&app, "chef@ecole.fr", "fresnes-ecole", "ENT inaccessible").await;
     assert_eq!(ticket["subject"], "ENT inaccessible", "{name}: {ticket}");
-    let mine = app.get("/api/v1/support/tickets").as_user("chef@ecole.fr").send().await;
+    let mine = app.get("/api/v1/support/tickets").acting_as("chef@ecole.fr").send().await;
     assert_eq!(mine.status, 200, "{name}: {}", mine.text);
     assert!(mine.text.contains(ticket["id"].as_str().unwrap()), "{name}: {}", mine.text);
 
@@ -81,6 +81,6 @@ async fn fixtures_build_tenants_tickets_conventions_and_groupements_through_the_
     let epci = fixtures::epci(&app.store, "CA du test", &fixtures::siren(1), &[&commune]).await;
     let groupement = fixtures::groupement(&app, "admin@test.fr", &epci.id).await;
     assert_eq!(groupement["status"], "open", "{name}: {groupement}");
-    let unknown = app.get("/api/v1/groupements/inexistant").as_user("admin@test.fr").send().await;
+    let unknown = app.get("/api/v1/groupements/inexistant").acting_as("admin@test.fr").send().await;
     assert_eq!(unknown.status, 404, "{name}: {}", unknown.text);
 }
