@@ -2,8 +2,13 @@
 //! `TEST_DATABASE_URL` is set (always in CI), on a fresh PostgreSQL database.
 #![allow(dead_code)]
 
+pub use app::{Resp, TestApp};
+
+pub mod app;
+pub mod fixtures;
 pub mod logs;
 pub mod odf;
+pub mod pg;
 pub mod smtp;
 
 use entcp::store::Store;
@@ -14,6 +19,7 @@ pub struct TestDb {
     pub url: String,
     pub store: Store,
     _dir: Option<tempfile::TempDir>,
+    _drop: Option<pg::DropOnExit>,
 }
 
 pub fn fixture(name: &str) -> PathBuf {
@@ -40,28 +46,48 @@ pub async fn sqlite() -> TestDb {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("entcp.db").display());
     let store = Store::connect(&url, None).await.expect("sqlite connects");
     store.migrate().await.expect("sqlite migrates");
-    TestDb { name: "sqlite", url, store, _dir: Some(dir) }
+    TestDb { name: "sqlite", url, store, _dir: Some(dir), _drop: None }
 }
 
-/// A fresh database on the test PostgreSQL server, if there is one.
+/// A fresh database on the test PostgreSQL server, if there is one: a clone of the
+/// run's migrated template, dropped when the returned value is (even on panic).
 pub async fn postgres() -> Option<TestDb> {
     let admin_url = postgres_admin_url()?;
-    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-    let admin = Store::connect(&admin_url, Some(1)).await.expect("postgres admin connects");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await.expect("create test database");
-    admin.close().await;
-    let (base, _) = admin_url.rsplit_once('/').expect("postgres URL has a database");
-    let url = format!("{base}/{name}");
+    let (url, guard) = pg::clone_template(&admin_url).await;
     let store = Store::connect(&url, Some(5)).await.expect("postgres connects");
-    store.migrate().await.expect("postgres migrates");
-    Some(TestDb { name: "postgres", url, store, _dir: None })
+    Some(TestDb { name: "postgres", url, store, _dir: None, _drop: Some(guard) })
 }
 
 /// Every backend available: SQLite always, PostgreSQL when configured.
+/// Prefer [`backend_test!`]: it makes each backend its own test case.
 pub async fn backends() -> Vec<TestDb> {
     let mut dbs = vec![sqlite().await];
     dbs.extend(postgres().await);
     dbs
+}
+
+/// `backend_test!(name);` above `async fn name(db: TestDb)` makes two test cases,
+/// `name::sqlite` and `name::postgres`, so that a failure names its backend and one
+/// backend's failure does not hide the other's. Extra arguments go to `#[tokio::test(..)]`.
+/// Without `TEST_DATABASE_URL` the postgres case is skipped locally (it says so) and fails
+/// in CI (see [`postgres_admin_url`]).
+#[allow(unused_macros)]
+macro_rules! backend_test {
+    ($name:ident $(, $($arg:tt)+)?) => {
+        mod $name {
+            #[tokio::test $( ($($arg)+) )?]
+            async fn sqlite() {
+                super::$name(crate::common::sqlite().await).await
+            }
+            #[tokio::test $( ($($arg)+) )?]
+            async fn postgres() {
+                match crate::common::postgres().await {
+                    Some(db) => super::$name(db).await,
+                    None => eprintln!("TEST_DATABASE_URL is unset: PostgreSQL case skipped"),
+                }
+            }
+        }
+    };
 }
 
 pub fn t0() -> chrono::DateTime<chrono::Utc> {
@@ -135,11 +161,9 @@ pub async fn serve_with(
     clock: std::sync::Arc<entcp::clock::FixedClock>,
     adjust: impl FnOnce(&mut entcp::config::Config),
 ) -> String {
-    // Generated files (manifests, mail) go to a temp dir that lives as long as the test process.
-    let data_dir = tempfile::tempdir().expect("temp dir").keep();
-    let mut config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };
+    let mut config = app::test_config();
     adjust(&mut config);
-    let state = entcp::api::AppState::new(store, config, clock);
+    let state = app::app_state(store, config, clock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = entcp::api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -1,58 +1,49 @@
-//! The HTTP API over a real socket: problem+json errors, the registry routes,
+//! The HTTP API, called in process: problem+json errors, the registry routes,
 //! the streamed CSV import and the OpenAPI document.
 
 use crate::common;
 
+use axum::http::{Method, StatusCode};
+use common::app::Req;
+use common::{Resp, TestApp};
 use entcp::api::routes;
-use entcp::clock::FixedClock;
 use entcp::identity::Role;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::sync::Arc;
+
+const ADMIN: &str = "admin@test.fr";
 
 struct Server {
-    base: String,
-    client: reqwest::Client,
-    _db: common::TestDb,
+    app: TestApp,
 }
 
 async fn start(db: common::TestDb) -> Server {
-    let token = common::token_for(&db.store, "admin@test.fr", Role::Admin, None).await;
-    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(common::t0()))).await;
-    Server { base, client: common::client_with(&token), _db: db }
+    Server { app: TestApp::builder(db).user(ADMIN, Role::Admin, None).build().await }
 }
 
 impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// A request sent as the administrator.
+    fn req(&self, method: Method, path: &str) -> Req<'_> {
+        self.app.request(method, path).acting_as(ADMIN)
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value, String) {
-        let resp = self.client.get(self.url(path)).send().await.unwrap();
-        split(resp).await
+        split(self.req(Method::GET, path).send().await)
     }
 
     async fn import_sample(&self) -> Value {
         let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
-        let resp = self
-            .client
-            .post(self.url("/api/v1/imports/annuaire"))
-            .header("content-type", "text/csv; charset=utf-8")
-            .body(csv)
-            .send()
-            .await
-            .unwrap();
-        let (status, body, _) = split(resp).await;
+        let resp =
+            self.req(Method::POST, "/api/v1/imports/annuaire").bytes("text/csv; charset=utf-8", csv).send().await;
+        let (status, body, _) = split(resp);
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
 }
 
-async fn split(resp: reqwest::Response) -> (StatusCode, Value, String) {
-    let status = resp.status();
-    let content_type = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), content_type)
+fn split(resp: Resp) -> (StatusCode, Value, String) {
+    let status = StatusCode::from_u16(resp.status).unwrap();
+    let content_type = resp.header("content-type").unwrap_or_default().to_string();
+    (status, resp.body, content_type)
 }
 
 fn assert_problem(status: StatusCode, body: &Value, content_type: &str, expected: StatusCode, slug: &str) {
@@ -63,35 +54,33 @@ fn assert_problem(status: StatusCode, body: &Value, content_type: &str, expected
     assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
 }
 
-#[tokio::test]
-async fn csv_upload_imports_then_reports_everything_unchanged() {
-    for db in common::backends().await {
-        let server = start(db).await;
-        let first = server.import_sample().await;
-        assert_eq!(first["etablissements"]["created"], 613);
-        assert_eq!(first["related"]["communes"]["created"], 47);
-        let second = server.import_sample().await;
-        assert_eq!(second["etablissements"]["unchanged"], 613);
+backend_test!(csv_upload_imports_then_reports_everything_unchanged);
+async fn csv_upload_imports_then_reports_everything_unchanged(db: crate::common::TestDb) {
+    let server = start(db).await;
+    let first = server.import_sample().await;
+    assert_eq!(first["etablissements"]["created"], 613);
+    assert_eq!(first["related"]["communes"]["created"], 47);
+    let second = server.import_sample().await;
+    assert_eq!(second["etablissements"]["unchanged"], 613);
 
-        let (status, body, _) = server.get("/api/v1/orgs/0940176F").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body["name"], "Ecole élémentaire Robert Doisneau");
-        assert_eq!(body["funding_collectivite"]["code"], "94034");
-        assert_eq!(body["covering_parents"][0]["kind"], "academie");
+    let (status, body, _) = server.get("/api/v1/orgs/0940176F").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["name"], "Ecole élémentaire Robert Doisneau");
+    assert_eq!(body["funding_collectivite"]["code"], "94034");
+    assert_eq!(body["covering_parents"][0]["kind"], "academie");
 
-        let (status, body, _) = server.get("/api/v1/orgs?kind=etablissement&commune=94034&limit=2").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body["items"].as_array().unwrap().len(), 2);
-        let cursor = body["next_cursor"].as_str().expect("more pages").to_string();
-        let (_, next, _) =
-            server.get(&format!("/api/v1/orgs?kind=etablissement&commune=94034&limit=2&cursor={cursor}")).await;
-        assert_ne!(next["items"][0]["id"], body["items"][0]["id"]);
+    let (status, body, _) = server.get("/api/v1/orgs?kind=etablissement&commune=94034&limit=2").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["items"].as_array().unwrap().len(), 2);
+    let cursor = body["next_cursor"].as_str().expect("more pages").to_string();
+    let (_, next, _) =
+        server.get(&format!("/api/v1/orgs?kind=etablissement&commune=94034&limit=2&cursor={cursor}")).await;
+    assert_ne!(next["items"][0]["id"], body["items"][0]["id"]);
 
-        let (status, covers, _) = server.get("/api/v1/orgs/academie:24/covers?limit=500").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(covers["items"].as_array().unwrap().len(), 500);
-        assert!(covers["next_cursor"].is_string());
-    }
+    let (status, covers, _) = server.get("/api/v1/orgs/academie:24/covers?limit=500").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(covers["items"].as_array().unwrap().len(), 500);
+    assert!(covers["next_cursor"].is_string());
 }
 
 #[tokio::test]
@@ -100,15 +89,8 @@ async fn upload_with_bad_rows_answers_the_report_with_line_numbers() {
     let csv = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n\
                0940176F;Ecole A;Ecole;94034;24\n\
                1234567X;Ecole B;Ecole;94034;24\n";
-    let resp = server
-        .client
-        .post(server.url("/api/v1/imports/annuaire?dry_run=true"))
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    let (status, body, _) = split(resp).await;
+    let resp = server.req(Method::POST, "/api/v1/imports/annuaire?dry_run=true").bytes("text/csv", csv).send().await;
+    let (status, body, _) = split(resp);
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["dry_run"], true);
     assert_eq!(body["etablissements"]["created"], 1);
@@ -134,32 +116,25 @@ async fn errors_are_problem_json_with_stable_types() {
     let (s, b, ct) = server.get("/api/v1/orgs?limit=abc").await;
     assert_problem(s, &b, &ct, StatusCode::BAD_REQUEST, "bad-request");
 
-    let resp = server.client.delete(server.url("/api/v1/orgs")).send().await.unwrap();
-    let (s, b, ct) = split(resp).await;
+    let resp = server.req(Method::DELETE, "/api/v1/orgs").send().await;
+    let (s, b, ct) = split(resp);
     assert_problem(s, &b, &ct, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed");
 
     let post = |body: &'static str, content_type: &'static str| {
-        server.client.post(server.url("/api/v1/orgs")).header("content-type", content_type).body(body).send()
+        server.req(Method::POST, "/api/v1/orgs").bytes(content_type, body).send()
     };
-    let (s, b, ct) = split(post("{not json", "application/json").await.unwrap()).await;
+    let (s, b, ct) = split(post("{not json", "application/json").await);
     assert_problem(s, &b, &ct, StatusCode::BAD_REQUEST, "bad-request");
-    let (s, b, ct) = split(post("{}", "text/plain").await.unwrap()).await;
+    let (s, b, ct) = split(post("{}", "text/plain").await);
     assert_problem(s, &b, &ct, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
     let bad_siren = r#"{"kind":"epci","siren":"200059229","name":"CA"}"#;
-    let (s, b, ct) = split(post(bad_siren, "application/json").await.unwrap()).await;
+    let (s, b, ct) = split(post(bad_siren, "application/json").await);
     assert_problem(s, &b, &ct, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
     assert_eq!(b["errors"][0]["field"], "siren");
     assert!(b["errors"][0]["message"].as_str().unwrap().contains("Luhn"));
 
-    let resp = server
-        .client
-        .post(server.url("/api/v1/imports/annuaire"))
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    let (s, b, ct) = split(resp).await;
+    let resp = server.req(Method::POST, "/api/v1/imports/annuaire").bytes("application/json", "{}").send().await;
+    let (s, b, ct) = split(resp);
     assert_problem(s, &b, &ct, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
 }
 
@@ -168,30 +143,26 @@ async fn epci_membership_through_the_api_changes_funding() {
     let server = start(common::sqlite().await).await;
     server.import_sample().await;
     let resp = server
-        .client
-        .post(server.url("/api/v1/orgs"))
+        .req(Method::POST, "/api/v1/orgs")
         .json(&json!({"kind": "epci", "siren": "200054781", "name": "Métropole du Grand Paris"}))
         .send()
-        .await
-        .unwrap();
-    let (s, epci, _) = split(resp).await;
+        .await;
+    let (s, epci, _) = split(resp);
     assert_eq!(s, StatusCode::CREATED, "{epci}");
     let put = server
-        .client
-        .put(server.url("/api/v1/orgs/epci:200054781/members/94034"))
+        .req(Method::PUT, "/api/v1/orgs/epci:200054781/members/94034")
         .json(&json!({"ent_delegated": true}))
         .send()
-        .await
-        .unwrap();
-    let (s, members, _) = split(put).await;
+        .await;
+    let (s, members, _) = split(put);
     assert_eq!(s, StatusCode::OK, "{members}");
     assert_eq!(members[0]["code"], "94034");
     let (_, ecole, _) = server.get("/api/v1/orgs/0940176F").await;
     assert_eq!(ecole["funding_collectivite"]["id"], epci["id"]);
     let (_, covered, _) = server.get("/api/v1/orgs/epci:200054781/covers?limit=500").await;
     assert!(covered["items"].as_array().unwrap().iter().any(|o| o["code"] == "0940176F"));
-    let del = server.client.delete(server.url("/api/v1/orgs/epci:200054781/members/94034")).send().await.unwrap();
-    assert_eq!(del.status(), StatusCode::NO_CONTENT);
+    let del = server.req(Method::DELETE, "/api/v1/orgs/epci:200054781/members/94034").send().await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
     let (_, ecole, _) = server.get("/api/v1/orgs/0940176F").await;
     assert_eq!(ecole["funding_collectivite"]["code"], "94034");
 }
@@ -203,8 +174,8 @@ async fn health_and_readiness_answer() {
     assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (s, b, _) = server.get("/readyz").await;
     assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ready")));
-    let resp = server.client.get(server.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
-    assert_eq!(resp.headers()["x-request-id"], "abc-123");
+    let resp = server.req(Method::GET, "/healthz").header("x-request-id", "abc-123").send().await;
+    assert_eq!(resp.headers["x-request-id"], "abc-123");
 }
 
 #[tokio::test]

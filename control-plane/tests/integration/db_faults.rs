@@ -23,25 +23,23 @@ async fn get(token: &str, url: String) -> (u16, Option<String>, Value) {
     (status, retry_after, resp.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn a_request_that_finds_no_free_connection_gets_503_and_retry_after_within_seconds() {
+backend_test!(a_request_that_finds_no_free_connection_gets_503_and_retry_after_within_seconds);
+async fn a_request_that_finds_no_free_connection_gets_503_and_retry_after_within_seconds(db: crate::common::TestDb) {
     assert!(PoolOptions::default().acquire_timeout <= Duration::from_secs(3), "never the 30 s of sqlx");
-    for db in common::backends().await {
-        let token = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
-        let options = PoolOptions { max_connections: Some(1), acquire_timeout: Duration::from_millis(500) };
-        let store = Store::connect_with(&db.url, options).await.unwrap();
-        let base = common::serve(store.clone(), Arc::new(FixedClock::new(t0()))).await;
-        let held = store.conn().await.unwrap();
-        let started = Instant::now();
-        let (status, retry_after, body) = get(&token, format!("{base}/api/v1/orgs")).await;
-        assert_eq!(status, 503, "{}: {body}", db.name);
-        assert_eq!(body["type"], "urn:entcp:problem:unavailable");
-        assert_eq!(retry_after.as_deref(), Some("2"));
-        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
-        drop(held);
-        let (status, _, body) = get(&token, format!("{base}/api/v1/orgs")).await;
-        assert_eq!(status, 200, "{}: {body}", db.name);
-    }
+    let token = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let options = PoolOptions { max_connections: Some(1), acquire_timeout: Duration::from_millis(500) };
+    let store = Store::connect_with(&db.url, options).await.unwrap();
+    let base = common::serve(store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    let held = store.conn().await.unwrap();
+    let started = Instant::now();
+    let (status, retry_after, body) = get(&token, format!("{base}/api/v1/orgs")).await;
+    assert_eq!(status, 503, "{}: {body}", db.name);
+    assert_eq!(body["type"], "urn:entcp:problem:unavailable");
+    assert_eq!(retry_after.as_deref(), Some("2"));
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    drop(held);
+    let (status, _, body) = get(&token, format!("{base}/api/v1/orgs")).await;
+    assert_eq!(status, 200, "{}: {body}", db.name);
 }
 
 /// A loopback TCP proxy to PostgreSQL that the test cuts (listener and every
@@ -151,43 +149,39 @@ async fn a_full_sqlite_disk_gives_storage_full_and_writes_resume_once_space_is_f
     add_user(&store, 10_003).await.expect("and keep working");
 }
 
-#[tokio::test]
-async fn a_connection_whose_transaction_the_database_ended_is_discarded_not_reused() {
-    for db in common::backends().await {
-        let store = Store::connect(&db.url, Some(1)).await.unwrap();
-        {
-            let mut tx = store.begin_write().await.unwrap();
-            // What SQLite does on a full disk: the transaction ends under sqlx, whose rollback then fails.
-            sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
-        }
-        for _ in 0..2 {
-            let tx = store.begin_write().await.unwrap_or_else(|e| panic!("{}: the pool is poisoned: {e}", db.name));
-            tx.commit().await.unwrap();
-        }
-        add_user(&store, 1).await.unwrap();
+backend_test!(a_connection_whose_transaction_the_database_ended_is_discarded_not_reused);
+async fn a_connection_whose_transaction_the_database_ended_is_discarded_not_reused(db: crate::common::TestDb) {
+    let store = Store::connect(&db.url, Some(1)).await.unwrap();
+    {
+        let mut tx = store.begin_write().await.unwrap();
+        // What SQLite does on a full disk: the transaction ends under sqlx, whose rollback then fails.
+        sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
     }
+    for _ in 0..2 {
+        let tx = store.begin_write().await.unwrap_or_else(|e| panic!("{}: the pool is poisoned: {e}", db.name));
+        tx.commit().await.unwrap();
+    }
+    add_user(&store, 1).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_read_only_database_answers_its_own_problem_type_and_readiness_says_so() {
-    for db in common::backends().await {
-        let store = Store::connect(&db.url, Some(1)).await.unwrap();
-        let read_only = match db.name {
-            "sqlite" => "PRAGMA query_only = 1",
-            _ => "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
-        };
-        sqlx::query(read_only).execute(store.pool()).await.unwrap();
-        let problem = add_user(&store, 1).await.expect_err("no write on a read-only database");
-        assert_eq!(problem.kind, ProblemKind::ReadOnly, "{}: {problem:?}", db.name);
-        let ready = store.check_ready(Duration::from_millis(1500)).await.expect_err("not ready");
-        assert_eq!(entcp::error::database_fault(&ready), Some(ProblemKind::ReadOnly), "{}: {ready}", db.name);
+backend_test!(a_read_only_database_answers_its_own_problem_type_and_readiness_says_so);
+async fn a_read_only_database_answers_its_own_problem_type_and_readiness_says_so(db: crate::common::TestDb) {
+    let store = Store::connect(&db.url, Some(1)).await.unwrap();
+    let read_only = match db.name {
+        "sqlite" => "PRAGMA query_only = 1",
+        _ => "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    };
+    sqlx::query(read_only).execute(store.pool()).await.unwrap();
+    let problem = add_user(&store, 1).await.expect_err("no write on a read-only database");
+    assert_eq!(problem.kind, ProblemKind::ReadOnly, "{}: {problem:?}", db.name);
+    let ready = store.check_ready(Duration::from_millis(1500)).await.expect_err("not ready");
+    assert_eq!(entcp::error::database_fault(&ready), Some(ProblemKind::ReadOnly), "{}: {ready}", db.name);
 
-        let writable = match db.name {
-            "sqlite" => "PRAGMA query_only = 0",
-            _ => "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
-        };
-        sqlx::query(writable).execute(store.pool()).await.unwrap();
-        store.check_ready(Duration::from_millis(1500)).await.expect("ready again");
-        add_user(&store, 2).await.expect("writes resume");
-    }
+    let writable = match db.name {
+        "sqlite" => "PRAGMA query_only = 0",
+        _ => "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+    };
+    sqlx::query(writable).execute(store.pool()).await.unwrap();
+    store.check_ready(Duration::from_millis(1500)).await.expect("ready again");
+    add_user(&store, 2).await.expect("writes resume");
 }

@@ -3,10 +3,11 @@
 #![allow(clippy::unwrap_used)]
 
 #[path = "../common/mod.rs"]
+#[macro_use]
 mod common;
 
 mod api;
-mod authz_matrix;
+mod authz;
 mod catalog;
 mod conventions;
 mod counters;
@@ -14,6 +15,7 @@ mod db_faults;
 mod groupements;
 mod hardening;
 mod jobs_outbox;
+mod kit;
 mod observability;
 mod openapi_conformance;
 mod platform;

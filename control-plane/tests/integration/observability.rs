@@ -17,35 +17,37 @@ use tokio_util::sync::CancellationToken;
 
 fn state(store: &entcp::store::Store) -> AppState {
     let data_dir = tempfile::tempdir().unwrap().keep();
-    AppState::new(store.clone(), Config { data_dir, ..Config::default() }, Arc::new(FixedClock::new(common::t0())))
+    crate::common::app::app_state(
+        store.clone(),
+        Config { data_dir, ..Config::default() },
+        Arc::new(FixedClock::new(common::t0())),
+    )
 }
 
-#[tokio::test]
-async fn metrics_are_served_from_memory_when_the_database_is_gone() {
-    for db in common::backends().await {
-        let app = state(&db.store);
-        let mut tx = db.store.begin_write().await.unwrap();
-        let queued = common::t0() - chrono::Duration::minutes(3);
-        entcp::notify::enqueue(&mut tx, &["dpo@ville.example.fr".to_string()], "test", serde_json::json!({}), queued)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        metrics::refresh_gauges(&app).await.unwrap();
+backend_test!(metrics_are_served_from_memory_when_the_database_is_gone);
+async fn metrics_are_served_from_memory_when_the_database_is_gone(db: crate::common::TestDb) {
+    let app = state(&db.store);
+    let mut tx = db.store.begin_write().await.unwrap();
+    let queued = common::t0() - chrono::Duration::minutes(3);
+    entcp::notify::enqueue(&mut tx, &["dpo@ville.example.fr".to_string()], "test", serde_json::json!({}), queued)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    metrics::refresh_gauges(&app).await.unwrap();
 
-        db.store.close().await;
-        let text = metrics::text(&app);
-        for line in [
-            "entcp_outbox_messages{status=\"pending\"} 1",
-            "entcp_outbox_oldest_pending_age_seconds 180",
-            "entcp_tenants_in_error 0",
-            "entcp_db_pool_connections{state=\"in_use\"}",
-            "entcp_build_info{version=",
-        ] {
-            assert!(text.contains(line), "{}: no « {line} » in\n{text}", db.name);
-        }
-        assert!(metrics::refresh_gauges(&app).await.is_err(), "{}: a closed pool cannot be read", db.name);
-        assert!(metrics::text(&app).contains("entcp_outbox_messages{status=\"pending\"} 1"), "last figures kept");
+    db.store.close().await;
+    let text = metrics::text(&app);
+    for line in [
+        "entcp_outbox_messages{status=\"pending\"} 1",
+        "entcp_outbox_oldest_pending_age_seconds 180",
+        "entcp_tenants_in_error 0",
+        "entcp_db_pool_connections{state=\"in_use\"}",
+        "entcp_build_info{version=",
+    ] {
+        assert!(text.contains(line), "{}: no « {line} » in\n{text}", db.name);
     }
+    assert!(metrics::refresh_gauges(&app).await.is_err(), "{}: a closed pool cannot be read", db.name);
+    assert!(metrics::text(&app).contains("entcp_outbox_messages{status=\"pending\"} 1"), "last figures kept");
 }
 
 #[tokio::test]
@@ -127,26 +129,26 @@ async fn a_request_in_flight_at_shutdown_finishes_within_the_deadline() {
     assert_eq!(request.await.unwrap().unwrap(), "fini");
 }
 
-#[tokio::test]
-async fn an_authenticated_token_is_served_from_memory_and_its_revocation_is_honoured_at_once() {
-    for db in common::backends().await {
-        let now = common::t0();
-        let kept = common::token_for(&db.store, "admin1@ville.example.fr", Role::Admin, None).await;
-        let revoked = common::token_for(&db.store, "admin2@ville.example.fr", Role::Admin, None).await;
-        for token in [&kept, &revoked] {
-            assert!(entcp::identity::authenticate_token(&db.store, token, now).await.unwrap().is_some());
-        }
-        let tokens = entcp::identity::list_tokens(&db.store, None).await.unwrap();
-        let prefix = revoked.rsplit_once('_').unwrap().0;
-        let id = &tokens.iter().find(|t| t.prefix == prefix).expect("revoked token listed").id;
-        entcp::identity::revoke_token(&db.store, &common::admin(), id, now).await.unwrap();
-        let after = entcp::identity::authenticate_token(&db.store, &revoked, now).await.unwrap();
-        assert!(after.is_none(), "{}: a revoked token still authenticates", db.name);
-
-        // The kept token is answered without the database.
-        assert!(entcp::identity::authenticate_token(&db.store, &kept, now).await.unwrap().is_some());
-        db.store.close().await;
-        let actor = entcp::identity::authenticate_token(&db.store, &kept, now).await;
-        assert!(actor.is_ok_and(|a| a.is_some()), "{}: the token was looked up again", db.name);
+backend_test!(an_authenticated_token_is_served_from_memory_and_its_revocation_is_honoured_at_once);
+async fn an_authenticated_token_is_served_from_memory_and_its_revocation_is_honoured_at_once(
+    db: crate::common::TestDb,
+) {
+    let now = common::t0();
+    let kept = common::token_for(&db.store, "admin1@ville.example.fr", Role::Admin, None).await;
+    let revoked = common::token_for(&db.store, "admin2@ville.example.fr", Role::Admin, None).await;
+    for token in [&kept, &revoked] {
+        assert!(entcp::identity::authenticate_token(&db.store, token, now).await.unwrap().is_some());
     }
+    let tokens = entcp::identity::list_tokens(&db.store, None).await.unwrap();
+    let prefix = revoked.rsplit_once('_').unwrap().0;
+    let id = &tokens.iter().find(|t| t.prefix == prefix).expect("revoked token listed").id;
+    entcp::identity::revoke_token(&db.store, &common::admin(), id, now).await.unwrap();
+    let after = entcp::identity::authenticate_token(&db.store, &revoked, now).await.unwrap();
+    assert!(after.is_none(), "{}: a revoked token still authenticates", db.name);
+
+    // The kept token is answered without the database.
+    assert!(entcp::identity::authenticate_token(&db.store, &kept, now).await.unwrap().is_some());
+    db.store.close().await;
+    let actor = entcp::identity::authenticate_token(&db.store, &kept, now).await;
+    assert!(actor.is_ok_and(|a| a.is_some()), "{}: the token was looked up again", db.name);
 }

@@ -856,8 +856,8 @@ fn award_body(siren: &str, nic: &str) -> Value {
     })
 }
 
-#[tokio::test]
-async fn every_operation_of_the_openapi_document_answers_as_documented() {
+backend_test!(every_operation_of_the_openapi_document_answers_as_documented);
+async fn every_operation_of_the_openapi_document_answers_as_documented(db: crate::common::TestDb) {
     let document = entcp::api::openapi::document(&entcp::api::routes());
     let mut uncovered = Vec::new();
     for (path, item) in document["paths"].as_object().unwrap() {
@@ -873,36 +873,34 @@ async fn every_operation_of_the_openapi_document_answers_as_documented() {
         "operations without a conformance case (add them to OPERATIONS and World::cases): {}",
         uncovered.join(", ")
     );
-    for db in common::backends().await {
-        let world = World::new(&db).await;
-        let doc: Value = world.admin.get(world.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
-        let mut failures = Vec::new();
-        for (method, path) in OPERATIONS {
-            assert!(
-                doc["paths"][path].get(method.to_ascii_lowercase()).is_some(),
-                "{method} {path} is not in the document"
-            );
-            let cases = world.cases(method, path).await;
-            assert!(!cases.is_empty(), "{method} {path} has no conformance case");
-            for case in cases {
-                failures.extend(world.check(&doc, path, case).await);
-            }
-        }
-        // Last, as it blocks the address: failed authentications end in the documented 429.
-        let intruder = common::client_with("entcp_00000000_mauvais");
-        for _ in 0..20 {
-            intruder.get(world.url("/api/v1/me")).send().await.unwrap();
-        }
-        let throttled = Case { client: Some(intruder), ..case("GET", "/api/v1/me", 429) };
-        failures.extend(world.check(&doc, "/api/v1/me", throttled).await);
+    let world = World::new(&db).await;
+    let doc: Value = world.admin.get(world.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let mut failures = Vec::new();
+    for (method, path) in OPERATIONS {
         assert!(
-            failures.is_empty(),
-            "{}: {} disagreements with the document:\n{}",
-            db.name,
-            failures.len(),
-            failures.join("\n")
+            doc["paths"][path].get(method.to_ascii_lowercase()).is_some(),
+            "{method} {path} is not in the document"
         );
+        let cases = world.cases(method, path).await;
+        assert!(!cases.is_empty(), "{method} {path} has no conformance case");
+        for case in cases {
+            failures.extend(world.check(&doc, path, case).await);
+        }
     }
+    // Last, as it blocks the address: failed authentications end in the documented 429.
+    let intruder = common::client_with("entcp_00000000_mauvais");
+    for _ in 0..20 {
+        intruder.get(world.url("/api/v1/me")).send().await.unwrap();
+    }
+    let throttled = Case { client: Some(intruder), ..case("GET", "/api/v1/me", 429) };
+    failures.extend(world.check(&doc, "/api/v1/me", throttled).await);
+    assert!(
+        failures.is_empty(),
+        "{}: {} disagreements with the document:\n{}",
+        db.name,
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// What in `value` the schema refuses, each with its JSON path (the subset described at the top).

@@ -4,31 +4,31 @@
 
 use crate::common;
 
-use common::{admin, client_with, odf, t0, token_for};
+use axum::http::StatusCode;
+use common::app::{Client, Req};
+use common::{admin, odf, t0, token_for, TestApp};
 use entcp::clock::FixedClock;
 use entcp::contracts::{self, NewContract};
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 struct Demo {
-    base: String,
+    app: TestApp,
     db: common::TestDb,
-    dan: reqwest::Client,
-    dpo: reqwest::Client,
-    admin: reqwest::Client,
-    chef: reqwest::Client,
+    dan: Client,
+    dpo: Client,
+    admin: Client,
+    chef: Client,
 }
 
-async fn call(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+async fn call(req: Req<'_>) -> (StatusCode, Value) {
+    let resp = req.send().await;
+    (StatusCode::from_u16(resp.status).unwrap(), resp.body)
 }
 
 /// An active bipartite convention between the académie and a commune, signed over HTTP.
-async fn convention(d: &Demo, commune: &str, mairie: &reqwest::Client) {
-    let url = |p: &str| format!("{}/api/v1/conventions{p}", d.base);
+async fn convention(d: &Demo, commune: &str, mairie: &Client) {
+    let url = |p: &str| format!("/api/v1/conventions{p}");
     let body = json!({
         "model": "bipartite-commune",
         "parties": { "academie": "academie:24", "collectivite": format!("commune:{commune}") },
@@ -49,7 +49,7 @@ async fn convention(d: &Demo, commune: &str, mairie: &reqwest::Client) {
 
 async fn provision(d: &Demo, slug: &str) {
     for to in ["provisioning", "active"] {
-        let url = format!("{}/api/v1/tenants/{slug}/transition", d.base);
+        let url = format!("/api/v1/tenants/{slug}/transition");
         let (s, body) = call(d.dan.post(url).json(&json!({ "to": to }))).await;
         assert_eq!(s, StatusCode::OK, "{body}");
     }
@@ -61,24 +61,24 @@ async fn demo(db: common::TestDb) -> Demo {
     let clock = Arc::new(FixedClock::new(t0()));
     let data_dir = tempfile::tempdir().unwrap().keep();
     let config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };
-    let state = entcp::api::AppState::new(db.store.clone(), config, clock.clone());
+    let state = crate::common::app::app_state(db.store.clone(), config, clock.clone());
     entcp::demo::load(&state).await.unwrap();
-    let base = common::serve(db.store.clone(), clock).await;
+    let app = TestApp::over(&db.store).clock(clock).build().await;
     let store = &db.store.clone();
     let d = Demo {
-        dan: client_with(&token_for(store, "dan@ac-creteil.fr", entcp::identity::Role::Dan, Some("academie:24")).await),
-        dpo: client_with(&token_for(store, "dpd@ac-creteil.fr", entcp::identity::Role::Dpo, Some("academie:24")).await),
-        admin: client_with(&token_for(store, "admin@test.fr", entcp::identity::Role::Admin, None).await),
-        chef: client_with(
+        dan: app.client(&token_for(store, "dan@ac-creteil.fr", entcp::identity::Role::Dan, Some("academie:24")).await),
+        dpo: app.client(&token_for(store, "dpd@ac-creteil.fr", entcp::identity::Role::Dpo, Some("academie:24")).await),
+        admin: app.client(&token_for(store, "admin@test.fr", entcp::identity::Role::Admin, None).await),
+        chef: app.client(
             &token_for(store, "ce.0940198e@ac-creteil.fr", entcp::identity::Role::ChefEtablissement, Some("0940198E"))
                 .await,
         ),
-        base,
+        app,
         db,
     };
     for (commune, email) in [("94034", "ent@fresnes.fr"), ("94081", "ent@vitry.fr")] {
         let role = entcp::identity::Role::Collectivite;
-        let mairie = client_with(&token_for(&d.db.store, email, role, Some(&format!("commune:{commune}"))).await);
+        let mairie = d.app.client(&token_for(&d.db.store, email, role, Some(&format!("commune:{commune}"))).await);
         convention(&d, commune, &mairie).await;
     }
     provision(&d, "fresnes").await;
@@ -122,17 +122,12 @@ async fn demo(db: common::TestDb) -> Demo {
 
 impl Demo {
     fn url(&self, path: &str) -> String {
-        format!("{}/api/v1/rgpd{path}", self.base)
+        format!("/api/v1/rgpd{path}")
     }
 
-    async fn export(
-        &self,
-        who: &reqwest::Client,
-        org: &str,
-        format: &str,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
-        let resp = who.get(self.url(&format!("/registers/{org}?format={format}"))).send().await.unwrap();
-        (resp.status(), resp.headers().clone(), resp.bytes().await.unwrap().to_vec())
+    async fn export(&self, who: &Client, org: &str, format: &str) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let resp = who.get(self.url(&format!("/registers/{org}?format={format}"))).send().await;
+        (StatusCode::from_u16(resp.status).unwrap(), resp.headers, resp.bytes)
     }
 
     /// Takes a snapshot of the académie's register; returns the register and the snapshot's id.
@@ -192,128 +187,123 @@ fn html_text(html: &str) -> String {
     html.replace("&#x27;", "'").replace("&quot;", "\"").replace("&amp;", "&").replace("&#39;", "'")
 }
 
-#[tokio::test]
-async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_every_export_has_every_field() {
-    for db in common::backends().await {
-        let name = db.name;
-        let d = demo(db).await;
+backend_test!(adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_every_export_has_every_field);
+async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_every_export_has_every_field(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let d = demo(db).await;
 
-        // Without the DPO's contacts, every entry is incomplete and says what is missing.
-        let (s, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
-        assert_eq!(s, StatusCode::OK, "{incomplete}");
-        let missing = incomplete[0]["missing"].as_array().unwrap();
-        assert!(missing.iter().any(|m| m == "nom du délégué à la protection des données"), "{name}: {incomplete}");
-        d.set_profile().await;
-        let (_, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
-        assert_eq!(incomplete, json!([]), "{name}: complete once the contacts are known");
+    // Without the DPO's contacts, every entry is incomplete and says what is missing.
+    let (s, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
+    assert_eq!(s, StatusCode::OK, "{incomplete}");
+    let missing = incomplete[0]["missing"].as_array().unwrap();
+    assert!(missing.iter().any(|m| m == "nom du délégué à la protection des données"), "{name}: {incomplete}");
+    d.set_profile().await;
+    let (_, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
+    assert_eq!(incomplete, json!([]), "{name}: complete once the contacts are known");
 
-        let (before, first) = d.register().await;
-        let entries: Vec<&str> =
-            before["entries"].as_array().unwrap().iter().map(|e| e["service"].as_str().unwrap()).collect();
-        assert!(entries.contains(&"portail") && entries.contains(&"carnet-de-liaison"), "{name}: {entries:?}");
-        assert!(!uais(visio(&before)).contains(&"0940198E".to_string()), "{name}: only Fresnes has visio yet");
-        assert!(visio(&before)["warnings"].as_array().unwrap().is_empty(), "{name}: {}", visio(&before)["warnings"]);
+    let (before, first) = d.register().await;
+    let entries: Vec<&str> =
+        before["entries"].as_array().unwrap().iter().map(|e| e["service"].as_str().unwrap()).collect();
+    assert!(entries.contains(&"portail") && entries.contains(&"carnet-de-liaison"), "{name}: {entries:?}");
+    assert!(!uais(visio(&before)).contains(&"0940198E".to_string()), "{name}: only Fresnes has visio yet");
+    assert!(visio(&before)["warnings"].as_array().unwrap().is_empty(), "{name}: {}", visio(&before)["warnings"]);
 
-        // The DAN adds the visio option to the Vitry tenant.
-        let mut doc: Value =
-            serde_yaml::from_str(include_str!("../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
-        doc["spec"]["options"] = json!(["visio"]);
-        let tenant_url = format!("{}/api/v1/tenants/vitry-henri-wallon-a", d.base);
-        let (_, tenant) = call(d.dan.get(&tenant_url)).await;
-        let version = tenant["version"].as_i64().unwrap();
-        let (s, body) = call(d.dan.put(&tenant_url).header("if-match", format!("\"{version}\"")).json(&doc)).await;
-        assert_eq!(s, StatusCode::OK, "{body}");
+    // The DAN adds the visio option to the Vitry tenant.
+    let mut doc: Value =
+        serde_yaml::from_str(include_str!("../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
+    doc["spec"]["options"] = json!(["visio"]);
+    let tenant_url = "/api/v1/tenants/vitry-henri-wallon-a".to_string();
+    let (_, tenant) = call(d.dan.get(&tenant_url)).await;
+    let version = tenant["version"].as_i64().unwrap();
+    let (s, body) = call(d.dan.put(&tenant_url).header("if-match", format!("\"{version}\"")).json(&doc)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
 
-        let (s, diff) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}")))).await;
-        assert_eq!(s, StatusCode::OK, "{diff}");
-        assert_eq!(diff["to"], "now");
-        let changed = diff["changed"].as_array().unwrap();
-        let visio_change =
-            changed.iter().find(|c| c["key"].as_str().unwrap().ends_with(":visio")).expect("visio changed");
-        let field = |f: &str| visio_change["fields"].as_array().unwrap().iter().find(|x| x["field"] == f).cloned();
-        let establishments = field("establishments").expect("the establishments changed");
-        assert!(establishments["after"].to_string().contains("0940198E"), "{name}: {establishments}");
-        assert!(!establishments["before"].to_string().contains("0940198E"));
-        assert!(field("accounts").is_some(), "{name}: {visio_change}");
+    let (s, diff) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}")))).await;
+    assert_eq!(s, StatusCode::OK, "{diff}");
+    assert_eq!(diff["to"], "now");
+    let changed = diff["changed"].as_array().unwrap();
+    let visio_change = changed.iter().find(|c| c["key"].as_str().unwrap().ends_with(":visio")).expect("visio changed");
+    let field = |f: &str| visio_change["fields"].as_array().unwrap().iter().find(|x| x["field"] == f).cloned();
+    let establishments = field("establishments").expect("the establishments changed");
+    assert!(establishments["after"].to_string().contains("0940198E"), "{name}: {establishments}");
+    assert!(!establishments["before"].to_string().contains("0940198E"));
+    assert!(field("accounts").is_some(), "{name}: {visio_change}");
 
-        let (after, second) = d.register().await;
-        assert!(uais(visio(&after)).contains(&"0940198E".to_string()), "{name}: the école is in the visio entry");
-        assert_eq!(visio(&after)["first_recorded"], visio(&before)["first_recorded"]);
-        let (_, between) =
-            call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={second}")))).await;
-        assert_eq!(between["changed"], diff["changed"], "{name}: the snapshot diff says the same");
-        let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
-        assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: {snapshots}");
-        assert_eq!(snapshots[0]["id"], json!(second));
+    let (after, second) = d.register().await;
+    assert!(uais(visio(&after)).contains(&"0940198E".to_string()), "{name}: the école is in the visio entry");
+    assert_eq!(visio(&after)["first_recorded"], visio(&before)["first_recorded"]);
+    let (_, between) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={second}")))).await;
+    assert_eq!(between["changed"], diff["changed"], "{name}: the snapshot diff says the same");
+    let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
+    assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: {snapshots}");
+    assert_eq!(snapshots[0]["id"], json!(second));
 
-        // Every export of the complete visio entry shows every Art. 30(1) field.
-        let entry = visio(&after).clone();
-        assert!(entry["missing"].as_array().unwrap().is_empty(), "{name}: {}", entry["missing"]);
-        let values = art30_values(&entry);
-        let (s, _, csv) = d.export(&d.dpo, "academie:24", "csv").await;
-        assert_eq!(s, StatusCode::OK);
-        assert!(csv.starts_with("\u{feff}".as_bytes()), "{name}: UTF-8 BOM");
-        let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(&csv[3..]);
-        let row = reader
-            .records()
-            .map(|r| r.unwrap())
-            .find(|r| r.get(1) == entry["reference"].as_str())
-            .expect("the visio row");
-        let joined = row.iter().collect::<Vec<_>>().join("\n");
-        for v in &values {
-            assert!(joined.contains(v.as_str()), "{name}: CSV lacks « {v} »");
-        }
-        let (s, _, html) = d.export(&d.dpo, "academie:24", "html").await;
-        assert_eq!(s, StatusCode::OK);
-        let html = html_text(&String::from_utf8(html).unwrap());
-        for v in &values {
-            assert!(html.contains(v.as_str()), "{name}: HTML lacks « {v} »");
-        }
-        let (s, headers, ods) = d.export(&d.dpo, "academie:24", "ods").await;
-        assert_eq!(s, StatusCode::OK);
-        assert_eq!(headers["content-type"], "application/vnd.oasis.opendocument.spreadsheet");
-        assert_eq!(odf::mimetype(&ods), "application/vnd.oasis.opendocument.spreadsheet");
-        let sheets = odf::ods_sheets(&ods);
-        assert_eq!(sheets[0].0, "Registre");
-        let listed = sheets[0].1.iter().any(|r| r.first().map(String::as_str) == entry["reference"].as_str());
-        assert!(listed, "{name}: the activity is listed on the first sheet");
-        let fiche = sheets.iter().find(|(n, _)| Some(n.as_str()) == entry["reference"].as_str()).expect("a fiche");
-        let cells = fiche.1.iter().flatten().cloned().collect::<Vec<_>>().join("\n");
-        for v in &values {
-            assert!(cells.contains(v.as_str()), "{name}: ODS fiche lacks « {v} »");
-        }
-        assert!(cells.contains("Base légale") && cells.contains("Transferts des données hors UE"));
-        if name == "sqlite" {
-            libreoffice_opens(&ods);
-        }
-        let (s, _, pdf) = d.export(&d.dpo, "academie:24", "pdf").await;
-        match s {
-            StatusCode::OK => assert!(pdf.starts_with(b"%PDF"), "{name}"),
-            other => assert_eq!(other, StatusCode::SERVICE_UNAVAILABLE, "{name}: no converter"),
-        }
-        let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
-        assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: reading a register in any format records nothing");
-
-        // Bad input.
-        let (s, body) = call(d.dpo.get(d.url("/registers/academie:24?format=docx"))).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert_eq!(body["errors"][0]["field"], "format");
-        let (s, _) = call(d.chef.get(d.url("/registers/academie:24"))).await;
-        assert_eq!(s, StatusCode::NOT_FOUND, "{name}: a chef d'établissement does not read the académie's register");
-        let (s, _) = call(d.admin.post(d.url("/registers/commune:94034/snapshots"))).await;
-        assert_eq!(s, StatusCode::CREATED);
-        let (_, other) = call(d.admin.get(d.url("/registers/commune:94034/snapshots"))).await;
-        let other = other[0]["id"].as_str().unwrap();
-        let (s, body) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={other}")))).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert!(body["errors"][0]["message"].as_str().unwrap().contains("autre organisation"), "{body}");
-
-        // The commune is a processor: its Art. 30(2) register names the académie.
-        let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
-        assert_eq!(commune["processor_entries"][0]["roles"], json!(["sous-traitant (collectivité)"]), "{commune}");
-        let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
-        assert_eq!(vendor["processor_entries"][0]["contract"]["art28"], true, "{vendor}");
+    // Every export of the complete visio entry shows every Art. 30(1) field.
+    let entry = visio(&after).clone();
+    assert!(entry["missing"].as_array().unwrap().is_empty(), "{name}: {}", entry["missing"]);
+    let values = art30_values(&entry);
+    let (s, _, csv) = d.export(&d.dpo, "academie:24", "csv").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(csv.starts_with("\u{feff}".as_bytes()), "{name}: UTF-8 BOM");
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(&csv[3..]);
+    let row =
+        reader.records().map(|r| r.unwrap()).find(|r| r.get(1) == entry["reference"].as_str()).expect("the visio row");
+    let joined = row.iter().collect::<Vec<_>>().join("\n");
+    for v in &values {
+        assert!(joined.contains(v.as_str()), "{name}: CSV lacks « {v} »");
     }
+    let (s, _, html) = d.export(&d.dpo, "academie:24", "html").await;
+    assert_eq!(s, StatusCode::OK);
+    let html = html_text(&String::from_utf8(html).unwrap());
+    for v in &values {
+        assert!(html.contains(v.as_str()), "{name}: HTML lacks « {v} »");
+    }
+    let (s, headers, ods) = d.export(&d.dpo, "academie:24", "ods").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/vnd.oasis.opendocument.spreadsheet");
+    assert_eq!(odf::mimetype(&ods), "application/vnd.oasis.opendocument.spreadsheet");
+    let sheets = odf::ods_sheets(&ods);
+    assert_eq!(sheets[0].0, "Registre");
+    let listed = sheets[0].1.iter().any(|r| r.first().map(String::as_str) == entry["reference"].as_str());
+    assert!(listed, "{name}: the activity is listed on the first sheet");
+    let fiche = sheets.iter().find(|(n, _)| Some(n.as_str()) == entry["reference"].as_str()).expect("a fiche");
+    let cells = fiche.1.iter().flatten().cloned().collect::<Vec<_>>().join("\n");
+    for v in &values {
+        assert!(cells.contains(v.as_str()), "{name}: ODS fiche lacks « {v} »");
+    }
+    assert!(cells.contains("Base légale") && cells.contains("Transferts des données hors UE"));
+    if name == "sqlite" {
+        libreoffice_opens(&ods);
+    }
+    let (s, _, pdf) = d.export(&d.dpo, "academie:24", "pdf").await;
+    match s {
+        StatusCode::OK => assert!(pdf.starts_with(b"%PDF"), "{name}"),
+        other => assert_eq!(other, StatusCode::SERVICE_UNAVAILABLE, "{name}: no converter"),
+    }
+    let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
+    assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: reading a register in any format records nothing");
+
+    // Bad input.
+    let (s, body) = call(d.dpo.get(d.url("/registers/academie:24?format=docx"))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "format");
+    let (s, _) = call(d.chef.get(d.url("/registers/academie:24"))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{name}: a chef d'établissement does not read the académie's register");
+    let (s, _) = call(d.admin.post(d.url("/registers/commune:94034/snapshots"))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, other) = call(d.admin.get(d.url("/registers/commune:94034/snapshots"))).await;
+    let other = other[0]["id"].as_str().unwrap();
+    let (s, body) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={other}")))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("autre organisation"), "{body}");
+
+    // The commune is a processor: its Art. 30(2) register names the académie.
+    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
+    assert_eq!(commune["processor_entries"][0]["roles"], json!(["sous-traitant (collectivité)"]), "{commune}");
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    assert_eq!(vendor["processor_entries"][0]["contract"]["art28"], true, "{vendor}");
 }
 
 /// Converts the ODS with LibreOffice Calc when it is installed (it must open it).
@@ -349,10 +339,10 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(csv), Default::default(), t0())
         .await
         .unwrap();
-    let base = common::serve(store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    let app = TestApp::over(&store).build().await;
     let dpo =
-        client_with(&token_for(&store, "dpd@ac-creteil.fr", entcp::identity::Role::Dpo, Some("academie:24")).await);
-    let url = |p: &str| format!("{base}/api/v1/rgpd{p}");
+        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::identity::Role::Dpo, Some("academie:24")).await);
+    let url = |p: &str| format!("/api/v1/rgpd{p}");
     let breach = |aware: &str| {
         json!({
             "title": "Liste de classe envoyée au mauvais destinataire", "facts": "Courriel mal adressé",
@@ -384,8 +374,8 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     let (s, _) =
         call(dpo.put(url(&format!("/breaches/0940198E/{id}"))).header("if-match", "\"1\"").json(&decided)).await;
     assert_eq!(s, StatusCode::PRECONDITION_FAILED);
-    let resp = dpo.get(url("/breaches/0940198E?format=csv")).send().await.unwrap();
-    let text = resp.text().await.unwrap();
+    let resp = dpo.get(url("/breaches/0940198E?format=csv")).send().await;
+    let text = resp.text;
     assert!(text.starts_with('\u{feff}') && text.contains("non requise (aucune donnée sensible"), "{text}");
 
     let request = json!({ "kind": "erasure", "requester": "R. L. (dossier 12)", "received_on": "2026-01-31" });
@@ -396,8 +386,8 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     let future = json!({ "kind": "access", "requester": "X", "received_on": "2027-01-01" });
     let (s, body) = call(dpo.post(url("/requests/0940198E")).json(&future)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let resp = dpo.get(url("/requests/0940198E?format=ods")).send().await.unwrap();
-    let sheets = odf::ods_sheets(&resp.bytes().await.unwrap());
+    let resp = dpo.get(url("/requests/0940198E?format=ods")).send().await;
+    let sheets = odf::ods_sheets(&resp.bytes);
     assert_eq!(sheets[0].1[1][1], "effacement");
 }
 
@@ -408,7 +398,7 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     let store = d.db.store.clone();
     let state = |days: i64| {
         let clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(days)));
-        entcp::api::AppState::new(store.clone(), entcp::config::Config::default(), clock)
+        crate::common::app::app_state(store.clone(), entcp::config::Config::default(), clock)
     };
     let mails = || async {
         use sqlx::Row;

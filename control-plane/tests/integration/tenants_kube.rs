@@ -210,7 +210,7 @@ impl World {
         config.provisioning.concurrency = concurrency;
         let db = common::sqlite().await;
         common::import_sample(&db.store).await;
-        let state = AppState::new(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+        let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
         World { mock, state, _dir: dir, _db: db }
     }
 

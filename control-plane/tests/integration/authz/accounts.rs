@@ -1,0 +1,63 @@
+//! Authorisation cases: Users, roles, tokens and the audit trail; authentication itself.
+
+use super::*;
+
+/// Who may call each route (the rest get 403), and what kind of target it acts on.
+pub(super) const CASES: &[Case] = &[
+    ("GET", "/api/v1/me", EVERYONE, Target::None),
+    ("GET", "/api/v1/users", &[Admin, Dan, Auditeur], Target::None),
+    ("POST", "/api/v1/users", &[Admin], Target::None),
+    ("GET", "/api/v1/users/{id}", &[Admin, Dan, Auditeur], Target::User),
+    ("PATCH", "/api/v1/users/{id}", &[Admin], Target::User),
+    ("POST", "/api/v1/users/{id}/roles", &[Admin], Target::User),
+    ("DELETE", "/api/v1/users/{id}/roles/{role}", &[Admin], Target::User),
+    ("GET", "/api/v1/tokens", EVERYONE, Target::None),
+    ("POST", "/api/v1/tokens", EVERYONE, Target::None),
+    ("DELETE", "/api/v1/tokens/{id}", EVERYONE, Target::Token),
+    ("GET", "/api/v1/audit", &[Admin, Auditeur, Dpo], Target::None),
+];
+
+#[tokio::test]
+async fn unauthenticated_and_bad_tokens_get_401_problems() {
+    let db = common::sqlite().await;
+    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    let client = reqwest::Client::new();
+    for route in entcp::api::routes() {
+        let path = route.path.replace('{', "x").replace('}', "");
+        let resp = client
+            .request(Method::from_bytes(route.method.as_str().as_bytes()).unwrap(), format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "{} {}", route.method, route.path);
+        assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    }
+    let resp = client.get(format!("{base}/api/v1/me")).bearer_auth("entcp_00000000_nope").send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let token = token_for(&db.store, "revoked@test.fr", Admin, None).await;
+    let me = client.get(format!("{base}/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let id = identity::list_tokens(&db.store, None).await.unwrap()[0].id.clone();
+    identity::revoke_token(&db.store, &admin(), &id, t0()).await.unwrap();
+    let revoked = client.get(format!("{base}/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(revoked.status(), 401);
+
+    let user = identity::get_user(&db.store, "revoked@test.fr").await.unwrap().unwrap();
+    let expiring = identity::create_token(
+        &db.store,
+        &admin(),
+        &user.id,
+        "court",
+        Some(t0() + chrono::Duration::minutes(5)),
+        t0() - chrono::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    let valid = client.get(format!("{base}/api/v1/me")).bearer_auth(&expiring.token).send().await.unwrap();
+    assert_eq!(valid.status(), 200, "valid until five minutes past t0");
+    let clock_after = Arc::new(FixedClock::new(t0() + chrono::Duration::minutes(10)));
+    let later = common::serve(db.store.clone(), clock_after).await;
+    let expired = client.get(format!("{later}/api/v1/me")).bearer_auth(&expiring.token).send().await.unwrap();
+    assert_eq!(expired.status(), 401, "expired tokens are refused");
+}

@@ -1,0 +1,113 @@
+//! Authorisation cases: Organisations, memberships, invitations and the annuaire import.
+
+use super::*;
+
+pub(super) const MEMBERS_WRITERS: &[Role] = &[Admin, Dan, Collectivite, Coordinateur];
+
+/// Who may call each route (the rest get 403), and what kind of target it acts on.
+pub(super) const CASES: &[Case] = &[
+    ("GET", "/api/v1/orgs", EVERYONE, Target::None),
+    ("POST", "/api/v1/orgs", &[Admin, Dan], Target::Departement),
+    ("GET", "/api/v1/orgs/{key}", EVERYONE, Target::Org),
+    ("PATCH", "/api/v1/orgs/{key}", &[Admin, Dan, Collectivite, ChefEtablissement], Target::Org),
+    ("GET", "/api/v1/orgs/{key}/covers", EVERYONE, Target::Org),
+    ("GET", "/api/v1/orgs/{key}/members", EVERYONE, Target::Group),
+    ("PUT", "/api/v1/orgs/{key}/members/{commune}", MEMBERS_WRITERS, Target::Group),
+    ("DELETE", "/api/v1/orgs/{key}/members/{commune}", MEMBERS_WRITERS, Target::Group),
+    ("GET", "/api/v1/orgs/{key}/invitations", EVERYONE, Target::Group),
+    ("POST", "/api/v1/orgs/{key}/invitations", MEMBERS_WRITERS, Target::Group),
+    ("POST", "/api/v1/membership-invitations/{id}/accept", MEMBERS_WRITERS, Target::Invitation),
+    ("POST", "/api/v1/membership-invitations/{id}/decline", MEMBERS_WRITERS, Target::Invitation),
+    ("POST", "/api/v1/imports/annuaire", &[Admin, Dan], Target::None),
+];
+
+/// An invitation is answered for the commune (accept, decline) or for the group (decline).
+pub(super) fn invitation_expected(path: &str, role: Role, side: Side) -> u16 {
+    match (side, role) {
+        (_, Admin) => 200,
+        (Side::Out, _) => 404,
+        (Side::In, Coordinateur) if path.ends_with("/accept") => 403,
+        (Side::In, _) => 200,
+    }
+}
+
+impl World {
+    pub(super) async fn is_member(&self, group: &Org, commune: &Org) -> bool {
+        queries::members_of_group(&self.store, &group.id).await.unwrap().iter().any(|(c, _)| c.id == commune.id)
+    }
+
+    pub(super) fn request(&self, method: &str, path: String, body: Option<Value>) -> Call {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        Call { method, path, body, csv: None, pdf: None, if_match: None }
+    }
+}
+
+backend_test!(relationship_writes_check_every_organisation_they_touch);
+/// Relationship writes name a second organisation (a commune joining a group, the académie a
+/// row moves a school to, the N1 of a support contract, a tenant's organisation): each is
+/// sent with that second organisation inside and outside the caller's scope.
+pub(super) async fn relationship_writes_check_every_organisation_they_touch(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let group_in = w.group_in.clone();
+    let members = |c: &Org| format!("/api/v1/orgs/{}/members/{}", group_in.id, c.code);
+
+    // Membership: the commune must be the caller's to vouch for (a DAN of its académie).
+    let (status, body) = w.send(Dan, w.request("PUT", members(&w.commune_out), Some(json!({})))).await;
+    assert_eq!(status, 404, "{name}: {body}");
+    assert!(!w.is_member(&group_in, &w.commune_out).await);
+    let (status, body) = w.send(Dan, w.request("PUT", members(&w.commune_in), Some(json!({})))).await;
+    assert_eq!(status, 200, "{name}: {body}");
+    // Delegation through the group's own roles needs the commune's consent.
+    let delegate = Some(json!({ "ent_delegated": true }));
+    let (status, body) = w.send(Coordinateur, w.request("PUT", members(&w.commune_in), delegate.clone())).await;
+    assert_eq!(status, 403, "{name}: {body}");
+    let (status, _) = w.send(Coordinateur, w.request("PUT", members(&w.commune_out), delegate)).await;
+    assert_eq!(status, 404, "{name}");
+    set_member(&w.store, &admin(), &group_in, &w.commune_out, false, t0()).await.unwrap();
+    let (status, _) = w.send(Dan, w.request("DELETE", members(&w.commune_out), None)).await;
+    assert_eq!(status, 404, "{name}");
+    assert!(w.is_member(&group_in, &w.commune_out).await, "{name}: removed out of scope");
+    entcp::registry::manage::remove_member(&w.store, &admin(), &group_in, &w.commune_out, t0()).await.unwrap();
+
+    // Import: a row may not move a school of another académie into the caller's.
+    let academie_in = w.etab_in.academie_code.clone().unwrap();
+    let header = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n";
+    for (etab, out_of_scope, updated) in [(&w.etab_out, 1, 0), (&w.etab_in, 0, 1)] {
+        let commune = w.commune_in.code.clone();
+        let csv = format!("{header}{};Ecole renommée;Ecole;{commune};{academie_in}\n", etab.code);
+        let call = Call { csv: Some(csv), ..w.request("POST", "/api/v1/imports/annuaire".into(), None) };
+        let (status, body) = w.send(Dan, call).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        let report: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(report["out_of_scope"], out_of_scope, "{name} {}: {report}", etab.code);
+        assert_eq!(report["etablissements"]["updated"], updated, "{name} {}: {report}", etab.code);
+    }
+    let etab_out = queries::get_org(&w.store, &w.etab_out.id).await.unwrap().unwrap();
+    assert_eq!(etab_out.academie_code, w.etab_out.academie_code, "{name}: the school moved");
+
+    // Support contract: the N1 organisation named gets the tickets.
+    let academie = format!("/api/v1/support/contracts/academie:{academie_in}");
+    for (n1, want) in [(&w.etab_out, 422), (&w.etab_in, 204)] {
+        let (status, body) = w.send(Dan, w.request("PUT", academie.clone(), Some(json!({ "n1": n1.id })))).await;
+        assert_eq!(status, want, "{name} n1 {}: {body}", n1.code);
+    }
+
+    // Tenants: a document naming one's own school may not rewrite another organisation's tenant.
+    let foreign: entcp::tenants::EntTenant = serde_json::from_value(w.tenant_doc(&w.etab_out)).unwrap();
+    let state = crate::common::app::app_state(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    entcp::tenants::apply(&state, &admin(), &foreign, None).await.unwrap();
+    for (slug, want) in [(foreign.metadata.name.clone(), 404), ("propre-1".to_string(), 201)] {
+        let mut doc = w.tenant_doc(&w.etab_in);
+        doc["metadata"]["name"] = json!(slug);
+        let (status, body) = w.send(Dan, w.request("POST", "/api/v1/tenants".into(), Some(doc))).await;
+        assert_eq!(status, want, "{name} {slug}: {body}");
+    }
+
+    // Role grants: administrators only, whatever the organisation.
+    for etab in [&w.etab_in, &w.etab_out] {
+        let body = Some(json!({ "role": "chef_etablissement", "org": etab.id }));
+        let (status, _) = w.send(Dan, w.request("POST", format!("/api/v1/users/{}/roles", w.user_in), body)).await;
+        assert_eq!(status, 403, "{name}");
+    }
+}
