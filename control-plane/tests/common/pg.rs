@@ -21,14 +21,10 @@ static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
 /// The name of the template database for the current PostgreSQL migrations.
 pub fn template_name() -> String {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
-    let mut files: Vec<_> =
-        std::fs::read_dir(&dir).expect("migrations folder").map(|e| e.expect("migration entry").path()).collect();
-    files.sort();
     let mut hash = Sha256::new();
-    for file in files {
-        hash.update(file.file_name().expect("file name").to_string_lossy().as_bytes());
-        hash.update(std::fs::read(&file).expect("migration readable"));
+    for migration in entcp::store::migrations::for_backend(entcp::store::Backend::Postgres).migrations.iter() {
+        hash.update(migration.version.to_le_bytes());
+        hash.update(&migration.checksum);
     }
     let digest = hash.finalize();
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
