@@ -4,6 +4,9 @@
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
 mod migrate_lock;
+pub mod sql;
+
+pub use sql::{page_size, Condition, Page, SqlValue};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};
