@@ -458,7 +458,7 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
     println!("{tenants} tenants de 12 services sous une convention de {}", academie.name);
 
     // Five rounds, the best one printed: the machine may be busy.
-    let today = crate::conventions::workflow::today_in_france(chrono::Utc::now()).format("%Y-%m-%d").to_string();
+    let today = crate::clock::today_in_france(chrono::Utc::now()).format("%Y-%m-%d").to_string();
     let (mut loaded, mut derived, mut register) = (f64::MAX, f64::MAX, None);
     for _ in 0..5 {
         let started = Instant::now();
@@ -547,7 +547,7 @@ async fn rgpd_fixture(state: &crate::api::AppState, tenants: usize) -> anyhow::R
     let host =
         create_org(store, &actor, org(OrgKind::Hebergeur, "900000027", "Hébergeur du banc"), now).await.map_err(err)?;
     let at = timestamp(now);
-    let today = crate::conventions::workflow::today_in_france(now);
+    let today = crate::clock::today_in_france(now);
     let mut tx = store.begin_write().await?;
     let conv = new_id();
     sqlx::query(

@@ -5,8 +5,8 @@
 pub mod routes;
 
 use crate::error::Problem;
-use crate::registry::queries::{Condition, Page};
 use crate::store::{timestamp, Backend, Store, Tx};
+use crate::store::{Condition, Page};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -182,7 +182,7 @@ pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>)
     if let Some(scope) = scope {
         cond.and_wrapped("scope_org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
     }
-    let size = crate::registry::queries::page_size(filter.limit)?;
+    let size = crate::store::sql::page_size(filter.limit)?;
     if let Some(cursor) = &filter.cursor {
         let before: i64 = cursor.parse().map_err(|_| Problem::invalid_field("cursor", "curseur invalide"))?;
         cond.push_int("seq < ?", before);

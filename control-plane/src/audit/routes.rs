@@ -5,7 +5,7 @@ use crate::api::extract::ApiQuery;
 use crate::api::{ApiRoute, AppState, Caller};
 use crate::error::Problem;
 use crate::identity::authz::AUDIT_READ;
-use crate::registry::queries::Page;
+use crate::store::Page;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::get;

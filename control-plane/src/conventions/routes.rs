@@ -7,7 +7,7 @@ use crate::api::extract::{ApiJson, ApiQuery};
 use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::{Problem, ProblemKind};
 use crate::identity::authz::{CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ};
-use crate::registry::queries::Page;
+use crate::store::Page;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};

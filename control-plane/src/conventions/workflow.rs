@@ -33,7 +33,7 @@ impl Ctx<'_> {
     }
 }
 
-pub use crate::clock::{french_date, parse_date, today_in_france};
+use crate::clock::{french_date, parse_date, today_in_france};
 
 /// One organisation, or several for a `multiple` party.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -286,7 +286,7 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn today(&self) -> NaiveDate {
-        crate::conventions::workflow::today_in_france(self.now)
+        crate::clock::today_in_france(self.now)
     }
 
     pub fn conventions(&self) -> crate::conventions::workflow::Ctx<'_> {
@@ -506,12 +506,9 @@ pub struct GroupementFilter {
 }
 
 /// One page of groupements, newest first (ids are UUIDv7).
-pub async fn list(
-    store: &Store,
-    filter: &GroupementFilter,
-) -> Result<crate::registry::queries::Page<Groupement>, Problem> {
-    let size = crate::registry::queries::page_size(filter.limit)?;
-    let mut cond = crate::registry::queries::Condition::default();
+pub async fn list(store: &Store, filter: &GroupementFilter) -> Result<crate::store::sql::Page<Groupement>, Problem> {
+    let size = crate::store::sql::page_size(filter.limit)?;
+    let mut cond = crate::store::sql::Condition::default();
     if let Some(s) = filter.status.as_deref().filter(|s| !s.is_empty()) {
         let status = Status::parse(s).ok_or_else(|| {
             Problem::invalid_field("status", "valeurs : open, closed, consultation, awarded, running, ended")
@@ -532,7 +529,7 @@ pub async fn list(
     );
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(crate::registry::queries::Page::from_overfetch(items, size, |g| g.id.clone()))
+    Ok(crate::store::sql::Page::from_overfetch(items, size, |g| g.id.clone()))
 }
 
 async fn next_reference(tx: &mut Tx, store: &Store, year: i32) -> Result<String, Problem> {

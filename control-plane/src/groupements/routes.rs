@@ -14,7 +14,7 @@ use crate::error::Problem;
 use crate::identity::authz::{
     in_org_scope, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
 };
-use crate::registry::queries::Page;
+use crate::store::Page;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};

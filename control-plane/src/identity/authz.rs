@@ -5,8 +5,9 @@
 
 use super::{Actor, Role};
 use crate::error::{Problem, ProblemKind};
-use crate::registry::queries::{covers_condition, Condition};
+use crate::registry::queries::covers_condition;
 use crate::registry::{Org, OrgKind};
+use crate::store::Condition;
 use crate::store::Store;
 use sqlx::Row;
 

@@ -7,8 +7,9 @@ pub mod routes;
 
 use crate::audit::{self, Change};
 use crate::error::{Checks, Problem};
-use crate::registry::queries::{get_org, Page};
+use crate::registry::queries::get_org;
 use crate::registry::{Org, OrgKind, OrgRef};
+use crate::store::Page;
 use crate::store::{new_id, timestamp, Store};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -325,10 +326,10 @@ pub async fn list_users(
     store: &Store,
     cursor: Option<&str>,
     limit: Option<u32>,
-    scope: Option<crate::registry::queries::Condition>,
+    scope: Option<crate::store::sql::Condition>,
 ) -> Result<Page<User>, Problem> {
-    let size = crate::registry::queries::page_size(limit)?;
-    let mut cond = crate::registry::queries::Condition::default();
+    let size = crate::store::sql::page_size(limit)?;
+    let mut cond = crate::store::sql::Condition::default();
     cond.push("email > ?", &[cursor.unwrap_or("")]);
     if let Some(scope) = scope {
         cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");

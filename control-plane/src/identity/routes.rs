@@ -9,7 +9,7 @@ use crate::api::extract::{ApiJson, ApiQuery};
 use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::Problem;
 use crate::identity::authz::{forbidden, Scope};
-use crate::registry::queries::Page;
+use crate::store::Page;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -458,11 +458,8 @@ pub struct OutboxFilter {
 const STATUSES: [&str; 4] = ["pending", "sending", "sent", "failed"];
 
 /// Messages, newest first, one page at a time.
-pub async fn list(
-    store: &Store,
-    filter: &OutboxFilter,
-) -> Result<crate::registry::queries::Page<OutboxMessage>, Problem> {
-    use crate::registry::queries::{Page, DEFAULT_PAGE, MAX_PAGE};
+pub async fn list(store: &Store, filter: &OutboxFilter) -> Result<crate::store::sql::Page<OutboxMessage>, Problem> {
+    use crate::store::{Page, DEFAULT_PAGE, MAX_PAGE};
     let size = match filter.limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => n,
         _ => return Err(Problem::invalid_field("limit", format!("la taille de page va de 1 à {MAX_PAGE}"))),

@@ -4,7 +4,7 @@ use super::{OutboxFilter, OutboxMessage};
 use crate::api::extract::ApiQuery;
 use crate::api::{ApiRoute, AppState};
 use crate::error::Problem;
-use crate::registry::queries::Page;
+use crate::store::Page;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};

@@ -4,7 +4,7 @@
 use super::{fold, Degree, EtabType, Org, OrgKind, OrgRef, Sector};
 use crate::error::Problem;
 use crate::store::{opt_text, Store};
-pub use crate::store::sql::{page_size, Condition, Page, SqlValue, DEFAULT_PAGE, MAX_PAGE};
+use crate::store::{page_size, Condition, Page};
 use base64::Engine;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -41,7 +41,6 @@ pub fn org_from_row(row: &AnyRow) -> Org {
     }
 }
 
-
 /// Filters of `GET /orgs`.
 #[derive(Debug, Default, Clone, serde::Deserialize, schemars::JsonSchema)]
 pub struct OrgFilter {
@@ -65,7 +64,6 @@ pub struct OrgFilter {
     #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
-
 
 impl OrgFilter {
     fn condition(&self) -> Result<Condition, Problem> {
@@ -122,7 +120,6 @@ fn decode_cursor(cursor: &str) -> Result<(String, String), Problem> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     serde_json::from_slice::<(String, String)>(&raw).map_err(|_| bad())
 }
-
 
 /// One page of organisations matching `cond`, ordered by name then id.
 async fn page_where(
@@ -403,6 +400,7 @@ pub async fn members_of_group(store: &Store, group_id: &str) -> Result<Vec<(OrgR
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SqlValue;
 
     #[test]
     fn conditions_combine_with_or_and_keep_numbering() {

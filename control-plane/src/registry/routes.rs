@@ -3,7 +3,7 @@
 use super::import::{import_annuaire, ImportOptions, ImportReport};
 use super::invitations::{self, Invitation};
 use super::manage::{self, NewOrg, OrgPatch};
-use super::queries::{self, OrgFilter, Page};
+use super::queries::{self, OrgFilter};
 use super::{Org, OrgKind, OrgRef};
 use crate::api::extract::{ApiJson, ApiQuery};
 use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
@@ -11,6 +11,7 @@ use crate::error::{Problem, ProblemKind};
 use crate::identity::authz::{
     self, forbidden, Scope, IMPORTS_ANNUAIRE, ORGS_CREATE, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE,
 };
+use crate::store::Page;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};

@@ -5,7 +5,8 @@
 use super::derive::{self, Register};
 use super::snapshots::{self, Diff};
 use crate::api::AppState;
-use crate::conventions::workflow::{today_in_france, users_with_role};
+use crate::clock::today_in_france;
+use crate::conventions::workflow::users_with_role;
 use crate::error::Problem;
 use crate::store::timestamp;
 use chrono::{DateTime, Utc};

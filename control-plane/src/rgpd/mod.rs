@@ -17,7 +17,7 @@ pub mod snapshots;
 
 use crate::api::AppState;
 use crate::audit::{self, Change};
-use crate::conventions::workflow::today_in_france;
+use crate::clock::today_in_france;
 use crate::error::{Checks, Problem};
 use crate::identity::authz::{self, Action};
 use crate::identity::{Actor, Role};

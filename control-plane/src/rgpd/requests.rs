@@ -4,7 +4,7 @@
 
 use crate::api::AppState;
 use crate::audit::{self, Change};
-use crate::conventions::workflow::parse_date;
+use crate::clock::parse_date;
 use crate::error::{Checks, Problem};
 use crate::identity::Actor;
 use crate::registry::Org;
@@ -203,7 +203,7 @@ fn from_row(r: &sqlx::any::AnyRow, today: NaiveDate) -> DataRequest {
 }
 
 fn today(state: &AppState) -> NaiveDate {
-    crate::conventions::workflow::today_in_france(state.clock.now())
+    crate::clock::today_in_france(state.clock.now())
 }
 
 pub async fn list(state: &AppState, org: &Org) -> Result<Vec<DataRequest>, Problem> {

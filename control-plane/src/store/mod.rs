@@ -6,7 +6,7 @@
 mod migrate_lock;
 pub mod sql;
 
-pub use sql::{page_size, Condition, Page, SqlValue};
+pub use sql::{page_size, Condition, Page, SqlValue, DEFAULT_PAGE, MAX_PAGE};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};

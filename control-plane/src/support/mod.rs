@@ -18,8 +18,9 @@ pub mod tickets;
 
 use crate::error::Problem;
 use crate::identity::{Actor, Role};
-use crate::registry::queries::{get_by_code, get_org, get_org_in, Condition};
+use crate::registry::queries::{get_by_code, get_org, get_org_in};
 use crate::registry::{Org, OrgKind, OrgRef};
+use crate::store::Condition;
 use crate::store::{opt_text, timestamp, Store};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -275,7 +276,7 @@ async fn convention_annex(
     org_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(Option<String>, Option<OrgRef>, Option<OrgRef>), Problem> {
-    let today = crate::conventions::workflow::today_in_france(now).to_string();
+    let today = crate::clock::today_in_france(now).to_string();
     let Some(conv) = crate::conventions::active_covering(&state.store, &state.models, org_id, &today).await? else {
         return Ok((None, None, None));
     };

@@ -14,7 +14,8 @@ use crate::identity::authz::{
     SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ,
     SUPPORT_REPORT,
 };
-use crate::registry::queries::{get_org, Page};
+use crate::registry::queries::get_org;
+use crate::store::Page;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};

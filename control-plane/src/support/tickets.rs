@@ -11,9 +11,10 @@ use crate::audit::{self, Change};
 use crate::error::{Checks, Problem};
 use crate::identity::authz::{self, forbidden};
 use crate::identity::Actor;
-use crate::registry::queries::{get_org, Condition, Page};
+use crate::registry::queries::get_org;
 use crate::registry::OrgRef;
 use crate::store::{new_id, opt_text, timestamp, Backend, Store, Tx};
+use crate::store::{Condition, Page};
 use chrono::{DateTime, Datelike, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -357,7 +358,7 @@ fn filter_condition(f: &TicketFilter) -> Result<Condition, Problem> {
 
 /// The tickets the actor may see, newest first.
 pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, Problem> {
-    let size = crate::registry::queries::page_size(filter.limit)?;
+    let size = crate::store::sql::page_size(filter.limit)?;
     let mut cond = filter_condition(filter)?;
     if let Some(scope) = super::visible_condition(ctx.actor) {
         cond.and(scope);
@@ -733,7 +734,7 @@ async fn next_reference(tx: &mut Tx, year: i32) -> Result<String, Problem> {
 
 /// `convention_expiree` / `sans_convention` when no active convention covers the tenant today.
 async fn convention_flag(ctx: &Ctx<'_>, tenant: &crate::tenants::Tenant) -> Result<Option<String>, Problem> {
-    let today = crate::conventions::workflow::today_in_france(ctx.now).to_string();
+    let today = crate::clock::today_in_france(ctx.now).to_string();
     let active =
         crate::conventions::active_covering(ctx.store(), &ctx.state.models, &tenant.organisation.id, &today).await?;
     Ok(match (active, &tenant.convention_id) {
@@ -814,7 +815,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let id = new_id();
     let at = timestamp(ctx.now);
     let mut tx = store.begin_write().await?;
-    let reference = next_reference(&mut tx, crate::conventions::workflow::today_in_france(ctx.now).year()).await?;
+    let reference = next_reference(&mut tx, crate::clock::today_in_france(ctx.now).year()).await?;
     sqlx::query(
         "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, requester_role, subject, \
          description, category, service, impact, urgency, priority, policy, level, n1_org_id, n2_org_id, n3_org_id, \
@@ -890,11 +891,7 @@ async fn creation_queue(conn: &mut AnyConnection, contract: &super::Contract) ->
 /// `lundi 17 mai 2027 à 10:00` in the Paris time zone.
 pub fn french_time(at: DateTime<Utc>) -> String {
     let local = at.with_timezone(&chrono_tz::Europe::Paris);
-    format!(
-        "{} à {}",
-        crate::conventions::workflow::french_date(&local.date_naive().to_string()),
-        local.format("%H:%M")
-    )
+    format!("{} à {}", crate::clock::french_date(&local.date_naive().to_string()), local.format("%H:%M"))
 }
 
 // --- comments ---------------------------------------------------------------------

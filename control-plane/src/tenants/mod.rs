@@ -8,7 +8,8 @@ pub mod routes;
 use crate::api::AppState;
 use crate::audit::{self, Change};
 use crate::catalog::Catalog;
-use crate::conventions::{active_covering, workflow::today_in_france};
+use crate::clock::today_in_france;
+use crate::conventions::active_covering;
 use crate::error::{Checks, Problem};
 use crate::identity::Actor;
 use crate::registry::queries::{covers, get_org};
@@ -744,11 +745,8 @@ pub async fn get_tenant(store: &Store, slug_or_id: &str) -> Result<Option<Tenant
 }
 
 /// Tenants whose organisation is in `scope` (all when `None`), by slug.
-pub async fn list_tenants(
-    store: &Store,
-    scope: Option<crate::registry::queries::Condition>,
-) -> Result<Vec<Tenant>, Problem> {
-    let mut cond = crate::registry::queries::Condition::default();
+pub async fn list_tenants(store: &Store, scope: Option<crate::store::sql::Condition>) -> Result<Vec<Tenant>, Problem> {
+    let mut cond = crate::store::sql::Condition::default();
     if let Some(scope) = scope {
         cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
     }
