@@ -3,6 +3,7 @@
 //! SHA-256 over a canonical encoding, so any edited or deleted row is detected.
 
 pub mod routes;
+pub mod state;
 
 use crate::error::Problem;
 use crate::store::{timestamp, Backend, Store, Tx};
@@ -12,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+pub use state::AuditState;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

@@ -4,8 +4,8 @@
 
 use super::model::ConventionModel;
 use super::workflow::{activate_if_started, complete_if_all_signed, party_signers, pending_signers, users_with_role};
+use super::ConventionsState;
 use super::{find_model, get_convention, Convention, Status};
-use crate::api::AppState;
 use crate::clock::{french_date, today_in_france};
 use crate::error::Problem;
 use crate::store::{timestamp, Store, Tx};
@@ -169,17 +169,7 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
     Ok(report)
 }
 
-/// The jobs of this capability.
-pub fn jobs() -> Vec<crate::jobs::Job> {
-    vec![crate::jobs::Job {
-        name: "conventions-daily",
-        description: "Active les conventions signées, expire les échues, envoie les rappels d'échéance et de signature",
-        default_schedule: "15 6 * * *",
-        run: daily_job,
-    }]
-}
-
-fn daily_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
+pub fn daily_job(state: &ConventionsState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
     Box::pin(async move {
         let r = daily(&state.store, &state.models, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!(

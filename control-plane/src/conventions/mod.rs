@@ -7,6 +7,7 @@ pub mod document;
 pub mod jobs;
 pub mod model;
 pub mod routes;
+pub mod state;
 pub mod workflow;
 
 use crate::error::Problem;
@@ -18,6 +19,7 @@ use model::ConventionModel;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+pub use state::ConventionsState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -531,7 +531,7 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(conv.version));
+        return Err(crate::error::precondition_failed(conv.version));
     }
     write_parties_and_schools(&mut tx, &conv.id, &draft).await?;
     let voided = void_steps(&mut tx, conv, "la convention a été modifiée", ctx.now).await?;
@@ -638,7 +638,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let current = locked(&mut tx, ctx, &conv.id).await?;
     require_status(&current, &[Status::Draft], "soumettre à signature")?;
     if current.version != conv.version {
-        return Err(crate::api::precondition_failed(current.version));
+        return Err(crate::error::precondition_failed(current.version));
     }
     set_status(&mut tx, &conv.id, Status::InSignature, ctx.now).await?;
     sqlx::query("UPDATE conventions SET document_hash = $1, submitted_at = $2, refusal_comment = NULL WHERE id = $3")

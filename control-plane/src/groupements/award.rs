@@ -214,7 +214,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(g.version));
+        return Err(crate::error::precondition_failed(g.version));
     }
     sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
         .bind(&checked.siret)

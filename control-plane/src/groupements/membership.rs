@@ -490,7 +490,7 @@ async fn decide(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(app.version));
+        return Err(crate::error::precondition_failed(app.version));
     }
     let action = match to {
         ApplicationStatus::Accepted => "groupements.accept",

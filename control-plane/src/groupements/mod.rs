@@ -14,11 +14,12 @@ pub mod documents;
 pub mod membership;
 pub mod routes;
 pub mod shares;
+pub mod state;
 
-use crate::api::Caller;
 use crate::audit::{self, Change};
 use crate::catalog::Catalog;
 use crate::error::{Checks, Problem};
+use crate::identity::Caller;
 use crate::identity::{Actor, Role};
 use crate::registry::{Org, OrgKind, OrgRef};
 use crate::store::{new_id, opt_text, timestamp, Store, Tx};
@@ -31,6 +32,7 @@ use serde_json::json;
 use shares::{Basis, KeyPart};
 use sqlx::any::AnyRow;
 use sqlx::Row;
+pub use state::GroupementsState;
 
 /// Organisation kinds that may coordinate a groupement.
 pub const COORDINATOR_KINDS: [OrgKind; 5] =
@@ -676,7 +678,7 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(g.version));
+        return Err(crate::error::precondition_failed(g.version));
     }
     ctx.record(&mut tx, "groupements.update", &g.id, Some(&g.coordinator.id), json!({ "title": checked.title }))
         .await?;
@@ -701,7 +703,7 @@ pub async fn set_status(tx: &mut Tx, g: &Groupement, to: Status, now: DateTime<U
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(g.version));
+        return Err(crate::error::precondition_failed(g.version));
     }
     Ok(())
 }

@@ -11,14 +11,7 @@ use crate::store::Condition;
 use crate::store::Store;
 use sqlx::Row;
 
-/// A named operation and the roles that may perform it.
-#[derive(Debug)]
-pub struct Action {
-    pub name: &'static str,
-    /// Writes answer 403 out of scope; reads 404.
-    pub write: bool,
-    pub roles: &'static [Role],
-}
+pub use crate::kernel::roles::Action;
 
 use Role::*;
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 /// Runs shown with each job.
 const RECENT_RUNS: u32 = 5;
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes() -> Vec<ApiRoute<AppState>> {
     vec![
         ApiRoute::new(
             Method::GET,

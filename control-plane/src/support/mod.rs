@@ -14,6 +14,7 @@ pub mod policy;
 pub mod report;
 pub mod routes;
 pub mod sla;
+pub mod state;
 pub mod tickets;
 
 use crate::error::Problem;
@@ -26,6 +27,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
+pub use state::SupportState;
 
 pub use tickets::*;
 
@@ -272,7 +274,7 @@ pub fn tenant_vendor(tenant: &crate::tenants::Tenant) -> Option<OrgRef> {
 /// The support commitments of the active convention covering the tenant's
 /// organisation, if its model has an SLA annex: (policy, N1, N2).
 async fn convention_annex(
-    state: &crate::api::AppState,
+    state: &crate::support::SupportState,
     org_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(Option<String>, Option<OrgRef>, Option<OrgRef>), Problem> {
@@ -299,7 +301,7 @@ async fn convention_annex(
 /// académie; else N1 is the tenant's organisation, N2 its académie, N3 its
 /// vendor, and the policy `standard`.
 pub async fn resolve_contract(
-    state: &crate::api::AppState,
+    state: &crate::support::SupportState,
     tenant: &crate::tenants::Tenant,
     now: DateTime<Utc>,
 ) -> Result<Contract, Problem> {
@@ -343,7 +345,7 @@ pub async fn resolve_contract(
 
 /// Sets the contract fields held at `org` (absent fields inherit). Audited.
 pub async fn set_contract(
-    state: &crate::api::AppState,
+    state: &crate::support::SupportState,
     actor: &Actor,
     org: &Org,
     input: &ContractInput,

@@ -6,8 +6,8 @@
 use super::policy::{Policies, GRADES};
 use super::sla::{self, SlaEvent, SlaState, Step};
 use super::{levels_of, parse_time, queue_emails, row_bool, viewer, Category, Level, Priority, Status, Viewer};
-use crate::api::{precondition_failed, AppState};
 use crate::audit::{self, Change};
+use crate::error::precondition_failed;
 use crate::error::{Checks, Problem};
 use crate::identity::authz::{self, forbidden};
 use crate::identity::Actor;
@@ -15,6 +15,7 @@ use crate::registry::queries::get_org;
 use crate::registry::OrgRef;
 use crate::store::{new_id, opt_text, timestamp, Backend, Store, Tx};
 use crate::store::{Condition, Page};
+use crate::support::SupportState;
 use chrono::{DateTime, Datelike, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,7 @@ use sqlx::{AnyConnection, Row};
 
 /// What every ticket operation needs.
 pub struct Ctx<'a> {
-    pub state: &'a AppState,
+    pub state: &'a SupportState,
     pub actor: &'a Actor,
     pub now: DateTime<Utc>,
 }
@@ -694,7 +695,7 @@ fn check_grade(checks: &mut Checks, field: &str, value: &str) {
     }
 }
 
-fn check_category(checks: &mut Checks, state: &AppState, category: &str, service: Option<&str>) {
+fn check_category(checks: &mut Checks, state: &SupportState, category: &str, service: Option<&str>) {
     match Category::parse(category) {
         None => {
             checks.fail("category", format!("catégorie « {category} » inconnue : acces, service, donnees ou autre"))

@@ -4,8 +4,8 @@
 //! behind the governance gate: no provisioning without an active convention.
 
 pub mod routes;
+pub mod state;
 
-use crate::api::AppState;
 use crate::audit::{self, Change};
 use crate::catalog::Catalog;
 use crate::clock::today_in_france;
@@ -20,6 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+pub use state::TenantsState;
 
 pub const API_VERSION: &str = "entcp.education.fr/v1";
 pub const KIND: &str = "EntTenant";
@@ -364,7 +365,7 @@ async fn audit_change(
 
 /// Creates or updates a tenant from its document; `expected_version` (If-Match) guards updates.
 pub async fn apply(
-    state: &AppState,
+    state: &TenantsState,
     actor: &Actor,
     doc: &EntTenant,
     expected_version: Option<i64>,
@@ -465,7 +466,7 @@ pub async fn apply(
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(crate::api::precondition_failed(current.version));
+                return Err(crate::error::precondition_failed(current.version));
             }
             let message = format!(
                 "bouquet {} + [{}], {} comptes",
@@ -540,7 +541,10 @@ pub async fn secret_seed(store: &Store, tenant_id: &str) -> Result<String, Probl
 }
 
 /// The desired Kubernetes objects of a tenant, from the catalog.
-pub async fn render(state: &AppState, tenant: &Tenant) -> Result<Vec<crate::provisioning::RenderedObject>, Problem> {
+pub async fn render(
+    state: &TenantsState,
+    tenant: &Tenant,
+) -> Result<Vec<crate::provisioning::RenderedObject>, Problem> {
     let org = get_org(&state.store, &tenant.organisation.id)
         .await?
         .ok_or_else(|| Problem::not_found("organisation introuvable"))?;
@@ -560,7 +564,7 @@ fn identity_str(source: IdentitySource) -> &'static str {
 /// Moves a tenant along its lifecycle. Leaving `requested` needs an active
 /// convention covering the organisation, or an admin override with a reason.
 pub async fn transition(
-    state: &AppState,
+    state: &TenantsState,
     actor: &Actor,
     tenant: &Tenant,
     to: Status,

@@ -281,7 +281,7 @@ async fn world(db: &common::TestDb) -> World {
     let state = entcp::api::AppState::new(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     let academie_org = queries::resolve_org(&store, &academie).await.unwrap();
     let contract = entcp::support::ContractInput { n3: Some(vendor.id.clone()), ..Default::default() };
-    entcp::support::set_contract(&state, &admin(), &academie_org, &contract, t0()).await.unwrap();
+    entcp::support::set_contract(&state.support(), &admin(), &academie_org, &contract, t0()).await.unwrap();
     World {
         base,
         store,
@@ -549,7 +549,7 @@ impl World {
                 let apply: entcp::tenants::EntTenant = serde_json::from_value(doc.clone()).unwrap();
                 let state =
                     entcp::api::AppState::new(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
-                let (_, tenant) = entcp::tenants::apply(&state, &admin(), &apply, None).await.unwrap();
+                let (_, tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &apply, None).await.unwrap();
                 let url = p.replace("{slug}", &tenant.slug);
                 match method {
                     "PUT" => {
@@ -641,18 +641,23 @@ impl World {
         let request = json!({ "kind": "access", "requester": "A. B.", "received_on": "2026-08-20" });
         match (method.as_str(), path) {
             ("GET", "/api/v1/rgpd/registers/{org}/snapshots/{id}") => {
-                let exported = entcp::rgpd::export_register(&state, "matrice", &org, entcp::rgpd::export::Format::Json)
-                    .await
-                    .unwrap();
+                let exported =
+                    entcp::rgpd::export_register(&state.rgpd(), "matrice", &org, entcp::rgpd::export::Format::Json)
+                        .await
+                        .unwrap();
                 call(url.replace("{id}", &exported.snapshot.id))
             }
             // An identical snapshot exists: the POST answers it with 200.
             ("POST", "/api/v1/rgpd/registers/{org}/snapshots") => {
-                entcp::rgpd::export_register(&state, "matrice", &org, entcp::rgpd::export::Format::Json).await.unwrap();
+                entcp::rgpd::export_register(&state.rgpd(), "matrice", &org, entcp::rgpd::export::Format::Json)
+                    .await
+                    .unwrap();
                 call(url)
             }
             ("GET", "/api/v1/rgpd/registers/{org}/diff") => {
-                entcp::rgpd::export_register(&state, "matrice", &org, entcp::rgpd::export::Format::Json).await.unwrap();
+                entcp::rgpd::export_register(&state.rgpd(), "matrice", &org, entcp::rgpd::export::Format::Json)
+                    .await
+                    .unwrap();
                 call(url)
             }
             ("PUT", "/api/v1/rgpd/profiles/{org}") => {
@@ -665,13 +670,13 @@ impl World {
             ("POST", "/api/v1/rgpd/breaches/{org}") => Call { body: Some(breach), ..call(url) },
             ("PUT", "/api/v1/rgpd/breaches/{org}/{id}") => {
                 let input = serde_json::from_value(breach.clone()).unwrap();
-                let created = entcp::rgpd::breaches::create(&state, &admin(), &org, input).await.unwrap();
+                let created = entcp::rgpd::breaches::create(&state.rgpd(), &admin(), &org, input).await.unwrap();
                 Call { body: Some(breach), if_match: Some(created.version), ..call(url.replace("{id}", &created.id)) }
             }
             ("POST", "/api/v1/rgpd/requests/{org}") => Call { body: Some(request), ..call(url) },
             ("PUT", "/api/v1/rgpd/requests/{org}/{id}") => {
                 let input = serde_json::from_value(request.clone()).unwrap();
-                let created = entcp::rgpd::requests::create(&state, &admin(), &org, input).await.unwrap();
+                let created = entcp::rgpd::requests::create(&state.rgpd(), &admin(), &org, input).await.unwrap();
                 Call { body: Some(request), if_match: Some(created.version), ..call(url.replace("{id}", &created.id)) }
             }
             _ => call(url),
@@ -949,7 +954,7 @@ async fn relationship_writes_check_every_organisation_they_touch() {
         // Tenants: a document naming one's own school may not rewrite another organisation's tenant.
         let foreign: entcp::tenants::EntTenant = serde_json::from_value(w.tenant_doc(&w.etab_out)).unwrap();
         let state = entcp::api::AppState::new(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
-        entcp::tenants::apply(&state, &admin(), &foreign, None).await.unwrap();
+        entcp::tenants::apply(&state.tenants(), &admin(), &foreign, None).await.unwrap();
         for (slug, want) in [(foreign.metadata.name.clone(), 404), ("propre-1".to_string(), 201)] {
             let mut doc = w.tenant_doc(&w.etab_in);
             doc["metadata"]["name"] = json!(slug);
@@ -1019,7 +1024,7 @@ impl World {
         let school = if side == Side::In { &self.etab_in } else { &self.etab_out };
         let apply: entcp::tenants::EntTenant = serde_json::from_value(self.tenant_doc(school)).unwrap();
         let state = entcp::api::AppState::new(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
-        entcp::tenants::apply(&state, &admin(), &apply, None).await.unwrap().1
+        entcp::tenants::apply(&state.tenants(), &admin(), &apply, None).await.unwrap().1
     }
 
     /// A ticket at the level of `role` (N1 otherwise), opened by the role itself when it is a requester.
@@ -1042,7 +1047,8 @@ impl World {
             urgency: "moyenne".into(),
             priority: None,
         };
-        let mut ticket = tickets::create(&Ctx { state: &state, actor: &requester, now: t0() }, new).await.unwrap();
+        let mut ticket =
+            tickets::create(&Ctx { state: &state.support(), actor: &requester, now: t0() }, new).await.unwrap();
         let levels = match (side, role) {
             (Side::In, SupportN2) => 1,
             (Side::In, SupportN3) => 2,
@@ -1050,7 +1056,7 @@ impl World {
         };
         let admin = admin();
         for _ in 0..levels {
-            let ctx = Ctx { state: &state, actor: &admin, now: t0() };
+            let ctx = Ctx { state: &state.support(), actor: &admin, now: t0() };
             let up = EscalateInput { reason: "Hors de portée de ce niveau".into(), share_requester: false };
             ticket = tickets::escalate(&ctx, &ticket.id, ticket.version, up).await.unwrap();
         }

@@ -517,7 +517,7 @@ async fn tenant(store: &Store, slug: &str, school: &str) -> entcp::tenants::Tena
     });
     let doc: entcp::tenants::EntTenant = serde_json::from_value(doc).unwrap();
     let state = entcp::api::AppState::new(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
-    entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap().1
+    entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap().1
 }
 
 #[tokio::test]
