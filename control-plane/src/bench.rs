@@ -125,7 +125,7 @@ impl BenchWorld {
         bench_config.data_dir = dir.clone();
         configure(&mut bench_config);
         let clock = std::sync::Arc::new(crate::clock::SystemClock);
-        let state = crate::api::AppState::new(store.clone(), bench_config, clock);
+        let state = crate::api::AppState::load(store.clone(), bench_config, clock)?;
         Ok(BenchWorld { dir, store, state, cleanup })
     }
 

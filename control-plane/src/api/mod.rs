@@ -47,14 +47,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, config: Config, clock: Arc<dyn crate::clock::Clock>) -> AppState {
-        let models = crate::conventions::model::load_models(config.conventions_dir.as_deref())
-            .expect("convention models are validated at start (entctl checks them before building the state)");
-        let catalog = crate::catalog::Catalog::load(config.catalog_dir.as_deref())
-            .expect("the catalog is validated at start (entctl checks it before building the state)");
-        let support = crate::support::policy::Policies::load(config.support_dir.as_deref())
-            .expect("support policies are validated at start (entctl checks them before building the state)");
-        AppState {
+    /// The state of a running application: the configuration's models, catalog and
+    /// support policies loaded and validated (an invalid one is an error).
+    pub fn load(store: Store, config: Config, clock: Arc<dyn crate::clock::Clock>) -> anyhow::Result<AppState> {
+        let models = crate::conventions::model::load_models(config.conventions_dir.as_deref())?;
+        let catalog = crate::catalog::Catalog::load(config.catalog_dir.as_deref())?;
+        let support = crate::support::policy::Policies::load(config.support_dir.as_deref())?;
+        Ok(AppState {
             auth_throttle: Arc::new(crate::throttle::Throttle::new(config.server.auth_throttle)),
             support: Arc::new(support),
             store,
@@ -63,7 +62,12 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             models: Arc::new(models),
             catalog: Arc::new(catalog),
-        }
+        })
+    }
+
+    /// [`Self::load`] for a configuration already validated (tests, benches).
+    pub fn new(store: Store, config: Config, clock: Arc<dyn crate::clock::Clock>) -> AppState {
+        AppState::load(store, config, clock).expect("a configuration validated before building the state")
     }
 }
 

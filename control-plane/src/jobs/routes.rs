@@ -86,7 +86,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<JobView>>, Probl
 
 async fn run(
     State(state): State<AppState>,
-    caller: crate::api::Caller,
+    caller: crate::identity::Caller,
     Path(name): Path<String>,
 ) -> Result<Json<JobRun>, Problem> {
     let job = super::find(&name).ok_or_else(|| Problem::not_found(format!("aucune tâche ne s'appelle « {name} »")))?;
