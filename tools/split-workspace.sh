@@ -31,8 +31,9 @@ MODULES=(
     "groupements:ent-groupements"
     "api:ent-server"
     "synthetic:ent-testkit"
-    "commands:entctl" "bench:entctl" "demo:entctl"
+    "bench:entctl" "demo:entctl"
 )
+# `commands` is the binary's own module (declared in main.rs): it moves with main.rs.
 CRATES=(ent-kernel ent-documents ent-platform ent-ops ent-conventions ent-tenants ent-support ent-rgpd
     ent-groupements ent-server ent-testkit entctl)
 
@@ -53,6 +54,7 @@ for m in "${MODULES[@]}"; do
     done
 done
 git mv control-plane/src/main.rs crates/entctl/src/main.rs
+git mv control-plane/src/commands crates/entctl/src/commands
 git mv control-plane/migrations crates/ent-kernel/migrations
 git mv control-plane/tests crates/entctl/tests
 git mv tests/e2e_cli.rs crates/entctl/tests/e2e_cli.rs
@@ -80,7 +82,7 @@ done
 
 # --- 3. rewrite crate:: paths that leave their crate ---------------------------
 for crate in "${CRATES[@]}"; do
-    find "crates/$crate/src" -name '*.rs' | while read -r file; do
+    find "crates/$crate/src" -name '*.rs' -not -path '*/commands/*' -not -name main.rs | while read -r file; do
         for m in "${MODULES[@]}"; do
             module=${m%%:*} owner=${m#*:}
             [ "$owner" = "$crate" ] && continue
@@ -88,8 +90,7 @@ for crate in "${CRATES[@]}"; do
         done
     done
 done
-# The binary and the tests used the crate `entcp`.
-find crates/entctl/src/main.rs crates/entctl/tests -name '*.rs' -exec sed -i -E 's/\bentcp::/entctl::/g' {} +
+# The binary and the tests keep using the library `entcp` (entctl's library re-exports every module).
 
 # --- 4. files found relative to the source (include_str!, migrate!) ----------
 # One more level: control-plane/src/x -> crates/<crate>/src/x.
@@ -133,7 +134,7 @@ for i, crate in enumerate(crates):
     lines = ['[package]', f'name = "{crate}"', 'version.workspace = true', 'edition.workspace = true',
              'license.workspace = true']
     if crate == 'entctl':
-        lines += ['default-run = "entctl"', '', '[lib]', 'name = "entctl"', 'path = "src/lib.rs"', '',
+        lines += ['default-run = "entctl"', '', '[lib]', 'name = "entcp"', 'path = "src/lib.rs"', '',
                   '[[bin]]', 'name = "entctl"', 'path = "src/main.rs"', '',
                   '[[test]]', 'name = "integration"', 'path = "tests/integration/main.rs"', '',
                   '[[test]]', 'name = "e2e_cli"', 'path = "tests/e2e_cli.rs"']
