@@ -100,6 +100,14 @@ done
 # demo.rs read the fixtures of control-plane/tests, now in crates/entctl/tests.
 sed -i -E 's#include_bytes!\("\.\./\.\./tests/fixtures/#include_bytes!("../tests/fixtures/#' crates/entctl/src/demo.rs
 
+# Paths the tests build from their manifest folder (control-plane/ -> crates/entctl/).
+T=crates/entctl/tests
+sed -i 's#^\#\[path = "../control-plane/tests/common/mod.rs"\]#\#[path = "common/mod.rs"]#' $T/e2e_cli.rs
+sed -i -E 's#join\("\.\./tenants/examples"\)#join("../../tenants/examples")#' $T/e2e_cli.rs
+sed -i -E 's#join\("\.\./tests/support/#join("../../tests/support/#' $T/common/smtp.rs
+sed -i -E 's#join\("src/groupements/#join("../ent-groupements/src/groupements/#' $T/integration/groupements.rs
+sed -i -E 's#"/migrations/sqlite"#"/../ent-kernel/migrations/sqlite"#' $T/integration/platform.rs
+
 # --- 5. manifests --------------------------------------------------------------
 # Every external dependency moves to [workspace.dependencies]; each crate takes
 # the ones its sources name (kube and k8s-openapi end up in ent-tenants only).
