@@ -150,6 +150,10 @@ for i, crate in enumerate(crates):
     if crate == 'entctl':
         lines += [f'{c}.workspace = true' for c in crates[:-1] if c not in inner]
         lines += ['', '[dev-dependencies]'] + [f'{n}.workspace = true' for n in dev]
+    else:
+        used_dev = [n for n in dev if re.search(r'\b' + n.replace('-', '_') + r'::', text)]
+        if used_dev:
+            lines += ['', '[dev-dependencies]'] + [f'{n}.workspace = true' for n in used_dev]
     (src / 'Cargo.toml').write_text('\n'.join(lines) + '\n')
 PY
 git rm -q control-plane/Cargo.toml control-plane/src/lib.rs
