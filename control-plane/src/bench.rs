@@ -125,7 +125,7 @@ impl BenchWorld {
         bench_config.data_dir = dir.clone();
         configure(&mut bench_config);
         let clock = std::sync::Arc::new(crate::clock::SystemClock);
-        let state = crate::api::AppState::new(store.clone(), bench_config, clock);
+        let state = crate::api::AppState::load(store.clone(), bench_config, clock)?;
         Ok(BenchWorld { dir, store, state, cleanup })
     }
 
@@ -167,11 +167,12 @@ async fn bench_tenants(state: &crate::api::AppState, tenants: usize, provision: 
                 "metadata": { "name": format!("t{created}") },
                 "spec": { "organisation": org.id, "hostname": format!("t{created}.ent.example.fr"), "bouquet": "socle-1d", "options": ["visio"] }
             }))?;
-            let (_, tenant) =
-                crate::tenants::apply(state, &actor, &doc, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+            let (_, tenant) = crate::tenants::apply(&state.tenants(), &actor, &doc, None)
+                .await
+                .map_err(|p| anyhow::anyhow!(p.detail))?;
             if provision {
                 let to = crate::tenants::Status::Provisioning;
-                crate::tenants::transition(state, &actor, &tenant, to, Some("banc d'essai"))
+                crate::tenants::transition(&state.tenants(), &actor, &tenant, to, Some("banc d'essai"))
                     .await
                     .map_err(|p| anyhow::anyhow!(p.detail))?;
             }
@@ -207,7 +208,7 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
     println!("{created} tenants créés ({:.1} s)", started.elapsed().as_secs_f64());
     for pass in ["première passe", "passe sans changement"] {
         let started = Instant::now();
-        let r = crate::provisioning::reconcile::pass(state, None, chrono::Utc::now())
+        let r = crate::provisioning::reconcile::pass(&state.provisioning(), None, chrono::Utc::now())
             .await
             .map_err(|p| anyhow::anyhow!(p.detail))?;
         println!(
@@ -323,7 +324,7 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
 
     for pass in ["balayage SLA (dépassements à signaler)", "balayage SLA (rien de nouveau)"] {
         let started = Instant::now();
-        let r = crate::support::jobs::sweep(&state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        let r = crate::support::jobs::sweep(&state.support(), now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         println!(
             "{pass} : {:.3} s, {} ticket(s) examiné(s), {} dépassement(s) signalé(s)",
             started.elapsed().as_secs_f64(),
@@ -458,7 +459,7 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
     println!("{tenants} tenants de 12 services sous une convention de {}", academie.name);
 
     // Five rounds, the best one printed: the machine may be busy.
-    let today = crate::conventions::workflow::today_in_france(chrono::Utc::now()).format("%Y-%m-%d").to_string();
+    let today = crate::clock::today_in_france(chrono::Utc::now()).format("%Y-%m-%d").to_string();
     let (mut loaded, mut derived, mut register) = (f64::MAX, f64::MAX, None);
     for _ in 0..5 {
         let started = Instant::now();
@@ -492,9 +493,17 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
         }
     }
     let started = Instant::now();
-    crate::rgpd::snapshots::record(&state, &actor.name, &academie, &register, "json", "export", chrono::Utc::now())
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
+    crate::rgpd::snapshots::record(
+        &state.rgpd(),
+        &actor.name,
+        &academie,
+        &register,
+        "json",
+        "export",
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|p| anyhow::anyhow!(p.detail))?;
     println!("enregistrement de l'instantané : {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
     println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
     world.finish().await
@@ -547,7 +556,7 @@ async fn rgpd_fixture(state: &crate::api::AppState, tenants: usize) -> anyhow::R
     let host =
         create_org(store, &actor, org(OrgKind::Hebergeur, "900000027", "Hébergeur du banc"), now).await.map_err(err)?;
     let at = timestamp(now);
-    let today = crate::conventions::workflow::today_in_france(now);
+    let today = crate::clock::today_in_france(now);
     let mut tx = store.begin_write().await?;
     let conv = new_id();
     sqlx::query(
@@ -623,6 +632,6 @@ async fn rgpd_fixture(state: &crate::api::AppState, tenants: usize) -> anyhow::R
         dpo_email: "dpd@ac.example.fr".into(),
         ..Default::default()
     };
-    crate::rgpd::save_profile(state, &actor, &academie, &profile, None, now).await.map_err(err)?;
+    crate::rgpd::save_profile(&state.rgpd(), &actor, &academie, &profile, None, now).await.map_err(err)?;
     Ok(academie)
 }

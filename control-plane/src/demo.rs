@@ -27,8 +27,9 @@ pub async fn load(state: &AppState) -> anyhow::Result<String> {
     let mut tenants = 0;
     for text in EXAMPLE_TENANTS {
         let doc: crate::tenants::EntTenant = serde_yaml::from_str(text)?;
-        let (_, tenant) =
-            crate::tenants::apply(state, &actor, &doc, None).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        let (_, tenant) = crate::tenants::apply(&state.tenants(), &actor, &doc, None)
+            .await
+            .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
         if tenant.vendor.is_none() || tenant.host.is_none() {
             let mut tx = state.store.begin_write().await?;
             let now = state.clock.now();

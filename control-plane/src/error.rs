@@ -307,6 +307,15 @@ impl From<anyhow::Error> for Problem {
     }
 }
 
+/// 412: the resource changed since the caller read it.
+pub fn precondition_failed(current_version: i64) -> Problem {
+    Problem::new(
+        ProblemKind::PreconditionFailed,
+        format!("la ressource a été modifiée entre-temps (version actuelle {current_version}) : relisez-la puis recommencez"),
+    )
+    .with_extra(serde_json::json!({ "current_version": current_version }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

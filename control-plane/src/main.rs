@@ -373,23 +373,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Catalog(cmd) => commands::catalog::run(&catalog, cmd)?,
         Command::Groupements(cmd) => {
-            let state = app_state(&open_store(&config).await?, &config);
+            let state = app_state(&open_store(&config).await?, &config)?;
             return commands::groupements::run(&state, cmd).await;
         }
         Command::Tenants(cmd) => {
-            let state = app_state(&open_store(&config).await?, &config);
+            let state = app_state(&open_store(&config).await?, &config)?;
             return commands::tenants::run(&state, cmd).await;
         }
         Command::Support(cmd) => {
-            let state = app_state(&open_store(&config).await?, &config);
+            let state = app_state(&open_store(&config).await?, &config)?;
             return commands::support::run(&state, cmd).await;
         }
         Command::Rgpd(cmd) => {
-            let state = app_state(&open_store(&config).await?, &config);
+            let state = app_state(&open_store(&config).await?, &config)?;
             return commands::rgpd::run(&state, cmd).await;
         }
         Command::Apply { file } => {
-            let state = app_state(&open_store(&config).await?, &config);
+            let state = app_state(&open_store(&config).await?, &config)?;
             return commands::tenants::apply(&state, &file).await;
         }
         Command::Users(cmd) => return commands::identity::users(&open_store(&config).await?, cmd).await,
@@ -435,7 +435,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     if released > 0 {
         tracing::warn!(released, "e-mails left sending by a dead sender put back in the queue");
     }
-    let state = app_state(&store, &config);
+    let state = app_state(&store, &config)?;
     if demo {
         // Loaded before logging: a disabled `info!` would not evaluate its arguments.
         let summary = entcp::demo::load(&state).await?;
@@ -469,8 +469,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
 /// How often `/metrics`' database gauges are read (in the background).
 const METRICS_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
 
-fn app_state(store: &Store, config: &Config) -> entcp::api::AppState {
-    entcp::api::AppState::new(store.clone(), config.clone(), std::sync::Arc::new(entcp::clock::SystemClock))
+fn app_state(store: &Store, config: &Config) -> anyhow::Result<entcp::api::AppState> {
+    entcp::api::AppState::load(store.clone(), config.clone(), std::sync::Arc::new(entcp::clock::SystemClock))
 }
 
 /// On the very first start (no user at all), creates the first admin; its token
@@ -491,7 +491,7 @@ async fn announce_first_admin(store: &Store, config: &Config) -> anyhow::Result<
 
 async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> {
     let store = open_store(&config).await?;
-    let state = app_state(&store, &config);
+    let state = app_state(&store, &config)?;
     let now = chrono::Utc::now();
     match command {
         JobsCommand::List { json } => {

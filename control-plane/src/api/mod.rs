@@ -2,27 +2,26 @@
 //! OpenAPI document (generated from the same route table), and the middleware:
 //! authentication and the route's declared action, idempotency keys, metrics.
 
-pub mod extract;
 pub mod failed_auth;
 pub mod idempotency;
+pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod shutdown;
 
 use crate::config::Config;
+pub use crate::error::precondition_failed;
 use crate::error::{Problem, ProblemKind};
-use crate::identity::authz::{self, Action, Scope};
-use crate::identity::Actor;
-use crate::registry::Org;
+pub use crate::http::{etag, extract, if_match, if_match_version, ApiRoute, IfMatch};
+use crate::identity::authz::{self, Action};
+pub use crate::identity::Caller;
 use crate::store::Store;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, MethodRouter};
+use axum::routing::get;
 use axum::{Json, Router};
-use schemars::{JsonSchema, SchemaGenerator};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -48,14 +47,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, config: Config, clock: Arc<dyn crate::clock::Clock>) -> AppState {
-        let models = crate::conventions::model::load_models(config.conventions_dir.as_deref())
-            .expect("convention models are validated at start (entctl checks them before building the state)");
-        let catalog = crate::catalog::Catalog::load(config.catalog_dir.as_deref())
-            .expect("the catalog is validated at start (entctl checks it before building the state)");
-        let support = crate::support::policy::Policies::load(config.support_dir.as_deref())
-            .expect("support policies are validated at start (entctl checks them before building the state)");
-        AppState {
+    /// The state of a running application: the configuration's models, catalog and
+    /// support policies loaded and validated (an invalid one is an error).
+    pub fn load(store: Store, config: Config, clock: Arc<dyn crate::clock::Clock>) -> anyhow::Result<AppState> {
+        let models = crate::conventions::model::load_models(config.conventions_dir.as_deref())?;
+        let catalog = crate::catalog::Catalog::load(config.catalog_dir.as_deref())?;
+        let support = crate::support::policy::Policies::load(config.support_dir.as_deref())?;
+        Ok(AppState {
             auth_throttle: Arc::new(crate::throttle::Throttle::new(config.server.auth_throttle)),
             support: Arc::new(support),
             store,
@@ -64,102 +62,86 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             models: Arc::new(models),
             catalog: Arc::new(catalog),
-        }
+        })
+    }
+
+    /// [`Self::load`] for a configuration already validated (tests, benches).
+    pub fn new(store: Store, config: Config, clock: Arc<dyn crate::clock::Clock>) -> AppState {
+        AppState::load(store, config, clock).expect("a configuration validated before building the state")
     }
 }
 
-type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
+/// Each capability's context, for the commands and jobs that call capability functions.
+impl AppState {
+    pub fn audit(&self) -> crate::audit::AuditState {
+        axum::extract::FromRef::from_ref(self)
+    }
 
-fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {
-    generator.subschema_for::<T>()
+    pub fn catalog(&self) -> crate::catalog::CatalogState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn conventions(&self) -> crate::conventions::ConventionsState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn groupements(&self) -> crate::groupements::GroupementsState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn identity(&self) -> crate::identity::IdentityState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn notify(&self) -> crate::notify::NotifyState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn provisioning(&self) -> crate::provisioning::ProvisioningState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn registry(&self) -> crate::registry::RegistryState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn rgpd(&self) -> crate::rgpd::RgpdState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn support(&self) -> crate::support::SupportState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn tenants(&self) -> crate::tenants::TenantsState {
+        axum::extract::FromRef::from_ref(self)
+    }
 }
 
-fn root_schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {
-    generator.root_schema_for::<T>()
+/// Each part of the state, for handlers and capability contexts that extract it.
+macro_rules! state_part {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        $(impl axum::extract::FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        })*
+    };
 }
 
-/// One API route: how it is mounted and how the OpenAPI document describes it.
-pub struct ApiRoute {
-    pub method: Method,
-    pub path: &'static str,
-    pub summary: &'static str,
-    pub tag: &'static str,
-    pub handler: MethodRouter<AppState>,
-    /// What the route does, for authorisation.
-    pub action: &'static Action,
-    /// Accepts an `Idempotency-Key` (POST creations).
-    pub idempotent: bool,
-    pub query: Option<SchemaFn>,
-    pub request: Option<(&'static str, SchemaFn)>,
-    /// Success responses: status, content type, and the JSON schema of JSON bodies
-    /// (files have none). No entry: 204 No Content.
-    pub responses: Vec<(StatusCode, &'static str, Option<SchemaFn>)>,
-}
-
-impl ApiRoute {
-    pub fn new(
-        method: Method,
-        path: &'static str,
-        tag: &'static str,
-        summary: &'static str,
-        action: &'static Action,
-        handler: MethodRouter<AppState>,
-    ) -> Self {
-        ApiRoute {
-            method,
-            path,
-            summary,
-            tag,
-            handler,
-            action,
-            idempotent: false,
-            query: None,
-            request: None,
-            responses: Vec::new(),
-        }
-    }
-
-    pub fn idempotent(mut self) -> Self {
-        self.idempotent = true;
-        self
-    }
-
-    pub fn query<T: JsonSchema>(mut self) -> Self {
-        self.query = Some(root_schema_of::<T>);
-        self
-    }
-
-    pub fn json_body<T: JsonSchema>(mut self) -> Self {
-        self.request = Some(("application/json", schema_of::<T>));
-        self
-    }
-
-    pub fn csv_body(mut self) -> Self {
-        self.request = Some(("text/csv", schema_of::<String>));
-        self
-    }
-
-    /// A PDF file as the body.
-    pub fn pdf_body(mut self) -> Self {
-        self.request = Some(("application/pdf", |_| schemars::json_schema!({ "contentMediaType": "application/pdf" })));
-        self
-    }
-
-    /// A JSON success response; call it once per status the route can answer.
-    pub fn responds<T: JsonSchema>(mut self, status: StatusCode) -> Self {
-        self.responses.push((status, "application/json", Some(schema_of::<T>)));
-        self
-    }
-
-    /// A file success response in each of `content_types` (chosen by the `format` parameter).
-    pub fn produces(mut self, status: StatusCode, content_types: &[&'static str]) -> Self {
-        self.responses.extend(content_types.iter().map(|content_type| (status, *content_type, None)));
-        self
-    }
+state_part! {
+    store: Store,
+    config: Arc<Config>,
+    clock: Arc<dyn crate::clock::Clock>,
+    metrics: Arc<metrics::Metrics>,
+    models: Arc<Vec<crate::conventions::model::ConventionModel>>,
+    catalog: Arc<crate::catalog::Catalog>,
+    support: Arc<crate::support::policy::Policies>,
+    auth_throttle: Arc<crate::throttle::Throttle>,
 }
 
 /// Every `/api/v1` route of every capability.
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes() -> Vec<ApiRoute<AppState>> {
     let mut routes = Vec::new();
     routes.extend(crate::registry::routes::routes());
     routes.extend(crate::identity::routes::routes());
@@ -214,37 +196,6 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The authenticated caller of a route and the action the route declared.
-#[derive(Clone)]
-pub struct Caller {
-    pub actor: Actor,
-    pub action: &'static Action,
-}
-
-impl Caller {
-    /// Allows the call on `target` or answers 404 (read) / 403 (write).
-    pub async fn require(&self, store: &Store, target: &Org) -> Result<(), Problem> {
-        authz::authorize(store, &self.actor, self.action, target).await
-    }
-
-    /// The organisations this call may reach.
-    pub fn scope(&self) -> Scope {
-        authz::scope(&self.actor, self.action)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
-        parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| Problem::new(ProblemKind::Internal, "route mounted without authentication"))
-    }
-}
-
 /// The bearer token of the only `Authorization` header (several: none is trusted).
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
@@ -294,91 +245,6 @@ async fn authenticate(
     }
     req.extensions_mut().insert(Caller { actor, action });
     next.run(req).await
-}
-
-/// `ETag` of a resource at `version`.
-pub fn etag(version: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).expect("ascii etag")
-}
-
-/// What an `If-Match` header accepts (RFC 9110 §13.1.1, strong comparison).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IfMatch {
-    /// `*`: whatever the current version is.
-    Any,
-    /// One or more strong tags (`"3"` or `"3", "4"`).
-    Versions(Vec<i64>),
-}
-
-impl IfMatch {
-    /// The version the update must find: the current one if the header accepts it.
-    pub fn expected(&self, current: i64) -> i64 {
-        match self {
-            IfMatch::Any => current,
-            IfMatch::Versions(v) if v.contains(&current) => current,
-            IfMatch::Versions(v) => v[0],
-        }
-    }
-
-    /// [`Self::expected`] against the version stored in the row of `table` whose id or
-    /// reference is `key` (0 when absent, so that the update then answers its own 404).
-    pub async fn expected_in(&self, store: &Store, table: &'static str, key: &str) -> Result<i64, Problem> {
-        if let IfMatch::Versions(v) = self {
-            if v.len() == 1 {
-                return Ok(v[0]);
-            }
-        }
-        let sql = format!("SELECT version FROM {table} WHERE id = $1 OR reference = $1");
-        let current: Option<i64> = sqlx::query_scalar(&sql).bind(key).fetch_optional(store.pool()).await?;
-        Ok(self.expected(current.unwrap_or(0)))
-    }
-}
-
-/// Parses `If-Match` (required: 428 without): `*` or strong tags; a weak tag never
-/// matches (412), an unquoted one is malformed (400).
-pub fn if_match(headers: &HeaderMap) -> Result<IfMatch, Problem> {
-    let value = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).ok_or_else(|| {
-        Problem::new(
-            ProblemKind::PreconditionRequired,
-            "en-tête If-Match requis : renvoyez l'ETag lu avec la ressource",
-        )
-    })?;
-    if value.trim() == "*" {
-        return Ok(IfMatch::Any);
-    }
-    let mut versions = Vec::new();
-    for tag in value.split(',').map(str::trim) {
-        if tag.starts_with("W/") {
-            return Err(Problem::new(
-                ProblemKind::PreconditionFailed,
-                format!("If-Match « {tag} » : une étiquette faible ne valide pas une modification (comparaison forte)"),
-            ));
-        }
-        let version = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse().ok());
-        match version {
-            Some(v) => versions.push(v),
-            None => {
-                return Err(Problem::bad_request(format!(
-                    "If-Match « {tag} » mal formé : attendu l'ETag entre guillemets (\"3\") ou *"
-                )))
-            }
-        }
-    }
-    Ok(IfMatch::Versions(versions))
-}
-
-/// The version an update is based on, given the resource's `current` version.
-pub fn if_match_version(headers: &HeaderMap, current: i64) -> Result<i64, Problem> {
-    Ok(if_match(headers)?.expected(current))
-}
-
-/// 412: the resource changed since the caller read it.
-pub fn precondition_failed(current_version: i64) -> Problem {
-    Problem::new(
-        ProblemKind::PreconditionFailed,
-        format!("la ressource a été modifiée entre-temps (version actuelle {current_version}) : relisez-la puis recommencez"),
-    )
-    .with_extra(serde_json::json!({ "current_version": current_version }))
 }
 
 async fn openapi_document() -> impl IntoResponse {

@@ -6,7 +6,7 @@ use axum::http::Method;
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
-pub fn document(routes: &[ApiRoute]) -> Value {
+pub fn document<S>(routes: &[ApiRoute<S>]) -> Value {
     let mut settings = SchemaSettings::draft2020_12();
     settings.definitions_path = "/components/schemas".into();
     settings.meta_schema = None;
@@ -36,7 +36,7 @@ pub fn document(routes: &[ApiRoute]) -> Value {
     })
 }
 
-fn operation(route: &ApiRoute, generator: &mut schemars::SchemaGenerator) -> Value {
+fn operation<S>(route: &ApiRoute<S>, generator: &mut schemars::SchemaGenerator) -> Value {
     let mut parameters: Vec<Value> = path_parameters(route.path)
         .into_iter()
         .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
@@ -178,11 +178,11 @@ const ETAG: &[(&str, &str)] = &[
     ("PUT", "/api/v1/rgpd/requests/{org}/{id}"),
 ];
 
-fn if_match_of(route: &ApiRoute) -> Option<bool> {
+fn if_match_of<S>(route: &ApiRoute<S>) -> Option<bool> {
     IF_MATCH.iter().find(|(m, p, _)| *m == route.method.as_str() && *p == route.path).map(|(_, _, required)| *required)
 }
 
-fn sends_etag(route: &ApiRoute) -> bool {
+fn sends_etag<S>(route: &ApiRoute<S>) -> bool {
     ETAG.iter().any(|(m, p)| *m == route.method.as_str() && *p == route.path)
 }
 
@@ -198,7 +198,7 @@ fn file_schema(content_type: &str) -> Value {
 /// The problem+json answers a route can give: every route authenticates and
 /// authorises, reads ids and parameters; writes check versions; bodies have a
 /// size limit and a media type.
-fn error_responses(route: &ApiRoute) -> Value {
+fn error_responses<S>(route: &ApiRoute<S>) -> Value {
     let mut statuses = vec![
         (400, "Requête mal formée (paramètres, JSON)"),
         (401, "Authentification requise ou jeton invalide"),
@@ -274,7 +274,7 @@ fn path_parameters(path: &str) -> Vec<&str> {
     path.split('/').filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}')).collect()
 }
 
-fn operation_id(route: &ApiRoute) -> String {
+fn operation_id<S>(route: &ApiRoute<S>) -> String {
     let path: String = route.path.trim_start_matches("/api/v1/").replace(['{', '}'], "").replace('/', "_");
     format!("{}_{}", route.method.as_str().to_ascii_lowercase(), path)
 }

@@ -3,15 +3,17 @@
 //! SHA-256 over a canonical encoding, so any edited or deleted row is detected.
 
 pub mod routes;
+pub mod state;
 
 use crate::error::Problem;
-use crate::registry::queries::{Condition, Page};
 use crate::store::{timestamp, Backend, Store, Tx};
+use crate::store::{Condition, Page};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+pub use state::AuditState;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -182,7 +184,7 @@ pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>)
     if let Some(scope) = scope {
         cond.and_wrapped("scope_org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
     }
-    let size = crate::registry::queries::page_size(filter.limit)?;
+    let size = crate::store::sql::page_size(filter.limit)?;
     if let Some(cursor) = &filter.cursor {
         let before: i64 = cursor.parse().map_err(|_| Problem::invalid_field("cursor", "curseur invalide"))?;
         cond.push_int("seq < ?", before);

@@ -1,17 +1,23 @@
 //! `GET /api/v1/audit`: the log, newest first, scoped like everything else.
 
+use super::AuditState;
 use super::{list, AuditFilter, AuditRecord};
-use crate::api::extract::ApiQuery;
-use crate::api::{ApiRoute, AppState, Caller};
 use crate::error::Problem;
+use crate::http::extract::ApiQuery;
+use crate::http::ApiRoute;
 use crate::identity::authz::AUDIT_READ;
-use crate::registry::queries::Page;
+use crate::identity::Caller;
+use crate::store::Page;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::get;
 use axum::Json;
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    AuditState: axum::extract::FromRef<S>,
+{
     vec![ApiRoute::new(
         Method::GET,
         "/api/v1/audit",
@@ -25,7 +31,7 @@ pub fn routes() -> Vec<ApiRoute> {
 }
 
 async fn audit_log(
-    State(state): State<AppState>,
+    State(state): State<AuditState>,
     caller: Caller,
     ApiQuery(filter): ApiQuery<AuditFilter>,
 ) -> Result<Json<Page<AuditRecord>>, Problem> {

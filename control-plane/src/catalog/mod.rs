@@ -4,11 +4,13 @@
 //! binary; `catalog_dir` may add or override services and bouquets.
 
 pub mod routes;
+pub mod state;
 
 use crate::error::Problem;
 use crate::registry::Degree;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+pub use state::CatalogState;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 

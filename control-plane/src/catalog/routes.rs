@@ -1,9 +1,10 @@
 //! `/api/v1/catalog`: the services and bouquets, readable by every authenticated role.
 
+use super::CatalogState;
 use super::{Bouquet, Service};
-use crate::api::extract::ApiQuery;
-use crate::api::{ApiRoute, AppState};
 use crate::error::Problem;
+use crate::http::extract::ApiQuery;
+use crate::http::ApiRoute;
 use crate::identity::authz::CATALOG_READ;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
@@ -12,7 +13,11 @@ use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    CatalogState: axum::extract::FromRef<S>,
+{
     let route = |p: &'static str, s: &'static str, h| ApiRoute::new(Method::GET, p, "catalog", s, &CATALOG_READ, h);
     vec![
         route("/api/v1/catalog/services", "Services du catalogue", get(services))
@@ -34,22 +39,22 @@ pub struct BouquetQuery {
     pub version: Option<u32>,
 }
 
-async fn services(State(state): State<AppState>) -> Json<Vec<Service>> {
+async fn services(State(state): State<CatalogState>) -> Json<Vec<Service>> {
     Json(state.catalog.services.clone())
 }
 
-async fn service(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<Service>, Problem> {
+async fn service(State(state): State<CatalogState>, Path(code): Path<String>) -> Result<Json<Service>, Problem> {
     let service =
         state.catalog.service(&code).ok_or_else(|| Problem::not_found(format!("aucun service « {code} »")))?;
     Ok(Json(service.clone()))
 }
 
-async fn bouquets(State(state): State<AppState>) -> Json<Vec<Bouquet>> {
+async fn bouquets(State(state): State<CatalogState>) -> Json<Vec<Bouquet>> {
     Json(state.catalog.bouquets.clone())
 }
 
 async fn bouquet(
-    State(state): State<AppState>,
+    State(state): State<CatalogState>,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<BouquetQuery>,
 ) -> Result<Json<Bouquet>, Problem> {

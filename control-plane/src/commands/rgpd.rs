@@ -82,12 +82,13 @@ pub async fn run(state: &AppState, command: RgpdCommand) -> anyhow::Result<ExitC
         RgpdCommand::Export { org: key, format, output } => {
             let format = Format::parse(Some(&format)).map_err(fail)?;
             let org = org(key).await?;
-            let exported = rgpd::export_register(state, &Actor::cli().name, &org, format).await.map_err(fail)?;
+            let exported =
+                rgpd::export_register(&state.rgpd(), &Actor::cli().name, &org, format).await.map_err(fail)?;
             write(&exported.bytes, output)?;
             eprintln!("instantané {} (SHA-256 {})", exported.snapshot.id, exported.snapshot.sha256);
         }
         RgpdCommand::Incomplete { org: key } => {
-            let register = rgpd::current(state, &org(key).await?).await.map_err(fail)?;
+            let register = rgpd::current(&state.rgpd(), &org(key).await?).await.map_err(fail)?;
             if register.incomplete.is_empty() {
                 println!("aucune fiche incomplète");
             }
@@ -98,7 +99,7 @@ pub async fn run(state: &AppState, command: RgpdCommand) -> anyhow::Result<ExitC
         RgpdCommand::Snapshots { org: key } => {
             let org = org(key).await?;
             println!("{:<38} {:<28} {:<10} {:<6} {:>7} sha256", "instantané", "date", "motif", "format", "fiches");
-            for s in snapshots::list(state, &org.id, 500).await.map_err(fail)? {
+            for s in snapshots::list(&state.rgpd(), &org.id, 500).await.map_err(fail)? {
                 println!(
                     "{:<38} {:<28} {:<10} {:<6} {:>7} {}",
                     s.id, s.taken_at, s.reason, s.format, s.entries, s.sha256
@@ -107,7 +108,7 @@ pub async fn run(state: &AppState, command: RgpdCommand) -> anyhow::Result<ExitC
         }
         RgpdCommand::Diff { org: key, from, to } => {
             let org = org(key).await?;
-            let diff = snapshots::diff_for(state, &org, from.as_deref(), to.as_deref()).await.map_err(fail)?;
+            let diff = snapshots::diff_for(&state.rgpd(), &org, from.as_deref(), to.as_deref()).await.map_err(fail)?;
             println!("{}", serde_json::to_string_pretty(&diff)?);
         }
         RgpdCommand::Breaches { org: key, format, output } => {
@@ -117,7 +118,7 @@ pub async fn run(state: &AppState, command: RgpdCommand) -> anyhow::Result<ExitC
             export_log(state, &org(key).await?, &format, output, Log::Requests).await?
         }
         RgpdCommand::Snapshot => {
-            let r = rgpd::jobs::monthly(state, state.clock.now()).await.map_err(fail)?;
+            let r = rgpd::jobs::monthly(&state.rgpd(), state.clock.now()).await.map_err(fail)?;
             println!(
                 "{} registre(s) examiné(s), {} instantané(s), {} DPO prévenu(s)",
                 r.registers, r.snapshots, r.notified
@@ -135,6 +136,6 @@ async fn export_log(
     log: Log,
 ) -> anyhow::Result<()> {
     let format = Format::parse(Some(format)).map_err(fail)?;
-    let (bytes, _) = rgpd::export_log(state, org, log, format).await.map_err(fail)?;
+    let (bytes, _) = rgpd::export_log(&state.rgpd(), org, log, format).await.map_err(fail)?;
     write(&bytes, output)
 }

@@ -145,11 +145,12 @@ fn print_ticket(t: &tickets::Ticket) {
 
 pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<ExitCode> {
     let store = &state.store;
+    let support = state.support();
     let now = chrono::Utc::now();
     match command {
         SupportCommand::List { status, level, tenant, as_user } => {
             let actor = actor(store, as_user.as_deref()).await?;
-            let ctx = Ctx { state, actor: &actor, now };
+            let ctx = Ctx { state: &support, actor: &actor, now };
             let mut filter = TicketFilter { status, level, tenant, limit: Some(500), ..Default::default() };
             loop {
                 let page = tickets::list(&ctx, &filter).await.map_err(fail)?;
@@ -162,7 +163,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
         }
         SupportCommand::Show { id, as_user } => {
             let actor = actor(store, as_user.as_deref()).await?;
-            let ctx = Ctx { state, actor: &actor, now };
+            let ctx = Ctx { state: &support, actor: &actor, now };
             println!("{}", serde_json::to_string_pretty(&tickets::get(&ctx, &id).await.map_err(fail)?)?);
             for e in tickets::history(&ctx, &id).await.map_err(fail)? {
                 let what = [e.from, e.to].into_iter().flatten().collect::<Vec<_>>().join(" → ");
@@ -180,22 +181,23 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             let actor = actor(store, Some(&as_user)).await?;
             let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
             let new: NewTicket = super::from_yaml(&text, &file)?;
-            let t = tickets::create(&Ctx { state, actor: &actor, now }, new).await.map_err(fail)?;
+            let t = tickets::create(&Ctx { state: &support, actor: &actor, now }, new).await.map_err(fail)?;
             print_ticket(&t);
         }
         SupportCommand::Comment { id, body, internal, as_user } => {
             super::multiline_arg("body", &body)?;
             let actor = actor(store, as_user.as_deref()).await?;
             let visibility = Some(if internal { "internal" } else { "public" }.to_string());
-            let t = tickets::comment(&Ctx { state, actor: &actor, now }, &id, NewComment { body, visibility })
-                .await
-                .map_err(fail)?;
+            let t =
+                tickets::comment(&Ctx { state: &support, actor: &actor, now }, &id, NewComment { body, visibility })
+                    .await
+                    .map_err(fail)?;
             print_ticket(&t);
         }
         SupportCommand::Transition { id, to, message, if_match, as_user } => {
             super::multiline_arg("message", message.as_deref().unwrap_or_default())?;
             let actor = actor(store, as_user.as_deref()).await?;
-            let ctx = Ctx { state, actor: &actor, now };
+            let ctx = Ctx { state: &support, actor: &actor, now };
             let version = version_of(&ctx, &id, if_match).await?;
             let t = tickets::transition(&ctx, &id, version, TransitionInput { to, message }).await.map_err(fail)?;
             print_ticket(&t);
@@ -203,7 +205,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
         SupportCommand::Escalate { id, reason, share_requester, if_match, as_user } => {
             super::multiline_arg("reason", &reason)?;
             let actor = actor(store, as_user.as_deref()).await?;
-            let ctx = Ctx { state, actor: &actor, now };
+            let ctx = Ctx { state: &support, actor: &actor, now };
             let version = version_of(&ctx, &id, if_match).await?;
             let t =
                 tickets::escalate(&ctx, &id, version, EscalateInput { reason, share_requester }).await.map_err(fail)?;
@@ -211,7 +213,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
         }
         SupportCommand::Return { id, answer, if_match, as_user } => {
             let actor = actor(store, as_user.as_deref()).await?;
-            let ctx = Ctx { state, actor: &actor, now };
+            let ctx = Ctx { state: &support, actor: &actor, now };
             let version = version_of(&ctx, &id, if_match).await?;
             let t = tickets::return_down(&ctx, &id, version, ReturnInput { answer }).await.map_err(fail)?;
             print_ticket(&t);
@@ -231,15 +233,15 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             }
         }
         SupportCommand::Sweep => {
-            let r = entcp::support::jobs::sweep(state, now).await.map_err(fail)?;
+            let r = entcp::support::jobs::sweep(&state.support(), now).await.map_err(fail)?;
             println!("{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s)", r.examined, r.breaches, r.escalated);
         }
         SupportCommand::AutoClose => {
-            let n = entcp::support::jobs::auto_close(state, now).await.map_err(fail)?;
+            let n = entcp::support::jobs::auto_close(&state.support(), now).await.map_err(fail)?;
             println!("{n} ticket(s) clos");
         }
         SupportCommand::Remind => {
-            let n = entcp::support::jobs::remind(state, now).await.map_err(fail)?;
+            let n = entcp::support::jobs::remind(&state.support(), now).await.map_err(fail)?;
             println!("{n} relance(s)");
         }
         SupportCommand::Policies => print!("{}", serde_yaml::to_string(&state.support.spec)?),
@@ -248,13 +250,13 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
-            let contract = entcp::support::resolve_contract(state, &tenant, now).await.map_err(fail)?;
+            let contract = entcp::support::resolve_contract(&state.support(), &tenant, now).await.map_err(fail)?;
             println!("{}", serde_json::to_string_pretty(&contract)?);
         }
         SupportCommand::SetContract { org, n1, n2, n3, policy } => {
             let org = entcp::registry::resolve_org(store, &org).await.map_err(fail)?;
             let input = entcp::support::ContractInput { n1, n2, n3, policy };
-            entcp::support::set_contract(state, &entcp::identity::Actor::cli(), &org, &input, now)
+            entcp::support::set_contract(&state.support(), &entcp::identity::Actor::cli(), &org, &input, now)
                 .await
                 .map_err(fail)?;
             println!("contrat de support enregistré pour {}", org.name);

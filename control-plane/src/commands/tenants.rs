@@ -65,7 +65,7 @@ fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, EntTenant)>> {
 /// a backend failure is left to the scheduled resync (with backoff), the change itself is saved.
 async fn reconcile_now(state: &AppState, slugs: &[String]) {
     for slug in slugs {
-        match entcp::provisioning::reconcile::pass(state, Some(slug), chrono::Utc::now()).await {
+        match entcp::provisioning::reconcile::pass(&state.provisioning(), Some(slug), chrono::Utc::now()).await {
             Ok(r) if r.failed == 0 => println!("enttenant/{slug} réconcilié ({} appliqué)", r.applied),
             Ok(_) => {
                 eprintln!("enttenant/{slug} : échec de la réconciliation, nouvel essai planifié (voir tenants show)")
@@ -80,7 +80,7 @@ pub async fn apply(state: &AppState, path: &Path) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut changed = Vec::new();
     for (file, doc) in read_documents(path)? {
-        match tenants::apply(state, &Actor::cli(), &doc, None).await {
+        match tenants::apply(&state.tenants(), &Actor::cli(), &doc, None).await {
             Ok((result, _)) => {
                 println!("enttenant/{} {}", doc.metadata.name, serde_json::to_value(result)?.as_str().unwrap_or(""));
                 if result != tenants::Applied::Unchanged {
@@ -127,7 +127,7 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
-            let moved = tenants::transition(state, &Actor::cli(), &tenant, to, override_reason.as_deref())
+            let moved = tenants::transition(&state.tenants(), &Actor::cli(), &tenant, to, override_reason.as_deref())
                 .await
                 .map_err(fail)?;
             println!("enttenant/{} {}", moved.slug, moved.status.as_str());
@@ -138,11 +138,15 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
-            print!("{}", entcp::provisioning::to_yaml(&tenants::render(state, &tenant).await.map_err(fail)?));
+            print!(
+                "{}",
+                entcp::provisioning::to_yaml(&tenants::render(&state.tenants(), &tenant).await.map_err(fail)?)
+            );
         }
         TenantsCommand::Reconcile { slug } => {
-            let r =
-                entcp::provisioning::reconcile::pass(state, slug.as_deref(), chrono::Utc::now()).await.map_err(fail)?;
+            let r = entcp::provisioning::reconcile::pass(&state.provisioning(), slug.as_deref(), chrono::Utc::now())
+                .await
+                .map_err(fail)?;
             println!(
                 "{} tenant(s) : {} appliqué(s), {} inchangé(s), {} en échec, {} en attente",
                 r.tenants, r.applied, r.unchanged, r.failed, r.deferred

@@ -3,8 +3,8 @@
 //! bind is the hash of the HTML of everything but the signature page.
 
 use super::model::ConventionModel;
-use super::workflow::french_date;
 use super::{cost_shares, Convention};
+use crate::clock::french_date;
 use crate::documents::{self, Block, Document, Section};
 use crate::error::Problem;
 use serde_json::{json, Map, Value};

@@ -3,12 +3,10 @@
 //! and for signatures pending more than 7 days. Each reminder is sent once.
 
 use super::model::ConventionModel;
-use super::workflow::{
-    activate_if_started, complete_if_all_signed, french_date, party_signers, pending_signers, today_in_france,
-    users_with_role,
-};
+use super::workflow::{activate_if_started, complete_if_all_signed, party_signers, pending_signers, users_with_role};
+use super::ConventionsState;
 use super::{find_model, get_convention, Convention, Status};
-use crate::api::AppState;
+use crate::clock::{french_date, today_in_france};
 use crate::error::Problem;
 use crate::store::{timestamp, Store, Tx};
 use chrono::{DateTime, Utc};
@@ -97,7 +95,7 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
     for id in ids_with_status(store, Status::Active).await? {
         let Some(conv) = get_convention(store, models, &id).await? else { continue };
         let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
-        let end = super::workflow::parse_date("end_date", &conv.end_date)?;
+        let end = crate::clock::parse_date("end_date", &conv.end_date)?;
         let mut tx = store.begin_write().await?;
         let recipients = party_signers(&mut tx, model, &conv).await?;
         if end < today {
@@ -171,17 +169,7 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
     Ok(report)
 }
 
-/// The jobs of this capability.
-pub fn jobs() -> Vec<crate::jobs::Job> {
-    vec![crate::jobs::Job {
-        name: "conventions-daily",
-        description: "Active les conventions signées, expire les échues, envoie les rappels d'échéance et de signature",
-        default_schedule: "15 6 * * *",
-        run: daily_job,
-    }]
-}
-
-fn daily_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
+pub fn daily_job(state: &ConventionsState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
     Box::pin(async move {
         let r = daily(&state.store, &state.models, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!(

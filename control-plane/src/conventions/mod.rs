@@ -7,16 +7,19 @@ pub mod document;
 pub mod jobs;
 pub mod model;
 pub mod routes;
+pub mod state;
 pub mod workflow;
 
 use crate::error::Problem;
-use crate::registry::queries::{get_org_in, Page};
+use crate::registry::queries::get_org_in;
 use crate::registry::OrgRef;
+use crate::store::Page;
 use crate::store::Store;
 use model::ConventionModel;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+pub use state::ConventionsState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -337,7 +340,7 @@ pub async fn list_ids(
     filter: &ConventionFilter,
     visible_orgs: Option<&[String]>,
 ) -> Result<(Vec<String>, Option<String>), Problem> {
-    use crate::registry::queries::Condition;
+    use crate::store::Condition;
     let mut cond = Condition::default();
     if let Some(status) = filter.status.as_deref().filter(|s| !s.is_empty()) {
         let status = Status::parse(status)
@@ -355,7 +358,7 @@ pub async fn list_ids(
         cond.push("c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = ?)", &[&org.id]);
     }
     if let Some(date) = filter.expiring_before.as_deref().filter(|s| !s.is_empty()) {
-        workflow::parse_date("expiring_before", date)?;
+        crate::clock::parse_date("expiring_before", date)?;
         cond.push("c.end_date <= ?", &[date]);
     }
     if let Some(model) = filter.model.as_deref().filter(|s| !s.is_empty()) {
@@ -373,7 +376,7 @@ pub async fn list_ids(
     if let Some(cursor) = filter.cursor.as_deref().filter(|s| !s.is_empty()) {
         cond.push("c.id < ?", &[cursor]);
     }
-    let size = crate::registry::queries::page_size(filter.limit)?;
+    let size = crate::store::sql::page_size(filter.limit)?;
     let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY c.id DESC LIMIT {}", cond.sql(), size + 1);
     let ids: Vec<String> =
         cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(|r| r.get("id")).collect();

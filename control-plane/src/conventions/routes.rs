@@ -2,12 +2,14 @@
 
 use super::model::ConventionModel;
 use super::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
+use super::ConventionsState;
 use super::{get_convention, list_ids, Convention, ConventionFilter};
-use crate::api::extract::{ApiJson, ApiQuery};
-use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::{Problem, ProblemKind};
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::{etag, if_match_version, ApiRoute};
 use crate::identity::authz::{CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ};
-use crate::registry::queries::Page;
+use crate::identity::Caller;
+use crate::store::Page;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -20,7 +22,11 @@ use serde::Deserialize;
 /// Signed PDFs from a parapheur can be large; JSON bodies keep the small default.
 pub const SIGNED_COPY_LIMIT: usize = 32 * 1024 * 1024;
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    ConventionsState: axum::extract::FromRef<S>,
+{
     let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "conventions", s, a, h);
     vec![
         route(Method::GET, "/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, get(models))
@@ -134,7 +140,7 @@ pub struct UploadQuery {
     pub name: Option<String>,
 }
 
-fn ctx<'a>(state: &'a AppState, caller: &'a Caller) -> Ctx<'a> {
+fn ctx<'a>(state: &'a ConventionsState, caller: &'a Caller) -> Ctx<'a> {
     Ctx { store: &state.store, models: &state.models, actor: &caller.actor, now: state.clock.now() }
 }
 
@@ -155,7 +161,7 @@ fn visible_orgs(caller: &Caller) -> Option<Vec<String>> {
 }
 
 /// The convention of the path, if the caller is party to it (404 otherwise).
-async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<Convention, Problem> {
+async fn find(state: &ConventionsState, caller: &Caller, id: &str) -> Result<Convention, Problem> {
     let not_found = || Problem::not_found(format!("aucune convention « {id} »"));
     let conv = get_convention(&state.store, &state.models, id).await?.ok_or_else(not_found)?;
     match visible_orgs(caller) {
@@ -196,12 +202,12 @@ fn with_etag(conv: Convention, status: StatusCode) -> Response {
     response
 }
 
-async fn models(State(state): State<AppState>) -> Json<Vec<ConventionModel>> {
+async fn models(State(state): State<ConventionsState>) -> Json<Vec<ConventionModel>> {
     Json(state.models.to_vec())
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<ConventionsState>,
     caller: Caller,
     ApiQuery(filter): ApiQuery<ConventionFilter>,
 ) -> Result<Json<Page<Convention>>, Problem> {
@@ -217,7 +223,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<ConventionsState>,
     caller: Caller,
     ApiJson(body): ApiJson<NewConvention>,
 ) -> Result<Response, Problem> {
@@ -235,12 +241,16 @@ fn check_title(title: Option<&str>) -> Result<(), Problem> {
     checks.finish()
 }
 
-async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn show(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
     Ok(with_etag(redacted(&caller, find(&state, &caller, &id).await?), StatusCode::OK))
 }
 
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<ConventionsState>,
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -252,13 +262,17 @@ async fn update(
     Ok(with_etag(workflow::update(&ctx(&state, &caller), &conv, version, body).await?, StatusCode::OK))
 }
 
-async fn submit(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn submit(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
     Ok(with_etag(workflow::submit(&ctx(&state, &caller), &conv).await?, StatusCode::OK))
 }
 
 async fn visa(
-    State(state): State<AppState>,
+    State(state): State<ConventionsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<VisaBody>,
@@ -268,7 +282,7 @@ async fn visa(
 }
 
 async fn sign(
-    State(state): State<AppState>,
+    State(state): State<ConventionsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SignBody>,
@@ -280,7 +294,7 @@ async fn sign(
 }
 
 async fn refuse(
-    State(state): State<AppState>,
+    State(state): State<ConventionsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RefuseBody>,
@@ -290,7 +304,7 @@ async fn refuse(
 }
 
 async fn terminate(
-    State(state): State<AppState>,
+    State(state): State<ConventionsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Termination>,
@@ -299,13 +313,17 @@ async fn terminate(
     Ok(with_etag(workflow::terminate(&ctx(&state, &caller), &conv, body).await?, StatusCode::OK))
 }
 
-async fn amend(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn amend(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
     Ok(with_etag(workflow::amend(&ctx(&state, &caller), &conv).await?, StatusCode::CREATED))
 }
 
 async fn document(
-    State(state): State<AppState>,
+    State(state): State<ConventionsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<DocumentQuery>,
@@ -334,7 +352,7 @@ async fn document(
 }
 
 async fn upload(
-    State(state): State<AppState>,
+    State(state): State<ConventionsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<UploadQuery>,

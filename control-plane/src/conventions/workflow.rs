@@ -33,39 +33,7 @@ impl Ctx<'_> {
     }
 }
 
-pub fn today_in_france(now: DateTime<Utc>) -> NaiveDate {
-    now.with_timezone(&chrono_tz::Europe::Paris).date_naive()
-}
-
-pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, Problem> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| Problem::invalid_field(field, format!("date « {value} » invalide : attendu AAAA-MM-JJ")))
-}
-
-/// `1er septembre 2026`.
-pub fn french_date(date: &str) -> String {
-    const MONTHS: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    match NaiveDate::parse_from_str(date, "%Y-%m-%d") {
-        Ok(d) => {
-            let day = if d.day() == 1 { "1er".to_string() } else { d.day().to_string() };
-            format!("{day} {} {}", MONTHS[d.month0() as usize], d.year())
-        }
-        Err(_) => date.to_string(),
-    }
-}
+use crate::clock::{french_date, parse_date, today_in_france};
 
 /// One organisation, or several for a `multiple` party.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -550,7 +518,7 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(conv.version));
+        return Err(crate::error::precondition_failed(conv.version));
     }
     write_parties_and_schools(&mut tx, &conv.id, &draft).await?;
     let voided = void_steps(&mut tx, conv, "la convention a été modifiée", ctx.now).await?;
@@ -657,7 +625,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let current = locked(&mut tx, ctx, &conv.id).await?;
     require_status(&current, &[Status::Draft], "soumettre à signature")?;
     if current.version != conv.version {
-        return Err(crate::api::precondition_failed(current.version));
+        return Err(crate::error::precondition_failed(current.version));
     }
     set_status(&mut tx, &conv.id, Status::InSignature, ctx.now).await?;
     sqlx::query("UPDATE conventions SET document_hash = $1, submitted_at = $2, refusal_comment = NULL WHERE id = $3")

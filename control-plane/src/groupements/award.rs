@@ -12,8 +12,9 @@ use crate::contracts::{self, NewContract};
 use crate::error::{Checks, FieldError, Problem};
 use crate::registry::codes::parse_siret;
 use crate::registry::manage::{create_org, NewOrg};
-use crate::registry::queries::{covers_condition, get_by_code, Condition};
+use crate::registry::queries::{covers_condition, get_by_code};
 use crate::registry::{Org, OrgKind};
+use crate::store::Condition;
 use crate::store::{timestamp, Tx};
 use crate::tenants::{get_tenant, set_processors, Tenant};
 use chrono::NaiveDate;
@@ -213,7 +214,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(g.version));
+        return Err(crate::error::precondition_failed(g.version));
     }
     sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
         .bind(&checked.siret)

@@ -12,7 +12,7 @@ use crate::catalog::Catalog;
 use crate::documents::{self, Block, Document, Section};
 use crate::documents::{Cell, Sheet, Spreadsheet};
 use crate::error::{Problem, ProblemKind};
-use crate::registry::queries::Page;
+use crate::store::Page;
 use crate::store::{new_id, timestamp, Store};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -193,7 +193,7 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     let options: Vec<_> = g.terms.options.iter().filter_map(|o| catalog.bouquet(o, None)).collect();
     let option_refs: Vec<&str> = g.terms.options.iter().map(String::as_str).collect();
     let services = catalog.resolve(&g.terms.bouquet, &option_refs).unwrap_or_default();
-    let french = crate::conventions::workflow::french_date;
+    let french = crate::clock::french_date;
     let mut c = tera::Context::new();
     c.insert("reference", &g.reference);
     c.insert("title", &g.title);
@@ -580,8 +580,8 @@ pub struct LibraryFilter {
 
 /// Shared versions of every groupement, newest first.
 pub async fn library(store: &Store, filter: &LibraryFilter) -> Result<Page<StoredDocument>, Problem> {
-    let size = crate::registry::queries::page_size(filter.limit)?;
-    let mut cond = crate::registry::queries::Condition::default();
+    let size = crate::store::sql::page_size(filter.limit)?;
+    let mut cond = crate::store::sql::Condition::default();
     cond.push("d.shared = 1", &[]);
     if let Some(k) = filter.kind.as_deref().filter(|k| !k.is_empty()) {
         let kind = Kind::parse(k)

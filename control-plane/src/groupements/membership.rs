@@ -388,7 +388,7 @@ pub async fn apply(
         return Err(Problem::conflict(format!(
             "la date limite des adhésions au groupement {} était le {} : candidature hors délai",
             g.reference,
-            workflow::french_date(&g.application_deadline)
+            crate::clock::french_date(&g.application_deadline)
         )));
     }
     let existing = sqlx::query("SELECT id, status FROM groupement_members WHERE groupement_id = $1 AND org_id = $2")
@@ -490,7 +490,7 @@ async fn decide(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(app.version));
+        return Err(crate::error::precondition_failed(app.version));
     }
     let action = match to {
         ApplicationStatus::Accepted => "groupements.accept",

@@ -14,11 +14,12 @@ pub mod documents;
 pub mod membership;
 pub mod routes;
 pub mod shares;
+pub mod state;
 
-use crate::api::Caller;
 use crate::audit::{self, Change};
 use crate::catalog::Catalog;
 use crate::error::{Checks, Problem};
+use crate::identity::Caller;
 use crate::identity::{Actor, Role};
 use crate::registry::{Org, OrgKind, OrgRef};
 use crate::store::{new_id, opt_text, timestamp, Store, Tx};
@@ -31,6 +32,7 @@ use serde_json::json;
 use shares::{Basis, KeyPart};
 use sqlx::any::AnyRow;
 use sqlx::Row;
+pub use state::GroupementsState;
 
 /// Organisation kinds that may coordinate a groupement.
 pub const COORDINATOR_KINDS: [OrgKind; 5] =
@@ -286,7 +288,7 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn today(&self) -> NaiveDate {
-        crate::conventions::workflow::today_in_france(self.now)
+        crate::clock::today_in_france(self.now)
     }
 
     pub fn conventions(&self) -> crate::conventions::workflow::Ctx<'_> {
@@ -506,12 +508,9 @@ pub struct GroupementFilter {
 }
 
 /// One page of groupements, newest first (ids are UUIDv7).
-pub async fn list(
-    store: &Store,
-    filter: &GroupementFilter,
-) -> Result<crate::registry::queries::Page<Groupement>, Problem> {
-    let size = crate::registry::queries::page_size(filter.limit)?;
-    let mut cond = crate::registry::queries::Condition::default();
+pub async fn list(store: &Store, filter: &GroupementFilter) -> Result<crate::store::sql::Page<Groupement>, Problem> {
+    let size = crate::store::sql::page_size(filter.limit)?;
+    let mut cond = crate::store::sql::Condition::default();
     if let Some(s) = filter.status.as_deref().filter(|s| !s.is_empty()) {
         let status = Status::parse(s).ok_or_else(|| {
             Problem::invalid_field("status", "valeurs : open, closed, consultation, awarded, running, ended")
@@ -532,7 +531,7 @@ pub async fn list(
     );
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(crate::registry::queries::Page::from_overfetch(items, size, |g| g.id.clone()))
+    Ok(crate::store::sql::Page::from_overfetch(items, size, |g| g.id.clone()))
 }
 
 /// Opens a groupement; the actor must coordinate for its coordinator organisation.
@@ -666,7 +665,7 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(g.version));
+        return Err(crate::error::precondition_failed(g.version));
     }
     ctx.record(&mut tx, "groupements.update", &g.id, Some(&g.coordinator.id), json!({ "title": checked.title }))
         .await?;
@@ -691,7 +690,7 @@ pub async fn set_status(tx: &mut Tx, g: &Groupement, to: Status, now: DateTime<U
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(g.version));
+        return Err(crate::error::precondition_failed(g.version));
     }
     Ok(())
 }

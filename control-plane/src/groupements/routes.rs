@@ -7,14 +7,16 @@
 use super::award::{self, AwardInput};
 use super::documents::{self, Kind, LibraryFilter, StoredDocument};
 use super::membership::{self, Application, NewApplication, Prefill, Shares};
+use super::GroupementsState;
 use super::{Ctx, Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
-use crate::api::extract::{ApiJson, ApiQuery};
-use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::Problem;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::{etag, if_match_version, ApiRoute};
 use crate::identity::authz::{
     in_org_scope, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
 };
-use crate::registry::queries::Page;
+use crate::identity::Caller;
+use crate::store::Page;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +25,11 @@ use axum::Json;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    GroupementsState: axum::extract::FromRef<S>,
+{
     let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "groupements", s, a, h);
     vec![
         route(Method::GET, "/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, get(list))
@@ -257,7 +263,7 @@ struct Generated {
     new_version: bool,
 }
 
-fn ctx<'a>(state: &'a AppState, caller: &'a Caller) -> Ctx<'a> {
+fn ctx<'a>(state: &'a GroupementsState, caller: &'a Caller) -> Ctx<'a> {
     Ctx {
         store: &state.store,
         catalog: &state.catalog,
@@ -292,7 +298,11 @@ fn member_of<'m>(caller: &Caller, members: &'m [Application]) -> Vec<&'m Applica
 }
 
 /// The coordinator, or a member; 404 for anyone else.
-async fn coordinator_or_member(state: &AppState, caller: &Caller, g: &Groupement) -> Result<Vec<Application>, Problem> {
+async fn coordinator_or_member(
+    state: &GroupementsState,
+    caller: &Caller,
+    g: &Groupement,
+) -> Result<Vec<Application>, Problem> {
     let members = membership::members(&state.store, &g.id).await?;
     if super::is_coordinator(&caller.actor, g) || !member_of(caller, &members).is_empty() {
         Ok(members)
@@ -302,14 +312,14 @@ async fn coordinator_or_member(state: &AppState, caller: &Caller, g: &Groupement
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     ApiQuery(filter): ApiQuery<GroupementFilter>,
 ) -> Result<Json<Page<Groupement>>, Problem> {
     Ok(Json(super::list(&state.store, &filter).await?))
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     ApiJson(body): ApiJson<NewGroupement>,
 ) -> Result<Response, Problem> {
@@ -317,13 +327,13 @@ async fn create(
     Ok(with_etag(&g, g.version, StatusCode::CREATED))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn show(State(state): State<GroupementsState>, Path(id): Path<String>) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     Ok(with_etag(&g, g.version, StatusCode::OK))
 }
 
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -337,7 +347,7 @@ async fn update(
 }
 
 async fn transition(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TransitionBody>,
@@ -349,7 +359,7 @@ async fn transition(
 }
 
 async fn award_route(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AwardInput>,
@@ -361,7 +371,7 @@ async fn award_route(
 }
 
 async fn decp_record(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
@@ -374,7 +384,7 @@ async fn decp_record(
 }
 
 async fn prefill(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<PrefillQuery>,
@@ -386,7 +396,7 @@ async fn prefill(
 }
 
 async fn applications(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Application>>, Problem> {
@@ -410,7 +420,7 @@ async fn applications(
 }
 
 async fn apply(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewApplication>,
@@ -423,7 +433,7 @@ async fn apply(
 }
 
 async fn withdraw(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path((id, application)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
@@ -438,7 +448,7 @@ async fn withdraw(
 }
 
 async fn accept(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path((id, application)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
@@ -450,7 +460,7 @@ async fn accept(
 }
 
 async fn accept_many(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AcceptBody>,
@@ -468,7 +478,7 @@ async fn accept_many(
 }
 
 async fn reject(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path((id, application)): Path<(String, String)>,
     ApiJson(body): ApiJson<RejectBody>,
@@ -481,7 +491,7 @@ async fn reject(
 }
 
 async fn members(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Application>>, Problem> {
@@ -490,7 +500,7 @@ async fn members(
 }
 
 async fn shares(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Shares>, Problem> {
@@ -505,7 +515,7 @@ async fn shares(
 }
 
 async fn document_versions(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<StoredDocument>>, Problem> {
@@ -515,7 +525,7 @@ async fn document_versions(
 }
 
 async fn generate(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<GenerateBody>,
@@ -530,7 +540,7 @@ async fn generate(
 /// A version of this groupement the caller may read: coordinator, member, or
 /// a coordinator (DAN, admin) browsing a shared one.
 async fn readable_document(
-    state: &AppState,
+    state: &GroupementsState,
     caller: &Caller,
     g: &Groupement,
     document: &str,
@@ -549,7 +559,7 @@ async fn readable_document(
 }
 
 async fn download(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path((id, document)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<FormatQuery>,
@@ -565,7 +575,7 @@ async fn download(
 }
 
 async fn share(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     caller: Caller,
     Path((id, document)): Path<(String, String)>,
     ApiJson(body): ApiJson<ShareBody>,
@@ -580,7 +590,7 @@ async fn share(
 }
 
 async fn library(
-    State(state): State<AppState>,
+    State(state): State<GroupementsState>,
     ApiQuery(filter): ApiQuery<LibraryFilter>,
 ) -> Result<Json<Page<StoredDocument>>, Problem> {
     Ok(Json(documents::library(&state.store, &filter).await?))

@@ -5,19 +5,13 @@
 
 use super::{Actor, Role};
 use crate::error::{Problem, ProblemKind};
-use crate::registry::queries::{covers_condition, Condition};
+use crate::registry::queries::covers_condition;
 use crate::registry::{Org, OrgKind};
+use crate::store::Condition;
 use crate::store::Store;
 use sqlx::Row;
 
-/// A named operation and the roles that may perform it.
-#[derive(Debug)]
-pub struct Action {
-    pub name: &'static str,
-    /// Writes answer 403 out of scope; reads 404.
-    pub write: bool,
-    pub roles: &'static [Role],
-}
+pub use crate::kernel::roles::Action;
 
 use Role::*;
 

@@ -4,89 +4,54 @@
 
 pub mod authz;
 pub mod routes;
+pub mod state;
 
 use crate::audit::{self, Change};
 use crate::error::{Checks, Problem};
-use crate::registry::queries::{get_org, Page};
-use crate::registry::{Org, OrgKind, OrgRef};
+use crate::registry::queries::get_org;
+use crate::registry::{Org, OrgRef};
+use crate::store::Page;
 use crate::store::{new_id, timestamp, Store};
+use authz::{Action, Scope};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+pub use state::IdentityState;
 
-/// Roles, from the personas of the product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Dan,
-    Collectivite,
-    ChefEtablissement,
-    SupportN1,
-    SupportN2,
-    SupportN3,
-    Dpo,
-    Coordinateur,
-    Auditeur,
-    /// A member of a school or commune staff (teacher, school head, agent) who opens support tickets.
-    Usager,
+/// The authenticated caller of a route and the action the route declared.
+#[derive(Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    pub action: &'static Action,
 }
 
-impl Role {
-    pub const ALL: [Role; 11] = [
-        Role::Admin,
-        Role::Dan,
-        Role::Collectivite,
-        Role::ChefEtablissement,
-        Role::SupportN1,
-        Role::SupportN2,
-        Role::SupportN3,
-        Role::Dpo,
-        Role::Coordinateur,
-        Role::Auditeur,
-        Role::Usager,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Dan => "dan",
-            Role::Collectivite => "collectivite",
-            Role::ChefEtablissement => "chef_etablissement",
-            Role::SupportN1 => "support_n1",
-            Role::SupportN2 => "support_n2",
-            Role::SupportN3 => "support_n3",
-            Role::Dpo => "dpo",
-            Role::Coordinateur => "coordinateur",
-            Role::Auditeur => "auditeur",
-            Role::Usager => "usager",
-        }
+impl Caller {
+    /// Allows the call on `target` or answers 404 (read) / 403 (write).
+    pub async fn require(&self, store: &Store, target: &Org) -> Result<(), Problem> {
+        authz::authorize(store, &self.actor, self.action, target).await
     }
 
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// The kinds of organisation a binding of this role may name.
-    pub fn org_kinds(self) -> &'static [OrgKind] {
-        use OrgKind::*;
-        match self {
-            Role::Admin => &[],
-            Role::Dan | Role::SupportN2 => &[Academie, Dsden],
-            Role::Collectivite => &[Commune, Epci, SyndicatMixte, Departement, Region],
-            Role::ChefEtablissement => &[Etablissement],
-            Role::SupportN1 | Role::Usager => &[Etablissement, Commune],
-            Role::SupportN3 => &[Editeur, Hebergeur],
-            Role::Dpo => &[Academie, Dsden, Commune, Epci, SyndicatMixte, Departement, Region, Editeur, Hebergeur],
-            Role::Coordinateur => &[Epci, SyndicatMixte, Departement, Region, Academie],
-            Role::Auditeur => {
-                &[Academie, Dsden, Region, Departement, Commune, Epci, SyndicatMixte, Etablissement, Editeur, Hebergeur]
-            }
-        }
+    /// The organisations this call may reach.
+    pub fn scope(&self) -> Scope {
+        authz::scope(&self.actor, self.action)
     }
 }
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Problem> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Problem::new(crate::error::ProblemKind::Internal, "route mounted without authentication"))
+    }
+}
+
+pub use crate::kernel::roles::Role;
 
 /// A role held at an organisation (none for the platform-wide admin).
 #[derive(Debug, Clone)]
@@ -266,7 +231,7 @@ pub async fn update_user(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(current.version));
+        return Err(crate::error::precondition_failed(current.version));
     }
     let change = Change {
         actor: &actor.name,
@@ -325,10 +290,10 @@ pub async fn list_users(
     store: &Store,
     cursor: Option<&str>,
     limit: Option<u32>,
-    scope: Option<crate::registry::queries::Condition>,
+    scope: Option<crate::store::sql::Condition>,
 ) -> Result<Page<User>, Problem> {
-    let size = crate::registry::queries::page_size(limit)?;
-    let mut cond = crate::registry::queries::Condition::default();
+    let size = crate::store::sql::page_size(limit)?;
+    let mut cond = crate::store::sql::Condition::default();
     cond.push("email > ?", &[cursor.unwrap_or("")]);
     if let Some(scope) = scope {
         cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");

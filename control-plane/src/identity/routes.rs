@@ -1,15 +1,17 @@
 //! `/api/v1/users`, `/api/v1/tokens`, `/api/v1/me`.
 
 use super::authz::{ROLES_WRITE, SELF_READ, TOKENS_MANAGE, USERS_READ, USERS_WRITE};
+use super::IdentityState;
 use super::{
     create_token, create_user, get_token, get_user, grant, list_tokens, list_users, revoke, revoke_token, update_user,
     CreatedToken, NewToken, NewUser, Role, TokenInfo, User, UserPatch,
 };
-use crate::api::extract::{ApiJson, ApiQuery};
-use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::Problem;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::{etag, if_match_version, ApiRoute};
 use crate::identity::authz::{forbidden, Scope};
-use crate::registry::queries::Page;
+use crate::identity::Caller;
+use crate::store::Page;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +21,11 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: axum::extract::FromRef<S>,
+{
     vec![
         ApiRoute::new(Method::GET, "/api/v1/me", "identité", "Qui suis-je : utilisateur et rôles", &SELF_READ, get(me))
             .responds::<User>(StatusCode::OK),
@@ -135,14 +141,14 @@ fn with_etag(user: User) -> Response {
     response
 }
 
-async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, Problem> {
+async fn me(State(state): State<IdentityState>, caller: Caller) -> Result<Response, Problem> {
     let id = caller.actor.user_id.clone().ok_or_else(|| Problem::not_found("aucun utilisateur"))?;
     let user = get_user(&state.store, &id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
     Ok(with_etag(user))
 }
 
 /// A user is visible to a scoped reader when their organisation is in scope.
-async fn visible(state: &AppState, caller: &Caller, user: &User) -> Result<bool, Problem> {
+async fn visible(state: &IdentityState, caller: &Caller, user: &User) -> Result<bool, Problem> {
     match caller.scope() {
         Scope::All => Ok(true),
         Scope::Orgs(_) => match &user.org {
@@ -159,7 +165,7 @@ async fn visible(state: &AppState, caller: &Caller, user: &User) -> Result<bool,
 }
 
 async fn users(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<User>>, Problem> {
@@ -167,7 +173,7 @@ async fn users(
 }
 
 async fn add_user(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     ApiJson(new): ApiJson<NewUser>,
 ) -> Result<(StatusCode, Response), Problem> {
@@ -175,7 +181,7 @@ async fn add_user(
     Ok((StatusCode::CREATED, with_etag(user)))
 }
 
-async fn find_visible_user(state: &AppState, caller: &Caller, id: &str) -> Result<User, Problem> {
+async fn find_visible_user(state: &IdentityState, caller: &Caller, id: &str) -> Result<User, Problem> {
     let not_found = || Problem::not_found(format!("aucun utilisateur « {id} »"));
     let user = get_user(&state.store, id).await?.ok_or_else(not_found)?;
     if visible(state, caller, &user).await? {
@@ -185,12 +191,16 @@ async fn find_visible_user(state: &AppState, caller: &Caller, id: &str) -> Resul
     }
 }
 
-async fn show_user(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn show_user(
+    State(state): State<IdentityState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
     Ok(with_etag(find_visible_user(&state, &caller, &id).await?))
 }
 
 async fn patch_user(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -202,7 +212,7 @@ async fn patch_user(
     Ok(with_etag(updated))
 }
 
-async fn binding_org(state: &AppState, key: Option<&str>) -> Result<Option<crate::registry::Org>, Problem> {
+async fn binding_org(state: &IdentityState, key: Option<&str>) -> Result<Option<crate::registry::Org>, Problem> {
     match key {
         Some(key) => Ok(Some(
             crate::registry::resolve_org(&state.store, key)
@@ -214,7 +224,7 @@ async fn binding_org(state: &AppState, key: Option<&str>) -> Result<Option<crate
 }
 
 async fn grant_role(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RoleRequest>,
@@ -226,7 +236,7 @@ async fn grant_role(
 }
 
 async fn revoke_role(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     Path((id, role)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<RoleQuery>,
@@ -239,7 +249,7 @@ async fn revoke_role(
 }
 
 async fn tokens(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<TokensQuery>,
 ) -> Result<Json<Vec<TokenInfo>>, Problem> {
@@ -264,7 +274,7 @@ fn parse_expiry(value: Option<&str>) -> Result<Option<DateTime<Utc>>, Problem> {
 }
 
 async fn add_token(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     ApiJson(body): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
@@ -287,7 +297,7 @@ async fn add_token(
 }
 
 async fn remove_token(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TokenInfo>, Problem> {

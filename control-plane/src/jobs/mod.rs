@@ -34,16 +34,20 @@ pub struct Job {
     pub run: for<'a> fn(&'a AppState, DateTime<Utc>) -> JobFuture<'a>,
 }
 
-/// Every job declared in code, each capability contributing its own.
+impl Job {
+    pub const fn new(
+        name: &'static str,
+        description: &'static str,
+        default_schedule: &'static str,
+        run: for<'a> fn(&'a AppState, DateTime<Utc>) -> JobFuture<'a>,
+    ) -> Job {
+        Job { name, description, default_schedule, run }
+    }
+}
+
+/// Every job declared in code (the table lives in the composition root).
 pub fn all() -> Vec<Job> {
-    let mut jobs = Vec::new();
-    jobs.extend(crate::notify::jobs());
-    jobs.extend(crate::conventions::jobs::jobs());
-    jobs.extend(crate::provisioning::reconcile::jobs());
-    jobs.extend(crate::support::jobs::jobs());
-    jobs.extend(crate::provisioning::purge::jobs());
-    jobs.extend(crate::rgpd::jobs::jobs());
-    jobs
+    crate::api::jobs::all()
 }
 
 pub fn find(name: &str) -> Option<Job> {

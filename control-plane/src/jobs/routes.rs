@@ -15,7 +15,7 @@ use serde::Serialize;
 /// Runs shown with each job.
 const RECENT_RUNS: u32 = 5;
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes() -> Vec<ApiRoute<AppState>> {
     vec![
         ApiRoute::new(
             Method::GET,
@@ -86,7 +86,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<JobView>>, Probl
 
 async fn run(
     State(state): State<AppState>,
-    caller: crate::api::Caller,
+    caller: crate::identity::Caller,
     Path(name): Path<String>,
 ) -> Result<Json<JobRun>, Problem> {
     let job = super::find(&name).ok_or_else(|| Problem::not_found(format!("aucune tâche ne s'appelle « {name} »")))?;

@@ -13,17 +13,18 @@
 
 pub mod mailer;
 pub mod routes;
+pub mod state;
 
-use crate::api::AppState;
 use crate::config::Config;
 use crate::error::{Checks, Problem};
-use crate::jobs::{Job, JobFuture};
+use crate::jobs::JobFuture;
 use crate::store::{new_id, opt_text, timestamp, Backend, Store, Tx};
 use chrono::{DateTime, Duration, Utc};
 use mailer::Mailer;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
+pub use state::NotifyState;
 
 pub use routes::routes;
 
@@ -458,11 +459,8 @@ pub struct OutboxFilter {
 const STATUSES: [&str; 4] = ["pending", "sending", "sent", "failed"];
 
 /// Messages, newest first, one page at a time.
-pub async fn list(
-    store: &Store,
-    filter: &OutboxFilter,
-) -> Result<crate::registry::queries::Page<OutboxMessage>, Problem> {
-    use crate::registry::queries::{Page, DEFAULT_PAGE, MAX_PAGE};
+pub async fn list(store: &Store, filter: &OutboxFilter) -> Result<crate::store::sql::Page<OutboxMessage>, Problem> {
+    use crate::store::{Page, DEFAULT_PAGE, MAX_PAGE};
     let size = match filter.limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => n,
         _ => return Err(Problem::invalid_field("limit", format!("la taille de page va de 1 à {MAX_PAGE}"))),
@@ -503,32 +501,14 @@ fn decode_cursor(cursor: &str) -> Result<String, Problem> {
         .ok_or_else(|| Problem::invalid_field("cursor", "curseur invalide : reprenez depuis la première page"))
 }
 
-/// The jobs of this module.
-pub fn jobs() -> Vec<Job> {
-    vec![
-        Job {
-            name: "outbox-send",
-            description: "Envoie les courriels en attente de la file d'envoi",
-            default_schedule: "* * * * *",
-            run: send_job,
-        },
-        Job {
-            name: "outbox-purge",
-            description: "Supprime les courriels envoyés plus anciens que la durée de conservation",
-            default_schedule: "30 3 * * *",
-            run: purge_job,
-        },
-    ]
-}
-
-fn send_job(state: &AppState, now: DateTime<Utc>) -> JobFuture<'_> {
+pub fn send_job(state: &NotifyState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let report = send_due(&state.store, &state.config, &crate::jobs::runner_id(), now).await?;
         Ok(report.summary())
     })
 }
 
-fn purge_job(state: &AppState, now: DateTime<Utc>) -> JobFuture<'_> {
+pub fn purge_job(state: &NotifyState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let days = state.config.mail.retention_days;
         let deleted = purge_sent(&state.store, days, now).await?;

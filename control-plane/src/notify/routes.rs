@@ -1,16 +1,21 @@
 //! HTTP routes of the outbox.
 
+use super::NotifyState;
 use super::{OutboxFilter, OutboxMessage};
-use crate::api::extract::ApiQuery;
-use crate::api::{ApiRoute, AppState};
 use crate::error::Problem;
-use crate::registry::queries::Page;
+use crate::http::extract::ApiQuery;
+use crate::http::ApiRoute;
+use crate::store::Page;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use axum::Json;
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    NotifyState: axum::extract::FromRef<S>,
+{
     vec![
         ApiRoute::new(
             Method::GET,
@@ -35,15 +40,15 @@ pub fn routes() -> Vec<ApiRoute> {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<NotifyState>,
     ApiQuery(filter): ApiQuery<OutboxFilter>,
 ) -> Result<Json<Page<OutboxMessage>>, Problem> {
     Ok(Json(super::list(&state.store, &filter).await?))
 }
 
 async fn retry(
-    State(state): State<AppState>,
-    caller: crate::api::Caller,
+    State(state): State<NotifyState>,
+    caller: crate::identity::Caller,
     Path(id): Path<String>,
 ) -> Result<Json<OutboxMessage>, Problem> {
     Ok(Json(super::retry(&state.store, &caller.actor, &id, state.clock.now()).await?))

@@ -8,5 +8,7 @@ pub mod manifests;
 pub mod purge;
 pub mod reconcile;
 pub mod render;
+pub mod state;
 
 pub use render::{render, to_yaml, RenderedObject};
+pub use state::ProvisioningState;

@@ -3,9 +3,9 @@
 //! purged (audited, with an event), forgets its credential seed and reconciles
 //! it, which deletes every object it still has on the backend.
 
-use crate::api::AppState;
 use crate::audit::{self, Change};
 use crate::error::Problem;
+use crate::provisioning::ProvisioningState;
 use crate::store::timestamp;
 use chrono::{DateTime, Months, Utc};
 use sqlx::Row;
@@ -13,7 +13,7 @@ use sqlx::Row;
 pub const ACTOR: &str = "system:tenants-purge";
 
 /// Purges the tenants archived before the retention period; returns their slugs.
-pub async fn purge_due(state: &AppState, now: DateTime<Utc>) -> Result<Vec<String>, Problem> {
+pub async fn purge_due(state: &ProvisioningState, now: DateTime<Utc>) -> Result<Vec<String>, Problem> {
     let months = state.config.provisioning.retention_months;
     let cutoff = now.checked_sub_months(Months::new(months)).unwrap_or(now);
     let due = sqlx::query(
@@ -61,16 +61,7 @@ pub async fn purge_due(state: &AppState, now: DateTime<Utc>) -> Result<Vec<Strin
     Ok(purged)
 }
 
-pub fn jobs() -> Vec<crate::jobs::Job> {
-    vec![crate::jobs::Job {
-        name: "tenants-purge",
-        description: "Purge les tenants archivés depuis plus que la durée de conservation (volumes, identifiants)",
-        default_schedule: "30 3 * * *",
-        run: purge_job,
-    }]
-}
-
-fn purge_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
+pub fn purge_job(state: &ProvisioningState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
     Box::pin(async move {
         let purged = purge_due(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(match purged.len() {

@@ -6,9 +6,9 @@
 //! exponential backoff without holding up the others.
 
 use super::backend::{Backend, Observation, Observed};
-use crate::api::AppState;
 use crate::catalog::Service;
 use crate::error::Problem;
+use crate::provisioning::ProvisioningState;
 use crate::store::timestamp;
 use crate::tenants::{self, ReconcileInput, Tenant};
 use chrono::{DateTime, Duration, Utc};
@@ -115,7 +115,12 @@ impl Writer {
 
 /// Takes the tenant's lease: one writer per tenant across processes. False when
 /// another writer holds it and its lease still runs.
-async fn take_lease(state: &AppState, tenant_id: &str, writer: &Writer, now: DateTime<Utc>) -> Result<bool, Problem> {
+async fn take_lease(
+    state: &ProvisioningState,
+    tenant_id: &str,
+    writer: &Writer,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
     let (current, until) = writer.lease_end(now);
     let taken = sqlx::query(
         "INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3) \
@@ -134,7 +139,7 @@ async fn take_lease(state: &AppState, tenant_id: &str, writer: &Writer, now: Dat
 /// Takes the tenant's lease, waiting a while if another writer (of this process
 /// or another) holds it; false when it is still held after that.
 async fn wait_for_lease(
-    state: &AppState,
+    state: &ProvisioningState,
     tenant_id: &str,
     writer: &Writer,
     now: DateTime<Utc>,
@@ -152,7 +157,7 @@ async fn wait_for_lease(
     }
 }
 
-async fn release_lease(state: &AppState, tenant_id: &str, writer: &Writer) -> Result<(), Problem> {
+async fn release_lease(state: &ProvisioningState, tenant_id: &str, writer: &Writer) -> Result<(), Problem> {
     sqlx::query("DELETE FROM tenant_leases WHERE tenant_id = $1 AND holder = $2")
         .bind(tenant_id)
         .bind(&writer.holder)
@@ -165,7 +170,7 @@ async fn release_lease(state: &AppState, tenant_id: &str, writer: &Writer) -> Re
 /// no longer holds what was applied (a damaged manifests folder); otherwise only
 /// read back a rollout still under way (kube), never writing to the backend.
 async fn reconcile_one(
-    state: &AppState,
+    state: &ProvisioningState,
     backend: &Backend,
     input: &ReconcileInput,
     writer: &Writer,
@@ -189,7 +194,12 @@ async fn reconcile_one(
 
 /// Under the tenant's lease: reads the tenant again (another writer may have
 /// written newer inputs since this pass read them) and writes it if still needed.
-async fn write_fresh(state: &AppState, backend: &Backend, slug: &str, now: DateTime<Utc>) -> Result<Outcome, Problem> {
+async fn write_fresh(
+    state: &ProvisioningState,
+    backend: &Backend,
+    slug: &str,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Problem> {
     let Some(input) = tenants::reconcile_inputs(&state.store, Some(slug)).await?.into_iter().next() else {
         return Ok(Outcome::Unchanged);
     };
@@ -201,7 +211,7 @@ async fn write_fresh(state: &AppState, backend: &Backend, slug: &str, now: DateT
 }
 
 /// The services of the tenant and the hash of everything `render` reads.
-fn inputs<'a>(state: &'a AppState, input: &ReconcileInput) -> Result<(Vec<&'a Service>, String), Problem> {
+fn inputs<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<(Vec<&'a Service>, String), Problem> {
     let tenant = &input.tenant;
     let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
     let services = state.catalog.resolve(&tenant.bouquet, &options)?;
@@ -217,7 +227,7 @@ fn render(input: &ReconcileInput, services: &[&Service]) -> Vec<super::RenderedO
 /// their objects (checked without rendering); then reads back an unsettled
 /// rollout and clears a leftover error.
 async fn settled(
-    state: &AppState,
+    state: &ProvisioningState,
     backend: &Backend,
     input: &ReconcileInput,
     now: DateTime<Utc>,
@@ -243,7 +253,7 @@ async fn settled(
 }
 
 /// The backend holds what was applied: no error stays on the tenant.
-async fn clear_error(state: &AppState, tenant_id: &str) -> Result<(), Problem> {
+async fn clear_error(state: &ProvisioningState, tenant_id: &str) -> Result<(), Problem> {
     sqlx::query("UPDATE tenants SET reconcile_error = NULL, reconcile_failures = 0, retry_at = NULL WHERE id = $1")
         .bind(tenant_id)
         .execute(state.store.pool())
@@ -253,7 +263,7 @@ async fn clear_error(state: &AppState, tenant_id: &str) -> Result<(), Problem> {
 
 /// Applies the objects (under the tenant's lease) and records the outcome.
 async fn apply_and_record(
-    state: &AppState,
+    state: &ProvisioningState,
     backend: &Backend,
     input: &ReconcileInput,
     hash: &str,
@@ -310,7 +320,7 @@ async fn apply_and_record(
 
 /// One pass over every tenant (or one), `provisioning.concurrency` at a time,
 /// each failure isolated: a failing or slow tenant never holds up the others.
-pub async fn pass(state: &AppState, only: Option<&str>, now: DateTime<Utc>) -> Result<PassReport, Problem> {
+pub async fn pass(state: &ProvisioningState, only: Option<&str>, now: DateTime<Utc>) -> Result<PassReport, Problem> {
     // Two passes (of this process or another) never write one tenant at once: each
     // tenant is written under its lease; a tenant held by another writer is deferred.
     let backend = Backend::from_config(&state.config)
@@ -339,7 +349,7 @@ pub async fn pass(state: &AppState, only: Option<&str>, now: DateTime<Utc>) -> R
 }
 
 /// Reconciles a tenant in the background right after it changed.
-pub fn reconcile_soon(state: &AppState, slug: &str) {
+pub fn reconcile_soon(state: &ProvisioningState, slug: &str) {
     let (state, slug) = (state.clone(), slug.to_string());
     tokio::spawn(async move {
         if let Err(e) = pass(&state, Some(&slug), state.clock.now()).await {
@@ -348,17 +358,7 @@ pub fn reconcile_soon(state: &AppState, slug: &str) {
     });
 }
 
-/// The scheduled resync.
-pub fn jobs() -> Vec<crate::jobs::Job> {
-    vec![crate::jobs::Job {
-        name: "tenants-reconcile",
-        description: "Réconcilie les tenants : applique les objets qui ont changé, rien sinon",
-        default_schedule: "*/5 * * * *",
-        run: reconcile_job,
-    }]
-}
-
-fn reconcile_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
+pub fn reconcile_job(state: &ProvisioningState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
     Box::pin(async move {
         let r = pass(state, None, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!(

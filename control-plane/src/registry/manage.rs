@@ -269,7 +269,7 @@ pub async fn update_org(
     .await?;
     if done.rows_affected() == 0 {
         let current = get_org_in(&mut tx, &org.id).await?.map(|o| o.version).unwrap_or(org.version);
-        return Err(crate::api::precondition_failed(current));
+        return Err(crate::error::precondition_failed(current));
     }
     let change = Change {
         actor: &actor.name,

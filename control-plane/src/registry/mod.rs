@@ -7,88 +7,14 @@ pub mod invitations;
 pub mod manage;
 pub mod queries;
 pub mod routes;
+pub mod state;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+pub use state::RegistryState;
 
+pub use crate::kernel::roles::OrgKind;
 pub use queries::{covering_parents, covers, funding_collectivite, get_org, list_orgs, resolve_org};
-
-/// Kinds of organisations; the string form is the API and database value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrgKind {
-    Academie,
-    /// The académie's services in one département, led by the IA-DASEN.
-    Dsden,
-    Region,
-    Departement,
-    Commune,
-    Epci,
-    SyndicatMixte,
-    Etablissement,
-    Editeur,
-    Hebergeur,
-}
-
-impl OrgKind {
-    pub const ALL: [OrgKind; 10] = [
-        OrgKind::Academie,
-        OrgKind::Dsden,
-        OrgKind::Region,
-        OrgKind::Departement,
-        OrgKind::Commune,
-        OrgKind::Epci,
-        OrgKind::SyndicatMixte,
-        OrgKind::Etablissement,
-        OrgKind::Editeur,
-        OrgKind::Hebergeur,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrgKind::Academie => "academie",
-            OrgKind::Dsden => "dsden",
-            OrgKind::Region => "region",
-            OrgKind::Departement => "departement",
-            OrgKind::Commune => "commune",
-            OrgKind::Epci => "epci",
-            OrgKind::SyndicatMixte => "syndicat_mixte",
-            OrgKind::Etablissement => "etablissement",
-            OrgKind::Editeur => "editeur",
-            OrgKind::Hebergeur => "hebergeur",
-        }
-    }
-
-    /// French label for people.
-    pub fn label(self) -> &'static str {
-        match self {
-            OrgKind::Academie => "académie",
-            OrgKind::Dsden => "DSDEN",
-            OrgKind::Region => "région",
-            OrgKind::Departement => "département",
-            OrgKind::Commune => "commune",
-            OrgKind::Epci => "EPCI",
-            OrgKind::SyndicatMixte => "syndicat mixte",
-            OrgKind::Etablissement => "établissement",
-            OrgKind::Editeur => "éditeur",
-            OrgKind::Hebergeur => "hébergeur",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<OrgKind> {
-        OrgKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Kinds identified by a SIREN, created by hand rather than imported.
-    pub fn is_siren_identified(self) -> bool {
-        matches!(self, OrgKind::Epci | OrgKind::SyndicatMixte | OrgKind::Editeur | OrgKind::Hebergeur)
-    }
-
-    /// Kinds that group communes (EPCI membership).
-    pub fn groups_communes(self) -> bool {
-        matches!(self, OrgKind::Epci | OrgKind::SyndicatMixte)
-    }
-}
 
 /// Type of an établissement, from the annuaire's type and nature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

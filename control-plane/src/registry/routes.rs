@@ -3,14 +3,17 @@
 use super::import::{import_annuaire, ImportOptions, ImportReport};
 use super::invitations::{self, Invitation};
 use super::manage::{self, NewOrg, OrgPatch};
-use super::queries::{self, OrgFilter, Page};
+use super::queries::{self, OrgFilter};
 use super::{Org, OrgKind, OrgRef};
-use crate::api::extract::{ApiJson, ApiQuery};
-use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::{Problem, ProblemKind};
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::{etag, if_match_version, ApiRoute};
 use crate::identity::authz::{
     self, forbidden, Scope, IMPORTS_ANNUAIRE, ORGS_CREATE, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE,
 };
+use crate::identity::Caller;
+use crate::registry::RegistryState;
+use crate::store::Page;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -22,7 +25,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    RegistryState: axum::extract::FromRef<S>,
+{
     vec![
         ApiRoute::new(
             Method::GET,
@@ -203,7 +210,7 @@ pub struct ImportQuery {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     ApiQuery(filter): ApiQuery<OrgFilter>,
 ) -> Result<Json<Page<Org>>, Problem> {
@@ -211,7 +218,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     ApiJson(new): ApiJson<NewOrg>,
 ) -> Result<(StatusCode, Response), Problem> {
@@ -252,13 +259,17 @@ pub async fn org_detail(store: &crate::store::Store, org: Org) -> Result<OrgDeta
 }
 
 /// Resolves the organisation of a path and checks the caller may act on it.
-async fn target(state: &AppState, caller: &Caller, key: &str) -> Result<Org, Problem> {
+async fn target(state: &RegistryState, caller: &Caller, key: &str) -> Result<Org, Problem> {
     let org = queries::resolve_org(&state.store, key).await?;
     caller.require(&state.store, &org).await?;
     Ok(org)
 }
 
-async fn show(State(state): State<AppState>, caller: Caller, Path(key): Path<String>) -> Result<Response, Problem> {
+async fn show(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let tag = etag(org.version);
     let mut response = Json(org_detail(&state.store, org).await?).into_response();
@@ -267,7 +278,7 @@ async fn show(State(state): State<AppState>, caller: Caller, Path(key): Path<Str
 }
 
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     Path(key): Path<String>,
     headers: HeaderMap,
@@ -280,7 +291,7 @@ async fn update(
 }
 
 async fn covers(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     Path(key): Path<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
@@ -296,7 +307,7 @@ async fn member_list(store: &crate::store::Store, group: &Org) -> Result<Vec<Mem
 }
 
 async fn members(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Json<Vec<Member>>, Problem> {
@@ -316,7 +327,7 @@ async fn resolve_commune(store: &crate::store::Store, key: &str) -> Result<Org, 
 }
 
 /// The group and commune of a membership write, both in the caller's scope.
-async fn membership(state: &AppState, caller: &Caller, key: &str, commune: &str) -> Result<(Org, Org), Problem> {
+async fn membership(state: &RegistryState, caller: &Caller, key: &str, commune: &str) -> Result<(Org, Org), Problem> {
     let group = queries::resolve_org(&state.store, key).await?;
     let commune = resolve_commune(&state.store, commune).await?;
     authz::authorize_all(&state.store, &caller.actor, caller.action, &[&group, &commune]).await?;
@@ -326,7 +337,7 @@ async fn membership(state: &AppState, caller: &Caller, key: &str, commune: &str)
 /// A commune joins a group directly only by someone acting for the commune
 /// (an admin, a DAN of its académie, its own collectivité); a group's roles invite.
 async fn add_member(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     Path((key, commune)): Path<(String, String)>,
     ApiJson(body): ApiJson<MembershipBody>,
@@ -343,7 +354,7 @@ async fn add_member(
 }
 
 async fn remove_member(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     Path((key, commune)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
@@ -353,7 +364,7 @@ async fn remove_member(
 }
 
 async fn invitations(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Json<Vec<Invitation>>, Problem> {
@@ -362,7 +373,7 @@ async fn invitations(
 }
 
 async fn invite(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     Path(key): Path<String>,
     ApiJson(body): ApiJson<InvitationBody>,
@@ -380,7 +391,7 @@ async fn invite(
 /// unless `commune_side_only`, for the group (withdraw). 403 when the caller
 /// can read either organisation, else the 404 of an unknown invitation.
 async fn answerable(
-    state: &AppState,
+    state: &RegistryState,
     caller: &Caller,
     id: &str,
     commune_side_only: bool,
@@ -406,7 +417,7 @@ async fn answerable(
     }
 }
 
-async fn caller_reads(state: &AppState, caller: &Caller, org_id: &str) -> Result<bool, Problem> {
+async fn caller_reads(state: &RegistryState, caller: &Caller, org_id: &str) -> Result<bool, Problem> {
     match queries::get_org(&state.store, org_id).await? {
         Some(org) => Ok(authz::authorize(&state.store, &caller.actor, &ORGS_READ, &org).await.is_ok()),
         None => Ok(false),
@@ -414,7 +425,7 @@ async fn caller_reads(state: &AppState, caller: &Caller, org_id: &str) -> Result
 }
 
 async fn accept_invitation(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Invitation>, Problem> {
@@ -423,7 +434,7 @@ async fn accept_invitation(
 }
 
 async fn decline_invitation(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Invitation>, Problem> {
@@ -448,7 +459,7 @@ fn importable_academies(caller: &Caller) -> Option<HashSet<String>> {
 
 /// Streams the CSV body into the importer: the upload is never held whole in memory.
 async fn import(
-    State(state): State<AppState>,
+    State(state): State<RegistryState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ImportQuery>,
     headers: HeaderMap,

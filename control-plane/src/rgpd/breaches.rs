@@ -3,11 +3,11 @@
 //! measures, the CNIL notification decision and the information of the people.
 //! A breach known for more than 72 h without a CNIL decision carries a warning.
 
-use crate::api::AppState;
 use crate::audit::{self, Change};
 use crate::error::{Checks, Problem};
 use crate::identity::Actor;
 use crate::registry::Org;
+use crate::rgpd::RgpdState;
 use crate::store::{new_id, opt_text, timestamp};
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
@@ -209,13 +209,13 @@ fn from_row(r: &sqlx::any::AnyRow, now: DateTime<Utc>) -> Breach {
 }
 
 /// Breaches of `org`, most recent awareness first.
-pub async fn list(state: &AppState, org: &Org) -> Result<Vec<Breach>, Problem> {
+pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<Breach>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM rgpd_breaches WHERE org_id = $1 ORDER BY aware_at DESC, id DESC");
     let now = state.clock.now();
     Ok(sqlx::query(&sql).bind(&org.id).fetch_all(state.store.pool()).await?.iter().map(|r| from_row(r, now)).collect())
 }
 
-pub async fn get(state: &AppState, org: &Org, id: &str) -> Result<Breach, Problem> {
+pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM rgpd_breaches WHERE org_id = $1 AND (id = $2 OR reference = $3)");
     let row = sqlx::query(&sql).bind(&org.id).bind(id).bind(id).fetch_optional(state.store.pool()).await?;
     row.map(|r| from_row(&r, state.clock.now())).ok_or_else(|| Problem::not_found(format!("aucune violation « {id} »")))
@@ -223,7 +223,7 @@ pub async fn get(state: &AppState, org: &Org, id: &str) -> Result<Breach, Proble
 
 async fn audit_change(
     tx: &mut crate::store::Tx,
-    state: &AppState,
+    state: &RgpdState,
     actor: &Actor,
     action: &str,
     b: &Breach,
@@ -241,7 +241,7 @@ async fn audit_change(
     Ok(())
 }
 
-pub async fn create(state: &AppState, actor: &Actor, org: &Org, input: BreachInput) -> Result<Breach, Problem> {
+pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachInput) -> Result<Breach, Problem> {
     let now = state.clock.now();
     validate(&input, now)?;
     let id = new_id();
@@ -292,7 +292,7 @@ pub async fn create(state: &AppState, actor: &Actor, org: &Org, input: BreachInp
 }
 
 pub async fn update(
-    state: &AppState,
+    state: &RgpdState,
     actor: &Actor,
     org: &Org,
     id: &str,
@@ -328,7 +328,7 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(current.version));
+        return Err(crate::error::precondition_failed(current.version));
     }
     let updated = Breach { input, ..current };
     audit_change(&mut tx, state, actor, "rgpd.breach.update", &updated, now).await?;

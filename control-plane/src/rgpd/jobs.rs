@@ -4,25 +4,17 @@
 
 use super::derive::{self, Register};
 use super::snapshots::{self, Diff};
-use crate::api::AppState;
-use crate::conventions::workflow::{today_in_france, users_with_role};
+use crate::clock::today_in_france;
+use crate::conventions::workflow::users_with_role;
 use crate::error::Problem;
+use crate::rgpd::RgpdState;
 use crate::store::timestamp;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 pub const ACTOR: &str = "system:rgpd-snapshots";
 
-pub fn jobs() -> Vec<crate::jobs::Job> {
-    vec![crate::jobs::Job {
-        name: "rgpd-snapshots",
-        description: "Instantané mensuel des registres RGPD qui ont changé, avec un courriel au DPO",
-        default_schedule: "0 4 1 * *",
-        run: run_job,
-    }]
-}
-
-fn run_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
+pub fn run_job(state: &RgpdState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
     Box::pin(async move {
         let r = monthly(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!(
@@ -40,7 +32,7 @@ pub struct MonthlyReport {
 }
 
 /// The addresses of an organisation's DPO: its RGPD contacts, then the users holding the `dpo` role there.
-async fn dpo_recipients(state: &AppState, register: &Register) -> Result<Vec<String>, Problem> {
+async fn dpo_recipients(state: &RgpdState, register: &Register) -> Result<Vec<String>, Problem> {
     let mut to = users_with_role(&mut *state.store.conn().await?, &register.organisation.id, "dpo").await?;
     if !register.dpo.email.is_empty() {
         to.push(register.dpo.email.clone());
@@ -55,7 +47,7 @@ fn labels(items: impl Iterator<Item = (String, String)>) -> Vec<String> {
 }
 
 /// One pass: derive every register, snapshot those that changed, tell their DPO.
-pub async fn monthly(state: &AppState, now: DateTime<Utc>) -> Result<MonthlyReport, Problem> {
+pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyReport, Problem> {
     let today = today_in_france(now).format("%Y-%m-%d").to_string();
     let mut world = super::load::world(&state.store, &state.catalog, &state.models, &today, "").await?;
     let mut holders = derive::register_holders(&world, &state.catalog);

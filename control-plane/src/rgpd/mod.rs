@@ -14,10 +14,10 @@ pub mod ods;
 pub mod requests;
 pub mod routes;
 pub mod snapshots;
+pub mod state;
 
-use crate::api::AppState;
 use crate::audit::{self, Change};
-use crate::conventions::workflow::today_in_france;
+use crate::clock::today_in_france;
 use crate::error::{Checks, Problem};
 use crate::identity::authz::{self, Action};
 use crate::identity::{Actor, Role};
@@ -25,9 +25,10 @@ use crate::registry::{Org, OrgKind};
 use crate::store::timestamp;
 use chrono::{DateTime, Utc};
 pub use derive::{Profile, Register};
+pub use state::RgpdState;
 
 /// The register of `org` now.
-pub async fn current(state: &AppState, org: &Org) -> Result<Register, Problem> {
+pub async fn current(state: &RgpdState, org: &Org) -> Result<Register, Problem> {
     let now = state.clock.now();
     let today = today_in_france(now).format("%Y-%m-%d").to_string();
     let world = load::world(&state.store, &state.catalog, &state.models, &today, &org.id).await?;
@@ -37,7 +38,7 @@ pub async fn current(state: &AppState, org: &Org) -> Result<Register, Problem> {
 /// Who may read or keep the registers of `target`: an admin; a DPO bound to an
 /// organisation whose scope holds it; a controller at the organisation itself (a
 /// DAN also for the DSDEN of its académie). Others get 404 (read) or 403 (write).
-pub async fn authorize(state: &AppState, actor: &Actor, action: &Action, target: &Org) -> Result<(), Problem> {
+pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target: &Org) -> Result<(), Problem> {
     if !authz::role_allows(actor, action) {
         return Err(authz::forbidden(format!("votre rôle ne permet pas l'action {}", action.name)));
     }
@@ -117,7 +118,7 @@ fn check_profile(p: &Profile) -> Result<(), Problem> {
 
 /// Records the RGPD contacts of `org`; `expected` is the version read (`None`: creation).
 pub async fn save_profile(
-    state: &AppState,
+    state: &RgpdState,
     actor: &Actor,
     org: &Org,
     profile: &Profile,
@@ -133,7 +134,7 @@ pub async fn save_profile(
     let at = timestamp(now);
     let version = match (current, expected) {
         (Some(v), Some(e)) if v == e => v + 1,
-        (Some(v), _) => return Err(crate::api::precondition_failed(v)),
+        (Some(v), _) => return Err(crate::error::precondition_failed(v)),
         (None, Some(_)) => return Err(Problem::not_found("aucune fiche RGPD enregistrée pour cette organisation")),
         (None, None) => 1,
     };
@@ -192,7 +193,7 @@ pub struct Rendered {
 }
 
 /// Derives and renders `org`'s register without storing anything.
-pub async fn render_register(state: &AppState, org: &Org, format: export::Format) -> Result<Rendered, Problem> {
+pub async fn render_register(state: &RgpdState, org: &Org, format: export::Format) -> Result<Rendered, Problem> {
     let register = current(state, org).await?;
     let bytes = render_blocking(&register, format).await?;
     Ok(Rendered {
@@ -205,7 +206,7 @@ pub async fn render_register(state: &AppState, org: &Org, format: export::Format
 /// Renders `org`'s register in `format`, then records it as a snapshot, unless the latest
 /// one is identical (a failed rendering, e.g. PDF without LibreOffice, records nothing).
 pub async fn export_register(
-    state: &AppState,
+    state: &RgpdState,
     actor: &str,
     org: &Org,
     format: export::Format,
@@ -242,7 +243,7 @@ pub enum Log {
 
 /// A log of `org` in `format` (JSON: the records as the API shows them) and its file name.
 pub async fn export_log(
-    state: &AppState,
+    state: &RgpdState,
     org: &Org,
     log: Log,
     format: export::Format,

@@ -2,12 +2,12 @@
 //! received date, due date one month later (three when extended, Art. 12(3)),
 //! status and answer date.
 
-use crate::api::AppState;
 use crate::audit::{self, Change};
-use crate::conventions::workflow::parse_date;
+use crate::clock::parse_date;
 use crate::error::{Checks, Problem};
 use crate::identity::Actor;
 use crate::registry::Org;
+use crate::rgpd::RgpdState;
 use crate::store::{new_id, opt_text, timestamp};
 use chrono::{Months, NaiveDate};
 use schemars::JsonSchema;
@@ -202,11 +202,11 @@ fn from_row(r: &sqlx::any::AnyRow, today: NaiveDate) -> DataRequest {
     }
 }
 
-fn today(state: &AppState) -> NaiveDate {
-    crate::conventions::workflow::today_in_france(state.clock.now())
+fn today(state: &RgpdState) -> NaiveDate {
+    crate::clock::today_in_france(state.clock.now())
 }
 
-pub async fn list(state: &AppState, org: &Org) -> Result<Vec<DataRequest>, Problem> {
+pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<DataRequest>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM rgpd_requests WHERE org_id = $1 ORDER BY received_on DESC, id DESC");
     let today = today(state);
     Ok(sqlx::query(&sql)
@@ -218,7 +218,7 @@ pub async fn list(state: &AppState, org: &Org) -> Result<Vec<DataRequest>, Probl
         .collect())
 }
 
-pub async fn get(state: &AppState, org: &Org, id: &str) -> Result<DataRequest, Problem> {
+pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<DataRequest, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM rgpd_requests WHERE org_id = $1 AND (id = $2 OR reference = $3)");
     let row = sqlx::query(&sql).bind(&org.id).bind(id).bind(id).fetch_optional(state.store.pool()).await?;
     row.map(|r| from_row(&r, today(state))).ok_or_else(|| Problem::not_found(format!("aucune demande « {id} »")))
@@ -226,7 +226,7 @@ pub async fn get(state: &AppState, org: &Org, id: &str) -> Result<DataRequest, P
 
 async fn audit_change(
     tx: &mut crate::store::Tx,
-    state: &AppState,
+    state: &RgpdState,
     actor: &Actor,
     action: &str,
     id: &str,
@@ -245,7 +245,7 @@ async fn audit_change(
     Ok(())
 }
 
-pub async fn create(state: &AppState, actor: &Actor, org: &Org, input: RequestInput) -> Result<DataRequest, Problem> {
+pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestInput) -> Result<DataRequest, Problem> {
     let now = state.clock.now();
     let received = validate(&input, today(state))?;
     let id = new_id();
@@ -276,7 +276,7 @@ pub async fn create(state: &AppState, actor: &Actor, org: &Org, input: RequestIn
 }
 
 pub async fn update(
-    state: &AppState,
+    state: &RgpdState,
     actor: &Actor,
     org: &Org,
     id: &str,
@@ -303,7 +303,7 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(crate::api::precondition_failed(current.version));
+        return Err(crate::error::precondition_failed(current.version));
     }
     audit_change(&mut tx, state, actor, "rgpd.request.update", &current.id, org, &input).await?;
     tx.commit().await?;

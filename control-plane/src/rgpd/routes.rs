@@ -6,11 +6,13 @@ use super::derive::{Incomplete, Profile, Register};
 use super::export::Format;
 use super::requests::{self, DataRequest, RequestInput};
 use super::snapshots::{self, Diff, Snapshot};
-use crate::api::extract::{ApiJson, ApiQuery};
-use crate::api::{etag, if_match, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::Problem;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::{etag, if_match, if_match_version, ApiRoute};
 use crate::identity::authz::{RGPD_READ, RGPD_WRITE};
+use crate::identity::Caller;
 use crate::registry::Org;
+use crate::rgpd::RgpdState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,7 +29,11 @@ const EXPORTS: &[&str] = &[
     "application/pdf",
 ];
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    RgpdState: axum::extract::FromRef<S>,
+{
     let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "rgpd", s, a, h);
     vec![
         route(
@@ -178,7 +184,7 @@ pub struct DiffQuery {
 }
 
 /// The organisation of the path, if the caller may reach its registers.
-async fn target(state: &AppState, caller: &Caller, key: &str) -> Result<Org, Problem> {
+async fn target(state: &RgpdState, caller: &Caller, key: &str) -> Result<Org, Problem> {
     let org = crate::registry::resolve_org(&state.store, key).await?;
     super::authorize(state, &caller.actor, caller.action, &org).await?;
     Ok(org)
@@ -189,7 +195,7 @@ fn file(bytes: Vec<u8>, format: Format, name: &str) -> Response {
 }
 
 async fn register(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<FormatQuery>,
@@ -204,7 +210,7 @@ async fn register(
 
 /// 201 with a new snapshot, or 200 with the latest one when the register has not changed since.
 async fn snapshot_take(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {
@@ -218,7 +224,7 @@ async fn snapshot_take(
 }
 
 async fn incomplete(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Json<Vec<Incomplete>>, Problem> {
@@ -227,7 +233,7 @@ async fn incomplete(
 }
 
 async fn snapshot_list(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Json<Vec<Snapshot>>, Problem> {
@@ -236,7 +242,7 @@ async fn snapshot_list(
 }
 
 async fn snapshot_show(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path((key, id)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
@@ -251,7 +257,7 @@ async fn snapshot_show(
 }
 
 async fn diff(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<DiffQuery>,
@@ -267,7 +273,7 @@ fn with_etag(body: impl Serialize, version: i64, status: StatusCode) -> Response
 }
 
 async fn profile_show(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {
@@ -277,7 +283,7 @@ async fn profile_show(
 }
 
 async fn profile_save(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
     headers: HeaderMap,
@@ -293,7 +299,7 @@ async fn profile_save(
 }
 
 async fn log(
-    state: &AppState,
+    state: &RgpdState,
     caller: &Caller,
     key: &str,
     q: &FormatQuery,
@@ -306,7 +312,7 @@ async fn log(
 }
 
 async fn breach_list(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<FormatQuery>,
@@ -315,7 +321,7 @@ async fn breach_list(
 }
 
 async fn breach_create(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
     ApiJson(input): ApiJson<BreachInput>,
@@ -327,7 +333,7 @@ async fn breach_create(
 }
 
 async fn breach_update(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path((key, id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -341,7 +347,7 @@ async fn breach_update(
 }
 
 async fn request_list(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<FormatQuery>,
@@ -350,7 +356,7 @@ async fn request_list(
 }
 
 async fn request_create(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
     ApiJson(input): ApiJson<RequestInput>,
@@ -362,7 +368,7 @@ async fn request_create(
 }
 
 async fn request_update(
-    State(state): State<AppState>,
+    State(state): State<RgpdState>,
     caller: Caller,
     Path((key, id)): Path<(String, String)>,
     headers: HeaderMap,

@@ -2,11 +2,11 @@
 //! between two of them, or between one and the register now.
 
 use super::derive::{entry_hash, Register};
-use crate::api::AppState;
 use crate::audit::{self, Change};
 use crate::documents::sha256_hex;
 use crate::error::{Problem, ProblemKind};
 use crate::registry::Org;
+use crate::rgpd::RgpdState;
 use crate::store::{new_id, timestamp, Backend, Tx};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -54,7 +54,7 @@ pub fn canonical(register: &Register) -> String {
 /// a register identical to the latest snapshot is not stored again: that snapshot is returned,
 /// with `false`.
 pub async fn record(
-    state: &AppState,
+    state: &RgpdState,
     actor: &str,
     org: &Org,
     register: &Register,
@@ -141,14 +141,14 @@ pub async fn record_in(
 }
 
 /// Snapshots of `org`'s register, newest first.
-pub async fn list(state: &AppState, org_id: &str, limit: u32) -> Result<Vec<Snapshot>, Problem> {
+pub async fn list(state: &RgpdState, org_id: &str, limit: u32) -> Result<Vec<Snapshot>, Problem> {
     let sql =
         format!("SELECT {COLUMNS} FROM rgpd_snapshots WHERE org_id = $1 ORDER BY taken_at DESC, id DESC LIMIT {limit}");
     Ok(sqlx::query(&sql).bind(org_id).fetch_all(state.store.pool()).await?.iter().map(from_row).collect())
 }
 
 /// The latest snapshot of `org_id` with its register.
-pub async fn latest(state: &AppState, org_id: &str) -> Result<Option<(Snapshot, Register)>, Problem> {
+pub async fn latest(state: &RgpdState, org_id: &str) -> Result<Option<(Snapshot, Register)>, Problem> {
     match list(state, org_id, 1).await?.into_iter().next() {
         Some(s) => get(state, &s.id).await,
         None => Ok(None),
@@ -156,7 +156,7 @@ pub async fn latest(state: &AppState, org_id: &str) -> Result<Option<(Snapshot, 
 }
 
 /// A snapshot and the register it holds.
-pub async fn get(state: &AppState, id: &str) -> Result<Option<(Snapshot, Register)>, Problem> {
+pub async fn get(state: &RgpdState, id: &str) -> Result<Option<(Snapshot, Register)>, Problem> {
     let sql = format!("SELECT {COLUMNS}, content FROM rgpd_snapshots WHERE id = $1");
     let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(state.store.pool()).await? else { return Ok(None) };
     let register: Register = serde_json::from_str(&row.get::<String, _>("content"))
@@ -165,7 +165,7 @@ pub async fn get(state: &AppState, id: &str) -> Result<Option<(Snapshot, Registe
 }
 
 /// A snapshot of `org`, or 404 / 422 when it is missing or belongs to another register.
-pub async fn get_of(state: &AppState, org: &Org, id: &str, field: &str) -> Result<(Snapshot, Register), Problem> {
+pub async fn get_of(state: &RgpdState, org: &Org, id: &str, field: &str) -> Result<(Snapshot, Register), Problem> {
     let (snapshot, register) =
         get(state, id).await?.ok_or_else(|| Problem::not_found(format!("aucun instantané « {id} »")))?;
     if snapshot.org_id != org.id {
@@ -182,7 +182,7 @@ pub async fn get_of(state: &AppState, org: &Org, id: &str, field: &str) -> Resul
 
 /// The diff of `org`'s register from snapshot `from` (the latest when `None`) to snapshot
 /// `to` (now when `None` or `now`).
-pub async fn diff_for(state: &AppState, org: &Org, from: Option<&str>, to: Option<&str>) -> Result<Diff, Problem> {
+pub async fn diff_for(state: &RgpdState, org: &Org, from: Option<&str>, to: Option<&str>) -> Result<Diff, Problem> {
     let (from_id, before) = match from.filter(|s| !s.is_empty()) {
         Some(id) => {
             let (s, r) = get_of(state, org, id, "from").await?;

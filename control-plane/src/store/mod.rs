@@ -6,6 +6,9 @@
 pub mod counters;
 mod migrate_lock;
 pub mod migrations;
+pub mod sql;
+
+pub use sql::{page_size, Condition, Page, SqlValue, DEFAULT_PAGE, MAX_PAGE};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};

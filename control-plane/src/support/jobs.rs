@@ -9,11 +9,11 @@ use super::tickets::{
     NewEvent, COLUMNS,
 };
 use super::{lead_emails, Level, Priority, Status};
-use crate::api::AppState;
 use crate::audit::{self, Change};
 use crate::error::Problem;
 use crate::identity::{Actor, Binding, Role};
 use crate::store::timestamp;
+use crate::support::SupportState;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::Row;
@@ -33,7 +33,7 @@ pub struct SweepReport {
 }
 
 /// Finds and flags the breaches due at `now`.
-pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, Problem> {
+pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepReport, Problem> {
     const DUE: &str = "SELECT id FROM support_tickets WHERE next_due IS NOT NULL AND next_due <= $1";
     let mut tx = state.store.begin_write().await?;
     // Three reads for the whole pass: the tickets due, their events, their flagged breaches.
@@ -162,7 +162,7 @@ pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, 
 }
 
 /// Closes the tickets resolved at least `auto_close_days` ago.
-pub async fn auto_close(state: &AppState, now: DateTime<Utc>) -> Result<usize, Problem> {
+pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
     let days = state.support.auto_close_days();
     let cutoff = now - Duration::days(i64::from(days));
     let ids: Vec<String> =
@@ -219,7 +219,7 @@ pub const REMINDER_DAYS: i64 = 3;
 
 /// Reminds the requesters of tickets waiting on them for `REMINDER_DAYS`, once per wait,
 /// in their working hours (the N1 calendar; at once for P1).
-pub async fn remind(state: &AppState, now: DateTime<Utc>) -> Result<usize, Problem> {
+pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
     let waiting_since = "(SELECT MAX(w.seq) FROM support_events w WHERE w.ticket_id = t.id AND w.kind = 'status' \
          AND w.to_value = 'waiting_requester')";
     let sql = format!(
@@ -272,44 +272,21 @@ pub async fn remind(state: &AppState, now: DateTime<Utc>) -> Result<usize, Probl
     Ok(ids.len())
 }
 
-pub fn jobs() -> Vec<crate::jobs::Job> {
-    vec![
-        crate::jobs::Job {
-            name: "support-reminders",
-            description: "Relance les demandeurs dont la réponse est attendue depuis 3 jours, pendant leurs heures ouvrées",
-            default_schedule: "0 9 * * *",
-            run: remind_job,
-        },
-        crate::jobs::Job {
-            name: "support-sweep",
-            description: "Détecte les dépassements d'échéance des tickets, prévient les responsables, escalade si la politique le prévoit",
-            default_schedule: "*/5 * * * *",
-            run: sweep_job,
-        },
-        crate::jobs::Job {
-            name: "support-auto-close",
-            description: "Clôt les tickets résolus depuis le délai de la politique de support",
-            default_schedule: "30 6 * * *",
-            run: auto_close_job,
-        },
-    ]
-}
-
-fn sweep_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
+pub fn sweep_job(state: &SupportState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
     Box::pin(async move {
         let r = sweep(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!("{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s)", r.examined, r.breaches, r.escalated))
     })
 }
 
-fn remind_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
+pub fn remind_job(state: &SupportState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
     Box::pin(async move {
         let n = remind(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!("{n} relance(s)"))
     })
 }
 
-fn auto_close_job(state: &AppState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
+pub fn auto_close_job(state: &SupportState, now: DateTime<Utc>) -> crate::jobs::JobFuture<'_> {
     Box::pin(async move {
         let n = auto_close(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!("{n} ticket(s) clos"))

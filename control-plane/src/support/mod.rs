@@ -14,17 +14,20 @@ pub mod policy;
 pub mod report;
 pub mod routes;
 pub mod sla;
+pub mod state;
 pub mod tickets;
 
 use crate::error::Problem;
 use crate::identity::{Actor, Role};
-use crate::registry::queries::{get_by_code, get_org, get_org_in, Condition};
+use crate::registry::queries::{get_by_code, get_org, get_org_in};
 use crate::registry::{Org, OrgKind, OrgRef};
+use crate::store::Condition;
 use crate::store::{opt_text, timestamp, Store};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
+pub use state::SupportState;
 
 pub use tickets::*;
 
@@ -271,11 +274,11 @@ pub fn tenant_vendor(tenant: &crate::tenants::Tenant) -> Option<OrgRef> {
 /// The support commitments of the active convention covering the tenant's
 /// organisation, if its model has an SLA annex: (policy, N1, N2).
 async fn convention_annex(
-    state: &crate::api::AppState,
+    state: &crate::support::SupportState,
     org_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(Option<String>, Option<OrgRef>, Option<OrgRef>), Problem> {
-    let today = crate::conventions::workflow::today_in_france(now).to_string();
+    let today = crate::clock::today_in_france(now).to_string();
     let Some(conv) = crate::conventions::active_covering(&state.store, &state.models, org_id, &today).await? else {
         return Ok((None, None, None));
     };
@@ -298,7 +301,7 @@ async fn convention_annex(
 /// académie; else N1 is the tenant's organisation, N2 its académie, N3 its
 /// vendor, and the policy `standard`.
 pub async fn resolve_contract(
-    state: &crate::api::AppState,
+    state: &crate::support::SupportState,
     tenant: &crate::tenants::Tenant,
     now: DateTime<Utc>,
 ) -> Result<Contract, Problem> {
@@ -342,7 +345,7 @@ pub async fn resolve_contract(
 
 /// Sets the contract fields held at `org` (absent fields inherit). Audited.
 pub async fn set_contract(
-    state: &crate::api::AppState,
+    state: &crate::support::SupportState,
     actor: &Actor,
     org: &Org,
     input: &ContractInput,

@@ -6,7 +6,7 @@
 use super::{Level, Status};
 use crate::error::Problem;
 use crate::identity::{Actor, Role};
-use crate::registry::queries::Condition;
+use crate::store::Condition;
 use crate::store::Store;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -7,21 +7,28 @@ use super::tickets::{
     TransitionInput,
 };
 use super::{resolve_contract, set_contract, Contract, ContractInput};
-use crate::api::extract::{ApiJson, ApiQuery};
-use crate::api::{etag, if_match, ApiRoute, AppState, Caller};
 use crate::error::Problem;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::{etag, if_match, ApiRoute};
 use crate::identity::authz::{
     SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ,
     SUPPORT_REPORT,
 };
-use crate::registry::queries::{get_org, Page};
+use crate::identity::Caller;
+use crate::registry::queries::get_org;
+use crate::store::Page;
+use crate::support::SupportState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
 use axum::Json;
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    SupportState: axum::extract::FromRef<S>,
+{
     let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "support", s, a, h);
     let t = "/api/v1/support/tickets/{id}";
     vec![
@@ -118,7 +125,7 @@ pub fn routes() -> Vec<ApiRoute> {
     ]
 }
 
-fn ctx<'a>(state: &'a AppState, caller: &'a Caller) -> Ctx<'a> {
+fn ctx<'a>(state: &'a SupportState, caller: &'a Caller) -> Ctx<'a> {
     Ctx { state, actor: &caller.actor, now: state.clock.now() }
 }
 
@@ -130,7 +137,7 @@ fn with_etag(ticket: Ticket, status: StatusCode) -> Response {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<SupportState>,
     caller: Caller,
     ApiQuery(filter): ApiQuery<TicketFilter>,
 ) -> Result<Json<Page<Ticket>>, Problem> {
@@ -138,19 +145,19 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<SupportState>,
     caller: Caller,
     ApiJson(new): ApiJson<NewTicket>,
 ) -> Result<Response, Problem> {
     Ok(with_etag(tickets::create(&ctx(&state, &caller), new).await?, StatusCode::CREATED))
 }
 
-async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn show(State(state): State<SupportState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
     Ok(with_etag(tickets::get(&ctx(&state, &caller), &id).await?, StatusCode::OK))
 }
 
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -161,7 +168,7 @@ async fn update(
 }
 
 async fn history(
-    State(state): State<AppState>,
+    State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, Problem> {
@@ -169,7 +176,7 @@ async fn history(
 }
 
 async fn comment(
-    State(state): State<AppState>,
+    State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewComment>,
@@ -178,7 +185,7 @@ async fn comment(
 }
 
 async fn transition(
-    State(state): State<AppState>,
+    State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -189,7 +196,7 @@ async fn transition(
 }
 
 async fn escalate(
-    State(state): State<AppState>,
+    State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -200,7 +207,7 @@ async fn escalate(
 }
 
 async fn return_down(
-    State(state): State<AppState>,
+    State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -211,7 +218,7 @@ async fn return_down(
 }
 
 async fn report(
-    State(state): State<AppState>,
+    State(state): State<SupportState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, Problem> {
@@ -227,12 +234,12 @@ async fn report(
     }
 }
 
-async fn policies(State(state): State<AppState>) -> Json<super::policy::PolicyFile> {
+async fn policies(State(state): State<SupportState>) -> Json<super::policy::PolicyFile> {
     Json(state.support.spec.clone())
 }
 
 async fn contract(
-    State(state): State<AppState>,
+    State(state): State<SupportState>,
     caller: Caller,
     Path(slug): Path<String>,
 ) -> Result<Json<Contract>, Problem> {
@@ -244,7 +251,7 @@ async fn contract(
 }
 
 async fn put_contract(
-    State(state): State<AppState>,
+    State(state): State<SupportState>,
     caller: Caller,
     Path(key): Path<String>,
     ApiJson(input): ApiJson<ContractInput>,
@@ -260,7 +267,7 @@ async fn put_contract(
 
 /// An organisation named in a contract, in the caller's scope; one the caller cannot
 /// read answers like an unknown one (`set_contract` reports those).
-async fn check_named(state: &AppState, caller: &Caller, field: &str, key: Option<&str>) -> Result<(), Problem> {
+async fn check_named(state: &SupportState, caller: &Caller, field: &str, key: Option<&str>) -> Result<(), Problem> {
     let Some(key) = key.filter(|k| !k.trim().is_empty()) else { return Ok(()) };
     let Ok(named) = crate::registry::resolve_org(&state.store, key).await else { return Ok(()) };
     match caller.require(&state.store, &named).await {

@@ -6,14 +6,16 @@
 use super::policy::{Policies, GRADES};
 use super::sla::{self, SlaEvent, SlaState, Step};
 use super::{levels_of, parse_time, queue_emails, row_bool, viewer, Category, Level, Priority, Status, Viewer};
-use crate::api::{precondition_failed, AppState};
 use crate::audit::{self, Change};
+use crate::error::precondition_failed;
 use crate::error::{Checks, Problem};
 use crate::identity::authz::{self, forbidden};
 use crate::identity::Actor;
-use crate::registry::queries::{get_org, Condition, Page};
+use crate::registry::queries::get_org;
 use crate::registry::OrgRef;
 use crate::store::{new_id, opt_text, timestamp, Backend, Store, Tx};
+use crate::store::{Condition, Page};
+use crate::support::SupportState;
 use chrono::{DateTime, Datelike, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -24,7 +26,7 @@ use sqlx::{AnyConnection, Row};
 
 /// What every ticket operation needs.
 pub struct Ctx<'a> {
-    pub state: &'a AppState,
+    pub state: &'a SupportState,
     pub actor: &'a Actor,
     pub now: DateTime<Utc>,
 }
@@ -357,7 +359,7 @@ fn filter_condition(f: &TicketFilter) -> Result<Condition, Problem> {
 
 /// The tickets the actor may see, newest first.
 pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, Problem> {
-    let size = crate::registry::queries::page_size(filter.limit)?;
+    let size = crate::store::sql::page_size(filter.limit)?;
     let mut cond = filter_condition(filter)?;
     if let Some(scope) = super::visible_condition(ctx.actor) {
         cond.and(scope);
@@ -693,7 +695,7 @@ fn check_grade(checks: &mut Checks, field: &str, value: &str) {
     }
 }
 
-fn check_category(checks: &mut Checks, state: &AppState, category: &str, service: Option<&str>) {
+fn check_category(checks: &mut Checks, state: &SupportState, category: &str, service: Option<&str>) {
     match Category::parse(category) {
         None => {
             checks.fail("category", format!("catégorie « {category} » inconnue : acces, service, donnees ou autre"))
@@ -721,7 +723,7 @@ fn parse_priority(checks: &mut Checks, value: Option<&str>) -> Option<Priority> 
 
 /// `convention_expiree` / `sans_convention` when no active convention covers the tenant today.
 async fn convention_flag(ctx: &Ctx<'_>, tenant: &crate::tenants::Tenant) -> Result<Option<String>, Problem> {
-    let today = crate::conventions::workflow::today_in_france(ctx.now).to_string();
+    let today = crate::clock::today_in_france(ctx.now).to_string();
     let active =
         crate::conventions::active_covering(ctx.store(), &ctx.state.models, &tenant.organisation.id, &today).await?;
     Ok(match (active, &tenant.convention_id) {
@@ -802,12 +804,8 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let id = new_id();
     let at = timestamp(ctx.now);
     let mut tx = store.begin_write().await?;
-    let reference = crate::store::counters::next_reference(
-        &mut tx,
-        "ENT",
-        crate::conventions::workflow::today_in_france(ctx.now).year(),
-    )
-    .await?;
+    let reference =
+        crate::store::counters::next_reference(&mut tx, "ENT", crate::clock::today_in_france(ctx.now).year()).await?;
     sqlx::query(
         "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, requester_role, subject, \
          description, category, service, impact, urgency, priority, policy, level, n1_org_id, n2_org_id, n3_org_id, \
@@ -883,11 +881,7 @@ async fn creation_queue(conn: &mut AnyConnection, contract: &super::Contract) ->
 /// `lundi 17 mai 2027 à 10:00` in the Paris time zone.
 pub fn french_time(at: DateTime<Utc>) -> String {
     let local = at.with_timezone(&chrono_tz::Europe::Paris);
-    format!(
-        "{} à {}",
-        crate::conventions::workflow::french_date(&local.date_naive().to_string()),
-        local.format("%H:%M")
-    )
+    format!("{} à {}", crate::clock::french_date(&local.date_naive().to_string()), local.format("%H:%M"))
 }
 
 // --- comments ---------------------------------------------------------------------

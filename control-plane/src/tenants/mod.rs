@@ -4,11 +4,12 @@
 //! behind the governance gate: no provisioning without an active convention.
 
 pub mod routes;
+pub mod state;
 
-use crate::api::AppState;
 use crate::audit::{self, Change};
 use crate::catalog::Catalog;
-use crate::conventions::{active_covering, workflow::today_in_france};
+use crate::clock::today_in_france;
+use crate::conventions::active_covering;
 use crate::error::{Checks, Problem};
 use crate::identity::Actor;
 use crate::registry::queries::{covers, get_org};
@@ -19,6 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+pub use state::TenantsState;
 
 pub const API_VERSION: &str = "entcp.education.fr/v1";
 pub const KIND: &str = "EntTenant";
@@ -365,7 +367,7 @@ async fn audit_change(
 
 /// Creates or updates a tenant from its document; `expected_version` (If-Match) guards updates.
 pub async fn apply(
-    state: &AppState,
+    state: &TenantsState,
     actor: &Actor,
     doc: &EntTenant,
     expected_version: Option<i64>,
@@ -466,7 +468,7 @@ pub async fn apply(
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(crate::api::precondition_failed(current.version));
+                return Err(crate::error::precondition_failed(current.version));
             }
             let message = format!(
                 "bouquet {} + [{}], {} comptes",
@@ -541,7 +543,10 @@ pub async fn secret_seed(store: &Store, tenant_id: &str) -> Result<String, Probl
 }
 
 /// The desired Kubernetes objects of a tenant, from the catalog.
-pub async fn render(state: &AppState, tenant: &Tenant) -> Result<Vec<crate::provisioning::RenderedObject>, Problem> {
+pub async fn render(
+    state: &TenantsState,
+    tenant: &Tenant,
+) -> Result<Vec<crate::provisioning::RenderedObject>, Problem> {
     let org = get_org(&state.store, &tenant.organisation.id)
         .await?
         .ok_or_else(|| Problem::not_found("organisation introuvable"))?;
@@ -561,7 +566,7 @@ fn identity_str(source: IdentitySource) -> &'static str {
 /// Moves a tenant along its lifecycle. Leaving `requested` needs an active
 /// convention covering the organisation, or an admin override with a reason.
 pub async fn transition(
-    state: &AppState,
+    state: &TenantsState,
     actor: &Actor,
     tenant: &Tenant,
     to: Status,
@@ -746,11 +751,8 @@ pub async fn get_tenant(store: &Store, slug_or_id: &str) -> Result<Option<Tenant
 }
 
 /// Tenants whose organisation is in `scope` (all when `None`), by slug.
-pub async fn list_tenants(
-    store: &Store,
-    scope: Option<crate::registry::queries::Condition>,
-) -> Result<Vec<Tenant>, Problem> {
-    let mut cond = crate::registry::queries::Condition::default();
+pub async fn list_tenants(store: &Store, scope: Option<crate::store::sql::Condition>) -> Result<Vec<Tenant>, Problem> {
+    let mut cond = crate::store::sql::Condition::default();
     if let Some(scope) = scope {
         cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
     }

@@ -2,11 +2,13 @@
 //! those it funds, a chef d'établissement reads its own.
 
 use super::{apply, events, get_tenant, list_tenants, transition, Applied, EntTenant, Status, Tenant, TenantEvent};
-use crate::api::extract::ApiJson;
-use crate::api::{etag, if_match_version, ApiRoute, AppState, Caller};
 use crate::error::Problem;
+use crate::http::extract::ApiJson;
+use crate::http::{etag, if_match_version, ApiRoute};
 use crate::identity::authz::{TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
+use crate::identity::Caller;
 use crate::registry::queries::get_org;
+use crate::tenants::TenantsState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +17,11 @@ use axum::Json;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub fn routes() -> Vec<ApiRoute> {
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    TenantsState: axum::extract::FromRef<S>,
+{
     let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "tenants", s, a, h);
     vec![
         route(Method::GET, "/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, get(list))
@@ -73,7 +79,7 @@ pub struct TransitionBody {
 }
 
 /// The tenant of the path, if the caller may act on its organisation.
-async fn find(state: &AppState, caller: &Caller, slug: &str) -> Result<Tenant, Problem> {
+async fn find(state: &TenantsState, caller: &Caller, slug: &str) -> Result<Tenant, Problem> {
     let not_found = || Problem::not_found(format!("aucun tenant « {slug} »"));
     let tenant = get_tenant(&state.store, slug).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
@@ -87,32 +93,36 @@ fn with_etag(body: impl Serialize, version: i64, status: StatusCode) -> Response
     response
 }
 
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Tenant>>, Problem> {
+async fn list(State(state): State<TenantsState>, caller: Caller) -> Result<Json<Vec<Tenant>>, Problem> {
     Ok(Json(list_tenants(&state.store, caller.scope().condition()).await?))
 }
 
 async fn apply_doc(
-    State(state): State<AppState>,
+    State(state): State<TenantsState>,
     caller: Caller,
     ApiJson(doc): ApiJson<EntTenant>,
 ) -> Result<Response, Problem> {
     let (result, tenant) = apply(&state, &caller.actor, &doc, None).await?;
     if result != Applied::Unchanged {
-        crate::provisioning::reconcile::reconcile_soon(&state, &tenant.slug);
+        crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
     }
     let status = if result == Applied::Created { StatusCode::CREATED } else { StatusCode::OK };
     let version = tenant.version;
     Ok(with_etag(ApplyResult { result, tenant }, version, status))
 }
 
-async fn show(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<Response, Problem> {
+async fn show(
+    State(state): State<TenantsState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
     let version = tenant.version;
     Ok(with_etag(tenant, version, StatusCode::OK))
 }
 
 async fn replace(
-    State(state): State<AppState>,
+    State(state): State<TenantsState>,
     caller: Caller,
     Path(slug): Path<String>,
     headers: HeaderMap,
@@ -125,27 +135,27 @@ async fn replace(
     let version = if_match_version(&headers, current.version)?;
     let (result, tenant) = apply(&state, &caller.actor, &doc, Some(version)).await?;
     if result != Applied::Unchanged {
-        crate::provisioning::reconcile::reconcile_soon(&state, &tenant.slug);
+        crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
     }
     let version = tenant.version;
     Ok(with_etag(ApplyResult { result, tenant }, version, StatusCode::OK))
 }
 
 async fn move_to(
-    State(state): State<AppState>,
+    State(state): State<TenantsState>,
     caller: Caller,
     Path(slug): Path<String>,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
     let moved = transition(&state, &caller.actor, &tenant, body.to, body.override_reason.as_deref()).await?;
-    crate::provisioning::reconcile::reconcile_soon(&state, &moved.slug);
+    crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &moved.slug);
     let version = moved.version;
     Ok(with_etag(moved, version, StatusCode::OK))
 }
 
 async fn tenant_events(
-    State(state): State<AppState>,
+    State(state): State<TenantsState>,
     caller: Caller,
     Path(slug): Path<String>,
 ) -> Result<Json<Vec<TenantEvent>>, Problem> {

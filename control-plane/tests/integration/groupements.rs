@@ -399,7 +399,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         "spec": { "organisation": ecole, "hostname": "ecole-membre.ent.example.fr", "bouquet": "socle-1d" }
     }))
     .unwrap();
-    entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap();
+    entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
 
     // The award.
     let (status, g) =

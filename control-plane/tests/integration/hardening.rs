@@ -183,7 +183,7 @@ async fn fresnes_tenant(store: &entcp::store::Store) {
     let state = crate::common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     let doc: entcp::tenants::EntTenant =
         serde_yaml::from_str(include_str!("../../../tenants/examples/fresnes.yaml")).unwrap();
-    entcp::tenants::apply(&state, &common::admin(), &doc, None).await.unwrap();
+    entcp::tenants::apply(&state.tenants(), &common::admin(), &doc, None).await.unwrap();
 }
 
 async fn created_notices(store: &entcp::store::Store) -> Vec<String> {

@@ -49,14 +49,14 @@ async fn tenants_carry_vendor_and_host_and_contracts_form_chains(db: crate::comm
     let mut doc: entcp::tenants::EntTenant =
         serde_yaml::from_str(include_str!("../../../tenants/examples/fresnes.yaml")).unwrap();
     doc.spec.vendor = Some("editeur:900000019".into());
-    let (_, tenant) = entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap();
+    let (_, tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
     assert_eq!(tenant.vendor.as_ref().map(|v| v.id.as_str()), Some(vendor.id.as_str()), "{}", db.name);
     assert!(tenant.host.is_none());
 
     // A spec without vendor keeps the vendor of record; set_processors adds the host.
     doc.spec.vendor = None;
     doc.spec.options = vec![];
-    let (_, tenant) = entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap();
+    let (_, tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
     assert_eq!(tenant.vendor.as_ref().map(|v| v.id.as_str()), Some(vendor.id.as_str()), "{}", db.name);
     let mut tx = store.begin_write().await.unwrap();
     entcp::tenants::set_processors(&mut tx, store, &admin(), &tenant, None, Some(&host), t0()).await.unwrap();
@@ -68,7 +68,7 @@ async fn tenants_carry_vendor_and_host_and_contracts_form_chains(db: crate::comm
 
     // A host given where a vendor is expected is refused with the field named.
     doc.spec.vendor = Some("hebergeur:900000027".into());
-    let err = entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap_err();
+    let err = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap_err();
     assert!(format!("{err:?}").contains("spec.vendor"), "{err:?}");
 
     // The vendor's contract with the commune, and the host as its sub-processor.

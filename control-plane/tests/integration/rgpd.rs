@@ -410,10 +410,10 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
             .map(|r| (r.get::<String, _>("recipients"), r.get::<String, _>("context")))
             .collect::<Vec<_>>()
     };
-    let first = entcp::rgpd::jobs::monthly(&state(0), t0()).await.unwrap();
+    let first = entcp::rgpd::jobs::monthly(&state(0).rgpd(), t0()).await.unwrap();
     // The académie (controller), both communes, the vendor and the host (processors).
     assert_eq!((first.registers, first.snapshots, first.notified), (5, 5, 0), "{first:?}");
-    let again = entcp::rgpd::jobs::monthly(&state(1), t0() + chrono::Duration::days(1)).await.unwrap();
+    let again = entcp::rgpd::jobs::monthly(&state(1).rgpd(), t0() + chrono::Duration::days(1)).await.unwrap();
     assert_eq!((again.snapshots, again.notified), (0, 0), "nothing changed: {again:?}");
     assert!(mails().await.is_empty());
 
@@ -421,9 +421,9 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
         serde_yaml::from_str(include_str!("../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
     doc.spec.options = vec!["visio".into()];
     let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
-    entcp::tenants::apply(&state(20), &admin(), &doc, Some(tenant.version)).await.unwrap();
+    entcp::tenants::apply(&state(20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
     let later = t0() + chrono::Duration::days(30);
-    let changed = entcp::rgpd::jobs::monthly(&state(30), later).await.unwrap();
+    let changed = entcp::rgpd::jobs::monthly(&state(30).rgpd(), later).await.unwrap();
     assert!(changed.snapshots >= 1 && changed.notified >= 1, "{changed:?}");
     let sent = mails().await;
     let (to, context) =

@@ -498,7 +498,7 @@ async fn tenant(store: &Store, slug: &str, school: &str) -> entcp::tenants::Tena
     });
     let doc: entcp::tenants::EntTenant = serde_json::from_value(doc).unwrap();
     let state = crate::common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
-    entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap().1
+    entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap().1
 }
 
 backend_test!(a_ticket_on_a_foreign_tenant_answers_like_one_on_an_unknown_tenant);

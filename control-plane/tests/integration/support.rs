@@ -91,7 +91,7 @@ impl Story {
 
     async fn sweep(&self) -> entcp::support::jobs::SweepReport {
         let state = crate::common::app::app_state(self.store.clone(), Config::default(), self.clock.clone());
-        entcp::support::jobs::sweep(&state, paris_now(&self.clock)).await.unwrap()
+        entcp::support::jobs::sweep(&state.support(), paris_now(&self.clock)).await.unwrap()
     }
 
     async fn ticket_count(&self) -> i64 {
@@ -132,7 +132,7 @@ async fn setup(db: &common::TestDb) -> Story {
             }
         }))
         .unwrap();
-        entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap();
+        entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
     }
     let clock = Arc::new(FixedClock::new(paris("2027-05-12 08:30")));
     let app = common::TestApp::over(&store).clock(clock.clone()).build().await;
@@ -419,7 +419,7 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     // Seven days later the resolved ticket is closed; resolving a closed ticket is refused.
     s.at("2027-05-25 12:00");
     let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone());
-    let closed = entcp::support::jobs::auto_close(&state, paris("2027-05-25 12:00")).await.unwrap();
+    let closed = entcp::support::jobs::auto_close(&state.support(), paris("2027-05-25 12:00")).await.unwrap();
     assert_eq!(closed, 2);
     assert_eq!(s.get(&s.teacher, &format!("/support/tickets/{id}")).await.body["status"], "closed");
     s.act(&s.n1, &id, "transition", json!({ "to": "resolved" }), 409).await;
@@ -549,10 +549,18 @@ async fn reminded_once(db: &common::TestDb) {
     s.at("2027-05-14 17:30");
     s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Quelle classe ?" }), 200).await;
     let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone());
-    assert_eq!(entcp::support::jobs::remind(&state, paris("2027-05-16 09:00")).await.unwrap(), 0, "not yet 3 days");
+    assert_eq!(
+        entcp::support::jobs::remind(&state.support(), paris("2027-05-16 09:00")).await.unwrap(),
+        0,
+        "not yet 3 days"
+    );
     // Tuesday 07:00, after the weekend and Whit Monday: queued for the opening at 08:00.
-    assert_eq!(entcp::support::jobs::remind(&state, paris("2027-05-18 07:00")).await.unwrap(), 1);
-    assert_eq!(entcp::support::jobs::remind(&state, paris("2027-05-18 09:00")).await.unwrap(), 0, "once per wait");
+    assert_eq!(entcp::support::jobs::remind(&state.support(), paris("2027-05-18 07:00")).await.unwrap(), 1);
+    assert_eq!(
+        entcp::support::jobs::remind(&state.support(), paris("2027-05-18 09:00")).await.unwrap(),
+        0,
+        "once per wait"
+    );
     let reminders = mails(&s.store, "reminder", "prof.svt@ac-nantes.fr").await;
     assert_eq!(reminders.len(), 1);
     let next: String = sqlx::query("SELECT next_attempt_at FROM outbox WHERE id = $1")
@@ -594,7 +602,7 @@ async fn the_sla_annex_of_the_active_convention_gives_the_support_contract(db: c
         }))
         .unwrap();
         let state = state.clone();
-        async move { entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap().1 }
+        async move { entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap().1 }
     };
     let covered = tenant("doisneau", "0940176F").await;
     let uncovered = tenant("wallon", "0940198E").await;
@@ -623,11 +631,11 @@ async fn the_sla_annex_of_the_active_convention_gives_the_support_contract(db: c
     let conv: Value = dan.get(format!("{base}/conventions/{id}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(conv["status"], "active", "{}: {conv}", db.name);
 
-    let contract = entcp::support::resolve_contract(&state, &covered, t0()).await.unwrap();
+    let contract = entcp::support::resolve_contract(&state.support(), &covered, t0()).await.unwrap();
     assert_eq!(contract.policy, "renforce", "{}: the annex's policy", db.name);
     assert_eq!(contract.n1.code, "94034", "{}: the annex names the collectivité as N1", db.name);
     assert_eq!(contract.n2.as_ref().map(|o| o.code.as_str()), Some("24"), "{}: N2 stays the académie", db.name);
-    let default = entcp::support::resolve_contract(&state, &uncovered, t0()).await.unwrap();
+    let default = entcp::support::resolve_contract(&state.support(), &uncovered, t0()).await.unwrap();
     assert_eq!((default.policy.as_str(), default.n1.code.as_str()), ("standard", "0940198E"), "{}", db.name);
 }
 

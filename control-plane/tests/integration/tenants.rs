@@ -169,10 +169,11 @@ async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes(db:
         let state = state.clone();
         async move {
             let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
-            entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap().1
+            entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap().1
         }
     };
-    let pass = || entcp::provisioning::reconcile::pass(&state, None, t0());
+    let provisioning = state.provisioning();
+    let pass = || entcp::provisioning::reconcile::pass(&provisioning, None, t0());
     let tenant = apply(json!([])).await;
     let first = pass().await.unwrap();
     assert!(files_of(&dir).is_empty(), "{}: nothing is deployed before the gate", db.name);
@@ -182,7 +183,7 @@ async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes(db:
         let state = state.clone();
         async move {
             let t = entcp::tenants::get_tenant(&state.store, "doisneau").await.unwrap().unwrap();
-            entcp::tenants::transition(&state, &admin(), &t, to, reason).await.unwrap()
+            entcp::tenants::transition(&state.tenants(), &admin(), &t, to, reason).await.unwrap()
         }
     };
     move_to(entcp::tenants::Status::Provisioning, Some("démonstration")).await;
@@ -227,7 +228,7 @@ async fn assert_manifests_as_rendered(state: &entcp::api::AppState, root: &std::
     for slug in slugs {
         let tenant = entcp::tenants::get_tenant(&state.store, slug).await.unwrap().unwrap();
         assert_eq!(tenant.provisioning_state.error, None, "{slug}: an error stays on the tenant");
-        let objects = entcp::tenants::render(state, &tenant).await.unwrap();
+        let objects = entcp::tenants::render(&state.tenants(), &tenant).await.unwrap();
         let expected = entcp::provisioning::manifests::files(&objects).unwrap();
         let dir = root.join(slug);
         let actual: Vec<(String, String)> = files_of(&dir)
@@ -259,14 +260,14 @@ async fn two_reconcilers_on_one_manifests_folder_leave_every_folder_as_rendered_
                 let mut body = doc(slug, uai, &format!("{slug}.ent.example.fr"));
                 body["spec"]["options"] = options.clone();
                 let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
-                entcp::tenants::apply(&a, &admin(), &doc, None).await.unwrap();
+                entcp::tenants::apply(&a.tenants(), &admin(), &doc, None).await.unwrap();
             }
         }
     };
     apply_all(json!([])).await;
     for slug in &slugs {
         let t = entcp::tenants::get_tenant(&db.store, slug).await.unwrap().unwrap();
-        entcp::tenants::transition(&a, &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
+        entcp::tenants::transition(&a.tenants(), &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
             .await
             .unwrap();
     }
@@ -275,7 +276,7 @@ async fn two_reconcilers_on_one_manifests_folder_leave_every_folder_as_rendered_
         // Each round changes every tenant, so that both reconcilers want to write them all.
         apply_all(if round % 2 == 0 { json!(["visio"]) } else { json!([]) }).await;
         let pass = |state: entcp::api::AppState| async move {
-            entcp::provisioning::reconcile::pass(&state, None, t0()).await.unwrap()
+            entcp::provisioning::reconcile::pass(&state.provisioning(), None, t0()).await.unwrap()
         };
         let (ra, rb) = tokio::join!(tokio::spawn(pass(a.clone())), tokio::spawn(pass(b.clone())));
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
@@ -289,10 +290,10 @@ async fn two_reconcilers_on_one_manifests_folder_leave_every_folder_as_rendered_
     let files = files_of(&dir);
     std::fs::remove_file(dir.join(files.iter().find(|f| f.starts_with("deployment-")).unwrap())).unwrap();
     std::fs::write(dir.join(files.iter().find(|f| f.starts_with("namespace-")).unwrap()), "abîmé").unwrap();
-    let repair = entcp::provisioning::reconcile::pass(&b, None, t0()).await.unwrap();
+    let repair = entcp::provisioning::reconcile::pass(&b.provisioning(), None, t0()).await.unwrap();
     assert_eq!((repair.applied, repair.failed), (1, 0), "{}: {repair:?}", db.name);
     assert_manifests_as_rendered(&a, &root, &slugs).await;
-    let noop = entcp::provisioning::reconcile::pass(&a, None, t0()).await.unwrap();
+    let noop = entcp::provisioning::reconcile::pass(&a.provisioning(), None, t0()).await.unwrap();
     assert_eq!(noop.applied, 0, "{}: a repaired folder is left alone", db.name);
     other.close().await;
 }
@@ -352,7 +353,8 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     let file = data.path().join("college.yaml");
     let cli = |args: &[&str]| entctl(data.path(), &db.url, args);
     let dir = data.path().join("manifests/college-essais");
-    let pass = || entcp::provisioning::reconcile::pass(&state, None, t0());
+    let provisioning = state.provisioning();
+    let pass = || entcp::provisioning::reconcile::pass(&provisioning, None, t0());
 
     // Declared from a file: created, then unchanged the second time.
     std::fs::write(&file, college_doc(&[])).unwrap();
@@ -428,7 +430,7 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     let (s, p) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("purged"))).await;
     assert_eq!(s, StatusCode::CONFLICT, "only the retention job purges: {p}");
     pass().await.unwrap();
-    let purge = |days: i64| entcp::provisioning::purge::purge_due(&state, t0() + chrono::Duration::days(days));
+    let purge = |days: i64| entcp::provisioning::purge::purge_due(&provisioning, t0() + chrono::Duration::days(days));
     assert!(purge(85).await.unwrap().is_empty());
     assert!(!files_of(&dir).is_empty(), "kept during the retention period");
     assert_eq!(purge(95).await.unwrap(), ["college-essais"]);
@@ -454,17 +456,21 @@ async fn a_move_decided_on_a_stale_reading_is_refused(db: crate::common::TestDb)
     let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
     let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
     let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
-    let (_, t) = entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap();
-    let t = entcp::tenants::transition(&state, &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
+    let (_, t) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+    let t =
+        entcp::tenants::transition(&state.tenants(), &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
+            .await
+            .unwrap();
+    let t =
+        entcp::tenants::transition(&state.tenants(), &admin(), &t, entcp::tenants::Status::Active, None).await.unwrap();
+    let stale = entcp::tenants::transition(&state.tenants(), &admin(), &t, entcp::tenants::Status::Suspended, None)
         .await
         .unwrap();
-    let t = entcp::tenants::transition(&state, &admin(), &t, entcp::tenants::Status::Active, None).await.unwrap();
-    let stale =
-        entcp::tenants::transition(&state, &admin(), &t, entcp::tenants::Status::Suspended, None).await.unwrap();
-    entcp::tenants::transition(&state, &admin(), &stale, entcp::tenants::Status::Active, None).await.unwrap();
-    let err = entcp::tenants::transition(&state, &admin(), &stale, entcp::tenants::Status::Decommissioning, None)
-        .await
-        .unwrap_err();
+    entcp::tenants::transition(&state.tenants(), &admin(), &stale, entcp::tenants::Status::Active, None).await.unwrap();
+    let err =
+        entcp::tenants::transition(&state.tenants(), &admin(), &stale, entcp::tenants::Status::Decommissioning, None)
+            .await
+            .unwrap_err();
     assert!(err.detail.contains("a changé d'état"), "{}: {err:?}", db.name);
     let now = entcp::tenants::get_tenant(&db.store, "doisneau-fresnes").await.unwrap().unwrap();
     assert_eq!(now.status, entcp::tenants::Status::Active, "{}", db.name);

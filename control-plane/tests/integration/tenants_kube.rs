@@ -218,7 +218,7 @@ impl World {
     async fn tenant(&self, slug: &str, uai: &str, options: Value) -> Tenant {
         self.apply(slug, uai, options).await;
         let t = tenants::get_tenant(&self.state.store, slug).await.unwrap().unwrap();
-        tenants::transition(&self.state, &admin(), &t, Status::Provisioning, Some("essai")).await.unwrap()
+        tenants::transition(&self.state.tenants(), &admin(), &t, Status::Provisioning, Some("essai")).await.unwrap()
     }
 
     async fn apply(&self, slug: &str, uai: &str, options: Value) -> Tenant {
@@ -227,7 +227,7 @@ impl World {
             "spec": { "organisation": uai, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d", "options": options }
         }))
         .unwrap();
-        tenants::apply(&self.state, &admin(), &doc, None).await.unwrap().1
+        tenants::apply(&self.state.tenants(), &admin(), &doc, None).await.unwrap().1
     }
 
     async fn get(&self, slug: &str) -> Tenant {
@@ -235,7 +235,7 @@ impl World {
     }
 
     async fn move_to(&self, slug: &str, to: Status) {
-        tenants::transition(&self.state, &admin(), &self.get(slug).await, to, None).await.unwrap();
+        tenants::transition(&self.state.tenants(), &admin(), &self.get(slug).await, to, None).await.unwrap();
     }
 
     fn take_requests(&self) -> Vec<Request> {
@@ -276,12 +276,12 @@ fn paths(requests: &[Request], method: &str) -> Vec<String> {
 async fn server_side_apply_sends_each_object_as_an_api_server_expects_then_reads_deployments_back() {
     let w = World::new().await;
     let tenant = w.tenant("doisneau", "0940176F", json!([])).await;
-    let report = pass(&w.state, None, t0()).await.unwrap();
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
     assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
     let requests = w.take_requests();
 
     // Every rendered object is applied, Namespace first, with the body render produced.
-    let desired = tenants::render(&w.state, &w.get("doisneau").await).await.unwrap();
+    let desired = tenants::render(&w.state.tenants(), &w.get("doisneau").await).await.unwrap();
     let patches: Vec<&Request> = requests.iter().filter(|r| r.method == "PATCH").collect();
     assert_eq!(patches.len(), desired.len());
     assert_eq!(patches[0].path, "/api/v1/namespaces/ent-doisneau");
@@ -321,7 +321,7 @@ async fn server_side_apply_sends_each_object_as_an_api_server_expects_then_reads
 
     // A no-op pass writes nothing; while the rollout goes on it only reads the Deployments.
     *w.mock.deployments_available.lock().unwrap() = true;
-    let noop = pass(&w.state, None, t0()).await.unwrap();
+    let noop = pass(&w.state.provisioning(), None, t0()).await.unwrap();
     assert_eq!((noop.applied, noop.unchanged), (0, 1));
     let requests = w.take_requests();
     assert_eq!(paths(&requests, "GET"), ["/apis/apps/v1/namespaces/ent-doisneau/deployments"]);
@@ -331,7 +331,7 @@ async fn server_side_apply_sends_each_object_as_an_api_server_expects_then_reads
     assert_eq!(state.observed_detail.as_deref(), Some("8/8 déploiements disponibles"));
     assert!(w.event_kinds("doisneau").await.contains(&"provisioned".to_string()));
     // Once available, a no-op pass does not even read.
-    pass(&w.state, None, t0()).await.unwrap();
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
     assert!(w.take_requests().is_empty());
 }
 
@@ -339,12 +339,12 @@ async fn server_side_apply_sends_each_object_as_an_api_server_expects_then_reads
 async fn pruning_deletes_exactly_what_is_no_longer_desired_and_a_404_on_delete_counts_as_deleted() {
     let w = World::new().await;
     w.tenant("doisneau", "0940176F", json!([])).await;
-    pass(&w.state, None, t0()).await.unwrap();
-    let base = tenants::render(&w.state, &w.get("doisneau").await).await.unwrap();
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    let base = tenants::render(&w.state.tenants(), &w.get("doisneau").await).await.unwrap();
     w.apply("doisneau", "0940176F", json!(["moodle"])).await;
-    let with_option = tenants::render(&w.state, &w.get("doisneau").await).await.unwrap();
+    let with_option = tenants::render(&w.state.tenants(), &w.get("doisneau").await).await.unwrap();
     w.take_requests();
-    pass(&w.state, None, t0()).await.unwrap();
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
     let added: BTreeSet<String> = with_option
         .iter()
         .filter(|o| !base.iter().any(|b| b.kind == o.kind && b.name == o.name))
@@ -370,7 +370,7 @@ async fn pruning_deletes_exactly_what_is_no_longer_desired_and_a_404_on_delete_c
         "deployments.apps \"exercices\" not found",
     );
     w.apply("doisneau", "0940176F", json!([])).await;
-    let report = pass(&w.state, None, t0()).await.unwrap();
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
     assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
     let deleted: BTreeSet<String> = paths(&w.take_requests(), "DELETE").into_iter().collect();
     assert_eq!(deleted, added, "exactly the option's objects are pruned");
@@ -379,14 +379,14 @@ async fn pruning_deletes_exactly_what_is_no_longer_desired_and_a_404_on_delete_c
     // Suspension scales to zero; decommissioning deletes workloads and keeps data and credentials.
     w.move_to("doisneau", Status::Active).await;
     w.move_to("doisneau", Status::Suspended).await;
-    pass(&w.state, None, t0()).await.unwrap();
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
     let requests = w.take_requests();
     let portail =
         requests.iter().find(|r| r.path == "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail").unwrap();
     assert_eq!(portail.body["spec"]["replicas"], 0);
     assert_eq!(w.get("doisneau").await.provisioning_state.observed.as_deref(), Some("stopped"));
     w.move_to("doisneau", Status::Decommissioning).await;
-    pass(&w.state, None, t0()).await.unwrap();
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
     let deleted = paths(&w.take_requests(), "DELETE");
     assert!(deleted.contains(&"/apis/apps/v1/namespaces/ent-doisneau/deployments/portail".to_string()));
     assert!(deleted.contains(&"/apis/networking.k8s.io/v1/namespaces/ent-doisneau/ingresses/ent".to_string()));
@@ -396,13 +396,13 @@ async fn pruning_deletes_exactly_what_is_no_longer_desired_and_a_404_on_delete_c
 
     // Archived, the data is kept for the retention period, then the purge deletes the namespace.
     w.move_to("doisneau", Status::Archived).await;
-    pass(&w.state, None, t0()).await.unwrap();
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
     w.take_requests();
     let early = t0() + chrono::Duration::days(80);
-    assert!(entcp::provisioning::purge::purge_due(&w.state, early).await.unwrap().is_empty());
+    assert!(entcp::provisioning::purge::purge_due(&w.state.provisioning(), early).await.unwrap().is_empty());
     assert!(w.take_requests().is_empty(), "nothing deleted before three months");
     let later = t0() + chrono::Duration::days(93);
-    assert_eq!(entcp::provisioning::purge::purge_due(&w.state, later).await.unwrap(), ["doisneau"]);
+    assert_eq!(entcp::provisioning::purge::purge_due(&w.state.provisioning(), later).await.unwrap(), ["doisneau"]);
     let requests = w.take_requests();
     assert_eq!(paths(&requests, "GET"), ["/api/v1/namespaces"]);
     assert_eq!(paths(&requests, "DELETE"), ["/api/v1/namespaces/ent-doisneau"]);
@@ -424,7 +424,7 @@ async fn a_conflict_is_recorded_and_retried_a_server_error_is_retried_with_backo
         "Conflict",
         "Operation cannot be fulfilled on deployments.apps \"portail\": the object has been modified",
     );
-    let report = pass(&w.state, None, t0()).await.unwrap();
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
     assert_eq!((report.applied, report.failed), (1, 1), "the other tenant is applied: {report:?}");
     let state = w.get("doisneau").await.provisioning_state;
     let error = state.error.clone().unwrap();
@@ -436,20 +436,20 @@ async fn a_conflict_is_recorded_and_retried_a_server_error_is_retried_with_backo
 
     // Before its retry time the tenant is left alone, without a request.
     w.take_requests();
-    let early = pass(&w.state, None, t0()).await.unwrap();
+    let early = pass(&w.state.provisioning(), None, t0()).await.unwrap();
     assert_eq!(early.deferred, 1);
     assert!(w.take_requests().iter().all(|r| !r.path.contains("ent-doisneau")));
 
     // A server error at the retry: failure again, the delay doubles; then it succeeds.
     w.fail_once("PATCH", "/api/v1/namespaces/ent-doisneau", 500, "InternalError", "etcdserver: request timed out");
     let at = t0() + chrono::Duration::minutes(1);
-    assert_eq!(pass(&w.state, None, at).await.unwrap().failed, 1);
+    assert_eq!(pass(&w.state.provisioning(), None, at).await.unwrap().failed, 1);
     let state = w.get("doisneau").await.provisioning_state;
     assert!(state.error.as_deref().unwrap().contains("500 InternalError"), "{state:?}");
     assert_eq!(state.failures, 2);
     assert_eq!(state.retry_at.as_deref(), Some(entcp::store::timestamp(at + chrono::Duration::minutes(2)).as_str()));
     let later = at + chrono::Duration::minutes(2);
-    let report = pass(&w.state, None, later).await.unwrap();
+    let report = pass(&w.state.provisioning(), None, later).await.unwrap();
     assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
     let state = w.get("doisneau").await.provisioning_state;
     assert_eq!((state.error, state.failures, state.retry_at), (None, 0, None));
@@ -464,7 +464,7 @@ async fn an_unreachable_cluster_fails_the_pass_and_changes_nothing() {
     let mut config = (*state.config).clone();
     config.provisioning.kube.kubeconfig = Some("/nonexistent/kubeconfig".into());
     state.config = Arc::new(config);
-    let err = pass(&state, None, t0()).await.unwrap_err();
+    let err = pass(&state.provisioning(), None, t0()).await.unwrap_err();
     assert!(err.detail.contains("kubeconfig"), "{}", err.detail);
     assert!(w.get("doisneau").await.provisioning_state.reconciled_at.is_none());
 }
@@ -480,7 +480,7 @@ async fn a_pass_reconciles_at_most_the_configured_number_of_tenants_at_once() {
         slugs.push(slug);
     }
     w.mock.patch_delay_ms.store(15, Ordering::SeqCst);
-    let report = pass(&w.state, None, t0()).await.unwrap();
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
     assert_eq!((report.applied, report.failed), (6, 0), "{report:?}");
     // Each tenant's requests go one after the other: requests in flight are tenants in flight.
     let most = w.mock.max_in_flight.load(Ordering::SeqCst);

@@ -96,7 +96,7 @@ pub(super) async fn relationship_writes_check_every_organisation_they_touch(db: 
     // Tenants: a document naming one's own school may not rewrite another organisation's tenant.
     let foreign: entcp::tenants::EntTenant = serde_json::from_value(w.tenant_doc(&w.etab_out)).unwrap();
     let state = crate::common::app::app_state(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
-    entcp::tenants::apply(&state, &admin(), &foreign, None).await.unwrap();
+    entcp::tenants::apply(&state.tenants(), &admin(), &foreign, None).await.unwrap();
     for (slug, want) in [(foreign.metadata.name.clone(), 404), ("propre-1".to_string(), 201)] {
         let mut doc = w.tenant_doc(&w.etab_in);
         doc["metadata"]["name"] = json!(slug);

@@ -53,18 +53,23 @@ impl World {
         let request = json!({ "kind": "access", "requester": "A. B.", "received_on": "2026-08-20" });
         match (method.as_str(), path) {
             ("GET", "/api/v1/rgpd/registers/{org}/snapshots/{id}") => {
-                let exported = entcp::rgpd::export_register(&state, "matrice", &org, entcp::rgpd::export::Format::Json)
-                    .await
-                    .unwrap();
+                let exported =
+                    entcp::rgpd::export_register(&state.rgpd(), "matrice", &org, entcp::rgpd::export::Format::Json)
+                        .await
+                        .unwrap();
                 call(url.replace("{id}", &exported.snapshot.id))
             }
             // An identical snapshot exists: the POST answers it with 200.
             ("POST", "/api/v1/rgpd/registers/{org}/snapshots") => {
-                entcp::rgpd::export_register(&state, "matrice", &org, entcp::rgpd::export::Format::Json).await.unwrap();
+                entcp::rgpd::export_register(&state.rgpd(), "matrice", &org, entcp::rgpd::export::Format::Json)
+                    .await
+                    .unwrap();
                 call(url)
             }
             ("GET", "/api/v1/rgpd/registers/{org}/diff") => {
-                entcp::rgpd::export_register(&state, "matrice", &org, entcp::rgpd::export::Format::Json).await.unwrap();
+                entcp::rgpd::export_register(&state.rgpd(), "matrice", &org, entcp::rgpd::export::Format::Json)
+                    .await
+                    .unwrap();
                 call(url)
             }
             ("PUT", "/api/v1/rgpd/profiles/{org}") => {
@@ -77,13 +82,13 @@ impl World {
             ("POST", "/api/v1/rgpd/breaches/{org}") => Call { body: Some(breach), ..call(url) },
             ("PUT", "/api/v1/rgpd/breaches/{org}/{id}") => {
                 let input = serde_json::from_value(breach.clone()).unwrap();
-                let created = entcp::rgpd::breaches::create(&state, &admin(), &org, input).await.unwrap();
+                let created = entcp::rgpd::breaches::create(&state.rgpd(), &admin(), &org, input).await.unwrap();
                 Call { body: Some(breach), if_match: Some(created.version), ..call(url.replace("{id}", &created.id)) }
             }
             ("POST", "/api/v1/rgpd/requests/{org}") => Call { body: Some(request), ..call(url) },
             ("PUT", "/api/v1/rgpd/requests/{org}/{id}") => {
                 let input = serde_json::from_value(request.clone()).unwrap();
-                let created = entcp::rgpd::requests::create(&state, &admin(), &org, input).await.unwrap();
+                let created = entcp::rgpd::requests::create(&state.rgpd(), &admin(), &org, input).await.unwrap();
                 Call { body: Some(request), if_match: Some(created.version), ..call(url.replace("{id}", &created.id)) }
             }
             _ => call(url),

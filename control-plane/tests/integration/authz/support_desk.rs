@@ -29,7 +29,7 @@ impl World {
         let apply: entcp::tenants::EntTenant = serde_json::from_value(self.tenant_doc(school)).unwrap();
         let state =
             crate::common::app::app_state(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
-        entcp::tenants::apply(&state, &admin(), &apply, None).await.unwrap().1
+        entcp::tenants::apply(&state.tenants(), &admin(), &apply, None).await.unwrap().1
     }
 
     /// A ticket at the level of `role` (N1 otherwise), opened by the role itself when it is a requester.
@@ -53,7 +53,8 @@ impl World {
             urgency: "moyenne".into(),
             priority: None,
         };
-        let mut ticket = tickets::create(&Ctx { state: &state, actor: &requester, now: t0() }, new).await.unwrap();
+        let mut ticket =
+            tickets::create(&Ctx { state: &state.support(), actor: &requester, now: t0() }, new).await.unwrap();
         let levels = match (side, role) {
             (Side::In, SupportN2) => 1,
             (Side::In, SupportN3) => 2,
@@ -61,7 +62,7 @@ impl World {
         };
         let admin = admin();
         for _ in 0..levels {
-            let ctx = Ctx { state: &state, actor: &admin, now: t0() };
+            let ctx = Ctx { state: &state.support(), actor: &admin, now: t0() };
             let up = EscalateInput { reason: "Hors de portée de ce niveau".into(), share_requester: false };
             ticket = tickets::escalate(&ctx, &ticket.id, ticket.version, up).await.unwrap();
         }

@@ -142,7 +142,7 @@ pub(super) async fn world(db: &common::TestDb) -> World {
     let state = crate::common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     let academie_org = queries::resolve_org(&store, &academie).await.unwrap();
     let contract = entcp::support::ContractInput { n3: Some(vendor.id.clone()), ..Default::default() };
-    entcp::support::set_contract(&state, &admin(), &academie_org, &contract, t0()).await.unwrap();
+    entcp::support::set_contract(&state.support(), &admin(), &academie_org, &contract, t0()).await.unwrap();
     World {
         app,
         store,
@@ -413,7 +413,7 @@ impl World {
                     Default::default(),
                     Arc::new(FixedClock::new(t0())),
                 );
-                let (_, tenant) = entcp::tenants::apply(&state, &admin(), &apply, None).await.unwrap();
+                let (_, tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &apply, None).await.unwrap();
                 let url = p.replace("{slug}", &tenant.slug);
                 match method {
                     "PUT" => {

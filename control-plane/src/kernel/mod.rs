@@ -1,0 +1,3 @@
+//! Kernel types that belong to no single capability.
+
+pub mod roles;

@@ -1,0 +1,162 @@
+//! The kinds of organisations, the roles held at them and the actions routes
+//! declare: the vocabulary of authorisation, shared by every layer.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Kinds of organisations; the string form is the API and database value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgKind {
+    Academie,
+    /// The académie's services in one département, led by the IA-DASEN.
+    Dsden,
+    Region,
+    Departement,
+    Commune,
+    Epci,
+    SyndicatMixte,
+    Etablissement,
+    Editeur,
+    Hebergeur,
+}
+
+impl OrgKind {
+    pub const ALL: [OrgKind; 10] = [
+        OrgKind::Academie,
+        OrgKind::Dsden,
+        OrgKind::Region,
+        OrgKind::Departement,
+        OrgKind::Commune,
+        OrgKind::Epci,
+        OrgKind::SyndicatMixte,
+        OrgKind::Etablissement,
+        OrgKind::Editeur,
+        OrgKind::Hebergeur,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgKind::Academie => "academie",
+            OrgKind::Dsden => "dsden",
+            OrgKind::Region => "region",
+            OrgKind::Departement => "departement",
+            OrgKind::Commune => "commune",
+            OrgKind::Epci => "epci",
+            OrgKind::SyndicatMixte => "syndicat_mixte",
+            OrgKind::Etablissement => "etablissement",
+            OrgKind::Editeur => "editeur",
+            OrgKind::Hebergeur => "hebergeur",
+        }
+    }
+
+    /// French label for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            OrgKind::Academie => "académie",
+            OrgKind::Dsden => "DSDEN",
+            OrgKind::Region => "région",
+            OrgKind::Departement => "département",
+            OrgKind::Commune => "commune",
+            OrgKind::Epci => "EPCI",
+            OrgKind::SyndicatMixte => "syndicat mixte",
+            OrgKind::Etablissement => "établissement",
+            OrgKind::Editeur => "éditeur",
+            OrgKind::Hebergeur => "hébergeur",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrgKind> {
+        OrgKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Kinds identified by a SIREN, created by hand rather than imported.
+    pub fn is_siren_identified(self) -> bool {
+        matches!(self, OrgKind::Epci | OrgKind::SyndicatMixte | OrgKind::Editeur | OrgKind::Hebergeur)
+    }
+
+    /// Kinds that group communes (EPCI membership).
+    pub fn groups_communes(self) -> bool {
+        matches!(self, OrgKind::Epci | OrgKind::SyndicatMixte)
+    }
+}
+
+/// Roles, from the personas of the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Dan,
+    Collectivite,
+    ChefEtablissement,
+    SupportN1,
+    SupportN2,
+    SupportN3,
+    Dpo,
+    Coordinateur,
+    Auditeur,
+    /// A member of a school or commune staff (teacher, school head, agent) who opens support tickets.
+    Usager,
+}
+
+impl Role {
+    pub const ALL: [Role; 11] = [
+        Role::Admin,
+        Role::Dan,
+        Role::Collectivite,
+        Role::ChefEtablissement,
+        Role::SupportN1,
+        Role::SupportN2,
+        Role::SupportN3,
+        Role::Dpo,
+        Role::Coordinateur,
+        Role::Auditeur,
+        Role::Usager,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Dan => "dan",
+            Role::Collectivite => "collectivite",
+            Role::ChefEtablissement => "chef_etablissement",
+            Role::SupportN1 => "support_n1",
+            Role::SupportN2 => "support_n2",
+            Role::SupportN3 => "support_n3",
+            Role::Dpo => "dpo",
+            Role::Coordinateur => "coordinateur",
+            Role::Auditeur => "auditeur",
+            Role::Usager => "usager",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The kinds of organisation a binding of this role may name.
+    pub fn org_kinds(self) -> &'static [OrgKind] {
+        use OrgKind::*;
+        match self {
+            Role::Admin => &[],
+            Role::Dan | Role::SupportN2 => &[Academie, Dsden],
+            Role::Collectivite => &[Commune, Epci, SyndicatMixte, Departement, Region],
+            Role::ChefEtablissement => &[Etablissement],
+            Role::SupportN1 | Role::Usager => &[Etablissement, Commune],
+            Role::SupportN3 => &[Editeur, Hebergeur],
+            Role::Dpo => &[Academie, Dsden, Commune, Epci, SyndicatMixte, Departement, Region, Editeur, Hebergeur],
+            Role::Coordinateur => &[Epci, SyndicatMixte, Departement, Region, Academie],
+            Role::Auditeur => {
+                &[Academie, Dsden, Region, Departement, Commune, Epci, SyndicatMixte, Etablissement, Editeur, Hebergeur]
+            }
+        }
+    }
+}
+/// A named operation and the roles that may perform it.
+#[derive(Debug)]
+pub struct Action {
+    pub name: &'static str,
+    /// Writes answer 403 out of scope; reads 404.
+    pub write: bool,
+    pub roles: &'static [Role],
+}
