@@ -27,3 +27,4 @@ pub mod synthetic;
 pub mod tenants;
 pub mod throttle;
 pub mod validate;
+pub mod yaml;

@@ -283,7 +283,7 @@ pub fn degree_label(degree: Degree) -> &'static str {
 /// Parses one file; errors name the file (and the line, for YAML errors). A file
 /// may not declare a service code or a bouquet version twice.
 fn parse_file(file: &str, text: &str) -> anyhow::Result<CatalogFile> {
-    let parsed: CatalogFile = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
+    let parsed: CatalogFile = crate::yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
     unique(parsed.services.iter().map(|s| s.code.clone()), "code de service")
         .and_then(|_| unique(parsed.bouquets.iter().map(|b| format!("{} v{}", b.id, b.version)), "bouquet"))
         .map_err(|e| anyhow::anyhow!("{file} : {e}"))?;

@@ -208,7 +208,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
 
 /// Parses and validates one model file; errors name the file and line.
 pub fn parse_model(file: &str, text: &str) -> anyhow::Result<ConventionModel> {
-    let model: ConventionModel = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
+    let model: ConventionModel = crate::yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
     validate(&model).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
     Ok(model)
 }
@@ -316,12 +316,12 @@ mod tests {
             n2: Some("academie".into()),
         });
         assert_eq!(validate(&model), Ok(()));
-        let yaml = serde_yaml::to_string(&model).unwrap();
-        assert_eq!(serde_yaml::from_str::<ConventionModel>(&yaml).unwrap().support, model.support);
+        let yaml = crate::yaml::to_string(&model).unwrap();
+        assert_eq!(crate::yaml::from_str::<ConventionModel>(&yaml).unwrap().support, model.support);
         model.support.as_mut().unwrap().n2 = Some("editeur".into());
         assert!(validate(&model).unwrap_err().contains("editeur"));
         let bad = yaml.replace("policy: renforce", "policy: renforce\n  astreinte: true");
-        assert!(serde_yaml::from_str::<ConventionModel>(&bad).is_err(), "unknown annex fields are refused");
+        assert!(crate::yaml::from_str::<ConventionModel>(&bad).is_err(), "unknown annex fields are refused");
     }
 
     #[test]

@@ -200,7 +200,7 @@ impl Policies {
     /// The shipped file merged with the files of `dir` (sorted by name), validated.
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Policies> {
         let mut merged: PolicyFile =
-            serde_yaml::from_str(SHIPPED).map_err(|e| anyhow::anyhow!("support/policies.yaml (livré) : {e}"))?;
+            crate::yaml::from_str(SHIPPED).map_err(|e| anyhow::anyhow!("support/policies.yaml (livré) : {e}"))?;
         if let Some(dir) = dir {
             let mut files: Vec<_> = std::fs::read_dir(dir)
                 .map_err(|e| anyhow::anyhow!("{} : {e}", dir.display()))?
@@ -211,7 +211,7 @@ impl Policies {
             for path in files {
                 let text = std::fs::read_to_string(&path)?;
                 let file: PolicyFile =
-                    serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{} : {e}", path.display()))?;
+                    crate::yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{} : {e}", path.display()))?;
                 merged.calendars.extend(file.calendars);
                 merged.policies.extend(file.policies);
                 if file.priority_matrix.is_some() {
@@ -373,8 +373,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_missing_targets_are_reported() {
-        assert!(serde_yaml::from_str::<PolicyFile>("policies: {}\nsurprise: 1\n").is_err());
-        let mut spec: PolicyFile = serde_yaml::from_str(SHIPPED).unwrap();
+        assert!(crate::yaml::from_str::<PolicyFile>("policies: {}\nsurprise: 1\n").is_err());
+        let mut spec: PolicyFile = crate::yaml::from_str(SHIPPED).unwrap();
         let std = spec.policies.get_mut("standard").unwrap();
         std.levels.get_mut(&Level::N2).unwrap().targets.remove(&Priority::P1);
         std.levels.get_mut(&Level::N3).unwrap().calendar = "lune".into();

@@ -48,7 +48,7 @@ async fn tenants_carry_vendor_and_host_and_contracts_form_chains() {
         let config = entcp::config::Config { data_dir: data_dir.path().into(), ..entcp::config::Config::default() };
         let state = entcp::api::AppState::new(store.clone(), config, Arc::new(entcp::clock::FixedClock::new(t0())));
         let mut doc: entcp::tenants::EntTenant =
-            serde_yaml::from_str(include_str!("../../../tenants/examples/fresnes.yaml")).unwrap();
+            entcp::yaml::from_str(include_str!("../../../tenants/examples/fresnes.yaml")).unwrap();
         doc.spec.vendor = Some("editeur:900000019".into());
         let (_, tenant) = entcp::tenants::apply(&state, &admin(), &doc, None).await.unwrap();
         assert_eq!(tenant.vendor.as_ref().map(|v| v.id.as_str()), Some(vendor.id.as_str()), "{}", db.name);

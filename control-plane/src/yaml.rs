@@ -1,0 +1,111 @@
+//! Every YAML read and write of the control plane (serde-saphyr, the parser kube-rs uses too),
+//! bounded: a document over [`MAX_BYTES`] or nested deeper than [`MAX_DEPTH`] is refused before
+//! any work proportional to its shape, with a French message. Errors name the line and column.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The largest YAML text read (configuration, catalog, models, policies, `apply -f` files).
+pub const MAX_BYTES: usize = 1024 * 1024;
+/// The deepest nesting of mappings and sequences accepted (the real files stay under 10).
+pub const MAX_DEPTH: usize = 64;
+
+/// A YAML text that could not be read or a value that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(String);
+
+/// One document of `text` as a `T`.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
+    check_size(text)?;
+    serde_saphyr::from_str_with_options(text, options()).map_err(read_error)
+}
+
+/// Every document of `text` (separated by `---`), each as a `T`.
+pub fn documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error> {
+    check_size(text)?;
+    serde_saphyr::from_multiple_with_options(text, options()).map_err(read_error)
+}
+
+/// `value` as a YAML document.
+pub fn to_string<T: Serialize>(value: &T) -> Result<String, Error> {
+    serde_saphyr::to_string(value).map_err(|e| Error(format!("écriture YAML impossible : {e}")))
+}
+
+fn check_size(text: &str) -> Result<(), Error> {
+    if text.len() > MAX_BYTES {
+        return Err(Error(format!("document YAML trop volumineux : {} octets, {} au plus", text.len(), MAX_BYTES)));
+    }
+    Ok(())
+}
+
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    budget.flow_nesting_limit = MAX_DEPTH;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
+/// The parser's message with its line and column; a breached limit in French.
+fn read_error(e: serde_saphyr::Error) -> Error {
+    let e = e.without_snippet();
+    let message = e.to_string();
+    // Block nesting breaches the depth budget; flow nesting (`[[[…`) stops the parser first.
+    let too_deep =
+        matches!(e, serde_saphyr::Error::Budget { breach: serde_saphyr::budget::BudgetBreach::Depth { .. }, .. })
+            || message.contains("recursion limit exceeded");
+    if too_deep {
+        let at = e.location().map(|l| format!(" (ligne {}, colonne {})", l.line(), l.column())).unwrap_or_default();
+        return Error(format!("document YAML trop imbriqué : {MAX_DEPTH} niveaux au plus{at}"));
+    }
+    if let serde_saphyr::Error::Budget { breach, .. } = e {
+        return Error(format!("document YAML hors limites : {breach:?}"));
+    }
+    Error(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        name: String,
+        count: u32,
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let err = from_str::<Doc>("name: a\ncount: many\n").unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+        let err = from_str::<Doc>("name: a\ncount: 1\nsurprise: 2\n").unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("surprise"), "{err}");
+    }
+
+    #[test]
+    fn deep_and_large_documents_are_refused() {
+        let deep = format!("{}1{}", "[".repeat(50_000), "]".repeat(50_000));
+        let err = from_str::<serde_json::Value>(&deep).unwrap_err().to_string();
+        assert!(err.contains("trop imbriqué"), "{err}");
+        let mut block = String::new();
+        for level in 0..100 {
+            block.push_str(&format!("{}k{level}:\n", "  ".repeat(level)));
+        }
+        block.push_str(&format!("{}v: 1\n", "  ".repeat(100)));
+        let err = from_str::<serde_json::Value>(&block).unwrap_err().to_string();
+        assert!(err.contains("trop imbriqué"), "{err}");
+        let large = format!("name: \"{}\"\ncount: 1\n", "x".repeat(MAX_BYTES));
+        let err = from_str::<Doc>(&large).unwrap_err().to_string();
+        assert!(err.contains("trop volumineux"), "{err}");
+    }
+
+    #[test]
+    fn several_documents_are_read_in_order() {
+        let docs: Vec<Doc> = documents("name: a\ncount: 1\n---\nname: b\ncount: 2\n").unwrap();
+        assert_eq!(docs.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    }
+}
