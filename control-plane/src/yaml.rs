@@ -2,6 +2,8 @@
 //! bounded: a document over [`MAX_BYTES`] or nested deeper than [`MAX_DEPTH`] is refused before
 //! any work proportional to its shape, with a French message. Errors name the line and column.
 
+use std::path::Path;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -30,6 +32,41 @@ pub fn documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error> {
 /// `value` as a YAML document.
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, Error> {
     serde_saphyr::to_string(value).map_err(|e| Error(format!("écriture YAML impossible : {e}")))
+}
+
+/// The shipped files (name, text) then the `.yaml`/`.yml` files of the overlay folder named by
+/// the configuration key `key`, sorted by name: (name as errors show it, text). A configured
+/// folder that is missing or unreadable is an error, as is a file over [`MAX_BYTES`]: a typo in
+/// the configuration must not silently drop the local files.
+pub fn shipped_then_overlay(
+    shipped: &[(&str, &str)],
+    key: &str,
+    overlay: Option<&Path>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut files: Vec<(String, String)> = shipped.iter().map(|(f, t)| (f.to_string(), t.to_string())).collect();
+    let Some(dir) = overlay else { return Ok(files) };
+    let unreadable = |e: std::io::Error| anyhow::anyhow!("{key} : dossier {} illisible : {e}", dir.display());
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(unreadable)?;
+    paths.retain(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"));
+    paths.sort();
+    for path in paths {
+        files.push((path.display().to_string(), read_file(&path)?));
+    }
+    Ok(files)
+}
+
+/// The text of a YAML file, refused before reading when it is over [`MAX_BYTES`].
+pub fn read_file(path: &Path) -> anyhow::Result<String> {
+    let unreadable = |e: std::io::Error| anyhow::anyhow!("lecture de {} impossible : {e}", path.display());
+    let size = std::fs::metadata(path).map_err(unreadable)?.len();
+    if size > MAX_BYTES as u64 {
+        anyhow::bail!("{} : document YAML trop volumineux : {size} octets, {MAX_BYTES} au plus", path.display());
+    }
+    std::fs::read_to_string(path).map_err(unreadable)
 }
 
 fn check_size(text: &str) -> Result<(), Error> {
@@ -101,6 +138,30 @@ mod tests {
         let large = format!("name: \"{}\"\ncount: 1\n", "x".repeat(MAX_BYTES));
         let err = from_str::<Doc>(&large).unwrap_err().to_string();
         assert!(err.contains("trop volumineux"), "{err}");
+    }
+
+    #[test]
+    fn the_overlay_follows_the_shipped_files_sorted_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [("b.yaml", "b"), ("a.yml", "a"), ("notes.txt", "no")] {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let files = shipped_then_overlay(&[("shipped.yaml", "s")], "x_dir", Some(dir.path())).unwrap();
+        let texts: Vec<_> = files.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(texts, ["s", "a", "b"]);
+        assert!(files[1].0.ends_with("a.yml"), "{files:?}");
+        assert_eq!(shipped_then_overlay(&[("shipped.yaml", "s")], "x_dir", None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_missing_overlay_folder_or_a_large_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("absent");
+        let err = shipped_then_overlay(&[], "catalog_dir", Some(&missing)).unwrap_err().to_string();
+        assert!(err.starts_with("catalog_dir : dossier") && err.contains("absent"), "{err}");
+        std::fs::write(dir.path().join("big.yaml"), "x".repeat(MAX_BYTES + 1)).unwrap();
+        let err = shipped_then_overlay(&[], "catalog_dir", Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("big.yaml") && err.contains("trop volumineux"), "{err}");
     }
 
     #[test]

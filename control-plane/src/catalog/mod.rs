@@ -149,12 +149,7 @@ impl Catalog {
     /// The shipped files, then the YAML files of `dir` (sorted by name): a service
     /// with a known code or a bouquet with a known id and version replaces it.
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Catalog> {
-        let mut files: Vec<(String, String)> = SHIPPED.iter().map(|(f, t)| (f.to_string(), t.to_string())).collect();
-        for path in yaml_files(dir)? {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("lecture de {} impossible : {e}", path.display()))?;
-            files.push((path.display().to_string(), text));
-        }
+        let files = crate::yaml::shipped_then_overlay(SHIPPED, "catalog_dir", dir)?;
         let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (f.as_str(), t.as_str())).collect();
         Catalog::from_files(&files)
     }
@@ -288,18 +283,6 @@ fn parse_file(file: &str, text: &str) -> anyhow::Result<CatalogFile> {
         .and_then(|_| unique(parsed.bouquets.iter().map(|b| format!("{} v{}", b.id, b.version)), "bouquet"))
         .map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
     Ok(parsed)
-}
-
-fn yaml_files(dir: Option<&Path>) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    let Some(dir) = dir else { return Ok(Vec::new()) };
-    let entries = std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("catalogue {} illisible : {e}", dir.display()))?;
-    let mut files: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 fn unique(keys: impl Iterator<Item = String>, what: &str) -> Result<(), String> {

@@ -279,23 +279,11 @@ fn validate(m: &ConventionModel) -> Result<(), String> {
 /// All models: the shipped ones, then those of `dir` (a later file with the
 /// same id and version replaces an earlier one).
 pub fn load_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<ConventionModel>> {
-    let mut models = Vec::new();
-    for (file, text) in SHIPPED {
-        models.push(parse_model(file, text)?);
-    }
-    if let Some(dir) = dir.filter(|d| d.is_dir()) {
-        let mut files: Vec<_> = std::fs::read_dir(dir)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        files.sort();
-        for path in files {
-            let text = std::fs::read_to_string(&path)?;
-            let model = parse_model(&path.display().to_string(), &text)?;
-            models.retain(|m| !(m.id == model.id && m.version == model.version));
-            models.push(model);
-        }
+    let mut models: Vec<ConventionModel> = Vec::new();
+    for (file, text) in crate::yaml::shipped_then_overlay(SHIPPED, "conventions_dir", dir)? {
+        let model = parse_model(&file, &text)?;
+        models.retain(|m| !(m.id == model.id && m.version == model.version));
+        models.push(model);
     }
     models.sort_by(|a, b| (a.id.as_str(), a.version).cmp(&(b.id.as_str(), b.version)));
     Ok(models)
