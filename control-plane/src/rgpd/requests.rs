@@ -4,7 +4,6 @@
 
 use crate::api::AppState;
 use crate::audit::{self, Change};
-use crate::conventions::workflow::parse_date;
 use crate::error::{Checks, Problem};
 use crate::identity::Actor;
 use crate::registry::Org;
@@ -147,16 +146,14 @@ fn validate(input: &RequestInput, today: NaiveDate) -> Result<NaiveDate, Problem
     if input.requester.trim().is_empty() {
         checks.fail("requester", "champ obligatoire (initiales ou numéro de dossier)");
     }
-    let received = checks.check("received_on", parse_date("received_on", &input.received_on).map_err(|p| p.detail));
+    let received = checks.date("received_on", &input.received_on);
     if received.is_some_and(|r| r > today) {
         checks.fail("received_on", "la date de réception est dans le futur");
     }
     match (&input.answered_on, input.status.closed()) {
         (None, true) => checks.fail("answered_on", "la date de réponse est requise pour une demande close"),
         (Some(a), _) => {
-            if let (Some(a), Some(r)) =
-                (checks.check("answered_on", parse_date("answered_on", a).map_err(|p| p.detail)), received)
-            {
+            if let (Some(a), Some(r)) = (checks.date("answered_on", a), received) {
                 if a < r {
                     checks.fail("answered_on", "la réponse précède la réception");
                 }
