@@ -394,8 +394,7 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("lecture de {} impossible : {e}", path.display()))?;
+                let text = crate::yaml::read_file(path)?;
                 Self::from_yaml(&text)
                     .map_err(|e| anyhow::anyhow!("configuration {} invalide : {e}", path.display()))?
             }

@@ -50,7 +50,7 @@ fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, EntTenant)>> {
     files.sort();
     let mut docs = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
+        let text = entcp::yaml::read_file(&file)?;
         for tenant in super::documents::<EntTenant>(&text, &file)? {
             docs.push((file.display().to_string(), tenant));
         }
