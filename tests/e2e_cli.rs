@@ -439,3 +439,33 @@ fn a_teacher_opens_a_ticket_on_the_commune_tenant_and_n1_escalates_it_from_the_c
     assert!(csv.starts_with("niveau;") && csv.contains("\nN2;1;"), "{csv}");
     assert!(run_ok(entctl(dir.path()).args(["support", "policies"])).contains("renforce"));
 }
+
+/// `entctl apply -f` on `text` (written to `name` in a fresh folder): fails, and its error.
+fn apply_refused(name: &str, text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    let out = entctl(dir.path()).args(["apply", "-f"]).arg(&file).output().unwrap();
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn apply_refuses_a_document_nested_fifty_thousand_levels_deep() {
+    let depth = 50_000;
+    let text = format!(
+        "apiVersion: entcp.education.fr/v1\nkind: EntTenant\nmetadata:\n  name: abyss\nspec:\n  options: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    assert!(text.len() > 100_000);
+    let err = apply_refused("abyss.yaml", &text);
+    assert!(err.contains("abyss.yaml") && err.contains("document YAML trop imbriqué"), "{err}");
+}
+
+#[test]
+fn apply_errors_name_the_file_and_the_line() {
+    let text = "apiVersion: entcp.education.fr/v1\nkind: EntTenant\nmetadata:\n  name: x\nspec:\n  hostname: [a]\n";
+    let err = apply_refused("wrong.yaml", text);
+    assert!(err.contains("wrong.yaml") && err.contains("line 6"), "{err}");
+}

@@ -1,6 +1,5 @@
 //! Time comes from an injectable clock so that tests never sleep.
 
-use crate::error::Problem;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::sync::Mutex;
 
@@ -38,11 +37,6 @@ impl Clock for FixedClock {
 /// Today in France, where dates of conventions, requests and deadlines are meant.
 pub fn today_in_france(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&chrono_tz::Europe::Paris).date_naive()
-}
-
-pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, Problem> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| Problem::invalid_field(field, format!("date « {value} » invalide : attendu AAAA-MM-JJ")))
 }
 
 /// `1er septembre 2026`.

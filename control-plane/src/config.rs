@@ -394,8 +394,7 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("lecture de {} impossible : {e}", path.display()))?;
+                let text = crate::yaml::read_file(path)?;
                 Self::from_yaml(&text)
                     .map_err(|e| anyhow::anyhow!("configuration {} invalide : {e}", path.display()))?
             }
@@ -406,11 +405,11 @@ impl Config {
         Ok(config)
     }
 
-    pub fn from_yaml(text: &str) -> Result<Config, serde_yaml::Error> {
+    pub fn from_yaml(text: &str) -> Result<Config, crate::yaml::Error> {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let mut config: Config = serde_yaml::from_str(text)?;
+        let mut config: Config = crate::yaml::from_str(text)?;
         config.jobs.fill_defaults();
         Ok(config)
     }
@@ -490,7 +489,7 @@ impl Config {
             shown.mail.smtp.password = Some("***".into());
         }
         shown.database.url = shown.database.url.as_deref().map(redact_database_url);
-        serde_yaml::to_string(&shown).expect("config serialises")
+        crate::yaml::to_string(&shown).expect("config serialises")
     }
 }
 
@@ -513,8 +512,8 @@ fn redact_database_url(url: &str) -> String {
 }
 
 /// Parses a lowercase enum value the way the YAML file would.
-fn parse_enum<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, serde_yaml::Error> {
-    serde_yaml::from_str(value)
+fn parse_enum<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, crate::yaml::Error> {
+    crate::yaml::from_str(value)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub async fn load(state: &AppState) -> anyhow::Result<String> {
     let host = demo_org(state, &actor, OrgKind::Hebergeur, "900000027", "Hébergeur de démonstration").await?;
     let mut tenants = 0;
     for text in EXAMPLE_TENANTS {
-        let doc: crate::tenants::EntTenant = serde_yaml::from_str(text)?;
+        let doc: crate::tenants::EntTenant = crate::yaml::from_str(text)?;
         let (_, tenant) = crate::tenants::apply(&state.tenants(), &actor, &doc, None)
             .await
             .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn the_example_tenants_parse() {
         for text in super::EXAMPLE_TENANTS {
-            let doc: crate::tenants::EntTenant = serde_yaml::from_str(text).unwrap();
+            let doc: crate::tenants::EntTenant = crate::yaml::from_str(text).unwrap();
             assert_eq!(doc.kind, crate::tenants::KIND);
         }
     }

@@ -29,3 +29,4 @@ pub mod synthetic;
 pub mod tenants;
 pub mod throttle;
 pub mod validate;
+pub mod yaml;

@@ -14,6 +14,8 @@
 
 use std::io::{self, Write};
 
+use crate::registry::codes::{luhn_check_digit, uai_check_letter};
+
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntheticOptions {
@@ -95,13 +97,6 @@ pub fn write_annuaire<W: Write>(mut out: W, opts: &SyntheticOptions) -> io::Resu
     wtr.flush()?;
 
     Ok(seen.summary(opts.etablissements))
-}
-
-/// UAI check letter of the 7 leading digits: `"ABCDEFGHJKLMNPRSTUVWXYZ"[n % 23]`.
-#[must_use]
-pub fn uai_check_letter(seven_digits: u32) -> char {
-    const LETTERS: &[u8; 23] = b"ABCDEFGHJKLMNPRSTUVWXYZ";
-    LETTERS[(seven_digits % 23) as usize] as char
 }
 
 // ---------------------------------------------------------------------------
@@ -799,26 +794,6 @@ fn format_uai(seven_digits: u32) -> String {
 // SIRET
 // ---------------------------------------------------------------------------
 
-/// Luhn check digit to append to `payload`. Leading zeros do not change it,
-/// so the number can be handled as an integer.
-fn luhn_check_digit(mut payload: u64) -> u64 {
-    let mut sum = 0;
-    let mut double = true; // the rightmost payload digit is doubled
-    while payload > 0 {
-        let mut d = payload % 10;
-        if double {
-            d *= 2;
-            if d > 9 {
-                d -= 9;
-            }
-        }
-        sum += d;
-        double = !double;
-        payload /= 10;
-    }
-    (10 - sum % 10) % 10
-}
-
 /// A 14-digit SIRET whose SIREN (9 digits) and whole number both pass Luhn.
 /// `siren8 < 10^8`, `nic4 < 10^4`.
 fn siret(siren8: u64, nic4: u64) -> String {
@@ -1092,11 +1067,6 @@ mod tests {
             .collect()
     }
 
-    fn luhn_valid(digits: &str) -> bool {
-        let n: u64 = digits.parse().expect("digits");
-        luhn_check_digit(n / 10) == n % 10
-    }
-
     #[test]
     fn header_is_exact() {
         let (out, _) = generate(&SyntheticOptions { etablissements: 0, ..small() });
@@ -1134,17 +1104,6 @@ mod tests {
                 format!("ce.{uai}@ac-{}.fr", ACADEMIES.iter().find(|a| a.code == rec["Code_academie"]).unwrap().slug)
             );
         }
-    }
-
-    #[test]
-    fn uai_check_letter_known_values() {
-        assert_eq!(uai_check_letter(0), 'A');
-        assert_eq!(uai_check_letter(22), 'Z');
-        assert_eq!(uai_check_letter(23), 'A');
-        // 0940001 = 23 * 40869 + 14 → 'R' (I, O and Q are skipped).
-        assert_eq!(uai_check_letter(940_001), 'R');
-        // Real UAI 0010001W.
-        assert_eq!(uai_check_letter(10_001), 'W');
     }
 
     #[test]
@@ -1202,8 +1161,8 @@ mod tests {
         for rec in parse(&out) {
             let siret = &rec["SIREN_SIRET"];
             assert_eq!(siret.len(), 14, "{siret}");
-            assert!(luhn_valid(siret), "SIRET {siret}");
-            assert!(luhn_valid(&siret[..9]), "SIREN of {siret}");
+            assert!(crate::registry::codes::parse_siret(siret).is_ok(), "SIRET {siret}");
+            assert!(crate::registry::codes::parse_siren(&siret[..9]).is_ok(), "SIREN of {siret}");
             if rec["Type_etablissement"] == "Ecole" {
                 let insee = rec["Code_commune"].replace(['A', 'B'], "0");
                 assert_eq!(&siret[..4], format!("21{}", &insee[..2]));

@@ -1,9 +1,11 @@
 //! Field checks shared by every write, whatever the way in (API, CLI, import):
 //! e-mail addresses are RFC 5322 mailboxes as lettre parses them, one-line text
 //! has no control character at all, multi-line text keeps its line breaks and
-//! tabs only.
+//! tabs only; dates are ISO `AAAA-MM-JJ`; required text has a maximum length.
 
-use crate::error::Checks;
+use chrono::NaiveDate;
+
+use crate::error::{Checks, Problem};
 
 /// The address, trimmed, if it parses as a bare RFC 5322 address (`local@domain`).
 pub fn email(value: &str) -> Result<String, String> {
@@ -62,7 +64,38 @@ pub fn json_controls(value: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// An ISO date (`AAAA-MM-JJ`).
+pub fn date(value: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| format!("date « {} » invalide : attendu AAAA-MM-JJ", printable(value)))
+}
+
+/// An ISO date (see [`date`]), an invalid `field` otherwise.
+pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, Problem> {
+    date(value).map_err(|message| Problem::invalid_field(field, message))
+}
+
+/// Required text of `max` characters at most; returns it trimmed.
+pub fn text(value: &str, max: usize) -> Result<String, String> {
+    let text = value.trim();
+    if text.is_empty() || value.chars().count() > max {
+        return Err(format!("texte obligatoire, {max} caractères au plus"));
+    }
+    Ok(text.to_string())
+}
+
 impl Checks {
+    /// Records an error unless `value` is an ISO date (see [`date`]).
+    pub fn date(&mut self, field: &str, value: &str) -> Option<NaiveDate> {
+        self.check(field, date(value))
+    }
+
+    /// Records an error unless `value` is required text of `max` characters at most (see
+    /// [`text`]); returns it trimmed.
+    pub fn text(&mut self, field: &str, value: &str, max: usize) -> String {
+        self.check(field, text(value, max)).unwrap_or_else(|| value.trim().to_string())
+    }
+
     /// Records an error unless `value` is a valid address; returns it trimmed.
     pub fn email(&mut self, field: &str, value: &str) -> Option<String> {
         self.check(field, email(value))
@@ -77,6 +110,22 @@ impl Checks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_iso_and_text_is_required_and_bounded() {
+        assert_eq!(parse_date("d", "2026-09-01").unwrap(), NaiveDate::from_ymd_opt(2026, 9, 1).unwrap());
+        for bad in ["01/09/2026", "2026-02-30", "2026-9", ""] {
+            let p = parse_date("d", bad).unwrap_err();
+            assert!(p.detail.contains("attendu AAAA-MM-JJ") && p.errors[0].field == "d", "{bad:?}");
+        }
+        let mut checks = Checks::default();
+        assert_eq!(checks.date("d", "2026-13-01"), None);
+        assert_eq!(checks.text("t", "  ok  ", 6), "ok");
+        assert_eq!(checks.text("t", "   ", 6), "");
+        assert_eq!(checks.text("t", "seven!!", 6), "seven!!");
+        let fields: Vec<_> = checks.finish().unwrap_err().errors.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["d", "t", "t"]);
+    }
 
     #[test]
     fn addresses_are_rfc_5322_mailboxes_without_controls() {

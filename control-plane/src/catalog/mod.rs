@@ -151,12 +151,7 @@ impl Catalog {
     /// The shipped files, then the YAML files of `dir` (sorted by name): a service
     /// with a known code or a bouquet with a known id and version replaces it.
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Catalog> {
-        let mut files: Vec<(String, String)> = SHIPPED.iter().map(|(f, t)| (f.to_string(), t.to_string())).collect();
-        for path in yaml_files(dir)? {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("lecture de {} impossible : {e}", path.display()))?;
-            files.push((path.display().to_string(), text));
-        }
+        let files = crate::yaml::shipped_then_overlay(SHIPPED, "catalog_dir", dir)?;
         let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (f.as_str(), t.as_str())).collect();
         Catalog::from_files(&files)
     }
@@ -285,23 +280,11 @@ pub fn degree_label(degree: Degree) -> &'static str {
 /// Parses one file; errors name the file (and the line, for YAML errors). A file
 /// may not declare a service code or a bouquet version twice.
 fn parse_file(file: &str, text: &str) -> anyhow::Result<CatalogFile> {
-    let parsed: CatalogFile = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
+    let parsed: CatalogFile = crate::yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
     unique(parsed.services.iter().map(|s| s.code.clone()), "code de service")
         .and_then(|_| unique(parsed.bouquets.iter().map(|b| format!("{} v{}", b.id, b.version)), "bouquet"))
         .map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
     Ok(parsed)
-}
-
-fn yaml_files(dir: Option<&Path>) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    let Some(dir) = dir else { return Ok(Vec::new()) };
-    let entries = std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("catalogue {} illisible : {e}", dir.display()))?;
-    let mut files: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 fn unique(keys: impl Iterator<Item = String>, what: &str) -> Result<(), String> {

@@ -12,18 +12,26 @@ pub mod tenants;
 /// A YAML (or JSON) document of `file`, refused, as the API refuses a body, when a string
 /// holds a control character other than line breaks and tabs (`validate::json_controls`).
 pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &std::path::Path) -> anyhow::Result<T> {
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
-    checked(value, file)
+    let in_file = |e: entcp::yaml::Error| anyhow::anyhow!("{} : {e}", file.display());
+    check_controls(&entcp::yaml::from_str(text).map_err(in_file)?, file)?;
+    entcp::yaml::from_str(text).map_err(in_file)
 }
 
-/// `value` as a `T` once its strings passed `validate::json_controls` (see [`from_yaml`]).
-pub fn checked<T: serde::de::DeserializeOwned>(value: serde_yaml::Value, file: &std::path::Path) -> anyhow::Result<T> {
-    let json = serde_json::to_value(&value).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
-    if let Some(path) = entcp::validate::json_controls(&json) {
+/// Every document of `file` as a `T` (see [`from_yaml`]).
+pub fn documents<T: serde::de::DeserializeOwned>(text: &str, file: &std::path::Path) -> anyhow::Result<Vec<T>> {
+    let in_file = |e: entcp::yaml::Error| anyhow::anyhow!("{} : {e}", file.display());
+    for value in entcp::yaml::documents::<serde_json::Value>(text).map_err(in_file)? {
+        check_controls(&value, file)?;
+    }
+    entcp::yaml::documents(text).map_err(in_file)
+}
+
+/// Refuses a document whose strings do not pass `validate::json_controls`.
+fn check_controls(value: &serde_json::Value, file: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(path) = entcp::validate::json_controls(value) {
         anyhow::bail!("{} : caractère de contrôle interdit dans « {path} »", file.display());
     }
-    serde_yaml::from_value(value).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))
+    Ok(())
 }
 
 /// Multi-line text given on the command line, checked as the API checks it.

@@ -244,7 +244,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             let n = entcp::support::jobs::remind(&state.support(), now).await.map_err(fail)?;
             println!("{n} relance(s)");
         }
-        SupportCommand::Policies => print!("{}", serde_yaml::to_string(&state.support.spec)?),
+        SupportCommand::Policies => print!("{}", entcp::yaml::to_string(&state.support.spec)?),
         SupportCommand::Contract { slug } => {
             let tenant = entcp::tenants::get_tenant(store, &slug)
                 .await

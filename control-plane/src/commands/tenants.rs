@@ -50,11 +50,8 @@ fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, EntTenant)>> {
     files.sort();
     let mut docs = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let value = <serde_yaml::Value as serde::Deserialize>::deserialize(doc)
-                .map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
-            let tenant: EntTenant = super::checked(value, &file)?;
+        let text = entcp::yaml::read_file(&file)?;
+        for tenant in super::documents::<EntTenant>(&text, &file)? {
             docs.push((file.display().to_string(), tenant));
         }
     }
@@ -156,7 +153,7 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
             }
         }
         TenantsCommand::Schema => println!("{}", serde_json::to_string_pretty(&tenants::json_schema())?),
-        TenantsCommand::Crd => print!("{}", serde_yaml::to_string(&tenants::crd())?),
+        TenantsCommand::Crd => print!("{}", entcp::yaml::to_string(&tenants::crd())?),
     }
     Ok(ExitCode::SUCCESS)
 }

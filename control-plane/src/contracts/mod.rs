@@ -60,10 +60,6 @@ pub struct NewContract {
     pub source_id: Option<String>,
 }
 
-fn valid_date(d: &str) -> bool {
-    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
-}
-
 async fn check(conn: &mut sqlx::AnyConnection, new: &NewContract) -> Result<(), Problem> {
     let mut checks = Checks::default();
     match get_org_in(conn, &new.processor_org_id).await? {
@@ -91,8 +87,8 @@ async fn check(conn: &mut sqlx::AnyConnection, new: &NewContract) -> Result<(), 
         checks.fail("title", "intitulé du contrat obligatoire");
     }
     for (field, date) in [("starts_on", &new.starts_on), ("ends_on", &new.ends_on)] {
-        if date.as_deref().is_some_and(|d| !valid_date(d)) {
-            checks.fail(field, "date attendue au format AAAA-MM-JJ");
+        if let Some(d) = date {
+            checks.date(field, d);
         }
     }
     if let (Some(s), Some(e)) = (&new.starts_on, &new.ends_on) {

@@ -95,7 +95,7 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
     for id in ids_with_status(store, Status::Active).await? {
         let Some(conv) = get_convention(store, models, &id).await? else { continue };
         let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
-        let end = crate::clock::parse_date("end_date", &conv.end_date)?;
+        let end = crate::validate::parse_date("end_date", &conv.end_date)?;
         let mut tx = store.begin_write().await?;
         let recipients = party_signers(&mut tx, model, &conv).await?;
         if end < today {

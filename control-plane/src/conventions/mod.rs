@@ -358,7 +358,7 @@ pub async fn list_ids(
         cond.push("c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = ?)", &[&org.id]);
     }
     if let Some(date) = filter.expiring_before.as_deref().filter(|s| !s.is_empty()) {
-        crate::clock::parse_date("expiring_before", date)?;
+        crate::validate::parse_date("expiring_before", date)?;
         cond.push("c.end_date <= ?", &[date]);
     }
     if let Some(model) = filter.model.as_deref().filter(|s| !s.is_empty()) {

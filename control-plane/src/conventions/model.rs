@@ -208,7 +208,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
 
 /// Parses and validates one model file; errors name the file and line.
 pub fn parse_model(file: &str, text: &str) -> anyhow::Result<ConventionModel> {
-    let model: ConventionModel = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
+    let model: ConventionModel = crate::yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
     validate(&model).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
     Ok(model)
 }
@@ -279,23 +279,11 @@ fn validate(m: &ConventionModel) -> Result<(), String> {
 /// All models: the shipped ones, then those of `dir` (a later file with the
 /// same id and version replaces an earlier one).
 pub fn load_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<ConventionModel>> {
-    let mut models = Vec::new();
-    for (file, text) in SHIPPED {
-        models.push(parse_model(file, text)?);
-    }
-    if let Some(dir) = dir.filter(|d| d.is_dir()) {
-        let mut files: Vec<_> = std::fs::read_dir(dir)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        files.sort();
-        for path in files {
-            let text = std::fs::read_to_string(&path)?;
-            let model = parse_model(&path.display().to_string(), &text)?;
-            models.retain(|m| !(m.id == model.id && m.version == model.version));
-            models.push(model);
-        }
+    let mut models: Vec<ConventionModel> = Vec::new();
+    for (file, text) in crate::yaml::shipped_then_overlay(SHIPPED, "conventions_dir", dir)? {
+        let model = parse_model(&file, &text)?;
+        models.retain(|m| !(m.id == model.id && m.version == model.version));
+        models.push(model);
     }
     models.sort_by(|a, b| (a.id.as_str(), a.version).cmp(&(b.id.as_str(), b.version)));
     Ok(models)
@@ -316,12 +304,12 @@ mod tests {
             n2: Some("academie".into()),
         });
         assert_eq!(validate(&model), Ok(()));
-        let yaml = serde_yaml::to_string(&model).unwrap();
-        assert_eq!(serde_yaml::from_str::<ConventionModel>(&yaml).unwrap().support, model.support);
+        let yaml = crate::yaml::to_string(&model).unwrap();
+        assert_eq!(crate::yaml::from_str::<ConventionModel>(&yaml).unwrap().support, model.support);
         model.support.as_mut().unwrap().n2 = Some("editeur".into());
         assert!(validate(&model).unwrap_err().contains("editeur"));
         let bad = yaml.replace("policy: renforce", "policy: renforce\n  astreinte: true");
-        assert!(serde_yaml::from_str::<ConventionModel>(&bad).is_err(), "unknown annex fields are refused");
+        assert!(crate::yaml::from_str::<ConventionModel>(&bad).is_err(), "unknown annex fields are refused");
     }
 
     #[test]

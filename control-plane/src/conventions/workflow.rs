@@ -11,6 +11,7 @@ use crate::identity::Actor;
 use crate::registry::queries::{covers, get_org};
 use crate::registry::{Org, OrgKind};
 use crate::store::{new_id, timestamp, Store, Tx};
+use crate::validate::parse_date;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -33,7 +34,7 @@ impl Ctx<'_> {
     }
 }
 
-use crate::clock::{french_date, parse_date, today_in_france};
+use crate::clock::{french_date, today_in_france};
 
 /// One organisation, or several for a `multiple` party.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -258,12 +259,12 @@ async fn build_draft(
     end_date: Option<&str>,
 ) -> Result<Draft, Problem> {
     let mut checks = Checks::default();
-    let start = checks.check("start_date", parse_date("start_date", start_date).map_err(|p| p.detail));
+    let start = checks.date("start_date", start_date);
     let parties = resolve_parties(store, model, parties_input, &mut checks).await?;
     let parameters = check_parameters(model, params_input, start_date, &mut checks);
     check_shares(model, &parameters, &mut checks);
     let end = match (start, end_date) {
-        (_, Some(end)) => checks.check("end_date", parse_date("end_date", end).map_err(|p| p.detail)),
+        (_, Some(end)) => checks.date("end_date", end),
         (Some(start), None) => start.checked_add_months(Months::new(model.duration_months)).and_then(|d| d.pred_opt()),
         (None, None) => None,
     };

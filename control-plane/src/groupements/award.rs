@@ -81,14 +81,14 @@ fn check(
         }
         _ => {}
     }
-    let notified = match input.notified_on.as_deref().map(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")) {
+    let notified = match input.notified_on.as_deref().map(|d| crate::validate::date(d.trim())) {
         Some(Ok(d)) if d > today => {
             checks.fail("notified_on", "la notification ne peut pas être datée dans le futur");
             None
         }
         Some(Ok(d)) => Some(d.to_string()),
-        Some(Err(_)) => {
-            checks.fail("notified_on", "date invalide : attendu AAAA-MM-JJ");
+        Some(Err(message)) => {
+            checks.fail("notified_on", message);
             None
         }
         None => {

@@ -11,7 +11,6 @@ use crate::error::{Checks, Problem};
 use crate::registry::queries::{covers, covers_org};
 use crate::registry::{Org, OrgKind, OrgRef};
 use crate::store::{new_id, opt_text, timestamp, Store, Tx};
-use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -416,10 +415,8 @@ pub async fn apply(
         checks.fail("deliberation_number", "numéro de la délibération obligatoire (50 caractères au plus)");
     }
     checks.line("deliberation_number", &number);
-    match NaiveDate::parse_from_str(input.deliberation_date.trim(), "%Y-%m-%d") {
-        Ok(d) if d > today => checks.fail("deliberation_date", "la délibération ne peut pas être datée dans le futur"),
-        Ok(_) => {}
-        Err(_) => checks.fail("deliberation_date", "date invalide : attendu AAAA-MM-JJ"),
+    if checks.date("deliberation_date", input.deliberation_date.trim()).is_some_and(|d| d > today) {
+        checks.fail("deliberation_date", "la délibération ne peut pas être datée dans le futur");
     }
     let q = check_quantities(&input, &pre, &mut checks);
     checks.finish()?;

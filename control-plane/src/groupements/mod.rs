@@ -343,21 +343,6 @@ pub fn not_found(id: &str) -> Problem {
     Problem::not_found(format!("aucun groupement « {id} »"))
 }
 
-fn parse_date(checks: &mut Checks, field: &str, value: &str) -> Option<NaiveDate> {
-    checks.check(
-        field,
-        NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| "date invalide : attendu AAAA-MM-JJ"),
-    )
-}
-
-fn check_text(checks: &mut Checks, field: &str, value: &str, max: usize) -> String {
-    let text = value.trim().to_string();
-    if text.is_empty() || text.chars().count() > max {
-        checks.fail(field, format!("texte obligatoire, {max} caractères au plus"));
-    }
-    text
-}
-
 /// The checked fields of a groupement (creation or edit).
 struct Checked {
     title: String,
@@ -378,9 +363,9 @@ fn check_fields(
     award_planned: Option<&str>,
 ) -> Result<Checked, Problem> {
     let mut checks = Checks::default();
-    let title = check_text(&mut checks, "title", title, 200);
+    let title = checks.text("title", title, 200);
     checks.line("title", &title);
-    let object = check_text(&mut checks, "object", object, 1000);
+    let object = checks.text("object", object, 1000);
     if terms.lots.is_empty() {
         checks.fail("lots", "au moins un lot");
     }
@@ -414,9 +399,9 @@ fn check_fields(
     if !(1..=120).contains(&terms.duration_months) {
         checks.fail("duration_months", "durée du marché entre 1 et 120 mois");
     }
-    let d = parse_date(&mut checks, "application_deadline", deadline);
-    let c = consultation.and_then(|v| parse_date(&mut checks, "consultation_date", v));
-    let a = award_planned.and_then(|v| parse_date(&mut checks, "award_planned_date", v));
+    let d = checks.date("application_deadline", deadline.trim());
+    let c = consultation.and_then(|v| checks.date("consultation_date", v.trim()));
+    let a = award_planned.and_then(|v| checks.date("award_planned_date", v.trim()));
     if let (Some(d), Some(c)) = (d, c) {
         if c < d {
             checks.fail("consultation_date", "la consultation suit la clôture des adhésions");

@@ -28,7 +28,7 @@ fn file_name(object: &RenderedObject) -> String {
 pub fn files(objects: &[RenderedObject]) -> std::io::Result<Vec<(String, String)>> {
     let mut files = objects
         .iter()
-        .map(|object| Ok((file_name(object), serde_yaml::to_string(&object.manifest).map_err(std::io::Error::other)?)))
+        .map(|object| Ok((file_name(object), crate::yaml::to_string(&object.manifest).map_err(std::io::Error::other)?)))
         .collect::<std::io::Result<Vec<_>>>()?;
     files.sort();
     Ok(files)

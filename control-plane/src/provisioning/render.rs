@@ -363,7 +363,7 @@ fn ingress(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service]) -> Rende
 
 /// The objects as one multi-document YAML stream.
 pub fn to_yaml(objects: &[RenderedObject]) -> String {
-    objects.iter().map(|o| serde_yaml::to_string(&o.manifest).expect("yaml")).collect::<Vec<_>>().join("---\n")
+    objects.iter().map(|o| crate::yaml::to_string(&o.manifest).expect("yaml")).collect::<Vec<_>>().join("---\n")
 }
 
 #[cfg(test)]

@@ -62,26 +62,30 @@ pub fn parse_uai(input: &str) -> Result<String, CodeError> {
     Ok(value)
 }
 
-fn luhn_valid(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let twice = d * 2;
-                if twice > 9 {
-                    twice - 9
-                } else {
-                    twice
-                }
-            } else {
-                d
+/// The Luhn check digit to append to `payload`. Leading zeros do not change it,
+/// so the number can be handled as an integer.
+pub fn luhn_check_digit(mut payload: u64) -> u64 {
+    let mut sum = 0;
+    let mut double = true; // the rightmost payload digit is doubled
+    while payload > 0 {
+        let mut d = payload % 10;
+        if double {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
             }
-        })
-        .sum();
-    sum.is_multiple_of(10)
+        }
+        sum += d;
+        double = !double;
+        payload /= 10;
+    }
+    (10 - sum % 10) % 10
+}
+
+/// Whether `digits` (ASCII digits, 19 at most) end with their Luhn check digit.
+fn luhn_valid(digits: &str) -> bool {
+    let n: u64 = digits.parse().expect("checked digits");
+    luhn_check_digit(n / 10) == n % 10
 }
 
 fn parse_luhn_number(input: &str, kind: &'static str, len: usize, expected: &'static str) -> Result<String, CodeError> {
@@ -174,6 +178,17 @@ mod tests {
         for uai in ["0940176F", "0940198E", "0940204L", "0940209S", "0941033m"] {
             assert_eq!(parse_uai(uai).unwrap(), uai.to_ascii_uppercase());
         }
+    }
+
+    #[test]
+    fn uai_check_letter_known_values() {
+        assert_eq!(uai_check_letter(0), 'A');
+        assert_eq!(uai_check_letter(22), 'Z');
+        assert_eq!(uai_check_letter(23), 'A');
+        // 0940001 = 23 * 40869 + 14 → 'R' (I, O and Q are skipped).
+        assert_eq!(uai_check_letter(940_001), 'R');
+        // Real UAI 0010001W.
+        assert_eq!(uai_check_letter(10_001), 'W');
     }
 
     #[test]

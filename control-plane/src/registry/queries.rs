@@ -250,13 +250,17 @@ pub async fn covers_org(store: &Store, org: &Org, target: &Org) -> Result<bool, 
 
 /// The EPCIs and syndicats mixtes a commune belongs to, with the delegation flag.
 pub async fn groups_of_commune(store: &Store, commune_id: &str) -> Result<Vec<(OrgRef, bool)>, Problem> {
-    let rows = sqlx::query(
-        "SELECT g.id, g.kind, g.code, g.name, om.ent_delegated FROM org_members om \
-         JOIN orgs g ON g.id = om.group_id WHERE om.member_id = $1 ORDER BY g.sort_name, g.id",
-    )
-    .bind(commune_id)
-    .fetch_all(store.pool())
-    .await?;
+    memberships(store, "group_id", "member_id", commune_id).await
+}
+
+/// The organisations at the `wanted` end of the `org_members` rows whose `given` end is `id`
+/// (both `group_id` or `member_id`), sorted by name, with the delegation flag.
+async fn memberships(store: &Store, wanted: &str, given: &str, id: &str) -> Result<Vec<(OrgRef, bool)>, Problem> {
+    let sql = format!(
+        "SELECT o.id, o.kind, o.code, o.name, om.ent_delegated FROM org_members om \
+         JOIN orgs o ON o.id = om.{wanted} WHERE om.{given} = $1 ORDER BY o.sort_name, o.id"
+    );
+    let rows = sqlx::query(&sql).bind(id).fetch_all(store.pool()).await?;
     Ok(rows.iter().map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0)).collect())
 }
 
@@ -387,14 +391,7 @@ pub async fn covering_parents(store: &Store, org: &Org) -> Result<Vec<OrgRef>, P
 
 /// The member communes of an EPCI or syndicat mixte.
 pub async fn members_of_group(store: &Store, group_id: &str) -> Result<Vec<(OrgRef, bool)>, Problem> {
-    let rows = sqlx::query(
-        "SELECT m.id, m.kind, m.code, m.name, om.ent_delegated FROM org_members om \
-         JOIN orgs m ON m.id = om.member_id WHERE om.group_id = $1 ORDER BY m.sort_name, m.id",
-    )
-    .bind(group_id)
-    .fetch_all(store.pool())
-    .await?;
-    Ok(rows.iter().map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0)).collect())
+    memberships(store, "member_id", "group_id", group_id).await
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use crate::error::{Checks, Problem};
 use crate::identity::Actor;
 use crate::registry::Org;
 use crate::rgpd::RgpdState;
+use crate::store::sql::AnyQuery;
 use crate::store::{new_id, opt_text, timestamp};
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
@@ -248,7 +249,7 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     let reference = format!("VIOL-{}-{}", now.format("%Y"), id[id.len() - 6..].to_ascii_uppercase());
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
-    sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, \
          people_approx, records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, \
          people_notified_at, version, created_by, created_at, updated_at) \
@@ -256,24 +257,8 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     )
     .bind(&id)
     .bind(&reference)
-    .bind(&org.id)
-    .bind(&input.title)
-    .bind(&input.facts)
-    .bind(&input.occurred_at)
-    .bind(&input.aware_at)
-    .bind(serde_json::to_string(&input.data_categories).expect("strings serialise"))
-    .bind(input.people_approx)
-    .bind(input.records_approx)
-    .bind(&input.consequences)
-    .bind(&input.measures)
-    .bind(input.cnil_decision.as_str())
-    .bind(&input.cnil_notified_at)
-    .bind(&input.cnil_reason)
-    .bind(&input.people_notified_at)
-    .bind(&actor.name)
-    .bind(&at)
-    .execute(&mut *tx)
-    .await?;
+    .bind(&org.id);
+    bind_input(insert, &input).bind(&actor.name).bind(&at).execute(&mut *tx).await?;
     let breach = Breach {
         id,
         reference,
@@ -291,6 +276,24 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     get(state, org, &breach.id).await
 }
 
+/// Binds the thirteen columns an input sets, from `title` to `people_notified_at`.
+fn bind_input<'q>(query: AnyQuery<'q>, input: &'q BreachInput) -> AnyQuery<'q> {
+    query
+        .bind(&input.title)
+        .bind(&input.facts)
+        .bind(&input.occurred_at)
+        .bind(&input.aware_at)
+        .bind(serde_json::to_string(&input.data_categories).expect("strings serialise"))
+        .bind(input.people_approx)
+        .bind(input.records_approx)
+        .bind(&input.consequences)
+        .bind(&input.measures)
+        .bind(input.cnil_decision.as_str())
+        .bind(&input.cnil_notified_at)
+        .bind(&input.cnil_reason)
+        .bind(&input.people_notified_at)
+}
+
 pub async fn update(
     state: &RgpdState,
     actor: &Actor,
@@ -303,30 +306,14 @@ pub async fn update(
     let current = get(state, org, id).await?;
     validate(&input, now)?;
     let mut tx = state.store.begin_write().await?;
-    let done = sqlx::query(
+    let update = sqlx::query(
         "UPDATE rgpd_breaches SET title = $1, facts = $2, occurred_at = $3, aware_at = $4, data_categories = $5, \
          people_approx = $6, records_approx = $7, consequences = $8, measures = $9, cnil_decision = $10, \
          cnil_notified_at = $11, cnil_reason = $12, people_notified_at = $13, version = version + 1, updated_at = $14 \
          WHERE id = $15 AND version = $16",
-    )
-    .bind(&input.title)
-    .bind(&input.facts)
-    .bind(&input.occurred_at)
-    .bind(&input.aware_at)
-    .bind(serde_json::to_string(&input.data_categories).expect("strings serialise"))
-    .bind(input.people_approx)
-    .bind(input.records_approx)
-    .bind(&input.consequences)
-    .bind(&input.measures)
-    .bind(input.cnil_decision.as_str())
-    .bind(&input.cnil_notified_at)
-    .bind(&input.cnil_reason)
-    .bind(&input.people_notified_at)
-    .bind(timestamp(now))
-    .bind(&current.id)
-    .bind(expected)
-    .execute(&mut *tx)
-    .await?;
+    );
+    let done =
+        bind_input(update, &input).bind(timestamp(now)).bind(&current.id).bind(expected).execute(&mut *tx).await?;
     if done.rows_affected() == 0 {
         return Err(crate::error::precondition_failed(current.version));
     }

@@ -3,11 +3,11 @@
 //! status and answer date.
 
 use crate::audit::{self, Change};
-use crate::clock::parse_date;
 use crate::error::{Checks, Problem};
 use crate::identity::Actor;
 use crate::registry::Org;
 use crate::rgpd::RgpdState;
+use crate::store::sql::AnyQuery;
 use crate::store::{new_id, opt_text, timestamp};
 use chrono::{Months, NaiveDate};
 use schemars::JsonSchema;
@@ -147,16 +147,14 @@ fn validate(input: &RequestInput, today: NaiveDate) -> Result<NaiveDate, Problem
     if input.requester.trim().is_empty() {
         checks.fail("requester", "champ obligatoire (initiales ou numéro de dossier)");
     }
-    let received = checks.check("received_on", parse_date("received_on", &input.received_on).map_err(|p| p.detail));
+    let received = checks.date("received_on", &input.received_on);
     if received.is_some_and(|r| r > today) {
         checks.fail("received_on", "la date de réception est dans le futur");
     }
     match (&input.answered_on, input.status.closed()) {
         (None, true) => checks.fail("answered_on", "la date de réponse est requise pour une demande close"),
         (Some(a), _) => {
-            if let (Some(a), Some(r)) =
-                (checks.check("answered_on", parse_date("answered_on", a).map_err(|p| p.detail)), received)
-            {
+            if let (Some(a), Some(r)) = (checks.date("answered_on", a), received) {
                 if a < r {
                     checks.fail("answered_on", "la réponse précède la réception");
                 }
@@ -252,27 +250,29 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestI
     let reference = format!("DEM-{}-{}", now.format("%Y"), id[id.len() - 6..].to_ascii_uppercase());
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
-    sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, \
          notes, version, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $12)",
     )
     .bind(&id)
     .bind(&reference)
-    .bind(&org.id)
-    .bind(input.kind.as_str())
-    .bind(&input.requester)
-    .bind(&input.received_on)
-    .bind(due_on(received, input.extended).format("%Y-%m-%d").to_string())
-    .bind(input.status.as_str())
-    .bind(&input.answered_on)
-    .bind(&input.notes)
-    .bind(&actor.name)
-    .bind(&at)
-    .execute(&mut *tx)
-    .await?;
+    .bind(&org.id);
+    bind_input(insert, &input, received).bind(&actor.name).bind(&at).execute(&mut *tx).await?;
     audit_change(&mut tx, state, actor, "rgpd.request.create", &id, org, &input).await?;
     tx.commit().await?;
     get(state, org, &id).await
+}
+
+/// Binds the seven columns an input sets, from `kind` to `notes` (`due_on` from `received`).
+fn bind_input<'q>(query: AnyQuery<'q>, input: &'q RequestInput, received: NaiveDate) -> AnyQuery<'q> {
+    query
+        .bind(input.kind.as_str())
+        .bind(&input.requester)
+        .bind(&input.received_on)
+        .bind(due_on(received, input.extended).format("%Y-%m-%d").to_string())
+        .bind(input.status.as_str())
+        .bind(&input.answered_on)
+        .bind(&input.notes)
 }
 
 pub async fn update(
@@ -286,22 +286,16 @@ pub async fn update(
     let current = get(state, org, id).await?;
     let received = validate(&input, today(state))?;
     let mut tx = state.store.begin_write().await?;
-    let done = sqlx::query(
+    let update = sqlx::query(
         "UPDATE rgpd_requests SET kind = $1, requester = $2, received_on = $3, due_on = $4, status = $5, answered_on = $6, \
          notes = $7, version = version + 1, updated_at = $8 WHERE id = $9 AND version = $10",
-    )
-    .bind(input.kind.as_str())
-    .bind(&input.requester)
-    .bind(&input.received_on)
-    .bind(due_on(received, input.extended).format("%Y-%m-%d").to_string())
-    .bind(input.status.as_str())
-    .bind(&input.answered_on)
-    .bind(&input.notes)
-    .bind(timestamp(state.clock.now()))
-    .bind(&current.id)
-    .bind(expected)
-    .execute(&mut *tx)
-    .await?;
+    );
+    let done = bind_input(update, &input, received)
+        .bind(timestamp(state.clock.now()))
+        .bind(&current.id)
+        .bind(expected)
+        .execute(&mut *tx)
+        .await?;
     if done.rows_affected() == 0 {
         return Err(crate::error::precondition_failed(current.version));
     }

@@ -18,7 +18,8 @@ pub enum SqlValue {
     Int(i64),
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+/// A query over the `Any` driver, ready for more `bind`s.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 impl Condition {
     /// Adds `template` (ANDed), where each `?` stands for the next value.

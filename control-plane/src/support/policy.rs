@@ -199,27 +199,17 @@ fn calendar(name: &str, spec: &CalendarSpec, errors: &mut Vec<String>) -> Calend
 impl Policies {
     /// The shipped file merged with the files of `dir` (sorted by name), validated.
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Policies> {
-        let mut merged: PolicyFile =
-            serde_yaml::from_str(SHIPPED).map_err(|e| anyhow::anyhow!("support/policies.yaml (livré) : {e}"))?;
-        if let Some(dir) = dir {
-            let mut files: Vec<_> = std::fs::read_dir(dir)
-                .map_err(|e| anyhow::anyhow!("{} : {e}", dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect();
-            files.sort();
-            for path in files {
-                let text = std::fs::read_to_string(&path)?;
-                let file: PolicyFile =
-                    serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{} : {e}", path.display()))?;
-                merged.calendars.extend(file.calendars);
-                merged.policies.extend(file.policies);
-                if file.priority_matrix.is_some() {
-                    merged.priority_matrix = file.priority_matrix;
-                }
-                if file.auto_close_days.is_some() {
-                    merged.auto_close_days = file.auto_close_days;
-                }
+        let shipped = [("support/policies.yaml (livré)", SHIPPED)];
+        let mut merged = PolicyFile::default();
+        for (name, text) in crate::yaml::shipped_then_overlay(&shipped, "support_dir", dir)? {
+            let file: PolicyFile = crate::yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{name} : {e}"))?;
+            merged.calendars.extend(file.calendars);
+            merged.policies.extend(file.policies);
+            if file.priority_matrix.is_some() {
+                merged.priority_matrix = file.priority_matrix;
+            }
+            if file.auto_close_days.is_some() {
+                merged.auto_close_days = file.auto_close_days;
             }
         }
         Policies::validate(merged)
@@ -373,8 +363,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_missing_targets_are_reported() {
-        assert!(serde_yaml::from_str::<PolicyFile>("policies: {}\nsurprise: 1\n").is_err());
-        let mut spec: PolicyFile = serde_yaml::from_str(SHIPPED).unwrap();
+        assert!(crate::yaml::from_str::<PolicyFile>("policies: {}\nsurprise: 1\n").is_err());
+        let mut spec: PolicyFile = crate::yaml::from_str(SHIPPED).unwrap();
         let std = spec.policies.get_mut("standard").unwrap();
         std.levels.get_mut(&Level::N2).unwrap().targets.remove(&Priority::P1);
         std.levels.get_mut(&Level::N3).unwrap().calendar = "lune".into();

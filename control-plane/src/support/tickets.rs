@@ -683,12 +683,6 @@ pub struct NewTicket {
     pub priority: Option<String>,
 }
 
-fn check_text(checks: &mut Checks, field: &str, value: &str, max: usize) {
-    if value.trim().is_empty() || value.chars().count() > max {
-        checks.fail(field, format!("texte obligatoire, {max} caractères au plus"));
-    }
-}
-
 fn check_grade(checks: &mut Checks, field: &str, value: &str) {
     if !GRADES.contains(&value) {
         checks.fail(field, format!("« {value} » inconnu : haute, moyenne ou basse"));
@@ -761,9 +755,9 @@ async fn tenant_visible(store: &Store, actor: &Actor, tenant: &crate::tenants::T
 pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let store = ctx.store();
     let mut checks = Checks::default();
-    check_text(&mut checks, "subject", &new.subject, 200);
+    checks.text("subject", &new.subject, 200);
     checks.line("subject", &new.subject);
-    check_text(&mut checks, "description", &new.description, 20_000);
+    checks.text("description", &new.description, 20_000);
     check_category(&mut checks, ctx.state, &new.category, new.service.as_deref());
     check_grade(&mut checks, "impact", &new.impact);
     check_grade(&mut checks, "urgency", &new.urgency);
@@ -899,7 +893,7 @@ pub struct NewComment {
 
 pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, Problem> {
     let mut checks = Checks::default();
-    check_text(&mut checks, "body", &c.body, 20_000);
+    checks.text("body", &c.body, 20_000);
     let public = match c.visibility.as_deref().unwrap_or("public") {
         "public" => true,
         "internal" => false,
@@ -1082,7 +1076,7 @@ pub struct ReturnInput {
 
 pub async fn escalate(ctx: &Ctx<'_>, id: &str, expected: i64, input: EscalateInput) -> Result<Ticket, Problem> {
     let mut checks = Checks::default();
-    check_text(&mut checks, "reason", &input.reason, 5_000);
+    checks.text("reason", &input.reason, 5_000);
     checks.finish()?;
     let (t, _) = find(ctx.store(), ctx.actor, id).await?;
     let level = acting_level(ctx, &t).await?;
@@ -1101,7 +1095,7 @@ pub async fn escalate(ctx: &Ctx<'_>, id: &str, expected: i64, input: EscalateInp
 
 pub async fn return_down(ctx: &Ctx<'_>, id: &str, expected: i64, input: ReturnInput) -> Result<Ticket, Problem> {
     let mut checks = Checks::default();
-    check_text(&mut checks, "answer", &input.answer, 20_000);
+    checks.text("answer", &input.answer, 20_000);
     checks.finish()?;
     let (t, _) = find(ctx.store(), ctx.actor, id).await?;
     let level = acting_level(ctx, &t).await?;

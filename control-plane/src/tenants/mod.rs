@@ -14,6 +14,7 @@ use crate::error::{Checks, Problem};
 use crate::identity::Actor;
 use crate::registry::queries::{covers, get_org};
 use crate::registry::{Degree, Org, OrgKind, OrgRef};
+use crate::store::sql::AnyQuery;
 use crate::store::{new_id, timestamp, Store, Tx};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -221,6 +222,17 @@ struct Checked {
     spec_hash: String,
 }
 
+/// Binds the six columns a spec sets: hostname, bouquet, options, accounts, identity source, hash.
+fn bind_spec<'q>(query: AnyQuery<'q>, spec: &'q TenantSpec, checked: &'q Checked) -> AnyQuery<'q> {
+    query
+        .bind(&spec.hostname)
+        .bind(&spec.bouquet)
+        .bind(serde_json::to_string(&spec.options).expect("options"))
+        .bind(checked.accounts)
+        .bind(identity_str(spec.identity_source))
+        .bind(&checked.spec_hash)
+}
+
 /// Resolves an optional processor reference that must be of `kind`.
 async fn processor_org(
     store: &Store,
@@ -402,33 +414,28 @@ pub async fn apply(
     let (applied, id) = match &existing {
         None => {
             let id = new_id();
-            sqlx::query(
+            let insert = sqlx::query(
                 "INSERT INTO tenants (id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
                  spec_hash, version, created_at, updated_at, secret_seed, vendor_org_id, host_org_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, 1, $10, $11, $12, $13, $14)",
             )
             .bind(&id)
             .bind(slug)
-            .bind(&checked.org.id)
-            .bind(&doc.spec.hostname)
-            .bind(&doc.spec.bouquet)
-            .bind(serde_json::to_string(&doc.spec.options).expect("options"))
-            .bind(checked.accounts)
-            .bind(identity_str(doc.spec.identity_source))
-            .bind(&checked.spec_hash)
-            .bind(timestamp(now))
-            .bind(timestamp(now))
-            .bind(new_secret_seed())
-            .bind(checked.vendor.as_ref().map(|o| o.id.clone()))
-            .bind(checked.host.as_ref().map(|o| o.id.clone()))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_unique_violation() => {
-                    Problem::conflict(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname))
-                }
-                _ => e.into(),
-            })?;
+            .bind(&checked.org.id);
+            bind_spec(insert, &doc.spec, &checked)
+                .bind(timestamp(now))
+                .bind(timestamp(now))
+                .bind(new_secret_seed())
+                .bind(checked.vendor.as_ref().map(|o| o.id.clone()))
+                .bind(checked.host.as_ref().map(|o| o.id.clone()))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_unique_violation() => {
+                        Problem::conflict(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname))
+                    }
+                    _ => e.into(),
+                })?;
             event(&mut tx, &id, &actor.name, "created", "tenant demandé", now).await?;
             (Applied::Created, id)
         }
@@ -449,24 +456,19 @@ pub async fn apply(
                 ));
             }
             let version = expected_version.unwrap_or(current.version);
-            let done = sqlx::query(
+            let update = sqlx::query(
                 "UPDATE tenants SET hostname = $1, base_bouquet = $2, options = $3, accounts = $4, identity_source = $5, \
                  spec_hash = $6, version = version + 1, updated_at = $7, vendor_org_id = COALESCE($10, vendor_org_id), \
                  host_org_id = COALESCE($11, host_org_id) WHERE id = $8 AND version = $9",
-            )
-            .bind(&doc.spec.hostname)
-            .bind(&doc.spec.bouquet)
-            .bind(serde_json::to_string(&doc.spec.options).expect("options"))
-            .bind(checked.accounts)
-            .bind(identity_str(doc.spec.identity_source))
-            .bind(&checked.spec_hash)
-            .bind(timestamp(now))
-            .bind(&current.id)
-            .bind(version)
-            .bind(checked.vendor.as_ref().map(|o| o.id.clone()))
-            .bind(checked.host.as_ref().map(|o| o.id.clone()))
-            .execute(&mut *tx)
-            .await?;
+            );
+            let done = bind_spec(update, &doc.spec, &checked)
+                .bind(timestamp(now))
+                .bind(&current.id)
+                .bind(version)
+                .bind(checked.vendor.as_ref().map(|o| o.id.clone()))
+                .bind(checked.host.as_ref().map(|o| o.id.clone()))
+                .execute(&mut *tx)
+                .await?;
             if done.rows_affected() == 0 {
                 return Err(crate::error::precondition_failed(current.version));
             }

@@ -182,7 +182,7 @@ async fn reading_a_register_writes_nothing_and_an_identical_snapshot_is_stored_o
 async fn fresnes_tenant(store: &entcp::store::Store) {
     let state = crate::common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     let doc: entcp::tenants::EntTenant =
-        serde_yaml::from_str(include_str!("../../../tenants/examples/fresnes.yaml")).unwrap();
+        entcp::yaml::from_str(include_str!("../../../tenants/examples/fresnes.yaml")).unwrap();
     entcp::tenants::apply(&state.tenants(), &common::admin(), &doc, None).await.unwrap();
 }
 

@@ -47,7 +47,7 @@ async fn tenants_carry_vendor_and_host_and_contracts_form_chains(db: crate::comm
     let config = entcp::config::Config { data_dir: data_dir.path().into(), ..entcp::config::Config::default() };
     let state = crate::common::app::app_state(store.clone(), config, Arc::new(entcp::clock::FixedClock::new(t0())));
     let mut doc: entcp::tenants::EntTenant =
-        serde_yaml::from_str(include_str!("../../../tenants/examples/fresnes.yaml")).unwrap();
+        entcp::yaml::from_str(include_str!("../../../tenants/examples/fresnes.yaml")).unwrap();
     doc.spec.vendor = Some("editeur:900000019".into());
     let (_, tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
     assert_eq!(tenant.vendor.as_ref().map(|v| v.id.as_str()), Some(vendor.id.as_str()), "{}", db.name);

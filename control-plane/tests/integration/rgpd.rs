@@ -212,7 +212,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
 
     // The DAN adds the visio option to the Vitry tenant.
     let mut doc: Value =
-        serde_yaml::from_str(include_str!("../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
+        entcp::yaml::from_str(include_str!("../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
     doc["spec"]["options"] = json!(["visio"]);
     let tenant_url = "/api/v1/tenants/vitry-henri-wallon-a".to_string();
     let (_, tenant) = call(d.dan.get(&tenant_url)).await;
@@ -418,7 +418,7 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     assert!(mails().await.is_empty());
 
     let mut doc: entcp::tenants::EntTenant =
-        serde_yaml::from_str(include_str!("../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
+        entcp::yaml::from_str(include_str!("../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
     doc.spec.options = vec!["visio".into()];
     let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
     entcp::tenants::apply(&state(20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
