@@ -3,7 +3,7 @@
 
 use super::{fold, Degree, EtabType, Org, OrgKind, OrgRef, Sector};
 use crate::error::Problem;
-use crate::store::{opt_text, Store};
+use crate::store::{json, opt_text, Backend, Store};
 use base64::Engine;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -240,7 +240,12 @@ fn nonempty(v: &Option<String>) -> Option<&str> {
 }
 
 fn encode_cursor(org: &Org) -> String {
-    let raw = serde_json::json!([fold(&org.name), org.id]).to_string();
+    cursor_after(&org.name, &org.id)
+}
+
+/// The cursor of the page that follows the organisation `name`, `id`.
+fn cursor_after(name: &str, id: &str) -> String {
+    let raw = serde_json::json!([fold(name), id]).to_string();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
@@ -265,22 +270,104 @@ async fn page_where(
     limit: Option<u32>,
 ) -> Result<Page<Org>, Problem> {
     let size = page_size(limit)?;
-    if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
-        let (name, id) = decode_cursor(cursor)?;
-        cond.push("(sort_name > ? OR (sort_name = ? AND id > ?))", &[&name, &name, &id]);
-    }
+    after_cursor(&mut cond, cursor)?;
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id LIMIT {}", cond.sql(), size + 1);
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     Ok(Page::from_overfetch(rows.iter().map(org_from_row).collect(), size, encode_cursor))
 }
 
-/// One page of organisations matching `filter`, restricted to `scope` when given.
-pub async fn list_orgs(store: &Store, filter: &OrgFilter, scope: Option<Condition>) -> Result<Page<Org>, Problem> {
+/// Restricts `cond` to the organisations after `cursor` in page order.
+fn after_cursor(cond: &mut Condition, cursor: Option<&str>) -> Result<(), Problem> {
+    if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
+        let (name, id) = decode_cursor(cursor)?;
+        cond.push("(sort_name > ? OR (sort_name = ? AND id > ?))", &[&name, &name, &id]);
+    }
+    Ok(())
+}
+
+/// An `orgs` row as the JSON object `Org` serialises to (same keys, order, types
+/// and absent fields), written by the database.
+fn org_json_sql(backend: Backend) -> String {
+    let etab_types: Vec<String> = EtabType::ALL.iter().map(|t| format!("'{}'", t.as_str())).collect();
+    let fields = [
+        ("id", "id".to_string()),
+        ("kind", "kind".into()),
+        ("code", "code".into()),
+        ("name", "name".into()),
+        ("siren", "siren".into()),
+        ("siret", "siret".into()),
+        ("etab_type", format!("CASE WHEN etab_type IN ({}) THEN etab_type END", etab_types.join(", "))),
+        ("nature_code", "nature_code".into()),
+        ("nature_label", "nature_label".into()),
+        ("sector", "CASE WHEN sector = 'prive' THEN 'prive' WHEN sector IS NOT NULL THEN 'public' END".into()),
+        ("degree", "CASE WHEN degree = '1D' THEN '1D' WHEN degree IS NOT NULL THEN '2D' END".into()),
+        ("commune_code", "commune_code".into()),
+        ("departement_code", "departement_code".into()),
+        ("academie_code", "academie_code".into()),
+        ("region_code", "region_code".into()),
+        ("pupils", "pupils".into()),
+        ("open", json::boolean(backend, "is_open <> 0")),
+        ("email", "email".into()),
+        ("country", "COALESCE(country, 'FR')".into()),
+        ("version", "version".into()),
+        ("created_at", "created_at".into()),
+        ("updated_at", "updated_at".into()),
+    ];
+    json::object_without_nulls(backend, &fields)
+}
+
+/// [`page_where`] as the JSON text of its [`Page`], built by the database in one
+/// query: the page's objects aggregated in page order, with the name and id of
+/// its last row and whether one more row exists (for `next_cursor`).
+async fn page_json_where(
+    store: &Store,
+    mut cond: Condition,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<String, Problem> {
+    let size = page_size(limit)?;
+    after_cursor(&mut cond, cursor)?;
+    let backend = store.backend();
+    let sql = format!(
+        "SELECT {items} AS items, COUNT(*) AS fetched, \
+         MAX(CASE WHEN rn = {size} THEN name END) AS last_name, MAX(CASE WHEN rn = {size} THEN id END) AS last_id \
+         FROM (SELECT o, name, id, row_number() OVER (ORDER BY sort_name, id) AS rn FROM \
+         (SELECT {object} AS o, name, id, sort_name FROM orgs WHERE {cond} ORDER BY sort_name, id LIMIT {fetch}) AS picked) AS page",
+        items = json::array_agg(backend, "o", "rn", &format!("rn <= {size}")),
+        object = org_json_sql(backend),
+        cond = cond.sql(),
+        fetch = size + 1,
+    );
+    let row = cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?;
+    let items: String = row.try_get("items")?;
+    let fetched: i64 = row.try_get("fetched")?;
+    let mut page = format!("{{\"items\":{items}");
+    if fetched > i64::from(size) {
+        let (name, id): (String, String) = (row.try_get("last_name")?, row.try_get("last_id")?);
+        page.push_str(&format!(",\"next_cursor\":\"{}\"", cursor_after(&name, &id)));
+    }
+    page.push('}');
+    Ok(page)
+}
+
+/// The organisations matching `filter`, restricted to `scope` when given.
+fn list_condition(filter: &OrgFilter, scope: Option<Condition>) -> Result<Condition, Problem> {
     let mut cond = filter.condition()?;
     if let Some(scope) = scope {
         cond.and(scope);
     }
+    Ok(cond)
+}
+
+/// One page of organisations matching `filter`, restricted to `scope` when given.
+pub async fn list_orgs(store: &Store, filter: &OrgFilter, scope: Option<Condition>) -> Result<Page<Org>, Problem> {
+    let cond = list_condition(filter, scope)?;
     page_where(store, cond, filter.cursor.as_deref(), filter.limit).await
+}
+
+/// [`list_orgs`] as the JSON text of the page, written by the database.
+pub async fn list_orgs_json(store: &Store, filter: &OrgFilter, scope: Option<Condition>) -> Result<String, Problem> {
+    page_json_where(store, list_condition(filter, scope)?, filter.cursor.as_deref(), filter.limit).await
 }
 
 pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {

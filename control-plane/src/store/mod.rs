@@ -3,6 +3,7 @@
 //! Queries go through sqlx's `Any` driver with portable SQL (`$1` placeholders,
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
+pub mod json;
 mod migrate_lock;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -78,6 +79,10 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections.unwrap_or(default_size))
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection it hands out (a round trip per query on top of
+            // the one on release); only one idle long enough to have been cut is checked.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta.idle_for)))
             // A connection still inside a transaction once released (its rollback failed,
             // e.g. after SQLITE_FULL or a broken socket) is closed instead of poisoning the
             // pool with « begin_with at non-zero transaction depth ».
@@ -185,6 +190,19 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await
     }
+}
+
+/// How long a pooled connection may stay idle and still be handed out unchecked.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+
+/// Whether an idle connection may be handed out: pinged when idle longer than
+/// [`IDLE_BEFORE_PING`] (a restarted server or a cut socket then shows here).
+async fn ping_if_idle(conn: &mut sqlx::AnyConnection, idle_for: Duration) -> sqlx::Result<bool> {
+    use sqlx::Connection;
+    if idle_for > IDLE_BEFORE_PING {
+        conn.ping().await?;
+    }
+    Ok(true)
 }
 
 /// False when a released connection is still inside a transaction. SQLite rolls a

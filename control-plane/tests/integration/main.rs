@@ -16,6 +16,7 @@ mod observability;
 mod openapi_conformance;
 mod platform;
 mod processors;
+mod read_path;
 mod registry_store;
 mod rgpd;
 mod scheduler;
