@@ -382,8 +382,13 @@ pub async fn get_org_in(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Opti
 }
 
 pub async fn get_by_code(store: &Store, kind: OrgKind, code: &str) -> Result<Option<Org>, Problem> {
+    get_by_code_in(&mut *store.conn().await?, kind, code).await
+}
+
+/// [`get_by_code`] through `conn`.
+pub async fn get_by_code_in(conn: &mut sqlx::AnyConnection, kind: OrgKind, code: &str) -> Result<Option<Org>, Problem> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE kind = $1 AND code = $2");
-    let row = sqlx::query(&sql).bind(kind.as_str()).bind(code).fetch_optional(store.pool()).await?;
+    let row = sqlx::query(&sql).bind(kind.as_str()).bind(code).fetch_optional(conn).await?;
     Ok(row.as_ref().map(org_from_row))
 }
 
@@ -391,17 +396,22 @@ pub async fn get_by_code(store: &Store, kind: OrgKind, code: &str) -> Result<Opt
 /// organisation has it (a UAI, an INSEE code); an ambiguous code answers 409
 /// with the qualified codes to use instead.
 pub async fn resolve_org(store: &Store, key: &str) -> Result<Org, Problem> {
+    resolve_org_in(&mut *store.conn().await?, key).await
+}
+
+/// [`resolve_org`] through `conn`.
+pub async fn resolve_org_in(conn: &mut sqlx::AnyConnection, key: &str) -> Result<Org, Problem> {
     let key = key.trim();
     let not_found = || Problem::not_found(format!("aucune organisation « {key} »"));
     if uuid::Uuid::parse_str(key).is_ok() {
-        return get_org(store, key).await?.ok_or_else(not_found);
+        return get_org_in(conn, key).await?.ok_or_else(not_found);
     }
     if let Some((kind, code)) = key.split_once(':') {
         let kind = OrgKind::parse(kind).ok_or_else(not_found)?;
-        return get_by_code(store, kind, &code.to_ascii_uppercase()).await?.ok_or_else(not_found);
+        return get_by_code_in(conn, kind, &code.to_ascii_uppercase()).await?.ok_or_else(not_found);
     }
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE code = $1 ORDER BY kind LIMIT 20");
-    let rows = sqlx::query(&sql).bind(key.to_ascii_uppercase()).fetch_all(store.pool()).await?;
+    let rows = sqlx::query(&sql).bind(key.to_ascii_uppercase()).fetch_all(conn).await?;
     let mut orgs: Vec<Org> = rows.iter().map(org_from_row).collect();
     match orgs.len() {
         0 => Err(not_found()),
@@ -473,12 +483,20 @@ pub async fn covers_org(store: &Store, org: &Org, target: &Org) -> Result<bool, 
 
 /// The EPCIs and syndicats mixtes a commune belongs to, with the delegation flag.
 pub async fn groups_of_commune(store: &Store, commune_id: &str) -> Result<Vec<(OrgRef, bool)>, Problem> {
+    groups_of_commune_in(&mut *store.conn().await?, commune_id).await
+}
+
+/// [`groups_of_commune`] through `conn`.
+async fn groups_of_commune_in(
+    conn: &mut sqlx::AnyConnection,
+    commune_id: &str,
+) -> Result<Vec<(OrgRef, bool)>, Problem> {
     let rows = sqlx::query(
         "SELECT g.id, g.kind, g.code, g.name, om.ent_delegated FROM org_members om \
          JOIN orgs g ON g.id = om.group_id WHERE om.member_id = $1 ORDER BY g.sort_name, g.id",
     )
     .bind(commune_id)
-    .fetch_all(store.pool())
+    .fetch_all(conn)
     .await?;
     Ok(rows.iter().map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0)).collect())
 }
@@ -504,6 +522,11 @@ pub struct Relatives {
 
 impl Relatives {
     pub async fn of(store: &Store, org: &Org) -> Result<Relatives, Problem> {
+        Self::of_in(&mut *store.conn().await?, org).await
+    }
+
+    /// [`Relatives::of`] through `conn`.
+    pub async fn of_in(conn: &mut sqlx::AnyConnection, org: &Org) -> Result<Relatives, Problem> {
         let wanted = Self::codes(org);
         let by_code = if wanted.is_empty() {
             Vec::new()
@@ -519,7 +542,7 @@ impl Relatives {
                     .collect(),
             );
             let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {}", cond.sql());
-            cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(org_from_row).collect()
+            cond.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?.iter().map(org_from_row).collect()
         };
         let commune_id = match org.kind {
             OrgKind::Commune => Some(org.id.as_str()),
@@ -529,7 +552,7 @@ impl Relatives {
             _ => None,
         };
         let groups = match commune_id {
-            Some(id) => groups_of_commune(store, id).await?,
+            Some(id) => groups_of_commune_in(conn, id).await?,
             None => Vec::new(),
         };
         Ok(Relatives { by_code, groups })
