@@ -321,23 +321,11 @@ fn org_json_sql(backend: Backend) -> String {
 /// its last row and whether one more row exists (for `next_cursor`).
 async fn page_json_where(
     store: &Store,
-    mut cond: Condition,
+    cond: Condition,
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> Result<String, Problem> {
-    let size = page_size(limit)?;
-    after_cursor(&mut cond, cursor)?;
-    let backend = store.backend();
-    let sql = format!(
-        "SELECT {items} AS items, COUNT(*) AS fetched, \
-         MAX(CASE WHEN rn = {size} THEN name END) AS last_name, MAX(CASE WHEN rn = {size} THEN id END) AS last_id \
-         FROM (SELECT o, name, id, row_number() OVER (ORDER BY sort_name, id) AS rn FROM \
-         (SELECT {object} AS o, name, id, sort_name FROM orgs WHERE {cond} ORDER BY sort_name, id LIMIT {fetch}) AS picked) AS page",
-        items = json::array_agg(backend, "o", "rn", &format!("rn <= {size}")),
-        object = org_json_sql(backend),
-        cond = cond.sql(),
-        fetch = size + 1,
-    );
+    let (sql, cond, size) = page_json_query(store.backend(), cond, cursor, limit)?;
     let row = cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?;
     let items: String = row.try_get("items")?;
     let fetched: i64 = row.try_get("fetched")?;
@@ -348,6 +336,28 @@ async fn page_json_where(
     }
     page.push('}');
     Ok(page)
+}
+
+/// The query of [`page_json_where`], its condition with the cursor's, and the page size.
+fn page_json_query(
+    backend: Backend,
+    mut cond: Condition,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<(String, Condition, u32), Problem> {
+    let size = page_size(limit)?;
+    after_cursor(&mut cond, cursor)?;
+    let sql = format!(
+        "SELECT {items} AS items, COUNT(*) AS fetched, \
+         MAX(CASE WHEN rn = {size} THEN name END) AS last_name, MAX(CASE WHEN rn = {size} THEN id END) AS last_id \
+         FROM (SELECT o, name, id, row_number() OVER (ORDER BY sort_name, id) AS rn FROM \
+         (SELECT {object} AS o, name, id, sort_name FROM orgs WHERE {cond} ORDER BY sort_name, id LIMIT {fetch}) AS picked) AS page",
+        items = json::array_agg(backend, "o", "rn", &format!("rn <= {size}")),
+        object = org_json_sql(backend),
+        cond = cond.sql(),
+        fetch = size + 1,
+    );
+    Ok((sql, cond, size))
 }
 
 /// The organisations matching `filter`, restricted to `scope` when given.
@@ -368,6 +378,19 @@ pub async fn list_orgs(store: &Store, filter: &OrgFilter, scope: Option<Conditio
 /// [`list_orgs`] as the JSON text of the page, written by the database.
 pub async fn list_orgs_json(store: &Store, filter: &OrgFilter, scope: Option<Condition>) -> Result<String, Problem> {
     page_json_where(store, list_condition(filter, scope)?, filter.cursor.as_deref(), filter.limit).await
+}
+
+/// The database's plan of the [`list_orgs_json`] query, one line per step (for the bench).
+pub async fn explain_list_orgs_json(
+    store: &Store,
+    filter: &OrgFilter,
+    scope: Option<Condition>,
+) -> Result<Vec<String>, Problem> {
+    let cond = list_condition(filter, scope)?;
+    let (sql, cond, _) = page_json_query(store.backend(), cond, filter.cursor.as_deref(), filter.limit)?;
+    let sql = store.explain_statement(&sql);
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
+    Ok(rows.iter().map(|row| store.plan_step(row)).collect::<sqlx::Result<_>>()?)
 }
 
 pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {

@@ -182,6 +182,23 @@ impl Store {
         tx.commit().await
     }
 
+    /// `sql` prefixed to return its plan: SQLite's `EXPLAIN QUERY PLAN`, PostgreSQL's `EXPLAIN`.
+    pub fn explain_statement(&self, sql: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
+            Backend::Postgres => format!("EXPLAIN {sql}"),
+        }
+    }
+
+    /// One step of a plan read with [`Store::explain_statement`].
+    pub fn plan_step(&self, row: &AnyRow) -> sqlx::Result<String> {
+        use sqlx::Row;
+        match self.backend {
+            Backend::Sqlite => row.try_get("detail"),
+            Backend::Postgres => row.try_get(0),
+        }
+    }
+
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
