@@ -35,6 +35,11 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
     store.migrate().await?;
     let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
     let actor = crate::identity::Actor::cli();
+    let reference = raw_insert_rate(&store, summary.rows).await?;
+    println!(
+        "référence : insertion brute de {} lignes de 11 colonnes (lots de {RAW_BATCH}, une transaction, même pilote) : {reference:.0} lignes/s",
+        summary.rows
+    );
     for pass in ["premier import", "ré-import sans changement"] {
         let file = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&csv_path)?);
         let started = Instant::now();
@@ -52,12 +57,47 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
             report.skipped,
             report.rejected
         );
+        println!("  part de la référence : {:.2}", report.rows as f64 / secs / reference.max(1e-9));
     }
     println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
     store.close().await;
     cleanup.run().await;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
+}
+
+/// Rows per statement of the raw insert reference.
+const RAW_BATCH: usize = 500;
+
+/// The machine's raw insert rate through this driver: `rows` synthetic rows of 11 text
+/// columns into a scratch table, by multi-row statements in one transaction (rows/s).
+async fn raw_insert_rate(store: &Store, rows: usize) -> anyhow::Result<f64> {
+    let columns = 11;
+    let names: Vec<String> = (0..columns).map(|c| format!("c{c}")).collect();
+    let create = names.iter().map(|n| format!("{n} TEXT")).collect::<Vec<_>>().join(", ");
+    sqlx::query(&format!("CREATE TABLE bench_raw_insert ({create})")).execute(store.pool()).await?;
+    let started = Instant::now();
+    let mut tx = store.begin_write().await?;
+    let mut done = 0;
+    while done < rows {
+        let batch = RAW_BATCH.min(rows - done);
+        let tuples: Vec<String> = (0..batch)
+            .map(|r| format!("({})", crate::store::markers(store.backend(), 1 + r * columns, columns)))
+            .collect();
+        let sql = format!("INSERT INTO bench_raw_insert ({}) VALUES {}", names.join(", "), tuples.join(", "));
+        let mut query = sqlx::query(&sql);
+        for r in done..done + batch {
+            for c in 0..columns {
+                query = query.bind(format!("valeur {r} de la colonne {c}"));
+            }
+        }
+        query.execute(&mut *tx).await?;
+        done += batch;
+    }
+    tx.commit().await?;
+    let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    sqlx::query("DROP TABLE bench_raw_insert").execute(store.pool()).await?;
+    Ok(rate)
 }
 
 /// What to drop once the bench is over.

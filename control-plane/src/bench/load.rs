@@ -241,7 +241,22 @@ pub async fn read(config: &Config, connections: usize, requests: usize, seconds:
                 rate / healthz.max(1e-9)
             );
         }
+        print_list_plan(&store, &academie).await?;
         world.finish().await?;
+    }
+    Ok(())
+}
+
+/// The plan of the list query as the DAN of `academie` sends it.
+async fn print_list_plan(store: &Store, academie: &crate::registry::Org) -> anyhow::Result<()> {
+    let scope = crate::identity::authz::Scope::Orgs(vec![academie.clone()]).condition();
+    let filter = crate::registry::queries::OrgFilter { limit: Some(50), ..Default::default() };
+    let plan = crate::registry::queries::explain_list_orgs_json(store, &filter, scope)
+        .await
+        .map_err(|p| anyhow::anyhow!(p.detail))?;
+    println!("  plan de la requête de la liste :");
+    for step in plan {
+        println!("    {step}");
     }
     Ok(())
 }

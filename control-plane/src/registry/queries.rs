@@ -3,7 +3,7 @@
 
 use super::{fold, Degree, EtabType, Org, OrgKind, OrgRef, Sector};
 use crate::error::Problem;
-use crate::store::{opt_text, Store};
+use crate::store::{json, opt_text, Backend, Store};
 use crate::store::{page_size, Condition, Page};
 use base64::Engine;
 use sqlx::any::AnyRow;
@@ -111,7 +111,12 @@ fn nonempty(v: &Option<String>) -> Option<&str> {
 }
 
 fn encode_cursor(org: &Org) -> String {
-    let raw = serde_json::json!([fold(&org.name), org.id]).to_string();
+    cursor_after(&org.name, &org.id)
+}
+
+/// The cursor of the page that follows the organisation `name`, `id`.
+fn cursor_after(name: &str, id: &str) -> String {
+    let raw = serde_json::json!([fold(name), id]).to_string();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
@@ -129,22 +134,127 @@ async fn page_where(
     limit: Option<u32>,
 ) -> Result<Page<Org>, Problem> {
     let size = page_size(limit)?;
-    if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
-        let (name, id) = decode_cursor(cursor)?;
-        cond.push("(sort_name > ? OR (sort_name = ? AND id > ?))", &[&name, &name, &id]);
-    }
+    after_cursor(&mut cond, cursor)?;
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id LIMIT {}", cond.sql(), size + 1);
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     Ok(Page::from_overfetch(rows.iter().map(org_from_row).collect(), size, encode_cursor))
 }
 
-/// One page of organisations matching `filter`, restricted to `scope` when given.
-pub async fn list_orgs(store: &Store, filter: &OrgFilter, scope: Option<Condition>) -> Result<Page<Org>, Problem> {
+/// Restricts `cond` to the organisations after `cursor` in page order.
+fn after_cursor(cond: &mut Condition, cursor: Option<&str>) -> Result<(), Problem> {
+    if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
+        let (name, id) = decode_cursor(cursor)?;
+        cond.push("(sort_name > ? OR (sort_name = ? AND id > ?))", &[&name, &name, &id]);
+    }
+    Ok(())
+}
+
+/// An `orgs` row as the JSON object `Org` serialises to (same keys, order, types
+/// and absent fields), written by the database.
+fn org_json_sql(backend: Backend) -> String {
+    let etab_types: Vec<String> = EtabType::ALL.iter().map(|t| format!("'{}'", t.as_str())).collect();
+    let fields = [
+        ("id", "id".to_string()),
+        ("kind", "kind".into()),
+        ("code", "code".into()),
+        ("name", "name".into()),
+        ("siren", "siren".into()),
+        ("siret", "siret".into()),
+        ("etab_type", format!("CASE WHEN etab_type IN ({}) THEN etab_type END", etab_types.join(", "))),
+        ("nature_code", "nature_code".into()),
+        ("nature_label", "nature_label".into()),
+        ("sector", "CASE WHEN sector = 'prive' THEN 'prive' WHEN sector IS NOT NULL THEN 'public' END".into()),
+        ("degree", "CASE WHEN degree = '1D' THEN '1D' WHEN degree IS NOT NULL THEN '2D' END".into()),
+        ("commune_code", "commune_code".into()),
+        ("departement_code", "departement_code".into()),
+        ("academie_code", "academie_code".into()),
+        ("region_code", "region_code".into()),
+        ("pupils", "pupils".into()),
+        ("open", json::boolean(backend, "is_open <> 0")),
+        ("email", "email".into()),
+        ("country", "COALESCE(country, 'FR')".into()),
+        ("version", "version".into()),
+        ("created_at", "created_at".into()),
+        ("updated_at", "updated_at".into()),
+    ];
+    json::object_without_nulls(backend, &fields)
+}
+
+/// [`page_where`] as the JSON text of its [`Page`], built by the database in one
+/// query: the page's objects aggregated in page order, with the name and id of
+/// its last row and whether one more row exists (for `next_cursor`).
+async fn page_json_where(
+    store: &Store,
+    cond: Condition,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<String, Problem> {
+    let (sql, cond, size) = page_json_query(store.backend(), cond, cursor, limit)?;
+    let row = cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?;
+    let items: String = row.try_get("items")?;
+    let fetched: i64 = row.try_get("fetched")?;
+    let mut page = format!("{{\"items\":{items}");
+    if fetched > i64::from(size) {
+        let (name, id): (String, String) = (row.try_get("last_name")?, row.try_get("last_id")?);
+        page.push_str(&format!(",\"next_cursor\":\"{}\"", cursor_after(&name, &id)));
+    }
+    page.push('}');
+    Ok(page)
+}
+
+/// The query of [`page_json_where`], its condition with the cursor's, and the page size.
+fn page_json_query(
+    backend: Backend,
+    mut cond: Condition,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<(String, Condition, u32), Problem> {
+    let size = page_size(limit)?;
+    after_cursor(&mut cond, cursor)?;
+    let sql = format!(
+        "SELECT {items} AS items, COUNT(*) AS fetched, \
+         MAX(CASE WHEN rn = {size} THEN name END) AS last_name, MAX(CASE WHEN rn = {size} THEN id END) AS last_id \
+         FROM (SELECT o, name, id, row_number() OVER (ORDER BY sort_name, id) AS rn FROM \
+         (SELECT {object} AS o, name, id, sort_name FROM orgs WHERE {cond} ORDER BY sort_name, id LIMIT {fetch}) AS picked) AS page",
+        items = json::array_agg(backend, "o", "rn", &format!("rn <= {size}")),
+        object = org_json_sql(backend),
+        cond = cond.sql(),
+        fetch = size + 1,
+    );
+    Ok((sql, cond, size))
+}
+
+/// The organisations matching `filter`, restricted to `scope` when given.
+fn list_condition(filter: &OrgFilter, scope: Option<Condition>) -> Result<Condition, Problem> {
     let mut cond = filter.condition()?;
     if let Some(scope) = scope {
         cond.and(scope);
     }
+    Ok(cond)
+}
+
+/// One page of organisations matching `filter`, restricted to `scope` when given.
+pub async fn list_orgs(store: &Store, filter: &OrgFilter, scope: Option<Condition>) -> Result<Page<Org>, Problem> {
+    let cond = list_condition(filter, scope)?;
     page_where(store, cond, filter.cursor.as_deref(), filter.limit).await
+}
+
+/// [`list_orgs`] as the JSON text of the page, written by the database.
+pub async fn list_orgs_json(store: &Store, filter: &OrgFilter, scope: Option<Condition>) -> Result<String, Problem> {
+    page_json_where(store, list_condition(filter, scope)?, filter.cursor.as_deref(), filter.limit).await
+}
+
+/// The database's plan of the [`list_orgs_json`] query, one line per step (for the bench).
+pub async fn explain_list_orgs_json(
+    store: &Store,
+    filter: &OrgFilter,
+    scope: Option<Condition>,
+) -> Result<Vec<String>, Problem> {
+    let cond = list_condition(filter, scope)?;
+    let (sql, cond, _) = page_json_query(store.backend(), cond, filter.cursor.as_deref(), filter.limit)?;
+    let sql = store.explain_statement(&sql);
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
+    Ok(rows.iter().map(|row| store.plan_step(row)).collect::<sqlx::Result<_>>()?)
 }
 
 pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {
@@ -159,8 +269,13 @@ pub async fn get_org_in(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Opti
 }
 
 pub async fn get_by_code(store: &Store, kind: OrgKind, code: &str) -> Result<Option<Org>, Problem> {
+    get_by_code_in(&mut *store.conn().await?, kind, code).await
+}
+
+/// [`get_by_code`] through `conn`.
+pub async fn get_by_code_in(conn: &mut sqlx::AnyConnection, kind: OrgKind, code: &str) -> Result<Option<Org>, Problem> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE kind = $1 AND code = $2");
-    let row = sqlx::query(&sql).bind(kind.as_str()).bind(code).fetch_optional(store.pool()).await?;
+    let row = sqlx::query(&sql).bind(kind.as_str()).bind(code).fetch_optional(conn).await?;
     Ok(row.as_ref().map(org_from_row))
 }
 
@@ -168,17 +283,22 @@ pub async fn get_by_code(store: &Store, kind: OrgKind, code: &str) -> Result<Opt
 /// organisation has it (a UAI, an INSEE code); an ambiguous code answers 409
 /// with the qualified codes to use instead.
 pub async fn resolve_org(store: &Store, key: &str) -> Result<Org, Problem> {
+    resolve_org_in(&mut *store.conn().await?, key).await
+}
+
+/// [`resolve_org`] through `conn`.
+pub async fn resolve_org_in(conn: &mut sqlx::AnyConnection, key: &str) -> Result<Org, Problem> {
     let key = key.trim();
     let not_found = || Problem::not_found(format!("aucune organisation « {key} »"));
     if uuid::Uuid::parse_str(key).is_ok() {
-        return get_org(store, key).await?.ok_or_else(not_found);
+        return get_org_in(conn, key).await?.ok_or_else(not_found);
     }
     if let Some((kind, code)) = key.split_once(':') {
         let kind = OrgKind::parse(kind).ok_or_else(not_found)?;
-        return get_by_code(store, kind, &code.to_ascii_uppercase()).await?.ok_or_else(not_found);
+        return get_by_code_in(conn, kind, &code.to_ascii_uppercase()).await?.ok_or_else(not_found);
     }
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE code = $1 ORDER BY kind LIMIT 20");
-    let rows = sqlx::query(&sql).bind(key.to_ascii_uppercase()).fetch_all(store.pool()).await?;
+    let rows = sqlx::query(&sql).bind(key.to_ascii_uppercase()).fetch_all(conn).await?;
     let mut orgs: Vec<Org> = rows.iter().map(org_from_row).collect();
     match orgs.len() {
         0 => Err(not_found()),
@@ -250,17 +370,30 @@ pub async fn covers_org(store: &Store, org: &Org, target: &Org) -> Result<bool, 
 
 /// The EPCIs and syndicats mixtes a commune belongs to, with the delegation flag.
 pub async fn groups_of_commune(store: &Store, commune_id: &str) -> Result<Vec<(OrgRef, bool)>, Problem> {
-    memberships(store, "group_id", "member_id", commune_id).await
+    groups_of_commune_in(&mut *store.conn().await?, commune_id).await
+}
+
+/// [`groups_of_commune`] through `conn`.
+async fn groups_of_commune_in(
+    conn: &mut sqlx::AnyConnection,
+    commune_id: &str,
+) -> Result<Vec<(OrgRef, bool)>, Problem> {
+    memberships(conn, "group_id", "member_id", commune_id).await
 }
 
 /// The organisations at the `wanted` end of the `org_members` rows whose `given` end is `id`
 /// (both `group_id` or `member_id`), sorted by name, with the delegation flag.
-async fn memberships(store: &Store, wanted: &str, given: &str, id: &str) -> Result<Vec<(OrgRef, bool)>, Problem> {
+async fn memberships(
+    conn: &mut sqlx::AnyConnection,
+    wanted: &str,
+    given: &str,
+    id: &str,
+) -> Result<Vec<(OrgRef, bool)>, Problem> {
     let sql = format!(
         "SELECT o.id, o.kind, o.code, o.name, om.ent_delegated FROM org_members om \
          JOIN orgs o ON o.id = om.{wanted} WHERE om.{given} = $1 ORDER BY o.sort_name, o.id"
     );
-    let rows = sqlx::query(&sql).bind(id).fetch_all(store.pool()).await?;
+    let rows = sqlx::query(&sql).bind(id).fetch_all(conn).await?;
     Ok(rows.iter().map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0)).collect())
 }
 
@@ -285,6 +418,11 @@ pub struct Relatives {
 
 impl Relatives {
     pub async fn of(store: &Store, org: &Org) -> Result<Relatives, Problem> {
+        Self::of_in(&mut *store.conn().await?, org).await
+    }
+
+    /// [`Relatives::of`] through `conn`.
+    pub async fn of_in(conn: &mut sqlx::AnyConnection, org: &Org) -> Result<Relatives, Problem> {
         let wanted = Self::codes(org);
         let by_code = if wanted.is_empty() {
             Vec::new()
@@ -300,7 +438,7 @@ impl Relatives {
                     .collect(),
             );
             let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {}", cond.sql());
-            cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(org_from_row).collect()
+            cond.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?.iter().map(org_from_row).collect()
         };
         let commune_id = match org.kind {
             OrgKind::Commune => Some(org.id.as_str()),
@@ -310,7 +448,7 @@ impl Relatives {
             _ => None,
         };
         let groups = match commune_id {
-            Some(id) => groups_of_commune(store, id).await?,
+            Some(id) => groups_of_commune_in(conn, id).await?,
             None => Vec::new(),
         };
         Ok(Relatives { by_code, groups })
@@ -391,7 +529,7 @@ pub async fn covering_parents(store: &Store, org: &Org) -> Result<Vec<OrgRef>, P
 
 /// The member communes of an EPCI or syndicat mixte.
 pub async fn members_of_group(store: &Store, group_id: &str) -> Result<Vec<(OrgRef, bool)>, Problem> {
-    memberships(store, "member_id", "group_id", group_id).await
+    memberships(&mut *store.conn().await?, "member_id", "group_id", group_id).await
 }
 
 #[cfg(test)]

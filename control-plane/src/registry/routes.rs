@@ -213,8 +213,10 @@ async fn list(
     State(state): State<RegistryState>,
     caller: Caller,
     ApiQuery(filter): ApiQuery<OrgFilter>,
-) -> Result<Json<Page<Org>>, Problem> {
-    Ok(Json(queries::list_orgs(&state.store, &filter, caller.scope().condition()).await?))
+) -> Result<Response, Problem> {
+    // The page's JSON is written by the database and sent as is (see `queries::list_orgs_json`).
+    let page = queries::list_orgs_json(&state.store, &filter, caller.scope().condition()).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], page).into_response())
 }
 
 async fn create(
@@ -253,9 +255,13 @@ fn org_response(org: Org) -> Response {
 
 pub async fn org_detail(store: &crate::store::Store, org: Org) -> Result<OrgDetail, Problem> {
     let relatives = queries::Relatives::of(store, &org).await?;
+    Ok(detail_from(org, &relatives))
+}
+
+fn detail_from(org: Org, relatives: &queries::Relatives) -> OrgDetail {
     let covering_parents = relatives.covering_parents(&org);
     let funding_collectivite = relatives.funding(&org);
-    Ok(OrgDetail { org, covering_parents, funding_collectivite })
+    OrgDetail { org, covering_parents, funding_collectivite }
 }
 
 /// Resolves the organisation of a path and checks the caller may act on it.
@@ -270,9 +276,17 @@ async fn show(
     caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {
-    let org = target(&state, &caller, &key).await?;
+    // One connection reads the organisation and its relatives; it is given back before
+    // the authorisation, which may read through the pool.
+    let (org, relatives) = {
+        let mut conn = state.store.conn().await?;
+        let org = queries::resolve_org_in(&mut conn, &key).await?;
+        let relatives = queries::Relatives::of_in(&mut conn, &org).await?;
+        (org, relatives)
+    };
+    caller.require(&state.store, &org).await?;
     let tag = etag(org.version);
-    let mut response = Json(org_detail(&state.store, org).await?).into_response();
+    let mut response = Json(detail_from(org, &relatives)).into_response();
     response.headers_mut().insert(header::ETAG, tag);
     Ok(response)
 }

@@ -4,6 +4,7 @@
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
 pub mod counters;
+pub mod json;
 mod migrate_lock;
 pub mod migrations;
 pub mod sql;
@@ -80,6 +81,10 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections.unwrap_or(default_size))
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection it hands out (a round trip per query on top of
+            // the one on release); only one idle long enough to have been cut is checked.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta.idle_for)))
             // A connection still inside a transaction once released (its rollback failed,
             // e.g. after SQLITE_FULL or a broken socket) is closed instead of poisoning the
             // pool with « begin_with at non-zero transaction depth ».
@@ -176,6 +181,23 @@ impl Store {
         tx.commit().await
     }
 
+    /// `sql` prefixed to return its plan: SQLite's `EXPLAIN QUERY PLAN`, PostgreSQL's `EXPLAIN`.
+    pub fn explain_statement(&self, sql: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
+            Backend::Postgres => format!("EXPLAIN {sql}"),
+        }
+    }
+
+    /// One step of a plan read with [`Store::explain_statement`].
+    pub fn plan_step(&self, row: &AnyRow) -> sqlx::Result<String> {
+        use sqlx::Row;
+        match self.backend {
+            Backend::Sqlite => row.try_get("detail"),
+            Backend::Postgres => row.try_get(0),
+        }
+    }
+
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
@@ -184,6 +206,19 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await
     }
+}
+
+/// How long a pooled connection may stay idle and still be handed out unchecked.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+
+/// Whether an idle connection may be handed out: pinged when idle longer than
+/// [`IDLE_BEFORE_PING`] (a restarted server or a cut socket then shows here).
+async fn ping_if_idle(conn: &mut sqlx::AnyConnection, idle_for: Duration) -> sqlx::Result<bool> {
+    use sqlx::Connection;
+    if idle_for > IDLE_BEFORE_PING {
+        conn.ping().await?;
+    }
+    Ok(true)
 }
 
 /// False when a released connection is still inside a transaction. SQLite rolls a
