@@ -18,6 +18,7 @@ mod platform;
 mod processors;
 mod registry_store;
 mod rgpd;
+mod rows;
 mod scheduler;
 mod scope;
 mod support;
