@@ -81,7 +81,7 @@ impl Cleanup {
 async fn bench_database(config: &Config, dir: &std::path::Path) -> anyhow::Result<(String, Cleanup)> {
     let configured = config.database.url.clone();
     match configured {
-        Some(url) if Backend::from_url(&url)? == Backend::Postgres => {
+        Some(url) if Backend::from_url(&url)?.is_postgres() => {
             let name = format!("entcp_bench_{}", std::process::id());
             let admin = Store::connect(&url, Some(1)).await?;
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await?;

@@ -191,10 +191,7 @@ fn write_process(state: &AppState, out: &mut String) {
         out,
         "entcp_build_info{{version=\"{}\",backend=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION"),
-        match state.store.backend() {
-            crate::store::Backend::Sqlite => "sqlite",
-            crate::store::Backend::Postgres => "postgres",
-        }
+        state.store.backend().name()
     );
 }
 

@@ -52,10 +52,8 @@ fn record_hash(seq: i64, at: &str, c: &Change<'_>, summary: &str, prev_hash: &st
 
 /// Appends a record inside the caller's transaction and returns its sequence.
 pub async fn append(tx: &mut Tx, backend: Backend, change: Change<'_>, at: DateTime<Utc>) -> Result<i64, Problem> {
-    if backend == Backend::Postgres {
-        // Serialises appenders so that two transactions never chain onto the same record.
-        sqlx::query("SELECT pg_advisory_xact_lock(7239001)").execute(&mut **tx).await?;
-    }
+    // Serialises appenders so that two transactions never chain onto the same record.
+    crate::store::serialise(tx, backend, crate::store::SerialLock::AuditLog).await?;
     let last =
         sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
     let (seq, prev_hash) = match last {

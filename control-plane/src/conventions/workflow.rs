@@ -390,9 +390,7 @@ fn require_party_member(actor: &Actor, party_org_ids: &[String]) -> Result<(), P
 }
 
 async fn next_reference(tx: &mut Tx, store: &Store, year: i32) -> Result<String, Problem> {
-    if store.backend() == crate::store::Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(7239002)").execute(&mut **tx).await?;
-    }
+    crate::store::serialise(tx, store.backend(), crate::store::SerialLock::ConventionReference).await?;
     let prefix = format!("CONV-{year}-");
     let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM conventions WHERE reference LIKE $1")
         .bind(format!("{prefix}%"))

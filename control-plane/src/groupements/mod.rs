@@ -536,9 +536,7 @@ pub async fn list(
 }
 
 async fn next_reference(tx: &mut Tx, store: &Store, year: i32) -> Result<String, Problem> {
-    if store.backend() == crate::store::Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(7239011)").execute(&mut **tx).await?;
-    }
+    crate::store::serialise(tx, store.backend(), crate::store::SerialLock::GroupementReference).await?;
     let prefix = format!("GC-{year}-");
     let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM groupements WHERE reference LIKE $1")
         .bind(format!("{prefix}%"))

@@ -18,7 +18,7 @@ use crate::api::AppState;
 use crate::config::Config;
 use crate::error::{Checks, Problem};
 use crate::jobs::{Job, JobFuture};
-use crate::store::{new_id, opt_text, timestamp, Backend, Store, Tx};
+use crate::store::{new_id, opt_text, timestamp, Store, Tx};
 use chrono::{DateTime, Duration, Utc};
 use mailer::Mailer;
 use serde::Serialize;
@@ -211,13 +211,10 @@ const DUE: &str = "(status = 'pending' AND next_attempt_at <= $1) \
 async fn claim_batch(store: &Store, config: &Config, runner: &str, now: DateTime<Utc>) -> sqlx::Result<Vec<Claimed>> {
     // PostgreSQL: concurrent senders skip each other's locked rows. SQLite:
     // `begin_write` holds the only write lock, so the select-update is atomic.
-    let lock = match store.backend() {
-        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
+    let lock = store.backend().for_update_skip_locked();
     let sql = format!(
         "UPDATE outbox SET status = 'sending', claimed_by = $2, claimed_until = $3 \
-         WHERE id IN (SELECT id FROM outbox WHERE {DUE} ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
+         WHERE id IN (SELECT id FROM outbox WHERE {DUE} ORDER BY next_attempt_at, id LIMIT $4{lock}) \
          RETURNING id, recipients, template, context, attempts"
     );
     let mut tx = store.begin_write().await?;

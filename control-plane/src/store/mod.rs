@@ -3,7 +3,10 @@
 //! Queries go through sqlx's `Any` driver with portable SQL (`$1` placeholders,
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
+mod dialect;
 mod migrate_lock;
+
+pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};

@@ -123,7 +123,7 @@ pub async fn load(conn: &mut AnyConnection, id_or_reference: &str) -> Result<Opt
 
 /// [`load`] locking the row until the end of the transaction.
 pub(crate) async fn load_for_update(tx: &mut Tx, backend: Backend, id: &str) -> Result<Option<TicketRow>, Problem> {
-    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let lock = backend.for_update();
     let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2{lock}");
     let row = sqlx::query(&sql).bind(id).bind(id).fetch_optional(&mut **tx).await?;
     Ok(row.as_ref().map(ticket_from_row))
