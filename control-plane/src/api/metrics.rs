@@ -235,10 +235,9 @@ async fn read_gauges(state: &AppState) -> sqlx::Result<DbGauges> {
     let oldest_pending_mail_seconds = crate::store::opt_text(&oldest, "at")
         .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
         .map_or(0.0, |at| (now - at.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1000.0);
-    let tenants_in_error = sqlx::query("SELECT COUNT(*) AS n FROM tenants WHERE reconcile_error IS NOT NULL")
+    let tenants_in_error = sqlx::query_scalar("SELECT COUNT(*) AS n FROM tenants WHERE reconcile_error IS NOT NULL")
         .fetch_one(pool)
-        .await?
-        .get("n");
+        .await?;
     Ok(DbGauges { outbox, oldest_pending_mail_seconds, tenants_in_error, refreshed_at: now.timestamp() })
 }
 

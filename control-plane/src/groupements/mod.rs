@@ -538,11 +538,10 @@ pub async fn list(
 async fn next_reference(tx: &mut Tx, store: &Store, year: i32) -> Result<String, Problem> {
     crate::store::serialise(tx, store.backend(), crate::store::SerialLock::GroupementReference).await?;
     let prefix = format!("GC-{year}-");
-    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM groupements WHERE reference LIKE $1")
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) AS n FROM groupements WHERE reference LIKE $1")
         .bind(format!("{prefix}%"))
         .fetch_one(&mut **tx)
-        .await?
-        .get("n");
+        .await?;
     Ok(format!("{prefix}{:06}", n + 1))
 }
 

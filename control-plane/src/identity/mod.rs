@@ -404,7 +404,7 @@ pub async fn grant(
     let user = get_user(store, user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
     let org_id = org.map(|o| o.id.clone());
     let mut tx = store.begin_write().await?;
-    let exists = sqlx::query(
+    let exists = sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3",
     )
     .bind(&user.id)
@@ -412,7 +412,6 @@ pub async fn grant(
     .bind(org_id.clone().unwrap_or_default())
     .fetch_one(&mut *tx)
     .await?
-    .get::<i64, _>("n")
         > 0;
     if exists {
         return Ok(());
@@ -796,7 +795,7 @@ pub async fn bootstrap_admin(
     force: bool,
     now: DateTime<Utc>,
 ) -> Result<Option<(String, String)>, Problem> {
-    let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(store.pool()).await?.get("n");
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) AS n FROM users").fetch_one(store.pool()).await?;
     if users > 0 && !force {
         return Ok(None);
     }

@@ -3,9 +3,11 @@
 //! Queries go through sqlx's `Any` driver with portable SQL (`$1` placeholders,
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
+mod decode;
 mod dialect;
 mod migrate_lock;
 
+pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};
 pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -429,11 +429,10 @@ pub async fn apply(
             (Applied::Created, id)
         }
         Some(current) => {
-            let stored_hash: String = sqlx::query("SELECT spec_hash FROM tenants WHERE id = $1")
+            let stored_hash: String = sqlx::query_scalar("SELECT spec_hash FROM tenants WHERE id = $1")
                 .bind(&current.id)
                 .fetch_one(&mut *tx)
-                .await?
-                .get("spec_hash");
+                .await?;
             if stored_hash == checked.spec_hash {
                 tx.rollback().await?;
                 return Ok((Applied::Unchanged, current.clone()));
