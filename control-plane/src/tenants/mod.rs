@@ -534,8 +534,10 @@ fn new_secret_seed() -> String {
 
 /// The seed the tenant's credentials derive from (never shown by the API).
 pub async fn secret_seed(store: &Store, tenant_id: &str) -> Result<String, Problem> {
-    let seed: Option<String> =
-        sqlx::query_scalar("SELECT secret_seed FROM tenants WHERE id = $1").bind(tenant_id).fetch_one(store.pool()).await?;
+    let seed: Option<String> = sqlx::query_scalar("SELECT secret_seed FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_one(store.pool())
+        .await?;
     Ok(seed.unwrap_or_default())
 }
 
@@ -706,7 +708,10 @@ fn tenant_with_org(row: TenantRow, org: &Org, orgs: &std::collections::HashMap<S
         accounts: row.accounts,
         identity_source: row.identity_source,
         status: row.status,
-        gate_override: row.gate_override_by.zip(row.gate_override_reason).map(|(by, reason)| GateOverride { by, reason }),
+        gate_override: row
+            .gate_override_by
+            .zip(row.gate_override_reason)
+            .map(|(by, reason)| GateOverride { by, reason }),
         convention_id: row.convention_id,
         vendor: processor(row.vendor_org_id),
         host: processor(row.host_org_id),
