@@ -1,43 +1,20 @@
 //! Reads of the registry, and the two rules every later capability needs:
 //! what an organisation *covers*, and which collectivité *funds* an établissement.
 
-use super::{fold, Degree, EtabType, Org, OrgKind, OrgRef, Sector};
+use super::{fold, EtabType, Org, OrgKind, OrgRef};
 use crate::error::Problem;
-use crate::store::{opt_text, Store};
+use crate::store::Store;
 use base64::Engine;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
 pub const ORG_COLUMNS: &str = "id, kind, code, name, siren, siret, etab_type, nature_code, \
     nature_label, sector, degree, commune_code, departement_code, academie_code, region_code, \
     pupils, is_open, email, country, version, created_at, updated_at";
 
-pub fn org_from_row(row: &AnyRow) -> Org {
-    let kind: String = row.get("kind");
-    Org {
-        id: row.get("id"),
-        kind: OrgKind::parse(&kind).unwrap_or_else(|| panic!("unknown org kind in store: {kind}")),
-        code: row.get("code"),
-        name: row.get("name"),
-        siren: opt_text(row, "siren"),
-        siret: opt_text(row, "siret"),
-        etab_type: opt_text(row, "etab_type").as_deref().and_then(EtabType::parse),
-        nature_code: opt_text(row, "nature_code"),
-        nature_label: opt_text(row, "nature_label"),
-        sector: opt_text(row, "sector").map(|s| if s == "prive" { Sector::Prive } else { Sector::Public }),
-        degree: opt_text(row, "degree").map(|d| if d == "1D" { Degree::D1 } else { Degree::D2 }),
-        commune_code: opt_text(row, "commune_code"),
-        departement_code: opt_text(row, "departement_code"),
-        academie_code: opt_text(row, "academie_code"),
-        region_code: opt_text(row, "region_code"),
-        pupils: row.try_get::<Option<i64>, _>("pupils").ok().flatten(),
-        open: row.get::<i64, _>("is_open") != 0,
-        email: opt_text(row, "email"),
-        country: opt_text(row, "country").unwrap_or_else(|| "FR".into()),
-        version: row.get("version"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
+/// An organisation from a row of [`ORG_COLUMNS`].
+pub fn org_from_row(row: &AnyRow) -> sqlx::Result<Org> {
+    Org::from_row(row)
 }
 
 /// A SQL condition with its bound values, composed into larger queries.
@@ -271,7 +248,7 @@ async fn page_where(
     }
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id LIMIT {}", cond.sql(), size + 1);
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
-    Ok(Page::from_overfetch(rows.iter().map(org_from_row).collect(), size, encode_cursor))
+    Ok(Page::from_overfetch(rows.iter().map(org_from_row).collect::<sqlx::Result<_>>()?, size, encode_cursor))
 }
 
 /// One page of organisations matching `filter`, restricted to `scope` when given.
@@ -291,13 +268,13 @@ pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {
 pub async fn get_org_in(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Org>, Problem> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
-    Ok(row.as_ref().map(org_from_row))
+    Ok(row.as_ref().map(org_from_row).transpose()?)
 }
 
 pub async fn get_by_code(store: &Store, kind: OrgKind, code: &str) -> Result<Option<Org>, Problem> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE kind = $1 AND code = $2");
     let row = sqlx::query(&sql).bind(kind.as_str()).bind(code).fetch_optional(store.pool()).await?;
-    Ok(row.as_ref().map(org_from_row))
+    Ok(row.as_ref().map(org_from_row).transpose()?)
 }
 
 /// Finds an organisation by id, by `kind:code`, or by a bare code when only one
@@ -315,7 +292,7 @@ pub async fn resolve_org(store: &Store, key: &str) -> Result<Org, Problem> {
     }
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE code = $1 ORDER BY kind LIMIT 20");
     let rows = sqlx::query(&sql).bind(key.to_ascii_uppercase()).fetch_all(store.pool()).await?;
-    let mut orgs: Vec<Org> = rows.iter().map(org_from_row).collect();
+    let mut orgs: Vec<Org> = rows.iter().map(org_from_row).collect::<sqlx::Result<_>>()?;
     match orgs.len() {
         0 => Err(not_found()),
         1 => Ok(orgs.remove(0)),
@@ -432,7 +409,7 @@ impl Relatives {
                     .collect(),
             );
             let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {}", cond.sql());
-            cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(org_from_row).collect()
+            cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(org_from_row).collect::<sqlx::Result<_>>()?
         };
         let commune_id = match org.kind {
             OrgKind::Commune => Some(org.id.as_str()),
