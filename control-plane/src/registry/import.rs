@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::FromRow;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
@@ -923,11 +923,8 @@ async fn existing_orgs(
                 query = query.bind(*code);
             }
             for row in query.fetch_all(&mut **tx).await? {
-                let existing = Existing {
-                    content_hash: row.get("content_hash"),
-                    academie_code: row.try_get("academie_code").ok().flatten(),
-                };
-                found.insert((kind, row.get::<String, _>("code")), existing);
+                let (code, content_hash, academie_code) = <(String, String, Option<String>)>::from_row(&row)?;
+                found.insert((kind, code), Existing { content_hash, academie_code });
             }
         }
     }

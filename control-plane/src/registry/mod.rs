@@ -258,9 +258,10 @@ impl Org {
 }
 
 /// A short reference to an organisation, used in lists of parents and members.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, sqlx::FromRow)]
 pub struct OrgRef {
     pub id: String,
+    #[sqlx(try_from = "String")]
     pub kind: OrgKind,
     pub code: String,
     pub name: String,

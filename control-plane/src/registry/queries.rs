@@ -3,10 +3,10 @@
 
 use super::{fold, EtabType, Org, OrgKind, OrgRef};
 use crate::error::Problem;
-use crate::store::Store;
+use crate::store::{Flag, Store};
 use base64::Engine;
 use sqlx::any::AnyRow;
-use sqlx::{FromRow, Row};
+use sqlx::FromRow;
 
 pub const ORG_COLUMNS: &str = "id, kind, code, name, siren, siret, etab_type, nature_code, \
     nature_label, sector, degree, commune_code, departement_code, academie_code, region_code, \
@@ -357,30 +357,29 @@ pub async fn covers_org(store: &Store, org: &Org, target: &Org) -> Result<bool, 
     let mut cond = covers_condition(org);
     cond.push("id = ?", &[&target.id]);
     let sql = format!("SELECT COUNT(*) AS n FROM orgs WHERE {}", cond.sql());
-    let n: i64 = cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?.get("n");
+    let n: i64 = <(i64,)>::from_row(&cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?)?.0;
     Ok(n > 0)
 }
 
 /// The EPCIs and syndicats mixtes a commune belongs to, with the delegation flag.
 pub async fn groups_of_commune(store: &Store, commune_id: &str) -> Result<Vec<(OrgRef, bool)>, Problem> {
-    let rows = sqlx::query(
+    let rows: Vec<MemberRow> = sqlx::query_as(
         "SELECT g.id, g.kind, g.code, g.name, om.ent_delegated FROM org_members om \
          JOIN orgs g ON g.id = om.group_id WHERE om.member_id = $1 ORDER BY g.sort_name, g.id",
     )
     .bind(commune_id)
     .fetch_all(store.pool())
     .await?;
-    Ok(rows.iter().map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0)).collect())
+    Ok(rows.into_iter().map(|r| (r.org, r.ent_delegated)).collect())
 }
 
-fn org_ref_from_row(row: &AnyRow) -> OrgRef {
-    let kind: String = row.get("kind");
-    OrgRef {
-        id: row.get("id"),
-        kind: OrgKind::parse(&kind).expect("known kind"),
-        code: row.get("code"),
-        name: row.get("name"),
-    }
+/// A member or group of `org_members`, with its delegation flag.
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    #[sqlx(flatten)]
+    org: OrgRef,
+    #[sqlx(try_from = "Flag")]
+    ent_delegated: bool,
 }
 
 /// The organisations above an établissement or a commune, read at once: the
@@ -409,7 +408,12 @@ impl Relatives {
                     .collect(),
             );
             let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {}", cond.sql());
-            cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(org_from_row).collect::<sqlx::Result<_>>()?
+            cond.bind(sqlx::query(&sql))
+                .fetch_all(store.pool())
+                .await?
+                .iter()
+                .map(org_from_row)
+                .collect::<sqlx::Result<_>>()?
         };
         let commune_id = match org.kind {
             OrgKind::Commune => Some(org.id.as_str()),
@@ -500,14 +504,14 @@ pub async fn covering_parents(store: &Store, org: &Org) -> Result<Vec<OrgRef>, P
 
 /// The member communes of an EPCI or syndicat mixte.
 pub async fn members_of_group(store: &Store, group_id: &str) -> Result<Vec<(OrgRef, bool)>, Problem> {
-    let rows = sqlx::query(
+    let rows: Vec<MemberRow> = sqlx::query_as(
         "SELECT m.id, m.kind, m.code, m.name, om.ent_delegated FROM org_members om \
          JOIN orgs m ON m.id = om.member_id WHERE om.group_id = $1 ORDER BY m.sort_name, m.id",
     )
     .bind(group_id)
     .fetch_all(store.pool())
     .await?;
-    Ok(rows.iter().map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0)).collect())
+    Ok(rows.into_iter().map(|r| (r.org, r.ent_delegated)).collect())
 }
 
 #[cfg(test)]

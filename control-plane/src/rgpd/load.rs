@@ -68,8 +68,13 @@ pub async fn world(
             "SELECT {ORG_COLUMNS} FROM orgs WHERE kind = 'etablissement' AND {} ORDER BY sort_name",
             cond.sql()
         );
-        let covered: Vec<Org> =
-            cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(org_from_row).collect::<sqlx::Result<_>>()?;
+        let covered: Vec<Org> = cond
+            .bind(sqlx::query(&sql))
+            .fetch_all(store.pool())
+            .await?
+            .iter()
+            .map(org_from_row)
+            .collect::<sqlx::Result<_>>()?;
         schools_of.insert(org.id.clone(), covered.iter().map(|o| o.id.clone()).collect());
         covered.iter().for_each(|o| add(&mut world, o));
     }

@@ -744,8 +744,13 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
         org_query = org_query.bind(slug);
         tenant_query = tenant_query.bind(slug);
     }
-    let orgs: std::collections::HashMap<String, Org> =
-        org_query.fetch_all(store.pool()).await?.iter().map(org_from_row).map(|o| o.map(|o| (o.id.clone(), o))).collect::<sqlx::Result<_>>()?;
+    let orgs: std::collections::HashMap<String, Org> = org_query
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(org_from_row)
+        .map(|o| o.map(|o| (o.id.clone(), o)))
+        .collect::<sqlx::Result<_>>()?;
     let mut inputs = Vec::new();
     for row in tenant_query.fetch_all(store.pool()).await? {
         let ReconcileRow { tenant, secret_seed, applied_hash } = ReconcileRow::from_row(&row)?;
