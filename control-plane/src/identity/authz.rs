@@ -8,7 +8,7 @@ use crate::error::{Problem, ProblemKind};
 use crate::registry::queries::{covers_condition, Condition};
 use crate::registry::{Org, OrgKind};
 use crate::store::Store;
-use sqlx::Row;
+use sqlx::FromRow;
 
 /// A named operation and the roles that may perform it.
 #[derive(Debug)]
@@ -301,6 +301,6 @@ pub async fn in_org_scope(store: &Store, org: &Org, target: &Org) -> Result<bool
     let mut cond = org_scope_condition(org);
     cond.push("id = ?", &[&target.id]);
     let sql = format!("SELECT COUNT(*) AS n FROM orgs WHERE {}", cond.sql());
-    let n: i64 = cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?.get("n");
+    let n: i64 = <(i64,)>::from_row(&cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?)?.0;
     Ok(n > 0)
 }
