@@ -83,6 +83,13 @@ impl From<JsonText<JsonObject>> for JsonObject {
     }
 }
 
+/// A JSON list of strings (`#[sqlx(try_from = "JsonText<Vec<String>>")]`).
+impl From<JsonText<Vec<String>>> for Vec<String> {
+    fn from(json: JsonText<Vec<String>>) -> Vec<String> {
+        json.0
+    }
+}
+
 impl<T> Type<Any> for JsonText<T> {
     fn type_info() -> AnyTypeInfo {
         <String as Type<Any>>::type_info()
