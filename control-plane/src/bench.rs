@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::registry::import::{import_annuaire, ImportOptions};
 use crate::store::{redact, Backend, Store};
 use crate::synthetic::{write_annuaire, SyntheticOptions};
-use sqlx::Row;
 use std::io::BufWriter;
 use std::time::Instant;
 
@@ -121,7 +120,7 @@ impl Cleanup {
 async fn bench_database(config: &Config, dir: &std::path::Path) -> anyhow::Result<(String, Cleanup)> {
     let configured = config.database.url.clone();
     match configured {
-        Some(url) if Backend::from_url(&url)? == Backend::Postgres => {
+        Some(url) if Backend::from_url(&url)?.is_postgres() => {
             let name = format!("entcp_bench_{}", std::process::id());
             let admin = Store::connect(&url, Some(1)).await?;
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await?;
@@ -274,8 +273,8 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
     let actor = crate::identity::Actor::cli();
     let started = Instant::now();
     let created = bench_tenants(&state, tenants, false).await?;
-    let rows = sqlx::query("SELECT id, org_id FROM tenants ORDER BY slug").fetch_all(store.pool()).await?;
-    let tenant_rows: Vec<(String, String)> = rows.iter().map(|r| (r.get("id"), r.get("org_id"))).collect();
+    let tenant_rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, org_id FROM tenants ORDER BY slug").fetch_all(store.pool()).await?;
     let new_user =
         crate::identity::NewUser { email: "usager@bench.fr".into(), display_name: "Usager".into(), org: None };
     let requester = crate::identity::create_user(&store, &actor, new_user, chrono::Utc::now())

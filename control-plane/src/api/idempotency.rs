@@ -17,7 +17,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 pub const HEADER: &str = "idempotency-key";
 
@@ -169,9 +168,18 @@ async fn record(state: &AppState, key: &Key, response: Response) -> Result<Respo
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
+/// An `idempotency_keys` row: the request it answers and the answer (status 0 while running).
+#[derive(sqlx::FromRow)]
+struct StoredAnswer {
+    request_hash: String,
+    status: i64,
+    response: Option<String>,
+    headers: Option<crate::store::JsonText<Vec<(String, String)>>>,
+}
+
 /// The stored answer to a taken key; `None` when the key was released meanwhile.
 async fn replay(state: &AppState, key: &Key, request_hash: &str) -> Result<Option<Response>, Problem> {
-    let row = sqlx::query(
+    let row: Option<StoredAnswer> = sqlx::query_as(
         "SELECT request_hash, status, response, headers FROM idempotency_keys WHERE actor = $1 AND idem_key = $2",
     )
     .bind(&key.actor)
@@ -181,21 +189,20 @@ async fn replay(state: &AppState, key: &Key, request_hash: &str) -> Result<Optio
     let Some(row) = row else {
         return Ok(None);
     };
-    if row.get::<String, _>("request_hash") != request_hash {
+    if row.request_hash != request_hash {
         return Err(Problem::new(
             ProblemKind::IdempotencyKeyReused,
             "cette clé d'idempotence a déjà servi pour une autre requête",
         ));
     }
-    let status: i64 = row.get("status");
+    let status = row.status;
     if status == 0 {
         return Err(Problem::conflict("une requête avec cette clé d'idempotence est en cours"));
     }
-    let body: String = row.try_get::<Option<String>, _>("response").ok().flatten().unwrap_or_default();
+    let body = row.response.unwrap_or_default();
     let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    let headers: Vec<(String, String)> =
-        crate::store::opt_text(&row, "headers").and_then(|h| serde_json::from_str(&h).ok()).unwrap_or_default();
+    let headers = row.headers.map(|h| h.0).unwrap_or_default();
     for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             response.headers_mut().insert(name, value);

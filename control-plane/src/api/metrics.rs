@@ -8,7 +8,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sqlx::Row;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -191,10 +190,7 @@ fn write_process(state: &AppState, out: &mut String) {
         out,
         "entcp_build_info{{version=\"{}\",backend=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION"),
-        match state.store.backend() {
-            crate::store::Backend::Sqlite => "sqlite",
-            crate::store::Backend::Postgres => "postgres",
-        }
+        state.store.backend().name()
     );
 }
 
@@ -226,22 +222,21 @@ pub async fn refresh_gauges(state: &AppState) -> anyhow::Result<()> {
 async fn read_gauges(state: &AppState) -> sqlx::Result<DbGauges> {
     let pool = state.store.pool();
     let now = state.clock.now();
-    let outbox = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
+    let outbox = sqlx::query_as("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
         .fetch_all(pool)
         .await?
-        .iter()
-        .map(|row| (row.get("status"), row.get("n")))
+        .into_iter()
         .collect();
-    let oldest = sqlx::query("SELECT MIN(created_at) AS at FROM outbox WHERE status IN ('pending', 'sending')")
-        .fetch_one(pool)
-        .await?;
-    let oldest_pending_mail_seconds = crate::store::opt_text(&oldest, "at")
+    let oldest: Option<String> =
+        sqlx::query_scalar("SELECT MIN(created_at) AS at FROM outbox WHERE status IN ('pending', 'sending')")
+            .fetch_one(pool)
+            .await?;
+    let oldest_pending_mail_seconds = oldest
         .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
         .map_or(0.0, |at| (now - at.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1000.0);
-    let tenants_in_error = sqlx::query("SELECT COUNT(*) AS n FROM tenants WHERE reconcile_error IS NOT NULL")
+    let tenants_in_error = sqlx::query_scalar("SELECT COUNT(*) AS n FROM tenants WHERE reconcile_error IS NOT NULL")
         .fetch_one(pool)
-        .await?
-        .get("n");
+        .await?;
     Ok(DbGauges { outbox, oldest_pending_mail_seconds, tenants_in_error, refreshed_at: now.timestamp() })
 }
 

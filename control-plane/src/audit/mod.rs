@@ -6,13 +6,13 @@ pub mod routes;
 pub mod state;
 
 use crate::error::Problem;
-use crate::store::{timestamp, Backend, Store, Tx};
+use crate::store::{timestamp, Backend, JsonText, Store, Tx};
 use crate::store::{Condition, Page};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::FromRow;
 pub use state::AuditState;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -30,7 +30,7 @@ pub struct Change<'a> {
     pub summary: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, sqlx::FromRow)]
 pub struct AuditRecord {
     pub seq: i64,
     pub at: String,
@@ -40,9 +40,25 @@ pub struct AuditRecord {
     pub target_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope_org_id: Option<String>,
+    #[sqlx(try_from = "JsonText")]
     pub summary: serde_json::Value,
     pub prev_hash: String,
     pub hash: String,
+}
+
+/// An `audit_log` row as stored, its summary as the text that was hashed.
+#[derive(sqlx::FromRow)]
+struct StoredRecord {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    target_kind: String,
+    target_id: String,
+    scope_org_id: Option<String>,
+    summary: String,
+    prev_hash: String,
+    hash: String,
 }
 
 /// SHA-256 over the JSON array of the record's fields (object keys sorted).
@@ -54,14 +70,12 @@ fn record_hash(seq: i64, at: &str, c: &Change<'_>, summary: &str, prev_hash: &st
 
 /// Appends a record inside the caller's transaction and returns its sequence.
 pub async fn append(tx: &mut Tx, backend: Backend, change: Change<'_>, at: DateTime<Utc>) -> Result<i64, Problem> {
-    if backend == Backend::Postgres {
-        // Serialises appenders so that two transactions never chain onto the same record.
-        sqlx::query("SELECT pg_advisory_xact_lock(7239001)").execute(&mut **tx).await?;
-    }
-    let last =
-        sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+    // Serialises appenders so that two transactions never chain onto the same record.
+    crate::store::serialise(tx, backend, crate::store::SerialLock::AuditLog).await?;
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
     let (seq, prev_hash) = match last {
-        Some(row) => (row.get::<i64, _>("seq") + 1, row.get::<String, _>("hash")),
+        Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_string()),
     };
     let at = timestamp(at);
@@ -98,7 +112,7 @@ pub async fn verify(store: &Store) -> Result<Verification, Problem> {
     let mut expected_seq = 1;
     let mut prev_hash = GENESIS.to_string();
     loop {
-        let rows = sqlx::query(
+        let rows: Vec<StoredRecord> = sqlx::query_as(
             "SELECT seq, at, actor, action, target_kind, target_id, scope_org_id, summary, prev_hash, hash \
              FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT 5000",
         )
@@ -108,31 +122,25 @@ pub async fn verify(store: &Store) -> Result<Verification, Problem> {
         if rows.is_empty() {
             return Ok(Verification::Intact { records: expected_seq - 1 });
         }
-        for row in &rows {
-            let seq: i64 = row.get("seq");
+        for row in rows {
+            let seq = row.seq;
             let broken = |reason: &str| Ok(Verification::Broken { seq, reason: reason.to_string() });
             if seq != expected_seq {
                 return Ok(Verification::Broken { seq: expected_seq, reason: "enregistrement manquant".into() });
             }
-            let stored_prev: String = row.get("prev_hash");
-            if stored_prev != prev_hash {
+            if row.prev_hash != prev_hash {
                 return broken("chaînage rompu : le hachage précédent ne correspond pas");
             }
-            let scope: Option<String> = row.try_get("scope_org_id").ok().flatten();
-            let summary: String = row.get("summary");
-            let (actor, action, kind, id): (String, String, String, String) =
-                (row.get("actor"), row.get("action"), row.get("target_kind"), row.get("target_id"));
             let change = Change {
-                actor: &actor,
-                action: &action,
-                target_kind: &kind,
-                target_id: &id,
-                scope_org_id: scope.as_deref(),
+                actor: &row.actor,
+                action: &row.action,
+                target_kind: &row.target_kind,
+                target_id: &row.target_id,
+                scope_org_id: row.scope_org_id.as_deref(),
                 summary: serde_json::Value::Null,
             };
-            let at: String = row.get("at");
-            let hash: String = row.get("hash");
-            if record_hash(seq, &at, &change, &summary, &prev_hash) != hash {
+            let hash = row.hash;
+            if record_hash(seq, &row.at, &change, &row.summary, &prev_hash) != hash {
                 return broken("contenu modifié : le hachage ne correspond pas");
             }
             prev_hash = hash;
@@ -196,20 +204,6 @@ pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>)
         size + 1
     );
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
-    let items: Vec<AuditRecord> = rows
-        .iter()
-        .map(|row| AuditRecord {
-            seq: row.get("seq"),
-            at: row.get("at"),
-            actor: row.get("actor"),
-            action: row.get("action"),
-            target_kind: row.get("target_kind"),
-            target_id: row.get("target_id"),
-            scope_org_id: row.try_get("scope_org_id").ok().flatten(),
-            summary: serde_json::from_str(&row.get::<String, _>("summary")).unwrap_or_default(),
-            prev_hash: row.get("prev_hash"),
-            hash: row.get("hash"),
-        })
-        .collect();
+    let items: Vec<AuditRecord> = rows.iter().map(AuditRecord::from_row).collect::<sqlx::Result<_>>()?;
     Ok(Page::from_overfetch(items, size, |r| r.seq.to_string()))
 }

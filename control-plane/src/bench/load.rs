@@ -100,7 +100,7 @@ fn backends(config: &Config) -> Vec<Config> {
         .url
         .clone()
         .or_else(|| std::env::var("TEST_DATABASE_URL").ok())
-        .filter(|url| Backend::from_url(url).is_ok_and(|b| b == Backend::Postgres));
+        .filter(|url| Backend::from_url(url).is_ok_and(Backend::is_postgres));
     if let Some(url) = postgres {
         let mut pg = config.clone();
         pg.database.url = Some(url);
@@ -110,10 +110,7 @@ fn backends(config: &Config) -> Vec<Config> {
 }
 
 fn backend_name(store: &Store) -> &'static str {
-    match store.backend() {
-        Backend::Sqlite => "SQLite",
-        Backend::Postgres => "PostgreSQL",
-    }
+    store.backend().label()
 }
 
 /// What a load of one request kind gave.

@@ -10,11 +10,10 @@ use crate::error::{Checks, Problem};
 use crate::identity::Actor;
 use crate::registry::queries::{get_org, get_org_in};
 use crate::registry::{OrgKind, OrgRef};
-use crate::store::{new_id, opt_text, timestamp, Store, Tx};
+use crate::store::{new_id, timestamp, Flag, Store, Tx};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
 pub struct ProcessorContract {
@@ -109,15 +108,14 @@ pub async fn record(
     now: DateTime<Utc>,
 ) -> Result<String, Problem> {
     check(tx, new).await?;
-    let existing: Option<String> = sqlx::query(
+    let existing: Option<String> = sqlx::query_scalar(
         "SELECT id FROM processor_contracts WHERE processor_org_id = $1 AND client_org_id = $2 AND reference = $3",
     )
     .bind(&new.processor_org_id)
     .bind(&new.client_org_id)
     .bind(new.reference.trim())
     .fetch_optional(&mut **tx)
-    .await?
-    .map(|r| r.get("id"));
+    .await?;
     let id = existing.clone().unwrap_or_else(new_id);
     sqlx::query(
         "INSERT INTO processor_contracts (id, processor_org_id, client_org_id, parent_processor_org_id, reference, \
@@ -171,30 +169,49 @@ async fn org_ref(
     Ok(org)
 }
 
+/// A `processor_contracts` row (read with [`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct ContractRow {
+    id: String,
+    processor_org_id: String,
+    client_org_id: String,
+    parent_processor_org_id: Option<String>,
+    reference: String,
+    title: String,
+    #[sqlx(try_from = "Flag")]
+    art28_clauses: bool,
+    starts_on: Option<String>,
+    ends_on: Option<String>,
+    source_kind: String,
+    source_id: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
 async fn list_where(store: &Store, column: &str, org_id: &str) -> Result<Vec<ProcessorContract>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM processor_contracts WHERE {column} = $1 ORDER BY reference, id");
-    let rows = sqlx::query(&sql).bind(org_id).fetch_all(store.pool()).await?;
+    let rows: Vec<ContractRow> = sqlx::query_as(&sql).bind(org_id).fetch_all(store.pool()).await?;
     let mut cache = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let parent = match opt_text(row, "parent_processor_org_id") {
-            Some(id) => Some(org_ref(store, &mut cache, &id).await?),
+    for row in rows {
+        let parent = match &row.parent_processor_org_id {
+            Some(id) => Some(org_ref(store, &mut cache, id).await?),
             None => None,
         };
         out.push(ProcessorContract {
-            id: row.get("id"),
-            processor: org_ref(store, &mut cache, &row.get::<String, _>("processor_org_id")).await?,
-            client: org_ref(store, &mut cache, &row.get::<String, _>("client_org_id")).await?,
+            id: row.id,
+            processor: org_ref(store, &mut cache, &row.processor_org_id).await?,
+            client: org_ref(store, &mut cache, &row.client_org_id).await?,
             parent_processor: parent,
-            reference: row.get("reference"),
-            title: row.get("title"),
-            art28_clauses: row.get::<i64, _>("art28_clauses") != 0,
-            starts_on: opt_text(row, "starts_on"),
-            ends_on: opt_text(row, "ends_on"),
-            source_kind: row.get("source_kind"),
-            source_id: opt_text(row, "source_id"),
-            created_at: row.get("created_at"),
-            updated_at: row.get("updated_at"),
+            reference: row.reference,
+            title: row.title,
+            art28_clauses: row.art28_clauses,
+            starts_on: row.starts_on,
+            ends_on: row.ends_on,
+            source_kind: row.source_kind,
+            source_id: row.source_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         });
     }
     Ok(out)

@@ -11,7 +11,6 @@ use crate::error::Problem;
 use crate::store::{timestamp, Store, Tx};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use sqlx::Row;
 
 pub const EXPIRY_REMINDER_DAYS: [i64; 3] = [90, 30, 7];
 pub const PENDING_SIGNATURE_DAYS: i64 = 7;
@@ -60,13 +59,10 @@ async fn claim_reminder(tx: &mut Tx, id: &str, reminder: &str, now: DateTime<Utc
 }
 
 async fn ids_with_status(store: &Store, status: Status) -> Result<Vec<String>, Problem> {
-    Ok(sqlx::query("SELECT id FROM conventions WHERE status = $1 ORDER BY id")
+    Ok(sqlx::query_scalar("SELECT id FROM conventions WHERE status = $1 ORDER BY id")
         .bind(status.as_str())
         .fetch_all(store.pool())
-        .await?
-        .iter()
-        .map(|r| r.get("id"))
-        .collect())
+        .await?)
 }
 
 /// What a daily pass did.
@@ -131,13 +127,10 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
     for id in ids_with_status(store, Status::InSignature).await? {
         let Some(conv) = get_convention(store, models, &id).await? else { continue };
         let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
-        let submitted: Option<String> = sqlx::query("SELECT submitted_at FROM conventions WHERE id = $1")
+        let submitted: Option<String> = sqlx::query_scalar("SELECT submitted_at FROM conventions WHERE id = $1")
             .bind(&conv.id)
             .fetch_one(store.pool())
-            .await?
-            .try_get("submitted_at")
-            .ok()
-            .flatten();
+            .await?;
         let Some(submitted) = submitted else { continue };
         let since = chrono::DateTime::parse_from_rfc3339(&submitted)
             .map(|t| (now - t.with_timezone(&Utc)).num_days())

@@ -14,11 +14,10 @@ use crate::error::Problem;
 use crate::registry::queries::get_org_in;
 use crate::registry::OrgRef;
 use crate::store::Page;
-use crate::store::Store;
+use crate::store::{JsonObject, JsonText, Store};
 use model::ConventionModel;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 pub use state::ConventionsState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -34,6 +33,8 @@ pub enum Status {
     /// Replaced by an avenant that became active.
     Amended,
 }
+
+crate::text_enum!(Status);
 
 impl Status {
     pub const ALL: [Status; 7] = [
@@ -84,7 +85,7 @@ pub struct Party {
     pub order: u32,
 }
 
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct Step {
     pub id: String,
     /// `visa` or `signature`.
@@ -102,7 +103,7 @@ pub struct Step {
     pub void_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct SignedFile {
     pub id: String,
     pub file_name: String,
@@ -187,6 +188,32 @@ pub fn find_model<'a>(
 const COLUMNS: &str = "id, reference, model_id, model_version, title, status, parameters, start_date, end_date, amends_id, \
     root_id, document_hash, refusal_comment, termination_reason, termination_effective, version, created_by, created_at, updated_at";
 
+/// A `conventions` row (read with [`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct ConventionRow {
+    id: String,
+    reference: String,
+    model_id: String,
+    model_version: i64,
+    title: String,
+    #[sqlx(try_from = "String")]
+    status: Status,
+    #[sqlx(try_from = "JsonText<JsonObject>")]
+    parameters: JsonObject,
+    start_date: String,
+    end_date: String,
+    amends_id: Option<String>,
+    root_id: String,
+    document_hash: Option<String>,
+    refusal_comment: Option<String>,
+    termination_reason: Option<String>,
+    termination_effective: Option<String>,
+    version: i64,
+    created_by: String,
+    created_at: String,
+    updated_at: String,
+}
+
 /// Reads a convention with its parties, schools, steps and files.
 pub async fn get_convention(
     store: &Store,
@@ -207,23 +234,22 @@ pub async fn read_convention(
 ) -> Result<Option<Convention>, Problem> {
     let lock = if lock && conn.backend_name() == "PostgreSQL" { " FOR UPDATE" } else { "" };
     let sql = format!("SELECT {COLUMNS} FROM conventions WHERE id = $1 OR reference = $2{lock}");
-    let Some(row) = sqlx::query(&sql).bind(id).bind(id.to_ascii_uppercase()).fetch_optional(&mut *conn).await? else {
+    let row: Option<ConventionRow> =
+        sqlx::query_as(&sql).bind(id).bind(id.to_ascii_uppercase()).fetch_optional(&mut *conn).await?;
+    let Some(row) = row else {
         return Ok(None);
     };
-    let id: String = row.get("id");
-    let model_id: String = row.get("model_id");
-    let model_version = row.get::<i64, _>("model_version") as u32;
-    let model = find_model(models, &model_id, Some(model_version)).ok();
+    let id = row.id.clone();
+    let model_version = row.model_version as u32;
+    let model = find_model(models, &row.model_id, Some(model_version)).ok();
     let mut parties = Vec::new();
-    let party_rows = sqlx::query(
-        "SELECT party_key, org_id, position FROM convention_parties WHERE convention_id = $1 ORDER BY position",
-    )
-    .bind(&id)
-    .fetch_all(&mut *conn)
-    .await?;
-    for p in party_rows {
-        let key: String = p.get("party_key");
-        let Some(org) = get_org_in(conn, &p.get::<String, _>("org_id")).await? else { continue };
+    let party_rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT party_key, org_id FROM convention_parties WHERE convention_id = $1 ORDER BY position")
+            .bind(&id)
+            .fetch_all(&mut *conn)
+            .await?;
+    for (key, org_id) in party_rows {
+        let Some(org) = get_org_in(conn, &org_id).await? else { continue };
         let spec = model.and_then(|m| m.parties.iter().find(|s| s.key == key));
         parties.push(Party {
             label: spec.map(|s| s.label.clone()).unwrap_or_else(|| key.clone()),
@@ -233,85 +259,54 @@ pub async fn read_convention(
             org: org.as_ref(),
         });
     }
-    let schools = sqlx::query(
-        "SELECT o.id, o.kind, o.code, o.name FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
+    let schools = sqlx::query_as::<_, (String, String, String)>(
+        "SELECT o.id, o.code, o.name FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
          WHERE s.convention_id = $1 ORDER BY o.sort_name, o.id",
     )
     .bind(&id)
     .fetch_all(&mut *conn)
     .await?
-    .iter()
-    .map(|r| OrgRef {
-        id: r.get("id"),
-        kind: crate::registry::OrgKind::Etablissement,
-        code: r.get("code"),
-        name: r.get("name"),
-    })
+    .into_iter()
+    .map(|(id, code, name)| OrgRef { id, kind: crate::registry::OrgKind::Etablissement, code, name })
     .collect();
-    let steps = sqlx::query(
+    let steps = sqlx::query_as(
         "SELECT id, kind, step_key, org_id, user_email, role, document_hash, at, voided_at, void_reason \
          FROM convention_steps WHERE convention_id = $1 ORDER BY at, id",
     )
     .bind(&id)
     .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| Step {
-        id: r.get("id"),
-        kind: r.get("kind"),
-        step_key: r.get("step_key"),
-        org_id: r.get("org_id"),
-        user_email: r.get("user_email"),
-        role: r.get("role"),
-        document_hash: r.get("document_hash"),
-        at: r.get("at"),
-        voided_at: r.try_get("voided_at").ok().flatten(),
-        void_reason: r.try_get("void_reason").ok().flatten(),
-    })
-    .collect();
-    let signed_files = sqlx::query(
+    .await?;
+    let signed_files = sqlx::query_as(
         "SELECT id, file_name, content_type, sha256, size, uploaded_by, uploaded_at FROM convention_files \
          WHERE convention_id = $1 ORDER BY uploaded_at, id",
     )
     .bind(&id)
     .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| SignedFile {
-        id: r.get("id"),
-        file_name: r.get("file_name"),
-        content_type: r.get("content_type"),
-        sha256: r.get("sha256"),
-        size: r.get("size"),
-        uploaded_by: r.get("uploaded_by"),
-        uploaded_at: r.get("uploaded_at"),
-    })
-    .collect();
-    let parameters: String = row.get("parameters");
+    .await?;
     Ok(Some(Convention {
-        id: id.clone(),
-        reference: row.get("reference"),
-        model_id,
+        id,
+        reference: row.reference,
+        model_id: row.model_id,
         model_version,
-        title: row.get("title"),
-        status: Status::parse(&row.get::<String, _>("status")).unwrap_or(Status::Draft),
-        parameters: serde_json::from_str(&parameters).unwrap_or_default(),
-        start_date: row.get("start_date"),
-        end_date: row.get("end_date"),
+        title: row.title,
+        status: row.status,
+        parameters: row.parameters,
+        start_date: row.start_date,
+        end_date: row.end_date,
         parties,
         schools,
-        amends_id: row.try_get("amends_id").ok().flatten(),
-        root_id: row.get("root_id"),
-        document_hash: row.try_get("document_hash").ok().flatten(),
+        amends_id: row.amends_id,
+        root_id: row.root_id,
+        document_hash: row.document_hash,
         steps,
         signed_files,
-        refusal_comment: row.try_get("refusal_comment").ok().flatten(),
-        termination_reason: row.try_get("termination_reason").ok().flatten(),
-        termination_effective: row.try_get("termination_effective").ok().flatten(),
-        version: row.get("version"),
-        created_by: row.get("created_by"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
+        refusal_comment: row.refusal_comment,
+        termination_reason: row.termination_reason,
+        termination_effective: row.termination_effective,
+        version: row.version,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     }))
 }
 
@@ -378,8 +373,7 @@ pub async fn list_ids(
     }
     let size = crate::store::sql::page_size(filter.limit)?;
     let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY c.id DESC LIMIT {}", cond.sql(), size + 1);
-    let ids: Vec<String> =
-        cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(|r| r.get("id")).collect();
+    let ids: Vec<String> = crate::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
     let page = Page::from_overfetch(ids, size, Clone::clone);
     Ok((page.items, page.next_cursor))
 }
@@ -392,7 +386,7 @@ pub async fn active_covering(
     org_id: &str,
     date: &str,
 ) -> Result<Option<Convention>, Problem> {
-    let row = sqlx::query(
+    let id: Option<String> = sqlx::query_scalar(
         "SELECT c.id FROM conventions c WHERE c.status = 'active' AND c.start_date <= $1 AND c.end_date >= $2 \
          AND (c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = $3) \
               OR c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = $4)) \
@@ -404,8 +398,8 @@ pub async fn active_covering(
     .bind(org_id)
     .fetch_optional(store.pool())
     .await?;
-    match row {
-        Some(row) => get_convention(store, models, &row.get::<String, _>("id")).await,
+    match id {
+        Some(id) => get_convention(store, models, &id).await,
         None => Ok(None),
     }
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 use std::collections::BTreeMap;
 
 /// Everything a workflow step needs.
@@ -324,7 +324,7 @@ async fn check_no_overlap(
     lineage: Option<&str>,
 ) -> Result<(), Problem> {
     for school in schools {
-        let row = sqlx::query(
+        let reference: Option<String> = sqlx::query_scalar(
             "SELECT c.reference FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
              WHERE s.org_id = $1 AND c.model_id = $2 AND c.status IN ('in_signature', 'signed', 'active') \
              AND c.start_date <= $3 AND c.end_date >= $4 AND c.root_id <> $5 LIMIT 1",
@@ -336,12 +336,10 @@ async fn check_no_overlap(
         .bind(lineage.unwrap_or(""))
         .fetch_optional(store.pool())
         .await?;
-        if let Some(row) = row {
+        if let Some(reference) = reference {
             return Err(Problem::conflict(format!(
-                "{} ({}) est déjà couvert par la convention {} du même modèle sur ces dates",
-                school.name,
-                school.code,
-                row.get::<String, _>("reference")
+                "{} ({}) est déjà couvert par la convention {reference} du même modèle sur ces dates",
+                school.name, school.code,
             )));
         }
     }
@@ -655,15 +653,14 @@ async fn school_orgs(store: &Store, conv: &Convention) -> Result<Vec<Org>, Probl
 /// E-mails of the active users holding `role` at `org_id`.
 /// Takes a connection: inside a transaction, pass the transaction's.
 pub async fn users_with_role(conn: &mut AnyConnection, org_id: &str, role: &str) -> Result<Vec<String>, Problem> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_scalar(
         "SELECT DISTINCT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id \
          WHERE b.org_id = $1 AND b.role = $2 AND u.active = 1 ORDER BY u.email",
     )
     .bind(org_id)
     .bind(role)
     .fetch_all(conn)
-    .await?;
-    Ok(rows.iter().map(|r| r.get("email")).collect())
+    .await?)
 }
 
 /// Who must act next: the pending visa, else the parties whose turn it is to sign.
@@ -1015,14 +1012,14 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
     require_status(conv, &[Status::Active], "amender")?;
     require_party_member(ctx.actor, &conv.party_org_ids())?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    let pending = sqlx::query(
+    let pending: Option<String> = sqlx::query_scalar(
         "SELECT reference FROM conventions WHERE amends_id = $1 AND status IN ('draft', 'in_signature', 'signed')",
     )
     .bind(&conv.id)
     .fetch_optional(ctx.store.pool())
     .await?;
-    if let Some(row) = pending {
-        return Err(Problem::conflict(format!("un avenant est déjà en cours : {}", row.get::<String, _>("reference"))));
+    if let Some(reference) = pending {
+        return Err(Problem::conflict(format!("un avenant est déjà en cours : {reference}")));
     }
     let mut params = conv.parameters.clone();
     params.remove("start_date");

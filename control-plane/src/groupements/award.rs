@@ -21,7 +21,6 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row;
 
 /// `POST /groupements/{id}/award`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -258,8 +257,10 @@ async fn funded_tenants(ctx: &Ctx<'_>, members: &[Application]) -> Result<Vec<Te
         let cond = Condition::any(vec![own, covers_condition(&org)]);
         let sql =
             format!("SELECT id FROM tenants WHERE org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id", cond.sql());
-        for row in cond.bind(sqlx::query(&sql)).fetch_all(ctx.store.pool()).await? {
-            if let Some(t) = get_tenant(ctx.store, &row.get::<String, _>("id")).await? {
+        let ids: Vec<String> =
+            crate::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(ctx.store.pool()).await?)?;
+        for id in ids {
+            if let Some(t) = get_tenant(ctx.store, &id).await? {
                 tenants.push(t);
             }
         }

@@ -352,9 +352,9 @@ async fn refuse_overlap(store: &Store, g: &Groupement, applicant: &Org) -> Resul
          AND status IN ('applied', 'accepted') AND org_id <> $2)",
         crate::registry::queries::ORG_COLUMNS
     );
-    let rows = sqlx::query(&sql).bind(&g.id).bind(&applicant.id).fetch_all(store.pool()).await?;
+    let others: Vec<Org> = sqlx::query_as(&sql).bind(&g.id).bind(&applicant.id).fetch_all(store.pool()).await?;
     let groups = |o: &Org| !matches!(o.kind, OrgKind::Commune);
-    for other in rows.iter().map(crate::registry::queries::org_from_row) {
+    for other in others {
         let overlap = (groups(&other) && covers_org(store, &other, applicant).await?)
             || (groups(applicant) && covers_org(store, applicant, &other).await?);
         if overlap {

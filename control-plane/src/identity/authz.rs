@@ -9,7 +9,7 @@ use crate::registry::queries::covers_condition;
 use crate::registry::{Org, OrgKind};
 use crate::store::Condition;
 use crate::store::Store;
-use sqlx::Row;
+use sqlx::FromRow;
 
 pub use crate::kernel::roles::Action;
 
@@ -295,6 +295,6 @@ pub async fn in_org_scope(store: &Store, org: &Org, target: &Org) -> Result<bool
     let mut cond = org_scope_condition(org);
     cond.push("id = ?", &[&target.id]);
     let sql = format!("SELECT COUNT(*) AS n FROM orgs WHERE {}", cond.sql());
-    let n: i64 = cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?.get("n");
+    let n: i64 = <(i64,)>::from_row(&cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?)?.0;
     Ok(n > 0)
 }

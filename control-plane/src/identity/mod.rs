@@ -11,13 +11,13 @@ use crate::error::{Checks, Problem};
 use crate::registry::queries::get_org;
 use crate::registry::{Org, OrgRef};
 use crate::store::Page;
-use crate::store::{new_id, timestamp, Store};
+use crate::store::{new_id, timestamp, Flag, Store};
 use authz::{Action, Scope};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::FromRow;
 pub use state::IdentityState;
 
 /// The authenticated caller of a route and the action the route declared.
@@ -249,36 +249,48 @@ pub async fn update_user(
 
 const USER_COLUMNS: &str = "id, email, display_name, org_id, active, version, created_at, updated_at";
 
-async fn user_from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<User, Problem> {
-    let id: String = row.get("id");
-    let org_id: Option<String> = row.try_get("org_id").ok().flatten();
-    let org = match org_id {
-        Some(org_id) => get_org(store, &org_id).await?.map(|o| o.as_ref()),
+/// A `users` row (read with [`USER_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    email: String,
+    display_name: String,
+    org_id: Option<String>,
+    #[sqlx(try_from = "Flag")]
+    active: bool,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+async fn user_from_row(store: &Store, row: UserRow) -> Result<User, Problem> {
+    let org = match &row.org_id {
+        Some(org_id) => get_org(store, org_id).await?.map(|o| o.as_ref()),
         None => None,
     };
-    let roles = bindings_of(store, &id)
+    let roles = bindings_of(store, &row.id)
         .await?
         .into_iter()
         .map(|b| RoleView { role: b.role, org: b.org.map(|o| o.as_ref()) })
         .collect();
     Ok(User {
-        id,
-        email: row.get("email"),
-        display_name: row.get("display_name"),
+        id: row.id,
+        email: row.email,
+        display_name: row.display_name,
         org,
-        active: row.get::<i64, _>("active") != 0,
+        active: row.active,
         roles,
-        version: row.get("version"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     })
 }
 
 pub async fn get_user(store: &Store, id: &str) -> Result<Option<User>, Problem> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 OR email = $2");
-    let row = sqlx::query(&sql).bind(id).bind(id.to_ascii_lowercase()).fetch_optional(store.pool()).await?;
+    let row = sqlx::query_as(&sql).bind(id).bind(id.to_ascii_lowercase()).fetch_optional(store.pool()).await?;
     match row {
-        Some(row) => Ok(Some(user_from_row(store, &row).await?)),
+        Some(row) => Ok(Some(user_from_row(store, row).await?)),
         None => Ok(None),
     }
 }
@@ -302,23 +314,22 @@ pub async fn list_users(
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let mut items = Vec::new();
     for row in rows.iter().take(size as usize) {
-        items.push(user_from_row(store, row).await?);
+        items.push(user_from_row(store, UserRow::from_row(row)?).await?);
     }
     let next_cursor = (rows.len() > size as usize).then(|| items.last().map(|u: &User| u.email.clone())).flatten();
     Ok(Page { items, next_cursor })
 }
 
 pub async fn bindings_of(store: &Store, user_id: &str) -> Result<Vec<Binding>, Problem> {
-    let rows = sqlx::query("SELECT role, org_id FROM role_bindings WHERE user_id = $1 ORDER BY role, org_id")
-        .bind(user_id)
-        .fetch_all(store.pool())
-        .await?;
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT role, org_id FROM role_bindings WHERE user_id = $1 ORDER BY role, org_id")
+            .bind(user_id)
+            .fetch_all(store.pool())
+            .await?;
     let mut bindings = Vec::new();
-    for row in rows {
-        let Some(role) = Role::parse(&row.get::<String, _>("role")) else {
-            continue;
-        };
-        let org = match row.try_get::<Option<String>, _>("org_id").ok().flatten() {
+    for (role, org_id) in rows {
+        let role = Role::try_from(role)?;
+        let org = match org_id {
             Some(id) => match get_org(store, &id).await? {
                 Some(org) => Some(org),
                 None => continue,
@@ -369,7 +380,7 @@ pub async fn grant(
     let user = get_user(store, user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
     let org_id = org.map(|o| o.id.clone());
     let mut tx = store.begin_write().await?;
-    let exists = sqlx::query(
+    let exists = sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3",
     )
     .bind(&user.id)
@@ -377,7 +388,6 @@ pub async fn grant(
     .bind(org_id.clone().unwrap_or_default())
     .fetch_one(&mut *tx)
     .await?
-    .get::<i64, _>("n")
         > 0;
     if exists {
         return Ok(());
@@ -446,7 +456,7 @@ pub async fn revoke(
 }
 
 /// A token as listed: never the secret.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct TokenInfo {
     pub id: String,
     pub user_id: String,
@@ -559,37 +569,23 @@ pub async fn create_token(
 
 const TOKEN_COLUMNS: &str = "id, user_id, name, prefix, created_at, expires_at, revoked_at, last_used_at";
 
-fn token_from_row(row: &sqlx::any::AnyRow) -> TokenInfo {
-    TokenInfo {
-        id: row.get("id"),
-        user_id: row.get("user_id"),
-        name: row.get("name"),
-        prefix: row.get("prefix"),
-        created_at: row.get("created_at"),
-        expires_at: row.try_get("expires_at").ok().flatten(),
-        revoked_at: row.try_get("revoked_at").ok().flatten(),
-        last_used_at: row.try_get("last_used_at").ok().flatten(),
-    }
-}
-
 pub async fn get_token(store: &Store, id: &str) -> Result<Option<TokenInfo>, Problem> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1");
-    Ok(sqlx::query(&sql).bind(id).fetch_optional(store.pool()).await?.as_ref().map(token_from_row))
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(store.pool()).await?)
 }
 
 /// Tokens of one user, or of everyone (admin), newest first.
 pub async fn list_tokens(store: &Store, user_id: Option<&str>) -> Result<Vec<TokenInfo>, Problem> {
-    let rows = match user_id {
+    Ok(match user_id {
         Some(user_id) => {
             let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id DESC");
-            sqlx::query(&sql).bind(user_id).fetch_all(store.pool()).await?
+            sqlx::query_as(&sql).bind(user_id).fetch_all(store.pool()).await?
         }
         None => {
             let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id DESC");
-            sqlx::query(&sql).fetch_all(store.pool()).await?
+            sqlx::query_as(&sql).fetch_all(store.pool()).await?
         }
-    };
-    Ok(rows.iter().map(token_from_row).collect())
+    })
 }
 
 pub async fn revoke_token(store: &Store, actor: &Actor, id: &str, now: DateTime<Utc>) -> Result<TokenInfo, Problem> {
@@ -718,11 +714,24 @@ pub async fn check_token(
     Ok(Ok(actor))
 }
 
+/// What authentication reads of a token and its user.
+#[derive(sqlx::FromRow)]
+struct TokenUserRow {
+    id: String,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    last_used_at: Option<String>,
+    user_id: String,
+    email: String,
+    #[sqlx(try_from = "Flag")]
+    active: bool,
+}
+
 /// The live token of `hash` and its user's actor, read from the database, or why
 /// it is refused (expiry is checked by the caller, against its clock).
 async fn lookup_token(store: &Store, hash: &str) -> Result<Result<CachedToken, TokenRefusal>, Problem> {
     let (cached_at, generation) = (std::time::Instant::now(), token_cache_generation());
-    let row = sqlx::query(
+    let row: Option<TokenUserRow> = sqlx::query_as(
         "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id AS user_id, u.email, u.active \
          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
     )
@@ -730,20 +739,19 @@ async fn lookup_token(store: &Store, hash: &str) -> Result<Result<CachedToken, T
     .fetch_optional(store.pool())
     .await?;
     let Some(row) = row else { return Ok(Err(TokenRefusal::Unknown)) };
-    if row.try_get::<Option<String>, _>("revoked_at").ok().flatten().is_some() {
+    if row.revoked_at.is_some() {
         return Ok(Err(TokenRefusal::Revoked));
     }
-    if row.get::<i64, _>("active") == 0 {
+    if !row.active {
         return Ok(Err(TokenRefusal::InactiveUser));
     }
-    let user_id: String = row.get("user_id");
-    let bindings = bindings_of(store, &user_id).await?;
-    let actor = Actor { name: format!("user:{}", row.get::<String, _>("email")), user_id: Some(user_id), bindings };
+    let bindings = bindings_of(store, &row.user_id).await?;
+    let actor = Actor { name: format!("user:{}", row.email), user_id: Some(row.user_id), bindings };
     Ok(Ok(CachedToken {
         actor,
-        token_id: row.get("id"),
-        expires_at: row.try_get::<Option<String>, _>("expires_at").ok().flatten(),
-        last_used_at: row.try_get("last_used_at").ok().flatten(),
+        token_id: row.id,
+        expires_at: row.expires_at,
+        last_used_at: row.last_used_at,
         cached_at,
         generation,
     }))
@@ -761,7 +769,7 @@ pub async fn bootstrap_admin(
     force: bool,
     now: DateTime<Utc>,
 ) -> Result<Option<(String, String)>, Problem> {
-    let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(store.pool()).await?.get("n");
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) AS n FROM users").fetch_one(store.pool()).await?;
     if users > 0 && !force {
         return Ok(None);
     }

@@ -9,12 +9,10 @@
 pub mod routes;
 
 use crate::api::AppState;
-use crate::store::{new_id, opt_text, timestamp, Store};
+use crate::store::{new_id, timestamp, Store};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
@@ -133,7 +131,7 @@ pub fn next_tick(schedule: &cron::Schedule, tz: Tz, now: DateTime<Utc>) -> Optio
 }
 
 /// One recorded run of a job.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct JobRun {
     pub id: String,
     pub job: String,
@@ -154,20 +152,6 @@ pub struct JobRun {
 }
 
 const RUN_COLUMNS: &str = "id, job, tick, trigger, runner, started_at, finished_at, outcome, message";
-
-fn run_from_row(row: &AnyRow) -> JobRun {
-    JobRun {
-        id: row.get("id"),
-        job: row.get("job"),
-        tick: opt_text(row, "tick"),
-        trigger: row.get("trigger"),
-        runner: row.get("runner"),
-        started_at: row.get("started_at"),
-        finished_at: opt_text(row, "finished_at"),
-        outcome: row.get("outcome"),
-        message: opt_text(row, "message"),
-    }
-}
 
 /// A name for this process in `job_runs.runner` and `outbox.claimed_by`.
 pub fn runner_id() -> String {
@@ -327,7 +311,7 @@ async fn record_end(store: &Store, run: &JobRun) -> sqlx::Result<()> {
 /// Marks `abandoned` the running runs of other runners whose heartbeat expired
 /// (their process died); returns the jobs of those runs.
 pub async fn abandon_dead_runs(store: &Store, runner: &str, now: DateTime<Utc>) -> sqlx::Result<Vec<String>> {
-    let rows = sqlx::query(
+    sqlx::query_scalar(
         "UPDATE job_runs SET outcome = 'abandoned', finished_at = $1, \
          message = 'abandonnée : le processus qui l''exécutait ne donne plus signe de vie' \
          WHERE outcome = 'running' AND runner <> $2 AND COALESCE(heartbeat_at, started_at) < $3 \
@@ -337,8 +321,7 @@ pub async fn abandon_dead_runs(store: &Store, runner: &str, now: DateTime<Utc>) 
     .bind(runner)
     .bind(timestamp(now - heartbeat_expiry()))
     .fetch_all(store.pool())
-    .await?;
-    Ok(rows.iter().map(|row| row.get("job")).collect())
+    .await
 }
 
 /// Runs a job now, outside its schedule, and returns the finished run.
@@ -357,14 +340,13 @@ pub async fn run_now(
 
 /// The latest runs of a job, newest first.
 pub async fn recent_runs(store: &Store, job: &str, limit: u32) -> sqlx::Result<Vec<JobRun>> {
-    let rows = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {RUN_COLUMNS} FROM job_runs WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT $2"
     ))
     .bind(job)
     .bind(i64::from(limit))
     .fetch_all(store.pool())
-    .await?;
-    Ok(rows.iter().map(run_from_row).collect())
+    .await
 }
 
 /// A job as configured: its parsed schedule, whether it runs, how long it may run.
@@ -581,11 +563,12 @@ impl Scheduler {
 
 /// The latest tick of `job` any runner claimed.
 async fn latest_claimed_tick(store: &Store, job: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
-    let row = sqlx::query("SELECT MAX(tick) AS tick FROM job_runs WHERE job = $1 AND tick IS NOT NULL")
-        .bind(job)
-        .fetch_one(store.pool())
-        .await?;
-    Ok(opt_text(&row, "tick").and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc)))
+    let tick: Option<String> =
+        sqlx::query_scalar("SELECT MAX(tick) AS tick FROM job_runs WHERE job = $1 AND tick IS NOT NULL")
+            .bind(job)
+            .fetch_one(store.pool())
+            .await?;
+    Ok(tick.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc)))
 }
 
 #[cfg(test)]

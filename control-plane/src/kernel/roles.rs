@@ -160,3 +160,6 @@ pub struct Action {
     pub write: bool,
     pub roles: &'static [Role],
 }
+
+crate::text_enum!(OrgKind);
+crate::text_enum!(Role);

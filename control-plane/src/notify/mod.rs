@@ -18,12 +18,11 @@ pub mod state;
 use crate::config::Config;
 use crate::error::{Checks, Problem};
 use crate::jobs::JobFuture;
-use crate::store::{new_id, opt_text, timestamp, Backend, Store, Tx};
+use crate::store::{new_id, timestamp, JsonText, Store, Tx};
 use chrono::{DateTime, Duration, Utc};
 use mailer::Mailer;
 use serde::Serialize;
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 pub use state::NotifyState;
 
 pub use routes::routes;
@@ -150,10 +149,11 @@ pub fn backoff(attempts: u32) -> Duration {
 }
 
 /// An outbox message as listed (without its context, which may hold personal data).
-#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema, sqlx::FromRow)]
 pub struct OutboxMessage {
     pub id: String,
     pub created_at: String,
+    #[sqlx(try_from = "JsonText<Vec<String>>")]
     pub recipients: Vec<String>,
     pub template: String,
     /// `pending`, `sending`, `sent` or `failed`.
@@ -170,36 +170,24 @@ pub struct OutboxMessage {
 const MESSAGE_COLUMNS: &str =
     "id, created_at, recipients, template, status, attempts, next_attempt_at, last_error, sent_at";
 
-fn message_from_row(row: &AnyRow) -> OutboxMessage {
-    let recipients: String = row.get("recipients");
-    OutboxMessage {
-        id: row.get("id"),
-        created_at: row.get("created_at"),
-        recipients: serde_json::from_str(&recipients).unwrap_or_default(),
-        template: row.get("template"),
-        status: row.get("status"),
-        attempts: row.get("attempts"),
-        next_attempt_at: row.get("next_attempt_at"),
-        last_error: opt_text(row, "last_error"),
-        sent_at: opt_text(row, "sent_at"),
-    }
-}
-
 pub async fn get_message(store: &Store, id: &str) -> Result<OutboxMessage, Problem> {
-    sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = $1"))
+    sqlx::query_as(&format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = $1"))
         .bind(id)
         .fetch_optional(store.pool())
         .await?
-        .map(|row| message_from_row(&row))
         .ok_or_else(|| Problem::not_found(format!("aucun message {id} dans la file d'envoi")))
 }
 
 /// A message claimed for sending, with what is needed to render it.
+#[derive(sqlx::FromRow)]
 struct Claimed {
     id: String,
+    #[sqlx(try_from = "JsonText<Vec<String>>")]
     recipients: Vec<String>,
     template: String,
+    #[sqlx(try_from = "JsonText")]
     context: serde_json::Value,
+    #[sqlx(try_from = "i64")]
     attempts: u32,
 }
 
@@ -212,13 +200,10 @@ const DUE: &str = "(status = 'pending' AND next_attempt_at <= $1) \
 async fn claim_batch(store: &Store, config: &Config, runner: &str, now: DateTime<Utc>) -> sqlx::Result<Vec<Claimed>> {
     // PostgreSQL: concurrent senders skip each other's locked rows. SQLite:
     // `begin_write` holds the only write lock, so the select-update is atomic.
-    let lock = match store.backend() {
-        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
+    let lock = store.backend().for_update_skip_locked();
     let sql = format!(
         "UPDATE outbox SET status = 'sending', claimed_by = $2, claimed_until = $3 \
-         WHERE id IN (SELECT id FROM outbox WHERE {DUE} ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
+         WHERE id IN (SELECT id FROM outbox WHERE {DUE} ORDER BY next_attempt_at, id LIMIT $4{lock}) \
          RETURNING id, recipients, template, context, attempts"
     );
     let mut tx = store.begin_write().await?;
@@ -230,21 +215,9 @@ async fn claim_batch(store: &Store, config: &Config, runner: &str, now: DateTime
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    let mut claimed: Vec<Claimed> = rows.iter().map(claimed_from_row).collect();
+    let mut claimed: Vec<Claimed> = rows.iter().map(Claimed::from_row).collect::<sqlx::Result<_>>()?;
     claimed.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(claimed)
-}
-
-fn claimed_from_row(row: &AnyRow) -> Claimed {
-    let recipients: String = row.get("recipients");
-    let context: String = row.get("context");
-    Claimed {
-        id: row.get("id"),
-        recipients: serde_json::from_str(&recipients).unwrap_or_default(),
-        template: row.get("template"),
-        context: serde_json::from_str(&context).unwrap_or(serde_json::Value::Null),
-        attempts: u32::try_from(row.get::<i64, _>("attempts")).unwrap_or(0),
-    }
 }
 
 /// Extends the lease of every message `runner` still holds (called before each send).
@@ -483,7 +456,9 @@ pub async fn list(store: &Store, filter: &OutboxFilter) -> Result<crate::store::
     .bind(i64::from(size) + 1)
     .fetch_all(store.pool())
     .await?;
-    Ok(Page::from_overfetch(rows.iter().map(message_from_row).collect(), size, |m| encode_cursor(&m.id)))
+    Ok(Page::from_overfetch(rows.iter().map(OutboxMessage::from_row).collect::<sqlx::Result<_>>()?, size, |m| {
+        encode_cursor(&m.id)
+    }))
 }
 
 fn encode_cursor(id: &str) -> String {

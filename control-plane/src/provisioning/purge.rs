@@ -8,7 +8,6 @@ use crate::error::Problem;
 use crate::provisioning::ProvisioningState;
 use crate::store::timestamp;
 use chrono::{DateTime, Months, Utc};
-use sqlx::Row;
 
 pub const ACTOR: &str = "system:tenants-purge";
 
@@ -16,16 +15,14 @@ pub const ACTOR: &str = "system:tenants-purge";
 pub async fn purge_due(state: &ProvisioningState, now: DateTime<Utc>) -> Result<Vec<String>, Problem> {
     let months = state.config.provisioning.retention_months;
     let cutoff = now.checked_sub_months(Months::new(months)).unwrap_or(now);
-    let due = sqlx::query(
+    let due: Vec<(String, String, String, String)> = sqlx::query_as(
         "SELECT id, slug, org_id, archived_at FROM tenants WHERE status = 'archived' AND archived_at <= $1 ORDER BY slug",
     )
     .bind(timestamp(cutoff))
     .fetch_all(state.store.pool())
     .await?;
     let mut purged = Vec::new();
-    for row in due {
-        let (id, slug, org_id, archived_at): (String, String, String, String) =
-            (row.get("id"), row.get("slug"), row.get("org_id"), row.get("archived_at"));
+    for (id, slug, org_id, archived_at) in due {
         let mut tx = state.store.begin_write().await?;
         let done = sqlx::query(
             "UPDATE tenants SET status = 'purged', purged_at = $1, secret_seed = NULL, version = version + 1, \

@@ -11,12 +11,13 @@ use super::{fold, EtabType, OrgKind};
 use crate::audit::{self, Change};
 use crate::error::Problem;
 use crate::identity::Actor;
-use crate::store::{new_id, timestamp, Backend, Store};
+use crate::store::{new_id, timestamp, Backend, BulkValue, Store};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::FromRow;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 
@@ -619,11 +620,7 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     let writer = BatchWriter::new(store, actor, options.dry_run, options.academies.as_ref(), now);
     let mut statistics = StatisticsRefresh::default();
     let mut report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
-    // PostgreSQL writes two batches at once (its backend is the bottleneck); SQLite has one writer.
-    let concurrency = match store.backend() {
-        Backend::Sqlite => 1,
-        Backend::Postgres => 2,
-    };
+    let concurrency = store.bulk_writers();
     let mut in_flight = futures_util::stream::FuturesUnordered::new();
     let mut input_open = true;
     while input_open || !in_flight.is_empty() {
@@ -838,11 +835,9 @@ impl<'a> BatchWriter<'a> {
             return Ok(counts);
         }
         let mut tx = self.store.begin_write().await?;
-        if self.store.backend() == Backend::Postgres {
-            // A batch lost in a crash is rewritten by the next run (batches are
-            // idempotent), so the import need not wait for each commit's flush.
-            sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-        }
+        // A batch lost in a crash is rewritten by the next run (batches are
+        // idempotent), so the import need not wait for each commit's flush.
+        crate::store::relax_durability(&mut tx, self.store.backend()).await?;
         let mut keys: Vec<(OrgKind, &str)> =
             related.iter().chain(etabs.iter()).map(|r| (r.kind(), r.code.as_str())).collect();
         for etab in &etabs {
@@ -928,20 +923,12 @@ async fn existing_orgs(
                 query = query.bind(*code);
             }
             for row in query.fetch_all(&mut **tx).await? {
-                let existing = Existing {
-                    content_hash: row.get("content_hash"),
-                    academie_code: row.try_get("academie_code").ok().flatten(),
-                };
-                found.insert((kind, row.get::<String, _>("code")), existing);
+                let (code, content_hash, academie_code) = <(String, String, Option<String>)>::from_row(&row)?;
+                found.insert((kind, code), Existing { content_hash, academie_code });
             }
         }
     }
     Ok(found)
-}
-
-/// Columns with their PostgreSQL types, for `jsonb_to_recordset`.
-fn column_types() -> impl Iterator<Item = (&'static str, &'static str)> {
-    UPSERT_COLUMNS.iter().map(|c| (*c, if matches!(*c, "pupils" | "is_open") { "bigint" } else { "text" }))
 }
 
 /// `INSERT INTO orgs (...) <source> ON CONFLICT ... DO UPDATE` for a row source.
@@ -958,99 +945,47 @@ fn upsert_into_orgs(source: &str) -> String {
     )
 }
 
-/// SQLite: plain multi-row VALUES with positional `?` markers. Numbered `$n`
-/// markers cost the driver a name lookup each, quadratic in the row count.
-const SQLITE_ROWS_PER_STATEMENT: usize = 500;
-
-async fn upsert_sqlite(tx: &mut crate::store::Tx, records: &[(&OrgRecord, String)], now: &str) -> Result<(), Problem> {
-    let row = format!("({})", vec!["?"; UPSERT_COLUMNS.len()].join(", "));
-    for chunk in records.chunks(SQLITE_ROWS_PER_STATEMENT) {
-        let values = vec![row.as_str(); chunk.len()].join(", ");
-        let sql = upsert_into_orgs(&format!("VALUES {values}"));
-        let mut query = sqlx::query(&sql);
-        for (r, hash) in chunk {
-            query = query
-                .bind(new_id())
-                .bind(r.kind().as_str())
-                .bind(r.code.as_str())
-                .bind(r.name.as_str())
-                .bind(fold(&r.name))
-                .bind(r.siren.as_deref())
-                .bind(r.siret.as_deref())
-                .bind(r.etab_type.map(EtabType::as_str))
-                .bind(r.nature_code.as_deref())
-                .bind(r.nature_label.as_deref())
-                .bind(r.sector)
-                .bind(r.degree)
-                .bind(r.commune_code.as_deref())
-                .bind(r.departement_code.as_deref())
-                .bind(r.academie_code.as_deref())
-                .bind(r.region_code.as_deref())
-                .bind(r.pupils)
-                .bind(i64::from(r.is_open))
-                .bind(r.email.as_deref())
-                .bind(hash.as_str())
-                .bind(now)
-                .bind(now);
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// PostgreSQL: the rows as one JSON parameter, expanded by `jsonb_to_recordset`.
-async fn upsert_postgres(
-    tx: &mut crate::store::Tx,
-    records: &[(&OrgRecord, String)],
-    now: &str,
-) -> Result<(), Problem> {
-    let rows: Vec<serde_json::Value> = records
-        .iter()
-        .map(|(r, hash)| {
-            serde_json::json!({
-                "id": new_id(),
-                "kind": r.kind().as_str(),
-                "code": r.code,
-                "name": r.name,
-                "sort_name": fold(&r.name),
-                "siren": r.siren,
-                "siret": r.siret,
-                "etab_type": r.etab_type.map(EtabType::as_str),
-                "nature_code": r.nature_code,
-                "nature_label": r.nature_label,
-                "sector": r.sector,
-                "degree": r.degree,
-                "commune_code": r.commune_code,
-                "departement_code": r.departement_code,
-                "academie_code": r.academie_code,
-                "region_code": r.region_code,
-                "pupils": r.pupils,
-                "is_open": i64::from(r.is_open),
-                "email": r.email,
-                "content_hash": hash,
-                "created_at": now,
-                "updated_at": now,
-            })
-        })
-        .collect();
-    let types: Vec<String> = column_types().map(|(c, t)| format!("{c} {t}")).collect();
-    let source =
-        format!("SELECT {} FROM jsonb_to_recordset($1::jsonb) AS r({})", UPSERT_COLUMNS.join(", "), types.join(", "));
-    let payload = serde_json::Value::Array(rows).to_string();
-    sqlx::query(&upsert_into_orgs(&source)).bind(payload).execute(&mut **tx).await?;
-    Ok(())
-}
-
+/// Upserts `records` (with their content hash) into `orgs` in the backend's bulk form.
 async fn upsert(
     tx: &mut crate::store::Tx,
     backend: Backend,
     records: &[(&OrgRecord, String)],
     now: &str,
 ) -> Result<(), Problem> {
-    match backend {
-        Backend::Sqlite => upsert_sqlite(tx, records, now).await,
-        Backend::Postgres => upsert_postgres(tx, records, now).await,
-    }
+    let columns: Vec<(&str, bool)> = UPSERT_COLUMNS.iter().map(|c| (*c, matches!(*c, "pupils" | "is_open"))).collect();
+    let rows: Vec<Vec<BulkValue<'_>>> = records.iter().map(|(r, hash)| upsert_row(r, hash, now)).collect();
+    crate::store::write_rows(tx, backend, &columns, &rows, upsert_into_orgs).await?;
+    Ok(())
+}
+
+/// The values of one record, in the order of [`UPSERT_COLUMNS`].
+fn upsert_row<'a>(r: &'a OrgRecord, hash: &'a str, now: &'a str) -> Vec<BulkValue<'a>> {
+    use BulkValue::{Int, Text};
+    let text = |value: Option<&'a str>| Text(value.map(Cow::Borrowed));
+    vec![
+        Text(Some(Cow::Owned(new_id()))),
+        text(Some(r.kind().as_str())),
+        text(Some(&r.code)),
+        text(Some(&r.name)),
+        Text(Some(Cow::Owned(fold(&r.name)))),
+        text(r.siren.as_deref()),
+        text(r.siret.as_deref()),
+        text(r.etab_type.map(EtabType::as_str)),
+        text(r.nature_code.as_deref()),
+        text(r.nature_label.as_deref()),
+        text(r.sector),
+        text(r.degree),
+        text(r.commune_code.as_deref()),
+        text(r.departement_code.as_deref()),
+        text(r.academie_code.as_deref()),
+        text(r.region_code.as_deref()),
+        Int(r.pupils),
+        Int(Some(i64::from(r.is_open))),
+        text(r.email.as_deref()),
+        text(Some(hash)),
+        text(Some(now)),
+        text(Some(now)),
+    ]
 }
 
 #[cfg(test)]

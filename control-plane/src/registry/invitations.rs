@@ -8,11 +8,10 @@ use super::{Org, OrgRef};
 use crate::audit::{self, Change};
 use crate::error::Problem;
 use crate::identity::Actor;
-use crate::store::{new_id, timestamp, Backend, Store, Tx};
+use crate::store::{new_id, timestamp, Backend, Flag, Store, Tx};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
-use sqlx::Row;
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Invitation {
@@ -31,27 +30,42 @@ pub struct Invitation {
 const COLUMNS: &str =
     "id, group_id, commune_id, ent_delegated, status, invited_by, created_at, answered_by, answered_at";
 
-async fn from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<Invitation, Problem> {
+/// A `membership_invitations` row (read with [`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct InvitationRow {
+    id: String,
+    group_id: String,
+    commune_id: String,
+    #[sqlx(try_from = "Flag")]
+    ent_delegated: bool,
+    status: String,
+    invited_by: String,
+    created_at: String,
+    answered_by: Option<String>,
+    answered_at: Option<String>,
+}
+
+async fn from_row(store: &Store, row: InvitationRow) -> Result<Invitation, Problem> {
     let org = |id: String| async move {
         get_org(store, &id).await?.map(|o| o.as_ref()).ok_or_else(|| Problem::not_found("organisation disparue"))
     };
     Ok(Invitation {
-        id: row.get("id"),
-        group: org(row.get("group_id")).await?,
-        commune: org(row.get("commune_id")).await?,
-        ent_delegated: row.get::<i64, _>("ent_delegated") != 0,
-        status: row.get("status"),
-        invited_by: row.get("invited_by"),
-        created_at: row.get("created_at"),
-        answered_by: row.try_get("answered_by").ok().flatten(),
-        answered_at: row.try_get("answered_at").ok().flatten(),
+        id: row.id,
+        group: org(row.group_id).await?,
+        commune: org(row.commune_id).await?,
+        ent_delegated: row.ent_delegated,
+        status: row.status,
+        invited_by: row.invited_by,
+        created_at: row.created_at,
+        answered_by: row.answered_by,
+        answered_at: row.answered_at,
     })
 }
 
 pub async fn get(store: &Store, id: &str) -> Result<Option<Invitation>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM membership_invitations WHERE id = $1");
-    match sqlx::query(&sql).bind(id).fetch_optional(store.pool()).await? {
-        Some(row) => Ok(Some(from_row(store, &row).await?)),
+    match sqlx::query_as(&sql).bind(id).fetch_optional(store.pool()).await? {
+        Some(row) => Ok(Some(from_row(store, row).await?)),
         None => Ok(None),
     }
 }
@@ -62,9 +76,9 @@ pub async fn list_for(store: &Store, org: &Org) -> Result<Vec<Invitation>, Probl
         "SELECT {COLUMNS} FROM membership_invitations WHERE group_id = $1 OR commune_id = $2 \
          ORDER BY created_at DESC, id DESC"
     );
-    let rows = sqlx::query(&sql).bind(&org.id).bind(&org.id).fetch_all(store.pool()).await?;
+    let rows: Vec<InvitationRow> = sqlx::query_as(&sql).bind(&org.id).bind(&org.id).fetch_all(store.pool()).await?;
     let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         out.push(from_row(store, row).await?);
     }
     Ok(out)

@@ -9,6 +9,7 @@ pub mod queries;
 pub mod routes;
 pub mod state;
 
+use crate::store::{Flag, Nullable};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 pub use state::RegistryState;
@@ -89,6 +90,10 @@ impl Degree {
             Degree::D2 => "2D",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Degree> {
+        [Degree::D1, Degree::D2].into_iter().find(|d| d.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -105,12 +110,21 @@ impl Sector {
             Sector::Prive => "prive",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Sector> {
+        [Sector::Public, Sector::Prive].into_iter().find(|x| x.as_str() == s)
+    }
 }
 
+crate::text_enum!(EtabType);
+crate::text_enum!(Degree);
+crate::text_enum!(Sector);
+
 /// An organisation as the API shows it. Fields that do not apply to its kind are absent.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, sqlx::FromRow)]
 pub struct Org {
     pub id: String,
+    #[sqlx(try_from = "String")]
     pub kind: OrgKind,
     /// Natural code: UAI, INSEE, SIREN, or the département/académie/région code.
     pub code: String,
@@ -120,14 +134,17 @@ pub struct Org {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub siret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(try_from = "Nullable<EtabType>")]
     pub etab_type: Option<EtabType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nature_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nature_label: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(try_from = "Nullable<Sector>")]
     pub sector: Option<Sector>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(try_from = "Nullable<Degree>")]
     pub degree: Option<Degree>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commune_code: Option<String>,
@@ -139,6 +156,7 @@ pub struct Org {
     pub region_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pupils: Option<i64>,
+    #[sqlx(rename = "is_open", try_from = "Flag")]
     pub open: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -165,9 +183,10 @@ impl Org {
 }
 
 /// A short reference to an organisation, used in lists of parents and members.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, sqlx::FromRow)]
 pub struct OrgRef {
     pub id: String,
+    #[sqlx(try_from = "String")]
     pub kind: OrgKind,
     pub code: String,
     pub name: String,

@@ -1,44 +1,21 @@
 //! Reads of the registry, and the two rules every later capability needs:
 //! what an organisation *covers*, and which collectivité *funds* an établissement.
 
-use super::{fold, Degree, EtabType, Org, OrgKind, OrgRef, Sector};
+use super::{fold, EtabType, Org, OrgKind, OrgRef};
 use crate::error::Problem;
-use crate::store::{json, opt_text, Backend, Store};
+use crate::store::{json, Backend, Flag, Store};
 use crate::store::{page_size, Condition, Page};
 use base64::Engine;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 
 pub const ORG_COLUMNS: &str = "id, kind, code, name, siren, siret, etab_type, nature_code, \
     nature_label, sector, degree, commune_code, departement_code, academie_code, region_code, \
     pupils, is_open, email, country, version, created_at, updated_at";
 
-pub fn org_from_row(row: &AnyRow) -> Org {
-    let kind: String = row.get("kind");
-    Org {
-        id: row.get("id"),
-        kind: OrgKind::parse(&kind).unwrap_or_else(|| panic!("unknown org kind in store: {kind}")),
-        code: row.get("code"),
-        name: row.get("name"),
-        siren: opt_text(row, "siren"),
-        siret: opt_text(row, "siret"),
-        etab_type: opt_text(row, "etab_type").as_deref().and_then(EtabType::parse),
-        nature_code: opt_text(row, "nature_code"),
-        nature_label: opt_text(row, "nature_label"),
-        sector: opt_text(row, "sector").map(|s| if s == "prive" { Sector::Prive } else { Sector::Public }),
-        degree: opt_text(row, "degree").map(|d| if d == "1D" { Degree::D1 } else { Degree::D2 }),
-        commune_code: opt_text(row, "commune_code"),
-        departement_code: opt_text(row, "departement_code"),
-        academie_code: opt_text(row, "academie_code"),
-        region_code: opt_text(row, "region_code"),
-        pupils: row.try_get::<Option<i64>, _>("pupils").ok().flatten(),
-        open: row.get::<i64, _>("is_open") != 0,
-        email: opt_text(row, "email"),
-        country: opt_text(row, "country").unwrap_or_else(|| "FR".into()),
-        version: row.get("version"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
+/// An organisation from a row of [`ORG_COLUMNS`].
+pub fn org_from_row(row: &AnyRow) -> sqlx::Result<Org> {
+    Org::from_row(row)
 }
 
 /// Filters of `GET /orgs`.
@@ -137,7 +114,7 @@ async fn page_where(
     after_cursor(&mut cond, cursor)?;
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id LIMIT {}", cond.sql(), size + 1);
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
-    Ok(Page::from_overfetch(rows.iter().map(org_from_row).collect(), size, encode_cursor))
+    Ok(Page::from_overfetch(rows.iter().map(org_from_row).collect::<sqlx::Result<_>>()?, size, encode_cursor))
 }
 
 /// Restricts `cond` to the organisations after `cursor` in page order.
@@ -180,6 +157,15 @@ fn org_json_sql(backend: Backend) -> String {
     json::object_without_nulls(backend, &fields)
 }
 
+/// The one row of [`page_json_query`].
+#[derive(FromRow)]
+struct PageJson {
+    items: String,
+    fetched: i64,
+    last_name: Option<String>,
+    last_id: Option<String>,
+}
+
 /// [`page_where`] as the JSON text of its [`Page`], built by the database in one
 /// query: the page's objects aggregated in page order, with the name and id of
 /// its last row and whether one more row exists (for `next_cursor`).
@@ -190,13 +176,10 @@ async fn page_json_where(
     limit: Option<u32>,
 ) -> Result<String, Problem> {
     let (sql, cond, size) = page_json_query(store.backend(), cond, cursor, limit)?;
-    let row = cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?;
-    let items: String = row.try_get("items")?;
-    let fetched: i64 = row.try_get("fetched")?;
-    let mut page = format!("{{\"items\":{items}");
-    if fetched > i64::from(size) {
-        let (name, id): (String, String) = (row.try_get("last_name")?, row.try_get("last_id")?);
-        page.push_str(&format!(",\"next_cursor\":\"{}\"", cursor_after(&name, &id)));
+    let row = PageJson::from_row(&cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?)?;
+    let mut page = format!("{{\"items\":{}", row.items);
+    if let (true, Some(name), Some(id)) = (row.fetched > i64::from(size), &row.last_name, &row.last_id) {
+        page.push_str(&format!(",\"next_cursor\":\"{}\"", cursor_after(name, id)));
     }
     page.push('}');
     Ok(page)
@@ -265,7 +248,7 @@ pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {
 pub async fn get_org_in(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Org>, Problem> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
-    Ok(row.as_ref().map(org_from_row))
+    Ok(row.as_ref().map(org_from_row).transpose()?)
 }
 
 pub async fn get_by_code(store: &Store, kind: OrgKind, code: &str) -> Result<Option<Org>, Problem> {
@@ -276,7 +259,7 @@ pub async fn get_by_code(store: &Store, kind: OrgKind, code: &str) -> Result<Opt
 pub async fn get_by_code_in(conn: &mut sqlx::AnyConnection, kind: OrgKind, code: &str) -> Result<Option<Org>, Problem> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE kind = $1 AND code = $2");
     let row = sqlx::query(&sql).bind(kind.as_str()).bind(code).fetch_optional(conn).await?;
-    Ok(row.as_ref().map(org_from_row))
+    Ok(row.as_ref().map(org_from_row).transpose()?)
 }
 
 /// Finds an organisation by id, by `kind:code`, or by a bare code when only one
@@ -299,7 +282,7 @@ pub async fn resolve_org_in(conn: &mut sqlx::AnyConnection, key: &str) -> Result
     }
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE code = $1 ORDER BY kind LIMIT 20");
     let rows = sqlx::query(&sql).bind(key.to_ascii_uppercase()).fetch_all(conn).await?;
-    let mut orgs: Vec<Org> = rows.iter().map(org_from_row).collect();
+    let mut orgs: Vec<Org> = rows.iter().map(org_from_row).collect::<sqlx::Result<_>>()?;
     match orgs.len() {
         0 => Err(not_found()),
         1 => Ok(orgs.remove(0)),
@@ -364,7 +347,7 @@ pub async fn covers_org(store: &Store, org: &Org, target: &Org) -> Result<bool, 
     let mut cond = covers_condition(org);
     cond.push("id = ?", &[&target.id]);
     let sql = format!("SELECT COUNT(*) AS n FROM orgs WHERE {}", cond.sql());
-    let n: i64 = cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?.get("n");
+    let n: i64 = <(i64,)>::from_row(&cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?)?.0;
     Ok(n > 0)
 }
 
@@ -393,18 +376,17 @@ async fn memberships(
         "SELECT o.id, o.kind, o.code, o.name, om.ent_delegated FROM org_members om \
          JOIN orgs o ON o.id = om.{wanted} WHERE om.{given} = $1 ORDER BY o.sort_name, o.id"
     );
-    let rows = sqlx::query(&sql).bind(id).fetch_all(conn).await?;
-    Ok(rows.iter().map(|r| (org_ref_from_row(r), r.get::<i64, _>("ent_delegated") != 0)).collect())
+    let rows: Vec<MemberRow> = sqlx::query_as(&sql).bind(id).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|r| (r.org, r.ent_delegated)).collect())
 }
 
-fn org_ref_from_row(row: &AnyRow) -> OrgRef {
-    let kind: String = row.get("kind");
-    OrgRef {
-        id: row.get("id"),
-        kind: OrgKind::parse(&kind).expect("known kind"),
-        code: row.get("code"),
-        name: row.get("name"),
-    }
+/// A member or group of `org_members`, with its delegation flag.
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    #[sqlx(flatten)]
+    org: OrgRef,
+    #[sqlx(try_from = "Flag")]
+    ent_delegated: bool,
 }
 
 /// The organisations above an établissement or a commune, read at once: the
@@ -438,7 +420,12 @@ impl Relatives {
                     .collect(),
             );
             let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {}", cond.sql());
-            cond.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?.iter().map(org_from_row).collect()
+            cond.bind(sqlx::query(&sql))
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(org_from_row)
+                .collect::<sqlx::Result<_>>()?
         };
         let commune_id = match org.kind {
             OrgKind::Commune => Some(org.id.as_str()),

@@ -10,7 +10,6 @@ use crate::error::Problem;
 use crate::rgpd::RgpdState;
 use crate::store::timestamp;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 pub const ACTOR: &str = "system:rgpd-snapshots";
 
@@ -51,8 +50,9 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
     let today = today_in_france(now).format("%Y-%m-%d").to_string();
     let mut world = super::load::world(&state.store, &state.catalog, &state.models, &today, "").await?;
     let mut holders = derive::register_holders(&world, &state.catalog);
-    let snapshotted = sqlx::query("SELECT DISTINCT org_id FROM rgpd_snapshots").fetch_all(state.store.pool()).await?;
-    holders.extend(snapshotted.iter().map(|r| r.get::<String, _>("org_id")));
+    let snapshotted: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT org_id FROM rgpd_snapshots").fetch_all(state.store.pool()).await?;
+    holders.extend(snapshotted);
     let mut report = MonthlyReport::default();
     for org_id in holders {
         let Some(org) = crate::registry::get_org(&state.store, &org_id).await? else { continue };

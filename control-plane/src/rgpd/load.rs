@@ -36,7 +36,7 @@ async fn orgs_where(store: &Store, condition: &str, date: Option<&str>) -> Resul
     if let Some(date) = date {
         query = query.bind(date).bind(date);
     }
-    Ok(query.fetch_all(store.pool()).await?.iter().map(org_from_row).collect())
+    Ok(query.fetch_all(store.pool()).await?.iter().map(org_from_row).collect::<sqlx::Result<_>>()?)
 }
 
 const ACTIVE_CONVENTIONS: &str =
@@ -68,8 +68,13 @@ pub async fn world(
             "SELECT {ORG_COLUMNS} FROM orgs WHERE kind = 'etablissement' AND {} ORDER BY sort_name",
             cond.sql()
         );
-        let covered: Vec<Org> =
-            cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?.iter().map(org_from_row).collect();
+        let covered: Vec<Org> = cond
+            .bind(sqlx::query(&sql))
+            .fetch_all(store.pool())
+            .await?
+            .iter()
+            .map(org_from_row)
+            .collect::<sqlx::Result<_>>()?;
         schools_of.insert(org.id.clone(), covered.iter().map(|o| o.id.clone()).collect());
         covered.iter().for_each(|o| add(&mut world, o));
     }

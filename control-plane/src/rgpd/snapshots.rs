@@ -12,10 +12,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::Row;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, sqlx::FromRow)]
 pub struct Snapshot {
     pub id: String,
     pub org_id: String,
@@ -31,19 +30,6 @@ pub struct Snapshot {
 }
 
 const COLUMNS: &str = "id, org_id, reason, format, sha256, entries, taken_by, taken_at";
-
-fn from_row(r: &sqlx::any::AnyRow) -> Snapshot {
-    Snapshot {
-        id: r.get("id"),
-        org_id: r.get("org_id"),
-        reason: r.get("reason"),
-        format: r.get("format"),
-        sha256: r.get("sha256"),
-        entries: r.get("entries"),
-        taken_by: r.get("taken_by"),
-        taken_at: r.get("taken_at"),
-    }
-}
 
 /// The canonical JSON of a register: what a snapshot stores and hashes.
 pub fn canonical(register: &Register) -> String {
@@ -76,7 +62,7 @@ pub async fn record(
 /// snapshots cannot both find none).
 async fn latest_in(tx: &mut Tx, org_id: &str) -> Result<Option<Snapshot>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM rgpd_snapshots WHERE org_id = $1 ORDER BY taken_at DESC, id DESC LIMIT 1");
-    Ok(sqlx::query(&sql).bind(org_id).fetch_optional(&mut **tx).await?.as_ref().map(from_row))
+    Ok(sqlx::query_as(&sql).bind(org_id).fetch_optional(&mut **tx).await?)
 }
 
 /// [`record`] in the caller's transaction, unconditionally; `what` is (format, reason).
@@ -144,7 +130,7 @@ pub async fn record_in(
 pub async fn list(state: &RgpdState, org_id: &str, limit: u32) -> Result<Vec<Snapshot>, Problem> {
     let sql =
         format!("SELECT {COLUMNS} FROM rgpd_snapshots WHERE org_id = $1 ORDER BY taken_at DESC, id DESC LIMIT {limit}");
-    Ok(sqlx::query(&sql).bind(org_id).fetch_all(state.store.pool()).await?.iter().map(from_row).collect())
+    Ok(sqlx::query_as(&sql).bind(org_id).fetch_all(state.store.pool()).await?)
 }
 
 /// The latest snapshot of `org_id` with its register.
@@ -155,13 +141,22 @@ pub async fn latest(state: &RgpdState, org_id: &str) -> Result<Option<(Snapshot,
     }
 }
 
+/// A snapshot row with its content (the register's canonical JSON).
+#[derive(sqlx::FromRow)]
+struct StoredSnapshot {
+    #[sqlx(flatten)]
+    snapshot: Snapshot,
+    content: String,
+}
+
 /// A snapshot and the register it holds.
 pub async fn get(state: &RgpdState, id: &str) -> Result<Option<(Snapshot, Register)>, Problem> {
     let sql = format!("SELECT {COLUMNS}, content FROM rgpd_snapshots WHERE id = $1");
-    let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(state.store.pool()).await? else { return Ok(None) };
-    let register: Register = serde_json::from_str(&row.get::<String, _>("content"))
+    let stored: Option<StoredSnapshot> = sqlx::query_as(&sql).bind(id).fetch_optional(state.store.pool()).await?;
+    let Some(StoredSnapshot { snapshot, content }) = stored else { return Ok(None) };
+    let register: Register = serde_json::from_str(&content)
         .map_err(|e| Problem::new(ProblemKind::Internal, format!("instantané illisible : {e}")))?;
-    Ok(Some((from_row(&row), register)))
+    Ok(Some((snapshot, register)))
 }
 
 /// A snapshot of `org`, or 404 / 422 when it is missing or belongs to another register.

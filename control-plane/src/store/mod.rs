@@ -4,12 +4,17 @@
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
 pub mod counters;
+mod decode;
+mod dialect;
 pub mod json;
 mod migrate_lock;
 pub mod migrations;
 pub mod sql;
 
 pub use sql::{page_size, Condition, Page, SqlValue, DEFAULT_PAGE, MAX_PAGE};
+
+pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};
+pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};

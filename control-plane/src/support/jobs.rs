@@ -5,8 +5,8 @@
 
 use super::sla::{self, BreachKind};
 use super::tickets::{
-    append_event, load_for_update, move_level, notify, refresh, sla_event_from_row, ticket_from_row, write_sla, Ctx,
-    NewEvent, COLUMNS,
+    append_event, load_for_update, move_level, notify, refresh, write_sla, Ctx, NewEvent, SlaEventRow, TicketRow,
+    COLUMNS,
 };
 use super::{lead_emails, Level, Priority, Status};
 use crate::audit::{self, Change};
@@ -16,7 +16,6 @@ use crate::store::timestamp;
 use crate::support::SupportState;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use sqlx::Row;
 use std::collections::HashMap;
 
 fn system(job: &str) -> Actor {
@@ -33,6 +32,14 @@ pub struct SweepReport {
 }
 
 /// Finds and flags the breaches due at `now`.
+/// An event of one of the tickets the sweep examines.
+#[derive(sqlx::FromRow)]
+struct TicketEventRow {
+    ticket_id: String,
+    #[sqlx(flatten)]
+    event: SlaEventRow,
+}
+
 pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepReport, Problem> {
     const DUE: &str = "SELECT id FROM support_tickets WHERE next_due IS NOT NULL AND next_due <= $1";
     let mut tx = state.store.begin_write().await?;
@@ -41,8 +48,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
         "SELECT {COLUMNS} FROM support_tickets t WHERE t.next_due IS NOT NULL AND t.next_due <= $1 \
          ORDER BY t.next_due LIMIT 20000"
     );
-    let tickets: Vec<_> =
-        sqlx::query(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?.iter().map(ticket_from_row).collect();
+    let tickets: Vec<TicketRow> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;
     let mut report = SweepReport { examined: tickets.len(), ..Default::default() };
     if tickets.is_empty() {
         return Ok(report);
@@ -52,15 +58,15 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
         "SELECT ticket_id, at, kind, to_value, visibility, actor_level FROM support_events \
          WHERE ticket_id IN ({DUE}) ORDER BY ticket_id, seq"
     );
-    for r in sqlx::query(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await? {
-        if let Some(e) = sla_event_from_row(&r) {
-            events.entry(r.get("ticket_id")).or_default().push(e);
-        }
+    let rows: Vec<TicketEventRow> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;
+    for r in rows {
+        events.entry(r.ticket_id).or_default().push(r.event.event()?);
     }
     let mut breaches: HashMap<String, Vec<(String, String)>> = HashMap::new();
     let sql = format!("SELECT ticket_id, level, kind FROM support_breaches WHERE ticket_id IN ({DUE})");
-    for r in sqlx::query(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await? {
-        breaches.entry(r.get("ticket_id")).or_default().push((r.get("level"), r.get("kind")));
+    let rows: Vec<(String, String, String)> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;
+    for (ticket_id, level, kind) in rows {
+        breaches.entry(ticket_id).or_default().push((level, kind));
     }
     let actor = system("support-sweep");
     let ctx = Ctx { state, actor: &actor, now };
@@ -165,14 +171,12 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
 pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
     let days = state.support.auto_close_days();
     let cutoff = now - Duration::days(i64::from(days));
-    let ids: Vec<String> =
-        sqlx::query("SELECT id FROM support_tickets WHERE status = 'resolved' AND resolved_at <= $1 ORDER BY id")
-            .bind(timestamp(cutoff))
-            .fetch_all(state.store.pool())
-            .await?
-            .iter()
-            .map(|r| r.get("id"))
-            .collect();
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM support_tickets WHERE status = 'resolved' AND resolved_at <= $1 ORDER BY id",
+    )
+    .bind(timestamp(cutoff))
+    .fetch_all(state.store.pool())
+    .await?;
     let actor = system("support-auto-close");
     let body = format!("clos automatiquement {days} jours après sa résolution");
     for id in &ids {
@@ -229,13 +233,10 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
          AND (SELECT w.at FROM support_events w WHERE w.ticket_id = t.id AND w.seq = {waiting_since}) <= $1 \
          ORDER BY t.id"
     );
-    let ids: Vec<String> = sqlx::query(&sql)
+    let ids: Vec<String> = sqlx::query_scalar(&sql)
         .bind(timestamp(now - Duration::days(REMINDER_DAYS)))
         .fetch_all(state.store.pool())
-        .await?
-        .iter()
-        .map(|r| r.get("id"))
-        .collect();
+        .await?;
     let actor = system("support-reminders");
     for id in &ids {
         let mut tx = state.store.begin_write().await?;

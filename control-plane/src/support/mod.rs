@@ -22,11 +22,11 @@ use crate::identity::{Actor, Role};
 use crate::registry::queries::{get_by_code, get_org, get_org_in};
 use crate::registry::{Org, OrgKind, OrgRef};
 use crate::store::Condition;
-use crate::store::{opt_text, timestamp, Store};
+use crate::store::{timestamp, Store};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 pub use state::SupportState;
 
 pub use tickets::*;
@@ -38,6 +38,10 @@ pub enum Level {
     N2,
     N3,
 }
+
+crate::text_enum!(Level);
+crate::text_enum!(Priority);
+crate::text_enum!(Status);
 
 impl Level {
     pub const ALL: [Level; 3] = [Level::N1, Level::N2, Level::N3];
@@ -231,24 +235,22 @@ pub struct ContractInput {
     pub policy: Option<String>,
 }
 
+#[derive(sqlx::FromRow)]
 struct ContractRow {
+    #[sqlx(rename = "n1_org_id")]
     n1: Option<String>,
+    #[sqlx(rename = "n2_org_id")]
     n2: Option<String>,
+    #[sqlx(rename = "n3_org_id")]
     n3: Option<String>,
     policy: Option<String>,
 }
 
 async fn contract_row(store: &Store, org_id: &str) -> Result<Option<ContractRow>, Problem> {
-    let row = sqlx::query("SELECT n1_org_id, n2_org_id, n3_org_id, policy FROM support_contracts WHERE org_id = $1")
+    Ok(sqlx::query_as("SELECT n1_org_id, n2_org_id, n3_org_id, policy FROM support_contracts WHERE org_id = $1")
         .bind(org_id)
         .fetch_optional(store.pool())
-        .await?;
-    Ok(row.map(|r| ContractRow {
-        n1: opt_text(&r, "n1_org_id"),
-        n2: opt_text(&r, "n2_org_id"),
-        n3: opt_text(&r, "n3_org_id"),
-        policy: opt_text(&r, "policy"),
-    }))
+        .await?)
 }
 
 async fn org_ref(store: &Store, id: Option<String>) -> Result<Option<OrgRef>, Problem> {
@@ -520,8 +522,4 @@ pub async fn lead_emails(conn: &mut AnyConnection, level: Level, org_id: &str) -
 
 pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
-}
-
-pub(crate) fn row_bool(row: &sqlx::any::AnyRow, column: &str) -> bool {
-    row.get::<i64, _>(column) != 0
 }

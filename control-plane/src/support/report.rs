@@ -10,7 +10,7 @@ use crate::store::Condition;
 use crate::store::Store;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::FromRow;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
@@ -112,8 +112,8 @@ pub async fn report(store: &Store, actor: &Actor, by: GroupBy) -> Result<Vec<Rep
         cond.sql()
     );
     for r in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
-        let Some(status) = Status::parse(&r.get::<String, _>("status")) else { continue };
-        acc.entry(r.get("k")).or_default().row.backlog.add(status, r.get("n"));
+        let (key, status, n) = <(String, String, i64)>::from_row(&r)?;
+        acc.entry(key).or_default().row.backlog.add(Status::try_from(status)?, n);
     }
     let key_col = match by {
         GroupBy::Level => "l.level",
@@ -134,9 +134,10 @@ pub async fn report(store: &Store, actor: &Actor, by: GroupBy) -> Result<Vec<Rep
         "SELECT {key_col} AS k, COUNT(*) AS n, CAST(COALESCE(SUM(l.breached), 0) AS BIGINT) AS b FROM {from} WHERE {where_sql} GROUP BY {key_col}"
     );
     for r in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
-        let a = acc.entry(r.get("k")).or_default();
-        a.row.handled = r.get("n");
-        a.row.breaches = r.get("b");
+        let (key, handled, breaches) = <(String, i64, i64)>::from_row(&r)?;
+        let a = acc.entry(key).or_default();
+        a.row.handled = handled;
+        a.row.breaches = breaches;
     }
     if scope.is_none() && by == GroupBy::Level {
         percentiles_by_index(store, &mut acc).await?;
@@ -152,25 +153,23 @@ async fn percentiles_by_index(store: &Store, acc: &mut BTreeMap<String, Acc>) ->
     for l in Level::ALL {
         let a = acc.entry(l.as_str().to_string()).or_default();
         for (column, first) in [("first_response_seconds", true), ("resolution_seconds", false)] {
-            let n: i64 = sqlx::query(&format!(
+            let n: i64 = sqlx::query_scalar(&format!(
                 "SELECT COUNT(*) AS n FROM support_ticket_levels WHERE level = $1 AND {column} IS NOT NULL"
             ))
             .bind(l.as_str())
             .fetch_one(store.pool())
-            .await?
-            .get("n");
+            .await?;
             let at = |p: f64| ((p * n as f64).ceil() as i64).clamp(1, n.max(1)) - 1;
             let mut values = Vec::new();
             for offset in [at(0.5), at(0.9)].into_iter().filter(|_| n > 0) {
-                let v: i64 = sqlx::query(&format!(
+                let v: i64 = sqlx::query_scalar(&format!(
                     "SELECT {column} AS s FROM support_ticket_levels WHERE level = $1 AND {column} IS NOT NULL \
                      ORDER BY {column} LIMIT 1 OFFSET $2"
                 ))
                 .bind(l.as_str())
                 .bind(offset)
                 .fetch_one(store.pool())
-                .await?
-                .get("s");
+                .await?;
                 values.push(v);
             }
             let hours = |i: usize| values.get(i).map(|v| (*v as f64 / 36.0).round() / 100.0);
@@ -200,9 +199,10 @@ async fn fetch_values(
             "SELECT {key_col} AS k, l.{column} AS s FROM {from} WHERE {where_sql} AND l.{column} IS NOT NULL ORDER BY {key_col}, l.{column}"
         );
         for r in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
-            let a = acc.entry(r.get("k")).or_default();
+            let (key, seconds) = <(String, i64)>::from_row(&r)?;
+            let a = acc.entry(key).or_default();
             let target = if first { &mut a.first } else { &mut a.resolution };
-            target.push(r.get("s"));
+            target.push(seconds);
         }
     }
     Ok(())
@@ -210,12 +210,7 @@ async fn fetch_values(
 
 async fn finish(store: &Store, acc: BTreeMap<String, Acc>, by: GroupBy) -> Result<Vec<ReportRow>, Problem> {
     let slugs: BTreeMap<String, String> = if by == GroupBy::Tenant {
-        sqlx::query("SELECT id, slug FROM tenants")
-            .fetch_all(store.pool())
-            .await?
-            .iter()
-            .map(|r| (r.get("id"), r.get("slug")))
-            .collect()
+        sqlx::query_as("SELECT id, slug FROM tenants").fetch_all(store.pool()).await?.into_iter().collect()
     } else {
         BTreeMap::new()
     };

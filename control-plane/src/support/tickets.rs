@@ -5,7 +5,7 @@
 
 use super::policy::{Policies, GRADES};
 use super::sla::{self, SlaEvent, SlaState, Step};
-use super::{levels_of, parse_time, queue_emails, row_bool, viewer, Category, Level, Priority, Status, Viewer};
+use super::{levels_of, parse_time, queue_emails, viewer, Category, Level, Priority, Status, Viewer};
 use crate::audit::{self, Change};
 use crate::error::precondition_failed;
 use crate::error::{Checks, Problem};
@@ -13,7 +13,7 @@ use crate::identity::authz::{self, forbidden};
 use crate::identity::Actor;
 use crate::registry::queries::get_org;
 use crate::registry::OrgRef;
-use crate::store::{new_id, opt_text, timestamp, Backend, Store, Tx};
+use crate::store::{new_id, timestamp, Backend, Flag, Nullable, Store, Tx, UnknownValue};
 use crate::store::{Condition, Page};
 use crate::support::SupportState;
 use chrono::{DateTime, Datelike, Utc};
@@ -21,8 +21,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow};
 
 /// What every ticket operation needs.
 pub struct Ctx<'a> {
@@ -37,8 +36,8 @@ impl Ctx<'_> {
     }
 }
 
-/// A ticket as stored.
-#[derive(Debug, Clone)]
+/// A ticket as stored (read with [`COLUMNS`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TicketRow {
     pub id: String,
     pub reference: String,
@@ -46,6 +45,7 @@ pub struct TicketRow {
     pub tenant_org_id: String,
     pub requester_id: String,
     pub requester_role: String,
+    #[sqlx(try_from = "Flag")]
     pub requester_shared: bool,
     pub subject: String,
     pub description: String,
@@ -53,15 +53,19 @@ pub struct TicketRow {
     pub service: Option<String>,
     pub impact: String,
     pub urgency: String,
+    #[sqlx(try_from = "String")]
     pub priority: Priority,
     pub policy: String,
+    #[sqlx(try_from = "String")]
     pub level: Level,
+    #[sqlx(try_from = "Flag")]
     pub reached_n3: bool,
     pub n1_org_id: String,
     pub n2_org_id: Option<String>,
     pub n3_org_id: Option<String>,
     pub assigned_team: Option<String>,
     pub assignee_id: Option<String>,
+    #[sqlx(try_from = "String")]
     pub status: Status,
     pub first_response_due: Option<String>,
     pub resolution_due: Option<String>,
@@ -80,55 +84,16 @@ pub(crate) const COLUMNS: &str = "t.id, t.reference, t.tenant_id, t.tenant_org_i
     t.first_response_due, t.resolution_due, t.breaches, t.convention_flag, t.resolved_at, t.closed_at, t.version, \
     t.created_at, t.updated_at";
 
-pub(crate) fn ticket_from_row(r: &AnyRow) -> TicketRow {
-    TicketRow {
-        id: r.get("id"),
-        reference: r.get("reference"),
-        tenant_id: r.get("tenant_id"),
-        tenant_org_id: r.get("tenant_org_id"),
-        requester_id: r.get("requester_id"),
-        requester_role: r.get("requester_role"),
-        requester_shared: row_bool(r, "requester_shared"),
-        subject: r.get("subject"),
-        description: r.get("description"),
-        category: r.get("category"),
-        service: opt_text(r, "service"),
-        impact: r.get("impact"),
-        urgency: r.get("urgency"),
-        priority: Priority::parse(&r.get::<String, _>("priority")).unwrap_or(Priority::P4),
-        policy: r.get("policy"),
-        level: Level::parse(&r.get::<String, _>("level")).unwrap_or(Level::N1),
-        reached_n3: row_bool(r, "reached_n3"),
-        n1_org_id: r.get("n1_org_id"),
-        n2_org_id: opt_text(r, "n2_org_id"),
-        n3_org_id: opt_text(r, "n3_org_id"),
-        assigned_team: opt_text(r, "assigned_team"),
-        assignee_id: opt_text(r, "assignee_id"),
-        status: Status::parse(&r.get::<String, _>("status")).unwrap_or(Status::New),
-        first_response_due: opt_text(r, "first_response_due"),
-        resolution_due: opt_text(r, "resolution_due"),
-        breaches: r.get("breaches"),
-        convention_flag: opt_text(r, "convention_flag"),
-        resolved_at: opt_text(r, "resolved_at"),
-        closed_at: opt_text(r, "closed_at"),
-        version: r.get("version"),
-        created_at: r.get("created_at"),
-        updated_at: r.get("updated_at"),
-    }
-}
-
 pub async fn load(conn: &mut AnyConnection, id_or_reference: &str) -> Result<Option<TicketRow>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2");
-    let row = sqlx::query(&sql).bind(id_or_reference).bind(id_or_reference).fetch_optional(conn).await?;
-    Ok(row.as_ref().map(ticket_from_row))
+    Ok(sqlx::query_as(&sql).bind(id_or_reference).bind(id_or_reference).fetch_optional(conn).await?)
 }
 
 /// [`load`] locking the row until the end of the transaction.
 pub(crate) async fn load_for_update(tx: &mut Tx, backend: Backend, id: &str) -> Result<Option<TicketRow>, Problem> {
-    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let lock = backend.for_update();
     let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2{lock}");
-    let row = sqlx::query(&sql).bind(id).bind(id).fetch_optional(&mut **tx).await?;
-    Ok(row.as_ref().map(ticket_from_row))
+    Ok(sqlx::query_as(&sql).bind(id).bind(id).fetch_optional(&mut **tx).await?)
 }
 
 /// The requester as a viewer may see them.
@@ -234,11 +199,8 @@ pub async fn view(store: &Store, t: &TicketRow, viewer: Viewer, sla: Option<SlaS
         _ => None,
     };
     let org = get_org(store, &t.tenant_org_id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
-    let tenant: String = sqlx::query("SELECT slug FROM tenants WHERE id = $1")
-        .bind(&t.tenant_id)
-        .fetch_one(store.pool())
-        .await?
-        .get("slug");
+    let tenant: String =
+        sqlx::query_scalar("SELECT slug FROM tenants WHERE id = $1").bind(&t.tenant_id).fetch_one(store.pool()).await?;
     Ok(Ticket {
         id: t.id.clone(),
         reference: t.reference.clone(),
@@ -369,7 +331,7 @@ pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, 
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(ctx.store().pool()).await?;
     let mut items = Vec::new();
     for r in &rows {
-        let t = ticket_from_row(r);
+        let t = TicketRow::from_row(r)?;
         let v = viewer(ctx.store(), ctx.actor, &t).await?.unwrap_or(Viewer::Requester);
         items.push(view(ctx.store(), &t, v, None).await?);
     }
@@ -378,7 +340,7 @@ pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, 
 
 pub async fn history(ctx: &Ctx<'_>, id: &str) -> Result<Vec<HistoryEntry>, Problem> {
     let (t, v) = find(ctx.store(), ctx.actor, id).await?;
-    let rows = sqlx::query(
+    let rows: Vec<EventRow> = sqlx::query_as(
         "SELECT seq, at, actor, actor_user_id, actor_level, kind, from_value, to_value, visibility, body \
          FROM support_events WHERE ticket_id = $1 ORDER BY seq",
     )
@@ -387,50 +349,79 @@ pub async fn history(ctx: &Ctx<'_>, id: &str) -> Result<Vec<HistoryEntry>, Probl
     .await?;
     let hide = hides_requester(v, &t);
     Ok(rows
-        .iter()
-        .filter(|r| v.sees(&r.get::<String, _>("visibility")))
+        .into_iter()
+        .filter(|r| v.sees(&r.visibility))
         .map(|r| {
-            let by_requester = opt_text(r, "actor_user_id").as_deref() == Some(t.requester_id.as_str());
+            let by_requester = r.actor_user_id.as_deref() == Some(t.requester_id.as_str());
             HistoryEntry {
-                seq: r.get("seq"),
-                at: r.get("at"),
-                actor: if hide && by_requester { pseudonym(&t) } else { r.get("actor") },
-                actor_level: opt_text(r, "actor_level").and_then(|l| Level::parse(&l)),
-                kind: r.get("kind"),
-                from: opt_text(r, "from_value"),
-                to: opt_text(r, "to_value"),
-                visibility: r.get("visibility"),
-                body: opt_text(r, "body"),
+                seq: r.seq,
+                at: r.at,
+                actor: if hide && by_requester { pseudonym(&t) } else { r.actor },
+                actor_level: r.actor_level,
+                kind: r.kind,
+                from: r.from_value,
+                to: r.to_value,
+                visibility: r.visibility,
+                body: r.body,
             }
         })
         .collect())
 }
 
+/// A `support_events` row.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    seq: i64,
+    at: String,
+    actor: String,
+    actor_user_id: Option<String>,
+    #[sqlx(try_from = "Nullable<Level>")]
+    actor_level: Option<Level>,
+    kind: String,
+    from_value: Option<String>,
+    to_value: Option<String>,
+    visibility: String,
+    body: Option<String>,
+}
+
 // --- the event log and the SLA ------------------------------------------------
 
 pub(crate) async fn sla_events(conn: &mut AnyConnection, ticket_id: &str) -> Result<Vec<SlaEvent>, Problem> {
-    let rows = sqlx::query(
+    let rows: Vec<SlaEventRow> = sqlx::query_as(
         "SELECT at, kind, to_value, visibility, actor_level FROM support_events WHERE ticket_id = $1 ORDER BY seq",
     )
     .bind(ticket_id)
     .fetch_all(conn)
     .await?;
-    Ok(rows.iter().filter_map(sla_event_from_row).collect())
+    rows.into_iter().map(SlaEventRow::event).collect()
 }
 
-/// What the SLA reads of an event row (`at, kind, to_value, visibility, actor_level`).
-pub(crate) fn sla_event_from_row(r: &AnyRow) -> Option<SlaEvent> {
-    let at = parse_time(&r.get::<String, _>("at"))?;
-    let to = opt_text(r, "to_value").unwrap_or_default();
-    let step = match r.get::<String, _>("kind").as_str() {
-        "created" => Step::Created,
-        "status" => Step::Status(Status::parse(&to)?),
-        "escalated" => Step::Escalated(Level::parse(&to)?),
-        "returned" => Step::Returned(Level::parse(&to)?),
-        "comment" => Step::Comment { public: r.get::<String, _>("visibility") == "public" },
-        _ => Step::Other,
-    };
-    Some(SlaEvent { at, step, actor_level: opt_text(r, "actor_level").and_then(|l| Level::parse(&l)) })
+/// What the SLA reads of an event row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SlaEventRow {
+    at: String,
+    kind: String,
+    to_value: Option<String>,
+    visibility: String,
+    #[sqlx(try_from = "Nullable<Level>")]
+    actor_level: Option<Level>,
+}
+
+impl SlaEventRow {
+    /// The SLA event; a time or a status/level value the code does not know is an error.
+    pub(crate) fn event(self) -> Result<SlaEvent, Problem> {
+        let at = parse_time(&self.at).ok_or(UnknownValue { what: "horodatage", value: self.at.clone() })?;
+        let to = self.to_value.unwrap_or_default();
+        let step = match self.kind.as_str() {
+            "created" => Step::Created,
+            "status" => Step::Status(Status::try_from(to)?),
+            "escalated" => Step::Escalated(Level::try_from(to)?),
+            "returned" => Step::Returned(Level::try_from(to)?),
+            "comment" => Step::Comment { public: self.visibility == "public" },
+            _ => Step::Other,
+        };
+        Ok(SlaEvent { at, step, actor_level: self.actor_level })
+    }
 }
 
 /// An entry to append to a ticket's log.
@@ -451,11 +442,11 @@ pub(crate) async fn append_event(
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     // The ticket row is the lock: concurrent appends queue here and each gets the next number.
-    let seq: i64 = sqlx::query("UPDATE support_tickets SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
-        .bind(ticket_id)
-        .fetch_one(&mut **tx)
-        .await?
-        .get("last_seq");
+    let seq: i64 =
+        sqlx::query_scalar("UPDATE support_tickets SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+            .bind(ticket_id)
+            .fetch_one(&mut **tx)
+            .await?;
     sqlx::query(
         "INSERT INTO support_events (id, ticket_id, seq, at, actor, actor_user_id, actor_level, kind, from_value, \
          to_value, visibility, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -484,12 +475,12 @@ pub(crate) async fn refresh(
     t: &TicketRow,
     now: DateTime<Utc>,
 ) -> Result<SlaState, Problem> {
-    let row = sqlx::query("SELECT policy, priority FROM support_tickets WHERE id = $1")
-        .bind(&t.id)
-        .fetch_one(&mut **tx)
-        .await?;
-    let policy: String = row.get("policy");
-    let priority = Priority::parse(&row.get::<String, _>("priority")).unwrap_or(t.priority);
+    let (policy, priority): (String, String) =
+        sqlx::query_as("SELECT policy, priority FROM support_tickets WHERE id = $1")
+            .bind(&t.id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let priority = Priority::try_from(priority)?;
     let events = sla_events(tx, &t.id).await?;
     let state = sla::derive(policies, &policy, priority, &events, now);
     store_sla(tx, t, &state).await?;
@@ -499,13 +490,11 @@ pub(crate) async fn refresh(
 /// Stores what `state` says of the ticket: current due dates, the next unflagged
 /// due date (what the sweep waits for) and each level's clock.
 pub(crate) async fn store_sla(tx: &mut Tx, t: &TicketRow, state: &SlaState) -> Result<(), Problem> {
-    let flagged: Vec<(String, String)> = sqlx::query("SELECT level, kind FROM support_breaches WHERE ticket_id = $1")
-        .bind(&t.id)
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| (r.get("level"), r.get("kind")))
-        .collect();
+    let flagged: Vec<(String, String)> =
+        sqlx::query_as("SELECT level, kind FROM support_breaches WHERE ticket_id = $1")
+            .bind(&t.id)
+            .fetch_all(&mut **tx)
+            .await?;
     write_sla(tx, t, state, &flagged).await
 }
 
@@ -581,8 +570,9 @@ pub(crate) async fn notify(
 
 /// The requester's address, through `conn` (inside a transaction, the transaction's).
 pub(crate) async fn requester_email(conn: &mut AnyConnection, t: &TicketRow) -> Result<Vec<String>, Problem> {
-    let row = sqlx::query("SELECT email FROM users WHERE id = $1").bind(&t.requester_id).fetch_optional(conn).await?;
-    Ok(row.map(|r| r.get::<String, _>("email")).into_iter().collect())
+    let email: Option<String> =
+        sqlx::query_scalar("SELECT email FROM users WHERE id = $1").bind(&t.requester_id).fetch_optional(conn).await?;
+    Ok(email.into_iter().collect())
 }
 
 fn audit_change<'a>(actor: &'a Actor, action: &'a str, t: &'a TicketRow, summary: Value) -> Change<'a> {

@@ -15,12 +15,12 @@ use crate::identity::Actor;
 use crate::registry::queries::{covers, get_org};
 use crate::registry::{Degree, Org, OrgKind, OrgRef};
 use crate::store::sql::AnyQuery;
-use crate::store::{new_id, timestamp, Store, Tx};
+use crate::store::{new_id, timestamp, JsonText, Store, Tx};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::FromRow;
 pub use state::TenantsState;
 
 pub const API_VERSION: &str = "entcp.education.fr/v1";
@@ -169,13 +169,15 @@ pub struct Tenant {
 }
 
 /// The reconciler's record of a tenant.
-#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct ProvisioningState {
     /// Last successful apply to the backend.
     pub reconciled_at: Option<String>,
     /// Last failure, until an apply succeeds.
+    #[sqlx(rename = "reconcile_error")]
     pub error: Option<String>,
     /// Failures in a row; the next attempt waits `retry_at`.
+    #[sqlx(rename = "reconcile_failures")]
     pub failures: i64,
     pub retry_at: Option<String>,
     /// What the backend reports: `written` (manifests), `progressing`, `available`,
@@ -193,7 +195,7 @@ pub struct GateOverride {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct TenantEvent {
     pub at: String,
     pub actor: String,
@@ -440,11 +442,10 @@ pub async fn apply(
             (Applied::Created, id)
         }
         Some(current) => {
-            let stored_hash: String = sqlx::query("SELECT spec_hash FROM tenants WHERE id = $1")
+            let stored_hash: String = sqlx::query_scalar("SELECT spec_hash FROM tenants WHERE id = $1")
                 .bind(&current.id)
                 .fetch_one(&mut *tx)
-                .await?
-                .get("spec_hash");
+                .await?;
             if stored_hash == checked.spec_hash {
                 tx.rollback().await?;
                 return Ok((Applied::Unchanged, current.clone()));
@@ -539,9 +540,11 @@ fn new_secret_seed() -> String {
 
 /// The seed the tenant's credentials derive from (never shown by the API).
 pub async fn secret_seed(store: &Store, tenant_id: &str) -> Result<String, Problem> {
-    let row =
-        sqlx::query("SELECT secret_seed FROM tenants WHERE id = $1").bind(tenant_id).fetch_one(store.pool()).await?;
-    Ok(row.try_get::<Option<String>, _>("secret_seed").ok().flatten().unwrap_or_default())
+    let seed: Option<String> = sqlx::query_scalar("SELECT secret_seed FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_one(store.pool())
+        .await?;
+    Ok(seed.unwrap_or_default())
 }
 
 /// The desired Kubernetes objects of a tenant, from the catalog.
@@ -556,6 +559,15 @@ pub async fn render(
     let services = state.catalog.resolve(&tenant.bouquet, &options)?;
     let seed = secret_seed(&state.store, &tenant.id).await?;
     Ok(crate::provisioning::render(tenant, &org, &services, &seed))
+}
+
+crate::text_enum!(IdentitySource);
+crate::text_enum!(Status);
+
+impl IdentitySource {
+    pub fn parse(s: &str) -> Option<IdentitySource> {
+        [IdentitySource::Educonnect, IdentitySource::Aaf].into_iter().find(|source| identity_str(*source) == s)
+    }
 }
 
 fn identity_str(source: IdentitySource) -> &'static str {
@@ -647,63 +659,75 @@ const COLUMNS: &str = "id, slug, org_id, hostname, base_bouquet, options, accoun
     reconciled_at, reconcile_error, reconcile_failures, retry_at, observed, observed_detail, observed_at, archived_at, \
     purged_at";
 
-async fn tenant_from_row(store: &Store, row: &sqlx::any::AnyRow) -> Result<Tenant, Problem> {
+/// A `tenants` row (read with [`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct TenantRow {
+    id: String,
+    slug: String,
+    org_id: String,
+    hostname: String,
+    base_bouquet: String,
+    options: JsonText<Vec<String>>,
+    accounts: i64,
+    #[sqlx(try_from = "String")]
+    identity_source: IdentitySource,
+    #[sqlx(try_from = "String")]
+    status: Status,
+    gate_override_by: Option<String>,
+    gate_override_reason: Option<String>,
+    convention_id: Option<String>,
+    vendor_org_id: Option<String>,
+    host_org_id: Option<String>,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+    #[sqlx(flatten)]
+    provisioning_state: ProvisioningState,
+}
+
+/// [`TenantRow`] with what only the reconciler reads.
+#[derive(sqlx::FromRow)]
+struct ReconcileRow {
+    #[sqlx(flatten)]
+    tenant: TenantRow,
+    secret_seed: Option<String>,
+    applied_hash: Option<String>,
+}
+
+async fn tenant_from_row(store: &Store, row: TenantRow) -> Result<Tenant, Problem> {
     let mut orgs = std::collections::HashMap::new();
-    for column in ["org_id", "vendor_org_id", "host_org_id"] {
-        if let Some(id) = row.try_get::<Option<String>, _>(column).ok().flatten() {
-            let org =
-                get_org(store, &id).await?.ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
-            orgs.insert(id, org);
-        }
+    for id in [Some(&row.org_id), row.vendor_org_id.as_ref(), row.host_org_id.as_ref()].into_iter().flatten() {
+        let org = get_org(store, id).await?.ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
+        orgs.insert(id.clone(), org);
     }
-    let org = &orgs[&row.get::<String, _>("org_id")];
+    let org = &orgs[&row.org_id];
     Ok(tenant_with_org(row, org, &orgs))
 }
 
 /// A tenant from its row; `orgs` holds its vendor and host organisations by id.
-fn tenant_with_org(row: &sqlx::any::AnyRow, org: &Org, orgs: &std::collections::HashMap<String, Org>) -> Tenant {
-    let processor = |column: &str| {
-        row.try_get::<Option<String>, _>(column).ok().flatten().and_then(|id| orgs.get(&id)).map(Org::as_ref)
-    };
-    let by: Option<String> = row.try_get("gate_override_by").ok().flatten();
-    let reason: Option<String> = row.try_get("gate_override_reason").ok().flatten();
+fn tenant_with_org(row: TenantRow, org: &Org, orgs: &std::collections::HashMap<String, Org>) -> Tenant {
+    let processor = |id: Option<String>| id.and_then(|id| orgs.get(&id)).map(Org::as_ref);
     Tenant {
-        id: row.get("id"),
-        slug: row.get("slug"),
+        id: row.id,
+        slug: row.slug,
         organisation: org.as_ref(),
-        hostname: row.get("hostname"),
-        bouquet: row.get("base_bouquet"),
-        options: serde_json::from_str(&row.get::<String, _>("options")).unwrap_or_default(),
-        accounts: row.get("accounts"),
-        identity_source: if row.get::<String, _>("identity_source") == "aaf" {
-            IdentitySource::Aaf
-        } else {
-            IdentitySource::Educonnect
-        },
-        status: Status::parse(&row.get::<String, _>("status")).unwrap_or(Status::Requested),
-        gate_override: by.zip(reason).map(|(by, reason)| GateOverride { by, reason }),
-        convention_id: row.try_get("convention_id").ok().flatten(),
-        vendor: processor("vendor_org_id"),
-        host: processor("host_org_id"),
-        provisioning_state: provisioning_state(row),
-        version: row.get("version"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
-fn provisioning_state(row: &sqlx::any::AnyRow) -> ProvisioningState {
-    let text = |column: &str| row.try_get::<Option<String>, _>(column).ok().flatten();
-    ProvisioningState {
-        reconciled_at: text("reconciled_at"),
-        error: text("reconcile_error"),
-        failures: row.try_get("reconcile_failures").unwrap_or(0),
-        retry_at: text("retry_at"),
-        observed: text("observed"),
-        observed_detail: text("observed_detail"),
-        observed_at: text("observed_at"),
-        archived_at: text("archived_at"),
-        purged_at: text("purged_at"),
+        hostname: row.hostname,
+        bouquet: row.base_bouquet,
+        options: row.options.0,
+        accounts: row.accounts,
+        identity_source: row.identity_source,
+        status: row.status,
+        gate_override: row
+            .gate_override_by
+            .zip(row.gate_override_reason)
+            .map(|(by, reason)| GateOverride { by, reason }),
+        convention_id: row.convention_id,
+        vendor: processor(row.vendor_org_id),
+        host: processor(row.host_org_id),
+        provisioning_state: row.provisioning_state,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     }
 }
 
@@ -729,16 +753,22 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
         org_query = org_query.bind(slug);
         tenant_query = tenant_query.bind(slug);
     }
-    let orgs: std::collections::HashMap<String, Org> =
-        org_query.fetch_all(store.pool()).await?.iter().map(org_from_row).map(|o| (o.id.clone(), o)).collect();
+    let orgs: std::collections::HashMap<String, Org> = org_query
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(org_from_row)
+        .map(|o| o.map(|o| (o.id.clone(), o)))
+        .collect::<sqlx::Result<_>>()?;
     let mut inputs = Vec::new();
     for row in tenant_query.fetch_all(store.pool()).await? {
-        let Some(org) = orgs.get(&row.get::<String, _>("org_id")) else { continue };
+        let ReconcileRow { tenant, secret_seed, applied_hash } = ReconcileRow::from_row(&row)?;
+        let Some(org) = orgs.get(&tenant.org_id) else { continue };
         inputs.push(ReconcileInput {
-            tenant: tenant_with_org(&row, org, &orgs),
+            tenant: tenant_with_org(tenant, org, &orgs),
             org: org.clone(),
-            secret_seed: row.try_get::<Option<String>, _>("secret_seed").ok().flatten().unwrap_or_default(),
-            applied_hash: row.try_get("applied_hash").ok().flatten(),
+            secret_seed: secret_seed.unwrap_or_default(),
+            applied_hash,
         });
     }
     Ok(inputs)
@@ -746,8 +776,8 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
 
 pub async fn get_tenant(store: &Store, slug_or_id: &str) -> Result<Option<Tenant>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1 OR id = $2");
-    match sqlx::query(&sql).bind(slug_or_id).bind(slug_or_id).fetch_optional(store.pool()).await? {
-        Some(row) => Ok(Some(tenant_from_row(store, &row).await?)),
+    match sqlx::query_as(&sql).bind(slug_or_id).bind(slug_or_id).fetch_optional(store.pool()).await? {
+        Some(row) => Ok(Some(tenant_from_row(store, row).await?)),
         None => Ok(None),
     }
 }
@@ -762,20 +792,16 @@ pub async fn list_tenants(store: &Store, scope: Option<crate::store::sql::Condit
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let mut tenants = Vec::new();
     for row in &rows {
-        tenants.push(tenant_from_row(store, row).await?);
+        tenants.push(tenant_from_row(store, TenantRow::from_row(row)?).await?);
     }
     Ok(tenants)
 }
 
 pub async fn events(store: &Store, tenant_id: &str) -> Result<Vec<TenantEvent>, Problem> {
-    let rows = sqlx::query("SELECT at, actor, kind, message FROM tenant_events WHERE tenant_id = $1 ORDER BY at, id")
+    Ok(sqlx::query_as("SELECT at, actor, kind, message FROM tenant_events WHERE tenant_id = $1 ORDER BY at, id")
         .bind(tenant_id)
         .fetch_all(store.pool())
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| TenantEvent { at: r.get("at"), actor: r.get("actor"), kind: r.get("kind"), message: r.get("message") })
-        .collect())
+        .await?)
 }
 
 /// The JSON Schema of `EntTenant`, for GitOps repositories and editors.

@@ -23,6 +23,7 @@ mod processors;
 mod read_path;
 mod registry_store;
 mod rgpd;
+mod rows;
 mod scheduler;
 mod scope;
 mod support;

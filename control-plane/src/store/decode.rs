@@ -1,0 +1,157 @@
+//! Typed decoding of the store's portable column types, for `#[derive(sqlx::FromRow)]`
+//! row structs: a value the code does not know is an error (`ColumnDecode`, a 500
+//! for the caller), never a silent default.
+//!
+//! - enum columns: `#[sqlx(try_from = "String")]` with a `TryFrom<String>` written by
+//!   [`text_enum!`](crate::text_enum) from the enum's `parse`;
+//! - booleans (`BIGINT` 0/1): `#[sqlx(try_from = "Flag")]`;
+//! - JSON documents (`TEXT`): `#[sqlx(try_from = "JsonText")]`.
+
+use sqlx::any::{AnyTypeInfo, AnyValueRef};
+use sqlx::decode::Decode;
+use sqlx::error::BoxDynError;
+use sqlx::types::Type;
+use sqlx::Any;
+
+/// A stored value outside the set the code knows.
+#[derive(Debug, thiserror::Error)]
+#[error("valeur inconnue pour {what} : « {value} »")]
+pub struct UnknownValue {
+    pub what: &'static str,
+    pub value: String,
+}
+
+/// `impl TryFrom<String> for $enum` through its `parse(&str) -> Option<Self>`: an
+/// unknown value is an [`UnknownValue`] error.
+#[macro_export]
+macro_rules! text_enum {
+    ($enum:ty) => {
+        impl TryFrom<String> for $enum {
+            type Error = $crate::store::UnknownValue;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                <$enum>::parse(&value).ok_or($crate::store::UnknownValue { what: stringify!($enum), value })
+            }
+        }
+    };
+}
+
+/// A boolean stored as `BIGINT` 0/1; any other integer is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> bool {
+        flag.0
+    }
+}
+
+impl Type<Any> for Flag {
+    fn type_info() -> AnyTypeInfo {
+        <i64 as Type<Any>>::type_info()
+    }
+    fn compatible(ty: &AnyTypeInfo) -> bool {
+        <i64 as Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Any> for Flag {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        match <i64 as Decode<'r, Any>>::decode(value)? {
+            0 => Ok(Flag(false)),
+            1 => Ok(Flag(true)),
+            other => Err(Box::new(UnknownValue { what: "booléen (0 ou 1)", value: other.to_string() })),
+        }
+    }
+}
+
+/// A JSON document stored as `TEXT`; text that is not JSON of type `T` is an error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonText<T = serde_json::Value>(pub T);
+
+impl From<JsonText> for serde_json::Value {
+    fn from(json: JsonText) -> serde_json::Value {
+        json.0
+    }
+}
+
+/// A JSON object (`#[sqlx(try_from = "JsonText<JsonObject>")]`).
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+impl From<JsonText<JsonObject>> for JsonObject {
+    fn from(json: JsonText<JsonObject>) -> JsonObject {
+        json.0
+    }
+}
+
+/// A JSON list of strings (`#[sqlx(try_from = "JsonText<Vec<String>>")]`).
+impl From<JsonText<Vec<String>>> for Vec<String> {
+    fn from(json: JsonText<Vec<String>>) -> Vec<String> {
+        json.0
+    }
+}
+
+impl<T> Type<Any> for JsonText<T> {
+    fn type_info() -> AnyTypeInfo {
+        <String as Type<Any>>::type_info()
+    }
+    fn compatible(ty: &AnyTypeInfo) -> bool {
+        <String as Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r, T: serde::de::DeserializeOwned> Decode<'r, Any> for JsonText<T> {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<'r, Any>>::decode(value)?;
+        Ok(JsonText(serde_json::from_str(text)?))
+    }
+}
+
+/// A nullable enum column: `#[sqlx(try_from = "Nullable<T>")]` on an `Option<T>` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nullable<T>(pub Option<T>);
+
+impl<T> From<Nullable<T>> for Option<T> {
+    fn from(value: Nullable<T>) -> Option<T> {
+        value.0
+    }
+}
+
+impl<T> Type<Any> for Nullable<T> {
+    fn type_info() -> AnyTypeInfo {
+        <String as Type<Any>>::type_info()
+    }
+    fn compatible(ty: &AnyTypeInfo) -> bool {
+        <String as Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r, T> Decode<'r, Any> for Nullable<T>
+where
+    T: TryFrom<String, Error = UnknownValue>,
+{
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        use sqlx::ValueRef;
+        if value.is_null() {
+            return Ok(Nullable(None));
+        }
+        let text = <String as Decode<'r, Any>>::decode(value)?;
+        Ok(Nullable(Some(T::try_from(text)?)))
+    }
+}
+
+/// An unknown stored value met outside a row decoder: the same 500 as a decoding error.
+impl From<UnknownValue> for crate::error::Problem {
+    fn from(e: UnknownValue) -> Self {
+        sqlx::Error::Decode(Box::new(e)).into()
+    }
+}
+
+/// The first column of every row, typed: for a query built by a helper that only
+/// makes `sqlx::query` (a `Condition`'s binds), where `query_scalar` cannot be used.
+pub fn first_column<T>(rows: &[sqlx::any::AnyRow]) -> sqlx::Result<Vec<T>>
+where
+    T: for<'r> Decode<'r, Any> + Type<Any>,
+{
+    use sqlx::Row;
+    rows.iter().map(|row| row.try_get(0)).collect()
+}
