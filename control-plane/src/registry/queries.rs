@@ -129,7 +129,7 @@ fn after_cursor(cond: &mut Condition, cursor: Option<&str>) -> Result<(), Proble
 /// An `orgs` row as the JSON object `Org` serialises to (same keys, order, types
 /// and absent fields), written by the database.
 fn org_json_sql(backend: Backend) -> String {
-    let etab_types: Vec<String> = EtabType::ALL.iter().map(|t| format!("'{}'", t.as_str())).collect();
+    let etab_types: Vec<&str> = EtabType::ALL.iter().map(|t| t.as_str()).collect();
     let fields = [
         ("id", "id".to_string()),
         ("kind", "kind".into()),
@@ -137,11 +137,11 @@ fn org_json_sql(backend: Backend) -> String {
         ("name", "name".into()),
         ("siren", "siren".into()),
         ("siret", "siret".into()),
-        ("etab_type", format!("CASE WHEN etab_type IN ({}) THEN etab_type END", etab_types.join(", "))),
+        ("etab_type", json::known_value(backend, "etab_type", &etab_types)),
         ("nature_code", "nature_code".into()),
         ("nature_label", "nature_label".into()),
-        ("sector", "CASE WHEN sector = 'prive' THEN 'prive' WHEN sector IS NOT NULL THEN 'public' END".into()),
-        ("degree", "CASE WHEN degree = '1D' THEN '1D' WHEN degree IS NOT NULL THEN '2D' END".into()),
+        ("sector", json::known_value(backend, "sector", &["public", "prive"])),
+        ("degree", json::known_value(backend, "degree", &["1D", "2D"])),
         ("commune_code", "commune_code".into()),
         ("departement_code", "departement_code".into()),
         ("academie_code", "academie_code".into()),

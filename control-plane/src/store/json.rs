@@ -22,6 +22,25 @@ pub fn object_without_nulls(backend: Backend, fields: &[(&str, String)]) -> Stri
     }
 }
 
+/// `column` when it is NULL or one of `values`; any other value makes the query fail, as
+/// decoding the row would: an unknown value in the database is an error, never a default.
+/// Values are SQL string literals: they must not contain quotes.
+pub fn known_value(backend: Backend, column: &str, values: &[&str]) -> String {
+    let list: Vec<String> = values
+        .iter()
+        .map(|v| {
+            debug_assert!(!v.contains('\''), "value {v} is a SQL literal");
+            format!("'{v}'")
+        })
+        .collect();
+    // Malformed JSON built from the value: the engine refuses it at run time.
+    let fail = match backend {
+        Backend::Sqlite => format!("json('{{' || {column})"),
+        Backend::Postgres => format!("CAST('{{' || {column} AS json)::text"),
+    };
+    format!("CASE WHEN {column} IS NULL OR {column} IN ({}) THEN {column} ELSE {fail} END", list.join(", "))
+}
+
 /// A JSON boolean from a SQL condition.
 pub fn boolean(backend: Backend, condition: &str) -> String {
     match backend {

@@ -1,7 +1,7 @@
 //! The organisation list's JSON written by the database (issue 13, read path):
 //! the same page, item for item, as the serde serialisation of `Org`.
 
-use crate::common;
+use crate::common::{self, TestDb};
 
 use common::t0;
 use entcp::registry::queries::{self, OrgFilter};
@@ -51,7 +51,7 @@ const NAMES: [&str; 4] = [
 ];
 
 /// Every kind, with and without the optional fields, with tricky names and
-/// values the `Org` reader normalises (unknown type, any sector, zero pupils).
+/// edge values (zero pupils, an empty e-mail, a quote in an e-mail).
 fn rows() -> Vec<Row> {
     let variants = [
         Optional {
@@ -62,7 +62,7 @@ fn rows() -> Vec<Row> {
             email: "ce.0450001a@ac-orleans-tours.fr",
         },
         Optional { etab_type: "ecole_maternelle", sector: "public", degree: "1D", pupils: 87, email: "" },
-        Optional { etab_type: "type_inconnu", sector: "autre", degree: "3D", pupils: 1200, email: "x\"y@exemple.fr" },
+        Optional { etab_type: "college", sector: "public", degree: "2D", pupils: 1200, email: "x\"y@exemple.fr" },
     ];
     let mut rows = Vec::new();
     let mut codes = (0..40).map(|i| Box::leak(format!("C{i:03}").into_boxed_str()) as &'static str);
@@ -143,32 +143,43 @@ async fn walk(store: &Store, filter: OrgFilter, scope: Option<Condition>) -> usi
     }
 }
 
-#[tokio::test]
-async fn the_database_writes_the_page_serde_writes() {
-    for db in common::backends().await {
-        let rows = rows();
-        for (n, row) in rows.iter().enumerate() {
-            insert(&db.store, n, row).await;
-        }
-        assert_eq!(walk(&db.store, OrgFilter::default(), None).await, rows.len(), "{}", db.name);
-        // One page holding everything: no cursor on either side.
-        let all = OrgFilter { limit: Some(500), ..Default::default() };
-        let (database, serde) = both_pages(&db.store, &all, None).await;
-        assert_eq!(database, serde, "{}", db.name);
-        assert!(serde.get("next_cursor").is_none());
-        let items = serde["items"].as_array().unwrap();
-        // The rows cover what the comparison is about: absent fields, booleans, names.
-        assert!(items.iter().any(|o| o.get("email").is_none()) && items.iter().any(|o| o["email"] == ""));
-        assert!(items.iter().any(|o| o["open"] == false) && items.iter().any(|o| o["pupils"] == 0));
-        assert!(items.iter().any(|o| o["name"] == NAMES[3]) && items.iter().any(|o| o["country"] == "DE"));
-        // Filters, an empty page and a scope condition.
-        let kind = OrgFilter { kind: Some("etablissement".into()), ..Default::default() };
-        assert_eq!(walk(&db.store, kind, None).await, 2, "{}", db.name);
-        let nothing = OrgFilter { q: Some("aucune organisation de ce nom".into()), ..Default::default() };
-        let (database, serde) = both_pages(&db.store, &nothing, None).await;
-        assert_eq!((&database, database["items"].as_array().map(Vec::len)), (&serde, Some(0)), "{}", db.name);
-        let mut scope = Condition::default();
-        scope.push("academie_code = ?", &["18"]);
-        assert_eq!(walk(&db.store, OrgFilter::default(), Some(scope)).await, KINDS.len(), "{}", db.name);
+backend_test!(the_database_writes_the_page_serde_writes);
+async fn the_database_writes_the_page_serde_writes(db: TestDb) {
+    let rows = rows();
+    for (n, row) in rows.iter().enumerate() {
+        insert(&db.store, n, row).await;
     }
+    assert_eq!(walk(&db.store, OrgFilter::default(), None).await, rows.len(), "{}", db.name);
+    // One page holding everything: no cursor on either side.
+    let all = OrgFilter { limit: Some(500), ..Default::default() };
+    let (database, serde) = both_pages(&db.store, &all, None).await;
+    assert_eq!(database, serde, "{}", db.name);
+    assert!(serde.get("next_cursor").is_none());
+    let items = serde["items"].as_array().unwrap();
+    // The rows cover what the comparison is about: absent fields, booleans, names.
+    assert!(items.iter().any(|o| o.get("email").is_none()) && items.iter().any(|o| o["email"] == ""));
+    assert!(items.iter().any(|o| o["open"] == false) && items.iter().any(|o| o["pupils"] == 0));
+    assert!(items.iter().any(|o| o["name"] == NAMES[3]) && items.iter().any(|o| o["country"] == "DE"));
+    // Filters, an empty page and a scope condition.
+    let kind = OrgFilter { kind: Some("etablissement".into()), ..Default::default() };
+    assert_eq!(walk(&db.store, kind, None).await, 2, "{}", db.name);
+    let nothing = OrgFilter { q: Some("aucune organisation de ce nom".into()), ..Default::default() };
+    let (database, serde) = both_pages(&db.store, &nothing, None).await;
+    assert_eq!((&database, database["items"].as_array().map(Vec::len)), (&serde, Some(0)), "{}", db.name);
+    let mut scope = Condition::default();
+    scope.push("academie_code = ?", &["18"]);
+    assert_eq!(walk(&db.store, OrgFilter::default(), Some(scope)).await, KINDS.len(), "{}", db.name);
+    // An unknown value in the database fails both ways, never a silent default.
+    for (column, value) in [("etab_type", "type_inconnu"), ("sector", "autre"), ("degree", "3D")] {
+        let sql = format!("UPDATE orgs SET {column} = $1 WHERE code = 'C001'");
+        sqlx::query(&sql).bind(value).execute(db.store.pool()).await.unwrap();
+        let database = queries::list_orgs_json(&db.store, &all, None).await;
+        let serde = queries::list_orgs(&db.store, &all, None).await;
+        assert!(database.is_err() && serde.is_err(), "{}: {column} = {value}: {database:?}", db.name);
+        sqlx::query(&format!("UPDATE orgs SET {column} = NULL WHERE code = 'C001'"))
+            .execute(db.store.pool())
+            .await
+            .unwrap();
+    }
+    assert!(queries::list_orgs_json(&db.store, &all, None).await.is_ok(), "{}", db.name);
 }
