@@ -551,8 +551,8 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
 /// N école tenants (active), one active convention académie–commune covering them,
 /// a vendor and a host with Art. 28 contracts, the académie's RGPD contacts.
 async fn rgpd_fixture(state: &crate::api::AppState, tenants: usize) -> anyhow::Result<crate::registry::Org> {
+    use crate::kernel::roles::OrgKind;
     use crate::registry::manage::{create_org, NewOrg};
-    use crate::registry::OrgKind;
     use crate::store::{new_id, timestamp};
     let err = |p: crate::error::Problem| anyhow::anyhow!(p.detail);
     let (store, actor, now) = (&state.store, crate::identity::Actor::cli(), chrono::Utc::now());

@@ -121,8 +121,9 @@ pub struct ImportConfig {
     pub batch_size: usize,
 }
 
-/// When the jobs declared in code run. Every job of `crate::jobs::all()` has an
-/// entry, filled from the code's default schedule when the file omits it.
+/// When the jobs declared in code run. The composition root gives every job it
+/// declares an entry (its default schedule when the file omits it) and refuses
+/// unknown names (`jobs::fill_defaults`, `jobs::check_config`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct JobsConfig {
@@ -233,9 +234,7 @@ impl Default for KubeConfig {
 
 impl Default for JobsConfig {
     fn default() -> Self {
-        let mut jobs = JobsConfig { timezone: "Europe/Paris".into(), each: BTreeMap::new() };
-        jobs.fill_defaults();
-        jobs
+        JobsConfig { timezone: "Europe/Paris".into(), each: BTreeMap::new() }
     }
 }
 
@@ -273,41 +272,11 @@ impl Default for SmtpConfig {
 }
 
 impl JobsConfig {
-    /// Gives every job declared in code an entry with a schedule.
-    fn fill_defaults(&mut self) {
-        for job in crate::jobs::all() {
-            let setting = self.each.entry(job.name.to_string()).or_default();
-            if setting.schedule.is_none() {
-                setting.schedule = Some(job.default_schedule.to_string());
-            }
-        }
-    }
-
     /// The effective setting of a job (its defaults if the job is unknown to the config).
-    pub fn setting(&self, job: &crate::jobs::Job) -> JobSetting {
-        let mut setting = self.each.get(job.name).cloned().unwrap_or_default();
-        setting.schedule.get_or_insert_with(|| job.default_schedule.to_string());
+    pub fn setting(&self, name: &str, default_schedule: &str) -> JobSetting {
+        let mut setting = self.each.get(name).cloned().unwrap_or_default();
+        setting.schedule.get_or_insert_with(|| default_schedule.to_string());
         setting
-    }
-
-    /// Refuses unknown job names, invalid cron expressions and time zones.
-    fn validate(&self) -> anyhow::Result<()> {
-        crate::jobs::parse_timezone(&self.timezone)?;
-        let known: Vec<&str> = crate::jobs::all().iter().map(|j| j.name).collect();
-        for (name, setting) in &self.each {
-            if !known.contains(&name.as_str()) {
-                anyhow::bail!("jobs : tâche inconnue « {name} » (tâches connues : {})", known.join(", "));
-            }
-            if let Some(expr) = &setting.schedule {
-                crate::jobs::parse_schedule(expr).map_err(|e| {
-                    anyhow::anyhow!("jobs.{name}.schedule : expression cron invalide pour la tâche « {name} » : {e}")
-                })?;
-            }
-            if setting.timeout_seconds == Some(0) {
-                anyhow::bail!("jobs.{name}.timeout_seconds : au moins 1 seconde");
-            }
-        }
-        Ok(())
     }
 }
 
@@ -409,14 +378,12 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let mut config: Config = crate::yaml::from_str(text)?;
-        config.jobs.fill_defaults();
-        Ok(config)
+        crate::yaml::from_str(text)
     }
 
-    /// Checks what serde cannot: cron expressions, time zone, sender address.
+    /// Checks what serde cannot: log format, provisioning, sender address (the
+    /// `jobs` section is checked by the composition root, which knows the jobs).
     pub fn validate(&self) -> anyhow::Result<()> {
-        self.jobs.validate()?;
         self.log.validate()?;
         if self.provisioning.concurrency == 0 {
             anyhow::bail!("provisioning.concurrency : au moins 1 tenant à la fois");
@@ -579,40 +546,6 @@ mod tests {
         config.apply_env(|n| (n == "ENTCP_TRUST_FORWARDED_FOR").then(|| "true".into())).unwrap();
         assert!(config.server.trust_forwarded_for);
         assert_eq!(Config::default().server.auth_throttle.max_failures, 20);
-    }
-
-    #[test]
-    fn default_config_schedules_every_job_in_paris_time_and_writes_mail_to_files() {
-        let config = Config::default();
-        config.validate().unwrap();
-        assert_eq!(config.jobs.timezone, "Europe/Paris");
-        assert_eq!(config.mail.transport, MailTransport::File);
-        for job in crate::jobs::all() {
-            let setting = &config.jobs.each[job.name];
-            assert!(setting.enabled);
-            assert_eq!(setting.schedule.as_deref(), Some(job.default_schedule));
-        }
-    }
-
-    #[test]
-    fn a_job_can_be_disabled_or_rescheduled_and_keeps_other_defaults() {
-        let yaml = "jobs:\n  outbox-purge:\n    enabled: false\n  outbox-send:\n    schedule: '*/5 * * * *'\n";
-        let config = Config::from_yaml(yaml).unwrap();
-        config.validate().unwrap();
-        assert!(!config.jobs.each["outbox-purge"].enabled);
-        assert!(config.jobs.each["outbox-purge"].schedule.is_some());
-        assert_eq!(config.jobs.each["outbox-send"].schedule.as_deref(), Some("*/5 * * * *"));
-        assert_eq!(config.jobs.timezone, "Europe/Paris");
-    }
-
-    #[test]
-    fn an_invalid_cron_expression_is_refused_naming_the_job() {
-        let config = Config::from_yaml("jobs:\n  outbox-send:\n    schedule: 'tous les jours'\n").unwrap();
-        let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("outbox-send") && err.contains("cron"), "{err}");
-        let config = Config::from_yaml("jobs:\n  inconnue:\n    enabled: true\n").unwrap();
-        let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("inconnue"), "{err}");
     }
 
     #[test]

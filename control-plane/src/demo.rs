@@ -3,10 +3,11 @@
 
 use crate::api::AppState;
 use crate::identity::Actor;
+use crate::kernel::roles::OrgKind;
 use crate::registry::import::{import_annuaire, ImportOptions};
 use crate::registry::manage::{create_org, NewOrg};
 use crate::registry::queries::get_by_code;
-use crate::registry::{Org, OrgKind};
+use crate::registry::Org;
 
 const SAMPLE_ANNUAIRE: &[u8] = include_bytes!("../tests/fixtures/annuaire-education-94-ecoles.csv");
 const EXAMPLE_TENANTS: &[&str] = &[

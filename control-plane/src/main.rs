@@ -2,10 +2,11 @@
 
 use clap::{Args, Parser, Subcommand};
 use entcp::config::Config;
+use entcp::kernel::roles::OrgKind;
 use entcp::registry::import::{import_annuaire, ImportOptions};
 use entcp::registry::manage::{self, NewOrg};
 use entcp::registry::queries::{self, OrgFilter};
-use entcp::registry::{routes::org_detail, OrgKind};
+use entcp::registry::routes::org_detail;
 mod commands;
 
 use commands::identity::{AdminCommand, AuditCommand, RolesCommand, TokensCommand, UsersCommand, FIRST_ADMIN};
@@ -298,6 +299,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = entcp::api::jobs::configure(&mut config) {
+        eprintln!("erreur : {e:#}");
+        return ExitCode::from(2);
+    }
     if let Some(url) = &cli.database_url {
         config.database.url = Some(url.clone());
     }
@@ -441,7 +446,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         let summary = entcp::demo::load(&state).await?;
         tracing::info!("{summary}");
     }
-    let scheduler = entcp::jobs::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
+    let scheduler = entcp::api::scheduler::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let drain = std::time::Duration::from_secs(config.server.shutdown_seconds);
     tokio::spawn(entcp::api::metrics::refresh_until(state.clone(), METRICS_REFRESH, shutdown.clone()));
@@ -496,7 +501,7 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> 
     match command {
         JobsCommand::List { json } => {
             let views =
-                entcp::jobs::routes::list_jobs(&state, now).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+                entcp::api::job_routes::list_jobs(&state, now).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&views)?);
                 return Ok(ExitCode::SUCCESS);
@@ -517,11 +522,11 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> 
             }
         }
         JobsCommand::Run { name } => {
-            let job = entcp::jobs::find(&name).ok_or_else(|| {
-                let known: Vec<_> = entcp::jobs::all().iter().map(|j| j.name).collect();
+            let job = entcp::api::jobs::find(&name).ok_or_else(|| {
+                let known: Vec<_> = entcp::api::jobs::all().iter().map(|j| j.name).collect();
                 anyhow::anyhow!("tâche inconnue : {name} (tâches : {})", known.join(", "))
             })?;
-            let run = entcp::jobs::run_now(&state, &Actor::cli(), &job, &entcp::jobs::runner_id(), now)
+            let run = entcp::api::scheduler::run_now(&state, &Actor::cli(), &job, &entcp::jobs::runner_id(), now)
                 .await
                 .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
             println!("{} : {}", run.job, describe_run(&run));

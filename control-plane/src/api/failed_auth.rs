@@ -6,7 +6,7 @@
 use super::AppState;
 use crate::audit::{self, Change};
 use crate::error::{Problem, ProblemKind};
-use crate::identity::authz::Action;
+use crate::kernel::roles::Action;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};

@@ -7,8 +7,9 @@
 //! not cancel it: its retry gets the original result. A key left in flight by a
 //! crashed process is claimed again by the next request once its lease ran out.
 
-use super::{AppState, Caller, JSON_BODY_LIMIT};
+use super::{AppState, JSON_BODY_LIMIT};
 use crate::error::{Problem, ProblemKind};
+use crate::identity::Caller;
 use crate::store::timestamp;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};

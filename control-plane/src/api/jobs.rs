@@ -3,14 +3,39 @@
 //! function takes.
 
 use super::AppState;
+use crate::config::Config;
 use crate::conventions::ConventionsState;
-use crate::jobs::{Job, JobFuture};
+use crate::jobs::JobFuture;
 use crate::notify::NotifyState;
 use crate::provisioning::ProvisioningState;
 use crate::rgpd::RgpdState;
 use crate::support::SupportState;
 use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
+
+/// A job of this application.
+pub type Job = crate::jobs::Job<AppState>;
+/// A job of this application with its configuration.
+pub type ScheduledJob = crate::jobs::ScheduledJob<AppState>;
+
+/// The job called `name`.
+pub fn find(name: &str) -> Option<Job> {
+    all().into_iter().find(|job| job.name == name)
+}
+
+/// Gives every job an entry in the configuration's `jobs` section (its default
+/// schedule when the file omits it), then refuses unknown job names, invalid
+/// cron expressions and time zones.
+pub fn configure(config: &mut Config) -> anyhow::Result<()> {
+    let jobs = all();
+    crate::jobs::fill_defaults(&mut config.jobs, &jobs);
+    crate::jobs::check_config(&config.jobs, &jobs)
+}
+
+/// Every job with its effective configuration.
+pub fn scheduled_jobs(config: &Config) -> anyhow::Result<Vec<ScheduledJob>> {
+    crate::jobs::scheduled_jobs(&config.jobs, all())
+}
 
 /// A job entry point on the application state, running `$job` on the capability's context.
 macro_rules! adapter {
@@ -90,4 +115,46 @@ pub fn all() -> Vec<Job> {
             rgpd_snapshots,
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MailTransport;
+
+    #[test]
+    fn default_config_schedules_every_job_in_paris_time_and_writes_mail_to_files() {
+        let mut config = Config::default();
+        configure(&mut config).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.jobs.timezone, "Europe/Paris");
+        assert_eq!(config.mail.transport, MailTransport::File);
+        for job in all() {
+            let setting = &config.jobs.each[job.name];
+            assert!(setting.enabled);
+            assert_eq!(setting.schedule.as_deref(), Some(job.default_schedule));
+        }
+    }
+
+    #[test]
+    fn a_job_can_be_disabled_or_rescheduled_and_keeps_other_defaults() {
+        let yaml = "jobs:\n  outbox-purge:\n    enabled: false\n  outbox-send:\n    schedule: '*/5 * * * *'\n";
+        let mut config = Config::from_yaml(yaml).unwrap();
+        configure(&mut config).unwrap();
+        config.validate().unwrap();
+        assert!(!config.jobs.each["outbox-purge"].enabled);
+        assert!(config.jobs.each["outbox-purge"].schedule.is_some());
+        assert_eq!(config.jobs.each["outbox-send"].schedule.as_deref(), Some("*/5 * * * *"));
+        assert_eq!(config.jobs.timezone, "Europe/Paris");
+    }
+
+    #[test]
+    fn an_invalid_cron_expression_is_refused_naming_the_job() {
+        let mut config = Config::from_yaml("jobs:\n  outbox-send:\n    schedule: 'tous les jours'\n").unwrap();
+        let err = configure(&mut config).unwrap_err().to_string();
+        assert!(err.contains("outbox-send") && err.contains("cron"), "{err}");
+        let mut config = Config::from_yaml("jobs:\n  inconnue:\n    enabled: true\n").unwrap();
+        let err = configure(&mut config).unwrap_err().to_string();
+        assert!(err.contains("inconnue"), "{err}");
+    }
 }

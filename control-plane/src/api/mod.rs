@@ -4,17 +4,19 @@
 
 pub mod failed_auth;
 pub mod idempotency;
+pub mod job_routes;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod scheduler;
 pub mod shutdown;
 
 use crate::config::Config;
-pub use crate::error::precondition_failed;
 use crate::error::{Problem, ProblemKind};
-pub use crate::http::{etag, extract, if_match, if_match_version, ApiRoute, IfMatch};
-use crate::identity::authz::{self, Action};
-pub use crate::identity::Caller;
+use crate::http::ApiRoute;
+use crate::identity::authz;
+use crate::identity::Caller;
+use crate::kernel::roles::Action;
 use crate::store::Store;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -149,7 +151,7 @@ pub fn routes() -> Vec<ApiRoute<AppState>> {
     routes.extend(crate::conventions::routes::routes());
     routes.extend(crate::tenants::routes::routes());
     routes.extend(crate::catalog::routes::routes());
-    routes.extend(crate::jobs::routes());
+    routes.extend(job_routes::routes());
     routes.extend(crate::notify::routes());
     routes.extend(crate::support::routes::routes());
     routes.extend(crate::groupements::routes::routes());

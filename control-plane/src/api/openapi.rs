@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the route table and the types'
 //! JSON schemas, so that it cannot drift from what is mounted.
 
-use super::ApiRoute;
+use crate::http::ApiRoute;
 use axum::http::Method;
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};

@@ -5,7 +5,8 @@
 
 use super::BenchWorld;
 use crate::config::Config;
-use crate::identity::{self, Actor, Role};
+use crate::identity::{self, Actor};
+use crate::kernel::roles::Role;
 use crate::store::{Backend, Store};
 use crate::synthetic::SyntheticOptions;
 use std::time::{Duration, Instant};

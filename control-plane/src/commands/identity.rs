@@ -4,7 +4,8 @@
 use clap::Subcommand;
 use entcp::audit::{self, AuditFilter, Verification};
 use entcp::error::Problem;
-use entcp::identity::{self, Actor, NewUser, Role};
+use entcp::identity::{self, Actor, NewUser};
+use entcp::kernel::roles::Role;
 use entcp::store::Store;
 use std::process::ExitCode;
 

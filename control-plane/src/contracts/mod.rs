@@ -8,8 +8,9 @@
 use crate::audit::{self, Change};
 use crate::error::{Checks, Problem};
 use crate::identity::Actor;
+use crate::kernel::roles::OrgKind;
 use crate::registry::queries::{get_org, get_org_in};
-use crate::registry::{OrgKind, OrgRef};
+use crate::registry::OrgRef;
 use crate::store::{new_id, timestamp, Flag, Store, Tx};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;

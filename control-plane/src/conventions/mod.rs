@@ -267,7 +267,7 @@ pub async fn read_convention(
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
-    .map(|(id, code, name)| OrgRef { id, kind: crate::registry::OrgKind::Etablissement, code, name })
+    .map(|(id, code, name)| OrgRef { id, kind: crate::kernel::roles::OrgKind::Etablissement, code, name })
     .collect();
     let steps = sqlx::query_as(
         "SELECT id, kind, step_key, org_id, user_email, role, document_hash, at, voided_at, void_reason \

@@ -2,8 +2,9 @@
 //! duration, parameters, clauses, indicators, cost sharing and RGPD roles.
 //! The shipped models are embedded in the binary; a directory may add more.
 
-use crate::identity::Role;
-use crate::registry::{EtabType, OrgKind};
+use crate::kernel::roles::OrgKind;
+use crate::kernel::roles::Role;
+use crate::registry::EtabType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};

@@ -8,8 +8,9 @@ use crate::audit::{self, Change};
 use crate::error::{Checks, Problem, ProblemKind};
 use crate::identity::authz::{forbidden, in_org_scope};
 use crate::identity::Actor;
+use crate::kernel::roles::OrgKind;
 use crate::registry::queries::{covers, get_org};
-use crate::registry::{Org, OrgKind};
+use crate::registry::Org;
 use crate::store::{new_id, timestamp, Store, Tx};
 use crate::validate::parse_date;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
@@ -709,7 +710,7 @@ pub fn pending_signers<'c>(model: &ConventionModel, conv: &'c Convention) -> Vec
 fn acting_party<'c>(
     actor: &Actor,
     conv: &'c Convention,
-    role: crate::identity::Role,
+    role: crate::kernel::roles::Role,
     key: Option<&str>,
 ) -> Vec<&'c super::Party> {
     conv.parties
@@ -921,7 +922,7 @@ pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<C
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let may_refuse = conv.parties.iter().any(|p| {
         let spec = model.parties.iter().find(|s| s.key == p.key).expect("party of the model");
-        let roles: Vec<crate::identity::Role> = std::iter::once(spec.signing_role)
+        let roles: Vec<crate::kernel::roles::Role> = std::iter::once(spec.signing_role)
             .chain(model.visas.iter().filter(|v| v.party == p.key).map(|v| v.role))
             .collect();
         ctx.actor.bindings.iter().any(|b| roles.contains(&b.role) && b.org.as_ref().is_some_and(|o| o.id == p.org.id))

@@ -8,8 +8,9 @@ use super::{Ctx, Groupement, Status, MEMBER_KINDS};
 use crate::conventions::workflow::{self, ConventionPatch, NewConvention, PartyInput};
 use crate::conventions::{get_convention, Status as ConventionStatus};
 use crate::error::{Checks, Problem};
+use crate::kernel::roles::OrgKind;
 use crate::registry::queries::{covers, covers_org};
-use crate::registry::{Org, OrgKind, OrgRef};
+use crate::registry::{Org, OrgRef};
 use crate::store::{new_id, opt_text, timestamp, Store, Tx};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -327,7 +328,7 @@ async fn notify(
     ctx: &Ctx<'_>,
     g: &Groupement,
     org_id: &str,
-    role: crate::identity::Role,
+    role: crate::kernel::roles::Role,
     event: &str,
     extra: Value,
 ) -> Result<(), Problem> {
@@ -462,7 +463,7 @@ pub async fn apply(
     )
     .await?;
     let extra = json!({ "member": applicant.name, "deliberation": number });
-    notify(&mut tx, ctx, g, &g.coordinator.id, crate::identity::Role::Coordinateur, "applied", extra).await?;
+    notify(&mut tx, ctx, g, &g.coordinator.id, crate::kernel::roles::Role::Coordinateur, "applied", extra).await?;
     tx.commit().await?;
     get(ctx.store, &g.id, &id).await
 }
@@ -510,9 +511,9 @@ async fn decide(
         _ => "withdrawn",
     };
     let (org, role) = if to == ApplicationStatus::Withdrawn {
-        (g.coordinator.id.as_str(), crate::identity::Role::Coordinateur)
+        (g.coordinator.id.as_str(), crate::kernel::roles::Role::Coordinateur)
     } else {
-        (app.applicant.id.as_str(), crate::identity::Role::Collectivite)
+        (app.applicant.id.as_str(), crate::kernel::roles::Role::Collectivite)
     };
     notify(&mut tx, ctx, g, org, role, event, extra).await?;
     tx.commit().await?;

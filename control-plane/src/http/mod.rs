@@ -11,8 +11,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::routing::MethodRouter;
 use schemars::{JsonSchema, SchemaGenerator};
 
-pub use crate::error::precondition_failed;
-
 type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
 
 fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {

@@ -3,15 +3,15 @@
 //! organisation whose scope contains the target. An out-of-scope read answers
 //! 404 (existence is not revealed), an out-of-scope write 403.
 
-use super::{Actor, Role};
+use super::Actor;
 use crate::error::{Problem, ProblemKind};
+use crate::kernel::roles::OrgKind;
+use crate::kernel::roles::{Action, Role};
 use crate::registry::queries::covers_condition;
-use crate::registry::{Org, OrgKind};
+use crate::registry::Org;
 use crate::store::Condition;
 use crate::store::Store;
 use sqlx::FromRow;
-
-pub use crate::kernel::roles::Action;
 
 use Role::*;
 

@@ -8,11 +8,12 @@ pub mod state;
 
 use crate::audit::{self, Change};
 use crate::error::{Checks, Problem};
+use crate::kernel::roles::{Action, Role};
 use crate::registry::queries::get_org;
 use crate::registry::{Org, OrgRef};
 use crate::store::Page;
 use crate::store::{new_id, timestamp, Flag, Store};
-use authz::{Action, Scope};
+use authz::Scope;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -50,8 +51,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
             .ok_or_else(|| Problem::new(crate::error::ProblemKind::Internal, "route mounted without authentication"))
     }
 }
-
-pub use crate::kernel::roles::Role;
 
 /// A role held at an organisation (none for the platform-wide admin).
 #[derive(Debug, Clone)]

@@ -4,13 +4,14 @@ use super::authz::{ROLES_WRITE, SELF_READ, TOKENS_MANAGE, USERS_READ, USERS_WRIT
 use super::IdentityState;
 use super::{
     create_token, create_user, get_token, get_user, grant, list_tokens, list_users, revoke, revoke_token, update_user,
-    CreatedToken, NewToken, NewUser, Role, TokenInfo, User, UserPatch,
+    CreatedToken, NewToken, NewUser, TokenInfo, User, UserPatch,
 };
 use crate::error::Problem;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::{etag, if_match_version, ApiRoute};
 use crate::identity::authz::{forbidden, Scope};
 use crate::identity::Caller;
+use crate::kernel::roles::Role;
 use crate::store::Page;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};

@@ -6,9 +6,7 @@
 //! PostgreSQL database, exactly one insert wins, so a tick runs once. Time comes
 //! from the caller (`run_due(now)`), so tests never wait for a minute boundary.
 
-pub mod routes;
-
-use crate::api::AppState;
+use crate::config::{JobSetting, JobsConfig};
 use crate::store::{new_id, timestamp, Store};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use chrono_tz::Tz;
@@ -17,39 +15,72 @@ use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
 
-pub use routes::routes;
-
 /// What a job's run returns: a short French summary, or the error that stopped it.
 pub type JobFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<String>> + Send + 'a>>;
 
 /// A job declared in code. Its schedule and whether it runs come from the config.
-#[derive(Clone, Copy)]
-pub struct Job {
+/// The job runs on `S`, the state of the composition root that declares it.
+pub struct Job<S> {
     pub name: &'static str,
     pub description: &'static str,
     /// Cron expression used when the configuration does not give one.
     pub default_schedule: &'static str,
-    pub run: for<'a> fn(&'a AppState, DateTime<Utc>) -> JobFuture<'a>,
+    pub run: for<'a> fn(&'a S, DateTime<Utc>) -> JobFuture<'a>,
 }
 
-impl Job {
+impl<S> Clone for Job<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for Job<S> {}
+
+impl<S> Job<S> {
     pub const fn new(
         name: &'static str,
         description: &'static str,
         default_schedule: &'static str,
-        run: for<'a> fn(&'a AppState, DateTime<Utc>) -> JobFuture<'a>,
-    ) -> Job {
+        run: for<'a> fn(&'a S, DateTime<Utc>) -> JobFuture<'a>,
+    ) -> Job<S> {
         Job { name, description, default_schedule, run }
+    }
+
+    /// The effective setting of this job in the configuration (its defaults if absent).
+    pub fn setting(&self, config: &JobsConfig) -> JobSetting {
+        config.setting(self.name, self.default_schedule)
     }
 }
 
-/// Every job declared in code (the table lives in the composition root).
-pub fn all() -> Vec<Job> {
-    crate::api::jobs::all()
+/// Gives every job of `jobs` an entry with a schedule in the configuration.
+pub fn fill_defaults<S>(config: &mut JobsConfig, jobs: &[Job<S>]) {
+    for job in jobs {
+        let setting = config.each.entry(job.name.to_string()).or_default();
+        if setting.schedule.is_none() {
+            setting.schedule = Some(job.default_schedule.to_string());
+        }
+    }
 }
 
-pub fn find(name: &str) -> Option<Job> {
-    all().into_iter().find(|job| job.name == name)
+/// Refuses unknown job names (`jobs` are the known ones), invalid cron
+/// expressions and time zones, and zero timeouts.
+pub fn check_config<S>(config: &JobsConfig, jobs: &[Job<S>]) -> anyhow::Result<()> {
+    parse_timezone(&config.timezone)?;
+    let known: Vec<&str> = jobs.iter().map(|j| j.name).collect();
+    for (name, setting) in &config.each {
+        if !known.contains(&name.as_str()) {
+            anyhow::bail!("jobs : tâche inconnue « {name} » (tâches connues : {})", known.join(", "));
+        }
+        if let Some(expr) = &setting.schedule {
+            parse_schedule(expr).map_err(|e| {
+                anyhow::anyhow!("jobs.{name}.schedule : expression cron invalide pour la tâche « {name} » : {e}")
+            })?;
+        }
+        if setting.timeout_seconds == Some(0) {
+            anyhow::bail!("jobs.{name}.timeout_seconds : au moins 1 seconde");
+        }
+    }
+    Ok(())
 }
 
 /// Parses a cron expression: 5 fields (`min hour day month weekday`, like crontab)
@@ -161,7 +192,7 @@ pub fn runner_id() -> String {
 }
 
 /// Inserts the run row of a tick; false when another runner already claimed it.
-async fn claim_tick(
+pub async fn claim_tick(
     store: &Store,
     job: &str,
     tick: DateTime<Utc>,
@@ -185,7 +216,7 @@ async fn claim_tick(
     Ok((inserted.rows_affected() == 1).then_some(run))
 }
 
-fn new_run(job: &str, tick: Option<String>, trigger: &str, runner: &str, now: DateTime<Utc>) -> JobRun {
+pub fn new_run(job: &str, tick: Option<String>, trigger: &str, runner: &str, now: DateTime<Utc>) -> JobRun {
     JobRun {
         id: new_id(),
         job: job.into(),
@@ -200,7 +231,7 @@ fn new_run(job: &str, tick: Option<String>, trigger: &str, runner: &str, now: Da
 }
 
 /// Records a run asked for by someone, audited in the same transaction.
-async fn insert_manual_run(
+pub async fn insert_manual_run(
     store: &Store,
     actor: &crate::identity::Actor,
     run: &JobRun,
@@ -243,66 +274,23 @@ pub fn heartbeat_expiry() -> Duration {
 /// What a run is given when the configuration does not say (`jobs.<name>.timeout_seconds`).
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30 * 60;
 
-/// Runs the job of a claimed run, at most `timeout` and until `cancel`, touching
-/// its heartbeat meanwhile; records its end, outcome and message.
-async fn execute(
-    state: &AppState,
-    job: &Job,
-    mut run: JobRun,
-    now: DateTime<Utc>,
-    timeout: std::time::Duration,
-    cancel: &tokio_util::sync::CancellationToken,
-) -> JobRun {
-    let started = std::time::Instant::now();
-    let result = tokio::select! {
-        result = tokio::time::timeout(timeout, (job.run)(state, now)) => result.unwrap_or_else(|_| {
-            Err(anyhow::anyhow!("délai dépassé ({} s) : exécution interrompue", timeout.as_secs_f64()))
-        }),
-        _ = cancel.cancelled() => Err(anyhow::anyhow!("exécution interrompue : arrêt du processus")),
-        _ = beat(state, &run.id) => unreachable!("the heartbeat loop never ends"),
-    };
-    let finished = state.clock.now().max(now);
-    run.finished_at = Some(timestamp(finished));
-    match result {
-        Ok(message) => {
-            run.outcome = "success".into();
-            run.message = Some(message);
-        }
-        Err(e) => {
-            tracing::warn!(job = job.name, error = %format!("{e:#}"), "job failed");
-            run.outcome = "failure".into();
-            run.message = Some(format!("{e:#}"));
-        }
-    }
-    state.metrics.job_finished(job.name, &run.outcome, finished, started.elapsed().as_secs_f64());
-    if let Err(e) = record_end(&state.store, &run).await {
-        tracing::error!(job = job.name, error = %e, "job run end not recorded");
-    }
-    run
-}
-
-/// Touches the run's heartbeat every `HEARTBEAT_EVERY`, forever.
-async fn beat(state: &AppState, run_id: &str) {
-    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_EVERY, HEARTBEAT_EVERY);
-    loop {
-        every.tick().await;
-        let touched = sqlx::query("UPDATE job_runs SET heartbeat_at = $1 WHERE id = $2")
-            .bind(timestamp(state.clock.now()))
-            .bind(run_id)
-            .execute(state.store.pool())
-            .await;
-        if let Err(e) = touched {
-            tracing::warn!(run = run_id, error = %e, "job heartbeat not recorded");
-        }
-    }
-}
-
-async fn record_end(store: &Store, run: &JobRun) -> sqlx::Result<()> {
+/// Records the end of a run: when, its outcome and message.
+pub async fn record_end(store: &Store, run: &JobRun) -> sqlx::Result<()> {
     sqlx::query("UPDATE job_runs SET finished_at = $1, outcome = $2, message = $3 WHERE id = $4")
         .bind(&run.finished_at)
         .bind(&run.outcome)
         .bind(&run.message)
         .bind(&run.id)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// Touches the heartbeat of a running run.
+pub async fn touch_heartbeat(store: &Store, run_id: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE job_runs SET heartbeat_at = $1 WHERE id = $2")
+        .bind(timestamp(now))
+        .bind(run_id)
         .execute(store.pool())
         .await?;
     Ok(())
@@ -324,20 +312,6 @@ pub async fn abandon_dead_runs(store: &Store, runner: &str, now: DateTime<Utc>) 
     .await
 }
 
-/// Runs a job now, outside its schedule, and returns the finished run.
-pub async fn run_now(
-    state: &AppState,
-    actor: &crate::identity::Actor,
-    job: &Job,
-    runner: &str,
-    now: DateTime<Utc>,
-) -> Result<JobRun, crate::error::Problem> {
-    let run = new_run(job.name, None, "manual", runner, now);
-    insert_manual_run(&state.store, actor, &run, now).await?;
-    let timeout = timeout_of(&state.config, job);
-    Ok(execute(state, job, run, now, timeout, &tokio_util::sync::CancellationToken::new()).await)
-}
-
 /// The latest runs of a job, newest first.
 pub async fn recent_runs(store: &Store, job: &str, limit: u32) -> sqlx::Result<Vec<JobRun>> {
     sqlx::query_as(&format!(
@@ -350,27 +324,37 @@ pub async fn recent_runs(store: &Store, job: &str, limit: u32) -> sqlx::Result<V
 }
 
 /// A job as configured: its parsed schedule, whether it runs, how long it may run.
-#[derive(Clone)]
-pub struct ScheduledJob {
-    pub job: Job,
+pub struct ScheduledJob<S> {
+    pub job: Job<S>,
     pub expression: String,
     pub schedule: cron::Schedule,
     pub enabled: bool,
     pub timeout: std::time::Duration,
 }
 
+impl<S> Clone for ScheduledJob<S> {
+    fn clone(&self) -> Self {
+        ScheduledJob {
+            job: self.job,
+            expression: self.expression.clone(),
+            schedule: self.schedule.clone(),
+            enabled: self.enabled,
+            timeout: self.timeout,
+        }
+    }
+}
+
 /// The configured timeout of a job's runs.
-pub fn timeout_of(config: &crate::config::Config, job: &Job) -> std::time::Duration {
-    let seconds = config.jobs.setting(job).timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+pub fn timeout_of<S>(config: &JobsConfig, job: &Job<S>) -> std::time::Duration {
+    let seconds = job.setting(config).timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     std::time::Duration::from_secs(seconds)
 }
 
-/// Every job with its effective configuration.
-pub fn scheduled_jobs(config: &crate::config::Config) -> anyhow::Result<Vec<ScheduledJob>> {
-    all()
-        .into_iter()
+/// Every job of `jobs` with its effective configuration.
+pub fn scheduled_jobs<S>(config: &JobsConfig, jobs: Vec<Job<S>>) -> anyhow::Result<Vec<ScheduledJob<S>>> {
+    jobs.into_iter()
         .map(|job| {
-            let setting = config.jobs.setting(&job);
+            let setting = job.setting(config);
             let expression = setting.schedule.unwrap_or_default();
             let schedule = parse_schedule(&expression)
                 .map_err(|e| anyhow::anyhow!("expression cron invalide pour la tâche « {} » : {e}", job.name))?;
@@ -380,189 +364,57 @@ pub fn scheduled_jobs(config: &crate::config::Config) -> anyhow::Result<Vec<Sche
         .collect()
 }
 
-/// Runs the configured jobs at their ticks, each in its own task: a long run
-/// never delays another job's tick, and a job never overlaps itself in this
-/// process (its tick is skipped, logged and counted). Several schedulers
-/// (replicas) may share one database: each tick runs on one of them only.
-pub struct Scheduler {
-    state: AppState,
-    runner: String,
-    timezone: Tz,
-    jobs: Vec<ScheduledJob>,
-    /// Jobs with a run in flight in this process.
-    running: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<&'static str>>>,
-    /// The latest tick this process has dealt with, per job.
-    seen: std::sync::Mutex<std::collections::HashMap<&'static str, DateTime<Utc>>>,
-    /// Cancelled at shutdown: no run starts any more, running ones stop.
-    cancel: tokio_util::sync::CancellationToken,
+/// A job, its configuration and its latest runs.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct JobView {
+    pub name: String,
+    pub description: String,
+    /// Cron expression in force, read in `timezone`.
+    pub schedule: String,
+    pub timezone: String,
+    pub enabled: bool,
+    /// Next scheduled run (UTC); absent when the job is disabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<String>,
+    /// Newest first.
+    pub last_runs: Vec<JobRun>,
 }
 
-/// Removes a job from the in-flight set when its run ends, however it ends.
-struct InFlight {
-    running: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<&'static str>>>,
-    job: &'static str,
+/// Runs shown with each job.
+const RECENT_RUNS: u32 = 5;
+
+/// Every job of `jobs` with its schedule and latest runs, as of `now`.
+pub async fn views<S>(
+    store: &Store,
+    config: &JobsConfig,
+    jobs: Vec<Job<S>>,
+    now: DateTime<Utc>,
+) -> Result<Vec<JobView>, crate::error::Problem> {
+    let timezone = parse_timezone(&config.timezone)?;
+    let mut views = Vec::new();
+    for scheduled in scheduled_jobs(config, jobs)? {
+        let next_run =
+            scheduled.enabled.then(|| next_tick(&scheduled.schedule, timezone, now)).flatten().map(timestamp);
+        let last_runs = recent_runs(store, scheduled.job.name, RECENT_RUNS).await?;
+        views.push(view(&scheduled, &config.timezone, next_run, last_runs));
+    }
+    Ok(views)
 }
 
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.running.lock().expect("scheduler lock").remove(self.job);
-    }
-}
-
-impl Scheduler {
-    pub fn new(state: AppState, runner: impl Into<String>) -> anyhow::Result<Scheduler> {
-        let jobs = scheduled_jobs(&state.config)?;
-        Scheduler::with_jobs(state, runner, jobs)
-    }
-
-    /// A scheduler of the given jobs (tests declare their own).
-    pub fn with_jobs(state: AppState, runner: impl Into<String>, jobs: Vec<ScheduledJob>) -> anyhow::Result<Scheduler> {
-        let timezone = parse_timezone(&state.config.jobs.timezone)?;
-        Ok(Scheduler {
-            state,
-            runner: runner.into(),
-            timezone,
-            jobs,
-            running: Default::default(),
-            seen: Default::default(),
-            cancel: tokio_util::sync::CancellationToken::new(),
-        })
-    }
-
-    /// Runs every enabled job whose latest tick at or before `now` nobody has
-    /// claimed yet, concurrently, and waits for them. Missed older ticks are not
-    /// caught up: only the latest runs, the others are logged and counted.
-    pub async fn run_due(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<JobRun>> {
-        let mut runs = Vec::new();
-        for started in self.spawn_due(now).await? {
-            runs.push(started.await?);
-        }
-        Ok(runs)
-    }
-
-    /// Starts the due runs in their own tasks and returns at once with their handles.
-    pub async fn spawn_due(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<tokio::task::JoinHandle<JobRun>>> {
-        if self.cancel.is_cancelled() {
-            return Ok(Vec::new());
-        }
-        self.abandon_dead_runs(now).await?;
-        let mut started = Vec::new();
-        for scheduled in self.jobs.iter().filter(|s| s.enabled) {
-            let Some(tick) = latest_tick(&scheduled.schedule, self.timezone, now) else {
-                continue;
-            };
-            let name = scheduled.job.name;
-            let seen = self.seen.lock().expect("scheduler lock").get(name).copied();
-            if seen.is_some_and(|seen| seen >= tick) {
-                continue;
-            }
-            self.count_missed_ticks(scheduled, seen, tick).await?;
-            if self.running.lock().expect("scheduler lock").contains(name) {
-                tracing::warn!(job = name, tick = %timestamp(tick), "tick skipped: the previous run of this job is still going");
-                self.state.metrics.ticks_skipped(name, "overlap", 1);
-            } else if let Some(run) = claim_tick(&self.state.store, name, tick, &self.runner, now).await? {
-                tracing::info!(job = name, tick = %timestamp(tick), "job started");
-                started.push(self.spawn_run(scheduled, run, now));
-            }
-            self.seen.lock().expect("scheduler lock").insert(name, tick);
-        }
-        Ok(started)
-    }
-
-    fn spawn_run(&self, scheduled: &ScheduledJob, run: JobRun, now: DateTime<Utc>) -> tokio::task::JoinHandle<JobRun> {
-        let guard = InFlight { running: self.running.clone(), job: scheduled.job.name };
-        self.running.lock().expect("scheduler lock").insert(guard.job);
-        let (state, job, timeout, cancel) =
-            (self.state.clone(), scheduled.job, scheduled.timeout, self.cancel.child_token());
-        tokio::spawn(async move {
-            let _guard = guard;
-            execute(&state, &job, run, now, timeout, &cancel).await
-        })
-    }
-
-    /// Ticks between the latest one dealt with (here or, for a process that
-    /// just started, by any replica) and `tick` were missed: logged and counted.
-    async fn count_missed_ticks(
-        &self,
-        scheduled: &ScheduledJob,
-        seen: Option<DateTime<Utc>>,
-        tick: DateTime<Utc>,
-    ) -> sqlx::Result<()> {
-        let claimed = latest_claimed_tick(&self.state.store, scheduled.job.name).await?;
-        let Some(since) = seen.max(claimed) else { return Ok(()) };
-        let missed = scheduled
-            .schedule
-            .after(&since.with_timezone(&self.timezone))
-            .take_while(|t| t.with_timezone(&Utc) < tick)
-            .take(100_000)
-            .count() as u64;
-        if missed > 0 {
-            let name = scheduled.job.name;
-            tracing::warn!(job = name, missed, since = %timestamp(since), "ticks missed: nobody ran them");
-            self.state.metrics.ticks_skipped(name, "missed", missed);
-        }
-        Ok(())
-    }
-
-    async fn abandon_dead_runs(&self, now: DateTime<Utc>) -> sqlx::Result<()> {
-        for job in abandon_dead_runs(&self.state.store, &self.runner, now).await? {
-            tracing::warn!(job = %job, "run abandoned: its runner stopped beating");
-            self.state.metrics.run_abandoned(&job);
-        }
-        Ok(())
-    }
-
-    /// The next instant any enabled job is due, after `now`.
-    pub fn next_due(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.jobs.iter().filter(|s| s.enabled).filter_map(|s| next_tick(&s.schedule, self.timezone, now)).min()
-    }
-
-    /// Stops the scheduler: no run starts any more and running runs are interrupted.
-    pub fn cancel(&self) {
-        self.cancel.cancel();
-    }
-
-    /// Whether a run of `job` is in flight in this process.
-    pub fn is_running(&self, job: &str) -> bool {
-        self.running.lock().expect("scheduler lock").contains(job)
-    }
-
-    /// Loops until `shutdown` is cancelled: starts what is due, sleeps to the
-    /// next tick. At shutdown no run starts any more; the running ones get
-    /// `drain` to finish, then are interrupted (their run records the reason).
-    pub async fn run_until(self, shutdown: tokio_util::sync::CancellationToken, drain: std::time::Duration) {
-        let mut tasks = Vec::new();
-        while !shutdown.is_cancelled() {
-            match self.spawn_due(self.state.clock.now()).await {
-                Ok(started) => tasks.extend(started),
-                Err(e) => tracing::error!(error = %format!("{e:#}"), "scheduler pass failed"),
-            }
-            tasks.retain(|task: &tokio::task::JoinHandle<JobRun>| !task.is_finished());
-            tokio::select! {
-                _ = tokio::time::sleep(self.time_to_next_tick()) => {}
-                _ = shutdown.cancelled() => {}
-            }
-        }
-        let all_done = futures_util::future::join_all(tasks.iter_mut());
-        if tokio::time::timeout(drain, all_done).await.is_err() {
-            tracing::warn!("jobs still running at the shutdown deadline: interrupted");
-            self.cancel();
-            futures_util::future::join_all(tasks).await;
-        }
-    }
-
-    /// Until the next tick, at most a minute so that a failed pass is retried
-    /// soon, plus a margin so that the tick is really past when we wake.
-    fn time_to_next_tick(&self) -> std::time::Duration {
-        let max = std::time::Duration::from_secs(60);
-        let now = self.state.clock.now();
-        let wait = self.next_due(now).and_then(|next| (next - now).to_std().ok()).map_or(max, |wait| wait.min(max));
-        wait + std::time::Duration::from_millis(50)
+fn view<S>(scheduled: &ScheduledJob<S>, timezone: &str, next_run: Option<String>, last_runs: Vec<JobRun>) -> JobView {
+    JobView {
+        name: scheduled.job.name.into(),
+        description: scheduled.job.description.into(),
+        schedule: scheduled.expression.clone(),
+        timezone: timezone.into(),
+        enabled: scheduled.enabled,
+        next_run,
+        last_runs,
     }
 }
 
 /// The latest tick of `job` any runner claimed.
-async fn latest_claimed_tick(store: &Store, job: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
+pub async fn latest_claimed_tick(store: &Store, job: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
     let tick: Option<String> =
         sqlx::query_scalar("SELECT MAX(tick) AS tick FROM job_runs WHERE job = $1 AND tick IS NOT NULL")
             .bind(job)

@@ -2,7 +2,8 @@
 //! with typed `k8s-openapi` structs. Pure: the same input gives the same objects.
 
 use crate::catalog::Service;
-use crate::registry::{Org, OrgKind};
+use crate::kernel::roles::OrgKind;
+use crate::registry::Org;
 use crate::tenants::{Status, Tenant};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{

@@ -288,7 +288,8 @@ pub async fn update_org(
 /// role bound at the organisation itself, a DAN over it or an admin may change it,
 /// never a collectivité that merely covers it.
 async fn check_contact_change(store: &Store, actor: &Actor, org: &Org) -> Result<(), Problem> {
-    use crate::identity::{authz, Role};
+    use crate::identity::authz;
+    use crate::kernel::roles::Role;
     if actor.is_admin() {
         return Ok(());
     }

@@ -9,12 +9,12 @@ pub mod queries;
 pub mod routes;
 pub mod state;
 
+use crate::kernel::roles::OrgKind;
 use crate::store::{Flag, Nullable};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 pub use state::RegistryState;
 
-pub use crate::kernel::roles::OrgKind;
 pub use queries::{covering_parents, covers, funding_collectivite, get_org, list_orgs, resolve_org};
 
 /// Type of an établissement, from the annuaire's type and nature.

@@ -1,8 +1,9 @@
 //! Reads of the registry, and the two rules every later capability needs:
 //! what an organisation *covers*, and which collectivité *funds* an établissement.
 
-use super::{fold, EtabType, Org, OrgKind, OrgRef};
+use super::{fold, EtabType, Org, OrgRef};
 use crate::error::Problem;
+use crate::kernel::roles::OrgKind;
 use crate::store::{json, Backend, Flag, Store};
 use crate::store::{page_size, Condition, Page};
 use base64::Engine;

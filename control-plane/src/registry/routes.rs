@@ -4,7 +4,7 @@ use super::import::{import_annuaire, ImportOptions, ImportReport};
 use super::invitations::{self, Invitation};
 use super::manage::{self, NewOrg, OrgPatch};
 use super::queries::{self, OrgFilter};
-use super::{Org, OrgKind, OrgRef};
+use super::{Org, OrgRef};
 use crate::error::{Problem, ProblemKind};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::{etag, if_match_version, ApiRoute};
@@ -12,6 +12,7 @@ use crate::identity::authz::{
     self, forbidden, Scope, IMPORTS_ANNUAIRE, ORGS_CREATE, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE,
 };
 use crate::identity::Caller;
+use crate::kernel::roles::OrgKind;
 use crate::registry::RegistryState;
 use crate::store::Page;
 use axum::body::Body;

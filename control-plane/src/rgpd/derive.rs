@@ -5,7 +5,8 @@
 //! [`World`], this module only reads it.
 
 use crate::catalog::{Catalog, ProcessorRole, Service};
-use crate::registry::{EtabType, OrgKind};
+use crate::kernel::roles::OrgKind;
+use crate::registry::EtabType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;

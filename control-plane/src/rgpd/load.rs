@@ -6,8 +6,9 @@ use super::derive::{Assignment, ContractFact, LiveTenant, OrgFacts, Profile, Wor
 use crate::catalog::Catalog;
 use crate::conventions::model::ConventionModel;
 use crate::error::Problem;
+use crate::kernel::roles::OrgKind;
 use crate::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
-use crate::registry::{Org, OrgKind};
+use crate::registry::Org;
 use crate::store::{opt_text, Store};
 use sqlx::Row;
 use std::collections::HashMap;

@@ -317,7 +317,7 @@ mod tests {
         let mut w = World::default();
         let etab = OrgFacts {
             id: "e".into(),
-            kind: crate::registry::OrgKind::Etablissement,
+            kind: crate::kernel::roles::OrgKind::Etablissement,
             code: "0940001A".into(),
             name: "Collège".into(),
             etab_type: Some(crate::registry::EtabType::College),

@@ -11,7 +11,8 @@ use super::tickets::{
 use super::{lead_emails, Level, Priority, Status};
 use crate::audit::{self, Change};
 use crate::error::Problem;
-use crate::identity::{Actor, Binding, Role};
+use crate::identity::{Actor, Binding};
+use crate::kernel::roles::Role;
 use crate::store::timestamp;
 use crate::support::SupportState;
 use chrono::{DateTime, Duration, Utc};

@@ -18,9 +18,11 @@ pub mod state;
 pub mod tickets;
 
 use crate::error::Problem;
-use crate::identity::{Actor, Role};
+use crate::identity::Actor;
+use crate::kernel::roles::OrgKind;
+use crate::kernel::roles::Role;
 use crate::registry::queries::{get_by_code, get_org, get_org_in};
-use crate::registry::{Org, OrgKind, OrgRef};
+use crate::registry::{Org, OrgRef};
 use crate::store::Condition;
 use crate::store::{timestamp, Store};
 use chrono::{DateTime, Utc};

@@ -5,7 +5,8 @@
 
 use super::{Level, Status};
 use crate::error::Problem;
-use crate::identity::{Actor, Role};
+use crate::identity::Actor;
+use crate::kernel::roles::Role;
 use crate::store::Condition;
 use crate::store::Store;
 use schemars::JsonSchema;

@@ -768,7 +768,9 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let is_support = ctx.actor.bindings.iter().any(|b| {
         matches!(
             b.role,
-            crate::identity::Role::Admin | crate::identity::Role::SupportN1 | crate::identity::Role::SupportN2
+            crate::kernel::roles::Role::Admin
+                | crate::kernel::roles::Role::SupportN1
+                | crate::kernel::roles::Role::SupportN2
         )
     });
     if forced.is_some() && !is_support {

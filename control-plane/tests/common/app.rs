@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Method, Request};
 use axum::Router;
 use entcp::clock::FixedClock;
 use entcp::config::Config;
-use entcp::identity::Role;
+use entcp::kernel::roles::Role;
 use entcp::store::Store;
 use http_body_util::BodyExt;
 use serde_json::Value;

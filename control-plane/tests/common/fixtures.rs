@@ -4,8 +4,9 @@
 //! choice, so that a fixture is built the way a client would build it.
 
 use super::{admin, t0, Resp, TestApp};
+use entcp::kernel::roles::OrgKind;
 use entcp::registry::manage::{create_org, set_member, NewOrg};
-use entcp::registry::{queries, Org, OrgKind};
+use entcp::registry::{queries, Org};
 use entcp::store::Store;
 use serde_json::{json, Value};
 

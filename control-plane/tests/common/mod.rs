@@ -130,7 +130,7 @@ pub fn admin() -> entcp::identity::Actor {
 }
 
 /// Creates a user holding `role` at `org` (an org key; none for admin) and returns a fresh API token.
-pub async fn token_for(store: &Store, email: &str, role: entcp::identity::Role, org: Option<&str>) -> String {
+pub async fn token_for(store: &Store, email: &str, role: entcp::kernel::roles::Role, org: Option<&str>) -> String {
     use entcp::identity;
     let org = match org {
         Some(key) => Some(entcp::registry::resolve_org(store, key).await.expect("org of the binding exists")),

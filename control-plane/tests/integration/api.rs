@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use common::app::Req;
 use common::{Resp, TestApp};
 use entcp::api::routes;
-use entcp::identity::Role;
+use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
 
 const ADMIN: &str = "admin@test.fr";

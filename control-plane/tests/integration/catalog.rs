@@ -4,9 +4,9 @@ use crate::common;
 
 use common::app::Client;
 use common::{admin, t0, token_for, TestApp};
-use entcp::identity::Role;
+use entcp::kernel::roles::OrgKind;
+use entcp::kernel::roles::Role;
 use entcp::registry::manage::{create_org, NewOrg};
-use entcp::registry::OrgKind;
 use serde_json::Value;
 
 async fn setup() -> (common::TestDb, TestApp, Client) {

@@ -11,7 +11,7 @@ use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};
 use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::clock::{Clock, FixedClock};
-use entcp::identity::Role;
+use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@ use crate::common;
 use common::logs::Captured;
 use common::{client_with, t0, token_for, TestApp};
 use entcp::clock::FixedClock;
-use entcp::identity::Role;
+use entcp::kernel::roles::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;

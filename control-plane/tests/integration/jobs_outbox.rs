@@ -5,10 +5,11 @@
 use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
+use entcp::api::scheduler::Scheduler;
 use entcp::api::{app, AppState};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
-use entcp::jobs::{self, Scheduler};
+use entcp::jobs;
 use entcp::notify::{self, SendReport};
 use entcp::store::Store;
 use serde_json::{json, Value};
@@ -48,8 +49,8 @@ fn at(s: &str) -> DateTime<Utc> {
 
 /// Disables every job but `names`, so that jobs added later do not change what these tests count.
 fn only_jobs(config: &mut entcp::config::Config, names: &[&str]) {
-    for (job, setting) in config.jobs.each.iter_mut() {
-        setting.enabled = names.contains(&job.as_str());
+    for job in entcp::api::jobs::all() {
+        config.jobs.each.entry(job.name.to_string()).or_default().enabled = names.contains(&job.name);
     }
 }
 
@@ -108,8 +109,8 @@ async fn a_disabled_job_never_runs_and_a_manual_run_is_recorded(db: crate::commo
     assert_eq!(runs.len(), 1, "{}", db.name);
     assert_eq!(runs[0].job, "outbox-send");
 
-    let purge = jobs::find("outbox-purge").unwrap();
-    let manual = jobs::run_now(&app, &common::admin(), &purge, "cli", now).await.unwrap();
+    let purge = entcp::api::jobs::find("outbox-purge").unwrap();
+    let manual = entcp::api::scheduler::run_now(&app, &common::admin(), &purge, "cli", now).await.unwrap();
     assert_eq!(manual.trigger, "manual");
     assert_eq!(manual.outcome, "success", "{manual:?}");
     assert!(manual.tick.is_none());
@@ -403,7 +404,7 @@ async fn serve(app_state: AppState) -> String {
 
 /// A client authenticated as a platform admin.
 async fn admin_client(store: &Store) -> reqwest::Client {
-    let token = common::token_for(store, "admin@test.fr", entcp::identity::Role::Admin, None).await;
+    let token = common::token_for(store, "admin@test.fr", entcp::kernel::roles::Role::Admin, None).await;
     common::client_with(&token)
 }
 

@@ -5,7 +5,7 @@ use crate::common;
 
 use common::fixtures;
 use common::{TestApp, TestDb};
-use entcp::identity::Role;
+use entcp::kernel::roles::Role;
 use entcp::store::Store;
 use sqlx::Row;
 

@@ -10,7 +10,7 @@ use common::logs::Captured;
 use entcp::api::{metrics, AppState};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
-use entcp::identity::Role;
+use entcp::kernel::roles::Role;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;

@@ -13,7 +13,7 @@ use crate::common;
 
 use common::{t0, token_for};
 use entcp::clock::FixedClock;
-use entcp::identity::Role;
+use entcp::kernel::roles::Role;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -10,7 +10,7 @@ use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::audit::{self, Verification};
 use entcp::clock::FixedClock;
-use entcp::identity::Role;
+use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
 use sqlx::Row;
 use std::sync::Arc;

@@ -5,8 +5,8 @@ use crate::common;
 
 use common::{admin, t0};
 use entcp::contracts::{self, NewContract};
+use entcp::kernel::roles::OrgKind;
 use entcp::registry::manage::{create_org, update_org, NewOrg, OrgPatch};
-use entcp::registry::OrgKind;
 use std::sync::Arc;
 
 async fn org(store: &entcp::store::Store, kind: OrgKind, siren: &str, name: &str) -> entcp::registry::Org {

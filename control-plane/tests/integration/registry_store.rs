@@ -4,10 +4,11 @@ use crate::common;
 
 use common::{admin, count_kind, fixture, registry_fingerprint, t0};
 use entcp::error::ProblemKind;
+use entcp::kernel::roles::OrgKind;
 use entcp::registry::import::{import_annuaire, ImportOptions, ImportReport};
 use entcp::registry::manage::{create_org, remove_member, set_member, NewOrg};
 use entcp::registry::queries::{self, covers_org, OrgFilter};
-use entcp::registry::{EtabType, OrgKind};
+use entcp::registry::EtabType;
 use entcp::store::Store;
 use entcp::synthetic::{write_annuaire, SyntheticOptions};
 

@@ -66,18 +66,25 @@ async fn demo(db: common::TestDb) -> Demo {
     let app = TestApp::over(&db.store).clock(clock).build().await;
     let store = &db.store.clone();
     let d = Demo {
-        dan: app.client(&token_for(store, "dan@ac-creteil.fr", entcp::identity::Role::Dan, Some("academie:24")).await),
-        dpo: app.client(&token_for(store, "dpd@ac-creteil.fr", entcp::identity::Role::Dpo, Some("academie:24")).await),
-        admin: app.client(&token_for(store, "admin@test.fr", entcp::identity::Role::Admin, None).await),
+        dan: app
+            .client(&token_for(store, "dan@ac-creteil.fr", entcp::kernel::roles::Role::Dan, Some("academie:24")).await),
+        dpo: app
+            .client(&token_for(store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await),
+        admin: app.client(&token_for(store, "admin@test.fr", entcp::kernel::roles::Role::Admin, None).await),
         chef: app.client(
-            &token_for(store, "ce.0940198e@ac-creteil.fr", entcp::identity::Role::ChefEtablissement, Some("0940198E"))
-                .await,
+            &token_for(
+                store,
+                "ce.0940198e@ac-creteil.fr",
+                entcp::kernel::roles::Role::ChefEtablissement,
+                Some("0940198E"),
+            )
+            .await,
         ),
         app,
         db,
     };
     for (commune, email) in [("94034", "ent@fresnes.fr"), ("94081", "ent@vitry.fr")] {
-        let role = entcp::identity::Role::Collectivite;
+        let role = entcp::kernel::roles::Role::Collectivite;
         let mairie = d.app.client(&token_for(&d.db.store, email, role, Some(&format!("commune:{commune}"))).await);
         convention(&d, commune, &mairie).await;
     }
@@ -341,7 +348,7 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
         .unwrap();
     let app = TestApp::over(&store).build().await;
     let dpo =
-        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::identity::Role::Dpo, Some("academie:24")).await);
+        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
     let url = |p: &str| format!("/api/v1/rgpd{p}");
     let breach = |aware: &str| {
         json!({

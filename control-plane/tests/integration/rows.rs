@@ -3,7 +3,7 @@
 
 use crate::common::{self, TestDb};
 use entcp::clock::FixedClock;
-use entcp::identity::Role;
+use entcp::kernel::roles::Role;
 use serde_json::Value;
 use std::sync::Arc;
 

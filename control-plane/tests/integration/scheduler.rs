@@ -6,10 +6,12 @@
 use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
+use entcp::api::jobs::{Job, ScheduledJob};
+use entcp::api::scheduler::Scheduler;
 use entcp::api::{metrics, AppState};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
-use entcp::jobs::{self, Job, JobFuture, JobRun, ScheduledJob, Scheduler};
+use entcp::jobs::{self, JobFuture, JobRun};
 use entcp::store::Store;
 use sqlx::Row;
 use std::sync::{Arc, OnceLock};

@@ -10,8 +10,8 @@ use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};
 use common::{admin, client_with, t0, token_for};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
+use entcp::kernel::roles::OrgKind;
 use entcp::registry::manage::{create_org, NewOrg};
-use entcp::registry::OrgKind;
 use entcp::store::Store;
 use entcp::support::calendar::Calendar;
 use reqwest::Method;
@@ -140,11 +140,12 @@ async fn setup(db: &common::TestDb) -> Story {
         app,
         store: store.clone(),
         clock,
-        teacher: token_for(&store, "prof.svt@ac-nantes.fr", entcp::identity::Role::Usager, Some("0440001M")).await,
-        n1: token_for(&store, "rup.julesverne@ac-nantes.fr", entcp::identity::Role::SupportN1, Some("0440001M")).await,
-        n2: token_for(&store, "dane@ac-nantes.fr", entcp::identity::Role::SupportN2, Some("academie:17")).await,
-        n3: token_for(&store, "support@editeur.fr", entcp::identity::Role::SupportN3, Some(&vendor.id)).await,
-        admin: token_for(&store, "admin@ent.fr", entcp::identity::Role::Admin, None).await,
+        teacher: token_for(&store, "prof.svt@ac-nantes.fr", entcp::kernel::roles::Role::Usager, Some("0440001M")).await,
+        n1: token_for(&store, "rup.julesverne@ac-nantes.fr", entcp::kernel::roles::Role::SupportN1, Some("0440001M"))
+            .await,
+        n2: token_for(&store, "dane@ac-nantes.fr", entcp::kernel::roles::Role::SupportN2, Some("academie:17")).await,
+        n3: token_for(&store, "support@editeur.fr", entcp::kernel::roles::Role::SupportN3, Some(&vendor.id)).await,
+        admin: token_for(&store, "admin@ent.fr", entcp::kernel::roles::Role::Admin, None).await,
     };
     // The tenant's vendor is its N3; the académie's contract only names the policy.
     let r = story
@@ -608,12 +609,12 @@ async fn the_sla_annex_of_the_active_convention_gives_the_support_contract(db: c
     let uncovered = tenant("wallon", "0940198E").await;
 
     let dan =
-        client_with(&token_for(store, "dan@ac-creteil.fr", entcp::identity::Role::Dan, Some("academie:24")).await);
+        client_with(&token_for(store, "dan@ac-creteil.fr", entcp::kernel::roles::Role::Dan, Some("academie:24")).await);
     let mairie = client_with(
-        &token_for(store, "ent@fresnes.fr", entcp::identity::Role::Collectivite, Some("commune:94034")).await,
+        &token_for(store, "ent@fresnes.fr", entcp::kernel::roles::Role::Collectivite, Some("commune:94034")).await,
     );
     let directeur = client_with(
-        &token_for(store, "dir@ecole.fr", entcp::identity::Role::ChefEtablissement, Some("0940176F")).await,
+        &token_for(store, "dir@ecole.fr", entcp::kernel::roles::Role::ChefEtablissement, Some("0940176F")).await,
     );
     let convention = json!({
         "model": "tripartite-premier-degre",

@@ -8,7 +8,7 @@ use common::app::Req;
 use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::clock::FixedClock;
-use entcp::identity::Role;
+use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
