@@ -176,5 +176,6 @@ for i, crate in enumerate(crates):
     (src / 'Cargo.toml').write_text('\n'.join(lines) + '\n')
 PY
 git rm -q control-plane/Cargo.toml control-plane/src/lib.rs
+cargo fmt --all
 git add -A crates Cargo.toml
 echo "split done: cargo check --workspace --tests"
