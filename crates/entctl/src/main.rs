@@ -325,14 +325,49 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let from_env = std::env::var(tracing_subscriber::EnvFilter::DEFAULT_ENV).ok();
+    let filter = from_env
+        .and_then(|directives| tracing_subscriber::EnvFilter::try_new(log_targets(&directives)).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(log_targets(&config.log.level)));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if config.log.format == "json" {
         builder.json().init();
     } else {
         builder.init();
     }
+}
+
+/// The crates of the control plane, as `tracing` names them in targets.
+const LOG_CRATES: [&str; 13] = [
+    "entcp",
+    "entctl",
+    "ent_kernel",
+    "ent_documents",
+    "ent_platform",
+    "ent_ops",
+    "ent_conventions",
+    "ent_tenants",
+    "ent_support",
+    "ent_rgpd",
+    "ent_groupements",
+    "ent_server",
+    "ent_testkit",
+];
+
+/// `entcp` in a log filter names the whole control plane, as when it was one crate:
+/// `entcp=debug` becomes that directive for every crate of the workspace, and
+/// `entcp::support=debug` the same module path under each of them.
+fn log_targets(directives: &str) -> String {
+    directives
+        .split(',')
+        .flat_map(|directive| match directive.strip_prefix("entcp") {
+            Some(rest) if rest.is_empty() || rest.starts_with(['=', ':', '[']) => {
+                LOG_CRATES.iter().map(|krate| format!("{krate}{rest}")).collect()
+            }
+            _ => vec![directive.to_string()],
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -710,4 +745,18 @@ async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_targets;
+
+    #[test]
+    fn entcp_in_a_log_filter_names_every_crate_of_the_control_plane() {
+        let expanded = log_targets("info,entcp=debug,sqlx=warn");
+        assert!(expanded.starts_with("info,entcp=debug,entctl=debug,ent_kernel=debug,"), "{expanded}");
+        assert!(expanded.contains(",ent_platform=debug,") && expanded.ends_with(",ent_testkit=debug,sqlx=warn"));
+        assert!(log_targets("entcp::support=trace").contains("ent_support::support=trace"));
+        assert_eq!(log_targets("warn,entcpx=debug"), "warn,entcpx=debug");
+    }
 }
