@@ -404,7 +404,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     let ctx = gm::Ctx {
         store: &store,
         catalog: &state.catalog,
-        support: &state.support,
+        support: &*state.support_commitments,
         models: &state.models,
         actor: &actor,
         now: chrono::Utc::now(),

@@ -26,8 +26,6 @@ use ent_platform::catalog::Catalog;
 use ent_platform::identity::Actor;
 use ent_platform::identity::Caller;
 use ent_platform::registry::{Org, OrgRef};
-use ent_support::support::policy::Policies;
-use ent_support::support::{Level, Priority};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -128,37 +126,13 @@ pub struct SupportLevel {
     pub resolution_hours: u32,
 }
 
-/// The N3 commitments of a support-desk policy (`standard` when `name` is absent), written
-/// into the CCTP when the coordinator gives none: the vendor is held to what the desk measures.
-/// Business durations are rounded up to whole hours.
-pub fn support_from_policy(policies: &Policies, name: Option<&str>) -> Result<Vec<SupportLevel>, Problem> {
-    let name = name.unwrap_or(ent_support::support::policy::DEFAULT_POLICY);
-    if !policies.exists(name) {
-        let known: Vec<&str> = policies.spec.policies.keys().map(String::as_str).collect();
-        return Err(Problem::invalid_field(
-            "support_policy",
-            format!("politique de support « {name} » inconnue (connues : {})", known.join(", ")),
-        ));
-    }
-    let hours = |seconds: i64| u32::try_from((seconds + 3599) / 3600).unwrap_or(u32::MAX);
-    let label = |p: Priority| match p {
-        Priority::P1 => "bloquant : service indisponible pour tous",
-        Priority::P2 => "majeur : fonction essentielle dégradée",
-        Priority::P3 => "mineur : gêne avec contournement",
-        Priority::P4 => "demande d'information ou d'évolution",
-    };
-    Ok(Priority::ALL
-        .into_iter()
-        .map(|p| {
-            let targets = policies.targets(name, Level::N3, p);
-            SupportLevel {
-                priority: p.as_str().into(),
-                label: label(p).into(),
-                first_response_hours: hours(targets.first_response),
-                resolution_hours: hours(targets.resolution),
-            }
-        })
-        .collect())
+/// The N3 (vendor) commitments of a support policy, written into the CCTP when the
+/// coordinator gives none. Groupements declare what they need; the composition root provides it
+/// from the support desk's policies (`ent-server`: `api::commitments::SupportDesk`).
+pub trait SupportCommitments: Send + Sync {
+    /// The commitments of the policy `name` (the desk's default policy when absent), one per
+    /// priority; an unknown policy is an invalid `support_policy` field.
+    fn n3_commitments(&self, name: Option<&str>) -> Result<Vec<SupportLevel>, Problem>;
 }
 
 fn default_lots() -> Vec<Lot> {
@@ -281,8 +255,8 @@ pub struct GroupementPatch {
 pub struct Ctx<'a> {
     pub store: &'a Store,
     pub catalog: &'a Catalog,
-    /// Support-desk policies: the N3 commitments asked of the vendor.
-    pub support: &'a Policies,
+    /// The N3 commitments asked of the vendor (the support desk's policies).
+    pub support: &'a dyn SupportCommitments,
     pub models: &'a [ent_conventions::conventions::model::ConventionModel],
     pub actor: &'a Actor,
     pub now: DateTime<Utc>,
@@ -556,7 +530,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         options: input.options,
         support: match input.support {
             Some(support) => support,
-            None => support_from_policy(ctx.support, input.support_policy.as_deref())?,
+            None => ctx.support.n3_commitments(input.support_policy.as_deref())?,
         },
         cost_key: input.cost_key.unwrap_or_else(|| vec![KeyPart { basis: Basis::Accounts, weight: 100 }]),
         duration_months: input.duration_months.unwrap_or(36),

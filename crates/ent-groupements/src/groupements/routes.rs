@@ -272,7 +272,7 @@ fn ctx<'a>(state: &'a GroupementsState, caller: &'a Caller) -> Ctx<'a> {
     Ctx {
         store: &state.store,
         catalog: &state.catalog,
-        support: &state.support,
+        support: &*state.support,
         models: &state.models,
         actor: &caller.actor,
         now: state.clock.now(),

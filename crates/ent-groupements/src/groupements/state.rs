@@ -10,7 +10,7 @@ pub struct GroupementsState {
     pub clock: std::sync::Arc<dyn ent_kernel::clock::Clock>,
     pub models: std::sync::Arc<Vec<ent_conventions::conventions::model::ConventionModel>>,
     pub catalog: std::sync::Arc<ent_platform::catalog::Catalog>,
-    pub support: std::sync::Arc<ent_support::support::policy::Policies>,
+    pub support: std::sync::Arc<dyn super::SupportCommitments>,
 }
 
 impl<S> FromRef<S> for GroupementsState
@@ -19,7 +19,7 @@ where
     std::sync::Arc<dyn ent_kernel::clock::Clock>: FromRef<S>,
     std::sync::Arc<Vec<ent_conventions::conventions::model::ConventionModel>>: FromRef<S>,
     std::sync::Arc<ent_platform::catalog::Catalog>: FromRef<S>,
-    std::sync::Arc<ent_support::support::policy::Policies>: FromRef<S>,
+    std::sync::Arc<dyn super::SupportCommitments>: FromRef<S>,
 {
     fn from_ref(state: &S) -> Self {
         GroupementsState {
@@ -27,7 +27,7 @@ where
             clock: <std::sync::Arc<dyn ent_kernel::clock::Clock>>::from_ref(state),
             models: <std::sync::Arc<Vec<ent_conventions::conventions::model::ConventionModel>>>::from_ref(state),
             catalog: <std::sync::Arc<ent_platform::catalog::Catalog>>::from_ref(state),
-            support: <std::sync::Arc<ent_support::support::policy::Policies>>::from_ref(state),
+            support: <std::sync::Arc<dyn super::SupportCommitments>>::from_ref(state),
         }
     }
 }

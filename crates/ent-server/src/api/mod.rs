@@ -2,6 +2,7 @@
 //! OpenAPI document (generated from the same route table), and the middleware:
 //! authentication and the route's declared action, idempotency keys, metrics.
 
+pub mod commitments;
 pub mod failed_auth;
 pub mod idempotency;
 pub mod job_routes;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub catalog: Arc<ent_platform::catalog::Catalog>,
     /// Support calendars and SLA policies, loaded and validated at start.
     pub support: Arc<ent_support::support::policy::Policies>,
+    /// The same policies as the groupements see them (N3 commitments).
+    pub support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
     /// Failed authentications per client address and token id (in memory, per process).
     pub auth_throttle: Arc<ent_kernel::throttle::Throttle>,
 }
@@ -54,10 +57,11 @@ impl AppState {
     pub fn load(store: Store, config: Config, clock: Arc<dyn ent_kernel::clock::Clock>) -> anyhow::Result<AppState> {
         let models = ent_conventions::conventions::model::load_models(config.conventions_dir.as_deref())?;
         let catalog = ent_platform::catalog::Catalog::load(config.catalog_dir.as_deref())?;
-        let support = ent_support::support::policy::Policies::load(config.support_dir.as_deref())?;
+        let support = Arc::new(ent_support::support::policy::Policies::load(config.support_dir.as_deref())?);
         Ok(AppState {
             auth_throttle: Arc::new(ent_kernel::throttle::Throttle::new(config.server.auth_throttle)),
-            support: Arc::new(support),
+            support_commitments: Arc::new(commitments::SupportDesk(support.clone())),
+            support,
             store,
             config: Arc::new(config),
             clock,
@@ -139,6 +143,7 @@ state_part! {
     models: Arc<Vec<ent_conventions::conventions::model::ConventionModel>>,
     catalog: Arc<ent_platform::catalog::Catalog>,
     support: Arc<ent_support::support::policy::Policies>,
+    support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
     auth_throttle: Arc<ent_kernel::throttle::Throttle>,
 }
 

@@ -126,7 +126,7 @@ fn ctx<'a>(state: &'a AppState, actor: &'a Actor) -> Ctx<'a> {
     Ctx {
         store: &state.store,
         catalog: &state.catalog,
-        support: &state.support,
+        support: &*state.support_commitments,
         models: &state.models,
         actor,
         now: state.clock.now(),

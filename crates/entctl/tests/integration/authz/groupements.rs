@@ -74,8 +74,10 @@ impl World {
         models: &'a [entcp::conventions::model::ConventionModel],
         actor: &'a identity::Actor,
     ) -> entcp::groupements::Ctx<'a> {
-        static SUPPORT: std::sync::OnceLock<entcp::support::policy::Policies> = std::sync::OnceLock::new();
-        let support = SUPPORT.get_or_init(entcp::support::policy::Policies::shipped);
+        static SUPPORT: std::sync::OnceLock<entcp::api::commitments::SupportDesk> = std::sync::OnceLock::new();
+        let support = SUPPORT.get_or_init(|| {
+            entcp::api::commitments::SupportDesk(std::sync::Arc::new(entcp::support::policy::Policies::shipped()))
+        });
         entcp::groupements::Ctx { store: &self.store, catalog, support, models, actor, now: t0() }
     }
 
