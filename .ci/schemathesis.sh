@@ -46,7 +46,7 @@ esac
 
 # --- the server ------------------------------------------------------------------
 if [ -z "${ENTCTL:-}" ]; then
-    cargo build --quiet -p entcp --bin entctl
+    cargo build --quiet -p entctl --bin entctl
     ENTCTL=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/entctl
 fi
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

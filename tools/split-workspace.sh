@@ -5,10 +5,11 @@
 #
 #   bash tools/split-workspace.sh
 #
-# STATUS: draft. It moves the modules, writes the manifests and rewrites the
-# paths; `cargo check --workspace --tests` does not pass yet because two upward
-# edges remain in the phase-A code (config -> jobs::all for the default job
-# schedules, jobs -> api::AppState for the runner): see the report of branch `layers`.
+# It moves the modules (`git mv`, so history follows), writes the manifests
+# (every crate takes `[lints] workspace = true`) and rewrites the `crate::` paths
+# that now leave their crate. It relies on the modules importing nothing above
+# their layer (`bash /work/prompts/layers.sh` printing nothing but `yaml` and
+# the `text_enum!` macro, both of the kernel).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,7 +21,7 @@ fi
 # module -> crate, bottom to top (the order is the layering).
 MODULES=(
     "error:ent-kernel" "clock:ent-kernel" "validate:ent-kernel" "files:ent-kernel" "throttle:ent-kernel"
-    "store:ent-kernel" "config:ent-kernel" "http:ent-kernel" "kernel:ent-kernel"
+    "store:ent-kernel" "config:ent-kernel" "http:ent-kernel" "kernel:ent-kernel" "yaml:ent-kernel"
     "documents:ent-documents"
     "audit:ent-platform" "registry:ent-platform" "identity:ent-platform" "contracts:ent-platform" "catalog:ent-platform"
     "jobs:ent-ops" "notify:ent-ops"
@@ -91,6 +92,10 @@ for crate in "${CRATES[@]}"; do
     done
 done
 # The binary and the tests keep using the library `entcp` (entctl's library re-exports every module).
+# `text_enum!` is exported at the kernel's root.
+grep -rl 'crate::text_enum!' crates --include='*.rs' | grep -v '^crates/ent-kernel/' | while read -r file; do
+    sed -i 's/crate::text_enum!/ent_kernel::text_enum!/g' "$file"
+done
 
 # --- 4. files found relative to the source (include_str!, migrate!) ----------
 # One more level: control-plane/src/x -> crates/<crate>/src/x.
@@ -106,7 +111,6 @@ sed -i 's#^\#\[path = "../control-plane/tests/common/mod.rs"\]#\#[path = "common
 sed -i -E 's#join\("\.\./tenants/examples"\)#join("../../tenants/examples")#' $T/e2e_cli.rs
 sed -i -E 's#join\("\.\./tests/support/#join("../../tests/support/#' $T/common/smtp.rs
 sed -i -E 's#join\("src/groupements/#join("../ent-groupements/src/groupements/#' $T/integration/groupements.rs
-sed -i -E 's#"/migrations/sqlite"#"/../ent-kernel/migrations/sqlite"#' $T/integration/platform.rs
 
 # --- 5. manifests --------------------------------------------------------------
 # Every external dependency moves to [workspace.dependencies]; each crate takes
@@ -119,6 +123,20 @@ deps = old['dependencies']
 dev = old.get('dev-dependencies', {})
 crates = ["ent-kernel", "ent-documents", "ent-platform", "ent-ops", "ent-conventions", "ent-tenants",
           "ent-support", "ent-rgpd", "ent-groupements", "ent-server", "ent-testkit", "entctl"]
+DESCRIPTIONS = {
+    "ent-kernel": "ENT control plane kernel: errors, clock, configuration, store, HTTP kit, roles",
+    "ent-documents": "ENT control plane documents: HTML, ODT, PDF and ODS renderers",
+    "ent-platform": "ENT control plane platform: registry, identity and authorisation, audit, contracts, catalog",
+    "ent-ops": "ENT control plane operations: job records and schedules, mail outbox",
+    "ent-conventions": "ENT control plane conventions",
+    "ent-tenants": "ENT control plane tenants and their provisioning",
+    "ent-support": "ENT control plane support desk",
+    "ent-rgpd": "ENT control plane RGPD registers",
+    "ent-groupements": "ENT control plane groupements de commandes",
+    "ent-server": "ENT control plane composition root: application state, routes, job table, runner",
+    "ent-testkit": "ENT control plane synthetic annuaire (bench, tests)",
+    "entctl": "ENT control plane: the entctl binary (CLI, bench, demo) and its tests",
+}
 def dep_line(name, spec):
     if isinstance(spec, str):
         return f'{name} = "{spec}"'
@@ -139,13 +157,14 @@ for i, crate in enumerate(crates):
     text = '\n'.join(p.read_text() for p in src.rglob('*.rs'))
     used = [n for n in deps if re.search(r'\b' + n.replace('-', '_') + r'::', text) or n in ('sqlx', 'tokio', 'serde')]
     inner = [c for c in crates[:i] if re.search(r'\b' + c.replace('-', '_') + r'::', text)]
-    lines = ['[package]', f'name = "{crate}"', 'version.workspace = true', 'edition.workspace = true',
-             'license.workspace = true']
+    lines = ['[package]', f'name = "{crate}"', f'description = "{DESCRIPTIONS[crate]}"', 'version.workspace = true',
+             'edition.workspace = true', 'license.workspace = true']
     if crate == 'entctl':
         lines += ['default-run = "entctl"', '', '[lib]', 'name = "entcp"', 'path = "src/lib.rs"', '',
                   '[[bin]]', 'name = "entctl"', 'path = "src/main.rs"', '',
                   '[[test]]', 'name = "integration"', 'path = "tests/integration/main.rs"', '',
                   '[[test]]', 'name = "e2e_cli"', 'path = "tests/e2e_cli.rs"']
+    lines += ['', '[lints]', 'workspace = true']
     lines += ['', '[dependencies]'] + [f'{n}.workspace = true' for n in used] + [f'{c}.workspace = true' for c in inner]
     if crate == 'entctl':
         lines += [f'{c}.workspace = true' for c in crates[:-1] if c not in inner]
@@ -157,5 +176,6 @@ for i, crate in enumerate(crates):
     (src / 'Cargo.toml').write_text('\n'.join(lines) + '\n')
 PY
 git rm -q control-plane/Cargo.toml control-plane/src/lib.rs
+cargo fmt --all
 git add -A crates Cargo.toml
 echo "split done: cargo check --workspace --tests"

@@ -1,0 +1,184 @@
+//! A convention as a document: parties, covered schools, clauses, indicators,
+//! cost sharing, RGPD roles, and a signature page. The SHA-256 that signatures
+//! bind is the hash of the HTML of everything but the signature page.
+
+use super::model::ConventionModel;
+use super::{cost_shares, Convention};
+use ent_documents::documents::{self, Block, Document, Section};
+use ent_kernel::clock::french_date;
+use ent_kernel::error::Problem;
+use serde_json::{json, Map, Value};
+
+/// The clauses' variables: `parties.<key>`, `parties.<key>_list`, `params`, dates, `schools_count`, `model`.
+fn clause_context(model: &ConventionModel, conv: &Convention) -> tera::Context {
+    let mut parties = Map::new();
+    for spec in &model.parties {
+        let orgs: Vec<Value> = conv
+            .parties
+            .iter()
+            .filter(|p| p.key == spec.key)
+            .map(|p| json!({ "name": p.org.name, "code": p.org.code, "label": spec.label }))
+            .collect();
+        if let Some(first) = orgs.first() {
+            parties.insert(spec.key.clone(), first.clone());
+        }
+        parties.insert(format!("{}_list", spec.key), Value::Array(orgs));
+    }
+    let mut context = tera::Context::new();
+    context.insert("parties", &parties);
+    context.insert("params", &conv.parameters);
+    context.insert("start_date", &french_date(&conv.start_date));
+    context.insert("end_date", &french_date(&conv.end_date));
+    context.insert("schools_count", &conv.schools.len());
+    context.insert("model", &json!({ "id": model.id, "version": model.version, "title": model.title }));
+    context
+}
+
+fn render_clause(text: &str, context: &tera::Context) -> Result<String, Problem> {
+    tera::Tera::one_off(text, context, false)
+        .map_err(|e| Problem::new(ent_kernel::error::ProblemKind::Internal, format!("clause rendering failed: {e:?}")))
+}
+
+fn format_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Bool(true) => "oui".into(),
+        Value::Bool(false) => "non".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The body of the document: what the parties sign.
+pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Problem> {
+    let context = clause_context(model, conv);
+    let mut sections = vec![Section {
+        heading: "Parties".into(),
+        blocks: vec![Block::Table {
+            header: vec!["Qualité".into(), "Organisation".into(), "Code".into()],
+            rows: conv.parties.iter().map(|p| vec![p.label.clone(), p.org.name.clone(), p.org.code.clone()]).collect(),
+        }],
+    }];
+    let mut fields = vec![
+        ("Référence".to_string(), conv.reference.clone()),
+        ("Modèle".to_string(), format!("{} (version {})", model.title, model.version)),
+        ("Prise d'effet".to_string(), french_date(&conv.start_date)),
+        ("Échéance".to_string(), french_date(&conv.end_date)),
+    ];
+    for spec in model.parameters.iter().filter(|p| p.key != "start_date") {
+        if let Some(value) = conv.parameters.get(&spec.key) {
+            fields.push((spec.label.clone(), format_value(value)));
+        }
+    }
+    sections.push(Section { heading: "Caractéristiques".into(), blocks: vec![Block::Fields(fields)] });
+    if !conv.schools.is_empty() {
+        sections.push(Section {
+            heading: format!("Établissements couverts ({})", conv.schools.len()),
+            blocks: vec![Block::Table {
+                header: vec!["UAI".into(), "Établissement".into()],
+                rows: conv.schools.iter().map(|s| vec![s.code.clone(), s.name.clone()]).collect(),
+            }],
+        });
+    }
+    for clause in &model.clauses {
+        let text = render_clause(&clause.text, &context)?;
+        let blocks =
+            text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).map(|p| Block::Paragraph(p.into())).collect();
+        sections.push(Section { heading: clause.title.clone(), blocks });
+    }
+    if !model.indicators.is_empty() {
+        sections.push(Section {
+            heading: "Annexe – Indicateurs d'évaluation".into(),
+            blocks: vec![Block::Table {
+                header: vec!["Indicateur".into(), "Définition".into(), "Cible".into()],
+                rows: model
+                    .indicators
+                    .iter()
+                    .map(|i| vec![i.name.clone(), i.definition.clone(), format!("{} {}", i.target, i.unit)])
+                    .collect(),
+            }],
+        });
+    }
+    sections.push(Section {
+        heading: "Annexe – Répartition des coûts".into(),
+        blocks: vec![Block::Table {
+            header: vec!["Partie".into(), "Organisation".into(), "Objet".into(), "Part".into()],
+            rows: cost_shares(model, conv)
+                .into_iter()
+                .map(|s| vec![s.party, s.org.name, s.item, format!("{} %", s.percent)])
+                .collect(),
+        }],
+    });
+    let names = |keys: &[String]| -> String {
+        let list: Vec<String> = conv
+            .parties
+            .iter()
+            .filter(|p| keys.contains(&p.key))
+            .map(|p| format!("{} ({})", p.org.name, p.label))
+            .collect();
+        if list.is_empty() {
+            "aucun".into()
+        } else {
+            list.join(", ")
+        }
+    };
+    let mut rgpd = vec![
+        ("Responsable de traitement".to_string(), names(std::slice::from_ref(&model.rgpd.controller))),
+        ("Responsables conjoints".to_string(), names(&model.rgpd.joint_controllers)),
+        ("Sous-traitants".to_string(), names(&model.rgpd.processors)),
+    ];
+    if !model.rgpd.notes.trim().is_empty() {
+        rgpd.push(("Précisions".to_string(), model.rgpd.notes.trim().to_string()));
+    }
+    sections.push(Section { heading: "Annexe – Rôles au sens du RGPD".into(), blocks: vec![Block::Fields(rgpd)] });
+    Ok(Document {
+        title: conv.title.clone(),
+        // The status stays off the body: what was signed must hash the same once active.
+        subtitle: Some(format!("Convention {}", conv.reference)),
+        reference: Some(conv.reference.clone()),
+        sections,
+    })
+}
+
+/// SHA-256 of the body's HTML: what a signature binds.
+pub fn body_hash(model: &ConventionModel, conv: &Convention) -> Result<String, Problem> {
+    Ok(documents::sha256_hex(documents::to_html(&body(model, conv)?).as_bytes()))
+}
+
+/// The whole document: the body and the signature page.
+pub fn full(model: &ConventionModel, conv: &Convention) -> Result<Document, Problem> {
+    let mut doc = body(model, conv)?;
+    let mut blocks = vec![Block::Fields(vec![
+        ("Statut".into(), conv.status.label().into()),
+        (
+            "Empreinte SHA-256 du document signé".into(),
+            conv.document_hash.clone().unwrap_or_else(|| "document non encore soumis à signature".into()),
+        ),
+    ])];
+    let rows: Vec<Vec<String>> = conv
+        .steps
+        .iter()
+        .filter(|s| s.voided_at.is_none())
+        .map(|s| {
+            let party =
+                conv.parties.iter().find(|p| p.org.id == s.org_id).map(|p| p.org.name.clone()).unwrap_or_default();
+            let what = if s.kind == "visa" { format!("Visa ({})", s.step_key) } else { "Signature".into() };
+            vec![what, party, format!("{} ({})", s.user_email, s.role), s.at.clone(), s.document_hash.clone()]
+        })
+        .collect();
+    if rows.is_empty() {
+        blocks.push(Block::Paragraph("Aucune signature recueillie à ce jour.".into()));
+    } else {
+        blocks.push(Block::Table {
+            header: vec!["Étape".into(), "Partie".into(), "Signataire".into(), "Date (UTC)".into(), "Empreinte".into()],
+            rows,
+        });
+    }
+    for file in &conv.signed_files {
+        blocks.push(Block::Paragraph(format!(
+            "Exemplaire signé déposé : {} (SHA-256 {}), par {} le {}",
+            file.file_name, file.sha256, file.uploaded_by, file.uploaded_at
+        )));
+    }
+    doc.sections.push(Section { heading: "Signatures".into(), blocks });
+    Ok(doc)
+}

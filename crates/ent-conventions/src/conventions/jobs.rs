@@ -1,0 +1,173 @@
+//! Convention notices and the daily `conventions-daily` job: activation on the
+//! start date, expiry after the end date, reminders 90/30/7 days before expiry
+//! and for signatures pending more than 7 days. Each reminder is sent once.
+
+use super::model::ConventionModel;
+use super::workflow::{activate_if_started, complete_if_all_signed, party_signers, pending_signers, users_with_role};
+use super::ConventionsState;
+use super::{find_model, get_convention, Convention, Status};
+use chrono::{DateTime, Utc};
+use ent_kernel::clock::{french_date, today_in_france};
+use ent_kernel::error::Problem;
+use ent_kernel::store::{timestamp, Store, Tx};
+use serde_json::{json, Value};
+
+pub const EXPIRY_REMINDER_DAYS: [i64; 3] = [90, 30, 7];
+pub const PENDING_SIGNATURE_DAYS: i64 = 7;
+
+/// Queues the `convention` mail for `event` to the recipients (deduplicated).
+pub async fn notify(
+    tx: &mut Tx,
+    recipients: &[String],
+    conv: &Convention,
+    event: &str,
+    extra: Value,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let mut to: Vec<String> = recipients.to_vec();
+    to.sort();
+    to.dedup();
+    if to.is_empty() {
+        return Ok(());
+    }
+    let mut context = json!({
+        "event": event,
+        "reference": conv.reference,
+        "title": conv.title,
+        "start_date": french_date(&conv.start_date),
+        "end_date": french_date(&conv.end_date),
+    });
+    if let (Value::Object(base), Value::Object(more)) = (&mut context, extra) {
+        base.extend(more);
+    }
+    ent_ops::notify::enqueue(tx, &to, "convention", context, now).await?;
+    Ok(())
+}
+
+/// Records a reminder; false if it was already sent.
+async fn claim_reminder(tx: &mut Tx, id: &str, reminder: &str, now: DateTime<Utc>) -> Result<bool, Problem> {
+    let done = sqlx::query(
+        "INSERT INTO convention_reminders (convention_id, reminder, sent_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (convention_id, reminder) DO NOTHING",
+    )
+    .bind(id)
+    .bind(reminder)
+    .bind(timestamp(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn ids_with_status(store: &Store, status: Status) -> Result<Vec<String>, Problem> {
+    Ok(sqlx::query_scalar("SELECT id FROM conventions WHERE status = $1 ORDER BY id")
+        .bind(status.as_str())
+        .fetch_all(store.pool())
+        .await?)
+}
+
+/// What a daily pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DailyReport {
+    /// Conventions found in signature with every signature present, now signed.
+    pub completed: u32,
+    pub activated: u32,
+    pub expired: u32,
+    pub reminders: u32,
+}
+
+pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>) -> Result<DailyReport, Problem> {
+    let mut report = DailyReport::default();
+    let today = today_in_france(now);
+    for id in ids_with_status(store, Status::InSignature).await? {
+        if complete_if_all_signed(store, models, "system:conventions-daily", &id, now).await? {
+            report.completed += 1;
+        }
+    }
+    for id in ids_with_status(store, Status::Signed).await? {
+        if activate_if_started(store, models, "system:conventions-daily", &id, now).await? {
+            report.activated += 1;
+        }
+    }
+    for id in ids_with_status(store, Status::Active).await? {
+        let Some(conv) = get_convention(store, models, &id).await? else { continue };
+        let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
+        let end = ent_kernel::validate::parse_date("end_date", &conv.end_date)?;
+        let mut tx = store.begin_write().await?;
+        let recipients = party_signers(&mut tx, model, &conv).await?;
+        if end < today {
+            sqlx::query(
+                "UPDATE conventions SET status = 'expired', version = version + 1, updated_at = $1 WHERE id = $2",
+            )
+            .bind(timestamp(now))
+            .bind(&conv.id)
+            .execute(&mut *tx)
+            .await?;
+            let change = ent_platform::audit::Change {
+                actor: "system:conventions-daily",
+                action: "conventions.expire",
+                target_kind: "convention",
+                target_id: &conv.id,
+                scope_org_id: None,
+                summary: json!({ "end_date": conv.end_date }),
+            };
+            ent_platform::audit::append(&mut tx, store.backend(), change, now).await?;
+            notify(&mut tx, &recipients, &conv, "expired", json!({}), now).await?;
+            report.expired += 1;
+        } else {
+            let left = (end - today).num_days();
+            if let Some(days) = EXPIRY_REMINDER_DAYS.iter().copied().filter(|d| left <= *d).min() {
+                if claim_reminder(&mut tx, &conv.id, &format!("expiry-{days}"), now).await? {
+                    notify(&mut tx, &recipients, &conv, "expiring", json!({ "days": left }), now).await?;
+                    report.reminders += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+    }
+    for id in ids_with_status(store, Status::InSignature).await? {
+        let Some(conv) = get_convention(store, models, &id).await? else { continue };
+        let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
+        let submitted: Option<String> = sqlx::query_scalar("SELECT submitted_at FROM conventions WHERE id = $1")
+            .bind(&conv.id)
+            .fetch_one(store.pool())
+            .await?;
+        let Some(submitted) = submitted else { continue };
+        let since = chrono::DateTime::parse_from_rfc3339(&submitted)
+            .map(|t| (now - t.with_timezone(&Utc)).num_days())
+            .unwrap_or(0);
+        if since < PENDING_SIGNATURE_DAYS {
+            continue;
+        }
+        let mut tx = store.begin_write().await?;
+        // One reminder per pending party and week of waiting.
+        for party in pending_signers(model, &conv) {
+            let key = format!("pending-{}-{}-{}", party.key, party.org.id, since / PENDING_SIGNATURE_DAYS);
+            if claim_reminder(&mut tx, &conv.id, &key, now).await? {
+                let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
+                let to = users_with_role(&mut tx, &party.org.id, spec.signing_role.as_str()).await?;
+                notify(
+                    &mut tx,
+                    &to,
+                    &conv,
+                    "signature_pending",
+                    json!({ "days": since, "party": party.org.name }),
+                    now,
+                )
+                .await?;
+                report.reminders += 1;
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(report)
+}
+
+pub fn daily_job(state: &ConventionsState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+    Box::pin(async move {
+        let r = daily(&state.store, &state.models, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        Ok(format!(
+            "{} achevée(s), {} activée(s), {} expirée(s), {} rappel(s)",
+            r.completed, r.activated, r.expired, r.reminders
+        ))
+    })
+}

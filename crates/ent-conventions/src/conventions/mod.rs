@@ -1,0 +1,482 @@
+//! Conventions between académies, collectivités and établissements: models,
+//! instances and their lifecycle (draft → in_signature → signed → active →
+//! expired | terminated | amended), the visa and signature circuit, documents,
+//! reminders, and the queries later capabilities ask.
+
+pub mod document;
+pub mod jobs;
+pub mod model;
+pub mod routes;
+pub mod state;
+pub mod workflow;
+
+use ent_kernel::error::Problem;
+use ent_kernel::store::Page;
+use ent_kernel::store::{JsonObject, JsonText, Store};
+use ent_platform::registry::queries::get_org_in;
+use ent_platform::registry::OrgRef;
+use model::ConventionModel;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+pub use state::ConventionsState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    InSignature,
+    /// Every required signature collected, start date not reached yet.
+    Signed,
+    Active,
+    Expired,
+    Terminated,
+    /// Replaced by an avenant that became active.
+    Amended,
+}
+
+ent_kernel::text_enum!(Status);
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Draft,
+        Status::InSignature,
+        Status::Signed,
+        Status::Active,
+        Status::Expired,
+        Status::Terminated,
+        Status::Amended,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::InSignature => "in_signature",
+            Status::Signed => "signed",
+            Status::Active => "active",
+            Status::Expired => "expired",
+            Status::Terminated => "terminated",
+            Status::Amended => "amended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Draft => "brouillon",
+            Status::InSignature => "en signature",
+            Status::Signed => "signée",
+            Status::Active => "en vigueur",
+            Status::Expired => "expirée",
+            Status::Terminated => "résiliée",
+            Status::Amended => "remplacée par avenant",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Party {
+    pub key: String,
+    pub label: String,
+    pub org: OrgRef,
+    pub signature_required: bool,
+    pub order: u32,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+pub struct Step {
+    pub id: String,
+    /// `visa` or `signature`.
+    pub kind: String,
+    /// The visa key, or the party key for a signature.
+    pub step_key: String,
+    pub org_id: String,
+    pub user_email: String,
+    pub role: String,
+    pub document_hash: String,
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voided_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub void_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+pub struct SignedFile {
+    pub id: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub sha256: String,
+    pub size: i64,
+    pub uploaded_by: String,
+    pub uploaded_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Convention {
+    pub id: String,
+    /// Human reference, e.g. `CONV-2026-000012`.
+    pub reference: String,
+    pub model_id: String,
+    pub model_version: u32,
+    pub title: String,
+    pub status: Status,
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    /// `YYYY-MM-DD`.
+    pub start_date: String,
+    pub end_date: String,
+    pub parties: Vec<Party>,
+    /// The établissements the convention covers.
+    pub schools: Vec<OrgRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amends_id: Option<String>,
+    pub root_id: String,
+    /// SHA-256 of the rendered document submitted for signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_hash: Option<String>,
+    pub steps: Vec<Step>,
+    pub signed_files: Vec<SignedFile>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal_comment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination_effective: Option<String>,
+    pub version: i64,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Convention {
+    /// Visas and signatures that still count.
+    pub fn live_steps<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Step> + 'a {
+        self.steps.iter().filter(move |s| s.kind == kind && s.voided_at.is_none())
+    }
+
+    pub fn party_org_ids(&self) -> Vec<String> {
+        self.parties.iter().map(|p| p.org.id.clone()).collect()
+    }
+}
+
+/// The models known to this process.
+pub fn find_model<'a>(
+    models: &'a [ConventionModel],
+    id: &str,
+    version: Option<u32>,
+) -> Result<&'a ConventionModel, Problem> {
+    let mut candidates = models.iter().filter(|m| m.id == id);
+    let found = match version {
+        Some(v) => candidates.find(|m| m.version == v),
+        None => candidates.max_by_key(|m| m.version),
+    };
+    found.ok_or_else(|| {
+        let known: Vec<String> = models.iter().map(|m| format!("{} v{}", m.id, m.version)).collect();
+        Problem::invalid_field(
+            "model",
+            format!(
+                "modèle inconnu : {id}{} (modèles : {})",
+                version.map(|v| format!(" v{v}")).unwrap_or_default(),
+                known.join(", ")
+            ),
+        )
+    })
+}
+
+const COLUMNS: &str = "id, reference, model_id, model_version, title, status, parameters, start_date, end_date, amends_id, \
+    root_id, document_hash, refusal_comment, termination_reason, termination_effective, version, created_by, created_at, updated_at";
+
+/// A `conventions` row (read with [`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct ConventionRow {
+    id: String,
+    reference: String,
+    model_id: String,
+    model_version: i64,
+    title: String,
+    #[sqlx(try_from = "String")]
+    status: Status,
+    #[sqlx(try_from = "JsonText<JsonObject>")]
+    parameters: JsonObject,
+    start_date: String,
+    end_date: String,
+    amends_id: Option<String>,
+    root_id: String,
+    document_hash: Option<String>,
+    refusal_comment: Option<String>,
+    termination_reason: Option<String>,
+    termination_effective: Option<String>,
+    version: i64,
+    created_by: String,
+    created_at: String,
+    updated_at: String,
+}
+
+/// Reads a convention with its parties, schools, steps and files.
+pub async fn get_convention(
+    store: &Store,
+    models: &[ConventionModel],
+    id: &str,
+) -> Result<Option<Convention>, Problem> {
+    read_convention(&mut *store.conn().await?, models, id, false).await
+}
+
+/// [`get_convention`] through `conn`; `lock` (inside a write transaction) locks the
+/// convention's row until commit on PostgreSQL (SQLite's `BEGIN IMMEDIATE` already
+/// serialises writers), so that a step is decided on the current state.
+pub async fn read_convention(
+    conn: &mut sqlx::AnyConnection,
+    models: &[ConventionModel],
+    id: &str,
+    lock: bool,
+) -> Result<Option<Convention>, Problem> {
+    let lock = if lock && conn.backend_name() == "PostgreSQL" { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT {COLUMNS} FROM conventions WHERE id = $1 OR reference = $2{lock}");
+    let row: Option<ConventionRow> =
+        sqlx::query_as(&sql).bind(id).bind(id.to_ascii_uppercase()).fetch_optional(&mut *conn).await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let id = row.id.clone();
+    let model_version = row.model_version as u32;
+    let model = find_model(models, &row.model_id, Some(model_version)).ok();
+    let mut parties = Vec::new();
+    let party_rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT party_key, org_id FROM convention_parties WHERE convention_id = $1 ORDER BY position")
+            .bind(&id)
+            .fetch_all(&mut *conn)
+            .await?;
+    for (key, org_id) in party_rows {
+        let Some(org) = get_org_in(conn, &org_id).await? else { continue };
+        let spec = model.and_then(|m| m.parties.iter().find(|s| s.key == key));
+        parties.push(Party {
+            label: spec.map(|s| s.label.clone()).unwrap_or_else(|| key.clone()),
+            signature_required: spec.is_none_or(|s| s.signature_required),
+            order: spec.map(|s| s.order).unwrap_or(0),
+            key,
+            org: org.as_ref(),
+        });
+    }
+    let schools = sqlx::query_as::<_, (String, String, String)>(
+        "SELECT o.id, o.code, o.name FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
+         WHERE s.convention_id = $1 ORDER BY o.sort_name, o.id",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(id, code, name)| OrgRef { id, kind: ent_kernel::kernel::roles::OrgKind::Etablissement, code, name })
+    .collect();
+    let steps = sqlx::query_as(
+        "SELECT id, kind, step_key, org_id, user_email, role, document_hash, at, voided_at, void_reason \
+         FROM convention_steps WHERE convention_id = $1 ORDER BY at, id",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let signed_files = sqlx::query_as(
+        "SELECT id, file_name, content_type, sha256, size, uploaded_by, uploaded_at FROM convention_files \
+         WHERE convention_id = $1 ORDER BY uploaded_at, id",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Some(Convention {
+        id,
+        reference: row.reference,
+        model_id: row.model_id,
+        model_version,
+        title: row.title,
+        status: row.status,
+        parameters: row.parameters,
+        start_date: row.start_date,
+        end_date: row.end_date,
+        parties,
+        schools,
+        amends_id: row.amends_id,
+        root_id: row.root_id,
+        document_hash: row.document_hash,
+        steps,
+        signed_files,
+        refusal_comment: row.refusal_comment,
+        termination_reason: row.termination_reason,
+        termination_effective: row.termination_effective,
+        version: row.version,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }))
+}
+
+/// Filters of `GET /conventions`.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+pub struct ConventionFilter {
+    #[schemars(extend("enum" = ["draft", "in_signature", "signed", "active", "expired", "terminated", "amended"]))]
+    pub status: Option<String>,
+    /// A party organisation (id, code or kind:code).
+    pub party: Option<String>,
+    /// A covered établissement (id or UAI).
+    pub school: Option<String>,
+    /// Ends on or before this date (`YYYY-MM-DD`).
+    #[schemars(extend("format" = "date"))]
+    pub expiring_before: Option<String>,
+    pub model: Option<String>,
+    pub cursor: Option<String>,
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+/// Ids of conventions matching the filter, newest first; `visible_orgs` limits
+/// to conventions one of these organisations is party to (`None`: all).
+pub async fn list_ids(
+    store: &Store,
+    filter: &ConventionFilter,
+    visible_orgs: Option<&[String]>,
+) -> Result<(Vec<String>, Option<String>), Problem> {
+    use ent_kernel::store::Condition;
+    let mut cond = Condition::default();
+    if let Some(status) = filter.status.as_deref().filter(|s| !s.is_empty()) {
+        let status = Status::parse(status)
+            .ok_or_else(|| Problem::invalid_field("status", format!("statut inconnu : {status}")))?;
+        cond.push("c.status = ?", &[status.as_str()]);
+    }
+    if let Some(key) = filter.party.as_deref().filter(|s| !s.is_empty()) {
+        let org = ent_platform::registry::resolve_org(store, key)
+            .await
+            .map_err(|e| Problem::invalid_field("party", e.detail))?;
+        cond.push("c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = ?)", &[&org.id]);
+    }
+    if let Some(key) = filter.school.as_deref().filter(|s| !s.is_empty()) {
+        let org = ent_platform::registry::resolve_org(store, key)
+            .await
+            .map_err(|e| Problem::invalid_field("school", e.detail))?;
+        cond.push("c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = ?)", &[&org.id]);
+    }
+    if let Some(date) = filter.expiring_before.as_deref().filter(|s| !s.is_empty()) {
+        ent_kernel::validate::parse_date("expiring_before", date)?;
+        cond.push("c.end_date <= ?", &[date]);
+    }
+    if let Some(model) = filter.model.as_deref().filter(|s| !s.is_empty()) {
+        cond.push("c.model_id = ?", &[model]);
+    }
+    if let Some(orgs) = visible_orgs {
+        let mut any = Vec::new();
+        for org in orgs {
+            let mut c = Condition::default();
+            c.push("c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = ?)", &[org]);
+            any.push(c);
+        }
+        cond.and(Condition::any(any));
+    }
+    if let Some(cursor) = filter.cursor.as_deref().filter(|s| !s.is_empty()) {
+        cond.push("c.id < ?", &[cursor]);
+    }
+    let size = ent_kernel::store::sql::page_size(filter.limit)?;
+    let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY c.id DESC LIMIT {}", cond.sql(), size + 1);
+    let ids: Vec<String> =
+        ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
+    let page = Page::from_overfetch(ids, size, Clone::clone);
+    Ok((page.items, page.next_cursor))
+}
+
+/// The active convention covering an établissement (or naming a commune/EPCI as
+/// party) on `date`, if any: the governance gate of provisioning.
+pub async fn active_covering(
+    store: &Store,
+    models: &[ConventionModel],
+    org_id: &str,
+    date: &str,
+) -> Result<Option<Convention>, Problem> {
+    let id: Option<String> = sqlx::query_scalar(
+        "SELECT c.id FROM conventions c WHERE c.status = 'active' AND c.start_date <= $1 AND c.end_date >= $2 \
+         AND (c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = $3) \
+              OR c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = $4)) \
+         ORDER BY c.start_date DESC, c.id DESC LIMIT 1",
+    )
+    .bind(date)
+    .bind(date)
+    .bind(org_id)
+    .bind(org_id)
+    .fetch_optional(store.pool())
+    .await?;
+    match id {
+        Some(id) => get_convention(store, models, &id).await,
+        None => Ok(None),
+    }
+}
+
+/// RGPD roles of an établissement's ENT under its active convention.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RgpdAssignment {
+    pub convention_id: String,
+    pub controller: OrgRef,
+    pub joint_controllers: Vec<OrgRef>,
+    pub processors: Vec<OrgRef>,
+    pub notes: String,
+}
+
+/// RGPD roles under a model: (controller, joint controllers, processors), each the
+/// organisations of the party the model names; `None` without a controller party.
+/// `party_orgs` gives the organisations of a party key in the convention.
+pub fn rgpd_roles<T>(model: &ConventionModel, party_orgs: impl Fn(&str) -> Vec<T>) -> Option<(T, Vec<T>, Vec<T>)> {
+    let controller = party_orgs(&model.rgpd.controller).into_iter().next()?;
+    let joint = model.rgpd.joint_controllers.iter().flat_map(|k| party_orgs(k)).collect();
+    let processors = model.rgpd.processors.iter().flat_map(|k| party_orgs(k)).collect();
+    Some((controller, joint, processors))
+}
+
+pub async fn rgpd_roles_for(
+    store: &Store,
+    models: &[ConventionModel],
+    etab_id: &str,
+    date: &str,
+) -> Result<Option<RgpdAssignment>, Problem> {
+    let Some(convention) = active_covering(store, models, etab_id, date).await? else { return Ok(None) };
+    let model = find_model(models, &convention.model_id, Some(convention.model_version))?;
+    let orgs_of = |key: &str| -> Vec<OrgRef> {
+        convention.parties.iter().filter(|p| p.key == key).map(|p| p.org.clone()).collect()
+    };
+    let Some((controller, joint_controllers, processors)) = rgpd_roles(model, orgs_of) else { return Ok(None) };
+    Ok(Some(RgpdAssignment {
+        convention_id: convention.id.clone(),
+        controller,
+        joint_controllers,
+        processors,
+        notes: model.rgpd.notes.clone(),
+    }))
+}
+
+/// A party's share of the costs under a convention.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct CostShareView {
+    pub party: String,
+    pub org: OrgRef,
+    pub item: String,
+    pub percent: f64,
+}
+
+/// The cost shares of a convention, parameters resolved.
+pub fn cost_shares(model: &ConventionModel, convention: &Convention) -> Vec<CostShareView> {
+    let mut shares = Vec::new();
+    for share in &model.cost_sharing {
+        let percent = share.share.unwrap_or_else(|| {
+            share
+                .share_parameter
+                .as_ref()
+                .and_then(|k| convention.parameters.get(k))
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0)
+        });
+        for party in convention.parties.iter().filter(|p| p.key == share.party) {
+            shares.push(CostShareView {
+                party: party.key.clone(),
+                org: party.org.clone(),
+                item: share.item.clone(),
+                percent,
+            });
+        }
+    }
+    shares
+}

@@ -1,0 +1,337 @@
+//! Convention models: YAML files declaring parties, signature circuit,
+//! duration, parameters, clauses, indicators, cost sharing and RGPD roles.
+//! The shipped models are embedded in the binary; a directory may add more.
+
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::Role;
+use ent_platform::registry::EtabType;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConventionModel {
+    /// Stable identifier, e.g. `tripartite-premier-degre`.
+    pub id: String,
+    pub version: u32,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub parties: Vec<PartySpec>,
+    /// Which party's coverage gives the covered établissements (none: no school).
+    #[serde(default)]
+    pub covers: CoversRule,
+    /// `ordered`: parties sign in their `order`; `parallel`: in any order.
+    #[serde(default)]
+    pub signatures: SignatureMode,
+    /// Reviews without signature, all before the first signature, in this order.
+    #[serde(default)]
+    pub visas: Vec<VisaSpec>,
+    #[serde(default = "default_duration")]
+    pub duration_months: u32,
+    /// Renewed by tacit agreement for the same duration.
+    #[serde(default)]
+    pub renewable: bool,
+    #[serde(default)]
+    pub parameters: Vec<ParameterSpec>,
+    pub clauses: Vec<Clause>,
+    #[serde(default)]
+    pub indicators: Vec<Indicator>,
+    pub cost_sharing: Vec<CostShare>,
+    pub rgpd: RgpdRoles,
+    /// Optional SLA annex: the support contract of the tenants the convention covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support: Option<SupportAnnex>,
+}
+
+/// Support commitments of a convention (its SLA annex): the policy of
+/// `support/policies.yaml` that applies, and which parties are N1 and N2.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SupportAnnex {
+    /// A support policy name (e.g. `renforce`).
+    pub policy: String,
+    /// The party providing level-1 support (e.g. `etablissement`).
+    #[serde(default)]
+    pub n1: Option<String>,
+    /// The party providing level-2 support (e.g. `academie`).
+    #[serde(default)]
+    pub n2: Option<String>,
+}
+
+fn default_duration() -> u32 {
+    36
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PartySpec {
+    /// Key used in clauses (`parties.<key>`) and in the other sections.
+    pub key: String,
+    /// How the document names the party's role, e.g. « la collectivité ».
+    pub label: String,
+    /// Organisation kinds allowed for this party.
+    pub kinds: Vec<OrgKind>,
+    /// For an établissement party: the types allowed (all when empty).
+    #[serde(default)]
+    pub etab_types: Vec<EtabType>,
+    /// The role a user must hold at the party organisation to sign for it.
+    pub signing_role: Role,
+    #[serde(default = "yes")]
+    pub signature_required: bool,
+    /// Position in the signing order (ordered circuits).
+    #[serde(default)]
+    pub order: u32,
+    /// The party is repeated (members of a groupement de commandes).
+    #[serde(default)]
+    pub multiple: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CoversRule {
+    /// The party whose organisation (an établissement) or coverage (a commune, EPCI...)
+    /// gives the schools of the convention.
+    pub party: Option<String>,
+    /// Only these types among what the party covers (all when empty).
+    #[serde(default)]
+    pub etab_types: Vec<EtabType>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureMode {
+    #[default]
+    Parallel,
+    Ordered,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisaSpec {
+    pub key: String,
+    /// E.g. « Visa du service juridique du rectorat ».
+    pub label: String,
+    /// The party whose users give the visa.
+    pub party: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ParameterType {
+    Text,
+    Integer,
+    /// 0 to 100.
+    Percent,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// Money in euro cents.
+    Cents,
+    Boolean,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterSpec {
+    pub key: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub kind: ParameterType,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub default: Option<serde_json::Value>,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Clause {
+    /// E.g. « Article 1 – Objet ».
+    pub title: String,
+    /// French text; tera syntax for variables (`{{ parties.collectivite.name }}`).
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Indicator {
+    pub key: String,
+    pub name: String,
+    pub definition: String,
+    pub target: f64,
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CostShare {
+    pub party: String,
+    /// What the share pays for, e.g. « abonnement au service ENT ».
+    pub item: String,
+    /// Fixed share in %, or
+    #[serde(default)]
+    pub share: Option<f64>,
+    /// the key of a `percent` parameter giving it.
+    #[serde(default)]
+    pub share_parameter: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RgpdRoles {
+    /// The party responsible for the ENT processing (responsable de traitement).
+    pub controller: String,
+    #[serde(default)]
+    pub joint_controllers: Vec<String>,
+    /// Parties acting as processors (sous-traitants) for the controller.
+    #[serde(default)]
+    pub processors: Vec<String>,
+    /// Free text shown in the document (who does what under RGPD).
+    #[serde(default)]
+    pub notes: String,
+}
+
+/// The models shipped with the product, embedded so `entctl` runs from anywhere.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("tripartite-second-degre.yaml", include_str!("../../../../conventions/tripartite-second-degre.yaml")),
+    ("tripartite-premier-degre.yaml", include_str!("../../../../conventions/tripartite-premier-degre.yaml")),
+    ("bipartite-commune.yaml", include_str!("../../../../conventions/bipartite-commune.yaml")),
+    ("groupement-de-commandes.yaml", include_str!("../../../../conventions/groupement-de-commandes.yaml")),
+];
+
+/// Parses and validates one model file; errors name the file and line.
+pub fn parse_model(file: &str, text: &str) -> anyhow::Result<ConventionModel> {
+    let model: ConventionModel = ent_kernel::yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
+    validate(&model).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
+    Ok(model)
+}
+
+fn validate(m: &ConventionModel) -> Result<(), String> {
+    let keys: HashSet<&str> = m.parties.iter().map(|p| p.key.as_str()).collect();
+    if keys.len() != m.parties.len() {
+        return Err("deux parties portent la même clé".into());
+    }
+    let known = |k: &str, what: &str| {
+        if keys.contains(k) {
+            Ok(())
+        } else {
+            Err(format!("{what} : partie inconnue « {k} »"))
+        }
+    };
+    for p in &m.parties {
+        if p.kinds.is_empty() {
+            return Err(format!("la partie {} n'admet aucun type d'organisation", p.key));
+        }
+    }
+    if let Some(party) = &m.covers.party {
+        known(party, "covers")?;
+    }
+    for v in &m.visas {
+        known(&v.party, &format!("visa {}", v.key))?;
+    }
+    let params: BTreeMap<&str, &ParameterSpec> = m.parameters.iter().map(|p| (p.key.as_str(), p)).collect();
+    let mut fixed = 0.0;
+    for share in &m.cost_sharing {
+        known(&share.party, "cost_sharing")?;
+        match (&share.share, &share.share_parameter) {
+            (Some(v), None) => fixed += v,
+            (None, Some(key)) => match params.get(key.as_str()) {
+                Some(p) if p.kind == ParameterType::Percent => {}
+                _ => return Err(format!("cost_sharing : « {key} » n'est pas un paramètre de type percent")),
+            },
+            _ => return Err(format!("cost_sharing de {} : indiquez share ou share_parameter", share.party)),
+        }
+    }
+    let all_fixed = m.cost_sharing.iter().all(|s| s.share.is_some());
+    if all_fixed && (fixed - 100.0).abs() > 1e-9 {
+        return Err(format!("les parts de financement font {fixed} % au lieu de 100 %"));
+    }
+    known(&m.rgpd.controller, "rgpd.controller")?;
+    for k in m.rgpd.joint_controllers.iter().chain(&m.rgpd.processors) {
+        known(k, "rgpd")?;
+    }
+    if let Some(annex) = &m.support {
+        for k in annex.n1.iter().chain(&annex.n2) {
+            known(k, "support")?;
+        }
+        if annex.policy.trim().is_empty() {
+            return Err("support : la politique est obligatoire".into());
+        }
+    }
+    if m.duration_months == 0 {
+        return Err("duration_months doit être positif".into());
+    }
+    for clause in &m.clauses {
+        let mut tera = tera::Tera::default();
+        tera.add_raw_template("clause", &clause.text)
+            .map_err(|e| format!("clause « {} » : gabarit invalide : {e}", clause.title))?;
+    }
+    Ok(())
+}
+
+/// All models: the shipped ones, then those of `dir` (a later file with the
+/// same id and version replaces an earlier one).
+pub fn load_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<ConventionModel>> {
+    let mut models: Vec<ConventionModel> = Vec::new();
+    for (file, text) in ent_kernel::yaml::shipped_then_overlay(SHIPPED, "conventions_dir", dir)? {
+        let model = parse_model(&file, &text)?;
+        models.retain(|m| !(m.id == model.id && m.version == model.version));
+        models.push(model);
+    }
+    models.sort_by(|a, b| (a.id.as_str(), a.version).cmp(&(b.id.as_str(), b.version)));
+    Ok(models)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sla_annex_is_optional_and_names_known_parties() {
+        let (file, text) = SHIPPED.iter().find(|(f, _)| f.contains("second-degre")).unwrap();
+        let mut model = parse_model(file, text).unwrap();
+        assert_eq!(model.support, None, "models without an annex still load");
+        model.support = Some(SupportAnnex {
+            policy: "renforce".into(),
+            n1: Some("etablissement".into()),
+            n2: Some("academie".into()),
+        });
+        assert_eq!(validate(&model), Ok(()));
+        let yaml = ent_kernel::yaml::to_string(&model).unwrap();
+        assert_eq!(ent_kernel::yaml::from_str::<ConventionModel>(&yaml).unwrap().support, model.support);
+        model.support.as_mut().unwrap().n2 = Some("editeur".into());
+        assert!(validate(&model).unwrap_err().contains("editeur"));
+        let bad = yaml.replace("policy: renforce", "policy: renforce\n  astreinte: true");
+        assert!(ent_kernel::yaml::from_str::<ConventionModel>(&bad).is_err(), "unknown annex fields are refused");
+    }
+
+    #[test]
+    fn shipped_models_load_and_validate() {
+        let models = load_models(None).unwrap();
+        let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+        for id in
+            ["bipartite-commune", "groupement-de-commandes", "tripartite-premier-degre", "tripartite-second-degre"]
+        {
+            assert!(ids.contains(&id), "{id} missing from {ids:?}");
+        }
+        for m in &models {
+            assert_eq!(m.duration_months, 36, "{}", m.id);
+            assert!(!m.clauses.is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_file_and_line() {
+        let text = SHIPPED[0].1.replacen("title:", "titel:", 1);
+        let err = parse_model("x.yaml", &text).unwrap_err().to_string();
+        assert!(err.starts_with("x.yaml") && err.contains("titel") && err.contains("line"), "{err}");
+    }
+}

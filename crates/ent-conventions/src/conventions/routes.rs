@@ -1,0 +1,374 @@
+//! `/api/v1/conventions`: a party sees and acts on its conventions, nobody else.
+
+use super::model::ConventionModel;
+use super::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
+use super::ConventionsState;
+use super::{get_convention, list_ids, Convention, ConventionFilter};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::Json;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::http::extract::{ApiJson, ApiQuery};
+use ent_kernel::http::{etag, if_match_version, ApiRoute};
+use ent_kernel::store::Page;
+use ent_platform::identity::authz::{CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ};
+use ent_platform::identity::Caller;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// Signed PDFs from a parapheur can be large; JSON bodies keep the small default.
+pub const SIGNED_COPY_LIMIT: usize = 32 * 1024 * 1024;
+
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    ConventionsState: axum::extract::FromRef<S>,
+{
+    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "conventions", s, a, h);
+    vec![
+        route(Method::GET, "/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, get(models))
+            .responds::<Vec<ConventionModel>>(StatusCode::OK),
+        route(Method::GET, "/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, get(list))
+            .query::<ConventionFilter>()
+            .responds::<Page<Convention>>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/conventions",
+            "Créer une convention (brouillon)",
+            &CONVENTIONS_WRITE,
+            post(create),
+        )
+        .idempotent()
+        .json_body::<NewConvention>()
+        .responds::<Convention>(StatusCode::CREATED),
+        route(Method::GET, "/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, get(show))
+            .responds::<Convention>(StatusCode::OK),
+        route(
+            Method::PATCH,
+            "/api/v1/conventions/{id}",
+            "Modifier (If-Match ; annule les signatures recueillies)",
+            &CONVENTIONS_WRITE,
+            patch(update),
+        )
+        .json_body::<ConventionPatch>()
+        .responds::<Convention>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/conventions/{id}/submit",
+            "Soumettre à visa et signature",
+            &CONVENTIONS_WRITE,
+            post(submit),
+        )
+        .responds::<Convention>(StatusCode::OK),
+        route(Method::POST, "/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, post(visa))
+            .json_body::<VisaBody>()
+            .responds::<Convention>(StatusCode::OK),
+        route(Method::POST, "/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, post(sign))
+            .json_body::<SignBody>()
+            .responds::<Convention>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/conventions/{id}/refuse",
+            "Refuser (retour en brouillon)",
+            &CONVENTIONS_SIGN,
+            post(refuse),
+        )
+        .json_body::<RefuseBody>()
+        .responds::<Convention>(StatusCode::OK),
+        route(Method::POST, "/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, post(terminate))
+            .json_body::<Termination>()
+            .responds::<Convention>(StatusCode::OK),
+        route(Method::POST, "/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, post(amend))
+            .responds::<Convention>(StatusCode::CREATED),
+        route(
+            Method::GET,
+            "/api/v1/conventions/{id}/document",
+            "Télécharger (format=html|odt|pdf)",
+            &CONVENTIONS_READ,
+            get(document),
+        )
+        .query::<DocumentQuery>()
+        .produces(StatusCode::OK, &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"]),
+        route(
+            Method::POST,
+            "/api/v1/conventions/{id}/signed-copies",
+            "Déposer un exemplaire signé hors plateforme (PDF)",
+            &CONVENTIONS_WRITE,
+            post(upload).layer(DefaultBodyLimit::max(SIGNED_COPY_LIMIT)),
+        )
+        .query::<UploadQuery>()
+        .pdf_body()
+        .responds::<Convention>(StatusCode::OK),
+    ]
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisaBody {
+    /// The visa given (the pending one when absent).
+    pub visa: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignBody {
+    /// The party signed for, when the signer holds the role at several.
+    pub party: Option<String>,
+    /// The SHA-256 of the document the signer read; refused if it changed since.
+    pub document_hash: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefuseBody {
+    pub comment: String,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct DocumentQuery {
+    /// `html` (default), `odt` or `pdf`.
+    #[schemars(extend("enum" = ["html", "odt", "pdf"]))]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct UploadQuery {
+    /// File name of the signed copy.
+    pub name: Option<String>,
+}
+
+fn ctx<'a>(state: &'a ConventionsState, caller: &'a Caller) -> Ctx<'a> {
+    Ctx { store: &state.store, models: &state.models, actor: &caller.actor, now: state.clock.now() }
+}
+
+/// The organisations whose conventions the caller sees; `None` for an admin.
+fn visible_orgs(caller: &Caller) -> Option<Vec<String>> {
+    if caller.actor.is_admin() {
+        return None;
+    }
+    Some(
+        caller
+            .actor
+            .bindings
+            .iter()
+            .filter(|b| caller.action.roles.contains(&b.role))
+            .filter_map(|b| b.org.as_ref().map(|o| o.id.clone()))
+            .collect(),
+    )
+}
+
+/// The convention of the path, if the caller is party to it (404 otherwise).
+async fn find(state: &ConventionsState, caller: &Caller, id: &str) -> Result<Convention, Problem> {
+    let not_found = || Problem::not_found(format!("aucune convention « {id} »"));
+    let conv = get_convention(&state.store, &state.models, id).await?.ok_or_else(not_found)?;
+    match visible_orgs(caller) {
+        None => Ok(conv),
+        Some(orgs) if conv.parties.iter().any(|p| orgs.contains(&p.org.id)) => Ok(conv),
+        Some(_) => Err(not_found()),
+    }
+}
+
+/// Whether the caller sees who signed: an admin, or a signatory or writer at a party.
+fn sees_signers(caller: &Caller, conv: &Convention) -> bool {
+    let works_on = |role| CONVENTIONS_WRITE.roles.contains(role) || CONVENTIONS_SIGN.roles.contains(role);
+    caller.actor.is_admin()
+        || caller
+            .actor
+            .bindings
+            .iter()
+            .any(|b| works_on(&b.role) && b.org.as_ref().is_some_and(|o| conv.parties.iter().any(|p| p.org.id == o.id)))
+}
+
+/// The convention as the caller may read it: signers' e-mails hidden from the other readers (DPO, auditeur).
+fn redacted(caller: &Caller, mut conv: Convention) -> Convention {
+    if !sees_signers(caller, &conv) {
+        for step in &mut conv.steps {
+            step.user_email = "(masqué)".into();
+        }
+        for file in &mut conv.signed_files {
+            file.uploaded_by = "(masqué)".into();
+        }
+    }
+    conv
+}
+
+fn with_etag(conv: Convention, status: StatusCode) -> Response {
+    let tag = etag(conv.version);
+    let mut response = (status, Json(conv)).into_response();
+    response.headers_mut().insert(header::ETAG, tag);
+    response
+}
+
+async fn models(State(state): State<ConventionsState>) -> Json<Vec<ConventionModel>> {
+    Json(state.models.to_vec())
+}
+
+async fn list(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    ApiQuery(filter): ApiQuery<ConventionFilter>,
+) -> Result<Json<Page<Convention>>, Problem> {
+    let visible = visible_orgs(&caller);
+    let (ids, next_cursor) = list_ids(&state.store, &filter, visible.as_deref()).await?;
+    let mut items = Vec::new();
+    for id in ids {
+        if let Some(conv) = get_convention(&state.store, &state.models, &id).await? {
+            items.push(redacted(&caller, conv));
+        }
+    }
+    Ok(Json(Page { items, next_cursor }))
+}
+
+async fn create(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewConvention>,
+) -> Result<Response, Problem> {
+    check_title(body.title.as_deref())?;
+    let conv = workflow::create(&ctx(&state, &caller), body).await?;
+    Ok(with_etag(conv, StatusCode::CREATED))
+}
+
+/// A convention's title is one line (it heads the document and the notices).
+fn check_title(title: Option<&str>) -> Result<(), Problem> {
+    let mut checks = ent_kernel::error::Checks::default();
+    if let Some(title) = title {
+        checks.line("title", title);
+    }
+    checks.finish()
+}
+
+async fn show(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    Ok(with_etag(redacted(&caller, find(&state, &caller, &id).await?), StatusCode::OK))
+}
+
+async fn update(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ConventionPatch>,
+) -> Result<Response, Problem> {
+    check_title(body.title.as_deref())?;
+    let conv = find(&state, &caller, &id).await?;
+    let version = if_match_version(&headers, conv.version)?;
+    Ok(with_etag(workflow::update(&ctx(&state, &caller), &conv, version, body).await?, StatusCode::OK))
+}
+
+async fn submit(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let conv = find(&state, &caller, &id).await?;
+    Ok(with_etag(workflow::submit(&ctx(&state, &caller), &conv).await?, StatusCode::OK))
+}
+
+async fn visa(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<VisaBody>,
+) -> Result<Response, Problem> {
+    let conv = find(&state, &caller, &id).await?;
+    Ok(with_etag(workflow::give_visa(&ctx(&state, &caller), &conv, body.visa.as_deref()).await?, StatusCode::OK))
+}
+
+async fn sign(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SignBody>,
+) -> Result<Response, Problem> {
+    let conv = find(&state, &caller, &id).await?;
+    let signed =
+        workflow::sign(&ctx(&state, &caller), &conv, body.party.as_deref(), body.document_hash.as_deref()).await?;
+    Ok(with_etag(signed, StatusCode::OK))
+}
+
+async fn refuse(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RefuseBody>,
+) -> Result<Response, Problem> {
+    let conv = find(&state, &caller, &id).await?;
+    Ok(with_etag(workflow::refuse(&ctx(&state, &caller), &conv, &body.comment).await?, StatusCode::OK))
+}
+
+async fn terminate(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Termination>,
+) -> Result<Response, Problem> {
+    let conv = find(&state, &caller, &id).await?;
+    Ok(with_etag(workflow::terminate(&ctx(&state, &caller), &conv, body).await?, StatusCode::OK))
+}
+
+async fn amend(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let conv = find(&state, &caller, &id).await?;
+    Ok(with_etag(workflow::amend(&ctx(&state, &caller), &conv).await?, StatusCode::CREATED))
+}
+
+async fn document(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<DocumentQuery>,
+) -> Result<Response, Problem> {
+    let conv = redacted(&caller, find(&state, &caller, &id).await?);
+    let model = super::find_model(&state.models, &conv.model_id, Some(conv.model_version))?;
+    let doc = super::document::full(model, &conv)?;
+    let (bytes, content_type, ext) = match q.format.as_deref().unwrap_or("html") {
+        "html" => (ent_documents::documents::to_html(&doc).into_bytes(), "text/html; charset=utf-8", "html"),
+        "odt" => (ent_documents::documents::to_odt(&doc), ent_documents::documents::ODT_MIME, "odt"),
+        "pdf" => {
+            let doc = doc.clone();
+            let pdf = tokio::task::spawn_blocking(move || ent_documents::documents::to_pdf(&doc))
+                .await
+                .map_err(|e| anyhow::anyhow!("pdf task: {e}"))?
+                .map_err(|e| Problem::new(ProblemKind::Unavailable, e.to_string()))?;
+            (pdf, "application/pdf", "pdf")
+        }
+        other => return Err(Problem::invalid_field("format", format!("format inconnu : {other} (html, odt ou pdf)"))),
+    };
+    let mut response =
+        ent_documents::documents::response::document(bytes, content_type, &format!("{}.{ext}", conv.reference));
+    if let Some(hash) = &conv.document_hash {
+        response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(hash).expect("hex"));
+    }
+    Ok(response)
+}
+
+async fn upload(
+    State(state): State<ConventionsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let conv = find(&state, &caller, &id).await?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type != "application/pdf" {
+        return Err(Problem::new(ProblemKind::UnsupportedMediaType, "déposez l'exemplaire signé en application/pdf"));
+    }
+    if !body.starts_with(b"%PDF") {
+        return Err(Problem::invalid_field("fichier", "ce fichier n'est pas un PDF"));
+    }
+    let name = q.name.unwrap_or_else(|| format!("{}-signee.pdf", conv.reference));
+    let updated = workflow::upload_signed(&ctx(&state, &caller), &conv, &name, content_type, &body).await?;
+    Ok(with_etag(updated, StatusCode::OK))
+}

@@ -1,0 +1,1177 @@
+//! The rules of a convention's life: creation and validation, edits that void
+//! signatures, the visa and signature circuit, refusal, termination, avenants,
+//! signed copies, and the date-driven moves (activation, expiry).
+
+use super::model::{ConventionModel, ParameterType, SignatureMode};
+use super::{find_model, get_convention, Convention, Status};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use ent_kernel::error::{Checks, Problem, ProblemKind};
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::{new_id, timestamp, Store, Tx};
+use ent_kernel::validate::parse_date;
+use ent_platform::audit::{self, Change};
+use ent_platform::identity::authz::{forbidden, in_org_scope};
+use ent_platform::identity::Actor;
+use ent_platform::registry::queries::{covers, get_org};
+use ent_platform::registry::Org;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use sqlx::AnyConnection;
+use std::collections::BTreeMap;
+
+/// Everything a workflow step needs.
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub models: &'a [ConventionModel],
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    /// Today in France, where convention dates are meant.
+    pub fn today(&self) -> NaiveDate {
+        today_in_france(self.now)
+    }
+}
+
+use ent_kernel::clock::{french_date, today_in_france};
+
+/// One organisation, or several for a `multiple` party.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PartyInput {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl PartyInput {
+    fn keys(&self) -> Vec<&str> {
+        match self {
+            PartyInput::One(k) => vec![k.as_str()],
+            PartyInput::Many(ks) => ks.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConvention {
+    /// Model id, e.g. `tripartite-premier-degre`.
+    pub model: String,
+    /// Model version; the latest when absent.
+    pub version: Option<u32>,
+    /// Party key → organisation (id, code or kind:code), or a list for a multiple party.
+    pub parties: BTreeMap<String, PartyInput>,
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    /// `YYYY-MM-DD`.
+    #[schemars(extend("format" = "date"))]
+    pub start_date: String,
+    /// `YYYY-MM-DD`; start + the model's duration when absent.
+    #[schemars(extend("format" = "date"))]
+    pub end_date: Option<String>,
+    pub title: Option<String>,
+}
+
+/// Fields of `PATCH /conventions/{id}`; absent fields are left unchanged.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConventionPatch {
+    pub title: Option<String>,
+    /// Replaces the given parameters (others kept).
+    pub parameters: Option<Map<String, Value>>,
+    #[schemars(extend("format" = "date"))]
+    pub start_date: Option<String>,
+    #[schemars(extend("format" = "date"))]
+    pub end_date: Option<String>,
+    pub parties: Option<BTreeMap<String, PartyInput>>,
+}
+
+/// What a convention would be: checked before anything is written.
+struct Draft {
+    title: String,
+    parties: Vec<(String, Org)>,
+    parameters: Map<String, Value>,
+    start: NaiveDate,
+    end: NaiveDate,
+    schools: Vec<Org>,
+}
+
+impl Draft {
+    fn party_org_ids(&self) -> Vec<String> {
+        self.parties.iter().map(|(_, o)| o.id.clone()).collect()
+    }
+}
+
+async fn resolve_parties(
+    store: &Store,
+    model: &ConventionModel,
+    input: &BTreeMap<String, PartyInput>,
+    checks: &mut Checks,
+) -> Result<Vec<(String, Org)>, Problem> {
+    let mut parties = Vec::new();
+    for key in input.keys() {
+        if !model.parties.iter().any(|p| &p.key == key) {
+            checks.fail(&format!("parties.{key}"), format!("le modèle {} n'a pas de partie « {key} »", model.id));
+        }
+    }
+    for spec in &model.parties {
+        let field = format!("parties.{}", spec.key);
+        let Some(given) = input.get(&spec.key) else {
+            checks.fail(&field, format!("partie obligatoire : {}", spec.label));
+            continue;
+        };
+        let keys = given.keys();
+        if keys.len() != 1 && !spec.multiple {
+            checks.fail(&field, "une seule organisation attendue");
+            continue;
+        }
+        if keys.is_empty() {
+            checks.fail(&field, "au moins une organisation attendue");
+        }
+        for key in keys {
+            let org = match ent_platform::registry::resolve_org(store, key).await {
+                Ok(org) => org,
+                Err(e) => {
+                    checks.fail(&field, e.detail);
+                    continue;
+                }
+            };
+            if !spec.kinds.contains(&org.kind) {
+                let allowed: Vec<&str> = spec.kinds.iter().map(|k| k.label()).collect();
+                checks.fail(
+                    &field,
+                    format!("{} est un(e) {} ; attendu : {}", org.name, org.kind.label(), allowed.join(", ")),
+                );
+                continue;
+            }
+            if !spec.etab_types.is_empty() && !org.etab_type.is_some_and(|t| spec.etab_types.contains(&t)) {
+                checks.fail(&field, format!("{} n'est pas d'un type d'établissement prévu par le modèle", org.name));
+                continue;
+            }
+            parties.push((spec.key.clone(), org));
+        }
+    }
+    Ok(parties)
+}
+
+fn check_parameters(
+    model: &ConventionModel,
+    given: &Map<String, Value>,
+    start: &str,
+    checks: &mut Checks,
+) -> Map<String, Value> {
+    let mut params = Map::new();
+    for key in given.keys() {
+        if !model.parameters.iter().any(|p| &p.key == key) {
+            checks.fail(&format!("parameters.{key}"), "paramètre inconnu du modèle");
+        }
+    }
+    for spec in &model.parameters {
+        let field = format!("parameters.{}", spec.key);
+        let value = if spec.key == "start_date" {
+            Some(Value::String(start.to_string()))
+        } else {
+            given.get(&spec.key).cloned().or_else(|| spec.default.clone())
+        };
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            if spec.required {
+                checks.fail(&field, format!("paramètre obligatoire : {}", spec.label));
+            }
+            continue;
+        };
+        let ok = match spec.kind {
+            ParameterType::Text => value.is_string(),
+            ParameterType::Integer | ParameterType::Cents => value.as_i64().is_some(),
+            ParameterType::Percent => value.as_f64().is_some_and(|v| (0.0..=100.0).contains(&v)),
+            ParameterType::Boolean => value.is_boolean(),
+            ParameterType::Date => value.as_str().is_some_and(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()),
+        };
+        if !ok {
+            let expected = match spec.kind {
+                ParameterType::Text => "un texte",
+                ParameterType::Integer => "un entier",
+                ParameterType::Cents => "un montant entier en centimes",
+                ParameterType::Percent => "un pourcentage entre 0 et 100",
+                ParameterType::Boolean => "vrai ou faux",
+                ParameterType::Date => "une date AAAA-MM-JJ",
+            };
+            checks.fail(&field, format!("{} : attendu {expected}", spec.label));
+            continue;
+        }
+        params.insert(spec.key.clone(), value);
+    }
+    params
+}
+
+fn check_shares(model: &ConventionModel, params: &Map<String, Value>, checks: &mut Checks) {
+    let total: f64 = model
+        .cost_sharing
+        .iter()
+        .map(|s| {
+            s.share
+                .or_else(|| s.share_parameter.as_ref().and_then(|k| params.get(k)).and_then(Value::as_f64))
+                .unwrap_or(0.0)
+        })
+        .sum();
+    if (total - 100.0).abs() > 1e-6 {
+        checks.fail("parameters", format!("les parts de financement totalisent {total} % au lieu de 100 %"));
+    }
+}
+
+/// The établissements a convention covers, from the model's `covers` rule.
+async fn derive_schools(
+    store: &Store,
+    model: &ConventionModel,
+    parties: &[(String, Org)],
+) -> Result<Vec<Org>, Problem> {
+    let Some(party_key) = &model.covers.party else { return Ok(vec![]) };
+    let mut schools = Vec::new();
+    for (_, org) in parties.iter().filter(|(k, _)| k == party_key) {
+        if org.kind == OrgKind::Etablissement {
+            schools.push(org.clone());
+            continue;
+        }
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = covers(store, org, None, cursor.as_deref(), Some(500)).await?;
+            schools.extend(page.items.into_iter().filter(|o| {
+                o.kind == OrgKind::Etablissement
+                    && (model.covers.etab_types.is_empty()
+                        || o.etab_type.is_some_and(|t| model.covers.etab_types.contains(&t)))
+            }));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(schools)
+}
+
+async fn build_draft(
+    store: &Store,
+    model: &ConventionModel,
+    title: Option<String>,
+    parties_input: &BTreeMap<String, PartyInput>,
+    params_input: &Map<String, Value>,
+    start_date: &str,
+    end_date: Option<&str>,
+) -> Result<Draft, Problem> {
+    let mut checks = Checks::default();
+    let start = checks.date("start_date", start_date);
+    let parties = resolve_parties(store, model, parties_input, &mut checks).await?;
+    let parameters = check_parameters(model, params_input, start_date, &mut checks);
+    check_shares(model, &parameters, &mut checks);
+    let end = match (start, end_date) {
+        (_, Some(end)) => checks.date("end_date", end),
+        (Some(start), None) => start.checked_add_months(Months::new(model.duration_months)).and_then(|d| d.pred_opt()),
+        (None, None) => None,
+    };
+    if let (Some(start), Some(end)) = (start, end) {
+        if end <= start {
+            checks.fail("end_date", format!("la fin ({end}) doit suivre le début ({start})"));
+        }
+    }
+    checks.finish()?;
+    let schools = derive_schools(store, model, &parties).await?;
+    if model.covers.party.is_some() && schools.is_empty() {
+        return Err(Problem::invalid_field("parties", "aucun établissement couvert par cette convention"));
+    }
+    check_schools_in_scope(store, &parties, &schools).await?;
+    Ok(Draft {
+        title: title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| default_title(model, &parties)),
+        parties,
+        parameters,
+        start: start.expect("checked"),
+        end: end.expect("checked"),
+        schools,
+    })
+}
+
+fn default_title(model: &ConventionModel, parties: &[(String, Org)]) -> String {
+    let names: Vec<&str> = parties.iter().skip(1).map(|(_, o)| o.name.as_str()).collect();
+    if names.is_empty() {
+        model.title.clone()
+    } else {
+        format!("{} – {}", model.title, names.join(", "))
+    }
+}
+
+/// Every covered school must lie in the scope of each collectivité or académie party.
+async fn check_schools_in_scope(store: &Store, parties: &[(String, Org)], schools: &[Org]) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    for (key, party) in parties.iter().filter(|(_, o)| o.kind != OrgKind::Etablissement && o.kind != OrgKind::Editeur) {
+        for school in schools {
+            if !in_org_scope(store, party, school).await? {
+                checks.fail(
+                    &format!("parties.{key}"),
+                    format!("{} ({}) n'est pas dans le périmètre de {}", school.name, school.code, party.name),
+                );
+            }
+        }
+    }
+    checks.finish()
+}
+
+/// Refuses two live conventions of the same model covering a school over overlapping dates.
+async fn check_no_overlap(
+    store: &Store,
+    model_id: &str,
+    schools: &[Org],
+    start: NaiveDate,
+    end: NaiveDate,
+    lineage: Option<&str>,
+) -> Result<(), Problem> {
+    for school in schools {
+        let reference: Option<String> = sqlx::query_scalar(
+            "SELECT c.reference FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
+             WHERE s.org_id = $1 AND c.model_id = $2 AND c.status IN ('in_signature', 'signed', 'active') \
+             AND c.start_date <= $3 AND c.end_date >= $4 AND c.root_id <> $5 LIMIT 1",
+        )
+        .bind(&school.id)
+        .bind(model_id)
+        .bind(end.to_string())
+        .bind(start.to_string())
+        .bind(lineage.unwrap_or(""))
+        .fetch_optional(store.pool())
+        .await?;
+        if let Some(reference) = reference {
+            return Err(Problem::conflict(format!(
+                "{} ({}) est déjà couvert par la convention {reference} du même modèle sur ces dates",
+                school.name, school.code,
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Only an admin or a user bound to one of the party organisations acts on a convention.
+fn require_party_member(actor: &Actor, party_org_ids: &[String]) -> Result<(), Problem> {
+    if actor.is_admin() || actor.bindings.iter().any(|b| b.org.as_ref().is_some_and(|o| party_org_ids.contains(&o.id)))
+    {
+        Ok(())
+    } else {
+        Err(forbidden("vous n'êtes rattaché(e) à aucune des parties de cette convention"))
+    }
+}
+
+async fn write_parties_and_schools(tx: &mut Tx, id: &str, draft: &Draft) -> Result<(), Problem> {
+    sqlx::query("DELETE FROM convention_parties WHERE convention_id = $1").bind(id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM convention_schools WHERE convention_id = $1").bind(id).execute(&mut **tx).await?;
+    for (position, (key, org)) in draft.parties.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO convention_parties (convention_id, party_key, org_id, position) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(key)
+        .bind(&org.id)
+        .bind(position as i64)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for school in &draft.schools {
+        sqlx::query("INSERT INTO convention_schools (convention_id, org_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(&school.id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn record(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    action: &str,
+    convention_id: &str,
+    scope: Option<&str>,
+    summary: Value,
+) -> Result<(), Problem> {
+    let change = Change {
+        actor: &ctx.actor.name,
+        action,
+        target_kind: "convention",
+        target_id: convention_id,
+        scope_org_id: scope,
+        summary,
+    };
+    audit::append(tx, ctx.store.backend(), change, ctx.now).await?;
+    Ok(())
+}
+
+async fn reload(ctx: &Ctx<'_>, id: &str) -> Result<Convention, Problem> {
+    get_convention(ctx.store, ctx.models, id).await?.ok_or_else(|| Problem::not_found("convention introuvable"))
+}
+
+pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, Problem> {
+    let model = find_model(ctx.models, &input.model, input.version)?;
+    let draft = build_draft(
+        ctx.store,
+        model,
+        input.title.clone(),
+        &input.parties,
+        &input.parameters,
+        &input.start_date,
+        input.end_date.as_deref(),
+    )
+    .await?;
+    require_party_member(ctx.actor, &draft.party_org_ids())?;
+    check_no_overlap(ctx.store, &model.id, &draft.schools, draft.start, draft.end, None).await?;
+    insert(ctx, model, &draft, None).await
+}
+
+async fn insert(
+    ctx: &Ctx<'_>,
+    model: &ConventionModel,
+    draft: &Draft,
+    amends: Option<&Convention>,
+) -> Result<Convention, Problem> {
+    let id = new_id();
+    let at = timestamp(ctx.now);
+    let mut tx = ctx.store.begin_write().await?;
+    let reference = ent_kernel::store::counters::next_reference(&mut tx, "CONV", ctx.today().year()).await?;
+    let root = amends.map(|c| c.root_id.clone()).unwrap_or_else(|| id.clone());
+    sqlx::query(
+        "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, end_date, \
+         amends_id, root_id, version, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $8, $9, $10, 1, $11, $12, $13)",
+    )
+    .bind(&id)
+    .bind(&reference)
+    .bind(&model.id)
+    .bind(i64::from(model.version))
+    .bind(&draft.title)
+    .bind(Value::Object(draft.parameters.clone()).to_string())
+    .bind(draft.start.to_string())
+    .bind(draft.end.to_string())
+    .bind(amends.map(|c| c.id.clone()))
+    .bind(&root)
+    .bind(&ctx.actor.name)
+    .bind(&at)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    write_parties_and_schools(&mut tx, &id, draft).await?;
+    let action = if amends.is_some() { "conventions.amend" } else { "conventions.create" };
+    let summary = json!({
+        "reference": reference,
+        "model": format!("{} v{}", model.id, model.version),
+        "parties": draft.parties.iter().map(|(k, o)| format!("{k}={}", o.qualified_code())).collect::<Vec<_>>(),
+        "schools": draft.schools.len(),
+        "amends": amends.map(|c| c.reference.clone()),
+    });
+    record(ctx, &mut tx, action, &id, draft.parties.first().map(|(_, o)| o.id.as_str()), summary).await?;
+    tx.commit().await?;
+    reload(ctx, &id).await
+}
+
+/// Edits a draft or a convention in signature; in signature, collected visas and
+/// signatures are voided and their authors told.
+pub async fn update(
+    ctx: &Ctx<'_>,
+    conv: &Convention,
+    expected_version: i64,
+    patch: ConventionPatch,
+) -> Result<Convention, Problem> {
+    if !matches!(conv.status, Status::Draft | Status::InSignature) {
+        return Err(Problem::conflict(format!(
+            "une convention {} ne se modifie plus : rédigez un avenant",
+            conv.status.label()
+        )));
+    }
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    let parties: BTreeMap<String, PartyInput> = match &patch.parties {
+        Some(p) => p.clone(),
+        None => current_parties(conv),
+    };
+    let mut params = conv.parameters.clone();
+    params.remove("start_date");
+    if let Some(more) = &patch.parameters {
+        for (k, v) in more {
+            params.insert(k.clone(), v.clone());
+        }
+    }
+    let start = patch.start_date.clone().unwrap_or_else(|| conv.start_date.clone());
+    let end = match (&patch.end_date, &patch.start_date) {
+        (Some(end), _) => Some(end.clone()),
+        (None, Some(_)) => None,
+        (None, None) => Some(conv.end_date.clone()),
+    };
+    let title = patch.title.clone().or_else(|| Some(conv.title.clone()));
+    let draft = build_draft(ctx.store, model, title, &parties, &params, &start, end.as_deref()).await?;
+    require_party_member(ctx.actor, &draft.party_org_ids())?;
+    check_no_overlap(ctx.store, &model.id, &draft.schools, draft.start, draft.end, Some(&conv.root_id)).await?;
+    let mut tx = ctx.store.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE conventions SET title = $1, parameters = $2, start_date = $3, end_date = $4, version = version + 1, \
+         updated_at = $5 WHERE id = $6 AND version = $7",
+    )
+    .bind(&draft.title)
+    .bind(Value::Object(draft.parameters.clone()).to_string())
+    .bind(draft.start.to_string())
+    .bind(draft.end.to_string())
+    .bind(timestamp(ctx.now))
+    .bind(&conv.id)
+    .bind(expected_version)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ent_kernel::error::precondition_failed(conv.version));
+    }
+    write_parties_and_schools(&mut tx, &conv.id, &draft).await?;
+    let voided = void_steps(&mut tx, conv, "la convention a été modifiée", ctx.now).await?;
+    record(ctx, &mut tx, "conventions.update", &conv.id, None, json!({ "voided_steps": voided.len() })).await?;
+    if conv.status == Status::InSignature {
+        let hash = super::document::body_hash(model, &with_draft(conv, model, &draft))?;
+        set_document_hash(&mut tx, &conv.id, &hash).await?;
+        if !voided.is_empty() {
+            super::jobs::notify(&mut tx, &voided, conv, "signatures_voided", json!({}), ctx.now).await?;
+        }
+    }
+    tx.commit().await?;
+    reload(ctx, &conv.id).await
+}
+
+/// The convention as this draft makes it (for the document hash before commit).
+fn with_draft(conv: &Convention, model: &ConventionModel, draft: &Draft) -> Convention {
+    let mut fresh = conv.clone();
+    fresh.title = draft.title.clone();
+    fresh.parameters = draft.parameters.clone();
+    fresh.start_date = draft.start.to_string();
+    fresh.end_date = draft.end.to_string();
+    fresh.parties = draft
+        .parties
+        .iter()
+        .map(|(key, org)| {
+            let spec = model.parties.iter().find(|s| &s.key == key).expect("party of the model");
+            super::Party {
+                key: key.clone(),
+                label: spec.label.clone(),
+                org: org.as_ref(),
+                signature_required: spec.signature_required,
+                order: spec.order,
+            }
+        })
+        .collect();
+    fresh.schools = draft.schools.iter().map(Org::as_ref).collect();
+    fresh
+}
+
+fn current_parties(conv: &Convention) -> BTreeMap<String, PartyInput> {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in &conv.parties {
+        map.entry(p.key.clone()).or_default().push(p.org.id.clone());
+    }
+    map.into_iter()
+        .map(|(k, v)| (k, if v.len() == 1 { PartyInput::One(v[0].clone()) } else { PartyInput::Many(v) }))
+        .collect()
+}
+
+/// Voids the live steps and returns the e-mails of their authors.
+async fn void_steps(tx: &mut Tx, conv: &Convention, reason: &str, now: DateTime<Utc>) -> Result<Vec<String>, Problem> {
+    let authors: Vec<String> =
+        conv.steps.iter().filter(|s| s.voided_at.is_none()).map(|s| s.user_email.clone()).collect();
+    sqlx::query(
+        "UPDATE convention_steps SET voided_at = $1, void_reason = $2 WHERE convention_id = $3 AND voided_at IS NULL",
+    )
+    .bind(timestamp(now))
+    .bind(reason)
+    .bind(&conv.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(authors)
+}
+
+async fn set_document_hash(tx: &mut Tx, id: &str, hash: &str) -> Result<(), Problem> {
+    sqlx::query("UPDATE conventions SET document_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn set_status(tx: &mut Tx, id: &str, status: Status, now: DateTime<Utc>) -> Result<(), Problem> {
+    sqlx::query("UPDATE conventions SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(timestamp(now))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn require_status(conv: &Convention, allowed: &[Status], what: &str) -> Result<(), Problem> {
+    if allowed.contains(&conv.status) {
+        Ok(())
+    } else {
+        Err(Problem::conflict(format!("impossible de {what} une convention {}", conv.status.label())))
+    }
+}
+
+/// Draft → in signature: the document is frozen by its hash; visa givers, or
+/// the signers when there is no visa, are notified.
+pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
+    require_status(conv, &[Status::Draft], "soumettre à signature")?;
+    require_party_member(ctx.actor, &conv.party_org_ids())?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
+    let schools = school_orgs(ctx.store, conv).await?;
+    check_no_overlap(ctx.store, &model.id, &schools, start, end, Some(&conv.root_id)).await?;
+    let hash = super::document::body_hash(model, conv)?;
+    let mut tx = ctx.store.begin_write().await?;
+    let current = locked(&mut tx, ctx, &conv.id).await?;
+    require_status(&current, &[Status::Draft], "soumettre à signature")?;
+    if current.version != conv.version {
+        return Err(ent_kernel::error::precondition_failed(current.version));
+    }
+    set_status(&mut tx, &conv.id, Status::InSignature, ctx.now).await?;
+    sqlx::query("UPDATE conventions SET document_hash = $1, submitted_at = $2, refusal_comment = NULL WHERE id = $3")
+        .bind(&hash)
+        .bind(timestamp(ctx.now))
+        .bind(&conv.id)
+        .execute(&mut *tx)
+        .await?;
+    record(ctx, &mut tx, "conventions.submit", &conv.id, None, json!({ "document_hash": hash })).await?;
+    let recipients = next_actors(&mut tx, model, conv, &[]).await?;
+    super::jobs::notify(&mut tx, &recipients, conv, "submitted", json!({}), ctx.now).await?;
+    tx.commit().await?;
+    reload(ctx, &conv.id).await
+}
+
+async fn school_orgs(store: &Store, conv: &Convention) -> Result<Vec<Org>, Problem> {
+    let mut schools = Vec::new();
+    for s in &conv.schools {
+        if let Some(org) = get_org(store, &s.id).await? {
+            schools.push(org);
+        }
+    }
+    Ok(schools)
+}
+
+/// E-mails of the active users holding `role` at `org_id`.
+/// Takes a connection: inside a transaction, pass the transaction's.
+pub async fn users_with_role(conn: &mut AnyConnection, org_id: &str, role: &str) -> Result<Vec<String>, Problem> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id \
+         WHERE b.org_id = $1 AND b.role = $2 AND u.active = 1 ORDER BY u.email",
+    )
+    .bind(org_id)
+    .bind(role)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Who must act next: the pending visa, else the parties whose turn it is to sign.
+async fn next_actors(
+    conn: &mut AnyConnection,
+    model: &ConventionModel,
+    conv: &Convention,
+    done_steps: &[&str],
+) -> Result<Vec<String>, Problem> {
+    let visas_done: Vec<&str> =
+        conv.live_steps("visa").map(|s| s.step_key.as_str()).chain(done_steps.iter().copied()).collect();
+    if let Some(visa) = model.visas.iter().find(|v| !visas_done.contains(&v.key.as_str())) {
+        let mut emails = Vec::new();
+        for party in conv.parties.iter().filter(|p| p.key == visa.party) {
+            emails.extend(users_with_role(conn, &party.org.id, visa.role.as_str()).await?);
+        }
+        return Ok(emails);
+    }
+    let mut emails = Vec::new();
+    for party in pending_signers(model, conv) {
+        let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
+        emails.extend(users_with_role(conn, &party.org.id, spec.signing_role.as_str()).await?);
+    }
+    Ok(emails)
+}
+
+/// Parties whose signature is required, missing, and (ordered circuits) due now.
+pub fn pending_signers<'c>(model: &ConventionModel, conv: &'c Convention) -> Vec<&'c super::Party> {
+    let signed: Vec<(&str, &str)> =
+        conv.live_steps("signature").map(|s| (s.step_key.as_str(), s.org_id.as_str())).collect();
+    let missing: Vec<&super::Party> = conv
+        .parties
+        .iter()
+        .filter(|p| p.signature_required && !signed.contains(&(p.key.as_str(), p.org.id.as_str())))
+        .collect();
+    match model.signatures {
+        SignatureMode::Parallel => missing,
+        SignatureMode::Ordered => {
+            let Some(first) = missing.iter().map(|p| p.order).min() else { return vec![] };
+            missing.into_iter().filter(|p| p.order == first).collect()
+        }
+    }
+}
+
+/// The party (and organisation) the actor may sign or visa for, by role.
+fn acting_party<'c>(
+    actor: &Actor,
+    conv: &'c Convention,
+    role: ent_kernel::kernel::roles::Role,
+    key: Option<&str>,
+) -> Vec<&'c super::Party> {
+    conv.parties
+        .iter()
+        .filter(|p| key.is_none_or(|k| p.key == k))
+        .filter(|p| actor.bindings.iter().any(|b| b.role == role && b.org.as_ref().is_some_and(|o| o.id == p.org.id)))
+        .collect()
+}
+
+pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>) -> Result<Convention, Problem> {
+    let mut tx = ctx.store.begin_write().await?;
+    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    require_status(conv, &[Status::InSignature], "viser")?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    let done: Vec<&str> = conv.live_steps("visa").map(|s| s.step_key.as_str()).collect();
+    let Some(visa) = model.visas.iter().find(|v| !done.contains(&v.key.as_str())) else {
+        return Err(Problem::conflict("aucun visa n'est attendu sur cette convention"));
+    };
+    if visa_key.is_some_and(|k| k != visa.key) {
+        return Err(Problem::conflict(format!("le visa attendu maintenant est « {} »", visa.label)));
+    }
+    let Some(party) = acting_party(ctx.actor, conv, visa.role, Some(&visa.party)).into_iter().next() else {
+        return Err(forbidden(format!(
+            "le visa « {} » revient au rôle {} de la partie {}",
+            visa.label,
+            visa.role.as_str(),
+            visa.party
+        )));
+    };
+    insert_step(&mut tx, ctx, conv, "visa", &visa.key, &party.org.id, visa.role.as_str()).await?;
+    record(ctx, &mut tx, "conventions.visa", &conv.id, Some(&party.org.id), json!({ "visa": visa.key })).await?;
+    let next = next_actors(&mut tx, model, conv, &[visa.key.as_str()]).await?;
+    super::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
+    tx.commit().await?;
+    reload(ctx, &conv.id).await
+}
+
+async fn insert_step(
+    tx: &mut Tx,
+    ctx: &Ctx<'_>,
+    conv: &Convention,
+    kind: &str,
+    key: &str,
+    org_id: &str,
+    role: &str,
+) -> Result<(), Problem> {
+    let hash = conv.document_hash.clone().unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO convention_steps (id, convention_id, kind, step_key, org_id, user_id, user_email, role, document_hash, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(new_id())
+    .bind(&conv.id)
+    .bind(kind)
+    .bind(key)
+    .bind(org_id)
+    .bind(ctx.actor.user_id.clone().unwrap_or_default())
+    .bind(ctx.actor.name.trim_start_matches("user:"))
+    .bind(role)
+    .bind(hash)
+    .bind(timestamp(ctx.now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Signs for the actor's party. `document_hash`, when given, must be the hash
+/// of the text the signer read. Decided on the convention as locked in the write
+/// transaction: simultaneous signers queue, the last one completes it, and the
+/// same party signing twice records one signature (409 for the other).
+pub async fn sign(
+    ctx: &Ctx<'_>,
+    conv: &Convention,
+    party_key: Option<&str>,
+    document_hash: Option<&str>,
+) -> Result<Convention, Problem> {
+    let mut tx = ctx.store.begin_write().await?;
+    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    let party = signing_party(ctx.actor, model, conv, party_key, document_hash)?;
+    let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
+    insert_step(&mut tx, ctx, conv, "signature", &party.key, &party.org.id, spec.signing_role.as_str()).await?;
+    record(
+        ctx,
+        &mut tx,
+        "conventions.sign",
+        &conv.id,
+        Some(&party.org.id),
+        json!({ "party": party.key, "document_hash": conv.document_hash }),
+    )
+    .await?;
+    let mut after = conv.clone();
+    after.steps.push(super::Step {
+        id: String::new(),
+        kind: "signature".into(),
+        step_key: party.key.clone(),
+        org_id: party.org.id.clone(),
+        user_email: String::new(),
+        role: String::new(),
+        document_hash: String::new(),
+        at: String::new(),
+        voided_at: None,
+        void_reason: None,
+    });
+    let remaining = pending_signers(model, &after);
+    if remaining.is_empty() {
+        mark_signed(&mut tx, ctx.store.backend(), &ctx.actor.name, &conv.id, ctx.now).await?;
+    } else {
+        let next = next_actors(&mut tx, model, &after, &[]).await?;
+        super::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
+    }
+    tx.commit().await?;
+    if remaining.is_empty() {
+        activate_if_started(ctx.store, ctx.models, &ctx.actor.name, &conv.id, ctx.now).await?;
+    }
+    reload(ctx, &conv.id).await
+}
+
+/// The convention read in the write transaction, its row locked until commit.
+async fn locked(tx: &mut Tx, ctx: &Ctx<'_>, id: &str) -> Result<Convention, Problem> {
+    super::read_convention(tx, ctx.models, id, true).await?.ok_or_else(not_found)
+}
+
+/// The party the actor signs for now, or why not.
+fn signing_party<'c>(
+    actor: &Actor,
+    model: &ConventionModel,
+    conv: &'c Convention,
+    party_key: Option<&str>,
+    document_hash: Option<&str>,
+) -> Result<&'c super::Party, Problem> {
+    if conv.status == Status::Draft {
+        return Err(Problem::conflict("une convention en brouillon ne se signe pas : soumettez-la d'abord"));
+    }
+    require_status(conv, &[Status::InSignature], "signer")?;
+    let visas_done = conv.live_steps("visa").count();
+    if visas_done < model.visas.len() {
+        return Err(Problem::conflict(format!(
+            "visa attendu avant les signatures : {}",
+            model.visas[visas_done].label
+        )));
+    }
+    if let (Some(given), Some(current)) = (document_hash, &conv.document_hash) {
+        if given != current {
+            return Err(Problem::conflict("le document a changé depuis votre lecture : relisez-le avant de signer"));
+        }
+    }
+    let candidates: Vec<&super::Party> = conv
+        .parties
+        .iter()
+        .filter(|p| party_key.is_none_or(|k| p.key == k))
+        .filter(|p| {
+            let spec = model.parties.iter().find(|s| s.key == p.key).expect("party of the model");
+            actor
+                .bindings
+                .iter()
+                .any(|b| b.role == spec.signing_role && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Err(forbidden("vous ne détenez le rôle de signataire d'aucune partie de cette convention"));
+    }
+    let signed: Vec<(&str, &str)> =
+        conv.live_steps("signature").map(|s| (s.step_key.as_str(), s.org_id.as_str())).collect();
+    let Some(party) = candidates.into_iter().find(|p| !signed.contains(&(p.key.as_str(), p.org.id.as_str()))) else {
+        return Err(Problem::conflict("votre partie a déjà signé cette convention"));
+    };
+    let due = pending_signers(model, conv);
+    if !due.iter().any(|p| p.key == party.key && p.org.id == party.org.id) {
+        return Err(Problem::conflict("ce n'est pas encore le tour de votre partie de signer (circuit ordonné)"));
+    }
+    Ok(party)
+}
+
+/// In signature → signed, once every required signature is present.
+pub(crate) async fn mark_signed(
+    tx: &mut Tx,
+    backend: ent_kernel::store::Backend,
+    actor_name: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    sqlx::query("UPDATE conventions SET signed_at = $1 WHERE id = $2")
+        .bind(timestamp(now))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    set_status(tx, id, Status::Signed, now).await?;
+    let change = Change {
+        actor: actor_name,
+        action: "conventions.signed",
+        target_kind: "convention",
+        target_id: id,
+        scope_org_id: None,
+        summary: json!({}),
+    };
+    audit::append(tx, backend, change, now).await?;
+    Ok(())
+}
+
+/// A signer or visa giver refuses: back to draft, steps voided, comment kept.
+pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<Convention, Problem> {
+    let mut tx = ctx.store.begin_write().await?;
+    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    require_status(conv, &[Status::InSignature], "refuser")?;
+    if comment.trim().is_empty() {
+        return Err(Problem::invalid_field("comment", "indiquez le motif du refus"));
+    }
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    let may_refuse = conv.parties.iter().any(|p| {
+        let spec = model.parties.iter().find(|s| s.key == p.key).expect("party of the model");
+        let roles: Vec<ent_kernel::kernel::roles::Role> = std::iter::once(spec.signing_role)
+            .chain(model.visas.iter().filter(|v| v.party == p.key).map(|v| v.role))
+            .collect();
+        ctx.actor.bindings.iter().any(|b| roles.contains(&b.role) && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
+    });
+    if !may_refuse {
+        return Err(forbidden("seuls les signataires et viseurs des parties peuvent refuser"));
+    }
+    let authors = void_steps(&mut tx, conv, "convention refusée et renvoyée en brouillon", ctx.now).await?;
+    set_status(&mut tx, &conv.id, Status::Draft, ctx.now).await?;
+    sqlx::query("UPDATE conventions SET refusal_comment = $1 WHERE id = $2")
+        .bind(comment.trim())
+        .bind(&conv.id)
+        .execute(&mut *tx)
+        .await?;
+    record(ctx, &mut tx, "conventions.refuse", &conv.id, None, json!({ "comment": comment.trim() })).await?;
+    let mut recipients = authors;
+    recipients.extend(party_signers(&mut tx, model, conv).await?);
+    super::jobs::notify(&mut tx, &recipients, conv, "refused", json!({ "comment": comment.trim() }), ctx.now).await?;
+    tx.commit().await?;
+    reload(ctx, &conv.id).await
+}
+
+/// Users holding the signing role at every party.
+pub async fn party_signers(
+    conn: &mut AnyConnection,
+    model: &ConventionModel,
+    conv: &Convention,
+) -> Result<Vec<String>, Problem> {
+    let mut emails = Vec::new();
+    for party in &conv.parties {
+        if let Some(spec) = model.parties.iter().find(|s| s.key == party.key) {
+            emails.extend(users_with_role(conn, &party.org.id, spec.signing_role.as_str()).await?);
+        }
+    }
+    emails.sort();
+    emails.dedup();
+    Ok(emails)
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Termination {
+    #[schemars(length(min = 1))]
+    pub reason: String,
+    /// `YYYY-MM-DD`; today when absent.
+    #[schemars(extend("format" = "date"))]
+    pub effective_date: Option<String>,
+}
+
+pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Result<Convention, Problem> {
+    let mut tx = ctx.store.begin_write().await?;
+    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    require_status(conv, &[Status::Active, Status::Signed], "résilier")?;
+    require_party_member(ctx.actor, &conv.party_org_ids())?;
+    if t.reason.trim().is_empty() {
+        return Err(Problem::invalid_field("reason", "indiquez le motif de la résiliation"));
+    }
+    let effective = match &t.effective_date {
+        Some(d) => parse_date("effective_date", d)?,
+        None => ctx.today(),
+    };
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    set_status(&mut tx, &conv.id, Status::Terminated, ctx.now).await?;
+    sqlx::query("UPDATE conventions SET termination_reason = $1, termination_effective = $2 WHERE id = $3")
+        .bind(t.reason.trim())
+        .bind(effective.to_string())
+        .bind(&conv.id)
+        .execute(&mut *tx)
+        .await?;
+    record(
+        ctx,
+        &mut tx,
+        "conventions.terminate",
+        &conv.id,
+        None,
+        json!({ "reason": t.reason.trim(), "effective": effective.to_string() }),
+    )
+    .await?;
+    let recipients = party_signers(&mut tx, model, conv).await?;
+    let extra = json!({ "reason": t.reason.trim(), "effective": french_date(&effective.to_string()) });
+    super::jobs::notify(&mut tx, &recipients, conv, "terminated", extra, ctx.now).await?;
+    tx.commit().await?;
+    reload(ctx, &conv.id).await
+}
+
+/// Starts an avenant: a draft copy of an active convention, to be edited and signed.
+pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
+    require_status(conv, &[Status::Active], "amender")?;
+    require_party_member(ctx.actor, &conv.party_org_ids())?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    let pending: Option<String> = sqlx::query_scalar(
+        "SELECT reference FROM conventions WHERE amends_id = $1 AND status IN ('draft', 'in_signature', 'signed')",
+    )
+    .bind(&conv.id)
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    if let Some(reference) = pending {
+        return Err(Problem::conflict(format!("un avenant est déjà en cours : {reference}")));
+    }
+    let mut params = conv.parameters.clone();
+    params.remove("start_date");
+    let draft = build_draft(
+        ctx.store,
+        model,
+        Some(format!("Avenant – {}", conv.title)),
+        &current_parties(conv),
+        &params,
+        &conv.start_date,
+        Some(&conv.end_date),
+    )
+    .await?;
+    insert(ctx, model, &draft, Some(conv)).await
+}
+
+/// Signed copies kept per convention: the parties' copies, a few re-scans at most.
+pub const MAX_SIGNED_COPIES: i64 = 10;
+
+/// An externally signed copy (e.g. a PDF from a parapheur), stored with its hash;
+/// refused on a draft and beyond [`MAX_SIGNED_COPIES`].
+pub async fn upload_signed(
+    ctx: &Ctx<'_>,
+    conv: &Convention,
+    file_name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<Convention, Problem> {
+    require_party_member(ctx.actor, &conv.party_org_ids())?;
+    if conv.status == Status::Draft {
+        return Err(Problem::conflict(format!(
+            "la convention {} est un brouillon : un exemplaire signé se dépose une fois la convention soumise à signature",
+            conv.reference
+        )));
+    }
+    if bytes.is_empty() {
+        return Err(Problem::invalid_field("fichier", "fichier vide"));
+    }
+    let name = file_name.trim();
+    if name.is_empty() || name.len() > 200 || name.contains(['/', '\\']) {
+        return Err(Problem::invalid_field(
+            "fichier",
+            "nom de fichier invalide (en-tête Content-Disposition ou paramètre name)",
+        ));
+    }
+    let sha = ent_documents::documents::sha256_hex(bytes);
+    let mut tx = ctx.store.begin_write().await?;
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM convention_files WHERE convention_id = $1")
+        .bind(&conv.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if stored >= MAX_SIGNED_COPIES {
+        return Err(Problem::conflict(format!(
+            "la convention {} a déjà {MAX_SIGNED_COPIES} exemplaires signés : aucun autre n'est accepté",
+            conv.reference
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO convention_files (id, convention_id, file_name, content_type, sha256, size, content, uploaded_by, uploaded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(new_id())
+    .bind(&conv.id)
+    .bind(name)
+    .bind(content_type)
+    .bind(&sha)
+    .bind(bytes.len() as i64)
+    .bind(bytes.to_vec())
+    .bind(&ctx.actor.name)
+    .bind(timestamp(ctx.now))
+    .execute(&mut *tx)
+    .await?;
+    record(
+        ctx,
+        &mut tx,
+        "conventions.upload_signed",
+        &conv.id,
+        None,
+        json!({ "file": name, "sha256": sha, "size": bytes.len() }),
+    )
+    .await?;
+    tx.commit().await?;
+    reload(ctx, &conv.id).await
+}
+
+/// In signature → signed for a convention whose required visas and signatures are
+/// all present but whose status was left behind (the daily job repairs it).
+pub async fn complete_if_all_signed(
+    store: &Store,
+    models: &[ConventionModel],
+    actor_name: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let all_signed = |conv: &Convention| -> Result<bool, Problem> {
+        let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
+        Ok(conv.status == Status::InSignature
+            && conv.live_steps("visa").count() >= model.visas.len()
+            && pending_signers(model, conv).is_empty())
+    };
+    // A plain read first: only a complete convention takes the write lock.
+    match get_convention(store, models, id).await? {
+        Some(conv) if all_signed(&conv)? => {}
+        _ => return Ok(false),
+    }
+    let mut tx = store.begin_write().await?;
+    let Some(conv) = super::read_convention(&mut tx, models, id, true).await? else { return Ok(false) };
+    if !all_signed(&conv)? {
+        return Ok(false);
+    }
+    mark_signed(&mut tx, store.backend(), actor_name, &conv.id, now).await?;
+    tx.commit().await?;
+    activate_if_started(store, models, actor_name, &conv.id, now).await?;
+    Ok(true)
+}
+
+/// Signed → active once the start date is reached; an avenant replaces its original.
+pub async fn activate_if_started(
+    store: &Store,
+    models: &[ConventionModel],
+    actor_name: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let mut tx = store.begin_write().await?;
+    let Some(conv) = super::read_convention(&mut tx, models, id, true).await? else { return Ok(false) };
+    let today = today_in_france(now).to_string();
+    if conv.status != Status::Signed || conv.start_date > today {
+        return Ok(false);
+    }
+    let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
+    set_status(&mut tx, &conv.id, Status::Active, now).await?;
+    if let Some(original) = &conv.amends_id {
+        set_status(&mut tx, original, Status::Amended, now).await?;
+    }
+    let change = Change {
+        actor: actor_name,
+        action: "conventions.activate",
+        target_kind: "convention",
+        target_id: &conv.id,
+        scope_org_id: None,
+        summary: json!({ "replaces": conv.amends_id }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    let recipients = party_signers(&mut tx, model, &conv).await?;
+    super::jobs::notify(&mut tx, &recipients, &conv, "active", json!({}), now).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Problems are `ProblemKind` values; used by routes to map missing conventions.
+pub fn not_found() -> Problem {
+    Problem::new(ProblemKind::NotFound, "convention introuvable")
+}

@@ -1,0 +1,3 @@
+//! ent-documents: see ARCHITECTURE.md for what it holds and what it may use.
+
+pub mod documents;

@@ -1,0 +1,372 @@
+//! The award: the vendor (an `editeur` of the registry, created or linked by
+//! its Luhn-checked SIRET), the amounts, the notification date and the DECP
+//! facts only the coordinator knows — all checked before anything is written.
+//! The awarded vendor becomes the processor of record of every member (a
+//! processor contract, Art. 28 clauses carried by the CCTP) and the vendor of
+//! the tenants the members fund, so that the RGPD registers point to it.
+
+use super::decp::{self, DecpFacts, Known};
+use super::membership::{self, Application};
+use super::{Award, Ctx, Groupement, Status};
+use chrono::NaiveDate;
+use ent_kernel::error::{Checks, FieldError, Problem};
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::Condition;
+use ent_kernel::store::{timestamp, Tx};
+use ent_platform::contracts::{self, NewContract};
+use ent_platform::registry::codes::parse_siret;
+use ent_platform::registry::manage::{create_org, NewOrg};
+use ent_platform::registry::queries::{covers_condition, get_by_code};
+use ent_platform::registry::Org;
+use ent_tenants::tenants::{get_tenant, set_processors, Tenant};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// `POST /groupements/{id}/award`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwardInput {
+    /// SIRET of the awarded vendor (14 digits, Luhn-checked).
+    pub vendor_siret: Option<String>,
+    /// The vendor's name, needed when the registry does not know its SIREN yet.
+    pub vendor_name: Option<String>,
+    pub amount_ht_cents: Option<i64>,
+    pub amount_ttc_cents: Option<i64>,
+    /// `YYYY-MM-DD`: notification of the contract to the vendor.
+    pub notified_on: Option<String>,
+    /// The groupement's planned duration when absent.
+    pub duration_months: Option<u32>,
+    /// The facts of the DECP record only the coordinator knows.
+    #[serde(default)]
+    pub decp: DecpFacts,
+}
+
+struct Checked {
+    siret: String,
+    amount_ht: i64,
+    amount_ttc: i64,
+    notified_on: String,
+    duration: u32,
+}
+
+fn check(
+    input: &AwardInput,
+    g: &Groupement,
+    coordinator: &Org,
+    today: NaiveDate,
+    checks: &mut Checks,
+) -> Option<Checked> {
+    let siret = match &input.vendor_siret {
+        Some(s) => checks.check("vendor_siret", parse_siret(s)).and_then(|siret| {
+            let siren = ent_platform::registry::codes::parse_siren(&siret[..9]);
+            checks.check("vendor_siret", siren.map(|_| siret.clone()).map_err(|e| format!("SIRET {siret} : {e}")))
+        }),
+        None => {
+            checks.fail("vendor_siret", "SIRET du titulaire obligatoire pour attribuer le marché");
+            None
+        }
+    };
+    let amount_ht = input.amount_ht_cents.filter(|a| *a > 0);
+    if amount_ht.is_none() {
+        checks.fail("amount_ht_cents", "montant hors taxes obligatoire, en centimes, positif");
+    }
+    let amount_ttc = input.amount_ttc_cents.filter(|a| *a > 0);
+    match (amount_ht, amount_ttc) {
+        (_, None) => {
+            checks.fail("amount_ttc_cents", "montant toutes taxes comprises obligatoire, en centimes, positif")
+        }
+        (Some(ht), Some(ttc)) if ttc < ht => {
+            checks.fail("amount_ttc_cents", "le montant TTC ne peut pas être inférieur au montant HT")
+        }
+        _ => {}
+    }
+    let notified = match input.notified_on.as_deref().map(|d| ent_kernel::validate::date(d.trim())) {
+        Some(Ok(d)) if d > today => {
+            checks.fail("notified_on", "la notification ne peut pas être datée dans le futur");
+            None
+        }
+        Some(Ok(d)) => Some(d.to_string()),
+        Some(Err(message)) => {
+            checks.fail("notified_on", message);
+            None
+        }
+        None => {
+            checks.fail("notified_on", "date de notification du marché obligatoire");
+            None
+        }
+    };
+    let duration = input.duration_months.unwrap_or(g.terms.duration_months);
+    if !(1..=120).contains(&duration) {
+        checks.fail("duration_months", "durée du marché entre 1 et 120 mois");
+    }
+    if let Some(s) = &input.decp.acheteur_siret {
+        checks.check("decp.acheteur_siret", parse_siret(s));
+        if coordinator.siret.as_deref().is_some_and(|known| known != s.trim()) {
+            checks.fail(
+                "decp.acheteur_siret",
+                format!("l'acheteur est le coordonnateur {} : son SIRET est connu du répertoire", coordinator.name),
+            );
+        }
+    }
+    let record = decp::marche(
+        &known(
+            g,
+            coordinator,
+            siret.as_deref().unwrap_or("00000000000000"),
+            amount_ht.unwrap_or(1),
+            duration,
+            notified.as_deref().unwrap_or("2000-01-01"),
+            &today.to_string(),
+        ),
+        &input.decp,
+    );
+    for FieldError { field, message } in decp::check(&record) {
+        // The fields checked above already carry their own message.
+        if !["vendor_siret", "amount_ht_cents", "notified_on", "duration_months"].contains(&field.as_str()) {
+            checks.fail(&field, message);
+        }
+    }
+    Some(Checked { siret: siret?, amount_ht: amount_ht?, amount_ttc: amount_ttc?, notified_on: notified?, duration })
+}
+
+/// What the platform knows for the DECP record.
+pub fn known<'a>(
+    g: &'a Groupement,
+    coordinator: &'a Org,
+    vendor_siret: &'a str,
+    amount_ht_cents: i64,
+    duration_months: u32,
+    notified_on: &'a str,
+    published_on: &'a str,
+) -> Known<'a> {
+    Known {
+        reference: &g.reference,
+        object: &g.object,
+        coordinator_siret: coordinator.siret.as_deref(),
+        coordinator_departement: coordinator.departement_code.as_deref(),
+        vendor_siret,
+        amount_ht_cents,
+        duration_months,
+        notified_on,
+        published_on,
+    }
+}
+
+/// The registry's éditeur of this SIRET, created (and its SIRET recorded) when missing.
+async fn vendor_org(ctx: &Ctx<'_>, siret: &str, name: Option<&str>) -> Result<Org, Problem> {
+    let siren = &siret[..9];
+    if let Some(org) = get_by_code(ctx.store, OrgKind::Editeur, siren).await? {
+        return Ok(org);
+    }
+    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Err(Problem::invalid_field(
+            "vendor_name",
+            format!("aucun éditeur de SIREN {siren} au répertoire : indiquez son nom pour l'y enregistrer"),
+        ));
+    };
+    let new = NewOrg { kind: OrgKind::Editeur, siren: siren.into(), name: name.into(), email: None, departement: None };
+    create_org(ctx.store, ctx.actor, new, ctx.now).await
+}
+
+/// Awards the contract of a groupement in consultation.
+pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<Groupement, Problem> {
+    if g.status != Status::Consultation {
+        return Err(Problem::conflict(format!(
+            "un groupement {} ne s'attribue pas : l'attribution suit la consultation",
+            g.status.label()
+        )));
+    }
+    let coordinator = super::coordinator_org(ctx.store, g).await?;
+    let mut checks = Checks::default();
+    let checked = check(&input, g, &coordinator, ctx.today(), &mut checks);
+    checks.finish()?;
+    let checked = checked.expect("every field checked");
+    let members = membership::members(ctx.store, &g.id).await?;
+    if members.is_empty() {
+        return Err(Problem::conflict("aucun membre accepté : rien à attribuer"));
+    }
+    let vendor = vendor_org(ctx, &checked.siret, input.vendor_name.as_deref()).await?;
+    let mut decp = input.decp.clone();
+    if decp.acheteur_siret.is_none() {
+        decp.acheteur_siret = coordinator.siret.clone();
+    }
+    let award = Award {
+        vendor: vendor.as_ref(),
+        vendor_siret: checked.siret.clone(),
+        amount_ht_cents: checked.amount_ht,
+        amount_ttc_cents: checked.amount_ttc,
+        notified_on: checked.notified_on.clone(),
+        duration_months: checked.duration,
+        decp,
+    };
+    let funded = funded_tenants(ctx, &members).await?;
+    let mut tx = ctx.store.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE groupements SET status = 'awarded', award = $1, vendor_org_id = $2, version = version + 1, updated_at = $3 \
+         WHERE id = $4 AND version = $5",
+    )
+    .bind(serde_json::to_string(&award).expect("award serialises"))
+    .bind(&vendor.id)
+    .bind(timestamp(ctx.now))
+    .bind(&g.id)
+    .bind(g.version)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ent_kernel::error::precondition_failed(g.version));
+    }
+    sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
+        .bind(&checked.siret)
+        .bind(&vendor.id)
+        .execute(&mut *tx)
+        .await?;
+    let tenants = processor_of_record(ctx, &mut tx, g, &vendor, &award, &members, &funded).await?;
+    ctx.record(
+        &mut tx,
+        "groupements.award",
+        &g.id,
+        Some(&g.coordinator.id),
+        json!({
+            "vendor": vendor.qualified_code(), "siret": checked.siret, "amount_ht_cents": checked.amount_ht,
+            "amount_ttc_cents": checked.amount_ttc, "notified_on": checked.notified_on, "tenants": tenants,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    let awarded = super::must_get(ctx.store, &g.id).await?;
+    let mut tx = ctx.store.begin_write().await?;
+    for m in &members {
+        let to =
+            ent_conventions::conventions::workflow::users_with_role(&mut tx, &m.applicant.id, "collectivite").await?;
+        if !to.is_empty() {
+            let context =
+                json!({ "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name });
+            ent_ops::notify::enqueue(&mut tx, &to, "groupement", context, ctx.now).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(awarded)
+}
+
+/// The tenants a member funds: its own and those of the organisations it covers.
+async fn funded_tenants(ctx: &Ctx<'_>, members: &[Application]) -> Result<Vec<Tenant>, Problem> {
+    let mut tenants = Vec::new();
+    for m in members {
+        let Some(org) = ent_platform::registry::get_org(ctx.store, &m.applicant.id).await? else { continue };
+        let mut own = Condition::default();
+        own.push("id = ?", &[&org.id]);
+        let cond = Condition::any(vec![own, covers_condition(&org)]);
+        let sql =
+            format!("SELECT id FROM tenants WHERE org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id", cond.sql());
+        let ids: Vec<String> =
+            ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(ctx.store.pool()).await?)?;
+        for id in ids {
+            if let Some(t) = get_tenant(ctx.store, &id).await? {
+                tenants.push(t);
+            }
+        }
+    }
+    Ok(tenants)
+}
+
+/// Records the vendor as processor of each member (the CCTP carries the Art. 28
+/// clauses) and as the vendor of `tenants`; returns how many tenants changed.
+async fn processor_of_record(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    g: &Groupement,
+    vendor: &Org,
+    award: &Award,
+    members: &[Application],
+    tenants: &[Tenant],
+) -> Result<usize, Problem> {
+    let starts = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok();
+    let ends = starts
+        .and_then(|d| d.checked_add_months(chrono::Months::new(award.duration_months)))
+        .and_then(|d| d.pred_opt());
+    for m in members {
+        let contract = NewContract {
+            processor_org_id: vendor.id.clone(),
+            client_org_id: m.applicant.id.clone(),
+            parent_processor_org_id: None,
+            reference: g.reference.clone(),
+            title: format!("Marché ENT du groupement de commandes {} – {}", g.reference, g.title),
+            art28_clauses: true,
+            starts_on: starts.map(|d| d.to_string()),
+            ends_on: ends.map(|d| d.to_string()),
+            source_kind: "groupement".into(),
+            source_id: Some(g.id.clone()),
+        };
+        contracts::record(tx, ctx.store, ctx.actor, &contract, ctx.now).await?;
+    }
+    let mut changed = 0;
+    for tenant in tenants {
+        if tenant.vendor.as_ref().is_some_and(|v| v.id == vendor.id) {
+            continue;
+        }
+        set_processors(tx, ctx.store, ctx.actor, tenant, Some(vendor), None, ctx.now).await?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// The DECP publication file of an awarded groupement; the coordinator's first
+/// export publishes it (fixes its `datePublicationDonnees`); other readers get it
+/// once published. 409 before the award or the publication.
+pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_json::Value, Problem> {
+    let Some(award) = &g.award else {
+        return Err(Problem::conflict(format!(
+            "le groupement {} n'est pas encore attribué : les données essentielles suivent l'attribution",
+            g.reference
+        )));
+    };
+    let published_on = match &g.decp_published_on {
+        Some(d) => d.clone(),
+        None if !super::is_coordinator(ctx.actor, g) => {
+            return Err(Problem::conflict(format!(
+                "les données essentielles du groupement {} ne sont pas encore publiées par son coordonnateur",
+                g.reference
+            )))
+        }
+        None => {
+            let today = ctx.today().to_string();
+            let mut tx = ctx.store.begin_write().await?;
+            let done = sqlx::query(
+                "UPDATE groupements SET decp_published_on = $1 WHERE id = $2 AND decp_published_on IS NULL",
+            )
+            .bind(&today)
+            .bind(&g.id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                ctx.record(
+                    &mut tx,
+                    "groupements.decp",
+                    &g.id,
+                    Some(&g.coordinator.id),
+                    json!({ "published_on": today }),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            super::must_get(ctx.store, &g.id).await?.decp_published_on.unwrap_or(today)
+        }
+    };
+    let coordinator = super::coordinator_org(ctx.store, g).await?;
+    let k = known(
+        g,
+        &coordinator,
+        &award.vendor_siret,
+        award.amount_ht_cents,
+        award.duration_months,
+        &award.notified_on,
+        &published_on,
+    );
+    let record = decp::marche(&k, &award.decp);
+    let errors = decp::check(&record);
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors));
+    }
+    Ok(decp::publication(record))
+}

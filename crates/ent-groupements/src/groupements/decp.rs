@@ -1,0 +1,383 @@
+//! DECP v2 (données essentielles de la commande publique): the `marche` record
+//! of an awarded groupement, built from what the platform knows and from the
+//! facts the coordinator gave at award time — never invented — and checked
+//! against the required fields and constraints of the official schema, kept in
+//! `decp-marche.schema.json` beside this file.
+
+use ent_kernel::error::FieldError;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::sync::OnceLock;
+
+/// The `marche` object of the DECP v2 schema (required fields and constraints).
+pub const SCHEMA_TEXT: &str = include_str!("decp-marche.schema.json");
+
+pub fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| serde_json::from_str(SCHEMA_TEXT).expect("the embedded DECP schema is valid JSON"))
+}
+
+/// The facts of the contract that only the coordinator knows, given at award.
+/// Absent ones are reported, never guessed; `marche_id`, `acheteur_siret`,
+/// `nature` and the place of execution default to what the platform knows
+/// (the groupement's reference, the coordinator's SIRET and département).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecpFacts {
+    /// Internal contract number (1 to 16 characters); the groupement's reference by default.
+    pub marche_id: Option<String>,
+    /// SIRET of the coordinator running the procedure, when the registry does not hold it.
+    pub acheteur_siret: Option<String>,
+    /// `Marché` by default.
+    pub nature: Option<String>,
+    /// CPV code, e.g. `48190000` (educational software package).
+    pub code_cpv: Option<String>,
+    /// E.g. `["Accord-cadre"]` or `["Sans objet"]`.
+    pub techniques: Option<Vec<String>>,
+    /// E.g. `["Bons de commande"]`.
+    pub modalites_execution: Option<Vec<String>>,
+    pub marche_innovant: Option<bool>,
+    /// E.g. `Techniques de l'information et de la communication`.
+    pub ccag: Option<String>,
+    pub offres_recues: Option<i64>,
+    pub attribution_avance: Option<bool>,
+    /// `Conjoint`, `Solidaire` or `Pas de groupement` (of the economic operators).
+    pub type_groupement_operateurs: Option<String>,
+    pub sous_traitance_declaree: Option<bool>,
+    /// E.g. `Appel d'offres ouvert`.
+    pub procedure: Option<String>,
+    /// Place of execution; the coordinator's département by default.
+    pub lieu_execution_code: Option<String>,
+    /// `Code département`, `Code commune`, ...
+    pub lieu_execution_type: Option<String>,
+    /// `Unitaire`, `Forfaitaire` or `Mixte`.
+    pub forme_prix: Option<String>,
+    /// E.g. `["Définitif révisable"]`.
+    pub types_prix: Option<Vec<String>>,
+    /// E.g. `["Pas de considération sociale"]`.
+    pub considerations_sociales: Option<Vec<String>>,
+    /// E.g. `["Clause environnementale"]`.
+    pub considerations_environnementales: Option<Vec<String>>,
+}
+
+/// What the platform knows about the contract.
+pub struct Known<'a> {
+    pub reference: &'a str,
+    pub object: &'a str,
+    pub coordinator_siret: Option<&'a str>,
+    pub coordinator_departement: Option<&'a str>,
+    pub vendor_siret: &'a str,
+    pub amount_ht_cents: i64,
+    pub duration_months: u32,
+    pub notified_on: &'a str,
+    /// `YYYY-MM-DD` of the first publication.
+    pub published_on: &'a str,
+}
+
+/// The request field behind each schema property, so errors name what to fix.
+const REQUEST_FIELDS: &[(&str, &str)] = &[
+    ("id", "decp.marche_id"),
+    ("acheteur", "decp.acheteur_siret"),
+    ("nature", "decp.nature"),
+    ("objet", "object"),
+    ("codeCPV", "decp.code_cpv"),
+    ("techniques", "decp.techniques"),
+    ("modalitesExecution", "decp.modalites_execution"),
+    ("marcheInnovant", "decp.marche_innovant"),
+    ("ccag", "decp.ccag"),
+    ("offresRecues", "decp.offres_recues"),
+    ("attributionAvance", "decp.attribution_avance"),
+    ("typeGroupementOperateurs", "decp.type_groupement_operateurs"),
+    ("sousTraitanceDeclaree", "decp.sous_traitance_declaree"),
+    ("procedure", "decp.procedure"),
+    ("lieuExecution", "decp.lieu_execution_code"),
+    ("dureeMois", "duration_months"),
+    ("dateNotification", "notified_on"),
+    ("montant", "amount_ht_cents"),
+    ("typesPrix", "decp.types_prix"),
+    ("formePrix", "decp.forme_prix"),
+    ("titulaires", "vendor_siret"),
+    ("considerationsSociales", "decp.considerations_sociales"),
+    ("considerationsEnvironnementales", "decp.considerations_environnementales"),
+];
+
+fn wrapped(key: &str, items: &Option<Vec<String>>) -> Option<Value> {
+    items.as_ref().map(|list| json!({ key: list }))
+}
+
+/// The `marche` object: known facts and given facts; absent facts stay absent.
+pub fn marche(known: &Known<'_>, facts: &DecpFacts) -> Value {
+    let mut m = Map::new();
+    let mut put = |key: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            m.insert(key.to_string(), value);
+        }
+    };
+    let id = facts.marche_id.clone().or_else(|| (known.reference.len() <= 16).then(|| known.reference.to_string()));
+    put("id", id.map(Value::from));
+    // The buyer is the coordinator that runs the procedure: its SIRET of record wins.
+    let siret = known.coordinator_siret.or(facts.acheteur_siret.as_deref());
+    put("acheteur", siret.map(|s| json!({ "id": s })));
+    put("nature", Some(Value::from(facts.nature.clone().unwrap_or_else(|| "Marché".into()))));
+    put("objet", Some(Value::from(known.object)));
+    put("codeCPV", facts.code_cpv.clone().map(Value::from));
+    put("techniques", wrapped("technique", &facts.techniques));
+    put("modalitesExecution", wrapped("modaliteExecution", &facts.modalites_execution));
+    put("marcheInnovant", facts.marche_innovant.map(Value::from));
+    put("ccag", facts.ccag.clone().map(Value::from));
+    put("offresRecues", facts.offres_recues.map(Value::from));
+    put("attributionAvance", facts.attribution_avance.map(Value::from));
+    put("typeGroupementOperateurs", facts.type_groupement_operateurs.clone().map(Value::from));
+    put("sousTraitanceDeclaree", facts.sous_traitance_declaree.map(Value::from));
+    put("procedure", facts.procedure.clone().map(Value::from));
+    let lieu = match (&facts.lieu_execution_code, &facts.lieu_execution_type) {
+        (Some(code), kind) => {
+            Some(json!({ "code": code, "typeCode": kind.clone().unwrap_or_else(|| "Code département".into()) }))
+        }
+        (None, _) => known.coordinator_departement.map(|d| json!({ "code": d, "typeCode": "Code département" })),
+    };
+    put("lieuExecution", lieu);
+    put("dureeMois", Some(Value::from(known.duration_months)));
+    put("dateNotification", Some(Value::from(known.notified_on)));
+    put("datePublicationDonnees", Some(Value::from(known.published_on)));
+    put("montant", Some(amount_in_euros(known.amount_ht_cents)));
+    put("typesPrix", wrapped("typePrix", &facts.types_prix));
+    put("formePrix", facts.forme_prix.clone().map(Value::from));
+    put("titulaires", Some(json!([{ "titulaire": { "typeIdentifiant": "SIRET", "id": known.vendor_siret } }])));
+    put("considerationsSociales", wrapped("considerationSociale", &facts.considerations_sociales));
+    put(
+        "considerationsEnvironnementales",
+        wrapped("considerationEnvironnementale", &facts.considerations_environnementales),
+    );
+    Value::Object(m)
+}
+
+/// Euros with cents, as a JSON number (`123456.78`).
+fn amount_in_euros(cents: i64) -> Value {
+    if cents % 100 == 0 {
+        Value::from(cents / 100)
+    } else {
+        serde_json::Number::from_f64(cents as f64 / 100.0).map(Value::Number).unwrap_or(Value::Null)
+    }
+}
+
+/// The publication file: `{"marches": {"marche": [ ... ]}}`.
+pub fn publication(marche: Value) -> Value {
+    json!({ "marches": { "marche": [marche] } })
+}
+
+/// Checks a `marche` object against the schema; errors name the request fields.
+pub fn check(marche: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    validate(marche, schema(), "", &mut errors);
+    for e in &mut errors {
+        let top = e.field.split(['.', '[']).next().unwrap_or_default();
+        if let Some((_, field)) = REQUEST_FIELDS.iter().find(|(p, _)| *p == top) {
+            e.message = format!("{} ({})", e.message, e.field);
+            e.field = field.to_string();
+        }
+    }
+    errors
+}
+
+fn type_matches(value: &Value, expected: &str) -> bool {
+    match expected {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        _ => true,
+    }
+}
+
+fn type_label(expected: &str) -> &'static str {
+    match expected {
+        "object" => "un objet",
+        "array" => "une liste",
+        "string" => "un texte",
+        "integer" => "un entier",
+        "number" => "un nombre",
+        "boolean" => "vrai ou faux",
+        _ => "une valeur",
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// The subset of JSON Schema the DECP file uses: type, required, properties,
+/// additionalProperties (false), enum, pattern, minimum, minLength,
+/// maxLength, minItems, items.
+pub fn validate(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    let mut fail = |message: String| errors.push(FieldError { field: path.to_string(), message });
+    if let Some(expected) = schema.get("type").and_then(Value::as_str) {
+        if !type_matches(value, expected) {
+            fail(format!("attendu {}", type_label(expected)));
+            return;
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(value) {
+            let list: Vec<String> = allowed.iter().filter_map(Value::as_str).map(|s| format!("« {s} »")).collect();
+            fail(format!("valeur {value} non prévue par les DECP ; valeurs admises : {}", list.join(", ")));
+        }
+    }
+    if let (Some(pattern), Some(text)) = (schema.get("pattern").and_then(Value::as_str), value.as_str()) {
+        let re = regex::Regex::new(pattern).expect("the schema's patterns compile");
+        if !re.is_match(text) {
+            fail(format!("« {text} » n'a pas le format attendu ({pattern})"));
+        }
+    }
+    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), value.as_f64()) {
+        if n < min {
+            fail(format!("au moins {min}"));
+        }
+    }
+    if let Some(text) = value.as_str() {
+        let len = text.chars().count() as u64;
+        if schema.get("minLength").and_then(Value::as_u64).is_some_and(|min| len < min) {
+            fail("texte vide".into());
+        }
+        if let Some(max) = schema.get("maxLength").and_then(Value::as_u64).filter(|max| len > *max) {
+            fail(format!("{len} caractères pour {max} au plus"));
+        }
+    }
+    if let Some(items) = value.as_array() {
+        if schema.get("minItems").and_then(Value::as_u64).is_some_and(|min| (items.len() as u64) < min) {
+            fail("au moins un élément".into());
+        }
+        if let Some(item_schema) = schema.get("items") {
+            for (i, item) in items.iter().enumerate() {
+                validate(item, item_schema, &format!("{path}[{i}]"), errors);
+            }
+        }
+    }
+    if let Some(object) = value.as_object() {
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for key in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            if !object.contains_key(key) {
+                errors.push(FieldError {
+                    field: join(path, key),
+                    message: "donnée obligatoire des DECP manquante : à fournir lors de l'attribution".into(),
+                });
+            }
+        }
+        for (key, item) in object {
+            match properties.and_then(|p| p.get(key)) {
+                Some(sub) => validate(item, sub, &join(path, key), errors),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => errors.push(FieldError {
+                    field: join(path, key),
+                    message: "champ non prévu par le schéma des DECP".into(),
+                }),
+                None => {}
+            }
+        }
+    }
+}
+
+/// The required fields of the `marche` object, as the schema lists them.
+pub fn required_fields() -> Vec<&'static str> {
+    schema()["required"].as_array().expect("required list").iter().filter_map(Value::as_str).collect()
+}
+
+#[cfg(test)]
+pub(crate) fn complete_facts() -> DecpFacts {
+    DecpFacts {
+        code_cpv: Some("48190000".into()),
+        techniques: Some(vec!["Accord-cadre".into()]),
+        modalites_execution: Some(vec!["Bons de commande".into()]),
+        marche_innovant: Some(false),
+        ccag: Some("Techniques de l'information et de la communication".into()),
+        offres_recues: Some(4),
+        attribution_avance: Some(false),
+        type_groupement_operateurs: Some("Pas de groupement".into()),
+        sous_traitance_declaree: Some(true),
+        procedure: Some("Appel d'offres ouvert".into()),
+        forme_prix: Some("Unitaire".into()),
+        types_prix: Some(vec!["Définitif révisable".into()]),
+        considerations_sociales: Some(vec!["Pas de considération sociale".into()]),
+        considerations_environnementales: Some(vec!["Clause environnementale".into()]),
+        ..DecpFacts::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> Known<'static> {
+        Known {
+            reference: "GC-2026-000001",
+            object: "Fourniture d'un ENT pour les écoles",
+            coordinator_siret: Some("20005478100022"),
+            coordinator_departement: Some("94"),
+            vendor_siret: "73282932000074",
+            amount_ht_cents: 12_345_678,
+            duration_months: 36,
+            notified_on: "2027-01-15",
+            published_on: "2027-01-20",
+        }
+    }
+
+    #[test]
+    fn the_schema_lists_the_required_fields_of_the_official_marche() {
+        let required = required_fields();
+        for field in ["id", "acheteur", "codeCPV", "titulaires", "considerationsEnvironnementales", "ccag"] {
+            assert!(required.contains(&field), "{field}");
+        }
+        assert_eq!(required.len(), 24);
+    }
+
+    #[test]
+    fn a_complete_record_passes() {
+        let m = marche(&known(), &complete_facts());
+        assert_eq!(check(&m), vec![], "{m:#}");
+        assert_eq!(m["montant"], json!(123456.78));
+        assert_eq!(m["acheteur"]["id"], "20005478100022");
+        assert_eq!(m["lieuExecution"], json!({ "code": "94", "typeCode": "Code département" }));
+        let file = publication(m);
+        assert!(file["marches"]["marche"][0]["titulaires"][0]["titulaire"]["id"].is_string());
+    }
+
+    #[test]
+    fn missing_facts_are_reported_by_request_field_not_invented() {
+        let mut k = known();
+        k.coordinator_siret = None;
+        let errors = check(&marche(&k, &DecpFacts::default()));
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        for field in ["decp.acheteur_siret", "decp.code_cpv", "decp.procedure", "decp.ccag", "decp.offres_recues"] {
+            assert!(fields.contains(&field), "{field} in {fields:?}");
+        }
+        assert!(errors.iter().all(|e| e.message.contains("manquante")), "{errors:?}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let facts = DecpFacts {
+            code_cpv: Some("4819".into()),
+            procedure: Some("Gré à gré".into()),
+            offres_recues: Some(0),
+            techniques: Some(vec![]),
+            ..complete_facts()
+        };
+        let errors = check(&marche(&known(), &facts));
+        let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            vec!["decp.code_cpv", "decp.offres_recues", "decp.procedure", "decp.techniques"],
+            "{errors:?}"
+        );
+        let mut extra = marche(&known(), &complete_facts());
+        extra["inconnu"] = json!(1);
+        assert_eq!(check(&extra)[0].message, "champ non prévu par le schéma des DECP");
+    }
+}

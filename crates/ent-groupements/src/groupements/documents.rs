@@ -1,0 +1,652 @@
+//! The consultation's documents: the convention constitutive, the CCTP and the
+//! member list (tera templates in `templates/documents/groupements/` → the
+//! shared `documents` model → HTML, ODT, PDF), and the BPU/DPGF quantity annex
+//! (ODS). Every generation is kept as a version; regenerating an unchanged
+//! document returns the latest version instead of adding one. A coordinator
+//! may share a version with every coordinator (the library): the documents
+//! hold organisations, public council decisions and quantities, never people.
+
+use super::membership::{self, Application, MemberQuantities};
+use super::{Ctx, Groupement};
+use ent_documents::documents::{self, Block, Document, Section};
+use ent_documents::documents::{Cell, Sheet, Spreadsheet};
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::store::Page;
+use ent_kernel::store::{new_id, timestamp, Store};
+use ent_platform::catalog::Catalog;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Convention constitutive of the groupement.
+    Convention,
+    /// Cahier des clauses techniques particulières.
+    Cctp,
+    /// Members and their council decisions.
+    Membres,
+    /// BPU/DPGF quantity annex (spreadsheet).
+    Quantites,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Convention, Kind::Cctp, Kind::Membres, Kind::Quantites];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Convention => "convention",
+            Kind::Cctp => "cctp",
+            Kind::Membres => "membres",
+            Kind::Quantites => "quantites",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Convention => "Convention constitutive du groupement de commandes",
+            Kind::Cctp => "Cahier des clauses techniques particulières (CCTP)",
+            Kind::Membres => "Liste des membres du groupement",
+            Kind::Quantites => "Annexe quantitative (BPU/DPGF)",
+        }
+    }
+
+    /// Formats a version can be downloaded in.
+    pub fn formats(self) -> &'static [&'static str] {
+        match self {
+            Kind::Quantites => &["ods"],
+            _ => &["html", "odt", "pdf"],
+        }
+    }
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("convention", include_str!("../../../../templates/documents/groupements/convention.txt")),
+    ("cctp", include_str!("../../../../templates/documents/groupements/cctp.txt")),
+    ("membres", include_str!("../../../../templates/documents/groupements/membres.txt")),
+];
+
+fn tera() -> &'static tera::Tera {
+    static TERA: OnceLock<tera::Tera> = OnceLock::new();
+    TERA.get_or_init(|| {
+        let mut tera = tera::Tera::default();
+        // Every template (the suffix "" matches all names) escapes its values for the line markup.
+        tera.autoescape_on(vec![""]);
+        tera.set_escape_fn(markup_escape);
+        tera.add_raw_templates(TEMPLATES.iter().copied())
+            .unwrap_or_else(|e| panic!("groupement document templates do not compile: {e:?}"));
+        tera
+    })
+}
+
+/// A value inserted into the line markup stays inside its line and its cell: no
+/// line break or other control, no cell separator, no field separator, and it
+/// cannot open a line as a heading or a bullet.
+fn markup_escape(value: &str) -> String {
+    let one_line: String = value
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                ' '
+            } else if c == '|' {
+                '¦'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let text = one_line.replace(" :: ", " : ");
+    let opening = text.trim_start();
+    if opening.starts_with('#') || opening.starts_with("- ") {
+        // A word joiner: invisible, but the line no longer starts with the marker.
+        format!("\u{2060}{opening}")
+    } else {
+        text
+    }
+}
+
+/// Turns the templates' line markup into sections (see the templates' README).
+pub fn sections_from_markup(text: &str) -> Vec<Section> {
+    let mut sections: Vec<Section> = Vec::new();
+    let mut paragraph: Vec<&str> = Vec::new();
+    let flush = |sections: &mut Vec<Section>, paragraph: &mut Vec<&str>| {
+        if !paragraph.is_empty() {
+            if let Some(s) = sections.last_mut() {
+                s.blocks.push(Block::Paragraph(paragraph.join(" ")));
+            }
+            paragraph.clear();
+        }
+    };
+    for raw in text.lines() {
+        let line = raw.trim();
+        if let Some(heading) = line.strip_prefix("## ") {
+            flush(&mut sections, &mut paragraph);
+            sections.push(Section::new(heading.trim()));
+            continue;
+        }
+        if sections.is_empty() {
+            sections.push(Section::new(""));
+        }
+        if line.is_empty() {
+            flush(&mut sections, &mut paragraph);
+            continue;
+        }
+        let blocks = &mut sections.last_mut().expect("a section").blocks;
+        if let Some(item) = line.strip_prefix("- ") {
+            flush_into(blocks, &mut paragraph);
+            match blocks.last_mut() {
+                Some(Block::Bullets(items)) => items.push(item.trim().to_string()),
+                _ => blocks.push(Block::Bullets(vec![item.trim().to_string()])),
+            }
+        } else if line.starts_with('|') && line.ends_with('|') && line.len() > 1 {
+            flush_into(blocks, &mut paragraph);
+            let cells: Vec<String> = line[1..line.len() - 1].split('|').map(|c| c.trim().to_string()).collect();
+            match blocks.last_mut() {
+                Some(Block::Table { rows, .. }) => rows.push(cells),
+                _ => blocks.push(Block::Table { header: cells, rows: Vec::new() }),
+            }
+        } else if let Some((label, value)) = line.split_once(" :: ") {
+            flush_into(blocks, &mut paragraph);
+            let pair = (label.trim().to_string(), value.trim().to_string());
+            match blocks.last_mut() {
+                Some(Block::Fields(pairs)) => pairs.push(pair),
+                _ => blocks.push(Block::Fields(vec![pair])),
+            }
+        } else {
+            paragraph.push(line);
+        }
+    }
+    flush(&mut sections, &mut paragraph);
+    sections.retain(|s| !(s.heading.is_empty() && s.blocks.is_empty()));
+    sections
+}
+
+fn flush_into(blocks: &mut Vec<Block>, paragraph: &mut Vec<&str>) {
+    if !paragraph.is_empty() {
+        blocks.push(Block::Paragraph(paragraph.join(" ")));
+        paragraph.clear();
+    }
+}
+
+fn totals(members: &[Application]) -> MemberQuantities {
+    members.iter().fold(MemberQuantities::default(), |t, m| MemberQuantities {
+        schools: t.schools + m.quantities.schools,
+        classes: t.classes + m.quantities.classes,
+        pupils: t.pupils + m.quantities.pupils,
+        teacher_accounts: t.teacher_accounts + m.quantities.teacher_accounts,
+        parent_accounts: t.parent_accounts + m.quantities.parent_accounts,
+    })
+}
+
+/// The templates' variables: public facts of the groupement and its members.
+fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::Context {
+    let total = totals(members);
+    let bouquet = catalog.bouquet(&g.terms.bouquet, None);
+    let options: Vec<_> = g.terms.options.iter().filter_map(|o| catalog.bouquet(o, None)).collect();
+    let option_refs: Vec<&str> = g.terms.options.iter().map(String::as_str).collect();
+    let services = catalog.resolve(&g.terms.bouquet, &option_refs).unwrap_or_default();
+    let french = ent_kernel::clock::french_date;
+    let mut c = tera::Context::new();
+    c.insert("reference", &g.reference);
+    c.insert("title", &g.title);
+    c.insert("object", &g.object);
+    c.insert("coordinator", &g.coordinator.name);
+    c.insert("lots", &g.terms.lots);
+    c.insert("support", &g.terms.support);
+    c.insert("duration_months", &g.terms.duration_months);
+    c.insert("cost_key", &g.cost_key_label);
+    c.insert("deadline", &french(&g.application_deadline));
+    if let Some(d) = &g.consultation_date {
+        c.insert("consultation_date", &french(d));
+    }
+    if let Some(d) = &g.award_planned_date {
+        c.insert("award_planned_date", &french(d));
+    }
+    c.insert(
+        "bouquet",
+        &json!({
+            "name": bouquet.map(|b| b.name.clone()).unwrap_or_else(|| g.terms.bouquet.clone()),
+            "version": bouquet.map(|b| b.version).unwrap_or(0),
+            "description": bouquet.map(|b| b.description.clone()).unwrap_or_default(),
+        }),
+    );
+    c.insert("options", &options.iter().map(|b| json!({ "name": b.name })).collect::<Vec<_>>());
+    c.insert(
+        "services",
+        &services.iter().map(|s| json!({ "name": s.name, "description": s.description })).collect::<Vec<_>>(),
+    );
+    c.insert("members_count", &members.len());
+    c.insert(
+        "totals",
+        &json!({
+            "schools": total.schools, "classes": total.classes, "pupils": total.pupils,
+            "teacher_accounts": total.teacher_accounts, "parent_accounts": total.parent_accounts,
+            "accounts": total.accounts(),
+        }),
+    );
+    let rows: Vec<_> = members
+        .iter()
+        .map(|m| {
+            json!({
+                "name": m.applicant.name, "code": m.applicant.code, "kind": m.applicant.kind.label(),
+                "deliberation_number": m.deliberation_number,
+                "deliberation_date": french(&m.deliberation_date),
+                "schools": m.quantities.schools, "pupils": m.quantities.pupils, "accounts": m.accounts,
+            })
+        })
+        .collect();
+    c.insert("members", &rows);
+    c
+}
+
+/// A text document of a groupement (not the spreadsheet).
+pub fn text_document(
+    kind: Kind,
+    catalog: &Catalog,
+    g: &Groupement,
+    members: &[Application],
+) -> Result<Document, Problem> {
+    let text = tera()
+        .render(kind.as_str(), &context(catalog, g, members))
+        .map_err(|e| Problem::new(ProblemKind::Internal, format!("document template {}: {e:?}", kind.as_str())))?;
+    let mut doc = Document::new(kind.label()).with_subtitle(format!("{} – {}", g.title, g.coordinator.name));
+    doc = doc.with_reference(format!("Groupement de commandes {}", g.reference));
+    doc.sections = sections_from_markup(&text);
+    Ok(doc)
+}
+
+/// The BPU/DPGF annex: one row per member with its quantities, then totals;
+/// a second sheet lists the priced lines candidates fill in.
+pub fn quantities_sheet(g: &Groupement, members: &[Application]) -> Spreadsheet {
+    let header = [
+        "Membre",
+        "Code",
+        "Délibération n°",
+        "Date",
+        "Écoles",
+        "Classes",
+        "Élèves",
+        "Comptes enseignants",
+        "Comptes parents",
+        "Comptes ENT",
+    ];
+    let mut rows: Vec<Vec<Cell>> = vec![header.iter().map(|h| Cell::header(*h)).collect()];
+    let quantities = |q: &MemberQuantities| {
+        vec![
+            Cell::Integer(q.schools),
+            Cell::Integer(q.classes),
+            Cell::Integer(q.pupils),
+            Cell::Integer(q.teacher_accounts),
+            Cell::Integer(q.parent_accounts),
+            Cell::Integer(q.accounts()),
+        ]
+    };
+    for m in members {
+        let mut row = vec![
+            Cell::text(&m.applicant.name),
+            Cell::text(&m.applicant.code),
+            Cell::text(&m.deliberation_number),
+            Cell::Date(m.deliberation_date.clone()),
+        ];
+        row.extend(quantities(&m.quantities));
+        rows.push(row);
+    }
+    let total = totals(members);
+    let mut total_row = vec![Cell::header("Total"), Cell::Empty, Cell::Empty, Cell::Empty];
+    total_row.extend(quantities(&total));
+    rows.push(total_row);
+    let years = i64::from(g.terms.duration_months.div_ceil(12));
+    let mut bpu = vec![["Lot", "Désignation", "Unité", "Quantité prévisionnelle", "Prix unitaire HT", "Montant HT"]
+        .iter()
+        .map(|h| Cell::header(*h))
+        .collect::<Vec<_>>()];
+    for lot in &g.terms.lots {
+        bpu.push(vec![
+            Cell::Integer(i64::from(lot.number)),
+            Cell::text(format!("{} – abonnement annuel par compte ENT", lot.title)),
+            Cell::text("compte × an"),
+            Cell::Integer(total.accounts() * years),
+            Cell::Empty,
+            Cell::Empty,
+        ]);
+    }
+    Spreadsheet {
+        title: format!("{} – {}", Kind::Quantites.label(), g.reference),
+        sheets: vec![
+            Sheet { name: "Quantités".into(), column_widths_cm: vec![7.0, 2.5, 4.0, 3.0], rows },
+            Sheet { name: "BPU".into(), column_widths_cm: vec![1.5, 9.0, 3.0, 4.0, 4.0, 4.0], rows: bpu },
+        ],
+    }
+}
+
+/// A rendered version, before storage.
+struct Rendered {
+    title: String,
+    html: Option<String>,
+    odt: Option<Vec<u8>>,
+    ods: Option<Vec<u8>>,
+    sha256: String,
+}
+
+fn render(kind: Kind, catalog: &Catalog, g: &Groupement, members: &[Application]) -> Result<Rendered, Problem> {
+    if kind == Kind::Quantites {
+        let ods = documents::to_ods(&quantities_sheet(g, members));
+        return Ok(Rendered {
+            title: kind.label().into(),
+            html: None,
+            sha256: documents::sha256_hex(&ods),
+            odt: None,
+            ods: Some(ods),
+        });
+    }
+    let doc = text_document(kind, catalog, g, members)?;
+    let html = documents::to_html(&doc);
+    Ok(Rendered {
+        title: doc.title.clone(),
+        sha256: documents::sha256_hex(html.as_bytes()),
+        odt: Some(documents::to_odt(&doc)),
+        html: Some(html),
+        ods: None,
+    })
+}
+
+/// A stored version, as listed.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StoredDocument {
+    pub id: String,
+    pub groupement_id: String,
+    pub groupement_reference: String,
+    pub coordinator: String,
+    pub kind: Kind,
+    pub title: String,
+    pub version: i64,
+    /// SHA-256 of the HTML (text documents) or of the ODS file.
+    pub sha256: String,
+    pub shared: bool,
+    pub formats: Vec<String>,
+    pub created_at: String,
+}
+
+const COLUMNS: &str = "d.id, d.groupement_id, d.kind, d.version_no, d.title, d.sha256, d.shared, d.created_at, \
+    g.reference AS g_reference, o.name AS c_name";
+const FROM: &str = "groupement_documents d JOIN groupements g ON g.id = d.groupement_id \
+    JOIN orgs o ON o.id = g.coordinator_org_id";
+
+fn from_row(row: &AnyRow) -> StoredDocument {
+    let kind = Kind::parse(&row.get::<String, _>("kind")).unwrap_or(Kind::Cctp);
+    StoredDocument {
+        id: row.get("id"),
+        groupement_id: row.get("groupement_id"),
+        groupement_reference: row.get("g_reference"),
+        coordinator: row.get("c_name"),
+        kind,
+        title: row.get("title"),
+        version: row.get("version_no"),
+        sha256: row.get("sha256"),
+        shared: row.get::<i64, _>("shared") != 0,
+        formats: kind.formats().iter().map(|f| f.to_string()).collect(),
+        created_at: row.get("created_at"),
+    }
+}
+
+pub async fn versions(store: &Store, groupement_id: &str) -> Result<Vec<StoredDocument>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE d.groupement_id = $1 ORDER BY d.kind, d.version_no");
+    let rows = sqlx::query(&sql).bind(groupement_id).fetch_all(store.pool()).await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+pub async fn get_version(store: &Store, id: &str) -> Result<Option<StoredDocument>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE d.id = $1");
+    Ok(sqlx::query(&sql).bind(id).fetch_optional(store.pool()).await?.as_ref().map(from_row))
+}
+
+/// Generates `kind` from the current state; an unchanged document gives back its
+/// latest version (`false`), a changed one a new version (`true`).
+pub async fn generate(ctx: &Ctx<'_>, g: &Groupement, kind: Kind) -> Result<(StoredDocument, bool), Problem> {
+    let members = membership::members(ctx.store, &g.id).await?;
+    let rendered = render(kind, ctx.catalog, g, &members)?;
+    let latest = sqlx::query(
+        "SELECT id, sha256, version_no FROM groupement_documents WHERE groupement_id = $1 AND kind = $2 \
+         ORDER BY version_no DESC LIMIT 1",
+    )
+    .bind(&g.id)
+    .bind(kind.as_str())
+    .fetch_optional(ctx.store.pool())
+    .await?;
+    if let Some(row) = &latest {
+        if row.get::<String, _>("sha256") == rendered.sha256 {
+            let id: String = row.get("id");
+            return Ok((get_version(ctx.store, &id).await?.expect("just read"), false));
+        }
+    }
+    let version = latest.map(|r| r.get::<i64, _>("version_no")).unwrap_or(0) + 1;
+    let id = new_id();
+    let mut tx = ctx.store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO groupement_documents (id, groupement_id, kind, version_no, title, html, odt, ods, sha256, shared, \
+         created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11)",
+    )
+    .bind(&id)
+    .bind(&g.id)
+    .bind(kind.as_str())
+    .bind(version)
+    .bind(&rendered.title)
+    .bind(rendered.html)
+    .bind(rendered.odt)
+    .bind(rendered.ods)
+    .bind(&rendered.sha256)
+    .bind(&ctx.actor.name)
+    .bind(timestamp(ctx.now))
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Problem::conflict("une autre génération de ce document vient d'aboutir : recommencez")
+        }
+        _ => e.into(),
+    })?;
+    ctx.record(
+        &mut tx,
+        "groupements.document",
+        &g.id,
+        Some(&g.coordinator.id),
+        json!({ "kind": kind.as_str(), "version": version, "sha256": rendered.sha256 }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((get_version(ctx.store, &id).await?.expect("just written"), true))
+}
+
+/// The bytes of a version in `format`, with its media type and file extension.
+pub async fn content(store: &Store, doc: &StoredDocument, format: &str) -> Result<(Vec<u8>, &'static str), Problem> {
+    if !doc.formats.iter().any(|f| f == format) {
+        return Err(Problem::invalid_field(
+            "format",
+            format!("format « {format} » indisponible pour ce document ({})", doc.formats.join(", ")),
+        ));
+    }
+    let column = match format {
+        "html" => "html",
+        "ods" => "ods",
+        _ => "odt",
+    };
+    let row = sqlx::query(&format!("SELECT {column} AS content FROM groupement_documents WHERE id = $1"))
+        .bind(&doc.id)
+        .fetch_one(store.pool())
+        .await?;
+    let bytes: Vec<u8> =
+        if column == "html" { row.get::<String, _>("content").into_bytes() } else { row.get::<Vec<u8>, _>("content") };
+    match format {
+        "html" => Ok((bytes, "text/html; charset=utf-8")),
+        "ods" => Ok((bytes, documents::ODS_MIME)),
+        "odt" => Ok((bytes, documents::ODT_MIME)),
+        _ => {
+            let pdf = tokio::task::spawn_blocking(move || documents::odt_to_pdf(&bytes))
+                .await
+                .map_err(|e| anyhow::anyhow!("pdf task: {e}"))?
+                .map_err(|e| Problem::new(ProblemKind::Unavailable, e.to_string()))?;
+            Ok((pdf, "application/pdf"))
+        }
+    }
+}
+
+/// What looks like personal data in a text: e-mail addresses and French phone numbers.
+pub fn personal_data_in(text: &str) -> Option<&'static str> {
+    static EMAIL: OnceLock<regex::Regex> = OnceLock::new();
+    static PHONE: OnceLock<regex::Regex> = OnceLock::new();
+    let email = EMAIL.get_or_init(|| regex::Regex::new(r"[\w.+-]+@[\w-]+\.[\w.-]+").expect("regex"));
+    let phone = PHONE.get_or_init(|| regex::Regex::new(r"\b0[1-9](?:[ .]?\d{2}){4}\b").expect("regex"));
+    if email.is_match(text) {
+        Some("une adresse électronique")
+    } else if phone.is_match(text) {
+        Some("un numéro de téléphone")
+    } else {
+        None
+    }
+}
+
+/// Shares (or stops sharing) a version with the coordinators of every académie;
+/// a version holding what looks like personal data is never shared.
+pub async fn set_shared(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    doc: &StoredDocument,
+    shared: bool,
+) -> Result<StoredDocument, Problem> {
+    if shared {
+        let (bytes, _) = content(ctx.store, doc, &doc.formats[0]).await?;
+        let text = if doc.kind == Kind::Quantites {
+            documents_text_of_ods(&bytes)
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        if let Some(what) = personal_data_in(&text) {
+            return Err(Problem::invalid_field(
+                "shared",
+                format!(
+                    "ce document contient {what} : il ne peut pas être partagé (aucune donnée personnelle dans la bibliothèque)"
+                ),
+            ));
+        }
+    }
+    let mut tx = ctx.store.begin_write().await?;
+    sqlx::query("UPDATE groupement_documents SET shared = $1 WHERE id = $2")
+        .bind(i64::from(shared))
+        .bind(&doc.id)
+        .execute(&mut *tx)
+        .await?;
+    ctx.record(
+        &mut tx,
+        if shared { "groupements.document.share" } else { "groupements.document.unshare" },
+        &g.id,
+        Some(&g.coordinator.id),
+        json!({ "document": doc.id, "kind": doc.kind.as_str(), "version": doc.version }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(get_version(ctx.store, &doc.id).await?.expect("exists"))
+}
+
+/// The XML of an ODS's content, where its cell texts are (enough to look for personal data).
+fn documents_text_of_ods(ods: &[u8]) -> String {
+    use std::io::Read;
+    let mut xml = String::new();
+    if let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(ods)) {
+        if let Ok(mut part) = archive.by_name("content.xml") {
+            let _ = part.read_to_string(&mut xml);
+        }
+    }
+    xml
+}
+
+/// Filters of the shared library.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+pub struct LibraryFilter {
+    /// `convention`, `cctp`, `membres` or `quantites`.
+    pub kind: Option<String>,
+    pub cursor: Option<String>,
+    /// 1 to 500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+/// Shared versions of every groupement, newest first.
+pub async fn library(store: &Store, filter: &LibraryFilter) -> Result<Page<StoredDocument>, Problem> {
+    let size = ent_kernel::store::sql::page_size(filter.limit)?;
+    let mut cond = ent_kernel::store::sql::Condition::default();
+    cond.push("d.shared = 1", &[]);
+    if let Some(k) = filter.kind.as_deref().filter(|k| !k.is_empty()) {
+        let kind = Kind::parse(k)
+            .ok_or_else(|| Problem::invalid_field("kind", "valeurs : convention, cctp, membres, quantites"))?;
+        cond.push("d.kind = ?", &[kind.as_str()]);
+    }
+    if let Some(cursor) = filter.cursor.as_deref().filter(|c| !c.is_empty()) {
+        cond.push("d.id < ?", &[cursor]);
+    }
+    let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE {} ORDER BY d.id DESC LIMIT {}", cond.sql(), size + 1);
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
+    Ok(Page::from_overfetch(rows.iter().map(from_row).collect(), size, |d| d.id.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_value_adds_no_section_row_cell_or_bullet_to_the_members_document() {
+        let context = tera::Context::from_value(json!({
+            "members": [{ "name": "Fresnes | 0 | 0", "kind": "commune", "code": "94034",
+                "deliberation_number": "2026-45\n## Section ajoutée\n- puce", "deliberation_date": "30 juin 2026",
+                "schools": 1, "pupils": 2, "accounts": 3 }],
+            "members_count": 1, "totals": { "schools": 1, "pupils": 2, "accounts": 3 }
+        }))
+        .unwrap();
+        let sections = sections_from_markup(&tera().render("membres", &context).unwrap());
+        let headings: Vec<&str> = sections.iter().map(|s| s.heading.as_str()).collect();
+        assert_eq!(headings, ["Membres du groupement", "Récapitulatif"]);
+        let Block::Table { header, rows } = &sections[0].blocks[0] else { panic!("{:?}", sections[0].blocks) };
+        assert_eq!((rows.len(), rows[0].len()), (1, header.len()), "{rows:?}");
+        assert_eq!(rows[0][3], "2026-45 ## Section ajoutée - puce");
+        assert_eq!(sections[0].blocks.len(), 1);
+    }
+
+    #[test]
+    fn the_markup_makes_sections_paragraphs_bullets_tables_and_fields() {
+        let text = "## Un\nPremière ligne\nsuite.\n\n- a\n- b\n| H1 | H2 |\n| x | y |\nÉcoles :: 3\nÉlèves :: 70\n## Deux\nFin.";
+        let sections = sections_from_markup(text);
+        assert_eq!(sections.len(), 2);
+        assert_eq!(sections[0].heading, "Un");
+        assert_eq!(
+            sections[0].blocks,
+            vec![
+                Block::Paragraph("Première ligne suite.".into()),
+                Block::Bullets(vec!["a".into(), "b".into()]),
+                Block::Table { header: vec!["H1".into(), "H2".into()], rows: vec![vec!["x".into(), "y".into()]] },
+                Block::Fields(vec![("Écoles".into(), "3".into()), ("Élèves".into(), "70".into())]),
+            ]
+        );
+        assert_eq!(sections[1].blocks, vec![Block::Paragraph("Fin.".into())]);
+    }
+
+    #[test]
+    fn personal_data_is_spotted() {
+        assert_eq!(personal_data_in("écrire à marie.dupont@mairie-fresnes.fr"), Some("une adresse électronique"));
+        assert_eq!(personal_data_in("tél. 01 45 67 89 10"), Some("un numéro de téléphone"));
+        assert_eq!(personal_data_in("Fresnes, délibération 2026-45 du 30 juin 2026, 11 écoles"), None);
+    }
+
+    #[test]
+    fn every_template_compiles() {
+        for (name, _) in TEMPLATES {
+            assert!(tera().get_template_names().any(|n| n == *name), "{name}");
+        }
+    }
+}

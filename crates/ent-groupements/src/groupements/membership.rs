@@ -1,0 +1,725 @@
+//! Applications and members: quantities prefilled from the registry, the
+//! applicant's council decision, acceptance (which joins the member to the
+//! `groupement-de-commandes` convention), rejection, withdrawal, and each
+//! member's share of the awarded amount.
+
+use super::shares::{self, Quantities};
+use super::{Ctx, Groupement, Status, MEMBER_KINDS};
+use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConvention, PartyInput};
+use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::{new_id, opt_text, timestamp, Store, Tx};
+use ent_platform::registry::queries::{covers, covers_org};
+use ent_platform::registry::{Org, OrgRef};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// Bounds beyond which a quantity is taken for a typing error.
+pub const MAX_PUPILS_PER_SCHOOL: i64 = 2_000;
+pub const MAX_CLASSES_PER_SCHOOL: i64 = 40;
+pub const MAX_TEACHERS_PER_CLASS: i64 = 5;
+/// Two legal guardians per pupil.
+pub const MAX_PARENTS_PER_PUPIL: i64 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationStatus {
+    Applied,
+    Accepted,
+    Rejected,
+    Withdrawn,
+}
+
+impl ApplicationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplicationStatus::Applied => "applied",
+            ApplicationStatus::Accepted => "accepted",
+            ApplicationStatus::Rejected => "rejected",
+            ApplicationStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    fn parse(s: &str) -> ApplicationStatus {
+        match s {
+            "accepted" => ApplicationStatus::Accepted,
+            "rejected" => ApplicationStatus::Rejected,
+            "withdrawn" => ApplicationStatus::Withdrawn,
+            _ => ApplicationStatus::Applied,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ApplicationStatus::Applied => "candidature déposée",
+            ApplicationStatus::Accepted => "membre",
+            ApplicationStatus::Rejected => "refusée",
+            ApplicationStatus::Withdrawn => "retirée",
+        }
+    }
+}
+
+/// What a member declares it needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MemberQuantities {
+    pub schools: i64,
+    pub classes: i64,
+    pub pupils: i64,
+    pub teacher_accounts: i64,
+    pub parent_accounts: i64,
+}
+
+impl MemberQuantities {
+    /// Pupil, teacher and parent accounts.
+    pub fn accounts(&self) -> i64 {
+        self.pupils + self.teacher_accounts + self.parent_accounts
+    }
+
+    pub fn for_key(&self) -> Quantities {
+        Quantities { pupils: self.pupils, schools: self.schools, accounts: self.accounts() }
+    }
+}
+
+/// What the registry says about an applicant, offered as the application's defaults.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Prefill {
+    pub applicant: OrgRef,
+    pub quantities: MemberQuantities,
+    /// Écoles (or établissements) the applicant covers, that the quantities count.
+    pub schools: Vec<OrgRef>,
+    /// Établissements of the registry without a pupil count (not in `pupils`).
+    pub schools_without_pupils: usize,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Application {
+    pub id: String,
+    pub groupement_id: String,
+    pub applicant: OrgRef,
+    pub status: ApplicationStatus,
+    pub status_label: String,
+    pub deliberation_number: String,
+    /// `YYYY-MM-DD`.
+    pub deliberation_date: String,
+    pub quantities: MemberQuantities,
+    pub accounts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_reason: Option<String>,
+    pub applied_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    pub version: i64,
+}
+
+/// `POST /groupements/{id}/applications`: absent quantities are taken from the registry.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApplication {
+    /// The applying collectivité (id or `kind:code`).
+    pub applicant: String,
+    /// Number of the council decision (délibération).
+    #[schemars(length(min = 1, max = 50))]
+    pub deliberation_number: String,
+    /// `YYYY-MM-DD`, not in the future.
+    #[schemars(extend("format" = "date"))]
+    pub deliberation_date: String,
+    pub schools: Option<i64>,
+    pub classes: Option<i64>,
+    pub pupils: Option<i64>,
+    pub teacher_accounts: Option<i64>,
+    pub parent_accounts: Option<i64>,
+}
+
+/// A member's part of the awarded amount.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MemberShare {
+    pub member: OrgRef,
+    pub quantities: MemberQuantities,
+    pub amount_ttc_cents: i64,
+    pub amount_ht_cents: i64,
+    /// The TTC share per contract year (12 months each), summing exactly to it.
+    pub per_year_ttc_cents: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Shares {
+    pub cost_key: String,
+    pub total_ttc_cents: i64,
+    pub total_ht_cents: i64,
+    pub duration_months: u32,
+    pub shares: Vec<MemberShare>,
+}
+
+/// The établissements an organisation covers (écoles for a commune or an EPCI).
+pub async fn covered_schools(store: &Store, org: &Org) -> Result<Vec<Org>, Problem> {
+    let mut schools = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = covers(store, org, None, cursor.as_deref(), Some(500)).await?;
+        schools.extend(page.items.into_iter().filter(|o| o.kind == OrgKind::Etablissement && o.open));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(schools),
+        }
+    }
+}
+
+/// The registry's figures for an applicant.
+pub async fn prefill(store: &Store, applicant: &Org) -> Result<Prefill, Problem> {
+    let schools = covered_schools(store, applicant).await?;
+    let quantities = MemberQuantities {
+        schools: schools.len() as i64,
+        pupils: schools.iter().filter_map(|s| s.pupils).sum(),
+        ..MemberQuantities::default()
+    };
+    Ok(Prefill {
+        applicant: applicant.as_ref(),
+        quantities,
+        schools_without_pupils: schools.iter().filter(|s| s.pupils.is_none()).count(),
+        schools: schools.iter().map(Org::as_ref).collect(),
+    })
+}
+
+/// The applicant of a request, checked to be a kind that may join.
+pub async fn applicant_org(store: &Store, key: &str) -> Result<Org, Problem> {
+    let org = ent_platform::registry::resolve_org(store, key)
+        .await
+        .map_err(|p| Problem::invalid_field("applicant", p.detail))?;
+    if !MEMBER_KINDS.contains(&org.kind) {
+        return Err(Problem::invalid_field(
+            "applicant",
+            format!(
+                "{} est un(e) {} : adhèrent les communes, EPCI, syndicats mixtes, départements et régions",
+                org.name,
+                org.kind.label()
+            ),
+        ));
+    }
+    Ok(org)
+}
+
+fn check_quantities(input: &NewApplication, pre: &Prefill, checks: &mut Checks) -> MemberQuantities {
+    let q = MemberQuantities {
+        schools: input.schools.unwrap_or(pre.quantities.schools),
+        classes: input.classes.unwrap_or(0),
+        pupils: input.pupils.unwrap_or(pre.quantities.pupils),
+        teacher_accounts: input.teacher_accounts.unwrap_or(0),
+        parent_accounts: input.parent_accounts.unwrap_or(0),
+    };
+    let fields = [
+        ("schools", q.schools),
+        ("classes", q.classes),
+        ("pupils", q.pupils),
+        ("teacher_accounts", q.teacher_accounts),
+        ("parent_accounts", q.parent_accounts),
+    ];
+    let mut negative = false;
+    for (field, value) in fields {
+        if value < 0 {
+            checks.fail(field, format!("quantité négative : {value}"));
+            negative = true;
+        }
+    }
+    if negative {
+        return q;
+    }
+    let covered = pre.quantities.schools;
+    if q.schools > covered {
+        checks.fail(
+            "schools",
+            format!(
+                "{} écoles déclarées, mais {} n'en couvre que {covered} selon le répertoire",
+                q.schools, pre.applicant.name
+            ),
+        );
+    }
+    let per_school = |limit: i64| limit * q.schools.max(1);
+    if q.pupils > per_school(MAX_PUPILS_PER_SCHOOL) {
+        checks.fail("pupils", format!("{} élèves pour {} école(s) : nombre invraisemblable", q.pupils, q.schools));
+    }
+    if q.classes > per_school(MAX_CLASSES_PER_SCHOOL) {
+        checks.fail("classes", format!("{} classes pour {} école(s) : nombre invraisemblable", q.classes, q.schools));
+    }
+    if q.teacher_accounts > MAX_TEACHERS_PER_CLASS * q.classes.max(q.schools).max(1) {
+        checks.fail("teacher_accounts", format!("{} comptes enseignants : nombre invraisemblable", q.teacher_accounts));
+    }
+    if q.parent_accounts > MAX_PARENTS_PER_PUPIL * q.pupils {
+        checks.fail(
+            "parent_accounts",
+            format!("{} comptes parents pour {} élèves : au plus deux par élève", q.parent_accounts, q.pupils),
+        );
+    }
+    q
+}
+
+const COLUMNS: &str = "m.id, m.groupement_id, m.org_id, m.status, m.deliberation_number, m.deliberation_date, \
+    m.schools, m.classes, m.pupils, m.teacher_accounts, m.parent_accounts, m.decision_reason, m.version, \
+    m.applied_at, m.decided_at, o.kind AS o_kind, o.code AS o_code, o.name AS o_name";
+
+fn from_row(row: &AnyRow) -> Application {
+    let status = ApplicationStatus::parse(&row.get::<String, _>("status"));
+    let quantities = MemberQuantities {
+        schools: row.get("schools"),
+        classes: row.get("classes"),
+        pupils: row.get("pupils"),
+        teacher_accounts: row.get("teacher_accounts"),
+        parent_accounts: row.get("parent_accounts"),
+    };
+    Application {
+        id: row.get("id"),
+        groupement_id: row.get("groupement_id"),
+        applicant: OrgRef {
+            id: row.get("org_id"),
+            kind: OrgKind::parse(&row.get::<String, _>("o_kind")).expect("known kind"),
+            code: row.get("o_code"),
+            name: row.get("o_name"),
+        },
+        status,
+        status_label: status.label().into(),
+        deliberation_number: row.get("deliberation_number"),
+        deliberation_date: row.get("deliberation_date"),
+        accounts: quantities.accounts(),
+        quantities,
+        decision_reason: opt_text(row, "decision_reason"),
+        applied_at: row.get("applied_at"),
+        decided_at: opt_text(row, "decided_at"),
+        version: row.get("version"),
+    }
+}
+
+/// Applications of a groupement, by applicant name; only `status` ones when given.
+pub async fn list(
+    store: &Store,
+    groupement_id: &str,
+    status: Option<ApplicationStatus>,
+) -> Result<Vec<Application>, Problem> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM groupement_members m JOIN orgs o ON o.id = m.org_id \
+         WHERE m.groupement_id = $1 AND ($2 = '' OR m.status = $2) ORDER BY o.sort_name, o.id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(groupement_id)
+        .bind(status.map(ApplicationStatus::as_str).unwrap_or(""))
+        .fetch_all(store.pool())
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// The accepted members.
+pub async fn members(store: &Store, groupement_id: &str) -> Result<Vec<Application>, Problem> {
+    list(store, groupement_id, Some(ApplicationStatus::Accepted)).await
+}
+
+pub async fn get(store: &Store, groupement_id: &str, id: &str) -> Result<Application, Problem> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM groupement_members m JOIN orgs o ON o.id = m.org_id WHERE m.groupement_id = $1 AND m.id = $2"
+    );
+    let row = sqlx::query(&sql).bind(groupement_id).bind(id).fetch_optional(store.pool()).await?;
+    row.as_ref().map(from_row).ok_or_else(|| Problem::not_found(format!("aucune candidature « {id} »")))
+}
+
+/// Queues the `groupement` notice to the users holding `role` at `org_id`.
+async fn notify(
+    tx: &mut Tx,
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    org_id: &str,
+    role: ent_kernel::kernel::roles::Role,
+    event: &str,
+    extra: Value,
+) -> Result<(), Problem> {
+    let to = workflow::users_with_role(tx, org_id, role.as_str()).await?;
+    if to.is_empty() {
+        return Ok(());
+    }
+    let mut context = json!({ "event": event, "reference": g.reference, "title": g.title });
+    if let (Value::Object(base), Value::Object(more)) = (&mut context, extra) {
+        base.extend(more);
+    }
+    ent_ops::notify::enqueue(tx, &to, "groupement", context, ctx.now).await?;
+    Ok(())
+}
+
+/// Refuses an applicant that covers, or is covered by, a current applicant or member (a commune
+/// and the EPCI it belongs to): their écoles would be counted, and paid for, twice. Only grouping
+/// kinds cover other collectivités, so a commune is compared with the groups only.
+async fn refuse_overlap(store: &Store, g: &Groupement, applicant: &Org) -> Result<(), Problem> {
+    let sql = format!(
+        "SELECT {} FROM orgs WHERE id IN (SELECT org_id FROM groupement_members WHERE groupement_id = $1 \
+         AND status IN ('applied', 'accepted') AND org_id <> $2)",
+        ent_platform::registry::queries::ORG_COLUMNS
+    );
+    let others: Vec<Org> = sqlx::query_as(&sql).bind(&g.id).bind(&applicant.id).fetch_all(store.pool()).await?;
+    let groups = |o: &Org| !matches!(o.kind, OrgKind::Commune);
+    for other in others {
+        let overlap = (groups(&other) && covers_org(store, &other, applicant).await?)
+            || (groups(applicant) && covers_org(store, applicant, &other).await?);
+        if overlap {
+            return Err(Problem::conflict(format!(
+                "{} et {} se recouvrent (l'un couvre l'autre) : leurs écoles seraient comptées deux fois ; une seule des deux candidatures est possible",
+                applicant.name, other.name
+            ))
+            .with_extra(json!({ "overlaps": other.qualified_code() })));
+        }
+    }
+    Ok(())
+}
+
+/// Files (or files again, after a withdrawal or a rejection) an application.
+pub async fn apply(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    applicant: &Org,
+    input: NewApplication,
+) -> Result<Application, Problem> {
+    if g.status != Status::Open {
+        return Err(Problem::conflict(format!(
+            "le groupement {} est {} : il n'accepte plus de candidatures",
+            g.reference,
+            g.status.label()
+        )));
+    }
+    let today = ctx.today();
+    if today.to_string() > g.application_deadline {
+        return Err(Problem::conflict(format!(
+            "la date limite des adhésions au groupement {} était le {} : candidature hors délai",
+            g.reference,
+            ent_kernel::clock::french_date(&g.application_deadline)
+        )));
+    }
+    let existing = sqlx::query("SELECT id, status FROM groupement_members WHERE groupement_id = $1 AND org_id = $2")
+        .bind(&g.id)
+        .bind(&applicant.id)
+        .fetch_optional(ctx.store.pool())
+        .await?;
+    if let Some(row) = &existing {
+        let status = ApplicationStatus::parse(&row.get::<String, _>("status"));
+        if matches!(status, ApplicationStatus::Applied | ApplicationStatus::Accepted) {
+            return Err(Problem::conflict(format!(
+                "{} a déjà une candidature au groupement {} ({})",
+                applicant.name,
+                g.reference,
+                status.label()
+            ))
+            .with_extra(json!({ "application_id": row.get::<String, _>("id") })));
+        }
+    }
+    refuse_overlap(ctx.store, g, applicant).await?;
+    let pre = prefill(ctx.store, applicant).await?;
+    let mut checks = Checks::default();
+    let number = input.deliberation_number.trim().to_string();
+    if number.is_empty() || number.chars().count() > 50 {
+        checks.fail("deliberation_number", "numéro de la délibération obligatoire (50 caractères au plus)");
+    }
+    checks.line("deliberation_number", &number);
+    if checks.date("deliberation_date", input.deliberation_date.trim()).is_some_and(|d| d > today) {
+        checks.fail("deliberation_date", "la délibération ne peut pas être datée dans le futur");
+    }
+    let q = check_quantities(&input, &pre, &mut checks);
+    checks.finish()?;
+    let at = timestamp(ctx.now);
+    let mut tx = ctx.store.begin_write().await?;
+    // A withdrawn or rejected applicant files again on its own row.
+    let id = existing.as_ref().map(|row| row.get::<String, _>("id")).unwrap_or_else(new_id);
+    let done = sqlx::query(
+        "INSERT INTO groupement_members (id, groupement_id, org_id, status, deliberation_number, deliberation_date, \
+         schools, classes, pupils, teacher_accounts, parent_accounts, version, applied_by, applied_at, updated_at) \
+         VALUES ($1, $2, $3, 'applied', $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $12) \
+         ON CONFLICT (groupement_id, org_id) DO UPDATE SET status = 'applied', \
+         deliberation_number = excluded.deliberation_number, deliberation_date = excluded.deliberation_date, \
+         schools = excluded.schools, classes = excluded.classes, pupils = excluded.pupils, \
+         teacher_accounts = excluded.teacher_accounts, parent_accounts = excluded.parent_accounts, \
+         decision_reason = NULL, decided_at = NULL, applied_by = excluded.applied_by, \
+         applied_at = excluded.applied_at, updated_at = excluded.updated_at, version = groupement_members.version + 1 \
+         WHERE groupement_members.status IN ('rejected', 'withdrawn')",
+    )
+    .bind(&id)
+    .bind(&g.id)
+    .bind(&applicant.id)
+    .bind(&number)
+    .bind(input.deliberation_date.trim())
+    .bind(q.schools)
+    .bind(q.classes)
+    .bind(q.pupils)
+    .bind(q.teacher_accounts)
+    .bind(q.parent_accounts)
+    .bind(&ctx.actor.name)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Problem::conflict(format!("{} a déjà une candidature à ce groupement", applicant.name)));
+    }
+    ctx.record(
+        &mut tx,
+        "groupements.apply",
+        &g.id,
+        Some(&applicant.id),
+        json!({ "application": id, "applicant": applicant.qualified_code(), "deliberation": number, "quantities": q }),
+    )
+    .await?;
+    let extra = json!({ "member": applicant.name, "deliberation": number });
+    notify(&mut tx, ctx, g, &g.coordinator.id, ent_kernel::kernel::roles::Role::Coordinateur, "applied", extra).await?;
+    tx.commit().await?;
+    get(ctx.store, &g.id, &id).await
+}
+
+async fn decide(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    app: &Application,
+    to: ApplicationStatus,
+    reason: Option<&str>,
+) -> Result<(), Problem> {
+    let mut tx = ctx.store.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE groupement_members SET status = $1, decision_reason = $2, decided_at = $3, updated_at = $3, \
+         version = version + 1 WHERE id = $4 AND version = $5",
+    )
+    .bind(to.as_str())
+    .bind(reason)
+    .bind(timestamp(ctx.now))
+    .bind(&app.id)
+    .bind(app.version)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ent_kernel::error::precondition_failed(app.version));
+    }
+    let action = match to {
+        ApplicationStatus::Accepted => "groupements.accept",
+        ApplicationStatus::Rejected => "groupements.reject",
+        ApplicationStatus::Withdrawn => "groupements.withdraw",
+        ApplicationStatus::Applied => "groupements.apply",
+    };
+    ctx.record(
+        &mut tx,
+        action,
+        &g.id,
+        Some(&app.applicant.id),
+        json!({ "application": app.id, "applicant": app.applicant.code, "reason": reason }),
+    )
+    .await?;
+    let extra = json!({ "member": app.applicant.name, "reason": reason.unwrap_or_default() });
+    let event = match to {
+        ApplicationStatus::Accepted => "accepted",
+        ApplicationStatus::Rejected => "rejected",
+        _ => "withdrawn",
+    };
+    let (org, role) = if to == ApplicationStatus::Withdrawn {
+        (g.coordinator.id.as_str(), ent_kernel::kernel::roles::Role::Coordinateur)
+    } else {
+        (app.applicant.id.as_str(), ent_kernel::kernel::roles::Role::Collectivite)
+    };
+    notify(&mut tx, ctx, g, org, role, event, extra).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Accepts an application and joins the member to the groupement's convention.
+pub async fn accept(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<Application, Problem> {
+    Ok(accept_many(ctx, g, std::slice::from_ref(app)).await?.remove(0))
+}
+
+/// Accepts several applications at once: the convention is updated once for all.
+pub async fn accept_many(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Result<Vec<Application>, Problem> {
+    if !matches!(g.status, Status::Open | Status::Closed) {
+        return Err(Problem::conflict(format!("le groupement est {} : les adhésions sont arrêtées", g.status.label())));
+    }
+    if apps.is_empty() {
+        return Err(Problem::invalid_field("applications", "au moins une candidature à accepter"));
+    }
+    let mut checks = Checks::default();
+    for (i, app) in apps.iter().enumerate() {
+        if app.status != ApplicationStatus::Applied {
+            checks.fail(
+                &format!("applications[{i}]"),
+                format!("la candidature de {} est {} : rien à accepter", app.applicant.name, app.status.label()),
+            );
+        }
+    }
+    checks.finish()?;
+    let mut member_ids: Vec<String> = members(ctx.store, &g.id).await?.into_iter().map(|m| m.applicant.id).collect();
+    for app in apps {
+        if !member_ids.contains(&app.applicant.id) {
+            member_ids.push(app.applicant.id.clone());
+        }
+    }
+    link_convention(ctx, g, member_ids).await?;
+    let mut accepted = Vec::new();
+    for app in apps {
+        decide(ctx, g, app, ApplicationStatus::Accepted, None).await?;
+        accepted.push(get(ctx.store, &g.id, &app.id).await?);
+    }
+    Ok(accepted)
+}
+
+pub async fn reject(ctx: &Ctx<'_>, g: &Groupement, app: &Application, reason: &str) -> Result<Application, Problem> {
+    if app.status != ApplicationStatus::Applied {
+        return Err(Problem::conflict(format!("cette candidature est {} : rien à refuser", app.status.label())));
+    }
+    if reason.trim().is_empty() {
+        return Err(Problem::invalid_field("reason", "indiquez le motif du refus"));
+    }
+    decide(ctx, g, app, ApplicationStatus::Rejected, Some(reason.trim())).await?;
+    get(ctx.store, &g.id, &app.id).await
+}
+
+/// The applicant withdraws, until the groupement closes; a member leaves the draft convention.
+pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<Application, Problem> {
+    if g.status != Status::Open {
+        return Err(Problem::conflict(format!(
+            "le groupement est {} : le retrait passe désormais par une délibération notifiée au coordonnateur",
+            g.status.label()
+        )));
+    }
+    if !matches!(app.status, ApplicationStatus::Applied | ApplicationStatus::Accepted) {
+        return Err(Problem::conflict(format!("cette candidature est déjà {}", app.status.label())));
+    }
+    if app.status == ApplicationStatus::Accepted {
+        let others: Vec<String> = members(ctx.store, &g.id)
+            .await?
+            .into_iter()
+            .map(|m| m.applicant.id)
+            .filter(|id| *id != app.applicant.id)
+            .collect();
+        if !others.is_empty() {
+            link_convention(ctx, g, others).await?;
+        }
+    }
+    decide(ctx, g, app, ApplicationStatus::Withdrawn, None).await?;
+    get(ctx.store, &g.id, &app.id).await
+}
+
+/// 409 unless the groupement's convention (if any) can still follow its terms: a draft or a
+/// convention in signature is edited, an active one amended; a signed, expired or ended one cannot.
+pub(super) async fn check_convention_editable(ctx: &Ctx<'_>, g: &Groupement) -> Result<(), Problem> {
+    let Some(id) = &g.convention_id else { return Ok(()) };
+    let Some(conv) = get_convention(ctx.store, ctx.models, id).await? else { return Ok(()) };
+    match conv.status {
+        ConventionStatus::Draft | ConventionStatus::InSignature | ConventionStatus::Active => Ok(()),
+        other => Err(Problem::conflict(format!(
+            "la convention {} du groupement est {} : son objet et sa clé de répartition ne peuvent plus changer",
+            conv.reference,
+            other.label()
+        ))),
+    }
+}
+
+/// Rewrites the groupement's convention with its current terms and accepted members.
+pub(super) async fn refresh_convention(ctx: &Ctx<'_>, g: &Groupement) -> Result<(), Problem> {
+    let members: Vec<String> = members(ctx.store, &g.id).await?.into_iter().map(|m| m.applicant.id).collect();
+    if members.is_empty() {
+        return Ok(());
+    }
+    link_convention(ctx, g, members).await
+}
+
+/// The convention parameters the groupement determines.
+fn convention_parameters(g: &Groupement) -> Map<String, Value> {
+    let mut params = Map::new();
+    params.insert("objet".into(), Value::from(g.object.clone()));
+    params.insert("cle_repartition".into(), Value::from(g.cost_key_label.clone()));
+    params
+}
+
+/// Creates the groupement's convention with `member_ids`, or sets its members:
+/// a draft or a convention in signature is edited (signatures collected are
+/// voided by the workflow), an active one is amended.
+async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>) -> Result<(), Problem> {
+    let conv_ctx = ctx.conventions();
+    let mut parties = BTreeMap::new();
+    parties.insert("coordinateur".to_string(), PartyInput::One(g.coordinator.id.clone()));
+    parties.insert("membre".to_string(), PartyInput::Many(member_ids));
+    let current = match &g.convention_id {
+        Some(id) => get_convention(ctx.store, ctx.models, id).await?,
+        None => None,
+    };
+    let linked = match current {
+        None => {
+            let new = NewConvention {
+                model: super::CONVENTION_MODEL.into(),
+                version: None,
+                parties,
+                parameters: convention_parameters(g),
+                start_date: ctx.today().to_string(),
+                end_date: None,
+                title: Some(format!(
+                    "Convention constitutive du groupement de commandes {} – {}",
+                    g.reference, g.title
+                )),
+            };
+            workflow::create(&conv_ctx, new).await?
+        }
+        Some(conv) => {
+            let conv = match conv.status {
+                ConventionStatus::Draft | ConventionStatus::InSignature => conv,
+                ConventionStatus::Active => workflow::amend(&conv_ctx, &conv).await?,
+                other => {
+                    return Err(Problem::conflict(format!(
+                        "la convention {} du groupement est {} : attendez sa prise d'effet pour y joindre un membre",
+                        conv.reference,
+                        other.label()
+                    )))
+                }
+            };
+            let patch = ConventionPatch {
+                parties: Some(parties),
+                parameters: Some(convention_parameters(g)),
+                ..ConventionPatch::default()
+            };
+            workflow::update(&conv_ctx, &conv, conv.version, patch).await?
+        }
+    };
+    if g.convention_id.as_deref() != Some(linked.id.as_str()) {
+        let mut tx = ctx.store.begin_write().await?;
+        sqlx::query("UPDATE groupements SET convention_id = $1 WHERE id = $2")
+            .bind(&linked.id)
+            .bind(&g.id)
+            .execute(&mut *tx)
+            .await?;
+        ctx.record(
+            &mut tx,
+            "groupements.convention",
+            &g.id,
+            Some(&g.coordinator.id),
+            json!({ "convention": linked.reference }),
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Each member's share of the awarded amount (409 before the award).
+pub fn shares_of(g: &Groupement, members: &[Application]) -> Result<Shares, Problem> {
+    let Some(award) = &g.award else {
+        return Err(Problem::conflict("le montant à répartir n'est connu qu'après l'attribution du marché"));
+    };
+    let quantities: Vec<shares::Quantities> = members.iter().map(|m| m.quantities.for_key()).collect();
+    let ttc = shares::split(award.amount_ttc_cents, &g.terms.cost_key, &quantities);
+    let ht = shares::split(award.amount_ht_cents, &g.terms.cost_key, &quantities);
+    let shares = members
+        .iter()
+        .zip(ttc.into_iter().zip(ht))
+        .map(|(m, (ttc, ht))| MemberShare {
+            member: m.applicant.clone(),
+            quantities: m.quantities,
+            amount_ttc_cents: ttc,
+            amount_ht_cents: ht,
+            per_year_ttc_cents: shares::per_year(ttc, award.duration_months),
+        })
+        .collect();
+    Ok(Shares {
+        cost_key: g.cost_key_label.clone(),
+        total_ttc_cents: award.amount_ttc_cents,
+        total_ht_cents: award.amount_ht_cents,
+        duration_months: award.duration_months,
+        shares,
+    })
+}

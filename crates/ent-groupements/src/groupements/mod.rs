@@ -1,0 +1,723 @@
+//! Group purchases (groupements de commandes): a coordinator (EPCI, syndicat
+//! mixte, département, région or académie) opens a purchase, collectivités
+//! apply with their council decision and quantities prefilled from the
+//! registry, the coordinator accepts them (each acceptance joins the
+//! `groupement-de-commandes` convention), generates the consultation's
+//! documents, awards the contract and publishes its DECP record; members see
+//! their share of the cost.
+//!
+//! Status: `open` → `closed` → `consultation` → `awarded` → `running` → `ended`.
+
+pub mod award;
+pub mod decp;
+pub mod documents;
+pub mod membership;
+pub mod routes;
+pub mod shares;
+pub mod state;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::{new_id, opt_text, timestamp, Store, Tx};
+use ent_platform::audit::{self, Change};
+use ent_platform::catalog::Catalog;
+use ent_platform::identity::Actor;
+use ent_platform::identity::Caller;
+use ent_platform::registry::{Org, OrgRef};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shares::{Basis, KeyPart};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+pub use state::GroupementsState;
+
+/// Organisation kinds that may coordinate a groupement.
+pub const COORDINATOR_KINDS: [OrgKind; 5] =
+    [OrgKind::Epci, OrgKind::SyndicatMixte, OrgKind::Departement, OrgKind::Region, OrgKind::Academie];
+
+/// Organisation kinds that may join one.
+pub const MEMBER_KINDS: [OrgKind; 5] =
+    [OrgKind::Commune, OrgKind::Epci, OrgKind::SyndicatMixte, OrgKind::Departement, OrgKind::Region];
+
+/// The convention model every member signs.
+pub const CONVENTION_MODEL: &str = "groupement-de-commandes";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Applications accepted until the deadline.
+    Open,
+    /// No more applications; the coordinator finalises the needs.
+    Closed,
+    /// The procedure is running.
+    Consultation,
+    /// A vendor was chosen (see `award`).
+    Awarded,
+    /// The contract is being executed.
+    Running,
+    Ended,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] =
+        [Status::Open, Status::Closed, Status::Consultation, Status::Awarded, Status::Running, Status::Ended];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Closed => "closed",
+            Status::Consultation => "consultation",
+            Status::Awarded => "awarded",
+            Status::Running => "running",
+            Status::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Open => "ouvert aux adhésions",
+            Status::Closed => "adhésions closes",
+            Status::Consultation => "en consultation",
+            Status::Awarded => "attribué",
+            Status::Running => "en exécution",
+            Status::Ended => "terminé",
+        }
+    }
+
+    /// Moves a transition may make; `awarded` is reached only by an award.
+    pub fn can_move_to(self, to: Status) -> bool {
+        matches!(
+            (self, to),
+            (Status::Open, Status::Closed)
+                | (Status::Closed, Status::Open)
+                | (Status::Closed, Status::Consultation)
+                | (Status::Consultation, Status::Awarded)
+                | (Status::Awarded, Status::Running)
+                | (Status::Running, Status::Ended)
+        )
+    }
+}
+
+/// A lot of the purchase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lot {
+    pub number: u32,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The level-3 (vendor) support expected for one priority, in business hours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupportLevel {
+    /// `P1` (blocking) to `P4` (request).
+    pub priority: String,
+    pub label: String,
+    pub first_response_hours: u32,
+    pub resolution_hours: u32,
+}
+
+/// The N3 (vendor) commitments of a support policy, written into the CCTP when the
+/// coordinator gives none. Groupements declare what they need; the composition root provides it
+/// from the support desk's policies (`ent-server`: `api::commitments::SupportDesk`).
+pub trait SupportCommitments: Send + Sync {
+    /// The commitments of the policy `name` (the desk's default policy when absent), one per
+    /// priority; an unknown policy is an invalid `support_policy` field.
+    fn n3_commitments(&self, name: Option<&str>) -> Result<Vec<SupportLevel>, Problem>;
+}
+
+fn default_lots() -> Vec<Lot> {
+    vec![Lot {
+        number: 1,
+        title: "Solution d'espace numérique de travail".into(),
+        description: Some("fourniture, hébergement, maintenance et assistance de niveau 3".into()),
+    }]
+}
+
+/// The editable terms of a groupement, stored as one JSON document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Terms {
+    pub lots: Vec<Lot>,
+    /// Required base bouquet (catalog id).
+    pub bouquet: String,
+    /// Options of the catalog asked in the consultation.
+    pub options: Vec<String>,
+    pub support: Vec<SupportLevel>,
+    pub cost_key: Vec<KeyPart>,
+    pub duration_months: u32,
+}
+
+/// The award: who won, for how much, from when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Award {
+    pub vendor: OrgRef,
+    pub vendor_siret: String,
+    pub amount_ht_cents: i64,
+    pub amount_ttc_cents: i64,
+    /// `YYYY-MM-DD`: notification of the contract.
+    pub notified_on: String,
+    pub duration_months: u32,
+    pub decp: decp::DecpFacts,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Groupement {
+    pub id: String,
+    /// `GC-2026-000001`.
+    pub reference: String,
+    pub coordinator: OrgRef,
+    pub title: String,
+    pub object: String,
+    #[serde(flatten)]
+    pub terms: Terms,
+    /// The cost key in words.
+    pub cost_key_label: String,
+    /// `YYYY-MM-DD`: last day to apply.
+    pub application_deadline: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consultation_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub award_planned_date: Option<String>,
+    pub status: Status,
+    pub status_label: String,
+    /// The `groupement-de-commandes` convention the accepted members sign.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub convention_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub award: Option<Award>,
+    /// `YYYY-MM-DD`: first export of the DECP record (its `datePublicationDonnees`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decp_published_on: Option<String>,
+    pub members: i64,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `POST /groupements`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewGroupement {
+    /// The coordinator organisation (id, `kind:code`).
+    pub coordinator: String,
+    #[schemars(length(min = 1, max = 200))]
+    pub title: String,
+    /// Object of the purchase, one paragraph (the DECP `objet`, 1,000 characters at most).
+    #[schemars(length(min = 1, max = 1000))]
+    pub object: String,
+    /// One lot « Solution d'espace numérique de travail » when absent.
+    pub lots: Option<Vec<Lot>>,
+    /// `socle-1d` when absent.
+    pub bouquet: Option<String>,
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// N3 commitments; when absent, those of the support-desk policy `support_policy`.
+    pub support: Option<Vec<SupportLevel>>,
+    /// A support-desk policy (`standard` when absent) whose N3 targets become the commitments.
+    #[serde(default)]
+    pub support_policy: Option<String>,
+    /// 100 % per account when absent.
+    pub cost_key: Option<Vec<KeyPart>>,
+    /// 36 when absent.
+    pub duration_months: Option<u32>,
+    pub application_deadline: String,
+    pub consultation_date: Option<String>,
+    pub award_planned_date: Option<String>,
+}
+
+/// `PATCH /groupements/{id}`: absent fields are kept. Only while open or closed.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupementPatch {
+    pub title: Option<String>,
+    pub object: Option<String>,
+    pub lots: Option<Vec<Lot>>,
+    pub bouquet: Option<String>,
+    pub options: Option<Vec<String>>,
+    pub support: Option<Vec<SupportLevel>>,
+    pub cost_key: Option<Vec<KeyPart>>,
+    pub duration_months: Option<u32>,
+    pub application_deadline: Option<String>,
+    pub consultation_date: Option<String>,
+    pub award_planned_date: Option<String>,
+}
+
+/// Everything an operation needs.
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub catalog: &'a Catalog,
+    /// The N3 commitments asked of the vendor (the support desk's policies).
+    pub support: &'a dyn SupportCommitments,
+    pub models: &'a [ent_conventions::conventions::model::ConventionModel],
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    pub fn today(&self) -> NaiveDate {
+        ent_kernel::clock::today_in_france(self.now)
+    }
+
+    pub fn conventions(&self) -> ent_conventions::conventions::workflow::Ctx<'_> {
+        ent_conventions::conventions::workflow::Ctx {
+            store: self.store,
+            models: self.models,
+            actor: self.actor,
+            now: self.now,
+        }
+    }
+
+    pub async fn record(
+        &self,
+        tx: &mut Tx,
+        action: &str,
+        target_id: &str,
+        scope: Option<&str>,
+        summary: serde_json::Value,
+    ) -> Result<(), Problem> {
+        let change = Change {
+            actor: &self.actor.name,
+            action,
+            target_kind: "groupement",
+            target_id,
+            scope_org_id: scope,
+            summary,
+        };
+        audit::append(tx, self.store.backend(), change, self.now).await?;
+        Ok(())
+    }
+}
+
+/// Whether the actor coordinates `g`: an admin, or `coordinateur` at its coordinator.
+pub fn is_coordinator(actor: &Actor, g: &Groupement) -> bool {
+    actor.is_admin() || holds_role_at(actor, Role::Coordinateur, &g.coordinator.id)
+}
+
+pub fn holds_role_at(actor: &Actor, role: Role, org_id: &str) -> bool {
+    actor.bindings.iter().any(|b| b.role == role && b.org.as_ref().is_some_and(|o| o.id == org_id))
+}
+
+/// The coordinator's rights on `g`, or 403 (writes) / 404 (reads).
+pub fn require_coordinator(caller: &Caller, g: &Groupement) -> Result<(), Problem> {
+    if is_coordinator(&caller.actor, g) {
+        Ok(())
+    } else if caller.action.write {
+        Err(ent_platform::identity::authz::forbidden(format!(
+            "seul le coordonnateur ({}) gère le groupement {}",
+            g.coordinator.name, g.reference
+        )))
+    } else {
+        Err(not_found(&g.id))
+    }
+}
+
+pub fn not_found(id: &str) -> Problem {
+    Problem::not_found(format!("aucun groupement « {id} »"))
+}
+
+/// The checked fields of a groupement (creation or edit).
+struct Checked {
+    title: String,
+    object: String,
+    terms: Terms,
+    deadline: String,
+    consultation: Option<String>,
+    award_planned: Option<String>,
+}
+
+fn check_fields(
+    catalog: &Catalog,
+    title: &str,
+    object: &str,
+    terms: Terms,
+    deadline: &str,
+    consultation: Option<&str>,
+    award_planned: Option<&str>,
+) -> Result<Checked, Problem> {
+    let mut checks = Checks::default();
+    let title = checks.text("title", title, 200);
+    checks.line("title", &title);
+    let object = checks.text("object", object, 1000);
+    if terms.lots.is_empty() {
+        checks.fail("lots", "au moins un lot");
+    }
+    for (i, lot) in terms.lots.iter().enumerate() {
+        if lot.title.trim().is_empty() {
+            checks.fail(&format!("lots[{i}].title"), "intitulé du lot obligatoire");
+        }
+        if lot.number == 0 || terms.lots[..i].iter().any(|l| l.number == lot.number) {
+            checks.fail(&format!("lots[{i}].number"), "numéros de lot uniques, à partir de 1");
+        }
+    }
+    let options: Vec<&str> = terms.options.iter().map(String::as_str).collect();
+    if let Err(p) = catalog.resolve(&terms.bouquet, &options) {
+        for e in p.errors {
+            let field = if e.field == "base" { "bouquet".to_string() } else { e.field };
+            checks.fail(&field, e.message);
+        }
+    }
+    if terms.support.is_empty() {
+        checks.fail("support", "au moins un niveau de service");
+    }
+    for (i, s) in terms.support.iter().enumerate() {
+        if s.first_response_hours == 0 || s.resolution_hours < s.first_response_hours {
+            checks.fail(
+                &format!("support[{i}]"),
+                "délais en heures ouvrées : prise en charge ≥ 1, résolution ≥ prise en charge",
+            );
+        }
+    }
+    shares::check_key(&terms.cost_key, "cost_key", &mut checks);
+    if !(1..=120).contains(&terms.duration_months) {
+        checks.fail("duration_months", "durée du marché entre 1 et 120 mois");
+    }
+    let d = checks.date("application_deadline", deadline.trim());
+    let c = consultation.and_then(|v| checks.date("consultation_date", v.trim()));
+    let a = award_planned.and_then(|v| checks.date("award_planned_date", v.trim()));
+    if let (Some(d), Some(c)) = (d, c) {
+        if c < d {
+            checks.fail("consultation_date", "la consultation suit la clôture des adhésions");
+        }
+    }
+    if let (Some(c), Some(a)) = (c.or(d), a) {
+        if a < c {
+            checks.fail("award_planned_date", "l'attribution suit la consultation");
+        }
+    }
+    checks.finish()?;
+    Ok(Checked {
+        title,
+        object,
+        terms,
+        deadline: d.expect("checked").to_string(),
+        consultation: c.map(|d| d.to_string()),
+        award_planned: a.map(|d| d.to_string()),
+    })
+}
+
+const COLUMNS: &str = "g.id, g.reference, g.coordinator_org_id, g.title, g.object, g.terms, g.application_deadline, \
+    g.consultation_date, g.award_planned_date, g.status, g.convention_id, g.award, g.decp_published_on, g.version, g.created_at, \
+    g.updated_at, o.kind AS c_kind, o.code AS c_code, o.name AS c_name, \
+    (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members";
+
+fn from_row(row: &AnyRow) -> Result<Groupement, Problem> {
+    let terms: Terms = serde_json::from_str(&row.get::<String, _>("terms"))
+        .map_err(|e| anyhow::anyhow!("groupement terms in store: {e}"))?;
+    let award: Option<Award> = match opt_text(row, "award") {
+        Some(text) => Some(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("groupement award in store: {e}"))?),
+        None => None,
+    };
+    let status: String = row.get("status");
+    let status = Status::parse(&status).ok_or_else(|| anyhow::anyhow!("unknown groupement status {status}"))?;
+    let kind: String = row.get("c_kind");
+    Ok(Groupement {
+        id: row.get("id"),
+        reference: row.get("reference"),
+        coordinator: OrgRef {
+            id: row.get("coordinator_org_id"),
+            kind: OrgKind::parse(&kind).expect("known kind"),
+            code: row.get("c_code"),
+            name: row.get("c_name"),
+        },
+        title: row.get("title"),
+        object: row.get("object"),
+        cost_key_label: shares::describe(&terms.cost_key),
+        terms,
+        application_deadline: row.get("application_deadline"),
+        consultation_date: opt_text(row, "consultation_date"),
+        award_planned_date: opt_text(row, "award_planned_date"),
+        status_label: status.label().into(),
+        status,
+        convention_id: opt_text(row, "convention_id"),
+        award,
+        decp_published_on: opt_text(row, "decp_published_on"),
+        members: row.get("members"),
+        version: row.get("version"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+pub async fn get(store: &Store, id: &str) -> Result<Option<Groupement>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM groupements g JOIN orgs o ON o.id = g.coordinator_org_id WHERE g.id = $1 OR g.reference = $1");
+    match sqlx::query(&sql).bind(id).fetch_optional(store.pool()).await? {
+        Some(row) => Ok(Some(from_row(&row)?)),
+        None => Ok(None),
+    }
+}
+
+pub async fn must_get(store: &Store, id: &str) -> Result<Groupement, Problem> {
+    get(store, id).await?.ok_or_else(|| not_found(id))
+}
+
+/// Filters of `GET /groupements`.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+pub struct GroupementFilter {
+    #[schemars(extend("enum" = ["open", "closed", "consultation", "awarded", "running", "ended"]))]
+    pub status: Option<String>,
+    /// Coordinator organisation (id or `kind:code`).
+    pub coordinator: Option<String>,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+/// One page of groupements, newest first (ids are UUIDv7).
+pub async fn list(
+    store: &Store,
+    filter: &GroupementFilter,
+) -> Result<ent_kernel::store::sql::Page<Groupement>, Problem> {
+    let size = ent_kernel::store::sql::page_size(filter.limit)?;
+    let mut cond = ent_kernel::store::sql::Condition::default();
+    if let Some(s) = filter.status.as_deref().filter(|s| !s.is_empty()) {
+        let status = Status::parse(s).ok_or_else(|| {
+            Problem::invalid_field("status", "valeurs : open, closed, consultation, awarded, running, ended")
+        })?;
+        cond.push("g.status = ?", &[status.as_str()]);
+    }
+    if let Some(key) = filter.coordinator.as_deref().filter(|s| !s.is_empty()) {
+        let org = ent_platform::registry::resolve_org(store, key).await?;
+        cond.push("g.coordinator_org_id = ?", &[&org.id]);
+    }
+    if let Some(cursor) = filter.cursor.as_deref().filter(|s| !s.is_empty()) {
+        cond.push("g.id < ?", &[cursor]);
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM groupements g JOIN orgs o ON o.id = g.coordinator_org_id WHERE {} ORDER BY g.id DESC LIMIT {}",
+        cond.sql(),
+        size + 1
+    );
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
+    let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(ent_kernel::store::sql::Page::from_overfetch(items, size, |g| g.id.clone()))
+}
+
+/// Opens a groupement; the actor must coordinate for its coordinator organisation.
+pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, Problem> {
+    let coordinator = ent_platform::registry::resolve_org(ctx.store, &input.coordinator)
+        .await
+        .map_err(|p| Problem::invalid_field("coordinator", p.detail))?;
+    if !COORDINATOR_KINDS.contains(&coordinator.kind) {
+        return Err(Problem::invalid_field(
+            "coordinator",
+            format!(
+                "{} est un(e) {} : le coordonnateur est un EPCI, un syndicat mixte, un département, une région ou une académie",
+                coordinator.name,
+                coordinator.kind.label()
+            ),
+        ));
+    }
+    if !ctx.actor.is_admin() && !holds_role_at(ctx.actor, Role::Coordinateur, &coordinator.id) {
+        return Err(ent_platform::identity::authz::forbidden(format!(
+            "il faut le rôle coordinateur auprès de {} pour ouvrir un groupement en son nom",
+            coordinator.name
+        )));
+    }
+    let terms = Terms {
+        lots: input.lots.unwrap_or_else(default_lots),
+        bouquet: input.bouquet.unwrap_or_else(|| "socle-1d".into()),
+        options: input.options,
+        support: match input.support {
+            Some(support) => support,
+            None => ctx.support.n3_commitments(input.support_policy.as_deref())?,
+        },
+        cost_key: input.cost_key.unwrap_or_else(|| vec![KeyPart { basis: Basis::Accounts, weight: 100 }]),
+        duration_months: input.duration_months.unwrap_or(36),
+    };
+    let checked = check_fields(
+        ctx.catalog,
+        &input.title,
+        &input.object,
+        terms,
+        &input.application_deadline,
+        input.consultation_date.as_deref(),
+        input.award_planned_date.as_deref(),
+    )?;
+    let id = new_id();
+    let at = timestamp(ctx.now);
+    let mut tx = ctx.store.begin_write().await?;
+    let reference = ent_kernel::store::counters::next_reference(&mut tx, "GC", ctx.today().year()).await?;
+    sqlx::query(
+        "INSERT INTO groupements (id, reference, coordinator_org_id, title, object, terms, application_deadline, \
+         consultation_date, award_planned_date, status, version, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', 1, $10, $11, $12)",
+    )
+    .bind(&id)
+    .bind(&reference)
+    .bind(&coordinator.id)
+    .bind(&checked.title)
+    .bind(&checked.object)
+    .bind(serde_json::to_string(&checked.terms).expect("terms serialise"))
+    .bind(&checked.deadline)
+    .bind(checked.consultation.clone())
+    .bind(checked.award_planned.clone())
+    .bind(&ctx.actor.name)
+    .bind(&at)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    ctx.record(
+        &mut tx,
+        "groupements.create",
+        &id,
+        Some(&coordinator.id),
+        json!({ "reference": reference, "title": checked.title, "deadline": checked.deadline }),
+    )
+    .await?;
+    tx.commit().await?;
+    must_get(ctx.store, &id).await
+}
+
+/// Edits the terms while the groupement is open or closed (If-Match).
+pub async fn update(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    expected_version: i64,
+    patch: GroupementPatch,
+) -> Result<Groupement, Problem> {
+    if !matches!(g.status, Status::Open | Status::Closed) {
+        return Err(Problem::conflict(format!(
+            "un groupement {} ne se modifie plus : la consultation est lancée",
+            g.status.label()
+        )));
+    }
+    let rewrites_convention = patch.object.as_ref().is_some_and(|o| o.trim() != g.object)
+        || patch.cost_key.as_ref().is_some_and(|k| *k != g.terms.cost_key);
+    if rewrites_convention {
+        membership::check_convention_editable(ctx, g).await?;
+    }
+    let old = &g.terms;
+    let terms = Terms {
+        lots: patch.lots.unwrap_or_else(|| old.lots.clone()),
+        bouquet: patch.bouquet.unwrap_or_else(|| old.bouquet.clone()),
+        options: patch.options.unwrap_or_else(|| old.options.clone()),
+        support: patch.support.unwrap_or_else(|| old.support.clone()),
+        cost_key: patch.cost_key.unwrap_or_else(|| old.cost_key.clone()),
+        duration_months: patch.duration_months.unwrap_or(old.duration_months),
+    };
+    let consultation = patch.consultation_date.or_else(|| g.consultation_date.clone());
+    let award_planned = patch.award_planned_date.or_else(|| g.award_planned_date.clone());
+    let checked = check_fields(
+        ctx.catalog,
+        patch.title.as_deref().unwrap_or(&g.title),
+        patch.object.as_deref().unwrap_or(&g.object),
+        terms,
+        patch.application_deadline.as_deref().unwrap_or(&g.application_deadline),
+        consultation.as_deref(),
+        award_planned.as_deref(),
+    )?;
+    let mut tx = ctx.store.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE groupements SET title = $1, object = $2, terms = $3, application_deadline = $4, consultation_date = $5, \
+         award_planned_date = $6, version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9",
+    )
+    .bind(&checked.title)
+    .bind(&checked.object)
+    .bind(serde_json::to_string(&checked.terms).expect("terms serialise"))
+    .bind(&checked.deadline)
+    .bind(checked.consultation.clone())
+    .bind(checked.award_planned.clone())
+    .bind(timestamp(ctx.now))
+    .bind(&g.id)
+    .bind(expected_version)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ent_kernel::error::precondition_failed(g.version));
+    }
+    ctx.record(&mut tx, "groupements.update", &g.id, Some(&g.coordinator.id), json!({ "title": checked.title }))
+        .await?;
+    tx.commit().await?;
+    let updated = must_get(ctx.store, &g.id).await?;
+    // The convention constitutive states the object and the cost key: keep it in step.
+    if updated.convention_id.is_some() && (updated.object != g.object || updated.cost_key_label != g.cost_key_label) {
+        membership::refresh_convention(ctx, &updated).await?;
+    }
+    Ok(updated)
+}
+
+/// Sets the status inside a transaction, checking the version it was read at.
+pub async fn set_status(tx: &mut Tx, g: &Groupement, to: Status, now: DateTime<Utc>) -> Result<(), Problem> {
+    let done = sqlx::query(
+        "UPDATE groupements SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4",
+    )
+    .bind(to.as_str())
+    .bind(timestamp(now))
+    .bind(&g.id)
+    .bind(g.version)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ent_kernel::error::precondition_failed(g.version));
+    }
+    Ok(())
+}
+
+/// A status change other than the award: close, reopen, consult, run, end.
+pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Groupement, Problem> {
+    if to == Status::Awarded {
+        return Err(Problem::conflict(
+            "l'attribution se fait par POST /groupements/{id}/award, avec le titulaire et le montant",
+        ));
+    }
+    if !g.status.can_move_to(to) {
+        return Err(Problem::conflict(format!(
+            "un groupement {} ne peut pas passer à l'état « {} »",
+            g.status.label(),
+            to.label()
+        )));
+    }
+    if to == Status::Consultation && g.members == 0 {
+        return Err(Problem::conflict("aucun membre accepté : la consultation ne peut pas être lancée"));
+    }
+    let mut tx = ctx.store.begin_write().await?;
+    set_status(&mut tx, g, to, ctx.now).await?;
+    ctx.record(
+        &mut tx,
+        "groupements.transition",
+        &g.id,
+        Some(&g.coordinator.id),
+        json!({ "from": g.status.as_str(), "to": to.as_str() }),
+    )
+    .await?;
+    tx.commit().await?;
+    must_get(ctx.store, &g.id).await
+}
+
+/// The coordinator organisation of `g`.
+pub async fn coordinator_org(store: &Store, g: &Groupement) -> Result<Org, Problem> {
+    ent_platform::registry::get_org(store, &g.coordinator.id).await?.ok_or_else(|| not_found(&g.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_machine_only_moves_forward_except_reopening() {
+        assert!(Status::Open.can_move_to(Status::Closed));
+        assert!(Status::Closed.can_move_to(Status::Open));
+        assert!(Status::Closed.can_move_to(Status::Consultation));
+        assert!(Status::Consultation.can_move_to(Status::Awarded));
+        assert!(Status::Awarded.can_move_to(Status::Running));
+        assert!(Status::Running.can_move_to(Status::Ended));
+        assert!(!Status::Open.can_move_to(Status::Consultation));
+        assert!(!Status::Consultation.can_move_to(Status::Open));
+        assert!(!Status::Ended.can_move_to(Status::Running));
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert!(!s.can_move_to(s));
+        }
+    }
+}

@@ -1,0 +1,602 @@
+//! `/api/v1/groupements`: the coordinator manages its groupements; a
+//! collectivité applies for itself (or what it covers) and sees its own
+//! applications; members see the member list, their share and the documents;
+//! the public facts (and, once awarded, the DECP record) are open to every
+//! reader; shared documents to every coordinator.
+
+use super::award::{self, AwardInput};
+use super::documents::{self, Kind, LibraryFilter, StoredDocument};
+use super::membership::{self, Application, NewApplication, Prefill, Shares};
+use super::GroupementsState;
+use super::{Ctx, Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::Json;
+use ent_kernel::error::Problem;
+use ent_kernel::http::extract::{ApiJson, ApiQuery};
+use ent_kernel::http::{etag, if_match_version, ApiRoute};
+use ent_kernel::store::Page;
+use ent_platform::identity::authz::{
+    in_org_scope, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
+};
+use ent_platform::identity::Caller;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    GroupementsState: axum::extract::FromRef<S>,
+{
+    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "groupements", s, a, h);
+    vec![
+        route(Method::GET, "/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, get(list))
+            .query::<GroupementFilter>()
+            .responds::<Page<Groupement>>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/groupements",
+            "Ouvrir un groupement (coordonnateur)",
+            &GROUPEMENTS_MANAGE,
+            post(create),
+        )
+        .idempotent()
+        .json_body::<NewGroupement>()
+        .responds::<Groupement>(StatusCode::CREATED),
+        route(Method::GET, "/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, get(show))
+            .responds::<Groupement>(StatusCode::OK),
+        route(
+            Method::PATCH,
+            "/api/v1/groupements/{id}",
+            "Modifier (If-Match ; ouvert ou clos)",
+            &GROUPEMENTS_MANAGE,
+            patch(update),
+        )
+        .json_body::<GroupementPatch>()
+        .responds::<Groupement>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/groupements/{id}/transition",
+            "Clore, rouvrir, lancer la consultation, exécuter, terminer",
+            &GROUPEMENTS_MANAGE,
+            post(transition),
+        )
+        .json_body::<TransitionBody>()
+        .responds::<Groupement>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/groupements/{id}/award",
+            "Attribuer le marché",
+            &GROUPEMENTS_MANAGE,
+            post(award_route),
+        )
+        .json_body::<AwardInput>()
+        .responds::<Groupement>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/groupements/{id}/decp",
+            "Données essentielles (DECP v2, JSON) du marché attribué",
+            &GROUPEMENTS_READ,
+            get(decp_record),
+        )
+        .responds::<serde_json::Value>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/groupements/{id}/prefill",
+            "Quantités d'une candidature préremplies depuis le répertoire",
+            &GROUPEMENTS_APPLY,
+            get(prefill),
+        )
+        .query::<PrefillQuery>()
+        .responds::<Prefill>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/groupements/{id}/applications",
+            "Candidatures (toutes pour le coordonnateur, les siennes sinon)",
+            &GROUPEMENTS_READ,
+            get(applications),
+        )
+        .responds::<Vec<Application>>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/groupements/{id}/applications",
+            "Candidater (délibération et quantités)",
+            &GROUPEMENTS_APPLY,
+            post(apply),
+        )
+        .idempotent()
+        .json_body::<NewApplication>()
+        .responds::<Application>(StatusCode::CREATED),
+        route(
+            Method::POST,
+            "/api/v1/groupements/{id}/applications/{application}/withdraw",
+            "Retirer sa candidature (jusqu'à la clôture)",
+            &GROUPEMENTS_APPLY,
+            post(withdraw),
+        )
+        .responds::<Application>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/groupements/{id}/applications/{application}/accept",
+            "Accepter une candidature (rejoint la convention constitutive)",
+            &GROUPEMENTS_MANAGE,
+            post(accept),
+        )
+        .responds::<Application>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/groupements/{id}/acceptances",
+            "Accepter plusieurs candidatures d'un coup (une seule mise à jour de la convention)",
+            &GROUPEMENTS_MANAGE,
+            post(accept_many),
+        )
+        .json_body::<AcceptBody>()
+        .responds::<Vec<Application>>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/groupements/{id}/applications/{application}/reject",
+            "Refuser une candidature (motif)",
+            &GROUPEMENTS_MANAGE,
+            post(reject),
+        )
+        .json_body::<RejectBody>()
+        .responds::<Application>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/groupements/{id}/members",
+            "Membres du groupement",
+            &GROUPEMENTS_READ,
+            get(members),
+        )
+        .responds::<Vec<Application>>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/groupements/{id}/shares",
+            "Quotes-parts (toutes pour le coordonnateur, la sienne pour un membre)",
+            &GROUPEMENTS_READ,
+            get(shares),
+        )
+        .responds::<Shares>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/groupements/{id}/documents",
+            "Documents générés et leurs versions",
+            &GROUPEMENTS_READ,
+            get(document_versions),
+        )
+        .responds::<Vec<StoredDocument>>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/groupements/{id}/documents",
+            "Générer un document (nouvelle version s'il a changé)",
+            &GROUPEMENTS_MANAGE,
+            post(generate),
+        )
+        .json_body::<GenerateBody>()
+        .responds::<StoredDocument>(StatusCode::CREATED),
+        route(
+            Method::GET,
+            "/api/v1/groupements/{id}/documents/{document}",
+            "Télécharger une version (format=html|odt|pdf|ods)",
+            &GROUPEMENTS_READ,
+            get(download),
+        )
+        .query::<FormatQuery>()
+        .produces(
+            StatusCode::OK,
+            &[
+                "text/html; charset=utf-8",
+                ent_documents::documents::ODT_MIME,
+                ent_documents::documents::ODS_MIME,
+                "application/pdf",
+            ],
+        ),
+        route(
+            Method::POST,
+            "/api/v1/groupements/{id}/documents/{document}/share",
+            "Partager une version avec les coordonnateurs de toutes les académies",
+            &GROUPEMENTS_MANAGE,
+            post(share),
+        )
+        .json_body::<ShareBody>()
+        .responds::<StoredDocument>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/groupement-library",
+            "Bibliothèque des documents partagés entre académies",
+            &GROUPEMENTS_LIBRARY,
+            get(library),
+        )
+        .query::<LibraryFilter>()
+        .responds::<Page<StoredDocument>>(StatusCode::OK),
+    ]
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionBody {
+    /// `closed`, `open` (reopen), `consultation`, `running` or `ended`.
+    pub to: Status,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PrefillQuery {
+    /// The applying collectivité (id or `kind:code`).
+    pub applicant: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptBody {
+    /// Ids of applications in the `applied` state.
+    pub applications: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateBody {
+    /// `convention`, `cctp`, `membres` or `quantites`.
+    pub kind: Kind,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct FormatQuery {
+    /// `html` (default for text documents), `odt`, `pdf`, or `ods` (quantity annex).
+    #[schemars(extend("enum" = ["html", "odt", "pdf", "ods"]))]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareBody {
+    pub shared: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct Generated {
+    #[serde(flatten)]
+    document: StoredDocument,
+    /// False when the document had not changed since its latest version.
+    new_version: bool,
+}
+
+fn ctx<'a>(state: &'a GroupementsState, caller: &'a Caller) -> Ctx<'a> {
+    Ctx {
+        store: &state.store,
+        catalog: &state.catalog,
+        support: &*state.support,
+        models: &state.models,
+        actor: &caller.actor,
+        now: state.clock.now(),
+    }
+}
+
+fn with_etag<T: Serialize>(value: &T, version: i64, status: StatusCode) -> Response {
+    let mut response = (status, Json(value)).into_response();
+    response.headers_mut().insert(header::ETAG, etag(version));
+    response
+}
+
+/// Organisations the caller holds a role at for this route's action.
+fn caller_orgs(caller: &Caller) -> Vec<ent_platform::registry::Org> {
+    caller
+        .actor
+        .bindings
+        .iter()
+        .filter(|b| caller.action.roles.contains(&b.role))
+        .filter_map(|b| b.org.clone())
+        .collect()
+}
+
+/// Whether the caller acts for an accepted member of `members`.
+fn member_of<'m>(caller: &Caller, members: &'m [Application]) -> Vec<&'m Application> {
+    let orgs = caller_orgs(caller);
+    members.iter().filter(|m| orgs.iter().any(|o| o.id == m.applicant.id)).collect()
+}
+
+/// The coordinator, or a member; 404 for anyone else.
+async fn coordinator_or_member(
+    state: &GroupementsState,
+    caller: &Caller,
+    g: &Groupement,
+) -> Result<Vec<Application>, Problem> {
+    let members = membership::members(&state.store, &g.id).await?;
+    if super::is_coordinator(&caller.actor, g) || !member_of(caller, &members).is_empty() {
+        Ok(members)
+    } else {
+        Err(super::not_found(&g.id))
+    }
+}
+
+async fn list(
+    State(state): State<GroupementsState>,
+    ApiQuery(filter): ApiQuery<GroupementFilter>,
+) -> Result<Json<Page<Groupement>>, Problem> {
+    Ok(Json(super::list(&state.store, &filter).await?))
+}
+
+async fn create(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewGroupement>,
+) -> Result<Response, Problem> {
+    let g = super::create(&ctx(&state, &caller), body).await?;
+    Ok(with_etag(&g, g.version, StatusCode::CREATED))
+}
+
+async fn show(State(state): State<GroupementsState>, Path(id): Path<String>) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    Ok(with_etag(&g, g.version, StatusCode::OK))
+}
+
+async fn update(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<GroupementPatch>,
+) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    super::require_coordinator(&caller, &g)?;
+    let version = if_match_version(&headers, g.version)?;
+    let g = super::update(&ctx(&state, &caller), &g, version, body).await?;
+    Ok(with_etag(&g, g.version, StatusCode::OK))
+}
+
+async fn transition(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TransitionBody>,
+) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    super::require_coordinator(&caller, &g)?;
+    let g = super::transition(&ctx(&state, &caller), &g, body.to).await?;
+    Ok(with_etag(&g, g.version, StatusCode::OK))
+}
+
+async fn award_route(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AwardInput>,
+) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    super::require_coordinator(&caller, &g)?;
+    let g = award::award(&ctx(&state, &caller), &g, body).await?;
+    Ok(with_etag(&g, g.version, StatusCode::OK))
+}
+
+async fn decp_record(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    let file = award::decp_publication(&ctx(&state, &caller), &g).await?;
+    let disposition = format!("attachment; filename=\"decp-{}.json\"", g.reference);
+    let mut response = Json(file).into_response();
+    response.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ascii"));
+    Ok(response)
+}
+
+async fn prefill(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<PrefillQuery>,
+) -> Result<Json<Prefill>, Problem> {
+    super::must_get(&state.store, &id).await?;
+    let applicant = membership::applicant_org(&state.store, &q.applicant).await?;
+    caller.require(&state.store, &applicant).await?;
+    Ok(Json(membership::prefill(&state.store, &applicant).await?))
+}
+
+async fn applications(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Application>>, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    let all = membership::list(&state.store, &g.id, None).await?;
+    if super::is_coordinator(&caller.actor, &g) {
+        return Ok(Json(all));
+    }
+    let orgs = caller_orgs(&caller);
+    let mut own = Vec::new();
+    for app in all {
+        let Some(applicant) = ent_platform::registry::get_org(&state.store, &app.applicant.id).await? else { continue };
+        for org in &orgs {
+            if in_org_scope(&state.store, org, &applicant).await? {
+                own.push(app);
+                break;
+            }
+        }
+    }
+    Ok(Json(own))
+}
+
+async fn apply(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewApplication>,
+) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    let applicant = membership::applicant_org(&state.store, &body.applicant).await?;
+    caller.require(&state.store, &applicant).await?;
+    let app = membership::apply(&ctx(&state, &caller), &g, &applicant, body).await?;
+    Ok(with_etag(&app, app.version, StatusCode::CREATED))
+}
+
+async fn withdraw(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path((id, application)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    let app = membership::get(&state.store, &g.id, &application).await?;
+    let applicant = ent_platform::registry::get_org(&state.store, &app.applicant.id)
+        .await?
+        .ok_or_else(|| Problem::not_found("candidat introuvable"))?;
+    caller.require(&state.store, &applicant).await?;
+    let app = membership::withdraw(&ctx(&state, &caller), &g, &app).await?;
+    Ok(with_etag(&app, app.version, StatusCode::OK))
+}
+
+async fn accept(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path((id, application)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    super::require_coordinator(&caller, &g)?;
+    let app = membership::get(&state.store, &g.id, &application).await?;
+    let app = membership::accept(&ctx(&state, &caller), &g, &app).await?;
+    Ok(with_etag(&app, app.version, StatusCode::OK))
+}
+
+async fn accept_many(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AcceptBody>,
+) -> Result<Json<Vec<Application>>, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    super::require_coordinator(&caller, &g)?;
+    if body.applications.len() > 1000 {
+        return Err(Problem::invalid_field("applications", "1 000 candidatures au plus par appel"));
+    }
+    let mut apps = Vec::new();
+    for app in &body.applications {
+        apps.push(membership::get(&state.store, &g.id, app).await?);
+    }
+    Ok(Json(membership::accept_many(&ctx(&state, &caller), &g, &apps).await?))
+}
+
+async fn reject(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path((id, application)): Path<(String, String)>,
+    ApiJson(body): ApiJson<RejectBody>,
+) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    super::require_coordinator(&caller, &g)?;
+    let app = membership::get(&state.store, &g.id, &application).await?;
+    let app = membership::reject(&ctx(&state, &caller), &g, &app, &body.reason).await?;
+    Ok(with_etag(&app, app.version, StatusCode::OK))
+}
+
+async fn members(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Application>>, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    Ok(Json(coordinator_or_member(&state, &caller, &g).await?))
+}
+
+async fn shares(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Shares>, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    let members = coordinator_or_member(&state, &caller, &g).await?;
+    let mut shares = membership::shares_of(&g, &members)?;
+    if !super::is_coordinator(&caller.actor, &g) {
+        let own: Vec<String> = member_of(&caller, &members).iter().map(|m| m.applicant.id.clone()).collect();
+        shares.shares.retain(|s| own.contains(&s.member.id));
+    }
+    Ok(Json(shares))
+}
+
+async fn document_versions(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<StoredDocument>>, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    coordinator_or_member(&state, &caller, &g).await?;
+    Ok(Json(documents::versions(&state.store, &g.id).await?))
+}
+
+async fn generate(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<GenerateBody>,
+) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    super::require_coordinator(&caller, &g)?;
+    let (document, new_version) = documents::generate(&ctx(&state, &caller), &g, body.kind).await?;
+    let status = if new_version { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(Generated { document, new_version })).into_response())
+}
+
+/// A version of this groupement the caller may read: coordinator, member, or
+/// a coordinator (DAN, admin) browsing a shared one.
+async fn readable_document(
+    state: &GroupementsState,
+    caller: &Caller,
+    g: &Groupement,
+    document: &str,
+) -> Result<StoredDocument, Problem> {
+    let not_found = || Problem::not_found(format!("aucun document « {document} »"));
+    let doc = documents::get_version(&state.store, document)
+        .await?
+        .filter(|d| d.groupement_id == g.id)
+        .ok_or_else(not_found)?;
+    let library_reader = caller.actor.bindings.iter().any(|b| GROUPEMENTS_LIBRARY.roles.contains(&b.role));
+    if doc.shared && library_reader {
+        return Ok(doc);
+    }
+    coordinator_or_member(state, caller, g).await.map_err(|_| not_found())?;
+    Ok(doc)
+}
+
+async fn download(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path((id, document)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<FormatQuery>,
+) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    let doc = readable_document(&state, &caller, &g, &document).await?;
+    let format = q.format.unwrap_or_else(|| doc.formats[0].clone());
+    let (bytes, content_type) = documents::content(&state.store, &doc, &format).await?;
+    let file_name = format!("{}-{}-v{}.{format}", g.reference, doc.kind.as_str(), doc.version);
+    let mut response = ent_documents::documents::response::document(bytes, content_type, &file_name);
+    response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(&doc.sha256).expect("hex"));
+    Ok(response)
+}
+
+async fn share(
+    State(state): State<GroupementsState>,
+    caller: Caller,
+    Path((id, document)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ShareBody>,
+) -> Result<Json<StoredDocument>, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    super::require_coordinator(&caller, &g)?;
+    let doc = documents::get_version(&state.store, &document)
+        .await?
+        .filter(|d| d.groupement_id == g.id)
+        .ok_or_else(|| Problem::not_found(format!("aucun document « {document} »")))?;
+    Ok(Json(documents::set_shared(&ctx(&state, &caller), &g, &doc, body.shared).await?))
+}
+
+async fn library(
+    State(state): State<GroupementsState>,
+    ApiQuery(filter): ApiQuery<LibraryFilter>,
+) -> Result<Json<Page<StoredDocument>>, Problem> {
+    Ok(Json(documents::library(&state.store, &filter).await?))
+}

@@ -1,0 +1,3 @@
+//! ent-groupements: see ARCHITECTURE.md for what it holds and what it may use.
+
+pub mod groupements;

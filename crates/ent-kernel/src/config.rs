@@ -1,0 +1,602 @@
+//! The one configuration struct: defaults for every key, an optional YAML file,
+//! then environment overrides. Parsed once in `main` and passed in the state.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded database and generated files live.
+    pub data_dir: PathBuf,
+    /// Extra convention models (YAML), added to the shipped ones.
+    pub conventions_dir: Option<PathBuf>,
+    /// Extra catalog files (YAML services and bouquets), adding to or overriding the shipped ones.
+    pub catalog_dir: Option<PathBuf>,
+    /// Extra support policy files (YAML calendars and policies), overriding the shipped ones by name.
+    pub support_dir: Option<PathBuf>,
+    /// Where the `manifests` provisioning backend writes each tenant's objects
+    /// (a GitOps repository's working tree); `<data_dir>/manifests` when absent.
+    pub manifests_dir: Option<PathBuf>,
+    pub provisioning: ProvisioningConfig,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub import: ImportConfig,
+    pub jobs: JobsConfig,
+    pub mail: MailConfig,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProvisioningBackend {
+    /// YAML files per tenant under `manifests_dir`, for a GitOps tool (Argo CD, Flux).
+    Manifests,
+    /// Server-side apply to a Kubernetes cluster.
+    Kube,
+}
+
+/// How tenants are deployed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvisioningConfig {
+    /// `manifests` (default) or `kube`.
+    pub backend: ProvisioningBackend,
+    /// Tenants reconciled at once in a pass.
+    pub concurrency: usize,
+    /// Months an archived tenant's data (volumes, credentials) is kept before the
+    /// `tenants-purge` job deletes it (ENT account data: three months).
+    pub retention_months: u32,
+    pub kube: KubeConfig,
+}
+
+/// The `kube` backend's cluster access.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubeConfig {
+    /// A kubeconfig file; absent: the in-cluster service account, else `KUBECONFIG` or `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (its current context when absent).
+    pub context: Option<String>,
+    /// The field manager of server-side apply (owner of the fields it sets).
+    pub field_manager: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port the HTTP server listens on.
+    pub listen: String,
+    /// Largest request body accepted, in bytes (annuaire uploads included).
+    pub max_body_bytes: usize,
+    /// At SIGTERM, how long in-flight requests and running jobs get to finish
+    /// (keep it under the orchestrator's grace period: 30 s on Kubernetes).
+    pub shutdown_seconds: u64,
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind
+    /// a reverse proxy that sets it); otherwise the socket's peer address.
+    pub trust_forwarded_for: bool,
+    /// Failed authentications per client address (and per token id) before 429.
+    pub auth_throttle: crate::throttle::ThrottleConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://...` or `sqlite://...`; empty means `<data_dir>/entcp.db`.
+    pub url: Option<String>,
+    /// Connection pool size.
+    pub max_connections: Option<u32>,
+    /// Seconds a request waits for a free connection before answering 503 (default 2).
+    pub acquire_timeout_seconds: Option<u64>,
+}
+
+impl DatabaseConfig {
+    /// The pool settings of the store.
+    pub fn pool_options(&self) -> crate::store::PoolOptions {
+        let default = crate::store::PoolOptions::default();
+        crate::store::PoolOptions {
+            max_connections: self.max_connections,
+            acquire_timeout: self
+                .acquire_timeout_seconds
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(default.acquire_timeout),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A `tracing` filter, e.g. `info,entcp=debug`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportConfig {
+    /// Rows written per transaction.
+    pub batch_size: usize,
+}
+
+/// When the jobs declared in code run. The composition root gives every job it
+/// declares an entry (its default schedule when the file omits it) and refuses
+/// unknown names (`jobs::fill_defaults`, `jobs::check_config`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct JobsConfig {
+    /// IANA time zone the cron expressions are read in.
+    pub timezone: String,
+    /// Job name → its schedule (other keys of the `jobs` section).
+    #[serde(flatten)]
+    pub each: BTreeMap<String, JobSetting>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobSetting {
+    /// Cron expression: 5 fields as in crontab (`min hour day month weekday`,
+    /// 0 or 7 = Sunday), or the `cron` crate's 6–7 fields with seconds first
+    /// (there 1 = Sunday); absent means the job's default.
+    pub schedule: Option<String>,
+    pub enabled: bool,
+    /// Longest a run may take before it is interrupted (recorded as failed);
+    /// absent means 30 minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// `.eml` files under `<data_dir>/mail` (default: nothing leaves the machine).
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text: only for a relay on the same host or a test server.
+    None,
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    /// Sender of every e-mail, e.g. `ENT <ne-pas-repondre@exemple.fr>`.
+    pub from: String,
+    pub smtp: SmtpConfig,
+    /// Failed sends before a message is given up (status `failed`, still listed).
+    pub max_attempts: u32,
+    /// Messages claimed per batch by a sender.
+    pub batch_size: u32,
+    /// Lease of a claimed message, renewed before each message a live sender sends; a
+    /// killed sender's messages are sent again once it runs out.
+    pub lease_minutes: u32,
+    /// Sent messages older than this are purged by the `outbox-purge` job.
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Connection and command timeout.
+    pub timeout_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            conventions_dir: None,
+            manifests_dir: None,
+            catalog_dir: None,
+            support_dir: None,
+            provisioning: ProvisioningConfig::default(),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+            import: ImportConfig::default(),
+            jobs: JobsConfig::default(),
+            mail: MailConfig::default(),
+        }
+    }
+}
+
+impl Default for ProvisioningConfig {
+    fn default() -> Self {
+        ProvisioningConfig {
+            backend: ProvisioningBackend::Manifests,
+            concurrency: 8,
+            retention_months: 3,
+            kube: KubeConfig::default(),
+        }
+    }
+}
+
+impl Default for KubeConfig {
+    fn default() -> Self {
+        KubeConfig { kubeconfig: None, context: None, field_manager: "entcp".into() }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig { timezone: "Europe/Paris".into(), each: BTreeMap::new() }
+    }
+}
+
+impl Default for JobSetting {
+    fn default() -> Self {
+        JobSetting { schedule: None, enabled: true, timeout_seconds: None }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            transport: MailTransport::File,
+            from: "ENT plan de contrôle <ne-pas-repondre@localhost>".into(),
+            smtp: SmtpConfig::default(),
+            max_attempts: 10,
+            batch_size: 20,
+            lease_minutes: 5,
+            retention_days: 30,
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: "localhost".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+impl JobsConfig {
+    /// The effective setting of a job (its defaults if the job is unknown to the config).
+    pub fn setting(&self, name: &str, default_schedule: &str) -> JobSetting {
+        let mut setting = self.each.get(name).cloned().unwrap_or_default();
+        setting.schedule.get_or_insert_with(|| default_schedule.to_string());
+        setting
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 512 * 1024 * 1024,
+            shutdown_seconds: 20,
+            trust_forwarded_for: false,
+            auth_throttle: crate::throttle::ThrottleConfig::default(),
+        }
+    }
+}
+
+impl LogConfig {
+    /// Refuses a level that would silence the logs: every directive must be a
+    /// level (`info`) or `target=level` (`entcp=debug`); a bare word would be
+    /// read by `tracing` as a target and turn everything else off.
+    fn validate(&self) -> anyhow::Result<()> {
+        const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+        let bad = |why: String| {
+            anyhow::anyhow!(
+                "log.level « {} » invalide : {why} ; attendu un niveau (trace, debug, info, warn, error, off) \
+                 éventuellement suivi de cible=niveau, ex. « info,entcp=debug »",
+                self.level
+            )
+        };
+        for directive in self.level.split(',').map(str::trim) {
+            let level = directive.rsplit_once('=').map_or(directive, |(_, level)| level);
+            if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+                return Err(bad(format!("« {directive} » n'est pas un niveau")));
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.level).map_err(|e| bad(e.to_string()))?;
+        if !["text", "json"].contains(&self.format.as_str()) {
+            anyhow::bail!("log.format « {} » invalide : text ou json", self.format);
+        }
+        Ok(())
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: "text".into(), level: "info".into() }
+    }
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        ImportConfig { batch_size: 5000 }
+    }
+}
+
+/// Environment variables that override a key, in the order they are applied.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("ENTCP_DATA_DIR", "data_dir"),
+    ("ENTCP_LISTEN", "server.listen"),
+    ("ENTCP_MAX_BODY_BYTES", "server.max_body_bytes"),
+    ("ENTCP_TRUST_FORWARDED_FOR", "server.trust_forwarded_for"),
+    ("DATABASE_URL", "database.url"),
+    ("ENTCP_DATABASE_URL", "database.url"),
+    ("ENTCP_DATABASE_MAX_CONNECTIONS", "database.max_connections"),
+    ("ENTCP_DATABASE_ACQUIRE_TIMEOUT_SECONDS", "database.acquire_timeout_seconds"),
+    ("ENTCP_LOG_FORMAT", "log.format"),
+    ("ENTCP_LOG_LEVEL", "log.level"),
+    ("ENTCP_IMPORT_BATCH_SIZE", "import.batch_size"),
+    ("ENTCP_JOBS_TIMEZONE", "jobs.timezone"),
+    ("ENTCP_PROVISIONING_BACKEND", "provisioning.backend"),
+    ("ENTCP_KUBECONFIG", "provisioning.kube.kubeconfig"),
+    ("ENTCP_KUBE_CONTEXT", "provisioning.kube.context"),
+    ("ENTCP_MAIL_TRANSPORT", "mail.transport"),
+    ("ENTCP_MAIL_FROM", "mail.from"),
+    ("ENTCP_MAIL_MAX_ATTEMPTS", "mail.max_attempts"),
+    ("ENTCP_SMTP_HOST", "mail.smtp.host"),
+    ("ENTCP_SMTP_PORT", "mail.smtp.port"),
+    ("ENTCP_SMTP_TLS", "mail.smtp.tls"),
+    ("ENTCP_SMTP_USERNAME", "mail.smtp.username"),
+    ("ENTCP_SMTP_PASSWORD", "mail.smtp.password"),
+];
+
+impl Config {
+    /// Defaults, then the YAML file if given, then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut config = match file {
+            Some(path) => {
+                let text = crate::yaml::read_file(path)?;
+                Self::from_yaml(&text)
+                    .map_err(|e| anyhow::anyhow!("configuration {} invalide : {e}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Config, crate::yaml::Error> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        crate::yaml::from_str(text)
+    }
+
+    /// Checks what serde cannot: log format, provisioning, sender address (the
+    /// `jobs` section is checked by the composition root, which knows the jobs).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.log.validate()?;
+        if self.provisioning.concurrency == 0 {
+            anyhow::bail!("provisioning.concurrency : au moins 1 tenant à la fois");
+        }
+        if self.provisioning.kube.field_manager.is_empty() || self.provisioning.kube.field_manager.len() > 128 {
+            anyhow::bail!("provisioning.kube.field_manager : de 1 à 128 caractères");
+        }
+        self.mail
+            .from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| anyhow::anyhow!("mail.from « {} » invalide : {e}", self.mail.from))?;
+        Ok(())
+    }
+
+    /// Applies overrides read through `lookup` (the process environment in production).
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        for (var, key) in ENV_OVERRIDES {
+            let Some(value) = lookup(var).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let bad = |e: &dyn std::fmt::Display| anyhow::anyhow!("{var}={value} invalide : {e}");
+            match *key {
+                "data_dir" => self.data_dir = PathBuf::from(&value),
+                "server.listen" => self.server.listen = value.clone(),
+                "server.max_body_bytes" => self.server.max_body_bytes = value.parse().map_err(|e| bad(&e))?,
+                "server.trust_forwarded_for" => self.server.trust_forwarded_for = value.parse().map_err(|e| bad(&e))?,
+                "database.url" => self.database.url = Some(value.clone()),
+                "database.max_connections" => self.database.max_connections = Some(value.parse().map_err(|e| bad(&e))?),
+                "database.acquire_timeout_seconds" => {
+                    self.database.acquire_timeout_seconds = Some(value.parse().map_err(|e| bad(&e))?)
+                }
+                "log.format" => self.log.format = value.clone(),
+                "log.level" => self.log.level = value.clone(),
+                "import.batch_size" => self.import.batch_size = value.parse().map_err(|e| bad(&e))?,
+                "jobs.timezone" => self.jobs.timezone = value.clone(),
+                "provisioning.backend" => self.provisioning.backend = parse_enum(&value).map_err(|e| bad(&e))?,
+                "provisioning.kube.kubeconfig" => self.provisioning.kube.kubeconfig = Some(PathBuf::from(&value)),
+                "provisioning.kube.context" => self.provisioning.kube.context = Some(value.clone()),
+                "mail.transport" => self.mail.transport = parse_enum(&value).map_err(|e| bad(&e))?,
+                "mail.from" => self.mail.from = value.clone(),
+                "mail.max_attempts" => self.mail.max_attempts = value.parse().map_err(|e| bad(&e))?,
+                "mail.smtp.host" => self.mail.smtp.host = value.clone(),
+                "mail.smtp.port" => self.mail.smtp.port = value.parse().map_err(|e| bad(&e))?,
+                "mail.smtp.tls" => self.mail.smtp.tls = parse_enum(&value).map_err(|e| bad(&e))?,
+                "mail.smtp.username" => self.mail.smtp.username = Some(value.clone()),
+                "mail.smtp.password" => self.mail.smtp.password = Some(value.clone()),
+                other => unreachable!("override for unknown key {other}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The folder of the `manifests` provisioning backend.
+    pub fn manifests_dir(&self) -> PathBuf {
+        self.manifests_dir.clone().unwrap_or_else(|| self.data_dir.join("manifests"))
+    }
+
+    /// The database URL in force: the configured one, else the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("entcp.db").display()),
+        }
+    }
+
+    /// The configuration as YAML, secrets masked.
+    pub fn to_yaml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.mail.smtp.password.is_some() {
+            shown.mail.smtp.password = Some("***".into());
+        }
+        shown.database.url = shown.database.url.as_deref().map(redact_database_url);
+        crate::yaml::to_string(&shown).expect("config serialises")
+    }
+}
+
+/// A database URL with its password masked, in the user info and in a `password=` parameter.
+fn redact_database_url(url: &str) -> String {
+    let url = crate::store::redact(url);
+    match url.split_once('?') {
+        Some((base, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
+        None => url,
+    }
+}
+
+/// Parses a lowercase enum value the way the YAML file would.
+fn parse_enum<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, crate::yaml::Error> {
+    crate::yaml::from_str(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_gives_loopback_and_embedded_sqlite() {
+        let config = Config::default();
+        assert_eq!(config.server.listen, "127.0.0.1:8080");
+        assert_eq!(config.database_url(), "sqlite://./data/entcp.db?mode=rwc");
+    }
+
+    #[test]
+    fn file_keys_override_defaults_and_unknown_keys_are_refused() {
+        let config = Config::from_yaml("server:\n  listen: 0.0.0.0:9000\n").unwrap();
+        assert_eq!(config.server.listen, "0.0.0.0:9000");
+        assert_eq!(config.log.format, "text");
+        let err = Config::from_yaml("server:\n  lisen: x\n").unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn a_log_level_that_would_silence_the_logs_is_refused() {
+        for level in ["verbose", "INFO,entcp=loud", ""] {
+            let config = Config::from_yaml(&format!("log:\n  level: '{level}'\n")).unwrap();
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("log.level"), "{level}: {err}");
+        }
+        for level in ["info", "warn,entcp=debug", "debug,sqlx=warn,tower_http=info"] {
+            let config = Config::from_yaml(&format!("log:\n  level: '{level}'\n")).unwrap();
+            config.validate().unwrap();
+        }
+        let config = Config::from_yaml("log:\n  format: xml\n").unwrap();
+        assert!(config.validate().unwrap_err().to_string().contains("log.format"));
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let mut config = Config::from_yaml("import:\n  batch_size: 10\n").unwrap();
+        config
+            .apply_env(|name| match name {
+                "DATABASE_URL" => Some("postgres://u@localhost/entcp".into()),
+                "ENTCP_IMPORT_BATCH_SIZE" => Some("250".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.database_url(), "postgres://u@localhost/entcp");
+        assert_eq!(config.import.batch_size, 250);
+        let err = config.apply_env(|n| (n == "ENTCP_IMPORT_BATCH_SIZE").then(|| "x".into()));
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn the_auth_throttle_comes_from_the_file_and_forwarded_addresses_are_trusted_only_when_told() {
+        let yaml = "server:\n  auth_throttle: { max_failures: 5, window_seconds: 60 }\n";
+        let mut config = Config::from_yaml(yaml).unwrap();
+        assert_eq!(
+            config.server.auth_throttle,
+            crate::throttle::ThrottleConfig { max_failures: 5, window_seconds: 60 }
+        );
+        assert!(!config.server.trust_forwarded_for);
+        config.apply_env(|n| (n == "ENTCP_TRUST_FORWARDED_FOR").then(|| "true".into())).unwrap();
+        assert!(config.server.trust_forwarded_for);
+        assert_eq!(Config::default().server.auth_throttle.max_failures, 20);
+    }
+
+    #[test]
+    fn the_kube_backend_is_chosen_in_the_file_or_the_environment() {
+        let config = Config::from_yaml(
+            "provisioning:\n  backend: kube\n  concurrency: 4\n  kube:\n    kubeconfig: /etc/entcp/kubeconfig\n    context: prod\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.provisioning.backend, ProvisioningBackend::Kube);
+        assert_eq!(config.provisioning.kube.field_manager, "entcp");
+        assert_eq!(config.provisioning.retention_months, 3);
+        assert!(config.to_yaml().contains("backend: kube"));
+        let mut config = Config::default();
+        config.apply_env(|n| (n == "ENTCP_PROVISIONING_BACKEND").then(|| "kube".into())).unwrap();
+        assert_eq!(config.provisioning.backend, ProvisioningBackend::Kube);
+        assert!(Config::from_yaml("provisioning:\n  backend: helm\n").is_err());
+        let zero = Config::from_yaml("provisioning:\n  concurrency: 0\n").unwrap();
+        assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn smtp_settings_come_from_the_environment_and_the_password_is_never_printed() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "ENTCP_MAIL_TRANSPORT" => Some("smtp".into()),
+                "ENTCP_SMTP_HOST" => Some("smtp.exemple.fr".into()),
+                "ENTCP_SMTP_PORT" => Some("465".into()),
+                "ENTCP_SMTP_TLS" => Some("tls".into()),
+                "ENTCP_SMTP_PASSWORD" => Some("secret".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.mail.transport, MailTransport::Smtp);
+        assert_eq!(config.mail.smtp.host, "smtp.exemple.fr");
+        assert_eq!(config.mail.smtp.port, 465);
+        assert_eq!(config.mail.smtp.tls, SmtpTls::Tls);
+        assert!(!config.to_yaml().contains("secret"));
+        let err = config.apply_env(|n| (n == "ENTCP_SMTP_TLS").then(|| "ssl".into()));
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn the_printed_configuration_masks_the_database_password() {
+        let mut config = Config::default();
+        config.database.url = Some("postgres://entcp:s3cret@db:5432/entcp?sslmode=require".into());
+        let yaml = config.to_yaml();
+        assert!(!yaml.contains("s3cret") && yaml.contains("postgres://entcp:***@db:5432/entcp"), "{yaml}");
+        config.database.url = Some("postgres://db/entcp?user=entcp&password=s3cret".into());
+        assert!(!config.to_yaml().contains("s3cret"), "{}", config.to_yaml());
+        assert_eq!(config.database_url(), "postgres://db/entcp?user=entcp&password=s3cret");
+    }
+}

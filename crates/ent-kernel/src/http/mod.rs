@@ -1,0 +1,178 @@
+//! The HTTP kit every capability's routes are written with: the route
+//! declaration ([`ApiRoute`], generic over the router state), problem+json
+//! extractors, and the `ETag` / `If-Match` helpers of optimistic locking.
+
+pub mod extract;
+
+use crate::error::{Problem, ProblemKind};
+use crate::kernel::roles::Action;
+use crate::store::Store;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::routing::MethodRouter;
+use schemars::{JsonSchema, SchemaGenerator};
+
+type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
+
+fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+fn root_schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {
+    generator.root_schema_for::<T>()
+}
+
+/// One API route: how it is mounted and how the OpenAPI document describes it.
+pub struct ApiRoute<S = ()> {
+    pub method: Method,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub tag: &'static str,
+    pub handler: MethodRouter<S>,
+    /// What the route does, for authorisation.
+    pub action: &'static Action,
+    /// Accepts an `Idempotency-Key` (POST creations).
+    pub idempotent: bool,
+    pub query: Option<SchemaFn>,
+    pub request: Option<(&'static str, SchemaFn)>,
+    /// Success responses: status, content type, and the JSON schema of JSON bodies
+    /// (files have none). No entry: 204 No Content.
+    pub responses: Vec<(StatusCode, &'static str, Option<SchemaFn>)>,
+}
+
+impl<S> ApiRoute<S> {
+    pub fn new(
+        method: Method,
+        path: &'static str,
+        tag: &'static str,
+        summary: &'static str,
+        action: &'static Action,
+        handler: MethodRouter<S>,
+    ) -> Self {
+        ApiRoute {
+            method,
+            path,
+            summary,
+            tag,
+            handler,
+            action,
+            idempotent: false,
+            query: None,
+            request: None,
+            responses: Vec::new(),
+        }
+    }
+
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+
+    pub fn query<T: JsonSchema>(mut self) -> Self {
+        self.query = Some(root_schema_of::<T>);
+        self
+    }
+
+    pub fn json_body<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(("application/json", schema_of::<T>));
+        self
+    }
+
+    pub fn csv_body(mut self) -> Self {
+        self.request = Some(("text/csv", schema_of::<String>));
+        self
+    }
+
+    /// A PDF file as the body.
+    pub fn pdf_body(mut self) -> Self {
+        self.request = Some(("application/pdf", |_| schemars::json_schema!({ "contentMediaType": "application/pdf" })));
+        self
+    }
+
+    /// A JSON success response; call it once per status the route can answer.
+    pub fn responds<T: JsonSchema>(mut self, status: StatusCode) -> Self {
+        self.responses.push((status, "application/json", Some(schema_of::<T>)));
+        self
+    }
+
+    /// A file success response in each of `content_types` (chosen by the `format` parameter).
+    pub fn produces(mut self, status: StatusCode, content_types: &[&'static str]) -> Self {
+        self.responses.extend(content_types.iter().map(|content_type| (status, *content_type, None)));
+        self
+    }
+}
+
+/// `ETag` of a resource at `version`.
+pub fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("ascii etag")
+}
+
+/// What an `If-Match` header accepts (RFC 9110 §13.1.1, strong comparison).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: whatever the current version is.
+    Any,
+    /// One or more strong tags (`"3"` or `"3", "4"`).
+    Versions(Vec<i64>),
+}
+
+impl IfMatch {
+    /// The version the update must find: the current one if the header accepts it.
+    pub fn expected(&self, current: i64) -> i64 {
+        match self {
+            IfMatch::Any => current,
+            IfMatch::Versions(v) if v.contains(&current) => current,
+            IfMatch::Versions(v) => v[0],
+        }
+    }
+
+    /// [`Self::expected`] against the version stored in the row of `table` whose id or
+    /// reference is `key` (0 when absent, so that the update then answers its own 404).
+    pub async fn expected_in(&self, store: &Store, table: &'static str, key: &str) -> Result<i64, Problem> {
+        if let IfMatch::Versions(v) = self {
+            if v.len() == 1 {
+                return Ok(v[0]);
+            }
+        }
+        let sql = format!("SELECT version FROM {table} WHERE id = $1 OR reference = $1");
+        let current: Option<i64> = sqlx::query_scalar(&sql).bind(key).fetch_optional(store.pool()).await?;
+        Ok(self.expected(current.unwrap_or(0)))
+    }
+}
+
+/// Parses `If-Match` (required: 428 without): `*` or strong tags; a weak tag never
+/// matches (412), an unquoted one is malformed (400).
+pub fn if_match(headers: &HeaderMap) -> Result<IfMatch, Problem> {
+    let value = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+        Problem::new(
+            ProblemKind::PreconditionRequired,
+            "en-tête If-Match requis : renvoyez l'ETag lu avec la ressource",
+        )
+    })?;
+    if value.trim() == "*" {
+        return Ok(IfMatch::Any);
+    }
+    let mut versions = Vec::new();
+    for tag in value.split(',').map(str::trim) {
+        if tag.starts_with("W/") {
+            return Err(Problem::new(
+                ProblemKind::PreconditionFailed,
+                format!("If-Match « {tag} » : une étiquette faible ne valide pas une modification (comparaison forte)"),
+            ));
+        }
+        let version = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse().ok());
+        match version {
+            Some(v) => versions.push(v),
+            None => {
+                return Err(Problem::bad_request(format!(
+                    "If-Match « {tag} » mal formé : attendu l'ETag entre guillemets (\"3\") ou *"
+                )))
+            }
+        }
+    }
+    Ok(IfMatch::Versions(versions))
+}
+
+/// The version an update is based on, given the resource's `current` version.
+pub fn if_match_version(headers: &HeaderMap, current: i64) -> Result<i64, Problem> {
+    Ok(if_match(headers)?.expected(current))
+}

@@ -1,0 +1,4 @@
+//! ent-ops: see ARCHITECTURE.md for what it holds and what it may use.
+
+pub mod jobs;
+pub mod notify;

@@ -1,0 +1,219 @@
+//! Rendering an outbox message into an e-mail, and the transports that deliver
+//! it: `.eml` files under the data directory (default) or SMTP.
+
+use ent_kernel::config::{Config, MailTransport, SmtpTls};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The e-mail templates compiled into the binary: (name, subject, text, html).
+const TEMPLATES: &[(&str, &str, &str, &str)] = &[
+    (
+        "test",
+        include_str!("../../../../templates/mail/test.subject"),
+        include_str!("../../../../templates/mail/test.txt"),
+        include_str!("../../../../templates/mail/test.html"),
+    ),
+    (
+        "convention",
+        include_str!("../../../../templates/mail/convention.subject"),
+        include_str!("../../../../templates/mail/convention.txt"),
+        include_str!("../../../../templates/mail/convention.html"),
+    ),
+    (
+        "support",
+        include_str!("../../../../templates/mail/support.subject"),
+        include_str!("../../../../templates/mail/support.txt"),
+        include_str!("../../../../templates/mail/support.html"),
+    ),
+    (
+        "groupement",
+        include_str!("../../../../templates/mail/groupement.subject"),
+        include_str!("../../../../templates/mail/groupement.txt"),
+        include_str!("../../../../templates/mail/groupement.html"),
+    ),
+    (
+        "rgpd",
+        include_str!("../../../../templates/mail/rgpd.subject"),
+        include_str!("../../../../templates/mail/rgpd.txt"),
+        include_str!("../../../../templates/mail/rgpd.html"),
+    ),
+];
+
+fn tera() -> &'static tera::Tera {
+    static TERA: OnceLock<tera::Tera> = OnceLock::new();
+    TERA.get_or_init(|| {
+        let mut tera = tera::Tera::default();
+        for (name, subject, text, html) in TEMPLATES {
+            tera.add_raw_templates([
+                (format!("{name}.subject"), *subject),
+                (format!("{name}.txt"), *text),
+                (format!("{name}.html"), *html),
+            ])
+            .unwrap_or_else(|e| panic!("e-mail template {name} does not compile: {e:?}"));
+        }
+        tera
+    })
+}
+
+pub fn template_exists(name: &str) -> bool {
+    TEMPLATES.iter().any(|(known, ..)| *known == name)
+}
+
+pub fn template_names() -> Vec<&'static str> {
+    TEMPLATES.iter().map(|(name, ..)| *name).collect()
+}
+
+/// A rendered e-mail, before addressing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Renders the three parts of a template with a JSON object as context.
+pub fn render(template: &str, context: &serde_json::Value) -> Result<Rendered, String> {
+    if !template_exists(template) {
+        return Err(format!("modèle de courriel inconnu : {template}"));
+    }
+    let context = tera::Context::from_value(context.clone())
+        .map_err(|e| format!("contexte du modèle {template} invalide : {e}"))?;
+    let part = |suffix: &str| {
+        tera()
+            .render(&format!("{template}.{suffix}"), &context)
+            .map_err(|e| format!("rendu du modèle {template}.{suffix} impossible : {}", chain(&e)))
+    };
+    Ok(Rendered { subject: part("subject")?.trim().to_string(), text: part("txt")?, html: part("html")? })
+}
+
+/// A tera error and its causes on one line (the useful part is in the causes).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some errors already print their cause.
+        if !text.contains(&cause_text) {
+            text.push_str(" : ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Builds the e-mail of outbox message `id`. Its Message-ID derives from the
+/// outbox id, so a receiver can tell a resend from a new message.
+pub fn build_message(id: &str, from: &str, recipients: &[String], rendered: Rendered) -> Result<Message, String> {
+    let from: Mailbox = from.parse().map_err(|e| format!("expéditeur « {from} » invalide : {e}"))?;
+    let domain = from.email.domain().to_string();
+    let mut builder =
+        Message::builder().from(from).subject(rendered.subject).message_id(Some(format!("<{id}@{domain}>")));
+    for recipient in recipients {
+        let to: Mailbox = recipient.parse().map_err(|e| format!("destinataire « {recipient} » invalide : {e}"))?;
+        builder = builder.to(to);
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
+        .map_err(|e| format!("construction du courriel impossible : {e}"))
+}
+
+/// Where e-mails go.
+pub enum Mailer {
+    /// One `<id>.eml` file per message in this directory.
+    Files(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl Mailer {
+    pub fn from_config(config: &Config) -> anyhow::Result<Mailer> {
+        match config.mail.transport {
+            MailTransport::File => Ok(Mailer::Files(mail_dir(config))),
+            MailTransport::Smtp => Ok(Mailer::Smtp(smtp_transport(config)?)),
+        }
+    }
+
+    /// Delivers one message; the error is kept in the outbox, so it is French.
+    pub async fn send(&self, id: &str, message: Message) -> Result<(), String> {
+        match self {
+            Mailer::Files(dir) => write_eml(dir, id, &message.formatted())
+                .await
+                .map_err(|e| format!("écriture du fichier .eml impossible : {e}")),
+            Mailer::Smtp(transport) => {
+                transport.send(message).await.map(|_| ()).map_err(|e| format!("envoi SMTP impossible : {}", chain(&e)))
+            }
+        }
+    }
+}
+
+/// The directory of the file transport.
+pub fn mail_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("mail")
+}
+
+fn smtp_transport(config: &Config) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let smtp = &config.mail.smtp;
+    let tls = match smtp.tls {
+        SmtpTls::None => Tls::None,
+        SmtpTls::Starttls => Tls::Required(TlsParameters::new(smtp.host.clone())?),
+        SmtpTls::Tls => Tls::Wrapper(TlsParameters::new(smtp.host.clone())?),
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.as_str())
+        .port(smtp.port)
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(smtp.timeout_seconds)));
+    if let Some(username) = &smtp.username {
+        let password = smtp.password.clone().unwrap_or_default();
+        builder = builder.credentials(Credentials::new(username.clone(), password));
+    }
+    Ok(builder.build())
+}
+
+/// Writes the file under a temporary name first, so a reader never sees half of it.
+async fn write_eml(dir: &Path, id: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let (dir, id, bytes) = (dir.to_path_buf(), id.to_string(), bytes.to_vec());
+    tokio::task::spawn_blocking(move || {
+        ent_kernel::files::private_dir(&dir)?;
+        let partial = dir.join(format!(".{id}.eml.part"));
+        ent_kernel::files::write_private(&partial, &bytes)?;
+        std::fs::rename(&partial, dir.join(format!("{id}.eml")))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_template_renders_in_french_and_escapes_html() {
+        let rendered = render("test", &serde_json::json!({ "requested_by": "<Ana>" })).unwrap();
+        assert_eq!(rendered.subject, "Message de test du plan de contrôle ENT");
+        assert!(rendered.text.contains("à la demande de <Ana>"));
+        assert!(rendered.html.contains("à la demande de &lt;Ana&gt;"));
+        let without = render("test", &serde_json::json!({})).unwrap();
+        assert!(!without.text.contains("à la demande"));
+    }
+
+    #[test]
+    fn unknown_templates_and_bad_addresses_are_errors() {
+        assert!(render("inconnu", &serde_json::json!({})).is_err());
+        let rendered = render("test", &serde_json::json!({})).unwrap();
+        let err = build_message("x", "a@b.fr", &["pas une adresse".into()], rendered).unwrap_err();
+        assert!(err.contains("destinataire"), "{err}");
+    }
+
+    #[test]
+    fn the_message_id_derives_from_the_outbox_id() {
+        let rendered = render("test", &serde_json::json!({})).unwrap();
+        let message = build_message("abc", "ENT <ne-pas-repondre@ent.fr>", &["x@y.fr".into()], rendered).unwrap();
+        let text = String::from_utf8(message.formatted()).unwrap();
+        assert!(text.contains("Message-ID: <abc@ent.fr>"), "{text}");
+    }
+}

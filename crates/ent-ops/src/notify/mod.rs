@@ -1,0 +1,525 @@
+//! Notifications: an outbox of e-mails, queued by any module in the transaction
+//! of the change that caused them, and a sender that renders and delivers them.
+//!
+//! Delivery is at least once, with a stable Message-ID: a sender claims a batch
+//! of due messages atomically (PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite's
+//! single writer) with a lease of minutes (`mail.lease_minutes`), renewed before
+//! each message it sends. A sender killed after claiming leaves its messages
+//! `sending` until the lease runs out; they are then due again (and released at
+//! the next start, or by `entctl outbox release`). One the SMTP server had
+//! accepted before the crash is sent again with the same Message-ID (derived
+//! from the outbox id), so a receiver can recognise the copy. Failures are
+//! retried with backoff, then kept as `failed`.
+
+pub mod mailer;
+pub mod routes;
+pub mod state;
+
+use crate::jobs::JobFuture;
+use chrono::{DateTime, Duration, Utc};
+use ent_kernel::config::Config;
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
+use mailer::Mailer;
+use serde::Serialize;
+use sqlx::FromRow;
+pub use state::NotifyState;
+
+pub use routes::routes;
+
+/// How long a claimed message stays reserved for its sender without renewal:
+/// `mail.lease_minutes`, but never less than the slowest single message (every
+/// SMTP command timing out), since the lease is renewed between messages.
+fn lease(config: &Config) -> Duration {
+    const SMTP_COMMANDS_PER_MESSAGE: i64 = 8;
+    let one_message = SMTP_COMMANDS_PER_MESSAGE
+        .saturating_mul(i64::try_from(config.mail.smtp.timeout_seconds).unwrap_or(i64::MAX / 1000));
+    Duration::minutes(i64::from(config.mail.lease_minutes.max(1))).max(Duration::seconds(one_message.min(86_400)))
+}
+
+/// Queues an e-mail in the caller's transaction: it is sent only if the
+/// transaction commits. Returns the outbox id.
+pub async fn enqueue(
+    tx: &mut Tx,
+    recipients: &[String],
+    template: &str,
+    context: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<String, Problem> {
+    enqueue_at(tx, recipients, template, context, now, now).await
+}
+
+/// Like [`enqueue`], but not sent before `send_at` (e.g. the recipient's next working hour).
+///
+/// A recipient that does not parse never fails the caller's change: the valid
+/// recipients get the message, the others are parked in a `failed` message that
+/// names them, for an administrator to see in the outbox.
+pub async fn enqueue_at(
+    tx: &mut Tx,
+    recipients: &[String],
+    template: &str,
+    context: serde_json::Value,
+    now: DateTime<Utc>,
+    send_at: DateTime<Utc>,
+) -> Result<String, Problem> {
+    check_message(recipients, template, &context)?;
+    let (valid, invalid): (Vec<String>, Vec<String>) = recipients.iter().cloned().partition(|r| parses(r));
+    let context = context.to_string();
+    let queued = Queued { template, context: &context, now };
+    let mut first = None;
+    if !valid.is_empty() {
+        first = Some(queued.insert(tx, &valid, "pending", timestamp(send_at.max(now)), None).await?);
+    }
+    if !invalid.is_empty() {
+        let error = format!("destinataire(s) invalide(s), message non envoyé : {}", invalid_list(&invalid));
+        tracing::warn!(template, %error, "e-mail parked");
+        let parked = queued.insert(tx, &invalid, "failed", timestamp(now), Some(&error)).await?;
+        first.get_or_insert(parked);
+    }
+    Ok(first.expect("at least one recipient"))
+}
+
+fn parses(recipient: &str) -> bool {
+    recipient.parse::<lettre::message::Mailbox>().is_ok()
+}
+
+fn invalid_list(recipients: &[String]) -> String {
+    recipients.iter().map(|r| format!("« {} »", ent_kernel::validate::printable(r))).collect::<Vec<_>>().join(", ")
+}
+
+/// What the rows queued for one message share.
+struct Queued<'a> {
+    template: &'a str,
+    context: &'a str,
+    now: DateTime<Utc>,
+}
+
+impl Queued<'_> {
+    async fn insert(
+        &self,
+        tx: &mut Tx,
+        recipients: &[String],
+        status: &str,
+        next_attempt_at: String,
+        error: Option<&str>,
+    ) -> Result<String, Problem> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO outbox (id, created_at, recipients, template, context, status, attempts, next_attempt_at, last_error) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
+        )
+        .bind(&id)
+        .bind(timestamp(self.now))
+        .bind(serde_json::to_string(recipients).expect("recipients serialise"))
+        .bind(self.template)
+        .bind(self.context)
+        .bind(status)
+        .bind(next_attempt_at)
+        .bind(error.map(str::to_string))
+        .execute(&mut **tx)
+        .await?;
+        Ok(id)
+    }
+}
+
+/// A message the caller got wrong (no recipient, unknown template, context not an
+/// object) is a bug and refused; bad recipients are data and parked by [`enqueue_at`].
+fn check_message(recipients: &[String], template: &str, context: &serde_json::Value) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    if recipients.is_empty() {
+        checks.fail("recipients", "au moins un destinataire est requis");
+    }
+    if !mailer::template_exists(template) {
+        checks.fail(
+            "template",
+            format!("modèle de courriel inconnu : « {template} » (modèles : {})", mailer::template_names().join(", ")),
+        );
+    }
+    if !context.is_object() {
+        checks.fail("context", "le contexte doit être un objet JSON");
+    }
+    checks.finish()
+}
+
+/// Waiting time before attempt `attempts + 1`, after `attempts` failures.
+pub fn backoff(attempts: u32) -> Duration {
+    const MINUTES: [i64; 6] = [1, 5, 15, 60, 240, 720];
+    let index = (attempts.max(1) as usize - 1).min(MINUTES.len() - 1);
+    Duration::minutes(MINUTES[index])
+}
+
+/// An outbox message as listed (without its context, which may hold personal data).
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema, sqlx::FromRow)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub created_at: String,
+    #[sqlx(try_from = "JsonText<Vec<String>>")]
+    pub recipients: Vec<String>,
+    pub template: String,
+    /// `pending`, `sending`, `sent` or `failed`.
+    pub status: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, created_at, recipients, template, status, attempts, next_attempt_at, last_error, sent_at";
+
+pub async fn get_message(store: &Store, id: &str) -> Result<OutboxMessage, Problem> {
+    sqlx::query_as(&format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("aucun message {id} dans la file d'envoi")))
+}
+
+/// A message claimed for sending, with what is needed to render it.
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    id: String,
+    #[sqlx(try_from = "JsonText<Vec<String>>")]
+    recipients: Vec<String>,
+    template: String,
+    #[sqlx(try_from = "JsonText")]
+    context: serde_json::Value,
+    #[sqlx(try_from = "i64")]
+    attempts: u32,
+}
+
+/// Due: pending and its time has come, or claimed by a sender whose lease ran out.
+const DUE: &str = "(status = 'pending' AND next_attempt_at <= $1) \
+                   OR (status = 'sending' AND claimed_until <= $1)";
+
+/// Claims up to `limit` due messages for `runner` in one transaction; no other
+/// sender can claim them until the lease ends.
+async fn claim_batch(store: &Store, config: &Config, runner: &str, now: DateTime<Utc>) -> sqlx::Result<Vec<Claimed>> {
+    // PostgreSQL: concurrent senders skip each other's locked rows. SQLite:
+    // `begin_write` holds the only write lock, so the select-update is atomic.
+    let lock = store.backend().for_update_skip_locked();
+    let sql = format!(
+        "UPDATE outbox SET status = 'sending', claimed_by = $2, claimed_until = $3 \
+         WHERE id IN (SELECT id FROM outbox WHERE {DUE} ORDER BY next_attempt_at, id LIMIT $4{lock}) \
+         RETURNING id, recipients, template, context, attempts"
+    );
+    let mut tx = store.begin_write().await?;
+    let rows = sqlx::query(&sql)
+        .bind(timestamp(now))
+        .bind(runner)
+        .bind(timestamp(now + lease(config)))
+        .bind(i64::from(config.mail.batch_size.max(1)))
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let mut claimed: Vec<Claimed> = rows.iter().map(Claimed::from_row).collect::<sqlx::Result<_>>()?;
+    claimed.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(claimed)
+}
+
+/// Extends the lease of every message `runner` still holds (called before each send).
+async fn renew_leases(store: &Store, config: &Config, runner: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE outbox SET claimed_until = $1 WHERE claimed_by = $2 AND status = 'sending'")
+        .bind(timestamp(now + lease(config)))
+        .bind(runner)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// Puts `sending` messages back in the queue, due now: those whose lease ran out
+/// (their sender died), or every one with `force` (the operator knows that no
+/// sender runs). Returns how many.
+pub async fn release(store: &Store, force: bool, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let released = sqlx::query(
+        "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL, next_attempt_at = $1 \
+         WHERE status = 'sending' AND ($2 = 1 OR claimed_until IS NULL OR claimed_until <= $1)",
+    )
+    .bind(timestamp(now))
+    .bind(i64::from(force))
+    .execute(store.pool())
+    .await?;
+    Ok(released.rows_affected())
+}
+
+/// Marks a claimed message sent, if this sender still holds it.
+async fn mark_sent(store: &Store, id: &str, runner: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_by = NULL, claimed_until = NULL \
+         WHERE id = $2 AND claimed_by = $3 AND status = 'sending'",
+    )
+    .bind(timestamp(now))
+    .bind(id)
+    .bind(runner)
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried after a backoff, or `failed` after the last one.
+async fn mark_failed(
+    store: &Store,
+    message: &Claimed,
+    error: &str,
+    runner: &str,
+    max_attempts: u32,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let attempts = message.attempts + 1;
+    let gives_up = attempts >= max_attempts;
+    let status = if gives_up { "failed" } else { "pending" };
+    sqlx::query(
+        "UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4, \
+         claimed_by = NULL, claimed_until = NULL \
+         WHERE id = $5 AND claimed_by = $6 AND status = 'sending'",
+    )
+    .bind(status)
+    .bind(i64::from(attempts))
+    .bind(timestamp(now + backoff(attempts)))
+    .bind(error)
+    .bind(&message.id)
+    .bind(runner)
+    .execute(store.pool())
+    .await?;
+    Ok(gives_up)
+}
+
+/// What one sending pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct SendReport {
+    pub sent: u32,
+    /// Failed, will be retried.
+    pub retried: u32,
+    /// Failed for the last time.
+    pub failed: u32,
+}
+
+impl SendReport {
+    pub fn summary(&self) -> String {
+        format!("{} envoyé(s), {} à réessayer, {} en échec définitif", self.sent, self.retried, self.failed)
+    }
+}
+
+/// Sends every message due at `now`, batch after batch, until none is left.
+/// A message that fails is due again only later, so the pass ends.
+pub async fn send_due(store: &Store, config: &Config, runner: &str, now: DateTime<Utc>) -> anyhow::Result<SendReport> {
+    let mailer = Mailer::from_config(config)?;
+    let mut report = SendReport::default();
+    // `now` is the pass's (injectable) time; leases move on with the time the pass takes.
+    let started = std::time::Instant::now();
+    let current = || now + Duration::from_std(started.elapsed()).unwrap_or_default();
+    loop {
+        let batch = claim_batch(store, config, runner, current()).await?;
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        for message in &batch {
+            renew_leases(store, config, runner, current()).await?;
+            send_one(store, config, &mailer, message, runner, now, &mut report).await?;
+        }
+    }
+}
+
+async fn send_one(
+    store: &Store,
+    config: &Config,
+    mailer: &Mailer,
+    message: &Claimed,
+    runner: &str,
+    now: DateTime<Utc>,
+    report: &mut SendReport,
+) -> sqlx::Result<()> {
+    match deliver(config, mailer, message).await {
+        Ok(()) => {
+            mark_sent(store, &message.id, runner, now).await?;
+            report.sent += 1;
+        }
+        Err(Failure { error, permanent }) => {
+            tracing::warn!(id = %message.id, %error, permanent, "e-mail not sent");
+            // A message that cannot be built (bad recipient, template) fails the same way
+            // every time: it is parked at once instead of being retried.
+            let max = if permanent { 0 } else { config.mail.max_attempts };
+            if mark_failed(store, message, &error, runner, max, now).await? {
+                report.failed += 1;
+            } else {
+                report.retried += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why a message was not delivered, and whether trying again could help.
+struct Failure {
+    error: String,
+    permanent: bool,
+}
+
+async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<(), Failure> {
+    let permanent = |error| Failure { error, permanent: true };
+    let rendered = mailer::render(&message.template, &message.context).map_err(permanent)?;
+    let email =
+        mailer::build_message(&message.id, &config.mail.from, &message.recipients, rendered).map_err(permanent)?;
+    mailer.send(&message.id, email).await.map_err(|error| Failure { error, permanent: false })
+}
+
+/// Makes a failed or waiting message due now, with a fresh count of attempts; also
+/// a `sending` one whose sender's lease ran out (the sender died).
+pub async fn retry(
+    store: &Store,
+    actor: &ent_platform::identity::Actor,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<OutboxMessage, Problem> {
+    let mut tx = store.begin_write().await?;
+    let updated = sqlx::query(
+        "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1, \
+         claimed_by = NULL, claimed_until = NULL \
+         WHERE id = $2 AND (status IN ('pending', 'failed') OR (status = 'sending' AND claimed_until <= $1))",
+    )
+    .bind(timestamp(now))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 1 {
+        let change = ent_platform::audit::Change {
+            actor: &actor.name,
+            action: "outbox.retry",
+            target_kind: "outbox",
+            target_id: id,
+            scope_org_id: None,
+            summary: serde_json::json!({}),
+        };
+        ent_platform::audit::append(&mut tx, store.backend(), change, now).await?;
+    }
+    tx.commit().await?;
+    let message = get_message(store, id).await?;
+    if updated.rows_affected() == 0 {
+        return Err(Problem::conflict(format!(
+            "le message {id} est « {} » : seul un message en attente, en échec, ou en cours d'envoi \
+             dont le bail a expiré peut être réessayé",
+            message.status
+        )));
+    }
+    Ok(message)
+}
+
+/// Deletes sent messages older than the retention period; returns how many.
+pub async fn purge_sent(store: &Store, retention_days: u32, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let cutoff = now - Duration::days(i64::from(retention_days));
+    let deleted = sqlx::query("DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1")
+        .bind(timestamp(cutoff))
+        .execute(store.pool())
+        .await?;
+    Ok(deleted.rows_affected())
+}
+
+/// Filters of `GET /outbox`.
+#[derive(Debug, Default, Clone, serde::Deserialize, schemars::JsonSchema)]
+pub struct OutboxFilter {
+    /// `pending`, `sending`, `sent` or `failed`.
+    pub status: Option<String>,
+    /// Opaque cursor returned as `next_cursor` by the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+const STATUSES: [&str; 4] = ["pending", "sending", "sent", "failed"];
+
+/// Messages, newest first, one page at a time.
+pub async fn list(
+    store: &Store,
+    filter: &OutboxFilter,
+) -> Result<ent_kernel::store::sql::Page<OutboxMessage>, Problem> {
+    use ent_kernel::store::{Page, DEFAULT_PAGE, MAX_PAGE};
+    let size = match filter.limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => n,
+        _ => return Err(Problem::invalid_field("limit", format!("la taille de page va de 1 à {MAX_PAGE}"))),
+    };
+    let status = filter.status.as_deref().filter(|s| !s.is_empty());
+    if let Some(status) = status.filter(|s| !STATUSES.contains(s)) {
+        return Err(Problem::invalid_field(
+            "status",
+            format!("statut inconnu « {status} » (attendu : {})", STATUSES.join(", ")),
+        ));
+    }
+    let before = filter.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
+    let rows = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM outbox \
+         WHERE ($1 = '' OR status = $1) AND ($2 = '' OR id < $2) \
+         ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(status.unwrap_or(""))
+    .bind(before.unwrap_or_default())
+    .bind(i64::from(size) + 1)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(Page::from_overfetch(rows.iter().map(OutboxMessage::from_row).collect::<sqlx::Result<_>>()?, size, |m| {
+        encode_cursor(&m.id)
+    }))
+}
+
+fn encode_cursor(id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, Problem> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        .ok_or_else(|| Problem::invalid_field("cursor", "curseur invalide : reprenez depuis la première page"))
+}
+
+pub fn send_job(state: &NotifyState, now: DateTime<Utc>) -> JobFuture<'_> {
+    Box::pin(async move {
+        let report = send_due(&state.store, &state.config, &crate::jobs::runner_id(), now).await?;
+        Ok(report.summary())
+    })
+}
+
+pub fn purge_job(state: &NotifyState, now: DateTime<Utc>) -> JobFuture<'_> {
+    Box::pin(async move {
+        let days = state.config.mail.retention_days;
+        let deleted = purge_sent(&state.store, days, now).await?;
+        Ok(format!("{deleted} courriel(s) envoyé(s) depuis plus de {days} jours supprimé(s)"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_is_minutes_not_a_whole_batch_of_timeouts() {
+        let mut config = Config::default();
+        assert_eq!(lease(&config), Duration::minutes(5), "not derived from the batch size");
+        config.mail.lease_minutes = 2;
+        assert_eq!(lease(&config), Duration::seconds(8 * 30), "but never shorter than one message's timeouts");
+    }
+
+    #[test]
+    fn backoff_grows_then_is_capped() {
+        assert_eq!(backoff(1), Duration::minutes(1));
+        assert_eq!(backoff(2), Duration::minutes(5));
+        assert_eq!(backoff(3), Duration::minutes(15));
+        assert_eq!(backoff(4), Duration::hours(1));
+        assert_eq!(backoff(50), Duration::hours(12));
+    }
+
+    #[test]
+    fn a_message_needs_recipients_a_known_template_and_an_object_context() {
+        let err = check_message(&[], "nope", &serde_json::json!([])).unwrap_err();
+        let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["recipients", "template", "context"]);
+        check_message(&["a@exemple.fr".into()], "test", &serde_json::json!({})).unwrap();
+    }
+}

@@ -1,0 +1,55 @@
+//! HTTP routes of the outbox.
+
+use super::NotifyState;
+use super::{OutboxFilter, OutboxMessage};
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::routing::{get, post};
+use axum::Json;
+use ent_kernel::error::Problem;
+use ent_kernel::http::extract::ApiQuery;
+use ent_kernel::http::ApiRoute;
+use ent_kernel::store::Page;
+
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    NotifyState: axum::extract::FromRef<S>,
+{
+    vec![
+        ApiRoute::new(
+            Method::GET,
+            "/api/v1/outbox",
+            "courriels",
+            "Lister la file d'envoi des courriels (filtre par statut)",
+            &ent_platform::identity::authz::OUTBOX_READ,
+            get(list),
+        )
+        .query::<OutboxFilter>()
+        .responds::<Page<OutboxMessage>>(StatusCode::OK),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/outbox/{id}/retry",
+            "courriels",
+            "Réessayer tout de suite un courriel en attente, en échec, ou bloqué en envoi (bail expiré)",
+            &ent_platform::identity::authz::OUTBOX_RETRY,
+            post(retry),
+        )
+        .responds::<OutboxMessage>(StatusCode::OK),
+    ]
+}
+
+async fn list(
+    State(state): State<NotifyState>,
+    ApiQuery(filter): ApiQuery<OutboxFilter>,
+) -> Result<Json<Page<OutboxMessage>>, Problem> {
+    Ok(Json(super::list(&state.store, &filter).await?))
+}
+
+async fn retry(
+    State(state): State<NotifyState>,
+    caller: ent_platform::identity::Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OutboxMessage>, Problem> {
+    Ok(Json(super::retry(&state.store, &caller.actor, &id, state.clock.now()).await?))
+}

@@ -1,0 +1,209 @@
+//! Append-only audit chain: every state change writes a record in the same
+//! transaction; each record carries the previous record's hash and its own,
+//! SHA-256 over a canonical encoding, so any edited or deleted row is detected.
+
+pub mod routes;
+pub mod state;
+
+use chrono::{DateTime, Utc};
+use ent_kernel::error::Problem;
+use ent_kernel::store::{timestamp, Backend, JsonText, Store, Tx};
+use ent_kernel::store::{Condition, Page};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::FromRow;
+pub use state::AuditState;
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A change to record.
+pub struct Change<'a> {
+    /// Who: `user:<email>`, `cli:<login>` or `system:<job>`.
+    pub actor: &'a str,
+    /// What: `orgs.create`, `users.update`, `imports.annuaire`, ...
+    pub action: &'a str,
+    pub target_kind: &'a str,
+    pub target_id: &'a str,
+    /// The organisation the change concerns, for scoped reading of the log.
+    pub scope_org_id: Option<&'a str>,
+    pub summary: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, sqlx::FromRow)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target_kind: String,
+    pub target_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope_org_id: Option<String>,
+    #[sqlx(try_from = "JsonText")]
+    pub summary: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// An `audit_log` row as stored, its summary as the text that was hashed.
+#[derive(sqlx::FromRow)]
+struct StoredRecord {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    target_kind: String,
+    target_id: String,
+    scope_org_id: Option<String>,
+    summary: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// SHA-256 over the JSON array of the record's fields (object keys sorted).
+fn record_hash(seq: i64, at: &str, c: &Change<'_>, summary: &str, prev_hash: &str) -> String {
+    let canonical =
+        serde_json::json!([seq, at, c.actor, c.action, c.target_kind, c.target_id, c.scope_org_id, summary, prev_hash]);
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// Appends a record inside the caller's transaction and returns its sequence.
+pub async fn append(tx: &mut Tx, backend: Backend, change: Change<'_>, at: DateTime<Utc>) -> Result<i64, Problem> {
+    // Serialises appenders so that two transactions never chain onto the same record.
+    ent_kernel::store::serialise(tx, backend, ent_kernel::store::SerialLock::AuditLog).await?;
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+    let (seq, prev_hash) = match last {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS.to_string()),
+    };
+    let at = timestamp(at);
+    let summary = change.summary.to_string();
+    let hash = record_hash(seq, &at, &change, &summary, &prev_hash);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, action, target_kind, target_id, scope_org_id, summary, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(seq)
+    .bind(&at)
+    .bind(change.actor)
+    .bind(change.action)
+    .bind(change.target_kind)
+    .bind(change.target_id)
+    .bind(change.scope_org_id)
+    .bind(&summary)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut **tx)
+    .await?;
+    Ok(seq)
+}
+
+/// Outcome of walking the chain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Verification {
+    Intact { records: i64 },
+    Broken { seq: i64, reason: String },
+}
+
+/// Walks the whole chain in order and reports the first broken record.
+pub async fn verify(store: &Store) -> Result<Verification, Problem> {
+    let mut expected_seq = 1;
+    let mut prev_hash = GENESIS.to_string();
+    loop {
+        let rows: Vec<StoredRecord> = sqlx::query_as(
+            "SELECT seq, at, actor, action, target_kind, target_id, scope_org_id, summary, prev_hash, hash \
+             FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT 5000",
+        )
+        .bind(expected_seq)
+        .fetch_all(store.pool())
+        .await?;
+        if rows.is_empty() {
+            return Ok(Verification::Intact { records: expected_seq - 1 });
+        }
+        for row in rows {
+            let seq = row.seq;
+            let broken = |reason: &str| Ok(Verification::Broken { seq, reason: reason.to_string() });
+            if seq != expected_seq {
+                return Ok(Verification::Broken { seq: expected_seq, reason: "enregistrement manquant".into() });
+            }
+            if row.prev_hash != prev_hash {
+                return broken("chaînage rompu : le hachage précédent ne correspond pas");
+            }
+            let change = Change {
+                actor: &row.actor,
+                action: &row.action,
+                target_kind: &row.target_kind,
+                target_id: &row.target_id,
+                scope_org_id: row.scope_org_id.as_deref(),
+                summary: serde_json::Value::Null,
+            };
+            let hash = row.hash;
+            if record_hash(seq, &row.at, &change, &row.summary, &prev_hash) != hash {
+                return broken("contenu modifié : le hachage ne correspond pas");
+            }
+            prev_hash = hash;
+            expected_seq += 1;
+        }
+    }
+}
+
+/// Filters of `GET /audit`.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+pub struct AuditFilter {
+    pub target_kind: Option<String>,
+    pub target_id: Option<String>,
+    pub actor: Option<String>,
+    /// From this time (RFC 3339, inclusive).
+    pub from: Option<String>,
+    /// Until this time (RFC 3339, exclusive).
+    pub to: Option<String>,
+    /// Records older than this sequence number (the `next_cursor` of the previous page).
+    pub cursor: Option<String>,
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+fn time_bound(field: &str, value: &str) -> Result<String, Problem> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| timestamp(t.with_timezone(&Utc)))
+        .map_err(|_| Problem::invalid_field(field, "date attendue au format RFC 3339 (2026-09-01T00:00:00Z)"))
+}
+
+/// Newest first; `scope` restricts to records about organisations in the caller's scope.
+pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>) -> Result<Page<AuditRecord>, Problem> {
+    let mut cond = Condition::default();
+    if let Some(v) = &filter.target_kind {
+        cond.push("target_kind = ?", &[v]);
+    }
+    if let Some(v) = &filter.target_id {
+        cond.push("target_id = ?", &[v]);
+    }
+    if let Some(v) = &filter.actor {
+        cond.push("actor = ?", &[v]);
+    }
+    if let Some(v) = &filter.from {
+        cond.push("at >= ?", &[&time_bound("from", v)?]);
+    }
+    if let Some(v) = &filter.to {
+        cond.push("at < ?", &[&time_bound("to", v)?]);
+    }
+    if let Some(scope) = scope {
+        cond.and_wrapped("scope_org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+    }
+    let size = ent_kernel::store::sql::page_size(filter.limit)?;
+    if let Some(cursor) = &filter.cursor {
+        let before: i64 = cursor.parse().map_err(|_| Problem::invalid_field("cursor", "curseur invalide"))?;
+        cond.push_int("seq < ?", before);
+    }
+    let sql = format!(
+        "SELECT seq, at, actor, action, target_kind, target_id, scope_org_id, summary, prev_hash, hash \
+         FROM audit_log WHERE {} ORDER BY seq DESC LIMIT {}",
+        cond.sql(),
+        size + 1
+    );
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
+    let items: Vec<AuditRecord> = rows.iter().map(AuditRecord::from_row).collect::<sqlx::Result<_>>()?;
+    Ok(Page::from_overfetch(items, size, |r| r.seq.to_string()))
+}

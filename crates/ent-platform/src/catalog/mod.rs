@@ -1,0 +1,472 @@
+//! Service catalog: the ENT services of the SDET family (with the RGPD facts the
+//! registers derive from and the deployment facts provisioning renders), and the
+//! versioned bouquets tenants subscribe to. The shipped files are embedded in the
+//! binary; `catalog_dir` may add or override services and bouquets.
+
+pub mod routes;
+pub mod state;
+
+use crate::registry::Degree;
+use ent_kernel::error::Problem;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+pub use state::CatalogState;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Stable code, e.g. `cahier-de-textes`.
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    /// Degrees the service is offered in.
+    pub degrees: Vec<Degree>,
+    /// Degrees in which every base bouquet must contain it.
+    #[serde(default)]
+    pub mandatory_in: Vec<Degree>,
+    pub rgpd: ServiceRgpd,
+    pub deployment: Deployment,
+}
+
+/// What the RGPD registers (Art. 30) say about the service's processing.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRgpd {
+    pub purposes: Vec<String>,
+    /// Categories of data subjects, e.g. « élèves (mineurs) ».
+    pub data_subjects: Vec<String>,
+    pub personal_data: Vec<PersonalData>,
+    pub recipients: Vec<String>,
+    pub retention: String,
+    pub legal_basis: String,
+    /// Who processes the data on the controller's behalf.
+    pub processors: Vec<ProcessorRole>,
+    /// Transfers outside the EU and their safeguards (none when absent).
+    #[serde(default)]
+    pub transfers_outside_eu: Option<String>,
+}
+
+/// A category of personal data.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalData {
+    pub category: String,
+    /// Sensitive for minors (assessments, absences, sanctions...): registers flag it.
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+/// A processor of the service, resolved per tenant to an organisation.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessorRole {
+    /// The éditeur of the ENT.
+    Vendor,
+    /// The hébergeur.
+    Host,
+}
+
+impl ProcessorRole {
+    pub fn label(self) -> &'static str {
+        match self {
+            ProcessorRole::Vendor => "éditeur",
+            ProcessorRole::Host => "hébergeur",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    pub image: String,
+    pub port: u32,
+    pub cpu_millicores_per_1000: u32,
+    pub memory_mib_per_1000: u32,
+    /// 0: no persistent storage.
+    pub storage_gib_per_1000: u32,
+    pub ingress_path: String,
+}
+
+impl Deployment {
+    pub fn needs_storage(&self) -> bool {
+        self.storage_gib_per_1000 > 0
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BouquetKind {
+    /// The socle of a degree; a tenant has exactly one.
+    Base,
+    /// Added to a base of a degree it targets.
+    Option,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Bouquet {
+    /// E.g. `socle-2d`, `visio`.
+    pub id: String,
+    pub version: u32,
+    pub kind: BouquetKind,
+    /// A base targets one degree; an option one or both.
+    pub degrees: Vec<Degree>,
+    pub name: String,
+    pub description: String,
+    /// Service codes.
+    pub services: Vec<String>,
+    /// Parameters such as quotas.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+}
+
+/// One catalog file: services, bouquets, or both.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    #[serde(default)]
+    services: Vec<Service>,
+    #[serde(default)]
+    bouquets: Vec<Bouquet>,
+}
+
+/// The files shipped with the product, embedded so `entctl` runs from anywhere.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("services.yaml", include_str!("../../../../tenants/catalog/services.yaml")),
+    ("bouquets.yaml", include_str!("../../../../tenants/catalog/bouquets.yaml")),
+];
+
+/// Services and bouquets, validated as a whole.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema, PartialEq)]
+pub struct Catalog {
+    /// Sorted by code.
+    pub services: Vec<Service>,
+    /// Sorted by id, then version.
+    pub bouquets: Vec<Bouquet>,
+}
+
+impl Catalog {
+    /// The shipped files, then the YAML files of `dir` (sorted by name): a service
+    /// with a known code or a bouquet with a known id and version replaces it.
+    pub fn load(dir: Option<&Path>) -> anyhow::Result<Catalog> {
+        let files = ent_kernel::yaml::shipped_then_overlay(SHIPPED, "catalog_dir", dir)?;
+        let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (f.as_str(), t.as_str())).collect();
+        Catalog::from_files(&files)
+    }
+
+    /// Parses and merges `files` (name, text) in order, then validates the whole.
+    pub fn from_files(files: &[(&str, &str)]) -> anyhow::Result<Catalog> {
+        let mut catalog = Catalog::default();
+        for (file, text) in files {
+            catalog.merge(parse_file(file, text)?);
+        }
+        catalog.services.sort_by(|a, b| a.code.cmp(&b.code));
+        catalog.bouquets.sort_by(|a, b| (a.id.as_str(), a.version).cmp(&(b.id.as_str(), b.version)));
+        catalog.validate().map_err(|e| anyhow::anyhow!("catalogue : {e}"))?;
+        Ok(catalog)
+    }
+
+    fn merge(&mut self, file: CatalogFile) {
+        for service in file.services {
+            self.services.retain(|s| s.code != service.code);
+            self.services.push(service);
+        }
+        for bouquet in file.bouquets {
+            self.bouquets.retain(|b| !(b.id == bouquet.id && b.version == bouquet.version));
+            self.bouquets.push(bouquet);
+        }
+    }
+
+    pub fn service(&self, code: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.code == code)
+    }
+
+    /// The given version of a bouquet, or its latest when `version` is `None`.
+    pub fn bouquet(&self, id: &str, version: Option<u32>) -> Option<&Bouquet> {
+        self.bouquets.iter().filter(|b| b.id == id && version.is_none_or(|v| b.version == v)).max_by_key(|b| b.version)
+    }
+
+    /// The latest version of every bouquet.
+    pub fn latest_bouquets(&self) -> Vec<&Bouquet> {
+        let ids: HashSet<&str> = self.bouquets.iter().map(|b| b.id.as_str()).collect();
+        let mut latest: Vec<&Bouquet> = ids.into_iter().filter_map(|id| self.bouquet(id, None)).collect();
+        latest.sort_by(|a, b| a.id.cmp(&b.id));
+        latest
+    }
+
+    /// The services of the latest `base_id` plus the latest `options`, each once,
+    /// in bouquet order. Refuses an unknown bouquet, a base that is not one, and an
+    /// option that is not for the base's degree.
+    pub fn resolve(&self, base_id: &str, options: &[&str]) -> Result<Vec<&Service>, Problem> {
+        let base = self
+            .bouquet(base_id, None)
+            .ok_or_else(|| Problem::invalid_field("base", format!("bouquet inconnu « {base_id} »")))?;
+        if base.kind != BouquetKind::Base {
+            return Err(Problem::invalid_field(
+                "base",
+                format!("« {base_id} » est une option, pas un bouquet de base"),
+            ));
+        }
+        let degree = base.degrees[0];
+        let mut bouquets = vec![base];
+        for &id in options {
+            bouquets.push(self.option_for(id, degree)?);
+        }
+        let mut seen = HashSet::new();
+        let codes = bouquets.iter().flat_map(|b| &b.services).filter(|code| seen.insert(code.as_str()));
+        Ok(codes.map(|code| self.service(code).expect("bouquet services are validated at load")).collect())
+    }
+
+    fn option_for(&self, id: &str, degree: Degree) -> Result<&Bouquet, Problem> {
+        let option = self
+            .bouquet(id, None)
+            .ok_or_else(|| Problem::invalid_field("options", format!("option inconnue « {id} »")))?;
+        if option.kind != BouquetKind::Option {
+            return Err(Problem::invalid_field("options", format!("« {id} » est un bouquet de base, pas une option")));
+        }
+        if !option.degrees.contains(&degree) {
+            let message = format!("l'option « {id} » n'est pas proposée dans le {}", degree_label(degree));
+            return Err(Problem::invalid_field("options", message));
+        }
+        Ok(option)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.services.iter().try_for_each(validate_service)?;
+        self.bouquets.iter().try_for_each(|b| self.validate_bouquet(b))
+    }
+
+    fn validate_bouquet(&self, b: &Bouquet) -> Result<(), String> {
+        let name = format!("bouquet {} v{}", b.id, b.version);
+        if b.degrees.is_empty() || (b.kind == BouquetKind::Base && b.degrees.len() != 1) {
+            return Err(format!("{name} : un bouquet de base vise un degré, une option un ou deux"));
+        }
+        if b.services.is_empty() {
+            return Err(format!("{name} : aucun service"));
+        }
+        for code in &b.services {
+            let service = self.service(code).ok_or_else(|| format!("{name} : service inconnu « {code} »"))?;
+            if let Some(d) = b.degrees.iter().find(|d| !service.degrees.contains(d)) {
+                return Err(format!("{name} : le service « {code} » n'est pas proposé dans le {}", degree_label(*d)));
+            }
+        }
+        if b.kind == BouquetKind::Base {
+            let degree = b.degrees[0];
+            let missing =
+                self.services.iter().find(|s| s.mandatory_in.contains(&degree) && !b.services.contains(&s.code));
+            if let Some(s) = missing {
+                return Err(format!(
+                    "{name} : le service « {} » ({}) est obligatoire dans le {} et manque au bouquet",
+                    s.code,
+                    s.name,
+                    degree_label(degree)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// « premier degré » / « second degré ».
+pub fn degree_label(degree: Degree) -> &'static str {
+    match degree {
+        Degree::D1 => "premier degré",
+        Degree::D2 => "second degré",
+    }
+}
+
+/// Parses one file; errors name the file (and the line, for YAML errors). A file
+/// may not declare a service code or a bouquet version twice.
+fn parse_file(file: &str, text: &str) -> anyhow::Result<CatalogFile> {
+    let parsed: CatalogFile = ent_kernel::yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
+    unique(parsed.services.iter().map(|s| s.code.clone()), "code de service")
+        .and_then(|_| unique(parsed.bouquets.iter().map(|b| format!("{} v{}", b.id, b.version)), "bouquet"))
+        .map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
+    Ok(parsed)
+}
+
+fn unique(keys: impl Iterator<Item = String>, what: &str) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for key in keys {
+        if !seen.insert(key.clone()) {
+            return Err(format!("{what} en double : {key}"));
+        }
+    }
+    Ok(())
+}
+
+fn validate_service(s: &Service) -> Result<(), String> {
+    let fail = |message: String| Err(format!("service {} : {message}", s.code));
+    if s.code.trim().is_empty() || s.name.trim().is_empty() {
+        return fail("code et nom sont obligatoires".into());
+    }
+    if s.degrees.is_empty() {
+        return fail("aucun degré".into());
+    }
+    if let Some(d) = s.mandatory_in.iter().find(|d| !s.degrees.contains(d)) {
+        return fail(format!("obligatoire dans le {} où il n'est pas proposé", degree_label(*d)));
+    }
+    if let Some(field) = empty_rgpd_field(&s.rgpd) {
+        return fail(format!("le fait RGPD « {field} » est vide"));
+    }
+    let d = &s.deployment;
+    if d.image.trim().is_empty() {
+        return fail("deployment.image est vide".into());
+    }
+    if !(1..=65535).contains(&d.port) {
+        return fail(format!("deployment.port {} hors de 1..65535", d.port));
+    }
+    if !d.ingress_path.starts_with('/') {
+        return fail(format!("deployment.ingress_path « {} » doit commencer par /", d.ingress_path));
+    }
+    Ok(())
+}
+
+/// The first mandatory RGPD fact left empty, by its YAML name.
+fn empty_rgpd_field(r: &ServiceRgpd) -> Option<&'static str> {
+    let blank = |items: &[String]| items.is_empty() || items.iter().any(|i| i.trim().is_empty());
+    [
+        ("rgpd.purposes", blank(&r.purposes)),
+        ("rgpd.data_subjects", blank(&r.data_subjects)),
+        (
+            "rgpd.personal_data",
+            r.personal_data.is_empty() || r.personal_data.iter().any(|p| p.category.trim().is_empty()),
+        ),
+        ("rgpd.recipients", blank(&r.recipients)),
+        ("rgpd.retention", r.retention.trim().is_empty()),
+        ("rgpd.legal_basis", r.legal_basis.trim().is_empty()),
+        ("rgpd.processors", r.processors.is_empty()),
+    ]
+    .into_iter()
+    .find_map(|(field, empty)| empty.then_some(field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERVICES: &str = SHIPPED[0].1;
+    const BOUQUETS: &str = SHIPPED[1].1;
+
+    fn codes(services: &[&Service]) -> Vec<String> {
+        services.iter().map(|s| s.code.clone()).collect()
+    }
+
+    #[test]
+    fn shipped_catalog_loads_with_the_sdet_services() {
+        let catalog = Catalog::load(None).unwrap();
+        for code in [
+            "portail",
+            "messagerie",
+            "actualites",
+            "cahier-de-textes",
+            "vie-scolaire",
+            "espace-documentaire",
+            "blog",
+            "agenda",
+            "mediacentre",
+            "exercices",
+            "pad",
+            "visio",
+            "carnet-de-liaison",
+            "casiers",
+        ] {
+            assert!(catalog.service(code).is_some(), "{code} missing");
+        }
+        for id in ["socle-1d", "socle-2d", "visio", "moodle"] {
+            assert!(catalog.bouquet(id, None).is_some(), "{id} missing");
+        }
+        let notes = &catalog.service("vie-scolaire").unwrap().rgpd.personal_data;
+        assert!(notes.iter().any(|p| p.sensitive), "notes and absences are sensitive");
+    }
+
+    #[test]
+    fn cahier_de_textes_is_mandatory_in_2d_and_in_socle_2d() {
+        let catalog = Catalog::load(None).unwrap();
+        let cdt = catalog.service("cahier-de-textes").unwrap();
+        assert_eq!(cdt.mandatory_in, vec![Degree::D2]);
+        for version in [Some(1), None] {
+            let socle = catalog.bouquet("socle-2d", version).unwrap();
+            assert!(socle.services.contains(&cdt.code), "socle-2d {version:?}");
+        }
+        assert_eq!(catalog.bouquet("socle-2d", None).unwrap().version, 2);
+    }
+
+    #[test]
+    fn a_base_bouquet_missing_a_mandatory_service_is_refused_in_french() {
+        let bouquets = BOUQUETS.replacen("cahier-de-textes, ", "", 1);
+        let err =
+            Catalog::from_files(&[("services.yaml", SERVICES), ("bouquets.yaml", &bouquets)]).unwrap_err().to_string();
+        assert!(err.contains("bouquet socle-2d v1"), "{err}");
+        assert!(err.contains("« cahier-de-textes » (Cahier de textes) est obligatoire dans le second degré"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_file_and_line() {
+        let text = SERVICES.replacen("    mandatory_in: []", "    mandatory: []", 1);
+        let err = Catalog::from_files(&[("x.yaml", &text)]).unwrap_err().to_string();
+        assert!(err.starts_with("x.yaml") && err.contains("mandatory") && err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn empty_rgpd_facts_and_bad_deployments_name_the_service_and_field() {
+        let cases = [
+            (
+                "retention: \"3 mois après la fin du besoin ; messages supprimés avec le compte\"",
+                "retention: \" \"",
+                "rgpd.retention",
+            ),
+            ("image: registry.example.org/ent/blog:1.9.0", "image: \" \"", "deployment.image"),
+            ("port: 9001", "port: 70000", "deployment.port"),
+        ];
+        for (from, to, field) in cases {
+            let text = SERVICES.replacen(from, to, 1);
+            assert_ne!(text, SERVICES, "{from} not found");
+            let err = Catalog::from_files(&[("s.yaml", &text)]).unwrap_err().to_string();
+            assert!(err.contains("service ") && err.contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_file_declaring_a_code_twice_is_refused() {
+        let text = format!(
+            "{SERVICES}{}",
+            &SERVICES[SERVICES.find("  - code: blog").unwrap()..SERVICES.find("  - code: agenda").unwrap()]
+        );
+        let err = Catalog::from_files(&[("s.yaml", &text)]).unwrap_err().to_string();
+        assert!(err.starts_with("s.yaml") && err.contains("code de service en double : blog"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_overrides_and_adds() {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = "bouquets:\n  - id: visio\n    version: 2\n    kind: option\n    degrees: [2D]\n    \
+                     name: Visio 2\n    description: Seconde version\n    services: [visio, pad]\n";
+        std::fs::write(dir.path().join("local.yaml"), extra).unwrap();
+        let catalog = Catalog::load(Some(dir.path())).unwrap();
+        assert_eq!(catalog.bouquet("visio", None).unwrap().version, 2);
+        assert_eq!(catalog.bouquet("visio", Some(1)).unwrap().services, vec!["visio"]);
+        assert!(catalog.resolve("socle-1d", &["visio"]).is_err(), "visio v2 is 2D only");
+    }
+
+    #[test]
+    fn resolve_dedups_and_checks_options() {
+        let catalog = Catalog::load(None).unwrap();
+        let services = catalog.resolve("socle-2d", &["visio", "collaboratif", "moodle"]).unwrap();
+        let codes = codes(&services);
+        assert_eq!(codes.iter().filter(|c| *c == "casiers").count(), 1, "{codes:?}");
+        assert!(
+            codes.contains(&"visio".into()) && codes.contains(&"pad".into()) && codes.contains(&"exercices".into())
+        );
+        assert_eq!(codes[0], "portail");
+
+        let wrong = catalog.resolve("socle-1d", &["vie-scolaire"]).unwrap_err();
+        assert!(wrong.detail.contains("« vie-scolaire » n'est pas proposée dans le premier degré"), "{}", wrong.detail);
+        let unknown = catalog.resolve("socle-1d", &["karaoke"]).unwrap_err();
+        assert!(unknown.detail.contains("option inconnue « karaoke »"), "{}", unknown.detail);
+        assert!(catalog.resolve("visio", &[]).is_err(), "an option is no base");
+        assert!(catalog.resolve("socle-3d", &[]).is_err());
+    }
+}

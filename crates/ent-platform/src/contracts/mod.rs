@@ -1,0 +1,229 @@
+//! Processor contracts (Art. 28 RGPD): which organisation processes personal
+//! data for which other one, under which contract, and whether that contract
+//! carries the Art. 28 clauses. A contract whose client is itself a processor
+//! (`parent_processor`) is a link of a sub-processing chain (vendor → host → ...).
+//! Recorded by the capabilities that create them (a group purchase award) or
+//! by hand; read by the RGPD registers.
+
+use crate::audit::{self, Change};
+use crate::identity::Actor;
+use crate::registry::queries::{get_org, get_org_in};
+use crate::registry::OrgRef;
+use chrono::{DateTime, Utc};
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::{new_id, timestamp, Flag, Store, Tx};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct ProcessorContract {
+    pub id: String,
+    pub processor: OrgRef,
+    /// The controller the processor acts for, or the processor above it in a chain.
+    pub client: OrgRef,
+    /// Set when the client is itself a processor: this contract binds a sub-processor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_processor: Option<OrgRef>,
+    pub reference: String,
+    pub title: String,
+    /// Whether the contract carries the clauses of Art. 28(3) RGPD.
+    pub art28_clauses: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starts_on: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_on: Option<String>,
+    /// Where the contract comes from: `groupement`, `manual`, ...
+    pub source_kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContract {
+    pub processor_org_id: String,
+    pub client_org_id: String,
+    #[serde(default)]
+    pub parent_processor_org_id: Option<String>,
+    pub reference: String,
+    pub title: String,
+    pub art28_clauses: bool,
+    #[serde(default)]
+    pub starts_on: Option<String>,
+    #[serde(default)]
+    pub ends_on: Option<String>,
+    pub source_kind: String,
+    #[serde(default)]
+    pub source_id: Option<String>,
+}
+
+async fn check(conn: &mut sqlx::AnyConnection, new: &NewContract) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    match get_org_in(conn, &new.processor_org_id).await? {
+        Some(o) if matches!(o.kind, OrgKind::Editeur | OrgKind::Hebergeur) => {}
+        Some(o) => checks.fail("processor_org_id", format!("{} n'est ni un éditeur ni un hébergeur", o.name)),
+        None => checks.fail("processor_org_id", "organisation introuvable"),
+    }
+    if get_org_in(conn, &new.client_org_id).await?.is_none() {
+        checks.fail("client_org_id", "organisation introuvable");
+    }
+    if let Some(parent) = &new.parent_processor_org_id {
+        if parent != &new.client_org_id {
+            checks.fail("parent_processor_org_id", "le sous-traitant de rang supérieur est le client du contrat");
+        }
+    }
+    if new.processor_org_id == new.client_org_id {
+        checks.fail("client_org_id", "une organisation ne se sous-traite pas à elle-même");
+    }
+    if new.reference.trim().is_empty() {
+        checks.fail("reference", "référence du contrat obligatoire");
+    }
+    checks.line("reference", &new.reference);
+    checks.line("title", &new.title);
+    if new.title.trim().is_empty() {
+        checks.fail("title", "intitulé du contrat obligatoire");
+    }
+    for (field, date) in [("starts_on", &new.starts_on), ("ends_on", &new.ends_on)] {
+        if let Some(d) = date {
+            checks.date(field, d);
+        }
+    }
+    if let (Some(s), Some(e)) = (&new.starts_on, &new.ends_on) {
+        if e < s {
+            checks.fail("ends_on", "la fin précède le début");
+        }
+    }
+    checks.finish()
+}
+
+/// Records a contract, or updates the one with the same processor, client and
+/// reference (idempotent), in the caller's transaction. Audited. Returns its id.
+pub async fn record(
+    tx: &mut Tx,
+    store: &Store,
+    actor: &Actor,
+    new: &NewContract,
+    now: DateTime<Utc>,
+) -> Result<String, Problem> {
+    check(tx, new).await?;
+    let existing: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM processor_contracts WHERE processor_org_id = $1 AND client_org_id = $2 AND reference = $3",
+    )
+    .bind(&new.processor_org_id)
+    .bind(&new.client_org_id)
+    .bind(new.reference.trim())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let id = existing.clone().unwrap_or_else(new_id);
+    sqlx::query(
+        "INSERT INTO processor_contracts (id, processor_org_id, client_org_id, parent_processor_org_id, reference, \
+         title, art28_clauses, starts_on, ends_on, source_kind, source_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+         ON CONFLICT (id) DO UPDATE SET parent_processor_org_id = $4, title = $6, art28_clauses = $7, \
+         starts_on = $8, ends_on = $9, source_kind = $10, source_id = $11, updated_at = $12",
+    )
+    .bind(&id)
+    .bind(&new.processor_org_id)
+    .bind(&new.client_org_id)
+    .bind(new.parent_processor_org_id.clone())
+    .bind(new.reference.trim())
+    .bind(new.title.trim())
+    .bind(new.art28_clauses as i64)
+    .bind(new.starts_on.clone())
+    .bind(new.ends_on.clone())
+    .bind(&new.source_kind)
+    .bind(new.source_id.clone())
+    .bind(timestamp(now))
+    .execute(&mut **tx)
+    .await?;
+    let change = Change {
+        actor: &actor.name,
+        action: if existing.is_some() { "contracts.update" } else { "contracts.create" },
+        target_kind: "processor_contract",
+        target_id: &id,
+        scope_org_id: Some(&new.client_org_id),
+        summary: serde_json::json!({
+            "processor": new.processor_org_id, "client": new.client_org_id, "reference": new.reference,
+            "art28_clauses": new.art28_clauses, "source": new.source_kind,
+        }),
+    };
+    audit::append(tx, store.backend(), change, now).await?;
+    Ok(id)
+}
+
+const COLUMNS: &str = "id, processor_org_id, client_org_id, parent_processor_org_id, reference, title, \
+    art28_clauses, starts_on, ends_on, source_kind, source_id, created_at, updated_at";
+
+async fn org_ref(
+    store: &Store,
+    cache: &mut std::collections::HashMap<String, OrgRef>,
+    id: &str,
+) -> Result<OrgRef, Problem> {
+    if let Some(org) = cache.get(id) {
+        return Ok(org.clone());
+    }
+    let org = get_org(store, id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?.as_ref();
+    cache.insert(id.to_string(), org.clone());
+    Ok(org)
+}
+
+/// A `processor_contracts` row (read with [`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct ContractRow {
+    id: String,
+    processor_org_id: String,
+    client_org_id: String,
+    parent_processor_org_id: Option<String>,
+    reference: String,
+    title: String,
+    #[sqlx(try_from = "Flag")]
+    art28_clauses: bool,
+    starts_on: Option<String>,
+    ends_on: Option<String>,
+    source_kind: String,
+    source_id: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+async fn list_where(store: &Store, column: &str, org_id: &str) -> Result<Vec<ProcessorContract>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM processor_contracts WHERE {column} = $1 ORDER BY reference, id");
+    let rows: Vec<ContractRow> = sqlx::query_as(&sql).bind(org_id).fetch_all(store.pool()).await?;
+    let mut cache = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let parent = match &row.parent_processor_org_id {
+            Some(id) => Some(org_ref(store, &mut cache, id).await?),
+            None => None,
+        };
+        out.push(ProcessorContract {
+            id: row.id,
+            processor: org_ref(store, &mut cache, &row.processor_org_id).await?,
+            client: org_ref(store, &mut cache, &row.client_org_id).await?,
+            parent_processor: parent,
+            reference: row.reference,
+            title: row.title,
+            art28_clauses: row.art28_clauses,
+            starts_on: row.starts_on,
+            ends_on: row.ends_on,
+            source_kind: row.source_kind,
+            source_id: row.source_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        });
+    }
+    Ok(out)
+}
+
+/// The contracts under which `org_id` processes data (as processor or sub-processor).
+pub async fn list_for_processor(store: &Store, org_id: &str) -> Result<Vec<ProcessorContract>, Problem> {
+    list_where(store, "processor_org_id", org_id).await
+}
+
+/// The contracts binding processors to `org_id` (a controller, or a processor for its sub-processors).
+pub async fn list_for_client(store: &Store, org_id: &str) -> Result<Vec<ProcessorContract>, Problem> {
+    list_where(store, "client_org_id", org_id).await
+}

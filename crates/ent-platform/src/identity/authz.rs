@@ -1,0 +1,300 @@
+//! The one authorisation function. Every route declares an [`Action`]; a
+//! request is allowed when the actor holds a role the action accepts, at an
+//! organisation whose scope contains the target. An out-of-scope read answers
+//! 404 (existence is not revealed), an out-of-scope write 403.
+
+use super::Actor;
+use crate::registry::queries::covers_condition;
+use crate::registry::Org;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::{Action, Role};
+use ent_kernel::store::Condition;
+use ent_kernel::store::Store;
+use sqlx::FromRow;
+
+use Role::*;
+
+const EVERYONE: &[Role] = &Role::ALL;
+
+pub const ORGS_READ: Action = Action { name: "orgs.read", write: false, roles: EVERYONE };
+pub const ORGS_CREATE: Action = Action { name: "orgs.create", write: true, roles: &[Admin, Dan] };
+pub const ORGS_UPDATE: Action =
+    Action { name: "orgs.update", write: true, roles: &[Admin, Dan, Collectivite, ChefEtablissement] };
+pub const ORGS_MEMBERS_WRITE: Action =
+    Action { name: "orgs.members.write", write: true, roles: &[Admin, Dan, Collectivite, Coordinateur] };
+pub const IMPORTS_ANNUAIRE: Action = Action { name: "imports.annuaire", write: true, roles: &[Admin, Dan] };
+pub const USERS_READ: Action = Action { name: "users.read", write: false, roles: &[Admin, Dan, Auditeur] };
+pub const USERS_WRITE: Action = Action { name: "users.write", write: true, roles: &[Admin] };
+pub const ROLES_WRITE: Action = Action { name: "roles.write", write: true, roles: &[Admin] };
+pub const SELF_READ: Action = Action { name: "self.read", write: false, roles: EVERYONE };
+/// One's own tokens; an admin's reach every user's.
+pub const TOKENS_MANAGE: Action = Action { name: "tokens.manage", write: true, roles: EVERYONE };
+/// The convention models: public facts.
+pub const CONVENTION_MODELS_READ: Action = Action { name: "convention-models.read", write: false, roles: EVERYONE };
+/// Conventions (parameters, amounts, signers): the roles that work on them at a party —
+/// signatories and writers, DPO, auditeur. Users and support staff do not.
+pub const CONVENTIONS_READ: Action = Action {
+    name: "conventions.read",
+    write: false,
+    roles: &[Admin, Dan, Collectivite, ChefEtablissement, Coordinateur, SupportN2, Dpo, Auditeur],
+};
+pub const CONVENTIONS_WRITE: Action = Action {
+    name: "conventions.write",
+    write: true,
+    roles: &[Admin, Dan, Collectivite, ChefEtablissement, Coordinateur],
+};
+/// Visas, signatures and refusals: the signer's role at the party is checked by the workflow.
+pub const CONVENTIONS_SIGN: Action = Action {
+    name: "conventions.sign",
+    write: true,
+    roles: &[Dan, Collectivite, ChefEtablissement, Coordinateur, SupportN2],
+};
+/// The service catalog and bouquets: public facts, for every authenticated role.
+pub const CATALOG_READ: Action = Action { name: "catalog.read", write: false, roles: EVERYONE };
+pub const TENANTS_READ: Action = Action { name: "tenants.read", write: false, roles: EVERYONE };
+pub const TENANTS_WRITE: Action = Action { name: "tenants.write", write: true, roles: &[Admin, Dan, Collectivite] };
+pub const TENANTS_TRANSITION: Action = Action { name: "tenants.transition", write: true, roles: &[Admin, Dan] };
+pub const AUDIT_READ: Action = Action { name: "audit.read", write: false, roles: &[Admin, Auditeur, Dpo] };
+/// Job runs and the mail outbox are platform-wide (one run serves every organisation, a
+/// queued mail's recipients are personal data of any organisation): administrators only.
+pub const JOBS_READ: Action = Action { name: "jobs.read", write: false, roles: &[Admin] };
+pub const JOBS_RUN: Action = Action { name: "jobs.run", write: true, roles: &[Admin] };
+pub const OUTBOX_READ: Action = Action { name: "outbox.read", write: false, roles: &[Admin] };
+pub const OUTBOX_RETRY: Action = Action { name: "outbox.retry", write: true, roles: &[Admin] };
+/// Groupements de commandes: public facts, own applications, member views (checked per route).
+pub const GROUPEMENTS_READ: Action =
+    Action { name: "groupements.read", write: false, roles: &[Admin, Dan, Collectivite, Coordinateur] };
+/// The coordinator's work; the handler checks the binding at the groupement's coordinator.
+pub const GROUPEMENTS_MANAGE: Action =
+    Action { name: "groupements.manage", write: true, roles: &[Admin, Coordinateur] };
+/// Applying for (or withdrawing) a collectivité in the caller's scope.
+pub const GROUPEMENTS_APPLY: Action = Action { name: "groupements.apply", write: true, roles: &[Admin, Collectivite] };
+/// The library of documents shared between académies.
+pub const GROUPEMENTS_LIBRARY: Action =
+    Action { name: "groupements.library", write: false, roles: &[Admin, Dan, Coordinateur] };
+/// RGPD registers, breaches and requests: DPOs over what they cover, controllers over their
+/// own organisation (`rgpd::authorize` narrows the scope further).
+pub const RGPD_READ: Action =
+    Action { name: "rgpd.read", write: false, roles: &[Admin, Dpo, Dan, Collectivite, ChefEtablissement] };
+pub const RGPD_WRITE: Action =
+    Action { name: "rgpd.write", write: true, roles: &[Admin, Dpo, Dan, Collectivite, ChefEtablissement] };
+
+// Support desk: requesters (usager, chef d'établissement) and the three levels.
+const SUPPORT_LEVELS: &[Role] = &[Admin, SupportN1, SupportN2, SupportN3];
+/// Tickets: requesters see their own, each level what its scope and the ticket's path allow.
+pub const SUPPORT_READ: Action = Action {
+    name: "support.read",
+    write: false,
+    roles: &[Admin, Usager, ChefEtablissement, SupportN1, SupportN2, SupportN3],
+};
+pub const SUPPORT_CREATE: Action =
+    Action { name: "support.create", write: true, roles: &[Admin, Usager, ChefEtablissement, SupportN1, SupportN2] };
+/// Comments (a requester's replies included).
+pub const SUPPORT_COMMENT: Action = Action {
+    name: "support.comment",
+    write: true,
+    roles: &[Admin, Usager, ChefEtablissement, SupportN1, SupportN2, SupportN3],
+};
+/// Status changes, escalations, returns, assignment: the level holding the ticket
+/// (a requester may only close a resolved ticket of theirs).
+pub const SUPPORT_HANDLE: Action = Action {
+    name: "support.handle",
+    write: true,
+    roles: &[Admin, Usager, ChefEtablissement, SupportN1, SupportN2, SupportN3],
+};
+pub const SUPPORT_REPORT: Action = Action { name: "support.report", write: false, roles: SUPPORT_LEVELS };
+pub const SUPPORT_CONTRACTS_READ: Action =
+    Action { name: "support.contracts.read", write: false, roles: &[Admin, Dan, SupportN1, SupportN2] };
+pub const SUPPORT_CONTRACTS_WRITE: Action =
+    Action { name: "support.contracts.write", write: true, roles: &[Admin, Dan] };
+
+/// The organisations an action may reach for this actor.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Platform-wide (admin).
+    All,
+    /// What these organisations' scopes contain.
+    Orgs(Vec<Org>),
+}
+
+impl Scope {
+    /// The SQL condition on `orgs` rows in scope; `None` for everything.
+    pub fn condition(&self) -> Option<Condition> {
+        match self {
+            Scope::All => None,
+            Scope::Orgs(orgs) => Some(Condition::any(orgs.iter().map(org_scope_condition).collect())),
+        }
+    }
+}
+
+/// What a role held at `org` reaches: the organisation itself, what it covers,
+/// and for an académie (or DSDEN) every organisation registered in it (or in
+/// its département), so that the DAN sees the collectivités it works with.
+pub fn org_scope_condition(org: &Org) -> Condition {
+    // An académie (DSDEN) row carries its own code as `academie_code`
+    // (`departement_code`), so one equality is the whole scope: the list then
+    // walks `orgs_by_academie_name` (`orgs_by_departement_name`) in page order.
+    if let Some((column, _)) = whole_scope_column(org) {
+        let mut whole = Condition::default();
+        whole.push(&format!("{column} = ?"), &[&org.code]);
+        return whole;
+    }
+    let mut own = Condition::default();
+    own.push("id = ?", &[&org.id]);
+    let mut parts = vec![own, covers_condition(org)];
+    match org.kind {
+        OrgKind::Academie => {
+            let mut in_academie = Condition::default();
+            in_academie.push("academie_code = ?", &[&org.code]);
+            parts.push(in_academie);
+        }
+        OrgKind::Dsden => {
+            let mut in_departement = Condition::default();
+            in_departement.push("departement_code = ?", &[&org.code]);
+            parts.push(in_departement);
+        }
+        _ => {}
+    }
+    Condition::any(parts)
+}
+
+fn roles_allowing<'a>(actor: &'a Actor, action: &'a Action) -> impl Iterator<Item = &'a super::Binding> {
+    actor.bindings.iter().filter(move |b| action.roles.contains(&b.role))
+}
+
+/// Whether the actor's roles allow the action at all (before any scope).
+pub fn role_allows(actor: &Actor, action: &Action) -> bool {
+    roles_allowing(actor, action).next().is_some()
+}
+
+/// The scope in which the actor may perform the action.
+pub fn scope(actor: &Actor, action: &Action) -> Scope {
+    if roles_allowing(actor, action).any(|b| b.role == Admin) {
+        return Scope::All;
+    }
+    Scope::Orgs(roles_allowing(actor, action).filter_map(|b| b.org.clone()).collect())
+}
+
+pub fn forbidden(detail: impl Into<String>) -> Problem {
+    Problem::new(ProblemKind::Forbidden, detail)
+}
+
+/// Decides (actor, action, target organisation) and logs the reason.
+pub async fn authorize(store: &Store, actor: &Actor, action: &Action, target: &Org) -> Result<(), Problem> {
+    let decision = decide(store, actor, action, target).await?;
+    let (allowed, reason) = match &decision {
+        Ok(reason) => (true, reason.clone()),
+        Err(reason) => (false, reason.clone()),
+    };
+    log_decision(actor, action, &target.qualified_code(), allowed, &reason);
+    match decision {
+        Ok(_) => Ok(()),
+        Err(_) if !role_allows(actor, action) => {
+            Err(forbidden(format!("votre rôle ne permet pas l'action {}", action.name)))
+        }
+        Err(_) if action.write => Err(out_of_scope_write(store, actor, target).await?),
+        Err(_) => Err(not_found_org(target)),
+    }
+}
+
+/// Authorisation decisions at DEBUG, denials at INFO; the actor by id, never by e-mail.
+pub fn log_decision(actor: &Actor, action: &Action, target: &str, allowed: bool, reason: &str) {
+    if allowed {
+        tracing::debug!(actor = %actor.log_id(), action = action.name, target, allowed, reason, "authorisation");
+    } else {
+        tracing::info!(actor = %actor.log_id(), action = action.name, target, allowed, reason, "authorisation");
+    }
+}
+
+fn not_found_org(target: &Org) -> Problem {
+    Problem::not_found(format!("aucune organisation « {} »", target.code))
+}
+
+/// An out-of-scope write: 403 when the actor may read the target, else the
+/// same 404 as for an organisation that does not exist.
+pub async fn out_of_scope_write(store: &Store, actor: &Actor, target: &Org) -> Result<Problem, Problem> {
+    Ok(match decide(store, actor, &ORGS_READ, target).await? {
+        Ok(_) => forbidden(format!("{} est hors de votre périmètre", target.name)),
+        Err(_) => not_found_org(target),
+    })
+}
+
+/// Decides a change that touches several organisations (an EPCI and the commune
+/// joining it, a user and the organisation of a role): allowed only when every
+/// one of them is in the actor's scope for the action. The first refusal
+/// answers, as [`authorize`] does for that organisation.
+pub async fn authorize_all(store: &Store, actor: &Actor, action: &Action, targets: &[&Org]) -> Result<(), Problem> {
+    for target in targets {
+        authorize(store, actor, action, target).await?;
+    }
+    Ok(())
+}
+
+/// Whether the actor acts *for* `target` with this action, through a binding
+/// that is not at a group of communes: a group's roles reach its member
+/// communes only through the membership, which cannot vouch for itself.
+pub async fn acts_for(store: &Store, actor: &Actor, action: &Action, target: &Org) -> Result<bool, Problem> {
+    if roles_allowing(actor, action).any(|b| b.role == Admin) {
+        return Ok(true);
+    }
+    for org in roles_allowing(actor, action).filter_map(|b| b.org.as_ref()) {
+        if !org.kind.groups_communes() && in_org_scope(store, org, target).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+async fn decide(
+    store: &Store,
+    actor: &Actor,
+    action: &Action,
+    target: &Org,
+) -> Result<Result<String, String>, Problem> {
+    if !role_allows(actor, action) {
+        return Ok(Err("no role of the actor allows the action".into()));
+    }
+    match scope(actor, action) {
+        Scope::All => Ok(Ok("platform-wide role".into())),
+        Scope::Orgs(orgs) => {
+            for org in &orgs {
+                if in_org_scope(store, org, target).await? {
+                    return Ok(Ok(format!("within the scope of {}", org.qualified_code())));
+                }
+            }
+            Ok(Err("target outside every scope of the actor".into()))
+        }
+    }
+}
+
+/// Reads one column of an `orgs` row.
+type ReadColumn = fn(&Org) -> Option<&str>;
+
+/// The column of `orgs` (and how to read it on a row) whose equality to `org`'s
+/// code is its whole scope, for an académie (DSDEN) whose row carries its own
+/// code there.
+fn whole_scope_column(org: &Org) -> Option<(&'static str, ReadColumn)> {
+    let (column, read): (_, ReadColumn) = match org.kind {
+        OrgKind::Academie => ("academie_code", |o| o.academie_code.as_deref()),
+        OrgKind::Dsden => ("departement_code", |o| o.departement_code.as_deref()),
+        _ => return None,
+    };
+    (read(org) == Some(org.code.as_str())).then_some((column, read))
+}
+
+/// Whether `target` (a row read from the store) is in the scope of a role held at `org`.
+pub async fn in_org_scope(store: &Store, org: &Org, target: &Org) -> Result<bool, Problem> {
+    if org.id == target.id {
+        return Ok(true);
+    }
+    // A one-equality scope is decided on the target's row as the query would.
+    if let Some((_, read)) = whole_scope_column(org) {
+        return Ok(read(target) == Some(org.code.as_str()));
+    }
+    let mut cond = org_scope_condition(org);
+    cond.push("id = ?", &[&target.id]);
+    let sql = format!("SELECT COUNT(*) AS n FROM orgs WHERE {}", cond.sql());
+    let n: i64 = <(i64,)>::from_row(&cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?)?.0;
+    Ok(n > 0)
+}

@@ -1,0 +1,859 @@
+//! Identity: users, role bindings (a role at an organisation), API tokens, and
+//! the `Actor` every request and command acts as. Tokens are one way in; a
+//! web-console session or an OIDC login only has to produce the same `Actor`.
+
+pub mod authz;
+pub mod routes;
+pub mod state;
+
+use crate::audit::{self, Change};
+use crate::registry::queries::get_org;
+use crate::registry::{Org, OrgRef};
+use authz::Scope;
+use chrono::{DateTime, Utc};
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::kernel::roles::{Action, Role};
+use ent_kernel::store::Page;
+use ent_kernel::store::{new_id, timestamp, Flag, Store};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::FromRow;
+pub use state::IdentityState;
+
+/// The authenticated caller of a route and the action the route declared.
+#[derive(Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    pub action: &'static Action,
+}
+
+impl Caller {
+    /// Allows the call on `target` or answers 404 (read) / 403 (write).
+    pub async fn require(&self, store: &Store, target: &Org) -> Result<(), Problem> {
+        authz::authorize(store, &self.actor, self.action, target).await
+    }
+
+    /// The organisations this call may reach.
+    pub fn scope(&self) -> Scope {
+        authz::scope(&self.actor, self.action)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Problem> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            Problem::new(ent_kernel::error::ProblemKind::Internal, "route mounted without authentication")
+        })
+    }
+}
+
+/// A role held at an organisation (none for the platform-wide admin).
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub role: Role,
+    pub org: Option<Org>,
+}
+
+/// Who is acting: a user authenticated by a token (or, later, a session), or
+/// the operator at the command line.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    /// How the actor appears in the audit log.
+    pub name: String,
+    pub bindings: Vec<Binding>,
+}
+
+impl Actor {
+    /// The operator running `entctl` on the server: full rights, audited by login name.
+    pub fn cli() -> Actor {
+        let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "inconnu".into());
+        Actor { user_id: None, name: format!("cli:{login}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.bindings.iter().any(|b| b.role == Role::Admin)
+    }
+
+    /// How logs name the actor: `user:<id>` (never an e-mail address), or its name otherwise.
+    pub fn log_id(&self) -> String {
+        match &self.user_id {
+            Some(id) => format!("user:{id}"),
+            None => self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RoleView {
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<OrgRef>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<OrgRef>,
+    pub active: bool,
+    pub roles: Vec<RoleView>,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    #[schemars(email, length(max = 254))]
+    pub email: String,
+    #[schemars(length(min = 1, max = 200))]
+    pub display_name: String,
+    /// The user's organisation (id, code or kind:code).
+    pub org: Option<String>,
+}
+
+/// Fields of `PATCH /users/{id}`; absent fields are left unchanged.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[schemars(length(min = 1, max = 200))]
+    pub display_name: Option<String>,
+    pub active: Option<bool>,
+}
+
+fn check_email(checks: &mut Checks, email: &str) {
+    if email.len() > 254 {
+        checks.fail("email", "adresse de 254 caractères au plus");
+    } else {
+        checks.email("email", email);
+    }
+}
+
+fn check_display_name(checks: &mut Checks, name: &str) {
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        checks.fail("display_name", "nom obligatoire, 200 caractères au plus");
+    }
+    checks.line("display_name", name);
+}
+
+async fn org_of_key(store: &Store, key: &str) -> Result<Org, Problem> {
+    crate::registry::resolve_org(store, key).await
+}
+
+pub async fn create_user(store: &Store, actor: &Actor, new: NewUser, now: DateTime<Utc>) -> Result<User, Problem> {
+    let email = new.email.trim().to_ascii_lowercase();
+    let mut checks = Checks::default();
+    // Checked before trimming: a trailing line break is refused, not silently cut.
+    check_email(&mut checks, &new.email);
+    check_display_name(&mut checks, &new.display_name);
+    let org = match &new.org {
+        Some(key) => match org_of_key(store, key).await {
+            Ok(org) => Some(org),
+            Err(e) => {
+                checks.fail("org", e.detail);
+                None
+            }
+        },
+        None => None,
+    };
+    checks.finish()?;
+    let id = new_id();
+    let at = timestamp(now);
+    let mut tx = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO users (id, email, display_name, org_id, active, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 1, 1, $5, $6)",
+    )
+    .bind(&id)
+    .bind(&email)
+    .bind(new.display_name.trim())
+    .bind(org.as_ref().map(|o| o.id.clone()))
+    .bind(&at)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Problem::conflict(format!("un utilisateur a déjà l'adresse {email}"))
+        }
+        _ => e.into(),
+    })?;
+    let change = Change {
+        actor: &actor.name,
+        action: "users.create",
+        target_kind: "user",
+        target_id: &id,
+        scope_org_id: org.as_ref().map(|o| o.id.as_str()),
+        summary: serde_json::json!({ "email": email, "display_name": new.display_name.trim() }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    get_user(store, &id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))
+}
+
+/// Applies a patch if `expected_version` is the current one (optimistic concurrency).
+pub async fn update_user(
+    store: &Store,
+    actor: &Actor,
+    id: &str,
+    expected_version: i64,
+    patch: UserPatch,
+    now: DateTime<Utc>,
+) -> Result<User, Problem> {
+    let mut checks = Checks::default();
+    if let Some(name) = &patch.display_name {
+        check_display_name(&mut checks, name);
+    }
+    checks.finish()?;
+    let current = get_user(store, id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let display_name = patch.display_name.as_deref().map(str::trim).unwrap_or(&current.display_name).to_string();
+    let active = patch.active.unwrap_or(current.active);
+    let mut tx = store.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE users SET display_name = $1, active = $2, version = version + 1, updated_at = $3 \
+         WHERE id = $4 AND version = $5",
+    )
+    .bind(&display_name)
+    .bind(i64::from(active))
+    .bind(timestamp(now))
+    .bind(id)
+    .bind(expected_version)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ent_kernel::error::precondition_failed(current.version));
+    }
+    let change = Change {
+        actor: &actor.name,
+        action: "users.update",
+        target_kind: "user",
+        target_id: id,
+        scope_org_id: current.org.as_ref().map(|o| o.id.as_str()),
+        summary: serde_json::json!({ "display_name": display_name, "active": active }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    forget_authenticated_tokens();
+    get_user(store, id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))
+}
+
+const USER_COLUMNS: &str = "id, email, display_name, org_id, active, version, created_at, updated_at";
+
+/// A `users` row (read with [`USER_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    email: String,
+    display_name: String,
+    org_id: Option<String>,
+    #[sqlx(try_from = "Flag")]
+    active: bool,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+async fn user_from_row(store: &Store, row: UserRow) -> Result<User, Problem> {
+    let org = match &row.org_id {
+        Some(org_id) => get_org(store, org_id).await?.map(|o| o.as_ref()),
+        None => None,
+    };
+    let roles = bindings_of(store, &row.id)
+        .await?
+        .into_iter()
+        .map(|b| RoleView { role: b.role, org: b.org.map(|o| o.as_ref()) })
+        .collect();
+    Ok(User {
+        id: row.id,
+        email: row.email,
+        display_name: row.display_name,
+        org,
+        active: row.active,
+        roles,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub async fn get_user(store: &Store, id: &str) -> Result<Option<User>, Problem> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 OR email = $2");
+    let row = sqlx::query_as(&sql).bind(id).bind(id.to_ascii_lowercase()).fetch_optional(store.pool()).await?;
+    match row {
+        Some(row) => Ok(Some(user_from_row(store, row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Users ordered by e-mail; `cursor` is the last e-mail of the previous page.
+/// Users by e-mail; `scope` (a condition on `orgs`) keeps those whose organisation
+/// it matches, in the query, so that pages and cursors only ever hold visible users.
+pub async fn list_users(
+    store: &Store,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+    scope: Option<ent_kernel::store::sql::Condition>,
+) -> Result<Page<User>, Problem> {
+    let size = ent_kernel::store::sql::page_size(limit)?;
+    let mut cond = ent_kernel::store::sql::Condition::default();
+    cond.push("email > ?", &[cursor.unwrap_or("")]);
+    if let Some(scope) = scope {
+        cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+    }
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {} ORDER BY email LIMIT {}", cond.sql(), size + 1);
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
+    let mut items = Vec::new();
+    for row in rows.iter().take(size as usize) {
+        items.push(user_from_row(store, UserRow::from_row(row)?).await?);
+    }
+    let next_cursor = (rows.len() > size as usize).then(|| items.last().map(|u: &User| u.email.clone())).flatten();
+    Ok(Page { items, next_cursor })
+}
+
+pub async fn bindings_of(store: &Store, user_id: &str) -> Result<Vec<Binding>, Problem> {
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT role, org_id FROM role_bindings WHERE user_id = $1 ORDER BY role, org_id")
+            .bind(user_id)
+            .fetch_all(store.pool())
+            .await?;
+    let mut bindings = Vec::new();
+    for (role, org_id) in rows {
+        let role = Role::try_from(role)?;
+        let org = match org_id {
+            Some(id) => match get_org(store, &id).await? {
+                Some(org) => Some(org),
+                None => continue,
+            },
+            None => None,
+        };
+        bindings.push(Binding { role, org });
+    }
+    Ok(bindings)
+}
+
+fn check_binding(role: Role, org: Option<&Org>) -> Result<(), Problem> {
+    match (role, org) {
+        (Role::Admin, None) => Ok(()),
+        (Role::Admin, Some(_)) => {
+            Err(Problem::invalid_field("org", "le rôle admin vaut pour toute la plateforme : pas d'organisation"))
+        }
+        (_, None) => Err(Problem::invalid_field(
+            "org",
+            format!("le rôle {} s'exerce dans une organisation : précisez-la", role.as_str()),
+        )),
+        (_, Some(org)) if !role.org_kinds().contains(&org.kind) => {
+            let allowed: Vec<&str> = role.org_kinds().iter().map(|k| k.label()).collect();
+            Err(Problem::invalid_field(
+                "org",
+                format!(
+                    "le rôle {} ne s'exerce pas dans un(e) {} (possible : {})",
+                    role.as_str(),
+                    org.kind.label(),
+                    allowed.join(", ")
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Grants `role` at `org` to a user; granting twice is harmless.
+pub async fn grant(
+    store: &Store,
+    actor: &Actor,
+    user_id: &str,
+    role: Role,
+    org: Option<&Org>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    check_binding(role, org)?;
+    let user = get_user(store, user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let org_id = org.map(|o| o.id.clone());
+    let mut tx = store.begin_write().await?;
+    let exists = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3",
+    )
+    .bind(&user.id)
+    .bind(role.as_str())
+    .bind(org_id.clone().unwrap_or_default())
+    .fetch_one(&mut *tx)
+    .await?
+        > 0;
+    if exists {
+        return Ok(());
+    }
+    sqlx::query("INSERT INTO role_bindings (id, user_id, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(new_id())
+        .bind(&user.id)
+        .bind(role.as_str())
+        .bind(org_id.clone())
+        .bind(timestamp(now))
+        .execute(&mut *tx)
+        .await?;
+    audit_binding(&mut tx, store, actor, "roles.grant", &user.id, role, org, now).await?;
+    tx.commit().await?;
+    forget_authenticated_tokens();
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn audit_binding(
+    tx: &mut ent_kernel::store::Tx,
+    store: &Store,
+    actor: &Actor,
+    action: &str,
+    user_id: &str,
+    role: Role,
+    org: Option<&Org>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let change = Change {
+        actor: &actor.name,
+        action,
+        target_kind: "user",
+        target_id: user_id,
+        scope_org_id: org.map(|o| o.id.as_str()),
+        summary: serde_json::json!({ "role": role.as_str(), "org": org.map(Org::qualified_code) }),
+    };
+    audit::append(tx, store.backend(), change, now).await?;
+    Ok(())
+}
+
+pub async fn revoke(
+    store: &Store,
+    actor: &Actor,
+    user_id: &str,
+    role: Role,
+    org: Option<&Org>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let user = get_user(store, user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let org_id = org.map(|o| o.id.clone());
+    let mut tx = store.begin_write().await?;
+    let done = sqlx::query("DELETE FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3")
+        .bind(&user.id)
+        .bind(role.as_str())
+        .bind(org_id.clone().unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Problem::not_found(format!("{} n'a pas ce rôle", user.email)));
+    }
+    audit_binding(&mut tx, store, actor, "roles.revoke", &user.id, role, org, now).await?;
+    tx.commit().await?;
+    forget_authenticated_tokens();
+    Ok(())
+}
+
+/// A token as listed: never the secret.
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// The visible start of the token, to recognise it.
+    pub prefix: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+}
+
+/// A token just created: the only time its secret is shown.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// Keep it now: it is stored hashed and cannot be shown again.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    #[schemars(length(min = 1, max = 100))]
+    pub name: String,
+    /// Owner (id or e-mail); yourself when absent. Only an admin creates tokens for others.
+    pub user: Option<String>,
+    /// Expiry (RFC 3339); never when absent.
+    #[schemars(extend("format" = "date-time"))]
+    pub expires_at: Option<String>,
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// `entcp_<8 hex prefix>_<64 hex secret>`: 288 random bits from the OS.
+fn generate_token() -> (String, String) {
+    let mut bytes = [0u8; 36];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    let prefix = hex::encode(&bytes[..4]);
+    let token = format!("entcp_{prefix}_{}", hex::encode(&bytes[4..]));
+    (format!("entcp_{prefix}"), token)
+}
+
+/// Live (neither revoked nor expired) tokens a user may hold at once.
+pub const MAX_LIVE_TOKENS: i64 = 20;
+
+pub async fn create_token(
+    store: &Store,
+    actor: &Actor,
+    user_id: &str,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<CreatedToken, Problem> {
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(Problem::invalid_field("name", "nom du jeton obligatoire, 100 caractères au plus"));
+    }
+    ent_kernel::validate::line(name).map_err(|e| Problem::invalid_field("name", e))?;
+    if expires_at.is_some_and(|e| e <= now) {
+        return Err(Problem::invalid_field("expires_at", "la date d'expiration est déjà passée"));
+    }
+    let user = get_user(store, user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    let (prefix, token) = generate_token();
+    let id = new_id();
+    let mut tx = store.begin_write().await?;
+    let live: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(&user.id)
+    .bind(timestamp(now))
+    .fetch_one(&mut *tx)
+    .await?;
+    if live >= MAX_LIVE_TOKENS {
+        return Err(Problem::conflict(format!(
+            "{} a déjà {MAX_LIVE_TOKENS} jetons valides : révoquez-en un avant d'en créer un autre",
+            user.email
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(&user.id)
+    .bind(name.trim())
+    .bind(&prefix)
+    .bind(hash_token(&token))
+    .bind(timestamp(now))
+    .bind(expires_at.map(timestamp))
+    .execute(&mut *tx)
+    .await?;
+    let change = Change {
+        actor: &actor.name,
+        action: "tokens.create",
+        target_kind: "token",
+        target_id: &id,
+        scope_org_id: user.org.as_ref().map(|o| o.id.as_str()),
+        summary: serde_json::json!({ "user": user.email, "name": name.trim(), "prefix": prefix }),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    let info = get_token(store, &id).await?.expect("just created");
+    Ok(CreatedToken { info, token })
+}
+
+const TOKEN_COLUMNS: &str = "id, user_id, name, prefix, created_at, expires_at, revoked_at, last_used_at";
+
+pub async fn get_token(store: &Store, id: &str) -> Result<Option<TokenInfo>, Problem> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1");
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(store.pool()).await?)
+}
+
+/// Tokens of one user, or of everyone (admin), newest first.
+pub async fn list_tokens(store: &Store, user_id: Option<&str>) -> Result<Vec<TokenInfo>, Problem> {
+    Ok(match user_id {
+        Some(user_id) => {
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id DESC");
+            sqlx::query_as(&sql).bind(user_id).fetch_all(store.pool()).await?
+        }
+        None => {
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id DESC");
+            sqlx::query_as(&sql).fetch_all(store.pool()).await?
+        }
+    })
+}
+
+pub async fn revoke_token(store: &Store, actor: &Actor, id: &str, now: DateTime<Utc>) -> Result<TokenInfo, Problem> {
+    let mut tx = store.begin_write().await?;
+    let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(timestamp(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Problem::not_found("jeton introuvable ou déjà révoqué"));
+    }
+    let change = Change {
+        actor: &actor.name,
+        action: "tokens.revoke",
+        target_kind: "token",
+        target_id: id,
+        scope_org_id: None,
+        summary: serde_json::json!({}),
+    };
+    audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    forget_authenticated_tokens();
+    Ok(get_token(store, id).await?.expect("exists"))
+}
+
+/// Why a bearer token was refused; recorded for auditors, never told to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    Unknown,
+    Expired,
+    Revoked,
+    InactiveUser,
+}
+
+impl TokenRefusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRefusal::Unknown => "unknown_token",
+            TokenRefusal::Expired => "expired_token",
+            TokenRefusal::Revoked => "revoked_token",
+            TokenRefusal::InactiveUser => "inactive_user",
+        }
+    }
+}
+
+/// The actor a bearer token stands for, if it is valid, unexpired, unrevoked
+/// and its user active.
+pub async fn authenticate_token(store: &Store, token: &str, now: DateTime<Utc>) -> Result<Option<Actor>, Problem> {
+    Ok(check_token(store, token, now).await?.ok())
+}
+
+/// How long an authenticated token is trusted without reading the database
+/// again. Identity changes made by this process (revocation, deactivation, role
+/// changes) take effect at once; those made by another process (a replica,
+/// `entctl tokens revoke`) within this delay.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A token recently authenticated, by SHA-256 (the token itself is never kept).
+#[derive(Clone)]
+struct CachedToken {
+    actor: Actor,
+    token_id: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    cached_at: std::time::Instant,
+    /// `TOKEN_CACHE_GENERATION` when it was read: any identity change since makes it stale.
+    generation: u64,
+}
+
+static TOKEN_CACHE_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn token_cache_generation() -> u64 {
+    TOKEN_CACHE_GENERATION.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+type TokenCache = std::sync::Mutex<std::collections::HashMap<String, CachedToken>>;
+
+fn token_cache() -> &'static TokenCache {
+    static CACHE: std::sync::OnceLock<TokenCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Empties the authenticated-token cache (after any identity change).
+pub fn forget_authenticated_tokens() {
+    TOKEN_CACHE_GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    token_cache().lock().expect("token cache lock").clear();
+}
+
+/// The actor a bearer token stands for, or why it is refused. Records the last use
+/// at most once a minute.
+pub async fn check_token(
+    store: &Store,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<Actor, TokenRefusal>, Problem> {
+    let hash = hash_token(token);
+    let cached = token_cache().lock().expect("token cache lock").get(&hash).cloned();
+    let fresh = |c: &CachedToken| c.cached_at.elapsed() < TOKEN_CACHE_TTL && c.generation == token_cache_generation();
+    let mut entry = match cached.filter(fresh) {
+        Some(entry) => entry,
+        None => match lookup_token(store, &hash).await? {
+            Ok(entry) => entry,
+            Err(refusal) => return Ok(Err(refusal)),
+        },
+    };
+    let now_text = timestamp(now);
+    if entry.expires_at.as_ref().is_some_and(|e| *e <= now_text) {
+        return Ok(Err(TokenRefusal::Expired));
+    }
+    let a_minute_ago = timestamp(now - chrono::Duration::minutes(1));
+    if entry.last_used_at.as_ref().is_none_or(|t| *t < a_minute_ago) {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(&now_text)
+            .bind(&entry.token_id)
+            .execute(store.pool())
+            .await?;
+        entry.last_used_at = Some(now_text);
+    }
+    let actor = entry.actor.clone();
+    let mut cache = token_cache().lock().expect("token cache lock");
+    if cache.len() > 10_000 {
+        cache.retain(|_, c| fresh(c));
+    }
+    cache.insert(hash, entry);
+    Ok(Ok(actor))
+}
+
+/// What authentication reads of a token and its user.
+#[derive(sqlx::FromRow)]
+struct TokenUserRow {
+    id: String,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    last_used_at: Option<String>,
+    user_id: String,
+    email: String,
+    #[sqlx(try_from = "Flag")]
+    active: bool,
+}
+
+/// The live token of `hash` and its user's actor, read from the database, or why
+/// it is refused (expiry is checked by the caller, against its clock).
+async fn lookup_token(store: &Store, hash: &str) -> Result<Result<CachedToken, TokenRefusal>, Problem> {
+    let (cached_at, generation) = (std::time::Instant::now(), token_cache_generation());
+    let row: Option<TokenUserRow> = sqlx::query_as(
+        "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id AS user_id, u.email, u.active \
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+    )
+    .bind(hash)
+    .fetch_optional(store.pool())
+    .await?;
+    let Some(row) = row else { return Ok(Err(TokenRefusal::Unknown)) };
+    if row.revoked_at.is_some() {
+        return Ok(Err(TokenRefusal::Revoked));
+    }
+    if !row.active {
+        return Ok(Err(TokenRefusal::InactiveUser));
+    }
+    let bindings = bindings_of(store, &row.user_id).await?;
+    let actor = Actor { name: format!("user:{}", row.email), user_id: Some(row.user_id), bindings };
+    Ok(Ok(CachedToken {
+        actor,
+        token_id: row.id,
+        expires_at: row.expires_at,
+        last_used_at: row.last_used_at,
+        cached_at,
+        generation,
+    }))
+}
+
+/// On an empty database, creates the first admin and a token for it; returns
+/// the e-mail and the token to show once. Does nothing if any user exists, nor
+/// when another process (a replica started at the same time) creates the first
+/// admin concurrently: the unique e-mail lets exactly one of them create it.
+/// With `force` (for `entctl admin bootstrap`), adds a new token to the existing
+/// first admin or creates one.
+pub async fn bootstrap_admin(
+    store: &Store,
+    email: &str,
+    force: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, String)>, Problem> {
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) AS n FROM users").fetch_one(store.pool()).await?;
+    if users > 0 && !force {
+        return Ok(None);
+    }
+    let actor = Actor { user_id: None, name: "system:bootstrap".into(), bindings: vec![] };
+    let existing = if force { get_user(store, email).await? } else { None };
+    let user = match existing {
+        Some(user) => user,
+        None => {
+            let new = NewUser { email: email.into(), display_name: "Administrateur".into(), org: None };
+            match create_user(store, &actor, new, now).await {
+                Ok(user) => user,
+                // Another process created it first: it owns the first token.
+                Err(p) if p.kind == ent_kernel::error::ProblemKind::Conflict && !force => return Ok(None),
+                Err(p) => return Err(p),
+            }
+        }
+    };
+    grant(store, &actor, &user.id, Role::Admin, None, now).await?;
+    let created = create_token(store, &actor, &user.id, "bootstrap", None, now).await?;
+    Ok(Some((user.email, created.token)))
+}
+
+/// Where the first start leaves the first administrator's token, readable by the owner only.
+pub fn first_token_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("premier-jeton-admin.txt")
+}
+
+/// On an empty database, creates the first admin (see [`bootstrap_admin`]) and writes
+/// its token to [`first_token_path`] (mode 0600), never to the logs; returns that path
+/// when this process created it.
+pub async fn bootstrap_first_admin(
+    store: &Store,
+    email: &str,
+    data_dir: &std::path::Path,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let Some((_, token)) = bootstrap_admin(store, email, false, now).await.map_err(|p| anyhow::anyhow!(p.detail))?
+    else {
+        return Ok(None);
+    };
+    let path = first_token_path(data_dir);
+    write_private(&path, &format!("{token}\n"))
+        .map_err(|e| anyhow::anyhow!("écriture du premier jeton dans {} impossible : {e}", path.display()))?;
+    Ok(Some(path))
+}
+
+/// Writes a file only its owner can read (0600 on Unix), replacing any previous one.
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(content.as_bytes())
+    }
+    #[cfg(not(unix))]
+    options.open(path)?.write_all(content.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_prefixed() {
+        let (prefix, token) = generate_token();
+        let (_, other) = generate_token();
+        assert!(token.starts_with(&format!("{prefix}_")));
+        assert_eq!(token.len(), "entcp_".len() + 8 + 1 + 64);
+        assert_ne!(token, other);
+        assert_eq!(hash_token(&token).len(), 64);
+        assert_ne!(hash_token(&token), hash_token(&other));
+    }
+
+    #[test]
+    fn roles_round_trip_and_admin_has_no_org() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert!(check_binding(Role::Admin, None).is_ok());
+        assert!(check_binding(Role::Dan, None).is_err());
+    }
+}

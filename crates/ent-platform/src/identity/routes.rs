@@ -1,0 +1,310 @@
+//! `/api/v1/users`, `/api/v1/tokens`, `/api/v1/me`.
+
+use super::authz::{ROLES_WRITE, SELF_READ, TOKENS_MANAGE, USERS_READ, USERS_WRITE};
+use super::IdentityState;
+use super::{
+    create_token, create_user, get_token, get_user, grant, list_tokens, list_users, revoke, revoke_token, update_user,
+    CreatedToken, NewToken, NewUser, TokenInfo, User, UserPatch,
+};
+use crate::identity::authz::{forbidden, Scope};
+use crate::identity::Caller;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use ent_kernel::error::Problem;
+use ent_kernel::http::extract::{ApiJson, ApiQuery};
+use ent_kernel::http::{etag, if_match_version, ApiRoute};
+use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::Page;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: axum::extract::FromRef<S>,
+{
+    vec![
+        ApiRoute::new(Method::GET, "/api/v1/me", "identité", "Qui suis-je : utilisateur et rôles", &SELF_READ, get(me))
+            .responds::<User>(StatusCode::OK),
+        ApiRoute::new(Method::GET, "/api/v1/users", "identité", "Lister les utilisateurs", &USERS_READ, get(users))
+            .query::<PageQuery>()
+            .responds::<Page<User>>(StatusCode::OK),
+        ApiRoute::new(Method::POST, "/api/v1/users", "identité", "Créer un utilisateur", &USERS_WRITE, post(add_user))
+            .idempotent()
+            .json_body::<NewUser>()
+            .responds::<User>(StatusCode::CREATED),
+        ApiRoute::new(
+            Method::GET,
+            "/api/v1/users/{id}",
+            "identité",
+            "Consulter un utilisateur (id ou e-mail)",
+            &USERS_READ,
+            get(show_user),
+        )
+        .responds::<User>(StatusCode::OK),
+        ApiRoute::new(
+            Method::PATCH,
+            "/api/v1/users/{id}",
+            "identité",
+            "Modifier un utilisateur (If-Match requis)",
+            &USERS_WRITE,
+            patch(patch_user),
+        )
+        .json_body::<UserPatch>()
+        .responds::<User>(StatusCode::OK),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/users/{id}/roles",
+            "identité",
+            "Accorder un rôle dans une organisation",
+            &ROLES_WRITE,
+            post(grant_role),
+        )
+        .json_body::<RoleRequest>()
+        .responds::<User>(StatusCode::OK),
+        ApiRoute::new(
+            Method::DELETE,
+            "/api/v1/users/{id}/roles/{role}",
+            "identité",
+            "Retirer un rôle (paramètre org)",
+            &ROLES_WRITE,
+            delete(revoke_role),
+        )
+        .query::<RoleQuery>(),
+        ApiRoute::new(
+            Method::GET,
+            "/api/v1/tokens",
+            "identité",
+            "Lister ses jetons (tous pour un admin avec all=true)",
+            &TOKENS_MANAGE,
+            get(tokens),
+        )
+        .query::<TokensQuery>()
+        .responds::<Vec<TokenInfo>>(StatusCode::OK),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/tokens",
+            "identité",
+            "Créer un jeton d'API (affiché une seule fois)",
+            &TOKENS_MANAGE,
+            post(add_token),
+        )
+        .json_body::<NewToken>()
+        .responds::<CreatedToken>(StatusCode::CREATED),
+        ApiRoute::new(
+            Method::DELETE,
+            "/api/v1/tokens/{id}",
+            "identité",
+            "Révoquer un jeton",
+            &TOKENS_MANAGE,
+            delete(remove_token),
+        )
+        .responds::<TokenInfo>(StatusCode::OK),
+    ]
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    pub role: Role,
+    /// Organisation (id, code or kind:code); absent for `admin`.
+    pub org: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct RoleQuery {
+    /// Organisation of the binding (id, code or kind:code); absent for `admin`.
+    pub org: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct TokensQuery {
+    /// Every user's tokens (admin only).
+    #[serde(default)]
+    pub all: bool,
+}
+
+fn with_etag(user: User) -> Response {
+    let tag = etag(user.version);
+    let mut response = Json(user).into_response();
+    response.headers_mut().insert(header::ETAG, tag);
+    response
+}
+
+async fn me(State(state): State<IdentityState>, caller: Caller) -> Result<Response, Problem> {
+    let id = caller.actor.user_id.clone().ok_or_else(|| Problem::not_found("aucun utilisateur"))?;
+    let user = get_user(&state.store, &id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    Ok(with_etag(user))
+}
+
+/// A user is visible to a scoped reader when their organisation is in scope.
+async fn visible(state: &IdentityState, caller: &Caller, user: &User) -> Result<bool, Problem> {
+    match caller.scope() {
+        Scope::All => Ok(true),
+        Scope::Orgs(_) => match &user.org {
+            Some(org) => {
+                let org = crate::registry::queries::get_org(&state.store, &org.id).await?;
+                Ok(match org {
+                    Some(org) => caller.require(&state.store, &org).await.is_ok(),
+                    None => false,
+                })
+            }
+            None => Ok(false),
+        },
+    }
+}
+
+async fn users(
+    State(state): State<IdentityState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Page<User>>, Problem> {
+    Ok(Json(list_users(&state.store, q.cursor.as_deref(), q.limit, caller.scope().condition()).await?))
+}
+
+async fn add_user(
+    State(state): State<IdentityState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewUser>,
+) -> Result<(StatusCode, Response), Problem> {
+    let user = create_user(&state.store, &caller.actor, new, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, with_etag(user)))
+}
+
+async fn find_visible_user(state: &IdentityState, caller: &Caller, id: &str) -> Result<User, Problem> {
+    let not_found = || Problem::not_found(format!("aucun utilisateur « {id} »"));
+    let user = get_user(&state.store, id).await?.ok_or_else(not_found)?;
+    if visible(state, caller, &user).await? {
+        Ok(user)
+    } else {
+        Err(not_found())
+    }
+}
+
+async fn show_user(
+    State(state): State<IdentityState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    Ok(with_etag(find_visible_user(&state, &caller, &id).await?))
+}
+
+async fn patch_user(
+    State(state): State<IdentityState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<UserPatch>,
+) -> Result<Response, Problem> {
+    let user = find_visible_user(&state, &caller, &id).await?;
+    let version = if_match_version(&headers, user.version)?;
+    let updated = update_user(&state.store, &caller.actor, &user.id, version, body, state.clock.now()).await?;
+    Ok(with_etag(updated))
+}
+
+async fn binding_org(state: &IdentityState, key: Option<&str>) -> Result<Option<crate::registry::Org>, Problem> {
+    match key {
+        Some(key) => Ok(Some(
+            crate::registry::resolve_org(&state.store, key)
+                .await
+                .map_err(|e| Problem::invalid_field("org", e.detail))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+async fn grant_role(
+    State(state): State<IdentityState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RoleRequest>,
+) -> Result<Response, Problem> {
+    let user = find_visible_user(&state, &caller, &id).await?;
+    let org = binding_org(&state, body.org.as_deref()).await?;
+    grant(&state.store, &caller.actor, &user.id, body.role, org.as_ref(), state.clock.now()).await?;
+    show_user(State(state), caller, Path(user.id)).await
+}
+
+async fn revoke_role(
+    State(state): State<IdentityState>,
+    caller: Caller,
+    Path((id, role)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<RoleQuery>,
+) -> Result<StatusCode, Problem> {
+    let user = find_visible_user(&state, &caller, &id).await?;
+    let role = Role::parse(&role).ok_or_else(|| Problem::invalid_field("role", format!("rôle inconnu : {role}")))?;
+    let org = binding_org(&state, q.org.as_deref()).await?;
+    revoke(&state.store, &caller.actor, &user.id, role, org.as_ref(), state.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn tokens(
+    State(state): State<IdentityState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<TokensQuery>,
+) -> Result<Json<Vec<TokenInfo>>, Problem> {
+    if q.all {
+        if !caller.actor.is_admin() {
+            return Err(forbidden("seul un administrateur voit les jetons de tous"));
+        }
+        return Ok(Json(list_tokens(&state.store, None).await?));
+    }
+    let own = caller.actor.user_id.clone().unwrap_or_default();
+    Ok(Json(list_tokens(&state.store, Some(&own)).await?))
+}
+
+fn parse_expiry(value: Option<&str>) -> Result<Option<DateTime<Utc>>, Problem> {
+    value
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| Problem::invalid_field("expires_at", "date attendue au format RFC 3339"))
+        })
+        .transpose()
+}
+
+async fn add_token(
+    State(state): State<IdentityState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
+    let own = caller.actor.user_id.clone().unwrap_or_default();
+    let found = match &body.user {
+        Some(user) => get_user(&state.store, user).await?.map(|u| u.id),
+        None => Some(own.clone()),
+    };
+    // Only an admin learns whether another user exists: others get the same refusal either way.
+    let owner = match found {
+        Some(id) if id == own || caller.actor.is_admin() => id,
+        _ if !caller.actor.is_admin() => {
+            return Err(forbidden("seul un administrateur crée des jetons pour un autre utilisateur"))
+        }
+        _ => return Err(Problem::invalid_field("user", "utilisateur introuvable")),
+    };
+    let expires_at = parse_expiry(body.expires_at.as_deref())?;
+    let created = create_token(&state.store, &caller.actor, &owner, &body.name, expires_at, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn remove_token(
+    State(state): State<IdentityState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TokenInfo>, Problem> {
+    let token = get_token(&state.store, &id).await?.ok_or_else(|| Problem::not_found("jeton introuvable"))?;
+    if Some(&token.user_id) != caller.actor.user_id.as_ref() && !caller.actor.is_admin() {
+        return Err(Problem::not_found("jeton introuvable"));
+    }
+    Ok(Json(revoke_token(&state.store, &caller.actor, &id, state.clock.now()).await?))
+}

@@ -1,0 +1,24 @@
+//! What the identity capability's handlers and functions need from the application,
+//! extracted from any router state that holds these parts.
+
+use axum::extract::FromRef;
+
+/// The parts of the application state this capability uses.
+#[derive(Clone)]
+pub struct IdentityState {
+    pub store: ent_kernel::store::Store,
+    pub clock: std::sync::Arc<dyn ent_kernel::clock::Clock>,
+}
+
+impl<S> FromRef<S> for IdentityState
+where
+    ent_kernel::store::Store: FromRef<S>,
+    std::sync::Arc<dyn ent_kernel::clock::Clock>: FromRef<S>,
+{
+    fn from_ref(state: &S) -> Self {
+        IdentityState {
+            store: <ent_kernel::store::Store>::from_ref(state),
+            clock: <std::sync::Arc<dyn ent_kernel::clock::Clock>>::from_ref(state),
+        }
+    }
+}

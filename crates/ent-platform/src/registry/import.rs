@@ -1,0 +1,1009 @@
+//! Import of the national "Annuaire de l'éducation" CSV export.
+//!
+//! A parser thread streams the file (never whole in memory), matches columns by
+//! header name, validates each row and sends batches over a bounded channel; the
+//! writer applies each batch in one transaction, writing only rows whose content
+//! hash changed. Batches are idempotent upserts, so a run killed at any point and
+//! started again converges to the state of one clean run.
+
+use super::codes::{self, departement_of_commune};
+use super::{fold, EtabType, OrgKind};
+use crate::audit::{self, Change};
+use crate::identity::Actor;
+use chrono::{DateTime, Utc};
+use ent_kernel::error::Problem;
+use ent_kernel::store::{new_id, timestamp, Backend, BulkValue, Store};
+use schemars::JsonSchema;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::FromRow;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+
+/// At most this many rejected rows and warnings are listed in a report (counts stay exact).
+pub const REPORT_LIST_LIMIT: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub dry_run: bool,
+    pub batch_size: usize,
+    /// The académies the caller answers for; all when `None` (admin). A row is imported
+    /// when every organisation it writes is new in one of them or already registered
+    /// in one of them: an import never takes an organisation out of another académie.
+    pub academies: Option<HashSet<String>>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions { dry_run: false, batch_size: 5000, academies: None }
+    }
+}
+
+/// A row that was refused or imported with a remark, by its line in the file.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct LineIssue {
+    pub line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uai: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, JsonSchema, PartialEq)]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// What an import did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    /// Data rows read (the header excluded).
+    pub rows: u64,
+    /// Établissements created / updated / unchanged.
+    pub etablissements: Counts,
+    /// Rows of kinds the ENT does not host, by their `Type_etablissement`.
+    pub skipped: u64,
+    pub skipped_by_type: BTreeMap<String, u64>,
+    /// Rows outside the caller's scope (an académie of theirs, or an établissement,
+    /// commune or département registered in another académie), left untouched.
+    pub out_of_scope: u64,
+    pub rejected: u64,
+    pub rejections: Vec<LineIssue>,
+    /// Rows imported with a field left out (e.g. an invalid SIRET).
+    pub warnings: Vec<LineIssue>,
+    /// Communes, départements, DSDEN, académies and régions the rows reference.
+    pub related: BTreeMap<String, Counts>,
+    pub duration_ms: u64,
+}
+
+impl ImportReport {
+    /// The report as the CLI prints it.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let title = if self.dry_run { "Simulation d'import (rien n'a été écrit)" } else { "Import terminé" };
+        out.push_str(&format!("{title} : {} lignes en {:.1} s\n", self.rows, self.duration_ms as f64 / 1000.0));
+        let e = &self.etablissements;
+        out.push_str(&format!(
+            "  établissements : {} créés, {} mis à jour, {} inchangés\n",
+            e.created, e.updated, e.unchanged
+        ));
+        for (kind, c) in &self.related {
+            out.push_str(&format!(
+                "  {kind} : {} créés, {} mis à jour, {} inchangés\n",
+                c.created, c.updated, c.unchanged
+            ));
+        }
+        out.push_str(&format!("  ignorés (types non hébergés) : {}\n", self.skipped));
+        for (t, n) in &self.skipped_by_type {
+            out.push_str(&format!("    {t} : {n}\n"));
+        }
+        if self.out_of_scope > 0 {
+            out.push_str(&format!("  hors de votre périmètre (non importés) : {}\n", self.out_of_scope));
+        }
+        out.push_str(&format!("  rejetés : {}\n", self.rejected));
+        for r in &self.rejections {
+            out.push_str(&format!("    ligne {} : {}\n", r.line, r.reason));
+        }
+        if !self.warnings.is_empty() {
+            out.push_str(&format!("  remarques : {}\n", self.warnings.len()));
+            for w in &self.warnings {
+                out.push_str(&format!("    ligne {} : {}\n", w.line, w.reason));
+            }
+        }
+        out
+    }
+}
+
+/// The columns we read, each with the header spellings seen across export years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Field {
+    Uai,
+    Name,
+    Type,
+    Sector,
+    CommuneCode,
+    CommuneName,
+    Departement,
+    DepartementName,
+    Academie,
+    AcademieName,
+    Region,
+    RegionName,
+    Maternelle,
+    Elementaire,
+    Mail,
+    Siret,
+    Etat,
+    NatureCode,
+    NatureLabel,
+    Pupils,
+}
+
+const FIELD_ALIASES: &[(Field, &[&str])] = &[
+    (Field::Uai, &["identifiant_de_l_etablissement", "uai", "numero_uai", "code_uai"]),
+    (Field::Name, &["nom_etablissement", "appellation_officielle", "nom_de_l_etablissement"]),
+    (Field::Type, &["type_etablissement", "type_d_etablissement"]),
+    (Field::Sector, &["statut_public_prive", "secteur_public_prive", "secteur"]),
+    (Field::CommuneCode, &["code_commune", "code_insee_commune", "code_insee"]),
+    (Field::CommuneName, &["nom_commune", "libelle_commune", "commune"]),
+    (Field::Departement, &["code_departement"]),
+    (Field::DepartementName, &["libelle_departement", "nom_departement"]),
+    (Field::Academie, &["code_academie"]),
+    (Field::AcademieName, &["libelle_academie", "nom_academie"]),
+    (Field::Region, &["code_region"]),
+    (Field::RegionName, &["libelle_region", "nom_region"]),
+    (Field::Maternelle, &["ecole_maternelle"]),
+    (Field::Elementaire, &["ecole_elementaire"]),
+    (Field::Mail, &["mail", "email", "courriel", "adresse_mail"]),
+    (Field::Siret, &["siren_siret", "siret"]),
+    (Field::Etat, &["etat", "etat_etablissement"]),
+    (Field::NatureCode, &["code_nature"]),
+    (Field::NatureLabel, &["libelle_nature"]),
+    (Field::Pupils, &["nombre_d_eleves", "nombre_eleves", "effectif", "nb_eleves"]),
+];
+
+const REQUIRED: &[(Field, &str)] = &[
+    (Field::Uai, "Identifiant_de_l_etablissement"),
+    (Field::Name, "Nom_etablissement"),
+    (Field::Type, "Type_etablissement"),
+    (Field::CommuneCode, "Code_commune"),
+    (Field::Academie, "Code_academie"),
+];
+
+/// `Code postal`, `Code_postal` and `code-postal` all become `code_postal`.
+fn normalise_header(raw: &str) -> String {
+    let folded = fold(raw.trim_start_matches('\u{feff}').trim());
+    let mut out = String::with_capacity(folded.len());
+    for c in folded.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+/// Where each known field sits in this file's header.
+struct Columns {
+    index: HashMap<Field, usize>,
+    width: usize,
+}
+
+impl Columns {
+    fn from_header(header: &csv::ByteRecord) -> Result<Columns, Problem> {
+        let names: Vec<String> = header.iter().map(|h| normalise_header(&String::from_utf8_lossy(h))).collect();
+        let mut index = HashMap::new();
+        for (field, aliases) in FIELD_ALIASES {
+            if let Some(pos) = aliases.iter().find_map(|a| names.iter().position(|n| n == a)) {
+                index.insert(*field, pos);
+            }
+        }
+        let missing: Vec<&str> =
+            REQUIRED.iter().filter(|(f, _)| !index.contains_key(f)).map(|(_, name)| *name).collect();
+        if !missing.is_empty() {
+            return Err(Problem::invalid_field(
+                "en-tête",
+                format!(
+                    "colonnes obligatoires absentes : {} (le fichier est-il bien l'export « Annuaire de l'éducation », séparé par des points-virgules ?)",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        Ok(Columns { index, width: header.len() })
+    }
+}
+
+/// One organisation as the import wants it stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgRecord {
+    pub kind: Option<OrgKind>,
+    pub code: String,
+    pub name: String,
+    pub siren: Option<String>,
+    pub siret: Option<String>,
+    pub etab_type: Option<EtabType>,
+    pub nature_code: Option<String>,
+    pub nature_label: Option<String>,
+    pub sector: Option<&'static str>,
+    pub degree: Option<&'static str>,
+    pub commune_code: Option<String>,
+    pub departement_code: Option<String>,
+    pub academie_code: Option<String>,
+    pub region_code: Option<String>,
+    pub pupils: Option<i64>,
+    pub is_open: bool,
+    pub email: Option<String>,
+}
+
+impl OrgRecord {
+    fn kind(&self) -> OrgKind {
+        self.kind.expect("record has a kind")
+    }
+
+    /// Hash over every stored field: equal hashes mean nothing to write.
+    pub fn content_hash(&self) -> String {
+        let mut h = Sha256::new();
+        let fields: [&str; 17] = [
+            self.kind().as_str(),
+            &self.code,
+            &self.name,
+            self.siren.as_deref().unwrap_or(""),
+            self.siret.as_deref().unwrap_or(""),
+            self.etab_type.map(EtabType::as_str).unwrap_or(""),
+            self.nature_code.as_deref().unwrap_or(""),
+            self.nature_label.as_deref().unwrap_or(""),
+            self.sector.unwrap_or(""),
+            self.degree.unwrap_or(""),
+            self.commune_code.as_deref().unwrap_or(""),
+            self.departement_code.as_deref().unwrap_or(""),
+            self.academie_code.as_deref().unwrap_or(""),
+            self.region_code.as_deref().unwrap_or(""),
+            &self.pupils.map(|p| p.to_string()).unwrap_or_default(),
+            if self.is_open { "1" } else { "0" },
+            self.email.as_deref().unwrap_or(""),
+        ];
+        for f in fields {
+            h.update(f.as_bytes());
+            h.update([0x1f]);
+        }
+        hex::encode(&h.finalize()[..16])
+    }
+}
+
+/// What the parser made of one batch of lines.
+#[derive(Default)]
+struct Batch {
+    rows: u64,
+    etabs: Vec<OrgRecord>,
+    related: Vec<OrgRecord>,
+    skipped: Vec<String>,
+    rejected: Vec<LineIssue>,
+    warnings: Vec<LineIssue>,
+}
+
+/// The values of one CSV row, by field.
+struct RowView<'a> {
+    record: &'a csv::ByteRecord,
+    columns: &'a Columns,
+}
+
+impl RowView<'_> {
+    fn get(&self, field: Field) -> Result<Option<&str>, String> {
+        let Some(&i) = self.columns.index.get(&field) else {
+            return Ok(None);
+        };
+        let raw = self.record.get(i).unwrap_or_default();
+        let text = std::str::from_utf8(raw).map_err(|_| "texte non UTF-8".to_string())?;
+        let text = text.trim();
+        Ok(if text.is_empty() { None } else { Some(text) })
+    }
+}
+
+enum RowOutcome {
+    Etab { etab: Box<OrgRecord>, related: Vec<OrgRecord>, warnings: Vec<String> },
+    Skipped(String),
+}
+
+fn classify_type(type_label: &str, row: &RowView) -> Result<Option<EtabType>, String> {
+    let folded = fold(type_label);
+    let nature_code = row.get(Field::NatureCode)?.unwrap_or("");
+    let nature = fold(row.get(Field::NatureLabel)?.unwrap_or(""));
+    let t = if folded.starts_with("ecole") {
+        let maternelle = row.get(Field::Maternelle)? == Some("1");
+        let elementaire = row.get(Field::Elementaire)? == Some("1");
+        match (maternelle, elementaire) {
+            (true, true) => EtabType::EcolePrimaire,
+            (true, false) => EtabType::EcoleMaternelle,
+            (false, true) => EtabType::EcoleElementaire,
+            _ if nature.contains("maternelle") => EtabType::EcoleMaternelle,
+            _ if nature.contains("elementaire") => EtabType::EcoleElementaire,
+            _ => EtabType::EcolePrimaire,
+        }
+    } else if folded.starts_with("college") {
+        EtabType::College
+    } else if folded.starts_with("lycee") {
+        if nature_code == "320" || nature.contains("professionnel") {
+            EtabType::LyceeProfessionnel
+        } else {
+            EtabType::Lycee
+        }
+    } else if folded.starts_with("erea") {
+        EtabType::Erea
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(t))
+}
+
+/// `Académie de Créteil`, `Académie d'Amiens`.
+fn academie_name(label: &str) -> String {
+    let starts_with_vowel = fold(label).starts_with(['a', 'e', 'i', 'o', 'u', 'y']);
+    if starts_with_vowel {
+        format!("Académie d'{label}")
+    } else {
+        format!("Académie de {label}")
+    }
+}
+
+fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
+    let uai = codes::parse_uai(row.get(Field::Uai)?.ok_or("UAI manquant")?).map_err(|e| e.to_string())?;
+    let type_label = row.get(Field::Type)?.ok_or("type d'établissement manquant")?;
+    let Some(etab_type) = classify_type(type_label, row)? else {
+        return Ok(RowOutcome::Skipped(type_label.to_string()));
+    };
+    let name = row.get(Field::Name)?.ok_or("nom de l'établissement manquant")?.to_string();
+    let commune_raw = row.get(Field::CommuneCode)?.ok_or("code commune manquant")?;
+    let commune_code = codes::parse_insee_commune(commune_raw).map_err(|e| e.to_string())?;
+    let departement_code = match row.get(Field::Departement)? {
+        Some(raw) => codes::parse_departement(raw).map_err(|e| e.to_string())?,
+        None => departement_of_commune(&commune_code).to_string(),
+    };
+    let academie_code = row.get(Field::Academie)?.ok_or("code académie manquant")?.to_string();
+    if academie_code.len() > 3 || !academie_code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("code académie « {academie_code} » invalide : attendu 2 chiffres"));
+    }
+    let region_code = row.get(Field::Region)?.map(str::to_string);
+    let mut warnings = Vec::new();
+    let (siren, siret) = match row.get(Field::Siret)? {
+        None => (None, None),
+        Some(raw) if raw.len() == 9 => match codes::parse_siren(raw) {
+            Ok(siren) => (Some(siren), None),
+            Err(e) => {
+                warnings.push(format!("{e} : SIREN ignoré"));
+                (None, None)
+            }
+        },
+        Some(raw) => match codes::parse_siret(raw) {
+            Ok(siret) => (Some(siret[..9].to_string()), Some(siret)),
+            Err(e) => {
+                warnings.push(format!("{e} : SIRET ignoré"));
+                (None, None)
+            }
+        },
+    };
+    let pupils = match row.get(Field::Pupils)? {
+        None => None,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                warnings.push(format!("nombre d'élèves « {raw} » illisible : ignoré"));
+                None
+            }
+        },
+    };
+    let sector = match row.get(Field::Sector)?.map(fold).as_deref() {
+        Some(s) if s.starts_with("priv") => "prive",
+        _ => "public",
+    };
+    let is_open = !matches!(row.get(Field::Etat)?.map(fold).as_deref(), Some("ferme"));
+    let email = match row.get(Field::Mail)?.filter(|m| !m.trim().is_empty()) {
+        Some(raw) => match ent_kernel::validate::email(raw) {
+            Ok(email) => Some(email),
+            Err(e) => {
+                warnings.push(format!("{e} : adresse ignorée"));
+                None
+            }
+        },
+        None => None,
+    };
+    let etab = OrgRecord {
+        kind: Some(OrgKind::Etablissement),
+        code: uai,
+        name,
+        siren,
+        siret,
+        etab_type: Some(etab_type),
+        nature_code: row.get(Field::NatureCode)?.map(str::to_string),
+        nature_label: row.get(Field::NatureLabel)?.map(str::to_string),
+        sector: Some(sector),
+        degree: Some(etab_type.degree().as_str()),
+        commune_code: Some(commune_code.clone()),
+        departement_code: Some(departement_code.clone()),
+        academie_code: Some(academie_code.clone()),
+        region_code: region_code.clone(),
+        pupils,
+        is_open,
+        email,
+    };
+    let related = related_records(row, &etab)?;
+    Ok(RowOutcome::Etab { etab: Box::new(etab), related, warnings })
+}
+
+/// The commune, département, DSDEN, académie and région a row references.
+fn related_records(row: &RowView, etab: &OrgRecord) -> Result<Vec<OrgRecord>, String> {
+    let commune_code = etab.commune_code.clone().expect("etab has a commune");
+    let dept = etab.departement_code.clone().expect("etab has a département");
+    let academie = etab.academie_code.clone().expect("etab has an académie");
+    let region = etab.region_code.clone();
+    let dept_name = row.get(Field::DepartementName)?.map(str::to_string);
+    let base = OrgRecord {
+        departement_code: Some(dept.clone()),
+        academie_code: Some(academie.clone()),
+        region_code: region.clone(),
+        is_open: true,
+        ..OrgRecord::default()
+    };
+    let mut related = vec![
+        OrgRecord {
+            kind: Some(OrgKind::Commune),
+            code: commune_code.clone(),
+            name: row.get(Field::CommuneName)?.map(str::to_string).unwrap_or_else(|| format!("Commune {commune_code}")),
+            commune_code: Some(commune_code),
+            ..base.clone()
+        },
+        OrgRecord {
+            kind: Some(OrgKind::Departement),
+            code: dept.clone(),
+            name: dept_name.clone().unwrap_or_else(|| format!("Département {dept}")),
+            ..base.clone()
+        },
+        OrgRecord {
+            kind: Some(OrgKind::Dsden),
+            code: dept.clone(),
+            name: format!("DSDEN – {}", dept_name.unwrap_or_else(|| dept.clone())),
+            ..base.clone()
+        },
+        OrgRecord {
+            kind: Some(OrgKind::Academie),
+            code: academie.clone(),
+            name: academie_name(row.get(Field::AcademieName)?.unwrap_or(&academie)),
+            departement_code: None,
+            ..base.clone()
+        },
+    ];
+    if let Some(region) = region {
+        related.push(OrgRecord {
+            kind: Some(OrgKind::Region),
+            code: region.clone(),
+            name: row.get(Field::RegionName)?.map(str::to_string).unwrap_or_else(|| format!("Région {region}")),
+            departement_code: None,
+            academie_code: None,
+            ..base
+        });
+    }
+    Ok(related)
+}
+
+/// The related organisations already sent in this run: each is sent once, or
+/// again only if a later row names it differently (once per batch at most).
+#[derive(Default)]
+struct RelatedSeen {
+    sent: HashMap<(OrgKind, String), OrgRecord>,
+    in_batch: HashMap<(OrgKind, String), usize>,
+}
+
+impl RelatedSeen {
+    fn add(&mut self, record: OrgRecord, batch: &mut Vec<OrgRecord>) {
+        let key = (record.kind(), record.code.clone());
+        if self.sent.get(&key) == Some(&record) {
+            return;
+        }
+        self.sent.insert(key.clone(), record.clone());
+        match self.in_batch.get(&key) {
+            Some(&i) => batch[i] = record,
+            None => {
+                self.in_batch.insert(key, batch.len());
+                batch.push(record);
+            }
+        }
+    }
+
+    fn end_batch(&mut self) {
+        self.in_batch.clear();
+    }
+}
+
+/// Reads the CSV and sends batches; runs on a blocking thread.
+fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>) {
+    // Records end at LF; a CR before it is trimmed with the last field. With the default
+    // terminator a CRLF file's lines would be numbered from the CR, one line short.
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .terminator(csv::Terminator::Any(b'\n'))
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(input);
+    let columns = match reader.byte_headers() {
+        Ok(header) => match Columns::from_header(header) {
+            Ok(c) => c,
+            Err(p) => {
+                let _ = tx.blocking_send(Err(p));
+                return;
+            }
+        },
+        Err(e) => {
+            let _ = tx.blocking_send(Err(Problem::invalid_field("en-tête", format!("fichier illisible : {e}"))));
+            return;
+        }
+    };
+    let mut seen_uai: HashMap<String, u64> = HashMap::new();
+    let mut related_seen = RelatedSeen::default();
+    let mut batch = Batch::default();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(line + 1);
+                batch.rows += 1;
+                batch.rejected.push(LineIssue { line, uai: None, reason: format!("ligne illisible : {e}") });
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    let _ = tx.blocking_send(Ok(batch));
+                    return;
+                }
+                continue;
+            }
+        }
+        batch.rows += 1;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let view = RowView { record: &record, columns: &columns };
+        let uai_hint = view.get(Field::Uai).ok().flatten().map(str::to_ascii_uppercase);
+        if record.len() != columns.width {
+            batch.rejected.push(LineIssue {
+                line,
+                uai: uai_hint,
+                reason: format!("{} colonnes au lieu de {}", record.len(), columns.width),
+            });
+        } else {
+            match parse_row(&view) {
+                Ok(RowOutcome::Skipped(kind)) => batch.skipped.push(kind),
+                Ok(RowOutcome::Etab { etab, related, warnings }) => {
+                    if let Some(first) = seen_uai.get(&etab.code) {
+                        batch.rejected.push(LineIssue {
+                            line,
+                            uai: Some(etab.code.clone()),
+                            reason: format!("UAI {} en double (déjà présent ligne {first})", etab.code),
+                        });
+                    } else {
+                        seen_uai.insert(etab.code.clone(), line);
+                        for w in warnings {
+                            batch.warnings.push(LineIssue { line, uai: Some(etab.code.clone()), reason: w });
+                        }
+                        batch.etabs.push(*etab);
+                        for r in related {
+                            related_seen.add(r, &mut batch.related);
+                        }
+                    }
+                }
+                Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint, reason }),
+            }
+        }
+        if batch.rows as usize >= batch_size {
+            related_seen.end_batch();
+            if tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = tx.blocking_send(Ok(batch));
+}
+
+/// Imports an annuaire export read from `input`.
+pub async fn import_annuaire<R: Read + Send + 'static>(
+    store: &Store,
+    actor: &Actor,
+    input: R,
+    options: ImportOptions,
+    now: DateTime<Utc>,
+) -> Result<ImportReport, Problem> {
+    let started = std::time::Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let batch_size = options.batch_size.max(1);
+    let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx));
+    store.analyze("orgs (kind, code)").await?;
+    let writer = BatchWriter::new(store, actor, options.dry_run, options.academies.as_ref(), now);
+    let mut statistics = StatisticsRefresh::default();
+    let mut report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
+    let concurrency = store.bulk_writers();
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    let mut input_open = true;
+    while input_open || !in_flight.is_empty() {
+        while input_open && in_flight.len() < concurrency {
+            match rx.recv().await {
+                Some(batch) => {
+                    let batch = batch?;
+                    record_line_outcomes(&mut report, &batch);
+                    in_flight.push(writer.apply(batch.etabs, batch.related));
+                }
+                None => input_open = false,
+            }
+        }
+        if let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
+            let counts = done?;
+            counts.add_to(&mut report);
+            if !options.dry_run {
+                statistics.after_write(store, counts.written).await?;
+            }
+        }
+    }
+    parser.await.map_err(|e| anyhow::anyhow!("import parser thread failed: {e}"))?;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// What the parser alone decided about a batch's lines.
+fn record_line_outcomes(report: &mut ImportReport, batch: &Batch) {
+    report.rows += batch.rows;
+    report.skipped += batch.skipped.len() as u64;
+    for kind in &batch.skipped {
+        *report.skipped_by_type.entry(kind.clone()).or_default() += 1;
+    }
+    report.rejected += batch.rejected.len() as u64;
+    append_capped(&mut report.rejections, batch.rejected.clone());
+    append_capped(&mut report.warnings, batch.warnings.clone());
+}
+
+fn append_capped(list: &mut Vec<LineIssue>, more: Vec<LineIssue>) {
+    let room = REPORT_LIST_LIMIT.saturating_sub(list.len());
+    list.extend(more.into_iter().take(room));
+}
+
+const UPSERT_COLUMNS: [&str; 22] = [
+    "id",
+    "kind",
+    "code",
+    "name",
+    "sort_name",
+    "siren",
+    "siret",
+    "etab_type",
+    "nature_code",
+    "nature_label",
+    "sector",
+    "degree",
+    "commune_code",
+    "departement_code",
+    "academie_code",
+    "region_code",
+    "pupils",
+    "is_open",
+    "email",
+    "content_hash",
+    "created_at",
+    "updated_at",
+];
+
+/// Applies batches, one write transaction each.
+struct BatchWriter<'a> {
+    store: &'a Store,
+    actor: &'a Actor,
+    /// Groups the audit records of one run.
+    run_id: String,
+    dry_run: bool,
+    academies: Option<&'a HashSet<String>>,
+    at: DateTime<Utc>,
+    now: String,
+}
+
+/// What one batch created, updated or left unchanged.
+#[derive(Default)]
+struct BatchCounts {
+    etablissements: Counts,
+    related: BTreeMap<String, Counts>,
+    out_of_scope: u64,
+    written: u64,
+}
+
+impl BatchCounts {
+    fn count(&mut self, kind: OrgKind, change: &RowChange) {
+        let counts = if kind == OrgKind::Etablissement {
+            &mut self.etablissements
+        } else {
+            self.related.entry(related_label(kind).to_string()).or_default()
+        };
+        match change {
+            RowChange::Created => counts.created += 1,
+            RowChange::Updated => counts.updated += 1,
+            RowChange::Unchanged => counts.unchanged += 1,
+        }
+    }
+
+    fn add_to(&self, report: &mut ImportReport) {
+        add_counts(&mut report.etablissements, &self.etablissements);
+        report.out_of_scope += self.out_of_scope;
+        for (kind, counts) in &self.related {
+            add_counts(report.related.entry(kind.clone()).or_default(), counts);
+        }
+    }
+}
+
+/// PostgreSQL plans the batch lookups from table statistics; on a table that
+/// grows by the import, stale statistics turn index lookups into full scans.
+/// Refresh them whenever the table has grown fourfold since the last refresh.
+#[derive(Default)]
+struct StatisticsRefresh {
+    written_since: u64,
+    rows_at_last: u64,
+}
+
+impl StatisticsRefresh {
+    async fn after_write(&mut self, store: &Store, written: u64) -> Result<(), Problem> {
+        self.written_since += written;
+        if self.written_since < 1000 || self.written_since < 3 * self.rows_at_last {
+            return Ok(());
+        }
+        store.analyze("orgs (kind, code)").await?;
+        self.rows_at_last += self.written_since;
+        self.written_since = 0;
+        Ok(())
+    }
+}
+
+fn add_counts(total: &mut Counts, more: &Counts) {
+    total.created += more.created;
+    total.updated += more.updated;
+    total.unchanged += more.unchanged;
+}
+
+enum RowChange {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl<'a> BatchWriter<'a> {
+    fn new(
+        store: &'a Store,
+        actor: &'a Actor,
+        dry_run: bool,
+        academies: Option<&'a HashSet<String>>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        BatchWriter { store, actor, run_id: new_id(), dry_run, academies, at, now: timestamp(at) }
+    }
+
+    /// Whether the caller may write `record` over what is registered: a registered
+    /// organisation only from the académie it is registered in (the DAN of the académie
+    /// it would leave), a new one only into the caller's académies.
+    fn may_write(&self, record: &OrgRecord, existing: &HashMap<(OrgKind, String), Existing>) -> bool {
+        let Some(academies) = self.academies else {
+            return true;
+        };
+        let registered = existing.get(&(record.kind(), record.code.clone())).map(|e| &e.academie_code);
+        match registered.unwrap_or(&record.academie_code) {
+            Some(academie) => academies.contains(academie),
+            // Régions belong to no académie: shared reference data.
+            None => record.academie_code.is_none(),
+        }
+    }
+
+    /// Whether a row's établissement may be written: itself, and no commune or
+    /// département registered in another académie out of the caller's would have
+    /// to move for it.
+    fn may_write_row(&self, etab: &OrgRecord, existing: &HashMap<(OrgKind, String), Existing>) -> bool {
+        let Some(academies) = self.academies else {
+            return true;
+        };
+        let place_stays = |kind: OrgKind, code: &Option<String>| {
+            let registered = code.as_ref().and_then(|c| existing.get(&(kind, c.clone())));
+            match registered.map(|e| &e.academie_code) {
+                Some(Some(academie)) => Some(academie) == etab.academie_code.as_ref() || academies.contains(academie),
+                _ => true,
+            }
+        };
+        self.may_write(etab, existing)
+            && place_stays(OrgKind::Commune, &etab.commune_code)
+            && place_stays(OrgKind::Departement, &etab.departement_code)
+            && place_stays(OrgKind::Dsden, &etab.departement_code)
+    }
+
+    /// One audit record per batch that wrote, naming what it wrote.
+    async fn audit(&self, tx: &mut ent_kernel::store::Tx, written: &[(&OrgRecord, String)]) -> Result<(), Problem> {
+        let codes: Vec<String> = written.iter().map(|(r, _)| format!("{}:{}", r.kind().as_str(), r.code)).collect();
+        let change = Change {
+            actor: &self.actor.name,
+            action: "imports.annuaire",
+            target_kind: "import",
+            target_id: &self.run_id,
+            scope_org_id: None,
+            summary: serde_json::json!({ "written": codes.len(), "orgs": codes }),
+        };
+        audit::append(tx, self.store.backend(), change, self.at).await?;
+        Ok(())
+    }
+
+    /// Writes one batch in one transaction, only the rows whose hash changed.
+    async fn apply(&self, etabs: Vec<OrgRecord>, related: Vec<OrgRecord>) -> Result<BatchCounts, Problem> {
+        let mut counts = BatchCounts::default();
+        if etabs.is_empty() && related.is_empty() {
+            return Ok(counts);
+        }
+        let mut tx = self.store.begin_write().await?;
+        // A batch lost in a crash is rewritten by the next run (batches are
+        // idempotent), so the import need not wait for each commit's flush.
+        ent_kernel::store::relax_durability(&mut tx, self.store.backend()).await?;
+        let mut keys: Vec<(OrgKind, &str)> =
+            related.iter().chain(etabs.iter()).map(|r| (r.kind(), r.code.as_str())).collect();
+        for etab in &etabs {
+            if let Some(commune) = &etab.commune_code {
+                keys.push((OrgKind::Commune, commune.as_str()));
+            }
+            if let Some(departement) = &etab.departement_code {
+                keys.extend([(OrgKind::Departement, departement.as_str()), (OrgKind::Dsden, departement.as_str())]);
+            }
+        }
+        let existing = existing_orgs(&mut tx, self.store.backend(), &keys).await?;
+        let etabs_in_scope: Vec<&OrgRecord> = etabs.iter().filter(|e| self.may_write_row(e, &existing)).collect();
+        counts.out_of_scope = (etabs.len() - etabs_in_scope.len()) as u64;
+        let related_in_scope = related.iter().filter(|r| self.may_write(r, &existing));
+        let all: Vec<&OrgRecord> = related_in_scope.chain(etabs_in_scope).collect();
+        let mut to_write = Vec::new();
+        for record in &all {
+            let hash = record.content_hash();
+            let change = match existing.get(&(record.kind(), record.code.clone())) {
+                None => RowChange::Created,
+                Some(old) if old.content_hash != hash => RowChange::Updated,
+                Some(_) => RowChange::Unchanged,
+            };
+            counts.count(record.kind(), &change);
+            if !matches!(change, RowChange::Unchanged) {
+                to_write.push((*record, hash));
+            }
+        }
+        for chunk in to_write.chunks(1000) {
+            upsert(&mut tx, self.store.backend(), chunk, &self.now).await?;
+        }
+        counts.written = to_write.len() as u64;
+        if counts.written > 0 {
+            self.audit(&mut tx, &to_write).await?;
+        }
+        if self.dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(counts)
+    }
+}
+
+fn related_label(kind: OrgKind) -> &'static str {
+    match kind {
+        OrgKind::Commune => "communes",
+        OrgKind::Departement => "départements",
+        OrgKind::Dsden => "DSDEN",
+        OrgKind::Academie => "académies",
+        OrgKind::Region => "régions",
+        _ => "autres",
+    }
+}
+
+/// What is registered under a (kind, code) before a batch is written.
+struct Existing {
+    content_hash: String,
+    academie_code: Option<String>,
+}
+
+async fn existing_orgs(
+    tx: &mut ent_kernel::store::Tx,
+    backend: Backend,
+    keys: &[(OrgKind, &str)],
+) -> Result<HashMap<(OrgKind, String), Existing>, Problem> {
+    let mut by_kind: HashMap<OrgKind, Vec<&str>> = HashMap::new();
+    for (kind, code) in keys {
+        by_kind.entry(*kind).or_default().push(code);
+    }
+    let mut found = HashMap::new();
+    for (kind, mut codes) in by_kind {
+        codes.sort_unstable();
+        codes.dedup();
+        for chunk in codes.chunks(500) {
+            let sql = format!(
+                "SELECT code, content_hash, academie_code FROM orgs WHERE kind = {} AND code IN ({})",
+                ent_kernel::store::markers(backend, 1, 1),
+                ent_kernel::store::markers(backend, 2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(kind.as_str());
+            for code in chunk {
+                query = query.bind(*code);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                let (code, content_hash, academie_code) = <(String, String, Option<String>)>::from_row(&row)?;
+                found.insert((kind, code), Existing { content_hash, academie_code });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `INSERT INTO orgs (...) <source> ON CONFLICT ... DO UPDATE` for a row source.
+fn upsert_into_orgs(source: &str) -> String {
+    let updates: Vec<String> = UPSERT_COLUMNS
+        .iter()
+        .filter(|c| !matches!(**c, "id" | "kind" | "code" | "created_at"))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO orgs ({}) {source} ON CONFLICT (kind, code) DO UPDATE SET {}, version = orgs.version + 1",
+        UPSERT_COLUMNS.join(", "),
+        updates.join(", ")
+    )
+}
+
+/// Upserts `records` (with their content hash) into `orgs` in the backend's bulk form.
+async fn upsert(
+    tx: &mut ent_kernel::store::Tx,
+    backend: Backend,
+    records: &[(&OrgRecord, String)],
+    now: &str,
+) -> Result<(), Problem> {
+    let columns: Vec<(&str, bool)> = UPSERT_COLUMNS.iter().map(|c| (*c, matches!(*c, "pupils" | "is_open"))).collect();
+    let rows: Vec<Vec<BulkValue<'_>>> = records.iter().map(|(r, hash)| upsert_row(r, hash, now)).collect();
+    ent_kernel::store::write_rows(tx, backend, &columns, &rows, upsert_into_orgs).await?;
+    Ok(())
+}
+
+/// The values of one record, in the order of [`UPSERT_COLUMNS`].
+fn upsert_row<'a>(r: &'a OrgRecord, hash: &'a str, now: &'a str) -> Vec<BulkValue<'a>> {
+    use BulkValue::{Int, Text};
+    let text = |value: Option<&'a str>| Text(value.map(Cow::Borrowed));
+    vec![
+        Text(Some(Cow::Owned(new_id()))),
+        text(Some(r.kind().as_str())),
+        text(Some(&r.code)),
+        text(Some(&r.name)),
+        Text(Some(Cow::Owned(fold(&r.name)))),
+        text(r.siren.as_deref()),
+        text(r.siret.as_deref()),
+        text(r.etab_type.map(EtabType::as_str)),
+        text(r.nature_code.as_deref()),
+        text(r.nature_label.as_deref()),
+        text(r.sector),
+        text(r.degree),
+        text(r.commune_code.as_deref()),
+        text(r.departement_code.as_deref()),
+        text(r.academie_code.as_deref()),
+        text(r.region_code.as_deref()),
+        Int(r.pupils),
+        Int(Some(i64::from(r.is_open))),
+        text(r.email.as_deref()),
+        text(Some(hash)),
+        text(Some(now)),
+        text(Some(now)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_of_different_years_normalise_alike() {
+        assert_eq!(normalise_header("\u{feff}Identifiant_de_l_etablissement"), "identifiant_de_l_etablissement");
+        assert_eq!(normalise_header("Code postal"), "code_postal");
+        assert_eq!(normalise_header("Code_postal"), "code_postal");
+        assert_eq!(normalise_header("Nom établissement"), "nom_etablissement");
+    }
+
+    #[test]
+    fn academie_names_elide_before_vowels() {
+        assert_eq!(academie_name("Créteil"), "Académie de Créteil");
+        assert_eq!(academie_name("Amiens"), "Académie d'Amiens");
+        assert_eq!(academie_name("Orléans-Tours"), "Académie d'Orléans-Tours");
+    }
+}

@@ -1,0 +1,245 @@
+//! Organisation registry: académies, DSDEN, collectivités, établissements, vendors
+//! and hosts; the *covers* and *funding* rules; the annuaire import.
+
+pub mod codes;
+pub mod import;
+pub mod invitations;
+pub mod manage;
+pub mod queries;
+pub mod routes;
+pub mod state;
+
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::{Flag, Nullable};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+pub use state::RegistryState;
+
+pub use queries::{covering_parents, covers, funding_collectivite, get_org, list_orgs, resolve_org};
+
+/// Type of an établissement, from the annuaire's type and nature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EtabType {
+    EcoleMaternelle,
+    EcoleElementaire,
+    EcolePrimaire,
+    College,
+    Lycee,
+    LyceeProfessionnel,
+    Erea,
+}
+
+impl EtabType {
+    pub const ALL: [EtabType; 7] = [
+        EtabType::EcoleMaternelle,
+        EtabType::EcoleElementaire,
+        EtabType::EcolePrimaire,
+        EtabType::College,
+        EtabType::Lycee,
+        EtabType::LyceeProfessionnel,
+        EtabType::Erea,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EtabType::EcoleMaternelle => "ecole_maternelle",
+            EtabType::EcoleElementaire => "ecole_elementaire",
+            EtabType::EcolePrimaire => "ecole_primaire",
+            EtabType::College => "college",
+            EtabType::Lycee => "lycee",
+            EtabType::LyceeProfessionnel => "lycee_professionnel",
+            EtabType::Erea => "erea",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EtabType> {
+        EtabType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    pub fn degree(self) -> Degree {
+        if self.is_ecole() {
+            Degree::D1
+        } else {
+            Degree::D2
+        }
+    }
+
+    pub fn is_ecole(self) -> bool {
+        matches!(self, EtabType::EcoleMaternelle | EtabType::EcoleElementaire | EtabType::EcolePrimaire)
+    }
+
+    /// Lycées and EREA are funded by the région.
+    pub fn is_lycee_like(self) -> bool {
+        matches!(self, EtabType::Lycee | EtabType::LyceeProfessionnel | EtabType::Erea)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Degree {
+    #[serde(rename = "1D")]
+    D1,
+    #[serde(rename = "2D")]
+    D2,
+}
+
+impl Degree {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Degree::D1 => "1D",
+            Degree::D2 => "2D",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Degree> {
+        [Degree::D1, Degree::D2].into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sector {
+    Public,
+    Prive,
+}
+
+impl Sector {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sector::Public => "public",
+            Sector::Prive => "prive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Sector> {
+        [Sector::Public, Sector::Prive].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+ent_kernel::text_enum!(EtabType);
+ent_kernel::text_enum!(Degree);
+ent_kernel::text_enum!(Sector);
+
+/// An organisation as the API shows it. Fields that do not apply to its kind are absent.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, sqlx::FromRow)]
+pub struct Org {
+    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub kind: OrgKind,
+    /// Natural code: UAI, INSEE, SIREN, or the département/académie/région code.
+    pub code: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub siren: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub siret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(try_from = "Nullable<EtabType>")]
+    pub etab_type: Option<EtabType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nature_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nature_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(try_from = "Nullable<Sector>")]
+    pub sector: Option<Sector>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(try_from = "Nullable<Degree>")]
+    pub degree: Option<Degree>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commune_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub departement_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub academie_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pupils: Option<i64>,
+    #[sqlx(rename = "is_open", try_from = "Flag")]
+    pub open: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// ISO 3166-1 alpha-2 country of its seat (`FR` unless set): transfers outside the EU derive from it.
+    pub country: String,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Org {
+    pub fn etab_type(&self) -> Option<EtabType> {
+        self.etab_type
+    }
+
+    /// `kind:code`, the unambiguous way to name an organisation by code.
+    pub fn qualified_code(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.code)
+    }
+
+    pub fn as_ref(&self) -> OrgRef {
+        OrgRef { id: self.id.clone(), kind: self.kind, code: self.code.clone(), name: self.name.clone() }
+    }
+}
+
+/// A short reference to an organisation, used in lists of parents and members.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, sqlx::FromRow)]
+pub struct OrgRef {
+    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub kind: OrgKind,
+    pub code: String,
+    pub name: String,
+}
+
+/// Lower-case, accent-free form of a name, used for search and ordering.
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        let plain = match c {
+            'à' | 'â' | 'ä' | 'á' | 'ã' => 'a',
+            'ç' => 'c',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' | 'í' | 'ì' => 'i',
+            'ô' | 'ö' | 'ó' | 'ò' | 'õ' => 'o',
+            'ù' | 'û' | 'ü' | 'ú' => 'u',
+            'ÿ' | 'ý' => 'y',
+            'ñ' => 'n',
+            'œ' => {
+                out.push_str("oe");
+                continue;
+            }
+            'æ' => {
+                out.push_str("ae");
+                continue;
+            }
+            '\'' | '’' | '-' => ' ',
+            other => other,
+        };
+        out.push(plain);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fold_removes_accents_and_case() {
+        assert_eq!(fold("L'Haÿ-les-Roses"), "l hay les roses");
+        assert_eq!(fold("École Œuvre"), "ecole oeuvre");
+    }
+
+    #[test]
+    fn kinds_round_trip_through_their_string() {
+        for kind in OrgKind::ALL {
+            assert_eq!(OrgKind::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        for t in EtabType::ALL {
+            assert_eq!(EtabType::parse(t.as_str()), Some(t));
+        }
+    }
+}

@@ -1,0 +1,542 @@
+//! HTTP routes of the registry.
+
+use super::import::{import_annuaire, ImportOptions, ImportReport};
+use super::invitations::{self, Invitation};
+use super::manage::{self, NewOrg, OrgPatch};
+use super::queries::{self, OrgFilter};
+use super::{Org, OrgRef};
+use crate::identity::authz::{
+    self, forbidden, Scope, IMPORTS_ANNUAIRE, ORGS_CREATE, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE,
+};
+use crate::identity::Caller;
+use crate::registry::RegistryState;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post, put};
+use axum::Json;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::http::extract::{ApiJson, ApiQuery};
+use ent_kernel::http::{etag, if_match_version, ApiRoute};
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::Page;
+use futures_util::TryStreamExt;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    RegistryState: axum::extract::FromRef<S>,
+{
+    vec![
+        ApiRoute::new(
+            Method::GET,
+            "/api/v1/orgs",
+            "registre",
+            "Lister et rechercher les organisations de son périmètre",
+            &ORGS_READ,
+            get(list),
+        )
+        .query::<OrgFilter>()
+        .responds::<Page<Org>>(StatusCode::OK),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/orgs",
+            "registre",
+            "Créer un EPCI, syndicat mixte, éditeur ou hébergeur",
+            &ORGS_CREATE,
+            post(create),
+        )
+        .idempotent()
+        .json_body::<NewOrg>()
+        .responds::<Org>(StatusCode::CREATED),
+        ApiRoute::new(
+            Method::GET,
+            "/api/v1/orgs/{key}",
+            "registre",
+            "Consulter une organisation (id, code, ou type:code)",
+            &ORGS_READ,
+            get(show),
+        )
+        .responds::<OrgDetail>(StatusCode::OK),
+        ApiRoute::new(
+            Method::PATCH,
+            "/api/v1/orgs/{key}",
+            "registre",
+            "Modifier le nom ou le contact d'une organisation (If-Match requis)",
+            &ORGS_UPDATE,
+            patch(update),
+        )
+        .json_body::<OrgPatch>()
+        .responds::<Org>(StatusCode::OK),
+        ApiRoute::new(
+            Method::GET,
+            "/api/v1/orgs/{key}/covers",
+            "registre",
+            "Organisations couvertes par une organisation",
+            &ORGS_READ,
+            get(covers),
+        )
+        .query::<PageQuery>()
+        .responds::<Page<Org>>(StatusCode::OK),
+        ApiRoute::new(
+            Method::GET,
+            "/api/v1/orgs/{key}/members",
+            "registre",
+            "Communes membres d'un EPCI ou syndicat mixte",
+            &ORGS_READ,
+            get(members),
+        )
+        .responds::<Vec<Member>>(StatusCode::OK),
+        ApiRoute::new(
+            Method::PUT,
+            "/api/v1/orgs/{key}/members/{commune}",
+            "registre",
+            "Ajouter une commune à un EPCI ou syndicat mixte",
+            &ORGS_MEMBERS_WRITE,
+            put(add_member),
+        )
+        .json_body::<MembershipBody>()
+        .responds::<Vec<Member>>(StatusCode::OK),
+        ApiRoute::new(
+            Method::DELETE,
+            "/api/v1/orgs/{key}/members/{commune}",
+            "registre",
+            "Retirer une commune d'un EPCI ou syndicat mixte",
+            &ORGS_MEMBERS_WRITE,
+            delete(remove_member),
+        ),
+        ApiRoute::new(
+            Method::GET,
+            "/api/v1/orgs/{key}/invitations",
+            "registre",
+            "Invitations à rejoindre un EPCI ou syndicat mixte, envoyées ou reçues",
+            &ORGS_READ,
+            get(invitations),
+        )
+        .responds::<Vec<Invitation>>(StatusCode::OK),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/orgs/{key}/invitations",
+            "registre",
+            "Inviter une commune à rejoindre un EPCI ou syndicat mixte (elle doit accepter)",
+            &ORGS_MEMBERS_WRITE,
+            post(invite),
+        )
+        .json_body::<InvitationBody>()
+        .responds::<Invitation>(StatusCode::CREATED),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/membership-invitations/{id}/accept",
+            "registre",
+            "Accepter, pour la commune, l'invitation d'un EPCI ou syndicat mixte",
+            &ORGS_MEMBERS_WRITE,
+            post(accept_invitation),
+        )
+        .responds::<Invitation>(StatusCode::OK),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/membership-invitations/{id}/decline",
+            "registre",
+            "Refuser (commune) ou retirer (groupement) une invitation",
+            &ORGS_MEMBERS_WRITE,
+            post(decline_invitation),
+        )
+        .responds::<Invitation>(StatusCode::OK),
+        ApiRoute::new(
+            Method::POST,
+            "/api/v1/imports/annuaire",
+            "registre",
+            "Importer l'export CSV de l'Annuaire de l'éducation (lignes de son périmètre)",
+            &IMPORTS_ANNUAIRE,
+            post(import),
+        )
+        .query::<ImportQuery>()
+        .csv_body()
+        .responds::<ImportReport>(StatusCode::OK),
+    ]
+}
+
+/// An organisation with the organisations that cover it and, for an
+/// établissement, the collectivité that funds its ENT.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OrgDetail {
+    #[serde(flatten)]
+    pub org: Org,
+    pub covering_parents: Vec<OrgRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub funding_collectivite: Option<OrgRef>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Member {
+    #[serde(flatten)]
+    pub commune: OrgRef,
+    /// The commune delegated its ENT (and its funding) to the group.
+    pub ent_delegated: bool,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipBody {
+    #[serde(default)]
+    pub ent_delegated: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationBody {
+    /// The commune invited: INSEE code, id or `commune:<code>`.
+    pub commune: String,
+    /// The commune would delegate its ENT (and its funding) to the group.
+    #[serde(default)]
+    pub ent_delegated: bool,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct ImportQuery {
+    /// Report what would change without writing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+async fn list(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    ApiQuery(filter): ApiQuery<OrgFilter>,
+) -> Result<Response, Problem> {
+    // The page's JSON is written by the database and sent as is (see `queries::list_orgs_json`).
+    let page = queries::list_orgs_json(&state.store, &filter, caller.scope().condition()).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], page).into_response())
+}
+
+async fn create(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewOrg>,
+) -> Result<(StatusCode, Response), Problem> {
+    if !caller.actor.is_admin() {
+        // A DAN creates the groups of its académie: their département must be in its scope.
+        if !new.kind.groups_communes() {
+            return Err(forbidden("seul un administrateur enregistre les éditeurs et hébergeurs"));
+        }
+        let code = new.departement.as_deref().ok_or_else(|| {
+            Problem::invalid_field(
+                "departement",
+                "précisez le département du groupement (il situe le groupement dans votre périmètre)",
+            )
+        })?;
+        let code =
+            super::codes::parse_departement(code).map_err(|e| Problem::invalid_field("departement", e.to_string()))?;
+        let departement = queries::get_by_code(&state.store, OrgKind::Departement, &code)
+            .await?
+            .ok_or_else(|| Problem::invalid_field("departement", format!("département {code} absent du registre")))?;
+        caller.require(&state.store, &departement).await?;
+    }
+    let org = manage::create_org(&state.store, &caller.actor, new, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, org_response(org)))
+}
+
+fn org_response(org: Org) -> Response {
+    let tag = etag(org.version);
+    let mut response = Json(org).into_response();
+    response.headers_mut().insert(header::ETAG, tag);
+    response
+}
+
+pub async fn org_detail(store: &ent_kernel::store::Store, org: Org) -> Result<OrgDetail, Problem> {
+    let relatives = queries::Relatives::of(store, &org).await?;
+    Ok(detail_from(org, &relatives))
+}
+
+fn detail_from(org: Org, relatives: &queries::Relatives) -> OrgDetail {
+    let covering_parents = relatives.covering_parents(&org);
+    let funding_collectivite = relatives.funding(&org);
+    OrgDetail { org, covering_parents, funding_collectivite }
+}
+
+/// Resolves the organisation of a path and checks the caller may act on it.
+async fn target(state: &RegistryState, caller: &Caller, key: &str) -> Result<Org, Problem> {
+    let org = queries::resolve_org(&state.store, key).await?;
+    caller.require(&state.store, &org).await?;
+    Ok(org)
+}
+
+async fn show(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
+    // One connection reads the organisation and its relatives; it is given back before
+    // the authorisation, which may read through the pool.
+    let (org, relatives) = {
+        let mut conn = state.store.conn().await?;
+        let org = queries::resolve_org_in(&mut conn, &key).await?;
+        let relatives = queries::Relatives::of_in(&mut conn, &org).await?;
+        (org, relatives)
+    };
+    caller.require(&state.store, &org).await?;
+    let tag = etag(org.version);
+    let mut response = Json(detail_from(org, &relatives)).into_response();
+    response.headers_mut().insert(header::ETAG, tag);
+    Ok(response)
+}
+
+async fn update(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<OrgPatch>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let version = if_match_version(&headers, org.version)?;
+    let updated = manage::update_org(&state.store, &caller.actor, &org, version, body, state.clock.now()).await?;
+    Ok(org_response(updated))
+}
+
+async fn covers(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<Org>>, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let scope = caller.scope().condition();
+    Ok(Json(queries::covers(&state.store, &org, scope, page.cursor.as_deref(), page.limit).await?))
+}
+
+async fn member_list(store: &ent_kernel::store::Store, group: &Org) -> Result<Vec<Member>, Problem> {
+    let members = queries::members_of_group(store, &group.id).await?;
+    Ok(members.into_iter().map(|(commune, ent_delegated)| Member { commune, ent_delegated }).collect())
+}
+
+async fn members(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<Member>>, Problem> {
+    let group = target(&state, &caller, &key).await?;
+    if !group.kind.groups_communes() {
+        return Err(Problem::not_found(format!("{} n'est ni un EPCI ni un syndicat mixte", group.name)));
+    }
+    Ok(Json(member_list(&state.store, &group).await?))
+}
+
+/// The commune of a membership path: an INSEE code means the commune, not a DSDEN.
+async fn resolve_commune(store: &ent_kernel::store::Store, key: &str) -> Result<Org, Problem> {
+    match super::codes::parse_insee_commune(key) {
+        Ok(code) => queries::resolve_org(store, &format!("commune:{code}")).await,
+        Err(_) => queries::resolve_org(store, key).await,
+    }
+}
+
+/// The group and commune of a membership write, both in the caller's scope.
+async fn membership(state: &RegistryState, caller: &Caller, key: &str, commune: &str) -> Result<(Org, Org), Problem> {
+    let group = queries::resolve_org(&state.store, key).await?;
+    let commune = resolve_commune(&state.store, commune).await?;
+    authz::authorize_all(&state.store, &caller.actor, caller.action, &[&group, &commune]).await?;
+    Ok((group, commune))
+}
+
+/// A commune joins a group directly only by someone acting for the commune
+/// (an admin, a DAN of its académie, its own collectivité); a group's roles invite.
+async fn add_member(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    Path((key, commune)): Path<(String, String)>,
+    ApiJson(body): ApiJson<MembershipBody>,
+) -> Result<Json<Vec<Member>>, Problem> {
+    let (group, commune) = membership(&state, &caller, &key, &commune).await?;
+    if !authz::acts_for(&state.store, &caller.actor, caller.action, &commune).await? {
+        return Err(forbidden(format!(
+            "{} rejoint {} avec son accord : envoyez-lui une invitation (POST /api/v1/orgs/{}/invitations)",
+            commune.name, group.name, group.id
+        )));
+    }
+    manage::set_member(&state.store, &caller.actor, &group, &commune, body.ent_delegated, state.clock.now()).await?;
+    Ok(Json(member_list(&state.store, &group).await?))
+}
+
+async fn remove_member(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    Path((key, commune)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
+    let (group, commune) = membership(&state, &caller, &key, &commune).await?;
+    manage::remove_member(&state.store, &caller.actor, &group, &commune, state.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn invitations(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<Invitation>>, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    Ok(Json(invitations::list_for(&state.store, &org).await?))
+}
+
+async fn invite(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiJson(body): ApiJson<InvitationBody>,
+) -> Result<(StatusCode, Json<Invitation>), Problem> {
+    let group = target(&state, &caller, &key).await?;
+    // Communes are public entries of the official geographic code: any may be invited.
+    let commune = resolve_commune(&state.store, &body.commune).await?;
+    let invitation =
+        invitations::invite(&state.store, &caller.actor, &group, &commune, body.ent_delegated, state.clock.now())
+            .await?;
+    Ok((StatusCode::CREATED, Json(invitation)))
+}
+
+/// An invitation the caller may answer: for the commune (accept or decline) or,
+/// unless `commune_side_only`, for the group (withdraw). 403 when the caller
+/// can read either organisation, else the 404 of an unknown invitation.
+async fn answerable(
+    state: &RegistryState,
+    caller: &Caller,
+    id: &str,
+    commune_side_only: bool,
+) -> Result<Invitation, Problem> {
+    let not_found = || Problem::not_found(format!("aucune invitation « {id} »"));
+    let invitation = invitations::get(&state.store, id).await?.ok_or_else(not_found)?;
+    let commune = queries::get_org(&state.store, &invitation.commune.id).await?.ok_or_else(not_found)?;
+    if authz::acts_for(&state.store, &caller.actor, caller.action, &commune).await? {
+        return Ok(invitation);
+    }
+    if !commune_side_only {
+        let group = queries::get_org(&state.store, &invitation.group.id).await?.ok_or_else(not_found)?;
+        if authz::authorize(&state.store, &caller.actor, caller.action, &group).await.is_ok() {
+            return Ok(invitation);
+        }
+    }
+    let readable =
+        caller_reads(state, caller, &invitation.group.id).await? || caller_reads(state, caller, &commune.id).await?;
+    if readable {
+        Err(forbidden(format!("seule la commune {} accepte cette invitation", commune.name)))
+    } else {
+        Err(not_found())
+    }
+}
+
+async fn caller_reads(state: &RegistryState, caller: &Caller, org_id: &str) -> Result<bool, Problem> {
+    match queries::get_org(&state.store, org_id).await? {
+        Some(org) => Ok(authz::authorize(&state.store, &caller.actor, &ORGS_READ, &org).await.is_ok()),
+        None => Ok(false),
+    }
+}
+
+async fn accept_invitation(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Invitation>, Problem> {
+    let invitation = answerable(&state, &caller, &id, true).await?;
+    Ok(Json(invitations::accept(&state.store, &caller.actor, &invitation, state.clock.now()).await?))
+}
+
+async fn decline_invitation(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Invitation>, Problem> {
+    let invitation = answerable(&state, &caller, &id, false).await?;
+    Ok(Json(invitations::decline(&state.store, &caller.actor, &invitation, state.clock.now()).await?))
+}
+
+/// The académies whose rows a caller may import; `None` for everything (admin).
+fn importable_academies(caller: &Caller) -> Option<HashSet<String>> {
+    match caller.scope() {
+        Scope::All => None,
+        Scope::Orgs(orgs) => Some(
+            orgs.into_iter()
+                .filter_map(|o| match o.kind {
+                    OrgKind::Academie => Some(o.code),
+                    _ => o.academie_code,
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Streams the CSV body into the importer: the upload is never held whole in memory.
+async fn import(
+    State(state): State<RegistryState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ImportQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<ImportReport>, Problem> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.starts_with("text/csv") {
+        return Err(Problem::new(
+            ProblemKind::UnsupportedMediaType,
+            "envoyez le fichier de l'annuaire en text/csv (séparateur point-virgule)",
+        ));
+    }
+    let options = ImportOptions {
+        dry_run: query.dry_run,
+        batch_size: state.config.import.batch_size,
+        academies: importable_academies(&caller),
+    };
+    let limit = state.config.server.max_body_bytes;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let report = match declared {
+        // A declared length is enforced by the HTTP framing: too long is refused before
+        // anything is read, otherwise the body streams into the importer.
+        Some(length) if length > limit as u64 => return Err(too_large(limit)),
+        Some(_) => {
+            let stream = TryStreamExt::map_err(body.into_data_stream(), |e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+            });
+            let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+            import_annuaire(&state.store, &caller.actor, reader, options, state.clock.now()).await?
+        }
+        // A chunked upload is spooled to a temporary file first, so that one over the limit
+        // is refused with nothing imported (batches commit as they go).
+        None => {
+            let file = spool(body, limit).await?;
+            import_annuaire(&state.store, &caller.actor, file, options, state.clock.now()).await?
+        }
+    };
+    Ok(Json(report))
+}
+
+fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        ProblemKind::PayloadTooLarge,
+        format!("le fichier dépasse la taille autorisée ({limit} octets) : rien n'a été importé"),
+    )
+}
+
+/// Copies a request body into an anonymous temporary file, refusing it past `limit` bytes.
+async fn spool(body: Body, limit: usize) -> Result<std::fs::File, Problem> {
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    let io = |e: std::io::Error| Problem::from(anyhow::anyhow!("temporary file: {e}"));
+    let mut file = tokio::fs::File::from_std(tempfile::tempfile().map_err(io)?);
+    let mut stream = body.into_data_stream();
+    let mut written = 0usize;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        let chunk = chunk.map_err(|e| Problem::invalid_field("fichier", format!("envoi interrompu : {e}")))?;
+        written += chunk.len();
+        if written > limit {
+            return Err(too_large(limit));
+        }
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.rewind().await.map_err(io)?;
+    Ok(file.into_std().await)
+}

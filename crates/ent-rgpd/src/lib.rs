@@ -1,0 +1,3 @@
+//! ent-rgpd: see ARCHITECTURE.md for what it holds and what it may use.
+
+pub mod rgpd;

@@ -1,0 +1,370 @@
+//! The log of personal-data breaches of a controller (Art. 33(5)): facts,
+//! categories and approximate numbers of people and records, consequences,
+//! measures, the CNIL notification decision and the information of the people.
+//! A breach known for more than 72 h without a CNIL decision carries a warning.
+
+use crate::rgpd::RgpdState;
+use chrono::{DateTime, Duration, Utc};
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::store::sql::AnyQuery;
+use ent_kernel::store::{new_id, opt_text, timestamp};
+use ent_platform::audit::{self, Change};
+use ent_platform::identity::Actor;
+use ent_platform::registry::Org;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// The CNIL must be notified within 72 hours of awareness (Art. 33(1)).
+pub const CNIL_DELAY_HOURS: i64 = 72;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CnilDecision {
+    /// Not decided yet.
+    Pending,
+    Notified,
+    /// Unlikely to result in a risk: recorded with the reason.
+    NotRequired,
+}
+
+impl CnilDecision {
+    fn as_str(self) -> &'static str {
+        match self {
+            CnilDecision::Pending => "pending",
+            CnilDecision::Notified => "notified",
+            CnilDecision::NotRequired => "not_required",
+        }
+    }
+
+    fn parse(s: &str) -> CnilDecision {
+        match s {
+            "notified" => CnilDecision::Notified,
+            "not_required" => CnilDecision::NotRequired,
+            _ => CnilDecision::Pending,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            CnilDecision::Pending => "décision en attente",
+            CnilDecision::Notified => "notifiée",
+            CnilDecision::NotRequired => "non requise",
+        }
+    }
+}
+
+/// What a DPO records about a breach (creation and full replacement).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreachInput {
+    pub title: String,
+    /// What happened.
+    pub facts: String,
+    /// RFC 3339, when known.
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+    /// RFC 3339: when the controller became aware of it (the 72 h start).
+    pub aware_at: String,
+    #[schemars(length(min = 1))]
+    pub data_categories: Vec<String>,
+    /// Approximate number of people concerned.
+    #[schemars(range(min = 0))]
+    pub people_approx: i64,
+    /// Approximate number of records concerned.
+    #[schemars(range(min = 0))]
+    pub records_approx: i64,
+    pub consequences: String,
+    pub measures: String,
+    #[serde(default = "pending")]
+    pub cnil_decision: CnilDecision,
+    #[serde(default)]
+    pub cnil_notified_at: Option<String>,
+    /// Why no notification is required, or why it was late.
+    #[serde(default)]
+    pub cnil_reason: String,
+    /// When the people concerned were informed (Art. 34), if they were.
+    #[serde(default)]
+    pub people_notified_at: Option<String>,
+}
+
+fn pending() -> CnilDecision {
+    CnilDecision::Pending
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Breach {
+    pub id: String,
+    pub reference: String,
+    pub org_id: String,
+    #[serde(flatten)]
+    pub input: BreachInput,
+    /// `aware_at` + 72 h.
+    pub cnil_deadline: String,
+    /// Set when 72 h passed since awareness without a CNIL decision.
+    pub warning: Option<String>,
+    pub version: i64,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn parse_time(checks: &mut Checks, field: &str, value: &str) -> Option<DateTime<Utc>> {
+    checks.check(
+        field,
+        DateTime::parse_from_rfc3339(value)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| format!("date et heure « {value} » invalides : attendu RFC 3339, ex. 2026-09-01T08:00:00Z")),
+    )
+}
+
+fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    for (field, value) in [
+        ("title", &input.title),
+        ("facts", &input.facts),
+        ("consequences", &input.consequences),
+        ("measures", &input.measures),
+    ] {
+        if value.trim().is_empty() {
+            checks.fail(field, "champ obligatoire");
+        }
+    }
+    checks.line("title", &input.title);
+    if input.data_categories.iter().all(|c| c.trim().is_empty()) {
+        checks.fail("data_categories", "au moins une catégorie de données");
+    }
+    if input.people_approx < 0 {
+        checks.fail("people_approx", "nombre positif ou nul attendu");
+    }
+    if input.records_approx < 0 {
+        checks.fail("records_approx", "nombre positif ou nul attendu");
+    }
+    let aware = parse_time(&mut checks, "aware_at", &input.aware_at);
+    if aware.is_some_and(|a| a > now + Duration::minutes(5)) {
+        checks.fail("aware_at", "la date de prise de connaissance est dans le futur");
+    }
+    for (field, value) in [
+        ("occurred_at", &input.occurred_at),
+        ("cnil_notified_at", &input.cnil_notified_at),
+        ("people_notified_at", &input.people_notified_at),
+    ] {
+        if let Some(v) = value {
+            parse_time(&mut checks, field, v);
+        }
+    }
+    match input.cnil_decision {
+        CnilDecision::Notified if input.cnil_notified_at.is_none() => {
+            checks.fail("cnil_notified_at", "la date de notification à la CNIL est requise")
+        }
+        CnilDecision::NotRequired if input.cnil_reason.trim().is_empty() => {
+            checks.fail("cnil_reason", "indiquez pourquoi la notification n'est pas requise")
+        }
+        _ => {}
+    }
+    checks.finish()
+}
+
+const COLUMNS: &str = "id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, people_approx, \
+    records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, people_notified_at, version, \
+    created_by, created_at, updated_at";
+
+fn from_row(r: &sqlx::any::AnyRow, now: DateTime<Utc>) -> Breach {
+    let input = BreachInput {
+        title: r.get("title"),
+        facts: r.get("facts"),
+        occurred_at: opt_text(r, "occurred_at"),
+        aware_at: r.get("aware_at"),
+        data_categories: serde_json::from_str(&r.get::<String, _>("data_categories")).unwrap_or_default(),
+        people_approx: r.get("people_approx"),
+        records_approx: r.get("records_approx"),
+        consequences: r.get("consequences"),
+        measures: r.get("measures"),
+        cnil_decision: CnilDecision::parse(&r.get::<String, _>("cnil_decision")),
+        cnil_notified_at: opt_text(r, "cnil_notified_at"),
+        cnil_reason: r.get("cnil_reason"),
+        people_notified_at: opt_text(r, "people_notified_at"),
+    };
+    let deadline = DateTime::parse_from_rfc3339(&input.aware_at)
+        .map(|t| t.with_timezone(&Utc) + Duration::hours(CNIL_DELAY_HOURS))
+        .ok();
+    let warning = match deadline {
+        Some(d) if input.cnil_decision == CnilDecision::Pending && now > d => Some(format!(
+            "plus de 72 h depuis la prise de connaissance ({}) sans décision de notification à la CNIL",
+            input.aware_at
+        )),
+        _ => None,
+    };
+    Breach {
+        id: r.get("id"),
+        reference: r.get("reference"),
+        org_id: r.get("org_id"),
+        cnil_deadline: deadline.map(timestamp).unwrap_or_default(),
+        warning,
+        input,
+        version: r.get("version"),
+        created_by: r.get("created_by"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+/// Breaches of `org`, most recent awareness first.
+pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<Breach>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM rgpd_breaches WHERE org_id = $1 ORDER BY aware_at DESC, id DESC");
+    let now = state.clock.now();
+    Ok(sqlx::query(&sql).bind(&org.id).fetch_all(state.store.pool()).await?.iter().map(|r| from_row(r, now)).collect())
+}
+
+pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM rgpd_breaches WHERE org_id = $1 AND (id = $2 OR reference = $3)");
+    let row = sqlx::query(&sql).bind(&org.id).bind(id).bind(id).fetch_optional(state.store.pool()).await?;
+    row.map(|r| from_row(&r, state.clock.now())).ok_or_else(|| Problem::not_found(format!("aucune violation « {id} »")))
+}
+
+async fn audit_change(
+    tx: &mut ent_kernel::store::Tx,
+    state: &RgpdState,
+    actor: &Actor,
+    action: &str,
+    b: &Breach,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let change = Change {
+        actor: &actor.name,
+        action,
+        target_kind: "rgpd_breach",
+        target_id: &b.id,
+        scope_org_id: Some(&b.org_id),
+        summary: serde_json::json!({ "reference": b.reference, "cnil_decision": b.input.cnil_decision.as_str() }),
+    };
+    audit::append(tx, state.store.backend(), change, now).await?;
+    Ok(())
+}
+
+pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachInput) -> Result<Breach, Problem> {
+    let now = state.clock.now();
+    validate(&input, now)?;
+    let id = new_id();
+    let reference = format!("VIOL-{}-{}", now.format("%Y"), id[id.len() - 6..].to_ascii_uppercase());
+    let at = timestamp(now);
+    let mut tx = state.store.begin_write().await?;
+    let insert = sqlx::query(
+        "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, \
+         people_approx, records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, \
+         people_notified_at, version, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $17, $18, $18)",
+    )
+    .bind(&id)
+    .bind(&reference)
+    .bind(&org.id);
+    bind_input(insert, &input).bind(&actor.name).bind(&at).execute(&mut *tx).await?;
+    let breach = Breach {
+        id,
+        reference,
+        org_id: org.id.clone(),
+        cnil_deadline: String::new(),
+        warning: None,
+        input,
+        version: 1,
+        created_by: actor.name.clone(),
+        created_at: at.clone(),
+        updated_at: at,
+    };
+    audit_change(&mut tx, state, actor, "rgpd.breach.create", &breach, now).await?;
+    tx.commit().await?;
+    get(state, org, &breach.id).await
+}
+
+/// Binds the thirteen columns an input sets, from `title` to `people_notified_at`.
+fn bind_input<'q>(query: AnyQuery<'q>, input: &'q BreachInput) -> AnyQuery<'q> {
+    query
+        .bind(&input.title)
+        .bind(&input.facts)
+        .bind(&input.occurred_at)
+        .bind(&input.aware_at)
+        .bind(serde_json::to_string(&input.data_categories).expect("strings serialise"))
+        .bind(input.people_approx)
+        .bind(input.records_approx)
+        .bind(&input.consequences)
+        .bind(&input.measures)
+        .bind(input.cnil_decision.as_str())
+        .bind(&input.cnil_notified_at)
+        .bind(&input.cnil_reason)
+        .bind(&input.people_notified_at)
+}
+
+pub async fn update(
+    state: &RgpdState,
+    actor: &Actor,
+    org: &Org,
+    id: &str,
+    input: BreachInput,
+    expected: i64,
+) -> Result<Breach, Problem> {
+    let now = state.clock.now();
+    let current = get(state, org, id).await?;
+    validate(&input, now)?;
+    let mut tx = state.store.begin_write().await?;
+    let update = sqlx::query(
+        "UPDATE rgpd_breaches SET title = $1, facts = $2, occurred_at = $3, aware_at = $4, data_categories = $5, \
+         people_approx = $6, records_approx = $7, consequences = $8, measures = $9, cnil_decision = $10, \
+         cnil_notified_at = $11, cnil_reason = $12, people_notified_at = $13, version = version + 1, updated_at = $14 \
+         WHERE id = $15 AND version = $16",
+    );
+    let done =
+        bind_input(update, &input).bind(timestamp(now)).bind(&current.id).bind(expected).execute(&mut *tx).await?;
+    if done.rows_affected() == 0 {
+        return Err(ent_kernel::error::precondition_failed(current.version));
+    }
+    let updated = Breach { input, ..current };
+    audit_change(&mut tx, state, actor, "rgpd.breach.update", &updated, now).await?;
+    tx.commit().await?;
+    get(state, org, &updated.id).await
+}
+
+pub const HEADER: [&str; 14] = [
+    "Référence",
+    "Intitulé",
+    "Faits",
+    "Survenue",
+    "Prise de connaissance",
+    "Catégories de données",
+    "Personnes (approx.)",
+    "Enregistrements (approx.)",
+    "Conséquences",
+    "Mesures",
+    "Notification CNIL",
+    "Date de notification CNIL",
+    "Information des personnes",
+    "Alerte",
+];
+
+pub fn rows(breaches: &[Breach]) -> Vec<Vec<String>> {
+    breaches
+        .iter()
+        .map(|b| {
+            let i = &b.input;
+            let decision = match (i.cnil_decision, i.cnil_reason.is_empty()) {
+                (d, false) => format!("{} ({})", d.label(), i.cnil_reason),
+                (d, true) => d.label().to_string(),
+            };
+            vec![
+                b.reference.clone(),
+                i.title.clone(),
+                i.facts.clone(),
+                i.occurred_at.clone().unwrap_or_else(|| "inconnue".into()),
+                i.aware_at.clone(),
+                i.data_categories.join(", "),
+                i.people_approx.to_string(),
+                i.records_approx.to_string(),
+                i.consequences.clone(),
+                i.measures.clone(),
+                decision,
+                i.cnil_notified_at.clone().unwrap_or_default(),
+                i.people_notified_at.clone().unwrap_or_else(|| "non".into()),
+                b.warning.clone().unwrap_or_default(),
+            ]
+        })
+        .collect()
+}

@@ -1,0 +1,1157 @@
+//! The pure derivation of a register: live tenants × catalog × conventions'
+//! RGPD roles × organisations (contacts, countries, contracts) → Art. 30(1)
+//! entries of the organisation as controller (or joint controller) and Art. 30(2)
+//! entries of the organisation as processor. No I/O: [`super::load`] builds the
+//! [`World`], this module only reads it.
+
+use ent_kernel::kernel::roles::OrgKind;
+use ent_platform::catalog::{Catalog, ProcessorRole, Service};
+use ent_platform::registry::EtabType;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Version of the JSON schema of [`Register`].
+pub const SCHEMA: &str = "entcp.rgpd.register/v1";
+
+/// EU member states (ISO 3166 alpha-2): a processor elsewhere means a transfer outside the EU.
+pub const EU_COUNTRIES: [&str; 27] = [
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV",
+    "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+];
+
+/// Accounts from which a processing is treated as large-scale (DPIA criterion).
+pub const LARGE_SCALE_ACCOUNTS: i64 = 5_000;
+
+/// Security measures every ENT provisioned by the control plane has (what `provisioning::render` creates).
+pub const PLATFORM_SECURITY: [&str; 5] = [
+    "Chaque ENT s'exécute dans un espace isolé (espace de noms dédié, filtrage réseau entrant et sortant, quotas)",
+    "Échanges chiffrés (HTTPS/TLS) ; secrets et identifiants techniques propres à chaque ENT",
+    "Authentification unique (EduConnect, guichet agents) et habilitations selon le profil de l'utilisateur",
+    "Journalisation des connexions conservée un an ; sauvegardes des données des services",
+    "Suppression des comptes au plus tard trois mois après la fin du besoin (arrêté du 30 novembre 2006 modifié)",
+];
+
+/// The contacts of an organisation that the registry does not hold (`rgpd_profiles`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Profile {
+    #[schemars(length(max = 500))]
+    pub head_name: String,
+    #[schemars(length(max = 500))]
+    pub head_title: String,
+    #[schemars(length(max = 500))]
+    pub address: String,
+    #[schemars(length(max = 500))]
+    pub phone: String,
+    pub email: String,
+    #[schemars(length(max = 500))]
+    pub dpo_name: String,
+    pub dpo_email: String,
+    #[schemars(length(max = 500))]
+    pub dpo_phone: String,
+    #[schemars(length(max = 500))]
+    pub dpo_address: String,
+    /// Representative (Art. 27) when the organisation is established outside the EU; empty otherwise.
+    #[schemars(length(max = 500))]
+    pub representative: String,
+    /// Organisational measures added to the platform's technical ones, one per line.
+    #[schemars(length(max = 5000))]
+    pub security_measures: String,
+}
+
+/// An organisation as the derivation knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgFacts {
+    pub id: String,
+    pub kind: OrgKind,
+    pub code: String,
+    pub name: String,
+    pub etab_type: Option<EtabType>,
+    pub departement_code: Option<String>,
+    pub academie_code: Option<String>,
+    pub email: Option<String>,
+    /// ISO 3166 alpha-2.
+    pub country: String,
+    pub profile: Option<Profile>,
+}
+
+/// The RGPD roles of a school under its active convention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    pub convention: String,
+    pub controller: String,
+    pub joint_controllers: Vec<String>,
+    pub processors: Vec<String>,
+}
+
+/// A tenant that really runs (provisioning, active or suspended).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTenant {
+    pub slug: String,
+    /// The établissements it serves (one, or a commune's écoles).
+    pub schools: Vec<String>,
+    /// Catalog codes of its resolved bouquet and options.
+    pub services: Vec<String>,
+    pub accounts: i64,
+    pub aaf: bool,
+    pub vendor: Option<String>,
+    pub host: Option<String>,
+}
+
+/// A processing contract (`processor_contracts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContractFact {
+    pub processor: String,
+    pub client: String,
+    pub reference: String,
+    pub title: String,
+    pub art28: bool,
+    /// For a sub-processor: the processor it works for.
+    pub parent: Option<String>,
+}
+
+/// Everything a derivation reads.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    pub orgs: HashMap<String, OrgFacts>,
+    /// By établissement id.
+    pub assignments: HashMap<String, Assignment>,
+    pub tenants: Vec<LiveTenant>,
+    pub contracts: Vec<ContractFact>,
+    /// DSDEN (or académie) id by département code: the default controller of écoles.
+    pub dsden_by_departement: HashMap<String, String>,
+    /// When each entry of the register was first recorded and last changed (key → (first, last, content hash)).
+    pub history: HashMap<String, (String, String, String)>,
+}
+
+/// An organisation as a register shows it, with its contacts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Actor {
+    pub id: String,
+    pub kind: String,
+    pub code: String,
+    pub name: String,
+    pub country: String,
+    pub address: String,
+    pub email: String,
+    pub phone: String,
+    /// Who heads it (name and title).
+    pub head: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Dpo {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DataCategory {
+    pub category: String,
+    /// Sensitive or highly personal for minors (assessments, absences, sanctions...).
+    pub sensitive: bool,
+    pub retention: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContractRef {
+    pub reference: String,
+    pub title: String,
+    pub art28: bool,
+}
+
+/// One link of the processor chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProcessorLink {
+    pub org: Actor,
+    /// « sous-traitant (collectivité) », « éditeur », « hébergeur », « sous-traitant ultérieur ».
+    pub role: String,
+    /// Name of the organisation it acts for.
+    pub acts_for: String,
+    pub contract: Option<ContractRef>,
+    /// False when no contract with Art. 28 clauses binds it: the entry is flagged.
+    pub art28_contract: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Transfer {
+    pub recipient: String,
+    pub country: String,
+    pub safeguard: String,
+    pub documentation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Establishment {
+    pub uai: String,
+    pub name: String,
+    pub tenant: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Dpia {
+    pub required: bool,
+    pub reasons: Vec<String>,
+}
+
+/// An Art. 30(1) entry: one processing activity of one controller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Entry {
+    /// Stable key `controller-id:service-code`.
+    pub key: String,
+    /// Human reference, e.g. `0940198E-visio`.
+    pub reference: String,
+    pub name: String,
+    pub service: String,
+    pub controller: Actor,
+    pub joint_controllers: Vec<Actor>,
+    /// The controller's representative (Art. 27), or « sans objet ».
+    pub representative: String,
+    pub dpo: Dpo,
+    /// The main purpose first, then the sub-purposes.
+    pub purposes: Vec<String>,
+    pub data_subjects: Vec<String>,
+    pub minors: bool,
+    pub personal_data: Vec<DataCategory>,
+    pub sensitive_data: bool,
+    pub recipients: Vec<String>,
+    /// Empty: « aucun ».
+    pub transfers: Vec<Transfer>,
+    pub retention: String,
+    pub security_measures: Vec<String>,
+    pub legal_basis: String,
+    pub data_source: String,
+    pub processors: Vec<ProcessorLink>,
+    pub establishments: Vec<Establishment>,
+    pub accounts: i64,
+    pub conventions: Vec<String>,
+    pub dpia: Dpia,
+    pub first_recorded: String,
+    pub last_changed: String,
+    /// Flags a DPO must look at (processor without Art. 28 contract, no active convention).
+    pub warnings: Vec<String>,
+    /// Mandatory fields that are missing, named in French; empty when the entry is complete.
+    pub missing: Vec<String>,
+}
+
+/// An Art. 30(2) entry: what the organisation does as processor for one controller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProcessorEntry {
+    /// Stable key `controller-id`.
+    pub key: String,
+    pub controller: Actor,
+    pub controller_dpo: Dpo,
+    /// The organisation's roles in the chain (éditeur, hébergeur...).
+    pub roles: Vec<String>,
+    /// Categories of processing carried out for the controller.
+    pub processing: Vec<String>,
+    pub establishments: usize,
+    pub contract: Option<ContractRef>,
+    pub transfers: Vec<Transfer>,
+    pub security_measures: Vec<String>,
+    pub sub_processors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Incomplete {
+    pub reference: String,
+    pub name: String,
+    pub missing: Vec<String>,
+}
+
+/// The register of one organisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Register {
+    pub schema: String,
+    pub organisation: Actor,
+    pub dpo: Dpo,
+    pub representative: String,
+    /// `YYYY-MM-DD` of the derivation.
+    pub as_of: String,
+    /// Art. 30(1): the processing activities it is controller or joint controller of.
+    pub entries: Vec<Entry>,
+    /// Art. 30(2): the controllers it processes data for.
+    pub processor_entries: Vec<ProcessorEntry>,
+    pub incomplete: Vec<Incomplete>,
+}
+
+impl Register {
+    pub fn entries_count(&self) -> usize {
+        self.entries.len() + self.processor_entries.len()
+    }
+}
+
+fn or_unknown<'a>(org_id: &str, world: &'a World) -> Cow<'a, OrgFacts> {
+    if let Some(org) = world.orgs.get(org_id) {
+        return Cow::Borrowed(org);
+    }
+    Cow::Owned(OrgFacts {
+        id: org_id.to_string(),
+        kind: OrgKind::Etablissement,
+        code: String::new(),
+        name: format!("organisation inconnue {org_id}"),
+        etab_type: None,
+        departement_code: None,
+        academie_code: None,
+        email: None,
+        country: "FR".into(),
+        profile: None,
+    })
+}
+
+pub fn actor(org: &OrgFacts) -> Actor {
+    let p = org.profile.clone().unwrap_or_default();
+    let email = if p.email.is_empty() { org.email.clone().unwrap_or_default() } else { p.email };
+    let head = match (p.head_name.is_empty(), p.head_title.is_empty()) {
+        (false, false) => format!("{}, {}", p.head_name, p.head_title),
+        (false, true) => p.head_name,
+        (true, false) => p.head_title,
+        (true, true) => String::new(),
+    };
+    Actor {
+        id: org.id.clone(),
+        kind: org.kind.as_str().into(),
+        code: org.code.clone(),
+        name: org.name.clone(),
+        country: org.country.clone(),
+        address: p.address,
+        email,
+        phone: p.phone,
+        head,
+    }
+}
+
+pub fn dpo(org: &OrgFacts) -> Dpo {
+    let p = org.profile.clone().unwrap_or_default();
+    Dpo { name: p.dpo_name, email: p.dpo_email, phone: p.dpo_phone, address: p.dpo_address }
+}
+
+fn representative(org: &OrgFacts) -> String {
+    org.profile
+        .as_ref()
+        .map(|p| p.representative.clone())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "sans objet".into())
+}
+
+pub fn in_eu(country: &str) -> bool {
+    EU_COUNTRIES.contains(&country.to_ascii_uppercase().as_str())
+}
+
+/// The controller, joint controllers and convention processors of a school, and
+/// whether no active convention says so (the defaults of the arrêté apply).
+fn roles_of<'a>(world: &'a World, school: &OrgFacts) -> (Cow<'a, Assignment>, bool) {
+    if let Some(a) = world.assignments.get(&school.id) {
+        return (Cow::Borrowed(a), false);
+    }
+    let controller = if school.etab_type.is_some_and(|t| t.is_ecole()) {
+        school
+            .departement_code
+            .as_ref()
+            .and_then(|d| world.dsden_by_departement.get(d))
+            .cloned()
+            .unwrap_or_else(|| school.id.clone())
+    } else {
+        school.id.clone()
+    };
+    let assignment =
+        Assignment { convention: String::new(), controller, joint_controllers: vec![], processors: vec![] };
+    (Cow::Owned(assignment), true)
+}
+
+/// One link of a chain before it is rendered: processor, client, role label, and the
+/// convention that binds it when it is a party of the convention (its Art. 28 instrument).
+type Link = (String, String, &'static str, Option<String>);
+
+const COLLECTIVITE: &str = "sous-traitant (collectivité)";
+
+/// The processor chain of a service at a school: convention processors, then the
+/// tenant's vendor and host as the catalog says, then the sub-processors contracts name.
+fn chain(world: &World, roles: &Assignment, tenant: &LiveTenant, service: &Service) -> Vec<Link> {
+    let mut links: Vec<Link> = Vec::new();
+    let mut client = roles.controller.clone();
+    for p in &roles.processors {
+        links.push((p.clone(), roles.controller.clone(), COLLECTIVITE, Some(roles.convention.clone())));
+        client = p.clone();
+    }
+    let first_vendor_link = links.len();
+    let wants = |r: ProcessorRole| service.rgpd.processors.contains(&r);
+    if let Some(vendor) = tenant.vendor.as_ref().filter(|_| wants(ProcessorRole::Vendor)) {
+        links.push((vendor.clone(), client.clone(), "éditeur", None));
+        client = vendor.clone();
+    }
+    if let Some(host) = tenant.host.as_ref().filter(|_| wants(ProcessorRole::Host)) {
+        links.push((host.clone(), client.clone(), "hébergeur", None));
+    }
+    let mut i = first_vendor_link;
+    while i < links.len() {
+        let node = links[i].0.clone();
+        for c in world.contracts.iter().filter(|c| c.parent.as_deref() == Some(&node)) {
+            if c.processor != roles.controller && !links.iter().any(|l| l.0 == c.processor) {
+                links.push((c.processor.clone(), node.clone(), "sous-traitant ultérieur", None));
+            }
+        }
+        i += 1;
+    }
+    links
+}
+
+/// The links of one chain that work, directly or through other sub-processors, for
+/// `processor`: each link after its position whose client is `processor` or one of
+/// the links already kept. A sibling appended later (a sub-processor of the vendor
+/// when `processor` is the host) is not downstream of it.
+fn downstream_of<'a>(links: &'a [Link], processor: &str) -> Vec<&'a Link> {
+    let Some(position) = links.iter().position(|l| l.0 == processor) else { return Vec::new() };
+    let mut upstream: Vec<&str> = vec![processor];
+    let mut out = Vec::new();
+    for link in &links[position + 1..] {
+        if link.0 != processor && upstream.contains(&link.1.as_str()) {
+            upstream.push(link.0.as_str());
+            out.push(link);
+        }
+    }
+    out
+}
+
+/// The Art. 28 contract binding `processor` to `client` (or to the controller), if any.
+fn contract_for<'a>(world: &'a World, processor: &str, client: &str, controller: &str) -> Option<&'a ContractFact> {
+    let mut candidates = world.contracts.iter().filter(|c| c.processor == processor);
+    let all: Vec<&ContractFact> = candidates.by_ref().collect();
+    let best = |pred: &dyn Fn(&ContractFact) -> bool| all.iter().copied().filter(|c| pred(c)).max_by_key(|c| c.art28);
+    best(&|c| c.client == client || c.parent.as_deref() == Some(client)).or_else(|| best(&|c| c.client == controller))
+}
+
+/// What the services of an entry are aggregated from.
+#[derive(Default)]
+struct Agg {
+    establishments: BTreeMap<String, Establishment>,
+    tenants: BTreeSet<String>,
+    accounts: i64,
+    conventions: BTreeSet<String>,
+    joint: BTreeSet<String>,
+    links: Vec<Link>,
+    /// For a processor's Art. 30(2) entry: the links downstream of that processor in
+    /// each chain it appears in (its sub-processors), deduplicated in chain order.
+    /// `links` is the union of every chain of the controller and cannot tell them apart.
+    downstream: Vec<Link>,
+    /// Schools without an active convention (default roles).
+    defaulted: BTreeSet<String>,
+    aaf: bool,
+    educonnect: bool,
+}
+
+/// The register of `org_id` on `as_of` (`YYYY-MM-DD`), `now` stamping entries recorded for the first time.
+pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: &str) -> Register {
+    // By controller, then service code: no allocation per (school, service).
+    let mut entries: BTreeMap<String, BTreeMap<&str, Agg>> = BTreeMap::new();
+    let by_code: HashMap<&str, &Service> = catalog.services.iter().map(|s| (s.code.as_str(), s)).collect();
+    let mut processed: BTreeMap<String, (BTreeSet<&str>, BTreeSet<&str>, Agg)> = BTreeMap::new();
+    for tenant in &world.tenants {
+        for school_id in &tenant.schools {
+            let school = or_unknown(school_id, world);
+            let (roles, defaulted) = roles_of(world, &school);
+            let controls = roles.controller == org_id || roles.joint_controllers.iter().any(|j| j == org_id);
+            // Services with the same processor roles share a chain.
+            let mut chains: Vec<(&[ProcessorRole], Vec<Link>)> = Vec::new();
+            for code in &tenant.services {
+                let Some(service) = by_code.get(code.as_str()).copied() else { continue };
+                let wanted = service.rgpd.processors.as_slice();
+                let links = match chains.iter().position(|(w, _)| *w == wanted) {
+                    Some(i) => &chains[i].1,
+                    None => {
+                        chains.push((wanted, chain(world, &roles, tenant, service)));
+                        &chains[chains.len() - 1].1
+                    }
+                };
+                let as_processor = links.iter().any(|l| l.0 == org_id);
+                if !controls && !as_processor {
+                    continue;
+                }
+                if controls {
+                    if !entries.contains_key(roles.controller.as_str()) {
+                        entries.insert(roles.controller.clone(), BTreeMap::new());
+                    }
+                    let per_service = entries.get_mut(roles.controller.as_str()).expect("inserted above");
+                    let agg = per_service.entry(service.code.as_str()).or_default();
+                    agg.add(&school, tenant, &roles, defaulted, links);
+                }
+                if as_processor {
+                    if !processed.contains_key(roles.controller.as_str()) {
+                        processed.insert(roles.controller.clone(), Default::default());
+                    }
+                    let (roles_here, services, agg) =
+                        processed.get_mut(roles.controller.as_str()).expect("inserted above");
+                    roles_here.extend(links.iter().filter(|l| l.0 == org_id).map(|l| l.2));
+                    services.insert(service.code.as_str());
+                    agg.add(&school, tenant, &roles, false, links);
+                    for link in downstream_of(links, org_id) {
+                        if !agg.downstream.contains(link) {
+                            agg.downstream.push(link.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let org = or_unknown(org_id, world);
+    let entries: Vec<Entry> = entries
+        .into_iter()
+        .flat_map(|(controller, per_service)| {
+            let by_code = &by_code;
+            per_service.into_iter().map(move |(code, agg)| entry(world, &controller, by_code[code], agg, now))
+        })
+        .collect();
+    let processor_entries: Vec<ProcessorEntry> = processed
+        .into_iter()
+        .map(|(controller, (roles, services, agg))| {
+            processor_entry(world, catalog, &org, &controller, roles, services, agg)
+        })
+        .collect();
+    let mut incomplete: Vec<Incomplete> = entries
+        .iter()
+        .filter(|e| !e.missing.is_empty())
+        .map(|e| Incomplete { reference: e.reference.clone(), name: e.name.clone(), missing: e.missing.clone() })
+        .collect();
+    incomplete.extend(processor_entries.iter().filter(|e| !e.missing.is_empty()).map(|e| Incomplete {
+        reference: format!("ST-{}", e.controller.code),
+        name: format!("Sous-traitance pour {}", e.controller.name),
+        missing: e.missing.clone(),
+    }));
+    Register {
+        schema: SCHEMA.into(),
+        organisation: actor(&org),
+        dpo: dpo(&org),
+        representative: representative(&org),
+        as_of: as_of.into(),
+        entries,
+        processor_entries,
+        incomplete,
+    }
+}
+
+/// Every organisation that has a register in `world`: controllers, joint controllers and processors.
+pub fn register_holders(world: &World, catalog: &Catalog) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for tenant in &world.tenants {
+        for school_id in &tenant.schools {
+            let (roles, _) = roles_of(world, &or_unknown(school_id, world));
+            out.insert(roles.controller.clone());
+            out.extend(roles.joint_controllers.iter().cloned());
+            for service in tenant.services.iter().filter_map(|c| catalog.service(c)) {
+                out.extend(chain(world, &roles, tenant, service).into_iter().map(|l| l.0));
+            }
+        }
+    }
+    out
+}
+
+impl Agg {
+    /// Counts a school of a tenant in the entry, with its roles and processor chain.
+    fn add(&mut self, school: &OrgFacts, tenant: &LiveTenant, roles: &Assignment, defaulted: bool, links: &[Link]) {
+        if !self.establishments.contains_key(&school.id) {
+            let est =
+                Establishment { uai: school.code.clone(), name: school.name.clone(), tenant: tenant.slug.clone() };
+            self.establishments.insert(school.id.clone(), est);
+        }
+        if !self.tenants.contains(&tenant.slug) {
+            self.tenants.insert(tenant.slug.clone());
+            self.accounts += tenant.accounts;
+        }
+        if !roles.convention.is_empty() && !self.conventions.contains(&roles.convention) {
+            self.conventions.insert(roles.convention.clone());
+        }
+        for j in &roles.joint_controllers {
+            if !self.joint.contains(j) {
+                self.joint.insert(j.clone());
+            }
+        }
+        if defaulted && !self.defaulted.contains(&school.name) {
+            self.defaulted.insert(school.name.clone());
+        }
+        if tenant.aaf {
+            self.aaf = true;
+        } else {
+            self.educonnect = true;
+        }
+        for link in links {
+            if !self.links.contains(link) {
+                self.links.push(link.clone());
+            }
+        }
+    }
+}
+
+/// Data subjects as the register names them: the catalog's, staff split by function.
+fn data_subjects(service: &Service, with_collectivite: bool) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in &service.rgpd.data_subjects {
+        if s == "personnels" {
+            out.push("personnels enseignants".into());
+            out.push("personnels de direction et non enseignants".into());
+        } else {
+            out.push(s.clone());
+        }
+    }
+    if with_collectivite && service.code == "portail" {
+        out.push("agents de la collectivité (administration de l'ENT)".into());
+    }
+    out.dedup();
+    out
+}
+
+fn data_source(agg: &Agg, service: &Service) -> String {
+    let mut parts = Vec::new();
+    if agg.educonnect {
+        parts.push("EduConnect (élèves et responsables légaux) et annuaire fédérateur de l'académie (personnels)");
+    }
+    if agg.aaf {
+        parts.push("annuaire fédérateur de l'académie (imports AAF)");
+    }
+    if service.code != "portail" {
+        parts.push("saisies des utilisateurs de l'ENT");
+    }
+    parts.join(" ; ")
+}
+
+fn security(org: &OrgFacts) -> Vec<String> {
+    let mut out: Vec<String> = PLATFORM_SECURITY.iter().map(|s| s.to_string()).collect();
+    if let Some(p) = &org.profile {
+        out.extend(p.security_measures.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from));
+    }
+    out
+}
+
+fn links_rendered(world: &World, links: &[Link], controller: &str) -> (Vec<ProcessorLink>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let rendered = links
+        .iter()
+        .map(|(processor, client, role, convention)| {
+            let org = or_unknown(processor, world);
+            let contract = match convention.as_ref().filter(|c| !c.is_empty()) {
+                Some(c) => Some(ContractRef {
+                    reference: c.clone(),
+                    title: "Convention ENT (rôles RGPD, article 28)".into(),
+                    art28: true,
+                }),
+                None => contract_for(world, processor, client, controller).map(|c| ContractRef {
+                    reference: c.reference.clone(),
+                    title: c.title.clone(),
+                    art28: c.art28,
+                }),
+            };
+            let art28 = contract.as_ref().is_some_and(|c| c.art28);
+            if !art28 {
+                warnings.push(format!("{} ({role}) : aucun contrat comportant les clauses de l'article 28", org.name));
+            }
+            ProcessorLink {
+                org: actor(&org),
+                role: role.to_string(),
+                acts_for: or_unknown(client, world).name.clone(),
+                contract,
+                art28_contract: art28,
+            }
+        })
+        .collect();
+    (rendered, warnings)
+}
+
+/// Transfers outside the EU, computed from each processor's country. No fact of the
+/// model documents a safeguard (standard contractual clauses, adequacy decision...):
+/// the safeguard stays empty, so the entry is reported incomplete until it is. The
+/// catalog's free-text note on transfers is a claim, not a safeguard, and is not used.
+fn transfers(links: &[ProcessorLink]) -> Vec<Transfer> {
+    let mut out: Vec<Transfer> = Vec::new();
+    for l in links.iter().filter(|l| !in_eu(&l.org.country)) {
+        let t = Transfer {
+            recipient: l.org.name.clone(),
+            country: l.org.country.clone(),
+            safeguard: String::new(),
+            documentation: l.contract.as_ref().map(|c| c.reference.clone()).unwrap_or_default(),
+        };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// The missing-field label of a transfer without documented safeguards.
+fn missing_safeguards(transfers: &[Transfer]) -> impl Iterator<Item = String> + '_ {
+    transfers
+        .iter()
+        .filter(|t| t.safeguard.is_empty())
+        .map(|t| format!("garanties du transfert hors UE vers {} ({})", t.recipient, t.country))
+}
+
+fn dpia(minors: bool, sensitive: bool, accounts: i64, establishments: usize) -> Dpia {
+    let mut reasons = Vec::new();
+    if minors {
+        reasons.push("données de personnes vulnérables : élèves mineurs".to_string());
+    }
+    if sensitive {
+        reasons.push("données hautement personnelles (évaluations, absences, sanctions...)".to_string());
+    }
+    if accounts >= LARGE_SCALE_ACCOUNTS || establishments >= 50 {
+        reasons.push(format!("traitement à grande échelle ({accounts} comptes, {establishments} établissements)"));
+    }
+    // CNIL / EDPB guidelines: two criteria or more call for an impact assessment.
+    Dpia { required: reasons.len() >= 2, reasons }
+}
+
+fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &str) -> Entry {
+    let controller = or_unknown(controller_id, world);
+    let (processors, mut warnings) = links_rendered(world, &agg.links, controller_id);
+    if !agg.defaulted.is_empty() {
+        let names: Vec<&str> = agg.defaulted.iter().take(5).map(String::as_str).collect();
+        let more = if agg.defaulted.len() > 5 { ", …" } else { "" };
+        warnings.push(format!(
+            "aucune convention en vigueur pour {} établissement(s) ({}{more}) : responsable de traitement par défaut \
+             (arrêté du 30 novembre 2006 modifié)",
+            agg.defaulted.len(),
+            names.join(", ")
+        ));
+    }
+    let with_collectivite = processors.iter().any(|p| p.role == COLLECTIVITE);
+    let subjects = data_subjects(service, with_collectivite);
+    let minors = subjects.iter().any(|s| s.contains("mineur") || s.starts_with("élèves"));
+    let personal_data: Vec<DataCategory> = service
+        .rgpd
+        .personal_data
+        .iter()
+        .map(|d| DataCategory {
+            category: d.category.clone(),
+            sensitive: d.sensitive,
+            retention: service.rgpd.retention.clone(),
+        })
+        .collect();
+    let sensitive = personal_data.iter().any(|d| d.sensitive);
+    let transfers = transfers(&processors);
+    let source = data_source(&agg, service);
+    let establishments: Vec<Establishment> = agg.establishments.into_values().collect();
+    let mut e = Entry {
+        key: format!("{controller_id}:{}", service.code),
+        reference: format!("{}-{}", controller.code, service.code),
+        name: format!("ENT — {}", service.name),
+        service: service.code.clone(),
+        controller: actor(&controller),
+        joint_controllers: agg.joint.iter().map(|j| actor(&or_unknown(j, world))).collect(),
+        representative: representative(&controller),
+        dpo: dpo(&controller),
+        purposes: service.rgpd.purposes.clone(),
+        data_subjects: subjects,
+        minors,
+        personal_data,
+        sensitive_data: sensitive,
+        recipients: service.rgpd.recipients.clone(),
+        transfers,
+        retention: service.rgpd.retention.clone(),
+        security_measures: security(&controller),
+        legal_basis: service.rgpd.legal_basis.clone(),
+        data_source: source,
+        dpia: dpia(minors, sensitive, agg.accounts, establishments.len()),
+        processors,
+        establishments,
+        accounts: agg.accounts,
+        conventions: agg.conventions.into_iter().collect(),
+        first_recorded: String::new(),
+        last_changed: String::new(),
+        warnings,
+        missing: Vec::new(),
+    };
+    e.missing = missing_fields(&e, service);
+    let hash = entry_hash(&e);
+    let (first, last) = match world.history.get(&e.key) {
+        Some((first, last, h)) if *h == hash => (first.clone(), last.clone()),
+        Some((first, _, _)) => (first.clone(), now.to_string()),
+        None => (now.to_string(), now.to_string()),
+    };
+    e.first_recorded = first;
+    e.last_changed = last;
+    e
+}
+
+/// SHA-256 of an entry without its dates: what "changed" means.
+pub fn entry_hash(e: &Entry) -> String {
+    if !e.first_recorded.is_empty() || !e.last_changed.is_empty() {
+        let undated = Entry { first_recorded: String::new(), last_changed: String::new(), ..e.clone() };
+        return entry_hash(&undated);
+    }
+    /// Feeds what serde writes straight into the digest: no intermediate JSON.
+    struct Digest(sha2::Sha256);
+    impl std::io::Write for Digest {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            sha2::Digest::update(&mut self.0, bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut digest = Digest(<sha2::Sha256 as sha2::Digest>::new());
+    serde_json::to_writer(&mut digest, e).expect("entry serialises");
+    hex::encode(sha2::Digest::finalize(digest.0))
+}
+
+/// The Art. 30(1) fields an entry lacks, in French.
+fn missing_fields(e: &Entry, service: &Service) -> Vec<String> {
+    let mut m = Vec::new();
+    let c = &e.controller;
+    if c.name.is_empty() {
+        m.push("nom du responsable de traitement".to_string());
+    }
+    if c.email.is_empty() && c.address.is_empty() && c.phone.is_empty() {
+        m.push("coordonnées du responsable de traitement".into());
+    }
+    for j in &e.joint_controllers {
+        if j.email.is_empty() && j.address.is_empty() && j.phone.is_empty() {
+            m.push(format!("coordonnées du responsable conjoint {}", j.name));
+        }
+    }
+    if e.dpo.name.is_empty() {
+        m.push("nom du délégué à la protection des données".into());
+    }
+    if e.dpo.email.is_empty() && e.dpo.address.is_empty() && e.dpo.phone.is_empty() {
+        m.push("coordonnées du délégué à la protection des données".into());
+    }
+    let empty = [
+        (e.purposes.is_empty(), "finalités"),
+        (e.data_subjects.is_empty(), "catégories de personnes concernées"),
+        (e.personal_data.is_empty(), "catégories de données"),
+        (e.recipients.is_empty(), "catégories de destinataires"),
+        (e.retention.trim().is_empty(), "durées de conservation"),
+        (e.security_measures.is_empty(), "mesures de sécurité"),
+        (e.legal_basis.trim().is_empty(), "base légale"),
+    ];
+    m.extend(empty.iter().filter(|(missing, _)| *missing).map(|(_, name)| name.to_string()));
+    for role in &service.rgpd.processors {
+        let label = role.label();
+        if !e.processors.iter().any(|p| p.role == label) {
+            m.push(format!("sous-traitant {label} (non renseigné sur le tenant)"));
+        }
+    }
+    m.extend(missing_safeguards(&e.transfers));
+    m
+}
+
+fn processor_entry(
+    world: &World,
+    catalog: &Catalog,
+    org: &OrgFacts,
+    controller_id: &str,
+    roles: BTreeSet<&str>,
+    services: BTreeSet<&str>,
+    agg: Agg,
+) -> ProcessorEntry {
+    let controller = or_unknown(controller_id, world);
+    let (links, _) = links_rendered(world, &agg.links, controller_id);
+    let mine: Vec<&ProcessorLink> = links.iter().filter(|l| l.org.id == org.id).collect();
+    let contract = mine.iter().find_map(|l| l.contract.clone());
+    let mut warnings = Vec::new();
+    if !mine.iter().all(|l| l.art28_contract) {
+        warnings.push(format!("aucun contrat comportant les clauses de l'article 28 avec {}", controller.name));
+    }
+    // Only the links downstream of this processor in its own chains: another
+    // commune's chain of the same controller is not subcontracted by it.
+    let (downstream, _) = links_rendered(world, &agg.downstream, controller_id);
+    let mut sub_processors: Vec<String> = Vec::new();
+    for l in &downstream {
+        let name = format!("{} ({}, {})", l.org.name, l.role, l.org.country);
+        if !sub_processors.contains(&name) {
+            sub_processors.push(name);
+        }
+    }
+    let processing = services
+        .iter()
+        .filter_map(|code| catalog.service(code))
+        .map(|s| format!("{} : {}", s.name, s.rgpd.purposes.join(" ; ")))
+        .collect();
+    let controller_dpo = dpo(&controller);
+    let mut missing = Vec::new();
+    if controller_dpo.name.is_empty() && controller_dpo.email.is_empty() {
+        missing.push(format!("délégué à la protection des données de {}", controller.name));
+    }
+    let p = org.profile.clone().unwrap_or_default();
+    if p.dpo_name.is_empty() && p.dpo_email.is_empty() {
+        missing.push("délégué à la protection des données du sous-traitant".into());
+    }
+    let transfers = transfers(&downstream);
+    missing.extend(missing_safeguards(&transfers));
+    ProcessorEntry {
+        key: controller_id.to_string(),
+        controller: actor(&controller),
+        controller_dpo,
+        roles: roles.into_iter().map(String::from).collect(),
+        processing,
+        establishments: agg.establishments.len(),
+        contract,
+        transfers,
+        security_measures: security(org),
+        sub_processors,
+        warnings,
+        missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(id: &str, kind: OrgKind, etab_type: Option<EtabType>) -> OrgFacts {
+        OrgFacts {
+            id: id.into(),
+            kind,
+            code: id.to_uppercase(),
+            name: format!("Org {id}"),
+            etab_type,
+            departement_code: Some("094".into()),
+            academie_code: Some("24".into()),
+            email: None,
+            country: "FR".into(),
+            profile: None,
+        }
+    }
+
+    fn profile() -> Profile {
+        Profile {
+            head_name: "Mme Dupont".into(),
+            head_title: "principale".into(),
+            address: "1 rue de l'École, 94000 Créteil".into(),
+            email: "ce.0940001a@ac-creteil.fr".into(),
+            dpo_name: "M. Martin".into(),
+            dpo_email: "dpd@ac-creteil.fr".into(),
+            ..Profile::default()
+        }
+    }
+
+    /// A collège with an active tripartite convention, a vendor in the EU and a host outside it.
+    fn world() -> World {
+        let mut w = World::default();
+        let mut college = org("college", OrgKind::Etablissement, Some(EtabType::College));
+        college.profile = Some(profile());
+        let mut host = org("host", OrgKind::Hebergeur, None);
+        host.country = "US".into();
+        for o in [college, org("dep", OrgKind::Departement, None), org("vendor", OrgKind::Editeur, None), host] {
+            w.orgs.insert(o.id.clone(), o);
+        }
+        w.assignments.insert(
+            "college".into(),
+            Assignment {
+                convention: "CONV-1".into(),
+                controller: "college".into(),
+                joint_controllers: vec![],
+                processors: vec!["dep".into()],
+            },
+        );
+        w.tenants.push(LiveTenant {
+            slug: "t1".into(),
+            schools: vec!["college".into()],
+            services: vec!["portail".into(), "visio".into()],
+            accounts: 600,
+            aaf: false,
+            vendor: Some("vendor".into()),
+            host: Some("host".into()),
+        });
+        w.contracts.push(ContractFact {
+            processor: "vendor".into(),
+            client: "dep".into(),
+            reference: "M-2026-01".into(),
+            title: "Marché ENT".into(),
+            art28: true,
+            parent: None,
+        });
+        w
+    }
+
+    fn catalog() -> Catalog {
+        Catalog::load(None).unwrap()
+    }
+
+    #[test]
+    fn a_controller_gets_one_entry_per_running_service_with_its_chain() {
+        let r = derive(&world(), &catalog(), "college", "2026-09-01", "2026-09-01T08:00:00Z");
+        let names: Vec<&str> = r.entries.iter().map(|e| e.service.as_str()).collect();
+        assert_eq!(names, ["portail", "visio"]);
+        let visio = &r.entries[1];
+        let roles: Vec<&str> = visio.processors.iter().map(|p| p.role.as_str()).collect();
+        assert_eq!(roles, ["sous-traitant (collectivité)", "éditeur", "hébergeur"]);
+        assert_eq!(
+            visio.processors[0].contract.as_ref().unwrap().reference,
+            "CONV-1",
+            "the convention binds the collectivité"
+        );
+        assert_eq!(visio.processors[2].acts_for, "Org vendor");
+        assert!(visio.minors && !visio.dpia.required, "one criterion only: {:?}", visio.dpia);
+        assert_eq!(visio.establishments[0].uai, "COLLEGE");
+        assert_eq!(visio.conventions, ["CONV-1"]);
+    }
+
+    #[test]
+    fn large_scale_processing_of_minors_data_requires_a_dpia_and_says_why() {
+        let mut w = world();
+        w.tenants[0].accounts = LARGE_SCALE_ACCOUNTS;
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let dpia = &r.entries[1].dpia;
+        assert!(dpia.required);
+        assert_eq!(dpia.reasons.len(), 2);
+        assert!(dpia.reasons[1].starts_with("traitement à grande échelle (5000 comptes"), "{:?}", dpia.reasons);
+    }
+
+    #[test]
+    fn a_processor_outside_the_eu_is_a_transfer_and_missing_contracts_are_flagged() {
+        let r = derive(&world(), &catalog(), "college", "2026-09-01", "now");
+        let portail = &r.entries[0];
+        assert_eq!(portail.transfers.len(), 1);
+        assert_eq!(portail.transfers[0].country, "US");
+        // The portail has no transfer note in the catalog: its safeguards are missing.
+        assert!(portail.missing.iter().any(|m| m.contains("garanties du transfert")), "{:?}", portail.missing);
+        // The visio's catalog note says its servers are in the EU: a claim, not a safeguard
+        // of the computed transfer, which stays undocumented and makes the entry incomplete.
+        let visio = &r.entries[1];
+        assert_eq!(visio.transfers.len(), 1);
+        assert_eq!(visio.transfers[0].country, "US");
+        assert!(visio.transfers[0].safeguard.is_empty(), "{:?}", visio.transfers[0]);
+        assert!(
+            visio.missing.iter().any(|m| m == "garanties du transfert hors UE vers Org host (US)"),
+            "{:?}",
+            visio.missing
+        );
+        assert!(r.incomplete.iter().any(|i| i.reference == "COLLEGE-visio"), "{:?}", r.incomplete);
+        assert!(visio.warnings.iter().any(|w| w.contains("Org host (hébergeur)")), "{:?}", visio.warnings);
+        assert!(!visio.warnings.iter().any(|w| w.contains("Org vendor")));
+    }
+
+    #[test]
+    fn a_complete_entry_has_nothing_missing_and_an_incomplete_one_names_the_field() {
+        let mut w = world();
+        w.orgs.get_mut("host").unwrap().country = "DE".into();
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert!(r.entries.iter().all(|e| e.missing.is_empty()), "{:?}", r.incomplete);
+        w.orgs.get_mut("college").unwrap().profile.as_mut().unwrap().dpo_email.clear();
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert_eq!(r.incomplete.len(), 2);
+        assert_eq!(r.incomplete[0].missing, ["coordonnées du délégué à la protection des données"]);
+    }
+
+    #[test]
+    fn processors_get_an_art_30_2_entry_per_controller() {
+        let r = derive(&world(), &catalog(), "vendor", "2026-09-01", "now");
+        assert!(r.entries.is_empty());
+        assert_eq!(r.processor_entries.len(), 1);
+        let p = &r.processor_entries[0];
+        assert_eq!(p.controller.name, "Org college");
+        assert_eq!(p.roles, ["éditeur"]);
+        assert_eq!(p.contract.as_ref().unwrap().reference, "M-2026-01");
+        assert_eq!(p.sub_processors, ["Org host (hébergeur, US)"]);
+    }
+
+    #[test]
+    fn a_processor_s_sub_processors_are_those_downstream_of_it_in_its_own_chains() {
+        // The DSDEN controls the écoles of two communes, each a processor under its
+        // convention; both tenants have the same vendor and host: c1→vendor→host, c2→vendor→host.
+        let mut w = world();
+        w.orgs.insert("dsden".into(), org("dsden", OrgKind::Dsden, None));
+        for (ecole, commune, conv, slug) in [("e1", "c1", "CONV-E1", "t1"), ("e2", "c2", "CONV-E2", "t2")] {
+            w.orgs.insert(ecole.into(), org(ecole, OrgKind::Etablissement, Some(EtabType::EcoleElementaire)));
+            w.orgs.insert(commune.into(), org(commune, OrgKind::Commune, None));
+            w.assignments.insert(
+                ecole.into(),
+                Assignment {
+                    convention: conv.into(),
+                    controller: "dsden".into(),
+                    joint_controllers: vec![],
+                    processors: vec![commune.into()],
+                },
+            );
+            let mut tenant = w.tenants[0].clone();
+            tenant.slug = slug.into();
+            tenant.schools = vec![ecole.into()];
+            w.tenants.push(tenant);
+        }
+        w.tenants.remove(0);
+        let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
+        assert_eq!(r.processor_entries.len(), 1);
+        let p = &r.processor_entries[0];
+        assert_eq!(p.controller.name, "Org dsden");
+        assert_eq!(p.sub_processors, ["Org host (hébergeur, US)"]);
+        // Its transfers come from its sub-processors only, once, without documented safeguards.
+        let transfers: Vec<(&str, &str)> =
+            p.transfers.iter().map(|t| (t.recipient.as_str(), t.country.as_str())).collect();
+        assert_eq!(transfers, [("Org host", "US")]);
+        assert!(p.missing.iter().any(|m| m == "garanties du transfert hors UE vers Org host (US)"), "{:?}", p.missing);
+        // A commune subcontracts to the vendor and the host of its own chain, not to the other commune.
+        let r = derive(&w, &catalog(), "c1", "2026-09-01", "now");
+        assert_eq!(r.processor_entries[0].sub_processors, ["Org vendor (éditeur, FR)", "Org host (hébergeur, US)"]);
+        // The DSDEN's own entries still list both chains (the vendor once per commune it acts for).
+        let r = derive(&w, &catalog(), "dsden", "2026-09-01", "now");
+        let visio = r.entries.iter().find(|e| e.service == "visio").unwrap();
+        let links: Vec<(&str, &str)> =
+            visio.processors.iter().map(|l| (l.org.name.as_str(), l.acts_for.as_str())).collect();
+        assert_eq!(
+            links,
+            [
+                ("Org c1", "Org dsden"),
+                ("Org vendor", "Org c1"),
+                ("Org host", "Org vendor"),
+                ("Org c2", "Org dsden"),
+                ("Org vendor", "Org c2")
+            ]
+        );
+    }
+
+    #[test]
+    fn sub_processors_named_by_contracts_extend_the_chain() {
+        let mut w = world();
+        let mut backup = org("backup", OrgKind::Hebergeur, None);
+        backup.country = "CH".into();
+        w.orgs.insert("backup".into(), backup);
+        w.contracts.push(ContractFact {
+            processor: "backup".into(),
+            client: "host".into(),
+            reference: "S-9".into(),
+            title: "Sauvegardes".into(),
+            art28: true,
+            parent: Some("host".into()),
+        });
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let last = r.entries[1].processors.last().unwrap();
+        assert_eq!(
+            (last.role.as_str(), last.acts_for.as_str(), last.art28_contract),
+            ("sous-traitant ultérieur", "Org host", true)
+        );
+        assert_eq!(r.entries[1].transfers.iter().map(|t| t.country.as_str()).collect::<Vec<_>>(), ["US", "CH"]);
+    }
+
+    #[test]
+    fn an_ecole_without_convention_falls_to_the_dsden_with_a_warning() {
+        let mut w = world();
+        w.orgs.insert("ecole".into(), org("ecole", OrgKind::Etablissement, Some(EtabType::EcoleElementaire)));
+        w.orgs.insert("dsden".into(), org("dsden", OrgKind::Dsden, None));
+        w.dsden_by_departement.insert("094".into(), "dsden".into());
+        w.tenants[0].schools = vec!["ecole".into()];
+        let r = derive(&w, &catalog(), "dsden", "2026-09-01", "now");
+        assert_eq!(r.entries.len(), 2);
+        assert!(r.entries[0].warnings.iter().any(|x| x.contains("aucune convention en vigueur")));
+    }
+
+    #[test]
+    fn dates_come_from_the_history_and_move_only_when_the_entry_changes() {
+        let mut w = world();
+        let first = derive(&w, &catalog(), "college", "2026-09-01", "T1");
+        for e in &first.entries {
+            w.history.insert(e.key.clone(), ("T0".into(), "T0".into(), entry_hash(e)));
+        }
+        let same = derive(&w, &catalog(), "college", "2026-09-01", "T2");
+        assert!(same.entries.iter().all(|e| e.first_recorded == "T0" && e.last_changed == "T0"));
+        w.tenants[0].accounts = 700;
+        let changed = derive(&w, &catalog(), "college", "2026-09-01", "T3");
+        assert_eq!(
+            (changed.entries[0].first_recorded.as_str(), changed.entries[0].last_changed.as_str()),
+            ("T0", "T3")
+        );
+    }
+}

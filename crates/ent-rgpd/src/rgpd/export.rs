@@ -1,0 +1,393 @@
+//! Exports of a register: JSON (the [`Register`] schema), CSV (`;`, UTF-8 with
+//! BOM), ODS after the CNIL's model register, HTML (A4) and PDF. Every export
+//! lists the same Art. 30 fields, from [`entry_fields`].
+
+use super::derive::{Actor, Dpo, Entry, ProcessorEntry, Register};
+use ent_documents::documents::{self, Block, Document, Section};
+use ent_kernel::error::Problem;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+    Ods,
+    Html,
+    Pdf,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [Format::Json, Format::Csv, Format::Ods, Format::Html, Format::Pdf];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Ods => "ods",
+            Format::Html => "html",
+            Format::Pdf => "pdf",
+        }
+    }
+
+    /// `json` when absent; a validation problem naming the formats otherwise.
+    pub fn parse(value: Option<&str>) -> Result<Format, Problem> {
+        let value = value.unwrap_or("json").trim();
+        Format::ALL.into_iter().find(|f| f.as_str().eq_ignore_ascii_case(value)).ok_or_else(|| {
+            Problem::invalid_field("format", format!("format inconnu « {value} » : json, csv, ods, html ou pdf"))
+        })
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Ods => "application/vnd.oasis.opendocument.spreadsheet",
+            Format::Html => "text/html; charset=utf-8",
+            Format::Pdf => "application/pdf",
+        }
+    }
+}
+
+pub fn yes_no(b: bool) -> &'static str {
+    if b {
+        "oui"
+    } else {
+        "non"
+    }
+}
+
+pub fn contact(a: &Actor) -> String {
+    [a.head.as_str(), a.address.as_str(), a.email.as_str(), a.phone.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ; ")
+}
+
+pub fn dpo_contact(d: &Dpo) -> String {
+    [d.address.as_str(), d.email.as_str(), d.phone.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ; ")
+}
+
+fn actor_line(a: &Actor) -> String {
+    let c = contact(a);
+    if c.is_empty() {
+        a.name.clone()
+    } else {
+        format!("{} ({c})", a.name)
+    }
+}
+
+fn or_none(items: Vec<String>, none: &str) -> String {
+    if items.is_empty() {
+        none.to_string()
+    } else {
+        items.join("\n")
+    }
+}
+
+/// Transfers outside the EU as text: « aucun » when there are none.
+pub fn transfers_text(transfers: &[super::derive::Transfer]) -> String {
+    or_none(
+        transfers
+            .iter()
+            .map(|t| {
+                let doc = if t.documentation.is_empty() { "à documenter" } else { &t.documentation };
+                let safeguard = if t.safeguard.is_empty() { "garanties non documentées" } else { &t.safeguard };
+                format!("{} ({}) : {safeguard} ; documentation : {doc}", t.recipient, t.country)
+            })
+            .collect(),
+        "aucun",
+    )
+}
+
+fn processors_text(e: &Entry) -> String {
+    or_none(
+        e.processors
+            .iter()
+            .map(|p| {
+                let contract = match &p.contract {
+                    Some(c) if c.art28 => format!("contrat {} (clauses art. 28)", c.reference),
+                    Some(c) => format!("contrat {} SANS clauses art. 28", c.reference),
+                    None => "AUCUN CONTRAT art. 28".to_string(),
+                };
+                format!("{} — {}, pour {}, {} ; {contract}", p.org.name, p.role, p.acts_for, p.org.country)
+            })
+            .collect(),
+        "aucun",
+    )
+}
+
+/// What a blank mandatory value shows: never a silent blank.
+pub const NOT_GIVEN: &str = "NON RENSEIGNÉ";
+
+/// Label / value of every field of an Art. 30(1) entry, in register order; blanks say so.
+pub fn entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
+    let mut fields = all_entry_fields(e);
+    for (_, v) in fields.iter_mut().filter(|(_, v)| v.trim().is_empty()) {
+        *v = NOT_GIVEN.to_string();
+    }
+    fields
+}
+
+fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
+    let dpia = if e.dpia.required {
+        format!("oui : {}", e.dpia.reasons.join(" ; "))
+    } else if e.dpia.reasons.is_empty() {
+        "non".to_string()
+    } else {
+        format!("non (un seul critère : {})", e.dpia.reasons.join(" ; "))
+    };
+    let personal_data = e
+        .personal_data
+        .iter()
+        .map(|d| format!("{}{}", d.category, if d.sensitive { " [sensible]" } else { "" }))
+        .collect::<Vec<_>>()
+        .join("\n");
+    vec![
+        ("Référence", e.reference.clone()),
+        ("Traitement", e.name.clone()),
+        ("Responsable de traitement", e.controller.name.clone()),
+        ("Coordonnées du responsable", contact(&e.controller)),
+        ("Responsables conjoints", or_none(e.joint_controllers.iter().map(actor_line).collect(), "aucun")),
+        ("Représentant", e.representative.clone()),
+        ("Délégué à la protection des données", e.dpo.name.clone()),
+        ("Coordonnées du délégué", dpo_contact(&e.dpo)),
+        ("Finalité principale", e.purposes.first().cloned().unwrap_or_default()),
+        ("Sous-finalités", or_none(e.purposes.iter().skip(1).cloned().collect(), "aucune")),
+        ("Base légale", e.legal_basis.clone()),
+        ("Catégories de personnes concernées", e.data_subjects.join("\n")),
+        ("Données de mineurs", yes_no(e.minors).into()),
+        ("Catégories de données", personal_data),
+        ("Données sensibles", yes_no(e.sensitive_data).into()),
+        ("Catégories de destinataires", e.recipients.join("\n")),
+        ("Transferts hors UE", transfers_text(&e.transfers)),
+        ("Durées de conservation", e.retention.clone()),
+        ("Mesures de sécurité", e.security_measures.join("\n")),
+        ("Source des données", e.data_source.clone()),
+        ("Sous-traitants", processors_text(e)),
+        (
+            "Établissements concernés",
+            e.establishments.iter().map(|s| format!("{} {}", s.uai, s.name)).collect::<Vec<_>>().join("\n"),
+        ),
+        ("Comptes", e.accounts.to_string()),
+        ("Conventions", or_none(e.conventions.clone(), "aucune convention en vigueur")),
+        ("AIPD requise", dpia),
+        ("Date de création", e.first_recorded.clone()),
+        ("Dernière mise à jour", e.last_changed.clone()),
+        ("Alertes", or_none(e.warnings.clone(), "aucune")),
+        ("Champs manquants", or_none(e.missing.clone(), "aucun (fiche complète)")),
+    ]
+}
+
+/// Label / value of every field of an Art. 30(2) entry.
+pub fn processor_fields(e: &ProcessorEntry) -> Vec<(&'static str, String)> {
+    vec![
+        ("Responsable de traitement", e.controller.name.clone()),
+        ("Coordonnées du responsable", contact(&e.controller)),
+        (
+            "Délégué du responsable",
+            format!("{} {}", e.controller_dpo.name, dpo_contact(&e.controller_dpo)).trim().to_string(),
+        ),
+        ("Rôle", e.roles.join(", ")),
+        ("Catégories de traitements", e.processing.join("\n")),
+        ("Établissements", e.establishments.to_string()),
+        (
+            "Contrat",
+            e.contract.as_ref().map(|c| format!("{} — {}", c.reference, c.title)).unwrap_or_else(|| "aucun".into()),
+        ),
+        ("Transferts hors UE", transfers_text(&e.transfers)),
+        ("Mesures de sécurité", e.security_measures.join("\n")),
+        ("Sous-traitants ultérieurs", or_none(e.sub_processors.clone(), "aucun")),
+        ("Alertes", or_none(e.warnings.clone(), "aucune")),
+        ("Champs manquants", or_none(e.missing.clone(), "aucun (fiche complète)")),
+    ]
+}
+
+fn owned(fields: Vec<(&'static str, String)>) -> Vec<(String, String)> {
+    fields.into_iter().map(|(l, v)| (l.to_string(), v)).collect()
+}
+
+/// Beyond this many establishments in an entry, documents list them once, in an annex.
+const INLINE_ESTABLISHMENTS: usize = 30;
+
+/// Every establishment of the register once, with the activities it is concerned by.
+fn annex(r: &Register) -> Section {
+    let mut by_uai: std::collections::BTreeMap<&str, (&str, &str, Vec<&str>)> = std::collections::BTreeMap::new();
+    for e in &r.entries {
+        for s in &e.establishments {
+            by_uai.entry(&s.uai).or_insert((&s.name, &s.tenant, Vec::new())).2.push(&e.reference);
+        }
+    }
+    let rows = by_uai.into_iter().map(|(uai, (name, tenant, refs))| {
+        vec![uai.to_string(), name.to_string(), tenant.to_string(), refs.join(", ")]
+    });
+    Section::new("Annexe : établissements concernés").table(["UAI", "Établissement", "Tenant", "Activités"], rows)
+}
+
+/// The register as a document (HTML, PDF).
+pub fn document(r: &Register) -> Document {
+    let o = &r.organisation;
+    let mut doc = Document::new("Registre des activités de traitement")
+        .with_subtitle(format!("{} — article 30 du RGPD", o.name))
+        .with_reference(format!("{} au {}", o.code, r.as_of))
+        .section(
+            Section::new("Organisme").fields(
+                [
+                    ("Organisme", o.name.clone()),
+                    ("Responsable (représentant légal)", o.head.clone()),
+                    ("Coordonnées", contact(o)),
+                    ("Représentant", r.representative.clone()),
+                    ("Délégué à la protection des données", r.dpo.name.clone()),
+                    ("Coordonnées du délégué", dpo_contact(&r.dpo)),
+                ]
+                .map(|(l, v)| (l, if v.trim().is_empty() { NOT_GIVEN.to_string() } else { v })),
+            ),
+        );
+    let rows: Vec<Vec<String>> = r
+        .entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.reference.clone(),
+                e.name.clone(),
+                e.first_recorded.clone(),
+                e.last_changed.clone(),
+                e.purposes.first().cloned().unwrap_or_default(),
+                yes_no(e.sensitive_data).into(),
+            ]
+        })
+        .collect();
+    doc =
+        doc.section(Section::new("Activités de traitement (article 30.1)").table(
+            ["Référence", "Activité", "Création", "Mise à jour", "Finalité principale", "Données sensibles"],
+            rows,
+        ));
+    let long = r.entries.iter().any(|e| e.establishments.len() > INLINE_ESTABLISHMENTS);
+    for e in &r.entries {
+        let mut fields = entry_fields(e);
+        if long {
+            for (_, value) in fields.iter_mut().filter(|(l, _)| *l == "Établissements concernés") {
+                *value = format!("{} établissement(s) : voir l'annexe", e.establishments.len());
+            }
+        }
+        doc = doc
+            .section(Section::new(format!("Fiche {} — {}", e.reference, e.name)).block(Block::Fields(owned(fields))));
+    }
+    for e in &r.processor_entries {
+        doc = doc.section(
+            Section::new(format!("Sous-traitance pour {} (article 30.2)", e.controller.name))
+                .block(Block::Fields(owned(processor_fields(e)))),
+        );
+    }
+    if long {
+        doc = doc.section(annex(r));
+    }
+    let incomplete: Vec<String> =
+        r.incomplete.iter().map(|i| format!("{} — {} : {}", i.reference, i.name, i.missing.join(", "))).collect();
+    doc.section(Section::new("Fiches incomplètes").bullets(if incomplete.is_empty() {
+        vec!["Aucune : toutes les fiches sont complètes.".to_string()]
+    } else {
+        incomplete
+    }))
+}
+
+/// CSV, `;`-separated, UTF-8 with BOM: one row per entry (Art. 30(1) then 30(2)).
+pub fn csv(r: &Register) -> Vec<u8> {
+    let sample = r.entries.first().map(entry_fields).unwrap_or_else(|| entry_fields(&empty_entry()));
+    let mut header = vec!["Registre"];
+    header.extend(sample.iter().map(|(l, _)| *l));
+    let controller_rows = r.entries.iter().map(|e| {
+        let mut row = vec!["article 30.1".to_string()];
+        row.extend(entry_fields(e).into_iter().map(|(_, v)| v));
+        row
+    });
+    let processor_rows = r.processor_entries.iter().map(|e| {
+        let f = processor_fields(e);
+        let value = |label: &str| f.iter().find(|(l, _)| *l == label).map(|(_, v)| v.clone()).unwrap_or_default();
+        std::iter::once("article 30.2".to_string())
+            .chain(header[1..].iter().map(|label| match *label {
+                "Traitement" => format!("Sous-traitance ({})", value("Rôle")),
+                "Référence" => format!("ST-{}", e.controller.code),
+                "Finalité principale" => value("Catégories de traitements"),
+                "Sous-traitants" => value("Sous-traitants ultérieurs"),
+                "Délégué à la protection des données" => value("Délégué du responsable"),
+                other => value(other),
+            }))
+            .collect::<Vec<String>>()
+    });
+    documents::csv::write(&header, controller_rows.chain(processor_rows).collect::<Vec<_>>(), true)
+}
+
+fn empty_entry() -> Entry {
+    serde_json::from_value(serde_json::json!({
+        "key": "", "reference": "", "name": "", "service": "",
+        "controller": { "id": "", "kind": "", "code": "", "name": "", "country": "", "address": "", "email": "", "phone": "", "head": "" },
+        "joint_controllers": [], "representative": "", "dpo": { "name": "", "email": "", "phone": "", "address": "" },
+        "purposes": [], "data_subjects": [], "minors": false, "personal_data": [], "sensitive_data": false,
+        "recipients": [], "transfers": [], "retention": "", "security_measures": [], "legal_basis": "", "data_source": "",
+        "processors": [], "establishments": [], "accounts": 0, "conventions": [],
+        "dpia": { "required": false, "reasons": [] }, "first_recorded": "", "last_changed": "", "warnings": [], "missing": []
+    }))
+    .expect("empty entry")
+}
+
+/// Renders `r` in `format`. PDF blocks on LibreOffice: call from `spawn_blocking`.
+pub fn render(r: &Register, format: Format) -> Result<Vec<u8>, Problem> {
+    Ok(match format {
+        Format::Json => serde_json::to_vec_pretty(r).expect("register serialises"),
+        Format::Csv => csv(r),
+        Format::Ods => super::ods::register(r),
+        Format::Html => documents::to_html(&document(r)).into_bytes(),
+        Format::Pdf => documents::to_pdf(&document(r)).map_err(pdf_problem)?,
+    })
+}
+
+pub fn pdf_problem(e: documents::PdfError) -> Problem {
+    Problem::new(ent_kernel::error::ProblemKind::Unavailable, e.to_string())
+}
+
+/// The file name of an export.
+pub fn file_name(prefix: &str, code: &str, as_of: &str, format: Format) -> String {
+    let code: String = code.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    format!("{prefix}-{code}-{as_of}.{}", format.as_str())
+}
+
+/// A log (breaches, requests) as CSV, ODS, HTML or PDF: one row per record.
+pub fn table(
+    title: &str,
+    org: &str,
+    header: &[&str],
+    rows: &[Vec<String>],
+    format: Format,
+) -> Result<Vec<u8>, Problem> {
+    let doc = || {
+        Document::new(title)
+            .with_subtitle(org.to_string())
+            .section(Section::new(title.to_string()).table(header.iter().copied(), rows.iter().map(|r| r.to_vec())))
+    };
+    Ok(match format {
+        Format::Json => unreachable!("JSON logs are serialised by their callers"),
+        Format::Csv => documents::csv::write(header, rows.iter().cloned(), true),
+        Format::Ods => super::ods::table(title, header, rows),
+        Format::Html => documents::to_html(&doc()).into_bytes(),
+        Format::Pdf => documents::to_pdf(&doc()).map_err(pdf_problem)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_exported_as_csv_neutralises_formula_cells() {
+        let rows = vec![vec!["V-1".to_string(), "=HYPERLINK(\"http://x\")".to_string(), "@cmd".to_string()]];
+        let out = table("Violations", "École", &["Référence", "Nature", "Mesures"], &rows, Format::Csv).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("V-1;\"'=HYPERLINK(\"\"http://x\"\")\";'@cmd"), "{text}");
+    }
+}

@@ -1,0 +1,93 @@
+//! The monthly `rgpd-snapshots` job: a snapshot of every register that changed
+//! since its previous one (or has none yet), and a mail to the organisation's DPO
+//! saying what changed.
+
+use super::derive::{self, Register};
+use super::snapshots::{self, Diff};
+use crate::rgpd::RgpdState;
+use chrono::{DateTime, Utc};
+use ent_conventions::conventions::workflow::users_with_role;
+use ent_kernel::clock::today_in_france;
+use ent_kernel::error::Problem;
+use ent_kernel::store::timestamp;
+
+pub const ACTOR: &str = "system:rgpd-snapshots";
+
+pub fn run_job(state: &RgpdState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+    Box::pin(async move {
+        let r = monthly(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        Ok(format!(
+            "{} registre(s) examiné(s), {} instantané(s), {} DPO prévenu(s)",
+            r.registers, r.snapshots, r.notified
+        ))
+    })
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MonthlyReport {
+    pub registers: usize,
+    pub snapshots: usize,
+    pub notified: usize,
+}
+
+/// The addresses of an organisation's DPO: its RGPD contacts, then the users holding the `dpo` role there.
+async fn dpo_recipients(state: &RgpdState, register: &Register) -> Result<Vec<String>, Problem> {
+    let mut to = users_with_role(&mut *state.store.conn().await?, &register.organisation.id, "dpo").await?;
+    if !register.dpo.email.is_empty() {
+        to.push(register.dpo.email.clone());
+    }
+    to.sort();
+    to.dedup();
+    Ok(to)
+}
+
+fn labels(items: impl Iterator<Item = (String, String)>) -> Vec<String> {
+    items.map(|(reference, name)| format!("{reference} — {name}")).collect()
+}
+
+/// One pass: derive every register, snapshot those that changed, tell their DPO.
+pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyReport, Problem> {
+    let today = today_in_france(now).format("%Y-%m-%d").to_string();
+    let mut world = super::load::world(&state.store, &state.catalog, &state.models, &today, "").await?;
+    let mut holders = derive::register_holders(&world, &state.catalog);
+    let snapshotted: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT org_id FROM rgpd_snapshots").fetch_all(state.store.pool()).await?;
+    holders.extend(snapshotted);
+    let mut report = MonthlyReport::default();
+    for org_id in holders {
+        let Some(org) = ent_platform::registry::get_org(&state.store, &org_id).await? else { continue };
+        // The world was loaded for no organisation in particular: add this one's facts.
+        world.orgs.entry(org.id.clone()).or_insert_with(|| super::load::facts(&org));
+        report.registers += 1;
+        world.history = super::load::history(&state.store, &org_id).await?;
+        let register = derive::derive(&world, &state.catalog, &org_id, &today, &timestamp(now));
+        let previous = snapshots::latest(state, &org_id).await?;
+        let diff: Option<Diff> = previous.as_ref().map(|(s, before)| snapshots::diff(&s.id, before, "now", &register));
+        if diff.as_ref().is_some_and(Diff::is_empty) || (previous.is_none() && register.entries_count() == 0) {
+            continue;
+        }
+        let mut tx = state.store.begin_write().await?;
+        let snapshot =
+            snapshots::record_in(&mut tx, state.store.backend(), ACTOR, &org, &register, ("json", "scheduled"), now)
+                .await?;
+        report.snapshots += 1;
+        if let (Some(diff), Some((before, _))) = (&diff, &previous) {
+            let to = dpo_recipients(state, &register).await?;
+            if !to.is_empty() {
+                let context = serde_json::json!({
+                    "organisation": org.name,
+                    "previous": before.taken_at.get(..10).unwrap_or_default(),
+                    "snapshot": snapshot.id,
+                    "added": labels(diff.added.iter().map(|e| (e.reference.clone(), e.name.clone()))),
+                    "removed": labels(diff.removed.iter().map(|e| (e.reference.clone(), e.name.clone()))),
+                    "changed": labels(diff.changed.iter().map(|e| (e.reference.clone(), e.name.clone()))),
+                    "incomplete": register.incomplete.len(),
+                });
+                ent_ops::notify::enqueue(&mut tx, &to, "rgpd", context, now).await?;
+                report.notified += 1;
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(report)
+}

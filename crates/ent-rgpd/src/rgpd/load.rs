@@ -1,0 +1,277 @@
+//! Reads the [`World`] a derivation needs in a handful of queries, whatever the
+//! number of tenants: live tenants, their organisations and schools, active
+//! conventions with their parties and schools, the DSDEN, profiles and history.
+
+use super::derive::{Assignment, ContractFact, LiveTenant, OrgFacts, Profile, World};
+use ent_conventions::conventions::model::ConventionModel;
+use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::{opt_text, Store};
+use ent_platform::catalog::Catalog;
+use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
+use ent_platform::registry::Org;
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// Statuses of a tenant that really runs.
+pub const LIVE: &str = "('provisioning', 'active', 'suspended')";
+
+pub fn facts(org: &Org) -> OrgFacts {
+    OrgFacts {
+        id: org.id.clone(),
+        kind: org.kind,
+        code: org.code.clone(),
+        name: org.name.clone(),
+        etab_type: org.etab_type,
+        departement_code: org.departement_code.clone(),
+        academie_code: org.academie_code.clone(),
+        email: org.email.clone(),
+        country: org.country.clone(),
+        profile: None,
+    }
+}
+
+async fn orgs_where(store: &Store, condition: &str, date: Option<&str>) -> Result<Vec<Org>, Problem> {
+    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {condition}");
+    let mut query = sqlx::query(&sql);
+    if let Some(date) = date {
+        query = query.bind(date).bind(date);
+    }
+    Ok(query.fetch_all(store.pool()).await?.iter().map(org_from_row).collect::<sqlx::Result<_>>()?)
+}
+
+const ACTIVE_CONVENTIONS: &str =
+    "SELECT id FROM conventions WHERE status = 'active' AND start_date <= $1 AND end_date >= $2";
+
+/// The world on `date` (`YYYY-MM-DD`), with the history of `org_id`'s register.
+pub async fn world(
+    store: &Store,
+    catalog: &Catalog,
+    models: &[ConventionModel],
+    date: &str,
+    org_id: &str,
+) -> Result<World, Problem> {
+    let mut world = World::default();
+    let add = |world: &mut World, org: &Org| {
+        world.orgs.entry(org.id.clone()).or_insert_with(|| facts(org));
+    };
+    let tenant_orgs =
+        orgs_where(store, &format!("id IN (SELECT org_id FROM tenants WHERE status IN {LIVE})"), None).await?;
+    let mut schools_of: HashMap<String, Vec<String>> = HashMap::new();
+    for org in &tenant_orgs {
+        add(&mut world, org);
+        if org.kind == OrgKind::Etablissement {
+            schools_of.insert(org.id.clone(), vec![org.id.clone()]);
+            continue;
+        }
+        let cond = covers_condition(org);
+        let sql = format!(
+            "SELECT {ORG_COLUMNS} FROM orgs WHERE kind = 'etablissement' AND {} ORDER BY sort_name",
+            cond.sql()
+        );
+        let covered: Vec<Org> = cond
+            .bind(sqlx::query(&sql))
+            .fetch_all(store.pool())
+            .await?
+            .iter()
+            .map(org_from_row)
+            .collect::<sqlx::Result<_>>()?;
+        schools_of.insert(org.id.clone(), covered.iter().map(|o| o.id.clone()).collect());
+        covered.iter().for_each(|o| add(&mut world, o));
+    }
+    for org in orgs_where(
+        store,
+        "kind IN ('dsden', 'editeur', 'hebergeur') OR id IN (SELECT org_id FROM rgpd_profiles) \
+         OR id IN (SELECT client_org_id FROM processor_contracts)",
+        None,
+    )
+    .await?
+    {
+        if org.kind == OrgKind::Dsden {
+            world.dsden_by_departement.insert(org.code.clone(), org.id.clone());
+        }
+        add(&mut world, &org);
+    }
+    for org in orgs_where(
+        store,
+        &format!("id IN (SELECT org_id FROM convention_parties WHERE convention_id IN ({ACTIVE_CONVENTIONS}))"),
+        Some(date),
+    )
+    .await?
+    {
+        add(&mut world, &org);
+    }
+    if let Some(org) = ent_platform::registry::get_org(store, org_id).await? {
+        add(&mut world, &org);
+    }
+    world.assignments = assignments(store, models, date).await?;
+    world.tenants = live_tenants(store, catalog, &schools_of).await?;
+    world.contracts = contracts(store, date).await?;
+    for (id, profile) in profiles(store).await? {
+        if let Some(org) = world.orgs.get_mut(&id) {
+            org.profile = Some(profile);
+        }
+    }
+    world.history = history(store, org_id).await?;
+    Ok(world)
+}
+
+/// RGPD roles of every school covered by an active convention (the latest starting wins).
+async fn assignments(
+    store: &Store,
+    models: &[ConventionModel],
+    date: &str,
+) -> Result<HashMap<String, Assignment>, Problem> {
+    let sql = "SELECT id, reference, model_id, model_version FROM conventions WHERE status = 'active' \
+               AND start_date <= $1 AND end_date >= $2 ORDER BY start_date, id";
+    let conventions = sqlx::query(sql).bind(date).bind(date).fetch_all(store.pool()).await?;
+    let parties_sql = format!(
+        "SELECT convention_id, party_key, org_id FROM convention_parties WHERE convention_id IN ({ACTIVE_CONVENTIONS}) \
+         ORDER BY convention_id, position"
+    );
+    let mut parties: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for r in sqlx::query(&parties_sql).bind(date).bind(date).fetch_all(store.pool()).await? {
+        parties.entry(r.get("convention_id")).or_default().push((r.get("party_key"), r.get("org_id")));
+    }
+    let schools_sql =
+        format!("SELECT convention_id, org_id FROM convention_schools WHERE convention_id IN ({ACTIVE_CONVENTIONS})");
+    let mut schools: HashMap<String, Vec<String>> = HashMap::new();
+    for r in sqlx::query(&schools_sql).bind(date).bind(date).fetch_all(store.pool()).await? {
+        schools.entry(r.get("convention_id")).or_default().push(r.get("org_id"));
+    }
+    let mut out = HashMap::new();
+    for c in conventions {
+        let id: String = c.get("id");
+        let Ok(model) = ent_conventions::conventions::find_model(
+            models,
+            &c.get::<String, _>("model_id"),
+            Some(c.get::<i64, _>("model_version") as u32),
+        ) else {
+            continue;
+        };
+        let of = |key: &str| -> Vec<String> {
+            parties.get(&id).into_iter().flatten().filter(|(k, _)| k == key).map(|(_, o)| o.clone()).collect()
+        };
+        let Some((controller, joint_controllers, processors)) = ent_conventions::conventions::rgpd_roles(model, of)
+        else {
+            continue;
+        };
+        let assignment = Assignment { convention: c.get("reference"), controller, joint_controllers, processors };
+        for school in schools.get(&id).into_iter().flatten() {
+            out.insert(school.clone(), assignment.clone());
+        }
+    }
+    Ok(out)
+}
+
+async fn live_tenants(
+    store: &Store,
+    catalog: &Catalog,
+    schools_of: &HashMap<String, Vec<String>>,
+) -> Result<Vec<LiveTenant>, Problem> {
+    let sql = format!(
+        "SELECT slug, org_id, base_bouquet, options, accounts, identity_source, vendor_org_id, host_org_id FROM tenants \
+         WHERE status IN {LIVE} ORDER BY slug"
+    );
+    let mut resolved: HashMap<(String, String), Vec<String>> = HashMap::new();
+    let mut out = Vec::new();
+    for r in sqlx::query(&sql).fetch_all(store.pool()).await? {
+        let bouquet: String = r.get("base_bouquet");
+        let options: String = r.get("options");
+        let services = match resolved.get(&(bouquet.clone(), options.clone())) {
+            Some(s) => s.clone(),
+            None => {
+                let list: Vec<String> = serde_json::from_str(&options).unwrap_or_default();
+                let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+                let codes: Vec<String> = catalog
+                    .resolve(&bouquet, &refs)
+                    .map(|s| s.iter().map(|s| s.code.clone()).collect())
+                    .unwrap_or_default();
+                resolved.insert((bouquet, options), codes.clone());
+                codes
+            }
+        };
+        let org_id: String = r.get("org_id");
+        out.push(LiveTenant {
+            slug: r.get("slug"),
+            schools: schools_of.get(&org_id).cloned().unwrap_or_default(),
+            services,
+            accounts: r.get("accounts"),
+            aaf: r.get::<String, _>("identity_source") == "aaf",
+            vendor: opt_text(&r, "vendor_org_id"),
+            host: opt_text(&r, "host_org_id"),
+        });
+    }
+    Ok(out)
+}
+
+const PROFILE_COLUMNS: &str = "org_id, head_name, head_title, address, phone, email, dpo_name, dpo_email, dpo_phone, \
+    dpo_address, representative, security_measures, version, updated_by, updated_at";
+
+pub fn profile_from_row(r: &sqlx::any::AnyRow) -> Profile {
+    Profile {
+        head_name: r.get("head_name"),
+        head_title: r.get("head_title"),
+        address: r.get("address"),
+        phone: r.get("phone"),
+        email: r.get("email"),
+        dpo_name: r.get("dpo_name"),
+        dpo_email: r.get("dpo_email"),
+        dpo_phone: r.get("dpo_phone"),
+        dpo_address: r.get("dpo_address"),
+        representative: r.get("representative"),
+        security_measures: r.get("security_measures"),
+    }
+}
+
+async fn profiles(store: &Store) -> Result<Vec<(String, Profile)>, Problem> {
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM rgpd_profiles");
+    Ok(sqlx::query(&sql)
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(|r| (r.get("org_id"), profile_from_row(r)))
+        .collect())
+}
+
+/// A profile and its version, if one was recorded.
+pub async fn profile(store: &Store, org_id: &str) -> Result<Option<(Profile, i64)>, Problem> {
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM rgpd_profiles WHERE org_id = $1");
+    let row = sqlx::query(&sql).bind(org_id).fetch_optional(store.pool()).await?;
+    Ok(row.map(|r| (profile_from_row(&r), r.get("version"))))
+}
+
+pub async fn history(store: &Store, org_id: &str) -> Result<HashMap<String, (String, String, String)>, Problem> {
+    let rows = sqlx::query(
+        "SELECT entry_key, content_hash, first_recorded_at, last_changed_at FROM rgpd_entry_history WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get("entry_key"), (r.get("first_recorded_at"), r.get("last_changed_at"), r.get("content_hash"))))
+        .collect())
+}
+
+/// The processor contracts in force on `date`: an ended or future contract binds nobody.
+async fn contracts(store: &Store, date: &str) -> Result<Vec<ContractFact>, Problem> {
+    let sql = "SELECT processor_org_id, client_org_id, parent_processor_org_id, reference, title, art28_clauses \
+               FROM processor_contracts WHERE (starts_on IS NULL OR starts_on <= $1) \
+               AND (ends_on IS NULL OR ends_on >= $2) ORDER BY reference, id";
+    Ok(sqlx::query(sql)
+        .bind(date)
+        .bind(date)
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(|r| ContractFact {
+            processor: r.get("processor_org_id"),
+            client: r.get("client_org_id"),
+            reference: r.get("reference"),
+            title: r.get("title"),
+            art28: r.get::<i64, _>("art28_clauses") != 0,
+            parent: opt_text(r, "parent_processor_org_id"),
+        })
+        .collect())
+}

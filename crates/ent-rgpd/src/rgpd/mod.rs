@@ -1,0 +1,291 @@
+//! RGPD registers derived from what is deployed: Art. 30(1) entries of each
+//! controller and Art. 30(2) entries of each processor, computed from the live
+//! tenants, the catalog's RGPD facts and the active conventions' RGPD roles
+//! (`derive`, pure; `load`, the queries), exported as JSON, CSV, ODS, HTML and PDF
+//! (`export`), recorded as snapshots that can be diffed (`snapshots`), plus the
+//! breach log (`breaches`) and the data-subject requests (`requests`).
+
+pub mod breaches;
+pub mod derive;
+pub mod export;
+pub mod jobs;
+pub mod load;
+pub mod ods;
+pub mod requests;
+pub mod routes;
+pub mod snapshots;
+pub mod state;
+
+use chrono::{DateTime, Utc};
+pub use derive::{Profile, Register};
+use ent_kernel::clock::today_in_france;
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::kernel::roles::Action;
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::timestamp;
+use ent_platform::audit::{self, Change};
+use ent_platform::identity::authz;
+use ent_platform::identity::Actor;
+use ent_platform::registry::Org;
+pub use state::RgpdState;
+
+/// The register of `org` now.
+pub async fn current(state: &RgpdState, org: &Org) -> Result<Register, Problem> {
+    let now = state.clock.now();
+    let today = today_in_france(now).format("%Y-%m-%d").to_string();
+    let world = load::world(&state.store, &state.catalog, &state.models, &today, &org.id).await?;
+    Ok(derive::derive(&world, &state.catalog, &org.id, &today, &timestamp(now)))
+}
+
+/// Who may read or keep the registers of `target`: an admin; a DPO bound to an
+/// organisation whose scope holds it; a controller at the organisation itself (a
+/// DAN also for the DSDEN of its académie). Others get 404 (read) or 403 (write).
+pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target: &Org) -> Result<(), Problem> {
+    if !authz::role_allows(actor, action) {
+        return Err(authz::forbidden(format!("votre rôle ne permet pas l'action {}", action.name)));
+    }
+    for b in actor.bindings.iter().filter(|b| action.roles.contains(&b.role)) {
+        let Some(org) = &b.org else {
+            if b.role == Role::Admin {
+                return Ok(());
+            }
+            continue;
+        };
+        let allowed = match b.role {
+            Role::Admin => true,
+            // A DPO reads what its organisation covers; it keeps (writes) the registers of the
+            // organisations it is the DPO of: its own, and for the académie's DPO the schools and
+            // DSDEN of the académie (they have no DPO of their own). Not a commune's écoles.
+            Role::Dpo if action.write => {
+                org.id == target.id
+                    || (org.kind == OrgKind::Academie
+                        && matches!(target.kind, OrgKind::Etablissement | OrgKind::Dsden)
+                        && target.academie_code.as_deref() == Some(org.code.as_str()))
+            }
+            Role::Dpo => authz::in_org_scope(&state.store, org, target).await?,
+            Role::Dan if org.kind == OrgKind::Academie => {
+                org.id == target.id
+                    || (target.kind == OrgKind::Dsden && target.academie_code.as_deref() == Some(org.code.as_str()))
+            }
+            _ => org.id == target.id,
+        };
+        if allowed {
+            return Ok(());
+        }
+    }
+    authz::log_decision(actor, action, &target.qualified_code(), false, "rgpd: outside the actor's scope");
+    if action.write && Box::pin(authorize(state, actor, &authz::RGPD_READ, target)).await.is_ok() {
+        Err(authz::forbidden(format!("les registres de {} sont hors de votre périmètre", target.name)))
+    } else if action.write {
+        Err(authz::out_of_scope_write(&state.store, actor, target).await?)
+    } else {
+        Err(Problem::not_found(format!("aucune organisation « {} »", target.code)))
+    }
+}
+
+fn check_email(checks: &mut Checks, field: &str, value: &str) {
+    if !value.is_empty() {
+        checks.email(field, value);
+    }
+}
+
+fn check_profile(p: &Profile) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    check_email(&mut checks, "email", &p.email);
+    check_email(&mut checks, "dpo_email", &p.dpo_email);
+    let all = [
+        ("head_name", &p.head_name),
+        ("head_title", &p.head_title),
+        ("address", &p.address),
+        ("phone", &p.phone),
+        ("dpo_name", &p.dpo_name),
+        ("dpo_phone", &p.dpo_phone),
+        ("dpo_address", &p.dpo_address),
+        ("representative", &p.representative),
+    ];
+    for (field, value) in all {
+        if value.chars().count() > 500 {
+            checks.fail(field, "500 caractères au plus");
+        }
+    }
+    // Postal addresses may span several lines; the other contact fields are one line.
+    for (field, value) in all.iter().filter(|(field, _)| !field.ends_with("address")) {
+        checks.line(field, value);
+    }
+    if p.security_measures.chars().count() > 5000 {
+        checks.fail("security_measures", "5 000 caractères au plus");
+    }
+    checks.finish()
+}
+
+/// Records the RGPD contacts of `org`; `expected` is the version read (`None`: creation).
+pub async fn save_profile(
+    state: &RgpdState,
+    actor: &Actor,
+    org: &Org,
+    profile: &Profile,
+    expected: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<i64, Problem> {
+    check_profile(profile)?;
+    let mut tx = state.store.begin_write().await?;
+    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM rgpd_profiles WHERE org_id = $1")
+        .bind(&org.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let at = timestamp(now);
+    let version = match (current, expected) {
+        (Some(v), Some(e)) if v == e => v + 1,
+        (Some(v), _) => return Err(ent_kernel::error::precondition_failed(v)),
+        (None, Some(_)) => return Err(Problem::not_found("aucune fiche RGPD enregistrée pour cette organisation")),
+        (None, None) => 1,
+    };
+    sqlx::query(
+        "INSERT INTO rgpd_profiles (org_id, head_name, head_title, address, phone, email, dpo_name, dpo_email, dpo_phone, \
+         dpo_address, representative, security_measures, version, updated_by, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         ON CONFLICT (org_id) DO UPDATE SET head_name = $2, head_title = $3, address = $4, phone = $5, email = $6, \
+         dpo_name = $7, dpo_email = $8, dpo_phone = $9, dpo_address = $10, representative = $11, \
+         security_measures = $12, version = $13, updated_by = $14, updated_at = $15",
+    )
+    .bind(&org.id)
+    .bind(&profile.head_name)
+    .bind(&profile.head_title)
+    .bind(&profile.address)
+    .bind(&profile.phone)
+    .bind(&profile.email)
+    .bind(&profile.dpo_name)
+    .bind(&profile.dpo_email)
+    .bind(&profile.dpo_phone)
+    .bind(&profile.dpo_address)
+    .bind(&profile.representative)
+    .bind(&profile.security_measures)
+    .bind(version)
+    .bind(&actor.name)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    let change = Change {
+        actor: &actor.name,
+        action: "rgpd.profile.update",
+        target_kind: "rgpd_profile",
+        target_id: &org.id,
+        scope_org_id: Some(&org.id),
+        summary: serde_json::json!({ "version": version }),
+    };
+    audit::append(&mut tx, state.store.backend(), change, now).await?;
+    tx.commit().await?;
+    Ok(version)
+}
+
+/// An export of a register and the snapshot recording it.
+pub struct Exported {
+    pub bytes: Vec<u8>,
+    pub format: export::Format,
+    pub file_name: String,
+    pub snapshot: snapshots::Snapshot,
+}
+
+/// `org`'s register derived now and rendered, nothing recorded: what a read shows.
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    pub file_name: String,
+    /// SHA-256 of the register's canonical JSON, as a snapshot of it would have.
+    pub sha256: String,
+}
+
+/// Derives and renders `org`'s register without storing anything.
+pub async fn render_register(state: &RgpdState, org: &Org, format: export::Format) -> Result<Rendered, Problem> {
+    let register = current(state, org).await?;
+    let bytes = render_blocking(&register, format).await?;
+    Ok(Rendered {
+        bytes,
+        file_name: export::file_name("registre-rgpd", &org.code, &register.as_of, format),
+        sha256: ent_documents::documents::sha256_hex(snapshots::canonical(&register).as_bytes()),
+    })
+}
+
+/// Renders `org`'s register in `format`, then records it as a snapshot, unless the latest
+/// one is identical (a failed rendering, e.g. PDF without LibreOffice, records nothing).
+pub async fn export_register(
+    state: &RgpdState,
+    actor: &str,
+    org: &Org,
+    format: export::Format,
+) -> Result<Exported, Problem> {
+    let register = current(state, org).await?;
+    let bytes = render_blocking(&register, format).await?;
+    let (snapshot, _) =
+        snapshots::record(state, actor, org, &register, format.as_str(), "export", state.clock.now()).await?;
+    Ok(Exported {
+        bytes,
+        format,
+        file_name: export::file_name("registre-rgpd", &org.code, &register.as_of, format),
+        snapshot,
+    })
+}
+
+/// [`export::render`], on a blocking thread for PDF.
+pub async fn render_blocking(register: &Register, format: export::Format) -> Result<Vec<u8>, Problem> {
+    if format != export::Format::Pdf {
+        return export::render(register, format);
+    }
+    let register = register.clone();
+    tokio::task::spawn_blocking(move || export::render(&register, format))
+        .await
+        .map_err(|e| anyhow::anyhow!("pdf task: {e}"))?
+}
+
+/// The logs a controller keeps besides its register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    Breaches,
+    Requests,
+}
+
+/// A log of `org` in `format` (JSON: the records as the API shows them) and its file name.
+pub async fn export_log(
+    state: &RgpdState,
+    org: &Org,
+    log: Log,
+    format: export::Format,
+) -> Result<(Vec<u8>, String), Problem> {
+    let today = today_in_france(state.clock.now()).format("%Y-%m-%d").to_string();
+    let (json, title, prefix, header, rows): (_, _, _, &[&str], _) = match log {
+        Log::Breaches => {
+            let list = breaches::list(state, org).await?;
+            let rows = breaches::rows(&list);
+            (
+                serde_json::to_vec_pretty(&list),
+                "Registre des violations de données personnelles",
+                "violations",
+                &breaches::HEADER,
+                rows,
+            )
+        }
+        Log::Requests => {
+            let list = requests::list(state, org).await?;
+            let rows = requests::rows(&list);
+            (
+                serde_json::to_vec_pretty(&list),
+                "Registre des demandes d'exercice des droits",
+                "demandes-droits",
+                &requests::HEADER,
+                rows,
+            )
+        }
+    };
+    let name = export::file_name(prefix, &org.code, &today, format);
+    if format == export::Format::Json {
+        return Ok((json.expect("records serialise"), name));
+    }
+    let (org_name, header) = (org.name.clone(), header.to_vec());
+    let render = move || export::table(title, &org_name, &header, &rows, format);
+    let bytes = if format == export::Format::Pdf {
+        tokio::task::spawn_blocking(render).await.map_err(|e| anyhow::anyhow!("pdf task: {e}"))??
+    } else {
+        render()?
+    };
+    Ok((bytes, name))
+}

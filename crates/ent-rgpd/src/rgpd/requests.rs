@@ -1,0 +1,341 @@
+//! The log of data-subject requests of a controller (Art. 15 to 22): kind,
+//! received date, due date one month later (three when extended, Art. 12(3)),
+//! status and answer date.
+
+use crate::rgpd::RgpdState;
+use chrono::{Months, NaiveDate};
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::store::sql::AnyQuery;
+use ent_kernel::store::{new_id, opt_text, timestamp};
+use ent_platform::audit::{self, Change};
+use ent_platform::identity::Actor;
+use ent_platform::registry::Org;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Access,
+    Rectification,
+    Erasure,
+    Restriction,
+    Portability,
+    Objection,
+}
+
+impl RequestKind {
+    const ALL: [RequestKind; 6] = [
+        RequestKind::Access,
+        RequestKind::Rectification,
+        RequestKind::Erasure,
+        RequestKind::Restriction,
+        RequestKind::Portability,
+        RequestKind::Objection,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Access => "access",
+            RequestKind::Rectification => "rectification",
+            RequestKind::Erasure => "erasure",
+            RequestKind::Restriction => "restriction",
+            RequestKind::Portability => "portability",
+            RequestKind::Objection => "objection",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            RequestKind::Access => "accès",
+            RequestKind::Rectification => "rectification",
+            RequestKind::Erasure => "effacement",
+            RequestKind::Restriction => "limitation",
+            RequestKind::Portability => "portabilité",
+            RequestKind::Objection => "opposition",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Received,
+    InProgress,
+    Answered,
+    Rejected,
+}
+
+impl RequestStatus {
+    const ALL: [RequestStatus; 4] =
+        [RequestStatus::Received, RequestStatus::InProgress, RequestStatus::Answered, RequestStatus::Rejected];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Received => "received",
+            RequestStatus::InProgress => "in_progress",
+            RequestStatus::Answered => "answered",
+            RequestStatus::Rejected => "rejected",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            RequestStatus::Received => "reçue",
+            RequestStatus::InProgress => "en cours",
+            RequestStatus::Answered => "répondue",
+            RequestStatus::Rejected => "refusée (motivée)",
+        }
+    }
+
+    fn closed(self) -> bool {
+        matches!(self, RequestStatus::Answered | RequestStatus::Rejected)
+    }
+}
+
+/// A data-subject request as recorded (creation and full replacement).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestInput {
+    pub kind: RequestKind,
+    /// Who asked: as little as needed to find the request again (initials, file number).
+    pub requester: String,
+    /// `YYYY-MM-DD`.
+    pub received_on: String,
+    #[serde(default = "received")]
+    pub status: RequestStatus,
+    /// `YYYY-MM-DD`, once answered or rejected.
+    #[serde(default)]
+    pub answered_on: Option<String>,
+    /// The deadline was extended by two months (complex or numerous requests), with the requester informed.
+    #[serde(default)]
+    pub extended: bool,
+    #[serde(default)]
+    pub notes: String,
+}
+
+fn received() -> RequestStatus {
+    RequestStatus::Received
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DataRequest {
+    pub id: String,
+    pub reference: String,
+    pub org_id: String,
+    #[serde(flatten)]
+    pub input: RequestInput,
+    /// One month after reception (three when extended).
+    pub due_on: String,
+    /// Still open after its due date.
+    pub overdue: bool,
+    pub version: i64,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One month after `received`, three when extended (end of month when the day does not exist).
+pub fn due_on(received: NaiveDate, extended: bool) -> NaiveDate {
+    received + Months::new(if extended { 3 } else { 1 })
+}
+
+fn validate(input: &RequestInput, today: NaiveDate) -> Result<NaiveDate, Problem> {
+    let mut checks = Checks::default();
+    checks.line("requester", &input.requester);
+    if input.requester.trim().is_empty() {
+        checks.fail("requester", "champ obligatoire (initiales ou numéro de dossier)");
+    }
+    let received = checks.date("received_on", &input.received_on);
+    if received.is_some_and(|r| r > today) {
+        checks.fail("received_on", "la date de réception est dans le futur");
+    }
+    match (&input.answered_on, input.status.closed()) {
+        (None, true) => checks.fail("answered_on", "la date de réponse est requise pour une demande close"),
+        (Some(a), _) => {
+            if let (Some(a), Some(r)) = (checks.date("answered_on", a), received) {
+                if a < r {
+                    checks.fail("answered_on", "la réponse précède la réception");
+                }
+            }
+        }
+        _ => {}
+    }
+    checks.finish()?;
+    Ok(received.expect("checked"))
+}
+
+const COLUMNS: &str =
+    "id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, notes, version, \
+    created_by, created_at, updated_at";
+
+fn from_row(r: &sqlx::any::AnyRow, today: NaiveDate) -> DataRequest {
+    let kind: String = r.get("kind");
+    let status: String = r.get("status");
+    let status = RequestStatus::ALL.into_iter().find(|s| s.as_str() == status).unwrap_or(RequestStatus::Received);
+    let received_on: String = r.get("received_on");
+    let due_on: String = r.get("due_on");
+    let extended = NaiveDate::parse_from_str(&received_on, "%Y-%m-%d")
+        .is_ok_and(|d| due_on == self::due_on(d, true).format("%Y-%m-%d").to_string());
+    DataRequest {
+        id: r.get("id"),
+        reference: r.get("reference"),
+        org_id: r.get("org_id"),
+        overdue: !status.closed() && today.format("%Y-%m-%d").to_string() > due_on,
+        input: RequestInput {
+            kind: RequestKind::ALL.into_iter().find(|k| k.as_str() == kind).unwrap_or(RequestKind::Access),
+            requester: r.get("requester"),
+            received_on,
+            status,
+            answered_on: opt_text(r, "answered_on"),
+            extended,
+            notes: r.get("notes"),
+        },
+        due_on,
+        version: r.get("version"),
+        created_by: r.get("created_by"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+fn today(state: &RgpdState) -> NaiveDate {
+    ent_kernel::clock::today_in_france(state.clock.now())
+}
+
+pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<DataRequest>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM rgpd_requests WHERE org_id = $1 ORDER BY received_on DESC, id DESC");
+    let today = today(state);
+    Ok(sqlx::query(&sql)
+        .bind(&org.id)
+        .fetch_all(state.store.pool())
+        .await?
+        .iter()
+        .map(|r| from_row(r, today))
+        .collect())
+}
+
+pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<DataRequest, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM rgpd_requests WHERE org_id = $1 AND (id = $2 OR reference = $3)");
+    let row = sqlx::query(&sql).bind(&org.id).bind(id).bind(id).fetch_optional(state.store.pool()).await?;
+    row.map(|r| from_row(&r, today(state))).ok_or_else(|| Problem::not_found(format!("aucune demande « {id} »")))
+}
+
+async fn audit_change(
+    tx: &mut ent_kernel::store::Tx,
+    state: &RgpdState,
+    actor: &Actor,
+    action: &str,
+    id: &str,
+    org: &Org,
+    input: &RequestInput,
+) -> Result<(), Problem> {
+    let change = Change {
+        actor: &actor.name,
+        action,
+        target_kind: "rgpd_request",
+        target_id: id,
+        scope_org_id: Some(&org.id),
+        summary: serde_json::json!({ "kind": input.kind.as_str(), "status": input.status.as_str() }),
+    };
+    audit::append(tx, state.store.backend(), change, state.clock.now()).await?;
+    Ok(())
+}
+
+pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestInput) -> Result<DataRequest, Problem> {
+    let now = state.clock.now();
+    let received = validate(&input, today(state))?;
+    let id = new_id();
+    let reference = format!("DEM-{}-{}", now.format("%Y"), id[id.len() - 6..].to_ascii_uppercase());
+    let at = timestamp(now);
+    let mut tx = state.store.begin_write().await?;
+    let insert = sqlx::query(
+        "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, \
+         notes, version, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $12)",
+    )
+    .bind(&id)
+    .bind(&reference)
+    .bind(&org.id);
+    bind_input(insert, &input, received).bind(&actor.name).bind(&at).execute(&mut *tx).await?;
+    audit_change(&mut tx, state, actor, "rgpd.request.create", &id, org, &input).await?;
+    tx.commit().await?;
+    get(state, org, &id).await
+}
+
+/// Binds the seven columns an input sets, from `kind` to `notes` (`due_on` from `received`).
+fn bind_input<'q>(query: AnyQuery<'q>, input: &'q RequestInput, received: NaiveDate) -> AnyQuery<'q> {
+    query
+        .bind(input.kind.as_str())
+        .bind(&input.requester)
+        .bind(&input.received_on)
+        .bind(due_on(received, input.extended).format("%Y-%m-%d").to_string())
+        .bind(input.status.as_str())
+        .bind(&input.answered_on)
+        .bind(&input.notes)
+}
+
+pub async fn update(
+    state: &RgpdState,
+    actor: &Actor,
+    org: &Org,
+    id: &str,
+    input: RequestInput,
+    expected: i64,
+) -> Result<DataRequest, Problem> {
+    let current = get(state, org, id).await?;
+    let received = validate(&input, today(state))?;
+    let mut tx = state.store.begin_write().await?;
+    let update = sqlx::query(
+        "UPDATE rgpd_requests SET kind = $1, requester = $2, received_on = $3, due_on = $4, status = $5, answered_on = $6, \
+         notes = $7, version = version + 1, updated_at = $8 WHERE id = $9 AND version = $10",
+    );
+    let done = bind_input(update, &input, received)
+        .bind(timestamp(state.clock.now()))
+        .bind(&current.id)
+        .bind(expected)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ent_kernel::error::precondition_failed(current.version));
+    }
+    audit_change(&mut tx, state, actor, "rgpd.request.update", &current.id, org, &input).await?;
+    tx.commit().await?;
+    get(state, org, &current.id).await
+}
+
+pub const HEADER: [&str; 9] =
+    ["Référence", "Droit exercé", "Demandeur", "Reçue le", "Échéance", "Statut", "Répondue le", "En retard", "Notes"];
+
+pub fn rows(requests: &[DataRequest]) -> Vec<Vec<String>> {
+    requests
+        .iter()
+        .map(|r| {
+            let i = &r.input;
+            vec![
+                r.reference.clone(),
+                i.kind.label().into(),
+                i.requester.clone(),
+                i.received_on.clone(),
+                format!("{}{}", r.due_on, if i.extended { " (prolongée)" } else { "" }),
+                i.status.label().into(),
+                i.answered_on.clone().unwrap_or_default(),
+                super::export::yes_no(r.overdue).into(),
+                i.notes.clone(),
+            ]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_due_date_is_one_month_later_or_three_when_extended() {
+        let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(due_on(d("2026-01-31"), false), d("2026-02-28"));
+        assert_eq!(due_on(d("2026-09-15"), false), d("2026-10-15"));
+        assert_eq!(due_on(d("2026-09-15"), true), d("2026-12-15"));
+    }
+}

@@ -1,0 +1,382 @@
+//! `/api/v1/rgpd/...`: registers (export, incomplete entries, snapshots, diff),
+//! the organisations' RGPD contacts, the breach log and the data-subject requests.
+
+use super::breaches::{self, Breach, BreachInput};
+use super::derive::{Incomplete, Profile, Register};
+use super::export::Format;
+use super::requests::{self, DataRequest, RequestInput};
+use super::snapshots::{self, Diff, Snapshot};
+use crate::rgpd::RgpdState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Json;
+use ent_kernel::error::Problem;
+use ent_kernel::http::extract::{ApiJson, ApiQuery};
+use ent_kernel::http::{etag, if_match, if_match_version, ApiRoute};
+use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
+use ent_platform::identity::Caller;
+use ent_platform::registry::Org;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The media types of the exports other than JSON (`format` parameter).
+const EXPORTS: &[&str] = &[
+    "text/csv; charset=utf-8",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "text/html; charset=utf-8",
+    "application/pdf",
+];
+
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    RgpdState: axum::extract::FromRef<S>,
+{
+    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "rgpd", s, a, h);
+    vec![
+        route(
+            Method::GET,
+            "/api/v1/rgpd/registers/{org}",
+            "Registre des traitements dérivé à la date du jour (json, csv, ods, html, pdf) ; rien n'est enregistré",
+            &RGPD_READ,
+            get(register),
+        )
+        .query::<FormatQuery>()
+        .responds::<Register>(StatusCode::OK)
+        .produces(StatusCode::OK, EXPORTS),
+        route(
+            Method::GET,
+            "/api/v1/rgpd/registers/{org}/incomplete",
+            "Fiches incomplètes du registre, champs manquants nommés",
+            &RGPD_READ,
+            get(incomplete),
+        )
+        .responds::<Vec<Incomplete>>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/rgpd/registers/{org}/snapshots",
+            "Instantanés du registre",
+            &RGPD_READ,
+            get(snapshot_list),
+        )
+        .responds::<Vec<Snapshot>>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/rgpd/registers/{org}/snapshots",
+            "Enregistrer un instantané du registre (le dernier s'il est identique)",
+            &RGPD_WRITE,
+            post(snapshot_take),
+        )
+        .responds::<Snapshot>(StatusCode::CREATED)
+        .responds::<Snapshot>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/rgpd/registers/{org}/snapshots/{id}",
+            "Contenu d'un instantané",
+            &RGPD_READ,
+            get(snapshot_show),
+        )
+        .responds::<Register>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/rgpd/registers/{org}/diff",
+            "Différences entre deux instantanés, ou entre un instantané et maintenant",
+            &RGPD_READ,
+            get(diff),
+        )
+        .query::<DiffQuery>()
+        .responds::<Diff>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/rgpd/profiles/{org}",
+            "Coordonnées RGPD d'une organisation",
+            &RGPD_READ,
+            get(profile_show),
+        )
+        .responds::<Profile>(StatusCode::OK),
+        route(
+            Method::PUT,
+            "/api/v1/rgpd/profiles/{org}",
+            "Enregistrer les coordonnées RGPD (responsable, DPO, représentant) ; If-Match pour modifier",
+            &RGPD_WRITE,
+            put(profile_save),
+        )
+        .json_body::<Profile>()
+        .responds::<Profile>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/rgpd/breaches/{org}",
+            "Registre des violations de données (json, csv, ods, html, pdf)",
+            &RGPD_READ,
+            get(breach_list),
+        )
+        .query::<FormatQuery>()
+        .responds::<Vec<Breach>>(StatusCode::OK)
+        .produces(StatusCode::OK, EXPORTS),
+        route(
+            Method::POST,
+            "/api/v1/rgpd/breaches/{org}",
+            "Consigner une violation de données",
+            &RGPD_WRITE,
+            post(breach_create),
+        )
+        .idempotent()
+        .json_body::<BreachInput>()
+        .responds::<Breach>(StatusCode::CREATED),
+        route(
+            Method::PUT,
+            "/api/v1/rgpd/breaches/{org}/{id}",
+            "Mettre à jour une violation (If-Match requis)",
+            &RGPD_WRITE,
+            put(breach_update),
+        )
+        .json_body::<BreachInput>()
+        .responds::<Breach>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/rgpd/requests/{org}",
+            "Registre des demandes d'exercice des droits (json, csv, ods, html, pdf)",
+            &RGPD_READ,
+            get(request_list),
+        )
+        .query::<FormatQuery>()
+        .responds::<Vec<DataRequest>>(StatusCode::OK)
+        .produces(StatusCode::OK, EXPORTS),
+        route(
+            Method::POST,
+            "/api/v1/rgpd/requests/{org}",
+            "Consigner une demande d'exercice des droits",
+            &RGPD_WRITE,
+            post(request_create),
+        )
+        .idempotent()
+        .json_body::<RequestInput>()
+        .responds::<DataRequest>(StatusCode::CREATED),
+        route(
+            Method::PUT,
+            "/api/v1/rgpd/requests/{org}/{id}",
+            "Mettre à jour une demande (If-Match requis)",
+            &RGPD_WRITE,
+            put(request_update),
+        )
+        .json_body::<RequestInput>()
+        .responds::<DataRequest>(StatusCode::OK),
+    ]
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FormatQuery {
+    /// `json` (default), `csv`, `ods`, `html` or `pdf`.
+    #[schemars(extend("enum" = ["json", "csv", "ods", "html", "pdf"]))]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    /// A snapshot id; the latest snapshot when absent.
+    pub from: Option<String>,
+    /// A snapshot id, or `now` (default).
+    pub to: Option<String>,
+}
+
+/// The organisation of the path, if the caller may reach its registers.
+async fn target(state: &RgpdState, caller: &Caller, key: &str) -> Result<Org, Problem> {
+    let org = ent_platform::registry::resolve_org(&state.store, key).await?;
+    super::authorize(state, &caller.actor, caller.action, &org).await?;
+    Ok(org)
+}
+
+fn file(bytes: Vec<u8>, format: Format, name: &str) -> Response {
+    ent_documents::documents::response::document(bytes, format.content_type(), name)
+}
+
+async fn register(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiQuery(q): ApiQuery<FormatQuery>,
+) -> Result<Response, Problem> {
+    let format = Format::parse(q.format.as_deref())?;
+    let org = target(&state, &caller, &key).await?;
+    let rendered = super::render_register(&state, &org, format).await?;
+    let mut response = file(rendered.bytes, format, &rendered.file_name);
+    response.headers_mut().insert("x-register-sha256", HeaderValue::from_str(&rendered.sha256).expect("hex"));
+    Ok(response)
+}
+
+/// 201 with a new snapshot, or 200 with the latest one when the register has not changed since.
+async fn snapshot_take(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let register = super::current(&state, &org).await?;
+    let now = state.clock.now();
+    let (snapshot, created) =
+        snapshots::record(&state, &caller.actor.name, &org, &register, "json", "manual", now).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(snapshot)).into_response())
+}
+
+async fn incomplete(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<Incomplete>>, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    Ok(Json(super::current(&state, &org).await?.incomplete))
+}
+
+async fn snapshot_list(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<Snapshot>>, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    Ok(Json(snapshots::list(&state, &org.id, 500).await?))
+}
+
+async fn snapshot_show(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path((key, id)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let (snapshot, register) = snapshots::get(&state, &id)
+        .await?
+        .filter(|(s, _)| s.org_id == org.id)
+        .ok_or_else(|| Problem::not_found(format!("aucun instantané « {id} » pour {}", org.name)))?;
+    let mut response = Json(register).into_response();
+    response.headers_mut().insert("x-register-sha256", HeaderValue::from_str(&snapshot.sha256).expect("hex"));
+    Ok(response)
+}
+
+async fn diff(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
+) -> Result<Json<Diff>, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    Ok(Json(snapshots::diff_for(&state, &org, q.from.as_deref(), q.to.as_deref()).await?))
+}
+
+fn with_etag(body: impl Serialize, version: i64, status: StatusCode) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::ETAG, etag(version));
+    response
+}
+
+async fn profile_show(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let (profile, version) = super::load::profile(&state.store, &org.id).await?.unwrap_or_default();
+    Ok(with_etag(profile, version, StatusCode::OK))
+}
+
+async fn profile_save(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    ApiJson(profile): ApiJson<Profile>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let expected = match super::load::profile(&state.store, &org.id).await? {
+        Some((_, current)) => Some(if_match_version(&headers, current)?),
+        None => None,
+    };
+    let version = super::save_profile(&state, &caller.actor, &org, &profile, expected, state.clock.now()).await?;
+    Ok(with_etag(profile, version, StatusCode::OK))
+}
+
+async fn log(
+    state: &RgpdState,
+    caller: &Caller,
+    key: &str,
+    q: &FormatQuery,
+    log: super::Log,
+) -> Result<Response, Problem> {
+    let format = Format::parse(q.format.as_deref())?;
+    let org = target(state, caller, key).await?;
+    let (bytes, name) = super::export_log(state, &org, log, format).await?;
+    Ok(file(bytes, format, &name))
+}
+
+async fn breach_list(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiQuery(q): ApiQuery<FormatQuery>,
+) -> Result<Response, Problem> {
+    log(&state, &caller, &key, &q, super::Log::Breaches).await
+}
+
+async fn breach_create(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiJson(input): ApiJson<BreachInput>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let breach = breaches::create(&state, &caller.actor, &org, input).await?;
+    let version = breach.version;
+    Ok(with_etag(breach, version, StatusCode::CREATED))
+}
+
+async fn breach_update(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path((key, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<BreachInput>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let expected = if_match(&headers)?.expected_in(&state.store, "rgpd_breaches", &id).await?;
+    let breach = breaches::update(&state, &caller.actor, &org, &id, input, expected).await?;
+    let version = breach.version;
+    Ok(with_etag(breach, version, StatusCode::OK))
+}
+
+async fn request_list(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiQuery(q): ApiQuery<FormatQuery>,
+) -> Result<Response, Problem> {
+    log(&state, &caller, &key, &q, super::Log::Requests).await
+}
+
+async fn request_create(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiJson(input): ApiJson<RequestInput>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let request = requests::create(&state, &caller.actor, &org, input).await?;
+    let version = request.version;
+    Ok(with_etag(request, version, StatusCode::CREATED))
+}
+
+async fn request_update(
+    State(state): State<RgpdState>,
+    caller: Caller,
+    Path((key, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<RequestInput>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let expected = if_match(&headers)?.expected_in(&state.store, "rgpd_requests", &id).await?;
+    let request = requests::update(&state, &caller.actor, &org, &id, input, expected).await?;
+    let version = request.version;
+    Ok(with_etag(request, version, StatusCode::OK))
+}

@@ -1,0 +1,368 @@
+//! Snapshots of registers (every export, every scheduled pass) and the diff
+//! between two of them, or between one and the register now.
+
+use super::derive::{entry_hash, Register};
+use crate::rgpd::RgpdState;
+use chrono::{DateTime, Utc};
+use ent_documents::documents::sha256_hex;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::store::{new_id, timestamp, Backend, Tx};
+use ent_platform::audit::{self, Change};
+use ent_platform::registry::Org;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, sqlx::FromRow)]
+pub struct Snapshot {
+    pub id: String,
+    pub org_id: String,
+    /// `export`, `manual` (`POST …/snapshots`) or `scheduled`.
+    pub reason: String,
+    /// The format exported (`json`, `csv`, `ods`, `html`, `pdf`), `json` for scheduled passes.
+    pub format: String,
+    /// SHA-256 of the register's canonical JSON.
+    pub sha256: String,
+    pub entries: i64,
+    pub taken_by: String,
+    pub taken_at: String,
+}
+
+const COLUMNS: &str = "id, org_id, reason, format, sha256, entries, taken_by, taken_at";
+
+/// The canonical JSON of a register: what a snapshot stores and hashes.
+pub fn canonical(register: &Register) -> String {
+    serde_json::to_string(register).expect("register serialises")
+}
+
+/// Records `register` as a snapshot of `org`, moves the entries' history forward and audits it;
+/// a register identical to the latest snapshot is not stored again: that snapshot is returned,
+/// with `false`.
+pub async fn record(
+    state: &RgpdState,
+    actor: &str,
+    org: &Org,
+    register: &Register,
+    format: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(Snapshot, bool), Problem> {
+    let mut tx = state.store.begin_write().await?;
+    let sha256 = sha256_hex(canonical(register).as_bytes());
+    if let Some(latest) = latest_in(&mut tx, &org.id).await?.filter(|s| s.sha256 == sha256) {
+        return Ok((latest, false));
+    }
+    let snapshot = record_in(&mut tx, state.store.backend(), actor, org, register, (format, reason), now).await?;
+    tx.commit().await?;
+    Ok((snapshot, true))
+}
+
+/// The latest snapshot of `org_id`, read in a write transaction (so that two identical
+/// snapshots cannot both find none).
+async fn latest_in(tx: &mut Tx, org_id: &str) -> Result<Option<Snapshot>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM rgpd_snapshots WHERE org_id = $1 ORDER BY taken_at DESC, id DESC LIMIT 1");
+    Ok(sqlx::query_as(&sql).bind(org_id).fetch_optional(&mut **tx).await?)
+}
+
+/// [`record`] in the caller's transaction, unconditionally; `what` is (format, reason).
+pub async fn record_in(
+    tx: &mut Tx,
+    backend: Backend,
+    actor: &str,
+    org: &Org,
+    register: &Register,
+    (format, reason): (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<Snapshot, Problem> {
+    let content = canonical(register);
+    let snapshot = Snapshot {
+        id: new_id(),
+        org_id: org.id.clone(),
+        reason: reason.into(),
+        format: format.into(),
+        sha256: sha256_hex(content.as_bytes()),
+        entries: register.entries_count() as i64,
+        taken_by: actor.into(),
+        taken_at: timestamp(now),
+    };
+    sqlx::query(
+        "INSERT INTO rgpd_snapshots (id, org_id, reason, format, content, sha256, entries, taken_by, taken_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&snapshot.id)
+    .bind(&org.id)
+    .bind(reason)
+    .bind(format)
+    .bind(&content)
+    .bind(&snapshot.sha256)
+    .bind(snapshot.entries)
+    .bind(actor)
+    .bind(&snapshot.taken_at)
+    .execute(&mut **tx)
+    .await?;
+    for e in &register.entries {
+        sqlx::query(
+            "INSERT INTO rgpd_entry_history (org_id, entry_key, content_hash, first_recorded_at, last_changed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, entry_key) DO UPDATE SET content_hash = $3, last_changed_at = $5",
+        )
+        .bind(&org.id)
+        .bind(&e.key)
+        .bind(entry_hash(e))
+        .bind(&e.first_recorded)
+        .bind(&e.last_changed)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let change = Change {
+        actor,
+        action: "rgpd.snapshot",
+        target_kind: "rgpd_register",
+        target_id: &org.id,
+        scope_org_id: Some(&org.id),
+        summary: serde_json::json!({ "snapshot": snapshot.id, "sha256": snapshot.sha256, "format": format, "reason": reason }),
+    };
+    audit::append(tx, backend, change, now).await?;
+    Ok(snapshot)
+}
+
+/// Snapshots of `org`'s register, newest first.
+pub async fn list(state: &RgpdState, org_id: &str, limit: u32) -> Result<Vec<Snapshot>, Problem> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM rgpd_snapshots WHERE org_id = $1 ORDER BY taken_at DESC, id DESC LIMIT {limit}");
+    Ok(sqlx::query_as(&sql).bind(org_id).fetch_all(state.store.pool()).await?)
+}
+
+/// The latest snapshot of `org_id` with its register.
+pub async fn latest(state: &RgpdState, org_id: &str) -> Result<Option<(Snapshot, Register)>, Problem> {
+    match list(state, org_id, 1).await?.into_iter().next() {
+        Some(s) => get(state, &s.id).await,
+        None => Ok(None),
+    }
+}
+
+/// A snapshot row with its content (the register's canonical JSON).
+#[derive(sqlx::FromRow)]
+struct StoredSnapshot {
+    #[sqlx(flatten)]
+    snapshot: Snapshot,
+    content: String,
+}
+
+/// A snapshot and the register it holds.
+pub async fn get(state: &RgpdState, id: &str) -> Result<Option<(Snapshot, Register)>, Problem> {
+    let sql = format!("SELECT {COLUMNS}, content FROM rgpd_snapshots WHERE id = $1");
+    let stored: Option<StoredSnapshot> = sqlx::query_as(&sql).bind(id).fetch_optional(state.store.pool()).await?;
+    let Some(StoredSnapshot { snapshot, content }) = stored else { return Ok(None) };
+    let register: Register = serde_json::from_str(&content)
+        .map_err(|e| Problem::new(ProblemKind::Internal, format!("instantané illisible : {e}")))?;
+    Ok(Some((snapshot, register)))
+}
+
+/// A snapshot of `org`, or 404 / 422 when it is missing or belongs to another register.
+pub async fn get_of(state: &RgpdState, org: &Org, id: &str, field: &str) -> Result<(Snapshot, Register), Problem> {
+    let (snapshot, register) =
+        get(state, id).await?.ok_or_else(|| Problem::not_found(format!("aucun instantané « {id} »")))?;
+    if snapshot.org_id != org.id {
+        return Err(Problem::invalid_field(
+            field,
+            format!(
+                "l'instantané {id} appartient au registre d'une autre organisation que {} : comparaison impossible",
+                org.name
+            ),
+        ));
+    }
+    Ok((snapshot, register))
+}
+
+/// The diff of `org`'s register from snapshot `from` (the latest when `None`) to snapshot
+/// `to` (now when `None` or `now`).
+pub async fn diff_for(state: &RgpdState, org: &Org, from: Option<&str>, to: Option<&str>) -> Result<Diff, Problem> {
+    let (from_id, before) = match from.filter(|s| !s.is_empty()) {
+        Some(id) => {
+            let (s, r) = get_of(state, org, id, "from").await?;
+            (s.id, r)
+        }
+        None => {
+            let (s, r) = latest(state, &org.id).await?.ok_or_else(|| {
+                Problem::invalid_field(
+                    "from",
+                    format!("aucun instantané du registre de {} : exportez-le d'abord", org.name),
+                )
+            })?;
+            (s.id, r)
+        }
+    };
+    let (to_id, after) = match to.filter(|s| !s.is_empty() && *s != "now") {
+        Some(id) => {
+            let (s, r) = get_of(state, org, id, "to").await?;
+            (s.id, r)
+        }
+        None => ("now".to_string(), super::current(state, org).await?),
+    };
+    Ok(diff(&from_id, &before, &to_id, &after))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EntryRef {
+    pub key: String,
+    pub reference: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EntryChange {
+    pub key: String,
+    pub reference: String,
+    pub name: String,
+    pub fields: Vec<FieldChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Diff {
+    /// Snapshot id, or `now`.
+    pub from: String,
+    pub to: String,
+    pub added: Vec<EntryRef>,
+    pub removed: Vec<EntryRef>,
+    pub changed: Vec<EntryChange>,
+    /// Changes to the organisation's own block (contacts, DPO, representative).
+    pub organisation: Vec<FieldChange>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty() && self.organisation.is_empty()
+    }
+}
+
+/// Fields that say when, not what: never a change.
+const VOLATILE: [&str; 3] = ["first_recorded", "last_changed", "as_of"];
+
+/// Every entry of both registers (Art. 30(1) and 30(2)) by key, as JSON objects.
+fn keyed(register: &Register) -> BTreeMap<String, (EntryRef, Value)> {
+    let mut out = BTreeMap::new();
+    for e in &register.entries {
+        let r = EntryRef { key: e.key.clone(), reference: e.reference.clone(), name: e.name.clone() };
+        out.insert(format!("30-1:{}", e.key), (r, serde_json::to_value(e).expect("entry serialises")));
+    }
+    for e in &register.processor_entries {
+        let r = EntryRef {
+            key: e.key.clone(),
+            reference: format!("ST-{}", e.controller.code),
+            name: format!("Sous-traitance pour {}", e.controller.name),
+        };
+        out.insert(format!("30-2:{}", e.key), (r, serde_json::to_value(e).expect("entry serialises")));
+    }
+    out
+}
+
+fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else { return vec![] };
+    let mut fields: Vec<&String> = b.keys().chain(a.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    fields
+        .into_iter()
+        .filter(|f| !VOLATILE.contains(&f.as_str()))
+        .filter_map(|f| {
+            let (x, y) = (b.get(f).cloned().unwrap_or(Value::Null), a.get(f).cloned().unwrap_or(Value::Null));
+            (x != y).then(|| FieldChange { field: f.clone(), before: x, after: y })
+        })
+        .collect()
+}
+
+/// What changed from `before` to `after`: entries added, removed, and changed field by field.
+pub fn diff(from: &str, before: &Register, to: &str, after: &Register) -> Diff {
+    let (b, a) = (keyed(before), keyed(after));
+    let added = a.iter().filter(|(k, _)| !b.contains_key(*k)).map(|(_, (r, _))| r.clone()).collect();
+    let removed = b.iter().filter(|(k, _)| !a.contains_key(*k)).map(|(_, (r, _))| r.clone()).collect();
+    let changed = a
+        .iter()
+        .filter_map(|(k, (r, after))| {
+            let (_, before) = b.get(k)?;
+            let fields = field_changes(before, after);
+            (!fields.is_empty()).then(|| EntryChange {
+                key: r.key.clone(),
+                reference: r.reference.clone(),
+                name: r.name.clone(),
+                fields,
+            })
+        })
+        .collect();
+    let head = |r: &Register| serde_json::json!({ "organisation": r.organisation, "dpo": r.dpo, "representative": r.representative });
+    Diff {
+        from: from.into(),
+        to: to.into(),
+        added,
+        removed,
+        changed,
+        organisation: field_changes(&head(before), &head(after)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rgpd::derive::{self, Assignment, LiveTenant, OrgFacts, World};
+
+    fn world() -> World {
+        let mut w = World::default();
+        let etab = OrgFacts {
+            id: "e".into(),
+            kind: ent_kernel::kernel::roles::OrgKind::Etablissement,
+            code: "0940001A".into(),
+            name: "Collège".into(),
+            etab_type: Some(ent_platform::registry::EtabType::College),
+            departement_code: None,
+            academie_code: None,
+            email: None,
+            country: "FR".into(),
+            profile: None,
+        };
+        w.orgs.insert("e".into(), etab);
+        w.assignments.insert(
+            "e".into(),
+            Assignment {
+                convention: "C".into(),
+                controller: "e".into(),
+                joint_controllers: vec![],
+                processors: vec![],
+            },
+        );
+        w.tenants.push(LiveTenant {
+            slug: "t".into(),
+            schools: vec!["e".into()],
+            services: vec!["portail".into(), "messagerie".into()],
+            accounts: 100,
+            aaf: false,
+            vendor: None,
+            host: None,
+        });
+        w
+    }
+
+    #[test]
+    fn a_new_service_is_added_a_removed_one_removed_and_a_change_names_its_field() {
+        let catalog = ent_platform::catalog::Catalog::load(None).unwrap();
+        let mut w = world();
+        let before = derive::derive(&w, &catalog, "e", "2026-09-01", "T1");
+        w.tenants[0].services = vec!["portail".into(), "visio".into()];
+        w.tenants[0].accounts = 120;
+        let after = derive::derive(&w, &catalog, "e", "2026-10-01", "T2");
+        let d = diff("a", &before, "now", &after);
+        assert_eq!(d.added.iter().map(|e| e.reference.as_str()).collect::<Vec<_>>(), ["0940001A-visio"]);
+        assert_eq!(d.removed.iter().map(|e| e.reference.as_str()).collect::<Vec<_>>(), ["0940001A-messagerie"]);
+        assert_eq!(d.changed.len(), 1);
+        let fields: Vec<&str> = d.changed[0].fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["accounts"]);
+        assert!(diff("a", &after, "b", &after).is_empty());
+    }
+}

@@ -1,0 +1,160 @@
+//! The table of every job of every capability: the one place that names them
+//! all. Each entry adapts the application state to what the capability's job
+//! function takes.
+
+use super::AppState;
+use axum::extract::FromRef;
+use chrono::{DateTime, Utc};
+use ent_conventions::conventions::ConventionsState;
+use ent_kernel::config::Config;
+use ent_ops::jobs::JobFuture;
+use ent_ops::notify::NotifyState;
+use ent_rgpd::rgpd::RgpdState;
+use ent_support::support::SupportState;
+use ent_tenants::provisioning::ProvisioningState;
+
+/// A job of this application.
+pub type Job = ent_ops::jobs::Job<AppState>;
+/// A job of this application with its configuration.
+pub type ScheduledJob = ent_ops::jobs::ScheduledJob<AppState>;
+
+/// The job called `name`.
+pub fn find(name: &str) -> Option<Job> {
+    all().into_iter().find(|job| job.name == name)
+}
+
+/// Gives every job an entry in the configuration's `jobs` section (its default
+/// schedule when the file omits it), then refuses unknown job names, invalid
+/// cron expressions and time zones.
+pub fn configure(config: &mut Config) -> anyhow::Result<()> {
+    let jobs = all();
+    ent_ops::jobs::fill_defaults(&mut config.jobs, &jobs);
+    ent_ops::jobs::check_config(&config.jobs, &jobs)
+}
+
+/// Every job with its effective configuration.
+pub fn scheduled_jobs(config: &Config) -> anyhow::Result<Vec<ScheduledJob>> {
+    ent_ops::jobs::scheduled_jobs(&config.jobs, all())
+}
+
+/// A job entry point on the application state, running `$job` on the capability's context.
+macro_rules! adapter {
+    ($name:ident, $context:ty, $job:path) => {
+        fn $name(state: &AppState, now: DateTime<Utc>) -> JobFuture<'_> {
+            let context = <$context>::from_ref(state);
+            Box::pin(async move { $job(&context, now).await })
+        }
+    };
+}
+
+adapter!(outbox_send, NotifyState, ent_ops::notify::send_job);
+adapter!(outbox_purge, NotifyState, ent_ops::notify::purge_job);
+adapter!(conventions_daily, ConventionsState, ent_conventions::conventions::jobs::daily_job);
+adapter!(tenants_reconcile, ProvisioningState, ent_tenants::provisioning::reconcile::reconcile_job);
+adapter!(support_reminders, SupportState, ent_support::support::jobs::remind_job);
+adapter!(support_sweep, SupportState, ent_support::support::jobs::sweep_job);
+adapter!(support_auto_close, SupportState, ent_support::support::jobs::auto_close_job);
+adapter!(tenants_purge, ProvisioningState, ent_tenants::provisioning::purge::purge_job);
+adapter!(rgpd_snapshots, RgpdState, ent_rgpd::rgpd::jobs::run_job);
+
+/// Every job declared in code.
+pub fn all() -> Vec<Job> {
+    vec![
+        Job::new(
+            "outbox-send",
+            "Envoie les courriels en attente de la file d'envoi",
+            "* * * * *",
+            outbox_send,
+        ),
+        Job::new(
+            "outbox-purge",
+            "Supprime les courriels envoyés plus anciens que la durée de conservation",
+            "30 3 * * *",
+            outbox_purge,
+        ),
+        Job::new(
+            "conventions-daily",
+            "Active les conventions signées, expire les échues, envoie les rappels d'échéance et de signature",
+            "15 6 * * *",
+            conventions_daily,
+        ),
+        Job::new(
+            "tenants-reconcile",
+            "Réconcilie les tenants : applique les objets qui ont changé, rien sinon",
+            "*/5 * * * *",
+            tenants_reconcile,
+        ),
+        Job::new(
+            "support-reminders",
+            "Relance les demandeurs dont la réponse est attendue depuis 3 jours, pendant leurs heures ouvrées",
+            "0 9 * * *",
+            support_reminders,
+        ),
+        Job::new(
+            "support-sweep",
+            "Détecte les dépassements d'échéance des tickets, prévient les responsables, escalade si la politique le prévoit",
+            "*/5 * * * *",
+            support_sweep,
+        ),
+        Job::new(
+            "support-auto-close",
+            "Clôt les tickets résolus depuis le délai de la politique de support",
+            "30 6 * * *",
+            support_auto_close,
+        ),
+        Job::new(
+            "tenants-purge",
+            "Purge les tenants archivés depuis plus que la durée de conservation (volumes, identifiants)",
+            "30 3 * * *",
+            tenants_purge,
+        ),
+        Job::new(
+            "rgpd-snapshots",
+            "Instantané mensuel des registres RGPD qui ont changé, avec un courriel au DPO",
+            "0 4 1 * *",
+            rgpd_snapshots,
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ent_kernel::config::MailTransport;
+
+    #[test]
+    fn default_config_schedules_every_job_in_paris_time_and_writes_mail_to_files() {
+        let mut config = Config::default();
+        configure(&mut config).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.jobs.timezone, "Europe/Paris");
+        assert_eq!(config.mail.transport, MailTransport::File);
+        for job in all() {
+            let setting = &config.jobs.each[job.name];
+            assert!(setting.enabled);
+            assert_eq!(setting.schedule.as_deref(), Some(job.default_schedule));
+        }
+    }
+
+    #[test]
+    fn a_job_can_be_disabled_or_rescheduled_and_keeps_other_defaults() {
+        let yaml = "jobs:\n  outbox-purge:\n    enabled: false\n  outbox-send:\n    schedule: '*/5 * * * *'\n";
+        let mut config = Config::from_yaml(yaml).unwrap();
+        configure(&mut config).unwrap();
+        config.validate().unwrap();
+        assert!(!config.jobs.each["outbox-purge"].enabled);
+        assert!(config.jobs.each["outbox-purge"].schedule.is_some());
+        assert_eq!(config.jobs.each["outbox-send"].schedule.as_deref(), Some("*/5 * * * *"));
+        assert_eq!(config.jobs.timezone, "Europe/Paris");
+    }
+
+    #[test]
+    fn an_invalid_cron_expression_is_refused_naming_the_job() {
+        let mut config = Config::from_yaml("jobs:\n  outbox-send:\n    schedule: 'tous les jours'\n").unwrap();
+        let err = configure(&mut config).unwrap_err().to_string();
+        assert!(err.contains("outbox-send") && err.contains("cron"), "{err}");
+        let mut config = Config::from_yaml("jobs:\n  inconnue:\n    enabled: true\n").unwrap();
+        let err = configure(&mut config).unwrap_err().to_string();
+        assert!(err.contains("inconnue"), "{err}");
+    }
+}

@@ -1,0 +1,279 @@
+//! Mounts every capability's routes under `/api/v1`, the health endpoints, the
+//! OpenAPI document (generated from the same route table), and the middleware:
+//! authentication and the route's declared action, idempotency keys, metrics.
+
+pub mod commitments;
+pub mod failed_auth;
+pub mod idempotency;
+pub mod job_routes;
+pub mod jobs;
+pub mod metrics;
+pub mod openapi;
+pub mod scheduler;
+pub mod shutdown;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use ent_kernel::config::Config;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::http::ApiRoute;
+use ent_kernel::kernel::roles::Action;
+use ent_kernel::store::Store;
+use ent_platform::identity::authz;
+use ent_platform::identity::Caller;
+use std::sync::Arc;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+/// JSON bodies are small; the annuaire upload has its own, configured limit.
+pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn ent_kernel::clock::Clock>,
+    pub metrics: Arc<metrics::Metrics>,
+    /// Convention models, loaded and validated at start.
+    pub models: Arc<Vec<ent_conventions::conventions::model::ConventionModel>>,
+    /// Services and bouquets, loaded and validated at start.
+    pub catalog: Arc<ent_platform::catalog::Catalog>,
+    /// Support calendars and SLA policies, loaded and validated at start.
+    pub support: Arc<ent_support::support::policy::Policies>,
+    /// The same policies as the groupements see them (N3 commitments).
+    pub support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
+    /// Failed authentications per client address and token id (in memory, per process).
+    pub auth_throttle: Arc<ent_kernel::throttle::Throttle>,
+}
+
+impl AppState {
+    /// The state of a running application: the configuration's models, catalog and
+    /// support policies loaded and validated (an invalid one is an error).
+    pub fn load(store: Store, config: Config, clock: Arc<dyn ent_kernel::clock::Clock>) -> anyhow::Result<AppState> {
+        let models = ent_conventions::conventions::model::load_models(config.conventions_dir.as_deref())?;
+        let catalog = ent_platform::catalog::Catalog::load(config.catalog_dir.as_deref())?;
+        let support = Arc::new(ent_support::support::policy::Policies::load(config.support_dir.as_deref())?);
+        Ok(AppState {
+            auth_throttle: Arc::new(ent_kernel::throttle::Throttle::new(config.server.auth_throttle)),
+            support_commitments: Arc::new(commitments::SupportDesk(support.clone())),
+            support,
+            store,
+            config: Arc::new(config),
+            clock,
+            metrics: Arc::new(metrics::Metrics::default()),
+            models: Arc::new(models),
+            catalog: Arc::new(catalog),
+        })
+    }
+
+    /// [`Self::load`] for a configuration already validated (tests, benches).
+    pub fn new(store: Store, config: Config, clock: Arc<dyn ent_kernel::clock::Clock>) -> AppState {
+        AppState::load(store, config, clock).expect("a configuration validated before building the state")
+    }
+}
+
+/// Each capability's context, for the commands and jobs that call capability functions.
+impl AppState {
+    pub fn audit(&self) -> ent_platform::audit::AuditState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn catalog(&self) -> ent_platform::catalog::CatalogState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn conventions(&self) -> ent_conventions::conventions::ConventionsState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn groupements(&self) -> ent_groupements::groupements::GroupementsState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn identity(&self) -> ent_platform::identity::IdentityState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn notify(&self) -> ent_ops::notify::NotifyState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn provisioning(&self) -> ent_tenants::provisioning::ProvisioningState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn registry(&self) -> ent_platform::registry::RegistryState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn rgpd(&self) -> ent_rgpd::rgpd::RgpdState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn support(&self) -> ent_support::support::SupportState {
+        axum::extract::FromRef::from_ref(self)
+    }
+
+    pub fn tenants(&self) -> ent_tenants::tenants::TenantsState {
+        axum::extract::FromRef::from_ref(self)
+    }
+}
+
+/// Each part of the state, for handlers and capability contexts that extract it.
+macro_rules! state_part {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        $(impl axum::extract::FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        })*
+    };
+}
+
+state_part! {
+    store: Store,
+    config: Arc<Config>,
+    clock: Arc<dyn ent_kernel::clock::Clock>,
+    metrics: Arc<metrics::Metrics>,
+    models: Arc<Vec<ent_conventions::conventions::model::ConventionModel>>,
+    catalog: Arc<ent_platform::catalog::Catalog>,
+    support: Arc<ent_support::support::policy::Policies>,
+    support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
+    auth_throttle: Arc<ent_kernel::throttle::Throttle>,
+}
+
+/// Every `/api/v1` route of every capability.
+pub fn routes() -> Vec<ApiRoute<AppState>> {
+    let mut routes = Vec::new();
+    routes.extend(ent_platform::registry::routes::routes());
+    routes.extend(ent_platform::identity::routes::routes());
+    routes.extend(ent_platform::audit::routes::routes());
+    routes.extend(ent_conventions::conventions::routes::routes());
+    routes.extend(ent_tenants::tenants::routes::routes());
+    routes.extend(ent_platform::catalog::routes::routes());
+    routes.extend(job_routes::routes());
+    routes.extend(ent_ops::notify::routes());
+    routes.extend(ent_support::support::routes::routes());
+    routes.extend(ent_groupements::groupements::routes::routes());
+    routes.extend(ent_rgpd::rgpd::routes::routes());
+    routes
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let mut api = Router::new();
+    for route in routes() {
+        let action = route.action;
+        let mut handler = route.handler;
+        if route.idempotent {
+            handler = handler.route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer));
+        }
+        handler = handler.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            move |state: State<AppState>, req: Request, next: Next| authenticate(state, action, req, next),
+        ));
+        api = api.route(route.path, handler);
+    }
+    Router::new()
+        .merge(api)
+        .route("/api/v1/openapi.json", get(openapi_document))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::render))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let request_id =
+                        req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+                }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The bearer token of the only `Authorization` header (several: none is trusted).
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?.to_str().ok()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub(crate) fn unauthorized(detail: &str) -> Response {
+    let mut response = Problem::new(ProblemKind::Unauthorized, detail).into_response();
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"entcp\""));
+    response
+}
+
+/// Authenticates the bearer token and checks that one of the actor's roles
+/// allows the route's action; the scope is checked by the handler on its target.
+async fn authenticate(
+    State(state): State<AppState>,
+    action: &'static Action,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let client = failed_auth::client_address(&req, state.config.server.trust_forwarded_for);
+    if let Some(too_many) = failed_auth::blocked(&state, &client) {
+        return too_many;
+    }
+    let Some(token) = bearer_token(req.headers()) else {
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            return failed_auth::refuse(&state, &client, action, failed_auth::Failure::MalformedHeader, None).await;
+        }
+        return unauthorized("authentification requise : en-tête Authorization: Bearer <jeton>");
+    };
+    let actor = match ent_platform::identity::check_token(&state.store, token, state.clock.now()).await {
+        Ok(Ok(actor)) => actor,
+        Ok(Err(refusal)) => {
+            let failure = failed_auth::Failure::Token(refusal);
+            return failed_auth::refuse(&state, &client, action, failure, Some(token)).await;
+        }
+        Err(problem) => return problem.into_response(),
+    };
+    if !authz::role_allows(&actor, action) {
+        authz::log_decision(&actor, action, "-", false, "no role allows the action");
+        return authz::forbidden(format!("votre rôle ne permet pas l'action {}", action.name)).into_response();
+    }
+    req.extensions_mut().insert(Caller { actor, action });
+    next.run(req).await
+}
+
+async fn openapi_document() -> impl IntoResponse {
+    Json(openapi::document(&routes()))
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// How long `/readyz` waits for the database before answering « indisponible ».
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {
+    state.store.check_ready(READY_TIMEOUT).await?;
+    Ok(Json(serde_json::json!({ "status": "ready" })))
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> Problem {
+    Problem::not_found(format!("aucune ressource à l'adresse {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(ProblemKind::MethodNotAllowed, format!("la méthode {method} n'est pas acceptée sur {}", uri.path()))
+}

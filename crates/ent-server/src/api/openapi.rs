@@ -1,0 +1,301 @@
+//! The OpenAPI 3.1 document, generated from the route table and the types'
+//! JSON schemas, so that it cannot drift from what is mounted.
+
+use axum::http::Method;
+use ent_kernel::http::ApiRoute;
+use schemars::generate::SchemaSettings;
+use serde_json::{json, Map, Value};
+
+pub fn document<S>(routes: &[ApiRoute<S>]) -> Value {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    settings.meta_schema = None;
+    let mut generator = settings.into_generator();
+    let mut paths = Map::new();
+    for route in routes {
+        let operation = operation(route, &mut generator);
+        let item = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
+        item[route.method.as_str().to_ascii_lowercase()] = operation;
+    }
+    let mut schemas = generator.take_definitions(true);
+    schemas.insert("Problem".into(), problem_schema());
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ENT control plane",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "API du plan de contrôle des espaces numériques de travail (ENT)."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "Jeton d'API (entctl tokens create)" }
+            }
+        }
+    })
+}
+
+fn operation<S>(route: &ApiRoute<S>, generator: &mut schemars::SchemaGenerator) -> Value {
+    let mut parameters: Vec<Value> = path_parameters(route.path)
+        .into_iter()
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect();
+    if let Some(query) = route.query {
+        let schema = query(generator).to_value();
+        if let Some(Value::Object(props)) = schema.get("properties") {
+            for (name, prop) in props {
+                let mut param =
+                    json!({ "name": name, "in": "query", "required": false, "schema": without_null(prop.clone()) });
+                if let Some(description) = prop.get("description") {
+                    param["description"] = description.clone();
+                }
+                parameters.push(param);
+            }
+        }
+    }
+    if let Some(required) = if_match_of(route) {
+        parameters.push(json!({
+            "name": "If-Match", "in": "header", "required": required,
+            "description": if required {
+                "ETag lu avec la ressource (ou *) : sans lui 428, périmé 412"
+            } else {
+                "ETag lu avec la ressource (ou *) : requis pour modifier ce qui existe déjà"
+            },
+            "schema": { "type": "string", "minLength": 1 }
+        }));
+    }
+    if route.idempotent {
+        parameters.push(json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Rejoue la première réponse pour la même clé et le même corps",
+            "schema": { "type": "string", "minLength": 1, "maxLength": 200 }
+        }));
+    }
+    let mut op = json!({
+        "summary": route.summary,
+        "tags": [route.tag],
+        "operationId": operation_id(route),
+        "security": [{ "bearer": [] }],
+        "x-entcp-action": route.action.name,
+        "parameters": parameters,
+        "responses": error_responses(route),
+    });
+    if let Some((content_type, schema)) = route.request {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": { content_type: { "schema": schema(generator).to_value() } }
+        });
+    }
+    if route.responses.is_empty() {
+        op["responses"]["204"] = json!({ "description": "No Content" });
+    }
+    for (status, content_type, schema) in &route.responses {
+        let response = op["responses"]
+            .as_object_mut()
+            .expect("responses is an object")
+            .entry(status.as_str())
+            .or_insert_with(|| json!({ "description": status.canonical_reason().unwrap_or("OK"), "content": {} }));
+        let schema = match schema {
+            Some(schema) => schema(generator).to_value(),
+            None => file_schema(content_type),
+        };
+        response["content"][*content_type] = json!({ "schema": schema });
+        if sends_etag(route) {
+            response["headers"]["ETag"] = json!({
+                "description": "Version de la ressource, à renvoyer dans If-Match", "required": true,
+                "schema": { "type": "string" }
+            });
+        }
+    }
+    op
+}
+
+/// Operations whose handler reads `If-Match`: `Some(true)` when it is required
+/// (428 without), `Some(false)` when only a change of something stored needs it.
+/// Kept true by the conformance test, which sends every case without it too.
+const IF_MATCH: &[(&str, &str, bool)] = &[
+    ("PATCH", "/api/v1/orgs/{key}", true),
+    ("PATCH", "/api/v1/users/{id}", true),
+    ("PATCH", "/api/v1/conventions/{id}", true),
+    ("PUT", "/api/v1/tenants/{slug}", true),
+    ("PATCH", "/api/v1/support/tickets/{id}", true),
+    ("POST", "/api/v1/support/tickets/{id}/transition", true),
+    ("POST", "/api/v1/support/tickets/{id}/escalate", true),
+    ("POST", "/api/v1/support/tickets/{id}/return", true),
+    ("PATCH", "/api/v1/groupements/{id}", true),
+    ("PUT", "/api/v1/rgpd/profiles/{org}", false),
+    ("PUT", "/api/v1/rgpd/breaches/{org}/{id}", true),
+    ("PUT", "/api/v1/rgpd/requests/{org}/{id}", true),
+];
+
+/// Operations whose success responses carry the resource's `ETag` (the conformance
+/// test checks that these send it and that no other operation does).
+const ETAG: &[(&str, &str)] = &[
+    ("POST", "/api/v1/orgs"),
+    ("GET", "/api/v1/orgs/{key}"),
+    ("PATCH", "/api/v1/orgs/{key}"),
+    ("GET", "/api/v1/me"),
+    ("POST", "/api/v1/users"),
+    ("GET", "/api/v1/users/{id}"),
+    ("PATCH", "/api/v1/users/{id}"),
+    ("POST", "/api/v1/users/{id}/roles"),
+    ("POST", "/api/v1/conventions"),
+    ("GET", "/api/v1/conventions/{id}"),
+    ("PATCH", "/api/v1/conventions/{id}"),
+    ("POST", "/api/v1/conventions/{id}/submit"),
+    ("POST", "/api/v1/conventions/{id}/visa"),
+    ("POST", "/api/v1/conventions/{id}/sign"),
+    ("POST", "/api/v1/conventions/{id}/refuse"),
+    ("POST", "/api/v1/conventions/{id}/terminate"),
+    ("POST", "/api/v1/conventions/{id}/amend"),
+    ("POST", "/api/v1/conventions/{id}/signed-copies"),
+    ("POST", "/api/v1/tenants"),
+    ("GET", "/api/v1/tenants/{slug}"),
+    ("PUT", "/api/v1/tenants/{slug}"),
+    ("POST", "/api/v1/tenants/{slug}/transition"),
+    ("POST", "/api/v1/support/tickets"),
+    ("GET", "/api/v1/support/tickets/{id}"),
+    ("PATCH", "/api/v1/support/tickets/{id}"),
+    ("POST", "/api/v1/support/tickets/{id}/comments"),
+    ("POST", "/api/v1/support/tickets/{id}/transition"),
+    ("POST", "/api/v1/support/tickets/{id}/escalate"),
+    ("POST", "/api/v1/support/tickets/{id}/return"),
+    ("POST", "/api/v1/groupements"),
+    ("GET", "/api/v1/groupements/{id}"),
+    ("PATCH", "/api/v1/groupements/{id}"),
+    ("POST", "/api/v1/groupements/{id}/transition"),
+    ("POST", "/api/v1/groupements/{id}/award"),
+    ("POST", "/api/v1/groupements/{id}/applications"),
+    ("POST", "/api/v1/groupements/{id}/applications/{application}/withdraw"),
+    ("POST", "/api/v1/groupements/{id}/applications/{application}/accept"),
+    ("POST", "/api/v1/groupements/{id}/applications/{application}/reject"),
+    ("GET", "/api/v1/rgpd/profiles/{org}"),
+    ("PUT", "/api/v1/rgpd/profiles/{org}"),
+    ("POST", "/api/v1/rgpd/breaches/{org}"),
+    ("PUT", "/api/v1/rgpd/breaches/{org}/{id}"),
+    ("POST", "/api/v1/rgpd/requests/{org}"),
+    ("PUT", "/api/v1/rgpd/requests/{org}/{id}"),
+];
+
+fn if_match_of<S>(route: &ApiRoute<S>) -> Option<bool> {
+    IF_MATCH.iter().find(|(m, p, _)| *m == route.method.as_str() && *p == route.path).map(|(_, _, required)| *required)
+}
+
+fn sends_etag<S>(route: &ApiRoute<S>) -> bool {
+    ETAG.iter().any(|(m, p)| *m == route.method.as_str() && *p == route.path)
+}
+
+/// A file body: text for text types, bytes otherwise.
+fn file_schema(content_type: &str) -> Value {
+    if content_type.starts_with("text/") {
+        json!({ "type": "string" })
+    } else {
+        json!({ "type": "string", "contentMediaType": content_type.split(';').next().unwrap_or(content_type) })
+    }
+}
+
+/// The problem+json answers a route can give: every route authenticates and
+/// authorises, reads ids and parameters; writes check versions; bodies have a
+/// size limit and a media type.
+fn error_responses<S>(route: &ApiRoute<S>) -> Value {
+    let mut statuses = vec![
+        (400, "Requête mal formée (paramètres, JSON)"),
+        (401, "Authentification requise ou jeton invalide"),
+        (403, "Rôle ou périmètre insuffisant"),
+        (404, "Ressource introuvable ou hors de son périmètre"),
+        (409, "Conflit avec l'état actuel, ou code ambigu"),
+        (422, "Données invalides (champs nommés dans errors)"),
+        (429, "Trop d'échecs d'authentification depuis cette adresse ou pour ce jeton"),
+        (503, "Service indisponible (base de données, conversion PDF)"),
+    ];
+    if route.method != Method::GET {
+        statuses.push((412, "La ressource a changé entre-temps (If-Match ou version lue)"));
+    }
+    if if_match_of(route).is_some() {
+        statuses.push((428, "En-tête If-Match requis"));
+    }
+    if route.request.is_some() {
+        statuses.push((413, "Corps trop volumineux"));
+        statuses.push((415, "Type de contenu non pris en charge"));
+    }
+    statuses.sort();
+    let problem = json!({ "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } });
+    statuses
+        .into_iter()
+        .map(|(status, description)| {
+            let mut response = json!({ "description": description, "content": problem.clone() });
+            if let Some(required) = retry_after(status) {
+                response["headers"] = json!({ "Retry-After": {
+                    "description": "Secondes à attendre avant de réessayer", "required": required,
+                    "schema": { "type": "integer", "minimum": 0 }
+                } });
+            }
+            (status.to_string(), response)
+        })
+        .collect::<Map<String, Value>>()
+        .into()
+}
+
+/// Whether a problem of `status` carries `Retry-After`: always on 429, sometimes on 503.
+fn retry_after(status: u16) -> Option<bool> {
+    match status {
+        429 => Some(true),
+        503 => Some(false),
+        _ => None,
+    }
+}
+
+/// A query parameter is absent or a value, never `null`: drops `null` from its type and enum.
+fn without_null(mut schema: Value) -> Value {
+    if let Some(Value::Array(types)) = schema.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            schema["type"] = types[0].clone();
+        }
+    }
+    if let Some(Value::Array(values)) = schema.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+    }
+    if let Some(Value::Array(options)) = schema.get_mut("anyOf") {
+        options.retain(|o| o.get("type").and_then(Value::as_str) != Some("null"));
+        if options.len() == 1 {
+            let only = options.remove(0);
+            schema.as_object_mut().expect("an object schema").remove("anyOf");
+            if let (Value::Object(target), Value::Object(only)) = (&mut schema, only) {
+                target.extend(only);
+            }
+        }
+    }
+    schema
+}
+
+fn path_parameters(path: &str) -> Vec<&str> {
+    path.split('/').filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}')).collect()
+}
+
+fn operation_id<S>(route: &ApiRoute<S>) -> String {
+    let path: String = route.path.trim_start_matches("/api/v1/").replace(['{', '}'], "").replace('/', "_");
+    format!("{}_{}", route.method.as_str().to_ascii_lowercase(), path)
+}
+
+fn problem_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "Erreur au format RFC 9457 (application/problem+json)",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": { "type": "string", "description": "URI stable du type d'erreur (urn:entcp:problem:…)" },
+            "title": { "type": "string" },
+            "status": { "type": "integer" },
+            "detail": { "type": "string" },
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": { "field": { "type": "string" }, "message": { "type": "string" } }
+                }
+            }
+        }
+    })
+}

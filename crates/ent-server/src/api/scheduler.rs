@@ -1,0 +1,259 @@
+//! The runner of the jobs on the application state: a run now (CLI, API) and
+//! the `Scheduler` that runs the configured jobs at their ticks. What needs no
+//! application state (run records, heartbeats, schedules) is in `ent_ops::jobs`.
+
+use super::jobs::{Job, ScheduledJob};
+use super::AppState;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use ent_kernel::error::Problem;
+use ent_kernel::store::timestamp;
+use ent_ops::jobs::{
+    abandon_dead_runs, claim_tick, insert_manual_run, latest_claimed_tick, latest_tick, new_run, next_tick,
+    parse_timezone, record_end, timeout_of, touch_heartbeat, JobRun, HEARTBEAT_EVERY,
+};
+use ent_platform::identity::Actor;
+
+/// Runs the job of a claimed run, at most `timeout` and until `cancel`, touching
+/// its heartbeat meanwhile; records its end, outcome and message.
+async fn execute(
+    state: &AppState,
+    job: &Job,
+    mut run: JobRun,
+    now: DateTime<Utc>,
+    timeout: std::time::Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> JobRun {
+    let started = std::time::Instant::now();
+    let result = tokio::select! {
+        result = tokio::time::timeout(timeout, (job.run)(state, now)) => result.unwrap_or_else(|_| {
+            Err(anyhow::anyhow!("délai dépassé ({} s) : exécution interrompue", timeout.as_secs_f64()))
+        }),
+        _ = cancel.cancelled() => Err(anyhow::anyhow!("exécution interrompue : arrêt du processus")),
+        _ = beat(state, &run.id) => unreachable!("the heartbeat loop never ends"),
+    };
+    let finished = state.clock.now().max(now);
+    run.finished_at = Some(timestamp(finished));
+    match result {
+        Ok(message) => {
+            run.outcome = "success".into();
+            run.message = Some(message);
+        }
+        Err(e) => {
+            tracing::warn!(job = job.name, error = %format!("{e:#}"), "job failed");
+            run.outcome = "failure".into();
+            run.message = Some(format!("{e:#}"));
+        }
+    }
+    state.metrics.job_finished(job.name, &run.outcome, finished, started.elapsed().as_secs_f64());
+    if let Err(e) = record_end(&state.store, &run).await {
+        tracing::error!(job = job.name, error = %e, "job run end not recorded");
+    }
+    run
+}
+
+/// Touches the run's heartbeat every `HEARTBEAT_EVERY`, forever.
+async fn beat(state: &AppState, run_id: &str) {
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_EVERY, HEARTBEAT_EVERY);
+    loop {
+        every.tick().await;
+        if let Err(e) = touch_heartbeat(&state.store, run_id, state.clock.now()).await {
+            tracing::warn!(run = run_id, error = %e, "job heartbeat not recorded");
+        }
+    }
+}
+
+/// Runs a job now, outside its schedule, and returns the finished run.
+pub async fn run_now(
+    state: &AppState,
+    actor: &Actor,
+    job: &Job,
+    runner: &str,
+    now: DateTime<Utc>,
+) -> Result<JobRun, Problem> {
+    let run = new_run(job.name, None, "manual", runner, now);
+    insert_manual_run(&state.store, actor, &run, now).await?;
+    let timeout = timeout_of(&state.config.jobs, job);
+    Ok(execute(state, job, run, now, timeout, &tokio_util::sync::CancellationToken::new()).await)
+}
+
+/// Runs the configured jobs at their ticks, each in its own task: a long run
+/// never delays another job's tick, and a job never overlaps itself in this
+/// process (its tick is skipped, logged and counted). Several schedulers
+/// (replicas) may share one database: each tick runs on one of them only.
+pub struct Scheduler {
+    state: AppState,
+    runner: String,
+    timezone: Tz,
+    jobs: Vec<ScheduledJob>,
+    /// Jobs with a run in flight in this process.
+    running: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<&'static str>>>,
+    /// The latest tick this process has dealt with, per job.
+    seen: std::sync::Mutex<std::collections::HashMap<&'static str, DateTime<Utc>>>,
+    /// Cancelled at shutdown: no run starts any more, running ones stop.
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+/// Removes a job from the in-flight set when its run ends, however it ends.
+struct InFlight {
+    running: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<&'static str>>>,
+    job: &'static str,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.running.lock().expect("scheduler lock").remove(self.job);
+    }
+}
+
+impl Scheduler {
+    pub fn new(state: AppState, runner: impl Into<String>) -> anyhow::Result<Scheduler> {
+        let jobs = super::jobs::scheduled_jobs(&state.config)?;
+        Scheduler::with_jobs(state, runner, jobs)
+    }
+
+    /// A scheduler of the given jobs (tests declare their own).
+    pub fn with_jobs(state: AppState, runner: impl Into<String>, jobs: Vec<ScheduledJob>) -> anyhow::Result<Scheduler> {
+        let timezone = parse_timezone(&state.config.jobs.timezone)?;
+        Ok(Scheduler {
+            state,
+            runner: runner.into(),
+            timezone,
+            jobs,
+            running: Default::default(),
+            seen: Default::default(),
+            cancel: tokio_util::sync::CancellationToken::new(),
+        })
+    }
+
+    /// Runs every enabled job whose latest tick at or before `now` nobody has
+    /// claimed yet, concurrently, and waits for them. Missed older ticks are not
+    /// caught up: only the latest runs, the others are logged and counted.
+    pub async fn run_due(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<JobRun>> {
+        let mut runs = Vec::new();
+        for started in self.spawn_due(now).await? {
+            runs.push(started.await?);
+        }
+        Ok(runs)
+    }
+
+    /// Starts the due runs in their own tasks and returns at once with their handles.
+    pub async fn spawn_due(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<tokio::task::JoinHandle<JobRun>>> {
+        if self.cancel.is_cancelled() {
+            return Ok(Vec::new());
+        }
+        self.abandon_dead_runs(now).await?;
+        let mut started = Vec::new();
+        for scheduled in self.jobs.iter().filter(|s| s.enabled) {
+            let Some(tick) = latest_tick(&scheduled.schedule, self.timezone, now) else {
+                continue;
+            };
+            let name = scheduled.job.name;
+            let seen = self.seen.lock().expect("scheduler lock").get(name).copied();
+            if seen.is_some_and(|seen| seen >= tick) {
+                continue;
+            }
+            self.count_missed_ticks(scheduled, seen, tick).await?;
+            if self.running.lock().expect("scheduler lock").contains(name) {
+                tracing::warn!(job = name, tick = %timestamp(tick), "tick skipped: the previous run of this job is still going");
+                self.state.metrics.ticks_skipped(name, "overlap", 1);
+            } else if let Some(run) = claim_tick(&self.state.store, name, tick, &self.runner, now).await? {
+                tracing::info!(job = name, tick = %timestamp(tick), "job started");
+                started.push(self.spawn_run(scheduled, run, now));
+            }
+            self.seen.lock().expect("scheduler lock").insert(name, tick);
+        }
+        Ok(started)
+    }
+
+    fn spawn_run(&self, scheduled: &ScheduledJob, run: JobRun, now: DateTime<Utc>) -> tokio::task::JoinHandle<JobRun> {
+        let guard = InFlight { running: self.running.clone(), job: scheduled.job.name };
+        self.running.lock().expect("scheduler lock").insert(guard.job);
+        let (state, job, timeout, cancel) =
+            (self.state.clone(), scheduled.job, scheduled.timeout, self.cancel.child_token());
+        tokio::spawn(async move {
+            let _guard = guard;
+            execute(&state, &job, run, now, timeout, &cancel).await
+        })
+    }
+
+    /// Ticks between the latest one dealt with (here or, for a process that
+    /// just started, by any replica) and `tick` were missed: logged and counted.
+    async fn count_missed_ticks(
+        &self,
+        scheduled: &ScheduledJob,
+        seen: Option<DateTime<Utc>>,
+        tick: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        let claimed = latest_claimed_tick(&self.state.store, scheduled.job.name).await?;
+        let Some(since) = seen.max(claimed) else { return Ok(()) };
+        let missed = scheduled
+            .schedule
+            .after(&since.with_timezone(&self.timezone))
+            .take_while(|t| t.with_timezone(&Utc) < tick)
+            .take(100_000)
+            .count() as u64;
+        if missed > 0 {
+            let name = scheduled.job.name;
+            tracing::warn!(job = name, missed, since = %timestamp(since), "ticks missed: nobody ran them");
+            self.state.metrics.ticks_skipped(name, "missed", missed);
+        }
+        Ok(())
+    }
+
+    async fn abandon_dead_runs(&self, now: DateTime<Utc>) -> sqlx::Result<()> {
+        for job in abandon_dead_runs(&self.state.store, &self.runner, now).await? {
+            tracing::warn!(job = %job, "run abandoned: its runner stopped beating");
+            self.state.metrics.run_abandoned(&job);
+        }
+        Ok(())
+    }
+
+    /// The next instant any enabled job is due, after `now`.
+    pub fn next_due(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.jobs.iter().filter(|s| s.enabled).filter_map(|s| next_tick(&s.schedule, self.timezone, now)).min()
+    }
+
+    /// Stops the scheduler: no run starts any more and running runs are interrupted.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Whether a run of `job` is in flight in this process.
+    pub fn is_running(&self, job: &str) -> bool {
+        self.running.lock().expect("scheduler lock").contains(job)
+    }
+
+    /// Loops until `shutdown` is cancelled: starts what is due, sleeps to the
+    /// next tick. At shutdown no run starts any more; the running ones get
+    /// `drain` to finish, then are interrupted (their run records the reason).
+    pub async fn run_until(self, shutdown: tokio_util::sync::CancellationToken, drain: std::time::Duration) {
+        let mut tasks = Vec::new();
+        while !shutdown.is_cancelled() {
+            match self.spawn_due(self.state.clock.now()).await {
+                Ok(started) => tasks.extend(started),
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "scheduler pass failed"),
+            }
+            tasks.retain(|task: &tokio::task::JoinHandle<JobRun>| !task.is_finished());
+            tokio::select! {
+                _ = tokio::time::sleep(self.time_to_next_tick()) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        let all_done = futures_util::future::join_all(tasks.iter_mut());
+        if tokio::time::timeout(drain, all_done).await.is_err() {
+            tracing::warn!("jobs still running at the shutdown deadline: interrupted");
+            self.cancel();
+            futures_util::future::join_all(tasks).await;
+        }
+    }
+
+    /// Until the next tick, at most a minute so that a failed pass is retried
+    /// soon, plus a margin so that the tick is really past when we wake.
+    fn time_to_next_tick(&self) -> std::time::Duration {
+        let max = std::time::Duration::from_secs(60);
+        let now = self.state.clock.now();
+        let wait = self.next_due(now).and_then(|next| (next - now).to_std().ok()).map_or(max, |wait| wait.min(max));
+        wait + std::time::Duration::from_millis(50)
+    }
+}

@@ -1,0 +1,3 @@
+//! ent-server: see ARCHITECTURE.md for what it holds and what it may use.
+
+pub mod api;

@@ -1,0 +1,296 @@
+//! Scheduled support work: the breach sweep (one indexed query on the stored
+//! `next_due`, each breach flagged once, its lead notified in working hours
+//! except for P1, optional automatic escalation) and the auto-close of tickets
+//! resolved for `auto_close_days`.
+
+use super::sla::{self, BreachKind};
+use super::tickets::{
+    append_event, load_for_update, move_level, notify, refresh, write_sla, Ctx, NewEvent, SlaEventRow, TicketRow,
+    COLUMNS,
+};
+use super::{lead_emails, Level, Priority, Status};
+use crate::support::SupportState;
+use chrono::{DateTime, Duration, Utc};
+use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::timestamp;
+use ent_platform::audit::{self, Change};
+use ent_platform::identity::{Actor, Binding};
+use serde_json::json;
+use std::collections::HashMap;
+
+fn system(job: &str) -> Actor {
+    Actor { user_id: None, name: format!("system:{job}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Tickets whose earliest due date had passed.
+    pub examined: usize,
+    /// Breaches flagged by this pass (each breach is flagged once).
+    pub breaches: usize,
+    pub escalated: usize,
+}
+
+/// Finds and flags the breaches due at `now`.
+/// An event of one of the tickets the sweep examines.
+#[derive(sqlx::FromRow)]
+struct TicketEventRow {
+    ticket_id: String,
+    #[sqlx(flatten)]
+    event: SlaEventRow,
+}
+
+pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepReport, Problem> {
+    const DUE: &str = "SELECT id FROM support_tickets WHERE next_due IS NOT NULL AND next_due <= $1";
+    let mut tx = state.store.begin_write().await?;
+    // Three reads for the whole pass: the tickets due, their events, their flagged breaches.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM support_tickets t WHERE t.next_due IS NOT NULL AND t.next_due <= $1 \
+         ORDER BY t.next_due LIMIT 20000"
+    );
+    let tickets: Vec<TicketRow> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;
+    let mut report = SweepReport { examined: tickets.len(), ..Default::default() };
+    if tickets.is_empty() {
+        return Ok(report);
+    }
+    let mut events: HashMap<String, Vec<sla::SlaEvent>> = HashMap::new();
+    let sql = format!(
+        "SELECT ticket_id, at, kind, to_value, visibility, actor_level FROM support_events \
+         WHERE ticket_id IN ({DUE}) ORDER BY ticket_id, seq"
+    );
+    let rows: Vec<TicketEventRow> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;
+    for r in rows {
+        events.entry(r.ticket_id).or_default().push(r.event.event()?);
+    }
+    let mut breaches: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let sql = format!("SELECT ticket_id, level, kind FROM support_breaches WHERE ticket_id IN ({DUE})");
+    let rows: Vec<(String, String, String)> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;
+    for (ticket_id, level, kind) in rows {
+        breaches.entry(ticket_id).or_default().push((level, kind));
+    }
+    let actor = system("support-sweep");
+    let ctx = Ctx { state, actor: &actor, now };
+    let mut flagged = Vec::new();
+    let mut leads: HashMap<(Level, String), Vec<String>> = HashMap::new();
+    for t in &tickets {
+        let id = &t.id;
+        let derived = sla::derive(&state.support, &t.policy, t.priority, events.get(id).map_or(&[][..], |e| e), now);
+        let mut known = breaches.remove(id).unwrap_or_default();
+        let mut escalate = false;
+        for (level, kind, due) in derived.overdue(now) {
+            if known.iter().any(|(l, k)| l == level.as_str() && k == kind.as_str()) {
+                continue;
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO support_breaches (ticket_id, level, kind, due_at, detected_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (ticket_id, level, kind) DO NOTHING",
+            )
+            .bind(id)
+            .bind(level.as_str())
+            .bind(kind.as_str())
+            .bind(timestamp(due))
+            .bind(timestamp(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            known.push((level.as_str().to_string(), kind.as_str().to_string()));
+            if inserted == 0 {
+                continue;
+            }
+            report.breaches += 1;
+            flagged.push(format!("{} {} {}", t.reference, level.label(), kind.as_str()));
+            let body = format!("échéance de {} dépassée ({})", kind.label(), super::tickets::french_time(due));
+            let e = NewEvent {
+                kind: "breach",
+                from: Some(level.as_str()),
+                to: Some(kind.as_str()),
+                visibility: "support",
+                body: Some(&body),
+                actor_level: None,
+            };
+            append_event(&mut tx, id, &actor, e, now).await?;
+            let org = match level {
+                Level::N1 => Some(t.n1_org_id.clone()),
+                Level::N2 => t.n2_org_id.clone(),
+                Level::N3 => t.n3_org_id.clone(),
+            };
+            if let Some(org) = org {
+                let lead = match leads.get(&(level, org.clone())) {
+                    Some(lead) => lead.clone(),
+                    None => {
+                        let lead = lead_emails(&mut tx, level, &org).await?;
+                        leads.insert((level, org), lead.clone());
+                        lead
+                    }
+                };
+                // Breach notices wait for the lead's working hours, except for P1.
+                let send_at = if t.priority == Priority::P1 {
+                    now
+                } else {
+                    state.support.calendar(&t.policy, level).next_open(now)
+                };
+                let context = json!({
+                    "kind": kind.label(),
+                    "breach_level": level.label(),
+                    "due": super::tickets::french_time(due),
+                });
+                notify(&mut tx, lead, t, "breach", context, now, send_at).await?;
+            }
+            escalate |= kind == BreachKind::Resolution
+                && level == t.level
+                && state.support.auto_escalate(&t.policy, level)
+                && matches!(t.status, Status::New | Status::InProgress);
+        }
+        if escalate && t.level.up().is_some() {
+            let reason = "escalade automatique : échéance de résolution dépassée";
+            if move_level(&ctx, &mut tx, t, None, reason, true, false).await.is_ok() {
+                report.escalated += 1;
+                refresh(&mut tx, &state.support, t, now).await?;
+                continue;
+            }
+        }
+        // The breach entries do not move the clocks: the derived state stands.
+        write_sla(&mut tx, t, &derived, &known).await?;
+    }
+    if !flagged.is_empty() {
+        let change = Change {
+            actor: &actor.name,
+            action: "support.sweep",
+            target_kind: "support_ticket",
+            target_id: "*",
+            scope_org_id: None,
+            summary: json!({ "breaches": flagged, "escalated": report.escalated }),
+        };
+        audit::append(&mut tx, state.store.backend(), change, now).await?;
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// Closes the tickets resolved at least `auto_close_days` ago.
+pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
+    let days = state.support.auto_close_days();
+    let cutoff = now - Duration::days(i64::from(days));
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM support_tickets WHERE status = 'resolved' AND resolved_at <= $1 ORDER BY id",
+    )
+    .bind(timestamp(cutoff))
+    .fetch_all(state.store.pool())
+    .await?;
+    let actor = system("support-auto-close");
+    let body = format!("clos automatiquement {days} jours après sa résolution");
+    for id in &ids {
+        let mut tx = state.store.begin_write().await?;
+        let Some(t) =
+            load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == Status::Resolved)
+        else {
+            continue;
+        };
+        let e = NewEvent {
+            kind: "status",
+            from: Some("resolved"),
+            to: Some("closed"),
+            visibility: "public",
+            body: Some(&body),
+            actor_level: None,
+        };
+        append_event(&mut tx, id, &actor, e, now).await?;
+        sqlx::query(
+            "UPDATE support_tickets SET status = 'closed', closed_at = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(timestamp(now))
+        .bind(timestamp(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        refresh(&mut tx, &state.support, &t, now).await?;
+        let change = Change {
+            actor: &actor.name,
+            action: "support.tickets.auto_close",
+            target_kind: "support_ticket",
+            target_id: id,
+            scope_org_id: Some(&t.tenant_org_id),
+            summary: json!({ "reference": t.reference, "days": days }),
+        };
+        audit::append(&mut tx, state.store.backend(), change, now).await?;
+        tx.commit().await?;
+    }
+    Ok(ids.len())
+}
+
+/// Days a ticket may wait on its requester before they are reminded (once per wait).
+pub const REMINDER_DAYS: i64 = 3;
+
+/// Reminds the requesters of tickets waiting on them for `REMINDER_DAYS`, once per wait,
+/// in their working hours (the N1 calendar; at once for P1).
+pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
+    let waiting_since = "(SELECT MAX(w.seq) FROM support_events w WHERE w.ticket_id = t.id AND w.kind = 'status' \
+         AND w.to_value = 'waiting_requester')";
+    let sql = format!(
+        "SELECT t.id FROM support_tickets t WHERE t.status = 'waiting_requester' \
+         AND NOT EXISTS (SELECT 1 FROM support_events r WHERE r.ticket_id = t.id AND r.kind = 'reminder' \
+             AND r.seq > {waiting_since}) \
+         AND (SELECT w.at FROM support_events w WHERE w.ticket_id = t.id AND w.seq = {waiting_since}) <= $1 \
+         ORDER BY t.id"
+    );
+    let ids: Vec<String> = sqlx::query_scalar(&sql)
+        .bind(timestamp(now - Duration::days(REMINDER_DAYS)))
+        .fetch_all(state.store.pool())
+        .await?;
+    let actor = system("support-reminders");
+    for id in &ids {
+        let mut tx = state.store.begin_write().await?;
+        let Some(t) =
+            load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == Status::WaitingRequester)
+        else {
+            continue;
+        };
+        let body = format!("relance du demandeur après {REMINDER_DAYS} jours d'attente");
+        let e = NewEvent {
+            kind: "reminder",
+            from: None,
+            to: None,
+            visibility: "public",
+            body: Some(&body),
+            actor_level: None,
+        };
+        append_event(&mut tx, id, &actor, e, now).await?;
+        let send_at =
+            if t.priority == Priority::P1 { now } else { state.support.calendar(&t.policy, Level::N1).next_open(now) };
+        let to = super::tickets::requester_email(&mut tx, &t).await?;
+        notify(&mut tx, to, &t, "reminder", json!({ "days": REMINDER_DAYS }), now, send_at).await?;
+        let change = Change {
+            actor: &actor.name,
+            action: "support.tickets.remind",
+            target_kind: "support_ticket",
+            target_id: id,
+            scope_org_id: Some(&t.tenant_org_id),
+            summary: json!({ "reference": t.reference }),
+        };
+        audit::append(&mut tx, state.store.backend(), change, now).await?;
+        tx.commit().await?;
+    }
+    Ok(ids.len())
+}
+
+pub fn sweep_job(state: &SupportState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+    Box::pin(async move {
+        let r = sweep(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        Ok(format!("{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s)", r.examined, r.breaches, r.escalated))
+    })
+}
+
+pub fn remind_job(state: &SupportState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+    Box::pin(async move {
+        let n = remind(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        Ok(format!("{n} relance(s)"))
+    })
+}
+
+pub fn auto_close_job(state: &SupportState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+    Box::pin(async move {
+        let n = auto_close(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        Ok(format!("{n} ticket(s) clos"))
+    })
+}

@@ -1,0 +1,528 @@
+//! Support desk: N1 / N2 / N3 tickets on tenants, with SLA clocks per level
+//! derived from each ticket's event log (`sla`), business calendars
+//! (`calendar`), policies as data (`policy`), the breach sweep and auto-close
+//! (`jobs`), reports (`report`) and the HTTP routes (`routes`).
+//!
+//! Who sees what: the requester their own tickets (public entries only); N1 and
+//! N2 the tickets of tenants in their scope (everything); N3 only tickets that
+//! reached N3 on tenants it is the vendor of, with the requester pseudonymised
+//! unless N2 shared the identity, and without the académie's internal comments.
+
+pub mod calendar;
+pub mod jobs;
+pub mod policy;
+pub mod report;
+pub mod routes;
+pub mod sla;
+pub mod state;
+pub mod tickets;
+
+use chrono::{DateTime, Utc};
+use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::Condition;
+use ent_kernel::store::{timestamp, Store};
+use ent_platform::identity::Actor;
+use ent_platform::registry::queries::{get_by_code, get_org, get_org_in};
+use ent_platform::registry::{Org, OrgRef};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+pub use state::SupportState;
+
+pub use tickets::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    N1,
+    N2,
+    N3,
+}
+
+ent_kernel::text_enum!(Level);
+ent_kernel::text_enum!(Priority);
+ent_kernel::text_enum!(Status);
+
+impl Level {
+    pub const ALL: [Level; 3] = [Level::N1, Level::N2, Level::N3];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::N1 => "n1",
+            Level::N2 => "n2",
+            Level::N3 => "n3",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::N1 => "N1",
+            Level::N2 => "N2",
+            Level::N3 => "N3",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn up(self) -> Option<Level> {
+        match self {
+            Level::N1 => Some(Level::N2),
+            Level::N2 => Some(Level::N3),
+            Level::N3 => None,
+        }
+    }
+
+    pub fn down(self) -> Option<Level> {
+        match self {
+            Level::N1 => None,
+            Level::N2 => Some(Level::N1),
+            Level::N3 => Some(Level::N2),
+        }
+    }
+
+    pub fn role(self) -> Role {
+        match self {
+            Level::N1 => Role::SupportN1,
+            Level::N2 => Role::SupportN2,
+            Level::N3 => Role::SupportN3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Priority {
+    P1,
+    P2,
+    P3,
+    P4,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [Priority::P1, Priority::P2, Priority::P3, Priority::P4];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::P1 => "P1",
+            Priority::P2 => "P2",
+            Priority::P3 => "P3",
+            Priority::P4 => "P4",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Priority> {
+        Priority::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    New,
+    InProgress,
+    WaitingRequester,
+    Resolved,
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] =
+        [Status::New, Status::InProgress, Status::WaitingRequester, Status::Resolved, Status::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::InProgress => "in_progress",
+            Status::WaitingRequester => "waiting_requester",
+            Status::Resolved => "resolved",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::New => "nouveau",
+            Status::InProgress => "en cours",
+            Status::WaitingRequester => "en attente du demandeur",
+            Status::Resolved => "résolu",
+            Status::Closed => "clos",
+        }
+    }
+
+    /// The moves the support staff may make (a requester's reply is handled apart).
+    pub fn can_move_to(self, to: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, to),
+            (New, InProgress | WaitingRequester | Resolved)
+                | (InProgress, WaitingRequester | Resolved)
+                | (WaitingRequester, InProgress | Resolved)
+                | (Resolved, InProgress | Closed)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Accès / authentification.
+    Acces,
+    /// A service of the catalog (`service` names it).
+    Service,
+    /// Données / RGPD.
+    Donnees,
+    Autre,
+}
+
+impl Category {
+    pub const ALL: [Category; 4] = [Category::Acces, Category::Service, Category::Donnees, Category::Autre];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Acces => "acces",
+            Category::Service => "service",
+            Category::Donnees => "donnees",
+            Category::Autre => "autre",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// Who supports a tenant, and under which policy.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Contract {
+    pub n1: OrgRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n2: Option<OrgRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n3: Option<OrgRef>,
+    pub policy: String,
+}
+
+impl Contract {
+    pub fn org(&self, level: Level) -> Option<&OrgRef> {
+        match level {
+            Level::N1 => Some(&self.n1),
+            Level::N2 => self.n2.as_ref(),
+            Level::N3 => self.n3.as_ref(),
+        }
+    }
+}
+
+/// A stored contract row: fields set at one organisation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContractInput {
+    /// N1 organisation (établissement or commune), by id, code or kind:code.
+    pub n1: Option<String>,
+    /// N2 organisation (académie, DSDEN).
+    pub n2: Option<String>,
+    /// N3 organisation (éditeur).
+    pub n3: Option<String>,
+    /// Policy name from the support policies.
+    pub policy: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ContractRow {
+    #[sqlx(rename = "n1_org_id")]
+    n1: Option<String>,
+    #[sqlx(rename = "n2_org_id")]
+    n2: Option<String>,
+    #[sqlx(rename = "n3_org_id")]
+    n3: Option<String>,
+    policy: Option<String>,
+}
+
+async fn contract_row(store: &Store, org_id: &str) -> Result<Option<ContractRow>, Problem> {
+    Ok(sqlx::query_as("SELECT n1_org_id, n2_org_id, n3_org_id, policy FROM support_contracts WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_optional(store.pool())
+        .await?)
+}
+
+async fn org_ref(store: &Store, id: Option<String>) -> Result<Option<OrgRef>, Problem> {
+    match id {
+        Some(id) => Ok(get_org(store, &id).await?.map(|o| o.as_ref())),
+        None => Ok(None),
+    }
+}
+
+/// The académie of an organisation, if it has one.
+pub async fn academie_of(store: &Store, org: &Org) -> Result<Option<Org>, Problem> {
+    match &org.academie_code {
+        Some(code) => get_by_code(store, OrgKind::Academie, code).await,
+        None => Ok(None),
+    }
+}
+
+/// The vendor of a tenant's services: its N3 unless a contract names another.
+pub fn tenant_vendor(tenant: &ent_tenants::tenants::Tenant) -> Option<OrgRef> {
+    tenant.vendor.clone()
+}
+
+/// The support commitments of the active convention covering the tenant's
+/// organisation, if its model has an SLA annex: (policy, N1, N2).
+async fn convention_annex(
+    state: &crate::support::SupportState,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(Option<String>, Option<OrgRef>, Option<OrgRef>), Problem> {
+    let today = ent_kernel::clock::today_in_france(now).to_string();
+    let Some(conv) = ent_conventions::conventions::active_covering(&state.store, &state.models, org_id, &today).await?
+    else {
+        return Ok((None, None, None));
+    };
+    let annex = state
+        .models
+        .iter()
+        .find(|m| m.id == conv.model_id && m.version == conv.model_version)
+        .and_then(|m| m.support.clone());
+    let Some(annex) = annex else { return Ok((None, None, None)) };
+    let party = |key: &Option<String>| {
+        key.as_ref().and_then(|k| conv.parties.iter().find(|p| &p.key == k)).map(|p| p.org.clone())
+    };
+    let policy = Some(annex.policy.clone()).filter(|p| state.support.exists(p));
+    Ok((policy, party(&annex.n1), party(&annex.n2)))
+}
+
+/// The support contract of a tenant. Each field comes from, in order: a
+/// contract set at the tenant's organisation, the SLA annex of the active
+/// convention covering it, a contract set at its funding collectivité or its
+/// académie; else N1 is the tenant's organisation, N2 its académie, N3 its
+/// vendor, and the policy `standard`.
+pub async fn resolve_contract(
+    state: &crate::support::SupportState,
+    tenant: &ent_tenants::tenants::Tenant,
+    now: DateTime<Utc>,
+) -> Result<Contract, Problem> {
+    let store = &state.store;
+    let org = get_org(store, &tenant.organisation.id)
+        .await?
+        .ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
+    let academie = academie_of(store, &org).await?;
+    let own = contract_row(store, &org.id).await?;
+    let mut inherited = Vec::new();
+    if org.kind == OrgKind::Etablissement {
+        if let Some(c) = ent_platform::registry::queries::funding_collectivite(store, &org).await? {
+            inherited.extend(contract_row(store, &c.id).await?);
+        }
+    }
+    if let Some(a) = &academie {
+        inherited.extend(contract_row(store, &a.id).await?);
+    }
+    let (annex_policy, annex_n1, annex_n2) = convention_annex(state, &org.id, now).await?;
+    let own_field = |f: fn(&ContractRow) -> &Option<String>| own.as_ref().and_then(|r| f(r).clone());
+    let inherited_field = |f: fn(&ContractRow) -> &Option<String>| inherited.iter().find_map(|r| f(r).clone());
+    let level =
+        async |f: fn(&ContractRow) -> &Option<String>, annex: Option<OrgRef>| -> Result<Option<OrgRef>, Problem> {
+            if let Some(id) = own_field(f) {
+                return org_ref(store, Some(id)).await;
+            }
+            if annex.is_some() {
+                return Ok(annex);
+            }
+            org_ref(store, inherited_field(f)).await
+        };
+    let n1 = level(|r| &r.n1, annex_n1).await?.unwrap_or_else(|| org.as_ref());
+    let n2 = level(|r| &r.n2, annex_n2).await?.or_else(|| academie.map(|a| a.as_ref()));
+    let n3 = level(|r| &r.n3, None).await?.or_else(|| tenant_vendor(tenant));
+    let policy = own_field(|r| &r.policy)
+        .or(annex_policy)
+        .or_else(|| inherited_field(|r| &r.policy))
+        .unwrap_or_else(|| policy::DEFAULT_POLICY.to_string());
+    Ok(Contract { n1, n2, n3, policy })
+}
+
+/// Sets the contract fields held at `org` (absent fields inherit). Audited.
+pub async fn set_contract(
+    state: &crate::support::SupportState,
+    actor: &Actor,
+    org: &Org,
+    input: &ContractInput,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let store = &state.store;
+    let mut checks = ent_kernel::error::Checks::default();
+    let mut resolve = async |field: &str, key: &Option<String>, kinds: &[OrgKind]| -> Result<Option<String>, Problem> {
+        let Some(key) = key.as_deref().filter(|k| !k.trim().is_empty()) else { return Ok(None) };
+        match ent_platform::registry::resolve_org(store, key).await {
+            Ok(o) if kinds.contains(&o.kind) => Ok(Some(o.id)),
+            Ok(o) => {
+                checks.fail(field, format!("{} n'est pas d'un type accepté à ce niveau", o.name));
+                Ok(None)
+            }
+            Err(e) => {
+                checks.fail(field, e.detail);
+                Ok(None)
+            }
+        }
+    };
+    let n1 = resolve("n1", &input.n1, Level::N1.role().org_kinds()).await?;
+    let n2 = resolve("n2", &input.n2, Level::N2.role().org_kinds()).await?;
+    let n3 = resolve("n3", &input.n3, Level::N3.role().org_kinds()).await?;
+    if let Some(p) = &input.policy {
+        if !state.support.exists(p) {
+            checks.fail("policy", format!("politique de support « {p} » inconnue"));
+        }
+    }
+    checks.finish()?;
+    let mut tx = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO support_contracts (org_id, n1_org_id, n2_org_id, n3_org_id, policy, version, updated_by, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $7) ON CONFLICT (org_id) DO UPDATE SET n1_org_id = $2, n2_org_id = $3, \
+         n3_org_id = $4, policy = $5, version = support_contracts.version + 1, updated_by = $6, updated_at = $7",
+    )
+    .bind(&org.id)
+    .bind(&n1)
+    .bind(&n2)
+    .bind(&n3)
+    .bind(&input.policy)
+    .bind(&actor.name)
+    .bind(timestamp(now))
+    .execute(&mut *tx)
+    .await?;
+    let change = ent_platform::audit::Change {
+        actor: &actor.name,
+        action: "support.contracts.set",
+        target_kind: "org",
+        target_id: &org.id,
+        scope_org_id: Some(&org.id),
+        summary: serde_json::json!({ "n1": n1, "n2": n2, "n3": n3, "policy": input.policy }),
+    };
+    ent_platform::audit::append(&mut tx, store.backend(), change, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The SQL condition (alias `t`) on the tickets an actor may see; `None` for all.
+pub fn visible_condition(actor: &Actor) -> Option<Condition> {
+    let mut parts = Vec::new();
+    for b in &actor.bindings {
+        match (b.role, &b.org) {
+            (Role::Admin, _) => return None,
+            (Role::SupportN1 | Role::SupportN2, Some(org)) => {
+                let mut c = Condition::default();
+                c.and_wrapped(
+                    "t.tenant_org_id IN (SELECT id FROM orgs WHERE ",
+                    ent_platform::identity::authz::org_scope_condition(org),
+                    ")",
+                );
+                parts.push(c);
+            }
+            (Role::SupportN3, Some(org)) => {
+                let mut c = Condition::default();
+                c.push("t.n3_org_id = ? AND t.reached_n3 = 1", &[&org.id]);
+                parts.push(c);
+            }
+            _ => {}
+        }
+    }
+    if let Some(user) = &actor.user_id {
+        let mut c = Condition::default();
+        c.push("t.requester_id = ?", &[user]);
+        parts.push(c);
+    }
+    Some(Condition::any(parts))
+}
+
+/// How a viewer sees a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// N1, N2, admin: everything.
+    Staff,
+    /// N3: public and support entries, requester pseudonymised unless shared.
+    Vendor,
+    /// The requester: public entries.
+    Requester,
+}
+
+impl Viewer {
+    pub fn sees(self, visibility: &str) -> bool {
+        match self {
+            Viewer::Staff => true,
+            Viewer::Vendor => visibility != "internal",
+            Viewer::Requester => visibility == "public",
+        }
+    }
+}
+
+/// The support levels an actor holds on a ticket (every level for an admin).
+pub async fn levels_of(store: &Store, actor: &Actor, t: &TicketRow) -> Result<Vec<Level>, Problem> {
+    if actor.is_admin() {
+        return Ok(Level::ALL.to_vec());
+    }
+    let target =
+        get_org(store, &t.tenant_org_id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+    let mut levels = Vec::new();
+    for b in &actor.bindings {
+        let Some(org) = &b.org else { continue };
+        let level = match b.role {
+            Role::SupportN1 => Level::N1,
+            Role::SupportN2 => Level::N2,
+            Role::SupportN3 => {
+                if t.reached_n3 && t.n3_org_id.as_deref() == Some(org.id.as_str()) && !levels.contains(&Level::N3) {
+                    levels.push(Level::N3);
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if !levels.contains(&level) && ent_platform::identity::authz::in_org_scope(store, org, &target).await? {
+            levels.push(level);
+        }
+    }
+    levels.sort();
+    Ok(levels)
+}
+
+/// How `actor` sees the ticket, or `None` when it is not theirs to see.
+pub async fn viewer(store: &Store, actor: &Actor, t: &TicketRow) -> Result<Option<Viewer>, Problem> {
+    let levels = levels_of(store, actor, t).await?;
+    if levels.iter().any(|l| *l != Level::N3) {
+        return Ok(Some(Viewer::Staff));
+    }
+    if levels.contains(&Level::N3) {
+        return Ok(Some(Viewer::Vendor));
+    }
+    if actor.user_id.as_deref() == Some(t.requester_id.as_str()) {
+        return Ok(Some(Viewer::Requester));
+    }
+    Ok(None)
+}
+
+/// E-mails of a level's queue: the users holding the level's role at its
+/// organisation, else the organisation's address.
+pub async fn queue_emails(conn: &mut AnyConnection, level: Level, org_id: &str) -> Result<Vec<String>, Problem> {
+    let users = ent_conventions::conventions::workflow::users_with_role(conn, org_id, level.role().as_str()).await?;
+    if !users.is_empty() {
+        return Ok(users);
+    }
+    Ok(get_org_in(conn, org_id).await?.and_then(|o| o.email).into_iter().collect())
+}
+
+/// E-mails of a level's lead: the organisation's functional address, else its queue.
+pub async fn lead_emails(conn: &mut AnyConnection, level: Level, org_id: &str) -> Result<Vec<String>, Problem> {
+    match get_org_in(conn, org_id).await?.and_then(|o| o.email) {
+        Some(email) => Ok(vec![email]),
+        None => queue_emails(conn, level, org_id).await,
+    }
+}
+
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}

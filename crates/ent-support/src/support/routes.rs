@@ -1,0 +1,283 @@
+//! `/api/v1/support`: tickets, their history, comments, status changes,
+//! escalations and returns (If-Match), reports, policies and contracts.
+
+use super::report::{self, GroupBy, ReportQuery, ReportRow};
+use super::tickets::{
+    self, Ctx, EscalateInput, HistoryEntry, NewComment, NewTicket, ReturnInput, Ticket, TicketFilter, TicketPatch,
+    TransitionInput,
+};
+use super::{resolve_contract, set_contract, Contract, ContractInput};
+use crate::support::SupportState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put};
+use axum::Json;
+use ent_kernel::error::Problem;
+use ent_kernel::http::extract::{ApiJson, ApiQuery};
+use ent_kernel::http::{etag, if_match, ApiRoute};
+use ent_kernel::store::Page;
+use ent_platform::identity::authz::{
+    SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ,
+    SUPPORT_REPORT,
+};
+use ent_platform::identity::Caller;
+use ent_platform::registry::queries::get_org;
+
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    SupportState: axum::extract::FromRef<S>,
+{
+    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "support", s, a, h);
+    let t = "/api/v1/support/tickets/{id}";
+    vec![
+        route(Method::GET, "/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, get(list))
+            .query::<TicketFilter>()
+            .responds::<Page<Ticket>>(StatusCode::OK),
+        route(Method::POST, "/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, post(create))
+            .idempotent()
+            .json_body::<NewTicket>()
+            .responds::<Ticket>(StatusCode::CREATED),
+        route(Method::GET, t, "Consulter un ticket (id ou référence)", &SUPPORT_READ, get(show))
+            .responds::<Ticket>(StatusCode::OK),
+        route(Method::PATCH, t, "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, patch(update))
+            .json_body::<TicketPatch>()
+            .responds::<Ticket>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/support/tickets/{id}/history",
+            "Historique visible du ticket",
+            &SUPPORT_READ,
+            get(history),
+        )
+        .responds::<Vec<HistoryEntry>>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/support/tickets/{id}/comments",
+            "Commenter (public ou interne)",
+            &SUPPORT_COMMENT,
+            post(comment),
+        )
+        .json_body::<NewComment>()
+        .responds::<Ticket>(StatusCode::CREATED),
+        route(
+            Method::POST,
+            "/api/v1/support/tickets/{id}/transition",
+            "Changer le statut (If-Match requis)",
+            &SUPPORT_HANDLE,
+            post(transition),
+        )
+        .json_body::<TransitionInput>()
+        .responds::<Ticket>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/support/tickets/{id}/escalate",
+            "Escalader au niveau supérieur (If-Match requis)",
+            &SUPPORT_HANDLE,
+            post(escalate),
+        )
+        .json_body::<EscalateInput>()
+        .responds::<Ticket>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/support/tickets/{id}/return",
+            "Renvoyer au niveau inférieur avec une réponse (If-Match requis)",
+            &SUPPORT_HANDLE,
+            post(return_down),
+        )
+        .json_body::<ReturnInput>()
+        .responds::<Ticket>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/support/report",
+            "Indicateurs par niveau ou par tenant",
+            &SUPPORT_REPORT,
+            get(report),
+        )
+        .query::<ReportQuery>()
+        .responds::<Vec<ReportRow>>(StatusCode::OK)
+        .produces(StatusCode::OK, &["text/csv; charset=utf-8"]),
+        route(
+            Method::GET,
+            "/api/v1/support/policies",
+            "Politiques de support et calendriers",
+            &SUPPORT_READ,
+            get(policies),
+        )
+        .responds::<super::policy::PolicyFile>(StatusCode::OK),
+        route(
+            Method::GET,
+            "/api/v1/support/tenants/{slug}/contract",
+            "Contrat de support effectif d'un tenant",
+            &SUPPORT_CONTRACTS_READ,
+            get(contract),
+        )
+        .responds::<Contract>(StatusCode::OK),
+        route(
+            Method::PUT,
+            "/api/v1/support/contracts/{org}",
+            "Définir le contrat de support porté par une organisation",
+            &SUPPORT_CONTRACTS_WRITE,
+            put(put_contract),
+        )
+        .json_body::<ContractInput>(),
+    ]
+}
+
+fn ctx<'a>(state: &'a SupportState, caller: &'a Caller) -> Ctx<'a> {
+    Ctx { state, actor: &caller.actor, now: state.clock.now() }
+}
+
+fn with_etag(ticket: Ticket, status: StatusCode) -> Response {
+    let version = ticket.version;
+    let mut response = (status, Json(ticket)).into_response();
+    response.headers_mut().insert(header::ETAG, etag(version));
+    response
+}
+
+async fn list(
+    State(state): State<SupportState>,
+    caller: Caller,
+    ApiQuery(filter): ApiQuery<TicketFilter>,
+) -> Result<Json<Page<Ticket>>, Problem> {
+    Ok(Json(tickets::list(&ctx(&state, &caller), &filter).await?))
+}
+
+async fn create(
+    State(state): State<SupportState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewTicket>,
+) -> Result<Response, Problem> {
+    Ok(with_etag(tickets::create(&ctx(&state, &caller), new).await?, StatusCode::CREATED))
+}
+
+async fn show(State(state): State<SupportState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
+    Ok(with_etag(tickets::get(&ctx(&state, &caller), &id).await?, StatusCode::OK))
+}
+
+async fn update(
+    State(state): State<SupportState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<TicketPatch>,
+) -> Result<Response, Problem> {
+    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
+    Ok(with_etag(tickets::update(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
+}
+
+async fn history(
+    State(state): State<SupportState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryEntry>>, Problem> {
+    Ok(Json(tickets::history(&ctx(&state, &caller), &id).await?))
+}
+
+async fn comment(
+    State(state): State<SupportState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewComment>,
+) -> Result<Response, Problem> {
+    Ok(with_etag(tickets::comment(&ctx(&state, &caller), &id, body).await?, StatusCode::CREATED))
+}
+
+async fn transition(
+    State(state): State<SupportState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<TransitionInput>,
+) -> Result<Response, Problem> {
+    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
+    Ok(with_etag(tickets::transition(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
+}
+
+async fn escalate(
+    State(state): State<SupportState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<EscalateInput>,
+) -> Result<Response, Problem> {
+    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
+    Ok(with_etag(tickets::escalate(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
+}
+
+async fn return_down(
+    State(state): State<SupportState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ReturnInput>,
+) -> Result<Response, Problem> {
+    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
+    Ok(with_etag(tickets::return_down(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
+}
+
+async fn report(
+    State(state): State<SupportState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> Result<Response, Problem> {
+    let by = q.by.unwrap_or(GroupBy::Level);
+    let rows = report::report(&state.store, &caller.actor, by).await?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(rows).into_response()),
+        "csv" => {
+            let name = format!("rapport-support-{}.csv", if by == GroupBy::Level { "niveaux" } else { "tenants" });
+            Ok(ent_documents::documents::response::document(
+                report::to_csv(&rows, by),
+                "text/csv; charset=utf-8",
+                &name,
+            ))
+        }
+        other => Err(Problem::invalid_field("format", format!("format « {other} » inconnu : json ou csv"))),
+    }
+}
+
+async fn policies(State(state): State<SupportState>) -> Json<super::policy::PolicyFile> {
+    Json(state.support.spec.clone())
+}
+
+async fn contract(
+    State(state): State<SupportState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<Json<Contract>, Problem> {
+    let not_found = || Problem::not_found(format!("aucun tenant « {slug} »"));
+    let tenant = ent_tenants::tenants::get_tenant(&state.store, &slug).await?.ok_or_else(not_found)?;
+    let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
+    caller.require(&state.store, &org).await?;
+    Ok(Json(resolve_contract(&state, &tenant, state.clock.now()).await?))
+}
+
+async fn put_contract(
+    State(state): State<SupportState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiJson(input): ApiJson<ContractInput>,
+) -> Result<StatusCode, Problem> {
+    let org = ent_platform::registry::resolve_org(&state.store, &key).await?;
+    caller.require(&state.store, &org).await?;
+    // The N1 and N2 organisations named get to see the tickets: they must be in scope too.
+    check_named(&state, &caller, "n1", input.n1.as_deref()).await?;
+    check_named(&state, &caller, "n2", input.n2.as_deref()).await?;
+    set_contract(&state, &caller.actor, &org, &input, state.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An organisation named in a contract, in the caller's scope; one the caller cannot
+/// read answers like an unknown one (`set_contract` reports those).
+async fn check_named(state: &SupportState, caller: &Caller, field: &str, key: Option<&str>) -> Result<(), Problem> {
+    let Some(key) = key.filter(|k| !k.trim().is_empty()) else { return Ok(()) };
+    let Ok(named) = ent_platform::registry::resolve_org(&state.store, key).await else { return Ok(()) };
+    match caller.require(&state.store, &named).await {
+        Err(p) if p.kind == ent_kernel::error::ProblemKind::NotFound => {
+            Err(Problem::invalid_field(field, format!("aucune organisation « {key} »")))
+        }
+        other => other,
+    }
+}

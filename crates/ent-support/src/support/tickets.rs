@@ -1,0 +1,1263 @@
+//! Tickets: creation, comments, status changes, escalation and return, field
+//! updates. Every change appends to `support_events`, re-derives the SLA from
+//! that log (stored due dates, per-level clocks), queues its notices and writes
+//! an audit record, all in one transaction.
+
+use super::policy::{Policies, GRADES};
+use super::sla::{self, SlaEvent, SlaState, Step};
+use super::{levels_of, parse_time, queue_emails, viewer, Category, Level, Priority, Status, Viewer};
+use crate::support::SupportState;
+use chrono::{DateTime, Datelike, Utc};
+use ent_kernel::error::precondition_failed;
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::store::{new_id, timestamp, Backend, Flag, Nullable, Store, Tx, UnknownValue};
+use ent_kernel::store::{Condition, Page};
+use ent_platform::audit::{self, Change};
+use ent_platform::identity::authz::{self, forbidden};
+use ent_platform::identity::Actor;
+use ent_platform::registry::queries::get_org;
+use ent_platform::registry::OrgRef;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, FromRow};
+
+/// What every ticket operation needs.
+pub struct Ctx<'a> {
+    pub state: &'a SupportState,
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    fn store(&self) -> &Store {
+        &self.state.store
+    }
+}
+
+/// A ticket as stored (read with [`COLUMNS`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TicketRow {
+    pub id: String,
+    pub reference: String,
+    pub tenant_id: String,
+    pub tenant_org_id: String,
+    pub requester_id: String,
+    pub requester_role: String,
+    #[sqlx(try_from = "Flag")]
+    pub requester_shared: bool,
+    pub subject: String,
+    pub description: String,
+    pub category: String,
+    pub service: Option<String>,
+    pub impact: String,
+    pub urgency: String,
+    #[sqlx(try_from = "String")]
+    pub priority: Priority,
+    pub policy: String,
+    #[sqlx(try_from = "String")]
+    pub level: Level,
+    #[sqlx(try_from = "Flag")]
+    pub reached_n3: bool,
+    pub n1_org_id: String,
+    pub n2_org_id: Option<String>,
+    pub n3_org_id: Option<String>,
+    pub assigned_team: Option<String>,
+    pub assignee_id: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
+    pub first_response_due: Option<String>,
+    pub resolution_due: Option<String>,
+    pub breaches: i64,
+    pub convention_flag: Option<String>,
+    pub resolved_at: Option<String>,
+    pub closed_at: Option<String>,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub(crate) const COLUMNS: &str = "t.id, t.reference, t.tenant_id, t.tenant_org_id, t.requester_id, t.requester_role, \
+    t.requester_shared, t.subject, t.description, t.category, t.service, t.impact, t.urgency, t.priority, t.policy, \
+    t.level, t.reached_n3, t.n1_org_id, t.n2_org_id, t.n3_org_id, t.assigned_team, t.assignee_id, t.status, \
+    t.first_response_due, t.resolution_due, t.breaches, t.convention_flag, t.resolved_at, t.closed_at, t.version, \
+    t.created_at, t.updated_at";
+
+pub async fn load(conn: &mut AnyConnection, id_or_reference: &str) -> Result<Option<TicketRow>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2");
+    Ok(sqlx::query_as(&sql).bind(id_or_reference).bind(id_or_reference).fetch_optional(conn).await?)
+}
+
+/// [`load`] locking the row until the end of the transaction.
+pub(crate) async fn load_for_update(tx: &mut Tx, backend: Backend, id: &str) -> Result<Option<TicketRow>, Problem> {
+    let lock = backend.for_update();
+    let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2{lock}");
+    Ok(sqlx::query_as(&sql).bind(id).bind(id).fetch_optional(&mut **tx).await?)
+}
+
+/// The requester as a viewer may see them.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Requester {
+    pub name: String,
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// True when the name is a pseudonym (N3 without the requester's identity shared).
+    pub pseudonymous: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Ticket {
+    pub id: String,
+    pub reference: String,
+    pub tenant: String,
+    pub organisation: OrgRef,
+    pub requester: Requester,
+    pub subject: String,
+    pub description: String,
+    pub category: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    pub impact: String,
+    pub urgency: String,
+    pub priority: Priority,
+    pub policy: String,
+    pub level: Level,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_team: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// Due date of the first response at the current level (absent once given or while paused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_response_due: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution_due: Option<String>,
+    /// SLA breaches flagged so far.
+    pub breaches: i64,
+    /// `convention_expiree` or `sans_convention` when no active convention covered the tenant at creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub convention_flag: Option<String>,
+    /// Per-level clocks derived from the event log (single-ticket reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_level: Option<Level>,
+    /// `created`, `status`, `comment`, `escalated`, `returned`, `updated`, `breach`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// `public` (the requester sees it), `support` (N1, N2, N3) or `internal` (N1, N2).
+    pub visibility: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+fn pseudonym(t: &TicketRow) -> String {
+    let hash = hex::encode(Sha256::digest(format!("{}:{}", t.id, t.requester_id).as_bytes()));
+    format!("Demandeur {}", &hash[..8])
+}
+
+fn hides_requester(viewer: Viewer, t: &TicketRow) -> bool {
+    viewer == Viewer::Vendor && !t.requester_shared
+}
+
+async fn user_label(store: &Store, id: &str) -> Result<(String, Option<String>), Problem> {
+    Ok(match ent_platform::identity::get_user(store, id).await? {
+        Some(u) => (u.display_name, Some(u.email)),
+        None => ("utilisateur supprimé".into(), None),
+    })
+}
+
+/// The ticket as `viewer` may see it.
+pub async fn view(store: &Store, t: &TicketRow, viewer: Viewer, sla: Option<SlaState>) -> Result<Ticket, Problem> {
+    let requester = if hides_requester(viewer, t) {
+        Requester { name: pseudonym(t), role: t.requester_role.clone(), email: None, pseudonymous: true }
+    } else {
+        let (name, email) = user_label(store, &t.requester_id).await?;
+        Requester { name, role: t.requester_role.clone(), email, pseudonymous: false }
+    };
+    let assignee = match &t.assignee_id {
+        Some(id) if viewer != Viewer::Requester => Some(user_label(store, id).await?.0),
+        _ => None,
+    };
+    let org = get_org(store, &t.tenant_org_id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+    let tenant: String =
+        sqlx::query_scalar("SELECT slug FROM tenants WHERE id = $1").bind(&t.tenant_id).fetch_one(store.pool()).await?;
+    Ok(Ticket {
+        id: t.id.clone(),
+        reference: t.reference.clone(),
+        tenant,
+        organisation: org.as_ref(),
+        requester,
+        subject: t.subject.clone(),
+        description: t.description.clone(),
+        category: t.category.clone(),
+        service: t.service.clone(),
+        impact: t.impact.clone(),
+        urgency: t.urgency.clone(),
+        priority: t.priority,
+        policy: t.policy.clone(),
+        level: t.level,
+        status: t.status,
+        assigned_team: t.assigned_team.clone().filter(|_| viewer != Viewer::Requester),
+        assignee,
+        first_response_due: t.first_response_due.clone(),
+        resolution_due: t.resolution_due.clone(),
+        breaches: if viewer == Viewer::Requester { 0 } else { t.breaches },
+        convention_flag: t.convention_flag.clone().filter(|_| viewer == Viewer::Staff),
+        sla: sla.filter(|_| viewer != Viewer::Requester),
+        resolved_at: t.resolved_at.clone(),
+        closed_at: t.closed_at.clone(),
+        version: t.version,
+        created_at: t.created_at.clone(),
+        updated_at: t.updated_at.clone(),
+    })
+}
+
+// --- reading ------------------------------------------------------------------
+
+/// The ticket and how the actor sees it; 404 when the actor may not see it.
+pub async fn find(store: &Store, actor: &Actor, id: &str) -> Result<(TicketRow, Viewer), Problem> {
+    let not_found = || Problem::not_found(format!("aucun ticket « {id} »"));
+    let mut conn = store.pool().acquire().await?;
+    let t = load(&mut conn, id).await?.ok_or_else(not_found)?;
+    drop(conn);
+    let v = viewer(store, actor, &t).await?.ok_or_else(not_found)?;
+    Ok((t, v))
+}
+
+/// The SLA of a ticket as of `now`, derived from its events.
+pub async fn sla_now(
+    store: &Store,
+    policies: &Policies,
+    t: &TicketRow,
+    now: DateTime<Utc>,
+) -> Result<SlaState, Problem> {
+    let mut conn = store.pool().acquire().await?;
+    let events = sla_events(&mut conn, &t.id).await?;
+    Ok(sla::derive(policies, &t.policy, t.priority, &events, now))
+}
+
+pub async fn get(ctx: &Ctx<'_>, id: &str) -> Result<Ticket, Problem> {
+    let (t, v) = find(ctx.store(), ctx.actor, id).await?;
+    let sla = sla_now(ctx.store(), &ctx.state.support, &t, ctx.now).await?;
+    view(ctx.store(), &t, v, Some(sla)).await
+}
+
+/// Filters of `GET /support/tickets`.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketFilter {
+    #[schemars(extend("enum" = ["new", "in_progress", "waiting_requester", "resolved", "closed"]))]
+    pub status: Option<String>,
+    #[schemars(extend("enum" = ["n1", "n2", "n3"]))]
+    pub level: Option<String>,
+    /// Tenant slug.
+    pub tenant: Option<String>,
+    #[schemars(extend("enum" = ["P1", "P2", "P3", "P4"]))]
+    pub priority: Option<String>,
+    /// Only tickets with a flagged breach.
+    pub breached: Option<bool>,
+    pub cursor: Option<String>,
+    /// 1 to 500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+fn filter_condition(f: &TicketFilter) -> Result<Condition, Problem> {
+    let mut c = Condition::default();
+    let mut checks = Checks::default();
+    if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
+        match Status::parse(s) {
+            Some(s) => c.push("t.status = ?", &[s.as_str()]),
+            None => checks.fail(
+                "status",
+                format!("statut « {s} » inconnu (new, in_progress, waiting_requester, resolved, closed)"),
+            ),
+        }
+    }
+    if let Some(l) = f.level.as_deref().filter(|s| !s.is_empty()) {
+        match Level::parse(l) {
+            Some(l) => c.push("t.level = ?", &[l.as_str()]),
+            None => checks.fail("level", format!("niveau « {l} » inconnu (n1, n2, n3)")),
+        }
+    }
+    if let Some(p) = f.priority.as_deref().filter(|s| !s.is_empty()) {
+        match Priority::parse(p) {
+            Some(p) => c.push("t.priority = ?", &[p.as_str()]),
+            None => checks.fail("priority", format!("priorité « {p} » inconnue (P1 à P4)")),
+        }
+    }
+    if let Some(slug) = f.tenant.as_deref().filter(|s| !s.is_empty()) {
+        c.push("t.tenant_id IN (SELECT id FROM tenants WHERE slug = ?)", &[slug]);
+    }
+    if f.breached == Some(true) {
+        c.push_int("t.breaches > ?", 0);
+    }
+    if let Some(cursor) = f.cursor.as_deref().filter(|s| !s.is_empty()) {
+        c.push("t.id < ?", &[cursor]);
+    }
+    checks.finish()?;
+    Ok(c)
+}
+
+/// The tickets the actor may see, newest first.
+pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, Problem> {
+    let size = ent_kernel::store::sql::page_size(filter.limit)?;
+    let mut cond = filter_condition(filter)?;
+    if let Some(scope) = super::visible_condition(ctx.actor) {
+        cond.and(scope);
+    }
+    let sql =
+        format!("SELECT {COLUMNS} FROM support_tickets t WHERE {} ORDER BY t.id DESC LIMIT {}", cond.sql(), size + 1);
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(ctx.store().pool()).await?;
+    let mut items = Vec::new();
+    for r in &rows {
+        let t = TicketRow::from_row(r)?;
+        let v = viewer(ctx.store(), ctx.actor, &t).await?.unwrap_or(Viewer::Requester);
+        items.push(view(ctx.store(), &t, v, None).await?);
+    }
+    Ok(Page::from_overfetch(items, size, |t| t.id.clone()))
+}
+
+pub async fn history(ctx: &Ctx<'_>, id: &str) -> Result<Vec<HistoryEntry>, Problem> {
+    let (t, v) = find(ctx.store(), ctx.actor, id).await?;
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT seq, at, actor, actor_user_id, actor_level, kind, from_value, to_value, visibility, body \
+         FROM support_events WHERE ticket_id = $1 ORDER BY seq",
+    )
+    .bind(&t.id)
+    .fetch_all(ctx.store().pool())
+    .await?;
+    let hide = hides_requester(v, &t);
+    Ok(rows
+        .into_iter()
+        .filter(|r| v.sees(&r.visibility))
+        .map(|r| {
+            let by_requester = r.actor_user_id.as_deref() == Some(t.requester_id.as_str());
+            HistoryEntry {
+                seq: r.seq,
+                at: r.at,
+                actor: if hide && by_requester { pseudonym(&t) } else { r.actor },
+                actor_level: r.actor_level,
+                kind: r.kind,
+                from: r.from_value,
+                to: r.to_value,
+                visibility: r.visibility,
+                body: r.body,
+            }
+        })
+        .collect())
+}
+
+/// A `support_events` row.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    seq: i64,
+    at: String,
+    actor: String,
+    actor_user_id: Option<String>,
+    #[sqlx(try_from = "Nullable<Level>")]
+    actor_level: Option<Level>,
+    kind: String,
+    from_value: Option<String>,
+    to_value: Option<String>,
+    visibility: String,
+    body: Option<String>,
+}
+
+// --- the event log and the SLA ------------------------------------------------
+
+pub(crate) async fn sla_events(conn: &mut AnyConnection, ticket_id: &str) -> Result<Vec<SlaEvent>, Problem> {
+    let rows: Vec<SlaEventRow> = sqlx::query_as(
+        "SELECT at, kind, to_value, visibility, actor_level FROM support_events WHERE ticket_id = $1 ORDER BY seq",
+    )
+    .bind(ticket_id)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(SlaEventRow::event).collect()
+}
+
+/// What the SLA reads of an event row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SlaEventRow {
+    at: String,
+    kind: String,
+    to_value: Option<String>,
+    visibility: String,
+    #[sqlx(try_from = "Nullable<Level>")]
+    actor_level: Option<Level>,
+}
+
+impl SlaEventRow {
+    /// The SLA event; a time or a status/level value the code does not know is an error.
+    pub(crate) fn event(self) -> Result<SlaEvent, Problem> {
+        let at = parse_time(&self.at).ok_or(UnknownValue { what: "horodatage", value: self.at.clone() })?;
+        let to = self.to_value.unwrap_or_default();
+        let step = match self.kind.as_str() {
+            "created" => Step::Created,
+            "status" => Step::Status(Status::try_from(to)?),
+            "escalated" => Step::Escalated(Level::try_from(to)?),
+            "returned" => Step::Returned(Level::try_from(to)?),
+            "comment" => Step::Comment { public: self.visibility == "public" },
+            _ => Step::Other,
+        };
+        Ok(SlaEvent { at, step, actor_level: self.actor_level })
+    }
+}
+
+/// An entry to append to a ticket's log.
+pub(crate) struct NewEvent<'a> {
+    pub kind: &'a str,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub visibility: &'a str,
+    pub body: Option<&'a str>,
+    pub actor_level: Option<Level>,
+}
+
+pub(crate) async fn append_event(
+    tx: &mut Tx,
+    ticket_id: &str,
+    actor: &Actor,
+    e: NewEvent<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    // The ticket row is the lock: concurrent appends queue here and each gets the next number.
+    let seq: i64 =
+        sqlx::query_scalar("UPDATE support_tickets SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+            .bind(ticket_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO support_events (id, ticket_id, seq, at, actor, actor_user_id, actor_level, kind, from_value, \
+         to_value, visibility, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(new_id())
+    .bind(ticket_id)
+    .bind(seq)
+    .bind(timestamp(now))
+    .bind(&actor.name)
+    .bind(&actor.user_id)
+    .bind(e.actor_level.map(|l| l.as_str()))
+    .bind(e.kind)
+    .bind(e.from)
+    .bind(e.to)
+    .bind(e.visibility)
+    .bind(e.body)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Re-derives the SLA from the log and stores the due dates and per-level clocks.
+pub(crate) async fn refresh(
+    tx: &mut Tx,
+    policies: &Policies,
+    t: &TicketRow,
+    now: DateTime<Utc>,
+) -> Result<SlaState, Problem> {
+    let (policy, priority): (String, String) =
+        sqlx::query_as("SELECT policy, priority FROM support_tickets WHERE id = $1")
+            .bind(&t.id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let priority = Priority::try_from(priority)?;
+    let events = sla_events(tx, &t.id).await?;
+    let state = sla::derive(policies, &policy, priority, &events, now);
+    store_sla(tx, t, &state).await?;
+    Ok(state)
+}
+
+/// Stores what `state` says of the ticket: current due dates, the next unflagged
+/// due date (what the sweep waits for) and each level's clock.
+pub(crate) async fn store_sla(tx: &mut Tx, t: &TicketRow, state: &SlaState) -> Result<(), Problem> {
+    let flagged: Vec<(String, String)> =
+        sqlx::query_as("SELECT level, kind FROM support_breaches WHERE ticket_id = $1")
+            .bind(&t.id)
+            .fetch_all(&mut **tx)
+            .await?;
+    write_sla(tx, t, state, &flagged).await
+}
+
+/// [`store_sla`] knowing the flagged breaches, as (level, kind).
+pub(crate) async fn write_sla(
+    tx: &mut Tx,
+    t: &TicketRow,
+    state: &SlaState,
+    flagged: &[(String, String)],
+) -> Result<(), Problem> {
+    let is_flagged = |l: Level, k: sla::BreachKind| flagged.iter().any(|(fl, fk)| fl == l.as_str() && fk == k.as_str());
+    let current = state.clock(state.level);
+    sqlx::query(
+        "UPDATE support_tickets SET first_response_due = $1, resolution_due = $2, next_due = $3, breaches = $4 \
+         WHERE id = $5",
+    )
+    .bind(current.and_then(|c| c.first_response_due).map(timestamp))
+    .bind(current.and_then(|c| c.resolution_due).map(timestamp))
+    .bind(state.next_due(is_flagged).map(timestamp))
+    .bind(flagged.len() as i64)
+    .bind(&t.id)
+    .execute(&mut **tx)
+    .await?;
+    for c in &state.levels {
+        let breached = flagged.iter().any(|(l, _)| l == c.level.as_str());
+        sqlx::query(
+            "INSERT INTO support_ticket_levels (ticket_id, level, tenant_id, held_seconds, first_response_seconds, \
+             resolution_seconds, breached) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ticket_id, level) DO UPDATE \
+             SET held_seconds = $4, first_response_seconds = $5, resolution_seconds = $6, breached = $7",
+        )
+        .bind(&t.id)
+        .bind(c.level.as_str())
+        .bind(&t.tenant_id)
+        .bind(c.held_seconds)
+        .bind(c.first_response_seconds)
+        .bind(c.resolution_seconds)
+        .bind(i64::from(breached))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Queues the `support` mail for `event` to `recipients` (deduplicated), at `send_at`.
+pub(crate) async fn notify(
+    tx: &mut Tx,
+    recipients: Vec<String>,
+    t: &TicketRow,
+    event: &str,
+    extra: Value,
+    now: DateTime<Utc>,
+    send_at: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let mut to = recipients;
+    to.sort();
+    to.dedup();
+    if to.is_empty() {
+        return Ok(());
+    }
+    let mut context = json!({
+        "event": event,
+        "reference": t.reference,
+        "subject": t.subject,
+        "priority": t.priority.as_str(),
+        "level": t.level.label(),
+    });
+    if let (Value::Object(base), Value::Object(more)) = (&mut context, extra) {
+        base.extend(more);
+    }
+    ent_ops::notify::enqueue_at(tx, &to, "support", context, now, send_at).await?;
+    Ok(())
+}
+
+/// The requester's address, through `conn` (inside a transaction, the transaction's).
+pub(crate) async fn requester_email(conn: &mut AnyConnection, t: &TicketRow) -> Result<Vec<String>, Problem> {
+    let email: Option<String> =
+        sqlx::query_scalar("SELECT email FROM users WHERE id = $1").bind(&t.requester_id).fetch_optional(conn).await?;
+    Ok(email.into_iter().collect())
+}
+
+fn audit_change<'a>(actor: &'a Actor, action: &'a str, t: &'a TicketRow, summary: Value) -> Change<'a> {
+    Change {
+        actor: &actor.name,
+        action,
+        target_kind: "support_ticket",
+        target_id: &t.id,
+        scope_org_id: Some(&t.tenant_org_id),
+        summary,
+    }
+}
+
+/// Opens the write transaction of a change to `id` and checks `If-Match`.
+/// The ticket row is locked until commit (PostgreSQL `FOR UPDATE`; SQLite's
+/// `BEGIN IMMEDIATE` already serialises writers), so every decision is made on its
+/// current state.
+async fn begin(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<(Tx, TicketRow), Problem> {
+    let mut tx = ctx.store().begin_write().await?;
+    let t = load_for_update(&mut tx, ctx.store().backend(), id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("aucun ticket « {id} »")))?;
+    if let Some(expected) = expected {
+        if expected != t.version {
+            return Err(precondition_failed(t.version));
+        }
+    }
+    Ok((tx, t))
+}
+
+async fn bump(
+    tx: &mut Tx,
+    t: &TicketRow,
+    sets: &str,
+    values: &[Option<String>],
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let n = values.len();
+    let sql = format!(
+        "UPDATE support_tickets SET {sets}{}version = version + 1, updated_at = ${} WHERE id = ${}",
+        if sets.is_empty() { "" } else { ", " },
+        n + 1,
+        n + 2
+    );
+    let mut q = sqlx::query(&sql);
+    for v in values {
+        q = q.bind(v.clone());
+    }
+    q.bind(timestamp(now)).bind(&t.id).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The level the actor acts as on `t`: the one holding it (403 otherwise).
+async fn acting_level(ctx: &Ctx<'_>, t: &TicketRow) -> Result<Level, Problem> {
+    let levels = levels_of(ctx.store(), ctx.actor, t).await?;
+    if levels.contains(&t.level) {
+        return Ok(t.level);
+    }
+    if levels.is_empty() && viewer(ctx.store(), ctx.actor, t).await?.is_none() {
+        return Err(Problem::not_found(format!("aucun ticket « {} »", t.reference)));
+    }
+    Err(forbidden(format!(
+        "le ticket {} est au niveau {} : seul ce niveau peut le traiter",
+        t.reference,
+        t.level.label()
+    )))
+}
+
+async fn finish(ctx: &Ctx<'_>, tx: Tx, id: &str) -> Result<Ticket, Problem> {
+    tx.commit().await?;
+    get(ctx, id).await
+}
+
+// --- creation -------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicket {
+    /// Tenant slug.
+    pub tenant: String,
+    #[schemars(length(min = 1, max = 200))]
+    pub subject: String,
+    #[schemars(length(min = 1, max = 20000))]
+    pub description: String,
+    /// `acces`, `service`, `donnees` or `autre`.
+    #[schemars(extend("enum" = ["acces", "service", "donnees", "autre"]))]
+    pub category: String,
+    /// Catalog service code, for the `service` category.
+    pub service: Option<String>,
+    /// `haute`, `moyenne` or `basse`.
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse"]))]
+    pub impact: String,
+    /// `haute`, `moyenne` or `basse`.
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse"]))]
+    pub urgency: String,
+    /// Overrides the priority of the impact × urgency matrix (P1 to P4; support levels only).
+    #[schemars(extend("enum" = ["P1", "P2", "P3", "P4", null]))]
+    pub priority: Option<String>,
+}
+
+fn check_grade(checks: &mut Checks, field: &str, value: &str) {
+    if !GRADES.contains(&value) {
+        checks.fail(field, format!("« {value} » inconnu : haute, moyenne ou basse"));
+    }
+}
+
+fn check_category(checks: &mut Checks, state: &SupportState, category: &str, service: Option<&str>) {
+    match Category::parse(category) {
+        None => {
+            checks.fail("category", format!("catégorie « {category} » inconnue : acces, service, donnees ou autre"))
+        }
+        Some(Category::Service) => match service {
+            None => checks.fail("service", "le service concerné est obligatoire pour la catégorie service"),
+            Some(code) if state.catalog.service(code).is_none() => {
+                checks.fail("service", format!("service « {code} » absent du catalogue"))
+            }
+            Some(_) => {}
+        },
+        Some(_) if service.is_some() => checks.fail("service", "réservé à la catégorie service"),
+        Some(_) => {}
+    }
+}
+
+fn parse_priority(checks: &mut Checks, value: Option<&str>) -> Option<Priority> {
+    let v = value?;
+    let p = Priority::parse(v);
+    if p.is_none() {
+        checks.fail("priority", format!("priorité « {v} » inconnue : P1, P2, P3 ou P4"));
+    }
+    p
+}
+
+/// `convention_expiree` / `sans_convention` when no active convention covers the tenant today.
+async fn convention_flag(ctx: &Ctx<'_>, tenant: &ent_tenants::tenants::Tenant) -> Result<Option<String>, Problem> {
+    let today = ent_kernel::clock::today_in_france(ctx.now).to_string();
+    let active =
+        ent_conventions::conventions::active_covering(ctx.store(), &ctx.state.models, &tenant.organisation.id, &today)
+            .await?;
+    Ok(match (active, &tenant.convention_id) {
+        (Some(_), _) => None,
+        (None, Some(_)) => Some("convention_expiree".into()),
+        (None, None) => Some("sans_convention".into()),
+    })
+}
+
+/// A ticket may be opened on a tenant in the actor's scope, or by the staff of
+/// one of the tenant's schools (a commune-wide tenant serves all its écoles).
+async fn may_open(store: &Store, actor: &Actor, tenant_org: &ent_platform::registry::Org) -> Result<(), Problem> {
+    let refused = match authz::authorize(store, actor, &authz::SUPPORT_CREATE, tenant_org).await {
+        Ok(()) => return Ok(()),
+        Err(refused) => refused,
+    };
+    for b in actor.bindings.iter().filter(|b| authz::SUPPORT_CREATE.roles.contains(&b.role)) {
+        if let Some(org) = &b.org {
+            if ent_platform::registry::queries::covers_org(store, tenant_org, org).await? {
+                return Ok(());
+            }
+        }
+    }
+    Err(refused)
+}
+
+async fn tenant_visible(store: &Store, actor: &Actor, tenant: &ent_tenants::tenants::Tenant) -> Result<bool, Problem> {
+    let Some(org) = get_org(store, &tenant.organisation.id).await? else {
+        return Ok(false);
+    };
+    Ok(may_open(store, actor, &org).await.is_ok()
+        || authz::authorize(store, actor, &authz::TENANTS_READ, &org).await.is_ok())
+}
+
+pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
+    let store = ctx.store();
+    let mut checks = Checks::default();
+    checks.text("subject", &new.subject, 200);
+    checks.line("subject", &new.subject);
+    checks.text("description", &new.description, 20_000);
+    check_category(&mut checks, ctx.state, &new.category, new.service.as_deref());
+    check_grade(&mut checks, "impact", &new.impact);
+    check_grade(&mut checks, "urgency", &new.urgency);
+    let forced = parse_priority(&mut checks, new.priority.as_deref());
+    // A tenant the actor can neither read nor open tickets on is not revealed: it is unknown.
+    let tenant = match ent_tenants::tenants::get_tenant(store, &new.tenant).await? {
+        Some(t) if tenant_visible(store, ctx.actor, &t).await? => Some(t),
+        _ => None,
+    };
+    if tenant.is_none() {
+        checks.fail("tenant", format!("aucun tenant « {} »", new.tenant));
+    }
+    checks.finish()?;
+    let tenant = tenant.expect("checked");
+    let org =
+        get_org(store, &tenant.organisation.id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+    may_open(store, ctx.actor, &org).await?;
+    let is_support = ctx.actor.bindings.iter().any(|b| {
+        matches!(
+            b.role,
+            ent_kernel::kernel::roles::Role::Admin
+                | ent_kernel::kernel::roles::Role::SupportN1
+                | ent_kernel::kernel::roles::Role::SupportN2
+        )
+    });
+    if forced.is_some() && !is_support {
+        return Err(Problem::invalid_field("priority", "seul le support peut imposer une priorité"));
+    }
+    let user_id = ctx.actor.user_id.clone().ok_or_else(|| {
+        Problem::invalid_field("requester", "un ticket est ouvert par un utilisateur : utilisez --as ADRESSE")
+    })?;
+    let priority = forced
+        .or_else(|| ctx.state.support.priority(&new.impact, &new.urgency))
+        .expect("the matrix is complete (validated at start)");
+    let contract = super::resolve_contract(ctx.state, &tenant, ctx.now).await?;
+    let flag = convention_flag(ctx, &tenant).await?;
+    let role = ctx.actor.bindings.first().map(|b| b.role.as_str()).unwrap_or("usager").to_string();
+    let queue = creation_queue(&mut *store.conn().await?, &contract).await?;
+
+    let id = new_id();
+    let at = timestamp(ctx.now);
+    let mut tx = store.begin_write().await?;
+    let reference =
+        ent_kernel::store::counters::next_reference(&mut tx, "ENT", ent_kernel::clock::today_in_france(ctx.now).year())
+            .await?;
+    sqlx::query(
+        "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, requester_role, subject, \
+         description, category, service, impact, urgency, priority, policy, level, n1_org_id, n2_org_id, n3_org_id, \
+         status, convention_flag, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, 'n1', $15, $16, $17, 'new', $18, $19, $20)",
+    )
+    .bind(&id)
+    .bind(&reference)
+    .bind(&tenant.id)
+    .bind(&org.id)
+    .bind(&user_id)
+    .bind(&role)
+    .bind(new.subject.trim())
+    .bind(new.description.trim())
+    .bind(&new.category)
+    .bind(&new.service)
+    .bind(&new.impact)
+    .bind(&new.urgency)
+    .bind(priority.as_str())
+    .bind(&contract.policy)
+    .bind(&contract.n1.id)
+    .bind(contract.n2.as_ref().map(|o| o.id.clone()))
+    .bind(contract.n3.as_ref().map(|o| o.id.clone()))
+    .bind(&flag)
+    .bind(&at)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    let t = load(&mut tx, &id).await?.expect("just inserted");
+    let e =
+        NewEvent { kind: "created", from: None, to: Some("n1"), visibility: "public", body: None, actor_level: None };
+    append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
+    let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
+    let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(french_time);
+    if queue.is_empty() {
+        let body = format!(
+            "aucun destinataire pour l'avis de création : ni utilisateur ni adresse au niveau 1 ({}) ni aux niveaux suivants",
+            contract.n1.name
+        );
+        tracing::warn!(ticket = %reference, "{body}");
+        let e = NewEvent {
+            kind: "warning",
+            from: None,
+            to: None,
+            visibility: "internal",
+            body: Some(&body),
+            actor_level: None,
+        };
+        append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
+    }
+    notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
+    let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
+    audit::append(&mut tx, store.backend(), audit_change(ctx.actor, "support.tickets.create", &t, summary), ctx.now)
+        .await?;
+    finish(ctx, tx, &id).await
+}
+
+/// Who hears of a new ticket: the N1 queue, else (a commune with neither N1 user nor
+/// address) the next level's queue that has someone.
+async fn creation_queue(conn: &mut AnyConnection, contract: &super::Contract) -> Result<Vec<String>, Problem> {
+    let levels =
+        [(Level::N1, Some(&contract.n1)), (Level::N2, contract.n2.as_ref()), (Level::N3, contract.n3.as_ref())];
+    for (level, org) in levels {
+        let Some(org) = org else { continue };
+        let queue = queue_emails(conn, level, &org.id).await?;
+        if !queue.is_empty() {
+            return Ok(queue);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// `lundi 17 mai 2027 à 10:00` in the Paris time zone.
+pub fn french_time(at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&chrono_tz::Europe::Paris);
+    format!("{} à {}", ent_kernel::clock::french_date(&local.date_naive().to_string()), local.format("%H:%M"))
+}
+
+// --- comments ---------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    #[schemars(length(min = 1, max = 20000))]
+    pub body: String,
+    /// `public` (default: the requester sees it) or `internal` (support levels only).
+    #[serde(default)]
+    #[schemars(extend("enum" = ["public", "internal", null]))]
+    pub visibility: Option<String>,
+}
+
+pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, Problem> {
+    let mut checks = Checks::default();
+    checks.text("body", &c.body, 20_000);
+    let public = match c.visibility.as_deref().unwrap_or("public") {
+        "public" => true,
+        "internal" => false,
+        other => {
+            checks.fail("visibility", format!("« {other} » inconnu : public ou internal"));
+            true
+        }
+    };
+    checks.finish()?;
+    let (t, v) = find(ctx.store(), ctx.actor, id).await?;
+    let levels = levels_of(ctx.store(), ctx.actor, &t).await?;
+    let (mut tx, t) = begin(ctx, &t.id, None).await?;
+    if t.status == Status::Closed {
+        return Err(Problem::conflict(format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference)));
+    }
+    let body = c.body.trim();
+    if v == Viewer::Requester {
+        if !public {
+            return Err(forbidden("un demandeur n'écrit que des commentaires publics"));
+        }
+        let e = NewEvent {
+            kind: "comment",
+            from: None,
+            to: None,
+            visibility: "public",
+            body: Some(body),
+            actor_level: None,
+        };
+        append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
+        // The requester's reply resumes a paused ticket and reopens a resolved one.
+        if matches!(t.status, Status::WaitingRequester | Status::Resolved) {
+            let e = NewEvent {
+                kind: "status",
+                from: Some(t.status.as_str()),
+                to: Some(Status::InProgress.as_str()),
+                visibility: "public",
+                body: None,
+                actor_level: None,
+            };
+            append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
+            bump(&mut tx, &t, "status = $1, resolved_at = $2", &[Some("in_progress".into()), None], ctx.now).await?;
+        } else {
+            bump(&mut tx, &t, "", &[], ctx.now).await?;
+        }
+        if let Some(org) = holding_org(&t) {
+            let queue = queue_emails(&mut tx, t.level, &org).await?;
+            notify(&mut tx, queue, &t, "reply", json!({ "body": body }), ctx.now, ctx.now).await?;
+        }
+    } else {
+        let level =
+            if levels.contains(&t.level) { t.level } else { *levels.last().expect("a support viewer holds a level") };
+        let visibility = match (public, level) {
+            (true, _) => "public",
+            (false, Level::N3) => "support",
+            (false, _) => "internal",
+        };
+        let e =
+            NewEvent { kind: "comment", from: None, to: None, visibility, body: Some(body), actor_level: Some(level) };
+        append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
+        bump(&mut tx, &t, "", &[], ctx.now).await?;
+        if public {
+            let to = requester_email(&mut tx, &t).await?;
+            notify(&mut tx, to, &t, "comment", json!({ "body": body }), ctx.now, ctx.now).await?;
+        }
+    }
+    refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
+    let summary = json!({ "visibility": if public { "public" } else { "internal" } });
+    audit::append(
+        &mut tx,
+        ctx.store().backend(),
+        audit_change(ctx.actor, "support.tickets.comment", &t, summary),
+        ctx.now,
+    )
+    .await?;
+    finish(ctx, tx, &t.id).await
+}
+
+fn holding_org(t: &TicketRow) -> Option<String> {
+    match t.level {
+        Level::N1 => Some(t.n1_org_id.clone()),
+        Level::N2 => t.n2_org_id.clone(),
+        Level::N3 => t.n3_org_id.clone(),
+    }
+}
+
+// --- status -------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionInput {
+    /// `in_progress`, `waiting_requester`, `resolved` or `closed`.
+    #[schemars(extend("enum" = ["in_progress", "waiting_requester", "resolved", "closed"]))]
+    pub to: String,
+    /// A public message to the requester (the question asked, the solution given).
+    pub message: Option<String>,
+}
+
+pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: TransitionInput) -> Result<Ticket, Problem> {
+    let to = Status::parse(&input.to).ok_or_else(|| {
+        Problem::invalid_field(
+            "to",
+            format!("statut « {} » inconnu : in_progress, waiting_requester, resolved, closed", input.to),
+        )
+    })?;
+    let (t, v) = find(ctx.store(), ctx.actor, id).await?;
+    let level = if v == Viewer::Requester {
+        if !(t.status == Status::Resolved && to == Status::Closed) {
+            return Err(forbidden("un demandeur peut seulement clore un ticket résolu ; répondez par un commentaire"));
+        }
+        None
+    } else {
+        Some(acting_level(ctx, &t).await?)
+    };
+    let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    if !t.status.can_move_to(to) {
+        return Err(Problem::conflict(format!(
+            "le ticket {} est {} : il ne peut pas passer à « {} »",
+            t.reference,
+            t.status.label(),
+            to.label()
+        )));
+    }
+    let message = input.message.as_deref().map(str::trim).filter(|m| !m.is_empty());
+    let e = NewEvent {
+        kind: "status",
+        from: Some(t.status.as_str()),
+        to: Some(to.as_str()),
+        visibility: "public",
+        body: message,
+        actor_level: level,
+    };
+    append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
+    let at = Some(timestamp(ctx.now));
+    match to {
+        Status::Resolved => {
+            bump(&mut tx, &t, "status = $1, resolved_at = $2", &[Some(to.as_str().into()), at], ctx.now).await?
+        }
+        Status::Closed => {
+            bump(&mut tx, &t, "status = $1, closed_at = $2", &[Some(to.as_str().into()), at], ctx.now).await?
+        }
+        _ => bump(&mut tx, &t, "status = $1, resolved_at = $2", &[Some(to.as_str().into()), None], ctx.now).await?,
+    }
+    if matches!(to, Status::Resolved | Status::WaitingRequester) {
+        let event = if to == Status::Resolved { "resolved" } else { "waiting" };
+        let recipients = requester_email(&mut tx, &t).await?;
+        notify(&mut tx, recipients, &t, event, json!({ "body": message }), ctx.now, ctx.now).await?;
+    }
+    refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
+    let summary = json!({ "from": t.status.as_str(), "to": to.as_str() });
+    audit::append(
+        &mut tx,
+        ctx.store().backend(),
+        audit_change(ctx.actor, "support.tickets.transition", &t, summary),
+        ctx.now,
+    )
+    .await?;
+    finish(ctx, tx, &t.id).await
+}
+
+// --- escalation and return ------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateInput {
+    /// Why the level cannot solve it (mandatory).
+    #[schemars(length(min = 1, max = 5000))]
+    pub reason: String,
+    /// N2 → N3 only: show the requester's name to the vendor (default: a pseudonym).
+    #[serde(default)]
+    pub share_requester: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnInput {
+    /// The answer handed to the level below (mandatory).
+    #[schemars(length(min = 1, max = 20000))]
+    pub answer: String,
+}
+
+pub async fn escalate(ctx: &Ctx<'_>, id: &str, expected: i64, input: EscalateInput) -> Result<Ticket, Problem> {
+    let mut checks = Checks::default();
+    checks.text("reason", &input.reason, 5_000);
+    checks.finish()?;
+    let (t, _) = find(ctx.store(), ctx.actor, id).await?;
+    let level = acting_level(ctx, &t).await?;
+    let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    move_level(ctx, &mut tx, &t, Some(level), input.reason.trim(), true, input.share_requester).await?;
+    let summary = json!({ "from": t.level.as_str(), "reason": input.reason.trim() });
+    audit::append(
+        &mut tx,
+        ctx.store().backend(),
+        audit_change(ctx.actor, "support.tickets.escalate", &t, summary),
+        ctx.now,
+    )
+    .await?;
+    finish(ctx, tx, &t.id).await
+}
+
+pub async fn return_down(ctx: &Ctx<'_>, id: &str, expected: i64, input: ReturnInput) -> Result<Ticket, Problem> {
+    let mut checks = Checks::default();
+    checks.text("answer", &input.answer, 20_000);
+    checks.finish()?;
+    let (t, _) = find(ctx.store(), ctx.actor, id).await?;
+    let level = acting_level(ctx, &t).await?;
+    let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    move_level(ctx, &mut tx, &t, Some(level), input.answer.trim(), false, false).await?;
+    let summary = json!({ "from": t.level.as_str() });
+    audit::append(
+        &mut tx,
+        ctx.store().backend(),
+        audit_change(ctx.actor, "support.tickets.return", &t, summary),
+        ctx.now,
+    )
+    .await?;
+    finish(ctx, tx, &t.id).await
+}
+
+/// Moves the ticket one level up (escalation) or down (return), logs it,
+/// re-derives the SLA and notifies the receiving queue.
+pub(crate) async fn move_level(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    t: &TicketRow,
+    actor_level: Option<Level>,
+    text: &str,
+    up: bool,
+    share_requester: bool,
+) -> Result<(), Problem> {
+    let target = if up { t.level.up() } else { t.level.down() };
+    let Some(target) = target else {
+        return Err(Problem::conflict(if up {
+            format!("le ticket {} est déjà au niveau N3, le dernier niveau", t.reference)
+        } else {
+            format!("le ticket {} est déjà au niveau N1", t.reference)
+        }));
+    };
+    if !matches!(t.status, Status::New | Status::InProgress) {
+        return Err(Problem::conflict(format!(
+            "le ticket {} est {} : seul un ticket nouveau ou en cours change de niveau",
+            t.reference,
+            t.status.label()
+        )));
+    }
+    let receiving = match target {
+        Level::N1 => Some(t.n1_org_id.clone()),
+        Level::N2 => t.n2_org_id.clone(),
+        Level::N3 => t.n3_org_id.clone(),
+    }
+    .ok_or_else(|| {
+        Problem::conflict(format!(
+            "aucune organisation {} n'est désignée pour ce tenant : complétez son contrat de support",
+            target.label()
+        ))
+    })?;
+    let (kind, status) = if up { ("escalated", Status::New) } else { ("returned", Status::InProgress) };
+    let visibility = if t.level == Level::N3 || target == Level::N3 { "support" } else { "internal" };
+    let e = NewEvent {
+        kind,
+        from: Some(t.level.as_str()),
+        to: Some(target.as_str()),
+        visibility,
+        body: Some(text),
+        actor_level,
+    };
+    append_event(tx, &t.id, ctx.actor, e, ctx.now).await?;
+    bump(tx, t, "level = $1, status = $2", &[Some(target.as_str().into()), Some(status.as_str().into())], ctx.now)
+        .await?;
+    let reached = target == Level::N3 || t.reached_n3;
+    let shared = share_requester && target == Level::N3 || t.requester_shared;
+    sqlx::query("UPDATE support_tickets SET reached_n3 = $1, requester_shared = $2 WHERE id = $3")
+        .bind(i64::from(reached))
+        .bind(i64::from(shared))
+        .bind(&t.id)
+        .execute(&mut **tx)
+        .await?;
+    let moved = TicketRow { level: target, ..t.clone() };
+    refresh(tx, &ctx.state.support, &moved, ctx.now).await?;
+    let queue = queue_emails(tx, target, &receiving).await?;
+    let event = if up { "escalated" } else { "returned" };
+    notify(tx, queue, &moved, event, json!({ "from": t.level.label(), "body": text }), ctx.now, ctx.now).await?;
+    Ok(())
+}
+
+// --- field updates ----------------------------------------------------------------------
+
+/// Fields of `PATCH /support/tickets/{id}`; absent fields are left unchanged.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPatch {
+    pub assigned_team: Option<String>,
+    /// The assignee's e-mail address.
+    pub assignee: Option<String>,
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse", null]))]
+    pub impact: Option<String>,
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse", null]))]
+    pub urgency: Option<String>,
+    /// P1 to P4; otherwise from impact × urgency.
+    #[schemars(extend("enum" = ["P1", "P2", "P3", "P4", null]))]
+    pub priority: Option<String>,
+    #[schemars(extend("enum" = ["acces", "service", "donnees", "autre", null]))]
+    pub category: Option<String>,
+    pub service: Option<String>,
+}
+
+pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) -> Result<Ticket, Problem> {
+    let (t, _) = find(ctx.store(), ctx.actor, id).await?;
+    let level = acting_level(ctx, &t).await?;
+    let mut checks = Checks::default();
+    let impact = patch.impact.clone().unwrap_or(t.impact.clone());
+    let urgency = patch.urgency.clone().unwrap_or(t.urgency.clone());
+    check_grade(&mut checks, "impact", &impact);
+    check_grade(&mut checks, "urgency", &urgency);
+    let category = patch.category.clone().unwrap_or(t.category.clone());
+    let service =
+        if patch.category.is_some() || patch.service.is_some() { patch.service.clone() } else { t.service.clone() };
+    check_category(&mut checks, ctx.state, &category, service.as_deref());
+    let forced = parse_priority(&mut checks, patch.priority.as_deref());
+    if let Some(team) = &patch.assigned_team {
+        checks.line("assigned_team", team);
+    }
+    let assignee = match patch.assignee.as_deref() {
+        Some(email) => match ent_platform::identity::get_user(ctx.store(), email).await? {
+            Some(u) => Some(u.id),
+            None => {
+                checks.fail("assignee", format!("aucun utilisateur « {email} »"));
+                None
+            }
+        },
+        None => t.assignee_id.clone(),
+    };
+    checks.finish()?;
+    let priority = match forced {
+        Some(p) => p,
+        None if patch.impact.is_some() || patch.urgency.is_some() => {
+            ctx.state.support.priority(&impact, &urgency).expect("complete matrix")
+        }
+        None => t.priority,
+    };
+    let team = patch.assigned_team.clone().or(t.assigned_team.clone());
+    let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    let summary = json!({
+        "assigned_team": team, "assignee": patch.assignee, "impact": impact, "urgency": urgency,
+        "priority": priority.as_str(), "category": category, "service": service,
+    });
+    let body = summary.to_string();
+    let e = NewEvent {
+        kind: "updated",
+        from: None,
+        to: None,
+        visibility: "support",
+        body: Some(&body),
+        actor_level: Some(level),
+    };
+    append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
+    bump(
+        &mut tx,
+        &t,
+        "assigned_team = $1, assignee_id = $2, impact = $3, urgency = $4, priority = $5, category = $6, service = $7",
+        &[team, assignee, Some(impact), Some(urgency), Some(priority.as_str().into()), Some(category), service],
+        ctx.now,
+    )
+    .await?;
+    refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
+    audit::append(
+        &mut tx,
+        ctx.store().backend(),
+        audit_change(ctx.actor, "support.tickets.update", &t, summary),
+        ctx.now,
+    )
+    .await?;
+    finish(ctx, tx, &t.id).await
+}

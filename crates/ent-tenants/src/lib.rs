@@ -1,0 +1,4 @@
+//! ent-tenants: see ARCHITECTURE.md for what it holds and what it may use.
+
+pub mod provisioning;
+pub mod tenants;

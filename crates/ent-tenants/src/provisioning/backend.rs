@@ -1,0 +1,157 @@
+//! The backend a tenant's objects go to, chosen in the configuration
+//! (`provisioning.backend`), and what it reports back about them.
+
+use super::kube::KubeBackend;
+use super::manifests::ManifestsBackend;
+use super::RenderedObject;
+use crate::tenants::Tenant;
+use ent_kernel::config::{Config, ProvisioningBackend};
+
+/// What the backend says about a tenant's objects after applying or reading them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// Manifests written for a GitOps tool: nothing more is known here.
+    Written,
+    /// Deployments applied, not all available yet.
+    Progressing,
+    /// Every Deployment has its replicas available.
+    Available,
+    /// A Deployment failed (progress deadline exceeded, replica failure).
+    Degraded,
+    /// Suspended: every Deployment scaled to zero.
+    Stopped,
+    /// No workload left, data (volumes, credentials) kept.
+    DataOnly,
+    /// Nothing left on the backend.
+    Removed,
+}
+
+impl Observed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Observed::Written => "written",
+            Observed::Progressing => "progressing",
+            Observed::Available => "available",
+            Observed::Degraded => "degraded",
+            Observed::Stopped => "stopped",
+            Observed::DataOnly => "data_only",
+            Observed::Removed => "removed",
+        }
+    }
+
+    /// The kind of the tenant event recording a change to this state (none for manifests).
+    pub fn event_kind(self) -> Option<&'static str> {
+        match self {
+            Observed::Written => None,
+            Observed::Available => Some("provisioned"),
+            Observed::Degraded => Some("degraded"),
+            Observed::Progressing => Some("progressing"),
+            Observed::Stopped => Some("stopped"),
+            Observed::DataOnly => Some("workloads_removed"),
+            Observed::Removed => Some("removed"),
+        }
+    }
+
+    /// States that may still change on their own (a rollout going on or failing): read again on a resync.
+    pub fn unsettled(state: Option<&str>) -> bool {
+        matches!(state, Some("progressing" | "degraded"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub state: Observed,
+    /// In French, for the tenant's page and events.
+    pub detail: String,
+}
+
+/// Why a backend call failed. The message (French) is what the tenant shows as its error.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("configuration du cluster Kubernetes introuvable : {0}")]
+    ClusterConfig(String),
+    #[error("kubeconfig {path} illisible : {reason}")]
+    Kubeconfig { path: String, reason: String },
+    #[error("client Kubernetes : {0}")]
+    Client(String),
+    /// The API server answered with a Status.
+    #[error("{verb} {kind} {at} : {code} {reason} — {message}")]
+    Api { verb: &'static str, kind: String, at: String, code: u16, reason: String, message: String },
+    /// No answer from the API server (connection, TLS, timeout, decoding).
+    #[error("{verb} {kind} {at} : {detail}")]
+    Request { verb: &'static str, kind: String, at: String, detail: String },
+    #[error("type d'objet {0} non géré par le moteur kube")]
+    UnsupportedKind(String),
+    #[error("écriture des manifestes : {0}")]
+    ManifestsWrite(std::io::Error),
+    #[error("lecture des manifestes : {0}")]
+    ManifestsRead(std::io::Error),
+}
+
+pub enum Backend {
+    Manifests(ManifestsBackend),
+    Kube(KubeBackend),
+}
+
+impl Backend {
+    /// The configured backend (for `kube`: a client from the kubeconfig or the in-cluster account).
+    pub async fn from_config(config: &Config) -> Result<Backend, BackendError> {
+        Ok(match config.provisioning.backend {
+            ProvisioningBackend::Manifests => Backend::Manifests(ManifestsBackend::new(config.manifests_dir())),
+            ProvisioningBackend::Kube => Backend::Kube(KubeBackend::from_config(&config.provisioning.kube).await?),
+        })
+    }
+
+    /// Makes the backend hold exactly `objects` for the tenant (none: everything goes).
+    /// `inputs_hash` identifies what the objects were rendered from.
+    pub async fn apply(
+        &self,
+        tenant: &Tenant,
+        objects: &[RenderedObject],
+        inputs_hash: &str,
+    ) -> Result<Observation, BackendError> {
+        match self {
+            Backend::Manifests(m) => {
+                m.apply(&tenant.slug, objects, inputs_hash).map_err(BackendError::ManifestsWrite)?;
+                Ok(if objects.is_empty() {
+                    Observation { state: Observed::Removed, detail: "aucun manifeste".into() }
+                } else {
+                    Observation {
+                        state: Observed::Written,
+                        detail: format!("{} manifestes dans {}", objects.len(), m.tenant_dir(&tenant.slug).display()),
+                    }
+                })
+            }
+            Backend::Kube(k) => k.apply(tenant, objects).await,
+        }
+    }
+
+    /// Whether the backend still holds what was applied from `inputs_hash`, without
+    /// rendering (manifests: the folder's files match its hash file; kube: the apply
+    /// is trusted). `has_none` says whether the tenant has no objects at all.
+    pub fn intact(
+        &self,
+        tenant: &Tenant,
+        inputs_hash: &str,
+        has_none: impl FnOnce() -> bool,
+    ) -> Result<bool, BackendError> {
+        match self {
+            Backend::Manifests(m) => {
+                m.matches(&tenant.slug, inputs_hash, has_none).map_err(BackendError::ManifestsRead)
+            }
+            Backend::Kube(_) => Ok(true),
+        }
+    }
+
+    /// Reads the workloads' state again (kube only; `None`: nothing to read).
+    pub async fn observe(
+        &self,
+        tenant: &Tenant,
+        objects: &[RenderedObject],
+    ) -> Result<Option<Observation>, BackendError> {
+        match self {
+            Backend::Manifests(_) => Ok(None),
+            Backend::Kube(k) => k.observe(tenant, objects).await.map(Some),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The `manifests` backend: each tenant's objects as YAML files in its own
+//! folder, replaced whole (written in a staging folder of its own writer, then
+//! renamed), so a GitOps tool (Argo CD, Flux) syncing the folder never sees half
+//! a tenant. Objects no longer desired disappear with the old folder.
+//!
+//! Each folder holds `.entcp-sha256`: the hash of its files as written, and the
+//! hash of the reconciler inputs they were rendered from. A pass that finds files
+//! not matching it (a writer killed midway, a hand edit), or written from other
+//! inputs than the applied ones, rewrites the folder; checking needs no render. One writer per tenant across processes is the
+//! reconciler's lease (`tenant_leases`), not this module's.
+
+use super::RenderedObject;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The hash file written in every tenant folder (a dotfile: GitOps tools skip it).
+pub const HASH_FILE: &str = ".entcp-sha256";
+
+pub struct ManifestsBackend {
+    root: PathBuf,
+}
+
+fn file_name(object: &RenderedObject) -> String {
+    format!("{}-{}.yaml", object.kind.to_ascii_lowercase(), object.name)
+}
+
+/// The files of a tenant folder holding `objects`: (name, YAML), sorted by name.
+pub fn files(objects: &[RenderedObject]) -> std::io::Result<Vec<(String, String)>> {
+    let mut files = objects
+        .iter()
+        .map(|object| {
+            Ok((file_name(object), ent_kernel::yaml::to_string(&object.manifest).map_err(std::io::Error::other)?))
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    files.sort();
+    Ok(files)
+}
+
+/// The hash of a folder's files (sorted by name).
+fn content_hash<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut hasher = Sha256::new();
+    for (name, content) in files {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(content.len().to_le_bytes());
+        hasher.update(content);
+    }
+    hex::encode(hasher.finalize())
+}
+
+fn hash_of(files: &[(String, String)]) -> String {
+    content_hash(files.iter().map(|(name, yaml)| (name.as_str(), yaml.as_bytes())))
+}
+
+impl ManifestsBackend {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ManifestsBackend { root: root.into() }
+    }
+
+    pub fn tenant_dir(&self, slug: &str) -> PathBuf {
+        self.root.join(slug)
+    }
+
+    /// Replaces the tenant's folder with exactly these objects (none: the folder goes).
+    /// The caller holds the tenant's lease: no other writer touches this tenant.
+    /// `inputs_hash` identifies what the objects were rendered from (see [`Self::matches`]).
+    pub fn apply(&self, slug: &str, objects: &[RenderedObject], inputs_hash: &str) -> std::io::Result<()> {
+        ent_kernel::files::private_dir(&self.root)?;
+        self.remove_leftovers(slug)?;
+        let target = self.tenant_dir(slug);
+        if objects.is_empty() {
+            return remove_if_present(&target);
+        }
+        let files = files(objects)?;
+        // Unique per writer: a writer killed midway never shares a folder with the next one.
+        let unique = ent_kernel::store::new_id();
+        let staging = self.root.join(format!(".{slug}.new-{unique}"));
+        ent_kernel::files::private_dir(&staging)?;
+        for (name, yaml) in &files {
+            ent_kernel::files::write_private(&staging.join(name), yaml.as_bytes())?;
+        }
+        ent_kernel::files::write_private(
+            &staging.join(HASH_FILE),
+            format!("{}\n{inputs_hash}\n", hash_of(&files)).as_bytes(),
+        )?;
+        let old = self.root.join(format!(".{slug}.old-{unique}"));
+        if target.exists() {
+            std::fs::rename(&target, &old)?;
+        }
+        std::fs::rename(&staging, &target)?;
+        remove_if_present(&old)
+    }
+
+    /// Whether the tenant's folder is intact and was written from `inputs_hash`: its
+    /// files hash to what its hash file says. An absent folder is intact only when
+    /// the tenant has no objects (`has_none`, called only then).
+    pub fn matches(&self, slug: &str, inputs_hash: &str, has_none: impl FnOnce() -> bool) -> std::io::Result<bool> {
+        let target = self.tenant_dir(slug);
+        let recorded = match std::fs::read_to_string(target.join(HASH_FILE)) {
+            Ok(recorded) => recorded,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(!target.exists() && has_none()),
+            Err(e) => return Err(e),
+        };
+        let mut lines = recorded.lines();
+        let (Some(content), Some(inputs)) = (lines.next(), lines.next()) else { return Ok(false) };
+        if inputs != inputs_hash {
+            return Ok(false);
+        }
+        let mut present = Vec::new();
+        for entry in std::fs::read_dir(&target)? {
+            let entry = entry?;
+            if !entry.file_type()?.is_file() {
+                return Ok(false);
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != HASH_FILE {
+                present.push((name, std::fs::read(entry.path())?));
+            }
+        }
+        present.sort();
+        Ok(content_hash(present.iter().map(|(name, content)| (name.as_str(), content.as_slice()))) == content)
+    }
+
+    /// Staging and old folders of this tenant left by a writer that was killed.
+    fn remove_leftovers(&self, slug: &str) -> std::io::Result<()> {
+        let prefixes = [format!(".{slug}.new"), format!(".{slug}.old")];
+        for entry in std::fs::read_dir(&self.root)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if prefixes.iter().any(|p| name == *p || name.starts_with(&format!("{p}-"))) {
+                remove_if_present(&self.root.join(name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}

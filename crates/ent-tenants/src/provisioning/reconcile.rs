@@ -1,0 +1,382 @@
+//! The reconciler: for each tenant, render the desired objects, compare their
+//! hash with the last applied one and check that the backend still holds them,
+//! and apply only what changed. A pass where nothing changed writes nothing to
+//! the backend. A tenant is written under its lease (`tenant_leases`): one
+//! writer per tenant across processes. A failing tenant is retried with
+//! exponential backoff without holding up the others.
+
+use super::backend::{Backend, Observation, Observed};
+use crate::provisioning::ProvisioningState;
+use crate::tenants::{self, ReconcileInput, Tenant};
+use chrono::{DateTime, Duration, Utc};
+use ent_kernel::error::Problem;
+use ent_kernel::store::timestamp;
+use ent_platform::catalog::Service;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct PassReport {
+    pub tenants: u64,
+    /// Tenants whose objects were written to the backend.
+    pub applied: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    /// Tenants waiting for their retry time.
+    pub deferred: u64,
+}
+
+/// Bumped when `render` changes (or what is hashed), so that every tenant is re-applied once.
+const RENDER_VERSION: &str = "2";
+
+/// The hash of everything `render` reads. Rendering is pure, so equal inputs mean
+/// equal desired objects: a no-op pass need not even render. Of a service, `render`
+/// reads only its code, name and deployment facts (not its RGPD facts).
+fn inputs_hash(input: &ReconcileInput, services: &[&Service]) -> String {
+    let t = &input.tenant;
+    let o = &input.org;
+    let services: Vec<_> = services.iter().map(|s| (&s.code, &s.name, &s.deployment)).collect();
+    let key = (
+        RENDER_VERSION,
+        &t.id,
+        &t.slug,
+        &t.hostname,
+        t.accounts,
+        t.identity_source,
+        t.status,
+        o.kind,
+        &o.code,
+        &o.academie_code,
+        &input.secret_seed,
+        services,
+    );
+    hex::encode(Sha256::digest(serde_json::to_vec(&key).expect("render inputs serialise")))
+}
+
+/// Delay before the next attempt after `failures` failures: 1 min doubling, at most 1 h.
+pub fn backoff(failures: i64) -> Duration {
+    Duration::minutes((1i64 << failures.clamp(1, 7).saturating_sub(1)).min(60))
+}
+
+enum Outcome {
+    Applied,
+    Unchanged,
+    Deferred,
+}
+
+const ACTOR: &str = "system:reconciler";
+
+/// Records what the backend reports, when it changed; an event when its state changed.
+async fn record_observation(
+    tx: &mut ent_kernel::store::Tx,
+    tenant: &Tenant,
+    seen: &Observation,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let before = &tenant.provisioning_state;
+    if before.observed.as_deref() == Some(seen.state.as_str())
+        && before.observed_detail.as_deref() == Some(&seen.detail)
+    {
+        return Ok(());
+    }
+    sqlx::query("UPDATE tenants SET observed = $1, observed_detail = $2, observed_at = $3 WHERE id = $4")
+        .bind(seen.state.as_str())
+        .bind(&seen.detail)
+        .bind(timestamp(now))
+        .bind(&tenant.id)
+        .execute(&mut **tx)
+        .await?;
+    // A tenant never deployed (still requested) has nothing to report as removed.
+    let first_and_empty = before.observed.is_none() && seen.state == Observed::Removed;
+    if before.observed.as_deref() != Some(seen.state.as_str()) && !first_and_empty {
+        if let Some(kind) = seen.state.event_kind() {
+            tenants::event(tx, &tenant.id, ACTOR, kind, &seen.detail, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// How long a reconciler may hold a tenant (its writer killed midway: then the next takes over).
+const TENANT_LEASE_MINUTES: i64 = 10;
+
+/// Who writes, and since when (leases move on with the time a pass takes).
+struct Writer {
+    holder: String,
+    started: std::time::Instant,
+}
+
+impl Writer {
+    fn lease_end(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let current = now + Duration::from_std(self.started.elapsed()).unwrap_or_default();
+        (current, current + Duration::minutes(TENANT_LEASE_MINUTES))
+    }
+}
+
+/// Takes the tenant's lease: one writer per tenant across processes. False when
+/// another writer holds it and its lease still runs.
+async fn take_lease(
+    state: &ProvisioningState,
+    tenant_id: &str,
+    writer: &Writer,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let (current, until) = writer.lease_end(now);
+    let taken = sqlx::query(
+        "INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (tenant_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+         WHERE tenant_leases.expires_at <= $4",
+    )
+    .bind(tenant_id)
+    .bind(&writer.holder)
+    .bind(timestamp(until))
+    .bind(timestamp(current))
+    .execute(state.store.pool())
+    .await?;
+    Ok(taken.rows_affected() == 1)
+}
+
+/// Takes the tenant's lease, waiting a while if another writer (of this process
+/// or another) holds it; false when it is still held after that.
+async fn wait_for_lease(
+    state: &ProvisioningState,
+    tenant_id: &str,
+    writer: &Writer,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if take_lease(state, tenant_id, writer, now).await? {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn release_lease(state: &ProvisioningState, tenant_id: &str, writer: &Writer) -> Result<(), Problem> {
+    sqlx::query("DELETE FROM tenant_leases WHERE tenant_id = $1 AND holder = $2")
+        .bind(tenant_id)
+        .bind(&writer.holder)
+        .execute(state.store.pool())
+        .await?;
+    Ok(())
+}
+
+/// Reconciles one tenant: render and apply if its inputs changed or the backend
+/// no longer holds what was applied (a damaged manifests folder); otherwise only
+/// read back a rollout still under way (kube), never writing to the backend.
+async fn reconcile_one(
+    state: &ProvisioningState,
+    backend: &Backend,
+    input: &ReconcileInput,
+    writer: &Writer,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Problem> {
+    let tenant = &input.tenant;
+    if tenant.provisioning_state.retry_at.as_ref().is_some_and(|at| *at > timestamp(now)) {
+        return Ok(Outcome::Deferred);
+    }
+    if settled(state, backend, input, now).await? {
+        return Ok(Outcome::Unchanged);
+    }
+    if !wait_for_lease(state, &tenant.id, writer, now).await? {
+        // Another writer holds this tenant for long: its pass records the outcome.
+        return Ok(Outcome::Deferred);
+    }
+    let outcome = write_fresh(state, backend, &tenant.slug, now).await;
+    release_lease(state, &tenant.id, writer).await?;
+    outcome
+}
+
+/// Under the tenant's lease: reads the tenant again (another writer may have
+/// written newer inputs since this pass read them) and writes it if still needed.
+async fn write_fresh(
+    state: &ProvisioningState,
+    backend: &Backend,
+    slug: &str,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Problem> {
+    let Some(input) = tenants::reconcile_inputs(&state.store, Some(slug)).await?.into_iter().next() else {
+        return Ok(Outcome::Unchanged);
+    };
+    if settled(state, backend, &input, now).await? {
+        return Ok(Outcome::Unchanged);
+    }
+    let (services, hash) = inputs(state, &input)?;
+    apply_and_record(state, backend, &input, &hash, &render(&input, &services), now).await
+}
+
+/// The services of the tenant and the hash of everything `render` reads.
+fn inputs<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<(Vec<&'a Service>, String), Problem> {
+    let tenant = &input.tenant;
+    let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
+    let services = state.catalog.resolve(&tenant.bouquet, &options)?;
+    let hash = inputs_hash(input, &services);
+    Ok((services, hash))
+}
+
+fn render(input: &ReconcileInput, services: &[&Service]) -> Vec<super::RenderedObject> {
+    super::render(&input.tenant, &input.org, services, &input.secret_seed)
+}
+
+/// True when the applied inputs are the current ones and the backend still holds
+/// their objects (checked without rendering); then reads back an unsettled
+/// rollout and clears a leftover error.
+async fn settled(
+    state: &ProvisioningState,
+    backend: &Backend,
+    input: &ReconcileInput,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let tenant = &input.tenant;
+    let (services, hash) = inputs(state, input)?;
+    if input.applied_hash.as_deref() != Some(hash.as_str())
+        || !backend.intact(tenant, &hash, || render(input, &services).is_empty()).unwrap_or(false)
+    {
+        return Ok(false);
+    }
+    if Observed::unsettled(tenant.provisioning_state.observed.as_deref()) {
+        if let Ok(Some(seen)) = backend.observe(tenant, &render(input, &services)).await {
+            let mut tx = state.store.begin_write().await?;
+            record_observation(&mut tx, tenant, &seen, now).await?;
+            tx.commit().await?;
+        }
+    }
+    if tenant.provisioning_state.error.is_some() {
+        clear_error(state, &tenant.id).await?;
+    }
+    Ok(true)
+}
+
+/// The backend holds what was applied: no error stays on the tenant.
+async fn clear_error(state: &ProvisioningState, tenant_id: &str) -> Result<(), Problem> {
+    sqlx::query("UPDATE tenants SET reconcile_error = NULL, reconcile_failures = 0, retry_at = NULL WHERE id = $1")
+        .bind(tenant_id)
+        .execute(state.store.pool())
+        .await?;
+    Ok(())
+}
+
+/// Applies the objects (under the tenant's lease) and records the outcome.
+async fn apply_and_record(
+    state: &ProvisioningState,
+    backend: &Backend,
+    input: &ReconcileInput,
+    hash: &str,
+    objects: &[super::RenderedObject],
+    now: DateTime<Utc>,
+) -> Result<Outcome, Problem> {
+    let tenant = &input.tenant;
+    let result = backend.apply(tenant, objects, hash).await;
+    let mut tx = state.store.begin_write().await?;
+    match &result {
+        Ok(seen) => {
+            sqlx::query(
+                "UPDATE tenants SET applied_hash = $1, reconciled_at = $2, reconcile_error = NULL, reconcile_failures = 0, \
+                 retry_at = NULL WHERE id = $3",
+            )
+            .bind(hash)
+            .bind(timestamp(now))
+            .bind(&tenant.id)
+            .execute(&mut *tx)
+            .await?;
+            tenants::event(
+                &mut tx,
+                &tenant.id,
+                ACTOR,
+                "reconciled",
+                &format!("{} objets appliqués", objects.len()),
+                now,
+            )
+            .await?;
+            record_observation(&mut tx, tenant, seen, now).await?;
+        }
+        Err(e) => {
+            let failures = tenant.provisioning_state.failures + 1;
+            let retry_at = now + backoff(failures);
+            sqlx::query(
+                "UPDATE tenants SET reconcile_error = $1, reconcile_failures = $2, retry_at = $3 WHERE id = $4",
+            )
+            .bind(e.to_string())
+            .bind(failures)
+            .bind(timestamp(retry_at))
+            .bind(&tenant.id)
+            .execute(&mut *tx)
+            .await?;
+            let message = format!("échec n° {failures}, nouvel essai à {} : {e}", timestamp(retry_at));
+            tenants::event(&mut tx, &tenant.id, ACTOR, "reconcile_failed", &message, now).await?;
+        }
+    }
+    tx.commit().await?;
+    match result {
+        Ok(_) => Ok(Outcome::Applied),
+        Err(e) => Err(Problem::new(ent_kernel::error::ProblemKind::Unavailable, format!("{}: {e}", tenant.slug))),
+    }
+}
+
+/// One pass over every tenant (or one), `provisioning.concurrency` at a time,
+/// each failure isolated: a failing or slow tenant never holds up the others.
+pub async fn pass(state: &ProvisioningState, only: Option<&str>, now: DateTime<Utc>) -> Result<PassReport, Problem> {
+    // Two passes (of this process or another) never write one tenant at once: each
+    // tenant is written under its lease; a tenant held by another writer is deferred.
+    let backend = Backend::from_config(&state.config)
+        .await
+        .map_err(|e| Problem::new(ent_kernel::error::ProblemKind::Unavailable, e.to_string()))?;
+    let inputs = tenants::reconcile_inputs(&state.store, only).await?;
+    let concurrency = state.config.provisioning.concurrency.max(1);
+    // Futures built up front (not by a closure of the stream): their lifetimes stay concrete.
+    let writer = Writer { holder: ent_kernel::store::new_id(), started: std::time::Instant::now() };
+    let work: Vec<_> = inputs.iter().map(|input| reconcile_one(state, &backend, input, &writer, now)).collect();
+    let outcomes: Vec<Result<Outcome, Problem>> =
+        futures_util::stream::iter(work).buffer_unordered(concurrency).collect().await;
+    let mut report = PassReport { tenants: inputs.len() as u64, ..PassReport::default() };
+    for outcome in outcomes {
+        match outcome {
+            Ok(Outcome::Applied) => report.applied += 1,
+            Ok(Outcome::Unchanged) => report.unchanged += 1,
+            Ok(Outcome::Deferred) => report.deferred += 1,
+            Err(e) => {
+                tracing::warn!(error = %e.detail, "reconcile failed");
+                report.failed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Reconciles a tenant in the background right after it changed.
+pub fn reconcile_soon(state: &ProvisioningState, slug: &str) {
+    let (state, slug) = (state.clone(), slug.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = pass(&state, Some(&slug), state.clock.now()).await {
+            tracing::warn!(tenant = %slug, error = %e.detail, "reconcile after change failed");
+        }
+    });
+}
+
+pub fn reconcile_job(state: &ProvisioningState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+    Box::pin(async move {
+        let r = pass(state, None, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        Ok(format!(
+            "{} tenant(s) : {} appliqué(s), {} inchangé(s), {} en échec, {} en attente",
+            r.tenants, r.applied, r.unchanged, r.failed, r.deferred
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(backoff(1), Duration::minutes(1));
+        assert_eq!(backoff(2), Duration::minutes(2));
+        assert_eq!(backoff(4), Duration::minutes(8));
+        assert_eq!(backoff(12), Duration::minutes(60));
+    }
+}

@@ -1,0 +1,489 @@
+//! Tenant + catalog services → the Kubernetes objects that run its ENT, built
+//! with typed `k8s-openapi` structs. Pure: the same input gives the same objects.
+
+use crate::tenants::{Status, Tenant};
+use ent_kernel::kernel::roles::OrgKind;
+use ent_platform::catalog::Service;
+use ent_platform::registry::Org;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, ContainerPort, EnvFromSource, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
+    ResourceQuota, ResourceQuotaSpec, ResourceRequirements, Secret, SecretEnvSource, Service as KubeService,
+    ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
+    IngressTLS, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec, ServiceBackendPort,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+pub const MANAGED_BY: &str = "entcp";
+pub const TENANT_LABEL: &str = "entcp.education.fr/tenant";
+
+/// One desired object, serialised with its `apiVersion` and `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenderedObject {
+    pub kind: String,
+    pub name: String,
+    pub manifest: serde_json::Value,
+}
+
+fn object<T: Serialize + k8s_openapi::Resource>(name: &str, value: T) -> RenderedObject {
+    RenderedObject {
+        kind: T::KIND.to_string(),
+        name: name.to_string(),
+        manifest: serde_json::to_value(value).expect("k8s object serialises"),
+    }
+}
+
+fn labels(tenant: &Tenant, org: &Org, component: Option<&str>) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        ("app.kubernetes.io/managed-by".to_string(), MANAGED_BY.to_string()),
+        ("app.kubernetes.io/part-of".to_string(), format!("ent-{}", tenant.slug)),
+        (TENANT_LABEL.to_string(), tenant.id.clone()),
+    ]);
+    let code_label = if org.kind == OrgKind::Commune { "entcp.education.fr/commune" } else { "entcp.education.fr/uai" };
+    labels.insert(code_label.to_string(), org.code.clone());
+    if let Some(academie) = &org.academie_code {
+        labels.insert("entcp.education.fr/academie".to_string(), academie.clone());
+    }
+    if let Some(component) = component {
+        labels.insert("app.kubernetes.io/name".to_string(), component.to_string());
+    }
+    labels
+}
+
+fn meta(name: &str, namespace: Option<&str>, labels: BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: namespace.map(str::to_string),
+        labels: Some(labels),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Thousands of accounts, at least one, for the per-1,000 sizing of the catalog.
+fn scale(accounts: i64) -> u64 {
+    (accounts.max(1) as u64).div_ceil(1000)
+}
+
+fn quantities(pairs: &[(&str, String)]) -> BTreeMap<String, Quantity> {
+    pairs.iter().map(|(k, v)| (k.to_string(), Quantity(v.clone()))).collect()
+}
+
+/// A credential derived from the tenant's secret seed: stable across reconciles, never logged.
+fn credential(seed: &str, service: &str) -> String {
+    hex::encode(&Sha256::digest(format!("{seed}:{service}").as_bytes())[..16])
+}
+
+/// The objects of a tenant in its current state: nothing while requested; the
+/// whole ENT while provisioning, active or suspended (suspended: zero replicas);
+/// only the namespace and the data (volumes, configuration, credentials) while
+/// decommissioning or archived; nothing once purged.
+pub fn render(tenant: &Tenant, org: &Org, services: &[&Service], secret_seed: &str) -> Vec<RenderedObject> {
+    if matches!(tenant.status, Status::Requested | Status::Purged) {
+        return vec![];
+    }
+    let ns = format!("ent-{}", tenant.slug);
+    let workloads = matches!(tenant.status, Status::Provisioning | Status::Active | Status::Suspended);
+    let replicas = if tenant.status == Status::Suspended { 0 } else { 1 };
+    let k = scale(tenant.accounts);
+    let mut objects =
+        vec![object(&ns, Namespace { metadata: meta(&ns, None, labels(tenant, org, None)), ..Namespace::default() })];
+    let cpu: u64 = services.iter().map(|s| u64::from(s.deployment.cpu_millicores_per_1000) * k).sum();
+    let memory: u64 = services.iter().map(|s| u64::from(s.deployment.memory_mib_per_1000) * k).sum();
+    let storage: u64 = services.iter().map(|s| u64::from(s.deployment.storage_gib_per_1000) * k).sum();
+    objects.push(object(
+        "quota",
+        ResourceQuota {
+            metadata: meta("quota", Some(&ns), labels(tenant, org, None)),
+            spec: Some(ResourceQuotaSpec {
+                hard: Some(quantities(&[
+                    ("requests.cpu", format!("{cpu}m")),
+                    ("limits.cpu", format!("{}m", cpu * 2)),
+                    ("requests.memory", format!("{memory}Mi")),
+                    ("limits.memory", format!("{}Mi", memory * 2)),
+                    ("requests.storage", format!("{storage}Gi")),
+                ])),
+                ..ResourceQuotaSpec::default()
+            }),
+            ..ResourceQuota::default()
+        },
+    ));
+    objects.push(object(
+        "limits",
+        LimitRange {
+            metadata: meta("limits", Some(&ns), labels(tenant, org, None)),
+            spec: Some(LimitRangeSpec {
+                limits: vec![LimitRangeItem {
+                    type_: "Container".into(),
+                    default: Some(quantities(&[("cpu", "500m".into()), ("memory", "512Mi".into())])),
+                    default_request: Some(quantities(&[("cpu", "50m".into()), ("memory", "64Mi".into())])),
+                    ..LimitRangeItem::default()
+                }],
+            }),
+        },
+    ));
+    objects.push(network_policy(tenant, org, &ns, services));
+    let enabled: Vec<serde_json::Value> = services
+        .iter()
+        .map(|s| serde_json::json!({ "code": s.code, "name": s.name, "path": s.deployment.ingress_path, "port": s.deployment.port }))
+        .collect();
+    objects.push(object(
+        "ent-services",
+        ConfigMap {
+            metadata: meta("ent-services", Some(&ns), labels(tenant, org, None)),
+            data: Some(BTreeMap::from([
+                ("services.json".to_string(), serde_json::to_string(&enabled).expect("json")),
+                ("hostname".to_string(), tenant.hostname.clone()),
+                (
+                    "identity-source".to_string(),
+                    serde_json::to_value(tenant.identity_source)
+                        .expect("json")
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+            ])),
+            ..ConfigMap::default()
+        },
+    ));
+    let credentials: BTreeMap<String, String> =
+        services.iter().map(|s| (format!("{}-password", s.code), credential(secret_seed, &s.code))).collect();
+    objects.push(object(
+        "ent-credentials",
+        Secret {
+            metadata: meta("ent-credentials", Some(&ns), labels(tenant, org, None)),
+            string_data: Some(credentials),
+            type_: Some("Opaque".into()),
+            ..Secret::default()
+        },
+    ));
+    for service in services {
+        if service.deployment.needs_storage() {
+            objects.push(volume_claim(tenant, org, &ns, service, k));
+        }
+        if workloads {
+            objects.push(deployment(tenant, org, &ns, service, k, replicas));
+            objects.push(kube_service(tenant, org, &ns, service));
+        }
+    }
+    if workloads {
+        objects.push(ingress(tenant, org, &ns, services));
+    }
+    objects
+}
+
+fn network_policy(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service]) -> RenderedObject {
+    let ports: Vec<NetworkPolicyPort> = services
+        .iter()
+        .map(|s| NetworkPolicyPort {
+            port: Some(IntOrString::Int(s.deployment.port as i32)),
+            protocol: Some("TCP".into()),
+            ..NetworkPolicyPort::default()
+        })
+        .collect();
+    let from_ingress_controller = NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_string(),
+                "ingress-nginx".to_string(),
+            )])),
+            ..LabelSelector::default()
+        }),
+        ..NetworkPolicyPeer::default()
+    };
+    let same_namespace =
+        NetworkPolicyPeer { pod_selector: Some(LabelSelector::default()), ..NetworkPolicyPeer::default() };
+    let dns = NetworkPolicyPort {
+        port: Some(IntOrString::Int(53)),
+        protocol: Some("UDP".into()),
+        ..NetworkPolicyPort::default()
+    };
+    object(
+        "default-deny-with-allowances",
+        NetworkPolicy {
+            metadata: meta("default-deny-with-allowances", Some(ns), labels(tenant, org, None)),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ingress: Some(vec![
+                    NetworkPolicyIngressRule { from: Some(vec![from_ingress_controller]), ports: Some(ports) },
+                    NetworkPolicyIngressRule { from: Some(vec![same_namespace.clone()]), ports: None },
+                ]),
+                egress: Some(vec![
+                    NetworkPolicyEgressRule { to: Some(vec![same_namespace]), ports: None },
+                    NetworkPolicyEgressRule { to: None, ports: Some(vec![dns]) },
+                ]),
+            }),
+        },
+    )
+}
+
+fn volume_claim(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64) -> RenderedObject {
+    let name = format!("{}-data", service.code);
+    object(
+        &name,
+        PersistentVolumeClaim {
+            metadata: meta(&name, Some(ns), labels(tenant, org, Some(&service.code))),
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec!["ReadWriteOnce".into()]),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(quantities(&[(
+                        "storage",
+                        format!("{}Gi", u64::from(service.deployment.storage_gib_per_1000) * k),
+                    )])),
+                    ..VolumeResourceRequirements::default()
+                }),
+                ..PersistentVolumeClaimSpec::default()
+            }),
+            ..PersistentVolumeClaim::default()
+        },
+    )
+}
+
+fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, replicas: i32) -> RenderedObject {
+    let selector = BTreeMap::from([("app.kubernetes.io/name".to_string(), service.code.clone())]);
+    let d = &service.deployment;
+    let (volumes, mounts) = if d.needs_storage() {
+        let claim =
+            PersistentVolumeClaimVolumeSource { claim_name: format!("{}-data", service.code), ..Default::default() };
+        (
+            Some(vec![Volume { name: "data".into(), persistent_volume_claim: Some(claim), ..Volume::default() }]),
+            Some(vec![VolumeMount { name: "data".into(), mount_path: "/data".into(), ..VolumeMount::default() }]),
+        )
+    } else {
+        (None, None)
+    };
+    let container = Container {
+        name: service.code.clone(),
+        image: Some(d.image.clone()),
+        ports: Some(vec![ContainerPort { container_port: d.port as i32, ..ContainerPort::default() }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities(&[
+                ("cpu", format!("{}m", u64::from(d.cpu_millicores_per_1000) * k)),
+                ("memory", format!("{}Mi", u64::from(d.memory_mib_per_1000) * k)),
+            ])),
+            limits: Some(quantities(&[
+                ("cpu", format!("{}m", u64::from(d.cpu_millicores_per_1000) * k * 2)),
+                ("memory", format!("{}Mi", u64::from(d.memory_mib_per_1000) * k * 2)),
+            ])),
+            ..ResourceRequirements::default()
+        }),
+        env_from: Some(vec![EnvFromSource {
+            secret_ref: Some(SecretEnvSource { name: "ent-credentials".into(), optional: None }),
+            ..EnvFromSource::default()
+        }]),
+        volume_mounts: mounts,
+        ..Container::default()
+    };
+    object(
+        &service.code,
+        Deployment {
+            metadata: meta(&service.code, Some(ns), labels(tenant, org, Some(&service.code))),
+            spec: Some(DeploymentSpec {
+                replicas: Some(replicas),
+                selector: LabelSelector { match_labels: Some(selector), ..LabelSelector::default() },
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(labels(tenant, org, Some(&service.code))),
+                        ..ObjectMeta::default()
+                    }),
+                    spec: Some(PodSpec { containers: vec![container], volumes, ..PodSpec::default() }),
+                },
+                ..DeploymentSpec::default()
+            }),
+            ..Deployment::default()
+        },
+    )
+}
+
+fn kube_service(tenant: &Tenant, org: &Org, ns: &str, service: &Service) -> RenderedObject {
+    object(
+        &service.code,
+        KubeService {
+            metadata: meta(&service.code, Some(ns), labels(tenant, org, Some(&service.code))),
+            spec: Some(ServiceSpec {
+                selector: Some(BTreeMap::from([("app.kubernetes.io/name".to_string(), service.code.clone())])),
+                ports: Some(vec![ServicePort {
+                    port: service.deployment.port as i32,
+                    target_port: Some(IntOrString::Int(service.deployment.port as i32)),
+                    ..ServicePort::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            ..KubeService::default()
+        },
+    )
+}
+
+fn ingress(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service]) -> RenderedObject {
+    let paths = services
+        .iter()
+        .map(|s| HTTPIngressPath {
+            path: Some(s.deployment.ingress_path.clone()),
+            path_type: "Prefix".into(),
+            backend: IngressBackend {
+                service: Some(IngressServiceBackend {
+                    name: s.code.clone(),
+                    port: Some(ServiceBackendPort {
+                        number: Some(s.deployment.port as i32),
+                        ..ServiceBackendPort::default()
+                    }),
+                }),
+                ..IngressBackend::default()
+            },
+        })
+        .collect();
+    object(
+        "ent",
+        Ingress {
+            metadata: meta("ent", Some(ns), labels(tenant, org, None)),
+            spec: Some(IngressSpec {
+                tls: Some(vec![IngressTLS {
+                    hosts: Some(vec![tenant.hostname.clone()]),
+                    secret_name: Some(format!("ent-{}-tls", tenant.slug)),
+                }]),
+                rules: Some(vec![IngressRule {
+                    host: Some(tenant.hostname.clone()),
+                    http: Some(HTTPIngressRuleValue { paths }),
+                }]),
+                ..IngressSpec::default()
+            }),
+            ..Ingress::default()
+        },
+    )
+}
+
+/// The objects as one multi-document YAML stream.
+pub fn to_yaml(objects: &[RenderedObject]) -> String {
+    objects.iter().map(|o| ent_kernel::yaml::to_string(&o.manifest).expect("yaml")).collect::<Vec<_>>().join("---\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenants::IdentitySource;
+    use ent_platform::catalog::Catalog;
+    use ent_platform::registry::{EtabType, OrgRef};
+
+    fn school() -> Org {
+        Org {
+            id: "org-1".into(),
+            kind: OrgKind::Etablissement,
+            code: "0940176F".into(),
+            name: "Ecole élémentaire Robert Doisneau".into(),
+            siren: None,
+            siret: None,
+            etab_type: Some(EtabType::EcoleElementaire),
+            nature_code: None,
+            nature_label: None,
+            sector: None,
+            degree: Some(ent_platform::registry::Degree::D1),
+            commune_code: Some("94034".into()),
+            departement_code: Some("94".into()),
+            academie_code: Some("24".into()),
+            region_code: Some("11".into()),
+            pupils: Some(250),
+            open: true,
+            email: None,
+            country: "FR".into(),
+            version: 1,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    fn tenant(status: Status, options: &[&str]) -> Tenant {
+        let org = school();
+        Tenant {
+            id: "tenant-1".into(),
+            slug: "doisneau".into(),
+            organisation: OrgRef { id: org.id, kind: org.kind, code: org.code, name: org.name },
+            hostname: "doisneau.ent.example.fr".into(),
+            bouquet: "socle-1d".into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+            accounts: 1500,
+            identity_source: IdentitySource::Educonnect,
+            status,
+            gate_override: None,
+            convention_id: None,
+            vendor: None,
+            host: None,
+            provisioning_state: Default::default(),
+            version: 1,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    fn rendered(status: Status, options: &[&str]) -> Vec<RenderedObject> {
+        let catalog = Catalog::load(None).unwrap();
+        let t = tenant(status, options);
+        let services = catalog.resolve(&t.bouquet, options).unwrap();
+        render(&t, &school(), &services, "seed")
+    }
+
+    fn names(objects: &[RenderedObject]) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = objects.iter().map(|o| (o.kind.clone(), o.name.clone())).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn every_object_is_labelled_with_the_tenant_and_its_school() {
+        let objects = rendered(Status::Active, &[]);
+        assert_eq!(objects[0].kind, "Namespace");
+        assert_eq!(objects[0].manifest["metadata"]["name"], "ent-doisneau");
+        for o in &objects {
+            let labels = &o.manifest["metadata"]["labels"];
+            assert_eq!(labels["app.kubernetes.io/managed-by"], "entcp", "{}", o.name);
+            assert_eq!(labels[TENANT_LABEL], "tenant-1");
+            assert_eq!(labels["entcp.education.fr/uai"], "0940176F");
+            assert!(o.manifest["apiVersion"].is_string() && o.manifest["kind"] == o.kind.as_str());
+        }
+        let yaml = to_yaml(&objects);
+        assert!(yaml.contains("kind: Ingress") && yaml.contains("doisneau.ent.example.fr"));
+    }
+
+    #[test]
+    fn an_option_adds_exactly_the_objects_of_its_service() {
+        let base = names(&rendered(Status::Active, &[]));
+        let with_visio = names(&rendered(Status::Active, &["visio"]));
+        let added: Vec<&(String, String)> = with_visio.iter().filter(|o| !base.contains(o)).collect();
+        assert!(!added.is_empty());
+        assert!(added.iter().all(|(_, name)| name.starts_with("visio")), "{added:?}");
+        assert!(added.iter().any(|(kind, _)| kind == "Deployment") && added.iter().any(|(kind, _)| kind == "Service"));
+        assert!(base.iter().all(|o| with_visio.contains(o)), "removing the option prunes only its objects");
+    }
+
+    #[test]
+    fn suspension_scales_to_zero_and_decommissioning_keeps_only_the_data() {
+        let suspended = rendered(Status::Suspended, &[]);
+        let deployments: Vec<&RenderedObject> = suspended.iter().filter(|o| o.kind == "Deployment").collect();
+        assert!(!deployments.is_empty());
+        assert!(deployments.iter().all(|d| d.manifest["spec"]["replicas"] == 0));
+        let gone = rendered(Status::Decommissioning, &[]);
+        assert!(gone.iter().all(|o| !matches!(o.kind.as_str(), "Deployment" | "Service" | "Ingress")));
+        assert!(gone.iter().any(|o| o.kind == "Namespace") && gone.iter().any(|o| o.kind == "Secret"));
+        assert!(rendered(Status::Requested, &[]).is_empty());
+        assert!(rendered(Status::Purged, &[]).is_empty());
+    }
+
+    #[test]
+    fn credentials_are_stable_and_never_the_seed() {
+        let a = rendered(Status::Active, &[]);
+        let b = rendered(Status::Active, &[]);
+        assert_eq!(a, b, "rendering is pure");
+        let secret = a.iter().find(|o| o.kind == "Secret").unwrap();
+        let values: Vec<&serde_json::Value> = secret.manifest["stringData"].as_object().unwrap().values().collect();
+        assert!(values.iter().all(|v| v.as_str().unwrap().len() == 32 && v.as_str().unwrap() != "seed"));
+    }
+}

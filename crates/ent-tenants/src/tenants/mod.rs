@@ -1,0 +1,888 @@
+//! ENT tenants: one ENT instance for an établissement or a commune (all its
+//! écoles), its bouquet, capacity and identity source, and its lifecycle
+//! (requested → provisioning → active → suspended → decommissioning → archived)
+//! behind the governance gate: no provisioning without an active convention.
+
+pub mod routes;
+pub mod state;
+
+use chrono::{DateTime, Utc};
+use ent_conventions::conventions::active_covering;
+use ent_kernel::clock::today_in_france;
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::sql::AnyQuery;
+use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
+use ent_platform::audit::{self, Change};
+use ent_platform::catalog::Catalog;
+use ent_platform::identity::Actor;
+use ent_platform::registry::queries::{covers, get_org};
+use ent_platform::registry::{Degree, Org, OrgRef};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::FromRow;
+pub use state::TenantsState;
+
+pub const API_VERSION: &str = "entcp.education.fr/v1";
+pub const KIND: &str = "EntTenant";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySource {
+    /// EduConnect for pupils and parents, the académie's agent portal for staff.
+    Educonnect,
+    /// Accounts from the AAF directory import.
+    Aaf,
+}
+
+/// What a tenant should be: the `spec` of an `EntTenant` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TenantSpec {
+    /// The établissement (UAI) or commune (`commune:INSEE`) served.
+    pub organisation: String,
+    pub hostname: String,
+    /// Base bouquet id (`socle-1d`, `socle-2d`).
+    pub bouquet: String,
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// Expected accounts; from the registry's pupil counts when absent.
+    #[serde(default)]
+    pub accounts: Option<i64>,
+    #[serde(default = "default_identity")]
+    pub identity_source: IdentitySource,
+    /// The vendor (éditeur) of the ENT solution, `editeur:<SIREN>`: the N3 support and a processor.
+    /// When absent, the vendor of record (e.g. set by a group purchase award) is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// The host (hébergeur), `hebergeur:<SIREN>`: a processor, or a sub-processor of the vendor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+fn default_identity() -> IdentitySource {
+    IdentitySource::Educonnect
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// The tenant's slug: a DNS label.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// The Kubernetes-style document (`kubectl apply` shape), also a CRD in GitOps repositories.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EntTenant {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: TenantSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Requested,
+    Provisioning,
+    Active,
+    Suspended,
+    Decommissioning,
+    Archived,
+    /// Data deleted once the retention period after archiving ran out (the `tenants-purge` job).
+    Purged,
+}
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Requested,
+        Status::Provisioning,
+        Status::Active,
+        Status::Suspended,
+        Status::Decommissioning,
+        Status::Archived,
+        Status::Purged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Requested => "requested",
+            Status::Provisioning => "provisioning",
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Decommissioning => "decommissioning",
+            Status::Archived => "archived",
+            Status::Purged => "purged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The moves the lifecycle allows (purging is the retention job's, not a move).
+    pub fn can_move_to(self, to: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, to),
+            (Requested, Provisioning)
+                | (Provisioning, Active)
+                | (Active, Suspended)
+                | (Suspended, Active)
+                | (Active | Suspended | Provisioning, Decommissioning)
+                | (Decommissioning, Archived)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Tenant {
+    pub id: String,
+    pub slug: String,
+    pub organisation: OrgRef,
+    pub hostname: String,
+    pub bouquet: String,
+    pub options: Vec<String>,
+    pub accounts: i64,
+    pub identity_source: IdentitySource,
+    pub status: Status,
+    /// Set when an admin let the tenant through the governance gate without a convention.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_override: Option<GateOverride>,
+    /// The convention that allowed provisioning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub convention_id: Option<String>,
+    /// The vendor (éditeur) of the solution: N3 support, processor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<OrgRef>,
+    /// The host (hébergeur): processor or sub-processor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<OrgRef>,
+    /// What the reconciler did and what the backend reports.
+    pub provisioning_state: ProvisioningState,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The reconciler's record of a tenant.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema, sqlx::FromRow)]
+pub struct ProvisioningState {
+    /// Last successful apply to the backend.
+    pub reconciled_at: Option<String>,
+    /// Last failure, until an apply succeeds.
+    #[sqlx(rename = "reconcile_error")]
+    pub error: Option<String>,
+    /// Failures in a row; the next attempt waits `retry_at`.
+    #[sqlx(rename = "reconcile_failures")]
+    pub failures: i64,
+    pub retry_at: Option<String>,
+    /// What the backend reports: `written` (manifests), `progressing`, `available`,
+    /// `degraded`, `stopped` (suspended), `data_only` (decommissioned), `removed`.
+    pub observed: Option<String>,
+    pub observed_detail: Option<String>,
+    pub observed_at: Option<String>,
+    pub archived_at: Option<String>,
+    pub purged_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GateOverride {
+    pub by: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+pub struct TenantEvent {
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    pub message: String,
+}
+
+fn valid_label(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn valid_hostname(s: &str) -> bool {
+    s.len() <= 253 && s.contains('.') && s.split('.').all(|l| valid_label(l, 63))
+}
+
+/// A spec checked against the registry and the catalog.
+struct Checked {
+    org: Org,
+    accounts: i64,
+    vendor: Option<Org>,
+    host: Option<Org>,
+    spec_hash: String,
+}
+
+/// Binds the six columns a spec sets: hostname, bouquet, options, accounts, identity source, hash.
+fn bind_spec<'q>(query: AnyQuery<'q>, spec: &'q TenantSpec, checked: &'q Checked) -> AnyQuery<'q> {
+    query
+        .bind(&spec.hostname)
+        .bind(&spec.bouquet)
+        .bind(serde_json::to_string(&spec.options).expect("options"))
+        .bind(checked.accounts)
+        .bind(identity_str(spec.identity_source))
+        .bind(&checked.spec_hash)
+}
+
+/// Resolves an optional processor reference that must be of `kind`.
+async fn processor_org(
+    store: &Store,
+    checks: &mut Checks,
+    field: &str,
+    key: Option<&str>,
+    kind: OrgKind,
+) -> Result<Option<Org>, Problem> {
+    let Some(key) = key else { return Ok(None) };
+    match ent_platform::registry::resolve_org(store, key).await {
+        Ok(org) if org.kind == kind => Ok(Some(org)),
+        Ok(org) => {
+            checks.fail(field, format!("{} n'est pas un {}", org.name, kind.as_str()));
+            Ok(None)
+        }
+        Err(e) => {
+            checks.fail(field, e.detail);
+            Ok(None)
+        }
+    }
+}
+
+fn spec_hash(slug: &str, spec: &TenantSpec) -> String {
+    let canonical = serde_json::to_string(&(slug, spec)).expect("spec serialises");
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Pupils of an établissement, or of a commune's écoles.
+async fn pupils_of(store: &Store, org: &Org) -> Result<i64, Problem> {
+    if org.kind == OrgKind::Etablissement {
+        return Ok(org.pupils.unwrap_or(0));
+    }
+    let mut total = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = covers(store, org, None, cursor.as_deref(), Some(500)).await?;
+        total += page.items.iter().filter_map(|o| o.pupils).sum::<i64>();
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(total),
+        }
+    }
+}
+
+async fn check_spec(store: &Store, catalog: &Catalog, slug: &str, spec: &TenantSpec) -> Result<Checked, Problem> {
+    let mut checks = Checks::default();
+    if !valid_label(slug, 40) {
+        checks.fail("metadata.name", "identifiant invalide : minuscules, chiffres et tirets, 40 caractères au plus");
+    }
+    if !valid_hostname(&spec.hostname) {
+        checks.fail("spec.hostname", format!("nom d'hôte « {} » invalide", spec.hostname));
+    }
+    if spec.accounts.is_some_and(|a| a < 0) {
+        checks.fail("spec.accounts", "nombre de comptes négatif");
+    }
+    let org = match ent_platform::registry::resolve_org(store, &spec.organisation).await {
+        Ok(org) if matches!(org.kind, OrgKind::Etablissement | OrgKind::Commune) => Some(org),
+        Ok(org) => {
+            checks.fail("spec.organisation", format!("{} n'est ni un établissement ni une commune", org.name));
+            None
+        }
+        Err(e) => {
+            checks.fail("spec.organisation", e.detail);
+            None
+        }
+    };
+    let vendor = processor_org(store, &mut checks, "spec.vendor", spec.vendor.as_deref(), OrgKind::Editeur).await?;
+    let host = processor_org(store, &mut checks, "spec.host", spec.host.as_deref(), OrgKind::Hebergeur).await?;
+    let options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
+    if let Err(e) = catalog.resolve(&spec.bouquet, &options) {
+        for err in e.errors {
+            checks.fail(&format!("spec.{}", err.field), err.message);
+        }
+    }
+    if let (Some(org), Some(bouquet)) = (&org, catalog.bouquet(&spec.bouquet, None)) {
+        let degree = if org.kind == OrgKind::Commune { Some(Degree::D1) } else { org.degree };
+        if degree.is_some_and(|d| !bouquet.degrees.contains(&d)) {
+            checks
+                .fail("spec.bouquet", format!("le bouquet {} ne convient pas au degré de {}", spec.bouquet, org.name));
+        }
+    }
+    checks.finish()?;
+    let org = org.expect("checked");
+    let accounts = match spec.accounts {
+        Some(a) => a,
+        None => pupils_of(store, &org).await?,
+    };
+    Ok(Checked { org, accounts, vendor, host, spec_hash: spec_hash(slug, spec) })
+}
+
+/// What `apply` did, as `kubectl apply` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+/// Appends an event to the tenant's log, in the caller's transaction.
+pub async fn event(
+    tx: &mut Tx,
+    tenant_id: &str,
+    actor: &str,
+    kind: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    sqlx::query("INSERT INTO tenant_events (id, tenant_id, at, actor, kind, message) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(new_id())
+        .bind(tenant_id)
+        .bind(timestamp(now))
+        .bind(actor)
+        .bind(kind)
+        .bind(message)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+// Goes when the audit helper of issue #14 (`audit::record` from an entity) lands.
+#[allow(clippy::too_many_arguments)]
+async fn audit_change(
+    tx: &mut Tx,
+    store: &Store,
+    actor: &Actor,
+    action: &str,
+    tenant_id: &str,
+    org_id: &str,
+    summary: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let change = Change {
+        actor: &actor.name,
+        action,
+        target_kind: "tenant",
+        target_id: tenant_id,
+        scope_org_id: Some(org_id),
+        summary,
+    };
+    audit::append(tx, store.backend(), change, now).await?;
+    Ok(())
+}
+
+/// Creates or updates a tenant from its document; `expected_version` (If-Match) guards updates.
+pub async fn apply(
+    state: &TenantsState,
+    actor: &Actor,
+    doc: &EntTenant,
+    expected_version: Option<i64>,
+) -> Result<(Applied, Tenant), Problem> {
+    if doc.api_version != API_VERSION || doc.kind != KIND {
+        return Err(Problem::invalid_field(
+            "kind",
+            format!("document attendu : apiVersion {API_VERSION}, kind {KIND}"),
+        ));
+    }
+    let (store, now) = (&state.store, state.clock.now());
+    let slug = doc.metadata.name.as_str();
+    let checked = check_spec(store, &state.catalog, slug, &doc.spec).await?;
+    let existing = get_tenant(store, slug).await?;
+    // A change touches the tenant's organisation as registered and the one the document names.
+    let registered = match &existing {
+        Some(t) => get_org(store, &t.organisation.id).await?,
+        None => None,
+    };
+    let touched: Vec<&Org> = std::iter::once(&checked.org).chain(registered.as_ref()).collect();
+    match ent_platform::identity::authz::authorize_all(
+        store,
+        actor,
+        &ent_platform::identity::authz::TENANTS_WRITE,
+        &touched,
+    )
+    .await
+    {
+        // An organisation the actor cannot read is named like an unknown one.
+        Err(p) if p.kind == ent_kernel::error::ProblemKind::NotFound && existing.is_none() => {
+            return Err(Problem::invalid_field(
+                "spec.organisation",
+                format!("aucune organisation « {} »", doc.spec.organisation),
+            ))
+        }
+        other => other?,
+    }
+    let mut tx = store.begin_write().await?;
+    let (applied, id) = match &existing {
+        None => {
+            let id = new_id();
+            let insert = sqlx::query(
+                "INSERT INTO tenants (id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
+                 spec_hash, version, created_at, updated_at, secret_seed, vendor_org_id, host_org_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, 1, $10, $11, $12, $13, $14)",
+            )
+            .bind(&id)
+            .bind(slug)
+            .bind(&checked.org.id);
+            bind_spec(insert, &doc.spec, &checked)
+                .bind(timestamp(now))
+                .bind(timestamp(now))
+                .bind(new_secret_seed())
+                .bind(checked.vendor.as_ref().map(|o| o.id.clone()))
+                .bind(checked.host.as_ref().map(|o| o.id.clone()))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_unique_violation() => {
+                        Problem::conflict(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname))
+                    }
+                    _ => e.into(),
+                })?;
+            event(&mut tx, &id, &actor.name, "created", "tenant demandé", now).await?;
+            (Applied::Created, id)
+        }
+        Some(current) => {
+            let stored_hash: String = sqlx::query_scalar("SELECT spec_hash FROM tenants WHERE id = $1")
+                .bind(&current.id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if stored_hash == checked.spec_hash {
+                tx.rollback().await?;
+                return Ok((Applied::Unchanged, current.clone()));
+            }
+            if current.organisation.id != checked.org.id {
+                return Err(Problem::invalid_field(
+                    "spec.organisation",
+                    "un tenant ne change pas d'organisation : créez-en un autre",
+                ));
+            }
+            let version = expected_version.unwrap_or(current.version);
+            let update = sqlx::query(
+                "UPDATE tenants SET hostname = $1, base_bouquet = $2, options = $3, accounts = $4, identity_source = $5, \
+                 spec_hash = $6, version = version + 1, updated_at = $7, vendor_org_id = COALESCE($10, vendor_org_id), \
+                 host_org_id = COALESCE($11, host_org_id) WHERE id = $8 AND version = $9",
+            );
+            let done = bind_spec(update, &doc.spec, &checked)
+                .bind(timestamp(now))
+                .bind(&current.id)
+                .bind(version)
+                .bind(checked.vendor.as_ref().map(|o| o.id.clone()))
+                .bind(checked.host.as_ref().map(|o| o.id.clone()))
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(ent_kernel::error::precondition_failed(current.version));
+            }
+            let message = format!(
+                "bouquet {} + [{}], {} comptes",
+                doc.spec.bouquet,
+                doc.spec.options.join(", "),
+                checked.accounts
+            );
+            event(&mut tx, &current.id, &actor.name, "configured", &message, now).await?;
+            (Applied::Configured, current.id.clone())
+        }
+    };
+    let action = if applied == Applied::Created { "tenants.create" } else { "tenants.configure" };
+    audit_change(
+        &mut tx,
+        store,
+        actor,
+        action,
+        &id,
+        &checked.org.id,
+        serde_json::to_value(&doc.spec).expect("spec"),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((applied, get_tenant(store, slug).await?.expect("just written")))
+}
+
+/// Sets the vendor and/or host of record of a tenant (e.g. after a group purchase is awarded),
+/// in the caller's transaction; `None` leaves that one unchanged. Evented and audited.
+pub async fn set_processors(
+    tx: &mut Tx,
+    store: &Store,
+    actor: &Actor,
+    tenant: &Tenant,
+    vendor: Option<&Org>,
+    host: Option<&Org>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    if vendor.is_some_and(|v| v.kind != OrgKind::Editeur) || host.is_some_and(|h| h.kind != OrgKind::Hebergeur) {
+        return Err(Problem::invalid_field("vendor", "l'éditeur doit être un editeur, l'hébergeur un hebergeur"));
+    }
+    sqlx::query(
+        "UPDATE tenants SET vendor_org_id = COALESCE($1, vendor_org_id), host_org_id = COALESCE($2, host_org_id), \
+         version = version + 1, updated_at = $3 WHERE id = $4",
+    )
+    .bind(vendor.map(|o| o.id.clone()))
+    .bind(host.map(|o| o.id.clone()))
+    .bind(timestamp(now))
+    .bind(&tenant.id)
+    .execute(&mut **tx)
+    .await?;
+    let names: Vec<String> = [("éditeur", vendor), ("hébergeur", host)]
+        .into_iter()
+        .filter_map(|(label, org)| org.map(|o| format!("{label} {}", o.name)))
+        .collect();
+    event(tx, &tenant.id, &actor.name, "processors", &names.join(", "), now).await?;
+    let summary = serde_json::json!({ "vendor": vendor.map(|o| &o.id), "host": host.map(|o| &o.id) });
+    audit_change(tx, store, actor, "tenants.processors", &tenant.id, &tenant.organisation.id, summary, now).await
+}
+
+fn new_secret_seed() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    hex::encode(bytes)
+}
+
+/// The seed the tenant's credentials derive from (never shown by the API).
+pub async fn secret_seed(store: &Store, tenant_id: &str) -> Result<String, Problem> {
+    let seed: Option<String> = sqlx::query_scalar("SELECT secret_seed FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_one(store.pool())
+        .await?;
+    Ok(seed.unwrap_or_default())
+}
+
+/// The desired Kubernetes objects of a tenant, from the catalog.
+pub async fn render(
+    state: &TenantsState,
+    tenant: &Tenant,
+) -> Result<Vec<crate::provisioning::RenderedObject>, Problem> {
+    let org = get_org(&state.store, &tenant.organisation.id)
+        .await?
+        .ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+    let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
+    let services = state.catalog.resolve(&tenant.bouquet, &options)?;
+    let seed = secret_seed(&state.store, &tenant.id).await?;
+    Ok(crate::provisioning::render(tenant, &org, &services, &seed))
+}
+
+ent_kernel::text_enum!(IdentitySource);
+ent_kernel::text_enum!(Status);
+
+impl IdentitySource {
+    pub fn parse(s: &str) -> Option<IdentitySource> {
+        [IdentitySource::Educonnect, IdentitySource::Aaf].into_iter().find(|source| identity_str(*source) == s)
+    }
+}
+
+fn identity_str(source: IdentitySource) -> &'static str {
+    match source {
+        IdentitySource::Educonnect => "educonnect",
+        IdentitySource::Aaf => "aaf",
+    }
+}
+
+/// Moves a tenant along its lifecycle. Leaving `requested` needs an active
+/// convention covering the organisation, or an admin override with a reason.
+pub async fn transition(
+    state: &TenantsState,
+    actor: &Actor,
+    tenant: &Tenant,
+    to: Status,
+    override_reason: Option<&str>,
+) -> Result<Tenant, Problem> {
+    let (store, now) = (&state.store, state.clock.now());
+    if to == Status::Purged {
+        return Err(Problem::conflict(
+            "la purge est faite par la tâche tenants-purge à la fin de la durée de conservation",
+        ));
+    }
+    if !tenant.status.can_move_to(to) {
+        return Err(Problem::conflict(format!("un tenant {} ne passe pas à {}", tenant.status.as_str(), to.as_str())));
+    }
+    let mut convention_id = None;
+    let mut gate_override = None;
+    if tenant.status == Status::Requested {
+        let today = today_in_france(now).to_string();
+        match active_covering(store, &state.models, &tenant.organisation.id, &today).await? {
+            Some(conv) => convention_id = Some(conv.id),
+            None => match override_reason.map(str::trim).filter(|r| !r.is_empty()) {
+                Some(reason) if actor.is_admin() => gate_override = Some(reason.to_string()),
+                Some(_) => return Err(ent_platform::identity::authz::forbidden("seul un administrateur peut passer outre la convention")),
+                None => {
+                    return Err(Problem::conflict(format!(
+                        "aucune convention en vigueur ne couvre {} ({}) : signez une convention tripartite ou bipartite avant de provisionner",
+                        tenant.organisation.name, tenant.organisation.code
+                    ))
+                    .with_extra(serde_json::json!({ "missing": "convention", "organisation": tenant.organisation.code })))
+                }
+            },
+        }
+    }
+    let mut tx = store.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE tenants SET status = $1, version = version + 1, updated_at = $2, \
+         convention_id = COALESCE($3, convention_id), gate_override_by = COALESCE($4, gate_override_by), \
+         gate_override_reason = COALESCE($5, gate_override_reason), archived_at = COALESCE($6, archived_at) \
+         WHERE id = $7 AND status = $8",
+    )
+    .bind(to.as_str())
+    .bind(timestamp(now))
+    .bind(convention_id.clone())
+    .bind(gate_override.as_ref().map(|_| actor.name.clone()))
+    .bind(gate_override.clone())
+    .bind((to == Status::Archived).then(|| timestamp(now)))
+    .bind(&tenant.id)
+    .bind(tenant.status.as_str())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        // Another move got there first: the state machine is checked against what it left.
+        return Err(Problem::conflict(format!(
+            "le tenant {} a changé d'état entre-temps : relisez-le avant de le faire passer à {}",
+            tenant.slug,
+            to.as_str()
+        )));
+    }
+    let message = match (&gate_override, &convention_id) {
+        (Some(reason), _) => {
+            format!("{} → {} sans convention (dérogation : {reason})", tenant.status.as_str(), to.as_str())
+        }
+        (None, Some(conv)) => format!("{} → {} (convention {conv})", tenant.status.as_str(), to.as_str()),
+        _ => format!("{} → {}", tenant.status.as_str(), to.as_str()),
+    };
+    event(&mut tx, &tenant.id, &actor.name, to.as_str(), &message, now).await?;
+    let summary = serde_json::json!({ "from": tenant.status.as_str(), "to": to.as_str(), "convention": convention_id, "override": gate_override });
+    audit_change(&mut tx, store, actor, "tenants.transition", &tenant.id, &tenant.organisation.id, summary, now)
+        .await?;
+    tx.commit().await?;
+    Ok(get_tenant(store, &tenant.slug).await?.expect("exists"))
+}
+
+const COLUMNS: &str = "id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
+    gate_override_by, gate_override_reason, convention_id, vendor_org_id, host_org_id, version, created_at, updated_at, \
+    reconciled_at, reconcile_error, reconcile_failures, retry_at, observed, observed_detail, observed_at, archived_at, \
+    purged_at";
+
+/// A `tenants` row (read with [`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct TenantRow {
+    id: String,
+    slug: String,
+    org_id: String,
+    hostname: String,
+    base_bouquet: String,
+    options: JsonText<Vec<String>>,
+    accounts: i64,
+    #[sqlx(try_from = "String")]
+    identity_source: IdentitySource,
+    #[sqlx(try_from = "String")]
+    status: Status,
+    gate_override_by: Option<String>,
+    gate_override_reason: Option<String>,
+    convention_id: Option<String>,
+    vendor_org_id: Option<String>,
+    host_org_id: Option<String>,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+    #[sqlx(flatten)]
+    provisioning_state: ProvisioningState,
+}
+
+/// [`TenantRow`] with what only the reconciler reads.
+#[derive(sqlx::FromRow)]
+struct ReconcileRow {
+    #[sqlx(flatten)]
+    tenant: TenantRow,
+    secret_seed: Option<String>,
+    applied_hash: Option<String>,
+}
+
+async fn tenant_from_row(store: &Store, row: TenantRow) -> Result<Tenant, Problem> {
+    let mut orgs = std::collections::HashMap::new();
+    for id in [Some(&row.org_id), row.vendor_org_id.as_ref(), row.host_org_id.as_ref()].into_iter().flatten() {
+        let org = get_org(store, id).await?.ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
+        orgs.insert(id.clone(), org);
+    }
+    let org = &orgs[&row.org_id];
+    Ok(tenant_with_org(row, org, &orgs))
+}
+
+/// A tenant from its row; `orgs` holds its vendor and host organisations by id.
+fn tenant_with_org(row: TenantRow, org: &Org, orgs: &std::collections::HashMap<String, Org>) -> Tenant {
+    let processor = |id: Option<String>| id.and_then(|id| orgs.get(&id)).map(Org::as_ref);
+    Tenant {
+        id: row.id,
+        slug: row.slug,
+        organisation: org.as_ref(),
+        hostname: row.hostname,
+        bouquet: row.base_bouquet,
+        options: row.options.0,
+        accounts: row.accounts,
+        identity_source: row.identity_source,
+        status: row.status,
+        gate_override: row
+            .gate_override_by
+            .zip(row.gate_override_reason)
+            .map(|(by, reason)| GateOverride { by, reason }),
+        convention_id: row.convention_id,
+        vendor: processor(row.vendor_org_id),
+        host: processor(row.host_org_id),
+        provisioning_state: row.provisioning_state,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// A tenant with what the reconciler needs, loaded for all tenants in two queries.
+pub struct ReconcileInput {
+    pub tenant: Tenant,
+    pub org: Org,
+    pub secret_seed: String,
+    pub applied_hash: Option<String>,
+}
+
+/// Every tenant, or the one named `only`.
+pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<ReconcileInput>, Problem> {
+    use ent_platform::registry::queries::{org_from_row, ORG_COLUMNS};
+    let filter = if only.is_some() { "WHERE slug = $1" } else { "" };
+    let org_sql = format!(
+        "SELECT {ORG_COLUMNS} FROM orgs WHERE id IN (SELECT org_id FROM tenants {filter}) \
+         OR id IN (SELECT vendor_org_id FROM tenants {filter}) OR id IN (SELECT host_org_id FROM tenants {filter})"
+    );
+    let sql = format!("SELECT {COLUMNS}, secret_seed, applied_hash FROM tenants {filter} ORDER BY slug");
+    let (mut org_query, mut tenant_query) = (sqlx::query(&org_sql), sqlx::query(&sql));
+    if let Some(slug) = only {
+        org_query = org_query.bind(slug);
+        tenant_query = tenant_query.bind(slug);
+    }
+    let orgs: std::collections::HashMap<String, Org> = org_query
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(org_from_row)
+        .map(|o| o.map(|o| (o.id.clone(), o)))
+        .collect::<sqlx::Result<_>>()?;
+    let mut inputs = Vec::new();
+    for row in tenant_query.fetch_all(store.pool()).await? {
+        let ReconcileRow { tenant, secret_seed, applied_hash } = ReconcileRow::from_row(&row)?;
+        let Some(org) = orgs.get(&tenant.org_id) else { continue };
+        inputs.push(ReconcileInput {
+            tenant: tenant_with_org(tenant, org, &orgs),
+            org: org.clone(),
+            secret_seed: secret_seed.unwrap_or_default(),
+            applied_hash,
+        });
+    }
+    Ok(inputs)
+}
+
+pub async fn get_tenant(store: &Store, slug_or_id: &str) -> Result<Option<Tenant>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1 OR id = $2");
+    match sqlx::query_as(&sql).bind(slug_or_id).bind(slug_or_id).fetch_optional(store.pool()).await? {
+        Some(row) => Ok(Some(tenant_from_row(store, row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Tenants whose organisation is in `scope` (all when `None`), by slug.
+pub async fn list_tenants(
+    store: &Store,
+    scope: Option<ent_kernel::store::sql::Condition>,
+) -> Result<Vec<Tenant>, Problem> {
+    let mut cond = ent_kernel::store::sql::Condition::default();
+    if let Some(scope) = scope {
+        cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+    }
+    let sql = format!("SELECT {COLUMNS} FROM tenants WHERE {} ORDER BY slug", cond.sql());
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
+    let mut tenants = Vec::new();
+    for row in &rows {
+        tenants.push(tenant_from_row(store, TenantRow::from_row(row)?).await?);
+    }
+    Ok(tenants)
+}
+
+pub async fn events(store: &Store, tenant_id: &str) -> Result<Vec<TenantEvent>, Problem> {
+    Ok(sqlx::query_as("SELECT at, actor, kind, message FROM tenant_events WHERE tenant_id = $1 ORDER BY at, id")
+        .bind(tenant_id)
+        .fetch_all(store.pool())
+        .await?)
+}
+
+/// The JSON Schema of `EntTenant`, for GitOps repositories and editors.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(EntTenant)).expect("schema serialises")
+}
+
+/// A CustomResourceDefinition declaring `EntTenant` to a Kubernetes cluster.
+pub fn crd() -> serde_json::Value {
+    let spec_schema = serde_json::to_value(
+        schemars::generate::SchemaSettings::openapi3().into_generator().into_root_schema_for::<TenantSpec>(),
+    )
+    .expect("schema");
+    let mut spec_schema = spec_schema;
+    if let Some(obj) = spec_schema.as_object_mut() {
+        obj.remove("$schema");
+        obj.remove("title");
+        obj.remove("components");
+    }
+    let (group, version) = API_VERSION.split_once('/').expect("group/version");
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": { "name": format!("enttenants.{group}") },
+        "spec": {
+            "group": group,
+            "names": { "kind": KIND, "plural": "enttenants", "singular": "enttenant", "shortNames": ["ent"] },
+            "scope": "Namespaced",
+            "versions": [{
+                "name": version,
+                "served": true,
+                "storage": true,
+                "schema": { "openAPIV3Schema": {
+                    "type": "object",
+                    "properties": { "spec": spec_schema },
+                    "required": ["spec"]
+                }}
+            }]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lifecycle_allows_only_its_moves() {
+        assert!(Status::Requested.can_move_to(Status::Provisioning));
+        assert!(!Status::Requested.can_move_to(Status::Active));
+        assert!(Status::Suspended.can_move_to(Status::Active));
+        assert!(!Status::Archived.can_move_to(Status::Active));
+        assert!(Status::Decommissioning.can_move_to(Status::Archived));
+    }
+
+    #[test]
+    fn slugs_and_hostnames_are_dns_names() {
+        assert!(valid_label("ecole-doisneau-fresnes", 40));
+        assert!(!valid_label("École", 40));
+        assert!(!valid_label("-x", 40));
+        assert!(valid_hostname("doisneau.ent.fresnes.fr"));
+        assert!(!valid_hostname("localhost"));
+        assert!(!valid_hostname("a..b"));
+    }
+
+    #[test]
+    fn the_crd_embeds_the_spec_schema() {
+        let crd = crd();
+        assert_eq!(crd["spec"]["names"]["kind"], "EntTenant");
+        let props = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+        assert!(props["hostname"].is_object() && props["bouquet"].is_object(), "{crd}");
+    }
+}

@@ -1,0 +1,168 @@
+//! `/api/v1/tenants`: the DAN for its académie's tenants, a collectivité for
+//! those it funds, a chef d'établissement reads its own.
+
+use super::{apply, events, get_tenant, list_tenants, transition, Applied, EntTenant, Status, Tenant, TenantEvent};
+use crate::tenants::TenantsState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Json;
+use ent_kernel::error::Problem;
+use ent_kernel::http::extract::ApiJson;
+use ent_kernel::http::{etag, if_match_version, ApiRoute};
+use ent_platform::identity::authz::{TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
+use ent_platform::identity::Caller;
+use ent_platform::registry::queries::get_org;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub fn routes<S>() -> Vec<ApiRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    TenantsState: axum::extract::FromRef<S>,
+{
+    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "tenants", s, a, h);
+    vec![
+        route(Method::GET, "/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, get(list))
+            .responds::<Vec<Tenant>>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/tenants",
+            "Appliquer un document EntTenant (crée ou met à jour)",
+            &TENANTS_WRITE,
+            post(apply_doc),
+        )
+        .json_body::<EntTenant>()
+        .responds::<ApplyResult>(StatusCode::OK)
+        .responds::<ApplyResult>(StatusCode::CREATED),
+        route(Method::GET, "/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, get(show))
+            .responds::<Tenant>(StatusCode::OK),
+        route(
+            Method::PUT,
+            "/api/v1/tenants/{slug}",
+            "Remplacer la spécification (If-Match requis)",
+            &TENANTS_WRITE,
+            put(replace),
+        )
+        .json_body::<EntTenant>()
+        .responds::<ApplyResult>(StatusCode::OK),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{slug}/transition",
+            "Faire avancer le cycle de vie",
+            &TENANTS_TRANSITION,
+            post(move_to),
+        )
+        .json_body::<TransitionBody>()
+        .responds::<Tenant>(StatusCode::OK),
+        route(Method::GET, "/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, get(tenant_events))
+            .responds::<Vec<TenantEvent>>(StatusCode::OK),
+        route(Method::GET, "/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, get(schema))
+            .responds::<serde_json::Value>(StatusCode::OK),
+    ]
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ApplyResult {
+    /// `created`, `configured` or `unchanged`.
+    pub result: Applied,
+    pub tenant: Tenant,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionBody {
+    pub to: Status,
+    /// Admin only: provision without an active convention, for this reason.
+    pub override_reason: Option<String>,
+}
+
+/// The tenant of the path, if the caller may act on its organisation.
+async fn find(state: &TenantsState, caller: &Caller, slug: &str) -> Result<Tenant, Problem> {
+    let not_found = || Problem::not_found(format!("aucun tenant « {slug} »"));
+    let tenant = get_tenant(&state.store, slug).await?.ok_or_else(not_found)?;
+    let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
+    caller.require(&state.store, &org).await?;
+    Ok(tenant)
+}
+
+fn with_etag(body: impl Serialize, version: i64, status: StatusCode) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::ETAG, etag(version));
+    response
+}
+
+async fn list(State(state): State<TenantsState>, caller: Caller) -> Result<Json<Vec<Tenant>>, Problem> {
+    Ok(Json(list_tenants(&state.store, caller.scope().condition()).await?))
+}
+
+async fn apply_doc(
+    State(state): State<TenantsState>,
+    caller: Caller,
+    ApiJson(doc): ApiJson<EntTenant>,
+) -> Result<Response, Problem> {
+    let (result, tenant) = apply(&state, &caller.actor, &doc, None).await?;
+    if result != Applied::Unchanged {
+        crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
+    }
+    let status = if result == Applied::Created { StatusCode::CREATED } else { StatusCode::OK };
+    let version = tenant.version;
+    Ok(with_etag(ApplyResult { result, tenant }, version, status))
+}
+
+async fn show(
+    State(state): State<TenantsState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<Response, Problem> {
+    let tenant = find(&state, &caller, &slug).await?;
+    let version = tenant.version;
+    Ok(with_etag(tenant, version, StatusCode::OK))
+}
+
+async fn replace(
+    State(state): State<TenantsState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    ApiJson(doc): ApiJson<EntTenant>,
+) -> Result<Response, Problem> {
+    let current = find(&state, &caller, &slug).await?;
+    if doc.metadata.name != slug {
+        return Err(Problem::invalid_field("metadata.name", "le nom du document diffère de celui de l'adresse"));
+    }
+    let version = if_match_version(&headers, current.version)?;
+    let (result, tenant) = apply(&state, &caller.actor, &doc, Some(version)).await?;
+    if result != Applied::Unchanged {
+        crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
+    }
+    let version = tenant.version;
+    Ok(with_etag(ApplyResult { result, tenant }, version, StatusCode::OK))
+}
+
+async fn move_to(
+    State(state): State<TenantsState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+    ApiJson(body): ApiJson<TransitionBody>,
+) -> Result<Response, Problem> {
+    let tenant = find(&state, &caller, &slug).await?;
+    let moved = transition(&state, &caller.actor, &tenant, body.to, body.override_reason.as_deref()).await?;
+    crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &moved.slug);
+    let version = moved.version;
+    Ok(with_etag(moved, version, StatusCode::OK))
+}
+
+async fn tenant_events(
+    State(state): State<TenantsState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<Json<Vec<TenantEvent>>, Problem> {
+    let tenant = find(&state, &caller, &slug).await?;
+    Ok(Json(events(&state.store, &tenant.id).await?))
+}
+
+async fn schema() -> Json<serde_json::Value> {
+    Json(super::json_schema())
+}

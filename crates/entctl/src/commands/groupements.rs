@@ -1,0 +1,247 @@
+//! `entctl groupements ...`: the group purchase operations of the API, as the
+//! operator (`cli:<login>`) or as a user with `--as EMAIL`.
+
+use super::conventions::actor;
+use clap::Subcommand;
+use entcp::api::AppState;
+use entcp::error::Problem;
+use entcp::groupements::award::{self, AwardInput};
+use entcp::groupements::documents::{self as docs, Kind};
+use entcp::groupements::membership::{self, NewApplication};
+use entcp::groupements::{self as gm, Ctx, Groupement, GroupementFilter, NewGroupement, Status};
+use entcp::identity::Actor;
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum GroupementsCommand {
+    /// List groupements.
+    List {
+        /// open, closed, consultation, awarded, running, ended.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show one groupement (id or reference) as JSON.
+    Show { id: String },
+    /// Open a groupement from a JSON or YAML file (the body of POST /api/v1/groupements).
+    Create {
+        file: PathBuf,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// What the registry says about an applicant (écoles, pupils).
+    Prefill { id: String, applicant: String },
+    /// Apply from a file (the body of POST /api/v1/groupements/{id}/applications).
+    Apply {
+        id: String,
+        file: PathBuf,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// List the applications.
+    Applications { id: String },
+    /// Accept an application.
+    Accept {
+        id: String,
+        application: String,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Reject an application, with the reason.
+    Reject {
+        id: String,
+        application: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Withdraw an application (until the groupement closes).
+    Withdraw {
+        id: String,
+        application: String,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Close, reopen, start the consultation, run or end.
+    Transition {
+        id: String,
+        /// closed, open, consultation, running, ended.
+        to: String,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Award the contract from a file (the body of POST /api/v1/groupements/{id}/award).
+    Award {
+        id: String,
+        file: PathBuf,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Each member's share of the awarded amount.
+    Shares { id: String },
+    /// Generate a document (convention, cctp, membres, quantites) and write its latest version.
+    Document {
+        id: String,
+        kind: String,
+        /// html, odt, pdf (text documents) or ods (quantites); from the output's extension by default.
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long, short)]
+        output: PathBuf,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Write the DECP v2 record (JSON) of an awarded groupement.
+    Decp {
+        id: String,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn fail(p: Problem) -> anyhow::Error {
+    let fields: Vec<String> = p.errors.iter().map(|e| format!("\n  {} : {}", e.field, e.message)).collect();
+    if fields.is_empty() {
+        anyhow::anyhow!("{}", p.detail)
+    } else {
+        anyhow::anyhow!("{}{}", p.kind.title(), fields.concat())
+    }
+}
+
+fn read<T: DeserializeOwned>(file: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("lecture de {} : {e}", file.display()))?;
+    super::from_yaml(&text, file)
+}
+
+fn print(g: &Groupement) {
+    println!(
+        "{} {} [{}] coordonnateur {} ; {} membre(s) ; adhésions jusqu'au {}",
+        g.reference, g.title, g.status_label, g.coordinator.name, g.members, g.application_deadline
+    );
+}
+
+fn ctx<'a>(state: &'a AppState, actor: &'a Actor) -> Ctx<'a> {
+    Ctx {
+        store: &state.store,
+        catalog: &state.catalog,
+        support: &*state.support_commitments,
+        models: &state.models,
+        actor,
+        now: state.clock.now(),
+    }
+}
+
+pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Result<ExitCode> {
+    let store = &state.store;
+    let load = |id: String| async move { gm::must_get(store, &id).await.map_err(fail) };
+    match command {
+        GroupementsCommand::List { status } => {
+            let filter = GroupementFilter { status, limit: Some(500), ..Default::default() };
+            for g in gm::list(store, &filter).await.map_err(fail)?.items {
+                print(&g);
+            }
+        }
+        GroupementsCommand::Show { id } => println!("{}", serde_json::to_string_pretty(&load(id).await?)?),
+        GroupementsCommand::Create { file, as_user } => {
+            let body: NewGroupement = read(&file)?;
+            let actor = actor(store, as_user.as_deref()).await?;
+            print(&gm::create(&ctx(state, &actor), body).await.map_err(fail)?);
+        }
+        GroupementsCommand::Prefill { id, applicant } => {
+            load(id).await?;
+            let org = membership::applicant_org(store, &applicant).await.map_err(fail)?;
+            println!("{}", serde_json::to_string_pretty(&membership::prefill(store, &org).await.map_err(fail)?)?);
+        }
+        GroupementsCommand::Apply { id, file, as_user } => {
+            let (g, body): (_, NewApplication) = (load(id).await?, read(&file)?);
+            let applicant = membership::applicant_org(store, &body.applicant).await.map_err(fail)?;
+            let actor = actor(store, as_user.as_deref()).await?;
+            let app = membership::apply(&ctx(state, &actor), &g, &applicant, body).await.map_err(fail)?;
+            println!("candidature {} de {} : {}", app.id, app.applicant.name, app.status_label);
+        }
+        GroupementsCommand::Applications { id } => {
+            for app in membership::list(store, &load(id).await?.id, None).await.map_err(fail)? {
+                println!(
+                    "{} {:<40} {:<22} délibération {} du {} ; {} écoles, {} élèves, {} comptes",
+                    app.id,
+                    app.applicant.name,
+                    app.status_label,
+                    app.deliberation_number,
+                    app.deliberation_date,
+                    app.quantities.schools,
+                    app.quantities.pupils,
+                    app.accounts
+                );
+            }
+        }
+        GroupementsCommand::Accept { id, application, as_user } => {
+            let g = load(id).await?;
+            let app = membership::get(store, &g.id, &application).await.map_err(fail)?;
+            let actor = actor(store, as_user.as_deref()).await?;
+            let app = membership::accept(&ctx(state, &actor), &g, &app).await.map_err(fail)?;
+            println!("{} : {}", app.applicant.name, app.status_label);
+        }
+        GroupementsCommand::Reject { id, application, reason, as_user } => {
+            let g = load(id).await?;
+            let app = membership::get(store, &g.id, &application).await.map_err(fail)?;
+            let actor = actor(store, as_user.as_deref()).await?;
+            let app = membership::reject(&ctx(state, &actor), &g, &app, &reason).await.map_err(fail)?;
+            println!("{} : {}", app.applicant.name, app.status_label);
+        }
+        GroupementsCommand::Withdraw { id, application, as_user } => {
+            let g = load(id).await?;
+            let app = membership::get(store, &g.id, &application).await.map_err(fail)?;
+            let actor = actor(store, as_user.as_deref()).await?;
+            let app = membership::withdraw(&ctx(state, &actor), &g, &app).await.map_err(fail)?;
+            println!("{} : {}", app.applicant.name, app.status_label);
+        }
+        GroupementsCommand::Transition { id, to, as_user } => {
+            let status = Status::parse(&to)
+                .ok_or_else(|| anyhow::anyhow!("état inconnu : {to} (closed, open, consultation, running, ended)"))?;
+            let (g, actor) = (load(id).await?, actor(store, as_user.as_deref()).await?);
+            print(&gm::transition(&ctx(state, &actor), &g, status).await.map_err(fail)?);
+        }
+        GroupementsCommand::Award { id, file, as_user } => {
+            let (g, body): (_, AwardInput) = (load(id).await?, read(&file)?);
+            let actor = actor(store, as_user.as_deref()).await?;
+            print(&award::award(&ctx(state, &actor), &g, body).await.map_err(fail)?);
+        }
+        GroupementsCommand::Shares { id } => {
+            let g = load(id).await?;
+            let members = membership::members(store, &g.id).await.map_err(fail)?;
+            let shares = membership::shares_of(&g, &members).map_err(fail)?;
+            println!("clé : {} ; total {} c TTC", shares.cost_key, shares.total_ttc_cents);
+            for s in &shares.shares {
+                println!("{:<40} {:>14} c TTC  par an : {:?}", s.member.name, s.amount_ttc_cents, s.per_year_ttc_cents);
+            }
+        }
+        GroupementsCommand::Document { id, kind, format, output, as_user } => {
+            let kind = Kind::parse(&kind)
+                .ok_or_else(|| anyhow::anyhow!("document inconnu : {kind} (convention, cctp, membres, quantites)"))?;
+            let (g, actor) = (load(id).await?, actor(store, as_user.as_deref()).await?);
+            let (doc, new_version) = docs::generate(&ctx(state, &actor), &g, kind).await.map_err(fail)?;
+            let from_name = output.extension().and_then(|e| e.to_str()).filter(|e| kind.formats().contains(e));
+            let format = format.or(from_name.map(str::to_string)).unwrap_or_else(|| kind.formats()[0].to_string());
+            let (bytes, _) = docs::content(store, &doc, &format).await.map_err(fail)?;
+            std::fs::write(&output, bytes)?;
+            let what = if new_version { "nouvelle version" } else { "inchangé, version" };
+            println!("{} ({what} {}) écrit dans {}", doc.title, doc.version, output.display());
+        }
+        GroupementsCommand::Decp { id, output } => {
+            let g = load(id).await?;
+            let actor = Actor::cli();
+            let record = award::decp_publication(&ctx(state, &actor), &g).await.map_err(fail)?;
+            let text = serde_json::to_string_pretty(&record)?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text)?;
+                    println!("DECP écrites dans {}", path.display());
+                }
+                None => println!("{text}"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,32 @@
+//! entctl: see ARCHITECTURE.md for what it holds and what it may use.
+
+pub mod bench;
+pub mod demo;
+
+// Every module of every crate under one name, so that the tests keep their paths.
+pub use ent_conventions::conventions;
+pub use ent_documents::documents;
+pub use ent_groupements::groupements;
+pub use ent_kernel::clock;
+pub use ent_kernel::config;
+pub use ent_kernel::error;
+pub use ent_kernel::files;
+pub use ent_kernel::http;
+pub use ent_kernel::kernel;
+pub use ent_kernel::store;
+pub use ent_kernel::throttle;
+pub use ent_kernel::validate;
+pub use ent_kernel::yaml;
+pub use ent_ops::jobs;
+pub use ent_ops::notify;
+pub use ent_platform::audit;
+pub use ent_platform::catalog;
+pub use ent_platform::contracts;
+pub use ent_platform::identity;
+pub use ent_platform::registry;
+pub use ent_rgpd::rgpd;
+pub use ent_server::api;
+pub use ent_support::support;
+pub use ent_tenants::provisioning;
+pub use ent_tenants::tenants;
+pub use ent_testkit::synthetic;

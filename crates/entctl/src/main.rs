@@ -1,0 +1,762 @@
+//! `entctl`: the ENT control plane server and its admin command line.
+
+use clap::{Args, Parser, Subcommand};
+use entcp::config::Config;
+use entcp::kernel::roles::OrgKind;
+use entcp::registry::import::{import_annuaire, ImportOptions};
+use entcp::registry::manage::{self, NewOrg};
+use entcp::registry::queries::{self, OrgFilter};
+use entcp::registry::routes::org_detail;
+mod commands;
+
+use commands::identity::{AdminCommand, AuditCommand, RolesCommand, TokensCommand, UsersCommand, FIRST_ADMIN};
+use entcp::identity::{self, Actor};
+use entcp::store::{redact, Store};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "entctl",
+    version,
+    about = "Plan de contrôle des ENT : organisations, conventions, tenants, support, registres RGPD",
+    long_about = "entctl is both the ENT control plane server (`entctl serve`) and its admin command line.\n\
+                  With no configuration at all it stores everything in ./data/entcp.db (SQLite);\n\
+                  set --database-url or DATABASE_URL to postgres://... to use PostgreSQL."
+)]
+struct Cli {
+    /// YAML configuration file (every key has a default; see `entctl config print`).
+    #[arg(long, global = true, env = "ENTCP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL (sqlite://FILE or postgres://...), overrides the configuration.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, global = true)]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API server (default 127.0.0.1:8080).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Load demo data first: the Val-de-Marne annuaire sample and example tenants.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Import data files.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Browse and manage organisations.
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+    /// Scheduled jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// E-mail.
+    #[command(subcommand)]
+    Mail(MailCommand),
+    /// The e-mail outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Conventions: models, drafts, signatures, documents.
+    #[command(subcommand)]
+    Conventions(commands::conventions::ConventionsCommand),
+    /// Groupements de commandes: applications, documents, award, shares, DECP.
+    #[command(subcommand)]
+    Groupements(commands::groupements::GroupementsCommand),
+    /// The service catalog and bouquets.
+    #[command(subcommand)]
+    Catalog(commands::catalog::CatalogCommand),
+    /// ENT tenants: list, show, lifecycle, schema.
+    #[command(subcommand)]
+    Tenants(commands::tenants::TenantsCommand),
+    /// Support desk: tickets, escalations, SLA sweep, reports, policies, contracts.
+    #[command(subcommand)]
+    Support(commands::support::SupportCommand),
+    /// RGPD registers (Art. 30), snapshots and diffs, breach and request logs.
+    #[command(subcommand)]
+    Rgpd(commands::rgpd::RgpdCommand),
+    /// Create or update tenants from EntTenant YAML documents (a file or a folder).
+    Apply {
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+    },
+    /// Users of the API and the console.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Role bindings (a role at an organisation).
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Platform administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The audit chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Print the version.
+    Version,
+    /// Benchmarks (print figures; not tests).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import the "Annuaire de l'éducation" CSV export (';'-separated, UTF-8).
+    Annuaire {
+        /// The CSV file.
+        file: PathBuf,
+        /// Report what would change without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgsCommand {
+    /// List organisations (filters combine).
+    List(ListArgs),
+    /// Show one organisation by id, code (UAI, INSEE...) or kind:code.
+    Show { key: String },
+    /// Create an EPCI, syndicat mixte, éditeur or hébergeur.
+    Add {
+        /// epci, syndicat_mixte, editeur or hebergeur.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        siren: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        departement: Option<String>,
+    },
+    /// Add a commune to an EPCI or syndicat mixte.
+    AddMember {
+        group: String,
+        commune: String,
+        /// The commune delegates its ENT (and its funding) to the group.
+        #[arg(long)]
+        delegated: bool,
+    },
+    /// Remove a commune from an EPCI or syndicat mixte.
+    RemoveMember { group: String, commune: String },
+}
+
+#[derive(Args)]
+struct ListArgs {
+    #[arg(long)]
+    kind: Option<String>,
+    #[arg(long)]
+    academie: Option<String>,
+    #[arg(long)]
+    departement: Option<String>,
+    #[arg(long)]
+    commune: Option<String>,
+    /// 1D or 2D.
+    #[arg(long)]
+    degree: Option<String>,
+    /// Search in names (accents and case ignored) or an exact code.
+    #[arg(short, long)]
+    q: Option<String>,
+    /// Rows to show.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List the jobs, their schedule (Europe/Paris time) and their last run.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a job now, whatever its schedule.
+    Run { name: String },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Queue the test e-mail and send it right away with the configured transport.
+    Test {
+        /// Recipient address.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List queued, sent and failed e-mails, newest first.
+    List {
+        /// pending, sending, sent or failed.
+        #[arg(long)]
+        status: Option<String>,
+        /// Rows to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put back in the queue the messages left `sending` by a sender that died (lease run out).
+    Release {
+        /// Also those whose lease still runs: only when no sender is running.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (defaults, file, environment).
+    Print,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Import a synthetic national annuaire twice and print rows/s and peak memory.
+    Import {
+        /// Établissements to generate.
+        #[arg(long, default_value_t = 66_000)]
+        rows: usize,
+        /// Communes to spread them over.
+        #[arg(long, default_value_t = 35_000)]
+        communes: usize,
+    },
+    /// A groupement de commandes of N communes: applications, acceptances, documents, award, shares.
+    Groupement {
+        #[arg(long, default_value_t = 460)]
+        communes: usize,
+    },
+    /// Reconcile N tenants twice (manifests backend): a first pass, then a no-op pass.
+    Reconcile {
+        #[arg(long, default_value_t = 10_000)]
+        tenants: usize,
+    },
+    /// Time the SLA sweep and the support reports over N open tickets.
+    Support {
+        #[arg(long, default_value_t = 100_000)]
+        tickets: usize,
+        #[arg(long, default_value_t = 5_000)]
+        tenants: usize,
+    },
+    /// Derive the register of an académie with N tenants of 12 services and export it in every format.
+    Rgpd {
+        #[arg(long, default_value_t = 4_000)]
+        tenants: usize,
+    },
+    /// HTTP reads over loopback (SQLite, and PostgreSQL when a URL is given): /healthz, the org list, one org.
+    Read {
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Requests per route at most.
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Seconds per route at most.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Ticket creations and comments by 1×, 3× and 10× the pool size of concurrent writers.
+    Write {
+        /// Writes per writer.
+        #[arg(long, default_value_t = 10)]
+        per_writer: usize,
+        /// Seconds per level at most.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("erreur : {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = entcp::api::jobs::configure(&mut config) {
+        eprintln!("erreur : {e:#}");
+        return ExitCode::from(2);
+    }
+    if let Some(url) = &cli.database_url {
+        config.database.url = Some(url.clone());
+    }
+    if let Some(format) = &cli.log_format {
+        config.log.format = format.clone();
+        if let Err(e) = config.validate() {
+            eprintln!("erreur : {e:#}");
+            return ExitCode::from(2);
+        }
+    }
+    init_logging(&config);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("erreur : {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let from_env = std::env::var(tracing_subscriber::EnvFilter::DEFAULT_ENV).ok();
+    let filter = from_env
+        .and_then(|directives| tracing_subscriber::EnvFilter::try_new(log_targets(&directives)).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(log_targets(&config.log.level)));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The crates of the control plane, as `tracing` names them in targets.
+const LOG_CRATES: [&str; 13] = [
+    "entcp",
+    "entctl",
+    "ent_kernel",
+    "ent_documents",
+    "ent_platform",
+    "ent_ops",
+    "ent_conventions",
+    "ent_tenants",
+    "ent_support",
+    "ent_rgpd",
+    "ent_groupements",
+    "ent_server",
+    "ent_testkit",
+];
+
+/// `entcp` in a log filter names the whole control plane, as when it was one crate:
+/// `entcp=debug` becomes that directive for every crate of the workspace, and
+/// `entcp::support=debug` the same module path under each of them.
+fn log_targets(directives: &str) -> String {
+    directives
+        .split(',')
+        .flat_map(|directive| match directive.strip_prefix("entcp") {
+            Some(rest) if rest.is_empty() || rest.starts_with(['=', ':', '[']) => {
+                LOG_CRATES.iter().map(|krate| format!("{krate}{rest}")).collect()
+            }
+            _ => vec![directive.to_string()],
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect_with(&config.database_url(), config.database.pool_options()).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    // Refuse to start on an invalid convention model rather than fail later.
+    entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
+    let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
+    entcp::support::policy::Policies::load(config.support_dir.as_deref())?;
+    match command {
+        Command::Serve { listen, demo } => {
+            let mut config = config;
+            if let Some(listen) = listen {
+                config.server.listen = listen;
+            }
+            serve(config, demo).await?;
+        }
+        Command::Migrate => {
+            open_store(&config).await?;
+            println!("Migrations appliquées sur {}", redact(&config.database_url()));
+        }
+        Command::Import(ImportCommand::Annuaire { file, dry_run, json }) => {
+            return import_file(&config, file, dry_run, json).await;
+        }
+        Command::Orgs(cmd) => return orgs(&config, cmd).await,
+        Command::Jobs(cmd) => return jobs(config, cmd).await,
+        Command::Mail(MailCommand::Test { to }) => return mail_test(config, &to).await,
+        Command::Outbox(OutboxCommand::List { status, limit, json }) => {
+            return outbox_list(&config, status, limit, json).await
+        }
+        Command::Outbox(OutboxCommand::Release { force }) => {
+            let released = entcp::notify::release(&open_store(&config).await?, force, chrono::Utc::now()).await?;
+            println!("{released} courriel(s) remis en file d'envoi");
+        }
+        Command::Config(ConfigCommand::Print) => print!("{}", config.to_yaml()),
+        Command::Conventions(cmd) => {
+            let models = entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
+            return commands::conventions::run(&open_store(&config).await?, &models, cmd).await;
+        }
+        Command::Catalog(cmd) => commands::catalog::run(&catalog, cmd)?,
+        Command::Groupements(cmd) => {
+            let state = app_state(&open_store(&config).await?, &config)?;
+            return commands::groupements::run(&state, cmd).await;
+        }
+        Command::Tenants(cmd) => {
+            let state = app_state(&open_store(&config).await?, &config)?;
+            return commands::tenants::run(&state, cmd).await;
+        }
+        Command::Support(cmd) => {
+            let state = app_state(&open_store(&config).await?, &config)?;
+            return commands::support::run(&state, cmd).await;
+        }
+        Command::Rgpd(cmd) => {
+            let state = app_state(&open_store(&config).await?, &config)?;
+            return commands::rgpd::run(&state, cmd).await;
+        }
+        Command::Apply { file } => {
+            let state = app_state(&open_store(&config).await?, &config)?;
+            return commands::tenants::apply(&state, &file).await;
+        }
+        Command::Users(cmd) => return commands::identity::users(&open_store(&config).await?, cmd).await,
+        Command::Roles(cmd) => return commands::identity::roles(&open_store(&config).await?, cmd).await,
+        Command::Tokens(cmd) => return commands::identity::tokens(&open_store(&config).await?, cmd).await,
+        Command::Admin(cmd) => return commands::identity::admin(&open_store(&config).await?, cmd).await,
+        Command::Audit(cmd) => return commands::identity::audit(&open_store(&config).await?, cmd).await,
+        Command::Version => println!("entctl {}", env!("CARGO_PKG_VERSION")),
+        Command::Bench(BenchCommand::Import { rows, communes }) => {
+            entcp::bench::import(&config, rows, communes).await?;
+        }
+        Command::Bench(BenchCommand::Groupement { communes }) => {
+            entcp::bench::groupement(&config, communes).await?;
+        }
+        Command::Bench(BenchCommand::Reconcile { tenants }) => {
+            entcp::bench::reconcile(&config, tenants).await?;
+        }
+        Command::Bench(BenchCommand::Support { tickets, tenants }) => {
+            entcp::bench::support(&config, tickets, tenants).await?;
+        }
+        Command::Bench(BenchCommand::Rgpd { tenants }) => {
+            entcp::bench::rgpd(&config, tenants).await?;
+        }
+        Command::Bench(BenchCommand::Read { connections, requests, seconds }) => {
+            entcp::bench::load::read(&config, connections, requests, seconds).await?;
+        }
+        Command::Bench(BenchCommand::Write { per_writer, seconds }) => {
+            entcp::bench::load::write(&config, per_writer, seconds).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    let addr: std::net::SocketAddr = config
+        .server
+        .listen
+        .parse()
+        .map_err(|e| anyhow::anyhow!("adresse d'écoute « {} » invalide : {e}", config.server.listen))?;
+    let store = open_store(&config).await?;
+    announce_first_admin(&store, &config).await?;
+    let released = entcp::notify::release(&store, false, chrono::Utc::now()).await?;
+    if released > 0 {
+        tracing::warn!(released, "e-mails left sending by a dead sender put back in the queue");
+    }
+    let state = app_state(&store, &config)?;
+    if demo {
+        // Loaded before logging: a disabled `info!` would not evaluate its arguments.
+        let summary = entcp::demo::load(&state).await?;
+        tracing::info!("{summary}");
+    }
+    let scheduler = entcp::api::scheduler::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let drain = std::time::Duration::from_secs(config.server.shutdown_seconds);
+    tokio::spawn(entcp::api::metrics::refresh_until(state.clone(), METRICS_REFRESH, shutdown.clone()));
+    let scheduler = tokio::spawn(scheduler.run_until(shutdown.clone(), drain));
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        database = %redact(&config.database_url()),
+        "entctl listening on http://{}",
+        listener.local_addr()?
+    );
+    // The signal stops the scheduler and the listener at once; both then get `drain`.
+    let signalled = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signalled.cancel();
+    });
+    entcp::api::shutdown::serve_until(listener, entcp::api::app(state), shutdown, drain).await?;
+    let _ = scheduler.await;
+    store.close().await;
+    Ok(())
+}
+
+/// How often `/metrics`' database gauges are read (in the background).
+const METRICS_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
+
+fn app_state(store: &Store, config: &Config) -> anyhow::Result<entcp::api::AppState> {
+    entcp::api::AppState::load(store.clone(), config.clone(), std::sync::Arc::new(entcp::clock::SystemClock))
+}
+
+/// On the very first start (no user at all), creates the first admin; its token
+/// goes to a file of the data folder readable by its owner only, never to the logs.
+async fn announce_first_admin(store: &Store, config: &Config) -> anyhow::Result<()> {
+    let created = identity::bootstrap_first_admin(store, FIRST_ADMIN, &config.data_dir, chrono::Utc::now()).await?;
+    if let Some(path) = created {
+        eprintln!(
+            "\nPremier démarrage : administrateur {FIRST_ADMIN} créé.\n\
+             Son jeton d'API est dans {} (lisible par son seul propriétaire) : \
+             lisez-le, conservez-le ailleurs, puis supprimez ce fichier.\n",
+            path.display()
+        );
+        tracing::info!(path = %path.display(), "first administrator created, token written to a private file");
+    }
+    Ok(())
+}
+
+async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(&config).await?;
+    let state = app_state(&store, &config)?;
+    let now = chrono::Utc::now();
+    match command {
+        JobsCommand::List { json } => {
+            let views =
+                entcp::api::job_routes::list_jobs(&state, now).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&views)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<14} {:<8} {:<16} {:<20} dernière exécution",
+                "tâche", "active", "planification", "prochaine (Paris)"
+            );
+            for view in &views {
+                println!(
+                    "{:<14} {:<8} {:<16} {:<20} {}",
+                    view.name,
+                    if view.enabled { "oui" } else { "non" },
+                    view.schedule,
+                    view.next_run.as_deref().map_or("-".into(), paris_time),
+                    view.last_runs.first().map_or("jamais".into(), describe_run),
+                );
+            }
+        }
+        JobsCommand::Run { name } => {
+            let job = entcp::api::jobs::find(&name).ok_or_else(|| {
+                let known: Vec<_> = entcp::api::jobs::all().iter().map(|j| j.name).collect();
+                anyhow::anyhow!("tâche inconnue : {name} (tâches : {})", known.join(", "))
+            })?;
+            let run = entcp::api::scheduler::run_now(&state, &Actor::cli(), &job, &entcp::jobs::runner_id(), now)
+                .await
+                .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+            println!("{} : {}", run.job, describe_run(&run));
+            if run.outcome != "success" {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A UTC store timestamp shown in Paris time, to the minute.
+fn paris_time(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| t.with_timezone(&chrono_tz::Europe::Paris).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| at.to_string())
+}
+
+fn describe_run(run: &entcp::jobs::JobRun) -> String {
+    let outcome = match run.outcome.as_str() {
+        "success" => "réussie",
+        "failure" => "échouée",
+        "abandoned" => "abandonnée",
+        _ => "en cours",
+    };
+    let message = run.message.as_deref().unwrap_or("");
+    format!("{} {outcome} : {message}", paris_time(&run.started_at))
+}
+
+async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
+    let store = open_store(&config).await?;
+    let now = chrono::Utc::now();
+    let context = serde_json::json!({ "requested_by": "entctl mail test" });
+    let mut tx = store.begin_write().await?;
+    let id = entcp::notify::enqueue(&mut tx, &[to.to_string()], "test", context, now)
+        .await
+        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    tx.commit().await?;
+    let report = entcp::notify::send_due(&store, &config, &entcp::jobs::runner_id(), now).await?;
+    let message = entcp::notify::get_message(&store, &id).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    if message.status == "sent" {
+        match config.mail.transport {
+            entcp::config::MailTransport::File => println!(
+                "Courriel de test écrit dans {}",
+                entcp::notify::mailer::mail_dir(&config).join(format!("{id}.eml")).display()
+            ),
+            entcp::config::MailTransport::Smtp => {
+                println!("Courriel de test envoyé à {to} par {}:{}", config.mail.smtp.host, config.mail.smtp.port)
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "Courriel de test non envoyé ({}) ; il reste dans la file d'envoi ({id}) et sera réessayé : {}",
+        report.summary(),
+        message.last_error.as_deref().unwrap_or("?")
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+async fn outbox_list(config: &Config, status: Option<String>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    let filter = entcp::notify::OutboxFilter { status, cursor: None, limit: Some(limit) };
+    let page = entcp::notify::list(&store, &filter).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for message in &page.items {
+        println!(
+            "{} {:<8} {:<10} essais={} {} {}",
+            paris_time(&message.created_at),
+            message.status,
+            message.template,
+            message.attempts,
+            message.recipients.join(","),
+            message.last_error.as_deref().unwrap_or("")
+        );
+    }
+    if page.items.is_empty() {
+        println!("File d'envoi vide.");
+    }
+    if page.next_cursor.is_some() {
+        println!("… (augmentez --limit)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+async fn import_file(config: &Config, file: PathBuf, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let handle =
+        std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("ouverture de {} impossible : {e}", file.display()))?;
+    let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
+    let store = open_store(config).await?;
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {bytes}/{total_bytes} ({eta})")
+            .expect("progress template")
+            .progress_chars("=> "),
+    );
+    let reader = bar.wrap_read(std::io::BufReader::with_capacity(1 << 16, handle));
+    let options = ImportOptions { dry_run, batch_size: config.import.batch_size, academies: None };
+    let result = import_annuaire(&store, &Actor::cli(), reader, options, chrono::Utc::now()).await;
+    bar.finish_and_clear();
+    let report = result.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    let fail = |p: entcp::error::Problem| anyhow::anyhow!("{}", p.detail);
+    match command {
+        OrgsCommand::List(args) => {
+            let filter = OrgFilter {
+                kind: args.kind,
+                academie: args.academie,
+                departement: args.departement,
+                commune: args.commune,
+                degree: args.degree,
+                etab_type: None,
+                q: args.q,
+                cursor: None,
+                limit: Some(args.limit),
+            };
+            let page = queries::list_orgs(&store, &filter, None).await.map_err(fail)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                for org in &page.items {
+                    println!("{:<14} {:<10} {}", org.kind.as_str(), org.code, org.name);
+                }
+                if page.next_cursor.is_some() {
+                    println!("… (affinez la recherche ou augmentez --limit)");
+                }
+            }
+        }
+        OrgsCommand::Show { key } => {
+            let org = queries::resolve_org(&store, &key).await.map_err(fail)?;
+            let detail = org_detail(&store, org).await.map_err(fail)?;
+            println!("{}", serde_json::to_string_pretty(&detail)?);
+        }
+        OrgsCommand::Add { kind, siren, name, email, departement } => {
+            let kind = OrgKind::parse(&kind).ok_or_else(|| anyhow::anyhow!("type d'organisation inconnu : {kind}"))?;
+            let new = NewOrg { kind, siren, name, email, departement };
+            let org = manage::create_org(&store, &Actor::cli(), new, chrono::Utc::now()).await.map_err(fail)?;
+            println!("{} créé : {} ({})", org.kind.label(), org.name, org.id);
+        }
+        OrgsCommand::AddMember { group, commune, delegated } => {
+            let group = queries::resolve_org(&store, &group).await.map_err(fail)?;
+            let commune = queries::resolve_org(&store, &format!("commune:{commune}")).await.map_err(fail)?;
+            manage::set_member(&store, &Actor::cli(), &group, &commune, delegated, chrono::Utc::now())
+                .await
+                .map_err(fail)?;
+            println!("{} est membre de {}", commune.name, group.name);
+        }
+        OrgsCommand::RemoveMember { group, commune } => {
+            let group = queries::resolve_org(&store, &group).await.map_err(fail)?;
+            let commune = queries::resolve_org(&store, &format!("commune:{commune}")).await.map_err(fail)?;
+            manage::remove_member(&store, &Actor::cli(), &group, &commune, chrono::Utc::now()).await.map_err(fail)?;
+            println!("{} n'est plus membre de {}", commune.name, group.name);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_targets;
+
+    #[test]
+    fn entcp_in_a_log_filter_names_every_crate_of_the_control_plane() {
+        let expanded = log_targets("info,entcp=debug,sqlx=warn");
+        assert!(expanded.starts_with("info,entcp=debug,entctl=debug,ent_kernel=debug,"), "{expanded}");
+        assert!(expanded.contains(",ent_platform=debug,") && expanded.ends_with(",ent_testkit=debug,sqlx=warn"));
+        assert!(log_targets("entcp::support=trace").contains("ent_support::support=trace"));
+        assert_eq!(log_targets("warn,entcpx=debug"), "warn,entcpx=debug");
+    }
+}

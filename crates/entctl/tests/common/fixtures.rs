@@ -1,0 +1,111 @@
+//! Fixture builders: organisations, tenants, conventions, tickets and groupements.
+//! Organisations go through the registry functions (the operator's import and
+//! creation); the rest through the API of a [`TestApp`], as a user of the caller's
+//! choice, so that a fixture is built the way a client would build it.
+
+use super::{admin, t0, Resp, TestApp};
+use entcp::kernel::roles::OrgKind;
+use entcp::registry::manage::{create_org, set_member, NewOrg};
+use entcp::registry::{queries, Org};
+use entcp::store::Store;
+use serde_json::{json, Value};
+
+/// A valid SIREN (Luhn) derived from `seed`; distinct seeds give distinct SIRENs.
+pub fn siren(seed: u32) -> String {
+    let body = format!("{:08}", 40_000_000 + seed);
+    (0..10).map(|d| format!("{body}{d}")).find(|c| entcp::registry::codes::parse_siren(c).is_ok()).unwrap()
+}
+
+/// Imports an annuaire CSV (`;`-separated, the export's header) as the operator, at [`t0`].
+pub async fn annuaire(store: &Store, csv: &str) {
+    let options = entcp::registry::import::ImportOptions::default();
+    let reader = std::io::Cursor::new(csv.as_bytes().to_vec());
+    entcp::registry::import::import_annuaire(store, &admin(), reader, options, t0()).await.expect("annuaire imported");
+}
+
+/// Imports a synthetic annuaire of `etablissements` schools in `communes` communes.
+pub async fn synthetic_annuaire(store: &Store, etablissements: usize, communes: usize, seed: u64) {
+    let mut csv = Vec::new();
+    let options = entcp::synthetic::SyntheticOptions { etablissements, communes, seed };
+    entcp::synthetic::write_annuaire(&mut csv, &options).expect("synthetic annuaire");
+    annuaire(store, &String::from_utf8(csv).expect("UTF-8 annuaire")).await;
+}
+
+/// An organisation by key (`id`, `kind:code`).
+pub async fn org(store: &Store, key: &str) -> Org {
+    queries::resolve_org(store, key).await.unwrap_or_else(|p| panic!("organisation {key}: {p:?}"))
+}
+
+/// A new organisation of `kind` created by the operator.
+pub async fn new_org(store: &Store, kind: OrgKind, name: &str, siren: &str, departement: Option<&str>) -> Org {
+    let new = NewOrg {
+        kind,
+        siren: siren.into(),
+        name: name.into(),
+        email: None,
+        departement: departement.map(str::to_string),
+    };
+    create_org(store, &admin(), new, t0()).await.expect("organisation created")
+}
+
+/// An EPCI of the département of its first member, with `members` (communes) in it.
+pub async fn epci(store: &Store, name: &str, siren: &str, members: &[&Org]) -> Org {
+    let departement = members.first().and_then(|c| c.departement_code.clone());
+    let group = new_org(store, OrgKind::Epci, name, siren, departement.as_deref()).await;
+    for commune in members {
+        set_member(store, &admin(), &group, commune, true, t0()).await.expect("member added");
+    }
+    group
+}
+
+/// Asserts a status and returns the body.
+pub fn expect(resp: Resp, status: u16, what: &str) -> Value {
+    assert_eq!(resp.status, status, "{what}: {}", resp.text);
+    resp.body
+}
+
+/// A tenant `slug` for organisation `org` (id or key) with `bouquet`, applied by `who`.
+pub async fn tenant(app: &TestApp, who: &str, slug: &str, org: &str, bouquet: &str) -> Value {
+    let doc = json!({
+        "apiVersion": "entcp.education.fr/v1",
+        "kind": "EntTenant",
+        "metadata": { "name": slug },
+        "spec": { "organisation": org, "hostname": format!("{slug}.ent.example.fr"), "bouquet": bouquet }
+    });
+    expect(app.post("/api/v1/tenants").acting_as(who).json(&doc).send().await, 201, "tenant")
+}
+
+/// The body of a tripartite premier-degré convention.
+pub fn tripartite(academie: &str, collectivite: &str, etablissement: &str, start_date: &str) -> Value {
+    json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": academie, "collectivite": collectivite, "etablissement": etablissement },
+        "start_date": start_date,
+    })
+}
+
+/// A draft convention created by `who`.
+pub async fn convention(app: &TestApp, who: &str, body: &Value) -> Value {
+    expect(app.post("/api/v1/conventions").acting_as(who).json(body).send().await, 201, "convention")
+}
+
+/// A support ticket on tenant `slug` opened by `who`.
+pub async fn ticket(app: &TestApp, who: &str, slug: &str, subject: &str) -> Value {
+    let body = json!({ "tenant": slug, "subject": subject, "description": "Décrit par le test.",
+        "category": "acces", "impact": "haute", "urgency": "haute" });
+    expect(app.post("/api/v1/support/tickets").acting_as(who).json(&body).send().await, 201, "ticket")
+}
+
+/// An open groupement coordinated by `coordinator` (id or key), created by `who`.
+pub async fn groupement(app: &TestApp, who: &str, coordinator: &str) -> Value {
+    let body = json!({
+        "coordinator": coordinator,
+        "title": "ENT 1er degré 2027-2030",
+        "object": "Fourniture, hébergement, maintenance et assistance d'un ENT pour les écoles des membres",
+        "cost_key": [{ "basis": "pupils", "weight": 70 }, { "basis": "equal", "weight": 30 }],
+        "application_deadline": "2026-10-15",
+        "consultation_date": "2026-11-02",
+        "award_planned_date": "2027-01-15",
+    });
+    expect(app.post("/api/v1/groupements").acting_as(who).json(&body).send().await, 201, "groupement")
+}

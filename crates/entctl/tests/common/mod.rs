@@ -1,0 +1,172 @@
+//! Test harness: the same tests run on a real SQLite file and, when
+//! `TEST_DATABASE_URL` is set (always in CI), on a fresh PostgreSQL database.
+#![allow(dead_code)]
+
+pub use app::{Resp, TestApp};
+
+pub mod app;
+pub mod fixtures;
+pub mod logs;
+pub mod odf;
+pub mod pg;
+pub mod smtp;
+
+use entcp::store::Store;
+use std::path::{Path, PathBuf};
+
+pub struct TestDb {
+    pub name: &'static str,
+    pub url: String,
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+    _drop: Option<pg::DropOnExit>,
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// The PostgreSQL server to test against; CI must provide one.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI is set but TEST_DATABASE_URL is not: the PostgreSQL half of the store tests would be skipped"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh SQLite file in a temp dir.
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("entcp.db").display());
+    let store = Store::connect(&url, None).await.expect("sqlite connects");
+    store.migrate().await.expect("sqlite migrates");
+    TestDb { name: "sqlite", url, store, _dir: Some(dir), _drop: None }
+}
+
+/// A fresh database on the test PostgreSQL server, if there is one: a clone of the
+/// run's migrated template, dropped when the returned value is (even on panic).
+pub async fn postgres() -> Option<TestDb> {
+    let admin_url = postgres_admin_url()?;
+    let (url, guard) = pg::clone_template(&admin_url).await;
+    let store = Store::connect(&url, Some(5)).await.expect("postgres connects");
+    Some(TestDb { name: "postgres", url, store, _dir: None, _drop: Some(guard) })
+}
+
+/// Every backend available: SQLite always, PostgreSQL when configured.
+/// Prefer [`backend_test!`]: it makes each backend its own test case.
+pub async fn backends() -> Vec<TestDb> {
+    let mut dbs = vec![sqlite().await];
+    dbs.extend(postgres().await);
+    dbs
+}
+
+/// `backend_test!(name);` above `async fn name(db: TestDb)` makes two test cases,
+/// `name::sqlite` and `name::postgres`, so that a failure names its backend and one
+/// backend's failure does not hide the other's. Extra arguments go to `#[tokio::test(..)]`.
+/// Without `TEST_DATABASE_URL` the postgres case is skipped locally (it says so) and fails
+/// in CI (see [`postgres_admin_url`]).
+#[allow(unused_macros)]
+macro_rules! backend_test {
+    ($name:ident $(, $($arg:tt)+)?) => {
+        mod $name {
+            #[tokio::test $( ($($arg)+) )?]
+            async fn sqlite() {
+                super::$name(crate::common::sqlite().await).await
+            }
+            #[tokio::test $( ($($arg)+) )?]
+            async fn postgres() {
+                match crate::common::postgres().await {
+                    Some(db) => super::$name(db).await,
+                    None => eprintln!("TEST_DATABASE_URL is unset: PostgreSQL case skipped"),
+                }
+            }
+        }
+    };
+}
+
+pub fn t0() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z").unwrap().with_timezone(&chrono::Utc)
+}
+
+/// Counts rows of `orgs` of a kind.
+pub async fn count_kind(store: &Store, kind: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::query("SELECT COUNT(*) AS n FROM orgs WHERE kind = $1")
+        .bind(kind)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get("n")
+}
+
+/// The whole registry as sorted (kind, code, content_hash) triples.
+pub async fn registry_fingerprint(store: &Store) -> Vec<(String, String, String)> {
+    use sqlx::Row;
+    sqlx::query("SELECT kind, code, content_hash FROM orgs ORDER BY kind, code")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("kind"), r.get("code"), r.get("content_hash")))
+        .collect()
+}
+
+/// The operator at the command line: full rights.
+/// Imports the real Val-de-Marne sample of the annuaire (613 écoles) as the admin, at `t0()`.
+pub async fn import_sample(store: &Store) {
+    let csv = std::fs::read(fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    let options = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0()).await.unwrap();
+}
+
+pub fn admin() -> entcp::identity::Actor {
+    entcp::identity::Actor::cli()
+}
+
+/// Creates a user holding `role` at `org` (an org key; none for admin) and returns a fresh API token.
+pub async fn token_for(store: &Store, email: &str, role: entcp::kernel::roles::Role, org: Option<&str>) -> String {
+    use entcp::identity;
+    let org = match org {
+        Some(key) => Some(entcp::registry::resolve_org(store, key).await.expect("org of the binding exists")),
+        None => None,
+    };
+    let new =
+        identity::NewUser { email: email.into(), display_name: email.into(), org: org.as_ref().map(|o| o.id.clone()) };
+    let user = identity::create_user(store, &admin(), new, t0()).await.expect("user created");
+    identity::grant(store, &admin(), &user.id, role, org.as_ref(), t0()).await.expect("role granted");
+    identity::create_token(store, &admin(), &user.id, "test", None, t0()).await.expect("token created").token
+}
+
+/// An HTTP client that sends `token` as bearer.
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
+/// Serves the API of `store` on a free loopback port; returns its base URL.
+pub async fn serve(store: Store, clock: std::sync::Arc<entcp::clock::FixedClock>) -> String {
+    serve_with(store, clock, |_| {}).await
+}
+
+/// [`serve`] with a configuration adjusted by `adjust`; the peer address reaches the app.
+pub async fn serve_with(
+    store: Store,
+    clock: std::sync::Arc<entcp::clock::FixedClock>,
+    adjust: impl FnOnce(&mut entcp::config::Config),
+) -> String {
+    let mut config = app::test_config();
+    adjust(&mut config);
+    let state = app::app_state(store, config, clock);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = entcp::api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}

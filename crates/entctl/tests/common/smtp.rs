@@ -1,0 +1,114 @@
+//! A real SMTP server for tests: `tests/support/smtp_sink.py` (aiosmtpd) on loopback.
+
+use entcp::config::{Config, MailTransport, SmtpTls};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+/// A configuration writing under `data_dir`, mail to `.eml` files.
+pub fn file_config(data_dir: &Path) -> Config {
+    Config { data_dir: data_dir.to_path_buf(), ..Config::default() }
+}
+
+/// A configuration sending to a plain SMTP server on loopback.
+pub fn smtp_config(data_dir: &Path, port: u16) -> Config {
+    let mut config = file_config(data_dir);
+    config.mail.transport = MailTransport::Smtp;
+    config.mail.smtp.host = "127.0.0.1".into();
+    config.mail.smtp.port = port;
+    config.mail.smtp.tls = SmtpTls::None;
+    config.mail.smtp.timeout_seconds = 10;
+    config
+}
+
+/// A TCP port nobody listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+// --- the real SMTP server -----------------------------------------------------
+
+/// `tests/support/smtp_sink.py` running as a child process on 127.0.0.1.
+pub struct SmtpSink {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+/// Whether python3 with aiosmtpd is here; in CI its absence is a failure, not a skip.
+pub fn smtp_sink_available() -> bool {
+    let available = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but python3 with aiosmtpd is missing: the SMTP tests would be skipped"
+        );
+        eprintln!("SKIPPED: python3 -m pip install aiosmtpd to run the SMTP tests");
+    }
+    available
+}
+
+impl SmtpSink {
+    pub fn start(port: u16) -> SmtpSink {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/support/smtp_sink.py");
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("python3")
+            .arg(&script)
+            .args(["--port", &port.to_string()])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 starts the SMTP sink");
+        let mut sink = SmtpSink { child, dir };
+        sink.wait_until_listening(port);
+        sink
+    }
+
+    fn wait_until_listening(&mut self, port: u16) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                use std::io::Read;
+                self.child.stderr.take().unwrap().read_to_string(&mut stderr).ok();
+                panic!("the SMTP sink exited ({status}): {stderr}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the SMTP sink did not listen on port {port} within 20 s");
+    }
+
+    /// Every message received so far, raw.
+    pub fn received(&self) -> Vec<String> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect();
+        names.sort();
+        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+
+    /// How many received messages carry the Message-ID of outbox message `id`.
+    pub fn copies_of(&self, id: &str) -> usize {
+        let header = format!("Message-ID: <{id}@");
+        self.received().iter().filter(|m| m.contains(&header)).count()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

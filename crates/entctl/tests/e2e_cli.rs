@@ -1,0 +1,471 @@
+//! End-to-end: drive the `entctl` binary as a user would.
+#![allow(clippy::unwrap_used)]
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn entctl(cwd: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entctl"));
+    cmd.current_dir(cwd);
+    for var in [
+        "DATABASE_URL",
+        "ENTCP_DATABASE_URL",
+        "ENTCP_CONFIG",
+        "ENTCP_LISTEN",
+        "ENTCP_DATA_DIR",
+        "ENTCP_MAIL_TRANSPORT",
+        "ENTCP_SMTP_HOST",
+        "ENTCP_SMTP_PORT",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// `entctl serve` on a free loopback port in `dir`: the child, the rest of its
+/// log, where it listens, and the first-start admin token (read from the file
+/// whose path the log gives: the token itself never appears in the log).
+struct Served {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    address: String,
+    token: String,
+}
+
+fn serve_in(dir: &Path, global_args: &[&str], serve_args: &[&str]) -> Served {
+    let mut child = entctl(dir)
+        .args(global_args)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(serve_args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut address, mut token) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        assert!(!line.contains("entcp_"), "a token in the log: {line}");
+        if let Some(rest) = line.split("Son jeton d'API est dans ").nth(1) {
+            let file = dir.join(rest.split(" (").next().unwrap());
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+            token = Some(std::fs::read_to_string(&file).unwrap().trim().to_string());
+        }
+        if let Some(pos) = line.find("listening on http://") {
+            let rest = &line[pos + "listening on http://".len()..];
+            address = Some(rest.split(|c: char| c.is_whitespace() || c == '"').next().unwrap().to_string());
+            break;
+        }
+    }
+    Served {
+        child,
+        lines,
+        address: address.expect("serve logs where it listens"),
+        token: token.expect("the first start prints the admin token"),
+    }
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("entctl runs");
+    assert!(
+        out.status.success(),
+        "entctl failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn first_start_creates_an_admin_whose_token_opens_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let Served { mut child, lines, address, token } = serve_in(dir.path(), &[], &[]);
+    // Keep reading the log so that the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    let (ready, anonymous, me) = http::block_on(async {
+        let get = |path: &str, auth: Option<&str>| {
+            let mut req = ::reqwest::Client::new().get(format!("http://{address}{path}"));
+            if let Some(token) = auth {
+                req = req.bearer_auth(token);
+            }
+            req.send()
+        };
+        let ready = get("/readyz", None).await.unwrap().text().await.unwrap();
+        let anonymous = get("/api/v1/orgs", None).await.unwrap();
+        let anonymous = (anonymous.status().as_u16(), anonymous.text().await.unwrap());
+        let me = get("/api/v1/me", Some(&token)).await.unwrap().text().await.unwrap();
+        (ready, anonymous, me)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ready.contains("ready"), "{ready}");
+    assert_eq!(anonymous.0, 401, "{}", anonymous.1);
+    assert!(anonymous.1.contains("urn:entcp:problem:unauthorized"), "{}", anonymous.1);
+    assert!(me.contains("admin@localhost") && me.contains("\"admin\""), "{me}");
+    assert!(dir.path().join("data/entcp.db").exists(), "the SQLite file is created under ./data");
+
+    // A second start does not create another admin nor print a token.
+    let out = entctl(dir.path()).args(["users", "list"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}
+
+mod http {
+    pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+    }
+}
+
+#[test]
+fn audit_verify_reports_the_first_tampered_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::fixture("annuaire-education-94-ecoles.csv");
+    run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(&sample));
+    run_ok(entctl(dir.path()).args(["orgs", "add", "--kind", "epci", "--siren", "200054781", "--name", "MGP"]));
+    let ok = run_ok(entctl(dir.path()).args(["audit", "verify"]));
+    assert!(ok.starts_with("OK"), "{ok}");
+
+    let url = format!("sqlite://{}", dir.path().join("data/entcp.db").display());
+    http::block_on(async {
+        let store = entcp::store::Store::connect(&url, Some(1)).await.unwrap();
+        sqlx::query("UPDATE audit_log SET actor = 'cli:mallory' WHERE seq = 1").execute(store.pool()).await.unwrap();
+        store.close().await;
+    });
+    let out = entctl(dir.path()).args(["audit", "verify"]).output().unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ROMPUE à l'enregistrement 1"), "{text}");
+}
+
+#[test]
+fn import_of_the_real_sample_then_rerun_reports_613_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::fixture("annuaire-education-94-ecoles.csv");
+    let first = run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(&sample));
+    assert!(first.contains("établissements : 613 créés, 0 mis à jour, 0 inchangés"), "{first}");
+    assert!(first.contains("communes : 47 créés"), "{first}");
+    let second = run_ok(entctl(dir.path()).args(["import", "annuaire", "--json"]).arg(&sample));
+    let report: serde_json::Value = serde_json::from_str(&second).unwrap();
+    assert_eq!(report["etablissements"]["unchanged"], 613);
+
+    let list = run_ok(entctl(dir.path()).args(["orgs", "list", "--commune", "94034", "--degree", "1D"]));
+    assert!(list.lines().count() >= 5, "{list}");
+    assert!(list.lines().all(|l| l.starts_with("etablissement")), "{list}");
+    let show = run_ok(entctl(dir.path()).args(["orgs", "show", "0940176f"]));
+    assert!(show.contains("\"funding_collectivite\""), "{show}");
+}
+
+#[test]
+fn mail_test_writes_an_eml_file_and_the_outbox_and_jobs_show_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(entctl(dir.path()).args(["mail", "test", "--to", "dane@ac-creteil.fr"]));
+    assert!(out.contains("Courriel de test écrit dans"), "{out}");
+    let mails: Vec<_> = std::fs::read_dir(dir.path().join("data/mail")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let eml = std::fs::read_to_string(&mails[0]).unwrap();
+    assert!(eml.contains("To: dane@ac-creteil.fr"), "{eml}");
+
+    let outbox = run_ok(entctl(dir.path()).args(["outbox", "list", "--status", "sent"]));
+    assert!(outbox.contains("dane@ac-creteil.fr"), "{outbox}");
+
+    let ran = run_ok(entctl(dir.path()).args(["jobs", "run", "outbox-purge"]));
+    assert!(ran.contains("réussie"), "{ran}");
+    let jobs = run_ok(entctl(dir.path()).args(["jobs", "list"]));
+    assert!(jobs.contains("outbox-send") && jobs.contains("* * * * *"), "{jobs}");
+    let unknown = entctl(dir.path()).args(["jobs", "run", "nope"]).output().unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("tâche inconnue"));
+}
+
+#[test]
+fn outbox_release_puts_back_the_messages_a_dead_sender_left_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(entctl(dir.path()).args(["mail", "test", "--to", "dane@ac-creteil.fr"]));
+    // What a sender killed mid-batch leaves: a message `sending` under its lease.
+    let url = format!("sqlite://{}", dir.path().join("data/entcp.db").display());
+    http::block_on(async {
+        let store = entcp::store::Store::connect(&url, Some(1)).await.unwrap();
+        sqlx::query(
+            "UPDATE outbox SET status = 'sending', claimed_by = 'dead', claimed_until = '2999-01-01T00:00:00.000000Z'",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+    });
+    let kept = run_ok(entctl(dir.path()).args(["outbox", "release"]));
+    assert_eq!(kept, "0 courriel(s) remis en file d'envoi\n", "a running lease is kept");
+    let forced = run_ok(entctl(dir.path()).args(["outbox", "release", "--force"]));
+    assert_eq!(forced, "1 courriel(s) remis en file d'envoi\n");
+    let pending = run_ok(entctl(dir.path()).args(["outbox", "list", "--status", "pending"]));
+    assert!(pending.contains("dane@ac-creteil.fr"), "{pending}");
+}
+
+#[test]
+fn config_print_shows_defaults_and_environment_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("entcp.yaml"), "server:\n  listen: 127.0.0.1:9999\n").unwrap();
+    let out = run_ok(
+        entctl(dir.path()).args(["--config", "entcp.yaml", "config", "print"]).env("ENTCP_IMPORT_BATCH_SIZE", "77"),
+    );
+    assert!(out.contains("listen: 127.0.0.1:9999"), "{out}");
+    assert!(out.contains("batch_size: 77"), "{out}");
+    assert!(out.contains("data_dir: ./data"), "{out}");
+    std::fs::write(dir.path().join("bad.yaml"), "servre: {}\n").unwrap();
+    let bad = entctl(dir.path()).args(["--config", "bad.yaml", "config", "print"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("servre"));
+}
+
+/// Kill -9 an import midway, run it again: the registry equals one clean run's.
+#[test]
+fn import_killed_midway_converges_on_rerun_without_duplicates() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("national.csv");
+    let rows = 40_000;
+    let options = entcp::synthetic::SyntheticOptions { etablissements: rows, communes: 8_000, seed: 3 };
+    entcp::synthetic::write_annuaire(std::io::BufWriter::new(std::fs::File::create(&csv).unwrap()), &options).unwrap();
+
+    let backends = rt.block_on(common::backends());
+    for db in &backends {
+        let import = |url: &str| {
+            let mut cmd = entctl(dir.path());
+            cmd.args(["import", "annuaire"]).arg(&csv).env("DATABASE_URL", url).env("ENTCP_IMPORT_BATCH_SIZE", "50");
+            cmd
+        };
+        let mut child = import(&db.url).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let written = loop {
+            let n = rt.block_on(common::count_kind(&db.store, "etablissement"));
+            if n > 500 || Instant::now() > deadline {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let after_kill = rt.block_on(common::count_kind(&db.store, "etablissement"));
+        assert!(written > 0, "{}: the import wrote nothing before the deadline", db.name);
+        assert!(after_kill < 30_000, "{}: the import finished before it could be killed ({after_kill})", db.name);
+
+        let rerun = run_ok(import(&db.url).arg("--json"));
+        let report: serde_json::Value = serde_json::from_str(&rerun).unwrap();
+        assert_eq!(report["etablissements"]["unchanged"].as_i64().unwrap(), after_kill, "{}", db.name);
+
+        let clean = rt.block_on(async {
+            if db.name == "sqlite" {
+                common::sqlite().await
+            } else {
+                common::postgres().await.unwrap()
+            }
+        });
+        run_ok(&mut import(&clean.url));
+        let killed_then_resumed = rt.block_on(common::registry_fingerprint(&db.store));
+        let one_clean_run = rt.block_on(common::registry_fingerprint(&clean.store));
+        assert_eq!(killed_then_resumed.len(), one_clean_run.len(), "{}", db.name);
+        assert!(killed_then_resumed == one_clean_run, "{}: registries differ", db.name);
+    }
+}
+
+#[test]
+fn json_logs_carry_the_request_id_on_every_line_of_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    // Allowed authorisation decisions are logged at DEBUG.
+    let config = dir.path().join("debug.yaml");
+    std::fs::write(&config, "log:\n  level: info,entcp=debug\n").unwrap();
+    let global = ["--log-format", "json", "--config", config.to_str().unwrap()];
+    let Served { mut child, lines, address, token } = serve_in(dir.path(), &global, &[]);
+    let collected = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
+    http::block_on(async {
+        let client = ::reqwest::Client::new();
+        let vendor = serde_json::json!({ "kind": "editeur", "siren": "552100554", "name": "Éditeur" });
+        client.post(format!("http://{address}/api/v1/orgs")).bearer_auth(&token).json(&vendor).send().await.unwrap();
+        let url = format!("http://{address}/api/v1/orgs/editeur:552100554");
+        let resp = client.get(url).bearer_auth(&token).header("x-request-id", "req-e2e-42").send().await.unwrap();
+        assert_eq!(resp.headers()["x-request-id"], "req-e2e-42");
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lines = collected.join().unwrap();
+    let of_request: Vec<&String> = lines.iter().filter(|l| l.contains("req-e2e-42")).collect();
+    assert!(!of_request.is_empty(), "{lines:?}");
+    for line in &of_request {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(event["span"]["request_id"], "req-e2e-42", "{line}");
+    }
+    assert!(of_request.iter().any(|l| l.contains("finished processing request")), "{of_request:?}");
+    assert!(
+        of_request.iter().any(|l| l.contains("\"authorisation\"")),
+        "the handler's own lines carry it too: {of_request:?}"
+    );
+}
+
+#[test]
+fn apply_twice_says_unchanged_and_render_prints_the_kubernetes_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::fixture("annuaire-education-94-ecoles.csv");
+    run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(&sample));
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tenants/examples");
+    let first = run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
+    assert!(first.contains("enttenant/fresnes created"), "{first}");
+    let second = run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
+    assert!(second.lines().all(|l| l.ends_with(" unchanged")), "{second}");
+    let refused = entctl(dir.path()).args(["tenants", "transition", "fresnes", "provisioning"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("aucune convention en vigueur"));
+    run_ok(entctl(dir.path()).args(["tenants", "transition", "fresnes", "provisioning", "--override-reason", "démo"]));
+    let yaml = run_ok(entctl(dir.path()).args(["tenants", "render", "fresnes"]));
+    assert!(yaml.contains("kind: Namespace") && yaml.contains("name: ent-fresnes"), "{yaml}");
+    assert!(yaml.contains("kind: Deployment") && yaml.contains("ent.fresnes.example.fr"), "{yaml}");
+}
+
+#[test]
+fn serve_with_demo_loads_the_sample_schools_and_example_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let Served { mut child, lines, address, token } = serve_in(dir.path(), &[], &["--demo"]);
+    std::thread::spawn(move || lines.for_each(drop));
+    let (school, tenants) = http::block_on(async {
+        let client = ::reqwest::Client::new();
+        let get = |path: &str| client.get(format!("http://{address}/api/v1{path}")).bearer_auth(&token).send();
+        let school = get("/orgs/0940176F").await.unwrap().status().as_u16();
+        let tenants: serde_json::Value = get("/tenants").await.unwrap().json().await.unwrap();
+        (school, tenants)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(school, 200);
+    let slugs: Vec<&str> = tenants.as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["fresnes", "vitry-henri-wallon-a"]);
+}
+
+#[test]
+fn serve_with_demo_loads_the_sample_even_when_the_log_level_hides_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = entctl(dir.path())
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env("ENTCP_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The server listens once the demo data is loaded.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = entctl(dir.path()).args(["orgs", "show", "0940176F"]).output().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+}
+
+#[test]
+fn rgpd_export_writes_the_register_and_records_a_snapshot_that_diff_starts_from() {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(common::fixture("annuaire-education-94-ecoles.csv")));
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tenants/examples");
+    run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
+    run_ok(entctl(dir.path()).args(["tenants", "transition", "fresnes", "provisioning", "--override-reason", "démo"]));
+    // No convention: the écoles' controller is their DSDEN (arrêté of 2006), and the entries say so.
+    let out = dir.path().join("registre.csv");
+    run_ok(entctl(dir.path()).args(["rgpd", "export", "dsden:94", "--format", "csv", "-o"]).arg(&out));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(csv.starts_with('\u{feff}') && csv.contains("ENT — Visioconférence"), "{csv}");
+    assert!(csv.contains("aucune convention en vigueur"));
+    let snapshots = run_ok(entctl(dir.path()).args(["rgpd", "snapshots", "dsden:94"]));
+    assert_eq!(snapshots.lines().count(), 2, "a header and one snapshot: {snapshots}");
+    let diff = run_ok(entctl(dir.path()).args(["rgpd", "diff", "dsden:94"]));
+    assert!(diff.contains("\"to\": \"now\"") && diff.contains("\"added\": []"), "{diff}");
+    let incomplete = run_ok(entctl(dir.path()).args(["rgpd", "incomplete", "dsden:94"]));
+    assert!(incomplete.contains("délégué à la protection des données"), "{incomplete}");
+    let bad = entctl(dir.path()).args(["rgpd", "export", "dsden:94", "--format", "docx"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("format inconnu « docx »"));
+}
+
+#[test]
+fn a_teacher_opens_a_ticket_on_the_commune_tenant_and_n1_escalates_it_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(common::fixture("annuaire-education-94-ecoles.csv")));
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tenants/examples");
+    run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
+    for (email, role, org) in
+        [("prof@fresnes.fr", "usager", "0940176F"), ("rup@fresnes.fr", "support_n1", "commune:94034")]
+    {
+        run_ok(entctl(dir.path()).args(["users", "add", email, "--name", email, "--org", org]));
+        run_ok(entctl(dir.path()).args(["roles", "grant", email, role, "--org", org]));
+    }
+    let ticket = dir.path().join("ticket.yaml");
+    std::fs::write(
+        &ticket,
+        "tenant: fresnes\nsubject: Messagerie indisponible\ndescription: Les élèves de CM2 ne reçoivent rien.\n\
+         category: service\nservice: messagerie\nimpact: moyenne\nurgency: moyenne\n",
+    )
+    .unwrap();
+    // The teacher's école is one of the commune tenant's schools.
+    let created = run_ok(entctl(dir.path()).args(["support", "create"]).arg(&ticket).args(["--as", "prof@fresnes.fr"]));
+    let reference = created.split_whitespace().next().unwrap().to_string();
+    assert!(reference.starts_with("ENT-") && created.contains(" P3 ") && created.contains(" N1 "), "{created}");
+    let refused = entctl(dir.path())
+        .args(["support", "escalate", &reference, "--reason", " ", "--as", "rup@fresnes.fr"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("reason"));
+    let escalated = run_ok(entctl(dir.path()).args([
+        "support",
+        "escalate",
+        &reference,
+        "--reason",
+        "Panne du relais de messagerie",
+        "--as",
+        "rup@fresnes.fr",
+    ]));
+    assert!(escalated.contains(" N2 "), "{escalated}");
+    let mine = run_ok(entctl(dir.path()).args(["support", "list", "--as", "prof@fresnes.fr"]));
+    assert!(mine.contains(&reference), "{mine}");
+    let csv = run_ok(entctl(dir.path()).args(["support", "report", "--format", "csv"]));
+    assert!(csv.starts_with("niveau;") && csv.contains("\nN2;1;"), "{csv}");
+    assert!(run_ok(entctl(dir.path()).args(["support", "policies"])).contains("renforce"));
+}
+
+/// `entctl apply -f` on `text` (written to `name` in a fresh folder): fails, and its error.
+fn apply_refused(name: &str, text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    let out = entctl(dir.path()).args(["apply", "-f"]).arg(&file).output().unwrap();
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn apply_refuses_a_document_nested_fifty_thousand_levels_deep() {
+    let depth = 50_000;
+    let text = format!(
+        "apiVersion: entcp.education.fr/v1\nkind: EntTenant\nmetadata:\n  name: abyss\nspec:\n  options: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    assert!(text.len() > 100_000);
+    let err = apply_refused("abyss.yaml", &text);
+    assert!(err.contains("abyss.yaml") && err.contains("document YAML trop imbriqué"), "{err}");
+}
+
+#[test]
+fn apply_errors_name_the_file_and_the_line() {
+    let text = "apiVersion: entcp.education.fr/v1\nkind: EntTenant\nmetadata:\n  name: x\nspec:\n  hostname: [a]\n";
+    let err = apply_refused("wrong.yaml", text);
+    assert!(err.contains("wrong.yaml") && err.contains("line 6"), "{err}");
+}

@@ -1,0 +1,241 @@
+//! Authorisation cases: Groupements de commandes.
+
+use super::*;
+
+pub(super) const GROUPEMENT_READERS: &[Role] = &[Admin, Dan, Collectivite, Coordinateur];
+pub(super) const GROUPEMENT_MANAGERS: &[Role] = &[Admin, Coordinateur];
+pub(super) const GROUPEMENT_APPLICANTS: &[Role] = &[Admin, Collectivite];
+
+/// Who may call each route (the rest get 403), and what kind of target it acts on.
+pub(super) const CASES: &[Case] = &[
+    ("GET", "/api/v1/groupements", GROUPEMENT_READERS, Target::None),
+    ("POST", "/api/v1/groupements", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("GET", "/api/v1/groupements/{id}", GROUPEMENT_READERS, Target::None),
+    ("PATCH", "/api/v1/groupements/{id}", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("POST", "/api/v1/groupements/{id}/transition", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("POST", "/api/v1/groupements/{id}/award", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("GET", "/api/v1/groupements/{id}/decp", GROUPEMENT_READERS, Target::None),
+    ("GET", "/api/v1/groupements/{id}/prefill", GROUPEMENT_APPLICANTS, Target::Groupement),
+    ("GET", "/api/v1/groupements/{id}/applications", GROUPEMENT_READERS, Target::None),
+    ("POST", "/api/v1/groupements/{id}/applications", GROUPEMENT_APPLICANTS, Target::Groupement),
+    ("POST", "/api/v1/groupements/{id}/applications/{application}/withdraw", GROUPEMENT_APPLICANTS, Target::Groupement),
+    ("POST", "/api/v1/groupements/{id}/applications/{application}/accept", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("POST", "/api/v1/groupements/{id}/acceptances", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("POST", "/api/v1/groupements/{id}/applications/{application}/reject", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("GET", "/api/v1/groupements/{id}/members", GROUPEMENT_READERS, Target::Groupement),
+    ("GET", "/api/v1/groupements/{id}/shares", GROUPEMENT_READERS, Target::Groupement),
+    ("GET", "/api/v1/groupements/{id}/documents", GROUPEMENT_READERS, Target::Groupement),
+    ("POST", "/api/v1/groupements/{id}/documents", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("GET", "/api/v1/groupements/{id}/documents/{document}", GROUPEMENT_READERS, Target::Groupement),
+    ("POST", "/api/v1/groupements/{id}/documents/{document}/share", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("GET", "/api/v1/groupement-library", &[Admin, Dan, Coordinateur], Target::None),
+];
+
+/// What a role allowed by the table gets on a groupement coordinated by the
+/// in-scope EPCI (its commune a member) or by the other one.
+pub(super) fn groupement_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
+    let created = matches!(
+        (method, path),
+        ("POST", "/api/v1/groupements")
+            | ("POST", "/api/v1/groupements/{id}/applications")
+            | ("POST", "/api/v1/groupements/{id}/documents")
+    );
+    let ok = if created { 201 } else { 200 };
+    let reach = match role {
+        Admin => true,
+        // The coordinator of its own groupement; a member commune.
+        Coordinateur | Collectivite => side == Side::In,
+        _ => false,
+    };
+    if reach {
+        ok
+    } else if method == "GET" && path != "/api/v1/groupements/{id}/prefill" || role == Collectivite {
+        // A collectivité applies for itself: another applicant it cannot read is not revealed.
+        404
+    } else {
+        403
+    }
+}
+
+/// The catalog and convention models, parsed once for every groupement call.
+pub(super) fn groupement_fixtures(
+) -> &'static (entcp::catalog::Catalog, Vec<entcp::conventions::model::ConventionModel>) {
+    static FIXTURES: std::sync::OnceLock<(entcp::catalog::Catalog, Vec<entcp::conventions::model::ConventionModel>)> =
+        std::sync::OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        (entcp::catalog::Catalog::load(None).unwrap(), entcp::conventions::model::load_models(None).unwrap())
+    })
+}
+
+impl World {
+    pub(super) fn groupement_ctx<'a>(
+        &'a self,
+        catalog: &'a entcp::catalog::Catalog,
+        models: &'a [entcp::conventions::model::ConventionModel],
+        actor: &'a identity::Actor,
+    ) -> entcp::groupements::Ctx<'a> {
+        static SUPPORT: std::sync::OnceLock<entcp::api::commitments::SupportDesk> = std::sync::OnceLock::new();
+        let support = SUPPORT.get_or_init(|| {
+            entcp::api::commitments::SupportDesk(std::sync::Arc::new(entcp::support::policy::Policies::shipped()))
+        });
+        entcp::groupements::Ctx { store: &self.store, catalog, support, models, actor, now: t0() }
+    }
+
+    /// A groupement coordinated by the EPCI of `side`, its commune a member and
+    /// the other commune an applicant; moved on to `state` (`open`, `consultation`, `awarded`).
+    /// Returns (groupement, member application, pending application).
+    pub(super) async fn groupement(&self, side: Side, state: &str) -> (entcp::groupements::Groupement, String, String) {
+        use entcp::groupements::{self as gm, membership};
+        let (catalog, models) = groupement_fixtures();
+        let admin = admin();
+        let ctx = self.groupement_ctx(catalog, models, &admin);
+        let (coordinator, member, other) = match side {
+            Side::In => (&self.group_in, &self.commune_in, &self.commune_out),
+            Side::Out => (&self.group_out, &self.commune_out, &self.commune_in),
+        };
+        let new: gm::NewGroupement = serde_json::from_value(json!({
+            "coordinator": coordinator.id, "title": "ENT 1er degré", "object": "Fourniture d'un ENT",
+            "application_deadline": "2026-12-31",
+        }))
+        .unwrap();
+        let g = gm::create(&ctx, new).await.unwrap();
+        let apply = |org: &Org| {
+            serde_json::from_value::<membership::NewApplication>(json!({
+                "applicant": org.id, "deliberation_number": "D-1", "deliberation_date": "2026-06-01",
+            }))
+            .unwrap()
+        };
+        let mine = membership::apply(&ctx, &g, member, apply(member)).await.unwrap();
+        let theirs = membership::apply(&ctx, &g, other, apply(other)).await.unwrap();
+        let g = gm::must_get(&self.store, &g.id).await.unwrap();
+        membership::accept(&ctx, &g, &mine).await.unwrap();
+        let mut g = gm::must_get(&self.store, &g.id).await.unwrap();
+        if state != "open" {
+            for to in [gm::Status::Closed, gm::Status::Consultation] {
+                g = gm::transition(&ctx, &g, to).await.unwrap();
+            }
+        }
+        if state == "awarded" {
+            let input: gm::award::AwardInput = serde_json::from_value(self.award_body("0001")).unwrap();
+            g = gm::award::award(&ctx, &g, input).await.unwrap();
+            // Published by its coordinator: then every reader gets the open-data record.
+            gm::award::decp_publication(&ctx, &g).await.unwrap();
+            g = gm::must_get(&self.store, &g.id).await.unwrap();
+        }
+        (g, mine.id, theirs.id)
+    }
+
+    pub(super) async fn groupement_document(&self, g: &entcp::groupements::Groupement) -> String {
+        let (catalog, models) = groupement_fixtures();
+        let admin = admin();
+        let ctx = self.groupement_ctx(catalog, models, &admin);
+        let kind = entcp::groupements::documents::Kind::Cctp;
+        entcp::groupements::documents::generate(&ctx, g, kind).await.unwrap().0.id
+    }
+
+    pub(super) async fn groupement_call(&self, method: Method, path: &str, role: Role, side: Side) -> Call {
+        let call =
+            |path: String| Call { method: method.clone(), path, body: None, csv: None, pdf: None, if_match: None };
+        let allowed = table().find(|(m, p, _, _)| *m == method.as_str() && *p == path).map(|(_, _, r, _)| *r);
+        if !allowed.is_some_and(|roles| roles.contains(&role)) {
+            // Refused by the role check before the path is read: no groupement to build.
+            let placeholder = entcp::store::new_id();
+            let path = path.replace("{id}", &placeholder).replace("{application}", &placeholder);
+            return call(path.replace("{document}", &placeholder));
+        }
+        let (member, coordinator) = match side {
+            Side::In => (&self.commune_in, &self.group_in),
+            Side::Out => (&self.commune_out, &self.group_out),
+        };
+        let state = match path {
+            "/api/v1/groupements/{id}/award" => "consultation",
+            "/api/v1/groupements/{id}/shares" | "/api/v1/groupements/{id}/decp" => "awarded",
+            _ => "open",
+        };
+        if path == "/api/v1/groupements" || path == "/api/v1/groupement-library" {
+            return match method.as_str() {
+                "POST" => {
+                    let body = json!({
+                        "coordinator": coordinator.id, "title": "Achat ENT", "object": "ENT des écoles",
+                        "application_deadline": "2026-12-31",
+                    });
+                    Call { body: Some(body), ..call(path.into()) }
+                }
+                _ => call(path.into()),
+            };
+        }
+        let (g, mine, theirs) = self.groupement(side, state).await;
+        let url = path.replace("{id}", &g.id);
+        match path {
+            "/api/v1/groupements/{id}" if method == Method::PATCH => {
+                Call { body: Some(json!({ "title": "Achat revu" })), if_match: Some(g.version), ..call(url) }
+            }
+            "/api/v1/groupements/{id}/transition" => Call { body: Some(json!({ "to": "closed" })), ..call(url) },
+            "/api/v1/groupements/{id}/award" => Call { body: Some(self.award_body("0002")), ..call(url) },
+            "/api/v1/groupements/{id}/prefill" => call(format!("{url}?applicant={}", member.id)),
+            "/api/v1/groupements/{id}/applications" if method == Method::POST => {
+                // A fresh groupement: the member commune applies there for the first time.
+                let (fresh, _, _) = self.groupement(if side == Side::In { Side::Out } else { Side::In }, "open").await;
+                let body =
+                    json!({ "applicant": member.id, "deliberation_number": "D-9", "deliberation_date": "2026-06-01" });
+                let url = format!("/api/v1/groupements/{}/applications", fresh.id);
+                // Withdraw the setup's own application so the commune may apply again.
+                self.withdraw_setup(&fresh, member).await;
+                Call { body: Some(body), ..call(url) }
+            }
+            "/api/v1/groupements/{id}/applications/{application}/withdraw" => call(url.replace("{application}", &mine)),
+            "/api/v1/groupements/{id}/applications/{application}/accept" => call(url.replace("{application}", &theirs)),
+            "/api/v1/groupements/{id}/acceptances" => {
+                Call { body: Some(json!({ "applications": [theirs] })), ..call(url) }
+            }
+            "/api/v1/groupements/{id}/applications/{application}/reject" => Call {
+                body: Some(json!({ "reason": "Hors périmètre" })),
+                ..call(url.replace("{application}", &theirs))
+            },
+            "/api/v1/groupements/{id}/documents" if method == Method::POST => {
+                Call { body: Some(json!({ "kind": "cctp" })), ..call(url) }
+            }
+            "/api/v1/groupements/{id}/documents/{document}" => {
+                let doc = self.groupement_document(&g).await;
+                call(url.replace("{document}", &doc))
+            }
+            "/api/v1/groupements/{id}/documents/{document}/share" => {
+                let doc = self.groupement_document(&g).await;
+                Call { body: Some(json!({ "shared": true })), ..call(url.replace("{document}", &doc)) }
+            }
+            _ => call(url),
+        }
+    }
+
+    /// An award to the test vendor, at its establishment `nic` (4 digits), with every DECP fact.
+    pub(super) fn award_body(&self, nic: &str) -> Value {
+        let siren = &self.vendor.code;
+        let siret = (0..10)
+            .map(|d| format!("{siren}{nic}{d}"))
+            .find(|s| entcp::registry::codes::parse_siret(s).is_ok())
+            .unwrap();
+        json!({
+            "vendor_siret": siret, "amount_ht_cents": 100_000, "amount_ttc_cents": 120_000, "notified_on": "2026-09-01",
+            "decp": {
+                "acheteur_siret": siret, "code_cpv": "48190000", "techniques": ["Sans objet"],
+                "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Pas de CCAG",
+                "offres_recues": 2, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
+                "sous_traitance_declaree": false, "procedure": "Procédure adaptée", "forme_prix": "Forfaitaire",
+                "types_prix": ["Définitif ferme"], "considerations_sociales": ["Pas de considération sociale"],
+                "considerations_environnementales": ["Pas de considération environnementale"],
+                "lieu_execution_code": "FR", "lieu_execution_type": "Code pays"
+            }
+        })
+    }
+
+    /// Withdraws `org`'s application to `g` (it applied during the setup).
+    pub(super) async fn withdraw_setup(&self, g: &entcp::groupements::Groupement, org: &Org) {
+        use entcp::groupements::membership;
+        let (catalog, models) = groupement_fixtures();
+        let admin = admin();
+        let ctx = self.groupement_ctx(catalog, models, &admin);
+        let apps = membership::list(&self.store, &g.id, None).await.unwrap();
+        let app = apps.into_iter().find(|a| a.applicant.id == org.id).unwrap();
+        membership::withdraw(&ctx, g, &app).await.unwrap();
+    }
+}

@@ -1,0 +1,599 @@
+//! Conventions over HTTP, on SQLite and PostgreSQL: a full tripartite cycle for
+//! a real école as three users, voided signatures, documents, the circuit's
+//! refusals, bad input, and expiry reminders that reach a real SMTP server.
+
+use crate::common;
+
+use axum::http::StatusCode;
+use chrono::{Duration, TimeZone, Utc};
+use common::app::{Client, Req};
+use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};
+use common::TestApp;
+use common::{admin, t0, token_for};
+use entcp::clock::{Clock, FixedClock};
+use entcp::kernel::roles::Role;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+struct Cycle {
+    app: TestApp,
+    clock: Arc<FixedClock>,
+    dan: Client,
+    mairie: Client,
+    directeur: Client,
+    db: common::TestDb,
+}
+
+async fn import_sample(store: &entcp::store::Store) {
+    common::import_sample(store).await;
+}
+
+async fn setup(db: common::TestDb) -> Cycle {
+    import_sample(&db.store).await;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let app = TestApp::over(&db.store).clock(clock.clone()).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+    let mairie = app.client(&token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
+    let directeur =
+        app.client(&token_for(&db.store, "ce.0940176f@ac-creteil.fr", Role::ChefEtablissement, Some("0940176F")).await);
+    Cycle { app, clock, dan, mairie, directeur, db }
+}
+
+async fn call(req: Req<'_>) -> (StatusCode, Value) {
+    let resp = req.send().await;
+    (StatusCode::from_u16(resp.status).unwrap(), resp.body)
+}
+
+fn tripartite(start: &str) -> Value {
+    json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": start,
+        "parameters": { "accounts": 250 }
+    })
+}
+
+impl Cycle {
+    fn url(&self, path: &str) -> String {
+        format!("/api/v1/conventions{path}")
+    }
+
+    async fn create(&self, body: Value) -> Value {
+        let (status, conv) = call(self.dan.post(self.url("")).json(&body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{conv}");
+        conv
+    }
+
+    async fn post(&self, who: &Client, id: &str, action: &str, body: Value) -> (StatusCode, Value) {
+        call(who.post(self.url(&format!("/{id}/{action}"))).json(&body)).await
+    }
+
+    /// Mail queued to `to` with this event, from the outbox.
+    async fn mails(&self, to: &str, event: &str) -> usize {
+        use sqlx::Row;
+        sqlx::query("SELECT recipients, context FROM outbox WHERE template = 'convention'")
+            .fetch_all(self.db.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                let recipients: String = r.get("recipients");
+                let context: Value = serde_json::from_str(&r.get::<String, _>("context")).unwrap();
+                recipients.contains(to) && context["event"] == event
+            })
+            .count()
+    }
+}
+
+backend_test!(a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users);
+async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    assert_eq!(conv["status"], "draft");
+    assert_eq!(conv["schools"][0]["code"], "0940176F");
+    assert!(conv["reference"].as_str().unwrap().starts_with("CONV-2026-"));
+    assert_eq!(conv["end_date"], "2029-08-31", "36 months by default");
+
+    let (s, body) = c.post(&c.directeur, &id, "sign", json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "a draft is not signed: {body}");
+    let (s, submitted) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{submitted}");
+    assert_eq!(submitted["status"], "in_signature");
+    let first_hash = submitted["document_hash"].as_str().unwrap().to_string();
+    assert_eq!(c.mails("ce.0940176f@ac-creteil.fr", "submitted").await, 1);
+
+    let (s, _) = c.post(&c.directeur, &id, "sign", json!({ "document_hash": first_hash })).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body) = c.post(&c.directeur, &id, "sign", json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "signing twice: {body}");
+    let (s, body) = c.post(&c.directeur, &id, "sign", json!({ "party": "collectivite" })).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "signing for another party: {body}");
+
+    // An edit in signature voids the collected signature and tells the signer.
+    let (_, current) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let version = current["version"].as_i64().unwrap();
+    let (s, edited) = call(
+        c.dan
+            .patch(c.url(&format!("/{id}")))
+            .header("if-match", format!("\"{version}\""))
+            .json(&json!({ "parameters": { "accounts": 260 } })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{edited}");
+    let voided: Vec<&Value> =
+        edited["steps"].as_array().unwrap().iter().filter(|s| !s["voided_at"].is_null()).collect();
+    assert_eq!(voided.len(), 1);
+    let new_hash = edited["document_hash"].as_str().unwrap().to_string();
+    assert_ne!(new_hash, first_hash, "the edited text has another hash");
+    assert_eq!(c.mails("ce.0940176f@ac-creteil.fr", "signatures_voided").await, 1);
+    let (s, _) = c.post(&c.directeur, &id, "sign", json!({ "document_hash": first_hash })).await;
+    assert_eq!(s, StatusCode::CONFLICT, "the old text can no longer be signed");
+
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        let (s, body) = c.post(who, &id, "sign", json!({ "document_hash": new_hash })).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let (_, active) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(active["status"], "active", "{}", c.db.name);
+    assert_eq!(c.mails("ent@fresnes.fr", "active").await, 1);
+
+    let html = c.dan.get(c.url(&format!("/{id}/document?format=html"))).send().await.text;
+    assert!(html.contains(&new_hash), "the signature page shows the hash");
+    assert!(html.contains("Ecole élémentaire Robert Doisneau") && html.contains("Signatures"));
+    let odt = c.dan.get(c.url(&format!("/{id}/document?format=odt"))).send().await;
+    assert_eq!(odt.headers["content-type"], entcp::documents::ODT_MIME);
+    let bytes = odt.bytes;
+    assert_eq!(&bytes[30..38], b"mimetype", "the first zip entry is the mimetype");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut content = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("content.xml").unwrap(), &mut content).unwrap();
+    assert!(content.contains(&new_hash));
+
+    // The three parties see it; another commune does not.
+    let other = c.app.client(&token_for(&c.db.store, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await);
+    let (s, _) = call(other.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, listed) = call(other.get(c.url("?status=active"))).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0);
+    let (_, mine) = call(c.mairie.get(c.url("?status=active"))).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+
+    let today = "2026-09-01";
+    let covering =
+        entcp::conventions::active_covering(&c.db.store, &load_models(), &org_id(&c, "0940176F").await, today)
+            .await
+            .unwrap();
+    assert_eq!(covering.unwrap().id, id);
+    let rgpd = entcp::conventions::rgpd_roles_for(&c.db.store, &load_models(), &org_id(&c, "0940176F").await, today)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rgpd.controller.code, "24", "for an école the académie's services are controller");
+}
+
+fn load_models() -> Vec<entcp::conventions::model::ConventionModel> {
+    entcp::conventions::model::load_models(None).unwrap()
+}
+
+async fn org_id(c: &Cycle, key: &str) -> String {
+    entcp::registry::resolve_org(&c.db.store, key).await.unwrap().id
+}
+
+backend_test!(bad_conventions_get_precise_errors);
+async fn bad_conventions_get_precise_errors(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let mut body = tripartite("2026-09-01");
+    body["model"] = json!("tripartite-inconnue");
+    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("model")), "{p}");
+
+    let mut body = tripartite("2026-09-01");
+    body["parties"]["collectivite"] = json!("departement:94");
+    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["errors"][0]["field"], "parties.collectivite", "{p}");
+
+    let mut body = tripartite("2026-09-01");
+    body["end_date"] = json!("2026-01-01");
+    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("end_date")), "{p}");
+
+    let mut body = tripartite("2026-09-01");
+    body["parties"]["collectivite"] = json!("commune:94081");
+    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("périmètre"), "{p}");
+
+    let shares = entcp::conventions::model::load_models(None).unwrap();
+    let model = shares.iter().find(|m| m.id == "tripartite-premier-degre").unwrap();
+    let param = model.cost_sharing.iter().find_map(|s| s.share_parameter.clone());
+    let param = param.expect("the premier-degré model shares costs through a parameter");
+    {
+        let mut body = tripartite("2026-09-01");
+        body["parameters"][param] = json!(40);
+        let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        assert!(p["detail"].as_str().unwrap().contains("100 %"), "{p}");
+    }
+
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let (s, _) = c.post(&c.dan, conv["id"].as_str().unwrap(), "submit", json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, p) = call(c.dan.post(c.url("")).json(&tripartite("2027-01-01"))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("déjà couvert"), "{p}");
+
+    let (s, refused) =
+        c.post(&c.mairie, conv["id"].as_str().unwrap(), "refuse", json!({ "comment": "Montant à revoir" })).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(refused["status"], "draft");
+    assert_eq!(refused["refusal_comment"], "Montant à revoir");
+}
+
+backend_test!(expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_convention_expires);
+async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_convention_expires(
+    db: crate::common::TestDb,
+) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let c = setup(db).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    c.post(&c.dan, &id, "submit", json!({})).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        let (s, body) = c.post(who, &id, "sign", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let models = load_models();
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let data = tempfile::tempdir().unwrap();
+    let config = smtp_config(data.path(), port);
+    let send = |at| {
+        let store = c.db.store.clone();
+        let config = config.clone();
+        async move { entcp::notify::send_due(&store, &config, "test", at).await.unwrap() }
+    };
+    send(c.clock.now()).await;
+    let before = sink.received().len();
+
+    // End 2029-08-31: reminders on 2029-06-02 (90 days), 2029-08-01 (30), 2029-08-24 (7).
+    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
+    let expected =
+        [(day(2029, 6, 1), 0), (day(2029, 6, 2), 1), (day(2029, 6, 3), 0), (day(2029, 8, 1), 1), (day(2029, 8, 24), 1)];
+    for (at, reminders) in expected {
+        let report = entcp::conventions::jobs::daily(&c.db.store, &models, at).await.unwrap();
+        assert_eq!(report.reminders, reminders, "{}: on {at}", c.db.name);
+        send(at).await;
+    }
+    let received = sink.received();
+    // Subjects and bodies are MIME-encoded (accents): count the messages instead.
+    let reminders: Vec<&String> = received[before..].iter().collect();
+    assert_eq!(reminders.len(), 3, "one mail per reminder, to all signers together");
+    for who in ["dan@ac-creteil.fr", "ent@fresnes.fr", "ce.0940176f@ac-creteil.fr"] {
+        assert!(reminders.iter().all(|m| m.contains(who)), "{who} is reminded");
+    }
+    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 9, 1)).await.unwrap();
+    assert_eq!(report.expired, 1);
+    let (_, expired) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(expired["status"], "expired");
+    send(day(2029, 9, 1) + Duration::minutes(1)).await;
+    assert_eq!(sink.received().len(), before + 4, "the expiry notice is sent");
+}
+
+/// A collège of the synthetic country, with its académie and département.
+async fn college_world(store: &entcp::store::Store) -> (String, String, String) {
+    let mut csv = Vec::new();
+    let options = entcp::synthetic::SyntheticOptions { etablissements: 800, communes: 120, seed: 9 };
+    entcp::synthetic::write_annuaire(&mut csv, &options).unwrap();
+    let import = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), import, t0()).await.unwrap();
+    let filter =
+        entcp::registry::queries::OrgFilter { etab_type: Some("college".into()), limit: Some(1), ..Default::default() };
+    let college = entcp::registry::queries::list_orgs(store, &filter, None).await.unwrap().items.remove(0);
+    (
+        format!("academie:{}", college.academie_code.unwrap()),
+        format!("departement:{}", college.departement_code.unwrap()),
+        college.code,
+    )
+}
+
+backend_test!(the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avenants_replace_the_text);
+async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avenants_replace_the_text(
+    db: crate::common::TestDb,
+) {
+    let (academie, departement, college) = college_world(&db.store).await;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let app = TestApp::over(&db.store).clock(clock.clone()).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
+    let cd = app.client(&token_for(&db.store, "ent@departement.fr", Role::Collectivite, Some(&departement)).await);
+    let chef = app.client(&token_for(&db.store, "principal@college.fr", Role::ChefEtablissement, Some(&college)).await);
+    let url = |path: &str| format!("/api/v1/conventions{path}");
+    let body = json!({
+        "model": "tripartite-second-degre",
+        "parties": { "academie": academie, "collectivite": departement, "etablissement": college },
+        "start_date": "2026-09-01"
+    });
+    let (s, conv) = call(dan.post(url("")).json(&body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {conv}", db.name);
+    let id = conv["id"].as_str().unwrap().to_string();
+    let post = |who: &Client, action: &str, body: Value| who.post(url(&format!("/{id}/{action}"))).json(&body);
+    assert_eq!(call(post(&dan, "submit", json!({}))).await.0, StatusCode::OK);
+
+    let (s, p) = call(post(&dan, "sign", json!({}))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "the visa comes first: {p}");
+    let (s, p) = call(post(&dan, "visa", json!({}))).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let (s, p) = call(post(&chef, "sign", json!({}))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "ordered: the académie signs first: {p}");
+    for who in [&dan, &cd, &chef] {
+        let (s, p) = call(post(who, "sign", json!({}))).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+    }
+    let (_, active) = call(dan.get(url(&format!("/{id}")))).await;
+    assert_eq!(active["status"], "active", "{}", db.name);
+    let audit = entcp::audit::list(
+        &db.store,
+        &entcp::audit::AuditFilter { target_id: Some(id.clone()), limit: Some(50), ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let actions: Vec<&str> = audit.items.iter().map(|r| r.action.as_str()).collect();
+    for step in
+        ["conventions.create", "conventions.submit", "conventions.visa", "conventions.sign", "conventions.activate"]
+    {
+        assert!(actions.contains(&step), "{step} not audited: {actions:?}");
+    }
+
+    // An avenant changes a parameter; once signed it is the active text and the original is kept, amended.
+    let (s, avenant) = call(post(&dan, "amend", json!({}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{avenant}");
+    let avenant_id = avenant["id"].as_str().unwrap().to_string();
+    assert_eq!(avenant["amends_id"], id.as_str());
+    let (s, p) = call(post(&dan, "amend", json!({}))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "one avenant at a time: {p}");
+    let av = |path: &str| url(&format!("/{avenant_id}{path}"));
+    let version = avenant["version"].as_i64().unwrap();
+    let (s, p) = call(
+        dan.patch(av(""))
+            .header("if-match", format!("\"{version}\""))
+            .json(&json!({ "parameters": { "comite_pilotage_frequence": 2 } })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(
+        call(dan.post(av("/submit")).json(&json!({}))).await.0,
+        StatusCode::OK,
+        "the original's dates do not block its avenant"
+    );
+    assert_eq!(call(dan.post(av("/visa")).json(&json!({}))).await.0, StatusCode::OK);
+    for who in [&dan, &cd, &chef] {
+        let (s, p) = call(who.post(av("/sign")).json(&json!({}))).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+    }
+    let (_, original) = call(dan.get(url(&format!("/{id}")))).await;
+    assert_eq!(original["status"], "amended");
+    let (_, current) = call(dan.get(av(""))).await;
+    assert_eq!(current["status"], "active");
+
+    // Termination by a party, with a reason; everyone is told.
+    let (s, p) = call(
+        cd.post(av("/terminate")).json(&json!({ "reason": "Changement de solution", "effective_date": "2027-06-30" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["status"], "terminated");
+    assert_eq!(p["termination_effective"], "2027-06-30");
+}
+
+backend_test!(a_signature_waiting_more_than_a_week_is_chased_once_a_week);
+async fn a_signature_waiting_more_than_a_week_is_chased_once_a_week(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    c.post(&c.dan, &id, "submit", json!({})).await;
+    c.post(&c.dan, &id, "sign", json!({})).await;
+    c.post(&c.mairie, &id, "sign", json!({})).await;
+    let models = load_models();
+    let daily = |days| entcp::conventions::jobs::daily(&c.db.store, &models, t0() + Duration::days(days));
+    assert_eq!(daily(3).await.unwrap().reminders, 0, "{}", c.db.name);
+    assert_eq!(daily(8).await.unwrap().reminders, 1);
+    assert_eq!(daily(9).await.unwrap().reminders, 0, "not every day");
+    assert_eq!(daily(15).await.unwrap().reminders, 1, "again the next week");
+    assert_eq!(c.mails("ce.0940176f@ac-creteil.fr", "signature_pending").await, 2);
+    assert_eq!(c.mails("ent@fresnes.fr", "signature_pending").await, 0, "the commune has signed");
+}
+
+#[tokio::test]
+async fn the_signed_hash_is_the_hash_of_the_body_as_it_reads_once_active() {
+    let c = setup(common::sqlite().await).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    c.post(&c.dan, &id, "submit", json!({})).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        c.post(who, &id, "sign", json!({})).await;
+    }
+    let models = load_models();
+    let active = entcp::conventions::get_convention(&c.db.store, &models, &id).await.unwrap().unwrap();
+    assert_eq!(active.status, entcp::conventions::Status::Active);
+    let model = entcp::conventions::find_model(&models, &active.model_id, Some(active.model_version)).unwrap();
+    let recomputed = entcp::conventions::document::body_hash(model, &active).unwrap();
+    assert_eq!(Some(recomputed), active.document_hash, "anyone can re-derive the signed hash from the active text");
+}
+
+#[tokio::test]
+async fn a_signed_copy_larger_than_json_bodies_is_stored_with_its_hash() {
+    let c = setup(common::sqlite().await).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    c.post(&c.dan, &id, "submit", json!({})).await;
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.resize(3 * 1024 * 1024, b' ');
+    let expected = entcp::documents::sha256_hex(&pdf);
+    let resp = c
+        .mairie
+        .post(c.url(&format!("/{id}/signed-copies?name=convention-signee.pdf")))
+        .header("content-type", "application/pdf")
+        .body(pdf)
+        .send()
+        .await;
+    assert_eq!(resp.status, StatusCode::OK);
+    let body: Value = resp.body;
+    assert_eq!(body["signed_files"][0]["sha256"], expected.as_str());
+    assert_eq!(body["signed_files"][0]["uploaded_by"], "user:ent@fresnes.fr");
+    let not_pdf = c
+        .mairie
+        .post(c.url(&format!("/{id}/signed-copies")))
+        .header("content-type", "application/pdf")
+        .body("hello")
+        .send()
+        .await;
+    assert_eq!(not_pdf.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Sends each request at the same time; the statuses in order.
+async fn all_at_once(requests: Vec<Req<'static>>) -> Vec<StatusCode> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, req) in requests.into_iter().enumerate() {
+        tasks.spawn(async move { (i, call(req).await) });
+    }
+    let mut answers = tasks.join_all().await;
+    answers.sort_by_key(|(i, _)| *i);
+    answers
+        .into_iter()
+        .map(|(_, (status, body))| {
+            assert!(!status.is_server_error(), "{status}: {body}");
+            status
+        })
+        .collect()
+}
+
+/// Live (not voided) steps of a convention as (kind, step_key).
+async fn live_steps(c: &Cycle, id: &str) -> Vec<(String, String)> {
+    use sqlx::Row;
+    sqlx::query(
+        "SELECT kind, step_key FROM convention_steps WHERE convention_id = $1 AND voided_at IS NULL ORDER BY step_key",
+    )
+    .bind(id)
+    .fetch_all(c.db.store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get("kind"), r.get("step_key")))
+    .collect()
+}
+
+async fn submitted(c: &Cycle) -> String {
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    id
+}
+
+backend_test!(
+    three_parties_signing_at_the_same_instant_leave_the_convention_signed,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn three_parties_signing_at_the_same_instant_leave_the_convention_signed(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    for _ in 0..5 {
+        let id = submitted(&c).await;
+        let sign = |who: &Client| who.post(c.url(&format!("/{id}/sign"))).json(&json!({}));
+        let statuses = all_at_once(vec![sign(&c.directeur), sign(&c.mairie), sign(&c.dan)]).await;
+        assert_eq!(statuses, vec![StatusCode::OK; 3], "{}", c.db.name);
+        let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+        assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
+        assert_eq!(live_steps(&c, &id).await.len(), 3);
+        // Ended, so that the next trial may cover the same école.
+        let (s, body) = c.post(&c.dan, &id, "terminate", json!({ "reason": "Essai suivant" })).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+}
+
+backend_test!(
+    the_same_party_signing_twice_at_once_records_one_signature_and_a_conflict,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn the_same_party_signing_twice_at_once_records_one_signature_and_a_conflict(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = submitted(&c).await;
+    let sign = || c.directeur.post(c.url(&format!("/{id}/sign"))).json(&json!({}));
+    let mut statuses = all_at_once(vec![sign(), sign(), sign()]).await;
+    statuses.sort();
+    assert_eq!(statuses, vec![StatusCode::OK, StatusCode::CONFLICT, StatusCode::CONFLICT], "{}", c.db.name);
+    assert_eq!(live_steps(&c, &id).await, vec![("signature".to_string(), "etablissement".to_string())]);
+}
+
+backend_test!(the_daily_job_finishes_a_convention_left_in_signature_with_every_signature);
+async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signature(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = submitted(&c).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        let (s, body) = c.post(who, &id, "sign", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    // What the race of earlier versions left: every signature, the status behind.
+    sqlx::query("UPDATE conventions SET status = 'in_signature', signed_at = NULL WHERE id = $1")
+        .bind(&id)
+        .execute(c.db.store.pool())
+        .await
+        .unwrap();
+    let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), c.clock.now()).await.unwrap();
+    assert_eq!(report.completed, 1, "{}", c.db.name);
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
+    let again = entcp::conventions::jobs::daily(&c.db.store, &load_models(), c.clock.now()).await.unwrap();
+    assert_eq!(again.completed, 0);
+}
+
+backend_test!(every_convention_step_runs_on_a_pool_of_one_connection);
+async fn every_convention_step_runs_on_a_pool_of_one_connection(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    // A step asking the pool for a second connection while its transaction holds the only one
+    // would wait out the acquire timeout and fail.
+    let options =
+        entcp::store::PoolOptions { max_connections: Some(1), acquire_timeout: std::time::Duration::from_secs(3) };
+    let one = entcp::store::Store::connect_with(&c.db.url, options).await.unwrap();
+    let app = TestApp::over(&one).clock(c.clock.clone()).build().await;
+    let (dan, mairie, directeur) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app));
+    let c = Cycle { app, dan, mairie, directeur, ..c };
+    let id = submitted(&c).await;
+    let (s, body) = c.post(&c.mairie, &id, "refuse", json!({ "comment": "Montant à revoir" })).await;
+    assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+    let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        let (s, body) = c.post(who, &id, "sign", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+    }
+    let (s, body) = c.post(&c.dan, &id, "terminate", json!({ "reason": "Fin du service" })).await;
+    assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+    assert_eq!(body["status"], "terminated");
+}
+
+backend_test!(signed_copies_are_refused_on_a_draft_and_bounded_in_number);
+async fn signed_copies_are_refused_on_a_draft_and_bounded_in_number(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    let upload = |n: usize| {
+        c.mairie
+            .post(c.url(&format!("/{id}/signed-copies?name=copie-{n}.pdf")))
+            .header("content-type", "application/pdf")
+            .body(format!("%PDF-1.7\n% copie {n}\n"))
+            .send()
+    };
+    assert_eq!(upload(0).await.status, StatusCode::CONFLICT, "a draft has no signed copy");
+    c.post(&c.dan, &id, "submit", json!({})).await;
+    for n in 0..entcp::conventions::workflow::MAX_SIGNED_COPIES as usize {
+        assert_eq!(upload(n).await.status, StatusCode::OK);
+    }
+    let resp = upload(99).await;
+    assert_eq!(resp.status, StatusCode::CONFLICT);
+}

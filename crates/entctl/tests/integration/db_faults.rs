@@ -1,0 +1,188 @@
+//! Database faults as the API shows them: no free connection, a PostgreSQL
+//! outage (through a TCP proxy the test cuts and restores), a full SQLite disk.
+//! Each answers quickly with its own problem type and `Retry-After`, and the
+//! service recovers by itself.
+
+use crate::common;
+
+use common::{admin, client_with, t0, token_for};
+use entcp::clock::FixedClock;
+use entcp::error::ProblemKind;
+use entcp::identity::NewUser;
+use entcp::kernel::roles::Role;
+use entcp::store::{PoolOptions, Store};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+async fn get(token: &str, url: String) -> (u16, Option<String>, Value) {
+    let resp = client_with(token).get(url).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    (status, retry_after, resp.json().await.unwrap_or(Value::Null))
+}
+
+backend_test!(a_request_that_finds_no_free_connection_gets_503_and_retry_after_within_seconds);
+async fn a_request_that_finds_no_free_connection_gets_503_and_retry_after_within_seconds(db: crate::common::TestDb) {
+    assert!(PoolOptions::default().acquire_timeout <= Duration::from_secs(3), "never the 30 s of sqlx");
+    let token = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let options = PoolOptions { max_connections: Some(1), acquire_timeout: Duration::from_millis(500) };
+    let store = Store::connect_with(&db.url, options).await.unwrap();
+    let base = common::serve(store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    let held = store.conn().await.unwrap();
+    let started = Instant::now();
+    let (status, retry_after, body) = get(&token, format!("{base}/api/v1/orgs")).await;
+    assert_eq!(status, 503, "{}: {body}", db.name);
+    assert_eq!(body["type"], "urn:entcp:problem:unavailable");
+    assert_eq!(retry_after.as_deref(), Some("2"));
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    drop(held);
+    let (status, _, body) = get(&token, format!("{base}/api/v1/orgs")).await;
+    assert_eq!(status, 200, "{}: {body}", db.name);
+}
+
+/// A loopback TCP proxy to PostgreSQL that the test cuts (listener and every
+/// open connection) and restores on the same port.
+struct Proxy {
+    port: u16,
+    target: String,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(target: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = Some(tokio::spawn(forward(listener, target.to_string())));
+        Proxy { port, target: target.to_string(), task }
+    }
+
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    async fn restore(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        self.task = Some(tokio::spawn(forward(listener, self.target.clone())));
+    }
+}
+
+/// Accepts and pipes connections; aborting it drops the set, which aborts them all.
+async fn forward(listener: TcpListener, target: String) {
+    let mut connections = tokio::task::JoinSet::new();
+    while let Ok((mut inbound, _)) = listener.accept().await {
+        let target = target.clone();
+        connections.spawn(async move {
+            if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+/// `postgres://user@host:port/db` → (`host:port`, the URL with `via` instead).
+fn through(url: &str, via: &str) -> (String, String) {
+    let (scheme_user, rest) = url.split_once('@').expect("the test URL names a user");
+    let (address, database) = rest.split_once('/').expect("the test URL names a database");
+    (address.to_string(), format!("{scheme_user}@{via}/{database}"))
+}
+
+#[tokio::test]
+async fn a_postgres_outage_answers_503_quickly_and_the_service_recovers_by_itself() {
+    let Some(db) = common::postgres().await else { return };
+    let token = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let (address, _) = through(&db.url, "");
+    let mut proxy = Proxy::start(&address).await;
+    let (_, url) = through(&db.url, &format!("127.0.0.1:{}", proxy.port));
+    let store = Store::connect(&url, Some(2)).await.unwrap();
+    let base = common::serve(store, Arc::new(FixedClock::new(t0()))).await;
+    assert_eq!(get(&token, format!("{base}/readyz")).await.0, 200);
+    assert_eq!(get(&token, format!("{base}/api/v1/orgs")).await.0, 200);
+
+    proxy.cut();
+    let started = Instant::now();
+    let (status, _, body) = get(&token, format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(2), "readiness took {:?}", started.elapsed());
+    let started = Instant::now();
+    let (status, retry_after, body) = get(&token, format!("{base}/api/v1/orgs")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["type"], "urn:entcp:problem:unavailable");
+    assert!(retry_after.is_some());
+    assert!(started.elapsed() < Duration::from_secs(3), "the read took {:?}", started.elapsed());
+
+    proxy.restore().await;
+    assert_eq!(get(&token, format!("{base}/readyz")).await.0, 200);
+    let (status, _, body) = get(&token, format!("{base}/api/v1/orgs")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn add_user(store: &Store, n: usize) -> Result<(), entcp::error::Problem> {
+    let new = NewUser { email: format!("agent{n}@ac-creteil.fr"), display_name: format!("Agent {n}"), org: None };
+    entcp::identity::create_user(store, &admin(), new, t0()).await.map(|_| ())
+}
+
+#[tokio::test]
+async fn a_full_sqlite_disk_gives_storage_full_and_writes_resume_once_space_is_freed() {
+    let db = common::sqlite().await;
+    // One connection, so that the page limit (a per-connection pragma) holds for every write.
+    let store = Store::connect(&db.url, Some(1)).await.unwrap();
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(store.pool()).await.unwrap();
+    sqlx::query(&format!("PRAGMA max_page_count = {pages}")).execute(store.pool()).await.unwrap();
+    let mut refused = None;
+    for n in 0..10_000 {
+        if let Err(problem) = add_user(&store, n).await {
+            refused = Some(problem);
+            break;
+        }
+    }
+    let problem = refused.expect("the database fills up");
+    assert_eq!(problem.kind, ProblemKind::StorageFull, "{problem:?}");
+    assert_eq!(problem.kind.status().as_u16(), 507);
+    assert!(problem.kind.retry_after().is_some());
+
+    sqlx::query("PRAGMA max_page_count = 1073741823").execute(store.pool()).await.unwrap();
+    add_user(&store, 10_002).await.expect("writes resume without a restart");
+    add_user(&store, 10_003).await.expect("and keep working");
+}
+
+backend_test!(a_connection_whose_transaction_the_database_ended_is_discarded_not_reused);
+async fn a_connection_whose_transaction_the_database_ended_is_discarded_not_reused(db: crate::common::TestDb) {
+    let store = Store::connect(&db.url, Some(1)).await.unwrap();
+    {
+        let mut tx = store.begin_write().await.unwrap();
+        // What SQLite does on a full disk: the transaction ends under sqlx, whose rollback then fails.
+        sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+    }
+    for _ in 0..2 {
+        let tx = store.begin_write().await.unwrap_or_else(|e| panic!("{}: the pool is poisoned: {e}", db.name));
+        tx.commit().await.unwrap();
+    }
+    add_user(&store, 1).await.unwrap();
+}
+
+backend_test!(a_read_only_database_answers_its_own_problem_type_and_readiness_says_so);
+async fn a_read_only_database_answers_its_own_problem_type_and_readiness_says_so(db: crate::common::TestDb) {
+    let store = Store::connect(&db.url, Some(1)).await.unwrap();
+    let read_only = match db.name {
+        "sqlite" => "PRAGMA query_only = 1",
+        _ => "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    };
+    sqlx::query(read_only).execute(store.pool()).await.unwrap();
+    let problem = add_user(&store, 1).await.expect_err("no write on a read-only database");
+    assert_eq!(problem.kind, ProblemKind::ReadOnly, "{}: {problem:?}", db.name);
+    let ready = store.check_ready(Duration::from_millis(1500)).await.expect_err("not ready");
+    assert_eq!(entcp::error::database_fault(&ready), Some(ProblemKind::ReadOnly), "{}: {ready}", db.name);
+
+    let writable = match db.name {
+        "sqlite" => "PRAGMA query_only = 0",
+        _ => "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+    };
+    sqlx::query(writable).execute(store.pool()).await.unwrap();
+    store.check_ready(Duration::from_millis(1500)).await.expect("ready again");
+    add_user(&store, 2).await.expect("writes resume");
+}

@@ -1,0 +1,650 @@
+//! Groupements de commandes through the API, on both backends: 25 communes of
+//! the Val-de-Marne sample apply with quantities prefilled from the registry,
+//! are accepted (joining the convention constitutive), the documents are
+//! generated and read back (ODT, ODS), the contract is awarded, the shares sum
+//! exactly to the amount, the DECP record carries every required field; and
+//! the bad inputs of the issue get precise problems.
+
+use crate::common;
+
+use common::app::{Client, Req};
+use common::odf::{mimetype, ods_sheets, odt_text};
+use common::{admin, t0, token_for, TestApp};
+use entcp::clock::FixedClock;
+use entcp::kernel::roles::OrgKind;
+use entcp::kernel::roles::Role;
+use entcp::registry::manage::{create_org, NewOrg};
+use entcp::registry::Org;
+use entcp::store::Store;
+use serde_json::{json, Value};
+use sqlx::Row;
+use std::sync::Arc;
+
+/// A 9- or 14-digit number with a valid Luhn key, from a prefix.
+fn luhn(prefix: &str) -> String {
+    (0..10)
+        .map(|d| format!("{prefix}{d}"))
+        .find(|c| entcp::registry::codes::parse_siret(c).is_ok() || entcp::registry::codes::parse_siren(c).is_ok())
+        .unwrap()
+}
+
+/// The same number with a wrong key.
+fn bad_luhn(valid: &str) -> String {
+    let (body, last) = valid.split_at(valid.len() - 1);
+    let d: u32 = last.parse().unwrap();
+    format!("{body}{}", (d + 1) % 10)
+}
+
+struct World {
+    app: TestApp,
+    store: Store,
+    coordinator: Org,
+    coord: Client,
+    communes: Vec<(Org, Client)>,
+    /// A collectivité bound to a commune that never applies.
+    outsider: Client,
+    outsider_commune: Org,
+}
+
+async fn world(db: &common::TestDb) -> World {
+    let store = db.store.clone();
+    let app = TestApp::over(&store).build().await;
+    common::import_sample(&store).await;
+    // The sample carries no head counts: give every école a deterministic one.
+    let ids: Vec<String> = sqlx::query("SELECT id FROM orgs WHERE kind = 'etablissement' ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("id"))
+        .collect();
+    let mut tx = store.begin_write().await.unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        sqlx::query("UPDATE orgs SET pupils = $1 WHERE id = $2")
+            .bind(80 + (i as i64 * 37) % 250)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let new = NewOrg {
+        kind: OrgKind::SyndicatMixte,
+        siren: luhn("25940001"),
+        name: "Syndicat mixte numérique du Val-de-Marne".into(),
+        email: None,
+        departement: Some("94".into()),
+    };
+    let coordinator = create_org(&store, &admin(), new, t0()).await.unwrap();
+    let coord = app.client(&token_for(&store, "coord@sm94.fr", Role::Coordinateur, Some(&coordinator.id)).await);
+    let rows = sqlx::query(
+        "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
+         e.kind = 'etablissement' AND e.commune_code = c.code) ORDER BY c.code LIMIT 27",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut communes = Vec::new();
+    for row in &rows {
+        let code: String = row.get("code");
+        let org = entcp::registry::resolve_org(&store, &format!("commune:{code}")).await.unwrap();
+        let token = token_for(&store, &format!("mairie{code}@test.fr"), Role::Collectivite, Some(&org.id)).await;
+        communes.push((org, app.client(&token)));
+    }
+    let (outsider_commune, outsider) = communes.pop().unwrap();
+    World { app, store, coordinator, coord, communes, outsider, outsider_commune }
+}
+
+async fn send(req: Req<'_>) -> (u16, Value) {
+    let resp = req.send().await;
+    (resp.status, serde_json::from_str(&resp.text).unwrap_or(Value::String(resp.text)))
+}
+
+fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| e["field"].as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Écoles of a commune and their pupils, counted independently of the module.
+async fn registry_counts(store: &Store, commune: &Org) -> (i64, i64) {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(pupils), 0) AS BIGINT) AS p FROM orgs WHERE kind = 'etablissement' \
+         AND degree = '1D' AND is_open = 1 AND commune_code = $1",
+    )
+    .bind(&commune.code)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    (row.get("n"), row.get("p"))
+}
+
+fn award_body(siret: &str) -> Value {
+    json!({
+        "vendor_siret": siret,
+        "vendor_name": "ENT Éditions SAS",
+        "amount_ht_cents": 98_765_432,
+        "amount_ttc_cents": 118_518_518,
+        "notified_on": "2026-09-01",
+        "decp": {
+            "acheteur_siret": luhn(&format!("{}0001", luhn("25940001"))),
+            "code_cpv": "48190000",
+            "techniques": ["Accord-cadre"],
+            "modalites_execution": ["Bons de commande"],
+            "marche_innovant": false,
+            "ccag": "Techniques de l'information et de la communication",
+            "offres_recues": 4,
+            "attribution_avance": false,
+            "type_groupement_operateurs": "Pas de groupement",
+            "sous_traitance_declaree": true,
+            "procedure": "Appel d'offres ouvert",
+            "forme_prix": "Unitaire",
+            "types_prix": ["Définitif révisable"],
+            "considerations_sociales": ["Pas de considération sociale"],
+            "considerations_environnementales": ["Clause environnementale"]
+        }
+    })
+}
+
+backend_test!(a_groupement_of_25_communes_runs_from_applications_to_decp);
+async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let api = |p: &str| format!("/api/v1{p}");
+
+    // A cost key that does not sum to 100 % is refused, field named.
+    let mut body = json!({
+        "coordinator": w.coordinator.id,
+        "title": "ENT 1er degré 2027-2030",
+        "object": "Fourniture, hébergement, maintenance et assistance d'un ENT pour les écoles des membres",
+        "cost_key": [{ "basis": "pupils", "weight": 60 }, { "basis": "equal", "weight": 30 }],
+        "application_deadline": "2026-10-15",
+        "consultation_date": "2026-11-02",
+        "award_planned_date": "2027-01-15",
+    });
+    let (status, problem) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 422, "{name}: {problem}");
+    assert!(fields(&problem).contains(&"cost_key".into()) && problem["detail"].as_str().unwrap().contains("90 %"));
+    body["cost_key"] = json!([{ "basis": "pupils", "weight": 70 }, { "basis": "equal", "weight": 30 }]);
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    assert_eq!(g["status"], "open");
+    assert_eq!(g["bouquet"], "socle-1d");
+
+    // A collectivité cannot open a groupement.
+    let (status, _) = send(w.communes[0].1.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 403, "{name}");
+
+    // 25 applications, prefilled from the registry.
+    let members = &w.communes[..25];
+    for (i, (commune, client)) in members.iter().enumerate() {
+        let (status, pre) =
+            send(client.get(api(&format!("/groupements/{id}/prefill?applicant=commune:{}", commune.code)))).await;
+        assert_eq!(status, 200, "{name}: {pre}");
+        let (schools, pupils) = registry_counts(&w.store, commune).await;
+        assert!(schools > 0);
+        assert_eq!(pre["quantities"]["schools"], schools, "{name} {}", commune.code);
+        assert_eq!(pre["quantities"]["pupils"], pupils, "{name} {}", commune.code);
+        assert_eq!(pre["schools"].as_array().unwrap().len() as i64, schools);
+        let application = json!({
+            "applicant": format!("commune:{}", commune.code),
+            "deliberation_number": format!("2026-DCM-{i:03}"),
+            "deliberation_date": "2026-06-30",
+            "classes": schools * 5,
+            "teacher_accounts": schools * 6,
+            "parent_accounts": pupils,
+        });
+        let (status, app) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
+        assert_eq!(status, 201, "{name}: {app}");
+        assert_eq!(app["quantities"]["schools"], schools, "prefilled écoles kept");
+        assert_eq!(app["quantities"]["pupils"], pupils, "prefilled pupils kept");
+        assert_eq!(app["status"], "applied");
+        if i == 0 {
+            // Twice: 409, naming the existing application.
+            let (status, problem) =
+                send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
+            assert_eq!(status, 409, "{name}: {problem}");
+            assert_eq!(problem["application_id"], app["id"]);
+        }
+    }
+
+    // Bad input from the outsider: absurd or negative quantities, a future decision, another's commune.
+    let outsider_key = format!("commune:{}", w.outsider_commune.code);
+    let (covered, _) = registry_counts(&w.store, &w.outsider_commune).await;
+    let bad = json!({
+        "applicant": outsider_key, "deliberation_number": "D-1", "deliberation_date": "2027-01-01",
+        "schools": covered + 1, "pupils": -3,
+    });
+    let (status, problem) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&bad)).await;
+    assert_eq!(status, 422, "{name}: {problem}");
+    let f = fields(&problem);
+    assert!(f.contains(&"pupils".into()) && f.contains(&"deliberation_date".into()), "{f:?}");
+    let bad = json!({ "applicant": outsider_key, "deliberation_number": "D-1", "deliberation_date": "2026-06-01", "schools": covered + 1 });
+    let (status, problem) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&bad)).await;
+    assert_eq!(status, 422, "{name}: {problem}");
+    assert_eq!(fields(&problem), vec!["schools"]);
+    assert!(problem["detail"].as_str().unwrap().contains(&format!("n'en couvre que {covered}")), "{problem}");
+    let absurd = json!({ "applicant": outsider_key, "deliberation_number": "D-1", "deliberation_date": "2026-06-01", "pupils": 10_000_000 });
+    let (status, problem) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&absurd)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["pupils".to_string()]), "{name}: {problem}");
+    let theirs = json!({ "applicant": format!("commune:{}", members[0].0.code), "deliberation_number": "X", "deliberation_date": "2026-06-01" });
+    let (status, _) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&theirs)).await;
+    // Another commune the caller cannot read is not revealed.
+    assert_eq!(status, 404, "{name}: applying for another commune");
+
+    // After the deadline (another server, clock later): 409.
+    let late_clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(60)));
+    let late = TestApp::over(&w.store).clock(late_clock).build().await;
+    let ok = json!({ "applicant": outsider_key, "deliberation_number": "D-2", "deliberation_date": "2026-06-01" });
+    let (status, problem) =
+        send(w.outsider.to(&late).post(format!("/api/v1/groupements/{id}/applications")).json(&ok)).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("date limite"), "{problem}");
+
+    // The outsider applies in time, then withdraws; it sees only its own application.
+    let (status, app) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&ok)).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let (_, own) = send(w.outsider.get(api(&format!("/groupements/{id}/applications")))).await;
+    assert_eq!(own.as_array().unwrap().len(), 1, "{name}: an applicant sees its own application only");
+    let app_id = app["id"].as_str().unwrap();
+    let (status, withdrawn) =
+        send(w.outsider.post(api(&format!("/groupements/{id}/applications/{app_id}/withdraw")))).await;
+    assert_eq!((status, withdrawn["status"].as_str()), (200, Some("withdrawn")), "{name}: {withdrawn}");
+
+    // The coordinator accepts the 25 (the first 24, a members list, then the last).
+    let (_, apps) = send(w.coord.get(api(&format!("/groupements/{id}/applications")))).await;
+    let applied: Vec<&Value> = apps.as_array().unwrap().iter().filter(|a| a["status"] == "applied").collect();
+    let pending: Vec<String> = applied.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
+    let last = applied[24]["applicant"]["name"].as_str().unwrap().to_string();
+    assert_eq!(pending.len(), 25, "{name}");
+    let (status, _) =
+        send(members[0].1.post(api(&format!("/groupements/{id}/applications/{}/accept", pending[0])))).await;
+    assert_eq!(status, 403, "{name}: an applicant does not accept itself");
+    for app in &pending[..12] {
+        let (status, a) = send(w.coord.post(api(&format!("/groupements/{id}/applications/{app}/accept")))).await;
+        assert_eq!(status, 200, "{name}: {a}");
+    }
+    // The next twelve at once; an application already accepted in the batch refuses it whole.
+    let acceptances = api(&format!("/groupements/{id}/acceptances"));
+    let mixed = json!({ "applications": [pending[12], pending[0]] });
+    let (status, problem) = send(w.coord.post(&acceptances).json(&mixed)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["applications[1]".to_string()]), "{name}: {problem}");
+    let (status, batch) = send(w.coord.post(&acceptances).json(&json!({ "applications": pending[12..24] }))).await;
+    assert_eq!(status, 200, "{name}: {batch}");
+    assert!(batch.as_array().unwrap().iter().all(|a| a["status"] == "accepted"));
+    let gen = |kind: &str| w.coord.post(api(&format!("/groupements/{id}/documents"))).json(&json!({ "kind": kind }));
+    let (status, membres_v1) = send(gen("membres")).await;
+    assert_eq!((status, membres_v1["version"].as_i64()), (201, Some(1)), "{name}: {membres_v1}");
+    let (status, _) = send(w.coord.post(api(&format!("/groupements/{id}/applications/{}/accept", pending[24])))).await;
+    assert_eq!(status, 200, "{name}");
+
+    // The convention constitutive links the coordinator and the 25 members.
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    assert_eq!(g["members"], 25);
+    let conv_id = g["convention_id"].as_str().unwrap();
+    let (status, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
+    assert_eq!(status, 200, "{name}: {conv}");
+    assert_eq!(conv["model_id"], "groupement-de-commandes");
+    let parties = conv["parties"].as_array().unwrap();
+    assert_eq!(parties.iter().filter(|p| p["key"] == "membre").count(), 25, "{name}");
+    // Editing the object rewrites the convention's, members kept.
+    let version = g["version"].as_i64().unwrap();
+    let (status, edited) = send(
+        w.coord
+            .patch(api(&format!("/groupements/{id}")))
+            .header("if-match", format!("\"{version}\""))
+            .json(&json!({ "object": "ENT des écoles publiques du territoire" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: {edited}");
+    let (_, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
+    assert_eq!(conv["parameters"]["objet"], "ENT des écoles publiques du territoire", "{name}: {conv}");
+    let parties = conv["parties"].as_array().unwrap();
+    assert_eq!(parties.iter().filter(|p| p["key"] == "membre").count(), 25, "{name}");
+
+    // Documents: regenerating the members list after a change gives v2, v1 stays downloadable.
+    let (status, membres_v2) = send(gen("membres")).await;
+    assert_eq!((status, membres_v2["version"].as_i64()), (201, Some(2)), "{name}");
+    let (status, again) = send(gen("membres")).await;
+    assert_eq!((status, again["new_version"].as_bool(), again["version"].as_i64()), (200, Some(false), Some(2)));
+    let download = |doc: &Value, format: &str| {
+        w.coord.get(api(&format!("/groupements/{id}/documents/{}?format={format}", doc["id"].as_str().unwrap())))
+    };
+    let v1 = download(&membres_v1, "odt").send().await;
+    assert_eq!(v1.status, 200);
+    let v1_text = odt_text(&v1.bytes);
+    let v2_text = odt_text(&download(&membres_v2, "odt").send().await.bytes);
+    assert!(!v1_text.contains(last.as_str()) && v2_text.contains(last.as_str()), "{name}: v1 before, v2 after");
+
+    // The CCTP as ODT, read back.
+    let (status, cctp) = send(gen("cctp")).await;
+    assert_eq!(status, 201, "{name}: {cctp}");
+    let odt = download(&cctp, "odt").send().await;
+    assert_eq!(odt.headers["content-type"], entcp::documents::ODT_MIME);
+    let odt = odt.bytes;
+    assert_eq!(mimetype(&odt), entcp::documents::ODT_MIME);
+    let text = odt_text(&odt);
+    for needle in ["article 28", "Union européenne", "réversibilité", "SDET", "EduConnect", "GAR", "RGAA", "P1"] {
+        assert!(text.to_lowercase().contains(&needle.to_lowercase()), "{name}: CCTP lacks {needle}");
+    }
+    let catalog = entcp::catalog::Catalog::load(None).unwrap();
+    for service in catalog.resolve("socle-1d", &[]).unwrap() {
+        assert!(text.contains(&service.name), "{name}: CCTP lacks service {}", service.name);
+    }
+    // PDF when LibreOffice is installed, a clear 503 otherwise.
+    let pdf = download(&cctp, "pdf").send().await;
+    match pdf.status {
+        200 => assert!(pdf.bytes.starts_with(b"%PDF")),
+        503 => assert!(pdf.text.contains("LibreOffice")),
+        other => panic!("{name}: PDF answered {other}"),
+    }
+    let html = download(&cctp, "html").send().await.text;
+    assert!(html.contains("<html") && html.contains("CCTP"));
+
+    // The quantity annex as ODS, read back: one row per member and the totals.
+    let (status, annex) = send(gen("quantites")).await;
+    assert_eq!(status, 201, "{name}: {annex}");
+    let ods = download(&annex, "ods").send().await.bytes;
+    let sheets = ods_sheets(&ods);
+    assert_eq!(sheets[0].0, "Quantités");
+    let rows = &sheets[0].1;
+    assert_eq!(rows.len(), 1 + 25 + 1, "{name}: header, 25 members, totals");
+    let accounts_col = rows[0].iter().position(|h| h == "Comptes ENT").unwrap();
+    let sum: i64 = rows[1..26].iter().map(|r| r[accounts_col].parse::<i64>().unwrap()).sum();
+    assert_eq!(rows[26][accounts_col].parse::<i64>().unwrap(), sum);
+    assert_eq!(rows[26][0], "Total");
+    let (status, problem) = send(download(&annex, "odt")).await;
+    assert_eq!(status, 422, "{name}: the annex is a spreadsheet only: {problem}");
+
+    // Consultation, then the DECP before the award: 409.
+    for to in ["closed", "consultation"] {
+        let (status, g) =
+            send(w.coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }))).await;
+        assert_eq!(status, 200, "{name}: {g}");
+    }
+    let (status, problem) = send(w.coord.get(api(&format!("/groupements/{id}/decp")))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+
+    // Awarding without a SIRET, with a wrong key, or without the DECP facts: 422.
+    let vendor_siret = luhn(&format!("{}0001", luhn("81234567")));
+    let mut bad = award_body(&vendor_siret);
+    bad.as_object_mut().unwrap().remove("vendor_siret");
+    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&bad)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["vendor_siret".to_string()]), "{name}: {problem}");
+    let (status, problem) =
+        send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&award_body(&bad_luhn(&vendor_siret)))).await;
+    assert_eq!(status, 422, "{name}");
+    assert!(problem["detail"].as_str().unwrap().contains("Luhn"), "{problem}");
+    let mut no_facts = award_body(&vendor_siret);
+    no_facts["decp"] = json!({});
+    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&no_facts)).await;
+    assert_eq!(status, 422, "{name}");
+    let f = fields(&problem);
+    for field in ["decp.acheteur_siret", "decp.code_cpv", "decp.procedure", "decp.ccag", "decp.forme_prix"] {
+        assert!(f.contains(&field.to_string()), "{name}: {field} not asked in {f:?}");
+    }
+
+    // A tenant of a member's école, to receive the vendor of record.
+    let ecole: String = sqlx::query("SELECT id FROM orgs WHERE kind = 'etablissement' AND commune_code = $1 LIMIT 1")
+        .bind(&members[3].0.code)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap()
+        .get("id");
+    let state = crate::common::app::app_state(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "ecole-membre" },
+        "spec": { "organisation": ecole, "hostname": "ecole-membre.ent.example.fr", "bouquet": "socle-1d" }
+    }))
+    .unwrap();
+    entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+
+    // The award.
+    let (status, g) =
+        send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&award_body(&vendor_siret))).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    assert_eq!(g["status"], "awarded");
+    let vendor = entcp::registry::resolve_org(&w.store, &format!("editeur:{}", &vendor_siret[..9])).await.unwrap();
+    assert_eq!(vendor.siret.as_deref(), Some(vendor_siret.as_str()), "{name}: vendor in the registry");
+    let contracts = entcp::contracts::list_for_processor(&w.store, &vendor.id).await.unwrap();
+    assert_eq!(contracts.len(), 25, "{name}");
+    assert!(contracts.iter().all(|c| c.art28_clauses && c.source_kind == "groupement"));
+    let tenant = entcp::tenants::get_tenant(&w.store, "ecole-membre").await.unwrap().unwrap();
+    assert_eq!(tenant.vendor.map(|v| v.id), Some(vendor.id.clone()), "{name}: the tenant points to the vendor");
+
+    // Shares: exact sums, per member and per year.
+    let (status, shares) = send(w.coord.get(api(&format!("/groupements/{id}/shares")))).await;
+    assert_eq!(status, 200, "{name}: {shares}");
+    let list = shares["shares"].as_array().unwrap();
+    assert_eq!(list.len(), 25);
+    let total = |key: &str| list.iter().map(|s| s[key].as_i64().unwrap()).sum::<i64>();
+    assert_eq!(total("amount_ttc_cents"), 118_518_518, "{name}");
+    assert_eq!(total("amount_ht_cents"), 98_765_432, "{name}");
+    for s in list {
+        let years: Vec<i64> = s["per_year_ttc_cents"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        assert_eq!(years.len(), 3);
+        assert_eq!(years.iter().sum::<i64>(), s["amount_ttc_cents"].as_i64().unwrap());
+    }
+    // A member sees the member list and its own share only; an outsider neither.
+    let (status, own) = send(members[5].1.get(api(&format!("/groupements/{id}/shares")))).await;
+    assert_eq!(status, 200, "{name}: {own}");
+    assert_eq!(own["shares"].as_array().unwrap().len(), 1);
+    assert_eq!(own["shares"][0]["member"]["id"], members[5].0.id.as_str());
+    let (status, list) = send(members[5].1.get(api(&format!("/groupements/{id}/members")))).await;
+    assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(25)), "{name}");
+    let (status, _) = send(w.outsider.get(api(&format!("/groupements/{id}/members")))).await;
+    assert_eq!(status, 404, "{name}");
+    let (status, _) = send(w.outsider.get(api(&format!("/groupements/{id}/shares")))).await;
+    assert_eq!(status, 404, "{name}");
+
+    // The DECP record: published by the coordinator (a reader's GET publishes nothing), then
+    // open to every reader, with every required field of the schema.
+    let decp_url = api(&format!("/groupements/{id}/decp"));
+    let (status, early) = send(w.outsider.get(&decp_url)).await;
+    assert_eq!(status, 409, "{name}: not published yet: {early}");
+    let (status, published) = send(w.coord.get(&decp_url)).await;
+    assert_eq!(status, 200, "{name}: {published}");
+    let (status, decp) = send(w.outsider.get(&decp_url)).await;
+    assert_eq!(status, 200, "{name}: {decp}");
+    assert_eq!(decp, published, "{name}: the publication date is fixed by the coordinator's export");
+    let marche = &decp["marches"]["marche"][0];
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../ent-groupements/src/groupements/decp-marche.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for field in schema["required"].as_array().unwrap() {
+        assert!(marche.get(field.as_str().unwrap()).is_some(), "{name}: DECP lacks {field}");
+    }
+    assert_eq!(entcp::groupements::decp::check(marche), vec![], "{name}");
+    assert_eq!(marche["titulaires"][0]["titulaire"]["id"], vendor_siret.as_str());
+    assert_eq!(marche["montant"], json!(987654.32));
+    assert_eq!(marche["dateNotification"], "2026-09-01");
+    assert_eq!(marche["id"], g["reference"]);
+
+    // The shared library: another académie's coordinator finds the shared CCTP only.
+    let other = NewOrg {
+        kind: OrgKind::Epci,
+        siren: luhn("24000002"),
+        name: "Communauté d'agglomération d'ailleurs".into(),
+        email: None,
+        departement: Some("13".into()),
+    };
+    let other = create_org(&w.store, &admin(), other, t0()).await.unwrap();
+    let elsewhere = w.app.client(&token_for(&w.store, "coord@ailleurs.fr", Role::Coordinateur, Some(&other.id)).await);
+    let cctp_id = cctp["id"].as_str().unwrap();
+    let (status, _) = send(elsewhere.get(api(&format!("/groupements/{id}/documents/{cctp_id}")))).await;
+    assert_eq!(status, 404, "{name}: not shared yet");
+    let (status, shared) = send(
+        w.coord.post(api(&format!("/groupements/{id}/documents/{cctp_id}/share"))).json(&json!({ "shared": true })),
+    )
+    .await;
+    assert_eq!((status, shared["shared"].as_bool()), (200, Some(true)), "{name}: {shared}");
+    let (status, library) = send(elsewhere.get(api("/groupement-library"))).await;
+    assert_eq!(status, 200, "{name}");
+    let items = library["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{name}: {library}");
+    assert!(!library.to_string().contains("coord@sm94.fr"), "no personal data in the library");
+    let resp = elsewhere.get(api(&format!("/groupements/{id}/documents/{cctp_id}?format=odt"))).send().await;
+    assert_eq!(resp.status, 200, "{name}");
+    let (status, _) =
+        send(elsewhere.get(api(&format!("/groupements/{id}/documents/{}", annex["id"].as_str().unwrap())))).await;
+    assert_eq!(status, 404, "{name}: the unshared annex stays private");
+}
+
+backend_test!(state_rules_versions_and_reapplications_answer_precisely);
+async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let api = |p: &str| format!("/api/v1{p}");
+    let body = json!({
+        "coordinator": format!("syndicat_mixte:{}", w.coordinator.code),
+        "title": "ENT 1er degré",
+        "object": "ENT des écoles",
+        "application_deadline": "2026-12-31",
+    });
+    // Idempotent creation: the same key gives the same groupement.
+    let create = || w.coord.post(api("/groupements")).header("idempotency-key", "creation-1").json(&body);
+    let (status, g) = send(create()).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let (status, again) = send(create()).await;
+    assert_eq!((status, &again["id"]), (201, &g["id"]), "{name}");
+    let id = g["id"].as_str().unwrap().to_string();
+    assert_eq!(g["cost_key_label"], "au prorata du nombre de comptes ENT");
+    // The N3 commitments are those of the support desk's `standard` policy (P1: 1 h / 8 h).
+    assert_eq!(g["support"].as_array().unwrap().len(), 4, "default N3 policy");
+    assert_eq!(
+        (g["support"][0]["priority"].as_str(), g["support"][0]["resolution_hours"].as_u64()),
+        (Some("P1"), Some(8))
+    );
+    let mut renforce = body.clone();
+    renforce["support_policy"] = json!("renforce");
+    let (status, r) = send(w.coord.post(api("/groupements")).json(&renforce)).await;
+    assert_eq!(status, 201, "{name}: {r}");
+    assert_eq!(r["support"][0]["resolution_hours"], 4, "{name}: the renforce policy's N3 P1 resolution");
+    // A commune and an EPCI it belongs to cannot both apply: their écoles would count twice.
+    let renforce_id = r["id"].as_str().unwrap();
+    let (commune, client) = &w.communes[1];
+    let epci = NewOrg {
+        kind: OrgKind::Epci,
+        siren: luhn("24940002"),
+        name: "Communauté d'agglomération de test".into(),
+        email: None,
+        departement: Some("94".into()),
+    };
+    let epci = create_org(&w.store, &admin(), epci, t0()).await.unwrap();
+    entcp::registry::manage::set_member(&w.store, &admin(), &epci, commune, false, t0()).await.unwrap();
+    let applications = api(&format!("/groupements/{renforce_id}/applications"));
+    let application =
+        |org: &Org| json!({ "applicant": org.id, "deliberation_number": "DCM-1", "deliberation_date": "2026-05-12" });
+    let (status, app) = send(client.post(&applications).json(&application(commune))).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let root = w.app.client(&token_for(&w.store, "root@test.fr", Role::Admin, None).await);
+    let (status, problem) = send(root.post(&applications).json(&application(&epci))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert_eq!(problem["overlaps"], format!("commune:{}", commune.code), "{problem}");
+    renforce["support_policy"] = json!("platine");
+    let (status, p) = send(w.coord.post(api("/groupements")).json(&renforce)).await;
+    assert_eq!(status, 422, "{name}: {p}");
+    assert!(p.to_string().contains("support_policy"), "{p}");
+
+    // Edits need If-Match; a stale version is refused; a bad key is named.
+    let url = api(&format!("/groupements/{id}"));
+    let (status, _) = send(w.coord.patch(&url).json(&json!({ "title": "Nouveau titre" }))).await;
+    assert_eq!(status, 428, "{name}");
+    let (status, _) =
+        send(w.coord.patch(&url).header("if-match", "\"99\"").json(&json!({ "title": "Nouveau titre" }))).await;
+    assert_eq!(status, 412, "{name}");
+    let stale = g["version"].as_i64().unwrap();
+    let bad_key = json!({ "cost_key": [{ "basis": "schools", "weight": 50 }, { "basis": "schools", "weight": 50 }] });
+    let (status, problem) = send(w.coord.patch(&url).header("if-match", format!("\"{stale}\"")).json(&bad_key)).await;
+    assert_eq!(status, 422, "{name}: {problem}");
+    assert!(fields(&problem).contains(&"cost_key[1].basis".to_string()), "{problem}");
+    let (status, g) =
+        send(w.coord.patch(&url).header("if-match", format!("\"{stale}\"")).json(&json!({ "title": "Nouveau titre" })))
+            .await;
+    assert_eq!((status, g["title"].as_str()), (200, Some("Nouveau titre")), "{name}: {g}");
+
+    // The status machine.
+    let to = |target: &str| w.coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": target }));
+    let (status, problem) = send(to("running")).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    let (status, _) = send(to("closed")).await;
+    assert_eq!(status, 200, "{name}");
+    let (status, problem) = send(to("consultation")).await;
+    assert_eq!(status, 409, "{name}: no member yet");
+    assert!(problem["detail"].as_str().unwrap().contains("aucun membre"));
+    let (commune, client) = &w.communes[0];
+    let application = json!({
+        "applicant": commune.id, "deliberation_number": "DCM-12", "deliberation_date": "2026-05-12",
+    });
+    let apply = || client.post(api(&format!("/groupements/{id}/applications"))).json(&application);
+    let (status, problem) = send(apply()).await;
+    assert_eq!(status, 409, "{name}: closed: {problem}");
+    let (status, _) = send(to("open")).await;
+    assert_eq!(status, 200, "{name}: reopened");
+
+    // Rejection needs a reason; a rejected commune may apply again (same application).
+    let (status, app) = send(apply()).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let app_id = app["id"].as_str().unwrap().to_string();
+    let reject = |reason: &str| {
+        w.coord.post(api(&format!("/groupements/{id}/applications/{app_id}/reject"))).json(&json!({ "reason": reason }))
+    };
+    let (status, problem) = send(reject(" ")).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["reason".to_string()]), "{name}");
+    let (status, rejected) = send(reject("Délibération non transmise")).await;
+    assert_eq!((status, rejected["status"].as_str()), (200, Some("rejected")), "{name}");
+    assert_eq!(rejected["decision_reason"], "Délibération non transmise");
+    let (status, again) = send(apply()).await;
+    assert_eq!((status, again["id"].as_str(), again["status"].as_str()), (201, Some(app_id.as_str()), Some("applied")));
+
+    // Accepted, then closed: withdrawal now goes through the coordinator; the award waits for the consultation.
+    let (status, _) = send(w.coord.post(api(&format!("/groupements/{id}/applications/{app_id}/accept")))).await;
+    assert_eq!(status, 200, "{name}");
+    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&json!({}))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    let (status, _) = send(to("closed")).await;
+    assert_eq!(status, 200);
+    let (status, problem) = send(client.post(api(&format!("/groupements/{id}/applications/{app_id}/withdraw")))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    let (status, problem) = send(w.coord.get(api(&format!("/groupements/{id}/shares")))).await;
+    assert_eq!(status, 409, "{name}: shares before the award: {problem}");
+
+    // A document holding an e-mail address is never shared.
+    let mut leaky = body.clone();
+    leaky["object"] = json!("ENT des écoles ; renseignements auprès de jeanne.martin@sm94.fr");
+    let (_, leaky) = send(w.coord.post(api("/groupements")).json(&leaky)).await;
+    let leaky_id = leaky["id"].as_str().unwrap();
+    let (status, doc) =
+        send(w.coord.post(api(&format!("/groupements/{leaky_id}/documents"))).json(&json!({ "kind": "cctp" }))).await;
+    assert_eq!(status, 201, "{name}: {doc}");
+    let share = format!("/groupements/{leaky_id}/documents/{}/share", doc["id"].as_str().unwrap());
+    let (status, problem) = send(w.coord.post(api(&share)).json(&json!({ "shared": true }))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["shared".to_string()]), "{name}: {problem}");
+
+    // Public facts for any reader; every change is in the audit chain.
+    let (status, public) = send(w.outsider.get(api(&format!("/groupements/{id}")))).await;
+    assert_eq!((status, public["status"].as_str()), (200, Some("closed")), "{name}");
+    let actions: Vec<String> =
+        sqlx::query("SELECT action FROM audit_log WHERE target_kind = 'groupement' AND target_id = $1 ORDER BY seq")
+            .bind(&id)
+            .fetch_all(w.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get("action"))
+            .collect();
+    for action in
+        ["groupements.create", "groupements.update", "groupements.apply", "groupements.reject", "groupements.accept"]
+    {
+        assert!(actions.contains(&action.to_string()), "{name}: {action} not audited in {actions:?}");
+    }
+    assert!(matches!(entcp::audit::verify(&w.store).await.unwrap(), entcp::audit::Verification::Intact { .. }));
+}

@@ -1,0 +1,471 @@
+//! Scheduled jobs and the e-mail outbox, on SQLite and PostgreSQL: one run per
+//! tick across replicas, and e-mails delivered exactly once to a real SMTP
+//! server (`tests/support/smtp_sink.py`), including after it was down.
+
+use crate::common;
+
+use chrono::{DateTime, Duration, Utc};
+use entcp::api::scheduler::Scheduler;
+use entcp::api::{app, AppState};
+use entcp::clock::FixedClock;
+use entcp::config::Config;
+use entcp::jobs;
+use entcp::notify::{self, SendReport};
+use entcp::store::Store;
+use serde_json::{json, Value};
+use sqlx::Row;
+use std::sync::Arc;
+
+// --- fixtures ---------------------------------------------------------------
+
+fn state(store: &Store, config: &Config, now: DateTime<Utc>) -> AppState {
+    crate::common::app::app_state(store.clone(), config.clone(), Arc::new(FixedClock::new(now)))
+}
+
+/// A configuration writing under `data_dir`, mail to `.eml` files.
+use common::smtp::{file_config, free_port, smtp_config, smtp_sink_available, SmtpSink};
+
+/// Queues the test e-mail in its own committed transaction.
+async fn queue_test_mail(store: &Store, to: &str, now: DateTime<Utc>) -> String {
+    let mut tx = store.begin_write().await.unwrap();
+    let id = notify::enqueue(&mut tx, &[to.to_string()], "test", json!({}), now).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn send(store: &Store, config: &Config, sender: &str, now: DateTime<Utc>) -> SendReport {
+    notify::send_due(store, config, sender, now).await.unwrap()
+}
+
+async fn outbox_count(store: &Store) -> i64 {
+    sqlx::query("SELECT COUNT(*) AS n FROM outbox").fetch_one(store.pool()).await.unwrap().get("n")
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+// --- jobs ---------------------------------------------------------------------
+
+/// Disables every job but `names`, so that jobs added later do not change what these tests count.
+fn only_jobs(config: &mut entcp::config::Config, names: &[&str]) {
+    for job in entcp::api::jobs::all() {
+        config.jobs.each.entry(job.name.to_string()).or_default().enabled = names.contains(&job.name);
+    }
+}
+
+backend_test!(two_schedulers_on_one_database_run_each_tick_once);
+async fn two_schedulers_on_one_database_run_each_tick_once(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = file_config(data.path());
+    // Three jobs due at t0, then only the every-minute one in the loop below.
+    only_jobs(&mut config, &["conventions-daily", "outbox-purge", "outbox-send"]);
+    let t0 = common::t0();
+    let replica_b = Store::connect(&db.url, None).await.unwrap();
+    let a = Scheduler::new(state(&db.store, &config, t0), "replica-a").unwrap();
+    let b = Scheduler::new(state(&replica_b, &config, t0), "replica-b").unwrap();
+
+    let (runs_a, runs_b) = tokio::join!(a.run_due(t0), b.run_due(t0));
+    let first: Vec<_> = runs_a.unwrap().into_iter().chain(runs_b.unwrap()).collect();
+    let mut names: Vec<_> = first.iter().map(|r| r.job.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["conventions-daily", "outbox-purge", "outbox-send"], "{}", db.name);
+    assert!(first.iter().all(|r| r.outcome == "success"), "{first:?}");
+
+    for minute in 1..=10 {
+        let now = t0 + Duration::minutes(minute) + Duration::milliseconds(250);
+        let (runs_a, runs_b) = tokio::join!(a.run_due(now), b.run_due(now));
+        let runs: Vec<_> = runs_a.unwrap().into_iter().chain(runs_b.unwrap()).collect();
+        assert_eq!(runs.len(), 1, "{} minute {minute}: {runs:?}", db.name);
+        assert_eq!(runs[0].job, "outbox-send");
+        let again = a.run_due(now).await.unwrap();
+        assert!(again.is_empty(), "{}: a tick ran twice", db.name);
+    }
+
+    let duplicated_ticks: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM (SELECT job, tick FROM job_runs \
+         GROUP BY job, tick HAVING COUNT(*) > 1) AS d",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap()
+    .get("n");
+    assert_eq!(duplicated_ticks, 0, "{}", db.name);
+    let send_runs = jobs::recent_runs(&db.store, "outbox-send", 100).await.unwrap();
+    assert_eq!(send_runs.len(), 11, "{}", db.name);
+    assert!(send_runs.iter().all(|r| r.finished_at.is_some()));
+    replica_b.close().await;
+}
+
+backend_test!(a_disabled_job_never_runs_and_a_manual_run_is_recorded);
+async fn a_disabled_job_never_runs_and_a_manual_run_is_recorded(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = file_config(data.path());
+    only_jobs(&mut config, &["outbox-send"]);
+    let now = common::t0();
+    let app = state(&db.store, &config, now);
+    let scheduler = Scheduler::new(app.clone(), "solo").unwrap();
+    let runs = scheduler.run_due(now).await.unwrap();
+    assert_eq!(runs.len(), 1, "{}", db.name);
+    assert_eq!(runs[0].job, "outbox-send");
+
+    let purge = entcp::api::jobs::find("outbox-purge").unwrap();
+    let manual = entcp::api::scheduler::run_now(&app, &common::admin(), &purge, "cli", now).await.unwrap();
+    assert_eq!(manual.trigger, "manual");
+    assert_eq!(manual.outcome, "success", "{manual:?}");
+    assert!(manual.tick.is_none());
+    let recorded = jobs::recent_runs(&db.store, "outbox-purge", 5).await.unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].message, manual.message);
+}
+
+// --- outbox -------------------------------------------------------------------
+
+backend_test!(a_mail_queued_while_the_smtp_server_is_down_reaches_it_once_when_it_is_back);
+async fn a_mail_queued_while_the_smtp_server_is_down_reaches_it_once_when_it_is_back(db: crate::common::TestDb) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = smtp_config(data.path(), port);
+    let t0 = common::t0();
+    let id = queue_test_mail(&db.store, "directrice@ecole.example.fr", t0).await;
+
+    let report = send(&db.store, &config, "sender", t0).await;
+    assert_eq!(report.retried, 1, "{}: {report:?}", db.name);
+    let waiting = notify::get_message(&db.store, &id).await.unwrap();
+    assert_eq!(waiting.status, "pending");
+    assert_eq!(waiting.attempts, 1);
+    assert!(waiting.last_error.as_deref().unwrap().contains("SMTP"));
+    assert!(at(&waiting.next_attempt_at) > t0);
+    let too_soon = send(&db.store, &config, "sender", t0 + Duration::seconds(30)).await;
+    assert_eq!(too_soon, SendReport::default(), "{}", db.name);
+
+    let sink = SmtpSink::start(port);
+    let later = t0 + Duration::minutes(2);
+    let report = send(&db.store, &config, "sender", later).await;
+    assert_eq!(report.sent, 1, "{}: {report:?}", db.name);
+    assert_eq!(sink.received().len(), 1, "{}", db.name);
+    assert_eq!(sink.copies_of(&id), 1, "{}", db.name);
+    assert!(sink.received()[0].contains("directrice@ecole.example.fr"));
+    let sent = notify::get_message(&db.store, &id).await.unwrap();
+    assert_eq!(sent.status, "sent");
+    assert_eq!(sent.sent_at.as_deref().map(at), Some(later));
+
+    let after = send(&db.store, &config, "sender", later + Duration::hours(1)).await;
+    assert_eq!(after, SendReport::default(), "{}", db.name);
+    assert_eq!(sink.received().len(), 1, "{}: sent twice", db.name);
+}
+
+backend_test!(two_concurrent_senders_deliver_each_message_exactly_once);
+async fn two_concurrent_senders_deliver_each_message_exactly_once(db: crate::common::TestDb) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let mut config = smtp_config(data.path(), port);
+    config.mail.batch_size = 2;
+    let t0 = common::t0();
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(queue_test_mail(&db.store, &format!("agent{i}@ac-creteil.fr"), t0).await);
+    }
+    let other = Store::connect(&db.url, None).await.unwrap();
+
+    let (a, b) = tokio::join!(send(&db.store, &config, "sender-a", t0), send(&other, &config, "sender-b", t0));
+    assert_eq!(a.sent + b.sent, 12, "{}: {a:?} {b:?}", db.name);
+    assert_eq!(a.retried + b.retried + a.failed + b.failed, 0);
+    assert_eq!(sink.received().len(), 12, "{}", db.name);
+    for id in &ids {
+        assert_eq!(sink.copies_of(id), 1, "{}: message {id}", db.name);
+        assert_eq!(notify::get_message(&db.store, id).await.unwrap().status, "sent");
+    }
+    other.close().await;
+}
+
+backend_test!(a_mail_claimed_by_a_sender_that_crashed_is_sent_after_its_lease);
+async fn a_mail_claimed_by_a_sender_that_crashed_is_sent_after_its_lease(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let config = file_config(data.path());
+    let t0 = common::t0();
+    let id = queue_test_mail(&db.store, "dsi@ac-creteil.fr", t0).await;
+    let lease_end = t0 + Duration::minutes(5);
+    sqlx::query(
+        "UPDATE outbox SET status = 'sending', claimed_by = 'crashed', claimed_until = $1 \
+         WHERE id = $2",
+    )
+    .bind(entcp::store::timestamp(lease_end))
+    .bind(&id)
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+
+    let during = send(&db.store, &config, "sender", t0 + Duration::minutes(1)).await;
+    assert_eq!(during, SendReport::default(), "{}", db.name);
+    let after = send(&db.store, &config, "sender", lease_end).await;
+    assert_eq!(after.sent, 1, "{}: {after:?}", db.name);
+    let sent = notify::get_message(&db.store, &id).await.unwrap();
+    assert_eq!(sent.status, "sent");
+}
+
+/// An SMTP server that accepts connections and never answers: a sender talking
+/// to it hangs after claiming its batch, like a process about to be killed.
+async fn silent_smtp_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    port
+}
+
+async fn count_with_status(store: &Store, status: &str) -> i64 {
+    sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = $1")
+        .bind(status)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get("n")
+}
+
+backend_test!(a_killed_senders_messages_are_resent_with_the_same_message_id_once_its_lease_of_minutes_expires);
+async fn a_killed_senders_messages_are_resent_with_the_same_message_id_once_its_lease_of_minutes_expires(
+    db: crate::common::TestDb,
+) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let t0 = common::t0();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(queue_test_mail(&db.store, &format!("agent{i}@ac-creteil.fr"), t0).await);
+    }
+    // The sender claims the batch, then hangs on the server and is killed.
+    let hung_config = smtp_config(data.path(), silent_smtp_server().await);
+    let (store, config) = (db.store.clone(), hung_config.clone());
+    let killed = tokio::spawn(async move { notify::send_due(&store, &config, "killed", t0).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count_with_status(&db.store, "sending").await < 3 {
+        assert!(std::time::Instant::now() < deadline, "{}: the sender never claimed", db.name);
+        tokio::task::yield_now().await;
+    }
+    killed.abort();
+    assert!(killed.await.unwrap_err().is_cancelled());
+
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let config = smtp_config(data.path(), port);
+    let during = send(&db.store, &config, "next", t0 + Duration::minutes(1)).await;
+    assert_eq!(during, SendReport::default(), "{}: the lease still runs", db.name);
+    assert_eq!(notify::release(&db.store, false, t0 + Duration::minutes(1)).await.unwrap(), 0);
+
+    // Minutes later (not the 27 a batch of SMTP timeouts would give), a restarted
+    // process releases them and the next pass sends each once, under its Message-ID.
+    let later = t0 + Duration::minutes(6);
+    assert_eq!(notify::release(&db.store, false, later).await.unwrap(), 3, "{}", db.name);
+    let report = send(&db.store, &config, "next", later).await;
+    assert_eq!(report.sent, 3, "{}: {report:?}", db.name);
+    for id in &ids {
+        assert_eq!(sink.copies_of(id), 1, "{}: message {id}", db.name);
+        assert_eq!(notify::get_message(&db.store, id).await.unwrap().status, "sent");
+    }
+}
+
+backend_test!(a_message_left_sending_by_a_dead_sender_can_be_retried_over_http_once_its_lease_ran_out);
+async fn a_message_left_sending_by_a_dead_sender_can_be_retried_over_http_once_its_lease_ran_out(
+    db: crate::common::TestDb,
+) {
+    let data = tempfile::tempdir().unwrap();
+    let config = file_config(data.path());
+    let t0 = common::t0();
+    let id = queue_test_mail(&db.store, "dsi@ac-creteil.fr", t0).await;
+    sqlx::query("UPDATE outbox SET status = 'sending', claimed_by = 'dead', claimed_until = $1 WHERE id = $2")
+        .bind(entcp::store::timestamp(t0 + Duration::minutes(5)))
+        .bind(&id)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let clock = Arc::new(FixedClock::new(t0 + Duration::minutes(1)));
+    let base = serve(crate::common::app::app_state(db.store.clone(), config.clone(), clock.clone())).await;
+    let client = admin_client(&db.store).await;
+    let retry = || client.post(format!("{base}/api/v1/outbox/{id}/retry")).send();
+    let (status, problem) = json_of(retry().await.unwrap()).await;
+    assert_eq!(status, 409, "{}: a live lease is not taken away: {problem}", db.name);
+
+    clock.set(t0 + Duration::minutes(6));
+    let (status, retried) = json_of(retry().await.unwrap()).await;
+    assert_eq!(status, 200, "{}: {retried}", db.name);
+    assert_eq!(retried["status"], "pending");
+    let report = send(&db.store, &config, "sender", t0 + Duration::minutes(6)).await;
+    assert_eq!(report.sent, 1, "{}", db.name);
+}
+
+backend_test!(the_file_transport_writes_an_eml_under_the_data_dir);
+async fn the_file_transport_writes_an_eml_under_the_data_dir(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let config = file_config(data.path());
+    let id = queue_test_mail(&db.store, "dpo@region.example.fr", common::t0()).await;
+
+    let report = send(&db.store, &config, "sender", common::t0()).await;
+    assert_eq!(report.sent, 1, "{}: {report:?}", db.name);
+    let eml =
+        std::fs::read_to_string(data.path().join("mail").join(format!("{id}.eml"))).expect("the .eml file exists");
+    assert!(eml.contains(&format!("Message-ID: <{id}@localhost>")), "{eml}");
+    assert!(eml.contains("To: dpo@region.example.fr"), "{eml}");
+    assert!(eml.contains("multipart/alternative"), "{eml}");
+}
+
+backend_test!(a_mail_queued_in_a_rolled_back_transaction_is_never_sent);
+async fn a_mail_queued_in_a_rolled_back_transaction_is_never_sent(db: crate::common::TestDb) {
+    let mut tx = db.store.begin_write().await.unwrap();
+    notify::enqueue(&mut tx, &["x@exemple.fr".into()], "test", json!({}), common::t0()).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(outbox_count(&db.store).await, 0, "{}", db.name);
+
+    let mut tx = db.store.begin_write().await.unwrap();
+    let refused = notify::enqueue(&mut tx, &[], "inconnu", json!({}), common::t0()).await;
+    assert!(refused.is_err());
+    tx.rollback().await.unwrap();
+    assert_eq!(outbox_count(&db.store).await, 0, "{}", db.name);
+}
+
+backend_test!(a_bad_recipient_is_parked_with_its_error_and_the_others_are_still_sent);
+async fn a_bad_recipient_is_parked_with_its_error_and_the_others_are_still_sent(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let config = file_config(data.path());
+    let bad = "ce.0941234x@ac-creteil.fr\r\nBcc: pirate@exemple.fr".to_string();
+    let mut tx = db.store.begin_write().await.unwrap();
+    let recipients = ["dpo@exemple.fr".to_string(), bad.clone()];
+    notify::enqueue(&mut tx, &recipients, "test", json!({}), common::t0()).await.expect("a bad recipient is no error");
+    tx.commit().await.unwrap();
+
+    let report = send(&db.store, &config, "sender", common::t0()).await;
+    assert_eq!(report.sent, 1, "{}: {report:?}", db.name);
+    let rows = sqlx::query("SELECT recipients, status, last_error FROM outbox ORDER BY status")
+        .fetch_all(db.store.pool())
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, Option<String>)> =
+        rows.iter().map(|r| (r.get("recipients"), r.get("status"), r.get("last_error"))).collect();
+    assert_eq!(rows.len(), 2, "{}: {rows:?}", db.name);
+    assert_eq!((rows[0].1.as_str(), rows[1].1.as_str()), ("failed", "sent"), "{}", db.name);
+    assert!(rows[0].0.contains("ce.0941234x"), "{rows:?}");
+    assert!(rows[0].2.as_deref().unwrap().contains("destinataire"), "{rows:?}");
+}
+
+backend_test!(a_queued_message_whose_recipient_does_not_parse_fails_at_once_without_retries);
+async fn a_queued_message_whose_recipient_does_not_parse_fails_at_once_without_retries(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let config = file_config(data.path());
+    let id = queue_test_mail(&db.store, "ok@exemple.fr", common::t0()).await;
+    // A message queued before addresses were checked.
+    sqlx::query("UPDATE outbox SET recipients = $1 WHERE id = $2")
+        .bind(r#"["a@b.fr\r\nBcc: x@y.fr"]"#)
+        .bind(&id)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let report = send(&db.store, &config, "sender", common::t0()).await;
+    assert_eq!((report.sent, report.retried, report.failed), (0, 0, 1), "{}: {report:?}", db.name);
+}
+
+backend_test!(sent_mail_older_than_the_retention_is_purged_and_the_rest_kept);
+async fn sent_mail_older_than_the_retention_is_purged_and_the_rest_kept(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let config = file_config(data.path());
+    let t0 = common::t0();
+    queue_test_mail(&db.store, "a@exemple.fr", t0).await;
+    send(&db.store, &config, "sender", t0).await;
+    let pending = queue_test_mail(&db.store, "b@exemple.fr", t0).await;
+
+    let too_early = t0 + Duration::days(29);
+    assert_eq!(notify::purge_sent(&db.store, 30, too_early).await.unwrap(), 0);
+    let deleted = notify::purge_sent(&db.store, 30, t0 + Duration::days(31)).await;
+    assert_eq!(deleted.unwrap(), 1, "{}", db.name);
+    assert_eq!(outbox_count(&db.store).await, 1);
+    notify::get_message(&db.store, &pending).await.unwrap();
+}
+
+// --- HTTP ---------------------------------------------------------------------
+
+async fn serve(app_state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app(app_state)).await.unwrap() });
+    base
+}
+
+/// A client authenticated as a platform admin.
+async fn admin_client(store: &Store) -> reqwest::Client {
+    let token = common::token_for(store, "admin@test.fr", entcp::kernel::roles::Role::Admin, None).await;
+    common::client_with(&token)
+}
+
+async fn json_of(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+backend_test!(failed_mail_stays_listed_and_can_be_retried_over_http);
+async fn failed_mail_stays_listed_and_can_be_retried_over_http(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = smtp_config(data.path(), free_port());
+    config.mail.max_attempts = 2;
+    let t0 = common::t0();
+    let id = queue_test_mail(&db.store, "n1@college.example.fr", t0).await;
+    send(&db.store, &config, "sender", t0).await;
+    let report = send(&db.store, &config, "sender", t0 + Duration::hours(1)).await;
+    assert_eq!(report.failed, 1, "{}: {report:?}", db.name);
+
+    let base = serve(state(&db.store, &config, t0 + Duration::hours(2))).await;
+    let client = admin_client(&db.store).await;
+    let (status, page) = json_of(client.get(format!("{base}/api/v1/outbox?status=failed")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"][0]["id"], id.as_str());
+    assert_eq!(page["items"][0]["attempts"], 2);
+    assert!(page["items"][0]["last_error"].is_string());
+
+    let (status, retried) =
+        json_of(client.post(format!("{base}/api/v1/outbox/{id}/retry")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["status"], "pending");
+    assert_eq!(retried["attempts"], 0);
+
+    let (status, problem) =
+        json_of(client.get(format!("{base}/api/v1/outbox?status=perdu")).send().await.unwrap()).await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, _) = json_of(client.post(format!("{base}/api/v1/outbox/inconnu/retry")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+}
+
+backend_test!(jobs_are_listed_and_run_over_http);
+async fn jobs_are_listed_and_run_over_http(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let config = file_config(data.path());
+    let base = serve(state(&db.store, &config, common::t0())).await;
+    let client = admin_client(&db.store).await;
+
+    let (status, ran) = json_of(client.post(format!("{base}/api/v1/jobs/outbox-send/run")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{ran}");
+    assert_eq!(ran["outcome"], "success");
+    assert_eq!(ran["trigger"], "manual");
+
+    let (status, list) = json_of(client.get(format!("{base}/api/v1/jobs")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{list}");
+    let send_job = list.as_array().unwrap().iter().find(|j| j["name"] == "outbox-send").unwrap();
+    assert_eq!(send_job["schedule"], "* * * * *");
+    assert_eq!(send_job["timezone"], "Europe/Paris");
+    assert_eq!(send_job["enabled"], true);
+    assert_eq!(send_job["next_run"], "2026-09-01T08:01:00.000000Z");
+    assert_eq!(send_job["last_runs"][0]["id"], ran["id"]);
+
+    let (status, _) = json_of(client.post(format!("{base}/api/v1/jobs/inconnue/run")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,154 @@
+//! What an operator sees: `/metrics` served from memory, logs that name
+//! actors by id and keep allowed decisions at DEBUG, and a shutdown that drains
+//! within its deadline.
+
+use crate::common;
+
+use axum::routing::get;
+use axum::Router;
+use common::logs::Captured;
+use entcp::api::{metrics, AppState};
+use entcp::clock::FixedClock;
+use entcp::config::Config;
+use entcp::kernel::roles::Role;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+fn state(store: &entcp::store::Store) -> AppState {
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    crate::common::app::app_state(
+        store.clone(),
+        Config { data_dir, ..Config::default() },
+        Arc::new(FixedClock::new(common::t0())),
+    )
+}
+
+backend_test!(metrics_are_served_from_memory_when_the_database_is_gone);
+async fn metrics_are_served_from_memory_when_the_database_is_gone(db: crate::common::TestDb) {
+    let app = state(&db.store);
+    let mut tx = db.store.begin_write().await.unwrap();
+    let queued = common::t0() - chrono::Duration::minutes(3);
+    entcp::notify::enqueue(&mut tx, &["dpo@ville.example.fr".to_string()], "test", serde_json::json!({}), queued)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    metrics::refresh_gauges(&app).await.unwrap();
+
+    db.store.close().await;
+    let text = metrics::text(&app);
+    for line in [
+        "entcp_outbox_messages{status=\"pending\"} 1",
+        "entcp_outbox_oldest_pending_age_seconds 180",
+        "entcp_tenants_in_error 0",
+        "entcp_db_pool_connections{state=\"in_use\"}",
+        "entcp_build_info{version=",
+    ] {
+        assert!(text.contains(line), "{}: no « {line} » in\n{text}", db.name);
+    }
+    assert!(metrics::refresh_gauges(&app).await.is_err(), "{}: a closed pool cannot be read", db.name);
+    assert!(metrics::text(&app).contains("entcp_outbox_messages{status=\"pending\"} 1"), "last figures kept");
+}
+
+#[tokio::test]
+async fn info_logs_name_actors_by_id_and_keep_allowed_decisions_at_debug() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let db = common::sqlite().await;
+    common::import_sample(&db.store).await;
+    let token =
+        common::token_for(&db.store, "maire@fresnes.example.fr", Role::Collectivite, Some("commune:94034")).await;
+    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(common::t0()))).await;
+    let client = common::client_with(&token);
+    let allowed = client.get(format!("{base}/api/v1/orgs/0940176F")).send().await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    let denied = client.get(format!("{base}/api/v1/orgs/0940198E")).send().await.unwrap();
+    assert_eq!(denied.status(), 404);
+
+    let logs = captured.text();
+    assert!(!logs.contains("maire@fresnes.example.fr"), "an e-mail address in the INFO logs:\n{logs}");
+    let decisions: Vec<&str> = logs.lines().filter(|l| l.contains("authorisation")).collect();
+    assert_eq!(decisions.len(), 1, "only the denial is logged at INFO:\n{logs}");
+    assert!(decisions[0].contains("allowed=false") && decisions[0].contains("actor=user:"), "{}", decisions[0]);
+}
+
+/// Permits released by a request that reached its handler.
+fn entered() -> &'static Semaphore {
+    static ENTERED: OnceLock<Semaphore> = OnceLock::new();
+    ENTERED.get_or_init(|| Semaphore::new(0))
+}
+
+/// Permits that let a held request answer.
+fn answer() -> &'static Semaphore {
+    static ANSWER: OnceLock<Semaphore> = OnceLock::new();
+    ANSWER.get_or_init(|| Semaphore::new(0))
+}
+
+async fn held() -> &'static str {
+    entered().add_permits(1);
+    answer().acquire().await.unwrap().forget();
+    "fini"
+}
+
+async fn start(
+    drain: std::time::Duration,
+) -> (String, CancellationToken, tokio::task::JoinHandle<std::io::Result<bool>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let router = Router::new().route("/held", get(held));
+    let server = tokio::spawn(entcp::api::shutdown::serve_until(listener, router, shutdown.clone(), drain));
+    (base, shutdown, server)
+}
+
+#[tokio::test]
+async fn a_request_still_running_at_the_shutdown_deadline_does_not_hold_the_process() {
+    let (base, shutdown, server) = start(std::time::Duration::from_millis(200)).await;
+    let request = tokio::spawn(async move { reqwest::get(format!("{base}/held")).await });
+    entered().acquire().await.unwrap().forget();
+    shutdown.cancel();
+    let drained = server.await.unwrap().unwrap();
+    assert!(!drained, "the server waited for the held request instead of its deadline");
+    // The process exits here; in this test the connection's task lives on with the runtime.
+    request.abort();
+}
+
+#[tokio::test]
+async fn a_request_in_flight_at_shutdown_finishes_within_the_deadline() {
+    let (base, shutdown, server) = start(std::time::Duration::from_secs(600)).await;
+    let request = tokio::spawn(async move { reqwest::get(format!("{base}/held")).await.unwrap().text().await });
+    entered().acquire().await.unwrap().forget();
+    shutdown.cancel();
+    answer().add_permits(1);
+    assert!(server.await.unwrap().unwrap(), "drained in time");
+    assert_eq!(request.await.unwrap().unwrap(), "fini");
+}
+
+backend_test!(an_authenticated_token_is_served_from_memory_and_its_revocation_is_honoured_at_once);
+async fn an_authenticated_token_is_served_from_memory_and_its_revocation_is_honoured_at_once(
+    db: crate::common::TestDb,
+) {
+    let now = common::t0();
+    let kept = common::token_for(&db.store, "admin1@ville.example.fr", Role::Admin, None).await;
+    let revoked = common::token_for(&db.store, "admin2@ville.example.fr", Role::Admin, None).await;
+    for token in [&kept, &revoked] {
+        assert!(entcp::identity::authenticate_token(&db.store, token, now).await.unwrap().is_some());
+    }
+    let tokens = entcp::identity::list_tokens(&db.store, None).await.unwrap();
+    let prefix = revoked.rsplit_once('_').unwrap().0;
+    let id = &tokens.iter().find(|t| t.prefix == prefix).expect("revoked token listed").id;
+    entcp::identity::revoke_token(&db.store, &common::admin(), id, now).await.unwrap();
+    let after = entcp::identity::authenticate_token(&db.store, &revoked, now).await.unwrap();
+    assert!(after.is_none(), "{}: a revoked token still authenticates", db.name);
+
+    // The kept token is answered without the database.
+    assert!(entcp::identity::authenticate_token(&db.store, &kept, now).await.unwrap().is_some());
+    db.store.close().await;
+    let actor = entcp::identity::authenticate_token(&db.store, &kept, now).await;
+    assert!(actor.is_ok_and(|a| a.is_some()), "{}: the token was looked up again", db.name);
+}

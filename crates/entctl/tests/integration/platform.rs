@@ -1,0 +1,410 @@
+//! Foundation II behaviour over HTTP and in the store, on both backends:
+//! scoped lists, optimistic concurrency, idempotency keys, the audit chain,
+//! metrics and the OpenAPI security description.
+
+use crate::common;
+
+use axum::http::StatusCode;
+use common::app::Client;
+use common::TestApp;
+use common::{admin, t0, token_for};
+use entcp::audit::{self, Verification};
+use entcp::clock::FixedClock;
+use entcp::kernel::roles::Role;
+use serde_json::{json, Value};
+use sqlx::Row;
+use std::sync::Arc;
+
+async fn import_sample(store: &entcp::store::Store) {
+    common::import_sample(store).await;
+}
+
+/// The sample (académie 24) plus a synthetic country, so that other académies exist.
+async fn import_country(store: &entcp::store::Store) {
+    import_sample(store).await;
+    let mut csv = Vec::new();
+    let options = entcp::synthetic::SyntheticOptions { etablissements: 1200, communes: 200, seed: 5 };
+    entcp::synthetic::write_annuaire(&mut csv, &options).unwrap();
+    let import = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), import, t0()).await.unwrap();
+}
+
+async fn all_pages(client: &Client, url: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = client.get(format!("{url}&limit=500{cursor}")).send().await.json();
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return items,
+        }
+    }
+}
+
+backend_test!(a_dan_lists_only_its_academie_and_a_commune_officer_only_its_ecoles);
+async fn a_dan_lists_only_its_academie_and_a_commune_officer_only_its_ecoles(db: crate::common::TestDb) {
+    import_country(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+    let schools = all_pages(&dan, "/api/v1/orgs?kind=etablissement").await;
+    assert!(schools.len() >= 613, "{}: {}", db.name, schools.len());
+    assert!(schools.iter().all(|o| o["academie_code"] == "24"), "{}: a school of another académie leaked", db.name);
+
+    let admin_client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let everything = all_pages(&admin_client, "/api/v1/orgs?kind=etablissement").await;
+    assert!(everything.len() > schools.len(), "other académies exist, so the filter did something");
+
+    let fresnes =
+        app.client(&token_for(&db.store, "mairie@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
+    let visible = all_pages(&fresnes, "/api/v1/orgs?q=").await;
+    assert!(visible.iter().any(|o| o["code"] == "0940176F"));
+    assert!(
+        visible.iter().all(|o| o["code"] == "94034" || (o["commune_code"] == "94034" && o["degree"] == "1D")),
+        "{}: the commune sees itself and its écoles only",
+        db.name
+    );
+    let out = fresnes.get("/api/v1/orgs/0940198E").send().await;
+    assert_eq!(out.status, StatusCode::NOT_FOUND, "an école of Vitry is not revealed to Fresnes");
+}
+
+backend_test!(updates_need_the_current_etag);
+async fn updates_need_the_current_etag(db: crate::common::TestDb) {
+    import_sample(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let url = "/api/v1/orgs/0940176F".to_string();
+    let read = client.get(&url).send().await;
+    let etag = read.headers["etag"].to_str().unwrap().to_string();
+    assert_eq!(etag, "\"1\"");
+
+    let missing = client.patch(&url).json(&json!({"email": "a@b.fr"})).send().await;
+    assert_eq!(missing.status, StatusCode::PRECONDITION_REQUIRED);
+    let ok = client.patch(&url).header("if-match", &etag).json(&json!({"email": "ce@ecole.fr"})).send().await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", db.name);
+    assert_eq!(ok.headers["etag"], "\"2\"");
+    let stale = client.patch(&url).header("if-match", &etag).json(&json!({"email": "autre@ecole.fr"})).send().await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let body: Value = stale.json();
+    assert_eq!(body["type"], "urn:entcp:problem:precondition-failed");
+    assert_eq!(body["current_version"], 2);
+    let now: Value = client.get(&url).send().await.json();
+    assert_eq!(now["email"], "ce@ecole.fr", "the stale write changed nothing");
+
+    let rename = client.patch(&url).header("if-match", "\"2\"").json(&json!({"name": "Autre nom"})).send().await;
+    assert_eq!(rename.status, StatusCode::UNPROCESSABLE_ENTITY, "annuaire names are not edited by hand");
+}
+
+backend_test!(an_idempotency_key_replays_the_first_creation);
+async fn an_idempotency_key_replays_the_first_creation(db: crate::common::TestDb) {
+    let app = TestApp::over(&db.store).build().await;
+    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let post = |body: Value| client.post("/api/v1/orgs").header("idempotency-key", "creation-42").json(&body).send();
+    let body = json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
+    let first = post(body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", db.name);
+    let first: Value = first.json();
+    let again = post(body).await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    let again: Value = again.json();
+    assert_eq!(again["id"], first["id"], "the same organisation, not a second one");
+    let other = post(json!({"kind": "editeur", "siren": "732829320", "name": "Autre"})).await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let other: Value = other.json();
+    assert_eq!(other["type"], "urn:entcp:problem:idempotency-key-reused");
+    assert_eq!(common::count_kind(&db.store, "editeur").await, 1);
+}
+
+/// Holds the writes the idempotency layer needs (SQLite: the write lock; PostgreSQL:
+/// inserts into `idempotency_keys`) until the returned transaction ends.
+async fn block_idempotency_writes(db: &common::TestDb) -> entcp::store::Tx {
+    let mut tx = db.store.begin_write().await.unwrap();
+    if db.store.backend() == entcp::store::Backend::Postgres {
+        sqlx::query("LOCK TABLE idempotency_keys IN EXCLUSIVE MODE").execute(&mut *tx).await.unwrap();
+    }
+    tx
+}
+
+/// Waits until a request is stuck on the blocked writes inside the server.
+async fn wait_for_a_blocked_request(db: &common::TestDb) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    let mut seen = 0;
+    while seen < 20 {
+        assert!(std::time::Instant::now() < deadline, "{}: the request never reached the database", db.name);
+        let blocked = match db.store.backend() {
+            entcp::store::Backend::Postgres => {
+                sqlx::query(
+                    "SELECT COUNT(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                     WHERE NOT l.granted AND d.datname = current_database()",
+                )
+                .fetch_one(db.store.pool())
+                .await
+                .unwrap()
+                .get::<i64, _>("n")
+                    > 0
+            }
+            // The blocker holds one connection; the waiting request another.
+            entcp::store::Backend::Sqlite => db.store.pool().size() as usize - db.store.pool().num_idle() >= 2,
+        };
+        seen = if blocked { seen + 1 } else { 0 };
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+backend_test!(an_idempotent_post_retried_after_a_client_timeout_returns_the_original_result);
+async fn an_idempotent_post_retried_after_a_client_timeout_returns_the_original_result(db: crate::common::TestDb) {
+    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    let client = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    // A first call records the token's use: later calls do not write while authenticating.
+    // Concurrent calls open the pool's connections now rather than while writes are held.
+    let me = || client.get(format!("{base}/api/v1/me")).send();
+    me().await.unwrap();
+    let _ = tokio::join!(me(), me(), me(), me());
+    let body = json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
+    let post = || client.post(format!("{base}/api/v1/orgs")).header("idempotency-key", "lente-1").json(&body);
+
+    // The first attempt waits on the database; the client gives up and hangs up.
+    let blocker = block_idempotency_writes(&db).await;
+    let first = tokio::spawn(post().send());
+    wait_for_a_blocked_request(&db).await;
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    // Gives the server time to see the hang-up before the database frees it (the
+    // outcome asserted below does not depend on it).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    blocker.rollback().await.unwrap();
+    // The hung-up request takes its key once the database lets it (before the retry comes).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let keys: i64 = sqlx::query("SELECT COUNT(*) AS n FROM idempotency_keys WHERE idem_key = 'lente-1'")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap()
+            .get("n");
+        if keys == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}: the first request never took its key", db.name);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let retry = loop {
+        let retry = post().send().await.unwrap();
+        if retry.status() != StatusCode::CONFLICT {
+            break retry;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}: the key stays « en cours »", db.name);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(retry.status(), StatusCode::CREATED, "{}", db.name);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true", "{}: the original result, not a new run", db.name);
+    assert_eq!(retry.headers()["etag"], "\"1\"", "{}: headers are replayed too", db.name);
+    let created: Value = retry.json().await.unwrap();
+    assert_eq!(created["siren"], "552100554");
+    assert_eq!(common::count_kind(&db.store, "editeur").await, 1, "{}", db.name);
+}
+
+backend_test!(an_idempotency_key_left_in_flight_by_a_crash_is_claimed_again_once_its_lease_ran_out);
+async fn an_idempotency_key_left_in_flight_by_a_crash_is_claimed_again_once_its_lease_ran_out(
+    db: crate::common::TestDb,
+) {
+    use sha2::Digest;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let app = TestApp::over(&db.store).clock(clock.clone()).build().await;
+    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let body = json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"POST/api/v1/orgs");
+    hasher.update(serde_json::to_vec(&body).unwrap());
+    // What a process killed while running the request leaves behind.
+    sqlx::query(
+        "INSERT INTO idempotency_keys (actor, idem_key, request_hash, status, created_at, locked_until) \
+         VALUES ('user:root@test.fr', 'crash-1', $1, 0, $2, $3)",
+    )
+    .bind(hex::encode(hasher.finalize()))
+    .bind(entcp::store::timestamp(t0()))
+    .bind(entcp::store::timestamp(t0() + chrono::Duration::seconds(60)))
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+    let post = || client.post("/api/v1/orgs").header("idempotency-key", "crash-1").json(&body).send();
+
+    let during = post().await;
+    assert_eq!(during.status, StatusCode::CONFLICT, "{}: the lease still runs", db.name);
+    clock.set(t0() + chrono::Duration::minutes(2));
+    let after = post().await;
+    assert_eq!(after.status, StatusCode::CREATED, "{}", db.name);
+    let again = post().await;
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(common::count_kind(&db.store, "editeur").await, 1, "{}", db.name);
+}
+
+backend_test!(an_idempotent_replay_repeats_the_etag_and_content_type_of_the_first_response);
+async fn an_idempotent_replay_repeats_the_etag_and_content_type_of_the_first_response(db: crate::common::TestDb) {
+    let app = TestApp::over(&db.store).build().await;
+    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let body = json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
+    let post = || client.post("/api/v1/orgs").header("idempotency-key", "etag-1").json(&body).send();
+    let first = post().await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", db.name);
+    let again = post().await;
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.headers.get("etag"), first.headers.get("etag"), "{}: the replay keeps the ETag", db.name);
+    assert_eq!(again.headers["content-type"], first.headers["content-type"]);
+    assert_eq!(again.text, first.text);
+}
+
+backend_test!(concurrent_failing_requests_sharing_an_idempotency_key_never_answer_500);
+async fn concurrent_failing_requests_sharing_an_idempotency_key_never_answer_500(db: crate::common::TestDb) {
+    let app = TestApp::over(&db.store).build().await;
+    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    // Each refused request releases the key while the others read it.
+    let body = json!({"kind": "editeur", "siren": "123", "name": "Éditeur"});
+    let send = || client.post("/api/v1/orgs").header("idempotency-key", "shared").json(&body).send();
+    let answers = futures_util::future::join_all((0..60).map(|_| send())).await;
+    let statuses: Vec<u16> = answers.into_iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|s| *s == 422 || *s == 409), "{}: {statuses:?}", db.name);
+}
+
+backend_test!(every_change_is_audited_and_a_tampered_record_is_found);
+async fn every_change_is_audited_and_a_tampered_record_is_found(db: crate::common::TestDb) {
+    import_sample(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let created: Value = client
+        .post("/api/v1/orgs")
+        .json(&json!({"kind": "epci", "siren": "200054781", "name": "MGP", "departement": "94"}))
+        .send()
+        .await
+        .json();
+    let page: Value =
+        client.get(format!("/api/v1/audit?target_id={}", created["id"].as_str().unwrap())).send().await.json();
+    let record = &page["items"][0];
+    assert_eq!(record["action"], "orgs.create", "{}", db.name);
+    assert_eq!(record["actor"], "user:root@test.fr");
+    assert_eq!(record["summary"]["siren"], "200054781");
+
+    let actions: Vec<String> = audit::list(&db.store, &Default::default(), None)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|r| r.action.clone())
+        .collect();
+    for expected in ["imports.annuaire", "users.create", "roles.grant", "tokens.create", "orgs.create"] {
+        assert!(actions.iter().any(|a| a == expected), "{}: no {expected} in {actions:?}", db.name);
+    }
+    assert!(matches!(audit::verify(&db.store).await.unwrap(), Verification::Intact { .. }));
+
+    sqlx::query("UPDATE audit_log SET summary = '{\"siren\":\"000000000\"}' WHERE action = 'orgs.create'")
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let seq = record["seq"].as_i64().unwrap();
+    match audit::verify(&db.store).await.unwrap() {
+        Verification::Broken { seq: broken, .. } => assert_eq!(broken, seq, "{}", db.name),
+        other => panic!("{}: tampering not detected: {other:?}", db.name),
+    }
+}
+
+backend_test!(concurrent_audited_writes_keep_one_unbroken_chain);
+async fn concurrent_audited_writes_keep_one_unbroken_chain(db: crate::common::TestDb) {
+    let mut tasks = Vec::new();
+    for i in 0..12u32 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let new = entcp::identity::NewUser {
+                email: format!("agent{i}@test.fr"),
+                display_name: format!("Agent {i}"),
+                org: None,
+            };
+            entcp::identity::create_user(&store, &admin(), new, t0()).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(audit::verify(&db.store).await.unwrap(), Verification::Intact { records: 12 }, "{}", db.name);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let db = common::sqlite().await;
+    let app = TestApp::over(&db.store).build().await;
+    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    for key in ["0940176F", "0940198E"] {
+        client.get(format!("/api/v1/orgs/{key}")).send().await;
+    }
+    let text = app.get("/metrics").send().await.text;
+    assert!(
+        text.contains(r#"entcp_http_requests_total{method="GET",route="/api/v1/orgs/{key}",status="404"} 2"#),
+        "{text}"
+    );
+    assert!(text.contains("entcp_http_request_duration_seconds_count"), "{text}");
+    assert!(text.contains("# TYPE entcp_outbox_messages gauge"), "{text}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_declares_bearer_security_and_each_action() {
+    let db = common::sqlite().await;
+    let app = TestApp::over(&db.store).build().await;
+    let doc: Value = app.get("/api/v1/openapi.json").send().await.json();
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    for route in entcp::api::routes() {
+        let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
+        assert_eq!(op["security"][0]["bearer"], json!([]), "{} {}", route.method, route.path);
+        assert_eq!(op["x-entcp-action"], route.action.name);
+    }
+}
+
+backend_test!(two_replicas_bootstrapping_at_once_make_one_admin_and_both_start);
+async fn two_replicas_bootstrapping_at_once_make_one_admin_and_both_start(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let other = entcp::store::Store::connect(&db.url, None).await.unwrap();
+    let email = "admin@exemple.fr";
+    let (a, b) = tokio::join!(
+        entcp::identity::bootstrap_first_admin(&db.store, email, data.path(), t0()),
+        entcp::identity::bootstrap_first_admin(&other, email, data.path(), t0()),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.iter().chain(b.iter()).count(), 1, "{}: exactly one replica created it", db.name);
+    let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(db.store.pool()).await.unwrap().get("n");
+    assert_eq!(users, 1, "{}", db.name);
+
+    let path = a.or(b).unwrap();
+    assert_eq!(path, entcp::identity::first_token_path(data.path()));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "{}", db.name);
+    let token = std::fs::read_to_string(&path).unwrap();
+    let actor = entcp::identity::authenticate_token(&db.store, token.trim(), t0()).await.unwrap().unwrap();
+    assert!(actor.is_admin(), "{}", db.name);
+
+    // A restart finds the admin: nothing is created, no file rewritten.
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(entcp::identity::bootstrap_first_admin(&db.store, email, data.path(), t0()).await.unwrap(), None);
+    assert!(!path.exists());
+    other.close().await;
+}
+
+#[tokio::test]
+async fn two_concurrent_migrations_of_one_fresh_sqlite_file_both_succeed() {
+    for trial in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("entcp.db").display());
+        let a = entcp::store::Store::connect(&url, None).await.unwrap();
+        let b = entcp::store::Store::connect(&url, None).await.unwrap();
+        let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+        assert!(ra.is_ok() && rb.is_ok(), "trial {trial}: {ra:?} {rb:?}");
+        let applied: i64 = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success")
+            .fetch_one(a.pool())
+            .await
+            .unwrap()
+            .get("n");
+        let files = entcp::store::migrations::FILES.len();
+        assert_eq!(applied as usize, files, "trial {trial}");
+        a.close().await;
+        b.close().await;
+    }
+}

@@ -1,0 +1,271 @@
+//! Registry and import behaviour, run on SQLite and PostgreSQL alike.
+
+use crate::common;
+
+use common::{admin, count_kind, fixture, registry_fingerprint, t0};
+use entcp::error::ProblemKind;
+use entcp::kernel::roles::OrgKind;
+use entcp::registry::import::{import_annuaire, ImportOptions, ImportReport};
+use entcp::registry::manage::{create_org, remove_member, set_member, NewOrg};
+use entcp::registry::queries::{self, covers_org, OrgFilter};
+use entcp::registry::EtabType;
+use entcp::store::Store;
+use entcp::synthetic::{write_annuaire, SyntheticOptions};
+
+const HEADER: &str = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;Code postal;Code_commune;Nom_commune;Code_departement;Code_academie;Code_region;Libelle_departement;Libelle_academie;Libelle_region;Ecole_maternelle;Ecole_elementaire;SIREN_SIRET;etat\n";
+
+async fn import_bytes(store: &Store, bytes: Vec<u8>, dry_run: bool) -> ImportReport {
+    let options = ImportOptions { dry_run, batch_size: 100, academies: None };
+    import_annuaire(store, &admin(), std::io::Cursor::new(bytes), options, t0()).await.expect("import runs")
+}
+
+async fn import_sample(store: &Store) -> ImportReport {
+    import_bytes(store, std::fs::read(fixture("annuaire-education-94-ecoles.csv")).unwrap(), false).await
+}
+
+fn synthetic(rows: usize, communes: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_annuaire(&mut out, &SyntheticOptions { etablissements: rows, communes, seed: 7 }).unwrap();
+    out
+}
+
+backend_test!(real_sample_imports_613_ecoles_and_a_rerun_changes_nothing);
+async fn real_sample_imports_613_ecoles_and_a_rerun_changes_nothing(db: crate::common::TestDb) {
+    let first = import_sample(&db.store).await;
+    assert_eq!(first.rows, 613, "{}", db.name);
+    assert_eq!(first.etablissements.created, 613, "{}", db.name);
+    assert_eq!(first.rejected, 0, "{}: {:?}", db.name, first.rejections);
+    assert_eq!(count_kind(&db.store, "etablissement").await, 613);
+    assert_eq!(count_kind(&db.store, "commune").await, 47);
+    assert_eq!(count_kind(&db.store, "academie").await, 1);
+    assert_eq!(count_kind(&db.store, "dsden").await, 1);
+    let before = registry_fingerprint(&db.store).await;
+
+    let second = import_sample(&db.store).await;
+    assert_eq!(second.etablissements.unchanged, 613, "{}", db.name);
+    assert_eq!(second.etablissements.created + second.etablissements.updated, 0);
+    assert!(second.related.values().all(|c| c.created == 0 && c.updated == 0), "{:?}", second.related);
+    assert_eq!(registry_fingerprint(&db.store).await, before);
+}
+
+backend_test!(dry_run_reports_changes_without_writing);
+async fn dry_run_reports_changes_without_writing(db: crate::common::TestDb) {
+    let report =
+        import_bytes(&db.store, std::fs::read(fixture("annuaire-education-94-ecoles.csv")).unwrap(), true).await;
+    assert!(report.dry_run);
+    assert_eq!(report.etablissements.created, 613, "{}", db.name);
+    assert_eq!(report.related["communes"].created, 47, "communes counted once across batches");
+    assert_eq!(count_kind(&db.store, "etablissement").await, 0, "{}", db.name);
+    assert_eq!(count_kind(&db.store, "commune").await, 0, "{}", db.name);
+}
+
+backend_test!(bad_rows_are_reported_by_line_and_good_rows_imported);
+async fn bad_rows_are_reported_by_line_and_good_rows_imported(db: crate::common::TestDb) {
+    let csv = format!(
+        "\u{feff}{HEADER}\
+0940176F;Ecole Doisneau;Ecole;Public;94260;94034;Fresnes;094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;21940034800195;OUVERT\n\
+0940176G;Mauvaise lettre;Ecole;Public;94260;94034;Fresnes;094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;;OUVERT\n\
+0940198E;Sans commune;Ecole;Public;94400;;Vitry;094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;;OUVERT\n\
+0940204L;Trop court;Ecole;Public\n\
+\"0940209S\";\"Ecole du Jardin\nParisien\";Ecole;Public;94240;94038;L'Haÿ-les-Roses;094;24;11;Val-de-Marne;Créteil;Ile-de-France;1;1;123;OUVERT\n\
+0941033M;Rectorat annexe;Service Administratif;Public;94000;94028;Créteil;094;24;11;Val-de-Marne;Créteil;Ile-de-France;;;;OUVERT\n\
+0940176f;Doublon;Ecole;Public;94260;94034;Fresnes;094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;;OUVERT\n\
+0940101Z;Commune invalide;Ecole;Public;94260;2C034;Fresnes;094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;;OUVERT\n"
+    );
+    let report = import_bytes(&db.store, csv.clone().into_bytes(), false).await;
+    assert_eq!(report.rows, 8, "{}", db.name);
+    assert_eq!(report.etablissements.created, 2, "{}: {:?}", db.name, report.rejections);
+    assert_eq!(report.skipped, 1);
+    assert_eq!(report.skipped_by_type["Service Administratif"], 1);
+    let lines: Vec<(u64, &str)> = report.rejections.iter().map(|r| (r.line, r.reason.as_str())).collect();
+    assert_eq!(report.rejected, 5, "{lines:?}");
+    assert_eq!(lines[0].0, 3);
+    assert!(lines[0].1.contains("lettre de contrôle devrait être « F »"), "{lines:?}");
+    assert_eq!(lines[1].0, 4);
+    assert!(lines[1].1.contains("code commune manquant"), "{lines:?}");
+    assert_eq!(lines[2].0, 5);
+    assert!(lines[2].1.contains("4 colonnes au lieu de 17"), "{lines:?}");
+    // The quoted name spans lines 6-7, so the next rows are on lines 8, 9, 10.
+    assert_eq!(lines[3].0, 9);
+    assert!(lines[3].1.contains("en double (déjà présent ligne 2)"), "{lines:?}");
+    assert_eq!(lines[4].0, 10);
+    assert!(lines[4].1.contains("code INSEE"), "{lines:?}");
+    assert_eq!(report.warnings.len(), 1, "the invalid SIRET is dropped, the row kept");
+    assert_eq!(report.warnings[0].line, 6);
+
+    let multi_line = queries::resolve_org(&db.store, "0940209S").await.unwrap();
+    assert_eq!(multi_line.name, "Ecole du Jardin\nParisien");
+    assert_eq!(multi_line.etab_type, Some(EtabType::EcolePrimaire));
+    assert_eq!(multi_line.siret, None);
+    assert_eq!(count_kind(&db.store, "etablissement").await, 2);
+}
+
+backend_test!(a_file_without_the_required_columns_is_refused_whole);
+async fn a_file_without_the_required_columns_is_refused_whole(db: crate::common::TestDb) {
+    let options = ImportOptions { dry_run: false, batch_size: 100, academies: None };
+    let csv = "UAI,Nom,Commune\n0940176F,Ecole,94034\n";
+    let err = import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv.as_bytes().to_vec()), options, t0())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ProblemKind::Validation);
+    assert!(err.detail.contains("Type_etablissement"), "{}", err.detail);
+    assert_eq!(count_kind(&db.store, "etablissement").await, 0);
+}
+
+backend_test!(a_changed_row_is_updated_and_its_version_bumped);
+async fn a_changed_row_is_updated_and_its_version_bumped(db: crate::common::TestDb) {
+    import_sample(&db.store).await;
+    let original = std::fs::read_to_string(fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    let renamed = original.replacen("Ecole élémentaire Robert Doisneau", "Ecole Robert-Doisneau", 1);
+    let report = import_bytes(&db.store, renamed.into_bytes(), false).await;
+    assert_eq!(report.etablissements.updated, 1, "{}", db.name);
+    assert_eq!(report.etablissements.unchanged, 612);
+    let org = queries::resolve_org(&db.store, "0940176F").await.unwrap();
+    assert_eq!(org.name, "Ecole Robert-Doisneau");
+    assert_eq!(org.version, 2);
+}
+
+backend_test!(covers_and_funding_follow_the_rules_of_each_kind);
+async fn covers_and_funding_follow_the_rules_of_each_kind(db: crate::common::TestDb) {
+    let report = import_bytes(&db.store, synthetic(3000, 300), false).await;
+    assert_eq!(report.rejected, 0, "{:?}", report.rejections);
+    let store = &db.store;
+    let page = queries::list_orgs(store, &OrgFilter { kind: Some("college".into()), ..Default::default() }, None).await;
+    assert!(page.is_err(), "college is not an org kind");
+
+    let college = first_of_type(store, EtabType::College).await;
+    let funder = queries::funding_collectivite(store, &college).await.unwrap().unwrap();
+    assert_eq!((funder.kind, Some(funder.code.clone())), (OrgKind::Departement, college.departement_code.clone()));
+    assert!(covers_org(store, &funder, &college).await.unwrap());
+
+    let lycee = first_of_type(store, EtabType::Lycee).await;
+    let region = queries::funding_collectivite(store, &lycee).await.unwrap().unwrap();
+    assert_eq!(region.kind, OrgKind::Region);
+    assert!(covers_org(store, &region, &lycee).await.unwrap());
+    let dept_of_lycee = queries::get_by_code(store, OrgKind::Departement, lycee.departement_code.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!covers_org(store, &dept_of_lycee, &lycee).await.unwrap(), "a département does not cover lycées");
+
+    let ecole = first_of_type(store, EtabType::EcoleElementaire).await;
+    let commune = queries::funding_collectivite(store, &ecole).await.unwrap().unwrap();
+    assert_eq!((commune.kind, Some(commune.code.clone())), (OrgKind::Commune, ecole.commune_code.clone()));
+    assert!(covers_org(store, &commune, &ecole).await.unwrap());
+    assert!(!covers_org(store, &commune, &college).await.unwrap());
+
+    let academie =
+        queries::get_by_code(store, OrgKind::Academie, ecole.academie_code.as_ref().unwrap()).await.unwrap().unwrap();
+    let covered = queries::covers(store, &academie, None, None, Some(500)).await.unwrap();
+    assert!(covered.items.iter().all(|o| o.academie_code.as_deref() == Some(academie.code.as_str())));
+    assert!(covered.items.iter().any(|o| o.id == ecole.id));
+
+    // An EPCI covers its member communes and their écoles, and funds them once delegated.
+    let epci = create_org(store, &admin(), epci_named("CA Grand Paris Sud", "200059228"), t0()).await.unwrap();
+    set_member(store, &admin(), &epci, &commune, false, t0()).await.unwrap();
+    assert!(covers_org(store, &epci, &ecole).await.unwrap());
+    assert!(covers_org(store, &epci, &commune).await.unwrap());
+    assert!(!covers_org(store, &epci, &college).await.unwrap());
+    assert_eq!(queries::funding_collectivite(store, &ecole).await.unwrap().unwrap().id, commune.id);
+    set_member(store, &admin(), &epci, &commune, true, t0()).await.unwrap();
+    assert_eq!(queries::funding_collectivite(store, &ecole).await.unwrap().unwrap().id, epci.id);
+    let parents = queries::covering_parents(store, &ecole).await.unwrap();
+    let kinds: Vec<OrgKind> = parents.iter().map(|p| p.kind).collect();
+    assert_eq!(kinds, [OrgKind::Academie, OrgKind::Dsden, OrgKind::Commune, OrgKind::Epci]);
+
+    // Delegating to a second group is refused; removing the membership restores the commune.
+    let other = create_org(store, &admin(), epci_named("SIVU ENT", "200054781"), t0()).await.unwrap();
+    let refused = set_member(store, &admin(), &other, &commune, true, t0()).await.unwrap_err();
+    assert_eq!(refused.kind, ProblemKind::Conflict);
+    remove_member(store, &admin(), &epci, &commune, t0()).await.unwrap();
+    assert_eq!(queries::funding_collectivite(store, &ecole).await.unwrap().unwrap().id, commune.id);
+    assert!(!covers_org(store, &epci, &ecole).await.unwrap());
+}
+
+fn epci_named(name: &str, siren: &str) -> NewOrg {
+    NewOrg { kind: OrgKind::Epci, siren: siren.into(), name: name.into(), email: None, departement: None }
+}
+
+async fn first_of_type(store: &Store, t: EtabType) -> entcp::registry::Org {
+    let filter = OrgFilter { etab_type: Some(t.as_str().into()), limit: Some(1), ..Default::default() };
+    queries::list_orgs(store, &filter, None).await.unwrap().items.remove(0)
+}
+
+backend_test!(pages_walk_every_organisation_once_in_name_order);
+async fn pages_walk_every_organisation_once_in_name_order(db: crate::common::TestDb) {
+    import_sample(&db.store).await;
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let filter = OrgFilter { kind: Some("etablissement".into()), cursor, limit: Some(100), ..Default::default() };
+        let page = queries::list_orgs(&db.store, &filter, None).await.unwrap();
+        seen.extend(page.items.iter().map(|o| (entcp::registry::fold(&o.name), o.id.clone())));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 613, "{}", db.name);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "{}: pages are in (name, id) order", db.name);
+    sorted.dedup();
+    assert_eq!(sorted.len(), 613, "no organisation twice");
+}
+
+backend_test!(filters_and_search_ignore_accents_and_case);
+async fn filters_and_search_ignore_accents_and_case(db: crate::common::TestDb) {
+    import_sample(&db.store).await;
+    let search = |q: &str| OrgFilter { q: Some(q.into()), limit: Some(500), ..Default::default() };
+    let found = queries::list_orgs(&db.store, &search("HAY LES ROSES"), None).await.unwrap();
+    assert!(found.items.iter().any(|o| o.kind == OrgKind::Commune && o.code == "94038"), "{}", db.name);
+    let by_uai = queries::list_orgs(&db.store, &search("0940176f"), None).await.unwrap();
+    assert_eq!(by_uai.items.len(), 1);
+    let in_fresnes =
+        OrgFilter { commune: Some("94034".into()), degree: Some("1d".into()), limit: Some(500), ..Default::default() };
+    let page = queries::list_orgs(&db.store, &in_fresnes, None).await.unwrap();
+    assert!(!page.items.is_empty());
+    assert!(page.items.iter().all(|o| o.commune_code.as_deref() == Some("94034")));
+    let bad = OrgFilter { departement: Some("20".into()), ..Default::default() };
+    let err = queries::list_orgs(&db.store, &bad, None).await.unwrap_err();
+    assert_eq!(err.errors[0].field, "departement");
+}
+
+backend_test!(ambiguous_codes_name_their_candidates);
+async fn ambiguous_codes_name_their_candidates(db: crate::common::TestDb) {
+    import_sample(&db.store).await;
+    let err = queries::resolve_org(&db.store, "94").await.unwrap_err();
+    assert_eq!(err.kind, ProblemKind::AmbiguousCode, "{}", db.name);
+    assert!(err.detail.contains("departement:94") && err.detail.contains("dsden:94"), "{}", err.detail);
+    let dsden = queries::resolve_org(&db.store, "dsden:94").await.unwrap();
+    assert_eq!(dsden.kind, OrgKind::Dsden);
+    let missing = queries::resolve_org(&db.store, "0000000A").await.unwrap_err();
+    assert_eq!(missing.kind, ProblemKind::NotFound);
+}
+
+backend_test!(manual_organisations_are_validated_field_by_field);
+async fn manual_organisations_are_validated_field_by_field(db: crate::common::TestDb) {
+    let bad = NewOrg {
+        kind: OrgKind::Commune,
+        siren: "123456789".into(),
+        name: " ".into(),
+        email: Some("x".into()),
+        departement: Some("20".into()),
+    };
+    let err = create_org(&db.store, &admin(), bad, t0()).await.unwrap_err();
+    let fields: Vec<&str> = err.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["kind", "siren", "name", "email", "departement"], "{}", db.name);
+    assert!(err.errors[1].message.contains("Luhn"));
+
+    let ok = NewOrg {
+        kind: OrgKind::Editeur,
+        siren: "552 100 554".into(),
+        name: "Éditeur ENT".into(),
+        email: None,
+        departement: None,
+    };
+    let created = create_org(&db.store, &admin(), ok.clone(), t0()).await.unwrap();
+    assert_eq!(created.code, "552100554");
+    let dup = create_org(&db.store, &admin(), ok, t0()).await.unwrap_err();
+    assert_eq!(dup.kind, ProblemKind::Conflict);
+}

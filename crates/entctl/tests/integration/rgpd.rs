@@ -1,0 +1,442 @@
+//! RGPD registers on the demo data (the Val-de-Marne sample and the example
+//! tenants), over HTTP, on both backends: derivation from what runs, exports in
+//! every format, snapshots and diffs, scopes and bad input, breaches and requests.
+
+use crate::common;
+
+use axum::http::StatusCode;
+use common::app::{Client, Req};
+use common::{admin, odf, t0, token_for, TestApp};
+use entcp::clock::FixedClock;
+use entcp::contracts::{self, NewContract};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+struct Demo {
+    app: TestApp,
+    db: common::TestDb,
+    dan: Client,
+    dpo: Client,
+    admin: Client,
+    chef: Client,
+}
+
+async fn call(req: Req<'_>) -> (StatusCode, Value) {
+    let resp = req.send().await;
+    (StatusCode::from_u16(resp.status).unwrap(), resp.body)
+}
+
+/// An active bipartite convention between the académie and a commune, signed over HTTP.
+async fn convention(d: &Demo, commune: &str, mairie: &Client) {
+    let url = |p: &str| format!("/api/v1/conventions{p}");
+    let body = json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "academie:24", "collectivite": format!("commune:{commune}") },
+        "start_date": "2026-09-01",
+    });
+    let (s, conv) = call(d.dan.post(url("")).json(&body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{conv}");
+    let id = conv["id"].as_str().unwrap();
+    let (s, body) = call(d.dan.post(url(&format!("/{id}/submit"))).json(&json!({}))).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    for who in [&d.dan, mairie] {
+        let (s, body) = call(who.post(url(&format!("/{id}/sign"))).json(&json!({}))).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let (_, conv) = call(d.dan.get(url(&format!("/{id}")))).await;
+    assert_eq!(conv["status"], "active", "{conv}");
+}
+
+async fn provision(d: &Demo, slug: &str) {
+    for to in ["provisioning", "active"] {
+        let url = format!("/api/v1/tenants/{slug}/transition");
+        let (s, body) = call(d.dan.post(url).json(&json!({ "to": to }))).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+}
+
+/// Demo data, conventions for Fresnes and Vitry, both tenants active, Art. 28 contracts
+/// binding the demo vendor and host.
+async fn demo(db: common::TestDb) -> Demo {
+    let clock = Arc::new(FixedClock::new(t0()));
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };
+    let state = crate::common::app::app_state(db.store.clone(), config, clock.clone());
+    entcp::demo::load(&state).await.unwrap();
+    let app = TestApp::over(&db.store).clock(clock).build().await;
+    let store = &db.store.clone();
+    let d = Demo {
+        dan: app
+            .client(&token_for(store, "dan@ac-creteil.fr", entcp::kernel::roles::Role::Dan, Some("academie:24")).await),
+        dpo: app
+            .client(&token_for(store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await),
+        admin: app.client(&token_for(store, "admin@test.fr", entcp::kernel::roles::Role::Admin, None).await),
+        chef: app.client(
+            &token_for(
+                store,
+                "ce.0940198e@ac-creteil.fr",
+                entcp::kernel::roles::Role::ChefEtablissement,
+                Some("0940198E"),
+            )
+            .await,
+        ),
+        app,
+        db,
+    };
+    for (commune, email) in [("94034", "ent@fresnes.fr"), ("94081", "ent@vitry.fr")] {
+        let role = entcp::kernel::roles::Role::Collectivite;
+        let mairie = d.app.client(&token_for(&d.db.store, email, role, Some(&format!("commune:{commune}"))).await);
+        convention(&d, commune, &mairie).await;
+    }
+    provision(&d, "fresnes").await;
+    provision(&d, "vitry-henri-wallon-a").await;
+
+    let resolve = entcp::registry::resolve_org;
+    let (vendor, host) =
+        (resolve(store, "editeur:900000019").await.unwrap(), resolve(store, "hebergeur:900000027").await.unwrap());
+    let mut tx = store.begin_write().await.unwrap();
+    for commune in ["commune:94034", "commune:94081"] {
+        let new = NewContract {
+            processor_org_id: vendor.id.clone(),
+            client_org_id: resolve(store, commune).await.unwrap().id,
+            parent_processor_org_id: None,
+            reference: format!("MARCHE-ENT-{}", &commune[8..]),
+            title: "Marché ENT des écoles".into(),
+            art28_clauses: true,
+            starts_on: Some("2026-09-01".into()),
+            ends_on: None,
+            source_kind: "manual".into(),
+            source_id: None,
+        };
+        contracts::record(&mut tx, store, &admin(), &new, t0()).await.unwrap();
+    }
+    let hosting = NewContract {
+        processor_org_id: host.id.clone(),
+        client_org_id: vendor.id.clone(),
+        parent_processor_org_id: Some(vendor.id.clone()),
+        reference: "HEB-2026-01".into(),
+        title: "Hébergement de l'ENT".into(),
+        art28_clauses: true,
+        starts_on: None,
+        ends_on: None,
+        source_kind: "manual".into(),
+        source_id: None,
+    };
+    contracts::record(&mut tx, store, &admin(), &hosting, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    d
+}
+
+impl Demo {
+    fn url(&self, path: &str) -> String {
+        format!("/api/v1/rgpd{path}")
+    }
+
+    async fn export(&self, who: &Client, org: &str, format: &str) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let resp = who.get(self.url(&format!("/registers/{org}?format={format}"))).send().await;
+        (StatusCode::from_u16(resp.status).unwrap(), resp.headers, resp.bytes)
+    }
+
+    /// Takes a snapshot of the académie's register; returns the register and the snapshot's id.
+    async fn register(&self) -> (Value, String) {
+        let (s, snapshot) = call(self.dpo.post(self.url("/registers/academie:24/snapshots"))).await;
+        assert_eq!(s, StatusCode::CREATED, "{snapshot}");
+        let (s, headers, body) = self.export(&self.dpo, "academie:24", "json").await;
+        assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(headers["x-register-sha256"], snapshot["sha256"].as_str().unwrap());
+        (serde_json::from_slice(&body).unwrap(), snapshot["id"].as_str().unwrap().to_string())
+    }
+
+    async fn set_profile(&self) {
+        let profile = json!({
+            "head_name": "M. le recteur", "head_title": "recteur de la région académique",
+            "address": "4 rue Georges Enesco, 94000 Créteil", "phone": "01 57 02 60 00", "email": "ce.recteur@ac-creteil.fr",
+            "dpo_name": "Délégué à la protection des données de l'académie", "dpo_email": "dpd@ac-creteil.fr",
+            "dpo_phone": "01 57 02 60 01", "dpo_address": "4 rue Georges Enesco, 94000 Créteil",
+            "representative": "", "security_measures": "Charte d'usage de l'ENT signée par les utilisateurs"
+        });
+        let (s, body) = call(self.dpo.put(self.url("/profiles/academie:24")).json(&profile)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+}
+
+fn visio(register: &Value) -> &Value {
+    register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "visio").expect("a visio entry")
+}
+
+fn uais(entry: &Value) -> Vec<String> {
+    entry["establishments"].as_array().unwrap().iter().map(|e| e["uai"].as_str().unwrap().to_string()).collect()
+}
+
+/// The Art. 30(1) values of an entry that every export must show.
+fn art30_values(e: &Value) -> Vec<String> {
+    let s = |v: &Value| v.as_str().unwrap().to_string();
+    vec![
+        s(&e["controller"]["name"]),
+        s(&e["controller"]["email"]),
+        s(&e["controller"]["address"]),
+        s(&e["dpo"]["name"]),
+        s(&e["dpo"]["email"]),
+        s(&e["representative"]),
+        s(&e["purposes"][0]),
+        s(&e["data_subjects"][0]),
+        s(&e["personal_data"][0]["category"]),
+        s(&e["recipients"][0]),
+        s(&e["retention"]),
+        s(&e["security_measures"][0]),
+        s(&e["legal_basis"]),
+        s(&e["processors"][1]["org"]["name"]),
+        "aucun".to_string(),
+    ]
+}
+
+fn html_text(html: &str) -> String {
+    html.replace("&#x27;", "'").replace("&quot;", "\"").replace("&amp;", "&").replace("&#39;", "'")
+}
+
+backend_test!(adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_every_export_has_every_field);
+async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_every_export_has_every_field(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let d = demo(db).await;
+
+    // Without the DPO's contacts, every entry is incomplete and says what is missing.
+    let (s, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
+    assert_eq!(s, StatusCode::OK, "{incomplete}");
+    let missing = incomplete[0]["missing"].as_array().unwrap();
+    assert!(missing.iter().any(|m| m == "nom du délégué à la protection des données"), "{name}: {incomplete}");
+    d.set_profile().await;
+    let (_, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
+    assert_eq!(incomplete, json!([]), "{name}: complete once the contacts are known");
+
+    let (before, first) = d.register().await;
+    let entries: Vec<&str> =
+        before["entries"].as_array().unwrap().iter().map(|e| e["service"].as_str().unwrap()).collect();
+    assert!(entries.contains(&"portail") && entries.contains(&"carnet-de-liaison"), "{name}: {entries:?}");
+    assert!(!uais(visio(&before)).contains(&"0940198E".to_string()), "{name}: only Fresnes has visio yet");
+    assert!(visio(&before)["warnings"].as_array().unwrap().is_empty(), "{name}: {}", visio(&before)["warnings"]);
+
+    // The DAN adds the visio option to the Vitry tenant.
+    let mut doc: Value =
+        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
+    doc["spec"]["options"] = json!(["visio"]);
+    let tenant_url = "/api/v1/tenants/vitry-henri-wallon-a".to_string();
+    let (_, tenant) = call(d.dan.get(&tenant_url)).await;
+    let version = tenant["version"].as_i64().unwrap();
+    let (s, body) = call(d.dan.put(&tenant_url).header("if-match", format!("\"{version}\"")).json(&doc)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    let (s, diff) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}")))).await;
+    assert_eq!(s, StatusCode::OK, "{diff}");
+    assert_eq!(diff["to"], "now");
+    let changed = diff["changed"].as_array().unwrap();
+    let visio_change = changed.iter().find(|c| c["key"].as_str().unwrap().ends_with(":visio")).expect("visio changed");
+    let field = |f: &str| visio_change["fields"].as_array().unwrap().iter().find(|x| x["field"] == f).cloned();
+    let establishments = field("establishments").expect("the establishments changed");
+    assert!(establishments["after"].to_string().contains("0940198E"), "{name}: {establishments}");
+    assert!(!establishments["before"].to_string().contains("0940198E"));
+    assert!(field("accounts").is_some(), "{name}: {visio_change}");
+
+    let (after, second) = d.register().await;
+    assert!(uais(visio(&after)).contains(&"0940198E".to_string()), "{name}: the école is in the visio entry");
+    assert_eq!(visio(&after)["first_recorded"], visio(&before)["first_recorded"]);
+    let (_, between) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={second}")))).await;
+    assert_eq!(between["changed"], diff["changed"], "{name}: the snapshot diff says the same");
+    let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
+    assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: {snapshots}");
+    assert_eq!(snapshots[0]["id"], json!(second));
+
+    // Every export of the complete visio entry shows every Art. 30(1) field.
+    let entry = visio(&after).clone();
+    assert!(entry["missing"].as_array().unwrap().is_empty(), "{name}: {}", entry["missing"]);
+    let values = art30_values(&entry);
+    let (s, _, csv) = d.export(&d.dpo, "academie:24", "csv").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(csv.starts_with("\u{feff}".as_bytes()), "{name}: UTF-8 BOM");
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(&csv[3..]);
+    let row =
+        reader.records().map(|r| r.unwrap()).find(|r| r.get(1) == entry["reference"].as_str()).expect("the visio row");
+    let joined = row.iter().collect::<Vec<_>>().join("\n");
+    for v in &values {
+        assert!(joined.contains(v.as_str()), "{name}: CSV lacks « {v} »");
+    }
+    let (s, _, html) = d.export(&d.dpo, "academie:24", "html").await;
+    assert_eq!(s, StatusCode::OK);
+    let html = html_text(&String::from_utf8(html).unwrap());
+    for v in &values {
+        assert!(html.contains(v.as_str()), "{name}: HTML lacks « {v} »");
+    }
+    let (s, headers, ods) = d.export(&d.dpo, "academie:24", "ods").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/vnd.oasis.opendocument.spreadsheet");
+    assert_eq!(odf::mimetype(&ods), "application/vnd.oasis.opendocument.spreadsheet");
+    let sheets = odf::ods_sheets(&ods);
+    assert_eq!(sheets[0].0, "Registre");
+    let listed = sheets[0].1.iter().any(|r| r.first().map(String::as_str) == entry["reference"].as_str());
+    assert!(listed, "{name}: the activity is listed on the first sheet");
+    let fiche = sheets.iter().find(|(n, _)| Some(n.as_str()) == entry["reference"].as_str()).expect("a fiche");
+    let cells = fiche.1.iter().flatten().cloned().collect::<Vec<_>>().join("\n");
+    for v in &values {
+        assert!(cells.contains(v.as_str()), "{name}: ODS fiche lacks « {v} »");
+    }
+    assert!(cells.contains("Base légale") && cells.contains("Transferts des données hors UE"));
+    if name == "sqlite" {
+        libreoffice_opens(&ods);
+    }
+    let (s, _, pdf) = d.export(&d.dpo, "academie:24", "pdf").await;
+    match s {
+        StatusCode::OK => assert!(pdf.starts_with(b"%PDF"), "{name}"),
+        other => assert_eq!(other, StatusCode::SERVICE_UNAVAILABLE, "{name}: no converter"),
+    }
+    let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
+    assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: reading a register in any format records nothing");
+
+    // Bad input.
+    let (s, body) = call(d.dpo.get(d.url("/registers/academie:24?format=docx"))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "format");
+    let (s, _) = call(d.chef.get(d.url("/registers/academie:24"))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{name}: a chef d'établissement does not read the académie's register");
+    let (s, _) = call(d.admin.post(d.url("/registers/commune:94034/snapshots"))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, other) = call(d.admin.get(d.url("/registers/commune:94034/snapshots"))).await;
+    let other = other[0]["id"].as_str().unwrap();
+    let (s, body) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={other}")))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("autre organisation"), "{body}");
+
+    // The commune is a processor: its Art. 30(2) register names the académie.
+    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
+    assert_eq!(commune["processor_entries"][0]["roles"], json!(["sous-traitant (collectivité)"]), "{commune}");
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    assert_eq!(vendor["processor_entries"][0]["contract"]["art28"], true, "{vendor}");
+}
+
+/// Converts the ODS with LibreOffice Calc when it is installed (it must open it).
+fn libreoffice_opens(ods: &[u8]) {
+    let found = ["soffice", "libreoffice"].into_iter().find_map(|b| {
+        let out = std::process::Command::new("which").arg(b).output().ok().filter(|o| o.status.success())?;
+        let path = std::fs::canonicalize(String::from_utf8_lossy(&out.stdout).trim()).ok()?;
+        Some((b, path.parent()?.join("libsclo.so").exists()))
+    });
+    let Some((soffice, true)) = found else {
+        println!("LibreOffice Calc absent: the ODS conversion is not checked");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("registre.ods"), ods).unwrap();
+    let profile = format!("-env:UserInstallation=file://{}/profile", dir.path().display());
+    let output = std::process::Command::new(soffice)
+        .args([profile.as_str(), "--headless", "--convert-to", "pdf", "--outdir"])
+        .arg(dir.path())
+        .arg(dir.path().join("registre.ods"))
+        .output()
+        .unwrap();
+    let pdf = std::fs::read(dir.path().join("registre.pdf"))
+        .unwrap_or_else(|_| panic!("LibreOffice did not convert the ODS: {}", String::from_utf8_lossy(&output.stderr)));
+    assert!(pdf.starts_with(b"%PDF"));
+}
+
+#[tokio::test]
+async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
+    let db = common::sqlite().await;
+    let store = db.store.clone();
+    let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(csv), Default::default(), t0())
+        .await
+        .unwrap();
+    let app = TestApp::over(&store).build().await;
+    let dpo =
+        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
+    let url = |p: &str| format!("/api/v1/rgpd{p}");
+    let breach = |aware: &str| {
+        json!({
+            "title": "Liste de classe envoyée au mauvais destinataire", "facts": "Courriel mal adressé",
+            "aware_at": aware, "data_categories": ["identité", "classe"], "people_approx": 28, "records_approx": 28,
+            "consequences": "risque faible", "measures": "demande de suppression au destinataire"
+        })
+    };
+    let (s, old) = call(dpo.post(url("/breaches/0940198E")).json(&breach("2026-08-28T08:00:00Z"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{old}");
+    assert!(old["reference"].as_str().unwrap().starts_with("VIOL-2026-"));
+    assert!(old["warning"].as_str().unwrap().contains("72 h"), "{old}");
+    assert_eq!(old["cnil_deadline"], "2026-08-31T08:00:00.000000Z");
+    let (_, recent) = call(dpo.post(url("/breaches/0940198E")).json(&breach("2026-08-31T09:00:00Z"))).await;
+    assert!(recent["warning"].is_null(), "{recent}");
+
+    // A decision clears the warning; "not required" needs its reason; a stale version is refused.
+    let id = old["id"].as_str().unwrap();
+    let mut decided = breach("2026-08-28T08:00:00Z");
+    decided["cnil_decision"] = json!("not_required");
+    let (s, body) =
+        call(dpo.put(url(&format!("/breaches/0940198E/{id}"))).header("if-match", "\"1\"").json(&decided)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "cnil_reason");
+    decided["cnil_reason"] = json!("aucune donnée sensible, destinataire de confiance");
+    let (s, body) =
+        call(dpo.put(url(&format!("/breaches/0940198E/{id}"))).header("if-match", "\"1\"").json(&decided)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body["warning"].is_null());
+    let (s, _) =
+        call(dpo.put(url(&format!("/breaches/0940198E/{id}"))).header("if-match", "\"1\"").json(&decided)).await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED);
+    let resp = dpo.get(url("/breaches/0940198E?format=csv")).send().await;
+    let text = resp.text;
+    assert!(text.starts_with('\u{feff}') && text.contains("non requise (aucune donnée sensible"), "{text}");
+
+    let request = json!({ "kind": "erasure", "requester": "R. L. (dossier 12)", "received_on": "2026-01-31" });
+    let (s, created) = call(dpo.post(url("/requests/0940198E")).json(&request)).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["due_on"], "2026-02-28");
+    assert_eq!(created["overdue"], true);
+    let future = json!({ "kind": "access", "requester": "X", "received_on": "2027-01-01" });
+    let (s, body) = call(dpo.post(url("/requests/0940198E")).json(&future)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let resp = dpo.get(url("/requests/0940198E?format=ods")).send().await;
+    let sheets = odf::ods_sheets(&resp.bytes);
+    assert_eq!(sheets[0].1[1][1], "effacement");
+}
+
+#[tokio::test]
+async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_changed() {
+    let d = demo(common::sqlite().await).await;
+    d.set_profile().await;
+    let store = d.db.store.clone();
+    let state = |days: i64| {
+        let clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(days)));
+        crate::common::app::app_state(store.clone(), entcp::config::Config::default(), clock)
+    };
+    let mails = || async {
+        use sqlx::Row;
+        sqlx::query("SELECT recipients, context FROM outbox WHERE template = 'rgpd'")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<String, _>("recipients"), r.get::<String, _>("context")))
+            .collect::<Vec<_>>()
+    };
+    let first = entcp::rgpd::jobs::monthly(&state(0).rgpd(), t0()).await.unwrap();
+    // The académie (controller), both communes, the vendor and the host (processors).
+    assert_eq!((first.registers, first.snapshots, first.notified), (5, 5, 0), "{first:?}");
+    let again = entcp::rgpd::jobs::monthly(&state(1).rgpd(), t0() + chrono::Duration::days(1)).await.unwrap();
+    assert_eq!((again.snapshots, again.notified), (0, 0), "nothing changed: {again:?}");
+    assert!(mails().await.is_empty());
+
+    let mut doc: entcp::tenants::EntTenant =
+        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
+    doc.spec.options = vec!["visio".into()];
+    let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
+    entcp::tenants::apply(&state(20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
+    let later = t0() + chrono::Duration::days(30);
+    let changed = entcp::rgpd::jobs::monthly(&state(30).rgpd(), later).await.unwrap();
+    assert!(changed.snapshots >= 1 && changed.notified >= 1, "{changed:?}");
+    let sent = mails().await;
+    let (to, context) =
+        sent.iter().find(|(to, _)| to.contains("dpd@ac-creteil.fr")).expect("the académie's DPO is told");
+    assert!(to.contains("dpd@ac-creteil.fr"));
+    let context: Value = serde_json::from_str(context).unwrap();
+    assert!(context["changed"].to_string().contains("24-visio"), "{context}");
+    assert_eq!(context["previous"], "2026-09-01");
+}

@@ -1,0 +1,229 @@
+//! The scheduler on SQLite and PostgreSQL: jobs run concurrently, each with a
+//! timeout and a cancellation; a job never overlaps itself; runs of dead
+//! runners become `abandoned`; skipped and missed ticks are counted. Time is
+//! the injected clock's; jobs are declared here and released by semaphores.
+
+use crate::common;
+
+use chrono::{DateTime, Duration, Utc};
+use entcp::api::jobs::{Job, ScheduledJob};
+use entcp::api::scheduler::Scheduler;
+use entcp::api::{metrics, AppState};
+use entcp::clock::FixedClock;
+use entcp::config::Config;
+use entcp::jobs::{self, JobFuture, JobRun};
+use entcp::store::Store;
+use sqlx::Row;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::Semaphore;
+
+/// Permits that let a held `slow` run finish.
+fn release() -> &'static Semaphore {
+    static RELEASE: OnceLock<Semaphore> = OnceLock::new();
+    RELEASE.get_or_init(|| Semaphore::new(0))
+}
+
+/// A permit per run of `stuck` that started.
+fn started() -> &'static Semaphore {
+    static STARTED: OnceLock<Semaphore> = OnceLock::new();
+    STARTED.get_or_init(|| Semaphore::new(0))
+}
+
+fn slow(_: &AppState, _: DateTime<Utc>) -> JobFuture<'_> {
+    Box::pin(async {
+        release().acquire().await.unwrap().forget();
+        Ok("lente terminée".into())
+    })
+}
+
+fn fast(_: &AppState, _: DateTime<Utc>) -> JobFuture<'_> {
+    Box::pin(async { Ok("rapide terminée".into()) })
+}
+
+fn stuck(_: &AppState, _: DateTime<Utc>) -> JobFuture<'_> {
+    Box::pin(async {
+        started().add_permits(1);
+        std::future::pending::<()>().await;
+        Ok("jamais".into())
+    })
+}
+
+fn every_minute(name: &'static str, run: for<'a> fn(&'a AppState, DateTime<Utc>) -> JobFuture<'a>) -> ScheduledJob {
+    every_minute_within(name, run, std::time::Duration::from_secs(3600))
+}
+
+fn every_minute_within(
+    name: &'static str,
+    run: for<'a> fn(&'a AppState, DateTime<Utc>) -> JobFuture<'a>,
+    timeout: std::time::Duration,
+) -> ScheduledJob {
+    let job = Job { name, description: "test", default_schedule: "* * * * *", run };
+    let schedule = jobs::parse_schedule("* * * * *").unwrap();
+    ScheduledJob { job, expression: "* * * * *".into(), schedule, enabled: true, timeout }
+}
+
+fn state(store: &Store, now: DateTime<Utc>) -> AppState {
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    crate::common::app::app_state(
+        store.clone(),
+        Config { data_dir, ..Config::default() },
+        Arc::new(FixedClock::new(now)),
+    )
+}
+
+fn scheduler(store: &Store, runner: &str, jobs: Vec<ScheduledJob>) -> (Scheduler, AppState) {
+    let app = state(store, common::t0());
+    (Scheduler::with_jobs(app.clone(), runner, jobs).unwrap(), app)
+}
+
+async fn runs_of(store: &Store, job: &str) -> Vec<JobRun> {
+    jobs::recent_runs(store, job, 100).await.unwrap()
+}
+
+fn minute(n: i64) -> DateTime<Utc> {
+    common::t0() + Duration::minutes(n) + Duration::milliseconds(250)
+}
+
+/// The value of one metric line of the process, 0 when absent.
+fn metric(app: &AppState, series: &str) -> f64 {
+    metrics::text(app)
+        .lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+backend_test!(a_long_run_never_delays_another_jobs_tick_and_its_own_next_tick_is_skipped_and_counted);
+async fn a_long_run_never_delays_another_jobs_tick_and_its_own_next_tick_is_skipped_and_counted(
+    db: crate::common::TestDb,
+) {
+    let (s, app) = scheduler(&db.store, "solo", vec![every_minute("slow", slow), every_minute("fast", fast)]);
+    let mut first = s.spawn_due(minute(0)).await.unwrap();
+    assert_eq!(first.len(), 2, "{}", db.name);
+    let fast_run = first.pop().unwrap().await.unwrap();
+    assert_eq!((fast_run.job.as_str(), fast_run.outcome.as_str()), ("fast", "success"));
+    assert!(s.is_running("slow"));
+
+    // A minute later the slow run still holds: fast runs, slow's tick is skipped.
+    let second = s.spawn_due(minute(1)).await.unwrap();
+    assert_eq!(second.len(), 1, "{}", db.name);
+    let run = second.into_iter().next().unwrap().await.unwrap();
+    assert_eq!((run.job.as_str(), run.outcome.as_str()), ("fast", "success"), "{}", db.name);
+    assert_eq!(metric(&app, "entcp_job_ticks_skipped_total{job=\"slow\",reason=\"overlap\"}"), 1.0);
+
+    release().add_permits(1);
+    let slow_run = first.pop().unwrap().await.unwrap();
+    assert_eq!(slow_run.outcome, "success", "{}", db.name);
+    assert!(!s.is_running("slow"));
+    assert_eq!(runs_of(&db.store, "fast").await.len(), 2);
+    assert_eq!(runs_of(&db.store, "slow").await.len(), 1, "{}: the slow job overlapped itself", db.name);
+    assert_eq!(metric(&app, "entcp_job_runs_total{job=\"fast\",outcome=\"success\"}"), 2.0);
+    assert!(metric(&app, "entcp_job_last_success_timestamp_seconds{job=\"slow\"}") > 0.0);
+}
+
+backend_test!(a_run_past_its_timeout_is_interrupted_recorded_as_failed_and_the_job_runs_again_at_its_next_tick);
+async fn a_run_past_its_timeout_is_interrupted_recorded_as_failed_and_the_job_runs_again_at_its_next_tick(
+    db: crate::common::TestDb,
+) {
+    let job = every_minute_within("stuck", stuck, std::time::Duration::from_millis(50));
+    let (s, _app) = scheduler(&db.store, "solo", vec![job]);
+    let runs = s.run_due(minute(0)).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, "failure", "{}", db.name);
+    assert!(runs[0].message.as_deref().unwrap().contains("délai dépassé"), "{:?}", runs[0].message);
+    assert!(!s.is_running("stuck"));
+    let recorded = runs_of(&db.store, "stuck").await;
+    assert_eq!(recorded[0].outcome, "failure", "{}: the end of the run is recorded", db.name);
+    assert_eq!(s.run_due(minute(1)).await.unwrap().len(), 1, "{}", db.name);
+}
+
+backend_test!(a_cancelled_scheduler_interrupts_its_runs_and_starts_no_more);
+async fn a_cancelled_scheduler_interrupts_its_runs_and_starts_no_more(db: crate::common::TestDb) {
+    let (s, _app) = scheduler(&db.store, "solo", vec![every_minute("stuck", stuck)]);
+    let running = s.spawn_due(minute(0)).await.unwrap();
+    started().acquire().await.unwrap().forget();
+    s.cancel();
+    let run = running.into_iter().next().unwrap().await.unwrap();
+    assert_eq!(run.outcome, "failure", "{}", db.name);
+    assert!(run.message.as_deref().unwrap().contains("arrêt"), "{:?}", run.message);
+    assert!(s.spawn_due(minute(1)).await.unwrap().is_empty(), "{}: a run started after the cancel", db.name);
+    assert_eq!(runs_of(&db.store, "stuck").await.len(), 1);
+}
+
+backend_test!(shutdown_stops_the_loop_at_once_and_interrupts_runs_still_going_at_the_deadline);
+async fn shutdown_stops_the_loop_at_once_and_interrupts_runs_still_going_at_the_deadline(db: crate::common::TestDb) {
+    let (s, _app) = scheduler(&db.store, "solo", vec![every_minute("stuck", stuck)]);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let looping = tokio::spawn(s.run_until(shutdown.clone(), std::time::Duration::from_millis(100)));
+    started().acquire().await.unwrap().forget();
+    shutdown.cancel();
+    looping.await.unwrap();
+    let runs = runs_of(&db.store, "stuck").await;
+    assert_eq!(runs.len(), 1, "{}", db.name);
+    assert_eq!(runs[0].outcome, "failure", "{}: {runs:?}", db.name);
+    assert!(runs[0].finished_at.is_some());
+}
+
+/// Inserts the run of a runner that beat last at `heartbeat`.
+async fn running_run(store: &Store, job: &str, runner: &str, heartbeat: DateTime<Utc>) -> String {
+    let id = entcp::store::new_id();
+    sqlx::query(
+        "INSERT INTO job_runs (id, job, tick, trigger, runner, started_at, heartbeat_at, outcome) \
+         VALUES ($1, $2, NULL, 'manual', $3, $4, $5, 'running')",
+    )
+    .bind(&id)
+    .bind(job)
+    .bind(runner)
+    .bind(entcp::store::timestamp(common::t0()))
+    .bind(entcp::store::timestamp(heartbeat))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    id
+}
+
+async fn outcome_of(store: &Store, id: &str) -> String {
+    sqlx::query("SELECT outcome FROM job_runs WHERE id = $1").bind(id).fetch_one(store.pool()).await.unwrap().get(0)
+}
+
+backend_test!(a_run_whose_runner_stopped_beating_is_abandoned_by_the_next_pass_and_a_live_one_is_not);
+async fn a_run_whose_runner_stopped_beating_is_abandoned_by_the_next_pass_and_a_live_one_is_not(
+    db: crate::common::TestDb,
+) {
+    let dead = running_run(&db.store, "outbox-send", "killed-replica", common::t0()).await;
+    let alive = running_run(&db.store, "tenants-reconcile", "live-replica", minute(9)).await;
+    let (s, app) = scheduler(&db.store, "solo", vec![every_minute("fast", fast)]);
+    s.run_due(minute(10)).await.unwrap();
+    assert_eq!(outcome_of(&db.store, &dead).await, "abandoned", "{}", db.name);
+    assert_eq!(outcome_of(&db.store, &alive).await, "running", "{}", db.name);
+    assert_eq!(metric(&app, "entcp_job_runs_abandoned_total{job=\"outbox-send\"}"), 1.0);
+    let finished = runs_of(&db.store, "outbox-send").await;
+    assert!(finished[0].finished_at.is_some() && finished[0].message.is_some(), "{finished:?}");
+}
+
+backend_test!(ticks_missed_while_no_process_ran_are_counted_and_only_the_latest_runs);
+async fn ticks_missed_while_no_process_ran_are_counted_and_only_the_latest_runs(db: crate::common::TestDb) {
+    let (before, _) = scheduler(&db.store, "before-restart", vec![every_minute("fast", fast)]);
+    assert_eq!(before.run_due(minute(0)).await.unwrap().len(), 1);
+    let (after, app) = scheduler(&db.store, "after-restart", vec![every_minute("fast", fast)]);
+    let runs = after.run_due(minute(5)).await.unwrap();
+    assert_eq!(runs.len(), 1, "{}", db.name);
+    assert_eq!(
+        runs[0].tick.as_deref(),
+        Some(entcp::store::timestamp(minute(5) - Duration::milliseconds(250)).as_str())
+    );
+    assert_eq!(metric(&app, "entcp_job_ticks_skipped_total{job=\"fast\",reason=\"missed\"}"), 4.0, "{}", db.name);
+}
+
+backend_test!(job_counters_are_those_of_the_process_not_of_the_shared_database);
+async fn job_counters_are_those_of_the_process_not_of_the_shared_database(db: crate::common::TestDb) {
+    let replica_b = Store::connect(&db.url, None).await.unwrap();
+    let (a, app_a) = scheduler(&db.store, "replica-a", vec![every_minute("fast", fast)]);
+    let (b, app_b) = scheduler(&replica_b, "replica-b", vec![every_minute("fast", fast)]);
+    let (runs_a, runs_b) = tokio::join!(a.run_due(minute(0)), b.run_due(minute(0)));
+    assert_eq!(runs_a.unwrap().len() + runs_b.unwrap().len(), 1);
+    let series = "entcp_job_runs_total{job=\"fast\",outcome=\"success\"}";
+    let mut counted = [metric(&app_a, series), metric(&app_b, series)];
+    counted.sort_by(f64::total_cmp);
+    assert_eq!(counted, [0.0, 1.0], "{}: each replica counts its own runs", db.name);
+    replica_b.close().await;
+}

@@ -1,0 +1,567 @@
+//! Scope holes found by the security review (issue 12): relationship writes
+//! that reach a second organisation, imports that move organisations between
+//! académies, lists scoped after paging, existence oracles.
+
+use crate::common;
+
+use axum::http::StatusCode;
+use common::app::{Client, Req};
+use common::TestApp;
+use common::{admin, t0, token_for};
+use entcp::clock::FixedClock;
+use entcp::kernel::roles::OrgKind;
+use entcp::kernel::roles::Role;
+use entcp::registry::manage::{create_org, NewOrg};
+use entcp::registry::queries;
+use entcp::registry::Org;
+use entcp::store::Store;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Two académies: the Val-de-Marne sample (Créteil, 24) and three écoles of
+/// Boulogne-Billancourt (Versailles, 25), with an EPCI of the Val-de-Marne.
+struct World {
+    db: common::TestDb,
+    app: TestApp,
+    epci: Org,
+}
+
+/// A valid UAI for seven digits (the check letter computed by trial).
+fn uai(digits: &str) -> String {
+    ('A'..='Z').map(|c| format!("{digits}{c}")).find(|u| entcp::registry::codes::parse_uai(u).is_ok()).unwrap()
+}
+
+const HEADER: &str =
+    "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_departement;Code_academie\n";
+
+fn versailles_csv() -> String {
+    let mut csv = HEADER.to_string();
+    for i in 1..=3 {
+        csv.push_str(&format!("{};Ecole de Boulogne {i};Ecole;92012;092;25\n", uai(&format!("092990{i}"))));
+    }
+    csv
+}
+
+async fn import(store: &Store, csv: &str) {
+    let options = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(
+        store,
+        &admin(),
+        std::io::Cursor::new(csv.as_bytes().to_vec()),
+        options,
+        t0(),
+    )
+    .await
+    .unwrap();
+}
+
+async fn world(db: common::TestDb) -> World {
+    common::import_sample(&db.store).await;
+    import(&db.store, &versailles_csv()).await;
+    let new = NewOrg {
+        kind: OrgKind::Epci,
+        siren: "200054781".into(),
+        name: "Grand-Orly Seine Bièvre".into(),
+        email: None,
+        departement: Some("94".into()),
+    };
+    let epci = create_org(&db.store, &admin(), new, t0()).await.unwrap();
+    let app = TestApp::over(&db.store).build().await;
+    World { db, app, epci }
+}
+
+impl World {
+    async fn client(&self, email: &str, role: Role, org: Option<&str>) -> Client {
+        self.app.client(&token_for(&self.db.store, email, role, org).await)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("/api/v1{path}")
+    }
+
+    async fn members(&self) -> Vec<String> {
+        queries::members_of_group(&self.db.store, &self.epci.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(c, _)| c.code)
+            .collect()
+    }
+}
+
+async fn send(req: Req<'_>) -> (StatusCode, Value) {
+    let resp = req.send().await;
+    (StatusCode::from_u16(resp.status).unwrap(), resp.body)
+}
+
+backend_test!(epci_roles_cannot_add_a_commune_without_its_consent);
+async fn epci_roles_cannot_add_a_commune_without_its_consent(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let epci = w.epci.id.clone();
+    for (email, role) in [("coord@epci.fr", Role::Coordinateur), ("elu@epci.fr", Role::Collectivite)] {
+        let client = w.client(email, role, Some(&epci)).await;
+        for commune in ["94034", "92012"] {
+            let put = client.put(w.url(&format!("/orgs/{epci}/members/{commune}"))).json(&json!({}));
+            let (status, body) = send(put).await;
+            // The commune is not readable by the EPCI's roles: not revealed either.
+            assert_eq!(status, StatusCode::NOT_FOUND, "{} {role:?} {commune}: {body}", w.db.name);
+        }
+    }
+    assert!(w.members().await.is_empty(), "{}", w.db.name);
+}
+
+backend_test!(a_dan_adds_directly_only_the_communes_of_its_academie);
+async fn a_dan_adds_directly_only_the_communes_of_its_academie(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let dan = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let epci = w.epci.id.clone();
+    let (status, body) = send(dan.put(w.url(&format!("/orgs/{epci}/members/92012"))).json(&json!({}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{}: {body}", w.db.name);
+    let (status, body) = send(dan.put(w.url(&format!("/orgs/{epci}/members/94034"))).json(&json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{}: {body}", w.db.name);
+    assert_eq!(w.members().await, vec!["94034".to_string()]);
+    // The DAN of the other académie may not take the commune out either.
+    let versailles = w.client("dan@ac-versailles.fr", Role::Dan, Some("academie:25")).await;
+    let (status, _) = send(versailles.delete(w.url(&format!("/orgs/{epci}/members/94034")))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{}", w.db.name);
+    assert_eq!(w.members().await, vec!["94034".to_string()]);
+}
+
+backend_test!(a_commune_joins_an_epci_by_accepting_its_invitation);
+async fn a_commune_joins_an_epci_by_accepting_its_invitation(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let epci = w.epci.id.clone();
+    let coord = w.client("coord@epci.fr", Role::Coordinateur, Some(&epci)).await;
+    let fresnes = w.client("maire@fresnes.fr", Role::Collectivite, Some("commune:94034")).await;
+    let other = w.client("maire@creteil.fr", Role::Collectivite, Some("commune:94028")).await;
+
+    let invite = coord.post(w.url(&format!("/orgs/{epci}/invitations")));
+    let (status, inv) = send(invite.json(&json!({ "commune": "94034", "ent_delegated": true }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {inv}", w.db.name);
+    assert_eq!(inv["status"], "pending");
+    let id = inv["id"].as_str().unwrap().to_string();
+    assert!(w.members().await.is_empty(), "an invitation alone adds nobody");
+
+    // The commune sees it; another commune does not even learn it exists.
+    let (status, listed) = send(fresnes.get(w.url("/orgs/commune:94034/invitations"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed[0]["id"], id.as_str());
+    let (status, _) = send(other.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{}", w.db.name);
+    let (status, missing) = send(other.post(w.url("/membership-invitations/nope/accept"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["type"], "urn:entcp:problem:not-found");
+    // The inviting side cannot accept for the commune.
+    let (status, body) = send(coord.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", w.db.name);
+
+    let (status, accepted) = send(fresnes.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    assert_eq!(status, StatusCode::OK, "{}: {accepted}", w.db.name);
+    assert_eq!(accepted["status"], "accepted");
+    assert_eq!(w.members().await, vec!["94034".to_string()]);
+    let (status, _) = send(fresnes.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let filter = entcp::audit::AuditFilter { target_id: Some(id.clone()), ..Default::default() };
+    let audit = entcp::audit::list(&w.db.store, &filter, None).await.unwrap();
+    let actions: Vec<&str> = audit.items.iter().map(|r| r.action.as_str()).collect();
+    assert!(actions.contains(&"orgs.invitations.create") && actions.contains(&"orgs.invitations.accepted"));
+}
+
+backend_test!(an_accept_racing_a_decline_leaves_no_membership_behind);
+/// An accept that read the invitation before a decline landed must not leave the
+/// commune a member of a group whose invitation says « declined ».
+async fn an_accept_racing_a_decline_leaves_no_membership_behind(db: crate::common::TestDb) {
+    use entcp::registry::invitations;
+    let w = world(db).await;
+    let epci = w.epci.id.clone();
+    let coord = w.client("coord@epci.fr", Role::Coordinateur, Some(&epci)).await;
+    let invite = coord.post(w.url(&format!("/orgs/{epci}/invitations")));
+    let (status, inv) = send(invite.json(&json!({ "commune": "94034", "ent_delegated": false }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {inv}", w.db.name);
+    let store = &w.db.store;
+    // Both answers read the invitation while it was pending.
+    let read = invitations::get(store, inv["id"].as_str().unwrap()).await.unwrap().unwrap();
+    invitations::decline(store, &common::admin(), &read, common::t0()).await.unwrap();
+    let late = invitations::accept(store, &common::admin(), &read, common::t0()).await;
+    assert_eq!(late.unwrap_err().kind.status(), StatusCode::CONFLICT, "{}", w.db.name);
+    assert!(w.members().await.is_empty(), "{}: a declined invitation made a member", w.db.name);
+}
+
+backend_test!(a_commune_declines_an_invitation_and_stays_out);
+async fn a_commune_declines_an_invitation_and_stays_out(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let epci = w.epci.id.clone();
+    let coord = w.client("coord@epci.fr", Role::Coordinateur, Some(&epci)).await;
+    let fresnes = w.client("maire@fresnes.fr", Role::Collectivite, Some("commune:94034")).await;
+    let (_, inv) =
+        send(coord.post(w.url(&format!("/orgs/{epci}/invitations"))).json(&json!({ "commune": "94034" }))).await;
+    let id = inv["id"].as_str().unwrap().to_string();
+    let (status, declined) = send(fresnes.post(w.url(&format!("/membership-invitations/{id}/decline")))).await;
+    assert_eq!(status, StatusCode::OK, "{}: {declined}", w.db.name);
+    assert_eq!(declined["status"], "declined");
+    let (status, _) = send(fresnes.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(w.members().await.is_empty());
+}
+
+/// Every page of `path` (with `limit=1`) walked by `client`: the items' and the cursors' values.
+async fn walk(client: &Client, url: &str, key: &str) -> (Vec<String>, Vec<String>) {
+    let (mut items, mut cursors) = (Vec::new(), Vec::new());
+    let mut cursor: Option<String> = None;
+    for _ in 0..100 {
+        let page_url = match &cursor {
+            Some(c) => format!("{url}?limit=1&cursor={c}"),
+            None => format!("{url}?limit=1"),
+        };
+        let (status, page) = send(client.get(page_url)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for item in page["items"].as_array().unwrap() {
+            items.push(item[key].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                cursors.push(c.to_string());
+                cursor = Some(c.to_string());
+            }
+            None => break,
+        }
+    }
+    (items, cursors)
+}
+
+backend_test!(users_pages_and_cursors_hold_only_users_in_scope);
+async fn users_pages_and_cursors_hold_only_users_in_scope(db: crate::common::TestDb) {
+    let w = world(db).await;
+    // Users of the school in scope and of three other schools, interleaved by e-mail.
+    for (i, uai) in ["0940176F", "0940204L", "0940238Y", "0940176F"].iter().enumerate() {
+        let org = queries::resolve_org(&w.db.store, uai).await.unwrap();
+        let new = entcp::identity::NewUser {
+            email: format!("agent{i}@test.fr"),
+            display_name: format!("Agent {i}"),
+            org: Some(org.id.clone()),
+        };
+        entcp::identity::create_user(&w.db.store, &admin(), new, t0()).await.unwrap();
+    }
+    let auditeur = w.client("b-auditeur@test.fr", Role::Auditeur, Some("0940176F")).await;
+    let (emails, cursors) = walk(&auditeur, &w.url("/users"), "email").await;
+    assert_eq!(emails, vec!["agent0@test.fr", "agent3@test.fr", "b-auditeur@test.fr"], "{}", w.db.name);
+    for cursor in &cursors {
+        assert!(emails.contains(cursor), "{}: the cursor {cursor} names a user out of scope", w.db.name);
+    }
+}
+
+backend_test!(outbox_and_job_runs_are_for_administrators_only);
+async fn outbox_and_job_runs_are_for_administrators_only(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let mut tx = w.db.store.begin_write().await.unwrap();
+    entcp::notify::enqueue(&mut tx, &["dpo@ac-versailles.fr".into()], "test", json!({}), t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    let auditeur = w.client("auditeur@test.fr", Role::Auditeur, Some("0940176F")).await;
+    for path in ["/outbox", "/jobs"] {
+        let (status, body) = send(auditeur.get(w.url(path))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{} {path}: {body}", w.db.name);
+        assert!(!body.to_string().contains("ac-versailles"));
+    }
+    let admin = w.client("admin@test.fr", Role::Admin, None).await;
+    let (status, body) = send(admin.get(w.url("/outbox"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.to_string().contains("dpo@ac-versailles.fr"));
+}
+
+async fn upload(client: &Client, url: &str, csv: String) -> (StatusCode, Value) {
+    send(client.post(url).header("content-type", "text/csv").body(csv)).await
+}
+
+async fn org(store: &Store, key: &str) -> Org {
+    queries::resolve_org(store, key).await.unwrap()
+}
+
+backend_test!(an_import_never_moves_a_school_or_commune_out_of_another_academie);
+async fn an_import_never_moves_a_school_or_commune_out_of_another_academie(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let versailles = w.client("dan@ac-versailles.fr", Role::Dan, Some("academie:25")).await;
+    let mut csv = HEADER.to_string();
+    // A school of Créteil rewritten as Versailles', a new school in a commune of Créteil, one of its own.
+    csv.push_str("0940176F;Ecole détournée;Ecole;94034;094;25\n");
+    csv.push_str(&format!("{};Ecole intruse;Ecole;94034;094;25\n", uai("0949901")));
+    csv.push_str(&format!("{};Ecole de Boulogne 9;Ecole;92012;092;25\n", uai("0929909")));
+    let (status, report) = upload(&versailles, &w.url("/imports/annuaire"), csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["out_of_scope"], 2, "{}: {report}", w.db.name);
+    assert_eq!(report["etablissements"]["created"], 1, "{}: {report}", w.db.name);
+    assert_eq!(report["etablissements"]["updated"], 0, "{}: {report}", w.db.name);
+    let school = org(&w.db.store, "0940176F").await;
+    assert_eq!(school.academie_code.as_deref(), Some("24"));
+    assert_eq!(school.name, "Ecole élémentaire Robert Doisneau");
+    for key in ["commune:94034", "departement:94", "dsden:94"] {
+        assert_eq!(org(&w.db.store, key).await.academie_code.as_deref(), Some("24"), "{}: {key}", w.db.name);
+    }
+    let creteil = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let (status, _) = send(creteil.get(w.url("/orgs/0940176F"))).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+backend_test!(the_dan_of_the_academie_a_school_leaves_may_move_it);
+async fn the_dan_of_the_academie_a_school_leaves_may_move_it(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let creteil = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let csv = format!("{HEADER}0940176F;Ecole élémentaire Robert Doisneau;Ecole;92012;092;25\n");
+    let (status, report) = upload(&creteil, &w.url("/imports/annuaire"), csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["etablissements"]["updated"], 1, "{}: {report}", w.db.name);
+    assert_eq!(org(&w.db.store, "0940176F").await.academie_code.as_deref(), Some("25"));
+    // The commune it joins stays Versailles' and unchanged.
+    assert_eq!(org(&w.db.store, "commune:92012").await.academie_code.as_deref(), Some("25"));
+}
+
+#[tokio::test]
+async fn crlf_rows_are_reported_at_their_line_in_the_file() {
+    let w = world(common::sqlite().await).await;
+    let admin = w.client("admin@test.fr", Role::Admin, None).await;
+    let mut csv = HEADER.replace('\n', "\r\n");
+    for i in 2..139 {
+        csv.push_str(&format!("{};Ecole {i};Ecole;94034;094;24\r\n", uai(&format!("0948{i:03}"))));
+    }
+    csv.push_str("1234567X;Ecole fautive;Ecole;94034;094;24\r\n");
+    let (status, report) = upload(&admin, &w.url("/imports/annuaire?dry_run=true"), csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["rejections"][0]["uai"], "1234567X");
+    assert_eq!(report["rejections"][0]["line"], 139, "{report}");
+    assert_eq!(report["etablissements"]["created"], 137, "{report}");
+}
+
+/// Serves the API with a small upload limit.
+async fn serve_with_limit(store: Store, max_body_bytes: usize) -> String {
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let mut config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };
+    config.server.max_body_bytes = max_body_bytes;
+    let state = crate::common::app::app_state(store, config, Arc::new(FixedClock::new(t0())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, entcp::api::app(state)).await.unwrap() });
+    base
+}
+
+/// [`send`] over the socket, for the tests where the socket is the point (body limits).
+async fn send_socket(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+backend_test!(an_oversized_upload_answers_413_with_nothing_imported);
+async fn an_oversized_upload_answers_413_with_nothing_imported(db: crate::common::TestDb) {
+    let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    let base = serve_with_limit(db.store.clone(), csv.len() / 3).await;
+    let admin = common::client_with(&token_for(&db.store, "admin@test.fr", Role::Admin, None).await);
+    let url = format!("{base}/api/v1/imports/annuaire");
+    let sized = admin.post(&url).header("content-type", "text/csv").body(csv.clone());
+    let (status, body) = send_socket(sized).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{}: {body}", db.name);
+    assert_eq!(body["type"], "urn:entcp:problem:payload-too-large");
+    // Chunked: no length announced, the limit is found while reading.
+    let token = token_for(&db.store, "admin2@test.fr", Role::Admin, None).await;
+    let status_line = post_chunked(&base, "/api/v1/imports/annuaire", &token, &csv).await;
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{}: {status_line}", db.name);
+    assert_eq!(common::count_kind(&db.store, "etablissement").await, 0, "{}", db.name);
+    // Under the limit, a chunked upload is imported whole.
+    let small = format!("{HEADER}0940176F;Ecole élémentaire Robert Doisneau;Ecole;94034;094;24\n");
+    let status_line = post_chunked(&base, "/api/v1/imports/annuaire", &token, small.as_bytes()).await;
+    assert!(status_line.starts_with("HTTP/1.1 200"), "{}: {status_line}", db.name);
+    assert_eq!(common::count_kind(&db.store, "etablissement").await, 1, "{}", db.name);
+}
+
+/// POSTs `body` as text/csv with chunked transfer encoding (no length announced);
+/// returns the response's status line.
+async fn post_chunked(base: &str, path: &str, token: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/csv\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(4096) {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+        if stream.write_all(&framed).await.is_err() {
+            break; // the server may answer and close before the end
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_string()
+}
+
+backend_test!(a_commune_dpo_reads_but_does_not_keep_a_covered_schools_registers);
+async fn a_commune_dpo_reads_but_does_not_keep_a_covered_schools_registers(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let dpo = w.client("dpo@fresnes.fr", Role::Dpo, Some("commune:94034")).await;
+    let school = org(&w.db.store, "0940176F").await.id;
+    let (status, _) = send(dpo.get(w.url(&format!("/rgpd/profiles/{school}")))).await;
+    assert_eq!(status, StatusCode::OK, "{}", w.db.name);
+    let profile = json!({ "head_name": "Usurpé", "head_title": "", "address": "", "phone": "", "email": "",
+        "dpo_name": "DPD", "dpo_email": "dpd@fresnes.fr", "dpo_phone": "", "dpo_address": "",
+        "representative": "", "security_measures": "" });
+    let (status, body) = send(dpo.put(w.url(&format!("/rgpd/profiles/{school}"))).json(&profile)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", w.db.name);
+    let breach = json!({
+        "title": "Fausse violation", "facts": "Inventée", "aware_at": "2026-08-31T08:00:00Z",
+        "data_categories": ["identité"], "people_approx": 1, "records_approx": 1,
+        "consequences": "aucune", "measures": "aucune"
+    });
+    let (status, body) = send(dpo.post(w.url(&format!("/rgpd/breaches/{school}"))).json(&breach)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", w.db.name);
+    let (_, breaches) = send(dpo.get(w.url(&format!("/rgpd/breaches/{school}")))).await;
+    assert!(!breaches.to_string().contains("Fausse violation"));
+    // Its own organisation's registers it keeps.
+    let commune = org(&w.db.store, "commune:94034").await.id;
+    let (status, body) = send(dpo.put(w.url(&format!("/rgpd/profiles/{commune}"))).json(&profile)).await;
+    assert_eq!(status, StatusCode::OK, "{}: {body}", w.db.name);
+}
+
+async fn actor(store: &Store, email: &str) -> entcp::identity::Actor {
+    let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
+    let bindings = entcp::identity::bindings_of(store, &user.id).await.unwrap();
+    entcp::identity::Actor { user_id: Some(user.id), name: format!("user:{email}"), bindings }
+}
+
+backend_test!(only_the_roles_working_on_conventions_read_them_and_only_signers_see_who_signed);
+async fn only_the_roles_working_on_conventions_read_them_and_only_signers_see_who_signed(db: crate::common::TestDb) {
+    use entcp::conventions::workflow::{self, Ctx};
+    let w = world(db).await;
+    let store = &w.db.store;
+    let models = entcp::conventions::model::load_models(None).unwrap();
+    let new = serde_json::from_value(json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": "2030-01-01",
+    }))
+    .unwrap();
+    let admin = admin();
+    let ctx = Ctx { store, models: &models, actor: &admin, now: t0() };
+    let conv = workflow::create(&ctx, new).await.unwrap();
+    let conv = workflow::submit(&ctx, &conv).await.unwrap();
+    w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let dan = actor(store, "dan@ac-creteil.fr").await;
+    workflow::sign(&Ctx { actor: &dan, ..ctx }, &conv, None, None).await.unwrap();
+    let chef = w.client("direction@ecole.fr", Role::ChefEtablissement, Some("0940176F")).await;
+    let url = w.url(&format!("/conventions/{}", conv.id));
+
+    let (status, seen) = send(chef.get(&url)).await;
+    assert_eq!(status, StatusCode::OK, "{}: {seen}", w.db.name);
+    assert_eq!(seen["steps"][0]["user_email"], "dan@ac-creteil.fr");
+    for role in [Role::Usager, Role::SupportN1] {
+        let client = w.client(&format!("{}@ecole.fr", role.as_str()), role, Some("0940176F")).await;
+        let (status, body) = send(client.get(&url)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{} {role:?}: {body}", w.db.name);
+        let (status, _) = send(client.get(w.url("/convention-models"))).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let auditeur = w.client("auditeur@ecole.fr", Role::Auditeur, Some("0940176F")).await;
+    let (status, seen) = send(auditeur.get(&url)).await;
+    assert_eq!(status, StatusCode::OK, "{}: {seen}", w.db.name);
+    assert!(!seen.to_string().contains("dan@ac-creteil.fr"), "{}: {seen}", w.db.name);
+    let (_, listed) = send(auditeur.get(w.url("/conventions"))).await;
+    assert!(!listed.to_string().contains("dan@ac-creteil.fr"));
+    let document = auditeur.get(format!("{url}/document")).send().await.text;
+    assert!(!document.contains("dan@ac-creteil.fr"));
+}
+
+/// The members of a problem+json body, sorted: what an oracle check compares.
+fn shape(body: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = body.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+backend_test!(creating_a_token_for_someone_else_answers_alike_whether_they_exist_or_not);
+async fn creating_a_token_for_someone_else_answers_alike_whether_they_exist_or_not(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let other = w.client("autre@test.fr", Role::Usager, Some("0940176F")).await;
+    drop(other);
+    let usager = w.client("usager@test.fr", Role::Usager, Some("0940176F")).await;
+    let existing = send(usager.post(w.url("/tokens")).json(&json!({ "name": "x", "user": "autre@test.fr" }))).await;
+    let missing = send(usager.post(w.url("/tokens")).json(&json!({ "name": "x", "user": "personne@test.fr" }))).await;
+    assert_eq!(existing.0, missing.0, "{}: {} / {}", w.db.name, existing.1, missing.1);
+    assert_eq!(existing.1, missing.1, "{}", w.db.name);
+    assert_eq!(existing.0, StatusCode::FORBIDDEN);
+}
+
+/// A tenant of a school, applied by the admin.
+async fn tenant(store: &Store, slug: &str, school: &str) -> entcp::tenants::Tenant {
+    let doc = json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+        "spec": { "organisation": school, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" }
+    });
+    let doc: entcp::tenants::EntTenant = serde_json::from_value(doc).unwrap();
+    let state = crate::common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap().1
+}
+
+backend_test!(a_ticket_on_a_foreign_tenant_answers_like_one_on_an_unknown_tenant);
+async fn a_ticket_on_a_foreign_tenant_answers_like_one_on_an_unknown_tenant(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let boulogne = uai("0929901");
+    tenant(&w.db.store, "boulogne-1", &boulogne).await;
+    let usager = w.client("usager@test.fr", Role::Usager, Some("0940176F")).await;
+    let ticket = |slug: &str| {
+        json!({ "tenant": slug, "subject": "Panne", "description": "Rien ne marche.", "category": "autre",
+                "impact": "basse", "urgency": "basse" })
+    };
+    let foreign = send(usager.post(w.url("/support/tickets")).json(&ticket("boulogne-1"))).await;
+    let unknown = send(usager.post(w.url("/support/tickets")).json(&ticket("nulle-part"))).await;
+    assert_eq!(foreign.0, unknown.0, "{}: {} / {}", w.db.name, foreign.1, unknown.1);
+    assert_eq!(shape(&foreign.1), shape(&unknown.1));
+    assert!(!foreign.1.to_string().contains("Boulogne"), "{}", foreign.1);
+}
+
+backend_test!(a_tenant_document_cannot_take_over_another_organisations_tenant);
+async fn a_tenant_document_cannot_take_over_another_organisations_tenant(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let boulogne = uai("0929901");
+    tenant(&w.db.store, "boulogne-1", &boulogne).await;
+    let fresnes = w.client("maire@fresnes.fr", Role::Collectivite, Some("commune:94034")).await;
+    let school = org(&w.db.store, "0940176F").await.id;
+    let doc = |slug: &str| {
+        json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                "spec": { "organisation": school, "hostname": format!("{slug}-x.ent.example.fr"), "bouquet": "socle-1d" } })
+    };
+    let (status, body) = send(fresnes.post(w.url("/tenants")).json(&doc("boulogne-1"))).await;
+    // The tenant's organisation is out of scope: not revealed, not touched.
+    assert_eq!(status, StatusCode::NOT_FOUND, "{}: {body}", w.db.name);
+    let kept = entcp::tenants::get_tenant(&w.db.store, "boulogne-1").await.unwrap().unwrap();
+    assert_eq!(kept.organisation.code, boulogne);
+}
+
+backend_test!(a_support_contract_names_only_organisations_in_scope);
+async fn a_support_contract_names_only_organisations_in_scope(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let dan = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let boulogne = uai("0929901");
+    let url = w.url("/support/contracts/academie:24");
+    let (foreign, body) = send(dan.put(&url).json(&json!({ "n1": boulogne }))).await;
+    let (unknown, missing) = send(dan.put(&url).json(&json!({ "n1": uai("0929999") }))).await;
+    assert_eq!(foreign, StatusCode::UNPROCESSABLE_ENTITY, "{}: {body}", w.db.name);
+    assert_eq!((foreign, shape(&body)), (unknown, shape(&missing)));
+    let (status, body) = send(dan.put(&url).json(&json!({ "n1": "0940176F" }))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{}: {body}", w.db.name);
+}
+
+backend_test!(a_tenant_for_a_school_out_of_scope_is_refused_like_one_for_an_unknown_school);
+async fn a_tenant_for_a_school_out_of_scope_is_refused_like_one_for_an_unknown_school(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let fresnes = w.client("maire@fresnes.fr", Role::Collectivite, Some("commune:94034")).await;
+    let doc = |slug: &str, school: &str| {
+        json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                "spec": { "organisation": school, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" } })
+    };
+    let foreign = send(fresnes.post(w.url("/tenants")).json(&doc("t-1", &uai("0929901")))).await;
+    let unknown = send(fresnes.post(w.url("/tenants")).json(&doc("t-2", &uai("0929999")))).await;
+    assert_eq!(foreign.0, StatusCode::UNPROCESSABLE_ENTITY, "{}: {}", w.db.name, foreign.1);
+    assert_eq!((foreign.0, shape(&foreign.1)), (unknown.0, shape(&unknown.1)), "{}", w.db.name);
+    assert!(entcp::tenants::get_tenant(&w.db.store, "t-1").await.unwrap().is_none());
+}

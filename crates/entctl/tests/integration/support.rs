@@ -1,0 +1,751 @@
+//! Support desk through the API: the Nantes story with four users (a teacher,
+//! the school's N1, the académie's N2, the vendor's N3) on an injectable clock,
+//! notices delivered to a real SMTP server, SLA pauses, weekends and public
+//! holidays, a breach flagged once, and what the vendor may not see.
+
+use crate::common;
+
+use chrono::{DateTime, TimeZone, Utc};
+use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};
+use common::{admin, client_with, t0, token_for};
+use entcp::clock::FixedClock;
+use entcp::config::Config;
+use entcp::kernel::roles::OrgKind;
+use entcp::registry::manage::{create_org, NewOrg};
+use entcp::store::Store;
+use entcp::support::calendar::Calendar;
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::Row;
+use std::sync::Arc;
+
+/// A collège in Nantes (académie 17) and one in Rennes (académie 14).
+const ANNUAIRE: &str = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;\
+Code_postal;Code_commune;Nom_commune;Code_departement;Code_academie;Code_region\n\
+0440001M;Collège Jules Verne;Collège;Public;44000;44109;Nantes;044;17;52\n\
+0350001L;Collège Anne de Bretagne;Collège;Public;35000;35238;Rennes;035;14;53\n";
+
+fn paris(s: &str) -> DateTime<Utc> {
+    let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+    chrono_tz::Europe::Paris.from_local_datetime(&naive).unwrap().with_timezone(&Utc)
+}
+
+fn ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn luhn_siren(seed: u32) -> String {
+    let body = format!("{:08}", 30_000_000 + seed);
+    (0..10).map(|d| format!("{body}{d}")).find(|c| entcp::registry::codes::parse_siren(c).is_ok()).unwrap()
+}
+
+struct Story {
+    app: common::TestApp,
+    store: Store,
+    clock: Arc<FixedClock>,
+    teacher: String,
+    n1: String,
+    n2: String,
+    n3: String,
+    admin: String,
+}
+
+struct Resp {
+    status: u16,
+    body: Value,
+}
+
+impl Story {
+    async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>, if_match: Option<i64>) -> Resp {
+        let mut req = self.app.request(method, &format!("/api/v1{path}")).bearer(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        if let Some(v) = if_match {
+            req = req.if_match(v);
+        }
+        let resp = req.send().await;
+        Resp { status: resp.status, body: serde_json::from_str(&resp.text).unwrap_or(Value::String(resp.text)) }
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Resp {
+        self.call(token, Method::GET, path, None, None).await
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> Resp {
+        self.call(token, Method::POST, path, Some(body), None).await
+    }
+
+    /// A POST with the ticket's current version as If-Match; asserts `want`.
+    async fn act(&self, token: &str, id: &str, verb: &str, body: Value, want: u16) -> Value {
+        let version = self.get(&self.admin, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
+        let r =
+            self.call(token, Method::POST, &format!("/support/tickets/{id}/{verb}"), Some(body), Some(version)).await;
+        assert_eq!(r.status, want, "{verb}: {}", r.body);
+        r.body
+    }
+
+    fn at(&self, s: &str) {
+        self.clock.set(paris(s));
+    }
+
+    async fn sweep(&self) -> entcp::support::jobs::SweepReport {
+        let state = crate::common::app::app_state(self.store.clone(), Config::default(), self.clock.clone());
+        entcp::support::jobs::sweep(&state.support(), paris_now(&self.clock)).await.unwrap()
+    }
+
+    async fn ticket_count(&self) -> i64 {
+        sqlx::query("SELECT COUNT(*) AS n FROM support_tickets").fetch_one(self.store.pool()).await.unwrap().get("n")
+    }
+}
+
+fn paris_now(clock: &FixedClock) -> DateTime<Utc> {
+    use entcp::clock::Clock;
+    clock.now()
+}
+
+async fn setup(db: &common::TestDb) -> Story {
+    let store = db.store.clone();
+    let import = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(ANNUAIRE), import, t0())
+        .await
+        .unwrap();
+    let vendor = NewOrg {
+        kind: OrgKind::Editeur,
+        siren: luhn_siren(1),
+        name: "Éditeur ENT Atlantique".into(),
+        email: None,
+        departement: None,
+    };
+    let vendor = create_org(&store, &admin(), vendor, t0()).await.unwrap();
+    let state = crate::common::app::app_state(store.clone(), Config::default(), Arc::new(FixedClock::new(t0())));
+    for (slug, uai) in [("college-jules-verne", "0440001M"), ("college-anne-de-bretagne", "0350001L")] {
+        let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
+            "apiVersion": "entcp.education.fr/v1",
+            "kind": "EntTenant",
+            "metadata": { "name": slug },
+            "spec": {
+                "organisation": uai,
+                "hostname": format!("{slug}.ent.example.fr"),
+                "bouquet": "socle-2d",
+                "vendor": format!("editeur:{}", vendor.code),
+            }
+        }))
+        .unwrap();
+        entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+    }
+    let clock = Arc::new(FixedClock::new(paris("2027-05-12 08:30")));
+    let app = common::TestApp::over(&store).clock(clock.clone()).build().await;
+    let story = Story {
+        app,
+        store: store.clone(),
+        clock,
+        teacher: token_for(&store, "prof.svt@ac-nantes.fr", entcp::kernel::roles::Role::Usager, Some("0440001M")).await,
+        n1: token_for(&store, "rup.julesverne@ac-nantes.fr", entcp::kernel::roles::Role::SupportN1, Some("0440001M"))
+            .await,
+        n2: token_for(&store, "dane@ac-nantes.fr", entcp::kernel::roles::Role::SupportN2, Some("academie:17")).await,
+        n3: token_for(&store, "support@editeur.fr", entcp::kernel::roles::Role::SupportN3, Some(&vendor.id)).await,
+        admin: token_for(&store, "admin@ent.fr", entcp::kernel::roles::Role::Admin, None).await,
+    };
+    // The tenant's vendor is its N3; the académie's contract only names the policy.
+    let r = story
+        .call(&story.admin, Method::PUT, "/support/contracts/academie:17", Some(json!({ "policy": "standard" })), None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let contract = story.get(&story.n2, "/support/tenants/college-jules-verne/contract").await.body;
+    assert_eq!(contract["n3"]["id"], vendor.id.as_str());
+    assert_eq!(contract["n2"]["code"], "17");
+    assert_eq!(contract["n1"]["code"], "0440001M");
+    story
+}
+
+/// Outbox ids of `support` mails for `event` to `recipient`.
+async fn mails(store: &Store, event: &str, recipient: &str) -> Vec<String> {
+    sqlx::query("SELECT id, recipients, context FROM outbox WHERE template = 'support' ORDER BY created_at, id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let context: Value = serde_json::from_str(&r.get::<String, _>("context")).unwrap();
+            context["event"] == event && r.get::<String, _>("recipients").contains(recipient)
+        })
+        .map(|r| r.get("id"))
+        .collect()
+}
+
+async fn deliver(story: &Story, config: &Config) {
+    entcp::notify::send_due(&story.store, config, "test", paris_now(&story.clock)).await.unwrap();
+}
+
+backend_test!(the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back);
+async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate::common::TestDb) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let s = setup(&db).await;
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let data = tempfile::tempdir().unwrap();
+    let config = smtp_config(data.path(), port);
+
+    // Wednesday 12 May 2027, 09:00: the teacher reports the empty cahier de textes.
+    s.at("2027-05-12 09:00");
+    let new = json!({
+        "tenant": "college-jules-verne",
+        "subject": "Le cahier de textes est vide pour la 5e B",
+        "description": "Depuis lundi, aucune séance n'apparaît pour la classe de 5e B.",
+        "category": "service",
+        "service": "cahier-de-textes",
+        "impact": "moyenne",
+        "urgency": "haute"
+    });
+    let created = s.post(&s.teacher, "/support/tickets", new.clone()).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let t = created.body;
+    let id = t["id"].as_str().unwrap().to_string();
+    assert_eq!(t["reference"], "ENT-2027-000001");
+    assert_eq!(t["priority"], "P2");
+    assert_eq!(t["level"], "n1");
+    assert_eq!(t["status"], "new");
+    // P2 at N1: first response within 1 h.
+    assert_eq!(ts(t["first_response_due"].as_str().unwrap()), paris("2027-05-12 10:00"));
+    assert_eq!(mails(&s.store, "created", "rup.julesverne@ac-nantes.fr").await.len(), 1);
+
+    // A second ticket, solved at N1: it never reaches the vendor.
+    s.at("2027-05-12 09:05");
+    let other = json!({ "tenant": "college-jules-verne", "subject": "Mot de passe oublié", "description": "Un élève ne peut plus se connecter.", "category": "acces", "impact": "basse", "urgency": "basse" });
+    let other = s.post(&s.teacher, "/support/tickets", other).await.body;
+    let other_id = other["id"].as_str().unwrap().to_string();
+    s.at("2027-05-12 09:40");
+    s.act(&s.n1, &other_id, "transition", json!({ "to": "resolved", "message": "Mot de passe réinitialisé." }), 200)
+        .await;
+
+    // Bad input changes nothing.
+    let before = s.ticket_count().await;
+    let mut bad = new.clone();
+    bad["category"] = json!("imprimante");
+    let r = s.post(&s.teacher, "/support/tickets", bad).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "category");
+    let mut bad = new.clone();
+    bad["priority"] = json!("P9");
+    let r = s.post(&s.n1, "/support/tickets", bad).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let mut elsewhere = new.clone();
+    elsewhere["tenant"] = json!("college-anne-de-bretagne");
+    // A tenant the teacher cannot see answers like an unknown one (its school is not named).
+    let r = s.post(&s.teacher, "/support/tickets", elsewhere).await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("tenant")), "{}", r.body);
+    assert_eq!(s.ticket_count().await, before);
+
+    // 09:30: N1 answers publicly (first response), 10:00 asks the teacher a question: the clock pauses.
+    s.at("2027-05-12 09:30");
+    let r = s.post(&s.n1, &format!("/support/tickets/{id}/comments"), json!({ "body": "Nous regardons." })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let due_before = ts(r.body["resolution_due"].as_str().unwrap());
+    assert_eq!(due_before, paris("2027-05-12 17:00"), "P2 at N1: resolution within 8 h");
+    s.at("2027-05-12 10:00");
+    let paused =
+        s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Depuis quand ?" }), 200).await;
+    assert_eq!(paused["sla"]["paused"], true);
+    assert!(paused.get("resolution_due").is_none(), "no due date while paused");
+    // 14:00: the teacher replies, which resumes the ticket.
+    s.at("2027-05-12 14:00");
+    let r = s.post(&s.teacher, &format!("/support/tickets/{id}/comments"), json!({ "body": "Depuis lundi." })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let resumed = s.get(&s.n1, &format!("/support/tickets/{id}")).await.body;
+    assert_eq!(resumed["status"], "in_progress");
+    let due_after = ts(resumed["resolution_due"].as_str().unwrap());
+    let paused_business = Calendar::standard().business_seconds(paris("2027-05-12 10:00"), paris("2027-05-12 14:00"));
+    assert_eq!(Calendar::standard().business_seconds(due_before, due_after), paused_business);
+    assert_eq!(due_after, paris("2027-05-13 11:00"), "shifted by exactly the 4 paused business hours");
+
+    // Before any escalation the vendor sees nothing.
+    assert_eq!(s.get(&s.n3, &format!("/support/tickets/{id}")).await.status, 404);
+    assert_eq!(s.get(&s.n3, "/support/tickets").await.body["items"], json!([]));
+
+    // 15:00: N1 escalates to N2; a reason is mandatory, a stale If-Match is refused.
+    s.at("2027-05-12 15:00");
+    let r = s
+        .call(&s.n1, Method::POST, &format!("/support/tickets/{id}/escalate"), Some(json!({ "reason": "x" })), Some(1))
+        .await;
+    assert_eq!(r.status, 412, "{}", r.body);
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "  " }), 422).await;
+    let at_n2 = s
+        .act(
+            &s.n1,
+            &id,
+            "escalate",
+            json!({ "reason": "Les emplois du temps semblent ne pas avoir été importés." }),
+            200,
+        )
+        .await;
+    assert_eq!(at_n2["level"], "n2");
+    // P2 at N2: first response within 2 h, on N2's own clock.
+    assert_eq!(ts(at_n2["first_response_due"].as_str().unwrap()), paris("2027-05-12 17:00"));
+    assert_eq!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.len(), 1);
+    // N1 no longer holds it.
+    s.act(&s.n1, &id, "transition", json!({ "to": "resolved" }), 403).await;
+
+    // 19:00: the sweep flags N2's missed first response, once; the notice waits for working hours.
+    s.at("2027-05-12 19:00");
+    let report = s.sweep().await;
+    assert_eq!((report.breaches, report.escalated), (1, 0));
+    let breach_mails = mails(&s.store, "breach", "dane@ac-nantes.fr").await;
+    assert_eq!(breach_mails.len(), 1);
+    deliver(&s, &config).await;
+    assert_eq!(sink.copies_of(&breach_mails[0]), 0, "not sent at 19:00");
+    s.at("2027-05-13 08:00");
+    deliver(&s, &config).await;
+    assert_eq!(sink.copies_of(&breach_mails[0]), 1, "sent when the académie opens");
+    s.at("2027-05-13 09:00");
+    assert_eq!(s.sweep().await.breaches, 0, "a breach is flagged once");
+    assert_eq!(s.get(&s.n2, &format!("/support/tickets/{id}")).await.body["breaches"], 1);
+
+    // Thursday: N2 writes an internal note, then escalates to the vendor at 16:00.
+    s.at("2027-05-13 10:00");
+    let note = "Note interne DANE : import AAF vérifié, rien d'anormal.";
+    let r = s
+        .post(&s.n2, &format!("/support/tickets/{id}/comments"), json!({ "body": note, "visibility": "internal" }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    s.at("2027-05-13 16:00");
+    let reason = "Anomalie côté éditeur : le connecteur emploi du temps ne remonte plus la 5e B.";
+    let at_n3 = s.act(&s.n2, &id, "escalate", json!({ "reason": reason }), 200).await;
+    assert_eq!(at_n3["level"], "n3");
+    // P2 at N3 on the vendor's calendar (09:00–18:00): first response within 4 h, resolution within 18 h;
+    // the weekend and Whit Monday (17 May 2027) are not counted.
+    assert_eq!(ts(at_n3["first_response_due"].as_str().unwrap()), paris("2027-05-14 11:00"));
+    assert_eq!(ts(at_n3["resolution_due"].as_str().unwrap()), paris("2027-05-18 16:00"));
+    assert_eq!(mails(&s.store, "escalated", "support@editeur.fr").await.len(), 1);
+    s.act(&s.n2, &id, "escalate", json!({ "reason": "encore" }), 403).await;
+
+    // The vendor: this ticket only, the requester pseudonymised, no internal note.
+    let listed = s.get(&s.n3, "/support/tickets").await.body;
+    let ids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![id.as_str()]);
+    assert_eq!(s.get(&s.n3, &format!("/support/tickets/{other_id}")).await.status, 404);
+    assert_eq!(s.get(&s.n3, &format!("/support/tickets/{other_id}/history")).await.status, 404);
+    let seen = s.get(&s.n3, &format!("/support/tickets/{id}")).await.body;
+    assert_eq!(seen["requester"]["pseudonymous"], true);
+    assert!(seen["requester"].get("email").is_none());
+    assert!(!seen.to_string().contains("prof.svt"));
+    let history = s.get(&s.n3, &format!("/support/tickets/{id}/history")).await.body;
+    assert!(!history.to_string().contains("Note interne"), "{history}");
+    assert!(!history.to_string().contains("prof.svt"), "{history}");
+    assert!(history.to_string().contains(reason), "the hand-off reason reaches the vendor");
+    // Escalating above N3 is refused.
+    s.at("2027-05-14 10:00");
+    s.act(&s.n3, &id, "escalate", json!({ "reason": "plus haut" }), 409).await;
+    let r = s.post(&s.n3, &format!("/support/tickets/{id}/comments"), json!({ "body": "Correctif en cours." })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // Tuesday 18 May: the vendor answers, the answer comes back down, N1 resolves.
+    s.at("2027-05-18 10:00");
+    let back = s.act(&s.n3, &id, "return", json!({ "answer": "Connecteur corrigé, import relancé." }), 200).await;
+    assert_eq!(back["level"], "n2");
+    s.at("2027-05-18 11:00");
+    s.act(&s.n2, &id, "return", json!({ "answer": "L'éditeur a corrigé le connecteur." }), 200).await;
+    s.act(&s.n1, &id, "return", json!({ "answer": "rien" }), 409).await;
+    s.at("2027-05-18 11:30");
+    let resolved = s
+        .act(
+            &s.n1,
+            &id,
+            "transition",
+            json!({ "to": "resolved", "message": "Les séances de la 5e B sont revenues." }),
+            200,
+        )
+        .await;
+    let n3_clock = resolved["sla"]["levels"].as_array().unwrap().iter().find(|c| c["level"] == "n3").unwrap().clone();
+    // Thursday 16:00–18:00, Friday 09:00–18:00, Tuesday 09:00–10:00.
+    assert_eq!(n3_clock["held_seconds"], 12 * 3600);
+    assert_eq!(n3_clock["resolution_seconds"], 12 * 3600);
+    s.at("2027-05-18 12:00");
+    assert_eq!(s.sweep().await.breaches, 0);
+
+    // The teacher sees public entries only.
+    let theirs = s.get(&s.teacher, &format!("/support/tickets/{id}/history")).await.body;
+    assert!(theirs.as_array().unwrap().iter().all(|e| e["visibility"] == "public"), "{theirs}");
+    assert!(!theirs.to_string().contains("Note interne"));
+
+    // Every notice reaches the real SMTP server once.
+    deliver(&s, &config).await;
+    for (event, to) in [
+        ("created", "rup.julesverne@ac-nantes.fr"),
+        ("waiting", "prof.svt@ac-nantes.fr"),
+        ("comment", "prof.svt@ac-nantes.fr"),
+        ("reply", "rup.julesverne@ac-nantes.fr"),
+        ("escalated", "dane@ac-nantes.fr"),
+        ("escalated", "support@editeur.fr"),
+        ("returned", "dane@ac-nantes.fr"),
+        ("returned", "rup.julesverne@ac-nantes.fr"),
+        ("resolved", "prof.svt@ac-nantes.fr"),
+    ] {
+        let ids = mails(&s.store, event, to).await;
+        assert!(!ids.is_empty(), "{}: no {event} mail to {to}", db.name);
+        for m in ids {
+            assert_eq!(sink.copies_of(&m), 1, "{}: {event} to {to}", db.name);
+        }
+    }
+    let vendor_mail = sink.received().into_iter().find(|m| m.contains("To: support@editeur.fr")).unwrap();
+    assert!(!vendor_mail.contains("prof.svt"), "the vendor's mail does not name the teacher");
+
+    // Reports: per level, in JSON and CSV.
+    let report = s.get(&s.n2, "/support/report").await;
+    assert_eq!(report.status, 200, "{}", report.body);
+    let n2_row = report.body.as_array().unwrap().iter().find(|r| r["key"] == "N2").unwrap().clone();
+    assert_eq!(n2_row["breaches"], 1);
+    assert_eq!(n2_row["handled"], 1);
+    // N2 answered by escalating: Wednesday 15:00–18:00 and Thursday 08:00–16:00.
+    assert_eq!(n2_row["first_response_median_hours"], 11.0);
+    // Platform-wide, the percentiles are read through the indexes: the same figures.
+    let all = s.get(&s.admin, "/support/report").await.body;
+    let row = |key: &str| all.as_array().unwrap().iter().find(|r| r["key"] == key).unwrap().clone();
+    assert_eq!(row("N2")["first_response_median_hours"], 11.0);
+    assert_eq!(row("N3")["first_response_median_hours"], 3.0, "Thursday 16–18, Friday 09–10");
+    assert_eq!(row("N1")["first_response_median_hours"], 0.5);
+    assert_eq!(row("N1")["first_response_p90_hours"], 0.58, "35 minutes on the second ticket");
+    assert_eq!(row("N1")["handled"], 2);
+    let vendor = s.get(&s.n3, "/support/report").await.body;
+    let handled: Vec<i64> = vendor.as_array().unwrap().iter().map(|r| r["handled"].as_i64().unwrap()).collect();
+    assert_eq!(handled, [0, 0, 1], "the vendor sees its own level's figures only");
+    let csv = s.app.get("/api/v1/support/report?format=csv&by=tenant").bearer(&s.n2).send().await;
+    assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = csv.text;
+    assert!(csv.starts_with("tenant;nouveaux;"), "{csv}");
+    assert!(csv.contains("college-jules-verne;"), "{csv}");
+
+    // Seven days later the resolved ticket is closed; resolving a closed ticket is refused.
+    s.at("2027-05-25 12:00");
+    let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone());
+    let closed = entcp::support::jobs::auto_close(&state.support(), paris("2027-05-25 12:00")).await.unwrap();
+    assert_eq!(closed, 2);
+    assert_eq!(s.get(&s.teacher, &format!("/support/tickets/{id}")).await.body["status"], "closed");
+    s.act(&s.n1, &id, "transition", json!({ "to": "resolved" }), 409).await;
+    assert!(entcp::audit::verify(&s.store).await.is_ok());
+}
+
+backend_test!(a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_night);
+async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_night(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    // The académie's contract: the reinforced policy (automatic escalation at N1 and N2).
+    let r = s
+        .call(&s.admin, Method::PUT, "/support/contracts/academie:17", Some(json!({ "policy": "renforce" })), None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s
+        .call(&s.admin, Method::PUT, "/support/contracts/academie:17", Some(json!({ "policy": "inconnue" })), None)
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+
+    s.at("2027-05-10 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.", "category": "acces", "impact": "haute", "urgency": "haute" });
+    let t = s.post(&s.teacher, "/support/tickets", new).await.body;
+    let id = t["id"].as_str().unwrap().to_string();
+    assert_eq!((t["priority"].as_str(), t["policy"].as_str()), (Some("P1"), Some("renforce")));
+    s.at("2027-05-10 09:10");
+    s.post(&s.n1, &format!("/support/tickets/{id}/comments"), json!({ "body": "Pris en charge." })).await;
+
+    // Requalified P4 at 09:20: the resolution target (20 h) counts from 09:00, not from the change.
+    s.at("2027-05-10 09:20");
+    let version = t["version"].as_i64().unwrap();
+    let stale = s
+        .call(
+            &s.n1,
+            Method::PATCH,
+            &format!("/support/tickets/{id}"),
+            Some(json!({ "impact": "basse" })),
+            Some(version),
+        )
+        .await;
+    assert_eq!(stale.status, 412, "the comment moved the version: {}", stale.body);
+    let current = s.get(&s.n1, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
+    let patch = json!({ "impact": "basse", "urgency": "basse", "assigned_team": "Équipe ENT" });
+    let p4 = s.call(&s.n1, Method::PATCH, &format!("/support/tickets/{id}"), Some(patch), Some(current)).await;
+    assert_eq!(p4.status, 200, "{}", p4.body);
+    assert_eq!(p4.body["priority"], "P4");
+    assert_eq!(ts(p4.body["resolution_due"].as_str().unwrap()), paris("2027-05-12 09:00"));
+    let bad = s
+        .call(
+            &s.n1,
+            Method::PATCH,
+            &format!("/support/tickets/{id}"),
+            Some(json!({ "priority": "P0" })),
+            Some(current + 1),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let p1 = s
+        .call(
+            &s.n1,
+            Method::PATCH,
+            &format!("/support/tickets/{id}"),
+            Some(json!({ "priority": "P1" })),
+            Some(current + 1),
+        )
+        .await;
+    assert_eq!(ts(p1.body["resolution_due"].as_str().unwrap()), paris("2027-05-10 11:00"));
+
+    // 22:00: the resolution breach is flagged, notified at once (P1) and escalated to N2.
+    s.at("2027-05-10 22:00");
+    let report = s.sweep().await;
+    assert_eq!((report.breaches, report.escalated), (1, 1));
+    let t = s.get(&s.n2, &format!("/support/tickets/{id}")).await.body;
+    assert_eq!((t["level"].as_str(), t["status"].as_str()), (Some("n2"), Some("new")));
+    let breach = mails(&s.store, "breach", "rup.julesverne@ac-nantes.fr").await;
+    assert_eq!(breach.len(), 1);
+    let next: String = sqlx::query("SELECT next_attempt_at FROM outbox WHERE id = $1")
+        .bind(&breach[0])
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap()
+        .get("next_attempt_at");
+    assert_eq!(ts(&next), paris("2027-05-10 22:00"), "P1 notices are not held until morning");
+    assert_eq!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.len(), 1);
+    assert_eq!(s.sweep().await.breaches, 0);
+}
+
+backend_test!(a_school_address_with_a_line_break_blocks_neither_tickets_nor_the_sweep);
+/// Addresses stored before they were checked (here with a CR/LF header injection) must not
+/// block anything: the notices to them are parked, the tickets and breaches recorded.
+async fn a_school_address_with_a_line_break_blocks_neither_tickets_nor_the_sweep(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    sqlx::query("UPDATE orgs SET email = $1 WHERE code IN ('0440001M', '0350001L')")
+        .bind("ce.0440001m@ac-nantes.fr\r\nBcc: pirate@exemple.fr")
+        .execute(s.store.pool())
+        .await
+        .unwrap();
+    s.at("2027-05-10 09:00");
+    let new = |tenant: &str| json!({ "tenant": tenant, "subject": "ENT inaccessible", "description": "Page blanche.", "category": "acces", "impact": "haute", "urgency": "haute" });
+    // The Rennes school has no N1 user: its queue is the school's address.
+    let r = s.post(&s.admin, "/support/tickets", new("college-anne-de-bretagne")).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    let r = s.post(&s.teacher, "/support/tickets", new("college-jules-verne")).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+
+    s.at("2027-05-10 22:00");
+    let report = s.sweep().await;
+    assert!(report.breaches >= 1, "{}: {report:?}", db.name);
+    let parked: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'failed' AND last_error IS NOT NULL")
+            .fetch_one(s.store.pool())
+            .await
+            .unwrap()
+            .get("n");
+    assert!(parked >= 2, "{}: the notices to the bad address are parked, {parked}", db.name);
+}
+
+backend_test!(a_waiting_requester_is_reminded_once_in_working_hours_not_on_whit_monday);
+async fn a_waiting_requester_is_reminded_once_in_working_hours_not_on_whit_monday(db: crate::common::TestDb) {
+    reminded_once(&db).await;
+}
+
+async fn reminded_once(db: &common::TestDb) {
+    let s = setup(db).await;
+    s.at("2027-05-14 17:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Import des notes", "description": "Les notes du trimestre manquent.", "category": "donnees", "impact": "moyenne", "urgency": "basse" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    s.at("2027-05-14 17:30");
+    s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Quelle classe ?" }), 200).await;
+    let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone());
+    assert_eq!(
+        entcp::support::jobs::remind(&state.support(), paris("2027-05-16 09:00")).await.unwrap(),
+        0,
+        "not yet 3 days"
+    );
+    // Tuesday 07:00, after the weekend and Whit Monday: queued for the opening at 08:00.
+    assert_eq!(entcp::support::jobs::remind(&state.support(), paris("2027-05-18 07:00")).await.unwrap(), 1);
+    assert_eq!(
+        entcp::support::jobs::remind(&state.support(), paris("2027-05-18 09:00")).await.unwrap(),
+        0,
+        "once per wait"
+    );
+    let reminders = mails(&s.store, "reminder", "prof.svt@ac-nantes.fr").await;
+    assert_eq!(reminders.len(), 1);
+    let next: String = sqlx::query("SELECT next_attempt_at FROM outbox WHERE id = $1")
+        .bind(&reminders[0])
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap()
+        .get("next_attempt_at");
+    assert_eq!(ts(&next), paris("2027-05-18 08:00"));
+    let history = s.get(&s.teacher, &format!("/support/tickets/{id}/history")).await.body;
+    assert!(history.to_string().contains("relance du demandeur"), "{history}");
+}
+
+backend_test!(the_sla_annex_of_the_active_convention_gives_the_support_contract);
+/// A convention model with an SLA annex: the active convention covering a tenant gives its
+/// support contract (policy and N1 here); without a convention the defaults apply.
+async fn the_sla_annex_of_the_active_convention_gives_the_support_contract(db: crate::common::TestDb) {
+    let store = &db.store;
+    common::import_sample(store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = include_str!("../../../../conventions/tripartite-premier-degre.yaml");
+    let with_annex = format!("{shipped}\nsupport:\n  policy: renforce\n  n1: collectivite\n");
+    std::fs::write(dir.path().join("tripartite-premier-degre.yaml"), with_annex).unwrap();
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        conventions_dir: Some(dir.path().to_path_buf()),
+        ..Config::default()
+    };
+    let state = crate::common::app::app_state(store.clone(), config, Arc::new(FixedClock::new(t0())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+    let app = entcp::api::app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let tenant = |slug: &str, uai: &str| {
+        let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": { "organisation": uai, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" }
+        }))
+        .unwrap();
+        let state = state.clone();
+        async move { entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap().1 }
+    };
+    let covered = tenant("doisneau", "0940176F").await;
+    let uncovered = tenant("wallon", "0940198E").await;
+
+    let dan =
+        client_with(&token_for(store, "dan@ac-creteil.fr", entcp::kernel::roles::Role::Dan, Some("academie:24")).await);
+    let mairie = client_with(
+        &token_for(store, "ent@fresnes.fr", entcp::kernel::roles::Role::Collectivite, Some("commune:94034")).await,
+    );
+    let directeur = client_with(
+        &token_for(store, "dir@ecole.fr", entcp::kernel::roles::Role::ChefEtablissement, Some("0940176F")).await,
+    );
+    let convention = json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": "2026-09-01"
+    });
+    let conv: Value =
+        dan.post(format!("{base}/conventions")).json(&convention).send().await.unwrap().json().await.unwrap();
+    let id = conv["id"].as_str().unwrap_or_else(|| panic!("{}: {conv}", db.name));
+    dan.post(format!("{base}/conventions/{id}/submit")).json(&json!({})).send().await.unwrap();
+    for who in [&dan, &mairie, &directeur] {
+        let signed = who.post(format!("{base}/conventions/{id}/sign")).json(&json!({})).send().await.unwrap();
+        assert_eq!(signed.status(), 200, "{}", db.name);
+    }
+    let conv: Value = dan.get(format!("{base}/conventions/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(conv["status"], "active", "{}: {conv}", db.name);
+
+    let contract = entcp::support::resolve_contract(&state.support(), &covered, t0()).await.unwrap();
+    assert_eq!(contract.policy, "renforce", "{}: the annex's policy", db.name);
+    assert_eq!(contract.n1.code, "94034", "{}: the annex names the collectivité as N1", db.name);
+    assert_eq!(contract.n2.as_ref().map(|o| o.code.as_str()), Some("24"), "{}: N2 stays the académie", db.name);
+    let default = entcp::support::resolve_contract(&state.support(), &uncovered, t0()).await.unwrap();
+    assert_eq!((default.policy.as_str(), default.n1.code.as_str()), ("standard", "0940198E"), "{}", db.name);
+}
+
+/// The ticket ids and every event's sequence number, per ticket, in order.
+async fn sequences(store: &Store, ticket_id: &str) -> Vec<i64> {
+    sqlx::query("SELECT seq FROM support_events WHERE ticket_id = $1 ORDER BY seq")
+        .bind(ticket_id)
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("seq"))
+        .collect()
+}
+
+/// A pool of `size` connections whose requests wait up to 20 s for one.
+fn patient_pool(size: u32) -> entcp::store::PoolOptions {
+    entcp::store::PoolOptions { max_connections: Some(size), acquire_timeout: std::time::Duration::from_secs(20) }
+}
+
+/// Statuses of `n` POSTs of `body` to `path` sent at once.
+async fn at_once(base: &str, token: &str, path: &str, bodies: Vec<Value>) -> Vec<(u16, Value)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for body in bodies {
+        let (client, url) = (client_with(token), format!("{base}/api/v1{path}"));
+        tasks.spawn(async move {
+            let resp = client.post(url).json(&body).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    tasks.join_all().await
+}
+
+backend_test!(writers_at_three_times_the_pool_size_create_and_comment_without_an_error);
+async fn writers_at_three_times_the_pool_size_create_and_comment_without_an_error(db: crate::common::TestDb) {
+    const POOL: u32 = 3;
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    // A server whose pool is small: each writer must hold one connection only. A writer
+    // waiting for a second connection would wait for ever: the long wait fails it, not the load.
+    let small = Store::connect_with(&db.url, patient_pool(POOL)).await.unwrap();
+    let base = common::serve(small, s.clock.clone()).await;
+    let new = |i: u32| {
+        json!({ "tenant": "college-jules-verne", "subject": format!("Panne {i}"), "description": "Rien ne s'affiche.",
+                "category": "acces", "impact": "basse", "urgency": "basse" })
+    };
+    let created = at_once(&base, &s.teacher, "/support/tickets", (0..POOL * 3).map(new).collect()).await;
+    assert!(created.iter().all(|(status, _)| *status == 201), "{}: {created:?}", db.name);
+    let ids: Vec<String> = created.iter().map(|(_, t)| t["id"].as_str().unwrap().to_string()).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in ids.clone() {
+        let (base, n1) = (base.clone(), s.n1.clone());
+        tasks.spawn(async move {
+            let bodies =
+                vec![json!({ "body": "Nous regardons." }), json!({ "body": "Note", "visibility": "internal" })];
+            at_once(&base, &n1, &format!("/support/tickets/{id}/comments"), bodies).await
+        });
+    }
+    let comments: Vec<(u16, Value)> = tasks.join_all().await.into_iter().flatten().collect();
+    assert!(comments.iter().all(|(status, _)| *status == 201), "{}: {comments:?}", db.name);
+    for id in &ids {
+        assert_eq!(sequences(&s.store, id).await, vec![1, 2, 3], "{}", db.name);
+    }
+}
+
+backend_test!(fifty_simultaneous_comments_on_one_ticket_all_succeed_with_sequences_without_gaps);
+async fn fifty_simultaneous_comments_on_one_ticket_all_succeed_with_sequences_without_gaps(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Panne", "description": "Rien ne s'affiche.",
+                      "category": "acces", "impact": "basse", "urgency": "basse" });
+    let t = s.post(&s.teacher, "/support/tickets", new).await.body;
+    let id = t["id"].as_str().unwrap();
+    // The 50 queue on the ticket's row; a patient pool keeps slow machines from answering 503.
+    let base = common::serve(Store::connect_with(&db.url, patient_pool(5)).await.unwrap(), s.clock.clone()).await;
+    let bodies = (0..50).map(|i| json!({ "body": format!("Commentaire {i}") })).collect();
+    let answers = at_once(&base, &s.n1, &format!("/support/tickets/{id}/comments"), bodies).await;
+    assert!(answers.iter().all(|(status, _)| *status == 201), "{}: {answers:?}", db.name);
+    assert_eq!(sequences(&s.store, id).await, (1..=51).collect::<Vec<i64>>(), "{}", db.name);
+}
+
+backend_test!(every_ticket_change_runs_on_a_pool_of_one_connection);
+async fn every_ticket_change_runs_on_a_pool_of_one_connection(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    // A change asking the pool for a second connection while its transaction holds the only one
+    // would wait out the acquire timeout and fail.
+    let options =
+        entcp::store::PoolOptions { max_connections: Some(1), acquire_timeout: std::time::Duration::from_secs(3) };
+    let one = Store::connect_with(&db.url, options).await.unwrap();
+    let s = Story { app: common::TestApp::over(&one).clock(s.clock.clone()).build().await, ..s };
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Panne", "description": "Rien ne s'affiche.",
+                      "category": "acces", "impact": "basse", "urgency": "basse" });
+    let created = s.post(&s.teacher, "/support/tickets", new).await;
+    assert_eq!(created.status, 201, "{}: {}", db.name, created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let comments = format!("/support/tickets/{id}/comments");
+    for (who, body) in
+        [(&s.n1, json!({ "body": "Nous regardons." })), (&s.n1, json!({ "body": "Note", "visibility": "internal" }))]
+    {
+        let r = s.post(who, &comments, body).await;
+        assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    }
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Import à vérifier." }), 200).await;
+    s.act(&s.n2, &id, "return", json!({ "answer": "Relancez l'import." }), 200).await;
+    s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Est-ce mieux ?" }), 200).await;
+    let r = s.post(&s.teacher, &comments, json!({ "body": "Toujours vide." })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    s.act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Corrigé." }), 200).await;
+    s.act(&s.teacher, &id, "transition", json!({ "to": "closed" }), 200).await;
+}

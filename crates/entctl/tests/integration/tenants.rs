@@ -1,0 +1,477 @@
+//! Tenants over HTTP on both backends: kubectl-like apply, the governance gate
+//! and its audited override, lifecycle events, scopes and bad specs.
+
+use crate::common;
+
+use axum::http::StatusCode;
+use common::app::Req;
+use common::TestApp;
+use common::{admin, t0, token_for};
+use entcp::clock::FixedClock;
+use entcp::kernel::roles::Role;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+async fn call(req: Req<'_>) -> (StatusCode, Value) {
+    let resp = req.send().await;
+    (StatusCode::from_u16(resp.status).unwrap(), resp.body)
+}
+
+/// [`call`] over a socket, for the test whose server shares its `AppState` with the test.
+async fn call_socket(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn doc(slug: &str, organisation: &str, hostname: &str) -> Value {
+    json!({
+        "apiVersion": "entcp.education.fr/v1",
+        "kind": "EntTenant",
+        "metadata": { "name": slug },
+        "spec": { "organisation": organisation, "hostname": hostname, "bouquet": "socle-1d", "options": ["visio"] }
+    })
+}
+
+backend_test!(a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active);
+async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+    let mairie = app.client(&token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
+    let directeur = app.client(&token_for(&db.store, "dir@ecole.fr", Role::ChefEtablissement, Some("0940176F")).await);
+    let root = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let url = |p: &str| format!("/api/v1{p}");
+
+    let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
+    let (s, created) = call(mairie.post(url("/tenants")).json(&body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {created}", db.name);
+    assert_eq!(created["result"], "created");
+    assert_eq!(created["tenant"]["status"], "requested");
+    let (s, again) = call(mairie.post(url("/tenants")).json(&body)).await;
+    assert_eq!((s, again["result"].as_str()), (StatusCode::OK, Some("unchanged")));
+
+    let (s, refused) =
+        call(dan.post(url("/tenants/doisneau-fresnes/transition")).json(&json!({ "to": "provisioning" }))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("aucune convention en vigueur"), "{refused}");
+    assert_eq!(refused["missing"], "convention");
+    let (s, _) = call(
+        dan.post(url("/tenants/doisneau-fresnes/transition"))
+            .json(&json!({ "to": "provisioning", "override_reason": "urgence" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "only an admin overrides the gate");
+
+    // A tripartite convention signed by the three parties opens the gate.
+    let convention = json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": "2026-09-01"
+    });
+    let (_, conv) = call(dan.post(url("/conventions")).json(&convention)).await;
+    let id = conv["id"].as_str().unwrap();
+    call(dan.post(url(&format!("/conventions/{id}/submit"))).json(&json!({}))).await;
+    for who in [&dan, &mairie, &directeur] {
+        assert_eq!(call(who.post(url(&format!("/conventions/{id}/sign"))).json(&json!({}))).await.0, StatusCode::OK);
+    }
+    let (s, moved) =
+        call(dan.post(url("/tenants/doisneau-fresnes/transition")).json(&json!({ "to": "provisioning" }))).await;
+    assert_eq!(s, StatusCode::OK, "{moved}");
+    assert_eq!(moved["convention_id"], id);
+    let (s, bad) = call(dan.post(url("/tenants/doisneau-fresnes/transition")).json(&json!({ "to": "archived" }))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{bad}");
+
+    // An admin may override the gate for another school; it shows on the tenant and in its events.
+    let body = doc("wallon-vitry", "0940198E", "wallon.ent.vitry.example.fr");
+    assert_eq!(call(root.post(url("/tenants")).json(&body)).await.0, StatusCode::CREATED);
+    let (s, forced) = call(
+        root.post(url("/tenants/wallon-vitry/transition"))
+            .json(&json!({ "to": "provisioning", "override_reason": "rentrée" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{forced}");
+    assert_eq!(forced["gate_override"]["reason"], "rentrée");
+    let (_, events) = call(root.get(url("/tenants/wallon-vitry/events"))).await;
+    assert!(
+        events.as_array().unwrap().iter().any(|e| e["message"].as_str().unwrap().contains("dérogation")),
+        "{events}"
+    );
+    // The change is reconciled right away, in the background: wait (bounded) for its event.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, events) = call(root.get(url("/tenants/wallon-vitry/events"))).await;
+        let reconciled = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "reconciled" && e["message"].as_str().unwrap() != "0 objets appliqués");
+        if reconciled {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reconcile after the change: {events}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Scopes: Fresnes sees its école's tenant, not Vitry's; the directeur reads his own.
+    let (_, mine) = call(mairie.get(url("/tenants"))).await;
+    let slugs: Vec<&str> = mine.as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["doisneau-fresnes"], "{}", db.name);
+    assert_eq!(call(mairie.get(url("/tenants/wallon-vitry"))).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(directeur.get(url("/tenants/doisneau-fresnes"))).await.0, StatusCode::OK);
+    assert_eq!(
+        call(directeur.post(url("/tenants")).json(&doc("x-y", "0940176F", "x.y.example.fr"))).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn bad_tenant_documents_name_every_wrong_field() {
+    let db = common::sqlite().await;
+    common::import_sample(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let root = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let mut body = doc("Mauvais_Nom", "0940176F", "localhost");
+    body["spec"]["bouquet"] = json!("socle-2d");
+    body["spec"]["options"] = json!(["inconnue"]);
+    let (s, p) = call(root.post("/api/v1/tenants").json(&body)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    for field in ["metadata.name", "spec.hostname", "spec.options", "spec.bouquet"] {
+        assert!(fields.contains(&field), "{field} not in {fields:?}");
+    }
+    let mut wrong_kind = doc("t", "0940176F", "t.example.fr");
+    wrong_kind["kind"] = json!("Deployment");
+    assert_eq!(call(root.post("/api/v1/tenants").json(&wrong_kind)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let schema: Value = root.get("/api/v1/tenant-schema").send().await.body;
+    assert!(schema["properties"]["spec"].is_object(), "{schema}");
+}
+
+fn files_of(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect(),
+        Err(_) => vec![],
+    };
+    names.sort();
+    names
+}
+
+backend_test!(the_reconciler_writes_manifests_only_when_the_desired_state_changes);
+async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let data = tempfile::tempdir().unwrap();
+    let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+    let dir = data.path().join("manifests/doisneau");
+    let apply = |options: Value| {
+        let mut body = doc("doisneau", "0940176F", "doisneau.ent.example.fr");
+        body["spec"]["options"] = options;
+        let state = state.clone();
+        async move {
+            let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
+            entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap().1
+        }
+    };
+    let provisioning = state.provisioning();
+    let pass = || entcp::provisioning::reconcile::pass(&provisioning, None, t0());
+    let tenant = apply(json!([])).await;
+    let first = pass().await.unwrap();
+    assert!(files_of(&dir).is_empty(), "{}: nothing is deployed before the gate", db.name);
+    assert_eq!(first.tenants, 1);
+
+    let move_to = |to: entcp::tenants::Status, reason: Option<&'static str>| {
+        let state = state.clone();
+        async move {
+            let t = entcp::tenants::get_tenant(&state.store, "doisneau").await.unwrap().unwrap();
+            entcp::tenants::transition(&state.tenants(), &admin(), &t, to, reason).await.unwrap()
+        }
+    };
+    move_to(entcp::tenants::Status::Provisioning, Some("démonstration")).await;
+    assert_eq!(pass().await.unwrap().applied, 1);
+    let base = files_of(&dir);
+    assert!(
+        base.contains(&"namespace-ent-doisneau.yaml".to_string()) && base.contains(&"ingress-ent.yaml".to_string()),
+        "{base:?}"
+    );
+    let noop = pass().await.unwrap();
+    assert_eq!((noop.applied, noop.unchanged), (0, 1), "a no-op pass writes nothing");
+
+    apply(json!(["visio"])).await;
+    assert_eq!(pass().await.unwrap().applied, 1);
+    let with_visio = files_of(&dir);
+    let added: Vec<&String> = with_visio.iter().filter(|f| !base.contains(f)).collect();
+    assert!(!added.is_empty() && added.iter().all(|f| f.contains("visio")), "{added:?}");
+    apply(json!([])).await;
+    pass().await.unwrap();
+    assert_eq!(files_of(&dir), base, "removing the option prunes its objects");
+
+    move_to(entcp::tenants::Status::Active, None).await;
+    move_to(entcp::tenants::Status::Suspended, None).await;
+    pass().await.unwrap();
+    let deployment =
+        std::fs::read_to_string(dir.join(base.iter().find(|f| f.starts_with("deployment-")).unwrap())).unwrap();
+    assert!(deployment.contains("replicas: 0"), "{deployment}");
+    move_to(entcp::tenants::Status::Decommissioning, None).await;
+    pass().await.unwrap();
+    let left = files_of(&dir);
+    assert!(left.iter().all(|f| !f.starts_with("deployment-") && !f.starts_with("ingress-")), "{left:?}");
+    assert!(left.iter().any(|f| f.starts_with("secret-")), "data and credentials are kept");
+    let events = entcp::tenants::events(&db.store, &tenant.id).await.unwrap();
+    assert!(events.iter().filter(|e| e.kind == "reconciled").count() >= 4);
+}
+
+/// The manifests folder holds exactly what `tenants render` gives for each tenant, and nothing else.
+async fn assert_manifests_as_rendered(state: &entcp::api::AppState, root: &std::path::Path, slugs: &[&str]) {
+    let mut entries = files_of(root);
+    entries.retain(|name| !slugs.contains(&name.as_str()));
+    assert!(entries.is_empty(), "leftover staging folders or strangers: {entries:?}");
+    for slug in slugs {
+        let tenant = entcp::tenants::get_tenant(&state.store, slug).await.unwrap().unwrap();
+        assert_eq!(tenant.provisioning_state.error, None, "{slug}: an error stays on the tenant");
+        let objects = entcp::tenants::render(&state.tenants(), &tenant).await.unwrap();
+        let expected = entcp::provisioning::manifests::files(&objects).unwrap();
+        let dir = root.join(slug);
+        let actual: Vec<(String, String)> = files_of(&dir)
+            .into_iter()
+            .filter(|name| !name.starts_with('.'))
+            .map(|name| (name.clone(), std::fs::read_to_string(dir.join(&name)).unwrap()))
+            .collect();
+        assert_eq!(actual, expected, "{slug}: the folder differs from `tenants render`");
+    }
+}
+
+backend_test!(two_reconcilers_on_one_manifests_folder_leave_every_folder_as_rendered_and_a_damaged_one_is_repaired);
+async fn two_reconcilers_on_one_manifests_folder_leave_every_folder_as_rendered_and_a_damaged_one_is_repaired(
+    db: crate::common::TestDb,
+) {
+    common::import_sample(&db.store).await;
+    let data = tempfile::tempdir().unwrap();
+    let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let clock = Arc::new(FixedClock::new(t0()));
+    let a = crate::common::app::app_state(db.store.clone(), config.clone(), clock.clone());
+    let other = entcp::store::Store::connect(&db.url, None).await.unwrap();
+    let b = crate::common::app::app_state(other.clone(), config.clone(), clock);
+    let schools = [("doisneau", "0940176F"), ("wallon", "0940198E"), ("ecole-l", "0940204L"), ("ecole-s", "0940209S")];
+    let slugs: Vec<&str> = schools.iter().map(|(slug, _)| *slug).collect();
+    let apply_all = |options: Value| {
+        let a = a.clone();
+        async move {
+            for (slug, uai) in schools {
+                let mut body = doc(slug, uai, &format!("{slug}.ent.example.fr"));
+                body["spec"]["options"] = options.clone();
+                let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
+                entcp::tenants::apply(&a.tenants(), &admin(), &doc, None).await.unwrap();
+            }
+        }
+    };
+    apply_all(json!([])).await;
+    for slug in &slugs {
+        let t = entcp::tenants::get_tenant(&db.store, slug).await.unwrap().unwrap();
+        entcp::tenants::transition(&a.tenants(), &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
+            .await
+            .unwrap();
+    }
+    let root = data.path().join("manifests");
+    for round in 0..4 {
+        // Each round changes every tenant, so that both reconcilers want to write them all.
+        apply_all(if round % 2 == 0 { json!(["visio"]) } else { json!([]) }).await;
+        let pass = |state: entcp::api::AppState| async move {
+            entcp::provisioning::reconcile::pass(&state.provisioning(), None, t0()).await.unwrap()
+        };
+        let (ra, rb) = tokio::join!(tokio::spawn(pass(a.clone())), tokio::spawn(pass(b.clone())));
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert_eq!(ra.failed + rb.failed, 0, "{} round {round}: {ra:?} {rb:?}", db.name);
+        assert_eq!(ra.applied + rb.applied, 4, "{} round {round}: each tenant written once", db.name);
+        assert_manifests_as_rendered(&a, &root, &slugs).await;
+    }
+
+    // A folder damaged by hand is rewritten by the next pass, though the database says « applied ».
+    let dir = root.join("wallon");
+    let files = files_of(&dir);
+    std::fs::remove_file(dir.join(files.iter().find(|f| f.starts_with("deployment-")).unwrap())).unwrap();
+    std::fs::write(dir.join(files.iter().find(|f| f.starts_with("namespace-")).unwrap()), "abîmé").unwrap();
+    let repair = entcp::provisioning::reconcile::pass(&b.provisioning(), None, t0()).await.unwrap();
+    assert_eq!((repair.applied, repair.failed), (1, 0), "{}: {repair:?}", db.name);
+    assert_manifests_as_rendered(&a, &root, &slugs).await;
+    let noop = entcp::provisioning::reconcile::pass(&a.provisioning(), None, t0()).await.unwrap();
+    assert_eq!(noop.applied, 0, "{}: a repaired folder is left alone", db.name);
+    other.close().await;
+}
+
+/// `entctl` on the test's database and data directory.
+fn entctl(data_dir: &std::path::Path, db_url: &str, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entctl"));
+    for var in ["DATABASE_URL", "ENTCP_CONFIG", "ENTCP_LISTEN", "RUST_LOG"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .current_dir(data_dir)
+        .env("ENTCP_DATA_DIR", data_dir)
+        .env("ENTCP_DATABASE_URL", db_url)
+        .env("ENTCP_LOG_LEVEL", "warn")
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "entctl {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+fn college_doc(options: &[&str]) -> String {
+    format!(
+        "apiVersion: entcp.education.fr/v1\nkind: EntTenant\nmetadata:\n  name: college-essais\nspec:\n  \
+         organisation: \"0940999A\"\n  hostname: essais.ent.fresnes.example.fr\n  bouquet: socle-2d\n  \
+         accounts: 600\n  options: [{}]\n",
+        options.join(", ")
+    )
+}
+
+backend_test!(a_college_tenant_from_refusal_to_purge_with_manifests_on_disk);
+/// The issue's "Done when", for a collège of the Val-de-Marne sample (one collège row added to it).
+async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let college = std::fs::read(common::fixture("annuaire-education-94-college.csv")).unwrap();
+    let options = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(&db.store, &admin(), std::io::Cursor::new(college), options, t0())
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+    let app = entcp::api::app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dan = common::client_with(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+    let cd = common::client_with(
+        &token_for(&db.store, "ent@valdemarne.fr", Role::Collectivite, Some("departement:94")).await,
+    );
+    let chef = common::client_with(
+        &token_for(&db.store, "principal@college.fr", Role::ChefEtablissement, Some("0940999A")).await,
+    );
+    let url = |p: &str| format!("{base}{p}");
+    let file = data.path().join("college.yaml");
+    let cli = |args: &[&str]| entctl(data.path(), &db.url, args);
+    let dir = data.path().join("manifests/college-essais");
+    let provisioning = state.provisioning();
+    let pass = || entcp::provisioning::reconcile::pass(&provisioning, None, t0());
+
+    // Declared from a file: created, then unchanged the second time.
+    std::fs::write(&file, college_doc(&[])).unwrap();
+    let first = cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(first.contains("enttenant/college-essais created"), "{}: {first}", db.name);
+    let second = cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(second, "enttenant/college-essais unchanged\n", "{}", db.name);
+
+    // Refused without a convention, provisioned once the tripartite second-degré convention is active.
+    let to = |status: &str| json!({ "to": status });
+    let (s, refused) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("provisioning"))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("Collège des Essais"), "{refused}");
+    let convention = json!({
+        "model": "tripartite-second-degre",
+        "parties": { "academie": "academie:24", "collectivite": "departement:94", "etablissement": "0940999A" },
+        "start_date": "2026-09-01"
+    });
+    let (s, conv) = call_socket(dan.post(url("/conventions")).json(&convention)).await;
+    assert_eq!(s, StatusCode::CREATED, "{conv}");
+    let id = conv["id"].as_str().unwrap();
+    let step =
+        |who: &reqwest::Client, action: &str| who.post(url(&format!("/conventions/{id}/{action}"))).json(&json!({}));
+    for (who, action) in [(&dan, "submit"), (&dan, "visa"), (&dan, "sign"), (&cd, "sign"), (&chef, "sign")] {
+        let (s, p) = call_socket(step(who, action)).await;
+        assert_eq!(s, StatusCode::OK, "{action}: {p}");
+    }
+    let (s, moved) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("provisioning"))).await;
+    assert_eq!(s, StatusCode::OK, "{moved}");
+    assert_eq!(moved["convention_id"], id);
+
+    // Its manifests appear on disk, the 2nd-degré compulsory cahier de textes included.
+    pass().await.unwrap();
+    let base_files = files_of(&dir);
+    for f in ["namespace-ent-college-essais.yaml", "deployment-cahier-de-textes.yaml", "ingress-ent.yaml"] {
+        assert!(base_files.contains(&f.to_string()), "{f} not in {base_files:?}");
+    }
+    let (_, shown) = call_socket(chef.get(url("/tenants/college-essais"))).await;
+    assert_eq!(shown["provisioning_state"]["observed"], "written", "{shown}");
+
+    // An option through `entctl apply -f`, reconciled at once by the CLI: exactly its service's objects.
+    std::fs::write(&file, college_doc(&["moodle"])).unwrap();
+    assert!(cli(&["apply", "-f", file.to_str().unwrap()]).contains("enttenant/college-essais configured"));
+    let with_option = files_of(&dir);
+    let added: Vec<&String> = with_option.iter().filter(|f| !base_files.contains(f)).collect();
+    assert_eq!(
+        added,
+        ["deployment-exercices.yaml", "persistentvolumeclaim-exercices-data.yaml", "service-exercices.yaml"],
+        "{}",
+        db.name
+    );
+    std::fs::write(&file, college_doc(&[])).unwrap();
+    cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(files_of(&dir), base_files, "removing the option prunes its objects");
+
+    // Suspension scales to zero; decommissioning removes the workloads and keeps the data.
+    for status in ["active", "suspended"] {
+        let (s, p) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to(status))).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+    }
+    pass().await.unwrap();
+    let deployment = std::fs::read_to_string(dir.join("deployment-cahier-de-textes.yaml")).unwrap();
+    assert!(deployment.contains("replicas: 0"), "{deployment}");
+    call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("decommissioning"))).await;
+    pass().await.unwrap();
+    let left = files_of(&dir);
+    assert!(left.iter().all(|f| !f.starts_with("deployment-") && !f.starts_with("service-")), "{left:?}");
+    assert!(left.contains(&"secret-ent-credentials.yaml".to_string()));
+    assert!(left.contains(&"persistentvolumeclaim-cahier-de-textes-data.yaml".to_string()), "{left:?}");
+
+    // Archived: the data stays for three months, then the purge job deletes it, audited.
+    call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("archived"))).await;
+    let (s, p) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("purged"))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "only the retention job purges: {p}");
+    pass().await.unwrap();
+    let purge = |days: i64| entcp::provisioning::purge::purge_due(&provisioning, t0() + chrono::Duration::days(days));
+    assert!(purge(85).await.unwrap().is_empty());
+    assert!(!files_of(&dir).is_empty(), "kept during the retention period");
+    assert_eq!(purge(95).await.unwrap(), ["college-essais"]);
+    assert!(files_of(&dir).is_empty(), "{}: purged", db.name);
+    let (_, purged) = call_socket(dan.get(url("/tenants/college-essais"))).await;
+    assert_eq!(purged["status"], "purged");
+    assert!(purged["provisioning_state"]["purged_at"].is_string(), "{purged}");
+    let (_, events) = call_socket(dan.get(url("/tenants/college-essais/events"))).await;
+    assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "purged"), "{events}");
+    let filter = entcp::audit::AuditFilter { actor: Some("system:tenants-purge".into()), ..Default::default() };
+    let audited = entcp::audit::list(&db.store, &filter, None).await.unwrap().items;
+    assert_eq!(audited.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["tenants.purge"]);
+    assert!(purge(200).await.unwrap().is_empty(), "purged once");
+}
+
+backend_test!(a_move_decided_on_a_stale_reading_is_refused);
+/// Two moves decided on the same reading: the second is refused, so a suspended tenant sent
+/// back to `active` cannot also be decommissioned (or the reverse) by a concurrent request.
+async fn a_move_decided_on_a_stale_reading_is_refused(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = entcp::config::Config { data_dir: dir.path().into(), ..entcp::config::Config::default() };
+    let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+    let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
+    let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
+    let (_, t) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+    let t =
+        entcp::tenants::transition(&state.tenants(), &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
+            .await
+            .unwrap();
+    let t =
+        entcp::tenants::transition(&state.tenants(), &admin(), &t, entcp::tenants::Status::Active, None).await.unwrap();
+    let stale = entcp::tenants::transition(&state.tenants(), &admin(), &t, entcp::tenants::Status::Suspended, None)
+        .await
+        .unwrap();
+    entcp::tenants::transition(&state.tenants(), &admin(), &stale, entcp::tenants::Status::Active, None).await.unwrap();
+    let err =
+        entcp::tenants::transition(&state.tenants(), &admin(), &stale, entcp::tenants::Status::Decommissioning, None)
+            .await
+            .unwrap_err();
+    assert!(err.detail.contains("a changé d'état"), "{}: {err:?}", db.name);
+    let now = entcp::tenants::get_tenant(&db.store, "doisneau-fresnes").await.unwrap().unwrap();
+    assert_eq!(now.status, entcp::tenants::Status::Active, "{}", db.name);
+}
