@@ -65,8 +65,7 @@ async fn build_template(admin_url: &str) -> String {
         let store = Store::connect(&url_of(admin_url, &building), Some(1)).await.expect("template connects");
         store.migrate().await.expect("template migrates");
         store.close().await;
-        let rename = format!("ALTER DATABASE {building} RENAME TO {name}");
-        sqlx::query(&rename).execute(&mut *conn).await.expect("rename template");
+        rename_when_left(&mut conn, &building, &name).await;
         let mark = format!("ALTER DATABASE {name} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false");
         sqlx::query(&mark).execute(&mut *conn).await.expect("mark template");
     }
@@ -74,6 +73,27 @@ async fn build_template(admin_url: &str) -> String {
     drop(conn);
     admin.close().await;
     name
+}
+
+/// Renames `from` once its last session has gone: a closed pool's server processes
+/// may still be exiting, and PostgreSQL refuses to rename a database in use (55006).
+async fn rename_when_left(conn: &mut sqlx::AnyConnection, from: &str, to: &str) {
+    let rename = format!("ALTER DATABASE {from} RENAME TO {to}");
+    for _ in 0..100 {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(from)
+            .execute(&mut *conn)
+            .await
+            .expect("end the template's sessions");
+        match sqlx::query(&rename).execute(&mut *conn).await {
+            Ok(_) => return,
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55006") => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("rename template: {e}"),
+        }
+    }
+    panic!("rename template: {from} still in use after 5 s");
 }
 
 /// A new database cloned from the template; the guard drops it.
