@@ -32,6 +32,16 @@ impl Backend {
     }
 
     /// True for a database server (PostgreSQL), where a scratch database must be created.
+    /// The backend `conn` talks to, for the dialect functions below when only a
+    /// connection (not the [`Store`]) is at hand.
+    pub fn of_connection(conn: &sqlx::AnyConnection) -> Backend {
+        if conn.backend_name() == Backend::Postgres.label() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
     pub fn is_postgres(self) -> bool {
         self == Backend::Postgres
     }
