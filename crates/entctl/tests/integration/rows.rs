@@ -17,6 +17,10 @@ const BREACHES: &str = "/rgpd/breaches/0440001M";
 /// The data-subject request log of the collège.
 const REQUESTS: &str = "/rgpd/requests/0440001M";
 
+/// Valid groupement terms, as an SQL literal.
+const TERMS: &str = "'{\"lots\": [], \"bouquet\": \"essentiel\", \"options\": [], \"support\": [], \
+    \"cost_key\": [{\"basis\": \"equal\", \"weight\": 100}], \"duration_months\": 48}'";
+
 const NOW: &str = "2026-09-01T08:00:00.000000Z";
 
 /// A served database holding one établissement, two rows of each kind written
@@ -43,6 +47,7 @@ impl World {
             world.insert_convention(name).await;
             world.insert_breach(name).await;
             world.insert_request(name).await;
+            world.insert_groupement(name).await;
         }
         world
     }
@@ -116,6 +121,36 @@ impl World {
         .await;
     }
 
+    /// A groupement coordinated by the académie, with one application (the collège)
+    /// and one document version.
+    async fn insert_groupement(&self, name: &str) {
+        let academie = self.scalar("SELECT id FROM orgs WHERE kind = 'academie'").await;
+        let etab = self.scalar("SELECT id FROM orgs WHERE kind = 'etablissement'").await;
+        let id = format!("grp-{name}");
+        self.exec(
+            &format!(
+                "INSERT INTO groupements (id, reference, coordinator_org_id, title, object, terms, \
+                 application_deadline, status, created_by, created_at, updated_at) VALUES ($1, $2, $3, 'ENT', \
+                 'Objet', {TERMS}, '2026-10-15', 'open', 'admin', $4, $4)"
+            ),
+            &[&id, &format!("GC-2026-{name}"), &academie, NOW],
+        )
+        .await;
+        self.exec(
+            "INSERT INTO groupement_members (id, groupement_id, org_id, status, deliberation_number, \
+             deliberation_date, schools, classes, pupils, teacher_accounts, parent_accounts, applied_by, applied_at, \
+             updated_at) VALUES ($1, $2, $3, 'applied', 'DCM-1', '2026-06-30', 1, 5, 100, 6, 100, 'admin', $4, $4)",
+            &[&format!("app-{name}"), &id, &etab, NOW],
+        )
+        .await;
+        self.exec(
+            "INSERT INTO groupement_documents (id, groupement_id, kind, version_no, title, sha256, shared, created_by, \
+             created_at) VALUES ($1, $2, 'cctp', 1, 'CCTP', 'h', 0, 'admin', $3)",
+            &[&format!("doc-{name}"), &id, NOW],
+        )
+        .await;
+    }
+
     async fn get(&self, path: &str) -> (u16, Value, String) {
         let resp = self.client.get(format!("{}/api/v1{path}", self.base)).send().await.unwrap();
         let status = resp.status().as_u16();
@@ -169,6 +204,13 @@ async fn unknown_values_fail_loudly(db: TestDb) {
         ("rgpd_breaches", "breach-bad", "data_categories", "'{not json'", "'[]'", BREACHES),
         ("rgpd_requests", "request-bad", "kind", "'telepathy'", "'access'", REQUESTS),
         ("rgpd_requests", "request-bad", "status", "'lost'", "'received'", REQUESTS),
+        ("groupements", "grp-bad", "status", "'dormant'", "'open'", "/groupements/grp-bad"),
+        ("groupements", "grp-bad", "terms", "'{not json'", TERMS, "/groupements/grp-bad"),
+        ("groupements", "grp-bad", "award", "'{not json'", "NULL", "/groupements/grp-bad"),
+        // Applications and document versions are read through their groupement's lists.
+        ("groupement_members", "app-bad", "status", "'pending'", "'applied'", "/groupements/grp-bad/applications"),
+        ("groupement_documents", "doc-bad", "kind", "'poster'", "'cctp'", "/groupements/grp-bad/documents"),
+        ("groupement_documents", "doc-bad", "shared", "2", "0", "/groupements/grp-bad/documents"),
     ];
     for (table, id, column, bad, good, path) in cases {
         let what = format!("{table}.{column} = {bad}");
@@ -176,6 +218,7 @@ async fn unknown_values_fail_loudly(db: TestDb) {
             "tenants" => "/tenants",
             "support_tickets" => "/support/tickets",
             "conventions" => "/conventions",
+            "groupements" => "/groupements",
             _ => path,
         };
         world.exec(&format!("UPDATE {table} SET {column} = {bad} WHERE id = $1"), &[id]).await;
@@ -192,6 +235,7 @@ async fn unknown_values_fail_loudly(db: TestDb) {
     world.assert_field("/conventions/conv-ok", "status", "draft").await;
     world.assert_rgpd_log(BREACHES, "cnil_decision", "pending").await;
     world.assert_rgpd_log(REQUESTS, "status", "received").await;
+    world.assert_field("/groupements/grp-ok", "status", "open").await;
 }
 
 #[tokio::test]
