@@ -12,7 +12,7 @@ pub mod workflow;
 
 use ent_kernel::error::Problem;
 use ent_kernel::store::Page;
-use ent_kernel::store::{JsonObject, JsonText, Store};
+use ent_kernel::store::{Backend, JsonObject, JsonText, Store};
 use ent_platform::registry::queries::get_org_in;
 use ent_platform::registry::OrgRef;
 use model::ConventionModel;
@@ -232,7 +232,7 @@ pub async fn read_convention(
     id: &str,
     lock: bool,
 ) -> Result<Option<Convention>, Problem> {
-    let lock = if lock && conn.backend_name() == "PostgreSQL" { " FOR UPDATE" } else { "" };
+    let lock = if lock { Backend::of_connection(conn).for_update() } else { "" };
     let sql = format!("SELECT {COLUMNS} FROM conventions WHERE id = $1 OR reference = $2{lock}");
     let row: Option<ConventionRow> =
         sqlx::query_as(&sql).bind(id).bind(id.to_ascii_uppercase()).fetch_optional(&mut *conn).await?;

@@ -12,13 +12,12 @@ use ent_documents::documents::{self, Block, Document, Section};
 use ent_documents::documents::{Cell, Sheet, Spreadsheet};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::Page;
-use ent_kernel::store::{new_id, timestamp, Store};
+use ent_kernel::store::{new_id, timestamp, Flag, Store};
 use ent_platform::catalog::Catalog;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -33,6 +32,8 @@ pub enum Kind {
     /// BPU/DPGF quantity annex (spreadsheet).
     Quantites,
 }
+
+ent_kernel::text_enum!(Kind);
 
 impl Kind {
     pub const ALL: [Kind; 4] = [Kind::Convention, Kind::Cctp, Kind::Membres, Kind::Quantites];
@@ -380,32 +381,48 @@ const COLUMNS: &str = "d.id, d.groupement_id, d.kind, d.version_no, d.title, d.s
 const FROM: &str = "groupement_documents d JOIN groupements g ON g.id = d.groupement_id \
     JOIN orgs o ON o.id = g.coordinator_org_id";
 
-fn from_row(row: &AnyRow) -> StoredDocument {
-    let kind = Kind::parse(&row.get::<String, _>("kind")).unwrap_or(Kind::Cctp);
+/// A row of [`COLUMNS`] as stored.
+#[derive(FromRow)]
+struct DocumentRow {
+    id: String,
+    groupement_id: String,
+    #[sqlx(try_from = "String")]
+    kind: Kind,
+    version_no: i64,
+    title: String,
+    sha256: String,
+    shared: Flag,
+    created_at: String,
+    g_reference: String,
+    c_name: String,
+}
+
+fn from_row(row: DocumentRow) -> StoredDocument {
     StoredDocument {
-        id: row.get("id"),
-        groupement_id: row.get("groupement_id"),
-        groupement_reference: row.get("g_reference"),
-        coordinator: row.get("c_name"),
-        kind,
-        title: row.get("title"),
-        version: row.get("version_no"),
-        sha256: row.get("sha256"),
-        shared: row.get::<i64, _>("shared") != 0,
-        formats: kind.formats().iter().map(|f| f.to_string()).collect(),
-        created_at: row.get("created_at"),
+        id: row.id,
+        groupement_id: row.groupement_id,
+        groupement_reference: row.g_reference,
+        coordinator: row.c_name,
+        kind: row.kind,
+        title: row.title,
+        version: row.version_no,
+        sha256: row.sha256,
+        shared: row.shared.into(),
+        formats: row.kind.formats().iter().map(|f| f.to_string()).collect(),
+        created_at: row.created_at,
     }
 }
 
 pub async fn versions(store: &Store, groupement_id: &str) -> Result<Vec<StoredDocument>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE d.groupement_id = $1 ORDER BY d.kind, d.version_no");
-    let rows = sqlx::query(&sql).bind(groupement_id).fetch_all(store.pool()).await?;
-    Ok(rows.iter().map(from_row).collect())
+    let rows: Vec<DocumentRow> = sqlx::query_as(&sql).bind(groupement_id).fetch_all(store.pool()).await?;
+    Ok(rows.into_iter().map(from_row).collect())
 }
 
 pub async fn get_version(store: &Store, id: &str) -> Result<Option<StoredDocument>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE d.id = $1");
-    Ok(sqlx::query(&sql).bind(id).fetch_optional(store.pool()).await?.as_ref().map(from_row))
+    let row: Option<DocumentRow> = sqlx::query_as(&sql).bind(id).fetch_optional(store.pool()).await?;
+    Ok(row.map(from_row))
 }
 
 /// Generates `kind` from the current state; an unchanged document gives back its
@@ -413,7 +430,7 @@ pub async fn get_version(store: &Store, id: &str) -> Result<Option<StoredDocumen
 pub async fn generate(ctx: &Ctx<'_>, g: &Groupement, kind: Kind) -> Result<(StoredDocument, bool), Problem> {
     let members = membership::members(ctx.store, &g.id).await?;
     let rendered = render(kind, ctx.catalog, g, &members)?;
-    let latest = sqlx::query(
+    let latest: Option<(String, String, i64)> = sqlx::query_as(
         "SELECT id, sha256, version_no FROM groupement_documents WHERE groupement_id = $1 AND kind = $2 \
          ORDER BY version_no DESC LIMIT 1",
     )
@@ -421,13 +438,12 @@ pub async fn generate(ctx: &Ctx<'_>, g: &Groupement, kind: Kind) -> Result<(Stor
     .bind(kind.as_str())
     .fetch_optional(ctx.store.pool())
     .await?;
-    if let Some(row) = &latest {
-        if row.get::<String, _>("sha256") == rendered.sha256 {
-            let id: String = row.get("id");
-            return Ok((get_version(ctx.store, &id).await?.expect("just read"), false));
+    if let Some((id, sha256, _)) = &latest {
+        if *sha256 == rendered.sha256 {
+            return Ok((get_version(ctx.store, id).await?.expect("just read"), false));
         }
     }
-    let version = latest.map(|r| r.get::<i64, _>("version_no")).unwrap_or(0) + 1;
+    let version = latest.map(|(_, _, version_no)| version_no).unwrap_or(0) + 1;
     let id = new_id();
     let mut tx = ctx.store.begin_write().await?;
     sqlx::query(
@@ -478,12 +494,12 @@ pub async fn content(store: &Store, doc: &StoredDocument, format: &str) -> Resul
         "ods" => "ods",
         _ => "odt",
     };
-    let row = sqlx::query(&format!("SELECT {column} AS content FROM groupement_documents WHERE id = $1"))
-        .bind(&doc.id)
-        .fetch_one(store.pool())
-        .await?;
-    let bytes: Vec<u8> =
-        if column == "html" { row.get::<String, _>("content").into_bytes() } else { row.get::<Vec<u8>, _>("content") };
+    let sql = format!("SELECT {column} AS content FROM groupement_documents WHERE id = $1");
+    let bytes: Vec<u8> = if column == "html" {
+        sqlx::query_scalar::<_, String>(&sql).bind(&doc.id).fetch_one(store.pool()).await?.into_bytes()
+    } else {
+        sqlx::query_scalar(&sql).bind(&doc.id).fetch_one(store.pool()).await?
+    };
     match format {
         "html" => Ok((bytes, "text/html; charset=utf-8")),
         "ods" => Ok((bytes, documents::ODS_MIME)),
@@ -593,7 +609,8 @@ pub async fn library(store: &Store, filter: &LibraryFilter) -> Result<Page<Store
     }
     let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE {} ORDER BY d.id DESC LIMIT {}", cond.sql(), size + 1);
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
-    Ok(Page::from_overfetch(rows.iter().map(from_row).collect(), size, |d| d.id.clone()))
+    let items = rows.iter().map(DocumentRow::from_row).collect::<sqlx::Result<Vec<_>>>()?;
+    Ok(Page::from_overfetch(items.into_iter().map(from_row).collect(), size, |d| d.id.clone()))
 }
 
 #[cfg(test)]

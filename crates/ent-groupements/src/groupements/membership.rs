@@ -9,14 +9,13 @@ use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConventio
 use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::store::{new_id, opt_text, timestamp, Store, Tx};
+use ent_kernel::store::{new_id, timestamp, Store, Tx};
 use ent_platform::registry::queries::{covers, covers_org};
 use ent_platform::registry::{Org, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 use std::collections::BTreeMap;
 
 /// Bounds beyond which a quantity is taken for a typing error.
@@ -35,6 +34,8 @@ pub enum ApplicationStatus {
     Withdrawn,
 }
 
+ent_kernel::text_enum!(ApplicationStatus);
+
 impl ApplicationStatus {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,12 +46,13 @@ impl ApplicationStatus {
         }
     }
 
-    fn parse(s: &str) -> ApplicationStatus {
+    fn parse(s: &str) -> Option<ApplicationStatus> {
         match s {
-            "accepted" => ApplicationStatus::Accepted,
-            "rejected" => ApplicationStatus::Rejected,
-            "withdrawn" => ApplicationStatus::Withdrawn,
-            _ => ApplicationStatus::Applied,
+            "applied" => Some(ApplicationStatus::Applied),
+            "accepted" => Some(ApplicationStatus::Accepted),
+            "rejected" => Some(ApplicationStatus::Rejected),
+            "withdrawn" => Some(ApplicationStatus::Withdrawn),
+            _ => None,
         }
     }
 
@@ -65,7 +67,7 @@ impl ApplicationStatus {
 }
 
 /// What a member declares it needs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, FromRow)]
 pub struct MemberQuantities {
     pub schools: i64,
     pub classes: i64,
@@ -261,35 +263,52 @@ const COLUMNS: &str = "m.id, m.groupement_id, m.org_id, m.status, m.deliberation
     m.schools, m.classes, m.pupils, m.teacher_accounts, m.parent_accounts, m.decision_reason, m.version, \
     m.applied_at, m.decided_at, o.kind AS o_kind, o.code AS o_code, o.name AS o_name";
 
-fn from_row(row: &AnyRow) -> Application {
-    let status = ApplicationStatus::parse(&row.get::<String, _>("status"));
-    let quantities = MemberQuantities {
-        schools: row.get("schools"),
-        classes: row.get("classes"),
-        pupils: row.get("pupils"),
-        teacher_accounts: row.get("teacher_accounts"),
-        parent_accounts: row.get("parent_accounts"),
-    };
+/// A row of [`COLUMNS`] as stored.
+#[derive(FromRow)]
+struct ApplicationRow {
+    id: String,
+    groupement_id: String,
+    org_id: String,
+    #[sqlx(try_from = "String")]
+    status: ApplicationStatus,
+    deliberation_number: String,
+    deliberation_date: String,
+    #[sqlx(flatten)]
+    quantities: MemberQuantities,
+    decision_reason: Option<String>,
+    version: i64,
+    applied_at: String,
+    decided_at: Option<String>,
+    #[sqlx(try_from = "String")]
+    o_kind: OrgKind,
+    o_code: String,
+    o_name: String,
+}
+
+fn from_row(row: ApplicationRow) -> Application {
     Application {
-        id: row.get("id"),
-        groupement_id: row.get("groupement_id"),
-        applicant: OrgRef {
-            id: row.get("org_id"),
-            kind: OrgKind::parse(&row.get::<String, _>("o_kind")).expect("known kind"),
-            code: row.get("o_code"),
-            name: row.get("o_name"),
-        },
-        status,
-        status_label: status.label().into(),
-        deliberation_number: row.get("deliberation_number"),
-        deliberation_date: row.get("deliberation_date"),
-        accounts: quantities.accounts(),
-        quantities,
-        decision_reason: opt_text(row, "decision_reason"),
-        applied_at: row.get("applied_at"),
-        decided_at: opt_text(row, "decided_at"),
-        version: row.get("version"),
+        id: row.id,
+        groupement_id: row.groupement_id,
+        applicant: OrgRef { id: row.org_id, kind: row.o_kind, code: row.o_code, name: row.o_name },
+        status: row.status,
+        status_label: row.status.label().into(),
+        deliberation_number: row.deliberation_number,
+        deliberation_date: row.deliberation_date,
+        accounts: row.quantities.accounts(),
+        quantities: row.quantities,
+        decision_reason: row.decision_reason,
+        applied_at: row.applied_at,
+        decided_at: row.decided_at,
+        version: row.version,
     }
+}
+
+/// An earlier application of the same organisation to the same groupement.
+#[derive(FromRow)]
+struct PreviousApplication {
+    id: String,
+    #[sqlx(try_from = "String")]
+    status: ApplicationStatus,
 }
 
 /// Applications of a groupement, by applicant name; only `status` ones when given.
@@ -302,12 +321,12 @@ pub async fn list(
         "SELECT {COLUMNS} FROM groupement_members m JOIN orgs o ON o.id = m.org_id \
          WHERE m.groupement_id = $1 AND ($2 = '' OR m.status = $2) ORDER BY o.sort_name, o.id"
     );
-    let rows = sqlx::query(&sql)
+    let rows: Vec<ApplicationRow> = sqlx::query_as(&sql)
         .bind(groupement_id)
         .bind(status.map(ApplicationStatus::as_str).unwrap_or(""))
         .fetch_all(store.pool())
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    Ok(rows.into_iter().map(from_row).collect())
 }
 
 /// The accepted members.
@@ -319,8 +338,9 @@ pub async fn get(store: &Store, groupement_id: &str, id: &str) -> Result<Applica
     let sql = format!(
         "SELECT {COLUMNS} FROM groupement_members m JOIN orgs o ON o.id = m.org_id WHERE m.groupement_id = $1 AND m.id = $2"
     );
-    let row = sqlx::query(&sql).bind(groupement_id).bind(id).fetch_optional(store.pool()).await?;
-    row.as_ref().map(from_row).ok_or_else(|| Problem::not_found(format!("aucune candidature « {id} »")))
+    let row: Option<ApplicationRow> =
+        sqlx::query_as(&sql).bind(groupement_id).bind(id).fetch_optional(store.pool()).await?;
+    row.map(from_row).ok_or_else(|| Problem::not_found(format!("aucune candidature « {id} »")))
 }
 
 /// Queues the `groupement` notice to the users holding `role` at `org_id`.
@@ -392,13 +412,13 @@ pub async fn apply(
             ent_kernel::clock::french_date(&g.application_deadline)
         )));
     }
-    let existing = sqlx::query("SELECT id, status FROM groupement_members WHERE groupement_id = $1 AND org_id = $2")
-        .bind(&g.id)
-        .bind(&applicant.id)
-        .fetch_optional(ctx.store.pool())
-        .await?;
-    if let Some(row) = &existing {
-        let status = ApplicationStatus::parse(&row.get::<String, _>("status"));
+    let existing: Option<PreviousApplication> =
+        sqlx::query_as("SELECT id, status FROM groupement_members WHERE groupement_id = $1 AND org_id = $2")
+            .bind(&g.id)
+            .bind(&applicant.id)
+            .fetch_optional(ctx.store.pool())
+            .await?;
+    if let Some(PreviousApplication { id, status }) = &existing {
         if matches!(status, ApplicationStatus::Applied | ApplicationStatus::Accepted) {
             return Err(Problem::conflict(format!(
                 "{} a déjà une candidature au groupement {} ({})",
@@ -406,7 +426,7 @@ pub async fn apply(
                 g.reference,
                 status.label()
             ))
-            .with_extra(json!({ "application_id": row.get::<String, _>("id") })));
+            .with_extra(json!({ "application_id": id })));
         }
     }
     refuse_overlap(ctx.store, g, applicant).await?;
@@ -425,7 +445,7 @@ pub async fn apply(
     let at = timestamp(ctx.now);
     let mut tx = ctx.store.begin_write().await?;
     // A withdrawn or rejected applicant files again on its own row.
-    let id = existing.as_ref().map(|row| row.get::<String, _>("id")).unwrap_or_else(new_id);
+    let id = existing.map(|previous| previous.id).unwrap_or_else(new_id);
     let done = sqlx::query(
         "INSERT INTO groupement_members (id, groupement_id, org_id, status, deliberation_number, deliberation_date, \
          schools, classes, pupils, teacher_accounts, parent_accounts, version, applied_by, applied_at, updated_at) \

@@ -20,7 +20,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
-use ent_kernel::store::{new_id, opt_text, timestamp, Store, Tx};
+use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
 use ent_platform::audit::{self, Change};
 use ent_platform::catalog::Catalog;
 use ent_platform::identity::Actor;
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shares::{Basis, KeyPart};
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 pub use state::GroupementsState;
 
 /// Organisation kinds that may coordinate a groupement.
@@ -60,6 +60,8 @@ pub enum Status {
     Running,
     Ended,
 }
+
+ent_kernel::text_enum!(Status);
 
 impl Status {
     pub const ALL: [Status; 6] =
@@ -409,41 +411,56 @@ const COLUMNS: &str = "g.id, g.reference, g.coordinator_org_id, g.title, g.objec
     g.updated_at, o.kind AS c_kind, o.code AS c_code, o.name AS c_name, \
     (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members";
 
+/// A row of [`COLUMNS`] as stored.
+#[derive(FromRow)]
+struct GroupementRow {
+    id: String,
+    reference: String,
+    coordinator_org_id: String,
+    title: String,
+    object: String,
+    terms: JsonText<Terms>,
+    application_deadline: String,
+    consultation_date: Option<String>,
+    award_planned_date: Option<String>,
+    #[sqlx(try_from = "String")]
+    status: Status,
+    convention_id: Option<String>,
+    award: Option<JsonText<Award>>,
+    decp_published_on: Option<String>,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+    #[sqlx(try_from = "String")]
+    c_kind: OrgKind,
+    c_code: String,
+    c_name: String,
+    members: i64,
+}
+
 fn from_row(row: &AnyRow) -> Result<Groupement, Problem> {
-    let terms: Terms = serde_json::from_str(&row.get::<String, _>("terms"))
-        .map_err(|e| anyhow::anyhow!("groupement terms in store: {e}"))?;
-    let award: Option<Award> = match opt_text(row, "award") {
-        Some(text) => Some(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("groupement award in store: {e}"))?),
-        None => None,
-    };
-    let status: String = row.get("status");
-    let status = Status::parse(&status).ok_or_else(|| anyhow::anyhow!("unknown groupement status {status}"))?;
-    let kind: String = row.get("c_kind");
+    let row = GroupementRow::from_row(row)?;
+    let terms = row.terms.0;
     Ok(Groupement {
-        id: row.get("id"),
-        reference: row.get("reference"),
-        coordinator: OrgRef {
-            id: row.get("coordinator_org_id"),
-            kind: OrgKind::parse(&kind).expect("known kind"),
-            code: row.get("c_code"),
-            name: row.get("c_name"),
-        },
-        title: row.get("title"),
-        object: row.get("object"),
+        id: row.id,
+        reference: row.reference,
+        coordinator: OrgRef { id: row.coordinator_org_id, kind: row.c_kind, code: row.c_code, name: row.c_name },
+        title: row.title,
+        object: row.object,
         cost_key_label: shares::describe(&terms.cost_key),
         terms,
-        application_deadline: row.get("application_deadline"),
-        consultation_date: opt_text(row, "consultation_date"),
-        award_planned_date: opt_text(row, "award_planned_date"),
-        status_label: status.label().into(),
-        status,
-        convention_id: opt_text(row, "convention_id"),
-        award,
-        decp_published_on: opt_text(row, "decp_published_on"),
-        members: row.get("members"),
-        version: row.get("version"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
+        application_deadline: row.application_deadline,
+        consultation_date: row.consultation_date,
+        award_planned_date: row.award_planned_date,
+        status_label: row.status.label().into(),
+        status: row.status,
+        convention_id: row.convention_id,
+        award: row.award.map(|award| award.0),
+        decp_published_on: row.decp_published_on,
+        members: row.members,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     })
 }
 

@@ -32,6 +32,16 @@ impl Backend {
     }
 
     /// True for a database server (PostgreSQL), where a scratch database must be created.
+    /// The backend `conn` talks to, for the dialect functions below when only a
+    /// connection (not the [`Store`]) is at hand.
+    pub fn of_connection(conn: &sqlx::AnyConnection) -> Backend {
+        if conn.backend_name() == Backend::Postgres.label() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
     pub fn is_postgres(self) -> bool {
         self == Backend::Postgres
     }
@@ -170,4 +180,28 @@ async fn write_rows_postgres(
     let source = format!("SELECT {} FROM jsonb_to_recordset($1::jsonb) AS r({})", names.join(", "), types.join(", "));
     sqlx::query(&statement(&source)).bind(serde_json::Value::Array(objects).to_string()).execute(&mut **tx).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection names its backend, so a helper that only holds one locks rows
+    /// on PostgreSQL and not on SQLite.
+    #[tokio::test]
+    async fn a_connection_knows_its_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, Some(1)).await.unwrap();
+        let mut conn = store.conn().await.unwrap();
+        assert_eq!(Backend::of_connection(&conn), Backend::Sqlite);
+        assert_eq!(Backend::of_connection(&conn).for_update(), "");
+        drop(conn);
+        if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+            let store = Store::connect(&url, Some(1)).await.unwrap();
+            conn = store.conn().await.unwrap();
+            assert_eq!(Backend::of_connection(&conn), Backend::Postgres);
+            assert_eq!(Backend::of_connection(&conn).for_update(), " FOR UPDATE");
+        }
+    }
 }

@@ -7,13 +7,12 @@ use crate::rgpd::RgpdState;
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::sql::AnyQuery;
-use ent_kernel::store::{new_id, opt_text, timestamp};
+use ent_kernel::store::{new_id, timestamp, JsonText};
 use ent_platform::audit::{self, Change};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 /// The CNIL must be notified within 72 hours of awareness (Art. 33(1)).
 pub const CNIL_DELAY_HOURS: i64 = 72;
@@ -37,11 +36,12 @@ impl CnilDecision {
         }
     }
 
-    fn parse(s: &str) -> CnilDecision {
+    fn parse(s: &str) -> Option<CnilDecision> {
         match s {
-            "notified" => CnilDecision::Notified,
-            "not_required" => CnilDecision::NotRequired,
-            _ => CnilDecision::Pending,
+            "pending" => Some(CnilDecision::Pending),
+            "notified" => Some(CnilDecision::Notified),
+            "not_required" => Some(CnilDecision::NotRequired),
+            _ => None,
         }
     }
 
@@ -53,6 +53,8 @@ impl CnilDecision {
         }
     }
 }
+
+ent_kernel::text_enum!(CnilDecision);
 
 /// What a DPO records about a breach (creation and full replacement).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -169,21 +171,48 @@ const COLUMNS: &str = "id, reference, org_id, title, facts, occurred_at, aware_a
     records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, people_notified_at, version, \
     created_by, created_at, updated_at";
 
-fn from_row(r: &sqlx::any::AnyRow, now: DateTime<Utc>) -> Breach {
+/// A row of `rgpd_breaches` as stored ([`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct BreachRow {
+    id: String,
+    reference: String,
+    org_id: String,
+    title: String,
+    facts: String,
+    occurred_at: Option<String>,
+    aware_at: String,
+    #[sqlx(try_from = "JsonText<Vec<String>>")]
+    data_categories: Vec<String>,
+    people_approx: i64,
+    records_approx: i64,
+    consequences: String,
+    measures: String,
+    #[sqlx(try_from = "String")]
+    cnil_decision: CnilDecision,
+    cnil_notified_at: Option<String>,
+    cnil_reason: String,
+    people_notified_at: Option<String>,
+    version: i64,
+    created_by: String,
+    created_at: String,
+    updated_at: String,
+}
+
+fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
     let input = BreachInput {
-        title: r.get("title"),
-        facts: r.get("facts"),
-        occurred_at: opt_text(r, "occurred_at"),
-        aware_at: r.get("aware_at"),
-        data_categories: serde_json::from_str(&r.get::<String, _>("data_categories")).unwrap_or_default(),
-        people_approx: r.get("people_approx"),
-        records_approx: r.get("records_approx"),
-        consequences: r.get("consequences"),
-        measures: r.get("measures"),
-        cnil_decision: CnilDecision::parse(&r.get::<String, _>("cnil_decision")),
-        cnil_notified_at: opt_text(r, "cnil_notified_at"),
-        cnil_reason: r.get("cnil_reason"),
-        people_notified_at: opt_text(r, "people_notified_at"),
+        title: r.title,
+        facts: r.facts,
+        occurred_at: r.occurred_at,
+        aware_at: r.aware_at,
+        data_categories: r.data_categories,
+        people_approx: r.people_approx,
+        records_approx: r.records_approx,
+        consequences: r.consequences,
+        measures: r.measures,
+        cnil_decision: r.cnil_decision,
+        cnil_notified_at: r.cnil_notified_at,
+        cnil_reason: r.cnil_reason,
+        people_notified_at: r.people_notified_at,
     };
     let deadline = DateTime::parse_from_rfc3339(&input.aware_at)
         .map(|t| t.with_timezone(&Utc) + Duration::hours(CNIL_DELAY_HOURS))
@@ -196,16 +225,16 @@ fn from_row(r: &sqlx::any::AnyRow, now: DateTime<Utc>) -> Breach {
         _ => None,
     };
     Breach {
-        id: r.get("id"),
-        reference: r.get("reference"),
-        org_id: r.get("org_id"),
+        id: r.id,
+        reference: r.reference,
+        org_id: r.org_id,
         cnil_deadline: deadline.map(timestamp).unwrap_or_default(),
         warning,
         input,
-        version: r.get("version"),
-        created_by: r.get("created_by"),
-        created_at: r.get("created_at"),
-        updated_at: r.get("updated_at"),
+        version: r.version,
+        created_by: r.created_by,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
     }
 }
 
@@ -213,13 +242,15 @@ fn from_row(r: &sqlx::any::AnyRow, now: DateTime<Utc>) -> Breach {
 pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<Breach>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM rgpd_breaches WHERE org_id = $1 ORDER BY aware_at DESC, id DESC");
     let now = state.clock.now();
-    Ok(sqlx::query(&sql).bind(&org.id).fetch_all(state.store.pool()).await?.iter().map(|r| from_row(r, now)).collect())
+    let rows: Vec<BreachRow> = sqlx::query_as(&sql).bind(&org.id).fetch_all(state.store.pool()).await?;
+    Ok(rows.into_iter().map(|r| from_row(r, now)).collect())
 }
 
 pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM rgpd_breaches WHERE org_id = $1 AND (id = $2 OR reference = $3)");
-    let row = sqlx::query(&sql).bind(&org.id).bind(id).bind(id).fetch_optional(state.store.pool()).await?;
-    row.map(|r| from_row(&r, state.clock.now())).ok_or_else(|| Problem::not_found(format!("aucune violation « {id} »")))
+    let row: Option<BreachRow> =
+        sqlx::query_as(&sql).bind(&org.id).bind(id).bind(id).fetch_optional(state.store.pool()).await?;
+    row.map(|r| from_row(r, state.clock.now())).ok_or_else(|| Problem::not_found(format!("aucune violation « {id} »")))
 }
 
 async fn audit_change(

@@ -34,7 +34,7 @@ pub const PLATFORM_SECURITY: [&str; 5] = [
 ];
 
 /// The contacts of an organisation that the registry does not hold (`rgpd_profiles`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, sqlx::FromRow)]
 pub struct Profile {
     #[schemars(length(max = 500))]
     pub head_name: String,

@@ -6,11 +6,11 @@ use super::derive::{Assignment, ContractFact, LiveTenant, OrgFacts, Profile, Wor
 use ent_conventions::conventions::model::ConventionModel;
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::store::{opt_text, Store};
+use ent_kernel::store::{Flag, JsonText, Store};
 use ent_platform::catalog::Catalog;
 use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use ent_platform::registry::Org;
-use sqlx::Row;
+use sqlx::FromRow;
 use std::collections::HashMap;
 
 /// Statuses of a tenant that really runs.
@@ -117,6 +117,15 @@ pub async fn world(
 }
 
 /// RGPD roles of every school covered by an active convention (the latest starting wins).
+/// An active convention as [`assignments`] reads it.
+#[derive(sqlx::FromRow)]
+struct ConventionRef {
+    id: String,
+    reference: String,
+    model_id: String,
+    model_version: i64,
+}
+
 async fn assignments(
     store: &Store,
     models: &[ConventionModel],
@@ -124,29 +133,30 @@ async fn assignments(
 ) -> Result<HashMap<String, Assignment>, Problem> {
     let sql = "SELECT id, reference, model_id, model_version FROM conventions WHERE status = 'active' \
                AND start_date <= $1 AND end_date >= $2 ORDER BY start_date, id";
-    let conventions = sqlx::query(sql).bind(date).bind(date).fetch_all(store.pool()).await?;
+    let conventions: Vec<ConventionRef> = sqlx::query_as(sql).bind(date).bind(date).fetch_all(store.pool()).await?;
     let parties_sql = format!(
         "SELECT convention_id, party_key, org_id FROM convention_parties WHERE convention_id IN ({ACTIVE_CONVENTIONS}) \
          ORDER BY convention_id, position"
     );
     let mut parties: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for r in sqlx::query(&parties_sql).bind(date).bind(date).fetch_all(store.pool()).await? {
-        parties.entry(r.get("convention_id")).or_default().push((r.get("party_key"), r.get("org_id")));
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as(&parties_sql).bind(date).bind(date).fetch_all(store.pool()).await?;
+    for (convention_id, party_key, org_id) in rows {
+        parties.entry(convention_id).or_default().push((party_key, org_id));
     }
     let schools_sql =
         format!("SELECT convention_id, org_id FROM convention_schools WHERE convention_id IN ({ACTIVE_CONVENTIONS})");
     let mut schools: HashMap<String, Vec<String>> = HashMap::new();
-    for r in sqlx::query(&schools_sql).bind(date).bind(date).fetch_all(store.pool()).await? {
-        schools.entry(r.get("convention_id")).or_default().push(r.get("org_id"));
+    let rows: Vec<(String, String)> =
+        sqlx::query_as(&schools_sql).bind(date).bind(date).fetch_all(store.pool()).await?;
+    for (convention_id, org_id) in rows {
+        schools.entry(convention_id).or_default().push(org_id);
     }
     let mut out = HashMap::new();
     for c in conventions {
-        let id: String = c.get("id");
-        let Ok(model) = ent_conventions::conventions::find_model(
-            models,
-            &c.get::<String, _>("model_id"),
-            Some(c.get::<i64, _>("model_version") as u32),
-        ) else {
+        let id = c.id;
+        let Ok(model) = ent_conventions::conventions::find_model(models, &c.model_id, Some(c.model_version as u32))
+        else {
             continue;
         };
         let of = |key: &str| -> Vec<String> {
@@ -156,12 +166,46 @@ async fn assignments(
         else {
             continue;
         };
-        let assignment = Assignment { convention: c.get("reference"), controller, joint_controllers, processors };
+        let assignment = Assignment { convention: c.reference, controller, joint_controllers, processors };
         for school in schools.get(&id).into_iter().flatten() {
             out.insert(school.clone(), assignment.clone());
         }
     }
     Ok(out)
+}
+
+/// Where a tenant's accounts come from, as `tenants.identity_source` stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdentitySource {
+    Educonnect,
+    Aaf,
+}
+
+impl IdentitySource {
+    fn parse(s: &str) -> Option<IdentitySource> {
+        match s {
+            "educonnect" => Some(IdentitySource::Educonnect),
+            "aaf" => Some(IdentitySource::Aaf),
+            _ => None,
+        }
+    }
+}
+
+ent_kernel::text_enum!(IdentitySource);
+
+/// A live tenant as [`live_tenants`] reads it.
+#[derive(sqlx::FromRow)]
+struct LiveTenantRow {
+    slug: String,
+    org_id: String,
+    base_bouquet: String,
+    #[sqlx(try_from = "JsonText<Vec<String>>")]
+    options: Vec<String>,
+    accounts: i64,
+    #[sqlx(try_from = "String")]
+    identity_source: IdentitySource,
+    vendor_org_id: Option<String>,
+    host_org_id: Option<String>,
 }
 
 async fn live_tenants(
@@ -173,16 +217,15 @@ async fn live_tenants(
         "SELECT slug, org_id, base_bouquet, options, accounts, identity_source, vendor_org_id, host_org_id FROM tenants \
          WHERE status IN {LIVE} ORDER BY slug"
     );
-    let mut resolved: HashMap<(String, String), Vec<String>> = HashMap::new();
+    let mut resolved: HashMap<(String, Vec<String>), Vec<String>> = HashMap::new();
     let mut out = Vec::new();
-    for r in sqlx::query(&sql).fetch_all(store.pool()).await? {
-        let bouquet: String = r.get("base_bouquet");
-        let options: String = r.get("options");
+    let rows: Vec<LiveTenantRow> = sqlx::query_as(&sql).fetch_all(store.pool()).await?;
+    for r in rows {
+        let (bouquet, options) = (r.base_bouquet, r.options);
         let services = match resolved.get(&(bouquet.clone(), options.clone())) {
             Some(s) => s.clone(),
             None => {
-                let list: Vec<String> = serde_json::from_str(&options).unwrap_or_default();
-                let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+                let refs: Vec<&str> = options.iter().map(String::as_str).collect();
                 let codes: Vec<String> = catalog
                     .resolve(&bouquet, &refs)
                     .map(|s| s.iter().map(|s| s.code.clone()).collect())
@@ -191,15 +234,14 @@ async fn live_tenants(
                 codes
             }
         };
-        let org_id: String = r.get("org_id");
         out.push(LiveTenant {
-            slug: r.get("slug"),
-            schools: schools_of.get(&org_id).cloned().unwrap_or_default(),
+            slug: r.slug,
+            schools: schools_of.get(&r.org_id).cloned().unwrap_or_default(),
             services,
-            accounts: r.get("accounts"),
-            aaf: r.get::<String, _>("identity_source") == "aaf",
-            vendor: opt_text(&r, "vendor_org_id"),
-            host: opt_text(&r, "host_org_id"),
+            accounts: r.accounts,
+            aaf: r.identity_source == IdentitySource::Aaf,
+            vendor: r.vendor_org_id,
+            host: r.host_org_id,
         });
     }
     Ok(out)
@@ -208,50 +250,52 @@ async fn live_tenants(
 const PROFILE_COLUMNS: &str = "org_id, head_name, head_title, address, phone, email, dpo_name, dpo_email, dpo_phone, \
     dpo_address, representative, security_measures, version, updated_by, updated_at";
 
-pub fn profile_from_row(r: &sqlx::any::AnyRow) -> Profile {
-    Profile {
-        head_name: r.get("head_name"),
-        head_title: r.get("head_title"),
-        address: r.get("address"),
-        phone: r.get("phone"),
-        email: r.get("email"),
-        dpo_name: r.get("dpo_name"),
-        dpo_email: r.get("dpo_email"),
-        dpo_phone: r.get("dpo_phone"),
-        dpo_address: r.get("dpo_address"),
-        representative: r.get("representative"),
-        security_measures: r.get("security_measures"),
-    }
+/// A profile from a row of [`PROFILE_COLUMNS`].
+pub fn profile_from_row(r: &sqlx::any::AnyRow) -> sqlx::Result<Profile> {
+    Profile::from_row(r)
+}
+
+/// A row of `rgpd_profiles`: its organisation, the profile and its version.
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    org_id: String,
+    #[sqlx(flatten)]
+    profile: Profile,
+    version: i64,
 }
 
 async fn profiles(store: &Store) -> Result<Vec<(String, Profile)>, Problem> {
     let sql = format!("SELECT {PROFILE_COLUMNS} FROM rgpd_profiles");
-    Ok(sqlx::query(&sql)
-        .fetch_all(store.pool())
-        .await?
-        .iter()
-        .map(|r| (r.get("org_id"), profile_from_row(r)))
-        .collect())
+    let rows: Vec<ProfileRow> = sqlx::query_as(&sql).fetch_all(store.pool()).await?;
+    Ok(rows.into_iter().map(|r| (r.org_id, r.profile)).collect())
 }
 
 /// A profile and its version, if one was recorded.
 pub async fn profile(store: &Store, org_id: &str) -> Result<Option<(Profile, i64)>, Problem> {
     let sql = format!("SELECT {PROFILE_COLUMNS} FROM rgpd_profiles WHERE org_id = $1");
-    let row = sqlx::query(&sql).bind(org_id).fetch_optional(store.pool()).await?;
-    Ok(row.map(|r| (profile_from_row(&r), r.get("version"))))
+    let row: Option<ProfileRow> = sqlx::query_as(&sql).bind(org_id).fetch_optional(store.pool()).await?;
+    Ok(row.map(|r| (r.profile, r.version)))
 }
 
 pub async fn history(store: &Store, org_id: &str) -> Result<HashMap<String, (String, String, String)>, Problem> {
-    let rows = sqlx::query(
-        "SELECT entry_key, content_hash, first_recorded_at, last_changed_at FROM rgpd_entry_history WHERE org_id = $1",
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT entry_key, first_recorded_at, last_changed_at, content_hash FROM rgpd_entry_history WHERE org_id = $1",
     )
     .bind(org_id)
     .fetch_all(store.pool())
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get("entry_key"), (r.get("first_recorded_at"), r.get("last_changed_at"), r.get("content_hash"))))
-        .collect())
+    Ok(rows.into_iter().map(|(key, first, last, hash)| (key, (first, last, hash))).collect())
+}
+
+/// A processor contract as [`contracts`] reads it.
+#[derive(sqlx::FromRow)]
+struct ContractRow {
+    processor_org_id: String,
+    client_org_id: String,
+    parent_processor_org_id: Option<String>,
+    reference: String,
+    title: String,
+    art28_clauses: Flag,
 }
 
 /// The processor contracts in force on `date`: an ended or future contract binds nobody.
@@ -259,19 +303,16 @@ async fn contracts(store: &Store, date: &str) -> Result<Vec<ContractFact>, Probl
     let sql = "SELECT processor_org_id, client_org_id, parent_processor_org_id, reference, title, art28_clauses \
                FROM processor_contracts WHERE (starts_on IS NULL OR starts_on <= $1) \
                AND (ends_on IS NULL OR ends_on >= $2) ORDER BY reference, id";
-    Ok(sqlx::query(sql)
-        .bind(date)
-        .bind(date)
-        .fetch_all(store.pool())
-        .await?
-        .iter()
+    let rows: Vec<ContractRow> = sqlx::query_as(sql).bind(date).bind(date).fetch_all(store.pool()).await?;
+    Ok(rows
+        .into_iter()
         .map(|r| ContractFact {
-            processor: r.get("processor_org_id"),
-            client: r.get("client_org_id"),
-            reference: r.get("reference"),
-            title: r.get("title"),
-            art28: r.get::<i64, _>("art28_clauses") != 0,
-            parent: opt_text(r, "parent_processor_org_id"),
+            processor: r.processor_org_id,
+            client: r.client_org_id,
+            reference: r.reference,
+            title: r.title,
+            art28: r.art28_clauses.into(),
+            parent: r.parent_processor_org_id,
         })
         .collect())
 }

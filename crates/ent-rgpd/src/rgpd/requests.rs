@@ -6,13 +6,12 @@ use crate::rgpd::RgpdState;
 use chrono::{Months, NaiveDate};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::sql::AnyQuery;
-use ent_kernel::store::{new_id, opt_text, timestamp};
+use ent_kernel::store::{new_id, timestamp};
 use ent_platform::audit::{self, Change};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -25,7 +24,13 @@ pub enum RequestKind {
     Objection,
 }
 
+ent_kernel::text_enum!(RequestKind);
+
 impl RequestKind {
+    fn parse(s: &str) -> Option<RequestKind> {
+        RequestKind::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
     const ALL: [RequestKind; 6] = [
         RequestKind::Access,
         RequestKind::Rectification,
@@ -67,7 +72,13 @@ pub enum RequestStatus {
     Rejected,
 }
 
+ent_kernel::text_enum!(RequestStatus);
+
 impl RequestStatus {
+    fn parse(s: &str) -> Option<RequestStatus> {
+        RequestStatus::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
     const ALL: [RequestStatus; 4] =
         [RequestStatus::Received, RequestStatus::InProgress, RequestStatus::Answered, RequestStatus::Rejected];
 
@@ -170,33 +181,51 @@ const COLUMNS: &str =
     "id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, notes, version, \
     created_by, created_at, updated_at";
 
-fn from_row(r: &sqlx::any::AnyRow, today: NaiveDate) -> DataRequest {
-    let kind: String = r.get("kind");
-    let status: String = r.get("status");
-    let status = RequestStatus::ALL.into_iter().find(|s| s.as_str() == status).unwrap_or(RequestStatus::Received);
-    let received_on: String = r.get("received_on");
-    let due_on: String = r.get("due_on");
-    let extended = NaiveDate::parse_from_str(&received_on, "%Y-%m-%d")
-        .is_ok_and(|d| due_on == self::due_on(d, true).format("%Y-%m-%d").to_string());
+/// A row of `rgpd_requests` as stored ([`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct RequestRow {
+    id: String,
+    reference: String,
+    org_id: String,
+    #[sqlx(try_from = "String")]
+    kind: RequestKind,
+    requester: String,
+    received_on: String,
+    due_on: String,
+    #[sqlx(try_from = "String")]
+    status: RequestStatus,
+    answered_on: Option<String>,
+    notes: String,
+    version: i64,
+    created_by: String,
+    created_at: String,
+    updated_at: String,
+}
+
+fn from_row(r: RequestRow, today: NaiveDate) -> DataRequest {
+    let RequestRow { received_on, due_on, status, .. } = &r;
+    let extended = NaiveDate::parse_from_str(received_on, "%Y-%m-%d")
+        .is_ok_and(|d| *due_on == self::due_on(d, true).format("%Y-%m-%d").to_string());
+    let overdue = !status.closed() && today.format("%Y-%m-%d").to_string() > *due_on;
     DataRequest {
-        id: r.get("id"),
-        reference: r.get("reference"),
-        org_id: r.get("org_id"),
-        overdue: !status.closed() && today.format("%Y-%m-%d").to_string() > due_on,
+        id: r.id,
+        reference: r.reference,
+        org_id: r.org_id,
+        overdue,
         input: RequestInput {
-            kind: RequestKind::ALL.into_iter().find(|k| k.as_str() == kind).unwrap_or(RequestKind::Access),
-            requester: r.get("requester"),
-            received_on,
-            status,
-            answered_on: opt_text(r, "answered_on"),
+            kind: r.kind,
+            requester: r.requester,
+            received_on: r.received_on,
+            status: r.status,
+            answered_on: r.answered_on,
             extended,
-            notes: r.get("notes"),
+            notes: r.notes,
         },
-        due_on,
-        version: r.get("version"),
-        created_by: r.get("created_by"),
-        created_at: r.get("created_at"),
-        updated_at: r.get("updated_at"),
+        due_on: r.due_on,
+        version: r.version,
+        created_by: r.created_by,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
     }
 }
 
@@ -207,19 +236,15 @@ fn today(state: &RgpdState) -> NaiveDate {
 pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<DataRequest>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM rgpd_requests WHERE org_id = $1 ORDER BY received_on DESC, id DESC");
     let today = today(state);
-    Ok(sqlx::query(&sql)
-        .bind(&org.id)
-        .fetch_all(state.store.pool())
-        .await?
-        .iter()
-        .map(|r| from_row(r, today))
-        .collect())
+    let rows: Vec<RequestRow> = sqlx::query_as(&sql).bind(&org.id).fetch_all(state.store.pool()).await?;
+    Ok(rows.into_iter().map(|r| from_row(r, today)).collect())
 }
 
 pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<DataRequest, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM rgpd_requests WHERE org_id = $1 AND (id = $2 OR reference = $3)");
-    let row = sqlx::query(&sql).bind(&org.id).bind(id).bind(id).fetch_optional(state.store.pool()).await?;
-    row.map(|r| from_row(&r, today(state))).ok_or_else(|| Problem::not_found(format!("aucune demande « {id} »")))
+    let row: Option<RequestRow> =
+        sqlx::query_as(&sql).bind(&org.id).bind(id).bind(id).fetch_optional(state.store.pool()).await?;
+    row.map(|r| from_row(r, today(state))).ok_or_else(|| Problem::not_found(format!("aucune demande « {id} »")))
 }
 
 async fn audit_change(

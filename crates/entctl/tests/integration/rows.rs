@@ -12,6 +12,15 @@ const ANNUAIRE: &str = "Identifiant_de_l_etablissement;Nom_etablissement;Type_et
 Code_postal;Code_commune;Nom_commune;Code_departement;Code_academie;Code_region\n\
 0440001M;Collège Jules Verne;Collège;Public;44000;44109;Nantes;044;17;52\n";
 
+/// The breach log of the collège (by its UAI).
+const BREACHES: &str = "/rgpd/breaches/0440001M";
+/// The data-subject request log of the collège.
+const REQUESTS: &str = "/rgpd/requests/0440001M";
+
+/// Valid groupement terms, as an SQL literal.
+const TERMS: &str = "'{\"lots\": [], \"bouquet\": \"essentiel\", \"options\": [], \"support\": [], \
+    \"cost_key\": [{\"basis\": \"equal\", \"weight\": 100}], \"duration_months\": 48}'";
+
 const NOW: &str = "2026-09-01T08:00:00.000000Z";
 
 /// A served database holding one établissement, two rows of each kind written
@@ -36,6 +45,9 @@ impl World {
             world.insert_tenant(name).await;
             world.insert_ticket(name).await;
             world.insert_convention(name).await;
+            world.insert_breach(name).await;
+            world.insert_request(name).await;
+            world.insert_groupement(name).await;
         }
         world
     }
@@ -86,6 +98,59 @@ impl World {
         .await;
     }
 
+    async fn insert_breach(&self, name: &str) {
+        let org = self.scalar("SELECT id FROM orgs WHERE kind = 'etablissement'").await;
+        self.exec(
+            "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, aware_at, data_categories, people_approx, \
+             records_approx, consequences, measures, cnil_decision, created_by, created_at, updated_at) VALUES \
+             ($1, $2, $3, 'Violation', 'Faits', $4, '[\"identité\"]', 10, 10, 'Conséquences', 'Mesures', 'pending', \
+             'admin', $4, $4)",
+            &[&format!("breach-{name}"), &format!("VIO-{name}"), &org, NOW],
+        )
+        .await;
+    }
+
+    async fn insert_request(&self, name: &str) {
+        let org = self.scalar("SELECT id FROM orgs WHERE kind = 'etablissement'").await;
+        self.exec(
+            "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, \
+             created_by, created_at, updated_at) VALUES ($1, $2, $3, 'access', 'Parent', '2026-09-01', '2026-10-01', \
+             'received', 'admin', $4, $4)",
+            &[&format!("request-{name}"), &format!("DEM-{name}"), &org, NOW],
+        )
+        .await;
+    }
+
+    /// A groupement coordinated by the académie, with one application (the collège)
+    /// and one document version.
+    async fn insert_groupement(&self, name: &str) {
+        let academie = self.scalar("SELECT id FROM orgs WHERE kind = 'academie'").await;
+        let etab = self.scalar("SELECT id FROM orgs WHERE kind = 'etablissement'").await;
+        let id = format!("grp-{name}");
+        self.exec(
+            &format!(
+                "INSERT INTO groupements (id, reference, coordinator_org_id, title, object, terms, \
+                 application_deadline, status, created_by, created_at, updated_at) VALUES ($1, $2, $3, 'ENT', \
+                 'Objet', {TERMS}, '2026-10-15', 'open', 'admin', $4, $4)"
+            ),
+            &[&id, &format!("GC-2026-{name}"), &academie, NOW],
+        )
+        .await;
+        self.exec(
+            "INSERT INTO groupement_members (id, groupement_id, org_id, status, deliberation_number, \
+             deliberation_date, schools, classes, pupils, teacher_accounts, parent_accounts, applied_by, applied_at, \
+             updated_at) VALUES ($1, $2, $3, 'applied', 'DCM-1', '2026-06-30', 1, 5, 100, 6, 100, 'admin', $4, $4)",
+            &[&format!("app-{name}"), &id, &etab, NOW],
+        )
+        .await;
+        self.exec(
+            "INSERT INTO groupement_documents (id, groupement_id, kind, version_no, title, sha256, shared, created_by, \
+             created_at) VALUES ($1, $2, 'cctp', 1, 'CCTP', 'h', 0, 'admin', $3)",
+            &[&format!("doc-{name}"), &id, NOW],
+        )
+        .await;
+    }
+
     async fn get(&self, path: &str) -> (u16, Value, String) {
         let resp = self.client.get(format!("{}/api/v1{path}", self.base)).send().await.unwrap();
         let status = resp.status().as_u16();
@@ -101,6 +166,15 @@ impl World {
         assert_eq!(status, 500, "{} {what}: {path} answered {body}", self.db.name);
         assert_eq!(content_type, "application/problem+json", "{} {what}", self.db.name);
         assert_eq!(body["type"], "urn:entcp:problem:internal", "{} {what}", self.db.name);
+    }
+
+    /// The log at `path` answers 200 with both rows, `field` of each being `expected`.
+    async fn assert_rgpd_log(&self, path: &str, field: &str, expected: &str) {
+        let (status, body, _) = self.get(path).await;
+        assert_eq!(status, 200, "{}: {path} answered {body}", self.db.name);
+        let rows = body.as_array().unwrap_or_else(|| panic!("{}: {path} answered {body}", self.db.name));
+        assert_eq!(rows.len(), 2, "{}: {path}", self.db.name);
+        assert!(rows.iter().all(|r| r[field] == expected), "{}: {path} answered {body}", self.db.name);
     }
 
     /// `path` answers 200 and `field` of its body is `expected`.
@@ -125,13 +199,27 @@ async fn unknown_values_fail_loudly(db: TestDb) {
         ("support_tickets", "ticket-bad", "requester_shared", "2", "0", "/support/tickets/ticket-bad"),
         ("conventions", "conv-bad", "status", "'burnt'", "'draft'", "/conventions/conv-bad"),
         ("conventions", "conv-bad", "parameters", "'{not json'", "'{}'", "/conventions/conv-bad"),
+        // The breach and request logs have no read route per row: their list is both.
+        ("rgpd_breaches", "breach-bad", "cnil_decision", "'maybe'", "'pending'", BREACHES),
+        ("rgpd_breaches", "breach-bad", "data_categories", "'{not json'", "'[]'", BREACHES),
+        ("rgpd_requests", "request-bad", "kind", "'telepathy'", "'access'", REQUESTS),
+        ("rgpd_requests", "request-bad", "status", "'lost'", "'received'", REQUESTS),
+        ("groupements", "grp-bad", "status", "'dormant'", "'open'", "/groupements/grp-bad"),
+        ("groupements", "grp-bad", "terms", "'{not json'", TERMS, "/groupements/grp-bad"),
+        ("groupements", "grp-bad", "award", "'{not json'", "NULL", "/groupements/grp-bad"),
+        // Applications and document versions are read through their groupement's lists.
+        ("groupement_members", "app-bad", "status", "'pending'", "'applied'", "/groupements/grp-bad/applications"),
+        ("groupement_documents", "doc-bad", "kind", "'poster'", "'cctp'", "/groupements/grp-bad/documents"),
+        ("groupement_documents", "doc-bad", "shared", "2", "0", "/groupements/grp-bad/documents"),
     ];
     for (table, id, column, bad, good, path) in cases {
         let what = format!("{table}.{column} = {bad}");
         let list = match *table {
             "tenants" => "/tenants",
             "support_tickets" => "/support/tickets",
-            _ => "/conventions",
+            "conventions" => "/conventions",
+            "groupements" => "/groupements",
+            _ => path,
         };
         world.exec(&format!("UPDATE {table} SET {column} = {bad} WHERE id = $1"), &[id]).await;
         world.assert_internal(path, &what).await;
@@ -145,6 +233,9 @@ async fn unknown_values_fail_loudly(db: TestDb) {
     world.assert_field("/tenants/ok", "status", "requested").await;
     world.assert_field("/support/tickets/ticket-ok", "priority", "P3").await;
     world.assert_field("/conventions/conv-ok", "status", "draft").await;
+    world.assert_rgpd_log(BREACHES, "cnil_decision", "pending").await;
+    world.assert_rgpd_log(REQUESTS, "status", "received").await;
+    world.assert_field("/groupements/grp-ok", "status", "open").await;
 }
 
 #[tokio::test]
