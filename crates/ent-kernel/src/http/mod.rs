@@ -8,8 +8,11 @@ use crate::error::{Problem, ProblemKind};
 use crate::kernel::roles::Action;
 use crate::store::Store;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
+use axum::Json;
 use schemars::{JsonSchema, SchemaGenerator};
+use serde::Serialize;
 
 type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
 
@@ -104,6 +107,48 @@ impl<S> ApiRoute<S> {
 /// `ETag` of a resource at `version`.
 pub fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("ascii etag")
+}
+
+/// A resource under optimistic locking: its version is its `ETag`.
+pub trait HasVersion {
+    fn version(&self) -> i64;
+}
+
+/// A versioned resource as a response: its JSON body with its `ETag`.
+pub struct Versioned<T> {
+    pub status: StatusCode,
+    pub version: i64,
+    pub body: T,
+}
+
+impl<T> Versioned<T> {
+    pub fn new(status: StatusCode, version: i64, body: T) -> Self {
+        Versioned { status, version, body }
+    }
+}
+
+impl<T: HasVersion> Versioned<T> {
+    /// `200 OK` with the resource.
+    pub fn ok(body: T) -> Self {
+        Self::with_status(StatusCode::OK, body)
+    }
+
+    /// `201 Created` with the resource.
+    pub fn created(body: T) -> Self {
+        Self::with_status(StatusCode::CREATED, body)
+    }
+
+    pub fn with_status(status: StatusCode, body: T) -> Self {
+        Versioned { status, version: body.version(), body }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Versioned<T> {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        response.headers_mut().insert(header::ETAG, etag(self.version));
+        response
+    }
 }
 
 /// What an `If-Match` header accepts (RFC 9110 §13.1.1, strong comparison).
