@@ -11,6 +11,7 @@ use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
 use ent_kernel::error::{Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::expect_version;
 use ent_kernel::store::Condition;
 use ent_kernel::store::{timestamp, Tx};
 use ent_platform::contracts::{self, NewContract};
@@ -213,9 +214,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     .bind(g.version)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(g.version));
-    }
+    expect_version(&done, g.version)?;
     sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
         .bind(&checked.siret)
         .bind(&vendor.id)

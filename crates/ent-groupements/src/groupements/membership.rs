@@ -9,6 +9,7 @@ use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConventio
 use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::expect_version;
 use ent_kernel::store::{new_id, opt_text, timestamp, Store, Tx};
 use ent_platform::registry::queries::{covers, covers_org};
 use ent_platform::registry::{Org, OrgRef};
@@ -488,9 +489,7 @@ async fn decide(
     .bind(app.version)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(app.version));
-    }
+    expect_version(&done, app.version)?;
     let action = match to {
         ApplicationStatus::Accepted => "groupements.accept",
         ApplicationStatus::Rejected => "groupements.reject",

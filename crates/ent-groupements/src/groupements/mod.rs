@@ -20,6 +20,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::expect_version;
 use ent_kernel::store::{new_id, opt_text, timestamp, Store, Tx};
 use ent_platform::audit::{self, Change};
 use ent_platform::catalog::Catalog;
@@ -633,9 +634,7 @@ pub async fn update(
     .bind(expected_version)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(g.version));
-    }
+    expect_version(&done, g.version)?;
     ctx.record(&mut tx, "groupements.update", &g.id, Some(&g.coordinator.id), json!({ "title": checked.title }))
         .await?;
     tx.commit().await?;
@@ -658,9 +657,7 @@ pub async fn set_status(tx: &mut Tx, g: &Groupement, to: Status, now: DateTime<U
     .bind(g.version)
     .execute(&mut **tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(g.version));
-    }
+    expect_version(&done, g.version)?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use authz::Scope;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::{Action, Role};
+use ent_kernel::store::expect_version;
 use ent_kernel::store::Page;
 use ent_kernel::store::{new_id, timestamp, Flag, Store};
 use schemars::JsonSchema;
@@ -227,9 +228,7 @@ pub async fn update_user(
     .bind(expected_version)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(current.version));
-    }
+    expect_version(&done, current.version)?;
     let change = Change {
         actor: &actor.name,
         action: "users.update",

@@ -6,6 +6,7 @@
 use crate::rgpd::RgpdState;
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::{Checks, Problem};
+use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::{new_id, opt_text, timestamp};
 use ent_platform::audit::{self, Change};
@@ -314,9 +315,7 @@ pub async fn update(
     );
     let done =
         bind_input(update, &input).bind(timestamp(now)).bind(&current.id).bind(expected).execute(&mut *tx).await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(current.version));
-    }
+    expect_version(&done, current.version)?;
     let updated = Breach { input, ..current };
     audit_change(&mut tx, state, actor, "rgpd.breach.update", &updated, now).await?;
     tx.commit().await?;

@@ -5,6 +5,7 @@
 use crate::rgpd::RgpdState;
 use chrono::{Months, NaiveDate};
 use ent_kernel::error::{Checks, Problem};
+use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::{new_id, opt_text, timestamp};
 use ent_platform::audit::{self, Change};
@@ -296,9 +297,7 @@ pub async fn update(
         .bind(expected)
         .execute(&mut *tx)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(current.version));
-    }
+    expect_version(&done, current.version)?;
     audit_change(&mut tx, state, actor, "rgpd.request.update", &current.id, org, &input).await?;
     tx.commit().await?;
     get(state, org, &current.id).await

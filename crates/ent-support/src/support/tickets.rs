@@ -8,8 +8,8 @@ use super::sla::{self, SlaEvent, SlaState, Step};
 use super::{levels_of, parse_time, queue_emails, viewer, Category, Level, Priority, Status, Viewer};
 use crate::support::SupportState;
 use chrono::{DateTime, Datelike, Utc};
-use ent_kernel::error::precondition_failed;
 use ent_kernel::error::{Checks, Problem};
+use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Flag, Nullable, Store, Tx, UnknownValue};
 use ent_kernel::store::{Condition, Page};
 use ent_platform::audit::{self, Change};
@@ -596,9 +596,7 @@ async fn begin(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<(Tx, Ti
         .await?
         .ok_or_else(|| Problem::not_found(format!("aucun ticket « {id} »")))?;
     if let Some(expected) = expected {
-        if expected != t.version {
-            return Err(precondition_failed(t.version));
-        }
+        expect_same_version(expected, t.version)?;
     }
     Ok((tx, t))
 }

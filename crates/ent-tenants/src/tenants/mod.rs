@@ -11,6 +11,7 @@ use ent_conventions::conventions::active_covering;
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
 use ent_platform::audit::{self, Change};
@@ -478,9 +479,7 @@ pub async fn apply(
                 .bind(checked.host.as_ref().map(|o| o.id.clone()))
                 .execute(&mut *tx)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(ent_kernel::error::precondition_failed(current.version));
-            }
+            expect_version(&done, current.version)?;
             let message = format!(
                 "bouquet {} + [{}], {} comptes",
                 doc.spec.bouquet,
