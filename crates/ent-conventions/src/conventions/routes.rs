@@ -12,7 +12,7 @@ use axum::routing::{get, patch, post};
 use axum::Json;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{if_match_version, ApiRoute, HasVersion, Versioned};
+use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ};
 use ent_platform::identity::Caller;
@@ -246,12 +246,12 @@ async fn update(
     State(state): State<ConventionsState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<ConventionPatch>,
 ) -> Result<Response, Problem> {
     check_title(body.title.as_deref())?;
     let conv = find(&state, &caller, &id).await?;
-    let version = if_match_version(&headers, conv.version)?;
+    let version = if_match.version(conv.version)?;
     Ok(Versioned::ok(workflow::update(&ctx(&state, &caller), &conv, version, body).await?).into_response())
 }
 

@@ -10,13 +10,13 @@ use super::membership::{self, Application, NewApplication, Prefill, Shares};
 use super::GroupementsState;
 use super::{Ctx, Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{if_match_version, ApiRoute, Versioned};
+use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
     in_org_scope, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
@@ -335,12 +335,12 @@ async fn update(
     State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<GroupementPatch>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
-    let version = if_match_version(&headers, g.version)?;
+    let version = if_match.version(g.version)?;
     let g = super::update(&ctx(&state, &caller), &g, version, body).await?;
     Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
 }

@@ -9,14 +9,14 @@ use super::{
 use crate::identity::authz::{forbidden, Scope};
 use crate::identity::Caller;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{if_match_version, ApiRoute, HasVersion, Versioned};
+use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::Page;
 use schemars::JsonSchema;
@@ -197,11 +197,11 @@ async fn patch_user(
     State(state): State<IdentityState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Response, Problem> {
     let user = find_visible_user(&state, &caller, &id).await?;
-    let version = if_match_version(&headers, user.version)?;
+    let version = if_match.version(user.version)?;
     let updated = update_user(&state.store, &caller.actor, &user.id, version, body, state.clock.now()).await?;
     Ok(Versioned::ok(updated).into_response())
 }

@@ -18,7 +18,7 @@ use axum::routing::{delete, get, patch, post, put};
 use axum::Json;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{if_match_version, ApiRoute, HasVersion, Versioned};
+use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::Page;
 use futures_util::TryStreamExt;
@@ -287,11 +287,11 @@ async fn update(
     State(state): State<RegistryState>,
     caller: Caller,
     Path(key): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<OrgPatch>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
-    let version = if_match_version(&headers, org.version)?;
+    let version = if_match.version(org.version)?;
     let updated = manage::update_org(&state.store, &caller.actor, &org, version, body, state.clock.now()).await?;
     Ok(Versioned::ok(updated).into_response())
 }

@@ -8,13 +8,13 @@ use super::requests::{self, DataRequest, RequestInput};
 use super::snapshots::{self, Diff, Snapshot};
 use crate::rgpd::RgpdState;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{if_match, if_match_version, ApiRoute, Versioned};
+use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
 use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::Org;
@@ -280,12 +280,12 @@ async fn profile_save(
     State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(profile): ApiJson<Profile>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let expected = match super::load::profile(&state.store, &org.id).await? {
-        Some((_, current)) => Some(if_match_version(&headers, current)?),
+        Some((_, current)) => Some(if_match.version(current)?),
         None => None,
     };
     let version = super::save_profile(&state, &caller.actor, &org, &profile, expected, state.clock.now()).await?;
@@ -330,11 +330,11 @@ async fn breach_update(
     State(state): State<RgpdState>,
     caller: Caller,
     Path((key, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(input): ApiJson<BreachInput>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
-    let expected = if_match(&headers)?.expected_in(&state.store, "rgpd_breaches", &id).await?;
+    let expected = if_match.version_in(&state.store, "rgpd_breaches", &id).await?;
     let breach = breaches::update(&state, &caller.actor, &org, &id, input, expected).await?;
     let version = breach.version;
     Ok(Versioned::new(StatusCode::OK, version, breach).into_response())
@@ -365,11 +365,11 @@ async fn request_update(
     State(state): State<RgpdState>,
     caller: Caller,
     Path((key, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(input): ApiJson<RequestInput>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
-    let expected = if_match(&headers)?.expected_in(&state.store, "rgpd_requests", &id).await?;
+    let expected = if_match.version_in(&state.store, "rgpd_requests", &id).await?;
     let request = requests::update(&state, &caller.actor, &org, &id, input, expected).await?;
     let version = request.version;
     Ok(Versioned::new(StatusCode::OK, version, request).into_response())

@@ -9,13 +9,13 @@ use super::tickets::{
 use super::{resolve_contract, set_contract, Contract, ContractInput};
 use crate::support::SupportState;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{if_match, ApiRoute, HasVersion, Versioned};
+use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
     SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ,
@@ -153,10 +153,10 @@ async fn update(
     State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<TicketPatch>,
 ) -> Result<Response, Problem> {
-    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
+    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
     Ok(Versioned::ok(tickets::update(&ctx(&state, &caller), &id, version, body).await?).into_response())
 }
 
@@ -181,10 +181,10 @@ async fn transition(
     State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<TransitionInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
+    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
     Ok(Versioned::ok(tickets::transition(&ctx(&state, &caller), &id, version, body).await?).into_response())
 }
 
@@ -192,10 +192,10 @@ async fn escalate(
     State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<EscalateInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
+    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
     Ok(Versioned::ok(tickets::escalate(&ctx(&state, &caller), &id, version, body).await?).into_response())
 }
 
@@ -203,10 +203,10 @@ async fn return_down(
     State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<ReturnInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
+    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
     Ok(Versioned::ok(tickets::return_down(&ctx(&state, &caller), &id, version, body).await?).into_response())
 }
 

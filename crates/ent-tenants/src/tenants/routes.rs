@@ -4,13 +4,13 @@
 use super::{apply, events, get_tenant, list_tenants, transition, Applied, EntTenant, Status, Tenant, TenantEvent};
 use crate::tenants::TenantsState;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiJson;
-use ent_kernel::http::{if_match_version, ApiRoute, Versioned};
+use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
 use ent_platform::identity::authz::{TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::get_org;
@@ -119,14 +119,14 @@ async fn replace(
     State(state): State<TenantsState>,
     caller: Caller,
     Path(slug): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(doc): ApiJson<EntTenant>,
 ) -> Result<Response, Problem> {
     let current = find(&state, &caller, &slug).await?;
     if doc.metadata.name != slug {
         return Err(Problem::invalid_field("metadata.name", "le nom du document diffère de celui de l'adresse"));
     }
-    let version = if_match_version(&headers, current.version)?;
+    let version = if_match.version(current.version)?;
     let (result, tenant) = apply(&state, &caller.actor, &doc, Some(version)).await?;
     if result != Applied::Unchanged {
         crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
