@@ -10,7 +10,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{expect_same_version, expect_version};
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
 use ent_kernel::validate::parse_date;
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Change, Target};
 use ent_platform::identity::authz::{forbidden, in_org_scope};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covers, get_org};
@@ -390,16 +390,8 @@ async fn record(
     scope: Option<&str>,
     summary: Value,
 ) -> Result<(), Problem> {
-    let change = Change {
-        actor: &ctx.actor.name,
-        action,
-        target_kind: "convention",
-        target_id: convention_id,
-        scope_org_id: scope,
-        summary,
-    };
-    audit::append(tx, ctx.store.backend(), change, ctx.now).await?;
-    Ok(())
+    let target = Target::new("convention", convention_id, scope);
+    audit::record(tx, ctx.store.backend(), ctx.actor, action, &target, summary, ctx.now).await
 }
 
 async fn reload(ctx: &Ctx<'_>, id: &str) -> Result<Convention, Problem> {

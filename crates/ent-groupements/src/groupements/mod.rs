@@ -22,7 +22,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::{new_id, opt_text, timestamp, Store, Tx};
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Target};
 use ent_platform::catalog::Catalog;
 use ent_platform::identity::Actor;
 use ent_platform::identity::Caller;
@@ -285,16 +285,8 @@ impl Ctx<'_> {
         scope: Option<&str>,
         summary: serde_json::Value,
     ) -> Result<(), Problem> {
-        let change = Change {
-            actor: &self.actor.name,
-            action,
-            target_kind: "groupement",
-            target_id,
-            scope_org_id: scope,
-            summary,
-        };
-        audit::append(tx, self.store.backend(), change, self.now).await?;
-        Ok(())
+        let target = Target::new("groupement", target_id, scope);
+        audit::record(tx, self.store.backend(), self.actor, action, &target, summary, self.now).await
     }
 }
 

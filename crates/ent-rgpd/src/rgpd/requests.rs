@@ -8,7 +8,7 @@ use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::{new_id, opt_text, timestamp};
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
@@ -232,16 +232,9 @@ async fn audit_change(
     org: &Org,
     input: &RequestInput,
 ) -> Result<(), Problem> {
-    let change = Change {
-        actor: &actor.name,
-        action,
-        target_kind: "rgpd_request",
-        target_id: id,
-        scope_org_id: Some(&org.id),
-        summary: serde_json::json!({ "kind": input.kind.as_str(), "status": input.status.as_str() }),
-    };
-    audit::append(tx, state.store.backend(), change, state.clock.now()).await?;
-    Ok(())
+    let target = Target::new("rgpd_request", id, Some(&org.id));
+    let summary = serde_json::json!({ "kind": input.kind.as_str(), "status": input.status.as_str() });
+    audit::record(tx, state.store.backend(), actor, action, &target, summary, state.clock.now()).await
 }
 
 pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestInput) -> Result<DataRequest, Problem> {

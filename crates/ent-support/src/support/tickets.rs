@@ -12,7 +12,7 @@ use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Flag, Nullable, Store, Tx, UnknownValue};
 use ent_kernel::store::{Condition, Page};
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Audited};
 use ent_platform::identity::authz::{self, forbidden};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org;
@@ -575,14 +575,15 @@ pub(crate) async fn requester_email(conn: &mut AnyConnection, t: &TicketRow) -> 
     Ok(email.into_iter().collect())
 }
 
-fn audit_change<'a>(actor: &'a Actor, action: &'a str, t: &'a TicketRow, summary: Value) -> Change<'a> {
-    Change {
-        actor: &actor.name,
-        action,
-        target_kind: "support_ticket",
-        target_id: &t.id,
-        scope_org_id: Some(&t.tenant_org_id),
-        summary,
+impl Audited for TicketRow {
+    fn target_kind(&self) -> &'static str {
+        "support_ticket"
+    }
+    fn target_id(&self) -> &str {
+        &self.id
+    }
+    fn scope_org_id(&self) -> Option<&str> {
+        Some(&self.tenant_org_id)
     }
 }
 
@@ -844,8 +845,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     }
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
-    audit::append(&mut tx, store.backend(), audit_change(ctx.actor, "support.tickets.create", &t, summary), ctx.now)
-        .await?;
+    audit::record(&mut tx, store.backend(), ctx.actor, "support.tickets.create", &t, summary, ctx.now).await?;
     finish(ctx, tx, &id).await
 }
 
@@ -953,13 +953,7 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "visibility": if public { "public" } else { "internal" } });
-    audit::append(
-        &mut tx,
-        ctx.store().backend(),
-        audit_change(ctx.actor, "support.tickets.comment", &t, summary),
-        ctx.now,
-    )
-    .await?;
+    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.comment", &t, summary, ctx.now).await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -1035,13 +1029,8 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "from": t.status.as_str(), "to": to.as_str() });
-    audit::append(
-        &mut tx,
-        ctx.store().backend(),
-        audit_change(ctx.actor, "support.tickets.transition", &t, summary),
-        ctx.now,
-    )
-    .await?;
+    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.transition", &t, summary, ctx.now)
+        .await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -1075,13 +1064,7 @@ pub async fn escalate(ctx: &Ctx<'_>, id: &str, expected: i64, input: EscalateInp
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
     move_level(ctx, &mut tx, &t, Some(level), input.reason.trim(), true, input.share_requester).await?;
     let summary = json!({ "from": t.level.as_str(), "reason": input.reason.trim() });
-    audit::append(
-        &mut tx,
-        ctx.store().backend(),
-        audit_change(ctx.actor, "support.tickets.escalate", &t, summary),
-        ctx.now,
-    )
-    .await?;
+    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.escalate", &t, summary, ctx.now).await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -1094,13 +1077,7 @@ pub async fn return_down(ctx: &Ctx<'_>, id: &str, expected: i64, input: ReturnIn
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
     move_level(ctx, &mut tx, &t, Some(level), input.answer.trim(), false, false).await?;
     let summary = json!({ "from": t.level.as_str() });
-    audit::append(
-        &mut tx,
-        ctx.store().backend(),
-        audit_change(ctx.actor, "support.tickets.return", &t, summary),
-        ctx.now,
-    )
-    .await?;
+    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.return", &t, summary, ctx.now).await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -1250,12 +1227,6 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     )
     .await?;
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
-    audit::append(
-        &mut tx,
-        ctx.store().backend(),
-        audit_change(ctx.actor, "support.tickets.update", &t, summary),
-        ctx.now,
-    )
-    .await?;
+    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.update", &t, summary, ctx.now).await?;
     finish(ctx, tx, &t.id).await
 }
