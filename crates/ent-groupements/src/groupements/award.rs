@@ -14,6 +14,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::Condition;
 use ent_kernel::store::{timestamp, Tx};
+use ent_ops::notify::Notice;
 use ent_platform::contracts::{self, NewContract};
 use ent_platform::registry::codes::parse_siret;
 use ent_platform::registry::manage::{create_org, NewOrg};
@@ -238,11 +239,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     for m in &members {
         let to =
             ent_conventions::conventions::workflow::users_with_role(&mut tx, &m.applicant.id, "collectivite").await?;
-        if !to.is_empty() {
-            let context =
-                json!({ "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name });
-            ent_ops::notify::enqueue(&mut tx, &to, "groupement", context, ctx.now).await?;
-        }
+        let subject = json!({ "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name });
+        Notice::new("groupement", to).with(subject).enqueue(&mut tx, ctx.now).await?;
     }
     tx.commit().await?;
     Ok(awarded)

@@ -12,6 +12,7 @@ use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Flag, Nullable, Store, Tx, UnknownValue};
 use ent_kernel::store::{Condition, Page};
+use ent_ops::notify::Notice;
 use ent_platform::audit::{self, Audited};
 use ent_platform::identity::authz::{self, forbidden};
 use ent_platform::identity::Actor;
@@ -548,23 +549,20 @@ pub(crate) async fn notify(
     now: DateTime<Utc>,
     send_at: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let mut to = recipients;
-    to.sort();
-    to.dedup();
-    if to.is_empty() {
-        return Ok(());
-    }
-    let mut context = json!({
+    let subject = json!({
         "event": event,
         "reference": t.reference,
         "subject": t.subject,
         "priority": t.priority.as_str(),
         "level": t.level.label(),
     });
-    if let (Value::Object(base), Value::Object(more)) = (&mut context, extra) {
-        base.extend(more);
-    }
-    ent_ops::notify::enqueue_at(tx, &to, "support", context, now, send_at).await?;
+    Notice::new("support", recipients)
+        .unique_recipients()
+        .with(subject)
+        .with(extra)
+        .not_before(send_at)
+        .enqueue(tx, now)
+        .await?;
     Ok(())
 }
 
