@@ -239,3 +239,50 @@ fn strong_version(tag: &str) -> Result<i64, Problem> {
         Problem::bad_request(format!("If-Match « {tag} » mal formé : attendu l'ETag entre guillemets (\"3\") ou *"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(value: Option<&str>) -> IfMatchHeader {
+        IfMatchHeader(value.map(|v| HeaderValue::from_str(v).unwrap()))
+    }
+
+    fn status_of(result: Result<i64, Problem>) -> u16 {
+        result.unwrap_err().into_response().status().as_u16()
+    }
+
+    #[test]
+    fn if_match_header_gives_the_expected_version_or_the_problem_of_its_fault() {
+        assert_eq!(header(Some("*")).version(7).unwrap(), 7);
+        assert_eq!(header(Some("\"3\"")).version(7).unwrap(), 3);
+        assert_eq!(header(Some("\"1\", \"7\"")).version(7).unwrap(), 7);
+        assert_eq!(status_of(header(None).version(7)), 428);
+        assert_eq!(status_of(header(Some("W/\"7\"")).version(7)), 412);
+        assert_eq!(status_of(header(Some("7")).version(7)), 400);
+    }
+
+    struct Thing(i64);
+
+    impl HasVersion for Thing {
+        fn version(&self) -> i64 {
+            self.0
+        }
+    }
+
+    impl Serialize for Thing {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_i64(self.0)
+        }
+    }
+
+    #[test]
+    fn versioned_answers_its_status_with_the_version_as_etag() {
+        let response = Versioned::created(Thing(4)).into_response();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.headers()[header::ETAG], "\"4\"");
+        let response = Versioned::new(StatusCode::OK, 9, "body").into_response();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::ETAG], "\"9\"");
+    }
+}

@@ -22,3 +22,15 @@ pub fn expect_same_version(expected: i64, current: i64) -> Result<(), Problem> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_version_is_a_412_naming_the_current_one() {
+        assert!(expect_same_version(3, 3).is_ok());
+        let problem = expect_same_version(2, 3).unwrap_err();
+        assert!(problem.to_string().contains("version actuelle 3"));
+    }
+}
