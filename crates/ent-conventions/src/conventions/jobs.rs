@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Store, Tx};
+use ent_ops::notify::Notice;
 use serde_json::{json, Value};
 
 pub const EXPIRY_REMINDER_DAYS: [i64; 3] = [90, 30, 7];
@@ -24,23 +25,19 @@ pub async fn notify(
     extra: Value,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let mut to: Vec<String> = recipients.to_vec();
-    to.sort();
-    to.dedup();
-    if to.is_empty() {
-        return Ok(());
-    }
-    let mut context = json!({
+    let subject = json!({
         "event": event,
         "reference": conv.reference,
         "title": conv.title,
         "start_date": french_date(&conv.start_date),
         "end_date": french_date(&conv.end_date),
     });
-    if let (Value::Object(base), Value::Object(more)) = (&mut context, extra) {
-        base.extend(more);
-    }
-    ent_ops::notify::enqueue(tx, &to, "convention", context, now).await?;
+    Notice::new("convention", recipients.to_vec())
+        .unique_recipients()
+        .with(subject)
+        .with(extra)
+        .enqueue(tx, now)
+        .await?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use axum::routing::{get, patch, post};
 use axum::Json;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{etag, if_match_version, ApiRoute};
+use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ};
 use ent_platform::identity::Caller;
@@ -195,13 +195,6 @@ fn redacted(caller: &Caller, mut conv: Convention) -> Convention {
     conv
 }
 
-fn with_etag(conv: Convention, status: StatusCode) -> Response {
-    let tag = etag(conv.version);
-    let mut response = (status, Json(conv)).into_response();
-    response.headers_mut().insert(header::ETAG, tag);
-    response
-}
-
 async fn models(State(state): State<ConventionsState>) -> Json<Vec<ConventionModel>> {
     Json(state.models.to_vec())
 }
@@ -229,7 +222,7 @@ async fn create(
 ) -> Result<Response, Problem> {
     check_title(body.title.as_deref())?;
     let conv = workflow::create(&ctx(&state, &caller), body).await?;
-    Ok(with_etag(conv, StatusCode::CREATED))
+    Ok(Versioned::created(conv).into_response())
 }
 
 /// A convention's title is one line (it heads the document and the notices).
@@ -246,20 +239,20 @@ async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    Ok(with_etag(redacted(&caller, find(&state, &caller, &id).await?), StatusCode::OK))
+    Ok(Versioned::ok(redacted(&caller, find(&state, &caller, &id).await?)).into_response())
 }
 
 async fn update(
     State(state): State<ConventionsState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<ConventionPatch>,
 ) -> Result<Response, Problem> {
     check_title(body.title.as_deref())?;
     let conv = find(&state, &caller, &id).await?;
-    let version = if_match_version(&headers, conv.version)?;
-    Ok(with_etag(workflow::update(&ctx(&state, &caller), &conv, version, body).await?, StatusCode::OK))
+    let version = if_match.version(conv.version)?;
+    Ok(Versioned::ok(workflow::update(&ctx(&state, &caller), &conv, version, body).await?).into_response())
 }
 
 async fn submit(
@@ -268,7 +261,7 @@ async fn submit(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
-    Ok(with_etag(workflow::submit(&ctx(&state, &caller), &conv).await?, StatusCode::OK))
+    Ok(Versioned::ok(workflow::submit(&ctx(&state, &caller), &conv).await?).into_response())
 }
 
 async fn visa(
@@ -278,7 +271,7 @@ async fn visa(
     ApiJson(body): ApiJson<VisaBody>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
-    Ok(with_etag(workflow::give_visa(&ctx(&state, &caller), &conv, body.visa.as_deref()).await?, StatusCode::OK))
+    Ok(Versioned::ok(workflow::give_visa(&ctx(&state, &caller), &conv, body.visa.as_deref()).await?).into_response())
 }
 
 async fn sign(
@@ -290,7 +283,7 @@ async fn sign(
     let conv = find(&state, &caller, &id).await?;
     let signed =
         workflow::sign(&ctx(&state, &caller), &conv, body.party.as_deref(), body.document_hash.as_deref()).await?;
-    Ok(with_etag(signed, StatusCode::OK))
+    Ok(Versioned::ok(signed).into_response())
 }
 
 async fn refuse(
@@ -300,7 +293,7 @@ async fn refuse(
     ApiJson(body): ApiJson<RefuseBody>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
-    Ok(with_etag(workflow::refuse(&ctx(&state, &caller), &conv, &body.comment).await?, StatusCode::OK))
+    Ok(Versioned::ok(workflow::refuse(&ctx(&state, &caller), &conv, &body.comment).await?).into_response())
 }
 
 async fn terminate(
@@ -310,7 +303,7 @@ async fn terminate(
     ApiJson(body): ApiJson<Termination>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
-    Ok(with_etag(workflow::terminate(&ctx(&state, &caller), &conv, body).await?, StatusCode::OK))
+    Ok(Versioned::ok(workflow::terminate(&ctx(&state, &caller), &conv, body).await?).into_response())
 }
 
 async fn amend(
@@ -319,7 +312,7 @@ async fn amend(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
-    Ok(with_etag(workflow::amend(&ctx(&state, &caller), &conv).await?, StatusCode::CREATED))
+    Ok(Versioned::created(workflow::amend(&ctx(&state, &caller), &conv).await?).into_response())
 }
 
 async fn document(
@@ -370,5 +363,11 @@ async fn upload(
     }
     let name = q.name.unwrap_or_else(|| format!("{}-signee.pdf", conv.reference));
     let updated = workflow::upload_signed(&ctx(&state, &caller), &conv, &name, content_type, &body).await?;
-    Ok(with_etag(updated, StatusCode::OK))
+    Ok(Versioned::ok(updated).into_response())
+}
+
+impl HasVersion for Convention {
+    fn version(&self) -> i64 {
+        self.version
+    }
 }

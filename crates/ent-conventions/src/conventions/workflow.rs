@@ -7,9 +7,10 @@ use super::{find_model, get_convention, Convention, Status};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use ent_kernel::error::{Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::{expect_same_version, expect_version};
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
 use ent_kernel::validate::parse_date;
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Change, Target};
 use ent_platform::identity::authz::{forbidden, in_org_scope};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covers, get_org};
@@ -389,16 +390,8 @@ async fn record(
     scope: Option<&str>,
     summary: Value,
 ) -> Result<(), Problem> {
-    let change = Change {
-        actor: &ctx.actor.name,
-        action,
-        target_kind: "convention",
-        target_id: convention_id,
-        scope_org_id: scope,
-        summary,
-    };
-    audit::append(tx, ctx.store.backend(), change, ctx.now).await?;
-    Ok(())
+    let target = Target::new("convention", convention_id, scope);
+    audit::record(tx, ctx.store.backend(), ctx.actor, action, &target, summary, ctx.now).await
 }
 
 async fn reload(ctx: &Ctx<'_>, id: &str) -> Result<Convention, Problem> {
@@ -517,9 +510,7 @@ pub async fn update(
     .bind(expected_version)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(conv.version));
-    }
+    expect_version(&done, conv.version)?;
     write_parties_and_schools(&mut tx, &conv.id, &draft).await?;
     let voided = void_steps(&mut tx, conv, "la convention a été modifiée", ctx.now).await?;
     record(ctx, &mut tx, "conventions.update", &conv.id, None, json!({ "voided_steps": voided.len() })).await?;
@@ -624,9 +615,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let mut tx = ctx.store.begin_write().await?;
     let current = locked(&mut tx, ctx, &conv.id).await?;
     require_status(&current, &[Status::Draft], "soumettre à signature")?;
-    if current.version != conv.version {
-        return Err(ent_kernel::error::precondition_failed(current.version));
-    }
+    expect_same_version(conv.version, current.version)?;
     set_status(&mut tx, &conv.id, Status::InSignature, ctx.now).await?;
     sqlx::query("UPDATE conventions SET document_hash = $1, submitted_at = $2, refusal_comment = NULL WHERE id = $3")
         .bind(&hash)

@@ -11,8 +11,10 @@ use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
 use ent_kernel::error::{Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::expect_version;
 use ent_kernel::store::Condition;
 use ent_kernel::store::{timestamp, Tx};
+use ent_ops::notify::Notice;
 use ent_platform::contracts::{self, NewContract};
 use ent_platform::registry::codes::parse_siret;
 use ent_platform::registry::manage::{create_org, NewOrg};
@@ -213,9 +215,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     .bind(g.version)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(g.version));
-    }
+    expect_version(&done, g.version)?;
     sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
         .bind(&checked.siret)
         .bind(&vendor.id)
@@ -239,11 +239,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     for m in &members {
         let to =
             ent_conventions::conventions::workflow::users_with_role(&mut tx, &m.applicant.id, "collectivite").await?;
-        if !to.is_empty() {
-            let context =
-                json!({ "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name });
-            ent_ops::notify::enqueue(&mut tx, &to, "groupement", context, ctx.now).await?;
-        }
+        let subject = json!({ "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name });
+        Notice::new("groupement", to).with(subject).enqueue(&mut tx, ctx.now).await?;
     }
     tx.commit().await?;
     Ok(awarded)

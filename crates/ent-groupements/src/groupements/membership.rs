@@ -9,7 +9,9 @@ use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConventio
 use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::expect_version;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
+use ent_ops::notify::Notice;
 use ent_platform::registry::queries::{covers, covers_org};
 use ent_platform::registry::{Org, OrgRef};
 use schemars::JsonSchema;
@@ -354,14 +356,8 @@ async fn notify(
     extra: Value,
 ) -> Result<(), Problem> {
     let to = workflow::users_with_role(tx, org_id, role.as_str()).await?;
-    if to.is_empty() {
-        return Ok(());
-    }
-    let mut context = json!({ "event": event, "reference": g.reference, "title": g.title });
-    if let (Value::Object(base), Value::Object(more)) = (&mut context, extra) {
-        base.extend(more);
-    }
-    ent_ops::notify::enqueue(tx, &to, "groupement", context, ctx.now).await?;
+    let subject = json!({ "event": event, "reference": g.reference, "title": g.title });
+    Notice::new("groupement", to).with(subject).with(extra).enqueue(tx, ctx.now).await?;
     Ok(())
 }
 
@@ -508,9 +504,7 @@ async fn decide(
     .bind(app.version)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(app.version));
-    }
+    expect_version(&done, app.version)?;
     let action = match to {
         ApplicationStatus::Accepted => "groupements.accept",
         ApplicationStatus::Rejected => "groupements.reject",

@@ -20,8 +20,9 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::expect_version;
 use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Target};
 use ent_platform::catalog::Catalog;
 use ent_platform::identity::Actor;
 use ent_platform::identity::Caller;
@@ -286,16 +287,8 @@ impl Ctx<'_> {
         scope: Option<&str>,
         summary: serde_json::Value,
     ) -> Result<(), Problem> {
-        let change = Change {
-            actor: &self.actor.name,
-            action,
-            target_kind: "groupement",
-            target_id,
-            scope_org_id: scope,
-            summary,
-        };
-        audit::append(tx, self.store.backend(), change, self.now).await?;
-        Ok(())
+        let target = Target::new("groupement", target_id, scope);
+        audit::record(tx, self.store.backend(), self.actor, action, &target, summary, self.now).await
     }
 }
 
@@ -650,9 +643,7 @@ pub async fn update(
     .bind(expected_version)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(g.version));
-    }
+    expect_version(&done, g.version)?;
     ctx.record(&mut tx, "groupements.update", &g.id, Some(&g.coordinator.id), json!({ "title": checked.title }))
         .await?;
     tx.commit().await?;
@@ -675,9 +666,7 @@ pub async fn set_status(tx: &mut Tx, g: &Groupement, to: Status, now: DateTime<U
     .bind(g.version)
     .execute(&mut **tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(g.version));
-    }
+    expect_version(&done, g.version)?;
     Ok(())
 }
 

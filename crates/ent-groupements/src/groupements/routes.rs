@@ -10,13 +10,13 @@ use super::membership::{self, Application, NewApplication, Prefill, Shares};
 use super::GroupementsState;
 use super::{Ctx, Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{etag, if_match_version, ApiRoute};
+use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
     in_org_scope, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
@@ -279,12 +279,6 @@ fn ctx<'a>(state: &'a GroupementsState, caller: &'a Caller) -> Ctx<'a> {
     }
 }
 
-fn with_etag<T: Serialize>(value: &T, version: i64, status: StatusCode) -> Response {
-    let mut response = (status, Json(value)).into_response();
-    response.headers_mut().insert(header::ETAG, etag(version));
-    response
-}
-
 /// Organisations the caller holds a role at for this route's action.
 fn caller_orgs(caller: &Caller) -> Vec<ent_platform::registry::Org> {
     caller
@@ -329,26 +323,26 @@ async fn create(
     ApiJson(body): ApiJson<NewGroupement>,
 ) -> Result<Response, Problem> {
     let g = super::create(&ctx(&state, &caller), body).await?;
-    Ok(with_etag(&g, g.version, StatusCode::CREATED))
+    Ok(Versioned::new(StatusCode::CREATED, g.version, &g).into_response())
 }
 
 async fn show(State(state): State<GroupementsState>, Path(id): Path<String>) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
-    Ok(with_etag(&g, g.version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
 }
 
 async fn update(
     State(state): State<GroupementsState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<GroupementPatch>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
-    let version = if_match_version(&headers, g.version)?;
+    let version = if_match.version(g.version)?;
     let g = super::update(&ctx(&state, &caller), &g, version, body).await?;
-    Ok(with_etag(&g, g.version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
 }
 
 async fn transition(
@@ -360,7 +354,7 @@ async fn transition(
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
     let g = super::transition(&ctx(&state, &caller), &g, body.to).await?;
-    Ok(with_etag(&g, g.version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
 }
 
 async fn award_route(
@@ -372,7 +366,7 @@ async fn award_route(
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
     let g = award::award(&ctx(&state, &caller), &g, body).await?;
-    Ok(with_etag(&g, g.version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
 }
 
 async fn decp_record(
@@ -434,7 +428,7 @@ async fn apply(
     let applicant = membership::applicant_org(&state.store, &body.applicant).await?;
     caller.require(&state.store, &applicant).await?;
     let app = membership::apply(&ctx(&state, &caller), &g, &applicant, body).await?;
-    Ok(with_etag(&app, app.version, StatusCode::CREATED))
+    Ok(Versioned::new(StatusCode::CREATED, app.version, &app).into_response())
 }
 
 async fn withdraw(
@@ -449,7 +443,7 @@ async fn withdraw(
         .ok_or_else(|| Problem::not_found("candidat introuvable"))?;
     caller.require(&state.store, &applicant).await?;
     let app = membership::withdraw(&ctx(&state, &caller), &g, &app).await?;
-    Ok(with_etag(&app, app.version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
 }
 
 async fn accept(
@@ -461,7 +455,7 @@ async fn accept(
     super::require_coordinator(&caller, &g)?;
     let app = membership::get(&state.store, &g.id, &application).await?;
     let app = membership::accept(&ctx(&state, &caller), &g, &app).await?;
-    Ok(with_etag(&app, app.version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
 }
 
 async fn accept_many(
@@ -492,7 +486,7 @@ async fn reject(
     super::require_coordinator(&caller, &g)?;
     let app = membership::get(&state.store, &g.id, &application).await?;
     let app = membership::reject(&ctx(&state, &caller), &g, &app, &body.reason).await?;
-    Ok(with_etag(&app, app.version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
 }
 
 async fn members(

@@ -7,9 +7,15 @@ pub mod extract;
 use crate::error::{Problem, ProblemKind};
 use crate::kernel::roles::Action;
 use crate::store::Store;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
+use axum::Json;
 use schemars::{JsonSchema, SchemaGenerator};
+use serde::Serialize;
+use std::convert::Infallible;
 
 type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
 
@@ -106,6 +112,48 @@ pub fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("ascii etag")
 }
 
+/// A resource under optimistic locking: its version is its `ETag`.
+pub trait HasVersion {
+    fn version(&self) -> i64;
+}
+
+/// A versioned resource as a response: its JSON body with its `ETag`.
+pub struct Versioned<T> {
+    pub status: StatusCode,
+    pub version: i64,
+    pub body: T,
+}
+
+impl<T> Versioned<T> {
+    pub fn new(status: StatusCode, version: i64, body: T) -> Self {
+        Versioned { status, version, body }
+    }
+}
+
+impl<T: HasVersion> Versioned<T> {
+    /// `200 OK` with the resource.
+    pub fn ok(body: T) -> Self {
+        Self::with_status(StatusCode::OK, body)
+    }
+
+    /// `201 Created` with the resource.
+    pub fn created(body: T) -> Self {
+        Self::with_status(StatusCode::CREATED, body)
+    }
+
+    pub fn with_status(status: StatusCode, body: T) -> Self {
+        Versioned { status, version: body.version(), body }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Versioned<T> {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        response.headers_mut().insert(header::ETAG, etag(self.version));
+        response
+    }
+}
+
 /// What an `If-Match` header accepts (RFC 9110 §13.1.1, strong comparison).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IfMatch {
@@ -139,40 +187,102 @@ impl IfMatch {
     }
 }
 
-/// Parses `If-Match` (required: 428 without): `*` or strong tags; a weak tag never
-/// matches (412), an unquoted one is malformed (400).
-pub fn if_match(headers: &HeaderMap) -> Result<IfMatch, Problem> {
-    let value = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).ok_or_else(|| {
-        Problem::new(
-            ProblemKind::PreconditionRequired,
-            "en-tête If-Match requis : renvoyez l'ETag lu avec la ressource",
-        )
-    })?;
-    if value.trim() == "*" {
-        return Ok(IfMatch::Any);
+/// The request's `If-Match` header, extracted without a rejection: the handler
+/// reads it after its own lookups and authorisation, so a 404 or a 403 comes first.
+pub struct IfMatchHeader(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatchHeader {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(IfMatchHeader(parts.headers.get(header::IF_MATCH).cloned()))
     }
-    let mut versions = Vec::new();
-    for tag in value.split(',').map(str::trim) {
-        if tag.starts_with("W/") {
-            return Err(Problem::new(
-                ProblemKind::PreconditionFailed,
-                format!("If-Match « {tag} » : une étiquette faible ne valide pas une modification (comparaison forte)"),
-            ));
-        }
-        let version = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse().ok());
-        match version {
-            Some(v) => versions.push(v),
-            None => {
-                return Err(Problem::bad_request(format!(
-                    "If-Match « {tag} » mal formé : attendu l'ETag entre guillemets (\"3\") ou *"
-                )))
-            }
-        }
-    }
-    Ok(IfMatch::Versions(versions))
 }
 
-/// The version an update is based on, given the resource's `current` version.
-pub fn if_match_version(headers: &HeaderMap, current: i64) -> Result<i64, Problem> {
-    Ok(if_match(headers)?.expected(current))
+impl IfMatchHeader {
+    /// The version an update is based on, given the resource's `current` version.
+    pub fn version(&self, current: i64) -> Result<i64, Problem> {
+        Ok(self.parse()?.expected(current))
+    }
+
+    /// The version an update is based on, read against the row of `table` whose id or
+    /// reference is `key` (see [`IfMatch::expected_in`]).
+    pub async fn version_in(&self, store: &Store, table: &'static str, key: &str) -> Result<i64, Problem> {
+        self.parse()?.expected_in(store, table, key).await
+    }
+
+    /// Parses `If-Match` (required: 428 without): `*` or strong tags; a weak tag never
+    /// matches (412), an unquoted one is malformed (400).
+    pub fn parse(&self) -> Result<IfMatch, Problem> {
+        let value = self.0.as_ref().and_then(|v| v.to_str().ok()).ok_or_else(|| {
+            Problem::new(
+                ProblemKind::PreconditionRequired,
+                "en-tête If-Match requis : renvoyez l'ETag lu avec la ressource",
+            )
+        })?;
+        if value.trim() == "*" {
+            return Ok(IfMatch::Any);
+        }
+        value.split(',').map(str::trim).map(strong_version).collect::<Result<_, _>>().map(IfMatch::Versions)
+    }
+}
+
+/// One entity tag of `If-Match`: a weak one never matches (412), an unquoted one is malformed (400).
+fn strong_version(tag: &str) -> Result<i64, Problem> {
+    if tag.starts_with("W/") {
+        return Err(Problem::new(
+            ProblemKind::PreconditionFailed,
+            format!("If-Match « {tag} » : une étiquette faible ne valide pas une modification (comparaison forte)"),
+        ));
+    }
+    tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse().ok()).ok_or_else(|| {
+        Problem::bad_request(format!("If-Match « {tag} » mal formé : attendu l'ETag entre guillemets (\"3\") ou *"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(value: Option<&str>) -> IfMatchHeader {
+        IfMatchHeader(value.map(|v| HeaderValue::from_str(v).unwrap()))
+    }
+
+    fn status_of(result: Result<i64, Problem>) -> u16 {
+        result.unwrap_err().into_response().status().as_u16()
+    }
+
+    #[test]
+    fn if_match_header_gives_the_expected_version_or_the_problem_of_its_fault() {
+        assert_eq!(header(Some("*")).version(7).unwrap(), 7);
+        assert_eq!(header(Some("\"3\"")).version(7).unwrap(), 3);
+        assert_eq!(header(Some("\"1\", \"7\"")).version(7).unwrap(), 7);
+        assert_eq!(status_of(header(None).version(7)), 428);
+        assert_eq!(status_of(header(Some("W/\"7\"")).version(7)), 412);
+        assert_eq!(status_of(header(Some("7")).version(7)), 400);
+    }
+
+    struct Thing(i64);
+
+    impl HasVersion for Thing {
+        fn version(&self) -> i64 {
+            self.0
+        }
+    }
+
+    impl Serialize for Thing {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_i64(self.0)
+        }
+    }
+
+    #[test]
+    fn versioned_answers_its_status_with_the_version_as_etag() {
+        let response = Versioned::created(Thing(4)).into_response();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.headers()[header::ETAG], "\"4\"");
+        let response = Versioned::new(StatusCode::OK, 9, "body").into_response();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::ETAG], "\"9\"");
+    }
 }

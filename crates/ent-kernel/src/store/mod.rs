@@ -10,8 +10,10 @@ pub mod json;
 mod migrate_lock;
 pub mod migrations;
 pub mod sql;
+mod version;
 
 pub use sql::{page_size, Condition, Page, SqlValue, DEFAULT_PAGE, MAX_PAGE};
+pub use version::{expect_same_version, expect_version};
 
 pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};
 pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};

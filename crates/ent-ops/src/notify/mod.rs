@@ -37,6 +37,54 @@ fn lease(config: &Config) -> Duration {
     Duration::minutes(i64::from(config.mail.lease_minutes.max(1))).max(Duration::seconds(one_message.min(86_400)))
 }
 
+/// A notice for the outbox: a template, its recipients, and its context (the
+/// fields of the subject plus an event's own extra fields), built then queued.
+pub struct Notice {
+    template: &'static str,
+    recipients: Vec<String>,
+    context: serde_json::Map<String, serde_json::Value>,
+    send_at: Option<DateTime<Utc>>,
+}
+
+impl Notice {
+    pub fn new(template: &'static str, recipients: Vec<String>) -> Self {
+        Notice { template, recipients, context: serde_json::Map::new(), send_at: None }
+    }
+
+    /// Each recipient once, in order.
+    pub fn unique_recipients(mut self) -> Self {
+        self.recipients.sort();
+        self.recipients.dedup();
+        self
+    }
+
+    /// Adds the fields of `fields` (a JSON object; anything else adds nothing),
+    /// replacing those of the same name.
+    pub fn with(mut self, fields: serde_json::Value) -> Self {
+        if let serde_json::Value::Object(fields) = fields {
+            self.context.extend(fields);
+        }
+        self
+    }
+
+    /// Not sent before `send_at`.
+    pub fn not_before(mut self, send_at: DateTime<Utc>) -> Self {
+        self.send_at = Some(send_at);
+        self
+    }
+
+    /// Queues the notice in the caller's transaction ([`enqueue_at`]); nothing when it
+    /// has no recipient.
+    pub async fn enqueue(self, tx: &mut Tx, now: DateTime<Utc>) -> Result<Option<String>, Problem> {
+        if self.recipients.is_empty() {
+            return Ok(None);
+        }
+        let context = serde_json::Value::Object(self.context);
+        let send_at = self.send_at.unwrap_or(now);
+        enqueue_at(tx, &self.recipients, self.template, context, now, send_at).await.map(Some)
+    }
+}
+
 /// Queues an e-mail in the caller's transaction: it is sent only if the
 /// transaction commits. Returns the outbox id.
 pub async fn enqueue(

@@ -5,6 +5,7 @@
 pub mod routes;
 pub mod state;
 
+use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Backend, JsonText, Store, Tx};
@@ -28,6 +29,61 @@ pub struct Change<'a> {
     /// The organisation the change concerns, for scoped reading of the log.
     pub scope_org_id: Option<&'a str>,
     pub summary: serde_json::Value,
+}
+
+/// What the audit log records changes to: a kind of entity, its id, and the
+/// organisation whose scope may read the record.
+pub trait Audited {
+    fn target_kind(&self) -> &'static str;
+    fn target_id(&self) -> &str;
+    fn scope_org_id(&self) -> Option<&str>;
+}
+
+/// A target named by its parts, where the entity itself is not at hand.
+pub struct Target<'a> {
+    pub kind: &'static str,
+    pub id: &'a str,
+    pub scope_org_id: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    pub fn new(kind: &'static str, id: &'a str, scope_org_id: Option<&'a str>) -> Self {
+        Target { kind, id, scope_org_id }
+    }
+}
+
+impl Audited for Target<'_> {
+    fn target_kind(&self) -> &'static str {
+        self.kind
+    }
+    fn target_id(&self) -> &str {
+        self.id
+    }
+    fn scope_org_id(&self) -> Option<&str> {
+        self.scope_org_id
+    }
+}
+
+/// Records `action` by `actor` on `entity` in the transaction's audit chain.
+pub async fn record(
+    tx: &mut Tx,
+    backend: Backend,
+    actor: &Actor,
+    action: &str,
+    entity: &impl Audited,
+    summary: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let change = Change {
+        actor: &actor.name,
+        action,
+        target_kind: entity.target_kind(),
+        target_id: entity.target_id(),
+        scope_org_id: entity.scope_org_id(),
+        summary,
+    };
+    append(tx, backend, change, at).await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, sqlx::FromRow)]

@@ -6,13 +6,14 @@ pub mod authz;
 pub mod routes;
 pub mod state;
 
-use crate::audit::{self, Change};
+use crate::audit::{self, Target};
 use crate::registry::queries::get_org;
 use crate::registry::{Org, OrgRef};
 use authz::Scope;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::{Action, Role};
+use ent_kernel::store::expect_version;
 use ent_kernel::store::Page;
 use ent_kernel::store::{new_id, timestamp, Flag, Store};
 use schemars::JsonSchema;
@@ -185,15 +186,17 @@ pub async fn create_user(store: &Store, actor: &Actor, new: NewUser, now: DateTi
         }
         _ => e.into(),
     })?;
-    let change = Change {
-        actor: &actor.name,
-        action: "users.create",
-        target_kind: "user",
-        target_id: &id,
-        scope_org_id: org.as_ref().map(|o| o.id.as_str()),
-        summary: serde_json::json!({ "email": email, "display_name": new.display_name.trim() }),
-    };
-    audit::append(&mut tx, store.backend(), change, now).await?;
+    let target = Target::new("user", &id, org.as_ref().map(|o| o.id.as_str()));
+    audit::record(
+        &mut tx,
+        store.backend(),
+        actor,
+        "users.create",
+        &target,
+        serde_json::json!({ "email": email, "display_name": new.display_name.trim() }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     get_user(store, &id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))
 }
@@ -227,18 +230,18 @@ pub async fn update_user(
     .bind(expected_version)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(current.version));
-    }
-    let change = Change {
-        actor: &actor.name,
-        action: "users.update",
-        target_kind: "user",
-        target_id: id,
-        scope_org_id: current.org.as_ref().map(|o| o.id.as_str()),
-        summary: serde_json::json!({ "display_name": display_name, "active": active }),
-    };
-    audit::append(&mut tx, store.backend(), change, now).await?;
+    expect_version(&done, current.version)?;
+    let target = Target::new("user", id, current.org.as_ref().map(|o| o.id.as_str()));
+    audit::record(
+        &mut tx,
+        store.backend(),
+        actor,
+        "users.update",
+        &target,
+        serde_json::json!({ "display_name": display_name, "active": active }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     forget_authenticated_tokens();
     get_user(store, id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))
@@ -414,16 +417,9 @@ async fn audit_binding(
     org: Option<&Org>,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let change = Change {
-        actor: &actor.name,
-        action,
-        target_kind: "user",
-        target_id: user_id,
-        scope_org_id: org.map(|o| o.id.as_str()),
-        summary: serde_json::json!({ "role": role.as_str(), "org": org.map(Org::qualified_code) }),
-    };
-    audit::append(tx, store.backend(), change, now).await?;
-    Ok(())
+    let target = Target::new("user", user_id, org.map(|o| o.id.as_str()));
+    let summary = serde_json::json!({ "role": role.as_str(), "org": org.map(Org::qualified_code) });
+    audit::record(tx, store.backend(), actor, action, &target, summary, now).await
 }
 
 pub async fn revoke(
@@ -550,15 +546,17 @@ pub async fn create_token(
     .bind(expires_at.map(timestamp))
     .execute(&mut *tx)
     .await?;
-    let change = Change {
-        actor: &actor.name,
-        action: "tokens.create",
-        target_kind: "token",
-        target_id: &id,
-        scope_org_id: user.org.as_ref().map(|o| o.id.as_str()),
-        summary: serde_json::json!({ "user": user.email, "name": name.trim(), "prefix": prefix }),
-    };
-    audit::append(&mut tx, store.backend(), change, now).await?;
+    let target = Target::new("token", &id, user.org.as_ref().map(|o| o.id.as_str()));
+    audit::record(
+        &mut tx,
+        store.backend(),
+        actor,
+        "tokens.create",
+        &target,
+        serde_json::json!({ "user": user.email, "name": name.trim(), "prefix": prefix }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     let info = get_token(store, &id).await?.expect("just created");
     Ok(CreatedToken { info, token })
@@ -595,15 +593,8 @@ pub async fn revoke_token(store: &Store, actor: &Actor, id: &str, now: DateTime<
     if done.rows_affected() == 0 {
         return Err(Problem::not_found("jeton introuvable ou déjà révoqué"));
     }
-    let change = Change {
-        actor: &actor.name,
-        action: "tokens.revoke",
-        target_kind: "token",
-        target_id: id,
-        scope_org_id: None,
-        summary: serde_json::json!({}),
-    };
-    audit::append(&mut tx, store.backend(), change, now).await?;
+    let target = Target::new("token", id, None);
+    audit::record(&mut tx, store.backend(), actor, "tokens.revoke", &target, serde_json::json!({}), now).await?;
     tx.commit().await?;
     forget_authenticated_tokens();
     Ok(get_token(store, id).await?.expect("exists"))

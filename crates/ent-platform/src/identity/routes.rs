@@ -9,14 +9,14 @@ use super::{
 use crate::identity::authz::{forbidden, Scope};
 use crate::identity::Caller;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{etag, if_match_version, ApiRoute};
+use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::Page;
 use schemars::JsonSchema;
@@ -135,17 +135,10 @@ pub struct TokensQuery {
     pub all: bool,
 }
 
-fn with_etag(user: User) -> Response {
-    let tag = etag(user.version);
-    let mut response = Json(user).into_response();
-    response.headers_mut().insert(header::ETAG, tag);
-    response
-}
-
 async fn me(State(state): State<IdentityState>, caller: Caller) -> Result<Response, Problem> {
     let id = caller.actor.user_id.clone().ok_or_else(|| Problem::not_found("aucun utilisateur"))?;
     let user = get_user(&state.store, &id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
-    Ok(with_etag(user))
+    Ok(Versioned::ok(user).into_response())
 }
 
 /// A user is visible to a scoped reader when their organisation is in scope.
@@ -177,9 +170,9 @@ async fn add_user(
     State(state): State<IdentityState>,
     caller: Caller,
     ApiJson(new): ApiJson<NewUser>,
-) -> Result<(StatusCode, Response), Problem> {
+) -> Result<Response, Problem> {
     let user = create_user(&state.store, &caller.actor, new, state.clock.now()).await?;
-    Ok((StatusCode::CREATED, with_etag(user)))
+    Ok(Versioned::created(user).into_response())
 }
 
 async fn find_visible_user(state: &IdentityState, caller: &Caller, id: &str) -> Result<User, Problem> {
@@ -197,20 +190,20 @@ async fn show_user(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    Ok(with_etag(find_visible_user(&state, &caller, &id).await?))
+    Ok(Versioned::ok(find_visible_user(&state, &caller, &id).await?).into_response())
 }
 
 async fn patch_user(
     State(state): State<IdentityState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Response, Problem> {
     let user = find_visible_user(&state, &caller, &id).await?;
-    let version = if_match_version(&headers, user.version)?;
+    let version = if_match.version(user.version)?;
     let updated = update_user(&state.store, &caller.actor, &user.id, version, body, state.clock.now()).await?;
-    Ok(with_etag(updated))
+    Ok(Versioned::ok(updated).into_response())
 }
 
 async fn binding_org(state: &IdentityState, key: Option<&str>) -> Result<Option<crate::registry::Org>, Problem> {
@@ -307,4 +300,10 @@ async fn remove_token(
         return Err(Problem::not_found("jeton introuvable"));
     }
     Ok(Json(revoke_token(&state.store, &caller.actor, &id, state.clock.now()).await?))
+}
+
+impl HasVersion for User {
+    fn version(&self) -> i64 {
+        self.version
+    }
 }

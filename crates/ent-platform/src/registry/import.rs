@@ -8,7 +8,7 @@
 
 use super::codes::{self, departement_of_commune};
 use super::{fold, EtabType, OrgKind};
-use crate::audit::{self, Change};
+use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
@@ -816,15 +816,17 @@ impl<'a> BatchWriter<'a> {
     /// One audit record per batch that wrote, naming what it wrote.
     async fn audit(&self, tx: &mut ent_kernel::store::Tx, written: &[(&OrgRecord, String)]) -> Result<(), Problem> {
         let codes: Vec<String> = written.iter().map(|(r, _)| format!("{}:{}", r.kind().as_str(), r.code)).collect();
-        let change = Change {
-            actor: &self.actor.name,
-            action: "imports.annuaire",
-            target_kind: "import",
-            target_id: &self.run_id,
-            scope_org_id: None,
-            summary: serde_json::json!({ "written": codes.len(), "orgs": codes }),
-        };
-        audit::append(tx, self.store.backend(), change, self.at).await?;
+        let target = Target::new("import", &self.run_id, None);
+        audit::record(
+            tx,
+            self.store.backend(),
+            self.actor,
+            "imports.annuaire",
+            &target,
+            serde_json::json!({ "written": codes.len(), "orgs": codes }),
+            self.at,
+        )
+        .await?;
         Ok(())
     }
 

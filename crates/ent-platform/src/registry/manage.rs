@@ -4,7 +4,7 @@
 use super::codes;
 use super::queries::{get_by_code, get_org, get_org_in, groups_of_commune};
 use super::{fold, Org, OrgKind};
-use crate::audit::{self, Change};
+use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{Checks, Problem};
@@ -81,15 +81,17 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     .execute(&mut *tx)
     .await
     .map_err(unique_violation_as_conflict)?;
-    let change = Change {
-        actor: &actor.name,
-        action: "orgs.create",
-        target_kind: "org",
-        target_id: &id,
-        scope_org_id: Some(&id),
-        summary: serde_json::json!({ "kind": new.kind.as_str(), "siren": siren, "name": name, "departement": departement }),
-    };
-    audit::append(&mut tx, store.backend(), change, now).await?;
+    let target = Target::new("org", &id, Some(&id));
+    audit::record(
+        &mut tx,
+        store.backend(),
+        actor,
+        "orgs.create",
+        &target,
+        serde_json::json!({ "kind": new.kind.as_str(), "siren": siren, "name": name, "departement": departement }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(get_org(store, &id).await?.expect("just created"))
 }
@@ -157,15 +159,17 @@ pub async fn write_member(
     .bind(timestamp(now))
     .execute(&mut **tx)
     .await?;
-    let change = Change {
-        actor: &actor.name,
-        action: "orgs.members.set",
-        target_kind: "org",
-        target_id: &group.id,
-        scope_org_id: Some(&group.id),
-        summary: serde_json::json!({ "commune": commune.code, "ent_delegated": ent_delegated }),
-    };
-    audit::append(tx, backend, change, now).await?;
+    let target = Target::new("org", &group.id, Some(&group.id));
+    audit::record(
+        tx,
+        backend,
+        actor,
+        "orgs.members.set",
+        &target,
+        serde_json::json!({ "commune": commune.code, "ent_delegated": ent_delegated }),
+        now,
+    )
+    .await?;
     Ok(())
 }
 
@@ -187,15 +191,17 @@ pub async fn remove_member(
     if done.rows_affected() == 0 {
         return Err(Problem::not_found(format!("{} n'est pas membre de {}", commune.name, group.name)));
     }
-    let change = Change {
-        actor: &actor.name,
-        action: "orgs.members.remove",
-        target_kind: "org",
-        target_id: &group.id,
-        scope_org_id: Some(&group.id),
-        summary: serde_json::json!({ "commune": commune.code }),
-    };
-    audit::append(&mut tx, store.backend(), change, now).await?;
+    let target = Target::new("org", &group.id, Some(&group.id));
+    audit::record(
+        &mut tx,
+        store.backend(),
+        actor,
+        "orgs.members.remove",
+        &target,
+        serde_json::json!({ "commune": commune.code }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -271,15 +277,17 @@ pub async fn update_org(
         let current = get_org_in(&mut tx, &org.id).await?.map(|o| o.version).unwrap_or(org.version);
         return Err(ent_kernel::error::precondition_failed(current));
     }
-    let change = Change {
-        actor: &actor.name,
-        action: "orgs.update",
-        target_kind: "org",
-        target_id: &org.id,
-        scope_org_id: Some(&org.id),
-        summary: serde_json::json!({ "name": name, "email": email, "country": country }),
-    };
-    audit::append(&mut tx, store.backend(), change, now).await?;
+    let target = Target::new("org", &org.id, Some(&org.id));
+    audit::record(
+        &mut tx,
+        store.backend(),
+        actor,
+        "orgs.update",
+        &target,
+        serde_json::json!({ "name": name, "email": email, "country": country }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(get_org(store, &org.id).await?.expect("exists"))
 }

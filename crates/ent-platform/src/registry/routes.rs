@@ -18,7 +18,7 @@ use axum::routing::{delete, get, patch, post, put};
 use axum::Json;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{etag, if_match_version, ApiRoute};
+use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::Page;
 use futures_util::TryStreamExt;
@@ -224,7 +224,7 @@ async fn create(
     State(state): State<RegistryState>,
     caller: Caller,
     ApiJson(new): ApiJson<NewOrg>,
-) -> Result<(StatusCode, Response), Problem> {
+) -> Result<Response, Problem> {
     if !caller.actor.is_admin() {
         // A DAN creates the groups of its académie: their département must be in its scope.
         if !new.kind.groups_communes() {
@@ -244,14 +244,7 @@ async fn create(
         caller.require(&state.store, &departement).await?;
     }
     let org = manage::create_org(&state.store, &caller.actor, new, state.clock.now()).await?;
-    Ok((StatusCode::CREATED, org_response(org)))
-}
-
-fn org_response(org: Org) -> Response {
-    let tag = etag(org.version);
-    let mut response = Json(org).into_response();
-    response.headers_mut().insert(header::ETAG, tag);
-    response
+    Ok(Versioned::created(org).into_response())
 }
 
 pub async fn org_detail(store: &ent_kernel::store::Store, org: Org) -> Result<OrgDetail, Problem> {
@@ -286,23 +279,21 @@ async fn show(
         (org, relatives)
     };
     caller.require(&state.store, &org).await?;
-    let tag = etag(org.version);
-    let mut response = Json(detail_from(org, &relatives)).into_response();
-    response.headers_mut().insert(header::ETAG, tag);
-    Ok(response)
+    let version = org.version;
+    Ok(Versioned::new(StatusCode::OK, version, detail_from(org, &relatives)).into_response())
 }
 
 async fn update(
     State(state): State<RegistryState>,
     caller: Caller,
     Path(key): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<OrgPatch>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
-    let version = if_match_version(&headers, org.version)?;
+    let version = if_match.version(org.version)?;
     let updated = manage::update_org(&state.store, &caller.actor, &org, version, body, state.clock.now()).await?;
-    Ok(org_response(updated))
+    Ok(Versioned::ok(updated).into_response())
 }
 
 async fn covers(
@@ -539,4 +530,10 @@ async fn spool(body: Body, limit: usize) -> Result<std::fs::File, Problem> {
     }
     file.rewind().await.map_err(io)?;
     Ok(file.into_std().await)
+}
+
+impl HasVersion for Org {
+    fn version(&self) -> i64 {
+        self.version
+    }
 }

@@ -6,9 +6,10 @@
 use crate::rgpd::RgpdState;
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::{Checks, Problem};
+use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::{new_id, timestamp, JsonText};
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
@@ -261,16 +262,9 @@ async fn audit_change(
     b: &Breach,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let change = Change {
-        actor: &actor.name,
-        action,
-        target_kind: "rgpd_breach",
-        target_id: &b.id,
-        scope_org_id: Some(&b.org_id),
-        summary: serde_json::json!({ "reference": b.reference, "cnil_decision": b.input.cnil_decision.as_str() }),
-    };
-    audit::append(tx, state.store.backend(), change, now).await?;
-    Ok(())
+    let target = Target::new("rgpd_breach", &b.id, Some(&b.org_id));
+    let summary = serde_json::json!({ "reference": b.reference, "cnil_decision": b.input.cnil_decision.as_str() });
+    audit::record(tx, state.store.backend(), actor, action, &target, summary, now).await
 }
 
 pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachInput) -> Result<Breach, Problem> {
@@ -345,9 +339,7 @@ pub async fn update(
     );
     let done =
         bind_input(update, &input).bind(timestamp(now)).bind(&current.id).bind(expected).execute(&mut *tx).await?;
-    if done.rows_affected() == 0 {
-        return Err(ent_kernel::error::precondition_failed(current.version));
-    }
+    expect_version(&done, current.version)?;
     let updated = Breach { input, ..current };
     audit_change(&mut tx, state, actor, "rgpd.breach.update", &updated, now).await?;
     tx.commit().await?;

@@ -10,6 +10,7 @@ use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::Problem;
 use ent_kernel::store::timestamp;
+use ent_ops::notify::Notice;
 
 pub const ACTOR: &str = "system:rgpd-snapshots";
 
@@ -83,7 +84,7 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
                     "changed": labels(diff.changed.iter().map(|e| (e.reference.clone(), e.name.clone()))),
                     "incomplete": register.incomplete.len(),
                 });
-                ent_ops::notify::enqueue(&mut tx, &to, "rgpd", context, now).await?;
+                Notice::new("rgpd", to).with(context).enqueue(&mut tx, now).await?;
                 report.notified += 1;
             }
         }

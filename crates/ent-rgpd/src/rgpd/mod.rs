@@ -24,7 +24,7 @@ use ent_kernel::kernel::roles::Action;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::timestamp;
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz;
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -166,15 +166,17 @@ pub async fn save_profile(
     .bind(&at)
     .execute(&mut *tx)
     .await?;
-    let change = Change {
-        actor: &actor.name,
-        action: "rgpd.profile.update",
-        target_kind: "rgpd_profile",
-        target_id: &org.id,
-        scope_org_id: Some(&org.id),
-        summary: serde_json::json!({ "version": version }),
-    };
-    audit::append(&mut tx, state.store.backend(), change, now).await?;
+    let target = Target::new("rgpd_profile", &org.id, Some(&org.id));
+    audit::record(
+        &mut tx,
+        state.store.backend(),
+        actor,
+        "rgpd.profile.update",
+        &target,
+        serde_json::json!({ "version": version }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(version)
 }

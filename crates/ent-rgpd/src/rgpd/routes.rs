@@ -8,18 +8,18 @@ use super::requests::{self, DataRequest, RequestInput};
 use super::snapshots::{self, Diff, Snapshot};
 use crate::rgpd::RgpdState;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{etag, if_match, if_match_version, ApiRoute};
+use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
 use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// The media types of the exports other than JSON (`format` parameter).
 const EXPORTS: &[&str] = &[
@@ -266,12 +266,6 @@ async fn diff(
     Ok(Json(snapshots::diff_for(&state, &org, q.from.as_deref(), q.to.as_deref()).await?))
 }
 
-fn with_etag(body: impl Serialize, version: i64, status: StatusCode) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    response.headers_mut().insert(header::ETAG, etag(version));
-    response
-}
-
 async fn profile_show(
     State(state): State<RgpdState>,
     caller: Caller,
@@ -279,23 +273,23 @@ async fn profile_show(
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let (profile, version) = super::load::profile(&state.store, &org.id).await?.unwrap_or_default();
-    Ok(with_etag(profile, version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, version, profile).into_response())
 }
 
 async fn profile_save(
     State(state): State<RgpdState>,
     caller: Caller,
     Path(key): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(profile): ApiJson<Profile>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let expected = match super::load::profile(&state.store, &org.id).await? {
-        Some((_, current)) => Some(if_match_version(&headers, current)?),
+        Some((_, current)) => Some(if_match.version(current)?),
         None => None,
     };
     let version = super::save_profile(&state, &caller.actor, &org, &profile, expected, state.clock.now()).await?;
-    Ok(with_etag(profile, version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, version, profile).into_response())
 }
 
 async fn log(
@@ -329,21 +323,21 @@ async fn breach_create(
     let org = target(&state, &caller, &key).await?;
     let breach = breaches::create(&state, &caller.actor, &org, input).await?;
     let version = breach.version;
-    Ok(with_etag(breach, version, StatusCode::CREATED))
+    Ok(Versioned::new(StatusCode::CREATED, version, breach).into_response())
 }
 
 async fn breach_update(
     State(state): State<RgpdState>,
     caller: Caller,
     Path((key, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(input): ApiJson<BreachInput>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
-    let expected = if_match(&headers)?.expected_in(&state.store, "rgpd_breaches", &id).await?;
+    let expected = if_match.version_in(&state.store, "rgpd_breaches", &id).await?;
     let breach = breaches::update(&state, &caller.actor, &org, &id, input, expected).await?;
     let version = breach.version;
-    Ok(with_etag(breach, version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, version, breach).into_response())
 }
 
 async fn request_list(
@@ -364,19 +358,19 @@ async fn request_create(
     let org = target(&state, &caller, &key).await?;
     let request = requests::create(&state, &caller.actor, &org, input).await?;
     let version = request.version;
-    Ok(with_etag(request, version, StatusCode::CREATED))
+    Ok(Versioned::new(StatusCode::CREATED, version, request).into_response())
 }
 
 async fn request_update(
     State(state): State<RgpdState>,
     caller: Caller,
     Path((key, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(input): ApiJson<RequestInput>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
-    let expected = if_match(&headers)?.expected_in(&state.store, "rgpd_requests", &id).await?;
+    let expected = if_match.version_in(&state.store, "rgpd_requests", &id).await?;
     let request = requests::update(&state, &caller.actor, &org, &id, input, expected).await?;
     let version = request.version;
-    Ok(with_etag(request, version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, version, request).into_response())
 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::timestamp;
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Target};
 use ent_platform::identity::{Actor, Binding};
 use serde_json::json;
 use std::collections::HashMap;
@@ -154,15 +154,17 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
         write_sla(&mut tx, t, &derived, &known).await?;
     }
     if !flagged.is_empty() {
-        let change = Change {
-            actor: &actor.name,
-            action: "support.sweep",
-            target_kind: "support_ticket",
-            target_id: "*",
-            scope_org_id: None,
-            summary: json!({ "breaches": flagged, "escalated": report.escalated }),
-        };
-        audit::append(&mut tx, state.store.backend(), change, now).await?;
+        let target = Target::new("support_ticket", "*", None);
+        audit::record(
+            &mut tx,
+            state.store.backend(),
+            &actor,
+            "support.sweep",
+            &target,
+            json!({ "breaches": flagged, "escalated": report.escalated }),
+            now,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(report)
@@ -205,15 +207,17 @@ pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usiz
         .execute(&mut *tx)
         .await?;
         refresh(&mut tx, &state.support, &t, now).await?;
-        let change = Change {
-            actor: &actor.name,
-            action: "support.tickets.auto_close",
-            target_kind: "support_ticket",
-            target_id: id,
-            scope_org_id: Some(&t.tenant_org_id),
-            summary: json!({ "reference": t.reference, "days": days }),
-        };
-        audit::append(&mut tx, state.store.backend(), change, now).await?;
+        let target = Target::new("support_ticket", id, Some(&t.tenant_org_id));
+        audit::record(
+            &mut tx,
+            state.store.backend(),
+            &actor,
+            "support.tickets.auto_close",
+            &target,
+            json!({ "reference": t.reference, "days": days }),
+            now,
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(ids.len())
@@ -260,15 +264,17 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
             if t.priority == Priority::P1 { now } else { state.support.calendar(&t.policy, Level::N1).next_open(now) };
         let to = super::tickets::requester_email(&mut tx, &t).await?;
         notify(&mut tx, to, &t, "reminder", json!({ "days": REMINDER_DAYS }), now, send_at).await?;
-        let change = Change {
-            actor: &actor.name,
-            action: "support.tickets.remind",
-            target_kind: "support_ticket",
-            target_id: id,
-            scope_org_id: Some(&t.tenant_org_id),
-            summary: json!({ "reference": t.reference }),
-        };
-        audit::append(&mut tx, state.store.backend(), change, now).await?;
+        let target = Target::new("support_ticket", id, Some(&t.tenant_org_id));
+        audit::record(
+            &mut tx,
+            state.store.backend(),
+            &actor,
+            "support.tickets.remind",
+            &target,
+            json!({ "reference": t.reference }),
+            now,
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(ids.len())

@@ -23,6 +23,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::Condition;
 use ent_kernel::store::{timestamp, Store};
+use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{get_by_code, get_org, get_org_in};
 use ent_platform::registry::{Org, OrgRef};
@@ -396,15 +397,9 @@ pub async fn set_contract(
     .bind(timestamp(now))
     .execute(&mut *tx)
     .await?;
-    let change = ent_platform::audit::Change {
-        actor: &actor.name,
-        action: "support.contracts.set",
-        target_kind: "org",
-        target_id: &org.id,
-        scope_org_id: Some(&org.id),
-        summary: serde_json::json!({ "n1": n1, "n2": n2, "n3": n3, "policy": input.policy }),
-    };
-    ent_platform::audit::append(&mut tx, store.backend(), change, now).await?;
+    let target = Target::new("org", &org.id, Some(&org.id));
+    let summary = serde_json::json!({ "n1": n1, "n2": n2, "n3": n3, "policy": input.policy });
+    audit::record(&mut tx, store.backend(), actor, "support.contracts.set", &target, summary, now).await?;
     tx.commit().await?;
     Ok(())
 }

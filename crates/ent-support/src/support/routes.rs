@@ -9,13 +9,13 @@ use super::tickets::{
 use super::{resolve_contract, set_contract, Contract, ContractInput};
 use crate::support::SupportState;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{etag, if_match, ApiRoute};
+use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
     SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ,
@@ -129,13 +129,6 @@ fn ctx<'a>(state: &'a SupportState, caller: &'a Caller) -> Ctx<'a> {
     Ctx { state, actor: &caller.actor, now: state.clock.now() }
 }
 
-fn with_etag(ticket: Ticket, status: StatusCode) -> Response {
-    let version = ticket.version;
-    let mut response = (status, Json(ticket)).into_response();
-    response.headers_mut().insert(header::ETAG, etag(version));
-    response
-}
-
 async fn list(
     State(state): State<SupportState>,
     caller: Caller,
@@ -149,22 +142,22 @@ async fn create(
     caller: Caller,
     ApiJson(new): ApiJson<NewTicket>,
 ) -> Result<Response, Problem> {
-    Ok(with_etag(tickets::create(&ctx(&state, &caller), new).await?, StatusCode::CREATED))
+    Ok(Versioned::created(tickets::create(&ctx(&state, &caller), new).await?).into_response())
 }
 
 async fn show(State(state): State<SupportState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
-    Ok(with_etag(tickets::get(&ctx(&state, &caller), &id).await?, StatusCode::OK))
+    Ok(Versioned::ok(tickets::get(&ctx(&state, &caller), &id).await?).into_response())
 }
 
 async fn update(
     State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<TicketPatch>,
 ) -> Result<Response, Problem> {
-    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
-    Ok(with_etag(tickets::update(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
+    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
+    Ok(Versioned::ok(tickets::update(&ctx(&state, &caller), &id, version, body).await?).into_response())
 }
 
 async fn history(
@@ -181,40 +174,40 @@ async fn comment(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewComment>,
 ) -> Result<Response, Problem> {
-    Ok(with_etag(tickets::comment(&ctx(&state, &caller), &id, body).await?, StatusCode::CREATED))
+    Ok(Versioned::created(tickets::comment(&ctx(&state, &caller), &id, body).await?).into_response())
 }
 
 async fn transition(
     State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<TransitionInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
-    Ok(with_etag(tickets::transition(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
+    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
+    Ok(Versioned::ok(tickets::transition(&ctx(&state, &caller), &id, version, body).await?).into_response())
 }
 
 async fn escalate(
     State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<EscalateInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
-    Ok(with_etag(tickets::escalate(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
+    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
+    Ok(Versioned::ok(tickets::escalate(&ctx(&state, &caller), &id, version, body).await?).into_response())
 }
 
 async fn return_down(
     State(state): State<SupportState>,
     caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(body): ApiJson<ReturnInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match(&headers)?.expected_in(&state.store, "support_tickets", &id).await?;
-    Ok(with_etag(tickets::return_down(&ctx(&state, &caller), &id, version, body).await?, StatusCode::OK))
+    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
+    Ok(Versioned::ok(tickets::return_down(&ctx(&state, &caller), &id, version, body).await?).into_response())
 }
 
 async fn report(
@@ -279,5 +272,11 @@ async fn check_named(state: &SupportState, caller: &Caller, field: &str, key: Op
             Err(Problem::invalid_field(field, format!("aucune organisation « {key} »")))
         }
         other => other,
+    }
+}
+
+impl HasVersion for Ticket {
+    fn version(&self) -> i64 {
+        self.version
     }
 }

@@ -8,11 +8,12 @@ use super::sla::{self, SlaEvent, SlaState, Step};
 use super::{levels_of, parse_time, queue_emails, viewer, Category, Level, Priority, Status, Viewer};
 use crate::support::SupportState;
 use chrono::{DateTime, Datelike, Utc};
-use ent_kernel::error::precondition_failed;
 use ent_kernel::error::{Checks, Problem};
+use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Flag, Nullable, Store, Tx, UnknownValue};
 use ent_kernel::store::{Condition, Page};
-use ent_platform::audit::{self, Change};
+use ent_ops::notify::Notice;
+use ent_platform::audit::{self, Audited};
 use ent_platform::identity::authz::{self, forbidden};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org;
@@ -548,23 +549,20 @@ pub(crate) async fn notify(
     now: DateTime<Utc>,
     send_at: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let mut to = recipients;
-    to.sort();
-    to.dedup();
-    if to.is_empty() {
-        return Ok(());
-    }
-    let mut context = json!({
+    let subject = json!({
         "event": event,
         "reference": t.reference,
         "subject": t.subject,
         "priority": t.priority.as_str(),
         "level": t.level.label(),
     });
-    if let (Value::Object(base), Value::Object(more)) = (&mut context, extra) {
-        base.extend(more);
-    }
-    ent_ops::notify::enqueue_at(tx, &to, "support", context, now, send_at).await?;
+    Notice::new("support", recipients)
+        .unique_recipients()
+        .with(subject)
+        .with(extra)
+        .not_before(send_at)
+        .enqueue(tx, now)
+        .await?;
     Ok(())
 }
 
@@ -575,14 +573,15 @@ pub(crate) async fn requester_email(conn: &mut AnyConnection, t: &TicketRow) -> 
     Ok(email.into_iter().collect())
 }
 
-fn audit_change<'a>(actor: &'a Actor, action: &'a str, t: &'a TicketRow, summary: Value) -> Change<'a> {
-    Change {
-        actor: &actor.name,
-        action,
-        target_kind: "support_ticket",
-        target_id: &t.id,
-        scope_org_id: Some(&t.tenant_org_id),
-        summary,
+impl Audited for TicketRow {
+    fn target_kind(&self) -> &'static str {
+        "support_ticket"
+    }
+    fn target_id(&self) -> &str {
+        &self.id
+    }
+    fn scope_org_id(&self) -> Option<&str> {
+        Some(&self.tenant_org_id)
     }
 }
 
@@ -596,9 +595,7 @@ async fn begin(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<(Tx, Ti
         .await?
         .ok_or_else(|| Problem::not_found(format!("aucun ticket « {id} »")))?;
     if let Some(expected) = expected {
-        if expected != t.version {
-            return Err(precondition_failed(t.version));
-        }
+        expect_same_version(expected, t.version)?;
     }
     Ok((tx, t))
 }
@@ -846,8 +843,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     }
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
-    audit::append(&mut tx, store.backend(), audit_change(ctx.actor, "support.tickets.create", &t, summary), ctx.now)
-        .await?;
+    audit::record(&mut tx, store.backend(), ctx.actor, "support.tickets.create", &t, summary, ctx.now).await?;
     finish(ctx, tx, &id).await
 }
 
@@ -955,13 +951,7 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "visibility": if public { "public" } else { "internal" } });
-    audit::append(
-        &mut tx,
-        ctx.store().backend(),
-        audit_change(ctx.actor, "support.tickets.comment", &t, summary),
-        ctx.now,
-    )
-    .await?;
+    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.comment", &t, summary, ctx.now).await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -1037,13 +1027,8 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "from": t.status.as_str(), "to": to.as_str() });
-    audit::append(
-        &mut tx,
-        ctx.store().backend(),
-        audit_change(ctx.actor, "support.tickets.transition", &t, summary),
-        ctx.now,
-    )
-    .await?;
+    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.transition", &t, summary, ctx.now)
+        .await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -1077,13 +1062,7 @@ pub async fn escalate(ctx: &Ctx<'_>, id: &str, expected: i64, input: EscalateInp
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
     move_level(ctx, &mut tx, &t, Some(level), input.reason.trim(), true, input.share_requester).await?;
     let summary = json!({ "from": t.level.as_str(), "reason": input.reason.trim() });
-    audit::append(
-        &mut tx,
-        ctx.store().backend(),
-        audit_change(ctx.actor, "support.tickets.escalate", &t, summary),
-        ctx.now,
-    )
-    .await?;
+    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.escalate", &t, summary, ctx.now).await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -1096,13 +1075,7 @@ pub async fn return_down(ctx: &Ctx<'_>, id: &str, expected: i64, input: ReturnIn
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
     move_level(ctx, &mut tx, &t, Some(level), input.answer.trim(), false, false).await?;
     let summary = json!({ "from": t.level.as_str() });
-    audit::append(
-        &mut tx,
-        ctx.store().backend(),
-        audit_change(ctx.actor, "support.tickets.return", &t, summary),
-        ctx.now,
-    )
-    .await?;
+    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.return", &t, summary, ctx.now).await?;
     finish(ctx, tx, &t.id).await
 }
 
@@ -1252,12 +1225,6 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     )
     .await?;
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
-    audit::append(
-        &mut tx,
-        ctx.store().backend(),
-        audit_change(ctx.actor, "support.tickets.update", &t, summary),
-        ctx.now,
-    )
-    .await?;
+    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.update", &t, summary, ctx.now).await?;
     finish(ctx, tx, &t.id).await
 }

@@ -11,9 +11,10 @@ use ent_conventions::conventions::active_covering;
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Audited, Target};
 use ent_platform::catalog::Catalog;
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covers, get_org};
@@ -356,28 +357,16 @@ pub async fn event(
     Ok(())
 }
 
-// Goes when the audit helper of issue #14 (`audit::record` from an entity) lands.
-#[allow(clippy::too_many_arguments)]
-async fn audit_change(
-    tx: &mut Tx,
-    store: &Store,
-    actor: &Actor,
-    action: &str,
-    tenant_id: &str,
-    org_id: &str,
-    summary: serde_json::Value,
-    now: DateTime<Utc>,
-) -> Result<(), Problem> {
-    let change = Change {
-        actor: &actor.name,
-        action,
-        target_kind: "tenant",
-        target_id: tenant_id,
-        scope_org_id: Some(org_id),
-        summary,
-    };
-    audit::append(tx, store.backend(), change, now).await?;
-    Ok(())
+impl Audited for Tenant {
+    fn target_kind(&self) -> &'static str {
+        "tenant"
+    }
+    fn target_id(&self) -> &str {
+        &self.id
+    }
+    fn scope_org_id(&self) -> Option<&str> {
+        Some(&self.organisation.id)
+    }
 }
 
 /// Creates or updates a tenant from its document; `expected_version` (If-Match) guards updates.
@@ -478,9 +467,7 @@ pub async fn apply(
                 .bind(checked.host.as_ref().map(|o| o.id.clone()))
                 .execute(&mut *tx)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(ent_kernel::error::precondition_failed(current.version));
-            }
+            expect_version(&done, current.version)?;
             let message = format!(
                 "bouquet {} + [{}], {} comptes",
                 doc.spec.bouquet,
@@ -492,17 +479,9 @@ pub async fn apply(
         }
     };
     let action = if applied == Applied::Created { "tenants.create" } else { "tenants.configure" };
-    audit_change(
-        &mut tx,
-        store,
-        actor,
-        action,
-        &id,
-        &checked.org.id,
-        serde_json::to_value(&doc.spec).expect("spec"),
-        now,
-    )
-    .await?;
+    let target = Target::new("tenant", &id, Some(&checked.org.id));
+    let summary = serde_json::to_value(&doc.spec).expect("spec");
+    audit::record(&mut tx, store.backend(), actor, action, &target, summary, now).await?;
     tx.commit().await?;
     Ok((applied, get_tenant(store, slug).await?.expect("just written")))
 }
@@ -537,7 +516,7 @@ pub async fn set_processors(
         .collect();
     event(tx, &tenant.id, &actor.name, "processors", &names.join(", "), now).await?;
     let summary = serde_json::json!({ "vendor": vendor.map(|o| &o.id), "host": host.map(|o| &o.id) });
-    audit_change(tx, store, actor, "tenants.processors", &tenant.id, &tenant.organisation.id, summary, now).await
+    audit::record(tx, store.backend(), actor, "tenants.processors", tenant, summary, now).await
 }
 
 fn new_secret_seed() -> String {
@@ -656,8 +635,7 @@ pub async fn transition(
     };
     event(&mut tx, &tenant.id, &actor.name, to.as_str(), &message, now).await?;
     let summary = serde_json::json!({ "from": tenant.status.as_str(), "to": to.as_str(), "convention": convention_id, "override": gate_override });
-    audit_change(&mut tx, store, actor, "tenants.transition", &tenant.id, &tenant.organisation.id, summary, now)
-        .await?;
+    audit::record(&mut tx, store.backend(), actor, "tenants.transition", tenant, summary, now).await?;
     tx.commit().await?;
     Ok(get_tenant(store, &tenant.slug).await?.expect("exists"))
 }

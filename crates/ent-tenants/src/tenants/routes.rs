@@ -4,13 +4,13 @@
 use super::{apply, events, get_tenant, list_tenants, transition, Applied, EntTenant, Status, Tenant, TenantEvent};
 use crate::tenants::TenantsState;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiJson;
-use ent_kernel::http::{etag, if_match_version, ApiRoute};
+use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
 use ent_platform::identity::authz::{TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::get_org;
@@ -87,12 +87,6 @@ async fn find(state: &TenantsState, caller: &Caller, slug: &str) -> Result<Tenan
     Ok(tenant)
 }
 
-fn with_etag(body: impl Serialize, version: i64, status: StatusCode) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    response.headers_mut().insert(header::ETAG, etag(version));
-    response
-}
-
 async fn list(State(state): State<TenantsState>, caller: Caller) -> Result<Json<Vec<Tenant>>, Problem> {
     Ok(Json(list_tenants(&state.store, caller.scope().condition()).await?))
 }
@@ -108,7 +102,7 @@ async fn apply_doc(
     }
     let status = if result == Applied::Created { StatusCode::CREATED } else { StatusCode::OK };
     let version = tenant.version;
-    Ok(with_etag(ApplyResult { result, tenant }, version, status))
+    Ok(Versioned::new(status, version, ApplyResult { result, tenant }).into_response())
 }
 
 async fn show(
@@ -118,27 +112,27 @@ async fn show(
 ) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
     let version = tenant.version;
-    Ok(with_etag(tenant, version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, version, tenant).into_response())
 }
 
 async fn replace(
     State(state): State<TenantsState>,
     caller: Caller,
     Path(slug): Path<String>,
-    headers: HeaderMap,
+    if_match: IfMatchHeader,
     ApiJson(doc): ApiJson<EntTenant>,
 ) -> Result<Response, Problem> {
     let current = find(&state, &caller, &slug).await?;
     if doc.metadata.name != slug {
         return Err(Problem::invalid_field("metadata.name", "le nom du document diffère de celui de l'adresse"));
     }
-    let version = if_match_version(&headers, current.version)?;
+    let version = if_match.version(current.version)?;
     let (result, tenant) = apply(&state, &caller.actor, &doc, Some(version)).await?;
     if result != Applied::Unchanged {
         crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
     }
     let version = tenant.version;
-    Ok(with_etag(ApplyResult { result, tenant }, version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, version, ApplyResult { result, tenant }).into_response())
 }
 
 async fn move_to(
@@ -151,7 +145,7 @@ async fn move_to(
     let moved = transition(&state, &caller.actor, &tenant, body.to, body.override_reason.as_deref()).await?;
     crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &moved.slug);
     let version = moved.version;
-    Ok(with_etag(moved, version, StatusCode::OK))
+    Ok(Versioned::new(StatusCode::OK, version, moved).into_response())
 }
 
 async fn tenant_events(
