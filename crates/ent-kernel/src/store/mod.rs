@@ -3,6 +3,7 @@
 //! Queries go through sqlx's `Any` driver with portable SQL (`$1` placeholders,
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
+pub mod constraint;
 pub mod counters;
 mod decode;
 mod dialect;
@@ -12,6 +13,7 @@ pub mod migrations;
 pub mod sql;
 mod version;
 
+pub use constraint::on_constraint;
 pub use sql::{page_size, Condition, Page, SqlValue, DEFAULT_PAGE, MAX_PAGE};
 pub use version::{expect_same_version, expect_version};
 

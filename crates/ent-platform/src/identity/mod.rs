@@ -15,7 +15,7 @@ use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::{Action, Role};
 use ent_kernel::store::expect_version;
 use ent_kernel::store::Page;
-use ent_kernel::store::{new_id, timestamp, Flag, Store};
+use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -180,12 +180,7 @@ pub async fn create_user(store: &Store, actor: &Actor, new: NewUser, now: DateTi
     .bind(&at)
     .execute(&mut *tx)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Problem::conflict(format!("un utilisateur a déjà l'adresse {email}"))
-        }
-        _ => e.into(),
-    })?;
+    .map_err(on_constraint(format!("un utilisateur a déjà l'adresse {email}")))?;
     let target = Target::new("user", &id, org.as_ref().map(|o| o.id.as_str()));
     audit::record(
         &mut tx,

@@ -8,7 +8,7 @@ use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{Checks, Problem};
-use ent_kernel::store::{new_id, timestamp, Store};
+use ent_kernel::store::{new_id, on_constraint, timestamp, Store};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -80,7 +80,7 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     .bind(&at)
     .execute(&mut *tx)
     .await
-    .map_err(unique_violation_as_conflict)?;
+    .map_err(on_constraint(ORG_EXISTS))?;
     let target = Target::new("org", &id, Some(&id));
     audit::record(
         &mut tx,
@@ -96,13 +96,8 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     Ok(get_org(store, &id).await?.expect("just created"))
 }
 
-/// Turns a unique-constraint violation (a concurrent duplicate) into a 409.
-pub fn unique_violation_as_conflict(e: sqlx::Error) -> Problem {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => Problem::conflict("cette organisation existe déjà"),
-        _ => e.into(),
-    }
-}
+/// The 409 of a concurrent duplicate organisation.
+const ORG_EXISTS: &str = "cette organisation existe déjà";
 
 /// Adds (or updates) a commune's membership of an EPCI or syndicat mixte.
 /// A commune delegates its ENT to one group at most.

@@ -13,7 +13,7 @@ use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
-use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
+use ent_kernel::store::{new_id, on_constraint, timestamp, JsonText, Store, Tx};
 use ent_platform::audit::{self, Audited, Target};
 use ent_platform::catalog::Catalog;
 use ent_platform::identity::Actor;
@@ -429,12 +429,7 @@ pub async fn apply(
                 .bind(checked.host.as_ref().map(|o| o.id.clone()))
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| match &e {
-                    sqlx::Error::Database(db) if db.is_unique_violation() => {
-                        Problem::conflict(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname))
-                    }
-                    _ => e.into(),
-                })?;
+                .map_err(on_constraint(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname)))?;
             event(&mut tx, &id, &actor.name, "created", "tenant demandé", now).await?;
             (Applied::Created, id)
         }
