@@ -8,7 +8,7 @@ use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{Checks, Problem};
-use ent_kernel::store::{new_id, on_constraint, timestamp, Store};
+use ent_kernel::store::{expect_version, new_id, on_constraint, timestamp, Store};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -255,6 +255,7 @@ pub async fn update_org(
         None => org.email.clone(),
     };
     let mut tx = store.begin_write().await?;
+    let current = get_org_in(&mut tx, &org.id).await?.map_or(org.version, |o| o.version);
     let done = sqlx::query(
         "UPDATE orgs SET name = $1, sort_name = $2, email = $3, country = $4, version = version + 1, updated_at = $5 \
          WHERE id = $6 AND version = $7",
@@ -268,10 +269,7 @@ pub async fn update_org(
     .bind(expected_version)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        let current = get_org_in(&mut tx, &org.id).await?.map(|o| o.version).unwrap_or(org.version);
-        return Err(ent_kernel::error::precondition_failed(current));
-    }
+    expect_version(&done, current)?;
     let target = Target::new("org", &org.id, Some(&org.id));
     audit::record(
         &mut tx,

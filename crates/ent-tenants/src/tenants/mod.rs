@@ -16,6 +16,7 @@ use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::{new_id, on_constraint, timestamp, JsonText, Store, Tx};
 use ent_platform::audit::{self, Audited, Target};
 use ent_platform::catalog::Catalog;
+pub use ent_platform::catalog::IdentitySource;
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covers, get_org};
 use ent_platform::registry::{Degree, Org, OrgRef};
@@ -27,15 +28,6 @@ pub use state::TenantsState;
 
 pub const API_VERSION: &str = "entcp.education.fr/v1";
 pub const KIND: &str = "EntTenant";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum IdentitySource {
-    /// EduConnect for pupils and parents, the académie's agent portal for staff.
-    Educonnect,
-    /// Accounts from the AAF directory import.
-    Aaf,
-}
 
 /// What a tenant should be: the `spec` of an `EntTenant` document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -233,7 +225,7 @@ fn bind_spec<'q>(query: AnyQuery<'q>, spec: &'q TenantSpec, checked: &'q Checked
         .bind(&spec.bouquet)
         .bind(serde_json::to_string(&spec.options).expect("options"))
         .bind(checked.accounts)
-        .bind(identity_str(spec.identity_source))
+        .bind(spec.identity_source.as_str())
         .bind(&checked.spec_hash)
 }
 
@@ -543,21 +535,7 @@ pub async fn render(
     Ok(crate::provisioning::render(tenant, &org, &services, &seed))
 }
 
-ent_kernel::text_enum!(IdentitySource);
 ent_kernel::text_enum!(Status);
-
-impl IdentitySource {
-    pub fn parse(s: &str) -> Option<IdentitySource> {
-        [IdentitySource::Educonnect, IdentitySource::Aaf].into_iter().find(|source| identity_str(*source) == s)
-    }
-}
-
-fn identity_str(source: IdentitySource) -> &'static str {
-    match source {
-        IdentitySource::Educonnect => "educonnect",
-        IdentitySource::Aaf => "aaf",
-    }
-}
 
 /// Moves a tenant along its lifecycle. Leaving `requested` needs an active
 /// convention covering the organisation, or an admin override with a reason.
