@@ -11,7 +11,6 @@ use common::{admin, client_with, t0, token_for};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
 use entcp::kernel::roles::OrgKind;
-use entcp::registry::manage::{create_org, NewOrg};
 use entcp::store::Store;
 use entcp::support::calendar::Calendar;
 use reqwest::Method;
@@ -35,8 +34,7 @@ fn ts(s: &str) -> DateTime<Utc> {
 }
 
 fn luhn_siren(seed: u32) -> String {
-    let body = format!("{:08}", 30_000_000 + seed);
-    (0..10).map(|d| format!("{body}{d}")).find(|c| entcp::registry::codes::parse_siren(c).is_ok()).unwrap()
+    common::fixtures::luhn(&format!("{:08}", 30_000_000 + seed))
 }
 
 struct Story {
@@ -110,14 +108,8 @@ async fn setup(db: &common::TestDb) -> Story {
     entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(ANNUAIRE), import, t0())
         .await
         .unwrap();
-    let vendor = NewOrg {
-        kind: OrgKind::Editeur,
-        siren: luhn_siren(1),
-        name: "Éditeur ENT Atlantique".into(),
-        email: None,
-        departement: None,
-    };
-    let vendor = create_org(&store, &admin(), vendor, t0()).await.unwrap();
+    let vendor =
+        common::fixtures::new_org(&store, OrgKind::Editeur, "Éditeur ENT Atlantique", &luhn_siren(1), None).await;
     let state = crate::common::app::app_state(store.clone(), Config::default(), Arc::new(FixedClock::new(t0())));
     for (slug, uai) in [("college-jules-verne", "0440001M"), ("college-anne-de-bretagne", "0350001L")] {
         let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
