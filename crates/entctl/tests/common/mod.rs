@@ -94,15 +94,15 @@ pub fn t0() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z").unwrap().with_timezone(&chrono::Utc)
 }
 
+/// The one number a counting query (`SELECT COUNT(*) …`) answers, `binds` bound in order.
+pub async fn count(store: &Store, sql: &str, binds: &[&str]) -> i64 {
+    let query = binds.iter().fold(sqlx::query_scalar::<_, i64>(sql), |query, value| query.bind(*value));
+    query.fetch_one(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 /// Counts rows of `orgs` of a kind.
 pub async fn count_kind(store: &Store, kind: &str) -> i64 {
-    use sqlx::Row;
-    sqlx::query("SELECT COUNT(*) AS n FROM orgs WHERE kind = $1")
-        .bind(kind)
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-        .get("n")
+    count(store, "SELECT COUNT(*) AS n FROM orgs WHERE kind = $1", &[kind]).await
 }
 
 /// The whole registry as sorted (kind, code, content_hash) triples.

@@ -93,7 +93,7 @@ impl Story {
     }
 
     async fn ticket_count(&self) -> i64 {
-        sqlx::query("SELECT COUNT(*) AS n FROM support_tickets").fetch_one(self.store.pool()).await.unwrap().get("n")
+        common::count(&self.store, "SELECT COUNT(*) AS n FROM support_tickets", &[]).await
     }
 }
 
@@ -520,12 +520,12 @@ async fn a_school_address_with_a_line_break_blocks_neither_tickets_nor_the_sweep
     s.at("2027-05-10 22:00");
     let report = s.sweep().await;
     assert!(report.breaches >= 1, "{}: {report:?}", db.name);
-    let parked: i64 =
-        sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'failed' AND last_error IS NOT NULL")
-            .fetch_one(s.store.pool())
-            .await
-            .unwrap()
-            .get("n");
+    let parked = common::count(
+        &s.store,
+        "SELECT COUNT(*) AS n FROM outbox WHERE status = 'failed' AND last_error IS NOT NULL",
+        &[],
+    )
+    .await;
     assert!(parked >= 2, "{}: the notices to the bad address are parked, {parked}", db.name);
 }
 
