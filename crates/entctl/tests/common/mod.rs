@@ -139,7 +139,8 @@ pub async fn token_for(store: &Store, email: &str, role: entcp::kernel::roles::R
     let new =
         identity::NewUser { email: email.into(), display_name: email.into(), org: org.as_ref().map(|o| o.id.clone()) };
     let user = identity::create_user(store, &admin(), new, t0()).await.expect("user created");
-    identity::grant(store, &admin(), &user.id, role, org.as_ref(), t0()).await.expect("role granted");
+    let role = identity::UserRole::new(&user.id, role, org.as_ref());
+    identity::grant(store, &admin(), role, t0()).await.expect("role granted");
     identity::create_token(store, &admin(), &user.id, "test", None, t0()).await.expect("token created").token
 }
 

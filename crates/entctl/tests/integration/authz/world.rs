@@ -346,7 +346,9 @@ impl World {
             },
             ("DELETE", "/api/v1/users/{id}/roles/{role}") => {
                 let target = if side == Side::In { &self.etab_in } else { &self.etab_out };
-                identity::grant(&self.store, &admin(), user, SupportN1, Some(target), t0()).await.unwrap();
+                identity::grant(&self.store, &admin(), identity::UserRole::new(user, SupportN1, Some(target)), t0())
+                    .await
+                    .unwrap();
                 call(format!("/api/v1/users/{user}/roles/support_n1?org={}", target.id))
             }
             ("POST", "/api/v1/tokens") => Call { body: Some(json!({ "name": "matrice" })), ..call(path.into()) },
