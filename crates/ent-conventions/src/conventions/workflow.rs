@@ -5,7 +5,7 @@
 use super::model::{ConventionModel, ParameterType, SignatureMode};
 use super::{find_model, get_convention, Convention, Status};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
-use ent_kernel::error::{Checks, Problem, ProblemKind};
+use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{expect_same_version, expect_version};
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
@@ -468,12 +468,9 @@ pub async fn update(
     expected_version: i64,
     patch: ConventionPatch,
 ) -> Result<Convention, Problem> {
-    if !matches!(conv.status, Status::Draft | Status::InSignature) {
-        return Err(Problem::conflict(format!(
-            "une convention {} ne se modifie plus : rédigez un avenant",
-            conv.status.label()
-        )));
-    }
+    conflict_unless(matches!(conv.status, Status::Draft | Status::InSignature), || {
+        format!("une convention {} ne se modifie plus : rédigez un avenant", conv.status.label())
+    })?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let parties: BTreeMap<String, PartyInput> = match &patch.parties {
         Some(p) => p.clone(),
@@ -718,9 +715,9 @@ pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>)
     let Some(visa) = model.visas.iter().find(|v| !done.contains(&v.key.as_str())) else {
         return Err(Problem::conflict("aucun visa n'est attendu sur cette convention"));
     };
-    if visa_key.is_some_and(|k| k != visa.key) {
-        return Err(Problem::conflict(format!("le visa attendu maintenant est « {} »", visa.label)));
-    }
+    conflict_unless(visa_key.is_none_or(|k| k == visa.key), || {
+        format!("le visa attendu maintenant est « {} »", visa.label)
+    })?;
     let Some(party) = acting_party(ctx.actor, conv, visa.role, Some(&visa.party)).into_iter().next() else {
         return Err(forbidden(format!(
             "le visa « {} » revient au rôle {} de la partie {}",
@@ -831,21 +828,16 @@ fn signing_party<'c>(
     party_key: Option<&str>,
     document_hash: Option<&str>,
 ) -> Result<&'c super::Party, Problem> {
-    if conv.status == Status::Draft {
-        return Err(Problem::conflict("une convention en brouillon ne se signe pas : soumettez-la d'abord"));
-    }
+    conflict_unless(conv.status != Status::Draft, || {
+        "une convention en brouillon ne se signe pas : soumettez-la d'abord"
+    })?;
     require_status(conv, &[Status::InSignature], "signer")?;
     let visas_done = conv.live_steps("visa").count();
-    if visas_done < model.visas.len() {
-        return Err(Problem::conflict(format!(
-            "visa attendu avant les signatures : {}",
-            model.visas[visas_done].label
-        )));
-    }
+    conflict_unless(visas_done >= model.visas.len(), || {
+        format!("visa attendu avant les signatures : {}", model.visas[visas_done].label)
+    })?;
     if let (Some(given), Some(current)) = (document_hash, &conv.document_hash) {
-        if given != current {
-            return Err(Problem::conflict("le document a changé depuis votre lecture : relisez-le avant de signer"));
-        }
+        conflict_unless(given == current, || "le document a changé depuis votre lecture : relisez-le avant de signer")?;
     }
     let candidates: Vec<&super::Party> = conv
         .parties
@@ -868,9 +860,9 @@ fn signing_party<'c>(
         return Err(Problem::conflict("votre partie a déjà signé cette convention"));
     };
     let due = pending_signers(model, conv);
-    if !due.iter().any(|p| p.key == party.key && p.org.id == party.org.id) {
-        return Err(Problem::conflict("ce n'est pas encore le tour de votre partie de signer (circuit ordonné)"));
-    }
+    conflict_unless(due.iter().any(|p| p.key == party.key && p.org.id == party.org.id), || {
+        "ce n'est pas encore le tour de votre partie de signer (circuit ordonné)"
+    })?;
     Ok(party)
 }
 
@@ -1039,12 +1031,12 @@ pub async fn upload_signed(
     bytes: &[u8],
 ) -> Result<Convention, Problem> {
     require_party_member(ctx.actor, &conv.party_org_ids())?;
-    if conv.status == Status::Draft {
-        return Err(Problem::conflict(format!(
+    conflict_unless(conv.status != Status::Draft, || {
+        format!(
             "la convention {} est un brouillon : un exemplaire signé se dépose une fois la convention soumise à signature",
             conv.reference
-        )));
-    }
+        )
+    })?;
     if bytes.is_empty() {
         return Err(Problem::invalid_field("fichier", "fichier vide"));
     }
@@ -1061,12 +1053,12 @@ pub async fn upload_signed(
         .bind(&conv.id)
         .fetch_one(&mut *tx)
         .await?;
-    if stored >= MAX_SIGNED_COPIES {
-        return Err(Problem::conflict(format!(
+    conflict_unless(stored < MAX_SIGNED_COPIES, || {
+        format!(
             "la convention {} a déjà {MAX_SIGNED_COPIES} exemplaires signés : aucun autre n'est accepté",
             conv.reference
-        )));
-    }
+        )
+    })?;
     sqlx::query(
         "INSERT INTO convention_files (id, convention_id, file_name, content_type, sha256, size, content, uploaded_by, uploaded_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

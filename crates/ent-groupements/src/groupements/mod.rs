@@ -17,7 +17,7 @@ pub mod shares;
 pub mod state;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::expect_version;
@@ -596,12 +596,9 @@ pub async fn update(
     expected_version: i64,
     patch: GroupementPatch,
 ) -> Result<Groupement, Problem> {
-    if !matches!(g.status, Status::Open | Status::Closed) {
-        return Err(Problem::conflict(format!(
-            "un groupement {} ne se modifie plus : la consultation est lancée",
-            g.status.label()
-        )));
-    }
+    conflict_unless(matches!(g.status, Status::Open | Status::Closed), || {
+        format!("un groupement {} ne se modifie plus : la consultation est lancée", g.status.label())
+    })?;
     let rewrites_convention = patch.object.as_ref().is_some_and(|o| o.trim() != g.object)
         || patch.cost_key.as_ref().is_some_and(|k| *k != g.terms.cost_key);
     if rewrites_convention {
@@ -672,21 +669,15 @@ pub async fn set_status(tx: &mut Tx, g: &Groupement, to: Status, now: DateTime<U
 
 /// A status change other than the award: close, reopen, consult, run, end.
 pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Groupement, Problem> {
-    if to == Status::Awarded {
-        return Err(Problem::conflict(
-            "l'attribution se fait par POST /groupements/{id}/award, avec le titulaire et le montant",
-        ));
-    }
-    if !g.status.can_move_to(to) {
-        return Err(Problem::conflict(format!(
-            "un groupement {} ne peut pas passer à l'état « {} »",
-            g.status.label(),
-            to.label()
-        )));
-    }
-    if to == Status::Consultation && g.members == 0 {
-        return Err(Problem::conflict("aucun membre accepté : la consultation ne peut pas être lancée"));
-    }
+    conflict_unless(to != Status::Awarded, || {
+        "l'attribution se fait par POST /groupements/{id}/award, avec le titulaire et le montant"
+    })?;
+    conflict_unless(g.status.can_move_to(to), || {
+        format!("un groupement {} ne peut pas passer à l'état « {} »", g.status.label(), to.label())
+    })?;
+    conflict_unless(!(to == Status::Consultation && g.members == 0), || {
+        "aucun membre accepté : la consultation ne peut pas être lancée"
+    })?;
     let mut tx = ctx.store.begin_write().await?;
     set_status(&mut tx, g, to, ctx.now).await?;
     ctx.record(

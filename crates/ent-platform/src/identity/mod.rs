@@ -11,7 +11,7 @@ use crate::registry::queries::get_org;
 use crate::registry::{Org, OrgRef};
 use authz::Scope;
 use chrono::{DateTime, Utc};
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::{Action, Role};
 use ent_kernel::store::expect_version;
 use ent_kernel::store::Page;
@@ -527,12 +527,9 @@ pub async fn create_token(
     .bind(timestamp(now))
     .fetch_one(&mut *tx)
     .await?;
-    if live >= MAX_LIVE_TOKENS {
-        return Err(Problem::conflict(format!(
-            "{} a déjà {MAX_LIVE_TOKENS} jetons valides : révoquez-en un avant d'en créer un autre",
-            user.email
-        )));
-    }
+    conflict_unless(live < MAX_LIVE_TOKENS, || {
+        format!("{} a déjà {MAX_LIVE_TOKENS} jetons valides : révoquez-en un avant d'en créer un autre", user.email)
+    })?;
     sqlx::query(
         "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )

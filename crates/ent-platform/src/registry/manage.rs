@@ -7,7 +7,7 @@ use super::{fold, Org, OrgKind};
 use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::store::{expect_version, new_id, on_constraint, timestamp, Store};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -51,9 +51,9 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     };
     checks.finish()?;
     let siren = siren.expect("checked");
-    if get_by_code(store, new.kind, &siren).await?.is_some() {
-        return Err(Problem::conflict(format!("un(e) {} de SIREN {siren} existe déjà", new.kind.label())));
-    }
+    conflict_unless(get_by_code(store, new.kind, &siren).await?.is_none(), || {
+        format!("un(e) {} de SIREN {siren} existe déjà", new.kind.label())
+    })?;
     // A group sits in its département's académie and région, so that their scopes reach it.
     let parent = match &departement {
         Some(code) => get_by_code(store, OrgKind::Departement, code).await?,

@@ -8,7 +8,7 @@ use super::sla::{self, SlaEvent, SlaState, Step};
 use super::{levels_of, parse_time, queue_emails, viewer, Category, Level, Priority, Status, Viewer};
 use crate::support::SupportState;
 use chrono::{DateTime, Datelike, Utc};
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Flag, Nullable, Store, Tx, UnknownValue};
 use ent_kernel::store::{Condition, Page};
@@ -896,9 +896,9 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
     let (t, v) = find(ctx.store(), ctx.actor, id).await?;
     let levels = levels_of(ctx.store(), ctx.actor, &t).await?;
     let (mut tx, t) = begin(ctx, &t.id, None).await?;
-    if t.status == Status::Closed {
-        return Err(Problem::conflict(format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference)));
-    }
+    conflict_unless(t.status != Status::Closed, || {
+        format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference)
+    })?;
     let body = c.body.trim();
     if v == Viewer::Requester {
         if !public {
@@ -992,14 +992,9 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
         Some(acting_level(ctx, &t).await?)
     };
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
-    if !t.status.can_move_to(to) {
-        return Err(Problem::conflict(format!(
-            "le ticket {} est {} : il ne peut pas passer à « {} »",
-            t.reference,
-            t.status.label(),
-            to.label()
-        )));
-    }
+    conflict_unless(t.status.can_move_to(to), || {
+        format!("le ticket {} est {} : il ne peut pas passer à « {} »", t.reference, t.status.label(), to.label())
+    })?;
     let message = input.message.as_deref().map(str::trim).filter(|m| !m.is_empty());
     let e = NewEvent {
         kind: "status",
@@ -1098,13 +1093,13 @@ pub(crate) async fn move_level(
             format!("le ticket {} est déjà au niveau N1", t.reference)
         }));
     };
-    if !matches!(t.status, Status::New | Status::InProgress) {
-        return Err(Problem::conflict(format!(
+    conflict_unless(matches!(t.status, Status::New | Status::InProgress), || {
+        format!(
             "le ticket {} est {} : seul un ticket nouveau ou en cours change de niveau",
             t.reference,
             t.status.label()
-        )));
-    }
+        )
+    })?;
     let receiving = match target {
         Level::N1 => Some(t.n1_org_id.clone()),
         Level::N2 => t.n2_org_id.clone(),

@@ -9,7 +9,7 @@ pub mod state;
 use chrono::{DateTime, Utc};
 use ent_conventions::conventions::active_covering;
 use ent_kernel::clock::today_in_france;
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
@@ -547,14 +547,12 @@ pub async fn transition(
     override_reason: Option<&str>,
 ) -> Result<Tenant, Problem> {
     let (store, now) = (&state.store, state.clock.now());
-    if to == Status::Purged {
-        return Err(Problem::conflict(
-            "la purge est faite par la tâche tenants-purge à la fin de la durée de conservation",
-        ));
-    }
-    if !tenant.status.can_move_to(to) {
-        return Err(Problem::conflict(format!("un tenant {} ne passe pas à {}", tenant.status.as_str(), to.as_str())));
-    }
+    conflict_unless(to != Status::Purged, || {
+        "la purge est faite par la tâche tenants-purge à la fin de la durée de conservation"
+    })?;
+    conflict_unless(tenant.status.can_move_to(to), || {
+        format!("un tenant {} ne passe pas à {}", tenant.status.as_str(), to.as_str())
+    })?;
     let mut convention_id = None;
     let mut gate_override = None;
     if tenant.status == Status::Requested {
