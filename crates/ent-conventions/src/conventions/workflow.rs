@@ -398,6 +398,12 @@ async fn reload(ctx: &Ctx<'_>, id: &str) -> Result<Convention, Problem> {
     get_convention(ctx.store, ctx.models, id).await?.ok_or_else(|| Problem::not_found("convention introuvable"))
 }
 
+/// The tail of every change: committed, then read back.
+async fn commit_and_reload(ctx: &Ctx<'_>, tx: Tx, id: &str) -> Result<Convention, Problem> {
+    tx.commit().await?;
+    reload(ctx, id).await
+}
+
 pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, Problem> {
     let model = find_model(ctx.models, &input.model, input.version)?;
     let draft = build_draft(
@@ -456,8 +462,7 @@ async fn insert(
         "amends": amends.map(|c| c.reference.clone()),
     });
     record(ctx, &mut tx, action, &id, draft.parties.first().map(|(_, o)| o.id.as_str()), summary).await?;
-    tx.commit().await?;
-    reload(ctx, &id).await
+    commit_and_reload(ctx, tx, &id).await
 }
 
 /// Edits a draft or a convention in signature; in signature, collected visas and
@@ -518,8 +523,7 @@ pub async fn update(
             super::jobs::notify(&mut tx, &voided, conv, "signatures_voided", json!({}), ctx.now).await?;
         }
     }
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 /// The convention as this draft makes it (for the document hash before commit).
@@ -609,8 +613,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let schools = school_orgs(ctx.store, conv).await?;
     check_no_overlap(ctx.store, &model.id, &schools, start, end, Some(&conv.root_id)).await?;
     let hash = super::document::body_hash(model, conv)?;
-    let mut tx = ctx.store.begin_write().await?;
-    let current = locked(&mut tx, ctx, &conv.id).await?;
+    let (mut tx, current) = begin_locked(ctx, &conv.id).await?;
     require_status(&current, &[Status::Draft], "soumettre à signature")?;
     expect_same_version(conv.version, current.version)?;
     set_status(&mut tx, &conv.id, Status::InSignature, ctx.now).await?;
@@ -623,8 +626,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     record(ctx, &mut tx, "conventions.submit", &conv.id, None, json!({ "document_hash": hash })).await?;
     let recipients = next_actors(&mut tx, model, conv, &[]).await?;
     super::jobs::notify(&mut tx, &recipients, conv, "submitted", json!({}), ctx.now).await?;
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 async fn school_orgs(store: &Store, conv: &Convention) -> Result<Vec<Org>, Problem> {
@@ -707,8 +709,7 @@ fn acting_party<'c>(
 }
 
 pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>) -> Result<Convention, Problem> {
-    let mut tx = ctx.store.begin_write().await?;
-    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::InSignature], "viser")?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let done: Vec<&str> = conv.live_steps("visa").map(|s| s.step_key.as_str()).collect();
@@ -730,8 +731,7 @@ pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>)
     record(ctx, &mut tx, "conventions.visa", &conv.id, Some(&party.org.id), json!({ "visa": visa.key })).await?;
     let next = next_actors(&mut tx, model, conv, &[visa.key.as_str()]).await?;
     super::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 async fn insert_step(
@@ -773,8 +773,7 @@ pub async fn sign(
     party_key: Option<&str>,
     document_hash: Option<&str>,
 ) -> Result<Convention, Problem> {
-    let mut tx = ctx.store.begin_write().await?;
-    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let party = signing_party(ctx.actor, model, conv, party_key, document_hash)?;
     let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
@@ -816,8 +815,11 @@ pub async fn sign(
 }
 
 /// The convention read in the write transaction, its row locked until commit.
-async fn locked(tx: &mut Tx, ctx: &Ctx<'_>, id: &str) -> Result<Convention, Problem> {
-    super::read_convention(tx, ctx.models, id, true).await?.ok_or_else(not_found)
+/// Opens the write transaction of a change to `id`, its row locked until commit.
+async fn begin_locked(ctx: &Ctx<'_>, id: &str) -> Result<(Tx, Convention), Problem> {
+    let mut tx = ctx.store.begin_write().await?;
+    let conv = super::read_convention(&mut tx, ctx.models, id, true).await?.ok_or_else(not_found)?;
+    Ok((tx, conv))
 }
 
 /// The party the actor signs for now, or why not.
@@ -894,8 +896,7 @@ pub(crate) async fn mark_signed(
 
 /// A signer or visa giver refuses: back to draft, steps voided, comment kept.
 pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<Convention, Problem> {
-    let mut tx = ctx.store.begin_write().await?;
-    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::InSignature], "refuser")?;
     if comment.trim().is_empty() {
         return Err(Problem::invalid_field("comment", "indiquez le motif du refus"));
@@ -922,8 +923,7 @@ pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<C
     let mut recipients = authors;
     recipients.extend(party_signers(&mut tx, model, conv).await?);
     super::jobs::notify(&mut tx, &recipients, conv, "refused", json!({ "comment": comment.trim() }), ctx.now).await?;
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 /// Users holding the signing role at every party.
@@ -954,8 +954,7 @@ pub struct Termination {
 }
 
 pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Result<Convention, Problem> {
-    let mut tx = ctx.store.begin_write().await?;
-    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::Active, Status::Signed], "résilier")?;
     require_party_member(ctx.actor, &conv.party_org_ids())?;
     if t.reason.trim().is_empty() {
@@ -985,8 +984,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     let recipients = party_signers(&mut tx, model, conv).await?;
     let extra = json!({ "reason": t.reason.trim(), "effective": french_date(&effective.to_string()) });
     super::jobs::notify(&mut tx, &recipients, conv, "terminated", extra, ctx.now).await?;
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 /// Starts an avenant: a draft copy of an active convention, to be edited and signed.
@@ -1083,8 +1081,7 @@ pub async fn upload_signed(
         json!({ "file": name, "sha256": sha, "size": bytes.len() }),
     )
     .await?;
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 /// In signature → signed for a convention whose required visas and signatures are
