@@ -191,20 +191,8 @@ pub async fn prefill(store: &Store, applicant: &Org) -> Result<Prefill, Problem>
 
 /// The applicant of a request, checked to be a kind that may join.
 pub async fn applicant_org(store: &Store, key: &str) -> Result<Org, Problem> {
-    let org = ent_platform::registry::resolve_org(store, key)
-        .await
-        .map_err(|p| Problem::invalid_field("applicant", p.detail))?;
-    if !MEMBER_KINDS.contains(&org.kind) {
-        return Err(Problem::invalid_field(
-            "applicant",
-            format!(
-                "{} est un(e) {} : adhèrent les communes, EPCI, syndicats mixtes, départements et régions",
-                org.name,
-                org.kind.label()
-            ),
-        ));
-    }
-    Ok(org)
+    let expected = "adhèrent les communes, EPCI, syndicats mixtes, départements et régions";
+    ent_platform::registry::resolve_field_org(store, "applicant", key, &MEMBER_KINDS, expected).await
 }
 
 fn check_quantities(input: &NewApplication, pre: &Prefill, checks: &mut Checks) -> MemberQuantities {

@@ -515,19 +515,15 @@ pub async fn list(
 
 /// Opens a groupement; the actor must coordinate for its coordinator organisation.
 pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, Problem> {
-    let coordinator = ent_platform::registry::resolve_org(ctx.store, &input.coordinator)
-        .await
-        .map_err(|p| Problem::invalid_field("coordinator", p.detail))?;
-    if !COORDINATOR_KINDS.contains(&coordinator.kind) {
-        return Err(Problem::invalid_field(
-            "coordinator",
-            format!(
-                "{} est un(e) {} : le coordonnateur est un EPCI, un syndicat mixte, un département, une région ou une académie",
-                coordinator.name,
-                coordinator.kind.label()
-            ),
-        ));
-    }
+    let expected = "le coordonnateur est un EPCI, un syndicat mixte, un département, une région ou une académie";
+    let coordinator = ent_platform::registry::resolve_field_org(
+        ctx.store,
+        "coordinator",
+        &input.coordinator,
+        &COORDINATOR_KINDS,
+        expected,
+    )
+    .await?;
     if !ctx.actor.is_admin() && !holds_role_at(ctx.actor, Role::Coordinateur, &coordinator.id) {
         return Err(ent_platform::identity::authz::forbidden(format!(
             "il faut le rôle coordinateur auprès de {} pour ouvrir un groupement en son nom",

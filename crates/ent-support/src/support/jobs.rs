@@ -13,7 +13,7 @@ use crate::support::SupportState;
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::Role;
-use ent_kernel::store::timestamp;
+use ent_kernel::store::{timestamp, Tx};
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::{Actor, Binding};
 use serde_json::json;
@@ -183,12 +183,7 @@ pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usiz
     let actor = system("support-auto-close");
     let body = format!("clos automatiquement {days} jours après sa résolution");
     for id in &ids {
-        let mut tx = state.store.begin_write().await?;
-        let Some(t) =
-            load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == Status::Resolved)
-        else {
-            continue;
-        };
+        let Some((mut tx, t)) = lock_if(state, id, Status::Resolved).await? else { continue };
         let e = NewEvent {
             kind: "status",
             from: Some("resolved"),
@@ -207,20 +202,32 @@ pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usiz
         .execute(&mut *tx)
         .await?;
         refresh(&mut tx, &state.support, &t, now).await?;
-        let target = Target::new("support_ticket", id, Some(&t.tenant_org_id));
-        audit::record(
-            &mut tx,
-            state.store.backend(),
-            &actor,
-            "support.tickets.auto_close",
-            &target,
-            json!({ "reference": t.reference, "days": days }),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
+        let summary = json!({ "reference": t.reference, "days": days });
+        commit_audited(state, tx, &actor, "support.tickets.auto_close", &t, summary, now).await?;
     }
     Ok(ids.len())
+}
+
+/// The ticket `id` locked in a new write transaction, if it still has `status`.
+async fn lock_if(state: &SupportState, id: &str, status: Status) -> Result<Option<(Tx, TicketRow)>, Problem> {
+    let mut tx = state.store.begin_write().await?;
+    let ticket = load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == status);
+    Ok(ticket.map(|t| (tx, t)))
+}
+
+/// The tail of a job's change to `t`: audited as the job's `actor`, committed.
+async fn commit_audited(
+    state: &SupportState,
+    mut tx: Tx,
+    actor: &Actor,
+    action: &str,
+    t: &TicketRow,
+    summary: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    audit::record(&mut tx, state.store.backend(), actor, action, t, summary, now).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Days a ticket may wait on its requester before they are reminded (once per wait).
@@ -244,12 +251,7 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
         .await?;
     let actor = system("support-reminders");
     for id in &ids {
-        let mut tx = state.store.begin_write().await?;
-        let Some(t) =
-            load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == Status::WaitingRequester)
-        else {
-            continue;
-        };
+        let Some((mut tx, t)) = lock_if(state, id, Status::WaitingRequester).await? else { continue };
         let body = format!("relance du demandeur après {REMINDER_DAYS} jours d'attente");
         let e = NewEvent {
             kind: "reminder",
@@ -264,18 +266,8 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
             if t.priority == Priority::P1 { now } else { state.support.calendar(&t.policy, Level::N1).next_open(now) };
         let to = super::tickets::requester_email(&mut tx, &t).await?;
         notify(&mut tx, to, &t, "reminder", json!({ "days": REMINDER_DAYS }), now, send_at).await?;
-        let target = Target::new("support_ticket", id, Some(&t.tenant_org_id));
-        audit::record(
-            &mut tx,
-            state.store.backend(),
-            &actor,
-            "support.tickets.remind",
-            &target,
-            json!({ "reference": t.reference }),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
+        commit_audited(state, tx, &actor, "support.tickets.remind", &t, json!({ "reference": t.reference }), now)
+            .await?;
     }
     Ok(ids.len())
 }
