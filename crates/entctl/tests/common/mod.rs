@@ -100,6 +100,30 @@ pub async fn count(store: &Store, sql: &str, binds: &[&str]) -> i64 {
     query.fetch_one(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// A mail as the outbox holds it.
+pub struct QueuedMail {
+    pub id: String,
+    /// The JSON array of addresses, as stored.
+    pub recipients: String,
+    pub context: serde_json::Value,
+}
+
+/// The mails queued with `template`, oldest first.
+pub async fn queued_mails(store: &Store, template: &str) -> Vec<QueuedMail> {
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, recipients, context FROM outbox WHERE template = $1 ORDER BY created_at, id")
+            .bind(template)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let mail = |(id, recipients, context): (String, String, String)| QueuedMail {
+        id,
+        recipients,
+        context: serde_json::from_str(&context).expect("a mail context is JSON"),
+    };
+    rows.into_iter().map(mail).collect()
+}
+
 /// Counts rows of `orgs` of a kind.
 pub async fn count_kind(store: &Store, kind: &str) -> i64 {
     count(store, "SELECT COUNT(*) AS n FROM orgs WHERE kind = $1", &[kind]).await

@@ -153,17 +153,8 @@ async fn setup(db: &common::TestDb) -> Story {
 
 /// Outbox ids of `support` mails for `event` to `recipient`.
 async fn mails(store: &Store, event: &str, recipient: &str) -> Vec<String> {
-    sqlx::query("SELECT id, recipients, context FROM outbox WHERE template = 'support' ORDER BY created_at, id")
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| {
-            let context: Value = serde_json::from_str(&r.get::<String, _>("context")).unwrap();
-            context["event"] == event && r.get::<String, _>("recipients").contains(recipient)
-        })
-        .map(|r| r.get("id"))
-        .collect()
+    let mails = common::queued_mails(store, "support").await.into_iter();
+    mails.filter(|m| m.context["event"] == event && m.recipients.contains(recipient)).map(|m| m.id).collect()
 }
 
 async fn deliver(story: &Story, config: &Config) {
