@@ -74,6 +74,11 @@ impl Story {
         self.call(token, Method::POST, path, Some(body), None).await
     }
 
+    /// `PATCH /support/tickets/{id}` with `If-Match: version`.
+    async fn patch_ticket(&self, token: &str, id: &str, body: Value, version: i64) -> Resp {
+        self.call(token, Method::PATCH, &format!("/support/tickets/{id}"), Some(body), Some(version)).await
+    }
+
     /// A POST with the ticket's current version as If-Match; asserts `want`.
     async fn act(&self, token: &str, id: &str, verb: &str, body: Value, want: u16) -> Value {
         let version = self.get(&self.admin, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
@@ -434,41 +439,17 @@ async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_n
     // Requalified P4 at 09:20: the resolution target (20 h) counts from 09:00, not from the change.
     s.at("2027-05-10 09:20");
     let version = t["version"].as_i64().unwrap();
-    let stale = s
-        .call(
-            &s.n1,
-            Method::PATCH,
-            &format!("/support/tickets/{id}"),
-            Some(json!({ "impact": "basse" })),
-            Some(version),
-        )
-        .await;
+    let stale = s.patch_ticket(&s.n1, &id, json!({ "impact": "basse" }), version).await;
     assert_eq!(stale.status, 412, "the comment moved the version: {}", stale.body);
     let current = s.get(&s.n1, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
     let patch = json!({ "impact": "basse", "urgency": "basse", "assigned_team": "Équipe ENT" });
-    let p4 = s.call(&s.n1, Method::PATCH, &format!("/support/tickets/{id}"), Some(patch), Some(current)).await;
+    let p4 = s.patch_ticket(&s.n1, &id, patch, current).await;
     assert_eq!(p4.status, 200, "{}", p4.body);
     assert_eq!(p4.body["priority"], "P4");
     assert_eq!(ts(p4.body["resolution_due"].as_str().unwrap()), paris("2027-05-12 09:00"));
-    let bad = s
-        .call(
-            &s.n1,
-            Method::PATCH,
-            &format!("/support/tickets/{id}"),
-            Some(json!({ "priority": "P0" })),
-            Some(current + 1),
-        )
-        .await;
+    let bad = s.patch_ticket(&s.n1, &id, json!({ "priority": "P0" }), current + 1).await;
     assert_eq!(bad.status, 422, "{}", bad.body);
-    let p1 = s
-        .call(
-            &s.n1,
-            Method::PATCH,
-            &format!("/support/tickets/{id}"),
-            Some(json!({ "priority": "P1" })),
-            Some(current + 1),
-        )
-        .await;
+    let p1 = s.patch_ticket(&s.n1, &id, json!({ "priority": "P1" }), current + 1).await;
     assert_eq!(ts(p1.body["resolution_due"].as_str().unwrap()), paris("2027-05-10 11:00"));
 
     // 22:00: the resolution breach is flagged, notified at once (P1) and escalated to N2.
