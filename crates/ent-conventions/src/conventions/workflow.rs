@@ -809,7 +809,7 @@ pub async fn sign(
     }
     tx.commit().await?;
     if remaining.is_empty() {
-        activate_if_started(ctx.store, ctx.models, &ctx.actor.name, &conv.id, ctx.now).await?;
+        activate_if_started(ctx, &conv.id).await?;
     }
     reload(ctx, &conv.id).await
 }
@@ -817,9 +817,13 @@ pub async fn sign(
 /// The convention read in the write transaction, its row locked until commit.
 /// Opens the write transaction of a change to `id`, its row locked until commit.
 async fn begin_locked(ctx: &Ctx<'_>, id: &str) -> Result<(Tx, Convention), Problem> {
+    lock_if_exists(ctx, id).await?.ok_or_else(not_found)
+}
+
+/// [`begin_locked`], for a convention that may be gone.
+async fn lock_if_exists(ctx: &Ctx<'_>, id: &str) -> Result<Option<(Tx, Convention)>, Problem> {
     let mut tx = ctx.store.begin_write().await?;
-    let conv = super::read_convention(&mut tx, ctx.models, id, true).await?.ok_or_else(not_found)?;
-    Ok((tx, conv))
+    Ok(super::read_convention(&mut tx, ctx.models, id, true).await?.map(|conv| (tx, conv)))
 }
 
 /// The party the actor signs for now, or why not.
@@ -1086,13 +1090,8 @@ pub async fn upload_signed(
 
 /// In signature → signed for a convention whose required visas and signatures are
 /// all present but whose status was left behind (the daily job repairs it).
-pub async fn complete_if_all_signed(
-    store: &Store,
-    models: &[ConventionModel],
-    actor_name: &str,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, Problem> {
+pub async fn complete_if_all_signed(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
+    let (store, models) = (ctx.store, ctx.models);
     let all_signed = |conv: &Convention| -> Result<bool, Problem> {
         let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
         Ok(conv.status == Status::InSignature
@@ -1104,27 +1103,20 @@ pub async fn complete_if_all_signed(
         Some(conv) if all_signed(&conv)? => {}
         _ => return Ok(false),
     }
-    let mut tx = store.begin_write().await?;
-    let Some(conv) = super::read_convention(&mut tx, models, id, true).await? else { return Ok(false) };
+    let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
     if !all_signed(&conv)? {
         return Ok(false);
     }
-    mark_signed(&mut tx, store.backend(), actor_name, &conv.id, now).await?;
+    mark_signed(&mut tx, store.backend(), &ctx.actor.name, &conv.id, ctx.now).await?;
     tx.commit().await?;
-    activate_if_started(store, models, actor_name, &conv.id, now).await?;
+    activate_if_started(ctx, &conv.id).await?;
     Ok(true)
 }
 
 /// Signed → active once the start date is reached; an avenant replaces its original.
-pub async fn activate_if_started(
-    store: &Store,
-    models: &[ConventionModel],
-    actor_name: &str,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, Problem> {
-    let mut tx = store.begin_write().await?;
-    let Some(conv) = super::read_convention(&mut tx, models, id, true).await? else { return Ok(false) };
+pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
+    let (store, models, actor_name, now) = (ctx.store, ctx.models, ctx.actor.name.as_str(), ctx.now);
+    let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
     let today = today_in_france(now).to_string();
     if conv.status != Status::Signed || conv.start_date > today {
         return Ok(false);

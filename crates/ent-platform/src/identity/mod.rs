@@ -75,6 +75,11 @@ impl Actor {
         Actor { user_id: None, name: format!("cli:{login}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
     }
 
+    /// A scheduled job (`system:{job}` in the audit log), with full rights.
+    pub fn system(job: &str) -> Actor {
+        Actor { user_id: None, name: format!("system:{job}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.bindings.iter().any(|b| b.role == Role::Admin)
     }

@@ -12,16 +12,11 @@ use super::{lead_emails, Level, Priority, Status};
 use crate::support::SupportState;
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::{timestamp, Tx};
 use ent_platform::audit::{self, Target};
-use ent_platform::identity::{Actor, Binding};
+use ent_platform::identity::Actor;
 use serde_json::json;
 use std::collections::HashMap;
-
-fn system(job: &str) -> Actor {
-    Actor { user_id: None, name: format!("system:{job}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
-}
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
@@ -69,7 +64,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
     for (ticket_id, level, kind) in rows {
         breaches.entry(ticket_id).or_default().push((level, kind));
     }
-    let actor = system("support-sweep");
+    let actor = Actor::system("support-sweep");
     let ctx = Ctx { state, actor: &actor, now };
     let mut flagged = Vec::new();
     let mut leads: HashMap<(Level, String), Vec<String>> = HashMap::new();
@@ -180,7 +175,7 @@ pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usiz
     .bind(timestamp(cutoff))
     .fetch_all(state.store.pool())
     .await?;
-    let actor = system("support-auto-close");
+    let actor = Actor::system("support-auto-close");
     let body = format!("clos automatiquement {days} jours après sa résolution");
     for id in &ids {
         let Some((mut tx, t)) = lock_if(state, id, Status::Resolved).await? else { continue };
@@ -249,7 +244,7 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
         .bind(timestamp(now - Duration::days(REMINDER_DAYS)))
         .fetch_all(state.store.pool())
         .await?;
-    let actor = system("support-reminders");
+    let actor = Actor::system("support-reminders");
     for id in &ids {
         let Some((mut tx, t)) = lock_if(state, id, Status::WaitingRequester).await? else { continue };
         let body = format!("relance du demandeur après {REMINDER_DAYS} jours d'attente");
