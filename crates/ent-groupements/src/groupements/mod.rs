@@ -663,11 +663,12 @@ pub async fn set_status(tx: &mut Tx, g: &Groupement, to: Status, now: DateTime<U
     Ok(())
 }
 
+/// Why `transition` refuses `awarded`.
+const AWARD_ROUTE: &str = "l'attribution se fait par POST /groupements/{id}/award, avec le titulaire et le montant";
+
 /// A status change other than the award: close, reopen, consult, run, end.
 pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Groupement, Problem> {
-    conflict_unless(to != Status::Awarded, || {
-        "l'attribution se fait par POST /groupements/{id}/award, avec le titulaire et le montant"
-    })?;
+    conflict_unless(to != Status::Awarded, || AWARD_ROUTE)?;
     conflict_unless(g.status.can_move_to(to), || {
         format!("un groupement {} ne peut pas passer à l'état « {} »", g.status.label(), to.label())
     })?;

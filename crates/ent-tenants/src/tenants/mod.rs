@@ -537,6 +537,9 @@ pub async fn render(
 
 ent_kernel::text_enum!(Status);
 
+/// Why `transition` refuses `purged`.
+const PURGE_BY_JOB: &str = "la purge est faite par la tâche tenants-purge à la fin de la durée de conservation";
+
 /// Moves a tenant along its lifecycle. Leaving `requested` needs an active
 /// convention covering the organisation, or an admin override with a reason.
 pub async fn transition(
@@ -547,9 +550,7 @@ pub async fn transition(
     override_reason: Option<&str>,
 ) -> Result<Tenant, Problem> {
     let (store, now) = (&state.store, state.clock.now());
-    conflict_unless(to != Status::Purged, || {
-        "la purge est faite par la tâche tenants-purge à la fin de la durée de conservation"
-    })?;
+    conflict_unless(to != Status::Purged, || PURGE_BY_JOB)?;
     conflict_unless(tenant.status.can_move_to(to), || {
         format!("un tenant {} ne passe pas à {}", tenant.status.as_str(), to.as_str())
     })?;
