@@ -4,6 +4,7 @@
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
 mod cache;
+pub mod constraint;
 pub mod counters;
 mod decode;
 mod dialect;
@@ -13,6 +14,7 @@ pub mod migrations;
 pub mod sql;
 mod version;
 
+pub use constraint::on_constraint;
 pub use sql::{page_size, Condition, Page, SqlValue, DEFAULT_PAGE, MAX_PAGE};
 pub use version::{expect_same_version, expect_version};
 

@@ -8,7 +8,7 @@ use super::{Org, OrgRef};
 use crate::audit::{self, Change};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
-use ent_kernel::error::Problem;
+use ent_kernel::error::{conflict_unless, Problem};
 use ent_kernel::store::{new_id, timestamp, Backend, Flag, Store, Tx};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -163,9 +163,7 @@ async fn answer(
     .bind(&invitation.id)
     .execute(&mut **tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(Problem::conflict("cette invitation a déjà reçu une réponse"));
-    }
+    conflict_unless(done.rows_affected() != 0, || "cette invitation a déjà reçu une réponse")?;
     let summary =
         serde_json::json!({ "group": invitation.group.code, "commune": invitation.commune.code, "status": status });
     let action = format!("orgs.invitations.{status}");
@@ -176,9 +174,7 @@ async fn answer(
 }
 
 fn check_pending(invitation: &Invitation) -> Result<(), Problem> {
-    if invitation.status != "pending" {
-        return Err(Problem::conflict("cette invitation a déjà reçu une réponse"));
-    }
+    conflict_unless(invitation.status == "pending", || "cette invitation a déjà reçu une réponse")?;
     Ok(())
 }
 

@@ -288,6 +288,23 @@ pub async fn resolve_org(store: &Store, key: &str) -> Result<Org, Problem> {
     resolve_org_in(&mut *store.conn().await?, key).await
 }
 
+/// The organisation a request names in `field` (id, `kind:code`), which must be
+/// one of `kinds`: a 422 on `field` otherwise, ending with `expected` (who may be named).
+pub async fn resolve_field_org(
+    store: &Store,
+    field: &str,
+    key: &str,
+    kinds: &[OrgKind],
+    expected: &str,
+) -> Result<Org, Problem> {
+    let org = resolve_org(store, key).await.map_err(|p| Problem::invalid_field(field, p.detail))?;
+    if !kinds.contains(&org.kind) {
+        let detail = format!("{} est un(e) {} : {expected}", org.name, org.kind.label());
+        return Err(Problem::invalid_field(field, detail));
+    }
+    Ok(org)
+}
+
 /// [`resolve_org`] through `conn`.
 pub async fn resolve_org_in(conn: &mut sqlx::AnyConnection, key: &str) -> Result<Org, Problem> {
     let key = key.trim();

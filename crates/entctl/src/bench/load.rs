@@ -92,7 +92,7 @@ async fn token(
     let now = chrono::Utc::now();
     let new = identity::NewUser { email: email.into(), display_name: email.into(), org: None };
     let user = identity::create_user(store, &Actor::cli(), new, now).await.map_err(fail)?;
-    identity::grant(store, &Actor::cli(), &user.id, role, org, now).await.map_err(fail)?;
+    identity::grant(store, &Actor::cli(), identity::UserRole::new(&user.id, role, org), now).await.map_err(fail)?;
     Ok(identity::create_token(store, &Actor::cli(), &user.id, "bench", None, now).await.map_err(fail)?.token)
 }
 
