@@ -8,6 +8,7 @@ use ent_kernel::config::Config;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::{Backend, Store};
 use ent_platform::identity::{self, Actor};
+use ent_platform::registry::queries::OrgFilter;
 use ent_testkit::synthetic::SyntheticOptions;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -193,31 +194,14 @@ pub async fn read(config: &Config, connections: usize, requests: usize, seconds:
         let synthetic = SyntheticOptions { etablissements: 20_000, communes: 5_000, seed: 11 };
         let world = BenchWorld::new(&config, "read", synthetic, |_| {}).await?;
         let store = world.store.clone();
-        let filter = ent_platform::registry::queries::OrgFilter {
-            kind: Some("academie".into()),
-            limit: Some(1),
-            ..Default::default()
-        };
-        let academie = ent_platform::registry::queries::list_orgs(&store, &filter, None)
-            .await
-            .map_err(|p| anyhow::anyhow!(p.detail))?
-            .items
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("aucune académie dans l'annuaire synthétique"))?;
-        let etab_filter = ent_platform::registry::queries::OrgFilter {
+        let academies = OrgFilter { kind: Some("academie".into()), ..Default::default() };
+        let academie = first_org(&store, academies).await?;
+        let etablissements = OrgFilter {
             kind: Some("etablissement".into()),
             academie: Some(academie.code.clone()),
-            limit: Some(1),
             ..Default::default()
         };
-        let etab = ent_platform::registry::queries::list_orgs(&store, &etab_filter, None)
-            .await
-            .map_err(|p| anyhow::anyhow!(p.detail))?
-            .items
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("aucun établissement dans l'académie {}", academie.code))?;
+        let etab = first_org(&store, etablissements).await?;
         let dan = token(&store, "dan@bench.example.fr", Role::Dan, Some(&academie)).await?;
         let addr = serve(world.state.clone()).await?;
         println!(
@@ -257,6 +241,15 @@ pub async fn read(config: &Config, connections: usize, requests: usize, seconds:
         world.finish().await?;
     }
     Ok(())
+}
+
+/// The first organisation `filter` lists.
+async fn first_org(store: &Store, filter: OrgFilter) -> anyhow::Result<ent_platform::registry::Org> {
+    let filter = OrgFilter { limit: Some(1), ..filter };
+    let page = ent_platform::registry::queries::list_orgs(store, &filter, None)
+        .await
+        .map_err(|p| anyhow::anyhow!(p.detail))?;
+    page.items.into_iter().next().ok_or_else(|| anyhow::anyhow!("annuaire synthétique sans {:?}", filter.kind))
 }
 
 /// The plan of the list query as the DAN of `academie` sends it.
