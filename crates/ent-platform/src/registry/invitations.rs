@@ -2,7 +2,7 @@
 //! the commune's collectivité accepts (the membership is then written) or
 //! either side declines. A group never adds a commune on its own say-so.
 
-use super::manage::{check_member, write_member};
+use super::manage::{check_member, write_member, Membership};
 use super::queries::get_org;
 use super::{Org, OrgRef};
 use crate::audit::{self, Change};
@@ -189,12 +189,13 @@ pub async fn accept(
     let group = get_org(store, &invitation.group.id).await?.ok_or_else(|| Problem::not_found("groupement disparu"))?;
     let commune =
         get_org(store, &invitation.commune.id).await?.ok_or_else(|| Problem::not_found("commune disparue"))?;
-    check_member(store, &group, &commune, invitation.ent_delegated).await?;
+    let membership = Membership { group: &group, commune: &commune, ent_delegated: invitation.ent_delegated };
+    check_member(store, &membership).await?;
     // The answer and the membership commit together: a concurrent decline (or a
     // second accept) leaves no membership behind.
     let mut tx = store.begin_write().await?;
     answer(&mut tx, store.backend(), actor, invitation, "accepted", now).await?;
-    write_member(&mut tx, store.backend(), actor, &group, &commune, invitation.ent_delegated, now).await?;
+    write_member(&mut tx, store.backend(), actor, &membership, now).await?;
     tx.commit().await?;
     Ok(get(store, &invitation.id).await?.expect("exists"))
 }

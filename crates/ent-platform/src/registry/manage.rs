@@ -109,15 +109,24 @@ pub async fn set_member(
     ent_delegated: bool,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    check_member(store, group, commune, ent_delegated).await?;
+    let membership = Membership { group, commune, ent_delegated };
+    check_member(store, &membership).await?;
     let mut tx = store.begin_write().await?;
-    write_member(&mut tx, store.backend(), actor, group, commune, ent_delegated, now).await?;
+    write_member(&mut tx, store.backend(), actor, &membership, now).await?;
     tx.commit().await?;
     Ok(())
 }
 
+/// A commune in a group (EPCI, syndicat mixte), which may hold its ENT.
+pub struct Membership<'a> {
+    pub group: &'a Org,
+    pub commune: &'a Org,
+    pub ent_delegated: bool,
+}
+
 /// What a membership must satisfy before it is written (see [`set_member`]).
-pub async fn check_member(store: &Store, group: &Org, commune: &Org, ent_delegated: bool) -> Result<(), Problem> {
+pub async fn check_member(store: &Store, membership: &Membership<'_>) -> Result<(), Problem> {
+    let Membership { group, commune, ent_delegated } = *membership;
     check_membership_kinds(group, commune)?;
     if ent_delegated {
         let other = groups_of_commune(store, &commune.id)
@@ -139,11 +148,10 @@ pub async fn write_member(
     tx: &mut ent_kernel::store::Tx,
     backend: ent_kernel::store::Backend,
     actor: &Actor,
-    group: &Org,
-    commune: &Org,
-    ent_delegated: bool,
+    membership: &Membership<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
+    let Membership { group, commune, ent_delegated } = *membership;
     sqlx::query(
         "INSERT INTO org_members (group_id, member_id, ent_delegated, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (group_id, member_id) DO UPDATE SET ent_delegated = excluded.ent_delegated",
