@@ -30,8 +30,8 @@ use std::time::Duration;
 /// made by another process can go unseen by this one's cached reads.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(25);
 
-/// Entries kept at most; past it the cache starts again empty.
-const MAX_ENTRIES: usize = 512;
+/// Entries kept at most (a list page is 30 to 120 KB); past it the cache starts again empty.
+const MAX_ENTRIES: usize = 256;
 
 /// The longest the watcher waits for its database before it stops serving entries.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(1);
