@@ -8,6 +8,27 @@ use chrono::NaiveDate;
 use crate::error::{Checks, Problem};
 
 /// The address, trimmed, if it parses as a bare RFC 5322 address (`local@domain`).
+/// A DNS label (RFC 1123, a Kubernetes object name): lowercase ASCII letters, digits and
+/// hyphens, at most `max` characters, neither starting nor ending with a hyphen.
+pub fn is_dns_label(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A DNS-1035 label (a Kubernetes Service name): a DNS label of at most 63 characters
+/// that starts with a letter.
+pub fn is_dns_1035_label(s: &str) -> bool {
+    is_dns_label(s, 63) && s.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+/// A fully qualified host name: at least two DNS labels, 253 characters at most.
+pub fn is_hostname(s: &str) -> bool {
+    s.len() <= 253 && s.contains('.') && s.split('.').all(|l| is_dns_label(l, 63))
+}
+
 pub fn email(value: &str) -> Result<String, String> {
     let trimmed = value.trim();
     match trimmed.parse::<lettre::Address>() {

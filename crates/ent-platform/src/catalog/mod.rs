@@ -328,6 +328,14 @@ fn validate_service(s: &Service) -> Result<(), String> {
     if s.code.trim().is_empty() || s.name.trim().is_empty() {
         return fail("code et nom sont obligatoires".into());
     }
+    // The code names the service's Kubernetes Service, Deployment and container.
+    if !ent_kernel::validate::is_dns_1035_label(&s.code) {
+        return fail(
+            "le code doit être un nom DNS (RFC 1035) : minuscules sans accent, chiffres et tirets, \
+             commençant par une lettre, 63 caractères au plus"
+                .into(),
+        );
+    }
     if s.degrees.is_empty() {
         return fail("aucun degré".into());
     }
@@ -453,6 +461,18 @@ mod tests {
             let err = Catalog::from_files(&[("s.yaml", &text)]).unwrap_err().to_string();
             assert!(err.contains("service ") && err.contains(field), "{err}");
         }
+    }
+
+    #[test]
+    fn a_code_that_cannot_name_a_kubernetes_service_is_refused() {
+        let long = format!("a{}", "b".repeat(63));
+        for code in ["Labo_3D", "3d-labo", "labo-", "labo.3d", long.as_str()] {
+            let text = SERVICES.replacen("  - code: blog", &format!("  - code: \"{code}\""), 1);
+            let err = Catalog::from_files(&[("s.yaml", &text)]).unwrap_err().to_string();
+            assert!(err.contains(&format!("service {code} : le code doit être un nom DNS")), "{code}: {err}");
+        }
+        let text = SERVICES.replacen("  - code: blog", "  - code: labo-3d", 1);
+        assert!(Catalog::from_files(&[("s.yaml", &text)]).is_ok(), "labo-3d is a valid code");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::{new_id, on_constraint, timestamp, JsonText, Store, Tx};
+use ent_kernel::validate::{is_dns_label, is_hostname};
 use ent_platform::audit::{self, Audited, Target};
 use ent_platform::catalog::Catalog;
 pub use ent_platform::catalog::IdentitySource;
@@ -197,18 +198,6 @@ pub struct TenantEvent {
     pub message: String,
 }
 
-fn valid_label(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn valid_hostname(s: &str) -> bool {
-    s.len() <= 253 && s.contains('.') && s.split('.').all(|l| valid_label(l, 63))
-}
-
 /// A spec checked against the registry and the catalog.
 struct Checked {
     org: Org,
@@ -275,10 +264,10 @@ async fn pupils_of(store: &Store, org: &Org) -> Result<i64, Problem> {
 
 async fn check_spec(store: &Store, catalog: &Catalog, slug: &str, spec: &TenantSpec) -> Result<Checked, Problem> {
     let mut checks = Checks::default();
-    if !valid_label(slug, 40) {
+    if !is_dns_label(slug, 40) {
         checks.fail("metadata.name", "identifiant invalide : minuscules, chiffres et tirets, 40 caractères au plus");
     }
-    if !valid_hostname(&spec.hostname) {
+    if !is_hostname(&spec.hostname) {
         checks.fail("spec.hostname", format!("nom d'hôte « {} » invalide", spec.hostname));
     }
     if spec.accounts.is_some_and(|a| a < 0) {
@@ -820,12 +809,12 @@ mod tests {
 
     #[test]
     fn slugs_and_hostnames_are_dns_names() {
-        assert!(valid_label("ecole-doisneau-fresnes", 40));
-        assert!(!valid_label("École", 40));
-        assert!(!valid_label("-x", 40));
-        assert!(valid_hostname("doisneau.ent.fresnes.fr"));
-        assert!(!valid_hostname("localhost"));
-        assert!(!valid_hostname("a..b"));
+        assert!(is_dns_label("ecole-doisneau-fresnes", 40));
+        assert!(!is_dns_label("École", 40));
+        assert!(!is_dns_label("-x", 40));
+        assert!(is_hostname("doisneau.ent.fresnes.fr"));
+        assert!(!is_hostname("localhost"));
+        assert!(!is_hostname("a..b"));
     }
 
     #[test]
