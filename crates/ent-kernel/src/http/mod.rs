@@ -17,6 +17,37 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::Serialize;
 use std::convert::Infallible;
 
+pub use axum::extract::FromRef;
+
+/// A capability's context: a struct of the application state's parts it uses, and its
+/// [`FromRef`] from any router state that holds each of them (`S: FromRef` of every field type).
+///
+/// ```ignore
+/// ent_kernel::capability_state! {
+///     /// The parts of the application state this capability uses.
+///     pub struct AuditState { pub store: Store }
+/// }
+/// ```
+#[macro_export]
+macro_rules! capability_state {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($field_vis:vis $field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        $vis struct $name {
+            $($field_vis $field: $ty),*
+        }
+
+        impl<S> $crate::http::FromRef<S> for $name
+        where
+            $($ty: $crate::http::FromRef<S>),*
+        {
+            fn from_ref(state: &S) -> Self {
+                $name { $($field: <$ty as $crate::http::FromRef<S>>::from_ref(state)),* }
+            }
+        }
+    };
+}
+
 type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
 
 fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {
