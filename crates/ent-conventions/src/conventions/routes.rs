@@ -5,16 +5,17 @@ use super::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
 use super::ConventionsState;
 use super::{get_convention, list_ids, Convention, ConventionFilter};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use axum::Json;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
+use ent_kernel::http::{ApiRoute, FromRef, HasVersion, IfMatchHeader, RouteTable, RouterState, Versioned};
 use ent_kernel::store::Page;
-use ent_platform::identity::authz::{CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ};
+use ent_platform::identity::authz::{
+    Call, Op, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ,
+};
 use ent_platform::identity::Caller;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -22,83 +23,63 @@ use serde::Deserialize;
 /// Signed PDFs from a parapheur can be large; JSON bodies keep the small default.
 pub const SIGNED_COPY_LIMIT: usize = 32 * 1024 * 1024;
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
+pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
 where
-    S: Clone + Send + Sync + 'static,
-    ConventionsState: axum::extract::FromRef<S>,
+    ConventionsState: FromRef<S>,
 {
-    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "conventions", s, a, h);
+    let api = RouteTable::new("conventions");
     vec![
-        route(Method::GET, "/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, get(models))
-            .responds::<Vec<ConventionModel>>(StatusCode::OK),
-        route(Method::GET, "/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, get(list))
+        api.get("/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, models).responds::<Vec<
+            ConventionModel,
+        >>(
+            StatusCode::OK
+        ),
+        api.get("/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, list)
             .query::<ConventionFilter>()
             .responds::<Page<Convention>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/conventions",
-            "Créer une convention (brouillon)",
-            &CONVENTIONS_WRITE,
-            post(create),
-        )
-        .idempotent()
-        .json_body::<NewConvention>()
-        .responds::<Convention>(StatusCode::CREATED),
-        route(Method::GET, "/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, get(show))
+        api.post("/api/v1/conventions", "Créer une convention (brouillon)", &CONVENTIONS_WRITE, create)
+            .idempotent()
+            .json_body::<NewConvention>()
+            .responds::<Convention>(StatusCode::CREATED),
+        api.get("/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, show)
             .responds::<Convention>(StatusCode::OK),
-        route(
-            Method::PATCH,
+        api.patch(
             "/api/v1/conventions/{id}",
             "Modifier (If-Match ; annule les signatures recueillies)",
             &CONVENTIONS_WRITE,
-            patch(update),
+            update,
         )
         .json_body::<ConventionPatch>()
         .responds::<Convention>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/conventions/{id}/submit",
-            "Soumettre à visa et signature",
-            &CONVENTIONS_WRITE,
-            post(submit),
-        )
-        .responds::<Convention>(StatusCode::OK),
-        route(Method::POST, "/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, post(visa))
+        api.post("/api/v1/conventions/{id}/submit", "Soumettre à visa et signature", &CONVENTIONS_WRITE, submit)
+            .responds::<Convention>(StatusCode::OK),
+        api.post("/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, visa)
             .json_body::<VisaBody>()
             .responds::<Convention>(StatusCode::OK),
-        route(Method::POST, "/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, post(sign))
+        api.post("/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, sign)
             .json_body::<SignBody>()
             .responds::<Convention>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/conventions/{id}/refuse",
-            "Refuser (retour en brouillon)",
-            &CONVENTIONS_SIGN,
-            post(refuse),
-        )
-        .json_body::<RefuseBody>()
-        .responds::<Convention>(StatusCode::OK),
-        route(Method::POST, "/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, post(terminate))
+        api.post("/api/v1/conventions/{id}/refuse", "Refuser (retour en brouillon)", &CONVENTIONS_SIGN, refuse)
+            .json_body::<RefuseBody>()
+            .responds::<Convention>(StatusCode::OK),
+        api.post("/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, terminate)
             .json_body::<Termination>()
             .responds::<Convention>(StatusCode::OK),
-        route(Method::POST, "/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, post(amend))
+        api.post("/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, amend)
             .responds::<Convention>(StatusCode::CREATED),
-        route(
-            Method::GET,
-            "/api/v1/conventions/{id}/document",
-            "Télécharger (format=html|odt|pdf)",
-            &CONVENTIONS_READ,
-            get(document),
-        )
-        .query::<DocumentQuery>()
-        .produces(StatusCode::OK, &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"]),
-        route(
-            Method::POST,
+        api.get("/api/v1/conventions/{id}/document", "Télécharger (format=html|odt|pdf)", &CONVENTIONS_READ, document)
+            .query::<DocumentQuery>()
+            .produces(
+                StatusCode::OK,
+                &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"],
+            ),
+        api.post(
             "/api/v1/conventions/{id}/signed-copies",
             "Déposer un exemplaire signé hors plateforme (PDF)",
             &CONVENTIONS_WRITE,
-            post(upload).layer(DefaultBodyLimit::max(SIGNED_COPY_LIMIT)),
+            upload,
         )
+        .body_limit(SIGNED_COPY_LIMIT)
         .query::<UploadQuery>()
         .pdf_body()
         .responds::<Convention>(StatusCode::OK),
@@ -200,8 +181,7 @@ async fn models(State(state): State<ConventionsState>) -> Json<Vec<ConventionMod
 }
 
 async fn list(
-    State(state): State<ConventionsState>,
-    caller: Caller,
+    Call { state, caller }: Call<ConventionsState>,
     ApiQuery(filter): ApiQuery<ConventionFilter>,
 ) -> Result<Json<Page<Convention>>, Problem> {
     let visible = visible_orgs(&caller);
@@ -216,8 +196,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<ConventionsState>,
-    caller: Caller,
+    Call { state, caller }: Call<ConventionsState>,
     ApiJson(body): ApiJson<NewConvention>,
 ) -> Result<Response, Problem> {
     check_title(body.title.as_deref())?;
@@ -234,18 +213,12 @@ fn check_title(title: Option<&str>) -> Result<(), Problem> {
     checks.finish()
 }
 
-async fn show(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
+async fn show(Call { state, caller }: Call<ConventionsState>, Path(id): Path<String>) -> Result<Response, Problem> {
     Ok(Versioned::ok(redacted(&caller, find(&state, &caller, &id).await?)).into_response())
 }
 
 async fn update(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<ConventionsState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<ConventionPatch>,
 ) -> Result<Response, Problem> {
@@ -255,19 +228,13 @@ async fn update(
     Ok(Versioned::ok(workflow::update(&ctx(&state, &caller), &conv, version, body).await?).into_response())
 }
 
-async fn submit(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
+async fn submit(Call { state, caller }: Call<ConventionsState>, Path(id): Path<String>) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
     Ok(Versioned::ok(workflow::submit(&ctx(&state, &caller), &conv).await?).into_response())
 }
 
 async fn visa(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<ConventionsState>,
     ApiJson(body): ApiJson<VisaBody>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
@@ -275,9 +242,7 @@ async fn visa(
 }
 
 async fn sign(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<ConventionsState>,
     ApiJson(body): ApiJson<SignBody>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
@@ -287,9 +252,7 @@ async fn sign(
 }
 
 async fn refuse(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<ConventionsState>,
     ApiJson(body): ApiJson<RefuseBody>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
@@ -297,28 +260,20 @@ async fn refuse(
 }
 
 async fn terminate(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<ConventionsState>,
     ApiJson(body): ApiJson<Termination>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
     Ok(Versioned::ok(workflow::terminate(&ctx(&state, &caller), &conv, body).await?).into_response())
 }
 
-async fn amend(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
+async fn amend(Call { state, caller }: Call<ConventionsState>, Path(id): Path<String>) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
     Ok(Versioned::created(workflow::amend(&ctx(&state, &caller), &conv).await?).into_response())
 }
 
 async fn document(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<ConventionsState>,
     ApiQuery(q): ApiQuery<DocumentQuery>,
 ) -> Result<Response, Problem> {
     let conv = redacted(&caller, find(&state, &caller, &id).await?);
@@ -346,9 +301,7 @@ async fn document(
 }
 
 async fn upload(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<ConventionsState>,
     ApiQuery(q): ApiQuery<UploadQuery>,
     headers: HeaderMap,
     body: Bytes,

@@ -10,178 +10,139 @@ use super::membership::{self, Application, NewApplication, Prefill, Shares};
 use super::GroupementsState;
 use super::{Ctx, Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
+use ent_kernel::http::{ApiRoute, FromRef, IfMatchHeader, RouteTable, RouterState, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
-    in_org_scope, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
+    in_org_scope, Call, Op, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
 };
 use ent_platform::identity::Caller;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
+pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
 where
-    S: Clone + Send + Sync + 'static,
-    GroupementsState: axum::extract::FromRef<S>,
+    GroupementsState: FromRef<S>,
 {
-    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "groupements", s, a, h);
+    let api = RouteTable::new("groupements");
     vec![
-        route(Method::GET, "/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, get(list))
+        api.get("/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, list)
             .query::<GroupementFilter>()
             .responds::<Page<Groupement>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/groupements",
-            "Ouvrir un groupement (coordonnateur)",
-            &GROUPEMENTS_MANAGE,
-            post(create),
-        )
-        .idempotent()
-        .json_body::<NewGroupement>()
-        .responds::<Groupement>(StatusCode::CREATED),
-        route(Method::GET, "/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, get(show))
+        api.post("/api/v1/groupements", "Ouvrir un groupement (coordonnateur)", &GROUPEMENTS_MANAGE, create)
+            .idempotent()
+            .json_body::<NewGroupement>()
+            .responds::<Groupement>(StatusCode::CREATED),
+        api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show)
             .responds::<Groupement>(StatusCode::OK),
-        route(
-            Method::PATCH,
-            "/api/v1/groupements/{id}",
-            "Modifier (If-Match ; ouvert ou clos)",
-            &GROUPEMENTS_MANAGE,
-            patch(update),
-        )
-        .json_body::<GroupementPatch>()
-        .responds::<Groupement>(StatusCode::OK),
-        route(
-            Method::POST,
+        api.patch("/api/v1/groupements/{id}", "Modifier (If-Match ; ouvert ou clos)", &GROUPEMENTS_MANAGE, update)
+            .json_body::<GroupementPatch>()
+            .responds::<Groupement>(StatusCode::OK),
+        api.post(
             "/api/v1/groupements/{id}/transition",
             "Clore, rouvrir, lancer la consultation, exécuter, terminer",
             &GROUPEMENTS_MANAGE,
-            post(transition),
+            transition,
         )
         .json_body::<TransitionBody>()
         .responds::<Groupement>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/groupements/{id}/award",
-            "Attribuer le marché",
-            &GROUPEMENTS_MANAGE,
-            post(award_route),
-        )
-        .json_body::<AwardInput>()
-        .responds::<Groupement>(StatusCode::OK),
-        route(
-            Method::GET,
+        api.post("/api/v1/groupements/{id}/award", "Attribuer le marché", &GROUPEMENTS_MANAGE, award_route)
+            .json_body::<AwardInput>()
+            .responds::<Groupement>(StatusCode::OK),
+        api.get(
             "/api/v1/groupements/{id}/decp",
             "Données essentielles (DECP v2, JSON) du marché attribué",
             &GROUPEMENTS_READ,
-            get(decp_record),
+            decp_record,
         )
         .responds::<serde_json::Value>(StatusCode::OK),
-        route(
-            Method::GET,
+        api.get(
             "/api/v1/groupements/{id}/prefill",
             "Quantités d'une candidature préremplies depuis le répertoire",
             &GROUPEMENTS_APPLY,
-            get(prefill),
+            prefill,
         )
         .query::<PrefillQuery>()
         .responds::<Prefill>(StatusCode::OK),
-        route(
-            Method::GET,
+        api.get(
             "/api/v1/groupements/{id}/applications",
             "Candidatures (toutes pour le coordonnateur, les siennes sinon)",
             &GROUPEMENTS_READ,
-            get(applications),
+            applications,
         )
         .responds::<Vec<Application>>(StatusCode::OK),
-        route(
-            Method::POST,
+        api.post(
             "/api/v1/groupements/{id}/applications",
             "Candidater (délibération et quantités)",
             &GROUPEMENTS_APPLY,
-            post(apply),
+            apply,
         )
         .idempotent()
         .json_body::<NewApplication>()
         .responds::<Application>(StatusCode::CREATED),
-        route(
-            Method::POST,
+        api.post(
             "/api/v1/groupements/{id}/applications/{application}/withdraw",
             "Retirer sa candidature (jusqu'à la clôture)",
             &GROUPEMENTS_APPLY,
-            post(withdraw),
+            withdraw,
         )
         .responds::<Application>(StatusCode::OK),
-        route(
-            Method::POST,
+        api.post(
             "/api/v1/groupements/{id}/applications/{application}/accept",
             "Accepter une candidature (rejoint la convention constitutive)",
             &GROUPEMENTS_MANAGE,
-            post(accept),
+            accept,
         )
         .responds::<Application>(StatusCode::OK),
-        route(
-            Method::POST,
+        api.post(
             "/api/v1/groupements/{id}/acceptances",
             "Accepter plusieurs candidatures d'un coup (une seule mise à jour de la convention)",
             &GROUPEMENTS_MANAGE,
-            post(accept_many),
+            accept_many,
         )
         .json_body::<AcceptBody>()
         .responds::<Vec<Application>>(StatusCode::OK),
-        route(
-            Method::POST,
+        api.post(
             "/api/v1/groupements/{id}/applications/{application}/reject",
             "Refuser une candidature (motif)",
             &GROUPEMENTS_MANAGE,
-            post(reject),
+            reject,
         )
         .json_body::<RejectBody>()
         .responds::<Application>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/groupements/{id}/members",
-            "Membres du groupement",
-            &GROUPEMENTS_READ,
-            get(members),
-        )
-        .responds::<Vec<Application>>(StatusCode::OK),
-        route(
-            Method::GET,
+        api.get("/api/v1/groupements/{id}/members", "Membres du groupement", &GROUPEMENTS_READ, members)
+            .responds::<Vec<Application>>(StatusCode::OK),
+        api.get(
             "/api/v1/groupements/{id}/shares",
             "Quotes-parts (toutes pour le coordonnateur, la sienne pour un membre)",
             &GROUPEMENTS_READ,
-            get(shares),
+            shares,
         )
         .responds::<Shares>(StatusCode::OK),
-        route(
-            Method::GET,
+        api.get(
             "/api/v1/groupements/{id}/documents",
             "Documents générés et leurs versions",
             &GROUPEMENTS_READ,
-            get(document_versions),
+            document_versions,
         )
         .responds::<Vec<StoredDocument>>(StatusCode::OK),
-        route(
-            Method::POST,
+        api.post(
             "/api/v1/groupements/{id}/documents",
             "Générer un document (nouvelle version s'il a changé)",
             &GROUPEMENTS_MANAGE,
-            post(generate),
+            generate,
         )
         .json_body::<GenerateBody>()
         .responds::<StoredDocument>(StatusCode::CREATED),
-        route(
-            Method::GET,
+        api.get(
             "/api/v1/groupements/{id}/documents/{document}",
             "Télécharger une version (format=html|odt|pdf|ods)",
             &GROUPEMENTS_READ,
-            get(download),
+            download,
         )
         .query::<FormatQuery>()
         .produces(
@@ -193,21 +154,19 @@ where
                 "application/pdf",
             ],
         ),
-        route(
-            Method::POST,
+        api.post(
             "/api/v1/groupements/{id}/documents/{document}/share",
             "Partager une version avec les coordonnateurs de toutes les académies",
             &GROUPEMENTS_MANAGE,
-            post(share),
+            share,
         )
         .json_body::<ShareBody>()
         .responds::<StoredDocument>(StatusCode::OK),
-        route(
-            Method::GET,
+        api.get(
             "/api/v1/groupement-library",
             "Bibliothèque des documents partagés entre académies",
             &GROUPEMENTS_LIBRARY,
-            get(library),
+            library,
         )
         .query::<LibraryFilter>()
         .responds::<Page<StoredDocument>>(StatusCode::OK),
@@ -318,8 +277,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<GroupementsState>,
-    caller: Caller,
+    Call { state, caller }: Call<GroupementsState>,
     ApiJson(body): ApiJson<NewGroupement>,
 ) -> Result<Response, Problem> {
     let g = super::create(&ctx(&state, &caller), body).await?;
@@ -332,9 +290,7 @@ async fn show(State(state): State<GroupementsState>, Path(id): Path<String>) -> 
 }
 
 async fn update(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<GroupementPatch>,
 ) -> Result<Response, Problem> {
@@ -346,9 +302,7 @@ async fn update(
 }
 
 async fn transition(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
@@ -358,9 +312,7 @@ async fn transition(
 }
 
 async fn award_route(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<AwardInput>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
@@ -369,11 +321,7 @@ async fn award_route(
     Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
 }
 
-async fn decp_record(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
+async fn decp_record(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     let file = award::decp_publication(&ctx(&state, &caller), &g).await?;
     let disposition = format!("attachment; filename=\"decp-{}.json\"", g.reference);
@@ -383,9 +331,7 @@ async fn decp_record(
 }
 
 async fn prefill(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
     ApiQuery(q): ApiQuery<PrefillQuery>,
 ) -> Result<Json<Prefill>, Problem> {
     super::must_get(&state.store, &id).await?;
@@ -394,11 +340,7 @@ async fn prefill(
     Ok(Json(membership::prefill(&state.store, &applicant).await?))
 }
 
-async fn applications(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<Application>>, Problem> {
+async fn applications(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Json<Vec<Application>>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     let all = membership::list(&state.store, &g.id, None).await?;
     if super::is_coordinator(&caller.actor, &g) {
@@ -419,9 +361,7 @@ async fn applications(
 }
 
 async fn apply(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<NewApplication>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
@@ -432,9 +372,7 @@ async fn apply(
 }
 
 async fn withdraw(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path((id, application)): Path<(String, String)>,
+    Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     let app = membership::get(&state.store, &g.id, &application).await?;
@@ -447,9 +385,7 @@ async fn withdraw(
 }
 
 async fn accept(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path((id, application)): Path<(String, String)>,
+    Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
@@ -459,9 +395,7 @@ async fn accept(
 }
 
 async fn accept_many(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> Result<Json<Vec<Application>>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
@@ -477,9 +411,7 @@ async fn accept_many(
 }
 
 async fn reject(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path((id, application)): Path<(String, String)>,
+    Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
@@ -489,20 +421,12 @@ async fn reject(
     Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
 }
 
-async fn members(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<Application>>, Problem> {
+async fn members(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Json<Vec<Application>>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     Ok(Json(coordinator_or_member(&state, &caller, &g).await?))
 }
 
-async fn shares(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Shares>, Problem> {
+async fn shares(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Json<Shares>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     let members = coordinator_or_member(&state, &caller, &g).await?;
     let mut shares = membership::shares_of(&g, &members)?;
@@ -514,9 +438,7 @@ async fn shares(
 }
 
 async fn document_versions(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
 ) -> Result<Json<Vec<StoredDocument>>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     coordinator_or_member(&state, &caller, &g).await?;
@@ -524,9 +446,7 @@ async fn document_versions(
 }
 
 async fn generate(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<GenerateBody>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
@@ -558,9 +478,7 @@ async fn readable_document(
 }
 
 async fn download(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path((id, document)): Path<(String, String)>,
+    Op { state, caller, key: (id, document) }: Op<GroupementsState, (String, String)>,
     ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
@@ -574,9 +492,7 @@ async fn download(
 }
 
 async fn share(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path((id, document)): Path<(String, String)>,
+    Op { state, caller, key: (id, document) }: Op<GroupementsState, (String, String)>,
     ApiJson(body): ApiJson<ShareBody>,
 ) -> Result<Json<StoredDocument>, Problem> {
     let g = super::must_get(&state.store, &id).await?;

@@ -7,11 +7,13 @@ pub mod extract;
 use crate::error::{Problem, ProblemKind};
 use crate::kernel::roles::Action;
 use crate::store::Store;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::FromRequestParts;
+use axum::handler::Handler;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::MethodRouter;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Json;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::Serialize;
@@ -135,6 +137,51 @@ impl<S> ApiRoute<S> {
     pub fn produces(mut self, status: StatusCode, content_types: &[&'static str]) -> Self {
         self.responses.extend(content_types.iter().map(|content_type| (status, *content_type, None)));
         self
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> ApiRoute<S> {
+    /// Accepts bodies up to `bytes` (instead of the JSON default of the application).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.handler = self.handler.layer(DefaultBodyLimit::max(bytes));
+        self
+    }
+}
+
+/// A router state capability routes can be mounted on (`S: FromRef` of their context).
+pub trait RouterState: Clone + Send + Sync + 'static {}
+
+impl<S: Clone + Send + Sync + 'static> RouterState for S {}
+
+/// One capability's route table: every row is declared by its method, path, summary,
+/// action and handler; the table gives them its OpenAPI tag.
+#[derive(Clone, Copy)]
+pub struct RouteTable {
+    tag: &'static str,
+}
+
+/// One row-declaring method of [`RouteTable`] per HTTP method.
+macro_rules! table_methods {
+    ($($name:ident: $method:ident),* $(,)?) => {
+        impl RouteTable {
+            $(#[doc = concat!("A `", stringify!($method), "` row.")]
+            pub fn $name<H, T, S>(self, path: &'static str, summary: &'static str, action: &'static Action, handler: H) -> ApiRoute<S>
+            where
+                H: Handler<T, S>,
+                T: 'static,
+                S: RouterState,
+            {
+                ApiRoute::new(Method::$method, path, self.tag, summary, action, on(MethodFilter::$method, handler))
+            })*
+        }
+    };
+}
+
+table_methods! { get: GET, post: POST, put: PUT, patch: PATCH, delete: DELETE }
+
+impl RouteTable {
+    pub const fn new(tag: &'static str) -> Self {
+        RouteTable { tag }
     }
 }
 

@@ -3,37 +3,32 @@
 use super::NotifyState;
 use super::{OutboxFilter, OutboxMessage};
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
-use axum::routing::{get, post};
+use axum::http::StatusCode;
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiQuery;
-use ent_kernel::http::ApiRoute;
+use ent_kernel::http::{ApiRoute, FromRef, RouteTable, RouterState};
 use ent_kernel::store::Page;
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
+pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
 where
-    S: Clone + Send + Sync + 'static,
-    NotifyState: axum::extract::FromRef<S>,
+    NotifyState: FromRef<S>,
 {
+    let api = RouteTable::new("courriels");
     vec![
-        ApiRoute::new(
-            Method::GET,
+        api.get(
             "/api/v1/outbox",
-            "courriels",
             "Lister la file d'envoi des courriels (filtre par statut)",
             &ent_platform::identity::authz::OUTBOX_READ,
-            get(list),
+            list,
         )
         .query::<OutboxFilter>()
         .responds::<Page<OutboxMessage>>(StatusCode::OK),
-        ApiRoute::new(
-            Method::POST,
+        api.post(
             "/api/v1/outbox/{id}/retry",
-            "courriels",
             "Réessayer tout de suite un courriel en attente, en échec, ou bloqué en envoi (bail expiré)",
             &ent_platform::identity::authz::OUTBOX_RETRY,
-            post(retry),
+            retry,
         )
         .responds::<OutboxMessage>(StatusCode::OK),
     ]

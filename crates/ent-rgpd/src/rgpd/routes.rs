@@ -7,15 +7,14 @@ use super::export::Format;
 use super::requests::{self, DataRequest, RequestInput};
 use super::snapshots::{self, Diff, Snapshot};
 use crate::rgpd::RgpdState;
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
-use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
+use ent_kernel::http::{ApiRoute, FromRef, IfMatchHeader, RouteTable, RouterState, Versioned};
+use ent_platform::identity::authz::{Call, Op, RGPD_READ, RGPD_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
@@ -29,137 +28,102 @@ const EXPORTS: &[&str] = &[
     "application/pdf",
 ];
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
+pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
 where
-    S: Clone + Send + Sync + 'static,
-    RgpdState: axum::extract::FromRef<S>,
+    RgpdState: FromRef<S>,
 {
-    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "rgpd", s, a, h);
+    let api = RouteTable::new("rgpd");
     vec![
-        route(
-            Method::GET,
+        api.get(
             "/api/v1/rgpd/registers/{org}",
             "Registre des traitements dérivé à la date du jour (json, csv, ods, html, pdf) ; rien n'est enregistré",
             &RGPD_READ,
-            get(register),
+            register,
         )
         .query::<FormatQuery>()
         .responds::<Register>(StatusCode::OK)
         .produces(StatusCode::OK, EXPORTS),
-        route(
-            Method::GET,
+        api.get(
             "/api/v1/rgpd/registers/{org}/incomplete",
             "Fiches incomplètes du registre, champs manquants nommés",
             &RGPD_READ,
-            get(incomplete),
+            incomplete,
         )
         .responds::<Vec<Incomplete>>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/rgpd/registers/{org}/snapshots",
-            "Instantanés du registre",
-            &RGPD_READ,
-            get(snapshot_list),
-        )
-        .responds::<Vec<Snapshot>>(StatusCode::OK),
-        route(
-            Method::POST,
+        api.get("/api/v1/rgpd/registers/{org}/snapshots", "Instantanés du registre", &RGPD_READ, snapshot_list)
+            .responds::<Vec<Snapshot>>(StatusCode::OK),
+        api.post(
             "/api/v1/rgpd/registers/{org}/snapshots",
             "Enregistrer un instantané du registre (le dernier s'il est identique)",
             &RGPD_WRITE,
-            post(snapshot_take),
+            snapshot_take,
         )
         .responds::<Snapshot>(StatusCode::CREATED)
         .responds::<Snapshot>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/rgpd/registers/{org}/snapshots/{id}",
-            "Contenu d'un instantané",
-            &RGPD_READ,
-            get(snapshot_show),
-        )
-        .responds::<Register>(StatusCode::OK),
-        route(
-            Method::GET,
+        api.get("/api/v1/rgpd/registers/{org}/snapshots/{id}", "Contenu d'un instantané", &RGPD_READ, snapshot_show)
+            .responds::<Register>(StatusCode::OK),
+        api.get(
             "/api/v1/rgpd/registers/{org}/diff",
             "Différences entre deux instantanés, ou entre un instantané et maintenant",
             &RGPD_READ,
-            get(diff),
+            diff,
         )
         .query::<DiffQuery>()
         .responds::<Diff>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/rgpd/profiles/{org}",
-            "Coordonnées RGPD d'une organisation",
-            &RGPD_READ,
-            get(profile_show),
-        )
-        .responds::<Profile>(StatusCode::OK),
-        route(
-            Method::PUT,
+        api.get("/api/v1/rgpd/profiles/{org}", "Coordonnées RGPD d'une organisation", &RGPD_READ, profile_show)
+            .responds::<Profile>(StatusCode::OK),
+        api.put(
             "/api/v1/rgpd/profiles/{org}",
             "Enregistrer les coordonnées RGPD (responsable, DPO, représentant) ; If-Match pour modifier",
             &RGPD_WRITE,
-            put(profile_save),
+            profile_save,
         )
         .json_body::<Profile>()
         .responds::<Profile>(StatusCode::OK),
-        route(
-            Method::GET,
+        api.get(
             "/api/v1/rgpd/breaches/{org}",
             "Registre des violations de données (json, csv, ods, html, pdf)",
             &RGPD_READ,
-            get(breach_list),
+            breach_list,
         )
         .query::<FormatQuery>()
         .responds::<Vec<Breach>>(StatusCode::OK)
         .produces(StatusCode::OK, EXPORTS),
-        route(
-            Method::POST,
-            "/api/v1/rgpd/breaches/{org}",
-            "Consigner une violation de données",
-            &RGPD_WRITE,
-            post(breach_create),
-        )
-        .idempotent()
-        .json_body::<BreachInput>()
-        .responds::<Breach>(StatusCode::CREATED),
-        route(
-            Method::PUT,
+        api.post("/api/v1/rgpd/breaches/{org}", "Consigner une violation de données", &RGPD_WRITE, breach_create)
+            .idempotent()
+            .json_body::<BreachInput>()
+            .responds::<Breach>(StatusCode::CREATED),
+        api.put(
             "/api/v1/rgpd/breaches/{org}/{id}",
             "Mettre à jour une violation (If-Match requis)",
             &RGPD_WRITE,
-            put(breach_update),
+            breach_update,
         )
         .json_body::<BreachInput>()
         .responds::<Breach>(StatusCode::OK),
-        route(
-            Method::GET,
+        api.get(
             "/api/v1/rgpd/requests/{org}",
             "Registre des demandes d'exercice des droits (json, csv, ods, html, pdf)",
             &RGPD_READ,
-            get(request_list),
+            request_list,
         )
         .query::<FormatQuery>()
         .responds::<Vec<DataRequest>>(StatusCode::OK)
         .produces(StatusCode::OK, EXPORTS),
-        route(
-            Method::POST,
+        api.post(
             "/api/v1/rgpd/requests/{org}",
             "Consigner une demande d'exercice des droits",
             &RGPD_WRITE,
-            post(request_create),
+            request_create,
         )
         .idempotent()
         .json_body::<RequestInput>()
         .responds::<DataRequest>(StatusCode::CREATED),
-        route(
-            Method::PUT,
+        api.put(
             "/api/v1/rgpd/requests/{org}/{id}",
             "Mettre à jour une demande (If-Match requis)",
             &RGPD_WRITE,
-            put(request_update),
+            request_update,
         )
         .json_body::<RequestInput>()
         .responds::<DataRequest>(StatusCode::OK),
@@ -195,9 +159,7 @@ fn file(bytes: Vec<u8>, format: Format, name: &str) -> Response {
 }
 
 async fn register(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RgpdState>,
     ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> Result<Response, Problem> {
     let format = Format::parse(q.format.as_deref())?;
@@ -209,11 +171,7 @@ async fn register(
 }
 
 /// 201 with a new snapshot, or 200 with the latest one when the register has not changed since.
-async fn snapshot_take(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Response, Problem> {
+async fn snapshot_take(Call { state, caller }: Call<RgpdState>, Path(key): Path<String>) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let register = super::current(&state, &org).await?;
     let now = state.clock.now();
@@ -223,28 +181,18 @@ async fn snapshot_take(
     Ok((status, Json(snapshot)).into_response())
 }
 
-async fn incomplete(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Json<Vec<Incomplete>>, Problem> {
+async fn incomplete(Op { state, caller, key }: Op<RgpdState>) -> Result<Json<Vec<Incomplete>>, Problem> {
     let org = target(&state, &caller, &key).await?;
     Ok(Json(super::current(&state, &org).await?.incomplete))
 }
 
-async fn snapshot_list(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Json<Vec<Snapshot>>, Problem> {
+async fn snapshot_list(Op { state, caller, key }: Op<RgpdState>) -> Result<Json<Vec<Snapshot>>, Problem> {
     let org = target(&state, &caller, &key).await?;
     Ok(Json(snapshots::list(&state, &org.id, 500).await?))
 }
 
 async fn snapshot_show(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path((key, id)): Path<(String, String)>,
+    Op { state, caller, key: (key, id) }: Op<RgpdState, (String, String)>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let (snapshot, register) = snapshots::get(&state, &id)
@@ -257,29 +205,21 @@ async fn snapshot_show(
 }
 
 async fn diff(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RgpdState>,
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> Result<Json<Diff>, Problem> {
     let org = target(&state, &caller, &key).await?;
     Ok(Json(snapshots::diff_for(&state, &org, q.from.as_deref(), q.to.as_deref()).await?))
 }
 
-async fn profile_show(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Response, Problem> {
+async fn profile_show(Call { state, caller }: Call<RgpdState>, Path(key): Path<String>) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let (profile, version) = super::load::profile(&state.store, &org.id).await?.unwrap_or_default();
     Ok(Versioned::new(StatusCode::OK, version, profile).into_response())
 }
 
 async fn profile_save(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RgpdState>,
     if_match: IfMatchHeader,
     ApiJson(profile): ApiJson<Profile>,
 ) -> Result<Response, Problem> {
@@ -306,18 +246,14 @@ async fn log(
 }
 
 async fn breach_list(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RgpdState>,
     ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> Result<Response, Problem> {
     log(&state, &caller, &key, &q, super::Log::Breaches).await
 }
 
 async fn breach_create(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RgpdState>,
     ApiJson(input): ApiJson<BreachInput>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
@@ -327,9 +263,7 @@ async fn breach_create(
 }
 
 async fn breach_update(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path((key, id)): Path<(String, String)>,
+    Op { state, caller, key: (key, id) }: Op<RgpdState, (String, String)>,
     if_match: IfMatchHeader,
     ApiJson(input): ApiJson<BreachInput>,
 ) -> Result<Response, Problem> {
@@ -341,18 +275,14 @@ async fn breach_update(
 }
 
 async fn request_list(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RgpdState>,
     ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> Result<Response, Problem> {
     log(&state, &caller, &key, &q, super::Log::Requests).await
 }
 
 async fn request_create(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RgpdState>,
     ApiJson(input): ApiJson<RequestInput>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
@@ -362,9 +292,7 @@ async fn request_create(
 }
 
 async fn request_update(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path((key, id)): Path<(String, String)>,
+    Op { state, caller, key: (key, id) }: Op<RgpdState, (String, String)>,
     if_match: IfMatchHeader,
     ApiJson(input): ApiJson<RequestInput>,
 ) -> Result<Response, Problem> {

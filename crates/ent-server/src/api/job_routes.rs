@@ -2,34 +2,26 @@
 
 use super::AppState;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
-use axum::routing::{get, post};
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::http::ApiRoute;
+use ent_kernel::http::{ApiRoute, RouteTable};
 use ent_ops::jobs::{JobRun, JobView};
+use ent_platform::identity::authz::{JOBS_READ, JOBS_RUN};
 
 pub fn routes() -> Vec<ApiRoute<AppState>> {
+    let api = RouteTable::new("tâches");
     vec![
-        ApiRoute::new(
-            Method::GET,
+        api.get(
             "/api/v1/jobs",
-            "tâches",
             "Lister les tâches planifiées, leur planification et leurs dernières exécutions",
-            &ent_platform::identity::authz::JOBS_READ,
-            get(list),
+            &JOBS_READ,
+            list,
         )
         .responds::<Vec<JobView>>(StatusCode::OK),
-        ApiRoute::new(
-            Method::POST,
-            "/api/v1/jobs/{name}/run",
-            "tâches",
-            "Exécuter une tâche immédiatement",
-            &ent_platform::identity::authz::JOBS_RUN,
-            post(run),
-        )
-        .responds::<JobRun>(StatusCode::OK),
+        api.post("/api/v1/jobs/{name}/run", "Exécuter une tâche immédiatement", &JOBS_RUN, run)
+            .responds::<JobRun>(StatusCode::OK),
     ]
 }
 

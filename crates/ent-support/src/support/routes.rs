@@ -9,117 +9,85 @@ use super::tickets::{
 use super::{resolve_contract, set_contract, Contract, ContractInput};
 use crate::support::SupportState;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
+use ent_kernel::http::{ApiRoute, FromRef, HasVersion, IfMatchHeader, RouteTable, RouterState, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
-    SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ,
-    SUPPORT_REPORT,
+    Call, Op, SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE,
+    SUPPORT_READ, SUPPORT_REPORT,
 };
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::get_org;
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
+pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
 where
-    S: Clone + Send + Sync + 'static,
-    SupportState: axum::extract::FromRef<S>,
+    SupportState: FromRef<S>,
 {
-    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "support", s, a, h);
+    let api = RouteTable::new("support");
     let t = "/api/v1/support/tickets/{id}";
     vec![
-        route(Method::GET, "/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, get(list))
+        api.get("/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, list)
             .query::<TicketFilter>()
             .responds::<Page<Ticket>>(StatusCode::OK),
-        route(Method::POST, "/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, post(create))
+        api.post("/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, create)
             .idempotent()
             .json_body::<NewTicket>()
             .responds::<Ticket>(StatusCode::CREATED),
-        route(Method::GET, t, "Consulter un ticket (id ou référence)", &SUPPORT_READ, get(show))
-            .responds::<Ticket>(StatusCode::OK),
-        route(Method::PATCH, t, "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, patch(update))
+        api.get(t, "Consulter un ticket (id ou référence)", &SUPPORT_READ, show).responds::<Ticket>(StatusCode::OK),
+        api.patch(t, "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, update)
             .json_body::<TicketPatch>()
             .responds::<Ticket>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/support/tickets/{id}/history",
-            "Historique visible du ticket",
-            &SUPPORT_READ,
-            get(history),
-        )
-        .responds::<Vec<HistoryEntry>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/support/tickets/{id}/comments",
-            "Commenter (public ou interne)",
-            &SUPPORT_COMMENT,
-            post(comment),
-        )
-        .json_body::<NewComment>()
-        .responds::<Ticket>(StatusCode::CREATED),
-        route(
-            Method::POST,
+        api.get("/api/v1/support/tickets/{id}/history", "Historique visible du ticket", &SUPPORT_READ, history)
+            .responds::<Vec<HistoryEntry>>(StatusCode::OK),
+        api.post("/api/v1/support/tickets/{id}/comments", "Commenter (public ou interne)", &SUPPORT_COMMENT, comment)
+            .json_body::<NewComment>()
+            .responds::<Ticket>(StatusCode::CREATED),
+        api.post(
             "/api/v1/support/tickets/{id}/transition",
             "Changer le statut (If-Match requis)",
             &SUPPORT_HANDLE,
-            post(transition),
+            transition,
         )
         .json_body::<TransitionInput>()
         .responds::<Ticket>(StatusCode::OK),
-        route(
-            Method::POST,
+        api.post(
             "/api/v1/support/tickets/{id}/escalate",
             "Escalader au niveau supérieur (If-Match requis)",
             &SUPPORT_HANDLE,
-            post(escalate),
+            escalate,
         )
         .json_body::<EscalateInput>()
         .responds::<Ticket>(StatusCode::OK),
-        route(
-            Method::POST,
+        api.post(
             "/api/v1/support/tickets/{id}/return",
             "Renvoyer au niveau inférieur avec une réponse (If-Match requis)",
             &SUPPORT_HANDLE,
-            post(return_down),
+            return_down,
         )
         .json_body::<ReturnInput>()
         .responds::<Ticket>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/support/report",
-            "Indicateurs par niveau ou par tenant",
-            &SUPPORT_REPORT,
-            get(report),
-        )
-        .query::<ReportQuery>()
-        .responds::<Vec<ReportRow>>(StatusCode::OK)
-        .produces(StatusCode::OK, &["text/csv; charset=utf-8"]),
-        route(
-            Method::GET,
-            "/api/v1/support/policies",
-            "Politiques de support et calendriers",
-            &SUPPORT_READ,
-            get(policies),
-        )
-        .responds::<super::policy::PolicyFile>(StatusCode::OK),
-        route(
-            Method::GET,
+        api.get("/api/v1/support/report", "Indicateurs par niveau ou par tenant", &SUPPORT_REPORT, report)
+            .query::<ReportQuery>()
+            .responds::<Vec<ReportRow>>(StatusCode::OK)
+            .produces(StatusCode::OK, &["text/csv; charset=utf-8"]),
+        api.get("/api/v1/support/policies", "Politiques de support et calendriers", &SUPPORT_READ, policies)
+            .responds::<super::policy::PolicyFile>(StatusCode::OK),
+        api.get(
             "/api/v1/support/tenants/{slug}/contract",
             "Contrat de support effectif d'un tenant",
             &SUPPORT_CONTRACTS_READ,
-            get(contract),
+            contract,
         )
         .responds::<Contract>(StatusCode::OK),
-        route(
-            Method::PUT,
+        api.put(
             "/api/v1/support/contracts/{org}",
             "Définir le contrat de support porté par une organisation",
             &SUPPORT_CONTRACTS_WRITE,
-            put(put_contract),
+            put_contract,
         )
         .json_body::<ContractInput>(),
     ]
@@ -130,29 +98,25 @@ fn ctx<'a>(state: &'a SupportState, caller: &'a Caller) -> Ctx<'a> {
 }
 
 async fn list(
-    State(state): State<SupportState>,
-    caller: Caller,
+    Call { state, caller }: Call<SupportState>,
     ApiQuery(filter): ApiQuery<TicketFilter>,
 ) -> Result<Json<Page<Ticket>>, Problem> {
     Ok(Json(tickets::list(&ctx(&state, &caller), &filter).await?))
 }
 
 async fn create(
-    State(state): State<SupportState>,
-    caller: Caller,
+    Call { state, caller }: Call<SupportState>,
     ApiJson(new): ApiJson<NewTicket>,
 ) -> Result<Response, Problem> {
     Ok(Versioned::created(tickets::create(&ctx(&state, &caller), new).await?).into_response())
 }
 
-async fn show(State(state): State<SupportState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn show(Call { state, caller }: Call<SupportState>, Path(id): Path<String>) -> Result<Response, Problem> {
     Ok(Versioned::ok(tickets::get(&ctx(&state, &caller), &id).await?).into_response())
 }
 
 async fn update(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<TicketPatch>,
 ) -> Result<Response, Problem> {
@@ -160,27 +124,19 @@ async fn update(
     Ok(Versioned::ok(tickets::update(&ctx(&state, &caller), &id, version, body).await?).into_response())
 }
 
-async fn history(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<HistoryEntry>>, Problem> {
+async fn history(Op { state, caller, key: id }: Op<SupportState>) -> Result<Json<Vec<HistoryEntry>>, Problem> {
     Ok(Json(tickets::history(&ctx(&state, &caller), &id).await?))
 }
 
 async fn comment(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<SupportState>,
     ApiJson(body): ApiJson<NewComment>,
 ) -> Result<Response, Problem> {
     Ok(Versioned::created(tickets::comment(&ctx(&state, &caller), &id, body).await?).into_response())
 }
 
 async fn transition(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<TransitionInput>,
 ) -> Result<Response, Problem> {
@@ -189,9 +145,7 @@ async fn transition(
 }
 
 async fn escalate(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<EscalateInput>,
 ) -> Result<Response, Problem> {
@@ -200,9 +154,7 @@ async fn escalate(
 }
 
 async fn return_down(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<ReturnInput>,
 ) -> Result<Response, Problem> {
@@ -211,8 +163,7 @@ async fn return_down(
 }
 
 async fn report(
-    State(state): State<SupportState>,
-    caller: Caller,
+    Call { state, caller }: Call<SupportState>,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, Problem> {
     let by = q.by.unwrap_or(GroupBy::Level);
@@ -235,11 +186,7 @@ async fn policies(State(state): State<SupportState>) -> Json<super::policy::Poli
     Json(state.support.spec.clone())
 }
 
-async fn contract(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(slug): Path<String>,
-) -> Result<Json<Contract>, Problem> {
+async fn contract(Op { state, caller, key: slug }: Op<SupportState>) -> Result<Json<Contract>, Problem> {
     let not_found = || Problem::not_found(format!("aucun tenant « {slug} »"));
     let tenant = ent_tenants::tenants::get_tenant(&state.store, &slug).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
@@ -248,9 +195,7 @@ async fn contract(
 }
 
 async fn put_contract(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<SupportState>,
     ApiJson(input): ApiJson<ContractInput>,
 ) -> Result<StatusCode, Problem> {
     let org = ent_platform::registry::resolve_org(&state.store, &key).await?;

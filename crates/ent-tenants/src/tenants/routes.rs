@@ -4,61 +4,41 @@
 use super::{apply, events, get_tenant, list_tenants, transition, Applied, EntTenant, Status, Tenant, TenantEvent};
 use crate::tenants::TenantsState;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiJson;
-use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
-use ent_platform::identity::authz::{TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
+use ent_kernel::http::{ApiRoute, FromRef, IfMatchHeader, RouteTable, RouterState, Versioned};
+use ent_platform::identity::authz::{Call, Op, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::get_org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
+pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
 where
-    S: Clone + Send + Sync + 'static,
-    TenantsState: axum::extract::FromRef<S>,
+    TenantsState: FromRef<S>,
 {
-    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "tenants", s, a, h);
+    let api = RouteTable::new("tenants");
     vec![
-        route(Method::GET, "/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, get(list))
+        api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list)
             .responds::<Vec<Tenant>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/tenants",
-            "Appliquer un document EntTenant (crée ou met à jour)",
-            &TENANTS_WRITE,
-            post(apply_doc),
-        )
-        .json_body::<EntTenant>()
-        .responds::<ApplyResult>(StatusCode::OK)
-        .responds::<ApplyResult>(StatusCode::CREATED),
-        route(Method::GET, "/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, get(show))
+        api.post("/api/v1/tenants", "Appliquer un document EntTenant (crée ou met à jour)", &TENANTS_WRITE, apply_doc)
+            .json_body::<EntTenant>()
+            .responds::<ApplyResult>(StatusCode::OK)
+            .responds::<ApplyResult>(StatusCode::CREATED),
+        api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show)
             .responds::<Tenant>(StatusCode::OK),
-        route(
-            Method::PUT,
-            "/api/v1/tenants/{slug}",
-            "Remplacer la spécification (If-Match requis)",
-            &TENANTS_WRITE,
-            put(replace),
-        )
-        .json_body::<EntTenant>()
-        .responds::<ApplyResult>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/tenants/{slug}/transition",
-            "Faire avancer le cycle de vie",
-            &TENANTS_TRANSITION,
-            post(move_to),
-        )
-        .json_body::<TransitionBody>()
-        .responds::<Tenant>(StatusCode::OK),
-        route(Method::GET, "/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, get(tenant_events))
+        api.put("/api/v1/tenants/{slug}", "Remplacer la spécification (If-Match requis)", &TENANTS_WRITE, replace)
+            .json_body::<EntTenant>()
+            .responds::<ApplyResult>(StatusCode::OK),
+        api.post("/api/v1/tenants/{slug}/transition", "Faire avancer le cycle de vie", &TENANTS_TRANSITION, move_to)
+            .json_body::<TransitionBody>()
+            .responds::<Tenant>(StatusCode::OK),
+        api.get("/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, tenant_events)
             .responds::<Vec<TenantEvent>>(StatusCode::OK),
-        route(Method::GET, "/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, get(schema))
+        api.get("/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, schema)
             .responds::<serde_json::Value>(StatusCode::OK),
     ]
 }
@@ -92,8 +72,7 @@ async fn list(State(state): State<TenantsState>, caller: Caller) -> Result<Json<
 }
 
 async fn apply_doc(
-    State(state): State<TenantsState>,
-    caller: Caller,
+    Call { state, caller }: Call<TenantsState>,
     ApiJson(doc): ApiJson<EntTenant>,
 ) -> Result<Response, Problem> {
     let (result, tenant) = apply(&state, &caller.actor, &doc, None).await?;
@@ -105,20 +84,14 @@ async fn apply_doc(
     Ok(Versioned::new(status, version, ApplyResult { result, tenant }).into_response())
 }
 
-async fn show(
-    State(state): State<TenantsState>,
-    caller: Caller,
-    Path(slug): Path<String>,
-) -> Result<Response, Problem> {
+async fn show(Call { state, caller }: Call<TenantsState>, Path(slug): Path<String>) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
     let version = tenant.version;
     Ok(Versioned::new(StatusCode::OK, version, tenant).into_response())
 }
 
 async fn replace(
-    State(state): State<TenantsState>,
-    caller: Caller,
-    Path(slug): Path<String>,
+    Op { state, caller, key: slug }: Op<TenantsState>,
     if_match: IfMatchHeader,
     ApiJson(doc): ApiJson<EntTenant>,
 ) -> Result<Response, Problem> {
@@ -136,9 +109,7 @@ async fn replace(
 }
 
 async fn move_to(
-    State(state): State<TenantsState>,
-    caller: Caller,
-    Path(slug): Path<String>,
+    Op { state, caller, key: slug }: Op<TenantsState>,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
@@ -148,11 +119,7 @@ async fn move_to(
     Ok(Versioned::new(StatusCode::OK, version, moved).into_response())
 }
 
-async fn tenant_events(
-    State(state): State<TenantsState>,
-    caller: Caller,
-    Path(slug): Path<String>,
-) -> Result<Json<Vec<TenantEvent>>, Problem> {
+async fn tenant_events(Op { state, caller, key: slug }: Op<TenantsState>) -> Result<Json<Vec<TenantEvent>>, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
     Ok(Json(events(&state.store, &tenant.id).await?))
 }
