@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, FromRef, HasVersion, IfMatchHeader, RouteTable, RouterState, Versioned};
+use ent_kernel::http::{HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
     Call, Op, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ,
@@ -23,68 +23,59 @@ use serde::Deserialize;
 /// Signed PDFs from a parapheur can be large; JSON bodies keep the small default.
 pub const SIGNED_COPY_LIMIT: usize = 32 * 1024 * 1024;
 
-pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
-where
-    ConventionsState: FromRef<S>,
-{
-    let api = RouteTable::new("conventions");
-    vec![
-        api.get("/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, models).responds::<Vec<
-            ConventionModel,
-        >>(
-            StatusCode::OK
+ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
+    api.get("/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, models)
+        .responds::<Vec<ConventionModel>>(StatusCode::OK),
+    api.get("/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, list)
+        .query::<ConventionFilter>()
+        .responds::<Page<Convention>>(StatusCode::OK),
+    api.post("/api/v1/conventions", "Créer une convention (brouillon)", &CONVENTIONS_WRITE, create)
+        .idempotent()
+        .json_body::<NewConvention>()
+        .responds::<Convention>(StatusCode::CREATED),
+    api.get("/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, show)
+        .responds::<Convention>(StatusCode::OK),
+    api.patch(
+        "/api/v1/conventions/{id}",
+        "Modifier (If-Match ; annule les signatures recueillies)",
+        &CONVENTIONS_WRITE,
+        update,
+    )
+    .json_body::<ConventionPatch>()
+    .responds::<Convention>(StatusCode::OK),
+    api.post("/api/v1/conventions/{id}/submit", "Soumettre à visa et signature", &CONVENTIONS_WRITE, submit)
+        .responds::<Convention>(StatusCode::OK),
+    api.post("/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, visa)
+        .json_body::<VisaBody>()
+        .responds::<Convention>(StatusCode::OK),
+    api.post("/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, sign)
+        .json_body::<SignBody>()
+        .responds::<Convention>(StatusCode::OK),
+    api.post("/api/v1/conventions/{id}/refuse", "Refuser (retour en brouillon)", &CONVENTIONS_SIGN, refuse)
+        .json_body::<RefuseBody>()
+        .responds::<Convention>(StatusCode::OK),
+    api.post("/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, terminate)
+        .json_body::<Termination>()
+        .responds::<Convention>(StatusCode::OK),
+    api.post("/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, amend)
+        .responds::<Convention>(StatusCode::CREATED),
+    api.get("/api/v1/conventions/{id}/document", "Télécharger (format=html|odt|pdf)", &CONVENTIONS_READ, document)
+        .query::<DocumentQuery>()
+        .produces(
+            StatusCode::OK,
+            &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"],
         ),
-        api.get("/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, list)
-            .query::<ConventionFilter>()
-            .responds::<Page<Convention>>(StatusCode::OK),
-        api.post("/api/v1/conventions", "Créer une convention (brouillon)", &CONVENTIONS_WRITE, create)
-            .idempotent()
-            .json_body::<NewConvention>()
-            .responds::<Convention>(StatusCode::CREATED),
-        api.get("/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, show)
-            .responds::<Convention>(StatusCode::OK),
-        api.patch(
-            "/api/v1/conventions/{id}",
-            "Modifier (If-Match ; annule les signatures recueillies)",
-            &CONVENTIONS_WRITE,
-            update,
-        )
-        .json_body::<ConventionPatch>()
-        .responds::<Convention>(StatusCode::OK),
-        api.post("/api/v1/conventions/{id}/submit", "Soumettre à visa et signature", &CONVENTIONS_WRITE, submit)
-            .responds::<Convention>(StatusCode::OK),
-        api.post("/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, visa)
-            .json_body::<VisaBody>()
-            .responds::<Convention>(StatusCode::OK),
-        api.post("/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, sign)
-            .json_body::<SignBody>()
-            .responds::<Convention>(StatusCode::OK),
-        api.post("/api/v1/conventions/{id}/refuse", "Refuser (retour en brouillon)", &CONVENTIONS_SIGN, refuse)
-            .json_body::<RefuseBody>()
-            .responds::<Convention>(StatusCode::OK),
-        api.post("/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, terminate)
-            .json_body::<Termination>()
-            .responds::<Convention>(StatusCode::OK),
-        api.post("/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, amend)
-            .responds::<Convention>(StatusCode::CREATED),
-        api.get("/api/v1/conventions/{id}/document", "Télécharger (format=html|odt|pdf)", &CONVENTIONS_READ, document)
-            .query::<DocumentQuery>()
-            .produces(
-                StatusCode::OK,
-                &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"],
-            ),
-        api.post(
-            "/api/v1/conventions/{id}/signed-copies",
-            "Déposer un exemplaire signé hors plateforme (PDF)",
-            &CONVENTIONS_WRITE,
-            upload,
-        )
-        .body_limit(SIGNED_COPY_LIMIT)
-        .query::<UploadQuery>()
-        .pdf_body()
-        .responds::<Convention>(StatusCode::OK),
-    ]
-}
+    api.post(
+        "/api/v1/conventions/{id}/signed-copies",
+        "Déposer un exemplaire signé hors plateforme (PDF)",
+        &CONVENTIONS_WRITE,
+        upload,
+    )
+    .body_limit(SIGNED_COPY_LIMIT)
+    .query::<UploadQuery>()
+    .pdf_body()
+    .responds::<Convention>(StatusCode::OK),
+]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, FromRef, IfMatchHeader, RouteTable, RouterState, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
     in_org_scope, Call, Op, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
@@ -24,154 +24,148 @@ use ent_platform::identity::Caller;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
-where
-    GroupementsState: FromRef<S>,
-{
-    let api = RouteTable::new("groupements");
-    vec![
-        api.get("/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, list)
-            .query::<GroupementFilter>()
-            .responds::<Page<Groupement>>(StatusCode::OK),
-        api.post("/api/v1/groupements", "Ouvrir un groupement (coordonnateur)", &GROUPEMENTS_MANAGE, create)
-            .idempotent()
-            .json_body::<NewGroupement>()
-            .responds::<Groupement>(StatusCode::CREATED),
-        api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show)
-            .responds::<Groupement>(StatusCode::OK),
-        api.patch("/api/v1/groupements/{id}", "Modifier (If-Match ; ouvert ou clos)", &GROUPEMENTS_MANAGE, update)
-            .json_body::<GroupementPatch>()
-            .responds::<Groupement>(StatusCode::OK),
-        api.post(
-            "/api/v1/groupements/{id}/transition",
-            "Clore, rouvrir, lancer la consultation, exécuter, terminer",
-            &GROUPEMENTS_MANAGE,
-            transition,
-        )
-        .json_body::<TransitionBody>()
-        .responds::<Groupement>(StatusCode::OK),
-        api.post("/api/v1/groupements/{id}/award", "Attribuer le marché", &GROUPEMENTS_MANAGE, award_route)
-            .json_body::<AwardInput>()
-            .responds::<Groupement>(StatusCode::OK),
-        api.get(
-            "/api/v1/groupements/{id}/decp",
-            "Données essentielles (DECP v2, JSON) du marché attribué",
-            &GROUPEMENTS_READ,
-            decp_record,
-        )
-        .responds::<serde_json::Value>(StatusCode::OK),
-        api.get(
-            "/api/v1/groupements/{id}/prefill",
-            "Quantités d'une candidature préremplies depuis le répertoire",
-            &GROUPEMENTS_APPLY,
-            prefill,
-        )
-        .query::<PrefillQuery>()
-        .responds::<Prefill>(StatusCode::OK),
-        api.get(
-            "/api/v1/groupements/{id}/applications",
-            "Candidatures (toutes pour le coordonnateur, les siennes sinon)",
-            &GROUPEMENTS_READ,
-            applications,
-        )
-        .responds::<Vec<Application>>(StatusCode::OK),
-        api.post(
-            "/api/v1/groupements/{id}/applications",
-            "Candidater (délibération et quantités)",
-            &GROUPEMENTS_APPLY,
-            apply,
-        )
+ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
+    api.get("/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, list)
+        .query::<GroupementFilter>()
+        .responds::<Page<Groupement>>(StatusCode::OK),
+    api.post("/api/v1/groupements", "Ouvrir un groupement (coordonnateur)", &GROUPEMENTS_MANAGE, create)
         .idempotent()
-        .json_body::<NewApplication>()
-        .responds::<Application>(StatusCode::CREATED),
-        api.post(
-            "/api/v1/groupements/{id}/applications/{application}/withdraw",
-            "Retirer sa candidature (jusqu'à la clôture)",
-            &GROUPEMENTS_APPLY,
-            withdraw,
-        )
-        .responds::<Application>(StatusCode::OK),
-        api.post(
-            "/api/v1/groupements/{id}/applications/{application}/accept",
-            "Accepter une candidature (rejoint la convention constitutive)",
-            &GROUPEMENTS_MANAGE,
-            accept,
-        )
-        .responds::<Application>(StatusCode::OK),
-        api.post(
-            "/api/v1/groupements/{id}/acceptances",
-            "Accepter plusieurs candidatures d'un coup (une seule mise à jour de la convention)",
-            &GROUPEMENTS_MANAGE,
-            accept_many,
-        )
-        .json_body::<AcceptBody>()
+        .json_body::<NewGroupement>()
+        .responds::<Groupement>(StatusCode::CREATED),
+    api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show)
+        .responds::<Groupement>(StatusCode::OK),
+    api.patch("/api/v1/groupements/{id}", "Modifier (If-Match ; ouvert ou clos)", &GROUPEMENTS_MANAGE, update)
+        .json_body::<GroupementPatch>()
+        .responds::<Groupement>(StatusCode::OK),
+    api.post(
+        "/api/v1/groupements/{id}/transition",
+        "Clore, rouvrir, lancer la consultation, exécuter, terminer",
+        &GROUPEMENTS_MANAGE,
+        transition,
+    )
+    .json_body::<TransitionBody>()
+    .responds::<Groupement>(StatusCode::OK),
+    api.post("/api/v1/groupements/{id}/award", "Attribuer le marché", &GROUPEMENTS_MANAGE, award_route)
+        .json_body::<AwardInput>()
+        .responds::<Groupement>(StatusCode::OK),
+    api.get(
+        "/api/v1/groupements/{id}/decp",
+        "Données essentielles (DECP v2, JSON) du marché attribué",
+        &GROUPEMENTS_READ,
+        decp_record,
+    )
+    .responds::<serde_json::Value>(StatusCode::OK),
+    api.get(
+        "/api/v1/groupements/{id}/prefill",
+        "Quantités d'une candidature préremplies depuis le répertoire",
+        &GROUPEMENTS_APPLY,
+        prefill,
+    )
+    .query::<PrefillQuery>()
+    .responds::<Prefill>(StatusCode::OK),
+    api.get(
+        "/api/v1/groupements/{id}/applications",
+        "Candidatures (toutes pour le coordonnateur, les siennes sinon)",
+        &GROUPEMENTS_READ,
+        applications,
+    )
+    .responds::<Vec<Application>>(StatusCode::OK),
+    api.post(
+        "/api/v1/groupements/{id}/applications",
+        "Candidater (délibération et quantités)",
+        &GROUPEMENTS_APPLY,
+        apply,
+    )
+    .idempotent()
+    .json_body::<NewApplication>()
+    .responds::<Application>(StatusCode::CREATED),
+    api.post(
+        "/api/v1/groupements/{id}/applications/{application}/withdraw",
+        "Retirer sa candidature (jusqu'à la clôture)",
+        &GROUPEMENTS_APPLY,
+        withdraw,
+    )
+    .responds::<Application>(StatusCode::OK),
+    api.post(
+        "/api/v1/groupements/{id}/applications/{application}/accept",
+        "Accepter une candidature (rejoint la convention constitutive)",
+        &GROUPEMENTS_MANAGE,
+        accept,
+    )
+    .responds::<Application>(StatusCode::OK),
+    api.post(
+        "/api/v1/groupements/{id}/acceptances",
+        "Accepter plusieurs candidatures d'un coup (une seule mise à jour de la convention)",
+        &GROUPEMENTS_MANAGE,
+        accept_many,
+    )
+    .json_body::<AcceptBody>()
+    .responds::<Vec<Application>>(StatusCode::OK),
+    api.post(
+        "/api/v1/groupements/{id}/applications/{application}/reject",
+        "Refuser une candidature (motif)",
+        &GROUPEMENTS_MANAGE,
+        reject,
+    )
+    .json_body::<RejectBody>()
+    .responds::<Application>(StatusCode::OK),
+    api.get("/api/v1/groupements/{id}/members", "Membres du groupement", &GROUPEMENTS_READ, members)
         .responds::<Vec<Application>>(StatusCode::OK),
-        api.post(
-            "/api/v1/groupements/{id}/applications/{application}/reject",
-            "Refuser une candidature (motif)",
-            &GROUPEMENTS_MANAGE,
-            reject,
-        )
-        .json_body::<RejectBody>()
-        .responds::<Application>(StatusCode::OK),
-        api.get("/api/v1/groupements/{id}/members", "Membres du groupement", &GROUPEMENTS_READ, members)
-            .responds::<Vec<Application>>(StatusCode::OK),
-        api.get(
-            "/api/v1/groupements/{id}/shares",
-            "Quotes-parts (toutes pour le coordonnateur, la sienne pour un membre)",
-            &GROUPEMENTS_READ,
-            shares,
-        )
-        .responds::<Shares>(StatusCode::OK),
-        api.get(
-            "/api/v1/groupements/{id}/documents",
-            "Documents générés et leurs versions",
-            &GROUPEMENTS_READ,
-            document_versions,
-        )
-        .responds::<Vec<StoredDocument>>(StatusCode::OK),
-        api.post(
-            "/api/v1/groupements/{id}/documents",
-            "Générer un document (nouvelle version s'il a changé)",
-            &GROUPEMENTS_MANAGE,
-            generate,
-        )
-        .json_body::<GenerateBody>()
-        .responds::<StoredDocument>(StatusCode::CREATED),
-        api.get(
-            "/api/v1/groupements/{id}/documents/{document}",
-            "Télécharger une version (format=html|odt|pdf|ods)",
-            &GROUPEMENTS_READ,
-            download,
-        )
-        .query::<FormatQuery>()
-        .produces(
-            StatusCode::OK,
-            &[
-                "text/html; charset=utf-8",
-                ent_documents::documents::ODT_MIME,
-                ent_documents::documents::ODS_MIME,
-                "application/pdf",
-            ],
-        ),
-        api.post(
-            "/api/v1/groupements/{id}/documents/{document}/share",
-            "Partager une version avec les coordonnateurs de toutes les académies",
-            &GROUPEMENTS_MANAGE,
-            share,
-        )
-        .json_body::<ShareBody>()
-        .responds::<StoredDocument>(StatusCode::OK),
-        api.get(
-            "/api/v1/groupement-library",
-            "Bibliothèque des documents partagés entre académies",
-            &GROUPEMENTS_LIBRARY,
-            library,
-        )
-        .query::<LibraryFilter>()
-        .responds::<Page<StoredDocument>>(StatusCode::OK),
-    ]
-}
+    api.get(
+        "/api/v1/groupements/{id}/shares",
+        "Quotes-parts (toutes pour le coordonnateur, la sienne pour un membre)",
+        &GROUPEMENTS_READ,
+        shares,
+    )
+    .responds::<Shares>(StatusCode::OK),
+    api.get(
+        "/api/v1/groupements/{id}/documents",
+        "Documents générés et leurs versions",
+        &GROUPEMENTS_READ,
+        document_versions,
+    )
+    .responds::<Vec<StoredDocument>>(StatusCode::OK),
+    api.post(
+        "/api/v1/groupements/{id}/documents",
+        "Générer un document (nouvelle version s'il a changé)",
+        &GROUPEMENTS_MANAGE,
+        generate,
+    )
+    .json_body::<GenerateBody>()
+    .responds::<StoredDocument>(StatusCode::CREATED),
+    api.get(
+        "/api/v1/groupements/{id}/documents/{document}",
+        "Télécharger une version (format=html|odt|pdf|ods)",
+        &GROUPEMENTS_READ,
+        download,
+    )
+    .query::<FormatQuery>()
+    .produces(
+        StatusCode::OK,
+        &[
+            "text/html; charset=utf-8",
+            ent_documents::documents::ODT_MIME,
+            ent_documents::documents::ODS_MIME,
+            "application/pdf",
+        ],
+    ),
+    api.post(
+        "/api/v1/groupements/{id}/documents/{document}/share",
+        "Partager une version avec les coordonnateurs de toutes les académies",
+        &GROUPEMENTS_MANAGE,
+        share,
+    )
+    .json_body::<ShareBody>()
+    .responds::<StoredDocument>(StatusCode::OK),
+    api.get(
+        "/api/v1/groupement-library",
+        "Bibliothèque des documents partagés entre académies",
+        &GROUPEMENTS_LIBRARY,
+        library,
+    )
+    .query::<LibraryFilter>()
+    .responds::<Page<StoredDocument>>(StatusCode::OK),
+]);
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

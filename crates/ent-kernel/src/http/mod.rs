@@ -153,6 +153,27 @@ pub trait RouterState: Clone + Send + Sync + 'static {}
 
 impl<S: Clone + Send + Sync + 'static> RouterState for S {}
 
+/// Declares a capability's `pub fn routes<S>() -> Vec<ApiRoute<S>>`: the rows built on the
+/// [`RouteTable`] `$api` of OpenAPI tag `$tag`, mounted on any router state `S` from which the
+/// capability's context `$ctx` is extracted.
+///
+/// ```ignore
+/// ent_kernel::route_table!(AuditState, "audit", |api| vec![api.get("/api/v1/audit", "Journal", &AUDIT_READ, list)]);
+/// ```
+#[macro_export]
+macro_rules! route_table {
+    ($ctx:ty, $tag:expr, |$api:ident| $rows:expr $(,)?) => {
+        /// This capability's routes, with what the OpenAPI document says of them.
+        pub fn routes<S: $crate::http::RouterState>() -> ::std::vec::Vec<$crate::http::ApiRoute<S>>
+        where
+            $ctx: $crate::http::FromRef<S>,
+        {
+            let $api = $crate::http::RouteTable::new($tag);
+            $rows
+        }
+    };
+}
+
 /// One capability's route table: every row is declared by its method, path, summary,
 /// action and handler; the table gives them its OpenAPI tag.
 #[derive(Clone, Copy)]

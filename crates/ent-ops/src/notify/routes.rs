@@ -7,32 +7,25 @@ use axum::http::StatusCode;
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiQuery;
-use ent_kernel::http::{ApiRoute, FromRef, RouteTable, RouterState};
 use ent_kernel::store::Page;
 
-pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
-where
-    NotifyState: FromRef<S>,
-{
-    let api = RouteTable::new("courriels");
-    vec![
-        api.get(
-            "/api/v1/outbox",
-            "Lister la file d'envoi des courriels (filtre par statut)",
-            &ent_platform::identity::authz::OUTBOX_READ,
-            list,
-        )
-        .query::<OutboxFilter>()
-        .responds::<Page<OutboxMessage>>(StatusCode::OK),
-        api.post(
-            "/api/v1/outbox/{id}/retry",
-            "Réessayer tout de suite un courriel en attente, en échec, ou bloqué en envoi (bail expiré)",
-            &ent_platform::identity::authz::OUTBOX_RETRY,
-            retry,
-        )
-        .responds::<OutboxMessage>(StatusCode::OK),
-    ]
-}
+ent_kernel::route_table!(NotifyState, "courriels", |api| vec![
+    api.get(
+        "/api/v1/outbox",
+        "Lister la file d'envoi des courriels (filtre par statut)",
+        &ent_platform::identity::authz::OUTBOX_READ,
+        list,
+    )
+    .query::<OutboxFilter>()
+    .responds::<Page<OutboxMessage>>(StatusCode::OK),
+    api.post(
+        "/api/v1/outbox/{id}/retry",
+        "Réessayer tout de suite un courriel en attente, en échec, ou bloqué en envoi (bail expiré)",
+        &ent_platform::identity::authz::OUTBOX_RETRY,
+        retry,
+    )
+    .responds::<OutboxMessage>(StatusCode::OK),
+]);
 
 async fn list(
     State(state): State<NotifyState>,

@@ -7,19 +7,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiQuery;
-use ent_kernel::http::{ApiRoute, FromRef, RouteTable, RouterState};
 use ent_kernel::store::Page;
 
-pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
-where
-    AuditState: FromRef<S>,
-{
-    let api = RouteTable::new("audit");
-    vec![api
-        .get("/api/v1/audit", "Consulter le journal d'audit", &AUDIT_READ, audit_log)
-        .query::<AuditFilter>()
-        .responds::<Page<AuditRecord>>(StatusCode::OK)]
-}
+ent_kernel::route_table!(AuditState, "audit", |api| vec![api
+    .get("/api/v1/audit", "Consulter le journal d'audit", &AUDIT_READ, audit_log)
+    .query::<AuditFilter>()
+    .responds::<Page<AuditRecord>>(StatusCode::OK)]);
 
 async fn audit_log(
     Call { state, caller }: Call<AuditState>,

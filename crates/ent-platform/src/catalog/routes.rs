@@ -8,32 +8,25 @@ use axum::http::StatusCode;
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiQuery;
-use ent_kernel::http::{ApiRoute, FromRef, RouteTable, RouterState};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
-where
-    CatalogState: FromRef<S>,
-{
-    let api = RouteTable::new("catalog");
-    vec![
-        api.get("/api/v1/catalog/services", "Services du catalogue", &CATALOG_READ, services)
-            .responds::<Vec<Service>>(StatusCode::OK),
-        api.get("/api/v1/catalog/services/{code}", "Consulter un service", &CATALOG_READ, service)
-            .responds::<Service>(StatusCode::OK),
-        api.get("/api/v1/catalog/bouquets", "Bouquets (toutes versions)", &CATALOG_READ, bouquets)
-            .responds::<Vec<Bouquet>>(StatusCode::OK),
-        api.get(
-            "/api/v1/catalog/bouquets/{id}",
-            "Consulter un bouquet (dernière version par défaut)",
-            &CATALOG_READ,
-            bouquet,
-        )
-        .query::<BouquetQuery>()
-        .responds::<Bouquet>(StatusCode::OK),
-    ]
-}
+ent_kernel::route_table!(CatalogState, "catalog", |api| vec![
+    api.get("/api/v1/catalog/services", "Services du catalogue", &CATALOG_READ, services)
+        .responds::<Vec<Service>>(StatusCode::OK),
+    api.get("/api/v1/catalog/services/{code}", "Consulter un service", &CATALOG_READ, service)
+        .responds::<Service>(StatusCode::OK),
+    api.get("/api/v1/catalog/bouquets", "Bouquets (toutes versions)", &CATALOG_READ, bouquets)
+        .responds::<Vec<Bouquet>>(StatusCode::OK),
+    api.get(
+        "/api/v1/catalog/bouquets/{id}",
+        "Consulter un bouquet (dernière version par défaut)",
+        &CATALOG_READ,
+        bouquet,
+    )
+    .query::<BouquetQuery>()
+    .responds::<Bouquet>(StatusCode::OK),
+]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -15,46 +15,40 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, FromRef, HasVersion, IfMatchHeader, RouteTable, RouterState, Versioned};
+use ent_kernel::http::{HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::Page;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
-where
-    IdentityState: FromRef<S>,
-{
-    let api = RouteTable::new("identité");
-    vec![
-        api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).responds::<User>(StatusCode::OK),
-        api.get("/api/v1/users", "Lister les utilisateurs", &USERS_READ, users)
-            .query::<PageQuery>()
-            .responds::<Page<User>>(StatusCode::OK),
-        api.post("/api/v1/users", "Créer un utilisateur", &USERS_WRITE, add_user)
-            .idempotent()
-            .json_body::<NewUser>()
-            .responds::<User>(StatusCode::CREATED),
-        api.get("/api/v1/users/{id}", "Consulter un utilisateur (id ou e-mail)", &USERS_READ, show_user)
-            .responds::<User>(StatusCode::OK),
-        api.patch("/api/v1/users/{id}", "Modifier un utilisateur (If-Match requis)", &USERS_WRITE, patch_user)
-            .json_body::<UserPatch>()
-            .responds::<User>(StatusCode::OK),
-        api.post("/api/v1/users/{id}/roles", "Accorder un rôle dans une organisation", &ROLES_WRITE, grant_role)
-            .json_body::<RoleRequest>()
-            .responds::<User>(StatusCode::OK),
-        api.delete("/api/v1/users/{id}/roles/{role}", "Retirer un rôle (paramètre org)", &ROLES_WRITE, revoke_role)
-            .query::<RoleQuery>(),
-        api.get("/api/v1/tokens", "Lister ses jetons (tous pour un admin avec all=true)", &TOKENS_MANAGE, tokens)
-            .query::<TokensQuery>()
-            .responds::<Vec<TokenInfo>>(StatusCode::OK),
-        api.post("/api/v1/tokens", "Créer un jeton d'API (affiché une seule fois)", &TOKENS_MANAGE, add_token)
-            .json_body::<NewToken>()
-            .responds::<CreatedToken>(StatusCode::CREATED),
-        api.delete("/api/v1/tokens/{id}", "Révoquer un jeton", &TOKENS_MANAGE, remove_token)
-            .responds::<TokenInfo>(StatusCode::OK),
-    ]
-}
+ent_kernel::route_table!(IdentityState, "identité", |api| vec![
+    api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).responds::<User>(StatusCode::OK),
+    api.get("/api/v1/users", "Lister les utilisateurs", &USERS_READ, users)
+        .query::<PageQuery>()
+        .responds::<Page<User>>(StatusCode::OK),
+    api.post("/api/v1/users", "Créer un utilisateur", &USERS_WRITE, add_user)
+        .idempotent()
+        .json_body::<NewUser>()
+        .responds::<User>(StatusCode::CREATED),
+    api.get("/api/v1/users/{id}", "Consulter un utilisateur (id ou e-mail)", &USERS_READ, show_user)
+        .responds::<User>(StatusCode::OK),
+    api.patch("/api/v1/users/{id}", "Modifier un utilisateur (If-Match requis)", &USERS_WRITE, patch_user)
+        .json_body::<UserPatch>()
+        .responds::<User>(StatusCode::OK),
+    api.post("/api/v1/users/{id}/roles", "Accorder un rôle dans une organisation", &ROLES_WRITE, grant_role)
+        .json_body::<RoleRequest>()
+        .responds::<User>(StatusCode::OK),
+    api.delete("/api/v1/users/{id}/roles/{role}", "Retirer un rôle (paramètre org)", &ROLES_WRITE, revoke_role)
+        .query::<RoleQuery>(),
+    api.get("/api/v1/tokens", "Lister ses jetons (tous pour un admin avec all=true)", &TOKENS_MANAGE, tokens)
+        .query::<TokensQuery>()
+        .responds::<Vec<TokenInfo>>(StatusCode::OK),
+    api.post("/api/v1/tokens", "Créer un jeton d'API (affiché une seule fois)", &TOKENS_MANAGE, add_token)
+        .json_body::<NewToken>()
+        .responds::<CreatedToken>(StatusCode::CREATED),
+    api.delete("/api/v1/tokens/{id}", "Révoquer un jeton", &TOKENS_MANAGE, remove_token)
+        .responds::<TokenInfo>(StatusCode::OK),
+]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct PageQuery {

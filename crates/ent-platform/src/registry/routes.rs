@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, FromRef, HasVersion, IfMatchHeader, RouteTable, RouterState, Versioned};
+use ent_kernel::http::{HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::Page;
 use futures_util::TryStreamExt;
@@ -25,88 +25,82 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
-where
-    RegistryState: FromRef<S>,
-{
-    let api = RouteTable::new("registre");
-    vec![
-        api.get("/api/v1/orgs", "Lister et rechercher les organisations de son périmètre", &ORGS_READ, list)
-            .query::<OrgFilter>()
-            .responds::<Page<Org>>(StatusCode::OK),
-        api.post("/api/v1/orgs", "Créer un EPCI, syndicat mixte, éditeur ou hébergeur", &ORGS_CREATE, create)
-            .idempotent()
-            .json_body::<NewOrg>()
-            .responds::<Org>(StatusCode::CREATED),
-        api.get("/api/v1/orgs/{key}", "Consulter une organisation (id, code, ou type:code)", &ORGS_READ, show)
-            .responds::<OrgDetail>(StatusCode::OK),
-        api.patch(
-            "/api/v1/orgs/{key}",
-            "Modifier le nom ou le contact d'une organisation (If-Match requis)",
-            &ORGS_UPDATE,
-            update,
-        )
-        .json_body::<OrgPatch>()
-        .responds::<Org>(StatusCode::OK),
-        api.get("/api/v1/orgs/{key}/covers", "Organisations couvertes par une organisation", &ORGS_READ, covers)
-            .query::<PageQuery>()
-            .responds::<Page<Org>>(StatusCode::OK),
-        api.get("/api/v1/orgs/{key}/members", "Communes membres d'un EPCI ou syndicat mixte", &ORGS_READ, members)
-            .responds::<Vec<Member>>(StatusCode::OK),
-        api.put(
-            "/api/v1/orgs/{key}/members/{commune}",
-            "Ajouter une commune à un EPCI ou syndicat mixte",
-            &ORGS_MEMBERS_WRITE,
-            add_member,
-        )
-        .json_body::<MembershipBody>()
+ent_kernel::route_table!(RegistryState, "registre", |api| vec![
+    api.get("/api/v1/orgs", "Lister et rechercher les organisations de son périmètre", &ORGS_READ, list)
+        .query::<OrgFilter>()
+        .responds::<Page<Org>>(StatusCode::OK),
+    api.post("/api/v1/orgs", "Créer un EPCI, syndicat mixte, éditeur ou hébergeur", &ORGS_CREATE, create)
+        .idempotent()
+        .json_body::<NewOrg>()
+        .responds::<Org>(StatusCode::CREATED),
+    api.get("/api/v1/orgs/{key}", "Consulter une organisation (id, code, ou type:code)", &ORGS_READ, show)
+        .responds::<OrgDetail>(StatusCode::OK),
+    api.patch(
+        "/api/v1/orgs/{key}",
+        "Modifier le nom ou le contact d'une organisation (If-Match requis)",
+        &ORGS_UPDATE,
+        update,
+    )
+    .json_body::<OrgPatch>()
+    .responds::<Org>(StatusCode::OK),
+    api.get("/api/v1/orgs/{key}/covers", "Organisations couvertes par une organisation", &ORGS_READ, covers)
+        .query::<PageQuery>()
+        .responds::<Page<Org>>(StatusCode::OK),
+    api.get("/api/v1/orgs/{key}/members", "Communes membres d'un EPCI ou syndicat mixte", &ORGS_READ, members)
         .responds::<Vec<Member>>(StatusCode::OK),
-        api.delete(
-            "/api/v1/orgs/{key}/members/{commune}",
-            "Retirer une commune d'un EPCI ou syndicat mixte",
-            &ORGS_MEMBERS_WRITE,
-            remove_member,
-        ),
-        api.get(
-            "/api/v1/orgs/{key}/invitations",
-            "Invitations à rejoindre un EPCI ou syndicat mixte, envoyées ou reçues",
-            &ORGS_READ,
-            invitations,
-        )
-        .responds::<Vec<Invitation>>(StatusCode::OK),
-        api.post(
-            "/api/v1/orgs/{key}/invitations",
-            "Inviter une commune à rejoindre un EPCI ou syndicat mixte (elle doit accepter)",
-            &ORGS_MEMBERS_WRITE,
-            invite,
-        )
-        .json_body::<InvitationBody>()
-        .responds::<Invitation>(StatusCode::CREATED),
-        api.post(
-            "/api/v1/membership-invitations/{id}/accept",
-            "Accepter, pour la commune, l'invitation d'un EPCI ou syndicat mixte",
-            &ORGS_MEMBERS_WRITE,
-            accept_invitation,
-        )
-        .responds::<Invitation>(StatusCode::OK),
-        api.post(
-            "/api/v1/membership-invitations/{id}/decline",
-            "Refuser (commune) ou retirer (groupement) une invitation",
-            &ORGS_MEMBERS_WRITE,
-            decline_invitation,
-        )
-        .responds::<Invitation>(StatusCode::OK),
-        api.post(
-            "/api/v1/imports/annuaire",
-            "Importer l'export CSV de l'Annuaire de l'éducation (lignes de son périmètre)",
-            &IMPORTS_ANNUAIRE,
-            import,
-        )
-        .query::<ImportQuery>()
-        .csv_body()
-        .responds::<ImportReport>(StatusCode::OK),
-    ]
-}
+    api.put(
+        "/api/v1/orgs/{key}/members/{commune}",
+        "Ajouter une commune à un EPCI ou syndicat mixte",
+        &ORGS_MEMBERS_WRITE,
+        add_member,
+    )
+    .json_body::<MembershipBody>()
+    .responds::<Vec<Member>>(StatusCode::OK),
+    api.delete(
+        "/api/v1/orgs/{key}/members/{commune}",
+        "Retirer une commune d'un EPCI ou syndicat mixte",
+        &ORGS_MEMBERS_WRITE,
+        remove_member,
+    ),
+    api.get(
+        "/api/v1/orgs/{key}/invitations",
+        "Invitations à rejoindre un EPCI ou syndicat mixte, envoyées ou reçues",
+        &ORGS_READ,
+        invitations,
+    )
+    .responds::<Vec<Invitation>>(StatusCode::OK),
+    api.post(
+        "/api/v1/orgs/{key}/invitations",
+        "Inviter une commune à rejoindre un EPCI ou syndicat mixte (elle doit accepter)",
+        &ORGS_MEMBERS_WRITE,
+        invite,
+    )
+    .json_body::<InvitationBody>()
+    .responds::<Invitation>(StatusCode::CREATED),
+    api.post(
+        "/api/v1/membership-invitations/{id}/accept",
+        "Accepter, pour la commune, l'invitation d'un EPCI ou syndicat mixte",
+        &ORGS_MEMBERS_WRITE,
+        accept_invitation,
+    )
+    .responds::<Invitation>(StatusCode::OK),
+    api.post(
+        "/api/v1/membership-invitations/{id}/decline",
+        "Refuser (commune) ou retirer (groupement) une invitation",
+        &ORGS_MEMBERS_WRITE,
+        decline_invitation,
+    )
+    .responds::<Invitation>(StatusCode::OK),
+    api.post(
+        "/api/v1/imports/annuaire",
+        "Importer l'export CSV de l'Annuaire de l'éducation (lignes de son périmètre)",
+        &IMPORTS_ANNUAIRE,
+        import,
+    )
+    .query::<ImportQuery>()
+    .csv_body()
+    .responds::<ImportReport>(StatusCode::OK),
+]);
 
 /// An organisation with the organisations that cover it and, for an
 /// établissement, the collectivité that funds its ENT.

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, FromRef, IfMatchHeader, RouteTable, RouterState, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_platform::identity::authz::{Call, Op, RGPD_READ, RGPD_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::Org;
@@ -28,107 +28,101 @@ const EXPORTS: &[&str] = &[
     "application/pdf",
 ];
 
-pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
-where
-    RgpdState: FromRef<S>,
-{
-    let api = RouteTable::new("rgpd");
-    vec![
-        api.get(
-            "/api/v1/rgpd/registers/{org}",
-            "Registre des traitements dérivé à la date du jour (json, csv, ods, html, pdf) ; rien n'est enregistré",
-            &RGPD_READ,
-            register,
-        )
-        .query::<FormatQuery>()
-        .responds::<Register>(StatusCode::OK)
-        .produces(StatusCode::OK, EXPORTS),
-        api.get(
-            "/api/v1/rgpd/registers/{org}/incomplete",
-            "Fiches incomplètes du registre, champs manquants nommés",
-            &RGPD_READ,
-            incomplete,
-        )
-        .responds::<Vec<Incomplete>>(StatusCode::OK),
-        api.get("/api/v1/rgpd/registers/{org}/snapshots", "Instantanés du registre", &RGPD_READ, snapshot_list)
-            .responds::<Vec<Snapshot>>(StatusCode::OK),
-        api.post(
-            "/api/v1/rgpd/registers/{org}/snapshots",
-            "Enregistrer un instantané du registre (le dernier s'il est identique)",
-            &RGPD_WRITE,
-            snapshot_take,
-        )
-        .responds::<Snapshot>(StatusCode::CREATED)
-        .responds::<Snapshot>(StatusCode::OK),
-        api.get("/api/v1/rgpd/registers/{org}/snapshots/{id}", "Contenu d'un instantané", &RGPD_READ, snapshot_show)
-            .responds::<Register>(StatusCode::OK),
-        api.get(
-            "/api/v1/rgpd/registers/{org}/diff",
-            "Différences entre deux instantanés, ou entre un instantané et maintenant",
-            &RGPD_READ,
-            diff,
-        )
-        .query::<DiffQuery>()
-        .responds::<Diff>(StatusCode::OK),
-        api.get("/api/v1/rgpd/profiles/{org}", "Coordonnées RGPD d'une organisation", &RGPD_READ, profile_show)
-            .responds::<Profile>(StatusCode::OK),
-        api.put(
-            "/api/v1/rgpd/profiles/{org}",
-            "Enregistrer les coordonnées RGPD (responsable, DPO, représentant) ; If-Match pour modifier",
-            &RGPD_WRITE,
-            profile_save,
-        )
-        .json_body::<Profile>()
+ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
+    api.get(
+        "/api/v1/rgpd/registers/{org}",
+        "Registre des traitements dérivé à la date du jour (json, csv, ods, html, pdf) ; rien n'est enregistré",
+        &RGPD_READ,
+        register,
+    )
+    .query::<FormatQuery>()
+    .responds::<Register>(StatusCode::OK)
+    .produces(StatusCode::OK, EXPORTS),
+    api.get(
+        "/api/v1/rgpd/registers/{org}/incomplete",
+        "Fiches incomplètes du registre, champs manquants nommés",
+        &RGPD_READ,
+        incomplete,
+    )
+    .responds::<Vec<Incomplete>>(StatusCode::OK),
+    api.get("/api/v1/rgpd/registers/{org}/snapshots", "Instantanés du registre", &RGPD_READ, snapshot_list)
+        .responds::<Vec<Snapshot>>(StatusCode::OK),
+    api.post(
+        "/api/v1/rgpd/registers/{org}/snapshots",
+        "Enregistrer un instantané du registre (le dernier s'il est identique)",
+        &RGPD_WRITE,
+        snapshot_take,
+    )
+    .responds::<Snapshot>(StatusCode::CREATED)
+    .responds::<Snapshot>(StatusCode::OK),
+    api.get("/api/v1/rgpd/registers/{org}/snapshots/{id}", "Contenu d'un instantané", &RGPD_READ, snapshot_show)
+        .responds::<Register>(StatusCode::OK),
+    api.get(
+        "/api/v1/rgpd/registers/{org}/diff",
+        "Différences entre deux instantanés, ou entre un instantané et maintenant",
+        &RGPD_READ,
+        diff,
+    )
+    .query::<DiffQuery>()
+    .responds::<Diff>(StatusCode::OK),
+    api.get("/api/v1/rgpd/profiles/{org}", "Coordonnées RGPD d'une organisation", &RGPD_READ, profile_show)
         .responds::<Profile>(StatusCode::OK),
-        api.get(
-            "/api/v1/rgpd/breaches/{org}",
-            "Registre des violations de données (json, csv, ods, html, pdf)",
-            &RGPD_READ,
-            breach_list,
-        )
-        .query::<FormatQuery>()
-        .responds::<Vec<Breach>>(StatusCode::OK)
-        .produces(StatusCode::OK, EXPORTS),
-        api.post("/api/v1/rgpd/breaches/{org}", "Consigner une violation de données", &RGPD_WRITE, breach_create)
-            .idempotent()
-            .json_body::<BreachInput>()
-            .responds::<Breach>(StatusCode::CREATED),
-        api.put(
-            "/api/v1/rgpd/breaches/{org}/{id}",
-            "Mettre à jour une violation (If-Match requis)",
-            &RGPD_WRITE,
-            breach_update,
-        )
-        .json_body::<BreachInput>()
-        .responds::<Breach>(StatusCode::OK),
-        api.get(
-            "/api/v1/rgpd/requests/{org}",
-            "Registre des demandes d'exercice des droits (json, csv, ods, html, pdf)",
-            &RGPD_READ,
-            request_list,
-        )
-        .query::<FormatQuery>()
-        .responds::<Vec<DataRequest>>(StatusCode::OK)
-        .produces(StatusCode::OK, EXPORTS),
-        api.post(
-            "/api/v1/rgpd/requests/{org}",
-            "Consigner une demande d'exercice des droits",
-            &RGPD_WRITE,
-            request_create,
-        )
+    api.put(
+        "/api/v1/rgpd/profiles/{org}",
+        "Enregistrer les coordonnées RGPD (responsable, DPO, représentant) ; If-Match pour modifier",
+        &RGPD_WRITE,
+        profile_save,
+    )
+    .json_body::<Profile>()
+    .responds::<Profile>(StatusCode::OK),
+    api.get(
+        "/api/v1/rgpd/breaches/{org}",
+        "Registre des violations de données (json, csv, ods, html, pdf)",
+        &RGPD_READ,
+        breach_list,
+    )
+    .query::<FormatQuery>()
+    .responds::<Vec<Breach>>(StatusCode::OK)
+    .produces(StatusCode::OK, EXPORTS),
+    api.post("/api/v1/rgpd/breaches/{org}", "Consigner une violation de données", &RGPD_WRITE, breach_create)
         .idempotent()
-        .json_body::<RequestInput>()
-        .responds::<DataRequest>(StatusCode::CREATED),
-        api.put(
-            "/api/v1/rgpd/requests/{org}/{id}",
-            "Mettre à jour une demande (If-Match requis)",
-            &RGPD_WRITE,
-            request_update,
-        )
-        .json_body::<RequestInput>()
-        .responds::<DataRequest>(StatusCode::OK),
-    ]
-}
+        .json_body::<BreachInput>()
+        .responds::<Breach>(StatusCode::CREATED),
+    api.put(
+        "/api/v1/rgpd/breaches/{org}/{id}",
+        "Mettre à jour une violation (If-Match requis)",
+        &RGPD_WRITE,
+        breach_update,
+    )
+    .json_body::<BreachInput>()
+    .responds::<Breach>(StatusCode::OK),
+    api.get(
+        "/api/v1/rgpd/requests/{org}",
+        "Registre des demandes d'exercice des droits (json, csv, ods, html, pdf)",
+        &RGPD_READ,
+        request_list,
+    )
+    .query::<FormatQuery>()
+    .responds::<Vec<DataRequest>>(StatusCode::OK)
+    .produces(StatusCode::OK, EXPORTS),
+    api.post(
+        "/api/v1/rgpd/requests/{org}",
+        "Consigner une demande d'exercice des droits",
+        &RGPD_WRITE,
+        request_create,
+    )
+    .idempotent()
+    .json_body::<RequestInput>()
+    .responds::<DataRequest>(StatusCode::CREATED),
+    api.put(
+        "/api/v1/rgpd/requests/{org}/{id}",
+        "Mettre à jour une demande (If-Match requis)",
+        &RGPD_WRITE,
+        request_update,
+    )
+    .json_body::<RequestInput>()
+    .responds::<DataRequest>(StatusCode::OK),
+]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,24 +6,20 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::http::{ApiRoute, RouteTable};
 use ent_ops::jobs::{JobRun, JobView};
 use ent_platform::identity::authz::{JOBS_READ, JOBS_RUN};
 
-pub fn routes() -> Vec<ApiRoute<AppState>> {
-    let api = RouteTable::new("tâches");
-    vec![
-        api.get(
-            "/api/v1/jobs",
-            "Lister les tâches planifiées, leur planification et leurs dernières exécutions",
-            &JOBS_READ,
-            list,
-        )
-        .responds::<Vec<JobView>>(StatusCode::OK),
-        api.post("/api/v1/jobs/{name}/run", "Exécuter une tâche immédiatement", &JOBS_RUN, run)
-            .responds::<JobRun>(StatusCode::OK),
-    ]
-}
+ent_kernel::route_table!(AppState, "tâches", |api| vec![
+    api.get(
+        "/api/v1/jobs",
+        "Lister les tâches planifiées, leur planification et leurs dernières exécutions",
+        &JOBS_READ,
+        list,
+    )
+    .responds::<Vec<JobView>>(StatusCode::OK),
+    api.post("/api/v1/jobs/{name}/run", "Exécuter une tâche immédiatement", &JOBS_RUN, run)
+        .responds::<JobRun>(StatusCode::OK),
+]);
 
 /// Every job with its schedule and latest runs, as of `now`.
 pub async fn list_jobs(state: &AppState, now: DateTime<Utc>) -> Result<Vec<JobView>, Problem> {

@@ -127,19 +127,22 @@ state_part! {
 
 /// Every `/api/v1` route of every capability.
 pub fn routes() -> Vec<ApiRoute<AppState>> {
-    let mut routes = Vec::new();
-    routes.extend(ent_platform::registry::routes::routes());
-    routes.extend(ent_platform::identity::routes::routes());
-    routes.extend(ent_platform::audit::routes::routes());
-    routes.extend(ent_conventions::conventions::routes::routes());
-    routes.extend(ent_tenants::tenants::routes::routes());
-    routes.extend(ent_platform::catalog::routes::routes());
-    routes.extend(job_routes::routes());
-    routes.extend(ent_ops::notify::routes());
-    routes.extend(ent_support::support::routes::routes());
-    routes.extend(ent_groupements::groupements::routes::routes());
-    routes.extend(ent_rgpd::rgpd::routes::routes());
-    routes
+    [
+        ent_platform::registry::routes::routes(),
+        ent_platform::identity::routes::routes(),
+        ent_platform::audit::routes::routes(),
+        ent_conventions::conventions::routes::routes(),
+        ent_tenants::tenants::routes::routes(),
+        ent_platform::catalog::routes::routes(),
+        job_routes::routes(),
+        ent_ops::notify::routes(),
+        ent_support::support::routes::routes(),
+        ent_groupements::groupements::routes::routes(),
+        ent_rgpd::rgpd::routes::routes(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The whole HTTP application.

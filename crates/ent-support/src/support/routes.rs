@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, FromRef, HasVersion, IfMatchHeader, RouteTable, RouterState, Versioned};
+use ent_kernel::http::{HasVersion, IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
     Call, Op, SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE,
@@ -23,75 +23,69 @@ use ent_platform::identity::authz::{
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::get_org;
 
-pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
-where
-    SupportState: FromRef<S>,
-{
-    let api = RouteTable::new("support");
-    let t = "/api/v1/support/tickets/{id}";
-    vec![
-        api.get("/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, list)
-            .query::<TicketFilter>()
-            .responds::<Page<Ticket>>(StatusCode::OK),
-        api.post("/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, create)
-            .idempotent()
-            .json_body::<NewTicket>()
-            .responds::<Ticket>(StatusCode::CREATED),
-        api.get(t, "Consulter un ticket (id ou référence)", &SUPPORT_READ, show).responds::<Ticket>(StatusCode::OK),
-        api.patch(t, "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, update)
-            .json_body::<TicketPatch>()
-            .responds::<Ticket>(StatusCode::OK),
-        api.get("/api/v1/support/tickets/{id}/history", "Historique visible du ticket", &SUPPORT_READ, history)
-            .responds::<Vec<HistoryEntry>>(StatusCode::OK),
-        api.post("/api/v1/support/tickets/{id}/comments", "Commenter (public ou interne)", &SUPPORT_COMMENT, comment)
-            .json_body::<NewComment>()
-            .responds::<Ticket>(StatusCode::CREATED),
-        api.post(
-            "/api/v1/support/tickets/{id}/transition",
-            "Changer le statut (If-Match requis)",
-            &SUPPORT_HANDLE,
-            transition,
-        )
-        .json_body::<TransitionInput>()
+ent_kernel::route_table!(SupportState, "support", |api| vec![
+    api.get("/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, list)
+        .query::<TicketFilter>()
+        .responds::<Page<Ticket>>(StatusCode::OK),
+    api.post("/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, create)
+        .idempotent()
+        .json_body::<NewTicket>()
+        .responds::<Ticket>(StatusCode::CREATED),
+    api.get("/api/v1/support/tickets/{id}", "Consulter un ticket (id ou référence)", &SUPPORT_READ, show)
         .responds::<Ticket>(StatusCode::OK),
-        api.post(
-            "/api/v1/support/tickets/{id}/escalate",
-            "Escalader au niveau supérieur (If-Match requis)",
-            &SUPPORT_HANDLE,
-            escalate,
-        )
-        .json_body::<EscalateInput>()
+    api.patch("/api/v1/support/tickets/{id}", "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, update)
+        .json_body::<TicketPatch>()
         .responds::<Ticket>(StatusCode::OK),
-        api.post(
-            "/api/v1/support/tickets/{id}/return",
-            "Renvoyer au niveau inférieur avec une réponse (If-Match requis)",
-            &SUPPORT_HANDLE,
-            return_down,
-        )
-        .json_body::<ReturnInput>()
-        .responds::<Ticket>(StatusCode::OK),
-        api.get("/api/v1/support/report", "Indicateurs par niveau ou par tenant", &SUPPORT_REPORT, report)
-            .query::<ReportQuery>()
-            .responds::<Vec<ReportRow>>(StatusCode::OK)
-            .produces(StatusCode::OK, &["text/csv; charset=utf-8"]),
-        api.get("/api/v1/support/policies", "Politiques de support et calendriers", &SUPPORT_READ, policies)
-            .responds::<super::policy::PolicyFile>(StatusCode::OK),
-        api.get(
-            "/api/v1/support/tenants/{slug}/contract",
-            "Contrat de support effectif d'un tenant",
-            &SUPPORT_CONTRACTS_READ,
-            contract,
-        )
-        .responds::<Contract>(StatusCode::OK),
-        api.put(
-            "/api/v1/support/contracts/{org}",
-            "Définir le contrat de support porté par une organisation",
-            &SUPPORT_CONTRACTS_WRITE,
-            put_contract,
-        )
-        .json_body::<ContractInput>(),
-    ]
-}
+    api.get("/api/v1/support/tickets/{id}/history", "Historique visible du ticket", &SUPPORT_READ, history)
+        .responds::<Vec<HistoryEntry>>(StatusCode::OK),
+    api.post("/api/v1/support/tickets/{id}/comments", "Commenter (public ou interne)", &SUPPORT_COMMENT, comment)
+        .json_body::<NewComment>()
+        .responds::<Ticket>(StatusCode::CREATED),
+    api.post(
+        "/api/v1/support/tickets/{id}/transition",
+        "Changer le statut (If-Match requis)",
+        &SUPPORT_HANDLE,
+        transition,
+    )
+    .json_body::<TransitionInput>()
+    .responds::<Ticket>(StatusCode::OK),
+    api.post(
+        "/api/v1/support/tickets/{id}/escalate",
+        "Escalader au niveau supérieur (If-Match requis)",
+        &SUPPORT_HANDLE,
+        escalate,
+    )
+    .json_body::<EscalateInput>()
+    .responds::<Ticket>(StatusCode::OK),
+    api.post(
+        "/api/v1/support/tickets/{id}/return",
+        "Renvoyer au niveau inférieur avec une réponse (If-Match requis)",
+        &SUPPORT_HANDLE,
+        return_down,
+    )
+    .json_body::<ReturnInput>()
+    .responds::<Ticket>(StatusCode::OK),
+    api.get("/api/v1/support/report", "Indicateurs par niveau ou par tenant", &SUPPORT_REPORT, report)
+        .query::<ReportQuery>()
+        .responds::<Vec<ReportRow>>(StatusCode::OK)
+        .produces(StatusCode::OK, &["text/csv; charset=utf-8"]),
+    api.get("/api/v1/support/policies", "Politiques de support et calendriers", &SUPPORT_READ, policies)
+        .responds::<super::policy::PolicyFile>(StatusCode::OK),
+    api.get(
+        "/api/v1/support/tenants/{slug}/contract",
+        "Contrat de support effectif d'un tenant",
+        &SUPPORT_CONTRACTS_READ,
+        contract,
+    )
+    .responds::<Contract>(StatusCode::OK),
+    api.put(
+        "/api/v1/support/contracts/{org}",
+        "Définir le contrat de support porté par une organisation",
+        &SUPPORT_CONTRACTS_WRITE,
+        put_contract,
+    )
+    .json_body::<ContractInput>(),
+]);
 
 fn ctx<'a>(state: &'a SupportState, caller: &'a Caller) -> Ctx<'a> {
     Ctx { state, actor: &caller.actor, now: state.clock.now() }

@@ -9,39 +9,32 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiJson;
-use ent_kernel::http::{ApiRoute, FromRef, IfMatchHeader, RouteTable, RouterState, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_platform::identity::authz::{Call, Op, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::get_org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub fn routes<S: RouterState>() -> Vec<ApiRoute<S>>
-where
-    TenantsState: FromRef<S>,
-{
-    let api = RouteTable::new("tenants");
-    vec![
-        api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list)
-            .responds::<Vec<Tenant>>(StatusCode::OK),
-        api.post("/api/v1/tenants", "Appliquer un document EntTenant (crée ou met à jour)", &TENANTS_WRITE, apply_doc)
-            .json_body::<EntTenant>()
-            .responds::<ApplyResult>(StatusCode::OK)
-            .responds::<ApplyResult>(StatusCode::CREATED),
-        api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show)
-            .responds::<Tenant>(StatusCode::OK),
-        api.put("/api/v1/tenants/{slug}", "Remplacer la spécification (If-Match requis)", &TENANTS_WRITE, replace)
-            .json_body::<EntTenant>()
-            .responds::<ApplyResult>(StatusCode::OK),
-        api.post("/api/v1/tenants/{slug}/transition", "Faire avancer le cycle de vie", &TENANTS_TRANSITION, move_to)
-            .json_body::<TransitionBody>()
-            .responds::<Tenant>(StatusCode::OK),
-        api.get("/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, tenant_events)
-            .responds::<Vec<TenantEvent>>(StatusCode::OK),
-        api.get("/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, schema)
-            .responds::<serde_json::Value>(StatusCode::OK),
-    ]
-}
+ent_kernel::route_table!(TenantsState, "tenants", |api| vec![
+    api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list)
+        .responds::<Vec<Tenant>>(StatusCode::OK),
+    api.post("/api/v1/tenants", "Appliquer un document EntTenant (crée ou met à jour)", &TENANTS_WRITE, apply_doc)
+        .json_body::<EntTenant>()
+        .responds::<ApplyResult>(StatusCode::OK)
+        .responds::<ApplyResult>(StatusCode::CREATED),
+    api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show).responds::<Tenant>(StatusCode::OK),
+    api.put("/api/v1/tenants/{slug}", "Remplacer la spécification (If-Match requis)", &TENANTS_WRITE, replace)
+        .json_body::<EntTenant>()
+        .responds::<ApplyResult>(StatusCode::OK),
+    api.post("/api/v1/tenants/{slug}/transition", "Faire avancer le cycle de vie", &TENANTS_TRANSITION, move_to)
+        .json_body::<TransitionBody>()
+        .responds::<Tenant>(StatusCode::OK),
+    api.get("/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, tenant_events)
+        .responds::<Vec<TenantEvent>>(StatusCode::OK),
+    api.get("/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, schema)
+        .responds::<serde_json::Value>(StatusCode::OK),
+]);
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ApplyResult {
