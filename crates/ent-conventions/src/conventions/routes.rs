@@ -29,35 +29,35 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
     api.get("/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, list)
         .query::<ConventionFilter>()
         .responds::<Page<Convention>>(StatusCode::OK),
-    api.post("/api/v1/conventions", "Créer une convention (brouillon)", &CONVENTIONS_WRITE, create)
+    api.post("/api/v1/conventions", "Créer une convention (brouillon)", &CONVENTIONS_WRITE, create).etag()
         .idempotent()
         .json_body::<NewConvention>()
         .responds::<Convention>(StatusCode::CREATED),
-    api.get("/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, show)
+    api.get("/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, show).etag()
         .responds::<Convention>(StatusCode::OK),
     api.patch(
         "/api/v1/conventions/{id}",
         "Modifier (If-Match ; annule les signatures recueillies)",
         &CONVENTIONS_WRITE,
         update,
-    )
+    ).etag().if_match()
     .json_body::<ConventionPatch>()
     .responds::<Convention>(StatusCode::OK),
-    api.post("/api/v1/conventions/{id}/submit", "Soumettre à visa et signature", &CONVENTIONS_WRITE, submit)
+    api.post("/api/v1/conventions/{id}/submit", "Soumettre à visa et signature", &CONVENTIONS_WRITE, submit).etag()
         .responds::<Convention>(StatusCode::OK),
-    api.post("/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, visa)
+    api.post("/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, visa).etag()
         .json_body::<VisaBody>()
         .responds::<Convention>(StatusCode::OK),
-    api.post("/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, sign)
+    api.post("/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, sign).etag()
         .json_body::<SignBody>()
         .responds::<Convention>(StatusCode::OK),
-    api.post("/api/v1/conventions/{id}/refuse", "Refuser (retour en brouillon)", &CONVENTIONS_SIGN, refuse)
+    api.post("/api/v1/conventions/{id}/refuse", "Refuser (retour en brouillon)", &CONVENTIONS_SIGN, refuse).etag()
         .json_body::<RefuseBody>()
         .responds::<Convention>(StatusCode::OK),
-    api.post("/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, terminate)
+    api.post("/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, terminate).etag()
         .json_body::<Termination>()
         .responds::<Convention>(StatusCode::OK),
-    api.post("/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, amend)
+    api.post("/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, amend).etag()
         .responds::<Convention>(StatusCode::CREATED),
     api.get("/api/v1/conventions/{id}/document", "Télécharger (format=html|odt|pdf)", &CONVENTIONS_READ, document)
         .query::<DocumentQuery>()
@@ -70,7 +70,7 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
         "Déposer un exemplaire signé hors plateforme (PDF)",
         &CONVENTIONS_WRITE,
         upload,
-    )
+    ).etag()
     .body_limit(SIGNED_COPY_LIMIT)
     .query::<UploadQuery>()
     .pdf_body()

@@ -29,12 +29,16 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         .query::<GroupementFilter>()
         .responds::<Page<Groupement>>(StatusCode::OK),
     api.post("/api/v1/groupements", "Ouvrir un groupement (coordonnateur)", &GROUPEMENTS_MANAGE, create)
+        .etag()
         .idempotent()
         .json_body::<NewGroupement>()
         .responds::<Groupement>(StatusCode::CREATED),
     api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show)
+        .etag()
         .responds::<Groupement>(StatusCode::OK),
     api.patch("/api/v1/groupements/{id}", "Modifier (If-Match ; ouvert ou clos)", &GROUPEMENTS_MANAGE, update)
+        .etag()
+        .if_match()
         .json_body::<GroupementPatch>()
         .responds::<Groupement>(StatusCode::OK),
     api.post(
@@ -43,9 +47,11 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         &GROUPEMENTS_MANAGE,
         transition,
     )
+    .etag()
     .json_body::<TransitionBody>()
     .responds::<Groupement>(StatusCode::OK),
     api.post("/api/v1/groupements/{id}/award", "Attribuer le marché", &GROUPEMENTS_MANAGE, award_route)
+        .etag()
         .json_body::<AwardInput>()
         .responds::<Groupement>(StatusCode::OK),
     api.get(
@@ -76,6 +82,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         &GROUPEMENTS_APPLY,
         apply,
     )
+    .etag()
     .idempotent()
     .json_body::<NewApplication>()
     .responds::<Application>(StatusCode::CREATED),
@@ -85,6 +92,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         &GROUPEMENTS_APPLY,
         withdraw,
     )
+    .etag()
     .responds::<Application>(StatusCode::OK),
     api.post(
         "/api/v1/groupements/{id}/applications/{application}/accept",
@@ -92,6 +100,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         &GROUPEMENTS_MANAGE,
         accept,
     )
+    .etag()
     .responds::<Application>(StatusCode::OK),
     api.post(
         "/api/v1/groupements/{id}/acceptances",
@@ -107,6 +116,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         &GROUPEMENTS_MANAGE,
         reject,
     )
+    .etag()
     .json_body::<RejectBody>()
     .responds::<Application>(StatusCode::OK),
     api.get("/api/v1/groupements/{id}/members", "Membres du groupement", &GROUPEMENTS_READ, members)

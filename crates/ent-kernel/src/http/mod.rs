@@ -71,6 +71,11 @@ pub struct ApiRoute<S = ()> {
     pub action: &'static Action,
     /// Accepts an `Idempotency-Key` (POST creations).
     pub idempotent: bool,
+    /// Its success responses carry the resource's version as `ETag`.
+    pub etag: bool,
+    /// Reads `If-Match`: `Some(true)` when required (428 without), `Some(false)` when
+    /// only a change of something already stored needs it.
+    pub if_match: Option<bool>,
     pub query: Option<SchemaFn>,
     pub request: Option<(&'static str, SchemaFn)>,
     /// Success responses: status, content type, and the JSON schema of JSON bodies
@@ -95,6 +100,8 @@ impl<S> ApiRoute<S> {
             handler,
             action,
             idempotent: false,
+            etag: false,
+            if_match: None,
             query: None,
             request: None,
             responses: Vec::new(),
@@ -103,6 +110,24 @@ impl<S> ApiRoute<S> {
 
     pub fn idempotent(mut self) -> Self {
         self.idempotent = true;
+        self
+    }
+
+    /// Answers the resource with its version as `ETag` (see [`Versioned`]).
+    pub fn etag(mut self) -> Self {
+        self.etag = true;
+        self
+    }
+
+    /// Requires `If-Match` (see [`IfMatchHeader`]).
+    pub fn if_match(mut self) -> Self {
+        self.if_match = Some(true);
+        self
+    }
+
+    /// Reads `If-Match` when it changes something already stored.
+    pub fn if_match_optional(mut self) -> Self {
+        self.if_match = Some(false);
         self
     }
 

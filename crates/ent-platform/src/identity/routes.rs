@@ -22,20 +22,25 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 ent_kernel::route_table!(IdentityState, "identité", |api| vec![
-    api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).responds::<User>(StatusCode::OK),
+    api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).etag().responds::<User>(StatusCode::OK),
     api.get("/api/v1/users", "Lister les utilisateurs", &USERS_READ, users)
         .query::<PageQuery>()
         .responds::<Page<User>>(StatusCode::OK),
     api.post("/api/v1/users", "Créer un utilisateur", &USERS_WRITE, add_user)
+        .etag()
         .idempotent()
         .json_body::<NewUser>()
         .responds::<User>(StatusCode::CREATED),
     api.get("/api/v1/users/{id}", "Consulter un utilisateur (id ou e-mail)", &USERS_READ, show_user)
+        .etag()
         .responds::<User>(StatusCode::OK),
     api.patch("/api/v1/users/{id}", "Modifier un utilisateur (If-Match requis)", &USERS_WRITE, patch_user)
+        .etag()
+        .if_match()
         .json_body::<UserPatch>()
         .responds::<User>(StatusCode::OK),
     api.post("/api/v1/users/{id}/roles", "Accorder un rôle dans une organisation", &ROLES_WRITE, grant_role)
+        .etag()
         .json_body::<RoleRequest>()
         .responds::<User>(StatusCode::OK),
     api.delete("/api/v1/users/{id}/roles/{role}", "Retirer un rôle (paramètre org)", &ROLES_WRITE, revoke_role)

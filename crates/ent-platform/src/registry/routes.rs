@@ -30,10 +30,12 @@ ent_kernel::route_table!(RegistryState, "registre", |api| vec![
         .query::<OrgFilter>()
         .responds::<Page<Org>>(StatusCode::OK),
     api.post("/api/v1/orgs", "Créer un EPCI, syndicat mixte, éditeur ou hébergeur", &ORGS_CREATE, create)
+        .etag()
         .idempotent()
         .json_body::<NewOrg>()
         .responds::<Org>(StatusCode::CREATED),
     api.get("/api/v1/orgs/{key}", "Consulter une organisation (id, code, ou type:code)", &ORGS_READ, show)
+        .etag()
         .responds::<OrgDetail>(StatusCode::OK),
     api.patch(
         "/api/v1/orgs/{key}",
@@ -41,6 +43,8 @@ ent_kernel::route_table!(RegistryState, "registre", |api| vec![
         &ORGS_UPDATE,
         update,
     )
+    .etag()
+    .if_match()
     .json_body::<OrgPatch>()
     .responds::<Org>(StatusCode::OK),
     api.get("/api/v1/orgs/{key}/covers", "Organisations couvertes par une organisation", &ORGS_READ, covers)

@@ -65,14 +65,14 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
     )
     .query::<DiffQuery>()
     .responds::<Diff>(StatusCode::OK),
-    api.get("/api/v1/rgpd/profiles/{org}", "Coordonnées RGPD d'une organisation", &RGPD_READ, profile_show)
+    api.get("/api/v1/rgpd/profiles/{org}", "Coordonnées RGPD d'une organisation", &RGPD_READ, profile_show).etag()
         .responds::<Profile>(StatusCode::OK),
     api.put(
         "/api/v1/rgpd/profiles/{org}",
         "Enregistrer les coordonnées RGPD (responsable, DPO, représentant) ; If-Match pour modifier",
         &RGPD_WRITE,
         profile_save,
-    )
+    ).etag().if_match_optional()
     .json_body::<Profile>()
     .responds::<Profile>(StatusCode::OK),
     api.get(
@@ -84,7 +84,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
     .query::<FormatQuery>()
     .responds::<Vec<Breach>>(StatusCode::OK)
     .produces(StatusCode::OK, EXPORTS),
-    api.post("/api/v1/rgpd/breaches/{org}", "Consigner une violation de données", &RGPD_WRITE, breach_create)
+    api.post("/api/v1/rgpd/breaches/{org}", "Consigner une violation de données", &RGPD_WRITE, breach_create).etag()
         .idempotent()
         .json_body::<BreachInput>()
         .responds::<Breach>(StatusCode::CREATED),
@@ -93,7 +93,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         "Mettre à jour une violation (If-Match requis)",
         &RGPD_WRITE,
         breach_update,
-    )
+    ).etag().if_match()
     .json_body::<BreachInput>()
     .responds::<Breach>(StatusCode::OK),
     api.get(
@@ -110,7 +110,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         "Consigner une demande d'exercice des droits",
         &RGPD_WRITE,
         request_create,
-    )
+    ).etag()
     .idempotent()
     .json_body::<RequestInput>()
     .responds::<DataRequest>(StatusCode::CREATED),
@@ -119,7 +119,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         "Mettre à jour une demande (If-Match requis)",
         &RGPD_WRITE,
         request_update,
-    )
+    ).etag().if_match()
     .json_body::<RequestInput>()
     .responds::<DataRequest>(StatusCode::OK),
 ]);

@@ -28,17 +28,22 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         .query::<TicketFilter>()
         .responds::<Page<Ticket>>(StatusCode::OK),
     api.post("/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, create)
+        .etag()
         .idempotent()
         .json_body::<NewTicket>()
         .responds::<Ticket>(StatusCode::CREATED),
     api.get("/api/v1/support/tickets/{id}", "Consulter un ticket (id ou référence)", &SUPPORT_READ, show)
+        .etag()
         .responds::<Ticket>(StatusCode::OK),
     api.patch("/api/v1/support/tickets/{id}", "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, update)
+        .etag()
+        .if_match()
         .json_body::<TicketPatch>()
         .responds::<Ticket>(StatusCode::OK),
     api.get("/api/v1/support/tickets/{id}/history", "Historique visible du ticket", &SUPPORT_READ, history)
         .responds::<Vec<HistoryEntry>>(StatusCode::OK),
     api.post("/api/v1/support/tickets/{id}/comments", "Commenter (public ou interne)", &SUPPORT_COMMENT, comment)
+        .etag()
         .json_body::<NewComment>()
         .responds::<Ticket>(StatusCode::CREATED),
     api.post(
@@ -47,6 +52,8 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         &SUPPORT_HANDLE,
         transition,
     )
+    .etag()
+    .if_match()
     .json_body::<TransitionInput>()
     .responds::<Ticket>(StatusCode::OK),
     api.post(
@@ -55,6 +62,8 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         &SUPPORT_HANDLE,
         escalate,
     )
+    .etag()
+    .if_match()
     .json_body::<EscalateInput>()
     .responds::<Ticket>(StatusCode::OK),
     api.post(
@@ -63,6 +72,8 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         &SUPPORT_HANDLE,
         return_down,
     )
+    .etag()
+    .if_match()
     .json_body::<ReturnInput>()
     .responds::<Ticket>(StatusCode::OK),
     api.get("/api/v1/support/report", "Indicateurs par niveau ou par tenant", &SUPPORT_REPORT, report)

@@ -20,14 +20,20 @@ ent_kernel::route_table!(TenantsState, "tenants", |api| vec![
     api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list)
         .responds::<Vec<Tenant>>(StatusCode::OK),
     api.post("/api/v1/tenants", "Appliquer un document EntTenant (crée ou met à jour)", &TENANTS_WRITE, apply_doc)
+        .etag()
         .json_body::<EntTenant>()
         .responds::<ApplyResult>(StatusCode::OK)
         .responds::<ApplyResult>(StatusCode::CREATED),
-    api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show).responds::<Tenant>(StatusCode::OK),
+    api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show)
+        .etag()
+        .responds::<Tenant>(StatusCode::OK),
     api.put("/api/v1/tenants/{slug}", "Remplacer la spécification (If-Match requis)", &TENANTS_WRITE, replace)
+        .etag()
+        .if_match()
         .json_body::<EntTenant>()
         .responds::<ApplyResult>(StatusCode::OK),
     api.post("/api/v1/tenants/{slug}/transition", "Faire avancer le cycle de vie", &TENANTS_TRANSITION, move_to)
+        .etag()
         .json_body::<TransitionBody>()
         .responds::<Tenant>(StatusCode::OK),
     api.get("/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, tenant_events)
