@@ -8,7 +8,7 @@ use super::award::{self, AwardInput};
 use super::documents::{self, Kind, LibraryFilter, StoredDocument};
 use super::membership::{self, Application, NewApplication, Prefill, Shares};
 use super::GroupementsState;
-use super::{Ctx, Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
+use super::{Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -231,17 +231,6 @@ struct Generated {
     new_version: bool,
 }
 
-fn ctx<'a>(state: &'a GroupementsState, caller: &'a Caller) -> Ctx<'a> {
-    Ctx {
-        store: &state.store,
-        catalog: &state.catalog,
-        support: &*state.support,
-        models: &state.models,
-        actor: &caller.actor,
-        now: state.clock.now(),
-    }
-}
-
 /// Organisations the caller holds a role at for this route's action.
 fn caller_orgs(caller: &Caller) -> Vec<ent_platform::registry::Org> {
     caller
@@ -284,7 +273,7 @@ async fn create(
     Call { state, caller }: Call<GroupementsState>,
     ApiJson(body): ApiJson<NewGroupement>,
 ) -> Result<Response, Problem> {
-    let g = super::create(&ctx(&state, &caller), body).await?;
+    let g = super::create(&state.ctx(&caller.actor), body).await?;
     Ok(Versioned::new(StatusCode::CREATED, g.version, &g).into_response())
 }
 
@@ -301,7 +290,7 @@ async fn update(
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
     let version = if_match.version(g.version)?;
-    let g = super::update(&ctx(&state, &caller), &g, version, body).await?;
+    let g = super::update(&state.ctx(&caller.actor), &g, version, body).await?;
     Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
 }
 
@@ -311,7 +300,7 @@ async fn transition(
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
-    let g = super::transition(&ctx(&state, &caller), &g, body.to).await?;
+    let g = super::transition(&state.ctx(&caller.actor), &g, body.to).await?;
     Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
 }
 
@@ -321,13 +310,13 @@ async fn award_route(
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
-    let g = award::award(&ctx(&state, &caller), &g, body).await?;
+    let g = award::award(&state.ctx(&caller.actor), &g, body).await?;
     Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
 }
 
 async fn decp_record(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
-    let file = award::decp_publication(&ctx(&state, &caller), &g).await?;
+    let file = award::decp_publication(&state.ctx(&caller.actor), &g).await?;
     let disposition = format!("attachment; filename=\"decp-{}.json\"", g.reference);
     let mut response = Json(file).into_response();
     response.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ascii"));
@@ -371,7 +360,7 @@ async fn apply(
     let g = super::must_get(&state.store, &id).await?;
     let applicant = membership::applicant_org(&state.store, &body.applicant).await?;
     caller.require(&state.store, &applicant).await?;
-    let app = membership::apply(&ctx(&state, &caller), &g, &applicant, body).await?;
+    let app = membership::apply(&state.ctx(&caller.actor), &g, &applicant, body).await?;
     Ok(Versioned::new(StatusCode::CREATED, app.version, &app).into_response())
 }
 
@@ -384,7 +373,7 @@ async fn withdraw(
         .await?
         .ok_or_else(|| Problem::not_found("candidat introuvable"))?;
     caller.require(&state.store, &applicant).await?;
-    let app = membership::withdraw(&ctx(&state, &caller), &g, &app).await?;
+    let app = membership::withdraw(&state.ctx(&caller.actor), &g, &app).await?;
     Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
 }
 
@@ -394,7 +383,7 @@ async fn accept(
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
     let app = membership::get(&state.store, &g.id, &application).await?;
-    let app = membership::accept(&ctx(&state, &caller), &g, &app).await?;
+    let app = membership::accept(&state.ctx(&caller.actor), &g, &app).await?;
     Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
 }
 
@@ -411,7 +400,7 @@ async fn accept_many(
     for app in &body.applications {
         apps.push(membership::get(&state.store, &g.id, app).await?);
     }
-    Ok(Json(membership::accept_many(&ctx(&state, &caller), &g, &apps).await?))
+    Ok(Json(membership::accept_many(&state.ctx(&caller.actor), &g, &apps).await?))
 }
 
 async fn reject(
@@ -421,7 +410,7 @@ async fn reject(
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
     let app = membership::get(&state.store, &g.id, &application).await?;
-    let app = membership::reject(&ctx(&state, &caller), &g, &app, &body.reason).await?;
+    let app = membership::reject(&state.ctx(&caller.actor), &g, &app, &body.reason).await?;
     Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
 }
 
@@ -455,7 +444,7 @@ async fn generate(
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     super::require_coordinator(&caller, &g)?;
-    let (document, new_version) = documents::generate(&ctx(&state, &caller), &g, body.kind).await?;
+    let (document, new_version) = documents::generate(&state.ctx(&caller.actor), &g, body.kind).await?;
     let status = if new_version { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(Generated { document, new_version })).into_response())
 }
@@ -505,7 +494,7 @@ async fn share(
         .await?
         .filter(|d| d.groupement_id == g.id)
         .ok_or_else(|| Problem::not_found(format!("aucun document « {document} »")))?;
-    Ok(Json(documents::set_shared(&ctx(&state, &caller), &g, &doc, body.shared).await?))
+    Ok(Json(documents::set_shared(&state.ctx(&caller.actor), &g, &doc, body.shared).await?))
 }
 
 async fn library(
