@@ -5,13 +5,13 @@ use super::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
 use super::ConventionsState;
 use super::{get_convention, list_ids, Convention, ConventionFilter};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{HasVersion, IfMatchHeader, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
     Call, Op, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ,
@@ -25,16 +25,16 @@ pub const SIGNED_COPY_LIMIT: usize = 32 * 1024 * 1024;
 
 ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
     api.get("/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, models)
-        .responds::<Vec<ConventionModel>>(StatusCode::OK),
+        .ok::<Vec<ConventionModel>>(),
     api.get("/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, list)
         .query::<ConventionFilter>()
-        .responds::<Page<Convention>>(StatusCode::OK),
+        .ok::<Page<Convention>>(),
     api.post("/api/v1/conventions", "Créer une convention (brouillon)", &CONVENTIONS_WRITE, create).etag()
         .idempotent()
         .json_body::<NewConvention>()
-        .responds::<Convention>(StatusCode::CREATED),
+        .created::<Convention>(),
     api.get("/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, show).etag()
-        .responds::<Convention>(StatusCode::OK),
+        .ok::<Convention>(),
     api.patch(
         "/api/v1/conventions/{id}",
         "Modifier (If-Match ; annule les signatures recueillies)",
@@ -42,23 +42,23 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
         update,
     ).etag().if_match()
     .json_body::<ConventionPatch>()
-    .responds::<Convention>(StatusCode::OK),
+    .ok::<Convention>(),
     api.post("/api/v1/conventions/{id}/submit", "Soumettre à visa et signature", &CONVENTIONS_WRITE, submit).etag()
-        .responds::<Convention>(StatusCode::OK),
+        .ok::<Convention>(),
     api.post("/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, visa).etag()
         .json_body::<VisaBody>()
-        .responds::<Convention>(StatusCode::OK),
+        .ok::<Convention>(),
     api.post("/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, sign).etag()
         .json_body::<SignBody>()
-        .responds::<Convention>(StatusCode::OK),
+        .ok::<Convention>(),
     api.post("/api/v1/conventions/{id}/refuse", "Refuser (retour en brouillon)", &CONVENTIONS_SIGN, refuse).etag()
         .json_body::<RefuseBody>()
-        .responds::<Convention>(StatusCode::OK),
+        .ok::<Convention>(),
     api.post("/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, terminate).etag()
         .json_body::<Termination>()
-        .responds::<Convention>(StatusCode::OK),
+        .ok::<Convention>(),
     api.post("/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, amend).etag()
-        .responds::<Convention>(StatusCode::CREATED),
+        .created::<Convention>(),
     api.get("/api/v1/conventions/{id}/document", "Télécharger (format=html|odt|pdf)", &CONVENTIONS_READ, document)
         .query::<DocumentQuery>()
         .produces(
@@ -74,7 +74,7 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
     .body_limit(SIGNED_COPY_LIMIT)
     .query::<UploadQuery>()
     .pdf_body()
-    .responds::<Convention>(StatusCode::OK),
+    .ok::<Convention>(),
 ]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -204,7 +204,7 @@ fn check_title(title: Option<&str>) -> Result<(), Problem> {
     checks.finish()
 }
 
-async fn show(Call { state, caller }: Call<ConventionsState>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn show(Op { state, caller, key: id }: Op<ConventionsState>) -> Result<Response, Problem> {
     Ok(Versioned::ok(redacted(&caller, find(&state, &caller, &id).await?)).into_response())
 }
 
@@ -219,7 +219,7 @@ async fn update(
     Ok(Versioned::ok(workflow::update(&ctx(&state, &caller), &conv, version, body).await?).into_response())
 }
 
-async fn submit(Call { state, caller }: Call<ConventionsState>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn submit(Op { state, caller, key: id }: Op<ConventionsState>) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
     Ok(Versioned::ok(workflow::submit(&ctx(&state, &caller), &conv).await?).into_response())
 }
@@ -258,7 +258,7 @@ async fn terminate(
     Ok(Versioned::ok(workflow::terminate(&ctx(&state, &caller), &conv, body).await?).into_response())
 }
 
-async fn amend(Call { state, caller }: Call<ConventionsState>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn amend(Op { state, caller, key: id }: Op<ConventionsState>) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
     Ok(Versioned::created(workflow::amend(&ctx(&state, &caller), &conv).await?).into_response())
 }
@@ -310,8 +310,4 @@ async fn upload(
     Ok(Versioned::ok(updated).into_response())
 }
 
-impl HasVersion for Convention {
-    fn version(&self) -> i64 {
-        self.version
-    }
-}
+ent_kernel::version_field!(Convention);

@@ -27,20 +27,18 @@ use serde::{Deserialize, Serialize};
 ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
     api.get("/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, list)
         .query::<GroupementFilter>()
-        .responds::<Page<Groupement>>(StatusCode::OK),
+        .ok::<Page<Groupement>>(),
     api.post("/api/v1/groupements", "Ouvrir un groupement (coordonnateur)", &GROUPEMENTS_MANAGE, create)
         .etag()
         .idempotent()
         .json_body::<NewGroupement>()
-        .responds::<Groupement>(StatusCode::CREATED),
-    api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show)
-        .etag()
-        .responds::<Groupement>(StatusCode::OK),
+        .created::<Groupement>(),
+    api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show).etag().ok::<Groupement>(),
     api.patch("/api/v1/groupements/{id}", "Modifier (If-Match ; ouvert ou clos)", &GROUPEMENTS_MANAGE, update)
         .etag()
         .if_match()
         .json_body::<GroupementPatch>()
-        .responds::<Groupement>(StatusCode::OK),
+        .ok::<Groupement>(),
     api.post(
         "/api/v1/groupements/{id}/transition",
         "Clore, rouvrir, lancer la consultation, exécuter, terminer",
@@ -49,18 +47,18 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
     )
     .etag()
     .json_body::<TransitionBody>()
-    .responds::<Groupement>(StatusCode::OK),
+    .ok::<Groupement>(),
     api.post("/api/v1/groupements/{id}/award", "Attribuer le marché", &GROUPEMENTS_MANAGE, award_route)
         .etag()
         .json_body::<AwardInput>()
-        .responds::<Groupement>(StatusCode::OK),
+        .ok::<Groupement>(),
     api.get(
         "/api/v1/groupements/{id}/decp",
         "Données essentielles (DECP v2, JSON) du marché attribué",
         &GROUPEMENTS_READ,
         decp_record,
     )
-    .responds::<serde_json::Value>(StatusCode::OK),
+    .ok::<serde_json::Value>(),
     api.get(
         "/api/v1/groupements/{id}/prefill",
         "Quantités d'une candidature préremplies depuis le répertoire",
@@ -68,14 +66,14 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         prefill,
     )
     .query::<PrefillQuery>()
-    .responds::<Prefill>(StatusCode::OK),
+    .ok::<Prefill>(),
     api.get(
         "/api/v1/groupements/{id}/applications",
         "Candidatures (toutes pour le coordonnateur, les siennes sinon)",
         &GROUPEMENTS_READ,
         applications,
     )
-    .responds::<Vec<Application>>(StatusCode::OK),
+    .ok::<Vec<Application>>(),
     api.post(
         "/api/v1/groupements/{id}/applications",
         "Candidater (délibération et quantités)",
@@ -85,7 +83,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
     .etag()
     .idempotent()
     .json_body::<NewApplication>()
-    .responds::<Application>(StatusCode::CREATED),
+    .created::<Application>(),
     api.post(
         "/api/v1/groupements/{id}/applications/{application}/withdraw",
         "Retirer sa candidature (jusqu'à la clôture)",
@@ -93,7 +91,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         withdraw,
     )
     .etag()
-    .responds::<Application>(StatusCode::OK),
+    .ok::<Application>(),
     api.post(
         "/api/v1/groupements/{id}/applications/{application}/accept",
         "Accepter une candidature (rejoint la convention constitutive)",
@@ -101,7 +99,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         accept,
     )
     .etag()
-    .responds::<Application>(StatusCode::OK),
+    .ok::<Application>(),
     api.post(
         "/api/v1/groupements/{id}/acceptances",
         "Accepter plusieurs candidatures d'un coup (une seule mise à jour de la convention)",
@@ -109,7 +107,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         accept_many,
     )
     .json_body::<AcceptBody>()
-    .responds::<Vec<Application>>(StatusCode::OK),
+    .ok::<Vec<Application>>(),
     api.post(
         "/api/v1/groupements/{id}/applications/{application}/reject",
         "Refuser une candidature (motif)",
@@ -118,23 +116,23 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
     )
     .etag()
     .json_body::<RejectBody>()
-    .responds::<Application>(StatusCode::OK),
+    .ok::<Application>(),
     api.get("/api/v1/groupements/{id}/members", "Membres du groupement", &GROUPEMENTS_READ, members)
-        .responds::<Vec<Application>>(StatusCode::OK),
+        .ok::<Vec<Application>>(),
     api.get(
         "/api/v1/groupements/{id}/shares",
         "Quotes-parts (toutes pour le coordonnateur, la sienne pour un membre)",
         &GROUPEMENTS_READ,
         shares,
     )
-    .responds::<Shares>(StatusCode::OK),
+    .ok::<Shares>(),
     api.get(
         "/api/v1/groupements/{id}/documents",
         "Documents générés et leurs versions",
         &GROUPEMENTS_READ,
         document_versions,
     )
-    .responds::<Vec<StoredDocument>>(StatusCode::OK),
+    .ok::<Vec<StoredDocument>>(),
     api.post(
         "/api/v1/groupements/{id}/documents",
         "Générer un document (nouvelle version s'il a changé)",
@@ -142,7 +140,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         generate,
     )
     .json_body::<GenerateBody>()
-    .responds::<StoredDocument>(StatusCode::CREATED),
+    .created::<StoredDocument>(),
     api.get(
         "/api/v1/groupements/{id}/documents/{document}",
         "Télécharger une version (format=html|odt|pdf|ods)",
@@ -166,7 +164,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         share,
     )
     .json_body::<ShareBody>()
-    .responds::<StoredDocument>(StatusCode::OK),
+    .ok::<StoredDocument>(),
     api.get(
         "/api/v1/groupement-library",
         "Bibliothèque des documents partagés entre académies",
@@ -174,7 +172,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         library,
     )
     .query::<LibraryFilter>()
-    .responds::<Page<StoredDocument>>(StatusCode::OK),
+    .ok::<Page<StoredDocument>>(),
 ]);
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -231,6 +229,13 @@ struct Generated {
     new_version: bool,
 }
 
+/// The groupement of the path, its coordinator calling (404, then 403).
+async fn coordinated(state: &GroupementsState, caller: &Caller, id: &str) -> Result<Groupement, Problem> {
+    let g = super::must_get(&state.store, id).await?;
+    super::require_coordinator(caller, &g)?;
+    Ok(g)
+}
+
 /// Organisations the caller holds a role at for this route's action.
 fn caller_orgs(caller: &Caller) -> Vec<ent_platform::registry::Org> {
     caller
@@ -274,12 +279,12 @@ async fn create(
     ApiJson(body): ApiJson<NewGroupement>,
 ) -> Result<Response, Problem> {
     let g = super::create(&state.ctx(&caller.actor), body).await?;
-    Ok(Versioned::new(StatusCode::CREATED, g.version, &g).into_response())
+    Ok(Versioned::created(g).into_response())
 }
 
 async fn show(State(state): State<GroupementsState>, Path(id): Path<String>) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
-    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
+    Ok(Versioned::ok(g).into_response())
 }
 
 async fn update(
@@ -287,31 +292,28 @@ async fn update(
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<GroupementPatch>,
 ) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
+    let g = coordinated(&state, &caller, &id).await?;
     let version = if_match.version(g.version)?;
     let g = super::update(&state.ctx(&caller.actor), &g, version, body).await?;
-    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
+    Ok(Versioned::ok(g).into_response())
 }
 
 async fn transition(
     Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
+    let g = coordinated(&state, &caller, &id).await?;
     let g = super::transition(&state.ctx(&caller.actor), &g, body.to).await?;
-    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
+    Ok(Versioned::ok(g).into_response())
 }
 
 async fn award_route(
     Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<AwardInput>,
 ) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
+    let g = coordinated(&state, &caller, &id).await?;
     let g = award::award(&state.ctx(&caller.actor), &g, body).await?;
-    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
+    Ok(Versioned::ok(g).into_response())
 }
 
 async fn decp_record(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Response, Problem> {
@@ -361,7 +363,7 @@ async fn apply(
     let applicant = membership::applicant_org(&state.store, &body.applicant).await?;
     caller.require(&state.store, &applicant).await?;
     let app = membership::apply(&state.ctx(&caller.actor), &g, &applicant, body).await?;
-    Ok(Versioned::new(StatusCode::CREATED, app.version, &app).into_response())
+    Ok(Versioned::created(app).into_response())
 }
 
 async fn withdraw(
@@ -374,25 +376,23 @@ async fn withdraw(
         .ok_or_else(|| Problem::not_found("candidat introuvable"))?;
     caller.require(&state.store, &applicant).await?;
     let app = membership::withdraw(&state.ctx(&caller.actor), &g, &app).await?;
-    Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
+    Ok(Versioned::ok(app).into_response())
 }
 
 async fn accept(
     Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
 ) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
+    let g = coordinated(&state, &caller, &id).await?;
     let app = membership::get(&state.store, &g.id, &application).await?;
     let app = membership::accept(&state.ctx(&caller.actor), &g, &app).await?;
-    Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
+    Ok(Versioned::ok(app).into_response())
 }
 
 async fn accept_many(
     Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> Result<Json<Vec<Application>>, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
+    let g = coordinated(&state, &caller, &id).await?;
     if body.applications.len() > 1000 {
         return Err(Problem::invalid_field("applications", "1 000 candidatures au plus par appel"));
     }
@@ -407,11 +407,10 @@ async fn reject(
     Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
+    let g = coordinated(&state, &caller, &id).await?;
     let app = membership::get(&state.store, &g.id, &application).await?;
     let app = membership::reject(&state.ctx(&caller.actor), &g, &app, &body.reason).await?;
-    Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
+    Ok(Versioned::ok(app).into_response())
 }
 
 async fn members(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Json<Vec<Application>>, Problem> {
@@ -442,8 +441,7 @@ async fn generate(
     Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<GenerateBody>,
 ) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
+    let g = coordinated(&state, &caller, &id).await?;
     let (document, new_version) = documents::generate(&state.ctx(&caller.actor), &g, body.kind).await?;
     let status = if new_version { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(Generated { document, new_version })).into_response())
@@ -488,8 +486,7 @@ async fn share(
     Op { state, caller, key: (id, document) }: Op<GroupementsState, (String, String)>,
     ApiJson(body): ApiJson<ShareBody>,
 ) -> Result<Json<StoredDocument>, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
+    let g = coordinated(&state, &caller, &id).await?;
     let doc = documents::get_version(&state.store, &document)
         .await?
         .filter(|d| d.groupement_id == g.id)
@@ -503,3 +500,5 @@ async fn library(
 ) -> Result<Json<Page<StoredDocument>>, Problem> {
     Ok(Json(documents::library(&state.store, &filter).await?))
 }
+
+ent_kernel::version_field!(Groupement, Application);

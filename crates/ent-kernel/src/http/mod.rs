@@ -158,6 +158,16 @@ impl<S> ApiRoute<S> {
         self
     }
 
+    /// `200 OK` with a JSON `T`.
+    pub fn ok<T: JsonSchema>(self) -> Self {
+        self.responds::<T>(StatusCode::OK)
+    }
+
+    /// `201 Created` with a JSON `T`.
+    pub fn created<T: JsonSchema>(self) -> Self {
+        self.responds::<T>(StatusCode::CREATED)
+    }
+
     /// A file success response in each of `content_types` (chosen by the `format` parameter).
     pub fn produces(mut self, status: StatusCode, content_types: &[&'static str]) -> Self {
         self.responses.extend(content_types.iter().map(|content_type| (status, *content_type, None)));
@@ -239,6 +249,18 @@ pub fn etag(version: i64) -> HeaderValue {
 /// A resource under optimistic locking: its version is its `ETag`.
 pub trait HasVersion {
     fn version(&self) -> i64;
+}
+
+/// [`HasVersion`] for types whose `version` field is their version.
+#[macro_export]
+macro_rules! version_field {
+    ($($ty:ty),* $(,)?) => {
+        $(impl $crate::http::HasVersion for $ty {
+            fn version(&self) -> i64 {
+                self.version
+            }
+        })*
+    };
 }
 
 /// A versioned resource as a response: its JSON body with its `ETag`.

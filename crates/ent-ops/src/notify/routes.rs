@@ -3,7 +3,6 @@
 use super::NotifyState;
 use super::{OutboxFilter, OutboxMessage};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiQuery;
@@ -17,14 +16,14 @@ ent_kernel::route_table!(NotifyState, "courriels", |api| vec![
         list,
     )
     .query::<OutboxFilter>()
-    .responds::<Page<OutboxMessage>>(StatusCode::OK),
+    .ok::<Page<OutboxMessage>>(),
     api.post(
         "/api/v1/outbox/{id}/retry",
         "Réessayer tout de suite un courriel en attente, en échec, ou bloqué en envoi (bail expiré)",
         &ent_platform::identity::authz::OUTBOX_RETRY,
         retry,
     )
-    .responds::<OutboxMessage>(StatusCode::OK),
+    .ok::<OutboxMessage>(),
 ]);
 
 async fn list(

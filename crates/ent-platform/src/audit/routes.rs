@@ -3,7 +3,6 @@
 use super::AuditState;
 use super::{list, AuditFilter, AuditRecord};
 use crate::identity::authz::{Call, AUDIT_READ};
-use axum::http::StatusCode;
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiQuery;
@@ -12,7 +11,7 @@ use ent_kernel::store::Page;
 ent_kernel::route_table!(AuditState, "audit", |api| vec![api
     .get("/api/v1/audit", "Consulter le journal d'audit", &AUDIT_READ, audit_log)
     .query::<AuditFilter>()
-    .responds::<Page<AuditRecord>>(StatusCode::OK)]);
+    .ok::<Page<AuditRecord>>()]);
 
 async fn audit_log(
     Call { state, caller }: Call<AuditState>,

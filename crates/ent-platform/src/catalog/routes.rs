@@ -4,7 +4,6 @@ use super::CatalogState;
 use super::{Bouquet, Service};
 use crate::identity::authz::CATALOG_READ;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiQuery;
@@ -12,12 +11,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 ent_kernel::route_table!(CatalogState, "catalog", |api| vec![
-    api.get("/api/v1/catalog/services", "Services du catalogue", &CATALOG_READ, services)
-        .responds::<Vec<Service>>(StatusCode::OK),
-    api.get("/api/v1/catalog/services/{code}", "Consulter un service", &CATALOG_READ, service)
-        .responds::<Service>(StatusCode::OK),
-    api.get("/api/v1/catalog/bouquets", "Bouquets (toutes versions)", &CATALOG_READ, bouquets)
-        .responds::<Vec<Bouquet>>(StatusCode::OK),
+    api.get("/api/v1/catalog/services", "Services du catalogue", &CATALOG_READ, services).ok::<Vec<Service>>(),
+    api.get("/api/v1/catalog/services/{code}", "Consulter un service", &CATALOG_READ, service).ok::<Service>(),
+    api.get("/api/v1/catalog/bouquets", "Bouquets (toutes versions)", &CATALOG_READ, bouquets).ok::<Vec<Bouquet>>(),
     api.get(
         "/api/v1/catalog/bouquets/{id}",
         "Consulter un bouquet (dernière version par défaut)",
@@ -25,7 +21,7 @@ ent_kernel::route_table!(CatalogState, "catalog", |api| vec![
         bouquet,
     )
     .query::<BouquetQuery>()
-    .responds::<Bouquet>(StatusCode::OK),
+    .ok::<Bouquet>(),
 ]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

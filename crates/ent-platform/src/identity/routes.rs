@@ -8,51 +8,48 @@ use super::{
 };
 use crate::identity::authz::{forbidden, Call, Op, Scope};
 use crate::identity::Caller;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{HasVersion, IfMatchHeader, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::Page;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 ent_kernel::route_table!(IdentityState, "identité", |api| vec![
-    api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).etag().responds::<User>(StatusCode::OK),
-    api.get("/api/v1/users", "Lister les utilisateurs", &USERS_READ, users)
-        .query::<PageQuery>()
-        .responds::<Page<User>>(StatusCode::OK),
+    api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).etag().ok::<User>(),
+    api.get("/api/v1/users", "Lister les utilisateurs", &USERS_READ, users).query::<PageQuery>().ok::<Page<User>>(),
     api.post("/api/v1/users", "Créer un utilisateur", &USERS_WRITE, add_user)
         .etag()
         .idempotent()
         .json_body::<NewUser>()
-        .responds::<User>(StatusCode::CREATED),
+        .created::<User>(),
     api.get("/api/v1/users/{id}", "Consulter un utilisateur (id ou e-mail)", &USERS_READ, show_user)
         .etag()
-        .responds::<User>(StatusCode::OK),
+        .ok::<User>(),
     api.patch("/api/v1/users/{id}", "Modifier un utilisateur (If-Match requis)", &USERS_WRITE, patch_user)
         .etag()
         .if_match()
         .json_body::<UserPatch>()
-        .responds::<User>(StatusCode::OK),
+        .ok::<User>(),
     api.post("/api/v1/users/{id}/roles", "Accorder un rôle dans une organisation", &ROLES_WRITE, grant_role)
         .etag()
         .json_body::<RoleRequest>()
-        .responds::<User>(StatusCode::OK),
+        .ok::<User>(),
     api.delete("/api/v1/users/{id}/roles/{role}", "Retirer un rôle (paramètre org)", &ROLES_WRITE, revoke_role)
         .query::<RoleQuery>(),
     api.get("/api/v1/tokens", "Lister ses jetons (tous pour un admin avec all=true)", &TOKENS_MANAGE, tokens)
         .query::<TokensQuery>()
-        .responds::<Vec<TokenInfo>>(StatusCode::OK),
+        .ok::<Vec<TokenInfo>>(),
     api.post("/api/v1/tokens", "Créer un jeton d'API (affiché une seule fois)", &TOKENS_MANAGE, add_token)
         .json_body::<NewToken>()
-        .responds::<CreatedToken>(StatusCode::CREATED),
-    api.delete("/api/v1/tokens/{id}", "Révoquer un jeton", &TOKENS_MANAGE, remove_token)
-        .responds::<TokenInfo>(StatusCode::OK),
+        .created::<CreatedToken>(),
+    api.delete("/api/v1/tokens/{id}", "Révoquer un jeton", &TOKENS_MANAGE, remove_token).ok::<TokenInfo>(),
 ]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -131,7 +128,7 @@ async fn find_visible_user(state: &IdentityState, caller: &Caller, id: &str) -> 
     }
 }
 
-async fn show_user(Call { state, caller }: Call<IdentityState>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn show_user(Op { state, caller, key: id }: Op<IdentityState>) -> Result<Response, Problem> {
     Ok(Versioned::ok(find_visible_user(&state, &caller, &id).await?).into_response())
 }
 
@@ -164,7 +161,7 @@ async fn grant_role(
     let user = find_visible_user(&state, &caller, &id).await?;
     let org = binding_org(&state, body.org.as_deref()).await?;
     grant(&state.store, &caller.actor, &user.id, body.role, org.as_ref(), state.clock.now()).await?;
-    show_user(Call { state, caller }, Path(user.id)).await
+    show_user(Op { state, caller, key: user.id }).await
 }
 
 async fn revoke_role(
@@ -232,8 +229,4 @@ async fn remove_token(Op { state, caller, key: id }: Op<IdentityState>) -> Resul
     Ok(Json(revoke_token(&state.store, &caller.actor, &id, state.clock.now()).await?))
 }
 
-impl HasVersion for User {
-    fn version(&self) -> i64 {
-        self.version
-    }
-}
+ent_kernel::version_field!(User);

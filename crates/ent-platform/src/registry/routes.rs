@@ -11,13 +11,12 @@ use crate::identity::authz::{
 use crate::identity::Caller;
 use crate::registry::RegistryState;
 use axum::body::Body;
-use axum::extract::Path;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{HasVersion, IfMatchHeader, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::Page;
 use futures_util::TryStreamExt;
@@ -28,15 +27,15 @@ use std::collections::HashSet;
 ent_kernel::route_table!(RegistryState, "registre", |api| vec![
     api.get("/api/v1/orgs", "Lister et rechercher les organisations de son périmètre", &ORGS_READ, list)
         .query::<OrgFilter>()
-        .responds::<Page<Org>>(StatusCode::OK),
+        .ok::<Page<Org>>(),
     api.post("/api/v1/orgs", "Créer un EPCI, syndicat mixte, éditeur ou hébergeur", &ORGS_CREATE, create)
         .etag()
         .idempotent()
         .json_body::<NewOrg>()
-        .responds::<Org>(StatusCode::CREATED),
+        .created::<Org>(),
     api.get("/api/v1/orgs/{key}", "Consulter une organisation (id, code, ou type:code)", &ORGS_READ, show)
         .etag()
-        .responds::<OrgDetail>(StatusCode::OK),
+        .ok::<OrgDetail>(),
     api.patch(
         "/api/v1/orgs/{key}",
         "Modifier le nom ou le contact d'une organisation (If-Match requis)",
@@ -46,12 +45,12 @@ ent_kernel::route_table!(RegistryState, "registre", |api| vec![
     .etag()
     .if_match()
     .json_body::<OrgPatch>()
-    .responds::<Org>(StatusCode::OK),
+    .ok::<Org>(),
     api.get("/api/v1/orgs/{key}/covers", "Organisations couvertes par une organisation", &ORGS_READ, covers)
         .query::<PageQuery>()
-        .responds::<Page<Org>>(StatusCode::OK),
+        .ok::<Page<Org>>(),
     api.get("/api/v1/orgs/{key}/members", "Communes membres d'un EPCI ou syndicat mixte", &ORGS_READ, members)
-        .responds::<Vec<Member>>(StatusCode::OK),
+        .ok::<Vec<Member>>(),
     api.put(
         "/api/v1/orgs/{key}/members/{commune}",
         "Ajouter une commune à un EPCI ou syndicat mixte",
@@ -59,7 +58,7 @@ ent_kernel::route_table!(RegistryState, "registre", |api| vec![
         add_member,
     )
     .json_body::<MembershipBody>()
-    .responds::<Vec<Member>>(StatusCode::OK),
+    .ok::<Vec<Member>>(),
     api.delete(
         "/api/v1/orgs/{key}/members/{commune}",
         "Retirer une commune d'un EPCI ou syndicat mixte",
@@ -72,7 +71,7 @@ ent_kernel::route_table!(RegistryState, "registre", |api| vec![
         &ORGS_READ,
         invitations,
     )
-    .responds::<Vec<Invitation>>(StatusCode::OK),
+    .ok::<Vec<Invitation>>(),
     api.post(
         "/api/v1/orgs/{key}/invitations",
         "Inviter une commune à rejoindre un EPCI ou syndicat mixte (elle doit accepter)",
@@ -80,21 +79,21 @@ ent_kernel::route_table!(RegistryState, "registre", |api| vec![
         invite,
     )
     .json_body::<InvitationBody>()
-    .responds::<Invitation>(StatusCode::CREATED),
+    .created::<Invitation>(),
     api.post(
         "/api/v1/membership-invitations/{id}/accept",
         "Accepter, pour la commune, l'invitation d'un EPCI ou syndicat mixte",
         &ORGS_MEMBERS_WRITE,
         accept_invitation,
     )
-    .responds::<Invitation>(StatusCode::OK),
+    .ok::<Invitation>(),
     api.post(
         "/api/v1/membership-invitations/{id}/decline",
         "Refuser (commune) ou retirer (groupement) une invitation",
         &ORGS_MEMBERS_WRITE,
         decline_invitation,
     )
-    .responds::<Invitation>(StatusCode::OK),
+    .ok::<Invitation>(),
     api.post(
         "/api/v1/imports/annuaire",
         "Importer l'export CSV de l'Annuaire de l'éducation (lignes de son périmètre)",
@@ -103,7 +102,7 @@ ent_kernel::route_table!(RegistryState, "registre", |api| vec![
     )
     .query::<ImportQuery>()
     .csv_body()
-    .responds::<ImportReport>(StatusCode::OK),
+    .ok::<ImportReport>(),
 ]);
 
 /// An organisation with the organisations that cover it and, for an
@@ -209,7 +208,7 @@ async fn target(state: &RegistryState, caller: &Caller, key: &str) -> Result<Org
     Ok(org)
 }
 
-async fn show(Call { state, caller }: Call<RegistryState>, Path(key): Path<String>) -> Result<Response, Problem> {
+async fn show(Op { state, caller, key }: Op<RegistryState>) -> Result<Response, Problem> {
     // One connection reads the organisation and its relatives; it is given back before
     // the authorisation, which may read through the pool.
     let (org, relatives) = {
@@ -445,8 +444,4 @@ async fn spool(body: Body, limit: usize) -> Result<std::fs::File, Problem> {
     Ok(file.into_std().await)
 }
 
-impl HasVersion for Org {
-    fn version(&self) -> i64 {
-        self.version
-    }
-}
+ent_kernel::version_field!(Org);

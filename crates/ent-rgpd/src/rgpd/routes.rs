@@ -7,14 +7,13 @@ use super::export::Format;
 use super::requests::{self, DataRequest, RequestInput};
 use super::snapshots::{self, Diff, Snapshot};
 use crate::rgpd::RgpdState;
-use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
-use ent_platform::identity::authz::{Call, Op, RGPD_READ, RGPD_WRITE};
+use ent_platform::identity::authz::{Op, RGPD_READ, RGPD_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
@@ -36,7 +35,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         register,
     )
     .query::<FormatQuery>()
-    .responds::<Register>(StatusCode::OK)
+    .ok::<Register>()
     .produces(StatusCode::OK, EXPORTS),
     api.get(
         "/api/v1/rgpd/registers/{org}/incomplete",
@@ -44,19 +43,19 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         &RGPD_READ,
         incomplete,
     )
-    .responds::<Vec<Incomplete>>(StatusCode::OK),
+    .ok::<Vec<Incomplete>>(),
     api.get("/api/v1/rgpd/registers/{org}/snapshots", "Instantanés du registre", &RGPD_READ, snapshot_list)
-        .responds::<Vec<Snapshot>>(StatusCode::OK),
+        .ok::<Vec<Snapshot>>(),
     api.post(
         "/api/v1/rgpd/registers/{org}/snapshots",
         "Enregistrer un instantané du registre (le dernier s'il est identique)",
         &RGPD_WRITE,
         snapshot_take,
     )
-    .responds::<Snapshot>(StatusCode::CREATED)
-    .responds::<Snapshot>(StatusCode::OK),
+    .created::<Snapshot>()
+    .ok::<Snapshot>(),
     api.get("/api/v1/rgpd/registers/{org}/snapshots/{id}", "Contenu d'un instantané", &RGPD_READ, snapshot_show)
-        .responds::<Register>(StatusCode::OK),
+        .ok::<Register>(),
     api.get(
         "/api/v1/rgpd/registers/{org}/diff",
         "Différences entre deux instantanés, ou entre un instantané et maintenant",
@@ -64,9 +63,9 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         diff,
     )
     .query::<DiffQuery>()
-    .responds::<Diff>(StatusCode::OK),
+    .ok::<Diff>(),
     api.get("/api/v1/rgpd/profiles/{org}", "Coordonnées RGPD d'une organisation", &RGPD_READ, profile_show).etag()
-        .responds::<Profile>(StatusCode::OK),
+        .ok::<Profile>(),
     api.put(
         "/api/v1/rgpd/profiles/{org}",
         "Enregistrer les coordonnées RGPD (responsable, DPO, représentant) ; If-Match pour modifier",
@@ -74,7 +73,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         profile_save,
     ).etag().if_match_optional()
     .json_body::<Profile>()
-    .responds::<Profile>(StatusCode::OK),
+    .ok::<Profile>(),
     api.get(
         "/api/v1/rgpd/breaches/{org}",
         "Registre des violations de données (json, csv, ods, html, pdf)",
@@ -82,12 +81,12 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         breach_list,
     )
     .query::<FormatQuery>()
-    .responds::<Vec<Breach>>(StatusCode::OK)
+    .ok::<Vec<Breach>>()
     .produces(StatusCode::OK, EXPORTS),
     api.post("/api/v1/rgpd/breaches/{org}", "Consigner une violation de données", &RGPD_WRITE, breach_create).etag()
         .idempotent()
         .json_body::<BreachInput>()
-        .responds::<Breach>(StatusCode::CREATED),
+        .created::<Breach>(),
     api.put(
         "/api/v1/rgpd/breaches/{org}/{id}",
         "Mettre à jour une violation (If-Match requis)",
@@ -95,7 +94,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         breach_update,
     ).etag().if_match()
     .json_body::<BreachInput>()
-    .responds::<Breach>(StatusCode::OK),
+    .ok::<Breach>(),
     api.get(
         "/api/v1/rgpd/requests/{org}",
         "Registre des demandes d'exercice des droits (json, csv, ods, html, pdf)",
@@ -103,7 +102,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         request_list,
     )
     .query::<FormatQuery>()
-    .responds::<Vec<DataRequest>>(StatusCode::OK)
+    .ok::<Vec<DataRequest>>()
     .produces(StatusCode::OK, EXPORTS),
     api.post(
         "/api/v1/rgpd/requests/{org}",
@@ -113,7 +112,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
     ).etag()
     .idempotent()
     .json_body::<RequestInput>()
-    .responds::<DataRequest>(StatusCode::CREATED),
+    .created::<DataRequest>(),
     api.put(
         "/api/v1/rgpd/requests/{org}/{id}",
         "Mettre à jour une demande (If-Match requis)",
@@ -121,7 +120,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         request_update,
     ).etag().if_match()
     .json_body::<RequestInput>()
-    .responds::<DataRequest>(StatusCode::OK),
+    .ok::<DataRequest>(),
 ]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -165,7 +164,7 @@ async fn register(
 }
 
 /// 201 with a new snapshot, or 200 with the latest one when the register has not changed since.
-async fn snapshot_take(Call { state, caller }: Call<RgpdState>, Path(key): Path<String>) -> Result<Response, Problem> {
+async fn snapshot_take(Op { state, caller, key }: Op<RgpdState>) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let register = super::current(&state, &org).await?;
     let now = state.clock.now();
@@ -206,7 +205,7 @@ async fn diff(
     Ok(Json(snapshots::diff_for(&state, &org, q.from.as_deref(), q.to.as_deref()).await?))
 }
 
-async fn profile_show(Call { state, caller }: Call<RgpdState>, Path(key): Path<String>) -> Result<Response, Problem> {
+async fn profile_show(Op { state, caller, key }: Op<RgpdState>) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let (profile, version) = super::load::profile(&state.store, &org.id).await?.unwrap_or_default();
     Ok(Versioned::new(StatusCode::OK, version, profile).into_response())
@@ -252,8 +251,7 @@ async fn breach_create(
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let breach = breaches::create(&state, &caller.actor, &org, input).await?;
-    let version = breach.version;
-    Ok(Versioned::new(StatusCode::CREATED, version, breach).into_response())
+    Ok(Versioned::created(breach).into_response())
 }
 
 async fn breach_update(
@@ -264,8 +262,7 @@ async fn breach_update(
     let org = target(&state, &caller, &key).await?;
     let expected = if_match.version_in(&state.store, "rgpd_breaches", &id).await?;
     let breach = breaches::update(&state, &caller.actor, &org, &id, input, expected).await?;
-    let version = breach.version;
-    Ok(Versioned::new(StatusCode::OK, version, breach).into_response())
+    Ok(Versioned::ok(breach).into_response())
 }
 
 async fn request_list(
@@ -281,8 +278,7 @@ async fn request_create(
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let request = requests::create(&state, &caller.actor, &org, input).await?;
-    let version = request.version;
-    Ok(Versioned::new(StatusCode::CREATED, version, request).into_response())
+    Ok(Versioned::created(request).into_response())
 }
 
 async fn request_update(
@@ -293,6 +289,7 @@ async fn request_update(
     let org = target(&state, &caller, &key).await?;
     let expected = if_match.version_in(&state.store, "rgpd_requests", &id).await?;
     let request = requests::update(&state, &caller.actor, &org, &id, input, expected).await?;
-    let version = request.version;
-    Ok(Versioned::new(StatusCode::OK, version, request).into_response())
+    Ok(Versioned::ok(request).into_response())
 }
+
+ent_kernel::version_field!(Breach, DataRequest);

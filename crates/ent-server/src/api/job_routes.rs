@@ -2,7 +2,6 @@
 
 use super::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
@@ -16,9 +15,8 @@ ent_kernel::route_table!(AppState, "tâches", |api| vec![
         &JOBS_READ,
         list,
     )
-    .responds::<Vec<JobView>>(StatusCode::OK),
-    api.post("/api/v1/jobs/{name}/run", "Exécuter une tâche immédiatement", &JOBS_RUN, run)
-        .responds::<JobRun>(StatusCode::OK),
+    .ok::<Vec<JobView>>(),
+    api.post("/api/v1/jobs/{name}/run", "Exécuter une tâche immédiatement", &JOBS_RUN, run).ok::<JobRun>(),
 ]);
 
 /// Every job with its schedule and latest runs, as of `now`.

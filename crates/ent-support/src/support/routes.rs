@@ -8,13 +8,13 @@ use super::tickets::{
 };
 use super::{resolve_contract, set_contract, Contract, ContractInput};
 use crate::support::SupportState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{HasVersion, IfMatchHeader, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
     Call, Op, SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE,
@@ -26,26 +26,26 @@ use ent_platform::registry::queries::get_org;
 ent_kernel::route_table!(SupportState, "support", |api| vec![
     api.get("/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, list)
         .query::<TicketFilter>()
-        .responds::<Page<Ticket>>(StatusCode::OK),
+        .ok::<Page<Ticket>>(),
     api.post("/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, create)
         .etag()
         .idempotent()
         .json_body::<NewTicket>()
-        .responds::<Ticket>(StatusCode::CREATED),
+        .created::<Ticket>(),
     api.get("/api/v1/support/tickets/{id}", "Consulter un ticket (id ou référence)", &SUPPORT_READ, show)
         .etag()
-        .responds::<Ticket>(StatusCode::OK),
+        .ok::<Ticket>(),
     api.patch("/api/v1/support/tickets/{id}", "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, update)
         .etag()
         .if_match()
         .json_body::<TicketPatch>()
-        .responds::<Ticket>(StatusCode::OK),
+        .ok::<Ticket>(),
     api.get("/api/v1/support/tickets/{id}/history", "Historique visible du ticket", &SUPPORT_READ, history)
-        .responds::<Vec<HistoryEntry>>(StatusCode::OK),
+        .ok::<Vec<HistoryEntry>>(),
     api.post("/api/v1/support/tickets/{id}/comments", "Commenter (public ou interne)", &SUPPORT_COMMENT, comment)
         .etag()
         .json_body::<NewComment>()
-        .responds::<Ticket>(StatusCode::CREATED),
+        .created::<Ticket>(),
     api.post(
         "/api/v1/support/tickets/{id}/transition",
         "Changer le statut (If-Match requis)",
@@ -55,7 +55,7 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
     .etag()
     .if_match()
     .json_body::<TransitionInput>()
-    .responds::<Ticket>(StatusCode::OK),
+    .ok::<Ticket>(),
     api.post(
         "/api/v1/support/tickets/{id}/escalate",
         "Escalader au niveau supérieur (If-Match requis)",
@@ -65,7 +65,7 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
     .etag()
     .if_match()
     .json_body::<EscalateInput>()
-    .responds::<Ticket>(StatusCode::OK),
+    .ok::<Ticket>(),
     api.post(
         "/api/v1/support/tickets/{id}/return",
         "Renvoyer au niveau inférieur avec une réponse (If-Match requis)",
@@ -75,20 +75,20 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
     .etag()
     .if_match()
     .json_body::<ReturnInput>()
-    .responds::<Ticket>(StatusCode::OK),
+    .ok::<Ticket>(),
     api.get("/api/v1/support/report", "Indicateurs par niveau ou par tenant", &SUPPORT_REPORT, report)
         .query::<ReportQuery>()
-        .responds::<Vec<ReportRow>>(StatusCode::OK)
+        .ok::<Vec<ReportRow>>()
         .produces(StatusCode::OK, &["text/csv; charset=utf-8"]),
     api.get("/api/v1/support/policies", "Politiques de support et calendriers", &SUPPORT_READ, policies)
-        .responds::<super::policy::PolicyFile>(StatusCode::OK),
+        .ok::<super::policy::PolicyFile>(),
     api.get(
         "/api/v1/support/tenants/{slug}/contract",
         "Contrat de support effectif d'un tenant",
         &SUPPORT_CONTRACTS_READ,
         contract,
     )
-    .responds::<Contract>(StatusCode::OK),
+    .ok::<Contract>(),
     api.put(
         "/api/v1/support/contracts/{org}",
         "Définir le contrat de support porté par une organisation",
@@ -116,7 +116,7 @@ async fn create(
     Ok(Versioned::created(tickets::create(&ctx(&state, &caller), new).await?).into_response())
 }
 
-async fn show(Call { state, caller }: Call<SupportState>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn show(Op { state, caller, key: id }: Op<SupportState>) -> Result<Response, Problem> {
     Ok(Versioned::ok(tickets::get(&ctx(&state, &caller), &id).await?).into_response())
 }
 
@@ -225,8 +225,4 @@ async fn check_named(state: &SupportState, caller: &Caller, field: &str, key: Op
     }
 }
 
-impl HasVersion for Ticket {
-    fn version(&self) -> i64 {
-        self.version
-    }
-}
+ent_kernel::version_field!(Ticket);

@@ -3,7 +3,7 @@
 
 use super::{apply, events, get_tenant, list_tenants, transition, Applied, EntTenant, Status, Tenant, TenantEvent};
 use crate::tenants::TenantsState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,29 +17,26 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 ent_kernel::route_table!(TenantsState, "tenants", |api| vec![
-    api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list)
-        .responds::<Vec<Tenant>>(StatusCode::OK),
+    api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list).ok::<Vec<Tenant>>(),
     api.post("/api/v1/tenants", "Appliquer un document EntTenant (crée ou met à jour)", &TENANTS_WRITE, apply_doc)
         .etag()
         .json_body::<EntTenant>()
-        .responds::<ApplyResult>(StatusCode::OK)
-        .responds::<ApplyResult>(StatusCode::CREATED),
-    api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show)
-        .etag()
-        .responds::<Tenant>(StatusCode::OK),
+        .ok::<ApplyResult>()
+        .created::<ApplyResult>(),
+    api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show).etag().ok::<Tenant>(),
     api.put("/api/v1/tenants/{slug}", "Remplacer la spécification (If-Match requis)", &TENANTS_WRITE, replace)
         .etag()
         .if_match()
         .json_body::<EntTenant>()
-        .responds::<ApplyResult>(StatusCode::OK),
+        .ok::<ApplyResult>(),
     api.post("/api/v1/tenants/{slug}/transition", "Faire avancer le cycle de vie", &TENANTS_TRANSITION, move_to)
         .etag()
         .json_body::<TransitionBody>()
-        .responds::<Tenant>(StatusCode::OK),
+        .ok::<Tenant>(),
     api.get("/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, tenant_events)
-        .responds::<Vec<TenantEvent>>(StatusCode::OK),
+        .ok::<Vec<TenantEvent>>(),
     api.get("/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, schema)
-        .responds::<serde_json::Value>(StatusCode::OK),
+        .ok::<serde_json::Value>(),
 ]);
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -83,7 +80,7 @@ async fn apply_doc(
     Ok(Versioned::new(status, version, ApplyResult { result, tenant }).into_response())
 }
 
-async fn show(Call { state, caller }: Call<TenantsState>, Path(slug): Path<String>) -> Result<Response, Problem> {
+async fn show(Op { state, caller, key: slug }: Op<TenantsState>) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
     let version = tenant.version;
     Ok(Versioned::new(StatusCode::OK, version, tenant).into_response())
