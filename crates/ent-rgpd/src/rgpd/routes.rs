@@ -238,58 +238,47 @@ async fn log(
     Ok(file(bytes, format, &name))
 }
 
-async fn breach_list(
-    Op { state, caller, key }: Op<RgpdState>,
-    ApiQuery(q): ApiQuery<FormatQuery>,
-) -> Result<Response, Problem> {
-    log(&state, &caller, &key, &q, super::Log::Breaches).await
+/// The handlers of one log kept through the API (breaches, data-subject requests): its
+/// export (`$list`), a new entry (`$create`) and an entry's update under `If-Match` (`$update`).
+macro_rules! log_handlers {
+    ($log:expr, $entries:ident, $input:ty, $table:literal, $list:ident, $create:ident, $update:ident) => {
+        async fn $list(
+            Op { state, caller, key }: Op<RgpdState>,
+            ApiQuery(q): ApiQuery<FormatQuery>,
+        ) -> Result<Response, Problem> {
+            log(&state, &caller, &key, &q, $log).await
+        }
+
+        async fn $create(
+            Op { state, caller, key }: Op<RgpdState>,
+            ApiJson(input): ApiJson<$input>,
+        ) -> Result<Response, Problem> {
+            let org = target(&state, &caller, &key).await?;
+            Ok(Versioned::created($entries::create(&state, &caller.actor, &org, input).await?).into_response())
+        }
+
+        async fn $update(
+            Op { state, caller, key: (key, id) }: Op<RgpdState, (String, String)>,
+            if_match: IfMatchHeader,
+            ApiJson(input): ApiJson<$input>,
+        ) -> Result<Response, Problem> {
+            let org = target(&state, &caller, &key).await?;
+            let expected = if_match.version_in(&state.store, $table, &id).await?;
+            let entry = $entries::update(&state, &caller.actor, &org, &id, input, expected).await?;
+            Ok(Versioned::ok(entry).into_response())
+        }
+    };
 }
 
-async fn breach_create(
-    Op { state, caller, key }: Op<RgpdState>,
-    ApiJson(input): ApiJson<BreachInput>,
-) -> Result<Response, Problem> {
-    let org = target(&state, &caller, &key).await?;
-    let breach = breaches::create(&state, &caller.actor, &org, input).await?;
-    Ok(Versioned::created(breach).into_response())
-}
-
-async fn breach_update(
-    Op { state, caller, key: (key, id) }: Op<RgpdState, (String, String)>,
-    if_match: IfMatchHeader,
-    ApiJson(input): ApiJson<BreachInput>,
-) -> Result<Response, Problem> {
-    let org = target(&state, &caller, &key).await?;
-    let expected = if_match.version_in(&state.store, "rgpd_breaches", &id).await?;
-    let breach = breaches::update(&state, &caller.actor, &org, &id, input, expected).await?;
-    Ok(Versioned::ok(breach).into_response())
-}
-
-async fn request_list(
-    Op { state, caller, key }: Op<RgpdState>,
-    ApiQuery(q): ApiQuery<FormatQuery>,
-) -> Result<Response, Problem> {
-    log(&state, &caller, &key, &q, super::Log::Requests).await
-}
-
-async fn request_create(
-    Op { state, caller, key }: Op<RgpdState>,
-    ApiJson(input): ApiJson<RequestInput>,
-) -> Result<Response, Problem> {
-    let org = target(&state, &caller, &key).await?;
-    let request = requests::create(&state, &caller.actor, &org, input).await?;
-    Ok(Versioned::created(request).into_response())
-}
-
-async fn request_update(
-    Op { state, caller, key: (key, id) }: Op<RgpdState, (String, String)>,
-    if_match: IfMatchHeader,
-    ApiJson(input): ApiJson<RequestInput>,
-) -> Result<Response, Problem> {
-    let org = target(&state, &caller, &key).await?;
-    let expected = if_match.version_in(&state.store, "rgpd_requests", &id).await?;
-    let request = requests::update(&state, &caller.actor, &org, &id, input, expected).await?;
-    Ok(Versioned::ok(request).into_response())
-}
+log_handlers!(super::Log::Breaches, breaches, BreachInput, "rgpd_breaches", breach_list, breach_create, breach_update);
+log_handlers!(
+    super::Log::Requests,
+    requests,
+    RequestInput,
+    "rgpd_requests",
+    request_list,
+    request_create,
+    request_update
+);
 
 ent_kernel::version_field!(Breach, DataRequest);
