@@ -40,7 +40,7 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
         "Modifier (If-Match ; annule les signatures recueillies)",
         &CONVENTIONS_WRITE,
         update,
-    ).etag().if_match()
+    ).if_match()
     .json_body::<ConventionPatch>()
     .ok::<Convention>(),
     api.post("/api/v1/conventions/{id}/submit", "Soumettre à visa et signature", &CONVENTIONS_WRITE, submit).etag()

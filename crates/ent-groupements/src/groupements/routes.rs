@@ -35,7 +35,6 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         .created::<Groupement>(),
     api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show).etag().ok::<Groupement>(),
     api.patch("/api/v1/groupements/{id}", "Modifier (If-Match ; ouvert ou clos)", &GROUPEMENTS_MANAGE, update)
-        .etag()
         .if_match()
         .json_body::<GroupementPatch>()
         .ok::<Groupement>(),

@@ -119,16 +119,16 @@ impl<S> ApiRoute<S> {
         self
     }
 
-    /// Requires `If-Match` (see [`IfMatchHeader`]).
+    /// Requires `If-Match` (see [`IfMatchHeader`]), and answers the new `ETag`.
     pub fn if_match(mut self) -> Self {
         self.if_match = Some(true);
-        self
+        self.etag()
     }
 
-    /// Reads `If-Match` when it changes something already stored.
+    /// Reads `If-Match` when it changes something already stored, and answers the new `ETag`.
     pub fn if_match_optional(mut self) -> Self {
         self.if_match = Some(false);
-        self
+        self.etag()
     }
 
     pub fn query<T: JsonSchema>(mut self) -> Self {

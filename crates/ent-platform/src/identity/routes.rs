@@ -33,7 +33,6 @@ ent_kernel::route_table!(IdentityState, "identité", |api| vec![
         .etag()
         .ok::<User>(),
     api.patch("/api/v1/users/{id}", "Modifier un utilisateur (If-Match requis)", &USERS_WRITE, patch_user)
-        .etag()
         .if_match()
         .json_body::<UserPatch>()
         .ok::<User>(),

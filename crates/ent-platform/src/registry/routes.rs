@@ -42,7 +42,6 @@ ent_kernel::route_table!(RegistryState, "registre", |api| vec![
         &ORGS_UPDATE,
         update,
     )
-    .etag()
     .if_match()
     .json_body::<OrgPatch>()
     .ok::<Org>(),

@@ -71,7 +71,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         "Enregistrer les coordonnées RGPD (responsable, DPO, représentant) ; If-Match pour modifier",
         &RGPD_WRITE,
         profile_save,
-    ).etag().if_match_optional()
+    ).if_match_optional()
     .json_body::<Profile>()
     .ok::<Profile>(),
     api.get(
@@ -92,7 +92,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         "Mettre à jour une violation (If-Match requis)",
         &RGPD_WRITE,
         breach_update,
-    ).etag().if_match()
+    ).if_match()
     .json_body::<BreachInput>()
     .ok::<Breach>(),
     api.get(
@@ -118,7 +118,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         "Mettre à jour une demande (If-Match requis)",
         &RGPD_WRITE,
         request_update,
-    ).etag().if_match()
+    ).if_match()
     .json_body::<RequestInput>()
     .ok::<DataRequest>(),
 ]);

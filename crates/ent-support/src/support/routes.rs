@@ -36,7 +36,6 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         .etag()
         .ok::<Ticket>(),
     api.patch("/api/v1/support/tickets/{id}", "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, update)
-        .etag()
         .if_match()
         .json_body::<TicketPatch>()
         .ok::<Ticket>(),
@@ -52,7 +51,6 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         &SUPPORT_HANDLE,
         transition,
     )
-    .etag()
     .if_match()
     .json_body::<TransitionInput>()
     .ok::<Ticket>(),
@@ -62,7 +60,6 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         &SUPPORT_HANDLE,
         escalate,
     )
-    .etag()
     .if_match()
     .json_body::<EscalateInput>()
     .ok::<Ticket>(),
@@ -72,7 +69,6 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         &SUPPORT_HANDLE,
         return_down,
     )
-    .etag()
     .if_match()
     .json_body::<ReturnInput>()
     .ok::<Ticket>(),
@@ -102,6 +98,18 @@ fn ctx<'a>(state: &'a SupportState, caller: &'a Caller) -> Ctx<'a> {
     Ctx { state, actor: &caller.actor, now: state.clock.now() }
 }
 
+/// A ticket operation under `If-Match`: the version expected read against the stored
+/// ticket, the operation run as the caller, the ticket answered with its `ETag`.
+async fn under_if_match<B>(
+    Op { state, caller, key: id }: Op<SupportState>,
+    if_match: IfMatchHeader,
+    body: B,
+    operation: impl AsyncFnOnce(&Ctx<'_>, &str, i64, B) -> Result<Ticket, Problem>,
+) -> Result<Response, Problem> {
+    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
+    Ok(Versioned::ok(operation(&ctx(&state, &caller), &id, version, body).await?).into_response())
+}
+
 async fn list(
     Call { state, caller }: Call<SupportState>,
     ApiQuery(filter): ApiQuery<TicketFilter>,
@@ -121,12 +129,11 @@ async fn show(Op { state, caller, key: id }: Op<SupportState>) -> Result<Respons
 }
 
 async fn update(
-    Op { state, caller, key: id }: Op<SupportState>,
+    op: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<TicketPatch>,
 ) -> Result<Response, Problem> {
-    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
-    Ok(Versioned::ok(tickets::update(&ctx(&state, &caller), &id, version, body).await?).into_response())
+    under_if_match(op, if_match, body, tickets::update).await
 }
 
 async fn history(Op { state, caller, key: id }: Op<SupportState>) -> Result<Json<Vec<HistoryEntry>>, Problem> {
@@ -141,30 +148,27 @@ async fn comment(
 }
 
 async fn transition(
-    Op { state, caller, key: id }: Op<SupportState>,
+    op: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<TransitionInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
-    Ok(Versioned::ok(tickets::transition(&ctx(&state, &caller), &id, version, body).await?).into_response())
+    under_if_match(op, if_match, body, tickets::transition).await
 }
 
 async fn escalate(
-    Op { state, caller, key: id }: Op<SupportState>,
+    op: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<EscalateInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
-    Ok(Versioned::ok(tickets::escalate(&ctx(&state, &caller), &id, version, body).await?).into_response())
+    under_if_match(op, if_match, body, tickets::escalate).await
 }
 
 async fn return_down(
-    Op { state, caller, key: id }: Op<SupportState>,
+    op: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<ReturnInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
-    Ok(Versioned::ok(tickets::return_down(&ctx(&state, &caller), &id, version, body).await?).into_response())
+    under_if_match(op, if_match, body, tickets::return_down).await
 }
 
 async fn report(

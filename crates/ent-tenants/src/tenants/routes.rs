@@ -25,7 +25,6 @@ ent_kernel::route_table!(TenantsState, "tenants", |api| vec![
         .created::<ApplyResult>(),
     api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show).etag().ok::<Tenant>(),
     api.put("/api/v1/tenants/{slug}", "Remplacer la spécification (If-Match requis)", &TENANTS_WRITE, replace)
-        .etag()
         .if_match()
         .json_body::<EntTenant>()
         .ok::<ApplyResult>(),
