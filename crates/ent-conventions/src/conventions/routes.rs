@@ -219,48 +219,40 @@ async fn update(
     Ok(Versioned::ok(workflow::update(&ctx(&state, &caller), &conv, version, body).await?).into_response())
 }
 
-async fn submit(Op { state, caller, key: id }: Op<ConventionsState>) -> Result<Response, Problem> {
-    let conv = find(&state, &caller, &id).await?;
-    Ok(Versioned::ok(workflow::submit(&ctx(&state, &caller), &conv).await?).into_response())
-}
-
-async fn visa(
+/// A workflow step on the convention of the path (404 if the caller is not party to
+/// it), run as the caller; the convention answered with `status` and its `ETag`.
+async fn step(
     Op { state, caller, key: id }: Op<ConventionsState>,
-    ApiJson(body): ApiJson<VisaBody>,
+    status: StatusCode,
+    step: impl AsyncFnOnce(&Ctx<'_>, &Convention) -> Result<Convention, Problem>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
-    Ok(Versioned::ok(workflow::give_visa(&ctx(&state, &caller), &conv, body.visa.as_deref()).await?).into_response())
+    Ok(Versioned::with_status(status, step(&ctx(&state, &caller), &conv).await?).into_response())
 }
 
-async fn sign(
-    Op { state, caller, key: id }: Op<ConventionsState>,
-    ApiJson(body): ApiJson<SignBody>,
-) -> Result<Response, Problem> {
-    let conv = find(&state, &caller, &id).await?;
-    let signed =
-        workflow::sign(&ctx(&state, &caller), &conv, body.party.as_deref(), body.document_hash.as_deref()).await?;
-    Ok(Versioned::ok(signed).into_response())
+async fn submit(op: Op<ConventionsState>) -> Result<Response, Problem> {
+    step(op, StatusCode::OK, workflow::submit).await
 }
 
-async fn refuse(
-    Op { state, caller, key: id }: Op<ConventionsState>,
-    ApiJson(body): ApiJson<RefuseBody>,
-) -> Result<Response, Problem> {
-    let conv = find(&state, &caller, &id).await?;
-    Ok(Versioned::ok(workflow::refuse(&ctx(&state, &caller), &conv, &body.comment).await?).into_response())
+async fn visa(op: Op<ConventionsState>, ApiJson(body): ApiJson<VisaBody>) -> Result<Response, Problem> {
+    step(op, StatusCode::OK, async |ctx, conv| workflow::give_visa(ctx, conv, body.visa.as_deref()).await).await
 }
 
-async fn terminate(
-    Op { state, caller, key: id }: Op<ConventionsState>,
-    ApiJson(body): ApiJson<Termination>,
-) -> Result<Response, Problem> {
-    let conv = find(&state, &caller, &id).await?;
-    Ok(Versioned::ok(workflow::terminate(&ctx(&state, &caller), &conv, body).await?).into_response())
+async fn sign(op: Op<ConventionsState>, ApiJson(body): ApiJson<SignBody>) -> Result<Response, Problem> {
+    let (party, hash) = (body.party.as_deref(), body.document_hash.as_deref());
+    step(op, StatusCode::OK, async |ctx, conv| workflow::sign(ctx, conv, party, hash).await).await
 }
 
-async fn amend(Op { state, caller, key: id }: Op<ConventionsState>) -> Result<Response, Problem> {
-    let conv = find(&state, &caller, &id).await?;
-    Ok(Versioned::created(workflow::amend(&ctx(&state, &caller), &conv).await?).into_response())
+async fn refuse(op: Op<ConventionsState>, ApiJson(body): ApiJson<RefuseBody>) -> Result<Response, Problem> {
+    step(op, StatusCode::OK, async |ctx, conv| workflow::refuse(ctx, conv, &body.comment).await).await
+}
+
+async fn terminate(op: Op<ConventionsState>, ApiJson(body): ApiJson<Termination>) -> Result<Response, Problem> {
+    step(op, StatusCode::OK, async |ctx, conv| workflow::terminate(ctx, conv, body).await).await
+}
+
+async fn amend(op: Op<ConventionsState>) -> Result<Response, Problem> {
+    step(op, StatusCode::CREATED, workflow::amend).await
 }
 
 async fn document(

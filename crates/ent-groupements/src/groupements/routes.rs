@@ -7,7 +7,7 @@
 use super::award::{self, AwardInput};
 use super::documents::{self, Kind, LibraryFilter, StoredDocument};
 use super::membership::{self, Application, NewApplication, Prefill, Shares};
-use super::GroupementsState;
+use super::{Ctx, GroupementsState};
 use super::{Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -286,33 +286,41 @@ async fn show(State(state): State<GroupementsState>, Path(id): Path<String>) -> 
     Ok(Versioned::ok(g).into_response())
 }
 
-async fn update(
+/// An operation of the coordinator on the groupement of the path (404, then 403), run
+/// as the caller; the groupement answered with its `ETag`.
+async fn coordinator_step(
     Op { state, caller, key: id }: Op<GroupementsState>,
+    step: impl AsyncFnOnce(&Ctx<'_>, &Groupement) -> Result<Groupement, Problem>,
+) -> Result<Response, Problem> {
+    let g = coordinated(&state, &caller, &id).await?;
+    Ok(Versioned::ok(step(&state.ctx(&caller.actor), &g).await?).into_response())
+}
+
+/// The coordinator's decision on an application of the groupement of the path; the
+/// application answered with its `ETag`.
+async fn decision(
+    Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
+    decide: impl AsyncFnOnce(&Ctx<'_>, &Groupement, &Application) -> Result<Application, Problem>,
+) -> Result<Response, Problem> {
+    let g = coordinated(&state, &caller, &id).await?;
+    let app = membership::get(&state.store, &g.id, &application).await?;
+    Ok(Versioned::ok(decide(&state.ctx(&caller.actor), &g, &app).await?).into_response())
+}
+
+async fn update(
+    op: Op<GroupementsState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<GroupementPatch>,
 ) -> Result<Response, Problem> {
-    let g = coordinated(&state, &caller, &id).await?;
-    let version = if_match.version(g.version)?;
-    let g = super::update(&state.ctx(&caller.actor), &g, version, body).await?;
-    Ok(Versioned::ok(g).into_response())
+    coordinator_step(op, async |ctx, g| super::update(ctx, g, if_match.version(g.version)?, body).await).await
 }
 
-async fn transition(
-    Op { state, caller, key: id }: Op<GroupementsState>,
-    ApiJson(body): ApiJson<TransitionBody>,
-) -> Result<Response, Problem> {
-    let g = coordinated(&state, &caller, &id).await?;
-    let g = super::transition(&state.ctx(&caller.actor), &g, body.to).await?;
-    Ok(Versioned::ok(g).into_response())
+async fn transition(op: Op<GroupementsState>, ApiJson(body): ApiJson<TransitionBody>) -> Result<Response, Problem> {
+    coordinator_step(op, async |ctx, g| super::transition(ctx, g, body.to).await).await
 }
 
-async fn award_route(
-    Op { state, caller, key: id }: Op<GroupementsState>,
-    ApiJson(body): ApiJson<AwardInput>,
-) -> Result<Response, Problem> {
-    let g = coordinated(&state, &caller, &id).await?;
-    let g = award::award(&state.ctx(&caller.actor), &g, body).await?;
-    Ok(Versioned::ok(g).into_response())
+async fn award_route(op: Op<GroupementsState>, ApiJson(body): ApiJson<AwardInput>) -> Result<Response, Problem> {
+    coordinator_step(op, async |ctx, g| award::award(ctx, g, body).await).await
 }
 
 async fn decp_record(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Response, Problem> {
@@ -378,13 +386,8 @@ async fn withdraw(
     Ok(Versioned::ok(app).into_response())
 }
 
-async fn accept(
-    Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
-) -> Result<Response, Problem> {
-    let g = coordinated(&state, &caller, &id).await?;
-    let app = membership::get(&state.store, &g.id, &application).await?;
-    let app = membership::accept(&state.ctx(&caller.actor), &g, &app).await?;
-    Ok(Versioned::ok(app).into_response())
+async fn accept(op: Op<GroupementsState, (String, String)>) -> Result<Response, Problem> {
+    decision(op, membership::accept).await
 }
 
 async fn accept_many(
@@ -403,13 +406,10 @@ async fn accept_many(
 }
 
 async fn reject(
-    Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
+    op: Op<GroupementsState, (String, String)>,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Response, Problem> {
-    let g = coordinated(&state, &caller, &id).await?;
-    let app = membership::get(&state.store, &g.id, &application).await?;
-    let app = membership::reject(&state.ctx(&caller.actor), &g, &app, &body.reason).await?;
-    Ok(Versioned::ok(app).into_response())
+    decision(op, async |ctx, g, app| membership::reject(ctx, g, app, &body.reason).await).await
 }
 
 async fn members(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Json<Vec<Application>>, Problem> {
