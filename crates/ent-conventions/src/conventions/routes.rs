@@ -29,52 +29,50 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
     api.get("/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, list)
         .query::<ConventionFilter>()
         .ok::<Page<Convention>>(),
-    api.post("/api/v1/conventions", "Créer une convention (brouillon)", &CONVENTIONS_WRITE, create).etag()
+    api.post("/api/v1/conventions", "Créer une convention (brouillon)", &CONVENTIONS_WRITE, create)
         .idempotent()
         .json_body::<NewConvention>()
-        .created::<Convention>(),
-    api.get("/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, show).etag()
-        .ok::<Convention>(),
+        .created_versioned::<Convention>(),
+    api.get("/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, show)
+        .ok_versioned::<Convention>(),
     api.patch(
         "/api/v1/conventions/{id}",
         "Modifier (If-Match ; annule les signatures recueillies)",
         &CONVENTIONS_WRITE,
         update,
-    ).if_match()
+    )
+    .if_match()
     .json_body::<ConventionPatch>()
     .ok::<Convention>(),
-    api.post("/api/v1/conventions/{id}/submit", "Soumettre à visa et signature", &CONVENTIONS_WRITE, submit).etag()
-        .ok::<Convention>(),
-    api.post("/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, visa).etag()
+    api.post("/api/v1/conventions/{id}/submit", "Soumettre à visa et signature", &CONVENTIONS_WRITE, submit)
+        .ok_versioned::<Convention>(),
+    api.post("/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, visa)
         .json_body::<VisaBody>()
-        .ok::<Convention>(),
-    api.post("/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, sign).etag()
+        .ok_versioned::<Convention>(),
+    api.post("/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, sign)
         .json_body::<SignBody>()
-        .ok::<Convention>(),
-    api.post("/api/v1/conventions/{id}/refuse", "Refuser (retour en brouillon)", &CONVENTIONS_SIGN, refuse).etag()
+        .ok_versioned::<Convention>(),
+    api.post("/api/v1/conventions/{id}/refuse", "Refuser (retour en brouillon)", &CONVENTIONS_SIGN, refuse)
         .json_body::<RefuseBody>()
-        .ok::<Convention>(),
-    api.post("/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, terminate).etag()
+        .ok_versioned::<Convention>(),
+    api.post("/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, terminate)
         .json_body::<Termination>()
-        .ok::<Convention>(),
-    api.post("/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, amend).etag()
-        .created::<Convention>(),
+        .ok_versioned::<Convention>(),
+    api.post("/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, amend)
+        .created_versioned::<Convention>(),
     api.get("/api/v1/conventions/{id}/document", "Télécharger (format=html|odt|pdf)", &CONVENTIONS_READ, document)
         .query::<DocumentQuery>()
-        .produces(
-            StatusCode::OK,
-            &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"],
-        ),
+        .produces(StatusCode::OK, &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"]),
     api.post(
         "/api/v1/conventions/{id}/signed-copies",
         "Déposer un exemplaire signé hors plateforme (PDF)",
         &CONVENTIONS_WRITE,
         upload,
-    ).etag()
+    )
     .body_limit(SIGNED_COPY_LIMIT)
     .query::<UploadQuery>()
     .pdf_body()
-    .ok::<Convention>(),
+    .ok_versioned::<Convention>(),
 ]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

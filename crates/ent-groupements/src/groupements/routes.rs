@@ -29,11 +29,11 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         .query::<GroupementFilter>()
         .ok::<Page<Groupement>>(),
     api.post("/api/v1/groupements", "Ouvrir un groupement (coordonnateur)", &GROUPEMENTS_MANAGE, create)
-        .etag()
         .idempotent()
         .json_body::<NewGroupement>()
-        .created::<Groupement>(),
-    api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show).etag().ok::<Groupement>(),
+        .created_versioned::<Groupement>(),
+    api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show)
+        .ok_versioned::<Groupement>(),
     api.patch("/api/v1/groupements/{id}", "Modifier (If-Match ; ouvert ou clos)", &GROUPEMENTS_MANAGE, update)
         .if_match()
         .json_body::<GroupementPatch>()
@@ -44,13 +44,11 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         &GROUPEMENTS_MANAGE,
         transition,
     )
-    .etag()
     .json_body::<TransitionBody>()
-    .ok::<Groupement>(),
+    .ok_versioned::<Groupement>(),
     api.post("/api/v1/groupements/{id}/award", "Attribuer le marché", &GROUPEMENTS_MANAGE, award_route)
-        .etag()
         .json_body::<AwardInput>()
-        .ok::<Groupement>(),
+        .ok_versioned::<Groupement>(),
     api.get(
         "/api/v1/groupements/{id}/decp",
         "Données essentielles (DECP v2, JSON) du marché attribué",
@@ -79,26 +77,23 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         &GROUPEMENTS_APPLY,
         apply,
     )
-    .etag()
     .idempotent()
     .json_body::<NewApplication>()
-    .created::<Application>(),
+    .created_versioned::<Application>(),
     api.post(
         "/api/v1/groupements/{id}/applications/{application}/withdraw",
         "Retirer sa candidature (jusqu'à la clôture)",
         &GROUPEMENTS_APPLY,
         withdraw,
     )
-    .etag()
-    .ok::<Application>(),
+    .ok_versioned::<Application>(),
     api.post(
         "/api/v1/groupements/{id}/applications/{application}/accept",
         "Accepter une candidature (rejoint la convention constitutive)",
         &GROUPEMENTS_MANAGE,
         accept,
     )
-    .etag()
-    .ok::<Application>(),
+    .ok_versioned::<Application>(),
     api.post(
         "/api/v1/groupements/{id}/acceptances",
         "Accepter plusieurs candidatures d'un coup (une seule mise à jour de la convention)",
@@ -113,9 +108,8 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         &GROUPEMENTS_MANAGE,
         reject,
     )
-    .etag()
     .json_body::<RejectBody>()
-    .ok::<Application>(),
+    .ok_versioned::<Application>(),
     api.get("/api/v1/groupements/{id}/members", "Membres du groupement", &GROUPEMENTS_READ, members)
         .ok::<Vec<Application>>(),
     api.get(

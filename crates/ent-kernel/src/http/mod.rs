@@ -168,6 +168,16 @@ impl<S> ApiRoute<S> {
         self.responds::<T>(StatusCode::CREATED)
     }
 
+    /// `200 OK` with a JSON `T` and its version as `ETag` (see [`Versioned`]).
+    pub fn ok_versioned<T: JsonSchema>(self) -> Self {
+        self.ok::<T>().etag()
+    }
+
+    /// `201 Created` with a JSON `T` and its version as `ETag` (see [`Versioned`]).
+    pub fn created_versioned<T: JsonSchema>(self) -> Self {
+        self.created::<T>().etag()
+    }
+
     /// A file success response in each of `content_types` (chosen by the `format` parameter).
     pub fn produces(mut self, status: StatusCode, content_types: &[&'static str]) -> Self {
         self.responses.extend(content_types.iter().map(|content_type| (status, *content_type, None)));

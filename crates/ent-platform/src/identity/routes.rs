@@ -22,24 +22,21 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 ent_kernel::route_table!(IdentityState, "identité", |api| vec![
-    api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).etag().ok::<User>(),
+    api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).ok_versioned::<User>(),
     api.get("/api/v1/users", "Lister les utilisateurs", &USERS_READ, users).query::<PageQuery>().ok::<Page<User>>(),
     api.post("/api/v1/users", "Créer un utilisateur", &USERS_WRITE, add_user)
-        .etag()
         .idempotent()
         .json_body::<NewUser>()
-        .created::<User>(),
+        .created_versioned::<User>(),
     api.get("/api/v1/users/{id}", "Consulter un utilisateur (id ou e-mail)", &USERS_READ, show_user)
-        .etag()
-        .ok::<User>(),
+        .ok_versioned::<User>(),
     api.patch("/api/v1/users/{id}", "Modifier un utilisateur (If-Match requis)", &USERS_WRITE, patch_user)
         .if_match()
         .json_body::<UserPatch>()
         .ok::<User>(),
     api.post("/api/v1/users/{id}/roles", "Accorder un rôle dans une organisation", &ROLES_WRITE, grant_role)
-        .etag()
         .json_body::<RoleRequest>()
-        .ok::<User>(),
+        .ok_versioned::<User>(),
     api.delete("/api/v1/users/{id}/roles/{role}", "Retirer un rôle (paramètre org)", &ROLES_WRITE, revoke_role)
         .query::<RoleQuery>(),
     api.get("/api/v1/tokens", "Lister ses jetons (tous pour un admin avec all=true)", &TOKENS_MANAGE, tokens)

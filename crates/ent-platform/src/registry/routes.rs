@@ -29,13 +29,11 @@ ent_kernel::route_table!(RegistryState, "registre", |api| vec![
         .query::<OrgFilter>()
         .ok::<Page<Org>>(),
     api.post("/api/v1/orgs", "Créer un EPCI, syndicat mixte, éditeur ou hébergeur", &ORGS_CREATE, create)
-        .etag()
         .idempotent()
         .json_body::<NewOrg>()
-        .created::<Org>(),
+        .created_versioned::<Org>(),
     api.get("/api/v1/orgs/{key}", "Consulter une organisation (id, code, ou type:code)", &ORGS_READ, show)
-        .etag()
-        .ok::<OrgDetail>(),
+        .ok_versioned::<OrgDetail>(),
     api.patch(
         "/api/v1/orgs/{key}",
         "Modifier le nom ou le contact d'une organisation (If-Match requis)",

@@ -64,14 +64,15 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
     )
     .query::<DiffQuery>()
     .ok::<Diff>(),
-    api.get("/api/v1/rgpd/profiles/{org}", "Coordonnées RGPD d'une organisation", &RGPD_READ, profile_show).etag()
-        .ok::<Profile>(),
+    api.get("/api/v1/rgpd/profiles/{org}", "Coordonnées RGPD d'une organisation", &RGPD_READ, profile_show)
+        .ok_versioned::<Profile>(),
     api.put(
         "/api/v1/rgpd/profiles/{org}",
         "Enregistrer les coordonnées RGPD (responsable, DPO, représentant) ; If-Match pour modifier",
         &RGPD_WRITE,
         profile_save,
-    ).if_match_optional()
+    )
+    .if_match_optional()
     .json_body::<Profile>()
     .ok::<Profile>(),
     api.get(
@@ -83,16 +84,17 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
     .query::<FormatQuery>()
     .ok::<Vec<Breach>>()
     .produces(StatusCode::OK, EXPORTS),
-    api.post("/api/v1/rgpd/breaches/{org}", "Consigner une violation de données", &RGPD_WRITE, breach_create).etag()
+    api.post("/api/v1/rgpd/breaches/{org}", "Consigner une violation de données", &RGPD_WRITE, breach_create)
         .idempotent()
         .json_body::<BreachInput>()
-        .created::<Breach>(),
+        .created_versioned::<Breach>(),
     api.put(
         "/api/v1/rgpd/breaches/{org}/{id}",
         "Mettre à jour une violation (If-Match requis)",
         &RGPD_WRITE,
         breach_update,
-    ).if_match()
+    )
+    .if_match()
     .json_body::<BreachInput>()
     .ok::<Breach>(),
     api.get(
@@ -104,21 +106,17 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
     .query::<FormatQuery>()
     .ok::<Vec<DataRequest>>()
     .produces(StatusCode::OK, EXPORTS),
-    api.post(
-        "/api/v1/rgpd/requests/{org}",
-        "Consigner une demande d'exercice des droits",
-        &RGPD_WRITE,
-        request_create,
-    ).etag()
-    .idempotent()
-    .json_body::<RequestInput>()
-    .created::<DataRequest>(),
+    api.post("/api/v1/rgpd/requests/{org}", "Consigner une demande d'exercice des droits", &RGPD_WRITE, request_create)
+        .idempotent()
+        .json_body::<RequestInput>()
+        .created_versioned::<DataRequest>(),
     api.put(
         "/api/v1/rgpd/requests/{org}/{id}",
         "Mettre à jour une demande (If-Match requis)",
         &RGPD_WRITE,
         request_update,
-    ).if_match()
+    )
+    .if_match()
     .json_body::<RequestInput>()
     .ok::<DataRequest>(),
 ]);

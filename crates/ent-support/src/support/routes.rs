@@ -28,13 +28,11 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         .query::<TicketFilter>()
         .ok::<Page<Ticket>>(),
     api.post("/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, create)
-        .etag()
         .idempotent()
         .json_body::<NewTicket>()
-        .created::<Ticket>(),
+        .created_versioned::<Ticket>(),
     api.get("/api/v1/support/tickets/{id}", "Consulter un ticket (id ou référence)", &SUPPORT_READ, show)
-        .etag()
-        .ok::<Ticket>(),
+        .ok_versioned::<Ticket>(),
     api.patch("/api/v1/support/tickets/{id}", "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, update)
         .if_match()
         .json_body::<TicketPatch>()
@@ -42,9 +40,8 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
     api.get("/api/v1/support/tickets/{id}/history", "Historique visible du ticket", &SUPPORT_READ, history)
         .ok::<Vec<HistoryEntry>>(),
     api.post("/api/v1/support/tickets/{id}/comments", "Commenter (public ou interne)", &SUPPORT_COMMENT, comment)
-        .etag()
         .json_body::<NewComment>()
-        .created::<Ticket>(),
+        .created_versioned::<Ticket>(),
     api.post(
         "/api/v1/support/tickets/{id}/transition",
         "Changer le statut (If-Match requis)",

@@ -19,19 +19,17 @@ use serde::{Deserialize, Serialize};
 ent_kernel::route_table!(TenantsState, "tenants", |api| vec![
     api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list).ok::<Vec<Tenant>>(),
     api.post("/api/v1/tenants", "Appliquer un document EntTenant (crée ou met à jour)", &TENANTS_WRITE, apply_doc)
-        .etag()
         .json_body::<EntTenant>()
-        .ok::<ApplyResult>()
+        .ok_versioned::<ApplyResult>()
         .created::<ApplyResult>(),
-    api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show).etag().ok::<Tenant>(),
+    api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show).ok_versioned::<Tenant>(),
     api.put("/api/v1/tenants/{slug}", "Remplacer la spécification (If-Match requis)", &TENANTS_WRITE, replace)
         .if_match()
         .json_body::<EntTenant>()
         .ok::<ApplyResult>(),
     api.post("/api/v1/tenants/{slug}/transition", "Faire avancer le cycle de vie", &TENANTS_TRANSITION, move_to)
-        .etag()
         .json_body::<TransitionBody>()
-        .ok::<Tenant>(),
+        .ok_versioned::<Tenant>(),
     api.get("/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, tenant_events)
         .ok::<Vec<TenantEvent>>(),
     api.get("/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, schema)
