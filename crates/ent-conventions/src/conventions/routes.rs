@@ -41,9 +41,7 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
         &CONVENTIONS_WRITE,
         update,
     )
-    .if_match()
-    .json_body::<ConventionPatch>()
-    .ok::<Convention>(),
+    .if_match_update::<ConventionPatch, Convention>(),
     api.post("/api/v1/conventions/{id}/submit", "Soumettre à visa et signature", &CONVENTIONS_WRITE, submit)
         .ok_versioned::<Convention>(),
     api.post("/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, visa)

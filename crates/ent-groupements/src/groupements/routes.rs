@@ -35,9 +35,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
     api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show)
         .ok_versioned::<Groupement>(),
     api.patch("/api/v1/groupements/{id}", "Modifier (If-Match ; ouvert ou clos)", &GROUPEMENTS_MANAGE, update)
-        .if_match()
-        .json_body::<GroupementPatch>()
-        .ok::<Groupement>(),
+        .if_match_update::<GroupementPatch, Groupement>(),
     api.post(
         "/api/v1/groupements/{id}/transition",
         "Clore, rouvrir, lancer la consultation, exécuter, terminer",

@@ -125,6 +125,12 @@ impl<S> ApiRoute<S> {
         self.etag()
     }
 
+    /// An update under a required `If-Match`: a JSON `B` in, `200 OK` with the JSON `T` and its
+    /// new `ETag` out.
+    pub fn if_match_update<B: JsonSchema, T: JsonSchema>(self) -> Self {
+        self.if_match().json_body::<B>().ok::<T>()
+    }
+
     /// Reads `If-Match` when it changes something already stored, and answers the new `ETag`.
     pub fn if_match_optional(mut self) -> Self {
         self.if_match = Some(false);

@@ -31,9 +31,7 @@ ent_kernel::route_table!(IdentityState, "identité", |api| vec![
     api.get("/api/v1/users/{id}", "Consulter un utilisateur (id ou e-mail)", &USERS_READ, show_user)
         .ok_versioned::<User>(),
     api.patch("/api/v1/users/{id}", "Modifier un utilisateur (If-Match requis)", &USERS_WRITE, patch_user)
-        .if_match()
-        .json_body::<UserPatch>()
-        .ok::<User>(),
+        .if_match_update::<UserPatch, User>(),
     api.post("/api/v1/users/{id}/roles", "Accorder un rôle dans une organisation", &ROLES_WRITE, grant_role)
         .json_body::<RoleRequest>()
         .ok_versioned::<User>(),

@@ -40,9 +40,7 @@ ent_kernel::route_table!(RegistryState, "registre", |api| vec![
         &ORGS_UPDATE,
         update,
     )
-    .if_match()
-    .json_body::<OrgPatch>()
-    .ok::<Org>(),
+    .if_match_update::<OrgPatch, Org>(),
     api.get("/api/v1/orgs/{key}/covers", "Organisations couvertes par une organisation", &ORGS_READ, covers)
         .query::<PageQuery>()
         .ok::<Page<Org>>(),

@@ -94,9 +94,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         &RGPD_WRITE,
         breach_update,
     )
-    .if_match()
-    .json_body::<BreachInput>()
-    .ok::<Breach>(),
+    .if_match_update::<BreachInput, Breach>(),
     api.get(
         "/api/v1/rgpd/requests/{org}",
         "Registre des demandes d'exercice des droits (json, csv, ods, html, pdf)",
@@ -116,9 +114,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
         &RGPD_WRITE,
         request_update,
     )
-    .if_match()
-    .json_body::<RequestInput>()
-    .ok::<DataRequest>(),
+    .if_match_update::<RequestInput, DataRequest>(),
 ]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

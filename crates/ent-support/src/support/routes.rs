@@ -34,9 +34,7 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
     api.get("/api/v1/support/tickets/{id}", "Consulter un ticket (id ou référence)", &SUPPORT_READ, show)
         .ok_versioned::<Ticket>(),
     api.patch("/api/v1/support/tickets/{id}", "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, update)
-        .if_match()
-        .json_body::<TicketPatch>()
-        .ok::<Ticket>(),
+        .if_match_update::<TicketPatch, Ticket>(),
     api.get("/api/v1/support/tickets/{id}/history", "Historique visible du ticket", &SUPPORT_READ, history)
         .ok::<Vec<HistoryEntry>>(),
     api.post("/api/v1/support/tickets/{id}/comments", "Commenter (public ou interne)", &SUPPORT_COMMENT, comment)
@@ -48,27 +46,21 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         &SUPPORT_HANDLE,
         transition,
     )
-    .if_match()
-    .json_body::<TransitionInput>()
-    .ok::<Ticket>(),
+    .if_match_update::<TransitionInput, Ticket>(),
     api.post(
         "/api/v1/support/tickets/{id}/escalate",
         "Escalader au niveau supérieur (If-Match requis)",
         &SUPPORT_HANDLE,
         escalate,
     )
-    .if_match()
-    .json_body::<EscalateInput>()
-    .ok::<Ticket>(),
+    .if_match_update::<EscalateInput, Ticket>(),
     api.post(
         "/api/v1/support/tickets/{id}/return",
         "Renvoyer au niveau inférieur avec une réponse (If-Match requis)",
         &SUPPORT_HANDLE,
         return_down,
     )
-    .if_match()
-    .json_body::<ReturnInput>()
-    .ok::<Ticket>(),
+    .if_match_update::<ReturnInput, Ticket>(),
     api.get("/api/v1/support/report", "Indicateurs par niveau ou par tenant", &SUPPORT_REPORT, report)
         .query::<ReportQuery>()
         .ok::<Vec<ReportRow>>()

@@ -24,9 +24,7 @@ ent_kernel::route_table!(TenantsState, "tenants", |api| vec![
         .created::<ApplyResult>(),
     api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show).ok_versioned::<Tenant>(),
     api.put("/api/v1/tenants/{slug}", "Remplacer la spécification (If-Match requis)", &TENANTS_WRITE, replace)
-        .if_match()
-        .json_body::<EntTenant>()
-        .ok::<ApplyResult>(),
+        .if_match_update::<EntTenant, ApplyResult>(),
     api.post("/api/v1/tenants/{slug}/transition", "Faire avancer le cycle de vie", &TENANTS_TRANSITION, move_to)
         .json_body::<TransitionBody>()
         .ok_versioned::<Tenant>(),
