@@ -85,8 +85,9 @@ HOOKS_DIR=$(pwd)/.ci
 run_as() {
     local who=$1 token=$2
     echo "== schemathesis as $who: $MAX_EXAMPLES examples per operation =="
-    # From the work dir: schemathesis keeps its replay data in ./.schemathesis.
-    (cd "$WORK" && PYTHONPATH="$HOOKS_DIR" SCHEMATHESIS_HOOKS=schemathesis_hooks "$PY" -m schemathesis.cli run "$BASE/api/v1/openapi.json" \
+    # From a work dir of its own: schemathesis keeps its replay data in ./.schemathesis.
+    mkdir -p "$WORK/$who"
+    (cd "$WORK/$who" && PYTHONPATH="$HOOKS_DIR" SCHEMATHESIS_HOOKS=schemathesis_hooks "$PY" -m schemathesis.cli run "$BASE/api/v1/openapi.json" \
         --url "$BASE" \
         --header "Authorization: Bearer $token" \
         --checks "$CHECKS" \
@@ -98,9 +99,16 @@ run_as() {
         --suppress-health-check all \
         --no-color \
         --generation-database none \
-        --report junit --report-dir "${SCHEMATHESIS_REPORT_DIR:-$WORK/report-$who}")
+        --report junit --report-dir "${SCHEMATHESIS_REPORT_DIR:-$WORK}/report-$who")
 }
+# Both runs at once (each mostly waits on the other's requests and on Python), each
+# with its own log, shown whole once both are done.
+run_as admin "$ADMIN_TOKEN" >"$WORK/admin.log" 2>&1 &
+admin_pid=$!
+run_as usager "$USAGER_TOKEN" >"$WORK/usager.log" 2>&1 &
+usager_pid=$!
 rc=0
-run_as admin "$ADMIN_TOKEN" || rc=1
-run_as usager "$USAGER_TOKEN" || rc=1
+wait "$admin_pid" || rc=1
+wait "$usager_pid" || rc=1
+cat "$WORK/admin.log" "$WORK/usager.log"
 exit "$rc"

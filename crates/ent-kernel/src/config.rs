@@ -89,6 +89,9 @@ pub struct DatabaseConfig {
     pub max_connections: Option<u32>,
     /// Seconds a request waits for a free connection before answering 503 (default 2).
     pub acquire_timeout_seconds: Option<u64>,
+    /// Serve identical registry reads from memory while the database has not changed
+    /// (default true; see `store::cache`).
+    pub read_cache: Option<bool>,
 }
 
 impl DatabaseConfig {

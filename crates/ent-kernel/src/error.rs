@@ -307,6 +307,15 @@ impl From<anyhow::Error> for Problem {
     }
 }
 
+/// The guard of an operation that the current state forbids: a 409 with the
+/// detail (only computed then) unless `allowed`.
+pub fn conflict_unless<D: Into<String>>(allowed: bool, detail: impl FnOnce() -> D) -> Result<(), Problem> {
+    if allowed {
+        return Ok(());
+    }
+    Err(Problem::conflict(detail()))
+}
+
 /// 412: the resource changed since the caller read it.
 pub fn precondition_failed(current_version: i64) -> Problem {
     Problem::new(
@@ -319,6 +328,13 @@ pub fn precondition_failed(current_version: i64) -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forbidden_state_is_a_409_whose_detail_is_computed_only_then() {
+        assert!(conflict_unless(true, || -> String { panic!("not computed when allowed") }).is_ok());
+        let problem = conflict_unless(false, || "déjà clos").unwrap_err();
+        assert_eq!((problem.kind, problem.detail.as_str()), (ProblemKind::Conflict, "déjà clos"));
+    }
 
     #[test]
     fn database_codes_map_to_their_own_problem_types() {

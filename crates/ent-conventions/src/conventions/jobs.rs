@@ -3,7 +3,9 @@
 //! and for signatures pending more than 7 days. Each reminder is sent once.
 
 use super::model::ConventionModel;
-use super::workflow::{activate_if_started, complete_if_all_signed, party_signers, pending_signers, users_with_role};
+use super::workflow::{
+    activate_if_started, complete_if_all_signed, party_signers, pending_signers, users_with_role, Ctx,
+};
 use super::ConventionsState;
 use super::{find_model, get_convention, Convention, Status};
 use chrono::{DateTime, Utc};
@@ -11,6 +13,7 @@ use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Store, Tx};
 use ent_ops::notify::Notice;
+use ent_platform::identity::Actor;
 use serde_json::{json, Value};
 
 pub const EXPIRY_REMINDER_DAYS: [i64; 3] = [90, 30, 7];
@@ -75,13 +78,15 @@ pub struct DailyReport {
 pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>) -> Result<DailyReport, Problem> {
     let mut report = DailyReport::default();
     let today = today_in_france(now);
+    let actor = Actor::system("conventions-daily");
+    let ctx = Ctx { store, models, actor: &actor, now };
     for id in ids_with_status(store, Status::InSignature).await? {
-        if complete_if_all_signed(store, models, "system:conventions-daily", &id, now).await? {
+        if complete_if_all_signed(&ctx, &id).await? {
             report.completed += 1;
         }
     }
     for id in ids_with_status(store, Status::Signed).await? {
-        if activate_if_started(store, models, "system:conventions-daily", &id, now).await? {
+        if activate_if_started(&ctx, &id).await? {
             report.activated += 1;
         }
     }

@@ -5,7 +5,7 @@
 use super::model::{ConventionModel, ParameterType, SignatureMode};
 use super::{find_model, get_convention, Convention, Status};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
-use ent_kernel::error::{Checks, Problem, ProblemKind};
+use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{expect_same_version, expect_version};
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
@@ -398,6 +398,12 @@ async fn reload(ctx: &Ctx<'_>, id: &str) -> Result<Convention, Problem> {
     get_convention(ctx.store, ctx.models, id).await?.ok_or_else(|| Problem::not_found("convention introuvable"))
 }
 
+/// The tail of every change: committed, then read back.
+async fn commit_and_reload(ctx: &Ctx<'_>, tx: Tx, id: &str) -> Result<Convention, Problem> {
+    tx.commit().await?;
+    reload(ctx, id).await
+}
+
 pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, Problem> {
     let model = find_model(ctx.models, &input.model, input.version)?;
     let draft = build_draft(
@@ -456,8 +462,7 @@ async fn insert(
         "amends": amends.map(|c| c.reference.clone()),
     });
     record(ctx, &mut tx, action, &id, draft.parties.first().map(|(_, o)| o.id.as_str()), summary).await?;
-    tx.commit().await?;
-    reload(ctx, &id).await
+    commit_and_reload(ctx, tx, &id).await
 }
 
 /// Edits a draft or a convention in signature; in signature, collected visas and
@@ -468,12 +473,9 @@ pub async fn update(
     expected_version: i64,
     patch: ConventionPatch,
 ) -> Result<Convention, Problem> {
-    if !matches!(conv.status, Status::Draft | Status::InSignature) {
-        return Err(Problem::conflict(format!(
-            "une convention {} ne se modifie plus : rédigez un avenant",
-            conv.status.label()
-        )));
-    }
+    conflict_unless(matches!(conv.status, Status::Draft | Status::InSignature), || {
+        format!("une convention {} ne se modifie plus : rédigez un avenant", conv.status.label())
+    })?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let parties: BTreeMap<String, PartyInput> = match &patch.parties {
         Some(p) => p.clone(),
@@ -521,8 +523,7 @@ pub async fn update(
             super::jobs::notify(&mut tx, &voided, conv, "signatures_voided", json!({}), ctx.now).await?;
         }
     }
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 /// The convention as this draft makes it (for the document hash before commit).
@@ -612,8 +613,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let schools = school_orgs(ctx.store, conv).await?;
     check_no_overlap(ctx.store, &model.id, &schools, start, end, Some(&conv.root_id)).await?;
     let hash = super::document::body_hash(model, conv)?;
-    let mut tx = ctx.store.begin_write().await?;
-    let current = locked(&mut tx, ctx, &conv.id).await?;
+    let (mut tx, current) = begin_locked(ctx, &conv.id).await?;
     require_status(&current, &[Status::Draft], "soumettre à signature")?;
     expect_same_version(conv.version, current.version)?;
     set_status(&mut tx, &conv.id, Status::InSignature, ctx.now).await?;
@@ -626,8 +626,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     record(ctx, &mut tx, "conventions.submit", &conv.id, None, json!({ "document_hash": hash })).await?;
     let recipients = next_actors(&mut tx, model, conv, &[]).await?;
     super::jobs::notify(&mut tx, &recipients, conv, "submitted", json!({}), ctx.now).await?;
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 async fn school_orgs(store: &Store, conv: &Convention) -> Result<Vec<Org>, Problem> {
@@ -710,17 +709,16 @@ fn acting_party<'c>(
 }
 
 pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>) -> Result<Convention, Problem> {
-    let mut tx = ctx.store.begin_write().await?;
-    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::InSignature], "viser")?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let done: Vec<&str> = conv.live_steps("visa").map(|s| s.step_key.as_str()).collect();
     let Some(visa) = model.visas.iter().find(|v| !done.contains(&v.key.as_str())) else {
         return Err(Problem::conflict("aucun visa n'est attendu sur cette convention"));
     };
-    if visa_key.is_some_and(|k| k != visa.key) {
-        return Err(Problem::conflict(format!("le visa attendu maintenant est « {} »", visa.label)));
-    }
+    conflict_unless(visa_key.is_none_or(|k| k == visa.key), || {
+        format!("le visa attendu maintenant est « {} »", visa.label)
+    })?;
     let Some(party) = acting_party(ctx.actor, conv, visa.role, Some(&visa.party)).into_iter().next() else {
         return Err(forbidden(format!(
             "le visa « {} » revient au rôle {} de la partie {}",
@@ -733,8 +731,7 @@ pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>)
     record(ctx, &mut tx, "conventions.visa", &conv.id, Some(&party.org.id), json!({ "visa": visa.key })).await?;
     let next = next_actors(&mut tx, model, conv, &[visa.key.as_str()]).await?;
     super::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 async fn insert_step(
@@ -776,8 +773,7 @@ pub async fn sign(
     party_key: Option<&str>,
     document_hash: Option<&str>,
 ) -> Result<Convention, Problem> {
-    let mut tx = ctx.store.begin_write().await?;
-    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let party = signing_party(ctx.actor, model, conv, party_key, document_hash)?;
     let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
@@ -813,14 +809,21 @@ pub async fn sign(
     }
     tx.commit().await?;
     if remaining.is_empty() {
-        activate_if_started(ctx.store, ctx.models, &ctx.actor.name, &conv.id, ctx.now).await?;
+        activate_if_started(ctx, &conv.id).await?;
     }
     reload(ctx, &conv.id).await
 }
 
 /// The convention read in the write transaction, its row locked until commit.
-async fn locked(tx: &mut Tx, ctx: &Ctx<'_>, id: &str) -> Result<Convention, Problem> {
-    super::read_convention(tx, ctx.models, id, true).await?.ok_or_else(not_found)
+/// Opens the write transaction of a change to `id`, its row locked until commit.
+async fn begin_locked(ctx: &Ctx<'_>, id: &str) -> Result<(Tx, Convention), Problem> {
+    lock_if_exists(ctx, id).await?.ok_or_else(not_found)
+}
+
+/// [`begin_locked`], for a convention that may be gone.
+async fn lock_if_exists(ctx: &Ctx<'_>, id: &str) -> Result<Option<(Tx, Convention)>, Problem> {
+    let mut tx = ctx.store.begin_write().await?;
+    Ok(super::read_convention(&mut tx, ctx.models, id, true).await?.map(|conv| (tx, conv)))
 }
 
 /// The party the actor signs for now, or why not.
@@ -831,21 +834,16 @@ fn signing_party<'c>(
     party_key: Option<&str>,
     document_hash: Option<&str>,
 ) -> Result<&'c super::Party, Problem> {
-    if conv.status == Status::Draft {
-        return Err(Problem::conflict("une convention en brouillon ne se signe pas : soumettez-la d'abord"));
-    }
+    conflict_unless(conv.status != Status::Draft, || {
+        "une convention en brouillon ne se signe pas : soumettez-la d'abord"
+    })?;
     require_status(conv, &[Status::InSignature], "signer")?;
     let visas_done = conv.live_steps("visa").count();
-    if visas_done < model.visas.len() {
-        return Err(Problem::conflict(format!(
-            "visa attendu avant les signatures : {}",
-            model.visas[visas_done].label
-        )));
-    }
+    conflict_unless(visas_done >= model.visas.len(), || {
+        format!("visa attendu avant les signatures : {}", model.visas[visas_done].label)
+    })?;
     if let (Some(given), Some(current)) = (document_hash, &conv.document_hash) {
-        if given != current {
-            return Err(Problem::conflict("le document a changé depuis votre lecture : relisez-le avant de signer"));
-        }
+        conflict_unless(given == current, || "le document a changé depuis votre lecture : relisez-le avant de signer")?;
     }
     let candidates: Vec<&super::Party> = conv
         .parties
@@ -868,9 +866,9 @@ fn signing_party<'c>(
         return Err(Problem::conflict("votre partie a déjà signé cette convention"));
     };
     let due = pending_signers(model, conv);
-    if !due.iter().any(|p| p.key == party.key && p.org.id == party.org.id) {
-        return Err(Problem::conflict("ce n'est pas encore le tour de votre partie de signer (circuit ordonné)"));
-    }
+    conflict_unless(due.iter().any(|p| p.key == party.key && p.org.id == party.org.id), || {
+        "ce n'est pas encore le tour de votre partie de signer (circuit ordonné)"
+    })?;
     Ok(party)
 }
 
@@ -902,8 +900,7 @@ pub(crate) async fn mark_signed(
 
 /// A signer or visa giver refuses: back to draft, steps voided, comment kept.
 pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<Convention, Problem> {
-    let mut tx = ctx.store.begin_write().await?;
-    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::InSignature], "refuser")?;
     if comment.trim().is_empty() {
         return Err(Problem::invalid_field("comment", "indiquez le motif du refus"));
@@ -930,8 +927,7 @@ pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<C
     let mut recipients = authors;
     recipients.extend(party_signers(&mut tx, model, conv).await?);
     super::jobs::notify(&mut tx, &recipients, conv, "refused", json!({ "comment": comment.trim() }), ctx.now).await?;
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 /// Users holding the signing role at every party.
@@ -962,8 +958,7 @@ pub struct Termination {
 }
 
 pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Result<Convention, Problem> {
-    let mut tx = ctx.store.begin_write().await?;
-    let conv = &locked(&mut tx, ctx, &conv.id).await?;
+    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::Active, Status::Signed], "résilier")?;
     require_party_member(ctx.actor, &conv.party_org_ids())?;
     if t.reason.trim().is_empty() {
@@ -993,8 +988,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     let recipients = party_signers(&mut tx, model, conv).await?;
     let extra = json!({ "reason": t.reason.trim(), "effective": french_date(&effective.to_string()) });
     super::jobs::notify(&mut tx, &recipients, conv, "terminated", extra, ctx.now).await?;
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 /// Starts an avenant: a draft copy of an active convention, to be edited and signed.
@@ -1039,12 +1033,12 @@ pub async fn upload_signed(
     bytes: &[u8],
 ) -> Result<Convention, Problem> {
     require_party_member(ctx.actor, &conv.party_org_ids())?;
-    if conv.status == Status::Draft {
-        return Err(Problem::conflict(format!(
+    conflict_unless(conv.status != Status::Draft, || {
+        format!(
             "la convention {} est un brouillon : un exemplaire signé se dépose une fois la convention soumise à signature",
             conv.reference
-        )));
-    }
+        )
+    })?;
     if bytes.is_empty() {
         return Err(Problem::invalid_field("fichier", "fichier vide"));
     }
@@ -1061,12 +1055,12 @@ pub async fn upload_signed(
         .bind(&conv.id)
         .fetch_one(&mut *tx)
         .await?;
-    if stored >= MAX_SIGNED_COPIES {
-        return Err(Problem::conflict(format!(
+    conflict_unless(stored < MAX_SIGNED_COPIES, || {
+        format!(
             "la convention {} a déjà {MAX_SIGNED_COPIES} exemplaires signés : aucun autre n'est accepté",
             conv.reference
-        )));
-    }
+        )
+    })?;
     sqlx::query(
         "INSERT INTO convention_files (id, convention_id, file_name, content_type, sha256, size, content, uploaded_by, uploaded_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -1091,19 +1085,13 @@ pub async fn upload_signed(
         json!({ "file": name, "sha256": sha, "size": bytes.len() }),
     )
     .await?;
-    tx.commit().await?;
-    reload(ctx, &conv.id).await
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 /// In signature → signed for a convention whose required visas and signatures are
 /// all present but whose status was left behind (the daily job repairs it).
-pub async fn complete_if_all_signed(
-    store: &Store,
-    models: &[ConventionModel],
-    actor_name: &str,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, Problem> {
+pub async fn complete_if_all_signed(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
+    let (store, models) = (ctx.store, ctx.models);
     let all_signed = |conv: &Convention| -> Result<bool, Problem> {
         let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
         Ok(conv.status == Status::InSignature
@@ -1115,27 +1103,20 @@ pub async fn complete_if_all_signed(
         Some(conv) if all_signed(&conv)? => {}
         _ => return Ok(false),
     }
-    let mut tx = store.begin_write().await?;
-    let Some(conv) = super::read_convention(&mut tx, models, id, true).await? else { return Ok(false) };
+    let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
     if !all_signed(&conv)? {
         return Ok(false);
     }
-    mark_signed(&mut tx, store.backend(), actor_name, &conv.id, now).await?;
+    mark_signed(&mut tx, store.backend(), &ctx.actor.name, &conv.id, ctx.now).await?;
     tx.commit().await?;
-    activate_if_started(store, models, actor_name, &conv.id, now).await?;
+    activate_if_started(ctx, &conv.id).await?;
     Ok(true)
 }
 
 /// Signed → active once the start date is reached; an avenant replaces its original.
-pub async fn activate_if_started(
-    store: &Store,
-    models: &[ConventionModel],
-    actor_name: &str,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, Problem> {
-    let mut tx = store.begin_write().await?;
-    let Some(conv) = super::read_convention(&mut tx, models, id, true).await? else { return Ok(false) };
+pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
+    let (store, models, actor_name, now) = (ctx.store, ctx.models, ctx.actor.name.as_str(), ctx.now);
+    let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
     let today = today_in_france(now).to_string();
     if conv.status != Status::Signed || conv.start_date > today {
         return Ok(false);

@@ -9,7 +9,7 @@ use super::decp::{self, DecpFacts, Known};
 use super::membership::{self, Application};
 use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
-use ent_kernel::error::{Checks, FieldError, Problem};
+use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::Condition;
@@ -173,21 +173,16 @@ async fn vendor_org(ctx: &Ctx<'_>, siret: &str, name: Option<&str>) -> Result<Or
 
 /// Awards the contract of a groupement in consultation.
 pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<Groupement, Problem> {
-    if g.status != Status::Consultation {
-        return Err(Problem::conflict(format!(
-            "un groupement {} ne s'attribue pas : l'attribution suit la consultation",
-            g.status.label()
-        )));
-    }
+    conflict_unless(g.status == Status::Consultation, || {
+        format!("un groupement {} ne s'attribue pas : l'attribution suit la consultation", g.status.label())
+    })?;
     let coordinator = super::coordinator_org(ctx.store, g).await?;
     let mut checks = Checks::default();
     let checked = check(&input, g, &coordinator, ctx.today(), &mut checks);
     checks.finish()?;
     let checked = checked.expect("every field checked");
     let members = membership::members(ctx.store, &g.id).await?;
-    if members.is_empty() {
-        return Err(Problem::conflict("aucun membre accepté : rien à attribuer"));
-    }
+    conflict_unless(!members.is_empty(), || "aucun membre accepté : rien à attribuer")?;
     let vendor = vendor_org(ctx, &checked.siret, input.vendor_name.as_deref()).await?;
     let mut decp = input.decp.clone();
     if decp.acheteur_siret.is_none() {

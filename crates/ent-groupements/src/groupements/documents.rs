@@ -12,7 +12,7 @@ use ent_documents::documents::{self, Block, Document, Section};
 use ent_documents::documents::{Cell, Sheet, Spreadsheet};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::Page;
-use ent_kernel::store::{new_id, timestamp, Flag, Store};
+use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
 use ent_platform::catalog::Catalog;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -463,12 +463,7 @@ pub async fn generate(ctx: &Ctx<'_>, g: &Groupement, kind: Kind) -> Result<(Stor
     .bind(timestamp(ctx.now))
     .execute(&mut *tx)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Problem::conflict("une autre génération de ce document vient d'aboutir : recommencez")
-        }
-        _ => e.into(),
-    })?;
+    .map_err(on_constraint("une autre génération de ce document vient d'aboutir : recommencez"))?;
     ctx.record(
         &mut tx,
         "groupements.document",

@@ -7,7 +7,7 @@ use super::shares::{self, Quantities};
 use super::{Ctx, Groupement, Status, MEMBER_KINDS};
 use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConvention, PartyInput};
 use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
@@ -191,20 +191,8 @@ pub async fn prefill(store: &Store, applicant: &Org) -> Result<Prefill, Problem>
 
 /// The applicant of a request, checked to be a kind that may join.
 pub async fn applicant_org(store: &Store, key: &str) -> Result<Org, Problem> {
-    let org = ent_platform::registry::resolve_org(store, key)
-        .await
-        .map_err(|p| Problem::invalid_field("applicant", p.detail))?;
-    if !MEMBER_KINDS.contains(&org.kind) {
-        return Err(Problem::invalid_field(
-            "applicant",
-            format!(
-                "{} est un(e) {} : adhèrent les communes, EPCI, syndicats mixtes, départements et régions",
-                org.name,
-                org.kind.label()
-            ),
-        ));
-    }
-    Ok(org)
+    let expected = "adhèrent les communes, EPCI, syndicats mixtes, départements et régions";
+    ent_platform::registry::resolve_field_org(store, "applicant", key, &MEMBER_KINDS, expected).await
 }
 
 fn check_quantities(input: &NewApplication, pre: &Prefill, checks: &mut Checks) -> MemberQuantities {
@@ -393,21 +381,17 @@ pub async fn apply(
     applicant: &Org,
     input: NewApplication,
 ) -> Result<Application, Problem> {
-    if g.status != Status::Open {
-        return Err(Problem::conflict(format!(
-            "le groupement {} est {} : il n'accepte plus de candidatures",
-            g.reference,
-            g.status.label()
-        )));
-    }
+    conflict_unless(g.status == Status::Open, || {
+        format!("le groupement {} est {} : il n'accepte plus de candidatures", g.reference, g.status.label())
+    })?;
     let today = ctx.today();
-    if today.to_string() > g.application_deadline {
-        return Err(Problem::conflict(format!(
+    conflict_unless(today.to_string() <= g.application_deadline, || {
+        format!(
             "la date limite des adhésions au groupement {} était le {} : candidature hors délai",
             g.reference,
             ent_kernel::clock::french_date(&g.application_deadline)
-        )));
-    }
+        )
+    })?;
     let existing: Option<PreviousApplication> =
         sqlx::query_as("SELECT id, status FROM groupement_members WHERE groupement_id = $1 AND org_id = $2")
             .bind(&g.id)
@@ -468,9 +452,9 @@ pub async fn apply(
     .bind(&at)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(Problem::conflict(format!("{} a déjà une candidature à ce groupement", applicant.name)));
-    }
+    conflict_unless(done.rows_affected() != 0, || {
+        format!("{} a déjà une candidature à ce groupement", applicant.name)
+    })?;
     ctx.record(
         &mut tx,
         "groupements.apply",
@@ -542,9 +526,9 @@ pub async fn accept(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<
 
 /// Accepts several applications at once: the convention is updated once for all.
 pub async fn accept_many(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Result<Vec<Application>, Problem> {
-    if !matches!(g.status, Status::Open | Status::Closed) {
-        return Err(Problem::conflict(format!("le groupement est {} : les adhésions sont arrêtées", g.status.label())));
-    }
+    conflict_unless(matches!(g.status, Status::Open | Status::Closed), || {
+        format!("le groupement est {} : les adhésions sont arrêtées", g.status.label())
+    })?;
     if apps.is_empty() {
         return Err(Problem::invalid_field("applications", "au moins une candidature à accepter"));
     }
@@ -574,9 +558,9 @@ pub async fn accept_many(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) ->
 }
 
 pub async fn reject(ctx: &Ctx<'_>, g: &Groupement, app: &Application, reason: &str) -> Result<Application, Problem> {
-    if app.status != ApplicationStatus::Applied {
-        return Err(Problem::conflict(format!("cette candidature est {} : rien à refuser", app.status.label())));
-    }
+    conflict_unless(app.status == ApplicationStatus::Applied, || {
+        format!("cette candidature est {} : rien à refuser", app.status.label())
+    })?;
     if reason.trim().is_empty() {
         return Err(Problem::invalid_field("reason", "indiquez le motif du refus"));
     }
@@ -586,15 +570,15 @@ pub async fn reject(ctx: &Ctx<'_>, g: &Groupement, app: &Application, reason: &s
 
 /// The applicant withdraws, until the groupement closes; a member leaves the draft convention.
 pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<Application, Problem> {
-    if g.status != Status::Open {
-        return Err(Problem::conflict(format!(
+    conflict_unless(g.status == Status::Open, || {
+        format!(
             "le groupement est {} : le retrait passe désormais par une délibération notifiée au coordonnateur",
             g.status.label()
-        )));
-    }
-    if !matches!(app.status, ApplicationStatus::Applied | ApplicationStatus::Accepted) {
-        return Err(Problem::conflict(format!("cette candidature est déjà {}", app.status.label())));
-    }
+        )
+    })?;
+    conflict_unless(matches!(app.status, ApplicationStatus::Applied | ApplicationStatus::Accepted), || {
+        format!("cette candidature est déjà {}", app.status.label())
+    })?;
     if app.status == ApplicationStatus::Accepted {
         let others: Vec<String> = members(ctx.store, &g.id)
             .await?

@@ -17,7 +17,7 @@ pub mod shares;
 pub mod state;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::expect_version;
@@ -515,19 +515,15 @@ pub async fn list(
 
 /// Opens a groupement; the actor must coordinate for its coordinator organisation.
 pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, Problem> {
-    let coordinator = ent_platform::registry::resolve_org(ctx.store, &input.coordinator)
-        .await
-        .map_err(|p| Problem::invalid_field("coordinator", p.detail))?;
-    if !COORDINATOR_KINDS.contains(&coordinator.kind) {
-        return Err(Problem::invalid_field(
-            "coordinator",
-            format!(
-                "{} est un(e) {} : le coordonnateur est un EPCI, un syndicat mixte, un département, une région ou une académie",
-                coordinator.name,
-                coordinator.kind.label()
-            ),
-        ));
-    }
+    let expected = "le coordonnateur est un EPCI, un syndicat mixte, un département, une région ou une académie";
+    let coordinator = ent_platform::registry::resolve_field_org(
+        ctx.store,
+        "coordinator",
+        &input.coordinator,
+        &COORDINATOR_KINDS,
+        expected,
+    )
+    .await?;
     if !ctx.actor.is_admin() && !holds_role_at(ctx.actor, Role::Coordinateur, &coordinator.id) {
         return Err(ent_platform::identity::authz::forbidden(format!(
             "il faut le rôle coordinateur auprès de {} pour ouvrir un groupement en son nom",
@@ -596,12 +592,9 @@ pub async fn update(
     expected_version: i64,
     patch: GroupementPatch,
 ) -> Result<Groupement, Problem> {
-    if !matches!(g.status, Status::Open | Status::Closed) {
-        return Err(Problem::conflict(format!(
-            "un groupement {} ne se modifie plus : la consultation est lancée",
-            g.status.label()
-        )));
-    }
+    conflict_unless(matches!(g.status, Status::Open | Status::Closed), || {
+        format!("un groupement {} ne se modifie plus : la consultation est lancée", g.status.label())
+    })?;
     let rewrites_convention = patch.object.as_ref().is_some_and(|o| o.trim() != g.object)
         || patch.cost_key.as_ref().is_some_and(|k| *k != g.terms.cost_key);
     if rewrites_convention {
@@ -670,23 +663,18 @@ pub async fn set_status(tx: &mut Tx, g: &Groupement, to: Status, now: DateTime<U
     Ok(())
 }
 
+/// Why `transition` refuses `awarded`.
+const AWARD_ROUTE: &str = "l'attribution se fait par POST /groupements/{id}/award, avec le titulaire et le montant";
+
 /// A status change other than the award: close, reopen, consult, run, end.
 pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Groupement, Problem> {
-    if to == Status::Awarded {
-        return Err(Problem::conflict(
-            "l'attribution se fait par POST /groupements/{id}/award, avec le titulaire et le montant",
-        ));
-    }
-    if !g.status.can_move_to(to) {
-        return Err(Problem::conflict(format!(
-            "un groupement {} ne peut pas passer à l'état « {} »",
-            g.status.label(),
-            to.label()
-        )));
-    }
-    if to == Status::Consultation && g.members == 0 {
-        return Err(Problem::conflict("aucun membre accepté : la consultation ne peut pas être lancée"));
-    }
+    conflict_unless(to != Status::Awarded, || AWARD_ROUTE)?;
+    conflict_unless(g.status.can_move_to(to), || {
+        format!("un groupement {} ne peut pas passer à l'état « {} »", g.status.label(), to.label())
+    })?;
+    conflict_unless(!(to == Status::Consultation && g.members == 0), || {
+        "aucun membre accepté : la consultation ne peut pas être lancée"
+    })?;
     let mut tx = ctx.store.begin_write().await?;
     set_status(&mut tx, g, to, ctx.now).await?;
     ctx.record(

@@ -1,7 +1,9 @@
 //! The migrations of both backends, from one folder.
 //!
 //! `migrations/*.sql` is written once, in SQLite's spelling; PostgreSQL runs the same text
-//! with [`POSTGRES_TYPES`] applied word by word. Nothing else may differ between the two.
+//! with [`POSTGRES_TYPES`] applied word by word. Nothing else may differ between the two,
+//! but for what follows a line [`POSTGRES_ONLY`] (SQLite stops before it): a PostgreSQL
+//! feature SQLite has no use for (a trigger notifying other processes).
 //! A migration already shipped never changes: its checksum is pinned by a test (a
 //! database migrated by an earlier release must keep validating at start).
 
@@ -10,6 +12,9 @@ use regex::Regex;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::borrow::Cow;
 use std::sync::LazyLock;
+
+/// The line after which the rest of a migration is PostgreSQL's only.
+pub const POSTGRES_ONLY: &str = "-- postgres only";
 
 /// The column types PostgreSQL spells differently: (SQLite, PostgreSQL).
 pub const POSTGRES_TYPES: &[(&str, &str)] = &[("BLOB", "BYTEA")];
@@ -39,6 +44,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0015_leases.sql",
     "0016_job_heartbeats_read_path.sql",
     "0017_counters.sql",
+    "0018_registry_changes.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -55,9 +61,12 @@ pub fn for_backend(backend: Backend) -> &'static Migrator {
 /// The SQL a backend runs for one migration file.
 pub fn sql_for(backend: Backend, sqlite_sql: &str) -> String {
     match backend {
-        Backend::Sqlite => sqlite_sql.to_string(),
+        Backend::Sqlite => {
+            let marker = format!("\n{POSTGRES_ONLY}\n");
+            sqlite_sql.split_once(&marker).map_or(sqlite_sql, |(common, _)| common).to_string()
+        }
         Backend::Postgres => POSTGRES_TYPES.iter().fold(sqlite_sql.to_string(), |sql, (from, to)| {
-            let word = Regex::new(&format!(r"\b{from}\b")).expect("type names are plain words");
+            let word = Regex::new(&format!(r"(?-u:\b){from}(?-u:\b)")).expect("type names are plain words");
             word.replace_all(&sql, *to).into_owned()
         }),
     }
@@ -168,6 +177,11 @@ mod tests {
             17,
             "16b8facbde029c10a1d4df854b329ca8654ef2229298c7d8f5826be96c335d75784f595583f34488999707a76abf037a",
             "16b8facbde029c10a1d4df854b329ca8654ef2229298c7d8f5826be96c335d75784f595583f34488999707a76abf037a",
+        ),
+        (
+            18,
+            "1b4a5e0fbca5310c49dc0a0a4bb478534fb924bdf3e4493720ce2c212838e962e2542c2c02f3f49c1d2ad662097b96d5",
+            "192afbb99bd618fee82f71b154ac813f482c2399e2c4ce137a6138493ad9c938eca273e32083c684c16639f923ce62f0",
         ),
     ];
 

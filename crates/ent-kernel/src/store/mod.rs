@@ -3,6 +3,8 @@
 //! Queries go through sqlx's `Any` driver with portable SQL (`$1` placeholders,
 //! `ON CONFLICT`, text timestamps); what differs between backends is decided here.
 
+mod cache;
+pub mod constraint;
 pub mod counters;
 mod decode;
 mod dialect;
@@ -12,9 +14,11 @@ pub mod migrations;
 pub mod sql;
 mod version;
 
+pub use constraint::on_constraint;
 pub use sql::{page_size, Condition, Page, SqlValue, DEFAULT_PAGE, MAX_PAGE};
 pub use version::{expect_same_version, expect_version};
 
+pub use cache::{CacheCounts, WATCH_INTERVAL};
 pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};
 pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
 
@@ -35,6 +39,7 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    cache: std::sync::Arc<cache::ReadCache>,
 }
 
 /// How long a request waits for a pooled connection before the store answers
@@ -116,7 +121,7 @@ impl Store {
             .connect(url)
             .await
             .map_err(|e| anyhow::anyhow!("connexion à la base impossible ({}) : {e}", redact(url)))?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, cache: Default::default() })
     }
 
     /// Applies the pending migrations of this backend.
@@ -127,18 +132,21 @@ impl Store {
             Backend::Sqlite => migrate_lock::sqlite(self.pool.connect_options().database_url.as_str()).await?,
             Backend::Postgres => None,
         };
-        migrator.run(&self.pool).await?;
+        migrator.run(self.pool()).await?;
         Ok(())
     }
 
+    /// The pool. Reaching the database this way (or by `conn`, `begin_write`) outside a
+    /// [`Store::cached`] read drops every cached read: it may be a write.
     pub fn pool(&self) -> &AnyPool {
+        self.cache.touched();
         &self.pool
     }
 
     /// One pooled connection, for helpers that take `&mut AnyConnection` so that
     /// inside a transaction they read through it (never a second connection).
     pub async fn conn(&self) -> sqlx::Result<sqlx::pool::PoolConnection<Any>> {
-        self.pool.acquire().await
+        self.pool().acquire().await
     }
 
     pub fn backend(&self) -> Backend {
@@ -150,8 +158,8 @@ impl Store {
     /// lock upgrade; the busy timeout then queues writers instead.
     pub async fn begin_write(&self) -> sqlx::Result<Tx> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool().begin().await,
         }
     }
 
@@ -211,6 +219,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.stop_watching().await;
         self.pool.close().await
     }
 }

@@ -92,6 +92,11 @@ impl Condition {
         out
     }
 
+    /// What identifies `sql` run with this condition's values, for [`super::Store::cached`].
+    pub fn cache_key(&self, sql: &str) -> String {
+        format!("{sql}\u{0}{:?}", self.values)
+    }
+
     pub fn values(&self) -> &[SqlValue] {
         &self.values
     }

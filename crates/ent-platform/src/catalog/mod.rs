@@ -14,6 +14,32 @@ pub use state::CatalogState;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+/// Where a tenant's accounts come from (`tenants.identity_source`): the tenants
+/// store and render it, the RGPD registers derive the AAF processing from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySource {
+    /// EduConnect for pupils and parents, the académie's agent portal for staff.
+    Educonnect,
+    /// Accounts from the AAF directory import.
+    Aaf,
+}
+
+impl IdentitySource {
+    pub fn parse(s: &str) -> Option<IdentitySource> {
+        [IdentitySource::Educonnect, IdentitySource::Aaf].into_iter().find(|source| source.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentitySource::Educonnect => "educonnect",
+            IdentitySource::Aaf => "aaf",
+        }
+    }
+}
+
+ent_kernel::text_enum!(IdentitySource);
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Service {

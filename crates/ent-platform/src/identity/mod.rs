@@ -11,11 +11,11 @@ use crate::registry::queries::get_org;
 use crate::registry::{Org, OrgRef};
 use authz::Scope;
 use chrono::{DateTime, Utc};
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::{Action, Role};
 use ent_kernel::store::expect_version;
 use ent_kernel::store::Page;
-use ent_kernel::store::{new_id, timestamp, Flag, Store};
+use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -73,6 +73,11 @@ impl Actor {
     pub fn cli() -> Actor {
         let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "inconnu".into());
         Actor { user_id: None, name: format!("cli:{login}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
+    }
+
+    /// A scheduled job (`system:{job}` in the audit log), with full rights.
+    pub fn system(job: &str) -> Actor {
+        Actor { user_id: None, name: format!("system:{job}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
     }
 
     pub fn is_admin(&self) -> bool {
@@ -180,12 +185,7 @@ pub async fn create_user(store: &Store, actor: &Actor, new: NewUser, now: DateTi
     .bind(&at)
     .execute(&mut *tx)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Problem::conflict(format!("un utilisateur a déjà l'adresse {email}"))
-        }
-        _ => e.into(),
-    })?;
+    .map_err(on_constraint(format!("un utilisateur a déjà l'adresse {email}")))?;
     let target = Target::new("user", &id, org.as_ref().map(|o| o.id.as_str()));
     audit::record(
         &mut tx,
@@ -367,25 +367,30 @@ fn check_binding(role: Role, org: Option<&Org>) -> Result<(), Problem> {
     }
 }
 
-/// Grants `role` at `org` to a user; granting twice is harmless.
-pub async fn grant(
-    store: &Store,
-    actor: &Actor,
-    user_id: &str,
-    role: Role,
-    org: Option<&Org>,
-    now: DateTime<Utc>,
-) -> Result<(), Problem> {
-    check_binding(role, org)?;
-    let user = get_user(store, user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
-    let org_id = org.map(|o| o.id.clone());
-    let mut tx = store.begin_write().await?;
+/// A role of a user, at an organisation (`None`: platform-wide, admin only).
+#[derive(Debug, Clone, Copy)]
+pub struct UserRole<'a> {
+    pub user_id: &'a str,
+    pub role: Role,
+    pub org: Option<&'a Org>,
+}
+
+impl<'a> UserRole<'a> {
+    pub fn new(user_id: &'a str, role: Role, org: Option<&'a Org>) -> UserRole<'a> {
+        UserRole { user_id, role, org }
+    }
+}
+
+/// Grants the role; granting twice is harmless.
+pub async fn grant(store: &Store, actor: &Actor, wanted: UserRole<'_>, now: DateTime<Utc>) -> Result<(), Problem> {
+    check_binding(wanted.role, wanted.org)?;
+    let (user, mut tx) = binding_change(store, wanted).await?;
     let exists = sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3",
     )
     .bind(&user.id)
-    .bind(role.as_str())
-    .bind(org_id.clone().unwrap_or_default())
+    .bind(wanted.role.as_str())
+    .bind(org_key(wanted.org))
     .fetch_one(&mut *tx)
     .await?
         > 0;
@@ -395,54 +400,53 @@ pub async fn grant(
     sqlx::query("INSERT INTO role_bindings (id, user_id, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(new_id())
         .bind(&user.id)
-        .bind(role.as_str())
-        .bind(org_id.clone())
+        .bind(wanted.role.as_str())
+        .bind(wanted.org.map(|o| o.id.clone()))
         .bind(timestamp(now))
         .execute(&mut *tx)
         .await?;
-    audit_binding(&mut tx, store, actor, "roles.grant", &user.id, role, org, now).await?;
-    tx.commit().await?;
-    forget_authenticated_tokens();
-    Ok(())
+    finish_binding_change(tx, store, actor, "roles.grant", &user, wanted, now).await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn audit_binding(
-    tx: &mut ent_kernel::store::Tx,
-    store: &Store,
-    actor: &Actor,
-    action: &str,
-    user_id: &str,
-    role: Role,
-    org: Option<&Org>,
-    now: DateTime<Utc>,
-) -> Result<(), Problem> {
-    let target = Target::new("user", user_id, org.map(|o| o.id.as_str()));
-    let summary = serde_json::json!({ "role": role.as_str(), "org": org.map(Org::qualified_code) });
-    audit::record(tx, store.backend(), actor, action, &target, summary, now).await
-}
-
-pub async fn revoke(
-    store: &Store,
-    actor: &Actor,
-    user_id: &str,
-    role: Role,
-    org: Option<&Org>,
-    now: DateTime<Utc>,
-) -> Result<(), Problem> {
-    let user = get_user(store, user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
-    let org_id = org.map(|o| o.id.clone());
-    let mut tx = store.begin_write().await?;
+/// Revokes the role; a 404 when the user does not hold it.
+pub async fn revoke(store: &Store, actor: &Actor, held: UserRole<'_>, now: DateTime<Utc>) -> Result<(), Problem> {
+    let (user, mut tx) = binding_change(store, held).await?;
     let done = sqlx::query("DELETE FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3")
         .bind(&user.id)
-        .bind(role.as_str())
-        .bind(org_id.clone().unwrap_or_default())
+        .bind(held.role.as_str())
+        .bind(org_key(held.org))
         .execute(&mut *tx)
         .await?;
     if done.rows_affected() == 0 {
         return Err(Problem::not_found(format!("{} n'a pas ce rôle", user.email)));
     }
-    audit_binding(&mut tx, store, actor, "roles.revoke", &user.id, role, org, now).await?;
+    finish_binding_change(tx, store, actor, "roles.revoke", &user, held, now).await
+}
+
+/// The organisation of a binding as `role_bindings` compares it (`''`: none).
+fn org_key(org: Option<&Org>) -> String {
+    org.map(|o| o.id.clone()).unwrap_or_default()
+}
+
+/// The user whose binding changes (404 when unknown) and the write transaction.
+async fn binding_change(store: &Store, change: UserRole<'_>) -> Result<(User, ent_kernel::store::Tx), Problem> {
+    let user = get_user(store, change.user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    Ok((user, store.begin_write().await?))
+}
+
+/// The tail of a binding change: audited, committed, and the cached tokens forgotten.
+async fn finish_binding_change(
+    mut tx: ent_kernel::store::Tx,
+    store: &Store,
+    actor: &Actor,
+    action: &str,
+    user: &User,
+    change: UserRole<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let target = Target::new("user", &user.id, change.org.map(|o| o.id.as_str()));
+    let summary = serde_json::json!({ "role": change.role.as_str(), "org": change.org.map(Org::qualified_code) });
+    audit::record(&mut tx, store.backend(), actor, action, &target, summary, now).await?;
     tx.commit().await?;
     forget_authenticated_tokens();
     Ok(())
@@ -528,12 +532,9 @@ pub async fn create_token(
     .bind(timestamp(now))
     .fetch_one(&mut *tx)
     .await?;
-    if live >= MAX_LIVE_TOKENS {
-        return Err(Problem::conflict(format!(
-            "{} a déjà {MAX_LIVE_TOKENS} jetons valides : révoquez-en un avant d'en créer un autre",
-            user.email
-        )));
-    }
+    conflict_unless(live < MAX_LIVE_TOKENS, || {
+        format!("{} a déjà {MAX_LIVE_TOKENS} jetons valides : révoquez-en un avant d'en créer un autre", user.email)
+    })?;
     sqlx::query(
         "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -775,7 +776,7 @@ pub async fn bootstrap_admin(
             }
         }
     };
-    grant(store, &actor, &user.id, Role::Admin, None, now).await?;
+    grant(store, &actor, UserRole::new(&user.id, Role::Admin, None), now).await?;
     let created = create_token(store, &actor, &user.id, "bootstrap", None, now).await?;
     Ok(Some((user.email, created.token)))
 }

@@ -4,7 +4,7 @@ use super::authz::{ROLES_WRITE, SELF_READ, TOKENS_MANAGE, USERS_READ, USERS_WRIT
 use super::IdentityState;
 use super::{
     create_token, create_user, get_token, get_user, grant, list_tokens, list_users, revoke, revoke_token, update_user,
-    CreatedToken, NewToken, NewUser, TokenInfo, User, UserPatch,
+    CreatedToken, NewToken, NewUser, TokenInfo, User, UserPatch, UserRole,
 };
 use crate::identity::authz::{forbidden, Call, Op, Scope};
 use crate::identity::Caller;
@@ -154,7 +154,7 @@ async fn grant_role(
 ) -> Result<Response, Problem> {
     let user = find_visible_user(&state, &caller, &id).await?;
     let org = binding_org(&state, body.org.as_deref()).await?;
-    grant(&state.store, &caller.actor, &user.id, body.role, org.as_ref(), state.clock.now()).await?;
+    grant(&state.store, &caller.actor, UserRole::new(&user.id, body.role, org.as_ref()), state.clock.now()).await?;
     show_user(Op { state, caller, key: user.id }).await
 }
 
@@ -165,7 +165,7 @@ async fn revoke_role(
     let user = find_visible_user(&state, &caller, &id).await?;
     let role = Role::parse(&role).ok_or_else(|| Problem::invalid_field("role", format!("rôle inconnu : {role}")))?;
     let org = binding_org(&state, q.org.as_deref()).await?;
-    revoke(&state.store, &caller.actor, &user.id, role, org.as_ref(), state.clock.now()).await?;
+    revoke(&state.store, &caller.actor, UserRole::new(&user.id, role, org.as_ref()), state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

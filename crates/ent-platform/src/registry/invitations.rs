@@ -2,13 +2,13 @@
 //! the commune's collectivité accepts (the membership is then written) or
 //! either side declines. A group never adds a commune on its own say-so.
 
-use super::manage::{check_member, write_member};
+use super::manage::{check_member, write_member, Membership};
 use super::queries::get_org;
 use super::{Org, OrgRef};
 use crate::audit::{self, Change};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
-use ent_kernel::error::Problem;
+use ent_kernel::error::{conflict_unless, Problem};
 use ent_kernel::store::{new_id, timestamp, Backend, Flag, Store, Tx};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -163,9 +163,7 @@ async fn answer(
     .bind(&invitation.id)
     .execute(&mut **tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(Problem::conflict("cette invitation a déjà reçu une réponse"));
-    }
+    conflict_unless(done.rows_affected() != 0, || "cette invitation a déjà reçu une réponse")?;
     let summary =
         serde_json::json!({ "group": invitation.group.code, "commune": invitation.commune.code, "status": status });
     let action = format!("orgs.invitations.{status}");
@@ -176,9 +174,7 @@ async fn answer(
 }
 
 fn check_pending(invitation: &Invitation) -> Result<(), Problem> {
-    if invitation.status != "pending" {
-        return Err(Problem::conflict("cette invitation a déjà reçu une réponse"));
-    }
+    conflict_unless(invitation.status == "pending", || "cette invitation a déjà reçu une réponse")?;
     Ok(())
 }
 
@@ -193,12 +189,13 @@ pub async fn accept(
     let group = get_org(store, &invitation.group.id).await?.ok_or_else(|| Problem::not_found("groupement disparu"))?;
     let commune =
         get_org(store, &invitation.commune.id).await?.ok_or_else(|| Problem::not_found("commune disparue"))?;
-    check_member(store, &group, &commune, invitation.ent_delegated).await?;
+    let membership = Membership { group: &group, commune: &commune, ent_delegated: invitation.ent_delegated };
+    check_member(store, &membership).await?;
     // The answer and the membership commit together: a concurrent decline (or a
     // second accept) leaves no membership behind.
     let mut tx = store.begin_write().await?;
     answer(&mut tx, store.backend(), actor, invitation, "accepted", now).await?;
-    write_member(&mut tx, store.backend(), actor, &group, &commune, invitation.ent_delegated, now).await?;
+    write_member(&mut tx, store.backend(), actor, &membership, now).await?;
     tx.commit().await?;
     Ok(get(store, &invitation.id).await?.expect("exists"))
 }

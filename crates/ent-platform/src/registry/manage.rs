@@ -7,8 +7,8 @@ use super::{fold, Org, OrgKind};
 use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
-use ent_kernel::error::{Checks, Problem};
-use ent_kernel::store::{new_id, timestamp, Store};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
+use ent_kernel::store::{expect_version, new_id, on_constraint, timestamp, Store};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -51,9 +51,9 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     };
     checks.finish()?;
     let siren = siren.expect("checked");
-    if get_by_code(store, new.kind, &siren).await?.is_some() {
-        return Err(Problem::conflict(format!("un(e) {} de SIREN {siren} existe déjà", new.kind.label())));
-    }
+    conflict_unless(get_by_code(store, new.kind, &siren).await?.is_none(), || {
+        format!("un(e) {} de SIREN {siren} existe déjà", new.kind.label())
+    })?;
     // A group sits in its département's académie and région, so that their scopes reach it.
     let parent = match &departement {
         Some(code) => get_by_code(store, OrgKind::Departement, code).await?,
@@ -80,7 +80,7 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     .bind(&at)
     .execute(&mut *tx)
     .await
-    .map_err(unique_violation_as_conflict)?;
+    .map_err(on_constraint(ORG_EXISTS))?;
     let target = Target::new("org", &id, Some(&id));
     audit::record(
         &mut tx,
@@ -96,13 +96,8 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     Ok(get_org(store, &id).await?.expect("just created"))
 }
 
-/// Turns a unique-constraint violation (a concurrent duplicate) into a 409.
-pub fn unique_violation_as_conflict(e: sqlx::Error) -> Problem {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => Problem::conflict("cette organisation existe déjà"),
-        _ => e.into(),
-    }
-}
+/// The 409 of a concurrent duplicate organisation.
+const ORG_EXISTS: &str = "cette organisation existe déjà";
 
 /// Adds (or updates) a commune's membership of an EPCI or syndicat mixte.
 /// A commune delegates its ENT to one group at most.
@@ -114,15 +109,24 @@ pub async fn set_member(
     ent_delegated: bool,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    check_member(store, group, commune, ent_delegated).await?;
+    let membership = Membership { group, commune, ent_delegated };
+    check_member(store, &membership).await?;
     let mut tx = store.begin_write().await?;
-    write_member(&mut tx, store.backend(), actor, group, commune, ent_delegated, now).await?;
+    write_member(&mut tx, store.backend(), actor, &membership, now).await?;
     tx.commit().await?;
     Ok(())
 }
 
+/// A commune in a group (EPCI, syndicat mixte), which may hold its ENT.
+pub struct Membership<'a> {
+    pub group: &'a Org,
+    pub commune: &'a Org,
+    pub ent_delegated: bool,
+}
+
 /// What a membership must satisfy before it is written (see [`set_member`]).
-pub async fn check_member(store: &Store, group: &Org, commune: &Org, ent_delegated: bool) -> Result<(), Problem> {
+pub async fn check_member(store: &Store, membership: &Membership<'_>) -> Result<(), Problem> {
+    let Membership { group, commune, ent_delegated } = *membership;
     check_membership_kinds(group, commune)?;
     if ent_delegated {
         let other = groups_of_commune(store, &commune.id)
@@ -144,11 +148,10 @@ pub async fn write_member(
     tx: &mut ent_kernel::store::Tx,
     backend: ent_kernel::store::Backend,
     actor: &Actor,
-    group: &Org,
-    commune: &Org,
-    ent_delegated: bool,
+    membership: &Membership<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
+    let Membership { group, commune, ent_delegated } = *membership;
     sqlx::query(
         "INSERT INTO org_members (group_id, member_id, ent_delegated, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (group_id, member_id) DO UPDATE SET ent_delegated = excluded.ent_delegated",
@@ -260,6 +263,7 @@ pub async fn update_org(
         None => org.email.clone(),
     };
     let mut tx = store.begin_write().await?;
+    let current = get_org_in(&mut tx, &org.id).await?.map_or(org.version, |o| o.version);
     let done = sqlx::query(
         "UPDATE orgs SET name = $1, sort_name = $2, email = $3, country = $4, version = version + 1, updated_at = $5 \
          WHERE id = $6 AND version = $7",
@@ -273,10 +277,7 @@ pub async fn update_org(
     .bind(expected_version)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        let current = get_org_in(&mut tx, &org.id).await?.map(|o| o.version).unwrap_or(org.version);
-        return Err(ent_kernel::error::precondition_failed(current));
-    }
+    expect_version(&done, current)?;
     let target = Target::new("org", &org.id, Some(&org.id));
     audit::record(
         &mut tx,

@@ -159,7 +159,7 @@ fn org_json_sql(backend: Backend) -> String {
 }
 
 /// The one row of [`page_json_query`].
-#[derive(FromRow)]
+#[derive(FromRow, Clone)]
 struct PageJson {
     items: String,
     fetched: i64,
@@ -177,7 +177,12 @@ async fn page_json_where(
     limit: Option<u32>,
 ) -> Result<String, Problem> {
     let (sql, cond, size) = page_json_query(store.backend(), cond, cursor, limit)?;
-    let row = PageJson::from_row(&cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?)?;
+    let key = cond.cache_key(&sql);
+    let row = store
+        .cached(key, async {
+            Ok::<_, Problem>(PageJson::from_row(&cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?)?)
+        })
+        .await?;
     let mut page = format!("{{\"items\":{}", row.items);
     if let (true, Some(name), Some(id)) = (row.fetched > i64::from(size), &row.last_name, &row.last_id) {
         page.push_str(&format!(",\"next_cursor\":\"{}\"", cursor_after(name, id)));
@@ -241,6 +246,19 @@ pub async fn explain_list_orgs_json(
     Ok(rows.iter().map(|row| store.plan_step(row)).collect::<sqlx::Result<_>>()?)
 }
 
+/// The organisation `key` names ([`resolve_org`]) and its relatives, read through one
+/// connection, or as last read if the database has not changed since.
+pub async fn org_with_relatives(store: &Store, key: &str) -> Result<(Org, Relatives), Problem> {
+    store
+        .cached(format!("registry.org\u{0}{key}"), async {
+            let mut conn = store.conn().await?;
+            let org = resolve_org_in(&mut conn, key).await?;
+            let relatives = Relatives::of_in(&mut conn, &org).await?;
+            Ok((org, relatives))
+        })
+        .await
+}
+
 pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {
     get_org_in(&mut *store.conn().await?, id).await
 }
@@ -268,6 +286,23 @@ pub async fn get_by_code_in(conn: &mut sqlx::AnyConnection, kind: OrgKind, code:
 /// with the qualified codes to use instead.
 pub async fn resolve_org(store: &Store, key: &str) -> Result<Org, Problem> {
     resolve_org_in(&mut *store.conn().await?, key).await
+}
+
+/// The organisation a request names in `field` (id, `kind:code`), which must be
+/// one of `kinds`: a 422 on `field` otherwise, ending with `expected` (who may be named).
+pub async fn resolve_field_org(
+    store: &Store,
+    field: &str,
+    key: &str,
+    kinds: &[OrgKind],
+    expected: &str,
+) -> Result<Org, Problem> {
+    let org = resolve_org(store, key).await.map_err(|p| Problem::invalid_field(field, p.detail))?;
+    if !kinds.contains(&org.kind) {
+        let detail = format!("{} est un(e) {} : {expected}", org.name, org.kind.label());
+        return Err(Problem::invalid_field(field, detail));
+    }
+    Ok(org)
 }
 
 /// [`resolve_org`] through `conn`.
@@ -394,6 +429,7 @@ struct MemberRow {
 /// académie, DSDEN, commune, département and région its codes name (one query),
 /// and the EPCIs and syndicats mixtes of its commune (one more, for an école or a
 /// commune). [`covering_parents`] and [`funding_collectivite`] are derived from it.
+#[derive(Clone)]
 pub struct Relatives {
     by_code: Vec<Org>,
     groups: Vec<(OrgRef, bool)>,

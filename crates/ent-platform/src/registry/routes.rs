@@ -204,14 +204,8 @@ async fn target(state: &RegistryState, caller: &Caller, key: &str) -> Result<Org
 }
 
 async fn show(Op { state, caller, key }: Op<RegistryState>) -> Result<Response, Problem> {
-    // One connection reads the organisation and its relatives; it is given back before
-    // the authorisation, which may read through the pool.
-    let (org, relatives) = {
-        let mut conn = state.store.conn().await?;
-        let org = queries::resolve_org_in(&mut conn, &key).await?;
-        let relatives = queries::Relatives::of_in(&mut conn, &org).await?;
-        (org, relatives)
-    };
+    // Its connection is given back before the authorisation, which may read through the pool.
+    let (org, relatives) = queries::org_with_relatives(&state.store, &key).await?;
     caller.require(&state.store, &org).await?;
     let version = org.version;
     Ok(Versioned::new(StatusCode::OK, version, detail_from(org, &relatives)).into_response())

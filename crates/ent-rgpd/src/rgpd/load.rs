@@ -7,7 +7,7 @@ use ent_conventions::conventions::model::ConventionModel;
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{Flag, JsonText, Store};
-use ent_platform::catalog::Catalog;
+use ent_platform::catalog::{Catalog, IdentitySource};
 use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use ent_platform::registry::Org;
 use sqlx::FromRow;
@@ -173,25 +173,6 @@ async fn assignments(
     }
     Ok(out)
 }
-
-/// Where a tenant's accounts come from, as `tenants.identity_source` stores it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IdentitySource {
-    Educonnect,
-    Aaf,
-}
-
-impl IdentitySource {
-    fn parse(s: &str) -> Option<IdentitySource> {
-        match s {
-            "educonnect" => Some(IdentitySource::Educonnect),
-            "aaf" => Some(IdentitySource::Aaf),
-            _ => None,
-        }
-    }
-}
-
-ent_kernel::text_enum!(IdentitySource);
 
 /// A live tenant as [`live_tenants`] reads it.
 #[derive(sqlx::FromRow)]

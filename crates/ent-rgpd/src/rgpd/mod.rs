@@ -246,6 +246,20 @@ pub enum Log {
     Requests,
 }
 
+/// A log as exported: its records in JSON, and as a table.
+struct LogTable {
+    json: Vec<u8>,
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl LogTable {
+    fn of<T: serde::Serialize>(records: &[T], rows: fn(&[T]) -> Vec<Vec<String>>, header: &[&'static str]) -> LogTable {
+        let json = serde_json::to_vec_pretty(records).expect("records serialise");
+        LogTable { json, header: header.to_vec(), rows: rows(records) }
+    }
+}
+
 /// A log of `org` in `format` (JSON: the records as the API shows them) and its file name.
 pub async fn export_log(
     state: &RgpdState,
@@ -254,35 +268,19 @@ pub async fn export_log(
     format: export::Format,
 ) -> Result<(Vec<u8>, String), Problem> {
     let today = today_in_france(state.clock.now()).format("%Y-%m-%d").to_string();
-    let (json, title, prefix, header, rows): (_, _, _, &[&str], _) = match log {
-        Log::Breaches => {
-            let list = breaches::list(state, org).await?;
-            let rows = breaches::rows(&list);
-            (
-                serde_json::to_vec_pretty(&list),
-                "Registre des violations de données personnelles",
-                "violations",
-                &breaches::HEADER,
-                rows,
-            )
-        }
-        Log::Requests => {
-            let list = requests::list(state, org).await?;
-            let rows = requests::rows(&list);
-            (
-                serde_json::to_vec_pretty(&list),
-                "Registre des demandes d'exercice des droits",
-                "demandes-droits",
-                &requests::HEADER,
-                rows,
-            )
-        }
+    let table = match log {
+        Log::Breaches => LogTable::of(&breaches::list(state, org).await?, breaches::rows, &breaches::HEADER),
+        Log::Requests => LogTable::of(&requests::list(state, org).await?, requests::rows, &requests::HEADER),
+    };
+    let (title, prefix) = match log {
+        Log::Breaches => ("Registre des violations de données personnelles", "violations"),
+        Log::Requests => ("Registre des demandes d'exercice des droits", "demandes-droits"),
     };
     let name = export::file_name(prefix, &org.code, &today, format);
     if format == export::Format::Json {
-        return Ok((json.expect("records serialise"), name));
+        return Ok((table.json, name));
     }
-    let (org_name, header) = (org.name.clone(), header.to_vec());
+    let (org_name, header, rows) = (org.name.clone(), table.header, table.rows);
     let render = move || export::table(title, &org_name, &header, &rows, format);
     let bytes = if format == export::Format::Pdf {
         tokio::task::spawn_blocking(render).await.map_err(|e| anyhow::anyhow!("pdf task: {e}"))??

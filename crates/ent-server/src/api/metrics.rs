@@ -178,13 +178,15 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// The pool as the process sees it, and what the binary is.
 fn write_process(state: &AppState, out: &mut String) {
-    let pool = state.store.pool();
-    let idle = pool.num_idle() as u64;
-    let size = u64::from(pool.size());
+    let (in_use, idle, max) = state.store.pool_status();
     header(out, "entcp_db_pool_connections", "gauge", "Database pool connections by state.");
-    let _ = writeln!(out, "entcp_db_pool_connections{{state=\"in_use\"}} {}", size.saturating_sub(idle));
+    let _ = writeln!(out, "entcp_db_pool_connections{{state=\"in_use\"}} {in_use}");
     let _ = writeln!(out, "entcp_db_pool_connections{{state=\"idle\"}} {idle}");
-    let _ = writeln!(out, "entcp_db_pool_connections{{state=\"max\"}} {}", pool.options().get_max_connections());
+    let _ = writeln!(out, "entcp_db_pool_connections{{state=\"max\"}} {max}");
+    let cache = state.store.cache_counts();
+    header(out, "entcp_read_cache_total", "counter", "Cached reads served (hit) or read from the database (miss).");
+    let _ = writeln!(out, "entcp_read_cache_total{{result=\"hit\"}} {}", cache.hits);
+    let _ = writeln!(out, "entcp_read_cache_total{{result=\"miss\"}} {}", cache.misses);
     header(out, "entcp_build_info", "gauge", "The running build.");
     let _ = writeln!(
         out,

@@ -147,6 +147,8 @@ pub fn routes() -> Vec<ApiRoute<AppState>> {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
+    state.store.set_read_cache(state.config.database.read_cache.unwrap_or(true));
+    state.store.watch_changes();
     let mut api = Router::new();
     for route in routes() {
         let action = route.action;
@@ -170,6 +172,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
+        .layer(middleware::from_fn_with_state(state.clone(), drop_cached_reads_after_writes))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()
@@ -182,6 +185,17 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// A request that may write drops the cached reads once it is handled, before its
+/// answer leaves: the next read, this client's included, sees what it wrote.
+async fn drop_cached_reads_after_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let may_write = !req.method().is_safe();
+    let response = next.run(req).await;
+    if may_write {
+        state.store.note_change();
+    }
+    response
 }
 
 /// The bearer token of the only `Authorization` header (several: none is trusted).

@@ -46,6 +46,7 @@ async fn execute(
         }
     }
     state.metrics.job_finished(job.name, &run.outcome, finished, started.elapsed().as_secs_f64());
+    state.store.note_change();
     if let Err(e) = record_end(&state.store, &run).await {
         tracing::error!(job = job.name, error = %e, "job run end not recorded");
     }

@@ -12,16 +12,11 @@ use super::{lead_emails, Level, Priority, Status};
 use crate::support::SupportState;
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::kernel::roles::Role;
-use ent_kernel::store::timestamp;
+use ent_kernel::store::{timestamp, Tx};
 use ent_platform::audit::{self, Target};
-use ent_platform::identity::{Actor, Binding};
+use ent_platform::identity::Actor;
 use serde_json::json;
 use std::collections::HashMap;
-
-fn system(job: &str) -> Actor {
-    Actor { user_id: None, name: format!("system:{job}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
-}
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
@@ -69,7 +64,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
     for (ticket_id, level, kind) in rows {
         breaches.entry(ticket_id).or_default().push((level, kind));
     }
-    let actor = system("support-sweep");
+    let actor = Actor::system("support-sweep");
     let ctx = Ctx { state, actor: &actor, now };
     let mut flagged = Vec::new();
     let mut leads: HashMap<(Level, String), Vec<String>> = HashMap::new();
@@ -180,15 +175,10 @@ pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usiz
     .bind(timestamp(cutoff))
     .fetch_all(state.store.pool())
     .await?;
-    let actor = system("support-auto-close");
+    let actor = Actor::system("support-auto-close");
     let body = format!("clos automatiquement {days} jours après sa résolution");
     for id in &ids {
-        let mut tx = state.store.begin_write().await?;
-        let Some(t) =
-            load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == Status::Resolved)
-        else {
-            continue;
-        };
+        let Some((mut tx, t)) = lock_if(state, id, Status::Resolved).await? else { continue };
         let e = NewEvent {
             kind: "status",
             from: Some("resolved"),
@@ -207,20 +197,32 @@ pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usiz
         .execute(&mut *tx)
         .await?;
         refresh(&mut tx, &state.support, &t, now).await?;
-        let target = Target::new("support_ticket", id, Some(&t.tenant_org_id));
-        audit::record(
-            &mut tx,
-            state.store.backend(),
-            &actor,
-            "support.tickets.auto_close",
-            &target,
-            json!({ "reference": t.reference, "days": days }),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
+        let summary = json!({ "reference": t.reference, "days": days });
+        commit_audited(state, tx, &actor, "support.tickets.auto_close", &t, summary, now).await?;
     }
     Ok(ids.len())
+}
+
+/// The ticket `id` locked in a new write transaction, if it still has `status`.
+async fn lock_if(state: &SupportState, id: &str, status: Status) -> Result<Option<(Tx, TicketRow)>, Problem> {
+    let mut tx = state.store.begin_write().await?;
+    let ticket = load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == status);
+    Ok(ticket.map(|t| (tx, t)))
+}
+
+/// The tail of a job's change to `t`: audited as the job's `actor`, committed.
+async fn commit_audited(
+    state: &SupportState,
+    mut tx: Tx,
+    actor: &Actor,
+    action: &str,
+    t: &TicketRow,
+    summary: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    audit::record(&mut tx, state.store.backend(), actor, action, t, summary, now).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Days a ticket may wait on its requester before they are reminded (once per wait).
@@ -242,14 +244,9 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
         .bind(timestamp(now - Duration::days(REMINDER_DAYS)))
         .fetch_all(state.store.pool())
         .await?;
-    let actor = system("support-reminders");
+    let actor = Actor::system("support-reminders");
     for id in &ids {
-        let mut tx = state.store.begin_write().await?;
-        let Some(t) =
-            load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == Status::WaitingRequester)
-        else {
-            continue;
-        };
+        let Some((mut tx, t)) = lock_if(state, id, Status::WaitingRequester).await? else { continue };
         let body = format!("relance du demandeur après {REMINDER_DAYS} jours d'attente");
         let e = NewEvent {
             kind: "reminder",
@@ -264,18 +261,8 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
             if t.priority == Priority::P1 { now } else { state.support.calendar(&t.policy, Level::N1).next_open(now) };
         let to = super::tickets::requester_email(&mut tx, &t).await?;
         notify(&mut tx, to, &t, "reminder", json!({ "days": REMINDER_DAYS }), now, send_at).await?;
-        let target = Target::new("support_ticket", id, Some(&t.tenant_org_id));
-        audit::record(
-            &mut tx,
-            state.store.backend(),
-            &actor,
-            "support.tickets.remind",
-            &target,
-            json!({ "reference": t.reference }),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
+        commit_audited(state, tx, &actor, "support.tickets.remind", &t, json!({ "reference": t.reference }), now)
+            .await?;
     }
     Ok(ids.len())
 }

@@ -8,7 +8,7 @@ use super::sla::{self, SlaEvent, SlaState, Step};
 use super::{levels_of, parse_time, queue_emails, viewer, Category, Level, Priority, Status, Viewer};
 use crate::support::SupportState;
 use chrono::{DateTime, Datelike, Utc};
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Flag, Nullable, Store, Tx, UnknownValue};
 use ent_kernel::store::{Condition, Page};
@@ -638,9 +638,20 @@ async fn acting_level(ctx: &Ctx<'_>, t: &TicketRow) -> Result<Level, Problem> {
     )))
 }
 
-async fn finish(ctx: &Ctx<'_>, tx: Tx, id: &str) -> Result<Ticket, Problem> {
+/// The tail of every change: audited as `action`, committed, read back as the caller sees it.
+async fn finish(ctx: &Ctx<'_>, mut tx: Tx, t: &TicketRow, action: &str, summary: Value) -> Result<Ticket, Problem> {
+    audit::record(&mut tx, ctx.store().backend(), ctx.actor, action, t, summary, ctx.now).await?;
     tx.commit().await?;
-    get(ctx, id).await
+    get(ctx, &t.id).await
+}
+
+/// The ticket `id` locked for a level change (`If-Match` checked), with the level
+/// the actor acts as: the one holding it.
+async fn begin_at_level(ctx: &Ctx<'_>, id: &str, expected: i64) -> Result<(Tx, TicketRow, Level), Problem> {
+    let (t, _) = find(ctx.store(), ctx.actor, id).await?;
+    let level = acting_level(ctx, &t).await?;
+    let (tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    Ok((tx, t, level))
 }
 
 // --- creation -------------------------------------------------------------------
@@ -843,8 +854,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     }
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
-    audit::record(&mut tx, store.backend(), ctx.actor, "support.tickets.create", &t, summary, ctx.now).await?;
-    finish(ctx, tx, &id).await
+    finish(ctx, tx, &t, "support.tickets.create", summary).await
 }
 
 /// Who hears of a new ticket: the N1 queue, else (a commune with neither N1 user nor
@@ -896,9 +906,9 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
     let (t, v) = find(ctx.store(), ctx.actor, id).await?;
     let levels = levels_of(ctx.store(), ctx.actor, &t).await?;
     let (mut tx, t) = begin(ctx, &t.id, None).await?;
-    if t.status == Status::Closed {
-        return Err(Problem::conflict(format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference)));
-    }
+    conflict_unless(t.status != Status::Closed, || {
+        format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference)
+    })?;
     let body = c.body.trim();
     if v == Viewer::Requester {
         if !public {
@@ -951,8 +961,7 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "visibility": if public { "public" } else { "internal" } });
-    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.comment", &t, summary, ctx.now).await?;
-    finish(ctx, tx, &t.id).await
+    finish(ctx, tx, &t, "support.tickets.comment", summary).await
 }
 
 fn holding_org(t: &TicketRow) -> Option<String> {
@@ -992,14 +1001,9 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
         Some(acting_level(ctx, &t).await?)
     };
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
-    if !t.status.can_move_to(to) {
-        return Err(Problem::conflict(format!(
-            "le ticket {} est {} : il ne peut pas passer à « {} »",
-            t.reference,
-            t.status.label(),
-            to.label()
-        )));
-    }
+    conflict_unless(t.status.can_move_to(to), || {
+        format!("le ticket {} est {} : il ne peut pas passer à « {} »", t.reference, t.status.label(), to.label())
+    })?;
     let message = input.message.as_deref().map(str::trim).filter(|m| !m.is_empty());
     let e = NewEvent {
         kind: "status",
@@ -1027,9 +1031,7 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "from": t.status.as_str(), "to": to.as_str() });
-    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.transition", &t, summary, ctx.now)
-        .await?;
-    finish(ctx, tx, &t.id).await
+    finish(ctx, tx, &t, "support.tickets.transition", summary).await
 }
 
 // --- escalation and return ------------------------------------------------------------
@@ -1057,26 +1059,20 @@ pub async fn escalate(ctx: &Ctx<'_>, id: &str, expected: i64, input: EscalateInp
     let mut checks = Checks::default();
     checks.text("reason", &input.reason, 5_000);
     checks.finish()?;
-    let (t, _) = find(ctx.store(), ctx.actor, id).await?;
-    let level = acting_level(ctx, &t).await?;
-    let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    let (mut tx, t, level) = begin_at_level(ctx, id, expected).await?;
     move_level(ctx, &mut tx, &t, Some(level), input.reason.trim(), true, input.share_requester).await?;
     let summary = json!({ "from": t.level.as_str(), "reason": input.reason.trim() });
-    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.escalate", &t, summary, ctx.now).await?;
-    finish(ctx, tx, &t.id).await
+    finish(ctx, tx, &t, "support.tickets.escalate", summary).await
 }
 
 pub async fn return_down(ctx: &Ctx<'_>, id: &str, expected: i64, input: ReturnInput) -> Result<Ticket, Problem> {
     let mut checks = Checks::default();
     checks.text("answer", &input.answer, 20_000);
     checks.finish()?;
-    let (t, _) = find(ctx.store(), ctx.actor, id).await?;
-    let level = acting_level(ctx, &t).await?;
-    let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    let (mut tx, t, level) = begin_at_level(ctx, id, expected).await?;
     move_level(ctx, &mut tx, &t, Some(level), input.answer.trim(), false, false).await?;
     let summary = json!({ "from": t.level.as_str() });
-    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.return", &t, summary, ctx.now).await?;
-    finish(ctx, tx, &t.id).await
+    finish(ctx, tx, &t, "support.tickets.return", summary).await
 }
 
 /// Moves the ticket one level up (escalation) or down (return), logs it,
@@ -1098,13 +1094,13 @@ pub(crate) async fn move_level(
             format!("le ticket {} est déjà au niveau N1", t.reference)
         }));
     };
-    if !matches!(t.status, Status::New | Status::InProgress) {
-        return Err(Problem::conflict(format!(
+    conflict_unless(matches!(t.status, Status::New | Status::InProgress), || {
+        format!(
             "le ticket {} est {} : seul un ticket nouveau ou en cours change de niveau",
             t.reference,
             t.status.label()
-        )));
-    }
+        )
+    })?;
     let receiving = match target {
         Level::N1 => Some(t.n1_org_id.clone()),
         Level::N2 => t.n2_org_id.clone(),
@@ -1225,6 +1221,5 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     )
     .await?;
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
-    audit::record(&mut tx, ctx.store().backend(), ctx.actor, "support.tickets.update", &t, summary, ctx.now).await?;
-    finish(ctx, tx, &t.id).await
+    finish(ctx, tx, &t, "support.tickets.update", summary).await
 }

@@ -9,13 +9,14 @@ pub mod state;
 use chrono::{DateTime, Utc};
 use ent_conventions::conventions::active_covering;
 use ent_kernel::clock::today_in_france;
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
-use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
+use ent_kernel::store::{new_id, on_constraint, timestamp, JsonText, Store, Tx};
 use ent_platform::audit::{self, Audited, Target};
 use ent_platform::catalog::Catalog;
+pub use ent_platform::catalog::IdentitySource;
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covers, get_org};
 use ent_platform::registry::{Degree, Org, OrgRef};
@@ -27,15 +28,6 @@ pub use state::TenantsState;
 
 pub const API_VERSION: &str = "entcp.education.fr/v1";
 pub const KIND: &str = "EntTenant";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum IdentitySource {
-    /// EduConnect for pupils and parents, the académie's agent portal for staff.
-    Educonnect,
-    /// Accounts from the AAF directory import.
-    Aaf,
-}
 
 /// What a tenant should be: the `spec` of an `EntTenant` document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -233,7 +225,7 @@ fn bind_spec<'q>(query: AnyQuery<'q>, spec: &'q TenantSpec, checked: &'q Checked
         .bind(&spec.bouquet)
         .bind(serde_json::to_string(&spec.options).expect("options"))
         .bind(checked.accounts)
-        .bind(identity_str(spec.identity_source))
+        .bind(spec.identity_source.as_str())
         .bind(&checked.spec_hash)
 }
 
@@ -429,12 +421,7 @@ pub async fn apply(
                 .bind(checked.host.as_ref().map(|o| o.id.clone()))
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| match &e {
-                    sqlx::Error::Database(db) if db.is_unique_violation() => {
-                        Problem::conflict(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname))
-                    }
-                    _ => e.into(),
-                })?;
+                .map_err(on_constraint(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname)))?;
             event(&mut tx, &id, &actor.name, "created", "tenant demandé", now).await?;
             (Applied::Created, id)
         }
@@ -548,21 +535,10 @@ pub async fn render(
     Ok(crate::provisioning::render(tenant, &org, &services, &seed))
 }
 
-ent_kernel::text_enum!(IdentitySource);
 ent_kernel::text_enum!(Status);
 
-impl IdentitySource {
-    pub fn parse(s: &str) -> Option<IdentitySource> {
-        [IdentitySource::Educonnect, IdentitySource::Aaf].into_iter().find(|source| identity_str(*source) == s)
-    }
-}
-
-fn identity_str(source: IdentitySource) -> &'static str {
-    match source {
-        IdentitySource::Educonnect => "educonnect",
-        IdentitySource::Aaf => "aaf",
-    }
-}
+/// Why `transition` refuses `purged`.
+const PURGE_BY_JOB: &str = "la purge est faite par la tâche tenants-purge à la fin de la durée de conservation";
 
 /// Moves a tenant along its lifecycle. Leaving `requested` needs an active
 /// convention covering the organisation, or an admin override with a reason.
@@ -574,14 +550,10 @@ pub async fn transition(
     override_reason: Option<&str>,
 ) -> Result<Tenant, Problem> {
     let (store, now) = (&state.store, state.clock.now());
-    if to == Status::Purged {
-        return Err(Problem::conflict(
-            "la purge est faite par la tâche tenants-purge à la fin de la durée de conservation",
-        ));
-    }
-    if !tenant.status.can_move_to(to) {
-        return Err(Problem::conflict(format!("un tenant {} ne passe pas à {}", tenant.status.as_str(), to.as_str())));
-    }
+    conflict_unless(to != Status::Purged, || PURGE_BY_JOB)?;
+    conflict_unless(tenant.status.can_move_to(to), || {
+        format!("un tenant {} ne passe pas à {}", tenant.status.as_str(), to.as_str())
+    })?;
     let mut convention_id = None;
     let mut gate_override = None;
     if tenant.status == Status::Requested {

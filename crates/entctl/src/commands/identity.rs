@@ -4,7 +4,7 @@
 use super::fail;
 use clap::Subcommand;
 use entcp::audit::{self, AuditFilter, Verification};
-use entcp::identity::{self, Actor, NewUser};
+use entcp::identity::{self, Actor, NewUser, UserRole};
 use entcp::kernel::roles::Role;
 use entcp::store::Store;
 use std::process::ExitCode;
@@ -152,13 +152,13 @@ pub async fn roles(store: &Store, command: RolesCommand) -> anyhow::Result<ExitC
         RolesCommand::Grant { user, role, org } => {
             let (id, role, org) =
                 (user_id(store, &user).await?, parse_role(&role)?, org_option(store, org.as_deref()).await?);
-            identity::grant(store, &Actor::cli(), &id, role, org.as_ref(), now).await.map_err(fail)?;
+            identity::grant(store, &Actor::cli(), UserRole::new(&id, role, org.as_ref()), now).await.map_err(fail)?;
             println!("rôle {} accordé à {user}", role.as_str());
         }
         RolesCommand::Revoke { user, role, org } => {
             let (id, role, org) =
                 (user_id(store, &user).await?, parse_role(&role)?, org_option(store, org.as_deref()).await?);
-            identity::revoke(store, &Actor::cli(), &id, role, org.as_ref(), now).await.map_err(fail)?;
+            identity::revoke(store, &Actor::cli(), UserRole::new(&id, role, org.as_ref()), now).await.map_err(fail)?;
             println!("rôle {} retiré à {user}", role.as_str());
         }
     }

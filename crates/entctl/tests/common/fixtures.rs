@@ -12,8 +12,15 @@ use serde_json::{json, Value};
 
 /// A valid SIREN (Luhn) derived from `seed`; distinct seeds give distinct SIRENs.
 pub fn siren(seed: u32) -> String {
-    let body = format!("{:08}", 40_000_000 + seed);
-    (0..10).map(|d| format!("{body}{d}")).find(|c| entcp::registry::codes::parse_siren(c).is_ok()).unwrap()
+    luhn(&format!("{:08}", 40_000_000 + seed))
+}
+
+/// A 9- or 14-digit number (SIREN, SIRET) with a valid Luhn key, from its prefix.
+pub fn luhn(prefix: &str) -> String {
+    (0..10)
+        .map(|d| format!("{prefix}{d}"))
+        .find(|c| entcp::registry::codes::parse_siret(c).is_ok() || entcp::registry::codes::parse_siren(c).is_ok())
+        .unwrap()
 }
 
 /// Imports an annuaire CSV (`;`-separated, the export's header) as the operator, at [`t0`].
@@ -56,6 +63,24 @@ pub async fn epci(store: &Store, name: &str, siren: &str, members: &[&Org]) -> O
         set_member(store, &admin(), &group, commune, true, t0()).await.expect("member added");
     }
     group
+}
+
+/// The body of `POST /groupements/{id}/award` to the vendor `siren` at its
+/// establishment `nic` (4 digits), with every DECP fact.
+pub fn award_body(siren: &str, nic: &str) -> Value {
+    let siret = luhn(&format!("{siren}{nic}"));
+    json!({
+        "vendor_siret": siret, "amount_ht_cents": 100_000, "amount_ttc_cents": 120_000, "notified_on": "2026-09-01",
+        "decp": {
+            "acheteur_siret": siret, "code_cpv": "48190000", "techniques": ["Sans objet"],
+            "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Pas de CCAG",
+            "offres_recues": 2, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
+            "sous_traitance_declaree": false, "procedure": "Procédure adaptée", "forme_prix": "Forfaitaire",
+            "types_prix": ["Définitif ferme"], "considerations_sociales": ["Pas de considération sociale"],
+            "considerations_environnementales": ["Pas de considération environnementale"],
+            "lieu_execution_code": "FR", "lieu_execution_type": "Code pays"
+        }
+    })
 }
 
 /// Asserts a status and returns the body.

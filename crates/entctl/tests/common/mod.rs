@@ -94,15 +94,39 @@ pub fn t0() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z").unwrap().with_timezone(&chrono::Utc)
 }
 
+/// The one number a counting query (`SELECT COUNT(*) …`) answers, `binds` bound in order.
+pub async fn count(store: &Store, sql: &str, binds: &[&str]) -> i64 {
+    let query = binds.iter().fold(sqlx::query_scalar::<_, i64>(sql), |query, value| query.bind(*value));
+    query.fetch_one(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// A mail as the outbox holds it.
+pub struct QueuedMail {
+    pub id: String,
+    /// The JSON array of addresses, as stored.
+    pub recipients: String,
+    pub context: serde_json::Value,
+}
+
+/// The mails queued with `template`, oldest first.
+pub async fn queued_mails(store: &Store, template: &str) -> Vec<QueuedMail> {
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, recipients, context FROM outbox WHERE template = $1 ORDER BY created_at, id")
+            .bind(template)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let mail = |(id, recipients, context): (String, String, String)| QueuedMail {
+        id,
+        recipients,
+        context: serde_json::from_str(&context).expect("a mail context is JSON"),
+    };
+    rows.into_iter().map(mail).collect()
+}
+
 /// Counts rows of `orgs` of a kind.
 pub async fn count_kind(store: &Store, kind: &str) -> i64 {
-    use sqlx::Row;
-    sqlx::query("SELECT COUNT(*) AS n FROM orgs WHERE kind = $1")
-        .bind(kind)
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-        .get("n")
+    count(store, "SELECT COUNT(*) AS n FROM orgs WHERE kind = $1", &[kind]).await
 }
 
 /// The whole registry as sorted (kind, code, content_hash) triples.
@@ -139,7 +163,8 @@ pub async fn token_for(store: &Store, email: &str, role: entcp::kernel::roles::R
     let new =
         identity::NewUser { email: email.into(), display_name: email.into(), org: org.as_ref().map(|o| o.id.clone()) };
     let user = identity::create_user(store, &admin(), new, t0()).await.expect("user created");
-    identity::grant(store, &admin(), &user.id, role, org.as_ref(), t0()).await.expect("role granted");
+    let role = identity::UserRole::new(&user.id, role, org.as_ref());
+    identity::grant(store, &admin(), role, t0()).await.expect("role granted");
     identity::create_token(store, &admin(), &user.id, "test", None, t0()).await.expect("token created").token
 }
 

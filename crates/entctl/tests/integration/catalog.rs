@@ -3,23 +3,15 @@
 use crate::common;
 
 use common::app::Client;
-use common::{admin, t0, token_for, TestApp};
+use common::{token_for, TestApp};
 use entcp::kernel::roles::OrgKind;
 use entcp::kernel::roles::Role;
-use entcp::registry::manage::{create_org, NewOrg};
 use serde_json::Value;
 
 async fn setup() -> (common::TestDb, TestApp, Client) {
     let db = common::sqlite().await;
     let app = TestApp::over(&db.store).build().await;
-    let vendor = NewOrg {
-        kind: OrgKind::Editeur,
-        siren: "552100554".into(),
-        name: "Éditeur ENT".into(),
-        email: None,
-        departement: None,
-    };
-    let vendor = create_org(&db.store, &admin(), vendor, t0()).await.unwrap();
+    let vendor = common::fixtures::new_org(&db.store, OrgKind::Editeur, "Éditeur ENT", "552100554", None).await;
     // The support of the vendor: the narrowest scope, and still reads the catalog.
     let token = token_for(&db.store, "n3@editeur.fr", Role::SupportN3, Some(&vendor.id)).await;
     let client = app.client(&token);

@@ -70,18 +70,8 @@ impl Cycle {
 
     /// Mail queued to `to` with this event, from the outbox.
     async fn mails(&self, to: &str, event: &str) -> usize {
-        use sqlx::Row;
-        sqlx::query("SELECT recipients, context FROM outbox WHERE template = 'convention'")
-            .fetch_all(self.db.store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .filter(|r| {
-                let recipients: String = r.get("recipients");
-                let context: Value = serde_json::from_str(&r.get::<String, _>("context")).unwrap();
-                recipients.contains(to) && context["event"] == event
-            })
-            .count()
+        let mails = crate::common::queued_mails(&self.db.store, "convention").await;
+        mails.iter().filter(|m| m.recipients.contains(to) && m.context["event"] == event).count()
     }
 }
 

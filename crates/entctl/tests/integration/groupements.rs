@@ -8,25 +8,17 @@
 use crate::common;
 
 use common::app::{Client, Req};
+use common::fixtures::{luhn, new_org};
 use common::odf::{mimetype, ods_sheets, odt_text};
 use common::{admin, t0, token_for, TestApp};
 use entcp::clock::FixedClock;
 use entcp::kernel::roles::OrgKind;
 use entcp::kernel::roles::Role;
-use entcp::registry::manage::{create_org, NewOrg};
 use entcp::registry::Org;
 use entcp::store::Store;
 use serde_json::{json, Value};
 use sqlx::Row;
 use std::sync::Arc;
-
-/// A 9- or 14-digit number with a valid Luhn key, from a prefix.
-fn luhn(prefix: &str) -> String {
-    (0..10)
-        .map(|d| format!("{prefix}{d}"))
-        .find(|c| entcp::registry::codes::parse_siret(c).is_ok() || entcp::registry::codes::parse_siren(c).is_ok())
-        .unwrap()
-}
 
 /// The same number with a wrong key.
 fn bad_luhn(valid: &str) -> String {
@@ -69,14 +61,14 @@ async fn world(db: &common::TestDb) -> World {
     }
     tx.commit().await.unwrap();
 
-    let new = NewOrg {
-        kind: OrgKind::SyndicatMixte,
-        siren: luhn("25940001"),
-        name: "Syndicat mixte numérique du Val-de-Marne".into(),
-        email: None,
-        departement: Some("94".into()),
-    };
-    let coordinator = create_org(&store, &admin(), new, t0()).await.unwrap();
+    let coordinator = new_org(
+        &store,
+        OrgKind::SyndicatMixte,
+        "Syndicat mixte numérique du Val-de-Marne",
+        &luhn("25940001"),
+        Some("94"),
+    )
+    .await;
     let coord = app.client(&token_for(&store, "coord@sm94.fr", Role::Coordinateur, Some(&coordinator.id)).await);
     let rows = sqlx::query(
         "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
@@ -469,14 +461,8 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!(marche["id"], g["reference"]);
 
     // The shared library: another académie's coordinator finds the shared CCTP only.
-    let other = NewOrg {
-        kind: OrgKind::Epci,
-        siren: luhn("24000002"),
-        name: "Communauté d'agglomération d'ailleurs".into(),
-        email: None,
-        departement: Some("13".into()),
-    };
-    let other = create_org(&w.store, &admin(), other, t0()).await.unwrap();
+    let other =
+        new_org(&w.store, OrgKind::Epci, "Communauté d'agglomération d'ailleurs", &luhn("24000002"), Some("13")).await;
     let elsewhere = w.app.client(&token_for(&w.store, "coord@ailleurs.fr", Role::Coordinateur, Some(&other.id)).await);
     let cctp_id = cctp["id"].as_str().unwrap();
     let (status, _) = send(elsewhere.get(api(&format!("/groupements/{id}/documents/{cctp_id}")))).await;
@@ -531,14 +517,8 @@ async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::com
     // A commune and an EPCI it belongs to cannot both apply: their écoles would count twice.
     let renforce_id = r["id"].as_str().unwrap();
     let (commune, client) = &w.communes[1];
-    let epci = NewOrg {
-        kind: OrgKind::Epci,
-        siren: luhn("24940002"),
-        name: "Communauté d'agglomération de test".into(),
-        email: None,
-        departement: Some("94".into()),
-    };
-    let epci = create_org(&w.store, &admin(), epci, t0()).await.unwrap();
+    let epci =
+        new_org(&w.store, OrgKind::Epci, "Communauté d'agglomération de test", &luhn("24940002"), Some("94")).await;
     entcp::registry::manage::set_member(&w.store, &admin(), &epci, commune, false, t0()).await.unwrap();
     let applications = api(&format!("/groupements/{renforce_id}/applications"));
     let application =

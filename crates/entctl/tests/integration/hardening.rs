@@ -187,14 +187,7 @@ async fn fresnes_tenant(store: &entcp::store::Store) {
 }
 
 async fn created_notices(store: &entcp::store::Store) -> Vec<String> {
-    use sqlx::Row;
-    sqlx::query("SELECT recipients FROM outbox WHERE template = 'support' ORDER BY id")
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get("recipients"))
-        .collect()
+    common::queued_mails(store, "support").await.into_iter().map(|m| m.recipients).collect()
 }
 
 backend_test!(a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_was_told);

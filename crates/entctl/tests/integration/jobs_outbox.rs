@@ -38,7 +38,7 @@ async fn send(store: &Store, config: &Config, sender: &str, now: DateTime<Utc>) 
 }
 
 async fn outbox_count(store: &Store) -> i64 {
-    sqlx::query("SELECT COUNT(*) AS n FROM outbox").fetch_one(store.pool()).await.unwrap().get("n")
+    common::count(store, "SELECT COUNT(*) AS n FROM outbox", &[]).await
 }
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -226,12 +226,7 @@ async fn silent_smtp_server() -> u16 {
 }
 
 async fn count_with_status(store: &Store, status: &str) -> i64 {
-    sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = $1")
-        .bind(status)
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-        .get("n")
+    common::count(store, "SELECT COUNT(*) AS n FROM outbox WHERE status = $1", &[status]).await
 }
 
 backend_test!(a_killed_senders_messages_are_resent_with_the_same_message_id_once_its_lease_of_minutes_expires);

@@ -7,17 +7,11 @@ use common::fixtures;
 use common::{TestApp, TestDb};
 use entcp::kernel::roles::Role;
 use entcp::store::Store;
-use sqlx::Row;
 
 /// Whether the PostgreSQL server holds a database of that name.
 async fn database_exists(admin_url: &str, name: &str) -> bool {
     let admin = Store::connect(admin_url, Some(1)).await.unwrap();
-    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM pg_database WHERE datname = $1")
-        .bind(name)
-        .fetch_one(admin.pool())
-        .await
-        .unwrap()
-        .get("n");
+    let n = common::count(&admin, "SELECT COUNT(*) AS n FROM pg_database WHERE datname = $1", &[name]).await;
     admin.close().await;
     n > 0
 }

@@ -20,6 +20,7 @@ mod observability;
 mod openapi_conformance;
 mod platform;
 mod processors;
+mod read_cache;
 mod read_path;
 mod registry_store;
 mod rgpd;

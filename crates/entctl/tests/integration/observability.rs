@@ -11,7 +11,7 @@ use entcp::api::{metrics, AppState};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
 use entcp::kernel::roles::Role;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -78,20 +78,14 @@ async fn info_logs_name_actors_by_id_and_keep_allowed_decisions_at_debug() {
 }
 
 /// Permits released by a request that reached its handler.
-fn entered() -> &'static Semaphore {
-    static ENTERED: OnceLock<Semaphore> = OnceLock::new();
-    ENTERED.get_or_init(|| Semaphore::new(0))
-}
+static ENTERED: Semaphore = Semaphore::const_new(0);
 
 /// Permits that let a held request answer.
-fn answer() -> &'static Semaphore {
-    static ANSWER: OnceLock<Semaphore> = OnceLock::new();
-    ANSWER.get_or_init(|| Semaphore::new(0))
-}
+static ANSWER: Semaphore = Semaphore::const_new(0);
 
 async fn held() -> &'static str {
-    entered().add_permits(1);
-    answer().acquire().await.unwrap().forget();
+    ENTERED.add_permits(1);
+    ANSWER.acquire().await.unwrap().forget();
     "fini"
 }
 
@@ -110,7 +104,7 @@ async fn start(
 async fn a_request_still_running_at_the_shutdown_deadline_does_not_hold_the_process() {
     let (base, shutdown, server) = start(std::time::Duration::from_millis(200)).await;
     let request = tokio::spawn(async move { reqwest::get(format!("{base}/held")).await });
-    entered().acquire().await.unwrap().forget();
+    ENTERED.acquire().await.unwrap().forget();
     shutdown.cancel();
     let drained = server.await.unwrap().unwrap();
     assert!(!drained, "the server waited for the held request instead of its deadline");
@@ -122,9 +116,9 @@ async fn a_request_still_running_at_the_shutdown_deadline_does_not_hold_the_proc
 async fn a_request_in_flight_at_shutdown_finishes_within_the_deadline() {
     let (base, shutdown, server) = start(std::time::Duration::from_secs(600)).await;
     let request = tokio::spawn(async move { reqwest::get(format!("{base}/held")).await.unwrap().text().await });
-    entered().acquire().await.unwrap().forget();
+    ENTERED.acquire().await.unwrap().forget();
     shutdown.cancel();
-    answer().add_permits(1);
+    ANSWER.add_permits(1);
     assert!(server.await.unwrap().unwrap(), "drained in time");
     assert_eq!(request.await.unwrap().unwrap(), "fini");
 }

@@ -11,6 +11,7 @@
 
 use crate::common;
 
+use common::fixtures::{award_body, luhn};
 use common::{t0, token_for};
 use entcp::clock::FixedClock;
 use entcp::kernel::roles::Role;
@@ -183,11 +184,7 @@ struct World {
 }
 
 fn luhn_siren(seed: u32) -> String {
-    let body = format!("{:08}", 30_000_000 + seed);
-    (0..10)
-        .map(|d| format!("{body}{d}"))
-        .find(|candidate| entcp::registry::codes::parse_siren(candidate).is_ok())
-        .unwrap()
+    luhn(&format!("{:08}", 30_000_000 + seed))
 }
 
 impl World {
@@ -836,24 +833,6 @@ fn if_match_errors(operation: &Value, case: &Case, label: &str) -> Vec<String> {
         (Some(true), false) => vec![format!("{label}: If-Match is documented as required, the case sends none")],
         _ => Vec::new(),
     }
-}
-
-/// An award to the vendor at its establishment `nic` (4 digits), with every DECP fact.
-fn award_body(siren: &str, nic: &str) -> Value {
-    let siret =
-        (0..10).map(|d| format!("{siren}{nic}{d}")).find(|s| entcp::registry::codes::parse_siret(s).is_ok()).unwrap();
-    json!({
-        "vendor_siret": siret, "amount_ht_cents": 100_000, "amount_ttc_cents": 120_000, "notified_on": "2026-09-01",
-        "decp": {
-            "acheteur_siret": siret, "code_cpv": "48190000", "techniques": ["Sans objet"],
-            "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Pas de CCAG",
-            "offres_recues": 2, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
-            "sous_traitance_declaree": false, "procedure": "Procédure adaptée", "forme_prix": "Forfaitaire",
-            "types_prix": ["Définitif ferme"], "considerations_sociales": ["Pas de considération sociale"],
-            "considerations_environnementales": ["Pas de considération environnementale"],
-            "lieu_execution_code": "FR", "lieu_execution_type": "Code pays"
-        }
-    })
 }
 
 backend_test!(every_operation_of_the_openapi_document_answers_as_documented);

@@ -177,11 +177,9 @@ async fn an_idempotent_post_retried_after_a_client_timeout_returns_the_original_
     // The hung-up request takes its key once the database lets it (before the retry comes).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
-        let keys: i64 = sqlx::query("SELECT COUNT(*) AS n FROM idempotency_keys WHERE idem_key = 'lente-1'")
-            .fetch_one(db.store.pool())
-            .await
-            .unwrap()
-            .get("n");
+        let keys =
+            common::count(&db.store, "SELECT COUNT(*) AS n FROM idempotency_keys WHERE idem_key = 'lente-1'", &[])
+                .await;
         if keys == 1 {
             break;
         }
@@ -370,7 +368,7 @@ async fn two_replicas_bootstrapping_at_once_make_one_admin_and_both_start(db: cr
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.iter().chain(b.iter()).count(), 1, "{}: exactly one replica created it", db.name);
-    let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(db.store.pool()).await.unwrap().get("n");
+    let users = common::count(&db.store, "SELECT COUNT(*) AS n FROM users", &[]).await;
     assert_eq!(users, 1, "{}", db.name);
 
     let path = a.or(b).unwrap();
@@ -397,11 +395,7 @@ async fn two_concurrent_migrations_of_one_fresh_sqlite_file_both_succeed() {
         let b = entcp::store::Store::connect(&url, None).await.unwrap();
         let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
         assert!(ra.is_ok() && rb.is_ok(), "trial {trial}: {ra:?} {rb:?}");
-        let applied: i64 = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success")
-            .fetch_one(a.pool())
-            .await
-            .unwrap()
-            .get("n");
+        let applied = common::count(&a, "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success", &[]).await;
         let files = entcp::store::migrations::FILES.len();
         assert_eq!(applied as usize, files, "trial {trial}");
         a.close().await;

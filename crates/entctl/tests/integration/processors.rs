@@ -6,12 +6,11 @@ use crate::common;
 use common::{admin, t0};
 use entcp::contracts::{self, NewContract};
 use entcp::kernel::roles::OrgKind;
-use entcp::registry::manage::{create_org, update_org, NewOrg, OrgPatch};
+use entcp::registry::manage::{update_org, OrgPatch};
 use std::sync::Arc;
 
 async fn org(store: &entcp::store::Store, kind: OrgKind, siren: &str, name: &str) -> entcp::registry::Org {
-    let new = NewOrg { kind, siren: siren.into(), name: name.into(), email: None, departement: None };
-    create_org(store, &admin(), new, t0()).await.unwrap()
+    common::fixtures::new_org(store, kind, name, siren, None).await
 }
 
 fn contract(processor: &str, client: &str, parent: Option<&str>, reference: &str, art28: bool) -> NewContract {

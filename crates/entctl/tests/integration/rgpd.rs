@@ -407,16 +407,7 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
         let clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(days)));
         crate::common::app::app_state(store.clone(), entcp::config::Config::default(), clock)
     };
-    let mails = || async {
-        use sqlx::Row;
-        sqlx::query("SELECT recipients, context FROM outbox WHERE template = 'rgpd'")
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get::<String, _>("recipients"), r.get::<String, _>("context")))
-            .collect::<Vec<_>>()
-    };
+    let mails = || crate::common::queued_mails(&store, "rgpd");
     let first = entcp::rgpd::jobs::monthly(&state(0).rgpd(), t0()).await.unwrap();
     // The académie (controller), both communes, the vendor and the host (processors).
     assert_eq!((first.registers, first.snapshots, first.notified), (5, 5, 0), "{first:?}");
@@ -433,10 +424,9 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     let changed = entcp::rgpd::jobs::monthly(&state(30).rgpd(), later).await.unwrap();
     assert!(changed.snapshots >= 1 && changed.notified >= 1, "{changed:?}");
     let sent = mails().await;
-    let (to, context) =
-        sent.iter().find(|(to, _)| to.contains("dpd@ac-creteil.fr")).expect("the académie's DPO is told");
-    assert!(to.contains("dpd@ac-creteil.fr"));
-    let context: Value = serde_json::from_str(context).unwrap();
+    let mail = sent.iter().find(|m| m.recipients.contains("dpd@ac-creteil.fr")).expect("the académie's DPO is told");
+    assert!(mail.recipients.contains("dpd@ac-creteil.fr"));
+    let context = &mail.context;
     assert!(context["changed"].to_string().contains("24-visio"), "{context}");
     assert_eq!(context["previous"], "2026-09-01");
 }

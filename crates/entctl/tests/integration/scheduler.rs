@@ -14,24 +14,18 @@ use entcp::config::Config;
 use entcp::jobs::{self, JobFuture, JobRun};
 use entcp::store::Store;
 use sqlx::Row;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// Permits that let a held `slow` run finish.
-fn release() -> &'static Semaphore {
-    static RELEASE: OnceLock<Semaphore> = OnceLock::new();
-    RELEASE.get_or_init(|| Semaphore::new(0))
-}
+static RELEASE: Semaphore = Semaphore::const_new(0);
 
 /// A permit per run of `stuck` that started.
-fn started() -> &'static Semaphore {
-    static STARTED: OnceLock<Semaphore> = OnceLock::new();
-    STARTED.get_or_init(|| Semaphore::new(0))
-}
+static STARTED: Semaphore = Semaphore::const_new(0);
 
 fn slow(_: &AppState, _: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async {
-        release().acquire().await.unwrap().forget();
+        RELEASE.acquire().await.unwrap().forget();
         Ok("lente terminée".into())
     })
 }
@@ -42,7 +36,7 @@ fn fast(_: &AppState, _: DateTime<Utc>) -> JobFuture<'_> {
 
 fn stuck(_: &AppState, _: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async {
-        started().add_permits(1);
+        STARTED.add_permits(1);
         std::future::pending::<()>().await;
         Ok("jamais".into())
     })
@@ -110,7 +104,7 @@ async fn a_long_run_never_delays_another_jobs_tick_and_its_own_next_tick_is_skip
     assert_eq!((run.job.as_str(), run.outcome.as_str()), ("fast", "success"), "{}", db.name);
     assert_eq!(metric(&app, "entcp_job_ticks_skipped_total{job=\"slow\",reason=\"overlap\"}"), 1.0);
 
-    release().add_permits(1);
+    RELEASE.add_permits(1);
     let slow_run = first.pop().unwrap().await.unwrap();
     assert_eq!(slow_run.outcome, "success", "{}", db.name);
     assert!(!s.is_running("slow"));
@@ -140,7 +134,7 @@ backend_test!(a_cancelled_scheduler_interrupts_its_runs_and_starts_no_more);
 async fn a_cancelled_scheduler_interrupts_its_runs_and_starts_no_more(db: crate::common::TestDb) {
     let (s, _app) = scheduler(&db.store, "solo", vec![every_minute("stuck", stuck)]);
     let running = s.spawn_due(minute(0)).await.unwrap();
-    started().acquire().await.unwrap().forget();
+    STARTED.acquire().await.unwrap().forget();
     s.cancel();
     let run = running.into_iter().next().unwrap().await.unwrap();
     assert_eq!(run.outcome, "failure", "{}", db.name);
@@ -154,7 +148,7 @@ async fn shutdown_stops_the_loop_at_once_and_interrupts_runs_still_going_at_the_
     let (s, _app) = scheduler(&db.store, "solo", vec![every_minute("stuck", stuck)]);
     let shutdown = tokio_util::sync::CancellationToken::new();
     let looping = tokio::spawn(s.run_until(shutdown.clone(), std::time::Duration::from_millis(100)));
-    started().acquire().await.unwrap().forget();
+    STARTED.acquire().await.unwrap().forget();
     shutdown.cancel();
     looping.await.unwrap();
     let runs = runs_of(&db.store, "stuck").await;

@@ -11,7 +11,6 @@ use common::{admin, t0, token_for};
 use entcp::clock::FixedClock;
 use entcp::kernel::roles::OrgKind;
 use entcp::kernel::roles::Role;
-use entcp::registry::manage::{create_org, NewOrg};
 use entcp::registry::queries;
 use entcp::registry::Org;
 use entcp::store::Store;
@@ -58,14 +57,8 @@ async fn import(store: &Store, csv: &str) {
 async fn world(db: common::TestDb) -> World {
     common::import_sample(&db.store).await;
     import(&db.store, &versailles_csv()).await;
-    let new = NewOrg {
-        kind: OrgKind::Epci,
-        siren: "200054781".into(),
-        name: "Grand-Orly Seine Bièvre".into(),
-        email: None,
-        departement: Some("94".into()),
-    };
-    let epci = create_org(&db.store, &admin(), new, t0()).await.unwrap();
+    let epci =
+        common::fixtures::new_org(&db.store, OrgKind::Epci, "Grand-Orly Seine Bièvre", "200054781", Some("94")).await;
     let app = TestApp::over(&db.store).build().await;
     World { db, app, epci }
 }

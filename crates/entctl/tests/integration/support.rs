@@ -11,7 +11,6 @@ use common::{admin, client_with, t0, token_for};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
 use entcp::kernel::roles::OrgKind;
-use entcp::registry::manage::{create_org, NewOrg};
 use entcp::store::Store;
 use entcp::support::calendar::Calendar;
 use reqwest::Method;
@@ -35,8 +34,7 @@ fn ts(s: &str) -> DateTime<Utc> {
 }
 
 fn luhn_siren(seed: u32) -> String {
-    let body = format!("{:08}", 30_000_000 + seed);
-    (0..10).map(|d| format!("{body}{d}")).find(|c| entcp::registry::codes::parse_siren(c).is_ok()).unwrap()
+    common::fixtures::luhn(&format!("{:08}", 30_000_000 + seed))
 }
 
 struct Story {
@@ -76,6 +74,11 @@ impl Story {
         self.call(token, Method::POST, path, Some(body), None).await
     }
 
+    /// `PATCH /support/tickets/{id}` with `If-Match: version`.
+    async fn patch_ticket(&self, token: &str, id: &str, body: Value, version: i64) -> Resp {
+        self.call(token, Method::PATCH, &format!("/support/tickets/{id}"), Some(body), Some(version)).await
+    }
+
     /// A POST with the ticket's current version as If-Match; asserts `want`.
     async fn act(&self, token: &str, id: &str, verb: &str, body: Value, want: u16) -> Value {
         let version = self.get(&self.admin, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
@@ -95,7 +98,7 @@ impl Story {
     }
 
     async fn ticket_count(&self) -> i64 {
-        sqlx::query("SELECT COUNT(*) AS n FROM support_tickets").fetch_one(self.store.pool()).await.unwrap().get("n")
+        common::count(&self.store, "SELECT COUNT(*) AS n FROM support_tickets", &[]).await
     }
 }
 
@@ -110,14 +113,8 @@ async fn setup(db: &common::TestDb) -> Story {
     entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(ANNUAIRE), import, t0())
         .await
         .unwrap();
-    let vendor = NewOrg {
-        kind: OrgKind::Editeur,
-        siren: luhn_siren(1),
-        name: "Éditeur ENT Atlantique".into(),
-        email: None,
-        departement: None,
-    };
-    let vendor = create_org(&store, &admin(), vendor, t0()).await.unwrap();
+    let vendor =
+        common::fixtures::new_org(&store, OrgKind::Editeur, "Éditeur ENT Atlantique", &luhn_siren(1), None).await;
     let state = crate::common::app::app_state(store.clone(), Config::default(), Arc::new(FixedClock::new(t0())));
     for (slug, uai) in [("college-jules-verne", "0440001M"), ("college-anne-de-bretagne", "0350001L")] {
         let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
@@ -161,17 +158,8 @@ async fn setup(db: &common::TestDb) -> Story {
 
 /// Outbox ids of `support` mails for `event` to `recipient`.
 async fn mails(store: &Store, event: &str, recipient: &str) -> Vec<String> {
-    sqlx::query("SELECT id, recipients, context FROM outbox WHERE template = 'support' ORDER BY created_at, id")
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| {
-            let context: Value = serde_json::from_str(&r.get::<String, _>("context")).unwrap();
-            context["event"] == event && r.get::<String, _>("recipients").contains(recipient)
-        })
-        .map(|r| r.get("id"))
-        .collect()
+    let mails = common::queued_mails(store, "support").await.into_iter();
+    mails.filter(|m| m.context["event"] == event && m.recipients.contains(recipient)).map(|m| m.id).collect()
 }
 
 async fn deliver(story: &Story, config: &Config) {
@@ -451,41 +439,17 @@ async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_n
     // Requalified P4 at 09:20: the resolution target (20 h) counts from 09:00, not from the change.
     s.at("2027-05-10 09:20");
     let version = t["version"].as_i64().unwrap();
-    let stale = s
-        .call(
-            &s.n1,
-            Method::PATCH,
-            &format!("/support/tickets/{id}"),
-            Some(json!({ "impact": "basse" })),
-            Some(version),
-        )
-        .await;
+    let stale = s.patch_ticket(&s.n1, &id, json!({ "impact": "basse" }), version).await;
     assert_eq!(stale.status, 412, "the comment moved the version: {}", stale.body);
     let current = s.get(&s.n1, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
     let patch = json!({ "impact": "basse", "urgency": "basse", "assigned_team": "Équipe ENT" });
-    let p4 = s.call(&s.n1, Method::PATCH, &format!("/support/tickets/{id}"), Some(patch), Some(current)).await;
+    let p4 = s.patch_ticket(&s.n1, &id, patch, current).await;
     assert_eq!(p4.status, 200, "{}", p4.body);
     assert_eq!(p4.body["priority"], "P4");
     assert_eq!(ts(p4.body["resolution_due"].as_str().unwrap()), paris("2027-05-12 09:00"));
-    let bad = s
-        .call(
-            &s.n1,
-            Method::PATCH,
-            &format!("/support/tickets/{id}"),
-            Some(json!({ "priority": "P0" })),
-            Some(current + 1),
-        )
-        .await;
+    let bad = s.patch_ticket(&s.n1, &id, json!({ "priority": "P0" }), current + 1).await;
     assert_eq!(bad.status, 422, "{}", bad.body);
-    let p1 = s
-        .call(
-            &s.n1,
-            Method::PATCH,
-            &format!("/support/tickets/{id}"),
-            Some(json!({ "priority": "P1" })),
-            Some(current + 1),
-        )
-        .await;
+    let p1 = s.patch_ticket(&s.n1, &id, json!({ "priority": "P1" }), current + 1).await;
     assert_eq!(ts(p1.body["resolution_due"].as_str().unwrap()), paris("2027-05-10 11:00"));
 
     // 22:00: the resolution breach is flagged, notified at once (P1) and escalated to N2.
@@ -528,12 +492,12 @@ async fn a_school_address_with_a_line_break_blocks_neither_tickets_nor_the_sweep
     s.at("2027-05-10 22:00");
     let report = s.sweep().await;
     assert!(report.breaches >= 1, "{}: {report:?}", db.name);
-    let parked: i64 =
-        sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'failed' AND last_error IS NOT NULL")
-            .fetch_one(s.store.pool())
-            .await
-            .unwrap()
-            .get("n");
+    let parked = common::count(
+        &s.store,
+        "SELECT COUNT(*) AS n FROM outbox WHERE status = 'failed' AND last_error IS NOT NULL",
+        &[],
+    )
+    .await;
     assert!(parked >= 2, "{}: the notices to the bad address are parked, {parked}", db.name);
 }
 

@@ -209,23 +209,7 @@ impl World {
 
     /// An award to the test vendor, at its establishment `nic` (4 digits), with every DECP fact.
     pub(super) fn award_body(&self, nic: &str) -> Value {
-        let siren = &self.vendor.code;
-        let siret = (0..10)
-            .map(|d| format!("{siren}{nic}{d}"))
-            .find(|s| entcp::registry::codes::parse_siret(s).is_ok())
-            .unwrap();
-        json!({
-            "vendor_siret": siret, "amount_ht_cents": 100_000, "amount_ttc_cents": 120_000, "notified_on": "2026-09-01",
-            "decp": {
-                "acheteur_siret": siret, "code_cpv": "48190000", "techniques": ["Sans objet"],
-                "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Pas de CCAG",
-                "offres_recues": 2, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
-                "sous_traitance_declaree": false, "procedure": "Procédure adaptée", "forme_prix": "Forfaitaire",
-                "types_prix": ["Définitif ferme"], "considerations_sociales": ["Pas de considération sociale"],
-                "considerations_environnementales": ["Pas de considération environnementale"],
-                "lieu_execution_code": "FR", "lieu_execution_type": "Code pays"
-            }
-        })
+        common::fixtures::award_body(&self.vendor.code, nic)
     }
 
     /// Withdraws `org`'s application to `g` (it applied during the setup).

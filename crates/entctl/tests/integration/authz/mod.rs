@@ -23,7 +23,7 @@ use entcp::clock::FixedClock;
 use entcp::identity;
 use entcp::kernel::roles::OrgKind;
 use entcp::kernel::roles::Role;
-use entcp::registry::manage::{create_org, set_member, NewOrg};
+use entcp::registry::manage::set_member;
 use entcp::registry::queries::{self, OrgFilter};
 use entcp::registry::{EtabType, Org};
 use entcp::store::Store;

@@ -57,11 +57,7 @@ pub(super) struct World {
 }
 
 pub(super) fn luhn_siren(seed: u32) -> String {
-    let body = format!("{:08}", 20_000_000 + seed);
-    (0..10)
-        .map(|d| format!("{body}{d}"))
-        .find(|candidate| entcp::registry::codes::parse_siren(candidate).is_ok())
-        .unwrap()
+    common::fixtures::luhn(&format!("{:08}", 20_000_000 + seed))
 }
 
 pub(super) async fn first(store: &Store, t: EtabType, not_academie: Option<&str>) -> Org {
@@ -73,14 +69,7 @@ pub(super) async fn first(store: &Store, t: EtabType, not_academie: Option<&str>
 pub(super) async fn group(store: &Store, name: &str, siren: &str, of: &Org) -> Org {
     let commune =
         queries::get_by_code(store, OrgKind::Commune, of.commune_code.as_ref().unwrap()).await.unwrap().unwrap();
-    let new = NewOrg {
-        kind: OrgKind::Epci,
-        siren: siren.into(),
-        name: name.into(),
-        email: None,
-        departement: of.departement_code.clone(),
-    };
-    let group = create_org(store, &admin(), new, t0()).await.unwrap();
+    let group = common::fixtures::new_org(store, OrgKind::Epci, name, siren, of.departement_code.as_deref()).await;
     set_member(store, &admin(), &group, &commune, true, t0()).await.unwrap();
     group
 }
@@ -101,14 +90,7 @@ pub(super) async fn world(db: &common::TestDb) -> World {
     let commune_out = queries::resolve_org(&store, &commune_of(&etab_out)).await.unwrap();
     let group_in = group(&store, "CA du périmètre", &luhn_siren(1), &etab_in).await;
     let group_out = group(&store, "CA d'ailleurs", &luhn_siren(2), &etab_out).await;
-    let vendor = NewOrg {
-        kind: OrgKind::Editeur,
-        siren: luhn_siren(3),
-        name: "Éditeur ENT".into(),
-        email: None,
-        departement: None,
-    };
-    let vendor = create_org(&store, &admin(), vendor, t0()).await.unwrap();
+    let vendor = common::fixtures::new_org(&store, OrgKind::Editeur, "Éditeur ENT", &luhn_siren(3), None).await;
 
     let academie = format!("academie:{academie_in}");
     let bindings: [(Role, Option<String>); 11] = [
@@ -364,7 +346,9 @@ impl World {
             },
             ("DELETE", "/api/v1/users/{id}/roles/{role}") => {
                 let target = if side == Side::In { &self.etab_in } else { &self.etab_out };
-                identity::grant(&self.store, &admin(), user, SupportN1, Some(target), t0()).await.unwrap();
+                identity::grant(&self.store, &admin(), identity::UserRole::new(user, SupportN1, Some(target)), t0())
+                    .await
+                    .unwrap();
                 call(format!("/api/v1/users/{user}/roles/support_n1?org={}", target.id))
             }
             ("POST", "/api/v1/tokens") => Call { body: Some(json!({ "name": "matrice" })), ..call(path.into()) },
