@@ -5,16 +5,17 @@ use super::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
 use super::ConventionsState;
 use super::{get_convention, list_ids, Convention, ConventionFilter};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use axum::Json;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
-use ent_platform::identity::authz::{CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ};
+use ent_platform::identity::authz::{
+    Call, Op, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ,
+};
 use ent_platform::identity::Caller;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -22,88 +23,55 @@ use serde::Deserialize;
 /// Signed PDFs from a parapheur can be large; JSON bodies keep the small default.
 pub const SIGNED_COPY_LIMIT: usize = 32 * 1024 * 1024;
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
-where
-    S: Clone + Send + Sync + 'static,
-    ConventionsState: axum::extract::FromRef<S>,
-{
-    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "conventions", s, a, h);
-    vec![
-        route(Method::GET, "/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, get(models))
-            .responds::<Vec<ConventionModel>>(StatusCode::OK),
-        route(Method::GET, "/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, get(list))
-            .query::<ConventionFilter>()
-            .responds::<Page<Convention>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/conventions",
-            "Créer une convention (brouillon)",
-            &CONVENTIONS_WRITE,
-            post(create),
-        )
+ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
+    api.get("/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, models)
+        .ok::<Vec<ConventionModel>>(),
+    api.get("/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, list)
+        .query::<ConventionFilter>()
+        .ok::<Page<Convention>>(),
+    api.post("/api/v1/conventions", "Créer une convention (brouillon)", &CONVENTIONS_WRITE, create)
         .idempotent()
         .json_body::<NewConvention>()
-        .responds::<Convention>(StatusCode::CREATED),
-        route(Method::GET, "/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, get(show))
-            .responds::<Convention>(StatusCode::OK),
-        route(
-            Method::PATCH,
-            "/api/v1/conventions/{id}",
-            "Modifier (If-Match ; annule les signatures recueillies)",
-            &CONVENTIONS_WRITE,
-            patch(update),
-        )
-        .json_body::<ConventionPatch>()
-        .responds::<Convention>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/conventions/{id}/submit",
-            "Soumettre à visa et signature",
-            &CONVENTIONS_WRITE,
-            post(submit),
-        )
-        .responds::<Convention>(StatusCode::OK),
-        route(Method::POST, "/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, post(visa))
-            .json_body::<VisaBody>()
-            .responds::<Convention>(StatusCode::OK),
-        route(Method::POST, "/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, post(sign))
-            .json_body::<SignBody>()
-            .responds::<Convention>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/conventions/{id}/refuse",
-            "Refuser (retour en brouillon)",
-            &CONVENTIONS_SIGN,
-            post(refuse),
-        )
+        .created_versioned::<Convention>(),
+    api.get("/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, show)
+        .ok_versioned::<Convention>(),
+    api.patch(
+        "/api/v1/conventions/{id}",
+        "Modifier (If-Match ; annule les signatures recueillies)",
+        &CONVENTIONS_WRITE,
+        update,
+    )
+    .if_match_update::<ConventionPatch, Convention>(),
+    api.post("/api/v1/conventions/{id}/submit", "Soumettre à visa et signature", &CONVENTIONS_WRITE, submit)
+        .ok_versioned::<Convention>(),
+    api.post("/api/v1/conventions/{id}/visa", "Viser", &CONVENTIONS_SIGN, visa)
+        .json_body::<VisaBody>()
+        .ok_versioned::<Convention>(),
+    api.post("/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, sign)
+        .json_body::<SignBody>()
+        .ok_versioned::<Convention>(),
+    api.post("/api/v1/conventions/{id}/refuse", "Refuser (retour en brouillon)", &CONVENTIONS_SIGN, refuse)
         .json_body::<RefuseBody>()
-        .responds::<Convention>(StatusCode::OK),
-        route(Method::POST, "/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, post(terminate))
-            .json_body::<Termination>()
-            .responds::<Convention>(StatusCode::OK),
-        route(Method::POST, "/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, post(amend))
-            .responds::<Convention>(StatusCode::CREATED),
-        route(
-            Method::GET,
-            "/api/v1/conventions/{id}/document",
-            "Télécharger (format=html|odt|pdf)",
-            &CONVENTIONS_READ,
-            get(document),
-        )
+        .ok_versioned::<Convention>(),
+    api.post("/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, terminate)
+        .json_body::<Termination>()
+        .ok_versioned::<Convention>(),
+    api.post("/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, amend)
+        .created_versioned::<Convention>(),
+    api.get("/api/v1/conventions/{id}/document", "Télécharger (format=html|odt|pdf)", &CONVENTIONS_READ, document)
         .query::<DocumentQuery>()
         .produces(StatusCode::OK, &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"]),
-        route(
-            Method::POST,
-            "/api/v1/conventions/{id}/signed-copies",
-            "Déposer un exemplaire signé hors plateforme (PDF)",
-            &CONVENTIONS_WRITE,
-            post(upload).layer(DefaultBodyLimit::max(SIGNED_COPY_LIMIT)),
-        )
-        .query::<UploadQuery>()
-        .pdf_body()
-        .responds::<Convention>(StatusCode::OK),
-    ]
-}
+    api.post(
+        "/api/v1/conventions/{id}/signed-copies",
+        "Déposer un exemplaire signé hors plateforme (PDF)",
+        &CONVENTIONS_WRITE,
+        upload,
+    )
+    .body_limit(SIGNED_COPY_LIMIT)
+    .query::<UploadQuery>()
+    .pdf_body()
+    .ok_versioned::<Convention>(),
+]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -200,8 +168,7 @@ async fn models(State(state): State<ConventionsState>) -> Json<Vec<ConventionMod
 }
 
 async fn list(
-    State(state): State<ConventionsState>,
-    caller: Caller,
+    Call { state, caller }: Call<ConventionsState>,
     ApiQuery(filter): ApiQuery<ConventionFilter>,
 ) -> Result<Json<Page<Convention>>, Problem> {
     let visible = visible_orgs(&caller);
@@ -216,8 +183,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<ConventionsState>,
-    caller: Caller,
+    Call { state, caller }: Call<ConventionsState>,
     ApiJson(body): ApiJson<NewConvention>,
 ) -> Result<Response, Problem> {
     check_title(body.title.as_deref())?;
@@ -234,18 +200,12 @@ fn check_title(title: Option<&str>) -> Result<(), Problem> {
     checks.finish()
 }
 
-async fn show(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
+async fn show(Op { state, caller, key: id }: Op<ConventionsState>) -> Result<Response, Problem> {
     Ok(Versioned::ok(redacted(&caller, find(&state, &caller, &id).await?)).into_response())
 }
 
 async fn update(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<ConventionsState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<ConventionPatch>,
 ) -> Result<Response, Problem> {
@@ -255,70 +215,44 @@ async fn update(
     Ok(Versioned::ok(workflow::update(&ctx(&state, &caller), &conv, version, body).await?).into_response())
 }
 
-async fn submit(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+/// A workflow step on the convention of the path (404 if the caller is not party to
+/// it), run as the caller; the convention answered with `status` and its `ETag`.
+async fn step(
+    Op { state, caller, key: id }: Op<ConventionsState>,
+    status: StatusCode,
+    step: impl AsyncFnOnce(&Ctx<'_>, &Convention) -> Result<Convention, Problem>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
-    Ok(Versioned::ok(workflow::submit(&ctx(&state, &caller), &conv).await?).into_response())
+    Ok(Versioned::with_status(status, step(&ctx(&state, &caller), &conv).await?).into_response())
 }
 
-async fn visa(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<VisaBody>,
-) -> Result<Response, Problem> {
-    let conv = find(&state, &caller, &id).await?;
-    Ok(Versioned::ok(workflow::give_visa(&ctx(&state, &caller), &conv, body.visa.as_deref()).await?).into_response())
+async fn submit(op: Op<ConventionsState>) -> Result<Response, Problem> {
+    step(op, StatusCode::OK, workflow::submit).await
 }
 
-async fn sign(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<SignBody>,
-) -> Result<Response, Problem> {
-    let conv = find(&state, &caller, &id).await?;
-    let signed =
-        workflow::sign(&ctx(&state, &caller), &conv, body.party.as_deref(), body.document_hash.as_deref()).await?;
-    Ok(Versioned::ok(signed).into_response())
+async fn visa(op: Op<ConventionsState>, ApiJson(body): ApiJson<VisaBody>) -> Result<Response, Problem> {
+    step(op, StatusCode::OK, async |ctx, conv| workflow::give_visa(ctx, conv, body.visa.as_deref()).await).await
 }
 
-async fn refuse(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<RefuseBody>,
-) -> Result<Response, Problem> {
-    let conv = find(&state, &caller, &id).await?;
-    Ok(Versioned::ok(workflow::refuse(&ctx(&state, &caller), &conv, &body.comment).await?).into_response())
+async fn sign(op: Op<ConventionsState>, ApiJson(body): ApiJson<SignBody>) -> Result<Response, Problem> {
+    let (party, hash) = (body.party.as_deref(), body.document_hash.as_deref());
+    step(op, StatusCode::OK, async |ctx, conv| workflow::sign(ctx, conv, party, hash).await).await
 }
 
-async fn terminate(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<Termination>,
-) -> Result<Response, Problem> {
-    let conv = find(&state, &caller, &id).await?;
-    Ok(Versioned::ok(workflow::terminate(&ctx(&state, &caller), &conv, body).await?).into_response())
+async fn refuse(op: Op<ConventionsState>, ApiJson(body): ApiJson<RefuseBody>) -> Result<Response, Problem> {
+    step(op, StatusCode::OK, async |ctx, conv| workflow::refuse(ctx, conv, &body.comment).await).await
 }
 
-async fn amend(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
-    let conv = find(&state, &caller, &id).await?;
-    Ok(Versioned::created(workflow::amend(&ctx(&state, &caller), &conv).await?).into_response())
+async fn terminate(op: Op<ConventionsState>, ApiJson(body): ApiJson<Termination>) -> Result<Response, Problem> {
+    step(op, StatusCode::OK, async |ctx, conv| workflow::terminate(ctx, conv, body).await).await
+}
+
+async fn amend(op: Op<ConventionsState>) -> Result<Response, Problem> {
+    step(op, StatusCode::CREATED, workflow::amend).await
 }
 
 async fn document(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<ConventionsState>,
     ApiQuery(q): ApiQuery<DocumentQuery>,
 ) -> Result<Response, Problem> {
     let conv = redacted(&caller, find(&state, &caller, &id).await?);
@@ -346,9 +280,7 @@ async fn document(
 }
 
 async fn upload(
-    State(state): State<ConventionsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<ConventionsState>,
     ApiQuery(q): ApiQuery<UploadQuery>,
     headers: HeaderMap,
     body: Bytes,
@@ -366,8 +298,4 @@ async fn upload(
     Ok(Versioned::ok(updated).into_response())
 }
 
-impl HasVersion for Convention {
-    fn version(&self) -> i64 {
-        self.version
-    }
-}
+ent_kernel::version_field!(Convention);

@@ -1,27 +1,13 @@
 //! What the conventions capability's handlers and functions need from the application,
 //! extracted from any router state that holds these parts.
 
-use axum::extract::FromRef;
+use ent_kernel::clock::Clock;
+use ent_kernel::store::Store;
+use std::sync::Arc;
 
-/// The parts of the application state this capability uses.
-#[derive(Clone)]
-pub struct ConventionsState {
-    pub store: ent_kernel::store::Store,
-    pub clock: std::sync::Arc<dyn ent_kernel::clock::Clock>,
-    pub models: std::sync::Arc<Vec<crate::conventions::model::ConventionModel>>,
-}
-
-impl<S> FromRef<S> for ConventionsState
-where
-    ent_kernel::store::Store: FromRef<S>,
-    std::sync::Arc<dyn ent_kernel::clock::Clock>: FromRef<S>,
-    std::sync::Arc<Vec<crate::conventions::model::ConventionModel>>: FromRef<S>,
-{
-    fn from_ref(state: &S) -> Self {
-        ConventionsState {
-            store: <ent_kernel::store::Store>::from_ref(state),
-            clock: <std::sync::Arc<dyn ent_kernel::clock::Clock>>::from_ref(state),
-            models: <std::sync::Arc<Vec<crate::conventions::model::ConventionModel>>>::from_ref(state),
-        }
+ent_kernel::capability_state! {
+    /// The parts of the application state this capability uses.
+    pub struct ConventionsState {
+        pub store: Store, pub clock: Arc<dyn Clock>, pub models: Arc<Vec<crate::conventions::model::ConventionModel>>,
     }
 }

@@ -7,212 +7,164 @@
 use super::award::{self, AwardInput};
 use super::documents::{self, Kind, LibraryFilter, StoredDocument};
 use super::membership::{self, Application, NewApplication, Prefill, Shares};
-use super::GroupementsState;
-use super::{Ctx, Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
+use super::{Ctx, GroupementsState};
+use super::{Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
-    in_org_scope, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
+    in_org_scope, Call, Op, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
 };
 use ent_platform::identity::Caller;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
-where
-    S: Clone + Send + Sync + 'static,
-    GroupementsState: axum::extract::FromRef<S>,
-{
-    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "groupements", s, a, h);
-    vec![
-        route(Method::GET, "/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, get(list))
-            .query::<GroupementFilter>()
-            .responds::<Page<Groupement>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/groupements",
-            "Ouvrir un groupement (coordonnateur)",
-            &GROUPEMENTS_MANAGE,
-            post(create),
-        )
+ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
+    api.get("/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, list)
+        .query::<GroupementFilter>()
+        .ok::<Page<Groupement>>(),
+    api.post("/api/v1/groupements", "Ouvrir un groupement (coordonnateur)", &GROUPEMENTS_MANAGE, create)
         .idempotent()
         .json_body::<NewGroupement>()
-        .responds::<Groupement>(StatusCode::CREATED),
-        route(Method::GET, "/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, get(show))
-            .responds::<Groupement>(StatusCode::OK),
-        route(
-            Method::PATCH,
-            "/api/v1/groupements/{id}",
-            "Modifier (If-Match ; ouvert ou clos)",
-            &GROUPEMENTS_MANAGE,
-            patch(update),
-        )
-        .json_body::<GroupementPatch>()
-        .responds::<Groupement>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/groupements/{id}/transition",
-            "Clore, rouvrir, lancer la consultation, exécuter, terminer",
-            &GROUPEMENTS_MANAGE,
-            post(transition),
-        )
-        .json_body::<TransitionBody>()
-        .responds::<Groupement>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/groupements/{id}/award",
-            "Attribuer le marché",
-            &GROUPEMENTS_MANAGE,
-            post(award_route),
-        )
+        .created_versioned::<Groupement>(),
+    api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show)
+        .ok_versioned::<Groupement>(),
+    api.patch("/api/v1/groupements/{id}", "Modifier (If-Match ; ouvert ou clos)", &GROUPEMENTS_MANAGE, update)
+        .if_match_update::<GroupementPatch, Groupement>(),
+    api.post(
+        "/api/v1/groupements/{id}/transition",
+        "Clore, rouvrir, lancer la consultation, exécuter, terminer",
+        &GROUPEMENTS_MANAGE,
+        transition,
+    )
+    .json_body::<TransitionBody>()
+    .ok_versioned::<Groupement>(),
+    api.post("/api/v1/groupements/{id}/award", "Attribuer le marché", &GROUPEMENTS_MANAGE, award_route)
         .json_body::<AwardInput>()
-        .responds::<Groupement>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/groupements/{id}/decp",
-            "Données essentielles (DECP v2, JSON) du marché attribué",
-            &GROUPEMENTS_READ,
-            get(decp_record),
-        )
-        .responds::<serde_json::Value>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/groupements/{id}/prefill",
-            "Quantités d'une candidature préremplies depuis le répertoire",
-            &GROUPEMENTS_APPLY,
-            get(prefill),
-        )
-        .query::<PrefillQuery>()
-        .responds::<Prefill>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/groupements/{id}/applications",
-            "Candidatures (toutes pour le coordonnateur, les siennes sinon)",
-            &GROUPEMENTS_READ,
-            get(applications),
-        )
-        .responds::<Vec<Application>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/groupements/{id}/applications",
-            "Candidater (délibération et quantités)",
-            &GROUPEMENTS_APPLY,
-            post(apply),
-        )
-        .idempotent()
-        .json_body::<NewApplication>()
-        .responds::<Application>(StatusCode::CREATED),
-        route(
-            Method::POST,
-            "/api/v1/groupements/{id}/applications/{application}/withdraw",
-            "Retirer sa candidature (jusqu'à la clôture)",
-            &GROUPEMENTS_APPLY,
-            post(withdraw),
-        )
-        .responds::<Application>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/groupements/{id}/applications/{application}/accept",
-            "Accepter une candidature (rejoint la convention constitutive)",
-            &GROUPEMENTS_MANAGE,
-            post(accept),
-        )
-        .responds::<Application>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/groupements/{id}/acceptances",
-            "Accepter plusieurs candidatures d'un coup (une seule mise à jour de la convention)",
-            &GROUPEMENTS_MANAGE,
-            post(accept_many),
-        )
-        .json_body::<AcceptBody>()
-        .responds::<Vec<Application>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/groupements/{id}/applications/{application}/reject",
-            "Refuser une candidature (motif)",
-            &GROUPEMENTS_MANAGE,
-            post(reject),
-        )
-        .json_body::<RejectBody>()
-        .responds::<Application>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/groupements/{id}/members",
-            "Membres du groupement",
-            &GROUPEMENTS_READ,
-            get(members),
-        )
-        .responds::<Vec<Application>>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/groupements/{id}/shares",
-            "Quotes-parts (toutes pour le coordonnateur, la sienne pour un membre)",
-            &GROUPEMENTS_READ,
-            get(shares),
-        )
-        .responds::<Shares>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/groupements/{id}/documents",
-            "Documents générés et leurs versions",
-            &GROUPEMENTS_READ,
-            get(document_versions),
-        )
-        .responds::<Vec<StoredDocument>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/groupements/{id}/documents",
-            "Générer un document (nouvelle version s'il a changé)",
-            &GROUPEMENTS_MANAGE,
-            post(generate),
-        )
-        .json_body::<GenerateBody>()
-        .responds::<StoredDocument>(StatusCode::CREATED),
-        route(
-            Method::GET,
-            "/api/v1/groupements/{id}/documents/{document}",
-            "Télécharger une version (format=html|odt|pdf|ods)",
-            &GROUPEMENTS_READ,
-            get(download),
-        )
-        .query::<FormatQuery>()
-        .produces(
-            StatusCode::OK,
-            &[
-                "text/html; charset=utf-8",
-                ent_documents::documents::ODT_MIME,
-                ent_documents::documents::ODS_MIME,
-                "application/pdf",
-            ],
-        ),
-        route(
-            Method::POST,
-            "/api/v1/groupements/{id}/documents/{document}/share",
-            "Partager une version avec les coordonnateurs de toutes les académies",
-            &GROUPEMENTS_MANAGE,
-            post(share),
-        )
-        .json_body::<ShareBody>()
-        .responds::<StoredDocument>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/groupement-library",
-            "Bibliothèque des documents partagés entre académies",
-            &GROUPEMENTS_LIBRARY,
-            get(library),
-        )
-        .query::<LibraryFilter>()
-        .responds::<Page<StoredDocument>>(StatusCode::OK),
-    ]
-}
+        .ok_versioned::<Groupement>(),
+    api.get(
+        "/api/v1/groupements/{id}/decp",
+        "Données essentielles (DECP v2, JSON) du marché attribué",
+        &GROUPEMENTS_READ,
+        decp_record,
+    )
+    .ok::<serde_json::Value>(),
+    api.get(
+        "/api/v1/groupements/{id}/prefill",
+        "Quantités d'une candidature préremplies depuis le répertoire",
+        &GROUPEMENTS_APPLY,
+        prefill,
+    )
+    .query::<PrefillQuery>()
+    .ok::<Prefill>(),
+    api.get(
+        "/api/v1/groupements/{id}/applications",
+        "Candidatures (toutes pour le coordonnateur, les siennes sinon)",
+        &GROUPEMENTS_READ,
+        applications,
+    )
+    .ok::<Vec<Application>>(),
+    api.post(
+        "/api/v1/groupements/{id}/applications",
+        "Candidater (délibération et quantités)",
+        &GROUPEMENTS_APPLY,
+        apply,
+    )
+    .idempotent()
+    .json_body::<NewApplication>()
+    .created_versioned::<Application>(),
+    api.post(
+        "/api/v1/groupements/{id}/applications/{application}/withdraw",
+        "Retirer sa candidature (jusqu'à la clôture)",
+        &GROUPEMENTS_APPLY,
+        withdraw,
+    )
+    .ok_versioned::<Application>(),
+    api.post(
+        "/api/v1/groupements/{id}/applications/{application}/accept",
+        "Accepter une candidature (rejoint la convention constitutive)",
+        &GROUPEMENTS_MANAGE,
+        accept,
+    )
+    .ok_versioned::<Application>(),
+    api.post(
+        "/api/v1/groupements/{id}/acceptances",
+        "Accepter plusieurs candidatures d'un coup (une seule mise à jour de la convention)",
+        &GROUPEMENTS_MANAGE,
+        accept_many,
+    )
+    .json_body::<AcceptBody>()
+    .ok::<Vec<Application>>(),
+    api.post(
+        "/api/v1/groupements/{id}/applications/{application}/reject",
+        "Refuser une candidature (motif)",
+        &GROUPEMENTS_MANAGE,
+        reject,
+    )
+    .json_body::<RejectBody>()
+    .ok_versioned::<Application>(),
+    api.get("/api/v1/groupements/{id}/members", "Membres du groupement", &GROUPEMENTS_READ, members)
+        .ok::<Vec<Application>>(),
+    api.get(
+        "/api/v1/groupements/{id}/shares",
+        "Quotes-parts (toutes pour le coordonnateur, la sienne pour un membre)",
+        &GROUPEMENTS_READ,
+        shares,
+    )
+    .ok::<Shares>(),
+    api.get(
+        "/api/v1/groupements/{id}/documents",
+        "Documents générés et leurs versions",
+        &GROUPEMENTS_READ,
+        document_versions,
+    )
+    .ok::<Vec<StoredDocument>>(),
+    api.post(
+        "/api/v1/groupements/{id}/documents",
+        "Générer un document (nouvelle version s'il a changé)",
+        &GROUPEMENTS_MANAGE,
+        generate,
+    )
+    .json_body::<GenerateBody>()
+    .created::<StoredDocument>(),
+    api.get(
+        "/api/v1/groupements/{id}/documents/{document}",
+        "Télécharger une version (format=html|odt|pdf|ods)",
+        &GROUPEMENTS_READ,
+        download,
+    )
+    .query::<FormatQuery>()
+    .produces(
+        StatusCode::OK,
+        &[
+            "text/html; charset=utf-8",
+            ent_documents::documents::ODT_MIME,
+            ent_documents::documents::ODS_MIME,
+            "application/pdf",
+        ],
+    ),
+    api.post(
+        "/api/v1/groupements/{id}/documents/{document}/share",
+        "Partager une version avec les coordonnateurs de toutes les académies",
+        &GROUPEMENTS_MANAGE,
+        share,
+    )
+    .json_body::<ShareBody>()
+    .ok::<StoredDocument>(),
+    api.get(
+        "/api/v1/groupement-library",
+        "Bibliothèque des documents partagés entre académies",
+        &GROUPEMENTS_LIBRARY,
+        library,
+    )
+    .query::<LibraryFilter>()
+    .ok::<Page<StoredDocument>>(),
+]);
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -268,15 +220,11 @@ struct Generated {
     new_version: bool,
 }
 
-fn ctx<'a>(state: &'a GroupementsState, caller: &'a Caller) -> Ctx<'a> {
-    Ctx {
-        store: &state.store,
-        catalog: &state.catalog,
-        support: &*state.support,
-        models: &state.models,
-        actor: &caller.actor,
-        now: state.clock.now(),
-    }
+/// The groupement of the path, its coordinator calling (404, then 403).
+async fn coordinated(state: &GroupementsState, caller: &Caller, id: &str) -> Result<Groupement, Problem> {
+    let g = super::must_get(&state.store, id).await?;
+    super::require_coordinator(caller, &g)?;
+    Ok(g)
 }
 
 /// Organisations the caller holds a role at for this route's action.
@@ -318,64 +266,58 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<GroupementsState>,
-    caller: Caller,
+    Call { state, caller }: Call<GroupementsState>,
     ApiJson(body): ApiJson<NewGroupement>,
 ) -> Result<Response, Problem> {
-    let g = super::create(&ctx(&state, &caller), body).await?;
-    Ok(Versioned::new(StatusCode::CREATED, g.version, &g).into_response())
+    let g = super::create(&state.ctx(&caller.actor), body).await?;
+    Ok(Versioned::created(g).into_response())
 }
 
 async fn show(State(state): State<GroupementsState>, Path(id): Path<String>) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
-    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
+    Ok(Versioned::ok(g).into_response())
+}
+
+/// An operation of the coordinator on the groupement of the path (404, then 403), run
+/// as the caller; the groupement answered with its `ETag`.
+async fn coordinator_step(
+    Op { state, caller, key: id }: Op<GroupementsState>,
+    step: impl AsyncFnOnce(&Ctx<'_>, &Groupement) -> Result<Groupement, Problem>,
+) -> Result<Response, Problem> {
+    let g = coordinated(&state, &caller, &id).await?;
+    Ok(Versioned::ok(step(&state.ctx(&caller.actor), &g).await?).into_response())
+}
+
+/// The coordinator's decision on an application of the groupement of the path; the
+/// application answered with its `ETag`.
+async fn decision(
+    Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
+    decide: impl AsyncFnOnce(&Ctx<'_>, &Groupement, &Application) -> Result<Application, Problem>,
+) -> Result<Response, Problem> {
+    let g = coordinated(&state, &caller, &id).await?;
+    let app = membership::get(&state.store, &g.id, &application).await?;
+    Ok(Versioned::ok(decide(&state.ctx(&caller.actor), &g, &app).await?).into_response())
 }
 
 async fn update(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    op: Op<GroupementsState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<GroupementPatch>,
 ) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
-    let version = if_match.version(g.version)?;
-    let g = super::update(&ctx(&state, &caller), &g, version, body).await?;
-    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
+    coordinator_step(op, async |ctx, g| super::update(ctx, g, if_match.version(g.version)?, body).await).await
 }
 
-async fn transition(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<TransitionBody>,
-) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
-    let g = super::transition(&ctx(&state, &caller), &g, body.to).await?;
-    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
+async fn transition(op: Op<GroupementsState>, ApiJson(body): ApiJson<TransitionBody>) -> Result<Response, Problem> {
+    coordinator_step(op, async |ctx, g| super::transition(ctx, g, body.to).await).await
 }
 
-async fn award_route(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<AwardInput>,
-) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
-    let g = award::award(&ctx(&state, &caller), &g, body).await?;
-    Ok(Versioned::new(StatusCode::OK, g.version, &g).into_response())
+async fn award_route(op: Op<GroupementsState>, ApiJson(body): ApiJson<AwardInput>) -> Result<Response, Problem> {
+    coordinator_step(op, async |ctx, g| award::award(ctx, g, body).await).await
 }
 
-async fn decp_record(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
+async fn decp_record(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
-    let file = award::decp_publication(&ctx(&state, &caller), &g).await?;
+    let file = award::decp_publication(&state.ctx(&caller.actor), &g).await?;
     let disposition = format!("attachment; filename=\"decp-{}.json\"", g.reference);
     let mut response = Json(file).into_response();
     response.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ascii"));
@@ -383,9 +325,7 @@ async fn decp_record(
 }
 
 async fn prefill(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
     ApiQuery(q): ApiQuery<PrefillQuery>,
 ) -> Result<Json<Prefill>, Problem> {
     super::must_get(&state.store, &id).await?;
@@ -394,11 +334,7 @@ async fn prefill(
     Ok(Json(membership::prefill(&state.store, &applicant).await?))
 }
 
-async fn applications(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<Application>>, Problem> {
+async fn applications(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Json<Vec<Application>>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     let all = membership::list(&state.store, &g.id, None).await?;
     if super::is_coordinator(&caller.actor, &g) {
@@ -419,22 +355,18 @@ async fn applications(
 }
 
 async fn apply(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<NewApplication>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     let applicant = membership::applicant_org(&state.store, &body.applicant).await?;
     caller.require(&state.store, &applicant).await?;
-    let app = membership::apply(&ctx(&state, &caller), &g, &applicant, body).await?;
-    Ok(Versioned::new(StatusCode::CREATED, app.version, &app).into_response())
+    let app = membership::apply(&state.ctx(&caller.actor), &g, &applicant, body).await?;
+    Ok(Versioned::created(app).into_response())
 }
 
 async fn withdraw(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path((id, application)): Path<(String, String)>,
+    Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     let app = membership::get(&state.store, &g.id, &application).await?;
@@ -442,30 +374,19 @@ async fn withdraw(
         .await?
         .ok_or_else(|| Problem::not_found("candidat introuvable"))?;
     caller.require(&state.store, &applicant).await?;
-    let app = membership::withdraw(&ctx(&state, &caller), &g, &app).await?;
-    Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
+    let app = membership::withdraw(&state.ctx(&caller.actor), &g, &app).await?;
+    Ok(Versioned::ok(app).into_response())
 }
 
-async fn accept(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path((id, application)): Path<(String, String)>,
-) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
-    let app = membership::get(&state.store, &g.id, &application).await?;
-    let app = membership::accept(&ctx(&state, &caller), &g, &app).await?;
-    Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
+async fn accept(op: Op<GroupementsState, (String, String)>) -> Result<Response, Problem> {
+    decision(op, membership::accept).await
 }
 
 async fn accept_many(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> Result<Json<Vec<Application>>, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
+    let g = coordinated(&state, &caller, &id).await?;
     if body.applications.len() > 1000 {
         return Err(Problem::invalid_field("applications", "1 000 candidatures au plus par appel"));
     }
@@ -473,36 +394,22 @@ async fn accept_many(
     for app in &body.applications {
         apps.push(membership::get(&state.store, &g.id, app).await?);
     }
-    Ok(Json(membership::accept_many(&ctx(&state, &caller), &g, &apps).await?))
+    Ok(Json(membership::accept_many(&state.ctx(&caller.actor), &g, &apps).await?))
 }
 
 async fn reject(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path((id, application)): Path<(String, String)>,
+    op: Op<GroupementsState, (String, String)>,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
-    let app = membership::get(&state.store, &g.id, &application).await?;
-    let app = membership::reject(&ctx(&state, &caller), &g, &app, &body.reason).await?;
-    Ok(Versioned::new(StatusCode::OK, app.version, &app).into_response())
+    decision(op, async |ctx, g, app| membership::reject(ctx, g, app, &body.reason).await).await
 }
 
-async fn members(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<Application>>, Problem> {
+async fn members(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Json<Vec<Application>>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     Ok(Json(coordinator_or_member(&state, &caller, &g).await?))
 }
 
-async fn shares(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Shares>, Problem> {
+async fn shares(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Json<Shares>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     let members = coordinator_or_member(&state, &caller, &g).await?;
     let mut shares = membership::shares_of(&g, &members)?;
@@ -514,9 +421,7 @@ async fn shares(
 }
 
 async fn document_versions(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
 ) -> Result<Json<Vec<StoredDocument>>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
     coordinator_or_member(&state, &caller, &g).await?;
@@ -524,14 +429,11 @@ async fn document_versions(
 }
 
 async fn generate(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<GroupementsState>,
     ApiJson(body): ApiJson<GenerateBody>,
 ) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
-    let (document, new_version) = documents::generate(&ctx(&state, &caller), &g, body.kind).await?;
+    let g = coordinated(&state, &caller, &id).await?;
+    let (document, new_version) = documents::generate(&state.ctx(&caller.actor), &g, body.kind).await?;
     let status = if new_version { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(Generated { document, new_version })).into_response())
 }
@@ -558,9 +460,7 @@ async fn readable_document(
 }
 
 async fn download(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path((id, document)): Path<(String, String)>,
+    Op { state, caller, key: (id, document) }: Op<GroupementsState, (String, String)>,
     ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
@@ -574,18 +474,15 @@ async fn download(
 }
 
 async fn share(
-    State(state): State<GroupementsState>,
-    caller: Caller,
-    Path((id, document)): Path<(String, String)>,
+    Op { state, caller, key: (id, document) }: Op<GroupementsState, (String, String)>,
     ApiJson(body): ApiJson<ShareBody>,
 ) -> Result<Json<StoredDocument>, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
-    super::require_coordinator(&caller, &g)?;
+    let g = coordinated(&state, &caller, &id).await?;
     let doc = documents::get_version(&state.store, &document)
         .await?
         .filter(|d| d.groupement_id == g.id)
         .ok_or_else(|| Problem::not_found(format!("aucun document « {document} »")))?;
-    Ok(Json(documents::set_shared(&ctx(&state, &caller), &g, &doc, body.shared).await?))
+    Ok(Json(documents::set_shared(&state.ctx(&caller.actor), &g, &doc, body.shared).await?))
 }
 
 async fn library(
@@ -594,3 +491,5 @@ async fn library(
 ) -> Result<Json<Page<StoredDocument>>, Problem> {
     Ok(Json(documents::library(&state.store, &filter).await?))
 }
+
+ent_kernel::version_field!(Groupement, Application);

@@ -1,33 +1,32 @@
 //! What the groupements capability's handlers and functions need from the application,
 //! extracted from any router state that holds these parts.
 
-use axum::extract::FromRef;
+use super::Ctx;
+use ent_conventions::conventions::model::ConventionModel;
+use ent_kernel::clock::Clock;
+use ent_kernel::store::Store;
+use ent_platform::catalog::Catalog;
+use ent_platform::identity::Actor;
+use std::sync::Arc;
 
-/// The parts of the application state this capability uses.
-#[derive(Clone)]
-pub struct GroupementsState {
-    pub store: ent_kernel::store::Store,
-    pub clock: std::sync::Arc<dyn ent_kernel::clock::Clock>,
-    pub models: std::sync::Arc<Vec<ent_conventions::conventions::model::ConventionModel>>,
-    pub catalog: std::sync::Arc<ent_platform::catalog::Catalog>,
-    pub support: std::sync::Arc<dyn super::SupportCommitments>,
+ent_kernel::capability_state! {
+    /// The parts of the application state this capability uses.
+    pub struct GroupementsState {
+        pub store: Store, pub clock: Arc<dyn Clock>, pub models: Arc<Vec<ConventionModel>>, pub catalog: Arc<Catalog>,
+        pub support: Arc<dyn super::SupportCommitments>,
+    }
 }
 
-impl<S> FromRef<S> for GroupementsState
-where
-    ent_kernel::store::Store: FromRef<S>,
-    std::sync::Arc<dyn ent_kernel::clock::Clock>: FromRef<S>,
-    std::sync::Arc<Vec<ent_conventions::conventions::model::ConventionModel>>: FromRef<S>,
-    std::sync::Arc<ent_platform::catalog::Catalog>: FromRef<S>,
-    std::sync::Arc<dyn super::SupportCommitments>: FromRef<S>,
-{
-    fn from_ref(state: &S) -> Self {
-        GroupementsState {
-            store: <ent_kernel::store::Store>::from_ref(state),
-            clock: <std::sync::Arc<dyn ent_kernel::clock::Clock>>::from_ref(state),
-            models: <std::sync::Arc<Vec<ent_conventions::conventions::model::ConventionModel>>>::from_ref(state),
-            catalog: <std::sync::Arc<ent_platform::catalog::Catalog>>::from_ref(state),
-            support: <std::sync::Arc<dyn super::SupportCommitments>>::from_ref(state),
+impl GroupementsState {
+    /// What the groupements' functions need to act for `actor`, now.
+    pub fn ctx<'a>(&'a self, actor: &'a Actor) -> Ctx<'a> {
+        Ctx {
+            store: &self.store,
+            catalog: &self.catalog,
+            support: &*self.support,
+            models: &self.models,
+            actor,
+            now: self.clock.now(),
         }
     }
 }

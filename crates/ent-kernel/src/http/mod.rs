@@ -7,15 +7,48 @@ pub mod extract;
 use crate::error::{Problem, ProblemKind};
 use crate::kernel::roles::Action;
 use crate::store::Store;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::FromRequestParts;
+use axum::handler::Handler;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::MethodRouter;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Json;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::Serialize;
 use std::convert::Infallible;
+
+pub use axum::extract::FromRef;
+
+/// A capability's context: a struct of the application state's parts it uses, and its
+/// [`FromRef`] from any router state that holds each of them (`S: FromRef` of every field type).
+///
+/// ```ignore
+/// ent_kernel::capability_state! {
+///     /// The parts of the application state this capability uses.
+///     pub struct AuditState { pub store: Store }
+/// }
+/// ```
+#[macro_export]
+macro_rules! capability_state {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($field_vis:vis $field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        $vis struct $name {
+            $($field_vis $field: $ty),*
+        }
+
+        impl<S> $crate::http::FromRef<S> for $name
+        where
+            $($ty: $crate::http::FromRef<S>),*
+        {
+            fn from_ref(state: &S) -> Self {
+                $name { $($field: <$ty as $crate::http::FromRef<S>>::from_ref(state)),* }
+            }
+        }
+    };
+}
 
 type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
 
@@ -38,6 +71,11 @@ pub struct ApiRoute<S = ()> {
     pub action: &'static Action,
     /// Accepts an `Idempotency-Key` (POST creations).
     pub idempotent: bool,
+    /// Its success responses carry the resource's version as `ETag`.
+    pub etag: bool,
+    /// Reads `If-Match`: `Some(true)` when required (428 without), `Some(false)` when
+    /// only a change of something already stored needs it.
+    pub if_match: Option<bool>,
     pub query: Option<SchemaFn>,
     pub request: Option<(&'static str, SchemaFn)>,
     /// Success responses: status, content type, and the JSON schema of JSON bodies
@@ -62,6 +100,8 @@ impl<S> ApiRoute<S> {
             handler,
             action,
             idempotent: false,
+            etag: false,
+            if_match: None,
             query: None,
             request: None,
             responses: Vec::new(),
@@ -71,6 +111,30 @@ impl<S> ApiRoute<S> {
     pub fn idempotent(mut self) -> Self {
         self.idempotent = true;
         self
+    }
+
+    /// Answers the resource with its version as `ETag` (see [`Versioned`]).
+    pub fn etag(mut self) -> Self {
+        self.etag = true;
+        self
+    }
+
+    /// Requires `If-Match` (see [`IfMatchHeader`]), and answers the new `ETag`.
+    pub fn if_match(mut self) -> Self {
+        self.if_match = Some(true);
+        self.etag()
+    }
+
+    /// An update under a required `If-Match`: a JSON `B` in, `200 OK` with the JSON `T` and its
+    /// new `ETag` out.
+    pub fn if_match_update<B: JsonSchema, T: JsonSchema>(self) -> Self {
+        self.if_match().json_body::<B>().ok::<T>()
+    }
+
+    /// Reads `If-Match` when it changes something already stored, and answers the new `ETag`.
+    pub fn if_match_optional(mut self) -> Self {
+        self.if_match = Some(false);
+        self.etag()
     }
 
     pub fn query<T: JsonSchema>(mut self) -> Self {
@@ -100,10 +164,96 @@ impl<S> ApiRoute<S> {
         self
     }
 
+    /// `200 OK` with a JSON `T`.
+    pub fn ok<T: JsonSchema>(self) -> Self {
+        self.responds::<T>(StatusCode::OK)
+    }
+
+    /// `201 Created` with a JSON `T`.
+    pub fn created<T: JsonSchema>(self) -> Self {
+        self.responds::<T>(StatusCode::CREATED)
+    }
+
+    /// `200 OK` with a JSON `T` and its version as `ETag` (see [`Versioned`]).
+    pub fn ok_versioned<T: JsonSchema>(self) -> Self {
+        self.ok::<T>().etag()
+    }
+
+    /// `201 Created` with a JSON `T` and its version as `ETag` (see [`Versioned`]).
+    pub fn created_versioned<T: JsonSchema>(self) -> Self {
+        self.created::<T>().etag()
+    }
+
     /// A file success response in each of `content_types` (chosen by the `format` parameter).
     pub fn produces(mut self, status: StatusCode, content_types: &[&'static str]) -> Self {
         self.responses.extend(content_types.iter().map(|content_type| (status, *content_type, None)));
         self
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> ApiRoute<S> {
+    /// Accepts bodies up to `bytes` (instead of the JSON default of the application).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.handler = self.handler.layer(DefaultBodyLimit::max(bytes));
+        self
+    }
+}
+
+/// A router state capability routes can be mounted on (`S: FromRef` of their context).
+pub trait RouterState: Clone + Send + Sync + 'static {}
+
+impl<S: Clone + Send + Sync + 'static> RouterState for S {}
+
+/// Declares a capability's `pub fn routes<S>() -> Vec<ApiRoute<S>>`: the rows built on the
+/// [`RouteTable`] `$api` of OpenAPI tag `$tag`, mounted on any router state `S` from which the
+/// capability's context `$ctx` is extracted.
+///
+/// ```ignore
+/// ent_kernel::route_table!(AuditState, "audit", |api| vec![api.get("/api/v1/audit", "Journal", &AUDIT_READ, list)]);
+/// ```
+#[macro_export]
+macro_rules! route_table {
+    ($ctx:ty, $tag:expr, |$api:ident| $rows:expr $(,)?) => {
+        /// This capability's routes, with what the OpenAPI document says of them.
+        pub fn routes<S: $crate::http::RouterState>() -> ::std::vec::Vec<$crate::http::ApiRoute<S>>
+        where
+            $ctx: $crate::http::FromRef<S>,
+        {
+            let $api = $crate::http::RouteTable::new($tag);
+            $rows
+        }
+    };
+}
+
+/// One capability's route table: every row is declared by its method, path, summary,
+/// action and handler; the table gives them its OpenAPI tag.
+#[derive(Clone, Copy)]
+pub struct RouteTable {
+    tag: &'static str,
+}
+
+/// One row-declaring method of [`RouteTable`] per HTTP method.
+macro_rules! table_methods {
+    ($($name:ident: $method:ident),* $(,)?) => {
+        impl RouteTable {
+            $(#[doc = concat!("A `", stringify!($method), "` row.")]
+            pub fn $name<H, T, S>(self, path: &'static str, summary: &'static str, action: &'static Action, handler: H) -> ApiRoute<S>
+            where
+                H: Handler<T, S>,
+                T: 'static,
+                S: RouterState,
+            {
+                ApiRoute::new(Method::$method, path, self.tag, summary, action, on(MethodFilter::$method, handler))
+            })*
+        }
+    };
+}
+
+table_methods! { get: GET, post: POST, put: PUT, patch: PATCH, delete: DELETE }
+
+impl RouteTable {
+    pub const fn new(tag: &'static str) -> Self {
+        RouteTable { tag }
     }
 }
 
@@ -115,6 +265,18 @@ pub fn etag(version: i64) -> HeaderValue {
 /// A resource under optimistic locking: its version is its `ETag`.
 pub trait HasVersion {
     fn version(&self) -> i64;
+}
+
+/// [`HasVersion`] for types whose `version` field is their version.
+#[macro_export]
+macro_rules! version_field {
+    ($($ty:ty),* $(,)?) => {
+        $(impl $crate::http::HasVersion for $ty {
+            fn version(&self) -> i64 {
+                self.version
+            }
+        })*
+    };
 }
 
 /// A versioned resource as a response: its JSON body with its `ETag`.

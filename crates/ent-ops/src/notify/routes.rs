@@ -3,41 +3,28 @@
 use super::NotifyState;
 use super::{OutboxFilter, OutboxMessage};
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
-use axum::routing::{get, post};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiQuery;
-use ent_kernel::http::ApiRoute;
 use ent_kernel::store::Page;
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
-where
-    S: Clone + Send + Sync + 'static,
-    NotifyState: axum::extract::FromRef<S>,
-{
-    vec![
-        ApiRoute::new(
-            Method::GET,
-            "/api/v1/outbox",
-            "courriels",
-            "Lister la file d'envoi des courriels (filtre par statut)",
-            &ent_platform::identity::authz::OUTBOX_READ,
-            get(list),
-        )
-        .query::<OutboxFilter>()
-        .responds::<Page<OutboxMessage>>(StatusCode::OK),
-        ApiRoute::new(
-            Method::POST,
-            "/api/v1/outbox/{id}/retry",
-            "courriels",
-            "Réessayer tout de suite un courriel en attente, en échec, ou bloqué en envoi (bail expiré)",
-            &ent_platform::identity::authz::OUTBOX_RETRY,
-            post(retry),
-        )
-        .responds::<OutboxMessage>(StatusCode::OK),
-    ]
-}
+ent_kernel::route_table!(NotifyState, "courriels", |api| vec![
+    api.get(
+        "/api/v1/outbox",
+        "Lister la file d'envoi des courriels (filtre par statut)",
+        &ent_platform::identity::authz::OUTBOX_READ,
+        list,
+    )
+    .query::<OutboxFilter>()
+    .ok::<Page<OutboxMessage>>(),
+    api.post(
+        "/api/v1/outbox/{id}/retry",
+        "Réessayer tout de suite un courriel en attente, en échec, ou bloqué en envoi (bail expiré)",
+        &ent_platform::identity::authz::OUTBOX_RETRY,
+        retry,
+    )
+    .ok::<OutboxMessage>(),
+]);
 
 async fn list(
     State(state): State<NotifyState>,

@@ -4,33 +4,25 @@ use super::CatalogState;
 use super::{Bouquet, Service};
 use crate::identity::authz::CATALOG_READ;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
-use axum::routing::get;
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiQuery;
-use ent_kernel::http::ApiRoute;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
-where
-    S: Clone + Send + Sync + 'static,
-    CatalogState: axum::extract::FromRef<S>,
-{
-    let route = |p: &'static str, s: &'static str, h| ApiRoute::new(Method::GET, p, "catalog", s, &CATALOG_READ, h);
-    vec![
-        route("/api/v1/catalog/services", "Services du catalogue", get(services))
-            .responds::<Vec<Service>>(StatusCode::OK),
-        route("/api/v1/catalog/services/{code}", "Consulter un service", get(service))
-            .responds::<Service>(StatusCode::OK),
-        route("/api/v1/catalog/bouquets", "Bouquets (toutes versions)", get(bouquets))
-            .responds::<Vec<Bouquet>>(StatusCode::OK),
-        route("/api/v1/catalog/bouquets/{id}", "Consulter un bouquet (dernière version par défaut)", get(bouquet))
-            .query::<BouquetQuery>()
-            .responds::<Bouquet>(StatusCode::OK),
-    ]
-}
+ent_kernel::route_table!(CatalogState, "catalog", |api| vec![
+    api.get("/api/v1/catalog/services", "Services du catalogue", &CATALOG_READ, services).ok::<Vec<Service>>(),
+    api.get("/api/v1/catalog/services/{code}", "Consulter un service", &CATALOG_READ, service).ok::<Service>(),
+    api.get("/api/v1/catalog/bouquets", "Bouquets (toutes versions)", &CATALOG_READ, bouquets).ok::<Vec<Bouquet>>(),
+    api.get(
+        "/api/v1/catalog/bouquets/{id}",
+        "Consulter un bouquet (dernière version par défaut)",
+        &CATALOG_READ,
+        bouquet,
+    )
+    .query::<BouquetQuery>()
+    .ok::<Bouquet>(),
+]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -298,3 +298,49 @@ pub async fn in_org_scope(store: &Store, org: &Org, target: &Org) -> Result<bool
     let n: i64 = <(i64,)>::from_row(&cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?)?.0;
     Ok(n > 0)
 }
+
+/// What a handler works with: its capability's context (`C`, from the router state)
+/// and the authenticated [`super::Caller`] with the route's action, in one extractor.
+pub struct Call<C> {
+    pub state: C,
+    pub caller: super::Caller,
+}
+
+impl<S, C> axum::extract::FromRequestParts<S> for Call<C>
+where
+    S: Send + Sync,
+    C: axum::extract::FromRef<S>,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Problem> {
+        let caller = super::Caller::from_request_parts(parts, state).await?;
+        Ok(Call { state: C::from_ref(state), caller })
+    }
+}
+
+/// A [`Call`] on the resource its path names: the context, the caller and the path's
+/// parameters (`K`: `String` for one, a tuple for several), extracted in that order.
+pub struct Op<C, K = String> {
+    pub state: C,
+    pub caller: super::Caller,
+    pub key: K,
+}
+
+impl<S, C, K> axum::extract::FromRequestParts<S> for Op<C, K>
+where
+    S: Send + Sync,
+    C: axum::extract::FromRef<S> + Send,
+    K: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let Call { state, caller } =
+            Call::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        let axum::extract::Path(key) =
+            axum::extract::Path::<K>::from_request_parts(parts, &()).await.map_err(IntoResponse::into_response)?;
+        Ok(Op { state, caller, key })
+    }
+}

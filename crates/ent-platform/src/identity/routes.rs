@@ -6,106 +6,45 @@ use super::{
     create_token, create_user, get_token, get_user, grant, list_tokens, list_users, revoke, revoke_token, update_user,
     CreatedToken, NewToken, NewUser, TokenInfo, User, UserPatch, UserRole,
 };
-use crate::identity::authz::{forbidden, Scope};
+use crate::identity::authz::{forbidden, Call, Op, Scope};
 use crate::identity::Caller;
-use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::Page;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
-where
-    S: Clone + Send + Sync + 'static,
-    IdentityState: axum::extract::FromRef<S>,
-{
-    vec![
-        ApiRoute::new(Method::GET, "/api/v1/me", "identité", "Qui suis-je : utilisateur et rôles", &SELF_READ, get(me))
-            .responds::<User>(StatusCode::OK),
-        ApiRoute::new(Method::GET, "/api/v1/users", "identité", "Lister les utilisateurs", &USERS_READ, get(users))
-            .query::<PageQuery>()
-            .responds::<Page<User>>(StatusCode::OK),
-        ApiRoute::new(Method::POST, "/api/v1/users", "identité", "Créer un utilisateur", &USERS_WRITE, post(add_user))
-            .idempotent()
-            .json_body::<NewUser>()
-            .responds::<User>(StatusCode::CREATED),
-        ApiRoute::new(
-            Method::GET,
-            "/api/v1/users/{id}",
-            "identité",
-            "Consulter un utilisateur (id ou e-mail)",
-            &USERS_READ,
-            get(show_user),
-        )
-        .responds::<User>(StatusCode::OK),
-        ApiRoute::new(
-            Method::PATCH,
-            "/api/v1/users/{id}",
-            "identité",
-            "Modifier un utilisateur (If-Match requis)",
-            &USERS_WRITE,
-            patch(patch_user),
-        )
-        .json_body::<UserPatch>()
-        .responds::<User>(StatusCode::OK),
-        ApiRoute::new(
-            Method::POST,
-            "/api/v1/users/{id}/roles",
-            "identité",
-            "Accorder un rôle dans une organisation",
-            &ROLES_WRITE,
-            post(grant_role),
-        )
+ent_kernel::route_table!(IdentityState, "identité", |api| vec![
+    api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).ok_versioned::<User>(),
+    api.get("/api/v1/users", "Lister les utilisateurs", &USERS_READ, users).query::<PageQuery>().ok::<Page<User>>(),
+    api.post("/api/v1/users", "Créer un utilisateur", &USERS_WRITE, add_user)
+        .idempotent()
+        .json_body::<NewUser>()
+        .created_versioned::<User>(),
+    api.get("/api/v1/users/{id}", "Consulter un utilisateur (id ou e-mail)", &USERS_READ, show_user)
+        .ok_versioned::<User>(),
+    api.patch("/api/v1/users/{id}", "Modifier un utilisateur (If-Match requis)", &USERS_WRITE, patch_user)
+        .if_match_update::<UserPatch, User>(),
+    api.post("/api/v1/users/{id}/roles", "Accorder un rôle dans une organisation", &ROLES_WRITE, grant_role)
         .json_body::<RoleRequest>()
-        .responds::<User>(StatusCode::OK),
-        ApiRoute::new(
-            Method::DELETE,
-            "/api/v1/users/{id}/roles/{role}",
-            "identité",
-            "Retirer un rôle (paramètre org)",
-            &ROLES_WRITE,
-            delete(revoke_role),
-        )
+        .ok_versioned::<User>(),
+    api.delete("/api/v1/users/{id}/roles/{role}", "Retirer un rôle (paramètre org)", &ROLES_WRITE, revoke_role)
         .query::<RoleQuery>(),
-        ApiRoute::new(
-            Method::GET,
-            "/api/v1/tokens",
-            "identité",
-            "Lister ses jetons (tous pour un admin avec all=true)",
-            &TOKENS_MANAGE,
-            get(tokens),
-        )
+    api.get("/api/v1/tokens", "Lister ses jetons (tous pour un admin avec all=true)", &TOKENS_MANAGE, tokens)
         .query::<TokensQuery>()
-        .responds::<Vec<TokenInfo>>(StatusCode::OK),
-        ApiRoute::new(
-            Method::POST,
-            "/api/v1/tokens",
-            "identité",
-            "Créer un jeton d'API (affiché une seule fois)",
-            &TOKENS_MANAGE,
-            post(add_token),
-        )
+        .ok::<Vec<TokenInfo>>(),
+    api.post("/api/v1/tokens", "Créer un jeton d'API (affiché une seule fois)", &TOKENS_MANAGE, add_token)
         .json_body::<NewToken>()
-        .responds::<CreatedToken>(StatusCode::CREATED),
-        ApiRoute::new(
-            Method::DELETE,
-            "/api/v1/tokens/{id}",
-            "identité",
-            "Révoquer un jeton",
-            &TOKENS_MANAGE,
-            delete(remove_token),
-        )
-        .responds::<TokenInfo>(StatusCode::OK),
-    ]
-}
+        .created::<CreatedToken>(),
+    api.delete("/api/v1/tokens/{id}", "Révoquer un jeton", &TOKENS_MANAGE, remove_token).ok::<TokenInfo>(),
+]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct PageQuery {
@@ -159,16 +98,14 @@ async fn visible(state: &IdentityState, caller: &Caller, user: &User) -> Result<
 }
 
 async fn users(
-    State(state): State<IdentityState>,
-    caller: Caller,
+    Call { state, caller }: Call<IdentityState>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<User>>, Problem> {
     Ok(Json(list_users(&state.store, q.cursor.as_deref(), q.limit, caller.scope().condition()).await?))
 }
 
 async fn add_user(
-    State(state): State<IdentityState>,
-    caller: Caller,
+    Call { state, caller }: Call<IdentityState>,
     ApiJson(new): ApiJson<NewUser>,
 ) -> Result<Response, Problem> {
     let user = create_user(&state.store, &caller.actor, new, state.clock.now()).await?;
@@ -185,18 +122,12 @@ async fn find_visible_user(state: &IdentityState, caller: &Caller, id: &str) -> 
     }
 }
 
-async fn show_user(
-    State(state): State<IdentityState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
+async fn show_user(Op { state, caller, key: id }: Op<IdentityState>) -> Result<Response, Problem> {
     Ok(Versioned::ok(find_visible_user(&state, &caller, &id).await?).into_response())
 }
 
 async fn patch_user(
-    State(state): State<IdentityState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<IdentityState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Response, Problem> {
@@ -218,21 +149,17 @@ async fn binding_org(state: &IdentityState, key: Option<&str>) -> Result<Option<
 }
 
 async fn grant_role(
-    State(state): State<IdentityState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<IdentityState>,
     ApiJson(body): ApiJson<RoleRequest>,
 ) -> Result<Response, Problem> {
     let user = find_visible_user(&state, &caller, &id).await?;
     let org = binding_org(&state, body.org.as_deref()).await?;
     grant(&state.store, &caller.actor, UserRole::new(&user.id, body.role, org.as_ref()), state.clock.now()).await?;
-    show_user(State(state), caller, Path(user.id)).await
+    show_user(Op { state, caller, key: user.id }).await
 }
 
 async fn revoke_role(
-    State(state): State<IdentityState>,
-    caller: Caller,
-    Path((id, role)): Path<(String, String)>,
+    Op { state, caller, key: (id, role) }: Op<IdentityState, (String, String)>,
     ApiQuery(q): ApiQuery<RoleQuery>,
 ) -> Result<StatusCode, Problem> {
     let user = find_visible_user(&state, &caller, &id).await?;
@@ -243,8 +170,7 @@ async fn revoke_role(
 }
 
 async fn tokens(
-    State(state): State<IdentityState>,
-    caller: Caller,
+    Call { state, caller }: Call<IdentityState>,
     ApiQuery(q): ApiQuery<TokensQuery>,
 ) -> Result<Json<Vec<TokenInfo>>, Problem> {
     if q.all {
@@ -268,8 +194,7 @@ fn parse_expiry(value: Option<&str>) -> Result<Option<DateTime<Utc>>, Problem> {
 }
 
 async fn add_token(
-    State(state): State<IdentityState>,
-    caller: Caller,
+    Call { state, caller }: Call<IdentityState>,
     ApiJson(body): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
     let own = caller.actor.user_id.clone().unwrap_or_default();
@@ -290,11 +215,7 @@ async fn add_token(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn remove_token(
-    State(state): State<IdentityState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<TokenInfo>, Problem> {
+async fn remove_token(Op { state, caller, key: id }: Op<IdentityState>) -> Result<Json<TokenInfo>, Problem> {
     let token = get_token(&state.store, &id).await?.ok_or_else(|| Problem::not_found("jeton introuvable"))?;
     if Some(&token.user_id) != caller.actor.user_id.as_ref() && !caller.actor.is_admin() {
         return Err(Problem::not_found("jeton introuvable"));
@@ -302,8 +223,4 @@ async fn remove_token(
     Ok(Json(revoke_token(&state.store, &caller.actor, &id, state.clock.now()).await?))
 }
 
-impl HasVersion for User {
-    fn version(&self) -> i64 {
-        self.version
-    }
-}
+ent_kernel::version_field!(User);

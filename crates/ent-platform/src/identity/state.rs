@@ -1,24 +1,11 @@
 //! What the identity capability's handlers and functions need from the application,
 //! extracted from any router state that holds these parts.
 
-use axum::extract::FromRef;
+use ent_kernel::clock::Clock;
+use ent_kernel::store::Store;
+use std::sync::Arc;
 
-/// The parts of the application state this capability uses.
-#[derive(Clone)]
-pub struct IdentityState {
-    pub store: ent_kernel::store::Store,
-    pub clock: std::sync::Arc<dyn ent_kernel::clock::Clock>,
-}
-
-impl<S> FromRef<S> for IdentityState
-where
-    ent_kernel::store::Store: FromRef<S>,
-    std::sync::Arc<dyn ent_kernel::clock::Clock>: FromRef<S>,
-{
-    fn from_ref(state: &S) -> Self {
-        IdentityState {
-            store: <ent_kernel::store::Store>::from_ref(state),
-            clock: <std::sync::Arc<dyn ent_kernel::clock::Clock>>::from_ref(state),
-        }
-    }
+ent_kernel::capability_state! {
+    /// The parts of the application state this capability uses.
+    pub struct IdentityState { pub store: Store, pub clock: Arc<dyn Clock> }
 }

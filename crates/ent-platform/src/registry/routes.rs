@@ -6,19 +6,17 @@ use super::manage::{self, NewOrg, OrgPatch};
 use super::queries::{self, OrgFilter};
 use super::{Org, OrgRef};
 use crate::identity::authz::{
-    self, forbidden, Scope, IMPORTS_ANNUAIRE, ORGS_CREATE, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE,
+    self, forbidden, Call, Op, Scope, IMPORTS_ANNUAIRE, ORGS_CREATE, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE,
 };
 use crate::identity::Caller;
 use crate::registry::RegistryState;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post, put};
 use axum::Json;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::Page;
 use futures_util::TryStreamExt;
@@ -26,139 +24,81 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
-where
-    S: Clone + Send + Sync + 'static,
-    RegistryState: axum::extract::FromRef<S>,
-{
-    vec![
-        ApiRoute::new(
-            Method::GET,
-            "/api/v1/orgs",
-            "registre",
-            "Lister et rechercher les organisations de son périmètre",
-            &ORGS_READ,
-            get(list),
-        )
+ent_kernel::route_table!(RegistryState, "registre", |api| vec![
+    api.get("/api/v1/orgs", "Lister et rechercher les organisations de son périmètre", &ORGS_READ, list)
         .query::<OrgFilter>()
-        .responds::<Page<Org>>(StatusCode::OK),
-        ApiRoute::new(
-            Method::POST,
-            "/api/v1/orgs",
-            "registre",
-            "Créer un EPCI, syndicat mixte, éditeur ou hébergeur",
-            &ORGS_CREATE,
-            post(create),
-        )
+        .ok::<Page<Org>>(),
+    api.post("/api/v1/orgs", "Créer un EPCI, syndicat mixte, éditeur ou hébergeur", &ORGS_CREATE, create)
         .idempotent()
         .json_body::<NewOrg>()
-        .responds::<Org>(StatusCode::CREATED),
-        ApiRoute::new(
-            Method::GET,
-            "/api/v1/orgs/{key}",
-            "registre",
-            "Consulter une organisation (id, code, ou type:code)",
-            &ORGS_READ,
-            get(show),
-        )
-        .responds::<OrgDetail>(StatusCode::OK),
-        ApiRoute::new(
-            Method::PATCH,
-            "/api/v1/orgs/{key}",
-            "registre",
-            "Modifier le nom ou le contact d'une organisation (If-Match requis)",
-            &ORGS_UPDATE,
-            patch(update),
-        )
-        .json_body::<OrgPatch>()
-        .responds::<Org>(StatusCode::OK),
-        ApiRoute::new(
-            Method::GET,
-            "/api/v1/orgs/{key}/covers",
-            "registre",
-            "Organisations couvertes par une organisation",
-            &ORGS_READ,
-            get(covers),
-        )
+        .created_versioned::<Org>(),
+    api.get("/api/v1/orgs/{key}", "Consulter une organisation (id, code, ou type:code)", &ORGS_READ, show)
+        .ok_versioned::<OrgDetail>(),
+    api.patch(
+        "/api/v1/orgs/{key}",
+        "Modifier le nom ou le contact d'une organisation (If-Match requis)",
+        &ORGS_UPDATE,
+        update,
+    )
+    .if_match_update::<OrgPatch, Org>(),
+    api.get("/api/v1/orgs/{key}/covers", "Organisations couvertes par une organisation", &ORGS_READ, covers)
         .query::<PageQuery>()
-        .responds::<Page<Org>>(StatusCode::OK),
-        ApiRoute::new(
-            Method::GET,
-            "/api/v1/orgs/{key}/members",
-            "registre",
-            "Communes membres d'un EPCI ou syndicat mixte",
-            &ORGS_READ,
-            get(members),
-        )
-        .responds::<Vec<Member>>(StatusCode::OK),
-        ApiRoute::new(
-            Method::PUT,
-            "/api/v1/orgs/{key}/members/{commune}",
-            "registre",
-            "Ajouter une commune à un EPCI ou syndicat mixte",
-            &ORGS_MEMBERS_WRITE,
-            put(add_member),
-        )
-        .json_body::<MembershipBody>()
-        .responds::<Vec<Member>>(StatusCode::OK),
-        ApiRoute::new(
-            Method::DELETE,
-            "/api/v1/orgs/{key}/members/{commune}",
-            "registre",
-            "Retirer une commune d'un EPCI ou syndicat mixte",
-            &ORGS_MEMBERS_WRITE,
-            delete(remove_member),
-        ),
-        ApiRoute::new(
-            Method::GET,
-            "/api/v1/orgs/{key}/invitations",
-            "registre",
-            "Invitations à rejoindre un EPCI ou syndicat mixte, envoyées ou reçues",
-            &ORGS_READ,
-            get(invitations),
-        )
-        .responds::<Vec<Invitation>>(StatusCode::OK),
-        ApiRoute::new(
-            Method::POST,
-            "/api/v1/orgs/{key}/invitations",
-            "registre",
-            "Inviter une commune à rejoindre un EPCI ou syndicat mixte (elle doit accepter)",
-            &ORGS_MEMBERS_WRITE,
-            post(invite),
-        )
-        .json_body::<InvitationBody>()
-        .responds::<Invitation>(StatusCode::CREATED),
-        ApiRoute::new(
-            Method::POST,
-            "/api/v1/membership-invitations/{id}/accept",
-            "registre",
-            "Accepter, pour la commune, l'invitation d'un EPCI ou syndicat mixte",
-            &ORGS_MEMBERS_WRITE,
-            post(accept_invitation),
-        )
-        .responds::<Invitation>(StatusCode::OK),
-        ApiRoute::new(
-            Method::POST,
-            "/api/v1/membership-invitations/{id}/decline",
-            "registre",
-            "Refuser (commune) ou retirer (groupement) une invitation",
-            &ORGS_MEMBERS_WRITE,
-            post(decline_invitation),
-        )
-        .responds::<Invitation>(StatusCode::OK),
-        ApiRoute::new(
-            Method::POST,
-            "/api/v1/imports/annuaire",
-            "registre",
-            "Importer l'export CSV de l'Annuaire de l'éducation (lignes de son périmètre)",
-            &IMPORTS_ANNUAIRE,
-            post(import),
-        )
-        .query::<ImportQuery>()
-        .csv_body()
-        .responds::<ImportReport>(StatusCode::OK),
-    ]
-}
+        .ok::<Page<Org>>(),
+    api.get("/api/v1/orgs/{key}/members", "Communes membres d'un EPCI ou syndicat mixte", &ORGS_READ, members)
+        .ok::<Vec<Member>>(),
+    api.put(
+        "/api/v1/orgs/{key}/members/{commune}",
+        "Ajouter une commune à un EPCI ou syndicat mixte",
+        &ORGS_MEMBERS_WRITE,
+        add_member,
+    )
+    .json_body::<MembershipBody>()
+    .ok::<Vec<Member>>(),
+    api.delete(
+        "/api/v1/orgs/{key}/members/{commune}",
+        "Retirer une commune d'un EPCI ou syndicat mixte",
+        &ORGS_MEMBERS_WRITE,
+        remove_member,
+    ),
+    api.get(
+        "/api/v1/orgs/{key}/invitations",
+        "Invitations à rejoindre un EPCI ou syndicat mixte, envoyées ou reçues",
+        &ORGS_READ,
+        invitations,
+    )
+    .ok::<Vec<Invitation>>(),
+    api.post(
+        "/api/v1/orgs/{key}/invitations",
+        "Inviter une commune à rejoindre un EPCI ou syndicat mixte (elle doit accepter)",
+        &ORGS_MEMBERS_WRITE,
+        invite,
+    )
+    .json_body::<InvitationBody>()
+    .created::<Invitation>(),
+    api.post(
+        "/api/v1/membership-invitations/{id}/accept",
+        "Accepter, pour la commune, l'invitation d'un EPCI ou syndicat mixte",
+        &ORGS_MEMBERS_WRITE,
+        accept_invitation,
+    )
+    .ok::<Invitation>(),
+    api.post(
+        "/api/v1/membership-invitations/{id}/decline",
+        "Refuser (commune) ou retirer (groupement) une invitation",
+        &ORGS_MEMBERS_WRITE,
+        decline_invitation,
+    )
+    .ok::<Invitation>(),
+    api.post(
+        "/api/v1/imports/annuaire",
+        "Importer l'export CSV de l'Annuaire de l'éducation (lignes de son périmètre)",
+        &IMPORTS_ANNUAIRE,
+        import,
+    )
+    .query::<ImportQuery>()
+    .csv_body()
+    .ok::<ImportReport>(),
+]);
 
 /// An organisation with the organisations that cover it and, for an
 /// établissement, the collectivité that funds its ENT.
@@ -211,8 +151,7 @@ pub struct ImportQuery {
 }
 
 async fn list(
-    State(state): State<RegistryState>,
-    caller: Caller,
+    Call { state, caller }: Call<RegistryState>,
     ApiQuery(filter): ApiQuery<OrgFilter>,
 ) -> Result<Response, Problem> {
     // The page's JSON is written by the database and sent as is (see `queries::list_orgs_json`).
@@ -221,8 +160,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<RegistryState>,
-    caller: Caller,
+    Call { state, caller }: Call<RegistryState>,
     ApiJson(new): ApiJson<NewOrg>,
 ) -> Result<Response, Problem> {
     if !caller.actor.is_admin() {
@@ -265,11 +203,7 @@ async fn target(state: &RegistryState, caller: &Caller, key: &str) -> Result<Org
     Ok(org)
 }
 
-async fn show(
-    State(state): State<RegistryState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Response, Problem> {
+async fn show(Op { state, caller, key }: Op<RegistryState>) -> Result<Response, Problem> {
     // Its connection is given back before the authorisation, which may read through the pool.
     let (org, relatives) = queries::org_with_relatives(&state.store, &key).await?;
     caller.require(&state.store, &org).await?;
@@ -278,9 +212,7 @@ async fn show(
 }
 
 async fn update(
-    State(state): State<RegistryState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RegistryState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<OrgPatch>,
 ) -> Result<Response, Problem> {
@@ -291,9 +223,7 @@ async fn update(
 }
 
 async fn covers(
-    State(state): State<RegistryState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RegistryState>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Org>>, Problem> {
     let org = target(&state, &caller, &key).await?;
@@ -306,11 +236,7 @@ async fn member_list(store: &ent_kernel::store::Store, group: &Org) -> Result<Ve
     Ok(members.into_iter().map(|(commune, ent_delegated)| Member { commune, ent_delegated }).collect())
 }
 
-async fn members(
-    State(state): State<RegistryState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Json<Vec<Member>>, Problem> {
+async fn members(Op { state, caller, key }: Op<RegistryState>) -> Result<Json<Vec<Member>>, Problem> {
     let group = target(&state, &caller, &key).await?;
     if !group.kind.groups_communes() {
         return Err(Problem::not_found(format!("{} n'est ni un EPCI ni un syndicat mixte", group.name)));
@@ -337,9 +263,7 @@ async fn membership(state: &RegistryState, caller: &Caller, key: &str, commune: 
 /// A commune joins a group directly only by someone acting for the commune
 /// (an admin, a DAN of its académie, its own collectivité); a group's roles invite.
 async fn add_member(
-    State(state): State<RegistryState>,
-    caller: Caller,
-    Path((key, commune)): Path<(String, String)>,
+    Op { state, caller, key: (key, commune) }: Op<RegistryState, (String, String)>,
     ApiJson(body): ApiJson<MembershipBody>,
 ) -> Result<Json<Vec<Member>>, Problem> {
     let (group, commune) = membership(&state, &caller, &key, &commune).await?;
@@ -354,28 +278,20 @@ async fn add_member(
 }
 
 async fn remove_member(
-    State(state): State<RegistryState>,
-    caller: Caller,
-    Path((key, commune)): Path<(String, String)>,
+    Op { state, caller, key: (key, commune) }: Op<RegistryState, (String, String)>,
 ) -> Result<StatusCode, Problem> {
     let (group, commune) = membership(&state, &caller, &key, &commune).await?;
     manage::remove_member(&state.store, &caller.actor, &group, &commune, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn invitations(
-    State(state): State<RegistryState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Json<Vec<Invitation>>, Problem> {
+async fn invitations(Op { state, caller, key }: Op<RegistryState>) -> Result<Json<Vec<Invitation>>, Problem> {
     let org = target(&state, &caller, &key).await?;
     Ok(Json(invitations::list_for(&state.store, &org).await?))
 }
 
 async fn invite(
-    State(state): State<RegistryState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RegistryState>,
     ApiJson(body): ApiJson<InvitationBody>,
 ) -> Result<(StatusCode, Json<Invitation>), Problem> {
     let group = target(&state, &caller, &key).await?;
@@ -424,20 +340,12 @@ async fn caller_reads(state: &RegistryState, caller: &Caller, org_id: &str) -> R
     }
 }
 
-async fn accept_invitation(
-    State(state): State<RegistryState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Invitation>, Problem> {
+async fn accept_invitation(Op { state, caller, key: id }: Op<RegistryState>) -> Result<Json<Invitation>, Problem> {
     let invitation = answerable(&state, &caller, &id, true).await?;
     Ok(Json(invitations::accept(&state.store, &caller.actor, &invitation, state.clock.now()).await?))
 }
 
-async fn decline_invitation(
-    State(state): State<RegistryState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Invitation>, Problem> {
+async fn decline_invitation(Op { state, caller, key: id }: Op<RegistryState>) -> Result<Json<Invitation>, Problem> {
     let invitation = answerable(&state, &caller, &id, false).await?;
     Ok(Json(invitations::decline(&state.store, &caller.actor, &invitation, state.clock.now()).await?))
 }
@@ -459,8 +367,7 @@ fn importable_academies(caller: &Caller) -> Option<HashSet<String>> {
 
 /// Streams the CSV body into the importer: the upload is never held whole in memory.
 async fn import(
-    State(state): State<RegistryState>,
-    caller: Caller,
+    Call { state, caller }: Call<RegistryState>,
     ApiQuery(query): ApiQuery<ImportQuery>,
     headers: HeaderMap,
     body: Body,
@@ -526,8 +433,4 @@ async fn spool(body: Body, limit: usize) -> Result<std::fs::File, Problem> {
     Ok(file.into_std().await)
 }
 
-impl HasVersion for Org {
-    fn version(&self) -> i64 {
-        self.version
-    }
-}
+ent_kernel::version_field!(Org);

@@ -7,15 +7,13 @@ use super::export::Format;
 use super::requests::{self, DataRequest, RequestInput};
 use super::snapshots::{self, Diff, Snapshot};
 use crate::rgpd::RgpdState;
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
-use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
+use ent_kernel::http::{IfMatchHeader, Versioned};
+use ent_platform::identity::authz::{Op, RGPD_READ, RGPD_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
@@ -29,142 +27,95 @@ const EXPORTS: &[&str] = &[
     "application/pdf",
 ];
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
-where
-    S: Clone + Send + Sync + 'static,
-    RgpdState: axum::extract::FromRef<S>,
-{
-    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "rgpd", s, a, h);
-    vec![
-        route(
-            Method::GET,
-            "/api/v1/rgpd/registers/{org}",
-            "Registre des traitements dérivé à la date du jour (json, csv, ods, html, pdf) ; rien n'est enregistré",
-            &RGPD_READ,
-            get(register),
-        )
-        .query::<FormatQuery>()
-        .responds::<Register>(StatusCode::OK)
-        .produces(StatusCode::OK, EXPORTS),
-        route(
-            Method::GET,
-            "/api/v1/rgpd/registers/{org}/incomplete",
-            "Fiches incomplètes du registre, champs manquants nommés",
-            &RGPD_READ,
-            get(incomplete),
-        )
-        .responds::<Vec<Incomplete>>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/rgpd/registers/{org}/snapshots",
-            "Instantanés du registre",
-            &RGPD_READ,
-            get(snapshot_list),
-        )
-        .responds::<Vec<Snapshot>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/rgpd/registers/{org}/snapshots",
-            "Enregistrer un instantané du registre (le dernier s'il est identique)",
-            &RGPD_WRITE,
-            post(snapshot_take),
-        )
-        .responds::<Snapshot>(StatusCode::CREATED)
-        .responds::<Snapshot>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/rgpd/registers/{org}/snapshots/{id}",
-            "Contenu d'un instantané",
-            &RGPD_READ,
-            get(snapshot_show),
-        )
-        .responds::<Register>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/rgpd/registers/{org}/diff",
-            "Différences entre deux instantanés, ou entre un instantané et maintenant",
-            &RGPD_READ,
-            get(diff),
-        )
-        .query::<DiffQuery>()
-        .responds::<Diff>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/rgpd/profiles/{org}",
-            "Coordonnées RGPD d'une organisation",
-            &RGPD_READ,
-            get(profile_show),
-        )
-        .responds::<Profile>(StatusCode::OK),
-        route(
-            Method::PUT,
-            "/api/v1/rgpd/profiles/{org}",
-            "Enregistrer les coordonnées RGPD (responsable, DPO, représentant) ; If-Match pour modifier",
-            &RGPD_WRITE,
-            put(profile_save),
-        )
-        .json_body::<Profile>()
-        .responds::<Profile>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/rgpd/breaches/{org}",
-            "Registre des violations de données (json, csv, ods, html, pdf)",
-            &RGPD_READ,
-            get(breach_list),
-        )
-        .query::<FormatQuery>()
-        .responds::<Vec<Breach>>(StatusCode::OK)
-        .produces(StatusCode::OK, EXPORTS),
-        route(
-            Method::POST,
-            "/api/v1/rgpd/breaches/{org}",
-            "Consigner une violation de données",
-            &RGPD_WRITE,
-            post(breach_create),
-        )
+ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
+    api.get(
+        "/api/v1/rgpd/registers/{org}",
+        "Registre des traitements dérivé à la date du jour (json, csv, ods, html, pdf) ; rien n'est enregistré",
+        &RGPD_READ,
+        register,
+    )
+    .query::<FormatQuery>()
+    .ok::<Register>()
+    .produces(StatusCode::OK, EXPORTS),
+    api.get(
+        "/api/v1/rgpd/registers/{org}/incomplete",
+        "Fiches incomplètes du registre, champs manquants nommés",
+        &RGPD_READ,
+        incomplete,
+    )
+    .ok::<Vec<Incomplete>>(),
+    api.get("/api/v1/rgpd/registers/{org}/snapshots", "Instantanés du registre", &RGPD_READ, snapshot_list)
+        .ok::<Vec<Snapshot>>(),
+    api.post(
+        "/api/v1/rgpd/registers/{org}/snapshots",
+        "Enregistrer un instantané du registre (le dernier s'il est identique)",
+        &RGPD_WRITE,
+        snapshot_take,
+    )
+    .created::<Snapshot>()
+    .ok::<Snapshot>(),
+    api.get("/api/v1/rgpd/registers/{org}/snapshots/{id}", "Contenu d'un instantané", &RGPD_READ, snapshot_show)
+        .ok::<Register>(),
+    api.get(
+        "/api/v1/rgpd/registers/{org}/diff",
+        "Différences entre deux instantanés, ou entre un instantané et maintenant",
+        &RGPD_READ,
+        diff,
+    )
+    .query::<DiffQuery>()
+    .ok::<Diff>(),
+    api.get("/api/v1/rgpd/profiles/{org}", "Coordonnées RGPD d'une organisation", &RGPD_READ, profile_show)
+        .ok_versioned::<Profile>(),
+    api.put(
+        "/api/v1/rgpd/profiles/{org}",
+        "Enregistrer les coordonnées RGPD (responsable, DPO, représentant) ; If-Match pour modifier",
+        &RGPD_WRITE,
+        profile_save,
+    )
+    .if_match_optional()
+    .json_body::<Profile>()
+    .ok::<Profile>(),
+    api.get(
+        "/api/v1/rgpd/breaches/{org}",
+        "Registre des violations de données (json, csv, ods, html, pdf)",
+        &RGPD_READ,
+        breach_list,
+    )
+    .query::<FormatQuery>()
+    .ok::<Vec<Breach>>()
+    .produces(StatusCode::OK, EXPORTS),
+    api.post("/api/v1/rgpd/breaches/{org}", "Consigner une violation de données", &RGPD_WRITE, breach_create)
         .idempotent()
         .json_body::<BreachInput>()
-        .responds::<Breach>(StatusCode::CREATED),
-        route(
-            Method::PUT,
-            "/api/v1/rgpd/breaches/{org}/{id}",
-            "Mettre à jour une violation (If-Match requis)",
-            &RGPD_WRITE,
-            put(breach_update),
-        )
-        .json_body::<BreachInput>()
-        .responds::<Breach>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/rgpd/requests/{org}",
-            "Registre des demandes d'exercice des droits (json, csv, ods, html, pdf)",
-            &RGPD_READ,
-            get(request_list),
-        )
-        .query::<FormatQuery>()
-        .responds::<Vec<DataRequest>>(StatusCode::OK)
-        .produces(StatusCode::OK, EXPORTS),
-        route(
-            Method::POST,
-            "/api/v1/rgpd/requests/{org}",
-            "Consigner une demande d'exercice des droits",
-            &RGPD_WRITE,
-            post(request_create),
-        )
+        .created_versioned::<Breach>(),
+    api.put(
+        "/api/v1/rgpd/breaches/{org}/{id}",
+        "Mettre à jour une violation (If-Match requis)",
+        &RGPD_WRITE,
+        breach_update,
+    )
+    .if_match_update::<BreachInput, Breach>(),
+    api.get(
+        "/api/v1/rgpd/requests/{org}",
+        "Registre des demandes d'exercice des droits (json, csv, ods, html, pdf)",
+        &RGPD_READ,
+        request_list,
+    )
+    .query::<FormatQuery>()
+    .ok::<Vec<DataRequest>>()
+    .produces(StatusCode::OK, EXPORTS),
+    api.post("/api/v1/rgpd/requests/{org}", "Consigner une demande d'exercice des droits", &RGPD_WRITE, request_create)
         .idempotent()
         .json_body::<RequestInput>()
-        .responds::<DataRequest>(StatusCode::CREATED),
-        route(
-            Method::PUT,
-            "/api/v1/rgpd/requests/{org}/{id}",
-            "Mettre à jour une demande (If-Match requis)",
-            &RGPD_WRITE,
-            put(request_update),
-        )
-        .json_body::<RequestInput>()
-        .responds::<DataRequest>(StatusCode::OK),
-    ]
-}
+        .created_versioned::<DataRequest>(),
+    api.put(
+        "/api/v1/rgpd/requests/{org}/{id}",
+        "Mettre à jour une demande (If-Match requis)",
+        &RGPD_WRITE,
+        request_update,
+    )
+    .if_match_update::<RequestInput, DataRequest>(),
+]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -195,9 +146,7 @@ fn file(bytes: Vec<u8>, format: Format, name: &str) -> Response {
 }
 
 async fn register(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RgpdState>,
     ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> Result<Response, Problem> {
     let format = Format::parse(q.format.as_deref())?;
@@ -209,11 +158,7 @@ async fn register(
 }
 
 /// 201 with a new snapshot, or 200 with the latest one when the register has not changed since.
-async fn snapshot_take(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Response, Problem> {
+async fn snapshot_take(Op { state, caller, key }: Op<RgpdState>) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let register = super::current(&state, &org).await?;
     let now = state.clock.now();
@@ -223,28 +168,18 @@ async fn snapshot_take(
     Ok((status, Json(snapshot)).into_response())
 }
 
-async fn incomplete(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Json<Vec<Incomplete>>, Problem> {
+async fn incomplete(Op { state, caller, key }: Op<RgpdState>) -> Result<Json<Vec<Incomplete>>, Problem> {
     let org = target(&state, &caller, &key).await?;
     Ok(Json(super::current(&state, &org).await?.incomplete))
 }
 
-async fn snapshot_list(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Json<Vec<Snapshot>>, Problem> {
+async fn snapshot_list(Op { state, caller, key }: Op<RgpdState>) -> Result<Json<Vec<Snapshot>>, Problem> {
     let org = target(&state, &caller, &key).await?;
     Ok(Json(snapshots::list(&state, &org.id, 500).await?))
 }
 
 async fn snapshot_show(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path((key, id)): Path<(String, String)>,
+    Op { state, caller, key: (key, id) }: Op<RgpdState, (String, String)>,
 ) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let (snapshot, register) = snapshots::get(&state, &id)
@@ -257,29 +192,21 @@ async fn snapshot_show(
 }
 
 async fn diff(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RgpdState>,
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> Result<Json<Diff>, Problem> {
     let org = target(&state, &caller, &key).await?;
     Ok(Json(snapshots::diff_for(&state, &org, q.from.as_deref(), q.to.as_deref()).await?))
 }
 
-async fn profile_show(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> Result<Response, Problem> {
+async fn profile_show(Op { state, caller, key }: Op<RgpdState>) -> Result<Response, Problem> {
     let org = target(&state, &caller, &key).await?;
     let (profile, version) = super::load::profile(&state.store, &org.id).await?.unwrap_or_default();
     Ok(Versioned::new(StatusCode::OK, version, profile).into_response())
 }
 
 async fn profile_save(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<RgpdState>,
     if_match: IfMatchHeader,
     ApiJson(profile): ApiJson<Profile>,
 ) -> Result<Response, Problem> {
@@ -305,72 +232,47 @@ async fn log(
     Ok(file(bytes, format, &name))
 }
 
-async fn breach_list(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-    ApiQuery(q): ApiQuery<FormatQuery>,
-) -> Result<Response, Problem> {
-    log(&state, &caller, &key, &q, super::Log::Breaches).await
+/// The handlers of one log kept through the API (breaches, data-subject requests): its
+/// export (`$list`), a new entry (`$create`) and an entry's update under `If-Match` (`$update`).
+macro_rules! log_handlers {
+    ($log:expr, $entries:ident, $input:ty, $table:literal, $list:ident, $create:ident, $update:ident) => {
+        async fn $list(
+            Op { state, caller, key }: Op<RgpdState>,
+            ApiQuery(q): ApiQuery<FormatQuery>,
+        ) -> Result<Response, Problem> {
+            log(&state, &caller, &key, &q, $log).await
+        }
+
+        async fn $create(
+            Op { state, caller, key }: Op<RgpdState>,
+            ApiJson(input): ApiJson<$input>,
+        ) -> Result<Response, Problem> {
+            let org = target(&state, &caller, &key).await?;
+            Ok(Versioned::created($entries::create(&state, &caller.actor, &org, input).await?).into_response())
+        }
+
+        async fn $update(
+            Op { state, caller, key: (key, id) }: Op<RgpdState, (String, String)>,
+            if_match: IfMatchHeader,
+            ApiJson(input): ApiJson<$input>,
+        ) -> Result<Response, Problem> {
+            let org = target(&state, &caller, &key).await?;
+            let expected = if_match.version_in(&state.store, $table, &id).await?;
+            let entry = $entries::update(&state, &caller.actor, &org, &id, input, expected).await?;
+            Ok(Versioned::ok(entry).into_response())
+        }
+    };
 }
 
-async fn breach_create(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-    ApiJson(input): ApiJson<BreachInput>,
-) -> Result<Response, Problem> {
-    let org = target(&state, &caller, &key).await?;
-    let breach = breaches::create(&state, &caller.actor, &org, input).await?;
-    let version = breach.version;
-    Ok(Versioned::new(StatusCode::CREATED, version, breach).into_response())
-}
+log_handlers!(super::Log::Breaches, breaches, BreachInput, "rgpd_breaches", breach_list, breach_create, breach_update);
+log_handlers!(
+    super::Log::Requests,
+    requests,
+    RequestInput,
+    "rgpd_requests",
+    request_list,
+    request_create,
+    request_update
+);
 
-async fn breach_update(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path((key, id)): Path<(String, String)>,
-    if_match: IfMatchHeader,
-    ApiJson(input): ApiJson<BreachInput>,
-) -> Result<Response, Problem> {
-    let org = target(&state, &caller, &key).await?;
-    let expected = if_match.version_in(&state.store, "rgpd_breaches", &id).await?;
-    let breach = breaches::update(&state, &caller.actor, &org, &id, input, expected).await?;
-    let version = breach.version;
-    Ok(Versioned::new(StatusCode::OK, version, breach).into_response())
-}
-
-async fn request_list(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-    ApiQuery(q): ApiQuery<FormatQuery>,
-) -> Result<Response, Problem> {
-    log(&state, &caller, &key, &q, super::Log::Requests).await
-}
-
-async fn request_create(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path(key): Path<String>,
-    ApiJson(input): ApiJson<RequestInput>,
-) -> Result<Response, Problem> {
-    let org = target(&state, &caller, &key).await?;
-    let request = requests::create(&state, &caller.actor, &org, input).await?;
-    let version = request.version;
-    Ok(Versioned::new(StatusCode::CREATED, version, request).into_response())
-}
-
-async fn request_update(
-    State(state): State<RgpdState>,
-    caller: Caller,
-    Path((key, id)): Path<(String, String)>,
-    if_match: IfMatchHeader,
-    ApiJson(input): ApiJson<RequestInput>,
-) -> Result<Response, Problem> {
-    let org = target(&state, &caller, &key).await?;
-    let expected = if_match.version_in(&state.store, "rgpd_requests", &id).await?;
-    let request = requests::update(&state, &caller.actor, &org, &id, input, expected).await?;
-    let version = request.version;
-    Ok(Versioned::new(StatusCode::OK, version, request).into_response())
-}
+ent_kernel::version_field!(Breach, DataRequest);

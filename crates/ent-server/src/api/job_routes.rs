@@ -2,36 +2,22 @@
 
 use super::AppState;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
-use axum::routing::{get, post};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::http::ApiRoute;
 use ent_ops::jobs::{JobRun, JobView};
+use ent_platform::identity::authz::{JOBS_READ, JOBS_RUN};
 
-pub fn routes() -> Vec<ApiRoute<AppState>> {
-    vec![
-        ApiRoute::new(
-            Method::GET,
-            "/api/v1/jobs",
-            "tâches",
-            "Lister les tâches planifiées, leur planification et leurs dernières exécutions",
-            &ent_platform::identity::authz::JOBS_READ,
-            get(list),
-        )
-        .responds::<Vec<JobView>>(StatusCode::OK),
-        ApiRoute::new(
-            Method::POST,
-            "/api/v1/jobs/{name}/run",
-            "tâches",
-            "Exécuter une tâche immédiatement",
-            &ent_platform::identity::authz::JOBS_RUN,
-            post(run),
-        )
-        .responds::<JobRun>(StatusCode::OK),
-    ]
-}
+ent_kernel::route_table!(AppState, "tâches", |api| vec![
+    api.get(
+        "/api/v1/jobs",
+        "Lister les tâches planifiées, leur planification et leurs dernières exécutions",
+        &JOBS_READ,
+        list,
+    )
+    .ok::<Vec<JobView>>(),
+    api.post("/api/v1/jobs/{name}/run", "Exécuter une tâche immédiatement", &JOBS_RUN, run).ok::<JobRun>(),
+]);
 
 /// Every job with its schedule and latest runs, as of `now`.
 pub async fn list_jobs(state: &AppState, now: DateTime<Utc>) -> Result<Vec<JobView>, Problem> {

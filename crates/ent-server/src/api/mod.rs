@@ -78,50 +78,28 @@ impl AppState {
 }
 
 /// Each capability's context, for the commands and jobs that call capability functions.
-impl AppState {
-    pub fn audit(&self) -> ent_platform::audit::AuditState {
-        axum::extract::FromRef::from_ref(self)
-    }
+macro_rules! contexts {
+    ($($name:ident: $ty:ty),* $(,)?) => {
+        impl AppState {
+            $(pub fn $name(&self) -> $ty {
+                axum::extract::FromRef::from_ref(self)
+            })*
+        }
+    };
+}
 
-    pub fn catalog(&self) -> ent_platform::catalog::CatalogState {
-        axum::extract::FromRef::from_ref(self)
-    }
-
-    pub fn conventions(&self) -> ent_conventions::conventions::ConventionsState {
-        axum::extract::FromRef::from_ref(self)
-    }
-
-    pub fn groupements(&self) -> ent_groupements::groupements::GroupementsState {
-        axum::extract::FromRef::from_ref(self)
-    }
-
-    pub fn identity(&self) -> ent_platform::identity::IdentityState {
-        axum::extract::FromRef::from_ref(self)
-    }
-
-    pub fn notify(&self) -> ent_ops::notify::NotifyState {
-        axum::extract::FromRef::from_ref(self)
-    }
-
-    pub fn provisioning(&self) -> ent_tenants::provisioning::ProvisioningState {
-        axum::extract::FromRef::from_ref(self)
-    }
-
-    pub fn registry(&self) -> ent_platform::registry::RegistryState {
-        axum::extract::FromRef::from_ref(self)
-    }
-
-    pub fn rgpd(&self) -> ent_rgpd::rgpd::RgpdState {
-        axum::extract::FromRef::from_ref(self)
-    }
-
-    pub fn support(&self) -> ent_support::support::SupportState {
-        axum::extract::FromRef::from_ref(self)
-    }
-
-    pub fn tenants(&self) -> ent_tenants::tenants::TenantsState {
-        axum::extract::FromRef::from_ref(self)
-    }
+contexts! {
+    audit: ent_platform::audit::AuditState,
+    catalog: ent_platform::catalog::CatalogState,
+    conventions: ent_conventions::conventions::ConventionsState,
+    groupements: ent_groupements::groupements::GroupementsState,
+    identity: ent_platform::identity::IdentityState,
+    notify: ent_ops::notify::NotifyState,
+    provisioning: ent_tenants::provisioning::ProvisioningState,
+    registry: ent_platform::registry::RegistryState,
+    rgpd: ent_rgpd::rgpd::RgpdState,
+    support: ent_support::support::SupportState,
+    tenants: ent_tenants::tenants::TenantsState,
 }
 
 /// Each part of the state, for handlers and capability contexts that extract it.
@@ -149,19 +127,22 @@ state_part! {
 
 /// Every `/api/v1` route of every capability.
 pub fn routes() -> Vec<ApiRoute<AppState>> {
-    let mut routes = Vec::new();
-    routes.extend(ent_platform::registry::routes::routes());
-    routes.extend(ent_platform::identity::routes::routes());
-    routes.extend(ent_platform::audit::routes::routes());
-    routes.extend(ent_conventions::conventions::routes::routes());
-    routes.extend(ent_tenants::tenants::routes::routes());
-    routes.extend(ent_platform::catalog::routes::routes());
-    routes.extend(job_routes::routes());
-    routes.extend(ent_ops::notify::routes());
-    routes.extend(ent_support::support::routes::routes());
-    routes.extend(ent_groupements::groupements::routes::routes());
-    routes.extend(ent_rgpd::rgpd::routes::routes());
-    routes
+    [
+        ent_platform::registry::routes::routes(),
+        ent_platform::identity::routes::routes(),
+        ent_platform::audit::routes::routes(),
+        ent_conventions::conventions::routes::routes(),
+        ent_tenants::tenants::routes::routes(),
+        ent_platform::catalog::routes::routes(),
+        job_routes::routes(),
+        ent_ops::notify::routes(),
+        ent_support::support::routes::routes(),
+        ent_groupements::groupements::routes::routes(),
+        ent_rgpd::rgpd::routes::routes(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The whole HTTP application.

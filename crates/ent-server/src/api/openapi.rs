@@ -54,7 +54,7 @@ fn operation<S>(route: &ApiRoute<S>, generator: &mut schemars::SchemaGenerator) 
             }
         }
     }
-    if let Some(required) = if_match_of(route) {
+    if let Some(required) = route.if_match {
         parameters.push(json!({
             "name": "If-Match", "in": "header", "required": required,
             "description": if required {
@@ -101,7 +101,7 @@ fn operation<S>(route: &ApiRoute<S>, generator: &mut schemars::SchemaGenerator) 
             None => file_schema(content_type),
         };
         response["content"][*content_type] = json!({ "schema": schema });
-        if sends_etag(route) {
+        if route.etag {
             response["headers"]["ETag"] = json!({
                 "description": "Version de la ressource, à renvoyer dans If-Match", "required": true,
                 "schema": { "type": "string" }
@@ -109,81 +109,6 @@ fn operation<S>(route: &ApiRoute<S>, generator: &mut schemars::SchemaGenerator) 
         }
     }
     op
-}
-
-/// Operations whose handler reads `If-Match`: `Some(true)` when it is required
-/// (428 without), `Some(false)` when only a change of something stored needs it.
-/// Kept true by the conformance test, which sends every case without it too.
-const IF_MATCH: &[(&str, &str, bool)] = &[
-    ("PATCH", "/api/v1/orgs/{key}", true),
-    ("PATCH", "/api/v1/users/{id}", true),
-    ("PATCH", "/api/v1/conventions/{id}", true),
-    ("PUT", "/api/v1/tenants/{slug}", true),
-    ("PATCH", "/api/v1/support/tickets/{id}", true),
-    ("POST", "/api/v1/support/tickets/{id}/transition", true),
-    ("POST", "/api/v1/support/tickets/{id}/escalate", true),
-    ("POST", "/api/v1/support/tickets/{id}/return", true),
-    ("PATCH", "/api/v1/groupements/{id}", true),
-    ("PUT", "/api/v1/rgpd/profiles/{org}", false),
-    ("PUT", "/api/v1/rgpd/breaches/{org}/{id}", true),
-    ("PUT", "/api/v1/rgpd/requests/{org}/{id}", true),
-];
-
-/// Operations whose success responses carry the resource's `ETag` (the conformance
-/// test checks that these send it and that no other operation does).
-const ETAG: &[(&str, &str)] = &[
-    ("POST", "/api/v1/orgs"),
-    ("GET", "/api/v1/orgs/{key}"),
-    ("PATCH", "/api/v1/orgs/{key}"),
-    ("GET", "/api/v1/me"),
-    ("POST", "/api/v1/users"),
-    ("GET", "/api/v1/users/{id}"),
-    ("PATCH", "/api/v1/users/{id}"),
-    ("POST", "/api/v1/users/{id}/roles"),
-    ("POST", "/api/v1/conventions"),
-    ("GET", "/api/v1/conventions/{id}"),
-    ("PATCH", "/api/v1/conventions/{id}"),
-    ("POST", "/api/v1/conventions/{id}/submit"),
-    ("POST", "/api/v1/conventions/{id}/visa"),
-    ("POST", "/api/v1/conventions/{id}/sign"),
-    ("POST", "/api/v1/conventions/{id}/refuse"),
-    ("POST", "/api/v1/conventions/{id}/terminate"),
-    ("POST", "/api/v1/conventions/{id}/amend"),
-    ("POST", "/api/v1/conventions/{id}/signed-copies"),
-    ("POST", "/api/v1/tenants"),
-    ("GET", "/api/v1/tenants/{slug}"),
-    ("PUT", "/api/v1/tenants/{slug}"),
-    ("POST", "/api/v1/tenants/{slug}/transition"),
-    ("POST", "/api/v1/support/tickets"),
-    ("GET", "/api/v1/support/tickets/{id}"),
-    ("PATCH", "/api/v1/support/tickets/{id}"),
-    ("POST", "/api/v1/support/tickets/{id}/comments"),
-    ("POST", "/api/v1/support/tickets/{id}/transition"),
-    ("POST", "/api/v1/support/tickets/{id}/escalate"),
-    ("POST", "/api/v1/support/tickets/{id}/return"),
-    ("POST", "/api/v1/groupements"),
-    ("GET", "/api/v1/groupements/{id}"),
-    ("PATCH", "/api/v1/groupements/{id}"),
-    ("POST", "/api/v1/groupements/{id}/transition"),
-    ("POST", "/api/v1/groupements/{id}/award"),
-    ("POST", "/api/v1/groupements/{id}/applications"),
-    ("POST", "/api/v1/groupements/{id}/applications/{application}/withdraw"),
-    ("POST", "/api/v1/groupements/{id}/applications/{application}/accept"),
-    ("POST", "/api/v1/groupements/{id}/applications/{application}/reject"),
-    ("GET", "/api/v1/rgpd/profiles/{org}"),
-    ("PUT", "/api/v1/rgpd/profiles/{org}"),
-    ("POST", "/api/v1/rgpd/breaches/{org}"),
-    ("PUT", "/api/v1/rgpd/breaches/{org}/{id}"),
-    ("POST", "/api/v1/rgpd/requests/{org}"),
-    ("PUT", "/api/v1/rgpd/requests/{org}/{id}"),
-];
-
-fn if_match_of<S>(route: &ApiRoute<S>) -> Option<bool> {
-    IF_MATCH.iter().find(|(m, p, _)| *m == route.method.as_str() && *p == route.path).map(|(_, _, required)| *required)
-}
-
-fn sends_etag<S>(route: &ApiRoute<S>) -> bool {
-    ETAG.iter().any(|(m, p)| *m == route.method.as_str() && *p == route.path)
 }
 
 /// A file body: text for text types, bytes otherwise.
@@ -212,7 +137,7 @@ fn error_responses<S>(route: &ApiRoute<S>) -> Value {
     if route.method != Method::GET {
         statuses.push((412, "La ressource a changé entre-temps (If-Match ou version lue)"));
     }
-    if if_match_of(route).is_some() {
+    if route.if_match.is_some() {
         statuses.push((428, "En-tête If-Match requis"));
     }
     if route.request.is_some() {

@@ -8,211 +8,160 @@ use super::tickets::{
 };
 use super::{resolve_contract, set_contract, Contract, ContractInput};
 use crate::support::SupportState;
-use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
-use ent_kernel::http::{ApiRoute, HasVersion, IfMatchHeader, Versioned};
+use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
-    SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ,
-    SUPPORT_REPORT,
+    Call, Op, SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE,
+    SUPPORT_READ, SUPPORT_REPORT,
 };
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::get_org;
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
-where
-    S: Clone + Send + Sync + 'static,
-    SupportState: axum::extract::FromRef<S>,
-{
-    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "support", s, a, h);
-    let t = "/api/v1/support/tickets/{id}";
-    vec![
-        route(Method::GET, "/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, get(list))
-            .query::<TicketFilter>()
-            .responds::<Page<Ticket>>(StatusCode::OK),
-        route(Method::POST, "/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, post(create))
-            .idempotent()
-            .json_body::<NewTicket>()
-            .responds::<Ticket>(StatusCode::CREATED),
-        route(Method::GET, t, "Consulter un ticket (id ou référence)", &SUPPORT_READ, get(show))
-            .responds::<Ticket>(StatusCode::OK),
-        route(Method::PATCH, t, "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, patch(update))
-            .json_body::<TicketPatch>()
-            .responds::<Ticket>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/support/tickets/{id}/history",
-            "Historique visible du ticket",
-            &SUPPORT_READ,
-            get(history),
-        )
-        .responds::<Vec<HistoryEntry>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/support/tickets/{id}/comments",
-            "Commenter (public ou interne)",
-            &SUPPORT_COMMENT,
-            post(comment),
-        )
+ent_kernel::route_table!(SupportState, "support", |api| vec![
+    api.get("/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, list)
+        .query::<TicketFilter>()
+        .ok::<Page<Ticket>>(),
+    api.post("/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, create)
+        .idempotent()
+        .json_body::<NewTicket>()
+        .created_versioned::<Ticket>(),
+    api.get("/api/v1/support/tickets/{id}", "Consulter un ticket (id ou référence)", &SUPPORT_READ, show)
+        .ok_versioned::<Ticket>(),
+    api.patch("/api/v1/support/tickets/{id}", "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, update)
+        .if_match_update::<TicketPatch, Ticket>(),
+    api.get("/api/v1/support/tickets/{id}/history", "Historique visible du ticket", &SUPPORT_READ, history)
+        .ok::<Vec<HistoryEntry>>(),
+    api.post("/api/v1/support/tickets/{id}/comments", "Commenter (public ou interne)", &SUPPORT_COMMENT, comment)
         .json_body::<NewComment>()
-        .responds::<Ticket>(StatusCode::CREATED),
-        route(
-            Method::POST,
-            "/api/v1/support/tickets/{id}/transition",
-            "Changer le statut (If-Match requis)",
-            &SUPPORT_HANDLE,
-            post(transition),
-        )
-        .json_body::<TransitionInput>()
-        .responds::<Ticket>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/support/tickets/{id}/escalate",
-            "Escalader au niveau supérieur (If-Match requis)",
-            &SUPPORT_HANDLE,
-            post(escalate),
-        )
-        .json_body::<EscalateInput>()
-        .responds::<Ticket>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/support/tickets/{id}/return",
-            "Renvoyer au niveau inférieur avec une réponse (If-Match requis)",
-            &SUPPORT_HANDLE,
-            post(return_down),
-        )
-        .json_body::<ReturnInput>()
-        .responds::<Ticket>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/support/report",
-            "Indicateurs par niveau ou par tenant",
-            &SUPPORT_REPORT,
-            get(report),
-        )
+        .created_versioned::<Ticket>(),
+    api.post(
+        "/api/v1/support/tickets/{id}/transition",
+        "Changer le statut (If-Match requis)",
+        &SUPPORT_HANDLE,
+        transition,
+    )
+    .if_match_update::<TransitionInput, Ticket>(),
+    api.post(
+        "/api/v1/support/tickets/{id}/escalate",
+        "Escalader au niveau supérieur (If-Match requis)",
+        &SUPPORT_HANDLE,
+        escalate,
+    )
+    .if_match_update::<EscalateInput, Ticket>(),
+    api.post(
+        "/api/v1/support/tickets/{id}/return",
+        "Renvoyer au niveau inférieur avec une réponse (If-Match requis)",
+        &SUPPORT_HANDLE,
+        return_down,
+    )
+    .if_match_update::<ReturnInput, Ticket>(),
+    api.get("/api/v1/support/report", "Indicateurs par niveau ou par tenant", &SUPPORT_REPORT, report)
         .query::<ReportQuery>()
-        .responds::<Vec<ReportRow>>(StatusCode::OK)
+        .ok::<Vec<ReportRow>>()
         .produces(StatusCode::OK, &["text/csv; charset=utf-8"]),
-        route(
-            Method::GET,
-            "/api/v1/support/policies",
-            "Politiques de support et calendriers",
-            &SUPPORT_READ,
-            get(policies),
-        )
-        .responds::<super::policy::PolicyFile>(StatusCode::OK),
-        route(
-            Method::GET,
-            "/api/v1/support/tenants/{slug}/contract",
-            "Contrat de support effectif d'un tenant",
-            &SUPPORT_CONTRACTS_READ,
-            get(contract),
-        )
-        .responds::<Contract>(StatusCode::OK),
-        route(
-            Method::PUT,
-            "/api/v1/support/contracts/{org}",
-            "Définir le contrat de support porté par une organisation",
-            &SUPPORT_CONTRACTS_WRITE,
-            put(put_contract),
-        )
-        .json_body::<ContractInput>(),
-    ]
-}
+    api.get("/api/v1/support/policies", "Politiques de support et calendriers", &SUPPORT_READ, policies)
+        .ok::<super::policy::PolicyFile>(),
+    api.get(
+        "/api/v1/support/tenants/{slug}/contract",
+        "Contrat de support effectif d'un tenant",
+        &SUPPORT_CONTRACTS_READ,
+        contract,
+    )
+    .ok::<Contract>(),
+    api.put(
+        "/api/v1/support/contracts/{org}",
+        "Définir le contrat de support porté par une organisation",
+        &SUPPORT_CONTRACTS_WRITE,
+        put_contract,
+    )
+    .json_body::<ContractInput>(),
+]);
 
 fn ctx<'a>(state: &'a SupportState, caller: &'a Caller) -> Ctx<'a> {
     Ctx { state, actor: &caller.actor, now: state.clock.now() }
 }
 
+/// A ticket operation under `If-Match`: the version expected read against the stored
+/// ticket, the operation run as the caller, the ticket answered with its `ETag`.
+async fn under_if_match<B>(
+    Op { state, caller, key: id }: Op<SupportState>,
+    if_match: IfMatchHeader,
+    body: B,
+    operation: impl AsyncFnOnce(&Ctx<'_>, &str, i64, B) -> Result<Ticket, Problem>,
+) -> Result<Response, Problem> {
+    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
+    Ok(Versioned::ok(operation(&ctx(&state, &caller), &id, version, body).await?).into_response())
+}
+
 async fn list(
-    State(state): State<SupportState>,
-    caller: Caller,
+    Call { state, caller }: Call<SupportState>,
     ApiQuery(filter): ApiQuery<TicketFilter>,
 ) -> Result<Json<Page<Ticket>>, Problem> {
     Ok(Json(tickets::list(&ctx(&state, &caller), &filter).await?))
 }
 
 async fn create(
-    State(state): State<SupportState>,
-    caller: Caller,
+    Call { state, caller }: Call<SupportState>,
     ApiJson(new): ApiJson<NewTicket>,
 ) -> Result<Response, Problem> {
     Ok(Versioned::created(tickets::create(&ctx(&state, &caller), new).await?).into_response())
 }
 
-async fn show(State(state): State<SupportState>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn show(Op { state, caller, key: id }: Op<SupportState>) -> Result<Response, Problem> {
     Ok(Versioned::ok(tickets::get(&ctx(&state, &caller), &id).await?).into_response())
 }
 
 async fn update(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    op: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<TicketPatch>,
 ) -> Result<Response, Problem> {
-    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
-    Ok(Versioned::ok(tickets::update(&ctx(&state, &caller), &id, version, body).await?).into_response())
+    under_if_match(op, if_match, body, tickets::update).await
 }
 
-async fn history(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<HistoryEntry>>, Problem> {
+async fn history(Op { state, caller, key: id }: Op<SupportState>) -> Result<Json<Vec<HistoryEntry>>, Problem> {
     Ok(Json(tickets::history(&ctx(&state, &caller), &id).await?))
 }
 
 async fn comment(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Op { state, caller, key: id }: Op<SupportState>,
     ApiJson(body): ApiJson<NewComment>,
 ) -> Result<Response, Problem> {
     Ok(Versioned::created(tickets::comment(&ctx(&state, &caller), &id, body).await?).into_response())
 }
 
 async fn transition(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    op: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<TransitionInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
-    Ok(Versioned::ok(tickets::transition(&ctx(&state, &caller), &id, version, body).await?).into_response())
+    under_if_match(op, if_match, body, tickets::transition).await
 }
 
 async fn escalate(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    op: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<EscalateInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
-    Ok(Versioned::ok(tickets::escalate(&ctx(&state, &caller), &id, version, body).await?).into_response())
+    under_if_match(op, if_match, body, tickets::escalate).await
 }
 
 async fn return_down(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    op: Op<SupportState>,
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<ReturnInput>,
 ) -> Result<Response, Problem> {
-    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
-    Ok(Versioned::ok(tickets::return_down(&ctx(&state, &caller), &id, version, body).await?).into_response())
+    under_if_match(op, if_match, body, tickets::return_down).await
 }
 
 async fn report(
-    State(state): State<SupportState>,
-    caller: Caller,
+    Call { state, caller }: Call<SupportState>,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, Problem> {
     let by = q.by.unwrap_or(GroupBy::Level);
@@ -235,11 +184,7 @@ async fn policies(State(state): State<SupportState>) -> Json<super::policy::Poli
     Json(state.support.spec.clone())
 }
 
-async fn contract(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(slug): Path<String>,
-) -> Result<Json<Contract>, Problem> {
+async fn contract(Op { state, caller, key: slug }: Op<SupportState>) -> Result<Json<Contract>, Problem> {
     let not_found = || Problem::not_found(format!("aucun tenant « {slug} »"));
     let tenant = ent_tenants::tenants::get_tenant(&state.store, &slug).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
@@ -248,9 +193,7 @@ async fn contract(
 }
 
 async fn put_contract(
-    State(state): State<SupportState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Op { state, caller, key }: Op<SupportState>,
     ApiJson(input): ApiJson<ContractInput>,
 ) -> Result<StatusCode, Problem> {
     let org = ent_platform::registry::resolve_org(&state.store, &key).await?;
@@ -275,8 +218,4 @@ async fn check_named(state: &SupportState, caller: &Caller, field: &str, key: Op
     }
 }
 
-impl HasVersion for Ticket {
-    fn version(&self) -> i64 {
-        self.version
-    }
-}
+ent_kernel::version_field!(Ticket);

@@ -3,65 +3,36 @@
 
 use super::{apply, events, get_tenant, list_tenants, transition, Applied, EntTenant, Status, Tenant, TenantEvent};
 use crate::tenants::TenantsState;
-use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiJson;
-use ent_kernel::http::{ApiRoute, IfMatchHeader, Versioned};
-use ent_platform::identity::authz::{TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
+use ent_kernel::http::{IfMatchHeader, Versioned};
+use ent_platform::identity::authz::{Call, Op, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::get_org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub fn routes<S>() -> Vec<ApiRoute<S>>
-where
-    S: Clone + Send + Sync + 'static,
-    TenantsState: axum::extract::FromRef<S>,
-{
-    let route = |m: Method, p: &'static str, s: &'static str, a, h| ApiRoute::new(m, p, "tenants", s, a, h);
-    vec![
-        route(Method::GET, "/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, get(list))
-            .responds::<Vec<Tenant>>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/tenants",
-            "Appliquer un document EntTenant (crée ou met à jour)",
-            &TENANTS_WRITE,
-            post(apply_doc),
-        )
+ent_kernel::route_table!(TenantsState, "tenants", |api| vec![
+    api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list).ok::<Vec<Tenant>>(),
+    api.post("/api/v1/tenants", "Appliquer un document EntTenant (crée ou met à jour)", &TENANTS_WRITE, apply_doc)
         .json_body::<EntTenant>()
-        .responds::<ApplyResult>(StatusCode::OK)
-        .responds::<ApplyResult>(StatusCode::CREATED),
-        route(Method::GET, "/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, get(show))
-            .responds::<Tenant>(StatusCode::OK),
-        route(
-            Method::PUT,
-            "/api/v1/tenants/{slug}",
-            "Remplacer la spécification (If-Match requis)",
-            &TENANTS_WRITE,
-            put(replace),
-        )
-        .json_body::<EntTenant>()
-        .responds::<ApplyResult>(StatusCode::OK),
-        route(
-            Method::POST,
-            "/api/v1/tenants/{slug}/transition",
-            "Faire avancer le cycle de vie",
-            &TENANTS_TRANSITION,
-            post(move_to),
-        )
+        .ok_versioned::<ApplyResult>()
+        .created::<ApplyResult>(),
+    api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show).ok_versioned::<Tenant>(),
+    api.put("/api/v1/tenants/{slug}", "Remplacer la spécification (If-Match requis)", &TENANTS_WRITE, replace)
+        .if_match_update::<EntTenant, ApplyResult>(),
+    api.post("/api/v1/tenants/{slug}/transition", "Faire avancer le cycle de vie", &TENANTS_TRANSITION, move_to)
         .json_body::<TransitionBody>()
-        .responds::<Tenant>(StatusCode::OK),
-        route(Method::GET, "/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, get(tenant_events))
-            .responds::<Vec<TenantEvent>>(StatusCode::OK),
-        route(Method::GET, "/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, get(schema))
-            .responds::<serde_json::Value>(StatusCode::OK),
-    ]
-}
+        .ok_versioned::<Tenant>(),
+    api.get("/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, tenant_events)
+        .ok::<Vec<TenantEvent>>(),
+    api.get("/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, schema)
+        .ok::<serde_json::Value>(),
+]);
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ApplyResult {
@@ -92,8 +63,7 @@ async fn list(State(state): State<TenantsState>, caller: Caller) -> Result<Json<
 }
 
 async fn apply_doc(
-    State(state): State<TenantsState>,
-    caller: Caller,
+    Call { state, caller }: Call<TenantsState>,
     ApiJson(doc): ApiJson<EntTenant>,
 ) -> Result<Response, Problem> {
     let (result, tenant) = apply(&state, &caller.actor, &doc, None).await?;
@@ -105,20 +75,14 @@ async fn apply_doc(
     Ok(Versioned::new(status, version, ApplyResult { result, tenant }).into_response())
 }
 
-async fn show(
-    State(state): State<TenantsState>,
-    caller: Caller,
-    Path(slug): Path<String>,
-) -> Result<Response, Problem> {
+async fn show(Op { state, caller, key: slug }: Op<TenantsState>) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
     let version = tenant.version;
     Ok(Versioned::new(StatusCode::OK, version, tenant).into_response())
 }
 
 async fn replace(
-    State(state): State<TenantsState>,
-    caller: Caller,
-    Path(slug): Path<String>,
+    Op { state, caller, key: slug }: Op<TenantsState>,
     if_match: IfMatchHeader,
     ApiJson(doc): ApiJson<EntTenant>,
 ) -> Result<Response, Problem> {
@@ -136,9 +100,7 @@ async fn replace(
 }
 
 async fn move_to(
-    State(state): State<TenantsState>,
-    caller: Caller,
-    Path(slug): Path<String>,
+    Op { state, caller, key: slug }: Op<TenantsState>,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
@@ -148,11 +110,7 @@ async fn move_to(
     Ok(Versioned::new(StatusCode::OK, version, moved).into_response())
 }
 
-async fn tenant_events(
-    State(state): State<TenantsState>,
-    caller: Caller,
-    Path(slug): Path<String>,
-) -> Result<Json<Vec<TenantEvent>>, Problem> {
+async fn tenant_events(Op { state, caller, key: slug }: Op<TenantsState>) -> Result<Json<Vec<TenantEvent>>, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
     Ok(Json(events(&state.store, &tenant.id).await?))
 }

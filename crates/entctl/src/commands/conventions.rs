@@ -2,10 +2,10 @@
 //! as the operator (`cli:<login>`), or as a user with `--as EMAIL` (signing
 //! needs the signer's own role at the party).
 
+use super::fail;
 use clap::Subcommand;
 use entcp::conventions::workflow::{self, Ctx, NewConvention, Termination};
 use entcp::conventions::{self, get_convention, list_ids, ConventionFilter};
-use entcp::error::Problem;
 use entcp::identity::{self, Actor};
 use entcp::store::Store;
 use std::path::PathBuf;
@@ -84,10 +84,6 @@ pub enum ConventionsCommand {
         #[arg(long, short)]
         output: PathBuf,
     },
-}
-
-fn fail(p: Problem) -> anyhow::Error {
-    anyhow::anyhow!("{}", p.detail)
 }
 
 /// The operator, or the user `--as EMAIL` with their role bindings.

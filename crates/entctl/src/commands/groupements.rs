@@ -7,8 +7,8 @@ use entcp::api::AppState;
 use entcp::error::Problem;
 use entcp::groupements::award::{self, AwardInput};
 use entcp::groupements::documents::{self as docs, Kind};
-use entcp::groupements::membership::{self, NewApplication};
-use entcp::groupements::{self as gm, Ctx, Groupement, GroupementFilter, NewGroupement, Status};
+use entcp::groupements::membership::{self, Application, NewApplication};
+use entcp::groupements::{self as gm, Groupement, GroupementFilter, NewGroupement, Status};
 use entcp::identity::Actor;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
@@ -115,6 +115,22 @@ fn read<T: DeserializeOwned>(file: &Path) -> anyhow::Result<T> {
     super::from_yaml(&text, file)
 }
 
+/// The groupement, the application and the actor of a decision on an application.
+async fn application_of(
+    store: &entcp::store::Store,
+    id: &str,
+    application: &str,
+    as_user: Option<&str>,
+) -> anyhow::Result<(Groupement, Application, Actor)> {
+    let g = gm::must_get(store, id).await.map_err(fail)?;
+    let app = membership::get(store, &g.id, application).await.map_err(fail)?;
+    Ok((g, app, actor(store, as_user).await?))
+}
+
+fn print_decision(app: &Application) {
+    println!("{} : {}", app.applicant.name, app.status_label);
+}
+
 fn print(g: &Groupement) {
     println!(
         "{} {} [{}] coordonnateur {} ; {} membre(s) ; adhésions jusqu'au {}",
@@ -122,19 +138,9 @@ fn print(g: &Groupement) {
     );
 }
 
-fn ctx<'a>(state: &'a AppState, actor: &'a Actor) -> Ctx<'a> {
-    Ctx {
-        store: &state.store,
-        catalog: &state.catalog,
-        support: &*state.support_commitments,
-        models: &state.models,
-        actor,
-        now: state.clock.now(),
-    }
-}
-
 pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Result<ExitCode> {
     let store = &state.store;
+    let groupements = state.groupements();
     let load = |id: String| async move { gm::must_get(store, &id).await.map_err(fail) };
     match command {
         GroupementsCommand::List { status } => {
@@ -147,7 +153,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
         GroupementsCommand::Create { file, as_user } => {
             let body: NewGroupement = read(&file)?;
             let actor = actor(store, as_user.as_deref()).await?;
-            print(&gm::create(&ctx(state, &actor), body).await.map_err(fail)?);
+            print(&gm::create(&groupements.ctx(&actor), body).await.map_err(fail)?);
         }
         GroupementsCommand::Prefill { id, applicant } => {
             load(id).await?;
@@ -158,7 +164,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             let (g, body): (_, NewApplication) = (load(id).await?, read(&file)?);
             let applicant = membership::applicant_org(store, &body.applicant).await.map_err(fail)?;
             let actor = actor(store, as_user.as_deref()).await?;
-            let app = membership::apply(&ctx(state, &actor), &g, &applicant, body).await.map_err(fail)?;
+            let app = membership::apply(&groupements.ctx(&actor), &g, &applicant, body).await.map_err(fail)?;
             println!("candidature {} de {} : {}", app.id, app.applicant.name, app.status_label);
         }
         GroupementsCommand::Applications { id } => {
@@ -177,36 +183,27 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             }
         }
         GroupementsCommand::Accept { id, application, as_user } => {
-            let g = load(id).await?;
-            let app = membership::get(store, &g.id, &application).await.map_err(fail)?;
-            let actor = actor(store, as_user.as_deref()).await?;
-            let app = membership::accept(&ctx(state, &actor), &g, &app).await.map_err(fail)?;
-            println!("{} : {}", app.applicant.name, app.status_label);
+            let (g, app, actor) = application_of(store, &id, &application, as_user.as_deref()).await?;
+            print_decision(&membership::accept(&groupements.ctx(&actor), &g, &app).await.map_err(fail)?);
         }
         GroupementsCommand::Reject { id, application, reason, as_user } => {
-            let g = load(id).await?;
-            let app = membership::get(store, &g.id, &application).await.map_err(fail)?;
-            let actor = actor(store, as_user.as_deref()).await?;
-            let app = membership::reject(&ctx(state, &actor), &g, &app, &reason).await.map_err(fail)?;
-            println!("{} : {}", app.applicant.name, app.status_label);
+            let (g, app, actor) = application_of(store, &id, &application, as_user.as_deref()).await?;
+            print_decision(&membership::reject(&groupements.ctx(&actor), &g, &app, &reason).await.map_err(fail)?);
         }
         GroupementsCommand::Withdraw { id, application, as_user } => {
-            let g = load(id).await?;
-            let app = membership::get(store, &g.id, &application).await.map_err(fail)?;
-            let actor = actor(store, as_user.as_deref()).await?;
-            let app = membership::withdraw(&ctx(state, &actor), &g, &app).await.map_err(fail)?;
-            println!("{} : {}", app.applicant.name, app.status_label);
+            let (g, app, actor) = application_of(store, &id, &application, as_user.as_deref()).await?;
+            print_decision(&membership::withdraw(&groupements.ctx(&actor), &g, &app).await.map_err(fail)?);
         }
         GroupementsCommand::Transition { id, to, as_user } => {
             let status = Status::parse(&to)
                 .ok_or_else(|| anyhow::anyhow!("état inconnu : {to} (closed, open, consultation, running, ended)"))?;
             let (g, actor) = (load(id).await?, actor(store, as_user.as_deref()).await?);
-            print(&gm::transition(&ctx(state, &actor), &g, status).await.map_err(fail)?);
+            print(&gm::transition(&groupements.ctx(&actor), &g, status).await.map_err(fail)?);
         }
         GroupementsCommand::Award { id, file, as_user } => {
             let (g, body): (_, AwardInput) = (load(id).await?, read(&file)?);
             let actor = actor(store, as_user.as_deref()).await?;
-            print(&award::award(&ctx(state, &actor), &g, body).await.map_err(fail)?);
+            print(&award::award(&groupements.ctx(&actor), &g, body).await.map_err(fail)?);
         }
         GroupementsCommand::Shares { id } => {
             let g = load(id).await?;
@@ -221,7 +218,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             let kind = Kind::parse(&kind)
                 .ok_or_else(|| anyhow::anyhow!("document inconnu : {kind} (convention, cctp, membres, quantites)"))?;
             let (g, actor) = (load(id).await?, actor(store, as_user.as_deref()).await?);
-            let (doc, new_version) = docs::generate(&ctx(state, &actor), &g, kind).await.map_err(fail)?;
+            let (doc, new_version) = docs::generate(&groupements.ctx(&actor), &g, kind).await.map_err(fail)?;
             let from_name = output.extension().and_then(|e| e.to_str()).filter(|e| kind.formats().contains(e));
             let format = format.or(from_name.map(str::to_string)).unwrap_or_else(|| kind.formats()[0].to_string());
             let (bytes, _) = docs::content(store, &doc, &format).await.map_err(fail)?;
@@ -232,7 +229,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
         GroupementsCommand::Decp { id, output } => {
             let g = load(id).await?;
             let actor = Actor::cli();
-            let record = award::decp_publication(&ctx(state, &actor), &g).await.map_err(fail)?;
+            let record = award::decp_publication(&groupements.ctx(&actor), &g).await.map_err(fail)?;
             let text = serde_json::to_string_pretty(&record)?;
             match output {
                 Some(path) => {

@@ -1,9 +1,9 @@
 //! `entctl users|roles|tokens|admin|audit`: the operator's side of identity and
 //! audit. Changes are audited as `cli:<login>`.
 
+use super::fail;
 use clap::Subcommand;
 use entcp::audit::{self, AuditFilter, Verification};
-use entcp::error::Problem;
 use entcp::identity::{self, Actor, NewUser, UserRole};
 use entcp::kernel::roles::Role;
 use entcp::store::Store;
@@ -87,10 +87,6 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-}
-
-fn fail(p: Problem) -> anyhow::Error {
-    anyhow::anyhow!("{}", p.detail)
 }
 
 fn parse_role(role: &str) -> anyhow::Result<Role> {

@@ -38,3 +38,8 @@ fn check_controls(value: &serde_json::Value, file: &std::path::Path) -> anyhow::
 pub fn multiline_arg(name: &str, value: &str) -> anyhow::Result<()> {
     entcp::validate::multiline(value).map_err(|e| anyhow::anyhow!("--{name} : {e}"))
 }
+
+/// A problem as a command's error: its detail.
+pub fn fail(p: entcp::error::Problem) -> anyhow::Error {
+    anyhow::anyhow!("{}", p.detail)
+}

@@ -1,8 +1,8 @@
 //! `entctl apply -f` and `entctl tenants ...`.
 
+use super::fail;
 use clap::Subcommand;
 use entcp::api::AppState;
-use entcp::error::Problem;
 use entcp::identity::Actor;
 use entcp::tenants::{self, EntTenant, Status};
 use std::path::{Path, PathBuf};
@@ -30,10 +30,6 @@ pub enum TenantsCommand {
     Schema,
     /// Print the CustomResourceDefinition of EntTenant (YAML).
     Crd,
-}
-
-fn fail(p: Problem) -> anyhow::Error {
-    anyhow::anyhow!("{}", p.detail)
 }
 
 /// The EntTenant documents of a file (several separated by `---`) or of the YAML files of a folder.
