@@ -4,6 +4,7 @@
 
 use super::{Backend, Store, Tx};
 use std::borrow::Cow;
+use std::fmt::Write;
 
 /// Transaction-scoped advisory locks that serialise a series of writers on
 /// PostgreSQL (on SQLite `begin_write` already holds the only write lock).
@@ -119,8 +120,9 @@ const SQLITE_ROWS_PER_STATEMENT: usize = 500;
 
 /// Runs `statement(source)` over `rows`, where `source` is a row source with
 /// `columns` (name, and `true` for an integer column) in that order, to put after
-/// `INSERT INTO t (columns)`: multi-row `VALUES` on SQLite (by chunks), one JSON
-/// parameter expanded by `jsonb_to_recordset` on PostgreSQL (one statement).
+/// `INSERT INTO t (columns)`: multi-row `VALUES` on SQLite (by chunks), one
+/// delimited-text parameter split by the server on PostgreSQL (one statement; JSON
+/// when a value holds a delimiter).
 pub async fn write_rows(
     tx: &mut Tx,
     backend: Backend,
@@ -155,12 +157,73 @@ async fn write_rows_sqlite(
     Ok(())
 }
 
+/// PostgreSQL: rows sent as one text parameter, split by the server with
+/// `string_to_array` (several times cheaper for it than parsing JSON): values end at
+/// [`PG_FIELD`], rows at [`PG_ROW`], and [`PG_NULL`] alone stands for NULL.
+const PG_FIELD: char = '\u{1f}';
+const PG_ROW: char = '\u{1e}';
+const PG_NULL: char = '\u{1d}';
+
 async fn write_rows_postgres(
     tx: &mut Tx,
     columns: &[(&str, bool)],
     rows: &[Vec<BulkValue<'_>>],
     statement: impl Fn(&str) -> String,
 ) -> sqlx::Result<()> {
+    let (source, parameter) = match delimited_rows(columns.len(), rows) {
+        Some(text) => (delimited_source(columns), text),
+        None => (json_source(columns), json_rows(columns, rows)),
+    };
+    sqlx::query(&statement(&source)).bind(parameter).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The rows as delimited text, or `None` when a value holds a delimiter (or a row a
+/// single column, which `string_to_array` would read as no value at all).
+fn delimited_rows(width: usize, rows: &[Vec<BulkValue<'_>>]) -> Option<String> {
+    if width < 2 {
+        return None;
+    }
+    let mut out = String::with_capacity(rows.len() * width * 16);
+    for (r, row) in rows.iter().enumerate() {
+        if r > 0 {
+            out.push(PG_ROW);
+        }
+        for (c, value) in row.iter().enumerate() {
+            if c > 0 {
+                out.push(PG_FIELD);
+            }
+            match value {
+                BulkValue::Text(Some(text)) if text.contains([PG_FIELD, PG_ROW, PG_NULL]) => return None,
+                BulkValue::Text(Some(text)) => out.push_str(text),
+                BulkValue::Int(Some(int)) => {
+                    let _ = write!(out, "{int}");
+                }
+                BulkValue::Text(None) | BulkValue::Int(None) => out.push(PG_NULL),
+            }
+        }
+    }
+    Some(out)
+}
+
+/// `SELECT f[1] AS a, f[2]::bigint AS b ... FROM` the rows of [`delimited_rows`] in `$1`.
+fn delimited_source(columns: &[(&str, bool)]) -> String {
+    let values: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (name, int))| format!("f[{}]{} AS {name}", i + 1, if *int { "::bigint" } else { "" }))
+        .collect();
+    format!(
+        "SELECT {} FROM unnest(string_to_array($1, chr({}))) AS r(line), string_to_array(r.line, chr({}), chr({})) AS f",
+        values.join(", "),
+        u32::from(PG_ROW),
+        u32::from(PG_FIELD),
+        u32::from(PG_NULL)
+    )
+}
+
+/// The JSON array of row objects read by [`json_source`].
+fn json_rows(columns: &[(&str, bool)], rows: &[Vec<BulkValue<'_>>]) -> String {
     let objects: Vec<serde_json::Value> = rows
         .iter()
         .map(|row| {
@@ -174,17 +237,35 @@ async fn write_rows_postgres(
             serde_json::Value::Object(fields.collect())
         })
         .collect();
+    serde_json::Value::Array(objects).to_string()
+}
+
+/// `SELECT a, b ... FROM json_to_recordset($1::json)`.
+fn json_source(columns: &[(&str, bool)]) -> String {
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     let types: Vec<String> =
         columns.iter().map(|(name, int)| format!("{name} {}", if *int { "bigint" } else { "text" })).collect();
-    let source = format!("SELECT {} FROM jsonb_to_recordset($1::jsonb) AS r({})", names.join(", "), types.join(", "));
-    sqlx::query(&statement(&source)).bind(serde_json::Value::Array(objects).to_string()).execute(&mut **tx).await?;
-    Ok(())
+    format!("SELECT {} FROM json_to_recordset($1::json) AS r({})", names.join(", "), types.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values are joined by the delimiters, NULL is its own marker, and a value that
+    /// holds a delimiter sends the batch as JSON instead.
+    #[test]
+    fn rows_are_delimited_unless_a_value_holds_a_delimiter() {
+        let text = |v: &'static str| BulkValue::Text(Some(Cow::Borrowed(v)));
+        let rows = vec![vec![text("a"), BulkValue::Int(Some(-3))], vec![BulkValue::Text(None), BulkValue::Int(None)]];
+        assert_eq!(delimited_rows(2, &rows).as_deref(), Some("a\u{1f}-3\u{1e}\u{1d}\u{1f}\u{1d}"));
+        for odd in ["x\u{1f}", "\u{1e}", "\u{1d}"] {
+            assert_eq!(delimited_rows(2, &[vec![text(odd), text("b")]]), None, "{odd:?}");
+        }
+        assert_eq!(delimited_rows(1, &[vec![text("")]]), None);
+        let source = delimited_source(&[("a", false), ("n", true)]);
+        assert!(source.starts_with("SELECT f[1] AS a, f[2]::bigint AS n FROM"), "{source}");
+    }
 
     /// A connection names its backend, so a helper that only holds one locks rows
     /// on PostgreSQL and not on SQLite.

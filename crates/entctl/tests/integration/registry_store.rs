@@ -100,6 +100,42 @@ async fn bad_rows_are_reported_by_line_and_good_rows_imported(db: crate::common:
     assert_eq!(count_kind(&db.store, "etablissement").await, 2);
 }
 
+// Every value of an imported row is stored as read, NULLs included, whichever row
+// source carries the batch: PostgreSQL sends a batch as delimited text, or as JSON
+// when a value holds one of the delimiters (control characters U+001D to U+001F).
+backend_test!(imported_values_are_stored_as_read_whatever_their_characters);
+async fn imported_values_are_stored_as_read_whatever_their_characters(db: crate::common::TestDb) {
+    let csv = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;\
+Code_academie;Code_region;Mail;SIREN_SIRET;Nombre_d_eleves\n\
+0940176F;Ecole\u{1f}du\u{1e}Port\u{1d};Ecole;94034;Fresnes;24;11;ce.0940176f@ac-creteil.fr;;212\n\
+0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;;;21940034800195;\n";
+    let options = ImportOptions { dry_run: false, batch_size: 1, academies: None };
+    let actor = admin();
+    let import =
+        || import_annuaire(&db.store, &actor, std::io::Cursor::new(csv.as_bytes().to_vec()), options.clone(), t0());
+    let first = import().await.expect("import runs");
+    assert_eq!(first.etablissements.created, 2, "{}: {:?}", db.name, first.rejections);
+
+    let odd = queries::resolve_org(&db.store, "0940176F").await.unwrap();
+    assert_eq!(odd.name, "Ecole\u{1f}du\u{1e}Port\u{1d}", "{}", db.name);
+    assert_eq!(
+        (odd.pupils, odd.email.as_deref(), odd.siret.as_deref()),
+        (Some(212), Some("ce.0940176f@ac-creteil.fr"), None)
+    );
+    assert_eq!(odd.region_code.as_deref(), Some("11"));
+    let plain = queries::resolve_org(&db.store, "0940209S").await.unwrap();
+    assert_eq!(plain.name, "Ecole du Jardin", "{}", db.name);
+    assert_eq!((plain.pupils, plain.email, plain.region_code), (None, None, None), "{}", db.name);
+    assert_eq!(plain.siret.as_deref(), Some("21940034800195"));
+    assert_eq!(plain.siren.as_deref(), Some("219400348"));
+    assert_eq!(count_kind(&db.store, "commune").await, 2);
+
+    // The stored content hashes are those of the rows read: a rerun changes nothing.
+    let rerun = import().await.expect("import runs");
+    assert_eq!(rerun.etablissements.unchanged, 2, "{}", db.name);
+    assert_eq!(rerun.related["communes"].unchanged, 2, "{}: {:?}", db.name, rerun.related);
+}
+
 backend_test!(a_file_without_the_required_columns_is_refused_whole);
 async fn a_file_without_the_required_columns_is_refused_whole(db: crate::common::TestDb) {
     let options = ImportOptions { dry_run: false, batch_size: 100, academies: None };
