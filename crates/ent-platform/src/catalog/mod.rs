@@ -119,6 +119,16 @@ impl Deployment {
     pub fn needs_storage(&self) -> bool {
         self.storage_gib_per_1000 > 0
     }
+
+    /// The size of the service's volume for `accounts` accounts, in GiB.
+    pub fn storage_gib(&self, accounts: i64) -> u64 {
+        u64::from(self.storage_gib_per_1000) * thousands(accounts)
+    }
+}
+
+/// Thousands of accounts, at least one: the unit of the catalog's per-1,000 sizing.
+pub fn thousands(accounts: i64) -> u64 {
+    (accounts.max(1) as u64).div_ceil(1000)
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]

@@ -69,11 +69,6 @@ fn meta(name: &str, namespace: Option<&str>, labels: BTreeMap<String, String>) -
     }
 }
 
-/// Thousands of accounts, at least one, for the per-1,000 sizing of the catalog.
-fn scale(accounts: i64) -> u64 {
-    (accounts.max(1) as u64).div_ceil(1000)
-}
-
 fn quantities(pairs: &[(&str, String)]) -> BTreeMap<String, Quantity> {
     pairs.iter().map(|(k, v)| (k.to_string(), Quantity(v.clone()))).collect()
 }
@@ -94,12 +89,12 @@ pub fn render(tenant: &Tenant, org: &Org, services: &[&Service], secret_seed: &s
     let ns = format!("ent-{}", tenant.slug);
     let workloads = matches!(tenant.status, Status::Provisioning | Status::Active | Status::Suspended);
     let replicas = if tenant.status == Status::Suspended { 0 } else { 1 };
-    let k = scale(tenant.accounts);
+    let k = ent_platform::catalog::thousands(tenant.accounts);
     let mut objects =
         vec![object(&ns, Namespace { metadata: meta(&ns, None, labels(tenant, org, None)), ..Namespace::default() })];
     let cpu: u64 = services.iter().map(|s| u64::from(s.deployment.cpu_millicores_per_1000) * k).sum();
     let memory: u64 = services.iter().map(|s| u64::from(s.deployment.memory_mib_per_1000) * k).sum();
-    let storage: u64 = services.iter().map(|s| u64::from(s.deployment.storage_gib_per_1000) * k).sum();
+    let storage: u64 = services.iter().map(|s| s.deployment.storage_gib(tenant.accounts)).sum();
     objects.push(object(
         "quota",
         ResourceQuota {
@@ -168,7 +163,7 @@ pub fn render(tenant: &Tenant, org: &Org, services: &[&Service], secret_seed: &s
     ));
     for service in services {
         if service.deployment.needs_storage() {
-            objects.push(volume_claim(tenant, org, &ns, service, k));
+            objects.push(volume_claim(tenant, org, &ns, service));
         }
         if workloads {
             objects.push(deployment(tenant, org, &ns, service, k, replicas));
@@ -227,7 +222,7 @@ fn network_policy(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service]) -
     )
 }
 
-fn volume_claim(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64) -> RenderedObject {
+fn volume_claim(tenant: &Tenant, org: &Org, ns: &str, service: &Service) -> RenderedObject {
     let name = format!("{}-data", service.code);
     object(
         &name,
@@ -238,7 +233,7 @@ fn volume_claim(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64)
                 resources: Some(VolumeResourceRequirements {
                     requests: Some(quantities(&[(
                         "storage",
-                        format!("{}Gi", u64::from(service.deployment.storage_gib_per_1000) * k),
+                        format!("{}Gi", service.deployment.storage_gib(tenant.accounts)),
                     )])),
                     ..VolumeResourceRequirements::default()
                 }),

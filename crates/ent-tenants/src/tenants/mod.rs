@@ -16,8 +16,8 @@ use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::{new_id, on_constraint, timestamp, JsonText, Store, Tx};
 use ent_kernel::validate::{is_dns_label, is_hostname};
 use ent_platform::audit::{self, Audited, Target};
-use ent_platform::catalog::Catalog;
 pub use ent_platform::catalog::IdentitySource;
+use ent_platform::catalog::{thousands, Catalog};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covers, get_org};
 use ent_platform::registry::{Degree, Org, OrgRef};
@@ -308,6 +308,44 @@ async fn check_spec(store: &Store, catalog: &Catalog, slug: &str, spec: &TenantS
     Ok(Checked { org, accounts, vendor, host, spec_hash: spec_hash(slug, spec) })
 }
 
+/// Refuses a change that would make a volume of a tenant already provisioned smaller:
+/// Kubernetes refuses to shrink a PersistentVolumeClaim (422, retried for ever), and the
+/// data would not fit anyway. A tenant still `requested` has no volume yet.
+fn refuse_shrinking_volumes(
+    catalog: &Catalog,
+    current: &Tenant,
+    spec: &TenantSpec,
+    accounts: i64,
+) -> Result<(), Problem> {
+    if matches!(current.status, Status::Requested | Status::Purged) {
+        return Ok(());
+    }
+    let old_options: Vec<&str> = current.options.iter().map(String::as_str).collect();
+    let new_options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
+    // A bouquet no longer in the catalog: nothing to compare with.
+    let Ok(before) = catalog.resolve(&current.bouquet, &old_options) else { return Ok(()) };
+    let after = catalog.resolve(&spec.bouquet, &new_options)?;
+    let shrunk: Vec<String> = after
+        .iter()
+        .filter_map(|service| {
+            let old = before.iter().find(|b| b.code == service.code)?;
+            let (from, to) = (old.deployment.storage_gib(current.accounts), service.deployment.storage_gib(accounts));
+            (to < from).then(|| format!("{} ({from} Gio → {to} Gio)", service.code))
+        })
+        .collect();
+    if shrunk.is_empty() {
+        return Ok(());
+    }
+    Err(Problem::invalid_field(
+        "spec.accounts",
+        format!(
+            "un volume déjà provisionné ne peut pas rétrécir : {} ; gardez au moins {} comptes",
+            shrunk.join(", "),
+            (thousands(current.accounts) - 1) * 1000 + 1
+        ),
+    ))
+}
+
 /// What `apply` did, as `kubectl apply` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -389,6 +427,9 @@ pub async fn apply(
             ))
         }
         other => other?,
+    }
+    if let Some(current) = &existing {
+        refuse_shrinking_volumes(&state.catalog, current, &doc.spec, checked.accounts)?;
     }
     let mut tx = store.begin_write().await?;
     let (applied, id) = match &existing {

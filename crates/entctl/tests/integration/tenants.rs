@@ -475,3 +475,44 @@ async fn a_move_decided_on_a_stale_reading_is_refused(db: crate::common::TestDb)
     let now = entcp::tenants::get_tenant(&db.store, "doisneau-fresnes").await.unwrap().unwrap();
     assert_eq!(now.status, entcp::tenants::Status::Active, "{}", db.name);
 }
+
+backend_test!(a_provisioned_tenants_volumes_never_shrink);
+async fn a_provisioned_tenants_volumes_never_shrink(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let root = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let url = |p: &str| format!("/api/v1{p}");
+    let sized = |slug: &str, school: &str, accounts: i64| {
+        let mut body = doc(slug, school, &format!("{slug}.ent.example.fr"));
+        body["spec"]["accounts"] = json!(accounts);
+        body
+    };
+
+    // Not provisioned yet: no volume exists, the size may go down.
+    assert_eq!(call(root.post(url("/tenants")).json(&sized("wallon", "0940198E", 3000))).await.0, StatusCode::CREATED);
+    let (s, smaller) = call(root.post(url("/tenants")).json(&sized("wallon", "0940198E", 900))).await;
+    assert_eq!((s, smaller["result"].as_str()), (StatusCode::OK, Some("configured")), "{}: {smaller}", db.name);
+
+    assert_eq!(
+        call(root.post(url("/tenants")).json(&sized("doisneau", "0940176F", 3000))).await.0,
+        StatusCode::CREATED
+    );
+    let (s, moved) = call(
+        root.post(url("/tenants/doisneau/transition"))
+            .json(&json!({ "to": "provisioning", "override_reason": "volumes" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}: {moved}", db.name);
+    let (s, refused) = call(root.post(url("/tenants")).json(&sized("doisneau", "0940176F", 900))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {refused}", db.name);
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(detail.contains("ne peut pas rétrécir") && detail.contains("Gio → "), "{}: {refused}", db.name);
+    assert!(detail.contains("au moins 2001 comptes"), "{}: {refused}", db.name);
+    let (_, tenant) = call(root.get(url("/tenants/doisneau"))).await;
+    assert_eq!(tenant["accounts"], 3000, "{}: the refused change left the tenant as it was", db.name);
+    // Within the same thousand, or larger: accepted.
+    for accounts in [2001, 3500] {
+        let (s, grown) = call(root.post(url("/tenants")).json(&sized("doisneau", "0940176F", accounts))).await;
+        assert_eq!(s, StatusCode::OK, "{}: {accounts}: {grown}", db.name);
+    }
+}
