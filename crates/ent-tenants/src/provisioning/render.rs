@@ -5,12 +5,13 @@ use crate::tenants::{Status, Tenant};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_platform::catalog::Service;
 use ent_platform::registry::Org;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerPort, EnvFromSource, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
-    ResourceQuota, ResourceQuotaSpec, ResourceRequirements, Secret, SecretEnvSource, Service as KubeService,
-    ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, LimitRange, LimitRangeItem,
+    LimitRangeSpec, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
+    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceQuota, ResourceQuotaSpec, ResourceRequirements,
+    SeccompProfile, Secret, SecretEnvSource, SecurityContext, Service as KubeService, ServicePort, ServiceSpec, Volume,
+    VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
@@ -60,6 +61,16 @@ fn labels(tenant: &Tenant, org: &Org, component: Option<&str>) -> BTreeMap<Strin
     labels
 }
 
+/// The tenant's labels, and Pod Security « restricted » enforced (and warned, audited) on
+/// every pod of the namespace by the API server's admission.
+fn namespace_labels(tenant: &Tenant, org: &Org) -> BTreeMap<String, String> {
+    let mut labels = labels(tenant, org, None);
+    for mode in ["enforce", "audit", "warn"] {
+        labels.insert(format!("pod-security.kubernetes.io/{mode}"), "restricted".into());
+    }
+    labels
+}
+
 fn meta(name: &str, namespace: Option<&str>, labels: BTreeMap<String, String>) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_string()),
@@ -90,10 +101,15 @@ pub fn render(tenant: &Tenant, org: &Org, services: &[&Service], secret_seed: &s
     let workloads = matches!(tenant.status, Status::Provisioning | Status::Active | Status::Suspended);
     let replicas = if tenant.status == Status::Suspended { 0 } else { 1 };
     let k = ent_platform::catalog::thousands(tenant.accounts);
-    let mut objects =
-        vec![object(&ns, Namespace { metadata: meta(&ns, None, labels(tenant, org, None)), ..Namespace::default() })];
-    let cpu: u64 = services.iter().map(|s| u64::from(s.deployment.cpu_millicores_per_1000) * k).sum();
-    let memory: u64 = services.iter().map(|s| u64::from(s.deployment.memory_mib_per_1000) * k).sum();
+    let mut objects = vec![object(
+        &ns,
+        Namespace { metadata: meta(&ns, None, namespace_labels(tenant, org)), ..Namespace::default() },
+    )];
+    // Room for one more pod of each Deployment while it rolls out (RollingUpdate surges by one
+    // pod); a Deployment with a volume is recreated, its old pod stopped first.
+    let pods = |s: &&Service| if s.deployment.needs_storage() { 1 } else { 2 };
+    let cpu: u64 = services.iter().map(|s| u64::from(s.deployment.cpu_millicores_per_1000) * k * pods(s)).sum();
+    let memory: u64 = services.iter().map(|s| u64::from(s.deployment.memory_mib_per_1000) * k * pods(s)).sum();
     let storage: u64 = services.iter().map(|s| s.deployment.storage_gib(tenant.accounts)).sum();
     objects.push(object(
         "quota",
@@ -247,16 +263,17 @@ fn volume_claim(tenant: &Tenant, org: &Org, ns: &str, service: &Service) -> Rend
 fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, replicas: i32) -> RenderedObject {
     let selector = BTreeMap::from([("app.kubernetes.io/name".to_string(), service.code.clone())]);
     let d = &service.deployment;
-    let (volumes, mounts) = if d.needs_storage() {
+    // The root file system is read-only (Pod Security « restricted » hardening): scratch
+    // space is an emptyDir on /tmp, data the service's volume on /data.
+    let mut volumes =
+        vec![Volume { name: "tmp".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() }];
+    let mut mounts = vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..VolumeMount::default() }];
+    if d.needs_storage() {
         let claim =
             PersistentVolumeClaimVolumeSource { claim_name: format!("{}-data", service.code), ..Default::default() };
-        (
-            Some(vec![Volume { name: "data".into(), persistent_volume_claim: Some(claim), ..Volume::default() }]),
-            Some(vec![VolumeMount { name: "data".into(), mount_path: "/data".into(), ..VolumeMount::default() }]),
-        )
-    } else {
-        (None, None)
-    };
+        volumes.push(Volume { name: "data".into(), persistent_volume_claim: Some(claim), ..Volume::default() });
+        mounts.push(VolumeMount { name: "data".into(), mount_path: "/data".into(), ..VolumeMount::default() });
+    }
     let container = Container {
         name: service.code.clone(),
         image: Some(d.image.clone()),
@@ -276,7 +293,8 @@ fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, r
             secret_ref: Some(SecretEnvSource { name: "ent-credentials".into(), optional: None }),
             ..EnvFromSource::default()
         }]),
-        volume_mounts: mounts,
+        volume_mounts: Some(mounts),
+        security_context: Some(restricted_container()),
         ..Container::default()
     };
     object(
@@ -291,13 +309,43 @@ fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, r
                         labels: Some(labels(tenant, org, Some(&service.code))),
                         ..ObjectMeta::default()
                     }),
-                    spec: Some(PodSpec { containers: vec![container], volumes, ..PodSpec::default() }),
+                    spec: Some(PodSpec {
+                        containers: vec![container],
+                        volumes: Some(volumes),
+                        automount_service_account_token: Some(false),
+                        security_context: Some(PodSecurityContext {
+                            run_as_non_root: Some(true),
+                            seccomp_profile: Some(runtime_default()),
+                            ..PodSecurityContext::default()
+                        }),
+                        ..PodSpec::default()
+                    }),
                 },
+                // A ReadWriteOnce volume cannot be mounted by the old and the new pod at once.
+                strategy: d
+                    .needs_storage()
+                    .then(|| DeploymentStrategy { type_: Some("Recreate".into()), ..DeploymentStrategy::default() }),
                 ..DeploymentSpec::default()
             }),
             ..Deployment::default()
         },
     )
+}
+
+fn runtime_default() -> SeccompProfile {
+    SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }
+}
+
+/// What Pod Security « restricted » asks of every container, and a read-only root.
+fn restricted_container() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(runtime_default()),
+        ..SecurityContext::default()
+    }
 }
 
 fn kube_service(tenant: &Tenant, org: &Org, ns: &str, service: &Service) -> RenderedObject {
@@ -430,6 +478,106 @@ mod tests {
         let mut v: Vec<(String, String)> = objects.iter().map(|o| (o.kind.clone(), o.name.clone())).collect();
         v.sort();
         v
+    }
+
+    /// What the API server's Pod Security admission checks at level « restricted »
+    /// (v1.29 to v1.31) on one pod spec, as rendered JSON: the broken rules.
+    fn restricted_violations(pod: &serde_json::Value) -> Vec<String> {
+        let mut broken = Vec::new();
+        let pod_non_root = pod["securityContext"]["runAsNonRoot"] == true;
+        let pod_seccomp = pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault";
+        for key in ["hostNetwork", "hostPID", "hostIPC"] {
+            if pod[key] == true {
+                broken.push(key.to_string());
+            }
+        }
+        for volume in pod["volumes"].as_array().into_iter().flatten() {
+            let allowed = ["configMap", "emptyDir", "persistentVolumeClaim", "projected", "secret", "ephemeral"];
+            let kinds: Vec<&String> = volume.as_object().unwrap().keys().filter(|k| *k != "name").collect();
+            if !kinds.iter().all(|k| allowed.contains(&k.as_str())) {
+                broken.push(format!("volume type {kinds:?}"));
+            }
+        }
+        for c in pod["containers"].as_array().unwrap() {
+            let sc = &c["securityContext"];
+            if sc["allowPrivilegeEscalation"] != false {
+                broken.push(format!("{}: allowPrivilegeEscalation", c["name"]));
+            }
+            if sc["privileged"] == true {
+                broken.push(format!("{}: privileged", c["name"]));
+            }
+            let drops = sc["capabilities"]["drop"].as_array().cloned().unwrap_or_default();
+            if !drops.iter().any(|d| d == "ALL") {
+                broken.push(format!("{}: capabilities.drop ALL", c["name"]));
+            }
+            let adds = sc["capabilities"]["add"].as_array().cloned().unwrap_or_default();
+            if adds.iter().any(|a| a != "NET_BIND_SERVICE") {
+                broken.push(format!("{}: capabilities.add", c["name"]));
+            }
+            if !(sc["runAsNonRoot"] == true || (pod_non_root && sc["runAsNonRoot"] != false)) {
+                broken.push(format!("{}: runAsNonRoot", c["name"]));
+            }
+            if sc["runAsUser"] == 0 {
+                broken.push(format!("{}: runAsUser 0", c["name"]));
+            }
+            let seccomp = &sc["seccompProfile"]["type"];
+            if !(seccomp == "RuntimeDefault" || seccomp == "Localhost" || (pod_seccomp && seccomp.is_null())) {
+                broken.push(format!("{}: seccompProfile", c["name"]));
+            }
+            if c["ports"].as_array().into_iter().flatten().any(|p| !p["hostPort"].is_null()) {
+                broken.push(format!("{}: hostPort", c["name"]));
+            }
+        }
+        broken
+    }
+
+    #[test]
+    fn every_pod_meets_pod_security_restricted_in_every_state() {
+        for status in Status::ALL {
+            let objects = rendered(status, &["visio"]);
+            for o in objects.iter().filter(|o| o.kind == "Namespace") {
+                let labels = &o.manifest["metadata"]["labels"];
+                assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted", "{status:?}");
+            }
+            for o in objects.iter().filter(|o| o.kind == "Deployment") {
+                let pod = &o.manifest["spec"]["template"]["spec"];
+                assert_eq!(restricted_violations(pod), Vec::<String>::new(), "{status:?} {}", o.name);
+                assert_eq!(pod["automountServiceAccountToken"], false, "{}", o.name);
+                let container = &pod["containers"][0];
+                assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true, "{}", o.name);
+                let mounts: Vec<&str> = container["volumeMounts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m["mountPath"].as_str().unwrap())
+                    .collect();
+                assert!(mounts.contains(&"/tmp"), "{}: scratch space on a read-only root", o.name);
+                let rwo = mounts.contains(&"/data");
+                let strategy = o.manifest["spec"]["strategy"]["type"].as_str();
+                assert_eq!(strategy == Some("Recreate"), rwo, "{}: a RWO volume is never mounted twice", o.name);
+            }
+        }
+        // The checker itself refuses what the renderer used to produce.
+        let bare = serde_json::json!({ "containers": [{ "name": "portail", "image": "x" }] });
+        assert_eq!(restricted_violations(&bare).len(), 4, "{:?}", restricted_violations(&bare));
+    }
+
+    #[test]
+    fn the_quota_holds_every_pod_and_one_surge_pod_per_rolling_deployment() {
+        let objects = rendered(Status::Active, &["visio"]);
+        let number =
+            |q: &serde_json::Value, unit: &str| q.as_str().unwrap().trim_end_matches(unit).parse::<u64>().unwrap();
+        let (mut cpu, mut memory) = (0, 0);
+        for o in objects.iter().filter(|o| o.kind == "Deployment") {
+            let pods = if o.manifest["spec"]["strategy"]["type"] == "Recreate" { 1 } else { 2 };
+            let requests = &o.manifest["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"];
+            cpu += number(&requests["cpu"], "m") * pods;
+            memory += number(&requests["memory"], "Mi") * pods;
+        }
+        let quota = objects.iter().find(|o| o.kind == "ResourceQuota").unwrap();
+        let hard = &quota.manifest["spec"]["hard"];
+        assert!(cpu > 0 && number(&hard["requests.cpu"], "m") >= cpu, "{hard} < {cpu}m");
+        assert!(number(&hard["requests.memory"], "Mi") >= memory, "{hard} < {memory}Mi");
     }
 
     #[test]
