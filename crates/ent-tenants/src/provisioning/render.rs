@@ -213,10 +213,24 @@ fn network_policy(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service]) -
     };
     let same_namespace =
         NetworkPolicyPeer { pod_selector: Some(LabelSelector::default()), ..NetworkPolicyPeer::default() };
-    let dns = NetworkPolicyPort {
-        port: Some(IntOrString::Int(53)),
-        protocol: Some("UDP".into()),
-        ..NetworkPolicyPort::default()
+    // Name resolution, over UDP and TCP (large answers), to the cluster's DNS only
+    // (CoreDNS and kube-dns pods carry `k8s-app: kube-dns` in kube-system).
+    let dns: Vec<NetworkPolicyPort> = ["UDP", "TCP"]
+        .into_iter()
+        .map(|protocol| NetworkPolicyPort {
+            port: Some(IntOrString::Int(53)),
+            protocol: Some(protocol.into()),
+            ..NetworkPolicyPort::default()
+        })
+        .collect();
+    let selecting = |key: &str, value: &str| LabelSelector {
+        match_labels: Some(BTreeMap::from([(key.to_string(), value.to_string())])),
+        ..LabelSelector::default()
+    };
+    let cluster_dns = NetworkPolicyPeer {
+        namespace_selector: Some(selecting("kubernetes.io/metadata.name", "kube-system")),
+        pod_selector: Some(selecting("k8s-app", "kube-dns")),
+        ..NetworkPolicyPeer::default()
     };
     object(
         "default-deny-with-allowances",
@@ -231,7 +245,7 @@ fn network_policy(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service]) -
                 ]),
                 egress: Some(vec![
                     NetworkPolicyEgressRule { to: Some(vec![same_namespace]), ports: None },
-                    NetworkPolicyEgressRule { to: None, ports: Some(vec![dns]) },
+                    NetworkPolicyEgressRule { to: Some(vec![cluster_dns]), ports: Some(dns) },
                 ]),
             }),
         },
@@ -578,6 +592,23 @@ mod tests {
         let hard = &quota.manifest["spec"]["hard"];
         assert!(cpu > 0 && number(&hard["requests.cpu"], "m") >= cpu, "{hard} < {cpu}m");
         assert!(number(&hard["requests.memory"], "Mi") >= memory, "{hard} < {memory}Mi");
+    }
+
+    #[test]
+    fn dns_goes_to_the_cluster_dns_only_over_udp_and_tcp() {
+        let objects = rendered(Status::Active, &[]);
+        let policy = objects.iter().find(|o| o.kind == "NetworkPolicy").unwrap();
+        let egress = policy.manifest["spec"]["egress"].as_array().unwrap();
+        let dns: Vec<&serde_json::Value> =
+            egress.iter().filter(|rule| rule["ports"].to_string().contains("53")).collect();
+        assert_eq!(dns.len(), 1, "{egress:?}");
+        let protocols: Vec<&str> =
+            dns[0]["ports"].as_array().unwrap().iter().map(|p| p["protocol"].as_str().unwrap()).collect();
+        assert_eq!(protocols, ["UDP", "TCP"]);
+        let peer = &dns[0]["to"][0];
+        assert_eq!(peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "kube-system");
+        assert_eq!(peer["podSelector"]["matchLabels"]["k8s-app"], "kube-dns");
+        assert!(egress.iter().all(|rule| !rule["to"].is_null()), "no egress rule open to any destination");
     }
 
     #[test]
