@@ -21,6 +21,7 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::ByteString;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -166,13 +167,17 @@ pub fn render(tenant: &Tenant, org: &Org, services: &[&Service], secret_seed: &s
             ..ConfigMap::default()
         },
     ));
-    let credentials: BTreeMap<String, String> =
-        services.iter().map(|s| (format!("{}-password", s.code), credential(secret_seed, &s.code))).collect();
+    // `data`, not `stringData`: under server-side apply a key of `stringData` is never owned,
+    // so one removed from the rendered Secret would stay in the live one (kubernetes#108008).
+    let credentials: BTreeMap<String, ByteString> = services
+        .iter()
+        .map(|s| (format!("{}-password", s.code), ByteString(credential(secret_seed, &s.code).into_bytes())))
+        .collect();
     objects.push(object(
         "ent-credentials",
         Secret {
             metadata: meta("ent-credentials", Some(&ns), labels(tenant, org, None)),
-            string_data: Some(credentials),
+            data: Some(credentials),
             type_: Some("Opaque".into()),
             ..Secret::default()
         },
@@ -657,7 +662,13 @@ mod tests {
         let b = rendered(Status::Active, &[]);
         assert_eq!(a, b, "rendering is pure");
         let secret = a.iter().find(|o| o.kind == "Secret").unwrap();
-        let values: Vec<&serde_json::Value> = secret.manifest["stringData"].as_object().unwrap().values().collect();
-        assert!(values.iter().all(|v| v.as_str().unwrap().len() == 32 && v.as_str().unwrap() != "seed"));
+        assert!(secret.manifest["stringData"].is_null(), "server-side apply owns the keys of data only");
+        let values: Vec<String> = secret.manifest["data"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| String::from_utf8(serde_json::from_value::<ByteString>(v.clone()).unwrap().0).unwrap())
+            .collect();
+        assert!(!values.is_empty() && values.iter().all(|v| v.len() == 32 && v != "seed"), "{values:?}");
     }
 }
