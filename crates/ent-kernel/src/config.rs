@@ -49,6 +49,34 @@ pub struct ProvisioningConfig {
     /// `tenants-purge` job deletes it (ENT account data: three months).
     pub retention_months: u32,
     pub kube: KubeConfig,
+    /// What the rendered objects expect of the cluster.
+    pub cluster: ClusterConfig,
+}
+
+/// The cluster's ingress, certificates and storage, as the rendered objects name them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Hash)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The Ingress's `ingressClassName`; none: the cluster's default class.
+    pub ingress_class: Option<String>,
+    /// The namespace of the ingress controller's pods, allowed in by each tenant's NetworkPolicy.
+    pub ingress_namespace: String,
+    /// A cert-manager ClusterIssuer that issues each tenant's TLS certificate (annotation on
+    /// the Ingress); none: the TLS secret is provided by other means.
+    pub cert_manager_issuer: Option<String>,
+    /// The StorageClass of the tenants' volumes; none: the cluster's default class.
+    pub storage_class: Option<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            ingress_class: Some("nginx".into()),
+            ingress_namespace: "ingress-nginx".into(),
+            cert_manager_issuer: None,
+            storage_class: None,
+        }
+    }
 }
 
 /// The `kube` backend's cluster access.
@@ -225,6 +253,7 @@ impl Default for ProvisioningConfig {
             concurrency: 8,
             retention_months: 3,
             kube: KubeConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }

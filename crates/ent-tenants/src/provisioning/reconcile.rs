@@ -9,6 +9,7 @@ use super::backend::{Backend, Observation, Observed};
 use crate::provisioning::ProvisioningState;
 use crate::tenants::{self, ReconcileInput, Tenant};
 use chrono::{DateTime, Duration, Utc};
+use ent_kernel::config::ClusterConfig;
 use ent_kernel::error::Problem;
 use ent_kernel::store::timestamp;
 use ent_platform::catalog::Service;
@@ -33,7 +34,7 @@ const RENDER_VERSION: &str = "3";
 /// The hash of everything `render` reads. Rendering is pure, so equal inputs mean
 /// equal desired objects: a no-op pass need not even render. Of a service, `render`
 /// reads only its code, name and deployment facts (not its RGPD facts).
-fn inputs_hash(input: &ReconcileInput, services: &[&Service]) -> String {
+fn inputs_hash(input: &ReconcileInput, services: &[&Service], cluster: &ClusterConfig) -> String {
     let t = &input.tenant;
     let o = &input.org;
     let services: Vec<_> = services.iter().map(|s| (&s.code, &s.name, &s.deployment)).collect();
@@ -50,6 +51,7 @@ fn inputs_hash(input: &ReconcileInput, services: &[&Service]) -> String {
         &o.academie_code,
         &input.secret_seed,
         services,
+        cluster,
     );
     hex::encode(Sha256::digest(serde_json::to_vec(&key).expect("render inputs serialise")))
 }
@@ -207,7 +209,7 @@ async fn write_fresh(
         return Ok(Outcome::Unchanged);
     }
     let (services, hash) = inputs(state, &input)?;
-    apply_and_record(state, backend, &input, &hash, &render(&input, &services), now).await
+    apply_and_record(state, backend, &input, &hash, &render(state, &input, &services), now).await
 }
 
 /// The services of the tenant and the hash of everything `render` reads.
@@ -215,12 +217,12 @@ fn inputs<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<(V
     let tenant = &input.tenant;
     let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
     let services = state.catalog.resolve(&tenant.bouquet, &options)?;
-    let hash = inputs_hash(input, &services);
+    let hash = inputs_hash(input, &services, &state.config.provisioning.cluster);
     Ok((services, hash))
 }
 
-fn render(input: &ReconcileInput, services: &[&Service]) -> Vec<super::RenderedObject> {
-    super::render(&input.tenant, &input.org, services, &input.secret_seed)
+fn render(state: &ProvisioningState, input: &ReconcileInput, services: &[&Service]) -> Vec<super::RenderedObject> {
+    super::render(&input.tenant, &input.org, services, &input.secret_seed, &state.config.provisioning.cluster)
 }
 
 /// True when the applied inputs are the current ones and the backend still holds
@@ -235,12 +237,12 @@ async fn settled(
     let tenant = &input.tenant;
     let (services, hash) = inputs(state, input)?;
     if input.applied_hash.as_deref() != Some(hash.as_str())
-        || !backend.intact(tenant, &hash, || render(input, &services).is_empty()).unwrap_or(false)
+        || !backend.intact(tenant, &hash, || render(state, input, &services).is_empty()).unwrap_or(false)
     {
         return Ok(false);
     }
     if Observed::unsettled(tenant.provisioning_state.observed.as_deref()) {
-        if let Ok(Some(seen)) = backend.observe(tenant, &render(input, &services)).await {
+        if let Ok(Some(seen)) = backend.observe(tenant, &render(state, input, &services)).await {
             let mut tx = state.store.begin_write().await?;
             record_observation(&mut tx, tenant, &seen, now).await?;
             tx.commit().await?;

@@ -2,6 +2,7 @@
 //! with typed `k8s-openapi` structs. Pure: the same input gives the same objects.
 
 use crate::tenants::{Status, Tenant};
+use ent_kernel::config::ClusterConfig;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_platform::catalog::Service;
 use ent_platform::registry::Org;
@@ -94,7 +95,13 @@ fn credential(seed: &str, service: &str) -> String {
 /// whole ENT while provisioning, active or suspended (suspended: zero replicas);
 /// only the namespace and the data (volumes, configuration, credentials) while
 /// decommissioning or archived; nothing once purged.
-pub fn render(tenant: &Tenant, org: &Org, services: &[&Service], secret_seed: &str) -> Vec<RenderedObject> {
+pub fn render(
+    tenant: &Tenant,
+    org: &Org,
+    services: &[&Service],
+    secret_seed: &str,
+    cluster: &ClusterConfig,
+) -> Vec<RenderedObject> {
     if matches!(tenant.status, Status::Requested | Status::Purged) {
         return vec![];
     }
@@ -143,7 +150,7 @@ pub fn render(tenant: &Tenant, org: &Org, services: &[&Service], secret_seed: &s
             }),
         },
     ));
-    objects.push(network_policy(tenant, org, &ns, services));
+    objects.push(network_policy(tenant, org, &ns, services, cluster));
     let enabled: Vec<serde_json::Value> = services
         .iter()
         .map(|s| serde_json::json!({ "code": s.code, "name": s.name, "path": s.deployment.ingress_path, "port": s.deployment.port }))
@@ -184,7 +191,7 @@ pub fn render(tenant: &Tenant, org: &Org, services: &[&Service], secret_seed: &s
     ));
     for service in services {
         if service.deployment.needs_storage() {
-            objects.push(volume_claim(tenant, org, &ns, service));
+            objects.push(volume_claim(tenant, org, &ns, service, cluster));
         }
         if workloads {
             objects.push(deployment(tenant, org, &ns, service, k, replicas));
@@ -192,12 +199,18 @@ pub fn render(tenant: &Tenant, org: &Org, services: &[&Service], secret_seed: &s
         }
     }
     if workloads {
-        objects.push(ingress(tenant, org, &ns, services));
+        objects.push(ingress(tenant, org, &ns, services, cluster));
     }
     objects
 }
 
-fn network_policy(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service]) -> RenderedObject {
+fn network_policy(
+    tenant: &Tenant,
+    org: &Org,
+    ns: &str,
+    services: &[&Service],
+    cluster: &ClusterConfig,
+) -> RenderedObject {
     let ports: Vec<NetworkPolicyPort> = services
         .iter()
         .map(|s| NetworkPolicyPort {
@@ -210,7 +223,7 @@ fn network_policy(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service]) -
         namespace_selector: Some(LabelSelector {
             match_labels: Some(BTreeMap::from([(
                 "kubernetes.io/metadata.name".to_string(),
-                "ingress-nginx".to_string(),
+                cluster.ingress_namespace.clone(),
             )])),
             ..LabelSelector::default()
         }),
@@ -257,7 +270,7 @@ fn network_policy(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service]) -
     )
 }
 
-fn volume_claim(tenant: &Tenant, org: &Org, ns: &str, service: &Service) -> RenderedObject {
+fn volume_claim(tenant: &Tenant, org: &Org, ns: &str, service: &Service, cluster: &ClusterConfig) -> RenderedObject {
     let name = format!("{}-data", service.code);
     object(
         &name,
@@ -265,6 +278,7 @@ fn volume_claim(tenant: &Tenant, org: &Org, ns: &str, service: &Service) -> Rend
             metadata: meta(&name, Some(ns), labels(tenant, org, Some(&service.code))),
             spec: Some(PersistentVolumeClaimSpec {
                 access_modes: Some(vec!["ReadWriteOnce".into()]),
+                storage_class_name: cluster.storage_class.clone(),
                 resources: Some(VolumeResourceRequirements {
                     requests: Some(quantities(&[(
                         "storage",
@@ -386,7 +400,7 @@ fn kube_service(tenant: &Tenant, org: &Org, ns: &str, service: &Service) -> Rend
     )
 }
 
-fn ingress(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service]) -> RenderedObject {
+fn ingress(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service], cluster: &ClusterConfig) -> RenderedObject {
     let paths = services
         .iter()
         .map(|s| HTTPIngressPath {
@@ -404,11 +418,16 @@ fn ingress(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service]) -> Rende
             },
         })
         .collect();
+    let mut metadata = meta("ent", Some(ns), labels(tenant, org, None));
+    if let Some(issuer) = &cluster.cert_manager_issuer {
+        metadata.annotations = Some(BTreeMap::from([("cert-manager.io/cluster-issuer".to_string(), issuer.clone())]));
+    }
     object(
         "ent",
         Ingress {
-            metadata: meta("ent", Some(ns), labels(tenant, org, None)),
+            metadata,
             spec: Some(IngressSpec {
+                ingress_class_name: cluster.ingress_class.clone(),
                 tls: Some(vec![IngressTLS {
                     hosts: Some(vec![tenant.hostname.clone()]),
                     secret_name: Some(format!("ent-{}-tls", tenant.slug)),
@@ -490,7 +509,7 @@ mod tests {
         let catalog = Catalog::load(None).unwrap();
         let t = tenant(status, options);
         let services = catalog.resolve(&t.bouquet, options).unwrap();
-        render(&t, &school(), &services, "seed")
+        render(&t, &school(), &services, "seed", &ClusterConfig::default())
     }
 
     fn names(objects: &[RenderedObject]) -> Vec<(String, String)> {
@@ -597,6 +616,32 @@ mod tests {
         let hard = &quota.manifest["spec"]["hard"];
         assert!(cpu > 0 && number(&hard["requests.cpu"], "m") >= cpu, "{hard} < {cpu}m");
         assert!(number(&hard["requests.memory"], "Mi") >= memory, "{hard} < {memory}Mi");
+    }
+
+    #[test]
+    fn the_cluster_settings_name_the_ingress_class_issuer_controller_and_storage() {
+        let cluster = ClusterConfig {
+            ingress_class: Some("traefik".into()),
+            ingress_namespace: "traefik-system".into(),
+            cert_manager_issuer: Some("letsencrypt".into()),
+            storage_class: Some("ceph-rbd".into()),
+        };
+        let services = Catalog::load(None).unwrap();
+        let services = services.resolve("socle-1d", &[]).unwrap();
+        let objects = render(&tenant(Status::Active, &[]), &school(), &services, "seed", &cluster);
+        let of = |kind: &'static str| objects.iter().filter(move |o| o.kind == kind).map(|o| &o.manifest);
+        let ingress = of("Ingress").next().unwrap();
+        assert_eq!(ingress["spec"]["ingressClassName"], "traefik");
+        assert_eq!(ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"], "letsencrypt");
+        assert!(of("PersistentVolumeClaim").all(|pvc| pvc["spec"]["storageClassName"] == "ceph-rbd"));
+        assert!(of("PersistentVolumeClaim").count() > 0);
+        let policy = of("NetworkPolicy").next().unwrap().to_string();
+        assert!(policy.contains("traefik-system") && !policy.contains("ingress-nginx"), "{policy}");
+        // By default: the nginx class, no issuer, the cluster's default storage class.
+        let default = rendered(Status::Active, &[]);
+        let ingress = &default.iter().find(|o| o.kind == "Ingress").unwrap().manifest;
+        assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
+        assert!(ingress["metadata"]["annotations"].is_null());
     }
 
     #[test]

@@ -562,7 +562,7 @@ pub async fn render(
     let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
     let services = state.catalog.resolve(&tenant.bouquet, &options)?;
     let seed = secret_seed(&state.store, &tenant.id).await?;
-    Ok(crate::provisioning::render(tenant, &org, &services, &seed))
+    Ok(crate::provisioning::render(tenant, &org, &services, &seed, &state.config.provisioning.cluster))
 }
 
 ent_kernel::text_enum!(Status);
