@@ -113,11 +113,28 @@ pub struct Deployment {
     /// 0: no persistent storage.
     pub storage_gib_per_1000: u32,
     pub ingress_path: String,
+    /// The HTTP path that answers 2xx once the service is up (its start-up, readiness and
+    /// liveness probes); the ingress path when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_path: Option<String>,
+    /// The longest the service takes to start, in seconds (its start-up probe); 60 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_seconds: Option<u32>,
 }
 
 impl Deployment {
     pub fn needs_storage(&self) -> bool {
         self.storage_gib_per_1000 > 0
+    }
+
+    /// The path its probes ask.
+    pub fn probe_path(&self) -> &str {
+        self.health_path.as_deref().unwrap_or(&self.ingress_path)
+    }
+
+    /// Seconds its start-up probe waits for it.
+    pub fn startup_seconds(&self) -> u32 {
+        self.startup_seconds.unwrap_or(60)
     }
 
     /// The size of the service's volume for `accounts` accounts, in GiB.
@@ -364,6 +381,12 @@ fn validate_service(s: &Service) -> Result<(), String> {
     }
     if !d.ingress_path.starts_with('/') {
         return fail(format!("deployment.ingress_path « {} » doit commencer par /", d.ingress_path));
+    }
+    if !d.probe_path().starts_with('/') {
+        return fail(format!("deployment.health_path « {} » doit commencer par /", d.probe_path()));
+    }
+    if !(1..=1800).contains(&d.startup_seconds()) {
+        return fail(format!("deployment.startup_seconds {} hors de 1..1800", d.startup_seconds()));
     }
     Ok(())
 }

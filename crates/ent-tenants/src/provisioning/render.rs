@@ -8,11 +8,11 @@ use ent_platform::catalog::Service;
 use ent_platform::registry::Org;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, LimitRange, LimitRangeItem,
-    LimitRangeSpec, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceQuota, ResourceQuotaSpec, ResourceRequirements,
-    SeccompProfile, Secret, SecretEnvSource, SecurityContext, Service as KubeService, ServicePort, ServiceSpec, Volume,
-    VolumeMount, VolumeResourceRequirements,
+    Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, HTTPGetAction, LimitRange,
+    LimitRangeItem, LimitRangeSpec, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceQuota,
+    ResourceQuotaSpec, ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecurityContext,
+    Service as KubeService, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
@@ -328,6 +328,10 @@ fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, r
         }]),
         volume_mounts: Some(mounts),
         security_context: Some(restricted_container()),
+        // Up once its health path answers: ready to serve, alive, started within its time.
+        startup_probe: Some(probe(d, 5, d.startup_seconds().div_ceil(5).max(1) as i32)),
+        readiness_probe: Some(probe(d, 10, 3)),
+        liveness_probe: Some(probe(d, 20, 3)),
         ..Container::default()
     };
     object(
@@ -363,6 +367,20 @@ fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, r
             ..Deployment::default()
         },
     )
+}
+
+/// An HTTP probe of the service's health path, every `period` seconds, failed after `failures`.
+fn probe(d: &ent_platform::catalog::Deployment, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(d.probe_path().to_string()),
+            port: IntOrString::Int(d.port as i32),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    }
 }
 
 fn runtime_default() -> SeccompProfile {
@@ -642,6 +660,22 @@ mod tests {
         let ingress = &default.iter().find(|o| o.kind == "Ingress").unwrap().manifest;
         assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
         assert!(ingress["metadata"]["annotations"].is_null());
+    }
+
+    #[test]
+    fn every_container_is_probed_on_its_health_path() {
+        let catalog = Catalog::load(None).unwrap();
+        for o in rendered(Status::Active, &["visio"]).iter().filter(|o| o.kind == "Deployment") {
+            let service = catalog.service(&o.name).unwrap();
+            let c = &o.manifest["spec"]["template"]["spec"]["containers"][0];
+            for kind in ["startupProbe", "readinessProbe", "livenessProbe"] {
+                assert_eq!(c[kind]["httpGet"]["path"], service.deployment.probe_path(), "{} {kind}", o.name);
+                assert_eq!(c[kind]["httpGet"]["port"], service.deployment.port, "{} {kind}", o.name);
+            }
+            let startup = &c["startupProbe"];
+            let allowed = startup["periodSeconds"].as_u64().unwrap() * startup["failureThreshold"].as_u64().unwrap();
+            assert!(allowed >= u64::from(service.deployment.startup_seconds()), "{}: {startup}", o.name);
+        }
     }
 
     #[test]
