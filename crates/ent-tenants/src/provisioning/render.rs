@@ -50,6 +50,7 @@ fn labels(tenant: &Tenant, org: &Org, component: Option<&str>) -> BTreeMap<Strin
     let mut labels = BTreeMap::from([
         ("app.kubernetes.io/managed-by".to_string(), MANAGED_BY.to_string()),
         ("app.kubernetes.io/part-of".to_string(), format!("ent-{}", tenant.slug)),
+        ("app.kubernetes.io/instance".to_string(), tenant.slug.clone()),
         (TENANT_LABEL.to_string(), tenant.id.clone()),
     ]);
     let code_label = if org.kind == OrgKind::Commune { "entcp.education.fr/commune" } else { "entcp.education.fr/uai" };
@@ -59,6 +60,25 @@ fn labels(tenant: &Tenant, org: &Org, component: Option<&str>) -> BTreeMap<Strin
     }
     if let Some(component) = component {
         labels.insert("app.kubernetes.io/name".to_string(), component.to_string());
+        labels.insert("app.kubernetes.io/component".to_string(), component.to_string());
+    }
+    labels
+}
+
+/// A service's labels and the version of its image: the tag of `registry/name:tag` when it
+/// is a valid label value (a digest or an odd tag is left out).
+fn workload_labels(tenant: &Tenant, org: &Org, service: &Service) -> BTreeMap<String, String> {
+    let mut labels = labels(tenant, org, Some(&service.code));
+    let image = service.deployment.image.split('@').next().unwrap_or_default();
+    let tag = image.rsplit_once(':').map(|(_, tag)| tag).filter(|tag| !tag.contains('/'));
+    let valid = |v: &str| {
+        v.len() <= 63
+            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && v.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    if let Some(tag) = tag.filter(|t| valid(t)) {
+        labels.insert("app.kubernetes.io/version".to_string(), tag.to_string());
     }
     labels
 }
@@ -337,13 +357,13 @@ fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, r
     object(
         &service.code,
         Deployment {
-            metadata: meta(&service.code, Some(ns), labels(tenant, org, Some(&service.code))),
+            metadata: meta(&service.code, Some(ns), workload_labels(tenant, org, service)),
             spec: Some(DeploymentSpec {
                 replicas: Some(replicas),
                 selector: LabelSelector { match_labels: Some(selector), ..LabelSelector::default() },
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
-                        labels: Some(labels(tenant, org, Some(&service.code))),
+                        labels: Some(workload_labels(tenant, org, service)),
                         ..ObjectMeta::default()
                     }),
                     spec: Some(PodSpec {
@@ -675,6 +695,22 @@ mod tests {
             let startup = &c["startupProbe"];
             let allowed = startup["periodSeconds"].as_u64().unwrap() * startup["failureThreshold"].as_u64().unwrap();
             assert!(allowed >= u64::from(service.deployment.startup_seconds()), "{}: {startup}", o.name);
+        }
+    }
+
+    #[test]
+    fn objects_carry_the_recommended_labels() {
+        let objects = rendered(Status::Active, &[]);
+        for o in &objects {
+            assert_eq!(o.manifest["metadata"]["labels"]["app.kubernetes.io/instance"], "doisneau", "{}", o.name);
+        }
+        for o in objects.iter().filter(|o| o.kind == "Deployment") {
+            for labels in [&o.manifest["metadata"]["labels"], &o.manifest["spec"]["template"]["metadata"]["labels"]] {
+                assert_eq!(labels["app.kubernetes.io/component"], o.name.as_str());
+                let version = labels["app.kubernetes.io/version"].as_str().unwrap_or_default();
+                let image = o.manifest["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap();
+                assert!(!version.is_empty() && image.ends_with(&format!(":{version}")), "{image} {labels}");
+            }
         }
     }
 
