@@ -51,6 +51,65 @@ pub struct ProvisioningConfig {
     pub kube: KubeConfig,
     /// What the rendered objects expect of the cluster.
     pub cluster: ClusterConfig,
+    /// How the reconciler talks to the cluster: timeouts, retries, rate, resync, leases.
+    pub reconcile: ReconcileConfig,
+}
+
+/// The reconciler's limits (`kube` backend), like a controller's client and work queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// Seconds one request to the API server may take (each attempt), then it fails.
+    pub request_timeout_seconds: f64,
+    /// Seconds one tenant's reconcile may take in all (its requests and their retries).
+    pub tenant_deadline_seconds: f64,
+    /// Retries, in the client, of a request answered 429, 503 or 504 or not answered at all.
+    pub request_retries: u32,
+    /// Requests per second sent to the API server at most, by this process (burst of as many).
+    pub requests_per_second: f64,
+    /// Seconds after which a settled tenant is applied again, repairing drift.
+    pub resync_seconds: u64,
+    /// Seconds a reconciler's lease on a tenant lasts, renewed while it writes.
+    pub lease_seconds: u64,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            request_timeout_seconds: 30.0,
+            tenant_deadline_seconds: 300.0,
+            request_retries: 3,
+            requests_per_second: 20.0,
+            resync_seconds: 600,
+            lease_seconds: 60,
+        }
+    }
+}
+
+impl ReconcileConfig {
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.request_timeout_seconds)
+    }
+
+    pub fn tenant_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.tenant_deadline_seconds)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let positive = |v: f64| v.is_finite() && v > 0.0 && v < 1e9;
+        if !positive(self.request_timeout_seconds) || !positive(self.tenant_deadline_seconds) {
+            anyhow::bail!("provisioning.reconcile : délais en secondes, strictement positifs");
+        }
+        if !positive(self.requests_per_second) {
+            anyhow::bail!("provisioning.reconcile.requests_per_second : strictement positif");
+        }
+        if self.resync_seconds == 0 || self.lease_seconds < 3 || self.request_retries > 10 {
+            anyhow::bail!(
+                "provisioning.reconcile : resync_seconds au moins 1, lease_seconds au moins 3, request_retries au plus 10"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The cluster's ingress, certificates and storage, as the rendered objects name them.
@@ -254,6 +313,7 @@ impl Default for ProvisioningConfig {
             retention_months: 3,
             kube: KubeConfig::default(),
             cluster: ClusterConfig::default(),
+            reconcile: ReconcileConfig::default(),
         }
     }
 }
@@ -423,6 +483,7 @@ impl Config {
         if self.provisioning.kube.field_manager.is_empty() || self.provisioning.kube.field_manager.len() > 128 {
             anyhow::bail!("provisioning.kube.field_manager : de 1 à 128 caractères");
         }
+        self.provisioning.reconcile.validate()?;
         self.mail
             .from
             .parse::<lettre::message::Mailbox>()
@@ -597,6 +658,11 @@ mod tests {
         assert!(Config::from_yaml("provisioning:\n  backend: helm\n").is_err());
         let zero = Config::from_yaml("provisioning:\n  concurrency: 0\n").unwrap();
         assert!(zero.validate().is_err());
+        let limits = Config::from_yaml("provisioning:\n  reconcile:\n    request_timeout_seconds: 2.5\n").unwrap();
+        assert_eq!(limits.provisioning.reconcile.request_timeout(), std::time::Duration::from_millis(2500));
+        assert_eq!(limits.provisioning.reconcile.resync_seconds, 600);
+        let zero = Config::from_yaml("provisioning:\n  reconcile:\n    tenant_deadline_seconds: 0\n").unwrap();
+        assert!(zero.validate().unwrap_err().to_string().contains("provisioning.reconcile"));
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0016_job_heartbeats_read_path.sql",
     "0017_counters.sql",
     "0018_registry_changes.sql",
+    "0019_reconcile_semantics.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -182,6 +183,11 @@ mod tests {
             18,
             "1b4a5e0fbca5310c49dc0a0a4bb478534fb924bdf3e4493720ce2c212838e962e2542c2c02f3f49c1d2ad662097b96d5",
             "192afbb99bd618fee82f71b154ac813f482c2399e2c4ce137a6138493ad9c938eca273e32083c684c16639f923ce62f0",
+        ),
+        (
+            19,
+            "b585cf4bd6a1f1b435a3eef39c10185d52f1da66c847e558bc9c497e37be8eeb5cff8af0370bcd4c4688577f6b9edb16",
+            "b585cf4bd6a1f1b435a3eef39c10185d52f1da66c847e558bc9c497e37be8eeb5cff8af0370bcd4c4688577f6b9edb16",
         ),
     ];
 

@@ -61,6 +61,15 @@ pub fn backoff(failures: i64) -> Duration {
     Duration::minutes((1i64 << failures.clamp(1, 7).saturating_sub(1)).min(60))
 }
 
+/// [`backoff`] plus up to a fifth more, drawn from the tenant and the failure count:
+/// tenants that failed together (a cluster outage) do not all come back at once.
+pub fn backoff_with_jitter(tenant_id: &str, failures: i64) -> Duration {
+    let base = backoff(failures);
+    let draw = Sha256::digest(format!("{tenant_id}/{failures}").as_bytes());
+    let fraction = f64::from(u16::from_be_bytes([draw[0], draw[1]])) / f64::from(u16::MAX);
+    base + Duration::milliseconds((base.num_milliseconds() as f64 * 0.2 * fraction) as i64)
+}
+
 enum Outcome {
     Applied,
     Unchanged,
@@ -179,7 +188,7 @@ async fn reconcile_one(
     now: DateTime<Utc>,
 ) -> Result<Outcome, Problem> {
     let tenant = &input.tenant;
-    if tenant.provisioning_state.retry_at.as_ref().is_some_and(|at| *at > timestamp(now)) {
+    if backing_off(state, input, now)? {
         return Ok(Outcome::Deferred);
     }
     if settled(state, backend, input, now).await? {
@@ -194,6 +203,17 @@ async fn reconcile_one(
     outcome
 }
 
+/// Whether the tenant waits for its retry time: its last apply failed with the
+/// inputs it still has. Changed inputs (a corrected spec) are applied at once.
+fn backing_off(state: &ProvisioningState, input: &ReconcileInput, now: DateTime<Utc>) -> Result<bool, Problem> {
+    let waiting = input.tenant.provisioning_state.retry_at.as_ref().is_some_and(|at| *at > timestamp(now));
+    if !waiting {
+        return Ok(false);
+    }
+    let (_, hash) = inputs(state, input)?;
+    Ok(input.failed_hash.as_deref() == Some(hash.as_str()))
+}
+
 /// Under the tenant's lease: reads the tenant again (another writer may have
 /// written newer inputs since this pass read them) and writes it if still needed.
 async fn write_fresh(
@@ -205,6 +225,9 @@ async fn write_fresh(
     let Some(input) = tenants::reconcile_inputs(&state.store, Some(slug)).await?.into_iter().next() else {
         return Ok(Outcome::Unchanged);
     };
+    if backing_off(state, &input, now)? {
+        return Ok(Outcome::Deferred);
+    }
     if settled(state, backend, &input, now).await? {
         return Ok(Outcome::Unchanged);
     }
@@ -256,10 +279,13 @@ async fn settled(
 
 /// The backend holds what was applied: no error stays on the tenant.
 async fn clear_error(state: &ProvisioningState, tenant_id: &str) -> Result<(), Problem> {
-    sqlx::query("UPDATE tenants SET reconcile_error = NULL, reconcile_failures = 0, retry_at = NULL WHERE id = $1")
-        .bind(tenant_id)
-        .execute(state.store.pool())
-        .await?;
+    sqlx::query(
+        "UPDATE tenants SET reconcile_error = NULL, reconcile_failures = 0, retry_at = NULL, failed_hash = NULL \
+         WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .execute(state.store.pool())
+    .await?;
     Ok(())
 }
 
@@ -279,7 +305,7 @@ async fn apply_and_record(
         Ok(seen) => {
             sqlx::query(
                 "UPDATE tenants SET applied_hash = $1, reconciled_at = $2, reconcile_error = NULL, reconcile_failures = 0, \
-                 retry_at = NULL WHERE id = $3",
+                 retry_at = NULL, failed_hash = NULL WHERE id = $3",
             )
             .bind(hash)
             .bind(timestamp(now))
@@ -298,14 +324,20 @@ async fn apply_and_record(
             record_observation(&mut tx, tenant, seen, now).await?;
         }
         Err(e) => {
-            let failures = tenant.provisioning_state.failures + 1;
-            let retry_at = now + backoff(failures);
+            // The same inputs failing again double the delay; new inputs start over.
+            let again = input.failed_hash.as_deref() == Some(hash);
+            let failures = if again { tenant.provisioning_state.failures + 1 } else { 1 };
+            let retry_at = now + backoff_with_jitter(&tenant.id, failures);
+            // Part of the objects may have been written: what was applied is no longer
+            // known, so the next pass applies whatever the inputs are then (a reverted spec too).
             sqlx::query(
-                "UPDATE tenants SET reconcile_error = $1, reconcile_failures = $2, retry_at = $3 WHERE id = $4",
+                "UPDATE tenants SET reconcile_error = $1, reconcile_failures = $2, retry_at = $3, applied_hash = NULL, \
+                 failed_hash = $4 WHERE id = $5",
             )
             .bind(e.to_string())
             .bind(failures)
             .bind(timestamp(retry_at))
+            .bind(hash)
             .bind(&tenant.id)
             .execute(&mut *tx)
             .await?;
@@ -380,5 +412,15 @@ mod tests {
         assert_eq!(backoff(2), Duration::minutes(2));
         assert_eq!(backoff(4), Duration::minutes(8));
         assert_eq!(backoff(12), Duration::minutes(60));
+    }
+
+    #[test]
+    fn jitter_adds_up_to_a_fifth_and_differs_between_tenants() {
+        let delays: Vec<Duration> = (0..20).map(|i| backoff_with_jitter(&format!("tenant-{i}"), 3)).collect();
+        assert!(delays.iter().all(|d| *d >= Duration::minutes(4) && *d <= Duration::minutes(4) * 6 / 5), "{delays:?}");
+        let distinct: std::collections::BTreeSet<_> = delays.iter().collect();
+        assert!(distinct.len() > 10, "{delays:?}");
+        assert!(backoff_with_jitter("t", 40) <= Duration::minutes(72), "capped");
+        assert_eq!(backoff_with_jitter("t", 2), backoff_with_jitter("t", 2), "the same draw for the same attempt");
     }
 }

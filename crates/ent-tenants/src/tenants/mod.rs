@@ -680,6 +680,7 @@ struct ReconcileRow {
     tenant: TenantRow,
     secret_seed: Option<String>,
     applied_hash: Option<String>,
+    failed_hash: Option<String>,
 }
 
 async fn tenant_from_row(store: &Store, row: TenantRow) -> Result<Tenant, Problem> {
@@ -725,6 +726,8 @@ pub struct ReconcileInput {
     pub org: Org,
     pub secret_seed: String,
     pub applied_hash: Option<String>,
+    /// The inputs hash of the last failed apply (its backoff holds for these inputs only).
+    pub failed_hash: Option<String>,
 }
 
 /// Every tenant, or the one named `only`.
@@ -735,7 +738,7 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
         "SELECT {ORG_COLUMNS} FROM orgs WHERE id IN (SELECT org_id FROM tenants {filter}) \
          OR id IN (SELECT vendor_org_id FROM tenants {filter}) OR id IN (SELECT host_org_id FROM tenants {filter})"
     );
-    let sql = format!("SELECT {COLUMNS}, secret_seed, applied_hash FROM tenants {filter} ORDER BY slug");
+    let sql = format!("SELECT {COLUMNS}, secret_seed, applied_hash, failed_hash FROM tenants {filter} ORDER BY slug");
     let (mut org_query, mut tenant_query) = (sqlx::query(&org_sql), sqlx::query(&sql));
     if let Some(slug) = only {
         org_query = org_query.bind(slug);
@@ -750,13 +753,14 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
         .collect::<sqlx::Result<_>>()?;
     let mut inputs = Vec::new();
     for row in tenant_query.fetch_all(store.pool()).await? {
-        let ReconcileRow { tenant, secret_seed, applied_hash } = ReconcileRow::from_row(&row)?;
+        let ReconcileRow { tenant, secret_seed, applied_hash, failed_hash } = ReconcileRow::from_row(&row)?;
         let Some(org) = orgs.get(&tenant.org_id) else { continue };
         inputs.push(ReconcileInput {
             tenant: tenant_with_org(tenant, org, &orgs),
             org: org.clone(),
             secret_seed: secret_seed.unwrap_or_default(),
             applied_hash,
+            failed_hash,
         });
     }
     Ok(inputs)

@@ -59,6 +59,9 @@ fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, EntTenant)>> {
 async fn reconcile_now(state: &AppState, slugs: &[String]) {
     for slug in slugs {
         match entcp::provisioning::reconcile::pass(&state.provisioning(), Some(slug), chrono::Utc::now()).await {
+            Ok(r) if r.deferred > 0 => {
+                println!("enttenant/{slug} : en attente (nouvel essai planifié, ou réconcilié par un autre processus)")
+            }
             Ok(r) if r.failed == 0 => println!("enttenant/{slug} réconcilié ({} appliqué)", r.applied),
             Ok(_) => {
                 eprintln!("enttenant/{slug} : échec de la réconciliation, nouvel essai planifié (voir tenants show)")

@@ -32,13 +32,15 @@ struct Request {
     body: Value,
 }
 
-/// A failure to answer once to `method path`.
+#[derive(Clone)]
+/// A failure to answer `times` times to `method path`.
 struct Fault {
     method: &'static str,
     path: String,
     code: u16,
     reason: &'static str,
     message: &'static str,
+    times: usize,
 }
 
 #[derive(Default)]
@@ -119,7 +121,8 @@ async fn handle(
     {
         let mut faults = mock.faults.lock().unwrap();
         if let Some(i) = faults.iter().position(|f| f.method == method.as_str() && f.path == path) {
-            let f = faults.remove(i);
+            faults[i].times -= 1;
+            let f = if faults[i].times == 0 { faults.remove(i) } else { faults[i].clone() };
             return status(f.code, f.reason, f.message, &split(&path).1);
         }
     }
@@ -184,10 +187,15 @@ struct World {
 
 impl World {
     async fn new() -> World {
-        World::with_concurrency(Config::default().provisioning.concurrency).await
+        World::on(common::sqlite().await, |_| {}).await
     }
 
     async fn with_concurrency(concurrency: usize) -> World {
+        World::on(common::sqlite().await, |c| c.provisioning.concurrency = concurrency).await
+    }
+
+    /// A mock API server and an application on `db`, its configuration adjusted by `configure`.
+    async fn on(db: common::TestDb, configure: impl FnOnce(&mut Config)) -> World {
         let mock = Arc::new(Mock::default());
         let app = axum::Router::new().fallback(handle).with_state(mock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -207,8 +215,7 @@ impl World {
         let mut config = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
         config.provisioning.backend = ProvisioningBackend::Kube;
         config.provisioning.kube.kubeconfig = Some(kubeconfig);
-        config.provisioning.concurrency = concurrency;
-        let db = common::sqlite().await;
+        configure(&mut config);
         common::import_sample(&db.store).await;
         let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
         World { mock, state, _dir: dir, _db: db }
@@ -243,7 +250,52 @@ impl World {
     }
 
     fn fail_once(&self, method: &'static str, path: &str, code: u16, reason: &'static str, message: &'static str) {
-        self.mock.faults.lock().unwrap().push(Fault { method, path: path.into(), code, reason, message });
+        self.fail(method, path, code, reason, message, 1);
+    }
+
+    fn fail(
+        &self,
+        method: &'static str,
+        path: &str,
+        code: u16,
+        reason: &'static str,
+        message: &'static str,
+        times: usize,
+    ) {
+        self.mock.faults.lock().unwrap().push(Fault { method, path: path.into(), code, reason, message, times });
+    }
+
+    /// The objects the mock holds in the tenant's namespace, by API path, as last applied.
+    fn live(&self, namespace: &str) -> BTreeMap<String, Value> {
+        let inside = format!("/namespaces/{namespace}/");
+        let objects = self.mock.objects.lock().unwrap();
+        let mut live = BTreeMap::new();
+        for (collection, items) in objects.iter().filter(|(c, _)| c.contains(&inside)) {
+            for (name, object) in items {
+                let mut object = object.clone();
+                let metadata = object["metadata"].as_object_mut().unwrap();
+                metadata.remove("uid");
+                metadata.remove("resourceVersion");
+                live.insert(format!("{collection}/{name}"), object);
+            }
+        }
+        live
+    }
+
+    /// Whether the mock holds exactly the tenant's rendered objects (namespace content).
+    async fn assert_live_as_rendered(&self, slug: &str) {
+        let namespace = format!("ent-{slug}");
+        let desired = tenants::render(&self.state.tenants(), &self.get(slug).await).await.unwrap();
+        let expected: BTreeMap<String, Value> = desired
+            .iter()
+            .filter(|o| o.kind != "Namespace")
+            .map(|o| (path_of(o, &namespace), o.manifest.clone()))
+            .collect();
+        let live = self.live(&namespace);
+        assert_eq!(live.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "the live objects of {slug}");
+        for (path, object) in &expected {
+            assert_eq!(&live[path], object, "{path} is live as rendered");
+        }
     }
 
     async fn event_kinds(&self, slug: &str) -> Vec<String> {
@@ -266,6 +318,23 @@ fn path_of(object: &entcp::provisioning::RenderedObject, ns: &str) -> String {
     } else {
         format!("{prefix}/namespaces/{ns}/{plural}/{}", object.name)
     }
+}
+
+fn instant(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&chrono::Utc)
+}
+
+/// The retry time is the backoff `base` after the failure plus a jitter of at most a fifth of it.
+fn assert_retry_between(
+    state: &entcp::tenants::ProvisioningState,
+    earliest: chrono::DateTime<chrono::Utc>,
+    base: chrono::Duration,
+) {
+    let at = instant(state.retry_at.as_deref().unwrap());
+    assert!(
+        at >= earliest && at <= earliest + base / 5,
+        "retry at {at}, expected from {earliest} plus a fifth of {base}"
+    );
 }
 
 fn paths(requests: &[Request], method: &str) -> Vec<String> {
@@ -430,7 +499,7 @@ async fn a_conflict_is_recorded_and_retried_a_server_error_is_retried_with_backo
     let error = state.error.clone().unwrap();
     assert!(error.contains("409 Conflict") && error.contains("ent-doisneau/portail"), "{error}");
     assert_eq!(state.failures, 1);
-    assert_eq!(state.retry_at.as_deref(), Some(entcp::store::timestamp(t0() + chrono::Duration::minutes(1)).as_str()));
+    assert_retry_between(&state, t0() + chrono::Duration::minutes(1), chrono::Duration::minutes(1));
     assert!(w.event_kinds("doisneau").await.contains(&"reconcile_failed".to_string()));
     assert_eq!(w.get("wallon").await.provisioning_state.observed.as_deref(), Some("progressing"));
 
@@ -442,13 +511,13 @@ async fn a_conflict_is_recorded_and_retried_a_server_error_is_retried_with_backo
 
     // A server error at the retry: failure again, the delay doubles; then it succeeds.
     w.fail_once("PATCH", "/api/v1/namespaces/ent-doisneau", 500, "InternalError", "etcdserver: request timed out");
-    let at = t0() + chrono::Duration::minutes(1);
+    let at = instant(state.retry_at.as_deref().unwrap());
     assert_eq!(pass(&w.state.provisioning(), None, at).await.unwrap().failed, 1);
     let state = w.get("doisneau").await.provisioning_state;
     assert!(state.error.as_deref().unwrap().contains("500 InternalError"), "{state:?}");
     assert_eq!(state.failures, 2);
-    assert_eq!(state.retry_at.as_deref(), Some(entcp::store::timestamp(at + chrono::Duration::minutes(2)).as_str()));
-    let later = at + chrono::Duration::minutes(2);
+    assert_retry_between(&state, at + chrono::Duration::minutes(2), chrono::Duration::minutes(2));
+    let later = instant(state.retry_at.as_deref().unwrap());
     let report = pass(&w.state.provisioning(), None, later).await.unwrap();
     assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
     let state = w.get("doisneau").await.provisioning_state;
@@ -490,4 +559,50 @@ async fn a_pass_reconciles_at_most_the_configured_number_of_tenants_at_once() {
         .filter_map(|p| p.strip_prefix("/api/v1/namespaces/").filter(|rest| !rest.contains('/')).map(String::from))
         .collect();
     assert_eq!(namespaces.len(), 6, "{namespaces:?}");
+}
+
+backend_test!(a_failed_apply_then_a_reverted_spec_converges_to_the_rendered_objects_with_the_error_cleared);
+async fn a_failed_apply_then_a_reverted_spec_converges_to_the_rendered_objects_with_the_error_cleared(
+    db: common::TestDb,
+) {
+    let w = World::on(db, |_| {}).await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
+
+    // An option whose Deployment the server refuses: its volume and Service are written, not its Deployment.
+    w.apply("doisneau", "0940176F", json!(["moodle"])).await;
+    let deployment = "/apis/apps/v1/namespaces/ent-doisneau/deployments/exercices";
+    w.fail_once("PATCH", deployment, 500, "InternalError", "etcdserver: request timed out");
+    let failed = pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    assert_eq!((failed.applied, failed.failed), (0, 1), "{failed:?}");
+    let state = w.get("doisneau").await.provisioning_state;
+    assert!(state.error.as_deref().unwrap().contains("500 InternalError"), "{state:?}");
+    let live = w.live("ent-doisneau");
+    assert!(live.contains_key("/api/v1/namespaces/ent-doisneau/persistentvolumeclaims/exercices-data"), "half applied");
+    assert!(!live.contains_key(deployment));
+
+    // The same inputs wait for their retry time, without a request.
+    w.take_requests();
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().deferred, 1);
+    assert!(w.take_requests().is_empty());
+
+    // The spec put back is applied at once (before that retry time): the half-applied
+    // objects are pruned and the error is cleared.
+    w.apply("doisneau", "0940176F", json!([])).await;
+    let reverted = pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    assert_eq!((reverted.applied, reverted.failed, reverted.deferred), (1, 0, 0), "{reverted:?}");
+    let state = w.get("doisneau").await.provisioning_state;
+    assert_eq!((state.error, state.failures, state.retry_at), (None, 0, None));
+    w.assert_live_as_rendered("doisneau").await;
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().unchanged, 1, "converged");
+
+    // A corrected spec after a failure starts a new backoff: one failure, not two.
+    w.apply("doisneau", "0940176F", json!(["moodle"])).await;
+    w.fail_once("PATCH", deployment, 500, "InternalError", "etcdserver: request timed out");
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    w.apply("doisneau", "0940176F", json!(["visio"])).await;
+    w.fail_once("PATCH", "/apis/apps/v1/namespaces/ent-doisneau/deployments/visio", 500, "InternalError", "etcd");
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().failed, 1, "not deferred");
+    let state = w.get("doisneau").await.provisioning_state;
+    assert_eq!(state.failures, 1, "{state:?}");
 }
