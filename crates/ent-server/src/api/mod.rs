@@ -49,6 +49,8 @@ pub struct AppState {
     pub support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
     /// Failed authentications per client address and token id (in memory, per process).
     pub auth_throttle: Arc<ent_kernel::throttle::Throttle>,
+    /// The reconciler's rate limit, figures and work queue (per process).
+    pub reconciler: Arc<ent_tenants::provisioning::runtime::Reconciler>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
         let support = Arc::new(ent_support::support::policy::Policies::load(config.support_dir.as_deref())?);
         Ok(AppState {
             auth_throttle: Arc::new(ent_kernel::throttle::Throttle::new(config.server.auth_throttle)),
+            reconciler: Arc::new(ent_tenants::provisioning::runtime::Reconciler::new(&config.provisioning.reconcile)),
             support_commitments: Arc::new(commitments::SupportDesk(support.clone())),
             support,
             store,
@@ -123,6 +126,7 @@ state_part! {
     support: Arc<ent_support::support::policy::Policies>,
     support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
     auth_throttle: Arc<ent_kernel::throttle::Throttle>,
+    reconciler: Arc<ent_tenants::provisioning::runtime::Reconciler>,
 }
 
 /// Every `/api/v1` route of every capability.

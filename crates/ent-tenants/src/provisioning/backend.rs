@@ -3,9 +3,11 @@
 
 use super::kube::KubeBackend;
 use super::manifests::ManifestsBackend;
+use super::runtime::Reconciler;
 use super::RenderedObject;
 use crate::tenants::Tenant;
 use ent_kernel::config::{Config, ProvisioningBackend};
+use std::sync::Arc;
 
 /// What the backend says about a tenant's objects after applying or reading them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +82,9 @@ pub enum BackendError {
     /// No answer from the API server (connection, TLS, timeout, decoding).
     #[error("{verb} {kind} {at} : {detail}")]
     Request { verb: &'static str, kind: String, at: String, detail: String },
+    /// The tenant's reconcile took longer than `provisioning.reconcile.tenant_deadline_seconds`.
+    #[error("réconciliation interrompue : délai de {0} s par tenant dépassé")]
+    Deadline(f64),
     #[error("type d'objet {0} non géré par le moteur kube")]
     UnsupportedKind(String),
     #[error("écriture des manifestes : {0}")]
@@ -94,11 +99,15 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The configured backend (for `kube`: a client from the kubeconfig or the in-cluster account).
-    pub async fn from_config(config: &Config) -> Result<Backend, BackendError> {
-        Ok(match config.provisioning.backend {
+    /// The configured backend (for `kube`: a client from the kubeconfig or the in-cluster
+    /// account, under the process's rate limit).
+    pub async fn from_config(config: &Config, reconciler: &Arc<Reconciler>) -> Result<Backend, BackendError> {
+        let provisioning = &config.provisioning;
+        Ok(match provisioning.backend {
             ProvisioningBackend::Manifests => Backend::Manifests(ManifestsBackend::new(config.manifests_dir())),
-            ProvisioningBackend::Kube => Backend::Kube(KubeBackend::from_config(&config.provisioning.kube).await?),
+            ProvisioningBackend::Kube => Backend::Kube(
+                KubeBackend::from_config(&provisioning.kube, &provisioning.reconcile, reconciler.clone()).await?,
+            ),
         })
     }
 

@@ -18,11 +18,28 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Client;
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::runtime::Reconciler;
+use ent_kernel::config::ReconcileConfig;
 
 pub struct KubeBackend {
     client: Client,
     field_manager: String,
+    limits: Limits,
 }
+
+/// What every request to the API server goes through: the process's rate limit,
+/// a timeout per attempt, a few retries of what a server says is transient.
+struct Limits {
+    reconciler: Arc<Reconciler>,
+    timeout: Duration,
+    retries: u32,
+}
+
+/// Sent with every request, so that the API server's audit log names the control plane.
+pub const USER_AGENT: &str = concat!("entcp/", env!("CARGO_PKG_VERSION"));
 
 /// The kinds `render` produces, in apply order: the Namespace first, then what
 /// constrains and configures the namespace, then storage, then workloads and their exposure.
@@ -50,13 +67,43 @@ fn selector(tenant: &Tenant) -> String {
     format!("app.kubernetes.io/managed-by={MANAGED_BY},{TENANT_LABEL}={}", tenant.id)
 }
 
-/// A failed call, with the API server's Status when there is one.
+/// A failed call, with the API server's Status when there is one, else the whole
+/// chain of causes (« client error (Connect) : tcp connect error : Connection refused »).
 fn failure(verb: &'static str, kind: &str, at: &str, e: kube::Error) -> BackendError {
     let (kind, at) = (kind.to_string(), at.to_string());
     match e {
         kube::Error::Api(s) => BackendError::Api { verb, kind, at, code: s.code, reason: s.reason, message: s.message },
-        other => BackendError::Request { verb, kind, at, detail: other.to_string() },
+        other => BackendError::Request { verb, kind, at, detail: with_causes(&other) },
     }
+}
+
+/// An error and its sources, each once.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(" : ")
+}
+
+/// What a server says will pass: too many requests, unavailable, gateway timeout;
+/// and a connection that could not be made or was cut (not a request left unanswered).
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => matches!(s.code, 429 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// The pause before retry `attempt` (1, 2, …): 200 ms doubling, at most 5 s.
+fn retry_delay(attempt: u32) -> Duration {
+    (Duration::from_millis(200) * 2u32.saturating_pow(attempt.saturating_sub(1))).min(Duration::from_secs(5))
 }
 
 fn is_not_found(e: &kube::Error) -> bool {
@@ -64,13 +111,14 @@ fn is_not_found(e: &kube::Error) -> bool {
 }
 
 impl KubeBackend {
-    pub fn new(client: Client, field_manager: &str) -> KubeBackend {
-        KubeBackend { client, field_manager: field_manager.to_string() }
-    }
-
     /// A client from the configured kubeconfig (and context), else the standard
     /// inference: in-cluster service account, then `KUBECONFIG` / `~/.kube/config`.
-    pub async fn from_config(config: &KubeConfig) -> Result<KubeBackend, BackendError> {
+    /// The client's own retries are off: [`Self::send`] retries, a capped number of times.
+    pub async fn from_config(
+        config: &KubeConfig,
+        limits: &ReconcileConfig,
+        reconciler: Arc<Reconciler>,
+    ) -> Result<KubeBackend, BackendError> {
         let options = KubeConfigOptions { context: config.context.clone(), ..KubeConfigOptions::default() };
         let missing = |e: &dyn std::fmt::Display| BackendError::ClusterConfig(e.to_string());
         let kube_config = match &config.kubeconfig {
@@ -86,8 +134,43 @@ impl KubeBackend {
             }
             None => kube::Config::infer().await.map_err(|e| missing(&e))?,
         };
-        let client = Client::try_from(kube_config).map_err(|e| BackendError::Client(e.to_string()))?;
-        Ok(KubeBackend::new(client, &config.field_manager))
+        let mut kube_config = kube_config;
+        kube_config.default_retry = false;
+        kube_config.connect_timeout = Some(limits.request_timeout());
+        kube_config.headers.push((axum::http::header::USER_AGENT, axum::http::HeaderValue::from_static(USER_AGENT)));
+        let client = Client::try_from(kube_config).map_err(|e| BackendError::Client(with_causes(&e)))?;
+        Ok(KubeBackend {
+            client,
+            field_manager: config.field_manager.clone(),
+            limits: Limits { reconciler, timeout: limits.request_timeout(), retries: limits.request_retries },
+        })
+    }
+
+    /// Sends one request (`call` makes it): in its turn under the rate limit, failing
+    /// after the per-request timeout, retried a few times when the failure is transient.
+    async fn send<T, F, Fut>(&self, verb: &'static str, kind: &str, at: &str, call: F) -> Result<T, BackendError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, kube::Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            self.limits.reconciler.limiter.acquire().await;
+            self.limits.reconciler.count_request();
+            let Ok(result) = tokio::time::timeout(self.limits.timeout, call()).await else {
+                let detail = format!("pas de réponse en {} s (délai par requête)", self.limits.timeout.as_secs_f64());
+                return Err(BackendError::Request { verb, kind: kind.to_string(), at: at.to_string(), detail });
+            };
+            match result {
+                Ok(value) => return Ok(value),
+                Err(e) if transient(&e) && attempt < self.limits.retries => {
+                    attempt += 1;
+                    tracing::debug!(verb, kind, at, attempt, error = %with_causes(&e), "transient failure: retried");
+                    tokio::time::sleep(retry_delay(attempt)).await;
+                }
+                Err(e) => return Err(failure(verb, kind, at, e)),
+            }
+        }
     }
 
     fn api(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
@@ -104,11 +187,16 @@ impl KubeBackend {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<(), BackendError> {
-        match self.api(resource, namespace).delete(name, &DeleteParams::background()).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(failure("suppression de", kind, &format!("{}/{name}", namespace.unwrap_or("")), e)),
-        }
+        let api = self.api(resource, namespace);
+        let at = format!("{}/{name}", namespace.unwrap_or(""));
+        let api = &api;
+        self.send("suppression de", kind, &at, move || async move {
+            match api.delete(name, &DeleteParams::background()).await {
+                Err(e) if is_not_found(&e) => Ok(()),
+                other => other.map(|_| ()),
+            }
+        })
+        .await
     }
 
     async fn list(
@@ -119,10 +207,9 @@ impl KubeBackend {
         namespace: Option<&str>,
     ) -> Result<Vec<DynamicObject>, BackendError> {
         let params = ListParams::default().labels(&selector(tenant));
-        match self.api(resource, namespace).list(&params).await {
-            Ok(list) => Ok(list.items),
-            Err(e) => Err(failure("lecture des", kind, namespace.unwrap_or("(cluster)"), e)),
-        }
+        let api = self.api(resource, namespace);
+        let list = self.send("lecture des", kind, namespace.unwrap_or("(cluster)"), || api.list(&params)).await?;
+        Ok(list.items)
     }
 
     /// Applies the desired objects, prunes the others, reads the Deployments back.
@@ -150,10 +237,10 @@ impl KubeBackend {
                 return Err(BackendError::UnsupportedKind(object.kind.clone()));
             };
             let ns = (object.kind != "Namespace").then_some(namespace.as_str());
-            if let Err(e) = self.api(resource, ns).patch(&object.name, &params, &Patch::Apply(&object.manifest)).await {
-                let at = format!("{}/{}", ns.unwrap_or(""), object.name);
-                return Err(failure("application de", &object.kind, &at, e));
-            }
+            let api = self.api(resource, ns);
+            let at = format!("{}/{}", ns.unwrap_or(""), object.name);
+            let patch = Patch::Apply(&object.manifest);
+            self.send("application de", &object.kind, &at, || api.patch(&object.name, &params, &patch)).await?;
         }
         let desired: HashSet<(&str, &str)> = objects.iter().map(|o| (o.kind.as_str(), o.name.as_str())).collect();
         let mut deployments = Vec::new();

@@ -8,6 +8,7 @@ pub mod manifests;
 pub mod purge;
 pub mod reconcile;
 pub mod render;
+pub mod runtime;
 pub mod state;
 
 pub use render::{render, to_yaml, RenderedObject};

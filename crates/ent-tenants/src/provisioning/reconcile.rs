@@ -5,7 +5,7 @@
 //! writer per tenant across processes. A failing tenant is retried with
 //! exponential backoff without holding up the others.
 
-use super::backend::{Backend, Observation, Observed};
+use super::backend::{Backend, BackendError, Observation, Observed};
 use crate::provisioning::ProvisioningState;
 use crate::tenants::{self, ReconcileInput, Tenant};
 use chrono::{DateTime, Duration, Utc};
@@ -299,7 +299,10 @@ async fn apply_and_record(
     now: DateTime<Utc>,
 ) -> Result<Outcome, Problem> {
     let tenant = &input.tenant;
-    let result = backend.apply(tenant, objects, hash).await;
+    let deadline = state.config.provisioning.reconcile.tenant_deadline();
+    let result = tokio::time::timeout(deadline, backend.apply(tenant, objects, hash))
+        .await
+        .unwrap_or(Err(BackendError::Deadline(deadline.as_secs_f64())));
     let mut tx = state.store.begin_write().await?;
     match &result {
         Ok(seen) => {
@@ -357,7 +360,7 @@ async fn apply_and_record(
 pub async fn pass(state: &ProvisioningState, only: Option<&str>, now: DateTime<Utc>) -> Result<PassReport, Problem> {
     // Two passes (of this process or another) never write one tenant at once: each
     // tenant is written under its lease; a tenant held by another writer is deferred.
-    let backend = Backend::from_config(&state.config)
+    let backend = Backend::from_config(&state.config, &state.reconciler)
         .await
         .map_err(|e| Problem::new(ent_kernel::error::ProblemKind::Unavailable, e.to_string()))?;
     let inputs = tenants::reconcile_inputs(&state.store, only).await?;

@@ -11,5 +11,6 @@ ent_kernel::capability_state! {
     /// The parts of the application state this capability uses.
     pub struct ProvisioningState {
         pub store: Store, pub clock: Arc<dyn Clock>, pub config: Arc<Config>, pub catalog: Arc<Catalog>,
+        pub reconciler: Arc<super::runtime::Reconciler>,
     }
 }

@@ -12,7 +12,7 @@ ent_kernel::capability_state! {
     /// The parts of the application state this capability uses.
     pub struct TenantsState {
         pub store: Store, pub clock: Arc<dyn Clock>, pub models: Arc<Vec<ConventionModel>>, pub catalog: Arc<Catalog>,
-        pub config: Arc<Config>,
+        pub config: Arc<Config>, pub reconciler: Arc<crate::provisioning::runtime::Reconciler>,
     }
 }
 
@@ -24,6 +24,7 @@ impl TenantsState {
             clock: self.clock.clone(),
             config: self.config.clone(),
             catalog: self.catalog.clone(),
+            reconciler: self.reconciler.clone(),
         }
     }
 }

@@ -29,6 +29,7 @@ struct Request {
     query: BTreeMap<String, String>,
     content_type: String,
     authorization: String,
+    user_agent: String,
     body: Value,
 }
 
@@ -55,6 +56,8 @@ struct Mock {
     max_in_flight: AtomicUsize,
     /// How long a PATCH takes to answer, so that concurrent tenants overlap.
     patch_delay_ms: AtomicU64,
+    /// A path whose requests are never answered (recorded, then left hanging).
+    hang: Mutex<Option<String>>,
 }
 
 /// Counts a request as in flight until dropped.
@@ -116,8 +119,12 @@ async fn handle(
         query: query.clone(),
         content_type: header("content-type"),
         authorization: header("authorization"),
+        user_agent: header("user-agent"),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     });
+    if mock.hang.lock().unwrap().as_deref() == Some(path.as_str()) {
+        std::future::pending::<()>().await;
+    }
     {
         let mut faults = mock.faults.lock().unwrap();
         if let Some(i) = faults.iter().position(|f| f.method == method.as_str() && f.path == path) {
@@ -215,6 +222,8 @@ impl World {
         let mut config = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
         config.provisioning.backend = ProvisioningBackend::Kube;
         config.provisioning.kube.kubeconfig = Some(kubeconfig);
+        // The client-side rate limit is a unit test's (runtime.rs): here it would only slow the passes.
+        config.provisioning.reconcile.requests_per_second = 10_000.0;
         configure(&mut config);
         common::import_sample(&db.store).await;
         let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
@@ -365,6 +374,7 @@ async fn server_side_apply_sends_each_object_as_an_api_server_expects_then_reads
         let query: Vec<(&str, &str)> = sent.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(query, [("fieldManager", "entcp"), ("force", "true")], "server-side apply, forced");
         assert_eq!(sent.authorization, "Bearer jeton-de-test", "the kubeconfig's credentials");
+        assert_eq!(sent.user_agent, format!("entcp/{}", env!("CARGO_PKG_VERSION")));
         assert_eq!(sent.body["metadata"]["labels"]["entcp.education.fr/tenant"], tenant.id.as_str());
     }
     let position = |kind: &str| patches.iter().position(|r| r.body["kind"] == kind).unwrap();
@@ -605,4 +615,64 @@ async fn a_failed_apply_then_a_reverted_spec_converges_to_the_rendered_objects_w
     assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().failed, 1, "not deferred");
     let state = w.get("doisneau").await.provisioning_state;
     assert_eq!(state.failures, 1, "{state:?}");
+}
+
+backend_test!(retries_are_capped_in_the_client_a_hung_request_times_out_and_a_tenant_has_a_deadline);
+async fn retries_are_capped_in_the_client_a_hung_request_times_out_and_a_tenant_has_a_deadline(db: common::TestDb) {
+    let w = World::on(db, |c| {
+        c.provisioning.reconcile.request_retries = 2;
+        c.provisioning.reconcile.request_timeout_seconds = 0.5;
+    })
+    .await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+
+    // A server answering 503 for ever: the request is sent three times (two retries), then the tenant fails.
+    let namespace = "/api/v1/namespaces/ent-doisneau";
+    w.fail("PATCH", namespace, 503, "ServiceUnavailable", "the server is currently unable to handle the request", 1000);
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    assert_eq!(report.failed, 1, "{report:?}");
+    let sent = w.take_requests();
+    assert_eq!(paths(&sent, "PATCH"), [namespace; 3], "one request and two retries, then the reconciler's backoff");
+    let error = w.get("doisneau").await.provisioning_state.error.unwrap();
+    assert!(error.contains("503 ServiceUnavailable"), "{error}");
+    w.mock.faults.lock().unwrap().clear();
+
+    // A PATCH never answered fails after the per-request timeout, saying so.
+    let portail = "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail";
+    *w.mock.hang.lock().unwrap() = Some(portail.to_string());
+    w.apply("doisneau", "0940176F", json!(["visio"])).await;
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().failed, 1);
+    let error = w.get("doisneau").await.provisioning_state.error.unwrap();
+    assert!(error.contains("ent-doisneau/portail") && error.contains("pas de réponse en 0.5 s"), "{error}");
+    assert_eq!(
+        paths(&w.take_requests(), "PATCH").iter().filter(|p| *p == portail).count(),
+        1,
+        "a timeout is not retried"
+    );
+    *w.mock.hang.lock().unwrap() = None;
+
+    // Slow answers that each come in time, but more than the tenant's deadline in all.
+    let mut config = (*w.state.config).clone();
+    config.provisioning.reconcile.tenant_deadline_seconds = 0.3;
+    let mut state = w.state.clone();
+    state.config = Arc::new(config);
+    w.mock.patch_delay_ms.store(100, Ordering::SeqCst);
+    w.apply("doisneau", "0940176F", json!([])).await;
+    assert_eq!(pass(&state.provisioning(), None, t0()).await.unwrap().failed, 1);
+    let error = w.get("doisneau").await.provisioning_state.error.unwrap();
+    assert!(error.contains("délai de 0.3 s par tenant dépassé"), "{error}");
+}
+
+backend_test!(a_transport_error_is_reported_with_its_cause);
+async fn a_transport_error_is_reported_with_its_cause(db: common::TestDb) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let w = World::on(db, |c| c.provisioning.reconcile.request_retries = 0).await;
+    let kubeconfig = w.state.config.provisioning.kube.kubeconfig.clone().unwrap();
+    let text = std::fs::read_to_string(&kubeconfig).unwrap();
+    let server = text.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap().to_string();
+    std::fs::write(&kubeconfig, text.replace(&server, &format!("http://{closed}"))).unwrap();
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().failed, 1);
+    let error = w.get("doisneau").await.provisioning_state.error.unwrap();
+    assert!(error.contains("Connection refused") || error.contains("connection refused"), "{error}");
 }
