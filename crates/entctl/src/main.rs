@@ -486,6 +486,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let drain = std::time::Duration::from_secs(config.server.shutdown_seconds);
     tokio::spawn(entcp::api::metrics::refresh_until(state.clone(), METRICS_REFRESH, shutdown.clone()));
     let scheduler = tokio::spawn(scheduler.run_until(shutdown.clone(), drain));
+    // Tenants are reconciled by their own work queue, never by the scheduler's tasks.
+    let reconciler = tokio::spawn(entcp::provisioning::reconcile::run_queue(state.provisioning(), shutdown.clone()));
     let listener =
         tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
     tracing::info!(
@@ -502,6 +504,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     });
     entcp::api::shutdown::serve_until(listener, entcp::api::app(state), shutdown, drain).await?;
     let _ = scheduler.await;
+    let _ = reconciler.await;
     store.close().await;
     Ok(())
 }

@@ -385,8 +385,12 @@ pub async fn pass(state: &ProvisioningState, only: Option<&str>, now: DateTime<U
     Ok(report)
 }
 
-/// Reconciles a tenant in the background right after it changed.
+/// Reconciles a tenant in the background right after it changed: through the
+/// work queue when this process runs one, else in a task of its own.
 pub fn reconcile_soon(state: &ProvisioningState, slug: &str) {
+    if state.reconciler.enqueue(Some(slug.to_string())) {
+        return;
+    }
     let (state, slug) = (state.clone(), slug.to_string());
     tokio::spawn(async move {
         if let Err(e) = pass(&state, Some(&slug), state.clock.now()).await {
@@ -395,8 +399,55 @@ pub fn reconcile_soon(state: &ProvisioningState, slug: &str) {
     });
 }
 
+/// How often the work queue's task runs a full pass of its own (retries that came
+/// due, resyncs, rollouts to read back), besides the tenants queued on a change.
+const QUEUE_PASS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The work queue (`entctl serve`): takes the tenants queued by a change and the
+/// full passes asked for, and runs them here, outside the job scheduler, so that
+/// no job (mail, SLA, RGPD) ever waits on a cluster. Runs until `shutdown`.
+pub async fn run_queue(state: ProvisioningState, shutdown: tokio_util::sync::CancellationToken) {
+    let mut queue = state.reconciler.open_queue();
+    let mut every = tokio::time::interval(QUEUE_PASS_EVERY);
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = every.tick() => None,
+            work = queue.recv() => match work { Some(work) => { state.reconciler.depth.fetch_sub(1, std::sync::atomic::Ordering::Relaxed); work } None => break },
+        };
+        let mut full = first.is_none();
+        let mut slugs: std::collections::BTreeSet<String> = first.into_iter().collect();
+        while let Ok(work) = queue.try_recv() {
+            state.reconciler.depth.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            match work {
+                Some(slug) => drop(slugs.insert(slug)),
+                None => full = true,
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = run_work(&state, full, &slugs) => {}
+        }
+    }
+    state.reconciler.close_queue();
+}
+
+/// One round of the queue: a full pass, or a pass per queued tenant.
+async fn run_work(state: &ProvisioningState, full: bool, slugs: &std::collections::BTreeSet<String>) {
+    let now = state.clock.now();
+    let only: Vec<Option<&str>> = if full { vec![None] } else { slugs.iter().map(|s| Some(s.as_str())).collect() };
+    for slug in only {
+        if let Err(e) = pass(state, slug, now).await {
+            tracing::warn!(tenant = slug.unwrap_or("*"), error = %e.detail, "reconcile from the queue failed");
+        }
+    }
+}
+
 pub fn reconcile_job(state: &ProvisioningState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
     Box::pin(async move {
+        if state.reconciler.enqueue(None) {
+            return Ok("passe complète confiée à la file de réconciliation".to_string());
+        }
         let r = pass(state, None, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!(
             "{} tenant(s) : {} appliqué(s), {} inchangé(s), {} en échec, {} en attente",

@@ -1,9 +1,14 @@
 //! What the reconciler keeps for the life of the process, shared by every pass:
-//! the client-side rate limit of the API server, the count of requests sent.
+//! the client-side rate limit of the API server, the count of requests sent, and
+//! the work queue's entrance while `entctl serve` runs the queue (`reconcile::run_queue`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// An item of the work queue: one tenant (its slug), or every tenant (`None`).
+pub type Work = Option<String>;
 
 /// The reconciler's process-wide parts (one per application state).
 pub struct Reconciler {
@@ -11,11 +16,43 @@ pub struct Reconciler {
     pub limiter: RateLimiter,
     /// Requests sent to the API server by this process (retries included).
     sent: AtomicU64,
+    /// The work queue's entrance, while its task runs.
+    queue: Mutex<Option<mpsc::UnboundedSender<Work>>>,
+    /// Items queued and not yet taken by the queue's task.
+    pub depth: AtomicUsize,
 }
 
 impl Reconciler {
     pub fn new(config: &ent_kernel::config::ReconcileConfig) -> Reconciler {
-        Reconciler { limiter: RateLimiter::new(config.requests_per_second), sent: AtomicU64::new(0) }
+        Reconciler {
+            limiter: RateLimiter::new(config.requests_per_second),
+            sent: AtomicU64::new(0),
+            queue: Mutex::new(None),
+            depth: AtomicUsize::new(0),
+        }
+    }
+
+    /// Opens the work queue; its task takes the items from the returned receiver.
+    pub fn open_queue(&self) -> mpsc::UnboundedReceiver<Work> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        *self.queue.lock().expect("queue lock") = Some(sender);
+        receiver
+    }
+
+    /// Closes the work queue: reconciles are run in place again.
+    pub fn close_queue(&self) {
+        *self.queue.lock().expect("queue lock") = None;
+    }
+
+    /// Queues `work` for the queue's task; false when no queue runs in this process.
+    pub fn enqueue(&self, work: Work) -> bool {
+        let queue = self.queue.lock().expect("queue lock");
+        let Some(sender) = queue.as_ref() else { return false };
+        let sent = sender.send(work).is_ok();
+        if sent {
+            self.depth.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
     }
 
     /// Counts one request sent.

@@ -676,3 +676,58 @@ async fn a_transport_error_is_reported_with_its_cause(db: common::TestDb) {
     let error = w.get("doisneau").await.provisioning_state.error.unwrap();
     assert!(error.contains("Connection refused") || error.contains("connection refused"), "{error}");
 }
+
+backend_test!(a_hung_patch_fails_after_the_timeout_in_the_work_queue_while_the_outbox_job_runs_on_schedule);
+async fn a_hung_patch_fails_after_the_timeout_in_the_work_queue_while_the_outbox_job_runs_on_schedule(
+    db: common::TestDb,
+) {
+    let w = World::on(db, |c| c.provisioning.reconcile.request_timeout_seconds = 5.0).await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    let mut tx = w.state.store.begin_write().await.unwrap();
+    let mail = entcp::notify::enqueue(&mut tx, &["directrice@ecole.example.fr".to_string()], "test", json!({}), t0())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // The work queue runs beside the scheduler, as in `entctl serve`; the tenant's PATCH hangs.
+    let portail = "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail";
+    *w.mock.hang.lock().unwrap() = Some(portail.to_string());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let queue = tokio::spawn(entcp::provisioning::reconcile::run_queue(w.state.provisioning(), shutdown.clone()));
+    while !w.state.reconciler.enqueue(Some("doisneau".into())) {
+        tokio::task::yield_now().await;
+    }
+    while !w.mock.requests.lock().unwrap().iter().any(|r| r.path == portail) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // The jobs due now run to their end while that request still hangs: the outbox sends its mail
+    // and the reconcile job only hands a full pass to the queue.
+    let mut config = (*w.state.config).clone();
+    entcp::api::jobs::configure(&mut config).unwrap();
+    let jobs = entcp::api::jobs::scheduled_jobs(&config)
+        .unwrap()
+        .into_iter()
+        .filter(|j| ["outbox-send", "tenants-reconcile"].contains(&j.job.name))
+        .collect();
+    let scheduler = entcp::api::scheduler::Scheduler::with_jobs(w.state.clone(), "solo", jobs).unwrap();
+    let runs = scheduler.run_due(t0()).await.unwrap();
+    assert_eq!(w.mock.in_flight.load(Ordering::SeqCst), 1, "the PATCH still hangs");
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r.outcome == "success"), "{runs:?}");
+    let reconcile = runs.iter().find(|r| r.job == "tenants-reconcile").unwrap();
+    assert_eq!(reconcile.message.as_deref(), Some("passe complète confiée à la file de réconciliation"));
+    assert_eq!(entcp::notify::get_message(&w.state.store, &mail).await.unwrap().status, "sent");
+
+    // The hung request fails after its timeout; the tenant records why.
+    let error = loop {
+        if let Some(error) = w.get("doisneau").await.provisioning_state.error {
+            break error;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(error.contains("ent-doisneau/portail") && error.contains("pas de réponse en 5 s"), "{error}");
+    shutdown.cancel();
+    queue.await.unwrap();
+    assert!(!w.state.reconciler.enqueue(None), "the queue is closed at shutdown");
+}
