@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod kube;
+pub mod lease;
 pub mod manifests;
 pub mod purge;
 pub mod reconcile;

@@ -6,6 +6,7 @@
 //! exponential backoff without holding up the others.
 
 use super::backend::{Backend, BackendError, Observation, Observed};
+use super::lease::{self, Writer};
 use crate::provisioning::ProvisioningState;
 use crate::tenants::{self, ReconcileInput, Tenant};
 use chrono::{DateTime, Duration, Utc};
@@ -108,75 +109,6 @@ async fn record_observation(
     Ok(())
 }
 
-/// How long a reconciler may hold a tenant (its writer killed midway: then the next takes over).
-const TENANT_LEASE_MINUTES: i64 = 10;
-
-/// Who writes, and since when (leases move on with the time a pass takes).
-struct Writer {
-    holder: String,
-    started: std::time::Instant,
-}
-
-impl Writer {
-    fn lease_end(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-        let current = now + Duration::from_std(self.started.elapsed()).unwrap_or_default();
-        (current, current + Duration::minutes(TENANT_LEASE_MINUTES))
-    }
-}
-
-/// Takes the tenant's lease: one writer per tenant across processes. False when
-/// another writer holds it and its lease still runs.
-async fn take_lease(
-    state: &ProvisioningState,
-    tenant_id: &str,
-    writer: &Writer,
-    now: DateTime<Utc>,
-) -> Result<bool, Problem> {
-    let (current, until) = writer.lease_end(now);
-    let taken = sqlx::query(
-        "INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (tenant_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-         WHERE tenant_leases.expires_at <= $4",
-    )
-    .bind(tenant_id)
-    .bind(&writer.holder)
-    .bind(timestamp(until))
-    .bind(timestamp(current))
-    .execute(state.store.pool())
-    .await?;
-    Ok(taken.rows_affected() == 1)
-}
-
-/// Takes the tenant's lease, waiting a while if another writer (of this process
-/// or another) holds it; false when it is still held after that.
-async fn wait_for_lease(
-    state: &ProvisioningState,
-    tenant_id: &str,
-    writer: &Writer,
-    now: DateTime<Utc>,
-) -> Result<bool, Problem> {
-    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if take_lease(state, tenant_id, writer, now).await? {
-            return Ok(true);
-        }
-        if std::time::Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
-async fn release_lease(state: &ProvisioningState, tenant_id: &str, writer: &Writer) -> Result<(), Problem> {
-    sqlx::query("DELETE FROM tenant_leases WHERE tenant_id = $1 AND holder = $2")
-        .bind(tenant_id)
-        .bind(&writer.holder)
-        .execute(state.store.pool())
-        .await?;
-    Ok(())
-}
-
 /// Reconciles one tenant: render and apply if its inputs changed or the backend
 /// no longer holds what was applied (a damaged manifests folder); otherwise only
 /// read back a rollout still under way (kube), never writing to the backend.
@@ -194,12 +126,15 @@ async fn reconcile_one(
     if settled(state, backend, input, now).await? {
         return Ok(Outcome::Unchanged);
     }
-    if !wait_for_lease(state, &tenant.id, writer, now).await? {
+    if !lease::wait_for(state, &tenant.id, writer).await? {
         // Another writer holds this tenant for long: its pass records the outcome.
         return Ok(Outcome::Deferred);
     }
-    let outcome = write_fresh(state, backend, &tenant.slug, now).await;
-    release_lease(state, &tenant.id, writer).await?;
+    let outcome = tokio::select! {
+        outcome = write_fresh(state, backend, &tenant.slug, now) => outcome,
+        lost = lease::keep(state, &tenant.id, writer) => Err(lost),
+    };
+    lease::release(state, &tenant.id, writer).await?;
     outcome
 }
 
@@ -366,7 +301,7 @@ pub async fn pass(state: &ProvisioningState, only: Option<&str>, now: DateTime<U
     let inputs = tenants::reconcile_inputs(&state.store, only).await?;
     let concurrency = state.config.provisioning.concurrency.max(1);
     // Futures built up front (not by a closure of the stream): their lifetimes stay concrete.
-    let writer = Writer { holder: ent_kernel::store::new_id(), started: std::time::Instant::now() };
+    let writer = Writer::new(state, now);
     let work: Vec<_> = inputs.iter().map(|input| reconcile_one(state, &backend, input, &writer, now)).collect();
     let outcomes: Vec<Result<Outcome, Problem>> =
         futures_util::stream::iter(work).buffer_unordered(concurrency).collect().await;
@@ -430,6 +365,12 @@ pub async fn run_queue(state: ProvisioningState, shutdown: tokio_util::sync::Can
         }
     }
     state.reconciler.close_queue();
+    // A write cut short leaves its lease: released, so that another replica takes the tenant at once.
+    match lease::release_all(&state).await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "tenant leases released at shutdown"),
+        Err(e) => tracing::warn!(error = %e.detail, "tenant leases not released at shutdown"),
+    }
 }
 
 /// One round of the queue: a full pass, or a pass per queued tenant.

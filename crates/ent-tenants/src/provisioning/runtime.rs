@@ -20,6 +20,8 @@ pub struct Reconciler {
     queue: Mutex<Option<mpsc::UnboundedSender<Work>>>,
     /// Items queued and not yet taken by the queue's task.
     pub depth: AtomicUsize,
+    /// This process's name in the tenant leases.
+    pub holder: String,
 }
 
 impl Reconciler {
@@ -29,6 +31,7 @@ impl Reconciler {
             sent: AtomicU64::new(0),
             queue: Mutex::new(None),
             depth: AtomicUsize::new(0),
+            holder: ent_kernel::store::new_id(),
         }
     }
 

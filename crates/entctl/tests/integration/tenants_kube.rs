@@ -58,6 +58,30 @@ struct Mock {
     patch_delay_ms: AtomicU64,
     /// A path whose requests are never answered (recorded, then left hanging).
     hang: Mutex<Option<String>>,
+    /// Requests in flight per namespace, and the most seen at once in one namespace.
+    per_namespace: Mutex<BTreeMap<String, usize>>,
+    max_per_namespace: AtomicUsize,
+}
+
+/// Counts a request as in flight in its namespace until dropped: a tenant's requests
+/// go one after the other, so two at once in a namespace are two writers of one tenant.
+struct InNamespace<'a>(&'a Mock, String);
+
+impl<'a> InNamespace<'a> {
+    fn enter(mock: &'a Mock, path: &str) -> InNamespace<'a> {
+        let namespace = path.split("/namespaces/").nth(1).unwrap_or("").split('/').next().unwrap_or("").to_string();
+        let mut counts = mock.per_namespace.lock().unwrap();
+        let count = counts.entry(namespace.clone()).or_default();
+        *count += 1;
+        mock.max_per_namespace.fetch_max(*count, Ordering::SeqCst);
+        InNamespace(mock, namespace)
+    }
+}
+
+impl Drop for InNamespace<'_> {
+    fn drop(&mut self) {
+        *self.0.per_namespace.lock().unwrap().get_mut(&self.1).unwrap() -= 1;
+    }
 }
 
 /// Counts a request as in flight until dropped.
@@ -107,6 +131,7 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let _in_flight = InFlight::enter(&mock);
+    let _in_namespace = InNamespace::enter(&mock, uri.path());
     let delay = mock.patch_delay_ms.load(Ordering::SeqCst);
     if method == Method::PATCH && delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
@@ -272,6 +297,26 @@ impl World {
         times: usize,
     ) {
         self.mock.faults.lock().unwrap().push(Fault { method, path: path.into(), code, reason, message, times });
+    }
+
+    /// Starts the work queue as `entctl serve` does, makes the tenant's portail PATCH hang,
+    /// queues the tenant and returns once that PATCH was sent (the queue's stop and task).
+    async fn queue_until_portail_hangs(
+        &self,
+        slug: &str,
+    ) -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>) {
+        let portail = format!("/apis/apps/v1/namespaces/ent-{slug}/deployments/portail");
+        *self.mock.hang.lock().unwrap() = Some(portail.clone());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let queue = entcp::provisioning::reconcile::run_queue(self.state.provisioning(), shutdown.clone());
+        let queue = tokio::spawn(queue);
+        while !self.state.reconciler.enqueue(Some(slug.into())) {
+            tokio::task::yield_now().await;
+        }
+        while !self.mock.requests.lock().unwrap().iter().any(|r| r.path == portail) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        (shutdown, queue)
     }
 
     /// The objects the mock holds in the tenant's namespace, by API path, as last applied.
@@ -690,16 +735,7 @@ async fn a_hung_patch_fails_after_the_timeout_in_the_work_queue_while_the_outbox
     tx.commit().await.unwrap();
 
     // The work queue runs beside the scheduler, as in `entctl serve`; the tenant's PATCH hangs.
-    let portail = "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail";
-    *w.mock.hang.lock().unwrap() = Some(portail.to_string());
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let queue = tokio::spawn(entcp::provisioning::reconcile::run_queue(w.state.provisioning(), shutdown.clone()));
-    while !w.state.reconciler.enqueue(Some("doisneau".into())) {
-        tokio::task::yield_now().await;
-    }
-    while !w.mock.requests.lock().unwrap().iter().any(|r| r.path == portail) {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let (shutdown, queue) = w.queue_until_portail_hangs("doisneau").await;
 
     // The jobs due now run to their end while that request still hangs: the outbox sends its mail
     // and the reconcile job only hands a full pass to the queue.
@@ -730,4 +766,56 @@ async fn a_hung_patch_fails_after_the_timeout_in_the_work_queue_while_the_outbox
     shutdown.cancel();
     queue.await.unwrap();
     assert!(!w.state.reconciler.enqueue(None), "the queue is closed at shutdown");
+}
+
+backend_test!(two_reconcilers_on_one_database_never_write_one_tenant_at_once_and_leases_expire_renew_and_are_released);
+async fn two_reconcilers_on_one_database_never_write_one_tenant_at_once_and_leases_expire_renew_and_are_released(
+    db: common::TestDb,
+) {
+    // Leases of 3 s renewed every second, and applies that take longer than a lease.
+    let w = World::on(db, |c| c.provisioning.reconcile.lease_seconds = 3).await;
+    let other = entcp::store::Store::connect(&w._db.url, None).await.unwrap();
+    let b = crate::common::app::app_state(other.clone(), (*w.state.config).clone(), Arc::new(FixedClock::new(t0())));
+    let schools = [("doisneau", "0940176F"), ("wallon", "0940198E"), ("ecole-l", "0940204L"), ("ecole-s", "0940209S")];
+    for (slug, uai) in schools {
+        w.tenant(slug, uai, json!([])).await;
+    }
+    w.mock.patch_delay_ms.store(100, Ordering::SeqCst);
+    let run = |state: AppState| async move { pass(&state.provisioning(), None, t0()).await.unwrap() };
+    let (ra, rb) = tokio::join!(tokio::spawn(run(w.state.clone())), tokio::spawn(run(b.clone())));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.failed + rb.failed, 0, "{ra:?} {rb:?}");
+    assert_eq!(ra.applied + rb.applied, 4, "each tenant written once: {ra:?} {rb:?}");
+    assert_eq!(w.mock.max_per_namespace.load(Ordering::SeqCst), 1, "never two writers of one tenant at once");
+    for (slug, _) in schools {
+        w.assert_live_as_rendered(slug).await;
+    }
+    assert_eq!(common::count(&w.state.store, "SELECT COUNT(*) AS n FROM tenant_leases", &[]).await, 0, "released");
+    w.mock.patch_delay_ms.store(0, Ordering::SeqCst);
+
+    // A lease left by a dead process is taken over once it ran out; a live one defers the tenant.
+    w.apply("doisneau", "0940176F", json!(["visio"])).await;
+    let tenant = w.get("doisneau").await;
+    let lease = |holder: &str, until: chrono::DateTime<chrono::Utc>| {
+        sqlx::query("INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3)")
+            .bind(tenant.id.clone())
+            .bind(holder.to_string())
+            .bind(entcp::store::timestamp(until))
+    };
+    lease("vivant", t0() + chrono::Duration::minutes(5)).execute(w.state.store.pool()).await.unwrap();
+    assert_eq!(pass(&b.provisioning(), Some("doisneau"), t0()).await.unwrap().deferred, 1);
+    sqlx::query("DELETE FROM tenant_leases").execute(w.state.store.pool()).await.unwrap();
+    lease("mort", t0() - chrono::Duration::seconds(1)).execute(w.state.store.pool()).await.unwrap();
+    assert_eq!(pass(&b.provisioning(), Some("doisneau"), t0()).await.unwrap().applied, 1);
+
+    // At shutdown, the work queue releases the lease of a write it cut short.
+    w.apply("doisneau", "0940176F", json!([])).await;
+    w.take_requests();
+    let (shutdown, queue) = w.queue_until_portail_hangs("doisneau").await;
+    let held = "SELECT COUNT(*) AS n FROM tenant_leases WHERE holder = $1";
+    assert_eq!(common::count(&w.state.store, held, &[&w.state.reconciler.holder]).await, 1, "held while writing");
+    shutdown.cancel();
+    queue.await.unwrap();
+    assert_eq!(common::count(&w.state.store, held, &[&w.state.reconciler.holder]).await, 0, "released at shutdown");
+    other.close().await;
 }
