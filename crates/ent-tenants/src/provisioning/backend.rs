@@ -152,6 +152,13 @@ impl Backend {
         }
     }
 
+    /// Whether a settled tenant is due for its resync (kube only: its objects are
+    /// applied again, which repairs drift; a no-op server-side apply writes nothing).
+    pub fn resync_due(&self, reconciled_at: Option<&str>, now: chrono::DateTime<chrono::Utc>, period: u64) -> bool {
+        let due = ent_kernel::store::timestamp(now - chrono::Duration::seconds(period as i64));
+        matches!(self, Backend::Kube(_)) && reconciled_at.is_none_or(|at| at <= due.as_str())
+    }
+
     /// Reads the workloads' state again (kube only; `None`: nothing to read).
     pub async fn observe(
         &self,

@@ -232,6 +232,7 @@ impl KubeBackend {
             .map(|o| o.name.clone())
             .unwrap_or_else(|| format!("ent-{}", tenant.slug));
         let params = PatchParams::apply(&self.field_manager).force();
+        self.dry_run(&ordered, &namespace, &params).await?;
         for object in &ordered {
             let Some((_, resource)) = kinds.iter().find(|(k, _)| *k == object.kind) else {
                 return Err(BackendError::UnsupportedKind(object.kind.clone()));
@@ -257,6 +258,38 @@ impl KubeBackend {
         Ok(observation(objects, &deployments))
     }
 
+    /// Server-side dry-run of every object before the first write: what the API server
+    /// or an admission webhook refuses fails the pass with nothing written. A namespaced
+    /// object of a namespace not created yet answers 404 to a dry-run: accepted, its
+    /// real apply is then the check.
+    async fn dry_run(
+        &self,
+        ordered: &[&RenderedObject],
+        namespace: &str,
+        params: &PatchParams,
+    ) -> Result<(), BackendError> {
+        let mut params = params.clone();
+        params.dry_run = true;
+        for object in ordered {
+            let Some((_, resource)) = kinds().into_iter().find(|(k, _)| *k == object.kind) else {
+                return Err(BackendError::UnsupportedKind(object.kind.clone()));
+            };
+            let ns = (object.kind != "Namespace").then_some(namespace);
+            let api = self.api(&resource, ns);
+            let at = format!("{}/{}", ns.unwrap_or(""), object.name);
+            let patch = Patch::Apply(&object.manifest);
+            let (api, params, patch, name) = (&api, &params, &patch, object.name.as_str());
+            self.send("validation (dry-run) de", &object.kind, &at, move || async move {
+                match api.patch(name, params, patch).await {
+                    Err(e) if ns.is_some() && is_not_found(&e) => Ok(()),
+                    other => other.map(|_| ()),
+                }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Reads the tenant's Deployments again (one list request).
     pub async fn observe(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Observation, BackendError> {
         let namespace = format!("ent-{}", tenant.slug);
@@ -273,6 +306,21 @@ fn failed(live: &DynamicObject) -> bool {
         (c["type"] == "Progressing" && c["status"] == "False")
             || (c["type"] == "ReplicaFailure" && c["status"] == "True")
     })
+}
+
+/// A Deployment whose controller has seen its latest spec (`observedGeneration`),
+/// with every replica updated to it and available, and not reported unavailable.
+fn rolled_out(live: &DynamicObject, replicas: i64) -> bool {
+    let status = &live.data["status"];
+    let count = |field: &str| status[field].as_i64().unwrap_or(0);
+    let generation = live.metadata.generation.unwrap_or(0);
+    let unavailable = status["conditions"]
+        .as_array()
+        .is_some_and(|conditions| conditions.iter().any(|c| c["type"] == "Available" && c["status"] == "False"));
+    count("observedGeneration") >= generation
+        && count("updatedReplicas") >= replicas
+        && count("availableReplicas") >= replicas
+        && !unavailable
 }
 
 /// Compares the desired Deployments with their live status.
@@ -298,7 +346,7 @@ pub fn observation(objects: &[RenderedObject], live: &[DynamicObject]) -> Observ
     let mut degraded = Vec::new();
     for (name, replicas) in &wanted {
         let Some(d) = live.iter().find(|d| d.metadata.name.as_deref() == Some(*name)) else { continue };
-        if d.data["status"]["availableReplicas"].as_i64().unwrap_or(0) >= *replicas {
+        if rolled_out(d, *replicas) {
             available += 1;
         } else if failed(d) {
             degraded.push(*name);
@@ -337,7 +385,7 @@ mod tests {
     #[test]
     fn deployments_read_back_give_the_tenant_state() {
         let objects = [desired("portail", 1), desired("blog", 1)];
-        let ok = json!({ "availableReplicas": 1 });
+        let ok = json!({ "observedGeneration": 0, "updatedReplicas": 1, "availableReplicas": 1 });
         let stuck = json!({ "conditions": [{ "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded" }] });
         let seen = observation(&objects, &[live("portail", ok.clone()), live("blog", ok.clone())]);
         assert_eq!((seen.state, seen.detail.as_str()), (Observed::Available, "2/2 déploiements disponibles"));
@@ -347,6 +395,16 @@ mod tests {
         assert_eq!(seen.state, Observed::Degraded);
         assert!(seen.detail.ends_with("en échec : blog"), "{}", seen.detail);
         assert_eq!(observation(&[desired("portail", 0)], &[]).state, Observed::Stopped);
+        // A new spec not yet seen by the Deployment controller, or replicas of the old one: not available.
+        let mut behind =
+            live("portail", json!({ "observedGeneration": 1, "updatedReplicas": 1, "availableReplicas": 1 }));
+        behind.metadata.generation = Some(2);
+        assert_eq!(observation(&objects[..1], &[behind]).state, Observed::Progressing);
+        let old = json!({ "observedGeneration": 0, "updatedReplicas": 0, "availableReplicas": 1 });
+        assert_eq!(observation(&objects[..1], &[live("portail", old)]).state, Observed::Progressing);
+        let down = json!({ "updatedReplicas": 1, "availableReplicas": 1,
+                           "conditions": [{ "type": "Available", "status": "False" }] });
+        assert_eq!(observation(&objects[..1], &[live("portail", down)]).state, Observed::Progressing);
         assert_eq!(observation(&[], &[]).state, Observed::DataOnly);
     }
 

@@ -194,8 +194,10 @@ async fn settled(
 ) -> Result<bool, Problem> {
     let tenant = &input.tenant;
     let (services, hash) = inputs(state, input)?;
+    let resync = state.config.provisioning.reconcile.resync_seconds;
     if input.applied_hash.as_deref() != Some(hash.as_str())
         || !backend.intact(tenant, &hash, || render(state, input, &services).is_empty()).unwrap_or(false)
+        || backend.resync_due(tenant.provisioning_state.reconciled_at.as_deref(), now, resync)
     {
         return Ok(false);
     }
@@ -250,15 +252,11 @@ async fn apply_and_record(
             .bind(&tenant.id)
             .execute(&mut *tx)
             .await?;
-            tenants::event(
-                &mut tx,
-                &tenant.id,
-                ACTOR,
-                "reconciled",
-                &format!("{} objets appliqués", objects.len()),
-                now,
-            )
-            .await?;
+            // A resync applies the same inputs again: no event for it.
+            if input.applied_hash.as_deref() != Some(hash) {
+                let detail = format!("{} objets appliqués", objects.len());
+                tenants::event(&mut tx, &tenant.id, ACTOR, "reconciled", &detail, now).await?;
+            }
             record_observation(&mut tx, tenant, seen, now).await?;
         }
         Err(e) => {

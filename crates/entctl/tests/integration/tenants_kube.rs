@@ -42,6 +42,8 @@ struct Fault {
     reason: &'static str,
     message: &'static str,
     times: usize,
+    /// Whether the fault answers the server-side dry-run (else only the real write).
+    dry_run: bool,
 }
 
 #[derive(Default)]
@@ -51,6 +53,8 @@ struct Mock {
     objects: Mutex<BTreeMap<String, BTreeMap<String, Value>>>,
     faults: Mutex<Vec<Fault>>,
     deployments_available: Mutex<bool>,
+    /// The Deployment controller has not seen the latest spec yet (observedGeneration behind).
+    generation_behind: Mutex<bool>,
     /// Requests being answered now, and the most seen at once.
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -152,7 +156,10 @@ async fn handle(
     }
     {
         let mut faults = mock.faults.lock().unwrap();
-        if let Some(i) = faults.iter().position(|f| f.method == method.as_str() && f.path == path) {
+        let dry_run = query.get("dryRun").is_some_and(|v| v == "All");
+        if let Some(i) =
+            faults.iter().position(|f| f.method == method.as_str() && f.path == path && f.dry_run == dry_run)
+        {
             faults[i].times -= 1;
             let f = if faults[i].times == 0 { faults.remove(i) } else { faults[i].clone() };
             return status(f.code, f.reason, f.message, &split(&path).1);
@@ -165,6 +172,17 @@ async fn handle(
             let mut object: Value = serde_json::from_slice(&body).unwrap();
             object["metadata"]["uid"] = json!(format!("uid-{name}"));
             object["metadata"]["resourceVersion"] = json!("1");
+            if query.get("dryRun").is_some_and(|v| v == "All") {
+                return (StatusCode::OK, axum::Json(object)).into_response();
+            }
+            // The generation moves on when the spec changes, as the API server's does.
+            let before = objects.get(&collection).and_then(|c| c.get(&name));
+            let generation = match before {
+                Some(old) if old["spec"] == object["spec"] => old["metadata"]["generation"].as_i64().unwrap_or(1),
+                Some(old) => old["metadata"]["generation"].as_i64().unwrap_or(1) + 1,
+                None => 1,
+            };
+            object["metadata"]["generation"] = json!(generation);
             let existed = objects.entry(collection).or_default().insert(name, object.clone()).is_some();
             let code = if existed { StatusCode::OK } else { StatusCode::CREATED };
             (code, axum::Json(object)).into_response()
@@ -179,8 +197,11 @@ async fn handle(
                 .map(|mut o| {
                     if o["kind"] == "Deployment" {
                         let replicas = o["spec"]["replicas"].clone();
+                        let behind = i64::from(*mock.generation_behind.lock().unwrap());
+                        let generation = o["metadata"]["generation"].as_i64().unwrap_or(1) - behind;
                         o["status"] = if available {
-                            json!({ "replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
+                            json!({ "observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
+                                    "readyReplicas": replicas, "availableReplicas": replicas,
                                     "conditions": [{ "type": "Available", "status": "True" }] })
                         } else {
                             json!({ "replicas": replicas, "unavailableReplicas": replicas,
@@ -296,7 +317,8 @@ impl World {
         message: &'static str,
         times: usize,
     ) {
-        self.mock.faults.lock().unwrap().push(Fault { method, path: path.into(), code, reason, message, times });
+        let fault = Fault { method, path: path.into(), code, reason, message, times, dry_run: false };
+        self.mock.faults.lock().unwrap().push(fault);
     }
 
     /// Starts the work queue as `entctl serve` does, makes the tenant's portail PATCH hang,
@@ -330,6 +352,7 @@ impl World {
                 let metadata = object["metadata"].as_object_mut().unwrap();
                 metadata.remove("uid");
                 metadata.remove("resourceVersion");
+                metadata.remove("generation");
                 live.insert(format!("{collection}/{name}"), object);
             }
         }
@@ -405,6 +428,12 @@ async fn server_side_apply_sends_each_object_as_an_api_server_expects_then_reads
 
     // Every rendered object is applied, Namespace first, with the body render produced.
     let desired = tenants::render(&w.state.tenants(), &w.get("doisneau").await).await.unwrap();
+    // First a server-side dry-run of every object, then the writes.
+    let dry_run = |r: &Request| r.query.get("dryRun").is_some_and(|v| v == "All");
+    let first_write = requests.iter().position(|r| r.method == "PATCH" && !dry_run(r)).unwrap();
+    assert_eq!(first_write, desired.len(), "every object dry-run before the first write");
+    assert!(requests[..first_write].iter().all(|r| r.method == "PATCH" && dry_run(r)));
+    let requests = requests[first_write..].to_vec();
     let patches: Vec<&Request> = requests.iter().filter(|r| r.method == "PATCH").collect();
     assert_eq!(patches.len(), desired.len());
     assert_eq!(patches[0].path, "/api/v1/namespaces/ent-doisneau");
@@ -677,7 +706,9 @@ async fn retries_are_capped_in_the_client_a_hung_request_times_out_and_a_tenant_
     let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
     assert_eq!(report.failed, 1, "{report:?}");
     let sent = w.take_requests();
-    assert_eq!(paths(&sent, "PATCH"), [namespace; 3], "one request and two retries, then the reconciler's backoff");
+    let writes: Vec<&Request> =
+        sent.iter().filter(|r| r.method == "PATCH" && !r.query.contains_key("dryRun")).collect();
+    assert_eq!(writes.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), [namespace; 3], "two retries, no more");
     let error = w.get("doisneau").await.provisioning_state.error.unwrap();
     assert!(error.contains("503 ServiceUnavailable"), "{error}");
     w.mock.faults.lock().unwrap().clear();
@@ -818,4 +849,59 @@ async fn two_reconcilers_on_one_database_never_write_one_tenant_at_once_and_leas
     queue.await.unwrap();
     assert_eq!(common::count(&w.state.store, held, &[&w.state.reconciler.holder]).await, 0, "released at shutdown");
     other.close().await;
+}
+
+backend_test!(a_deleted_network_policy_is_restored_on_the_next_resync_and_a_dry_run_refusal_writes_nothing);
+async fn a_deleted_network_policy_is_restored_on_the_next_resync_and_a_dry_run_refusal_writes_nothing(
+    db: common::TestDb,
+) {
+    let w = World::on(db, |c| c.provisioning.reconcile.resync_seconds = 600).await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    *w.mock.deployments_available.lock().unwrap() = true;
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
+    assert_eq!(w.get("doisneau").await.provisioning_state.observed.as_deref(), Some("available"));
+
+    // Deleted by hand: nothing is watched, so the tenant stays as it is until its resync period is over.
+    let policies = "/apis/networking.k8s.io/v1/namespaces/ent-doisneau/networkpolicies";
+    let removed = w.mock.objects.lock().unwrap().get_mut(policies).unwrap().pop_first().unwrap().0;
+    w.take_requests();
+    assert_eq!(pass(&w.state.provisioning(), None, t0() + chrono::Duration::seconds(599)).await.unwrap().unchanged, 1);
+    assert!(w.take_requests().is_empty(), "an available tenant is left alone within its resync period");
+
+    // On the resync the objects are applied again: the policy is back, no event for the same inputs.
+    let events = w.event_kinds("doisneau").await.len();
+    let resync = t0() + chrono::Duration::seconds(600);
+    assert_eq!(pass(&w.state.provisioning(), None, resync).await.unwrap().applied, 1);
+    assert!(paths(&w.take_requests(), "PATCH").contains(&format!("{policies}/{removed}")));
+    w.assert_live_as_rendered("doisneau").await;
+    assert_eq!(w.event_kinds("doisneau").await.len(), events);
+
+    // A rollout not yet seen by the Deployment controller is not « available » (observedGeneration behind).
+    w.apply("doisneau", "0940176F", json!(["visio"])).await;
+    assert_eq!(pass(&w.state.provisioning(), None, resync).await.unwrap().applied, 1);
+    assert_eq!(w.get("doisneau").await.provisioning_state.observed.as_deref(), Some("available"));
+    *w.mock.generation_behind.lock().unwrap() = true;
+    let later = resync + chrono::Duration::seconds(600);
+    pass(&w.state.provisioning(), None, later).await.unwrap();
+    let state = w.get("doisneau").await.provisioning_state;
+    assert_eq!(state.observed.as_deref(), Some("progressing"), "{state:?}");
+
+    // What the server-side dry-run refuses fails the pass before anything is written.
+    w.apply("doisneau", "0940176F", json!([])).await;
+    let fault = Fault {
+        method: "PATCH",
+        path: "/apis/networking.k8s.io/v1/namespaces/ent-doisneau/ingresses/ent".into(),
+        code: 422,
+        reason: "Invalid",
+        message: "admission webhook denied the request",
+        times: 1,
+        dry_run: true,
+    };
+    w.mock.faults.lock().unwrap().push(fault);
+    w.take_requests();
+    assert_eq!(pass(&w.state.provisioning(), None, later).await.unwrap().failed, 1);
+    let requests = w.take_requests();
+    assert!(requests.iter().all(|r| r.query.contains_key("dryRun")), "nothing written");
+    let error = w.get("doisneau").await.provisioning_state.error.unwrap();
+    assert!(error.contains("422 Invalid") && error.contains("dry-run"), "{error}");
 }
