@@ -183,6 +183,16 @@ async fn handle(
                 None => 1,
             };
             object["metadata"]["generation"] = json!(generation);
+            if let (Some(old), Some(added)) = (before, object.get("stringData").cloned()) {
+                // As the API server does: `stringData` is merged into the live `data` and its
+                // keys are owned by nobody, so a key left out is never removed (kubernetes#108008).
+                let mut data = old["data"].clone();
+                for (key, value) in added.as_object().unwrap() {
+                    data[key] = json!(base64_encode(value.as_str().unwrap().as_bytes()));
+                }
+                object["data"] = data;
+                object.as_object_mut().unwrap().remove("stringData");
+            }
             let existed = objects.entry(collection).or_default().insert(name, object.clone()).is_some();
             let code = if existed { StatusCode::OK } else { StatusCode::CREATED };
             (code, axum::Json(object)).into_response()
@@ -229,6 +239,11 @@ async fn handle(
         }
         _ => status(405, "MethodNotAllowed", "method not allowed", ""),
     }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 struct World {
@@ -904,4 +919,21 @@ async fn a_deleted_network_policy_is_restored_on_the_next_resync_and_a_dry_run_r
     assert!(requests.iter().all(|r| r.query.contains_key("dryRun")), "nothing written");
     let error = w.get("doisneau").await.provisioning_state.error.unwrap();
     assert!(error.contains("422 Invalid") && error.contains("dry-run"), "{error}");
+}
+
+backend_test!(a_removed_options_secret_key_disappears_from_the_live_secret);
+async fn a_removed_options_secret_key_disappears_from_the_live_secret(db: common::TestDb) {
+    let w = World::on(db, |_| {}).await;
+    w.tenant("doisneau", "0940176F", json!(["visio"])).await;
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    let secret = "/api/v1/namespaces/ent-doisneau/secrets/ent-credentials";
+    let keys = |w: &World| -> Vec<String> {
+        let live = w.live("ent-doisneau");
+        live[secret]["data"].as_object().unwrap().keys().cloned().collect()
+    };
+    assert!(keys(&w).contains(&"visio-password".to_string()), "{:?}", keys(&w));
+    w.apply("doisneau", "0940176F", json!([])).await;
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
+    assert!(!keys(&w).contains(&"visio-password".to_string()), "{:?}", keys(&w));
+    w.assert_live_as_rendered("doisneau").await;
 }
