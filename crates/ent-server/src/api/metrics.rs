@@ -202,6 +202,7 @@ pub fn text(state: &AppState) -> String {
     state.metrics.write(&mut out);
     state.metrics.write_jobs(&mut out);
     state.metrics.write_gauges(&mut out);
+    state.reconciler.write_metrics(&mut out, state.clock.now().timestamp());
     write_process(state, &mut out);
     out
 }

@@ -93,6 +93,23 @@ pub enum BackendError {
     ManifestsRead(std::io::Error),
 }
 
+impl BackendError {
+    /// The cause, as `/metrics` counts failures.
+    pub fn cause(&self) -> String {
+        match self {
+            BackendError::Api { code, .. } => format!("api_{code}"),
+            BackendError::Request { detail, .. } if detail.contains("délai par requête") => "timeout".into(),
+            BackendError::Request { .. } => "transport".into(),
+            BackendError::Deadline(_) => "deadline".into(),
+            BackendError::ClusterConfig(_) | BackendError::Kubeconfig { .. } | BackendError::Client(_) => {
+                "config".into()
+            }
+            BackendError::UnsupportedKind(_) => "unsupported_kind".into(),
+            BackendError::ManifestsWrite(_) | BackendError::ManifestsRead(_) => "manifests".into(),
+        }
+    }
+}
+
 pub enum Backend {
     Manifests(ManifestsBackend),
     Kube(KubeBackend),

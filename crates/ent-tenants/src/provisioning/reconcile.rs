@@ -237,9 +237,13 @@ async fn apply_and_record(
 ) -> Result<Outcome, Problem> {
     let tenant = &input.tenant;
     let deadline = state.config.provisioning.reconcile.tenant_deadline();
+    let started = std::time::Instant::now();
     let result = tokio::time::timeout(deadline, backend.apply(tenant, objects, hash))
         .await
         .unwrap_or(Err(BackendError::Deadline(deadline.as_secs_f64())));
+    let cause = result.as_ref().err().map(BackendError::cause);
+    let seconds = started.elapsed().as_secs_f64();
+    state.reconciler.tenant_done(&tenant.slug, seconds, cause.as_deref(), state.clock.now().timestamp());
     let mut tx = state.store.begin_write().await?;
     match &result {
         Ok(seen) => {
@@ -300,9 +304,11 @@ pub async fn pass(state: &ProvisioningState, only: Option<&str>, now: DateTime<U
     let concurrency = state.config.provisioning.concurrency.max(1);
     // Futures built up front (not by a closure of the stream): their lifetimes stay concrete.
     let writer = Writer::new(state, now);
+    let (started, sent) = (std::time::Instant::now(), state.reconciler.requests_sent());
     let work: Vec<_> = inputs.iter().map(|input| reconcile_one(state, &backend, input, &writer, now)).collect();
     let outcomes: Vec<Result<Outcome, Problem>> =
         futures_util::stream::iter(work).buffer_unordered(concurrency).collect().await;
+    state.reconciler.pass_done(started.elapsed().as_secs_f64(), state.reconciler.requests_sent() - sent);
     let mut report = PassReport { tenants: inputs.len() as u64, ..PassReport::default() };
     for outcome in outcomes {
         match outcome {

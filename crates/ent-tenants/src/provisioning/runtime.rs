@@ -22,6 +22,21 @@ pub struct Reconciler {
     pub depth: AtomicUsize,
     /// This process's name in the tenant leases.
     pub holder: String,
+    figures: Mutex<Figures>,
+}
+
+/// What this process's reconciles did, for `/metrics`.
+#[derive(Default)]
+struct Figures {
+    /// Last reconcile of each tenant: seconds taken.
+    tenant_seconds: std::collections::BTreeMap<String, f64>,
+    /// Failures by cause (`api_409`, `timeout`, `transport`, `deadline`, …).
+    errors: std::collections::BTreeMap<String, u64>,
+    /// Tenants failing now, since their first failure in a row (Unix seconds).
+    failing_since: std::collections::BTreeMap<String, i64>,
+    /// Last pass: seconds taken and requests sent.
+    pass_seconds: f64,
+    pass_requests: u64,
 }
 
 impl Reconciler {
@@ -32,6 +47,7 @@ impl Reconciler {
             queue: Mutex::new(None),
             depth: AtomicUsize::new(0),
             holder: ent_kernel::store::new_id(),
+            figures: Mutex::new(Figures::default()),
         }
     }
 
@@ -61,6 +77,52 @@ impl Reconciler {
     /// Counts one request sent.
     pub fn count_request(&self) {
         self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A tenant's reconcile took `seconds`; `failure` names its cause when it failed.
+    pub fn tenant_done(&self, slug: &str, seconds: f64, failure: Option<&str>, at: i64) {
+        let mut figures = self.figures.lock().expect("figures lock");
+        figures.tenant_seconds.insert(slug.to_string(), seconds);
+        match failure {
+            Some(cause) => {
+                *figures.errors.entry(cause.to_string()).or_default() += 1;
+                figures.failing_since.entry(slug.to_string()).or_insert(at);
+            }
+            None => drop(figures.failing_since.remove(slug)),
+        }
+    }
+
+    /// A pass took `seconds` and sent `requests`.
+    pub fn pass_done(&self, seconds: f64, requests: u64) {
+        let mut figures = self.figures.lock().expect("figures lock");
+        figures.pass_seconds = seconds;
+        figures.pass_requests = requests;
+    }
+
+    /// The reconciler's figures in the Prometheus text format.
+    pub fn write_metrics(&self, out: &mut String, now: i64) {
+        use std::fmt::Write;
+        let figures = self.figures.lock().expect("figures lock");
+        let _ = writeln!(out, "# TYPE entcp_reconcile_tenant_duration_seconds gauge");
+        for (tenant, seconds) in &figures.tenant_seconds {
+            let _ = writeln!(out, "entcp_reconcile_tenant_duration_seconds{{tenant=\"{tenant}\"}} {seconds}");
+        }
+        let _ = writeln!(out, "# TYPE entcp_reconcile_errors_total counter");
+        for (cause, n) in &figures.errors {
+            let _ = writeln!(out, "entcp_reconcile_errors_total{{cause=\"{cause}\"}} {n}");
+        }
+        let _ = writeln!(out, "# TYPE entcp_reconcile_oldest_failure_seconds gauge");
+        if let Some((tenant, since)) = figures.failing_since.iter().min_by_key(|(_, since)| **since) {
+            let _ = writeln!(out, "entcp_reconcile_oldest_failure_seconds{{tenant=\"{tenant}\"}} {}", now - since);
+        }
+        let _ = writeln!(out, "# TYPE entcp_reconcile_pass_duration_seconds gauge");
+        let _ = writeln!(out, "entcp_reconcile_pass_duration_seconds {}", figures.pass_seconds);
+        let _ = writeln!(out, "# TYPE entcp_reconcile_pass_requests gauge");
+        let _ = writeln!(out, "entcp_reconcile_pass_requests {}", figures.pass_requests);
+        let _ = writeln!(out, "# TYPE entcp_reconcile_queue_depth gauge");
+        let _ = writeln!(out, "entcp_reconcile_queue_depth {}", self.depth.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# TYPE entcp_kube_requests_total counter");
+        let _ = writeln!(out, "entcp_kube_requests_total {}", self.requests_sent());
     }
 
     /// Requests sent to the API server so far by this process.

@@ -809,6 +809,14 @@ async fn a_hung_patch_fails_after_the_timeout_in_the_work_queue_while_the_outbox
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert!(error.contains("ent-doisneau/portail") && error.contains("pas de réponse en 5 s"), "{error}");
+    // The failure and its cause are on /metrics, with the failing tenant and the requests sent.
+    let metrics = entcp::api::metrics::text(&w.state);
+    assert!(metrics.contains("entcp_reconcile_errors_total{cause=\"timeout\"} 1"), "{metrics}");
+    assert!(metrics.contains("entcp_reconcile_oldest_failure_seconds{tenant=\"doisneau\"} 0"), "{metrics}");
+    assert!(metrics.contains("entcp_reconcile_tenant_duration_seconds{tenant=\"doisneau\"}"), "{metrics}");
+    assert!(metrics.contains("entcp_reconcile_queue_depth 0"), "{metrics}");
+    let sent = w.mock.requests.lock().unwrap().len();
+    assert!(metrics.contains(&format!("entcp_kube_requests_total {sent}")), "{sent} requests: {metrics}");
     shutdown.cancel();
     queue.await.unwrap();
     assert!(!w.state.reconciler.enqueue(None), "the queue is closed at shutdown");
