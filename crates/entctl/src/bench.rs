@@ -264,8 +264,72 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
             r.failed
         );
     }
+    catalog_change_requests(state, &world.dir).await?;
     println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
     world.finish().await
+}
+
+/// Tenants the `kube` part of the reconcile bench applies (requests are counted, not timed).
+const KUBE_SAMPLE: usize = 20;
+
+/// The requests per tenant of a catalog change on the `kube` backend: every service's image
+/// changed, then the sample's tenants reconciled against a stateless loopback stand-in of an
+/// API server (applies echoed, lists empty: nothing to prune), then a pass without change.
+async fn catalog_change_requests(state: &ent_server::api::AppState, dir: &std::path::Path) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(stand_in)).await });
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: bench\n  cluster:\n    server: http://{address}\n\
+             contexts:\n- name: bench\n  context:\n    cluster: bench\n    user: bench\ncurrent-context: bench\n\
+             users:\n- name: bench\n  user:\n    token: bench\n"
+        ),
+    )?;
+    let mut config = (*state.config).clone();
+    config.provisioning.backend = ent_kernel::config::ProvisioningBackend::Kube;
+    config.provisioning.kube.kubeconfig = Some(kubeconfig);
+    config.provisioning.reconcile.requests_per_second = 1e6;
+    let mut kube = ent_server::api::AppState::new(state.store.clone(), config, state.clock.clone());
+    let slugs: Vec<String> = sqlx::query_scalar("SELECT slug FROM tenants ORDER BY slug LIMIT $1")
+        .bind(KUBE_SAMPLE as i64)
+        .fetch_all(state.store.pool())
+        .await?;
+    let mut catalog = (*kube.catalog).clone();
+    // The sample was applied by the manifests passes above: the same inputs, so nothing to apply until the change.
+    for step in ["changement du catalogue (image de chaque service)", "passe sans changement"] {
+        if step.starts_with("changement") {
+            catalog.services.iter_mut().for_each(|s| s.deployment.image.push_str("-bench"));
+            kube.catalog = std::sync::Arc::new(catalog.clone());
+        }
+        let before = kube.reconciler.requests_sent();
+        for slug in &slugs {
+            ent_tenants::provisioning::reconcile::pass(&kube.provisioning(), Some(slug), chrono::Utc::now())
+                .await
+                .map_err(|p| anyhow::anyhow!(p.detail))?;
+        }
+        let sent = kube.reconciler.requests_sent() - before;
+        println!(
+            "kube, {step} : {sent} requêtes pour {} tenants, {:.1} par tenant",
+            slugs.len(),
+            sent as f64 / slugs.len().max(1) as f64
+        );
+    }
+    Ok(())
+}
+
+/// The bench's stand-in of an API server: an apply answers its own body, a list is empty.
+async fn stand_in(method: axum::http::Method, body: axum::body::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let empty = serde_json::json!({ "kind": "List", "apiVersion": "v1", "metadata": {}, "items": [] });
+    match method {
+        axum::http::Method::PATCH => {
+            axum::Json(serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default()).into_response()
+        }
+        _ => axum::Json(empty).into_response(),
+    }
 }
 
 /// `entctl bench support`: `tickets` open tickets over `tenants` tenants (about
