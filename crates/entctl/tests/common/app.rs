@@ -234,6 +234,11 @@ impl TestApp {
         Client { router: self.router.clone(), token: token.to_string() }
     }
 
+    /// A client of the administrator `root@test.fr` (created on first call).
+    pub async fn root_client(&self) -> Client {
+        self.client(&token_for(&self.store, "root@test.fr", Role::Admin, None).await)
+    }
+
     pub fn get(&self, path: &str) -> Req<'_> {
         self.request(Method::GET, path)
     }

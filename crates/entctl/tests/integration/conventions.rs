@@ -7,7 +7,7 @@ use crate::common;
 use axum::http::StatusCode;
 use chrono::{Duration, TimeZone, Utc};
 use common::app::{Client, Req};
-use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};
+use common::smtp::{smtp_on_free_port, smtp_sink_available, SmtpSink};
 use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::clock::{Clock, FixedClock};
@@ -237,10 +237,8 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
         assert_eq!(s, StatusCode::OK, "{body}");
     }
     let models = load_models();
-    let port = free_port();
+    let (_data, port, config) = smtp_on_free_port();
     let sink = SmtpSink::start(port);
-    let data = tempfile::tempdir().unwrap();
-    let config = smtp_config(data.path(), port);
     let send = |at| {
         let store = c.db.store.clone();
         let config = config.clone();

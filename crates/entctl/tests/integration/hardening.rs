@@ -83,8 +83,7 @@ async fn one_line_fields_refuse_control_characters_and_bodies_refuse_other_contr
     assert_eq!(status, 201, "{}: {body}", db.name);
 
     fresnes_tenant(&db.store).await;
-    let ticket = json!({ "tenant": "fresnes", "subject": "ENT\nBcc: x", "description": "Ligne 1\nLigne 2",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let ticket = fresnes_ticket("ENT\nBcc: x", "Ligne 1\nLigne 2");
     let (status, body) = api.call(&admin, Method::POST, "/support/tickets", Some(ticket)).await;
     assert_eq!((status, &body["errors"][0]["field"]), (422, &json!("subject")), "{}: {body}", db.name);
     let breach = json!({ "title": "Fuite\r\n## Autre", "facts": "Liste envoyée\nà un tiers", "aware_at": "2026-08-31T08:00:00Z",
@@ -186,6 +185,12 @@ async fn fresnes_tenant(store: &entcp::store::Store) {
     entcp::tenants::apply(&state.tenants(), &common::admin(), &doc, None).await.unwrap();
 }
 
+/// A new high-priority access ticket on the Fresnes tenant.
+fn fresnes_ticket(subject: &str, description: &str) -> Value {
+    json!({ "tenant": "fresnes", "subject": subject, "description": description,
+        "category": "acces", "impact": "haute", "urgency": "haute" })
+}
+
 async fn created_notices(store: &entcp::store::Store) -> Vec<String> {
     common::queued_mails(store, "support").await.into_iter().map(|m| m.recipients).collect()
 }
@@ -195,8 +200,7 @@ async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_
     let api = Api::start(&db).await;
     fresnes_tenant(&db.store).await;
     let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
-    let new = json!({ "tenant": "fresnes", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let new = fresnes_ticket("ENT inaccessible", "Page blanche.");
 
     let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new.clone())).await;
     assert_eq!(status, 201, "{}: {ticket}", db.name);
@@ -332,8 +336,7 @@ async fn if_match_star_updates_a_ticket_named_by_its_reference(db: crate::common
     let api = Api::start(&db).await;
     fresnes_tenant(&db.store).await;
     let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
-    let new = json!({ "tenant": "fresnes", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let new = fresnes_ticket("ENT inaccessible", "Page blanche.");
     let (_, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new)).await;
     let reference = ticket["reference"].as_str().unwrap();
     let resp = api
