@@ -213,6 +213,11 @@ impl TestApp {
         }
     }
 
+    /// The client of the administrator `root@test.fr` of an app over a store the caller keeps.
+    pub async fn root_client_over(store: &Store) -> Client {
+        TestApp::over(store).build().await.root_client().await
+    }
+
     /// Creates a user holding `role` at `org` and keeps its token; returns the token.
     pub async fn add_user(&mut self, email: &str, role: Role, org: Option<&str>) -> String {
         let token = token_for(&self.store, email, role, org).await;
