@@ -536,15 +536,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     let input: award::AwardInput = serde_json::from_value(serde_json::json!({
         "vendor_siret": siret, "vendor_name": "Éditeur du banc", "amount_ht_cents": 123_456_789_i64,
         "amount_ttc_cents": 148_148_147_i64, "notified_on": "2000-01-01",
-        "decp": {
-            "acheteur_siret": siret, "code_cpv": "48190000", "techniques": ["Accord-cadre"],
-            "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Pas de CCAG",
-            "offres_recues": 3, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
-            "sous_traitance_declaree": false, "procedure": "Appel d'offres ouvert", "forme_prix": "Unitaire",
-            "types_prix": ["Définitif révisable"], "considerations_sociales": ["Pas de considération sociale"],
-            "considerations_environnementales": ["Pas de considération environnementale"],
-            "lieu_execution_code": "FR", "lieu_execution_type": "Code pays"
-        }
+        "decp": siret.as_deref().map(ent_testkit::award::decp_facts),
     }))?;
     let started = Instant::now();
     let g = award::award(&ctx, &g, input).await.map_err(fail)?;

@@ -83,6 +83,19 @@ fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The folder of example tenant documents.
+fn example_tenants() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tenants/examples")
+}
+
+/// A data folder with the 94 écoles sample imported and the example tenants applied.
+fn with_example_tenants() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(common::fixture("annuaire-education-94-ecoles.csv")));
+    run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(example_tenants()));
+    dir
+}
+
 #[test]
 fn first_start_creates_an_admin_whose_token_opens_the_api() {
     let dir = tempfile::tempdir().unwrap();
@@ -314,7 +327,7 @@ fn apply_twice_says_unchanged_and_render_prints_the_kubernetes_objects() {
     let dir = tempfile::tempdir().unwrap();
     let sample = common::fixture("annuaire-education-94-ecoles.csv");
     run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(&sample));
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tenants/examples");
+    let examples = example_tenants();
     let first = run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
     assert!(first.contains("enttenant/fresnes created"), "{first}");
     let second = run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
@@ -372,10 +385,7 @@ fn serve_with_demo_loads_the_sample_even_when_the_log_level_hides_info() {
 
 #[test]
 fn rgpd_export_writes_the_register_and_records_a_snapshot_that_diff_starts_from() {
-    let dir = tempfile::tempdir().unwrap();
-    run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(common::fixture("annuaire-education-94-ecoles.csv")));
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tenants/examples");
-    run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
+    let dir = with_example_tenants();
     run_ok(entctl(dir.path()).args(["tenants", "transition", "fresnes", "provisioning", "--override-reason", "démo"]));
     // No convention: the écoles' controller is their DSDEN (arrêté of 2006), and the entries say so.
     let out = dir.path().join("registre.csv");
@@ -396,10 +406,7 @@ fn rgpd_export_writes_the_register_and_records_a_snapshot_that_diff_starts_from(
 
 #[test]
 fn a_teacher_opens_a_ticket_on_the_commune_tenant_and_n1_escalates_it_from_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(common::fixture("annuaire-education-94-ecoles.csv")));
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tenants/examples");
-    run_ok(entctl(dir.path()).args(["apply", "-f"]).arg(&examples));
+    let dir = with_example_tenants();
     for (email, role, org) in
         [("prof@fresnes.fr", "usager", "0940176F"), ("rup@fresnes.fr", "support_n1", "commune:94034")]
     {

@@ -27,12 +27,9 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
     api.get("/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, models)
         .ok::<Vec<ConventionModel>>(),
     api.get("/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, list)
-        .query::<ConventionFilter>()
-        .ok::<Page<Convention>>(),
+        .pages::<ConventionFilter, Convention>(),
     api.post("/api/v1/conventions", "Créer une convention (brouillon)", &CONVENTIONS_WRITE, create)
-        .idempotent()
-        .json_body::<NewConvention>()
-        .created_versioned::<Convention>(),
+        .creates::<NewConvention, Convention>(),
     api.get("/api/v1/conventions/{id}", "Consulter une convention", &CONVENTIONS_READ, show)
         .ok_versioned::<Convention>(),
     api.patch(

@@ -15,6 +15,8 @@ mod html;
 mod ods;
 mod odt;
 mod pdf;
+#[cfg(any(test, feature = "read-back"))]
+pub mod read_back;
 pub mod response;
 
 pub use html::to_html;

@@ -1,7 +1,7 @@
 //! OpenDocument Spreadsheet: sheets of rows of typed cells, zipped here like
 //! the ODT. Deterministic: the same spreadsheet always gives the same bytes.
 
-use super::odt::{escape, package};
+use super::odt::{escape, odf_namespaces, package};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
@@ -47,17 +47,7 @@ impl Cell {
     }
 }
 
-const NAMESPACES: &str = concat!(
-    r#"xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" "#,
-    r#"xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" "#,
-    r#"xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" "#,
-    r#"xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" "#,
-    r#"xmlns:number="urn:oasis:names:tc:opendocument:xmlns:datastyle:1.0" "#,
-    r#"xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0" "#,
-    r#"xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" "#,
-    r#"xmlns:dc="http://purl.org/dc/elements/1.1/" "#,
-    r#"office:version="1.3""#,
-);
+const NAMESPACES: &str = odf_namespaces!(r#"xmlns:number="urn:oasis:names:tc:opendocument:xmlns:datastyle:1.0" "#);
 
 /// Renders the spreadsheet as an `.ods` file.
 pub fn to_ods(book: &Spreadsheet) -> Vec<u8> {
@@ -209,8 +199,7 @@ fn sheet_name(wanted: &str, used: &mut BTreeSet<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quick_xml::events::Event;
-    use std::io::{Cursor, Read};
+    use crate::documents::read_back::ods_sheets;
 
     fn book() -> Spreadsheet {
         Spreadsheet {
@@ -231,52 +220,6 @@ mod tests {
         }
     }
 
-    /// Every cell of every sheet, as its value attribute or its text.
-    fn cells(ods: &[u8]) -> Vec<(String, Vec<Vec<String>>)> {
-        let mut archive = zip::ZipArchive::new(Cursor::new(ods)).unwrap();
-        let mut xml = String::new();
-        archive.by_name("content.xml").unwrap().read_to_string(&mut xml).unwrap();
-        let mut reader = quick_xml::Reader::from_str(&xml);
-        // Typed cells read as their `office:value`, text cells as their text.
-        let (mut sheets, mut text_cell) = (Vec::<(String, Vec<Vec<String>>)>::new(), false);
-        loop {
-            match reader.read_event().unwrap_or_else(|e| panic!("content.xml is not well-formed: {e}")) {
-                Event::Eof => return sheets,
-                Event::Start(e) if e.name().into_inner() == "table:table" => {
-                    let name = e.try_get_attribute("table:name").unwrap().unwrap().value.into_owned();
-                    sheets.push((name, Vec::new()));
-                }
-                Event::Start(e) if e.name().into_inner() == "table:table-row" => {
-                    sheets.last_mut().unwrap().1.push(vec![])
-                }
-                Event::Start(e) if e.name().into_inner() == "table:table-cell" => {
-                    let value = e.try_get_attribute("office:value").unwrap();
-                    text_cell = value.is_none();
-                    let value = value.map(|v| v.value.into_owned()).unwrap_or_default();
-                    sheets.last_mut().unwrap().1.last_mut().unwrap().push(value);
-                }
-                Event::Empty(e) if e.name().into_inner() == "table:table-cell" => {
-                    sheets.last_mut().unwrap().1.last_mut().unwrap().push(String::new())
-                }
-                Event::End(e) if e.name().into_inner() == "table:table-cell" => text_cell = false,
-                Event::Text(t) if text_cell => {
-                    let row = sheets.last_mut().unwrap().1.last_mut().unwrap();
-                    row.last_mut().unwrap().push_str(&t.xml10_content());
-                }
-                Event::GeneralRef(r) if text_cell => {
-                    let c = match &*r.xml10_content() {
-                        "lt" => '<',
-                        "gt" => '>',
-                        "amp" => '&',
-                        other => panic!("unexpected entity {other}"),
-                    };
-                    sheets.last_mut().unwrap().1.last_mut().unwrap().last_mut().unwrap().push(c);
-                }
-                _ => {}
-            }
-        }
-    }
-
     #[test]
     fn ods_starts_with_its_stored_mimetype() {
         let ods = to_ods(&book());
@@ -286,13 +229,13 @@ mod tests {
 
     #[test]
     fn ods_cells_read_back_with_types_and_unique_sheet_names() {
-        let sheets = cells(&to_ods(&book()));
+        let sheets = ods_sheets(&to_ods(&book()));
         assert_eq!(sheets.len(), 2);
         assert_eq!(sheets[0].0, "Liste des traitements");
         assert_eq!(sheets[1].0, "Liste des traitements (2)");
         let rows = &sheets[0].1;
         assert_eq!(rows[0], ["Nom", "Comptes"]);
-        assert_eq!(rows[1], ["Messagerie <interne>ligne 2", "1200"]);
+        assert_eq!(rows[1], ["Messagerie <interne>\nligne 2", "1200"]);
         assert_eq!(rows[2], [""]);
         assert_eq!(rows[3], ["-1234.56", "23/11/2026", "0.5", ""]);
     }

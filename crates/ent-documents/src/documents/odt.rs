@@ -45,16 +45,26 @@ pub(super) fn package(mime: &str, parts: &[(&str, String)]) -> Vec<u8> {
     zip.finish().expect("zip is finished").into_inner()
 }
 
-const NAMESPACES: &str = concat!(
-    r#"xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" "#,
-    r#"xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" "#,
-    r#"xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" "#,
-    r#"xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" "#,
-    r#"xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0" "#,
-    r#"xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" "#,
-    r#"xmlns:dc="http://purl.org/dc/elements/1.1/" "#,
-    r#"office:version="1.3""#,
-);
+/// The namespace declarations of an ODF root element (and its version), with `extra`
+/// ones (the spreadsheet's `number:`) after `table:`.
+macro_rules! odf_namespaces {
+    ($($extra:literal)?) => {
+        concat!(
+            r#"xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" "#,
+            r#"xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" "#,
+            r#"xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" "#,
+            r#"xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" "#,
+            $($extra,)?
+            r#"xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0" "#,
+            r#"xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" "#,
+            r#"xmlns:dc="http://purl.org/dc/elements/1.1/" "#,
+            r#"office:version="1.3""#,
+        )
+    };
+}
+pub(super) use odf_namespaces;
+
+const NAMESPACES: &str = odf_namespaces!();
 
 fn meta(doc: &Document) -> String {
     let mut x = String::new();

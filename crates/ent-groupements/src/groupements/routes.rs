@@ -26,12 +26,9 @@ use serde::{Deserialize, Serialize};
 
 ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
     api.get("/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, list)
-        .query::<GroupementFilter>()
-        .ok::<Page<Groupement>>(),
+        .pages::<GroupementFilter, Groupement>(),
     api.post("/api/v1/groupements", "Ouvrir un groupement (coordonnateur)", &GROUPEMENTS_MANAGE, create)
-        .idempotent()
-        .json_body::<NewGroupement>()
-        .created_versioned::<Groupement>(),
+        .creates::<NewGroupement, Groupement>(),
     api.get("/api/v1/groupements/{id}", "Consulter un groupement", &GROUPEMENTS_READ, show)
         .ok_versioned::<Groupement>(),
     api.patch("/api/v1/groupements/{id}", "Modifier (If-Match ; ouvert ou clos)", &GROUPEMENTS_MANAGE, update)
@@ -75,9 +72,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         &GROUPEMENTS_APPLY,
         apply,
     )
-    .idempotent()
-    .json_body::<NewApplication>()
-    .created_versioned::<Application>(),
+    .creates::<NewApplication, Application>(),
     api.post(
         "/api/v1/groupements/{id}/applications/{application}/withdraw",
         "Retirer sa candidature (jusqu'à la clôture)",
@@ -162,8 +157,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         &GROUPEMENTS_LIBRARY,
         library,
     )
-    .query::<LibraryFilter>()
-    .ok::<Page<StoredDocument>>(),
+    .pages::<LibraryFilter, StoredDocument>(),
 ]);
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -6,7 +6,7 @@ pub mod extract;
 
 use crate::error::{Problem, ProblemKind};
 use crate::kernel::roles::Action;
-use crate::store::Store;
+use crate::store::{Page, Store};
 use axum::extract::DefaultBodyLimit;
 use axum::extract::FromRequestParts;
 use axum::handler::Handler;
@@ -182,6 +182,17 @@ impl<S> ApiRoute<S> {
     /// `201 Created` with a JSON `T` and its version as `ETag` (see [`Versioned`]).
     pub fn created_versioned<T: JsonSchema>(self) -> Self {
         self.created::<T>().etag()
+    }
+
+    /// A creation: accepts an `Idempotency-Key`, a JSON `B` in, `201 Created` with the
+    /// JSON `T` and its `ETag` out.
+    pub fn creates<B: JsonSchema, T: JsonSchema>(self) -> Self {
+        self.idempotent().json_body::<B>().created_versioned::<T>()
+    }
+
+    /// A paged list: the filter `F` as query string, `200 OK` with a [`Page`] of `T`.
+    pub fn pages<F: JsonSchema, T: JsonSchema>(self) -> Self {
+        self.query::<F>().ok::<Page<T>>()
     }
 
     /// A file success response in each of `content_types` (chosen by the `format` parameter).

@@ -10,44 +10,37 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+/// A template's three parts compiled into the binary: (name, subject, text, html).
+macro_rules! mail_template {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!("../../../../templates/mail/", $name, ".subject")),
+            include_str!(concat!("../../../../templates/mail/", $name, ".txt")),
+            include_str!(concat!("../../../../templates/mail/", $name, ".html")),
+        )
+    };
+}
+
 /// The e-mail templates compiled into the binary: (name, subject, text, html).
 const TEMPLATES: &[(&str, &str, &str, &str)] = &[
-    (
-        "test",
-        include_str!("../../../../templates/mail/test.subject"),
-        include_str!("../../../../templates/mail/test.txt"),
-        include_str!("../../../../templates/mail/test.html"),
-    ),
-    (
-        "convention",
-        include_str!("../../../../templates/mail/convention.subject"),
-        include_str!("../../../../templates/mail/convention.txt"),
-        include_str!("../../../../templates/mail/convention.html"),
-    ),
-    (
-        "support",
-        include_str!("../../../../templates/mail/support.subject"),
-        include_str!("../../../../templates/mail/support.txt"),
-        include_str!("../../../../templates/mail/support.html"),
-    ),
-    (
-        "groupement",
-        include_str!("../../../../templates/mail/groupement.subject"),
-        include_str!("../../../../templates/mail/groupement.txt"),
-        include_str!("../../../../templates/mail/groupement.html"),
-    ),
-    (
-        "rgpd",
-        include_str!("../../../../templates/mail/rgpd.subject"),
-        include_str!("../../../../templates/mail/rgpd.txt"),
-        include_str!("../../../../templates/mail/rgpd.html"),
-    ),
+    mail_template!("test"),
+    mail_template!("convention"),
+    mail_template!("support"),
+    mail_template!("groupement"),
+    mail_template!("rgpd"),
 ];
+
+/// The page every HTML body extends (`{% extends "layout.html" %}`): its blocks are
+/// `title`, `body` and `signature` (after « Plan de contrôle ENT »).
+const LAYOUT: &str = include_str!("../../../../templates/mail/layout.html");
 
 fn tera() -> &'static tera::Tera {
     static TERA: OnceLock<tera::Tera> = OnceLock::new();
     TERA.get_or_init(|| {
         let mut tera = tera::Tera::default();
+        tera.add_raw_template("layout.html", LAYOUT)
+            .unwrap_or_else(|e| panic!("the e-mail layout does not compile: {e:?}"));
         for (name, subject, text, html) in TEMPLATES {
             tera.add_raw_templates([
                 (format!("{name}.subject"), *subject),

@@ -15,8 +15,7 @@ ent_kernel::route_table!(NotifyState, "courriels", |api| vec![
         &ent_platform::identity::authz::OUTBOX_READ,
         list,
     )
-    .query::<OutboxFilter>()
-    .ok::<Page<OutboxMessage>>(),
+    .pages::<OutboxFilter, OutboxMessage>(),
     api.post(
         "/api/v1/outbox/{id}/retry",
         "Réessayer tout de suite un courriel en attente, en échec, ou bloqué en envoi (bail expiré)",

@@ -10,8 +10,7 @@ use ent_kernel::store::Page;
 
 ent_kernel::route_table!(AuditState, "audit", |api| vec![api
     .get("/api/v1/audit", "Consulter le journal d'audit", &AUDIT_READ, audit_log)
-    .query::<AuditFilter>()
-    .ok::<Page<AuditRecord>>()]);
+    .pages::<AuditFilter, AuditRecord>()]);
 
 async fn audit_log(
     Call { state, caller }: Call<AuditState>,

@@ -23,11 +23,8 @@ use serde::Deserialize;
 
 ent_kernel::route_table!(IdentityState, "identité", |api| vec![
     api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).ok_versioned::<User>(),
-    api.get("/api/v1/users", "Lister les utilisateurs", &USERS_READ, users).query::<PageQuery>().ok::<Page<User>>(),
-    api.post("/api/v1/users", "Créer un utilisateur", &USERS_WRITE, add_user)
-        .idempotent()
-        .json_body::<NewUser>()
-        .created_versioned::<User>(),
+    api.get("/api/v1/users", "Lister les utilisateurs", &USERS_READ, users).pages::<PageQuery, User>(),
+    api.post("/api/v1/users", "Créer un utilisateur", &USERS_WRITE, add_user).creates::<NewUser, User>(),
     api.get("/api/v1/users/{id}", "Consulter un utilisateur (id ou e-mail)", &USERS_READ, show_user)
         .ok_versioned::<User>(),
     api.patch("/api/v1/users/{id}", "Modifier un utilisateur (If-Match requis)", &USERS_WRITE, patch_user)

@@ -101,15 +101,15 @@ fn change<'a>(
     }
 }
 
-/// The group invites the commune; a pending invitation for the same pair is replaced.
+/// The group invites the commune to the `proposed` membership; a pending invitation
+/// for the same pair is replaced.
 pub async fn invite(
     store: &Store,
     actor: &Actor,
-    group: &Org,
-    commune: &Org,
-    ent_delegated: bool,
+    proposed: &Membership<'_>,
     now: DateTime<Utc>,
 ) -> Result<Invitation, Problem> {
+    let Membership { group, commune, ent_delegated } = *proposed;
     super::manage::check_membership_kinds(group, commune)?;
     let id = new_id();
     let mut tx = store.begin_write().await?;
@@ -191,13 +191,7 @@ pub async fn accept(
         get_org(store, &invitation.commune.id).await?.ok_or_else(|| Problem::not_found("commune disparue"))?;
     let membership = Membership { group: &group, commune: &commune, ent_delegated: invitation.ent_delegated };
     check_member(store, &membership).await?;
-    // The answer and the membership commit together: a concurrent decline (or a
-    // second accept) leaves no membership behind.
-    let mut tx = store.begin_write().await?;
-    answer(&mut tx, store.backend(), actor, invitation, "accepted", now).await?;
-    write_member(&mut tx, store.backend(), actor, &membership, now).await?;
-    tx.commit().await?;
-    Ok(get(store, &invitation.id).await?.expect("exists"))
+    close(store, actor, invitation, "accepted", Some(&membership), now).await
 }
 
 /// Either side declines (the group withdraws, the commune refuses).
@@ -207,9 +201,26 @@ pub async fn decline(
     invitation: &Invitation,
     now: DateTime<Utc>,
 ) -> Result<Invitation, Problem> {
+    close(store, actor, invitation, "declined", None, now).await
+}
+
+/// Answers a pending invitation with `status` and, in the same transaction, writes the
+/// accepted `membership`: a concurrent decline (or a second accept) leaves no membership
+/// behind. Answers the invitation as stored.
+async fn close(
+    store: &Store,
+    actor: &Actor,
+    invitation: &Invitation,
+    status: &str,
+    membership: Option<&Membership<'_>>,
+    now: DateTime<Utc>,
+) -> Result<Invitation, Problem> {
     check_pending(invitation)?;
     let mut tx = store.begin_write().await?;
-    answer(&mut tx, store.backend(), actor, invitation, "declined", now).await?;
+    answer(&mut tx, store.backend(), actor, invitation, status, now).await?;
+    if let Some(membership) = membership {
+        write_member(&mut tx, store.backend(), actor, membership, now).await?;
+    }
     tx.commit().await?;
     Ok(get(store, &invitation.id).await?.expect("exists"))
 }

@@ -168,6 +168,35 @@ pub struct Org {
 }
 
 impl Org {
+    /// An open French organisation known by its identity only (every other field empty,
+    /// version 1): the start of a fixture or of a document rendered in a test.
+    pub fn named(id: &str, kind: OrgKind, code: &str, name: &str) -> Org {
+        Org {
+            id: id.into(),
+            kind,
+            code: code.into(),
+            name: name.into(),
+            siren: None,
+            siret: None,
+            etab_type: None,
+            nature_code: None,
+            nature_label: None,
+            sector: None,
+            degree: None,
+            commune_code: None,
+            departement_code: None,
+            academie_code: None,
+            region_code: None,
+            pupils: None,
+            open: true,
+            email: None,
+            country: "FR".into(),
+            version: 1,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
     pub fn etab_type(&self) -> Option<EtabType> {
         self.etab_type
     }

@@ -591,30 +591,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_garbage_is_refused() {
-        let org = Org {
-            id: "0190".into(),
-            kind: OrgKind::Commune,
-            code: "94034".into(),
-            name: "Fresnes".into(),
-            siren: None,
-            siret: None,
-            etab_type: None,
-            nature_code: None,
-            nature_label: None,
-            sector: None,
-            degree: None,
-            commune_code: None,
-            departement_code: None,
-            academie_code: None,
-            region_code: None,
-            pupils: None,
-            open: true,
-            email: None,
-            country: "FR".into(),
-            version: 1,
-            created_at: String::new(),
-            updated_at: String::new(),
-        };
+        let org = Org::named("0190", OrgKind::Commune, "94034", "Fresnes");
         assert_eq!(decode_cursor(&encode_cursor(&org)).unwrap(), ("fresnes".into(), "0190".into()));
         assert!(decode_cursor("not a cursor").is_err());
     }

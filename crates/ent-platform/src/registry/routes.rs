@@ -2,7 +2,7 @@
 
 use super::import::{import_annuaire, ImportOptions, ImportReport};
 use super::invitations::{self, Invitation};
-use super::manage::{self, NewOrg, OrgPatch};
+use super::manage::{self, Membership, NewOrg, OrgPatch};
 use super::queries::{self, OrgFilter};
 use super::{Org, OrgRef};
 use crate::identity::authz::{
@@ -26,12 +26,9 @@ use std::collections::HashSet;
 
 ent_kernel::route_table!(RegistryState, "registre", |api| vec![
     api.get("/api/v1/orgs", "Lister et rechercher les organisations de son périmètre", &ORGS_READ, list)
-        .query::<OrgFilter>()
-        .ok::<Page<Org>>(),
+        .pages::<OrgFilter, Org>(),
     api.post("/api/v1/orgs", "Créer un EPCI, syndicat mixte, éditeur ou hébergeur", &ORGS_CREATE, create)
-        .idempotent()
-        .json_body::<NewOrg>()
-        .created_versioned::<Org>(),
+        .creates::<NewOrg, Org>(),
     api.get("/api/v1/orgs/{key}", "Consulter une organisation (id, code, ou type:code)", &ORGS_READ, show)
         .ok_versioned::<OrgDetail>(),
     api.patch(
@@ -42,8 +39,7 @@ ent_kernel::route_table!(RegistryState, "registre", |api| vec![
     )
     .if_match_update::<OrgPatch, Org>(),
     api.get("/api/v1/orgs/{key}/covers", "Organisations couvertes par une organisation", &ORGS_READ, covers)
-        .query::<PageQuery>()
-        .ok::<Page<Org>>(),
+        .pages::<PageQuery, Org>(),
     api.get("/api/v1/orgs/{key}/members", "Communes membres d'un EPCI ou syndicat mixte", &ORGS_READ, members)
         .ok::<Vec<Member>>(),
     api.put(
@@ -297,9 +293,8 @@ async fn invite(
     let group = target(&state, &caller, &key).await?;
     // Communes are public entries of the official geographic code: any may be invited.
     let commune = resolve_commune(&state.store, &body.commune).await?;
-    let invitation =
-        invitations::invite(&state.store, &caller.actor, &group, &commune, body.ent_delegated, state.clock.now())
-            .await?;
+    let proposed = Membership { group: &group, commune: &commune, ent_delegated: body.ent_delegated };
+    let invitation = invitations::invite(&state.store, &caller.actor, &proposed, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(invitation)))
 }
 

@@ -3,12 +3,12 @@
 //! measures, the CNIL notification decision and the information of the people.
 //! A breach known for more than 72 h without a CNIL decision carries a warning.
 
-use crate::rgpd::RgpdState;
+use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
-use ent_kernel::store::{new_id, timestamp, JsonText};
+use ent_kernel::store::{timestamp, JsonText};
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -168,6 +168,7 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
     checks.finish()
 }
 
+const TABLE: &str = "rgpd_breaches";
 const COLUMNS: &str = "id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, people_approx, \
     records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, people_notified_at, version, \
     created_by, created_at, updated_at";
@@ -241,16 +242,13 @@ fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
 
 /// Breaches of `org`, most recent awareness first.
 pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<Breach>, Problem> {
-    let sql = format!("SELECT {COLUMNS} FROM rgpd_breaches WHERE org_id = $1 ORDER BY aware_at DESC, id DESC");
     let now = state.clock.now();
-    let rows: Vec<BreachRow> = sqlx::query_as(&sql).bind(&org.id).fetch_all(state.store.pool()).await?;
+    let rows: Vec<BreachRow> = log_entries(&state.store, TABLE, COLUMNS, org, "aware_at DESC, id DESC").await?;
     Ok(rows.into_iter().map(|r| from_row(r, now)).collect())
 }
 
 pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Problem> {
-    let sql = format!("SELECT {COLUMNS} FROM rgpd_breaches WHERE org_id = $1 AND (id = $2 OR reference = $3)");
-    let row: Option<BreachRow> =
-        sqlx::query_as(&sql).bind(&org.id).bind(id).bind(id).fetch_optional(state.store.pool()).await?;
+    let row: Option<BreachRow> = log_entry(&state.store, TABLE, COLUMNS, org, id).await?;
     row.map(|r| from_row(r, state.clock.now())).ok_or_else(|| Problem::not_found(format!("aucune violation « {id} »")))
 }
 
@@ -270,8 +268,7 @@ async fn audit_change(
 pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachInput) -> Result<Breach, Problem> {
     let now = state.clock.now();
     validate(&input, now)?;
-    let id = new_id();
-    let reference = format!("VIOL-{}-{}", now.format("%Y"), id[id.len() - 6..].to_ascii_uppercase());
+    let (id, reference) = new_log_entry("VIOL", now);
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
     let insert = sqlx::query(

@@ -23,11 +23,12 @@ use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
-use ent_kernel::store::timestamp;
+use ent_kernel::store::{new_id, timestamp, Store};
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz;
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
+use sqlx::any::AnyRow;
 pub use state::RgpdState;
 
 /// The register of `org` now.
@@ -258,6 +259,31 @@ impl LogTable {
         let json = serde_json::to_vec_pretty(records).expect("records serialise");
         LogTable { json, header: header.to_vec(), rows: rows(records) }
     }
+}
+
+/// The entries of `org` in the log `table` (read with `columns`), in `order`.
+async fn log_entries<R>(store: &Store, table: &str, columns: &str, org: &Org, order: &str) -> Result<Vec<R>, Problem>
+where
+    R: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin,
+{
+    let sql = format!("SELECT {columns} FROM {table} WHERE org_id = $1 ORDER BY {order}");
+    Ok(sqlx::query_as(&sql).bind(&org.id).fetch_all(store.pool()).await?)
+}
+
+/// The entry of `org` in the log `table` whose id or reference is `key`.
+async fn log_entry<R>(store: &Store, table: &str, columns: &str, org: &Org, key: &str) -> Result<Option<R>, Problem>
+where
+    R: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin,
+{
+    let sql = format!("SELECT {columns} FROM {table} WHERE org_id = $1 AND (id = $2 OR reference = $3)");
+    Ok(sqlx::query_as(&sql).bind(&org.id).bind(key).bind(key).fetch_optional(store.pool()).await?)
+}
+
+/// A new log entry's id and reference: `PREFIX-YYYY-` and the end of the id, in capitals.
+fn new_log_entry(prefix: &str, now: DateTime<Utc>) -> (String, String) {
+    let id = new_id();
+    let reference = format!("{prefix}-{}-{}", now.format("%Y"), id[id.len() - 6..].to_ascii_uppercase());
+    (id, reference)
 }
 
 /// A log of `org` in `format` (JSON: the records as the API shows them) and its file name.

@@ -2,12 +2,12 @@
 //! received date, due date one month later (three when extended, Art. 12(3)),
 //! status and answer date.
 
-use crate::rgpd::RgpdState;
+use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
 use chrono::{Months, NaiveDate};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
-use ent_kernel::store::{new_id, timestamp};
+use ent_kernel::store::timestamp;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -178,6 +178,7 @@ fn validate(input: &RequestInput, today: NaiveDate) -> Result<NaiveDate, Problem
     Ok(received.expect("checked"))
 }
 
+const TABLE: &str = "rgpd_requests";
 const COLUMNS: &str =
     "id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, notes, version, \
     created_by, created_at, updated_at";
@@ -235,16 +236,13 @@ fn today(state: &RgpdState) -> NaiveDate {
 }
 
 pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<DataRequest>, Problem> {
-    let sql = format!("SELECT {COLUMNS} FROM rgpd_requests WHERE org_id = $1 ORDER BY received_on DESC, id DESC");
     let today = today(state);
-    let rows: Vec<RequestRow> = sqlx::query_as(&sql).bind(&org.id).fetch_all(state.store.pool()).await?;
+    let rows: Vec<RequestRow> = log_entries(&state.store, TABLE, COLUMNS, org, "received_on DESC, id DESC").await?;
     Ok(rows.into_iter().map(|r| from_row(r, today)).collect())
 }
 
 pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<DataRequest, Problem> {
-    let sql = format!("SELECT {COLUMNS} FROM rgpd_requests WHERE org_id = $1 AND (id = $2 OR reference = $3)");
-    let row: Option<RequestRow> =
-        sqlx::query_as(&sql).bind(&org.id).bind(id).bind(id).fetch_optional(state.store.pool()).await?;
+    let row: Option<RequestRow> = log_entry(&state.store, TABLE, COLUMNS, org, id).await?;
     row.map(|r| from_row(r, today(state))).ok_or_else(|| Problem::not_found(format!("aucune demande « {id} »")))
 }
 
@@ -265,8 +263,7 @@ async fn audit_change(
 pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestInput) -> Result<DataRequest, Problem> {
     let now = state.clock.now();
     let received = validate(&input, today(state))?;
-    let id = new_id();
-    let reference = format!("DEM-{}-{}", now.format("%Y"), id[id.len() - 6..].to_ascii_uppercase());
+    let (id, reference) = new_log_entry("DEM", now);
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
     let insert = sqlx::query(

@@ -85,9 +85,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
     .ok::<Vec<Breach>>()
     .produces(StatusCode::OK, EXPORTS),
     api.post("/api/v1/rgpd/breaches/{org}", "Consigner une violation de données", &RGPD_WRITE, breach_create)
-        .idempotent()
-        .json_body::<BreachInput>()
-        .created_versioned::<Breach>(),
+        .creates::<BreachInput, Breach>(),
     api.put(
         "/api/v1/rgpd/breaches/{org}/{id}",
         "Mettre à jour une violation (If-Match requis)",
@@ -105,9 +103,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
     .ok::<Vec<DataRequest>>()
     .produces(StatusCode::OK, EXPORTS),
     api.post("/api/v1/rgpd/requests/{org}", "Consigner une demande d'exercice des droits", &RGPD_WRITE, request_create)
-        .idempotent()
-        .json_body::<RequestInput>()
-        .created_versioned::<DataRequest>(),
+        .creates::<RequestInput, DataRequest>(),
     api.put(
         "/api/v1/rgpd/requests/{org}/{id}",
         "Mettre à jour une demande (If-Match requis)",

@@ -96,14 +96,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
             report.breaches += 1;
             flagged.push(format!("{} {} {}", t.reference, level.label(), kind.as_str()));
             let body = format!("échéance de {} dépassée ({})", kind.label(), super::tickets::french_time(due));
-            let e = NewEvent {
-                kind: "breach",
-                from: Some(level.as_str()),
-                to: Some(kind.as_str()),
-                visibility: "support",
-                body: Some(&body),
-                actor_level: None,
-            };
+            let e = NewEvent::new("breach", "support").moved(level.as_str(), kind.as_str()).body(&body);
             append_event(&mut tx, id, &actor, e, now).await?;
             let org = match level {
                 Level::N1 => Some(t.n1_org_id.clone()),
@@ -179,14 +172,7 @@ pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usiz
     let body = format!("clos automatiquement {days} jours après sa résolution");
     for id in &ids {
         let Some((mut tx, t)) = lock_if(state, id, Status::Resolved).await? else { continue };
-        let e = NewEvent {
-            kind: "status",
-            from: Some("resolved"),
-            to: Some("closed"),
-            visibility: "public",
-            body: Some(&body),
-            actor_level: None,
-        };
+        let e = NewEvent::new("status", "public").moved("resolved", "closed").body(&body);
         append_event(&mut tx, id, &actor, e, now).await?;
         sqlx::query(
             "UPDATE support_tickets SET status = 'closed', closed_at = $1, version = version + 1, updated_at = $2 WHERE id = $3",
@@ -248,14 +234,7 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
     for id in &ids {
         let Some((mut tx, t)) = lock_if(state, id, Status::WaitingRequester).await? else { continue };
         let body = format!("relance du demandeur après {REMINDER_DAYS} jours d'attente");
-        let e = NewEvent {
-            kind: "reminder",
-            from: None,
-            to: None,
-            visibility: "public",
-            body: Some(&body),
-            actor_level: None,
-        };
+        let e = NewEvent::new("reminder", "public").body(&body);
         append_event(&mut tx, id, &actor, e, now).await?;
         let send_at =
             if t.priority == Priority::P1 { now } else { state.support.calendar(&t.policy, Level::N1).next_open(now) };

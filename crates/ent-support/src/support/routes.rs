@@ -25,12 +25,8 @@ use ent_platform::registry::queries::get_org;
 
 ent_kernel::route_table!(SupportState, "support", |api| vec![
     api.get("/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, list)
-        .query::<TicketFilter>()
-        .ok::<Page<Ticket>>(),
-    api.post("/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, create)
-        .idempotent()
-        .json_body::<NewTicket>()
-        .created_versioned::<Ticket>(),
+        .pages::<TicketFilter, Ticket>(),
+    api.post("/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, create).creates::<NewTicket, Ticket>(),
     api.get("/api/v1/support/tickets/{id}", "Consulter un ticket (id ou référence)", &SUPPORT_READ, show)
         .ok_versioned::<Ticket>(),
     api.patch("/api/v1/support/tickets/{id}", "Affecter, requalifier (If-Match requis)", &SUPPORT_HANDLE, update)
@@ -99,6 +95,22 @@ async fn under_if_match<B>(
     Ok(Versioned::ok(operation(&ctx(&state, &caller), &id, version, body).await?).into_response())
 }
 
+/// The handlers of ticket operations under `If-Match` with a JSON body: `handler: Body => operation`.
+macro_rules! under_if_match_handlers {
+    ($($handler:ident: $body:ty => $operation:path),* $(,)?) => {$(
+        async fn $handler(op: Op<SupportState>, if_match: IfMatchHeader, ApiJson(body): ApiJson<$body>) -> Result<Response, Problem> {
+            under_if_match(op, if_match, body, $operation).await
+        }
+    )*};
+}
+
+under_if_match_handlers! {
+    update: TicketPatch => tickets::update,
+    transition: TransitionInput => tickets::transition,
+    escalate: EscalateInput => tickets::escalate,
+    return_down: ReturnInput => tickets::return_down,
+}
+
 async fn list(
     Call { state, caller }: Call<SupportState>,
     ApiQuery(filter): ApiQuery<TicketFilter>,
@@ -117,14 +129,6 @@ async fn show(Op { state, caller, key: id }: Op<SupportState>) -> Result<Respons
     Ok(Versioned::ok(tickets::get(&ctx(&state, &caller), &id).await?).into_response())
 }
 
-async fn update(
-    op: Op<SupportState>,
-    if_match: IfMatchHeader,
-    ApiJson(body): ApiJson<TicketPatch>,
-) -> Result<Response, Problem> {
-    under_if_match(op, if_match, body, tickets::update).await
-}
-
 async fn history(Op { state, caller, key: id }: Op<SupportState>) -> Result<Json<Vec<HistoryEntry>>, Problem> {
     Ok(Json(tickets::history(&ctx(&state, &caller), &id).await?))
 }
@@ -134,30 +138,6 @@ async fn comment(
     ApiJson(body): ApiJson<NewComment>,
 ) -> Result<Response, Problem> {
     Ok(Versioned::created(tickets::comment(&ctx(&state, &caller), &id, body).await?).into_response())
-}
-
-async fn transition(
-    op: Op<SupportState>,
-    if_match: IfMatchHeader,
-    ApiJson(body): ApiJson<TransitionInput>,
-) -> Result<Response, Problem> {
-    under_if_match(op, if_match, body, tickets::transition).await
-}
-
-async fn escalate(
-    op: Op<SupportState>,
-    if_match: IfMatchHeader,
-    ApiJson(body): ApiJson<EscalateInput>,
-) -> Result<Response, Problem> {
-    under_if_match(op, if_match, body, tickets::escalate).await
-}
-
-async fn return_down(
-    op: Op<SupportState>,
-    if_match: IfMatchHeader,
-    ApiJson(body): ApiJson<ReturnInput>,
-) -> Result<Response, Problem> {
-    under_if_match(op, if_match, body, tickets::return_down).await
 }
 
 async fn report(

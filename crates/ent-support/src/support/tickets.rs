@@ -435,6 +435,27 @@ pub(crate) struct NewEvent<'a> {
     pub actor_level: Option<Level>,
 }
 
+impl<'a> NewEvent<'a> {
+    /// An entry of `kind` that `visibility` sees, by no support level, with nothing more.
+    pub(crate) fn new(kind: &'a str, visibility: &'a str) -> Self {
+        NewEvent { kind, from: None, to: None, visibility, body: None, actor_level: None }
+    }
+
+    /// What moved (status, level) from `from` to `to`.
+    pub(crate) fn moved(self, from: &'a str, to: &'a str) -> Self {
+        NewEvent { from: Some(from), to: Some(to), ..self }
+    }
+
+    pub(crate) fn body(self, body: &'a str) -> Self {
+        NewEvent { body: Some(body), ..self }
+    }
+
+    /// The support level the actor acted as.
+    pub(crate) fn by(self, level: Level) -> Self {
+        NewEvent { actor_level: Some(level), ..self }
+    }
+}
+
 pub(crate) async fn append_event(
     tx: &mut Tx,
     ticket_id: &str,
@@ -842,14 +863,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
             contract.n1.name
         );
         tracing::warn!(ticket = %reference, "{body}");
-        let e = NewEvent {
-            kind: "warning",
-            from: None,
-            to: None,
-            visibility: "internal",
-            body: Some(&body),
-            actor_level: None,
-        };
+        let e = NewEvent::new("warning", "internal").body(&body);
         append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
     }
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
@@ -914,25 +928,11 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
         if !public {
             return Err(forbidden("un demandeur n'écrit que des commentaires publics"));
         }
-        let e = NewEvent {
-            kind: "comment",
-            from: None,
-            to: None,
-            visibility: "public",
-            body: Some(body),
-            actor_level: None,
-        };
+        let e = NewEvent::new("comment", "public").body(body);
         append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
         // The requester's reply resumes a paused ticket and reopens a resolved one.
         if matches!(t.status, Status::WaitingRequester | Status::Resolved) {
-            let e = NewEvent {
-                kind: "status",
-                from: Some(t.status.as_str()),
-                to: Some(Status::InProgress.as_str()),
-                visibility: "public",
-                body: None,
-                actor_level: None,
-            };
+            let e = NewEvent::new("status", "public").moved(t.status.as_str(), Status::InProgress.as_str());
             append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
             bump(&mut tx, &t, "status = $1, resolved_at = $2", &[Some("in_progress".into()), None], ctx.now).await?;
         } else {
@@ -950,8 +950,7 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
             (false, Level::N3) => "support",
             (false, _) => "internal",
         };
-        let e =
-            NewEvent { kind: "comment", from: None, to: None, visibility, body: Some(body), actor_level: Some(level) };
+        let e = NewEvent::new("comment", visibility).body(body).by(level);
         append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
         bump(&mut tx, &t, "", &[], ctx.now).await?;
         if public {
@@ -1203,14 +1202,7 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
         "priority": priority.as_str(), "category": category, "service": service,
     });
     let body = summary.to_string();
-    let e = NewEvent {
-        kind: "updated",
-        from: None,
-        to: None,
-        visibility: "support",
-        body: Some(&body),
-        actor_level: Some(level),
-    };
+    let e = NewEvent::new("updated", "support").body(&body).by(level);
     append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
     bump(
         &mut tx,

@@ -495,28 +495,14 @@ mod tests {
 
     fn school() -> Org {
         Org {
-            id: "org-1".into(),
-            kind: OrgKind::Etablissement,
-            code: "0940176F".into(),
-            name: "Ecole élémentaire Robert Doisneau".into(),
-            siren: None,
-            siret: None,
             etab_type: Some(EtabType::EcoleElementaire),
-            nature_code: None,
-            nature_label: None,
-            sector: None,
             degree: Some(ent_platform::registry::Degree::D1),
             commune_code: Some("94034".into()),
             departement_code: Some("94".into()),
             academie_code: Some("24".into()),
             region_code: Some("11".into()),
             pupils: Some(250),
-            open: true,
-            email: None,
-            country: "FR".into(),
-            version: 1,
-            created_at: String::new(),
-            updated_at: String::new(),
+            ..Org::named("org-1", OrgKind::Etablissement, "0940176F", "Ecole élémentaire Robert Doisneau")
         }
     }
 

@@ -213,6 +213,11 @@ impl TestApp {
         }
     }
 
+    /// The client of the administrator `root@test.fr` of an app over a store the caller keeps.
+    pub async fn root_client_over(store: &Store) -> Client {
+        TestApp::over(store).build().await.root_client().await
+    }
+
     /// Creates a user holding `role` at `org` and keeps its token; returns the token.
     pub async fn add_user(&mut self, email: &str, role: Role, org: Option<&str>) -> String {
         let token = token_for(&self.store, email, role, org).await;
@@ -232,6 +237,11 @@ impl TestApp {
     /// A client sending `token` as bearer, shaped like `reqwest::Client` (paths, not URLs).
     pub fn client(&self, token: &str) -> Client {
         Client { router: self.router.clone(), token: token.to_string() }
+    }
+
+    /// A client of the administrator `root@test.fr` (created on first call).
+    pub async fn root_client(&self) -> Client {
+        self.client(&token_for(&self.store, "root@test.fr", Role::Admin, None).await)
     }
 
     pub fn get(&self, path: &str) -> Req<'_> {

@@ -71,15 +71,7 @@ pub fn award_body(siren: &str, nic: &str) -> Value {
     let siret = luhn(&format!("{siren}{nic}"));
     json!({
         "vendor_siret": siret, "amount_ht_cents": 100_000, "amount_ttc_cents": 120_000, "notified_on": "2026-09-01",
-        "decp": {
-            "acheteur_siret": siret, "code_cpv": "48190000", "techniques": ["Sans objet"],
-            "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Pas de CCAG",
-            "offres_recues": 2, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
-            "sous_traitance_declaree": false, "procedure": "Procédure adaptée", "forme_prix": "Forfaitaire",
-            "types_prix": ["Définitif ferme"], "considerations_sociales": ["Pas de considération sociale"],
-            "considerations_environnementales": ["Pas de considération environnementale"],
-            "lieu_execution_code": "FR", "lieu_execution_type": "Code pays"
-        }
+        "decp": ent_testkit::award::decp_facts(&siret),
     })
 }
 

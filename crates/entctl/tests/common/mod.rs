@@ -7,7 +7,6 @@ pub use app::{Resp, TestApp};
 pub mod app;
 pub mod fixtures;
 pub mod logs;
-pub mod odf;
 pub mod pg;
 pub mod smtp;
 

@@ -21,6 +21,15 @@ pub fn smtp_config(data_dir: &Path, port: u16) -> Config {
     config
 }
 
+/// A data folder and a configuration sending to a free loopback port where nothing
+/// listens yet (start an [`SmtpSink`] on it): (folder, port, configuration).
+pub fn smtp_on_free_port() -> (tempfile::TempDir, u16, Config) {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = smtp_config(data.path(), port);
+    (data, port, config)
+}
+
 /// A TCP port nobody listens on (yet).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

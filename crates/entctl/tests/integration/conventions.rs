@@ -7,7 +7,7 @@ use crate::common;
 use axum::http::StatusCode;
 use chrono::{Duration, TimeZone, Utc};
 use common::app::{Client, Req};
-use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};
+use common::smtp::{smtp_on_free_port, smtp_sink_available, SmtpSink};
 use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::clock::{Clock, FixedClock};
@@ -68,6 +68,13 @@ impl Cycle {
         call(who.post(self.url(&format!("/{id}/{action}"))).json(&body)).await
     }
 
+    /// [`Cycle::post`] of a step that must succeed (200); answers the convention.
+    async fn step_ok(&self, who: &Client, id: &str, action: &str, body: Value) -> Value {
+        let (status, answer) = self.post(who, id, action, body).await;
+        assert_eq!(status, StatusCode::OK, "{} {action}: {answer}", self.db.name);
+        answer
+    }
+
     /// Mail queued to `to` with this event, from the outbox.
     async fn mails(&self, to: &str, event: &str) -> usize {
         let mails = crate::common::queued_mails(&self.db.store, "convention").await;
@@ -121,8 +128,7 @@ async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users
     assert_eq!(s, StatusCode::CONFLICT, "the old text can no longer be signed");
 
     for who in [&c.directeur, &c.mairie, &c.dan] {
-        let (s, body) = c.post(who, &id, "sign", json!({ "document_hash": new_hash })).await;
-        assert_eq!(s, StatusCode::OK, "{body}");
+        c.step_ok(who, &id, "sign", json!({ "document_hash": new_hash })).await;
     }
     let (_, active) = call(c.dan.get(c.url(&format!("/{id}")))).await;
     assert_eq!(active["status"], "active", "{}", c.db.name);
@@ -233,14 +239,11 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
     let id = conv["id"].as_str().unwrap().to_string();
     c.post(&c.dan, &id, "submit", json!({})).await;
     for who in [&c.directeur, &c.mairie, &c.dan] {
-        let (s, body) = c.post(who, &id, "sign", json!({})).await;
-        assert_eq!(s, StatusCode::OK, "{body}");
+        c.step_ok(who, &id, "sign", json!({})).await;
     }
     let models = load_models();
-    let port = free_port();
+    let (_data, port, config) = smtp_on_free_port();
     let sink = SmtpSink::start(port);
-    let data = tempfile::tempdir().unwrap();
-    let config = smtp_config(data.path(), port);
     let send = |at| {
         let store = c.db.store.clone();
         let config = config.clone();
@@ -479,8 +482,7 @@ async fn live_steps(c: &Cycle, id: &str) -> Vec<(String, String)> {
 async fn submitted(c: &Cycle) -> String {
     let conv = c.create(tripartite("2026-09-01")).await;
     let id = conv["id"].as_str().unwrap().to_string();
-    let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
-    assert_eq!(s, StatusCode::OK, "{body}");
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
     id
 }
 
@@ -500,8 +502,7 @@ async fn three_parties_signing_at_the_same_instant_leave_the_convention_signed(d
         assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
         assert_eq!(live_steps(&c, &id).await.len(), 3);
         // Ended, so that the next trial may cover the same école.
-        let (s, body) = c.post(&c.dan, &id, "terminate", json!({ "reason": "Essai suivant" })).await;
-        assert_eq!(s, StatusCode::OK, "{body}");
+        c.step_ok(&c.dan, &id, "terminate", json!({ "reason": "Essai suivant" })).await;
     }
 }
 
@@ -525,8 +526,7 @@ async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signat
     let c = setup(db).await;
     let id = submitted(&c).await;
     for who in [&c.directeur, &c.mairie, &c.dan] {
-        let (s, body) = c.post(who, &id, "sign", json!({})).await;
-        assert_eq!(s, StatusCode::OK, "{body}");
+        c.step_ok(who, &id, "sign", json!({})).await;
     }
     // What the race of earlier versions left: every signature, the status behind.
     sqlx::query("UPDATE conventions SET status = 'in_signature', signed_at = NULL WHERE id = $1")
@@ -554,16 +554,12 @@ async fn every_convention_step_runs_on_a_pool_of_one_connection(db: crate::commo
     let (dan, mairie, directeur) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app));
     let c = Cycle { app, dan, mairie, directeur, ..c };
     let id = submitted(&c).await;
-    let (s, body) = c.post(&c.mairie, &id, "refuse", json!({ "comment": "Montant à revoir" })).await;
-    assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
-    let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
-    assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+    c.step_ok(&c.mairie, &id, "refuse", json!({ "comment": "Montant à revoir" })).await;
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
     for who in [&c.directeur, &c.mairie, &c.dan] {
-        let (s, body) = c.post(who, &id, "sign", json!({})).await;
-        assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+        c.step_ok(who, &id, "sign", json!({})).await;
     }
-    let (s, body) = c.post(&c.dan, &id, "terminate", json!({ "reason": "Fin du service" })).await;
-    assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+    let body = c.step_ok(&c.dan, &id, "terminate", json!({ "reason": "Fin du service" })).await;
     assert_eq!(body["status"], "terminated");
 }
 

@@ -9,8 +9,8 @@ use crate::common;
 
 use common::app::{Client, Req};
 use common::fixtures::{luhn, new_org};
-use common::odf::{mimetype, ods_sheets, odt_text};
 use common::{admin, t0, token_for, TestApp};
+use ent_documents::documents::read_back::{mimetype, ods_sheets, odt_text};
 use entcp::clock::FixedClock;
 use entcp::kernel::roles::OrgKind;
 use entcp::kernel::roles::Role;
@@ -525,7 +525,7 @@ async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::com
         |org: &Org| json!({ "applicant": org.id, "deliberation_number": "DCM-1", "deliberation_date": "2026-05-12" });
     let (status, app) = send(client.post(&applications).json(&application(commune))).await;
     assert_eq!(status, 201, "{name}: {app}");
-    let root = w.app.client(&token_for(&w.store, "root@test.fr", Role::Admin, None).await);
+    let root = w.app.root_client().await;
     let (status, problem) = send(root.post(&applications).json(&application(&epci))).await;
     assert_eq!(status, 409, "{name}: {problem}");
     assert_eq!(problem["overlaps"], format!("commune:{}", commune.code), "{problem}");

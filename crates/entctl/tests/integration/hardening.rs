@@ -25,6 +25,12 @@ impl Api {
         Api { app: TestApp::over(&db.store).build().await }
     }
 
+    /// [`Api::start`], and the token of an administrator.
+    async fn start_as_admin(db: &common::TestDb) -> (Api, String) {
+        let api = Api::start(db).await;
+        (api, token_for(&db.store, "admin@ent.fr", Role::Admin, None).await)
+    }
+
     async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let client = self.app.client(token);
         let mut req = client.request(method.clone(), format!("/api/v1{path}"));
@@ -48,8 +54,7 @@ impl Api {
 
 backend_test!(contact_addresses_are_mailboxes_without_line_breaks);
 async fn contact_addresses_are_mailboxes_without_line_breaks(db: crate::common::TestDb) {
-    let api = Api::start(&db).await;
-    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let (api, admin) = Api::start_as_admin(&db).await;
     for bad in ["ce.0940176f@ac-creteil.fr\r\nBcc: pirate@exemple.fr", "a@", "deux@@arobases.fr", "Nom <a@b.fr>"] {
         let (status, body) = api.patch(&admin, &format!("/orgs/{SCHOOL}"), json!({ "email": bad })).await;
         assert_eq!(status, 422, "{}: {bad:?} {body}", db.name);
@@ -68,8 +73,7 @@ async fn contact_addresses_are_mailboxes_without_line_breaks(db: crate::common::
 
 backend_test!(one_line_fields_refuse_control_characters_and_bodies_refuse_other_controls);
 async fn one_line_fields_refuse_control_characters_and_bodies_refuse_other_controls(db: crate::common::TestDb) {
-    let api = Api::start(&db).await;
-    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let (api, admin) = Api::start_as_admin(&db).await;
     let user = json!({ "email": "nouveau@ac-creteil.fr", "display_name": "Nouveau\n## Section" });
     let (status, body) = api.call(&admin, Method::POST, "/users", Some(user)).await;
     assert_eq!(status, 422, "{}: {body}", db.name);
@@ -83,8 +87,7 @@ async fn one_line_fields_refuse_control_characters_and_bodies_refuse_other_contr
     assert_eq!(status, 201, "{}: {body}", db.name);
 
     fresnes_tenant(&db.store).await;
-    let ticket = json!({ "tenant": "fresnes", "subject": "ENT\nBcc: x", "description": "Ligne 1\nLigne 2",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let ticket = fresnes_ticket("ENT\nBcc: x", "Ligne 1\nLigne 2");
     let (status, body) = api.call(&admin, Method::POST, "/support/tickets", Some(ticket)).await;
     assert_eq!((status, &body["errors"][0]["field"]), (422, &json!("subject")), "{}: {body}", db.name);
     let breach = json!({ "title": "Fuite\r\n## Autre", "facts": "Liste envoyée\nà un tiers", "aware_at": "2026-08-31T08:00:00Z",
@@ -160,8 +163,7 @@ async fn count(store: &entcp::store::Store, table: &str) -> i64 {
 
 backend_test!(reading_a_register_writes_nothing_and_an_identical_snapshot_is_stored_once);
 async fn reading_a_register_writes_nothing_and_an_identical_snapshot_is_stored_once(db: crate::common::TestDb) {
-    let api = Api::start(&db).await;
-    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let (api, admin) = Api::start_as_admin(&db).await;
     let (snapshots, audit) = (count(&db.store, "rgpd_snapshots").await, count(&db.store, "audit_log").await);
     for format in ["json", "csv", "html", "json"] {
         let (status, _) =
@@ -186,17 +188,21 @@ async fn fresnes_tenant(store: &entcp::store::Store) {
     entcp::tenants::apply(&state.tenants(), &common::admin(), &doc, None).await.unwrap();
 }
 
+/// A new high-priority access ticket on the Fresnes tenant.
+fn fresnes_ticket(subject: &str, description: &str) -> Value {
+    json!({ "tenant": "fresnes", "subject": subject, "description": description,
+        "category": "acces", "impact": "haute", "urgency": "haute" })
+}
+
 async fn created_notices(store: &entcp::store::Store) -> Vec<String> {
     common::queued_mails(store, "support").await.into_iter().map(|m| m.recipients).collect()
 }
 
 backend_test!(a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_was_told);
 async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_was_told(db: crate::common::TestDb) {
-    let api = Api::start(&db).await;
+    let (api, admin) = Api::start_as_admin(&db).await;
     fresnes_tenant(&db.store).await;
-    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
-    let new = json!({ "tenant": "fresnes", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let new = fresnes_ticket("ENT inaccessible", "Page blanche.");
 
     let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new.clone())).await;
     assert_eq!(status, 201, "{}: {ticket}", db.name);
@@ -225,8 +231,7 @@ async fn patch_with_if_match(api: &Api, token: &str, if_match: &str) -> (u16, Va
 
 backend_test!(if_match_star_matches_any_version_and_weak_or_unquoted_tags_are_refused);
 async fn if_match_star_matches_any_version_and_weak_or_unquoted_tags_are_refused(db: crate::common::TestDb) {
-    let api = Api::start(&db).await;
-    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let (api, admin) = Api::start_as_admin(&db).await;
     let (status, body) = patch_with_if_match(&api, &admin, "*").await;
     assert_eq!(status, 200, "{}: {body}", db.name);
     let version = body["version"].as_i64().unwrap();
@@ -241,8 +246,7 @@ async fn if_match_star_matches_any_version_and_weak_or_unquoted_tags_are_refused
 #[tokio::test]
 async fn two_authorization_headers_are_not_authenticated() {
     let db = common::sqlite().await;
-    let api = Api::start(&db).await;
-    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let (api, admin) = Api::start_as_admin(&db).await;
     let resp = api
         .app
         .get("/api/v1/me")
@@ -256,8 +260,7 @@ async fn two_authorization_headers_are_not_authenticated() {
 #[tokio::test]
 async fn request_logs_name_the_path_never_the_query_string() {
     let db = common::sqlite().await;
-    let api = Api::start(&db).await;
-    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let (api, admin) = Api::start_as_admin(&db).await;
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())
@@ -290,8 +293,7 @@ async fn a_user_holds_a_bounded_number_of_live_tokens(db: crate::common::TestDb)
 #[tokio::test]
 async fn document_responses_are_uncached_unsniffed_sandboxed_attachments() {
     let db = common::sqlite().await;
-    let api = Api::start(&db).await;
-    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let (api, admin) = Api::start_as_admin(&db).await;
     for path in [
         "/rgpd/registers/academie:24?format=html",
         "/rgpd/breaches/academie:24?format=csv",
@@ -329,11 +331,9 @@ async fn an_imported_address_that_does_not_parse_is_dropped_with_a_warning(db: c
 
 backend_test!(if_match_star_updates_a_ticket_named_by_its_reference);
 async fn if_match_star_updates_a_ticket_named_by_its_reference(db: crate::common::TestDb) {
-    let api = Api::start(&db).await;
+    let (api, admin) = Api::start_as_admin(&db).await;
     fresnes_tenant(&db.store).await;
-    let admin = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
-    let new = json!({ "tenant": "fresnes", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let new = fresnes_ticket("ENT inaccessible", "Page blanche.");
     let (_, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new)).await;
     let reference = ticket["reference"].as_str().unwrap();
     let resp = api

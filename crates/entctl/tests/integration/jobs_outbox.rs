@@ -23,7 +23,7 @@ fn state(store: &Store, config: &Config, now: DateTime<Utc>) -> AppState {
 }
 
 /// A configuration writing under `data_dir`, mail to `.eml` files.
-use common::smtp::{file_config, free_port, smtp_config, smtp_sink_available, SmtpSink};
+use common::smtp::{file_config, free_port, smtp_config, smtp_on_free_port, smtp_sink_available, SmtpSink};
 
 /// Queues the test e-mail in its own committed transaction.
 async fn queue_test_mail(store: &Store, to: &str, now: DateTime<Utc>) -> String {
@@ -126,9 +126,7 @@ async fn a_mail_queued_while_the_smtp_server_is_down_reaches_it_once_when_it_is_
     if !smtp_sink_available() {
         return;
     }
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = smtp_config(data.path(), port);
+    let (_data, port, config) = smtp_on_free_port();
     let t0 = common::t0();
     let id = queue_test_mail(&db.store, "directrice@ecole.example.fr", t0).await;
 
@@ -163,10 +161,8 @@ async fn two_concurrent_senders_deliver_each_message_exactly_once(db: crate::com
     if !smtp_sink_available() {
         return;
     }
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (_data, port, mut config) = smtp_on_free_port();
     let sink = SmtpSink::start(port);
-    let mut config = smtp_config(data.path(), port);
     config.mail.batch_size = 2;
     let t0 = common::t0();
     let mut ids = Vec::new();

@@ -51,7 +51,7 @@ async fn a_dan_lists_only_its_academie_and_a_commune_officer_only_its_ecoles(db:
     assert!(schools.len() >= 613, "{}: {}", db.name, schools.len());
     assert!(schools.iter().all(|o| o["academie_code"] == "24"), "{}: a school of another académie leaked", db.name);
 
-    let admin_client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let admin_client = app.root_client().await;
     let everything = all_pages(&admin_client, "/api/v1/orgs?kind=etablissement").await;
     assert!(everything.len() > schools.len(), "other académies exist, so the filter did something");
 
@@ -71,8 +71,7 @@ async fn a_dan_lists_only_its_academie_and_a_commune_officer_only_its_ecoles(db:
 backend_test!(updates_need_the_current_etag);
 async fn updates_need_the_current_etag(db: crate::common::TestDb) {
     import_sample(&db.store).await;
-    let app = TestApp::over(&db.store).build().await;
-    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let client = TestApp::root_client_over(&db.store).await;
     let url = "/api/v1/orgs/0940176F".to_string();
     let read = client.get(&url).send().await;
     let etag = read.headers["etag"].to_str().unwrap().to_string();
@@ -97,8 +96,7 @@ async fn updates_need_the_current_etag(db: crate::common::TestDb) {
 
 backend_test!(an_idempotency_key_replays_the_first_creation);
 async fn an_idempotency_key_replays_the_first_creation(db: crate::common::TestDb) {
-    let app = TestApp::over(&db.store).build().await;
-    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let client = TestApp::root_client_over(&db.store).await;
     let post = |body: Value| client.post("/api/v1/orgs").header("idempotency-key", "creation-42").json(&body).send();
     let body = json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
     let first = post(body.clone()).await;
@@ -211,7 +209,7 @@ async fn an_idempotency_key_left_in_flight_by_a_crash_is_claimed_again_once_its_
     use sha2::Digest;
     let clock = Arc::new(FixedClock::new(t0()));
     let app = TestApp::over(&db.store).clock(clock.clone()).build().await;
-    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let client = app.root_client().await;
     let body = json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
     let mut hasher = sha2::Sha256::new();
     hasher.update(b"POST/api/v1/orgs");
@@ -241,8 +239,7 @@ async fn an_idempotency_key_left_in_flight_by_a_crash_is_claimed_again_once_its_
 
 backend_test!(an_idempotent_replay_repeats_the_etag_and_content_type_of_the_first_response);
 async fn an_idempotent_replay_repeats_the_etag_and_content_type_of_the_first_response(db: crate::common::TestDb) {
-    let app = TestApp::over(&db.store).build().await;
-    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let client = TestApp::root_client_over(&db.store).await;
     let body = json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
     let post = || client.post("/api/v1/orgs").header("idempotency-key", "etag-1").json(&body).send();
     let first = post().await;
@@ -256,8 +253,7 @@ async fn an_idempotent_replay_repeats_the_etag_and_content_type_of_the_first_res
 
 backend_test!(concurrent_failing_requests_sharing_an_idempotency_key_never_answer_500);
 async fn concurrent_failing_requests_sharing_an_idempotency_key_never_answer_500(db: crate::common::TestDb) {
-    let app = TestApp::over(&db.store).build().await;
-    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let client = TestApp::root_client_over(&db.store).await;
     // Each refused request releases the key while the others read it.
     let body = json!({"kind": "editeur", "siren": "123", "name": "Éditeur"});
     let send = || client.post("/api/v1/orgs").header("idempotency-key", "shared").json(&body).send();
@@ -269,8 +265,7 @@ async fn concurrent_failing_requests_sharing_an_idempotency_key_never_answer_500
 backend_test!(every_change_is_audited_and_a_tampered_record_is_found);
 async fn every_change_is_audited_and_a_tampered_record_is_found(db: crate::common::TestDb) {
     import_sample(&db.store).await;
-    let app = TestApp::over(&db.store).build().await;
-    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let client = TestApp::root_client_over(&db.store).await;
     let created: Value = client
         .post("/api/v1/orgs")
         .json(&json!({"kind": "epci", "siren": "200054781", "name": "MGP", "departement": "94"}))
@@ -331,7 +326,7 @@ async fn concurrent_audited_writes_keep_one_unbroken_chain(db: crate::common::Te
 async fn metrics_count_requests_by_route_template() {
     let db = common::sqlite().await;
     let app = TestApp::over(&db.store).build().await;
-    let client = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let client = app.root_client().await;
     for key in ["0940176F", "0940198E"] {
         client.get(format!("/api/v1/orgs/{key}")).send().await;
     }

@@ -120,8 +120,8 @@ fn spreadsheets_read_back_through_the_test_helper() {
         }],
     };
     let ods = to_ods(&book);
-    assert_eq!(common::odf::mimetype(&ods), ODS_MIME);
-    let sheets = common::odf::ods_sheets(&ods);
+    assert_eq!(ent_documents::documents::read_back::mimetype(&ods), ODS_MIME);
+    let sheets = ent_documents::documents::read_back::ods_sheets(&ods);
     assert_eq!(sheets[0].0, "Membres");
     assert_eq!(sheets[0].1, vec![vec!["Commune", "Élèves", "Part"], vec!["Fresnes\n(94)", "1234", "1050.00"]]);
 }

@@ -6,7 +6,8 @@ use crate::common;
 
 use axum::http::StatusCode;
 use common::app::{Client, Req};
-use common::{admin, odf, t0, token_for, TestApp};
+use common::{admin, t0, token_for, TestApp};
+use ent_documents::documents::read_back as odf;
 use entcp::clock::FixedClock;
 use entcp::contracts::{self, NewContract};
 use serde_json::{json, Value};

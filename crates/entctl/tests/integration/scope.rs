@@ -68,6 +68,16 @@ impl World {
         self.app.client(&token_for(&self.db.store, email, role, org).await)
     }
 
+    /// The EPCI's coordinator.
+    async fn coordinator(&self) -> Client {
+        self.client("coord@epci.fr", Role::Coordinateur, Some(&self.epci.id)).await
+    }
+
+    /// The mayor of Fresnes (commune 94034).
+    async fn fresnes_mayor(&self) -> Client {
+        self.client("maire@fresnes.fr", Role::Collectivite, Some("commune:94034")).await
+    }
+
     fn url(&self, path: &str) -> String {
         format!("/api/v1{path}")
     }
@@ -124,8 +134,8 @@ backend_test!(a_commune_joins_an_epci_by_accepting_its_invitation);
 async fn a_commune_joins_an_epci_by_accepting_its_invitation(db: crate::common::TestDb) {
     let w = world(db).await;
     let epci = w.epci.id.clone();
-    let coord = w.client("coord@epci.fr", Role::Coordinateur, Some(&epci)).await;
-    let fresnes = w.client("maire@fresnes.fr", Role::Collectivite, Some("commune:94034")).await;
+    let coord = w.coordinator().await;
+    let fresnes = w.fresnes_mayor().await;
     let other = w.client("maire@creteil.fr", Role::Collectivite, Some("commune:94028")).await;
 
     let invite = coord.post(w.url(&format!("/orgs/{epci}/invitations")));
@@ -168,7 +178,7 @@ async fn an_accept_racing_a_decline_leaves_no_membership_behind(db: crate::commo
     use entcp::registry::invitations;
     let w = world(db).await;
     let epci = w.epci.id.clone();
-    let coord = w.client("coord@epci.fr", Role::Coordinateur, Some(&epci)).await;
+    let coord = w.coordinator().await;
     let invite = coord.post(w.url(&format!("/orgs/{epci}/invitations")));
     let (status, inv) = send(invite.json(&json!({ "commune": "94034", "ent_delegated": false }))).await;
     assert_eq!(status, StatusCode::CREATED, "{}: {inv}", w.db.name);
@@ -185,8 +195,8 @@ backend_test!(a_commune_declines_an_invitation_and_stays_out);
 async fn a_commune_declines_an_invitation_and_stays_out(db: crate::common::TestDb) {
     let w = world(db).await;
     let epci = w.epci.id.clone();
-    let coord = w.client("coord@epci.fr", Role::Coordinateur, Some(&epci)).await;
-    let fresnes = w.client("maire@fresnes.fr", Role::Collectivite, Some("commune:94034")).await;
+    let coord = w.coordinator().await;
+    let fresnes = w.fresnes_mayor().await;
     let (_, inv) =
         send(coord.post(w.url(&format!("/orgs/{epci}/invitations"))).json(&json!({ "commune": "94034" }))).await;
     let id = inv["id"].as_str().unwrap().to_string();
@@ -517,7 +527,7 @@ async fn a_tenant_document_cannot_take_over_another_organisations_tenant(db: cra
     let w = world(db).await;
     let boulogne = uai("0929901");
     tenant(&w.db.store, "boulogne-1", &boulogne).await;
-    let fresnes = w.client("maire@fresnes.fr", Role::Collectivite, Some("commune:94034")).await;
+    let fresnes = w.fresnes_mayor().await;
     let school = org(&w.db.store, "0940176F").await.id;
     let doc = |slug: &str| {
         json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
@@ -547,7 +557,7 @@ async fn a_support_contract_names_only_organisations_in_scope(db: crate::common:
 backend_test!(a_tenant_for_a_school_out_of_scope_is_refused_like_one_for_an_unknown_school);
 async fn a_tenant_for_a_school_out_of_scope_is_refused_like_one_for_an_unknown_school(db: crate::common::TestDb) {
     let w = world(db).await;
-    let fresnes = w.client("maire@fresnes.fr", Role::Collectivite, Some("commune:94034")).await;
+    let fresnes = w.fresnes_mayor().await;
     let doc = |slug: &str, school: &str| {
         json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
                 "spec": { "organisation": school, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" } })

@@ -6,7 +6,7 @@
 use crate::common;
 
 use chrono::{DateTime, TimeZone, Utc};
-use common::smtp::{free_port, smtp_config, smtp_sink_available, SmtpSink};
+use common::smtp::{smtp_on_free_port, smtp_sink_available, SmtpSink};
 use common::{admin, client_with, t0, token_for};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
@@ -172,10 +172,8 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
         return;
     }
     let s = setup(&db).await;
-    let port = free_port();
+    let (_data, port, config) = smtp_on_free_port();
     let sink = SmtpSink::start(port);
-    let data = tempfile::tempdir().unwrap();
-    let config = smtp_config(data.path(), port);
 
     // Wednesday 12 May 2027, 09:00: the teacher reports the empty cahier de textes.
     s.at("2027-05-12 09:00");
@@ -460,12 +458,7 @@ async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_n
     assert_eq!((t["level"].as_str(), t["status"].as_str()), (Some("n2"), Some("new")));
     let breach = mails(&s.store, "breach", "rup.julesverne@ac-nantes.fr").await;
     assert_eq!(breach.len(), 1);
-    let next: String = sqlx::query("SELECT next_attempt_at FROM outbox WHERE id = $1")
-        .bind(&breach[0])
-        .fetch_one(s.store.pool())
-        .await
-        .unwrap()
-        .get("next_attempt_at");
+    let next = entcp::notify::get_message(&s.store, &breach[0]).await.unwrap().next_attempt_at;
     assert_eq!(ts(&next), paris("2027-05-10 22:00"), "P1 notices are not held until morning");
     assert_eq!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.len(), 1);
     assert_eq!(s.sweep().await.breaches, 0);
@@ -528,12 +521,7 @@ async fn reminded_once(db: &common::TestDb) {
     );
     let reminders = mails(&s.store, "reminder", "prof.svt@ac-nantes.fr").await;
     assert_eq!(reminders.len(), 1);
-    let next: String = sqlx::query("SELECT next_attempt_at FROM outbox WHERE id = $1")
-        .bind(&reminders[0])
-        .fetch_one(s.store.pool())
-        .await
-        .unwrap()
-        .get("next_attempt_at");
+    let next = entcp::notify::get_message(&s.store, &reminders[0]).await.unwrap().next_attempt_at;
     assert_eq!(ts(&next), paris("2027-05-18 08:00"));
     let history = s.get(&s.teacher, &format!("/support/tickets/{id}/history")).await.body;
     assert!(history.to_string().contains("relance du demandeur"), "{history}");

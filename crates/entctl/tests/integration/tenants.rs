@@ -40,7 +40,7 @@ async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_acti
     let dan = app.client(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
     let mairie = app.client(&token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
     let directeur = app.client(&token_for(&db.store, "dir@ecole.fr", Role::ChefEtablissement, Some("0940176F")).await);
-    let root = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let root = app.root_client().await;
     let url = |p: &str| format!("/api/v1{p}");
 
     let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
@@ -129,8 +129,7 @@ async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_acti
 async fn bad_tenant_documents_name_every_wrong_field() {
     let db = common::sqlite().await;
     common::import_sample(&db.store).await;
-    let app = TestApp::over(&db.store).build().await;
-    let root = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let root = TestApp::root_client_over(&db.store).await;
     let mut body = doc("Mauvais_Nom", "0940176F", "localhost");
     body["spec"]["bouquet"] = json!("socle-2d");
     body["spec"]["options"] = json!(["inconnue"]);
@@ -479,8 +478,7 @@ async fn a_move_decided_on_a_stale_reading_is_refused(db: crate::common::TestDb)
 backend_test!(a_provisioned_tenants_volumes_never_shrink);
 async fn a_provisioned_tenants_volumes_never_shrink(db: crate::common::TestDb) {
     common::import_sample(&db.store).await;
-    let app = TestApp::over(&db.store).build().await;
-    let root = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let root = TestApp::root_client_over(&db.store).await;
     let url = |p: &str| format!("/api/v1{p}");
     let sized = |slug: &str, school: &str, accounts: i64| {
         let mut body = doc(slug, school, &format!("{slug}.ent.example.fr"));

@@ -313,10 +313,9 @@ impl World {
             },
             (_, p) if p.starts_with("/api/v1/membership-invitations/") => {
                 let group = if side == Side::In { &self.group_in } else { &self.group_out };
+                let proposed = entcp::registry::manage::Membership { group, commune, ent_delegated: true };
                 let invitation =
-                    entcp::registry::invitations::invite(&self.store, &admin(), group, commune, true, t0())
-                        .await
-                        .unwrap();
+                    entcp::registry::invitations::invite(&self.store, &admin(), &proposed, t0()).await.unwrap();
                 call(p.replace("{id}", &invitation.id))
             }
             ("POST", "/api/v1/imports/annuaire") => Call {

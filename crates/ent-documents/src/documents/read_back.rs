@@ -1,5 +1,6 @@
-//! Reading OpenDocument files back in tests: the cells of a spreadsheet and
-//! the text of a text document, parsed with quick-xml (which checks well-formedness).
+//! Reading OpenDocument files back, for tests (here and in `entctl`'s, with the
+//! `read-back` feature): the cells of a spreadsheet and the text of a text document,
+//! parsed with quick-xml (which checks well-formedness). Panics on what it cannot read.
 
 use quick_xml::events::Event;
 use std::io::{Cursor, Read};
@@ -8,7 +9,7 @@ use std::io::{Cursor, Read};
 pub fn part(package: &[u8], name: &str) -> String {
     let mut archive = zip::ZipArchive::new(Cursor::new(package)).expect("an ODF package is a zip");
     let mut xml = String::new();
-    archive.by_name(name).unwrap_or_else(|e| panic!("{name}: {e}")).read_to_string(&mut xml).unwrap();
+    archive.by_name(name).unwrap_or_else(|e| panic!("{name}: {e}")).read_to_string(&mut xml).expect("a part is UTF-8");
     xml
 }
 
@@ -38,25 +39,18 @@ pub fn ods_sheets(ods: &[u8]) -> Vec<(String, Vec<Vec<String>>)> {
         match reader.read_event().unwrap_or_else(|e| panic!("content.xml is not well-formed: {e}")) {
             Event::Eof => return sheets,
             Event::Start(e) if e.name().into_inner() == "table:table" => {
-                let name = e.try_get_attribute("table:name").unwrap().unwrap().value.into_owned();
+                let name =
+                    e.try_get_attribute("table:name").ok().flatten().expect("a sheet has a name").value.into_owned();
                 sheets.push((name, Vec::new()));
             }
-            Event::Start(e) if e.name().into_inner() == "table:table-row" => sheets.last_mut().unwrap().1.push(vec![]),
+            Event::Start(e) if e.name().into_inner() == "table:table-row" => last_sheet(&mut sheets).push(vec![]),
             Event::Start(e) if e.name().into_inner() == "table:table-cell" => {
-                let value = e.try_get_attribute("office:value").unwrap();
+                let value = e.try_get_attribute("office:value").expect("a well-formed cell");
                 text_cell = value.is_none();
                 paragraphs = 0;
-                sheets
-                    .last_mut()
-                    .unwrap()
-                    .1
-                    .last_mut()
-                    .unwrap()
-                    .push(value.map(|v| v.value.into_owned()).unwrap_or_default());
+                last_row(&mut sheets).push(value.map(|v| v.value.into_owned()).unwrap_or_default());
             }
-            Event::Empty(e) if e.name().into_inner() == "table:table-cell" => {
-                sheets.last_mut().unwrap().1.last_mut().unwrap().push(String::new())
-            }
+            Event::Empty(e) if e.name().into_inner() == "table:table-cell" => last_row(&mut sheets).push(String::new()),
             Event::End(e) if e.name().into_inner() == "table:table-cell" => text_cell = false,
             Event::Start(e) if text_cell && e.name().into_inner() == "text:p" => {
                 if paragraphs > 0 {
@@ -71,8 +65,16 @@ pub fn ods_sheets(ods: &[u8]) -> Vec<(String, Vec<Vec<String>>)> {
     }
 }
 
+fn last_sheet(sheets: &mut [(String, Vec<Vec<String>>)]) -> &mut Vec<Vec<String>> {
+    &mut sheets.last_mut().expect("a row is in a sheet").1
+}
+
+fn last_row(sheets: &mut [(String, Vec<Vec<String>>)]) -> &mut Vec<String> {
+    last_sheet(sheets).last_mut().expect("a cell is in a row")
+}
+
 fn cell(sheets: &mut [(String, Vec<Vec<String>>)]) -> &mut String {
-    sheets.last_mut().unwrap().1.last_mut().unwrap().last_mut().unwrap()
+    last_row(sheets).last_mut().expect("text is in a cell")
 }
 
 /// The text of an `.odt` (its paragraphs and headings, one per line).
