@@ -22,7 +22,7 @@ pub async fn defer_indexes_if_empty(store: &Store, table: &'static str) -> sqlx:
         return Ok(false);
     }
     let now = timestamp(chrono::Utc::now());
-    for (name, definition) in secondary_indexes(&mut *tx, store.backend(), table).await? {
+    for (name, definition) in secondary_indexes(&mut tx, store.backend(), table).await? {
         sqlx::query(
             "INSERT INTO deferred_indexes (name, table_name, definition, deferred_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO NOTHING",
