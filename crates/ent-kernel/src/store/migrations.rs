@@ -46,6 +46,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0017_counters.sql",
     "0018_registry_changes.sql",
     "0019_reconcile_semantics.sql",
+    "0024_deferred_indexes.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -188,6 +189,9 @@ mod tests {
             19,
             "b585cf4bd6a1f1b435a3eef39c10185d52f1da66c847e558bc9c497e37be8eeb5cff8af0370bcd4c4688577f6b9edb16",
             "b585cf4bd6a1f1b435a3eef39c10185d52f1da66c847e558bc9c497e37be8eeb5cff8af0370bcd4c4688577f6b9edb16",
+            24,
+            "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
+            "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
         ),
     ];
 

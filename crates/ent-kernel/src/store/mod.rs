@@ -7,6 +7,7 @@ mod cache;
 pub mod constraint;
 pub mod counters;
 mod decode;
+mod deferred_indexes;
 mod dialect;
 pub mod json;
 mod migrate_lock;
@@ -20,6 +21,7 @@ pub use version::{expect_same_version, expect_version};
 
 pub use cache::{CacheCounts, WATCH_INTERVAL};
 pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};
+pub use deferred_indexes::{defer_indexes_if_empty, restore_indexes, secondary_index_names};
 pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -124,7 +126,8 @@ impl Store {
         Ok(Store { pool, backend, cache: Default::default() })
     }
 
-    /// Applies the pending migrations of this backend.
+    /// Applies the pending migrations of this backend, then builds the indexes an
+    /// interrupted bulk load left set aside.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let migrator = migrations::for_backend(self.backend);
         // PostgreSQL: sqlx holds an advisory lock; SQLite: a file lock, held until the end.
@@ -133,6 +136,8 @@ impl Store {
             Backend::Postgres => None,
         };
         migrator.run(self.pool()).await?;
+        // Indexes a bulk load set aside and did not live to build again.
+        deferred_indexes::restore_indexes(self).await?;
         Ok(())
     }
 

@@ -613,6 +613,28 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     now: DateTime<Utc>,
 ) -> Result<ImportReport, Problem> {
     let started = std::time::Instant::now();
+    // Indexes an interrupted first import left set aside are built before any lookup.
+    ent_kernel::store::restore_indexes(store).await?;
+    // The first import into an empty registry writes without the secondary indexes
+    // of `orgs` and builds them once at the end (also after a failure).
+    let bulk = !options.dry_run && ent_kernel::store::defer_indexes_if_empty(store, "orgs").await?;
+    let written = write_batches(store, actor, input, &options, now).await;
+    if bulk {
+        ent_kernel::store::restore_indexes(store).await?;
+    }
+    let mut report = written?;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Parses `input` and writes its batches: what [`import_annuaire`] reports.
+async fn write_batches<R: Read + Send + 'static>(
+    store: &Store,
+    actor: &Actor,
+    input: R,
+    options: &ImportOptions,
+    now: DateTime<Utc>,
+) -> Result<ImportReport, Problem> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let batch_size = options.batch_size.max(1);
     let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx));
@@ -643,7 +665,6 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
         }
     }
     parser.await.map_err(|e| anyhow::anyhow!("import parser thread failed: {e}"))?;
-    report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
 

@@ -148,6 +148,40 @@ async fn a_file_without_the_required_columns_is_refused_whole(db: crate::common:
     assert_eq!(count_kind(&db.store, "etablissement").await, 0);
 }
 
+// The first import into an empty registry writes without the secondary indexes of
+// `orgs` and builds them again at its end, also when it fails; indexes left aside by
+// an import that did not live to its end are built at start and by the next import.
+backend_test!(a_first_import_builds_again_the_indexes_it_set_aside);
+async fn a_first_import_builds_again_the_indexes_it_set_aside(db: crate::common::TestDb) {
+    use entcp::store::{defer_indexes_if_empty, secondary_index_names};
+    let store = &db.store;
+    let indexes = secondary_index_names(store, "orgs").await.unwrap();
+    assert!(indexes.contains(&"orgs_by_sort_name".to_string()), "{}: {indexes:?}", db.name);
+    let deferred = || common::count(store, "SELECT COUNT(*) FROM deferred_indexes", &[]);
+
+    // What an interrupted first import leaves: the indexes set aside, then a restart.
+    assert!(defer_indexes_if_empty(store, "orgs").await.unwrap(), "{}", db.name);
+    assert_eq!(secondary_index_names(store, "orgs").await.unwrap(), Vec::<String>::new(), "{}", db.name);
+    assert_eq!(deferred().await, indexes.len() as i64);
+    store.migrate().await.unwrap();
+    assert_eq!(secondary_index_names(store, "orgs").await.unwrap(), indexes, "{}: built at start", db.name);
+
+    // Left aside again, then a first import that fails on its header, then one that runs.
+    assert!(defer_indexes_if_empty(store, "orgs").await.unwrap());
+    let options = ImportOptions { dry_run: false, batch_size: 100, academies: None };
+    let bad = std::io::Cursor::new(b"UAI,Nom\n0940176F,Ecole\n".to_vec());
+    assert!(import_annuaire(store, &admin(), bad, options, t0()).await.is_err());
+    assert_eq!(secondary_index_names(store, "orgs").await.unwrap(), indexes, "{}: built after a failure", db.name);
+    let first = import_sample(store).await;
+    assert_eq!(first.etablissements.created, 613, "{}", db.name);
+    assert_eq!(secondary_index_names(store, "orgs").await.unwrap(), indexes, "{}", db.name);
+    assert_eq!(deferred().await, 0, "{}", db.name);
+
+    // A registry with rows keeps its indexes.
+    assert!(!defer_indexes_if_empty(store, "orgs").await.unwrap(), "{}", db.name);
+    assert_eq!(secondary_index_names(store, "orgs").await.unwrap(), indexes, "{}", db.name);
+}
+
 backend_test!(a_changed_row_is_updated_and_its_version_bumped);
 async fn a_changed_row_is_updated_and_its_version_bumped(db: crate::common::TestDb) {
     import_sample(&db.store).await;

@@ -1,0 +1,114 @@
+//! Bulk loads into an empty table, as database loaders do them: the table's secondary
+//! indexes are set aside while the rows go in and built after, one sort each, instead
+//! of one B-tree insertion per row and index. The keys behind a constraint (primary
+//! key, `UNIQUE`) stay: upserts need them.
+//!
+//! A definition set aside is recorded in `deferred_indexes` by the transaction that
+//! drops its index, and deleted by the one that builds it again: a load interrupted in
+//! between leaves its committed rows and what to rebuild, which [`restore_indexes`]
+//! (the next load, the next start) builds.
+
+use super::{timestamp, Backend, Store};
+use sqlx::Row;
+
+/// When `table` holds no row, sets its secondary indexes aside until
+/// [`restore_indexes`] and returns true (also when another load already did);
+/// returns false and changes nothing when the table holds rows.
+pub async fn defer_indexes_if_empty(store: &Store, table: &'static str) -> sqlx::Result<bool> {
+    let mut tx = store.begin_write().await?;
+    let has_rows = sqlx::query(&format!("SELECT 1 FROM {table} LIMIT 1")).fetch_optional(&mut *tx).await?.is_some();
+    if has_rows {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let now = timestamp(chrono::Utc::now());
+    for (name, definition) in secondary_indexes(&mut tx, store.backend(), table).await? {
+        sqlx::query(
+            "INSERT INTO deferred_indexes (name, table_name, definition, deferred_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&name)
+        .bind(table)
+        .bind(&definition)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!("DROP INDEX IF EXISTS {name}")).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Builds every index set aside by [`defer_indexes_if_empty`], in one transaction;
+/// returns how many. Cheap when there is none (one read of an empty table).
+pub async fn restore_indexes(store: &Store) -> sqlx::Result<usize> {
+    let pending = sqlx::query("SELECT 1 FROM deferred_indexes LIMIT 1").fetch_optional(store.pool()).await?;
+    if pending.is_none() {
+        return Ok(0);
+    }
+    let mut tx = store.begin_write().await?;
+    let rows = sqlx::query("SELECT name, definition FROM deferred_indexes ORDER BY name").fetch_all(&mut *tx).await?;
+    for row in &rows {
+        let definition: String = row.try_get("definition")?;
+        sqlx::query(&if_not_exists(&definition)).execute(&mut *tx).await?;
+    }
+    sqlx::query("DELETE FROM deferred_indexes").execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+/// The names of the indexes of `table` that back no constraint (those a bulk load sets aside).
+pub async fn secondary_index_names(store: &Store, table: &str) -> sqlx::Result<Vec<String>> {
+    let mut conn = store.conn().await?;
+    let indexes = secondary_indexes(&mut conn, store.backend(), table).await?;
+    Ok(indexes.into_iter().map(|(name, _)| name).collect())
+}
+
+/// `CREATE [UNIQUE] INDEX name ...` as `CREATE [UNIQUE] INDEX IF NOT EXISTS name ...`
+/// (a concurrent load may have built it already).
+fn if_not_exists(definition: &str) -> String {
+    match definition.split_once("INDEX ") {
+        Some((head, rest)) if !rest.starts_with("IF NOT EXISTS") => format!("{head}INDEX IF NOT EXISTS {rest}"),
+        _ => definition.to_string(),
+    }
+}
+
+/// The (name, definition) of the indexes of `table` that back no constraint.
+async fn secondary_indexes(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    table: &str,
+) -> sqlx::Result<Vec<(String, String)>> {
+    let sql = match backend {
+        // Constraint indexes (`sqlite_autoindex_…`) have no SQL text.
+        Backend::Sqlite => {
+            "SELECT name, sql AS definition FROM sqlite_master \
+             WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL ORDER BY name"
+        }
+        Backend::Postgres => {
+            "SELECT indexname::text AS name, indexdef AS definition FROM pg_indexes \
+             WHERE schemaname = current_schema() AND tablename = $1 \
+             AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1)) \
+             ORDER BY indexname"
+        }
+    };
+    let rows = sqlx::query(sql).bind(table).fetch_all(&mut *conn).await?;
+    rows.iter().map(|row| Ok((row.try_get("name")?, row.try_get("definition")?))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_are_rebuilt_only_if_missing() {
+        let plain = "CREATE INDEX IF NOT EXISTS a ON t (x)";
+        for (given, built) in [
+            ("CREATE INDEX a ON t (x)", plain),
+            ("CREATE UNIQUE INDEX a ON t (x)", "CREATE UNIQUE INDEX IF NOT EXISTS a ON t (x)"),
+            (plain, plain),
+        ] {
+            assert_eq!(if_not_exists(given), built);
+        }
+    }
+}
