@@ -45,6 +45,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0016_job_heartbeats_read_path.sql",
     "0017_counters.sql",
     "0018_registry_changes.sql",
+    "0020_console_sessions.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -182,6 +183,11 @@ mod tests {
             18,
             "1b4a5e0fbca5310c49dc0a0a4bb478534fb924bdf3e4493720ce2c212838e962e2542c2c02f3f49c1d2ad662097b96d5",
             "192afbb99bd618fee82f71b154ac813f482c2399e2c4ce137a6138493ad9c938eca273e32083c684c16639f923ce62f0",
+        ),
+        (
+            20,
+            "81469b7f2e384d00213c3470fdb9ddc175f76556a6b61ec828a3dd9d3f5f6866f78546d7a3e0b64e0ee6b0d71ce9df01",
+            "81469b7f2e384d00213c3470fdb9ddc175f76556a6b61ec828a3dd9d3f5f6866f78546d7a3e0b64e0ee6b0d71ce9df01",
         ),
     ];
 

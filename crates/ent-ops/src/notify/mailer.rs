@@ -42,6 +42,12 @@ const TEMPLATES: &[(&str, &str, &str, &str)] = &[
         include_str!("../../../../templates/mail/rgpd.txt"),
         include_str!("../../../../templates/mail/rgpd.html"),
     ),
+    (
+        "console",
+        include_str!("../../../../templates/mail/console.subject"),
+        include_str!("../../../../templates/mail/console.txt"),
+        include_str!("../../../../templates/mail/console.html"),
+    ),
 ];
 
 fn tera() -> &'static tera::Tera {

@@ -49,6 +49,8 @@ pub struct AppState {
     pub support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
     /// Failed authentications per client address and token id (in memory, per process).
     pub auth_throttle: Arc<ent_kernel::throttle::Throttle>,
+    /// Failed console sign-ins per account and per address (in memory, per process).
+    pub sign_in_throttle: Arc<ent_console::SignInThrottle>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
         let support = Arc::new(ent_support::support::policy::Policies::load(config.support_dir.as_deref())?);
         Ok(AppState {
             auth_throttle: Arc::new(ent_kernel::throttle::Throttle::new(config.server.auth_throttle)),
+            sign_in_throttle: Arc::new(ent_console::SignInThrottle::new(&config)),
             support_commitments: Arc::new(commitments::SupportDesk(support.clone())),
             support,
             store,
@@ -91,6 +94,7 @@ macro_rules! contexts {
 contexts! {
     audit: ent_platform::audit::AuditState,
     catalog: ent_platform::catalog::CatalogState,
+    console: ent_console::ConsoleState,
     conventions: ent_conventions::conventions::ConventionsState,
     groupements: ent_groupements::groupements::GroupementsState,
     identity: ent_platform::identity::IdentityState,
@@ -123,6 +127,7 @@ state_part! {
     support: Arc<ent_support::support::policy::Policies>,
     support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
     auth_throttle: Arc<ent_kernel::throttle::Throttle>,
+    sign_in_throttle: Arc<ent_console::SignInThrottle>,
 }
 
 /// Every `/api/v1` route of every capability.
@@ -164,6 +169,7 @@ pub fn app(state: AppState) -> Router {
     }
     Router::new()
         .merge(api)
+        .merge(ent_console::router(&state))
         .route("/api/v1/openapi.json", get(openapi_document))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
