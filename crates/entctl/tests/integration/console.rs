@@ -10,7 +10,7 @@ use entcp::identity::password;
 use entcp::kernel::roles::Role;
 use entcp::registry::Org;
 
-const PASSWORD: &str = "cheval correct pile agrafe";
+pub(crate) const PASSWORD: &str = "cheval correct pile agrafe";
 
 /// Two académies of a synthetic annuaire.
 async fn academies(app: &TestApp) -> (Org, Org) {
@@ -37,7 +37,7 @@ async fn console(db: TestDb) -> (TestApp, Org, Org) {
 }
 
 /// The value of cookie `name` set by `resp`.
-fn set_cookie(resp: &common::Resp, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(resp: &common::Resp, name: &str) -> Option<String> {
     resp.headers
         .get_all("set-cookie")
         .iter()
@@ -46,13 +46,13 @@ fn set_cookie(resp: &common::Resp, name: &str) -> Option<String> {
 }
 
 /// The `_csrf` value of the first form of a page.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;
     html[at..at + 64].to_string()
 }
 
 /// Signs in through the form; the answer to the POST and the form's cookie.
-async fn post_sign_in(app: &TestApp, email: &str, password: &str, next: &str) -> common::Resp {
+pub(crate) async fn post_sign_in(app: &TestApp, email: &str, password: &str, next: &str) -> common::Resp {
     let form = app.get("/connexion").send().await;
     assert_eq!(form.status, 200, "{}", form.text);
     let cookie = set_cookie(&form, "entcp_formulaire").expect("form cookie");
@@ -71,7 +71,7 @@ async fn post_sign_in(app: &TestApp, email: &str, password: &str, next: &str) ->
 }
 
 /// The session cookie of a successful sign-in.
-async fn sign_in(app: &TestApp, email: &str) -> String {
+pub(crate) async fn sign_in(app: &TestApp, email: &str) -> String {
     let resp = post_sign_in(app, email, PASSWORD, "/").await;
     assert_eq!(resp.status, 303, "{}", resp.text);
     format!("entcp_session={}", set_cookie(&resp, "entcp_session").expect("session cookie"))
