@@ -26,6 +26,7 @@ pub struct Config {
     pub import: ImportConfig,
     pub jobs: JobsConfig,
     pub mail: MailConfig,
+    pub console: ConsoleConfig,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -274,6 +275,57 @@ pub struct MailConfig {
     pub retention_days: u32,
 }
 
+/// The look of the web console.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleTheme {
+    /// The default: DSFR markup with a neutral style, no State identity.
+    Neutre,
+    /// The Système de design de l'État (DSFR), for an operator that is a State service.
+    Etat,
+}
+
+/// The web console (`/`): its look, its public address and its sessions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// `neutre` (default) or `etat` (DSFR, reserved to State services).
+    pub theme: ConsoleTheme,
+    /// The operator's name, shown in the header.
+    pub operator_name: String,
+    /// The console's public address (links in e-mails); `https://…` makes the cookies `Secure`.
+    pub public_url: String,
+    /// Minutes without activity after which a session ends.
+    pub idle_minutes: u32,
+    /// Hours after sign-in after which a session ends whatever its activity.
+    pub absolute_hours: u32,
+    /// Minutes a password-reset or set-up link stays valid.
+    pub link_minutes: u32,
+    /// Failed sign-ins per account (and per address) before the form refuses for a while.
+    pub sign_in_throttle: crate::throttle::ThrottleConfig,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            theme: ConsoleTheme::Neutre,
+            operator_name: "Plan de contrôle ENT".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            idle_minutes: 30,
+            absolute_hours: 12,
+            link_minutes: 60,
+            sign_in_throttle: crate::throttle::ThrottleConfig { max_failures: 5, window_seconds: 900 },
+        }
+    }
+}
+
+impl ConsoleConfig {
+    /// Whether the console is served over TLS (cookies then carry `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpConfig {
@@ -301,6 +353,7 @@ impl Default for Config {
             import: ImportConfig::default(),
             jobs: JobsConfig::default(),
             mail: MailConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -448,6 +501,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ENTCP_SMTP_TLS", "mail.smtp.tls"),
     ("ENTCP_SMTP_USERNAME", "mail.smtp.username"),
     ("ENTCP_SMTP_PASSWORD", "mail.smtp.password"),
+    ("ENTCP_CONSOLE_THEME", "console.theme"),
+    ("ENTCP_PUBLIC_URL", "console.public_url"),
 ];
 
 impl Config {
@@ -488,6 +543,13 @@ impl Config {
             .from
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| anyhow::anyhow!("mail.from « {} » invalide : {e}", self.mail.from))?;
+        let url = self.console.public_url.trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+            anyhow::bail!("console.public_url « {} » invalide : une adresse http:// ou https://", url);
+        }
+        if self.console.idle_minutes == 0 || self.console.absolute_hours == 0 || self.console.link_minutes == 0 {
+            anyhow::bail!("console : idle_minutes, absolute_hours et link_minutes valent au moins 1");
+        }
         Ok(())
     }
 
@@ -523,6 +585,8 @@ impl Config {
                 "mail.smtp.tls" => self.mail.smtp.tls = parse_enum(&value).map_err(|e| bad(&e))?,
                 "mail.smtp.username" => self.mail.smtp.username = Some(value.clone()),
                 "mail.smtp.password" => self.mail.smtp.password = Some(value.clone()),
+                "console.theme" => self.console.theme = parse_enum(&value).map_err(|e| bad(&e))?,
+                "console.public_url" => self.console.public_url = value.clone(),
                 other => unreachable!("override for unknown key {other}"),
             }
         }

@@ -82,9 +82,32 @@ impl Throttle {
     }
 }
 
+/// Throttle key of a client address; IPv6 clients are counted per /64 (one subscriber's range).
+pub fn address_key(client: &str) -> String {
+    use std::net::IpAddr;
+    match client.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => format!("ip:{client}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), address_key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(address_key("2001:db8:1:2::1"), address_key("2001:db8:1:3::1"));
+        assert_eq!(address_key("::ffff:192.0.2.7"), "ip:192.0.2.7");
+        assert_eq!(address_key("192.0.2.7"), "ip:192.0.2.7");
+    }
 
     fn at(seconds: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()

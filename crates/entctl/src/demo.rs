@@ -2,7 +2,8 @@
 //! sample of the Annuaire de l'éducation and the example tenants. Idempotent.
 
 use ent_kernel::kernel::roles::OrgKind;
-use ent_platform::identity::Actor;
+use ent_kernel::kernel::roles::Role;
+use ent_platform::identity::{self, Actor};
 use ent_platform::registry::import::{import_annuaire, ImportOptions};
 use ent_platform::registry::manage::{create_org, NewOrg};
 use ent_platform::registry::queries::get_by_code;
@@ -54,6 +55,50 @@ pub async fn load(state: &AppState) -> anyhow::Result<String> {
         report.etablissements.created + report.etablissements.updated + report.etablissements.unchanged,
         report.etablissements.created
     ))
+}
+
+/// The demo persons, one per persona: e-mail, name, role and organisation (key).
+pub const PERSONAS: &[(&str, &str, Role, &str)] = &[
+    ("dan@demo.ent.example.fr", "Claire Martin, DAN de Créteil", Role::Dan, "academie:24"),
+    ("mairie.fresnes@demo.ent.example.fr", "Karim Benali, mairie de Fresnes", Role::Collectivite, "commune:94034"),
+    (
+        "ecole.doisneau@demo.ent.example.fr",
+        "Sophie Durand, directrice de l'école Robert Doisneau",
+        Role::ChefEtablissement,
+        "etablissement:0940176F",
+    ),
+];
+
+/// Creates the demo persons (once) and gives them all `password` (every start), so that
+/// the console can be tried at once; returns their e-mails.
+pub async fn personas(state: &AppState, password: &str) -> anyhow::Result<Vec<&'static str>> {
+    let actor = Actor { user_id: None, name: "system:demo".into(), ..Actor::cli() };
+    let fail = |p: ent_kernel::error::Problem| anyhow::anyhow!("{}", p.detail);
+    let now = state.clock.now();
+    for (email, name, role, org) in PERSONAS {
+        let org = ent_platform::registry::resolve_org(&state.store, org).await.map_err(fail)?;
+        let user = match identity::get_user(&state.store, email).await.map_err(fail)? {
+            Some(user) => user,
+            None => {
+                let new = identity::NewUser {
+                    email: (*email).into(),
+                    display_name: (*name).into(),
+                    org: Some(org.id.clone()),
+                };
+                identity::create_user(&state.store, &actor, new, now).await.map_err(fail)?
+            }
+        };
+        identity::grant(&state.store, &actor, identity::UserRole::new(&user.id, *role, Some(&org)), now)
+            .await
+            .map_err(fail)?;
+        identity::password::set_password(&state.store, &actor, &user.id, password, now).await.map_err(fail)?;
+    }
+    Ok(PERSONAS.iter().map(|(email, ..)| *email).collect())
+}
+
+/// A fresh password for the demo persons.
+pub fn demo_password() -> String {
+    format!("demo-{}", &identity::sessions::random_secret()[..16])
 }
 
 /// The demo vendor or host, created once (fictitious SIREN).

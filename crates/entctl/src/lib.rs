@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 
 // Every module of every crate under one name, so that the tests keep their paths.
+pub use ent_console as console;
 pub use ent_conventions::conventions;
 pub use ent_documents::documents;
 pub use ent_groupements::groupements;

@@ -480,6 +480,13 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         // Loaded before logging: a disabled `info!` would not evaluate its arguments.
         let summary = entcp::demo::load(&state).await?;
         tracing::info!("{summary}");
+        let password = entcp::demo::demo_password();
+        let persons = entcp::demo::personas(&state, &password).await?;
+        eprintln!(
+            "\nConsole web de démonstration : {}/connexion\nPersonnes de démonstration (mot de passe : {password}) :\n  {}\n",
+            config.console.public_url.trim_end_matches('/'),
+            persons.join("\n  ")
+        );
     }
     let scheduler = entcp::api::scheduler::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -521,8 +528,15 @@ fn app_state(store: &Store, config: &Config) -> anyhow::Result<entcp::api::AppSt
 async fn announce_first_admin(store: &Store, config: &Config) -> anyhow::Result<()> {
     let created = identity::bootstrap_first_admin(store, FIRST_ADMIN, &config.data_dir, chrono::Utc::now()).await?;
     if let Some(path) = created {
+        let now = chrono::Utc::now();
+        let admin = identity::get_user(store, FIRST_ADMIN).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        let admin = admin.ok_or_else(|| anyhow::anyhow!("premier administrateur introuvable"))?;
+        let link = entcp::console::signin::setup_link(store, &config.console, &admin.id, now)
+            .await
+            .map_err(|p| anyhow::anyhow!(p.detail))?;
         eprintln!(
             "\nPremier démarrage : administrateur {FIRST_ADMIN} créé.\n\
+             Choisissez son mot de passe de la console, une seule fois et dans les 24 heures : {link}\n\
              Son jeton d'API est dans {} (lisible par son seul propriétaire) : \
              lisez-le, conservez-le ailleurs, puis supprimez ce fichier.\n",
             path.display()

@@ -50,6 +50,27 @@ macro_rules! capability_state {
     };
 }
 
+/// The client's address: the socket's peer, or the last `X-Forwarded-For` entry when
+/// the configuration trusts the proxy in front; `unknown` when served without peer info.
+pub fn client_address(req: &axum::extract::Request, trust_forwarded_for: bool) -> String {
+    client_address_of(req.headers(), req.extensions(), trust_forwarded_for)
+}
+
+/// [`client_address`] from a request's parts (for extractors).
+pub fn client_address_of(
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+    trust_forwarded_for: bool,
+) -> String {
+    use std::net::{IpAddr, SocketAddr};
+    let forwarded = trust_forwarded_for
+        .then(|| headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?.rsplit(',').next())
+        .flatten()
+        .and_then(|last| last.trim().parse::<IpAddr>().ok());
+    let peer = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    forwarded.or(peer).map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
+}
+
 type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
 
 fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {

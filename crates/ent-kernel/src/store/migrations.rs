@@ -47,6 +47,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0018_registry_changes.sql",
     "0019_reconcile_semantics.sql",
     "0024_deferred_indexes.sql",
+    "0020_console_sessions.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -192,6 +193,9 @@ mod tests {
             24,
             "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
             "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
+            20,
+            "81469b7f2e384d00213c3470fdb9ddc175f76556a6b61ec828a3dd9d3f5f6866f78546d7a3e0b64e0ee6b0d71ce9df01",
+            "81469b7f2e384d00213c3470fdb9ddc175f76556a6b61ec828a3dd9d3f5f6866f78546d7a3e0b64e0ee6b0d71ce9df01",
         ),
     ];
 

@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str, &str, &str)] = &[
     mail_template!("support"),
     mail_template!("groupement"),
     mail_template!("rgpd"),
+    mail_template!("console"),
 ];
 
 /// The page every HTML body extends (`{% extends "layout.html" %}`): its blocks are

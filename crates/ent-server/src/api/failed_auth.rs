@@ -4,13 +4,13 @@
 //! gets 429 before its token is even looked up.
 
 use super::AppState;
-use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use ent_kernel::error::{Problem, ProblemKind};
+pub use ent_kernel::http::client_address;
 use ent_kernel::kernel::roles::Action;
+use ent_kernel::throttle::address_key;
 use ent_platform::audit::{self, Change};
-use std::net::{IpAddr, SocketAddr};
 
 /// Why a request carried no usable credentials (recorded, never shown to the caller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,29 +27,6 @@ impl Failure {
             Failure::MalformedHeader => "malformed_header",
             Failure::Token(refusal) => refusal.as_str(),
         }
-    }
-}
-
-/// The client's address: the socket's peer, or the last `X-Forwarded-For` entry when
-/// the configuration trusts the proxy in front; `unknown` when served without peer info.
-pub fn client_address(req: &Request, trust_forwarded_for: bool) -> String {
-    let forwarded = trust_forwarded_for
-        .then(|| req.headers().get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?.rsplit(',').next())
-        .flatten()
-        .and_then(|last| last.trim().parse::<IpAddr>().ok());
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
-    forwarded.or(peer).map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
-}
-
-/// Throttle key of an address; IPv6 clients are counted per /64 (one subscriber's range).
-fn address_key(client: &str) -> String {
-    match client.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
-            let s = v6.segments();
-            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        Ok(IpAddr::V6(v6)) => format!("ip:{}", v6.to_ipv4_mapped().expect("mapped")),
-        _ => format!("ip:{client}"),
     }
 }
 
@@ -139,13 +116,5 @@ mod tests {
         let (label, is_id) = token_label("mot-de-passe");
         assert!(label.starts_with("sha256:") && label.len() == 15 && !is_id, "{label}");
         assert!(!token_label("entcp_zz_x").1);
-    }
-
-    #[test]
-    fn ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
-        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), address_key("2001:db8:1:2:bbbb::9"));
-        assert_ne!(address_key("2001:db8:1:2::1"), address_key("2001:db8:1:3::1"));
-        assert_eq!(address_key("::ffff:192.0.2.7"), "ip:192.0.2.7");
-        assert_eq!(address_key("192.0.2.7"), "ip:192.0.2.7");
     }
 }

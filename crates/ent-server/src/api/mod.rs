@@ -51,6 +51,8 @@ pub struct AppState {
     pub auth_throttle: Arc<ent_kernel::throttle::Throttle>,
     /// The reconciler's rate limit, figures and work queue (per process).
     pub reconciler: Arc<ent_tenants::provisioning::runtime::Reconciler>,
+    /// Failed console sign-ins per account and per address (in memory, per process).
+    pub sign_in_throttle: Arc<ent_console::SignInThrottle>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
         Ok(AppState {
             auth_throttle: Arc::new(ent_kernel::throttle::Throttle::new(config.server.auth_throttle)),
             reconciler: Arc::new(ent_tenants::provisioning::runtime::Reconciler::new(&config.provisioning.reconcile)),
+            sign_in_throttle: Arc::new(ent_console::SignInThrottle::new(&config)),
             support_commitments: Arc::new(commitments::SupportDesk(support.clone())),
             support,
             store,
@@ -94,6 +97,7 @@ macro_rules! contexts {
 contexts! {
     audit: ent_platform::audit::AuditState,
     catalog: ent_platform::catalog::CatalogState,
+    console: ent_console::ConsoleState,
     conventions: ent_conventions::conventions::ConventionsState,
     groupements: ent_groupements::groupements::GroupementsState,
     identity: ent_platform::identity::IdentityState,
@@ -127,6 +131,7 @@ state_part! {
     support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
     auth_throttle: Arc<ent_kernel::throttle::Throttle>,
     reconciler: Arc<ent_tenants::provisioning::runtime::Reconciler>,
+    sign_in_throttle: Arc<ent_console::SignInThrottle>,
 }
 
 /// Every `/api/v1` route of every capability.
@@ -168,6 +173,7 @@ pub fn app(state: AppState) -> Router {
     }
     Router::new()
         .merge(api)
+        .merge(ent_console::router(&state))
         .route("/api/v1/openapi.json", get(openapi_document))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

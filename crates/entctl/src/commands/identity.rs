@@ -25,6 +25,12 @@ pub enum UsersCommand {
     },
     /// List users with their roles.
     List,
+    /// Set a user's console password, read from the standard input (first line); every
+    /// console session of the user ends.
+    SetPassword {
+        /// User id or e-mail.
+        user: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -117,6 +123,17 @@ pub async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<ExitC
             let new = NewUser { email, display_name: name, org };
             let user = identity::create_user(store, &Actor::cli(), new, chrono::Utc::now()).await.map_err(fail)?;
             println!("utilisateur créé : {} ({})", user.email, user.id);
+        }
+        UsersCommand::SetPassword { user } => {
+            let id = user_id(store, &user).await?;
+            eprintln!("Mot de passe (12 caractères au moins), puis Entrée :");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = line.trim_end_matches(['\n', '\r']);
+            let user = identity::password::set_password(store, &Actor::cli(), &id, password, chrono::Utc::now())
+                .await
+                .map_err(fail)?;
+            println!("mot de passe enregistré pour {} ; ses sessions de console sont fermées", user.email);
         }
         UsersCommand::List => {
             let mut cursor: Option<String> = None;

@@ -9,6 +9,7 @@ mod common;
 mod api;
 mod authz;
 mod catalog;
+mod console;
 mod conventions;
 mod counters;
 mod db_faults;

@@ -6,6 +6,7 @@
 //! The cases live in one file per capability (`CASES`); this module is the runner.
 
 mod accounts;
+mod console;
 mod conventions;
 mod groupements;
 mod operations;

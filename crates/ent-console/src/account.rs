@@ -1,0 +1,138 @@
+//! « Mon compte »: who the person is, their live sessions (the others can be closed),
+//! and the password change (which closes every session). An administrator closes
+//! another user's sessions from that user's page.
+
+use crate::auth::{self, Signed, SESSION_COOKIE};
+use crate::page::{self, Notice, PageError, Shell};
+use crate::signin::field_message;
+use crate::ConsoleState;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use axum::Form;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_platform::identity::sessions::{self, Timeouts};
+use ent_platform::identity::{authz, password};
+use serde::Deserialize;
+
+async fn render(
+    state: &ConsoleState,
+    signed: &Signed,
+    status: StatusCode,
+    notice: Option<Notice>,
+) -> Result<Response, PageError> {
+    let session = &signed.0;
+    let now = state.clock.now();
+    let live = sessions::list_live(&state.store, &session.user_id, Timeouts::of(&state.config.console), now).await?;
+    let listed: Vec<_> = live
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "client": s.client,
+                "created_at": short_time(&s.created_at),
+                "last_seen_at": short_time(&s.last_seen_at),
+                "current": s.id_hash == session.id_hash,
+            })
+        })
+        .collect();
+    let shell = Shell::new(state, Some(session), "/compte").crumbs(&[("Mon compte", "/compte")]).notice(notice);
+    let values = serde_json::json!({ "email": session.email, "name": session.display_name, "sessions": listed });
+    Ok(page::render_status(status, "account.html", shell, values))
+}
+
+/// `2026-11-30T19:36:10.123456Z` → `30/11/2026 19:36 UTC`.
+fn short_time(stored: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(stored)
+        .map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
+        .unwrap_or_else(|_| stored.to_string())
+}
+
+pub async fn page(State(state): State<ConsoleState>, signed: Signed) -> Result<Response, PageError> {
+    render(&state, &signed, StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirmation: String,
+}
+
+/// Changes the password once the current one is given; every session ends, this one
+/// included: the person signs in again.
+pub async fn change_password(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    let session = &signed.0;
+    let refused = |text: String| Some(Notice::error(text));
+    if password::check_password(&state.store, &session.email, &form.current).await?.as_deref() != Some(&session.user_id)
+    {
+        return render(
+            &state,
+            &signed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            refused("Le mot de passe actuel est incorrect.".into()),
+        )
+        .await;
+    }
+    if form.password != form.confirmation {
+        return render(
+            &state,
+            &signed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            refused("Les deux mots de passe diffèrent.".into()),
+        )
+        .await;
+    }
+    match password::set_password(&state.store, &session.actor, &session.user_id, &form.password, state.clock.now())
+        .await
+    {
+        Ok(_) => {
+            let mut response = page::redirect("/connexion?apres=mot-de-passe");
+            response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, None));
+            Ok(response)
+        }
+        Err(problem) if problem.kind == ProblemKind::Validation => {
+            let text = format!("Mot de passe refusé : {}.", field_message(&problem));
+            render(&state, &signed, StatusCode::UNPROCESSABLE_ENTITY, refused(text)).await
+        }
+        Err(problem) => Err(problem.into()),
+    }
+}
+
+/// Closes every other session of the signed-in person.
+pub async fn revoke_others(State(state): State<ConsoleState>, signed: Signed) -> Result<Response, PageError> {
+    let session = &signed.0;
+    let now = state.clock.now();
+    let ended =
+        sessions::revoke_user_sessions(&state.store, &session.actor, &session.user_id, Some(&session.id_hash), now)
+            .await?;
+    let text = format!("{ended} autre(s) session(s) fermée(s).");
+    render(&state, &signed, StatusCode::OK, Some(Notice::success(text))).await
+}
+
+/// Closes every session of a user (administrators, from the user's page).
+pub async fn revoke_user(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let actor = &signed.0.actor;
+    let user = ent_platform::identity::get_user(&state.store, &id)
+        .await?
+        .filter(|u| u.id == id)
+        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    if let Some(org) = &user.org {
+        let org = ent_platform::registry::queries::get_org(&state.store, &org.id).await?;
+        if let Some(org) = org {
+            authz::authorize(&state.store, actor, &authz::USERS_WRITE, &org).await?;
+        }
+    }
+    sessions::revoke_user_sessions(&state.store, actor, &user.id, None, state.clock.now()).await?;
+    Ok(page::redirect("/?apres=sessions"))
+}

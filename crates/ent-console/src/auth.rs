@@ -1,0 +1,187 @@
+//! Who is signed in: the session cookie, the guard of every signed-in page (session,
+//! role, CSRF token of every POST), and the double-submit token of the forms shown
+//! before sign-in.
+
+use crate::page::{self, ErrorPage};
+use crate::ConsoleState;
+use axum::body::{to_bytes, Body};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ent_kernel::kernel::roles::Action;
+use ent_platform::identity::authz;
+use ent_platform::identity::sessions::{self, Session, Timeouts};
+
+/// The session cookie: an opaque random id, its SHA-256 stored.
+pub const SESSION_COOKIE: &str = "entcp_session";
+/// The double-submit cookie of the forms shown before sign-in.
+pub const FORM_COOKIE: &str = "entcp_formulaire";
+/// The form field every POST carries its CSRF token in.
+pub const CSRF_FIELD: &str = "_csrf";
+/// Largest form a console page accepts.
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure` over https;
+/// `None` clears the cookie.
+pub fn set_cookie(state: &ConsoleState, name: &str, value: Option<&str>) -> HeaderValue {
+    let secure = if state.config.console.is_https() { "; Secure" } else { "" };
+    let text = match value {
+        Some(value) => format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}"),
+        None => format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
+    };
+    HeaderValue::from_str(&text).expect("cookie values are hex")
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The signed-in person of a page behind [`guard`].
+#[derive(Clone)]
+pub struct Signed(pub Session);
+
+impl<S: Send + Sync> FromRequestParts<S> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+        parts
+            .extensions
+            .get::<Signed>()
+            .cloned()
+            .ok_or_else(|| ErrorPage::response(StatusCode::INTERNAL_SERVER_ERROR, "page montée sans authentification"))
+    }
+}
+
+/// Where a page asked without a session sends the browser: the sign-in form, then back.
+fn to_sign_in(req: &Request) -> Response {
+    let asked = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let location = if req.method() == Method::GET && asked != "/" {
+        format!("/connexion?{}", serde_urlencoded::to_string([("suivant", asked)]).unwrap_or_default())
+    } else {
+        "/connexion".to_string()
+    };
+    page::redirect(&location)
+}
+
+/// A page after sign-in only: the live session of the cookie (else the sign-in form,
+/// then back to the page asked), a role allowing `action` (else 403), and on a POST the
+/// session's CSRF token in the form (else 403). The session is put in the request.
+pub async fn guard(State(state): State<ConsoleState>, action: &'static Action, req: Request, next: Next) -> Response {
+    let now = state.clock.now();
+    let timeouts = Timeouts::of(&state.config.console);
+    let session = match cookie(req.headers(), SESSION_COOKIE) {
+        Some(secret) => match sessions::find(&state.store, secret, timeouts, now).await {
+            Ok(found) => found,
+            Err(problem) => return page::PageError(problem).into_response(),
+        },
+        None => None,
+    };
+    let Some(session) = session else {
+        let mut response = to_sign_in(&req);
+        if cookie(req.headers(), SESSION_COOKIE).is_some() {
+            response.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, None));
+        }
+        return response;
+    };
+    if !authz::role_allows(&session.actor, action) {
+        authz::log_decision(&session.actor, action, "-", false, "no role allows the action");
+        return ErrorPage::response(StatusCode::FORBIDDEN, "vos rôles ne donnent pas accès à cette page");
+    }
+    let req = if req.method() == Method::POST {
+        match with_checked_csrf(req, &session.csrf_token).await {
+            Ok(req) => req,
+            Err(refused) => return refused,
+        }
+    } else {
+        req
+    };
+    let mut req = req;
+    req.extensions_mut().insert(Signed(session));
+    next.run(req).await
+}
+
+/// The form's `_csrf` field, if the body is a form that has one.
+pub fn form_token(body: &[u8]) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()?
+        .into_iter()
+        .find(|(key, _)| key == CSRF_FIELD)
+        .map(|(_, value)| value)
+}
+
+/// The request again, once its form's CSRF token is `expected` (403 otherwise).
+async fn with_checked_csrf(req: Request, expected: &str) -> Result<Request, Response> {
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, FORM_LIMIT)
+        .await
+        .map_err(|_| ErrorPage::response(StatusCode::PAYLOAD_TOO_LARGE, "formulaire trop volumineux"))?;
+    match form_token(&bytes) {
+        Some(token) if same_secret(&token, expected) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        _ => {
+            tracing::warn!(path = %parts.uri.path(), "console form refused: CSRF token missing or wrong");
+            Err(csrf_refused())
+        }
+    }
+}
+
+/// The answer to a form whose CSRF token is missing or wrong.
+pub fn csrf_refused() -> Response {
+    ErrorPage::response(
+        StatusCode::FORBIDDEN,
+        "le jeton de sécurité du formulaire est absent ou périmé : rechargez la page puis recommencez",
+    )
+}
+
+/// The double-submit token of a form shown before sign-in: the cookie's, or a new one
+/// (then set on the response by the caller).
+pub fn anonymous_form_token(headers: &HeaderMap) -> (String, bool) {
+    match cookie(headers, FORM_COOKIE).filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())) {
+        Some(existing) => (existing.to_string(), false),
+        None => (sessions::random_secret(), true),
+    }
+}
+
+/// Whether a form posted before sign-in carries the token of its cookie.
+pub fn anonymous_form_ok(headers: &HeaderMap, posted: Option<&str>) -> bool {
+    match (cookie(headers, FORM_COOKIE), posted) {
+        (Some(cookie), Some(posted)) => !cookie.is_empty() && same_secret(cookie, posted),
+        _ => false,
+    }
+}
+
+/// The client address as the sign-in throttle counts it.
+pub fn client_of(state: &ConsoleState, parts: &Parts) -> String {
+    ent_kernel::http::client_address_of(&parts.headers, &parts.extensions, state.config.server.trust_forwarded_for)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_several_and_secrets_compared_whole() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; entcp_session=abc; b=2"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, "c"), None);
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd") && !same_secret("abc", "ab"));
+        assert_eq!(form_token(b"x=1&_csrf=t0k&y=2").as_deref(), Some("t0k"));
+        assert_eq!(form_token(b"x=1"), None);
+    }
+}

@@ -1,0 +1,346 @@
+//! The first page: the dashboard of the organisation a person works for. For a DAN
+//! (académie or DSDEN) the schools by département and the share covered by a
+//! convention in force, tenants by status, conventions awaiting signature (the
+//! académie's own first) and those expiring within 90 days; for a commune (or a group,
+//! a département, a région) the same figures over what it covers, with its schools.
+//! Each figure is an SVG bar chart rendered here, with its data table.
+
+use crate::auth::Signed;
+use crate::page::{self, Notice, PageError, Shell};
+use crate::{ConsoleState, DASHBOARD};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{Duration, NaiveDate};
+use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::{OrgKind, Role};
+use ent_kernel::store::sql::Condition;
+use ent_kernel::store::Store;
+use ent_platform::identity::authz;
+use ent_platform::registry::queries::{covers_condition, get_org};
+use ent_platform::registry::Org;
+use serde::{Deserialize, Serialize};
+
+/// Conventions listed per table at most.
+const LISTED: usize = 20;
+
+/// One bar of a chart: its label, count, and share of the chart's largest value (or
+/// of its total, for shares) in percent, for the bar's width.
+#[derive(Serialize, Debug)]
+pub struct Bar {
+    pub label: String,
+    pub value: i64,
+    pub total: i64,
+    pub percent: i64,
+}
+
+/// Schools of a département and how many a convention in force covers.
+#[derive(Serialize, sqlx::FromRow, Debug)]
+pub struct DepartementRow {
+    pub departement: String,
+    pub schools: i64,
+    pub covered: i64,
+}
+
+/// A convention in a dashboard table.
+#[derive(Serialize, sqlx::FromRow, Debug)]
+pub struct ConventionRow {
+    pub id: String,
+    pub reference: String,
+    pub title: String,
+    pub end_date: String,
+    /// 1 when the dashboard's organisation has yet to sign it.
+    pub theirs: i64,
+}
+
+/// A school in a commune's dashboard.
+#[derive(Serialize, sqlx::FromRow, Debug)]
+pub struct SchoolRow {
+    pub name: String,
+    pub code: String,
+    pub covered: i64,
+}
+
+/// What the dashboard of an organisation shows.
+#[derive(Serialize, Debug)]
+pub struct Figures {
+    pub departements: Vec<DepartementRow>,
+    pub coverage: Vec<Bar>,
+    pub tenants: Vec<Bar>,
+    pub awaiting: Vec<ConventionRow>,
+    pub expiring: Vec<ConventionRow>,
+    /// The schools themselves, for a commune or a group (none for an académie).
+    pub schools: Vec<SchoolRow>,
+}
+
+/// The organisation kinds that have a dashboard.
+fn has_dashboard(kind: OrgKind) -> bool {
+    !matches!(kind, OrgKind::Etablissement | OrgKind::Editeur | OrgKind::Hebergeur)
+}
+
+/// Rows of `sql` (whose `{}` is replaced by `cond`'s SQL) decoded as `T`.
+async fn rows<T>(store: &Store, sql: &str, cond: &Condition) -> Result<Vec<T>, Problem>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    let sql = sql.replace("{}", &cond.sql());
+    let found = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
+    Ok(found.iter().map(T::from_row).collect::<Result<_, _>>()?)
+}
+
+#[derive(sqlx::FromRow)]
+struct Count {
+    label: String,
+    n: i64,
+}
+
+/// The schools `org` covers (`kind = 'etablissement'`), and `extra`.
+fn schools_of(org: &Org, extra: Option<Condition>) -> Condition {
+    let mut cond = covers_condition(org);
+    cond.push("kind = ?", &["etablissement"]);
+    if let Some(extra) = extra {
+        cond.and(extra);
+    }
+    cond
+}
+
+/// Schools covered on `today` by a convention in force (named or a party's).
+fn covered_on(today: &str) -> Condition {
+    let mut covered = Condition::default();
+    covered.push(
+        "(id IN (SELECT cs.org_id FROM convention_schools cs JOIN conventions c ON c.id = cs.convention_id \
+         WHERE c.status = 'active' AND c.start_date <= ? AND c.end_date >= ?) \
+         OR id IN (SELECT cp.org_id FROM convention_parties cp JOIN conventions c ON c.id = cp.convention_id \
+         WHERE c.status = 'active' AND c.start_date <= ? AND c.end_date >= ?))",
+        &[today, today, today, today],
+    );
+    covered
+}
+
+const BY_DEPARTEMENT: &str = "SELECT COALESCE(departement_code, '-') AS label, COUNT(*) AS n FROM orgs WHERE {} \
+     GROUP BY departement_code ORDER BY departement_code";
+
+/// The schools `org` covers by département, and how many are covered on `today`.
+async fn departements(store: &Store, org: &Org, today: &str) -> Result<Vec<DepartementRow>, Problem> {
+    let all: Vec<Count> = rows(store, BY_DEPARTEMENT, &schools_of(org, None)).await?;
+    let covered: Vec<Count> = rows(store, BY_DEPARTEMENT, &schools_of(org, Some(covered_on(today)))).await?;
+    Ok(all
+        .into_iter()
+        .map(|c| DepartementRow {
+            covered: covered.iter().find(|d| d.label == c.label).map_or(0, |d| d.n),
+            departement: c.label,
+            schools: c.n,
+        })
+        .collect())
+}
+
+/// The organisations `org`'s roles reach (`orgs` rows), as a sub-select condition on `column`.
+fn in_scope_of(org: &Org, column: &str) -> Condition {
+    let mut cond = Condition::default();
+    cond.and_wrapped(&format!("{column} IN (SELECT id FROM orgs WHERE "), authz::org_scope_condition(org), ")");
+    cond
+}
+
+async fn tenants_by_status(store: &Store, org: &Org) -> Result<Vec<Bar>, Problem> {
+    let sql = "SELECT status AS label, COUNT(*) AS n FROM tenants WHERE {} GROUP BY status ORDER BY status";
+    let counts: Vec<Count> = rows(store, sql, &in_scope_of(org, "org_id")).await?;
+    let largest = counts.iter().map(|c| c.n).max().unwrap_or(0);
+    Ok(ent_tenants_order(counts)
+        .into_iter()
+        .map(|c| Bar {
+            label: tenant_status_label(&c.label).into(),
+            value: c.n,
+            total: largest,
+            percent: percent(c.n, largest),
+        })
+        .collect())
+}
+
+/// Tenant statuses in lifecycle order.
+const TENANT_STATUSES: &[(&str, &str)] = &[
+    ("requested", "demandé"),
+    ("provisioning", "en déploiement"),
+    ("active", "actif"),
+    ("suspended", "suspendu"),
+    ("decommissioning", "en retrait"),
+    ("archived", "archivé"),
+    ("purged", "purgé"),
+];
+
+fn tenant_status_label(status: &str) -> &str {
+    TENANT_STATUSES.iter().find(|(s, _)| *s == status).map_or(status, |(_, label)| label)
+}
+
+fn ent_tenants_order(mut counts: Vec<Count>) -> Vec<Count> {
+    counts.sort_by_key(|c| TENANT_STATUSES.iter().position(|(s, _)| *s == c.label).unwrap_or(usize::MAX));
+    counts
+}
+
+fn percent(value: i64, of: i64) -> i64 {
+    if of == 0 {
+        0
+    } else {
+        (value * 100 + of / 2) / of
+    }
+}
+
+/// `c.id` of a convention with a party (`table` `convention_parties`) or a covered
+/// school (`convention_schools`) in `org`'s scope.
+fn convention_reaches(org: &Org, table: &str) -> Condition {
+    let mut cond = Condition::default();
+    let prefix = format!("c.id IN (SELECT convention_id FROM {table} WHERE org_id IN (SELECT id FROM orgs WHERE ");
+    cond.and_wrapped(&prefix, authz::org_scope_condition(org), "))");
+    cond
+}
+
+/// Conventions in `status` with a party or a covered school in `org`'s scope, and
+/// `extra`: those `org` has yet to sign first, then by end date.
+async fn conventions(
+    store: &Store,
+    org: &Org,
+    status: &str,
+    extra: Option<Condition>,
+) -> Result<Vec<ConventionRow>, Problem> {
+    let mut cond = Condition::default();
+    cond.push("c.status = ?", &[status]);
+    cond.and(Condition::any(vec![
+        convention_reaches(org, "convention_parties"),
+        convention_reaches(org, "convention_schools"),
+    ]));
+    if let Some(extra) = extra {
+        cond.and(extra);
+    }
+    let sql = "SELECT c.id, c.reference, c.title, c.end_date, 0 AS theirs FROM conventions c WHERE {} \
+               ORDER BY c.end_date, c.reference";
+    let mut found: Vec<ConventionRow> = rows(store, sql, &cond).await?;
+    let to_sign: Vec<String> = sqlx::query_scalar(
+        "SELECT convention_id FROM convention_parties WHERE org_id = $1 AND convention_id NOT IN \
+         (SELECT convention_id FROM convention_steps WHERE kind = 'signature' AND org_id = $2 AND voided_at IS NULL)",
+    )
+    .bind(&org.id)
+    .bind(&org.id)
+    .fetch_all(store.pool())
+    .await?;
+    for row in &mut found {
+        row.theirs = i64::from(to_sign.contains(&row.id));
+    }
+    // Stable: within each group, the end-date order of the query stays.
+    found.sort_by_key(|row| std::cmp::Reverse(row.theirs));
+    found.truncate(LISTED);
+    Ok(found)
+}
+
+async fn schools(store: &Store, org: &Org, today: &str) -> Result<Vec<SchoolRow>, Problem> {
+    let sql = "SELECT name, code, 0 AS covered FROM orgs WHERE {} ORDER BY sort_name, id";
+    let mut all: Vec<SchoolRow> = rows(store, sql, &schools_of(org, None)).await?;
+    let covered: Vec<SchoolRow> = rows(store, sql, &schools_of(org, Some(covered_on(today)))).await?;
+    for school in &mut all {
+        school.covered = i64::from(covered.iter().any(|c| c.code == school.code));
+    }
+    Ok(all)
+}
+
+/// Every figure of `org`'s dashboard on `today`.
+pub async fn figures(store: &Store, org: &Org, today: NaiveDate) -> Result<Figures, Problem> {
+    let day = today.format("%Y-%m-%d").to_string();
+    let horizon = (today + Duration::days(90)).format("%Y-%m-%d").to_string();
+    let departements = departements(store, org, &day).await?;
+    let coverage = departements
+        .iter()
+        .map(|d| Bar {
+            label: format!("Département {}", d.departement),
+            value: d.covered,
+            total: d.schools,
+            percent: percent(d.covered, d.schools),
+        })
+        .collect();
+    let mut expiring_window = Condition::default();
+    expiring_window.push("c.end_date >= ? AND c.end_date <= ?", &[&day, &horizon]);
+    let academie = matches!(org.kind, OrgKind::Academie | OrgKind::Dsden);
+    Ok(Figures {
+        coverage,
+        departements,
+        tenants: tenants_by_status(store, org).await?,
+        awaiting: conventions(store, org, "in_signature", None).await?,
+        expiring: conventions(store, org, "active", Some(expiring_window)).await?,
+        schools: if academie { Vec::new() } else { schools(store, org, &day).await? },
+    })
+}
+
+/// The organisation whose dashboard a person sees first: that of their first binding
+/// of a role with a dashboard (DAN, collectivité) at an organisation that has one.
+fn first_dashboard(signed: &Signed) -> Option<&Org> {
+    signed
+        .0
+        .actor
+        .bindings
+        .iter()
+        .filter(|b| matches!(b.role, Role::Dan | Role::Collectivite))
+        .filter_map(|b| b.org.as_ref())
+        .find(|org| has_dashboard(org.kind))
+}
+
+#[derive(Deserialize, Default)]
+pub struct HomeQuery {
+    apres: Option<String>,
+}
+
+/// `/`: the dashboard of the person's organisation, or a welcome page listing their roles.
+pub async fn home(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Query(query): Query<HomeQuery>,
+) -> Result<Response, PageError> {
+    let notice = match query.apres.as_deref() {
+        Some("sessions") => Some(Notice::success("Les sessions de l'utilisateur sont fermées.")),
+        _ => None,
+    };
+    match first_dashboard(&signed).cloned() {
+        Some(org) => render(&state, &signed, org, "/", notice).await,
+        None => {
+            let shell = Shell::new(&state, Some(&signed.0), "/").notice(notice);
+            Ok(page::render("home.html", shell, serde_json::json!({})))
+        }
+    }
+}
+
+/// `/tableau-de-bord/{org}`: the dashboard of an organisation in the person's scope
+/// (404 otherwise, as for an organisation that does not exist).
+pub async fn page(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(key): Path<String>,
+) -> Result<Response, PageError> {
+    let missing = || Problem::not_found("aucun tableau de bord à cette adresse");
+    let org = get_org(&state.store, &key).await?.filter(|o| has_dashboard(o.kind)).ok_or_else(missing)?;
+    authz::authorize(&state.store, &signed.0.actor, &DASHBOARD, &org).await.map_err(|p| {
+        if p.kind.status().is_server_error() {
+            p
+        } else {
+            missing()
+        }
+    })?;
+    let path = format!("/tableau-de-bord/{}", org.id);
+    render(&state, &signed, org, &path, None).await
+}
+
+async fn render(
+    state: &ConsoleState,
+    signed: &Signed,
+    org: Org,
+    path: &str,
+    notice: Option<Notice>,
+) -> Result<Response, PageError> {
+    let today = state.clock.now().date_naive();
+    let figures = figures(&state.store, &org, today).await?;
+    let title = format!("Tableau de bord — {}", org.name);
+    let shell = Shell::new(state, Some(&signed.0), path).crumbs(&[(&title, path)]).notice(notice);
+    let values = serde_json::json!({
+        "title": title,
+        "org": { "id": org.id, "name": org.name, "kind": org.kind.label() },
+        "academie": matches!(org.kind, OrgKind::Academie | OrgKind::Dsden),
+        "figures": figures,
+        "today": today.format("%d/%m/%Y").to_string(),
+    });
+    Ok(page::render_status(StatusCode::OK, "dashboard.html", shell, values))
+}

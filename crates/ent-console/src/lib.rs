@@ -1,0 +1,130 @@
+//! The web console: French, server-rendered pages (tera templates under
+//! `templates/console/`, DSFR markup) beside the API, mounted at `/` by `ent-server`.
+//! Pages call the capability functions and `authz` directly, never the HTTP API, and
+//! authenticate people by a server-side session (`identity::sessions`), never a token.
+//!
+//! Each page is a row of [`routes`]: method, path, who may open it ([`Access`]) and its
+//! handler; [`router`] wraps every signed-in page in [`auth::guard`] (session, role,
+//! CSRF token of every POST) and every page in [`security::headers`].
+
+pub mod account;
+mod assets;
+pub mod auth;
+pub mod dashboard;
+pub mod page;
+mod security;
+pub mod signin;
+
+use axum::http::Method;
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+use ent_kernel::clock::Clock;
+use ent_kernel::config::Config;
+use ent_kernel::http::FromRef;
+use ent_kernel::kernel::roles::Action;
+use ent_kernel::store::Store;
+use ent_platform::identity::authz;
+use std::sync::Arc;
+
+/// Failed sign-ins per account and per address (in memory, per process).
+pub struct SignInThrottle(pub ent_kernel::throttle::Throttle);
+
+impl SignInThrottle {
+    pub fn new(config: &Config) -> SignInThrottle {
+        SignInThrottle(ent_kernel::throttle::Throttle::new(config.console.sign_in_throttle))
+    }
+}
+
+ent_kernel::capability_state! {
+    /// The parts of the application state the console uses.
+    pub struct ConsoleState {
+        pub store: Store,
+        pub config: Arc<Config>,
+        pub clock: Arc<dyn Clock>,
+        pub sign_in_throttle: Arc<SignInThrottle>,
+    }
+}
+
+/// Who may open a page.
+#[derive(Debug, Clone, Copy)]
+pub enum Access {
+    /// Anyone (sign-in, password reset, static files).
+    Public,
+    /// A signed-in person one of whose roles allows the action (its scope is the
+    /// handler's to check on the page's target).
+    Signed(&'static Action),
+}
+
+/// One console page.
+pub struct ConsoleRoute<S> {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub handler: MethodRouter<S>,
+}
+
+/// The dashboard of an organisation: the DAN's académie, the commune's own.
+pub const DASHBOARD: Action = Action {
+    name: "console.dashboard",
+    write: false,
+    roles: &[
+        ent_kernel::kernel::roles::Role::Admin,
+        ent_kernel::kernel::roles::Role::Dan,
+        ent_kernel::kernel::roles::Role::Collectivite,
+    ],
+};
+
+fn route<S>(method: Method, path: &'static str, access: Access, handler: MethodRouter<S>) -> ConsoleRoute<S> {
+    ConsoleRoute { method, path, access, handler }
+}
+
+/// Every console page.
+pub fn routes<S>() -> Vec<ConsoleRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    ConsoleState: FromRef<S>,
+{
+    use Access::*;
+    vec![
+        route(Method::GET, "/assets/{*path}", Public, get(assets::serve)),
+        route(Method::GET, "/connexion", Public, get(signin::form)),
+        route(Method::POST, "/connexion", Public, post(signin::sign_in)),
+        route(Method::POST, "/deconnexion", Signed(&authz::SELF_READ), post(signin::sign_out)),
+        route(Method::GET, "/mot-de-passe-oublie", Public, get(signin::forgot_form)),
+        route(Method::POST, "/mot-de-passe-oublie", Public, post(signin::forgot)),
+        route(Method::GET, "/mot-de-passe/{jeton}", Public, get(signin::reset_form)),
+        route(Method::POST, "/mot-de-passe/{jeton}", Public, post(signin::reset)),
+        route(Method::GET, "/", Signed(&authz::SELF_READ), get(dashboard::home)),
+        route(Method::GET, "/tableau-de-bord/{org}", Signed(&DASHBOARD), get(dashboard::page)),
+        route(Method::GET, "/compte", Signed(&authz::SELF_READ), get(account::page)),
+        route(Method::POST, "/compte/mot-de-passe", Signed(&authz::SELF_READ), post(account::change_password)),
+        route(Method::POST, "/compte/sessions/revoquer", Signed(&authz::SELF_READ), post(account::revoke_others)),
+        route(
+            Method::POST,
+            "/utilisateurs/{id}/sessions/revoquer",
+            Signed(&authz::USERS_WRITE),
+            post(account::revoke_user),
+        ),
+    ]
+}
+
+/// The console's router over the application state `state`.
+pub fn router<S>(state: &S) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ConsoleState: FromRef<S>,
+{
+    let console = ConsoleState::from_ref(state);
+    let mut router = Router::new();
+    for page in routes::<S>() {
+        let mut handler = page.handler;
+        if let Access::Signed(action) = page.access {
+            handler = handler.route_layer(axum::middleware::from_fn_with_state(
+                console.clone(),
+                move |state: axum::extract::State<ConsoleState>, req, next| auth::guard(state, action, req, next),
+            ));
+        }
+        router = router.route(page.path, handler);
+    }
+    router.layer(axum::middleware::from_fn_with_state(console, security::headers))
+}

@@ -1,0 +1,255 @@
+//! Rendering: the tera templates of `templates/console/` (embedded), the shell every
+//! signed-in page shares (operator, person, roles, navigation filtered by role,
+//! breadcrumbs, notices), and the French error pages.
+
+use crate::ConsoleState;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use ent_kernel::config::ConsoleTheme;
+use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::{Action, Role};
+use ent_platform::identity::sessions::Session;
+use ent_platform::identity::{authz, Actor};
+use serde::Serialize;
+use std::sync::LazyLock;
+
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../templates/console/", $name)))),*]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = templates![
+    "base.html",
+    "macros.html",
+    "sign_in.html",
+    "forgot.html",
+    "reset.html",
+    "home.html",
+    "dashboard.html",
+    "account.html",
+    "error.html",
+];
+
+static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {
+    let mut tera = tera::Tera::default();
+    tera.add_raw_templates(TEMPLATES.iter().copied()).expect("the console templates parse");
+    tera.autoescape_on(vec![".html"]);
+    tera
+});
+
+/// French name of a role, as the header shows it.
+pub fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "Administrateur",
+        Role::Dan => "DAN",
+        Role::Collectivite => "Collectivité",
+        Role::ChefEtablissement => "Chef d'établissement",
+        Role::SupportN1 => "Support N1",
+        Role::SupportN2 => "Support N2",
+        Role::SupportN3 => "Support N3",
+        Role::Dpo => "DPO",
+        Role::Coordinateur => "Coordinateur",
+        Role::Auditeur => "Auditeur",
+        Role::Usager => "Usager",
+    }
+}
+
+/// The navigation: label, address, and the action a role must allow to see it.
+const NAV: &[(&str, &str, &Action)] =
+    &[("Tableau de bord", "/", &authz::SELF_READ), ("Mon compte", "/compte", &authz::SELF_READ)];
+
+#[derive(Serialize)]
+struct Link {
+    label: String,
+    href: String,
+    current: bool,
+}
+
+/// A notice shown above the page's content after an action.
+#[derive(Serialize, Clone)]
+pub struct Notice {
+    /// `success`, `error` or `info` (DSFR alert kinds).
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl Notice {
+    pub fn success(text: impl Into<String>) -> Notice {
+        Notice { kind: "success", text: text.into() }
+    }
+
+    pub fn error(text: impl Into<String>) -> Notice {
+        Notice { kind: "error", text: text.into() }
+    }
+}
+
+/// What the layout shows around a page.
+#[derive(Serialize)]
+pub struct Shell {
+    etat: bool,
+    operator: String,
+    assets: String,
+    person: Option<String>,
+    roles: Vec<String>,
+    nav: Vec<Link>,
+    breadcrumbs: Vec<Link>,
+    csrf: String,
+    notice: Option<Notice>,
+}
+
+impl Shell {
+    /// The shell of a page at `path`, for the signed-in `session` (if any).
+    pub fn new(state: &ConsoleState, session: Option<&Session>, path: &str) -> Shell {
+        let nav = session
+            .map(|s| {
+                NAV.iter()
+                    .filter(|(_, _, action)| authz::role_allows(&s.actor, action))
+                    .map(|(label, href, _)| Link {
+                        label: (*label).into(),
+                        href: (*href).into(),
+                        current: *href == path,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Shell {
+            etat: state.config.console.theme == ConsoleTheme::Etat,
+            operator: state.config.console.operator_name.clone(),
+            assets: format!("/assets/{}", crate::assets::VERSION),
+            person: session.map(|s| format!("{} ({})", s.display_name, s.email)),
+            roles: session.map(|s| roles_of(&s.actor)).unwrap_or_default(),
+            nav,
+            breadcrumbs: Vec::new(),
+            csrf: session.map(|s| s.csrf_token.clone()).unwrap_or_default(),
+            notice: None,
+        }
+    }
+
+    /// Breadcrumbs after « Accueil », the last one the current page.
+    pub fn crumbs(mut self, trail: &[(&str, &str)]) -> Shell {
+        self.breadcrumbs = std::iter::once(("Accueil", "/"))
+            .chain(trail.iter().copied())
+            .map(|(label, href)| Link { label: label.into(), href: href.into(), current: false })
+            .collect();
+        if let Some(last) = self.breadcrumbs.last_mut() {
+            last.current = true;
+        }
+        self
+    }
+
+    pub fn notice(mut self, notice: Option<Notice>) -> Shell {
+        self.notice = notice;
+        self
+    }
+
+    /// The CSRF token of a form shown before sign-in (double-submit cookie).
+    pub fn form_token(mut self, token: &str) -> Shell {
+        self.csrf = token.to_string();
+        self
+    }
+}
+
+/// « DAN — Académie de Créteil », one per binding.
+fn roles_of(actor: &Actor) -> Vec<String> {
+    actor
+        .bindings
+        .iter()
+        .map(|b| match &b.org {
+            Some(org) => format!("{} — {}", role_label(b.role), org.name),
+            None => role_label(b.role).to_string(),
+        })
+        .collect()
+}
+
+/// Renders template `name` with the shell and the page's values.
+pub fn render(name: &str, shell: Shell, values: impl Serialize) -> Response {
+    render_status(StatusCode::OK, name, shell, values)
+}
+
+pub fn render_status(status: StatusCode, name: &str, shell: Shell, values: impl Serialize) -> Response {
+    let rendered = tera::Context::from_serialize(values).and_then(|mut context| {
+        context.insert("shell", &shell);
+        TERA.render(name, &context)
+    });
+    match rendered {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = ?e, "console template failed");
+            ErrorPage::response(StatusCode::INTERNAL_SERVER_ERROR, "la page n'a pas pu être affichée")
+        }
+    }
+}
+
+/// A 303 to `location`.
+pub fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// An error a handler answers; [`crate::security::headers`] renders it with the request id.
+#[derive(Clone, Debug)]
+pub struct ErrorPage {
+    pub detail: String,
+}
+
+impl ErrorPage {
+    pub fn response(status: StatusCode, detail: impl Into<String>) -> Response {
+        let mut response = status.into_response();
+        response.extensions_mut().insert(ErrorPage { detail: detail.into() });
+        response
+    }
+}
+
+/// A capability's refusal or failure as an error page (internal details stay in the log).
+pub struct PageError(pub Problem);
+
+impl From<Problem> for PageError {
+    fn from(problem: Problem) -> PageError {
+        PageError(problem)
+    }
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> PageError {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.0.kind.status();
+        if status.is_server_error() {
+            tracing::error!(detail = %self.0.detail, "console page failed");
+            return ErrorPage::response(status, "une erreur inattendue est survenue ; elle a été journalisée");
+        }
+        ErrorPage::response(status, self.0.detail)
+    }
+}
+
+/// The French title of an error status.
+fn title_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        403 => "Accès refusé",
+        404 => "Page introuvable",
+        429 => "Trop de tentatives",
+        s if s >= 500 => "Erreur du service",
+        _ => "Demande refusée",
+    }
+}
+
+/// The error page of `status`, with the request id to quote to support.
+pub fn render_error(state: &ConsoleState, status: StatusCode, error: &ErrorPage, request_id: &str) -> Response {
+    let values = serde_json::json!({
+        "title": title_of(status),
+        "status": status.as_u16(),
+        "detail": error.detail,
+        "request_id": request_id,
+    });
+    let mut response = render_status(status, "error.html", Shell::new(state, None, ""), values);
+    response.extensions_mut().remove::<ErrorPage>();
+    response
+}

@@ -1,0 +1,40 @@
+//! What every console response carries: the security headers (a CSP without inline
+//! scripts, no framing, referrer policy, nosniff), and error pages rendered in French
+//! with the request id (a handler answers a [`page::ErrorPage`] marker, rendered here).
+
+use crate::page::{self, ErrorPage};
+use crate::ConsoleState;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Scripts, styles, fonts and images come from the console itself; no inline script,
+/// no framing, forms post to the console only.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+pub async fn headers(State(state): State<ConsoleState>, req: Request, next: Next) -> Response {
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+    let mut response = next.run(req).await;
+    if let Some(error) = response.extensions_mut().remove::<ErrorPage>() {
+        let kept = response.headers().clone();
+        response = page::render_error(&state, response.status(), &error, &request_id);
+        for (name, value) in kept.iter().filter(|(name, _)| *name != header::CONTENT_LENGTH) {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(headers, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "same-origin");
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        set(headers, header::CACHE_CONTROL, "no-store");
+    }
+    response
+}

@@ -1,0 +1,304 @@
+//! Signing in and out with a local password, and choosing a password through a
+//! one-time link (« mot de passe oublié », first set-up). Failures are throttled per
+//! account and per address; sign-ins, failures and sign-outs are audited.
+
+use crate::auth::{self, Signed, FORM_COOKIE, SESSION_COOKIE};
+use crate::page::{self, ErrorPage, Notice, PageError, Shell};
+use crate::ConsoleState;
+use axum::extract::{Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use axum::Form;
+use chrono::{DateTime, Duration, Utc};
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::store::Store;
+use ent_kernel::throttle::address_key;
+use ent_platform::identity::password::{self, LinkPurpose};
+use ent_platform::identity::sessions::{self, Event};
+use serde::Deserialize;
+
+/// A local path to go back to after sign-in (never another site).
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
+        _ => "/",
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct SignInQuery {
+    suivant: Option<String>,
+    /// `deconnexion`, `mot-de-passe`: what the page says above the form.
+    apres: Option<String>,
+}
+
+/// A page shown before sign-in, with its double-submit cookie set when new.
+fn anonymous_page(
+    state: &ConsoleState,
+    parts: &Parts,
+    status: StatusCode,
+    name: &str,
+    notice: Option<Notice>,
+    values: serde_json::Value,
+) -> Response {
+    let (token, fresh) = auth::anonymous_form_token(&parts.headers);
+    let shell = Shell::new(state, None, parts.uri.path()).form_token(&token).notice(notice);
+    let mut response = page::render_status(status, name, shell, values);
+    if fresh {
+        response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(state, FORM_COOKIE, Some(&token)));
+    }
+    response
+}
+
+pub async fn form(State(state): State<ConsoleState>, Query(query): Query<SignInQuery>, parts: Parts) -> Response {
+    let notice = match query.apres.as_deref() {
+        Some("deconnexion") => Some(Notice::success("Vous êtes déconnecté.")),
+        Some("mot-de-passe") => Some(Notice::success("Votre mot de passe est enregistré : connectez-vous.")),
+        _ => None,
+    };
+    let next = safe_next(query.suivant.as_deref());
+    anonymous_page(
+        &state,
+        &parts,
+        StatusCode::OK,
+        "sign_in.html",
+        notice,
+        serde_json::json!({ "suivant": next, "email": "" }),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    suivant: Option<String>,
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+/// Throttle key of an account.
+fn account_key(email: &str) -> String {
+    format!("login:{}", email.trim().to_lowercase())
+}
+
+pub async fn sign_in(
+    State(state): State<ConsoleState>,
+    parts: Parts,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, PageError> {
+    if !auth::anonymous_form_ok(&parts.headers, form.csrf.as_deref()) {
+        return Ok(auth::csrf_refused());
+    }
+    let now = state.clock.now();
+    let client = auth::client_of(&state, &parts);
+    let next = safe_next(form.suivant.as_deref()).to_string();
+    let retry = |state: &ConsoleState, status, text: String| {
+        let values = serde_json::json!({ "suivant": next, "email": form.email.trim() });
+        anonymous_page(state, &parts, status, "sign_in.html", Some(Notice::error(text)), values)
+    };
+    let throttle = &state.sign_in_throttle.0;
+    let keys = [address_key(&client), account_key(&form.email)];
+    if let Some(seconds) = keys.iter().filter_map(|key| throttle.retry_after(key, now)).max() {
+        let minutes = seconds.div_ceil(60);
+        let text = format!("Trop de tentatives : réessayez dans {minutes} minute(s).");
+        let mut response = retry(&state, StatusCode::TOO_MANY_REQUESTS, text);
+        response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        return Ok(response);
+    }
+    match password::check_password(&state.store, &form.email, &form.password).await? {
+        Some(user_id) => {
+            let replacing = auth::cookie(&parts.headers, SESSION_COOKIE);
+            let secret = sessions::open(&state.store, &user_id, &client, "password", replacing, now).await?;
+            let mut response = page::redirect(&next);
+            response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, Some(&secret)));
+            Ok(response)
+        }
+        None => {
+            let mut tripped = false;
+            for key in &keys {
+                tripped |= throttle.record_failure(key, now);
+            }
+            audit_failure(&state.store, &client, &form.email, tripped, now).await;
+            let text = "Adresse ou mot de passe incorrect.".to_string();
+            Ok(retry(&state, StatusCode::UNAUTHORIZED, text))
+        }
+    }
+}
+
+/// Records a failed sign-in (the account's id when it exists, never the password); a
+/// failure to write it is logged, the person still gets the form again.
+async fn audit_failure(store: &Store, client: &str, email: &str, tripped: bool, now: DateTime<Utc>) {
+    let written = async {
+        let user = ent_platform::identity::get_user(store, email.trim()).await?;
+        let target = user.map_or_else(|| "inconnu".to_string(), |u| u.id);
+        let actor = format!("client:{client}");
+        let mut tx = store.begin_write().await?;
+        let summary = serde_json::json!({ "method": "password", "throttled": tripped });
+        let event = Event { actor: &actor, action: "console.sign_in_failed", user_id: &target, summary };
+        sessions::record(&mut tx, store, event, now).await?;
+        tx.commit().await?;
+        Ok::<_, Problem>(())
+    };
+    if let Err(problem) = written.await {
+        tracing::error!(error = %problem, "failed sign-in not audited");
+    }
+}
+
+pub async fn sign_out(State(state): State<ConsoleState>, Signed(session): Signed) -> Result<Response, PageError> {
+    sessions::close(&state.store, &session, state.clock.now()).await?;
+    let mut response = page::redirect("/connexion?apres=deconnexion");
+    response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, None));
+    Ok(response)
+}
+
+pub async fn forgot_form(State(state): State<ConsoleState>, parts: Parts) -> Response {
+    anonymous_page(&state, &parts, StatusCode::OK, "forgot.html", None, serde_json::json!({ "sent": false }))
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    email: String,
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+/// Sends a one-time link to the address if an active account has it; the page says
+/// the same either way (whether an account exists is not revealed). Requests count
+/// against the address's sign-in throttle.
+pub async fn forgot(
+    State(state): State<ConsoleState>,
+    parts: Parts,
+    Form(form): Form<ForgotForm>,
+) -> Result<Response, PageError> {
+    if !auth::anonymous_form_ok(&parts.headers, form.csrf.as_deref()) {
+        return Ok(auth::csrf_refused());
+    }
+    let now = state.clock.now();
+    let client = address_key(&auth::client_of(&state, &parts));
+    let throttle = &state.sign_in_throttle.0;
+    if let Some(seconds) = throttle.retry_after(&client, now) {
+        let text = format!("Trop de demandes : réessayez dans {} minute(s).", seconds.div_ceil(60));
+        return Ok(ErrorPage::response(StatusCode::TOO_MANY_REQUESTS, text));
+    }
+    throttle.record_failure(&client, now);
+    send_reset_link(&state, form.email.trim(), now).await?;
+    Ok(anonymous_page(&state, &parts, StatusCode::OK, "forgot.html", None, serde_json::json!({ "sent": true })))
+}
+
+/// The address of a one-time link.
+pub fn link_address(config: &ent_kernel::config::ConsoleConfig, secret: &str) -> String {
+    format!("{}/mot-de-passe/{secret}", config.public_url.trim_end_matches('/'))
+}
+
+async fn send_reset_link(state: &ConsoleState, email: &str, now: DateTime<Utc>) -> Result<(), Problem> {
+    let Some(user) = ent_platform::identity::get_user(&state.store, email)
+        .await?
+        .filter(|u| u.active && u.email == email.to_lowercase())
+    else {
+        return Ok(());
+    };
+    let minutes = state.config.console.link_minutes;
+    let mut tx = state.store.begin_write().await?;
+    let secret =
+        password::issue_link(&mut tx, &user.id, LinkPurpose::Reset, Duration::minutes(i64::from(minutes)), now).await?;
+    let fields = serde_json::json!({ "event": "reset", "name": user.display_name, "link": link_address(&state.config.console, &secret), "minutes": minutes });
+    ent_ops::notify::Notice::new("console", vec![user.email.clone()]).with(fields).enqueue(&mut tx, now).await?;
+    let actor = format!("user:{}", user.email);
+    let event = Event {
+        actor: &actor,
+        action: "console.password_link_sent",
+        user_id: &user.id,
+        summary: serde_json::json!({}),
+    };
+    sessions::record(&mut tx, &state.store, event, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Issues the first administrator's set-up link (valid a day) and returns its address.
+pub async fn setup_link(
+    store: &Store,
+    config: &ent_kernel::config::ConsoleConfig,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<String, Problem> {
+    let mut tx = store.begin_write().await?;
+    let secret = password::issue_link(&mut tx, user_id, LinkPurpose::Setup, Duration::hours(24), now).await?;
+    tx.commit().await?;
+    Ok(link_address(config, &secret))
+}
+
+pub async fn reset_form(
+    State(state): State<ConsoleState>,
+    Path(secret): Path<String>,
+    parts: Parts,
+) -> Result<Response, PageError> {
+    let user = password::link_user(&state.store, &secret, state.clock.now()).await?;
+    let Some(user) = user else {
+        return Ok(ErrorPage::response(StatusCode::NOT_FOUND, "ce lien n'est plus valable : demandez-en un nouveau"));
+    };
+    let values = serde_json::json!({ "email": user.email, "error": null });
+    Ok(anonymous_page(&state, &parts, StatusCode::OK, "reset.html", None, values))
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirmation: String,
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+pub async fn reset(
+    State(state): State<ConsoleState>,
+    Path(secret): Path<String>,
+    parts: Parts,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, PageError> {
+    if !auth::anonymous_form_ok(&parts.headers, form.csrf.as_deref()) {
+        return Ok(auth::csrf_refused());
+    }
+    let now = state.clock.now();
+    let refused = |state: &ConsoleState, email: &str, error: String| {
+        let values = serde_json::json!({ "email": email, "error": error });
+        anonymous_page(state, &parts, StatusCode::UNPROCESSABLE_ENTITY, "reset.html", None, values)
+    };
+    let Some(user) = password::link_user(&state.store, &secret, now).await? else {
+        return Ok(ErrorPage::response(StatusCode::NOT_FOUND, "ce lien n'est plus valable : demandez-en un nouveau"));
+    };
+    if form.password != form.confirmation {
+        return Ok(refused(&state, &user.email, "les deux mots de passe diffèrent".into()));
+    }
+    match password::reset_with_link(&state.store, &secret, &form.password, now).await {
+        Ok(_) => Ok(page::redirect("/connexion?apres=mot-de-passe")),
+        Err(problem) if problem.kind == ProblemKind::Validation => {
+            Ok(refused(&state, &user.email, field_message(&problem)))
+        }
+        Err(problem) => Err(problem.into()),
+    }
+}
+
+/// The message of a validation problem's first field (the detail otherwise).
+pub fn field_message(problem: &Problem) -> String {
+    problem.errors.first().map_or_else(|| problem.detail.clone(), |e| e.message.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/tableau-de-bord/x?a=1")), "/tableau-de-bord/x?a=1");
+        for bad in ["//evil.example/", "https://evil.example/", "/\\evil", ""] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,247 @@
+//! Console sessions, stored in the database: the cookie carries an opaque random id,
+//! the table its SHA-256, the user, the session's CSRF token (synchronizer pattern)
+//! and when it was opened and last used. A session ends after `idle` without use,
+//! `absolute` after sign-in, at sign-out, or when revoked (password change, user page).
+
+use super::{bindings_of, hash_token, Actor};
+use crate::audit::{self, Change};
+use chrono::{DateTime, Duration, Utc};
+use ent_kernel::error::Problem;
+use ent_kernel::store::{timestamp, Store, Tx};
+
+/// How long a session lives.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Without any request.
+    pub idle: Duration,
+    /// After sign-in, whatever the activity.
+    pub absolute: Duration,
+}
+
+impl Timeouts {
+    pub fn of(config: &ent_kernel::config::ConsoleConfig) -> Timeouts {
+        Timeouts {
+            idle: Duration::minutes(i64::from(config.idle_minutes)),
+            absolute: Duration::hours(i64::from(config.absolute_hours)),
+        }
+    }
+}
+
+/// 256 random bits from the OS, hex: session ids, CSRF tokens, one-time links.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    hex::encode(bytes)
+}
+
+/// A live session and the actor it stands for.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// SHA-256 of the cookie's id: how the session is named once opened.
+    pub id_hash: String,
+    pub user_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub csrf_token: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub actor: Actor,
+}
+
+/// A session as a user's page lists it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct SessionInfo {
+    pub id_hash: String,
+    pub client: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+}
+
+/// Opens a session for `user_id` (signed in from `client`), audited as a sign-in with
+/// `method` (`password`, `oidc`); returns the cookie's secret id and the session.
+/// `replacing` (the id presented at sign-in, if any) is closed: the id rotates.
+pub async fn open(
+    store: &Store,
+    user_id: &str,
+    client: &str,
+    method: &str,
+    replacing: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<String, Problem> {
+    let secret = random_secret();
+    let at = timestamp(now);
+    let mut tx = store.begin_write().await?;
+    if let Some(old) = replacing {
+        end(&mut tx, &hash_token(old), now).await?;
+    }
+    sqlx::query(
+        "INSERT INTO console_sessions (id_hash, user_id, csrf_token, client, created_at, last_seen_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(hash_token(&secret))
+    .bind(user_id)
+    .bind(random_secret())
+    .bind(client)
+    .bind(&at)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    let email: String =
+        sqlx::query_scalar("SELECT email FROM users WHERE id = $1").bind(user_id).fetch_one(&mut *tx).await?;
+    let actor = format!("user:{email}");
+    let summary = serde_json::json!({ "method": method, "client": client });
+    record(&mut tx, store, Event { actor: &actor, action: "console.sign_in", user_id, summary }, now).await?;
+    tx.commit().await?;
+    Ok(secret)
+}
+
+/// One audit record about a user's sessions.
+pub struct Event<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub user_id: &'a str,
+    pub summary: serde_json::Value,
+}
+
+/// Appends `event` to the audit chain in `tx`.
+pub async fn record(tx: &mut Tx, store: &Store, event: Event<'_>, now: DateTime<Utc>) -> Result<(), Problem> {
+    let change = Change {
+        actor: event.actor,
+        action: event.action,
+        target_kind: "user",
+        target_id: event.user_id,
+        scope_org_id: None,
+        summary: event.summary,
+    };
+    audit::append(tx, store.backend(), change, now).await.map(|_| ())
+}
+
+/// What a session lookup reads.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id_hash: String,
+    user_id: String,
+    csrf_token: String,
+    created_at: String,
+    last_seen_at: String,
+    revoked_at: Option<String>,
+    email: String,
+    display_name: String,
+    #[sqlx(try_from = "ent_kernel::store::Flag")]
+    active: bool,
+}
+
+/// The live session of a cookie's id, its last use recorded (at most once a minute).
+pub async fn find(
+    store: &Store,
+    secret: &str,
+    timeouts: Timeouts,
+    now: DateTime<Utc>,
+) -> Result<Option<Session>, Problem> {
+    let row: Option<SessionRow> = sqlx::query_as(
+        "SELECT s.id_hash, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.revoked_at, \
+         u.email, u.display_name, u.active \
+         FROM console_sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1",
+    )
+    .bind(hash_token(secret))
+    .fetch_optional(store.pool())
+    .await?;
+    let Some(row) = row.filter(|r| r.revoked_at.is_none() && r.active) else { return Ok(None) };
+    if row.last_seen_at <= timestamp(now - timeouts.idle) || row.created_at <= timestamp(now - timeouts.absolute) {
+        return Ok(None);
+    }
+    let mut last_seen_at = row.last_seen_at;
+    if last_seen_at < timestamp(now - Duration::minutes(1)) {
+        last_seen_at = timestamp(now);
+        sqlx::query("UPDATE console_sessions SET last_seen_at = $1 WHERE id_hash = $2")
+            .bind(&last_seen_at)
+            .bind(&row.id_hash)
+            .execute(store.pool())
+            .await?;
+    }
+    let bindings = bindings_of(store, &row.user_id).await?;
+    let actor = Actor { user_id: Some(row.user_id.clone()), name: format!("user:{}", row.email), bindings };
+    Ok(Some(Session {
+        id_hash: row.id_hash,
+        user_id: row.user_id,
+        email: row.email,
+        display_name: row.display_name,
+        csrf_token: row.csrf_token,
+        created_at: row.created_at,
+        last_seen_at,
+        actor,
+    }))
+}
+
+/// Ends one session (sign-out), audited.
+pub async fn close(store: &Store, session: &Session, now: DateTime<Utc>) -> Result<(), Problem> {
+    let mut tx = store.begin_write().await?;
+    end(&mut tx, &session.id_hash, now).await?;
+    let event = Event {
+        actor: &session.actor.name,
+        action: "console.sign_out",
+        user_id: &session.user_id,
+        summary: serde_json::json!({}),
+    };
+    record(&mut tx, store, event, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn end(tx: &mut Tx, id_hash: &str, now: DateTime<Utc>) -> Result<u64, Problem> {
+    let done = sqlx::query("UPDATE console_sessions SET revoked_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL")
+        .bind(timestamp(now))
+        .bind(id_hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Ends every session of `user_id` but `except` (an id hash) in `tx`; how many ended.
+pub async fn revoke_all(tx: &mut Tx, user_id: &str, except: Option<&str>, now: DateTime<Utc>) -> Result<u64, Problem> {
+    let done = sqlx::query(
+        "UPDATE console_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND id_hash <> $3",
+    )
+    .bind(timestamp(now))
+    .bind(user_id)
+    .bind(except.unwrap_or(""))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Ends every session of a user (from the user's page), audited; how many ended.
+pub async fn revoke_user_sessions(
+    store: &Store,
+    actor: &Actor,
+    user_id: &str,
+    except: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u64, Problem> {
+    let mut tx = store.begin_write().await?;
+    let ended = revoke_all(&mut tx, user_id, except, now).await?;
+    let summary = serde_json::json!({ "sessions_ended": ended });
+    record(&mut tx, store, Event { actor: &actor.name, action: "console.sessions_revoked", user_id, summary }, now)
+        .await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// The live sessions of a user, most recently used first.
+pub async fn list_live(
+    store: &Store,
+    user_id: &str,
+    timeouts: Timeouts,
+    now: DateTime<Utc>,
+) -> Result<Vec<SessionInfo>, Problem> {
+    Ok(sqlx::query_as(
+        "SELECT id_hash, client, created_at, last_seen_at FROM console_sessions \
+         WHERE user_id = $1 AND revoked_at IS NULL AND last_seen_at > $2 AND created_at > $3 \
+         ORDER BY last_seen_at DESC",
+    )
+    .bind(user_id)
+    .bind(timestamp(now - timeouts.idle))
+    .bind(timestamp(now - timeouts.absolute))
+    .fetch_all(store.pool())
+    .await?)
+}

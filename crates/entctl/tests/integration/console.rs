@@ -1,0 +1,221 @@
+//! The web console in process (no browser): password sign-in and the dashboard, scope
+//! (a forged address answers 404), the CSRF token of every form, session expiry and
+//! the way back to the page asked, lockout after repeated failures, and the password
+//! change that ends every session.
+
+use crate::common;
+
+use common::{t0, TestApp, TestDb};
+use entcp::identity::password;
+use entcp::kernel::roles::Role;
+use entcp::registry::Org;
+
+pub(crate) const PASSWORD: &str = "cheval correct pile agrafe";
+
+/// Two académies of a synthetic annuaire.
+async fn academies(app: &TestApp) -> (Org, Org) {
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM orgs WHERE kind = 'academie' ORDER BY code LIMIT 2")
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    let a = entcp::registry::queries::get_org(&app.store, &ids[0]).await.unwrap().unwrap();
+    let b = entcp::registry::queries::get_org(&app.store, &ids[1]).await.unwrap().unwrap();
+    (a, b)
+}
+
+/// An app over a synthetic annuaire with a DAN in each of two académies, both with [`PASSWORD`].
+async fn console(db: TestDb) -> (TestApp, Org, Org) {
+    common::fixtures::synthetic_annuaire(&db.store, 400, 80, 7).await;
+    let mut app = TestApp::builder(db).build().await;
+    let (a, b) = academies(&app).await;
+    for (email, org) in [("dan.a@test.fr", &a), ("dan.b@test.fr", &b)] {
+        app.add_user(email, Role::Dan, Some(&org.id)).await;
+        let user = entcp::identity::get_user(&app.store, email).await.unwrap().unwrap();
+        password::set_password(&app.store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+    }
+    (app, a, b)
+}
+
+/// The value of cookie `name` set by `resp`.
+pub(crate) fn set_cookie(resp: &common::Resp, name: &str) -> Option<String> {
+    resp.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap().to_string()))
+}
+
+/// The `_csrf` value of the first form of a page.
+pub(crate) fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;
+    html[at..at + 64].to_string()
+}
+
+/// Signs in through the form; the answer to the POST and the form's cookie.
+pub(crate) async fn post_sign_in(app: &TestApp, email: &str, password: &str, next: &str) -> common::Resp {
+    let form = app.get("/connexion").send().await;
+    assert_eq!(form.status, 200, "{}", form.text);
+    let cookie = set_cookie(&form, "entcp_formulaire").expect("form cookie");
+    let body = serde_urlencoded::to_string([
+        ("_csrf", csrf_of(&form.text).as_str()),
+        ("email", email),
+        ("password", password),
+        ("suivant", next),
+    ])
+    .unwrap();
+    app.post("/connexion")
+        .header("cookie", format!("entcp_formulaire={cookie}"))
+        .bytes("application/x-www-form-urlencoded", body)
+        .send()
+        .await
+}
+
+/// The session cookie of a successful sign-in.
+pub(crate) async fn sign_in(app: &TestApp, email: &str) -> String {
+    let resp = post_sign_in(app, email, PASSWORD, "/").await;
+    assert_eq!(resp.status, 303, "{}", resp.text);
+    format!("entcp_session={}", set_cookie(&resp, "entcp_session").expect("session cookie"))
+}
+
+backend_test!(a_dan_signs_in_and_sees_the_dashboard_of_their_academie_only);
+async fn a_dan_signs_in_and_sees_the_dashboard_of_their_academie_only(db: TestDb) {
+    let (app, a, b) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let home = app.get("/").header("cookie", &session).send().await;
+    assert_eq!(home.status, 200, "{}", home.text);
+    assert!(home.text.contains(&format!("Tableau de bord — {}", a.name)), "{}", home.text);
+    assert!(home.text.contains("<svg role=\"img\""), "a chart");
+    assert!(home.text.contains("DAN — "), "the roles in the header");
+    for header in ["content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options"] {
+        assert!(home.header(header).is_some(), "{header}");
+    }
+    assert!(!home.header("content-security-policy").unwrap().contains("unsafe-inline"));
+    let own = app.get(&format!("/tableau-de-bord/{}", a.id)).header("cookie", &session).send().await;
+    assert_eq!(own.status, 200);
+    // Another académie's dashboard is not revealed: the same 404 as a missing one.
+    let other = app.get(&format!("/tableau-de-bord/{}", b.id)).header("cookie", &session).send().await;
+    let missing = app.get("/tableau-de-bord/inexistant-0000").header("cookie", &session).send().await;
+    assert_eq!((other.status, missing.status), (404, 404), "{}", other.text);
+    assert!(other.text.contains("Identifiant de la requête"), "French error page: {}", other.text);
+    assert!(!other.text.contains(&b.name));
+    let audited =
+        common::count(&app.store, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", &["console.sign_in"]).await;
+    assert_eq!(audited, 1);
+}
+
+backend_test!(a_form_without_its_csrf_token_is_refused);
+async fn a_form_without_its_csrf_token_is_refused(db: TestDb) {
+    let (app, _, _) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let form = "application/x-www-form-urlencoded";
+    let without = app.post("/deconnexion").header("cookie", &session).bytes(form, "").send().await;
+    let wrong = app
+        .post("/deconnexion")
+        .header("cookie", &session)
+        .bytes(form, format!("_csrf={}", "0".repeat(64)))
+        .send()
+        .await;
+    assert_eq!((without.status, wrong.status), (403, 403), "{}", without.text);
+    // Still signed in: the refused forms did nothing.
+    assert_eq!(app.get("/compte").header("cookie", &session).send().await.status, 200);
+    let page = app.get("/compte").header("cookie", &session).send().await;
+    let out = app
+        .post("/deconnexion")
+        .header("cookie", &session)
+        .bytes(form, format!("_csrf={}", csrf_of(&page.text)))
+        .send()
+        .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(app.get("/compte").header("cookie", &session).send().await.status, 303, "signed out");
+    // The sign-in form too: without its double-submit cookie it is refused.
+    let anonymous = app
+        .post("/connexion")
+        .bytes(form, format!("_csrf={}&email=dan.a@test.fr&password=x", "a".repeat(64)))
+        .send()
+        .await;
+    assert_eq!(anonymous.status, 403);
+}
+
+backend_test!(an_expired_session_leads_to_sign_in_then_back_to_the_page_asked);
+async fn an_expired_session_leads_to_sign_in_then_back_to_the_page_asked(db: TestDb) {
+    let (app, a, _) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let asked = format!("/tableau-de-bord/{}", a.id);
+    // 29 minutes idle: still open; 31 more: closed (idle timeout 30 min).
+    app.clock.set(t0() + chrono::Duration::minutes(29));
+    assert_eq!(app.get(&asked).header("cookie", &session).send().await.status, 200);
+    app.clock.set(t0() + chrono::Duration::minutes(60));
+    let expired = app.get(&asked).header("cookie", &session).send().await;
+    assert_eq!(expired.status, 303);
+    let location = expired.header("location").unwrap().to_string();
+    assert_eq!(location, format!("/connexion?suivant=%2Ftableau-de-bord%2F{}", a.id));
+    let back = post_sign_in(&app, "dan.a@test.fr", PASSWORD, &asked).await;
+    assert_eq!((back.status, back.header("location")), (303, Some(asked.as_str())));
+    // An absolute timeout too: active every 20 minutes, closed after 12 hours.
+    let cookie = format!("entcp_session={}", set_cookie(&back, "entcp_session").unwrap());
+    let mut at = t0() + chrono::Duration::minutes(60);
+    while at < t0() + chrono::Duration::hours(13) {
+        at += chrono::Duration::minutes(20);
+        app.clock.set(at);
+        let status = app.get("/compte").header("cookie", &cookie).send().await.status;
+        let open = at < t0() + chrono::Duration::minutes(60) + chrono::Duration::hours(12);
+        assert_eq!(status, if open { 200 } else { 303 }, "at {at}");
+    }
+    // Elsewhere than a local path, the way back is the home page.
+    let outside = post_sign_in(&app, "dan.a@test.fr", PASSWORD, "//ailleurs.example/").await;
+    assert_eq!(outside.header("location"), Some("/"));
+}
+
+backend_test!(repeated_failures_lock_the_account_and_are_audited);
+async fn repeated_failures_lock_the_account_and_are_audited(db: TestDb) {
+    let (app, _, _) = console(db).await;
+    for _ in 0..5 {
+        let failed = post_sign_in(&app, "dan.a@test.fr", "mauvais mot de passe", "/").await;
+        assert_eq!(failed.status, 401, "{}", failed.text);
+        assert!(failed.text.contains("Adresse ou mot de passe incorrect"));
+    }
+    // Locked: even the right password is refused for a while.
+    let locked = post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await;
+    assert_eq!(locked.status, 429, "{}", locked.text);
+    assert!(locked.header("retry-after").is_some());
+    let failures =
+        common::count(&app.store, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", &["console.sign_in_failed"])
+            .await;
+    assert_eq!(failures, 5);
+    app.clock.set(t0() + chrono::Duration::minutes(16));
+    assert_eq!(post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await.status, 303, "the window slid");
+}
+
+backend_test!(a_password_change_ends_every_session_and_weak_passwords_are_refused);
+async fn a_password_change_ends_every_session_and_weak_passwords_are_refused(db: TestDb) {
+    let (app, _, _) = console(db).await;
+    let first = sign_in(&app, "dan.a@test.fr").await;
+    let second = sign_in(&app, "dan.a@test.fr").await;
+    let page = app.get("/compte").header("cookie", &first).send().await;
+    let form = "application/x-www-form-urlencoded";
+    let change = |new: &str| {
+        serde_urlencoded::to_string([
+            ("_csrf", csrf_of(&page.text).as_str()),
+            ("current", PASSWORD),
+            ("password", new),
+            ("confirmation", new),
+        ])
+        .unwrap()
+    };
+    let weak =
+        app.post("/compte/mot-de-passe").header("cookie", &first).bytes(form, change("motdepasse123")).send().await;
+    assert_eq!(weak.status, 422);
+    assert!(weak.text.contains("trop courant"), "{}", weak.text);
+    let done = app
+        .post("/compte/mot-de-passe")
+        .header("cookie", &first)
+        .bytes(form, change("une toute autre phrase"))
+        .send()
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    for session in [&first, &second] {
+        assert_eq!(app.get("/compte").header("cookie", session).send().await.status, 303, "session ended");
+    }
+    assert_eq!(post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await.status, 401);
+    assert_eq!(post_sign_in(&app, "dan.a@test.fr", "une toute autre phrase", "/").await.status, 303);
+}
