@@ -1,6 +1,9 @@
 //! The one configuration struct: defaults for every key, an optional YAML file,
 //! then environment overrides. Parsed once in `main` and passed in the state.
 
+pub mod identity;
+
+pub use identity::{ClaimMapping, IdentityConfig, OidcConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +29,13 @@ pub struct Config {
     pub import: ImportConfig,
     pub jobs: JobsConfig,
     pub mail: MailConfig,
+    /// Ways to sign in besides API tokens (`identity.oidc`).
+    #[serde(skip_serializing_if = "is_default")]
+    pub identity: IdentityConfig,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -242,6 +252,7 @@ impl Default for Config {
             import: ImportConfig::default(),
             jobs: JobsConfig::default(),
             mail: MailConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -427,6 +438,9 @@ impl Config {
             .from
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| anyhow::anyhow!("mail.from « {} » invalide : {e}", self.mail.from))?;
+        if let Some(oidc) = &self.identity.oidc {
+            oidc.validate()?;
+        }
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! web-console session or an OIDC login only has to produce the same `Actor`.
 
 pub mod authz;
+pub mod oidc;
 pub mod routes;
 pub mod state;
 

@@ -17,6 +17,7 @@ mod hardening;
 mod jobs_outbox;
 mod kit;
 mod observability;
+mod oidc;
 mod openapi_conformance;
 mod platform;
 mod processors;
