@@ -186,6 +186,17 @@ mod tests {
     }
 
     #[test]
+    fn the_section_is_checked_when_the_configuration_is() {
+        let yaml =
+            "identity:\n  oidc:\n    issuer: https://a.fr\n    client_id: x\n    redirect_url: https://b.fr/cb\n";
+        let config = crate::config::Config::from_yaml(yaml).unwrap();
+        assert!(config.identity.oidc.is_some());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("client_secret_env"), "{err}");
+        assert!(crate::config::Config::default().identity.oidc.is_none());
+    }
+
+    #[test]
     fn urls_must_be_https_except_on_loopback_and_openid_is_required() {
         let mut config = oidc("client_secret_env: PATH\n");
         config.issuer = "http://auth.exemple.fr".into();

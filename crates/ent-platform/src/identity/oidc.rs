@@ -618,6 +618,18 @@ mod tests {
     }
 
     #[test]
+    fn with_acr_values_the_token_must_carry_one_of_them() {
+        let yaml = "issuer: https://auth.exemple.fr/api/v2\nclient_id: entcp\nclient_secret_env: PATH\n\
+                    redirect_url: https://console.exemple.fr/retour\nacr_values: eidas1 eidas2\n";
+        let mut config: OidcConfig = ent_kernel::yaml::from_str(yaml).unwrap();
+        let oidc = Oidc::new(&config).unwrap();
+        assert!(oidc.check_acr(Some("eidas2")).is_ok());
+        assert!(oidc.check_acr(Some("eidas0")).is_err() && oidc.check_acr(None).is_err());
+        config.acr_values = None;
+        assert!(Oidc::new(&config).unwrap().check_acr(None).is_ok());
+    }
+
+    #[test]
     fn secrets_compare_whole() {
         assert!(same_secret("abc", "abc"));
         assert!(!same_secret("abc", "abd") && !same_secret("abc", "ab"));

@@ -164,6 +164,13 @@ async fn a_known_user_signs_in_with_the_roles_it_has_and_the_claimed_uai_is_reco
     let claimed = signed_in.claimed_org.clone().expect("the claimed UAI");
     assert_eq!((claimed.value.as_str(), claimed.org_id.as_deref()), ("0940176F", Some(school.id.as_str())), "{name}");
     assert_eq!(signed_in.id_token.split('.').count(), 3, "{name}: the raw ID token, for sign-out");
+    let logout =
+        oidc.logout_url(&signed_in.id_token, "etat-de-deconnexion").await.unwrap().expect("end_session_endpoint");
+    let logout = reqwest::Url::parse(&logout).unwrap();
+    assert_eq!(logout.path(), "/oauth2/end_session", "{name}");
+    let hint = logout.query_pairs().find(|(k, _)| k == "id_token_hint").map(|(_, v)| v.to_string());
+    assert_eq!(hint.as_deref(), Some(signed_in.id_token.as_str()), "{name}");
+    assert!(logout.query_pairs().any(|(k, v)| k == "state" && v == "etat-de-deconnexion"), "{name}");
 
     let audit = oidc_audit(&app.store).await;
     assert_eq!(audit.len(), 1, "{name}: {audit:?}");
