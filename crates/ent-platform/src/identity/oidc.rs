@@ -376,8 +376,14 @@ impl Oidc {
         };
         let id_token = tokens.id_token().ok_or_else(|| token_invalid(&"no id_token"))?;
         let verifier = client.id_token_verifier();
-        let id_claims =
-            id_token.claims(&verifier, &Nonce::new(pending.nonce.clone())).map_err(|e| token_invalid(&e))?;
+        let id_claims = match id_token.claims(&verifier, &Nonce::new(pending.nonce.clone())) {
+            Ok(claims) => claims,
+            Err(e) => {
+                // The provider may have rotated its keys: read them again at the next sign-in.
+                *self.discovered.lock().await = None;
+                return Err(token_invalid(&e));
+            }
+        };
         self.check_acr(id_claims.auth_context_ref().map(|a| a.as_str())).map_err(|e| token_invalid(&e))?;
         let subject = id_claims.subject().to_string();
         let mut claims = as_map(id_claims);
