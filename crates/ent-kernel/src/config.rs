@@ -1,6 +1,9 @@
 //! The one configuration struct: defaults for every key, an optional YAML file,
 //! then environment overrides. Parsed once in `main` and passed in the state.
 
+pub mod identity;
+
+pub use identity::{ClaimMapping, IdentityConfig, OidcConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +30,13 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub mail: MailConfig,
     pub console: ConsoleConfig,
+    /// Ways to sign in besides API tokens (`identity.oidc`).
+    #[serde(skip_serializing_if = "is_default")]
+    pub identity: IdentityConfig,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -354,6 +364,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             mail: MailConfig::default(),
             console: ConsoleConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -549,6 +560,9 @@ impl Config {
         }
         if self.console.idle_minutes == 0 || self.console.absolute_hours == 0 || self.console.link_minutes == 0 {
             anyhow::bail!("console : idle_minutes, absolute_hours et link_minutes valent au moins 1");
+        }
+        if let Some(oidc) = &self.identity.oidc {
+            oidc.validate()?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 pub mod authz;
 pub mod password;
+pub mod oidc;
 pub mod routes;
 pub mod sessions;
 pub mod state;

@@ -18,6 +18,7 @@ mod hardening;
 mod jobs_outbox;
 mod kit;
 mod observability;
+mod oidc;
 mod openapi_conformance;
 mod platform;
 mod processors;

@@ -1,0 +1,643 @@
+//! Sign-in through an OpenID Connect provider (ProConnect, an académie's own):
+//! authorisation code flow with PKCE (S256), `state` and `nonce`, ID token checked
+//! against the provider's JWKS (signature, issuer, audience, expiry, nonce), then
+//! the mapping to a user of the control plane. Built on the `openidconnect` crate
+//! (reqwest over rustls, the system's CA roots; redirects not followed; every
+//! request time-limited by `identity.oidc.timeout_seconds`).
+//!
+//! # What the console calls
+//!
+//! ```text
+//! let oidc = Oidc::new(&config.identity.oidc?)?;          // once, at start (validates the config)
+//! // GET /connexion/oidc
+//! let (url, pending) = oidc.begin(return_to, now).await?;  // keep `pending` server-side (pre-session
+//!                                                          // row or cookie), redirect to `url`
+//! // GET <redirect_url>?code=…&state=…
+//! let signed_in = oidc.finish(&store, pending, code, state, now).await?;
+//! // open the session for signed_in.user / signed_in.actor; keep signed_in.id_token
+//! // for oidc.logout_url(..) at sign-out (ProConnect's end_session_endpoint needs it)
+//! ```
+//!
+//! `pending` ([`PendingLogin`]) is serialisable and single-use: drop it whatever
+//! `finish` answers. It expires after [`PENDING_LIFETIME`].
+//!
+//! # The mapping
+//!
+//! A person signs in only if an active user has the e-mail of the configured claim
+//! (case-insensitive), or, with `create_unknown_users`, as a new user **without any
+//! role**. Roles are never taken from claims: an administrator grants them. The
+//! claimed organisation (the claim `claims.organisation`: UAI, SIREN or SIRET) is
+//! recorded in the audit record and returned, never used to grant anything. Every
+//! outcome is audited: `oidc.sign_in`, `oidc.refused` (with its reason).
+//!
+//! The claims are the verified ID token's, completed by the user info endpoint's when
+//! the provider has one (ProConnect puts the e-mail and `siret` there, in a signed JWT).
+
+use super::{bindings_of, create_user, Actor, NewUser, User};
+use crate::audit::{self, Change, Target};
+use chrono::{DateTime, Utc};
+use ent_kernel::config::OidcConfig;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::store::{timestamp, Store};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClientAuthMethod, CoreErrorResponseType,
+    CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreRevocableToken,
+    CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
+};
+use openidconnect::{
+    AdditionalClaims, AuthType, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl, Nonce,
+    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout,
+    RedirectUrl, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse as _,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a sign-in may take between `begin` and `finish`.
+pub const PENDING_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
+/// How long discovery and keys are reused before being read again.
+const DISCOVERY_TTL: Duration = Duration::from_secs(300);
+/// Random bytes of `state` and `nonce` (43 characters: ProConnect wants at least 32).
+const RANDOM_BYTES: u32 = 32;
+
+/// Every claim of the ID token or the user info, by name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AllClaims {
+    #[serde(flatten)]
+    pub claims: BTreeMap<String, serde_json::Value>,
+}
+
+impl AdditionalClaims for AllClaims {}
+
+type IdFields = IdTokenFields<
+    AllClaims,
+    EmptyExtraTokenFields,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+type Tokens = StandardTokenResponse<IdFields, CoreTokenType>;
+type Client = openidconnect::Client<
+    AllClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    Tokens,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// What the console keeps between the redirect to the provider and its callback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub state: String,
+    pub nonce: String,
+    /// The PKCE verifier (none when `pkce` is off).
+    pub pkce_verifier: Option<String>,
+    /// The console page to show once signed in (a local path).
+    pub return_to: String,
+    pub started_at: String,
+}
+
+/// The organisation a claim names (UAI, SIREN or SIRET), as claimed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaimedOrg {
+    pub claim: String,
+    pub value: String,
+    /// The registry's organisation of that code, if exactly one has it (a SIRET is
+    /// looked up by its SIREN).
+    pub org_id: Option<String>,
+}
+
+/// A person signed in: the user and the actor the console's session stands for.
+#[derive(Debug, Clone)]
+pub struct SignedInUser {
+    pub user: User,
+    pub actor: Actor,
+    /// The provider's subject identifier.
+    pub subject: String,
+    /// The raw ID token, the `id_token_hint` of [`Oidc::logout_url`].
+    pub id_token: String,
+    pub claimed_org: Option<ClaimedOrg>,
+    /// Whether the user was created by this sign-in (`create_unknown_users`).
+    pub created: bool,
+    pub return_to: String,
+}
+
+/// The configured provider: its settings, an HTTP client, the discovery cache.
+pub struct Oidc {
+    config: OidcConfig,
+    secret: ClientSecret,
+    redirect: RedirectUrl,
+    http: openidconnect::reqwest::Client,
+    discovered: tokio::sync::Mutex<Option<(Instant, Arc<ProviderMetadataWithLogout>)>>,
+}
+
+/// Why a sign-in was refused: the audit reason and the problem answered.
+struct Refusal {
+    reason: &'static str,
+    problem: Problem,
+    /// The subject and e-mail, once the token was verified.
+    who: Option<(String, String)>,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, kind: ProblemKind, detail: impl Into<String>) -> Refusal {
+        Refusal { reason, problem: Problem::new(kind, detail), who: None }
+    }
+    fn invalid(reason: &'static str, detail: impl Into<String>) -> Refusal {
+        Refusal::new(reason, ProblemKind::Unauthorized, detail)
+    }
+}
+
+impl From<Problem> for Refusal {
+    fn from(problem: Problem) -> Refusal {
+        Refusal { reason: "error", problem, who: None }
+    }
+}
+
+fn unavailable(what: &str, error: impl std::fmt::Display) -> Refusal {
+    tracing::warn!(error = %error, "OpenID Connect provider: {what}");
+    Refusal::new(
+        "provider_unavailable",
+        ProblemKind::Unavailable,
+        format!("le fournisseur d'identité ne répond pas correctement ({what}) : réessayez plus tard"),
+    )
+}
+
+fn config_problem(detail: impl std::fmt::Display) -> Problem {
+    Problem::new(ProblemKind::Internal, format!("configuration OpenID Connect invalide : {detail}"))
+}
+
+/// Equality of two secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A local path of the console (`/…`, not `//…`), else `/`: no open redirect.
+fn local_path(return_to: &str) -> String {
+    let local = return_to.starts_with('/')
+        && !return_to.starts_with("//")
+        && !return_to.contains(['\\', '\r', '\n'])
+        && return_to.len() <= 2000;
+    if local {
+        return_to.to_string()
+    } else {
+        "/".to_string()
+    }
+}
+
+impl Oidc {
+    /// Checks the configuration and reads the client secret; no request yet.
+    pub fn new(config: &OidcConfig) -> Result<Oidc, Problem> {
+        config.validate().map_err(config_problem)?;
+        let secret = ClientSecret::new(config.client_secret().map_err(config_problem)?);
+        let redirect = RedirectUrl::new(config.redirect_url.clone()).map_err(config_problem)?;
+        IssuerUrl::new(config.issuer.clone()).map_err(config_problem)?;
+        let http = openidconnect::reqwest::ClientBuilder::new()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(config.timeout_seconds))
+            .connect_timeout(Duration::from_secs(config.timeout_seconds))
+            .build()
+            .map_err(|e| Problem::new(ProblemKind::Internal, format!("client HTTP : {e}")))?;
+        Ok(Oidc { config: config.clone(), secret, redirect, http, discovered: tokio::sync::Mutex::new(None) })
+    }
+
+    /// The provider's name for the sign-in button.
+    pub fn label(&self) -> &str {
+        &self.config.label
+    }
+
+    /// The discovery document and keys, read again after [`DISCOVERY_TTL`].
+    async fn metadata(&self) -> Result<Arc<ProviderMetadataWithLogout>, Refusal> {
+        let mut cached = self.discovered.lock().await;
+        if let Some((at, metadata)) = cached.as_ref() {
+            if at.elapsed() < DISCOVERY_TTL {
+                return Ok(metadata.clone());
+            }
+        }
+        let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| Refusal::from(config_problem(e)))?;
+        let metadata = ProviderMetadataWithLogout::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| unavailable("découverte", error_chain(&e)))?;
+        let metadata = Arc::new(metadata);
+        *cached = Some((Instant::now(), metadata.clone()));
+        Ok(metadata)
+    }
+
+    async fn client(&self) -> Result<(Client, Arc<ProviderMetadataWithLogout>), Refusal> {
+        let metadata = self.metadata().await?;
+        let client = Client::from_provider_metadata(
+            (*metadata).clone(),
+            ClientId::new(self.config.client_id.clone()),
+            Some(self.secret.clone()),
+        )
+        .set_redirect_uri(self.redirect.clone())
+        .set_auth_type(auth_type(metadata.token_endpoint_auth_methods_supported()));
+        Ok((client, metadata))
+    }
+
+    /// The provider's authorisation URL to redirect the browser to, and what to keep
+    /// until its callback. `return_to` must be a local path (anything else becomes `/`).
+    pub async fn begin(&self, return_to: &str, now: DateTime<Utc>) -> Result<(String, PendingLogin), Problem> {
+        let (client, _) = self.client().await.map_err(|r| r.problem)?;
+        let nonce = Nonce::new_random_len(RANDOM_BYTES);
+        let state = CsrfToken::new_random_len(RANDOM_BYTES);
+        let (state_, nonce_) = (state.clone(), nonce.clone());
+        let mut request = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || state_, move || nonce_)
+            .add_scopes(self.config.scopes.iter().filter(|s| *s != "openid").map(|s| Scope::new(s.clone())));
+        for acr in self.config.acr_values.iter().flat_map(|v| v.split_whitespace()) {
+            request = request.add_auth_context_value(AuthenticationContextClass::new(acr.to_string()));
+        }
+        let mut pkce_verifier = None;
+        if self.config.pkce {
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            request = request.set_pkce_challenge(challenge);
+            pkce_verifier = Some(verifier.secret().clone());
+        }
+        let (url, _, _) = request.url();
+        let pending = PendingLogin {
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier,
+            return_to: local_path(return_to),
+            started_at: timestamp(now),
+        };
+        Ok((url.to_string(), pending))
+    }
+
+    /// Completes the sign-in from the callback's `code` and `state`: checks the state,
+    /// exchanges the code, verifies the ID token, maps the person to a user. Audited
+    /// whatever the outcome.
+    pub async fn finish(
+        &self,
+        store: &Store,
+        pending: PendingLogin,
+        code: &str,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SignedInUser, Problem> {
+        match self.try_finish(store, &pending, code, state, now).await {
+            Ok(signed_in) => {
+                let summary = serde_json::json!({
+                    "issuer": self.config.issuer,
+                    "subject": signed_in.subject,
+                    "created": signed_in.created,
+                    "claimed_org": signed_in.claimed_org,
+                });
+                let user = &signed_in.user;
+                let target = Target::new("user", &user.id, user.org.as_ref().map(|o| o.id.as_str()));
+                let mut tx = store.begin_write().await?;
+                audit::record(&mut tx, store.backend(), &signed_in.actor, "oidc.sign_in", &target, summary, now)
+                    .await?;
+                tx.commit().await?;
+                Ok(signed_in)
+            }
+            Err(refusal) => {
+                tracing::info!(reason = refusal.reason, "OpenID Connect sign-in refused");
+                self.audit_refusal(store, &refusal, now).await;
+                Err(refusal.problem)
+            }
+        }
+    }
+
+    async fn audit_refusal(&self, store: &Store, refusal: &Refusal, now: DateTime<Utc>) {
+        let (subject, email) = refusal.who.clone().unwrap_or_default();
+        let actor = if subject.is_empty() { "oidc:inconnu".to_string() } else { format!("oidc:{subject}") };
+        let change = Change {
+            actor: &actor,
+            action: "oidc.refused",
+            target_kind: "email",
+            target_id: if email.is_empty() { "-" } else { &email },
+            scope_org_id: None,
+            summary: serde_json::json!({ "issuer": self.config.issuer, "reason": refusal.reason }),
+        };
+        let written = async {
+            let mut tx = store.begin_write().await?;
+            audit::append(&mut tx, store.backend(), change, now).await?;
+            tx.commit().await?;
+            Ok::<_, Problem>(())
+        };
+        if let Err(problem) = written.await {
+            tracing::error!(error = %problem, "refused OpenID Connect sign-in not audited");
+        }
+    }
+
+    async fn try_finish(
+        &self,
+        store: &Store,
+        pending: &PendingLogin,
+        code: &str,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SignedInUser, Refusal> {
+        if !same_secret(state, &pending.state) {
+            return Err(Refusal::invalid(
+                "state_mismatch",
+                "connexion refusée : le retour du fournisseur ne correspond pas à la demande (state)",
+            ));
+        }
+        let expired = DateTime::parse_from_rfc3339(&pending.started_at)
+            .map(|t| now - t.with_timezone(&Utc) > PENDING_LIFETIME)
+            .unwrap_or(true);
+        if expired {
+            return Err(Refusal::invalid("expired", "connexion expirée : recommencez depuis la page de connexion"));
+        }
+        let (client, metadata) = self.client().await?;
+        let mut exchange = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| unavailable("point de jeton absent", e))?;
+        if let Some(verifier) = &pending.pkce_verifier {
+            exchange = exchange.set_pkce_verifier(PkceCodeVerifier::new(verifier.clone()));
+        }
+        let tokens = exchange.request_async(&self.http).await.map_err(|e| {
+            tracing::warn!(error = %error_chain(&e), "OpenID Connect code exchange failed");
+            Refusal::invalid(
+                "code_refused",
+                "connexion refusée : le fournisseur n'a pas accepté le code (expiré ou déjà utilisé)",
+            )
+        })?;
+        let token_invalid = |e: &dyn std::fmt::Display| {
+            tracing::warn!(error = %e, "OpenID Connect ID token refused");
+            Refusal::invalid("token_invalid", "connexion refusée : le jeton d'identité du fournisseur n'est pas valide")
+        };
+        let id_token = tokens.id_token().ok_or_else(|| token_invalid(&"no id_token"))?;
+        let verifier = client.id_token_verifier();
+        let id_claims = match id_token.claims(&verifier, &Nonce::new(pending.nonce.clone())) {
+            Ok(claims) => claims,
+            Err(e) => {
+                // The provider may have rotated its keys: read them again at the next sign-in.
+                *self.discovered.lock().await = None;
+                return Err(token_invalid(&e));
+            }
+        };
+        self.check_acr(id_claims.auth_context_ref().map(|a| a.as_str())).map_err(|e| token_invalid(&e))?;
+        let subject = id_claims.subject().to_string();
+        let mut claims = as_map(id_claims);
+        if metadata.userinfo_endpoint().is_some() {
+            let request = client
+                .user_info(tokens.access_token().clone(), Some(id_claims.subject().clone()))
+                .map_err(|e| unavailable("informations utilisateur", e))?;
+            let info: openidconnect::UserInfoClaims<AllClaims, CoreGenderClaim> = request
+                .request_async(&self.http)
+                .await
+                .map_err(|e| unavailable("informations utilisateur", error_chain(&e)))?;
+            for (name, value) in as_map(&info) {
+                claims.entry(name).or_insert(value);
+            }
+        }
+        let signed_in = self.map_user(store, &subject, &claims, now).await?;
+        Ok(SignedInUser { id_token: id_token.to_string(), return_to: pending.return_to.clone(), ..signed_in })
+    }
+
+    /// With `acr_values` configured, the token's `acr` must be one of them.
+    fn check_acr(&self, acr: Option<&str>) -> Result<(), String> {
+        let Some(wanted) = &self.config.acr_values else { return Ok(()) };
+        match acr {
+            Some(acr) if wanted.split_whitespace().any(|w| w == acr) => Ok(()),
+            other => Err(format!("acr {other:?} not among {wanted}")),
+        }
+    }
+
+    /// The user of the verified claims: found by e-mail, or created without any role.
+    async fn map_user(
+        &self,
+        store: &Store,
+        subject: &str,
+        claims: &BTreeMap<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<SignedInUser, Refusal> {
+        let claim = &self.config.claims.email;
+        let Some(email) = claims.get(claim).and_then(|v| v.as_str()).map(|e| e.trim().to_ascii_lowercase()) else {
+            return Err(Refusal {
+                who: Some((subject.to_string(), String::new())),
+                ..Refusal::invalid("no_email", format!("connexion refusée : le fournisseur n'a pas transmis d'adresse électronique (claim « {claim} »)"))
+            });
+        };
+        let who = Some((subject.to_string(), email.clone()));
+        if claims.get("email_verified").and_then(|v| v.as_bool()) == Some(false) {
+            return Err(Refusal {
+                who,
+                ..Refusal::invalid(
+                    "email_unverified",
+                    "connexion refusée : le fournisseur n'a pas vérifié cette adresse électronique",
+                )
+            });
+        }
+        let claimed_org = self.claimed_org(store, claims).await;
+        let (user, created) = match user_by_email(store, &email).await? {
+            Some(user) if user.active => (user, false),
+            Some(_) => {
+                return Err(Refusal {
+                    who,
+                    ..Refusal::new("inactive_user", ProblemKind::Forbidden, "connexion refusée : ce compte est désactivé")
+                })
+            }
+            None if self.config.create_unknown_users => {
+                let creator = Actor { user_id: None, name: format!("oidc:{subject}"), bindings: vec![] };
+                let new = NewUser { email: email.clone(), display_name: display_name(claims, &email), org: None };
+                (create_user(store, &creator, new, now).await?, true)
+            }
+            None => {
+                return Err(Refusal {
+                    who,
+                    ..Refusal::new(
+                        "unknown_user",
+                        ProblemKind::Forbidden,
+                        format!("connexion refusée : aucun compte n'a l'adresse {email} ; demandez-en un à votre administrateur"),
+                    )
+                })
+            }
+        };
+        let actor = actor_of(store, &user).await?;
+        Ok(SignedInUser {
+            user,
+            actor,
+            subject: subject.to_string(),
+            id_token: String::new(),
+            claimed_org,
+            created,
+            return_to: String::new(),
+        })
+    }
+
+    /// The organisation the configured claim names, as claimed (looked up, never trusted).
+    async fn claimed_org(&self, store: &Store, claims: &BTreeMap<String, serde_json::Value>) -> Option<ClaimedOrg> {
+        let claim = self.config.claims.organisation.as_ref()?;
+        let value = match claims.get(claim)? {
+            serde_json::Value::String(s) => s.trim().to_string(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+        let code = if compact.len() == 14 && compact.bytes().all(|b| b.is_ascii_digit()) {
+            compact[..9].to_string()
+        } else {
+            compact
+        };
+        let org_id = crate::registry::resolve_org(store, &code).await.ok().map(|org| org.id);
+        Some(ClaimedOrg { claim: claim.clone(), value, org_id })
+    }
+
+    /// The URL that ends the session at the provider (RP-initiated logout), when it
+    /// has an `end_session_endpoint`: the browser is sent there at sign-out, with the
+    /// ID token of [`SignedInUser::id_token`] and a fresh `state` the callback checks.
+    pub async fn logout_url(&self, id_token: &str, state: &str) -> Result<Option<String>, Problem> {
+        let metadata = self.metadata().await.map_err(|r| r.problem)?;
+        let Some(endpoint) = metadata.additional_metadata().end_session_endpoint.clone() else {
+            return Ok(None);
+        };
+        let mut request = openidconnect::LogoutRequest::from(endpoint)
+            .set_client_id(ClientId::new(self.config.client_id.clone()))
+            .set_state(CsrfToken::new(state.to_string()));
+        let hint: Result<
+            openidconnect::IdToken<
+                AllClaims,
+                CoreGenderClaim,
+                CoreJweContentEncryptionAlgorithm,
+                CoreJwsSigningAlgorithm,
+            >,
+            _,
+        > = id_token.parse();
+        if let Ok(hint) = hint {
+            request = request.set_id_token_hint(&hint);
+        }
+        if let Some(url) = &self.config.post_logout_redirect_url {
+            request =
+                request.set_post_logout_redirect_uri(PostLogoutRedirectUrl::new(url.clone()).map_err(config_problem)?);
+        }
+        Ok(Some(request.http_get_url().to_string()))
+    }
+}
+
+/// Basic authentication at the token endpoint unless the provider only takes the
+/// secret in the body (`client_secret_post`).
+fn auth_type(supported: Option<&Vec<CoreClientAuthMethod>>) -> AuthType {
+    match supported {
+        Some(methods)
+            if !methods.contains(&CoreClientAuthMethod::ClientSecretBasic)
+                && methods.contains(&CoreClientAuthMethod::ClientSecretPost) =>
+        {
+            AuthType::RequestBody
+        }
+        _ => AuthType::BasicAuth,
+    }
+}
+
+/// A claims structure as a map of claim names.
+fn as_map(claims: &impl Serialize) -> BTreeMap<String, serde_json::Value> {
+    match serde_json::to_value(claims) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// An error and its sources, for the log.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// A new user's name: `name`, else given name and family (`usual_name` at
+/// ProConnect) name, else the e-mail; one line of 200 characters at most.
+fn display_name(claims: &BTreeMap<String, serde_json::Value>, email: &str) -> String {
+    let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::trim).filter(|s| !s.is_empty());
+    let family = text("family_name").or_else(|| text("usual_name"));
+    let name = match (text("name"), text("given_name"), family) {
+        (Some(name), _, _) => name.to_string(),
+        (None, Some(given), Some(family)) => format!("{given} {family}"),
+        (None, given, family) => given.or(family).unwrap_or(email).to_string(),
+    };
+    let line: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
+    if line.trim().is_empty() {
+        email.to_string()
+    } else {
+        line.trim().to_string()
+    }
+}
+
+/// The user whose e-mail this is (e-mails are stored lower-case).
+async fn user_by_email(store: &Store, email: &str) -> Result<Option<User>, Problem> {
+    let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email.to_ascii_lowercase())
+        .fetch_optional(store.pool())
+        .await?;
+    match id {
+        Some(id) => super::get_user(store, &id).await,
+        None => Ok(None),
+    }
+}
+
+/// The actor a user acts as: named as token users are, with its role bindings.
+async fn actor_of(store: &Store, user: &User) -> Result<Actor, Problem> {
+    let bindings = bindings_of(store, &user.id).await?;
+    Ok(Actor { name: format!("user:{}", user.email), user_id: Some(user.id.clone()), bindings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_kept_to_return_to() {
+        assert_eq!(local_path("/conventions?page=2"), "/conventions?page=2");
+        for outside in ["https://evil.fr/", "//evil.fr/", "/\\evil.fr", "conventions", ""] {
+            assert_eq!(local_path(outside), "/", "{outside}");
+        }
+    }
+
+    #[test]
+    fn the_token_endpoint_gets_the_secret_in_the_body_only_when_basic_is_not_offered() {
+        use CoreClientAuthMethod::{ClientSecretBasic, ClientSecretPost};
+        assert!(matches!(auth_type(None), AuthType::BasicAuth));
+        assert!(matches!(auth_type(Some(&vec![ClientSecretPost, ClientSecretBasic])), AuthType::BasicAuth));
+        assert!(matches!(auth_type(Some(&vec![ClientSecretPost])), AuthType::RequestBody));
+    }
+
+    #[test]
+    fn a_new_users_name_comes_from_the_claims_on_one_line() {
+        let claims = |pairs: &[(&str, &str)]| -> BTreeMap<String, serde_json::Value> {
+            pairs.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect()
+        };
+        assert_eq!(display_name(&claims(&[("given_name", "Anne"), ("usual_name", "Martin")]), "a@b.fr"), "Anne Martin");
+        assert_eq!(display_name(&claims(&[("name", "Paul\nDurand")]), "a@b.fr"), "Paul Durand");
+        assert_eq!(display_name(&claims(&[]), "a@b.fr"), "a@b.fr");
+    }
+
+    #[test]
+    fn with_acr_values_the_token_must_carry_one_of_them() {
+        let yaml = "issuer: https://auth.exemple.fr/api/v2\nclient_id: entcp\nclient_secret_env: PATH\n\
+                    redirect_url: https://console.exemple.fr/retour\nacr_values: eidas1 eidas2\n";
+        let mut config: OidcConfig = ent_kernel::yaml::from_str(yaml).unwrap();
+        let oidc = Oidc::new(&config).unwrap();
+        assert!(oidc.check_acr(Some("eidas2")).is_ok());
+        assert!(oidc.check_acr(Some("eidas0")).is_err() && oidc.check_acr(None).is_err());
+        config.acr_values = None;
+        assert!(Oidc::new(&config).unwrap().check_acr(None).is_ok());
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd") && !same_secret("abc", "ab"));
+    }
+}

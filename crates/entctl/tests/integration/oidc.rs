@@ -1,0 +1,269 @@
+//! Sign-in through OpenID Connect against a real provider on loopback
+//! (oidc-provider-mock, from PyPI): `TEST_OIDC_ISSUER` names it (`.ci/oidc.sh` in CI);
+//! unset locally, each test starts its own. The test plays the browser: follows the
+//! authorisation URL, submits the provider's sign-in form for a subject whose claims it
+//! set, takes the code from the redirect, then calls `finish` as the console would.
+
+use crate::common::{self, fixtures, TestApp, TestDb};
+use entcp::config::{ClaimMapping, OidcConfig};
+use entcp::error::ProblemKind;
+use entcp::identity::oidc::{Oidc, PendingLogin};
+use entcp::kernel::roles::Role;
+use entcp::store::Store;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+
+const MOCK_VERSION: &str = "0.3.4";
+
+/// The provider of the tests: the one CI started, or one of this test's own.
+struct Provider {
+    issuer: String,
+    child: Option<Child>,
+    _secret: tempfile::TempDir,
+    secret_file: std::path::PathBuf,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `oidc-provider-mock` in a virtualenv under the user's cache, installed on first use.
+fn mock_binary() -> std::path::PathBuf {
+    let home = std::env::var("HOME").expect("HOME is set");
+    let venv = std::path::Path::new(&home).join(format!(".cache/entcp-oidc-provider-mock-{MOCK_VERSION}"));
+    let binary = venv.join("bin/oidc-provider-mock");
+    if !binary.exists() {
+        let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().is_ok_and(|s| s.success())
+            && Command::new(venv.join("bin/pip"))
+                .args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    &format!("oidc-provider-mock=={MOCK_VERSION}"),
+                ])
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(ok, "could not install oidc-provider-mock {MOCK_VERSION} from PyPI");
+    }
+    binary
+}
+
+async fn provider() -> Provider {
+    let secret = tempfile::tempdir().unwrap();
+    let secret_file = secret.path().join("client-secret");
+    std::fs::write(&secret_file, "secret-de-test\n").unwrap();
+    if let Some(issuer) = std::env::var("TEST_OIDC_ISSUER").ok().filter(|v| !v.is_empty()) {
+        return Provider { issuer, child: None, _secret: secret, secret_file };
+    }
+    assert!(std::env::var("CI").is_err(), "CI is set but TEST_OIDC_ISSUER is not: .ci/oidc.sh must start the provider");
+    let port = common::smtp::free_port();
+    let child = Command::new(mock_binary())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--require-nonce", "true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("oidc-provider-mock starts");
+    let provider =
+        Provider { issuer: format!("http://127.0.0.1:{port}"), child: Some(child), _secret: secret, secret_file };
+    let discovery = format!("{}/.well-known/openid-configuration", provider.issuer);
+    for _ in 0..100 {
+        if reqwest::get(&discovery).await.is_ok_and(|r| r.status().is_success()) {
+            return provider;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("oidc-provider-mock did not answer on {discovery}");
+}
+
+fn config(provider: &Provider) -> OidcConfig {
+    let yaml = format!(
+        "issuer: {}\nclient_id: entcp-test\nclient_secret_file: {}\nredirect_url: http://127.0.0.1:9/connexion/oidc/retour\n",
+        provider.issuer,
+        provider.secret_file.display()
+    );
+    let mut config: OidcConfig = entcp::yaml::from_str(&yaml).unwrap();
+    config.claims = ClaimMapping { email: "email".into(), organisation: Some("uai".into()) };
+    config
+}
+
+/// A subject of its own per test (the provider may be shared), with these claims.
+async fn subject_with(provider: &Provider, claims: Value) -> String {
+    let sub = format!("sub-{}", uuid::Uuid::now_v7());
+    let resp =
+        reqwest::Client::new().put(format!("{}/users/{sub}", provider.issuer)).json(&claims).send().await.unwrap();
+    assert!(resp.status().is_success(), "PUT /users: {}", resp.status());
+    sub
+}
+
+/// The browser: opens the authorisation URL, submits the sign-in form as `sub`, and
+/// returns the `code` and `state` of the redirect to the console.
+async fn sign_in_at_provider(authorize_url: &str, sub: &str) -> (String, String) {
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = browser.get(authorize_url).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{authorize_url}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<form method=\"post\"") && html.contains("name=\"sub\""), "{html}");
+    // The form has no action: it posts back to the page's URL.
+    let answer = browser.post(authorize_url).form(&[("sub", sub)]).send().await.unwrap();
+    assert_eq!(answer.status(), 302, "{}", answer.text().await.unwrap());
+    let location = answer.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("http://127.0.0.1:9/connexion/oidc/retour?"), "{location}");
+    let url = reqwest::Url::parse(&location).unwrap();
+    let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.to_string());
+    (param("code").expect("a code"), param("state").expect("a state"))
+}
+
+/// `begin`, then the browser at the provider: the pending login, code and state.
+async fn through_provider(oidc: &Oidc, sub: &str) -> (PendingLogin, String, String) {
+    let (url, pending) = oidc.begin("/conventions", common::t0()).await.unwrap();
+    assert!(url.contains("code_challenge_method=S256") && url.contains("nonce="), "{url}");
+    let (code, state) = sign_in_at_provider(&url, sub).await;
+    assert_eq!(state, pending.state);
+    (pending, code, state)
+}
+
+/// The OIDC audit records, oldest first: (action, target id, summary).
+async fn oidc_audit(store: &Store) -> Vec<(String, String, Value)> {
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT action, target_id, summary FROM audit_log WHERE action LIKE 'oidc.%' ORDER BY seq")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    rows.into_iter().map(|(a, t, s)| (a, t, serde_json::from_str(&s).unwrap())).collect()
+}
+
+backend_test!(a_known_user_signs_in_with_the_roles_it_has_and_the_claimed_uai_is_recorded);
+async fn a_known_user_signs_in_with_the_roles_it_has_and_the_claimed_uai_is_recorded(db: TestDb) {
+    common::import_sample(&db.store).await;
+    let app = TestApp::builder(db).user("chef@ecole.fr", Role::ChefEtablissement, Some("0940176F")).build().await;
+    let school = fixtures::org(&app.store, "0940176F").await;
+    let provider = provider().await;
+    let oidc = Oidc::new(&config(&provider)).unwrap();
+    // The e-mail matches whatever its case; the claimed roles are ignored.
+    let sub = subject_with(&provider, json!({ "email": "Chef@Ecole.FR", "uai": "0940176F", "roles": ["admin"] })).await;
+
+    let (pending, code, state) = through_provider(&oidc, &sub).await;
+    let signed_in = oidc.finish(&app.store, pending, &code, &state, common::t0()).await.unwrap();
+
+    let name = app.backend;
+    assert_eq!(signed_in.user.email, "chef@ecole.fr", "{name}");
+    assert_eq!(signed_in.subject, sub, "{name}");
+    assert!(!signed_in.created, "{name}");
+    assert_eq!(signed_in.return_to, "/conventions", "{name}");
+    assert_eq!(signed_in.actor.name, "user:chef@ecole.fr", "{name}");
+    let roles: Vec<_> =
+        signed_in.actor.bindings.iter().map(|b| (b.role, b.org.as_ref().map(|o| o.id.clone()))).collect();
+    assert_eq!(roles, [(Role::ChefEtablissement, Some(school.id.clone()))], "{name}");
+    assert!(!signed_in.actor.is_admin(), "{name}");
+    let claimed = signed_in.claimed_org.clone().expect("the claimed UAI");
+    assert_eq!((claimed.value.as_str(), claimed.org_id.as_deref()), ("0940176F", Some(school.id.as_str())), "{name}");
+    assert_eq!(signed_in.id_token.split('.').count(), 3, "{name}: the raw ID token, for sign-out");
+    let logout =
+        oidc.logout_url(&signed_in.id_token, "etat-de-deconnexion").await.unwrap().expect("end_session_endpoint");
+    let logout = reqwest::Url::parse(&logout).unwrap();
+    assert_eq!(logout.path(), "/oauth2/end_session", "{name}");
+    let hint = logout.query_pairs().find(|(k, _)| k == "id_token_hint").map(|(_, v)| v.to_string());
+    assert_eq!(hint.as_deref(), Some(signed_in.id_token.as_str()), "{name}");
+    assert!(logout.query_pairs().any(|(k, v)| k == "state" && v == "etat-de-deconnexion"), "{name}");
+
+    let audit = oidc_audit(&app.store).await;
+    assert_eq!(audit.len(), 1, "{name}: {audit:?}");
+    let (action, target, summary) = &audit[0];
+    assert_eq!((action.as_str(), target.as_str()), ("oidc.sign_in", signed_in.user.id.as_str()), "{name}");
+    assert_eq!(summary["claimed_org"]["value"], "0940176F", "{name}: {summary}");
+    assert_eq!(summary["claimed_org"]["org_id"], school.id.as_str(), "{name}: {summary}");
+    assert_eq!(summary["subject"], sub.as_str(), "{name}: {summary}");
+}
+
+backend_test!(an_unknown_user_is_refused_and_created_without_any_role_only_when_enabled);
+async fn an_unknown_user_is_refused_and_created_without_any_role_only_when_enabled(db: TestDb) {
+    common::import_sample(&db.store).await;
+    let store = db.store.clone();
+    let name = db.name;
+    let provider = provider().await;
+    let sub = subject_with(
+        &provider,
+        json!({ "email": "nouvelle@ac-creteil.fr", "given_name": "Anne", "family_name": "Martin", "uai": "0940176F", "roles": ["admin"] }),
+    )
+    .await;
+
+    let oidc = Oidc::new(&config(&provider)).unwrap();
+    let (pending, code, state) = through_provider(&oidc, &sub).await;
+    let refused = oidc.finish(&store, pending, &code, &state, common::t0()).await.unwrap_err();
+    assert_eq!(refused.kind, ProblemKind::Forbidden, "{name}: {refused:?}");
+    assert!(refused.detail.contains("aucun compte"), "{name}: {}", refused.detail);
+    assert_eq!(common::count(&store, "SELECT COUNT(*) FROM users", &[]).await, 0, "{name}");
+    let audit = oidc_audit(&store).await;
+    assert_eq!(audit.len(), 1, "{name}: {audit:?}");
+    assert_eq!((audit[0].0.as_str(), audit[0].1.as_str()), ("oidc.refused", "nouvelle@ac-creteil.fr"), "{name}");
+    assert_eq!(audit[0].2["reason"], "unknown_user", "{name}");
+
+    let mut creating = config(&provider);
+    creating.create_unknown_users = true;
+    // Names are `profile` claims: the provider sends them only when that scope is asked for.
+    creating.scopes.push("profile".into());
+    let oidc = Oidc::new(&creating).unwrap();
+    let (pending, code, state) = through_provider(&oidc, &sub).await;
+    let signed_in = oidc.finish(&store, pending, &code, &state, common::t0()).await.unwrap();
+    assert!(signed_in.created, "{name}");
+    assert_eq!(signed_in.user.email, "nouvelle@ac-creteil.fr", "{name}");
+    assert_eq!(signed_in.user.display_name, "Anne Martin", "{name}");
+    assert!(
+        signed_in.user.roles.is_empty() && signed_in.actor.bindings.is_empty(),
+        "{name}: {:?}",
+        signed_in.user.roles
+    );
+    assert!(signed_in.user.org.is_none(), "{name}: the claimed UAI is recorded, never granted");
+    assert!(signed_in.claimed_org.is_some_and(|c| c.value == "0940176F"), "{name}");
+    let bindings = "SELECT COUNT(*) FROM role_bindings WHERE user_id = $1";
+    assert_eq!(common::count(&store, bindings, &[&signed_in.user.id]).await, 0, "{name}");
+    let actions: Vec<String> = oidc_audit(&store).await.into_iter().map(|(a, _, _)| a).collect();
+    assert_eq!(actions, ["oidc.refused", "oidc.sign_in"], "{name}");
+}
+
+backend_test!(a_wrong_state_a_replayed_code_and_another_nonce_are_refused);
+async fn a_wrong_state_a_replayed_code_and_another_nonce_are_refused(db: TestDb) {
+    let app = TestApp::builder(db).user("dan@ac-creteil.fr", Role::Admin, None).build().await;
+    let (store, name) = (&app.store, app.backend);
+    let provider = provider().await;
+    let oidc = Oidc::new(&config(&provider)).unwrap();
+    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr" })).await;
+
+    // A state the console did not send: refused before the code is used.
+    let (pending, code, _) = through_provider(&oidc, &sub).await;
+    let forged = "x".repeat(pending.state.len());
+    let refused = oidc.finish(store, pending.clone(), &code, &forged, common::t0()).await.unwrap_err();
+    assert_eq!(refused.kind, ProblemKind::Unauthorized, "{name}: {refused:?}");
+    assert!(refused.detail.contains("state"), "{name}: {}", refused.detail);
+
+    // The same code, unused so far, signs in once; replayed, the provider refuses it.
+    let state = pending.state.clone();
+    oidc.finish(store, pending.clone(), &code, &state, common::t0()).await.unwrap();
+    let replayed = oidc.finish(store, pending, &code, &state, common::t0()).await.unwrap_err();
+    assert_eq!(replayed.kind, ProblemKind::Unauthorized, "{name}: {replayed:?}");
+    assert!(replayed.detail.contains("code"), "{name}: {}", replayed.detail);
+
+    // An ID token minted for another nonce (a token from someone else's sign-in).
+    let (mut pending, code, state) = through_provider(&oidc, &sub).await;
+    pending.nonce = format!("{}-autre", pending.nonce);
+    let refused = oidc.finish(store, pending, &code, &state, common::t0()).await.unwrap_err();
+    assert_eq!(refused.kind, ProblemKind::Unauthorized, "{name}: {refused:?}");
+    assert!(refused.detail.contains("jeton d'identité"), "{name}: {}", refused.detail);
+
+    let reasons: Vec<(String, Value)> =
+        oidc_audit(store).await.into_iter().map(|(a, _, s)| (a, s["reason"].clone())).collect();
+    let expected = [
+        ("oidc.refused", json!("state_mismatch")),
+        ("oidc.sign_in", Value::Null),
+        ("oidc.refused", json!("code_refused")),
+        ("oidc.refused", json!("token_invalid")),
+    ];
+    let expected: Vec<(String, Value)> = expected.into_iter().map(|(a, r)| (a.to_string(), r)).collect();
+    assert_eq!(reasons, expected, "{name}");
+}
