@@ -4,6 +4,7 @@
 //! reminders, and the queries later capabilities ask.
 
 pub mod document;
+pub mod frozen;
 pub mod jobs;
 pub mod model;
 pub mod routes;
@@ -138,6 +139,8 @@ pub struct Convention {
     pub document_hash: Option<String>,
     pub steps: Vec<Step>,
     pub signed_files: Vec<SignedFile>,
+    /// The frozen document of each submission (every version kept): what a party downloads and checks.
+    pub documents: Vec<frozen::FrozenFile>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal_comment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -283,6 +286,7 @@ pub async fn read_convention(
     .bind(&id)
     .fetch_all(&mut *conn)
     .await?;
+    let documents = frozen::list(conn, &id).await?;
     Ok(Some(Convention {
         id,
         reference: row.reference,
@@ -300,6 +304,7 @@ pub async fn read_convention(
         document_hash: row.document_hash,
         steps,
         signed_files,
+        documents,
         refusal_comment: row.refusal_comment,
         termination_reason: row.termination_reason,
         termination_effective: row.termination_effective,

@@ -2,6 +2,7 @@
 //! signatures, the visa and signature circuit, refusal, termination, avenants,
 //! signed copies, and the date-driven moves (activation, expiry).
 
+use super::frozen::{Frozen, Rendering};
 use super::model::{ConventionModel, ParameterType, SignatureMode};
 use super::{find_model, get_convention, Convention, Status};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
@@ -498,6 +499,15 @@ pub async fn update(
     let draft = build_draft(ctx.store, model, title, &parties, &params, &start, end.as_deref()).await?;
     require_party_member(ctx.actor, &draft.party_org_ids())?;
     check_no_overlap(ctx.store, &model.id, &draft.schools, draft.start, draft.end, Some(&conv.root_id)).await?;
+    // In signature, the edited text is frozen as a new version (rendered before the write lock).
+    let rendering = match conv.status {
+        Status::InSignature => {
+            let edited = with_draft(conv, model, &draft);
+            let frozen = Frozen::of(super::document::body(model, &edited)?, &edited);
+            Some(Rendering::of(&frozen)?.with_pdf().await?)
+        }
+        _ => None,
+    };
     let mut tx = ctx.store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE conventions SET title = $1, parameters = $2, start_date = $3, end_date = $4, version = version + 1, \
@@ -516,9 +526,9 @@ pub async fn update(
     write_parties_and_schools(&mut tx, &conv.id, &draft).await?;
     let voided = void_steps(&mut tx, conv, "la convention a été modifiée", ctx.now).await?;
     record(ctx, &mut tx, "conventions.update", &conv.id, None, json!({ "voided_steps": voided.len() })).await?;
-    if conv.status == Status::InSignature {
-        let hash = super::document::body_hash(model, &with_draft(conv, model, &draft))?;
-        set_document_hash(&mut tx, &conv.id, &hash).await?;
+    if let Some(rendering) = rendering {
+        super::frozen::store(&mut tx, &conv.id, &rendering, &ctx.actor.name, ctx.now).await?;
+        set_document_hash(&mut tx, &conv.id, &rendering.fingerprint()).await?;
         if !voided.is_empty() {
             super::jobs::notify(&mut tx, &voided, conv, "signatures_voided", json!({}), ctx.now).await?;
         }
@@ -612,11 +622,13 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
     let schools = school_orgs(ctx.store, conv).await?;
     check_no_overlap(ctx.store, &model.id, &schools, start, end, Some(&conv.root_id)).await?;
-    let hash = super::document::body_hash(model, conv)?;
+    let rendering = Rendering::of(&Frozen::of(super::document::body(model, conv)?, conv))?.with_pdf().await?;
+    let hash = rendering.fingerprint();
     let (mut tx, current) = begin_locked(ctx, &conv.id).await?;
     require_status(&current, &[Status::Draft], "soumettre à signature")?;
     expect_same_version(conv.version, current.version)?;
     set_status(&mut tx, &conv.id, Status::InSignature, ctx.now).await?;
+    super::frozen::store(&mut tx, &conv.id, &rendering, &ctx.actor.name, ctx.now).await?;
     sqlx::query("UPDATE conventions SET document_hash = $1, submitted_at = $2, refusal_comment = NULL WHERE id = $3")
         .bind(&hash)
         .bind(timestamp(ctx.now))

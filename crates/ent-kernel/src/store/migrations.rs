@@ -45,6 +45,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0016_job_heartbeats_read_path.sql",
     "0017_counters.sql",
     "0018_registry_changes.sql",
+    "0022_convention_documents.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -182,6 +183,11 @@ mod tests {
             18,
             "1b4a5e0fbca5310c49dc0a0a4bb478534fb924bdf3e4493720ce2c212838e962e2542c2c02f3f49c1d2ad662097b96d5",
             "192afbb99bd618fee82f71b154ac813f482c2399e2c4ce137a6138493ad9c938eca273e32083c684c16639f923ce62f0",
+        ),
+        (
+            22,
+            "ce848e43a24d5f3457cef4271cbceedfae265d0e076b21d1d6767e11e3ec5a791b40fedc01e068815bc7617951f46f1d",
+            "f759dc5c5898b84582b11a63799a04e45d3e79ea7f4c90ed5edb4935663d4981d89d04ee70977d28714c9f7ee248bca8",
         ),
     ];
 

@@ -68,6 +68,16 @@ impl Cycle {
         call(who.post(self.url(&format!("/{id}/{action}"))).json(&body)).await
     }
 
+    /// Edits the convention as the DAN (If-Match of its current version); the edited convention.
+    async fn edit(&self, id: &str, patch: Value) -> Value {
+        let (_, current) = call(self.dan.get(self.url(&format!("/{id}")))).await;
+        let version = current["version"].as_i64().unwrap();
+        let req = self.dan.patch(self.url(&format!("/{id}"))).header("if-match", format!("\"{version}\""));
+        let (s, edited) = call(req.json(&patch)).await;
+        assert_eq!(s, StatusCode::OK, "{edited}");
+        edited
+    }
+
     /// Mail queued to `to` with this event, from the outbox.
     async fn mails(&self, to: &str, event: &str) -> usize {
         let mails = crate::common::queued_mails(&self.db.store, "convention").await;
@@ -101,16 +111,7 @@ async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users
     assert_eq!(s, StatusCode::FORBIDDEN, "signing for another party: {body}");
 
     // An edit in signature voids the collected signature and tells the signer.
-    let (_, current) = call(c.dan.get(c.url(&format!("/{id}")))).await;
-    let version = current["version"].as_i64().unwrap();
-    let (s, edited) = call(
-        c.dan
-            .patch(c.url(&format!("/{id}")))
-            .header("if-match", format!("\"{version}\""))
-            .json(&json!({ "parameters": { "accounts": 260 } })),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{edited}");
+    let edited = c.edit(&id, json!({ "parameters": { "accounts": 260 } })).await;
     let voided: Vec<&Value> =
         edited["steps"].as_array().unwrap().iter().filter(|s| !s["voided_at"].is_null()).collect();
     assert_eq!(voided.len(), 1);
@@ -586,4 +587,70 @@ async fn signed_copies_are_refused_on_a_draft_and_bounded_in_number(db: crate::c
     }
     let resp = upload(99).await;
     assert_eq!(resp.status, StatusCode::CONFLICT);
+}
+
+/// The SHA-256 of the versions' files in `format`, by version number, from a convention's JSON.
+fn frozen_hashes(conv: &Value, format: &str) -> Vec<(i64, String)> {
+    conv["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["format"] == format)
+        .map(|f| (f["version_no"].as_i64().unwrap(), f["sha256"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+backend_test!(an_ecole_renamed_after_signature_leaves_the_downloaded_signed_document_byte_identical);
+async fn an_ecole_renamed_after_signature_leaves_the_downloaded_signed_document_byte_identical(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    let signed = |query: &str| c.dan.get(c.url(&format!("/{id}/signed-document{query}"))).send();
+    assert_eq!(signed("").await.status, 404, "a draft has no frozen document");
+    let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // An edit in signature freezes a second version; the first is kept.
+    c.edit(&id, json!({ "parameters": { "accounts": 260 } })).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        let (s, body) = c.post(who, &id, "sign", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let (_, active) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(active["status"], "active", "{}", c.db.name);
+    let hash = active["document_hash"].as_str().unwrap().to_string();
+    let html_versions = frozen_hashes(&active, "html");
+    assert_eq!(html_versions.iter().map(|(v, _)| *v).collect::<Vec<_>>(), vec![1, 2], "both versions listed");
+    assert_eq!(html_versions[1].1, hash, "the fingerprint is the hash of the latest stored HTML file");
+    assert_ne!(html_versions[0].1, hash);
+
+    let html = signed("").await;
+    assert_eq!(html.status, 200);
+    assert_eq!(entcp::documents::sha256_hex(&html.bytes), hash, "sha256sum of the download is the fingerprint");
+    assert_eq!(html.header("x-document-sha256"), Some(hash.as_str()));
+    let odt = signed("?format=odt").await;
+    assert_eq!(entcp::documents::sha256_hex(&odt.bytes), frozen_hashes(&active, "odt")[1].1);
+    let first = signed("?version=1").await;
+    assert_eq!(entcp::documents::sha256_hex(&first.bytes), html_versions[0].1, "older versions stay downloadable");
+
+    // The annuaire renames the école after signature.
+    let csv = std::fs::read_to_string(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    let renamed = csv.replace("Ecole élémentaire Robert Doisneau", "Ecole élémentaire Simone Veil");
+    let options = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(&c.db.store, &admin(), std::io::Cursor::new(renamed), options, t0())
+        .await
+        .unwrap();
+    let ecole = entcp::registry::resolve_org(&c.db.store, "0940176F").await.unwrap();
+    assert_eq!(ecole.name, "Ecole élémentaire Simone Veil", "the registry took the new name");
+
+    let html_after = signed("").await;
+    assert_eq!(html_after.bytes, html.bytes, "{}: the signed HTML is byte-identical", c.db.name);
+    assert_eq!(entcp::documents::sha256_hex(&html_after.bytes), hash);
+    assert_eq!(signed("?format=odt").await.bytes, odt.bytes, "the signed ODT is byte-identical");
+    let full = c.dan.get(c.url(&format!("/{id}/document?format=html"))).send().await.text;
+    assert!(full.contains("Robert Doisneau") && !full.contains("Simone Veil"), "the full document reads as signed");
+    assert!(full.contains(&hash));
+    let (_, after) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(after["document_hash"], hash.as_str());
 }
