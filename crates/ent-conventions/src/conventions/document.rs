@@ -123,8 +123,17 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
             list.join(", ")
         }
     };
+    let named_party = |org: &ent_platform::registry::OrgRef| {
+        conv.parties.iter().any(|p| p.key == model.rgpd.controller && p.org.id == org.id)
+    };
+    let controller = match &conv.rgpd_controller {
+        Some(org) if !named_party(org) => {
+            format!("{} (le directeur académique des services de l'éducation nationale, IA-DASEN)", org.name)
+        }
+        _ => names(std::slice::from_ref(&model.rgpd.controller)),
+    };
     let mut rgpd = vec![
-        ("Responsable de traitement".to_string(), names(std::slice::from_ref(&model.rgpd.controller))),
+        ("Responsable de traitement".to_string(), controller),
         ("Responsables conjoints".to_string(), names(&model.rgpd.joint_controllers)),
         ("Sous-traitants".to_string(), names(&model.rgpd.processors)),
     ];

@@ -160,7 +160,8 @@ async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(rgpd.controller.code, "24", "for an école the académie's services are controller");
+    // #15: for an école the controller is the IA-DASEN (the DSDEN of its département), whoever signs for the académie.
+    assert_eq!((rgpd.controller.kind.as_str(), rgpd.controller.code.as_str()), ("dsden", "94"));
 }
 
 fn load_models() -> Vec<entcp::conventions::model::ConventionModel> {
@@ -653,4 +654,95 @@ async fn an_ecole_renamed_after_signature_leaves_the_downloaded_signed_document_
     assert!(full.contains(&hash));
     let (_, after) = call(c.dan.get(c.url(&format!("/{id}")))).await;
     assert_eq!(after["document_hash"], hash.as_str());
+}
+
+backend_test!(an_academie_signed_premier_degre_convention_names_the_dsden_as_controller_in_its_annex);
+async fn an_academie_signed_premier_degre_convention_names_the_dsden_as_controller_in_its_annex(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    assert_eq!(conv["rgpd_controller"]["kind"], "dsden", "{conv}");
+    let id = conv["id"].as_str().unwrap().to_string();
+    let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let html = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text;
+    let annex = &html[html.find("Rôles au sens du RGPD").expect("the RGPD annex")..];
+    let controller = &annex[annex.find("Responsable de traitement").unwrap()..][..400];
+    assert!(
+        controller.contains("DSDEN – Val-de-Marne") && controller.contains("IA-DASEN"),
+        "{}: {controller}",
+        c.db.name
+    );
+    assert!(!controller.contains("Académie de Créteil"), "{controller}");
+}
+
+/// The bipartite model with the collectivité as joint controller instead of processor.
+fn joint_controller_model() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = include_str!("../../../../conventions/bipartite-commune.yaml");
+    let joint = shipped.replacen("id: bipartite-commune", "id: bipartite-commune-conjointe", 1).replacen(
+        "joint_controllers: []\n  processors: [collectivite]",
+        "joint_controllers: [collectivite]\n  processors: []",
+        1,
+    );
+    assert_ne!(joint, shipped);
+    std::fs::write(dir.path().join("conjointe.yaml"), joint).unwrap();
+    dir
+}
+
+backend_test!(a_convention_with_other_rgpd_roles_on_a_covered_ecole_is_refused_unless_it_supersedes_it);
+async fn a_convention_with_other_rgpd_roles_on_a_covered_ecole_is_refused_unless_it_supersedes_it(
+    db: crate::common::TestDb,
+) {
+    let models = joint_controller_model();
+    let c = setup(db).await;
+    let app = TestApp::over(&c.db.store)
+        .clock(c.clock.clone())
+        .config(|cfg| cfg.conventions_dir = Some(models.path().to_path_buf()))
+        .build()
+        .await;
+    let c = Cycle { dan: c.dan.to(&app), mairie: c.mairie.to(&app), directeur: c.directeur.to(&app), app, ..c };
+    let tri = submitted(&c).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        assert_eq!(c.post(who, &tri, "sign", json!({})).await.0, StatusCode::OK);
+    }
+    let bipartite = |model: &str| {
+        json!({
+            "model": model,
+            "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+            "start_date": "2026-10-01"
+        })
+    };
+    // Same roles (the DSDEN controls, the commune processes) under another model: accepted.
+    let (s, same) = call(c.dan.post(c.url("")).json(&bipartite("bipartite-commune"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {same}", c.db.name);
+    // The commune as joint controller of the same école: refused, in French, naming the convention in force.
+    let (s, p) = call(c.dan.post(c.url("")).json(&bipartite("bipartite-commune-conjointe"))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {p}", c.db.name);
+    assert!(p["detail"].as_str().unwrap().contains("rôles au sens du RGPD"), "{p}");
+    let (_, tri_conv) = call(c.dan.get(c.url(&format!("/{tri}")))).await;
+    assert_eq!(p["conflicting_convention"], tri_conv["reference"]);
+    // Explicitly superseding it is accepted; once in force the tripartite one is terminated, recorded.
+    let mut body = bipartite("bipartite-commune-conjointe");
+    body["supersedes"] = tri_conv["reference"].clone();
+    let (s, conjointe) = call(c.dan.post(c.url("")).json(&body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{conjointe}");
+    let id = conjointe["id"].as_str().unwrap().to_string();
+    assert_eq!(c.post(&c.dan, &id, "submit", json!({})).await.0, StatusCode::OK);
+    for who in [&c.mairie, &c.dan] {
+        let (s, body) = c.post(who, &id, "sign", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let report = entcp::conventions::jobs::daily(&c.db.store, &app_models(models.path()), t0() + Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(report.activated, 1, "{report:?}");
+    let (_, old) = call(c.dan.get(c.url(&format!("/{tri}")))).await;
+    assert_eq!(old["status"], "terminated", "{old}");
+    assert!(old["termination_reason"].as_str().unwrap().contains(conjointe["reference"].as_str().unwrap()));
+}
+
+fn app_models(dir: &std::path::Path) -> Vec<entcp::conventions::model::ConventionModel> {
+    entcp::conventions::model::load_models(Some(dir)).unwrap()
 }
