@@ -168,6 +168,24 @@ pub async fn full(store: &Store, model: &ConventionModel, conv: &Convention) -> 
     Ok(with_signature_page(frozen, conv))
 }
 
+/// The quality in which a signing role engages its party, as the signature page states it.
+fn quality(role: &str) -> &'static str {
+    match role {
+        "dan" => "pour les services académiques (délégué(e) académique au numérique)",
+        "collectivite" => "pour la collectivité",
+        "chef_etablissement" => "chef d'établissement ou directeur(trice) d'école",
+        "coordinateur" => "pour le coordonnateur du groupement",
+        _ => "représentant(e) de la partie",
+    }
+}
+
+/// The day in France (`YYYY-MM-DD`) of a step's UTC timestamp.
+fn step_day(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| ent_kernel::clock::today_in_france(t.with_timezone(&chrono::Utc)).to_string())
+        .unwrap_or_else(|_| at.get(..10).unwrap_or(at).to_string())
+}
+
 /// The frozen files of the current version, one line each: what a party checks with `sha256sum`.
 fn frozen_files(conv: &Convention) -> Vec<String> {
     let current = conv.documents.iter().map(|f| f.version_no).max();
@@ -202,22 +220,25 @@ fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
         .filter(|s| s.voided_at.is_none())
         .map(|s| {
             let party = party_names.get(&s.org_id).cloned().unwrap_or_default();
-            let what = if s.kind == "visa" { format!("Visa ({})", s.step_key) } else { "Signature".into() };
-            vec![what, party, format!("{} ({})", s.user_email, s.role), s.at.clone(), s.document_hash.clone()]
+            let what = if s.kind == "visa" { "Visa juridique".to_string() } else { "Signature".into() };
+            let quality = if s.kind == "visa" { "service juridique" } else { quality(&s.role) };
+            let done = format!("Fait le {}", french_date(&step_day(&s.at)));
+            vec![what, party, s.user_name.clone(), quality.to_string(), done, s.document_hash.clone()]
         })
         .collect();
     if rows.is_empty() {
         blocks.push(Block::Paragraph("Aucune signature recueillie à ce jour.".into()));
     } else {
-        blocks.push(Block::Table {
-            header: vec!["Étape".into(), "Partie".into(), "Signataire".into(), "Date (UTC)".into(), "Empreinte".into()],
-            rows,
-        });
+        let header = ["Étape", "Partie", "Nom", "Qualité", "Date", "Empreinte signée"];
+        blocks.push(Block::Table { header: header.map(String::from).to_vec(), rows });
     }
     for file in &conv.signed_files {
         blocks.push(Block::Paragraph(format!(
             "Exemplaire signé déposé : {} (SHA-256 {}), par {} le {}",
-            file.file_name, file.sha256, file.uploaded_by, file.uploaded_at
+            file.file_name,
+            file.sha256,
+            file.uploaded_by,
+            french_date(&step_day(&file.uploaded_at))
         )));
     }
     doc.sections.push(Section { heading: "Signatures".into(), blocks });

@@ -94,6 +94,10 @@ pub struct Step {
     /// The visa key, or the party key for a signature.
     pub step_key: String,
     pub org_id: String,
+    #[serde(skip)]
+    pub user_id: String,
+    /// The signer's name as the directory holds it.
+    pub user_name: String,
     pub user_email: String,
     pub role: String,
     pub document_hash: String,
@@ -286,8 +290,9 @@ pub async fn read_convention(
     .map(|(id, code, name)| OrgRef { id, kind: ent_kernel::kernel::roles::OrgKind::Etablissement, code, name })
     .collect();
     let steps = sqlx::query_as(
-        "SELECT id, kind, step_key, org_id, user_email, role, document_hash, at, voided_at, void_reason \
-         FROM convention_steps WHERE convention_id = $1 ORDER BY at, id",
+        "SELECT s.id, s.kind, s.step_key, s.org_id, s.user_id, COALESCE(u.display_name, s.user_email) AS user_name, \
+         s.user_email, s.role, s.document_hash, s.at, s.voided_at, s.void_reason \
+         FROM convention_steps s LEFT JOIN users u ON u.id = s.user_id WHERE s.convention_id = $1 ORDER BY s.at, s.id",
     )
     .bind(&id)
     .fetch_all(&mut *conn)

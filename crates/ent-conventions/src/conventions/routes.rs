@@ -172,6 +172,9 @@ fn redacted(caller: &Caller, mut conv: Convention) -> Convention {
     if !sees_signers(caller, &conv) {
         for step in &mut conv.steps {
             step.user_email = "(masqué)".into();
+            if step.user_name.contains('@') {
+                step.user_name = "(masqué)".into();
+            }
         }
         for file in &mut conv.signed_files {
             file.uploaded_by = "(masqué)".into();

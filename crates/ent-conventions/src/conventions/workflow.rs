@@ -849,6 +849,7 @@ pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>)
             visa.party
         )));
     };
+    not_both_visa_and_signature(ctx.actor, conv, "signature")?;
     insert_step(&mut tx, ctx, conv, "visa", &visa.key, &party.org.id, visa.role.as_str()).await?;
     record(ctx, &mut tx, "conventions.visa", &conv.id, Some(&party.org.id), json!({ "visa": visa.key })).await?;
     let next = next_actors(&mut tx, model, conv, &[visa.key.as_str()]).await?;
@@ -885,6 +886,20 @@ async fn insert_step(
     Ok(())
 }
 
+/// The legal visa and a signature are two persons' acts: refuses the actor's step when
+/// they already gave a live step of the `other` kind on this convention.
+fn not_both_visa_and_signature(actor: &Actor, conv: &Convention, other: &str) -> Result<(), Problem> {
+    let Some(user_id) = actor.user_id.as_deref() else { return Ok(()) };
+    if conv.live_steps(other).any(|s| s.user_id == user_id) {
+        let done = if other == "visa" { "donné le visa juridique" } else { "signé" };
+        return Err(forbidden(format!(
+            "vous avez déjà {done} sur cette convention : le visa juridique et la signature reviennent à deux \
+             personnes distinctes"
+        )));
+    }
+    Ok(())
+}
+
 /// Signs for the actor's party. `document_hash`, when given, must be the hash
 /// of the text the signer read. Decided on the convention as locked in the write
 /// transaction: simultaneous signers queue, the last one completes it, and the
@@ -898,6 +913,7 @@ pub async fn sign(
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let party = signing_party(ctx.actor, model, conv, party_key, document_hash)?;
+    not_both_visa_and_signature(ctx.actor, conv, "visa")?;
     let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
     insert_step(&mut tx, ctx, conv, "signature", &party.key, &party.org.id, spec.signing_role.as_str()).await?;
     record(
@@ -915,6 +931,8 @@ pub async fn sign(
         kind: "signature".into(),
         step_key: party.key.clone(),
         org_id: party.org.id.clone(),
+        user_id: String::new(),
+        user_name: String::new(),
         user_email: String::new(),
         role: String::new(),
         document_hash: String::new(),

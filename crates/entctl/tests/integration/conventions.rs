@@ -292,6 +292,18 @@ async fn college_world(store: &entcp::store::Store) -> (String, String, String) 
     )
 }
 
+/// A draft tripartite second-degré convention of (académie, département, collège), created by `dan`; its id.
+async fn second_degre_draft(dan: &Client, [academie, departement, college]: [&str; 3]) -> String {
+    let body = json!({
+        "model": "tripartite-second-degre",
+        "parties": { "academie": academie, "collectivite": departement, "etablissement": college },
+        "start_date": "2026-09-01"
+    });
+    let (s, conv) = call(dan.post("/api/v1/conventions").json(&body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{conv}");
+    conv["id"].as_str().unwrap().to_string()
+}
+
 backend_test!(the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avenants_replace_the_text);
 async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avenants_replace_the_text(
     db: crate::common::TestDb,
@@ -302,21 +314,16 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
     let dan = app.client(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
     let cd = app.client(&token_for(&db.store, "ent@departement.fr", Role::Collectivite, Some(&departement)).await);
     let chef = app.client(&token_for(&db.store, "principal@college.fr", Role::ChefEtablissement, Some(&college)).await);
+    // #15: the legal visa and the académie's signature are two persons' acts.
+    let juriste = app.client(&token_for(&db.store, "juridique@ac.fr", Role::Dan, Some(&academie)).await);
     let url = |path: &str| format!("/api/v1/conventions{path}");
-    let body = json!({
-        "model": "tripartite-second-degre",
-        "parties": { "academie": academie, "collectivite": departement, "etablissement": college },
-        "start_date": "2026-09-01"
-    });
-    let (s, conv) = call(dan.post(url("")).json(&body)).await;
-    assert_eq!(s, StatusCode::CREATED, "{}: {conv}", db.name);
-    let id = conv["id"].as_str().unwrap().to_string();
+    let id = second_degre_draft(&dan, [&academie, &departement, &college]).await;
     let post = |who: &Client, action: &str, body: Value| who.post(url(&format!("/{id}/{action}"))).json(&body);
     assert_eq!(call(post(&dan, "submit", json!({}))).await.0, StatusCode::OK);
 
     let (s, p) = call(post(&dan, "sign", json!({}))).await;
     assert_eq!(s, StatusCode::CONFLICT, "the visa comes first: {p}");
-    let (s, p) = call(post(&dan, "visa", json!({}))).await;
+    let (s, p) = call(post(&juriste, "visa", json!({}))).await;
     assert_eq!(s, StatusCode::OK, "{p}");
     let (s, p) = call(post(&chef, "sign", json!({}))).await;
     assert_eq!(s, StatusCode::CONFLICT, "ordered: the académie signs first: {p}");
@@ -361,7 +368,7 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
         StatusCode::OK,
         "the original's dates do not block its avenant"
     );
-    assert_eq!(call(dan.post(av("/visa")).json(&json!({}))).await.0, StatusCode::OK);
+    assert_eq!(call(juriste.post(av("/visa")).json(&json!({}))).await.0, StatusCode::OK);
     for who in [&dan, &cd, &chef] {
         let (s, p) = call(who.post(av("/sign")).json(&json!({}))).await;
         assert_eq!(s, StatusCode::OK, "{p}");
@@ -745,4 +752,41 @@ async fn a_convention_with_other_rgpd_roles_on_a_covered_ecole_is_refused_unless
 
 fn app_models(dir: &std::path::Path) -> Vec<entcp::conventions::model::ConventionModel> {
     entcp::conventions::model::load_models(Some(dir)).unwrap()
+}
+
+backend_test!(the_user_who_gave_the_legal_visa_cannot_sign_and_the_signature_page_shows_names_and_french_dates);
+async fn the_user_who_gave_the_legal_visa_cannot_sign_and_the_signature_page_shows_names_and_french_dates(
+    db: crate::common::TestDb,
+) {
+    let (academie, departement, college) = college_world(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
+    let juriste = app.client(&token_for(&db.store, "juridique@ac.fr", Role::Dan, Some(&academie)).await);
+    let url = |path: &str| format!("/api/v1/conventions{path}");
+    let id = second_degre_draft(&dan, [&academie, &departement, &college]).await;
+    let post = |who: &Client, action: &str| who.post(url(&format!("/{id}/{action}"))).json(&json!({}));
+    assert_eq!(call(post(&dan, "submit")).await.0, StatusCode::OK);
+    assert_eq!(call(post(&dan, "visa")).await.0, StatusCode::OK);
+    let (s, p) = call(post(&dan, "sign")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{}: the visa giver signs too: {p}", db.name);
+    assert!(p["detail"].as_str().unwrap().contains("deux personnes distinctes"), "{p}");
+    let (s, p) = call(post(&juriste, "sign")).await;
+    assert_eq!(s, StatusCode::OK, "another DAN user signs for the académie: {p}");
+    let html = dan.get(url(&format!("/{id}/document"))).send().await.text;
+    let page = &html[html.rfind("Signatures").unwrap()..];
+    assert!(page.contains("Fait le 1er septembre 2026") && page.contains("Visa juridique"), "{page}");
+    assert!(page.contains("pour les services académiques"), "{page}");
+    assert!(!page.contains("(dan)") && !page.contains("2026-09-01T"), "no role slug nor ISO timestamp: {page}");
+}
+
+backend_test!(a_start_date_in_the_past_needs_a_reason);
+async fn a_start_date_in_the_past_needs_a_reason(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let (s, p) = call(c.dan.post(c.url("")).json(&tripartite("2026-06-01"))).await;
+    assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("start_date")), "{p}");
+    assert!(p["errors"][0]["detail"].to_string().contains("1er juin 2026") || p.to_string().contains("1er juin 2026"));
+    let mut body = tripartite("2026-06-01");
+    body["backdate_reason"] = json!("régularisation d'un service ouvert en juin");
+    let conv = c.create(body).await;
+    assert_eq!(conv["backdate_reason"], "régularisation d'un service ouvert en juin", "{}", c.db.name);
 }
