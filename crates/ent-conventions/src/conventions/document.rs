@@ -2,11 +2,13 @@
 //! cost sharing, RGPD roles, and a signature page. The SHA-256 that signatures
 //! bind is the hash of the HTML of everything but the signature page.
 
+use super::frozen::Frozen;
 use super::model::ConventionModel;
-use super::{cost_shares, Convention};
+use super::{cost_shares, Convention, Status};
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::Problem;
+use ent_kernel::store::Store;
 use serde_json::{json, Map, Value};
 
 /// The clauses' variables: `parties.<key>`, `parties.<key>_list`, `params`, dates, `schools_count`, `model`.
@@ -121,8 +123,17 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
             list.join(", ")
         }
     };
+    let named_party = |org: &ent_platform::registry::OrgRef| {
+        conv.parties.iter().any(|p| p.key == model.rgpd.controller && p.org.id == org.id)
+    };
+    let controller = match &conv.rgpd_controller {
+        Some(org) if !named_party(org) => {
+            format!("{} (le directeur académique des services de l'éducation nationale, IA-DASEN)", org.name)
+        }
+        _ => names(std::slice::from_ref(&model.rgpd.controller)),
+    };
     let mut rgpd = vec![
-        ("Responsable de traitement".to_string(), names(std::slice::from_ref(&model.rgpd.controller))),
+        ("Responsable de traitement".to_string(), controller),
         ("Responsables conjoints".to_string(), names(&model.rgpd.joint_controllers)),
         ("Sous-traitants".to_string(), names(&model.rgpd.processors)),
     ];
@@ -144,9 +155,49 @@ pub fn body_hash(model: &ConventionModel, conv: &Convention) -> Result<String, P
     Ok(documents::sha256_hex(documents::to_html(&body(model, conv)?).as_bytes()))
 }
 
-/// The whole document: the body and the signature page.
-pub fn full(model: &ConventionModel, conv: &Convention) -> Result<Document, Problem> {
-    let mut doc = body(model, conv)?;
+/// The whole document: the body (as frozen at submission once submitted) and the signature page.
+pub async fn full(store: &Store, model: &ConventionModel, conv: &Convention) -> Result<Document, Problem> {
+    let frozen = match conv.status {
+        Status::Draft => None,
+        _ => super::frozen::latest(&mut *store.conn().await?, &conv.id).await?,
+    };
+    let frozen = match frozen {
+        Some(frozen) => frozen,
+        None => Frozen::of(body(model, conv)?, conv),
+    };
+    Ok(with_signature_page(frozen, conv))
+}
+
+/// The quality in which a signing role engages its party, as the signature page states it.
+fn quality(role: &str) -> &'static str {
+    match role {
+        "dan" => "pour les services académiques (délégué(e) académique au numérique)",
+        "collectivite" => "pour la collectivité",
+        "chef_etablissement" => "chef d'établissement ou directeur(trice) d'école",
+        "coordinateur" => "pour le coordonnateur du groupement",
+        _ => "représentant(e) de la partie",
+    }
+}
+
+/// The day in France (`YYYY-MM-DD`) of a step's UTC timestamp.
+fn step_day(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| ent_kernel::clock::today_in_france(t.with_timezone(&chrono::Utc)).to_string())
+        .unwrap_or_else(|_| at.get(..10).unwrap_or(at).to_string())
+}
+
+/// The frozen files of the current version, one line each: what a party checks with `sha256sum`.
+fn frozen_files(conv: &Convention) -> Vec<String> {
+    let current = conv.documents.iter().map(|f| f.version_no).max();
+    conv.documents
+        .iter()
+        .filter(|f| Some(f.version_no) == current)
+        .map(|f| format!("{}-v{}.{} : SHA-256 {}", conv.reference, f.version_no, f.format, f.sha256))
+        .collect()
+}
+
+fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
+    let Frozen { body: mut doc, party_names } = frozen;
     let mut blocks = vec![Block::Fields(vec![
         ("Statut".into(), conv.status.label().into()),
         (
@@ -154,31 +205,42 @@ pub fn full(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
             conv.document_hash.clone().unwrap_or_else(|| "document non encore soumis à signature".into()),
         ),
     ])];
+    let files = frozen_files(conv);
+    if !files.is_empty() {
+        blocks.push(Block::Paragraph(
+            "Le document soumis à signature est conservé tel quel ; l'empreinte ci-dessus est celle de son fichier \
+             HTML (commande sha256sum). Fichiers téléchargeables (document signé) :"
+                .into(),
+        ));
+        blocks.push(Block::Bullets(files));
+    }
     let rows: Vec<Vec<String>> = conv
         .steps
         .iter()
         .filter(|s| s.voided_at.is_none())
         .map(|s| {
-            let party =
-                conv.parties.iter().find(|p| p.org.id == s.org_id).map(|p| p.org.name.clone()).unwrap_or_default();
-            let what = if s.kind == "visa" { format!("Visa ({})", s.step_key) } else { "Signature".into() };
-            vec![what, party, format!("{} ({})", s.user_email, s.role), s.at.clone(), s.document_hash.clone()]
+            let party = party_names.get(&s.org_id).cloned().unwrap_or_default();
+            let what = if s.kind == "visa" { "Visa juridique".to_string() } else { "Signature".into() };
+            let quality = if s.kind == "visa" { "service juridique" } else { quality(&s.role) };
+            let done = format!("Fait le {}", french_date(&step_day(&s.at)));
+            vec![what, party, s.user_name.clone(), quality.to_string(), done, s.document_hash.clone()]
         })
         .collect();
     if rows.is_empty() {
         blocks.push(Block::Paragraph("Aucune signature recueillie à ce jour.".into()));
     } else {
-        blocks.push(Block::Table {
-            header: vec!["Étape".into(), "Partie".into(), "Signataire".into(), "Date (UTC)".into(), "Empreinte".into()],
-            rows,
-        });
+        let header = ["Étape", "Partie", "Nom", "Qualité", "Date", "Empreinte signée"];
+        blocks.push(Block::Table { header: header.map(String::from).to_vec(), rows });
     }
     for file in &conv.signed_files {
         blocks.push(Block::Paragraph(format!(
             "Exemplaire signé déposé : {} (SHA-256 {}), par {} le {}",
-            file.file_name, file.sha256, file.uploaded_by, file.uploaded_at
+            file.file_name,
+            file.sha256,
+            file.uploaded_by,
+            french_date(&step_day(&file.uploaded_at))
         )));
     }
     doc.sections.push(Section { heading: "Signatures".into(), blocks });
-    Ok(doc)
+    doc
 }

@@ -4,6 +4,7 @@
 //! reminders, and the queries later capabilities ask.
 
 pub mod document;
+pub mod frozen;
 pub mod jobs;
 pub mod model;
 pub mod routes;
@@ -93,6 +94,10 @@ pub struct Step {
     /// The visa key, or the party key for a signature.
     pub step_key: String,
     pub org_id: String,
+    #[serde(skip)]
+    pub user_id: String,
+    /// The signer's name as the directory holds it.
+    pub user_name: String,
     pub user_email: String,
     pub role: String,
     pub document_hash: String,
@@ -132,12 +137,25 @@ pub struct Convention {
     pub schools: Vec<OrgRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amends_id: Option<String>,
+    /// A convention of another model this one explicitly replaces on its schools (terminated at activation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supersedes_id: Option<String>,
+    /// Why a start date in the past was accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backdate_reason: Option<String>,
+    /// The controller (responsable de traitement) of the ENT at the covered schools: the controller
+    /// party's organisation, or for écoles the DSDEN of their département (the IA-DASEN), whoever
+    /// signs for the académie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rgpd_controller: Option<OrgRef>,
     pub root_id: String,
     /// SHA-256 of the rendered document submitted for signature.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document_hash: Option<String>,
     pub steps: Vec<Step>,
     pub signed_files: Vec<SignedFile>,
+    /// The frozen document of each submission (every version kept): what a party downloads and checks.
+    pub documents: Vec<frozen::FrozenFile>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal_comment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,7 +204,7 @@ pub fn find_model<'a>(
 }
 
 const COLUMNS: &str = "id, reference, model_id, model_version, title, status, parameters, start_date, end_date, amends_id, \
-    root_id, document_hash, refusal_comment, termination_reason, termination_effective, version, created_by, created_at, updated_at";
+    supersedes_id, backdate_reason, root_id, document_hash, refusal_comment, termination_reason, termination_effective, version, created_by, created_at, updated_at";
 
 /// A `conventions` row (read with [`COLUMNS`]).
 #[derive(sqlx::FromRow)]
@@ -203,6 +221,8 @@ struct ConventionRow {
     start_date: String,
     end_date: String,
     amends_id: Option<String>,
+    supersedes_id: Option<String>,
+    backdate_reason: Option<String>,
     root_id: String,
     document_hash: Option<String>,
     refusal_comment: Option<String>,
@@ -259,7 +279,7 @@ pub async fn read_convention(
             org: org.as_ref(),
         });
     }
-    let schools = sqlx::query_as::<_, (String, String, String)>(
+    let schools: Vec<OrgRef> = sqlx::query_as::<_, (String, String, String)>(
         "SELECT o.id, o.code, o.name FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
          WHERE s.convention_id = $1 ORDER BY o.sort_name, o.id",
     )
@@ -270,8 +290,9 @@ pub async fn read_convention(
     .map(|(id, code, name)| OrgRef { id, kind: ent_kernel::kernel::roles::OrgKind::Etablissement, code, name })
     .collect();
     let steps = sqlx::query_as(
-        "SELECT id, kind, step_key, org_id, user_email, role, document_hash, at, voided_at, void_reason \
-         FROM convention_steps WHERE convention_id = $1 ORDER BY at, id",
+        "SELECT s.id, s.kind, s.step_key, s.org_id, s.user_id, COALESCE(u.display_name, s.user_email) AS user_name, \
+         s.user_email, s.role, s.document_hash, s.at, s.voided_at, s.void_reason \
+         FROM convention_steps s LEFT JOIN users u ON u.id = s.user_id WHERE s.convention_id = $1 ORDER BY s.at, s.id",
     )
     .bind(&id)
     .fetch_all(&mut *conn)
@@ -283,6 +304,11 @@ pub async fn read_convention(
     .bind(&id)
     .fetch_all(&mut *conn)
     .await?;
+    let documents = frozen::list(conn, &id).await?;
+    let rgpd_controller = match model {
+        Some(model) => effective_controller(conn, model, &parties, &schools).await?,
+        None => None,
+    };
     Ok(Some(Convention {
         id,
         reference: row.reference,
@@ -296,10 +322,14 @@ pub async fn read_convention(
         parties,
         schools,
         amends_id: row.amends_id,
+        supersedes_id: row.supersedes_id,
+        backdate_reason: row.backdate_reason,
+        rgpd_controller,
         root_id: row.root_id,
         document_hash: row.document_hash,
         steps,
         signed_files,
+        documents,
         refusal_comment: row.refusal_comment,
         termination_reason: row.termination_reason,
         termination_effective: row.termination_effective,
@@ -381,6 +411,24 @@ pub async fn list_ids(
     Ok((page.items, page.next_cursor))
 }
 
+/// Every établissement `org` covers (all pages), e.g. the écoles of a commune.
+pub async fn covered_etablissements(
+    store: &Store,
+    org: &ent_platform::registry::Org,
+) -> Result<Vec<ent_platform::registry::Org>, Problem> {
+    let mut schools = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = ent_platform::registry::queries::covers(store, org, None, cursor.as_deref(), Some(500)).await?;
+        schools.extend(page.items.into_iter().filter(|o| o.kind == ent_kernel::kernel::roles::OrgKind::Etablissement));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(schools)
+}
+
 /// The active convention covering an établissement (or naming a commune/EPCI as
 /// party) on `date`, if any: the governance gate of provisioning.
 pub async fn active_covering(
@@ -427,6 +475,50 @@ pub fn rgpd_roles<T>(model: &ConventionModel, party_orgs: impl Fn(&str) -> Vec<T
     Some((controller, joint, processors))
 }
 
+/// The DSDEN of an école's département, whose director (the IA-DASEN) is the controller of
+/// the ENT of écoles; `None` for another school or without that DSDEN in the registry.
+pub async fn dsden_of_ecole(conn: &mut sqlx::AnyConnection, school_id: &str) -> Result<Option<OrgRef>, Problem> {
+    Ok(sqlx::query_as(
+        "SELECT d.id, d.kind, d.code, d.name FROM orgs s JOIN orgs d ON d.kind = 'dsden' AND d.code = s.departement_code \
+         WHERE s.id = $1 AND s.etab_type IN ('ecole_maternelle', 'ecole_elementaire', 'ecole_primaire')",
+    )
+    .bind(school_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The controller a convention designates: the organisation of the model's controller party,
+/// except that an académie's place is taken, for écoles, by the DSDEN of their département.
+pub async fn effective_controller(
+    conn: &mut sqlx::AnyConnection,
+    model: &ConventionModel,
+    parties: &[Party],
+    schools: &[OrgRef],
+) -> Result<Option<OrgRef>, Problem> {
+    let Some(party) = parties.iter().find(|p| p.key == model.rgpd.controller) else { return Ok(None) };
+    if party.org.kind == ent_kernel::kernel::roles::OrgKind::Academie {
+        if let Some(school) = schools.first() {
+            if let Some(dsden) = dsden_of_ecole(conn, &school.id).await? {
+                return Ok(Some(dsden));
+            }
+        }
+    }
+    Ok(Some(party.org.clone()))
+}
+
+/// The RGPD roles a convention designates, as compared between conventions on one school:
+/// (controller, joint controllers, processors), organisation ids, lists sorted.
+pub type RolesKey = (Option<String>, Vec<String>, Vec<String>);
+
+pub fn roles_key(model: &ConventionModel, parties: &[Party], controller: Option<&OrgRef>) -> RolesKey {
+    let ids = |keys: &[String]| -> Vec<String> {
+        let mut ids: Vec<String> = parties.iter().filter(|p| keys.contains(&p.key)).map(|p| p.org.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    (controller.map(|c| c.id.clone()), ids(&model.rgpd.joint_controllers), ids(&model.rgpd.processors))
+}
+
 pub async fn rgpd_roles_for(
     store: &Store,
     models: &[ConventionModel],
@@ -441,7 +533,7 @@ pub async fn rgpd_roles_for(
     let Some((controller, joint_controllers, processors)) = rgpd_roles(model, orgs_of) else { return Ok(None) };
     Ok(Some(RgpdAssignment {
         convention_id: convention.id.clone(),
-        controller,
+        controller: convention.rgpd_controller.clone().unwrap_or(controller),
         joint_controllers,
         processors,
         notes: model.rgpd.notes.clone(),

@@ -58,6 +58,14 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
     api.get("/api/v1/conventions/{id}/document", "Télécharger (format=html|odt|pdf)", &CONVENTIONS_READ, document)
         .query::<DocumentQuery>()
         .produces(StatusCode::OK, &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"]),
+    api.get(
+        "/api/v1/conventions/{id}/signed-document",
+        "Télécharger le document soumis à signature, tel que conservé (format=html|odt|pdf, version)",
+        &CONVENTIONS_READ,
+        signed_document,
+    )
+    .query::<SignedDocumentQuery>()
+    .produces(StatusCode::OK, &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"]),
     api.post(
         "/api/v1/conventions/{id}/signed-copies",
         "Déposer un exemplaire signé hors plateforme (PDF)",
@@ -97,6 +105,15 @@ pub struct DocumentQuery {
     /// `html` (default), `odt` or `pdf`.
     #[schemars(extend("enum" = ["html", "odt", "pdf"]))]
     pub format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct SignedDocumentQuery {
+    /// `html` (default; its SHA-256 is the convention's `document_hash`), `odt` or `pdf`.
+    #[schemars(extend("enum" = ["html", "odt", "pdf"]))]
+    pub format: Option<String>,
+    /// A stored version (`documents[].version_no`); the latest when absent.
+    pub version: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -152,6 +169,9 @@ fn redacted(caller: &Caller, mut conv: Convention) -> Convention {
     if !sees_signers(caller, &conv) {
         for step in &mut conv.steps {
             step.user_email = "(masqué)".into();
+            if step.user_name.contains('@') {
+                step.user_name = "(masqué)".into();
+            }
         }
         for file in &mut conv.signed_files {
             file.uploaded_by = "(masqué)".into();
@@ -254,7 +274,7 @@ async fn document(
 ) -> Result<Response, Problem> {
     let conv = redacted(&caller, find(&state, &caller, &id).await?);
     let model = super::find_model(&state.models, &conv.model_id, Some(conv.model_version))?;
-    let doc = super::document::full(model, &conv)?;
+    let doc = super::document::full(&state.store, model, &conv).await?;
     let (bytes, content_type, ext) = match q.format.as_deref().unwrap_or("html") {
         "html" => (ent_documents::documents::to_html(&doc).into_bytes(), "text/html; charset=utf-8", "html"),
         "odt" => (ent_documents::documents::to_odt(&doc), ent_documents::documents::ODT_MIME, "odt"),
@@ -273,6 +293,32 @@ async fn document(
     if let Some(hash) = &conv.document_hash {
         response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(hash).expect("hex"));
     }
+    Ok(response)
+}
+
+/// The stored bytes of a frozen version: byte for byte what was submitted for signature.
+async fn signed_document(
+    Op { state, caller, key: id }: Op<ConventionsState>,
+    ApiQuery(q): ApiQuery<SignedDocumentQuery>,
+) -> Result<Response, Problem> {
+    let conv = find(&state, &caller, &id).await?;
+    let format = q.format.as_deref().unwrap_or("html");
+    if !super::frozen::FORMATS.contains(&format) {
+        return Err(Problem::invalid_field("format", format!("format inconnu : {format} (html, odt ou pdf)")));
+    }
+    let stored = super::frozen::read(&mut *state.store.conn().await?, &conv.id, q.version, format).await?;
+    let Some((file, bytes)) = stored else {
+        return Err(Problem::not_found(match (conv.status, format) {
+            (super::Status::Draft, _) if conv.documents.is_empty() => {
+                format!("la convention {} n'a pas encore été soumise à signature", conv.reference)
+            }
+            (_, "pdf") => "aucun PDF conservé pour cette version (aucun convertisseur lors de la soumission)".into(),
+            _ => "version inconnue".into(),
+        }));
+    };
+    let name = format!("{}-v{}.{format}", conv.reference, file.version_no);
+    let mut response = ent_documents::documents::response::document(bytes, &file.content_type, &name);
+    response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(&file.sha256).expect("hex"));
     Ok(response)
 }
 

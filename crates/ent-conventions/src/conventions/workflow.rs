@@ -2,8 +2,9 @@
 //! signatures, the visa and signature circuit, refusal, termination, avenants,
 //! signed copies, and the date-driven moves (activation, expiry).
 
+use super::frozen::{Frozen, Rendering};
 use super::model::{ConventionModel, ParameterType, SignatureMode};
-use super::{find_model, get_convention, Convention, Status};
+use super::{effective_controller, find_model, get_convention, roles_key, Convention, RolesKey, Status};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
@@ -13,7 +14,7 @@ use ent_kernel::validate::parse_date;
 use ent_platform::audit::{self, Change, Target};
 use ent_platform::identity::authz::{forbidden, in_org_scope};
 use ent_platform::identity::Actor;
-use ent_platform::registry::queries::{covers, get_org};
+use ent_platform::registry::queries::get_org;
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -73,6 +74,11 @@ pub struct NewConvention {
     #[schemars(extend("format" = "date"))]
     pub end_date: Option<String>,
     pub title: Option<String>,
+    /// A convention in force on the same schools, of another model and other RGPD roles, that
+    /// this one replaces (id or reference): it is terminated when this one takes effect.
+    pub supersedes: Option<String>,
+    /// Required when `start_date` is before today: why the convention takes effect in the past.
+    pub backdate_reason: Option<String>,
 }
 
 /// Fields of `PATCH /conventions/{id}`; absent fields are left unchanged.
@@ -87,6 +93,8 @@ pub struct ConventionPatch {
     #[schemars(extend("format" = "date"))]
     pub end_date: Option<String>,
     pub parties: Option<BTreeMap<String, PartyInput>>,
+    /// Required when the new `start_date` is before today.
+    pub backdate_reason: Option<String>,
 }
 
 /// What a convention would be: checked before anything is written.
@@ -234,19 +242,9 @@ async fn derive_schools(
             schools.push(org.clone());
             continue;
         }
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = covers(store, org, None, cursor.as_deref(), Some(500)).await?;
-            schools.extend(page.items.into_iter().filter(|o| {
-                o.kind == OrgKind::Etablissement
-                    && (model.covers.etab_types.is_empty()
-                        || o.etab_type.is_some_and(|t| model.covers.etab_types.contains(&t)))
-            }));
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        schools.extend(super::covered_etablissements(store, org).await?.into_iter().filter(|o| {
+            model.covers.etab_types.is_empty() || o.etab_type.is_some_and(|t| model.covers.etab_types.contains(&t))
+        }));
     }
     Ok(schools)
 }
@@ -316,36 +314,118 @@ async fn check_schools_in_scope(store: &Store, parties: &[(String, Org)], school
     checks.finish()
 }
 
-/// Refuses two live conventions of the same model covering a school over overlapping dates.
-async fn check_no_overlap(
-    store: &Store,
-    model_id: &str,
-    schools: &[Org],
+/// What a new or edited convention is checked against the others on its schools.
+struct Coverage<'a> {
+    model: &'a ConventionModel,
+    schools: &'a [Org],
     start: NaiveDate,
     end: NaiveDate,
-    lineage: Option<&str>,
-) -> Result<(), Problem> {
-    for school in schools {
-        let reference: Option<String> = sqlx::query_scalar(
-            "SELECT c.reference FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
-             WHERE s.org_id = $1 AND c.model_id = $2 AND c.status IN ('in_signature', 'signed', 'active') \
-             AND c.start_date <= $3 AND c.end_date >= $4 AND c.root_id <> $5 LIMIT 1",
+    /// Its lineage (root id): an avenant does not conflict with its original.
+    lineage: Option<&'a str>,
+    roles: RolesKey,
+    /// The id of the convention it explicitly replaces.
+    supersedes: Option<&'a str>,
+}
+
+/// Refuses two live conventions of the same model covering a school over overlapping dates,
+/// and one of another model designating other RGPD roles unless it is explicitly superseded.
+async fn check_no_overlap(store: &Store, models: &[ConventionModel], new: &Coverage<'_>) -> Result<(), Problem> {
+    for school in new.schools {
+        let others: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT c.id, c.reference, c.model_id FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
+             WHERE s.org_id = $1 AND c.status IN ('in_signature', 'signed', 'active') \
+             AND c.start_date <= $2 AND c.end_date >= $3 AND c.root_id <> $4 ORDER BY c.start_date, c.id",
         )
         .bind(&school.id)
-        .bind(model_id)
-        .bind(end.to_string())
-        .bind(start.to_string())
-        .bind(lineage.unwrap_or(""))
-        .fetch_optional(store.pool())
+        .bind(new.end.to_string())
+        .bind(new.start.to_string())
+        .bind(new.lineage.unwrap_or(""))
+        .fetch_all(store.pool())
         .await?;
-        if let Some(reference) = reference {
-            return Err(Problem::conflict(format!(
-                "{} ({}) est déjà couvert par la convention {reference} du même modèle sur ces dates",
-                school.name, school.code,
-            )));
+        for (id, reference, model_id) in others {
+            if model_id == new.model.id {
+                return Err(Problem::conflict(format!(
+                    "{} ({}) est déjà couvert par la convention {reference} du même modèle sur ces dates",
+                    school.name, school.code,
+                )));
+            }
+            if new.supersedes == Some(id.as_str()) {
+                continue;
+            }
+            let Some(other) = get_convention(store, models, &id).await? else { continue };
+            let Ok(other_model) = find_model(models, &other.model_id, Some(other.model_version)) else { continue };
+            if roles_key(other_model, &other.parties, other.rgpd_controller.as_ref()) != new.roles {
+                let controller = other.rgpd_controller.as_ref().map(|o| o.name.as_str()).unwrap_or("aucun");
+                return Err(Problem::conflict(format!(
+                    "{} ({}) est déjà couvert sur ces dates par la convention {reference}, qui désigne d'autres rôles \
+                     au sens du RGPD (responsable de traitement : {controller}) : une école n'a qu'un responsable de \
+                     traitement. Résiliez-la, rédigez un avenant, ou indiquez que la nouvelle convention la remplace \
+                     (champ supersedes)",
+                    school.name, school.code,
+                ))
+                .with_extra(json!({ "conflicting_convention": reference })));
+            }
         }
     }
     Ok(())
+}
+
+/// The parties of a draft as a convention lists them.
+fn draft_parties(model: &ConventionModel, draft: &Draft) -> Vec<super::Party> {
+    draft
+        .parties
+        .iter()
+        .map(|(key, org)| {
+            let spec = model.parties.iter().find(|s| &s.key == key).expect("party of the model");
+            super::Party {
+                key: key.clone(),
+                label: spec.label.clone(),
+                org: org.as_ref(),
+                signature_required: spec.signature_required,
+                order: spec.order,
+            }
+        })
+        .collect()
+}
+
+/// The RGPD roles a draft designates (the controller as [`effective_controller`] finds it).
+async fn draft_roles(store: &Store, model: &ConventionModel, draft: &Draft) -> Result<RolesKey, Problem> {
+    let parties = draft_parties(model, draft);
+    let schools: Vec<_> = draft.schools.iter().map(Org::as_ref).collect();
+    let controller = effective_controller(&mut *store.conn().await?, model, &parties, &schools).await?;
+    Ok(roles_key(model, &parties, controller.as_ref()))
+}
+
+/// A start date before today needs a stated reason.
+fn check_start(ctx: &Ctx<'_>, start: NaiveDate, reason: Option<&str>) -> Result<Option<String>, Problem> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if start < ctx.today() && reason.is_none() {
+        return Err(Problem::invalid_field(
+            "start_date",
+            format!(
+                "la date de prise d'effet ({}) est passée : une convention ne prend pas effet rétroactivement sans \
+                 motif (champ backdate_reason)",
+                french_date(&start.to_string())
+            ),
+        ));
+    }
+    Ok(reason.map(str::to_string))
+}
+
+/// The id of the convention `key` (id or reference) names as superseded.
+async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>) -> Result<Option<String>, Problem> {
+    let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else { return Ok(None) };
+    let conv = get_convention(ctx.store, ctx.models, key)
+        .await?
+        .ok_or_else(|| Problem::invalid_field("supersedes", format!("aucune convention « {key} »")))?;
+    conflict_unless(matches!(conv.status, Status::Active | Status::Signed), || {
+        format!(
+            "la convention {} est {} : seule une convention signée ou en vigueur se remplace",
+            conv.reference,
+            conv.status.label()
+        )
+    })?;
+    Ok(Some(conv.id))
 }
 
 /// Only an admin or a user bound to one of the party organisations acts on a convention.
@@ -417,8 +497,26 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
     )
     .await?;
     require_party_member(ctx.actor, &draft.party_org_ids())?;
-    check_no_overlap(ctx.store, &model.id, &draft.schools, draft.start, draft.end, None).await?;
-    insert(ctx, model, &draft, None).await
+    let backdate_reason = check_start(ctx, draft.start, input.backdate_reason.as_deref())?;
+    let supersedes = resolve_superseded(ctx, input.supersedes.as_deref()).await?;
+    let coverage = Coverage {
+        model,
+        schools: &draft.schools,
+        start: draft.start,
+        end: draft.end,
+        lineage: None,
+        roles: draft_roles(ctx.store, model, &draft).await?,
+        supersedes: supersedes.as_deref(),
+    };
+    check_no_overlap(ctx.store, ctx.models, &coverage).await?;
+    let id = insert(ctx, model, &draft, None).await?.id;
+    sqlx::query("UPDATE conventions SET supersedes_id = $1, backdate_reason = $2 WHERE id = $3")
+        .bind(supersedes)
+        .bind(backdate_reason)
+        .bind(&id)
+        .execute(ctx.store.pool())
+        .await?;
+    reload(ctx, &id).await
 }
 
 async fn insert(
@@ -497,17 +595,43 @@ pub async fn update(
     let title = patch.title.clone().or_else(|| Some(conv.title.clone()));
     let draft = build_draft(ctx.store, model, title, &parties, &params, &start, end.as_deref()).await?;
     require_party_member(ctx.actor, &draft.party_org_ids())?;
-    check_no_overlap(ctx.store, &model.id, &draft.schools, draft.start, draft.end, Some(&conv.root_id)).await?;
+    let backdate_reason = match &patch.start_date {
+        Some(_) => check_start(ctx, draft.start, patch.backdate_reason.as_deref())?,
+        None => conv.backdate_reason.clone(),
+    };
+    let coverage = Coverage {
+        model,
+        schools: &draft.schools,
+        start: draft.start,
+        end: draft.end,
+        lineage: Some(&conv.root_id),
+        roles: draft_roles(ctx.store, model, &draft).await?,
+        supersedes: conv.supersedes_id.as_deref(),
+    };
+    check_no_overlap(ctx.store, ctx.models, &coverage).await?;
+    // In signature, the edited text is frozen as a new version (rendered before the write lock).
+    let rendering = match conv.status {
+        Status::InSignature => {
+            let mut edited = with_draft(conv, model, &draft);
+            let schools: Vec<_> = draft.schools.iter().map(Org::as_ref).collect();
+            edited.rgpd_controller =
+                effective_controller(&mut *ctx.store.conn().await?, model, &edited.parties, &schools).await?;
+            let frozen = Frozen::of(super::document::body(model, &edited)?, &edited);
+            Some(Rendering::of(&frozen)?.with_pdf().await?)
+        }
+        _ => None,
+    };
     let mut tx = ctx.store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE conventions SET title = $1, parameters = $2, start_date = $3, end_date = $4, version = version + 1, \
-         updated_at = $5 WHERE id = $6 AND version = $7",
+         updated_at = $5, backdate_reason = $6 WHERE id = $7 AND version = $8",
     )
     .bind(&draft.title)
     .bind(Value::Object(draft.parameters.clone()).to_string())
     .bind(draft.start.to_string())
     .bind(draft.end.to_string())
     .bind(timestamp(ctx.now))
+    .bind(backdate_reason)
     .bind(&conv.id)
     .bind(expected_version)
     .execute(&mut *tx)
@@ -516,9 +640,9 @@ pub async fn update(
     write_parties_and_schools(&mut tx, &conv.id, &draft).await?;
     let voided = void_steps(&mut tx, conv, "la convention a été modifiée", ctx.now).await?;
     record(ctx, &mut tx, "conventions.update", &conv.id, None, json!({ "voided_steps": voided.len() })).await?;
-    if conv.status == Status::InSignature {
-        let hash = super::document::body_hash(model, &with_draft(conv, model, &draft))?;
-        set_document_hash(&mut tx, &conv.id, &hash).await?;
+    if let Some(rendering) = rendering {
+        super::frozen::store(&mut tx, &conv.id, &rendering, &ctx.actor.name, ctx.now).await?;
+        set_document_hash(&mut tx, &conv.id, &rendering.fingerprint()).await?;
         if !voided.is_empty() {
             super::jobs::notify(&mut tx, &voided, conv, "signatures_voided", json!({}), ctx.now).await?;
         }
@@ -533,20 +657,7 @@ fn with_draft(conv: &Convention, model: &ConventionModel, draft: &Draft) -> Conv
     fresh.parameters = draft.parameters.clone();
     fresh.start_date = draft.start.to_string();
     fresh.end_date = draft.end.to_string();
-    fresh.parties = draft
-        .parties
-        .iter()
-        .map(|(key, org)| {
-            let spec = model.parties.iter().find(|s| &s.key == key).expect("party of the model");
-            super::Party {
-                key: key.clone(),
-                label: spec.label.clone(),
-                org: org.as_ref(),
-                signature_required: spec.signature_required,
-                order: spec.order,
-            }
-        })
-        .collect();
+    fresh.parties = draft_parties(model, draft);
     fresh.schools = draft.schools.iter().map(Org::as_ref).collect();
     fresh
 }
@@ -611,12 +722,23 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
     let schools = school_orgs(ctx.store, conv).await?;
-    check_no_overlap(ctx.store, &model.id, &schools, start, end, Some(&conv.root_id)).await?;
-    let hash = super::document::body_hash(model, conv)?;
+    let coverage = Coverage {
+        model,
+        schools: &schools,
+        start,
+        end,
+        lineage: Some(&conv.root_id),
+        roles: roles_key(model, &conv.parties, conv.rgpd_controller.as_ref()),
+        supersedes: conv.supersedes_id.as_deref(),
+    };
+    check_no_overlap(ctx.store, ctx.models, &coverage).await?;
+    let rendering = Rendering::of(&Frozen::of(super::document::body(model, conv)?, conv))?.with_pdf().await?;
+    let hash = rendering.fingerprint();
     let (mut tx, current) = begin_locked(ctx, &conv.id).await?;
     require_status(&current, &[Status::Draft], "soumettre à signature")?;
     expect_same_version(conv.version, current.version)?;
     set_status(&mut tx, &conv.id, Status::InSignature, ctx.now).await?;
+    super::frozen::store(&mut tx, &conv.id, &rendering, &ctx.actor.name, ctx.now).await?;
     sqlx::query("UPDATE conventions SET document_hash = $1, submitted_at = $2, refusal_comment = NULL WHERE id = $3")
         .bind(&hash)
         .bind(timestamp(ctx.now))
@@ -727,6 +849,7 @@ pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>)
             visa.party
         )));
     };
+    not_both_visa_and_signature(ctx.actor, conv, "signature")?;
     insert_step(&mut tx, ctx, conv, "visa", &visa.key, &party.org.id, visa.role.as_str()).await?;
     record(ctx, &mut tx, "conventions.visa", &conv.id, Some(&party.org.id), json!({ "visa": visa.key })).await?;
     let next = next_actors(&mut tx, model, conv, &[visa.key.as_str()]).await?;
@@ -763,6 +886,20 @@ async fn insert_step(
     Ok(())
 }
 
+/// The legal visa and a signature are two persons' acts: refuses the actor's step when
+/// they already gave a live step of the `other` kind on this convention.
+fn not_both_visa_and_signature(actor: &Actor, conv: &Convention, other: &str) -> Result<(), Problem> {
+    let Some(user_id) = actor.user_id.as_deref() else { return Ok(()) };
+    if conv.live_steps(other).any(|s| s.user_id == user_id) {
+        let done = if other == "visa" { "donné le visa juridique" } else { "signé" };
+        return Err(forbidden(format!(
+            "vous avez déjà {done} sur cette convention : le visa juridique et la signature reviennent à deux \
+             personnes distinctes"
+        )));
+    }
+    Ok(())
+}
+
 /// Signs for the actor's party. `document_hash`, when given, must be the hash
 /// of the text the signer read. Decided on the convention as locked in the write
 /// transaction: simultaneous signers queue, the last one completes it, and the
@@ -776,6 +913,7 @@ pub async fn sign(
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let party = signing_party(ctx.actor, model, conv, party_key, document_hash)?;
+    not_both_visa_and_signature(ctx.actor, conv, "visa")?;
     let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
     insert_step(&mut tx, ctx, conv, "signature", &party.key, &party.org.id, spec.signing_role.as_str()).await?;
     record(
@@ -793,6 +931,8 @@ pub async fn sign(
         kind: "signature".into(),
         step_key: party.key.clone(),
         org_id: party.org.id.clone(),
+        user_id: String::new(),
+        user_name: String::new(),
         user_email: String::new(),
         role: String::new(),
         document_hash: String::new(),
@@ -1126,6 +1266,9 @@ pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Proble
     if let Some(original) = &conv.amends_id {
         set_status(&mut tx, original, Status::Amended, now).await?;
     }
+    if let Some(replaced) = &conv.supersedes_id {
+        end_superseded(&mut tx, store.backend(), actor_name, replaced, &conv, now).await?;
+    }
     let change = Change {
         actor: actor_name,
         action: "conventions.activate",
@@ -1139,6 +1282,41 @@ pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Proble
     super::jobs::notify(&mut tx, &recipients, &conv, "active", json!({}), now).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// The résiliation of a convention replaced by `by` (a convention of another model), recorded
+/// on the day `by` takes effect; nothing if it already ended.
+async fn end_superseded(
+    tx: &mut Tx,
+    backend: ent_kernel::store::Backend,
+    actor_name: &str,
+    replaced: &str,
+    by: &Convention,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let reason = format!("remplacée par la convention {}", by.reference);
+    let done = sqlx::query(
+        "UPDATE conventions SET status = 'terminated', termination_reason = $1, termination_effective = $2, \
+         version = version + 1, updated_at = $3 WHERE id = $4 AND status IN ('signed', 'active')",
+    )
+    .bind(&reason)
+    .bind(&by.start_date)
+    .bind(timestamp(now))
+    .bind(replaced)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() > 0 {
+        let change = Change {
+            actor: actor_name,
+            action: "conventions.terminate",
+            target_kind: "convention",
+            target_id: replaced,
+            scope_org_id: None,
+            summary: json!({ "reason": reason, "effective": by.start_date, "superseded_by": by.reference }),
+        };
+        audit::append(tx, backend, change, now).await?;
+    }
+    Ok(())
 }
 
 /// Problems are `ProblemKind` values; used by routes to map missing conventions.

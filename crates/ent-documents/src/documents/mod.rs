@@ -24,14 +24,14 @@ pub use ods::{to_ods, Cell, Sheet, Spreadsheet, ODS_MIME};
 pub use odt::to_odt;
 pub use pdf::{odt_to_pdf, to_pdf, PdfError};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Media type of [`to_odt`]'s output.
 pub const ODT_MIME: &str = "application/vnd.oasis.opendocument.text";
 
 /// A document: a title block, then sections.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Document {
     pub title: String,
     pub subtitle: Option<String>,
@@ -41,14 +41,14 @@ pub struct Document {
 }
 
 /// A headed section of a [`Document`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Section {
     pub heading: String,
     pub blocks: Vec<Block>,
 }
 
 /// The content of a section. Every string is plain text in which `'\n'` is a line break.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Block {
     Paragraph(String),

@@ -651,6 +651,8 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
                     "Convention constitutive du groupement de commandes {} – {}",
                     g.reference, g.title
                 )),
+                supersedes: None,
+                backdate_reason: None,
             };
             workflow::create(&conv_ctx, new).await?
         }

@@ -48,6 +48,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0019_reconcile_semantics.sql",
     "0024_deferred_indexes.sql",
     "0020_console_sessions.sql",
+    "0022_convention_documents.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -196,6 +197,9 @@ mod tests {
             20,
             "81469b7f2e384d00213c3470fdb9ddc175f76556a6b61ec828a3dd9d3f5f6866f78546d7a3e0b64e0ee6b0d71ce9df01",
             "81469b7f2e384d00213c3470fdb9ddc175f76556a6b61ec828a3dd9d3f5f6866f78546d7a3e0b64e0ee6b0d71ce9df01",
+            22,
+            "ce848e43a24d5f3457cef4271cbceedfae265d0e076b21d1d6767e11e3ec5a791b40fedc01e068815bc7617951f46f1d",
+            "f759dc5c5898b84582b11a63799a04e45d3e79ea7f4c90ed5edb4935663d4981d89d04ee70977d28714c9f7ee248bca8",
         ),
     ];
 

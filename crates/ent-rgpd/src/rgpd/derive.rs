@@ -345,20 +345,22 @@ pub fn in_eu(country: &str) -> bool {
 
 /// The controller, joint controllers and convention processors of a school, and
 /// whether no active convention says so (the defaults of the arrêté apply).
+/// The controller of an école is the IA-DASEN (the DSDEN of its département), whoever signed
+/// for the académie: an académie named by a convention gives way to that DSDEN.
 fn roles_of<'a>(world: &'a World, school: &OrgFacts) -> (Cow<'a, Assignment>, bool) {
+    let dsden = school
+        .etab_type
+        .filter(|t| t.is_ecole())
+        .and(school.departement_code.as_ref())
+        .and_then(|d| world.dsden_by_departement.get(d));
     if let Some(a) = world.assignments.get(&school.id) {
-        return (Cow::Borrowed(a), false);
+        let academie = world.orgs.get(&a.controller).is_some_and(|o| o.kind == OrgKind::Academie);
+        return match dsden {
+            Some(dsden) if academie => (Cow::Owned(Assignment { controller: dsden.clone(), ..a.clone() }), false),
+            _ => (Cow::Borrowed(a), false),
+        };
     }
-    let controller = if school.etab_type.is_some_and(|t| t.is_ecole()) {
-        school
-            .departement_code
-            .as_ref()
-            .and_then(|d| world.dsden_by_departement.get(d))
-            .cloned()
-            .unwrap_or_else(|| school.id.clone())
-    } else {
-        school.id.clone()
-    };
+    let controller = dsden.cloned().unwrap_or_else(|| school.id.clone());
     let assignment =
         Assignment { convention: String::new(), controller, joint_controllers: vec![], processors: vec![] };
     (Cow::Owned(assignment), true)

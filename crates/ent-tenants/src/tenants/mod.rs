@@ -7,7 +7,7 @@ pub mod routes;
 pub mod state;
 
 use chrono::{DateTime, Utc};
-use ent_conventions::conventions::active_covering;
+use ent_conventions::conventions::{active_covering, covered_etablissements};
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
@@ -188,6 +188,9 @@ pub struct ProvisioningState {
 pub struct GateOverride {
     pub by: String,
     pub reason: String,
+    /// The schools (UAI) the override let through without a convention in force.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uncovered: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -567,6 +570,66 @@ pub async fn render(
 
 ent_kernel::text_enum!(Status);
 
+/// The governance gate: each établissement the tenant serves (its own, or those its collectivité
+/// covers) must be covered by a convention in force. The first covering convention, and the
+/// schools no convention covers.
+async fn gate(state: &TenantsState, tenant: &Tenant) -> Result<(Option<String>, Vec<Org>), Problem> {
+    let store = &state.store;
+    let today = today_in_france(state.clock.now()).to_string();
+    let org = get_org(store, &tenant.organisation.id)
+        .await?
+        .ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
+    let served = match org.kind {
+        OrgKind::Etablissement => vec![org.clone()],
+        _ => covered_etablissements(store, &org).await?,
+    };
+    if served.is_empty() {
+        let covering = active_covering(store, &state.models, &org.id, &today).await?;
+        return Ok(match covering {
+            Some(conv) => (Some(conv.id), vec![]),
+            None => (None, vec![org]),
+        });
+    }
+    let (mut covering, mut uncovered) = (None, Vec::new());
+    for school in served {
+        match active_covering(store, &state.models, &school.id, &today).await? {
+            Some(conv) => {
+                covering.get_or_insert(conv.id);
+            }
+            None => uncovered.push(school),
+        }
+    }
+    Ok((covering, uncovered))
+}
+
+/// The 409 of a gate that schools without a convention in force keep closed.
+fn gate_refusal(tenant: &Tenant, uncovered: &[Org]) -> Problem {
+    let org = &tenant.organisation;
+    let detail = match uncovered {
+        [one] if one.id == org.id => format!(
+            "aucune convention en vigueur ne couvre {} ({}) : signez une convention tripartite ou bipartite avant de provisionner",
+            org.name, org.code
+        ),
+        _ => {
+            let names: Vec<String> = uncovered.iter().map(|o| format!("{} ({})", o.name, o.code)).collect();
+            format!(
+                "aucune convention en vigueur ne couvre {} des établissements que sert ce tenant : {}. Signez une convention \
+                 pour chacun (ou une convention bipartite pour toutes les écoles de {}) avant de provisionner",
+                uncovered.len(),
+                names.join(", "),
+                org.name
+            )
+        }
+    };
+    let codes: Vec<&str> = uncovered.iter().map(|o| o.code.as_str()).collect();
+    Problem::conflict(detail)
+        .with_extra(serde_json::json!({ "missing": "convention", "organisation": org.code, "uncovered": codes }))
+}
+
+fn json_list(text: Option<&str>) -> Vec<String> {
+    text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
+}
+
 /// Why `transition` refuses `purged`.
 const PURGE_BY_JOB: &str = "la purge est faite par la tâche tenants-purge à la fin de la durée de conservation";
 
@@ -586,35 +649,38 @@ pub async fn transition(
     })?;
     let mut convention_id = None;
     let mut gate_override = None;
+    let mut uncovered_codes: Vec<String> = Vec::new();
     if tenant.status == Status::Requested {
-        let today = today_in_france(now).to_string();
-        match active_covering(store, &state.models, &tenant.organisation.id, &today).await? {
-            Some(conv) => convention_id = Some(conv.id),
-            None => match override_reason.map(str::trim).filter(|r| !r.is_empty()) {
-                Some(reason) if actor.is_admin() => gate_override = Some(reason.to_string()),
-                Some(_) => return Err(ent_platform::identity::authz::forbidden("seul un administrateur peut passer outre la convention")),
-                None => {
-                    return Err(Problem::conflict(format!(
-                        "aucune convention en vigueur ne couvre {} ({}) : signez une convention tripartite ou bipartite avant de provisionner",
-                        tenant.organisation.name, tenant.organisation.code
-                    ))
-                    .with_extra(serde_json::json!({ "missing": "convention", "organisation": tenant.organisation.code })))
+        let (covering, uncovered) = gate(state, tenant).await?;
+        convention_id = covering;
+        if !uncovered.is_empty() {
+            match override_reason.map(str::trim).filter(|r| !r.is_empty()) {
+                Some(reason) if actor.is_admin() => {
+                    gate_override = Some(reason.to_string());
+                    uncovered_codes = uncovered.iter().map(|o| o.code.clone()).collect();
                 }
-            },
+                Some(_) => {
+                    return Err(ent_platform::identity::authz::forbidden(
+                        "seul un administrateur peut passer outre la convention",
+                    ))
+                }
+                None => return Err(gate_refusal(tenant, &uncovered)),
+            }
         }
     }
     let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE tenants SET status = $1, version = version + 1, updated_at = $2, \
          convention_id = COALESCE($3, convention_id), gate_override_by = COALESCE($4, gate_override_by), \
-         gate_override_reason = COALESCE($5, gate_override_reason), archived_at = COALESCE($6, archived_at) \
-         WHERE id = $7 AND status = $8",
+         gate_override_reason = COALESCE($5, gate_override_reason), gate_uncovered = COALESCE($6, gate_uncovered), \
+         archived_at = COALESCE($7, archived_at) WHERE id = $8 AND status = $9",
     )
     .bind(to.as_str())
     .bind(timestamp(now))
     .bind(convention_id.clone())
     .bind(gate_override.as_ref().map(|_| actor.name.clone()))
     .bind(gate_override.clone())
+    .bind((!uncovered_codes.is_empty()).then(|| serde_json::json!(uncovered_codes).to_string()))
     .bind((to == Status::Archived).then(|| timestamp(now)))
     .bind(&tenant.id)
     .bind(tenant.status.as_str())
@@ -629,21 +695,24 @@ pub async fn transition(
         )));
     }
     let message = match (&gate_override, &convention_id) {
-        (Some(reason), _) => {
-            format!("{} → {} sans convention (dérogation : {reason})", tenant.status.as_str(), to.as_str())
-        }
+        (Some(reason), _) => format!(
+            "{} → {} sans convention pour {} (dérogation : {reason})",
+            tenant.status.as_str(),
+            to.as_str(),
+            uncovered_codes.join(", ")
+        ),
         (None, Some(conv)) => format!("{} → {} (convention {conv})", tenant.status.as_str(), to.as_str()),
         _ => format!("{} → {}", tenant.status.as_str(), to.as_str()),
     };
     event(&mut tx, &tenant.id, &actor.name, to.as_str(), &message, now).await?;
-    let summary = serde_json::json!({ "from": tenant.status.as_str(), "to": to.as_str(), "convention": convention_id, "override": gate_override });
+    let summary = serde_json::json!({ "from": tenant.status.as_str(), "to": to.as_str(), "convention": convention_id, "override": gate_override, "uncovered": uncovered_codes });
     audit::record(&mut tx, store.backend(), actor, "tenants.transition", tenant, summary, now).await?;
     tx.commit().await?;
     Ok(get_tenant(store, &tenant.slug).await?.expect("exists"))
 }
 
 const COLUMNS: &str = "id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
-    gate_override_by, gate_override_reason, convention_id, vendor_org_id, host_org_id, version, created_at, updated_at, \
+    gate_override_by, gate_override_reason, gate_uncovered, convention_id, vendor_org_id, host_org_id, version, created_at, updated_at, \
     reconciled_at, reconcile_error, reconcile_failures, retry_at, observed, observed_detail, observed_at, archived_at, \
     purged_at";
 
@@ -663,6 +732,7 @@ struct TenantRow {
     status: Status,
     gate_override_by: Option<String>,
     gate_override_reason: Option<String>,
+    gate_uncovered: Option<String>,
     convention_id: Option<String>,
     vendor_org_id: Option<String>,
     host_org_id: Option<String>,
@@ -706,10 +776,11 @@ fn tenant_with_org(row: TenantRow, org: &Org, orgs: &std::collections::HashMap<S
         accounts: row.accounts,
         identity_source: row.identity_source,
         status: row.status,
-        gate_override: row
-            .gate_override_by
-            .zip(row.gate_override_reason)
-            .map(|(by, reason)| GateOverride { by, reason }),
+        gate_override: row.gate_override_by.zip(row.gate_override_reason).map(|(by, reason)| GateOverride {
+            by,
+            reason,
+            uncovered: json_list(row.gate_uncovered.as_deref()),
+        }),
         convention_id: row.convention_id,
         vendor: processor(row.vendor_org_id),
         host: processor(row.host_org_id),

@@ -83,6 +83,12 @@ pub enum ConventionsCommand {
         format: String,
         #[arg(long, short)]
         output: PathBuf,
+        /// The document as frozen at submission (its SHA-256 is the signed fingerprint), not the full document.
+        #[arg(long)]
+        signed: bool,
+        /// With --signed: a stored version (the latest when absent).
+        #[arg(long)]
+        version: Option<i64>,
     },
 }
 
@@ -175,10 +181,18 @@ pub async fn run(
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
             print(&workflow::amend(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?);
         }
-        ConventionsCommand::Export { id, format, output } => {
+        ConventionsCommand::Export { id, format, output, signed: true, version } => {
+            let conv = load(store, models, &id).await?;
+            let stored = conventions::frozen::read(&mut *store.conn().await?, &conv.id, version, &format).await?;
+            let (file, bytes) =
+                stored.ok_or_else(|| anyhow::anyhow!("aucun document conservé en {format} pour cette version"))?;
+            std::fs::write(&output, bytes)?;
+            println!("{} écrit (version {}, SHA-256 {})", output.display(), file.version_no, file.sha256);
+        }
+        ConventionsCommand::Export { id, format, output, .. } => {
             let conv = load(store, models, &id).await?;
             let model = conventions::find_model(models, &conv.model_id, Some(conv.model_version)).map_err(fail)?;
-            let doc = conventions::document::full(model, &conv).map_err(fail)?;
+            let doc = conventions::document::full(store, model, &conv).await.map_err(fail)?;
             let bytes = match format.as_str() {
                 "html" => entcp::documents::to_html(&doc).into_bytes(),
                 "odt" => entcp::documents::to_odt(&doc),

@@ -75,6 +75,16 @@ impl Cycle {
         answer
     }
 
+    /// Edits the convention as the DAN (If-Match of its current version); the edited convention.
+    async fn edit(&self, id: &str, patch: Value) -> Value {
+        let (_, current) = call(self.dan.get(self.url(&format!("/{id}")))).await;
+        let version = current["version"].as_i64().unwrap();
+        let req = self.dan.patch(self.url(&format!("/{id}"))).header("if-match", format!("\"{version}\""));
+        let (s, edited) = call(req.json(&patch)).await;
+        assert_eq!(s, StatusCode::OK, "{edited}");
+        edited
+    }
+
     /// Mail queued to `to` with this event, from the outbox.
     async fn mails(&self, to: &str, event: &str) -> usize {
         let mails = crate::common::queued_mails(&self.db.store, "convention").await;
@@ -108,16 +118,7 @@ async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users
     assert_eq!(s, StatusCode::FORBIDDEN, "signing for another party: {body}");
 
     // An edit in signature voids the collected signature and tells the signer.
-    let (_, current) = call(c.dan.get(c.url(&format!("/{id}")))).await;
-    let version = current["version"].as_i64().unwrap();
-    let (s, edited) = call(
-        c.dan
-            .patch(c.url(&format!("/{id}")))
-            .header("if-match", format!("\"{version}\""))
-            .json(&json!({ "parameters": { "accounts": 260 } })),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{edited}");
+    let edited = c.edit(&id, json!({ "parameters": { "accounts": 260 } })).await;
     let voided: Vec<&Value> =
         edited["steps"].as_array().unwrap().iter().filter(|s| !s["voided_at"].is_null()).collect();
     assert_eq!(voided.len(), 1);
@@ -165,7 +166,8 @@ async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(rgpd.controller.code, "24", "for an école the académie's services are controller");
+    // #15: for an école the controller is the IA-DASEN (the DSDEN of its département), whoever signs for the académie.
+    assert_eq!((rgpd.controller.kind.as_str(), rgpd.controller.code.as_str()), ("dsden", "94"));
 }
 
 fn load_models() -> Vec<entcp::conventions::model::ConventionModel> {
@@ -293,6 +295,18 @@ async fn college_world(store: &entcp::store::Store) -> (String, String, String) 
     )
 }
 
+/// A draft tripartite second-degré convention of (académie, département, collège), created by `dan`; its id.
+async fn second_degre_draft(dan: &Client, [academie, departement, college]: [&str; 3]) -> String {
+    let body = json!({
+        "model": "tripartite-second-degre",
+        "parties": { "academie": academie, "collectivite": departement, "etablissement": college },
+        "start_date": "2026-09-01"
+    });
+    let (s, conv) = call(dan.post("/api/v1/conventions").json(&body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{conv}");
+    conv["id"].as_str().unwrap().to_string()
+}
+
 backend_test!(the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avenants_replace_the_text);
 async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avenants_replace_the_text(
     db: crate::common::TestDb,
@@ -303,21 +317,16 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
     let dan = app.client(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
     let cd = app.client(&token_for(&db.store, "ent@departement.fr", Role::Collectivite, Some(&departement)).await);
     let chef = app.client(&token_for(&db.store, "principal@college.fr", Role::ChefEtablissement, Some(&college)).await);
+    // #15: the legal visa and the académie's signature are two persons' acts.
+    let juriste = app.client(&token_for(&db.store, "juridique@ac.fr", Role::Dan, Some(&academie)).await);
     let url = |path: &str| format!("/api/v1/conventions{path}");
-    let body = json!({
-        "model": "tripartite-second-degre",
-        "parties": { "academie": academie, "collectivite": departement, "etablissement": college },
-        "start_date": "2026-09-01"
-    });
-    let (s, conv) = call(dan.post(url("")).json(&body)).await;
-    assert_eq!(s, StatusCode::CREATED, "{}: {conv}", db.name);
-    let id = conv["id"].as_str().unwrap().to_string();
+    let id = second_degre_draft(&dan, [&academie, &departement, &college]).await;
     let post = |who: &Client, action: &str, body: Value| who.post(url(&format!("/{id}/{action}"))).json(&body);
     assert_eq!(call(post(&dan, "submit", json!({}))).await.0, StatusCode::OK);
 
     let (s, p) = call(post(&dan, "sign", json!({}))).await;
     assert_eq!(s, StatusCode::CONFLICT, "the visa comes first: {p}");
-    let (s, p) = call(post(&dan, "visa", json!({}))).await;
+    let (s, p) = call(post(&juriste, "visa", json!({}))).await;
     assert_eq!(s, StatusCode::OK, "{p}");
     let (s, p) = call(post(&chef, "sign", json!({}))).await;
     assert_eq!(s, StatusCode::CONFLICT, "ordered: the académie signs first: {p}");
@@ -362,7 +371,7 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
         StatusCode::OK,
         "the original's dates do not block its avenant"
     );
-    assert_eq!(call(dan.post(av("/visa")).json(&json!({}))).await.0, StatusCode::OK);
+    assert_eq!(call(juriste.post(av("/visa")).json(&json!({}))).await.0, StatusCode::OK);
     for who in [&dan, &cd, &chef] {
         let (s, p) = call(who.post(av("/sign")).json(&json!({}))).await;
         assert_eq!(s, StatusCode::OK, "{p}");
@@ -582,4 +591,198 @@ async fn signed_copies_are_refused_on_a_draft_and_bounded_in_number(db: crate::c
     }
     let resp = upload(99).await;
     assert_eq!(resp.status, StatusCode::CONFLICT);
+}
+
+/// The SHA-256 of the versions' files in `format`, by version number, from a convention's JSON.
+fn frozen_hashes(conv: &Value, format: &str) -> Vec<(i64, String)> {
+    conv["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["format"] == format)
+        .map(|f| (f["version_no"].as_i64().unwrap(), f["sha256"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+backend_test!(an_ecole_renamed_after_signature_leaves_the_downloaded_signed_document_byte_identical);
+async fn an_ecole_renamed_after_signature_leaves_the_downloaded_signed_document_byte_identical(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    let signed = |query: &str| c.dan.get(c.url(&format!("/{id}/signed-document{query}"))).send();
+    assert_eq!(signed("").await.status, 404, "a draft has no frozen document");
+    let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // An edit in signature freezes a second version; the first is kept.
+    c.edit(&id, json!({ "parameters": { "accounts": 260 } })).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        let (s, body) = c.post(who, &id, "sign", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let (_, active) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(active["status"], "active", "{}", c.db.name);
+    let hash = active["document_hash"].as_str().unwrap().to_string();
+    let html_versions = frozen_hashes(&active, "html");
+    assert_eq!(html_versions.iter().map(|(v, _)| *v).collect::<Vec<_>>(), vec![1, 2], "both versions listed");
+    assert_eq!(html_versions[1].1, hash, "the fingerprint is the hash of the latest stored HTML file");
+    assert_ne!(html_versions[0].1, hash);
+
+    let html = signed("").await;
+    assert_eq!(html.status, 200);
+    assert_eq!(entcp::documents::sha256_hex(&html.bytes), hash, "sha256sum of the download is the fingerprint");
+    assert_eq!(html.header("x-document-sha256"), Some(hash.as_str()));
+    let odt = signed("?format=odt").await;
+    assert_eq!(entcp::documents::sha256_hex(&odt.bytes), frozen_hashes(&active, "odt")[1].1);
+    let first = signed("?version=1").await;
+    assert_eq!(entcp::documents::sha256_hex(&first.bytes), html_versions[0].1, "older versions stay downloadable");
+
+    // The annuaire renames the école after signature.
+    let csv = std::fs::read_to_string(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    let renamed = csv.replace("Ecole élémentaire Robert Doisneau", "Ecole élémentaire Simone Veil");
+    let options = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(&c.db.store, &admin(), std::io::Cursor::new(renamed), options, t0())
+        .await
+        .unwrap();
+    let ecole = entcp::registry::resolve_org(&c.db.store, "0940176F").await.unwrap();
+    assert_eq!(ecole.name, "Ecole élémentaire Simone Veil", "the registry took the new name");
+
+    let html_after = signed("").await;
+    assert_eq!(html_after.bytes, html.bytes, "{}: the signed HTML is byte-identical", c.db.name);
+    assert_eq!(entcp::documents::sha256_hex(&html_after.bytes), hash);
+    assert_eq!(signed("?format=odt").await.bytes, odt.bytes, "the signed ODT is byte-identical");
+    let full = c.dan.get(c.url(&format!("/{id}/document?format=html"))).send().await.text;
+    assert!(full.contains("Robert Doisneau") && !full.contains("Simone Veil"), "the full document reads as signed");
+    assert!(full.contains(&hash));
+    let (_, after) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(after["document_hash"], hash.as_str());
+}
+
+backend_test!(an_academie_signed_premier_degre_convention_names_the_dsden_as_controller_in_its_annex);
+async fn an_academie_signed_premier_degre_convention_names_the_dsden_as_controller_in_its_annex(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    assert_eq!(conv["rgpd_controller"]["kind"], "dsden", "{conv}");
+    let id = conv["id"].as_str().unwrap().to_string();
+    let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let html = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text;
+    let annex = &html[html.find("Rôles au sens du RGPD").expect("the RGPD annex")..];
+    let controller = &annex[annex.find("Responsable de traitement").unwrap()..][..400];
+    assert!(
+        controller.contains("DSDEN – Val-de-Marne") && controller.contains("IA-DASEN"),
+        "{}: {controller}",
+        c.db.name
+    );
+    assert!(!controller.contains("Académie de Créteil"), "{controller}");
+}
+
+/// The bipartite model with the collectivité as joint controller instead of processor.
+fn joint_controller_model() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = include_str!("../../../../conventions/bipartite-commune.yaml");
+    let joint = shipped.replacen("id: bipartite-commune", "id: bipartite-commune-conjointe", 1).replacen(
+        "joint_controllers: []\n  processors: [collectivite]",
+        "joint_controllers: [collectivite]\n  processors: []",
+        1,
+    );
+    assert_ne!(joint, shipped);
+    std::fs::write(dir.path().join("conjointe.yaml"), joint).unwrap();
+    dir
+}
+
+backend_test!(a_convention_with_other_rgpd_roles_on_a_covered_ecole_is_refused_unless_it_supersedes_it);
+async fn a_convention_with_other_rgpd_roles_on_a_covered_ecole_is_refused_unless_it_supersedes_it(
+    db: crate::common::TestDb,
+) {
+    let models = joint_controller_model();
+    let c = setup(db).await;
+    let app = TestApp::over(&c.db.store)
+        .clock(c.clock.clone())
+        .config(|cfg| cfg.conventions_dir = Some(models.path().to_path_buf()))
+        .build()
+        .await;
+    let c = Cycle { dan: c.dan.to(&app), mairie: c.mairie.to(&app), directeur: c.directeur.to(&app), app, ..c };
+    let tri = submitted(&c).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        assert_eq!(c.post(who, &tri, "sign", json!({})).await.0, StatusCode::OK);
+    }
+    let bipartite = |model: &str| {
+        json!({
+            "model": model,
+            "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+            "start_date": "2026-10-01"
+        })
+    };
+    // Same roles (the DSDEN controls, the commune processes) under another model: accepted.
+    let (s, same) = call(c.dan.post(c.url("")).json(&bipartite("bipartite-commune"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {same}", c.db.name);
+    // The commune as joint controller of the same école: refused, in French, naming the convention in force.
+    let (s, p) = call(c.dan.post(c.url("")).json(&bipartite("bipartite-commune-conjointe"))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {p}", c.db.name);
+    assert!(p["detail"].as_str().unwrap().contains("rôles au sens du RGPD"), "{p}");
+    let (_, tri_conv) = call(c.dan.get(c.url(&format!("/{tri}")))).await;
+    assert_eq!(p["conflicting_convention"], tri_conv["reference"]);
+    // Explicitly superseding it is accepted; once in force the tripartite one is terminated, recorded.
+    let mut body = bipartite("bipartite-commune-conjointe");
+    body["supersedes"] = tri_conv["reference"].clone();
+    let (s, conjointe) = call(c.dan.post(c.url("")).json(&body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{conjointe}");
+    let id = conjointe["id"].as_str().unwrap().to_string();
+    assert_eq!(c.post(&c.dan, &id, "submit", json!({})).await.0, StatusCode::OK);
+    for who in [&c.mairie, &c.dan] {
+        let (s, body) = c.post(who, &id, "sign", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let report = entcp::conventions::jobs::daily(&c.db.store, &app_models(models.path()), t0() + Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(report.activated, 1, "{report:?}");
+    let (_, old) = call(c.dan.get(c.url(&format!("/{tri}")))).await;
+    assert_eq!(old["status"], "terminated", "{old}");
+    assert!(old["termination_reason"].as_str().unwrap().contains(conjointe["reference"].as_str().unwrap()));
+}
+
+fn app_models(dir: &std::path::Path) -> Vec<entcp::conventions::model::ConventionModel> {
+    entcp::conventions::model::load_models(Some(dir)).unwrap()
+}
+
+backend_test!(the_user_who_gave_the_legal_visa_cannot_sign_and_the_signature_page_shows_names_and_french_dates);
+async fn the_user_who_gave_the_legal_visa_cannot_sign_and_the_signature_page_shows_names_and_french_dates(
+    db: crate::common::TestDb,
+) {
+    let (academie, departement, college) = college_world(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
+    let juriste = app.client(&token_for(&db.store, "juridique@ac.fr", Role::Dan, Some(&academie)).await);
+    let url = |path: &str| format!("/api/v1/conventions{path}");
+    let id = second_degre_draft(&dan, [&academie, &departement, &college]).await;
+    let post = |who: &Client, action: &str| who.post(url(&format!("/{id}/{action}"))).json(&json!({}));
+    assert_eq!(call(post(&dan, "submit")).await.0, StatusCode::OK);
+    assert_eq!(call(post(&dan, "visa")).await.0, StatusCode::OK);
+    let (s, p) = call(post(&dan, "sign")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{}: the visa giver signs too: {p}", db.name);
+    assert!(p["detail"].as_str().unwrap().contains("deux personnes distinctes"), "{p}");
+    let (s, p) = call(post(&juriste, "sign")).await;
+    assert_eq!(s, StatusCode::OK, "another DAN user signs for the académie: {p}");
+    let html = dan.get(url(&format!("/{id}/document"))).send().await.text;
+    let page = &html[html.rfind("Signatures").unwrap()..];
+    assert!(page.contains("Fait le 1er septembre 2026") && page.contains("Visa juridique"), "{page}");
+    assert!(page.contains("pour les services académiques"), "{page}");
+    assert!(!page.contains("(dan)") && !page.contains("2026-09-01T"), "no role slug nor ISO timestamp: {page}");
+}
+
+backend_test!(a_start_date_in_the_past_needs_a_reason);
+async fn a_start_date_in_the_past_needs_a_reason(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let (s, p) = call(c.dan.post(c.url("")).json(&tripartite("2026-06-01"))).await;
+    assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("start_date")), "{p}");
+    assert!(p["errors"][0]["detail"].to_string().contains("1er juin 2026") || p.to_string().contains("1er juin 2026"));
+    let mut body = tripartite("2026-06-01");
+    body["backdate_reason"] = json!("régularisation d'un service ouvert en juin");
+    let conv = c.create(body).await;
+    assert_eq!(conv["backdate_reason"], "régularisation d'un service ouvert en juin", "{}", c.db.name);
 }

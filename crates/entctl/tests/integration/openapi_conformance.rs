@@ -61,6 +61,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/api/v1/conventions/{id}/terminate"),
     ("POST", "/api/v1/conventions/{id}/amend"),
     ("GET", "/api/v1/conventions/{id}/document"),
+    ("GET", "/api/v1/conventions/{id}/signed-document"),
     ("POST", "/api/v1/conventions/{id}/signed-copies"),
     ("GET", "/api/v1/tenants"),
     ("POST", "/api/v1/tenants"),
@@ -517,7 +518,8 @@ impl World {
             "/api/v1/conventions/{id}/visa"
             | "/api/v1/conventions/{id}/sign"
             | "/api/v1/conventions/{id}/refuse"
-            | "/api/v1/conventions/{id}/signed-copies" => "in_signature",
+            | "/api/v1/conventions/{id}/signed-copies"
+            | "/api/v1/conventions/{id}/signed-document" => "in_signature",
             "/api/v1/conventions/{id}/terminate" => "signed",
             "/api/v1/conventions/{id}/amend" => "active",
             _ => "draft",
@@ -549,6 +551,9 @@ impl World {
                 // The PDF, or the documented 503 on a machine without LibreOffice.
                 Case { or_status: Some(503), ..case(method, format!("{url}?format=pdf"), 200) },
             ],
+            "/api/v1/conventions/{id}/signed-document" => {
+                vec![c(200), case(method, format!("{url}?format=odt&version=1"), 200)]
+            }
             "/api/v1/conventions/{id}/signed-copies" => {
                 vec![Case { raw: Some(("application/pdf", b"%PDF-1.4 signed".to_vec())), ..c(200) }]
             }

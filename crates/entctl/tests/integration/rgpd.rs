@@ -140,9 +140,9 @@ impl Demo {
 
     /// Takes a snapshot of the académie's register; returns the register and the snapshot's id.
     async fn register(&self) -> (Value, String) {
-        let (s, snapshot) = call(self.dpo.post(self.url("/registers/academie:24/snapshots"))).await;
+        let (s, snapshot) = call(self.dpo.post(self.url("/registers/dsden:94/snapshots"))).await;
         assert_eq!(s, StatusCode::CREATED, "{snapshot}");
-        let (s, headers, body) = self.export(&self.dpo, "academie:24", "json").await;
+        let (s, headers, body) = self.export(&self.dpo, "dsden:94", "json").await;
         assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
         assert_eq!(headers["x-register-sha256"], snapshot["sha256"].as_str().unwrap());
         (serde_json::from_slice(&body).unwrap(), snapshot["id"].as_str().unwrap().to_string())
@@ -156,7 +156,7 @@ impl Demo {
             "dpo_phone": "01 57 02 60 01", "dpo_address": "4 rue Georges Enesco, 94000 Créteil",
             "representative": "", "security_measures": "Charte d'usage de l'ENT signée par les utilisateurs"
         });
-        let (s, body) = call(self.dpo.put(self.url("/profiles/academie:24")).json(&profile)).await;
+        let (s, body) = call(self.dpo.put(self.url("/profiles/dsden:94")).json(&profile)).await;
         assert_eq!(s, StatusCode::OK, "{body}");
     }
 }
@@ -203,12 +203,12 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     let d = demo(db).await;
 
     // Without the DPO's contacts, every entry is incomplete and says what is missing.
-    let (s, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
+    let (s, incomplete) = call(d.dpo.get(d.url("/registers/dsden:94/incomplete"))).await;
     assert_eq!(s, StatusCode::OK, "{incomplete}");
     let missing = incomplete[0]["missing"].as_array().unwrap();
     assert!(missing.iter().any(|m| m == "nom du délégué à la protection des données"), "{name}: {incomplete}");
     d.set_profile().await;
-    let (_, incomplete) = call(d.dpo.get(d.url("/registers/academie:24/incomplete"))).await;
+    let (_, incomplete) = call(d.dpo.get(d.url("/registers/dsden:94/incomplete"))).await;
     assert_eq!(incomplete, json!([]), "{name}: complete once the contacts are known");
 
     let (before, first) = d.register().await;
@@ -228,7 +228,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     let (s, body) = call(d.dan.put(&tenant_url).header("if-match", format!("\"{version}\"")).json(&doc)).await;
     assert_eq!(s, StatusCode::OK, "{body}");
 
-    let (s, diff) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}")))).await;
+    let (s, diff) = call(d.dpo.get(d.url(&format!("/registers/dsden:94/diff?from={first}")))).await;
     assert_eq!(s, StatusCode::OK, "{diff}");
     assert_eq!(diff["to"], "now");
     let changed = diff["changed"].as_array().unwrap();
@@ -242,9 +242,9 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     let (after, second) = d.register().await;
     assert!(uais(visio(&after)).contains(&"0940198E".to_string()), "{name}: the école is in the visio entry");
     assert_eq!(visio(&after)["first_recorded"], visio(&before)["first_recorded"]);
-    let (_, between) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={second}")))).await;
+    let (_, between) = call(d.dpo.get(d.url(&format!("/registers/dsden:94/diff?from={first}&to={second}")))).await;
     assert_eq!(between["changed"], diff["changed"], "{name}: the snapshot diff says the same");
-    let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
+    let (_, snapshots) = call(d.dpo.get(d.url("/registers/dsden:94/snapshots"))).await;
     assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: {snapshots}");
     assert_eq!(snapshots[0]["id"], json!(second));
 
@@ -252,7 +252,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     let entry = visio(&after).clone();
     assert!(entry["missing"].as_array().unwrap().is_empty(), "{name}: {}", entry["missing"]);
     let values = art30_values(&entry);
-    let (s, _, csv) = d.export(&d.dpo, "academie:24", "csv").await;
+    let (s, _, csv) = d.export(&d.dpo, "dsden:94", "csv").await;
     assert_eq!(s, StatusCode::OK);
     assert!(csv.starts_with("\u{feff}".as_bytes()), "{name}: UTF-8 BOM");
     let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(&csv[3..]);
@@ -262,13 +262,13 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     for v in &values {
         assert!(joined.contains(v.as_str()), "{name}: CSV lacks « {v} »");
     }
-    let (s, _, html) = d.export(&d.dpo, "academie:24", "html").await;
+    let (s, _, html) = d.export(&d.dpo, "dsden:94", "html").await;
     assert_eq!(s, StatusCode::OK);
     let html = html_text(&String::from_utf8(html).unwrap());
     for v in &values {
         assert!(html.contains(v.as_str()), "{name}: HTML lacks « {v} »");
     }
-    let (s, headers, ods) = d.export(&d.dpo, "academie:24", "ods").await;
+    let (s, headers, ods) = d.export(&d.dpo, "dsden:94", "ods").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(headers["content-type"], "application/vnd.oasis.opendocument.spreadsheet");
     assert_eq!(odf::mimetype(&ods), "application/vnd.oasis.opendocument.spreadsheet");
@@ -285,25 +285,25 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     if name == "sqlite" {
         libreoffice_opens(&ods);
     }
-    let (s, _, pdf) = d.export(&d.dpo, "academie:24", "pdf").await;
+    let (s, _, pdf) = d.export(&d.dpo, "dsden:94", "pdf").await;
     match s {
         StatusCode::OK => assert!(pdf.starts_with(b"%PDF"), "{name}"),
         other => assert_eq!(other, StatusCode::SERVICE_UNAVAILABLE, "{name}: no converter"),
     }
-    let (_, snapshots) = call(d.dpo.get(d.url("/registers/academie:24/snapshots"))).await;
+    let (_, snapshots) = call(d.dpo.get(d.url("/registers/dsden:94/snapshots"))).await;
     assert_eq!(snapshots.as_array().unwrap().len(), 2, "{name}: reading a register in any format records nothing");
 
     // Bad input.
-    let (s, body) = call(d.dpo.get(d.url("/registers/academie:24?format=docx"))).await;
+    let (s, body) = call(d.dpo.get(d.url("/registers/dsden:94?format=docx"))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["errors"][0]["field"], "format");
-    let (s, _) = call(d.chef.get(d.url("/registers/academie:24"))).await;
+    let (s, _) = call(d.chef.get(d.url("/registers/dsden:94"))).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{name}: a chef d'établissement does not read the académie's register");
     let (s, _) = call(d.admin.post(d.url("/registers/commune:94034/snapshots"))).await;
     assert_eq!(s, StatusCode::CREATED);
     let (_, other) = call(d.admin.get(d.url("/registers/commune:94034/snapshots"))).await;
     let other = other[0]["id"].as_str().unwrap();
-    let (s, body) = call(d.dpo.get(d.url(&format!("/registers/academie:24/diff?from={first}&to={other}")))).await;
+    let (s, body) = call(d.dpo.get(d.url(&format!("/registers/dsden:94/diff?from={first}&to={other}")))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("autre organisation"), "{body}");
 
@@ -428,6 +428,7 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     let mail = sent.iter().find(|m| m.recipients.contains("dpd@ac-creteil.fr")).expect("the académie's DPO is told");
     assert!(mail.recipients.contains("dpd@ac-creteil.fr"));
     let context = &mail.context;
-    assert!(context["changed"].to_string().contains("24-visio"), "{context}");
+    // #15: the écoles' controller is the DSDEN (IA-DASEN) of the Val-de-Marne, whose entries are 94-…
+    assert!(context["changed"].to_string().contains("94-visio"), "{context}");
     assert_eq!(context["previous"], "2026-09-01");
 }

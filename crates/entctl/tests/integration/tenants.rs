@@ -4,7 +4,7 @@
 use crate::common;
 
 use axum::http::StatusCode;
-use common::app::Req;
+use common::app::{Client, Req};
 use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::clock::FixedClock;
@@ -24,6 +24,43 @@ async fn call_socket(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// The sample annuaire and an app with the DAN of Créteil, the mairie of Fresnes, the
+/// directeur of the école Robert Doisneau and an admin.
+async fn fresnes(db: &common::TestDb) -> (TestApp, [Client; 4]) {
+    common::import_sample(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let users = [
+        ("dan@ac-creteil.fr", Role::Dan, Some("academie:24")),
+        ("ent@fresnes.fr", Role::Collectivite, Some("commune:94034")),
+        ("dir@ecole.fr", Role::ChefEtablissement, Some("0940176F")),
+        ("root@test.fr", Role::Admin, None),
+    ];
+    let mut clients = Vec::new();
+    for (email, role, org) in users {
+        clients.push(app.client(&token_for(&db.store, email, role, org).await));
+    }
+    let clients: [Client; 4] = clients.try_into().unwrap_or_else(|_| unreachable!());
+    (app, clients)
+}
+
+/// The tripartite convention of the école Robert Doisneau (Fresnes), signed by its three
+/// parties (the DAN, the mairie, the directeur) and in force from t0; its id.
+async fn signed_doisneau_convention(dan: &Client, mairie: &Client, directeur: &Client) -> String {
+    let url = |p: &str| format!("/api/v1{p}");
+    let convention = json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": "2026-09-01"
+    });
+    let (_, conv) = call(dan.post(url("/conventions")).json(&convention)).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    call(dan.post(url(&format!("/conventions/{id}/submit"))).json(&json!({}))).await;
+    for who in [dan, mairie, directeur] {
+        assert_eq!(call(who.post(url(&format!("/conventions/{id}/sign"))).json(&json!({}))).await.0, StatusCode::OK);
+    }
+    id
+}
+
 fn doc(slug: &str, organisation: &str, hostname: &str) -> Value {
     json!({
         "apiVersion": "entcp.education.fr/v1",
@@ -35,12 +72,7 @@ fn doc(slug: &str, organisation: &str, hostname: &str) -> Value {
 
 backend_test!(a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active);
 async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active(db: crate::common::TestDb) {
-    common::import_sample(&db.store).await;
-    let app = TestApp::over(&db.store).build().await;
-    let dan = app.client(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
-    let mairie = app.client(&token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
-    let directeur = app.client(&token_for(&db.store, "dir@ecole.fr", Role::ChefEtablissement, Some("0940176F")).await);
-    let root = app.root_client().await;
+    let (_app, [dan, mairie, directeur, root]) = fresnes(&db).await;
     let url = |p: &str| format!("/api/v1{p}");
 
     let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
@@ -64,17 +96,8 @@ async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_acti
     assert_eq!(s, StatusCode::FORBIDDEN, "only an admin overrides the gate");
 
     // A tripartite convention signed by the three parties opens the gate.
-    let convention = json!({
-        "model": "tripartite-premier-degre",
-        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
-        "start_date": "2026-09-01"
-    });
-    let (_, conv) = call(dan.post(url("/conventions")).json(&convention)).await;
-    let id = conv["id"].as_str().unwrap();
-    call(dan.post(url(&format!("/conventions/{id}/submit"))).json(&json!({}))).await;
-    for who in [&dan, &mairie, &directeur] {
-        assert_eq!(call(who.post(url(&format!("/conventions/{id}/sign"))).json(&json!({}))).await.0, StatusCode::OK);
-    }
+    let id = signed_doisneau_convention(&dan, &mairie, &directeur).await;
+    let id = id.as_str();
     let (s, moved) =
         call(dan.post(url("/tenants/doisneau-fresnes/transition")).json(&json!({ "to": "provisioning" }))).await;
     assert_eq!(s, StatusCode::OK, "{moved}");
@@ -513,4 +536,54 @@ async fn a_provisioned_tenants_volumes_never_shrink(db: crate::common::TestDb) {
         let (s, grown) = call(root.post(url("/tenants")).json(&sized("doisneau", "0940176F", accounts))).await;
         assert_eq!(s, StatusCode::OK, "{}: {accounts}: {grown}", db.name);
     }
+}
+
+backend_test!(a_commune_tenant_with_one_uncovered_ecole_stays_requested_until_an_audited_override_names_it);
+async fn a_commune_tenant_with_one_uncovered_ecole_stays_requested_until_an_audited_override_names_it(
+    db: crate::common::TestDb,
+) {
+    let (_app, [dan, mairie, directeur, root]) = fresnes(&db).await;
+    let url = |p: &str| format!("/api/v1{p}");
+    let commune = entcp::registry::resolve_org(&db.store, "commune:94034").await.unwrap();
+    let ecoles: Vec<String> = entcp::conventions::covered_etablissements(&db.store, &commune)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.code)
+        .collect();
+    assert!(ecoles.len() > 1 && ecoles.contains(&"0940176F".to_string()), "{ecoles:?}");
+
+    // A tripartite convention in force for one école of Fresnes (naming the commune as party).
+    signed_doisneau_convention(&dan, &mairie, &directeur).await;
+
+    let body = doc("ecoles-fresnes", "commune:94034", "ecoles.ent.fresnes.example.fr");
+    assert_eq!(call(mairie.post(url("/tenants")).json(&body)).await.0, StatusCode::CREATED);
+    let move_to = |who: &Client, body: Value| who.post(url("/tenants/ecoles-fresnes/transition")).json(&body);
+    let (s, refused) = call(move_to(&dan, json!({ "to": "provisioning" }))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {refused}", db.name);
+    let uncovered: Vec<&str> = refused["uncovered"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(uncovered.len(), ecoles.len() - 1, "{refused}");
+    assert!(!uncovered.contains(&"0940176F"), "the covered école is not listed");
+    assert!(refused["detail"].as_str().unwrap().contains("aucune convention en vigueur"), "{refused}");
+    let (_, tenant) = call(dan.get(url("/tenants/ecoles-fresnes"))).await;
+    assert_eq!(tenant["status"], "requested");
+
+    // An admin's override names the uncovered écoles, on the tenant and in the audit.
+    let reason = "rentrée, conventions en cours";
+    let (s, forced) = call(move_to(&root, json!({ "to": "provisioning", "override_reason": reason }))).await;
+    assert_eq!(s, StatusCode::OK, "{forced}");
+    assert_eq!(forced["gate_override"]["uncovered"].as_array().unwrap().len(), uncovered.len(), "{forced}");
+    let audit = entcp::audit::list(
+        &db.store,
+        &entcp::audit::AuditFilter {
+            target_id: forced["id"].as_str().map(Into::into),
+            limit: Some(10),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let summary = audit.items.iter().map(|r| r.summary.to_string()).collect::<Vec<_>>().join(" ");
+    assert!(uncovered.iter().all(|u| summary.contains(u)), "{summary}");
 }

@@ -22,6 +22,7 @@ pub(super) const CASES: &[Case] = &[
     ("POST", "/api/v1/conventions/{id}/terminate", CONVENTION_WRITERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/amend", CONVENTION_WRITERS, Target::Convention),
     ("GET", "/api/v1/conventions/{id}/document", CONVENTION_READERS, Target::Convention),
+    ("GET", "/api/v1/conventions/{id}/signed-document", CONVENTION_READERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/signed-copies", CONVENTION_WRITERS, Target::Convention),
 ];
 
@@ -39,7 +40,7 @@ pub(super) fn json_of_new(new: &entcp::conventions::workflow::NewConvention) -> 
             entcp::conventions::workflow::PartyInput::Many(os) => (k.clone(), json!(os)),
         })
         .collect();
-    json!({ "model": new.model, "parties": parties, "start_date": new.start_date })
+    json!({ "model": new.model, "parties": parties, "start_date": new.start_date, "backdate_reason": new.backdate_reason })
 }
 
 /// What a party member gets from the convention routes, the workflow's own rules included.

@@ -185,6 +185,8 @@ impl World {
                 "etablissement": etab.id,
             },
             "start_date": start,
+            // The test world dates conventions in the past so that they never overlap (#15: with a reason).
+            "backdate_reason": "monde de test",
         });
         serde_json::from_value(body).unwrap()
     }
@@ -429,7 +431,9 @@ impl World {
                     "/api/v1/conventions/{id}/visa"
                     | "/api/v1/conventions/{id}/sign"
                     | "/api/v1/conventions/{id}/refuse" => "in_signature",
-                    "/api/v1/conventions/{id}/terminate" | "/api/v1/conventions/{id}/signed-copies" => "signed",
+                    "/api/v1/conventions/{id}/terminate"
+                    | "/api/v1/conventions/{id}/signed-copies"
+                    | "/api/v1/conventions/{id}/signed-document" => "signed",
                     "/api/v1/conventions/{id}/amend" => "active",
                     _ => "draft",
                 };
