@@ -35,6 +35,12 @@ pub enum Cell {
     Euros(i64),
     /// An ISO date `YYYY-MM-DD`.
     Date(String),
+    /// An OpenFormula expression computing an amount in euros (`of:=[.C2]*[.D2]`), with the
+    /// value it has when computed here (cents) so that readers that do not recalculate see it.
+    EurosFormula {
+        formula: String,
+        cents: i64,
+    },
 }
 
 impl Cell {
@@ -51,7 +57,12 @@ const NAMESPACES: &str = odf_namespaces!(r#"xmlns:number="urn:oasis:names:tc:ope
 
 /// Renders the spreadsheet as an `.ods` file.
 pub fn to_ods(book: &Spreadsheet) -> Vec<u8> {
-    let parts = [("META-INF/manifest.xml", manifest()), ("meta.xml", meta(book)), ("content.xml", content(book))];
+    let parts = [
+        ("META-INF/manifest.xml", manifest()),
+        ("meta.xml", meta(book)),
+        ("styles.xml", styles()),
+        ("content.xml", content(book)),
+    ];
     package(ODS_MIME, &parts)
 }
 
@@ -61,9 +72,19 @@ fn manifest() -> String {
 <manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">
  <manifest:file-entry manifest:full-path="/" manifest:version="1.3" manifest:media-type="{ODS_MIME}"/>
  <manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>
+ <manifest:file-entry manifest:full-path="styles.xml" manifest:media-type="text/xml"/>
  <manifest:file-entry manifest:full-path="meta.xml" manifest:media-type="text/xml"/>
 </manifest:manifest>
 "#
+    )
+}
+
+/// The print layout of every sheet: A4 landscape, scaled to the page width (as many pages
+/// down as needed), the first row repeated on each page (see [`content`]).
+fn styles() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document-styles {NAMESPACES}><office:automatic-styles><style:page-layout style:name="pmLandscape"><style:page-layout-properties fo:page-width="29.7cm" fo:page-height="21cm" style:print-orientation="landscape" fo:margin="1cm" style:scale-to-X="1" style:scale-to-Y="0" style:print="headers grid"/></style:page-layout></office:automatic-styles><office:master-styles><style:master-page style:name="Paysage" style:page-layout-name="pmLandscape"/></office:master-styles></office:document-styles>"#
     )
 }
 
@@ -105,22 +126,30 @@ fn content(book: &Spreadsheet) -> String {
         r##"<style:style style:name="ceH" style:family="table-cell"><style:table-cell-properties fo:wrap-option="wrap" style:vertical-align="top" fo:background-color="#dde4ee"/><style:text-properties fo:font-weight="bold"/></style:style>"##,
         r#"<style:style style:name="ceE" style:family="table-cell" style:data-style-name="N2"/>"#,
         r#"<style:style style:name="ceD" style:family="table-cell" style:data-style-name="D1"/>"#,
+        r#"<style:style style:name="ta1" style:family="table" style:master-page-name="Paysage"><style:table-properties table:display="true"/></style:style>"#,
         "</office:automatic-styles><office:body><office:spreadsheet>"
     ));
     let mut used = BTreeSet::new();
     for sheet in &book.sheets {
         let name = sheet_name(&sheet.name, &mut used);
-        let _ = write!(x, r#"<table:table table:name="{}">"#, escape(&name));
+        let _ = write!(x, r#"<table:table table:name="{}" table:style-name="ta1">"#, escape(&name));
         for w in widths(sheet) {
             let _ = write!(x, r#"<table:table-column table:style-name="co{w}"/>"#);
         }
-        for row in &sheet.rows {
+        for (i, row) in sheet.rows.iter().enumerate() {
+            // The first row (the column titles or the sheet's title) is printed on every page.
+            if i == 0 {
+                x.push_str("<table:table-header-rows>");
+            }
             x.push_str("<table:table-row>");
             if row.is_empty() {
                 x.push_str("<table:table-cell/>");
             }
             row.iter().for_each(|cell| push_cell(&mut x, cell));
             x.push_str("</table:table-row>");
+            if i == 0 {
+                x.push_str("</table:table-header-rows>");
+            }
         }
         x.push_str("</table:table>");
     }
@@ -146,14 +175,9 @@ fn push_cell(x: &mut String, cell: &Cell) {
                 r#"<table:table-cell office:value-type="float" office:value="{n}"><text:p>{shown}</text:p></table:table-cell>"#
             );
         }
-        Cell::Euros(cents) => {
-            let (sign, abs) = if *cents < 0 { ("-", cents.unsigned_abs()) } else { ("", cents.unsigned_abs()) };
-            let value = format!("{sign}{}.{:02}", abs / 100, abs % 100);
-            let _ = write!(
-                x,
-                r#"<table:table-cell table:style-name="ceE" office:value-type="currency" office:currency="EUR" office:value="{value}"><text:p>{} €</text:p></table:table-cell>"#,
-                value.replace('.', ",")
-            );
+        Cell::Euros(cents) => push_euros(x, "", *cents),
+        Cell::EurosFormula { formula, cents } => {
+            push_euros(x, &format!(r#" table:formula="{}""#, escape(formula)), *cents)
         }
         Cell::Date(d) => {
             let shown = match d.split('-').collect::<Vec<_>>()[..] {
@@ -168,6 +192,16 @@ fn push_cell(x: &mut String, cell: &Cell) {
             );
         }
     }
+}
+
+fn push_euros(x: &mut String, formula: &str, cents: i64) {
+    let (sign, abs) = if cents < 0 { ("-", cents.unsigned_abs()) } else { ("", cents.unsigned_abs()) };
+    let value = format!("{sign}{}.{:02}", abs / 100, abs % 100);
+    let _ = write!(
+        x,
+        r#"<table:table-cell table:style-name="ceE"{formula} office:value-type="currency" office:currency="EUR" office:value="{value}"><text:p>{} €</text:p></table:table-cell>"#,
+        value.replace('.', ",")
+    );
 }
 
 fn push_text_cell(x: &mut String, style: &str, text: &str) {
@@ -243,5 +277,24 @@ mod tests {
     #[test]
     fn ods_is_deterministic() {
         assert_eq!(to_ods(&book()), to_ods(&book()));
+    }
+
+    #[test]
+    fn ods_prints_landscape_fitted_to_the_width_with_its_first_row_repeated_and_keeps_formulas() {
+        let mut b = book();
+        b.sheets[0].rows.push(vec![Cell::EurosFormula { formula: "of:=[.B2]*2".into(), cents: 240000 }]);
+        let ods = to_ods(&b);
+        let mut archive = zip::ZipArchive::new(Cursor::new(&ods[..])).unwrap();
+        let (mut styles, mut content) = (String::new(), String::new());
+        archive.by_name("styles.xml").unwrap().read_to_string(&mut styles).unwrap();
+        archive.by_name("content.xml").unwrap().read_to_string(&mut content).unwrap();
+        assert!(
+            styles.contains(r#"style:print-orientation="landscape""#) && styles.contains(r#"style:scale-to-X="1""#)
+        );
+        assert!(content.contains(r#"<table:table table:name="Liste des traitements" table:style-name="ta1"><table:table-column table:style-name="co6000"/><table:table-column table:style-name="co3000"/><table:table-column table:style-name="co4000"/><table:table-column table:style-name="co4000"/><table:table-header-rows><table:table-row>"#), "{content}");
+        assert!(content.contains(
+            r#"table:formula="of:=[.B2]*2" office:value-type="currency" office:currency="EUR" office:value="2400.00""#
+        ));
+        assert_eq!(cells(&ods)[0].1[4], ["2400.00"]);
     }
 }

@@ -88,6 +88,14 @@ fn check(
             checks.fail("notified_on", "la notification ne peut pas être datée dans le futur");
             None
         }
+        Some(Ok(d)) if g.created_at.get(..10).is_some_and(|created| d.to_string().as_str() < created) => {
+            let created = &g.created_at[..10];
+            checks.fail(
+                "notified_on",
+                format!("la notification ({d}) ne peut pas précéder la création du groupement ({created})"),
+            );
+            None
+        }
         Some(Ok(d)) => Some(d.to_string()),
         Some(Err(message)) => {
             checks.fail("notified_on", message);
@@ -98,9 +106,16 @@ fn check(
             None
         }
     };
-    let duration = input.duration_months.unwrap_or(g.terms.duration_months);
-    if !(1..=120).contains(&duration) {
-        checks.fail("duration_months", "durée du marché entre 1 et 120 mois");
+    // One duration for the CCTP, the convention, the award and the DECP: the groupement's terms.
+    let duration = g.terms.duration_months;
+    if input.duration_months.is_some_and(|d| d != duration) {
+        checks.fail(
+            "duration_months",
+            format!(
+                "la durée du marché est celle des documents du groupement ({duration} mois) : modifiez les conditions \
+                 du groupement avant la consultation plutôt que la durée à l'attribution"
+            ),
+        );
     }
     if let Some(s) = &input.decp.acheteur_siret {
         checks.check("decp.acheteur_siret", parse_siret(s));
@@ -173,6 +188,7 @@ async fn vendor_org(ctx: &Ctx<'_>, siret: &str, name: Option<&str>) -> Result<Or
 
 /// Awards the contract of a groupement in consultation.
 pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<Groupement, Problem> {
+    super::require_constituted(ctx.store, g, "le marché ne peut pas être attribué").await?;
     conflict_unless(g.status == Status::Consultation, || {
         format!("un groupement {} ne s'attribue pas : l'attribution suit la consultation", g.status.label())
     })?;

@@ -1,8 +1,10 @@
 //! DECP v2 (données essentielles de la commande publique): the `marche` record
 //! of an awarded groupement, built from what the platform knows and from the
 //! facts the coordinator gave at award time — never invented — and checked
-//! against the required fields and constraints of the official schema, kept in
-//! `decp-marche.schema.json` beside this file.
+//! against the complete official schema `schema_decp_v2.0.3.json` (from
+//! github.com/139bercy/format-commande-publique, shipped unchanged beside this file),
+//! plus the rules its documentation states and the schema cannot (advance rate when an
+//! advance is granted, subcontracting acts when subcontracting is declared).
 
 use ent_kernel::error::FieldError;
 use schemars::JsonSchema;
@@ -10,8 +12,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
-/// The `marche` object of the DECP v2 schema (required fields and constraints).
-pub const SCHEMA_TEXT: &str = include_str!("decp-marche.schema.json");
+/// The official DECP schema, complete and unchanged (publication file, `marche`, `contrat-concession`).
+pub const SCHEMA_TEXT: &str = include_str!("schema_decp_v2.0.3.json");
+
+/// The version of [`SCHEMA_TEXT`].
+pub const SCHEMA_VERSION: &str = "2.0.3";
+
+/// The `marche` definition inside the schema.
+fn marche_schema() -> &'static Value {
+    &schema()["definitions"]["marche"]
+}
 
 pub fn schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
@@ -42,9 +52,15 @@ pub struct DecpFacts {
     pub ccag: Option<String>,
     pub offres_recues: Option<i64>,
     pub attribution_avance: Option<bool>,
+    /// Rate of the advance (0.1 = 10 %), required when an advance is granted; 0: rate unknown.
+    pub taux_avance: Option<f64>,
     /// `Conjoint`, `Solidaire` or `Pas de groupement` (of the economic operators).
     pub type_groupement_operateurs: Option<String>,
     pub sous_traitance_declaree: Option<bool>,
+    /// The special subcontracting acts notified (objects of the official `ActeSousTraitance`
+    /// definition), required when subcontracting is declared.
+    #[schemars(with = "Option<Vec<serde_json::Map<String, Value>>>")]
+    pub actes_sous_traitance: Option<Vec<Value>>,
     /// E.g. `Appel d'offres ouvert`.
     pub procedure: Option<String>,
     /// Place of execution; the coordinator's département by default.
@@ -88,6 +104,8 @@ const REQUEST_FIELDS: &[(&str, &str)] = &[
     ("ccag", "decp.ccag"),
     ("offresRecues", "decp.offres_recues"),
     ("attributionAvance", "decp.attribution_avance"),
+    ("tauxAvance", "decp.taux_avance"),
+    ("actesSousTraitance", "decp.actes_sous_traitance"),
     ("typeGroupementOperateurs", "decp.type_groupement_operateurs"),
     ("sousTraitanceDeclaree", "decp.sous_traitance_declaree"),
     ("procedure", "decp.procedure"),
@@ -128,8 +146,10 @@ pub fn marche(known: &Known<'_>, facts: &DecpFacts) -> Value {
     put("ccag", facts.ccag.clone().map(Value::from));
     put("offresRecues", facts.offres_recues.map(Value::from));
     put("attributionAvance", facts.attribution_avance.map(Value::from));
+    put("tauxAvance", facts.taux_avance.and_then(serde_json::Number::from_f64).map(Value::Number));
     put("typeGroupementOperateurs", facts.type_groupement_operateurs.clone().map(Value::from));
     put("sousTraitanceDeclaree", facts.sous_traitance_declaree.map(Value::from));
+    put("actesSousTraitance", facts.actes_sous_traitance.clone().map(Value::Array));
     put("procedure", facts.procedure.clone().map(Value::from));
     let lieu = match (&facts.lieu_execution_code, &facts.lieu_execution_type) {
         (Some(code), kind) => {
@@ -170,7 +190,8 @@ pub fn publication(marche: Value) -> Value {
 /// Checks a `marche` object against the schema; errors name the request fields.
 pub fn check(marche: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    validate(marche, schema(), "", &mut errors);
+    validate(marche, marche_schema(), "", &mut errors);
+    errors.extend(conditional(marche));
     for e in &mut errors {
         let top = e.field.split(['.', '[']).next().unwrap_or_default();
         if let Some((_, field)) = REQUEST_FIELDS.iter().find(|(p, _)| *p == top) {
@@ -179,6 +200,39 @@ pub fn check(marche: &Value) -> Vec<FieldError> {
         }
     }
     errors
+}
+
+/// The rules the schema's documentation states and the schema cannot express.
+fn conditional(marche: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if marche["attributionAvance"] == Value::Bool(true) && marche.get("tauxAvance").is_none() {
+        errors.push(FieldError {
+            field: "tauxAvance".into(),
+            message: "une avance est attribuée : son taux est obligatoire (0,1 pour 10 % ; 0 si inconnu)".into(),
+        });
+    }
+    if marche["sousTraitanceDeclaree"] == Value::Bool(true) && marche.get("actesSousTraitance").is_none() {
+        errors.push(FieldError {
+            field: "actesSousTraitance".into(),
+            message: "une sous-traitance est déclarée : les actes spéciaux de sous-traitance sont obligatoires".into(),
+        });
+    }
+    errors
+}
+
+/// Checks a whole publication file against the root of the official schema.
+pub fn check_publication(file: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    validate(file, schema(), "", &mut errors);
+    for m in file["marches"]["marche"].as_array().into_iter().flatten() {
+        errors.extend(conditional(m));
+    }
+    errors
+}
+
+/// The schema a local `$ref` (`#/definitions/...`) points to.
+fn resolve(reference: &str) -> Option<&'static Value> {
+    reference.strip_prefix("#/")?.split('/').try_fold(schema(), |node, key| node.get(key))
 }
 
 fn type_matches(value: &Value, expected: &str) -> bool {
@@ -217,6 +271,19 @@ fn join(path: &str, key: &str) -> String {
 /// additionalProperties (false), enum, pattern, minimum, minLength,
 /// maxLength, minItems, items.
 pub fn validate(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    if let Some(target) = schema.get("$ref").and_then(Value::as_str).and_then(resolve) {
+        validate(value, target, path, errors);
+    }
+    if let Some(variants) = schema.get("anyOf").and_then(Value::as_array) {
+        let fits = |v: &Value| {
+            let mut inner = Vec::new();
+            validate(value, v, path, &mut inner);
+            inner.is_empty()
+        };
+        if !variants.iter().any(fits) {
+            errors.push(FieldError { field: path.to_string(), message: "aucune des formes admises".into() });
+        }
+    }
     let mut fail = |message: String| errors.push(FieldError { field: path.to_string(), message });
     if let Some(expected) = schema.get("type").and_then(Value::as_str) {
         if !type_matches(value, expected) {
@@ -241,6 +308,11 @@ pub fn validate(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fiel
             fail(format!("au moins {min}"));
         }
     }
+    if let (Some(max), Some(n)) = (schema.get("maximum").and_then(Value::as_f64), value.as_f64()) {
+        if n > max {
+            fail(format!("au plus {max}"));
+        }
+    }
     if let Some(text) = value.as_str() {
         let len = text.chars().count() as u64;
         if schema.get("minLength").and_then(Value::as_u64).is_some_and(|min| len < min) {
@@ -253,6 +325,10 @@ pub fn validate(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fiel
     if let Some(items) = value.as_array() {
         if schema.get("minItems").and_then(Value::as_u64).is_some_and(|min| (items.len() as u64) < min) {
             fail("au moins un élément".into());
+        }
+        let repeated = items.iter().enumerate().find(|(i, item)| items[..*i].contains(item));
+        if let Some((_, item)) = repeated.filter(|_| schema.get("uniqueItems") == Some(&Value::Bool(true))) {
+            fail(format!("valeur {item} répétée : chaque élément ne figure qu'une fois"));
         }
         if let Some(item_schema) = schema.get("items") {
             for (i, item) in items.iter().enumerate() {
@@ -285,7 +361,7 @@ pub fn validate(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fiel
 
 /// The required fields of the `marche` object, as the schema lists them.
 pub fn required_fields() -> Vec<&'static str> {
-    schema()["required"].as_array().expect("required list").iter().filter_map(Value::as_str).collect()
+    marche_schema()["required"].as_array().expect("required list").iter().filter_map(Value::as_str).collect()
 }
 
 #[cfg(test)]
@@ -299,7 +375,7 @@ pub(crate) fn complete_facts() -> DecpFacts {
         offres_recues: Some(4),
         attribution_avance: Some(false),
         type_groupement_operateurs: Some("Pas de groupement".into()),
-        sous_traitance_declaree: Some(true),
+        sous_traitance_declaree: Some(false),
         procedure: Some("Appel d'offres ouvert".into()),
         forme_prix: Some("Unitaire".into()),
         types_prix: Some(vec!["Définitif révisable".into()]),
@@ -379,5 +455,28 @@ mod tests {
         let mut extra = marche(&known(), &complete_facts());
         extra["inconnu"] = json!(1);
         assert_eq!(check(&extra)[0].message, "champ non prévu par le schéma des DECP");
+    }
+
+    #[test]
+    fn the_complete_official_schema_refuses_repeated_techniques_and_conditional_facts_missing() {
+        let twice =
+            DecpFacts { techniques: Some(vec!["Accord-cadre".into(), "Accord-cadre".into()]), ..complete_facts() };
+        let errors = check(&marche(&known(), &twice));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "decp.techniques");
+        assert!(errors[0].message.contains("répétée"), "{errors:?}");
+        let advance = DecpFacts { attribution_avance: Some(true), ..complete_facts() };
+        assert_eq!(check(&marche(&known(), &advance))[0].field, "decp.taux_avance");
+        let rated = DecpFacts { taux_avance: Some(0.1), ..advance };
+        assert_eq!(check(&marche(&known(), &rated)), vec![]);
+        let too_high = DecpFacts { taux_avance: Some(1.5), ..rated };
+        assert_eq!(check(&marche(&known(), &too_high))[0].field, "decp.taux_avance");
+        let subcontracted = DecpFacts { sous_traitance_declaree: Some(true), ..complete_facts() };
+        assert_eq!(check(&marche(&known(), &subcontracted))[0].field, "decp.actes_sous_traitance");
+        // The whole publication file validates against the root of the official schema.
+        assert_eq!(check_publication(&publication(marche(&known(), &complete_facts()))), vec![]);
+        assert!(!check_publication(&json!({ "marches": {} })).is_empty(), "a file with no marche is refused");
+        assert_eq!(SCHEMA_VERSION, "2.0.3");
+        assert!(SCHEMA_TEXT.contains("schema_decp") || schema()["$id"].as_str().is_some());
     }
 }

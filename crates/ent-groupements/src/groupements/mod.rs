@@ -675,6 +675,9 @@ pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Gro
     conflict_unless(!(to == Status::Consultation && g.members == 0), || {
         "aucun membre accepté : la consultation ne peut pas être lancée"
     })?;
+    if to == Status::Consultation {
+        require_constituted(ctx.store, g, "la consultation ne peut pas être lancée").await?;
+    }
     let mut tx = ctx.store.begin_write().await?;
     set_status(&mut tx, g, to, ctx.now).await?;
     ctx.record(
@@ -687,6 +690,30 @@ pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Gro
     .await?;
     tx.commit().await?;
     must_get(ctx.store, &g.id).await
+}
+
+/// Refuses (409) what needs the groupement constituted — consultation, award — while its
+/// convention constitutive is not signed by every party (active).
+pub async fn require_constituted(store: &Store, g: &Groupement, what: &str) -> Result<(), Problem> {
+    let status: Option<(String, String)> = match &g.convention_id {
+        Some(id) => {
+            sqlx::query_as("SELECT reference, status FROM conventions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(store.pool())
+                .await?
+        }
+        None => None,
+    };
+    match status {
+        Some((_, status)) if status == "active" => Ok(()),
+        Some((reference, status)) => Err(Problem::conflict(format!(
+            "le groupement n'est pas constitué : sa convention constitutive {reference} n'est pas signée par \
+             toutes les parties (état « {status} ») ; {what}"
+        ))),
+        None => Err(Problem::conflict(format!(
+            "le groupement n'est pas constitué : aucune convention constitutive ; {what}"
+        ))),
+    }
 }
 
 /// The coordinator organisation of `g`.

@@ -79,9 +79,14 @@ pub struct ServiceRgpd {
 #[serde(deny_unknown_fields)]
 pub struct PersonalData {
     pub category: String,
-    /// Sensitive for minors (assessments, absences, sanctions...): registers flag it.
+    /// Special-category data (RGPD art. 9) or data on offences (art. 10), or data that may
+    /// reveal them (absence reasons may reveal health): registers flag it as « sensible ».
     #[serde(default)]
     pub sensitive: bool,
+    /// Highly personal data in the sense of the WP248 guidelines (electronic communications,
+    /// images and voice, assessments, absences, sanctions): a DPIA criterion of its own.
+    #[serde(default)]
+    pub highly_personal: bool,
 }
 
 /// A processor of the service, resolved per tenant to an organisation.

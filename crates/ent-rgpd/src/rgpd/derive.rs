@@ -24,6 +24,19 @@ pub const EU_COUNTRIES: [&str; 27] = [
 /// Accounts from which a processing is treated as large-scale (DPIA criterion).
 pub const LARGE_SCALE_ACCOUNTS: i64 = 5_000;
 
+/// The large-scale basis when no account figure is known: never « 0 comptes ».
+pub const NOT_ASSESSABLE: &str =
+    "non évaluable : aucun nombre de comptes déclaré (convention, groupement ou capacité du tenant)";
+
+/// The recipients article 4 of the arrêté du 30 novembre 2006 modifié adds to every ENT
+/// processing, beyond the users a service's own recipients name.
+pub const ARRETE_RECIPIENTS: [&str; 2] = [
+    "Personnels de la collectivité de rattachement et des services académiques chargés de l'administration \
+     et de l'assistance de l'ENT, dans la limite de leurs attributions (article 4 de l'arrêté du 30 novembre 2006 modifié)",
+    "Autorités et organismes habilités par un texte à en connaître (corps d'inspection, juridictions), sur demande \
+     (article 4 de l'arrêté du 30 novembre 2006 modifié)",
+];
+
 /// Security measures every ENT provisioned by the control plane has (what `provisioning::render` creates).
 pub const PLATFORM_SECURITY: [&str; 5] = [
     "Chaque ENT s'exécute dans un espace isolé (espace de noms dédié, filtrage réseau entrant et sortant, quotas)",
@@ -89,11 +102,17 @@ pub struct Assignment {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveTenant {
     pub slug: String,
+    /// The organisation that holds it.
+    pub org: String,
     /// The établissements it serves (one, or a commune's écoles).
     pub schools: Vec<String>,
     /// Catalog codes of its resolved bouquet and options.
     pub services: Vec<String>,
+    /// The largest account figure known for it (see `accounts_source`); 0 when none is.
     pub accounts: i64,
+    /// Where `accounts` comes from (« convention CONV-… », « groupement GC-… », « capacité du
+    /// tenant »); empty when no figure is known: the scale is then « non évaluable ».
+    pub accounts_source: String,
     pub aaf: bool,
     pub vendor: Option<String>,
     pub host: Option<String>,
@@ -151,8 +170,11 @@ pub struct Dpo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DataCategory {
     pub category: String,
-    /// Sensitive or highly personal for minors (assessments, absences, sanctions...).
+    /// Special-category data (art. 9) or offences (art. 10), or data that may reveal them.
     pub sensitive: bool,
+    /// Highly personal data (WP248): communications, images and voice, assessments...
+    #[serde(default)]
+    pub highly_personal: bool,
     pub retention: String,
 }
 
@@ -194,7 +216,12 @@ pub struct Establishment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Dpia {
     pub required: bool,
+    /// The WP248 criteria met, named.
     pub reasons: Vec<String>,
+    /// What the large-scale criterion was judged on: the account figures and their
+    /// sources, or « non évaluable » when no figure is known (never « 0 comptes »).
+    #[serde(default)]
+    pub scale: String,
 }
 
 /// An Art. 30(1) entry: one processing activity of one controller.
@@ -216,7 +243,12 @@ pub struct Entry {
     pub data_subjects: Vec<String>,
     pub minors: bool,
     pub personal_data: Vec<DataCategory>,
+    /// Art. 9/10 data (or data that may reveal it).
     pub sensitive_data: bool,
+    /// Highly personal data in the sense of WP248, apart from art. 9/10 data.
+    #[serde(default)]
+    pub highly_personal_data: bool,
+    /// The service's recipients, the arrêté's (article 4), then the processors.
     pub recipients: Vec<String>,
     /// Empty: « aucun ».
     pub transfers: Vec<Transfer>,
@@ -226,6 +258,7 @@ pub struct Entry {
     pub data_source: String,
     pub processors: Vec<ProcessorLink>,
     pub establishments: Vec<Establishment>,
+    /// The accounts of its tenants; 0 with `dpia.scale` « non évaluable » when unknown.
     pub accounts: i64,
     pub conventions: Vec<String>,
     pub dpia: Dpia,
@@ -445,6 +478,14 @@ struct Agg {
     defaulted: BTreeSet<String>,
     aaf: bool,
     educonnect: bool,
+    /// Where the account figures come from; tenants with no known figure are counted apart.
+    accounts_sources: BTreeSet<String>,
+    unknown_accounts: usize,
+    /// Écoles (pupils in ONDE) and collèges or lycées (pupils in SIECLE) among the schools.
+    ecoles: bool,
+    secondary: bool,
+    /// Lycées and EREA: pupils may be of age.
+    adults: bool,
 }
 
 /// The register of `org_id` on `as_of` (`YYYY-MM-DD`), `now` stamping entries recorded for the first time.
@@ -563,6 +604,20 @@ impl Agg {
         if !self.tenants.contains(&tenant.slug) {
             self.tenants.insert(tenant.slug.clone());
             self.accounts += tenant.accounts;
+            if tenant.accounts_source.is_empty() {
+                self.unknown_accounts += 1;
+            } else {
+                self.accounts_sources.insert(tenant.accounts_source.clone());
+            }
+        }
+        match school.etab_type {
+            Some(t) if t.is_ecole() => self.ecoles = true,
+            Some(EtabType::Lycee | EtabType::LyceeProfessionnel | EtabType::Erea) => {
+                self.secondary = true;
+                self.adults = true;
+            }
+            Some(_) => self.secondary = true,
+            None => {}
         }
         if !roles.convention.is_empty() && !self.conventions.contains(&roles.convention) {
             self.conventions.insert(roles.convention.clone());
@@ -588,11 +643,14 @@ impl Agg {
     }
 }
 
-/// Data subjects as the register names them: the catalog's, staff split by function.
-fn data_subjects(service: &Service, with_collectivite: bool) -> Vec<String> {
+/// Data subjects as the register names them: the catalog's, staff split by function,
+/// pupils of lycées and EREA said to be partly of age.
+fn data_subjects(service: &Service, with_collectivite: bool, adults: bool) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in &service.rgpd.data_subjects {
-        if s == "personnels" {
+        if adults && s == "élèves (mineurs)" {
+            out.push("élèves (mineurs, et majeurs en lycée)".into());
+        } else if s == "personnels" {
             out.push("personnels enseignants".into());
             out.push("personnels de direction et non enseignants".into());
         } else {
@@ -606,13 +664,26 @@ fn data_subjects(service: &Service, with_collectivite: bool) -> Vec<String> {
     out
 }
 
+/// Identities come from the académie's applications (ONDE for écoles, SIECLE for
+/// collèges and lycées, the staff directory) through the AAF; EduConnect only authenticates.
 fn data_source(agg: &Agg, service: &Service) -> String {
     let mut parts = Vec::new();
-    if agg.educonnect {
-        parts.push("EduConnect (élèves et responsables légaux) et annuaire fédérateur de l'académie (personnels)");
-    }
+    let pupils = match (agg.ecoles, agg.secondary) {
+        (true, true) => "ONDE (écoles) et SIECLE (collèges et lycées)",
+        (true, false) => "ONDE",
+        (false, true) => "SIECLE",
+        (false, false) => "ONDE ou SIECLE",
+    };
+    let identities = format!(
+        "élèves et responsables légaux : {pupils} ; personnels : annuaire académique ; transmis par l'annuaire \
+         fédérateur de l'académie (AAF)"
+    );
+    parts.push(identities.as_str());
     if agg.aaf {
-        parts.push("annuaire fédérateur de l'académie (imports AAF)");
+        parts.push("comptes créés par les imports de l'AAF");
+    }
+    if agg.educonnect {
+        parts.push("authentification par EduConnect (élèves et responsables légaux) et le guichet agents (personnels)");
     }
     if service.code != "portail" {
         parts.push("saisies des utilisateurs de l'ENT");
@@ -690,19 +761,50 @@ fn missing_safeguards(transfers: &[Transfer]) -> impl Iterator<Item = String> + 
         .map(|t| format!("garanties du transfert hors UE vers {} ({})", t.recipient, t.country))
 }
 
-fn dpia(minors: bool, sensitive: bool, accounts: i64, establishments: usize) -> Dpia {
+/// The WP248 criteria of an entry: vulnerable data subjects (minors), sensitive or highly
+/// personal data (named), large scale (judged on known account figures only; « non
+/// évaluable » otherwise). Two criteria or more call for an impact assessment.
+fn dpia(minors: bool, personal_data: &[DataCategory], agg: &Agg, establishments: usize) -> Dpia {
     let mut reasons = Vec::new();
     if minors {
-        reasons.push("données de personnes vulnérables : élèves mineurs".to_string());
+        reasons.push("personnes vulnérables : élèves mineurs".to_string());
     }
-    if sensitive {
-        reasons.push("données hautement personnelles (évaluations, absences, sanctions...)".to_string());
+    let special: Vec<&str> = personal_data.iter().filter(|d| d.sensitive).map(|d| d.category.as_str()).collect();
+    let personal: Vec<&str> =
+        personal_data.iter().filter(|d| d.highly_personal && !d.sensitive).map(|d| d.category.as_str()).collect();
+    match (special.is_empty(), personal.is_empty()) {
+        (true, true) => {}
+        (true, false) => reasons.push(format!("données à caractère hautement personnel : {}", personal.join(" ; "))),
+        (false, _) => reasons.push(format!(
+            "données sensibles (articles 9 et 10 du RGPD) ou à caractère hautement personnel : {}",
+            special.iter().chain(&personal).copied().collect::<Vec<_>>().join(" ; ")
+        )),
     }
-    if accounts >= LARGE_SCALE_ACCOUNTS || establishments >= 50 {
-        reasons.push(format!("traitement à grande échelle ({accounts} comptes, {establishments} établissements)"));
+    let known = agg.accounts_sources.iter().cloned().collect::<Vec<_>>().join(", ");
+    // The figures themselves are in the entry's `accounts`: the basis only names their sources.
+    let scale = match (agg.accounts_sources.is_empty(), agg.unknown_accounts) {
+        (true, _) => NOT_ASSESSABLE.to_string(),
+        (false, 0) => format!("comptes déclarés : {known}"),
+        (false, n) => format!("comptes déclarés : {known} ; {n} tenant(s) sans nombre de comptes connu (minimum)"),
+    };
+    if agg.accounts >= LARGE_SCALE_ACCOUNTS || establishments >= 50 {
+        reasons
+            .push(format!("traitement à grande échelle ({} comptes, {establishments} établissements)", agg.accounts));
     }
-    // CNIL / EDPB guidelines: two criteria or more call for an impact assessment.
-    Dpia { required: reasons.len() >= 2, reasons }
+    Dpia { required: reasons.len() >= 2, reasons, scale }
+}
+
+/// The recipients of an entry: the service's, the arrêté's, then each processor once.
+fn recipients(service: &Service, processors: &[ProcessorLink]) -> Vec<String> {
+    let mut out = service.rgpd.recipients.clone();
+    out.extend(ARRETE_RECIPIENTS.iter().map(|r| r.to_string()));
+    for p in processors {
+        let line = format!("Sous-traitant : {} ({})", p.org.name, p.role);
+        if !out.contains(&line) {
+            out.push(line);
+        }
+    }
+    out
 }
 
 fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &str) -> Entry {
@@ -719,7 +821,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         ));
     }
     let with_collectivite = processors.iter().any(|p| p.role == COLLECTIVITE);
-    let subjects = data_subjects(service, with_collectivite);
+    let subjects = data_subjects(service, with_collectivite, agg.adults);
     let minors = subjects.iter().any(|s| s.contains("mineur") || s.starts_with("élèves"));
     let personal_data: Vec<DataCategory> = service
         .rgpd
@@ -728,12 +830,16 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         .map(|d| DataCategory {
             category: d.category.clone(),
             sensitive: d.sensitive,
+            highly_personal: d.highly_personal,
             retention: service.rgpd.retention.clone(),
         })
         .collect();
     let sensitive = personal_data.iter().any(|d| d.sensitive);
+    let highly_personal = personal_data.iter().any(|d| d.highly_personal);
     let transfers = transfers(&processors);
     let source = data_source(&agg, service);
+    let dpia = dpia(minors, &personal_data, &agg, agg.establishments.len());
+    let recipients = recipients(service, &processors);
     let establishments: Vec<Establishment> = agg.establishments.into_values().collect();
     let mut e = Entry {
         key: format!("{controller_id}:{}", service.code),
@@ -749,13 +855,14 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         minors,
         personal_data,
         sensitive_data: sensitive,
-        recipients: service.rgpd.recipients.clone(),
+        highly_personal_data: highly_personal,
+        recipients,
         transfers,
         retention: service.rgpd.retention.clone(),
         security_measures: security(&controller),
         legal_basis: service.rgpd.legal_basis.clone(),
         data_source: source,
-        dpia: dpia(minors, sensitive, agg.accounts, establishments.len()),
+        dpia,
         processors,
         establishments,
         accounts: agg.accounts,
@@ -951,9 +1058,11 @@ mod tests {
         );
         w.tenants.push(LiveTenant {
             slug: "t1".into(),
+            org: "dep".into(),
             schools: vec!["college".into()],
             services: vec!["portail".into(), "visio".into()],
             accounts: 600,
+            accounts_source: "capacité du tenant".into(),
             aaf: false,
             vendor: Some("vendor".into()),
             host: Some("host".into()),
@@ -987,7 +1096,10 @@ mod tests {
             "the convention binds the collectivité"
         );
         assert_eq!(visio.processors[2].acts_for, "Org vendor");
-        assert!(visio.minors && !visio.dpia.required, "one criterion only: {:?}", visio.dpia);
+        // Image and voice are highly personal (WP248): with minors, two criteria.
+        assert!(visio.minors && visio.dpia.required, "minors and image and voice: {:?}", visio.dpia);
+        assert_eq!(visio.dpia.reasons.len(), 2, "{:?}", visio.dpia);
+        assert!(!r.entries[0].dpia.required, "the portail has minors only: {:?}", r.entries[0].dpia);
         assert_eq!(visio.establishments[0].uai, "COLLEGE");
         assert_eq!(visio.conventions, ["CONV-1"]);
     }
@@ -997,7 +1109,8 @@ mod tests {
         let mut w = world();
         w.tenants[0].accounts = LARGE_SCALE_ACCOUNTS;
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
-        let dpia = &r.entries[1].dpia;
+        // The portail: minors, no highly personal data; the scale makes the second criterion.
+        let dpia = &r.entries[0].dpia;
         assert!(dpia.required);
         assert_eq!(dpia.reasons.len(), 2);
         assert!(dpia.reasons[1].starts_with("traitement à grande échelle (5000 comptes"), "{:?}", dpia.reasons);
@@ -1155,5 +1268,33 @@ mod tests {
             (changed.entries[0].first_recorded.as_str(), changed.entries[0].last_changed.as_str()),
             ("T0", "T3")
         );
+    }
+
+    #[test]
+    fn art_9_data_is_told_apart_from_highly_personal_data_and_an_unknown_scale_is_not_zero() {
+        let mut w = world();
+        w.tenants[0].services = vec!["vie-scolaire".into()];
+        w.tenants[0].accounts = 0;
+        w.tenants[0].accounts_source.clear();
+        w.orgs.get_mut("college").unwrap().etab_type = Some(EtabType::Lycee);
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let e = &r.entries[0];
+        let flags: Vec<(bool, bool)> = e.personal_data.iter().map(|d| (d.sensitive, d.highly_personal)).collect();
+        // Grades and sanctions are highly personal; absence reasons may reveal health data (art. 9).
+        assert_eq!(flags, [(false, true), (true, true), (false, true), (false, false)]);
+        assert!(e.sensitive_data && e.highly_personal_data);
+        assert!(
+            e.dpia.required && e.dpia.reasons[1].starts_with("données sensibles (articles 9 et 10"),
+            "{:?}",
+            e.dpia
+        );
+        assert_eq!(e.dpia.scale, NOT_ASSESSABLE);
+        // Lycéens are not all minors; their identities come from SIECLE.
+        assert!(
+            e.data_subjects.contains(&"élèves (mineurs, et majeurs en lycée)".to_string()),
+            "{:?}",
+            e.data_subjects
+        );
+        assert!(e.data_source.contains("SIECLE") && !e.data_source.contains("ONDE"), "{}", e.data_source);
     }
 }

@@ -2,7 +2,7 @@
 //! BOM), ODS after the CNIL's model register, HTML (A4) and PDF. Every export
 //! lists the same Art. 30 fields, from [`entry_fields`].
 
-use super::derive::{Actor, Dpo, Entry, ProcessorEntry, Register};
+use super::derive::{Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Register};
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_kernel::error::Problem;
 
@@ -134,20 +134,38 @@ pub fn entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
     fields
 }
 
-fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
-    let dpia = if e.dpia.required {
-        format!("oui : {}", e.dpia.reasons.join(" ; "))
-    } else if e.dpia.reasons.is_empty() {
-        "non".to_string()
+/// « AIPD requise » with the criteria named, or why not.
+pub fn dpia_text(d: &Dpia) -> String {
+    let scale = if d.scale.is_empty() { String::new() } else { format!(" — échelle : {}", d.scale) };
+    if d.required {
+        format!("AIPD requise ({} critères) : {}{scale}", d.reasons.len(), d.reasons.join(" ; "))
+    } else if d.reasons.is_empty() {
+        format!("non requise (aucun critère){scale}")
     } else {
-        format!("non (un seul critère : {})", e.dpia.reasons.join(" ; "))
+        format!("non requise (un seul critère : {}){scale}", d.reasons.join(" ; "))
+    }
+}
+
+/// The accounts of an entry: never a bare « 0 » when no figure is known.
+fn accounts_text(e: &Entry) -> String {
+    if e.dpia.scale.starts_with("non évaluable") {
+        return "non évaluable".into();
+    }
+    e.accounts.to_string()
+}
+
+/// A data category with its markers: art. 9/10, highly personal.
+fn data_category(d: &DataCategory) -> String {
+    let marker = match (d.sensitive, d.highly_personal) {
+        (true, _) => " [sensible : art. 9 ou 10]",
+        (false, true) => " [hautement personnelle]",
+        (false, false) => "",
     };
-    let personal_data = e
-        .personal_data
-        .iter()
-        .map(|d| format!("{}{}", d.category, if d.sensitive { " [sensible]" } else { "" }))
-        .collect::<Vec<_>>()
-        .join("\n");
+    format!("{}{marker}", d.category)
+}
+
+fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
+    let personal_data = e.personal_data.iter().map(data_category).collect::<Vec<_>>().join("\n");
     vec![
         ("Référence", e.reference.clone()),
         ("Traitement", e.name.clone()),
@@ -163,7 +181,8 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
         ("Catégories de personnes concernées", e.data_subjects.join("\n")),
         ("Données de mineurs", yes_no(e.minors).into()),
         ("Catégories de données", personal_data),
-        ("Données sensibles", yes_no(e.sensitive_data).into()),
+        ("Données sensibles (art. 9 et 10)", yes_no(e.sensitive_data).into()),
+        ("Données hautement personnelles", yes_no(e.highly_personal_data).into()),
         ("Catégories de destinataires", e.recipients.join("\n")),
         ("Transferts hors UE", transfers_text(&e.transfers)),
         ("Durées de conservation", e.retention.clone()),
@@ -174,9 +193,9 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
             "Établissements concernés",
             e.establishments.iter().map(|s| format!("{} {}", s.uai, s.name)).collect::<Vec<_>>().join("\n"),
         ),
-        ("Comptes", e.accounts.to_string()),
+        ("Comptes", accounts_text(e)),
         ("Conventions", or_none(e.conventions.clone(), "aucune convention en vigueur")),
-        ("AIPD requise", dpia),
+        ("Analyse d'impact (AIPD)", dpia_text(&e.dpia)),
         ("Date de création", e.first_recorded.clone()),
         ("Dernière mise à jour", e.last_changed.clone()),
         ("Alertes", or_none(e.warnings.clone(), "aucune")),
@@ -328,10 +347,10 @@ fn empty_entry() -> Entry {
         "key": "", "reference": "", "name": "", "service": "",
         "controller": { "id": "", "kind": "", "code": "", "name": "", "country": "", "address": "", "email": "", "phone": "", "head": "" },
         "joint_controllers": [], "representative": "", "dpo": { "name": "", "email": "", "phone": "", "address": "" },
-        "purposes": [], "data_subjects": [], "minors": false, "personal_data": [], "sensitive_data": false,
+        "purposes": [], "data_subjects": [], "minors": false, "personal_data": [], "sensitive_data": false, "highly_personal_data": false,
         "recipients": [], "transfers": [], "retention": "", "security_measures": [], "legal_basis": "", "data_source": "",
         "processors": [], "establishments": [], "accounts": 0, "conventions": [],
-        "dpia": { "required": false, "reasons": [] }, "first_recorded": "", "last_changed": "", "warnings": [], "missing": []
+        "dpia": { "required": false, "reasons": [], "scale": "" }, "first_recorded": "", "last_changed": "", "warnings": [], "missing": []
     }))
     .expect("empty entry")
 }

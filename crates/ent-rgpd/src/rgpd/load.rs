@@ -6,7 +6,7 @@ use super::derive::{Assignment, ContractFact, LiveTenant, OrgFacts, Profile, Wor
 use ent_conventions::conventions::model::ConventionModel;
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::store::{Flag, JsonText, Store};
+use ent_kernel::store::{Flag, JsonObject, JsonText, Store};
 use ent_platform::catalog::{Catalog, IdentitySource};
 use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use ent_platform::registry::Org;
@@ -106,6 +106,7 @@ pub async fn world(
     }
     world.assignments = assignments(store, models, date).await?;
     world.tenants = live_tenants(store, catalog, &schools_of).await?;
+    declared_accounts(store, date, &mut world.tenants).await?;
     world.contracts = contracts(store, date).await?;
     for (id, profile) in profiles(store).await? {
         if let Some(org) = world.orgs.get_mut(&id) {
@@ -220,12 +221,64 @@ async fn live_tenants(
             schools: schools_of.get(&r.org_id).cloned().unwrap_or_default(),
             services,
             accounts: r.accounts,
+            accounts_source: if r.accounts > 0 { "capacité du tenant".into() } else { String::new() },
+            org: r.org_id,
             aaf: r.identity_source == IdentitySource::Aaf,
             vendor: r.vendor_org_id,
             host: r.host_org_id,
         });
     }
     Ok(out)
+}
+
+/// Raises each tenant's account figure to the largest one declared for it: the
+/// « accounts » parameter of the active conventions covering its schools (summed over
+/// distinct conventions) or its organisation's declared needs as an accepted member of a
+/// groupement de commandes; the source is named so the register can say where it comes from.
+async fn declared_accounts(store: &Store, date: &str, tenants: &mut [LiveTenant]) -> Result<(), Problem> {
+    let sql = format!(
+        "SELECT c.reference, c.parameters, s.org_id FROM conventions c JOIN convention_schools s \
+         ON s.convention_id = c.id WHERE c.id IN ({ACTIVE_CONVENTIONS}) ORDER BY c.reference"
+    );
+    let rows: Vec<(String, JsonText<JsonObject>, String)> =
+        sqlx::query_as(&sql).bind(date).bind(date).fetch_all(store.pool()).await?;
+    let mut by_school: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+    for (reference, JsonText(params), school) in rows {
+        let accounts = params.get("accounts").and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()));
+        if let Some(accounts) = accounts.filter(|a| *a > 0) {
+            by_school.entry(school).or_default().push((reference, accounts));
+        }
+    }
+    let members: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT g.reference, m.org_id, m.pupils + m.teacher_accounts + m.parent_accounts FROM groupement_members m \
+         JOIN groupements g ON g.id = m.groupement_id WHERE m.status = 'accepted' ORDER BY g.reference",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    for tenant in tenants.iter_mut() {
+        let mut conventions: Vec<(String, i64)> =
+            tenant.schools.iter().filter_map(|s| by_school.get(s)).flatten().cloned().collect();
+        conventions.sort();
+        conventions.dedup();
+        let mut candidates: Vec<(i64, String)> = Vec::new();
+        if !conventions.is_empty() {
+            let refs: Vec<&str> = conventions.iter().map(|(r, _)| r.as_str()).collect();
+            candidates.push((conventions.iter().map(|(_, a)| a).sum(), format!("convention {}", refs.join(", "))));
+        }
+        candidates.extend(
+            members
+                .iter()
+                .filter(|(_, org, a)| *org == tenant.org && *a > 0)
+                .map(|(g, _, a)| (*a, format!("groupement {g}"))),
+        );
+        if let Some((accounts, source)) = candidates.into_iter().max_by_key(|(a, _)| *a) {
+            if accounts > tenant.accounts || tenant.accounts_source.is_empty() {
+                tenant.accounts = accounts;
+                tenant.accounts_source = format!("{source} (comptes déclarés)");
+            }
+        }
+    }
+    Ok(())
 }
 
 const PROFILE_COLUMNS: &str = "org_id, head_name, head_title, address, phone, email, dpo_name, dpo_email, dpo_phone, \

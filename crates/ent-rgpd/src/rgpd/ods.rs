@@ -127,11 +127,16 @@ fn fiche(e: &Entry) -> Sheet {
     rows.push(vec![h("Catégories de données personnelles concernées")]);
     rows.push(vec![h("Catégorie"), h("Description"), h("Durée de conservation")]);
     for d in &e.personal_data {
-        let kind = if d.sensitive { "Donnée sensible ou hautement personnelle" } else { "Donnée courante" };
+        let kind = match (d.sensitive, d.highly_personal) {
+            (true, _) => "Donnée sensible (art. 9 ou 10 du RGPD) ou susceptible d'en révéler",
+            (false, true) => "Donnée à caractère hautement personnel",
+            (false, false) => "Donnée courante",
+        };
         rows.push(vec![t(&d.category), t(kind), t(&d.retention)]);
     }
     rows.push(vec![h("Durées de conservation"), t(&e.retention)]);
-    rows.push(vec![h("Données sensibles"), t(yes_no(e.sensitive_data))]);
+    rows.push(vec![h("Données sensibles (art. 9 et 10)"), t(yes_no(e.sensitive_data))]);
+    rows.push(vec![h("Données hautement personnelles"), t(yes_no(e.highly_personal_data))]);
     rows.push(vec![]);
     rows.push(vec![h("Catégories de personnes concernées")]);
     rows.extend(e.data_subjects.iter().map(|s| vec![t(s)]));
@@ -162,7 +167,7 @@ fn fiche(e: &Entry) -> Sheet {
         "Établissements concernés",
         "Comptes",
         "Conventions",
-        "AIPD requise",
+        "Analyse d'impact (AIPD)",
         "Alertes",
         "Champs manquants",
     ];

@@ -339,9 +339,11 @@ mod tests {
         );
         w.tenants.push(LiveTenant {
             slug: "t".into(),
+            org: "e".into(),
             schools: vec!["e".into()],
             services: vec!["portail".into(), "messagerie".into()],
             accounts: 100,
+            accounts_source: "capacité du tenant".into(),
             aaf: false,
             vendor: None,
             host: None,

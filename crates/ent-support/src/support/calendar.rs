@@ -23,7 +23,133 @@ pub struct Calendar {
     pub close: NaiveTime,
     /// Whether French public holidays are closed days.
     pub public_holidays: bool,
+    /// Whose public holidays: the national ones plus the territory's own.
+    pub territory: Territory,
     pub closures: Vec<Closure>,
+}
+
+/// A territory with public holidays of its own, on top of the eleven national ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Territory {
+    #[default]
+    Metropole,
+    /// Bas-Rhin, Haut-Rhin, Moselle: Good Friday and 26 December (local law).
+    AlsaceMoselle,
+    Guadeloupe,
+    Martinique,
+    Guyane,
+    Reunion,
+    Mayotte,
+    SaintBarthelemy,
+    SaintMartin,
+    NouvelleCaledonie,
+    Polynesie,
+}
+
+impl Territory {
+    pub const ALL: [Territory; 11] = [
+        Territory::Metropole,
+        Territory::AlsaceMoselle,
+        Territory::Guadeloupe,
+        Territory::Martinique,
+        Territory::Guyane,
+        Territory::Reunion,
+        Territory::Mayotte,
+        Territory::SaintBarthelemy,
+        Territory::SaintMartin,
+        Territory::NouvelleCaledonie,
+        Territory::Polynesie,
+    ];
+
+    /// The name policies use (`territory: alsace-moselle`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Territory::Metropole => "metropole",
+            Territory::AlsaceMoselle => "alsace-moselle",
+            Territory::Guadeloupe => "guadeloupe",
+            Territory::Martinique => "martinique",
+            Territory::Guyane => "guyane",
+            Territory::Reunion => "reunion",
+            Territory::Mayotte => "mayotte",
+            Territory::SaintBarthelemy => "saint-barthelemy",
+            Territory::SaintMartin => "saint-martin",
+            Territory::NouvelleCaledonie => "nouvelle-caledonie",
+            Territory::Polynesie => "polynesie",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Territory> {
+        Territory::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The territory of a département or collectivité code (`67`, `974`, `988`...).
+    pub fn of_departement(code: &str) -> Territory {
+        match code.trim_start_matches('0') {
+            "57" | "67" | "68" => Territory::AlsaceMoselle,
+            "971" => Territory::Guadeloupe,
+            "972" => Territory::Martinique,
+            "973" => Territory::Guyane,
+            "974" => Territory::Reunion,
+            "976" => Territory::Mayotte,
+            "977" => Territory::SaintBarthelemy,
+            "978" => Territory::SaintMartin,
+            "988" => Territory::NouvelleCaledonie,
+            "987" => Territory::Polynesie,
+            _ => Territory::Metropole,
+        }
+    }
+
+    /// Its time zone: the académie's by default.
+    pub fn timezone(self) -> Tz {
+        match self {
+            Territory::Metropole | Territory::AlsaceMoselle => chrono_tz::Europe::Paris,
+            Territory::Guadeloupe | Territory::SaintBarthelemy | Territory::SaintMartin => {
+                chrono_tz::America::Guadeloupe
+            }
+            Territory::Martinique => chrono_tz::America::Martinique,
+            Territory::Guyane => chrono_tz::America::Cayenne,
+            Territory::Reunion => chrono_tz::Indian::Reunion,
+            Territory::Mayotte => chrono_tz::Indian::Mayotte,
+            Territory::NouvelleCaledonie => chrono_tz::Pacific::Noumea,
+            Territory::Polynesie => chrono_tz::Pacific::Tahiti,
+        }
+    }
+
+    /// The territory's own public holidays of `year` (abolition of slavery, local law...).
+    pub fn own_holidays(self, year: i32) -> Vec<(NaiveDate, &'static str)> {
+        let fixed = |m, d| NaiveDate::from_ymd_opt(year, m, d).expect("fixed holiday");
+        let good_friday = easter(year) - Duration::days(2);
+        let abolition = "Abolition de l'esclavage";
+        match self {
+            Territory::Metropole => vec![],
+            Territory::AlsaceMoselle => vec![(good_friday, "Vendredi saint"), (fixed(12, 26), "Saint-Étienne")],
+            Territory::Guadeloupe => vec![(fixed(5, 27), abolition)],
+            Territory::Martinique => vec![(fixed(5, 22), abolition)],
+            Territory::Guyane => vec![(fixed(6, 10), abolition)],
+            Territory::Reunion => vec![(fixed(12, 20), abolition)],
+            Territory::Mayotte => vec![(fixed(4, 27), abolition)],
+            Territory::SaintBarthelemy => vec![(fixed(10, 9), abolition)],
+            Territory::SaintMartin => vec![(fixed(5, 28), abolition)],
+            Territory::NouvelleCaledonie => vec![(fixed(9, 24), "Fête de la citoyenneté")],
+            Territory::Polynesie => vec![
+                (fixed(3, 5), "Arrivée de l'Évangile"),
+                (good_friday, "Vendredi saint"),
+                (fixed(6, 29), "Fête de l'autonomie"),
+            ],
+        }
+    }
+
+    /// Every public holiday of `year` in the territory, by date.
+    pub fn holidays(self, year: i32) -> Vec<(NaiveDate, &'static str)> {
+        let mut all = french_public_holidays(year);
+        all.extend(self.own_holidays(year));
+        all.sort();
+        all
+    }
+
+    pub fn is_holiday(self, date: NaiveDate) -> bool {
+        is_french_public_holiday(date) || self.own_holidays(date.year()).iter().any(|(d, _)| *d == date)
+    }
 }
 
 /// Easter Sunday of `year` (Gregorian, anonymous algorithm).
@@ -77,13 +203,14 @@ impl Calendar {
             open: NaiveTime::from_hms_opt(8, 0, 0).expect("08:00"),
             close: NaiveTime::from_hms_opt(18, 0, 0).expect("18:00"),
             public_holidays: true,
+            territory: Territory::Metropole,
             closures: Vec::new(),
         }
     }
 
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
         self.days.contains(&date.weekday())
-            && !(self.public_holidays && is_french_public_holiday(date))
+            && !(self.public_holidays && self.territory.is_holiday(date))
             && !self.closures.iter().any(|c| c.from <= date && date <= c.to)
     }
 
@@ -224,5 +351,30 @@ mod tests {
     fn a_calendar_without_open_days_has_no_due_date() {
         let cal = Calendar { days: vec![], ..Calendar::standard() };
         assert_eq!(cal.add_business(paris("2026-10-26 12:00"), 60), None);
+    }
+
+    #[test]
+    fn alsace_moselle_closes_on_good_friday_and_26_december_and_overseas_on_their_own_days() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let strasbourg = Calendar { territory: Territory::of_departement("67"), ..Calendar::standard() };
+        assert_eq!(strasbourg.territory, Territory::AlsaceMoselle);
+        // 2027: Good Friday is 26 March. A 2-hour task started on Maundy Thursday at 17:00
+        // runs one hour on Thursday, then waits for Tuesday (Good Friday, week-end, Easter Monday).
+        let thursday = Territory::Metropole.timezone().with_ymd_and_hms(2027, 3, 25, 17, 0, 0).unwrap().to_utc();
+        let due = strasbourg.add_business(thursday, 2 * 3600).unwrap();
+        assert_eq!(due.with_timezone(&chrono_tz::Europe::Paris).date_naive(), d(2027, 3, 30));
+        assert_eq!(Calendar::standard().add_business(thursday, 2 * 3600).unwrap().date_naive(), d(2027, 3, 26));
+        assert!(!strasbourg.is_working_day(d(2031, 12, 26)) && Calendar::standard().is_working_day(d(2031, 12, 26)));
+        // Any year, each territory its own day, in its own time zone.
+        assert!(Territory::Reunion.is_holiday(d(2040, 12, 20)) && !Territory::Metropole.is_holiday(d(2040, 12, 20)));
+        assert!(Territory::Martinique.is_holiday(d(2035, 5, 22)) && Territory::Guadeloupe.is_holiday(d(2035, 5, 27)));
+        assert!(Territory::Guyane.is_holiday(d(2029, 6, 10)) && Territory::Mayotte.is_holiday(d(2029, 4, 27)));
+        assert!(Territory::NouvelleCaledonie.is_holiday(d(2028, 9, 24)));
+        assert!(Territory::Polynesie.is_holiday(d(2028, 4, 14)), "Good Friday 2028");
+        assert_eq!(Territory::of_departement("974").timezone(), chrono_tz::Indian::Reunion);
+        assert_eq!(Territory::AlsaceMoselle.holidays(2026).len(), 13);
+        for t in Territory::ALL {
+            assert_eq!(Territory::parse(t.as_str()), Some(t));
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! embedded; the YAML files of `support_dir` (config) replace policies and
 //! calendars by name. Everything is validated at start.
 
-use super::calendar::{Calendar, Closure};
+use super::calendar::{Calendar, Closure, Territory};
 use super::{Level, Priority};
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use schemars::JsonSchema;
@@ -32,6 +32,10 @@ pub struct CalendarSpec {
     /// French public holidays are closed (Easter Monday, Ascension and Whit Monday computed).
     #[serde(default = "yes")]
     pub public_holidays: bool,
+    /// Whose public holidays besides the national ones (`alsace-moselle`, `reunion`...), and
+    /// the time zone when `timezone` is left at its default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub territory: Option<String>,
     #[serde(default)]
     pub closures: Vec<ClosureSpec>,
 }
@@ -161,7 +165,18 @@ fn time(field: &str, text: &str, errors: &mut Vec<String>) -> NaiveTime {
 
 fn calendar(name: &str, spec: &CalendarSpec, errors: &mut Vec<String>) -> Calendar {
     let at = |f: &str| format!("calendrier {name}, {f}");
-    let tz = spec.timezone.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+    let territory = match spec.territory.as_deref().map(|t| (t, Territory::parse(t))) {
+        None => Territory::Metropole,
+        Some((_, Some(t))) => t,
+        Some((t, None)) => {
+            let known: Vec<&str> = Territory::ALL.iter().map(|t| t.as_str()).collect();
+            errors.push(format!("{} : territoire « {t} » inconnu ({})", at("territory"), known.join(", ")));
+            Territory::Metropole
+        }
+    };
+    let timezone =
+        if spec.timezone == default_tz() { territory.timezone().name().to_string() } else { spec.timezone.clone() };
+    let tz = timezone.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
         errors.push(format!("{} : fuseau « {} » inconnu", at("timezone"), spec.timezone));
         chrono_tz::Europe::Paris
     });
@@ -192,6 +207,7 @@ fn calendar(name: &str, spec: &CalendarSpec, errors: &mut Vec<String>) -> Calend
         open,
         close,
         public_holidays: spec.public_holidays,
+        territory,
         closures: spec.closures.iter().map(|c| Closure { from: c.from, to: c.to }).collect(),
     }
 }

@@ -113,6 +113,19 @@ async fn registry_counts(store: &Store, commune: &Org) -> (i64, i64) {
     (row.get("n"), row.get("p"))
 }
 
+/// The convention constitutive submitted, then signed by the coordinator and every member, in order.
+async fn constitute(w: &World, convention: &str, members: &[(Org, Client)]) {
+    let url = |p: &str| format!("/api/v1/conventions/{convention}{p}");
+    let (status, body) = send(w.coord.post(url("/submit")).json(&json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    for client in std::iter::once(&w.coord).chain(members.iter().map(|(_, c)| c)) {
+        let (status, body) = send(client.post(url("/sign")).json(&json!({}))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, body) = send(w.coord.get(url(""))).await;
+    assert_eq!(body["status"], "active", "{body}");
+}
+
 fn award_body(siret: &str) -> Value {
     json!({
         "vendor_siret": siret,
@@ -130,7 +143,7 @@ fn award_body(siret: &str) -> Value {
             "offres_recues": 4,
             "attribution_avance": false,
             "type_groupement_operateurs": "Pas de groupement",
-            "sous_traitance_declaree": true,
+            "sous_traitance_declaree": false,
             "procedure": "Appel d'offres ouvert",
             "forme_prix": "Unitaire",
             "types_prix": ["Définitif révisable"],
@@ -351,12 +364,21 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let (status, problem) = send(download(&annex, "odt")).await;
     assert_eq!(status, 422, "{name}: the annex is a spreadsheet only: {problem}");
 
-    // Consultation, then the DECP before the award: 409.
-    for to in ["closed", "consultation"] {
-        let (status, g) =
-            send(w.coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }))).await;
-        assert_eq!(status, 200, "{name}: {g}");
-    }
+    // Closed; neither consultation nor award while the convention constitutive is unsigned.
+    let transition = |to: &str| w.coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
+    let (status, g) = send(transition("closed")).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    let (status, problem) = send(transition("consultation")).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("convention constitutive"), "{name}: {problem}");
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let (status, problem) = send(w.coord.post(&award_url).json(&award_body("73282932000074"))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("n'est pas constitué"), "{name}: {problem}");
+    // Consultation once every party signed, then the DECP before the award: 409.
+    constitute(&w, g["convention_id"].as_str().expect("a convention constitutive"), members).await;
+    let (status, g) = send(transition("consultation")).await;
+    assert_eq!(status, 200, "{name}: {g}");
     let (status, problem) = send(w.coord.get(api(&format!("/groupements/{id}/decp")))).await;
     assert_eq!(status, 409, "{name}: {problem}");
 
@@ -370,6 +392,11 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&award_body(&bad_luhn(&vendor_siret)))).await;
     assert_eq!(status, 422, "{name}");
     assert!(problem["detail"].as_str().unwrap().contains("Luhn"), "{problem}");
+    // Repeated techniques fail the official schema (`uniqueItems`): 422 on the field.
+    let mut twice = award_body(&vendor_siret);
+    twice["decp"]["techniques"] = json!(["Accord-cadre", "Accord-cadre"]);
+    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&twice)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["decp.techniques".to_string()]), "{name}: {problem}");
     let mut no_facts = award_body(&vendor_siret);
     no_facts["decp"] = json!({});
     let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&no_facts)).await;
@@ -446,15 +473,18 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let schema: Value = serde_json::from_str(
         &std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../ent-groupements/src/groupements/decp-marche.schema.json"),
+                .join("../ent-groupements/src/groupements/schema_decp_v2.0.3.json"),
         )
         .unwrap(),
     )
     .unwrap();
-    for field in schema["required"].as_array().unwrap() {
+    for field in schema["definitions"]["marche"]["required"].as_array().unwrap() {
         assert!(marche.get(field.as_str().unwrap()).is_some(), "{name}: DECP lacks {field}");
     }
     assert_eq!(entcp::groupements::decp::check(marche), vec![], "{name}");
+    // The published file validates against the complete official schema, shipped with its version.
+    assert_eq!(entcp::groupements::decp::check_publication(&decp), vec![], "{name}");
+    assert_eq!(entcp::groupements::decp::SCHEMA_VERSION, "2.0.3");
     assert_eq!(marche["titulaires"][0]["titulaire"]["id"], vendor_siret.as_str());
     assert_eq!(marche["montant"], json!(987654.32));
     assert_eq!(marche["dateNotification"], "2026-09-01");

@@ -182,6 +182,8 @@ struct World {
     years: AtomicU32,
     /// The school's active convention (from t0): tenants may move on.
     active_convention: String,
+    /// For the tokens of organisations created during the run (a groupement's coordinator).
+    store: entcp::store::Store,
 }
 
 fn luhn_siren(seed: u32) -> String {
@@ -205,6 +207,7 @@ impl World {
             vendor_siren: luhn_siren(0),
             years: AtomicU32::new(0),
             active_convention: String::new(),
+            store: db.store.clone(),
         };
         let vendor = json!({ "kind": "editeur", "siren": world.vendor_siren, "name": "Éditeur ENT" });
         world.post("/api/v1/orgs", vendor).await;
@@ -336,6 +339,17 @@ impl World {
         let mine = mine["id"].as_str().unwrap().to_string();
         self.post(&format!("/api/v1/groupements/{id}/applications/{mine}/accept"), json!({})).await;
         if state != "open" {
+            // Constituted first: the coordinator, then the member, sign the convention constitutive.
+            let g = self.setup(&self.admin, "GET", &format!("/api/v1/groupements/{id}"), None).await.0;
+            let convention = g["convention_id"].as_str().unwrap().to_string();
+            self.post(&format!("/api/v1/conventions/{convention}/submit"), json!({})).await;
+            let epci_id = epci["id"].as_str().unwrap();
+            let coord = common::client_with(
+                &token_for(&self.store, &format!("coord@{epci_id}.fr"), Role::Coordinateur, Some(epci_id)).await,
+            );
+            for signer in [&coord, &self.mairie] {
+                self.setup(signer, "POST", &format!("/api/v1/conventions/{convention}/sign"), Some(json!({}))).await;
+            }
             for to in ["closed", "consultation"] {
                 self.post(&format!("/api/v1/groupements/{id}/transition"), json!({ "to": to })).await;
             }

@@ -432,3 +432,48 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     assert!(context["changed"].to_string().contains("94-visio"), "{context}");
     assert_eq!(context["previous"], "2026-09-01");
 }
+
+backend_test!(the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_criteria_named);
+async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_criteria_named(
+    db: crate::common::TestDb,
+) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    // The controller of Fresnes' écoles, as the commune's Art. 30(2) register names it.
+    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
+    let controller = commune["processor_entries"][0]["controller"]["id"].as_str().expect("a controller").to_string();
+    let (s, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
+    assert_eq!(s, StatusCode::OK, "{register}");
+    let entry = |service: &str| {
+        register["entries"].as_array().unwrap().iter().find(|e| e["service"] == service).cloned().expect(service)
+    };
+    let messagerie = entry("messagerie");
+    assert_eq!(messagerie["dpia"]["required"], true, "{name}: {}", messagerie["dpia"]);
+    let reasons: Vec<&str> =
+        messagerie["dpia"]["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert_eq!(reasons.len(), 2, "{name}: {reasons:?}");
+    assert!(reasons[0].contains("élèves mineurs"), "{name}: {reasons:?}");
+    assert!(reasons[1].contains("hautement personnel") && reasons[1].contains("communications électroniques"));
+    // Electronic communications are highly personal, not art. 9/10 data.
+    assert_eq!(
+        (messagerie["highly_personal_data"].as_bool(), messagerie["sensitive_data"].as_bool()),
+        (Some(true), Some(false))
+    );
+    // Vitry's tenant declares its capacity, Fresnes declares nothing: counted apart, never as 0.
+    let scale = messagerie["dpia"]["scale"].as_str().unwrap();
+    assert_eq!(scale, "comptes déclarés : capacité du tenant ; 1 tenant(s) sans nombre de comptes connu (minimum)");
+    // The portail has minors only: one criterion.
+    assert_eq!(entry("portail")["dpia"]["required"], false, "{name}");
+    // Processors and the arrêté's recipients are among the recipients; identities come from ONDE via the AAF.
+    let recipients = messagerie["recipients"].to_string();
+    assert!(recipients.contains("Sous-traitant : ") && recipients.contains("article 4 de l'arrêté"), "{recipients}");
+    let source = messagerie["data_source"].as_str().unwrap();
+    assert!(source.contains("ONDE") && source.contains("AAF") && !source.contains("SIECLE"), "{name}: {source}");
+
+    // Every document says it in words.
+    let (s, _, html) = d.export(&d.admin, &controller, "html").await;
+    assert_eq!(s, StatusCode::OK);
+    let html = html_text(&String::from_utf8(html).unwrap());
+    assert!(html.contains("AIPD requise (2 critères) : personnes vulnérables : élèves mineurs ; données à caractère hautement personnel"), "{name}");
+    assert!(html.contains("1 tenant(s) sans nombre de comptes connu"), "{name}");
+}

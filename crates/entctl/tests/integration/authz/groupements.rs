@@ -111,6 +111,12 @@ impl World {
         membership::accept(&ctx, &g, &mine).await.unwrap();
         let mut g = gm::must_get(&self.store, &g.id).await.unwrap();
         if state != "open" {
+            // Constituted: the signing circuit is the conventions' matrix; here only its outcome matters.
+            sqlx::query("UPDATE conventions SET status = 'active' WHERE id = $1")
+                .bind(g.convention_id.as_deref().unwrap())
+                .execute(self.store.pool())
+                .await
+                .unwrap();
             for to in [gm::Status::Closed, gm::Status::Consultation] {
                 g = gm::transition(&ctx, &g, to).await.unwrap();
             }
