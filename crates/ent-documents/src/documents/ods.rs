@@ -233,7 +233,7 @@ fn sheet_name(wanted: &str, used: &mut BTreeSet<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::documents::read_back::ods_sheets;
+    use crate::documents::read_back::{ods_sheets, part};
 
     fn book() -> Spreadsheet {
         Spreadsheet {
@@ -284,10 +284,7 @@ mod tests {
         let mut b = book();
         b.sheets[0].rows.push(vec![Cell::EurosFormula { formula: "of:=[.B2]*2".into(), cents: 240000 }]);
         let ods = to_ods(&b);
-        let mut archive = zip::ZipArchive::new(Cursor::new(&ods[..])).unwrap();
-        let (mut styles, mut content) = (String::new(), String::new());
-        archive.by_name("styles.xml").unwrap().read_to_string(&mut styles).unwrap();
-        archive.by_name("content.xml").unwrap().read_to_string(&mut content).unwrap();
+        let (styles, content) = (part(&ods, "styles.xml"), part(&ods, "content.xml"));
         assert!(
             styles.contains(r#"style:print-orientation="landscape""#) && styles.contains(r#"style:scale-to-X="1""#)
         );
@@ -295,6 +292,6 @@ mod tests {
         assert!(content.contains(
             r#"table:formula="of:=[.B2]*2" office:value-type="currency" office:currency="EUR" office:value="2400.00""#
         ));
-        assert_eq!(cells(&ods)[0].1[4], ["2400.00"]);
+        assert_eq!(ods_sheets(&ods)[0].1[4], ["2400.00"]);
     }
 }

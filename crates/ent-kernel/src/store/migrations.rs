@@ -46,9 +46,9 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0017_counters.sql",
     "0018_registry_changes.sql",
     "0019_reconcile_semantics.sql",
-    "0024_deferred_indexes.sql",
     "0020_console_sessions.sql",
     "0022_convention_documents.sql",
+    "0024_deferred_indexes.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -191,15 +191,21 @@ mod tests {
             19,
             "b585cf4bd6a1f1b435a3eef39c10185d52f1da66c847e558bc9c497e37be8eeb5cff8af0370bcd4c4688577f6b9edb16",
             "b585cf4bd6a1f1b435a3eef39c10185d52f1da66c847e558bc9c497e37be8eeb5cff8af0370bcd4c4688577f6b9edb16",
-            24,
-            "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
-            "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
+        ),
+        (
             20,
             "81469b7f2e384d00213c3470fdb9ddc175f76556a6b61ec828a3dd9d3f5f6866f78546d7a3e0b64e0ee6b0d71ce9df01",
             "81469b7f2e384d00213c3470fdb9ddc175f76556a6b61ec828a3dd9d3f5f6866f78546d7a3e0b64e0ee6b0d71ce9df01",
+        ),
+        (
             22,
             "ce848e43a24d5f3457cef4271cbceedfae265d0e076b21d1d6767e11e3ec5a791b40fedc01e068815bc7617951f46f1d",
             "f759dc5c5898b84582b11a63799a04e45d3e79ea7f4c90ed5edb4935663d4981d89d04ee70977d28714c9f7ee248bca8",
+        ),
+        (
+            24,
+            "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
+            "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
         ),
     ];
 

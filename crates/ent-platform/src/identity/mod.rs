@@ -3,8 +3,8 @@
 //! web-console session or an OIDC login only has to produce the same `Actor`.
 
 pub mod authz;
-pub mod password;
 pub mod oidc;
+pub mod password;
 pub mod routes;
 pub mod sessions;
 pub mod state;
