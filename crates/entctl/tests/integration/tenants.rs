@@ -365,6 +365,9 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     let app = entcp::api::app(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let dan = common::client_with(&token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+    // #15: the legal visa is given by another person than the académie's signatory.
+    let juriste =
+        common::client_with(&token_for(&db.store, "juriste@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
     let cd = common::client_with(
         &token_for(&db.store, "ent@valdemarne.fr", Role::Collectivite, Some("departement:94")).await,
     );
@@ -400,7 +403,7 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     let id = conv["id"].as_str().unwrap();
     let step =
         |who: &reqwest::Client, action: &str| who.post(url(&format!("/conventions/{id}/{action}"))).json(&json!({}));
-    for (who, action) in [(&dan, "submit"), (&dan, "visa"), (&dan, "sign"), (&cd, "sign"), (&chef, "sign")] {
+    for (who, action) in [(&dan, "submit"), (&juriste, "visa"), (&dan, "sign"), (&cd, "sign"), (&chef, "sign")] {
         let (s, p) = call_socket(step(who, action)).await;
         assert_eq!(s, StatusCode::OK, "{action}: {p}");
     }
