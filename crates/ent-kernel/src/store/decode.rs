@@ -35,6 +35,21 @@ macro_rules! text_enum {
     };
 }
 
+/// `impl Type<Any>` for a wrapper stored as the column type `$stored` (its SQL type is
+/// the stored one's; only the decoding differs).
+macro_rules! stored_as {
+    ($wrapper:ident $(<$param:ident>)?: $stored:ty) => {
+        impl$(<$param>)? Type<Any> for $wrapper$(<$param>)? {
+            fn type_info() -> AnyTypeInfo {
+                <$stored as Type<Any>>::type_info()
+            }
+            fn compatible(ty: &AnyTypeInfo) -> bool {
+                <$stored as Type<Any>>::compatible(ty)
+            }
+        }
+    };
+}
+
 /// A boolean stored as `BIGINT` 0/1; any other integer is an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flag(pub bool);
@@ -45,14 +60,7 @@ impl From<Flag> for bool {
     }
 }
 
-impl Type<Any> for Flag {
-    fn type_info() -> AnyTypeInfo {
-        <i64 as Type<Any>>::type_info()
-    }
-    fn compatible(ty: &AnyTypeInfo) -> bool {
-        <i64 as Type<Any>>::compatible(ty)
-    }
-}
+stored_as!(Flag: i64);
 
 impl<'r> Decode<'r, Any> for Flag {
     fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
@@ -90,14 +98,7 @@ impl From<JsonText<Vec<String>>> for Vec<String> {
     }
 }
 
-impl<T> Type<Any> for JsonText<T> {
-    fn type_info() -> AnyTypeInfo {
-        <String as Type<Any>>::type_info()
-    }
-    fn compatible(ty: &AnyTypeInfo) -> bool {
-        <String as Type<Any>>::compatible(ty)
-    }
-}
+stored_as!(JsonText<T>: String);
 
 impl<'r, T: serde::de::DeserializeOwned> Decode<'r, Any> for JsonText<T> {
     fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
@@ -116,14 +117,7 @@ impl<T> From<Nullable<T>> for Option<T> {
     }
 }
 
-impl<T> Type<Any> for Nullable<T> {
-    fn type_info() -> AnyTypeInfo {
-        <String as Type<Any>>::type_info()
-    }
-    fn compatible(ty: &AnyTypeInfo) -> bool {
-        <String as Type<Any>>::compatible(ty)
-    }
-}
+stored_as!(Nullable<T>: String);
 
 impl<'r, T> Decode<'r, Any> for Nullable<T>
 where
