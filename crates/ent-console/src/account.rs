@@ -69,25 +69,13 @@ pub async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
-    let refused = |text: String| Some(Notice::error(text));
+    let refused = |text: String| render(&state, &signed, StatusCode::UNPROCESSABLE_ENTITY, Some(Notice::error(text)));
     if password::check_password(&state.store, &session.email, &form.current).await?.as_deref() != Some(&session.user_id)
     {
-        return render(
-            &state,
-            &signed,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            refused("Le mot de passe actuel est incorrect.".into()),
-        )
-        .await;
+        return refused("Le mot de passe actuel est incorrect.".into()).await;
     }
     if form.password != form.confirmation {
-        return render(
-            &state,
-            &signed,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            refused("Les deux mots de passe diffèrent.".into()),
-        )
-        .await;
+        return refused("Les deux mots de passe diffèrent.".into()).await;
     }
     match password::set_password(&state.store, &session.actor, &session.user_id, &form.password, state.clock.now())
         .await
@@ -98,8 +86,7 @@ pub async fn change_password(
             Ok(response)
         }
         Err(problem) if problem.kind == ProblemKind::Validation => {
-            let text = format!("Mot de passe refusé : {}.", field_message(&problem));
-            render(&state, &signed, StatusCode::UNPROCESSABLE_ENTITY, refused(text)).await
+            refused(format!("Mot de passe refusé : {}.", field_message(&problem))).await
         }
         Err(problem) => Err(problem.into()),
     }

@@ -10,3 +10,7 @@ pub mod store;
 pub mod throttle;
 pub mod validate;
 pub mod yaml;
+
+/// `#[skip_serializing_none]` on an API struct (above its `derive`): every `Option` field
+/// is absent from the JSON when `None`, said once for the struct.
+pub use serde_with::skip_serializing_none;

@@ -29,18 +29,12 @@ pub async fn notify(
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     let subject = json!({
-        "event": event,
         "reference": conv.reference,
         "title": conv.title,
         "start_date": french_date(&conv.start_date),
         "end_date": french_date(&conv.end_date),
     });
-    Notice::new("convention", recipients.to_vec())
-        .unique_recipients()
-        .with(subject)
-        .with(extra)
-        .enqueue(tx, now)
-        .await?;
+    Notice::event("convention", recipients.to_vec(), event).with(subject).with(extra).enqueue(tx, now).await?;
     Ok(())
 }
 

@@ -35,7 +35,7 @@ pub enum Status {
     Amended,
 }
 
-ent_kernel::text_enum!(Status);
+ent_kernel::text_enum!(pub Status from Self::ALL);
 
 impl Status {
     pub const ALL: [Status; 7] = [
@@ -60,10 +60,6 @@ impl Status {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Status::Draft => "brouillon",
@@ -86,6 +82,7 @@ pub struct Party {
     pub order: u32,
 }
 
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct Step {
     pub id: String,
@@ -102,9 +99,7 @@ pub struct Step {
     pub role: String,
     pub document_hash: String,
     pub at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub voided_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub void_reason: Option<String>,
 }
 
@@ -119,6 +114,7 @@ pub struct SignedFile {
     pub uploaded_at: String,
 }
 
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Convention {
     pub id: String,
@@ -135,32 +131,24 @@ pub struct Convention {
     pub parties: Vec<Party>,
     /// The établissements the convention covers.
     pub schools: Vec<OrgRef>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub amends_id: Option<String>,
     /// A convention of another model this one explicitly replaces on its schools (terminated at activation).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub supersedes_id: Option<String>,
     /// Why a start date in the past was accepted.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub backdate_reason: Option<String>,
     /// The controller (responsable de traitement) of the ENT at the covered schools: the controller
     /// party's organisation, or for écoles the DSDEN of their département (the IA-DASEN), whoever
     /// signs for the académie.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rgpd_controller: Option<OrgRef>,
     pub root_id: String,
     /// SHA-256 of the rendered document submitted for signature.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub document_hash: Option<String>,
     pub steps: Vec<Step>,
     pub signed_files: Vec<SignedFile>,
     /// The frozen document of each submission (every version kept): what a party downloads and checks.
     pub documents: Vec<frozen::FrozenFile>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal_comment: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub termination_reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub termination_effective: Option<String>,
     pub version: i64,
     pub created_by: String,

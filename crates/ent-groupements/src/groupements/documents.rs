@@ -33,7 +33,7 @@ pub enum Kind {
     Quantites,
 }
 
-ent_kernel::text_enum!(Kind);
+ent_kernel::text_enum!(pub Kind from Self::ALL);
 
 impl Kind {
     pub const ALL: [Kind; 4] = [Kind::Convention, Kind::Cctp, Kind::Membres, Kind::Quantites];
@@ -45,10 +45,6 @@ impl Kind {
             Kind::Membres => "membres",
             Kind::Quantites => "quantites",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
     pub fn label(self) -> &'static str {

@@ -100,6 +100,7 @@ pub struct Prefill {
     pub schools_without_pupils: usize,
 }
 
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Application {
     pub id: String,
@@ -112,10 +113,8 @@ pub struct Application {
     pub deliberation_date: String,
     pub quantities: MemberQuantities,
     pub accounts: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub decision_reason: Option<String>,
     pub applied_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<String>,
     pub version: i64,
 }

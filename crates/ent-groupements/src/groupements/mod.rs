@@ -62,7 +62,7 @@ pub enum Status {
     Ended,
 }
 
-ent_kernel::text_enum!(Status);
+ent_kernel::text_enum!(pub Status from Self::ALL);
 
 impl Status {
     pub const ALL: [Status; 6] =
@@ -77,10 +77,6 @@ impl Status {
             Status::Running => "running",
             Status::Ended => "ended",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
     pub fn label(self) -> &'static str {
@@ -172,6 +168,7 @@ pub struct Award {
     pub decp: decp::DecpFacts,
 }
 
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Groupement {
     pub id: String,
@@ -186,19 +183,14 @@ pub struct Groupement {
     pub cost_key_label: String,
     /// `YYYY-MM-DD`: last day to apply.
     pub application_deadline: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub consultation_date: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub award_planned_date: Option<String>,
     pub status: Status,
     pub status_label: String,
     /// The `groupement-de-commandes` convention the accepted members sign.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub convention_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub award: Option<Award>,
     /// `YYYY-MM-DD`: first export of the DECP record (its `datePublicationDonnees`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub decp_published_on: Option<String>,
     pub members: i64,
     pub version: i64,

@@ -66,10 +66,6 @@ impl OrgKind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<OrgKind> {
-        OrgKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
     /// Kinds identified by a SIREN, created by hand rather than imported.
     pub fn is_siren_identified(self) -> bool {
         matches!(self, OrgKind::Epci | OrgKind::SyndicatMixte | OrgKind::Editeur | OrgKind::Hebergeur)
@@ -130,10 +126,6 @@ impl Role {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
     /// The kinds of organisation a binding of this role may name.
     pub fn org_kinds(self) -> &'static [OrgKind] {
         use OrgKind::*;
@@ -161,5 +153,5 @@ pub struct Action {
     pub roles: &'static [Role],
 }
 
-crate::text_enum!(OrgKind);
-crate::text_enum!(Role);
+crate::text_enum!(pub OrgKind from Self::ALL);
+crate::text_enum!(pub Role from Self::ALL);

@@ -22,9 +22,23 @@ pub struct UnknownValue {
 }
 
 /// `impl TryFrom<String> for $enum` through its `parse(&str) -> Option<Self>`: an
-/// unknown value is an [`UnknownValue`] error.
+/// unknown value is an [`UnknownValue`] error. With `from $all` (the list of its values),
+/// also writes that `parse`: the value whose `as_str()` is the text.
+///
+/// ```ignore
+/// ent_kernel::text_enum!(pub Status from Self::ALL);
+/// ```
 #[macro_export]
 macro_rules! text_enum {
+    ($vis:vis $enum:ident from $all:expr) => {
+        impl $enum {
+            /// The value whose text (`as_str`) is `s`.
+            $vis fn parse(s: &str) -> Option<$enum> {
+                $all.into_iter().find(|value| value.as_str() == s)
+            }
+        }
+        $crate::text_enum!($enum);
+    };
     ($enum:ty) => {
         impl TryFrom<String> for $enum {
             type Error = $crate::store::UnknownValue;

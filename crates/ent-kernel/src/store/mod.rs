@@ -16,7 +16,7 @@ pub mod sql;
 mod version;
 
 pub use constraint::on_constraint;
-pub use sql::{page_size, Condition, Page, SqlValue, DEFAULT_PAGE, MAX_PAGE};
+pub use sql::{page_size, Condition, Page, PageQuery, SqlValue, DEFAULT_PAGE, MAX_PAGE};
 pub use version::{expect_same_version, expect_version};
 
 pub use cache::{CacheCounts, WATCH_INTERVAL};

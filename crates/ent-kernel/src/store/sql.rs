@@ -135,6 +135,14 @@ impl<T> Page<T> {
     }
 }
 
+/// The paging parameters of a list route's query (`?cursor=…&limit=…`).
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
 

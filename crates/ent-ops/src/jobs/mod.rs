@@ -162,23 +162,21 @@ pub fn next_tick(schedule: &cron::Schedule, tz: Tz, now: DateTime<Utc>) -> Optio
 }
 
 /// One recorded run of a job.
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct JobRun {
     pub id: String,
     pub job: String,
     /// The scheduled tick this run claimed; absent for a manual run.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tick: Option<String>,
     /// `schedule` or `manual`.
     pub trigger: String,
     /// The process that ran it.
     pub runner: String,
     pub started_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
     /// `running`, `success`, `failure` or `abandoned` (its runner died).
     pub outcome: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 

@@ -51,6 +51,11 @@ impl Notice {
         Notice { template, recipients, context: serde_json::Map::new(), send_at: None }
     }
 
+    /// The notice of a capability's `event` (a field of the context) to `recipients`, each once.
+    pub fn event(template: &'static str, recipients: Vec<String>, event: &str) -> Self {
+        Notice::new(template, recipients).unique_recipients().with(serde_json::json!({ "event": event }))
+    }
+
     /// Each recipient once, in order.
     pub fn unique_recipients(mut self) -> Self {
         self.recipients.sort();
@@ -197,6 +202,7 @@ pub fn backoff(attempts: u32) -> Duration {
 }
 
 /// An outbox message as listed (without its context, which may hold personal data).
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema, sqlx::FromRow)]
 pub struct OutboxMessage {
     pub id: String,
@@ -209,9 +215,7 @@ pub struct OutboxMessage {
     /// Failed attempts so far.
     pub attempts: i64,
     pub next_attempt_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<String>,
 }
 

@@ -26,10 +26,6 @@ pub enum IdentitySource {
 }
 
 impl IdentitySource {
-    pub fn parse(s: &str) -> Option<IdentitySource> {
-        [IdentitySource::Educonnect, IdentitySource::Aaf].into_iter().find(|source| source.as_str() == s)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             IdentitySource::Educonnect => "educonnect",
@@ -38,7 +34,7 @@ impl IdentitySource {
     }
 }
 
-ent_kernel::text_enum!(IdentitySource);
+ent_kernel::text_enum!(pub IdentitySource from [IdentitySource::Educonnect, IdentitySource::Aaf]);
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -16,6 +16,7 @@ use ent_kernel::store::{new_id, timestamp, Flag, Store, Tx};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
 pub struct ProcessorContract {
     pub id: String,
@@ -23,19 +24,15 @@ pub struct ProcessorContract {
     /// The controller the processor acts for, or the processor above it in a chain.
     pub client: OrgRef,
     /// Set when the client is itself a processor: this contract binds a sub-processor.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_processor: Option<OrgRef>,
     pub reference: String,
     pub title: String,
     /// Whether the contract carries the clauses of Art. 28(3) RGPD.
     pub art28_clauses: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub starts_on: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ends_on: Option<String>,
     /// Where the contract comes from: `groupement`, `manual`, ...
     pub source_kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,

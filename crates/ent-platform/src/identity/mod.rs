@@ -456,6 +456,7 @@ async fn finish_binding_change(
 }
 
 /// A token as listed: never the secret.
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct TokenInfo {
     pub id: String,
@@ -464,11 +465,8 @@ pub struct TokenInfo {
     /// The visible start of the token, to recognise it.
     pub prefix: String,
     pub created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
 }
 

@@ -17,7 +17,7 @@ use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::Role;
-use ent_kernel::store::Page;
+use ent_kernel::store::{Page, PageQuery};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -42,13 +42,6 @@ ent_kernel::route_table!(IdentityState, "identité", |api| vec![
         .created::<CreatedToken>(),
     api.delete("/api/v1/tokens/{id}", "Révoquer un jeton", &TOKENS_MANAGE, remove_token).ok::<TokenInfo>(),
 ]);
-
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-pub struct PageQuery {
-    pub cursor: Option<String>,
-    #[schemars(range(min = 1, max = 500))]
-    pub limit: Option<u32>,
-}
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -53,10 +53,6 @@ impl EtabType {
         }
     }
 
-    pub fn parse(s: &str) -> Option<EtabType> {
-        EtabType::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
     pub fn degree(self) -> Degree {
         if self.is_ecole() {
             Degree::D1
@@ -90,10 +86,6 @@ impl Degree {
             Degree::D2 => "2D",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Degree> {
-        [Degree::D1, Degree::D2].into_iter().find(|d| d.as_str() == s)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -110,17 +102,14 @@ impl Sector {
             Sector::Prive => "prive",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Sector> {
-        [Sector::Public, Sector::Prive].into_iter().find(|x| x.as_str() == s)
-    }
 }
 
-ent_kernel::text_enum!(EtabType);
-ent_kernel::text_enum!(Degree);
-ent_kernel::text_enum!(Sector);
+ent_kernel::text_enum!(pub EtabType from Self::ALL);
+ent_kernel::text_enum!(pub Degree from [Degree::D1, Degree::D2]);
+ent_kernel::text_enum!(pub Sector from [Sector::Public, Sector::Prive]);
 
 /// An organisation as the API shows it. Fields that do not apply to its kind are absent.
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, sqlx::FromRow)]
 pub struct Org {
     pub id: String,
@@ -129,36 +118,23 @@ pub struct Org {
     /// Natural code: UAI, INSEE, SIREN, or the département/académie/région code.
     pub code: String,
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub siren: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub siret: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[sqlx(try_from = "Nullable<EtabType>")]
     pub etab_type: Option<EtabType>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub nature_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub nature_label: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[sqlx(try_from = "Nullable<Sector>")]
     pub sector: Option<Sector>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[sqlx(try_from = "Nullable<Degree>")]
     pub degree: Option<Degree>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub commune_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub departement_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub academie_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub region_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pupils: Option<i64>,
     #[sqlx(rename = "is_open", try_from = "Flag")]
     pub open: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// ISO 3166-1 alpha-2 country of its seat (`FR` unless set): transfers outside the EU derive from it.
     pub country: String,

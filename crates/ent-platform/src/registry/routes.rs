@@ -18,7 +18,7 @@ use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::store::Page;
+use ent_kernel::store::{Page, PageQuery};
 use futures_util::TryStreamExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -113,13 +113,6 @@ pub struct Member {
     pub commune: OrgRef,
     /// The commune delegated its ENT (and its funding) to the group.
     pub ent_delegated: bool,
-}
-
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-pub struct PageQuery {
-    pub cursor: Option<String>,
-    #[schemars(range(min = 1, max = 500))]
-    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

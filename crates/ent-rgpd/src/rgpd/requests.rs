@@ -25,13 +25,9 @@ pub enum RequestKind {
     Objection,
 }
 
-ent_kernel::text_enum!(RequestKind);
+ent_kernel::text_enum!(RequestKind from Self::ALL);
 
 impl RequestKind {
-    fn parse(s: &str) -> Option<RequestKind> {
-        RequestKind::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
     const ALL: [RequestKind; 6] = [
         RequestKind::Access,
         RequestKind::Rectification,
@@ -73,13 +69,9 @@ pub enum RequestStatus {
     Rejected,
 }
 
-ent_kernel::text_enum!(RequestStatus);
+ent_kernel::text_enum!(RequestStatus from Self::ALL);
 
 impl RequestStatus {
-    fn parse(s: &str) -> Option<RequestStatus> {
-        RequestStatus::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
     const ALL: [RequestStatus; 4] =
         [RequestStatus::Received, RequestStatus::InProgress, RequestStatus::Answered, RequestStatus::Rejected];
 

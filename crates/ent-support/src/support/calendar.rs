@@ -46,6 +46,8 @@ pub enum Territory {
     Polynesie,
 }
 
+ent_kernel::text_enum!(pub Territory from Self::ALL);
+
 impl Territory {
     pub const ALL: [Territory; 11] = [
         Territory::Metropole,
@@ -76,10 +78,6 @@ impl Territory {
             Territory::NouvelleCaledonie => "nouvelle-caledonie",
             Territory::Polynesie => "polynesie",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Territory> {
-        Territory::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
     /// The territory of a département or collectivité code (`67`, `974`, `988`...).

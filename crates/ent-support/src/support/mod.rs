@@ -42,9 +42,9 @@ pub enum Level {
     N3,
 }
 
-ent_kernel::text_enum!(Level);
-ent_kernel::text_enum!(Priority);
-ent_kernel::text_enum!(Status);
+ent_kernel::text_enum!(pub Level from Self::ALL);
+ent_kernel::text_enum!(pub Priority from Self::ALL);
+ent_kernel::text_enum!(pub Status from Self::ALL);
 
 impl Level {
     pub const ALL: [Level; 3] = [Level::N1, Level::N2, Level::N3];
@@ -63,10 +63,6 @@ impl Level {
             Level::N2 => "N2",
             Level::N3 => "N3",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Level> {
-        Level::ALL.into_iter().find(|l| l.as_str() == s)
     }
 
     pub fn index(self) -> usize {
@@ -117,10 +113,6 @@ impl Priority {
             Priority::P4 => "P4",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Priority> {
-        Priority::ALL.into_iter().find(|p| p.as_str() == s)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -145,10 +137,6 @@ impl Status {
             Status::Resolved => "resolved",
             Status::Closed => "closed",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
     pub fn label(self) -> &'static str {
@@ -186,6 +174,8 @@ pub enum Category {
     Autre,
 }
 
+ent_kernel::text_enum!(pub Category from Self::ALL);
+
 impl Category {
     pub const ALL: [Category; 4] = [Category::Acces, Category::Service, Category::Donnees, Category::Autre];
 
@@ -197,19 +187,14 @@ impl Category {
             Category::Autre => "autre",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|c| c.as_str() == s)
-    }
 }
 
 /// Who supports a tenant, and under which policy.
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Contract {
     pub n1: OrgRef,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub n2: Option<OrgRef>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub n3: Option<OrgRef>,
     pub policy: String,
 }

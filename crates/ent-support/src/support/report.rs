@@ -53,6 +53,7 @@ impl Backlog {
     }
 }
 
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, JsonSchema, PartialEq)]
 pub struct ReportRow {
     /// The level (per-level report) or the tenant slug (per-tenant report).
@@ -61,16 +62,11 @@ pub struct ReportRow {
     pub backlog: Backlog,
     /// Tickets this level (or this tenant's levels) held.
     pub handled: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_response_median_hours: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_response_p90_hours: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resolution_median_hours: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resolution_p90_hours: Option<f64>,
     /// Share of held tickets without a breach at this level.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub compliance_percent: Option<f64>,
     /// Held tickets with at least one breach.
     pub breaches: i64,

@@ -36,22 +36,19 @@ pub struct SlaEvent {
 }
 
 /// One level's clock.
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct LevelClock {
     pub level: Level,
     /// Business seconds the level has held the ticket (up to now).
     pub held_seconds: i64,
     /// Held business seconds at its first response, once it responded.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_response_seconds: Option<i64>,
     /// Held business seconds when it resolved the ticket or returned its answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resolution_seconds: Option<i64>,
     /// When the first response is due (absent once given, or while the clock is stopped).
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub first_response_due: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub resolution_due: Option<DateTime<Utc>>,
     pub first_response_target_seconds: i64,
@@ -112,16 +109,14 @@ pub enum BreachKind {
     Resolution,
 }
 
+ent_kernel::text_enum!(pub BreachKind from [BreachKind::FirstResponse, BreachKind::Resolution]);
+
 impl BreachKind {
     pub fn as_str(self) -> &'static str {
         match self {
             BreachKind::FirstResponse => "first_response",
             BreachKind::Resolution => "resolution",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<BreachKind> {
-        [BreachKind::FirstResponse, BreachKind::Resolution].into_iter().find(|k| k.as_str() == s)
     }
 
     pub fn label(self) -> &'static str {

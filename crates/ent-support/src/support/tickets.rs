@@ -108,6 +108,7 @@ pub struct Requester {
     pub pseudonymous: bool,
 }
 
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Ticket {
     pub id: String,
@@ -118,7 +119,6 @@ pub struct Ticket {
     pub subject: String,
     pub description: String,
     pub category: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     pub impact: String,
     pub urgency: String,
@@ -126,48 +126,37 @@ pub struct Ticket {
     pub policy: String,
     pub level: Level,
     pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub assigned_team: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee: Option<String>,
     /// Due date of the first response at the current level (absent once given or while paused).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_response_due: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resolution_due: Option<String>,
     /// SLA breaches flagged so far.
     pub breaches: i64,
     /// `convention_expiree` or `sans_convention` when no active convention covered the tenant at creation.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub convention_flag: Option<String>,
     /// Per-level clocks derived from the event log (single-ticket reads only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sla: Option<SlaState>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<String>,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
 }
 
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct HistoryEntry {
     pub seq: i64,
     pub at: String,
     pub actor: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub actor_level: Option<Level>,
     /// `created`, `status`, `comment`, `escalated`, `returned`, `updated`, `breach`.
     pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// `public` (the requester sees it), `support` (N1, N2, N3) or `internal` (N1, N2).
     pub visibility: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
 }
 
@@ -571,19 +560,12 @@ pub(crate) async fn notify(
     send_at: DateTime<Utc>,
 ) -> Result<(), Problem> {
     let subject = json!({
-        "event": event,
         "reference": t.reference,
         "subject": t.subject,
         "priority": t.priority.as_str(),
         "level": t.level.label(),
     });
-    Notice::new("support", recipients)
-        .unique_recipients()
-        .with(subject)
-        .with(extra)
-        .not_before(send_at)
-        .enqueue(tx, now)
-        .await?;
+    Notice::event("support", recipients, event).with(subject).with(extra).not_before(send_at).enqueue(tx, now).await?;
     Ok(())
 }
 

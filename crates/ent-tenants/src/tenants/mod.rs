@@ -114,10 +114,6 @@ impl Status {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
     /// The moves the lifecycle allows (purging is the retention job's, not a move).
     pub fn can_move_to(self, to: Status) -> bool {
         use Status::*;
@@ -133,6 +129,7 @@ impl Status {
     }
 }
 
+#[ent_kernel::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Tenant {
     pub id: String,
@@ -145,16 +142,12 @@ pub struct Tenant {
     pub identity_source: IdentitySource,
     pub status: Status,
     /// Set when an admin let the tenant through the governance gate without a convention.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gate_override: Option<GateOverride>,
     /// The convention that allowed provisioning.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub convention_id: Option<String>,
     /// The vendor (éditeur) of the solution: N3 support, processor.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vendor: Option<OrgRef>,
     /// The host (hébergeur): processor or sub-processor.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<OrgRef>,
     /// What the reconciler did and what the backend reports.
     pub provisioning_state: ProvisioningState,
@@ -568,7 +561,7 @@ pub async fn render(
     Ok(crate::provisioning::render(tenant, &org, &services, &seed, &state.config.provisioning.cluster))
 }
 
-ent_kernel::text_enum!(Status);
+ent_kernel::text_enum!(pub Status from Self::ALL);
 
 /// The governance gate: each établissement the tenant serves (its own, or those its collectivité
 /// covers) must be covered by a convention in force. The first covering convention, and the
