@@ -11,9 +11,9 @@ use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::store::expect_version;
+use ent_kernel::store::update_versioned;
 use ent_kernel::store::Condition;
-use ent_kernel::store::{timestamp, Tx};
+use ent_kernel::store::Tx;
 use ent_ops::notify::Notice;
 use ent_platform::contracts::{self, NewContract};
 use ent_platform::registry::codes::parse_siret;
@@ -215,18 +215,13 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     };
     let funded = funded_tenants(ctx, &members).await?;
     let mut tx = ctx.store.begin_write().await?;
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE groupements SET status = 'awarded', award = $1, vendor_org_id = $2, version = version + 1, updated_at = $3 \
          WHERE id = $4 AND version = $5",
     )
     .bind(serde_json::to_string(&award).expect("award serialises"))
-    .bind(&vendor.id)
-    .bind(timestamp(ctx.now))
-    .bind(&g.id)
-    .bind(g.version)
-    .execute(&mut *tx)
-    .await?;
-    expect_version(&done, g.version)?;
+    .bind(&vendor.id);
+    update_versioned(&mut tx, query, ctx.now, &g.id, g.version, g.version).await?;
     sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
         .bind(&checked.siret)
         .bind(&vendor.id)

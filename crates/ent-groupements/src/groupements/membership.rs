@@ -9,7 +9,7 @@ use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConventio
 use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::store::expect_version;
+use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
 use ent_ops::notify::Notice;
 use ent_platform::registry::queries::{covers, covers_org};
@@ -476,18 +476,13 @@ async fn decide(
     reason: Option<&str>,
 ) -> Result<(), Problem> {
     let mut tx = ctx.store.begin_write().await?;
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE groupement_members SET status = $1, decision_reason = $2, decided_at = $3, updated_at = $3, \
          version = version + 1 WHERE id = $4 AND version = $5",
     )
     .bind(to.as_str())
-    .bind(reason)
-    .bind(timestamp(ctx.now))
-    .bind(&app.id)
-    .bind(app.version)
-    .execute(&mut *tx)
-    .await?;
-    expect_version(&done, app.version)?;
+    .bind(reason);
+    update_versioned(&mut tx, query, ctx.now, &app.id, app.version, app.version).await?;
     let action = match to {
         ApplicationStatus::Accepted => "groupements.accept",
         ApplicationStatus::Rejected => "groupements.reject",

@@ -20,7 +20,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
-use ent_kernel::store::expect_version;
+use ent_kernel::store::sql::AnyQuery;
+use ent_kernel::store::{expect_version, update_versioned};
 use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
 use ent_platform::audit::{self, Target};
 use ent_platform::catalog::Catalog;
@@ -321,6 +322,19 @@ struct Checked {
     award_planned: Option<String>,
 }
 
+impl Checked {
+    /// Binds the fields in their column order (`title` to `award_planned_date`), after what `query` already binds.
+    fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        query
+            .bind(&self.title)
+            .bind(&self.object)
+            .bind(serde_json::to_string(&self.terms).expect("terms serialise"))
+            .bind(&self.deadline)
+            .bind(self.consultation.clone())
+            .bind(self.award_planned.clone())
+    }
+}
+
 fn check_fields(
     catalog: &Catalog,
     title: &str,
@@ -546,25 +560,15 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
     let at = timestamp(ctx.now);
     let mut tx = ctx.store.begin_write().await?;
     let reference = ent_kernel::store::counters::next_reference(&mut tx, "GC", ctx.today().year()).await?;
-    sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO groupements (id, reference, coordinator_org_id, title, object, terms, application_deadline, \
          consultation_date, award_planned_date, status, version, created_by, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', 1, $10, $11, $12)",
     )
     .bind(&id)
     .bind(&reference)
-    .bind(&coordinator.id)
-    .bind(&checked.title)
-    .bind(&checked.object)
-    .bind(serde_json::to_string(&checked.terms).expect("terms serialise"))
-    .bind(&checked.deadline)
-    .bind(checked.consultation.clone())
-    .bind(checked.award_planned.clone())
-    .bind(&ctx.actor.name)
-    .bind(&at)
-    .bind(&at)
-    .execute(&mut *tx)
-    .await?;
+    .bind(&coordinator.id);
+    checked.bind(insert).bind(&ctx.actor.name).bind(&at).bind(&at).execute(&mut *tx).await?;
     ctx.record(
         &mut tx,
         "groupements.create",
@@ -613,22 +617,11 @@ pub async fn update(
         award_planned.as_deref(),
     )?;
     let mut tx = ctx.store.begin_write().await?;
-    let done = sqlx::query(
+    let update = sqlx::query(
         "UPDATE groupements SET title = $1, object = $2, terms = $3, application_deadline = $4, consultation_date = $5, \
          award_planned_date = $6, version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9",
-    )
-    .bind(&checked.title)
-    .bind(&checked.object)
-    .bind(serde_json::to_string(&checked.terms).expect("terms serialise"))
-    .bind(&checked.deadline)
-    .bind(checked.consultation.clone())
-    .bind(checked.award_planned.clone())
-    .bind(timestamp(ctx.now))
-    .bind(&g.id)
-    .bind(expected_version)
-    .execute(&mut *tx)
-    .await?;
-    expect_version(&done, g.version)?;
+    );
+    update_versioned(&mut tx, checked.bind(update), ctx.now, &g.id, expected_version, g.version).await?;
     ctx.record(&mut tx, "groupements.update", &g.id, Some(&g.coordinator.id), json!({ "title": checked.title }))
         .await?;
     tx.commit().await?;

@@ -17,7 +17,7 @@ mod version;
 
 pub use constraint::on_constraint;
 pub use sql::{page_size, Condition, Page, PageQuery, SqlValue, DEFAULT_PAGE, MAX_PAGE};
-pub use version::{expect_same_version, expect_version};
+pub use version::{expect_same_version, expect_version, update_versioned};
 
 pub use cache::{CacheCounts, WATCH_INTERVAL};
 pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};

@@ -2,8 +2,12 @@
 //! (`… WHERE id = $n AND version = $m`); no row changed means another writer
 //! moved the version first.
 
+use super::sql::AnyQuery;
+use super::timestamp;
 use crate::error::{precondition_failed, Problem};
+use chrono::{DateTime, Utc};
 use sqlx::any::AnyQueryResult;
+use sqlx::AnyConnection;
 
 /// The tail of a versioned update: `412` with the `current` version when the
 /// update changed no row.
@@ -12,6 +16,21 @@ pub fn expect_version(done: &AnyQueryResult, current: i64) -> Result<(), Problem
         return Err(precondition_failed(current));
     }
     Ok(())
+}
+
+/// Runs a versioned update whose last three parameters are its `updated_at` (`now`), the
+/// row's `id` and the version the change was `based_on`
+/// (`… updated_at = $n WHERE id = $n+1 AND version = $n+2`): [`expect_version`] with `current`.
+pub async fn update_versioned<'q>(
+    conn: &mut AnyConnection,
+    query: AnyQuery<'q>,
+    now: DateTime<Utc>,
+    id: &'q str,
+    based_on: i64,
+    current: i64,
+) -> Result<(), Problem> {
+    let done = query.bind(timestamp(now)).bind(id).bind(based_on).execute(conn).await?;
+    expect_version(&done, current)
 }
 
 /// The check of an update that locked its row first: `412` with the `current`

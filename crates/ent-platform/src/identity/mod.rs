@@ -16,7 +16,7 @@ use authz::Scope;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::{Action, Role};
-use ent_kernel::store::expect_version;
+use ent_kernel::store::update_versioned;
 use ent_kernel::store::Page;
 use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
 use schemars::JsonSchema;
@@ -222,18 +222,13 @@ pub async fn update_user(
     let display_name = patch.display_name.as_deref().map(str::trim).unwrap_or(&current.display_name).to_string();
     let active = patch.active.unwrap_or(current.active);
     let mut tx = store.begin_write().await?;
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE users SET display_name = $1, active = $2, version = version + 1, updated_at = $3 \
          WHERE id = $4 AND version = $5",
     )
     .bind(&display_name)
-    .bind(i64::from(active))
-    .bind(timestamp(now))
-    .bind(id)
-    .bind(expected_version)
-    .execute(&mut *tx)
-    .await?;
-    expect_version(&done, current.version)?;
+    .bind(i64::from(active));
+    update_versioned(&mut tx, query, now, id, expected_version, current.version).await?;
     let target = Target::new("user", id, current.org.as_ref().map(|o| o.id.as_str()));
     audit::record(
         &mut tx,

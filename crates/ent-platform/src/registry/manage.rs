@@ -8,7 +8,7 @@ use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
-use ent_kernel::store::{expect_version, new_id, on_constraint, timestamp, Store};
+use ent_kernel::store::{new_id, on_constraint, timestamp, update_versioned, Store};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -264,20 +264,15 @@ pub async fn update_org(
     };
     let mut tx = store.begin_write().await?;
     let current = get_org_in(&mut tx, &org.id).await?.map_or(org.version, |o| o.version);
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE orgs SET name = $1, sort_name = $2, email = $3, country = $4, version = version + 1, updated_at = $5 \
          WHERE id = $6 AND version = $7",
     )
     .bind(&name)
     .bind(fold(&name))
     .bind(email.clone())
-    .bind(&country)
-    .bind(timestamp(now))
-    .bind(&org.id)
-    .bind(expected_version)
-    .execute(&mut *tx)
-    .await?;
-    expect_version(&done, current)?;
+    .bind(&country);
+    update_versioned(&mut tx, query, now, &org.id, expected_version, current).await?;
     let target = Target::new("org", &org.id, Some(&org.id));
     audit::record(
         &mut tx,

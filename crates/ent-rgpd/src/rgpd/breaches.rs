@@ -6,8 +6,8 @@
 use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::{Checks, Problem};
-use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
+use ent_kernel::store::update_versioned;
 use ent_kernel::store::{timestamp, JsonText};
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
@@ -334,9 +334,7 @@ pub async fn update(
          cnil_notified_at = $11, cnil_reason = $12, people_notified_at = $13, version = version + 1, updated_at = $14 \
          WHERE id = $15 AND version = $16",
     );
-    let done =
-        bind_input(update, &input).bind(timestamp(now)).bind(&current.id).bind(expected).execute(&mut *tx).await?;
-    expect_version(&done, current.version)?;
+    update_versioned(&mut tx, bind_input(update, &input), now, &current.id, expected, current.version).await?;
     let updated = Breach { input, ..current };
     audit_change(&mut tx, state, actor, "rgpd.breach.update", &updated, now).await?;
     tx.commit().await?;

@@ -5,9 +5,9 @@
 use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
 use chrono::{Months, NaiveDate};
 use ent_kernel::error::{Checks, Problem};
-use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::timestamp;
+use ent_kernel::store::update_versioned;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -298,13 +298,8 @@ pub async fn update(
         "UPDATE rgpd_requests SET kind = $1, requester = $2, received_on = $3, due_on = $4, status = $5, answered_on = $6, \
          notes = $7, version = version + 1, updated_at = $8 WHERE id = $9 AND version = $10",
     );
-    let done = bind_input(update, &input, received)
-        .bind(timestamp(state.clock.now()))
-        .bind(&current.id)
-        .bind(expected)
-        .execute(&mut *tx)
-        .await?;
-    expect_version(&done, current.version)?;
+    let query = bind_input(update, &input, received);
+    update_versioned(&mut tx, query, state.clock.now(), &current.id, expected, current.version).await?;
     audit_change(&mut tx, state, actor, "rgpd.request.update", &current.id, org, &input).await?;
     tx.commit().await?;
     get(state, org, &current.id).await
