@@ -16,7 +16,7 @@ pub enum SerialLock {
 
 impl SerialLock {
     /// The lock's key (stable: two versions running side by side must agree).
-    fn key(self) -> i64 {
+    pub(super) fn key(self) -> i64 {
         match self {
             SerialLock::AuditLog => 7239001,
         }

@@ -49,6 +49,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0020_console_sessions.sql",
     "0022_convention_documents.sql",
     "0024_deferred_indexes.sql",
+    "0025_orgs_slimmer_indexes.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -206,6 +207,11 @@ mod tests {
             24,
             "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
             "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
+        ),
+        (
+            25,
+            "c9a649b18fcd12000fd03884c38d9cd3e767e6d390bcd3729a8f9bba252548e709cf15d2703be2b3067e9cc73478d077",
+            "c9a649b18fcd12000fd03884c38d9cd3e767e6d390bcd3729a8f9bba252548e709cf15d2703be2b3067e9cc73478d077",
         ),
     ];
 

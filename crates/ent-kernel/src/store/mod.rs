@@ -5,6 +5,7 @@
 
 mod cache;
 pub mod constraint;
+mod copy;
 pub mod counters;
 mod decode;
 mod deferred_indexes;
@@ -16,6 +17,7 @@ pub mod sql;
 mod version;
 
 pub use constraint::on_constraint;
+pub use copy::{copy_rows, serialise_copy, CopyTx};
 pub use sql::{page_size, Condition, Page, PageQuery, SqlValue, DEFAULT_PAGE, MAX_PAGE};
 pub use version::{expect_same_version, expect_version, update_versioned};
 
@@ -42,6 +44,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     cache: std::sync::Arc<cache::ReadCache>,
+    /// PostgreSQL: a native pool beside `Any`, for `COPY` ([`Store::begin_copy`]).
+    native: Option<sqlx::PgPool>,
 }
 
 /// How long a request waits for a pooled connection before the store answers
@@ -123,7 +127,11 @@ impl Store {
             .connect(url)
             .await
             .map_err(|e| anyhow::anyhow!("connexion à la base impossible ({}) : {e}", redact(url)))?;
-        Ok(Store { pool, backend, cache: Default::default() })
+        let native = match backend {
+            Backend::Postgres => Some(copy::native_pool(url, options.acquire_timeout)?),
+            Backend::Sqlite => None,
+        };
+        Ok(Store { pool, backend, cache: Default::default(), native })
     }
 
     /// Applies the pending migrations of this backend, then builds the indexes an
@@ -225,6 +233,9 @@ impl Store {
 
     pub async fn close(&self) {
         self.stop_watching().await;
+        if let Some(native) = &self.native {
+            native.close().await;
+        }
         self.pool.close().await
     }
 }

@@ -8,7 +8,7 @@ pub mod state;
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::store::{timestamp, Backend, JsonText, Store, Tx};
+use ent_kernel::store::{timestamp, Backend, CopyTx, JsonText, Store, Tx};
 use ent_kernel::store::{Condition, Page};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -128,8 +128,29 @@ fn record_hash(seq: i64, at: &str, c: &Change<'_>, summary: &str, prev_hash: &st
 pub async fn append(tx: &mut Tx, backend: Backend, change: Change<'_>, at: DateTime<Utc>) -> Result<i64, Problem> {
     // Serialises appenders so that two transactions never chain onto the same record.
     ent_kernel::store::serialise(tx, backend, ent_kernel::store::SerialLock::AuditLog).await?;
+    append_on::<sqlx::Any>(&mut **tx, change, at).await
+}
+
+/// [`append`] inside a native PostgreSQL transaction (a bulk load by `COPY`).
+pub async fn append_in_copy(tx: &mut CopyTx, change: Change<'_>, at: DateTime<Utc>) -> Result<i64, Problem> {
+    ent_kernel::store::serialise_copy(tx, ent_kernel::store::SerialLock::AuditLog).await?;
+    append_on::<sqlx::Postgres>(tx, change, at).await
+}
+
+/// Chains `change` onto the last record, through a connection of either driver
+/// (its transaction holding the appenders' lock).
+async fn append_on<DB>(conn: &mut DB::Connection, change: Change<'_>, at: DateTime<Utc>) -> Result<i64, Problem>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'r> (i64, String): FromRow<'r, DB::Row>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     let last: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
     let (seq, prev_hash) = match last {
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_string()),
@@ -142,16 +163,16 @@ pub async fn append(tx: &mut Tx, backend: Backend, change: Change<'_>, at: DateT
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(seq)
-    .bind(&at)
+    .bind(at.as_str())
     .bind(change.actor)
     .bind(change.action)
     .bind(change.target_kind)
     .bind(change.target_id)
     .bind(change.scope_org_id)
-    .bind(&summary)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut **tx)
+    .bind(summary.as_str())
+    .bind(prev_hash.as_str())
+    .bind(hash.as_str())
+    .execute(&mut *conn)
     .await?;
     Ok(seq)
 }

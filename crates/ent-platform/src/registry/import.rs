@@ -618,7 +618,7 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     // The first import into an empty registry writes without the secondary indexes
     // of `orgs` and builds them once at the end (also after a failure).
     let bulk = !options.dry_run && ent_kernel::store::defer_indexes_if_empty(store, "orgs").await?;
-    let written = write_batches(store, actor, input, &options, now).await;
+    let written = write_batches(store, actor, input, &options, bulk, now).await;
     if bulk {
         ent_kernel::store::restore_indexes(store).await?;
     }
@@ -633,13 +633,14 @@ async fn write_batches<R: Read + Send + 'static>(
     actor: &Actor,
     input: R,
     options: &ImportOptions,
+    bulk: bool,
     now: DateTime<Utc>,
 ) -> Result<ImportReport, Problem> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let batch_size = options.batch_size.max(1);
     let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx));
     store.analyze("orgs (kind, code)").await?;
-    let writer = BatchWriter::new(store, actor, options.dry_run, options.academies.as_ref(), now);
+    let writer = BatchWriter::new(store, actor, options, bulk, now);
     let mut statistics = StatisticsRefresh::default();
     let mut report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
     let concurrency = store.bulk_writers();
@@ -718,6 +719,8 @@ struct BatchWriter<'a> {
     run_id: String,
     dry_run: bool,
     academies: Option<&'a HashSet<String>>,
+    /// New rows go by `COPY` where the store can (a first import into an empty registry).
+    copy: bool,
     at: DateTime<Utc>,
     now: String,
 }
@@ -789,14 +792,9 @@ enum RowChange {
 }
 
 impl<'a> BatchWriter<'a> {
-    fn new(
-        store: &'a Store,
-        actor: &'a Actor,
-        dry_run: bool,
-        academies: Option<&'a HashSet<String>>,
-        at: DateTime<Utc>,
-    ) -> Self {
-        BatchWriter { store, actor, run_id: new_id(), dry_run, academies, at, now: timestamp(at) }
+    fn new(store: &'a Store, actor: &'a Actor, options: &'a ImportOptions, copy: bool, at: DateTime<Utc>) -> Self {
+        let (dry_run, academies) = (options.dry_run, options.academies.as_ref());
+        BatchWriter { store, actor, run_id: new_id(), dry_run, academies, copy, at, now: timestamp(at) }
     }
 
     /// Whether the caller may write `record` over what is registered: a registered
@@ -835,35 +833,90 @@ impl<'a> BatchWriter<'a> {
     }
 
     /// One audit record per batch that wrote, naming what it wrote.
-    async fn audit(&self, tx: &mut ent_kernel::store::Tx, written: &[(&OrgRecord, String)]) -> Result<(), Problem> {
+    fn audit_change<'c>(&'c self, target: &'c Target<'c>, written: &[(&OrgRecord, String)]) -> audit::Change<'c> {
         let codes: Vec<String> = written.iter().map(|(r, _)| format!("{}:{}", r.kind().as_str(), r.code)).collect();
-        let target = Target::new("import", &self.run_id, None);
-        audit::record(
-            tx,
-            self.store.backend(),
-            self.actor,
-            "imports.annuaire",
-            &target,
-            serde_json::json!({ "written": codes.len(), "orgs": codes }),
-            self.at,
-        )
-        .await?;
-        Ok(())
+        audit::Change {
+            actor: &self.actor.name,
+            action: "imports.annuaire",
+            target_kind: target.kind,
+            target_id: target.id,
+            scope_org_id: None,
+            summary: serde_json::json!({ "written": codes.len(), "orgs": codes }),
+        }
     }
 
-    /// Writes one batch in one transaction, only the rows whose hash changed.
+    /// Writes one batch in one transaction, only the rows whose hash changed: by `COPY`
+    /// when every one is new (first import on PostgreSQL), else by upsert.
     async fn apply(&self, etabs: Vec<OrgRecord>, related: Vec<OrgRecord>) -> Result<BatchCounts, Problem> {
-        let mut counts = BatchCounts::default();
         if etabs.is_empty() && related.is_empty() {
-            return Ok(counts);
+            return Ok(BatchCounts::default());
         }
+        if self.copy && !self.dry_run {
+            if let Some(counts) = self.apply_by_copy(&etabs, &related).await? {
+                return Ok(counts);
+            }
+        }
+        self.apply_by_upsert(&etabs, &related).await
+    }
+
+    async fn apply_by_upsert(&self, etabs: &[OrgRecord], related: &[OrgRecord]) -> Result<BatchCounts, Problem> {
         let mut tx = self.store.begin_write().await?;
         // A batch lost in a crash is rewritten by the next run (batches are
         // idempotent), so the import need not wait for each commit's flush.
         ent_kernel::store::relax_durability(&mut tx, self.store.backend()).await?;
+        let plan = self.plan(&mut tx, etabs, related).await?;
+        for chunk in plan.to_write.chunks(1000) {
+            upsert(&mut tx, self.store.backend(), chunk, &self.now).await?;
+        }
+        if !plan.to_write.is_empty() {
+            let target = Target::new("import", &self.run_id, None);
+            audit::append(&mut tx, self.store.backend(), self.audit_change(&target, &plan.to_write), self.at).await?;
+        }
+        if self.dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(plan.counts)
+    }
+
+    /// A batch of new organisations only, by `COPY` in a native PostgreSQL transaction;
+    /// `None` (nothing written) when a row to write is registered already, or was
+    /// registered by another writer meanwhile, or on SQLite: then it goes by upsert.
+    async fn apply_by_copy(&self, etabs: &[OrgRecord], related: &[OrgRecord]) -> Result<Option<BatchCounts>, Problem> {
+        let Some(mut tx) = self.store.begin_copy().await? else {
+            return Ok(None);
+        };
+        let plan = self.plan(&mut *self.store.conn().await?, etabs, related).await?;
+        if plan.counts.etablissements.updated > 0 || plan.counts.related.values().any(|c| c.updated > 0) {
+            return Ok(None);
+        }
+        let rows: Vec<Vec<BulkValue<'_>>> =
+            plan.to_write.iter().map(|(r, hash)| upsert_row(r, hash, &self.now)).collect();
+        match ent_kernel::store::copy_rows(&mut tx, "orgs", &UPSERT_COLUMNS, &rows).await {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
+            written => written?,
+        };
+        if !plan.to_write.is_empty() {
+            let target = Target::new("import", &self.run_id, None);
+            audit::append_in_copy(&mut tx, self.audit_change(&target, &plan.to_write), self.at).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(plan.counts))
+    }
+
+    /// What a batch writes: the rows in the caller's scope whose hash changed, with
+    /// the counts of what is created, updated, unchanged and out of scope.
+    async fn plan<'r>(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        etabs: &'r [OrgRecord],
+        related: &'r [OrgRecord],
+    ) -> Result<BatchPlan<'r>, Problem> {
+        let mut counts = BatchCounts::default();
         let mut keys: Vec<(OrgKind, &str)> =
             related.iter().chain(etabs.iter()).map(|r| (r.kind(), r.code.as_str())).collect();
-        for etab in &etabs {
+        for etab in etabs {
             if let Some(commune) = &etab.commune_code {
                 keys.push((OrgKind::Commune, commune.as_str()));
             }
@@ -871,13 +924,12 @@ impl<'a> BatchWriter<'a> {
                 keys.extend([(OrgKind::Departement, departement.as_str()), (OrgKind::Dsden, departement.as_str())]);
             }
         }
-        let existing = existing_orgs(&mut tx, self.store.backend(), &keys).await?;
+        let existing = existing_orgs(conn, self.store.backend(), &keys).await?;
         let etabs_in_scope: Vec<&OrgRecord> = etabs.iter().filter(|e| self.may_write_row(e, &existing)).collect();
         counts.out_of_scope = (etabs.len() - etabs_in_scope.len()) as u64;
         let related_in_scope = related.iter().filter(|r| self.may_write(r, &existing));
-        let all: Vec<&OrgRecord> = related_in_scope.chain(etabs_in_scope).collect();
         let mut to_write = Vec::new();
-        for record in &all {
+        for record in related_in_scope.chain(etabs_in_scope) {
             let hash = record.content_hash();
             let change = match existing.get(&(record.kind(), record.code.clone())) {
                 None => RowChange::Created,
@@ -886,23 +938,18 @@ impl<'a> BatchWriter<'a> {
             };
             counts.count(record.kind(), &change);
             if !matches!(change, RowChange::Unchanged) {
-                to_write.push((*record, hash));
+                to_write.push((record, hash));
             }
         }
-        for chunk in to_write.chunks(1000) {
-            upsert(&mut tx, self.store.backend(), chunk, &self.now).await?;
-        }
         counts.written = to_write.len() as u64;
-        if counts.written > 0 {
-            self.audit(&mut tx, &to_write).await?;
-        }
-        if self.dry_run {
-            tx.rollback().await?;
-        } else {
-            tx.commit().await?;
-        }
-        Ok(counts)
+        Ok(BatchPlan { counts, to_write })
     }
+}
+
+/// What [`BatchWriter::plan`] found a batch writes.
+struct BatchPlan<'r> {
+    counts: BatchCounts,
+    to_write: Vec<(&'r OrgRecord, String)>,
 }
 
 fn related_label(kind: OrgKind) -> &'static str {
@@ -923,7 +970,7 @@ struct Existing {
 }
 
 async fn existing_orgs(
-    tx: &mut ent_kernel::store::Tx,
+    conn: &mut sqlx::AnyConnection,
     backend: Backend,
     keys: &[(OrgKind, &str)],
 ) -> Result<HashMap<(OrgKind, String), Existing>, Problem> {
@@ -945,7 +992,7 @@ async fn existing_orgs(
             for code in chunk {
                 query = query.bind(*code);
             }
-            for row in query.fetch_all(&mut **tx).await? {
+            for row in query.fetch_all(&mut *conn).await? {
                 let (code, content_hash, academie_code) = <(String, String, Option<String>)>::from_row(&row)?;
                 found.insert((kind, code), Existing { content_hash, academie_code });
             }

@@ -136,6 +136,32 @@ Code_academie;Code_region;Mail;SIREN_SIRET;Nombre_d_eleves\n\
     assert_eq!(rerun.related["communes"].unchanged, 2, "{}: {:?}", db.name, rerun.related);
 }
 
+// A first import into an empty registry goes in by `COPY` on PostgreSQL: a value holding
+// one of COPY's escapes (tab, line break, backslash) is stored as read; a batch that finds
+// a row registered already (the commune an earlier batch wrote, renamed by a later row)
+// goes by upsert instead; each batch that wrote is one record of an unbroken audit chain.
+backend_test!(a_first_import_stores_every_character_and_upserts_what_an_earlier_batch_wrote);
+async fn a_first_import_stores_every_character_and_upserts_what_an_earlier_batch_wrote(db: crate::common::TestDb) {
+    use entcp::audit::{verify, Verification};
+    let csv =
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;Code_academie\n\
+0940176F;\"Ecole\tdu\\Port\r\nSud\";Ecole;94034;Fresnes;24\n\
+0940209S;Ecole du Jardin;Ecole;94034;Fresnes-sur-Bièvre;24\n";
+    let options = ImportOptions { dry_run: false, batch_size: 1, academies: None };
+    let report = import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv.as_bytes().to_vec()), options, t0())
+        .await
+        .expect("import runs");
+    assert_eq!(report.etablissements.created, 2, "{}: {:?}", db.name, report.rejections);
+    let communes = &report.related["communes"];
+    assert_eq!((communes.created, communes.updated), (1, 1), "{}: {:?}", db.name, report.related);
+
+    let odd = queries::resolve_org(&db.store, "0940176F").await.unwrap();
+    assert_eq!(odd.name, "Ecole\tdu\\Port\r\nSud", "{}", db.name);
+    let commune = queries::resolve_org(&db.store, "commune:94034").await.unwrap();
+    assert_eq!((commune.name.as_str(), commune.version), ("Fresnes-sur-Bièvre", 2), "{}", db.name);
+    assert_eq!(verify(&db.store).await.unwrap(), Verification::Intact { records: 2 }, "{}", db.name);
+}
+
 backend_test!(a_file_without_the_required_columns_is_refused_whole);
 async fn a_file_without_the_required_columns_is_refused_whole(db: crate::common::TestDb) {
     let options = ImportOptions { dry_run: false, batch_size: 100, academies: None };
