@@ -10,10 +10,13 @@
 pub mod account;
 mod assets;
 pub mod auth;
+pub mod conventions;
 pub mod dashboard;
+mod forms;
 pub mod page;
 mod security;
 pub mod signin;
+pub mod tenants;
 
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
@@ -74,7 +77,12 @@ pub const DASHBOARD: Action = Action {
     ],
 };
 
-fn route<S>(method: Method, path: &'static str, access: Access, handler: MethodRouter<S>) -> ConsoleRoute<S> {
+pub(crate) fn route<S>(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: MethodRouter<S>,
+) -> ConsoleRoute<S> {
     ConsoleRoute { method, path, access, handler }
 }
 
@@ -83,6 +91,8 @@ pub fn routes<S>() -> Vec<ConsoleRoute<S>>
 where
     S: Clone + Send + Sync + 'static,
     ConsoleState: FromRef<S>,
+    ent_conventions::conventions::ConventionsState: FromRef<S>,
+    ent_tenants::tenants::TenantsState: FromRef<S>,
 {
     use Access::*;
     vec![
@@ -106,6 +116,10 @@ where
             post(account::revoke_user),
         ),
     ]
+    .into_iter()
+    .chain(conventions::routes())
+    .chain(tenants::routes())
+    .collect()
 }
 
 /// The console's router over the application state `state`.
@@ -113,6 +127,8 @@ pub fn router<S>(state: &S) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     ConsoleState: FromRef<S>,
+    ent_conventions::conventions::ConventionsState: FromRef<S>,
+    ent_tenants::tenants::TenantsState: FromRef<S>,
 {
     let console = ConsoleState::from_ref(state);
     let mut router = Router::new();

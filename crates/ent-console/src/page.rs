@@ -29,6 +29,14 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "dashboard.html",
     "account.html",
     "error.html",
+    "form_macros.html",
+    "conventions.html",
+    "convention_model.html",
+    "convention_new.html",
+    "convention.html",
+    "tenants.html",
+    "tenant_new.html",
+    "tenant.html",
 ];
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {
@@ -56,8 +64,12 @@ pub fn role_label(role: Role) -> &'static str {
 }
 
 /// The navigation: label, address, and the action a role must allow to see it.
-const NAV: &[(&str, &str, &Action)] =
-    &[("Tableau de bord", "/", &authz::SELF_READ), ("Mon compte", "/compte", &authz::SELF_READ)];
+const NAV: &[(&str, &str, &Action)] = &[
+    ("Tableau de bord", "/", &authz::SELF_READ),
+    ("Conventions", "/conventions", &authz::CONVENTIONS_READ),
+    ("ENT", "/ent", &authz::TENANTS_READ),
+    ("Mon compte", "/compte", &authz::SELF_READ),
+];
 
 #[derive(Serialize)]
 struct Link {
