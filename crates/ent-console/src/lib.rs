@@ -11,6 +11,7 @@ pub mod account;
 mod assets;
 pub mod auth;
 pub mod dashboard;
+pub mod list;
 pub mod page;
 mod security;
 pub mod signin;

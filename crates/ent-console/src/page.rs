@@ -22,6 +22,7 @@ macro_rules! templates {
 const TEMPLATES: &[(&str, &str)] = templates![
     "base.html",
     "macros.html",
+    "list.html",
     "sign_in.html",
     "forgot.html",
     "reset.html",
