@@ -11,10 +11,13 @@ pub mod account;
 mod assets;
 pub mod auth;
 pub mod dashboard;
+mod form;
 pub mod list;
+pub mod organisations;
 pub mod page;
 mod security;
 pub mod signin;
+pub mod users;
 
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
@@ -86,7 +89,7 @@ where
     ConsoleState: FromRef<S>,
 {
     use Access::*;
-    vec![
+    let mut pages = vec![
         route(Method::GET, "/assets/{*path}", Public, get(assets::serve)),
         route(Method::GET, "/connexion", Public, get(signin::form)),
         route(Method::POST, "/connexion", Public, post(signin::sign_in)),
@@ -106,7 +109,10 @@ where
             Signed(&authz::USERS_WRITE),
             post(account::revoke_user),
         ),
-    ]
+    ];
+    pages.extend(organisations::routes());
+    pages.extend(users::routes());
+    pages
 }
 
 /// The console's router over the application state `state`.

@@ -23,6 +23,11 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "base.html",
     "macros.html",
     "list.html",
+    "forms.html",
+    "organisations.html",
+    "organisation.html",
+    "users.html",
+    "user.html",
     "sign_in.html",
     "forgot.html",
     "reset.html",
@@ -57,8 +62,12 @@ pub fn role_label(role: Role) -> &'static str {
 }
 
 /// The navigation: label, address, and the action a role must allow to see it.
-const NAV: &[(&str, &str, &Action)] =
-    &[("Tableau de bord", "/", &authz::SELF_READ), ("Mon compte", "/compte", &authz::SELF_READ)];
+const NAV: &[(&str, &str, &Action)] = &[
+    ("Tableau de bord", "/", &authz::SELF_READ),
+    ("Organisations", "/organisations", &authz::ORGS_READ),
+    ("Utilisateurs et rôles", "/utilisateurs", &crate::users::USERS_SCREEN),
+    ("Mon compte", "/compte", &authz::SELF_READ),
+];
 
 #[derive(Serialize)]
 struct Link {
