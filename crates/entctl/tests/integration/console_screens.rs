@@ -289,6 +289,13 @@ async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     )
     .await;
     assert_eq!(mails, 1, "the set-up link goes through the outbox");
+    let context: String = sqlx::query_scalar("SELECT context FROM outbox WHERE template = 'console'")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    let mail = entcp::notify::mailer::render("console", &serde_json::from_str(&context).unwrap()).unwrap();
+    assert_eq!(mail.subject.trim(), "Votre compte sur la console ENT");
+    assert!(mail.text.contains("vous a créé un compte") && mail.text.contains("/mot-de-passe/"), "{}", mail.text);
     // Cutting access ends the user's sessions and API tokens.
     entcp::identity::password::set_password(&app.store, &admin(), &user.id, PASSWORD, t0()).await.unwrap();
     let theirs = sign_in(&app, "elu@mairie.fr").await;
