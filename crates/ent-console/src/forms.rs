@@ -2,6 +2,7 @@
 //! refusal turned into an error summary linked to the fields, and French moments.
 
 use crate::auth::Signed;
+use crate::form::FieldError;
 use crate::page::Notice;
 use crate::ConsoleState;
 use axum::extract::FromRequestParts;
@@ -76,31 +77,21 @@ impl<'a> Reply<'a> {
     }
 }
 
-/// One field error as the page shows it: beside the field (`id`) and in the summary.
-#[derive(Debug, Serialize, Clone)]
-pub struct FieldMessage {
-    /// The capability's field name (`parties.collectivite`, `start_date`).
-    pub field: String,
-    /// The id of the form control it belongs to (the summary links to it).
-    pub id: String,
-    pub message: String,
-}
-
 /// A capability's refusal as a page shows it: a French notice and the field errors.
 #[derive(Serialize, Default)]
 pub struct Refusal {
     pub notice: Option<Notice>,
-    pub errors: Vec<FieldMessage>,
+    pub errors: Vec<FieldError>,
 }
 
 impl Refusal {
     /// `problem` shown as is: its detail as the notice, its field errors linked to the
     /// controls `id_of` names (fields without a control are listed in the summary only).
     pub fn of(problem: &Problem, id_of: impl Fn(&str) -> String) -> Refusal {
-        let errors: Vec<FieldMessage> = problem
+        let errors: Vec<FieldError> = problem
             .errors
             .iter()
-            .map(|e| FieldMessage { field: e.field.clone(), id: id_of(&e.field), message: e.message.clone() })
+            .map(|e| FieldError { field: e.field.clone(), id: id_of(&e.field), message: e.message.clone() })
             .collect();
         let text = if problem.kind == ProblemKind::Validation && !errors.is_empty() {
             format!("{} erreur(s) à corriger : voir la liste ci-dessous.", errors.len())

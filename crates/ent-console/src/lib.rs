@@ -12,11 +12,15 @@ mod assets;
 pub mod auth;
 pub mod conventions;
 pub mod dashboard;
+mod form;
 mod forms;
+pub mod list;
+pub mod organisations;
 pub mod page;
 mod security;
 pub mod signin;
 pub mod tenants;
+pub mod users;
 
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
@@ -95,7 +99,7 @@ where
     ent_tenants::tenants::TenantsState: FromRef<S>,
 {
     use Access::*;
-    vec![
+    let mut pages = vec![
         route(Method::GET, "/assets/{*path}", Public, get(assets::serve)),
         route(Method::GET, "/connexion", Public, get(signin::form)),
         route(Method::POST, "/connexion", Public, post(signin::sign_in)),
@@ -115,11 +119,12 @@ where
             Signed(&authz::USERS_WRITE),
             post(account::revoke_user),
         ),
-    ]
-    .into_iter()
-    .chain(conventions::routes())
-    .chain(tenants::routes())
-    .collect()
+    ];
+    pages.extend(organisations::routes());
+    pages.extend(users::routes());
+    pages.extend(conventions::routes());
+    pages.extend(tenants::routes());
+    pages
 }
 
 /// The console's router over the application state `state`.

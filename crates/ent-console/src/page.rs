@@ -22,6 +22,12 @@ macro_rules! templates {
 const TEMPLATES: &[(&str, &str)] = templates![
     "base.html",
     "macros.html",
+    "list.html",
+    "forms.html",
+    "organisations.html",
+    "organisation.html",
+    "users.html",
+    "user.html",
     "sign_in.html",
     "forgot.html",
     "reset.html",
@@ -66,6 +72,8 @@ pub fn role_label(role: Role) -> &'static str {
 /// The navigation: label, address, and the action a role must allow to see it.
 const NAV: &[(&str, &str, &Action)] = &[
     ("Tableau de bord", "/", &authz::SELF_READ),
+    ("Organisations", "/organisations", &authz::ORGS_READ),
+    ("Utilisateurs et rôles", "/utilisateurs", &crate::users::USERS_SCREEN),
     ("Conventions", "/conventions", &authz::CONVENTIONS_READ),
     ("ENT", "/ent", &authz::TENANTS_READ),
     ("Mon compte", "/compte", &authz::SELF_READ),

@@ -11,6 +11,7 @@ mod authz;
 mod catalog;
 mod console;
 mod console_conventions;
+mod console_screens;
 mod conventions;
 mod counters;
 mod db_faults;

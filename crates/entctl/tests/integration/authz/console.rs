@@ -40,6 +40,17 @@ const PAGES: &[Page] = &[
     ("POST", "/ent/nouveau", Some(&[Admin, Dan, Collectivite])),
     ("GET", "/ent/{ent}", Some(EVERYONE)),
     ("POST", "/ent/{ent}/etat", Some(&[Admin, Dan])),
+    ("GET", "/organisations", Some(EVERYONE)),
+    ("GET", "/organisations/{org}", Some(EVERYONE)),
+    ("POST", "/organisations/{org}/contact", Some(&[Admin, Dan, Collectivite, ChefEtablissement])),
+    ("POST", "/organisations/{org}/membres/ajouter", Some(&[Admin, Dan, Collectivite, Coordinateur])),
+    ("POST", "/organisations/{org}/membres/retirer", Some(&[Admin, Dan, Collectivite, Coordinateur])),
+    ("GET", "/utilisateurs", Some(&[Admin, Dan])),
+    ("POST", "/utilisateurs", Some(&[Admin, Dan])),
+    ("GET", "/utilisateurs/{id}", Some(&[Admin, Dan])),
+    ("POST", "/utilisateurs/{id}/roles", Some(&[Admin, Dan])),
+    ("POST", "/utilisateurs/{id}/roles/retirer", Some(&[Admin, Dan])),
+    ("POST", "/utilisateurs/{id}/acces/revoquer", Some(&[Admin, Dan])),
 ];
 
 /// The targets of the convention and tenant pages: a signed convention (in force later)
@@ -62,12 +73,63 @@ async fn targets(world: &World) -> Targets {
     Targets { convention: convention.try_into().unwrap(), tenant: tenant.try_into().unwrap() }
 }
 
+/// The organisation of a page's `{org}`: the EPCI for the membership forms, else the commune.
+fn org_of<'a>(world: &'a World, path: &str, side: Side) -> &'a Org {
+    match (path.contains("/membres/"), side) {
+        (true, Side::In) => &world.group_in,
+        (true, Side::Out) => &world.group_out,
+        (false, Side::In) => &world.commune_in,
+        (false, Side::Out) => &world.commune_out,
+    }
+}
+
+/// What the organisation and user screens answer a role they allow; the organisation
+/// pages as the API's read of the same organisation does (404 when it does not show
+/// it), their forms (sent without their fields) refused with 422 where the write is
+/// in scope; `None` for the other pages.
+async fn screens_expected(world: &World, method: &str, path: &str, role: Role, side: Side) -> Option<u16> {
+    let api = format!("/api/v1/orgs/{}", org_of(world, path, side).id);
+    let readable = || async { world.app.get(&api).bearer(&world.tokens[&role]).send().await.status == 200 };
+    let hidden_user = side == Side::Out && role != Admin;
+    Some(match (method, path) {
+        ("GET", "/organisations") | ("GET", "/utilisateurs") => 200,
+        ("GET", "/organisations/{org}") => {
+            if readable().await {
+                200
+            } else {
+                404
+            }
+        }
+        ("POST", p) if p.starts_with("/organisations/{org}/") => {
+            if readable().await {
+                422
+            } else {
+                404
+            }
+        }
+        ("POST", "/utilisateurs") => 422,
+        ("GET", "/utilisateurs/{id}")
+        | ("POST", "/utilisateurs/{id}/roles")
+        | ("POST", "/utilisateurs/{id}/roles/retirer")
+        | ("POST", "/utilisateurs/{id}/acces/revoquer")
+            if hidden_user =>
+        {
+            404
+        }
+        ("GET", "/utilisateurs/{id}") => 200,
+        ("POST", "/utilisateurs/{id}/acces/revoquer") => 303,
+        ("POST", "/utilisateurs/{id}/roles") | ("POST", "/utilisateurs/{id}/roles/retirer") => 422,
+        _ => return None,
+    })
+}
+
 /// The concrete address of a page for `side`.
 fn address(world: &World, targets: &Targets, path: &str, side: Side) -> String {
     let (org, user, n) = match side {
         Side::In => (&world.commune_in, &world.user_in, 0),
         Side::Out => (&world.commune_out, &world.user_out, 1),
     };
+    let org = if path.contains("/membres/") { org_of(world, path, side) } else { org };
     path.replace("{*path}", "0.1.0/neutre.css")
         .replace("{org}", &org.id)
         .replace("{id}", user)
@@ -160,7 +222,11 @@ async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_s
                     .bytes(form, body)
                     .send()
                     .await;
-                let want = if allowed.contains(&role) { allowed_expected(method, path, role, side) } else { 403 };
+                let want = match (allowed.contains(&role), screens_expected(&world, method, path, role, side).await) {
+                    (false, _) => 403,
+                    (true, Some(screen)) => screen,
+                    (true, None) => allowed_expected(method, path, role, side),
+                };
                 if resp.status != want {
                     failures.push(format!(
                         "{method} {path} as {} ({side:?}): {}, expected {want}",
