@@ -7,6 +7,7 @@
 
 use crate::auth::Signed;
 use crate::forms::{french_moment, Fields, On, Reply};
+use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::ConsoleState;
 use axum::extract::{MatchedPath, Path, Query, State};
@@ -16,12 +17,11 @@ use axum::Form;
 use ent_conventions::conventions::model::{ConventionModel, ParameterType, PartySpec};
 use ent_conventions::conventions::routes::{find, frozen_document, redacted, rendered_document, visible_orgs};
 use ent_conventions::conventions::workflow::{self, Ctx, NewConvention, PartyInput, Termination};
-use ent_conventions::conventions::{
-    covered_etablissements, find_model, frozen, list_ids, Convention, ConventionFilter, ConventionsState, Status,
-};
+use ent_conventions::conventions::{covered_etablissements, find_model, frozen, Convention, ConventionsState, Status};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind};
+use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE};
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
@@ -30,8 +30,6 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// Conventions per page of the list.
-const PER_PAGE: u32 = 50;
 /// Organisations proposed per party and kind after a search.
 const PROPOSED: u32 = 10;
 /// Covered schools listed on the creation form (the count is always given).
@@ -70,66 +68,103 @@ fn ctx<'a>(state: &'a ConventionsState, actor: &'a Actor) -> Ctx<'a> {
     Ctx { store: &state.store, models: &state.models, actor, now: state.clock.now() }
 }
 
-/// A convention in a list.
-#[derive(Serialize)]
-struct Row {
+/// The list of conventions: the columns, the status and model filters, the search.
+pub const LIST: ListSpec = ListSpec {
+    columns: &[
+        Column { key: "reference", label: "Référence", order_by: Some("c.reference") },
+        Column { key: "objet", label: "Objet", order_by: Some("c.title") },
+        Column { key: "modele", label: "Modèle", order_by: Some("c.model_id") },
+        Column { key: "statut", label: "Statut", order_by: Some("c.status") },
+        Column { key: "debut", label: "Début", order_by: Some("c.start_date") },
+        Column { key: "fin", label: "Fin", order_by: Some("c.end_date") },
+    ],
+    filters: &[
+        Filter {
+            key: "statut",
+            label: "Statut",
+            choices: &[
+                ("draft", "brouillon"),
+                ("in_signature", "en signature"),
+                ("signed", "signée"),
+                ("active", "en vigueur"),
+                ("expired", "expirée"),
+                ("terminated", "résiliée"),
+                ("amended", "remplacée par avenant"),
+            ],
+        },
+        Filter { key: "modele", label: "Modèle (identifiant)", choices: &[] },
+    ],
+    default_sort: "fin",
+    tie_break: "c.id",
+    search: Some("Référence ou objet"),
+};
+
+/// A convention in the list.
+#[derive(sqlx::FromRow)]
+struct Listed {
     id: String,
     reference: String,
     title: String,
-    status: &'static str,
-    parties: String,
-    start: String,
-    end: String,
+    model_id: String,
+    status: String,
+    start_date: String,
+    end_date: String,
+}
+
+/// The conventions one of `orgs` is party to (all when `None`), and the list's filters.
+fn list_condition(params: &ListParams, orgs: Option<Vec<String>>) -> Condition {
+    let mut cond = Condition::default();
+    if let Some(status) = params.filter("statut") {
+        cond.push("c.status = ?", &[status]);
+    }
+    if let Some(model) = params.filter("modele") {
+        cond.push("c.model_id = ?", &[model]);
+    }
+    if let Some(q) = &params.q {
+        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        cond.push("(LOWER(c.reference) LIKE ? OR LOWER(c.title) LIKE ?)", &[&pattern, &pattern]);
+    }
+    if let Some(orgs) = orgs {
+        let party = |org: &String| {
+            let mut c = Condition::default();
+            c.push("c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = ?)", &[org]);
+            c
+        };
+        cond.and(Condition::any(orgs.iter().map(party).collect()));
+    }
+    cond
 }
 
 /// `/conventions`: the conventions the person's organisations are party to (all for an
-/// admin), filtered by status and model, newest first, 50 a page.
+/// admin), on the shared list (search, status and model filters, sort, pages).
 async fn list(
     On { console, state, signed }: On<ConventionsState>,
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
-    let status = query.opt("statut").filter(|s| Status::parse(s).is_some());
-    let model = query.opt("modele").filter(|m| state.models.iter().any(|x| &x.id == m));
-    let filter = ConventionFilter {
-        status: status.clone(),
-        model: model.clone(),
-        cursor: query.opt("apres"),
-        limit: Some(PER_PAGE),
-        ..Default::default()
-    };
-    let visible = visible_orgs(&caller(&signed, &CONVENTIONS_READ));
-    let (ids, next) = list_ids(&state.store, &filter, visible.as_deref()).await?;
-    let mut rows = Vec::new();
-    for id in ids {
-        if let Some(conv) = ent_conventions::conventions::get_convention(&state.store, &state.models, &id).await? {
-            rows.push(Row {
-                parties: conv.parties.iter().map(|p| p.org.name.as_str()).collect::<Vec<_>>().join(", "),
-                start: french_moment(&conv.start_date),
-                end: french_moment(&conv.end_date),
-                status: conv.status.label(),
-                id: conv.id,
-                reference: conv.reference,
-                title: conv.title,
-            });
-        }
-    }
-    let next = next.map(|cursor| {
-        let mut pairs = vec![("apres", cursor)];
-        pairs.extend(status.clone().map(|s| ("statut", s)));
-        pairs.extend(model.clone().map(|m| ("modele", m)));
-        format!("/conventions?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
-    });
+    let params = ListParams::parse(&LIST, &query.0);
+    let cond = list_condition(&params, visible_orgs(&caller(&signed, &CONVENTIONS_READ)));
+    let columns = "c.id, c.reference, c.title, c.model_id, c.status, c.start_date, c.end_date";
+    let listed = list::fetch::<Listed>(&state.store, &LIST, &params, columns, "conventions c", &cond).await?;
+    let rows = listed
+        .page
+        .items
+        .iter()
+        .map(|c| {
+            let status = Status::parse(&c.status).map_or_else(|| c.status.clone(), |s| s.label().to_string());
+            vec![
+                Cell::link(c.reference.clone(), format!("/conventions/{}", c.id)),
+                Cell::text(c.title.clone()),
+                Cell::text(c.model_id.clone()),
+                Cell::text(status),
+                Cell::text(french_moment(&c.start_date)),
+                Cell::text(french_moment(&c.end_date)),
+            ]
+        })
+        .collect();
+    let caption = "Conventions de vos organisations";
+    let view = ListView::new("conventions", "/conventions", caption, &LIST, &params, &listed, rows);
     let shell = Shell::new(&console, Some(&signed.0), "/conventions").crumbs(&[("Conventions", "/conventions")]);
-    let statuses: Vec<Value> = Status::ALL.iter().map(|s| json!({ "value": s.as_str(), "label": s.label() })).collect();
-    let values = json!({
-        "rows": rows,
-        "next": next,
-        "statuses": statuses,
-        "models": model_choices(&state.models),
-        "status": status.unwrap_or_default(),
-        "model": model.unwrap_or_default(),
-        "can_create": authz::role_allows(&signed.0.actor, &CONVENTIONS_WRITE),
-    });
+    let values = json!({ "list": view, "can_create": authz::role_allows(&signed.0.actor, &CONVENTIONS_WRITE) });
     Ok(page::render("conventions.html", shell, values))
 }
 

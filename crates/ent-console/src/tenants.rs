@@ -6,6 +6,7 @@
 
 use crate::auth::Signed;
 use crate::forms::{french_moment, Fields, On, Reply};
+use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
 use axum::extract::{Path, Query};
@@ -16,18 +17,17 @@ use axum::Form;
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::Condition;
 use ent_platform::catalog::{BouquetKind, Service};
 use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
 use ent_tenants::tenants::{
-    apply, events, get_tenant, list_tenants, render, transition, EntTenant, Metadata, Status, Tenant, TenantSpec,
-    TenantsState, API_VERSION, KIND,
+    apply, events, get_tenant, render, transition, EntTenant, Metadata, Status, Tenant, TenantSpec, TenantsState,
+    API_VERSION, KIND,
 };
 use serde_json::{json, Value};
 
-/// Tenants per page of the list.
-const PER_PAGE: usize = 50;
 /// Organisations proposed after a search.
 const PROPOSED: u32 = 10;
 
@@ -48,15 +48,8 @@ where
 
 /// French name of a tenant status.
 pub fn status_label(status: Status) -> &'static str {
-    match status {
-        Status::Requested => "demandé",
-        Status::Provisioning => "en déploiement",
-        Status::Active => "actif",
-        Status::Suspended => "suspendu",
-        Status::Decommissioning => "en retrait",
-        Status::Archived => "archivé",
-        Status::Purged => "purgé",
-    }
+    let names = crate::dashboard::TENANT_STATUSES;
+    names.iter().find(|(s, _)| *s == status.as_str()).map_or(status.as_str(), |(_, label)| label)
 }
 
 /// The button of a move to `status`.
@@ -71,43 +64,72 @@ fn move_label(status: Status) -> &'static str {
     }
 }
 
-/// `/ent`: the tenants of the person's scope, by slug, filtered by status, 50 a page.
+/// The list of tenants: the columns, the status filter, the search.
+pub const LIST: ListSpec = ListSpec {
+    columns: &[
+        Column { key: "nom", label: "Nom", order_by: Some("t.slug") },
+        Column { key: "organisation", label: "Organisation", order_by: Some("o.sort_name") },
+        Column { key: "adresse", label: "Adresse", order_by: Some("t.hostname") },
+        Column { key: "bouquet", label: "Bouquet", order_by: Some("t.base_bouquet") },
+        Column { key: "etat", label: "État", order_by: Some("t.status") },
+    ],
+    filters: &[Filter { key: "statut", label: "État", choices: crate::dashboard::TENANT_STATUSES }],
+    default_sort: "nom",
+    tie_break: "t.id",
+    search: Some("Nom, adresse ou organisation"),
+};
+
+/// A tenant in the list.
+#[derive(sqlx::FromRow)]
+struct Listed {
+    slug: String,
+    org_name: String,
+    org_code: String,
+    hostname: String,
+    bouquet: String,
+    status: String,
+}
+
+/// `/ent`: the tenants of the person's scope, on the shared list (search, status
+/// filter, sort, pages).
 async fn list(
     On { console, state, signed }: On<TenantsState>,
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
-    let status = query.opt("statut").and_then(|s| Status::parse(&s));
-    let scope = authz::scope(&signed.0.actor, &TENANTS_READ).condition();
-    let tenants: Vec<Tenant> =
-        list_tenants(&state.store, scope).await?.into_iter().filter(|t| status.is_none_or(|s| t.status == s)).collect();
-    let total = tenants.len();
-    let page_no: usize = query.get("page").parse().unwrap_or(1).max(1);
-    let rows: Vec<Value> = tenants
+    let params = ListParams::parse(&LIST, &query.0);
+    let mut cond = Condition::default();
+    if let Some(status) = params.filter("statut") {
+        cond.push("t.status = ?", &[status]);
+    }
+    if let Some(q) = &params.q {
+        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        let folded = format!("%{}%", ent_platform::registry::fold(q).replace(['%', '_'], ""));
+        cond.push("(t.slug LIKE ? OR t.hostname LIKE ? OR o.sort_name LIKE ?)", &[&pattern, &pattern, &folded]);
+    }
+    if let Some(scope) = authz::scope(&signed.0.actor, &TENANTS_READ).condition() {
+        cond.and_wrapped("t.org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+    }
+    let columns = "t.slug, o.name AS org_name, o.code AS org_code, t.hostname, t.base_bouquet AS bouquet, t.status";
+    let from = "tenants t JOIN orgs o ON o.id = t.org_id";
+    let listed = list::fetch::<Listed>(&state.store, &LIST, &params, columns, from, &cond).await?;
+    let rows = listed
+        .page
+        .items
         .iter()
-        .skip((page_no - 1) * PER_PAGE)
-        .take(PER_PAGE)
         .map(|t| {
-            json!({ "slug": t.slug, "organisation": t.organisation.name, "code": t.organisation.code,
-                    "hostname": t.hostname, "bouquet": t.bouquet, "status": status_label(t.status) })
+            let status = Status::parse(&t.status).map_or_else(|| t.status.clone(), |s| status_label(s).to_string());
+            vec![
+                Cell::link(t.slug.clone(), format!("/ent/{}", t.slug)),
+                Cell::text(format!("{} ({})", t.org_name, t.org_code)),
+                Cell::text(t.hostname.clone()),
+                Cell::text(t.bouquet.clone()),
+                Cell::text(status),
+            ]
         })
         .collect();
-    let link = |n: usize| {
-        let mut pairs = vec![("page", n.to_string())];
-        pairs.extend(status.map(|s| ("statut", s.as_str().to_string())));
-        format!("/ent?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
-    };
-    let statuses: Vec<Value> =
-        Status::ALL.iter().map(|s| json!({ "value": s.as_str(), "label": status_label(*s) })).collect();
+    let view = ListView::new("ent", "/ent", "ENT de votre périmètre", &LIST, &params, &listed, rows);
     let shell = Shell::new(&console, Some(&signed.0), "/ent").crumbs(&[("ENT", "/ent")]);
-    let values = json!({
-        "rows": rows,
-        "total": total,
-        "statuses": statuses,
-        "status": status.map(Status::as_str).unwrap_or_default(),
-        "previous": (page_no > 1).then(|| link(page_no - 1)),
-        "next": (page_no * PER_PAGE < total).then(|| link(page_no + 1)),
-        "can_request": authz::role_allows(&signed.0.actor, &TENANTS_WRITE),
-    });
+    let values = json!({ "list": view, "can_request": authz::role_allows(&signed.0.actor, &TENANTS_WRITE) });
     Ok(page::render("tenants.html", shell, values))
 }
 

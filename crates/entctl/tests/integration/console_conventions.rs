@@ -165,6 +165,8 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     assert_eq!(listed.status, 200);
     assert!(!listed.text.contains(reference));
     assert!(get(&app, &dan, "/conventions").await.text.contains(reference), "the DAN's list has it");
+    assert!(get(&app, &dan, &format!("/conventions?statut=active&q={reference}")).await.text.contains(reference));
+    assert!(!get(&app, &dan, "/conventions?statut=draft").await.text.contains(reference), "filtered by status");
     let forged = get(&app, &vitry, &format!("/conventions/{id}")).await;
     let missing = get(&app, &vitry, "/conventions/inexistante-0000").await;
     assert_eq!((forged.status, missing.status), (404, 404));
@@ -237,8 +239,8 @@ async fn a_tenant_is_requested_and_moved_to_provisioning_in_pages_once_the_gate_
     assert!(page.text.contains("L&#x27;ENT est désormais en déploiement."), "{}", page.text);
     assert!(page.text.contains("convention qui a ouvert le déploiement"), "{}", page.text);
     let listed = get(&app, &dan, "/ent?statut=provisioning").await;
-    assert!(listed.text.contains("href=\"/ent/doisneau-fresnes\""), "{}", listed.text);
-    assert!(!get(&app, &dan, "/ent?statut=active").await.text.contains("href=\"/ent/doisneau-fresnes\""));
+    assert!(listed.text.contains(">doisneau-fresnes</a>"), "{}", listed.text);
+    assert!(!get(&app, &dan, "/ent?statut=active").await.text.contains(">doisneau-fresnes</a>"));
 
     // The commune sees it; another commune does not (404 like a missing one); the admin sees its objects.
     assert!(get(&app, &mairie, "/ent").await.text.contains("doisneau-fresnes"));
