@@ -574,6 +574,12 @@ fn timeline(conv: &Convention) -> Vec<Value> {
     events
 }
 
+/// Whether the page shows the frozen document: once submitted and until back in draft
+/// (after a refusal the draft is edited again, and shown as it now reads).
+fn shows_frozen(conv: &Convention) -> bool {
+    conv.status != Status::Draft && !conv.documents.is_empty()
+}
+
 /// The document as the page shows it: the frozen HTML once submitted (what is signed),
 /// otherwise the draft rendered now; the body of the HTML file only.
 async fn document_body(
@@ -581,7 +587,11 @@ async fn document_body(
     model: &ConventionModel,
     conv: &Convention,
 ) -> Result<String, Problem> {
-    let stored = frozen::read(&mut *state.store.conn().await?, &conv.id, None, "html").await?;
+    let stored = if shows_frozen(conv) {
+        frozen::read(&mut *state.store.conn().await?, &conv.id, None, "html").await?
+    } else {
+        None
+    };
     let html = match stored {
         Some((_, bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
         None => {
@@ -596,7 +606,7 @@ async fn document_body(
 
 /// The downloads offered: the frozen files of the latest version, or the draft rendered now.
 fn downloads(conv: &Convention) -> Vec<Value> {
-    let latest = conv.documents.iter().map(|d| d.version_no).max();
+    let latest = conv.documents.iter().map(|d| d.version_no).max().filter(|_| shows_frozen(conv));
     match latest {
         Some(version) => conv
             .documents
@@ -623,8 +633,8 @@ fn downloads(conv: &Convention) -> Vec<Value> {
     }
 }
 
-/// `/conventions/{convention}/document?format=&version=`: the stored file once submitted,
-/// the draft rendered now before.
+/// `/conventions/{convention}/document?format=&version=`: a stored version when asked or
+/// while the page shows the frozen document, the draft rendered now otherwise.
 async fn document(
     State(state): State<ConventionsState>,
     signed: Signed,
@@ -633,10 +643,10 @@ async fn document(
 ) -> Result<Response, PageError> {
     let conv = readable(&state, &signed, &key).await?;
     let format = query.opt("format");
-    if conv.documents.is_empty() {
+    let version = query.opt("version").and_then(|v| v.parse().ok());
+    if version.is_none() && !shows_frozen(&conv) {
         return Ok(rendered_document(&state, &conv, format.as_deref()).await?);
     }
-    let version = query.opt("version").and_then(|v| v.parse().ok());
     Ok(frozen_document(&state, &conv, format.as_deref(), version).await?)
 }
 

@@ -127,19 +127,28 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     let page = follow(&app, &dan, &submitted).await;
     assert!(page.text.contains("en signature"), "{}", page.text);
 
-    // The fingerprint the page shows is the API's, and that of the file downloaded.
-    let api = app.client(app.token(DAN)).get(format!("/api/v1/conventions/{id}")).send().await;
-    let hash = api.body["document_hash"].as_str().unwrap().to_string();
-    assert!(page.text.contains(&format!("<code id=\"empreinte\">{hash}</code>")), "{}", page.text);
-    let file = get(&app, &dan, &format!("/conventions/{id}/document?format=html&version=1")).await;
-    assert_eq!(file.status, 200);
-    assert_eq!(hex::encode(sha2::Sha256::digest(file.text.as_bytes())), hash);
-
-    // A refusal without its reason: the page again, the message linked.
+    // A refusal without its reason: the page again, the message linked; with one, back to draft.
     let directeur = sign_in(&app, DIRECTEUR).await;
     let no_reason = post_form(&app, &directeur, &format!("/conventions/{id}/refuser"), &[("motif", "")]).await;
     assert_eq!(no_reason.status, 422, "{}", no_reason.text);
     assert!(no_reason.text.contains("href=\"#motif\""), "{}", no_reason.text);
+    let refused =
+        post_form(&app, &directeur, &format!("/conventions/{id}/refuser"), &[("motif", "Article 3 à revoir")]).await;
+    let page = follow(&app, &directeur, &refused).await;
+    assert!(
+        page.text.contains("Dernier refus : Article 3 à revoir") && page.text.contains("brouillon"),
+        "{}",
+        page.text
+    );
+    let page = follow(&app, &dan, &post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await).await;
+
+    // The fingerprint the page shows is the API's, and that of the file downloaded.
+    let api = app.client(app.token(DAN)).get(format!("/api/v1/conventions/{id}")).send().await;
+    let hash = api.body["document_hash"].as_str().unwrap().to_string();
+    assert!(page.text.contains(&format!("<code id=\"empreinte\">{hash}</code>")), "{}", page.text);
+    let file = get(&app, &dan, &format!("/conventions/{id}/document?format=html")).await;
+    assert_eq!(file.status, 200);
+    assert_eq!(hex::encode(sha2::Sha256::digest(file.text.as_bytes())), hash);
 
     for (who, party) in [(&dan, "Créteil"), (&sign_in(&app, MAIRIE).await, "Fresnes"), (&directeur, "Doisneau")] {
         let page = get(&app, who, &format!("/conventions/{id}")).await;
