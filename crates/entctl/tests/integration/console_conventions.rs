@@ -167,6 +167,18 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     assert_eq!(again.status, 409, "{}", again.text);
     assert!(again.text.contains("Action refusée"), "{}", again.text);
 
+    // An avenant opens as a new draft; a résiliation needs its reason.
+    let amended = post_form(&app, &dan, &format!("/conventions/{id}/avenant"), &[]).await;
+    let avenant = follow(&app, &dan, &amended).await;
+    assert!(avenant.text.contains("Avenant – ") && avenant.text.contains("brouillon"), "{}", avenant.text);
+    assert_ne!(id_of(amended.header("location").unwrap()), id);
+    let no_reason = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &[("resiliation", "")]).await;
+    assert_eq!(no_reason.status, 422, "{}", no_reason.text);
+    assert!(no_reason.text.contains("href=\"#resiliation\""), "{}", no_reason.text);
+    let ended = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &[("resiliation", "Fermeture")]).await;
+    let page = follow(&app, &dan, &ended).await;
+    assert!(page.text.contains("Résiliation : Fermeture") && page.text.contains("résiliée"), "{}", page.text);
+
     // Another commune: the convention is neither listed nor revealed (the 404 of a missing one).
     let vitry = sign_in(&app, VITRY).await;
     let reference = api.body["reference"].as_str().unwrap();
@@ -174,7 +186,7 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     assert_eq!(listed.status, 200);
     assert!(!listed.text.contains(reference));
     assert!(get(&app, &dan, "/conventions").await.text.contains(reference), "the DAN's list has it");
-    assert!(get(&app, &dan, &format!("/conventions?statut=active&q={reference}")).await.text.contains(reference));
+    assert!(get(&app, &dan, &format!("/conventions?statut=terminated&q={reference}")).await.text.contains(reference));
     assert!(!get(&app, &dan, "/conventions?statut=draft").await.text.contains(reference), "filtered by status");
     let forged = get(&app, &vitry, &format!("/conventions/{id}")).await;
     let missing = get(&app, &vitry, "/conventions/inexistante-0000").await;
