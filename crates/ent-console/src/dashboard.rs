@@ -156,8 +156,8 @@ async fn tenants_by_status(store: &Store, org: &Org) -> Result<Vec<Bar>, Problem
         .collect())
 }
 
-/// Tenant statuses in lifecycle order.
-const TENANT_STATUSES: &[(&str, &str)] = &[
+/// Tenant statuses in lifecycle order, with their French names.
+pub(crate) const TENANT_STATUSES: &[(&str, &str)] = &[
     ("requested", "demandé"),
     ("provisioning", "en déploiement"),
     ("active", "actif"),

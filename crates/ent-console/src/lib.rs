@@ -10,10 +10,17 @@
 pub mod account;
 mod assets;
 pub mod auth;
+pub mod conventions;
 pub mod dashboard;
+mod form;
+mod forms;
+pub mod list;
+pub mod organisations;
 pub mod page;
 mod security;
 pub mod signin;
+pub mod tenants;
+pub mod users;
 
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
@@ -74,7 +81,12 @@ pub const DASHBOARD: Action = Action {
     ],
 };
 
-fn route<S>(method: Method, path: &'static str, access: Access, handler: MethodRouter<S>) -> ConsoleRoute<S> {
+pub(crate) fn route<S>(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: MethodRouter<S>,
+) -> ConsoleRoute<S> {
     ConsoleRoute { method, path, access, handler }
 }
 
@@ -83,9 +95,11 @@ pub fn routes<S>() -> Vec<ConsoleRoute<S>>
 where
     S: Clone + Send + Sync + 'static,
     ConsoleState: FromRef<S>,
+    ent_conventions::conventions::ConventionsState: FromRef<S>,
+    ent_tenants::tenants::TenantsState: FromRef<S>,
 {
     use Access::*;
-    vec![
+    let mut pages = vec![
         route(Method::GET, "/assets/{*path}", Public, get(assets::serve)),
         route(Method::GET, "/connexion", Public, get(signin::form)),
         route(Method::POST, "/connexion", Public, post(signin::sign_in)),
@@ -105,7 +119,12 @@ where
             Signed(&authz::USERS_WRITE),
             post(account::revoke_user),
         ),
-    ]
+    ];
+    pages.extend(organisations::routes());
+    pages.extend(users::routes());
+    pages.extend(conventions::routes());
+    pages.extend(tenants::routes());
+    pages
 }
 
 /// The console's router over the application state `state`.
@@ -113,6 +132,8 @@ pub fn router<S>(state: &S) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     ConsoleState: FromRef<S>,
+    ent_conventions::conventions::ConventionsState: FromRef<S>,
+    ent_tenants::tenants::TenantsState: FromRef<S>,
 {
     let console = ConsoleState::from_ref(state);
     let mut router = Router::new();

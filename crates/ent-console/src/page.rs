@@ -23,6 +23,12 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "base.html",
     "macros.html",
     "narrow.html",
+    "list.html",
+    "forms.html",
+    "organisations.html",
+    "organisation.html",
+    "users.html",
+    "user.html",
     "sign_in.html",
     "forgot.html",
     "reset.html",
@@ -30,6 +36,14 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "dashboard.html",
     "account.html",
     "error.html",
+    "form_macros.html",
+    "conventions.html",
+    "convention_model.html",
+    "convention_new.html",
+    "convention.html",
+    "tenants.html",
+    "tenant_new.html",
+    "tenant.html",
 ];
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {
@@ -57,8 +71,14 @@ pub fn role_label(role: Role) -> &'static str {
 }
 
 /// The navigation: label, address, and the action a role must allow to see it.
-const NAV: &[(&str, &str, &Action)] =
-    &[("Tableau de bord", "/", &authz::SELF_READ), ("Mon compte", "/compte", &authz::SELF_READ)];
+const NAV: &[(&str, &str, &Action)] = &[
+    ("Tableau de bord", "/", &authz::SELF_READ),
+    ("Organisations", "/organisations", &authz::ORGS_READ),
+    ("Utilisateurs et rôles", "/utilisateurs", &crate::users::USERS_SCREEN),
+    ("Conventions", "/conventions", &authz::CONVENTIONS_READ),
+    ("ENT", "/ent", &authz::TENANTS_READ),
+    ("Mon compte", "/compte", &authz::SELF_READ),
+];
 
 #[derive(Serialize)]
 struct Link {

@@ -127,7 +127,7 @@ fn ctx<'a>(state: &'a ConventionsState, caller: &'a Caller) -> Ctx<'a> {
 }
 
 /// The organisations whose conventions the caller sees; `None` for an admin.
-fn visible_orgs(caller: &Caller) -> Option<Vec<String>> {
+pub fn visible_orgs(caller: &Caller) -> Option<Vec<String>> {
     if caller.actor.is_admin() {
         return None;
     }
@@ -143,7 +143,7 @@ fn visible_orgs(caller: &Caller) -> Option<Vec<String>> {
 }
 
 /// The convention of the path, if the caller is party to it (404 otherwise).
-async fn find(state: &ConventionsState, caller: &Caller, id: &str) -> Result<Convention, Problem> {
+pub async fn find(state: &ConventionsState, caller: &Caller, id: &str) -> Result<Convention, Problem> {
     let not_found = || Problem::not_found(format!("aucune convention « {id} »"));
     let conv = get_convention(&state.store, &state.models, id).await?.ok_or_else(not_found)?;
     match visible_orgs(caller) {
@@ -165,7 +165,7 @@ fn sees_signers(caller: &Caller, conv: &Convention) -> bool {
 }
 
 /// The convention as the caller may read it: signers' e-mails hidden from the other readers (DPO, auditeur).
-fn redacted(caller: &Caller, mut conv: Convention) -> Convention {
+pub fn redacted(caller: &Caller, mut conv: Convention) -> Convention {
     if !sees_signers(caller, &conv) {
         for step in &mut conv.steps {
             step.user_email = "(masqué)".into();
@@ -273,9 +273,18 @@ async fn document(
     ApiQuery(q): ApiQuery<DocumentQuery>,
 ) -> Result<Response, Problem> {
     let conv = redacted(&caller, find(&state, &caller, &id).await?);
+    rendered_document(&state, &conv, q.format.as_deref()).await
+}
+
+/// The convention rendered now in `format` (`html` when absent, `odt`, `pdf`), as a download.
+pub async fn rendered_document(
+    state: &ConventionsState,
+    conv: &Convention,
+    format: Option<&str>,
+) -> Result<Response, Problem> {
     let model = super::find_model(&state.models, &conv.model_id, Some(conv.model_version))?;
-    let doc = super::document::full(&state.store, model, &conv).await?;
-    let (bytes, content_type, ext) = match q.format.as_deref().unwrap_or("html") {
+    let doc = super::document::full(&state.store, model, conv).await?;
+    let (bytes, content_type, ext) = match format.unwrap_or("html") {
         "html" => (ent_documents::documents::to_html(&doc).into_bytes(), "text/html; charset=utf-8", "html"),
         "odt" => (ent_documents::documents::to_odt(&doc), ent_documents::documents::ODT_MIME, "odt"),
         "pdf" => {
@@ -302,11 +311,21 @@ async fn signed_document(
     ApiQuery(q): ApiQuery<SignedDocumentQuery>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
-    let format = q.format.as_deref().unwrap_or("html");
+    frozen_document(&state, &conv, q.format.as_deref(), q.version).await
+}
+
+/// A stored frozen version (the latest when `version` is absent) in `format`, as a download.
+pub async fn frozen_document(
+    state: &ConventionsState,
+    conv: &Convention,
+    format: Option<&str>,
+    version: Option<i64>,
+) -> Result<Response, Problem> {
+    let format = format.unwrap_or("html");
     if !super::frozen::FORMATS.contains(&format) {
         return Err(Problem::invalid_field("format", format!("format inconnu : {format} (html, odt ou pdf)")));
     }
-    let stored = super::frozen::read(&mut *state.store.conn().await?, &conv.id, q.version, format).await?;
+    let stored = super::frozen::read(&mut *state.store.conn().await?, &conv.id, version, format).await?;
     let Some((file, bytes)) = stored else {
         return Err(Problem::not_found(match (conv.status, format) {
             (super::Status::Draft, _) if conv.documents.is_empty() => {

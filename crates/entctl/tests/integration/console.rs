@@ -24,7 +24,7 @@ async fn academies(app: &TestApp) -> (Org, Org) {
 }
 
 /// An app over a synthetic annuaire with a DAN in each of two académies, both with [`PASSWORD`].
-async fn console(db: TestDb) -> (TestApp, Org, Org) {
+pub(crate) async fn console(db: TestDb) -> (TestApp, Org, Org) {
     common::fixtures::synthetic_annuaire(&db.store, 400, 80, 7).await;
     let mut app = TestApp::builder(db).build().await;
     let (a, b) = academies(&app).await;

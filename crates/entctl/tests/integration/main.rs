@@ -10,6 +10,8 @@ mod api;
 mod authz;
 mod catalog;
 mod console;
+mod console_conventions;
+mod console_screens;
 mod conventions;
 mod counters;
 mod db_faults;

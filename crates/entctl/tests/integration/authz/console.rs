@@ -2,6 +2,7 @@
 //! password) × a target in or out of the role's scope, and every signed-in page without
 //! a session (→ the sign-in form). A console page missing from the table fails the test.
 
+use super::conventions::{CONVENTION_READERS, CONVENTION_SIGNERS, CONVENTION_WRITERS};
 use super::*;
 use crate::console::{csrf_of, sign_in, PASSWORD};
 
@@ -23,18 +24,118 @@ const PAGES: &[Page] = &[
     ("POST", "/compte/mot-de-passe", Some(EVERYONE)),
     ("POST", "/compte/sessions/revoquer", Some(EVERYONE)),
     ("POST", "/utilisateurs/{id}/sessions/revoquer", Some(&[Admin])),
+    ("GET", "/conventions", Some(CONVENTION_READERS)),
+    ("GET", "/conventions/nouvelle", Some(CONVENTION_WRITERS)),
+    ("POST", "/conventions/nouvelle", Some(CONVENTION_WRITERS)),
+    ("GET", "/conventions/{convention}", Some(CONVENTION_READERS)),
+    ("GET", "/conventions/{convention}/document", Some(CONVENTION_READERS)),
+    ("POST", "/conventions/{convention}/soumettre", Some(CONVENTION_WRITERS)),
+    ("POST", "/conventions/{convention}/viser", Some(CONVENTION_SIGNERS)),
+    ("POST", "/conventions/{convention}/signer", Some(CONVENTION_SIGNERS)),
+    ("POST", "/conventions/{convention}/refuser", Some(CONVENTION_SIGNERS)),
+    ("POST", "/conventions/{convention}/avenant", Some(CONVENTION_WRITERS)),
+    ("POST", "/conventions/{convention}/resilier", Some(CONVENTION_WRITERS)),
+    ("GET", "/ent", Some(EVERYONE)),
+    ("GET", "/ent/nouveau", Some(&[Admin, Dan, Collectivite])),
+    ("POST", "/ent/nouveau", Some(&[Admin, Dan, Collectivite])),
+    ("GET", "/ent/{ent}", Some(EVERYONE)),
+    ("POST", "/ent/{ent}/etat", Some(&[Admin, Dan])),
+    ("GET", "/organisations", Some(EVERYONE)),
+    ("GET", "/organisations/{org}", Some(EVERYONE)),
+    ("POST", "/organisations/{org}/contact", Some(&[Admin, Dan, Collectivite, ChefEtablissement])),
+    ("POST", "/organisations/{org}/membres/ajouter", Some(&[Admin, Dan, Collectivite, Coordinateur])),
+    ("POST", "/organisations/{org}/membres/retirer", Some(&[Admin, Dan, Collectivite, Coordinateur])),
+    ("GET", "/utilisateurs", Some(&[Admin, Dan])),
+    ("POST", "/utilisateurs", Some(&[Admin, Dan])),
+    ("GET", "/utilisateurs/{id}", Some(&[Admin, Dan])),
+    ("POST", "/utilisateurs/{id}/roles", Some(&[Admin, Dan])),
+    ("POST", "/utilisateurs/{id}/roles/retirer", Some(&[Admin, Dan])),
+    ("POST", "/utilisateurs/{id}/acces/revoquer", Some(&[Admin, Dan])),
 ];
 
+/// The targets of the convention and tenant pages: a signed convention (in force later)
+/// and a requested tenant, for the school in scope and the one out of it.
+struct Targets {
+    convention: [String; 2],
+    tenant: [String; 2],
+}
+
+async fn targets(world: &World) -> Targets {
+    let mut convention = Vec::new();
+    let mut tenant = Vec::new();
+    for (side, school) in [(Side::In, &world.etab_in), (Side::Out, &world.etab_out)] {
+        convention.push(world.convention(side, "signed").await.id);
+        let doc = world.tenant_doc(school);
+        let admin = world.app.client(&world.tokens[&Admin]);
+        assert_eq!(admin.post("/api/v1/tenants").json(&doc).send().await.status, 201);
+        tenant.push(doc["metadata"]["name"].as_str().unwrap().to_string());
+    }
+    Targets { convention: convention.try_into().unwrap(), tenant: tenant.try_into().unwrap() }
+}
+
+/// The organisation of a page's `{org}`: the EPCI for the membership forms, else the commune.
+fn org_of<'a>(world: &'a World, path: &str, side: Side) -> &'a Org {
+    match (path.contains("/membres/"), side) {
+        (true, Side::In) => &world.group_in,
+        (true, Side::Out) => &world.group_out,
+        (false, Side::In) => &world.commune_in,
+        (false, Side::Out) => &world.commune_out,
+    }
+}
+
+/// What the organisation and user screens answer a role they allow; the organisation
+/// pages as the API's read of the same organisation does (404 when it does not show
+/// it), their forms (sent without their fields) refused with 422 where the write is
+/// in scope; `None` for the other pages.
+async fn screens_expected(world: &World, method: &str, path: &str, role: Role, side: Side) -> Option<u16> {
+    let api = format!("/api/v1/orgs/{}", org_of(world, path, side).id);
+    let readable = || async { world.app.get(&api).bearer(&world.tokens[&role]).send().await.status == 200 };
+    let hidden_user = side == Side::Out && role != Admin;
+    Some(match (method, path) {
+        ("GET", "/organisations") | ("GET", "/utilisateurs") => 200,
+        ("GET", "/organisations/{org}") => {
+            if readable().await {
+                200
+            } else {
+                404
+            }
+        }
+        ("POST", p) if p.starts_with("/organisations/{org}/") => {
+            if readable().await {
+                422
+            } else {
+                404
+            }
+        }
+        ("POST", "/utilisateurs") => 422,
+        ("GET", "/utilisateurs/{id}")
+        | ("POST", "/utilisateurs/{id}/roles")
+        | ("POST", "/utilisateurs/{id}/roles/retirer")
+        | ("POST", "/utilisateurs/{id}/acces/revoquer")
+            if hidden_user =>
+        {
+            404
+        }
+        ("GET", "/utilisateurs/{id}") => 200,
+        ("POST", "/utilisateurs/{id}/acces/revoquer") => 303,
+        ("POST", "/utilisateurs/{id}/roles") | ("POST", "/utilisateurs/{id}/roles/retirer") => 422,
+        _ => return None,
+    })
+}
+
 /// The concrete address of a page for `side`.
-fn address(world: &World, path: &str, side: Side) -> String {
-    let (org, user) = match side {
-        Side::In => (&world.commune_in, &world.user_in),
-        Side::Out => (&world.commune_out, &world.user_out),
+fn address(world: &World, targets: &Targets, path: &str, side: Side) -> String {
+    let (org, user, n) = match side {
+        Side::In => (&world.commune_in, &world.user_in, 0),
+        Side::Out => (&world.commune_out, &world.user_out, 1),
     };
+    let org = if path.contains("/membres/") { org_of(world, path, side) } else { org };
     path.replace("{*path}", "0.1.0/neutre.css")
         .replace("{org}", &org.id)
         .replace("{id}", user)
         .replace("{jeton}", &"0".repeat(64))
+        .replace("{convention}", &targets.convention[n])
+        .replace("{ent}", &targets.tenant[n])
 }
 
 /// What a public page answers anyone (its forms refused without their double-submit cookie).
@@ -48,7 +149,31 @@ fn public_expected(method: &str, path: &str) -> u16 {
 
 /// What a signed-in page answers a role it allows.
 fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
+    // A convention the role's organisation is not party to (the coordinateur's EPCI is not),
+    // a tenant out of the role's scope (the vendor's): not revealed, the 404 of a missing one.
+    let hidden = match path {
+        p if p.starts_with("/conventions/{convention}") => side == Side::Out || role == Coordinateur,
+        p if p.starts_with("/ent/{ent}") => side == Side::Out || role == SupportN3,
+        _ => false,
+    };
+    if hidden && role != Admin {
+        return 404;
+    }
     match (method, path) {
+        // The convention is signed: submitting, visas, signatures, refusals and avenants are refused.
+        (
+            "POST",
+            "/conventions/{convention}/soumettre"
+            | "/conventions/{convention}/viser"
+            | "/conventions/{convention}/signer"
+            | "/conventions/{convention}/refuser"
+            | "/conventions/{convention}/avenant",
+        ) => 409,
+        // Forms posted without their fields: refused by the capability's checks.
+        (
+            "POST",
+            "/conventions/nouvelle" | "/conventions/{convention}/resilier" | "/ent/nouveau" | "/ent/{ent}/etat",
+        ) => 422,
         ("GET", "/tableau-de-bord/{org}") if side == Side::Out && role != Admin => 404,
         ("POST", "/compte/mot-de-passe") => 422, // the current password given is wrong
         ("POST", "/compte/sessions/revoquer") | ("GET", _) => 200,
@@ -63,6 +188,7 @@ async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_s
         assert!(known, "console page {} {} has no entry in the authorisation matrix", route.method, route.path);
     }
     let world = world(&db).await;
+    let targets = targets(&world).await;
     for role in Role::ALL {
         let user = identity::get_user(&world.store, &format!("{}@test.fr", role.as_str())).await.unwrap().unwrap();
         identity::password::set_password(&world.store, &admin(), &user.id, PASSWORD, t0()).await.unwrap();
@@ -72,7 +198,7 @@ async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_s
     for (method, path, access) in PAGES {
         let method_of = Method::from_bytes(method.as_bytes()).unwrap();
         for side in [Side::In, Side::Out] {
-            let target = address(&world, path, side);
+            let target = address(&world, &targets, path, side);
             let anonymous = world.app.request(method_of.clone(), &target).bytes(form, "").send().await;
             let want = match access {
                 None => public_expected(method, path),
@@ -96,7 +222,11 @@ async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_s
                     .bytes(form, body)
                     .send()
                     .await;
-                let want = if allowed.contains(&role) { allowed_expected(method, path, role, side) } else { 403 };
+                let want = match (allowed.contains(&role), screens_expected(&world, method, path, role, side).await) {
+                    (false, _) => 403,
+                    (true, Some(screen)) => screen,
+                    (true, None) => allowed_expected(method, path, role, side),
+                };
                 if resp.status != want {
                     failures.push(format!(
                         "{method} {path} as {} ({side:?}): {}, expected {want}",

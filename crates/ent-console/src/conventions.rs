@@ -1,0 +1,715 @@
+//! « Conventions »: the list of the conventions a person's organisations are party to,
+//! the guided creation (model, parties picked by search, covered schools, parameters,
+//! dates), and a convention's page: its document (shown and downloadable), the circuit
+//! as a timeline, and the workflow's actions (submit, visa, sign, refuse, avenant,
+//! résiliation). Every action is `ent_conventions`' own function with its checks; its
+//! refusal is shown on the page, the form kept.
+
+use crate::auth::Signed;
+use crate::forms::{french_moment, Fields, On, Reply};
+use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
+use crate::page::{self, Notice, PageError, Shell};
+use crate::ConsoleState;
+use axum::extract::{MatchedPath, Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Form;
+use ent_conventions::conventions::model::{ConventionModel, ParameterType, PartySpec};
+use ent_conventions::conventions::routes::{find, frozen_document, redacted, rendered_document, visible_orgs};
+use ent_conventions::conventions::workflow::{self, Ctx, NewConvention, PartyInput, Termination};
+use ent_conventions::conventions::{covered_etablissements, find_model, frozen, Convention, ConventionsState, Status};
+use ent_kernel::error::Problem;
+use ent_kernel::http::FromRef;
+use ent_kernel::kernel::roles::{Action, OrgKind};
+use ent_kernel::store::Condition;
+use ent_platform::identity::authz::{self, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE};
+use ent_platform::identity::{Actor, Caller};
+use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
+use ent_platform::registry::Org;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// Organisations proposed per party and kind after a search.
+const PROPOSED: u32 = 10;
+/// Covered schools listed on the creation form (the count is always given).
+const SCHOOLS_SHOWN: usize = 30;
+
+/// The pages of this screen.
+pub fn routes<S>() -> Vec<crate::ConsoleRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    ConsoleState: FromRef<S>,
+    ConventionsState: FromRef<S>,
+{
+    use crate::Access::Signed as S_;
+    use axum::http::Method;
+    let route = crate::route;
+    vec![
+        route(Method::GET, "/conventions", S_(&CONVENTIONS_READ), get(list)),
+        route(Method::GET, "/conventions/nouvelle", S_(&CONVENTIONS_WRITE), get(new_form)),
+        route(Method::POST, "/conventions/nouvelle", S_(&CONVENTIONS_WRITE), post(create)),
+        route(Method::GET, "/conventions/{convention}", S_(&CONVENTIONS_READ), get(show)),
+        route(Method::GET, "/conventions/{convention}/document", S_(&CONVENTIONS_READ), get(document)),
+        route(Method::POST, "/conventions/{convention}/soumettre", S_(&CONVENTIONS_WRITE), post(action)),
+        route(Method::POST, "/conventions/{convention}/viser", S_(&CONVENTIONS_SIGN), post(action)),
+        route(Method::POST, "/conventions/{convention}/signer", S_(&CONVENTIONS_SIGN), post(action)),
+        route(Method::POST, "/conventions/{convention}/refuser", S_(&CONVENTIONS_SIGN), post(action)),
+        route(Method::POST, "/conventions/{convention}/avenant", S_(&CONVENTIONS_WRITE), post(action)),
+        route(Method::POST, "/conventions/{convention}/resilier", S_(&CONVENTIONS_WRITE), post(action)),
+    ]
+}
+
+fn caller(signed: &Signed, action: &'static Action) -> Caller {
+    Caller { actor: signed.0.actor.clone(), action }
+}
+
+fn ctx<'a>(state: &'a ConventionsState, actor: &'a Actor) -> Ctx<'a> {
+    Ctx { store: &state.store, models: &state.models, actor, now: state.clock.now() }
+}
+
+/// The list of conventions: the columns, the status and model filters, the search.
+pub const LIST: ListSpec = ListSpec {
+    columns: &[
+        Column { key: "reference", label: "Référence", order_by: Some("c.reference") },
+        Column { key: "objet", label: "Objet", order_by: Some("c.title") },
+        Column { key: "modele", label: "Modèle", order_by: Some("c.model_id") },
+        Column { key: "statut", label: "Statut", order_by: Some("c.status") },
+        Column { key: "debut", label: "Début", order_by: Some("c.start_date") },
+        Column { key: "fin", label: "Fin", order_by: Some("c.end_date") },
+    ],
+    filters: &[
+        Filter {
+            key: "statut",
+            label: "Statut",
+            choices: &[
+                ("draft", "brouillon"),
+                ("in_signature", "en signature"),
+                ("signed", "signée"),
+                ("active", "en vigueur"),
+                ("expired", "expirée"),
+                ("terminated", "résiliée"),
+                ("amended", "remplacée par avenant"),
+            ],
+        },
+        Filter { key: "modele", label: "Modèle (identifiant)", choices: &[] },
+    ],
+    default_sort: "fin",
+    tie_break: "c.id",
+    search: Some("Référence ou objet"),
+};
+
+/// A convention in the list.
+#[derive(sqlx::FromRow)]
+struct Listed {
+    id: String,
+    reference: String,
+    title: String,
+    model_id: String,
+    status: String,
+    start_date: String,
+    end_date: String,
+}
+
+/// The conventions one of `orgs` is party to (all when `None`), and the list's filters.
+fn list_condition(params: &ListParams, orgs: Option<Vec<String>>) -> Condition {
+    let mut cond = Condition::default();
+    if let Some(status) = params.filter("statut") {
+        cond.push("c.status = ?", &[status]);
+    }
+    if let Some(model) = params.filter("modele") {
+        cond.push("c.model_id = ?", &[model]);
+    }
+    if let Some(q) = &params.q {
+        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        cond.push("(LOWER(c.reference) LIKE ? OR LOWER(c.title) LIKE ?)", &[&pattern, &pattern]);
+    }
+    if let Some(orgs) = orgs {
+        let party = |org: &String| {
+            let mut c = Condition::default();
+            c.push("c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = ?)", &[org]);
+            c
+        };
+        cond.and(Condition::any(orgs.iter().map(party).collect()));
+    }
+    cond
+}
+
+/// `/conventions`: the conventions the person's organisations are party to (all for an
+/// admin), on the shared list (search, status and model filters, sort, pages).
+async fn list(
+    On { console, state, signed }: On<ConventionsState>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    let params = ListParams::parse(&LIST, &query.0);
+    let cond = list_condition(&params, visible_orgs(&caller(&signed, &CONVENTIONS_READ)));
+    let columns = "c.id, c.reference, c.title, c.model_id, c.status, c.start_date, c.end_date";
+    let listed = list::fetch::<Listed>(&state.store, &LIST, &params, columns, "conventions c", &cond).await?;
+    let rows = listed
+        .page
+        .items
+        .iter()
+        .map(|c| {
+            let status = Status::parse(&c.status).map_or_else(|| c.status.clone(), |s| s.label().to_string());
+            vec![
+                Cell::link(c.reference.clone(), format!("/conventions/{}", c.id)),
+                Cell::text(c.title.clone()),
+                Cell::text(c.model_id.clone()),
+                Cell::text(status),
+                Cell::text(french_moment(&c.start_date)),
+                Cell::text(french_moment(&c.end_date)),
+            ]
+        })
+        .collect();
+    let caption = "Conventions de vos organisations";
+    let view = ListView::new("conventions", "/conventions", caption, &LIST, &params, &listed, rows);
+    let shell = Shell::new(&console, Some(&signed.0), "/conventions").crumbs(&[("Conventions", "/conventions")]);
+    let values = json!({ "list": view, "can_create": authz::role_allows(&signed.0.actor, &CONVENTIONS_WRITE) });
+    Ok(page::render("conventions.html", shell, values))
+}
+
+/// The latest version of each model: id and title.
+fn model_choices(models: &[ConventionModel]) -> Vec<Value> {
+    let mut ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+    ids.dedup();
+    ids.iter()
+        .filter_map(|id| find_model(models, id, None).ok())
+        .map(|m| json!({ "id": m.id, "title": m.title, "description": m.description }))
+        .collect()
+}
+
+/// The id of the form control of a capability field.
+fn control_id(field: &str) -> String {
+    match field.split_once('.') {
+        Some(("parties", key)) => format!("partie-{key}"),
+        Some(("parameters", key)) => format!("param-{key}"),
+        _ => match field {
+            "parameters" => "parametres".into(),
+            "parties" => "parties".into(),
+            other => other.replace('_', "-"),
+        },
+    }
+}
+
+/// An organisation proposed for a party.
+#[derive(Serialize)]
+struct Candidate {
+    id: String,
+    label: String,
+    selected: bool,
+}
+
+/// Organisations of `spec`'s kinds matching `search`, in the person's scope (académies
+/// and DSDEN are public parties: any of them); the one chosen first when given.
+async fn candidates(
+    store: &ent_kernel::store::Store,
+    actor: &Actor,
+    spec: &PartySpec,
+    search: &str,
+    chosen: Option<&Org>,
+) -> Result<Vec<Candidate>, Problem> {
+    let mut found: Vec<Org> = chosen.into_iter().cloned().collect();
+    if !search.is_empty() || chosen.is_none() {
+        for kind in &spec.kinds {
+            let public = matches!(kind, OrgKind::Academie | OrgKind::Dsden);
+            let scope = if public { None } else { authz::scope(actor, &CONVENTIONS_WRITE).condition() };
+            let filter = OrgFilter {
+                kind: Some(kind.as_str().into()),
+                q: Some(search.to_string()).filter(|s| !s.is_empty()),
+                limit: Some(PROPOSED),
+                ..Default::default()
+            };
+            let page = list_orgs(store, &filter, scope).await?;
+            found.extend(
+                page.items.into_iter().filter(|o| {
+                    spec.etab_types.is_empty() || o.etab_type.is_some_and(|t| spec.etab_types.contains(&t))
+                }),
+            );
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    Ok(found
+        .into_iter()
+        .filter(|o| seen.insert(o.id.clone()))
+        .map(|o| Candidate {
+            selected: chosen.is_some_and(|c| c.id == o.id),
+            label: format!("{} ({} {})", o.name, o.kind.label(), o.code),
+            id: o.id,
+        })
+        .collect())
+}
+
+/// The creation form of `model` filled from `fields`, with `refusal`'s messages beside the fields.
+async fn creation_page(
+    on: &On<ConventionsState>,
+    model: &ConventionModel,
+    reply: Reply<'_>,
+) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let On { console, state, signed } = on;
+    let actor = &signed.0.actor;
+    let mut parties = Vec::new();
+    let mut covered: Option<(usize, Vec<String>)> = None;
+    for spec in &model.parties {
+        let chosen = match fields.opt(&format!("partie.{}", spec.key)) {
+            Some(id) => get_org(&state.store, &id).await?,
+            None => None,
+        };
+        let search = fields.get(&format!("recherche.{}", spec.key));
+        let field = format!("parties.{}", spec.key);
+        if model.covers.party.as_deref() == Some(spec.key.as_str()) {
+            if let Some(org) = &chosen {
+                covered = Some(covered_schools(state, model, org).await?);
+            }
+        }
+        parties.push(json!({
+            "key": spec.key,
+            "label": spec.label,
+            "kinds": spec.kinds.iter().map(|k| k.label()).collect::<Vec<_>>().join(", "),
+            "search": search,
+            "candidates": candidates(&state.store, actor, spec, search, chosen.as_ref()).await?,
+            "error": refusal.message(&field),
+        }));
+    }
+    let parameters: Vec<Value> = model
+        .parameters
+        .iter()
+        .filter(|p| p.key != "start_date")
+        .map(|p| {
+            let name = format!("param.{}", p.key);
+            let given = fields.0.iter().any(|(k, _)| k == &name);
+            let value = if given { fields.get(&name).to_string() } else { default_text(p.default.as_ref()) };
+            json!({
+                "key": p.key,
+                "label": p.label,
+                "description": p.description,
+                "required": p.required,
+                "input": input_type(p.kind),
+                "value": value,
+                "checked": p.kind == ParameterType::Boolean && (value == "on" || value == "true"),
+                "error": refusal.message(&format!("parameters.{}", p.key)),
+            })
+        })
+        .collect();
+    let title = format!("Nouvelle convention — {}", model.title);
+    let shell = Shell::new(console, Some(&signed.0), "/conventions")
+        .crumbs(&[("Conventions", "/conventions"), ("Nouvelle convention", "/conventions/nouvelle")])
+        .notice(refusal.notice.clone());
+    let values = json!({
+        "title": title,
+        "model": { "id": model.id, "title": model.title, "description": model.description,
+                   "duration": model.duration_months },
+        "parties": parties,
+        "covered": covered.as_ref().map(|(n, names)| json!({ "count": n, "names": names, "more": *n > names.len() })),
+        "covers_party": model.covers.party,
+        "parameters": parameters,
+        "fields": {
+            "titre": fields.get("titre"),
+            "debut": fields.get("debut"),
+            "fin": fields.get("fin"),
+            "motif_retroactif": fields.get("motif_retroactif"),
+        },
+        "errors": refusal.errors,
+        "error": {
+            "title": refusal.message("title"),
+            "start_date": refusal.message("start_date"),
+            "end_date": refusal.message("end_date"),
+            "backdate_reason": refusal.message("backdate_reason"),
+            "parameters": refusal.message("parameters"),
+            "parties": refusal.message("parties"),
+        },
+    });
+    Ok(page::render_status(status, "convention_new.html", shell, values))
+}
+
+/// The schools a convention naming `org` as the covering party would cover: their count
+/// and the first names.
+async fn covered_schools(
+    state: &ConventionsState,
+    model: &ConventionModel,
+    org: &Org,
+) -> Result<(usize, Vec<String>), Problem> {
+    let schools = if org.kind == OrgKind::Etablissement {
+        vec![org.clone()]
+    } else {
+        covered_etablissements(&state.store, org).await?
+    };
+    let kept: Vec<Org> = schools
+        .into_iter()
+        .filter(|s| {
+            model.covers.etab_types.is_empty() || s.etab_type.is_some_and(|t| model.covers.etab_types.contains(&t))
+        })
+        .collect();
+    let names = kept.iter().take(SCHOOLS_SHOWN).map(|s| format!("{} ({})", s.name, s.code)).collect();
+    Ok((kept.len(), names))
+}
+
+fn input_type(kind: ParameterType) -> &'static str {
+    match kind {
+        ParameterType::Text => "text",
+        ParameterType::Integer | ParameterType::Percent | ParameterType::Cents => "number",
+        ParameterType::Date => "date",
+        ParameterType::Boolean => "checkbox",
+    }
+}
+
+fn default_text(default: Option<&Value>) -> String {
+    match default {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(true)) => "on".into(),
+        Some(Value::Null | Value::Bool(false)) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `/conventions/nouvelle`: the model chosen first, then the whole form.
+async fn new_form(on: On<ConventionsState>, Query(query): Query<Fields>) -> Result<Response, PageError> {
+    let On { console, state, signed } = &on;
+    if let Some(model) = query.opt("modele").and_then(|id| find_model(&state.models, &id, None).ok()) {
+        return creation_page(&on, model, Reply::shown(&query, None)).await;
+    }
+    let shell = Shell::new(console, Some(&signed.0), "/conventions")
+        .crumbs(&[("Conventions", "/conventions"), ("Nouvelle convention", "/conventions/nouvelle")]);
+    Ok(page::render("convention_model.html", shell, json!({ "models": model_choices(&state.models) })))
+}
+
+/// The convention the form describes, for `workflow::create`.
+fn new_convention(model: &ConventionModel, fields: &Fields) -> NewConvention {
+    let parties: BTreeMap<String, PartyInput> = model
+        .parties
+        .iter()
+        .filter_map(|p| fields.opt(&format!("partie.{}", p.key)).map(|id| (p.key.clone(), PartyInput::One(id))))
+        .collect();
+    let mut parameters = Map::new();
+    for spec in model.parameters.iter().filter(|p| p.key != "start_date") {
+        let raw = fields.get(&format!("param.{}", spec.key));
+        let value = match spec.kind {
+            ParameterType::Boolean => Some(Value::Bool(raw == "on" || raw == "true")),
+            _ if raw.is_empty() => None,
+            ParameterType::Integer | ParameterType::Percent | ParameterType::Cents => {
+                // A number when it is one; otherwise the text, for the model's own message.
+                Some(raw.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.into())))
+            }
+            ParameterType::Text | ParameterType::Date => Some(Value::String(raw.into())),
+        };
+        if let Some(value) = value {
+            parameters.insert(spec.key.clone(), value);
+        }
+    }
+    NewConvention {
+        model: model.id.clone(),
+        version: Some(model.version),
+        parties,
+        parameters,
+        start_date: fields.get("debut").to_string(),
+        end_date: fields.opt("fin"),
+        title: fields.opt("titre"),
+        supersedes: None,
+        backdate_reason: fields.opt("motif_retroactif"),
+    }
+}
+
+/// Posted creation form: `etape=rechercher` shows it again with the parties found,
+/// otherwise the convention is created (a draft) and its page opened.
+async fn create(on: On<ConventionsState>, Form(fields): Form<Fields>) -> Result<Response, PageError> {
+    let On { state, signed, .. } = &on;
+    let model = find_model(&state.models, fields.get("modele"), None)?;
+    if fields.get("etape") == "rechercher" {
+        return creation_page(&on, model, Reply::shown(&fields, None)).await;
+    }
+    match workflow::create(&ctx(state, &signed.0.actor), new_convention(model, &fields)).await {
+        Ok(conv) => Ok(page::redirect(&format!("/conventions/{}?apres=creee", conv.id))),
+        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
+        Err(problem) => creation_page(&on, model, Reply::refused(&fields, &problem, control_id)).await,
+    }
+}
+
+/// The convention of the path as the person may read it (404 when not party to it, as for
+/// a missing one).
+async fn readable(state: &ConventionsState, signed: &Signed, key: &str) -> Result<Convention, Problem> {
+    let caller = caller(signed, &CONVENTIONS_READ);
+    let conv = find(state, &caller, key).await?;
+    Ok(redacted(&caller, conv))
+}
+
+/// The notice after an action, by the `apres` of the address.
+fn done_notice(after: &str) -> Option<Notice> {
+    let text = match after {
+        "creee" => "La convention est créée (brouillon).",
+        "soumise" => "La convention est soumise à visa et signature.",
+        "visee" => "Votre visa est enregistré.",
+        "signee" => "Votre signature est enregistrée.",
+        "refusee" => "Votre refus est enregistré : la convention revient en brouillon.",
+        "avenant" => "L'avenant est créé (brouillon) : complétez-le puis soumettez-le.",
+        "resiliee" => "La convention est résiliée.",
+        _ => return None,
+    };
+    Some(Notice::success(text))
+}
+
+/// `/conventions/{convention}`.
+async fn show(
+    on: On<ConventionsState>,
+    Path(key): Path<String>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    let On { state, signed, .. } = &on;
+    let conv = readable(state, signed, &key).await?;
+    convention_page(&on, &conv, Reply::shown(&Fields::default(), done_notice(query.get("apres")))).await
+}
+
+/// The convention's page, with the fields of the action refused (if any) kept.
+async fn convention_page(
+    on: &On<ConventionsState>,
+    conv: &Convention,
+    reply: Reply<'_>,
+) -> Result<Response, PageError> {
+    let model = find_model(&on.state.models, &conv.model_id, Some(conv.model_version))?;
+    let (On { console, state, signed }, Reply { fields, refusal, status }) = (on, reply);
+    let actor = &signed.0.actor;
+    let path = format!("/conventions/{}", conv.id);
+    let shell = Shell::new(console, Some(&signed.0), "/conventions")
+        .crumbs(&[("Conventions", "/conventions"), (&conv.reference, &path)])
+        .notice(refusal.notice.clone());
+    let signed_by = |party: &ent_conventions::conventions::Party| {
+        conv.live_steps("signature")
+            .find(|s| s.step_key == party.key && s.org_id == party.org.id)
+            .map(|s| json!({ "who": s.user_name, "at": french_moment(&s.at) }))
+    };
+    let parties: Vec<Value> = conv
+        .parties
+        .iter()
+        .map(|p| {
+            json!({ "label": p.label, "org": p.org.name, "code": p.org.code,
+                         "required": p.signature_required, "signed": signed_by(p) })
+        })
+        .collect();
+    let pending: Vec<String> =
+        workflow::pending_signers(model, conv).iter().map(|p| format!("{} ({})", p.org.name, p.label)).collect();
+    let values = json!({
+        "title": format!("{} — {}", conv.reference, conv.title),
+        "conv": {
+            "id": conv.id, "reference": conv.reference, "title": conv.title, "status": conv.status.as_str(),
+            "status_label": conv.status.label(), "start": french_moment(&conv.start_date),
+            "end": french_moment(&conv.end_date), "model": model.title,
+            "hash": conv.document_hash, "refusal": conv.refusal_comment,
+            "termination": conv.termination_reason,
+            "termination_effective": conv.termination_effective.as_deref().map(french_moment),
+            "schools": conv.schools.iter().map(|s| format!("{} ({})", s.name, s.code)).collect::<Vec<_>>(),
+            "controller": conv.rgpd_controller.as_ref().map(|o| o.name.clone()),
+        },
+        "parties": parties,
+        "pending": pending,
+        "signs_for": signable_parties(actor, model, conv),
+        "visa": next_visa(model, conv),
+        "timeline": timeline(conv),
+        "document": document_body(state, model, conv).await?,
+        "downloads": downloads(conv),
+        "can": {
+            "write": authz::role_allows(actor, &CONVENTIONS_WRITE),
+            "sign": authz::role_allows(actor, &CONVENTIONS_SIGN),
+        },
+        "fields": { "motif": fields.get("motif"), "resiliation": fields.get("resiliation"),
+                    "effet": fields.get("effet") },
+        "errors": refusal.errors,
+    });
+    Ok(page::render_status(status, "convention.html", shell, values))
+}
+
+/// The parties `actor` would sign for now: those of the model's signing role at the
+/// party's organisation that have not signed yet.
+fn signable_parties(actor: &Actor, model: &ConventionModel, conv: &Convention) -> Vec<Value> {
+    if conv.status != Status::InSignature {
+        return Vec::new();
+    }
+    conv.parties
+        .iter()
+        .filter(|p| {
+            let role = model.parties.iter().find(|s| s.key == p.key).map(|s| s.signing_role);
+            actor.bindings.iter().any(|b| Some(b.role) == role && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
+        })
+        .filter(|p| !conv.live_steps("signature").any(|s| s.step_key == p.key && s.org_id == p.org.id))
+        .map(|p| json!({ "key": p.key, "label": p.label, "org": p.org.name }))
+        .collect()
+}
+
+/// The visa due next, if any.
+fn next_visa(model: &ConventionModel, conv: &Convention) -> Option<Value> {
+    if conv.status != Status::InSignature {
+        return None;
+    }
+    let done = conv.live_steps("visa").count();
+    model.visas.get(done).map(|v| json!({ "key": v.key, "label": v.label }))
+}
+
+/// Who did what and when, oldest first.
+fn timeline(conv: &Convention) -> Vec<Value> {
+    let mut events = vec![json!({
+        "at": french_moment(&conv.created_at),
+        "what": "Création du brouillon",
+        "who": conv.created_by,
+        "voided": Value::Null,
+    })];
+    for step in &conv.steps {
+        let party = conv.parties.iter().find(|p| p.key == step.step_key && p.org.id == step.org_id);
+        let what = match (step.kind.as_str(), party) {
+            ("signature", Some(p)) => format!("Signature pour {} ({})", p.org.name, p.label),
+            ("signature", None) => format!("Signature ({})", step.step_key),
+            (_, _) => format!("Visa « {} »", step.step_key),
+        };
+        events.push(json!({
+            "at": french_moment(&step.at),
+            "what": what,
+            "who": format!("{} — {}", step.user_name, step.role),
+            "voided": step.voided_at.as_ref().map(|at| format!(
+                "annulé le {} : {}", french_moment(at), step.void_reason.clone().unwrap_or_default())),
+        }));
+    }
+    if let Some(reason) = &conv.termination_reason {
+        let effective = conv.termination_effective.as_deref().map(french_moment).unwrap_or_default();
+        events.push(
+            json!({ "at": effective, "what": format!("Résiliation : {reason}"), "who": "", "voided": Value::Null }),
+        );
+    }
+    events
+}
+
+/// Whether the page shows the frozen document: once submitted and until back in draft
+/// (after a refusal the draft is edited again, and shown as it now reads).
+fn shows_frozen(conv: &Convention) -> bool {
+    conv.status != Status::Draft && !conv.documents.is_empty()
+}
+
+/// The document as the page shows it: the frozen HTML once submitted (what is signed),
+/// otherwise the draft rendered now; the body of the HTML file only.
+async fn document_body(
+    state: &ConventionsState,
+    model: &ConventionModel,
+    conv: &Convention,
+) -> Result<String, Problem> {
+    let stored = if shows_frozen(conv) {
+        frozen::read(&mut *state.store.conn().await?, &conv.id, None, "html").await?
+    } else {
+        None
+    };
+    let html = match stored {
+        Some((_, bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        None => {
+            let doc = ent_conventions::conventions::document::full(&state.store, model, conv).await?;
+            ent_documents::documents::to_html(&doc)
+        }
+    };
+    let start = html.find("<body>").map_or(0, |at| at + "<body>".len());
+    let end = html.rfind("</body>").unwrap_or(html.len());
+    Ok(html.get(start..end).unwrap_or_default().to_string())
+}
+
+/// The downloads offered: the frozen files of the latest version, or the draft rendered now.
+fn downloads(conv: &Convention) -> Vec<Value> {
+    let latest = conv.documents.iter().map(|d| d.version_no).max().filter(|_| shows_frozen(conv));
+    match latest {
+        Some(version) => conv
+            .documents
+            .iter()
+            .filter(|d| d.version_no == version)
+            .map(|d| {
+                json!({
+                    "label": format!("{} (version {version}, {} octets)", d.format.to_uppercase(), d.size),
+                    "href": format!("/conventions/{}/document?format={}&version={version}", conv.id, d.format),
+                    "sha256": d.sha256,
+                })
+            })
+            .collect(),
+        None => ["html", "odt", "pdf"]
+            .iter()
+            .map(|f| {
+                json!({
+                    "label": format!("{} (brouillon)", f.to_uppercase()),
+                    "href": format!("/conventions/{}/document?format={f}", conv.id),
+                    "sha256": Value::Null,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// `/conventions/{convention}/document?format=&version=`: a stored version when asked or
+/// while the page shows the frozen document, the draft rendered now otherwise.
+async fn document(
+    State(state): State<ConventionsState>,
+    signed: Signed,
+    Path(key): Path<String>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    let conv = readable(&state, &signed, &key).await?;
+    let format = query.opt("format");
+    let version = query.opt("version").and_then(|v| v.parse().ok());
+    if version.is_none() && !shows_frozen(&conv) {
+        return Ok(rendered_document(&state, &conv, format.as_deref()).await?);
+    }
+    Ok(frozen_document(&state, &conv, format.as_deref(), version).await?)
+}
+
+/// Runs a workflow action on the convention of the path as the signed-in person: then
+/// its page with `done`'s notice, or the page again with the refusal and the form kept.
+async fn act(
+    on: &On<ConventionsState>,
+    key: &str,
+    fields: &Fields,
+    done: &str,
+    action: impl AsyncFnOnce(&Ctx<'_>, &Convention) -> Result<Convention, Problem>,
+) -> Result<Response, PageError> {
+    let On { state, signed, .. } = on;
+    let conv = readable(state, signed, key).await?;
+    match action(&ctx(state, &signed.0.actor), &conv).await {
+        Ok(after) => Ok(page::redirect(&format!("/conventions/{}?apres={done}", after.id))),
+        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
+        Err(problem) => {
+            let reply = Reply::refused(fields, &problem, |f| match f {
+                "comment" => "motif".into(),
+                "reason" => "resiliation".into(),
+                "effective_date" => "effet".into(),
+                other => other.into(),
+            });
+            let conv = readable(state, signed, key).await?;
+            convention_page(on, &conv, reply).await
+        }
+    }
+}
+
+/// A workflow action posted from the convention's page, by the last segment of its address.
+async fn action(
+    on: On<ConventionsState>,
+    Path(key): Path<String>,
+    path: MatchedPath,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let name = path.as_str().rsplit('/').next().unwrap_or_default();
+    match name {
+        "soumettre" => act(&on, &key, &fields, "soumise", workflow::submit).await,
+        "viser" => {
+            let given = fields.opt("visa");
+            act(&on, &key, &fields, "visee", async |ctx, conv| workflow::give_visa(ctx, conv, given.as_deref()).await)
+                .await
+        }
+        // Signs for the party chosen (or the only one), bound to the fingerprint the page showed.
+        "signer" => {
+            let (party, hash) = (fields.opt("partie"), fields.opt("empreinte"));
+            act(&on, &key, &fields, "signee", async |ctx, conv| {
+                workflow::sign(ctx, conv, party.as_deref(), hash.as_deref()).await
+            })
+            .await
+        }
+        "refuser" => {
+            let comment = fields.get("motif").to_string();
+            act(&on, &key, &fields, "refusee", async |ctx, conv| workflow::refuse(ctx, conv, &comment).await).await
+        }
+        "avenant" => act(&on, &key, &fields, "avenant", workflow::amend).await,
+        _ => {
+            let reason = fields.get("resiliation").to_string();
+            let termination = Termination { reason, effective_date: fields.opt("effet") };
+            act(&on, &key, &fields, "resiliee", async |ctx, conv| workflow::terminate(ctx, conv, termination).await)
+                .await
+        }
+    }
+}

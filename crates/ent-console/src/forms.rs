@@ -1,0 +1,138 @@
+//! What the console's capability forms share: the posted fields, a capability's
+//! refusal turned into an error summary linked to the fields, and French moments.
+
+use crate::auth::Signed;
+use crate::form::FieldError;
+use crate::page::Notice;
+use crate::ConsoleState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::Response;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::http::FromRef;
+use serde::Serialize;
+
+/// What a capability page works with: the console, the capability's context `T`, and
+/// the signed-in person.
+pub struct On<T> {
+    pub console: ConsoleState,
+    pub state: T,
+    pub signed: Signed,
+}
+
+impl<S, T> FromRequestParts<S> for On<T>
+where
+    S: Send + Sync,
+    ConsoleState: FromRef<S>,
+    T: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let signed = Signed::from_request_parts(parts, state).await?;
+        Ok(On { console: ConsoleState::from_ref(state), state: T::from_ref(state), signed })
+    }
+}
+
+/// The fields of a form (or a query string), in order; a name may repeat (checkboxes).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    /// The first value of `name`, trimmed; empty when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.trim())
+    }
+
+    /// The first value of `name` when not empty.
+    pub fn opt(&self, name: &str) -> Option<String> {
+        Some(self.get(name)).filter(|v| !v.is_empty()).map(str::to_string)
+    }
+
+    /// Every non-empty value of `name`.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, v)| k == name && !v.trim().is_empty()).map(|(_, v)| v.trim().to_string()).collect()
+    }
+}
+
+/// How a page answers after a form: the fields posted (kept in the form), the
+/// capability's refusal if any, and the status.
+pub struct Reply<'a> {
+    pub fields: &'a Fields,
+    pub refusal: Refusal,
+    pub status: StatusCode,
+}
+
+impl<'a> Reply<'a> {
+    /// A page shown without any refusal.
+    pub fn shown(fields: &'a Fields, notice: Option<Notice>) -> Reply<'a> {
+        Reply { fields, refusal: Refusal { notice, errors: Vec::new() }, status: StatusCode::OK }
+    }
+
+    /// `problem` refused what `fields` asked.
+    pub fn refused(fields: &'a Fields, problem: &Problem, id_of: impl Fn(&str) -> String) -> Reply<'a> {
+        Reply { fields, refusal: Refusal::of(problem, id_of), status: problem.kind.status() }
+    }
+}
+
+/// A capability's refusal as a page shows it: a French notice and the field errors.
+#[derive(Serialize, Default)]
+pub struct Refusal {
+    pub notice: Option<Notice>,
+    pub errors: Vec<FieldError>,
+}
+
+impl Refusal {
+    /// `problem` shown as is: its detail as the notice, its field errors linked to the
+    /// controls `id_of` names (fields without a control are listed in the summary only).
+    pub fn of(problem: &Problem, id_of: impl Fn(&str) -> String) -> Refusal {
+        let errors: Vec<FieldError> = problem
+            .errors
+            .iter()
+            .map(|e| FieldError { field: e.field.clone(), id: id_of(&e.field), message: e.message.clone() })
+            .collect();
+        let text = if problem.kind == ProblemKind::Validation && !errors.is_empty() {
+            format!("{} erreur(s) à corriger : voir la liste ci-dessous.", errors.len())
+        } else {
+            format!("Action refusée : {}", problem.detail)
+        };
+        Refusal { notice: Some(Notice::error(text)), errors }
+    }
+
+    /// The message of the error on `field`, if any.
+    pub fn message(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+}
+
+/// `2026-11-30T19:36:10Z` → `30 novembre 2026 à 19 h 36 (UTC)`; other text as is.
+pub fn french_moment(stored: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(stored) {
+        Ok(t) => {
+            let date = ent_kernel::clock::french_date(&t.format("%Y-%m-%d").to_string());
+            format!("{date} à {} (UTC)", t.format("%H h %M"))
+        }
+        Err(_) => ent_kernel::clock::french_date(stored),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_and_dates_read_in_french_and_errors_link_to_their_controls() {
+        assert_eq!(french_moment("2026-09-01T08:05:00Z"), "1er septembre 2026 à 08 h 05 (UTC)");
+        assert_eq!(french_moment("2026-11-30"), "30 novembre 2026");
+        let problem = Problem::invalid_field("parties.collectivite", "partie obligatoire : la collectivité");
+        let refusal = Refusal::of(&problem, |f| f.replace('.', "-"));
+        assert_eq!(refusal.errors[0].id, "parties-collectivite");
+        assert_eq!(refusal.message("parties.collectivite"), Some("partie obligatoire : la collectivité"));
+        let conflict = Refusal::of(&Problem::conflict("déjà signée"), |f| f.to_string());
+        assert_eq!(conflict.notice.map(|n| n.text), Some("Action refusée : déjà signée".to_string()));
+        let fields = Fields(vec![("a".into(), " 1 ".into()), ("o".into(), "x".into()), ("o".into(), "y".into())]);
+        assert_eq!((fields.get("a"), fields.get("b"), fields.all("o").len()), ("1", "", 2));
+    }
+}

@@ -1,0 +1,452 @@
+//! « Organisations »: the search of the organisations in the caller's scope (name,
+//! UAI, SIREN or code, commune, type; paginated and sortable), an organisation's page
+//! (codes, covering parents, funding collectivité, members of an EPCI, its
+//! conventions and tenants), its contact details edited with the version check, and
+//! the communes of an EPCI added or removed. Every check is the API's: `authorize`
+//! on each organisation touched, the registry capability for the write (audited).
+
+use crate::auth::Signed;
+use crate::form::{errors_of, FieldError};
+use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
+use crate::page::{self, Notice, PageError, Shell};
+use crate::{route, Access, ConsoleRoute, ConsoleState};
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Form;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::http::FromRef;
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::Condition;
+use ent_platform::identity::authz::{self, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE};
+use ent_platform::registry::codes::parse_insee_commune;
+use ent_platform::registry::manage::{self, OrgPatch};
+use ent_platform::registry::queries::{self, ORG_COLUMNS};
+use ent_platform::registry::{fold, Org};
+use serde::{Deserialize, Serialize};
+
+/// The pages of this screen.
+pub fn routes<S>() -> Vec<ConsoleRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    ConsoleState: FromRef<S>,
+{
+    use Access::Signed;
+    vec![
+        route(Method::GET, "/organisations", Signed(&ORGS_READ), get(search)),
+        route(Method::GET, "/organisations/{org}", Signed(&ORGS_READ), get(show)),
+        route(Method::POST, "/organisations/{org}/contact", Signed(&ORGS_UPDATE), post(edit_contact)),
+        route(Method::POST, "/organisations/{org}/membres/ajouter", Signed(&ORGS_MEMBERS_WRITE), post(add_member)),
+        route(Method::POST, "/organisations/{org}/membres/retirer", Signed(&ORGS_MEMBERS_WRITE), post(remove_member)),
+    ]
+}
+
+const KINDS: &[(&str, &str)] = &[
+    ("academie", "Académie"),
+    ("dsden", "DSDEN"),
+    ("region", "Région"),
+    ("departement", "Département"),
+    ("commune", "Commune"),
+    ("epci", "EPCI"),
+    ("syndicat_mixte", "Syndicat mixte"),
+    ("etablissement", "Établissement"),
+    ("editeur", "Éditeur"),
+    ("hebergeur", "Hébergeur"),
+];
+
+/// The organisation search.
+pub const SEARCH: ListSpec = ListSpec {
+    columns: &[
+        Column { key: "nom", label: "Nom", order_by: Some("sort_name") },
+        Column { key: "type", label: "Type", order_by: Some("kind") },
+        Column { key: "code", label: "Code (UAI, INSEE, SIREN…)", order_by: Some("code") },
+        Column { key: "commune", label: "Commune (INSEE)", order_by: Some("commune_code") },
+        Column { key: "departement", label: "Département", order_by: Some("departement_code") },
+    ],
+    filters: &[
+        Filter { key: "type", label: "Type", choices: KINDS },
+        Filter { key: "commune", label: "Commune (code INSEE)", choices: &[] },
+    ],
+    default_sort: "nom",
+    tie_break: "id",
+    search: Some("Nom, UAI, SIREN ou code"),
+};
+
+/// The condition of the search's parameters (scope aside); a malformed commune code
+/// is said in French.
+fn search_condition(params: &ListParams) -> Result<Condition, String> {
+    let mut cond = Condition::default();
+    if let Some(kind) = params.filter("type") {
+        cond.push("kind = ?", &[kind]);
+    }
+    if let Some(commune) = params.filter("commune") {
+        let code = parse_insee_commune(commune).map_err(|e| format!("Commune : {e}"))?;
+        cond.push("commune_code = ?", &[&code]);
+    }
+    if let Some(q) = &params.q {
+        let pattern = format!("%{}%", fold(q).replace(['%', '_'], ""));
+        let code = q.trim().to_ascii_uppercase().replace(' ', "");
+        cond.push("(sort_name LIKE ? OR code = ? OR siren = ?)", &[&pattern, &code, &code]);
+    }
+    Ok(cond)
+}
+
+/// `/organisations`: the organisations of the caller's scope matching the search.
+pub async fn search(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let params = ListParams::parse(&SEARCH, &pairs);
+    let (mut cond, notice) = match search_condition(&params) {
+        Ok(cond) => (cond, None),
+        Err(text) => (Condition::never(), Some(Notice::error(text))),
+    };
+    if let Some(scope) = authz::scope(&signed.0.actor, &ORGS_READ).condition() {
+        cond.and(scope);
+    }
+    let listed = list::fetch::<Org>(&state.store, &SEARCH, &params, ORG_COLUMNS, "orgs", &cond).await?;
+    let rows = listed
+        .page
+        .items
+        .iter()
+        .map(|o| {
+            vec![
+                Cell::link(o.name.clone(), format!("/organisations/{}", o.id)),
+                Cell::text(o.kind.label()),
+                Cell::text(o.code.clone()),
+                Cell::text(o.commune_code.clone().unwrap_or_default()),
+                Cell::text(o.departement_code.clone().unwrap_or_default()),
+            ]
+        })
+        .collect();
+    let view = ListView::new("organisations", "/organisations", "Organisations", &SEARCH, &params, &listed, rows);
+    let shell = Shell::new(&state, Some(&signed.0), "/organisations")
+        .crumbs(&[("Organisations", "/organisations")])
+        .notice(notice);
+    Ok(page::render("organisations.html", shell, serde_json::json!({ "title": "Organisations", "list": view })))
+}
+
+/// The organisation `key` names if the caller may read it; out of scope answers
+/// the same 404 as an organisation that does not exist.
+async fn readable(state: &ConsoleState, signed: &Signed, key: &str) -> Result<Org, Problem> {
+    let missing = || Problem::not_found("aucune organisation à cette adresse");
+    let org = queries::get_org(&state.store, key).await?.ok_or_else(missing)?;
+    authz::authorize(&state.store, &signed.0.actor, &ORGS_READ, &org).await.map_err(|p| {
+        if p.kind.status().is_server_error() {
+            p
+        } else {
+            missing()
+        }
+    })?;
+    Ok(org)
+}
+
+/// A convention or tenant listed on an organisation's page.
+#[derive(Serialize, sqlx::FromRow)]
+struct Linked {
+    id: String,
+    label: String,
+    status: String,
+}
+
+/// What the contact form shows: the values typed (or stored) and its errors.
+#[derive(Serialize, Default)]
+struct ContactForm {
+    name: String,
+    email: String,
+    country: String,
+    version: i64,
+    errors: Vec<FieldError>,
+}
+
+impl ContactForm {
+    fn of(org: &Org) -> ContactForm {
+        ContactForm {
+            name: org.name.clone(),
+            email: org.email.clone().unwrap_or_default(),
+            country: org.country.clone(),
+            version: org.version,
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// What the membership forms show after a refusal.
+#[derive(Serialize, Default)]
+struct MemberForm {
+    commune: String,
+    errors: Vec<FieldError>,
+}
+
+/// Rows of `sql` (`$1` the organisation's id).
+async fn linked(state: &ConsoleState, sql: &str, org: &Org) -> Result<Vec<Linked>, Problem> {
+    Ok(sqlx::query_as(sql).bind(&org.id).fetch_all(state.store.pool()).await?)
+}
+
+const CONVENTIONS_OF: &str = "SELECT c.id, c.reference || ' — ' || c.title AS label, c.status FROM conventions c \
+     WHERE c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = $1) \
+     OR c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = $1) ORDER BY c.reference LIMIT 100";
+const TENANTS_OF: &str = "SELECT slug AS id, hostname AS label, status FROM tenants WHERE org_id = $1 ORDER BY slug";
+
+async fn render(
+    state: &ConsoleState,
+    signed: &Signed,
+    org: Org,
+    status: StatusCode,
+    notice: Option<Notice>,
+    contact: ContactForm,
+    member: MemberForm,
+) -> Result<Response, PageError> {
+    let actor = &signed.0.actor;
+    let relatives = queries::Relatives::of(&state.store, &org).await?;
+    let members =
+        if org.kind.groups_communes() { queries::members_of_group(&state.store, &org.id).await? } else { Vec::new() };
+    let may_edit = authz::authorize(&state.store, actor, &ORGS_UPDATE, &org).await.is_ok();
+    let may_manage_members =
+        org.kind.groups_communes() && authz::authorize(&state.store, actor, &ORGS_MEMBERS_WRITE, &org).await.is_ok();
+    let path = format!("/organisations/{}", org.id);
+    let shell = Shell::new(state, Some(&signed.0), &path)
+        .crumbs(&[("Organisations", "/organisations"), (&org.name, &path)])
+        .notice(notice);
+    let values = serde_json::json!({
+        "title": org.name,
+        "org": org,
+        "kind": org.kind.label(),
+        "etab_type": org.etab_type.map(|t| t.as_str()),
+        "parents": relatives.covering_parents(&org),
+        "funding": relatives.funding(&org),
+        "members": members.iter().map(|(m, delegated)| serde_json::json!({ "org": m, "delegated": delegated })).collect::<Vec<_>>(),
+        "group": org.kind.groups_communes(),
+        "conventions": linked(state, CONVENTIONS_OF, &org).await?,
+        "tenants": linked(state, TENANTS_OF, &org).await?,
+        "may_edit": may_edit,
+        "hand_made": org.kind.is_siren_identified(),
+        "may_manage_members": may_manage_members,
+        "contact": contact,
+        "member": member,
+    });
+    Ok(page::render_status(status, "organisation.html", shell, values))
+}
+
+#[derive(Deserialize, Default)]
+pub struct AfterQuery {
+    apres: Option<String>,
+}
+
+/// The notice of a page shown after an action (`?apres=`).
+fn notice_after(after: Option<&str>) -> Option<Notice> {
+    match after? {
+        "contact" => Some(Notice::success("Les coordonnées sont enregistrées.")),
+        "membre-ajoute" => Some(Notice::success("La commune est ajoutée aux membres.")),
+        "membre-retire" => Some(Notice::success("La commune est retirée des membres.")),
+        _ => None,
+    }
+}
+
+/// `/organisations/{org}`: an organisation's page.
+pub async fn show(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(key): Path<String>,
+    Query(query): Query<AfterQuery>,
+) -> Result<Response, PageError> {
+    let org = readable(&state, &signed, &key).await?;
+    let contact = ContactForm::of(&org);
+    let notice = notice_after(query.apres.as_deref());
+    render(&state, &signed, org, StatusCode::OK, notice, contact, MemberForm::default()).await
+}
+
+#[derive(Deserialize)]
+pub struct ContactInput {
+    name: Option<String>,
+    email: Option<String>,
+    country: Option<String>,
+    version: Option<String>,
+}
+
+/// The organisation `key` names if the caller may `action` on it: the API's answers
+/// (403 when readable but out of the write scope, else 404).
+async fn writable(
+    state: &ConsoleState,
+    signed: &Signed,
+    key: &str,
+    action: &ent_kernel::kernel::roles::Action,
+) -> Result<Org, Problem> {
+    let org = readable(state, signed, key).await?;
+    authz::authorize(&state.store, &signed.0.actor, action, &org).await?;
+    Ok(org)
+}
+
+/// Saves the contact details if the form's version is still the stored one; a stale
+/// form is shown again with what was typed and says so.
+pub async fn edit_contact(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(key): Path<String>,
+    Form(input): Form<ContactInput>,
+) -> Result<Response, PageError> {
+    let org = writable(&state, &signed, &key, &ORGS_UPDATE).await?;
+    let hand_made = org.kind.is_siren_identified();
+    let typed = ContactForm {
+        name: input.name.clone().unwrap_or_else(|| org.name.clone()),
+        email: input.email.clone().unwrap_or_default(),
+        country: input.country.clone().unwrap_or_else(|| org.country.clone()),
+        version: org.version,
+        errors: Vec::new(),
+    };
+    let refuse = |typed: ContactForm, errors: Vec<FieldError>, notice: &str| {
+        (ContactForm { errors, ..typed }, Some(Notice::error(notice)))
+    };
+    let Some(version) = input.version.as_deref().and_then(|v| v.trim().parse::<i64>().ok()) else {
+        let (form, notice) = refuse(
+            typed,
+            vec![FieldError::new("contact", "email", "formulaire incomplet : rechargez la page")],
+            "Le formulaire est incomplet.",
+        );
+        return render(&state, &signed, org, StatusCode::UNPROCESSABLE_ENTITY, notice, form, MemberForm::default())
+            .await;
+    };
+    let patch = OrgPatch {
+        name: input.name.filter(|_| hand_made),
+        email: input.email.map(|e| e.trim().to_string()),
+        country: input.country.filter(|_| hand_made).map(|c| c.trim().to_ascii_uppercase()),
+    };
+    match manage::update_org(&state.store, &signed.0.actor, &org, version, patch, state.clock.now()).await {
+        Ok(saved) => Ok(page::redirect(&format!("/organisations/{}?apres=contact", saved.id))),
+        Err(p) if p.kind == ProblemKind::PreconditionFailed => {
+            let text = "Ces coordonnées ont été modifiées par quelqu'un d'autre depuis l'ouverture du formulaire : \
+                        vérifiez les valeurs actuelles puis enregistrez à nouveau ce que vous avez saisi.";
+            let (form, notice) = refuse(typed, vec![FieldError::new("contact", "email", text)], text);
+            render(&state, &signed, org, StatusCode::CONFLICT, notice, form, MemberForm::default()).await
+        }
+        Err(p) => match errors_of(&p, "contact", &["name", "email", "country"], "email") {
+            Some(errors) => {
+                let typed = ContactForm { version, ..typed };
+                let (form, notice) =
+                    refuse(typed, errors, "Les coordonnées ne sont pas enregistrées : corrigez le formulaire.");
+                render(&state, &signed, org, StatusCode::UNPROCESSABLE_ENTITY, notice, form, MemberForm::default())
+                    .await
+            }
+            None => Err(p.into()),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MemberInput {
+    commune: Option<String>,
+    delegue: Option<String>,
+}
+
+/// The group and the commune of a membership form, both checked as the API does:
+/// the role and scope on **both** organisations.
+async fn membership(
+    state: &ConsoleState,
+    signed: &Signed,
+    group: &Org,
+    commune: &str,
+) -> Result<Result<Org, Vec<FieldError>>, Problem> {
+    let code = match parse_insee_commune(commune.trim()) {
+        Ok(code) => code,
+        Err(e) => return Ok(Err(vec![FieldError::new("membre", "commune", e.to_string())])),
+    };
+    let unknown = || {
+        vec![FieldError::new("membre", "commune", format!("aucune commune de code INSEE {code} dans votre périmètre"))]
+    };
+    let Some(commune) = queries::get_by_code(&state.store, OrgKind::Commune, &code).await? else {
+        return Ok(Err(unknown()));
+    };
+    match authz::authorize_all(&state.store, &signed.0.actor, &ORGS_MEMBERS_WRITE, &[group, &commune]).await {
+        Ok(()) => Ok(Ok(commune)),
+        Err(p) if p.kind == ProblemKind::NotFound => Ok(Err(unknown())),
+        Err(p) if p.kind == ProblemKind::Forbidden => Ok(Err(vec![FieldError::new("membre", "commune", p.detail)])),
+        Err(p) => Err(p),
+    }
+}
+
+/// Adds a commune to an EPCI or syndicat mixte: only someone acting for the commune
+/// may (else the commune is invited, as the API says).
+pub async fn add_member(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(key): Path<String>,
+    Form(input): Form<MemberInput>,
+) -> Result<Response, PageError> {
+    change_member(state, signed, key, input, true).await
+}
+
+pub async fn remove_member(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(key): Path<String>,
+    Form(input): Form<MemberInput>,
+) -> Result<Response, PageError> {
+    change_member(state, signed, key, input, false).await
+}
+
+async fn change_member(
+    state: ConsoleState,
+    signed: Signed,
+    key: String,
+    input: MemberInput,
+    add: bool,
+) -> Result<Response, PageError> {
+    let group = writable(&state, &signed, &key, &ORGS_MEMBERS_WRITE).await?;
+    let typed = input.commune.clone().unwrap_or_default();
+    let refuse = |errors: Vec<FieldError>| MemberForm { commune: typed.clone(), errors };
+    let checked = if !group.kind.groups_communes() {
+        Err(vec![FieldError::new("membre", "commune", format!("{} n'est ni un EPCI ni un syndicat mixte", group.name))])
+    } else if typed.trim().is_empty() {
+        Err(vec![FieldError::new("membre", "commune", "indiquez le code INSEE de la commune")])
+    } else {
+        membership(&state, &signed, &group, &typed).await?
+    };
+    let commune = match checked {
+        Ok(commune) => commune,
+        Err(errors) => return refused_member(&state, &signed, group, refuse(errors)).await,
+    };
+    let now = state.clock.now();
+    let actor = &signed.0.actor;
+    let done = if add {
+        if !authz::acts_for(&state.store, actor, &ORGS_MEMBERS_WRITE, &commune).await? {
+            let text = format!(
+                "{} rejoint {} avec son accord : seule la commune, sa DAN ou un administrateur l'ajoute directement ; \
+                 sinon, invitez-la",
+                commune.name, group.name
+            );
+            return refused_member(&state, &signed, group, refuse(vec![FieldError::new("membre", "commune", text)]))
+                .await;
+        }
+        let delegated = input.delegue.as_deref() == Some("oui");
+        manage::set_member(&state.store, actor, &group, &commune, delegated, now).await
+    } else {
+        manage::remove_member(&state.store, actor, &group, &commune, now).await
+    };
+    match done {
+        Ok(()) => {
+            let after = if add { "membre-ajoute" } else { "membre-retire" };
+            Ok(page::redirect(&format!("/organisations/{}?apres={after}", group.id)))
+        }
+        Err(p) => {
+            let errors = match errors_of(&p, "membre", &["commune"], "commune") {
+                Some(errors) => errors,
+                None if p.kind == ProblemKind::NotFound => vec![FieldError::new("membre", "commune", p.detail.clone())],
+                None => return Err(p.into()),
+            };
+            refused_member(&state, &signed, group, refuse(errors)).await
+        }
+    }
+}
+
+async fn refused_member(
+    state: &ConsoleState,
+    signed: &Signed,
+    group: Org,
+    form: MemberForm,
+) -> Result<Response, PageError> {
+    let contact = ContactForm::of(&group);
+    let notice = Some(Notice::error("Les membres ne sont pas modifiés : corrigez le formulaire."));
+    render(state, signed, group, StatusCode::UNPROCESSABLE_ENTITY, notice, contact, form).await
+}

@@ -1,0 +1,421 @@
+//! « ENT »: the tenants of the person's scope (filtered by status), the request of a
+//! tenant for a school or a commune (bouquet and options from the catalog, with the RGPD
+//! facts of their services), and a tenant's page: the lifecycle moves the role allows
+//! (the governance gate's refusal shown as it is), its events, its provisioning state,
+//! and for administrators the Kubernetes objects rendered for it.
+
+use crate::auth::Signed;
+use crate::forms::{french_moment, Fields, On, Reply};
+use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
+use crate::page::{self, Notice, PageError, Shell};
+use crate::{route, Access, ConsoleRoute, ConsoleState};
+use axum::extract::{Path, Query};
+use axum::http::Method;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Form;
+use ent_kernel::error::Problem;
+use ent_kernel::http::FromRef;
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::Condition;
+use ent_platform::catalog::{BouquetKind, Service};
+use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
+use ent_platform::identity::Caller;
+use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
+use ent_tenants::tenants::{
+    apply, events, get_tenant, render, transition, EntTenant, Metadata, Status, Tenant, TenantSpec, TenantsState,
+    API_VERSION, KIND,
+};
+use serde_json::{json, Value};
+
+/// Organisations proposed after a search.
+const PROPOSED: u32 = 10;
+
+/// The pages of this screen.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Vec<ConsoleRoute<S>>
+where
+    ConsoleState: FromRef<S>,
+    TenantsState: FromRef<S>,
+{
+    vec![
+        route(Method::GET, "/ent", Access::Signed(&TENANTS_READ), get(list)),
+        route(Method::GET, "/ent/nouveau", Access::Signed(&TENANTS_WRITE), get(new_form)),
+        route(Method::POST, "/ent/nouveau", Access::Signed(&TENANTS_WRITE), post(request)),
+        route(Method::GET, "/ent/{ent}", Access::Signed(&TENANTS_READ), get(show)),
+        route(Method::POST, "/ent/{ent}/etat", Access::Signed(&TENANTS_TRANSITION), post(move_to)),
+    ]
+}
+
+/// French name of a tenant status.
+pub fn status_label(status: Status) -> &'static str {
+    let names = crate::dashboard::TENANT_STATUSES;
+    names.iter().find(|(s, _)| *s == status.as_str()).map_or(status.as_str(), |(_, label)| label)
+}
+
+/// The button of a move to `status`.
+fn move_label(status: Status) -> &'static str {
+    match status {
+        Status::Provisioning => "Lancer le déploiement",
+        Status::Active => "Déclarer actif",
+        Status::Suspended => "Suspendre",
+        Status::Decommissioning => "Retirer le service",
+        Status::Archived => "Archiver",
+        Status::Requested | Status::Purged => "",
+    }
+}
+
+/// The list of tenants: the columns, the status filter, the search.
+pub const LIST: ListSpec = ListSpec {
+    columns: &[
+        Column { key: "nom", label: "Nom", order_by: Some("t.slug") },
+        Column { key: "organisation", label: "Organisation", order_by: Some("o.sort_name") },
+        Column { key: "adresse", label: "Adresse", order_by: Some("t.hostname") },
+        Column { key: "bouquet", label: "Bouquet", order_by: Some("t.base_bouquet") },
+        Column { key: "etat", label: "État", order_by: Some("t.status") },
+    ],
+    filters: &[Filter { key: "statut", label: "État", choices: crate::dashboard::TENANT_STATUSES }],
+    default_sort: "nom",
+    tie_break: "t.id",
+    search: Some("Nom, adresse ou organisation"),
+};
+
+/// A tenant in the list.
+#[derive(sqlx::FromRow)]
+struct Listed {
+    slug: String,
+    org_name: String,
+    org_code: String,
+    hostname: String,
+    bouquet: String,
+    status: String,
+}
+
+/// `/ent`: the tenants of the person's scope, on the shared list (search, status
+/// filter, sort, pages).
+async fn list(
+    On { console, state, signed }: On<TenantsState>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    let params = ListParams::parse(&LIST, &query.0);
+    let mut cond = Condition::default();
+    if let Some(status) = params.filter("statut") {
+        cond.push("t.status = ?", &[status]);
+    }
+    if let Some(q) = &params.q {
+        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        let folded = format!("%{}%", ent_platform::registry::fold(q).replace(['%', '_'], ""));
+        cond.push("(t.slug LIKE ? OR t.hostname LIKE ? OR o.sort_name LIKE ?)", &[&pattern, &pattern, &folded]);
+    }
+    if let Some(scope) = authz::scope(&signed.0.actor, &TENANTS_READ).condition() {
+        cond.and_wrapped("t.org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+    }
+    let columns = "t.slug, o.name AS org_name, o.code AS org_code, t.hostname, t.base_bouquet AS bouquet, t.status";
+    let from = "tenants t JOIN orgs o ON o.id = t.org_id";
+    let listed = list::fetch::<Listed>(&state.store, &LIST, &params, columns, from, &cond).await?;
+    let rows = listed
+        .page
+        .items
+        .iter()
+        .map(|t| {
+            let status = Status::parse(&t.status).map_or_else(|| t.status.clone(), |s| status_label(s).to_string());
+            vec![
+                Cell::link(t.slug.clone(), format!("/ent/{}", t.slug)),
+                Cell::text(format!("{} ({})", t.org_name, t.org_code)),
+                Cell::text(t.hostname.clone()),
+                Cell::text(t.bouquet.clone()),
+                Cell::text(status),
+            ]
+        })
+        .collect();
+    let view = ListView::new("ent", "/ent", "ENT de votre périmètre", &LIST, &params, &listed, rows);
+    let shell = Shell::new(&console, Some(&signed.0), "/ent").crumbs(&[("ENT", "/ent")]);
+    let values = json!({ "list": view, "can_request": authz::role_allows(&signed.0.actor, &TENANTS_WRITE) });
+    Ok(page::render("tenants.html", shell, values))
+}
+
+/// What the page says of a service's processing: data, recipients, and whether its data
+/// is a DPIA criterion (sensitive or highly personal).
+fn service_facts(service: &Service) -> Value {
+    let data: Vec<String> = service
+        .rgpd
+        .personal_data
+        .iter()
+        .map(|d| match (d.sensitive, d.highly_personal) {
+            (true, _) => format!("{} (sensible)", d.category),
+            (false, true) => format!("{} (hautement personnelle)", d.category),
+            _ => d.category.clone(),
+        })
+        .collect();
+    let dpia = service.rgpd.personal_data.iter().any(|d| d.sensitive || d.highly_personal);
+    json!({
+        "code": service.code,
+        "name": service.name,
+        "subjects": service.rgpd.data_subjects.join(", "),
+        "data": data.join(" ; "),
+        "recipients": service.rgpd.recipients.join(", "),
+        "dpia": dpia,
+        "transfers": service.rgpd.transfers_outside_eu,
+    })
+}
+
+/// The base bouquets and options of the catalog, each with its services' RGPD facts.
+fn offer(state: &TenantsState, fields: &Fields) -> (Vec<Value>, Vec<Value>) {
+    let chosen_options = fields.all("options");
+    let (mut bases, mut options) = (Vec::new(), Vec::new());
+    for bouquet in state.catalog.latest_bouquets() {
+        let services: Vec<Value> =
+            bouquet.services.iter().filter_map(|code| state.catalog.service(code)).map(service_facts).collect();
+        let degrees: Vec<&str> =
+            bouquet.degrees.iter().map(|d| ent_platform::catalog::degree_label(*d)).collect::<Vec<_>>();
+        let item = json!({
+            "id": bouquet.id, "name": bouquet.name, "description": bouquet.description,
+            "degrees": degrees.join(", "), "services": services,
+            "checked": fields.get("bouquet") == bouquet.id || chosen_options.contains(&bouquet.id),
+        });
+        match bouquet.kind {
+            BouquetKind::Base => bases.push(item),
+            BouquetKind::Option => options.push(item),
+        }
+    }
+    (bases, options)
+}
+
+/// The request form, filled from `fields`, with `refusal`'s messages beside the fields.
+async fn request_page(on: &On<TenantsState>, reply: Reply<'_>) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let On { console, state, signed } = on;
+    let chosen = match fields.opt("organisation") {
+        Some(key) => get_org(&state.store, &key).await?,
+        None => None,
+    };
+    let search = fields.get("recherche");
+    let mut found: Vec<_> = chosen.iter().cloned().collect();
+    for kind in [OrgKind::Etablissement, OrgKind::Commune] {
+        let filter = OrgFilter {
+            kind: Some(kind.as_str().into()),
+            q: Some(search.to_string()).filter(|s| !s.is_empty()),
+            limit: Some(PROPOSED),
+            ..Default::default()
+        };
+        let scope = authz::scope(&signed.0.actor, &TENANTS_WRITE).condition();
+        found.extend(list_orgs(&state.store, &filter, scope).await?.items);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let candidates: Vec<Value> = found
+        .into_iter()
+        .filter(|o| seen.insert(o.id.clone()))
+        .map(|o| {
+            json!({ "id": o.id, "label": format!("{} ({} {})", o.name, o.kind.label(), o.code),
+                    "selected": chosen.as_ref().is_some_and(|c| c.id == o.id) })
+        })
+        .collect();
+    let (bases, options) = offer(state, fields);
+    let shell = Shell::new(console, Some(&signed.0), "/ent")
+        .crumbs(&[("ENT", "/ent"), ("Demander un ENT", "/ent/nouveau")])
+        .notice(refusal.notice.clone());
+    let values = json!({
+        "search": search,
+        "candidates": candidates,
+        "groups": [
+            { "name": "bouquet", "legend": "3. Bouquet de services", "input": "radio", "items": bases,
+              "error": refusal.message("spec.bouquet") },
+            { "name": "options", "legend": "4. Options", "input": "checkbox", "items": options,
+              "error": refusal.message("spec.options") },
+        ],
+        "fields": { "nom": fields.get("nom"), "adresse": fields.get("adresse"), "comptes": fields.get("comptes") },
+        "errors": refusal.errors,
+        "error": {
+            "organisation": refusal.message("spec.organisation"),
+            "nom": refusal.message("metadata.name"),
+            "adresse": refusal.message("spec.hostname"),
+            "comptes": refusal.message("spec.accounts"),
+        },
+    });
+    Ok(page::render_status(status, "tenant_new.html", shell, values))
+}
+
+/// `/ent/nouveau`.
+async fn new_form(on: On<TenantsState>, Query(query): Query<Fields>) -> Result<Response, PageError> {
+    request_page(&on, Reply::shown(&query, None)).await
+}
+
+/// The id of the form control of a field of the `EntTenant` document.
+fn control_id(field: &str) -> String {
+    match field {
+        "spec.organisation" => "organisation",
+        "metadata.name" | "name" => "nom",
+        "spec.hostname" => "adresse",
+        "spec.bouquet" => "bouquet",
+        "spec.options" => "options",
+        "spec.accounts" => "comptes",
+        _ => "demande",
+    }
+    .to_string()
+}
+
+/// The document the form describes, for `tenants::apply`.
+fn document_of(fields: &Fields) -> Result<EntTenant, Problem> {
+    let accounts = match fields.opt("comptes") {
+        Some(text) => Some(
+            text.parse::<i64>()
+                .map_err(|_| Problem::invalid_field("spec.accounts", "un nombre entier de comptes est attendu"))?,
+        ),
+        None => None,
+    };
+    let organisation = fields.opt("organisation").unwrap_or_default();
+    let spec = json!({
+        "organisation": organisation,
+        "hostname": fields.get("adresse"),
+        "bouquet": fields.get("bouquet"),
+        "options": fields.all("options"),
+        "accounts": accounts,
+    });
+    let spec: TenantSpec = serde_json::from_value(spec).map_err(|e| Problem::bad_request(e.to_string()))?;
+    Ok(EntTenant {
+        api_version: API_VERSION.into(),
+        kind: KIND.into(),
+        metadata: Metadata { name: fields.get("nom").to_string(), labels: Default::default() },
+        spec,
+    })
+}
+
+/// Posted request form: `etape=rechercher` shows it again with the organisations found,
+/// otherwise the tenant is requested and its page opened.
+async fn request(on: On<TenantsState>, Form(fields): Form<Fields>) -> Result<Response, PageError> {
+    let On { state, signed, .. } = &on;
+    if fields.get("etape") == "rechercher" {
+        return request_page(&on, Reply::shown(&fields, None)).await;
+    }
+    let applied = match document_of(&fields) {
+        Ok(doc) => apply(state, &signed.0.actor, &doc, None).await.map(|(_, tenant)| tenant),
+        Err(problem) => Err(problem),
+    };
+    match applied {
+        Ok(tenant) => {
+            ent_tenants::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
+            Ok(page::redirect(&format!("/ent/{}?apres=demande", tenant.slug)))
+        }
+        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
+        Err(problem) => request_page(&on, Reply::refused(&fields, &problem, control_id)).await,
+    }
+}
+
+/// The tenant of the path if the person may read it (404 otherwise, as for a missing one).
+async fn readable(state: &TenantsState, signed: &Signed, key: &str) -> Result<Tenant, Problem> {
+    let not_found = || Problem::not_found(format!("aucun ENT « {key} »"));
+    let tenant = get_tenant(&state.store, key).await?.ok_or_else(not_found)?;
+    let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
+    let caller = Caller { actor: signed.0.actor.clone(), action: &TENANTS_READ };
+    caller.require(&state.store, &org).await.map_err(|p| {
+        if p.kind.status().is_server_error() {
+            p
+        } else {
+            not_found()
+        }
+    })?;
+    Ok(tenant)
+}
+
+/// `/ent/{ent}`.
+async fn show(
+    on: On<TenantsState>,
+    Path(key): Path<String>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    let On { state, signed, .. } = &on;
+    let tenant = readable(state, signed, &key).await?;
+    let notice = match query.get("apres") {
+        "demande" => Some(Notice::success("L'ENT est demandé : son déploiement attend une convention en vigueur.")),
+        "etat" => Some(Notice::success(format!("L'ENT est désormais {}.", status_label(tenant.status)))),
+        _ => None,
+    };
+    tenant_page(&on, &tenant, Reply::shown(&Fields::default(), notice)).await
+}
+
+async fn tenant_page(on: &On<TenantsState>, tenant: &Tenant, reply: Reply<'_>) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let On { console, state, signed } = on;
+    let actor = &signed.0.actor;
+    let moves: Vec<Value> = if authz::role_allows(actor, &TENANTS_TRANSITION) {
+        Status::ALL
+            .iter()
+            .filter(|to| tenant.status.can_move_to(**to))
+            .map(|to| json!({ "to": to.as_str(), "label": move_label(*to) }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let objects: Vec<Value> = if actor.is_admin() {
+        render(state, tenant)
+            .await?
+            .into_iter()
+            .map(|o| {
+                let text = serde_json::to_string_pretty(&o.manifest).unwrap_or_default();
+                json!({ "kind": o.kind, "name": o.name, "manifest": text })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let events: Vec<Value> = events(&state.store, &tenant.id)
+        .await?
+        .into_iter()
+        .map(|e| json!({ "at": french_moment(&e.at), "actor": e.actor, "kind": e.kind, "message": e.message }))
+        .collect();
+    let p = &tenant.provisioning_state;
+    let moment = |t: &Option<String>| t.as_deref().map(french_moment);
+    let path = format!("/ent/{}", tenant.slug);
+    let shell = Shell::new(console, Some(&signed.0), "/ent")
+        .crumbs(&[("ENT", "/ent"), (&tenant.slug, &path)])
+        .notice(refusal.notice.clone());
+    let values = json!({
+        "title": format!("ENT {}", tenant.slug),
+        "tenant": {
+            "slug": tenant.slug, "organisation": tenant.organisation.name, "code": tenant.organisation.code,
+            "hostname": tenant.hostname, "bouquet": tenant.bouquet, "options": tenant.options.join(", "),
+            "accounts": tenant.accounts, "status": tenant.status.as_str(), "status_label": status_label(tenant.status),
+            "convention": tenant.convention_id,
+            "override": tenant.gate_override.as_ref().map(|o| json!({ "by": o.by, "reason": o.reason,
+                                                                       "uncovered": o.uncovered.join(", ") })),
+            "vendor": tenant.vendor.as_ref().map(|o| o.name.clone()),
+            "host": tenant.host.as_ref().map(|o| o.name.clone()),
+        },
+        "provisioning": {
+            "reconciled_at": moment(&p.reconciled_at), "error": p.error, "failures": p.failures,
+            "retry_at": moment(&p.retry_at), "observed": p.observed, "observed_detail": p.observed_detail,
+            "observed_at": moment(&p.observed_at), "archived_at": moment(&p.archived_at),
+        },
+        "moves": moves,
+        "admin": actor.is_admin(),
+        "objects": objects,
+        "events": events,
+        "fields": { "derogation": fields.get("derogation") },
+        "errors": refusal.errors,
+    });
+    Ok(page::render_status(status, "tenant.html", shell, values))
+}
+
+/// Moves the tenant to the status posted (`vers`); the gate's refusal is shown as it is.
+async fn move_to(
+    on: On<TenantsState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let On { state, signed, .. } = &on;
+    let tenant = readable(state, signed, &key).await?;
+    let moved = match Status::parse(fields.get("vers")) {
+        Some(to) => transition(state, &signed.0.actor, &tenant, to, fields.opt("derogation").as_deref()).await,
+        None => Err(Problem::invalid_field("vers", "choisissez l'état visé")),
+    };
+    match moved {
+        Ok(moved) => {
+            ent_tenants::provisioning::reconcile::reconcile_soon(&state.provisioning(), &moved.slug);
+            Ok(page::redirect(&format!("/ent/{}?apres=etat", moved.slug)))
+        }
+        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
+        Err(problem) => {
+            let id_of = |f: &str| if f == "override_reason" { "derogation".into() } else { f.into() };
+            tenant_page(&on, &tenant, Reply::refused(&fields, &problem, id_of)).await
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! « Utilisateurs et rôles », for administrators and for a DAN within its académie:
+//! the users of the caller's scope (searchable, paginated, sortable), inviting a user
+//! (an account and a one-time link to choose a password, e-mailed through the
+//! outbox), granting and revoking role bindings, and cutting a user's access (their
+//! console sessions and API tokens). A DAN grants no admin role and no role outside
+//! its scope: every organisation touched is checked with `authorize`, and the writes
+//! are the identity capability's (audited).
+
+use crate::auth::Signed;
+use crate::form::{errors_of, FieldError};
+use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
+use crate::page::{self, Notice, PageError, Shell};
+use crate::signin::link_address;
+use crate::{route, Access, ConsoleRoute, ConsoleState};
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Form;
+use chrono::Duration;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::http::FromRef;
+use ent_kernel::kernel::roles::{Action, Role};
+use ent_kernel::store::Condition;
+use ent_platform::identity::password::{self, LinkPurpose};
+use ent_platform::identity::sessions::{self, Event};
+use ent_platform::identity::{self as identity, authz, User, UserRole};
+use ent_platform::registry::{fold, queries, Org};
+use serde::{Deserialize, Serialize};
+
+/// The users of one's scope and their roles (read).
+pub const USERS_SCREEN: Action = Action { name: "console.users", write: false, roles: &[Role::Admin, Role::Dan] };
+/// Inviting users, granting and revoking their roles, cutting their access.
+pub const USERS_MANAGE: Action = Action { name: "console.users.manage", write: true, roles: &[Role::Admin, Role::Dan] };
+
+/// Hours an invitation's link stays valid.
+const INVITATION_HOURS: i64 = 72;
+
+/// The pages of this screen.
+pub fn routes<S>() -> Vec<ConsoleRoute<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    ConsoleState: FromRef<S>,
+{
+    use Access::Signed;
+    vec![
+        route(Method::GET, "/utilisateurs", Signed(&USERS_SCREEN), get(search)),
+        route(Method::POST, "/utilisateurs", Signed(&USERS_MANAGE), post(invite)),
+        route(Method::GET, "/utilisateurs/{id}", Signed(&USERS_SCREEN), get(show)),
+        route(Method::POST, "/utilisateurs/{id}/roles", Signed(&USERS_MANAGE), post(grant)),
+        route(Method::POST, "/utilisateurs/{id}/roles/retirer", Signed(&USERS_MANAGE), post(revoke)),
+        route(Method::POST, "/utilisateurs/{id}/acces/revoquer", Signed(&USERS_MANAGE), post(cut_access)),
+    ]
+}
+
+/// The user search.
+pub const SEARCH: ListSpec = ListSpec {
+    columns: &[
+        Column { key: "email", label: "Adresse", order_by: Some("u.email") },
+        Column { key: "nom", label: "Nom", order_by: Some("u.display_name") },
+        Column { key: "organisation", label: "Organisation", order_by: Some("o.sort_name") },
+        Column { key: "actif", label: "Actif", order_by: Some("u.active") },
+    ],
+    filters: &[Filter { key: "actif", label: "Compte", choices: &[("oui", "actif"), ("non", "désactivé")] }],
+    default_sort: "email",
+    tie_break: "u.id",
+    search: Some("Adresse ou nom"),
+};
+
+#[derive(sqlx::FromRow)]
+struct Listed {
+    id: String,
+    email: String,
+    display_name: String,
+    org_name: Option<String>,
+    active: i64,
+}
+
+/// The users `actor` may see for `action`: all for an admin, else those whose
+/// organisation is in scope (in the query, before paging).
+fn scope_condition(signed: &Signed, action: &Action) -> Condition {
+    let mut cond = Condition::default();
+    if let Some(scope) = authz::scope(&signed.0.actor, action).condition() {
+        cond.and_wrapped("u.org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+    }
+    cond
+}
+
+fn search_condition(params: &ListParams) -> Condition {
+    let mut cond = Condition::default();
+    if let Some(active) = params.filter("actif") {
+        cond.push_int("u.active = ?", i64::from(active == "oui"));
+    }
+    if let Some(q) = &params.q {
+        let pattern = format!("%{}%", q.trim().to_lowercase().replace(['%', '_'], ""));
+        let folded = format!("%{}%", fold(q).replace(['%', '_'], ""));
+        cond.push(
+            "(u.email LIKE ? OR LOWER(u.display_name) LIKE ? OR o.sort_name LIKE ?)",
+            &[&pattern, &pattern, &folded],
+        );
+    }
+    cond
+}
+
+#[derive(Serialize, Default)]
+struct InviteForm {
+    email: String,
+    display_name: String,
+    org: String,
+    errors: Vec<FieldError>,
+}
+
+async fn render_list(
+    state: &ConsoleState,
+    signed: &Signed,
+    pairs: &[(String, String)],
+    status: StatusCode,
+    notice: Option<Notice>,
+    invite: InviteForm,
+) -> Result<Response, PageError> {
+    let params = ListParams::parse(&SEARCH, pairs);
+    let mut cond = search_condition(&params);
+    cond.and(scope_condition(signed, &USERS_SCREEN));
+    let columns = "u.id, u.email, u.display_name, o.name AS org_name, u.active";
+    let from = "users u LEFT JOIN orgs o ON o.id = u.org_id";
+    let listed = list::fetch::<Listed>(&state.store, &SEARCH, &params, columns, from, &cond).await?;
+    let rows = listed
+        .page
+        .items
+        .iter()
+        .map(|u| {
+            vec![
+                Cell::link(u.email.clone(), format!("/utilisateurs/{}", u.id)),
+                Cell::text(u.display_name.clone()),
+                Cell::text(u.org_name.clone().unwrap_or_else(|| "—".into())),
+                Cell::text(if u.active != 0 { "oui" } else { "non" }),
+            ]
+        })
+        .collect();
+    let view = ListView::new("utilisateurs", "/utilisateurs", "Utilisateurs", &SEARCH, &params, &listed, rows);
+    let shell = Shell::new(state, Some(&signed.0), "/utilisateurs")
+        .crumbs(&[("Utilisateurs et rôles", "/utilisateurs")])
+        .notice(notice);
+    let may_invite = authz::role_allows(&signed.0.actor, &USERS_MANAGE);
+    let values = serde_json::json!({
+        "title": "Utilisateurs et rôles",
+        "list": view,
+        "may_invite": may_invite,
+        "admin": signed.0.actor.is_admin(),
+        "invite": invite,
+    });
+    Ok(page::render_status(status, "users.html", shell, values))
+}
+
+/// `/utilisateurs`: the users of the caller's scope, and the invitation form.
+pub async fn search(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let notice = pairs
+        .iter()
+        .any(|(k, v)| k == "apres" && v == "invitation")
+        .then(|| Notice::success("L'invitation est envoyée : le lien pour choisir un mot de passe part par courriel."));
+    render_list(&state, &signed, &pairs, StatusCode::OK, notice, InviteForm::default()).await
+}
+
+/// The organisation a form names (id, code or `type:code`) if `action` may reach it:
+/// an unknown or unreadable one is a field error on `field` (nothing revealed), a
+/// readable one out of the write scope a refusal said on the field.
+async fn org_in_scope(
+    state: &ConsoleState,
+    signed: &Signed,
+    action: &Action,
+    form: &str,
+    field: &str,
+    key: &str,
+) -> Result<Result<Org, Refusal>, Problem> {
+    let unknown = || {
+        let text = format!("aucune organisation « {} » dans votre périmètre", key.trim());
+        (StatusCode::UNPROCESSABLE_ENTITY, FieldError::new(form, field, text))
+    };
+    let org = match queries::resolve_org(&state.store, key).await {
+        Ok(org) => org,
+        Err(p) if p.kind.status().is_server_error() => return Err(p),
+        Err(_) => return Ok(Err(unknown())),
+    };
+    match authz::authorize(&state.store, &signed.0.actor, action, &org).await {
+        Ok(()) => Ok(Ok(org)),
+        Err(p) if p.kind == ProblemKind::Forbidden => {
+            Ok(Err((StatusCode::FORBIDDEN, FieldError::new(form, field, p.detail))))
+        }
+        Err(p) if p.kind == ProblemKind::NotFound => Ok(Err(unknown())),
+        Err(p) => Err(p),
+    }
+}
+
+/// A form refused: its status and the field's error.
+type Refusal = (StatusCode, FieldError);
+
+#[derive(Deserialize)]
+pub struct InviteInput {
+    email: Option<String>,
+    display_name: Option<String>,
+    org: Option<String>,
+}
+
+/// Invites a user: the account (at an organisation of the caller's scope; none only
+/// for an administrator), then a one-time link to choose a password, by e-mail.
+pub async fn invite(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Form(input): Form<InviteInput>,
+) -> Result<Response, PageError> {
+    let typed = InviteForm {
+        email: input.email.unwrap_or_default(),
+        display_name: input.display_name.unwrap_or_default(),
+        org: input.org.unwrap_or_default(),
+        errors: Vec::new(),
+    };
+    let refuse = |typed: InviteForm, errors: Vec<FieldError>| {
+        let notice = Some(Notice::error("L'invitation n'est pas envoyée : corrigez le formulaire."));
+        (InviteForm { errors, ..typed }, notice)
+    };
+    let org = if typed.org.trim().is_empty() {
+        if !signed.0.actor.is_admin() {
+            let (form, notice) =
+                refuse(typed, vec![FieldError::new("invitation", "org", "indiquez l'organisation de la personne")]);
+            return render_list(&state, &signed, &[], StatusCode::UNPROCESSABLE_ENTITY, notice, form).await;
+        }
+        None
+    } else {
+        match org_in_scope(&state, &signed, &USERS_MANAGE, "invitation", "org", &typed.org).await? {
+            Ok(org) => Some(org),
+            Err((status, error)) => {
+                let (form, notice) = refuse(typed, vec![error]);
+                return render_list(&state, &signed, &[], status, notice, form).await;
+            }
+        }
+    };
+    let new = identity::NewUser {
+        email: typed.email.clone(),
+        display_name: typed.display_name.clone(),
+        org: org.as_ref().map(|o| o.id.clone()),
+    };
+    let now = state.clock.now();
+    let user = match identity::create_user(&state.store, &signed.0.actor, new, now).await {
+        Ok(user) => user,
+        Err(p) => match errors_of(&p, "invitation", &["email", "display_name", "org"], "email") {
+            Some(errors) => {
+                let (form, notice) = refuse(typed, errors);
+                return render_list(&state, &signed, &[], StatusCode::UNPROCESSABLE_ENTITY, notice, form).await;
+            }
+            None => return Err(p.into()),
+        },
+    };
+    send_invitation(&state, &signed, &user, now).await?;
+    Ok(page::redirect(&format!("/utilisateurs/{}?apres=invitation", user.id)))
+}
+
+/// The invitation's link, e-mailed through the outbox and audited, in one transaction.
+async fn send_invitation(
+    state: &ConsoleState,
+    signed: &Signed,
+    user: &User,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Problem> {
+    let mut tx = state.store.begin_write().await?;
+    let valid = Duration::hours(INVITATION_HOURS);
+    let secret = password::issue_link(&mut tx, &user.id, LinkPurpose::Setup, valid, now).await?;
+    let fields = serde_json::json!({
+        "event": "invitation",
+        "name": user.display_name,
+        "inviter": signed.0.display_name,
+        "link": link_address(&state.config.console, &secret),
+        "hours": INVITATION_HOURS,
+    });
+    ent_ops::notify::Notice::new("console", vec![user.email.clone()]).with(fields).enqueue(&mut tx, now).await?;
+    let event = Event {
+        actor: &signed.0.actor.name,
+        action: "console.invitation_sent",
+        user_id: &user.id,
+        summary: serde_json::json!({ "email": user.email }),
+    };
+    sessions::record(&mut tx, &state.store, event, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The user `id` if the caller may `action` on them: an administrator reaches every
+/// user, a DAN those whose organisation is in its scope; anyone else is the same 404
+/// as a user that does not exist.
+async fn visible_user(state: &ConsoleState, signed: &Signed, id: &str, action: &Action) -> Result<User, Problem> {
+    let missing = || Problem::not_found("aucun utilisateur à cette adresse");
+    let user = identity::get_user(&state.store, id).await?.filter(|u| u.id == id).ok_or_else(missing)?;
+    if signed.0.actor.is_admin() {
+        return Ok(user);
+    }
+    let org = match &user.org {
+        Some(org) => queries::get_org(&state.store, &org.id).await?.ok_or_else(missing)?,
+        None => return Err(missing()),
+    };
+    authz::authorize(&state.store, &signed.0.actor, action, &org).await.map_err(|p| match p.kind {
+        ProblemKind::NotFound | ProblemKind::Forbidden => missing(),
+        _ => p,
+    })?;
+    Ok(user)
+}
+
+#[derive(Serialize, Default)]
+struct GrantForm {
+    role: String,
+    org: String,
+    errors: Vec<FieldError>,
+}
+
+/// The roles a caller may grant: every one for an administrator, all but admin otherwise.
+fn grantable(signed: &Signed) -> Vec<serde_json::Value> {
+    let admin = signed.0.actor.is_admin();
+    Role::ALL
+        .iter()
+        .filter(|r| admin || **r != Role::Admin)
+        .map(|r| serde_json::json!({ "value": r.as_str(), "label": page::role_label(*r) }))
+        .collect()
+}
+
+async fn render_user(
+    state: &ConsoleState,
+    signed: &Signed,
+    user: User,
+    status: StatusCode,
+    notice: Option<Notice>,
+    form: GrantForm,
+) -> Result<Response, PageError> {
+    let tokens: Vec<_> = identity::list_tokens(&state.store, Some(&user.id))
+        .await?
+        .into_iter()
+        .filter(|t| t.revoked_at.is_none())
+        .collect();
+    let roles: Vec<_> = user
+        .roles
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "role": r.role.as_str(),
+                "label": page::role_label(r.role),
+                "org": r.org,
+            })
+        })
+        .collect();
+    let path = format!("/utilisateurs/{}", user.id);
+    let shell = Shell::new(state, Some(&signed.0), &path)
+        .crumbs(&[("Utilisateurs et rôles", "/utilisateurs"), (&user.email, &path)])
+        .notice(notice);
+    let values = serde_json::json!({
+        "title": user.display_name,
+        "user": user,
+        "roles": roles,
+        "tokens": tokens,
+        "may_manage": authz::role_allows(&signed.0.actor, &USERS_MANAGE),
+        "admin": signed.0.actor.is_admin(),
+        "grantable": grantable(signed),
+        "grant": form,
+    });
+    Ok(page::render_status(status, "user.html", shell, values))
+}
+
+#[derive(Deserialize, Default)]
+pub struct AfterQuery {
+    apres: Option<String>,
+}
+
+fn notice_after(after: Option<&str>) -> Option<Notice> {
+    match after? {
+        "invitation" => {
+            Some(Notice::success("L'invitation est envoyée : le lien pour choisir un mot de passe part par courriel."))
+        }
+        "role-accorde" => Some(Notice::success("Le rôle est accordé.")),
+        "role-retire" => Some(Notice::success("Le rôle est retiré.")),
+        "acces" => Some(Notice::success("Les sessions et les jetons d'API de l'utilisateur sont révoqués.")),
+        _ => None,
+    }
+}
+
+/// `/utilisateurs/{id}`: a user, their roles and tokens, and the forms that change them.
+pub async fn show(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Query(query): Query<AfterQuery>,
+) -> Result<Response, PageError> {
+    let user = visible_user(&state, &signed, &id, &USERS_SCREEN).await?;
+    render_user(&state, &signed, user, StatusCode::OK, notice_after(query.apres.as_deref()), GrantForm::default()).await
+}
+
+#[derive(Deserialize)]
+pub struct RoleInput {
+    role: Option<String>,
+    org: Option<String>,
+}
+
+/// The binding a form names, checked as the API's rules say: the admin role only by
+/// an administrator, any other at an organisation of the caller's scope.
+async fn checked_binding(
+    state: &ConsoleState,
+    signed: &Signed,
+    input: &RoleInput,
+) -> Result<Result<(Role, Option<Org>), Refusal>, Problem> {
+    let unprocessable =
+        |field: &str, text: String| Ok(Err((StatusCode::UNPROCESSABLE_ENTITY, FieldError::new("role", field, text))));
+    let Some(role) = input.role.as_deref().and_then(Role::parse) else {
+        return unprocessable("role", "choisissez un rôle".into());
+    };
+    if role == Role::Admin {
+        if !signed.0.actor.is_admin() {
+            let text = "seul un administrateur accorde ou retire le rôle administrateur".to_string();
+            return Ok(Err((StatusCode::FORBIDDEN, FieldError::new("role", "role", text))));
+        }
+        return Ok(Ok((role, None)));
+    }
+    let key = input.org.as_deref().unwrap_or_default();
+    if key.trim().is_empty() {
+        return unprocessable("org", "indiquez l'organisation où s'exerce le rôle".into());
+    }
+    Ok(org_in_scope(state, signed, &USERS_MANAGE, "role", "org", key).await?.map(|org| (role, Some(org))))
+}
+
+/// Grants a role to a user of the caller's scope.
+pub async fn grant(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(input): Form<RoleInput>,
+) -> Result<Response, PageError> {
+    change_role(state, signed, id, input, true).await
+}
+
+/// Revokes a role of a user of the caller's scope.
+pub async fn revoke(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(input): Form<RoleInput>,
+) -> Result<Response, PageError> {
+    change_role(state, signed, id, input, false).await
+}
+
+async fn change_role(
+    state: ConsoleState,
+    signed: Signed,
+    id: String,
+    input: RoleInput,
+    add: bool,
+) -> Result<Response, PageError> {
+    let user = visible_user(&state, &signed, &id, &USERS_MANAGE).await?;
+    let typed = GrantForm {
+        role: input.role.clone().unwrap_or_default(),
+        org: input.org.clone().unwrap_or_default(),
+        errors: Vec::new(),
+    };
+    let what = if add { "Le rôle n'est pas accordé" } else { "Le rôle n'est pas retiré" };
+    let (role, org) = match checked_binding(&state, &signed, &input).await? {
+        Ok(binding) => binding,
+        Err((status, error)) => {
+            let notice = Some(Notice::error(format!("{what} : {}.", error.message)));
+            return render_user(&state, &signed, user, status, notice, GrantForm { errors: vec![error], ..typed })
+                .await;
+        }
+    };
+    let wanted = UserRole::new(&user.id, role, org.as_ref());
+    let now = state.clock.now();
+    let done = if add {
+        identity::grant(&state.store, &signed.0.actor, wanted, now).await
+    } else {
+        identity::revoke(&state.store, &signed.0.actor, wanted, now).await
+    };
+    match done {
+        Ok(()) => {
+            let after = if add { "role-accorde" } else { "role-retire" };
+            Ok(page::redirect(&format!("/utilisateurs/{}?apres={after}", user.id)))
+        }
+        Err(p) => {
+            let errors = match errors_of(&p, "role", &["role", "org"], "role") {
+                Some(errors) => errors,
+                None if p.kind == ProblemKind::NotFound => vec![FieldError::new("role", "role", p.detail.clone())],
+                None => return Err(p.into()),
+            };
+            let notice = Some(Notice::error(format!("{what}.")));
+            render_user(&state, &signed, user, StatusCode::UNPROCESSABLE_ENTITY, notice, GrantForm { errors, ..typed })
+                .await
+        }
+    }
+}
+
+/// Ends every console session of a user and revokes their live API tokens.
+pub async fn cut_access(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let user = visible_user(&state, &signed, &id, &USERS_MANAGE).await?;
+    let actor = &signed.0.actor;
+    let now = state.clock.now();
+    sessions::revoke_user_sessions(&state.store, actor, &user.id, None, now).await?;
+    for token in identity::list_tokens(&state.store, Some(&user.id)).await? {
+        if token.revoked_at.is_none() {
+            identity::revoke_token(&state.store, actor, &token.id, now).await?;
+        }
+    }
+    Ok(page::redirect(&format!("/utilisateurs/{}?apres=acces", user.id)))
+}

@@ -1,0 +1,275 @@
+//! The « Conventions » and « ENT » screens of the web console in process: a DAN creates
+//! a tripartite convention for an école of the sample annuaire and submits it, its parties
+//! sign it on the fingerprint the page shows (the API's), another commune sees none of it
+//! (a forged address answers 404 like a missing one); a tenant requested and moved to
+//! provisioning through the pages, the governance gate's refusal shown as it is.
+
+use crate::common;
+use crate::console::{csrf_of, sign_in, PASSWORD};
+
+use common::{t0, Resp, TestApp, TestDb};
+use entcp::identity::password;
+use entcp::kernel::roles::Role;
+use serde_json::json;
+use sha2::Digest;
+
+const DAN: &str = "dan@ac-creteil.fr";
+const MAIRIE: &str = "ent@fresnes.fr";
+const DIRECTEUR: &str = "dir@ecole.fr";
+const VITRY: &str = "ent@vitry.fr";
+const ROOT: &str = "root@test.fr";
+
+/// The sample annuaire; the DAN of Créteil, the mairies of Fresnes and Vitry, the
+/// directeur of the école Robert Doisneau (Fresnes) and an admin, all with [`PASSWORD`].
+async fn fresnes(db: TestDb) -> TestApp {
+    common::import_sample(&db.store).await;
+    let mut app = TestApp::builder(db).build().await;
+    let users = [
+        (DAN, Role::Dan, Some("academie:24")),
+        (MAIRIE, Role::Collectivite, Some("commune:94034")),
+        (DIRECTEUR, Role::ChefEtablissement, Some("0940176F")),
+        (VITRY, Role::Collectivite, Some("commune:94081")),
+        (ROOT, Role::Admin, None),
+    ];
+    for (email, role, org) in users {
+        app.add_user(email, role, org).await;
+        let user = entcp::identity::get_user(&app.store, email).await.unwrap().unwrap();
+        password::set_password(&app.store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+    }
+    app
+}
+
+async fn org_id(app: &TestApp, key: &str) -> String {
+    entcp::registry::resolve_org(&app.store, key).await.unwrap().id
+}
+
+/// Posts a form with the CSRF token of `session`'s pages.
+async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
+    let page = app.get("/compte").header("cookie", session).send().await;
+    let csrf = csrf_of(&page.text);
+    let mut pairs = vec![("_csrf", csrf.as_str())];
+    pairs.extend_from_slice(fields);
+    let body = serde_urlencoded::to_string(&pairs).unwrap();
+    app.post(path).header("cookie", session).bytes("application/x-www-form-urlencoded", body).send().await
+}
+
+async fn get(app: &TestApp, session: &str, path: &str) -> Resp {
+    app.get(path).header("cookie", session).send().await
+}
+
+/// The page a 303 leads to.
+async fn follow(app: &TestApp, session: &str, resp: &Resp) -> Resp {
+    assert_eq!(resp.status, 303, "{}", resp.text);
+    get(app, session, resp.header("location").unwrap()).await
+}
+
+/// The fields of the tripartite convention of the école Robert Doisneau from t0.
+async fn doisneau_fields(app: &TestApp) -> Vec<(String, String)> {
+    vec![
+        ("modele".into(), "tripartite-premier-degre".into()),
+        ("partie.academie".into(), org_id(app, "academie:24").await),
+        ("partie.collectivite".into(), org_id(app, "commune:94034").await),
+        ("partie.etablissement".into(), org_id(app, "0940176F").await),
+        ("param.part_collectivite".into(), "100".into()),
+        ("param.part_academie".into(), "0".into()),
+    ]
+}
+
+fn as_refs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The convention id of a page address `/conventions/{id}?…`.
+fn id_of(location: &str) -> String {
+    location.trim_start_matches("/conventions/").split('?').next().unwrap().to_string()
+}
+
+backend_test!(a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the_fingerprint_shown);
+async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the_fingerprint_shown(db: TestDb) {
+    let app = fresnes(db).await;
+    let dan = sign_in(&app, DAN).await;
+
+    // The model first, then the form; parties found by search in the DAN's scope.
+    let models = get(&app, &dan, "/conventions/nouvelle").await;
+    assert_eq!(models.status, 200, "{}", models.text);
+    assert!(models.text.contains("id=\"modele-tripartite-premier-degre\""), "{}", models.text);
+    let form = get(&app, &dan, "/conventions/nouvelle?modele=tripartite-premier-degre").await;
+    assert!(form.text.contains("id=\"param-part_collectivite\""), "{}", form.text);
+    let ecole = org_id(&app, "0940176F").await;
+    let found = post_form(
+        &app,
+        &dan,
+        "/conventions/nouvelle",
+        &[("modele", "tripartite-premier-degre"), ("etape", "rechercher"), ("recherche.etablissement", "Doisneau")],
+    )
+    .await;
+    assert_eq!(found.status, 200, "{}", found.text);
+    assert!(found.text.contains(&format!("<option value=\"{ecole}\"")), "the école proposed: {}", found.text);
+
+    // Without a start date: refused, the model's message beside the field and in the summary.
+    let mut fields = doisneau_fields(&app).await;
+    let refused = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&fields)).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("href=\"#start-date\""), "summary linked to the field: {}", refused.text);
+    assert!(refused.text.contains("id=\"start-date-erreur\""), "{}", refused.text);
+    assert!(refused.text.contains(&format!("<option value=\"{ecole}\" selected")), "form kept");
+    assert!(refused.text.contains("Robert Doisneau (0940176F)"), "covered school shown: {}", refused.text);
+
+    fields.push(("debut".into(), "2026-09-01".into()));
+    let created = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&fields)).await;
+    let page = follow(&app, &dan, &created).await;
+    let id = id_of(created.header("location").unwrap());
+    assert!(page.text.contains("La convention est créée (brouillon)."), "{}", page.text);
+    assert!(page.text.contains("Création du brouillon"), "the timeline");
+    assert!(page.text.contains("id=\"document\""), "the document in the page");
+
+    let submitted = post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await;
+    let page = follow(&app, &dan, &submitted).await;
+    assert!(page.text.contains("en signature"), "{}", page.text);
+
+    // A refusal without its reason: the page again, the message linked; with one, back to draft.
+    let directeur = sign_in(&app, DIRECTEUR).await;
+    let no_reason = post_form(&app, &directeur, &format!("/conventions/{id}/refuser"), &[("motif", "")]).await;
+    assert_eq!(no_reason.status, 422, "{}", no_reason.text);
+    assert!(no_reason.text.contains("href=\"#motif\""), "{}", no_reason.text);
+    let refused =
+        post_form(&app, &directeur, &format!("/conventions/{id}/refuser"), &[("motif", "Article 3 à revoir")]).await;
+    let page = follow(&app, &directeur, &refused).await;
+    assert!(
+        page.text.contains("Dernier refus : Article 3 à revoir") && page.text.contains("brouillon"),
+        "{}",
+        page.text
+    );
+    let page = follow(&app, &dan, &post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await).await;
+
+    // The fingerprint the page shows is the API's, and that of the file downloaded.
+    let api = app.client(app.token(DAN)).get(format!("/api/v1/conventions/{id}")).send().await;
+    let hash = api.body["document_hash"].as_str().unwrap().to_string();
+    assert!(page.text.contains(&format!("<code id=\"empreinte\">{hash}</code>")), "{}", page.text);
+    let file = get(&app, &dan, &format!("/conventions/{id}/document?format=html")).await;
+    assert_eq!(file.status, 200);
+    assert_eq!(hex::encode(sha2::Sha256::digest(file.text.as_bytes())), hash);
+
+    for (who, party) in [(&dan, "Créteil"), (&sign_in(&app, MAIRIE).await, "Fresnes"), (&directeur, "Doisneau")] {
+        let page = get(&app, who, &format!("/conventions/{id}")).await;
+        assert!(page.text.contains(&hash), "each signer is shown the fingerprint");
+        let signs_for = page.text.split("id=\"signataire\">").nth(1).unwrap().split("</p>").next().unwrap();
+        assert!(signs_for.contains(party), "{party}: {signs_for}");
+        let done = post_form(&app, who, &format!("/conventions/{id}/signer"), &[("empreinte", &hash)]).await;
+        let after = follow(&app, who, &done).await;
+        assert!(after.text.contains("Votre signature est enregistrée."), "{}", after.text);
+    }
+    let page = get(&app, &dan, &format!("/conventions/{id}")).await;
+    assert!(page.text.contains("en vigueur"), "{}", page.text);
+    assert_eq!(page.text.matches("Signature pour ").count(), 3, "three signatures in the timeline");
+    // Signing again: the workflow's refusal shown on the page.
+    let again = post_form(&app, &dan, &format!("/conventions/{id}/signer"), &[("empreinte", &hash)]).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert!(again.text.contains("Action refusée"), "{}", again.text);
+
+    // An avenant opens as a new draft; a résiliation needs its reason.
+    let amended = post_form(&app, &dan, &format!("/conventions/{id}/avenant"), &[]).await;
+    let avenant = follow(&app, &dan, &amended).await;
+    assert!(avenant.text.contains("Avenant – ") && avenant.text.contains("brouillon"), "{}", avenant.text);
+    assert_ne!(id_of(amended.header("location").unwrap()), id);
+    let no_reason = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &[("resiliation", "")]).await;
+    assert_eq!(no_reason.status, 422, "{}", no_reason.text);
+    assert!(no_reason.text.contains("href=\"#resiliation\""), "{}", no_reason.text);
+    let ended = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &[("resiliation", "Fermeture")]).await;
+    let page = follow(&app, &dan, &ended).await;
+    assert!(page.text.contains("Résiliation : Fermeture") && page.text.contains("résiliée"), "{}", page.text);
+
+    // Another commune: the convention is neither listed nor revealed (the 404 of a missing one).
+    let vitry = sign_in(&app, VITRY).await;
+    let reference = api.body["reference"].as_str().unwrap();
+    let listed = get(&app, &vitry, "/conventions").await;
+    assert_eq!(listed.status, 200);
+    assert!(!listed.text.contains(reference));
+    assert!(get(&app, &dan, "/conventions").await.text.contains(reference), "the DAN's list has it");
+    assert!(get(&app, &dan, &format!("/conventions?statut=terminated&q={reference}")).await.text.contains(reference));
+    assert!(!get(&app, &dan, "/conventions?statut=draft").await.text.contains(reference), "filtered by status");
+    let forged = get(&app, &vitry, &format!("/conventions/{id}")).await;
+    let missing = get(&app, &vitry, "/conventions/inexistante-0000").await;
+    assert_eq!((forged.status, missing.status), (404, 404));
+    assert!(!forged.text.contains(reference) && !forged.text.contains("Doisneau"));
+    assert_eq!(get(&app, &vitry, &format!("/conventions/{id}/document")).await.status, 404);
+    let signed = post_form(&app, &vitry, &format!("/conventions/{id}/signer"), &[]).await;
+    assert_eq!(signed.status, 404);
+}
+
+/// Signs the tripartite convention of the école Robert Doisneau through the API.
+async fn doisneau_in_force(app: &TestApp) {
+    let client = |email: &str| app.client(app.token(email));
+    let body = json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": "2026-09-01"
+    });
+    let conv = client(DAN).post("/api/v1/conventions").json(&body).send().await;
+    let id = conv.body["id"].as_str().unwrap().to_string();
+    client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
+    for who in [DAN, MAIRIE, DIRECTEUR] {
+        let signed = client(who).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
+        assert_eq!(signed.status, 200, "{}", signed.text);
+    }
+}
+
+backend_test!(a_tenant_is_requested_and_moved_to_provisioning_in_pages_once_the_gate_opens);
+async fn a_tenant_is_requested_and_moved_to_provisioning_in_pages_once_the_gate_opens(db: TestDb) {
+    let app = fresnes(db).await;
+    let mairie = sign_in(&app, MAIRIE).await;
+    let form = get(&app, &mairie, "/ent/nouveau").await;
+    assert_eq!(form.status, 200, "{}", form.text);
+    assert!(form.text.contains("id=\"bouquet-socle-1d\""), "{}", form.text);
+    assert!(form.text.contains("Critère d'AIPD") && form.text.contains("oui (données sensibles"), "RGPD facts");
+    let ecole = org_id(&app, "0940176F").await;
+    let found = post_form(&app, &mairie, "/ent/nouveau", &[("etape", "rechercher"), ("recherche", "Doisneau")]).await;
+    assert!(found.text.contains(&format!("<option value=\"{ecole}\"")), "{}", found.text);
+
+    let mut fields = vec![
+        ("organisation", ecole.as_str()),
+        ("nom", "Pas Un Nom"),
+        ("adresse", "doisneau.ent.fresnes.example.fr"),
+        ("bouquet", "socle-1d"),
+        ("options", "visio"),
+    ];
+    let refused = post_form(&app, &mairie, "/ent/nouveau", &fields).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("href=\"#nom\""), "{}", refused.text);
+    assert!(refused.text.contains("id=\"options-visio\" name=\"options\" value=\"visio\" checked"), "form kept");
+    fields[1] = ("nom", "doisneau-fresnes");
+    let requested = post_form(&app, &mairie, "/ent/nouveau", &fields).await;
+    assert_eq!(requested.header("location"), Some("/ent/doisneau-fresnes?apres=demande"), "{}", requested.text);
+    let page = follow(&app, &mairie, &requested).await;
+    assert!(page.text.contains("demandé"), "{}", page.text);
+    assert!(!page.text.contains("id=\"vers-provisioning\""), "a commune does not move tenants");
+    let forbidden = post_form(&app, &mairie, "/ent/doisneau-fresnes/etat", &[("vers", "provisioning")]).await;
+    assert_eq!(forbidden.status, 403);
+
+    // The DAN: the gate refuses while no convention is in force, its reason shown as is.
+    let dan = sign_in(&app, DAN).await;
+    let page = get(&app, &dan, "/ent/doisneau-fresnes").await;
+    assert!(page.text.contains("id=\"vers-provisioning\""), "{}", page.text);
+    assert!(!page.text.contains("Objets Kubernetes rendus"), "for admins only");
+    let gate = post_form(&app, &dan, "/ent/doisneau-fresnes/etat", &[("vers", "provisioning")]).await;
+    assert_eq!(gate.status, 409, "{}", gate.text);
+    assert!(gate.text.contains("aucune convention en vigueur ne couvre"), "{}", gate.text);
+    doisneau_in_force(&app).await;
+    let moved = post_form(&app, &dan, "/ent/doisneau-fresnes/etat", &[("vers", "provisioning")]).await;
+    let page = follow(&app, &dan, &moved).await;
+    assert!(page.text.contains("L&#x27;ENT est désormais en déploiement."), "{}", page.text);
+    assert!(page.text.contains("convention qui a ouvert le déploiement"), "{}", page.text);
+    let listed = get(&app, &dan, "/ent?statut=provisioning").await;
+    assert!(listed.text.contains(">doisneau-fresnes</a>"), "{}", listed.text);
+    assert!(!get(&app, &dan, "/ent?statut=active").await.text.contains(">doisneau-fresnes</a>"));
+
+    // The commune sees it; another commune does not (404 like a missing one); the admin sees its objects.
+    assert!(get(&app, &mairie, "/ent").await.text.contains("doisneau-fresnes"));
+    let vitry = sign_in(&app, VITRY).await;
+    assert!(!get(&app, &vitry, "/ent").await.text.contains("doisneau-fresnes"));
+    let forged = get(&app, &vitry, "/ent/doisneau-fresnes").await;
+    assert_eq!((forged.status, get(&app, &vitry, "/ent/inexistant").await.status), (404, 404));
+    let root = sign_in(&app, ROOT).await;
+    let admin_page = get(&app, &root, "/ent/doisneau-fresnes").await;
+    assert!(admin_page.text.contains("Objets Kubernetes rendus") && admin_page.text.contains("Deployment"));
+}

@@ -1,0 +1,311 @@
+//! The console's « Organisations » and « Utilisateurs et rôles » screens in process:
+//! the shared list (paging, sort, search, scope in the query), an out-of-scope
+//! organisation answered like a missing one, the contact form's version check, EPCI
+//! membership checked on both organisations, and the role rules of a DAN.
+
+use crate::common;
+use crate::console::{console, csrf_of, sign_in, PASSWORD};
+
+use common::{admin, t0, TestApp, TestDb};
+use entcp::kernel::roles::OrgKind;
+use entcp::registry::Org;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Posts `fields` (and the CSRF token of `page_path`) to `path` as the session `cookie`.
+async fn post_form(app: &TestApp, cookie: &str, page_path: &str, path: &str, fields: &[(&str, &str)]) -> common::Resp {
+    let page = app.get(page_path).header("cookie", cookie).send().await;
+    assert_eq!(page.status, 200, "{page_path}: {}", page.text);
+    let csrf = csrf_of(&page.text);
+    let mut all = vec![("_csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    let body = serde_urlencoded::to_string(&all).unwrap();
+    app.post(path).header("cookie", cookie).bytes(FORM, body).send().await
+}
+
+/// The first organisation of `kind` in académie `academie` (by code).
+async fn first_of(app: &TestApp, kind: OrgKind, academie: &Org) -> Org {
+    let id: String =
+        sqlx::query_scalar("SELECT id FROM orgs WHERE kind = $1 AND academie_code = $2 ORDER BY id LIMIT 1")
+            .bind(kind.as_str())
+            .bind(&academie.code)
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    entcp::registry::queries::get_org(&app.store, &id).await.unwrap().unwrap()
+}
+
+/// Names of the académie's organisations in sort order (descending when `desc`).
+async fn names_in(app: &TestApp, academie: &Org, desc: bool) -> Vec<String> {
+    let order = if desc { "DESC" } else { "ASC" };
+    let sql = format!("SELECT name FROM orgs WHERE academie_code = $1 ORDER BY sort_name {order}, id {order}");
+    sqlx::query_scalar(&sql).bind(&academie.code).fetch_all(app.store.pool()).await.unwrap()
+}
+
+/// `text` as the templates escape it.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2F;")
+}
+
+/// Rows of `sql` whose `$1` is `id`.
+async fn count_of(app: &TestApp, sql: &str, id: &str) -> i64 {
+    common::count(&app.store, sql, &[id]).await
+}
+
+backend_test!(the_organisation_search_pages_sorts_and_stays_in_the_callers_scope);
+async fn the_organisation_search_pages_sorts_and_stays_in_the_callers_scope(db: TestDb) {
+    let (app, a, b) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let ascending = names_in(&app, &a, false).await;
+    let total = ascending.len();
+    assert!(total > 9, "enough rows for four pages: {total}");
+    let pages = total.div_ceil(3);
+    let first = app.get("/organisations?taille=3").header("cookie", &session).send().await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert!(first.text.contains(&format!("Organisations — {total} résultats</caption>")), "{}", first.text);
+    assert!(first.text.contains(&format!("Page 1 sur {pages}")));
+    assert!(first.text.contains(r#"<th scope="col" aria-sort="ascending">"#), "sorted by name");
+    let on_first = |name: &str| first.text.contains(&format!(">{}</a></th>", escaped(name)));
+    assert!(on_first(&ascending[0]) && on_first(&ascending[2]) && !on_first(&ascending[3]), "three rows, by name");
+    assert!(!first.text.contains(&format!(">{}</a></th>", b.name)), "another académie is not listed");
+    // Descending, second page: the 4th to 6th names from the end, links keeping the order.
+    let descending = names_in(&app, &a, true).await;
+    let second = app.get("/organisations?tri=-nom&taille=3&page=2").header("cookie", &session).send().await;
+    assert_eq!(second.status, 200);
+    assert!(second.text.contains(r#"aria-sort="descending""#));
+    let shown = |name: &str| second.text.find(&format!(">{}</a></th>", escaped(name)));
+    let (fourth, sixth) = (shown(&descending[3]), shown(&descending[5]));
+    assert!(fourth.is_some() && sixth.is_some() && fourth < sixth, "{}", second.text);
+    assert!(shown(&descending[2]).is_none() && shown(&descending[6]).is_none(), "only the second page");
+    assert!(second.text.contains("?tri=-nom&amp;taille=3&amp;page=3"), "the pager keeps the order and size");
+    // The search finds nothing outside the scope, even by exact code.
+    let other = app.get(&format!("/organisations?q={}", b.code)).header("cookie", &session).send().await;
+    assert!(other.text.contains("Organisations — 0 résultat</caption>"), "{}", other.text);
+    let own = app.get(&format!("/organisations?q={}&type=academie", a.code)).header("cookie", &session).send().await;
+    assert!(own.text.contains("Organisations — 1 résultat</caption>"), "{}", own.text);
+}
+
+backend_test!(an_organisation_out_of_scope_answers_404_like_a_missing_one);
+async fn an_organisation_out_of_scope_answers_404_like_a_missing_one(db: TestDb) {
+    let (app, a, b) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let school = first_of(&app, OrgKind::Etablissement, &a).await;
+    let own = app.get(&format!("/organisations/{}", school.id)).header("cookie", &session).send().await;
+    assert_eq!(own.status, 200, "{}", own.text);
+    assert!(own.text.contains(&school.code) && own.text.contains("Organisations qui la couvrent"));
+    let other = app.get(&format!("/organisations/{}", b.id)).header("cookie", &session).send().await;
+    let missing = app.get("/organisations/inexistant-0000").header("cookie", &session).send().await;
+    assert_eq!((other.status, missing.status), (404, 404));
+    assert!(!other.text.contains(&b.name), "nothing revealed");
+    let body = |text: &str| text.split("Identifiant de la requête").next().unwrap().to_string();
+    assert_eq!(body(&other.text), body(&missing.text), "the same page as a missing organisation");
+    // A write through a forged form is answered alike.
+    let page = app.get("/compte").header("cookie", &session).send().await;
+    let forged = format!("_csrf={}&email=x%40y.fr&version=1", csrf_of(&page.text));
+    let write = app
+        .post(&format!("/organisations/{}/contact", b.id))
+        .header("cookie", &session)
+        .bytes(FORM, forged)
+        .send()
+        .await;
+    assert_eq!(write.status, 404);
+}
+
+backend_test!(a_stale_contact_form_is_refused_and_keeps_what_was_typed);
+async fn a_stale_contact_form_is_refused_and_keeps_what_was_typed(db: TestDb) {
+    let (app, a, _) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let commune = first_of(&app, OrgKind::Commune, &a).await;
+    let path = format!("/organisations/{}", commune.id);
+    let opened = commune.version;
+    // Someone else saves first.
+    let patch = entcp::registry::manage::OrgPatch { email: Some("ent@mairie.fr".into()), ..Default::default() };
+    entcp::registry::manage::update_org(&app.store, &admin(), &commune, opened, patch, t0()).await.unwrap();
+    let version = opened.to_string();
+    let stale = post_form(
+        &app,
+        &session,
+        &path,
+        &format!("{path}/contact"),
+        &[("email", "secretariat@mairie.fr"), ("version", &version)],
+    )
+    .await;
+    assert_eq!(stale.status, 409, "{}", stale.text);
+    assert!(stale.text.contains("modifiées par quelqu"), "said in French: {}", stale.text);
+    assert!(stale.text.contains(r#"value="secretariat@mairie.fr""#), "what was typed is kept");
+    assert!(stale.text.contains(r##"href="#contact-email""##), "the summary links the field");
+    let stored = entcp::registry::queries::get_org(&app.store, &commune.id).await.unwrap().unwrap();
+    assert_eq!(stored.email.as_deref(), Some("ent@mairie.fr"), "nothing overwritten");
+    // With the current version the same form is saved, and audited.
+    let current = stored.version.to_string();
+    let saved = post_form(
+        &app,
+        &session,
+        &path,
+        &format!("{path}/contact"),
+        &[("email", "secretariat@mairie.fr"), ("version", &current)],
+    )
+    .await;
+    assert_eq!((saved.status, saved.header("location")), (303, Some(format!("{path}?apres=contact").as_str())));
+    let after = app.get(&format!("{path}?apres=contact")).header("cookie", &session).send().await;
+    assert!(after.text.contains("Les coordonnées sont enregistrées."));
+    let stored = entcp::registry::queries::get_org(&app.store, &commune.id).await.unwrap().unwrap();
+    assert_eq!(stored.email.as_deref(), Some("secretariat@mairie.fr"));
+    let audited = common::count(
+        &app.store,
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1 AND target_id = $2",
+        &["orgs.update", &commune.id],
+    )
+    .await;
+    assert_eq!(audited, 2);
+}
+
+backend_test!(epci_membership_is_checked_on_both_organisations);
+async fn epci_membership_is_checked_on_both_organisations(db: TestDb) {
+    let (app, a, b) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let own = first_of(&app, OrgKind::Commune, &a).await;
+    let foreign = first_of(&app, OrgKind::Commune, &b).await;
+    let siren = common::fixtures::luhn(&format!("{:08}", 20_000_077));
+    let epci = common::fixtures::epci(&app.store, "CA des Écoles", &siren, &[]).await;
+    // An EPCI of no département is in no DAN's scope; this one is in académie a's.
+    let departement = own.departement_code.clone().unwrap();
+    let siren = common::fixtures::luhn(&format!("{:08}", 20_000_078));
+    let group = common::fixtures::new_org(&app.store, OrgKind::Epci, "CA du Val", &siren, Some(&departement)).await;
+    let path = format!("/organisations/{}", group.id);
+    const MEMBERS: &str = "SELECT COUNT(*) AS n FROM org_members WHERE group_id = $1";
+    let across =
+        post_form(&app, &session, &path, &format!("{path}/membres/ajouter"), &[("commune", &foreign.code)]).await;
+    assert_eq!(across.status, 422, "{}", across.text);
+    assert!(across.text.contains("dans votre périmètre"), "{}", across.text);
+    assert!(across.text.contains(&format!(r#"value="{}""#, foreign.code)), "what was typed is kept");
+    assert_eq!(count_of(&app, MEMBERS, &group.id).await, 0);
+    // The other EPCI is out of scope itself: its page and forms answer 404.
+    let outside = app.get(&format!("/organisations/{}", epci.id)).header("cookie", &session).send().await;
+    assert_eq!(outside.status, 404);
+    let added = post_form(&app, &session, &path, &format!("{path}/membres/ajouter"), &[("commune", &own.code)]).await;
+    assert_eq!(added.status, 303, "{}", added.text);
+    assert_eq!(count_of(&app, MEMBERS, &group.id).await, 1);
+    let page = app.get(&format!("{path}?apres=membre-ajoute")).header("cookie", &session).send().await;
+    assert!(page.text.contains("La commune est ajoutée aux membres.") && page.text.contains(&escaped(&own.name)));
+    let removed = post_form(&app, &session, &path, &format!("{path}/membres/retirer"), &[("commune", &own.code)]).await;
+    assert_eq!(removed.status, 303, "{}", removed.text);
+    assert_eq!(count_of(&app, MEMBERS, &group.id).await, 0);
+    let audited = common::count(
+        &app.store,
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action IN ('orgs.members.set', 'orgs.members.remove') AND target_id = $1",
+        &[&group.id],
+    )
+    .await;
+    assert_eq!(audited, 2);
+}
+
+backend_test!(a_dan_grants_roles_within_its_academie_only_and_never_admin);
+async fn a_dan_grants_roles_within_its_academie_only_and_never_admin(db: TestDb) {
+    let (app, a, b) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let school = first_of(&app, OrgKind::Etablissement, &a).await;
+    let new = |email: &str, org: &Org| entcp::identity::NewUser {
+        email: email.into(),
+        display_name: "Agent".into(),
+        org: Some(org.id.clone()),
+    };
+    let agent = entcp::identity::create_user(&app.store, &admin(), new("agent@test.fr", &school), t0()).await.unwrap();
+    let far = first_of(&app, OrgKind::Etablissement, &b).await;
+    let stranger = entcp::identity::create_user(&app.store, &admin(), new("loin@test.fr", &far), t0()).await.unwrap();
+    let path = format!("/utilisateurs/{}", agent.id);
+    const ROLES: &str = "SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1";
+    let admin_role = post_form(&app, &session, &path, &format!("{path}/roles"), &[("role", "admin")]).await;
+    assert_eq!(admin_role.status, 403, "{}", admin_role.text);
+    assert!(admin_role.text.contains("seul un administrateur"), "{}", admin_role.text);
+    let academie_b = format!("academie:{}", b.code);
+    let outside =
+        post_form(&app, &session, &path, &format!("{path}/roles"), &[("role", "dan"), ("org", &academie_b)]).await;
+    assert_eq!(outside.status, 422, "{}", outside.text);
+    assert!(outside.text.contains("dans votre périmètre"));
+    assert_eq!(count_of(&app, ROLES, &agent.id).await, 0, "nothing granted");
+    // The admin role is not even offered.
+    assert!(!outside.text.contains(r#"<option value="admin""#));
+    let granted = post_form(
+        &app,
+        &session,
+        &path,
+        &format!("{path}/roles"),
+        &[("role", "chef_etablissement"), ("org", &school.code)],
+    )
+    .await;
+    assert_eq!(granted.status, 303, "{}", granted.text);
+    assert_eq!(count_of(&app, ROLES, &agent.id).await, 1);
+    let revoked = post_form(
+        &app,
+        &session,
+        &path,
+        &format!("{path}/roles/retirer"),
+        &[("role", "chef_etablissement"), ("org", &school.id)],
+    )
+    .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.text);
+    assert_eq!(count_of(&app, ROLES, &agent.id).await, 0);
+    let audited = common::count(
+        &app.store,
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action IN ('roles.grant', 'roles.revoke')",
+        &[],
+    )
+    .await;
+    assert!(audited >= 2);
+    // A user of another académie is not revealed, nor listed.
+    let hidden = app.get(&format!("/utilisateurs/{}", stranger.id)).header("cookie", &session).send().await;
+    assert_eq!(hidden.status, 404);
+    let list = app.get("/utilisateurs?q=test.fr").header("cookie", &session).send().await;
+    assert!(list.text.contains("agent@test.fr") && !list.text.contains("loin@test.fr"), "{}", list.text);
+}
+
+backend_test!(a_dan_invites_a_user_by_mail_and_cuts_their_access);
+async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
+    let (app, a, b) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let commune = first_of(&app, OrgKind::Commune, &a).await;
+    let far = first_of(&app, OrgKind::Commune, &b).await;
+    fn fields(org: &str) -> Vec<(&str, &str)> {
+        vec![("email", "elu@mairie.fr"), ("display_name", "Élu ENT"), ("org", org)]
+    }
+    let refused = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields(&far.id)).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains(r#"value="elu@mairie.fr""#), "what was typed is kept");
+    assert!(entcp::identity::get_user(&app.store, "elu@mairie.fr").await.unwrap().is_none());
+    let invited = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields(&commune.id)).await;
+    assert_eq!(invited.status, 303, "{}", invited.text);
+    let user = entcp::identity::get_user(&app.store, "elu@mairie.fr").await.unwrap().unwrap();
+    assert!(user.roles.is_empty(), "invited without any role");
+    let mails = common::count(
+        &app.store,
+        "SELECT COUNT(*) AS n FROM outbox WHERE template = 'console' AND recipients LIKE $1 AND context LIKE $2",
+        &["%elu@mairie.fr%", "%invitation%"],
+    )
+    .await;
+    assert_eq!(mails, 1, "the set-up link goes through the outbox");
+    let context: String = sqlx::query_scalar("SELECT context FROM outbox WHERE template = 'console'")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    let mail = entcp::notify::mailer::render("console", &serde_json::from_str(&context).unwrap()).unwrap();
+    assert_eq!(mail.subject.trim(), "Votre compte sur la console ENT");
+    assert!(mail.text.contains("vous a créé un compte") && mail.text.contains("/mot-de-passe/"), "{}", mail.text);
+    // Cutting access ends the user's sessions and API tokens.
+    entcp::identity::password::set_password(&app.store, &admin(), &user.id, PASSWORD, t0()).await.unwrap();
+    let theirs = sign_in(&app, "elu@mairie.fr").await;
+    let token = entcp::identity::create_token(&app.store, &admin(), &user.id, "script", None, t0()).await.unwrap();
+    let path = format!("/utilisateurs/{}", user.id);
+    let cut = post_form(&app, &session, &path, &format!("{path}/acces/revoquer"), &[]).await;
+    assert_eq!(cut.status, 303, "{}", cut.text);
+    assert_eq!(app.get("/compte").header("cookie", &theirs).send().await.status, 303, "signed out");
+    let info = entcp::identity::get_token(&app.store, &token.info.id).await.unwrap().unwrap();
+    assert!(info.revoked_at.is_some());
+    let audited = count_of(&app, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", "tokens.revoke").await;
+    assert_eq!(audited, 1);
+}
