@@ -416,6 +416,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let state = app_state(&open_store(&config).await?, &config)?;
             return commands::groupements::run(&state, cmd).await;
         }
+        Command::Tenants(cmd) if cmd.is_definition() => commands::tenants::print_definition(&cmd)?,
         Command::Tenants(cmd) => {
             let state = app_state(&open_store(&config).await?, &config)?;
             return commands::tenants::run(&state, cmd).await;
