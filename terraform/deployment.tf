@@ -236,10 +236,10 @@ resource "kubernetes_pod_disruption_budget_v1" "entcp" {
   }
 
   spec {
-    min_available = var.min_available
     selector {
       match_labels = local.selector
     }
+    min_available = var.min_available
   }
 }
 
@@ -269,12 +269,12 @@ resource "kubernetes_ingress_v1" "entcp" {
   }
 
   spec {
-    ingress_class_name = var.ingress_class_name
-
     tls {
       hosts       = [var.host]
       secret_name = var.tls_secret_name
     }
+
+    ingress_class_name = var.ingress_class_name
 
     rule {
       host = var.host

@@ -30,34 +30,23 @@ locals {
   service_account_user = "system:serviceaccount:${local.namespace}:${kubernetes_service_account_v1.entcp.metadata[0].name}"
 }
 
-# The tenants' namespaces (ent-<slug>) are cluster-scoped objects.
-resource "kubernetes_cluster_role_v1" "namespaces" {
-  metadata {
-    name   = "${var.name}-tenant-namespaces"
-    labels = local.labels
-  }
-
-  dynamic "rule" {
-    for_each = local.cluster_rules
-    content {
-      api_groups = rule.value.api_groups
-      resources  = rule.value.resources
-      verbs      = rule.value.verbs
-    }
-  }
-}
-
-# The objects inside the tenants' namespaces. RBAC has no namespace patterns and the
-# namespaces are created on demand, so the role is bound cluster-wide; the admission
+# `namespaces`: the tenants' namespaces (ent-<slug>), cluster-scoped objects.
+# `tenant_objects`: the objects inside them. RBAC has no namespace patterns and the
+# namespaces are created on demand, so this role is bound cluster-wide; the admission
 # policy below keeps the writes inside ent-*.
-resource "kubernetes_cluster_role_v1" "tenant_objects" {
+resource "kubernetes_cluster_role_v1" "entcp" {
+  for_each = {
+    namespaces     = local.cluster_rules
+    tenant_objects = local.namespaced_rules
+  }
+
   metadata {
-    name   = "${var.name}-tenant-objects"
+    name   = "${var.name}-${replace(each.key, "_", "-")}"
     labels = local.labels
   }
 
   dynamic "rule" {
-    for_each = local.namespaced_rules
+    for_each = each.value
     content {
       api_groups = rule.value.api_groups
       resources  = rule.value.resources
@@ -67,20 +56,17 @@ resource "kubernetes_cluster_role_v1" "tenant_objects" {
 }
 
 resource "kubernetes_cluster_role_binding_v1" "entcp" {
-  for_each = {
-    namespaces     = kubernetes_cluster_role_v1.namespaces.metadata[0].name
-    tenant_objects = kubernetes_cluster_role_v1.tenant_objects.metadata[0].name
-  }
+  for_each = kubernetes_cluster_role_v1.entcp
 
   metadata {
-    name   = each.value
+    name   = each.value.metadata[0].name
     labels = local.labels
   }
 
   role_ref {
     api_group = "rbac.authorization.k8s.io"
     kind      = "ClusterRole"
-    name      = each.value
+    name      = each.value.metadata[0].name
   }
 
   subject {
@@ -91,46 +77,46 @@ resource "kubernetes_cluster_role_binding_v1" "entcp" {
 }
 
 # Refuses any write of the control plane's ServiceAccount outside the ent-* namespaces
-# (and on any Namespace not named ent-*).
-resource "kubernetes_manifest" "tenant_namespaces_policy" {
-  count = var.restrict_to_tenant_namespaces ? 1 : 0
-
-  manifest = {
-    apiVersion = "admissionregistration.k8s.io/v1"
-    kind       = "ValidatingAdmissionPolicy"
-    metadata   = { name = "${var.name}-tenant-namespaces-only", labels = local.labels }
-    spec = {
-      failurePolicy = "Fail"
-      matchConstraints = {
-        resourceRules = [{
-          apiGroups   = ["", "apps", "networking.k8s.io"]
-          apiVersions = ["*"]
-          operations  = ["CREATE", "UPDATE", "DELETE"]
-          resources   = ["*"]
+# (and on any Namespace not named ent-*): the policy and its binding.
+locals {
+  admission_policy_name = "${var.name}-tenant-namespaces-only"
+  admission = {
+    policy = {
+      kind = "ValidatingAdmissionPolicy"
+      spec = {
+        failurePolicy = "Fail"
+        matchConstraints = {
+          resourceRules = [{
+            apiGroups   = ["", "apps", "networking.k8s.io"]
+            apiVersions = ["*"]
+            operations  = ["CREATE", "UPDATE", "DELETE"]
+            resources   = ["*"]
+          }]
+        }
+        matchConditions = [{
+          name       = "control-plane-service-account"
+          expression = "request.userInfo.username == '${local.service_account_user}'"
+        }]
+        validations = [{
+          expression = "request.namespace.startsWith('ent-') || (request.resource.resource == 'namespaces' && request.name.startsWith('ent-'))"
+          message    = "le plan de contrôle n'écrit que dans les espaces de noms ent-*"
         }]
       }
-      matchConditions = [{
-        name       = "control-plane-service-account"
-        expression = "request.userInfo.username == '${local.service_account_user}'"
-      }]
-      validations = [{
-        expression = "request.namespace.startsWith('ent-') || (request.resource.resource == 'namespaces' && request.name.startsWith('ent-'))"
-        message    = "le plan de contrôle n'écrit que dans les espaces de noms ent-*"
-      }]
+    }
+    binding = {
+      kind = "ValidatingAdmissionPolicyBinding"
+      spec = { policyName = local.admission_policy_name, validationActions = ["Deny"] }
     }
   }
 }
 
-resource "kubernetes_manifest" "tenant_namespaces_policy_binding" {
-  count = var.restrict_to_tenant_namespaces ? 1 : 0
+resource "kubernetes_manifest" "tenant_namespaces_only" {
+  for_each = var.restrict_to_tenant_namespaces ? local.admission : {}
 
   manifest = {
     apiVersion = "admissionregistration.k8s.io/v1"
-    kind       = "ValidatingAdmissionPolicyBinding"
-    metadata   = { name = "${var.name}-tenant-namespaces-only", labels = local.labels }
-    spec = {
-      policyName        = kubernetes_manifest.tenant_namespaces_policy[0].manifest.metadata.name
-      validationActions = ["Deny"]
-    }
+    kind       = each.value.kind
+    metadata   = { name = local.admission_policy_name, labels = local.labels }
+    spec       = each.value.spec
   }
 }

@@ -86,12 +86,11 @@ def check_the_rbac_rules_equal_the_ones_entctl_exports():
 
     assert as_k8s(rbac_locals["cluster_rules"]) == exported["cluster"], (rbac_locals["cluster_rules"], exported)
     assert as_k8s(rbac_locals["namespaced_rules"]) == exported["namespaced"], (rbac_locals["namespaced_rules"], exported)
-    # Both cluster roles grant exactly those locals, nothing written by hand beside them.
-    for name, rules in [("namespaces", "cluster_rules"), ("tenant_objects", "namespaced_rules")]:
-        role = one("kubernetes_cluster_role_v1", name)
-        assert "rule" not in role, f"{name}: a rule outside the exported list"
-        dynamic = role["dynamic"][0]["rule"]
-        assert dynamic["for_each"] == "${local.%s}" % rules, dynamic
+    # The cluster roles grant exactly those locals, nothing written by hand beside them.
+    role = one("kubernetes_cluster_role_v1", "entcp")
+    assert "rule" not in role, "a rule outside the exported list"
+    assert role["for_each"] == {"namespaces": "${local.cluster_rules}", "tenant_objects": "${local.namespaced_rules}"}
+    assert role["dynamic"][0]["rule"]["for_each"] == "${each.value}", role["dynamic"]
 
 
 def check_the_crd_file_is_the_one_entctl_prints_and_the_module_applies():

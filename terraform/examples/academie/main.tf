@@ -1,16 +1,6 @@
 # Example root module: the control plane of an académie on its Kubernetes cluster,
 # with a CloudNativePG database (primary + synchronous standby), SMTP and OIDC.
-terraform {
-  required_version = ">= 1.5.0"
-
-  required_providers {
-    kubernetes = {
-      source  = "hashicorp/kubernetes"
-      version = ">= 2.31.0, < 3.0.0"
-    }
-  }
-}
-
+# The provider's version constraint is the module's (terraform/versions.tf).
 variable "kubeconfig" {
   description = "Path of the kubeconfig of the target cluster."
   type        = string

@@ -894,7 +894,7 @@ fn structural(schema: &mut serde_json::Value) {
                     obj.insert("allOf".into(), serde_json::Value::Array(all));
                 }
             }
-            if let Some(values) = obj.get("oneOf").and_then(|one_of| string_enum(one_of)) {
+            if let Some(values) = obj.get("oneOf").and_then(string_enum) {
                 obj.remove("oneOf");
                 obj.insert("type".into(), "string".into());
                 obj.insert("enum".into(), serde_json::Value::Array(values));
