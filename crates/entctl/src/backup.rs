@@ -103,8 +103,15 @@ async fn dump(store: &Store, database_url: &str, dir: &Path) -> anyhow::Result<P
     Ok(path)
 }
 
-/// The files of the data folder, by path relative to it, but the SQLite database.
-fn data_files(data_dir: &Path, skip: &[PathBuf]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+/// A SQLite database file or one of its companions: the database is saved apart.
+fn is_sqlite(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    [".db", ".db-wal", ".db-shm", ".db-journal", ".db.lock"].iter().any(|suffix| name.ends_with(suffix))
+}
+
+/// The files of the data folder, by path relative to it, but databases and the archive `out`.
+fn data_files(data_dir: &Path, out: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let out = out.canonicalize()?;
     let mut found = Vec::new();
     let mut pending = vec![data_dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -113,10 +120,7 @@ fn data_files(data_dir: &Path, skip: &[PathBuf]) -> anyhow::Result<Vec<(String, 
             let path = entry?.path();
             if path.is_dir() {
                 pending.push(path);
-            } else if !skip
-                .iter()
-                .any(|s| path.starts_with(s) || path.to_string_lossy().starts_with(&*s.to_string_lossy()))
-            {
+            } else if !is_sqlite(&path) && path.canonicalize()? != out {
                 let relative = path.strip_prefix(data_dir)?.to_string_lossy().replace('\\', "/");
                 found.push((relative, path));
             }
@@ -132,13 +136,13 @@ pub async fn backup(store: &Store, database_url: &str, data_dir: &Path, out: &Pa
     let schema_version = schema_version(store).await?;
     let scratch = tempfile::Builder::new().prefix("entcp-backup-").tempdir()?;
     let database = dump(store, database_url, scratch.path()).await?;
-    let mut skip: Vec<PathBuf> = sqlite_file_path(database_url).into_iter().collect();
-    skip.push(out.to_path_buf());
+    // The archive holds every secret of the service: readable by its owner only.
+    ent_kernel::files::write_private(out, b"").with_context(|| format!("création de {} impossible", out.display()))?;
     let mut sources = vec![(database_entry(backend).to_string(), database)];
-    for (relative, path) in data_files(data_dir, &skip)? {
+    for (relative, path) in data_files(data_dir, out)? {
         sources.push((format!("{FILES_PREFIX}{relative}"), path));
     }
-    let file = std::fs::File::create(out).with_context(|| format!("création de {} impossible", out.display()))?;
+    let file = std::fs::OpenOptions::new().write(true).truncate(true).open(out)?;
     let mut zip = zip::ZipWriter::new(file);
     let options = zip::write::SimpleFileOptions::default().unix_permissions(0o600).large_file(true);
     let mut entries = Vec::new();
