@@ -1,5 +1,6 @@
 //! entctl: see ARCHITECTURE.md for what it holds and what it may use.
 
+pub mod backup;
 pub mod bench;
 pub mod demo;
 

@@ -107,6 +107,10 @@ enum Command {
     /// The audit chain.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent, checksummed archive of the database and the data folder.
+    Backup { file: PathBuf },
+    /// Restore an archive of `entctl backup` into an empty database.
+    Restore { file: PathBuf },
     /// Print the version.
     Version,
     /// Benchmarks (print figures; not tests).
@@ -416,6 +420,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let state = app_state(&open_store(&config).await?, &config)?;
             return commands::groupements::run(&state, cmd).await;
         }
+        Command::Tenants(cmd) if cmd.is_definition() => commands::tenants::print_definition(&cmd)?,
         Command::Tenants(cmd) => {
             let state = app_state(&open_store(&config).await?, &config)?;
             return commands::tenants::run(&state, cmd).await;
@@ -437,6 +442,32 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Tokens(cmd) => return commands::identity::tokens(&open_store(&config).await?, cmd).await,
         Command::Admin(cmd) => return commands::identity::admin(&open_store(&config).await?, cmd).await,
         Command::Audit(cmd) => return commands::identity::audit(&open_store(&config).await?, cmd).await,
+        Command::Backup { file } => {
+            let url = config.database_url();
+            let m = entcp::backup::backup(&open_store(&config).await?, &url, &config.data_dir, &file).await?;
+            let bytes: u64 = m.entries.iter().map(|e| e.bytes).sum();
+            println!(
+                "Sauvegarde {} : base {} au schéma {}, {} entrée(s), {bytes} octets",
+                file.display(),
+                m.backend,
+                m.schema_version,
+                m.entries.len()
+            );
+        }
+        Command::Restore { file } => {
+            let url = config.database_url();
+            let target = Store::connect_with(&url, config.database.pool_options()).await?;
+            let m = entcp::backup::restore(target, &url, &config.data_dir, &file).await?;
+            let verified =
+                entcp::audit::verify(&open_store(&config).await?).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+            println!(
+                "Restauration de {} (sauvegarde du {}, schéma {}) dans {} : terminée ; journal d'audit : {verified:?}",
+                file.display(),
+                m.created_at,
+                m.schema_version,
+                redact(&url)
+            );
+        }
         Command::Version => println!("entctl {}", env!("CARGO_PKG_VERSION")),
         Command::Bench(BenchCommand::Import { rows, communes }) => {
             entcp::bench::import(&config, rows, communes).await?;

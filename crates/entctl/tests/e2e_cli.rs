@@ -476,3 +476,18 @@ fn apply_errors_name_the_file_and_the_line() {
     let err = apply_refused("wrong.yaml", text);
     assert!(err.contains("wrong.yaml") && err.contains("line 6"), "{err}");
 }
+
+#[test]
+fn tenants_crd_prints_the_crd_the_terraform_module_applies_without_touching_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = run_ok(entctl(dir.path()).args(["tenants", "crd"]));
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../terraform/crd/enttenant.yaml");
+    assert_eq!(
+        printed,
+        std::fs::read_to_string(committed).unwrap(),
+        "terraform/crd/enttenant.yaml is stale: regenerate it with `entctl tenants crd`"
+    );
+    let rbac: serde_json::Value = serde_json::from_str(&run_ok(entctl(dir.path()).args(["tenants", "rbac"]))).unwrap();
+    assert_eq!(rbac["cluster"][0]["resources"], serde_json::json!(["namespaces"]));
+    assert!(!dir.path().join("data").exists(), "a definition command opened a database");
+}

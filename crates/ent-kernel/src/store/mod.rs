@@ -280,7 +280,7 @@ fn create_sqlite_file(url: &str) -> anyhow::Result<()> {
 }
 
 /// The file of a `sqlite:` URL; `None` for an in-memory database.
-fn sqlite_file_path(url: &str) -> Option<PathBuf> {
+pub fn sqlite_file_path(url: &str) -> Option<PathBuf> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default();
     if path.is_empty() || path.contains(":memory:") || path.starts_with("file::memory") {
         return None;

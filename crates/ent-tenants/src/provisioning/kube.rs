@@ -58,6 +58,54 @@ fn kinds() -> [(&'static str, ApiResource); 10] {
     ]
 }
 
+/// The RBAC verbs of the calls this backend makes, next to them: a server-side apply
+/// (and its dry-run) is a PATCH that creates a missing object, so it needs `create` and
+/// `patch`; the prune and the read-back list by label; the prune deletes.
+pub const APPLY_VERBS: [&str; 2] = ["create", "patch"];
+pub const LIST_VERBS: [&str; 1] = ["list"];
+pub const DELETE_VERBS: [&str; 1] = ["delete"];
+
+/// One Kubernetes RBAC `PolicyRule` (the fields a ClusterRole or Role lists).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRule {
+    pub api_groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub verbs: Vec<String>,
+}
+
+/// The least RBAC the backend needs: `cluster` over cluster-scoped kinds (the tenants'
+/// Namespaces), `namespaced` inside the tenants' `ent-*` namespaces. Derived from
+/// [`kinds`] (what `apply` sends and prunes) and the verbs above; `entctl tenants rbac`
+/// prints it and the terraform module grants exactly it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rbac {
+    pub cluster: Vec<PolicyRule>,
+    pub namespaced: Vec<PolicyRule>,
+}
+
+pub fn rbac() -> Rbac {
+    let mut verbs: Vec<String> =
+        APPLY_VERBS.iter().chain(&LIST_VERBS).chain(&DELETE_VERBS).map(|v| v.to_string()).collect();
+    verbs.sort();
+    let mut cluster = std::collections::BTreeMap::<String, Vec<String>>::new();
+    let mut namespaced = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (kind, resource) in kinds() {
+        let scope = if kind == "Namespace" { &mut cluster } else { &mut namespaced };
+        scope.entry(resource.group.clone()).or_default().push(resource.plural.clone());
+    }
+    let rules = |groups: std::collections::BTreeMap<String, Vec<String>>| {
+        groups
+            .into_iter()
+            .map(|(group, mut resources)| {
+                resources.sort();
+                PolicyRule { api_groups: vec![group], resources, verbs: verbs.clone() }
+            })
+            .collect()
+    };
+    Rbac { cluster: rules(cluster), namespaced: rules(namespaced) }
+}
+
 fn rank(kind: &str) -> usize {
     kinds().iter().position(|(k, _)| *k == kind).unwrap_or(usize::MAX)
 }

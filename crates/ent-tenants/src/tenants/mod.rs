@@ -868,18 +868,61 @@ pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(EntTenant)).expect("schema serialises")
 }
 
+/// Makes a generated schema one the API server accepts in a CRD (a structural schema):
+/// no `additionalProperties: false` beside `properties` (unknown fields are pruned, or
+/// refused by a strict field validation), a lone `allOf` (how a default is put
+/// beside an inlined type) merged into its parent, a documented enum made a plain one.
+fn structural(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(obj) => {
+            if obj.get("additionalProperties") == Some(&serde_json::Value::Bool(false)) {
+                obj.remove("additionalProperties");
+            }
+            if let Some(serde_json::Value::Array(mut all)) = obj.remove("allOf") {
+                if let [serde_json::Value::Object(only)] = all.as_mut_slice() {
+                    for (key, value) in std::mem::take(only) {
+                        obj.entry(key).or_insert(value);
+                    }
+                } else {
+                    obj.insert("allOf".into(), serde_json::Value::Array(all));
+                }
+            }
+            if let Some(values) = obj.get("oneOf").and_then(string_enum) {
+                obj.remove("oneOf");
+                obj.insert("type".into(), "string".into());
+                obj.insert("enum".into(), serde_json::Value::Array(values));
+            }
+            obj.values_mut().for_each(structural);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(structural),
+        _ => {}
+    }
+}
+
+/// The values of a `oneOf` of string constants (a documented enum), for a plain `enum`:
+/// the branches of a structural schema may not carry a type.
+fn string_enum(one_of: &serde_json::Value) -> Option<Vec<serde_json::Value>> {
+    let mut values = Vec::new();
+    for branch in one_of.as_array()? {
+        if branch["type"] != "string" {
+            return None;
+        }
+        values.extend(branch["enum"].as_array()?.iter().cloned());
+    }
+    Some(values)
+}
+
 /// A CustomResourceDefinition declaring `EntTenant` to a Kubernetes cluster.
 pub fn crd() -> serde_json::Value {
-    let spec_schema = serde_json::to_value(
-        schemars::generate::SchemaSettings::openapi3().into_generator().into_root_schema_for::<TenantSpec>(),
-    )
-    .expect("schema");
-    let mut spec_schema = spec_schema;
+    let settings = schemars::generate::SchemaSettings::openapi3().with(|s| s.inline_subschemas = true);
+    let spec_schema = serde_json::to_value(settings.into_generator().into_root_schema_for::<TenantSpec>());
+    let mut spec_schema = spec_schema.expect("schema");
     if let Some(obj) = spec_schema.as_object_mut() {
         obj.remove("$schema");
         obj.remove("title");
         obj.remove("components");
     }
+    structural(&mut spec_schema);
     let (group, version) = API_VERSION.split_once('/').expect("group/version");
     serde_json::json!({
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -932,5 +975,13 @@ mod tests {
         assert_eq!(crd["spec"]["names"]["kind"], "EntTenant");
         let props = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
         assert!(props["hostname"].is_object() && props["bouquet"].is_object(), "{crd}");
+        // A structural schema, as the API server requires: every type inlined, nothing it refuses.
+        let text = crd.to_string();
+        for refused in ["$ref", "allOf", "\"additionalProperties\":false", "components"] {
+            assert!(!text.contains(refused), "{refused} in {crd}");
+        }
+        assert_eq!(props["identitySource"]["type"], "string", "{crd}");
+        assert_eq!(props["identitySource"]["default"], "educonnect");
+        assert_eq!(props["identitySource"]["enum"], serde_json::json!(["educonnect", "aaf"]));
     }
 }

@@ -30,6 +30,8 @@ pub enum TenantsCommand {
     Schema,
     /// Print the CustomResourceDefinition of EntTenant (YAML).
     Crd,
+    /// Print the RBAC rules the `kube` backend needs (JSON: cluster and namespaced rules).
+    Rbac,
 }
 
 /// The EntTenant documents of a file (several separated by `---`) or of the YAML files of a folder.
@@ -93,6 +95,24 @@ pub async fn apply(state: &AppState, path: &Path) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
+impl TenantsCommand {
+    /// The commands that print a definition of the code and need no database.
+    pub fn is_definition(&self) -> bool {
+        matches!(self, TenantsCommand::Schema | TenantsCommand::Crd | TenantsCommand::Rbac)
+    }
+}
+
+/// Prints the schema, the CRD or the RBAC rules (the terraform module's inputs).
+pub fn print_definition(command: &TenantsCommand) -> anyhow::Result<()> {
+    match command {
+        TenantsCommand::Schema => println!("{}", serde_json::to_string_pretty(&tenants::json_schema())?),
+        TenantsCommand::Crd => print!("{}", entcp::yaml::to_string(&tenants::crd())?),
+        TenantsCommand::Rbac => println!("{}", serde_json::to_string_pretty(&entcp::provisioning::kube::rbac())?),
+        _ => anyhow::bail!("pas une définition"),
+    }
+    Ok(())
+}
+
 pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<ExitCode> {
     match command {
         TenantsCommand::List => {
@@ -151,8 +171,7 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
                 return Ok(ExitCode::FAILURE);
             }
         }
-        TenantsCommand::Schema => println!("{}", serde_json::to_string_pretty(&tenants::json_schema())?),
-        TenantsCommand::Crd => print!("{}", entcp::yaml::to_string(&tenants::crd())?),
+        TenantsCommand::Schema | TenantsCommand::Crd | TenantsCommand::Rbac => print_definition(&command)?,
     }
     Ok(ExitCode::SUCCESS)
 }

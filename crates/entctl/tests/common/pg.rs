@@ -99,10 +99,19 @@ async fn rename_when_left(conn: &mut sqlx::AnyConnection, from: &str, to: &str) 
 /// A new database cloned from the template; the guard drops it.
 pub async fn clone_template(admin_url: &str) -> (String, DropOnExit) {
     let template = template(admin_url).await;
+    create_database(admin_url, &format!(" TEMPLATE {template}")).await
+}
+
+/// A database without any table (a restore's target), dropped as a clone is.
+pub async fn empty_database(admin_url: &str) -> (String, DropOnExit) {
+    create_database(admin_url, "").await
+}
+
+async fn create_database(admin_url: &str, template_clause: &str) -> (String, DropOnExit) {
     let name = format!("{CLONE_PREFIX}{}", uuid::Uuid::now_v7().simple());
     let admin = Store::connect(admin_url, Some(1)).await.expect("postgres admin connects");
-    let create = format!("CREATE DATABASE {name} TEMPLATE {template}");
-    sqlx::query(&create).execute(admin.pool()).await.expect("clone the template");
+    let create = format!("CREATE DATABASE {name}{template_clause}");
+    sqlx::query(&create).execute(admin.pool()).await.expect("create the database");
     admin.close().await;
     let guard = DropOnExit { admin_url: admin_url.to_string(), name: name.clone() };
     (url_of(admin_url, &name), guard)

@@ -24,6 +24,7 @@ mod oidc;
 mod openapi_conformance;
 mod platform;
 mod processors;
+mod production;
 mod read_cache;
 mod read_path;
 mod registry_store;

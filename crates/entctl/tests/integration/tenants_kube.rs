@@ -945,3 +945,80 @@ async fn a_removed_options_secret_key_disappears_from_the_live_secret(db: common
     assert!(!keys(&w).contains(&"visio-password".to_string()), "{:?}", keys(&w));
     w.assert_live_as_rendered("doisneau").await;
 }
+
+/// What a request to the API server needs in RBAC terms: (cluster-scoped, API group, resource, verb).
+fn permission_of(request: &Request) -> (bool, String, String, String) {
+    let (group, rest) = match request.path.strip_prefix("/api/v1/") {
+        Some(rest) => (String::new(), rest.to_string()),
+        None => {
+            let rest = request.path.strip_prefix("/apis/").unwrap();
+            let parts: Vec<&str> = rest.splitn(3, '/').collect();
+            (parts[0].to_string(), parts[2].to_string())
+        }
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let (cluster, resource, item) = match segments.as_slice() {
+        ["namespaces"] => (true, "namespaces", false),
+        ["namespaces", _] => (true, "namespaces", true),
+        ["namespaces", ns, resource, rest @ ..] => {
+            assert!(ns.starts_with("ent-"), "a namespaced call outside the ent-* namespaces: {}", request.path);
+            (false, *resource, !rest.is_empty())
+        }
+        _ => panic!("unexpected path {}", request.path),
+    };
+    let verb = match (request.method.as_str(), item) {
+        ("GET", false) => "list",
+        ("GET", true) => "get",
+        ("PATCH", _) => "patch",
+        ("DELETE", _) => "delete",
+        (method, _) => panic!("unexpected method {method}"),
+    };
+    (cluster, group, resource.to_string(), verb.to_string())
+}
+
+#[tokio::test]
+async fn every_call_of_a_tenant_lifecycle_is_granted_by_the_exported_rbac_rules_and_each_rule_is_used() {
+    let w = World::new().await;
+    w.tenant("doisneau", "0940176F", json!(["moodle"])).await;
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    w.apply("doisneau", "0940176F", json!([])).await;
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    for to in [Status::Active, Status::Suspended, Status::Decommissioning, Status::Archived] {
+        w.move_to("doisneau", to).await;
+        pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    }
+    let later = t0() + chrono::Duration::days(93);
+    assert_eq!(entcp::provisioning::purge::purge_due(&w.state.provisioning(), later).await.unwrap(), ["doisneau"]);
+
+    let rbac = entcp::provisioning::kube::rbac();
+    let granted = |cluster: bool, group: &str, resource: &str, verb: &str| {
+        let rules = if cluster { &rbac.cluster } else { &rbac.namespaced };
+        rules.iter().any(|r| {
+            r.api_groups.iter().any(|g| g == group)
+                && r.resources.iter().any(|x| x == resource)
+                && r.verbs.iter().any(|v| v == verb)
+        })
+    };
+    let mut used = BTreeSet::new();
+    for request in w.take_requests() {
+        let (cluster, group, resource, verb) = permission_of(&request);
+        assert!(granted(cluster, &group, &resource, &verb), "{verb} {resource} not granted: {request:?}");
+        if verb == "patch" {
+            // A server-side apply creates what is missing: it needs `create` too.
+            assert!(granted(cluster, &group, &resource, "create"), "create {resource} not granted");
+            used.insert((cluster, resource.clone(), "create".to_string()));
+        }
+        used.insert((cluster, resource, verb));
+    }
+    // No rule grants a resource the backend never touches, nor a verb it never uses.
+    for (cluster, rules) in [(true, &rbac.cluster), (false, &rbac.namespaced)] {
+        for rule in rules {
+            for resource in &rule.resources {
+                assert!(used.iter().any(|(c, r, _)| *c == cluster && r == resource), "{resource} granted, never used");
+            }
+            for verb in &rule.verbs {
+                assert!(used.iter().any(|(c, _, v)| *c == cluster && v == verb), "{verb} granted, never used");
+            }
+        }
+    }
+}

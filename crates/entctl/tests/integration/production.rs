@@ -1,0 +1,208 @@
+//! Production (issue #19): the container image file, backup and restore.
+
+use crate::common;
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// A stage of the Containerfile: name, base image, instructions as (keyword, rest).
+type Stage = (String, String, Vec<(String, String)>);
+
+fn stages() -> Vec<Stage> {
+    let text = std::fs::read_to_string(workspace().join("Containerfile")).unwrap();
+    let joined = text.replace("\\\n", " ");
+    let mut stages: Vec<Stage> = Vec::new();
+    for line in joined.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (keyword, rest) = line.split_once(' ').unwrap();
+        if keyword == "FROM" {
+            let (image, name) = rest.split_once(" AS ").unwrap();
+            stages.push((name.to_string(), image.to_string(), Vec::new()));
+        } else {
+            stages.last_mut().unwrap().2.push((keyword.to_string(), rest.to_string()));
+        }
+    }
+    stages
+}
+
+/// Where `cargo build --release` puts the entctl binary, relative to the workspace root.
+fn release_binary() -> String {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let target = PathBuf::from(metadata["target_directory"].as_str().unwrap());
+    let root = PathBuf::from(metadata["workspace_root"].as_str().unwrap());
+    let bin = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .find(|t| t["kind"] == serde_json::json!(["bin"]))
+        .unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let relative = target.strip_prefix(&root).expect("the target folder is inside the workspace");
+    format!("{}/release/{bin}", relative.display())
+}
+
+#[test]
+fn the_image_copies_the_binary_the_release_build_makes_and_runs_it_as_a_non_root_user_without_a_shell() {
+    let stages = stages();
+    let names: Vec<&str> = stages.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(names, ["build", "runtime-libreoffice", "runtime"], "the default image is the last stage");
+    let (_, _, build) = &stages[0];
+    let run = &build.iter().find(|(k, _)| k == "RUN").unwrap().1;
+    assert!(run.starts_with("cargo build --release --locked -p entctl --bin entctl "), "{run}");
+    assert!(!run.contains("--target ") && !run.contains("CARGO_TARGET_DIR"), "the output folder moved: {run}");
+    // The binary installed to /out is the one cargo wrote, at the path this workspace's release build uses.
+    let workdir = &build.iter().find(|(k, _)| k == "WORKDIR").unwrap().1;
+    assert_eq!(workdir, "/src");
+    assert!(run.contains(&format!("install -D -m 0755 {} /out/entctl", release_binary())), "{run}");
+    for (name, base, steps) in &stages[1..] {
+        let copy = steps.iter().find(|(k, rest)| k == "COPY" && rest.ends_with("/usr/local/bin/entctl")).unwrap();
+        assert_eq!(copy.1, "--from=build /out/entctl /usr/local/bin/entctl", "{name}");
+        let entrypoint = &steps.iter().find(|(k, _)| k == "ENTRYPOINT").unwrap().1;
+        assert_eq!(entrypoint, r#"["/usr/local/bin/entctl"]"#, "{name}");
+        let user = &steps.iter().rev().find(|(k, _)| k == "USER").unwrap().1;
+        assert_eq!(user, "65532:65532", "{name}: numeric non-root user (runAsNonRoot can check it)");
+        let env = steps.iter().filter(|(k, _)| k == "ENV").map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(" ");
+        assert!(env.contains("HOME=/tmp") && env.contains("ENTCP_DATA_DIR=/var/lib/entcp"), "{name}: {env}");
+        if name == "runtime" {
+            assert!(base.starts_with("gcr.io/distroless/cc-debian12:nonroot"), "{base}");
+            assert!(steps.iter().all(|(k, _)| k != "RUN"), "the default image runs nothing: it has no shell");
+        } else {
+            assert!(steps.iter().any(|(k, rest)| k == "RUN" && rest.contains("libreoffice-writer-nogui")));
+        }
+    }
+    let ignored = std::fs::read_to_string(workspace().join(".dockerignore")).unwrap();
+    assert!(ignored.lines().any(|l| l == "target/") && ignored.lines().any(|l| l == ".git/"), "{ignored}");
+}
+
+/// An empty database of the same backend as `db` (a restore's target): its URL and what drops it.
+async fn empty_target(db: &common::TestDb) -> (String, Box<dyn std::any::Any>) {
+    if db.name == "postgres" {
+        let (url, guard) = common::pg::empty_database(&common::postgres_admin_url().unwrap()).await;
+        return (url, Box::new(guard));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("restored.db").display());
+    (url, Box::new(dir))
+}
+
+/// Restores `archive` into `url` (connected, not migrated), with `data_dir` as the data folder.
+async fn restore(url: &str, data_dir: &Path, archive: &Path) -> anyhow::Result<entcp::backup::Manifest> {
+    let target = entcp::store::Store::connect(url, Some(2)).await.unwrap();
+    entcp::backup::restore(target, url, data_dir, archive).await
+}
+
+/// A copy of `archive` whose entries went through `change` (name, bytes).
+fn rewritten(archive: &Path, change: impl Fn(&str, Vec<u8>) -> Vec<u8>) -> tempfile::NamedTempFile {
+    use std::io::{Read, Write};
+    let mut source = zip::ZipArchive::new(std::fs::File::open(archive).unwrap()).unwrap();
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut zip = zip::ZipWriter::new(out.reopen().unwrap());
+    for i in 0..source.len() {
+        let mut entry = source.by_index(i).unwrap();
+        let name = entry.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        zip.start_file(&name, zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(&change(&name, bytes)).unwrap();
+    }
+    zip.finish().unwrap();
+    out
+}
+
+async fn tables(url: &str) -> i64 {
+    let store = entcp::store::Store::connect(url, Some(1)).await.unwrap();
+    let sql = if url.starts_with("sqlite") {
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
+    } else {
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+    };
+    let n = sqlx::query_scalar(sql).fetch_one(store.pool()).await.unwrap();
+    store.close().await;
+    n
+}
+
+backend_test!(a_backup_restores_into_an_empty_database_with_its_files_and_an_intact_audit_chain);
+async fn a_backup_restores_into_an_empty_database_with_its_files_and_an_intact_audit_chain(db: common::TestDb) {
+    common::import_sample(&db.store).await;
+    common::token_for(&db.store, "dane@ac-creteil.fr", entcp::kernel::roles::Role::Admin, None).await;
+    let entcp::audit::Verification::Intact { records } = entcp::audit::verify(&db.store).await.unwrap() else {
+        panic!("the source chain is broken")
+    };
+    assert!(records > 0);
+    let organisations = common::count(&db.store, "SELECT COUNT(*) FROM orgs", &[]).await;
+    let source_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(source_dir.path().join("mail")).unwrap();
+    std::fs::write(source_dir.path().join("mail/m1.eml"), "Subject: essai\r\n\r\nbonjour").unwrap();
+    let archive = source_dir.path().join("sauvegarde.zip");
+
+    let manifest = entcp::backup::backup(&db.store, &db.url, source_dir.path(), &archive).await.unwrap();
+    assert_eq!(manifest.schema_version, entcp::backup::known_schema_version(db.store.backend()));
+    let names: Vec<&str> = manifest.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "the database and the one data file, not the archive itself: {names:?}");
+    assert!(names.contains(&"files/mail/m1.eml"), "{names:?}");
+
+    let (url, _target) = empty_target(&db).await;
+    let restored_dir = tempfile::tempdir().unwrap();
+    restore(&url, restored_dir.path(), &archive).await.unwrap();
+    let restored = entcp::store::Store::connect(&url, Some(2)).await.unwrap();
+    assert_eq!(entcp::audit::verify(&restored).await.unwrap(), entcp::audit::Verification::Intact { records });
+    assert_eq!(common::count(&restored, "SELECT COUNT(*) FROM orgs", &[]).await, organisations);
+    assert_eq!(
+        std::fs::read_to_string(restored_dir.path().join("mail/m1.eml")).unwrap(),
+        "Subject: essai\r\n\r\nbonjour"
+    );
+    // The restored database is a working one: a new audited write chains on.
+    common::token_for(&restored, "second@ac-creteil.fr", entcp::kernel::roles::Role::Admin, None).await;
+    assert!(matches!(entcp::audit::verify(&restored).await.unwrap(),
+        entcp::audit::Verification::Intact { records: after } if after > records));
+    restored.close().await;
+
+    // Into a database that is not empty: refused.
+    let refused = restore(&url, restored_dir.path(), &archive).await.unwrap_err().to_string();
+    assert!(refused.contains("n'est pas vide"), "{refused}");
+}
+
+backend_test!(a_corrupt_or_newer_schema_archive_is_refused_before_anything_is_written);
+async fn a_corrupt_or_newer_schema_archive_is_refused_before_anything_is_written(db: common::TestDb) {
+    common::import_sample(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("sauvegarde.zip");
+    entcp::backup::backup(&db.store, &db.url, &dir.path().join("vide"), &archive).await.unwrap();
+    let (url, _target) = empty_target(&db).await;
+
+    let corrupt = rewritten(&archive, |name, mut bytes| {
+        if name.starts_with("database.") {
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0xff;
+        }
+        bytes
+    });
+    let refused = restore(&url, dir.path(), corrupt.path()).await.unwrap_err().to_string();
+    assert!(refused.contains("corrompue"), "{refused}");
+
+    let newer = rewritten(&archive, |name, bytes| {
+        if name != "manifest.json" {
+            return bytes;
+        }
+        let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        manifest["schema_version"] = serde_json::json!(manifest["schema_version"].as_i64().unwrap() + 1);
+        serde_json::to_vec(&manifest).unwrap()
+    });
+    let refused = restore(&url, dir.path(), newer.path()).await.unwrap_err().to_string();
+    assert!(refused.contains("plus récent"), "{refused}");
+
+    let truncated = tempfile::NamedTempFile::new().unwrap();
+    let bytes = std::fs::read(&archive).unwrap();
+    std::fs::write(truncated.path(), &bytes[..bytes.len() / 2]).unwrap();
+    assert!(restore(&url, dir.path(), truncated.path()).await.is_err());
+    assert_eq!(tables(&url).await, 0, "nothing written by a refused restore");
+}
