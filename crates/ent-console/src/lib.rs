@@ -11,6 +11,7 @@ pub mod account;
 mod assets;
 pub mod auth;
 pub mod dashboard;
+pub mod oidc;
 pub mod page;
 mod security;
 pub mod signin;
@@ -42,6 +43,7 @@ ent_kernel::capability_state! {
         pub config: Arc<Config>,
         pub clock: Arc<dyn Clock>,
         pub sign_in_throttle: Arc<SignInThrottle>,
+        pub oidc: Arc<oidc::ConsoleOidc>,
     }
 }
 
@@ -89,6 +91,8 @@ where
         route(Method::GET, "/assets/{*path}", Public, get(assets::serve)),
         route(Method::GET, "/connexion", Public, get(signin::form)),
         route(Method::POST, "/connexion", Public, post(signin::sign_in)),
+        route(Method::GET, "/connexion/oidc", Public, get(oidc::begin)),
+        route(Method::GET, "/connexion/oidc/retour", Public, get(oidc::callback)),
         route(Method::POST, "/deconnexion", Signed(&authz::SELF_READ), post(signin::sign_out)),
         route(Method::GET, "/mot-de-passe-oublie", Public, get(signin::forgot_form)),
         route(Method::POST, "/mot-de-passe-oublie", Public, post(signin::forgot)),

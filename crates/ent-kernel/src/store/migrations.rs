@@ -49,6 +49,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0020_console_sessions.sql",
     "0022_convention_documents.sql",
     "0024_deferred_indexes.sql",
+    "0026_console_oidc.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -206,6 +207,11 @@ mod tests {
             24,
             "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
             "43045c91d548b6564d637b6b98e41074326fbbe9511434ae547b17d13efbbad0292a17411773802597253952c9694927",
+        ),
+        (
+            26,
+            "84389ad9219e16cd6cc9467b81f4d7d5dca8adb914413facf9ac384c88fa0fb6cda12086430d527fe9647cf19997c5d9",
+            "84389ad9219e16cd6cc9467b81f4d7d5dca8adb914413facf9ac384c88fa0fb6cda12086430d527fe9647cf19997c5d9",
         ),
     ];
 
