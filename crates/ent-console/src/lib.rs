@@ -15,6 +15,7 @@ pub mod dashboard;
 mod form;
 mod forms;
 pub mod list;
+pub mod oidc;
 pub mod organisations;
 pub mod page;
 mod security;
@@ -49,6 +50,7 @@ ent_kernel::capability_state! {
         pub config: Arc<Config>,
         pub clock: Arc<dyn Clock>,
         pub sign_in_throttle: Arc<SignInThrottle>,
+        pub oidc: Arc<oidc::ConsoleOidc>,
     }
 }
 
@@ -103,6 +105,8 @@ where
         route(Method::GET, "/assets/{*path}", Public, get(assets::serve)),
         route(Method::GET, "/connexion", Public, get(signin::form)),
         route(Method::POST, "/connexion", Public, post(signin::sign_in)),
+        route(Method::GET, "/connexion/oidc", Public, get(oidc::begin)),
+        route(Method::GET, "/connexion/oidc/retour", Public, get(oidc::callback)),
         route(Method::POST, "/deconnexion", Signed(&authz::SELF_READ), post(signin::sign_out)),
         route(Method::GET, "/mot-de-passe-oublie", Public, get(signin::forgot_form)),
         route(Method::POST, "/mot-de-passe-oublie", Public, post(signin::forgot)),

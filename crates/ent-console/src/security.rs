@@ -15,6 +15,16 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
+/// [`CONTENT_SECURITY_POLICY`], the sign-out form also allowed to go on to the
+/// OpenID Connect provider (its end-session endpoint) when one is configured.
+fn content_security_policy(state: &ConsoleState) -> HeaderValue {
+    let policy = match crate::oidc::provider_origin(&state.config) {
+        Some(origin) => CONTENT_SECURITY_POLICY.replace("form-action 'self'", &format!("form-action 'self' {origin}")),
+        None => CONTENT_SECURITY_POLICY.to_string(),
+    };
+    HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static(CONTENT_SECURITY_POLICY))
+}
+
 pub async fn headers(State(state): State<ConsoleState>, req: Request, next: Next) -> Response {
     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
     let mut response = next.run(req).await;
@@ -29,7 +39,7 @@ pub async fn headers(State(state): State<ConsoleState>, req: Request, next: Next
     let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };
-    set(headers, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    headers.insert(header::CONTENT_SECURITY_POLICY, content_security_policy(&state));
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");

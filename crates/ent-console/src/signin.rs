@@ -33,15 +33,21 @@ pub struct SignInQuery {
     apres: Option<String>,
 }
 
-/// A page shown before sign-in, with its double-submit cookie set when new.
-fn anonymous_page(
+/// A page shown before sign-in, with its double-submit cookie set when new (and the
+/// label of the provider's sign-in button when one is configured).
+pub(crate) fn anonymous_page(
     state: &ConsoleState,
     parts: &Parts,
     status: StatusCode,
     name: &str,
     notice: Option<Notice>,
-    values: serde_json::Value,
+    mut values: serde_json::Value,
 ) -> Response {
+    if let (Some(label), Some(map)) = (state.oidc.label(), values.as_object_mut()) {
+        let next = map.get("suivant").and_then(|v| v.as_str()).unwrap_or("/");
+        let href = format!("/connexion/oidc?{}", serde_urlencoded::to_string([("suivant", next)]).unwrap_or_default());
+        map.insert("oidc".into(), serde_json::json!({ "label": label, "href": href }));
+    }
     let (token, fresh) = auth::anonymous_form_token(&parts.headers);
     let shell = Shell::new(state, None, parts.uri.path()).form_token(&token).notice(notice);
     let mut response = page::render_status(status, name, shell, values);
@@ -148,8 +154,9 @@ async fn audit_failure(store: &Store, client: &str, email: &str, tripped: bool, 
 }
 
 pub async fn sign_out(State(state): State<ConsoleState>, Signed(session): Signed) -> Result<Response, PageError> {
+    let at_provider = crate::oidc::sign_out_location(&state, &session).await?;
     sessions::close(&state.store, &session, state.clock.now()).await?;
-    let mut response = page::redirect("/connexion?apres=deconnexion");
+    let mut response = page::redirect(at_provider.as_deref().unwrap_or("/connexion?apres=deconnexion"));
     response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, None));
     Ok(response)
 }

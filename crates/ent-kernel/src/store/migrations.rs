@@ -50,6 +50,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0022_convention_documents.sql",
     "0024_deferred_indexes.sql",
     "0025_orgs_slimmer_indexes.sql",
+    "0026_console_oidc.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -212,6 +213,11 @@ mod tests {
             25,
             "c9a649b18fcd12000fd03884c38d9cd3e767e6d390bcd3729a8f9bba252548e709cf15d2703be2b3067e9cc73478d077",
             "c9a649b18fcd12000fd03884c38d9cd3e767e6d390bcd3729a8f9bba252548e709cf15d2703be2b3067e9cc73478d077",
+        ),
+        (
+            26,
+            "84389ad9219e16cd6cc9467b81f4d7d5dca8adb914413facf9ac384c88fa0fb6cda12086430d527fe9647cf19997c5d9",
+            "84389ad9219e16cd6cc9467b81f4d7d5dca8adb914413facf9ac384c88fa0fb6cda12086430d527fe9647cf19997c5d9",
         ),
     ];
 

@@ -53,6 +53,8 @@ pub struct AppState {
     pub reconciler: Arc<ent_tenants::provisioning::runtime::Reconciler>,
     /// Failed console sign-ins per account and per address (in memory, per process).
     pub sign_in_throttle: Arc<ent_console::SignInThrottle>,
+    /// The console's OpenID Connect provider (`identity.oidc`), if any.
+    pub oidc: Arc<ent_console::oidc::ConsoleOidc>,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             auth_throttle: Arc::new(ent_kernel::throttle::Throttle::new(config.server.auth_throttle)),
             reconciler: Arc::new(ent_tenants::provisioning::runtime::Reconciler::new(&config.provisioning.reconcile)),
             sign_in_throttle: Arc::new(ent_console::SignInThrottle::new(&config)),
+            oidc: Arc::new(ent_console::oidc::ConsoleOidc::new(&config).map_err(|p| anyhow::anyhow!(p.detail))?),
             support_commitments: Arc::new(commitments::SupportDesk(support.clone())),
             support,
             store,
@@ -132,6 +135,7 @@ state_part! {
     auth_throttle: Arc<ent_kernel::throttle::Throttle>,
     reconciler: Arc<ent_tenants::provisioning::runtime::Reconciler>,
     sign_in_throttle: Arc<ent_console::SignInThrottle>,
+    oidc: Arc<ent_console::oidc::ConsoleOidc>,
 }
 
 /// Every `/api/v1` route of every capability.

@@ -5,6 +5,7 @@
 pub use app::{Resp, TestApp};
 
 pub mod app;
+pub mod browser;
 pub mod fixtures;
 pub mod logs;
 pub mod pg;
@@ -185,11 +186,21 @@ pub async fn serve_with(
     clock: std::sync::Arc<entcp::clock::FixedClock>,
     adjust: impl FnOnce(&mut entcp::config::Config),
 ) -> String {
-    let mut config = app::test_config();
-    adjust(&mut config);
-    let state = app::app_state(store, config, clock);
+    serve_knowing_base(store, clock, |config, _| adjust(config)).await
+}
+
+/// [`serve_with`] whose `adjust` knows the base URL (`http://127.0.0.1:<port>`) before
+/// the state is built (callback addresses of the console).
+pub async fn serve_knowing_base(
+    store: Store,
+    clock: std::sync::Arc<entcp::clock::FixedClock>,
+    adjust: impl FnOnce(&mut entcp::config::Config, &str),
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = app::test_config();
+    adjust(&mut config, &base);
+    let state = app::app_state(store, config, clock);
     let app = entcp::api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base

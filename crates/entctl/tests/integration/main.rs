@@ -8,6 +8,7 @@ mod common;
 
 mod api;
 mod authz;
+mod browser;
 mod catalog;
 mod console;
 mod console_conventions;

@@ -16,8 +16,8 @@ use std::process::{Child, Command, Stdio};
 const MOCK_VERSION: &str = "0.3.4";
 
 /// The provider of the tests: the one CI started, or one of this test's own.
-struct Provider {
-    issuer: String,
+pub(crate) struct Provider {
+    pub(crate) issuer: String,
     child: Option<Child>,
     _secret: tempfile::TempDir,
     secret_file: std::path::PathBuf,
@@ -53,7 +53,7 @@ fn mock_binary() -> std::path::PathBuf {
     binary
 }
 
-async fn provider() -> Provider {
+pub(crate) async fn provider() -> Provider {
     let secret = tempfile::tempdir().unwrap();
     let secret_file = secret.path().join("client-secret");
     std::fs::write(&secret_file, "secret-de-test\n").unwrap();
@@ -81,7 +81,7 @@ async fn provider() -> Provider {
     panic!("oidc-provider-mock did not answer on {discovery}");
 }
 
-fn config(provider: &Provider) -> OidcConfig {
+pub(crate) fn config(provider: &Provider) -> OidcConfig {
     let yaml = format!(
         "issuer: {}\nclient_id: entcp-test\nclient_secret_file: {}\nredirect_url: http://127.0.0.1:9/connexion/oidc/retour\n",
         provider.issuer,
@@ -93,10 +93,14 @@ fn config(provider: &Provider) -> OidcConfig {
 }
 
 /// A subject of its own per test (the provider may be shared), with these claims.
-async fn subject_with(provider: &Provider, claims: Value) -> String {
+pub(crate) async fn subject_with(provider: &Provider, claims: Value) -> String {
+    subject_at(&provider.issuer, claims).await
+}
+
+/// [`subject_with`] at the provider of `issuer`.
+pub(crate) async fn subject_at(issuer: &str, claims: Value) -> String {
     let sub = format!("sub-{}", uuid::Uuid::now_v7());
-    let resp =
-        reqwest::Client::new().put(format!("{}/users/{sub}", provider.issuer)).json(&claims).send().await.unwrap();
+    let resp = reqwest::Client::new().put(format!("{issuer}/users/{sub}")).json(&claims).send().await.unwrap();
     assert!(resp.status().is_success(), "PUT /users: {}", resp.status());
     sub
 }
@@ -266,4 +270,108 @@ async fn a_wrong_state_a_replayed_code_and_another_nonce_are_refused(db: TestDb)
     ];
     let expected: Vec<(String, Value)> = expected.into_iter().map(|(a, r)| (a.to_string(), r)).collect();
     assert_eq!(reasons, expected, "{name}");
+}
+
+/// An app whose console signs in through `provider`, a DAN at the first académie known
+/// to it by e-mail only.
+async fn console_with(db: TestDb, provider: &Provider) -> TestApp {
+    let oidc = config(provider);
+    TestApp::builder(db)
+        .config(|c| c.identity.oidc = Some(oidc))
+        .user("dan@ac-creteil.fr", Role::Admin, None)
+        .build()
+        .await
+}
+
+/// The console's `GET /connexion/oidc`, the provider's form, and the callback with the
+/// pre-session cookie: the callback's answer.
+async fn console_sign_in(app: &TestApp, sub: &str, asked: &str) -> common::Resp {
+    use crate::console::set_cookie;
+    let begin = app.get(&format!("/connexion/oidc?suivant={}", asked.replace('/', "%2F"))).send().await;
+    assert_eq!(begin.status, 303, "{}", begin.text);
+    let pre = set_cookie(&begin, "entcp_oidc").expect("a pre-session cookie");
+    let raw = begin.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect::<Vec<_>>().join("\n");
+    assert!(raw.contains("entcp_oidc=") && raw.contains("HttpOnly") && raw.contains("SameSite=Lax"), "{raw}");
+    let (code, state) = sign_in_at_provider(begin.header("location").unwrap(), sub).await;
+    app.get(&format!("/connexion/oidc/retour?code={code}&state={state}"))
+        .header("cookie", format!("entcp_oidc={pre}"))
+        .send()
+        .await
+}
+
+backend_test!(the_console_signs_in_through_the_provider_back_to_the_page_asked_and_out_at_the_provider);
+async fn the_console_signs_in_through_the_provider_back_to_the_page_asked_and_out_at_the_provider(db: TestDb) {
+    use crate::console::{csrf_of, set_cookie};
+    let provider = provider().await;
+    let app = console_with(db, &provider).await;
+    let name = app.backend;
+    let form = app.get("/connexion?suivant=%2Fcompte").send().await;
+    assert!(form.text.contains("Se connecter avec le fournisseur d&#x27;identité"), "{name}: {}", form.text);
+    assert!(form.text.contains("href=\"/connexion/oidc?suivant=%2Fcompte\""), "{name}: {}", form.text);
+    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr" })).await;
+
+    let back = console_sign_in(&app, &sub, "/compte").await;
+    assert_eq!((back.status, back.header("location")), (303, Some("/compte")), "{name}: {}", back.text);
+    let session = format!("entcp_session={}", set_cookie(&back, "entcp_session").expect("a session"));
+    assert_eq!(set_cookie(&back, "entcp_oidc").as_deref(), Some(""), "{name}: the pre-session is cleared");
+    let page = app.get("/compte").header("cookie", &session).send().await;
+    assert_eq!(page.status, 200, "{name}");
+    let audited = "SELECT COUNT(*) FROM audit_log WHERE action = $1";
+    let sign_ins = (
+        common::count(&app.store, audited, &["oidc.sign_in"]).await,
+        common::count(&app.store, audited, &["console.sign_in"]).await,
+    );
+    assert_eq!(sign_ins, (1, 1), "{name}: audited once");
+    let method = "SELECT COUNT(*) FROM audit_log WHERE action = 'console.sign_in' AND summary LIKE $1";
+    assert_eq!(common::count(&app.store, method, &["%\"oidc\"%"]).await, 1, "{name}");
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains(&format!("form-action 'self' {}", provider.issuer)), "{name}: {csp}");
+
+    // Signing out goes on to the provider's end-session endpoint with the ID token.
+    let out = app
+        .post("/deconnexion")
+        .header("cookie", &session)
+        .bytes("application/x-www-form-urlencoded", format!("_csrf={}", csrf_of(&page.text)))
+        .send()
+        .await;
+    assert_eq!(out.status, 303, "{name}: {}", out.text);
+    let location = out.header("location").unwrap();
+    assert!(location.starts_with(&format!("{}/oauth2/end_session?", provider.issuer)), "{name}: {location}");
+    assert!(location.contains("id_token_hint="), "{name}: {location}");
+    assert_eq!(app.get("/compte").header("cookie", &session).send().await.status, 303, "{name}: signed out");
+    assert_eq!(common::count(&app.store, "SELECT COUNT(*) FROM console_oidc_sessions", &[]).await, 0, "{name}");
+}
+
+backend_test!(the_console_refuses_an_unknown_person_a_replayed_callback_and_one_without_pre_session);
+async fn the_console_refuses_an_unknown_person_a_replayed_callback_and_one_without_pre_session(db: TestDb) {
+    use crate::console::set_cookie;
+    let provider = provider().await;
+    let app = console_with(db, &provider).await;
+    let name = app.backend;
+    let stranger = subject_with(&provider, json!({ "email": "inconnu@ac-creteil.fr" })).await;
+    let refused = console_sign_in(&app, &stranger, "/").await;
+    assert_eq!(refused.status, 403, "{name}: {}", refused.text);
+    assert!(refused.text.contains("aucun compte"), "{name}: {}", refused.text);
+    assert!(set_cookie(&refused, "entcp_session").is_none(), "{name}");
+
+    // The pre-session is single-use: the same callback again is refused by the console.
+    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr" })).await;
+    let begin = app.get("/connexion/oidc").send().await;
+    let pre = format!("entcp_oidc={}", set_cookie(&begin, "entcp_oidc").unwrap());
+    let (code, state) = sign_in_at_provider(begin.header("location").unwrap(), &sub).await;
+    let callback = format!("/connexion/oidc/retour?code={code}&state={state}");
+    assert_eq!(app.get(&callback).header("cookie", &pre).send().await.status, 303, "{name}");
+    let replayed = app.get(&callback).header("cookie", &pre).send().await;
+    assert_eq!(replayed.status, 400, "{name}: {}", replayed.text);
+    assert!(replayed.text.contains("recommencez"), "{name}: {}", replayed.text);
+    let without = app.get(&callback).send().await;
+    assert_eq!(without.status, 400, "{name}");
+    let failed = "SELECT COUNT(*) FROM audit_log WHERE action = 'console.sign_in_failed' AND summary LIKE $1";
+    assert_eq!(common::count(&app.store, failed, &["%no_pending_login%"]).await, 2, "{name}");
+    let refusals = "SELECT COUNT(*) FROM audit_log WHERE action = 'oidc.refused'";
+    assert_eq!(
+        common::count(&app.store, refusals, &[]).await,
+        1,
+        "{name}: the unknown person, audited by identity::oidc"
+    );
 }

@@ -13,6 +13,8 @@ const PAGES: &[Page] = &[
     ("GET", "/assets/{*path}", None),
     ("GET", "/connexion", None),
     ("POST", "/connexion", None),
+    ("GET", "/connexion/oidc", None),
+    ("GET", "/connexion/oidc/retour", None),
     ("POST", "/deconnexion", Some(EVERYONE)),
     ("GET", "/mot-de-passe-oublie", None),
     ("POST", "/mot-de-passe-oublie", None),
@@ -143,6 +145,8 @@ fn public_expected(method: &str, path: &str) -> u16 {
     match (method, path) {
         ("POST", _) => 403,
         (_, "/mot-de-passe/{jeton}") => 404,
+        // No OpenID Connect provider is configured here (tests/integration/oidc.rs has one).
+        (_, "/connexion/oidc" | "/connexion/oidc/retour") => 404,
         _ => 200,
     }
 }

@@ -1,0 +1,247 @@
+//! Signing in through the OpenID Connect provider of `identity.oidc` (ProConnect, an
+//! académie's own): `GET /connexion/oidc` keeps the pending login server-side in a
+//! pre-session (table `console_oidc_pending`, cookie [`PENDING_COOKIE`]) and sends the
+//! browser to the provider; its callback `GET /connexion/oidc/retour` completes the
+//! sign-in with `identity::oidc` (which audits every outcome it sees), opens the
+//! session (id rotated) and keeps the ID token for the sign-out at the provider.
+
+use crate::auth::{self, SESSION_COOKIE};
+use crate::page::{self, Notice, PageError};
+use crate::signin::{anonymous_page, safe_next};
+use crate::ConsoleState;
+use axum::extract::{Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use ent_kernel::error::Problem;
+use ent_kernel::store::{timestamp, Store};
+use ent_platform::identity::hash_token;
+use ent_platform::identity::oidc::{Oidc, PendingLogin, PENDING_LIFETIME};
+use ent_platform::identity::sessions::{self, Event, Session};
+use serde::Deserialize;
+
+/// The pre-session cookie: the opaque id of a pending login, its SHA-256 stored.
+pub const PENDING_COOKIE: &str = "entcp_oidc";
+
+/// The configured provider, if any (built once at start from `identity.oidc`).
+pub struct ConsoleOidc(Option<Oidc>);
+
+impl ConsoleOidc {
+    /// The provider of `identity.oidc` (its configuration checked), or none.
+    pub fn new(config: &ent_kernel::config::Config) -> Result<ConsoleOidc, Problem> {
+        Ok(ConsoleOidc(config.identity.oidc.as_ref().map(Oidc::new).transpose()?))
+    }
+
+    pub fn get(&self) -> Option<&Oidc> {
+        self.0.as_ref()
+    }
+
+    /// The label of the sign-in button (« ProConnect »…), when configured.
+    pub fn label(&self) -> Option<&str> {
+        self.get().map(Oidc::label)
+    }
+}
+
+/// The origin (`https://host:port`) of the provider's issuer: the sign-out form is
+/// redirected there, so the CSP's `form-action` must allow it.
+pub fn provider_origin(config: &ent_kernel::config::Config) -> Option<String> {
+    let issuer = &config.identity.oidc.as_ref()?.issuer;
+    let (scheme, rest) = issuer.split_once("://")?;
+    let host = rest.split('/').next().filter(|h| !h.is_empty())?;
+    Some(format!("{scheme}://{host}"))
+}
+
+fn not_configured() -> Response {
+    page::ErrorPage::response(StatusCode::NOT_FOUND, "la connexion par un fournisseur d'identité n'est pas configurée")
+}
+
+#[derive(Deserialize, Default)]
+pub struct BeginQuery {
+    suivant: Option<String>,
+}
+
+/// `GET /connexion/oidc?suivant=`: the pre-session, then 303 to the provider.
+pub async fn begin(State(state): State<ConsoleState>, Query(query): Query<BeginQuery>) -> Result<Response, PageError> {
+    let Some(oidc) = state.oidc.get() else { return Ok(not_configured()) };
+    let now = state.clock.now();
+    let (url, pending) = oidc.begin(safe_next(query.suivant.as_deref()), now).await?;
+    let secret = sessions::random_secret();
+    keep_pending(&state.store, &secret, &pending, now).await?;
+    let mut response = page::redirect(&url);
+    response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, PENDING_COOKIE, Some(&secret)));
+    Ok(response)
+}
+
+/// Stores a pending login under the hash of its cookie's id; forgets the expired ones.
+async fn keep_pending(store: &Store, secret: &str, pending: &PendingLogin, now: DateTime<Utc>) -> Result<(), Problem> {
+    let json = serde_json::to_string(pending)
+        .map_err(|e| Problem::new(ent_kernel::error::ProblemKind::Internal, format!("pending login: {e}")))?;
+    let mut tx = store.begin_write().await?;
+    sqlx::query("DELETE FROM console_oidc_pending WHERE created_at < $1")
+        .bind(timestamp(now - PENDING_LIFETIME))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO console_oidc_pending (id_hash, pending, created_at) VALUES ($1, $2, $3)")
+        .bind(hash_token(secret))
+        .bind(json)
+        .bind(timestamp(now))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The pending login of a pre-session cookie, deleted (single use whatever follows).
+async fn take_pending(store: &Store, secret: Option<&str>) -> Result<Option<PendingLogin>, Problem> {
+    let Some(secret) = secret else { return Ok(None) };
+    let id_hash = hash_token(secret);
+    let mut tx = store.begin_write().await?;
+    let json: Option<String> = sqlx::query_scalar("SELECT pending FROM console_oidc_pending WHERE id_hash = $1")
+        .bind(&id_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM console_oidc_pending WHERE id_hash = $1").bind(&id_hash).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+}
+
+#[derive(Deserialize, Default)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    /// The provider's refusal (`access_denied`…), instead of a code.
+    error: Option<String>,
+}
+
+/// Why the console itself refused a callback (before the provider's answer was checked).
+fn refusal(pending: Option<&PendingLogin>, query: &CallbackQuery) -> Option<(&'static str, String)> {
+    if pending.is_none() {
+        return Some(("no_pending_login", "connexion expirée ou déjà terminée : recommencez".into()));
+    }
+    if let Some(error) = &query.error {
+        let text = format!("le fournisseur d'identité n'a pas terminé la connexion ({error}) : recommencez");
+        return Some(("provider_error", text));
+    }
+    if query.code.is_none() || query.state.is_none() {
+        return Some(("no_code", "le retour du fournisseur d'identité est incomplet : recommencez".into()));
+    }
+    None
+}
+
+/// `GET /connexion/oidc/retour?code&state`: the session, then the page asked; the
+/// sign-in form with the reason otherwise.
+pub async fn callback(
+    State(state): State<ConsoleState>,
+    Query(query): Query<CallbackQuery>,
+    parts: Parts,
+) -> Result<Response, PageError> {
+    let Some(oidc) = state.oidc.get() else { return Ok(not_configured()) };
+    let now = state.clock.now();
+    let pending = take_pending(&state.store, auth::cookie(&parts.headers, PENDING_COOKIE)).await?;
+    let client = auth::client_of(&state, &parts);
+    let outcome = match (refusal(pending.as_ref(), &query), pending) {
+        (Some((reason, text)), _) => {
+            audit_refusal(&state.store, &client, reason, now).await;
+            Err((StatusCode::BAD_REQUEST, text))
+        }
+        (None, Some(pending)) => {
+            let (code, returned) = (query.code.unwrap_or_default(), query.state.unwrap_or_default());
+            oidc.finish(&state.store, pending, &code, &returned, now)
+                .await
+                .map_err(|problem| (problem.kind.status(), problem.detail))
+        }
+        (None, None) => Err((StatusCode::BAD_REQUEST, "connexion expirée : recommencez".into())),
+    };
+    let mut response = match outcome {
+        Ok(signed_in) => {
+            let replacing = auth::cookie(&parts.headers, SESSION_COOKIE);
+            let secret = sessions::open(&state.store, &signed_in.user.id, &client, "oidc", replacing, now).await?;
+            keep_id_token(&state.store, &secret, &signed_in.id_token).await?;
+            let mut response = page::redirect(&signed_in.return_to);
+            response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, Some(&secret)));
+            response
+        }
+        Err((status, text)) => {
+            let values = serde_json::json!({ "suivant": "/", "email": "" });
+            anonymous_page(&state, &parts, status, "sign_in.html", Some(Notice::error(text)), values)
+        }
+    };
+    response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, PENDING_COOKIE, None));
+    Ok(response)
+}
+
+/// A callback refused before `identity::oidc` saw it (which audits the others).
+async fn audit_refusal(store: &Store, client: &str, reason: &str, now: DateTime<Utc>) {
+    let written = async {
+        let actor = format!("client:{client}");
+        let summary = serde_json::json!({ "method": "oidc", "reason": reason });
+        let event = Event { actor: &actor, action: "console.sign_in_failed", user_id: "inconnu", summary };
+        let mut tx = store.begin_write().await?;
+        sessions::record(&mut tx, store, event, now).await?;
+        tx.commit().await?;
+        Ok::<_, Problem>(())
+    };
+    if let Err(problem) = written.await {
+        tracing::error!(error = %problem, "refused OpenID Connect callback not audited");
+    }
+}
+
+async fn keep_id_token(store: &Store, session_secret: &str, id_token: &str) -> Result<(), Problem> {
+    sqlx::query("INSERT INTO console_oidc_sessions (session_hash, id_token) VALUES ($1, $2)")
+        .bind(hash_token(session_secret))
+        .bind(id_token)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// At sign-out: the provider's end-session address for a session opened through it
+/// (its ID token forgotten), none for the others or a provider without one.
+pub async fn sign_out_location(state: &ConsoleState, session: &Session) -> Result<Option<String>, Problem> {
+    let id_token: Option<String> =
+        sqlx::query_scalar("SELECT id_token FROM console_oidc_sessions WHERE session_hash = $1")
+            .bind(&session.id_hash)
+            .fetch_optional(state.store.pool())
+            .await?;
+    let (Some(id_token), Some(oidc)) = (id_token, state.oidc.get()) else { return Ok(None) };
+    sqlx::query("DELETE FROM console_oidc_sessions WHERE session_hash = $1")
+        .bind(&session.id_hash)
+        .execute(state.store.pool())
+        .await?;
+    oidc.logout_url(&id_token, &sessions::random_secret()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_provider_origin_is_the_issuers_scheme_and_host() {
+        let mut config = ent_kernel::config::Config::default();
+        assert_eq!(provider_origin(&config), None);
+        let yaml = "issuer: https://auth.exemple.fr:8443/api/v2\nclient_id: x\nclient_secret_env: PATH\nredirect_url: https://c.fr/cb\n";
+        config.identity.oidc = Some(ent_kernel::yaml::from_str(yaml).unwrap());
+        assert_eq!(provider_origin(&config).as_deref(), Some("https://auth.exemple.fr:8443"));
+    }
+
+    #[test]
+    fn a_callback_without_pre_session_code_or_with_an_error_is_refused_by_the_console() {
+        let query = |code: Option<&str>, error: Option<&str>| CallbackQuery {
+            code: code.map(str::to_string),
+            state: Some("s".into()),
+            error: error.map(str::to_string),
+        };
+        let pending = PendingLogin {
+            state: "s".into(),
+            nonce: "n".into(),
+            pkce_verifier: None,
+            return_to: "/".into(),
+            started_at: "2026-09-01T08:00:00Z".into(),
+        };
+        assert_eq!(refusal(None, &query(Some("c"), None)).map(|r| r.0), Some("no_pending_login"));
+        assert_eq!(refusal(Some(&pending), &query(None, Some("access_denied"))).map(|r| r.0), Some("provider_error"));
+        assert_eq!(refusal(Some(&pending), &query(None, None)).map(|r| r.0), Some("no_code"));
+        assert!(refusal(Some(&pending), &query(Some("c"), None)).is_none());
+    }
+}

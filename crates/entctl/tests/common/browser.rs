@@ -1,0 +1,178 @@
+//! The console in a real browser: headless Chromium driven over WebDriver
+//! (`fantoccini`) against the real server on a loopback port. `.ci/browser.sh` starts
+//! chromedriver and exports `TEST_WEBDRIVER_URL` and `TEST_AXE_JS` (axe-core); without
+//! them the browser tests are skipped locally (they say so) and fail in CI.
+//!
+//! [`journey`] runs a test with a fresh browser (its own `--user-data-dir`), keeps a
+//! screenshot under `target/browser-failures/` when it fails; [`Browser::axe`] runs
+//! axe-core in the page and fails on any serious or critical violation.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::path::PathBuf;
+
+/// Chromium's flags on this machine: headless, and no background connections (the
+/// network is closed; they would be refused by the dozen).
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
+];
+
+/// A browser at the console `base` (`http://127.0.0.1:<port>`).
+#[derive(Clone)]
+pub struct Browser {
+    pub client: Client,
+    pub base: String,
+    axe_js: String,
+}
+
+/// The WebDriver URL and axe-core's script, or `None` locally without them.
+fn environment() -> Option<(String, String)> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var("TEST_WEBDRIVER_URL"), var("TEST_AXE_JS")) {
+        (Some(webdriver), Some(axe)) => {
+            let axe_js = std::fs::read_to_string(&axe).unwrap_or_else(|e| panic!("TEST_AXE_JS {axe}: {e}"));
+            Some((webdriver, axe_js))
+        }
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI is set but TEST_WEBDRIVER_URL or TEST_AXE_JS is not: .ci/browser.sh must start chromedriver"
+            );
+            eprintln!("TEST_WEBDRIVER_URL / TEST_AXE_JS unset: browser test skipped (source .ci/browser.sh)");
+            None
+        }
+    }
+}
+
+/// Runs `test` with a fresh headless Chromium at `base`; on failure, the page is kept
+/// as `target/browser-failures/<name>.png` and the failure goes on. Skipped locally
+/// when no WebDriver is configured.
+pub async fn journey<F, Fut>(name: &str, base: &str, test: F)
+where
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some((webdriver, axe_js)) = environment() else { return };
+    let profile = tempfile::tempdir().expect("a profile dir");
+    let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect();
+    args.push(format!("--user-data-dir={}", profile.path().display()));
+    let capabilities = json!({ "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args } });
+    let Value::Object(capabilities) = capabilities else { unreachable!() };
+    let client = ClientBuilder::rustls()
+        .expect("rustls")
+        .capabilities(capabilities)
+        .connect(&webdriver)
+        .await
+        .unwrap_or_else(|e| panic!("no browser session from {webdriver}: {e}"));
+    let browser = Browser { client: client.clone(), base: base.to_string(), axe_js };
+    let outcome = tokio::spawn(test(browser)).await;
+    if let Err(failure) = outcome {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-failures");
+        let file = dir.join(format!("{name}.png"));
+        match client.screenshot().await {
+            Ok(png) => {
+                let _ = std::fs::create_dir_all(&dir);
+                let _ = std::fs::write(&file, png);
+                eprintln!("screenshot of the failure: {}", file.display());
+            }
+            Err(e) => eprintln!("no screenshot of the failure: {e}"),
+        }
+        let _ = client.close().await;
+        std::panic::resume_unwind(failure.into_panic());
+    }
+    client.close().await.expect("the browser closes");
+}
+
+impl Browser {
+    /// Opens the console's `path`.
+    pub async fn open(&self, path: &str) {
+        self.client.goto(&format!("{}{path}", self.base)).await.unwrap_or_else(|e| panic!("goto {path}: {e}"));
+    }
+
+    /// The current address's path and query.
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.expect("current url");
+        match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        }
+    }
+
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    /// The page's visible text.
+    pub async fn text(&self) -> String {
+        self.find("body").await.text().await.expect("page text")
+    }
+
+    /// The text of the page's first `h1`.
+    pub async fn heading(&self) -> String {
+        self.find("h1").await.text().await.expect("h1 text")
+    }
+
+    /// Types `value` into the field `css` (emptied first).
+    pub async fn fill(&self, css: &str, value: &str) {
+        let field = self.find(css).await;
+        field.clear().await.expect("clear field");
+        field.send_keys(value).await.expect("type");
+    }
+
+    /// Clicks `css` (WebDriver's click waits for the page it leads to).
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Signs in through the password form of the page shown (the sign-in page).
+    pub async fn sign_in_with_password(&self, email: &str, password: &str) {
+        self.fill("#email", email).await;
+        self.fill("#password", password).await;
+        self.click("form[action='/connexion'] button[type=submit]").await;
+    }
+
+    /// Runs axe-core in the page; fails on any serious or critical violation, listed.
+    pub async fn axe(&self) {
+        self.client.execute(&self.axe_js, vec![]).await.expect("axe-core loads in the page");
+        let script = "const done = arguments[arguments.length - 1];\
+            axe.run(document, { resultTypes: ['violations'] })\
+              .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,\
+                 nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) }))))\
+              .catch(e => done({ error: String(e) }));";
+        let result = self.client.execute_async(script, vec![]).await.expect("axe-core runs");
+        if let Some(error) = result.get("error") {
+            panic!("axe-core a échoué sur {} : {error}", self.path().await);
+        }
+        let violations = result.as_array().cloned().unwrap_or_default();
+        let serious: Vec<String> = violations
+            .iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .map(|v| {
+                let impact = if v["impact"] == "critical" { "critique" } else { "grave" };
+                format!(
+                    "- règle « {} » ({impact}) : {} ; éléments : {}",
+                    v["id"].as_str().unwrap_or("?"),
+                    v["help"].as_str().unwrap_or(""),
+                    v["nodes"]
+                )
+            })
+            .collect();
+        assert!(
+            serious.is_empty(),
+            "accessibilité (axe-core) : {} violation(s) grave(s) ou critique(s) sur {} :\n{}",
+            serious.len(),
+            self.path().await,
+            serious.join("\n")
+        );
+    }
+}

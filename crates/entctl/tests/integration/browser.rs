@@ -1,0 +1,160 @@
+//! The console's journeys in a real browser (headless Chromium over WebDriver, see
+//! `common::browser`), against the real server on loopback, on both backends; axe-core
+//! on every console page visited (0 serious or critical violations).
+
+use crate::common::browser::{journey, Browser};
+use crate::common::{self, t0, TestDb};
+use crate::console::PASSWORD;
+use entcp::clock::FixedClock;
+use entcp::identity::password;
+use entcp::kernel::roles::Role;
+use entcp::registry::Org;
+use entcp::store::Store;
+use std::sync::Arc;
+
+/// The first organisation of `kind` by code.
+async fn first_of(store: &Store, kind: &str, skip: i64) -> Org {
+    let id: String = sqlx::query_scalar("SELECT id FROM orgs WHERE kind = $1 ORDER BY code LIMIT 1 OFFSET $2")
+        .bind(kind)
+        .bind(skip)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    entcp::registry::queries::get_org(store, &id).await.unwrap().unwrap()
+}
+
+/// A user holding `role` at `org`, with [`PASSWORD`].
+async fn person(store: &Store, email: &str, role: Role, org: &Org) {
+    common::token_for(store, email, role, Some(&org.id)).await;
+    let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
+    password::set_password(store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+}
+
+/// The people of the journeys and the server they use.
+struct Scene {
+    base: String,
+    clock: Arc<FixedClock>,
+    academie: Org,
+    commune: Org,
+    /// The OpenID Connect provider (kept alive as long as the scene).
+    provider: crate::oidc::Provider,
+    _db: TestDb,
+}
+
+/// A synthetic annuaire; a DAN at each of two académies (`dan.a@`, `dan.b@`), a
+/// commune's ENT officer (`mairie@`, who signs in through the provider); the server on
+/// loopback with the provider configured.
+async fn scene(db: TestDb) -> Scene {
+    common::fixtures::synthetic_annuaire(&db.store, 400, 80, 7).await;
+    let (academie, other) = (first_of(&db.store, "academie", 0).await, first_of(&db.store, "academie", 1).await);
+    let commune = first_of(&db.store, "commune", 0).await;
+    person(&db.store, "dan.a@test.fr", Role::Dan, &academie).await;
+    person(&db.store, "dan.b@test.fr", Role::Dan, &other).await;
+    common::token_for(&db.store, "mairie@test.fr", Role::Collectivite, Some(&commune.id)).await;
+    let provider = crate::oidc::provider().await;
+    let mut oidc = crate::oidc::config(&provider);
+    let clock = Arc::new(FixedClock::new(t0()));
+    let base = common::serve_knowing_base(db.store.clone(), clock.clone(), |config, base| {
+        oidc.redirect_url = format!("{base}/connexion/oidc/retour");
+        config.identity.oidc = Some(oidc);
+        config.console.public_url = base.to_string();
+    })
+    .await;
+    Scene { base, clock, academie, commune, provider, _db: db }
+}
+
+/// Signs in `email` with its password from the sign-in page, then checks the page.
+async fn password_sign_in(browser: &Browser, email: &str) {
+    browser.open("/").await;
+    assert!(browser.path().await.starts_with("/connexion"), "{}", browser.path().await);
+    browser.axe().await;
+    browser.sign_in_with_password(email, PASSWORD).await;
+}
+
+backend_test!(a_dan_signs_in_sees_the_dashboard_and_another_academie_gets_404);
+async fn a_dan_signs_in_sees_the_dashboard_and_another_academie_gets_404(db: TestDb) {
+    let scene = scene(db).await;
+    let academie = scene.academie.clone();
+    journey("dan_dashboard", &scene.base, |browser| async move {
+        password_sign_in(&browser, "dan.a@test.fr").await;
+        assert_eq!(browser.heading().await, format!("Tableau de bord — {}", academie.name));
+        assert!(browser.text().await.contains("DAN — "), "the roles in the header");
+        browser.axe().await;
+        browser.open("/compte").await;
+        browser.axe().await;
+        // Signed out, then a DAN of another académie opens the first one's dashboard.
+        browser.click("form[action='/deconnexion'] button").await;
+        assert_eq!(browser.path().await, "/connexion?apres=deconnexion");
+        browser.sign_in_with_password("dan.b@test.fr", PASSWORD).await;
+        browser.open(&format!("/tableau-de-bord/{}", academie.id)).await;
+        assert_eq!(browser.heading().await, "Page introuvable");
+        let text = browser.text().await;
+        assert!(!text.contains(&academie.name) && text.contains("Identifiant de la requête"), "{text}");
+        browser.axe().await;
+    })
+    .await;
+}
+
+backend_test!(a_form_without_its_csrf_token_is_refused_in_the_browser);
+async fn a_form_without_its_csrf_token_is_refused_in_the_browser(db: TestDb) {
+    let scene = scene(db).await;
+    journey("csrf", &scene.base, |browser| async move {
+        password_sign_in(&browser, "dan.a@test.fr").await;
+        browser.open("/compte").await;
+        let removed = "document.querySelectorAll(\"form[action='/deconnexion'] input[name='_csrf']\")\
+                       .forEach(e => e.remove()); return true;";
+        browser.client.execute(removed, vec![]).await.unwrap();
+        browser.click("form[action='/deconnexion'] button").await;
+        assert_eq!(browser.heading().await, "Accès refusé");
+        assert!(browser.text().await.contains("jeton de sécurité"));
+        browser.axe().await;
+        // The refused form did nothing: still signed in.
+        browser.open("/compte").await;
+        assert_eq!(browser.path().await, "/compte");
+    })
+    .await;
+}
+
+backend_test!(an_expired_session_goes_to_sign_in_then_to_the_page_asked);
+async fn an_expired_session_goes_to_sign_in_then_to_the_page_asked(db: TestDb) {
+    let scene = scene(db).await;
+    let (clock, academie) = (scene.clock.clone(), scene.academie.clone());
+    journey("expired_session", &scene.base, |browser| async move {
+        password_sign_in(&browser, "dan.a@test.fr").await;
+        let asked = format!("/tableau-de-bord/{}", academie.id);
+        clock.set(t0() + chrono::Duration::minutes(60));
+        browser.open(&asked).await;
+        assert_eq!(browser.path().await, format!("/connexion?suivant=%2Ftableau-de-bord%2F{}", academie.id));
+        browser.axe().await;
+        browser.sign_in_with_password("dan.a@test.fr", PASSWORD).await;
+        assert_eq!(browser.path().await, asked);
+        assert_eq!(browser.heading().await, format!("Tableau de bord — {}", academie.name));
+    })
+    .await;
+}
+
+/// Signs in at the provider's page as a new subject with `email` (its form: `sub`).
+pub(crate) async fn provider_sign_in(browser: &Browser, issuer: &str, email: &str) {
+    let sub = crate::oidc::subject_at(issuer, serde_json::json!({ "email": email })).await;
+    browser.click("a[href^='/connexion/oidc']").await;
+    assert!(browser.client.current_url().await.unwrap().as_str().starts_with(issuer));
+    let form = browser.client.form(fantoccini::Locator::Css("form")).await.expect("the provider's form");
+    form.set_by_name("sub", &sub).await.expect("the subject field");
+    form.submit_direct().await.expect("the provider's form submits");
+}
+
+backend_test!(the_commune_officer_signs_in_through_the_provider_and_lands_on_the_commune_dashboard);
+async fn the_commune_officer_signs_in_through_the_provider_and_lands_on_the_commune_dashboard(db: TestDb) {
+    let scene = scene(db).await;
+    let commune = scene.commune.clone();
+    let issuer = scene.provider.issuer.clone();
+    journey("commune_oidc", &scene.base, |browser| async move {
+        browser.open("/").await;
+        browser.axe().await;
+        provider_sign_in(&browser, &issuer, "mairie@test.fr").await;
+        assert_eq!(browser.path().await, "/");
+        assert_eq!(browser.heading().await, format!("Tableau de bord — {}", commune.name));
+        browser.axe().await;
+    })
+    .await;
+}
