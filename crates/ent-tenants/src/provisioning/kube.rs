@@ -186,6 +186,9 @@ impl KubeBackend {
         kube_config.default_retry = false;
         kube_config.connect_timeout = Some(limits.request_timeout());
         kube_config.headers.push((axum::http::header::USER_AGENT, axum::http::HeaderValue::from_static(USER_AGENT)));
+        // kube's TLS is built on ring; when another crate of the build also enables aws-lc-rs
+        // (the browser tests' WebDriver client does), rustls can no longer pick one by itself.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::try_from(kube_config).map_err(|e| BackendError::Client(with_causes(&e)))?;
         Ok(KubeBackend {
             client,
