@@ -16,7 +16,8 @@ use axum::routing::{get, post};
 use axum::Form;
 use ent_conventions::conventions::model::{ConventionModel, ParameterType, PartySpec};
 use ent_conventions::conventions::routes::{find, frozen_document, redacted, rendered_document, visible_orgs};
-use ent_conventions::conventions::workflow::{self, Ctx, NewConvention, PartyInput, Termination};
+use ent_conventions::conventions::signatories::Signatory;
+use ent_conventions::conventions::workflow::{self, Ctx, NewConvention, PartyDetail, PartyInput, Termination};
 use ent_conventions::conventions::{covered_etablissements, find_model, frozen, Convention, ConventionsState, Status};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
@@ -183,6 +184,13 @@ fn control_id(field: &str) -> String {
     match field.split_once('.') {
         Some(("parties", key)) => format!("partie-{key}"),
         Some(("parameters", key)) => format!("param-{key}"),
+        Some(("signatories", rest)) => match rest.split_once('.') {
+            Some((key, api)) => {
+                let name = SIGNATORY_FIELDS.iter().find(|f| f.1 == api).map_or(api, |f| f.0);
+                format!("signataire-{key}-{name}")
+            }
+            None => format!("partie-{rest}"),
+        },
         _ => match field {
             "parameters" => "parametres".into(),
             "parties" => "parties".into(),
@@ -262,9 +270,20 @@ async fn creation_page(
                 covered = Some(covered_schools(state, model, org).await?);
             }
         }
+        let signatory: Vec<Value> = SIGNATORY_FIELDS
+            .iter()
+            .map(|(name, api, label, input)| {
+                json!({
+                    "name": name, "label": label, "input": input,
+                    "value": fields.get(&format!("signataire.{}.{name}", spec.key)),
+                    "error": refusal.message(&format!("signatories.{}.{api}", spec.key)),
+                })
+            })
+            .collect();
         parties.push(json!({
             "key": spec.key,
             "label": spec.label,
+            "signatory": signatory,
             "kinds": spec.kinds.iter().map(|k| k.label()).collect::<Vec<_>>().join(", "),
             "search": search,
             "candidates": candidates(&state.store, actor, spec, search, chosen.as_ref()).await?,
@@ -373,12 +392,45 @@ async fn new_form(on: On<ConventionsState>, Query(query): Query<Fields>) -> Resu
     Ok(page::render("convention_model.html", shell, json!({ "models": model_choices(&state.models) })))
 }
 
+/// The signatory fields of each party in the creation form: (form name, API field, label, input type).
+const SIGNATORY_FIELDS: [(&str, &str, &str, &str); 7] = [
+    ("nom", "name", "Nom du signataire (ex. « Mme Claire Dupont »)", "text"),
+    ("qualite", "quality", "Qualité (ex. « maire », « rectrice de l'académie »)", "text"),
+    ("delegation", "delegation", "Signature par délégation : acte de délégation", "text"),
+    ("delegation_date", "delegation_date", "Date de l'acte de délégation", "date"),
+    ("acte_numero", "act_number", "N° de la délibération ou de l'acte du conseil d'administration", "text"),
+    ("acte_date", "act_date", "Date de la délibération ou de l'acte", "date"),
+    ("lieu", "place", "Lieu de signature (« Fait à … »)", "text"),
+];
+
+/// The signatory the form gives for a party, when any of its fields is filled.
+fn form_signatory(fields: &Fields, key: &str) -> Option<Signatory> {
+    let get = |name: &str| fields.opt(&format!("signataire.{key}.{name}"));
+    let s = Signatory {
+        name: get("nom").unwrap_or_default(),
+        quality: get("qualite").unwrap_or_default(),
+        delegation: get("delegation"),
+        delegation_date: get("delegation_date"),
+        act_number: get("acte_numero"),
+        act_date: get("acte_date"),
+        place: get("lieu"),
+    };
+    (s != Signatory::default()).then_some(s)
+}
+
 /// The convention the form describes, for `workflow::create`.
 fn new_convention(model: &ConventionModel, fields: &Fields) -> NewConvention {
     let parties: BTreeMap<String, PartyInput> = model
         .parties
         .iter()
-        .filter_map(|p| fields.opt(&format!("partie.{}", p.key)).map(|id| (p.key.clone(), PartyInput::One(id))))
+        .filter_map(|p| {
+            let org = fields.opt(&format!("partie.{}", p.key))?;
+            let input = match form_signatory(fields, &p.key) {
+                Some(signatory) => PartyInput::Detailed(PartyDetail { org, signatory: Some(signatory) }),
+                None => PartyInput::One(org),
+            };
+            Some((p.key.clone(), input))
+        })
         .collect();
     let mut parameters = Map::new();
     for spec in model.parameters.iter().filter(|p| p.key != "start_date") {
@@ -481,7 +533,8 @@ async fn convention_page(
         .iter()
         .map(|p| {
             json!({ "label": p.label, "org": p.org.name, "code": p.org.code,
-                         "required": p.signature_required, "signed": signed_by(p) })
+                         "required": p.signature_required, "signed": signed_by(p),
+                         "signatory": ent_conventions::conventions::signatories::describe(p) })
         })
         .collect();
     let pending: Vec<String> =

@@ -5,6 +5,7 @@
 use super::frozen::Frozen;
 use super::model::ConventionModel;
 use super::{cost_shares, Convention, Status};
+use super::{naming, processing, signatories};
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::Problem;
@@ -19,7 +20,13 @@ fn clause_context(model: &ConventionModel, conv: &Convention) -> tera::Context {
             .parties
             .iter()
             .filter(|p| p.key == spec.key)
-            .map(|p| json!({ "name": p.org.name, "code": p.org.code, "label": spec.label }))
+            .map(|p| {
+                let d = naming::of_org(&p.org);
+                json!({
+                    "name": p.org.name, "code": p.org.code, "label": spec.label,
+                    "official": d.official, "article": d.article, "of": d.of,
+                })
+            })
             .collect();
         if let Some(first) = orgs.first() {
             parties.insert(spec.key.clone(), first.clone());
@@ -32,8 +39,51 @@ fn clause_context(model: &ConventionModel, conv: &Convention) -> tera::Context {
     context.insert("start_date", &french_date(&conv.start_date));
     context.insert("end_date", &french_date(&conv.end_date));
     context.insert("schools_count", &conv.schools.len());
+    context.insert("sdet_version", &model.sdet_version);
     context.insert("model", &json!({ "id": model.id, "version": model.version, "title": model.title }));
     context
+}
+
+/// Paragraphs of a text, split on blank lines.
+fn paragraphs(text: &str) -> Vec<Block> {
+    text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).map(|p| Block::Paragraph(p.into())).collect()
+}
+
+/// « Entre » (each party, who represents it and the act that empowers them), « Vu », the préambule.
+fn opening(model: &ConventionModel, conv: &Convention, context: &tera::Context) -> Result<Vec<Section>, Problem> {
+    let count = conv.parties.len();
+    let between = conv
+        .parties
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (and, end) = if i + 1 == count { (if count > 1 { "et " } else { "" }, ".") } else { ("", " ;") };
+            Block::Paragraph(format!("{and}{}{end}", signatories::between_line(p)))
+        })
+        .collect();
+    let mut vu: Vec<String> = Vec::new();
+    for line in &model.vu {
+        vu.push(format!("Vu {}", render_clause(line, context)?.trim()));
+    }
+    vu.extend(signatories::vu_lines(conv));
+    let mut sections = vec![Section { heading: "Entre".into(), blocks: between }];
+    if !vu.is_empty() {
+        sections.push(Section { heading: "Vu".into(), blocks: vec![Block::Bullets(vu)] });
+    }
+    let mut preamble = paragraphs(&render_clause(&model.preamble, context)?);
+    if !preamble.is_empty() {
+        preamble.push(Block::Paragraph("Il est convenu ce qui suit.".into()));
+        sections.push(Section { heading: "Préambule".into(), blocks: preamble });
+    }
+    Ok(sections)
+}
+
+/// The parties' signature blocks closing the text: who signs, in what quality, « Fait à …, le … ».
+fn signature_section(conv: &Convention) -> Section {
+    let copies = conv.parties.iter().filter(|p| p.signature_required).count();
+    let mut blocks = vec![Block::Paragraph(format!("Fait en {copies} exemplaires originaux."))];
+    blocks.extend(signatories::signature_blocks(conv).into_iter().map(Block::Paragraph));
+    Section { heading: "Signature des parties".into(), blocks }
 }
 
 fn render_clause(text: &str, context: &tera::Context) -> Result<String, Problem> {
@@ -53,13 +103,18 @@ fn format_value(value: &Value) -> String {
 /// The body of the document: what the parties sign.
 pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Problem> {
     let context = clause_context(model, conv);
-    let mut sections = vec![Section {
+    let mut sections = opening(model, conv, &context)?;
+    sections.push(Section {
         heading: "Parties".into(),
         blocks: vec![Block::Table {
             header: vec!["Qualité".into(), "Organisation".into(), "Code".into()],
-            rows: conv.parties.iter().map(|p| vec![p.label.clone(), p.org.name.clone(), p.org.code.clone()]).collect(),
+            rows: conv
+                .parties
+                .iter()
+                .map(|p| vec![p.label.clone(), naming::of_org(&p.org).official, p.org.code.clone()])
+                .collect(),
         }],
-    }];
+    });
     let mut fields = vec![
         ("Référence".to_string(), conv.reference.clone()),
         ("Modèle".to_string(), format!("{} (version {})", model.title, model.version)),
@@ -82,9 +137,7 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
         });
     }
     for clause in &model.clauses {
-        let text = render_clause(&clause.text, &context)?;
-        let blocks =
-            text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).map(|p| Block::Paragraph(p.into())).collect();
+        let blocks = paragraphs(&render_clause(&clause.text, &context)?);
         sections.push(Section { heading: clause.title.clone(), blocks });
     }
     if !model.indicators.is_empty() {
@@ -103,10 +156,13 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
     sections.push(Section {
         heading: "Annexe – Répartition des coûts".into(),
         blocks: vec![Block::Table {
-            header: vec!["Partie".into(), "Organisation".into(), "Objet".into(), "Part".into()],
+            header: vec!["Qualité".into(), "Organisation".into(), "Objet".into(), "Part".into()],
             rows: cost_shares(model, conv)
                 .into_iter()
-                .map(|s| vec![s.party, s.org.name, s.item, format!("{} %", s.percent)])
+                .map(|s| {
+                    let label = model.parties.iter().find(|p| p.key == s.party).map_or(s.party, |p| p.label.clone());
+                    vec![label, naming::of_org(&s.org).official, s.item, format!("{} %", s.percent)]
+                })
                 .collect(),
         }],
     });
@@ -115,7 +171,7 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
             .parties
             .iter()
             .filter(|p| keys.contains(&p.key))
-            .map(|p| format!("{} ({})", p.org.name, p.label))
+            .map(|p| format!("{} ({})", naming::of_org(&p.org).official, p.label))
             .collect();
         if list.is_empty() {
             "aucun".into()
@@ -128,7 +184,8 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
     };
     let controller = match &conv.rgpd_controller {
         Some(org) if !named_party(org) => {
-            format!("{} (le directeur académique des services de l'éducation nationale, IA-DASEN)", org.name)
+            let name = naming::of_org(org).official;
+            format!("{name} (le directeur académique des services de l'éducation nationale, IA-DASEN)")
         }
         _ => names(std::slice::from_ref(&model.rgpd.controller)),
     };
@@ -141,6 +198,8 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
         rgpd.push(("Précisions".to_string(), model.rgpd.notes.trim().to_string()));
     }
     sections.push(Section { heading: "Annexe – Rôles au sens du RGPD".into(), blocks: vec![Block::Fields(rgpd)] });
+    sections.extend(processing::annex(model, conv));
+    sections.push(signature_section(conv));
     Ok(Document {
         title: conv.title.clone(),
         // The status stays off the body: what was signed must hash the same once active.

@@ -7,7 +7,10 @@ pub mod document;
 pub mod frozen;
 pub mod jobs;
 pub mod model;
+pub mod naming;
+pub mod processing;
 pub mod routes;
+pub mod signatories;
 pub mod state;
 pub mod workflow;
 
@@ -80,6 +83,11 @@ pub struct Party {
     pub org: OrgRef,
     pub signature_required: bool,
     pub order: u32,
+    /// Who signs for the party and the act that empowers them.
+    pub signatory: Option<signatories::Signatory>,
+    /// The organisation's type of établissement (an EPLE's act is its conseil d'administration's).
+    #[serde(skip)]
+    pub etab_type: Option<ent_platform::registry::EtabType>,
 }
 
 #[ent_kernel::skip_serializing_none]
@@ -140,6 +148,9 @@ pub struct Convention {
     /// party's organisation, or for écoles the DSDEN of their département (the IA-DASEN), whoever
     /// signs for the académie.
     pub rgpd_controller: Option<OrgRef>,
+    /// The éditeurs and hébergeurs of the ENT tenants of the parties and covered schools, when
+    /// known: the sub-processors the Art. 28 clause names.
+    pub subprocessors: Vec<OrgRef>,
     pub root_id: String,
     /// SHA-256 of the rendered document submitted for signature.
     pub document_hash: Option<String>,
@@ -251,12 +262,13 @@ pub async fn read_convention(
     let model_version = row.model_version as u32;
     let model = find_model(models, &row.model_id, Some(model_version)).ok();
     let mut parties = Vec::new();
-    let party_rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT party_key, org_id FROM convention_parties WHERE convention_id = $1 ORDER BY position")
-            .bind(&id)
-            .fetch_all(&mut *conn)
-            .await?;
-    for (key, org_id) in party_rows {
+    let party_rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT party_key, org_id, signatory FROM convention_parties WHERE convention_id = $1 ORDER BY position",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (key, org_id, signatory) in party_rows {
         let Some(org) = get_org_in(conn, &org_id).await? else { continue };
         let spec = model.and_then(|m| m.parties.iter().find(|s| s.key == key));
         parties.push(Party {
@@ -264,6 +276,8 @@ pub async fn read_convention(
             signature_required: spec.is_none_or(|s| s.signature_required),
             order: spec.map(|s| s.order).unwrap_or(0),
             key,
+            signatory: signatories::from_column(signatory.as_deref()),
+            etab_type: org.etab_type,
             org: org.as_ref(),
         });
     }
@@ -293,6 +307,7 @@ pub async fn read_convention(
     .fetch_all(&mut *conn)
     .await?;
     let documents = frozen::list(conn, &id).await?;
+    let subprocessors = subprocessors_of(conn, &id).await?;
     let rgpd_controller = match model {
         Some(model) => effective_controller(conn, model, &parties, &schools).await?,
         None => None,
@@ -313,6 +328,7 @@ pub async fn read_convention(
         supersedes_id: row.supersedes_id,
         backdate_reason: row.backdate_reason,
         rgpd_controller,
+        subprocessors,
         root_id: row.root_id,
         document_hash: row.document_hash,
         steps,
@@ -326,6 +342,24 @@ pub async fn read_convention(
         created_at: row.created_at,
         updated_at: row.updated_at,
     }))
+}
+
+/// The vendors and hosts recorded on the tenants of a convention's parties and schools.
+async fn subprocessors_of(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Vec<OrgRef>, Problem> {
+    Ok(sqlx::query_as(
+        "SELECT o.id, o.kind, o.code, o.name FROM orgs o WHERE o.id IN ( \
+           SELECT t.vendor_org_id FROM tenants t WHERE t.org_id IN (SELECT org_id FROM convention_parties WHERE convention_id = $1) \
+              OR t.org_id IN (SELECT org_id FROM convention_schools WHERE convention_id = $2) \
+           UNION SELECT t.host_org_id FROM tenants t WHERE t.org_id IN (SELECT org_id FROM convention_parties WHERE convention_id = $3) \
+              OR t.org_id IN (SELECT org_id FROM convention_schools WHERE convention_id = $4)) \
+         ORDER BY o.kind, o.name",
+    )
+    .bind(id)
+    .bind(id)
+    .bind(id)
+    .bind(id)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Filters of `GET /conventions`.

@@ -18,6 +18,19 @@ pub struct ConventionModel {
     pub title: String,
     #[serde(default)]
     pub description: String,
+    /// The version of the schéma directeur des ENT the text refers to (`sdet_version` in clauses).
+    #[serde(default = "default_sdet_version")]
+    pub sdet_version: String,
+    /// Citations of the « Vu » block, before those of the parties' acts.
+    #[serde(default)]
+    pub vu: Vec<String>,
+    /// The préambule, after the « Vu » block (paragraphs separated by a blank line).
+    #[serde(default)]
+    pub preamble: String,
+    /// Every signing party must record its signatory (name, quality, délégation) and the act
+    /// that empowers it before the convention is submitted.
+    #[serde(default)]
+    pub require_signatories: bool,
     pub parties: Vec<PartySpec>,
     /// Which party's coverage gives the covered établissements (none: no school).
     #[serde(default)]
@@ -58,6 +71,14 @@ pub struct SupportAnnex {
     /// The party providing level-2 support (e.g. `academie`).
     #[serde(default)]
     pub n2: Option<String>,
+}
+
+/// The version of the SDET the shipped models refer to: update it (and the models' version)
+/// when the ministry publishes a new one.
+pub const SDET_VERSION: &str = "6.3";
+
+fn default_sdet_version() -> String {
+    SDET_VERSION.into()
 }
 
 fn default_duration() -> u32 {
@@ -269,10 +290,11 @@ fn validate(m: &ConventionModel) -> Result<(), String> {
     if m.duration_months == 0 {
         return Err("duration_months doit être positif".into());
     }
-    for clause in &m.clauses {
+    let texts = m.clauses.iter().map(|c| (c.title.as_str(), c.text.as_str()));
+    let opening = m.vu.iter().map(|v| ("vu", v.as_str())).chain([("preamble", m.preamble.as_str())]);
+    for (title, text) in texts.chain(opening) {
         let mut tera = tera::Tera::default();
-        tera.add_raw_template("clause", &clause.text)
-            .map_err(|e| format!("clause « {} » : gabarit invalide : {e}", clause.title))?;
+        tera.add_raw_template("clause", text).map_err(|e| format!("clause « {title} » : gabarit invalide : {e}"))?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use super::frozen::{Frozen, Rendering};
 use super::model::{ConventionModel, ParameterType, SignatureMode};
+use super::signatories::Signatory;
 use super::{effective_controller, find_model, get_convention, roles_key, Convention, RolesKey, Status};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
@@ -17,7 +18,7 @@ use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org;
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sqlx::AnyConnection;
 use std::collections::BTreeMap;
@@ -39,12 +40,22 @@ impl Ctx<'_> {
 
 use ent_kernel::clock::{french_date, today_in_france};
 
-/// One organisation, or several for a `multiple` party.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+/// One organisation, or several for a `multiple` party, or one organisation with its signatory.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum PartyInput {
     One(String),
     Many(Vec<String>),
+    Detailed(PartyDetail),
+}
+
+/// A party given with who signs for it and the act that empowers them.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartyDetail {
+    /// The organisation (id, code or kind:code).
+    pub org: String,
+    pub signatory: Option<Signatory>,
 }
 
 impl PartyInput {
@@ -52,8 +63,31 @@ impl PartyInput {
         match self {
             PartyInput::One(k) => vec![k.as_str()],
             PartyInput::Many(ks) => ks.iter().map(String::as_str).collect(),
+            PartyInput::Detailed(d) => vec![d.org.as_str()],
         }
     }
+}
+
+/// The signatories given with the parties, by party key.
+fn signatories_in(parties: &BTreeMap<String, PartyInput>) -> BTreeMap<String, Signatory> {
+    parties
+        .iter()
+        .filter_map(|(key, p)| match p {
+            PartyInput::Detailed(PartyDetail { signatory: Some(s), .. }) => Some((key.clone(), s.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks the signatories given (known parties, past dates); refuses with every error.
+fn check_signatories(
+    ctx: &Ctx<'_>,
+    model: &ConventionModel,
+    given: &BTreeMap<String, Signatory>,
+) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    super::signatories::check_given(model, given, ctx.today(), &mut checks);
+    checks.finish()
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -93,6 +127,8 @@ pub struct ConventionPatch {
     #[schemars(extend("format" = "date"))]
     pub end_date: Option<String>,
     pub parties: Option<BTreeMap<String, PartyInput>>,
+    /// Party key → who signs for it and the act that empowers them (replaces the given parties' ones).
+    pub signatories: Option<BTreeMap<String, Signatory>>,
     /// Required when the new `start_date` is before today.
     pub backdate_reason: Option<String>,
 }
@@ -105,6 +141,8 @@ struct Draft {
     start: NaiveDate,
     end: NaiveDate,
     schools: Vec<Org>,
+    /// Party key → signatory.
+    signatories: BTreeMap<String, Signatory>,
 }
 
 impl Draft {
@@ -286,6 +324,7 @@ async fn build_draft(
         start: start.expect("checked"),
         end: end.expect("checked"),
         schools,
+        signatories: signatories_in(parties_input),
     })
 }
 
@@ -306,7 +345,12 @@ async fn check_schools_in_scope(store: &Store, parties: &[(String, Org)], school
             if !in_org_scope(store, party, school).await? {
                 checks.fail(
                     &format!("parties.{key}"),
-                    format!("{} ({}) n'est pas dans le périmètre de {}", school.name, school.code, party.name),
+                    format!(
+                        "{} ({}) n'est pas dans le périmètre {}",
+                        school.name,
+                        school.code,
+                        super::naming::of_org(&party.as_ref()).of
+                    ),
                 );
             }
         }
@@ -383,6 +427,8 @@ fn draft_parties(model: &ConventionModel, draft: &Draft) -> Vec<super::Party> {
                 org: org.as_ref(),
                 signature_required: spec.signature_required,
                 order: spec.order,
+                signatory: draft.signatories.get(key).cloned(),
+                etab_type: org.etab_type,
             }
         })
         .collect()
@@ -443,12 +489,14 @@ async fn write_parties_and_schools(tx: &mut Tx, id: &str, draft: &Draft) -> Resu
     sqlx::query("DELETE FROM convention_schools WHERE convention_id = $1").bind(id).execute(&mut **tx).await?;
     for (position, (key, org)) in draft.parties.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO convention_parties (convention_id, party_key, org_id, position) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO convention_parties (convention_id, party_key, org_id, position, signatory) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id)
         .bind(key)
         .bind(&org.id)
         .bind(position as i64)
+        .bind(super::signatories::to_column(draft.signatories.get(key)))
         .execute(&mut **tx)
         .await?;
     }
@@ -486,6 +534,7 @@ async fn commit_and_reload(ctx: &Ctx<'_>, tx: Tx, id: &str) -> Result<Convention
 
 pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, Problem> {
     let model = find_model(ctx.models, &input.model, input.version)?;
+    check_signatories(ctx, model, &signatories_in(&input.parties))?;
     let draft = build_draft(
         ctx.store,
         model,
@@ -593,7 +642,11 @@ pub async fn update(
         (None, None) => Some(conv.end_date.clone()),
     };
     let title = patch.title.clone().or_else(|| Some(conv.title.clone()));
-    let draft = build_draft(ctx.store, model, title, &parties, &params, &start, end.as_deref()).await?;
+    let mut draft = build_draft(ctx.store, model, title, &parties, &params, &start, end.as_deref()).await?;
+    let edited_signatories: BTreeMap<String, Signatory> =
+        draft.signatories.clone().into_iter().chain(patch.signatories.clone().unwrap_or_default()).collect();
+    check_signatories(ctx, model, &edited_signatories)?;
+    draft.signatories = super::signatories::current(conv).into_iter().chain(edited_signatories).collect();
     require_party_member(ctx.actor, &draft.party_org_ids())?;
     let backdate_reason = match &patch.start_date {
         Some(_) => check_start(ctx, draft.start, patch.backdate_reason.as_deref())?,
@@ -720,6 +773,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     require_status(conv, &[Status::Draft], "soumettre à signature")?;
     require_party_member(ctx.actor, &conv.party_org_ids())?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    super::signatories::check_complete(model, conv)?;
     let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
     let schools = school_orgs(ctx.store, conv).await?;
     let coverage = Coverage {
@@ -1147,7 +1201,7 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
     }
     let mut params = conv.parameters.clone();
     params.remove("start_date");
-    let draft = build_draft(
+    let mut draft = build_draft(
         ctx.store,
         model,
         Some(format!("Avenant – {}", conv.title)),
@@ -1157,6 +1211,7 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
         Some(&conv.end_date),
     )
     .await?;
+    draft.signatories = super::signatories::current(conv);
     insert(ctx, model, &draft, Some(conv)).await
 }
 

@@ -92,13 +92,38 @@ pub async fn tenant(app: &TestApp, who: &str, slug: &str, org: &str, bouquet: &s
     expect(app.post("/api/v1/tenants").acting_as(who).json(&doc).send().await, 201, "tenant")
 }
 
-/// The body of a tripartite premier-degré convention.
+/// The body of a tripartite premier-degré convention, its signatories recorded.
 pub fn tripartite(academie: &str, collectivite: &str, etablissement: &str, start_date: &str) -> Value {
-    json!({
+    with_signatories(json!({
         "model": "tripartite-premier-degre",
         "parties": { "academie": academie, "collectivite": collectivite, "etablissement": etablissement },
         "start_date": start_date,
+    }))
+}
+
+/// A signatory acting by delegation, empowered by an act, as every party may give it.
+pub fn signatory() -> Value {
+    json!({
+        "name": "Mme Camille Martin",
+        "quality": "représentante habilitée",
+        "delegation": "arrêté n° 2025-07",
+        "delegation_date": "2025-06-30",
+        "act_number": "2025-42",
+        "act_date": "2025-06-30"
     })
+}
+
+/// A convention body whose single-organisation parties are given with [`signatory`]: the
+/// models of the tripartite and bipartite conventions require one before submission (#15).
+pub fn with_signatories(mut body: Value) -> Value {
+    if let Some(parties) = body["parties"].as_object_mut() {
+        for party in parties.values_mut() {
+            if let Value::String(org) = party {
+                *party = json!({ "org": org.clone(), "signatory": signatory() });
+            }
+        }
+    }
+    body
 }
 
 /// A draft convention created by `who`.

@@ -73,6 +73,26 @@ async fn doisneau_fields(app: &TestApp) -> Vec<(String, String)> {
         ("param.part_collectivite".into(), "100".into()),
         ("param.part_academie".into(), "0".into()),
     ]
+    .into_iter()
+    .chain(signatory_fields())
+    .collect()
+}
+
+/// The signatory of each party as the creation form takes it (#15: required before submission).
+fn signatory_fields() -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    for key in ["academie", "collectivite", "etablissement"] {
+        for (name, value) in [
+            ("nom", "Mme Camille Martin"),
+            ("qualite", "représentante habilitée"),
+            ("delegation", "arrêté n° 2025-07"),
+            ("acte_numero", "2025-42"),
+            ("acte_date", "2025-06-30"),
+        ] {
+            fields.push((format!("signataire.{key}.{name}"), value.to_string()));
+        }
+    }
+    fields
 }
 
 fn as_refs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -200,11 +220,11 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
 /// Signs the tripartite convention of the école Robert Doisneau through the API.
 async fn doisneau_in_force(app: &TestApp) {
     let client = |email: &str| app.client(app.token(email));
-    let body = json!({
+    let body = crate::common::fixtures::with_signatories(json!({
         "model": "tripartite-premier-degre",
         "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
         "start_date": "2026-09-01"
-    });
+    }));
     let conv = client(DAN).post("/api/v1/conventions").json(&body).send().await;
     let id = conv.body["id"].as_str().unwrap().to_string();
     client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;

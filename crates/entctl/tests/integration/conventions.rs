@@ -45,12 +45,12 @@ async fn call(req: Req<'_>) -> (StatusCode, Value) {
 }
 
 fn tripartite(start: &str) -> Value {
-    json!({
+    common::fixtures::with_signatories(json!({
         "model": "tripartite-premier-degre",
         "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
         "start_date": start,
         "parameters": { "accounts": 250 }
-    })
+    }))
 }
 
 impl Cycle {
@@ -297,11 +297,11 @@ async fn college_world(store: &entcp::store::Store) -> (String, String, String) 
 
 /// A draft tripartite second-degré convention of (académie, département, collège), created by `dan`; its id.
 async fn second_degre_draft(dan: &Client, [academie, departement, college]: [&str; 3]) -> String {
-    let body = json!({
+    let body = common::fixtures::with_signatories(json!({
         "model": "tripartite-second-degre",
         "parties": { "academie": academie, "collectivite": departement, "etablissement": college },
         "start_date": "2026-09-01"
-    });
+    }));
     let (s, conv) = call(dan.post("/api/v1/conventions").json(&body)).await;
     assert_eq!(s, StatusCode::CREATED, "{conv}");
     conv["id"].as_str().unwrap().to_string()
@@ -673,7 +673,7 @@ async fn an_academie_signed_premier_degre_convention_names_the_dsden_as_controll
     let annex = &html[html.find("Rôles au sens du RGPD").expect("the RGPD annex")..];
     let controller = &annex[annex.find("Responsable de traitement").unwrap()..][..400];
     assert!(
-        controller.contains("DSDEN – Val-de-Marne") && controller.contains("IA-DASEN"),
+        controller.contains("DSDEN du Val-de-Marne") && controller.contains("IA-DASEN"),
         "{}: {controller}",
         c.db.name
     );
@@ -711,11 +711,11 @@ async fn a_convention_with_other_rgpd_roles_on_a_covered_ecole_is_refused_unless
         assert_eq!(c.post(who, &tri, "sign", json!({})).await.0, StatusCode::OK);
     }
     let bipartite = |model: &str| {
-        json!({
+        common::fixtures::with_signatories(json!({
             "model": model,
             "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
             "start_date": "2026-10-01"
-        })
+        }))
     };
     // Same roles (the DSDEN controls, the commune processes) under another model: accepted.
     let (s, same) = call(c.dan.post(c.url("")).json(&bipartite("bipartite-commune"))).await;
@@ -785,4 +785,123 @@ async fn a_start_date_in_the_past_needs_a_reason(db: crate::common::TestDb) {
     body["backdate_reason"] = json!("régularisation d'un service ouvert en juin");
     let conv = c.create(body).await;
     assert_eq!(conv["backdate_reason"], "régularisation d'un service ouvert en juin", "{}", c.db.name);
+}
+
+/// The Doisneau tripartite convention with the signatories a real file gives: the rectrice herself,
+/// the maire empowered by a délibération (`commune_act`, when given), the directrice.
+fn doisneau_with_signatories(commune_act: Option<(&str, &str)>) -> Value {
+    let mut maire = json!({ "name": "M. Jean Dupont", "quality": "maire", "place": "Fresnes" });
+    if let Some((number, date)) = commune_act {
+        maire["act_number"] = json!(number);
+        maire["act_date"] = json!(date);
+    }
+    json!({
+        "model": "tripartite-premier-degre",
+        "parties": {
+            "academie": { "org": "academie:24", "signatory": { "name": "Mme Claire Lenoir", "quality": "rectrice de l'académie de Créteil" } },
+            "collectivite": { "org": "commune:94034", "signatory": maire },
+            "etablissement": { "org": "0940176F", "signatory": { "name": "Mme Aline Petit", "quality": "directrice d'école" } }
+        },
+        "start_date": "2026-09-01",
+        "parameters": { "accounts": 250 }
+    })
+}
+
+backend_test!(a_submitted_premier_degre_convention_names_its_signatories_acts_and_art_28_clauses_as_the_law_reads_them);
+async fn a_submitted_premier_degre_convention_names_its_signatories_acts_and_art_28_clauses_as_the_law_reads_them(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let conv = c.create(doisneau_with_signatories(Some(("DEL-2026-045", "2026-06-18")))).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+    let html = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text.replace("&#x27;", "'");
+    for expected in [
+        "la Commune de Fresnes, représentée par M. Jean Dupont, maire, dûment habilité(e) par délibération du conseil \
+         municipal n° DEL-2026-045 du 18 juin 2026",
+        "l'Académie de Créteil, représentée par Mme Claire Lenoir, rectrice de l'académie de Créteil",
+        "Vu la délibération du conseil municipal de la Commune de Fresnes n° DEL-2026-045 du 18 juin 2026",
+        "article L. 212-4",
+        "Préambule",
+        "SDET) dans sa version 6.3",
+        "Pour la Commune de Fresnes : M. Jean Dupont, maire. Fait à Fresnes, le",
+        "Pour l'Ecole élémentaire Robert Doisneau : Mme Aline Petit, directrice d'école.",
+        "DSDEN du Val-de-Marne",
+        // Art. 28(3) RGPD, the commune processing for the DSDEN.
+        "article 28, paragraphe 3",
+        "pour le compte de la DSDEN du Val-de-Marne",
+        "Types de données : État civil",
+        "Catégories de personnes concernées : élèves (mineurs)",
+        "Confidentialité : ",
+        "Sécurité (article 32 du RGPD)",
+        "Sous-traitants ultérieurs : éditeur de la solution : à compléter ; hébergeur : à compléter",
+        "Droits des personnes : ",
+        "Violations de données : ",
+        "Fin du traitement : ",
+        "Audits : ",
+        "y compris d'inspections",
+        "Instruction illicite : ",
+    ] {
+        assert!(html.contains(expected), "{}: « {expected} » missing from {html}", c.db.name);
+    }
+    assert!(html.contains("<h2>Vu</h2>") || html.contains(">Vu<"), "a « Vu » block: {html}");
+    for leaked in
+        ["« academie »", "« collectivite »", ">collectivite<", ">academie<", "de Académie", "de Ivry", "DSDEN – "]
+    {
+        assert!(!html.contains(leaked), "{}: internal key or unqualified name « {leaked} » in {html}", c.db.name);
+    }
+    // The costs name the parties, not their keys.
+    let costs = &html[html.find("Répartition des coûts").unwrap()..];
+    assert!(costs.contains("Commune de Fresnes") && costs.contains("la collectivité"), "{costs}");
+    // The API and the full document with its signature page.
+    assert_eq!(body["parties"][1]["signatory"]["act_number"], "DEL-2026-045", "{body}");
+    let full = c.dan.get(c.url(&format!("/{id}/document"))).send().await.text.replace("&#x27;", "'");
+    assert!(full.contains("Fait à Fresnes, le") && full.contains("représentée par M. Jean Dupont"), "{full}");
+}
+
+backend_test!(a_submission_without_the_communes_deliberation_is_refused_in_french_naming_the_party);
+async fn a_submission_without_the_communes_deliberation_is_refused_in_french_naming_the_party(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let conv = c.create(doisneau_with_signatories(None)).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    let (s, p) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", c.db.name);
+    let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(fields, ["signatories.collectivite.act_number", "signatories.collectivite.act_date"], "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("Commune de Fresnes (la collectivité)") && detail.contains("délibération"), "{detail}");
+    assert!(detail.contains("ne peut être soumise"), "{detail}");
+    // An act dated in the future is refused, naming the field.
+    let future = json!({ "signatories": { "collectivite": {
+        "name": "M. Jean Dupont", "quality": "maire", "act_number": "DEL-2026-045", "act_date": "2026-12-03" } } });
+    let (_, current) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let version = current["version"].as_i64().unwrap();
+    let req = c.dan.patch(c.url(&format!("/{id}"))).header("if-match", format!("\"{version}\""));
+    let (s, p) = call(req.json(&future)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "signatories.collectivite.act_date", "{p}");
+    // Recorded by an edit, the délibération is enough for the commune; an académie signatory who is
+    // not the recteur then needs the arrêté de délégation.
+    let maire =
+        json!({ "name": "M. Jean Dupont", "quality": "maire", "act_number": "DEL-2026-045", "act_date": "2026-06-18" });
+    let dan = json!({ "name": "M. Paul Roy", "quality": "délégué académique au numérique" });
+    let edited = c.edit(&id, json!({ "signatories": { "collectivite": maire, "academie": dan } })).await;
+    assert_eq!(edited["parties"][1]["signatory"]["act_date"], "2026-06-18", "{edited}");
+    let (s, p) = c.post(&c.dan, &id, "submit", json!({})).await;
+    let field = p["errors"][0]["field"].as_str();
+    assert_eq!((s, field), (StatusCode::UNPROCESSABLE_ENTITY, Some("signatories.academie.delegation")), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("Académie de Créteil (les services académiques)"), "{p}");
+    let delegated = json!({ "name": "M. Paul Roy", "quality": "délégué académique au numérique",
+        "delegation": "arrêté n° 2026-31 portant délégation de signature", "delegation_date": "2026-08-25" });
+    c.edit(&id, json!({ "signatories": { "academie": delegated } })).await;
+    let (s, body) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
+    let html = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text;
+    assert!(
+        html.contains("par délégation (arrêté n° 2026-31 portant délégation de signature du 25 août 2026)"),
+        "{html}"
+    );
 }

@@ -290,12 +290,12 @@ impl World {
 
     /// A tripartite convention for the school, starting on `start`, moved on to `state`.
     async fn convention(&self, start: &str, state: &str) -> Value {
-        let body = json!({
+        let body = crate::common::fixtures::with_signatories(json!({
             "model": "tripartite-premier-degre",
             "parties": { "academie": "academie:24", "collectivite": COMMUNE, "etablissement": SCHOOL },
             "start_date": start,
             "parameters": { "accounts": 250 }
-        });
+        }));
         let (mut conv, _) = self.setup(&self.dan, "POST", "/api/v1/conventions", Some(body)).await;
         let id = conv["id"].as_str().unwrap().to_string();
         if state == "draft" {

@@ -30,11 +30,11 @@ async fn call(req: Req<'_>) -> (StatusCode, Value) {
 /// An active bipartite convention between the académie and a commune, signed over HTTP.
 async fn convention(d: &Demo, commune: &str, mairie: &Client) {
     let url = |p: &str| format!("/api/v1/conventions{p}");
-    let body = json!({
+    let body = common::fixtures::with_signatories(json!({
         "model": "bipartite-commune",
         "parties": { "academie": "academie:24", "collectivite": format!("commune:{commune}") },
         "start_date": "2026-09-01",
-    });
+    }));
     let (s, conv) = call(d.dan.post(url("")).json(&body)).await;
     assert_eq!(s, StatusCode::CREATED, "{conv}");
     let id = conv["id"].as_str().unwrap();

@@ -438,11 +438,11 @@ async fn only_the_roles_working_on_conventions_read_them_and_only_signers_see_wh
     let w = world(db).await;
     let store = &w.db.store;
     let models = entcp::conventions::model::load_models(None).unwrap();
-    let new = serde_json::from_value(json!({
+    let new = serde_json::from_value(crate::common::fixtures::with_signatories(json!({
         "model": "tripartite-premier-degre",
         "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
         "start_date": "2030-01-01",
-    }))
+    })))
     .unwrap();
     let admin = admin();
     let ctx = Ctx { store, models: &models, actor: &admin, now: t0() };

@@ -568,11 +568,11 @@ async fn the_sla_annex_of_the_active_convention_gives_the_support_contract(db: c
     let directeur = client_with(
         &token_for(store, "dir@ecole.fr", entcp::kernel::roles::Role::ChefEtablissement, Some("0940176F")).await,
     );
-    let convention = json!({
+    let convention = crate::common::fixtures::with_signatories(json!({
         "model": "tripartite-premier-degre",
         "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
         "start_date": "2026-09-01"
-    });
+    }));
     let conv: Value =
         dan.post(format!("{base}/conventions")).json(&convention).send().await.unwrap().json().await.unwrap();
     let id = conv["id"].as_str().unwrap_or_else(|| panic!("{}: {conv}", db.name));

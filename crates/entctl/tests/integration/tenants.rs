@@ -47,11 +47,11 @@ async fn fresnes(db: &common::TestDb) -> (TestApp, [Client; 4]) {
 /// parties (the DAN, the mairie, the directeur) and in force from t0; its id.
 async fn signed_doisneau_convention(dan: &Client, mairie: &Client, directeur: &Client) -> String {
     let url = |p: &str| format!("/api/v1{p}");
-    let convention = json!({
+    let convention = common::fixtures::with_signatories(json!({
         "model": "tripartite-premier-degre",
         "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
         "start_date": "2026-09-01"
-    });
+    }));
     let (_, conv) = call(dan.post(url("/conventions")).json(&convention)).await;
     let id = conv["id"].as_str().unwrap().to_string();
     call(dan.post(url(&format!("/conventions/{id}/submit"))).json(&json!({}))).await;
@@ -393,11 +393,11 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     let (s, refused) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("provisioning"))).await;
     assert_eq!(s, StatusCode::CONFLICT, "{refused}");
     assert!(refused["detail"].as_str().unwrap().contains("Collège des Essais"), "{refused}");
-    let convention = json!({
+    let convention = common::fixtures::with_signatories(json!({
         "model": "tripartite-second-degre",
         "parties": { "academie": "academie:24", "collectivite": "departement:94", "etablissement": "0940999A" },
         "start_date": "2026-09-01"
-    });
+    }));
     let (s, conv) = call_socket(dan.post(url("/conventions")).json(&convention)).await;
     assert_eq!(s, StatusCode::CREATED, "{conv}");
     let id = conv["id"].as_str().unwrap();

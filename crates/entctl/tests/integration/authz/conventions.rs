@@ -38,6 +38,7 @@ pub(super) fn json_of_new(new: &entcp::conventions::workflow::NewConvention) -> 
         .map(|(k, v)| match v {
             entcp::conventions::workflow::PartyInput::One(o) => (k.clone(), json!(o)),
             entcp::conventions::workflow::PartyInput::Many(os) => (k.clone(), json!(os)),
+            entcp::conventions::workflow::PartyInput::Detailed(d) => (k.clone(), json!(d)),
         })
         .collect();
     json!({ "model": new.model, "parties": parties, "start_date": new.start_date, "backdate_reason": new.backdate_reason })

@@ -188,7 +188,7 @@ impl World {
             // The test world dates conventions in the past so that they never overlap (#15: with a reason).
             "backdate_reason": "monde de test",
         });
-        serde_json::from_value(body).unwrap()
+        serde_json::from_value(crate::common::fixtures::with_signatories(body)).unwrap()
     }
 
     /// An EntTenant document for a school, with a fresh slug.

@@ -1,0 +1,146 @@
+//! The clauses of Art. 28(3) RGPD binding the party that processes the ENT's data for the
+//! controller (the collectivité): subject and duration, nature and purpose, types of data
+//! and categories of data subjects (from the services of the degree's base bouquet in the
+//! shipped catalog), confidentiality, security, sub-processors (the vendor and host of the
+//! tenants when known, « à compléter » otherwise), assistance, end of processing, audits,
+//! and the duty to warn about an unlawful instruction.
+
+use super::model::ConventionModel;
+use super::naming;
+use super::Convention;
+use ent_documents::documents::{Block, Section};
+use ent_kernel::clock::french_date;
+use ent_kernel::kernel::roles::OrgKind;
+use ent_platform::catalog::{BouquetKind, Catalog, Service};
+use ent_platform::registry::Degree;
+use std::sync::OnceLock;
+
+/// The shipped catalog, read once (the services a base bouquet holds).
+fn shipped_catalog() -> Option<&'static Catalog> {
+    static CATALOG: OnceLock<Option<Catalog>> = OnceLock::new();
+    CATALOG.get_or_init(|| Catalog::load(None).ok()).as_ref()
+}
+
+/// The degree of the schools a model covers: écoles are the premier degré.
+fn degree(model: &ConventionModel) -> Degree {
+    let ecoles = model.parties.iter().flat_map(|p| &p.etab_types).chain(&model.covers.etab_types).any(|t| t.is_ecole());
+    let communes = model.parties.iter().any(|p| p.kinds.contains(&OrgKind::Commune));
+    if ecoles || communes {
+        Degree::D1
+    } else {
+        Degree::D2
+    }
+}
+
+/// (bouquet name, its services) of the degree's base bouquet.
+fn base_services(model: &ConventionModel) -> Option<(String, Vec<&'static Service>)> {
+    let catalog = shipped_catalog()?;
+    let degree = degree(model);
+    let base =
+        catalog.latest_bouquets().into_iter().find(|b| b.kind == BouquetKind::Base && b.degrees.contains(&degree))?;
+    Some((base.name.clone(), base.services.iter().filter_map(|code| catalog.service(code)).collect()))
+}
+
+/// `items` once each, in order.
+fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// The sub-processors line: the known vendors and hosts, « à compléter » for the missing role.
+fn subprocessors(conv: &Convention) -> String {
+    let named = |kind: OrgKind, role: &str| {
+        let names: Vec<String> =
+            conv.subprocessors.iter().filter(|o| o.kind == kind).map(|o| naming::of_org(o).official).collect();
+        if names.is_empty() {
+            format!("{role} : à compléter")
+        } else {
+            format!("{role} : {}", names.join(", "))
+        }
+    };
+    format!("{} ; {}", named(OrgKind::Editeur, "éditeur de la solution"), named(OrgKind::Hebergeur, "hébergeur"))
+}
+
+/// The Art. 28(3) annex, when a party of the model processes data for the controller.
+pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
+    let processor = conv.parties.iter().find(|p| model.rgpd.processors.contains(&p.key))?;
+    let processor = naming::of_org(&processor.org).article;
+    let controller = match &conv.rgpd_controller {
+        Some(org) => naming::of_org(org).of,
+        None => conv
+            .parties
+            .iter()
+            .find(|p| p.key == model.rgpd.controller)
+            .map(|p| naming::of_org(&p.org).of)
+            .unwrap_or_else(|| "du responsable de traitement".into()),
+    };
+    let (bouquet, services) = base_services(model).unwrap_or_default();
+    let service_names = distinct(services.iter().map(|s| s.name.clone()));
+    let data = distinct(services.iter().flat_map(|s| s.rgpd.personal_data.iter().map(|d| d.category.clone())));
+    let subjects = distinct(services.iter().flat_map(|s| s.rgpd.data_subjects.iter().cloned()));
+    let or_complete = |list: Vec<String>| if list.is_empty() { "à compléter".to_string() } else { list.join(" ; ") };
+    let items = vec![
+        format!(
+            "Objet et durée : {processor}, sous-traitant, traite pour le compte {} les données à caractère personnel de \
+             l'ENT des écoles et établissements couverts, du {} au {}, puis pendant la phase de réversibilité.",
+            controller,
+            french_date(&conv.start_date),
+            french_date(&conv.end_date)
+        ),
+        format!(
+            "Nature et finalités : hébergement, exploitation, maintenance et support de l'ENT, aux seules finalités \
+             prévues par l'arrêté du 30 novembre 2006 modifié ; services concernés ({}) : {}.",
+            if bouquet.is_empty() { "bouquet à compléter".into() } else { bouquet },
+            or_complete(service_names)
+        ),
+        format!("Types de données : {}.", or_complete(data)),
+        format!("Catégories de personnes concernées : {}.", or_complete(subjects)),
+        "Instructions : le sous-traitant ne traite les données que sur instruction documentée du responsable de \
+         traitement, y compris pour tout transfert hors de l'Union européenne, qu'il n'effectue pas sans autorisation \
+         écrite préalable."
+            .into(),
+        "Confidentialité : le sous-traitant veille à ce que les personnes autorisées à traiter les données s'engagent \
+         à en respecter la confidentialité ou soient soumises à une obligation légale appropriée de confidentialité, \
+         et ne leur donne accès qu'aux données nécessaires à leurs fonctions."
+            .into(),
+        "Sécurité (article 32 du RGPD) : hébergement au sein de l'Union européenne, chiffrement des échanges, \
+         authentification forte des administrateurs, gestion et revue des habilitations, journalisation des accès, \
+         sauvegardes chiffrées et restaurations testées, correctifs de sécurité appliqués sans délai."
+            .into(),
+        format!(
+            "Sous-traitants ultérieurs : {}. Le sous-traitant leur impose par contrat les mêmes obligations et informe \
+             le responsable de traitement de tout ajout ou remplacement, qui peut s'y opposer.",
+            subprocessors(conv)
+        ),
+        "Droits des personnes : le sous-traitant aide le responsable de traitement à répondre aux demandes d'exercice \
+         des droits (accès, rectification, effacement, limitation, opposition) et lui transmet sans délai celles \
+         qu'il reçoit."
+            .into(),
+        "Violations de données : le sous-traitant notifie au responsable de traitement toute violation de données \
+         dans les meilleurs délais après en avoir pris connaissance, avec les informations permettant sa \
+         notification à la CNIL dans les 72 heures ; il l'assiste pour l'analyse d'impact et la consultation \
+         préalable."
+            .into(),
+        "Fin du traitement : au terme de la convention, selon le choix du responsable de traitement, le sous-traitant \
+         restitue les données dans un format ouvert puis les supprime avec leurs copies, et en délivre une \
+         attestation, sauf obligation légale de conservation."
+            .into(),
+        "Audits : le sous-traitant met à la disposition du responsable de traitement toutes les informations \
+         nécessaires pour démontrer le respect de ses obligations et permet la réalisation d'audits, y compris \
+         d'inspections, par le responsable de traitement ou un auditeur qu'il mandate, et y contribue."
+            .into(),
+        "Instruction illicite : le sous-traitant informe immédiatement le responsable de traitement si, selon lui, \
+         une instruction constitue une violation du RGPD ou d'autres dispositions du droit de l'Union ou du droit \
+         français relatives à la protection des données."
+            .into(),
+    ];
+    Some(Section {
+        heading: "Annexe – Clauses de sous-traitance (article 28, paragraphe 3, du RGPD)".into(),
+        blocks: vec![Block::Bullets(items)],
+    })
+}

@@ -1,0 +1,274 @@
+//! Who represents each party and the act that empowers them: the délibération of a
+//! commune, EPCI, syndicat mixte, département or région, the act of the conseil
+//! d'administration of an EPLE (R. 421-20 of the code de l'éducation), the recteur or
+//! DASEN themselves or a délégataire under an arrêté de délégation. Checked when given,
+//! required before submission where the model says so, and written into the document.
+
+use super::model::ConventionModel;
+use super::naming::{self, Designation};
+use super::{Convention, Party};
+use chrono::NaiveDate;
+use ent_kernel::clock::french_date;
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::kernel::roles::OrgKind;
+use ent_platform::registry::{fold, EtabType};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The person who signs for a party, and the act that empowers them.
+#[ent_kernel::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Signatory {
+    /// Civility and name, e.g. « M. Jean Dupont ».
+    #[serde(default)]
+    pub name: String,
+    /// The quality in which they sign, e.g. « maire », « rectrice de l'académie de Créteil ».
+    #[serde(default)]
+    pub quality: String,
+    /// When they sign « par délégation »: the act of delegation, e.g. « arrêté n° 2026-14 ».
+    pub delegation: Option<String>,
+    /// Date of the act of delegation, `YYYY-MM-DD`.
+    #[schemars(extend("format" = "date"))]
+    pub delegation_date: Option<String>,
+    /// Number of the délibération (collectivité) or of the act of the conseil d'administration (EPLE)
+    /// authorising the signature.
+    pub act_number: Option<String>,
+    /// Date of that délibération or act, `YYYY-MM-DD`.
+    #[schemars(extend("format" = "date"))]
+    pub act_date: Option<String>,
+    /// Where the party signs (« Fait à … »); the commune's or académie's name by default.
+    pub place: Option<String>,
+}
+
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The deliberative body whose act empowers the party's signatory, if any.
+fn deliberative_body(kind: OrgKind, etab_type: Option<EtabType>) -> Option<&'static str> {
+    match kind {
+        OrgKind::Commune => Some("du conseil municipal"),
+        OrgKind::Epci => Some("du conseil communautaire"),
+        OrgKind::SyndicatMixte => Some("du comité syndical"),
+        OrgKind::Departement => Some("du conseil départemental"),
+        OrgKind::Region => Some("du conseil régional"),
+        OrgKind::Etablissement if etab_type.is_some_and(|t| !t.is_ecole()) => Some("du conseil d'administration"),
+        _ => None,
+    }
+}
+
+/// Whether the quality names the authority itself (the recteur, the DASEN), who needs no delegation.
+fn is_authority(kind: OrgKind, quality: &str) -> bool {
+    let quality = fold(quality);
+    match kind {
+        OrgKind::Academie => quality.starts_with("recteur") || quality.starts_with("rectrice"),
+        OrgKind::Dsden => {
+            quality.starts_with("directeur academique")
+                || quality.starts_with("directrice academique")
+                || quality.starts_with("ia dasen")
+                || quality.starts_with("dasen")
+        }
+        _ => true,
+    }
+}
+
+/// Checks the signatories given at creation or edit: known parties, dates well formed and not in the future.
+pub fn check_given(
+    model: &ConventionModel,
+    given_signatories: &BTreeMap<String, Signatory>,
+    today: NaiveDate,
+    checks: &mut Checks,
+) {
+    for (key, signatory) in given_signatories {
+        let field = format!("signatories.{key}");
+        let Some(spec) = model.parties.iter().find(|p| &p.key == key) else {
+            checks.fail(&field, format!("le modèle {} n'a pas de partie « {key} »", model.id));
+            continue;
+        };
+        for (name, date) in [("act_date", &signatory.act_date), ("delegation_date", &signatory.delegation_date)] {
+            let Some(date) = given(date) else { continue };
+            match NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+                Ok(d) if d > today => checks.fail(
+                    &format!("{field}.{name}"),
+                    format!("{} : la date de l'acte ({}) ne peut être dans le futur", spec.label, french_date(date)),
+                ),
+                Ok(_) => {}
+                Err(_) => checks.fail(&format!("{field}.{name}"), "date attendue au format AAAA-MM-JJ"),
+            }
+        }
+    }
+}
+
+/// Refuses a submission while a party's signatory or empowering act is missing, naming the party
+/// and the field (models with `require_signatories` only).
+pub fn check_complete(model: &ConventionModel, conv: &Convention) -> Result<(), Problem> {
+    if !model.require_signatories {
+        return Ok(());
+    }
+    let mut checks = Checks::default();
+    for party in conv.parties.iter().filter(|p| p.signature_required) {
+        let who = format!("{} ({})", naming::of_org(&party.org).official, party.label);
+        let field = |name: &str| format!("signatories.{}.{name}", party.key);
+        let empty = Signatory::default();
+        let s = party.signatory.as_ref().unwrap_or(&empty);
+        if s.name.trim().is_empty() {
+            checks.fail(&field("name"), format!("{who} : indiquez le nom de la personne qui signe"));
+        }
+        if s.quality.trim().is_empty() {
+            checks.fail(&field("quality"), format!("{who} : indiquez la qualité du signataire"));
+        }
+        if let Some(body) = deliberative_body(party.org.kind, party.etab_type) {
+            let act = if party.org.kind == OrgKind::Etablissement {
+                "l'acte du conseil d'administration (article R. 421-20 du code de l'éducation)"
+            } else {
+                "la délibération"
+            };
+            if given(&s.act_number).is_none() {
+                checks.fail(
+                    &field("act_number"),
+                    format!("{who} : indiquez le numéro de {act} {body} autorisant la signature"),
+                );
+            }
+            if given(&s.act_date).is_none() {
+                checks.fail(&field("act_date"), format!("{who} : indiquez la date de {act} {body}"));
+            }
+        }
+        if !s.quality.trim().is_empty() && !is_authority(party.org.kind, &s.quality) && given(&s.delegation).is_none() {
+            checks.fail(
+                &field("delegation"),
+                format!("{who} : {} signe par délégation ; indiquez l'arrêté de délégation de signature", s.quality),
+            );
+        }
+    }
+    checks.finish().map_err(|p| {
+        let detail = format!("la convention ne peut être soumise à signature : {}", p.detail);
+        Problem { detail, ..p }
+    })
+}
+
+/// « par délégation (arrêté n° … du …) » when the signatory acts by delegation.
+fn delegation_text(s: &Signatory) -> Option<String> {
+    let act = given(&s.delegation)?;
+    Some(match given(&s.delegation_date) {
+        Some(date) => format!("par délégation ({act} du {})", french_date(date)),
+        None => format!("par délégation ({act})"),
+    })
+}
+
+/// « dûment habilité(e) par délibération du conseil municipal n° … du … ».
+fn empowerment_text(party: &Party, s: &Signatory) -> Option<String> {
+    let body = deliberative_body(party.org.kind, party.etab_type)?;
+    let number = given(&s.act_number).unwrap_or("……");
+    let date = given(&s.act_date).map(french_date).unwrap_or_else(|| "……".into());
+    let mut text = format!("dûment habilité(e) par délibération {body} n° {number} du {date}");
+    if party.org.kind == OrgKind::Etablissement {
+        text.push_str(" (article R. 421-20 du code de l'éducation)");
+    }
+    Some(text)
+}
+
+/// One party as the « Entre » block names it: « la Commune de Fresnes, représentée par M. …, maire,
+/// dûment habilité(e) par délibération du conseil municipal n° … du …, ci-après dénommée « la collectivité » ».
+pub fn between_line(party: &Party) -> String {
+    let d = naming::of_org(&party.org);
+    let mut parts = vec![d.article.clone()];
+    match party.signatory.as_ref().filter(|s| !s.name.trim().is_empty()) {
+        Some(s) => {
+            parts.push(format!("{} par {}", d.represented(), s.name.trim()));
+            if !s.quality.trim().is_empty() {
+                parts.push(s.quality.trim().to_string());
+            }
+            parts.extend(delegation_text(s));
+            parts.extend(empowerment_text(party, s));
+        }
+        None => parts.push(format!("{} par son représentant légal (à compléter)", d.represented())),
+    }
+    let called = if d.feminine { "dénommée" } else { "dénommé" };
+    format!("{}, ci-après {called} « {} »", parts.join(", "), party.label)
+}
+
+/// Who signs for a party and under which act, in one line (the console's convention page).
+pub fn describe(party: &Party) -> Option<String> {
+    let s = party.signatory.as_ref().filter(|s| !s.name.trim().is_empty())?;
+    let mut parts = vec![s.name.trim().to_string()];
+    if !s.quality.trim().is_empty() {
+        parts.push(s.quality.trim().to_string());
+    }
+    parts.extend(delegation_text(s));
+    parts.extend(empowerment_text(party, s));
+    Some(parts.join(", "))
+}
+
+/// The « Vu » lines of the parties' acts: délibérations, acts of the conseil d'administration, delegations.
+pub fn vu_lines(conv: &Convention) -> Vec<String> {
+    let mut lines = Vec::new();
+    for party in &conv.parties {
+        let Some(s) = &party.signatory else { continue };
+        let d = naming::of_org(&party.org);
+        if let (Some(body), Some(number)) = (deliberative_body(party.org.kind, party.etab_type), given(&s.act_number)) {
+            let date = given(&s.act_date).map(|d| format!(" du {}", french_date(d))).unwrap_or_default();
+            lines.push(format!(
+                "Vu la délibération {body} {} n° {number}{date} autorisant la signature de la présente convention",
+                d.of
+            ));
+        }
+        if let Some(act) = given(&s.delegation) {
+            let date = given(&s.delegation_date).map(|d| format!(" du {}", french_date(d))).unwrap_or_default();
+            lines.push(format!("Vu l'acte de délégation de signature {act}{date} ({})", d.official));
+        }
+    }
+    lines
+}
+
+/// Where the party signs: the signatory's place, else the commune's or académie's name.
+fn place(party: &Party, d: &Designation) -> String {
+    if let Some(place) = party.signatory.as_ref().and_then(|s| given(&s.place)) {
+        return place.to_string();
+    }
+    match party.org.kind {
+        OrgKind::Commune => party.org.name.clone(),
+        OrgKind::Academie => {
+            d.official.trim_start_matches("Académie ").trim_start_matches("de ").trim_start_matches("d'").to_string()
+        }
+        _ => "……………………".into(),
+    }
+}
+
+/// The signature block of each party in the body: who signs, in what quality, « Fait à …, le … ».
+pub fn signature_blocks(conv: &Convention) -> Vec<String> {
+    conv.parties
+        .iter()
+        .filter(|p| p.signature_required)
+        .map(|party| {
+            let d = naming::of_org(&party.org);
+            let who = match &party.signatory {
+                Some(s) if !s.name.trim().is_empty() => {
+                    let mut who = vec![s.name.trim().to_string()];
+                    if !s.quality.trim().is_empty() {
+                        who.push(s.quality.trim().to_string());
+                    }
+                    who.extend(delegation_text(s));
+                    who.join(", ")
+                }
+                _ => "nom et qualité du signataire (à compléter)".into(),
+            };
+            format!("Pour {} : {who}. Fait à {}, le ……………………", d.article, place(party, &d))
+        })
+        .collect()
+}
+
+/// The signatories of a convention's parties, by party key (for the edit that keeps them).
+pub fn current(conv: &Convention) -> BTreeMap<String, Signatory> {
+    conv.parties.iter().filter_map(|p| p.signatory.clone().map(|s| (p.key.clone(), s))).collect()
+}
+
+/// A signatory as stored in `convention_parties.signatory` (JSON).
+pub fn to_column(signatory: Option<&Signatory>) -> Option<String> {
+    signatory.and_then(|s| serde_json::to_string(s).ok())
+}
+
+pub fn from_column(text: Option<&str>) -> Option<Signatory> {
+    text.and_then(|t| serde_json::from_str(t).ok())
+}
