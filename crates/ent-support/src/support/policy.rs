@@ -4,7 +4,7 @@
 //! embedded; the YAML files of `support_dir` (config) replace policies and
 //! calendars by name. Everything is validated at start.
 
-use super::calendar::{Calendar, Closure, Territory};
+use super::calendar::{Calendar, Closure, Place, Territory};
 use super::{Level, Priority};
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use schemars::JsonSchema;
@@ -33,7 +33,8 @@ pub struct CalendarSpec {
     #[serde(default = "yes")]
     pub public_holidays: bool,
     /// Whose public holidays besides the national ones (`alsace-moselle`, `reunion`...), and
-    /// the time zone when `timezone` is left at its default.
+    /// the time zone when `timezone` is left at its default. Absent: the territory of the
+    /// ticket's school, and its académie's time zone when `timezone` is left at its default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub territory: Option<String>,
     #[serde(default)]
@@ -209,6 +210,8 @@ fn calendar(name: &str, spec: &CalendarSpec, errors: &mut Vec<String>) -> Calend
         public_holidays: spec.public_holidays,
         territory,
         closures: spec.closures.iter().map(|c| Closure { from: c.from, to: c.to }).collect(),
+        follows_school: spec.territory.is_none(),
+        follows_academie_tz: spec.territory.is_none() && spec.timezone == default_tz(),
     }
 }
 
@@ -327,6 +330,11 @@ impl Policies {
         &self.calendars[&self.level(policy, level).calendar]
     }
 
+    /// The calendar of `level` for a ticket of a school at `place`.
+    pub fn calendar_at(&self, policy: &str, level: Level, place: &Place) -> Calendar {
+        self.calendar(policy, level).at(place)
+    }
+
     pub fn auto_escalate(&self, policy: &str, level: Level) -> bool {
         self.level(policy, level).auto_escalate
     }
@@ -387,5 +395,23 @@ mod tests {
         let errors = Policies::validate(spec).unwrap_err();
         assert!(errors.iter().any(|e| e.contains("N2") && e.contains("P1")), "{errors:?}");
         assert!(errors.iter().any(|e| e.contains("lune")), "{errors:?}");
+    }
+
+    #[test]
+    fn a_school_calendar_takes_the_territory_and_the_academie_time_zone_unless_fixed() {
+        use chrono::{TimeZone, Utc};
+        let p = Policies::shipped();
+        // La Réunion: opening at 08:00 Indian/Reunion (UTC+4), 20 December closed.
+        let reunion = Place::new(Some("974"), Some("28"), false);
+        let cal = p.calendar_at("standard", Level::N1, &reunion);
+        assert_eq!((cal.tz, cal.territory), (chrono_tz::Indian::Reunion, Territory::Reunion));
+        let monday = Utc.with_ymd_and_hms(2027, 12, 20, 3, 0, 0).unwrap();
+        assert_eq!(cal.next_open(monday), Utc.with_ymd_and_hms(2027, 12, 21, 4, 0, 0).unwrap());
+        // The vendor's calendar names its territory: it stays metropolitan.
+        let n3 = p.calendar_at("standard", Level::N3, &reunion);
+        assert_eq!((n3.tz, n3.territory), (chrono_tz::Europe::Paris, Territory::Metropole));
+        // Strasbourg: Alsace-Moselle holidays, Paris time.
+        let strasbourg = p.calendar_at("standard", Level::N1, &Place::new(Some("067"), Some("15"), false));
+        assert_eq!((strasbourg.tz, strasbourg.territory), (chrono_tz::Europe::Paris, Territory::AlsaceMoselle));
     }
 }
