@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod policy;
 pub mod report;
 pub mod routes;
+pub mod school;
 pub mod sla;
 pub mod state;
 pub mod tickets;

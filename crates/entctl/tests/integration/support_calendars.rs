@@ -105,3 +105,33 @@ async fn a_ticket_in_strasbourg_waits_past_good_friday_and_one_in_creteil_does_n
     let n3 = policies.calendar_at("standard", entcp::support::Level::N3, &place);
     assert!(n3.is_working_day(chrono::NaiveDate::from_ymd_opt(2027, 3, 26).unwrap()));
 }
+
+backend_test!(with_the_school_pause_an_n1_clock_stops_for_the_zone_holidays_and_the_ecoles_wednesday);
+async fn with_the_school_pause_an_n1_clock_stops_for_the_zone_holidays_and_the_ecoles_wednesday(
+    db: crate::common::TestDb,
+) {
+    let w = world(&db).await;
+    // Monday 20 October 2025, 10:00, Toussaint holidays everywhere: under the standard policy
+    // the N1 clock runs (due at 11:00).
+    let standard = w.open("ecole-creteil", "2025-10-20 10:00").await;
+    assert_eq!(ts(&standard["first_response_due"]), paris("2025-10-20 11:00"), "{}: {standard}", db.name);
+    // The écoles' policy: the clock waits for the return to class on Monday 3 November.
+    for uai in ["0940002S", "0440002N", "0940001R"] {
+        let (status, body) =
+            w.call(Method::PUT, &format!("/support/contracts/{uai}"), json!({ "policy": "ecoles" })).await;
+        assert_eq!(status, 204, "{body}");
+    }
+    let paused = w.open("ecole-creteil", "2025-10-20 10:00").await;
+    assert_eq!(ts(&paused["first_response_due"]), paris("2025-11-03 09:00"), "{}: {paused}", db.name);
+    // Each school its zone: Monday 2 March 2026 is in the winter holidays of zone C
+    // (Créteil, until 8 March), not of zone B (Nantes, back on 2 March).
+    let creteil = w.open("ecole-creteil", "2026-03-02 10:00").await;
+    assert_eq!(ts(&creteil["first_response_due"]), paris("2026-03-09 09:00"), "{}: {creteil}", db.name);
+    let nantes = w.open("ecole-nantes", "2026-03-02 10:00").await;
+    assert_eq!(ts(&nantes["first_response_due"]), paris("2026-03-02 11:00"), "{}: {nantes}", db.name);
+    // Tuesday 10 March 2026, 17:30: the école's Wednesday is its day off, the collège's is worked.
+    let ecole = w.open("ecole-creteil", "2026-03-10 17:30").await;
+    assert_eq!(ts(&ecole["first_response_due"]), paris("2026-03-12 08:30"), "{}: {ecole}", db.name);
+    let college = w.open("college-creteil", "2026-03-10 17:30").await;
+    assert_eq!(ts(&college["first_response_due"]), paris("2026-03-11 08:30"), "{}: {college}", db.name);
+}
