@@ -34,5 +34,6 @@ mod rows;
 mod scheduler;
 mod scope;
 mod support;
+mod support_calendars;
 mod tenants;
 mod tenants_kube;
