@@ -172,7 +172,6 @@ struct Sample {
     _db: TestDb,
 }
 
-
 async fn sample(db: TestDb) -> Sample {
     common::import_sample(&db.store).await;
     let org = |key: &'static str| entcp::registry::resolve_org(&db.store, key);
