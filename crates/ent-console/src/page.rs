@@ -109,6 +109,8 @@ impl Notice {
 #[derive(Serialize)]
 pub struct Shell {
     etat: bool,
+    /// The integrity of the State theme's DSFR script (`None`: the neutral theme, no script).
+    dsfr_integrity: Option<&'static str>,
     operator: String,
     assets: String,
     person: Option<String>,
@@ -134,8 +136,10 @@ impl Shell {
                     .collect()
             })
             .unwrap_or_default();
+        let etat = state.config.console.theme == ConsoleTheme::Etat;
         Shell {
-            etat: state.config.console.theme == ConsoleTheme::Etat,
+            etat,
+            dsfr_integrity: crate::assets::integrity(crate::assets::DSFR_SCRIPT).filter(|_| etat),
             operator: state.config.console.operator_name.clone(),
             assets: format!("/assets/{}", crate::assets::VERSION),
             person: session.map(|s| format!("{} ({})", s.display_name, s.email)),

@@ -1,7 +1,9 @@
 //! `entctl bench import`: a national-size synthetic annuaire imported twice
 //! (first import, then a no-change re-run), with rows/s and peak memory.
 //! `load`: HTTP read and write load over loopback (`entctl bench read|write`).
+//! `console`: the web console's list pages on the demo data (`entctl bench console`).
 
+pub mod console;
 pub mod load;
 
 use ent_kernel::config::Config;

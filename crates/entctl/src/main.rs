@@ -283,6 +283,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// p50/p95 of the web console's list pages (50 rows, and searches) on the demo data, as admin and as DAN.
+    Console {
+        /// Requests per page and person.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+    },
     /// Ticket creations and comments by 1×, 3× and 10× the pool size of concurrent writers.
     Write {
         /// Writes per writer.
@@ -486,6 +492,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Read { connections, requests, seconds }) => {
             entcp::bench::load::read(&config, connections, requests, seconds).await?;
+        }
+        Command::Bench(BenchCommand::Console { requests }) => {
+            entcp::bench::console::console(&config, requests).await?;
         }
         Command::Bench(BenchCommand::Write { per_writer, seconds }) => {
             entcp::bench::load::write(&config, per_writer, seconds).await?;

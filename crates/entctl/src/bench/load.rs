@@ -98,7 +98,7 @@ async fn token(
 }
 
 /// The backends to bench: SQLite always, PostgreSQL when a URL is given.
-fn backends(config: &Config) -> Vec<Config> {
+pub(super) fn backends(config: &Config) -> Vec<Config> {
     let mut sqlite = config.clone();
     sqlite.database.url = None;
     let mut configs = vec![sqlite];
@@ -116,7 +116,7 @@ fn backends(config: &Config) -> Vec<Config> {
     configs
 }
 
-fn backend_name(store: &Store) -> &'static str {
+pub(super) fn backend_name(store: &Store) -> &'static str {
     store.backend().label()
 }
 
@@ -134,13 +134,18 @@ impl Figures {
     }
 
     fn p99_ms(&mut self) -> f64 {
-        if self.latencies.is_empty() {
-            return 0.0;
-        }
         self.latencies.sort_by(f64::total_cmp);
-        let rank = ((self.latencies.len() as f64) * 0.99).ceil() as usize;
-        self.latencies[rank.clamp(1, self.latencies.len()) - 1] * 1000.0
+        quantile(&self.latencies, 0.99) * 1000.0
     }
+}
+
+/// The `q` quantile of `sorted` (nearest rank; 0 when empty).
+pub(super) fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (sorted.len() as f64 * q).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// `connections` clients each sending `next(client, i)` until `requests` in all
