@@ -1,8 +1,10 @@
 //! `entctl bench import`: a national-size synthetic annuaire imported twice
 //! (first import, then a no-change re-run), with rows/s and peak memory.
 //! `load`: HTTP read and write load over loopback (`entctl bench read|write`).
+//! `national`: national-scale data on PostgreSQL (`entctl bench national`).
 
 pub mod load;
+pub mod national;
 
 use ent_kernel::config::Config;
 use ent_kernel::store::{redact, Backend, Store};
