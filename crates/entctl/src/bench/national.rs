@@ -50,14 +50,15 @@ const TENANTS_SQL: &str = "INSERT INTO tenants (id, slug, org_id, hostname, base
 const TICKETS_SQL: &str = "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, \
     requester_role, subject, description, category, impact, urgency, priority, policy, level, reached_n3, n1_org_id, \
     status, resolution_due, next_due, closed_at, created_at, updated_at) \
-    SELECT 'tk-' || s, 'ENT-NAT-' || lpad(s::text, 8, '0'), t.ids[1 + (s % t.n)::int], t.orgs[1 + (s % t.n)::int], \
+    SELECT 'tk-' || s, 'ENT-NAT-' || lpad(s::text, 8, '0'), t.id, t.org_id, \
     $1, 'usager', 'Ticket ' || s, 'Description', 'autre', 'moyenne', 'moyenne', 'P3', 'standard', 'n1', 0, \
-    t.orgs[1 + (s % t.n)::int], CASE WHEN s <= {open} THEN 'in_progress' ELSE 'closed' END, \
+    t.org_id, CASE WHEN s <= {open} THEN 'in_progress' ELSE 'closed' END, \
     CASE WHEN s > {open} THEN NULL WHEN s % 100 = 0 THEN $3 ELSE $4 END, \
     CASE WHEN s > {open} THEN NULL WHEN s % 100 = 0 THEN $3 ELSE $4 END, \
     CASE WHEN s > {open} THEN $2 END, $2, $2 \
-    FROM generate_series(1, $5) AS s, \
-         (SELECT array_agg(id ORDER BY id) AS ids, array_agg(org_id ORDER BY id) AS orgs, count(*) AS n FROM tenants) AS t";
+    FROM generate_series(1, $5) AS s \
+    JOIN (SELECT id, org_id, row_number() OVER (ORDER BY id) - 1 AS k FROM tenants) AS t \
+      ON t.k = s % (SELECT COUNT(*) FROM tenants)";
 
 const CONVENTIONS_SQL: &str = "INSERT INTO conventions (id, reference, model_id, model_version, title, status, \
     parameters, start_date, end_date, root_id, created_by, created_at, updated_at) \
