@@ -2,9 +2,11 @@
 //! (first import, then a no-change re-run), with rows/s and peak memory.
 //! `load`: HTTP read and write load over loopback (`entctl bench read|write`).
 //! `console`: the web console's list pages on the demo data (`entctl bench console`).
+//! `national`: national-scale data on PostgreSQL (`entctl bench national`).
 
 pub mod console;
 pub mod load;
+pub mod national;
 
 use ent_kernel::config::Config;
 use ent_kernel::store::{redact, Backend, Store};

@@ -272,6 +272,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 4_000)]
         tenants: usize,
     },
+    /// National sizes on PostgreSQL (66k établissements, 30k tenants, 1M tickets, 10M audit records):
+    /// generation, reconcile, SLA sweep, register, route latencies, database size.
+    National {
+        /// Multiplies every size (0.1 for a quick try).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// At most this many seconds of load per route.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// HTTP reads over loopback (SQLite, and PostgreSQL when a URL is given): /healthz, the org list, one org.
     Read {
         #[arg(long, default_value_t = 16)]
@@ -489,6 +499,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Rgpd { tenants }) => {
             entcp::bench::rgpd(&config, tenants).await?;
+        }
+        Command::Bench(BenchCommand::National { scale, seconds }) => {
+            entcp::bench::national::national(&config, scale, seconds).await?;
         }
         Command::Bench(BenchCommand::Read { connections, requests, seconds }) => {
             entcp::bench::load::read(&config, connections, requests, seconds).await?;

@@ -29,6 +29,7 @@ mod production;
 mod read_cache;
 mod read_path;
 mod registry_store;
+mod replicas;
 mod rgpd;
 mod rows;
 mod scheduler;
