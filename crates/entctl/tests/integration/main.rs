@@ -35,4 +35,7 @@ mod scheduler;
 mod scope;
 mod support;
 mod tenants;
+mod tenants_egress;
+mod tenants_guardrails;
 mod tenants_kube;
+mod tenants_schema;
