@@ -37,4 +37,7 @@ mod scope;
 mod support;
 mod support_calendars;
 mod tenants;
+mod tenants_egress;
+mod tenants_guardrails;
 mod tenants_kube;
+mod tenants_schema;

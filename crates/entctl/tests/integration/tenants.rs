@@ -371,12 +371,7 @@ fn college_doc(options: &[&str]) -> String {
 backend_test!(a_college_tenant_from_refusal_to_purge_with_manifests_on_disk);
 /// The "Done when", for a collège of the Val-de-Marne sample (one collège row added to it).
 async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate::common::TestDb) {
-    common::import_sample(&db.store).await;
-    let college = std::fs::read(common::fixture("annuaire-education-94-college.csv")).unwrap();
-    let options = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(&db.store, &admin(), std::io::Cursor::new(college), options, t0())
-        .await
-        .unwrap();
+    common::import_sample_with_college(&db.store).await;
     let data = tempfile::tempdir().unwrap();
     let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
     let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
