@@ -158,3 +158,102 @@ async fn the_commune_officer_signs_in_through_the_provider_and_lands_on_the_comm
     })
     .await;
 }
+
+/// Signs out through the header's button.
+async fn sign_out(browser: &Browser) {
+    browser.click("form[action='/deconnexion'] button").await;
+    assert_eq!(browser.path().await, "/connexion?apres=deconnexion");
+}
+
+/// Waits until the text of `css` contains `wanted` (htmx swaps it after its request).
+async fn until_text(browser: &Browser, css: &str, wanted: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = browser.find(css).await.text().await.expect("element text");
+        if text.contains(wanted) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    text
+}
+
+backend_test!(a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser);
+async fn a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser(db: TestDb) {
+    use crate::console_tickets::{desk, N1, N2, N3, USAGER};
+    desk(&db.store).await;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let base = common::serve_knowing_base(db.store.clone(), clock, |config, base| {
+        config.console.public_url = base.to_string();
+    })
+    .await;
+    let p1 = entcp::support::policy::Policies::shipped().priority("haute", "haute").unwrap().as_str();
+    journey("support_desk", &base, move |browser| async move {
+        // The usager opens a ticket: the école's ENT pre-selected, the priority previewed.
+        password_sign_in(&browser, USAGER).await;
+        browser.open("/tickets/nouveau").await;
+        browser.axe().await;
+        browser.fill("#sujet", "Le cahier de liaison ne s'ouvre plus").await;
+        browser.click("label[for='impact-haute']").await;
+        browser.click("label[for='urgence-haute']").await;
+        let preview = until_text(&browser, "#priorite", p1).await;
+        assert!(preview.contains(p1), "{preview}");
+        browser.fill("#description", "Depuis ce matin, une page blanche s'affiche.").await;
+        browser.click("#envoyer-ticket").await;
+        let path = browser.path().await.split('?').next().unwrap().to_string();
+        assert!(path.starts_with("/tickets/ENT-"), "{path}");
+        assert!(browser.text().await.contains(&format!("Priorité {p1}")));
+        browser.axe().await;
+        sign_out(&browser).await;
+
+        // The commune's N1: its queue, a reply, an internal note, the escalation.
+        browser.sign_in_with_password(N1, PASSWORD).await;
+        browser.open("/tickets").await;
+        assert!(browser.text().await.contains(path.trim_start_matches("/tickets/")));
+        browser.axe().await;
+        browser.open(&path).await;
+        browser.fill("#message", "Nous regardons.").await;
+        browser.click("#repondre").await;
+        browser.fill("#message", "Le prestataire a changé la configuration SSO.").await;
+        browser.click("#noter").await;
+        assert!(browser.text().await.contains("Note interne"));
+        browser.axe().await;
+        browser.fill("#motif", "Relève de l'académie.").await;
+        browser.click("#escalader").await;
+        assert!(browser.text().await.contains("Niveau N2"));
+        sign_out(&browser).await;
+
+        // The académie's N2 escalates to the vendor.
+        browser.sign_in_with_password(N2, PASSWORD).await;
+        browser.open(&path).await;
+        browser.axe().await;
+        browser.fill("#motif", "Anomalie de l'éditeur.").await;
+        browser.click("#escalader").await;
+        assert!(browser.text().await.contains("Niveau N3"));
+        sign_out(&browser).await;
+
+        // The vendor: a pseudonymised requester, no internal note; it resolves the ticket.
+        browser.sign_in_with_password(N3, PASSWORD).await;
+        browser.open(&path).await;
+        let text = browser.text().await;
+        assert!(text.contains("pseudonyme") && !text.contains(USAGER), "{text}");
+        assert!(!text.contains("configuration SSO") && !text.contains("Note interne"), "{text}");
+        browser.axe().await;
+        browser.fill("#message-statut", "Correctif déployé.").await;
+        browser.click("#vers-resolved").await;
+        assert_eq!(browser.find("#statut-ticket").await.text().await.unwrap(), "résolu");
+        sign_out(&browser).await;
+
+        // The usager sees the replies, not the note, and closes the ticket.
+        browser.sign_in_with_password(USAGER, PASSWORD).await;
+        browser.open(&path).await;
+        let text = browser.text().await;
+        assert!(text.contains("Nous regardons.") && text.contains("Correctif déployé."), "{text}");
+        assert!(!text.contains("configuration SSO") && !text.contains("Note interne"), "{text}");
+        browser.axe().await;
+        browser.click("#vers-closed").await;
+        assert_eq!(browser.find("#statut-ticket").await.text().await.unwrap(), "clos");
+        browser.axe().await;
+    })
+    .await;
+}
