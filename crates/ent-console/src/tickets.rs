@@ -67,7 +67,8 @@ const CATEGORIES: &[(&str, &str)] = &[
 ];
 const ASSIGNEES: &[(&str, &str)] = &[("moi", "Moi"), ("personne", "Personne")];
 /// Impact and urgency in words: the value the domain knows, and what the form says.
-const GRADES: &[(&str, &str)] = &[("haute", "Élevée"), ("moyenne", "Moyenne"), ("basse", "Faible")];
+const IMPACTS: &[(&str, &str)] = &[("haute", "élevé"), ("moyenne", "moyen"), ("basse", "faible")];
+const URGENCIES: &[(&str, &str)] = &[("haute", "élevée"), ("moyenne", "moyenne"), ("basse", "faible")];
 
 /// The queue: the columns, the filters (status, priority, tenant, category, assignee, level).
 pub const QUEUE: ListSpec = ListSpec {
@@ -356,8 +357,8 @@ async fn open_page(on: &On<SupportState>, reply: Reply<'_>) -> Result<Response, 
     let pick = |name: &str, default: &str| fields.opt(name).unwrap_or_else(|| default.to_string());
     let (impact, urgency, category) =
         (pick("impact", "moyenne"), pick("urgence", "moyenne"), pick("categorie", "acces"));
-    let grades = |chosen: &str| -> Vec<Value> {
-        GRADES.iter().map(|(v, l)| json!({ "value": v, "label": l, "checked": *v == chosen })).collect()
+    let grades = |words: &[(&str, &str)], chosen: &str| -> Vec<Value> {
+        words.iter().map(|(v, l)| json!({ "value": v, "label": l, "checked": *v == chosen })).collect()
     };
     let categories: Vec<Value> =
         CATEGORIES.iter().map(|(v, l)| json!({ "value": v, "label": l, "selected": *v == category })).collect();
@@ -375,8 +376,8 @@ async fn open_page(on: &On<SupportState>, reply: Reply<'_>) -> Result<Response, 
         "categories": categories,
         "services": services,
         "grades": [
-            { "name": "impact", "legend": "Impact : combien de personnes sont gênées ?", "items": grades(&impact) },
-            { "name": "urgence", "legend": "Urgence : à quel point est-ce pressant ?", "items": grades(&urgency) },
+            { "name": "impact", "legend": "Impact : combien de personnes sont gênées ?", "items": grades(IMPACTS, &impact) },
+            { "name": "urgence", "legend": "Urgence : à quel point est-ce pressant ?", "items": grades(URGENCIES, &urgency) },
         ],
         "priority": priority_text(state, &impact, &urgency),
         "fields": { "sujet": fields.get("sujet"), "description": fields.get("description") },
@@ -561,7 +562,7 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
             "tenant": ticket.tenant, "organisation": ticket.organisation.name,
             "requester": ticket.requester.name, "pseudonymous": ticket.requester.pseudonymous,
             "category": label_of(CATEGORIES, &ticket.category), "service": ticket.service,
-            "impact": label_of(GRADES, &ticket.impact), "urgency": label_of(GRADES, &ticket.urgency),
+            "impact": label_of(IMPACTS, &ticket.impact), "urgency": label_of(URGENCIES, &ticket.urgency),
             "priority": ticket.priority.as_str(), "level": ticket.level.label(),
             "status": ticket.status.label(), "assignee": ticket.assignee, "team": ticket.assigned_team,
             "version": ticket.version, "flag": ticket.convention_flag,
@@ -714,7 +715,7 @@ mod tests {
         assert_eq!(business_duration(45 * 60), "45 min");
         assert_eq!(business_duration(3 * 3600), "3 h");
         assert_eq!(business_duration(3 * 3600 + 5 * 60), "3 h 05");
-        assert_eq!(label_of(GRADES, "haute"), "Élevée");
+        assert_eq!((label_of(IMPACTS, "haute"), label_of(URGENCIES, "haute")), ("élevé".into(), "élevée".into()));
         assert_eq!(escape("<b>&"), "&lt;b&gt;&amp;");
     }
 }
