@@ -323,7 +323,7 @@ fn priority_text(state: &SupportState, impact: &str, urgency: &str) -> String {
 
 /// `/tickets/priorite?impact=…&urgence=…`: the preview the form updates through htmx.
 async fn priority_preview(On { state, .. }: On<SupportState>, Query(query): Query<Fields>) -> Response {
-    Html(format!("{}", escape(&priority_text(&state, query.get("impact"), query.get("urgence"))))).into_response()
+    Html(escape(&priority_text(&state, query.get("impact"), query.get("urgence")))).into_response()
 }
 
 fn escape(text: &str) -> String {

@@ -233,6 +233,6 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     let close: Vec<(&str, &str)> = close.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let page = follow(&app, &usager, &post_form(&app, &usager, &format!("{path}/statut"), &close).await).await;
     assert!(page.text.contains("id=\"statut-ticket\">clos<"), "{}", page.text);
-    let ticket = entcp::support::tickets::load(&mut *app.store.conn().await.unwrap(), &reference).await.unwrap();
+    let ticket = entcp::support::tickets::load(&mut app.store.conn().await.unwrap(), &reference).await.unwrap();
     assert_eq!(ticket.unwrap().status, entcp::support::Status::Closed);
 }
