@@ -44,6 +44,9 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "tenants.html",
     "tenant_new.html",
     "tenant.html",
+    "tickets.html",
+    "ticket_new.html",
+    "ticket.html",
 ];
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {
@@ -77,6 +80,7 @@ const NAV: &[(&str, &str, &Action)] = &[
     ("Utilisateurs et rôles", "/utilisateurs", &crate::users::USERS_SCREEN),
     ("Conventions", "/conventions", &authz::CONVENTIONS_READ),
     ("ENT", "/ent", &authz::TENANTS_READ),
+    ("Support", "/tickets", &authz::SUPPORT_READ),
     ("Mon compte", "/compte", &authz::SELF_READ),
 ];
 

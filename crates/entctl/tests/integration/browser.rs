@@ -393,3 +393,107 @@ async fn the_demo_started_as_the_readme_says_leads_the_dan_to_the_dashboard_in_a
     child.kill().expect("the demo server stops");
     let _ = child.wait();
 }
+
+/// Waits until the text of `css` contains `wanted`, case aside (htmx swaps it after its
+/// request; a click's page may still be loading); the last text read.
+async fn until_text(browser: &Browser, css: &str, wanted: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        if let Ok(element) = browser.client.find(fantoccini::Locator::Css(css)).await {
+            text = element.text().await.unwrap_or_default();
+            if text.to_lowercase().contains(&wanted.to_lowercase()) {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    text
+}
+
+backend_test!(a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser);
+async fn a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser(db: TestDb) {
+    use crate::console_tickets::{desk, N1, N2, N3, USAGER};
+    desk(&db.store).await;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let base = common::serve_knowing_base(db.store.clone(), clock, |config, base| {
+        config.console.public_url = base.to_string();
+    })
+    .await;
+    let p1 = entcp::support::policy::Policies::shipped().priority("haute", "haute").unwrap().as_str();
+    journey("support_desk", &base, move |browser| async move {
+        // The usager opens a ticket: the école's ENT pre-selected, the priority previewed.
+        password_sign_in(&browser, USAGER).await;
+        browser.open("/tickets/nouveau").await;
+        browser.axe().await;
+        browser.fill("#sujet", "Le cahier de liaison ne s'ouvre plus").await;
+        browser.click("label[for='impact-haute']").await;
+        browser.click("label[for='urgence-haute']").await;
+        let preview = until_text(&browser, "#priorite", p1).await;
+        assert!(preview.contains(p1), "{preview}");
+        browser.fill("#description", "Depuis ce matin, une page blanche s'affiche.").await;
+        browser.click("#envoyer-ticket").await;
+        // DSFR badges are upper case on screen.
+        let shown = until_text(&browser, "body", &format!("priorité {p1}")).await;
+        assert!(shown.to_lowercase().contains(&format!("priorité {}", p1.to_lowercase())), "{shown}");
+        let path = browser.path().await.split('?').next().unwrap().to_string();
+        assert!(path.starts_with("/tickets/ENT-"), "{path}");
+        browser.axe().await;
+        sign_out(&browser).await;
+
+        // The commune's N1: its queue, a reply, an internal note, the escalation.
+        browser.sign_in_with_password(N1, PASSWORD).await;
+        browser.open("/tickets").await;
+        assert!(browser.text().await.contains(path.trim_start_matches("/tickets/")));
+        browser.axe().await;
+        browser.open(&path).await;
+        browser.fill("#message", "Nous regardons.").await;
+        browser.click("#repondre").await;
+        until_text(&browser, "body", "Votre message est ajouté").await;
+        browser.fill("#message", "Le prestataire a changé la configuration SSO.").await;
+        browser.click("#noter").await;
+        let shown = until_text(&browser, "body", "La note interne est ajoutée").await;
+        assert!(shown.contains("La note interne est ajoutée") && shown.contains("configuration SSO"), "{shown}");
+        browser.axe().await;
+        browser.fill("#motif", "Relève de l'académie.").await;
+        browser.click("#escalader").await;
+        let shown = until_text(&browser, "body", "Le ticket est escaladé").await;
+        assert!(shown.to_lowercase().contains("niveau n2"), "{shown}");
+        sign_out(&browser).await;
+
+        // The académie's N2 escalates to the vendor.
+        browser.sign_in_with_password(N2, PASSWORD).await;
+        browser.open(&path).await;
+        browser.axe().await;
+        browser.fill("#motif", "Anomalie de l'éditeur.").await;
+        browser.click("#escalader").await;
+        let shown = until_text(&browser, "body", "Le ticket est escaladé").await;
+        assert!(shown.to_lowercase().contains("niveau n3"), "{shown}");
+        sign_out(&browser).await;
+
+        // The vendor: a pseudonymised requester, no internal note; it resolves the ticket.
+        browser.sign_in_with_password(N3, PASSWORD).await;
+        browser.open(&path).await;
+        let text = browser.text().await;
+        assert!(text.contains("pseudonyme") && !text.contains(USAGER), "{text}");
+        assert!(!text.contains("configuration SSO") && !text.to_lowercase().contains("note interne"), "{text}");
+        browser.axe().await;
+        browser.fill("#message-statut", "Correctif déployé.").await;
+        browser.click("#vers-resolved").await;
+        until_text(&browser, "body", "Le statut du ticket est changé").await;
+        assert_eq!(until_text(&browser, "#statut-ticket", "résolu").await.to_lowercase(), "résolu");
+        sign_out(&browser).await;
+
+        // The usager sees the replies, not the note, and closes the ticket.
+        browser.sign_in_with_password(USAGER, PASSWORD).await;
+        browser.open(&path).await;
+        let text = browser.text().await;
+        assert!(text.contains("Nous regardons.") && text.contains("Correctif déployé."), "{text}");
+        assert!(!text.contains("configuration SSO") && !text.to_lowercase().contains("note interne"), "{text}");
+        browser.axe().await;
+        browser.click("#vers-closed").await;
+        until_text(&browser, "body", "Le statut du ticket est changé").await;
+        assert_eq!(until_text(&browser, "#statut-ticket", "clos").await.to_lowercase(), "clos");
+        browser.axe().await;
+    })
+    .await;
+}

@@ -13,6 +13,7 @@ mod catalog;
 mod console;
 mod console_conventions;
 mod console_screens;
+mod console_tickets;
 mod conventions;
 mod counters;
 mod db_faults;
