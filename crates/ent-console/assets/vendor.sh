@@ -15,7 +15,7 @@ npm install --ignore-scripts --no-audit --no-fund "@gouvfr/dsfr@$DSFR_VERSION" "
 dist=node_modules/@gouvfr/dsfr/dist
 rm -rf "$here/dsfr"
 mkdir -p "$here/dsfr/fonts"
-cp "$dist/dsfr.min.css" "$here/dsfr/"
+cp "$dist/dsfr.min.css" "$dist/dsfr.module.min.js" "$here/dsfr/"
 cp node_modules/@gouvfr/dsfr/LICENSE.md "$here/dsfr/LICENSE.md"
 cp "$dist"/fonts/*.woff2 "$here/dsfr/fonts/"
 # Only the icons the stylesheet refers to.

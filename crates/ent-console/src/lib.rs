@@ -21,6 +21,7 @@ pub mod page;
 mod security;
 pub mod signin;
 pub mod tenants;
+pub mod tickets;
 pub mod users;
 
 use axum::http::Method;
@@ -99,6 +100,7 @@ where
     ConsoleState: FromRef<S>,
     ent_conventions::conventions::ConventionsState: FromRef<S>,
     ent_tenants::tenants::TenantsState: FromRef<S>,
+    ent_support::support::SupportState: FromRef<S>,
 {
     use Access::*;
     let mut pages = vec![
@@ -128,6 +130,7 @@ where
     pages.extend(users::routes());
     pages.extend(conventions::routes());
     pages.extend(tenants::routes());
+    pages.extend(tickets::routes());
     pages
 }
 
@@ -138,6 +141,7 @@ where
     ConsoleState: FromRef<S>,
     ent_conventions::conventions::ConventionsState: FromRef<S>,
     ent_tenants::tenants::TenantsState: FromRef<S>,
+    ent_support::support::SupportState: FromRef<S>,
 {
     let console = ConsoleState::from_ref(state);
     let mut router = Router::new();

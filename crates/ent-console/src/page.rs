@@ -44,6 +44,9 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "tenants.html",
     "tenant_new.html",
     "tenant.html",
+    "tickets.html",
+    "ticket_new.html",
+    "ticket.html",
 ];
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {
@@ -77,6 +80,7 @@ const NAV: &[(&str, &str, &Action)] = &[
     ("Utilisateurs et rôles", "/utilisateurs", &crate::users::USERS_SCREEN),
     ("Conventions", "/conventions", &authz::CONVENTIONS_READ),
     ("ENT", "/ent", &authz::TENANTS_READ),
+    ("Support", "/tickets", &authz::SUPPORT_READ),
     ("Mon compte", "/compte", &authz::SELF_READ),
 ];
 
@@ -109,6 +113,8 @@ impl Notice {
 #[derive(Serialize)]
 pub struct Shell {
     etat: bool,
+    /// The integrity of the State theme's DSFR script (`None`: the neutral theme, no script).
+    dsfr_integrity: Option<&'static str>,
     operator: String,
     assets: String,
     person: Option<String>,
@@ -134,8 +140,10 @@ impl Shell {
                     .collect()
             })
             .unwrap_or_default();
+        let etat = state.config.console.theme == ConsoleTheme::Etat;
         Shell {
-            etat: state.config.console.theme == ConsoleTheme::Etat,
+            etat,
+            dsfr_integrity: crate::assets::integrity(crate::assets::DSFR_SCRIPT).filter(|_| etat),
             operator: state.config.console.operator_name.clone(),
             assets: format!("/assets/{}", crate::assets::VERSION),
             person: session.map(|s| format!("{} ({})", s.display_name, s.email)),

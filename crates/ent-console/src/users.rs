@@ -492,7 +492,29 @@ async fn change_role(
     }
 }
 
-/// Ends every console session of a user and revokes their live API tokens.
+/// A role of `user_id` the caller could not grant (administrator, or at an organisation
+/// out of the caller's scope), described for the caller; `None` for an administrator.
+async fn binding_beyond_reach(state: &ConsoleState, signed: &Signed, user_id: &str) -> Result<Option<String>, Problem> {
+    if signed.0.actor.is_admin() {
+        return Ok(None);
+    }
+    for binding in identity::bindings_of(&state.store, user_id).await? {
+        let reachable = match &binding.org {
+            Some(org) if binding.role != Role::Admin => {
+                authz::authorize(&state.store, &signed.0.actor, &USERS_MANAGE, org).await.is_ok()
+            }
+            _ => false,
+        };
+        if !reachable {
+            let at = binding.org.map(|org| format!(" ({})", org.name)).unwrap_or_default();
+            return Ok(Some(format!("« {} »{at}", page::role_label(binding.role))));
+        }
+    }
+    Ok(None)
+}
+
+/// Ends every console session of a user and revokes their live API tokens; a DAN
+/// only for a user whose every role lies within its scope.
 pub async fn cut_access(
     State(state): State<ConsoleState>,
     signed: Signed,
@@ -500,6 +522,20 @@ pub async fn cut_access(
 ) -> Result<Response, PageError> {
     let user = visible_user(&state, &signed, &id, &USERS_MANAGE).await?;
     let actor = &signed.0.actor;
+    if let Some(outside) = binding_beyond_reach(&state, &signed, &user.id).await? {
+        let text = format!(
+            "Accès non coupé : cet utilisateur a aussi le rôle {outside}, hors de votre périmètre ; seul un administrateur peut couper tous ses accès."
+        );
+        return render_user(
+            &state,
+            &signed,
+            user,
+            StatusCode::FORBIDDEN,
+            Some(Notice::error(text)),
+            GrantForm::default(),
+        )
+        .await;
+    }
     let now = state.clock.now();
     sessions::revoke_user_sessions(&state.store, actor, &user.id, None, now).await?;
     for token in identity::list_tokens(&state.store, Some(&user.id)).await? {

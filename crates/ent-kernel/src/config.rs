@@ -1,8 +1,10 @@
 //! The one configuration struct: defaults for every key, an optional YAML file,
 //! then environment overrides. Parsed once in `main` and passed in the state.
 
+pub mod guardrails;
 pub mod identity;
 
+pub use guardrails::{AccountBounds, GuardrailsConfig};
 pub use identity::{ClaimMapping, IdentityConfig, OidcConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,6 +66,8 @@ pub struct ProvisioningConfig {
     pub cluster: ClusterConfig,
     /// How the reconciler talks to the cluster: timeouts, retries, rate, resync, leases.
     pub reconcile: ReconcileConfig,
+    /// Bounds and allow-lists checked at `tenants apply`.
+    pub guardrails: GuardrailsConfig,
 }
 
 /// The reconciler's limits (`kube` backend), like a controller's client and work queue.
@@ -136,6 +140,23 @@ pub struct ClusterConfig {
     pub cert_manager_issuer: Option<String>,
     /// The StorageClass of the tenants' volumes; none: the cluster's default class.
     pub storage_class: Option<String>,
+    /// The external endpoints the services may reach (the catalog's `deployment.egress`
+    /// names them): `educonnect`, `gar`, `smtp-relay`, `academie-idp`, … A name the catalog
+    /// uses but absent here opens nothing.
+    pub egress: BTreeMap<String, EgressEndpoint>,
+}
+
+/// An external endpoint: its addresses (CIDR blocks) and TCP ports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct EgressEndpoint {
+    pub cidrs: Vec<String>,
+    #[serde(default = "https_port")]
+    pub ports: Vec<u16>,
+}
+
+fn https_port() -> Vec<u16> {
+    vec![443]
 }
 
 impl Default for ClusterConfig {
@@ -145,6 +166,7 @@ impl Default for ClusterConfig {
             ingress_namespace: "ingress-nginx".into(),
             cert_manager_issuer: None,
             storage_class: None,
+            egress: BTreeMap::new(),
         }
     }
 }
@@ -378,6 +400,7 @@ impl Default for ProvisioningConfig {
             kube: KubeConfig::default(),
             cluster: ClusterConfig::default(),
             reconcile: ReconcileConfig::default(),
+            guardrails: GuardrailsConfig::default(),
         }
     }
 }
@@ -550,6 +573,7 @@ impl Config {
             anyhow::bail!("provisioning.kube.field_manager : de 1 à 128 caractères");
         }
         self.provisioning.reconcile.validate()?;
+        self.provisioning.guardrails.validate()?;
         self.mail
             .from
             .parse::<lettre::message::Mailbox>()

@@ -1,8 +1,12 @@
 //! `entctl bench import`: a national-size synthetic annuaire imported twice
 //! (first import, then a no-change re-run), with rows/s and peak memory.
 //! `load`: HTTP read and write load over loopback (`entctl bench read|write`).
+//! `console`: the web console's list pages on the demo data (`entctl bench console`).
+//! `national`: national-scale data on PostgreSQL (`entctl bench national`).
 
+pub mod console;
 pub mod load;
+pub mod national;
 
 use ent_kernel::config::Config;
 use ent_kernel::store::{redact, Backend, Store};
@@ -533,10 +537,13 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     }
     let siret =
         (0..10u8).map(|d| format!("7328293200007{d}")).find(|s| ent_platform::registry::codes::parse_siret(s).is_ok());
+    // The académie coordinating has no SIREN in the registry: its rectorat's establishment buys.
+    let buyer =
+        (0..10u8).map(|d| format!("1300000000001{d}")).find(|s| ent_platform::registry::codes::parse_siret(s).is_ok());
     let input: award::AwardInput = serde_json::from_value(serde_json::json!({
         "vendor_siret": siret, "vendor_name": "Éditeur du banc", "amount_ht_cents": 123_456_789_i64,
         "amount_ttc_cents": 148_148_147_i64, "notified_on": "2000-01-01",
-        "decp": siret.as_deref().map(ent_testkit::award::decp_facts),
+        "decp": buyer.as_deref().map(ent_testkit::award::decp_facts),
     }))?;
     let started = Instant::now();
     let g = award::award(&ctx, &g, input).await.map_err(fail)?;

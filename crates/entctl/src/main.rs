@@ -272,6 +272,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 4_000)]
         tenants: usize,
     },
+    /// National sizes on PostgreSQL (66k établissements, 30k tenants, 1M tickets, 10M audit records):
+    /// generation, reconcile, SLA sweep, register, route latencies, database size.
+    National {
+        /// Multiplies every size (0.1 for a quick try).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// At most this many seconds of load per route.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// HTTP reads over loopback (SQLite, and PostgreSQL when a URL is given): /healthz, the org list, one org.
     Read {
         #[arg(long, default_value_t = 16)]
@@ -282,6 +292,12 @@ enum BenchCommand {
         /// Seconds per route at most.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// p50/p95 of the web console's list pages (50 rows, and searches) on the demo data, as admin and as DAN.
+    Console {
+        /// Requests per page and person.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
     },
     /// Ticket creations and comments by 1×, 3× and 10× the pool size of concurrent writers.
     Write {
@@ -484,8 +500,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Rgpd { tenants }) => {
             entcp::bench::rgpd(&config, tenants).await?;
         }
+        Command::Bench(BenchCommand::National { scale, seconds }) => {
+            entcp::bench::national::national(&config, scale, seconds).await?;
+        }
         Command::Bench(BenchCommand::Read { connections, requests, seconds }) => {
             entcp::bench::load::read(&config, connections, requests, seconds).await?;
+        }
+        Command::Bench(BenchCommand::Console { requests }) => {
+            entcp::bench::console::console(&config, requests).await?;
         }
         Command::Bench(BenchCommand::Write { per_writer, seconds }) => {
             entcp::bench::load::write(&config, per_writer, seconds).await?;

@@ -117,15 +117,7 @@ fn check(
             ),
         );
     }
-    if let Some(s) = &input.decp.acheteur_siret {
-        checks.check("decp.acheteur_siret", parse_siret(s));
-        if coordinator.siret.as_deref().is_some_and(|known| known != s.trim()) {
-            checks.fail(
-                "decp.acheteur_siret",
-                format!("l'acheteur est le coordonnateur {} : son SIRET est connu du répertoire", coordinator.name),
-            );
-        }
-    }
+    check_buyer(input.decp.acheteur_siret.as_deref(), coordinator, checks);
     let record = decp::marche(
         &known(
             g,
@@ -140,11 +132,50 @@ fn check(
     );
     for FieldError { field, message } in decp::check(&record) {
         // The fields checked above already carry their own message.
-        if !["vendor_siret", "amount_ht_cents", "notified_on", "duration_months"].contains(&field.as_str()) {
+        let own = ["vendor_siret", "amount_ht_cents", "notified_on", "duration_months", "decp.acheteur_siret"];
+        if !own.contains(&field.as_str()) {
             checks.fail(&field, message);
         }
     }
     Some(Checked { siret: siret?, amount_ht: amount_ht?, amount_ttc: amount_ttc?, notified_on: notified?, duration })
+}
+
+/// The buyer published in the DECP is the coordinator running the procedure: its SIRET
+/// of record, else (none recorded) one of its own establishments, given at award
+/// (checked against its SIREN when the registry holds one) and recorded as its SIRET.
+fn check_buyer(given: Option<&str>, coordinator: &Org, checks: &mut Checks) {
+    const FIELD: &str = "decp.acheteur_siret";
+    let name = &coordinator.name;
+    match (coordinator.siret.as_deref(), given.map(str::trim)) {
+        (Some(known), Some(s)) if known != s => checks.fail(
+            FIELD,
+            format!("l'acheteur est le coordonnateur {name} : son SIRET au répertoire est {known}, pas {s}"),
+        ),
+        (Some(_), _) => {}
+        (None, None) => checks.fail(
+            FIELD,
+            format!(
+                "le coordonnateur {name} n'a pas de SIRET au répertoire : l'acheteur publié est le coordonnateur, \
+                 indiquez le SIRET d'un de ses établissements{}",
+                coordinator.siren.as_deref().map(|s| format!(" (SIREN {s})")).unwrap_or_default()
+            ),
+        ),
+        (None, Some(s)) => {
+            let Some(siret) = checks.check(FIELD, parse_siret(s)) else { return };
+            match coordinator.siren.as_deref() {
+                Some(siren) if siret.starts_with(siren) => {}
+                Some(siren) => checks.fail(
+                    FIELD,
+                    format!(
+                        "le SIRET {siret} n'est pas celui du coordonnateur {name} (SIREN {siren}) : l'acheteur \
+                         publié est le coordonnateur, pas un membre ni un tiers"
+                    ),
+                ),
+                // No SIREN of record (an académie): the given SIRET becomes its own.
+                None => {}
+            }
+        }
+    }
 }
 
 /// What the platform knows for the DECP record.
@@ -201,9 +232,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     conflict_unless(!members.is_empty(), || "aucun membre accepté : rien à attribuer")?;
     let vendor = vendor_org(ctx, &checked.siret, input.vendor_name.as_deref()).await?;
     let mut decp = input.decp.clone();
-    if decp.acheteur_siret.is_none() {
-        decp.acheteur_siret = coordinator.siret.clone();
-    }
+    decp.acheteur_siret = coordinator.siret.clone().or_else(|| decp.acheteur_siret.map(|s| s.trim().to_string()));
     let award = Award {
         vendor: vendor.as_ref(),
         vendor_siret: checked.siret.clone(),
@@ -225,6 +254,12 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
         .bind(&checked.siret)
         .bind(&vendor.id)
+        .execute(&mut *tx)
+        .await?;
+    // The buyer's SIRET given for a coordinator without one becomes its SIRET of record.
+    sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
+        .bind(&award.decp.acheteur_siret)
+        .bind(&coordinator.id)
         .execute(&mut *tx)
         .await?;
     let tenants = processor_of_record(ctx, &mut tx, g, &vendor, &award, &members, &funded).await?;

@@ -121,9 +121,25 @@ pub struct Deployment {
     /// The longest the service takes to start, in seconds (its start-up probe); 60 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_seconds: Option<u32>,
+    /// The image's digest (`sha256:` and 64 hex digits): when given, the image is pulled by
+    /// digest, so a tag moved in the registry never changes what runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The external endpoints the service reaches, by their name in the configuration
+    /// (`provisioning.cluster.egress`: `educonnect`, `gar`, `smtp-relay`, `academie-idp`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress: Vec<String>,
 }
 
 impl Deployment {
+    /// The image as pulled: by digest when the catalog gives one.
+    pub fn image_ref(&self) -> String {
+        match &self.digest {
+            Some(digest) => format!("{}@{digest}", self.image.split('@').next().unwrap_or_default()),
+            None => self.image.clone(),
+        }
+    }
+
     pub fn needs_storage(&self) -> bool {
         self.storage_gib_per_1000 > 0
     }
@@ -388,6 +404,10 @@ fn validate_service(s: &Service) -> Result<(), String> {
     }
     if !(1..=1800).contains(&d.startup_seconds()) {
         return fail(format!("deployment.startup_seconds {} hors de 1..1800", d.startup_seconds()));
+    }
+    let hex64 = |h: &str| h.len() == 64 && h.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    if let Some(digest) = d.digest.as_deref().filter(|g| !g.strip_prefix("sha256:").is_some_and(hex64)) {
+        return fail(format!("deployment.digest « {digest} » : attendu sha256: suivi de 64 chiffres hexadécimaux"));
     }
     Ok(())
 }

@@ -278,6 +278,9 @@ impl OrgRecord {
 #[derive(Default)]
 struct Batch {
     rows: u64,
+    /// Writes again a related organisation an earlier batch wrote (a commune renamed by a
+    /// later line): it must wait for the earlier batches, so that the file's last value wins.
+    revises_earlier: bool,
     etabs: Vec<OrgRecord>,
     related: Vec<OrgRecord>,
     skipped: Vec<String>,
@@ -497,11 +500,15 @@ struct RelatedSeen {
 }
 
 impl RelatedSeen {
-    fn add(&mut self, record: OrgRecord, batch: &mut Vec<OrgRecord>) {
+    /// Adds `record` to the batch unless sent already as it is; true when it revises
+    /// what an earlier batch sent.
+    fn add(&mut self, record: OrgRecord, batch: &mut Vec<OrgRecord>) -> bool {
         let key = (record.kind(), record.code.clone());
-        if self.sent.get(&key) == Some(&record) {
-            return;
-        }
+        let earlier = match self.sent.get(&key) {
+            Some(sent) if *sent == record => return false,
+            Some(_) => !self.in_batch.contains_key(&key),
+            None => false,
+        };
         self.sent.insert(key.clone(), record.clone());
         match self.in_batch.get(&key) {
             Some(&i) => batch[i] = record,
@@ -510,6 +517,7 @@ impl RelatedSeen {
                 batch.push(record);
             }
         }
+        earlier
     }
 
     fn end_batch(&mut self) {
@@ -587,7 +595,7 @@ fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sen
                         }
                         batch.etabs.push(*etab);
                         for r in related {
-                            related_seen.add(r, &mut batch.related);
+                            batch.revises_earlier |= related_seen.add(r, &mut batch.related);
                         }
                     }
                 }
@@ -652,17 +660,18 @@ async fn write_batches<R: Read + Send + 'static>(
                 Some(batch) => {
                     let batch = batch?;
                     record_line_outcomes(&mut report, &batch);
+                    if batch.revises_earlier {
+                        while let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
+                            statistics.settle(store, options, &mut report, done?).await?;
+                        }
+                    }
                     in_flight.push(writer.apply(batch.etabs, batch.related));
                 }
                 None => input_open = false,
             }
         }
         if let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
-            let counts = done?;
-            counts.add_to(&mut report);
-            if !options.dry_run {
-                statistics.after_write(store, counts.written).await?;
-            }
+            statistics.settle(store, options, &mut report, done?).await?;
         }
     }
     parser.await.map_err(|e| anyhow::anyhow!("import parser thread failed: {e}"))?;
@@ -767,6 +776,21 @@ struct StatisticsRefresh {
 }
 
 impl StatisticsRefresh {
+    /// Adds a written batch's counts to the report, then refreshes the statistics when due.
+    async fn settle(
+        &mut self,
+        store: &Store,
+        options: &ImportOptions,
+        report: &mut ImportReport,
+        counts: BatchCounts,
+    ) -> Result<(), Problem> {
+        counts.add_to(report);
+        if options.dry_run {
+            return Ok(());
+        }
+        self.after_write(store, counts.written).await
+    }
+
     async fn after_write(&mut self, store: &Store, written: u64) -> Result<(), Problem> {
         self.written_since += written;
         if self.written_since < 1000 || self.written_since < 3 * self.rows_at_last {

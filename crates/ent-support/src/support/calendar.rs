@@ -26,6 +26,40 @@ pub struct Calendar {
     /// Whose public holidays: the national ones plus the territory's own.
     pub territory: Territory,
     pub closures: Vec<Closure>,
+    /// No territory given: the school's territory applies ([`Calendar::at`]).
+    pub follows_school: bool,
+    /// Time zone left at its default: the school's académie's applies.
+    pub follows_academie_tz: bool,
+}
+
+/// Where a ticket's school is: whose public holidays, its académie (time zone,
+/// school holiday zone) and whether it is an école (1er degré, its own day off).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+    pub territory: Territory,
+    pub academie: Option<String>,
+    pub tz: Tz,
+    pub ecole: bool,
+}
+
+impl Default for Place {
+    fn default() -> Place {
+        Place::new(None, None, false)
+    }
+}
+
+impl Place {
+    /// From the school's département and académie codes: the territory from the
+    /// département (else the académie), the time zone from the académie.
+    pub fn new(departement: Option<&str>, academie: Option<&str>, ecole: bool) -> Place {
+        let of_academie = academie.map(Territory::of_academie);
+        let territory = match departement {
+            Some(d) => Territory::of_departement(d),
+            None => of_academie.unwrap_or_default(),
+        };
+        let tz = of_academie.unwrap_or(territory).timezone();
+        Place { territory, academie: academie.map(|a| a.trim_start_matches('0').to_string()), tz, ecole }
+    }
 }
 
 /// A territory with public holidays of its own, on top of the eleven national ones.
@@ -93,6 +127,21 @@ impl Territory {
             "978" => Territory::SaintMartin,
             "988" => Territory::NouvelleCaledonie,
             "987" => Territory::Polynesie,
+            _ => Territory::Metropole,
+        }
+    }
+
+    /// The territory of an académie (or vice-rectorat) code: overseas ones have their
+    /// own time zone; metropolitan ones answer `Metropole` (the département decides holidays).
+    pub fn of_academie(code: &str) -> Territory {
+        match code.trim_start_matches('0') {
+            "28" => Territory::Reunion,
+            "31" => Territory::Martinique,
+            "32" => Territory::Guadeloupe,
+            "33" => Territory::Guyane,
+            "40" => Territory::NouvelleCaledonie,
+            "41" => Territory::Polynesie,
+            "43" => Territory::Mayotte,
             _ => Territory::Metropole,
         }
     }
@@ -203,7 +252,22 @@ impl Calendar {
             public_holidays: true,
             territory: Territory::Metropole,
             closures: Vec::new(),
+            follows_school: false,
+            follows_academie_tz: false,
         }
+    }
+
+    /// This calendar for a school at `place`: its territory and its académie's time
+    /// zone unless the calendar fixes them.
+    pub fn at(&self, place: &Place) -> Calendar {
+        let mut cal = self.clone();
+        if self.follows_school {
+            cal.territory = place.territory;
+        }
+        if self.follows_academie_tz {
+            cal.tz = place.tz;
+        }
+        cal
     }
 
     pub fn is_working_day(&self, date: NaiveDate) -> bool {

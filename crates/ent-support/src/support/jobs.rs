@@ -3,6 +3,7 @@
 //! except for P1, optional automatic escalation) and the auto-close of tickets
 //! resolved for `auto_close_days`.
 
+use super::calendar::Place;
 use super::sla::{self, BreachKind};
 use super::tickets::{
     append_event, load_for_update, move_level, notify, refresh, write_sla, Ctx, NewEvent, SlaEventRow, TicketRow,
@@ -68,9 +69,19 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
     let ctx = Ctx { state, actor: &actor, now };
     let mut flagged = Vec::new();
     let mut leads: HashMap<(Level, String), Vec<String>> = HashMap::new();
+    let mut places: HashMap<String, Place> = HashMap::new();
     for t in &tickets {
         let id = &t.id;
-        let derived = sla::derive(&state.support, &t.policy, t.priority, events.get(id).map_or(&[][..], |e| e), now);
+        let place = match places.get(&t.tenant_org_id) {
+            Some(place) => place.clone(),
+            None => {
+                let place = super::place_of(&mut tx, &t.tenant_org_id).await?;
+                places.insert(t.tenant_org_id.clone(), place.clone());
+                place
+            }
+        };
+        let events = events.get(id).map_or(&[][..], |e| e);
+        let derived = sla::derive(&state.support, &t.policy, &place, t.priority, events, now);
         let mut known = breaches.remove(id).unwrap_or_default();
         let mut escalate = false;
         for (level, kind, due) in derived.overdue(now) {
@@ -116,7 +127,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
                 let send_at = if t.priority == Priority::P1 {
                     now
                 } else {
-                    state.support.calendar(&t.policy, level).next_open(now)
+                    state.support.calendar_at(&t.policy, level, &place).next_open(now)
                 };
                 let context = json!({
                     "kind": kind.label(),
@@ -236,8 +247,12 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
         let body = format!("relance du demandeur après {REMINDER_DAYS} jours d'attente");
         let e = NewEvent::new("reminder", "public").body(&body);
         append_event(&mut tx, id, &actor, e, now).await?;
-        let send_at =
-            if t.priority == Priority::P1 { now } else { state.support.calendar(&t.policy, Level::N1).next_open(now) };
+        let send_at = if t.priority == Priority::P1 {
+            now
+        } else {
+            let place = super::place_of(&mut tx, &t.tenant_org_id).await?;
+            state.support.calendar_at(&t.policy, Level::N1, &place).next_open(now)
+        };
         let to = super::tickets::requester_email(&mut tx, &t).await?;
         notify(&mut tx, to, &t, "reminder", json!({ "days": REMINDER_DAYS }), now, send_at).await?;
         commit_audited(state, tx, &actor, "support.tickets.remind", &t, json!({ "reference": t.reference }), now)

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod policy;
 pub mod report;
 pub mod routes;
+pub mod school;
 pub mod sla;
 pub mod state;
 pub mod tickets;
@@ -187,6 +188,23 @@ impl Category {
             Category::Autre => "autre",
         }
     }
+}
+
+/// Where the school of a tenant's organisation is, for its SLA calendars: its
+/// département's territory, its académie (time zone, school holiday zone), and
+/// whether it runs écoles (an école or a commune).
+pub async fn place_of(conn: &mut AnyConnection, org_id: &str) -> Result<calendar::Place, Problem> {
+    let Some(org) = get_org_in(conn, org_id).await? else { return Ok(calendar::Place::default()) };
+    Ok(place_of_org(&org))
+}
+
+pub fn place_of_org(org: &Org) -> calendar::Place {
+    let own = |kind: OrgKind| (org.kind == kind).then_some(org.code.as_str());
+    let departement = org.departement_code.as_deref().or(own(OrgKind::Departement));
+    let academie = org.academie_code.as_deref().or(own(OrgKind::Academie));
+    let ecole = org.kind == OrgKind::Commune
+        || (org.kind == OrgKind::Etablissement && org.degree == Some(ent_platform::registry::Degree::D1));
+    calendar::Place::new(departement, academie, ecole)
 }
 
 /// Who supports a tenant, and under which policy.

@@ -4,7 +4,8 @@
 //! embedded; the YAML files of `support_dir` (config) replace policies and
 //! calendars by name. Everything is validated at start.
 
-use super::calendar::{Calendar, Closure, Territory};
+use super::calendar::{Calendar, Closure, Place, Territory};
+use super::school::{self, SchoolHolidays, SchoolPauseSpec};
 use super::{Level, Priority};
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use schemars::JsonSchema;
@@ -33,7 +34,8 @@ pub struct CalendarSpec {
     #[serde(default = "yes")]
     pub public_holidays: bool,
     /// Whose public holidays besides the national ones (`alsace-moselle`, `reunion`...), and
-    /// the time zone when `timezone` is left at its default.
+    /// the time zone when `timezone` is left at its default. Absent: the territory of the
+    /// ticket's school, and its académie's time zone when `timezone` is left at its default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub territory: Option<String>,
     #[serde(default)]
@@ -90,6 +92,9 @@ pub struct LevelSpec {
 pub struct PolicySpec {
     pub label: String,
     pub levels: BTreeMap<Level, LevelSpec>,
+    /// Pause N1 clocks during the school holidays of the school's zone and on the écoles' day off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n1_school_pause: Option<SchoolPauseSpec>,
 }
 
 /// One policy file.
@@ -106,6 +111,9 @@ pub struct PolicyFile {
     pub auto_close_days: Option<u32>,
     #[serde(default)]
     pub policies: BTreeMap<String, PolicySpec>,
+    /// The school holidays by zone (shipped: `support/vacances-scolaires.yaml`); replaced whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub school_holidays: Option<SchoolHolidays>,
 }
 
 /// Targets of a level for a priority, in business seconds.
@@ -120,6 +128,8 @@ pub struct Targets {
 pub struct Policies {
     pub spec: PolicyFile,
     pub calendars: BTreeMap<String, Calendar>,
+    /// School holidays by académie code.
+    pub school_holidays: BTreeMap<String, Vec<Closure>>,
 }
 
 pub const GRADES: [&str; 3] = ["haute", "moyenne", "basse"];
@@ -143,7 +153,7 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
     }
 }
 
-fn weekday(name: &str) -> Option<Weekday> {
+pub(crate) fn weekday(name: &str) -> Option<Weekday> {
     Some(match name {
         "lundi" => Weekday::Mon,
         "mardi" => Weekday::Tue,
@@ -209,13 +219,16 @@ fn calendar(name: &str, spec: &CalendarSpec, errors: &mut Vec<String>) -> Calend
         public_holidays: spec.public_holidays,
         territory,
         closures: spec.closures.iter().map(|c| Closure { from: c.from, to: c.to }).collect(),
+        follows_school: spec.territory.is_none(),
+        follows_academie_tz: spec.territory.is_none() && spec.timezone == default_tz(),
     }
 }
 
 impl Policies {
     /// The shipped file merged with the files of `dir` (sorted by name), validated.
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Policies> {
-        let shipped = [("support/policies.yaml (livré)", SHIPPED)];
+        let shipped =
+            [("support/policies.yaml (livré)", SHIPPED), ("support/vacances-scolaires.yaml (livré)", school::SHIPPED)];
         let mut merged = PolicyFile::default();
         for (name, text) in ent_kernel::yaml::shipped_then_overlay(&shipped, "support_dir", dir)? {
             let file: PolicyFile = ent_kernel::yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{name} : {e}"))?;
@@ -226,6 +239,9 @@ impl Policies {
             }
             if file.auto_close_days.is_some() {
                 merged.auto_close_days = file.auto_close_days;
+            }
+            if file.school_holidays.is_some() {
+                merged.school_holidays = file.school_holidays;
             }
         }
         Policies::validate(merged)
@@ -263,7 +279,12 @@ impl Policies {
         if !spec.policies.contains_key(DEFAULT_POLICY) {
             errors.push(format!("policies : la politique « {DEFAULT_POLICY} » est obligatoire"));
         }
+        let school_holidays =
+            spec.school_holidays.as_ref().map(|h| school::by_academie(h, &mut errors)).unwrap_or_default();
         for (name, policy) in &spec.policies {
+            if let Some(pause) = &policy.n1_school_pause {
+                school::check_pause(name, pause, &mut errors);
+            }
             for level in Level::ALL {
                 let Some(l) = policy.levels.get(&level) else {
                     errors.push(format!("politique {name} : niveau {} manquant", level.label()));
@@ -300,7 +321,7 @@ impl Policies {
             }
         }
         if errors.is_empty() {
-            Ok(Policies { spec, calendars })
+            Ok(Policies { spec, calendars, school_holidays })
         } else {
             Err(errors)
         }
@@ -325,6 +346,17 @@ impl Policies {
 
     pub fn calendar(&self, policy: &str, level: Level) -> &Calendar {
         &self.calendars[&self.level(policy, level).calendar]
+    }
+
+    /// The calendar of `level` for a ticket of a school at `place`, paused for N1 as the
+    /// policy's `n1_school_pause` says.
+    pub fn calendar_at(&self, policy: &str, level: Level, place: &Place) -> Calendar {
+        let cal = self.calendar(policy, level).at(place);
+        let pause = self.spec.policies.get(policy).and_then(|p| p.n1_school_pause.as_ref());
+        match pause {
+            Some(pause) if level == Level::N1 => school::paused(cal, pause, &self.school_holidays, place),
+            _ => cal,
+        }
     }
 
     pub fn auto_escalate(&self, policy: &str, level: Level) -> bool {
@@ -387,5 +419,47 @@ mod tests {
         let errors = Policies::validate(spec).unwrap_err();
         assert!(errors.iter().any(|e| e.contains("N2") && e.contains("P1")), "{errors:?}");
         assert!(errors.iter().any(|e| e.contains("lune")), "{errors:?}");
+    }
+
+    #[test]
+    fn a_school_calendar_takes_the_territory_and_the_academie_time_zone_unless_fixed() {
+        use chrono::{TimeZone, Utc};
+        let p = Policies::shipped();
+        // La Réunion: opening at 08:00 Indian/Reunion (UTC+4), 20 December closed.
+        let reunion = Place::new(Some("974"), Some("28"), false);
+        let cal = p.calendar_at("standard", Level::N1, &reunion);
+        assert_eq!((cal.tz, cal.territory), (chrono_tz::Indian::Reunion, Territory::Reunion));
+        let monday = Utc.with_ymd_and_hms(2027, 12, 20, 3, 0, 0).unwrap();
+        assert_eq!(cal.next_open(monday), Utc.with_ymd_and_hms(2027, 12, 21, 4, 0, 0).unwrap());
+        // The vendor's calendar names its territory: it stays metropolitan.
+        let n3 = p.calendar_at("standard", Level::N3, &reunion);
+        assert_eq!((n3.tz, n3.territory), (chrono_tz::Europe::Paris, Territory::Metropole));
+        // Strasbourg: Alsace-Moselle holidays, Paris time.
+        let strasbourg = p.calendar_at("standard", Level::N1, &Place::new(Some("067"), Some("15"), false));
+        assert_eq!((strasbourg.tz, strasbourg.territory), (chrono_tz::Europe::Paris, Territory::AlsaceMoselle));
+    }
+
+    #[test]
+    fn the_school_calendar_is_data_the_operator_replaces_whole() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let creteil = Place::new(Some("094"), Some("24"), true);
+        let shipped = Policies::shipped();
+        let cal = shipped.calendar_at("ecoles", Level::N1, &creteil);
+        assert!(!cal.is_working_day(d("2025-10-27")), "Toussaint, zone C");
+        assert!(!cal.is_working_day(d("2025-11-05")), "the écoles' Wednesday");
+        assert!(shipped.calendar_at("standard", Level::N1, &creteil).is_working_day(d("2025-10-27")));
+        assert!(shipped.calendar_at("ecoles", Level::N2, &creteil).is_working_day(d("2025-10-27")), "N1 only");
+        let dir = tempfile::tempdir().unwrap();
+        let mine = "school_holidays:\n  source: arrêté rectoral\n  years: [\"2026-2027\"]\n  zones:\n    C:\n      \
+                    label: Zone C\n      academies: [\"24\"]\n      periods: [{ from: 2026-10-17, to: 2026-11-01 }]\n";
+        std::fs::write(dir.path().join("vacances.yaml"), mine).unwrap();
+        let replaced = Policies::load(Some(dir.path())).unwrap();
+        let cal = replaced.calendar_at("ecoles", Level::N1, &creteil);
+        assert!(!cal.is_working_day(d("2026-10-19")) && cal.is_working_day(d("2025-10-27")), "replaced whole");
+        let twice =
+            mine.replace("periods", "periods: []\n    B:\n      label: B\n      academies: [\"24\"]\n      periods");
+        std::fs::write(dir.path().join("vacances.yaml"), twice).unwrap();
+        let err = Policies::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("l'académie 24 est dans les zones"), "{err}");
     }
 }

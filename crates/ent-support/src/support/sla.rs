@@ -5,6 +5,7 @@
 //! and its due dates under the current policy. A policy or priority change, a
 //! reassignment or a pause mid-life therefore keeps every second already counted.
 
+use super::calendar::Place;
 use super::policy::Policies;
 use super::{Level, Priority, Status};
 use chrono::{DateTime, Utc};
@@ -135,6 +136,7 @@ fn running(status: Status) -> bool {
 pub fn derive(
     policies: &Policies,
     policy: &str,
+    place: &Place,
     priority: Priority,
     events: &[SlaEvent],
     now: DateTime<Utc>,
@@ -220,7 +222,7 @@ pub fn derive(
     }
 
     for clock in &mut clocks {
-        let cal = policies.calendar(policy, clock.level);
+        let cal = policies.calendar_at(policy, clock.level, place);
         let intervals = &clock.intervals;
         let held_at = |t: DateTime<Utc>| -> i64 {
             intervals.iter().map(|(s, e)| cal.business_seconds(*s, e.unwrap_or(now).min(t))).sum()
@@ -273,7 +275,7 @@ mod tests {
     #[test]
     fn a_new_ticket_is_due_after_its_targets_in_business_time() {
         let events = [ev("2027-05-14 16:00", Step::Created, None)];
-        let s = derive(&p(), "standard", Priority::P3, &events, paris("2027-05-14 16:30"));
+        let s = derive(&p(), "standard", &Place::default(), Priority::P3, &events, paris("2027-05-14 16:30"));
         let n1 = s.clock(Level::N1).unwrap();
         // P3 at N1: 4 h first response → Friday 16:00 + 2 h, then Tuesday 08:00 + 2 h (weekend, Whit Monday).
         assert_eq!(n1.first_response_due, Some(paris("2027-05-18 10:00")));
@@ -286,15 +288,15 @@ mod tests {
             ev("2027-05-12 09:00", Step::Created, None),
             ev("2027-05-12 09:10", Step::Comment { public: true }, Some(Level::N1)),
         ];
-        let before = derive(&p(), "standard", Priority::P3, &base, paris("2027-05-12 10:00"));
+        let before = derive(&p(), "standard", &Place::default(), Priority::P3, &base, paris("2027-05-12 10:00"));
         let due_before = before.clock(Level::N1).unwrap().resolution_due.unwrap();
         let mut paused = base.clone();
         paused.push(ev("2027-05-12 10:00", Step::Status(Status::WaitingRequester), Some(Level::N1)));
         paused.push(ev("2027-05-12 15:00", Step::Status(Status::InProgress), None));
-        let during = derive(&p(), "standard", Priority::P3, &paused[..3], paris("2027-05-12 12:00"));
+        let during = derive(&p(), "standard", &Place::default(), Priority::P3, &paused[..3], paris("2027-05-12 12:00"));
         assert!(during.paused);
         assert_eq!(during.clock(Level::N1).unwrap().resolution_due, None);
-        let after = derive(&p(), "standard", Priority::P3, &paused, paris("2027-05-12 16:00"));
+        let after = derive(&p(), "standard", &Place::default(), Priority::P3, &paused, paris("2027-05-12 16:00"));
         let due_after = after.clock(Level::N1).unwrap().resolution_due.unwrap();
         let cal = p().calendar("standard", Level::N1).clone();
         assert_eq!(cal.business_seconds(due_before, due_after), 5 * 3600);
@@ -309,7 +311,7 @@ mod tests {
             ev("2027-05-10 11:00", Step::Escalated(Level::N3), Some(Level::N2)),
             ev("2027-05-11 11:00", Step::Returned(Level::N2), Some(Level::N3)),
         ];
-        let s = derive(&p(), "standard", Priority::P2, &events, paris("2027-05-11 12:00"));
+        let s = derive(&p(), "standard", &Place::default(), Priority::P2, &events, paris("2027-05-11 12:00"));
         assert_eq!(s.level, Level::N2);
         assert_eq!(s.clock(Level::N1).unwrap().held_seconds, 3600);
         assert_eq!(s.clock(Level::N1).unwrap().first_response_seconds, Some(3600));
@@ -330,7 +332,7 @@ mod tests {
             ev("2027-06-02 10:00", Step::Escalated(Level::N3), Some(Level::N2)),
         ];
         let now = paris("2027-06-30 12:00");
-        let s = derive(&p(), "standard", Priority::P2, &events, now);
+        let s = derive(&p(), "standard", &Place::default(), Priority::P2, &events, now);
         let n3 = s.clock(Level::N3).unwrap();
         assert_eq!(n3.resolution_seconds, None, "unresolved since it came back: {n3:?}");
         assert!(n3.resolution_due.is_some_and(|due| due < now), "{n3:?}");
@@ -343,7 +345,7 @@ mod tests {
             ev("2027-05-12 09:00", Step::Created, None),
             ev("2027-05-12 12:00", Step::Comment { public: false }, Some(Level::N1)),
         ];
-        let s = derive(&p(), "standard", Priority::P2, &events, paris("2027-05-12 13:00"));
+        let s = derive(&p(), "standard", &Place::default(), Priority::P2, &events, paris("2027-05-12 13:00"));
         assert_eq!(s.clock(Level::N1).unwrap().first_response_due, Some(paris("2027-05-12 10:00")));
         assert_eq!(s.overdue(paris("2027-05-12 13:00")).len(), 1);
     }

@@ -243,7 +243,8 @@ pub async fn sla_now(
 ) -> Result<SlaState, Problem> {
     let mut conn = store.pool().acquire().await?;
     let events = sla_events(&mut conn, &t.id).await?;
-    Ok(sla::derive(policies, &t.policy, t.priority, &events, now))
+    let place = super::place_of(&mut conn, &t.tenant_org_id).await?;
+    Ok(sla::derive(policies, &t.policy, &place, t.priority, &events, now))
 }
 
 pub async fn get(ctx: &Ctx<'_>, id: &str) -> Result<Ticket, Problem> {
@@ -493,7 +494,8 @@ pub(crate) async fn refresh(
             .await?;
     let priority = Priority::try_from(priority)?;
     let events = sla_events(tx, &t.id).await?;
-    let state = sla::derive(policies, &policy, priority, &events, now);
+    let place = super::place_of(tx, &t.tenant_org_id).await?;
+    let state = sla::derive(policies, &policy, &place, priority, &events, now);
     store_sla(tx, t, &state).await?;
     Ok(state)
 }

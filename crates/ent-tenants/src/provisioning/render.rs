@@ -15,9 +15,9 @@ use k8s_openapi::api::core::v1::{
     Service as KubeService, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
-    IngressTLS, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-    NetworkPolicySpec, ServiceBackendPort,
+    HTTPIngressPath, HTTPIngressRuleValue, IPBlock, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
+    IngressSpec, IngressTLS, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec, ServiceBackendPort,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -216,6 +216,7 @@ pub fn render(
         if workloads {
             objects.push(deployment(tenant, org, &ns, service, k, replicas));
             objects.push(kube_service(tenant, org, &ns, service));
+            objects.extend(egress_policy(tenant, org, &ns, service, cluster));
         }
     }
     if workloads {
@@ -290,6 +291,63 @@ fn network_policy(
     )
 }
 
+/// The service's pods, and only them, may reach the external endpoints it declares in the
+/// catalog, at the addresses and ports the configuration gives (none configured: no policy).
+fn egress_policy(
+    tenant: &Tenant,
+    org: &Org,
+    ns: &str,
+    service: &Service,
+    cluster: &ClusterConfig,
+) -> Option<RenderedObject> {
+    let rules: Vec<NetworkPolicyEgressRule> = service
+        .deployment
+        .egress
+        .iter()
+        .filter_map(|name| cluster.egress.get(name))
+        .map(|endpoint| NetworkPolicyEgressRule {
+            to: Some(
+                endpoint
+                    .cidrs
+                    .iter()
+                    .map(|cidr| NetworkPolicyPeer {
+                        ip_block: Some(IPBlock { cidr: cidr.clone(), except: None }),
+                        ..NetworkPolicyPeer::default()
+                    })
+                    .collect(),
+            ),
+            ports: Some(
+                endpoint
+                    .ports
+                    .iter()
+                    .map(|port| NetworkPolicyPort {
+                        port: Some(IntOrString::Int(i32::from(*port))),
+                        protocol: Some("TCP".into()),
+                        ..NetworkPolicyPort::default()
+                    })
+                    .collect(),
+            ),
+        })
+        .collect();
+    if rules.is_empty() {
+        return None;
+    }
+    let name = format!("{}-egress", service.code);
+    let selector = BTreeMap::from([("app.kubernetes.io/name".to_string(), service.code.clone())]);
+    Some(object(
+        &name,
+        NetworkPolicy {
+            metadata: meta(&name, Some(ns), labels(tenant, org, Some(&service.code))),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector { match_labels: Some(selector), ..LabelSelector::default() }),
+                policy_types: Some(vec!["Egress".into()]),
+                egress: Some(rules),
+                ingress: None,
+            }),
+        },
+    ))
+}
+
 fn volume_claim(tenant: &Tenant, org: &Org, ns: &str, service: &Service, cluster: &ClusterConfig) -> RenderedObject {
     let name = format!("{}-data", service.code);
     object(
@@ -329,7 +387,7 @@ fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, r
     }
     let container = Container {
         name: service.code.clone(),
-        image: Some(d.image.clone()),
+        image: Some(d.image_ref()),
         ports: Some(vec![ContainerPort { container_port: d.port as i32, ..ContainerPort::default() }]),
         resources: Some(ResourceRequirements {
             requests: Some(quantities(&[
@@ -649,6 +707,7 @@ mod tests {
             ingress_namespace: "traefik-system".into(),
             cert_manager_issuer: Some("letsencrypt".into()),
             storage_class: Some("ceph-rbd".into()),
+            ..ClusterConfig::default()
         };
         let services = Catalog::load(None).unwrap();
         let services = services.resolve("socle-1d", &[]).unwrap();

@@ -3,6 +3,7 @@
 //! (requested → provisioning → active → suspended → decommissioning → archived)
 //! behind the governance gate: no provisioning without an active convention.
 
+pub mod guardrails;
 pub mod routes;
 pub mod state;
 
@@ -342,6 +343,27 @@ fn refuse_shrinking_volumes(
     ))
 }
 
+/// The configured guardrails on the spec (see [`guardrails`]); the approval the change needed.
+fn check_guardrails(
+    state: &TenantsState,
+    actor: &Actor,
+    doc: &EntTenant,
+    checked: &Checked,
+    existing: Option<&Tenant>,
+) -> Result<Option<guardrails::Approval>, Problem> {
+    let options: Vec<&str> = doc.spec.options.iter().map(String::as_str).collect();
+    let services = state.catalog.resolve(&doc.spec.bouquet, &options)?;
+    let request = guardrails::Request {
+        org: &checked.org,
+        hostname: &doc.spec.hostname,
+        accounts: checked.accounts,
+        current_accounts: existing.map(|t| t.accounts),
+        services: &services,
+    };
+    let provisioning = &state.config.provisioning;
+    guardrails::check(&provisioning.guardrails, &provisioning.cluster, &request, actor)
+}
+
 /// What `apply` did, as `kubectl apply` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -427,6 +449,7 @@ pub async fn apply(
     if let Some(current) = &existing {
         refuse_shrinking_volumes(&state.catalog, current, &doc.spec, checked.accounts)?;
     }
+    let approval = check_guardrails(state, actor, doc, &checked, existing.as_ref())?;
     let mut tx = store.begin_write().await?;
     let (applied, id) = match &existing {
         None => {
@@ -495,6 +518,12 @@ pub async fn apply(
     let target = Target::new("tenant", &id, Some(&checked.org.id));
     let summary = serde_json::to_value(&doc.spec).expect("spec");
     audit::record(&mut tx, store.backend(), actor, action, &target, summary, now).await?;
+    if let Some(approval) = approval {
+        let message = format!("{} comptes approuvés (seuil : {})", approval.accounts, approval.approval_above);
+        event(&mut tx, &id, &actor.name, "approved", &message, now).await?;
+        let summary = serde_json::to_value(&approval).expect("approval");
+        audit::record(&mut tx, store.backend(), actor, "tenants.accounts_approved", &target, summary, now).await?;
+    }
     tx.commit().await?;
     Ok((applied, get_tenant(store, slug).await?.expect("just written")))
 }

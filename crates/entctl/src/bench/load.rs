@@ -75,7 +75,7 @@ async fn read_response(stream: &mut BufReader<TcpStream>) -> std::io::Result<u16
 }
 
 /// Serves the application of `state` on a free loopback port.
-async fn serve(state: ent_server::api::AppState) -> anyhow::Result<std::net::SocketAddr> {
+pub(super) async fn serve(state: ent_server::api::AppState) -> anyhow::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, ent_server::api::app(state)).await });
@@ -83,7 +83,7 @@ async fn serve(state: ent_server::api::AppState) -> anyhow::Result<std::net::Soc
 }
 
 /// A user holding `role` at `org` (none: platform-wide) and a fresh token of theirs.
-async fn token(
+pub(super) async fn token(
     store: &Store,
     email: &str,
     role: Role,
@@ -98,7 +98,7 @@ async fn token(
 }
 
 /// The backends to bench: SQLite always, PostgreSQL when a URL is given.
-fn backends(config: &Config) -> Vec<Config> {
+pub(super) fn backends(config: &Config) -> Vec<Config> {
     let mut sqlite = config.clone();
     sqlite.database.url = None;
     let mut configs = vec![sqlite];
@@ -116,36 +116,52 @@ fn backends(config: &Config) -> Vec<Config> {
     configs
 }
 
-fn backend_name(store: &Store) -> &'static str {
+pub(super) fn backend_name(store: &Store) -> &'static str {
     store.backend().label()
 }
 
 /// What a load of one request kind gave.
-struct Figures {
+pub(super) struct Figures {
     done: usize,
-    errors: usize,
+    pub(super) errors: usize,
     seconds: f64,
     latencies: Vec<f64>,
 }
 
 impl Figures {
-    fn per_second(&self) -> f64 {
+    pub(super) fn per_second(&self) -> f64 {
         self.done as f64 / self.seconds.max(1e-9)
     }
 
-    fn p99_ms(&mut self) -> f64 {
-        if self.latencies.is_empty() {
-            return 0.0;
-        }
-        self.latencies.sort_by(f64::total_cmp);
-        let rank = ((self.latencies.len() as f64) * 0.99).ceil() as usize;
-        self.latencies[rank.clamp(1, self.latencies.len()) - 1] * 1000.0
+    pub(super) fn p99_ms(&mut self) -> f64 {
+        self.percentile_ms(0.99)
     }
+
+    /// The latency under which a share `q` of the successful requests fell, in ms.
+    pub(super) fn percentile_ms(&mut self, q: f64) -> f64 {
+        self.latencies.sort_by(f64::total_cmp);
+        quantile(&self.latencies, q) * 1000.0
+    }
+}
+
+/// The `q` quantile of `sorted` (nearest rank; 0 when empty).
+pub(super) fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (sorted.len() as f64 * q).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// `connections` clients each sending `next(client, i)` until `requests` in all
 /// or `limit` elapsed; a request over `timeout` counts as an error.
-async fn load<F>(addr: std::net::SocketAddr, connections: usize, requests: usize, limit: Duration, next: F) -> Figures
+pub(super) async fn load<F>(
+    addr: std::net::SocketAddr,
+    connections: usize,
+    requests: usize,
+    limit: Duration,
+    next: F,
+) -> Figures
 where
     F: Fn(usize, usize) -> (&'static str, String, String, Option<String>) + Send + Sync + 'static,
 {

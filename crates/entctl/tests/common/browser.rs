@@ -136,11 +136,36 @@ impl Browser {
         self.find(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// Marks the page shown, so that [`Browser::wait_for_next_page`] knows when it is gone.
+    pub async fn mark_page(&self) {
+        self.client.execute("window.__entcpLeaving = true; return true;", vec![]).await.expect("mark the page");
+    }
+
+    /// Waits until the page marked by [`Browser::mark_page`] is replaced by a loaded one
+    /// (a click on a submit button may return before the answer arrives).
+    pub async fn wait_for_next_page(&self, after: &str) {
+        let loaded = "return window.__entcpLeaving === undefined && document.readyState === 'complete';";
+        for _ in 0..300 {
+            if let Ok(Value::Bool(true)) = self.client.execute(loaded, vec![]).await {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no new page after {after}");
+    }
+
+    /// Clicks `css`, a link or button that leads to another page, and waits for it.
+    pub async fn click_to_page(&self, css: &str) {
+        self.mark_page().await;
+        self.click(css).await;
+        self.wait_for_next_page(css).await;
+    }
+
     /// Signs in through the password form of the page shown (the sign-in page).
     pub async fn sign_in_with_password(&self, email: &str, password: &str) {
         self.fill("#email", email).await;
         self.fill("#password", password).await;
-        self.click("form[action='/connexion'] button[type=submit]").await;
+        self.click_to_page("form[action='/connexion'] button[type=submit]").await;
     }
 
     /// Runs axe-core in the page; fails on any serious or critical violation, listed.

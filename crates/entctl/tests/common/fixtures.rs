@@ -66,12 +66,13 @@ pub async fn epci(store: &Store, name: &str, siren: &str, members: &[&Org]) -> O
 }
 
 /// The body of `POST /groupements/{id}/award` to the vendor `siren` at its
-/// establishment `nic` (4 digits), with every DECP fact.
-pub fn award_body(siren: &str, nic: &str) -> Value {
+/// establishment `nic` (4 digits), by the coordinator of SIREN `buyer` (its
+/// establishment 0001), with every DECP fact.
+pub fn award_body(siren: &str, nic: &str, buyer: &str) -> Value {
     let siret = luhn(&format!("{siren}{nic}"));
     json!({
         "vendor_siret": siret, "amount_ht_cents": 100_000, "amount_ttc_cents": 120_000, "notified_on": "2026-09-01",
-        "decp": ent_testkit::award::decp_facts(&siret),
+        "decp": ent_testkit::award::decp_facts(&luhn(&format!("{buyer}0001"))),
     })
 }
 

@@ -149,6 +149,14 @@ pub async fn import_sample(store: &Store) {
     entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0()).await.unwrap();
 }
 
+/// The sample annuaire and one collège of Fresnes added to it (`0940999A`).
+pub async fn import_sample_with_college(store: &Store) {
+    import_sample(store).await;
+    let csv = std::fs::read(fixture("annuaire-education-94-college.csv")).unwrap();
+    let options = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0()).await.unwrap();
+}
+
 pub fn admin() -> entcp::identity::Actor {
     entcp::identity::Actor::cli()
 }

@@ -5,6 +5,7 @@
 use crate::common::browser::{journey, Browser};
 use crate::common::{self, t0, TestDb};
 use crate::console::PASSWORD;
+use crate::console_conventions::{DAN, DIRECTEUR, MAIRIE, VITRY};
 use entcp::clock::FixedClock;
 use entcp::identity::password;
 use entcp::kernel::roles::Role;
@@ -83,7 +84,7 @@ async fn a_dan_signs_in_sees_the_dashboard_and_another_academie_gets_404(db: Tes
         browser.open("/compte").await;
         browser.axe().await;
         // Signed out, then a DAN of another académie opens the first one's dashboard.
-        browser.click("form[action='/deconnexion'] button").await;
+        browser.click_to_page("form[action='/deconnexion'] button").await;
         assert_eq!(browser.path().await, "/connexion?apres=deconnexion");
         browser.sign_in_with_password("dan.b@test.fr", PASSWORD).await;
         browser.open(&format!("/tableau-de-bord/{}", academie.id)).await;
@@ -104,7 +105,7 @@ async fn a_form_without_its_csrf_token_is_refused_in_the_browser(db: TestDb) {
         let removed = "document.querySelectorAll(\"form[action='/deconnexion'] input[name='_csrf']\")\
                        .forEach(e => e.remove()); return true;";
         browser.client.execute(removed, vec![]).await.unwrap();
-        browser.click("form[action='/deconnexion'] button").await;
+        browser.click_to_page("form[action='/deconnexion'] button").await;
         assert_eq!(browser.heading().await, "Accès refusé");
         assert!(browser.text().await.contains("jeton de sécurité"));
         browser.axe().await;
@@ -136,11 +137,13 @@ async fn an_expired_session_goes_to_sign_in_then_to_the_page_asked(db: TestDb) {
 /// Signs in at the provider's page as a new subject with `email` (its form: `sub`).
 pub(crate) async fn provider_sign_in(browser: &Browser, issuer: &str, email: &str) {
     let sub = crate::oidc::subject_at(issuer, serde_json::json!({ "email": email })).await;
-    browser.click("a[href^='/connexion/oidc']").await;
+    browser.click_to_page("a[href^='/connexion/oidc']").await;
     assert!(browser.client.current_url().await.unwrap().as_str().starts_with(issuer));
     let form = browser.client.form(fantoccini::Locator::Css("form")).await.expect("the provider's form");
     form.set_by_name("sub", &sub).await.expect("the subject field");
+    browser.mark_page().await;
     form.submit_direct().await.expect("the provider's form submits");
+    browser.wait_for_next_page("the provider's form").await;
 }
 
 backend_test!(the_commune_officer_signs_in_through_the_provider_and_lands_on_the_commune_dashboard);
@@ -154,6 +157,342 @@ async fn the_commune_officer_signs_in_through_the_provider_and_lands_on_the_comm
         provider_sign_in(&browser, &issuer, "mairie@test.fr").await;
         assert_eq!(browser.path().await, "/");
         assert_eq!(browser.heading().await, format!("Tableau de bord — {}", commune.name));
+        browser.axe().await;
+    })
+    .await;
+}
+
+/// The people of the whole journey over the sample annuaire (Val-de-Marne): the DAN of
+/// Créteil, the directeur of the école Robert Doisneau (Fresnes) and the mairie of Vitry
+/// with [`PASSWORD`]; the mairie of Fresnes signs in through the provider only.
+struct Sample {
+    base: String,
+    provider: crate::oidc::Provider,
+    academie: Org,
+    _db: TestDb,
+}
+
+async fn sample(db: TestDb) -> Sample {
+    common::import_sample(&db.store).await;
+    let org = |key: &'static str| entcp::registry::resolve_org(&db.store, key);
+    let (academie, fresnes, ecole, vitry) = (
+        org("academie:24").await.unwrap(),
+        org("commune:94034").await.unwrap(),
+        org("0940176F").await.unwrap(),
+        org("commune:94081").await.unwrap(),
+    );
+    person(&db.store, DAN, Role::Dan, &academie).await;
+    person(&db.store, DIRECTEUR, Role::ChefEtablissement, &ecole).await;
+    person(&db.store, VITRY, Role::Collectivite, &vitry).await;
+    common::token_for(&db.store, MAIRIE, Role::Collectivite, Some(&fresnes.id)).await;
+    let provider = crate::oidc::provider().await;
+    let mut oidc = crate::oidc::config(&provider);
+    let clock = Arc::new(FixedClock::new(t0()));
+    let base = common::serve_knowing_base(db.store.clone(), clock, |config, base| {
+        oidc.redirect_url = format!("{base}/connexion/oidc/retour");
+        oidc.post_logout_redirect_url = Some(format!("{base}/connexion?apres=deconnexion"));
+        config.identity.oidc = Some(oidc);
+        config.console.public_url = base.to_string();
+    })
+    .await;
+    Sample { base, provider, academie, _db: db }
+}
+
+/// Signs out from the account page; a person signed in through the provider ends the
+/// session there too (its confirmation form); the sign-in page follows.
+async fn sign_out(browser: &Browser) {
+    browser.open("/compte").await;
+    browser.click_to_page("form[action='/deconnexion'] button").await;
+    if browser.path().await.starts_with("/oauth2/end_session") {
+        browser.click_to_page("form button[type=submit]").await;
+    }
+    let path = browser.path().await;
+    assert!(path.starts_with("/connexion?apres=deconnexion"), "{path}");
+}
+
+/// Opens `path`, checks its accessibility, and answers its text.
+async fn visit(browser: &Browser, path: &str) -> String {
+    browser.open(path).await;
+    browser.axe().await;
+    browser.text().await
+}
+
+/// The text of the status badge `css` (shown in capitals by the style).
+async fn badge(browser: &Browser, css: &str) -> String {
+    browser.find(css).await.text().await.unwrap().to_lowercase()
+}
+
+/// Picks the option `value` of the select `css`.
+async fn choose(browser: &Browser, css: &str, value: &str) {
+    browser.find(css).await.select_by_value(value).await.unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
+}
+
+/// The signature form of the convention page shown: the fingerprint shown is the one
+/// posted; signs and checks the notice.
+async fn sign_convention(browser: &Browser, party: &str) {
+    let shown = browser.find("#empreinte").await.text().await.unwrap();
+    let posted = browser.find("#signature input[name='empreinte']").await.attr("value").await.unwrap();
+    assert_eq!(Some(shown.clone()), posted, "the fingerprint signed is the one shown");
+    assert_eq!(shown.len(), 64, "{shown}");
+    let signs_for = browser.find("#signataire").await.text().await.unwrap();
+    assert!(signs_for.contains(party), "{party}: {signs_for}");
+    browser.click_to_page("#signer").await;
+    assert!(browser.text().await.contains("Votre signature est enregistrée."));
+    browser.axe().await;
+}
+
+backend_test!(the_whole_journey_from_the_dan_convention_to_the_provisioning_tenant_in_a_browser);
+async fn the_whole_journey_from_the_dan_convention_to_the_provisioning_tenant_in_a_browser(db: TestDb) {
+    let scene = sample(db).await;
+    let (academie, issuer) = (scene.academie.clone(), scene.provider.issuer.clone());
+    let ids = |key: &'static str| {
+        let store = scene._db.store.clone();
+        async move { entcp::registry::resolve_org(&store, key).await.unwrap().id }
+    };
+    let (a_id, commune_id, ecole_id) = (ids("academie:24").await, ids("commune:94034").await, ids("0940176F").await);
+    journey("whole_journey", &scene.base, |browser| async move {
+        // The DAN: dashboard, then the guided creation of the tripartite convention.
+        password_sign_in(&browser, DAN).await;
+        assert_eq!(browser.heading().await, format!("Tableau de bord — {}", academie.name));
+        browser.axe().await;
+        assert!(visit(&browser, "/conventions").await.contains("Aucun résultat."));
+        browser.click_to_page("#nouvelle-convention").await;
+        browser.axe().await;
+        browser.click("label[for='modele-tripartite-premier-degre']").await;
+        browser.click_to_page("#choisir-modele").await;
+        assert!(browser.heading().await.starts_with("Nouvelle convention — "));
+        browser.axe().await;
+        browser.fill("#recherche-academie", "Créteil").await;
+        browser.fill("#recherche-collectivite", "Fresnes").await;
+        browser.fill("#recherche-etablissement", "Doisneau").await;
+        browser.click_to_page("#rechercher-etablissement").await;
+        choose(&browser, "#partie-academie", &a_id).await;
+        choose(&browser, "#partie-collectivite", &commune_id).await;
+        choose(&browser, "#partie-etablissement", &ecole_id).await;
+        // Without its start date: the summary links to the field, the form is kept.
+        browser.click_to_page("#creer-convention").await;
+        let refused = browser.text().await;
+        assert!(refused.contains("Robert Doisneau (0940176F)"), "the covered school: {refused}");
+        browser.axe().await;
+        let summary = browser.find(".console-error-summary a[href='#start-date']").await.text().await.unwrap();
+        let beside = browser.find("#start-date-erreur").await.text().await.unwrap();
+        assert!(!summary.is_empty() && summary == beside, "the summary's link and the field's message: {summary}");
+        browser.client.execute("document.getElementById('start-date').value = '2026-09-01'", vec![]).await.unwrap();
+        browser.click_to_page("#creer-convention").await;
+        assert!(browser.text().await.contains("La convention est créée (brouillon)."));
+        browser.axe().await;
+        let convention = browser.path().await.split('?').next().unwrap().to_string();
+        browser.click_to_page("#soumettre").await;
+        assert_eq!(badge(&browser, "#statut-convention").await, "en signature");
+        let reference = browser.heading().await.split(" — ").next().unwrap().to_string();
+        sign_convention(&browser, "Créteil").await;
+        sign_out(&browser).await;
+
+        // The mairie of Fresnes through the provider, then the directeur of the école.
+        browser.open("/").await;
+        provider_sign_in(&browser, &issuer, MAIRIE).await;
+        assert!(visit(&browser, "/conventions").await.contains(&reference));
+        browser.open(&convention).await;
+        sign_convention(&browser, "Fresnes").await;
+        sign_out(&browser).await;
+        browser.sign_in_with_password(DIRECTEUR, PASSWORD).await;
+        browser.open(&convention).await;
+        sign_convention(&browser, "Doisneau").await;
+        sign_out(&browser).await;
+
+        // The DAN sees it in force, requests the tenant and moves it to provisioning.
+        browser.sign_in_with_password(DAN, PASSWORD).await;
+        assert!(visit(&browser, "/conventions?statut=active").await.contains(&reference));
+        browser.open(&convention).await;
+        assert_eq!(badge(&browser, "#statut-convention").await, "en vigueur");
+        assert_eq!(browser.text().await.matches("Signature pour ").count(), 3, "three signatures in the circuit");
+        visit(&browser, "/ent/nouveau").await;
+        browser.fill("#recherche", "Doisneau").await;
+        browser.click_to_page("#rechercher").await;
+        choose(&browser, "#organisation", &ecole_id).await;
+        browser.fill("#nom", "doisneau-fresnes").await;
+        browser.fill("#adresse", "doisneau.ent.fresnes.example.fr").await;
+        browser.click("label[for='bouquet-socle-1d']").await;
+        browser.click_to_page("#demander").await;
+        assert_eq!(browser.path().await, "/ent/doisneau-fresnes?apres=demande");
+        assert_eq!(badge(&browser, "#etat-ent").await, "demandé");
+        browser.axe().await;
+        browser.click_to_page("#vers-provisioning").await;
+        assert!(browser.text().await.contains("L'ENT est désormais en déploiement."));
+        browser.axe().await;
+        sign_out(&browser).await;
+
+        // The commune sees the tenant; another commune sees none of it.
+        provider_sign_in(&browser, &issuer, MAIRIE).await;
+        assert!(visit(&browser, "/ent").await.contains("doisneau-fresnes"));
+        sign_out(&browser).await;
+        browser.sign_in_with_password(VITRY, PASSWORD).await;
+        assert!(visit(&browser, "/conventions").await.contains("Aucun résultat."));
+        assert!(visit(&browser, "/ent").await.contains("Aucun résultat."));
+        for forged in [convention.as_str(), "/ent/doisneau-fresnes"] {
+            let text = visit(&browser, forged).await;
+            assert_eq!(browser.heading().await, "Page introuvable", "{forged}");
+            assert!(!text.contains(&reference) && !text.contains("Doisneau"), "{text}");
+        }
+    })
+    .await;
+}
+
+/// `entctl serve --demo` over `db`, as the README's first minute says, on a free loopback
+/// port with its data in `dir`: the child (its log drained), its address and the printed
+/// demo password.
+fn serve_demo(db: &TestDb, dir: &std::path::Path) -> (std::process::Child, String, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_entctl"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .env_remove("ENTCP_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("DATABASE_URL", &db.url)
+        .env("ENTCP_DATA_DIR", dir)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("entctl serve --demo starts");
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut password, mut address) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("(mot de passe : ").nth(1) {
+            password = rest.split(')').next().map(str::to_string);
+        }
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            address = rest.split(|c: char| c.is_whitespace() || c == '"').next().map(str::to_string);
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let address = address.expect("serve logs where it listens");
+    (child, format!("http://{address}"), password.expect("serve --demo prints the demo password"))
+}
+
+backend_test!(the_demo_started_as_the_readme_says_leads_the_dan_to_the_dashboard_in_a_browser);
+async fn the_demo_started_as_the_readme_says_leads_the_dan_to_the_dashboard_in_a_browser(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, password) = serve_demo(&db, dir.path());
+    journey("demo_dashboard", &base, |browser| async move {
+        browser.open("/").await;
+        assert!(browser.path().await.starts_with("/connexion"), "{}", browser.path().await);
+        browser.sign_in_with_password(entcp::demo::PERSONAS[0].0, &password).await;
+        assert_eq!(browser.heading().await, "Tableau de bord — Académie de Créteil");
+        let text = browser.text().await;
+        assert!(text.contains("Claire Martin, DAN de Créteil"), "the person in the header: {text}");
+        browser.axe().await;
+        // `CONSOLE_SCREENSHOT=docs/console-tableau-de-bord.png` keeps the README's picture.
+        if let Some(file) = std::env::var_os("CONSOLE_SCREENSHOT") {
+            let png = browser.client.screenshot().await.expect("a screenshot");
+            std::fs::write(&file, png).expect("the screenshot is written");
+        }
+    })
+    .await;
+    child.kill().expect("the demo server stops");
+    let _ = child.wait();
+}
+
+/// Waits until the text of `css` contains `wanted`, case aside (htmx swaps it after its
+/// request; a click's page may still be loading); the last text read.
+async fn until_text(browser: &Browser, css: &str, wanted: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        if let Ok(element) = browser.client.find(fantoccini::Locator::Css(css)).await {
+            text = element.text().await.unwrap_or_default();
+            if text.to_lowercase().contains(&wanted.to_lowercase()) {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    text
+}
+
+backend_test!(a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser);
+async fn a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser(db: TestDb) {
+    use crate::console_tickets::{desk, N1, N2, N3, USAGER};
+    desk(&db.store).await;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let base = common::serve_knowing_base(db.store.clone(), clock, |config, base| {
+        config.console.public_url = base.to_string();
+    })
+    .await;
+    let p1 = entcp::support::policy::Policies::shipped().priority("haute", "haute").unwrap().as_str();
+    journey("support_desk", &base, move |browser| async move {
+        // The usager opens a ticket: the école's ENT pre-selected, the priority previewed.
+        password_sign_in(&browser, USAGER).await;
+        browser.open("/tickets/nouveau").await;
+        browser.axe().await;
+        browser.fill("#sujet", "Le cahier de liaison ne s'ouvre plus").await;
+        browser.click("label[for='impact-haute']").await;
+        browser.click("label[for='urgence-haute']").await;
+        let preview = until_text(&browser, "#priorite", p1).await;
+        assert!(preview.contains(p1), "{preview}");
+        browser.fill("#description", "Depuis ce matin, une page blanche s'affiche.").await;
+        browser.click("#envoyer-ticket").await;
+        // DSFR badges are upper case on screen.
+        let shown = until_text(&browser, "body", &format!("priorité {p1}")).await;
+        assert!(shown.to_lowercase().contains(&format!("priorité {}", p1.to_lowercase())), "{shown}");
+        let path = browser.path().await.split('?').next().unwrap().to_string();
+        assert!(path.starts_with("/tickets/ENT-"), "{path}");
+        browser.axe().await;
+        sign_out(&browser).await;
+
+        // The commune's N1: its queue, a reply, an internal note, the escalation.
+        browser.sign_in_with_password(N1, PASSWORD).await;
+        browser.open("/tickets").await;
+        assert!(browser.text().await.contains(path.trim_start_matches("/tickets/")));
+        browser.axe().await;
+        browser.open(&path).await;
+        browser.fill("#message", "Nous regardons.").await;
+        browser.click("#repondre").await;
+        until_text(&browser, "body", "Votre message est ajouté").await;
+        browser.fill("#message", "Le prestataire a changé la configuration SSO.").await;
+        browser.click("#noter").await;
+        let shown = until_text(&browser, "body", "La note interne est ajoutée").await;
+        assert!(shown.contains("La note interne est ajoutée") && shown.contains("configuration SSO"), "{shown}");
+        browser.axe().await;
+        browser.fill("#motif", "Relève de l'académie.").await;
+        browser.click("#escalader").await;
+        let shown = until_text(&browser, "body", "Le ticket est escaladé").await;
+        assert!(shown.to_lowercase().contains("niveau n2"), "{shown}");
+        sign_out(&browser).await;
+
+        // The académie's N2 escalates to the vendor.
+        browser.sign_in_with_password(N2, PASSWORD).await;
+        browser.open(&path).await;
+        browser.axe().await;
+        browser.fill("#motif", "Anomalie de l'éditeur.").await;
+        browser.click("#escalader").await;
+        let shown = until_text(&browser, "body", "Le ticket est escaladé").await;
+        assert!(shown.to_lowercase().contains("niveau n3"), "{shown}");
+        sign_out(&browser).await;
+
+        // The vendor: a pseudonymised requester, no internal note; it resolves the ticket.
+        browser.sign_in_with_password(N3, PASSWORD).await;
+        browser.open(&path).await;
+        let text = browser.text().await;
+        assert!(text.contains("pseudonyme") && !text.contains(USAGER), "{text}");
+        assert!(!text.contains("configuration SSO") && !text.to_lowercase().contains("note interne"), "{text}");
+        browser.axe().await;
+        browser.fill("#message-statut", "Correctif déployé.").await;
+        browser.click("#vers-resolved").await;
+        until_text(&browser, "body", "Le statut du ticket est changé").await;
+        assert_eq!(until_text(&browser, "#statut-ticket", "résolu").await.to_lowercase(), "résolu");
+        sign_out(&browser).await;
+
+        // The usager sees the replies, not the note, and closes the ticket.
+        browser.sign_in_with_password(USAGER, PASSWORD).await;
+        browser.open(&path).await;
+        let text = browser.text().await;
+        assert!(text.contains("Nous regardons.") && text.contains("Correctif déployé."), "{text}");
+        assert!(!text.contains("configuration SSO") && !text.to_lowercase().contains("note interne"), "{text}");
+        browser.axe().await;
+        browser.click("#vers-closed").await;
+        until_text(&browser, "body", "Le statut du ticket est changé").await;
+        assert_eq!(until_text(&browser, "#statut-ticket", "clos").await.to_lowercase(), "clos");
         browser.axe().await;
     })
     .await;

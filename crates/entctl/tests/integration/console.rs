@@ -219,3 +219,40 @@ async fn a_password_change_ends_every_session_and_weak_passwords_are_refused(db:
     assert_eq!(post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await.status, 401);
     assert_eq!(post_sign_in(&app, "dan.a@test.fr", "une toute autre phrase", "/").await.status, 303);
 }
+
+/// The value of attribute `name` of the first `<script … src="…dsfr.module.min.js"…>` of `html`
+/// (tera writes `/` as `&#x2F;` in attributes).
+fn dsfr_script_attribute(html: &str, name: &str) -> Option<String> {
+    let tag = html.split("<script").find(|t| t.contains("dsfr.module.min.js"))?.split('>').next()?;
+    let value = tag.split(&format!(" {name}=\"")).nth(1)?.split('"').next()?;
+    Some(value.replace("&#x2F;", "/"))
+}
+
+backend_test!(the_state_theme_runs_the_dsfr_script_and_the_neutral_one_has_no_state_identity);
+async fn the_state_theme_runs_the_dsfr_script_and_the_neutral_one_has_no_state_identity(db: TestDb) {
+    use base64::Engine;
+    use sha2::Digest;
+    let store = db.store.clone();
+    let etat = TestApp::builder(db).config(|c| c.console.theme = entcp::config::ConsoleTheme::Etat).build().await;
+    let page = etat.get("/connexion").send().await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("fr-logo") && page.text.contains("dsfr.min.css"), "the State's block-mark");
+    let src = dsfr_script_attribute(&page.text, "src").expect("the State theme links the DSFR script");
+    assert!(page.text.contains("<script type=\"module\""), "an ES module");
+    let integrity = dsfr_script_attribute(&page.text, "integrity").expect("with its integrity");
+    let script = etat.get(&src).send().await;
+    assert_eq!(script.status, 200);
+    assert_eq!(script.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert!(script.bytes.len() > 10_000, "the vendored module, not a stub");
+    let digest = base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(&script.bytes));
+    assert_eq!(integrity, format!("sha384-{digest}"), "the integrity is that of the bytes served");
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self';"), "no inline script needed: {csp}");
+
+    let neutre = TestApp::over(&store).build().await;
+    let page = neutre.get("/connexion").send().await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(dsfr_script_attribute(&page.text, "src").is_none(), "no DSFR script in the neutral theme");
+    assert!(!page.text.contains("fr-logo") && !page.text.contains("dsfr.min.css"), "no block-mark, no Marianne");
+    assert!(page.text.contains("neutre.css"));
+}

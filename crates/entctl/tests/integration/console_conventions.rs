@@ -13,10 +13,10 @@ use entcp::kernel::roles::Role;
 use serde_json::json;
 use sha2::Digest;
 
-const DAN: &str = "dan@ac-creteil.fr";
-const MAIRIE: &str = "ent@fresnes.fr";
-const DIRECTEUR: &str = "dir@ecole.fr";
-const VITRY: &str = "ent@vitry.fr";
+pub(crate) const DAN: &str = "dan@ac-creteil.fr";
+pub(crate) const MAIRIE: &str = "ent@fresnes.fr";
+pub(crate) const DIRECTEUR: &str = "dir@ecole.fr";
+pub(crate) const VITRY: &str = "ent@vitry.fr";
 const ROOT: &str = "root@test.fr";
 
 /// The sample annuaire; the DAN of Créteil, the mairies of Fresnes and Vitry, the

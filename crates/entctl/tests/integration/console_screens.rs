@@ -309,3 +309,36 @@ async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     let audited = count_of(&app, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", "tokens.revoke").await;
     assert_eq!(audited, 1);
 }
+
+// A DAN cuts the access of users of its académie only when every role they hold lies
+// within its scope: an agent who also works for another académie keeps their sessions.
+backend_test!(a_dan_cannot_cut_the_access_of_a_user_holding_a_role_beyond_its_scope);
+async fn a_dan_cannot_cut_the_access_of_a_user_holding_a_role_beyond_its_scope(db: TestDb) {
+    let (app, a, b) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let school = first_of(&app, OrgKind::Etablissement, &a).await;
+    let far = first_of(&app, OrgKind::Etablissement, &b).await;
+    let new = entcp::identity::NewUser {
+        email: "double@test.fr".into(),
+        display_name: "Agent double".into(),
+        org: Some(school.id.clone()),
+    };
+    let agent = entcp::identity::create_user(&app.store, &admin(), new, t0()).await.unwrap();
+    fn role<'a>(user: &'a str, org: &'a Org) -> entcp::identity::UserRole<'a> {
+        entcp::identity::UserRole::new(user, entcp::kernel::roles::Role::ChefEtablissement, Some(org))
+    }
+    entcp::identity::grant(&app.store, &admin(), role(&agent.id, &school), t0()).await.unwrap();
+    entcp::identity::grant(&app.store, &admin(), role(&agent.id, &far), t0()).await.unwrap();
+    entcp::identity::password::set_password(&app.store, &admin(), &agent.id, PASSWORD, t0()).await.unwrap();
+    let theirs = sign_in(&app, "double@test.fr").await;
+    let path = format!("/utilisateurs/{}", agent.id);
+    let cut = post_form(&app, &session, &path, &format!("{path}/acces/revoquer"), &[]).await;
+    assert_eq!(cut.status, 403, "{}", cut.text);
+    assert!(cut.text.contains("seul un administrateur peut couper tous ses accès"), "{}", cut.text);
+    assert_eq!(app.get("/compte").header("cookie", &theirs).send().await.status, 200, "still signed in");
+    // Once the role elsewhere is gone, the DAN may.
+    entcp::identity::revoke(&app.store, &admin(), role(&agent.id, &far), t0()).await.unwrap();
+    let cut = post_form(&app, &session, &path, &format!("{path}/acces/revoquer"), &[]).await;
+    assert_eq!(cut.status, 303, "{}", cut.text);
+    assert_eq!(app.get("/compte").header("cookie", &theirs).send().await.status, 303, "signed out");
+}

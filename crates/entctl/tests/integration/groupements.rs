@@ -406,6 +406,23 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         assert!(f.contains(&field.to_string()), "{name}: {field} not asked in {f:?}");
     }
 
+    // The buyer is the coordinator: a member's SIRET is refused, and so is no SIRET at all
+    // while the registry holds none for the coordinator.
+    assert_eq!(w.coordinator.siret, None, "{name}: the coordinator starts without a SIRET");
+    let mut member_buyer = award_body(&vendor_siret);
+    member_buyer["decp"]["acheteur_siret"] = json!(luhn(&format!("{}0001", luhn("21940028"))));
+    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&member_buyer)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["decp.acheteur_siret".to_string()]), "{name}: {problem}");
+    assert!(
+        problem["errors"][0]["message"].as_str().unwrap().contains("n'est pas celui du coordonnateur"),
+        "{problem}"
+    );
+    let mut no_buyer = award_body(&vendor_siret);
+    no_buyer["decp"].as_object_mut().unwrap().remove("acheteur_siret");
+    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&no_buyer)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["decp.acheteur_siret".to_string()]), "{name}: {problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("n'a pas de SIRET au répertoire"), "{problem}");
+
     // A tenant of a member's école, to receive the vendor of record.
     let ecole: String = sqlx::query("SELECT id FROM orgs WHERE kind = 'etablissement' AND commune_code = $1 LIMIT 1")
         .bind(&members[3].0.code)
@@ -486,6 +503,10 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!(entcp::groupements::decp::check_publication(&decp), vec![], "{name}");
     assert_eq!(entcp::groupements::decp::SCHEMA_VERSION, "2.0.3");
     assert_eq!(marche["titulaires"][0]["titulaire"]["id"], vendor_siret.as_str());
+    let buyer = luhn(&format!("{}0001", luhn("25940001")));
+    assert_eq!(marche["acheteur"]["id"], buyer.as_str(), "{name}: the coordinator's SIRET");
+    let coordinator = entcp::registry::resolve_org(&w.store, &w.coordinator.id).await.unwrap();
+    assert_eq!(coordinator.siret.as_deref(), Some(buyer.as_str()), "{name}: recorded as the coordinator's");
     assert_eq!(marche["montant"], json!(987654.32));
     assert_eq!(marche["dateNotification"], "2026-09-01");
     assert_eq!(marche["id"], g["reference"]);

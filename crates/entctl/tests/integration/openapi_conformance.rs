@@ -355,7 +355,8 @@ impl World {
             }
         }
         if state == "awarded" {
-            self.post(&format!("/api/v1/groupements/{id}/award"), award_body(&self.vendor_siren, "0001")).await;
+            let buyer = g["coordinator"]["code"].as_str().unwrap();
+            self.post(&format!("/api/v1/groupements/{id}/award"), award_body(&self.vendor_siren, "0001", buyer)).await;
         }
         (
             self.setup(&self.admin, "GET", &format!("/api/v1/groupements/{id}"), None).await.0,
@@ -658,7 +659,10 @@ impl World {
                 vec![c(200).json(json!({ "title": "Achat revu" })).if_match(format!("\"{}\"", g["version"]))]
             }
             "/api/v1/groupements/{id}/transition" => vec![c(200).json(json!({ "to": "closed" }))],
-            "/api/v1/groupements/{id}/award" => vec![c(200).json(award_body(&self.vendor_siren, "0002"))],
+            "/api/v1/groupements/{id}/award" => {
+                let buyer = g["coordinator"]["code"].as_str().unwrap();
+                vec![c(200).json(award_body(&self.vendor_siren, "0002", buyer))]
+            }
             "/api/v1/groupements/{id}/prefill" => vec![case(method, format!("{url}?applicant={COMMUNE}"), 200)],
             "/api/v1/groupements/{id}/applications" if method == "POST" => {
                 let body = json!({ "applicant": "commune:94041", "deliberation_number": "D-9", "deliberation_date": "2026-06-01" });

@@ -1,4 +1,4 @@
-//! Production (issue #19): the container image file, backup and restore.
+//! Production (issue #19): the container image file, backup and restore, upgrades.
 
 use crate::common;
 use std::path::{Path, PathBuf};
@@ -205,4 +205,71 @@ async fn a_corrupt_or_newer_schema_archive_is_refused_before_anything_is_written
     std::fs::write(truncated.path(), &bytes[..bytes.len() / 2]).unwrap();
     assert!(restore(&url, dir.path(), truncated.path()).await.is_err());
     assert_eq!(tables(&url).await, 0, "nothing written by a refused restore");
+}
+
+/// The last migration of the previous release (what `main` shipped before migrations
+/// 0025 and 0026): raise it at each release.
+const PREVIOUS_RELEASE: i64 = 24;
+
+/// The migrations after the previous release's, with the statements of each.
+fn new_migrations() -> Vec<(&'static str, String)> {
+    let files = entcp::store::migrations::FILES.iter();
+    let number = |file: &str| file[..4].parse::<i64>().unwrap();
+    files.filter(|(file, _)| number(file) > PREVIOUS_RELEASE).map(|(file, sql)| (*file, sql.to_uppercase())).collect()
+}
+
+#[test]
+fn the_migrations_since_the_previous_release_only_expand_the_schema() {
+    // During a rolling upgrade the previous release's replicas run on the new schema:
+    // a table, a column or a name they use must not go before the release after.
+    let new = new_migrations();
+    assert!(!new.is_empty(), "no migration since release {PREVIOUS_RELEASE}: raise PREVIOUS_RELEASE");
+    for (file, sql) in new {
+        for contract in ["DROP TABLE", "DROP COLUMN", "RENAME", "ALTER COLUMN", "SET NOT NULL"] {
+            assert!(!sql.contains(contract), "{file}: « {contract} » contracts the schema the previous release reads");
+        }
+    }
+}
+
+/// Runs the migrations up to `last` (included) on `store`, as the release that stopped there did.
+async fn migrate_up_to(store: &entcp::store::Store, last: i64) {
+    let current = entcp::store::migrations::for_backend(store.backend());
+    let earlier = current.iter().filter(|m| m.version <= last).cloned().collect();
+    let migrator =
+        sqlx::migrate::Migrator { migrations: std::borrow::Cow::Owned(earlier), ..sqlx::migrate::Migrator::DEFAULT };
+    migrator.run(store.pool()).await.unwrap();
+}
+
+backend_test!(data_written_on_the_previous_release_schema_reads_back_after_the_new_migrations);
+async fn data_written_on_the_previous_release_schema_reads_back_after_the_new_migrations(db: common::TestDb) {
+    use entcp::kernel::roles::Role;
+    let (url, _target) = empty_target(&db).await;
+    let store = entcp::store::Store::connect(&url, Some(2)).await.unwrap();
+    migrate_up_to(&store, PREVIOUS_RELEASE).await;
+    let applied = "SELECT MAX(version) FROM _sqlx_migrations";
+    assert_eq!(common::count(&store, applied, &[]).await, PREVIOUS_RELEASE);
+    // Written on the previous schema: the annuaire, a user with a role, a tenant, their audit records.
+    common::import_sample(&store).await;
+    let dan = common::token_for(&store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let doc = crate::tenants::doc("doisneau", "0940176F", "doisneau.ent.example.fr");
+    let doc: entcp::tenants::EntTenant = serde_json::from_value(doc).unwrap();
+    let config = common::app::test_config();
+    let clock = std::sync::Arc::new(entcp::clock::FixedClock::new(common::t0()));
+    let state = common::app::app_state(store.clone(), config, clock);
+    entcp::tenants::apply(&state.tenants(), &common::admin(), &doc, None).await.unwrap();
+
+    store.migrate().await.unwrap();
+    assert!(common::count(&store, applied, &[]).await > PREVIOUS_RELEASE);
+    // Read back through the current code and API.
+    let app = common::TestApp::over(&store).build().await;
+    let dan = app.client(&dan);
+    assert_eq!(common::count_kind(&store, "etablissement").await, 613, "{}", db.name);
+    let school = dan.get("/api/v1/orgs/0940176F").send().await;
+    assert_eq!(school.status, 200, "{:?}", school.body);
+    assert_eq!(school.body["code"], "0940176F");
+    let tenant = dan.get("/api/v1/tenants/doisneau").send().await;
+    assert_eq!(tenant.status, 200, "{:?}", tenant.body);
+    assert_eq!(tenant.body["hostname"], "doisneau.ent.example.fr");
+    assert!(matches!(entcp::audit::verify(&store).await.unwrap(), entcp::audit::Verification::Intact { .. }));
+    store.close().await;
 }

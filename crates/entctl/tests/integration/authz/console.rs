@@ -3,6 +3,7 @@
 //! a session (→ the sign-in form). A console page missing from the table fails the test.
 
 use super::conventions::{CONVENTION_READERS, CONVENTION_SIGNERS, CONVENTION_WRITERS};
+use super::support_desk::{SUPPORT_CREATORS, SUPPORT_READERS};
 use super::*;
 use crate::console::{csrf_of, sign_in, PASSWORD};
 
@@ -42,6 +43,16 @@ const PAGES: &[Page] = &[
     ("POST", "/ent/nouveau", Some(&[Admin, Dan, Collectivite])),
     ("GET", "/ent/{ent}", Some(EVERYONE)),
     ("POST", "/ent/{ent}/etat", Some(&[Admin, Dan])),
+    ("GET", "/tickets", Some(SUPPORT_READERS)),
+    ("GET", "/tickets/nouveau", Some(SUPPORT_CREATORS)),
+    ("POST", "/tickets/nouveau", Some(SUPPORT_CREATORS)),
+    ("GET", "/tickets/priorite", Some(SUPPORT_CREATORS)),
+    ("GET", "/tickets/{ticket}", Some(SUPPORT_READERS)),
+    ("POST", "/tickets/{ticket}/commentaire", Some(SUPPORT_READERS)),
+    ("POST", "/tickets/{ticket}/statut", Some(SUPPORT_READERS)),
+    ("POST", "/tickets/{ticket}/escalade", Some(SUPPORT_READERS)),
+    ("POST", "/tickets/{ticket}/renvoi", Some(SUPPORT_READERS)),
+    ("POST", "/tickets/{ticket}/affectation", Some(SUPPORT_READERS)),
     ("GET", "/organisations", Some(EVERYONE)),
     ("GET", "/organisations/{org}", Some(EVERYONE)),
     ("POST", "/organisations/{org}/contact", Some(&[Admin, Dan, Collectivite, ChefEtablissement])),
@@ -55,11 +66,13 @@ const PAGES: &[Page] = &[
     ("POST", "/utilisateurs/{id}/acces/revoquer", Some(&[Admin, Dan])),
 ];
 
-/// The targets of the convention and tenant pages: a signed convention (in force later)
-/// and a requested tenant, for the school in scope and the one out of it.
+/// The targets of the convention, tenant and ticket pages: a signed convention (in force
+/// later), a requested tenant, and a ticket opened by the usager and escalated to the
+/// vendor (in scope) or opened on the other school (out of scope).
 struct Targets {
     convention: [String; 2],
     tenant: [String; 2],
+    ticket: [String; 2],
 }
 
 async fn targets(world: &World) -> Targets {
@@ -72,7 +85,8 @@ async fn targets(world: &World) -> Targets {
         assert_eq!(admin.post("/api/v1/tenants").json(&doc).send().await.status, 201);
         tenant.push(doc["metadata"]["name"].as_str().unwrap().to_string());
     }
-    Targets { convention: convention.try_into().unwrap(), tenant: tenant.try_into().unwrap() }
+    let ticket = [world.support_ticket(SupportN3, Side::In).await.id, world.support_ticket(Usager, Side::Out).await.id];
+    Targets { convention: convention.try_into().unwrap(), tenant: tenant.try_into().unwrap(), ticket }
 }
 
 /// The organisation of a page's `{org}`: the EPCI for the membership forms, else the commune.
@@ -138,6 +152,7 @@ fn address(world: &World, targets: &Targets, path: &str, side: Side) -> String {
         .replace("{jeton}", &"0".repeat(64))
         .replace("{convention}", &targets.convention[n])
         .replace("{ent}", &targets.tenant[n])
+        .replace("{ticket}", &targets.ticket[n])
 }
 
 /// What a public page answers anyone (its forms refused without their double-submit cookie).
@@ -155,9 +170,12 @@ fn public_expected(method: &str, path: &str) -> u16 {
 fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
     // A convention the role's organisation is not party to (the coordinateur's EPCI is not),
     // a tenant out of the role's scope (the vendor's): not revealed, the 404 of a missing one.
+    // A ticket neither opened by the role nor on its support path (the chef
+    // d'établissement's school's ticket opened by the usager): likewise.
     let hidden = match path {
         p if p.starts_with("/conventions/{convention}") => side == Side::Out || role == Coordinateur,
         p if p.starts_with("/ent/{ent}") => side == Side::Out || role == SupportN3,
+        p if p.starts_with("/tickets/{ticket}") => side == Side::Out || role == ChefEtablissement,
         _ => false,
     };
     if hidden && role != Admin {
@@ -178,6 +196,8 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
             "POST",
             "/conventions/nouvelle" | "/conventions/{convention}/resilier" | "/ent/nouveau" | "/ent/{ent}/etat",
         ) => 422,
+        // The ticket's forms and the new ticket's, posted without their fields (nor the version).
+        ("POST", p) if p.starts_with("/tickets/") => 422,
         ("GET", "/tableau-de-bord/{org}") if side == Side::Out && role != Admin => 404,
         ("POST", "/compte/mot-de-passe") => 422, // the current password given is wrong
         ("POST", "/compte/sessions/revoquer") | ("GET", _) => 200,

@@ -122,7 +122,7 @@ impl World {
             }
         }
         if state == "awarded" {
-            let input: gm::award::AwardInput = serde_json::from_value(self.award_body("0001")).unwrap();
+            let input: gm::award::AwardInput = serde_json::from_value(self.award_body(coordinator, "0001")).unwrap();
             g = gm::award::award(&ctx, &g, input).await.unwrap();
             // Published by its coordinator: then every reader gets the open-data record.
             gm::award::decp_publication(&ctx, &g).await.unwrap();
@@ -177,7 +177,7 @@ impl World {
                 Call { body: Some(json!({ "title": "Achat revu" })), if_match: Some(g.version), ..call(url) }
             }
             "/api/v1/groupements/{id}/transition" => Call { body: Some(json!({ "to": "closed" })), ..call(url) },
-            "/api/v1/groupements/{id}/award" => Call { body: Some(self.award_body("0002")), ..call(url) },
+            "/api/v1/groupements/{id}/award" => Call { body: Some(self.award_body(coordinator, "0002")), ..call(url) },
             "/api/v1/groupements/{id}/prefill" => call(format!("{url}?applicant={}", member.id)),
             "/api/v1/groupements/{id}/applications" if method == Method::POST => {
                 // A fresh groupement: the member commune applies there for the first time.
@@ -214,8 +214,10 @@ impl World {
     }
 
     /// An award to the test vendor, at its establishment `nic` (4 digits), with every DECP fact.
-    pub(super) fn award_body(&self, nic: &str) -> Value {
-        common::fixtures::award_body(&self.vendor.code, nic)
+    /// The award of `coordinator`'s groupement to the vendor's establishment `nic`.
+    pub(super) fn award_body(&self, coordinator: &Org, nic: &str) -> Value {
+        let buyer = coordinator.siren.as_deref().expect("the coordinator has a SIREN");
+        common::fixtures::award_body(&self.vendor.code, nic, buyer)
     }
 
     /// Withdraws `org`'s application to `g` (it applied during the setup).

@@ -1,0 +1,721 @@
+//! « Support »: the support desk in the console. The queue of the level the person
+//! works at (or the requester's own tickets), sorted by the next due date with the
+//! time left in business hours and a mark when breached; the form that opens a ticket
+//! (tenant pre-selected from the person's school or commune, the priority that impact
+//! and urgency give previewed through htmx); and a ticket's page: its history as a
+//! timeline (internal notes marked, never shown to the requester nor the vendor), the
+//! SLA clock of each level, and the moves the person may make. Every rule is the
+//! support domain's (`ent_support::support::tickets`): the pages only call it.
+
+use crate::forms::{french_moment, Fields, On, Reply};
+use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
+use crate::page::{self, Notice, PageError, Shell};
+use crate::{route, Access, ConsoleRoute, ConsoleState};
+use axum::extract::{Path, Query};
+use axum::http::Method;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Form;
+use chrono::{DateTime, Utc};
+use ent_kernel::error::Problem;
+use ent_kernel::http::FromRef;
+use ent_kernel::store::Condition;
+use ent_platform::identity::authz::{self, SUPPORT_COMMENT, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ};
+use ent_platform::identity::Actor;
+use ent_support::support::sla::SlaState;
+use ent_support::support::tickets::{
+    self, Ctx, EscalateInput, HistoryEntry, NewComment, NewTicket, ReturnInput, Ticket, TicketPatch, TicketRow,
+    TransitionInput,
+};
+use ent_support::support::{levels_of, Category, Level, Status, SupportState, Viewer};
+use serde_json::{json, Value};
+
+/// The pages of this screen.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Vec<ConsoleRoute<S>>
+where
+    ConsoleState: FromRef<S>,
+    SupportState: FromRef<S>,
+{
+    vec![
+        route(Method::GET, "/tickets", Access::Signed(&SUPPORT_READ), get(queue)),
+        route(Method::GET, "/tickets/nouveau", Access::Signed(&SUPPORT_CREATE), get(new_form)),
+        route(Method::POST, "/tickets/nouveau", Access::Signed(&SUPPORT_CREATE), post(open)),
+        route(Method::GET, "/tickets/priorite", Access::Signed(&SUPPORT_CREATE), get(priority_preview)),
+        route(Method::GET, "/tickets/{ticket}", Access::Signed(&SUPPORT_READ), get(show)),
+        route(Method::POST, "/tickets/{ticket}/commentaire", Access::Signed(&SUPPORT_COMMENT), post(comment)),
+        route(Method::POST, "/tickets/{ticket}/statut", Access::Signed(&SUPPORT_HANDLE), post(move_status)),
+        route(Method::POST, "/tickets/{ticket}/escalade", Access::Signed(&SUPPORT_HANDLE), post(escalate)),
+        route(Method::POST, "/tickets/{ticket}/renvoi", Access::Signed(&SUPPORT_HANDLE), post(return_down)),
+        route(Method::POST, "/tickets/{ticket}/affectation", Access::Signed(&SUPPORT_HANDLE), post(assign)),
+    ]
+}
+
+const STATUSES: &[(&str, &str)] = &[
+    ("new", "nouveau"),
+    ("in_progress", "en cours"),
+    ("waiting_requester", "en attente du demandeur"),
+    ("resolved", "résolu"),
+    ("closed", "clos"),
+];
+const PRIORITIES: &[(&str, &str)] = &[("P1", "P1"), ("P2", "P2"), ("P3", "P3"), ("P4", "P4")];
+const LEVELS: &[(&str, &str)] = &[("n1", "N1"), ("n2", "N2"), ("n3", "N3")];
+const CATEGORIES: &[(&str, &str)] = &[
+    ("acces", "Accès, authentification"),
+    ("service", "Un service"),
+    ("donnees", "Données, RGPD"),
+    ("autre", "Autre"),
+];
+const ASSIGNEES: &[(&str, &str)] = &[("moi", "Moi"), ("personne", "Personne")];
+/// Impact and urgency in words: the value the domain knows, and what the form says.
+const IMPACTS: &[(&str, &str)] = &[("haute", "élevé"), ("moyenne", "moyen"), ("basse", "faible")];
+const URGENCIES: &[(&str, &str)] = &[("haute", "élevée"), ("moyenne", "moyenne"), ("basse", "faible")];
+
+/// The queue: the columns, the filters (status, priority, tenant, category, assignee, level).
+pub const QUEUE: ListSpec = ListSpec {
+    columns: &[
+        Column { key: "reference", label: "Référence", order_by: Some("t.reference") },
+        Column { key: "sujet", label: "Sujet", order_by: None },
+        Column { key: "ent", label: "ENT", order_by: Some("te.slug") },
+        Column { key: "priorite", label: "Priorité", order_by: Some("t.priority") },
+        Column { key: "statut", label: "Statut", order_by: Some("t.status") },
+        Column { key: "niveau", label: "Niveau", order_by: Some("t.level") },
+        Column { key: "affecte", label: "Affecté à", order_by: None },
+        Column { key: "echeance", label: "Prochaine échéance", order_by: Some("COALESCE(t.next_due, '9999')") },
+    ],
+    filters: &[
+        Filter { key: "statut", label: "Statut", choices: STATUSES },
+        Filter { key: "priorite", label: "Priorité", choices: PRIORITIES },
+        Filter { key: "ent", label: "ENT (nom court)", choices: &[] },
+        Filter { key: "categorie", label: "Catégorie", choices: CATEGORIES },
+        Filter { key: "affecte", label: "Affecté à", choices: ASSIGNEES },
+        Filter { key: "niveau", label: "Niveau", choices: LEVELS },
+    ],
+    default_sort: "echeance",
+    tie_break: "t.id",
+    search: Some("Référence ou sujet"),
+};
+
+fn label_of(choices: &[(&str, &'static str)], value: &str) -> String {
+    choices.iter().find(|(v, _)| *v == value).map_or_else(|| value.to_string(), |(_, l)| (*l).to_string())
+}
+
+fn ctx<'a>(state: &'a SupportState, actor: &'a Actor) -> Ctx<'a> {
+    Ctx { state, actor, now: state.clock.now() }
+}
+
+/// The support levels the person works at (by role), lowest first.
+fn work_levels(actor: &Actor) -> Vec<Level> {
+    let mut levels: Vec<Level> = Level::ALL
+        .into_iter()
+        .filter(|l| actor.is_admin() || actor.bindings.iter().any(|b| b.role == l.role()))
+        .collect();
+    levels.dedup();
+    levels
+}
+
+/// `3 h 20` of business time.
+fn business_duration(seconds: i64) -> String {
+    let minutes = seconds.max(0) / 60;
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m:02}"),
+    }
+}
+
+/// What is left before a due date, in business hours, or the mark of a breach.
+#[derive(serde::Serialize)]
+struct Left {
+    late: bool,
+    text: String,
+}
+
+/// What is left before `due` in the business hours of `policy` at `level`.
+fn time_left(state: &SupportState, policy: &str, level: Level, due: DateTime<Utc>, now: DateTime<Utc>) -> Left {
+    if due <= now {
+        return Left { late: true, text: "en retard".into() };
+    }
+    let seconds = state.support.calendar(policy, level).business_seconds(now, due);
+    Left { late: false, text: format!("{} ouvrées", business_duration(seconds)) }
+}
+
+/// The queue's due cell: the time left before the next due date, « en retard » when a
+/// delay of the ticket is breached.
+fn due_cell(state: &SupportState, t: &Queued, now: DateTime<Utc>) -> String {
+    let due = t.next_due.as_deref().and_then(parse_time);
+    match (due, Level::parse(&t.level)) {
+        (Some(due), Some(level)) => {
+            let left = time_left(state, &t.policy, level, due, now);
+            if t.breaches > 0 && !left.late {
+                format!("en retard ({} avant l'échéance suivante)", left.text)
+            } else {
+                left.text
+            }
+        }
+        _ if t.breaches > 0 => "en retard".into(),
+        _ => "aucune".into(),
+    }
+}
+
+fn parse_time(stored: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(stored).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// A ticket in the queue.
+#[derive(sqlx::FromRow)]
+struct Queued {
+    reference: String,
+    subject: String,
+    tenant: String,
+    priority: String,
+    status: String,
+    level: String,
+    policy: String,
+    next_due: Option<String>,
+    breaches: i64,
+    assignee: Option<String>,
+}
+
+/// The condition of the queue's filters and of what the person works on.
+fn queue_condition(actor: &Actor, params: &ListParams) -> Condition {
+    let mut cond = Condition::default();
+    let simple = [("statut", "t.status = ?"), ("priorite", "t.priority = ?"), ("ent", "te.slug = ?")];
+    for (key, sql) in simple {
+        if let Some(value) = params.filter(key) {
+            cond.push(sql, &[value]);
+        }
+    }
+    if let Some(category) = params.filter("categorie") {
+        cond.push("t.category = ?", &[category]);
+    }
+    match params.filter("affecte") {
+        Some("moi") => cond.push("t.assignee_id = ?", &[actor.user_id.as_deref().unwrap_or("")]),
+        Some("personne") => cond.push("t.assignee_id IS NULL", &[]),
+        _ => {}
+    }
+    let levels = work_levels(actor);
+    match params.filter("niveau") {
+        Some(level) => cond.push("t.level = ?", &[level]),
+        // A support person sees the queue of the levels they work at.
+        None if !levels.is_empty() && !actor.is_admin() => {
+            let parts = levels
+                .iter()
+                .map(|l| {
+                    let mut c = Condition::default();
+                    c.push("t.level = ?", &[l.as_str()]);
+                    c
+                })
+                .collect();
+            cond.and(Condition::any(parts));
+        }
+        None => {}
+    }
+    if let Some(q) = &params.q {
+        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        cond.push("(LOWER(t.reference) LIKE ? OR LOWER(t.subject) LIKE ?)", &[&pattern, &pattern]);
+    }
+    if let Some(scope) = ent_support::support::visible_condition(actor) {
+        cond.and(scope);
+    }
+    cond
+}
+
+/// `/tickets`: the queue of the person's level(s), or the requester's own tickets.
+async fn queue(
+    On { console, state, signed }: On<SupportState>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    let actor = &signed.0.actor;
+    let params = ListParams::parse(&QUEUE, &query.0);
+    let cond = queue_condition(actor, &params);
+    let columns = "t.reference, t.subject, te.slug AS tenant, t.priority, t.status, t.level, t.policy, t.next_due, \
+                   t.breaches, u.display_name AS assignee";
+    let from = "support_tickets t JOIN tenants te ON te.id = t.tenant_id LEFT JOIN users u ON u.id = t.assignee_id";
+    let listed = list::fetch::<Queued>(&state.store, &QUEUE, &params, columns, from, &cond).await?;
+    let support = !work_levels(actor).is_empty();
+    let now = state.clock.now();
+    let rows = listed
+        .page
+        .items
+        .iter()
+        .map(|t| {
+            let due = if support { due_cell(&state, t, now) } else { "—".to_string() };
+            vec![
+                Cell::link(t.reference.clone(), format!("/tickets/{}", t.reference)),
+                Cell::text(t.subject.clone()),
+                Cell::text(t.tenant.clone()),
+                Cell::text(t.priority.clone()),
+                Cell::text(label_of(STATUSES, &t.status)),
+                Cell::text(label_of(LEVELS, &t.level)),
+                Cell::text(t.assignee.clone().unwrap_or_else(|| "—".into())),
+                Cell::text(due),
+            ]
+        })
+        .collect();
+    let caption = if support { "Tickets de votre file" } else { "Vos tickets" };
+    let view = ListView::new("tickets", "/tickets", caption, &QUEUE, &params, &listed, rows);
+    let shell = Shell::new(&console, Some(&signed.0), "/tickets").crumbs(&[("Support", "/tickets")]);
+    let levels: Vec<&str> = work_levels(actor).iter().map(|l| l.label()).collect();
+    let values = json!({
+        "list": view,
+        "levels": levels.join(", "),
+        "can_open": authz::role_allows(actor, &SUPPORT_CREATE),
+    });
+    Ok(page::render("tickets.html", shell, values))
+}
+
+// --- opening a ticket -----------------------------------------------------------------
+
+/// The tenants the person may open a ticket on: those of their scope and those of the
+/// commune funding their school (a commune-wide ENT serves its écoles). The first of the
+/// person's own organisation comes first.
+async fn candidate_tenants(state: &SupportState, actor: &Actor) -> Result<Vec<(String, String)>, Problem> {
+    let mut parts = Vec::new();
+    if let Some(scope) = authz::scope(actor, &SUPPORT_CREATE).condition() {
+        let mut c = Condition::default();
+        c.and_wrapped("t.org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+        parts.push(c);
+    } else {
+        let mut c = Condition::default();
+        c.push("1 = 1", &[]);
+        parts.push(c);
+    }
+    let mut own = Vec::new();
+    for b in actor.bindings.iter().filter(|b| SUPPORT_CREATE.roles.contains(&b.role)) {
+        let Some(org) = &b.org else { continue };
+        own.push(org.id.clone());
+        let Some(org) = ent_platform::registry::queries::get_org(&state.store, &org.id).await? else { continue };
+        if let Some(commune) = ent_platform::registry::queries::funding_collectivite(&state.store, &org).await? {
+            let mut c = Condition::default();
+            c.push("t.org_id = ?", &[&commune.id]);
+            parts.push(c);
+            own.push(commune.id);
+        }
+    }
+    let mut cond = Condition::any(parts);
+    cond.push("t.status NOT IN ('archived', 'purged')", &[]);
+    let sql = format!(
+        "SELECT t.slug, o.name, t.org_id FROM tenants t JOIN orgs o ON o.id = t.org_id WHERE {} ORDER BY t.slug",
+        cond.sql()
+    );
+    let rows: Vec<(String, String, String)> =
+        cond.bind(sqlx::query(&sql)).fetch_all(state.store.pool()).await?.iter().map(row3).collect::<Result<_, _>>()?;
+    let mut tenants: Vec<(usize, String, String)> = rows
+        .into_iter()
+        .map(|(slug, name, org)| (own.iter().position(|o| *o == org).unwrap_or(usize::MAX), slug, name))
+        .collect();
+    tenants.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    Ok(tenants.into_iter().map(|(_, slug, name)| (slug, name)).collect())
+}
+
+fn row3(row: &sqlx::any::AnyRow) -> Result<(String, String, String), sqlx::Error> {
+    use sqlx::Row;
+    Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+}
+
+/// The priority impact × urgency give (the domain's matrix), in words.
+fn priority_text(state: &SupportState, impact: &str, urgency: &str) -> String {
+    match state.support.priority(impact, urgency) {
+        Some(p) => format!("Priorité qui en résulte : {}", p.as_str()),
+        None => "Choisissez l'impact et l'urgence pour connaître la priorité.".to_string(),
+    }
+}
+
+/// `/tickets/priorite?impact=…&urgence=…`: the preview the form updates through htmx.
+async fn priority_preview(On { state, .. }: On<SupportState>, Query(query): Query<Fields>) -> Response {
+    Html(escape(&priority_text(&state, query.get("impact"), query.get("urgence")))).into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The id of the control of a field of `NewTicket`.
+fn control_id(field: &str) -> String {
+    match field {
+        "tenant" => "ent",
+        "subject" => "sujet",
+        "category" => "categorie",
+        "service" => "service",
+        "impact" => "impact",
+        "urgency" => "urgence",
+        "description" => "description",
+        _ => "nouveau-ticket",
+    }
+    .to_string()
+}
+
+async fn open_page(on: &On<SupportState>, reply: Reply<'_>) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let On { console, state, signed } = on;
+    let tenants = candidate_tenants(state, &signed.0.actor).await?;
+    let chosen = fields.opt("ent").or_else(|| tenants.first().map(|(slug, _)| slug.clone()));
+    let tenants: Vec<Value> = tenants
+        .iter()
+        .map(|(slug, name)| json!({ "slug": slug, "label": format!("{slug} — {name}"), "selected": Some(slug) == chosen.as_ref() }))
+        .collect();
+    let pick = |name: &str, default: &str| fields.opt(name).unwrap_or_else(|| default.to_string());
+    let (impact, urgency, category) =
+        (pick("impact", "moyenne"), pick("urgence", "moyenne"), pick("categorie", "acces"));
+    let grades = |words: &[(&str, &str)], chosen: &str| -> Vec<Value> {
+        words.iter().map(|(v, l)| json!({ "value": v, "label": l, "checked": *v == chosen })).collect()
+    };
+    let categories: Vec<Value> =
+        CATEGORIES.iter().map(|(v, l)| json!({ "value": v, "label": l, "selected": *v == category })).collect();
+    let services: Vec<Value> = state
+        .catalog
+        .services
+        .iter()
+        .map(|s| json!({ "code": s.code, "name": s.name, "selected": fields.get("service") == s.code }))
+        .collect();
+    let shell = Shell::new(console, Some(&signed.0), "/tickets")
+        .crumbs(&[("Support", "/tickets"), ("Ouvrir un ticket", "/tickets/nouveau")])
+        .notice(refusal.notice.clone());
+    let values = json!({
+        "tenants": tenants,
+        "categories": categories,
+        "services": services,
+        "grades": [
+            { "name": "impact", "legend": "Impact : combien de personnes sont gênées ?", "items": grades(IMPACTS, &impact) },
+            { "name": "urgence", "legend": "Urgence : à quel point est-ce pressant ?", "items": grades(URGENCIES, &urgency) },
+        ],
+        "priority": priority_text(state, &impact, &urgency),
+        "fields": { "sujet": fields.get("sujet"), "description": fields.get("description") },
+        "errors": refusal.errors,
+        "error": {
+            "ent": refusal.message("tenant"), "sujet": refusal.message("subject"),
+            "categorie": refusal.message("category"), "service": refusal.message("service"),
+            "description": refusal.message("description"),
+        },
+    });
+    Ok(page::render_status(status, "ticket_new.html", shell, values))
+}
+
+/// `/tickets/nouveau`.
+async fn new_form(on: On<SupportState>, Query(query): Query<Fields>) -> Result<Response, PageError> {
+    open_page(&on, Reply::shown(&query, None)).await
+}
+
+/// Posted form: the ticket is opened by the domain and its page shown.
+async fn open(on: On<SupportState>, Form(fields): Form<Fields>) -> Result<Response, PageError> {
+    let On { state, signed, .. } = &on;
+    let new = NewTicket {
+        tenant: fields.get("ent").to_string(),
+        subject: fields.get("sujet").to_string(),
+        description: fields.get("description").to_string(),
+        category: fields.get("categorie").to_string(),
+        service: fields.opt("service").filter(|_| fields.get("categorie") == Category::Service.as_str()),
+        impact: fields.get("impact").to_string(),
+        urgency: fields.get("urgence").to_string(),
+        priority: None,
+    };
+    match tickets::create(&ctx(state, &signed.0.actor), new).await {
+        Ok(ticket) => Ok(page::redirect(&format!("/tickets/{}?apres=ouvert", ticket.reference))),
+        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
+        Err(problem) => open_page(&on, Reply::refused(&fields, &problem, control_id)).await,
+    }
+}
+
+// --- a ticket's page --------------------------------------------------------------------
+
+/// What an entry of the history says.
+fn entry_view(e: &HistoryEntry) -> Value {
+    let status = |v: &Option<String>| {
+        v.as_deref().and_then(Status::parse).map_or_else(|| v.clone().unwrap_or_default(), |s| s.label().to_string())
+    };
+    let level = |v: &Option<String>| v.as_deref().and_then(Level::parse).map_or("", |l| l.label()).to_string();
+    let (title, internal) = match (e.kind.as_str(), e.visibility.as_str()) {
+        ("created", _) => ("Ticket ouvert".to_string(), false),
+        ("comment", "internal") => ("Note interne".to_string(), true),
+        ("comment", "support") => ("Note du support".to_string(), false),
+        ("comment", _) => ("Réponse".to_string(), false),
+        ("status", _) => (format!("Statut : {} → {}", status(&e.from), status(&e.to)), false),
+        ("escalated", v) => (format!("Escaladé de {} à {}", level(&e.from), level(&e.to)), v == "internal"),
+        ("returned", v) => (format!("Renvoyé de {} à {}", level(&e.from), level(&e.to)), v == "internal"),
+        ("updated", _) => ("Ticket mis à jour".to_string(), false),
+        ("breach", _) => ("Délai dépassé".to_string(), false),
+        (_, v) => (e.kind.clone(), v == "internal"),
+    };
+    json!({
+        "at": french_moment(&e.at),
+        "actor": e.actor,
+        "level": e.actor_level.map(|l| l.label()),
+        "title": title,
+        "internal": internal,
+        "body": e.body.clone().filter(|_| e.kind != "updated"),
+    })
+}
+
+/// The clock of each level the ticket went through.
+fn clocks(state: &SupportState, ticket: &Ticket, sla: &SlaState, now: DateTime<Utc>) -> Vec<Value> {
+    sla.levels
+        .iter()
+        .map(|c| {
+            let left = |due: Option<DateTime<Utc>>| due.map(|d| time_left(state, &ticket.policy, c.level, d, now));
+            json!({
+                "level": c.level.label(),
+                "held": business_duration(c.held_seconds),
+                "first_response": match c.first_response_seconds {
+                    Some(s) => format!("donnée en {}", business_duration(s)),
+                    None => "pas encore donnée".to_string(),
+                },
+                "first_response_target": business_duration(c.first_response_target_seconds),
+                "first_response_left": left(c.first_response_due),
+                "resolution": match c.resolution_seconds {
+                    Some(s) => format!("en {}", business_duration(s)),
+                    None => "pas encore".to_string(),
+                },
+                "resolution_target": business_duration(c.resolution_target_seconds),
+                "resolution_left": left(c.resolution_due),
+            })
+        })
+        .collect()
+}
+
+/// What the person may do on the ticket, as the page offers it.
+struct Moves {
+    acting: bool,
+    statuses: Vec<Value>,
+}
+
+fn status_button(to: Status, from: Status) -> &'static str {
+    match (from, to) {
+        (Status::WaitingRequester, Status::InProgress) => "Reprendre (fin de la pause)",
+        (Status::Resolved, Status::InProgress) => "Rouvrir",
+        (_, Status::InProgress) => "Prendre en charge",
+        (_, Status::WaitingRequester) => "Mettre en pause : attendre le demandeur",
+        (_, Status::Resolved) => "Résoudre",
+        (_, Status::Closed) => "Clore",
+        (_, Status::New) => "",
+    }
+}
+
+async fn moves(state: &SupportState, actor: &Actor, row: &TicketRow, viewer: Viewer) -> Result<Moves, Problem> {
+    if viewer == Viewer::Requester {
+        let statuses = if row.status == Status::Resolved {
+            vec![json!({ "to": "closed", "label": "Clore le ticket" })]
+        } else {
+            Vec::new()
+        };
+        return Ok(Moves { acting: false, statuses });
+    }
+    let acting = levels_of(&state.store, actor, row).await?.contains(&row.level);
+    let statuses = if acting {
+        Status::ALL
+            .into_iter()
+            .filter(|to| *to != Status::Closed && row.status.can_move_to(*to))
+            .map(|to| json!({ "to": to.as_str(), "label": status_button(to, row.status) }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Moves { acting, statuses })
+}
+
+/// `/tickets/{ticket}` after `?apres=…`.
+fn notice_after(after: &str) -> Option<Notice> {
+    let text = match after {
+        "ouvert" => "Votre ticket est ouvert : le support vous répondra ici et par courriel.",
+        "commentaire" => "Votre message est ajouté à l'historique.",
+        "note" => "La note interne est ajoutée à l'historique.",
+        "statut" => "Le statut du ticket est changé.",
+        "escalade" => "Le ticket est escaladé au niveau supérieur.",
+        "renvoi" => "Le ticket est renvoyé au niveau inférieur avec votre réponse.",
+        "affectation" => "Le ticket est affecté.",
+        _ => return None,
+    };
+    Some(Notice::success(text))
+}
+
+async fn show(
+    on: On<SupportState>,
+    Path(key): Path<String>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    ticket_page(&on, &key, Reply::shown(&query, notice_after(query.get("apres")))).await
+}
+
+async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let On { console, state, signed } = on;
+    let actor = &signed.0.actor;
+    let context = ctx(state, actor);
+    let (row, viewer) = tickets::find(&state.store, actor, key).await?;
+    let ticket = tickets::get(&context, &row.id).await?;
+    let history: Vec<Value> = tickets::history(&context, &row.id).await?.iter().map(entry_view).collect();
+    let clocks = match &ticket.sla {
+        Some(sla) => clocks(state, &ticket, sla, context.now),
+        None => Vec::new(),
+    };
+    let moves = moves(state, actor, &row, viewer).await?;
+    let staff = viewer == Viewer::Staff;
+    let path = format!("/tickets/{}", ticket.reference);
+    let shell = Shell::new(console, Some(&signed.0), "/tickets")
+        .crumbs(&[("Support", "/tickets"), (&ticket.reference, &path)])
+        .notice(refusal.notice.clone());
+    let open = ticket.status != Status::Closed;
+    let values = json!({
+        "title": format!("Ticket {} — {}", ticket.reference, ticket.subject),
+        "path": path,
+        "ticket": {
+            "reference": ticket.reference, "subject": ticket.subject, "description": ticket.description,
+            "tenant": ticket.tenant, "organisation": ticket.organisation.name,
+            "requester": ticket.requester.name, "pseudonymous": ticket.requester.pseudonymous,
+            "category": label_of(CATEGORIES, &ticket.category), "service": ticket.service,
+            "impact": label_of(IMPACTS, &ticket.impact), "urgency": label_of(URGENCIES, &ticket.urgency),
+            "priority": ticket.priority.as_str(), "level": ticket.level.label(),
+            "status": ticket.status.label(), "assignee": ticket.assignee, "team": ticket.assigned_team,
+            "version": ticket.version, "flag": ticket.convention_flag,
+        },
+        "viewer": match viewer { Viewer::Staff => "staff", Viewer::Vendor => "vendor", Viewer::Requester => "requester" },
+        "history": history,
+        "clocks": clocks,
+        "can_comment": open,
+        "can_note": open && staff,
+        "acting": moves.acting && open,
+        "statuses": moves.statuses,
+        "can_escalate": moves.acting && ticket.level.up().is_some(),
+        "share_option": ticket.level == Level::N2,
+        "can_return": moves.acting && ticket.level.down().is_some(),
+        "can_assign": moves.acting && open,
+        "fields": {
+            "message": fields.get("message"), "motif": fields.get("motif"),
+            "reponse": fields.get("reponse"), "affecte": fields.get("affecte"),
+        },
+        "errors": refusal.errors,
+        "error": {
+            "message": refusal.message("body"), "motif": refusal.message("reason"),
+            "reponse": refusal.message("answer"), "affecte": refusal.message("assignee"),
+        },
+    });
+    Ok(page::render_status(status, "ticket.html", shell, values))
+}
+
+/// The id of the control of a field of the ticket page's forms.
+fn ticket_control(field: &str) -> String {
+    match field {
+        "body" => "message",
+        "reason" => "motif",
+        "answer" => "reponse",
+        "assignee" => "affecte",
+        _ => "actions",
+    }
+    .to_string()
+}
+
+/// The tail of every form of the ticket page: back to the page (`after` says what was
+/// done) or the page again with the domain's refusal.
+async fn answered(
+    on: &On<SupportState>,
+    key: &str,
+    fields: &Fields,
+    done: Result<Ticket, Problem>,
+    after: &str,
+) -> Result<Response, PageError> {
+    match done {
+        Ok(ticket) => Ok(page::redirect(&format!("/tickets/{}?apres={after}", ticket.reference))),
+        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
+        Err(problem) => ticket_page(on, key, Reply::refused(fields, &problem, ticket_control)).await,
+    }
+}
+
+/// The version the form was shown at (`If-Match` of the API).
+fn version(fields: &Fields) -> Result<i64, Problem> {
+    fields
+        .get("version")
+        .parse()
+        .map_err(|_| Problem::invalid_field("version", "version du ticket absente du formulaire : rechargez la page"))
+}
+
+/// A form of the ticket page: the ticket found as the person may see it (a ticket they
+/// may not see answers 404 like a missing one, whatever the form says), then the
+/// domain's `operation` at the version the form was shown at.
+async fn act(
+    on: &On<SupportState>,
+    key: &str,
+    fields: &Fields,
+    after: &str,
+    operation: impl AsyncFnOnce(&Ctx<'_>, &str, i64) -> Result<Ticket, Problem>,
+) -> Result<Response, PageError> {
+    let context = ctx(&on.state, &on.signed.0.actor);
+    let (row, _) = tickets::find(&on.state.store, context.actor, key).await?;
+    let done = match version(fields) {
+        Ok(v) => operation(&context, &row.id, v).await,
+        Err(p) => Err(p),
+    };
+    answered(on, key, fields, done, after).await
+}
+
+/// A reply (`visibilite=public`) or an internal note (`visibilite=interne`).
+async fn comment(
+    on: On<SupportState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let context = ctx(&on.state, &on.signed.0.actor);
+    let (row, _) = tickets::find(&on.state.store, context.actor, &key).await?;
+    let internal = fields.get("visibilite") == "interne";
+    let c = NewComment {
+        body: fields.get("message").to_string(),
+        visibility: Some(if internal { "internal" } else { "public" }.to_string()),
+    };
+    let done = tickets::comment(&context, &row.id, c).await;
+    answered(&on, &key, &fields, done, if internal { "note" } else { "commentaire" }).await
+}
+
+/// A status change (`vers`), with its public message; the pause is `waiting_requester`.
+async fn move_status(
+    on: On<SupportState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let input = TransitionInput { to: fields.get("vers").to_string(), message: fields.opt("message") };
+    act(&on, &key, &fields, "statut", async |c, id, v| tickets::transition(c, id, v, input).await).await
+}
+
+/// An escalation with its mandatory reason (`partager=oui`: the vendor sees the requester).
+async fn escalate(
+    on: On<SupportState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let input =
+        EscalateInput { reason: fields.get("motif").to_string(), share_requester: fields.get("partager") == "oui" };
+    act(&on, &key, &fields, "escalade", async |c, id, v| tickets::escalate(c, id, v, input).await).await
+}
+
+/// A return to the level below with the answer.
+async fn return_down(
+    on: On<SupportState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let input = ReturnInput { answer: fields.get("reponse").to_string() };
+    act(&on, &key, &fields, "renvoi", async |c, id, v| tickets::return_down(c, id, v, input).await).await
+}
+
+/// Take (`affecte` empty: the person themself) or assign (`affecte` an e-mail address).
+async fn assign(
+    on: On<SupportState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let email = fields.opt("affecte").unwrap_or_else(|| on.signed.0.email.clone());
+    let patch = TicketPatch { assignee: Some(email), ..Default::default() };
+    act(&on, &key, &fields, "affectation", async |c, id, v| tickets::update(c, id, v, patch).await).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn business_durations_read_in_hours_and_minutes() {
+        assert_eq!(business_duration(59), "0 min");
+        assert_eq!(business_duration(45 * 60), "45 min");
+        assert_eq!(business_duration(3 * 3600), "3 h");
+        assert_eq!(business_duration(3 * 3600 + 5 * 60), "3 h 05");
+        assert_eq!((label_of(IMPACTS, "haute"), label_of(URGENCIES, "haute")), ("élevé".into(), "élevée".into()));
+        assert_eq!(escape("<b>&"), "&lt;b&gt;&amp;");
+    }
+}

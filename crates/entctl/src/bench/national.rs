@@ -1,0 +1,212 @@
+//! `entctl bench national` (PostgreSQL): the national sizes of issue #19 — 66,000
+//! établissements over 35,000 communes, 30,000 tenants, 1,000,000 tickets of which
+//! 100,000 open, 2,000 conventions, 10,000,000 audit records — the annuaire through
+//! its import, the rest made by the server (`generate_series`, one statement a table);
+//! then timed: reconcile passes, SLA sweep, register of the largest académie, the main
+//! routes at 16 clients as a share of `/healthz`, and the database's size.
+//! `--scale` multiplies every size (0.1 for a quick try).
+
+use super::load::{load, serve, token, Figures};
+use super::{bench_tenants, BenchWorld};
+use ent_kernel::config::Config;
+use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::{timestamp, Backend, Store};
+use ent_testkit::synthetic::SyntheticOptions;
+use std::time::{Duration, Instant};
+
+/// The issue's sizes, before `--scale`.
+const ETABLISSEMENTS: f64 = 66_000.0;
+const COMMUNES: f64 = 35_000.0;
+const TENANTS: f64 = 30_000.0;
+const TICKETS: f64 = 1_000_000.0;
+const OPEN_TICKETS: f64 = 100_000.0;
+const CONVENTIONS: f64 = 2_000.0;
+const AUDIT_RECORDS: f64 = 10_000_000.0;
+
+fn fail(p: ent_kernel::error::Problem) -> anyhow::Error {
+    anyhow::anyhow!(p.detail)
+}
+
+/// Runs `sql` (binds in order) and prints how long it took for `rows` rows of `what`.
+async fn generate(store: &Store, what: &str, rows: usize, sql: &str, binds: &[String]) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let query = binds.iter().fold(sqlx::query(sql), |query, value| query.bind(value.clone()));
+    query.bind(rows as i64).execute(store.pool()).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("  {what:<34} {rows:>10} lignes en {seconds:>7.1} s");
+    Ok(seconds)
+}
+
+/// Tenants like `t0` (made by the capability) on the next établissements without one.
+const TENANTS_SQL: &str = "INSERT INTO tenants (id, slug, org_id, hostname, base_bouquet, options, accounts, \
+    identity_source, status, spec_hash, version, created_at, updated_at, secret_seed) \
+    SELECT 'nat-' || o.n, 'n' || o.n, o.id, 'n' || o.n || '.ent.example.fr', t.base_bouquet, t.options, t.accounts, \
+    t.identity_source, t.status, t.spec_hash, 1, t.created_at, t.updated_at, md5(o.id) \
+    FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM orgs WHERE kind = 'etablissement' \
+          AND id NOT IN (SELECT org_id FROM tenants) ORDER BY id LIMIT $1) AS o, \
+         (SELECT * FROM tenants WHERE slug = 't0') AS t";
+
+/// Tickets spread over every tenant: the first `{open}` open (one in a hundred overdue), the others closed.
+const TICKETS_SQL: &str = "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, \
+    requester_role, subject, description, category, impact, urgency, priority, policy, level, reached_n3, n1_org_id, \
+    status, resolution_due, next_due, closed_at, created_at, updated_at) \
+    SELECT 'tk-' || s, 'ENT-NAT-' || lpad(s::text, 8, '0'), t.id, t.org_id, \
+    $1, 'usager', 'Ticket ' || s, 'Description', 'autre', 'moyenne', 'moyenne', 'P3', 'standard', 'n1', 0, \
+    t.org_id, CASE WHEN s <= {open} THEN 'in_progress' ELSE 'closed' END, \
+    CASE WHEN s > {open} THEN NULL WHEN s % 100 = 0 THEN $3 ELSE $4 END, \
+    CASE WHEN s > {open} THEN NULL WHEN s % 100 = 0 THEN $3 ELSE $4 END, \
+    CASE WHEN s > {open} THEN $2 END, $2, $2 \
+    FROM generate_series(1, $5) AS s \
+    JOIN (SELECT id, org_id, row_number() OVER (ORDER BY id) - 1 AS k FROM tenants) AS t \
+      ON t.k = s % (SELECT COUNT(*) FROM tenants)";
+
+const CONVENTIONS_SQL: &str = "INSERT INTO conventions (id, reference, model_id, model_version, title, status, \
+    parameters, start_date, end_date, root_id, created_by, created_at, updated_at) \
+    SELECT 'conv-' || s, 'CONV-NAT-' || lpad(s::text, 6, '0'), 'tripartite-premier-degre', 1, 'Convention ' || s, \
+    'active', '{}', '2026-09-01', '2029-08-31', 'conv-' || s, 'bench', $1, $1 FROM generate_series(1, $2) AS s";
+
+/// Ten years of records after the real ones (one every 31 s). Their hashes are
+/// placeholders: the chain is not verified on bench data.
+const AUDIT_SQL: &str = "INSERT INTO audit_log (seq, at, actor, action, target_kind, target_id, scope_org_id, \
+    summary, prev_hash, hash) \
+    SELECT m.seq + s, to_char(timestamp '2016-09-01' + s * interval '31 seconds', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+    'user:bench', 'ticket.updated', 'ticket', 'ENT-NAT-' || lpad((s % 1000000)::text, 8, '0'), NULL, \
+    '{\"banc\": true}', md5((s - 1)::text), md5(s::text) \
+    FROM generate_series(1, $1) AS s, (SELECT COALESCE(MAX(seq), 0) AS seq FROM audit_log) AS m";
+
+pub async fn national(config: &Config, scale: f64, seconds: u64) -> anyhow::Result<()> {
+    let postgres =
+        config.database.url.as_deref().is_some_and(|url| Backend::from_url(url).is_ok_and(Backend::is_postgres));
+    if !postgres {
+        anyhow::bail!("bench national : il faut une base PostgreSQL (--database-url postgres://...)");
+    }
+    let size = |n: f64| ((n * scale).round() as usize).max(1);
+    println!("échelle {scale} ; chaque étape est chronométrée seule");
+    let synthetic = SyntheticOptions { etablissements: size(ETABLISSEMENTS), communes: size(COMMUNES), seed: 19 };
+    let started = Instant::now();
+    let world = BenchWorld::new(config, "national", synthetic, |_| {}).await?;
+    let mut import = started.elapsed().as_secs_f64();
+    println!("  {:<34} {:>10} lignes en {import:>7.1} s", "annuaire (import)", size(ETABLISSEMENTS));
+    let (store, state) = (world.store.clone(), world.state.clone());
+    import += populate(&world, size).await?;
+    println!("données générées en {import:.1} s");
+
+    let now = chrono::Utc::now();
+    for pass in ["réconciliation, première passe", "réconciliation sans changement"] {
+        let started = Instant::now();
+        let report =
+            ent_tenants::provisioning::reconcile::pass(&state.provisioning(), None, now).await.map_err(fail)?;
+        println!("{pass} : {:.2} s ({report:?})", started.elapsed().as_secs_f64());
+    }
+    for pass in ["balayage SLA", "balayage SLA sans rien de nouveau"] {
+        let started = Instant::now();
+        let report = ent_support::support::jobs::sweep(&state.support(), now).await.map_err(fail)?;
+        println!(
+            "{pass} : {:.2} s, {} ticket(s) examiné(s), {} dépassement(s)",
+            started.elapsed().as_secs_f64(),
+            report.examined,
+            report.breaches
+        );
+    }
+    register_of_largest_academie(&world).await?;
+    routes(&world, seconds).await?;
+    let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(store.pool()).await?;
+    println!("taille de la base : {:.0} Mo", bytes as f64 / 1e6);
+    world.finish().await
+}
+
+/// Tenants, tickets, conventions and audit records by the server; the seconds it took.
+async fn populate(world: &BenchWorld, size: impl Fn(f64) -> usize) -> anyhow::Result<f64> {
+    let (store, state) = (&world.store, &world.state);
+    let now = chrono::Utc::now();
+    let mut total = 0.0;
+    let started = Instant::now();
+    bench_tenants(state, 1, false).await?;
+    total += started.elapsed().as_secs_f64();
+    total += generate(store, "tenants", size(TENANTS) - 1, TENANTS_SQL, &[]).await?;
+    let new_user =
+        ent_platform::identity::NewUser { email: "usager@bench.fr".into(), display_name: "Usager".into(), org: None };
+    let actor = ent_platform::identity::Actor::cli();
+    let requester = ent_platform::identity::create_user(store, &actor, new_user, now).await.map_err(fail)?;
+    let binds = [
+        requester.id,
+        timestamp(now - chrono::Duration::hours(240)),
+        timestamp(now - chrono::Duration::hours(200)),
+        timestamp(now + chrono::Duration::hours(100)),
+    ];
+    let tickets = TICKETS_SQL.replace("{open}", &size(OPEN_TICKETS).to_string());
+    total += generate(store, "tickets", size(TICKETS), &tickets, &binds).await?;
+    total += generate(store, "conventions", size(CONVENTIONS), CONVENTIONS_SQL, &[timestamp(now)]).await?;
+    total += generate(store, "enregistrements d'audit", size(AUDIT_RECORDS), AUDIT_SQL, &[]).await?;
+    let started = Instant::now();
+    for table in ["tenants", "support_tickets", "conventions", "audit_log"] {
+        store.analyze(table).await?;
+    }
+    let analyze = started.elapsed().as_secs_f64();
+    println!("  {:<34} {:>10}       en {analyze:>7.1} s", "ANALYZE", "");
+    Ok(total + analyze)
+}
+
+/// The académie with the most tenants, and the time to derive its register.
+async fn register_of_largest_academie(world: &BenchWorld) -> anyhow::Result<()> {
+    let (store, state) = (&world.store, &world.state);
+    let (academie_id, tenants): (String, i64) = sqlx::query_as(
+        "SELECT a.id, COUNT(*) FROM orgs a JOIN orgs e ON e.academie_code = a.code AND e.kind = 'etablissement' \
+         JOIN tenants t ON t.org_id = e.id WHERE a.kind = 'academie' GROUP BY a.id ORDER BY COUNT(*) DESC LIMIT 1",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    let today = ent_kernel::clock::today_in_france(chrono::Utc::now()).format("%Y-%m-%d").to_string();
+    let started = Instant::now();
+    let rgpd_world =
+        ent_rgpd::rgpd::load::world(store, &state.catalog, &state.models, &today, &academie_id).await.map_err(fail)?;
+    let loaded = started.elapsed().as_secs_f64();
+    let register = ent_rgpd::rgpd::derive::derive(&rgpd_world, &state.catalog, &academie_id, &today, "now");
+    println!(
+        "registre de la plus grande académie ({tenants} tenants) : {:.2} s (lecture {loaded:.2} s), {} fiche(s)",
+        started.elapsed().as_secs_f64(),
+        register.entries.len()
+    );
+    Ok(())
+}
+
+/// p50 and p99 of the main list and read routes at 16 clients, as a share of `/healthz`'s.
+async fn routes(world: &BenchWorld, seconds: u64) -> anyhow::Result<()> {
+    let store = &world.store;
+    let admin = token(store, "admin@bench.example.fr", Role::Admin, None).await?;
+    let addr = serve(world.state.clone()).await?;
+    let (org_id,): (String,) = sqlx::query_as("SELECT id FROM orgs WHERE kind = 'etablissement' ORDER BY id LIMIT 1")
+        .fetch_one(store.pool())
+        .await?;
+    let paths = [
+        ("/healthz", "/healthz".to_string()),
+        ("organisations (limit=50)", "/api/v1/orgs?limit=50".to_string()),
+        ("une organisation", format!("/api/v1/orgs/{org_id}")),
+        ("tenants (limit=50)", "/api/v1/tenants?limit=50".to_string()),
+        ("un tenant", "/api/v1/tenants/n1".to_string()),
+        ("tickets (limit=50)", "/api/v1/support/tickets?limit=50".to_string()),
+        ("un ticket", "/api/v1/support/tickets/ENT-NAT-00000001".to_string()),
+        ("conventions (limit=50)", "/api/v1/conventions?limit=50".to_string()),
+        ("audit (limit=50)", "/api/v1/audit?limit=50".to_string()),
+    ];
+    println!("routes, 16 clients, au plus 4000 requêtes ou {seconds} s chacune (jeton admin) :");
+    let mut base = (0.0, 0.0);
+    for (label, path) in paths {
+        let token = admin.clone();
+        let limit = Duration::from_secs(seconds);
+        let mut figures: Figures =
+            load(addr, 16, 4000, limit, move |_, _| ("GET", path.clone(), token.clone(), None)).await;
+        let (p50, p99) = (figures.percentile_ms(0.5), figures.p99_ms());
+        if base.0 == 0.0 {
+            base = (p50, p99);
+        }
+        println!(
+            "  {label:<26} p50 {p50:>7.1} ms ({:>5.1} × /healthz)  p99 {p99:>7.1} ms ({:>5.1} ×)  {:>6.0} req/s  erreurs {}",
+            p50 / base.0.max(1e-9),
+            p99 / base.1.max(1e-9),
+            figures.per_second(),
+            figures.errors
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! The « Support » screens of the web console in process: an usager of the école Robert
+//! Doisneau (Fresnes) opens a ticket from the form (the école's ENT pre-selected, the
+//! priority previewed), the commune's N1 finds it in its queue, replies, adds an
+//! internal note and escalates (the reason is mandatory), the académie's N2 escalates to
+//! the vendor, the vendor sees a pseudonymised requester and no internal note and
+//! resolves it, the usager sees the reply and closes it; another commune's N1 sees none
+//! of it (a forged address answers 404 like a missing one).
+
+use crate::common;
+use crate::console::{csrf_of, sign_in, PASSWORD};
+
+use common::{admin, t0, Resp, TestApp, TestDb};
+use entcp::config::Config;
+use entcp::identity::password;
+use entcp::kernel::roles::{OrgKind, Role};
+use entcp::store::Store;
+use serde_json::json;
+use std::sync::Arc;
+
+pub(crate) const USAGER: &str = "parent@ecole.fr";
+pub(crate) const N1: &str = "support@fresnes.fr";
+pub(crate) const N2: &str = "dane@ac-creteil.fr";
+pub(crate) const N3: &str = "support@editeur.fr";
+pub(crate) const OTHER_N1: &str = "support@vitry.fr";
+/// The tenant of the école Robert Doisneau.
+pub(crate) const TENANT: &str = "doisneau-fresnes";
+
+/// The sample annuaire; an ENT for the école Robert Doisneau whose vendor is an
+/// éditeur, its support contract naming the commune of Fresnes as N1 (the académie of
+/// Créteil is N2, the vendor N3); an usager of the école, the N1 of Fresnes and of
+/// Vitry, the N2 of the académie and the N3 of the vendor, all with [`PASSWORD`].
+pub(crate) async fn desk(store: &Store) {
+    common::import_sample(store).await;
+    let vendor = common::fixtures::new_org(
+        store,
+        OrgKind::Editeur,
+        "Éditeur ENT Val-de-Marne",
+        &common::fixtures::luhn("30000001"),
+        None,
+    )
+    .await;
+    let state = common::app::app_state(store.clone(), Config::default(), Arc::new(entcp::clock::FixedClock::new(t0())));
+    let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
+        "apiVersion": "entcp.education.fr/v1",
+        "kind": "EntTenant",
+        "metadata": { "name": TENANT },
+        "spec": {
+            "organisation": "0940176F",
+            "hostname": "doisneau.ent.fresnes.fr",
+            "bouquet": "socle-1d",
+            "vendor": format!("editeur:{}", vendor.code),
+        }
+    }))
+    .unwrap();
+    entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+    let ecole = entcp::registry::resolve_org(store, "0940176F").await.unwrap();
+    let contract = entcp::support::ContractInput { n1: Some("commune:94034".into()), ..Default::default() };
+    entcp::support::set_contract(&state.support(), &admin(), &ecole, &contract, t0()).await.unwrap();
+    let people = [
+        (USAGER, Role::Usager, "0940176F".to_string()),
+        (N1, Role::SupportN1, "commune:94034".to_string()),
+        (OTHER_N1, Role::SupportN1, "commune:94081".to_string()),
+        (N2, Role::SupportN2, "academie:24".to_string()),
+        (N3, Role::SupportN3, vendor.id.clone()),
+    ];
+    for (email, role, org) in people {
+        common::token_for(store, email, role, Some(&org)).await;
+        let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
+        password::set_password(store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+    }
+}
+
+async fn app(db: TestDb) -> TestApp {
+    desk(&db.store).await;
+    TestApp::builder(db).build().await
+}
+
+async fn get(app: &TestApp, session: &str, path: &str) -> Resp {
+    app.get(path).header("cookie", session).send().await
+}
+
+/// Posts a form with the CSRF token of `session`'s pages.
+async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
+    let page = get(app, session, "/compte").await;
+    let mut pairs = vec![("_csrf", csrf_of(&page.text))];
+    pairs.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
+    let body = serde_urlencoded::to_string(&pairs).unwrap();
+    app.post(path).header("cookie", session).bytes("application/x-www-form-urlencoded", body).send().await
+}
+
+/// The page a 303 leads to.
+async fn follow(app: &TestApp, session: &str, resp: &Resp) -> Resp {
+    assert_eq!(resp.status, 303, "{}", resp.text);
+    get(app, session, resp.header("location").unwrap()).await
+}
+
+/// The ticket's version as its page's forms carry it.
+fn version_of(html: &str) -> String {
+    let at = html.find("name=\"version\" value=\"").expect("a version field") + 22;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// Opens the usager's ticket through the form; its reference.
+async fn open_ticket(app: &TestApp, usager: &str) -> String {
+    let fields = [
+        ("ent", TENANT),
+        ("sujet", "Le cahier de liaison ne s'ouvre plus"),
+        ("categorie", "acces"),
+        ("impact", "haute"),
+        ("urgence", "moyenne"),
+        ("description", "Depuis ce matin, une page blanche s'affiche."),
+    ];
+    let sent = post_form(app, usager, "/tickets/nouveau", &fields).await;
+    let page = follow(app, usager, &sent).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let location = sent.header("location").unwrap();
+    location.trim_start_matches("/tickets/").split('?').next().unwrap().to_string()
+}
+
+backend_test!(an_usager_opens_a_ticket_with_the_ent_preselected_and_the_priority_previewed);
+async fn an_usager_opens_a_ticket_with_the_ent_preselected_and_the_priority_previewed(db: TestDb) {
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let form = get(&app, &usager, "/tickets/nouveau").await;
+    assert_eq!(form.status, 200, "{}", form.text);
+    assert!(form.text.contains(&format!("<option value=\"{TENANT}\" selected>")), "{}", form.text);
+    let policies = entcp::support::policy::Policies::shipped();
+    let want = |impact: &str, urgency: &str| policies.priority(impact, urgency).unwrap().as_str().to_string();
+    let preview = get(&app, &usager, "/tickets/priorite?impact=haute&urgence=haute").await;
+    assert_eq!(preview.text, format!("Priorité qui en résulte : {}", want("haute", "haute")));
+    let low = get(&app, &usager, "/tickets/priorite?impact=basse&urgence=basse").await;
+    assert_eq!(low.text, format!("Priorité qui en résulte : {}", want("basse", "basse")));
+    assert_ne!(preview.text, low.text, "the preview follows the grades");
+
+    // A refusal of the domain shows the form again, the fields kept and the errors linked.
+    let refused = post_form(&app, &usager, "/tickets/nouveau", &[("ent", TENANT), ("categorie", "acces")]).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("href=\"#sujet\""), "{}", refused.text);
+
+    let reference = open_ticket(&app, &usager).await;
+    let page = get(&app, &usager, &format!("/tickets/{reference}")).await;
+    assert!(page.text.contains(&format!("Priorité {}", want("haute", "moyenne"))), "{}", page.text);
+    assert!(page.text.contains("Ticket ouvert"), "the timeline starts: {}", page.text);
+    assert!(!page.text.contains("id=\"noter\""), "no internal note for the requester");
+    assert!(!page.text.contains("id=\"escalader\""), "no escalation for the requester");
+
+    // The commune's N1 finds it in its queue with the time left; the filters narrow it.
+    let n1 = sign_in(&app, N1).await;
+    let queue = get(&app, &n1, "/tickets").await;
+    assert_eq!(queue.status, 200, "{}", queue.text);
+    assert!(queue.text.contains(&reference) && queue.text.contains("ouvrées"), "{}", queue.text);
+    let filtered = get(&app, &n1, &format!("/tickets?statut=closed&ent={TENANT}")).await;
+    assert!(!filtered.text.contains(&reference), "{}", filtered.text);
+    let unassigned = get(&app, &n1, &format!("/tickets?affecte=personne&categorie=acces&niveau=n1&ent={TENANT}")).await;
+    assert!(unassigned.text.contains(&reference), "{}", unassigned.text);
+    assert!(!get(&app, &n1, "/tickets?affecte=moi").await.text.contains(&reference));
+    assert!(!get(&app, &n1, "/tickets?niveau=n2").await.text.contains(&reference));
+
+    // Another commune's N1: not in its queue, and the page answers like a missing ticket.
+    let other = sign_in(&app, OTHER_N1).await;
+    assert!(!get(&app, &other, "/tickets").await.text.contains(&reference));
+    let forged = get(&app, &other, &format!("/tickets/{reference}")).await;
+    let missing = get(&app, &other, "/tickets/ENT-2026-999999").await;
+    assert_eq!((forged.status, missing.status), (404, 404), "{}", forged.text);
+}
+
+backend_test!(the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages);
+async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages(db: TestDb) {
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let reference = open_ticket(&app, &usager).await;
+    let path = format!("/tickets/{reference}");
+
+    // N1: takes it, replies, adds an internal note, escalates (a reason is required).
+    let n1 = sign_in(&app, N1).await;
+    let page = get(&app, &n1, &path).await;
+    let taken = post_form(&app, &n1, &format!("{path}/affectation"), &[("version", &version_of(&page.text))]).await;
+    let page = follow(&app, &n1, &taken).await;
+    assert!(page.text.contains("Le ticket est affecté"), "{}", page.text);
+    let replied = post_form(
+        &app,
+        &n1,
+        &format!("{path}/commentaire"),
+        &[("message", "Nous regardons."), ("visibilite", "public")],
+    )
+    .await;
+    follow(&app, &n1, &replied).await;
+    let note = [("message", "Le prestataire a changé la configuration SSO."), ("visibilite", "interne")];
+    let noted = post_form(&app, &n1, &format!("{path}/commentaire"), &note).await;
+    let page = follow(&app, &n1, &noted).await;
+    assert!(page.text.contains("Note interne") && page.text.contains("configuration SSO"), "{}", page.text);
+    let stale = version_of(&page.text);
+    let no_reason = post_form(&app, &n1, &format!("{path}/escalade"), &[("version", &stale), ("motif", " ")]).await;
+    assert_eq!(no_reason.status, 422, "{}", no_reason.text);
+    assert!(no_reason.text.contains("href=\"#motif\""), "{}", no_reason.text);
+    let up = [("version", stale.as_str()), ("motif", "Relève de l'académie.")];
+    let escalated = post_form(&app, &n1, &format!("{path}/escalade"), &up).await;
+    let page = follow(&app, &n1, &escalated).await;
+    assert!(page.text.contains("Niveau N2"), "{}", page.text);
+    // The same version again: the ticket moved meanwhile.
+    let again = post_form(&app, &n1, &format!("{path}/escalade"), &up).await;
+    assert!(matches!(again.status, 403 | 409 | 412), "{}: {}", again.status, again.text);
+
+    // N2 escalates to the vendor without sharing the requester's identity.
+    let n2 = sign_in(&app, N2).await;
+    let page = get(&app, &n2, &path).await;
+    assert!(page.text.contains("configuration SSO"), "N2 reads internal notes");
+    let up = [("version", version_of(&page.text)), ("motif", "Anomalie de l'éditeur.".to_string())];
+    let up: Vec<(&str, &str)> = up.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    follow(&app, &n2, &post_form(&app, &n2, &format!("{path}/escalade"), &up).await).await;
+
+    // The vendor: a pseudonym, no internal note; it resolves the ticket with a message.
+    let n3 = sign_in(&app, N3).await;
+    let queue = get(&app, &n3, "/tickets").await;
+    assert!(queue.text.contains(&reference), "{}", queue.text);
+    let page = get(&app, &n3, &path).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Demandeur ") && page.text.contains("pseudonyme"), "{}", page.text);
+    assert!(!page.text.contains(USAGER), "the requester's address stays hidden");
+    assert!(!page.text.contains("configuration SSO") && !page.text.contains("Note interne"), "{}", page.text);
+    assert!(!page.text.contains("id=\"noter\""), "no internal note for the vendor");
+    let resolve =
+        [("version", version_of(&page.text)), ("vers", "resolved".into()), ("message", "Correctif déployé.".into())];
+    let resolve: Vec<(&str, &str)> = resolve.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = follow(&app, &n3, &post_form(&app, &n3, &format!("{path}/statut"), &resolve).await).await;
+    assert!(page.text.contains("résolu"), "{}", page.text);
+
+    // The usager: the replies, never the internal note; closes the resolved ticket.
+    let page = get(&app, &usager, &path).await;
+    assert!(page.text.contains("Nous regardons.") && page.text.contains("Correctif déployé."), "{}", page.text);
+    assert!(!page.text.contains("configuration SSO") && !page.text.contains("Note interne"), "{}", page.text);
+    let close = [("version", version_of(&page.text)), ("vers", "closed".into())];
+    let close: Vec<(&str, &str)> = close.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = follow(&app, &usager, &post_form(&app, &usager, &format!("{path}/statut"), &close).await).await;
+    assert!(page.text.contains("id=\"statut-ticket\">clos<"), "{}", page.text);
+    let ticket = entcp::support::tickets::load(&mut app.store.conn().await.unwrap(), &reference).await.unwrap();
+    assert_eq!(ticket.unwrap().status, entcp::support::Status::Closed);
+}

@@ -1,0 +1,288 @@
+//! Production (issue #19): `entctl serve` as it runs in a cluster — two replicas of the
+//! real binary on one PostgreSQL database under a bounded loopback load, and the
+//! graceful shutdown of a replica on SIGTERM.
+//!
+//! Both need PostgreSQL: a SQLite database is one file of one host, served by one
+//! process (the README says so), and the shutdown case holds a row lock, which SQLite
+//! has not (the in-process drain of `observability.rs` runs on both backends).
+
+use crate::common::smtp::{free_port, smtp_sink_available, SmtpSink};
+use crate::common::{self, admin, t0, token_for, TestDb};
+use entcp::clock::FixedClock;
+use entcp::kernel::roles::Role;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// `entctl serve` of this build as a child process: where it listens and its log so far.
+struct Replica {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Replica {
+    /// Starts `entctl serve` on a free loopback port with the configuration file
+    /// `config`, and returns once it listens.
+    fn start(db_url: &str, data_dir: &Path, config: &Path, env: &[(&str, String)]) -> Replica {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_entctl"));
+        for var in ["DATABASE_URL", "ENTCP_CONFIG", "ENTCP_LISTEN", "ENTCP_LOG_FORMAT", "RUST_LOG"] {
+            cmd.env_remove(var);
+        }
+        let mut child = cmd
+            .current_dir(data_dir)
+            .env("ENTCP_CONFIG", config)
+            .env("ENTCP_DATABASE_URL", db_url)
+            .env("ENTCP_DATA_DIR", data_dir)
+            .env("ENTCP_LISTEN", "127.0.0.1:0")
+            .env("ENTCP_LOG_LEVEL", "info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut base = None;
+        for line in lines.by_ref().map_while(Result::ok) {
+            log.lock().unwrap().push(line.clone());
+            if let Some((_, rest)) = line.split_once("listening on http://") {
+                let address = rest.split(|c: char| c.is_whitespace() || c == '"').next().unwrap();
+                base = Some(format!("http://{address}"));
+                break;
+            }
+        }
+        let base = base.unwrap_or_else(|| panic!("entctl serve did not listen: {:?}", log.lock().unwrap()));
+        // The rest of the log is read on, so that the child never blocks on a full pipe.
+        let kept = log.clone();
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| kept.lock().unwrap().push(line)));
+        Replica { child, base, log }
+    }
+
+    fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the process to exit (at most 60 s); its exit status.
+    async fn exited(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "still running: {:?}", self.log.lock().unwrap());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 100 ms until it holds; panics with `what` after `seconds`.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, seconds: u64, mut check: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {seconds} s: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Why a case does not run on SQLite (see the module's comment).
+fn postgres_only(db: &TestDb) -> bool {
+    if db.name == "sqlite" {
+        eprintln!("replicas share a PostgreSQL database: one SQLite file is served by one process");
+        return false;
+    }
+    true
+}
+
+const SCHOOLS: [(&str, &str); 4] =
+    [("doisneau", "0940176F"), ("wallon", "0940198E"), ("ecole-l", "0940204L"), ("ecole-s", "0940209S")];
+
+/// The state of the test process on the replicas' database and data folder (to read
+/// and render what they share), with the sample annuaire and `slugs` tenants being provisioned.
+async fn shared_state(db: &TestDb, data_dir: &Path, slugs: &[(&str, &str)]) -> entcp::api::AppState {
+    common::import_sample(&db.store).await;
+    let config = entcp::config::Config { data_dir: data_dir.to_path_buf(), ..Default::default() };
+    let state = common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+    for (slug, uai) in slugs {
+        let doc = crate::tenants::doc(slug, uai, &format!("{slug}.ent.example.fr"));
+        let doc: entcp::tenants::EntTenant = serde_json::from_value(doc).unwrap();
+        let (_, tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+        let provisioning = entcp::tenants::Status::Provisioning;
+        entcp::tenants::transition(&state.tenants(), &admin(), &tenant, provisioning, Some("essai")).await.unwrap();
+    }
+    state
+}
+
+/// The tenant document of a school with `options`.
+fn tenant_doc((slug, uai): (&str, &str), options: Value) -> Value {
+    let mut doc = crate::tenants::doc(slug, uai, &format!("{slug}.ent.example.fr"));
+    doc["spec"]["options"] = options;
+    doc
+}
+
+const CLIENTS: usize = 8;
+const WRITES: usize = 12;
+const MAILS: usize = 60;
+
+backend_test!(two_replicas_on_one_database_run_each_tick_and_send_each_mail_once_and_lose_no_write);
+async fn two_replicas_on_one_database_run_each_tick_and_send_each_mail_once_and_lose_no_write(db: TestDb) {
+    if !postgres_only(&db) || !smtp_sink_available() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let state = shared_state(&db, data.path(), &SCHOOLS).await;
+    let token = token_for(&db.store, "root@test.fr", Role::Admin, None).await;
+    let mut tx = db.store.begin_write().await.unwrap();
+    for n in 0..MAILS {
+        let to = [format!("destinataire-{n}@ent.example.fr")];
+        let context = json!({ "requested_by": "deux réplicas" });
+        entcp::notify::enqueue(&mut tx, &to, "test", context, chrono::Utc::now()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    // Every second a tick of the outbox sender and of the reconcile pass, on both replicas.
+    let config = data.path().join("entcp.yaml");
+    let every_second =
+        "jobs:\n  outbox-send:\n    schedule: '* * * * * *'\n  tenants-reconcile:\n    schedule: '* * * * * *'\n";
+    std::fs::write(&config, every_second).unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let smtp = [
+        ("ENTCP_MAIL_TRANSPORT", "smtp".to_string()),
+        ("ENTCP_SMTP_HOST", "127.0.0.1".to_string()),
+        ("ENTCP_SMTP_PORT", port.to_string()),
+        ("ENTCP_SMTP_TLS", "none".to_string()),
+    ];
+    let mut replicas =
+        [Replica::start(&db.url, data.path(), &config, &smtp), Replica::start(&db.url, data.path(), &config, &smtp)];
+    let client = common::client_with(&token);
+
+    // 8 clients, half on each replica, create users; meanwhile the tenants change on
+    // replica 0 (its work queue reconciles them) while both run scheduled passes.
+    let writers = (0..CLIENTS).map(|c| {
+        let (client, url) = (client.clone(), format!("{}/api/v1/users", replicas[c % 2].base));
+        tokio::spawn(async move {
+            for n in 0..WRITES {
+                let user = json!({ "email": format!("charge-{c}-{n}@ent.example.fr"), "display_name": "Chargé" });
+                let resp = client.post(&url).json(&user).send().await.unwrap();
+                assert_eq!(resp.status(), reqwest::StatusCode::CREATED, "{}", resp.text().await.unwrap());
+            }
+        })
+    });
+    let writers: Vec<_> = writers.collect();
+    let (tenant_client, tenants_url) = (client.clone(), format!("{}/api/v1/tenants", replicas[0].base));
+    let changes = tokio::spawn(async move {
+        for round in 0..6 {
+            for school in SCHOOLS {
+                let options = if round % 2 == 0 { json!(["visio"]) } else { json!([]) };
+                let resp = tenant_client.post(&tenants_url).json(&tenant_doc(school, options)).send().await.unwrap();
+                assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+            }
+        }
+    });
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    changes.await.unwrap();
+
+    let sent = || async { common::count(&db.store, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'", &[]).await };
+    eventually("every queued mail sent", 30, || async { sent().await == MAILS as i64 }).await;
+    let slugs: Vec<&str> = SCHOOLS.iter().map(|(slug, _)| *slug).collect();
+    let root = data.path().join("manifests");
+    eventually("every tenant's folder as rendered from its last spec", 30, || async {
+        crate::tenants::manifests_difference(&state, &root, &slugs).await.is_none()
+    })
+    .await;
+    for replica in &replicas {
+        replica.terminate();
+    }
+    for replica in &mut replicas {
+        assert!(replica.exited().await.success(), "{:?}", replica.log.lock().unwrap());
+    }
+
+    // Each mail reached the SMTP server once, under its outbox id.
+    assert_eq!(sink.received().len(), MAILS);
+    for mail in common::queued_mails(&db.store, "test").await {
+        assert_eq!(sink.copies_of(&mail.id), 1, "{}", mail.recipients);
+    }
+    // Each tick ran on one replica only, and both replicas took part.
+    let twice = "SELECT COUNT(*) FROM (SELECT job, tick FROM job_runs WHERE trigger = 'schedule' \
+                 GROUP BY job, tick HAVING COUNT(*) > 1) AS twice";
+    assert_eq!(common::count(&db.store, twice, &[]).await, 0);
+    let ticks = "SELECT COUNT(*) FROM job_runs WHERE trigger = 'schedule' AND job = 'outbox-send'";
+    assert!(common::count(&db.store, ticks, &[]).await >= 2);
+    // No write lost; the audit chain written by both processes at once verifies.
+    let users = common::count(&db.store, "SELECT COUNT(*) FROM users WHERE email LIKE 'charge-%'", &[]).await;
+    assert_eq!(users, (CLIENTS * WRITES) as i64);
+    match entcp::audit::verify(&db.store).await.unwrap() {
+        entcp::audit::Verification::Intact { records } => assert!(records >= (CLIENTS * WRITES) as i64),
+        broken => panic!("{broken:?}"),
+    }
+    // The folders still hold what the last specs render, and no lease outlives the replicas.
+    assert_eq!(crate::tenants::manifests_difference(&state, &root, &slugs).await, None);
+    assert_eq!(common::count(&db.store, "SELECT COUNT(*) FROM tenant_leases", &[]).await, 0);
+}
+
+backend_test!(sigterm_lets_the_request_in_flight_finish_releases_the_tenant_leases_and_exits_zero);
+async fn sigterm_lets_the_request_in_flight_finish_releases_the_tenant_leases_and_exits_zero(db: TestDb) {
+    if !postgres_only(&db) {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let doisneau = SCHOOLS[0];
+    shared_state(&db, data.path(), &[doisneau]).await;
+    let token = token_for(&db.store, "root@test.fr", Role::Admin, None).await;
+    // The test holds the tenant's row: the replica's first reconcile pass takes the
+    // tenant's lease, writes its manifests, then waits for the row; so will a request.
+    let mut hold = db.store.pool().begin().await.unwrap();
+    sqlx::query("SELECT id FROM tenants WHERE slug = $1 FOR UPDATE")
+        .bind(doisneau.0)
+        .fetch_all(&mut *hold)
+        .await
+        .unwrap();
+    let config = data.path().join("entcp.yaml");
+    std::fs::write(&config, "server:\n  shutdown_seconds: 25\n").unwrap();
+    let mut replica = Replica::start(&db.url, data.path(), &config, &[]);
+    let leases = || async { common::count(&db.store, "SELECT COUNT(*) FROM tenant_leases", &[]).await };
+    eventually("the replica holds the tenant's lease", 30, || async { leases().await == 1 }).await;
+    let url = format!("{}/api/v1/tenants", replica.base);
+    let request = common::client_with(&token).post(url).json(&tenant_doc(doisneau, json!([]))).send();
+    let in_flight = tokio::spawn(request);
+    let waiting =
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    eventually("the reconcile and the request wait for the row", 30, || async {
+        common::count(&db.store, waiting, &[]).await >= 2
+    })
+    .await;
+
+    replica.terminate();
+    eventually("the lease released at SIGTERM", 30, || async { leases().await == 0 }).await;
+    assert!(std::net::TcpStream::connect(replica.address()).is_err(), "no new connection once signalled");
+    assert!(replica.running(), "the request in flight holds the process");
+    hold.commit().await.unwrap();
+    let answer = in_flight.await.unwrap().unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::OK, "the request in flight completes");
+    let tenant = entcp::tenants::get_tenant(&db.store, doisneau.0).await.unwrap().unwrap();
+    assert!(tenant.options.is_empty(), "its change is stored");
+    assert!(replica.exited().await.success(), "{:?}", replica.log.lock().unwrap());
+    assert_eq!(leases().await, 0);
+}

@@ -1,0 +1,137 @@
+//! Territorial SLA calendars through the API: a ticket's clocks follow the
+//! public holidays of its school's territory (Alsace-Moselle, overseas) and its
+//! académie's time zone; an option of a policy pauses N1 clocks during the
+//! school holidays of the school's zone and on the écoles' day off.
+
+use crate::common;
+
+use chrono::{DateTime, TimeZone, Utc};
+use common::{admin, t0, token_for};
+use entcp::clock::FixedClock;
+use entcp::config::Config;
+use entcp::kernel::roles::{OrgKind, Role};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// A collège in Strasbourg (Bas-Rhin, académie 15), one in Créteil (Val-de-Marne,
+/// académie 24, zone C), an école in Créteil and an école in Nantes (académie 17, zone B).
+const ANNUAIRE: &str = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;\
+Code_postal;Code_commune;Nom_commune;Code_departement;Code_academie;Code_region\n\
+0670001M;Collège Jean Sturm;Collège;Public;67000;67482;Strasbourg;067;15;44\n\
+0940001R;Collège Victor Hugo;Collège;Public;94000;94028;Créteil;094;24;11\n\
+0940002S;École Victor Hugo;Ecole;Public;94000;94028;Créteil;094;24;11\n\
+0440002N;École Jules Verne;Ecole;Public;44000;44109;Nantes;044;17;52\n";
+
+const TENANTS: [(&str, &str, &str); 4] = [
+    ("college-strasbourg", "0670001M", "socle-2d"),
+    ("college-creteil", "0940001R", "socle-2d"),
+    ("ecole-creteil", "0940002S", "socle-1d"),
+    ("ecole-nantes", "0440002N", "socle-1d"),
+];
+
+fn paris(s: &str) -> DateTime<Utc> {
+    let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+    chrono_tz::Europe::Paris.from_local_datetime(&naive).unwrap().with_timezone(&Utc)
+}
+
+fn ts(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("a date: {v}"))).unwrap().with_timezone(&Utc)
+}
+
+struct World {
+    app: common::TestApp,
+    clock: Arc<FixedClock>,
+    admin: String,
+}
+
+impl World {
+    async fn call(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
+        let resp = self.app.request(method, &format!("/api/v1{path}")).bearer(&self.admin).json(&body).send().await;
+        (resp.status, serde_json::from_str(&resp.text).unwrap_or(Value::String(resp.text)))
+    }
+
+    /// Opens a P2 ticket (1 h first response, 8 h resolution at N1) on `tenant` at `at` (Paris time).
+    async fn open(&self, tenant: &str, at: &str) -> Value {
+        self.clock.set(paris(at));
+        let new = json!({
+            "tenant": tenant, "subject": "Connexion impossible", "description": "Les élèves ne peuvent plus se connecter.",
+            "category": "acces", "impact": "moyenne", "urgency": "haute"
+        });
+        let (status, body) = self.call(Method::POST, "/support/tickets", new).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["priority"], "P2", "{body}");
+        body
+    }
+}
+
+async fn world(db: &common::TestDb) -> World {
+    let store = db.store.clone();
+    let import = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(ANNUAIRE), import, t0())
+        .await
+        .unwrap();
+    let siren = common::fixtures::luhn(&format!("{:08}", 30_000_042));
+    let vendor = common::fixtures::new_org(&store, OrgKind::Editeur, "Éditeur ENT Rhin", &siren, None).await;
+    let state = crate::common::app::app_state(store.clone(), Config::default(), Arc::new(FixedClock::new(t0())));
+    for (slug, uai, bouquet) in TENANTS {
+        let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": { "organisation": uai, "hostname": format!("{slug}.ent.example.fr"), "bouquet": bouquet,
+                      "vendor": format!("editeur:{}", vendor.code) }
+        }))
+        .unwrap();
+        entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+    }
+    let clock = Arc::new(FixedClock::new(t0()));
+    let app = common::TestApp::over(&store).clock(clock.clone()).build().await;
+    let admin = token_for(&store, "admin@ent.fr", Role::Admin, None).await;
+    World { app, clock, admin }
+}
+
+backend_test!(a_ticket_in_strasbourg_waits_past_good_friday_and_one_in_creteil_does_not);
+async fn a_ticket_in_strasbourg_waits_past_good_friday_and_one_in_creteil_does_not(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    // Maundy Thursday 25 March 2027, 17:30: half an hour of N1 time is left that day.
+    let strasbourg = w.open("college-strasbourg", "2027-03-25 17:30").await;
+    let creteil = w.open("college-creteil", "2027-03-25 17:30").await;
+    // Strasbourg (local law): Good Friday closed, then the week-end and Easter Monday.
+    assert_eq!(ts(&strasbourg["first_response_due"]), paris("2027-03-30 08:30"), "{}: {strasbourg}", db.name);
+    // Créteil: Good Friday is a working day.
+    assert_eq!(ts(&creteil["first_response_due"]), paris("2027-03-26 08:30"), "{}: {creteil}", db.name);
+    // The vendor's N3 calendar keeps its own (metropolitan) holidays wherever the school is.
+    let policies = entcp::support::policy::Policies::shipped();
+    let place = entcp::support::calendar::Place::new(Some("067"), Some("15"), false);
+    let n3 = policies.calendar_at("standard", entcp::support::Level::N3, &place);
+    assert!(n3.is_working_day(chrono::NaiveDate::from_ymd_opt(2027, 3, 26).unwrap()));
+}
+
+backend_test!(with_the_school_pause_an_n1_clock_stops_for_the_zone_holidays_and_the_ecoles_wednesday);
+async fn with_the_school_pause_an_n1_clock_stops_for_the_zone_holidays_and_the_ecoles_wednesday(
+    db: crate::common::TestDb,
+) {
+    let w = world(&db).await;
+    // Monday 20 October 2025, 10:00, Toussaint holidays everywhere: under the standard policy
+    // the N1 clock runs (due at 11:00).
+    let standard = w.open("ecole-creteil", "2025-10-20 10:00").await;
+    assert_eq!(ts(&standard["first_response_due"]), paris("2025-10-20 11:00"), "{}: {standard}", db.name);
+    // The écoles' policy: the clock waits for the return to class on Monday 3 November.
+    for uai in ["0940002S", "0440002N", "0940001R"] {
+        let (status, body) =
+            w.call(Method::PUT, &format!("/support/contracts/{uai}"), json!({ "policy": "ecoles" })).await;
+        assert_eq!(status, 204, "{body}");
+    }
+    let paused = w.open("ecole-creteil", "2025-10-20 10:00").await;
+    assert_eq!(ts(&paused["first_response_due"]), paris("2025-11-03 09:00"), "{}: {paused}", db.name);
+    // Each school its zone: Monday 2 March 2026 is in the winter holidays of zone C
+    // (Créteil, until 8 March), not of zone B (Nantes, back on 2 March).
+    let creteil = w.open("ecole-creteil", "2026-03-02 10:00").await;
+    assert_eq!(ts(&creteil["first_response_due"]), paris("2026-03-09 09:00"), "{}: {creteil}", db.name);
+    let nantes = w.open("ecole-nantes", "2026-03-02 10:00").await;
+    assert_eq!(ts(&nantes["first_response_due"]), paris("2026-03-02 11:00"), "{}: {nantes}", db.name);
+    // Tuesday 10 March 2026, 17:30: the école's Wednesday is its day off, the collège's is worked.
+    let ecole = w.open("ecole-creteil", "2026-03-10 17:30").await;
+    assert_eq!(ts(&ecole["first_response_due"]), paris("2026-03-12 08:30"), "{}: {ecole}", db.name);
+    let college = w.open("college-creteil", "2026-03-10 17:30").await;
+    assert_eq!(ts(&college["first_response_due"]), paris("2026-03-11 08:30"), "{}: {college}", db.name);
+}

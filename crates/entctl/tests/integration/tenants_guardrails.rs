@@ -1,0 +1,123 @@
+//! The guardrails of `provisioning.guardrails` at `POST /tenants`: bounds on accounts per
+//! kind of school, the DAN's approval above a threshold (audited), hostname suffixes per
+//! académie, storage classes and image registries, each refused in French problem+json.
+
+use crate::common;
+
+use axum::http::StatusCode;
+use common::app::Req;
+use common::TestApp;
+use entcp::config::{AccountBounds, Config};
+use entcp::kernel::roles::Role;
+use serde_json::{json, Value};
+
+async fn call(req: Req<'_>) -> (StatusCode, Value) {
+    let resp = req.send().await;
+    (StatusCode::from_u16(resp.status).unwrap(), resp.body)
+}
+
+fn doisneau(hostname: &str, accounts: i64, options: &[&str]) -> Value {
+    json!({
+        "apiVersion": "entcp.education.fr/v1",
+        "kind": "EntTenant",
+        "metadata": { "name": "doisneau" },
+        "spec": { "organisation": "0940176F", "hostname": hostname, "bouquet": "socle-1d",
+                  "options": options, "accounts": accounts }
+    })
+}
+
+/// Écoles: at most 3,000 accounts, the DAN's approval above 1,500; Créteil's tenants under
+/// `ent.ac-creteil.fr`; images from the project's registry; volumes on `ceph-rbd`.
+fn guarded(config: &mut Config) {
+    let guardrails = &mut config.provisioning.guardrails;
+    guardrails.accounts.insert("ecole".into(), AccountBounds { max: 3000, approval_above: 1500 });
+    guardrails.hostname_suffixes.insert("academie:24".into(), vec!["ent.ac-creteil.fr".into()]);
+    guardrails.registries = vec!["registry.example.org/ent".into()];
+    guardrails.storage_classes = vec!["ceph-rbd".into()];
+    config.provisioning.cluster.storage_class = Some("ceph-rbd".into());
+}
+
+fn fields(problem: &Value) -> Vec<&str> {
+    problem["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect()
+}
+
+backend_test!(accounts_above_the_threshold_need_the_dan_and_the_bound_holds_for_everyone);
+async fn accounts_above_the_threshold_need_the_dan_and_the_bound_holds_for_everyone(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let app = TestApp::over(&db.store)
+        .config(guarded)
+        .user("dan@ac-creteil.fr", Role::Dan, Some("academie:24"))
+        .user("ent@fresnes.fr", Role::Collectivite, Some("commune:94034"))
+        .build()
+        .await;
+    let host = "doisneau.ent.ac-creteil.fr";
+    let apply = |who: &'static str, body: Value| {
+        let app = &app;
+        async move { call(app.post("/api/v1/tenants").acting_as(who).json(&body)).await }
+    };
+    let (s, created) = apply("ent@fresnes.fr", doisneau(host, 1200, &[])).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {created}", db.name);
+
+    // The collectivité cannot go above the threshold: the DAN must approve.
+    let (s, refused) = apply("ent@fresnes.fr", doisneau(host, 2000, &[])).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{}: {refused}", db.name);
+    assert!(refused["detail"].as_str().unwrap().contains("la DAN doit approuver"), "{refused}");
+    // Nobody goes above the bound, the collectivité…
+    let (s, refused) = apply("ent@fresnes.fr", doisneau(host, 10_000_000, &[])).await;
+    assert_eq!((s, fields(&refused)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["spec.accounts"]), "{refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("au plus 3000 comptes pour une école"), "{refused}");
+    let (_, tenant) = call(app.get("/api/v1/tenants/doisneau").acting_as("dan@ac-creteil.fr")).await;
+    assert_eq!(tenant["accounts"], 1200, "{}: refused changes leave the tenant as it was", db.name);
+    // …nor the DAN.
+    let (s, refused) = apply("dan@ac-creteil.fr", doisneau(host, 3001, &[])).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+
+    // The DAN approves by applying the change: audited as an approval, logged on the tenant.
+    let (s, approved) = apply("dan@ac-creteil.fr", doisneau(host, 2000, &[])).await;
+    assert_eq!(s, StatusCode::OK, "{}: {approved}", db.name);
+    let filter = entcp::audit::AuditFilter { target_kind: Some("tenant".into()), ..Default::default() };
+    let audited = entcp::audit::list(&db.store, &filter, None).await.unwrap().items;
+    let approvals: Vec<_> = audited.iter().filter(|r| r.action == "tenants.accounts_approved").collect();
+    assert_eq!(approvals.len(), 1, "{}: {audited:?}", db.name);
+    assert_eq!(approvals[0].actor, "user:dan@ac-creteil.fr");
+    let (_, events) = call(app.get("/api/v1/tenants/doisneau/events").acting_as("ent@fresnes.fr")).await;
+    assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "approved"), "{events}");
+
+    // Once approved, the collectivité may change the rest without a new approval.
+    let (s, configured) = apply("ent@fresnes.fr", doisneau(host, 2000, &["visio"])).await;
+    assert_eq!(s, StatusCode::OK, "{}: {configured}", db.name);
+}
+
+backend_test!(hostnames_storage_classes_and_registries_outside_the_allow_lists_are_refused);
+async fn hostnames_storage_classes_and_registries_outside_the_allow_lists_are_refused(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let app = TestApp::over(&db.store).config(guarded).build().await;
+    let root = app.root_client().await;
+    let (s, refused) = call(root.post("/api/v1/tenants").json(&doisneau("doisneau.ent.example.fr", 900, &[]))).await;
+    assert_eq!((s, fields(&refused)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["spec.hostname"]), "{refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("ent.ac-creteil.fr"), "{refused}");
+    // A look-alike domain is not under the suffix.
+    let lookalike = doisneau("doisneau.ent.ac-creteil.fr.example.com", 900, &[]);
+    assert_eq!(call(root.post("/api/v1/tenants").json(&lookalike)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Another registry and another storage class allowed than the catalog and cluster use.
+    let strict = TestApp::over(&db.store)
+        .config(|c| {
+            guarded(c);
+            c.provisioning.guardrails.registries = vec!["registry.other.org".into()];
+            c.provisioning.cluster.storage_class = Some("local-path".into());
+        })
+        .build()
+        .await;
+    let (s, refused) =
+        call(root.to(&strict).post("/api/v1/tenants").json(&doisneau("doisneau.ent.ac-creteil.fr", 900, &[]))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {refused}", db.name);
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(detail.contains("classe de stockage « local-path » non autorisée"), "{detail}");
+    assert!(detail.contains("hors des registres autorisés"), "{detail}");
+    assert_eq!(refused["title"].as_str().map(|t| !t.is_empty()), Some(true));
+
+    // Inside every list: accepted.
+    let (s, created) = call(root.post("/api/v1/tenants").json(&doisneau("doisneau.ent.ac-creteil.fr", 900, &[]))).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {created}", db.name);
+}
