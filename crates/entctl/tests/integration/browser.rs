@@ -269,6 +269,23 @@ async fn the_whole_journey_from_the_dan_convention_to_the_provisioning_tenant_in
         choose(&browser, "#partie-academie", &a_id).await;
         choose(&browser, "#partie-collectivite", &commune_id).await;
         choose(&browser, "#partie-etablissement", &ecole_id).await;
+        // Who signs for each party, and the act that empowers them (required to submit).
+        for (party, field, value) in [
+            ("academie", "nom", "Mme Claire Martin"),
+            ("academie", "qualite", "déléguée académique au numérique"),
+            ("academie", "delegation", "arrêté rectoral n° 2026-41"),
+            ("academie", "delegation_date", "2026-06-01"),
+            ("collectivite", "nom", "M. Jean Durand"),
+            ("collectivite", "qualite", "maire"),
+            ("collectivite", "acte_numero", "2026-118"),
+            ("collectivite", "acte_date", "2026-06-18"),
+            ("etablissement", "nom", "Mme Sophie Bernard"),
+            ("etablissement", "qualite", "directrice d'école"),
+        ] {
+            // The fields sit in a closed disclosure: set them as a person who opened it would.
+            let script = format!("document.getElementById('signataire-{party}-{field}').value = {value:?}");
+            browser.client.execute(&script, vec![]).await.unwrap();
+        }
         // Without its start date: the summary links to the field, the form is kept.
         browser.click_to_page("#creer-convention").await;
         let refused = browser.text().await;
