@@ -8,7 +8,7 @@ use super::*;
 use crate::console::{csrf_of, sign_in, PASSWORD};
 
 /// Who may open a page: `None` for a public one; otherwise the roles allowed (the rest get 403).
-type Page = (&'static str, &'static str, Option<&'static [Role]>);
+pub(super) type Page = (&'static str, &'static str, Option<&'static [Role]>);
 
 const PAGES: &[Page] = &[
     ("GET", "/assets/{*path}", None),
@@ -73,6 +73,8 @@ struct Targets {
     convention: [String; 2],
     tenant: [String; 2],
     ticket: [String; 2],
+    /// The placeholders of the capability tables (`console_*.rs`) and their in/out values.
+    more: Vec<(&'static str, [String; 2])>,
 }
 
 async fn targets(world: &World) -> Targets {
@@ -86,7 +88,29 @@ async fn targets(world: &World) -> Targets {
         tenant.push(doc["metadata"]["name"].as_str().unwrap().to_string());
     }
     let ticket = [world.support_ticket(SupportN3, Side::In).await.id, world.support_ticket(Usager, Side::Out).await.id];
-    Targets { convention: convention.try_into().unwrap(), tenant: tenant.try_into().unwrap(), ticket }
+    let mut more = console_rgpd::targets(world).await;
+    more.extend(console_groupements::targets(world).await);
+    more.extend(console_account::targets(world).await);
+    Targets { convention: convention.try_into().unwrap(), tenant: tenant.try_into().unwrap(), ticket, more }
+}
+
+/// Every page of the console: the table above, then each capability's own.
+fn pages() -> impl Iterator<Item = &'static Page> {
+    PAGES.iter().chain(console_rgpd::PAGES).chain(console_groupements::PAGES).chain(console_account::PAGES)
+}
+
+/// What a page of a capability's own table answers a role it allows (`None`: the general rule).
+async fn capability_expected(world: &World, method: &str, path: &str, role: Role, side: Side) -> Option<u16> {
+    if let Some(status) = screens_expected(world, method, path, role, side).await {
+        return Some(status);
+    }
+    if let Some(status) = console_rgpd::expected(world, method, path, role, side).await {
+        return Some(status);
+    }
+    if let Some(status) = console_groupements::expected(world, method, path, role, side).await {
+        return Some(status);
+    }
+    console_account::expected(world, method, path, role, side).await
 }
 
 /// The organisation of a page's `{org}`: the EPCI for the membership forms, else the commune.
@@ -146,13 +170,18 @@ fn address(world: &World, targets: &Targets, path: &str, side: Side) -> String {
         Side::Out => (&world.commune_out, &world.user_out, 1),
     };
     let org = if path.contains("/membres/") { org_of(world, path, side) } else { org };
-    path.replace("{*path}", "0.1.0/neutre.css")
+    let mut address = path
+        .replace("{*path}", "0.1.0/neutre.css")
         .replace("{org}", &org.id)
         .replace("{id}", user)
         .replace("{jeton}", &"0".repeat(64))
         .replace("{convention}", &targets.convention[n])
         .replace("{ent}", &targets.tenant[n])
-        .replace("{ticket}", &targets.ticket[n])
+        .replace("{ticket}", &targets.ticket[n]);
+    for (placeholder, values) in &targets.more {
+        address = address.replace(placeholder, &values[n]);
+    }
+    address
 }
 
 /// What a public page answers anyone (its forms refused without their double-submit cookie).
@@ -208,7 +237,7 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
 backend_test!(every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_says);
 async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_says(db: crate::common::TestDb) {
     for route in entcp::console::routes::<entcp::api::AppState>() {
-        let known = PAGES.iter().any(|(m, p, _)| *m == route.method.as_str() && *p == route.path);
+        let known = pages().any(|(m, p, _)| *m == route.method.as_str() && *p == route.path);
         assert!(known, "console page {} {} has no entry in the authorisation matrix", route.method, route.path);
     }
     let world = world(&db).await;
@@ -219,7 +248,7 @@ async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_s
     }
     let form = "application/x-www-form-urlencoded";
     let mut failures = Vec::new();
-    for (method, path, access) in PAGES {
+    for (method, path, access) in pages() {
         let method_of = Method::from_bytes(method.as_bytes()).unwrap();
         for side in [Side::In, Side::Out] {
             let target = address(&world, &targets, path, side);
@@ -246,7 +275,8 @@ async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_s
                     .bytes(form, body)
                     .send()
                     .await;
-                let want = match (allowed.contains(&role), screens_expected(&world, method, path, role, side).await) {
+                let want = match (allowed.contains(&role), capability_expected(&world, method, path, role, side).await)
+                {
                     (false, _) => 403,
                     (true, Some(screen)) => screen,
                     (true, None) => allowed_expected(method, path, role, side),

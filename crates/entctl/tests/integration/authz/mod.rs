@@ -7,6 +7,9 @@
 
 mod accounts;
 mod console;
+mod console_account;
+mod console_groupements;
+mod console_rgpd;
 mod conventions;
 mod groupements;
 mod operations;

@@ -1,0 +1,1 @@
+//! Browser journeys of the groupement screens (coordinator and communes), on both databases.

@@ -1,0 +1,1 @@
+//! Browser journeys of the RGPD screens (the DPO), on both databases.

@@ -1,0 +1,1 @@
+//! The console's groupement screens, in process, on both databases.

@@ -1,0 +1,1 @@
+//! The console's RGPD screens, in process, on both databases.
