@@ -1,7 +1,7 @@
 # Sourced by .ci/run: the real browser of the console's browser tests
 # (crates/entctl/tests/integration/browser.rs). Installs Debian's chromium and
 # chromium-driver when missing and axe-core (npm, pinned) under target/axe (outside
-# git), starts chromedriver on a free loopback port and exports TEST_WEBDRIVER_URL
+# git), starts chromedriver on a free loopback port (service.sh) and exports TEST_WEBDRIVER_URL
 # and TEST_AXE_JS. A watchdog stops chromedriver when the sourcing shell exits.
 #
 #   source .ci/browser.sh   # then TEST_WEBDRIVER_URL=http://127.0.0.1:<port>
@@ -21,29 +21,10 @@ if [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ]; then
 fi
 /usr/bin/chromium --version
 
-WEBDRIVER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-WEBDRIVER_LOG=$(mktemp)
-/usr/bin/chromedriver --port="$WEBDRIVER_PORT" --allowed-ips=127.0.0.1 </dev/null >"$WEBDRIVER_LOG" 2>&1 &
-WEBDRIVER_PID=$!
-# Stops chromedriver (and the browsers it started) once the sourcing shell ($$) is gone.
-( while kill -0 $$ 2>/dev/null; do sleep 2; done; kill "$WEBDRIVER_PID" 2>/dev/null; rm -f "$WEBDRIVER_LOG" ) \
-    </dev/null >/dev/null 2>&1 &
-
+. "$(dirname "${BASH_SOURCE[0]}")/service.sh"
+WEBDRIVER_PORT=$(free_port)
 export TEST_WEBDRIVER_URL="http://127.0.0.1:$WEBDRIVER_PORT"
 export TEST_AXE_JS="$AXE_DIR/node_modules/axe-core/axe.min.js"
-webdriver_up=false
-for _ in $(seq 1 60); do
-    if python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1] + '/status', timeout=2)" \
-        "$TEST_WEBDRIVER_URL" 2>/dev/null; then
-        webdriver_up=true
-        break
-    fi
-    kill -0 "$WEBDRIVER_PID" 2>/dev/null || break
-    sleep 0.5
-done
-if ! $webdriver_up; then
-    echo "chromedriver did not come up; its log:"
-    cat "$WEBDRIVER_LOG"
-    return 1
-fi
-echo "TEST_WEBDRIVER_URL=$TEST_WEBDRIVER_URL TEST_AXE_JS=$TEST_AXE_JS (pid $WEBDRIVER_PID)"
+start_service chromedriver "$TEST_WEBDRIVER_URL/status" \
+    /usr/bin/chromedriver --port="$WEBDRIVER_PORT" --allowed-ips=127.0.0.1 || return 1
+echo "TEST_WEBDRIVER_URL=$TEST_WEBDRIVER_URL TEST_AXE_JS=$TEST_AXE_JS (pid $SERVICE_PID)"
