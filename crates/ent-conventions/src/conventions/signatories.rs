@@ -305,3 +305,35 @@ pub fn to_column(signatory: Option<&Signatory>) -> Option<String> {
 pub fn from_column(text: Option<&str>) -> Option<Signatory> {
     text.and_then(|t| serde_json::from_str(t).ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> Signatory {
+        Signatory { name: name.into(), ..Signatory::default() }
+    }
+
+    #[test]
+    fn each_organisation_of_a_multiple_party_has_its_own_signatory() {
+        let given: BTreeMap<String, Signatory> =
+            [(party_org_key("membre", "fresnes"), named("M. Marie")), ("coordinateur".to_string(), named("Mme Roux"))]
+                .into();
+        assert_eq!(for_party(&given, "membre", "fresnes").map(|s| s.name.as_str()), Some("M. Marie"));
+        assert_eq!(for_party(&given, "membre", "ivry"), None, "a member never takes another's signatory");
+        assert_eq!(for_party(&given, "coordinateur", "sm94").map(|s| s.name.as_str()), Some("Mme Roux"));
+    }
+
+    #[test]
+    fn a_signatory_given_for_a_party_replaces_the_stored_ones_of_its_organisations() {
+        let stored: BTreeMap<String, Signatory> = [
+            (party_org_key("academie", "creteil"), named("ancien")),
+            (party_org_key("membre", "fresnes"), named("M. Marie")),
+        ]
+        .into();
+        let edited: BTreeMap<String, Signatory> = [("academie".to_string(), named("nouvelle"))].into();
+        let merged = merged(stored, edited);
+        assert_eq!(for_party(&merged, "academie", "creteil").map(|s| s.name.as_str()), Some("nouvelle"));
+        assert_eq!(for_party(&merged, "membre", "fresnes").map(|s| s.name.as_str()), Some("M. Marie"));
+    }
+}
