@@ -530,7 +530,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     for kind in documents::Kind::ALL {
         documents::generate(&ctx, &g, kind).await.map_err(fail)?;
     }
-    step("documents générés (convention, CCTP, membres, annexe ODS)", started, documents::Kind::ALL.len());
+    step("documents générés (note de présentation, CCTP, membres, BPU/DQE)", started, documents::Kind::ALL.len());
     let mut g = g;
     for to in [gm::Status::Closed, gm::Status::Consultation] {
         g = gm::transition(&ctx, &g, to).await.map_err(fail)?;
@@ -551,9 +551,12 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     let started = Instant::now();
     let members = membership::members(&store, &g.id).await.map_err(fail)?;
     let shares = membership::shares_of(&g, &members).map_err(fail)?;
-    let total: i64 = shares.shares.iter().map(|s| s.amount_ttc_cents).sum();
+    let total: i64 = shares.shares.iter().map(|s| s.common_expenses_cents).sum();
     step("quotes-parts calculées", started, shares.shares.len());
-    println!("  somme des quotes-parts {total} c = montant {} c", shares.total_ttc_cents);
+    println!(
+        "  somme des quotes-parts {total} c = dépenses communes des membres {} c",
+        shares.members_common_expenses_cents
+    );
     world.finish().await
 }
 

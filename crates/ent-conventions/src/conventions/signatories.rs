@@ -83,7 +83,8 @@ pub fn check_given(
 ) {
     for (key, signatory) in given_signatories {
         let field = format!("signatories.{key}");
-        let Some(spec) = model.parties.iter().find(|p| &p.key == key) else {
+        let party_key = key.split_once(':').map_or(key.as_str(), |(party, _)| party);
+        let Some(spec) = model.parties.iter().find(|p| p.key == party_key) else {
             checks.fail(&field, format!("le modèle {} n'a pas de partie « {key} »", model.id));
             continue;
         };
@@ -110,7 +111,8 @@ pub fn check_complete(model: &ConventionModel, conv: &Convention) -> Result<(), 
     let mut checks = Checks::default();
     for party in conv.parties.iter().filter(|p| p.signature_required) {
         let who = format!("{} ({})", naming::of_org(&party.org).official, party.label);
-        let field = |name: &str| format!("signatories.{}.{name}", party.key);
+        let key = signatory_key(conv, party);
+        let field = |name: &str| format!("signatories.{key}.{name}");
         let empty = Signatory::default();
         let s = party.signatory.as_ref().unwrap_or(&empty);
         if s.name.trim().is_empty() {
@@ -261,7 +263,38 @@ pub fn signature_blocks(conv: &Convention) -> Vec<String> {
 
 /// The signatories of a convention's parties, by party key (for the edit that keeps them).
 pub fn current(conv: &Convention) -> BTreeMap<String, Signatory> {
-    conv.parties.iter().filter_map(|p| p.signatory.clone().map(|s| (p.key.clone(), s))).collect()
+    // Keyed by organisation: a party whose organisation changes, or a member joining a multiple
+    // party, does not inherit another organisation's signatory.
+    conv.parties.iter().filter_map(|p| p.signatory.clone().map(|s| (party_org_key(&p.key, &p.org.id), s))).collect()
+}
+
+/// The key naming a party's signatory in requests and errors: the party key, or `key:org_id` for each organisation of a
+/// party several organisations play (the members of a groupement each have their signatory).
+pub fn signatory_key(conv: &Convention, party: &Party) -> String {
+    if conv.parties.iter().filter(|p| p.key == party.key).count() > 1 {
+        party_org_key(&party.key, &party.org.id)
+    } else {
+        party.key.clone()
+    }
+}
+
+/// The stored signatories (`key:org_id`) with the edited ones over them: one given for a whole
+/// party (`key`) replaces those of its organisations.
+pub fn merged(stored: BTreeMap<String, Signatory>, edited: BTreeMap<String, Signatory>) -> BTreeMap<String, Signatory> {
+    let replaced = |k: &String| k.split_once(':').is_some_and(|(party, _)| edited.contains_key(party));
+    let kept: Vec<_> = stored.into_iter().filter(|(k, _)| !replaced(k)).collect();
+    kept.into_iter().chain(edited).collect()
+}
+
+/// `key:org_id`: the signatory key of one organisation of a multiple party.
+pub fn party_org_key(key: &str, org_id: &str) -> String {
+    format!("{key}:{org_id}")
+}
+
+/// The signatory of the party `key` played by `org_id`: the one given for this organisation
+/// (`key:org_id`), else the one given for the party.
+pub fn for_party<'a>(given: &'a BTreeMap<String, Signatory>, key: &str, org_id: &str) -> Option<&'a Signatory> {
+    given.get(&party_org_key(key, org_id)).or_else(|| given.get(key))
 }
 
 /// A signatory as stored in `convention_parties.signatory` (JSON).
@@ -271,4 +304,36 @@ pub fn to_column(signatory: Option<&Signatory>) -> Option<String> {
 
 pub fn from_column(text: Option<&str>) -> Option<Signatory> {
     text.and_then(|t| serde_json::from_str(t).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> Signatory {
+        Signatory { name: name.into(), ..Signatory::default() }
+    }
+
+    #[test]
+    fn each_organisation_of_a_multiple_party_has_its_own_signatory() {
+        let given: BTreeMap<String, Signatory> =
+            [(party_org_key("membre", "fresnes"), named("M. Marie")), ("coordinateur".to_string(), named("Mme Roux"))]
+                .into();
+        assert_eq!(for_party(&given, "membre", "fresnes").map(|s| s.name.as_str()), Some("M. Marie"));
+        assert_eq!(for_party(&given, "membre", "ivry"), None, "a member never takes another's signatory");
+        assert_eq!(for_party(&given, "coordinateur", "sm94").map(|s| s.name.as_str()), Some("Mme Roux"));
+    }
+
+    #[test]
+    fn a_signatory_given_for_a_party_replaces_the_stored_ones_of_its_organisations() {
+        let stored: BTreeMap<String, Signatory> = [
+            (party_org_key("academie", "creteil"), named("ancien")),
+            (party_org_key("membre", "fresnes"), named("M. Marie")),
+        ]
+        .into();
+        let edited: BTreeMap<String, Signatory> = [("academie".to_string(), named("nouvelle"))].into();
+        let merged = merged(stored, edited);
+        assert_eq!(for_party(&merged, "academie", "creteil").map(|s| s.name.as_str()), Some("nouvelle"));
+        assert_eq!(for_party(&merged, "membre", "fresnes").map(|s| s.name.as_str()), Some("M. Marie"));
+    }
 }

@@ -427,7 +427,7 @@ fn draft_parties(model: &ConventionModel, draft: &Draft) -> Vec<super::Party> {
                 org: org.as_ref(),
                 signature_required: spec.signature_required,
                 order: spec.order,
-                signatory: draft.signatories.get(key).cloned(),
+                signatory: super::signatories::for_party(&draft.signatories, key, &org.id).cloned(),
                 etab_type: org.etab_type,
             }
         })
@@ -496,7 +496,7 @@ async fn write_parties_and_schools(tx: &mut Tx, id: &str, draft: &Draft) -> Resu
         .bind(key)
         .bind(&org.id)
         .bind(position as i64)
-        .bind(super::signatories::to_column(draft.signatories.get(key)))
+        .bind(super::signatories::to_column(super::signatories::for_party(&draft.signatories, key, &org.id)))
         .execute(&mut **tx)
         .await?;
     }
@@ -646,7 +646,7 @@ pub async fn update(
     let edited_signatories: BTreeMap<String, Signatory> =
         draft.signatories.clone().into_iter().chain(patch.signatories.clone().unwrap_or_default()).collect();
     check_signatories(ctx, model, &edited_signatories)?;
-    draft.signatories = super::signatories::current(conv).into_iter().chain(edited_signatories).collect();
+    draft.signatories = super::signatories::merged(super::signatories::current(conv), edited_signatories);
     require_party_member(ctx.actor, &draft.party_org_ids())?;
     let backdate_reason = match &patch.start_date {
         Some(_) => check_start(ctx, draft.start, patch.backdate_reason.as_deref())?,

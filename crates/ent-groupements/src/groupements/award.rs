@@ -39,6 +39,9 @@ pub struct AwardInput {
     pub notified_on: Option<String>,
     /// The groupement's planned duration when absent.
     pub duration_months: Option<u32>,
+    /// The awarded unit prices HT of the BPU's lines, per lot (the members' own orders).
+    #[serde(default)]
+    pub unit_prices: Vec<super::costs::UnitPrice>,
     /// The facts of the DECP record only the coordinator knows.
     #[serde(default)]
     pub decp: DecpFacts,
@@ -118,6 +121,7 @@ fn check(
         );
     }
     check_buyer(input.decp.acheteur_siret.as_deref(), coordinator, checks);
+    super::costs::check_prices(&input.unit_prices, &g.terms.lots, checks);
     let record = decp::marche(
         &known(
             g,
@@ -240,6 +244,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         amount_ttc_cents: checked.amount_ttc,
         notified_on: checked.notified_on.clone(),
         duration_months: checked.duration,
+        unit_prices: input.unit_prices.clone(),
         decp,
     };
     let funded = funded_tenants(ctx, &members).await?;

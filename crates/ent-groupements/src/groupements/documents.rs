@@ -7,6 +7,7 @@
 //! hold organisations, public council decisions and quantities, never people.
 
 use super::membership::{self, Application, MemberQuantities};
+use super::{cctp, costs};
 use super::{Ctx, Groupement};
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_documents::documents::{Cell, Sheet, Spreadsheet};
@@ -23,24 +24,34 @@ use std::sync::OnceLock;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// Convention constitutive of the groupement.
-    Convention,
+    /// Presentation note of the groupement (members, expenses, calendar); the convention
+    /// constitutive itself is the `groupement-de-commandes` convention.
+    Presentation,
     /// Cahier des clauses techniques particulières.
     Cctp,
     /// Members and their council decisions.
     Membres,
-    /// BPU/DPGF quantity annex (spreadsheet).
+    /// BPU/DQE quantity and price annex (spreadsheet).
     Quantites,
 }
 
-ent_kernel::text_enum!(pub Kind from Self::ALL);
+ent_kernel::text_enum!(Kind);
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Convention, Kind::Cctp, Kind::Membres, Kind::Quantites];
+    /// The kind whose text is `s`; `convention`, the presentation note's former name (stored
+    /// versions generated before it was renamed), reads as the presentation note.
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "convention" => Some(Kind::Presentation),
+            _ => Self::ALL.into_iter().find(|k| k.as_str() == s),
+        }
+    }
+
+    pub const ALL: [Kind; 4] = [Kind::Presentation, Kind::Cctp, Kind::Membres, Kind::Quantites];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Convention => "convention",
+            Kind::Presentation => "presentation",
             Kind::Cctp => "cctp",
             Kind::Membres => "membres",
             Kind::Quantites => "quantites",
@@ -49,10 +60,10 @@ impl Kind {
 
     pub fn label(self) -> &'static str {
         match self {
-            Kind::Convention => "Convention constitutive du groupement de commandes",
+            Kind::Presentation => "Note de présentation du groupement de commandes",
             Kind::Cctp => "Cahier des clauses techniques particulières (CCTP)",
             Kind::Membres => "Liste des membres du groupement",
-            Kind::Quantites => "Annexe quantitative (BPU/DPGF)",
+            Kind::Quantites => "Annexe quantitative et bordereau des prix (BPU/DQE)",
         }
     }
 
@@ -66,7 +77,7 @@ impl Kind {
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("convention", include_str!("../../../../templates/documents/groupements/convention.txt")),
+    ("presentation", include_str!("../../../../templates/documents/groupements/presentation.txt")),
     ("cctp", include_str!("../../../../templates/documents/groupements/cctp.txt")),
     ("membres", include_str!("../../../../templates/documents/groupements/membres.txt")),
 ];
@@ -241,7 +252,42 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
         })
         .collect();
     c.insert("members", &rows);
+    insert_expenses(&mut c, g, members);
+    c.insert("cctp", &cctp::context(g));
     c
+}
+
+/// The expenses section: the common expenses and their split, each member's share per year and,
+/// once awarded, its own orders at the awarded unit prices.
+fn insert_expenses(c: &mut tera::Context, g: &Groupement, members: &[Application]) {
+    let prices = g.award.as_ref().map(|a| a.unit_prices.as_slice()).unwrap_or_default();
+    let split = costs::shares(g, members, prices);
+    let euros = costs::euros;
+    let per_year = |years: &[i64]| years.iter().map(|y| euros(*y)).collect::<Vec<_>>().join(" / ");
+    let awarded = g.award.is_some();
+    let rows: Vec<_> = split
+        .shares
+        .iter()
+        .map(|s| {
+            let (own, own_per_year) = if awarded {
+                (euros(s.own_orders_ht_cents), per_year(&s.own_orders_per_year_ht_cents))
+            } else {
+                ("après attribution".to_string(), "après attribution".to_string())
+            };
+            json!({
+                "name": s.member.name, "common": euros(s.common_expenses_cents),
+                "common_per_year": per_year(&s.common_expenses_per_year_cents),
+                "own": own, "own_per_year": own_per_year,
+            })
+        })
+        .collect();
+    c.insert("shares", &rows);
+    c.insert("awarded", &awarded);
+    c.insert("common_expenses", &euros(split.common_expenses_cents));
+    c.insert("coordinator_common_expenses", &euros(split.coordinator_common_expenses_cents));
+    c.insert("members_common_expenses", &euros(split.members_common_expenses_cents));
+    c.insert("coordinator_share_percent", &g.terms.coordinator_share_percent);
+    c.insert("members_share_percent", &(100 - g.terms.coordinator_share_percent));
 }
 
 /// A text document of a groupement (not the spreadsheet).
@@ -300,28 +346,81 @@ pub fn quantities_sheet(g: &Groupement, members: &[Application]) -> Spreadsheet 
     let mut total_row = vec![Cell::header("Total"), Cell::Empty, Cell::Empty, Cell::Empty];
     total_row.extend(quantities(&total));
     rows.push(total_row);
-    let years = i64::from(g.terms.duration_months.div_ceil(12));
-    let mut bpu = vec![["Lot", "Désignation", "Unité", "Quantité prévisionnelle", "Prix unitaire HT", "Montant HT"]
-        .iter()
-        .map(|h| Cell::header(*h))
-        .collect::<Vec<_>>()];
-    for lot in &g.terms.lots {
-        bpu.push(vec![
-            Cell::Integer(i64::from(lot.number)),
-            Cell::text(format!("{} – abonnement annuel par compte ENT", lot.title)),
-            Cell::text("compte × an"),
-            Cell::Integer(total.accounts() * years),
-            Cell::Empty,
-            Cell::Empty,
-        ]);
-    }
+    let bpu = bpu_rows(g, &total);
     Spreadsheet {
         title: format!("{} – {}", Kind::Quantites.label(), g.reference),
         sheets: vec![
             Sheet { name: "Quantités".into(), column_widths_cm: vec![7.0, 2.5, 4.0, 3.0], rows },
-            Sheet { name: "BPU".into(), column_widths_cm: vec![1.5, 9.0, 3.0, 4.0, 4.0, 4.0], rows: bpu },
+            Sheet { name: "BPU-DQE".into(), column_widths_cm: vec![11.0, 3.0, 3.5, 4.0, 4.0], rows: bpu },
         ],
     }
+}
+
+/// The BPU/DQE: per lot, its price lines (unit, quantity from the members' declared quantities,
+/// unit price HT — the awarded one once awarded, blank for the candidates before), the line
+/// amount as a formula, then the lot's total HT, TVA and TTC as formulas; last, the grand total.
+/// Columns: A designation, B unit, C quantity, D unit price HT, E amount HT.
+fn bpu_rows(g: &Groupement, total: &MemberQuantities) -> Vec<Vec<Cell>> {
+    let years = costs::contract_years(g.terms.duration_months);
+    let prices = g.award.as_ref().map(|a| a.unit_prices.as_slice()).unwrap_or_default();
+    let mut rows = vec![["Désignation", "Unité", "Quantité", "Prix unitaire HT", "Montant HT"]
+        .iter()
+        .map(|h| Cell::header(*h))
+        .collect::<Vec<_>>()];
+    let mut lot_ttc_cells: Vec<(String, i64)> = Vec::new();
+    for lot in &g.terms.lots {
+        rows.push(vec![Cell::header(format!("Lot {} – {}", lot.number, lot.title))]);
+        let first = rows.len() + 1;
+        let mut lot_ht = 0;
+        for line in costs::PriceLine::ALL {
+            let row = rows.len() + 1;
+            let quantity = line.quantity(total, years);
+            let price = costs::price_of(prices, lot.number, line);
+            let amount = quantity * price.unwrap_or(0);
+            lot_ht += amount;
+            rows.push(vec![
+                Cell::text(line.label()),
+                Cell::text(line.unit()),
+                Cell::Integer(quantity),
+                price.map(Cell::Euros).unwrap_or(Cell::Empty),
+                Cell::EurosFormula { formula: format!("of:=[.C{row}]*[.D{row}]"), cents: amount },
+            ]);
+        }
+        let ht_row = rows.len() + 1;
+        let last = ht_row - 1;
+        let vat = costs::vat(lot_ht);
+        let total_row = |label: String, formula: String, cents: i64| {
+            vec![Cell::header(label), Cell::Empty, Cell::Empty, Cell::Empty, Cell::EurosFormula { formula, cents }]
+        };
+        rows.push(total_row(
+            format!("Total HT du lot {}", lot.number),
+            format!("of:=SUM([.E{first}:.E{last}])"),
+            lot_ht,
+        ));
+        rows.push(total_row(
+            format!("TVA {} %", costs::VAT_PERCENT),
+            format!("of:=ROUND([.E{ht_row}]*{}/100;2)", costs::VAT_PERCENT),
+            vat,
+        ));
+        rows.push(total_row(
+            format!("Total TTC du lot {}", lot.number),
+            format!("of:=[.E{ht_row}]+[.E{}]", ht_row + 1),
+            lot_ht + vat,
+        ));
+        lot_ttc_cells.push((format!("[.E{}]", ht_row + 2), lot_ht + vat));
+    }
+    let refs: Vec<&str> = lot_ttc_cells.iter().map(|(r, _)| r.as_str()).collect();
+    rows.push(vec![
+        Cell::header("Total TTC de tous les lots"),
+        Cell::Empty,
+        Cell::Empty,
+        Cell::Empty,
+        Cell::EurosFormula {
+            formula: format!("of:={}", refs.join("+")),
+            cents: lot_ttc_cells.iter().map(|(_, c)| c).sum(),
+        },
+    ]);
+    rows
 }
 
 /// A rendered version, before storage.
@@ -577,7 +676,7 @@ fn documents_text_of_ods(ods: &[u8]) -> String {
 /// Filters of the shared library.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 pub struct LibraryFilter {
-    /// `convention`, `cctp`, `membres` or `quantites`.
+    /// `presentation`, `cctp`, `membres` or `quantites`.
     pub kind: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 500 (default 50).
@@ -592,7 +691,7 @@ pub async fn library(store: &Store, filter: &LibraryFilter) -> Result<Page<Store
     cond.push("d.shared = 1", &[]);
     if let Some(k) = filter.kind.as_deref().filter(|k| !k.is_empty()) {
         let kind = Kind::parse(k)
-            .ok_or_else(|| Problem::invalid_field("kind", "valeurs : convention, cctp, membres, quantites"))?;
+            .ok_or_else(|| Problem::invalid_field("kind", "valeurs : presentation, cctp, membres, quantites"))?;
         cond.push("d.kind = ?", &[kind.as_str()]);
     }
     if let Some(cursor) = filter.cursor.as_deref().filter(|c| !c.is_empty()) {

@@ -3,8 +3,10 @@
 //! `groupement-de-commandes` convention), rejection, withdrawal, and each
 //! member's share of the awarded amount.
 
-use super::shares::{self, Quantities};
+use super::costs::{self, Shares};
+use super::shares::Quantities;
 use super::{Ctx, Groupement, Status, MEMBER_KINDS};
+use ent_conventions::conventions::signatories::{self, Signatory};
 use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConvention, PartyInput};
 use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
@@ -136,26 +138,6 @@ pub struct NewApplication {
     pub pupils: Option<i64>,
     pub teacher_accounts: Option<i64>,
     pub parent_accounts: Option<i64>,
-}
-
-/// A member's part of the awarded amount.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct MemberShare {
-    pub member: OrgRef,
-    pub quantities: MemberQuantities,
-    pub amount_ttc_cents: i64,
-    pub amount_ht_cents: i64,
-    /// The TTC share per contract year (12 months each), summing exactly to it.
-    pub per_year_ttc_cents: Vec<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Shares {
-    pub cost_key: String,
-    pub total_ttc_cents: i64,
-    pub total_ht_cents: i64,
-    pub duration_months: u32,
-    pub shares: Vec<MemberShare>,
 }
 
 /// The établissements an organisation covers (écoles for a commune or an EPCI).
@@ -617,7 +599,30 @@ fn convention_parameters(g: &Groupement) -> Map<String, Value> {
     let mut params = Map::new();
     params.insert("objet".into(), Value::from(g.object.clone()));
     params.insert("cle_repartition".into(), Value::from(g.cost_key_label.clone()));
+    params.insert("part_coordinateur".into(), Value::from(g.terms.coordinator_share_percent));
+    params.insert("part_membres".into(), Value::from(100 - g.terms.coordinator_share_percent));
     params
+}
+
+/// Each member's signatory on the convention constitutive with its empowering act, the
+/// délibération of its application (who signs, and in what quality, stay as recorded).
+async fn member_acts(
+    store: &Store,
+    g: &Groupement,
+    conv: Option<&ent_conventions::conventions::Convention>,
+    member_ids: &[String],
+) -> Result<BTreeMap<String, Signatory>, Problem> {
+    let recorded = conv.map(signatories::current).unwrap_or_default();
+    let applications = list(store, &g.id, None).await?;
+    let mut acts = BTreeMap::new();
+    for app in applications.iter().filter(|a| member_ids.contains(&a.applicant.id)) {
+        let key = signatories::party_org_key("membre", &app.applicant.id);
+        let mut signatory = recorded.get(&key).cloned().unwrap_or_default();
+        signatory.act_number = Some(app.deliberation_number.clone());
+        signatory.act_date = Some(app.deliberation_date.clone());
+        acts.insert(key, signatory);
+    }
+    Ok(acts)
 }
 
 /// Creates the groupement's convention with `member_ids`, or sets its members:
@@ -627,11 +632,12 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
     let conv_ctx = ctx.conventions();
     let mut parties = BTreeMap::new();
     parties.insert("coordinateur".to_string(), PartyInput::One(g.coordinator.id.clone()));
-    parties.insert("membre".to_string(), PartyInput::Many(member_ids));
+    parties.insert("membre".to_string(), PartyInput::Many(member_ids.clone()));
     let current = match &g.convention_id {
         Some(id) => get_convention(ctx.store, ctx.models, id).await?,
         None => None,
     };
+    let signatories = member_acts(ctx.store, g, current.as_ref(), &member_ids).await?;
     let linked = match current {
         None => {
             let new = NewConvention {
@@ -648,7 +654,9 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
                 supersedes: None,
                 backdate_reason: None,
             };
-            workflow::create(&conv_ctx, new).await?
+            let created = workflow::create(&conv_ctx, new).await?;
+            let patch = ConventionPatch { signatories: Some(signatories), ..ConventionPatch::default() };
+            workflow::update(&conv_ctx, &created, created.version, patch).await?
         }
         Some(conv) => {
             let conv = match conv.status {
@@ -665,6 +673,7 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
             let patch = ConventionPatch {
                 parties: Some(parties),
                 parameters: Some(convention_parameters(g)),
+                signatories: Some(signatories),
                 ..ConventionPatch::default()
             };
             workflow::update(&conv_ctx, &conv, conv.version, patch).await?
@@ -690,30 +699,13 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
     Ok(())
 }
 
-/// Each member's share of the awarded amount (409 before the award).
+/// Each member's share of the common expenses and its own orders at the awarded unit prices
+/// (409 before the award).
 pub fn shares_of(g: &Groupement, members: &[Application]) -> Result<Shares, Problem> {
     let Some(award) = &g.award else {
-        return Err(Problem::conflict("le montant à répartir n'est connu qu'après l'attribution du marché"));
+        return Err(Problem::conflict(
+            "les commandes de chaque membre ne sont chiffrées qu'après l'attribution du marché",
+        ));
     };
-    let quantities: Vec<shares::Quantities> = members.iter().map(|m| m.quantities.for_key()).collect();
-    let ttc = shares::split(award.amount_ttc_cents, &g.terms.cost_key, &quantities);
-    let ht = shares::split(award.amount_ht_cents, &g.terms.cost_key, &quantities);
-    let shares = members
-        .iter()
-        .zip(ttc.into_iter().zip(ht))
-        .map(|(m, (ttc, ht))| MemberShare {
-            member: m.applicant.clone(),
-            quantities: m.quantities,
-            amount_ttc_cents: ttc,
-            amount_ht_cents: ht,
-            per_year_ttc_cents: shares::per_year(ttc, award.duration_months),
-        })
-        .collect();
-    Ok(Shares {
-        cost_key: g.cost_key_label.clone(),
-        total_ttc_cents: award.amount_ttc_cents,
-        total_ht_cents: award.amount_ht_cents,
-        duration_months: award.duration_months,
-        shares,
-    })
+    Ok(costs::shares(g, members, &award.unit_prices))
 }

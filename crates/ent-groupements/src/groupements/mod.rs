@@ -9,6 +9,8 @@
 //! Status: `open` → `closed` → `consultation` → `awarded` → `running` → `ended`.
 
 pub mod award;
+pub mod cctp;
+pub mod costs;
 pub mod decp;
 pub mod documents;
 pub mod membership;
@@ -154,6 +156,13 @@ pub struct Terms {
     pub support: Vec<SupportLevel>,
     pub cost_key: Vec<KeyPart>,
     pub duration_months: u32,
+    /// The groupement's common expenses over the contract (procedure, management), in cents,
+    /// split as the convention constitutive says; 0 when the coordinator bears none to share.
+    #[serde(default)]
+    pub common_expenses_cents: i64,
+    /// The coordinator's part of the common expenses, in percent (0: coordination free of charge).
+    #[serde(default)]
+    pub coordinator_share_percent: u32,
 }
 
 /// The award: who won, for how much, from when.
@@ -166,6 +175,9 @@ pub struct Award {
     /// `YYYY-MM-DD`: notification of the contract.
     pub notified_on: String,
     pub duration_months: u32,
+    /// The awarded unit prices of the BPU (members' own orders are priced at them).
+    #[serde(default)]
+    pub unit_prices: Vec<costs::UnitPrice>,
     pub decp: decp::DecpFacts,
 }
 
@@ -225,6 +237,10 @@ pub struct NewGroupement {
     pub cost_key: Option<Vec<KeyPart>>,
     /// 36 when absent.
     pub duration_months: Option<u32>,
+    /// Common expenses (procedure, management) over the contract, in cents; 0 when absent.
+    pub common_expenses_cents: Option<i64>,
+    /// The coordinator's part of the common expenses, in percent; 0 when absent.
+    pub coordinator_share_percent: Option<u32>,
     pub application_deadline: String,
     pub consultation_date: Option<String>,
     pub award_planned_date: Option<String>,
@@ -242,6 +258,8 @@ pub struct GroupementPatch {
     pub support: Option<Vec<SupportLevel>>,
     pub cost_key: Option<Vec<KeyPart>>,
     pub duration_months: Option<u32>,
+    pub common_expenses_cents: Option<i64>,
+    pub coordinator_share_percent: Option<u32>,
     pub application_deadline: Option<String>,
     pub consultation_date: Option<String>,
     pub award_planned_date: Option<String>,
@@ -378,6 +396,12 @@ fn check_fields(
         }
     }
     shares::check_key(&terms.cost_key, "cost_key", &mut checks);
+    if terms.common_expenses_cents < 0 {
+        checks.fail("common_expenses_cents", "dépenses communes en centimes, positives ou nulles");
+    }
+    if terms.coordinator_share_percent > 100 {
+        checks.fail("coordinator_share_percent", "part du coordonnateur entre 0 et 100 %");
+    }
     if !(1..=120).contains(&terms.duration_months) {
         checks.fail("duration_months", "durée du marché entre 1 et 120 mois");
     }
@@ -546,6 +570,8 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         },
         cost_key: input.cost_key.unwrap_or_else(|| vec![KeyPart { basis: Basis::Accounts, weight: 100 }]),
         duration_months: input.duration_months.unwrap_or(36),
+        common_expenses_cents: input.common_expenses_cents.unwrap_or(0),
+        coordinator_share_percent: input.coordinator_share_percent.unwrap_or(0),
     };
     let checked = check_fields(
         ctx.catalog,
@@ -592,7 +618,8 @@ pub async fn update(
         format!("un groupement {} ne se modifie plus : la consultation est lancée", g.status.label())
     })?;
     let rewrites_convention = patch.object.as_ref().is_some_and(|o| o.trim() != g.object)
-        || patch.cost_key.as_ref().is_some_and(|k| *k != g.terms.cost_key);
+        || patch.cost_key.as_ref().is_some_and(|k| *k != g.terms.cost_key)
+        || patch.coordinator_share_percent.is_some_and(|p| p != g.terms.coordinator_share_percent);
     if rewrites_convention {
         membership::check_convention_editable(ctx, g).await?;
     }
@@ -604,6 +631,8 @@ pub async fn update(
         support: patch.support.unwrap_or_else(|| old.support.clone()),
         cost_key: patch.cost_key.unwrap_or_else(|| old.cost_key.clone()),
         duration_months: patch.duration_months.unwrap_or(old.duration_months),
+        common_expenses_cents: patch.common_expenses_cents.unwrap_or(old.common_expenses_cents),
+        coordinator_share_percent: patch.coordinator_share_percent.unwrap_or(old.coordinator_share_percent),
     };
     let consultation = patch.consultation_date.or_else(|| g.consultation_date.clone());
     let award_planned = patch.award_planned_date.or_else(|| g.award_planned_date.clone());
@@ -627,7 +656,10 @@ pub async fn update(
     tx.commit().await?;
     let updated = must_get(ctx.store, &g.id).await?;
     // The convention constitutive states the object and the cost key: keep it in step.
-    if updated.convention_id.is_some() && (updated.object != g.object || updated.cost_key_label != g.cost_key_label) {
+    let coordinator_part_changed = updated.terms.coordinator_share_percent != g.terms.coordinator_share_percent;
+    if updated.convention_id.is_some()
+        && (updated.object != g.object || updated.cost_key_label != g.cost_key_label || coordinator_part_changed)
+    {
         membership::refresh_convention(ctx, &updated).await?;
     }
     Ok(updated)

@@ -5,8 +5,9 @@
 //! reader; shared documents to every coordinator.
 
 use super::award::{self, AwardInput};
+use super::costs::Shares;
 use super::documents::{self, Kind, LibraryFilter, StoredDocument};
-use super::membership::{self, Application, NewApplication, Prefill, Shares};
+use super::membership::{self, Application, NewApplication, Prefill};
 use super::{Ctx, GroupementsState};
 use super::{Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
 use axum::extract::{Path, State};

@@ -81,7 +81,7 @@ pub enum GroupementsCommand {
     },
     /// Each member's share of the awarded amount.
     Shares { id: String },
-    /// Generate a document (convention, cctp, membres, quantites) and write its latest version.
+    /// Generate a document (presentation, cctp, membres, quantites) and write its latest version.
     Document {
         id: String,
         kind: String,
@@ -209,14 +209,27 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             let g = load(id).await?;
             let members = membership::members(store, &g.id).await.map_err(fail)?;
             let shares = membership::shares_of(&g, &members).map_err(fail)?;
-            println!("clé : {} ; total {} c TTC", shares.cost_key, shares.total_ttc_cents);
+            println!(
+                "dépenses communes : {} c, dont coordonnateur {} c, membres {} c ({})",
+                shares.common_expenses_cents,
+                shares.coordinator_common_expenses_cents,
+                shares.members_common_expenses_cents,
+                shares.cost_key
+            );
             for s in &shares.shares {
-                println!("{:<40} {:>14} c TTC  par an : {:?}", s.member.name, s.amount_ttc_cents, s.per_year_ttc_cents);
+                println!(
+                    "{:<40} dépenses communes {:>12} c  par an : {:?} ; commandes propres {:>14} c HT  par an : {:?}",
+                    s.member.name,
+                    s.common_expenses_cents,
+                    s.common_expenses_per_year_cents,
+                    s.own_orders_ht_cents,
+                    s.own_orders_per_year_ht_cents
+                );
             }
         }
         GroupementsCommand::Document { id, kind, format, output, as_user } => {
             let kind = Kind::parse(&kind)
-                .ok_or_else(|| anyhow::anyhow!("document inconnu : {kind} (convention, cctp, membres, quantites)"))?;
+                .ok_or_else(|| anyhow::anyhow!("document inconnu : {kind} (presentation, cctp, membres, quantites)"))?;
             let (g, actor) = (load(id).await?, actor(store, as_user.as_deref()).await?);
             let (doc, new_version) = docs::generate(&groupements.ctx(&actor), &g, kind).await.map_err(fail)?;
             let from_name = output.extension().and_then(|e| e.to_str()).filter(|e| kind.formats().contains(e));

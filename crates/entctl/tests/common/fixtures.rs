@@ -127,6 +127,33 @@ pub fn with_signatories(mut body: Value) -> Value {
     body
 }
 
+/// The `signatories` of a PATCH naming who signs for every party of a groupement's convention
+/// constitutive (`conv` as the API answers it): the coordinator with its délibération, each member
+/// (`membre:<org id>`) by name and quality added to what is recorded — its act is the délibération
+/// of its application.
+pub fn groupement_signatories(conv: &Value) -> Value {
+    let mut signatories = serde_json::Map::new();
+    for party in conv["parties"].as_array().expect("parties") {
+        let key = party["key"].as_str().expect("key");
+        let org = party["org"]["id"].as_str().expect("org id");
+        let value = if key == "membre" {
+            // What the groupement recorded (the délibération of its application), completed.
+            let mut recorded = party["signatory"].as_object().cloned().unwrap_or_default();
+            recorded.insert(
+                "name".into(),
+                json!(format!("M. le maire de {}", party["org"]["name"].as_str().unwrap_or(""))),
+            );
+            recorded.insert("quality".into(), json!("maire"));
+            Value::Object(recorded)
+        } else {
+            json!({ "name": "Mme Claire Roux", "quality": "présidente", "act_number": "2026-CS-12", "act_date": "2026-05-20" })
+        };
+        let key = if key == "membre" { format!("membre:{org}") } else { key.to_string() };
+        signatories.insert(key, value);
+    }
+    json!({ "signatories": signatories })
+}
+
 /// A draft convention created by `who`.
 pub async fn convention(app: &TestApp, who: &str, body: &Value) -> Value {
     expect(app.post("/api/v1/conventions").acting_as(who).json(body).send().await, 201, "convention")

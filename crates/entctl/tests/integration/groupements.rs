@@ -10,7 +10,7 @@ use crate::common;
 use common::app::{Client, Req};
 use common::fixtures::{luhn, new_org};
 use common::{admin, t0, token_for, TestApp};
-use ent_documents::documents::read_back::{mimetype, ods_sheets, odt_text};
+use ent_documents::documents::read_back::{mimetype, ods_sheets, odt_text, part};
 use entcp::clock::FixedClock;
 use entcp::kernel::roles::OrgKind;
 use entcp::kernel::roles::Role;
@@ -114,16 +114,52 @@ async fn registry_counts(store: &Store, commune: &Org) -> (i64, i64) {
 }
 
 /// The convention constitutive submitted, then signed by the coordinator and every member, in order.
+/// Submission first asks who signs for every party; each member's act is its délibération.
 async fn constitute(w: &World, convention: &str, members: &[(Org, Client)]) {
     let url = |p: &str| format!("/api/v1/conventions/{convention}{p}");
+    let (status, problem) = send(w.coord.post(url("/submit")).json(&json!({}))).await;
+    assert_eq!(status, 422, "signatories are required: {problem}");
+    let asked = fields(&problem);
+    let member = |field: &str| format!("signatories.membre:{}.{field}", members[0].0.id);
+    assert!(asked.contains(&member("name")) && asked.contains(&member("quality")), "{asked:?}");
+    assert!(asked.contains(&"signatories.coordinateur.act_number".to_string()), "{asked:?}");
+    assert!(!asked.contains(&member("act_number")), "the member's délibération is its act: {asked:?}");
+    let (_, conv) = send(w.coord.get(url(""))).await;
+    let version = conv["version"].as_i64().unwrap();
+    let (status, conv) = send(
+        w.coord
+            .patch(url(""))
+            .header("if-match", format!("\"{version}\""))
+            .json(&common::fixtures::groupement_signatories(&conv)),
+    )
+    .await;
+    assert_eq!(status, 200, "{conv}");
     let (status, body) = send(w.coord.post(url("/submit")).json(&json!({}))).await;
     assert_eq!(status, 200, "{body}");
+    let html = w.coord.get(url("/document?format=html")).send().await.text;
+    for needle in [
+        "délibération du conseil municipal n° 2026-DCM-000",
+        "représentée par M. le maire de",
+        "comité syndical n° 2026-CS-12",
+    ] {
+        assert!(html.contains(needle), "the convention constitutive lacks « {needle} »");
+    }
     for client in std::iter::once(&w.coord).chain(members.iter().map(|(_, c)| c)) {
         let (status, body) = send(client.post(url("/sign")).json(&json!({}))).await;
         assert_eq!(status, 200, "{body}");
     }
     let (_, body) = send(w.coord.get(url(""))).await;
     assert_eq!(body["status"], "active", "{body}");
+}
+
+/// Cents as the ODS writes a currency value: `1234.50`.
+fn euro_value(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// Cents as the documents print them: `1 234,50 €` (no-break spaces).
+fn euros_fr(cents: i64) -> String {
+    entcp::groupements::costs::euros(cents)
 }
 
 fn award_body(siret: &str) -> Value {
@@ -133,6 +169,10 @@ fn award_body(siret: &str) -> Value {
         "amount_ht_cents": 98_765_432,
         "amount_ttc_cents": 118_518_518,
         "notified_on": "2026-09-01",
+        "unit_prices": [
+            { "lot": 1, "line": "account_year", "unit_price_ht_cents": 450 },
+            { "lot": 1, "line": "school_setup", "unit_price_ht_cents": 35_000 }
+        ],
         "decp": {
             "acheteur_siret": luhn(&format!("{}0001", luhn("25940001"))),
             "code_cpv": "48190000",
@@ -165,6 +205,8 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         "title": "ENT 1er degré 2027-2030",
         "object": "Fourniture, hébergement, maintenance et assistance d'un ENT pour les écoles des membres",
         "cost_key": [{ "basis": "pupils", "weight": 60 }, { "basis": "equal", "weight": 30 }],
+        "common_expenses_cents": 1_200_000,
+        "coordinator_share_percent": 10,
         "application_deadline": "2026-10-15",
         "consultation_date": "2026-11-02",
         "award_planned_date": "2027-01-15",
@@ -286,6 +328,24 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let (status, _) = send(w.coord.post(api(&format!("/groupements/{id}/applications/{}/accept", pending[24])))).await;
     assert_eq!(status, 200, "{name}");
 
+    // One convention constitutive: the groupement-de-commandes convention; the groupement's
+    // own summary is a presentation note, and no other document takes that title.
+    let (status, problem) = send(gen("convention")).await;
+    assert_eq!(status, 422, "{name}: no second convention constitutive: {problem}");
+    let (status, note) = send(gen("presentation")).await;
+    assert_eq!(status, 201, "{name}: {note}");
+    assert_eq!(note["title"], "Note de présentation du groupement de commandes");
+    let note_html = w
+        .coord
+        .get(api(&format!("/groupements/{id}/documents/{}?format=html", note["id"].as_str().unwrap())))
+        .send()
+        .await
+        .text;
+    assert!(note_html.contains("ne vaut pas convention constitutive"), "{name}");
+    for kind in entcp::groupements::documents::Kind::ALL {
+        assert!(!kind.label().contains("onvention constitutive"), "{name}: {kind:?} is not the convention");
+    }
+
     // The convention constitutive links the coordinator and the 25 members.
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     assert_eq!(g["members"], 25);
@@ -293,6 +353,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let (status, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
     assert_eq!(status, 200, "{name}: {conv}");
     assert_eq!(conv["model_id"], "groupement-de-commandes");
+    assert!(conv["title"].as_str().unwrap().starts_with("Convention constitutive du groupement de commandes"));
     let parties = conv["parties"].as_array().unwrap();
     assert_eq!(parties.iter().filter(|p| p["key"] == "membre").count(), 25, "{name}");
     // Editing the object rewrites the convention's, members kept.
@@ -335,6 +396,8 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     for needle in ["article 28", "Union européenne", "réversibilité", "SDET", "EduConnect", "GAR", "RGAA", "P1"] {
         assert!(text.to_lowercase().contains(&needle.to_lowercase()), "{name}: CCTP lacks {needle}");
     }
+    cctp_sections_are_there(&text, name);
+    assert!(text.contains("L. 2113-11, 2°"), "{name}: one lot, justified");
     let catalog = entcp::catalog::Catalog::load(None).unwrap();
     for service in catalog.resolve("socle-1d", &[]).unwrap() {
         assert!(text.contains(&service.name), "{name}: CCTP lacks service {}", service.name);
@@ -361,6 +424,16 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let sum: i64 = rows[1..26].iter().map(|r| r[accounts_col].parse::<i64>().unwrap()).sum();
     assert_eq!(rows[26][accounts_col].parse::<i64>().unwrap(), sum);
     assert_eq!(rows[26][0], "Total");
+    // Its BPU/DQE before the award: the quantities, blank unit prices, the formulas already there.
+    let content = part(&ods, "content.xml");
+    assert!(
+        content.contains(
+            r#"table:formula="of:=[.C3]*[.D3]" office:value-type="currency" office:currency="EUR" office:value="0.00""#
+        ),
+        "{name}"
+    );
+    assert_eq!(sheets[1].0, "BPU-DQE", "{name}");
+    assert_eq!(sheets[1].1[1][0], "Lot 1 – Solution d'espace numérique de travail", "{name}");
     let (status, problem) = send(download(&annex, "odt")).await;
     assert_eq!(status, 422, "{name}: the annex is a spreadsheet only: {problem}");
 
@@ -451,19 +524,76 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let tenant = entcp::tenants::get_tenant(&w.store, "ecole-membre").await.unwrap().unwrap();
     assert_eq!(tenant.vendor.map(|v| v.id), Some(vendor.id.clone()), "{name}: the tenant points to the vendor");
 
-    // Shares: exact sums, per member and per year.
+    // Shares: only the common expenses are split (10 % to the coordinator, 90 % by the key),
+    // exactly, per member and per year; each member's own orders, apart, are its quantities × the
+    // awarded unit prices — the awarded maximum is never divided.
     let (status, shares) = send(w.coord.get(api(&format!("/groupements/{id}/shares")))).await;
     assert_eq!(status, 200, "{name}: {shares}");
+    assert_eq!(shares["common_expenses_cents"], 1_200_000, "{name}");
+    assert_eq!(shares["coordinator_common_expenses_cents"], 120_000, "{name}");
     let list = shares["shares"].as_array().unwrap();
     assert_eq!(list.len(), 25);
     let total = |key: &str| list.iter().map(|s| s[key].as_i64().unwrap()).sum::<i64>();
-    assert_eq!(total("amount_ttc_cents"), 118_518_518, "{name}");
-    assert_eq!(total("amount_ht_cents"), 98_765_432, "{name}");
+    assert_eq!(total("common_expenses_cents"), 1_080_000, "{name}");
+    assert!(list.iter().all(|s| s.get("amount_ttc_cents").is_none()), "{name}: no division of the whole amount");
+    let years_of =
+        |s: &Value, key: &str| -> Vec<i64> { s[key].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect() };
     for s in list {
-        let years: Vec<i64> = s["per_year_ttc_cents"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-        assert_eq!(years.len(), 3);
-        assert_eq!(years.iter().sum::<i64>(), s["amount_ttc_cents"].as_i64().unwrap());
+        let q = &s["quantities"];
+        let accounts =
+            ["pupils", "teacher_accounts", "parent_accounts"].iter().map(|k| q[k].as_i64().unwrap()).sum::<i64>();
+        let schools = q["schools"].as_i64().unwrap();
+        let own = s["own_orders_ht_cents"].as_i64().unwrap();
+        assert_eq!(own, accounts * 450 * 3 + schools * 35_000, "{name}: {s}");
+        assert_eq!(s["own_orders_ttc_cents"].as_i64().unwrap(), own + (own * 20 + 50) / 100, "{name}");
+        let common = years_of(s, "common_expenses_per_year_cents");
+        assert_eq!(common.len(), 3);
+        assert_eq!(common.iter().sum::<i64>(), s["common_expenses_cents"].as_i64().unwrap());
+        let orders = years_of(s, "own_orders_per_year_ht_cents");
+        assert_eq!(orders, vec![accounts * 450 + schools * 35_000, accounts * 450, accounts * 450], "{name}");
     }
+    // The presentation note shows the same table: each member's common share and its own orders.
+    let (status, note) = send(gen("presentation")).await;
+    assert_eq!(status, 201, "{name}: {note}");
+    let note_text = odt_text(&download(&note, "odt").send().await.bytes);
+    let first = &list[0];
+    let first_name = first["member"]["name"].as_str().unwrap();
+    let common_euros = euros_fr(first["common_expenses_cents"].as_i64().unwrap());
+    let own_euros = euros_fr(first["own_orders_ht_cents"].as_i64().unwrap());
+    assert!(note_text.contains(first_name) && note_text.contains(&common_euros), "{name}: {common_euros} in the note");
+    assert!(note_text.contains(&own_euros), "{name}: own orders {own_euros} in the note");
+    // The BPU/DQE once awarded: the awarded unit prices, line amounts, TVA and TTC as formulas.
+    let (status, bpu) = send(gen("quantites")).await;
+    assert_eq!((status, bpu["version"].as_i64()), (201, Some(2)), "{name}: {bpu}");
+    let content = part(&download(&bpu, "ods").send().await.bytes, "content.xml");
+    let total_accounts: i64 = list
+        .iter()
+        .map(|s| {
+            ["pupils", "teacher_accounts", "parent_accounts"]
+                .iter()
+                .map(|k| s["quantities"][k].as_i64().unwrap())
+                .sum::<i64>()
+        })
+        .sum();
+    let total_schools: i64 = list.iter().map(|s| s["quantities"]["schools"].as_i64().unwrap()).sum();
+    let accounts_ht = total_accounts * 3 * 450;
+    let lot_ht = accounts_ht + total_schools * 35_000;
+    let vat = (lot_ht * 20 + 50) / 100;
+    for (formula, cents) in [
+        ("of:=[.C3]*[.D3]", accounts_ht),
+        ("of:=[.C4]*[.D4]", total_schools * 35_000),
+        ("of:=SUM([.E3:.E4])", lot_ht),
+        ("of:=ROUND([.E5]*20/100;2)", vat),
+        ("of:=[.E5]+[.E6]", lot_ht + vat),
+    ] {
+        let cell = format!(
+            r#"table:formula="{formula}" office:value-type="currency" office:currency="EUR" office:value="{}""#,
+            euro_value(cents)
+        );
+        assert!(content.contains(&cell), "{name}: the BPU/DQE lacks {cell}");
+    }
+    assert!(content.contains(&format!(r#"office:value="{}""#, total_accounts * 3)), "{name}: account-years quantity");
+    assert!(content.contains(r#"office:value="4.50""#), "{name}: the awarded unit price");
     // A member sees the member list and its own share only; an outsider neither.
     let (status, own) = send(members[5].1.get(api(&format!("/groupements/{id}/shares")))).await;
     assert_eq!(status, 200, "{name}: {own}");
@@ -533,6 +663,86 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let (status, _) =
         send(elsewhere.get(api(&format!("/groupements/{id}/documents/{}", annex["id"].as_str().unwrap())))).await;
     assert_eq!(status, 404, "{name}: the unshared annex stays private");
+}
+
+/// The CCTP sections a buyer needs, with no reference to a document that is not produced.
+fn cctp_sections_are_there(text: &str, name: &str) {
+    for needle in [
+        "L. 2113-10",
+        "version 6.3, jointe en annexe 1",
+        "SecNumCloud",
+        "« cloud au centre »",
+        "législation d'un État tiers",
+        "disponibilité mensuelle du service est d'au moins 99,5 %",
+        "objectif de point de reprise (RPO) est de 24 heures",
+        "objectif de délai de reprise (RTO)",
+        "test d'intrusion",
+        "auditer la sécurité",
+        "Pénalités",
+        "150 € HT par heure ouvrée de retard",
+        "reprend les données et contenus de la solution précédente",
+        "heures de formation",
+        // The support desk's standard N3 target for P1, in business hours, both where it is promised.
+        "Une interruption totale du service est un incident de priorité P1 : elle est résolue dans un délai de 8 heures ouvrées",
+        "8 h ouvrées",
+    ] {
+        assert!(text.contains(needle), "{name}: CCTP lacks « {needle} »");
+    }
+    assert!(!text.contains("CCAP"), "{name}: the CCTP refers to a CCAP that is not produced");
+}
+
+backend_test!(a_cctp_of_several_lots_justifies_its_allotment);
+async fn a_cctp_of_several_lots_justifies_its_allotment(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let body = json!({
+        "coordinator": w.coordinator.id,
+        "title": "ENT et ressources 2027-2030",
+        "object": "ENT et ressources numériques des écoles des membres",
+        "lots": [
+            { "number": 1, "title": "Solution d'espace numérique de travail" },
+            { "number": 2, "title": "Ressources numériques éducatives" }
+        ],
+        "application_deadline": "2026-10-15",
+    });
+    let (status, g) = send(w.coord.post("/api/v1/groupements").json(&body)).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap();
+    let (status, cctp) =
+        send(w.coord.post(format!("/api/v1/groupements/{id}/documents")).json(&json!({ "kind": "cctp" }))).await;
+    assert_eq!(status, 201, "{name}: {cctp}");
+    let odt = w
+        .coord
+        .get(format!("/api/v1/groupements/{id}/documents/{}?format=odt", cctp["id"].as_str().unwrap()))
+        .send()
+        .await;
+    let text = odt_text(&odt.bytes);
+    assert!(text.contains("le marché est passé en lots séparés"), "{name}: several lots, article L. 2113-10");
+    assert!(!text.contains("L. 2113-11"), "{name}: no single-lot exception to justify");
+    cctp_sections_are_there(&text, name);
+    // Its BPU/DQE prices each lot apart, each with its totals, and sums the lots.
+    let (status, annex) =
+        send(w.coord.post(format!("/api/v1/groupements/{id}/documents")).json(&json!({ "kind": "quantites" }))).await;
+    assert_eq!(status, 201, "{name}: {annex}");
+    let ods = w
+        .coord
+        .get(format!("/api/v1/groupements/{id}/documents/{}?format=ods", annex["id"].as_str().unwrap()))
+        .send()
+        .await
+        .bytes;
+    let bpu = &ods_sheets(&ods)[1].1;
+    let firsts: Vec<&str> = bpu.iter().map(|r| r.first().map(String::as_str).unwrap_or("")).collect();
+    for label in [
+        "Lot 1 – Solution d'espace numérique de travail",
+        "Total TTC du lot 1",
+        "Lot 2 – Ressources numériques éducatives",
+        "Total TTC du lot 2",
+        "Total TTC de tous les lots",
+    ] {
+        assert!(firsts.contains(&label), "{name}: {label} in {firsts:?}");
+    }
+    let content = part(&ods, "content.xml");
+    assert!(content.contains(r#"table:formula="of:=[.E7]+[.E13]""#), "{name}: the grand total sums the lots' TTC");
 }
 
 backend_test!(state_rules_versions_and_reapplications_answer_precisely);

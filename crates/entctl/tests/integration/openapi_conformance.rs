@@ -242,6 +242,21 @@ impl World {
         self.setup(&self.admin, "POST", path, Some(body)).await.0
     }
 
+    /// Records who signs for every party of a groupement's convention constitutive (required before submission).
+    async fn name_groupement_signatories(&self, convention: &str) {
+        let path = format!("/api/v1/conventions/{convention}");
+        let (conv, etag) = self.setup(&self.admin, "GET", &path, None).await;
+        let resp = self
+            .admin
+            .patch(self.url(&path))
+            .header("if-match", etag)
+            .json(&common::fixtures::groupement_signatories(&conv))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "signatories: {}", resp.text().await.unwrap());
+    }
+
     async fn etag(&self, path: &str) -> String {
         self.setup(&self.admin, "GET", path, None).await.1
     }
@@ -342,6 +357,7 @@ impl World {
             // Constituted first: the coordinator, then the member, sign the convention constitutive.
             let g = self.setup(&self.admin, "GET", &format!("/api/v1/groupements/{id}"), None).await.0;
             let convention = g["convention_id"].as_str().unwrap().to_string();
+            self.name_groupement_signatories(&convention).await;
             self.post(&format!("/api/v1/conventions/{convention}/submit"), json!({})).await;
             let epci_id = epci["id"].as_str().unwrap();
             let coord = common::client_with(

@@ -46,6 +46,15 @@ struct World {
 }
 
 impl World {
+    /// Every school of the world under the écoles' policy (N1 paused in school holidays).
+    async fn use_ecoles_policy(&self) {
+        for uai in ["0940002S", "0440002N", "0940001R"] {
+            let (status, body) =
+                self.call(Method::PUT, &format!("/support/contracts/{uai}"), json!({ "policy": "ecoles" })).await;
+            assert_eq!(status, 204, "{body}");
+        }
+    }
+
     async fn call(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
         let resp = self.app.request(method, &format!("/api/v1{path}")).bearer(&self.admin).json(&body).send().await;
         (resp.status, serde_json::from_str(&resp.text).unwrap_or(Value::String(resp.text)))
@@ -116,11 +125,7 @@ async fn with_the_school_pause_an_n1_clock_stops_for_the_zone_holidays_and_the_e
     let standard = w.open("ecole-creteil", "2025-10-20 10:00").await;
     assert_eq!(ts(&standard["first_response_due"]), paris("2025-10-20 11:00"), "{}: {standard}", db.name);
     // The écoles' policy: the clock waits for the return to class on Monday 3 November.
-    for uai in ["0940002S", "0440002N", "0940001R"] {
-        let (status, body) =
-            w.call(Method::PUT, &format!("/support/contracts/{uai}"), json!({ "policy": "ecoles" })).await;
-        assert_eq!(status, 204, "{body}");
-    }
+    w.use_ecoles_policy().await;
     let paused = w.open("ecole-creteil", "2025-10-20 10:00").await;
     assert_eq!(ts(&paused["first_response_due"]), paris("2025-11-03 09:00"), "{}: {paused}", db.name);
     // Each school its zone: Monday 2 March 2026 is in the winter holidays of zone C
@@ -134,4 +139,40 @@ async fn with_the_school_pause_an_n1_clock_stops_for_the_zone_holidays_and_the_e
     assert_eq!(ts(&ecole["first_response_due"]), paris("2026-03-12 08:30"), "{}: {ecole}", db.name);
     let college = w.open("college-creteil", "2026-03-10 17:30").await;
     assert_eq!(ts(&college["first_response_due"]), paris("2026-03-11 08:30"), "{}: {college}", db.name);
+}
+
+backend_test!(the_shipped_school_calendar_knows_2026_27_corse_and_la_reunion);
+async fn the_shipped_school_calendar_knows_2026_27_corse_and_la_reunion(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    // Monday 8 February 2027, 10:00: zone C (Créteil) is in its winter holidays until Sunday 21
+    // February 2027 (calendar 2026-2027): the écoles' N1 clock waits for Monday 22.
+    w.use_ecoles_policy().await;
+    let creteil = w.open("ecole-creteil", "2027-02-08 10:00").await;
+    assert_eq!(ts(&creteil["first_response_due"]), paris("2027-02-22 09:00"), "{}: {creteil}", db.name);
+    // Zone B (Nantes) starts its winter holidays on 20 February 2027 only.
+    let nantes = w.open("ecole-nantes", "2027-02-08 10:00").await;
+    assert_eq!(ts(&nantes["first_response_due"]), paris("2027-02-08 11:00"), "{}: {nantes}", db.name);
+    // One known date of every set the file ships, by académie code.
+    let policies = entcp::support::policy::Policies::shipped();
+    let closed = |academie: &str, date: &str| {
+        let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
+        policies.school_holidays[academie].iter().any(|c| c.from <= day && day <= c.to)
+    };
+    for (academie, date, set) in [
+        ("10", "2027-02-15", "zone A (Lyon), hiver 2027"),
+        ("17", "2027-03-01", "zone B (Nantes), hiver 2027"),
+        ("24", "2027-04-05", "zone C (Créteil), printemps 2027"),
+        ("24", "2027-05-07", "pont de l'Ascension 2027"),
+        ("27", "2025-09-08", "Corse, Nativité de la Vierge"),
+        ("27", "2026-02-16", "Corse, hiver 2026"),
+        ("28", "2027-01-25", "La Réunion, été austral 2026-2027"),
+        ("28", "2027-03-22", "La Réunion, 3e période 2027"),
+    ] {
+        assert!(closed(academie, date), "{}: {set} ({date}) is a school holiday", db.name);
+    }
+    assert!(!closed("28", "2027-02-01"), "{}: La Réunion is back in class on 1 February 2027", db.name);
+    assert!(!closed("24", "2027-02-22"), "{}: zone C is back on 22 February 2027", db.name);
+    // The file says where its dates come from and that the operator keeps it up to date.
+    let shipped = entcp::support::school::SHIPPED;
+    assert!(shipped.contains("MISE À JOUR PAR L'OPÉRATEUR") && shipped.contains("Sources"), "{}", db.name);
 }
