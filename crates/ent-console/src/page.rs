@@ -47,6 +47,11 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "tickets.html",
     "ticket_new.html",
     "ticket.html",
+    "rgpd_home.html",
+    "rgpd_register.html",
+    "rgpd_fiche.html",
+    "rgpd_diff.html",
+    "rgpd_profile.html",
 ];
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {
@@ -81,6 +86,7 @@ const NAV: &[(&str, &str, &Action)] = &[
     ("Conventions", "/conventions", &authz::CONVENTIONS_READ),
     ("ENT", "/ent", &authz::TENANTS_READ),
     ("Support", "/tickets", &authz::SUPPORT_READ),
+    ("RGPD", "/rgpd", &authz::RGPD_READ),
     ("Mon compte", "/compte", &authz::SELF_READ),
 ];
 
