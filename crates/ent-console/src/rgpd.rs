@@ -93,7 +93,11 @@ async fn home(on: On<RgpdState>, Query(query): Query<Fields>) -> Result<Response
         }
     }
     let shell = Shell::new(&on.console, Some(&on.signed.0), "/rgpd").crumbs(&[("RGPD", "/rgpd")]);
-    Ok(page::render("rgpd_home.html", shell, json!({ "orgs": orgs, "fields": { "organisation": query.get("organisation") } })))
+    Ok(page::render(
+        "rgpd_home.html",
+        shell,
+        json!({ "orgs": orgs, "fields": { "organisation": query.get("organisation") } }),
+    ))
 }
 
 /// Where a missing field of a fiche is filled: the organisation's RGPD contacts, its
@@ -177,8 +181,10 @@ async fn register(
         .collect();
     let exports: Vec<Value> = EXPORTS
         .iter()
-        .map(|(f, label)| json!({ "href": format!("{}/export/{}", base(&org), f.as_str()), "label": label,
-                                   "format": f.as_str() }))
+        .map(|(f, label)| {
+            json!({ "href": format!("{}/export/{}", base(&org), f.as_str()), "label": label,
+                                   "format": f.as_str() })
+        })
         .collect();
     let notice = match query.get("apres") {
         "instantane" => Some(Notice::success("Instantané enregistré.")),
@@ -204,13 +210,14 @@ async fn register(
 async fn fiche(on: On<RgpdState>, Path((key, reference)): Path<(String, String)>) -> Result<Response, PageError> {
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
     let register = domain::current(&on.state, &org).await?;
-    let entry = register
-        .entries
-        .iter()
-        .find(|e| e.reference == reference)
-        .ok_or_else(|| Problem::not_found(format!("aucun traitement « {reference} » au registre de {}", org.name)))?;
-    let fields: Vec<Value> =
-        export::entry_fields(entry).into_iter().map(|(label, value)| json!({ "label": label, "value": value })).collect();
+    let entry =
+        register.entries.iter().find(|e| e.reference == reference).ok_or_else(|| {
+            Problem::not_found(format!("aucun traitement « {reference} » au registre de {}", org.name))
+        })?;
+    let fields: Vec<Value> = export::entry_fields(entry)
+        .into_iter()
+        .map(|(label, value)| json!({ "label": label, "value": value }))
+        .collect();
     let path = format!("{}/traitements/{}", base(&org), entry.reference);
     let values = json!({
         "title": format!("{} — {}", entry.reference, entry.name),
@@ -400,7 +407,8 @@ async fn profile_save(
 ) -> Result<Response, PageError> {
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_WRITE).await?;
     let Ok(shown) = fields.get("version").parse::<i64>() else {
-        let problem = Problem::invalid_field("version", "version de la fiche absente du formulaire : rechargez la page");
+        let problem =
+            Problem::invalid_field("version", "version de la fiche absente du formulaire : rechargez la page");
         return profile_page(&on, &org, Reply::refused(&fields, &problem, profile_control)).await;
     };
     let current = domain::load::profile(&on.state.store, &org.id).await?.map(|(_, v)| v);
