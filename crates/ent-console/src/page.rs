@@ -52,6 +52,9 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "rgpd_fiche.html",
     "rgpd_diff.html",
     "rgpd_profile.html",
+    "rgpd_breaches.html",
+    "rgpd_requests.html",
+    "rgpd_contracts.html",
 ];
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {

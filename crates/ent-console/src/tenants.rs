@@ -454,7 +454,7 @@ fn with_option(tenant: &Tenant, option: &str) -> Result<EntTenant, Problem> {
             bouquet: tenant.bouquet.clone(),
             options,
             accounts: Some(tenant.accounts),
-            identity_source: tenant.identity_source.clone(),
+            identity_source: tenant.identity_source,
             vendor: None,
             host: None,
         },

@@ -211,3 +211,93 @@ async fn incomplete_fiches_come_first_with_where_to_fill_them_and_a_stale_contac
     let page = get(app, &dpo, &register).await;
     assert!(!page.text.contains(missing), "{name}: {}", page.text);
 }
+
+/// `t0` moved by `hours`, as a `datetime-local` field gives it.
+fn typed_moment(hours: i64) -> String {
+    (t0() + chrono::Duration::hours(hours)).format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// The row of `reference`-like text `key` in the log `html`.
+fn row_of<'a>(html: &'a str, key: &str) -> &'a str {
+    let at = html.find(key).unwrap_or_else(|| panic!("{key} in {html}"));
+    let end = html[at..].find("</tr>").map_or(html.len(), |e| at + e);
+    &html[at..end]
+}
+
+backend_test!(breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub_processing_chain);
+async fn breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub_processing_chain(db: common::TestDb) {
+    let name = db.name;
+    let d = crate::rgpd::demo(db).await;
+    let (app, store) = (&d.app, &d.db.store);
+    people(store).await;
+    let register = register_of(store, "commune:94034").await;
+    let dpo = sign_in(app, DPO).await;
+
+    // Breaches: the 72-hour deadline passed, close, or still ahead.
+    let breaches = format!("{register}/violations");
+    let empty = get(app, &dpo, &breaches).await;
+    assert!(empty.text.contains("Aucune violation consignée."), "{name}: {}", empty.text);
+    let refused = post_form(app, &dpo, &breaches, &[("title", "Sans le reste")]).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("href=\"#entree-people_approx\""), "{name}: {}", refused.text);
+    assert!(refused.text.contains("value=\"Sans le reste\""), "{name}: the input is kept");
+    for (title, hours) in [("Courriel mal adressé", -80), ("Clé USB perdue", -60), ("Accès indu", -2)] {
+        let aware = typed_moment(hours);
+        let fields = [
+            ("title", title),
+            ("facts", "Liste de classe envoyée à un mauvais destinataire"),
+            ("aware_at", aware.as_str()),
+            ("data_categories", "identité, scolarité"),
+            ("people_approx", "25"),
+            ("records_approx", "25"),
+            ("consequences", "faibles"),
+            ("measures", "demande de suppression"),
+        ];
+        let sent = post_form(app, &dpo, &breaches, &fields).await;
+        assert_eq!(sent.status, 303, "{name}: {}", sent.text);
+    }
+    let log = get(app, &dpo, &breaches).await;
+    assert!(row_of(&log.text, "Courriel mal adressé").contains("délai dépassé"), "{name}: {}", log.text);
+    assert!(row_of(&log.text, "Clé USB perdue").contains("échéance proche"), "{name}: {}", log.text);
+    let ahead = row_of(&log.text, "Accès indu");
+    assert!(!ahead.contains("délai dépassé") && !ahead.contains("échéance proche"), "{name}: {ahead}");
+
+    // Requests: due a month after receipt.
+    let requests = format!("{register}/demandes");
+    assert_eq!(post_form(app, &dpo, &requests, &[("requester", "A. B.")]).await.status, 422, "{name}");
+    let day = |days: i64| (t0() - chrono::Duration::days(days)).format("%Y-%m-%d").to_string();
+    for (who, days) in [("R. Ancienne", 40), ("R. Proche", 27), ("R. Récente", 2)] {
+        let received = day(days);
+        let fields = [("kind", "access"), ("requester", who), ("received_on", received.as_str())];
+        let sent = post_form(app, &dpo, &requests, &fields).await;
+        assert_eq!(sent.status, 303, "{name}: {}", sent.text);
+    }
+    let log = get(app, &dpo, &requests).await;
+    assert!(row_of(&log.text, "R. Ancienne").contains("délai dépassé"), "{name}: {}", log.text);
+    assert!(row_of(&log.text, "R. Proche").contains("échéance proche"), "{name}: {}", log.text);
+    assert!(!row_of(&log.text, "R. Récente").contains("échéance proche"), "{name}: {}", log.text);
+
+    // Contracts: the vendor's, with the host as its sub-processor, shown as a chain.
+    let resolve = |key: &'static str| entcp::registry::resolve_org(store, key);
+    let (vendor, host) = (resolve("editeur:900000019").await.unwrap(), resolve("hebergeur:900000027").await.unwrap());
+    let contracts = format!("{register}/contrats");
+    let page = get(app, &dpo, &contracts).await;
+    let text = page.text.replace("&#x27;", "'");
+    let chain = row_of(&text, "MARCHE-ENT-94034");
+    let (v, h) = (format!("<li>→ {}", vendor.name), format!("<li>→ {}", host.name));
+    assert!(chain.contains(&v) && chain.contains(&h), "{name}: {chain}");
+    assert!(chain.find(&v) < chain.find(&h), "{name}: the vendor before its host: {chain}");
+    assert!(chain.contains("clauses de l'article 28"), "{name}: {chain}");
+    assert_eq!(post_form(app, &dpo, &contracts, &[("reference", "X")]).await.status, 422, "{name}");
+    let fields = [("processor", host.id.as_str()), ("reference", "HEB-FRESNES"), ("title", "Hébergement direct")];
+    let added = post_form(app, &dpo, &contracts, &fields).await;
+    let page = follow(app, &dpo, &added).await;
+    let text = page.text.replace("&#x27;", "'");
+    assert!(row_of(&text, "HEB-FRESNES").contains("sans clauses de l'article 28"), "{name}: {text}");
+
+    // Another commune's logs and contracts are not revealed.
+    let vitry = register_of(store, "commune:94081").await;
+    for page in ["violations", "demandes", "contrats"] {
+        assert_eq!(get(app, &dpo, &format!("{vitry}/{page}")).await.status, 404, "{name}: {page}");
+    }
+}

@@ -21,6 +21,12 @@ pub(super) const PAGES: &[Page] = &[
     ("GET", "/rgpd/{org}/ecarts", Some(RGPD)),
     ("GET", "/rgpd/{org}/profil", Some(RGPD)),
     ("POST", "/rgpd/{org}/profil", Some(RGPD)),
+    ("GET", "/rgpd/{org}/violations", Some(RGPD)),
+    ("POST", "/rgpd/{org}/violations", Some(RGPD)),
+    ("GET", "/rgpd/{org}/demandes", Some(RGPD)),
+    ("POST", "/rgpd/{org}/demandes", Some(RGPD)),
+    ("GET", "/rgpd/{org}/contrats", Some(RGPD)),
+    ("POST", "/rgpd/{org}/contrats", Some(RGPD)),
     ("POST", "/ent/{ent}/services", Some(TENANT_WRITERS)),
 ];
 
@@ -90,7 +96,7 @@ pub(super) async fn expected(world: &World, method: &str, path: &str, role: Role
         }
         ("GET", _) => 200,
         ("POST", "/rgpd/{org}/instantanes") => 303,
-        // The contacts posted without their version: refused, « rechargez la page ».
+        // The contacts without their version, a log entry or a contract without its fields: refused.
         _ => 422,
     })
 }

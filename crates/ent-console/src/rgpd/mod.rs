@@ -3,8 +3,12 @@
 //! named and where each is filled, each fiche with its Art. 30 fields and its DPIA
 //! criteria), its exports as downloads, its snapshots (take one, compare two or one with
 //! now, field by field), and the organisation's RGPD contacts under the version check.
+//! The breach and request logs are in `logs`, the processor contracts in `contracts`.
 //! Every rule and every scope check is the RGPD domain's (`ent_rgpd::rgpd`): the pages
 //! only call it.
+
+mod contracts;
+mod logs;
 
 use crate::forms::{french_moment, Fields, On, Reply};
 use crate::page::{self, Notice, PageError, Shell};
@@ -43,6 +47,12 @@ where
         route(Method::GET, "/rgpd/{org}/ecarts", read, get(diff)),
         route(Method::GET, "/rgpd/{org}/profil", read, get(profile_form)),
         route(Method::POST, "/rgpd/{org}/profil", write, post(profile_save)),
+        route(Method::GET, "/rgpd/{org}/violations", read, get(logs::breach_list)),
+        route(Method::POST, "/rgpd/{org}/violations", write, post(logs::breach_create)),
+        route(Method::GET, "/rgpd/{org}/demandes", read, get(logs::request_list)),
+        route(Method::POST, "/rgpd/{org}/demandes", write, post(logs::request_create)),
+        route(Method::GET, "/rgpd/{org}/contrats", read, get(contracts::list)),
+        route(Method::POST, "/rgpd/{org}/contrats", write, post(contracts::add)),
     ]
 }
 
@@ -106,7 +116,7 @@ fn where_filled(missing: &str, register: &str) -> Value {
     let (href, label) = if missing.starts_with("sous-traitant") {
         (Some("/ent".to_string()), "l'ENT : éditeur et hébergeur du tenant")
     } else if missing.starts_with("garanties du transfert") {
-        (None, "le contrat du sous-traitant (clauses de transfert)")
+        (Some(format!("{register}/contrats")), "les contrats de sous-traitance (clauses de transfert)")
     } else if ["finalités", "catégories de", "durées de conservation", "base légale"]
         .iter()
         .any(|p| missing.starts_with(p))
@@ -442,6 +452,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_rgpd_templates_parse() {
+        let mut tera = tera::Tera::default();
+        macro_rules! with {
+            ($($name:literal),*) => {
+                [$(($name, include_str!(concat!("../../../../templates/console/", $name)))),*]
+            };
+        }
+        let templates = with!(
+            "base.html",
+            "forms.html",
+            "rgpd_home.html",
+            "rgpd_register.html",
+            "rgpd_fiche.html",
+            "rgpd_diff.html",
+            "rgpd_profile.html",
+            "rgpd_breaches.html",
+            "rgpd_requests.html",
+            "rgpd_contracts.html"
+        );
+        tera.add_raw_templates(templates).expect("the RGPD templates parse");
+    }
+
+    #[test]
     fn diff_values_read_as_text_and_missing_fields_say_where_they_are_filled() {
         assert_eq!(value_text(&json!(["a", "b"])), "a\nb");
         assert_eq!(value_text(&json!(null)), "—");
@@ -449,5 +482,6 @@ mod tests {
         assert_eq!(where_filled("sous-traitant éditeur (non renseigné sur le tenant)", "/rgpd/o1")["href"], "/ent");
         assert_eq!(where_filled("nom du délégué à la protection des données", "/rgpd/o1")["href"], "/rgpd/o1/profil");
         assert_eq!(where_filled("finalités", "/rgpd/o1")["href"], Value::Null);
+        assert_eq!(where_filled("garanties du transfert hors UE vers X (US)", "/rgpd/o1")["href"], "/rgpd/o1/contrats");
     }
 }
