@@ -52,8 +52,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "rgpd_fiche.html",
     "rgpd_diff.html",
     "rgpd_profile.html",
-    "rgpd_breaches.html",
-    "rgpd_requests.html",
+    "rgpd_log.html",
     "rgpd_contracts.html",
 ];
 
@@ -290,4 +289,12 @@ pub fn render_error(state: &ConsoleState, status: StatusCode, error: &ErrorPage,
     let mut response = render_status(status, "error.html", Shell::new(state, None, ""), values);
     response.extensions_mut().remove::<ErrorPage>();
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_console_template_parses() {
+        std::sync::LazyLock::force(&super::TERA);
+    }
 }

@@ -410,16 +410,28 @@ async fn move_to(
         Some(to) => transition(state, &signed.0.actor, &tenant, to, fields.opt("derogation").as_deref()).await,
         None => Err(Problem::invalid_field("vers", "choisissez l'état visé")),
     };
-    match moved {
-        Ok(moved) => {
-            ent_tenants::provisioning::reconcile::reconcile_soon(&state.provisioning(), &moved.slug);
-            Ok(page::redirect(&format!("/ent/{}?apres=etat", moved.slug)))
+    let id_of = |f: &str| if f == "override_reason" { "derogation".into() } else { f.into() };
+    changed(&on, &tenant, &fields, moved, "etat", id_of).await
+}
+
+/// The tail of a form of the tenant page: the tenant reconciled soon and its page shown
+/// with the notice of `after`, or the page again with the domain's refusal (`id_of`
+/// names the controls of its fields).
+async fn changed(
+    on: &On<TenantsState>,
+    tenant: &Tenant,
+    fields: &Fields,
+    done: Result<Tenant, Problem>,
+    after: &str,
+    id_of: impl Fn(&str) -> String,
+) -> Result<Response, PageError> {
+    match done {
+        Ok(changed) => {
+            ent_tenants::provisioning::reconcile::reconcile_soon(&on.state.provisioning(), &changed.slug);
+            Ok(page::redirect(&format!("/ent/{}?apres={after}", changed.slug)))
         }
         Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
-        Err(problem) => {
-            let id_of = |f: &str| if f == "override_reason" { "derogation".into() } else { f.into() };
-            tenant_page(&on, &tenant, Reply::refused(&fields, &problem, id_of)).await
-        }
+        Err(problem) => tenant_page(on, tenant, Reply::refused(fields, &problem, id_of)).await,
     }
 }
 
@@ -477,15 +489,6 @@ async fn add_service(
         },
         None => Err(Problem::invalid_field("spec.options", "choisissez le service à ajouter")),
     };
-    match applied {
-        Ok(changed) => {
-            ent_tenants::provisioning::reconcile::reconcile_soon(&state.provisioning(), &changed.slug);
-            Ok(page::redirect(&format!("/ent/{}?apres=service", changed.slug)))
-        }
-        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
-        Err(problem) => {
-            let id_of = |f: &str| if f.starts_with("spec.options") { "service".into() } else { f.into() };
-            tenant_page(&on, &tenant, Reply::refused(&fields, &problem, id_of)).await
-        }
-    }
+    let id_of = |f: &str| if f.starts_with("spec.options") { "service".into() } else { f.into() };
+    changed(&on, &tenant, &fields, applied, "service", id_of).await
 }

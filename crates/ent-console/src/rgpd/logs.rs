@@ -42,6 +42,53 @@ const KINDS: &[(&str, &str)] = &[
     ("objection", "opposition"),
 ];
 
+/// What the page of a log says.
+#[derive(serde::Serialize)]
+struct LogTexts {
+    title: &'static str,
+    slug: &'static str,
+    intro: &'static str,
+    caption: &'static str,
+    due: &'static str,
+    met: &'static str,
+    none: &'static str,
+    form: &'static str,
+    submit: &'static str,
+}
+
+const BREACH_TEXTS: LogTexts = LogTexts {
+    title: "Violations de données",
+    slug: "violations",
+    intro: "La CNIL doit être notifiée dans les 72 heures après la prise de connaissance d'une violation \
+            (article 33) ; l'échéance est signalée quand il reste moins de 24 heures, et quand elle est dépassée.",
+    caption: "Violations consignées, avec l'échéance de notification à la CNIL",
+    due: "Échéance CNIL (72 h)",
+    met: "décision prise",
+    none: "Aucune violation consignée.",
+    form: "Consigner une violation",
+    submit: "Consigner la violation",
+};
+
+const REQUEST_TEXTS: LogTexts = LogTexts {
+    title: "Demandes d'exercice des droits",
+    slug: "demandes",
+    intro: "Une demande reçoit une réponse dans le mois (prolongeable de deux mois, la personne informée) ; \
+            l'échéance est signalée quand il reste moins de 7 jours, et quand elle est dépassée.",
+    caption: "Demandes consignées, avec leur échéance de réponse",
+    due: "Échéance (un mois)",
+    met: "close",
+    none: "Aucune demande consignée.",
+    form: "Consigner une demande",
+    submit: "Consigner la demande",
+};
+
+fn texts_of(log: domain::Log) -> &'static LogTexts {
+    match log {
+        domain::Log::Breaches => &BREACH_TEXTS,
+        domain::Log::Requests => &REQUEST_TEXTS,
+    }
+}
+
 /// The fields of the breach form: name in the domain, label, kind of control.
 const BREACH_FIELDS: &[(&str, &str, &str)] = &[
     ("title", "Intitulé", "text"),
@@ -88,28 +135,28 @@ fn request_view(r: &DataRequest, row: Vec<String>, now: DateTime<Utc>) -> Value 
 async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
     let now = on.state.clock.now();
-    let (header, rows, title, slug, template, controls) = match log {
+    let (header, rows, texts, controls) = match log {
         domain::Log::Breaches => {
             let list = breaches::list(&on.state, org).await?;
             let rows = breaches::rows(&list).into_iter().zip(&list).map(|(row, b)| breach_view(b, row, now)).collect();
-            let t = ("Violations de données", "violations", "rgpd_breaches.html", BREACH_FIELDS);
-            (breaches::HEADER.to_vec(), rows, t.0, t.1, t.2, t.3)
+            (breaches::HEADER.to_vec(), rows, texts_of(log), BREACH_FIELDS)
         }
         domain::Log::Requests => {
             let list = requests::list(&on.state, org).await?;
             let rows = requests::rows(&list).into_iter().zip(&list).map(|(row, r)| request_view(r, row, now)).collect();
-            let t = ("Demandes d'exercice des droits", "demandes", "rgpd_requests.html", REQUEST_FIELDS);
-            (requests::HEADER.to_vec(), rows, t.0, t.1, t.2, t.3)
+            (requests::HEADER.to_vec(), rows, texts_of(log), REQUEST_FIELDS)
         }
     };
     let rows: Vec<Value> = rows;
+    let (title, slug) = (texts.title, texts.slug);
     let path = format!("{}/{slug}", base(org));
     let values = json!({
         "title": format!("{title} — {}", org.name),
         "path": path,
         "header": header,
         "rows": rows,
-        "kinds": KINDS.iter().map(|(v, l)| json!({ "value": v, "label": l })).collect::<Vec<_>>(),
+        "texts": texts,
+        "kinds": KINDS.iter().filter(|_| log == domain::Log::Requests).map(|(v, l)| json!({ "value": v, "label": l })).collect::<Vec<_>>(),
         "inputs": controls.iter().map(|(name, label, kind)| json!({
             "name": name, "label": label, "kind": kind, "id": log_control(name), "value": fields.get(name),
             "error": refusal.message(name),
@@ -120,7 +167,7 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
         "errors": refusal.errors,
     });
     let shell = shell(on, org, &[(title, path.as_str())]).notice(refusal.notice);
-    Ok(page::render_status(status, template, shell, values))
+    Ok(page::render_status(status, "rgpd_log.html", shell, values))
 }
 
 fn after_notice(query: &Fields, text: &str) -> Option<Notice> {
@@ -245,7 +292,7 @@ async fn recorded(
     fields: &Fields,
     done: Result<(), Problem>,
 ) -> Result<Response, PageError> {
-    let slug = if log == domain::Log::Breaches { "violations" } else { "demandes" };
+    let slug = texts_of(log).slug;
     match done {
         Ok(()) => Ok(page::redirect(&format!("{}/{slug}?apres=ajout", base(org)))),
         Err(p) if p.kind.status().is_server_error() => Err(p.into()),

@@ -452,29 +452,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_rgpd_templates_parse() {
-        let mut tera = tera::Tera::default();
-        macro_rules! with {
-            ($($name:literal),*) => {
-                [$(($name, include_str!(concat!("../../../../templates/console/", $name)))),*]
-            };
-        }
-        let templates = with!(
-            "base.html",
-            "forms.html",
-            "rgpd_home.html",
-            "rgpd_register.html",
-            "rgpd_fiche.html",
-            "rgpd_diff.html",
-            "rgpd_profile.html",
-            "rgpd_breaches.html",
-            "rgpd_requests.html",
-            "rgpd_contracts.html"
-        );
-        tera.add_raw_templates(templates).expect("the RGPD templates parse");
-    }
-
-    #[test]
     fn diff_values_read_as_text_and_missing_fields_say_where_they_are_filled() {
         assert_eq!(value_text(&json!(["a", "b"])), "a\nb");
         assert_eq!(value_text(&json!(null)), "—");

@@ -46,6 +46,16 @@ fn link(html: &str, prefix: &str) -> String {
     html[at + 6..].split('"').next().unwrap().replace("&#x2F;", "/").replace("&amp;", "&")
 }
 
+/// The demo of `rgpd.rs` with the people of the screens: the address of the register of
+/// `key`, and the session of `email`.
+async fn scene(db: common::TestDb, key: &str, email: &str) -> (crate::rgpd::Demo, String, String) {
+    let d = crate::rgpd::demo(db).await;
+    people(&d.db.store).await;
+    let register = register_of(&d.db.store, key).await;
+    let session = sign_in(&d.app, email).await;
+    (d, register, session)
+}
+
 /// Takes a snapshot from the register page's form; the notice the page shows after.
 async fn take_snapshot(app: &TestApp, session: &str, register: &str) -> String {
     let taken = post_form(app, session, &format!("{register}/instantanes"), &[]).await;
@@ -56,11 +66,8 @@ async fn take_snapshot(app: &TestApp, session: &str, register: &str) -> String {
 backend_test!(a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in_the_diff);
 async fn a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in_the_diff(db: common::TestDb) {
     let name = db.name;
-    let d = crate::rgpd::demo(db).await;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
-    people(store).await;
-    let register = register_of(store, "commune:94034").await;
-    let dpo = sign_in(app, DPO).await;
     let home = get(app, &dpo, "/rgpd").await;
     assert_eq!(home.status, 200, "{name}: {}", home.text);
     assert!(home.text.contains(&format!("href=\"{}\"", escaped(&register))), "{name}: {}", home.text);
@@ -162,11 +169,8 @@ async fn incomplete_fiches_come_first_with_where_to_fill_them_and_a_stale_contac
     db: common::TestDb,
 ) {
     let name = db.name;
-    let d = crate::rgpd::demo(db).await;
+    let (d, register, dpo) = scene(db, "dsden:94", DPO_ACADEMIE).await;
     let (app, store) = (&d.app, &d.db.store);
-    people(store).await;
-    let register = register_of(store, "dsden:94").await;
-    let dpo = sign_in(app, DPO_ACADEMIE).await;
     let page = get(app, &dpo, &register).await;
     assert_eq!(page.status, 200, "{name}: {}", page.text);
     let missing = "nom du délégué à la protection des données — à renseigner dans";
@@ -227,11 +231,8 @@ fn row_of<'a>(html: &'a str, key: &str) -> &'a str {
 backend_test!(breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub_processing_chain);
 async fn breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub_processing_chain(db: common::TestDb) {
     let name = db.name;
-    let d = crate::rgpd::demo(db).await;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
-    people(store).await;
-    let register = register_of(store, "commune:94034").await;
-    let dpo = sign_in(app, DPO).await;
 
     // Breaches: the 72-hour deadline passed, close, or still ahead.
     let breaches = format!("{register}/violations");
