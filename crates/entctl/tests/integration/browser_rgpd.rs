@@ -1,7 +1,8 @@
 //! Browser journeys of the RGPD screens (the DPO), on both databases: on the demo data,
 //! the DPO of Fresnes exports the register as ODS and takes a snapshot; the DAN adds a
 //! service to the commune's ENT from its page; the DPO takes a new snapshot and the
-//! comparison with the previous one shows the new activity. axe-core on every page.
+//! comparison with the previous one shows the new activity; the contacts, logs and contracts
+//! pages follow. axe-core on every page.
 
 use crate::browser::{choose, sign_out, visit};
 use crate::common::browser::{journey, Browser};
@@ -81,6 +82,16 @@ async fn a_commune_dpo_exports_the_ods_and_sees_the_service_the_dan_adds_in_the_
         let text = browser.text().await;
         assert!(text.contains("Exercices et parcours (Moodle)"), "the new activity in the diff: {text}");
         browser.axe().await;
+        // The other pages of the register: contacts, logs, contracts (axe-core on each).
+        for (page, heading) in [
+            ("profil", "Coordonnées RGPD"),
+            ("violations", "Violations de données"),
+            ("demandes", "Demandes d'exercice des droits"),
+            ("contrats", "Contrats de sous-traitance"),
+        ] {
+            let text = visit(&browser, &format!("{register}/{page}")).await;
+            assert!(browser.heading().await.starts_with(heading), "{page}: {text}");
+        }
     })
     .await;
 }
