@@ -47,6 +47,13 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "tickets.html",
     "ticket_new.html",
     "ticket.html",
+    "rgpd_home.html",
+    "rgpd_register.html",
+    "rgpd_fiche.html",
+    "rgpd_diff.html",
+    "rgpd_profile.html",
+    "rgpd_log.html",
+    "rgpd_contracts.html",
 ];
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {
@@ -81,6 +88,7 @@ const NAV: &[(&str, &str, &Action)] = &[
     ("Conventions", "/conventions", &authz::CONVENTIONS_READ),
     ("ENT", "/ent", &authz::TENANTS_READ),
     ("Support", "/tickets", &authz::SUPPORT_READ),
+    ("RGPD", "/rgpd", &authz::RGPD_READ),
     ("Mon compte", "/compte", &authz::SELF_READ),
 ];
 
@@ -281,4 +289,12 @@ pub fn render_error(state: &ConsoleState, status: StatusCode, error: &ErrorPage,
     let mut response = render_status(status, "error.html", Shell::new(state, None, ""), values);
     response.extensions_mut().remove::<ErrorPage>();
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_console_template_parses() {
+        std::sync::LazyLock::force(&super::TERA);
+    }
 }

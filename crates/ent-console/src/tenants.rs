@@ -43,6 +43,7 @@ where
         route(Method::POST, "/ent/nouveau", Access::Signed(&TENANTS_WRITE), post(request)),
         route(Method::GET, "/ent/{ent}", Access::Signed(&TENANTS_READ), get(show)),
         route(Method::POST, "/ent/{ent}/etat", Access::Signed(&TENANTS_TRANSITION), post(move_to)),
+        route(Method::POST, "/ent/{ent}/services", Access::Signed(&TENANTS_WRITE), post(add_service)),
     ]
 }
 
@@ -327,6 +328,7 @@ async fn show(
     let notice = match query.get("apres") {
         "demande" => Some(Notice::success("L'ENT est demandé : son déploiement attend une convention en vigueur.")),
         "etat" => Some(Notice::success(format!("L'ENT est désormais {}.", status_label(tenant.status)))),
+        "service" => Some(Notice::success("Le service est ajouté à l'ENT.")),
         _ => None,
     };
     tenant_page(&on, &tenant, Reply::shown(&Fields::default(), notice)).await
@@ -386,10 +388,11 @@ async fn tenant_page(on: &On<TenantsState>, tenant: &Tenant, reply: Reply<'_>) -
             "observed_at": moment(&p.observed_at), "archived_at": moment(&p.archived_at),
         },
         "moves": moves,
+        "addable": addable_options(state, tenant, actor),
         "admin": actor.is_admin(),
         "objects": objects,
         "events": events,
-        "fields": { "derogation": fields.get("derogation") },
+        "fields": { "derogation": fields.get("derogation"), "service": fields.get("service") },
         "errors": refusal.errors,
     });
     Ok(page::render_status(status, "tenant.html", shell, values))
@@ -407,15 +410,85 @@ async fn move_to(
         Some(to) => transition(state, &signed.0.actor, &tenant, to, fields.opt("derogation").as_deref()).await,
         None => Err(Problem::invalid_field("vers", "choisissez l'état visé")),
     };
-    match moved {
-        Ok(moved) => {
-            ent_tenants::provisioning::reconcile::reconcile_soon(&state.provisioning(), &moved.slug);
-            Ok(page::redirect(&format!("/ent/{}?apres=etat", moved.slug)))
+    let id_of = |f: &str| if f == "override_reason" { "derogation".into() } else { f.into() };
+    changed(&on, &tenant, &fields, moved, "etat", id_of).await
+}
+
+/// The tail of a form of the tenant page: the tenant reconciled soon and its page shown
+/// with the notice of `after`, or the page again with the domain's refusal (`id_of`
+/// names the controls of its fields).
+async fn changed(
+    on: &On<TenantsState>,
+    tenant: &Tenant,
+    fields: &Fields,
+    done: Result<Tenant, Problem>,
+    after: &str,
+    id_of: impl Fn(&str) -> String,
+) -> Result<Response, PageError> {
+    match done {
+        Ok(changed) => {
+            ent_tenants::provisioning::reconcile::reconcile_soon(&on.state.provisioning(), &changed.slug);
+            Ok(page::redirect(&format!("/ent/{}?apres={after}", changed.slug)))
         }
         Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
-        Err(problem) => {
-            let id_of = |f: &str| if f == "override_reason" { "derogation".into() } else { f.into() };
-            tenant_page(&on, &tenant, Reply::refused(&fields, &problem, id_of)).await
-        }
+        Err(problem) => tenant_page(on, tenant, Reply::refused(fields, &problem, id_of)).await,
     }
+}
+
+/// The catalog's options the tenant has not yet, offered to those who may change it.
+fn addable_options(state: &TenantsState, tenant: &Tenant, actor: &ent_platform::identity::Actor) -> Vec<Value> {
+    if !authz::role_allows(actor, &TENANTS_WRITE) {
+        return Vec::new();
+    }
+    state
+        .catalog
+        .latest_bouquets()
+        .into_iter()
+        .filter(|b| b.kind == BouquetKind::Option && !tenant.options.contains(&b.id))
+        .map(|b| json!({ "id": b.id, "name": b.name }))
+        .collect()
+}
+
+/// The tenant's document as it stands, with the option `option` added.
+fn with_option(tenant: &Tenant, option: &str) -> Result<EntTenant, Problem> {
+    if tenant.options.iter().any(|o| o == option) {
+        return Err(Problem::invalid_field("spec.options", "ce service fait déjà partie de l'ENT"));
+    }
+    let mut options = tenant.options.clone();
+    options.push(option.to_string());
+    Ok(EntTenant {
+        api_version: API_VERSION.into(),
+        kind: KIND.into(),
+        metadata: Metadata { name: tenant.slug.clone(), labels: Default::default() },
+        spec: TenantSpec {
+            organisation: tenant.organisation.id.clone(),
+            hostname: tenant.hostname.clone(),
+            bouquet: tenant.bouquet.clone(),
+            options,
+            accounts: Some(tenant.accounts),
+            identity_source: tenant.identity_source,
+            vendor: None,
+            host: None,
+        },
+    })
+}
+
+/// Adds the option posted (`service`) to the tenant: the document applied as the API's
+/// `PUT` does, at the version read; the domain's refusal shown on the page.
+async fn add_service(
+    on: On<TenantsState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let On { state, signed, .. } = &on;
+    let tenant = readable(state, signed, &key).await?;
+    let applied = match fields.opt("service") {
+        Some(option) => match with_option(&tenant, &option) {
+            Ok(doc) => apply(state, &signed.0.actor, &doc, Some(tenant.version)).await.map(|(_, t)| t),
+            Err(problem) => Err(problem),
+        },
+        None => Err(Problem::invalid_field("spec.options", "choisissez le service à ajouter")),
+    };
+    let id_of = |f: &str| if f.starts_with("spec.options") { "service".into() } else { f.into() };
+    changed(&on, &tenant, &fields, applied, "service", id_of).await
 }

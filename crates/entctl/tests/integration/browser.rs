@@ -200,7 +200,7 @@ async fn sample(db: TestDb) -> Sample {
 
 /// Signs out from the account page; a person signed in through the provider ends the
 /// session there too (its confirmation form); the sign-in page follows.
-async fn sign_out(browser: &Browser) {
+pub(crate) async fn sign_out(browser: &Browser) {
     browser.open("/compte").await;
     browser.click_to_page("form[action='/deconnexion'] button").await;
     if browser.path().await.starts_with("/oauth2/end_session") {
@@ -211,7 +211,7 @@ async fn sign_out(browser: &Browser) {
 }
 
 /// Opens `path`, checks its accessibility, and answers its text.
-async fn visit(browser: &Browser, path: &str) -> String {
+pub(crate) async fn visit(browser: &Browser, path: &str) -> String {
     browser.open(path).await;
     browser.axe().await;
     browser.text().await
@@ -223,7 +223,7 @@ async fn badge(browser: &Browser, css: &str) -> String {
 }
 
 /// Picks the option `value` of the select `css`.
-async fn choose(browser: &Browser, css: &str, value: &str) {
+pub(crate) async fn choose(browser: &Browser, css: &str, value: &str) {
     browser.find(css).await.select_by_value(value).await.unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
 }
 

@@ -1,1 +1,304 @@
-//! The console's RGPD screens, in process, on both databases.
+//! The console's RGPD screens, in process, on both databases: on the demo data (Fresnes
+//! and Vitry with their conventions, tenants active, Art. 28 contracts), the DPO of
+//! Fresnes exports the register, takes a snapshot, the DAN adds a service to the
+//! commune's ENT from the tenant page, and the diff shows the new activity; the
+//! académie's DPO finds the incomplete fiches first with where to fill each field, a
+//! fiche with its Art. 30 fields and DPIA criteria, and keeps the contacts under the
+//! version check (a stale form keeps what was typed).
+
+use crate::common;
+use crate::console::{sign_in, PASSWORD};
+use crate::console_tickets::{follow, get, post_form};
+
+use common::{t0, TestApp};
+use entcp::identity::password;
+use entcp::kernel::roles::Role;
+use entcp::store::Store;
+
+/// The DPO of the commune of Fresnes.
+pub(crate) const DPO: &str = "dpd@fresnes.fr";
+/// The académie's DPO and DAN (their accounts come with the demo of `rgpd.rs`).
+pub(crate) const DPO_ACADEMIE: &str = "dpd@ac-creteil.fr";
+pub(crate) const DAN: &str = "dan@ac-creteil.fr";
+
+/// The DPO of Fresnes, and [`PASSWORD`] for the three people of the screens.
+pub(crate) async fn people(store: &Store) {
+    common::token_for(store, DPO, Role::Dpo, Some("commune:94034")).await;
+    for email in [DPO, DPO_ACADEMIE, DAN] {
+        let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
+        password::set_password(store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+    }
+}
+
+/// The address of `key`'s register.
+pub(crate) async fn register_of(store: &Store, key: &str) -> String {
+    format!("/rgpd/{}", entcp::registry::resolve_org(store, key).await.unwrap().id)
+}
+
+/// `text` as tera writes it in an attribute.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;").replace('/', "&#x2F;")
+}
+
+/// The first `href` of `html` starting with `prefix`, unescaped.
+fn link(html: &str, prefix: &str) -> String {
+    let at = html.find(&format!("href=\"{}", escaped(prefix))).unwrap_or_else(|| panic!("a link to {prefix}: {html}"));
+    html[at + 6..].split('"').next().unwrap().replace("&#x2F;", "/").replace("&amp;", "&")
+}
+
+/// The demo of `rgpd.rs` with the people of the screens: the address of the register of
+/// `key`, and the session of `email`.
+async fn scene(db: common::TestDb, key: &str, email: &str) -> (crate::rgpd::Demo, String, String) {
+    let d = crate::rgpd::demo(db).await;
+    people(&d.db.store).await;
+    let register = register_of(&d.db.store, key).await;
+    let session = sign_in(&d.app, email).await;
+    (d, register, session)
+}
+
+/// Takes a snapshot from the register page's form; the notice the page shows after.
+async fn take_snapshot(app: &TestApp, session: &str, register: &str) -> String {
+    let taken = post_form(app, session, &format!("{register}/instantanes"), &[]).await;
+    assert_eq!(taken.status, 303, "{}", taken.text);
+    taken.header("location").unwrap().to_string()
+}
+
+backend_test!(a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in_the_diff);
+async fn a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in_the_diff(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let home = get(app, &dpo, "/rgpd").await;
+    assert_eq!(home.status, 200, "{name}: {}", home.text);
+    assert!(home.text.contains(&format!("href=\"{}\"", escaped(&register))), "{name}: {}", home.text);
+    let page = get(app, &dpo, &register).await;
+    assert_eq!(page.status, 200, "{name}: {}", page.text);
+    assert!(page.text.contains("id=\"export-ods\"") && page.text.contains("Aucun instantané"), "{}", page.text);
+
+    // The exports are downloads of the right type; an unknown format is no page.
+    let ods = get(app, &dpo, &format!("{register}/export/ods")).await;
+    assert_eq!(ods.status, 200, "{name}: {}", ods.text);
+    assert_eq!(ods.header("content-type"), Some("application/vnd.oasis.opendocument.spreadsheet"));
+    assert!(ods.header("content-disposition").unwrap().starts_with("attachment; filename=\"registre-rgpd-"));
+    assert!(ods.bytes.starts_with(b"PK\x03\x04"), "{name}: an ODS is a zip");
+    assert_eq!(&ods.bytes[30..38], b"mimetype", "{name}: the ODS's first entry is its mimetype");
+    for (format, media) in [("csv", "text/csv"), ("json", "application/json"), ("html", "text/html")] {
+        let file = get(app, &dpo, &format!("{register}/export/{format}")).await;
+        assert_eq!(file.status, 200, "{name} {format}: {}", file.text);
+        assert!(file.header("content-type").unwrap().starts_with(media), "{name} {format}");
+        assert!(file.header("content-disposition").unwrap().starts_with("attachment;"), "{name} {format}");
+    }
+    assert_eq!(get(app, &dpo, &format!("{register}/export/docx")).await.status, 404);
+
+    // A snapshot, then the same register again: the latest is kept.
+    assert!(take_snapshot(app, &dpo, &register).await.contains("apres=instantane"), "{name}");
+    assert!(take_snapshot(app, &dpo, &register).await.contains("apres=inchange"), "{name}");
+
+    // The DAN adds the exercices option to the commune's ENT from its page.
+    let dan = sign_in(app, DAN).await;
+    let tenant = get(app, &dan, "/ent/fresnes").await;
+    assert!(
+        tenant.text.contains("id=\"ajouter-service\"") && tenant.text.contains("value=\"moodle\""),
+        "{}",
+        tenant.text
+    );
+    let refused = post_form(app, &dan, "/ent/fresnes/services", &[]).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("href=\"#service\""), "{name}: the error links to the select");
+    let added = post_form(app, &dan, "/ent/fresnes/services", &[("service", "moodle")]).await;
+    let shown = follow(app, &dan, &added).await;
+    assert!(shown.text.contains("Le service est ajouté à l"), "{name}: {}", shown.text);
+    let tenant = entcp::tenants::get_tenant(store, "fresnes").await.unwrap().unwrap();
+    assert!(tenant.options.contains(&"moodle".to_string()), "{name}: {:?}", tenant.options);
+
+    // The diff from the snapshot to now shows the new activity, field by field.
+    let diff = get(app, &dpo, &format!("{register}/ecarts")).await;
+    assert_eq!(diff.status, 200, "{name}: {}", diff.text);
+    assert!(diff.text.contains("Exercices et parcours (Moodle)"), "{name}: {}", diff.text);
+    assert!(diff.text.contains("Avant") && diff.text.contains("Après"), "{name}");
+
+    // A new snapshot; the comparison with the previous one shows it too.
+    assert!(take_snapshot(app, &dpo, &register).await.contains("apres=instantane"), "{name}");
+    let page = get(app, &dpo, &register).await;
+    assert_eq!(page.text.matches("avec le précédent").count(), 1, "{name}: only the newest of two has a previous one");
+    let newest = page.text.find("avec maintenant").unwrap();
+    let pair = link(&page.text[newest..], &format!("{register}/ecarts?de="));
+    assert!(pair.contains("&a=") && !pair.ends_with("a=now"), "{name}: {pair}");
+    let pair = get(app, &dpo, &pair).await;
+    assert!(pair.text.contains("Exercices et parcours (Moodle)"), "{name}: {}", pair.text);
+
+    // Another commune's register is not revealed, and no snapshot is taken of it.
+    let vitry = register_of(store, "commune:94081").await;
+    assert_eq!(get(app, &dpo, &vitry).await.status, 404, "{name}");
+    assert_eq!(get(app, &dpo, &format!("{vitry}/export/ods")).await.status, 404, "{name}");
+    let forged = post_form(app, &dpo, &format!("{vitry}/instantanes"), &[]).await;
+    assert!(matches!(forged.status, 403 | 404), "{name}: {}", forged.status);
+    let vitry_id = vitry.trim_start_matches("/rgpd/");
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rgpd_snapshots WHERE org_id = $1")
+        .bind(vitry_id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "{name}");
+}
+
+/// The académie's contacts, as the RGPD tests of the API give them.
+const CONTACTS: &[(&str, &str)] = &[
+    ("head_name", "M. le recteur"),
+    ("head_title", "recteur de la région académique"),
+    ("address", "4 rue Georges Enesco, 94000 Créteil"),
+    ("phone", "01 57 02 60 00"),
+    ("email", "ce.recteur@ac-creteil.fr"),
+    ("dpo_name", "Délégué à la protection des données de l'académie"),
+    ("dpo_email", "dpd@ac-creteil.fr"),
+    ("dpo_phone", "01 57 02 60 01"),
+    ("dpo_address", "4 rue Georges Enesco, 94000 Créteil"),
+    ("representative", ""),
+    ("security_measures", "Charte d'usage de l'ENT signée par les utilisateurs"),
+];
+
+fn contacts_at<'a>(version: &'a str, changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut fields: Vec<(&str, &str)> =
+        CONTACTS.iter().map(|(k, v)| (*k, changes.iter().find(|(c, _)| c == k).map_or(*v, |(_, n)| *n))).collect();
+    fields.push(("version", version));
+    fields
+}
+
+backend_test!(incomplete_fiches_come_first_with_where_to_fill_them_and_a_stale_contact_form_keeps_its_input);
+async fn incomplete_fiches_come_first_with_where_to_fill_them_and_a_stale_contact_form_keeps_its_input(
+    db: common::TestDb,
+) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "dsden:94", DPO_ACADEMIE).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let page = get(app, &dpo, &register).await;
+    assert_eq!(page.status, 200, "{name}: {}", page.text);
+    let missing = "nom du délégué à la protection des données — à renseigner dans";
+    assert!(page.text.contains(missing), "{name}: the missing field is named: {}", page.text);
+    let profil = escaped(&format!("{register}/profil"));
+    assert!(page.text.contains(&format!("href=\"{profil}\">les coordonnées RGPD")), "{name}: {}", page.text);
+    assert!(page.text.contains("AIPD requise") || page.text.contains("non requise"), "{name}");
+
+    // A fiche: its Art. 30 fields and its DPIA criteria.
+    let fiche = get(app, &dpo, &link(&page.text, &format!("{register}/traitements/"))).await;
+    assert_eq!(fiche.status, 200, "{name}: {}", fiche.text);
+    for label in ["Finalité principale", "Base légale", "Durées de conservation", "WP248", "Fiche incomplète"] {
+        assert!(fiche.text.contains(label), "{name}: {label} in {}", fiche.text);
+    }
+    assert_eq!(get(app, &dpo, &format!("{register}/traitements/inconnu")).await.status, 404);
+
+    // The contacts: a form without its version, a bad address, then saved at version 0.
+    let form = get(app, &dpo, &format!("{register}/profil")).await;
+    assert!(form.text.contains("name=\"version\" value=\"0\""), "{name}: {}", form.text);
+    let profil = format!("{register}/profil");
+    let without = post_form(app, &dpo, &profil, &CONTACTS[..2]).await;
+    assert_eq!(without.status, 422, "{name}: {}", without.text);
+    let bad = post_form(app, &dpo, &profil, &contacts_at("0", &[("dpo_email", "pas-un-courriel")])).await;
+    assert_eq!(bad.status, 422, "{name}: {}", bad.text);
+    assert!(bad.text.contains("href=\"#profil-dpo_email\""), "{name}: the error links to its field");
+    let saved = post_form(app, &dpo, &profil, &contacts_at("0", &[])).await;
+    assert!(saved.header("location").unwrap().contains("apres=profil"), "{name}: {}", saved.text);
+
+    // A second form shown at version 0: a conflict in French, the input kept, the newer version offered.
+    let stale = post_form(app, &dpo, &profil, &contacts_at("0", &[("dpo_name", "Mme Autre Déléguée")])).await;
+    assert_eq!(stale.status, 409, "{name}: {}", stale.text);
+    assert!(stale.text.contains("ont été modifiées par quelqu"), "{name}: {}", stale.text);
+    assert!(stale.text.contains("value=\"Mme Autre Déléguée\""), "{name}: the input is kept");
+    assert!(stale.text.contains("name=\"version\" value=\"1\""), "{name}: the newer version is offered");
+    let again = post_form(app, &dpo, &profil, &contacts_at("1", &[("dpo_name", "Mme Autre Déléguée")])).await;
+    assert_eq!(again.status, 303, "{name}: {}", again.text);
+    let (profile, version) =
+        entcp::rgpd::load::profile(store, register.trim_start_matches("/rgpd/")).await.unwrap().unwrap();
+    assert_eq!((profile.dpo_name.as_str(), version), ("Mme Autre Déléguée", 2), "{name}");
+
+    // Complete now: the missing DPO is no longer listed.
+    let page = get(app, &dpo, &register).await;
+    assert!(!page.text.contains(missing), "{name}: {}", page.text);
+}
+
+/// `t0` moved by `hours`, as a `datetime-local` field gives it.
+fn typed_moment(hours: i64) -> String {
+    (t0() + chrono::Duration::hours(hours)).format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// The row of `reference`-like text `key` in the log `html`.
+fn row_of<'a>(html: &'a str, key: &str) -> &'a str {
+    let at = html.find(key).unwrap_or_else(|| panic!("{key} in {html}"));
+    let end = html[at..].find("</tr>").map_or(html.len(), |e| at + e);
+    &html[at..end]
+}
+
+backend_test!(breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub_processing_chain);
+async fn breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub_processing_chain(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+
+    // Breaches: the 72-hour deadline passed, close, or still ahead.
+    let breaches = format!("{register}/violations");
+    let empty = get(app, &dpo, &breaches).await;
+    assert!(empty.text.contains("Aucune violation consignée."), "{name}: {}", empty.text);
+    let refused = post_form(app, &dpo, &breaches, &[("title", "Sans le reste")]).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("href=\"#entree-people_approx\""), "{name}: {}", refused.text);
+    assert!(refused.text.contains("value=\"Sans le reste\""), "{name}: the input is kept");
+    for (title, hours) in [("Courriel mal adressé", -80), ("Clé USB perdue", -60), ("Accès indu", -2)] {
+        let aware = typed_moment(hours);
+        let fields = [
+            ("title", title),
+            ("facts", "Liste de classe envoyée à un mauvais destinataire"),
+            ("aware_at", aware.as_str()),
+            ("data_categories", "identité, scolarité"),
+            ("people_approx", "25"),
+            ("records_approx", "25"),
+            ("consequences", "faibles"),
+            ("measures", "demande de suppression"),
+        ];
+        let sent = post_form(app, &dpo, &breaches, &fields).await;
+        assert_eq!(sent.status, 303, "{name}: {}", sent.text);
+    }
+    let log = get(app, &dpo, &breaches).await;
+    assert!(row_of(&log.text, "Courriel mal adressé").contains("délai dépassé"), "{name}: {}", log.text);
+    assert!(row_of(&log.text, "Clé USB perdue").contains("échéance proche"), "{name}: {}", log.text);
+    let ahead = row_of(&log.text, "Accès indu");
+    assert!(!ahead.contains("délai dépassé") && !ahead.contains("échéance proche"), "{name}: {ahead}");
+
+    // Requests: due a month after receipt.
+    let requests = format!("{register}/demandes");
+    assert_eq!(post_form(app, &dpo, &requests, &[("requester", "A. B.")]).await.status, 422, "{name}");
+    let day = |days: i64| (t0() - chrono::Duration::days(days)).format("%Y-%m-%d").to_string();
+    for (who, days) in [("R. Ancienne", 40), ("R. Proche", 27), ("R. Récente", 2)] {
+        let received = day(days);
+        let fields = [("kind", "access"), ("requester", who), ("received_on", received.as_str())];
+        let sent = post_form(app, &dpo, &requests, &fields).await;
+        assert_eq!(sent.status, 303, "{name}: {}", sent.text);
+    }
+    let log = get(app, &dpo, &requests).await;
+    assert!(row_of(&log.text, "R. Ancienne").contains("délai dépassé"), "{name}: {}", log.text);
+    assert!(row_of(&log.text, "R. Proche").contains("échéance proche"), "{name}: {}", log.text);
+    assert!(!row_of(&log.text, "R. Récente").contains("échéance proche"), "{name}: {}", log.text);
+
+    // Contracts: the vendor's, with the host as its sub-processor, shown as a chain.
+    let resolve = |key: &'static str| entcp::registry::resolve_org(store, key);
+    let (vendor, host) = (resolve("editeur:900000019").await.unwrap(), resolve("hebergeur:900000027").await.unwrap());
+    let contracts = format!("{register}/contrats");
+    let page = get(app, &dpo, &contracts).await;
+    let text = page.text.replace("&#x27;", "'");
+    let chain = row_of(&text, "MARCHE-ENT-94034");
+    let (v, h) = (format!("<li>→ {}", vendor.name), format!("<li>→ {}", host.name));
+    assert!(chain.contains(&v) && chain.contains(&h), "{name}: {chain}");
+    assert!(chain.find(&v) < chain.find(&h), "{name}: the vendor before its host: {chain}");
+    assert!(chain.contains("clauses de l'article 28"), "{name}: {chain}");
+    assert_eq!(post_form(app, &dpo, &contracts, &[("reference", "X")]).await.status, 422, "{name}");
+    let fields = [("processor", host.id.as_str()), ("reference", "HEB-FRESNES"), ("title", "Hébergement direct")];
+    let added = post_form(app, &dpo, &contracts, &fields).await;
+    let page = follow(app, &dpo, &added).await;
+    let text = page.text.replace("&#x27;", "'");
+    assert!(row_of(&text, "HEB-FRESNES").contains("sans clauses de l'article 28"), "{name}: {text}");
+
+    // Another commune's logs and contracts are not revealed.
+    let vitry = register_of(store, "commune:94081").await;
+    for page in ["violations", "demandes", "contrats"] {
+        assert_eq!(get(app, &dpo, &format!("{vitry}/{page}")).await.status, 404, "{name}: {page}");
+    }
+}

@@ -75,12 +75,12 @@ async fn app(db: TestDb) -> TestApp {
     TestApp::builder(db).build().await
 }
 
-async fn get(app: &TestApp, session: &str, path: &str) -> Resp {
+pub(crate) async fn get(app: &TestApp, session: &str, path: &str) -> Resp {
     app.get(path).header("cookie", session).send().await
 }
 
 /// Posts a form with the CSRF token of `session`'s pages.
-async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
+pub(crate) async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
     let page = get(app, session, "/compte").await;
     let mut pairs = vec![("_csrf", csrf_of(&page.text))];
     pairs.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
@@ -89,7 +89,7 @@ async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, &s
 }
 
 /// The page a 303 leads to.
-async fn follow(app: &TestApp, session: &str, resp: &Resp) -> Resp {
+pub(crate) async fn follow(app: &TestApp, session: &str, resp: &Resp) -> Resp {
     assert_eq!(resp.status, 303, "{}", resp.text);
     get(app, session, resp.header("location").unwrap()).await
 }

@@ -13,9 +13,9 @@ use entcp::contracts::{self, NewContract};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-struct Demo {
-    app: TestApp,
-    db: common::TestDb,
+pub(crate) struct Demo {
+    pub(crate) app: TestApp,
+    pub(crate) db: common::TestDb,
     dan: Client,
     dpo: Client,
     admin: Client,
@@ -58,7 +58,7 @@ async fn provision(d: &Demo, slug: &str) {
 
 /// Demo data, conventions for Fresnes and Vitry, both tenants active, Art. 28 contracts
 /// binding the demo vendor and host.
-async fn demo(db: common::TestDb) -> Demo {
+pub(crate) async fn demo(db: common::TestDb) -> Demo {
     let clock = Arc::new(FixedClock::new(t0()));
     let data_dir = tempfile::tempdir().unwrap().keep();
     let config = entcp::config::Config { data_dir, ..entcp::config::Config::default() };

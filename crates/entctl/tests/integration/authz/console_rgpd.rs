@@ -1,17 +1,102 @@
 //! Authorisation cases of the console's RGPD screens (register, exports, snapshots, profile,
 //! breach and request logs, processor contracts).
+//!
+//! Who reaches a register is the RGPD domain's decision, the same for the API and the
+//! console: a page of an organisation answers what the API's read (or write) of that
+//! organisation's register answers the same person, so the table below only names the
+//! roles and the expected statuses follow the API.
 
 use super::console::Page;
+use super::rgpd::RGPD;
 use super::*;
 
-pub(super) const PAGES: &[Page] = &[];
+const TENANT_WRITERS: &[Role] = &[Admin, Dan, Collectivite];
 
-/// The placeholders of the pages above and their values in and out of scope.
-pub(super) async fn targets(_world: &World) -> Vec<(&'static str, [String; 2])> {
-    Vec::new()
+pub(super) const PAGES: &[Page] = &[
+    ("GET", "/rgpd", Some(RGPD)),
+    ("GET", "/rgpd/{org}", Some(RGPD)),
+    ("GET", "/rgpd/{org}/traitements/{fiche}", Some(RGPD)),
+    ("GET", "/rgpd/{org}/export/{format}", Some(RGPD)),
+    ("POST", "/rgpd/{org}/instantanes", Some(RGPD)),
+    ("GET", "/rgpd/{org}/ecarts", Some(RGPD)),
+    ("GET", "/rgpd/{org}/profil", Some(RGPD)),
+    ("POST", "/rgpd/{org}/profil", Some(RGPD)),
+    ("GET", "/rgpd/{org}/violations", Some(RGPD)),
+    ("POST", "/rgpd/{org}/violations", Some(RGPD)),
+    ("GET", "/rgpd/{org}/demandes", Some(RGPD)),
+    ("POST", "/rgpd/{org}/demandes", Some(RGPD)),
+    ("GET", "/rgpd/{org}/contrats", Some(RGPD)),
+    ("POST", "/rgpd/{org}/contrats", Some(RGPD)),
+    ("POST", "/ent/{ent}/services", Some(TENANT_WRITERS)),
+];
+
+/// The placeholders of the pages above and their values in and out of scope: the first
+/// activity of the in-scope commune's register (« aucune » when it has none), the ODS export.
+pub(super) async fn targets(world: &World) -> Vec<(&'static str, [String; 2])> {
+    let fiche = fiche(world).await;
+    vec![("{fiche}", [fiche.clone(), fiche]), ("{format}", ["ods".into(), "ods".into()])]
+}
+
+/// The references of the activities of `org`'s register now.
+async fn activities(world: &World, org: &Org) -> Vec<String> {
+    let state = crate::common::app::app_state(world.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let register = entcp::rgpd::current(&state.rgpd(), org).await.unwrap();
+    register.entries.into_iter().map(|e| e.reference).collect()
+}
+
+/// The first activity of the in-scope commune's register, « aucune » when it has none.
+async fn fiche(world: &World) -> String {
+    activities(world, &world.commune_in).await.into_iter().next().unwrap_or_else(|| "aucune".into())
+}
+
+/// The commune of a page's `{org}` (as `console.rs` fills it).
+fn commune(world: &World, side: Side) -> &Org {
+    match side {
+        Side::In => &world.commune_in,
+        Side::Out => &world.commune_out,
+    }
+}
+
+/// What the API answers `role` reading (`GET` its incomplete entries) or writing (`POST`
+/// a snapshot) the register of the commune of `side`.
+async fn api(world: &World, method: Method, role: Role, side: Side) -> u16 {
+    let suffix = if method == Method::GET { "incomplete" } else { "snapshots" };
+    let url = format!("/api/v1/rgpd/registers/{}/{suffix}", commune(world, side).id);
+    world.app.request(method, &url).bearer(&world.tokens[&role]).send().await.status
 }
 
 /// What a page above answers a role it allows; `None` for the general rule of `console.rs`.
-pub(super) async fn expected(_world: &World, _method: &str, _path: &str, _role: Role, _side: Side) -> Option<u16> {
-    None
+pub(super) async fn expected(world: &World, method: &str, path: &str, role: Role, side: Side) -> Option<u16> {
+    if path == "/ent/{ent}/services" {
+        // The tenant page's rule (a tenant out of scope is not revealed); posted without the service: 422.
+        return Some(if side == Side::Out && role != Admin { 404 } else { 422 });
+    }
+    if !path.starts_with("/rgpd") {
+        return None;
+    }
+    if path == "/rgpd" {
+        return Some(200);
+    }
+    let (access, allowed) = match method {
+        "GET" => (Method::GET, 200),
+        _ => (Method::POST, 201),
+    };
+    let status = api(world, access, role, side).await;
+    if status != allowed && status != 200 {
+        return Some(status);
+    }
+    Some(match (method, path) {
+        // A fiche the commune's register does not hold answers like a missing page.
+        ("GET", "/rgpd/{org}/traitements/{fiche}") => {
+            if activities(world, commune(world, side)).await.contains(&fiche(world).await) {
+                200
+            } else {
+                404
+            }
+        }
+        ("GET", _) => 200,
+        ("POST", "/rgpd/{org}/instantanes") => 303,
+        // The contacts without their version, a log entry or a contract without its fields: refused.
+        _ => 422,
+    })
 }

@@ -1,0 +1,317 @@
+//! The logs a controller keeps besides its register: personal-data breaches (the CNIL
+//! notified within 72 hours of awareness) and data-subject requests (answered within a
+//! month), each a table (the domain's own columns) with its due date highlighted when
+//! close or passed, and a form recording a new entry through the domain.
+
+use super::{base, shell, target};
+use crate::forms::{french_moment, Fields, On, Reply};
+use crate::page::{self, Notice, PageError};
+use axum::extract::{Path, Query};
+use axum::response::Response;
+use axum::Form;
+use chrono::{DateTime, NaiveDate, Utc};
+use ent_kernel::error::{FieldError, Problem};
+use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
+use ent_platform::registry::Org;
+use ent_rgpd::rgpd::breaches::{self, Breach, BreachInput, CnilDecision};
+use ent_rgpd::rgpd::requests::{self, DataRequest, RequestInput, RequestKind, RequestStatus};
+use ent_rgpd::rgpd::{self as domain, RgpdState};
+use serde_json::{json, Value};
+
+/// How close a due date is: `passe` (passed), `proche` (within `close` hours), `tenu`
+/// (met: nothing is due any more) or `a-venir`.
+fn urgency(due: DateTime<Utc>, now: DateTime<Utc>, close_hours: i64, met: bool) -> &'static str {
+    if met {
+        "tenu"
+    } else if due <= now {
+        "passe"
+    } else if due - now <= chrono::Duration::hours(close_hours) {
+        "proche"
+    } else {
+        "a-venir"
+    }
+}
+
+/// The rights a request exercises: the domain's value, and what the form says.
+const KINDS: &[(&str, &str)] = &[
+    ("access", "accès"),
+    ("rectification", "rectification"),
+    ("erasure", "effacement"),
+    ("restriction", "limitation"),
+    ("portability", "portabilité"),
+    ("objection", "opposition"),
+];
+
+/// What the page of a log says.
+#[derive(serde::Serialize)]
+struct LogTexts {
+    title: &'static str,
+    slug: &'static str,
+    intro: &'static str,
+    caption: &'static str,
+    due: &'static str,
+    met: &'static str,
+    none: &'static str,
+    form: &'static str,
+    submit: &'static str,
+}
+
+const BREACH_TEXTS: LogTexts = LogTexts {
+    title: "Violations de données",
+    slug: "violations",
+    intro: "La CNIL doit être notifiée dans les 72 heures après la prise de connaissance d'une violation \
+            (article 33) ; l'échéance est signalée quand il reste moins de 24 heures, et quand elle est dépassée.",
+    caption: "Violations consignées, avec l'échéance de notification à la CNIL",
+    due: "Échéance CNIL (72 h)",
+    met: "décision prise",
+    none: "Aucune violation consignée.",
+    form: "Consigner une violation",
+    submit: "Consigner la violation",
+};
+
+const REQUEST_TEXTS: LogTexts = LogTexts {
+    title: "Demandes d'exercice des droits",
+    slug: "demandes",
+    intro: "Une demande reçoit une réponse dans le mois (prolongeable de deux mois, la personne informée) ; \
+            l'échéance est signalée quand il reste moins de 7 jours, et quand elle est dépassée.",
+    caption: "Demandes consignées, avec leur échéance de réponse",
+    due: "Échéance (un mois)",
+    met: "close",
+    none: "Aucune demande consignée.",
+    form: "Consigner une demande",
+    submit: "Consigner la demande",
+};
+
+fn texts_of(log: domain::Log) -> &'static LogTexts {
+    match log {
+        domain::Log::Breaches => &BREACH_TEXTS,
+        domain::Log::Requests => &REQUEST_TEXTS,
+    }
+}
+
+/// The fields of the breach form: name in the domain, label, kind of control.
+const BREACH_FIELDS: &[(&str, &str, &str)] = &[
+    ("title", "Intitulé", "text"),
+    ("facts", "Faits", "long"),
+    ("occurred_at", "Survenue le (UTC, si connue)", "datetime-local"),
+    ("aware_at", "Connue le (UTC) : début des 72 heures", "datetime-local"),
+    ("data_categories", "Catégories de données (séparées par des virgules)", "text"),
+    ("people_approx", "Nombre approximatif de personnes", "number"),
+    ("records_approx", "Nombre approximatif d'enregistrements", "number"),
+    ("consequences", "Conséquences probables", "long"),
+    ("measures", "Mesures prises ou envisagées", "long"),
+];
+
+/// The fields of the request form besides the right exercised and the extension.
+const REQUEST_FIELDS: &[(&str, &str, &str)] = &[
+    ("requester", "Demandeur (initiales, numéro de dossier)", "text"),
+    ("received_on", "Reçue le", "date"),
+    ("notes", "Notes", "long"),
+];
+
+/// Hours left before the CNIL deadline that count as close.
+const BREACH_CLOSE_HOURS: i64 = 24;
+/// Days left before a request's due date that count as close.
+const REQUEST_CLOSE_DAYS: i64 = 7;
+
+fn breach_view(b: &Breach, row: Vec<String>, now: DateTime<Utc>) -> Value {
+    let deadline = DateTime::parse_from_rfc3339(&b.cnil_deadline).map(|t| t.with_timezone(&Utc)).unwrap_or(now);
+    let met = b.input.cnil_decision != CnilDecision::Pending;
+    json!({ "cells": row, "deadline": french_moment(&b.cnil_deadline),
+            "urgency": urgency(deadline, now, BREACH_CLOSE_HOURS, met) })
+}
+
+fn request_view(r: &DataRequest, row: Vec<String>, now: DateTime<Utc>) -> Value {
+    let due = NaiveDate::parse_from_str(&r.due_on, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map_or(now, |d| d.and_utc());
+    let met = matches!(r.input.status, RequestStatus::Answered | RequestStatus::Rejected);
+    json!({ "cells": row, "deadline": ent_kernel::clock::french_date(&r.due_on),
+            "urgency": urgency(due, now, REQUEST_CLOSE_DAYS * 24, met) })
+}
+
+/// The page of a log: its table and its form.
+async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<'_>) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let now = on.state.clock.now();
+    let (header, rows, texts, controls) = match log {
+        domain::Log::Breaches => {
+            let list = breaches::list(&on.state, org).await?;
+            let rows = breaches::rows(&list).into_iter().zip(&list).map(|(row, b)| breach_view(b, row, now)).collect();
+            (breaches::HEADER.to_vec(), rows, texts_of(log), BREACH_FIELDS)
+        }
+        domain::Log::Requests => {
+            let list = requests::list(&on.state, org).await?;
+            let rows = requests::rows(&list).into_iter().zip(&list).map(|(row, r)| request_view(r, row, now)).collect();
+            (requests::HEADER.to_vec(), rows, texts_of(log), REQUEST_FIELDS)
+        }
+    };
+    let rows: Vec<Value> = rows;
+    let (title, slug) = (texts.title, texts.slug);
+    let path = format!("{}/{slug}", base(org));
+    let values = json!({
+        "title": format!("{title} — {}", org.name),
+        "path": path,
+        "header": header,
+        "rows": rows,
+        "texts": texts,
+        "kinds": KINDS.iter().filter(|_| log == domain::Log::Requests).map(|(v, l)| json!({ "value": v, "label": l })).collect::<Vec<_>>(),
+        "inputs": controls.iter().map(|(name, label, kind)| json!({
+            "name": name, "label": label, "kind": kind, "id": log_control(name), "value": fields.get(name),
+            "error": refusal.message(name),
+        })).collect::<Vec<_>>(),
+        "kind": { "value": fields.get("kind"), "error": refusal.message("kind") },
+        "extended": fields.get("extended") == "oui",
+        "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
+        "errors": refusal.errors,
+    });
+    let shell = shell(on, org, &[(title, path.as_str())]).notice(refusal.notice);
+    Ok(page::render_status(status, "rgpd_log.html", shell, values))
+}
+
+fn after_notice(query: &Fields, text: &str) -> Option<Notice> {
+    (query.get("apres") == "ajout").then(|| Notice::success(text))
+}
+
+/// `/rgpd/{org}/violations`.
+pub(super) async fn breach_list(
+    on: On<RgpdState>,
+    Path(key): Path<String>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
+    let notice = after_notice(&query, "La violation est consignée au registre.");
+    log_page(&on, &org, domain::Log::Breaches, Reply::shown(&Fields::default(), notice)).await
+}
+
+/// `/rgpd/{org}/demandes`.
+pub(super) async fn request_list(
+    on: On<RgpdState>,
+    Path(key): Path<String>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
+    let notice = after_notice(&query, "La demande est consignée au registre.");
+    log_page(&on, &org, domain::Log::Requests, Reply::shown(&Fields::default(), notice)).await
+}
+
+/// `2026-09-01T08:00` (a `datetime-local` field, read as UTC) or RFC 3339 as is.
+fn moment(value: &str) -> String {
+    if value.len() == 16 {
+        format!("{value}:00Z")
+    } else {
+        value.to_string()
+    }
+}
+
+/// A whole number typed in `field`.
+fn number(fields: &Fields, field: &str, errors: &mut Vec<FieldError>) -> i64 {
+    fields.get(field).parse().unwrap_or_else(|_| {
+        errors.push(FieldError { field: field.into(), message: "nombre entier attendu".into() });
+        0
+    })
+}
+
+fn breach_input(fields: &Fields) -> Result<BreachInput, Problem> {
+    let mut errors = Vec::new();
+    let people_approx = number(fields, "people_approx", &mut errors);
+    let records_approx = number(fields, "records_approx", &mut errors);
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors));
+    }
+    let categories = fields.get("data_categories").split(',').map(str::trim).filter(|c| !c.is_empty());
+    Ok(BreachInput {
+        title: fields.get("title").to_string(),
+        facts: fields.get("facts").to_string(),
+        occurred_at: fields.opt("occurred_at").map(|v| moment(&v)),
+        aware_at: moment(fields.get("aware_at")),
+        data_categories: categories.map(str::to_string).collect(),
+        people_approx,
+        records_approx,
+        consequences: fields.get("consequences").to_string(),
+        measures: fields.get("measures").to_string(),
+        cnil_decision: CnilDecision::Pending,
+        cnil_notified_at: None,
+        cnil_reason: String::new(),
+        people_notified_at: None,
+    })
+}
+
+fn request_input(fields: &Fields) -> Result<RequestInput, Problem> {
+    let kind: RequestKind = serde_json::from_value(json!(fields.get("kind")))
+        .map_err(|_| Problem::invalid_field("kind", "choisissez le droit exercé"))?;
+    Ok(RequestInput {
+        kind,
+        requester: fields.get("requester").to_string(),
+        received_on: fields.get("received_on").to_string(),
+        status: RequestStatus::Received,
+        answered_on: None,
+        extended: fields.get("extended") == "oui",
+        notes: fields.get("notes").to_string(),
+    })
+}
+
+fn log_control(field: &str) -> String {
+    format!("entree-{field}")
+}
+
+/// Posted: a new breach.
+pub(super) async fn breach_create(
+    on: On<RgpdState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_WRITE).await?;
+    let created = match breach_input(&fields) {
+        Ok(input) => breaches::create(&on.state, &on.signed.0.actor, &org, input).await.map(|_| ()),
+        Err(p) => Err(p),
+    };
+    recorded(&on, &org, domain::Log::Breaches, &fields, created).await
+}
+
+/// Posted: a new data-subject request.
+pub(super) async fn request_create(
+    on: On<RgpdState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_WRITE).await?;
+    let created = match request_input(&fields) {
+        Ok(input) => requests::create(&on.state, &on.signed.0.actor, &org, input).await.map(|_| ()),
+        Err(p) => Err(p),
+    };
+    recorded(&on, &org, domain::Log::Requests, &fields, created).await
+}
+
+/// Back to the log after a new entry, or its page again with the domain's refusal.
+async fn recorded(
+    on: &On<RgpdState>,
+    org: &Org,
+    log: domain::Log,
+    fields: &Fields,
+    done: Result<(), Problem>,
+) -> Result<Response, PageError> {
+    let slug = texts_of(log).slug;
+    match done {
+        Ok(()) => Ok(page::redirect(&format!("{}/{slug}?apres=ajout", base(org)))),
+        Err(p) if p.kind.status().is_server_error() => Err(p.into()),
+        Err(p) => log_page(on, org, log, Reply::refused(fields, &p, log_control)).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_dates_are_close_within_their_margin_and_passed_after() {
+        let now = DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z").unwrap().with_timezone(&Utc);
+        let at = |h: i64| now + chrono::Duration::hours(h);
+        assert_eq!(urgency(at(-1), now, 24, false), "passe");
+        assert_eq!(urgency(at(10), now, 24, false), "proche");
+        assert_eq!(urgency(at(30), now, 24, false), "a-venir");
+        assert_eq!(urgency(at(-1), now, 24, true), "tenu");
+        assert_eq!(moment("2026-09-01T08:00"), "2026-09-01T08:00:00Z");
+    }
+}
