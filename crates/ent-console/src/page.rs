@@ -47,6 +47,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "tickets.html",
     "ticket_new.html",
     "ticket.html",
+    "reports.html",
+    "notifications.html",
 ];
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {
