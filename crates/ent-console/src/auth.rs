@@ -127,10 +127,17 @@ pub fn form_token(body: &[u8]) -> Option<String> {
 /// The request again, once its form's CSRF token is `expected` (403 otherwise).
 async fn with_checked_csrf(req: Request, expected: &str) -> Result<Request, Response> {
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, FORM_LIMIT)
+    let content_type = crate::multipart::content_type(&parts.headers);
+    let multipart = crate::multipart::boundary(content_type).is_some();
+    let limit = if multipart { crate::multipart::UPLOAD_LIMIT } else { FORM_LIMIT };
+    let bytes = to_bytes(body, limit)
         .await
         .map_err(|_| ErrorPage::response(StatusCode::PAYLOAD_TOO_LARGE, "formulaire trop volumineux"))?;
-    match form_token(&bytes) {
+    let token = match multipart {
+        true => crate::multipart::parse(content_type, &bytes).and_then(|p| p.fields.opt(CSRF_FIELD)),
+        false => form_token(&bytes),
+    };
+    match token {
         Some(token) if same_secret(&token, expected) => Ok(Request::from_parts(parts, Body::from(bytes))),
         _ => {
             tracing::warn!(path = %parts.uri.path(), "console form refused: CSRF token missing or wrong");

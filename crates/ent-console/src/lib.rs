@@ -15,13 +15,17 @@ pub mod dashboard;
 mod form;
 mod forms;
 pub mod list;
+mod multipart;
+pub mod notifications;
 pub mod oidc;
 pub mod organisations;
 pub mod page;
 pub mod rgpd;
+pub mod reports;
 mod security;
 pub mod signin;
 pub mod tenants;
+mod ticket_files;
 pub mod tickets;
 pub mod users;
 
@@ -134,6 +138,8 @@ where
     pages.extend(tenants::routes());
     pages.extend(tickets::routes());
     pages.extend(rgpd::routes());
+    pages.extend(reports::routes());
+    pages.extend(notifications::routes());
     pages
 }
 

@@ -54,6 +54,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "rgpd_profile.html",
     "rgpd_log.html",
     "rgpd_contracts.html",
+    "reports.html",
+    "notifications.html",
 ];
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {

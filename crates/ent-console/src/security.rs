@@ -39,7 +39,10 @@ pub async fn headers(State(state): State<ConsoleState>, req: Request, next: Next
     let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };
-    headers.insert(header::CONTENT_SECURITY_POLICY, content_security_policy(&state));
+    // A page's own policy (a downloaded file's `sandbox`) is stricter: it stays.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, content_security_policy(&state));
+    }
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");

@@ -9,10 +9,13 @@
 
 use crate::forms::{french_moment, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
+use crate::multipart::Posted;
 use crate::page::{self, Notice, PageError, Shell};
+use crate::ticket_files::{self, FILES_FIELD};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
+use axum::body::Body;
 use axum::extract::{Path, Query};
-use axum::http::Method;
+use axum::http::{HeaderMap, Method};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Form;
@@ -22,6 +25,7 @@ use ent_kernel::http::FromRef;
 use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{self, SUPPORT_COMMENT, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ};
 use ent_platform::identity::Actor;
+use ent_support::support::attachments::{self, Checked};
 use ent_support::support::sla::SlaState;
 use ent_support::support::tickets::{
     self, Ctx, EscalateInput, HistoryEntry, NewComment, NewTicket, ReturnInput, Ticket, TicketPatch, TicketRow,
@@ -43,6 +47,7 @@ where
         route(Method::GET, "/tickets/priorite", Access::Signed(&SUPPORT_CREATE), get(priority_preview)),
         route(Method::GET, "/tickets/{ticket}", Access::Signed(&SUPPORT_READ), get(show)),
         route(Method::POST, "/tickets/{ticket}/commentaire", Access::Signed(&SUPPORT_COMMENT), post(comment)),
+        route(Method::GET, "/tickets/{ticket}/pieces-jointes/{piece}", Access::Signed(&SUPPORT_READ), get(download)),
         route(Method::POST, "/tickets/{ticket}/statut", Access::Signed(&SUPPORT_HANDLE), post(move_status)),
         route(Method::POST, "/tickets/{ticket}/escalade", Access::Signed(&SUPPORT_HANDLE), post(escalate)),
         route(Method::POST, "/tickets/{ticket}/renvoi", Access::Signed(&SUPPORT_HANDLE), post(return_down)),
@@ -104,13 +109,26 @@ fn ctx<'a>(state: &'a SupportState, actor: &'a Actor) -> Ctx<'a> {
 }
 
 /// The support levels the person works at (by role), lowest first.
-fn work_levels(actor: &Actor) -> Vec<Level> {
+pub(crate) fn work_levels(actor: &Actor) -> Vec<Level> {
     let mut levels: Vec<Level> = Level::ALL
         .into_iter()
         .filter(|l| actor.is_admin() || actor.bindings.iter().any(|b| b.role == l.role()))
         .collect();
     levels.dedup();
     levels
+}
+
+/// The tickets at one of `levels` (`t.level = … OR …`).
+pub(crate) fn at_levels(levels: &[Level]) -> Condition {
+    let parts = levels
+        .iter()
+        .map(|l| {
+            let mut c = Condition::default();
+            c.push("t.level = ?", &[l.as_str()]);
+            c
+        })
+        .collect();
+    Condition::any(parts)
 }
 
 /// `3 h 20` of business time.
@@ -197,17 +215,7 @@ fn queue_condition(actor: &Actor, params: &ListParams) -> Condition {
     match params.filter("niveau") {
         Some(level) => cond.push("t.level = ?", &[level]),
         // A support person sees the queue of the levels they work at.
-        None if !levels.is_empty() && !actor.is_admin() => {
-            let parts = levels
-                .iter()
-                .map(|l| {
-                    let mut c = Condition::default();
-                    c.push("t.level = ?", &[l.as_str()]);
-                    c
-                })
-                .collect();
-            cond.and(Condition::any(parts));
-        }
+        None if !levels.is_empty() && !actor.is_admin() => cond.and(at_levels(&levels)),
         None => {}
     }
     if let Some(q) = &params.q {
@@ -340,6 +348,7 @@ fn control_id(field: &str) -> String {
         "impact" => "impact",
         "urgency" => "urgence",
         "description" => "description",
+        FILES_FIELD => FILES_FIELD,
         _ => "nouveau-ticket",
     }
     .to_string()
@@ -385,8 +394,9 @@ async fn open_page(on: &On<SupportState>, reply: Reply<'_>) -> Result<Response, 
         "error": {
             "ent": refusal.message("tenant"), "sujet": refusal.message("subject"),
             "categorie": refusal.message("category"), "service": refusal.message("service"),
-            "description": refusal.message("description"),
+            "description": refusal.message("description"), "pieces": refusal.message(FILES_FIELD),
         },
+        "accepted": attachments::ACCEPTED,
     });
     Ok(page::render_status(status, "ticket_new.html", shell, values))
 }
@@ -396,8 +406,13 @@ async fn new_form(on: On<SupportState>, Query(query): Query<Fields>) -> Result<R
     open_page(&on, Reply::shown(&query, None)).await
 }
 
-/// Posted form: the ticket is opened by the domain and its page shown.
-async fn open(on: On<SupportState>, Form(fields): Form<Fields>) -> Result<Response, PageError> {
+/// Posted form: the ticket is opened by the domain, its files joined, and its page shown.
+async fn open(on: On<SupportState>, headers: HeaderMap, body: Body) -> Result<Response, PageError> {
+    let Posted { fields, files } = ticket_files::posted(&headers, body).await?;
+    let files = match ticket_files::checked(files) {
+        Ok(files) => files,
+        Err(problem) => return open_page(&on, Reply::refused(&fields, &problem, control_id)).await,
+    };
     let On { state, signed, .. } = &on;
     let new = NewTicket {
         tenant: fields.get("ent").to_string(),
@@ -409,8 +424,12 @@ async fn open(on: On<SupportState>, Form(fields): Form<Fields>) -> Result<Respon
         urgency: fields.get("urgence").to_string(),
         priority: None,
     };
-    match tickets::create(&ctx(state, &signed.0.actor), new).await {
-        Ok(ticket) => Ok(page::redirect(&format!("/tickets/{}?apres=ouvert", ticket.reference))),
+    let context = ctx(state, &signed.0.actor);
+    match tickets::create(&context, new).await {
+        Ok(ticket) => {
+            attachments::attach(&context, &ticket.id, true, files).await?;
+            Ok(page::redirect(&format!("/tickets/{}?apres=ouvert", ticket.reference)))
+        }
         Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
         Err(problem) => open_page(&on, Reply::refused(&fields, &problem, control_id)).await,
     }
@@ -543,6 +562,17 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
     let (row, viewer) = tickets::find(&state.store, actor, key).await?;
     let ticket = tickets::get(&context, &row.id).await?;
     let history: Vec<Value> = tickets::history(&context, &row.id).await?.iter().map(entry_view).collect();
+    let files: Vec<Value> = attachments::list(&context, &row.id)
+        .await?
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.file_name, "size": ticket_files::size_text(a.size), "by": a.uploaded_by,
+                "at": french_moment(&a.created_at), "internal": a.visibility == "internal",
+                "href": format!("/tickets/{}/pieces-jointes/{}", row.reference, a.id),
+            })
+        })
+        .collect();
     let clocks = match &ticket.sla {
         Some(sla) => clocks(state, &ticket, sla, context.now),
         None => Vec::new(),
@@ -569,6 +599,8 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
         },
         "viewer": match viewer { Viewer::Staff => "staff", Viewer::Vendor => "vendor", Viewer::Requester => "requester" },
         "history": history,
+        "files": files,
+        "accepted": attachments::ACCEPTED,
         "clocks": clocks,
         "can_comment": open,
         "can_note": open && staff,
@@ -586,6 +618,7 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
         "error": {
             "message": refusal.message("body"), "motif": refusal.message("reason"),
             "reponse": refusal.message("answer"), "affecte": refusal.message("assignee"),
+            "pieces": refusal.message(FILES_FIELD),
         },
     });
     Ok(page::render_status(status, "ticket.html", shell, values))
@@ -598,6 +631,7 @@ fn ticket_control(field: &str) -> String {
         "reason" => "motif",
         "answer" => "reponse",
         "assignee" => "affecte",
+        FILES_FIELD => FILES_FIELD,
         _ => "actions",
     }
     .to_string()
@@ -646,12 +680,15 @@ async fn act(
     answered(on, key, fields, done, after).await
 }
 
-/// A reply (`visibilite=public`) or an internal note (`visibilite=interne`).
+/// A reply (`visibilite=public`) or an internal note (`visibilite=interne`), with
+/// its files (seen by whom sees the message).
 async fn comment(
     on: On<SupportState>,
     Path(key): Path<String>,
-    Form(fields): Form<Fields>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, PageError> {
+    let Posted { fields, files } = ticket_files::posted(&headers, body).await?;
     let context = ctx(&on.state, &on.signed.0.actor);
     let (row, _) = tickets::find(&on.state.store, context.actor, &key).await?;
     let internal = fields.get("visibilite") == "interne";
@@ -659,8 +696,28 @@ async fn comment(
         body: fields.get("message").to_string(),
         visibility: Some(if internal { "internal" } else { "public" }.to_string()),
     };
-    let done = tickets::comment(&context, &row.id, c).await;
+    let done = match ticket_files::checked(files) {
+        Ok(files) => commented(&context, &row.id, c, files).await,
+        Err(problem) => Err(problem),
+    };
     answered(&on, &key, &fields, done, if internal { "note" } else { "commentaire" }).await
+}
+
+/// The comment, then its files with the comment's visibility.
+async fn commented(context: &Ctx<'_>, id: &str, c: NewComment, files: Vec<Checked>) -> Result<Ticket, Problem> {
+    let public = c.visibility.as_deref() == Some("public");
+    let ticket = tickets::comment(context, id, c).await?;
+    attachments::attach(context, id, public, files).await?;
+    Ok(ticket)
+}
+
+/// `/tickets/{ticket}/pieces-jointes/{piece}`: the file, to whom may see it, as a download.
+async fn download(
+    On { state, signed, .. }: On<SupportState>,
+    Path((key, piece)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let (attachment, bytes) = attachments::read(&ctx(&state, &signed.0.actor), &key, &piece).await?;
+    Ok(ticket_files::served(&attachment, bytes))
 }
 
 /// A status change (`vers`), with its public message; the pause is `waiting_requester`.

@@ -51,6 +51,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0024_deferred_indexes.sql",
     "0025_orgs_slimmer_indexes.sql",
     "0026_console_oidc.sql",
+    "0027_ticket_attachments.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -218,6 +219,11 @@ mod tests {
             26,
             "84389ad9219e16cd6cc9467b81f4d7d5dca8adb914413facf9ac384c88fa0fb6cda12086430d527fe9647cf19997c5d9",
             "84389ad9219e16cd6cc9467b81f4d7d5dca8adb914413facf9ac384c88fa0fb6cda12086430d527fe9647cf19997c5d9",
+        ),
+        (
+            27,
+            "8fdf3709c924db038d5b6714e41a9bf22a2f483e758f752ba7212be86c59f9c2e50206a90750e82cd6d76a446e27fcb2",
+            "e95d452d43390dc1af40c8749d7befaeafa1eb566f0fef3495a599e298505f5a433ec02bd469f8b4c89176489a61f629",
         ),
     ];
 

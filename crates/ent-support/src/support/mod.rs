@@ -8,6 +8,7 @@
 //! reached N3 on tenants it is the vendor of, with the requester pseudonymised
 //! unless N2 shared the identity, and without the académie's internal comments.
 
+pub mod attachments;
 pub mod calendar;
 pub mod jobs;
 pub mod policy;

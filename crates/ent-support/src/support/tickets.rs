@@ -160,12 +160,12 @@ pub struct HistoryEntry {
     pub body: Option<String>,
 }
 
-fn pseudonym(t: &TicketRow) -> String {
+pub(crate) fn pseudonym(t: &TicketRow) -> String {
     let hash = hex::encode(Sha256::digest(format!("{}:{}", t.id, t.requester_id).as_bytes()));
     format!("Demandeur {}", &hash[..8])
 }
 
-fn hides_requester(viewer: Viewer, t: &TicketRow) -> bool {
+pub(crate) fn hides_requester(viewer: Viewer, t: &TicketRow) -> bool {
     viewer == Viewer::Vendor && !t.requester_shared
 }
 

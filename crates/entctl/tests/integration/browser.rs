@@ -448,6 +448,11 @@ async fn a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser(db:
         let preview = until_text(&browser, "#priorite", p1).await;
         assert!(preview.contains(p1), "{preview}");
         browser.fill("#description", "Depuis ce matin, une page blanche s'affiche.").await;
+        // A capture joined to the ticket, chosen in the file control.
+        let folder = tempfile::tempdir().unwrap();
+        let capture = folder.path().join("capture-écran.txt");
+        std::fs::write(&capture, "Erreur 500 sur /cahier-de-liaison\n").unwrap();
+        browser.find("#pieces").await.send_keys(&capture.display().to_string()).await.unwrap();
         browser.click("#envoyer-ticket").await;
         // DSFR badges are upper case on screen.
         let shown = until_text(&browser, "body", &format!("priorité {p1}")).await;
@@ -463,6 +468,17 @@ async fn a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser(db:
         assert!(browser.text().await.contains(path.trim_start_matches("/tickets/")));
         browser.axe().await;
         browser.open(&path).await;
+        // The usager's capture, listed and downloaded as a file in the N1 agent's session.
+        let link = browser.find("#pieces-jointes a").await;
+        assert!(link.text().await.unwrap().contains("capture-écran.txt"));
+        let href = link.attr("href").await.unwrap().unwrap();
+        let fetch = "const done = arguments[arguments.length - 1];\
+            fetch(arguments[0]).then(r => r.text().then(body => done({ status: r.status, body,\
+              disposition: r.headers.get('content-disposition') })));";
+        let got = browser.client.execute_async(fetch, vec![href.into()]).await.unwrap();
+        assert_eq!(got["status"], 200, "{got}");
+        assert_eq!(got["body"], "Erreur 500 sur /cahier-de-liaison\n", "{got}");
+        assert!(got["disposition"].as_str().unwrap().starts_with("attachment;"), "{got}");
         browser.fill("#message", "Nous regardons.").await;
         browser.click("#repondre").await;
         until_text(&browser, "body", "Votre message est ajouté").await;

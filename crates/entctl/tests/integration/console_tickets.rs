@@ -70,7 +70,7 @@ pub(crate) async fn desk(store: &Store) {
     }
 }
 
-async fn app(db: TestDb) -> TestApp {
+pub(crate) async fn app(db: TestDb) -> TestApp {
     desk(&db.store).await;
     TestApp::builder(db).build().await
 }
@@ -95,13 +95,13 @@ pub(crate) async fn follow(app: &TestApp, session: &str, resp: &Resp) -> Resp {
 }
 
 /// The ticket's version as its page's forms carry it.
-fn version_of(html: &str) -> String {
+pub(crate) fn version_of(html: &str) -> String {
     let at = html.find("name=\"version\" value=\"").expect("a version field") + 22;
     html[at..].split('"').next().unwrap().to_string()
 }
 
 /// Opens the usager's ticket through the form; its reference.
-async fn open_ticket(app: &TestApp, usager: &str) -> String {
+pub(crate) async fn open_ticket(app: &TestApp, usager: &str) -> String {
     let fields = [
         ("ent", TENANT),
         ("sujet", "Le cahier de liaison ne s'ouvre plus"),
@@ -235,4 +235,148 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     assert!(page.text.contains("id=\"statut-ticket\">clos<"), "{}", page.text);
     let ticket = entcp::support::tickets::load(&mut app.store.conn().await.unwrap(), &reference).await.unwrap();
     assert_eq!(ticket.unwrap().status, entcp::support::Status::Closed);
+}
+
+/// Posts a multipart form (fields, then files as (name, bytes)) with `session`'s CSRF token.
+pub(crate) async fn post_files(
+    app: &TestApp,
+    session: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+    files: &[(&str, &[u8])],
+) -> Resp {
+    let page = get(app, session, "/compte").await;
+    let boundary = "----entcpTestBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    let csrf = csrf_of(&page.text);
+    for (name, value) in std::iter::once(("_csrf", csrf.as_str())).chain(fields.iter().copied()) {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+        );
+    }
+    for (file_name, bytes) in files {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"pieces\"; filename=\"{file_name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    app.post(path).header("cookie", session).bytes(&content_type, body).send().await
+}
+
+/// The address of the attachment named `name` on a ticket page.
+fn attachment_href(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!(">{name} <"))?;
+    let start = html[..at].rfind("href=\"")? + 6;
+    Some(html[start..].split('"').next()?.replace("&#x2F;", "/"))
+}
+
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n";
+
+backend_test!(attachments_come_with_the_ticket_and_the_notes_and_are_served_only_to_who_may_see_them);
+async fn attachments_come_with_the_ticket_and_the_notes_and_are_served_only_to_who_may_see_them(db: TestDb) {
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let fields = [
+        ("ent", TENANT),
+        ("sujet", "Capture de l'erreur"),
+        ("categorie", "acces"),
+        ("impact", "moyenne"),
+        ("urgence", "moyenne"),
+        ("description", "Voir la capture jointe."),
+    ];
+    // A page renamed .pdf is refused by its bytes: the form again, the error linked, no ticket.
+    let refused = post_files(&app, &usager, "/tickets/nouveau", &fields, &[("faux.pdf", b"<html><script>")]).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("href=\"#pieces\"") && refused.text.contains("faux.pdf"), "{}", refused.text);
+    assert!(refused.text.contains("value=\"Capture de l&#x27;erreur\""), "the fields are kept: {}", refused.text);
+    let opened =
+        post_files(&app, &usager, "/tickets/nouveau", &fields, &[("C:\\fakepath\\capture écran.pdf", PDF)]).await;
+    let page = follow(&app, &usager, &opened).await;
+    assert!(page.text.contains("capture écran.pdf"), "the cleaned name is listed: {}", page.text);
+    let path = opened.header("location").unwrap().split('?').next().unwrap().to_string();
+    let pdf = attachment_href(&page.text, "capture écran.pdf").expect("a link to the file");
+
+    // The N1 downloads it, as a sandboxed attachment; adds an internal note with a file.
+    let n1 = sign_in(&app, N1).await;
+    let file = get(&app, &n1, &pdf).await;
+    assert_eq!((file.status, file.text.as_bytes()), (200, PDF));
+    assert!(file.header("content-disposition").unwrap().starts_with("attachment; filename=\"capture--cran.pdf\""));
+    assert_eq!(file.header("x-content-type-options"), Some("nosniff"));
+    assert!(file.header("content-security-policy").unwrap().starts_with("sandbox"));
+    assert_eq!(file.header("content-type"), Some("application/pdf"));
+    let note = [("message", "Journal du serveur SSO joint."), ("visibilite", "interne")];
+    let noted = post_files(&app, &n1, &format!("{path}/commentaire"), &note, &[("journal.txt", b"ERROR sso\n")]).await;
+    let page = follow(&app, &n1, &noted).await;
+    let journal = attachment_href(&page.text, "journal.txt").expect("the note's file is listed to N1");
+    assert_eq!(get(&app, &n1, &journal).await.text, "ERROR sso\n");
+
+    // The usager: its file, not the internal note's (listed nor served).
+    let page = get(&app, &usager, &path).await;
+    assert!(page.text.contains("capture écran.pdf") && !page.text.contains("journal.txt"), "{}", page.text);
+    assert_eq!(get(&app, &usager, &journal).await.status, 404);
+    assert_eq!(get(&app, &usager, &pdf).await.status, 200);
+    // Another commune's N1: neither.
+    let other = sign_in(&app, OTHER_N1).await;
+    assert_eq!((get(&app, &other, &pdf).await.status, get(&app, &other, &journal).await.status), (404, 404));
+
+    // Up to the vendor: the usager's file, never the internal note's.
+    for (who, reason) in [(N1, "Relève de l'académie."), (N2, "Anomalie de l'éditeur.")] {
+        let session = sign_in(&app, who).await;
+        let page = get(&app, &session, &path).await;
+        let up = [("version", version_of(&page.text)), ("motif", reason.to_string())];
+        let up: Vec<(&str, &str)> = up.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        follow(&app, &session, &post_form(&app, &session, &format!("{path}/escalade"), &up).await).await;
+    }
+    let n3 = sign_in(&app, N3).await;
+    let page = get(&app, &n3, &path).await;
+    assert!(page.text.contains("capture écran.pdf") && !page.text.contains("journal.txt"), "{}", page.text);
+    assert!(!page.text.contains(USAGER), "the uploader is pseudonymised for the vendor: {}", page.text);
+    assert_eq!((get(&app, &n3, &pdf).await.status, get(&app, &n3, &journal).await.status), (200, 404));
+
+    // Each upload is audited with the file's fingerprint.
+    let audited: Vec<String> =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'support.tickets.attach' ORDER BY seq")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(audited.len(), 2, "{audited:?}");
+    assert!(audited[0].contains("capture écran.pdf") && audited[1].contains("\"internal\""), "{audited:?}");
+}
+
+backend_test!(the_reports_chart_the_backlog_and_the_delays_per_level_and_per_tenant_with_their_data_and_csv);
+async fn the_reports_chart_the_backlog_and_the_delays_per_level_and_per_tenant_with_their_data_and_csv(db: TestDb) {
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    open_ticket(&app, &usager).await;
+    open_ticket(&app, &usager).await;
+    assert_eq!(get(&app, &usager, "/tickets/rapports").await.status, 403, "a requester has no report");
+
+    let n1 = sign_in(&app, N1).await;
+    let page = get(&app, &n1, "/tickets/rapports").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    // Four charts, each an SVG image followed by the data table.
+    assert_eq!(page.text.matches("<svg role=\"img\"").count(), 4, "{}", page.text);
+    let table = &page.text[page.text.find("id=\"donnees-rapport\"").expect("the data table")..];
+    let n1_row = &table[table.find("<th scope=\"row\">N1</th>").expect("the N1 row")..];
+    // Two new tickets at N1: 2 new, 0 in progress, 0 waiting, 0 resolved, 0 closed, 2 open.
+    assert!(n1_row.starts_with("<th scope=\"row\">N1</th><td>2</td><td>0</td><td>0</td><td>0</td>"), "{n1_row}");
+    let per_tenant = get(&app, &n1, "/tickets/rapports?par=ent").await;
+    assert!(per_tenant.text.contains(&format!("<th scope=\"row\">{TENANT}</th><td>2</td>")), "{}", per_tenant.text);
+
+    let csv = get(&app, &n1, "/tickets/rapports/csv?par=ent").await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(csv.header("content-disposition").unwrap().starts_with("attachment"));
+    assert!(csv.text.starts_with("tenant;nouveaux;"), "{}", csv.text);
+    assert!(csv.text.contains(&format!("{TENANT};2;0;0;0;0;")), "{}", csv.text);
+    // Another commune's N1 counts none of them.
+    let other = sign_in(&app, OTHER_N1).await;
+    assert!(!get(&app, &other, "/tickets/rapports/csv?par=ent").await.text.contains(TENANT));
 }
