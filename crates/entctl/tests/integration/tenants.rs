@@ -442,7 +442,12 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     let added: Vec<&String> = with_option.iter().filter(|f| !base_files.contains(f)).collect();
     assert_eq!(
         added,
-        ["deployment-exercices.yaml", "persistentvolumeclaim-exercices-data.yaml", "service-exercices.yaml"],
+        [
+            "deployment-exercices.yaml",
+            "persistentvolumeclaim-exercices-data.yaml",
+            "secret-exercices-credentials.yaml",
+            "service-exercices.yaml"
+        ],
         "{}",
         db.name
     );
@@ -462,7 +467,7 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     pass().await.unwrap();
     let left = files_of(&dir);
     assert!(left.iter().all(|f| !f.starts_with("deployment-") && !f.starts_with("service-")), "{left:?}");
-    assert!(left.contains(&"secret-ent-credentials.yaml".to_string()));
+    assert!(left.contains(&"secret-cahier-de-textes-credentials.yaml".to_string()), "{left:?}");
     assert!(left.contains(&"persistentvolumeclaim-cahier-de-textes-data.yaml".to_string()), "{left:?}");
 
     // Archived: the data stays for three months, then the purge job deletes it, audited.
