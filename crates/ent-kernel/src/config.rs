@@ -68,6 +68,29 @@ pub struct ProvisioningConfig {
     pub reconcile: ReconcileConfig,
     /// Bounds and allow-lists checked at `tenants apply`.
     pub guardrails: GuardrailsConfig,
+    /// What the `manifests` backend writes in place of each Secret (never its values).
+    pub manifests_secrets: ManifestsSecretsConfig,
+}
+
+/// How the `manifests` backend keeps credentials out of a folder meant for git.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ManifestsSecretsMode {
+    /// No Secret written; a note in the folder lists the Secrets to provide by other means.
+    #[default]
+    Omit,
+    /// A bitnami `SealedSecret` per Secret, its values encrypted with the controller's certificate.
+    Sealed,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManifestsSecretsConfig {
+    /// `omit` (default) or `sealed`.
+    pub mode: ManifestsSecretsMode,
+    /// The sealed-secrets controller's certificate (PEM, as `kubeseal --fetch-cert` prints
+    /// it) or RSA public key; required by `sealed`.
+    pub sealed_secrets_cert: Option<PathBuf>,
 }
 
 /// The reconciler's limits (`kube` backend), like a controller's client and work queue.
@@ -401,6 +424,7 @@ impl Default for ProvisioningConfig {
             cluster: ClusterConfig::default(),
             reconcile: ReconcileConfig::default(),
             guardrails: GuardrailsConfig::default(),
+            manifests_secrets: ManifestsSecretsConfig::default(),
         }
     }
 }
@@ -574,6 +598,12 @@ impl Config {
         }
         self.provisioning.reconcile.validate()?;
         self.provisioning.guardrails.validate()?;
+        let secrets = &self.provisioning.manifests_secrets;
+        if secrets.mode == ManifestsSecretsMode::Sealed && secrets.sealed_secrets_cert.is_none() {
+            anyhow::bail!(
+                "provisioning.manifests_secrets : le mode sealed demande sealed_secrets_cert (kubeseal --fetch-cert)"
+            );
+        }
         self.mail
             .from
             .parse::<lettre::message::Mailbox>()

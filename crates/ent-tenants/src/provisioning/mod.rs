@@ -10,6 +10,7 @@ pub mod purge;
 pub mod reconcile;
 pub mod render;
 pub mod runtime;
+pub mod sealed;
 pub mod state;
 
 pub use render::{render, to_yaml, RenderedObject};
