@@ -713,6 +713,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_account_bounds_are_those_the_readme_documents() {
+        let readme = include_str!("../../../README.md");
+        let accounts = GuardrailsConfig::default().accounts;
+        assert_eq!(accounts.len(), 4);
+        let french = |n: i64| format!("{} {:03}", n / 1000, n % 1000);
+        for (kind, bounds) in &accounts {
+            let row = format!("(`{kind}`");
+            let line = readme.lines().find(|l| l.starts_with("| ") && l.contains(&row)).expect("a README row");
+            let expected = format!("| {} | {} |", french(bounds.max), french(bounds.approval_above));
+            assert!(line.ends_with(&expected), "{line} ≠ {expected}");
+        }
+    }
+
+    #[test]
     fn no_file_gives_loopback_and_embedded_sqlite() {
         let config = Config::default();
         assert_eq!(config.server.listen, "127.0.0.1:8080");
