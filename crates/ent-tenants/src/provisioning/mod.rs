@@ -3,6 +3,7 @@
 //! apply), the reconciler and the retention purge.
 
 pub mod backend;
+pub mod conditions;
 pub mod kube;
 pub mod lease;
 pub mod manifests;
