@@ -69,13 +69,13 @@ pub struct ProvisioningConfig {
     /// Bounds and allow-lists checked at `tenants apply`.
     pub guardrails: GuardrailsConfig,
     /// What the `manifests` backend writes in place of each Secret (never its values).
-    pub manifests_secrets: ManifestsSecretsConfig,
+    pub manifests_credentials: ManifestsCredentialsConfig,
 }
 
 /// How the `manifests` backend keeps credentials out of a folder meant for git.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum ManifestsSecretsMode {
+pub enum ManifestsCredentialsMode {
     /// No Secret written; a note in the folder lists the Secrets to provide by other means.
     #[default]
     Omit,
@@ -85,12 +85,12 @@ pub enum ManifestsSecretsMode {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct ManifestsSecretsConfig {
+pub struct ManifestsCredentialsConfig {
     /// `omit` (default) or `sealed`.
-    pub mode: ManifestsSecretsMode,
+    pub mode: ManifestsCredentialsMode,
     /// The sealed-secrets controller's certificate (PEM, as `kubeseal --fetch-cert` prints
     /// it) or RSA public key; required by `sealed`.
-    pub sealed_secrets_cert: Option<PathBuf>,
+    pub sealing_cert: Option<PathBuf>,
 }
 
 /// The reconciler's limits (`kube` backend), like a controller's client and work queue.
@@ -424,7 +424,7 @@ impl Default for ProvisioningConfig {
             cluster: ClusterConfig::default(),
             reconcile: ReconcileConfig::default(),
             guardrails: GuardrailsConfig::default(),
-            manifests_secrets: ManifestsSecretsConfig::default(),
+            manifests_credentials: ManifestsCredentialsConfig::default(),
         }
     }
 }
@@ -598,10 +598,10 @@ impl Config {
         }
         self.provisioning.reconcile.validate()?;
         self.provisioning.guardrails.validate()?;
-        let secrets = &self.provisioning.manifests_secrets;
-        if secrets.mode == ManifestsSecretsMode::Sealed && secrets.sealed_secrets_cert.is_none() {
+        let secrets = &self.provisioning.manifests_credentials;
+        if secrets.mode == ManifestsCredentialsMode::Sealed && secrets.sealing_cert.is_none() {
             anyhow::bail!(
-                "provisioning.manifests_secrets : le mode sealed demande sealed_secrets_cert (kubeseal --fetch-cert)"
+                "provisioning.manifests_credentials : le mode sealed demande sealing_cert (kubeseal --fetch-cert)"
             );
         }
         self.mail

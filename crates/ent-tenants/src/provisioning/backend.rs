@@ -7,7 +7,7 @@ use super::runtime::Reconciler;
 use super::sealed::{Sealer, SecretsPolicy};
 use super::RenderedObject;
 use crate::tenants::Tenant;
-use ent_kernel::config::{Config, ManifestsSecretsMode, ProvisioningBackend, ProvisioningConfig};
+use ent_kernel::config::{Config, ManifestsCredentialsMode, ProvisioningBackend, ProvisioningConfig};
 use std::sync::Arc;
 
 /// What the backend says about a tenant's objects after applying or reading them.
@@ -116,12 +116,12 @@ impl BackendError {
 
 /// What the `manifests` backend writes for Secrets (`sealed`: the controller's certificate, read now).
 fn secrets_policy(provisioning: &ProvisioningConfig) -> Result<SecretsPolicy, BackendError> {
-    let config = &provisioning.manifests_secrets;
-    let path = match (config.mode, &config.sealed_secrets_cert) {
-        (ManifestsSecretsMode::Omit, _) => return Ok(SecretsPolicy::Omit),
-        (ManifestsSecretsMode::Sealed, Some(path)) => path,
-        (ManifestsSecretsMode::Sealed, None) => {
-            return Err(BackendError::SealingCert("provisioning.manifests_secrets.sealed_secrets_cert absent".into()))
+    let config = &provisioning.manifests_credentials;
+    let path = match (config.mode, &config.sealing_cert) {
+        (ManifestsCredentialsMode::Omit, _) => return Ok(SecretsPolicy::Omit),
+        (ManifestsCredentialsMode::Sealed, Some(path)) => path,
+        (ManifestsCredentialsMode::Sealed, None) => {
+            return Err(BackendError::SealingCert("provisioning.manifests_credentials.sealing_cert absent".into()))
         }
     };
     let unreadable = |reason: String| BackendError::SealingCert(format!("{} : {reason}", path.display()));

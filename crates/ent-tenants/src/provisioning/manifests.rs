@@ -10,7 +10,7 @@
 //! reconciler's lease (`tenant_leases`), not this module's.
 //!
 //! No Secret is written as such: its values would sit in clear text in git. It is
-//! left out (listed in a note) or sealed, as `provisioning.manifests_secrets` says.
+//! left out (listed in a note) or sealed, as `provisioning.manifests_credentials` says.
 
 use super::sealed::{omitted_note, SecretsPolicy, NOTE_FILE};
 use super::RenderedObject;

@@ -100,7 +100,7 @@ impl Sealer {
 pub fn omitted_note(secrets: &[&RenderedObject]) -> String {
     let mut note = String::from(
         "Secrets non écrits dans ce dossier (destiné à git) : à fournir au cluster par un autre moyen\n\
-         (provisioning.manifests_secrets.mode: sealed avec le certificat du contrôleur sealed-secrets,\n\
+         (provisioning.manifests_credentials.mode: sealed avec le certificat du contrôleur sealed-secrets,\n\
          ou votre gestionnaire de secrets ; valeurs : `entctl tenants render <slug>` sur le serveur).\n\n",
     );
     for secret in secrets {

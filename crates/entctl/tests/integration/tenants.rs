@@ -259,15 +259,15 @@ fn tree(root: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
 backend_test!(no_generated_password_is_written_in_the_gitops_folder_left_out_or_sealed);
 async fn no_generated_password_is_written_in_the_gitops_folder_left_out_or_sealed(db: crate::common::TestDb) {
     use base64::Engine;
-    use entcp::config::{ManifestsSecretsConfig, ManifestsSecretsMode};
+    use entcp::config::{ManifestsCredentialsConfig, ManifestsCredentialsMode};
     common::import_sample(&db.store).await;
     let data = tempfile::tempdir().unwrap();
     let cert = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ent-tenants/testdata/sealed-secrets.crt");
-    for mode in [ManifestsSecretsMode::Omit, ManifestsSecretsMode::Sealed] {
+    for mode in [ManifestsCredentialsMode::Omit, ManifestsCredentialsMode::Sealed] {
         let mut config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
-        let sealed = mode == ManifestsSecretsMode::Sealed;
-        config.provisioning.manifests_secrets =
-            ManifestsSecretsConfig { mode, sealed_secrets_cert: sealed.then(|| cert.clone()) };
+        let sealed = mode == ManifestsCredentialsMode::Sealed;
+        config.provisioning.manifests_credentials =
+            ManifestsCredentialsConfig { mode, sealing_cert: sealed.then(|| cert.clone()) };
         let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
         if !sealed {
             let doc: entcp::tenants::EntTenant =
