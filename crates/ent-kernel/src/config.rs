@@ -68,6 +68,29 @@ pub struct ProvisioningConfig {
     pub reconcile: ReconcileConfig,
     /// Bounds and allow-lists checked at `tenants apply`.
     pub guardrails: GuardrailsConfig,
+    /// What the `manifests` backend writes in place of each Secret (never its values).
+    pub manifests_credentials: ManifestsCredentialsConfig,
+}
+
+/// How the `manifests` backend keeps credentials out of a folder meant for git.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ManifestsCredentialsMode {
+    /// No Secret written; a note in the folder lists the Secrets to provide by other means.
+    #[default]
+    Omit,
+    /// A bitnami `SealedSecret` per Secret, its values encrypted with the controller's certificate.
+    Sealed,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManifestsCredentialsConfig {
+    /// `omit` (default) or `sealed`.
+    pub mode: ManifestsCredentialsMode,
+    /// The sealed-secrets controller's certificate (PEM, as `kubeseal --fetch-cert` prints
+    /// it) or RSA public key; required by `sealed`.
+    pub sealing_cert: Option<PathBuf>,
 }
 
 /// The reconciler's limits (`kube` backend), like a controller's client and work queue.
@@ -401,6 +424,7 @@ impl Default for ProvisioningConfig {
             cluster: ClusterConfig::default(),
             reconcile: ReconcileConfig::default(),
             guardrails: GuardrailsConfig::default(),
+            manifests_credentials: ManifestsCredentialsConfig::default(),
         }
     }
 }
@@ -574,6 +598,12 @@ impl Config {
         }
         self.provisioning.reconcile.validate()?;
         self.provisioning.guardrails.validate()?;
+        let secrets = &self.provisioning.manifests_credentials;
+        if secrets.mode == ManifestsCredentialsMode::Sealed && secrets.sealing_cert.is_none() {
+            anyhow::bail!(
+                "provisioning.manifests_credentials : le mode sealed demande sealing_cert (kubeseal --fetch-cert)"
+            );
+        }
         self.mail
             .from
             .parse::<lettre::message::Mailbox>()
@@ -681,6 +711,20 @@ fn parse_enum<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, crate::y
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_account_bounds_are_those_the_readme_documents() {
+        let readme = include_str!("../../../README.md");
+        let accounts = GuardrailsConfig::default().accounts;
+        assert_eq!(accounts.len(), 4);
+        let french = |n: i64| format!("{} {:03}", n / 1000, n % 1000);
+        for (kind, bounds) in &accounts {
+            let row = format!("(`{kind}`");
+            let line = readme.lines().find(|l| l.starts_with("| ") && l.contains(&row)).expect("a README row");
+            let expected = format!("| {} | {} |", french(bounds.max), french(bounds.approval_above));
+            assert!(line.ends_with(&expected), "{line} ≠ {expected}");
+        }
+    }
 
     #[test]
     fn no_file_gives_loopback_and_embedded_sqlite() {

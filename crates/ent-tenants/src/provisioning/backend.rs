@@ -4,9 +4,10 @@
 use super::kube::KubeBackend;
 use super::manifests::ManifestsBackend;
 use super::runtime::Reconciler;
+use super::sealed::{Sealer, SecretsPolicy};
 use super::RenderedObject;
 use crate::tenants::Tenant;
-use ent_kernel::config::{Config, ProvisioningBackend};
+use ent_kernel::config::{Config, ManifestsCredentialsMode, ProvisioningBackend, ProvisioningConfig};
 use std::sync::Arc;
 
 /// What the backend says about a tenant's objects after applying or reading them.
@@ -87,6 +88,8 @@ pub enum BackendError {
     Deadline(f64),
     #[error("type d'objet {0} non géré par le moteur kube")]
     UnsupportedKind(String),
+    #[error("certificat sealed-secrets : {0}")]
+    SealingCert(String),
     #[error("écriture des manifestes : {0}")]
     ManifestsWrite(std::io::Error),
     #[error("lecture des manifestes : {0}")]
@@ -101,13 +104,29 @@ impl BackendError {
             BackendError::Request { detail, .. } if detail.contains("délai par requête") => "timeout".into(),
             BackendError::Request { .. } => "transport".into(),
             BackendError::Deadline(_) => "deadline".into(),
-            BackendError::ClusterConfig(_) | BackendError::Kubeconfig { .. } | BackendError::Client(_) => {
-                "config".into()
-            }
+            BackendError::ClusterConfig(_)
+            | BackendError::Kubeconfig { .. }
+            | BackendError::Client(_)
+            | BackendError::SealingCert(_) => "config".into(),
             BackendError::UnsupportedKind(_) => "unsupported_kind".into(),
             BackendError::ManifestsWrite(_) | BackendError::ManifestsRead(_) => "manifests".into(),
         }
     }
+}
+
+/// What the `manifests` backend writes for Secrets (`sealed`: the controller's certificate, read now).
+fn secrets_policy(provisioning: &ProvisioningConfig) -> Result<SecretsPolicy, BackendError> {
+    let config = &provisioning.manifests_credentials;
+    let path = match (config.mode, &config.sealing_cert) {
+        (ManifestsCredentialsMode::Omit, _) => return Ok(SecretsPolicy::Omit),
+        (ManifestsCredentialsMode::Sealed, Some(path)) => path,
+        (ManifestsCredentialsMode::Sealed, None) => {
+            return Err(BackendError::SealingCert("provisioning.manifests_credentials.sealing_cert absent".into()))
+        }
+    };
+    let unreadable = |reason: String| BackendError::SealingCert(format!("{} : {reason}", path.display()));
+    let pem = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
+    Ok(SecretsPolicy::Sealed(Sealer::from_pem(&pem).map_err(unreadable)?))
 }
 
 pub enum Backend {
@@ -121,7 +140,9 @@ impl Backend {
     pub async fn from_config(config: &Config, reconciler: &Arc<Reconciler>) -> Result<Backend, BackendError> {
         let provisioning = &config.provisioning;
         Ok(match provisioning.backend {
-            ProvisioningBackend::Manifests => Backend::Manifests(ManifestsBackend::new(config.manifests_dir())),
+            ProvisioningBackend::Manifests => Backend::Manifests(
+                ManifestsBackend::new(config.manifests_dir()).with_secrets(secrets_policy(provisioning)?),
+            ),
             ProvisioningBackend::Kube => Backend::Kube(
                 KubeBackend::from_config(&provisioning.kube, &provisioning.reconcile, reconciler.clone()).await?,
             ),

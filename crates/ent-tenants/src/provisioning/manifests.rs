@@ -8,7 +8,11 @@
 //! not matching it (a writer killed midway, a hand edit), or written from other
 //! inputs than the applied ones, rewrites the folder; checking needs no render. One writer per tenant across processes is the
 //! reconciler's lease (`tenant_leases`), not this module's.
+//!
+//! No Secret is written as such: its values would sit in clear text in git. It is
+//! left out (listed in a note) or sealed, as `provisioning.manifests_credentials` says.
 
+use super::sealed::{omitted_note, SecretsPolicy, NOTE_FILE};
 use super::RenderedObject;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -18,20 +22,35 @@ pub const HASH_FILE: &str = ".entcp-sha256";
 
 pub struct ManifestsBackend {
     root: PathBuf,
+    secrets: SecretsPolicy,
 }
 
 fn file_name(object: &RenderedObject) -> String {
     format!("{}-{}.yaml", object.kind.to_ascii_lowercase(), object.name)
 }
 
-/// The files of a tenant folder holding `objects`: (name, YAML), sorted by name.
+/// The files of a tenant folder holding `objects`, Secrets left out: (name, YAML), sorted by name.
 pub fn files(objects: &[RenderedObject]) -> std::io::Result<Vec<(String, String)>> {
-    let mut files = objects
-        .iter()
-        .map(|object| {
-            Ok((file_name(object), ent_kernel::yaml::to_string(&object.manifest).map_err(std::io::Error::other)?))
-        })
-        .collect::<std::io::Result<Vec<_>>>()?;
+    files_under(objects, &SecretsPolicy::Omit)
+}
+
+/// The files of a tenant folder holding `objects`, each Secret as `secrets` says.
+fn files_under(objects: &[RenderedObject], secrets: &SecretsPolicy) -> std::io::Result<Vec<(String, String)>> {
+    let yaml = |object: &RenderedObject| -> std::io::Result<(String, String)> {
+        Ok((file_name(object), ent_kernel::yaml::to_string(&object.manifest).map_err(std::io::Error::other)?))
+    };
+    let (credentials, others): (Vec<&RenderedObject>, Vec<&RenderedObject>) =
+        objects.iter().partition(|o| o.kind == "Secret");
+    let mut files = others.into_iter().map(yaml).collect::<std::io::Result<Vec<_>>>()?;
+    match secrets {
+        SecretsPolicy::Omit if !credentials.is_empty() => files.push((NOTE_FILE.into(), omitted_note(&credentials))),
+        SecretsPolicy::Omit => {}
+        SecretsPolicy::Sealed(sealer) => {
+            for secret in credentials {
+                files.push(yaml(&sealer.seal(secret).map_err(std::io::Error::other)?)?);
+            }
+        }
+    }
     files.sort();
     Ok(files)
 }
@@ -54,7 +73,17 @@ fn hash_of(files: &[(String, String)]) -> String {
 
 impl ManifestsBackend {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        ManifestsBackend { root: root.into() }
+        ManifestsBackend { root: root.into(), secrets: SecretsPolicy::Omit }
+    }
+
+    /// Secrets written as `secrets` says (by default: left out, listed in a note).
+    pub fn with_secrets(self, secrets: SecretsPolicy) -> Self {
+        ManifestsBackend { secrets, ..self }
+    }
+
+    /// What a folder was written from: the reconciler's inputs and the secrets policy.
+    fn written_from(&self, inputs_hash: &str) -> String {
+        format!("{inputs_hash} {}", self.secrets.fingerprint())
     }
 
     pub fn tenant_dir(&self, slug: &str) -> PathBuf {
@@ -71,7 +100,7 @@ impl ManifestsBackend {
         if objects.is_empty() {
             return remove_if_present(&target);
         }
-        let files = files(objects)?;
+        let files = files_under(objects, &self.secrets)?;
         // Unique per writer: a writer killed midway never shares a folder with the next one.
         let unique = ent_kernel::store::new_id();
         let staging = self.root.join(format!(".{slug}.new-{unique}"));
@@ -81,7 +110,7 @@ impl ManifestsBackend {
         }
         ent_kernel::files::write_private(
             &staging.join(HASH_FILE),
-            format!("{}\n{inputs_hash}\n", hash_of(&files)).as_bytes(),
+            format!("{}\n{}\n", hash_of(&files), self.written_from(inputs_hash)).as_bytes(),
         )?;
         let old = self.root.join(format!(".{slug}.old-{unique}"));
         if target.exists() {
@@ -103,7 +132,7 @@ impl ManifestsBackend {
         };
         let mut lines = recorded.lines();
         let (Some(content), Some(inputs)) = (lines.next(), lines.next()) else { return Ok(false) };
-        if inputs != inputs_hash {
+        if inputs != self.written_from(inputs_hash) {
             return Ok(false);
         }
         let mut present = Vec::new();

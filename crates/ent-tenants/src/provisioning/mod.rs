@@ -3,6 +3,7 @@
 //! apply), the reconciler and the retention purge.
 
 pub mod backend;
+pub mod conditions;
 pub mod kube;
 pub mod lease;
 pub mod manifests;
@@ -10,6 +11,7 @@ pub mod purge;
 pub mod reconcile;
 pub mod render;
 pub mod runtime;
+pub mod sealed;
 pub mod state;
 
 pub use render::{render, to_yaml, RenderedObject};

@@ -30,7 +30,7 @@ pub struct PassReport {
 }
 
 /// Bumped when `render` changes (or what is hashed), so that every tenant is re-applied once.
-const RENDER_VERSION: &str = "3";
+const RENDER_VERSION: &str = "4";
 
 /// The hash of everything `render` reads. Rendering is pure, so equal inputs mean
 /// equal desired objects: a no-op pass need not even render. Of a service, `render`

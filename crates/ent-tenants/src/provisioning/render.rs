@@ -8,11 +8,11 @@ use ent_platform::catalog::Service;
 use ent_platform::registry::Org;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, HTTPGetAction, LimitRange,
-    LimitRangeItem, LimitRangeSpec, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceQuota,
-    ResourceQuotaSpec, ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecurityContext,
-    Service as KubeService, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, LimitRange, LimitRangeItem,
+    LimitRangeSpec, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceQuota, ResourceQuotaSpec, ResourceRequirements,
+    SeccompProfile, Secret, SecretVolumeSource, SecurityContext, Service as KubeService, ServicePort, ServiceSpec,
+    Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, IPBlock, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
@@ -194,21 +194,9 @@ pub fn render(
             ..ConfigMap::default()
         },
     ));
-    // `data`, not `stringData`: under server-side apply a key of `stringData` is never owned,
-    // so one removed from the rendered Secret would stay in the live one (kubernetes#108008).
-    let credentials: BTreeMap<String, ByteString> = services
-        .iter()
-        .map(|s| (format!("{}-password", s.code), ByteString(credential(secret_seed, &s.code).into_bytes())))
-        .collect();
-    objects.push(object(
-        "ent-credentials",
-        Secret {
-            metadata: meta("ent-credentials", Some(&ns), labels(tenant, org, None)),
-            data: Some(credentials),
-            type_: Some("Opaque".into()),
-            ..Secret::default()
-        },
-    ));
+    for service in services {
+        objects.push(credentials(tenant, org, &ns, service, secret_seed));
+    }
     for service in services {
         if service.deployment.needs_storage() {
             objects.push(volume_claim(tenant, org, &ns, service, cluster));
@@ -348,6 +336,31 @@ fn egress_policy(
     ))
 }
 
+/// Where a container finds its service's credentials, one file per key.
+pub const SECRETS_PATH: &str = "/run/secrets";
+
+/// The name of a service's Secret.
+pub fn credentials_name(service: &str) -> String {
+    format!("{service}-credentials")
+}
+
+/// One Secret per service, holding its `password`. `data`, not `stringData`: under
+/// server-side apply a key of `stringData` is never owned, so one removed from the
+/// rendered Secret would stay in the live one (kubernetes#108008).
+fn credentials(tenant: &Tenant, org: &Org, ns: &str, service: &Service, seed: &str) -> RenderedObject {
+    let name = credentials_name(&service.code);
+    let password = ByteString(credential(seed, &service.code).into_bytes());
+    object(
+        &name,
+        Secret {
+            metadata: meta(&name, Some(ns), labels(tenant, org, Some(&service.code))),
+            data: Some(BTreeMap::from([("password".to_string(), password)])),
+            type_: Some("Opaque".into()),
+            ..Secret::default()
+        },
+    )
+}
+
 fn volume_claim(tenant: &Tenant, org: &Org, ns: &str, service: &Service, cluster: &ClusterConfig) -> RenderedObject {
     let name = format!("{}-data", service.code);
     object(
@@ -379,6 +392,22 @@ fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, r
     let mut volumes =
         vec![Volume { name: "tmp".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() }];
     let mut mounts = vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..VolumeMount::default() }];
+    // The service's own credentials, and only them, as read-only files in /run/secrets.
+    volumes.push(Volume {
+        name: "credentials".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(credentials_name(&service.code)),
+            default_mode: Some(0o400),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    });
+    mounts.push(VolumeMount {
+        name: "credentials".into(),
+        mount_path: SECRETS_PATH.into(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    });
     if d.needs_storage() {
         let claim =
             PersistentVolumeClaimVolumeSource { claim_name: format!("{}-data", service.code), ..Default::default() };
@@ -400,10 +429,6 @@ fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, r
             ])),
             ..ResourceRequirements::default()
         }),
-        env_from: Some(vec![EnvFromSource {
-            secret_ref: Some(SecretEnvSource { name: "ent-credentials".into(), optional: None }),
-            ..EnvFromSource::default()
-        }]),
         volume_mounts: Some(mounts),
         security_context: Some(restricted_container()),
         // Up once its health path answers: ready to serve, alive, started within its time.
@@ -550,6 +575,7 @@ mod tests {
     use crate::tenants::IdentitySource;
     use ent_platform::catalog::Catalog;
     use ent_platform::registry::{EtabType, OrgRef};
+    use serde_json::json;
 
     fn school() -> Org {
         Org {
@@ -817,18 +843,44 @@ mod tests {
     }
 
     #[test]
+    fn each_deployment_mounts_only_its_services_secret_as_read_only_files() {
+        let objects = rendered(Status::Active, &["visio"]);
+        let secrets: Vec<&str> = objects.iter().filter(|o| o.kind == "Secret").map(|o| o.name.as_str()).collect();
+        let deployments: Vec<&RenderedObject> = objects.iter().filter(|o| o.kind == "Deployment").collect();
+        assert_eq!(secrets.len(), deployments.len(), "one Secret per service: {secrets:?}");
+        for o in deployments {
+            let pod = &o.manifest["spec"]["template"]["spec"];
+            let container = &pod["containers"][0];
+            assert!(container["envFrom"].is_null() && container["env"].is_null(), "{}: no credential as env", o.name);
+            let from_secrets: Vec<&serde_json::Value> =
+                pod["volumes"].as_array().unwrap().iter().filter(|v| !v["secret"].is_null()).collect();
+            assert_eq!(from_secrets.len(), 1, "{}", o.name);
+            let volume = from_secrets[0];
+            assert_eq!(volume["secret"]["secretName"], format!("{}-credentials", o.name));
+            assert_eq!(volume["secret"]["defaultMode"], 0o400);
+            assert!(secrets.contains(&format!("{}-credentials", o.name).as_str()));
+            let mount = container["volumeMounts"].as_array().unwrap().iter().find(|m| m["name"] == volume["name"]);
+            let mount = mount.unwrap_or_else(|| panic!("{}: secret volume not mounted", o.name));
+            assert_eq!((&mount["mountPath"], &mount["readOnly"]), (&json!("/run/secrets"), &json!(true)), "{}", o.name);
+        }
+    }
+
+    #[test]
     fn credentials_are_stable_and_never_the_seed() {
         let a = rendered(Status::Active, &[]);
         let b = rendered(Status::Active, &[]);
         assert_eq!(a, b, "rendering is pure");
-        let secret = a.iter().find(|o| o.kind == "Secret").unwrap();
-        assert!(secret.manifest["stringData"].is_null(), "server-side apply owns the keys of data only");
-        let values: Vec<String> = secret.manifest["data"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|v| String::from_utf8(serde_json::from_value::<ByteString>(v.clone()).unwrap().0).unwrap())
-            .collect();
+        let mut values = Vec::new();
+        for secret in a.iter().filter(|o| o.kind == "Secret") {
+            assert!(secret.manifest["stringData"].is_null(), "server-side apply owns the keys of data only");
+            values.extend(
+                secret.manifest["data"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .map(|v| String::from_utf8(serde_json::from_value::<ByteString>(v.clone()).unwrap().0).unwrap()),
+            );
+        }
         assert!(!values.is_empty() && values.iter().all(|v| v.len() == 32 && v != "seed"), "{values:?}");
     }
 }

@@ -237,9 +237,79 @@ async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes(db:
     pass().await.unwrap();
     let left = files_of(&dir);
     assert!(left.iter().all(|f| !f.starts_with("deployment-") && !f.starts_with("ingress-")), "{left:?}");
-    assert!(left.iter().any(|f| f.starts_with("secret-")), "data and credentials are kept");
+    assert!(left.contains(&entcp::provisioning::sealed::NOTE_FILE.to_string()), "data and credentials are kept");
     let events = entcp::tenants::events(&db.store, &tenant.id).await.unwrap();
     assert!(events.iter().filter(|e| e.kind == "reconciled").count() >= 4);
+}
+
+/// Every file under `root`, with its content.
+fn tree(root: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(tree(&path));
+        } else {
+            found.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    found
+}
+
+backend_test!(no_generated_password_is_written_in_the_gitops_folder_left_out_or_sealed);
+async fn no_generated_password_is_written_in_the_gitops_folder_left_out_or_sealed(db: crate::common::TestDb) {
+    use base64::Engine;
+    use entcp::config::{ManifestsCredentialsConfig, ManifestsCredentialsMode};
+    common::import_sample(&db.store).await;
+    let data = tempfile::tempdir().unwrap();
+    let cert = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ent-tenants/testdata/sealed-secrets.crt");
+    for mode in [ManifestsCredentialsMode::Omit, ManifestsCredentialsMode::Sealed] {
+        let mut config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
+        let sealed = mode == ManifestsCredentialsMode::Sealed;
+        config.provisioning.manifests_credentials =
+            ManifestsCredentialsConfig { mode, sealing_cert: sealed.then(|| cert.clone()) };
+        let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+        if !sealed {
+            let doc: entcp::tenants::EntTenant =
+                serde_json::from_value(doc("doisneau", "0940176F", "doisneau.ent.example.fr")).unwrap();
+            entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+            let t = entcp::tenants::get_tenant(&state.store, "doisneau").await.unwrap().unwrap();
+            let to = entcp::tenants::Status::Provisioning;
+            entcp::tenants::transition(&state.tenants(), &admin(), &t, to, Some("démonstration")).await.unwrap();
+        }
+        let report = entcp::provisioning::reconcile::pass(&state.provisioning(), None, t0()).await.unwrap();
+        assert_eq!(report.applied, 1, "{mode:?}: a change of policy rewrites the folder");
+        let tenant = entcp::tenants::get_tenant(&state.store, "doisneau").await.unwrap().unwrap();
+        let secrets: Vec<_> = entcp::tenants::render(&state.tenants(), &tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.kind == "Secret")
+            .collect();
+        let mut passwords = Vec::new();
+        for secret in &secrets {
+            for value in secret.manifest["data"].as_object().unwrap().values() {
+                let encoded = value.as_str().unwrap().to_string();
+                let clear = base64::engine::general_purpose::STANDARD.decode(&encoded).unwrap();
+                passwords.extend([String::from_utf8(clear).unwrap(), encoded]);
+            }
+        }
+        assert!(secrets.len() >= 2 && passwords.len() == 2 * secrets.len(), "{mode:?}");
+        let written = tree(&data.path().join("manifests"));
+        for (path, content) in &written {
+            for password in &passwords {
+                assert!(!content.contains(password.as_str()), "{mode:?}: {} holds a password", path.display());
+            }
+        }
+        let names: Vec<String> =
+            written.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        for secret in &secrets {
+            let sealed_file = format!("sealedsecret-{}.yaml", secret.name);
+            assert_eq!(names.contains(&sealed_file), sealed, "{mode:?}: {names:?}");
+        }
+        assert_eq!(names.contains(&entcp::provisioning::sealed::NOTE_FILE.to_string()), !sealed, "{names:?}");
+        assert!(!names.iter().any(|n| n.starts_with("secret-")), "{names:?}");
+    }
 }
 
 /// The manifests folder holds exactly what `tenants render` gives for each tenant, and nothing else.
@@ -462,7 +532,9 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     pass().await.unwrap();
     let left = files_of(&dir);
     assert!(left.iter().all(|f| !f.starts_with("deployment-") && !f.starts_with("service-")), "{left:?}");
-    assert!(left.contains(&"secret-ent-credentials.yaml".to_string()));
+    // The credentials are kept, left out of the folder and listed in its note.
+    let note = std::fs::read_to_string(dir.join(entcp::provisioning::sealed::NOTE_FILE)).unwrap();
+    assert!(note.contains("ent-college-essais/cahier-de-textes-credentials : password"), "{note}");
     assert!(left.contains(&"persistentvolumeclaim-cahier-de-textes-data.yaml".to_string()), "{left:?}");
 
     // Archived: the data stays for three months, then the purge job deletes it, audited.

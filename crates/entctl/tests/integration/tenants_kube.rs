@@ -522,6 +522,7 @@ async fn pruning_deletes_exactly_what_is_no_longer_desired_and_a_404_on_delete_c
         added,
         BTreeSet::from([
             "/api/v1/namespaces/ent-doisneau/persistentvolumeclaims/exercices-data".to_string(),
+            "/api/v1/namespaces/ent-doisneau/secrets/exercices-credentials".to_string(),
             "/api/v1/namespaces/ent-doisneau/services/exercices".to_string(),
             "/apis/apps/v1/namespaces/ent-doisneau/deployments/exercices".to_string(),
         ])
@@ -929,20 +930,30 @@ async fn a_deleted_network_policy_is_restored_on_the_next_resync_and_a_dry_run_r
     assert!(error.contains("422 Invalid") && error.contains("dry-run"), "{error}");
 }
 
-backend_test!(a_removed_options_secret_key_disappears_from_the_live_secret);
-async fn a_removed_options_secret_key_disappears_from_the_live_secret(db: common::TestDb) {
+backend_test!(a_removed_options_secret_disappears_from_the_live_namespace);
+async fn a_removed_options_secret_disappears_from_the_live_namespace(db: common::TestDb) {
     let w = World::on(db, |_| {}).await;
     w.tenant("doisneau", "0940176F", json!(["visio"])).await;
     pass(&w.state.provisioning(), None, t0()).await.unwrap();
-    let secret = "/api/v1/namespaces/ent-doisneau/secrets/ent-credentials";
-    let keys = |w: &World| -> Vec<String> {
+    // One Secret per service, its credential under `data` (server-side apply owns those keys).
+    let secrets = |w: &World| -> Vec<String> {
         let live = w.live("ent-doisneau");
-        live[secret]["data"].as_object().unwrap().keys().cloned().collect()
+        let prefix = "/api/v1/namespaces/ent-doisneau/secrets/";
+        let mut names: Vec<String> =
+            live.keys().filter_map(|path| path.strip_prefix(prefix)).map(str::to_string).collect();
+        for name in &names {
+            let keys: Vec<&String> = live[&format!("{prefix}{name}")]["data"].as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["password"], "{name}");
+        }
+        names.sort();
+        names
     };
-    assert!(keys(&w).contains(&"visio-password".to_string()), "{:?}", keys(&w));
+    assert!(secrets(&w).contains(&"visio-credentials".to_string()), "{:?}", secrets(&w));
+    assert!(secrets(&w).contains(&"portail-credentials".to_string()), "{:?}", secrets(&w));
     w.apply("doisneau", "0940176F", json!([])).await;
     assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
-    assert!(!keys(&w).contains(&"visio-password".to_string()), "{:?}", keys(&w));
+    assert!(!secrets(&w).contains(&"visio-credentials".to_string()), "{:?}", secrets(&w));
+    assert!(secrets(&w).contains(&"portail-credentials".to_string()), "{:?}", secrets(&w));
     w.assert_live_as_rendered("doisneau").await;
 }
 
