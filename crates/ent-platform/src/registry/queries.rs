@@ -264,18 +264,9 @@ pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {
 }
 
 /// Organisations by id, in one query per 500 ids (a page of rows that name them).
-pub async fn orgs_by_id(
-    store: &Store,
-    mut ids: Vec<String>,
-) -> Result<std::collections::HashMap<String, Org>, Problem> {
-    ids.sort_unstable();
-    ids.dedup();
+pub async fn orgs_by_id(store: &Store, ids: Vec<String>) -> Result<std::collections::HashMap<String, Org>, Problem> {
     let mut orgs = std::collections::HashMap::new();
-    for chunk in ids.chunks(500) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let mut cond = Condition::default();
-        let values: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        cond.push(&format!("id IN ({marks})"), &values);
+    for cond in Condition::in_chunks("id", ids) {
         let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {}", cond.sql());
         for row in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
             let org = org_from_row(&row)?;
