@@ -356,7 +356,7 @@ fn serve_with_demo_loads_the_sample_schools_and_example_tenants() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(school, 200);
-    let slugs: Vec<&str> = tenants.as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
+    let slugs: Vec<&str> = tenants["items"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
     assert_eq!(slugs, ["fresnes", "vitry-henri-wallon-a"]);
 }
 

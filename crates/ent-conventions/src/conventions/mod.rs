@@ -344,14 +344,15 @@ pub async fn read_convention(
     }))
 }
 
-/// The vendors and hosts recorded on the tenants of a convention's parties and schools.
+/// The vendors and hosts recorded on the tenants of a convention's parties and schools
+/// (the tenants reached through `tenants_by_org`: an OR of sub-selects scanned them all).
 async fn subprocessors_of(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Vec<OrgRef>, Problem> {
     Ok(sqlx::query_as(
         "SELECT o.id, o.kind, o.code, o.name FROM orgs o WHERE o.id IN ( \
-           SELECT t.vendor_org_id FROM tenants t WHERE t.org_id IN (SELECT org_id FROM convention_parties WHERE convention_id = $1) \
-              OR t.org_id IN (SELECT org_id FROM convention_schools WHERE convention_id = $2) \
-           UNION SELECT t.host_org_id FROM tenants t WHERE t.org_id IN (SELECT org_id FROM convention_parties WHERE convention_id = $3) \
-              OR t.org_id IN (SELECT org_id FROM convention_schools WHERE convention_id = $4)) \
+           SELECT t.vendor_org_id FROM tenants t JOIN (SELECT org_id FROM convention_parties WHERE convention_id = $1 \
+             UNION SELECT org_id FROM convention_schools WHERE convention_id = $2) AS covered ON t.org_id = covered.org_id \
+           UNION SELECT t.host_org_id FROM tenants t JOIN (SELECT org_id FROM convention_parties WHERE convention_id = $3 \
+             UNION SELECT org_id FROM convention_schools WHERE convention_id = $4) AS covered ON t.org_id = covered.org_id) \
          ORDER BY o.kind, o.name",
     )
     .bind(id)

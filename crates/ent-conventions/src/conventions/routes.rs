@@ -190,9 +190,11 @@ async fn list(
 ) -> Result<Json<Page<Convention>>, Problem> {
     let visible = visible_orgs(&caller);
     let (ids, next_cursor) = list_ids(&state.store, &filter, visible.as_deref()).await?;
+    // One connection for the whole page (not one taken from the pool per convention).
+    let mut conn = state.store.conn().await?;
     let mut items = Vec::new();
     for id in ids {
-        if let Some(conv) = get_convention(&state.store, &state.models, &id).await? {
+        if let Some(conv) = super::read_convention(&mut conn, &state.models, &id, false).await? {
             items.push(redacted(&caller, conv));
         }
     }

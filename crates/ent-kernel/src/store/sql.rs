@@ -36,6 +36,19 @@ impl Condition {
         self.values.push(SqlValue::Int(value));
     }
 
+    /// `column IN (...)` over `values`, deduplicated, in conditions of at most 500
+    /// values each (well under both backends' limits on bound parameters); none when
+    /// there are no values.
+    pub fn in_chunks(column: &str, mut values: Vec<String>) -> Vec<Condition> {
+        values.sort_unstable();
+        values.dedup();
+        let chunks = values.chunks(500).map(|chunk| Condition {
+            clauses: vec![format!("{column} IN ({})", vec!["?"; chunk.len()].join(", "))],
+            values: chunk.iter().cloned().map(SqlValue::Text).collect(),
+        });
+        chunks.collect()
+    }
+
     /// ANDs `prefix (inner) suffix`, e.g. a sub-select filtered by `inner`.
     pub fn and_wrapped(&mut self, prefix: &str, inner: Condition, suffix: &str) {
         self.clauses.push(format!("{prefix}{}{suffix}", inner.template()));

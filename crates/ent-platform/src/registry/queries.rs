@@ -263,6 +263,19 @@ pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {
     get_org_in(&mut *store.conn().await?, id).await
 }
 
+/// Organisations by id, in one query per 500 ids (a page of rows that name them).
+pub async fn orgs_by_id(store: &Store, ids: Vec<String>) -> Result<std::collections::HashMap<String, Org>, Problem> {
+    let mut orgs = std::collections::HashMap::new();
+    for cond in Condition::in_chunks("id", ids) {
+        let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {}", cond.sql());
+        for row in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
+            let org = org_from_row(&row)?;
+            orgs.insert(org.id.clone(), org);
+        }
+    }
+    Ok(orgs)
+}
+
 /// [`get_org`] through `conn` (a transaction's connection).
 pub async fn get_org_in(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Org>, Problem> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1");

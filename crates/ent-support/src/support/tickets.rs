@@ -169,57 +169,107 @@ pub(crate) fn hides_requester(viewer: Viewer, t: &TicketRow) -> bool {
     viewer == Viewer::Vendor && !t.requester_shared
 }
 
-async fn user_label(store: &Store, id: &str) -> Result<(String, Option<String>), Problem> {
-    Ok(match ent_platform::identity::get_user(store, id).await? {
-        Some(u) => (u.display_name, Some(u.email)),
-        None => ("utilisateur supprimé".into(), None),
-    })
+/// What the tickets of a page name, read in one query per kind (and per 500 ids):
+/// their organisations, their tenants' slugs, their requesters' and assignees' names.
+struct Named {
+    orgs: std::collections::HashMap<String, ent_platform::registry::Org>,
+    slugs: std::collections::HashMap<String, String>,
+    users: std::collections::HashMap<String, (String, String)>,
+}
+
+impl Named {
+    async fn load(store: &Store, rows: &[TicketRow]) -> Result<Named, Problem> {
+        let org_ids = rows.iter().map(|t| t.tenant_org_id.clone()).collect();
+        let orgs = ent_platform::registry::queries::orgs_by_id(store, org_ids).await?;
+        let tenant_ids = rows.iter().map(|t| t.tenant_id.clone()).collect();
+        let slugs = pairs(store, "SELECT id, slug FROM tenants WHERE", "id", tenant_ids).await?;
+        let user_ids = rows.iter().flat_map(|t| std::iter::once(&t.requester_id).chain(&t.assignee_id)).cloned();
+        let mut users = std::collections::HashMap::new();
+        for cond in Condition::in_chunks("id", user_ids.collect()) {
+            let sql = format!("SELECT id, display_name, email FROM users WHERE {}", cond.sql());
+            let found: Vec<(String, String, String)> = cond
+                .bind(sqlx::query(&sql))
+                .try_map(|r| <(String, String, String)>::from_row(&r))
+                .fetch_all(store.pool())
+                .await?;
+            users.extend(found.into_iter().map(|(id, name, email)| (id, (name, email))));
+        }
+        Ok(Named { orgs, slugs, users })
+    }
+
+    fn user_label(&self, id: &str) -> (String, Option<String>) {
+        match self.users.get(id) {
+            Some((name, email)) => (name.clone(), Some(email.clone())),
+            None => ("utilisateur supprimé".into(), None),
+        }
+    }
+
+    /// The ticket as `viewer` may see it.
+    fn view(&self, t: &TicketRow, viewer: Viewer, sla: Option<SlaState>) -> Result<Ticket, Problem> {
+        let requester = if hides_requester(viewer, t) {
+            Requester { name: pseudonym(t), role: t.requester_role.clone(), email: None, pseudonymous: true }
+        } else {
+            let (name, email) = self.user_label(&t.requester_id);
+            Requester { name, role: t.requester_role.clone(), email, pseudonymous: false }
+        };
+        let assignee = match &t.assignee_id {
+            Some(id) if viewer != Viewer::Requester => Some(self.user_label(id).0),
+            _ => None,
+        };
+        let org = self.orgs.get(&t.tenant_org_id).ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+        let tenant = self.slugs.get(&t.tenant_id).ok_or_else(|| Problem::not_found("tenant introuvable"))?.clone();
+        Ok(Ticket {
+            id: t.id.clone(),
+            reference: t.reference.clone(),
+            tenant,
+            organisation: org.as_ref(),
+            requester,
+            subject: t.subject.clone(),
+            description: t.description.clone(),
+            category: t.category.clone(),
+            service: t.service.clone(),
+            impact: t.impact.clone(),
+            urgency: t.urgency.clone(),
+            priority: t.priority,
+            policy: t.policy.clone(),
+            level: t.level,
+            status: t.status,
+            assigned_team: t.assigned_team.clone().filter(|_| viewer != Viewer::Requester),
+            assignee,
+            first_response_due: t.first_response_due.clone(),
+            resolution_due: t.resolution_due.clone(),
+            breaches: if viewer == Viewer::Requester { 0 } else { t.breaches },
+            convention_flag: t.convention_flag.clone().filter(|_| viewer == Viewer::Staff),
+            sla: sla.filter(|_| viewer != Viewer::Requester),
+            resolved_at: t.resolved_at.clone(),
+            closed_at: t.closed_at.clone(),
+            version: t.version,
+            created_at: t.created_at.clone(),
+            updated_at: t.updated_at.clone(),
+        })
+    }
+}
+
+/// Pairs of text `key, value` of `select` (`SELECT key, value FROM ... WHERE`) for `ids` of `column`.
+async fn pairs(
+    store: &Store,
+    select: &str,
+    column: &str,
+    ids: Vec<String>,
+) -> Result<std::collections::HashMap<String, String>, Problem> {
+    let mut found = std::collections::HashMap::new();
+    for cond in Condition::in_chunks(column, ids) {
+        let sql = format!("{select} {}", cond.sql());
+        let rows: Vec<(String, String)> =
+            cond.bind(sqlx::query(&sql)).try_map(|r| <(String, String)>::from_row(&r)).fetch_all(store.pool()).await?;
+        found.extend(rows);
+    }
+    Ok(found)
 }
 
 /// The ticket as `viewer` may see it.
 pub async fn view(store: &Store, t: &TicketRow, viewer: Viewer, sla: Option<SlaState>) -> Result<Ticket, Problem> {
-    let requester = if hides_requester(viewer, t) {
-        Requester { name: pseudonym(t), role: t.requester_role.clone(), email: None, pseudonymous: true }
-    } else {
-        let (name, email) = user_label(store, &t.requester_id).await?;
-        Requester { name, role: t.requester_role.clone(), email, pseudonymous: false }
-    };
-    let assignee = match &t.assignee_id {
-        Some(id) if viewer != Viewer::Requester => Some(user_label(store, id).await?.0),
-        _ => None,
-    };
-    let org = get_org(store, &t.tenant_org_id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
-    let tenant: String =
-        sqlx::query_scalar("SELECT slug FROM tenants WHERE id = $1").bind(&t.tenant_id).fetch_one(store.pool()).await?;
-    Ok(Ticket {
-        id: t.id.clone(),
-        reference: t.reference.clone(),
-        tenant,
-        organisation: org.as_ref(),
-        requester,
-        subject: t.subject.clone(),
-        description: t.description.clone(),
-        category: t.category.clone(),
-        service: t.service.clone(),
-        impact: t.impact.clone(),
-        urgency: t.urgency.clone(),
-        priority: t.priority,
-        policy: t.policy.clone(),
-        level: t.level,
-        status: t.status,
-        assigned_team: t.assigned_team.clone().filter(|_| viewer != Viewer::Requester),
-        assignee,
-        first_response_due: t.first_response_due.clone(),
-        resolution_due: t.resolution_due.clone(),
-        breaches: if viewer == Viewer::Requester { 0 } else { t.breaches },
-        convention_flag: t.convention_flag.clone().filter(|_| viewer == Viewer::Staff),
-        sla: sla.filter(|_| viewer != Viewer::Requester),
-        resolved_at: t.resolved_at.clone(),
-        closed_at: t.closed_at.clone(),
-        version: t.version,
-        created_at: t.created_at.clone(),
-        updated_at: t.updated_at.clone(),
-    })
+    Named::load(store, std::slice::from_ref(t)).await?.view(t, viewer, sla)
 }
 
 // --- reading ------------------------------------------------------------------
@@ -310,7 +360,13 @@ fn filter_condition(f: &TicketFilter) -> Result<Condition, Problem> {
     Ok(c)
 }
 
-/// The tickets the actor may see, newest first.
+/// How the actor sees a ticket of a list (no query for an admin).
+async fn page_viewer(ctx: &Ctx<'_>, t: &TicketRow) -> Result<Viewer, Problem> {
+    Ok(viewer(ctx.store(), ctx.actor, t).await?.unwrap_or(Viewer::Requester))
+}
+
+/// The tickets the actor may see, newest first: a query for the page, then one per
+/// kind of thing its tickets name.
 pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, Problem> {
     let size = ent_kernel::store::sql::page_size(filter.limit)?;
     let mut cond = filter_condition(filter)?;
@@ -319,12 +375,13 @@ pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, 
     }
     let sql =
         format!("SELECT {COLUMNS} FROM support_tickets t WHERE {} ORDER BY t.id DESC LIMIT {}", cond.sql(), size + 1);
-    let rows = cond.bind(sqlx::query(&sql)).fetch_all(ctx.store().pool()).await?;
-    let mut items = Vec::new();
-    for r in &rows {
-        let t = TicketRow::from_row(r)?;
-        let v = viewer(ctx.store(), ctx.actor, &t).await?.unwrap_or(Viewer::Requester);
-        items.push(view(ctx.store(), &t, v, None).await?);
+    let rows: Vec<TicketRow> =
+        cond.bind(sqlx::query(&sql)).try_map(|r| TicketRow::from_row(&r)).fetch_all(ctx.store().pool()).await?;
+    let named = Named::load(ctx.store(), &rows).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for t in &rows {
+        let v = page_viewer(ctx, t).await?;
+        items.push(named.view(t, v, None)?);
     }
     Ok(Page::from_overfetch(items, size, |t| t.id.clone()))
 }

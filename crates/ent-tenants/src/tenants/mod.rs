@@ -775,14 +775,24 @@ struct ReconcileRow {
     failed_hash: Option<String>,
 }
 
-async fn tenant_from_row(store: &Store, row: TenantRow) -> Result<Tenant, Problem> {
-    let mut orgs = std::collections::HashMap::new();
-    for id in [Some(&row.org_id), row.vendor_org_id.as_ref(), row.host_org_id.as_ref()].into_iter().flatten() {
-        let org = get_org(store, id).await?.ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
-        orgs.insert(id.clone(), org);
+/// The organisation, vendor and host of a tenant row.
+fn org_ids(row: &TenantRow) -> impl Iterator<Item = &String> {
+    [Some(&row.org_id), row.vendor_org_id.as_ref(), row.host_org_id.as_ref()].into_iter().flatten()
+}
+
+/// Tenants from their rows, with their organisations read in one query.
+async fn tenants_from_rows(store: &Store, rows: Vec<TenantRow>) -> Result<Vec<Tenant>, Problem> {
+    let ids: Vec<String> = rows.iter().flat_map(org_ids).cloned().collect();
+    let orgs = ent_platform::registry::queries::orgs_by_id(store, ids).await?;
+    let mut tenants = Vec::with_capacity(rows.len());
+    for row in rows {
+        if org_ids(&row).any(|id| !orgs.contains_key(id)) {
+            return Err(Problem::not_found("organisation du tenant introuvable"));
+        }
+        let org = &orgs[&row.org_id];
+        tenants.push(tenant_with_org(row, org, &orgs));
     }
-    let org = &orgs[&row.org_id];
-    Ok(tenant_with_org(row, org, &orgs))
+    Ok(tenants)
 }
 
 /// A tenant from its row; `orgs` holds its vendor and host organisations by id.
@@ -823,30 +833,20 @@ pub struct ReconcileInput {
     pub failed_hash: Option<String>,
 }
 
-/// Every tenant, or the one named `only`.
+/// Every tenant, or the one named `only`, with their organisations (read by id, in
+/// one query per 500: a query by sub-selects over `tenants` scanned every organisation).
 pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<ReconcileInput>, Problem> {
-    use ent_platform::registry::queries::{org_from_row, ORG_COLUMNS};
     let filter = if only.is_some() { "WHERE slug = $1" } else { "" };
-    let org_sql = format!(
-        "SELECT {ORG_COLUMNS} FROM orgs WHERE id IN (SELECT org_id FROM tenants {filter}) \
-         OR id IN (SELECT vendor_org_id FROM tenants {filter}) OR id IN (SELECT host_org_id FROM tenants {filter})"
-    );
     let sql = format!("SELECT {COLUMNS}, secret_seed, applied_hash, failed_hash FROM tenants {filter} ORDER BY slug");
-    let (mut org_query, mut tenant_query) = (sqlx::query(&org_sql), sqlx::query(&sql));
+    let mut query = sqlx::query(&sql);
     if let Some(slug) = only {
-        org_query = org_query.bind(slug);
-        tenant_query = tenant_query.bind(slug);
+        query = query.bind(slug);
     }
-    let orgs: std::collections::HashMap<String, Org> = org_query
-        .fetch_all(store.pool())
-        .await?
-        .iter()
-        .map(org_from_row)
-        .map(|o| o.map(|o| (o.id.clone(), o)))
-        .collect::<sqlx::Result<_>>()?;
-    let mut inputs = Vec::new();
-    for row in tenant_query.fetch_all(store.pool()).await? {
-        let ReconcileRow { tenant, secret_seed, applied_hash, failed_hash } = ReconcileRow::from_row(&row)?;
+    let rows: Vec<ReconcileRow> = query.try_map(|row| ReconcileRow::from_row(&row)).fetch_all(store.pool()).await?;
+    let ids: Vec<String> = rows.iter().flat_map(|r| org_ids(&r.tenant)).cloned().collect();
+    let orgs = ent_platform::registry::queries::orgs_by_id(store, ids).await?;
+    let mut inputs = Vec::with_capacity(rows.len());
+    for ReconcileRow { tenant, secret_seed, applied_hash, failed_hash } in rows {
         let Some(org) = orgs.get(&tenant.org_id) else { continue };
         inputs.push(ReconcileInput {
             tenant: tenant_with_org(tenant, org, &orgs),
@@ -861,9 +861,27 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
 
 pub async fn get_tenant(store: &Store, slug_or_id: &str) -> Result<Option<Tenant>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1 OR id = $2");
-    match sqlx::query_as(&sql).bind(slug_or_id).bind(slug_or_id).fetch_optional(store.pool()).await? {
-        Some(row) => Ok(Some(tenant_from_row(store, row).await?)),
-        None => Ok(None),
+    let row: Option<TenantRow> =
+        sqlx::query_as(&sql).bind(slug_or_id).bind(slug_or_id).fetch_optional(store.pool()).await?;
+    Ok(tenants_from_rows(store, row.into_iter().collect()).await?.pop())
+}
+
+/// The filter and paging of `GET /api/v1/tenants`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct TenantFilter {
+    /// Only the tenants in this state.
+    pub status: Option<Status>,
+    /// Opaque cursor returned as `next_cursor` by the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+/// Restricts `cond` to the tenants whose organisation is in `scope` (a condition on `orgs`).
+fn in_scope(cond: &mut ent_kernel::store::sql::Condition, scope: Option<ent_kernel::store::sql::Condition>) {
+    if let Some(scope) = scope {
+        cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
     }
 }
 
@@ -873,16 +891,34 @@ pub async fn list_tenants(
     scope: Option<ent_kernel::store::sql::Condition>,
 ) -> Result<Vec<Tenant>, Problem> {
     let mut cond = ent_kernel::store::sql::Condition::default();
-    if let Some(scope) = scope {
-        cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
-    }
+    in_scope(&mut cond, scope);
     let sql = format!("SELECT {COLUMNS} FROM tenants WHERE {} ORDER BY slug", cond.sql());
-    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
-    let mut tenants = Vec::new();
-    for row in &rows {
-        tenants.push(tenant_from_row(store, TenantRow::from_row(row)?).await?);
+    let rows: Vec<TenantRow> =
+        cond.bind(sqlx::query(&sql)).try_map(|row| TenantRow::from_row(&row)).fetch_all(store.pool()).await?;
+    tenants_from_rows(store, rows).await
+}
+
+/// One page of the tenants matching `filter` whose organisation is in `scope`, by
+/// slug (the cursor is the last slug of the previous page): two queries a page.
+pub async fn page_tenants(
+    store: &Store,
+    filter: &TenantFilter,
+    scope: Option<ent_kernel::store::sql::Condition>,
+) -> Result<ent_kernel::store::Page<Tenant>, Problem> {
+    let size = ent_kernel::store::page_size(filter.limit)?;
+    let mut cond = ent_kernel::store::sql::Condition::default();
+    if let Some(cursor) = filter.cursor.as_deref().filter(|c| !c.is_empty()) {
+        cond.push("slug > ?", &[cursor]);
     }
-    Ok(tenants)
+    if let Some(status) = filter.status {
+        cond.push("status = ?", &[status.as_str()]);
+    }
+    in_scope(&mut cond, scope);
+    let sql = format!("SELECT {COLUMNS} FROM tenants WHERE {} ORDER BY slug LIMIT {}", cond.sql(), size + 1);
+    let rows: Vec<TenantRow> =
+        cond.bind(sqlx::query(&sql)).try_map(|row| TenantRow::from_row(&row)).fetch_all(store.pool()).await?;
+    let tenants = tenants_from_rows(store, rows).await?;
+    Ok(ent_kernel::store::Page::from_overfetch(tenants, size, |t| t.slug.clone()))
 }
 
 pub async fn events(store: &Store, tenant_id: &str) -> Result<Vec<TenantEvent>, Problem> {

@@ -1,15 +1,18 @@
 //! `/api/v1/tenants`: the DAN for its académie's tenants, a collectivité for
 //! those it funds, a chef d'établissement reads its own.
 
-use super::{apply, events, get_tenant, list_tenants, transition, Applied, EntTenant, Status, Tenant, TenantEvent};
+use super::{
+    apply, events, get_tenant, page_tenants, transition, Applied, EntTenant, Status, Tenant, TenantEvent, TenantFilter,
+};
 use crate::tenants::TenantsState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ent_kernel::error::Problem;
-use ent_kernel::http::extract::ApiJson;
+use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
+use ent_kernel::store::Page;
 use ent_platform::identity::authz::{Call, Op, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::get_org;
@@ -17,7 +20,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 ent_kernel::route_table!(TenantsState, "tenants", |api| vec![
-    api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list).ok::<Vec<Tenant>>(),
+    api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list)
+        .pages::<TenantFilter, Tenant>(),
     api.post("/api/v1/tenants", "Appliquer un document EntTenant (crée ou met à jour)", &TENANTS_WRITE, apply_doc)
         .json_body::<EntTenant>()
         .ok_versioned::<ApplyResult>()
@@ -58,8 +62,12 @@ async fn find(state: &TenantsState, caller: &Caller, slug: &str) -> Result<Tenan
     Ok(tenant)
 }
 
-async fn list(State(state): State<TenantsState>, caller: Caller) -> Result<Json<Vec<Tenant>>, Problem> {
-    Ok(Json(list_tenants(&state.store, caller.scope().condition()).await?))
+async fn list(
+    State(state): State<TenantsState>,
+    caller: Caller,
+    ApiQuery(filter): ApiQuery<TenantFilter>,
+) -> Result<Json<Page<Tenant>>, Problem> {
+    Ok(Json(page_tenants(&state.store, &filter, caller.scope().condition()).await?))
 }
 
 async fn apply_doc(

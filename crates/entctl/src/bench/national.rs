@@ -46,16 +46,17 @@ const TENANTS_SQL: &str = "INSERT INTO tenants (id, slug, org_id, hostname, base
           AND id NOT IN (SELECT org_id FROM tenants) ORDER BY id LIMIT $1) AS o, \
          (SELECT * FROM tenants WHERE slug = 't0') AS t";
 
-/// Tickets spread over every tenant: the first `{open}` open (one in a hundred overdue), the others closed.
+/// Tickets spread over every tenant: the first `{open}` open (one in a hundred overdue,
+/// each with the two events of [`EVENTS_SQL`]), the others closed.
 const TICKETS_SQL: &str = "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, \
     requester_role, subject, description, category, impact, urgency, priority, policy, level, reached_n3, n1_org_id, \
-    status, resolution_due, next_due, closed_at, created_at, updated_at) \
+    status, resolution_due, next_due, closed_at, created_at, updated_at, last_seq) \
     SELECT 'tk-' || s, 'ENT-NAT-' || lpad(s::text, 8, '0'), t.id, t.org_id, \
     $1, 'usager', 'Ticket ' || s, 'Description', 'autre', 'moyenne', 'moyenne', 'P3', 'standard', 'n1', 0, \
     t.org_id, CASE WHEN s <= {open} THEN 'in_progress' ELSE 'closed' END, \
     CASE WHEN s > {open} THEN NULL WHEN s % 100 = 0 THEN $3 ELSE $4 END, \
     CASE WHEN s > {open} THEN NULL WHEN s % 100 = 0 THEN $3 ELSE $4 END, \
-    CASE WHEN s > {open} THEN $2 END, $2, $2 \
+    CASE WHEN s > {open} THEN $2 END, $2, $2, CASE WHEN s <= {open} THEN 2 ELSE 0 END \
     FROM generate_series(1, $5) AS s \
     JOIN (SELECT id, org_id, row_number() OVER (ORDER BY id) - 1 AS k FROM tenants) AS t \
       ON t.k = s % (SELECT COUNT(*) FROM tenants)";
@@ -65,14 +66,56 @@ const CONVENTIONS_SQL: &str = "INSERT INTO conventions (id, reference, model_id,
     SELECT 'conv-' || s, 'CONV-NAT-' || lpad(s::text, 6, '0'), 'tripartite-premier-degre', 1, 'Convention ' || s, \
     'active', '{}', '2026-09-01', '2029-08-31', 'conv-' || s, 'bench', $1, $1 FROM generate_series(1, $2) AS s";
 
-/// Ten years of records after the real ones (one every 31 s). Their hashes are
-/// placeholders: the chain is not verified on bench data.
-const AUDIT_SQL: &str = "INSERT INTO audit_log (seq, at, actor, action, target_kind, target_id, scope_org_id, \
-    summary, prev_hash, hash) \
-    SELECT m.seq + s, to_char(timestamp '2016-09-01' + s * interval '31 seconds', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
-    'user:bench', 'ticket.updated', 'ticket', 'ENT-NAT-' || lpad((s % 1000000)::text, 8, '0'), NULL, \
-    '{\"banc\": true}', md5((s - 1)::text), md5(s::text) \
-    FROM generate_series(1, $1) AS s, (SELECT COALESCE(MAX(seq), 0) AS seq FROM audit_log) AS m";
+/// The parties of the generated conventions: each covers the établissement of one tenant,
+/// with its académie and its commune (a tripartite convention, as the console makes them).
+const PARTIES_SQL: &str = "INSERT INTO convention_parties (convention_id, party_key, org_id, position) \
+    SELECT c.id, p.party_key, p.org_id, p.position FROM \
+    (SELECT id, row_number() OVER (ORDER BY id) AS k FROM conventions WHERE id LIKE 'conv-%' LIMIT $1) AS c \
+    JOIN (SELECT e.id, e.academie_code, e.commune_code, row_number() OVER (ORDER BY t.id) AS k \
+          FROM tenants t JOIN orgs e ON e.id = t.org_id) AS e ON e.k = c.k \
+    CROSS JOIN LATERAL (VALUES \
+      ('academie', (SELECT id FROM orgs WHERE kind = 'academie' AND code = e.academie_code), 1), \
+      ('collectivite', (SELECT id FROM orgs WHERE kind = 'commune' AND code = e.commune_code), 2), \
+      ('etablissement', e.id, 3)) AS p (party_key, org_id, position) \
+    WHERE p.org_id IS NOT NULL";
+
+const SCHOOLS_SQL: &str = "INSERT INTO convention_schools (convention_id, org_id) \
+    SELECT convention_id, org_id FROM convention_parties WHERE party_key = 'etablissement' \
+    AND convention_id LIKE 'conv-%' LIMIT $1";
+
+/// The level history of the open tickets (what the SLA sweep reads): created at n1, then
+/// taken (`last_seq` is 2 on these tickets).
+const EVENTS_SQL: &str = "INSERT INTO support_events (id, ticket_id, seq, at, actor, actor_level, kind, from_value, \
+    to_value, visibility) \
+    SELECT t.id || '-' || k.n, t.id, k.n, t.created_at, 'user:bench', CASE WHEN k.n = 2 THEN 'n1' END, \
+    CASE WHEN k.n = 1 THEN 'created' ELSE 'status' END, CASE WHEN k.n = 2 THEN 'new' END, \
+    CASE WHEN k.n = 1 THEN 'n1' ELSE 'in_progress' END, 'public' \
+    FROM (SELECT id, created_at FROM support_tickets WHERE status <> 'closed' LIMIT $1) AS t \
+    CROSS JOIN (VALUES (1), (2)) AS k (n)";
+
+/// Each ticket's time at n1 (what the support reports read), one in a hundred breached.
+const LEVELS_SQL: &str = "INSERT INTO support_ticket_levels (ticket_id, level, tenant_id, held_seconds, \
+    first_response_seconds, resolution_seconds, breached) \
+    SELECT id, 'n1', tenant_id, 7200, 1800, CASE WHEN status = 'closed' THEN 7200 END, \
+    CASE WHEN right(id, 2) = '00' THEN 1 ELSE 0 END FROM support_tickets LIMIT $1";
+
+/// Ten years of records after the real ones (one every 31 s), chained as `audit::append`
+/// chains them (SHA-256 of the JSON array of the fields and the previous hash), so that
+/// `audit::verify` walks a chain of the national length.
+const AUDIT_SQL: &str = "WITH RECURSIVE chain (s, seq, at, target_id, prev_hash, hash) AS ( \
+      SELECT 0::bigint, COALESCE(MAX(seq), 0), NULL::text, NULL::text, NULL::text, \
+        COALESCE((SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1), repeat('0', 64)) FROM audit_log \
+      UNION ALL \
+      SELECT c.s + 1, c.seq + 1, {at}, {id}, c.hash, encode(sha256(convert_to('[' || (c.seq + 1) || ',\"' || {at} || \
+        '\",\"user:bench\",\"ticket.updated\",\"ticket\",\"' || {id} || '\",null,\"{}\",\"' || c.hash || '\"]', \
+        'UTF8')), 'hex') FROM chain c WHERE c.s < $1) \
+    INSERT INTO audit_log (seq, at, actor, action, target_kind, target_id, scope_org_id, summary, prev_hash, hash) \
+    SELECT seq, at, 'user:bench', 'ticket.updated', 'ticket', target_id, NULL, '{}', prev_hash, hash FROM chain WHERE s > 0";
+
+/// The time and target of the `s + 1`-th generated record, in [`AUDIT_SQL`].
+const AUDIT_AT: &str =
+    "to_char(timestamp '2016-09-01' + (c.s + 1) * interval '31 seconds', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+const AUDIT_ID: &str = "'ENT-NAT-' || lpad(((c.s + 1) % 1000000)::text, 8, '0')";
 
 pub async fn national(config: &Config, scale: f64, seconds: u64) -> anyhow::Result<()> {
     let postgres =
@@ -109,6 +152,9 @@ pub async fn national(config: &Config, scale: f64, seconds: u64) -> anyhow::Resu
         );
     }
     register_of_largest_academie(&world).await?;
+    let started = Instant::now();
+    let verified = ent_platform::audit::verify(&store).await.map_err(fail)?;
+    println!("vérification de la chaîne d'audit : {:.2} s ({verified:?})", started.elapsed().as_secs_f64());
     routes(&world, seconds).await?;
     let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(store.pool()).await?;
     println!("taille de la base : {:.0} Mo", bytes as f64 / 1e6);
@@ -136,10 +182,16 @@ async fn populate(world: &BenchWorld, size: impl Fn(f64) -> usize) -> anyhow::Re
     ];
     let tickets = TICKETS_SQL.replace("{open}", &size(OPEN_TICKETS).to_string());
     total += generate(store, "tickets", size(TICKETS), &tickets, &binds).await?;
+    total += generate(store, "historique des tickets ouverts", size(OPEN_TICKETS) * 2, EVENTS_SQL, &[]).await?;
+    total += generate(store, "temps par niveau des tickets", size(TICKETS), LEVELS_SQL, &[]).await?;
     total += generate(store, "conventions", size(CONVENTIONS), CONVENTIONS_SQL, &[timestamp(now)]).await?;
-    total += generate(store, "enregistrements d'audit", size(AUDIT_RECORDS), AUDIT_SQL, &[]).await?;
+    total += generate(store, "parties des conventions", size(CONVENTIONS) * 3, PARTIES_SQL, &[]).await?;
+    total += generate(store, "établissements couverts", size(CONVENTIONS), SCHOOLS_SQL, &[]).await?;
+    let audit = AUDIT_SQL.replace("{at}", AUDIT_AT).replace("{id}", AUDIT_ID);
+    total += generate(store, "enregistrements d'audit chaînés", size(AUDIT_RECORDS), &audit, &[]).await?;
     let started = Instant::now();
-    for table in ["tenants", "support_tickets", "conventions", "audit_log"] {
+    let tables = ["tenants", "support_tickets", "support_events", "support_ticket_levels", "conventions"];
+    for table in tables.into_iter().chain(["convention_parties", "convention_schools", "audit_log"]) {
         store.analyze(table).await?;
     }
     let analyze = started.elapsed().as_secs_f64();

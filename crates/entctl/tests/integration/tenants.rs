@@ -138,7 +138,7 @@ async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_acti
 
     // Scopes: Fresnes sees its école's tenant, not Vitry's; the directeur reads his own.
     let (_, mine) = call(mairie.get(url("/tenants"))).await;
-    let slugs: Vec<&str> = mine.as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
+    let slugs: Vec<&str> = mine["items"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
     assert_eq!(slugs, ["doisneau-fresnes"], "{}", db.name);
     assert_eq!(call(mairie.get(url("/tenants/wallon-vitry"))).await.0, StatusCode::NOT_FOUND);
     assert_eq!(call(directeur.get(url("/tenants/doisneau-fresnes"))).await.0, StatusCode::OK);
@@ -676,4 +676,93 @@ async fn a_commune_tenant_with_one_uncovered_ecole_stays_requested_until_an_audi
     .unwrap();
     let summary = audit.items.iter().map(|r| r.summary.to_string()).collect::<Vec<_>>().join(" ");
     assert!(uncovered.iter().all(|u| summary.contains(u)), "{summary}");
+}
+
+/// Copies the tenant `model` onto every other établissement (as the national bench does).
+async fn one_tenant_per_etablissement(store: &entcp::store::Store, model: &str) {
+    sqlx::query(
+        "INSERT INTO tenants (id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
+         spec_hash, version, created_at, updated_at, secret_seed) \
+         SELECT 'p-' || o.id, 'p-' || lower(o.code), o.id, 'p-' || lower(o.code) || '.ent.example.fr', t.base_bouquet, \
+         t.options, t.accounts, t.identity_source, t.status, t.spec_hash, 1, t.created_at, t.updated_at, t.secret_seed \
+         FROM orgs o, tenants t WHERE o.kind = 'etablissement' AND t.slug = $1 AND o.id <> t.org_id",
+    )
+    .bind(model)
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
+/// Every slug of `GET /api/v1/tenants{query}` page after page, and how many pages.
+async fn walk_tenant_pages(client: &Client, query: &str) -> (Vec<String>, usize) {
+    let (mut slugs, mut pages, mut cursor) = (Vec::new(), 0, String::new());
+    loop {
+        let sep = if query.is_empty() { "?" } else { "&" };
+        let (s, page) = call(client.get(format!("/api/v1/tenants{query}{sep}cursor={cursor}"))).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        pages += 1;
+        slugs.extend(page["items"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => return (slugs, pages),
+        }
+    }
+}
+
+backend_test!(the_tenant_list_pages_through_hundreds_of_tenants_each_once_within_the_scope);
+async fn the_tenant_list_pages_through_hundreds_of_tenants_each_once_within_the_scope(db: crate::common::TestDb) {
+    common::fixtures::synthetic_annuaire(&db.store, 300, 60, 5).await;
+    let app = TestApp::over(&db.store).build().await;
+    let root = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let (first,): (String,) =
+        sqlx::query_as("SELECT code FROM orgs WHERE kind = 'etablissement' ORDER BY code LIMIT 1")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        call(root.post("/api/v1/tenants").json(&doc("modele", &first, "modele.ent.example.fr"))).await.0,
+        StatusCode::CREATED
+    );
+    one_tenant_per_etablissement(&db.store, "modele").await;
+    let all: Vec<(String, String)> =
+        sqlx::query_as("SELECT t.slug, o.academie_code FROM tenants t JOIN orgs o ON o.id = t.org_id ORDER BY t.slug")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
+    assert!(all.len() > 250, "{}", all.len());
+
+    // The admin walks every tenant, each exactly once, in slug order, 37 a page.
+    let (slugs, pages) = walk_tenant_pages(&root, "?limit=37").await;
+    let expected: Vec<String> = all.iter().map(|(slug, _)| slug.clone()).collect();
+    assert_eq!(slugs, expected, "{}", db.name);
+    assert_eq!(pages, all.len().div_ceil(37));
+
+    // A DAN's pages hold only its académie's tenants, all of them: the scope is applied before paging.
+    let (academie, count): (String, i64) = sqlx::query_as(
+        "SELECT o.academie_code, COUNT(*) FROM tenants t JOIN orgs o ON o.id = t.org_id \
+         GROUP BY o.academie_code ORDER BY COUNT(*) DESC, o.academie_code LIMIT 1",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    assert!(count > 10 && (count as usize) < all.len(), "{count}");
+    let dan = app.client(&token_for(&db.store, "dan@test.fr", Role::Dan, Some(&format!("academie:{academie}"))).await);
+    let (slugs, pages) = walk_tenant_pages(&dan, "?limit=10").await;
+    let expected: Vec<String> = all.iter().filter(|(_, a)| *a == academie).map(|(slug, _)| slug.clone()).collect();
+    assert_eq!(slugs, expected, "{}", db.name);
+    assert_eq!(pages, expected.len().div_ceil(10));
+
+    // The status filter applies before paging too; the page size is bounded.
+    sqlx::query("UPDATE tenants SET status = 'suspended' WHERE slug IN ($1, $2)")
+        .bind(&expected[0])
+        .bind(&expected[expected.len() - 1])
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let (slugs, _) = walk_tenant_pages(&dan, "?status=suspended&limit=1").await;
+    assert_eq!(slugs, vec![expected[0].clone(), expected[expected.len() - 1].clone()]);
+    for limit in ["0", "501"] {
+        let (s, problem) = call(root.get(format!("/api/v1/tenants?limit={limit}"))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    }
 }
