@@ -14,6 +14,7 @@ pub mod conventions;
 pub mod dashboard;
 mod form;
 mod forms;
+pub mod groupements;
 pub mod list;
 pub mod oidc;
 pub mod organisations;
@@ -101,6 +102,7 @@ where
     ent_conventions::conventions::ConventionsState: FromRef<S>,
     ent_tenants::tenants::TenantsState: FromRef<S>,
     ent_support::support::SupportState: FromRef<S>,
+    ent_groupements::groupements::GroupementsState: FromRef<S>,
 {
     use Access::*;
     let mut pages = vec![
@@ -131,6 +133,7 @@ where
     pages.extend(conventions::routes());
     pages.extend(tenants::routes());
     pages.extend(tickets::routes());
+    pages.extend(groupements::routes());
     pages
 }
 
@@ -142,6 +145,7 @@ where
     ent_conventions::conventions::ConventionsState: FromRef<S>,
     ent_tenants::tenants::TenantsState: FromRef<S>,
     ent_support::support::SupportState: FromRef<S>,
+    ent_groupements::groupements::GroupementsState: FromRef<S>,
 {
     let console = ConsoleState::from_ref(state);
     let mut router = Router::new();

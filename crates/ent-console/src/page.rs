@@ -47,6 +47,12 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "tickets.html",
     "ticket_new.html",
     "ticket.html",
+    "groupements.html",
+    "groupement_new.html",
+    "groupement.html",
+    "groupement_candidature.html",
+    "groupement_quote_part.html",
+    "groupement_bibliotheque.html",
 ];
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {
@@ -81,6 +87,7 @@ const NAV: &[(&str, &str, &Action)] = &[
     ("Conventions", "/conventions", &authz::CONVENTIONS_READ),
     ("ENT", "/ent", &authz::TENANTS_READ),
     ("Support", "/tickets", &authz::SUPPORT_READ),
+    ("Groupements", "/groupements", &authz::GROUPEMENTS_READ),
     ("Mon compte", "/compte", &authz::SELF_READ),
 ];
 
