@@ -47,6 +47,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "tickets.html",
     "ticket_new.html",
     "ticket.html",
+    "groupement_macros.html",
     "groupements.html",
     "groupement_new.html",
     "groupement.html",
