@@ -19,6 +19,7 @@ use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::Role;
 use ent_platform::catalog::BouquetKind;
 use ent_platform::identity::authz::GROUPEMENTS_MANAGE;
+use ent_platform::identity::Caller;
 use serde_json::{json, Value};
 
 /// The cost key's bases as the form names them.
@@ -167,22 +168,32 @@ pub(super) async fn decide(
     Path(key): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
-    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
-    let g = domain::coordinated(&on.state, &manager, &key).await?;
     let ids = fields.all("candidatures");
-    let (done, after) = match fields.get("decision") {
-        "accepter" => (domain::accept_these(&on.state, &manager, &g, &ids).await.map(|_| ()), "acceptees"),
-        "refuser" => (refuse_each(&on, &g, &ids, &fields).await, "refusees"),
-        _ => (
-            Err(Problem::invalid_field("decision", "choisissez d'accepter ou de refuser les candidatures cochées")),
-            "",
-        ),
-    };
-    answered(&on, &g.reference, &fields, done, after, |f| match f {
-        f if f.starts_with("motif-") => f.to_string(),
-        _ => "candidatures".to_string(),
+    let decision = fields.get("decision");
+    let after = if decision == "accepter" { "acceptees" } else { "refusees" };
+    let control = |f: &str| if f.starts_with("motif-") { f.to_string() } else { "candidatures".to_string() };
+    coordinator_step(&on, &key, &fields, after, control, async |manager, g| match decision {
+        "accepter" => domain::accept_these(&on.state, manager, g, &ids).await.map(|_| ()),
+        "refuser" => refuse_each(&on, g, &ids, &fields).await,
+        _ => Err(Problem::invalid_field("decision", "choisissez d'accepter ou de refuser les candidatures cochées")),
     })
     .await
+}
+
+/// A form of the coordinator on the groupement of the path (404, then 403 for another
+/// coordinator's): `step` run as the person, then the page after `after` or the refusal.
+async fn coordinator_step<T>(
+    on: &On<GroupementsState>,
+    key: &str,
+    fields: &Fields,
+    after: &str,
+    control: impl Fn(&str) -> String,
+    step: impl AsyncFnOnce(&Caller, &gm::Groupement) -> Result<T, Problem>,
+) -> Result<Response, PageError> {
+    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
+    let g = domain::coordinated(&on.state, &manager, key).await?;
+    let done = step(&manager, &g).await;
+    answered(on, &g.reference, fields, done, after, control).await
 }
 
 /// Refuses each application of `ids` with its row's reason; a refusal names its row's field.
@@ -216,13 +227,19 @@ pub(super) async fn move_status(
     Path(key): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
-    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
-    let g = domain::coordinated(&on.state, &manager, &key).await?;
-    let done = match Status::parse(fields.get("vers")) {
-        Some(to) => gm::transition(&on.state.ctx(&manager.actor), &g, to).await,
-        None => Err(Problem::invalid_field("vers", "choisissez l'état où passer le groupement")),
-    };
-    answered(&on, &g.reference, &fields, done, "statut", |_| "etats".to_string()).await
+    let to = Status::parse(fields.get("vers"));
+    coordinator_step(
+        &on,
+        &key,
+        &fields,
+        "statut",
+        |_| "etats".to_string(),
+        async |manager, g| match to {
+            Some(to) => gm::transition(&on.state.ctx(&manager.actor), g, to).await,
+            None => Err(Problem::invalid_field("vers", "choisissez l'état où passer le groupement")),
+        },
+    )
+    .await
 }
 
 /// `1 234,56` or `1234.56` euros in cents.
@@ -358,10 +375,11 @@ pub(super) async fn award(
     Path(key): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
-    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
-    let g = domain::coordinated(&on.state, &manager, &key).await?;
-    let done = award::award(&on.state.ctx(&manager.actor), &g, award_input(&fields)).await;
-    answered(&on, &g.reference, &fields, done, "attribue", award_control).await
+    let input = award_input(&fields);
+    coordinator_step(&on, &key, &fields, "attribue", award_control, async |manager, g| {
+        award::award(&on.state.ctx(&manager.actor), g, input).await
+    })
+    .await
 }
 
 /// Generates a document (`type`): a new version when it changed.
@@ -370,13 +388,19 @@ pub(super) async fn generate(
     Path(key): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
-    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
-    let g = domain::coordinated(&on.state, &manager, &key).await?;
-    let done = match Kind::parse(fields.get("type")) {
-        Some(kind) => documents::generate(&on.state.ctx(&manager.actor), &g, kind).await,
-        None => Err(Problem::invalid_field("type", "choisissez le document à générer")),
-    };
-    answered(&on, &g.reference, &fields, done, "document", |_| "type-document".to_string()).await
+    let kind = Kind::parse(fields.get("type"));
+    coordinator_step(
+        &on,
+        &key,
+        &fields,
+        "document",
+        |_| "type-document".to_string(),
+        async |manager, g| match kind {
+            Some(kind) => documents::generate(&on.state.ctx(&manager.actor), g, kind).await,
+            None => Err(Problem::invalid_field("type", "choisissez le document à générer")),
+        },
+    )
+    .await
 }
 
 /// Shares a version with the library (`partage=oui`) or stops sharing it (`non`).
@@ -385,14 +409,22 @@ pub(super) async fn share(
     Path((key, piece)): Path<(String, String)>,
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
-    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
-    let g = domain::coordinated(&on.state, &manager, &key).await?;
-    let doc = domain::version_of(&on.state, &g, &piece).await?;
-    let done = match yes_no(&fields, "partage") {
-        Some(shared) => documents::set_shared(&on.state.ctx(&manager.actor), &g, &doc, shared).await,
-        None => Err(Problem::invalid_field("partage", "indiquez s'il faut partager le document")),
-    };
-    answered(&on, &g.reference, &fields, done, "partage", |_| "documents".to_string()).await
+    let shared = yes_no(&fields, "partage");
+    coordinator_step(
+        &on,
+        &key,
+        &fields,
+        "partage",
+        |_| "documents".to_string(),
+        async |manager, g| {
+            let doc = domain::version_of(&on.state, g, &piece).await?;
+            match shared {
+                Some(shared) => documents::set_shared(&on.state.ctx(&manager.actor), g, &doc, shared).await,
+                None => Err(Problem::invalid_field("partage", "indiquez s'il faut partager le document")),
+            }
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

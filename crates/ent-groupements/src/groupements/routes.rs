@@ -349,7 +349,7 @@ pub async fn visible_applications(
     if super::is_coordinator(&caller.actor, g) {
         return Ok(all);
     }
-    let orgs = caller_orgs(&caller);
+    let orgs = caller_orgs(caller);
     let mut own = Vec::new();
     for app in all {
         let Some(applicant) = ent_platform::registry::get_org(&state.store, &app.applicant.id).await? else { continue };

@@ -7,7 +7,8 @@
 use crate::common::browser::{journey, Browser};
 use crate::common::{self, t0, TestDb};
 use crate::console::PASSWORD;
-use crate::console_groupements::{award_fields, constitute, registry_counts, scene, COORD, MAIRIES};
+use crate::console_groupements::{award_fields, constitute, scene, COORD, MAIRIES};
+use crate::groupements::registry_counts;
 use entcp::clock::FixedClock;
 use entcp::store::Store;
 use std::sync::Arc;

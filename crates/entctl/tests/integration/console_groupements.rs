@@ -9,6 +9,7 @@
 
 use crate::common;
 use crate::console::{csrf_of, sign_in, PASSWORD};
+use crate::groupements::registry_counts;
 
 use common::fixtures::{luhn, new_org};
 use common::{t0, Resp, TestApp, TestDb};
@@ -64,19 +65,6 @@ pub(crate) async fn scene(store: &Store) -> Scene {
         communes.push(org);
     }
     Scene { coordinator, communes }
-}
-
-/// The écoles of a commune and their pupils, counted here independently of the screens.
-pub(crate) async fn registry_counts(store: &Store, commune: &Org) -> (i64, i64) {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(pupils), 0) AS BIGINT) AS p FROM orgs WHERE kind = 'etablissement' \
-         AND degree = '1D' AND is_open = 1 AND commune_code = $1",
-    )
-    .bind(&commune.code)
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    (row.get("n"), row.get("p"))
 }
 
 /// The convention constitutive signed by every party: its signing circuit is the
