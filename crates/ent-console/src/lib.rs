@@ -14,6 +14,7 @@ pub mod conventions;
 pub mod dashboard;
 mod form;
 mod forms;
+pub mod groupements;
 pub mod list;
 mod multipart;
 pub mod notifications;
@@ -107,6 +108,7 @@ where
     ent_tenants::tenants::TenantsState: FromRef<S>,
     ent_support::support::SupportState: FromRef<S>,
     ent_rgpd::rgpd::RgpdState: FromRef<S>,
+    ent_groupements::groupements::GroupementsState: FromRef<S>,
 {
     use Access::*;
     let mut pages = vec![
@@ -140,6 +142,7 @@ where
     pages.extend(rgpd::routes());
     pages.extend(reports::routes());
     pages.extend(notifications::routes());
+    pages.extend(groupements::routes());
     pages
 }
 
@@ -152,6 +155,7 @@ where
     ent_tenants::tenants::TenantsState: FromRef<S>,
     ent_support::support::SupportState: FromRef<S>,
     ent_rgpd::rgpd::RgpdState: FromRef<S>,
+    ent_groupements::groupements::GroupementsState: FromRef<S>,
 {
     let console = ConsoleState::from_ref(state);
     let mut router = Router::new();

@@ -56,6 +56,13 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "rgpd_contracts.html",
     "reports.html",
     "notifications.html",
+    "groupement_macros.html",
+    "groupements.html",
+    "groupement_new.html",
+    "groupement.html",
+    "groupement_candidature.html",
+    "groupement_quote_part.html",
+    "groupement_bibliotheque.html",
 ];
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {
@@ -91,6 +98,7 @@ const NAV: &[(&str, &str, &Action)] = &[
     ("ENT", "/ent", &authz::TENANTS_READ),
     ("Support", "/tickets", &authz::SUPPORT_READ),
     ("RGPD", "/rgpd", &authz::RGPD_READ),
+    ("Groupements", "/groupements", &authz::GROUPEMENTS_READ),
     ("Mon compte", "/compte", &authz::SELF_READ),
 ];
 

@@ -216,7 +216,7 @@ struct Generated {
 }
 
 /// The groupement of the path, its coordinator calling (404, then 403).
-async fn coordinated(state: &GroupementsState, caller: &Caller, id: &str) -> Result<Groupement, Problem> {
+pub async fn coordinated(state: &GroupementsState, caller: &Caller, id: &str) -> Result<Groupement, Problem> {
     let g = super::must_get(&state.store, id).await?;
     super::require_coordinator(caller, &g)?;
     Ok(g)
@@ -234,13 +234,13 @@ fn caller_orgs(caller: &Caller) -> Vec<ent_platform::registry::Org> {
 }
 
 /// Whether the caller acts for an accepted member of `members`.
-fn member_of<'m>(caller: &Caller, members: &'m [Application]) -> Vec<&'m Application> {
+pub fn member_of<'m>(caller: &Caller, members: &'m [Application]) -> Vec<&'m Application> {
     let orgs = caller_orgs(caller);
     members.iter().filter(|m| orgs.iter().any(|o| o.id == m.applicant.id)).collect()
 }
 
 /// The coordinator, or a member; 404 for anyone else.
-async fn coordinator_or_member(
+pub async fn coordinator_or_member(
     state: &GroupementsState,
     caller: &Caller,
     g: &Groupement,
@@ -324,18 +324,33 @@ async fn prefill(
     ApiQuery(q): ApiQuery<PrefillQuery>,
 ) -> Result<Json<Prefill>, Problem> {
     super::must_get(&state.store, &id).await?;
-    let applicant = membership::applicant_org(&state.store, &q.applicant).await?;
+    Ok(Json(prefill_for(&state, &caller, &q.applicant).await?))
+}
+
+/// The registry's figures for the applicant `key`, in the caller's scope.
+pub async fn prefill_for(state: &GroupementsState, caller: &Caller, key: &str) -> Result<Prefill, Problem> {
+    let applicant = membership::applicant_org(&state.store, key).await?;
     caller.require(&state.store, &applicant).await?;
-    Ok(Json(membership::prefill(&state.store, &applicant).await?))
+    membership::prefill(&state.store, &applicant).await
 }
 
 async fn applications(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Json<Vec<Application>>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
+    Ok(Json(visible_applications(&state, &caller, &g).await?))
+}
+
+/// The applications of `g` the caller sees: all for its coordinator, else those of the
+/// collectivités in the caller's scope.
+pub async fn visible_applications(
+    state: &GroupementsState,
+    caller: &Caller,
+    g: &Groupement,
+) -> Result<Vec<Application>, Problem> {
     let all = membership::list(&state.store, &g.id, None).await?;
-    if super::is_coordinator(&caller.actor, &g) {
-        return Ok(Json(all));
+    if super::is_coordinator(&caller.actor, g) {
+        return Ok(all);
     }
-    let orgs = caller_orgs(&caller);
+    let orgs = caller_orgs(caller);
     let mut own = Vec::new();
     for app in all {
         let Some(applicant) = ent_platform::registry::get_org(&state.store, &app.applicant.id).await? else { continue };
@@ -346,7 +361,7 @@ async fn applications(Op { state, caller, key: id }: Op<GroupementsState>) -> Re
             }
         }
     }
-    Ok(Json(own))
+    Ok(own)
 }
 
 async fn apply(
@@ -354,23 +369,41 @@ async fn apply(
     ApiJson(body): ApiJson<NewApplication>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
+    Ok(Versioned::created(apply_for(&state, &caller, &g, body).await?).into_response())
+}
+
+/// Files the application `body` to `g`, its applicant in the caller's scope.
+pub async fn apply_for(
+    state: &GroupementsState,
+    caller: &Caller,
+    g: &Groupement,
+    body: NewApplication,
+) -> Result<Application, Problem> {
     let applicant = membership::applicant_org(&state.store, &body.applicant).await?;
     caller.require(&state.store, &applicant).await?;
-    let app = membership::apply(&state.ctx(&caller.actor), &g, &applicant, body).await?;
-    Ok(Versioned::created(app).into_response())
+    membership::apply(&state.ctx(&caller.actor), g, &applicant, body).await
 }
 
 async fn withdraw(
     Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
-    let app = membership::get(&state.store, &g.id, &application).await?;
+    Ok(Versioned::ok(withdraw_for(&state, &caller, &g, &application).await?).into_response())
+}
+
+/// Withdraws the application `application` of `g`, its applicant in the caller's scope.
+pub async fn withdraw_for(
+    state: &GroupementsState,
+    caller: &Caller,
+    g: &Groupement,
+    application: &str,
+) -> Result<Application, Problem> {
+    let app = membership::get(&state.store, &g.id, application).await?;
     let applicant = ent_platform::registry::get_org(&state.store, &app.applicant.id)
         .await?
         .ok_or_else(|| Problem::not_found("candidat introuvable"))?;
     caller.require(&state.store, &applicant).await?;
-    let app = membership::withdraw(&state.ctx(&caller.actor), &g, &app).await?;
-    Ok(Versioned::ok(app).into_response())
+    membership::withdraw(&state.ctx(&caller.actor), g, &app).await
 }
 
 async fn accept(op: Op<GroupementsState, (String, String)>) -> Result<Response, Problem> {
@@ -382,14 +415,24 @@ async fn accept_many(
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> Result<Json<Vec<Application>>, Problem> {
     let g = coordinated(&state, &caller, &id).await?;
-    if body.applications.len() > 1000 {
+    Ok(Json(accept_these(&state, &caller, &g, &body.applications).await?))
+}
+
+/// The coordinator accepts the applications `ids` of `g` at once.
+pub async fn accept_these(
+    state: &GroupementsState,
+    caller: &Caller,
+    g: &Groupement,
+    ids: &[String],
+) -> Result<Vec<Application>, Problem> {
+    if ids.len() > 1000 {
         return Err(Problem::invalid_field("applications", "1 000 candidatures au plus par appel"));
     }
     let mut apps = Vec::new();
-    for app in &body.applications {
+    for app in ids {
         apps.push(membership::get(&state.store, &g.id, app).await?);
     }
-    Ok(Json(membership::accept_many(&state.ctx(&caller.actor), &g, &apps).await?))
+    membership::accept_many(&state.ctx(&caller.actor), g, &apps).await
 }
 
 async fn reject(
@@ -406,13 +449,19 @@ async fn members(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<
 
 async fn shares(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Json<Shares>, Problem> {
     let g = super::must_get(&state.store, &id).await?;
-    let members = coordinator_or_member(&state, &caller, &g).await?;
-    let mut shares = membership::shares_of(&g, &members)?;
-    if !super::is_coordinator(&caller.actor, &g) {
-        let own: Vec<String> = member_of(&caller, &members).iter().map(|m| m.applicant.id.clone()).collect();
+    Ok(Json(visible_shares(&state, &caller, &g).await?))
+}
+
+/// The shares of `g` the caller sees: every member's for its coordinator, a member's own
+/// otherwise (404 for anyone else, 409 before the award).
+pub async fn visible_shares(state: &GroupementsState, caller: &Caller, g: &Groupement) -> Result<Shares, Problem> {
+    let members = coordinator_or_member(state, caller, g).await?;
+    let mut shares = membership::shares_of(g, &members)?;
+    if !super::is_coordinator(&caller.actor, g) {
+        let own: Vec<String> = member_of(caller, &members).iter().map(|m| m.applicant.id.clone()).collect();
         shares.shares.retain(|s| own.contains(&s.member.id));
     }
-    Ok(Json(shares))
+    Ok(shares)
 }
 
 async fn document_versions(
@@ -433,19 +482,24 @@ async fn generate(
     Ok((status, Json(Generated { document, new_version })).into_response())
 }
 
+/// The version `document` of `g` (404 when it is another groupement's).
+pub async fn version_of(state: &GroupementsState, g: &Groupement, document: &str) -> Result<StoredDocument, Problem> {
+    documents::get_version(&state.store, document)
+        .await?
+        .filter(|d| d.groupement_id == g.id)
+        .ok_or_else(|| Problem::not_found(format!("aucun document « {document} »")))
+}
+
 /// A version of this groupement the caller may read: coordinator, member, or
 /// a coordinator (DAN, admin) browsing a shared one.
-async fn readable_document(
+pub async fn readable_document(
     state: &GroupementsState,
     caller: &Caller,
     g: &Groupement,
     document: &str,
 ) -> Result<StoredDocument, Problem> {
     let not_found = || Problem::not_found(format!("aucun document « {document} »"));
-    let doc = documents::get_version(&state.store, document)
-        .await?
-        .filter(|d| d.groupement_id == g.id)
-        .ok_or_else(not_found)?;
+    let doc = version_of(state, g, document).await?;
     let library_reader = caller.actor.bindings.iter().any(|b| GROUPEMENTS_LIBRARY.roles.contains(&b.role));
     if doc.shared && library_reader {
         return Ok(doc);
@@ -459,8 +513,20 @@ async fn download(
     ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
-    let doc = readable_document(&state, &caller, &g, &document).await?;
-    let format = q.format.unwrap_or_else(|| doc.formats[0].clone());
+    document_file(&state, &caller, &g, &document, q.format).await
+}
+
+/// The file of version `document` of `g` in `format` (its first format by default), for a
+/// caller who may read it.
+pub async fn document_file(
+    state: &GroupementsState,
+    caller: &Caller,
+    g: &Groupement,
+    document: &str,
+    format: Option<String>,
+) -> Result<Response, Problem> {
+    let doc = readable_document(state, caller, g, document).await?;
+    let format = format.unwrap_or_else(|| doc.formats[0].clone());
     let (bytes, content_type) = documents::content(&state.store, &doc, &format).await?;
     let file_name = format!("{}-{}-v{}.{format}", g.reference, doc.kind.as_str(), doc.version);
     let mut response = ent_documents::documents::response::document(bytes, content_type, &file_name);
@@ -473,10 +539,7 @@ async fn share(
     ApiJson(body): ApiJson<ShareBody>,
 ) -> Result<Json<StoredDocument>, Problem> {
     let g = coordinated(&state, &caller, &id).await?;
-    let doc = documents::get_version(&state.store, &document)
-        .await?
-        .filter(|d| d.groupement_id == g.id)
-        .ok_or_else(|| Problem::not_found(format!("aucun document « {document} »")))?;
+    let doc = version_of(&state, &g, &document).await?;
     Ok(Json(documents::set_shared(&state.ctx(&caller.actor), &g, &doc, body.shared).await?))
 }
 

@@ -1,1 +1,323 @@
-//! The console's groupement screens, in process, on both databases.
+//! The console's groupement screens, in process, on both databases: a syndicat mixte
+//! opens a groupement from the form (a cost key off 100 % refused, the field named),
+//! three communes of the Val-de-Marne sample apply with the quantities pre-filled from
+//! the registry (each figure's rule beside it), one withdraws and applies again, the
+//! coordinator accepts two and refuses the third with its reason, moves the groupement
+//! to the consultation, awards it with the DECP facts asked in the form, generates and
+//! shares a document; each member then sees its own share per year and not the other's
+//! (a forged address answers 404), and the library finds the shared document.
+
+use crate::common;
+use crate::console::{csrf_of, sign_in, PASSWORD};
+use crate::groupements::registry_counts;
+
+use common::fixtures::{luhn, new_org};
+use common::{t0, Resp, TestApp, TestDb};
+use entcp::identity::password;
+use entcp::kernel::roles::{OrgKind, Role};
+use entcp::registry::Org;
+use entcp::store::Store;
+use sqlx::Row;
+
+pub(crate) const COORD: &str = "coord@sm94.fr";
+pub(crate) const MAIRIES: [&str; 3] = ["mairie.a@test.fr", "mairie.b@test.fr", "mairie.c@test.fr"];
+
+/// The sample annuaire with a head count on every école, the coordinator (a syndicat
+/// mixte without SIRET of record) and three communes having écoles, each person with
+/// [`PASSWORD`].
+pub(crate) struct Scene {
+    pub(crate) coordinator: Org,
+    pub(crate) communes: Vec<Org>,
+}
+
+async fn person(store: &Store, email: &str, role: Role, org: &Org) {
+    common::token_for(store, email, role, Some(&org.id)).await;
+    let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
+    password::set_password(store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+}
+
+pub(crate) async fn scene(store: &Store) -> Scene {
+    common::import_sample(store).await;
+    let mut tx = store.begin_write().await.unwrap();
+    sqlx::query("UPDATE orgs SET pupils = 120 WHERE kind = 'etablissement'").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let coordinator = new_org(
+        store,
+        OrgKind::SyndicatMixte,
+        "Syndicat mixte numérique du Val-de-Marne",
+        &luhn("25940001"),
+        Some("94"),
+    )
+    .await;
+    person(store, COORD, Role::Coordinateur, &coordinator).await;
+    let rows = sqlx::query(
+        "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
+         e.kind = 'etablissement' AND e.degree = '1D' AND e.commune_code = c.code) ORDER BY c.code LIMIT 3",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut communes = Vec::new();
+    for (row, email) in rows.iter().zip(MAIRIES) {
+        let code: String = row.get("code");
+        let org = entcp::registry::resolve_org(store, &format!("commune:{code}")).await.unwrap();
+        person(store, email, Role::Collectivite, &org).await;
+        communes.push(org);
+    }
+    Scene { coordinator, communes }
+}
+
+/// The convention constitutive signed by every party: its signing circuit is the
+/// conventions' screens' (`console_conventions`); here only its outcome matters.
+pub(crate) async fn constitute(store: &Store, reference: &str) {
+    let mut tx = store.begin_write().await.unwrap();
+    sqlx::query(
+        "UPDATE conventions SET status = 'active' WHERE id = (SELECT convention_id FROM groupements WHERE reference = $1)",
+    )
+    .bind(reference)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The award form's fields: the titulaire (not yet in the registry), the amounts, the DECP facts.
+pub(crate) fn award_fields() -> Vec<(&'static str, String)> {
+    let vendor = luhn(&format!("{}0001", luhn("30000002")));
+    let buyer = luhn(&format!("{}0001", luhn("25940001")));
+    [
+        ("siret", vendor.as_str()),
+        ("titulaire", "ENT Éditions SAS"),
+        ("montant-ht", "98 765,43"),
+        ("montant-ttc", "118 518,52"),
+        ("notification", "2026-09-01"),
+        ("acheteur", buyer.as_str()),
+        ("cpv", "48190000"),
+        ("techniques", "Accord-cadre"),
+        ("modalites", "Bons de commande"),
+        ("innovant", "non"),
+        ("ccag", "Techniques de l'information et de la communication"),
+        ("offres", "4"),
+        ("avance", "non"),
+        ("groupement-operateurs", "Pas de groupement"),
+        ("sous-traitance", "non"),
+        ("procedure", "Appel d'offres ouvert"),
+        ("forme-prix", "Unitaire"),
+        ("types-prix", "Définitif révisable"),
+        ("sociales", "Pas de considération sociale"),
+        ("environnementales", "Clause environnementale"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect()
+}
+
+/// The answer with its addresses unescaped (tera writes `/` as `&#x2F;`), so that the
+/// checks on links (and on their absence) read them.
+fn readable(mut resp: Resp) -> Resp {
+    resp.text = resp.text.replace("&#x2F;", "/");
+    resp
+}
+
+async fn get(app: &TestApp, session: &str, path: &str) -> Resp {
+    readable(app.get(path).header("cookie", session).send().await)
+}
+
+/// Posts a form with the CSRF token of `session`'s pages.
+async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, String)]) -> Resp {
+    let page = get(app, session, "/compte").await;
+    let mut pairs = vec![("_csrf", csrf_of(&page.text))];
+    pairs.extend(fields.iter().map(|(k, v)| (*k, v.clone())));
+    let body = serde_urlencoded::to_string(&pairs).unwrap();
+    readable(app.post(path).header("cookie", session).bytes("application/x-www-form-urlencoded", body).send().await)
+}
+
+fn owned(fields: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    fields.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+/// The page a 303 leads to, which must be `wanted` (its path and query).
+async fn follow(app: &TestApp, session: &str, resp: &Resp, wanted: &str) -> Resp {
+    assert_eq!(resp.status, 303, "{}", resp.text);
+    let location = resp.header("location").unwrap();
+    assert!(location.starts_with(wanted), "{location}, expected {wanted}");
+    let page = get(app, session, location).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    page
+}
+
+/// The id of the application of `commune` on the coordinator's page.
+async fn application_of(store: &Store, reference: &str, commune: &Org) -> String {
+    sqlx::query_scalar(
+        "SELECT m.id FROM groupement_members m JOIN groupements g ON g.id = m.groupement_id \
+         WHERE g.reference = $1 AND m.org_id = $2",
+    )
+    .bind(reference)
+    .bind(&commune.id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap()
+}
+
+/// The creation form's fields, the cost key `pupils` % per pupil and the rest in equal parts.
+fn creation(coordinator: &Org, pupils: u32) -> Vec<(&'static str, String)> {
+    let mut fields = owned(&[
+        ("coordonnateur", coordinator.id.as_str()),
+        ("titre", "ENT 1er degré 2027-2030"),
+        ("objet", "Fourniture, hébergement, maintenance et assistance d'un ENT pour les écoles des membres"),
+        ("lots", "Solution d'espace numérique de travail\nAssistance aux usagers"),
+        ("bouquet", "socle-1d"),
+        ("poids-egal", "30"),
+        ("duree", "36"),
+        ("date-limite", "2026-10-15"),
+        ("date-consultation", "2026-11-02"),
+    ]);
+    fields.push(("poids-eleves", pupils.to_string()));
+    fields
+}
+
+backend_test!(a_groupement_runs_from_the_form_to_each_members_own_share);
+async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
+    let scene = scene(&db.store).await;
+    let store = db.store.clone();
+    let app = TestApp::builder(db).build().await;
+    let coord = sign_in(&app, COORD).await;
+    let form = get(&app, &coord, "/groupements/nouveau").await;
+    assert!(form.text.contains(&scene.coordinator.name) && form.text.contains("socle-1d"), "{}", form.text);
+
+    // A cost key off 100 %: the form again, its fields kept, the error linked to the key.
+    let refused = post_form(&app, &coord, "/groupements/nouveau", &creation(&scene.coordinator, 60)).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("href=\"#poids-eleves\"") && refused.text.contains("90 %"), "{}", refused.text);
+    assert!(refused.text.contains("ENT 1er degré 2027-2030"), "the fields are kept");
+    let opened = post_form(&app, &coord, "/groupements/nouveau", &creation(&scene.coordinator, 70)).await;
+    let location = opened.header("location").unwrap().to_string();
+    let reference = location.trim_start_matches("/groupements/").split('?').next().unwrap().to_string();
+    let page = follow(&app, &coord, &opened, "/groupements/GC-").await;
+    assert!(page.text.contains("Le groupement est ouvert aux adhésions."), "{}", page.text);
+    assert!(page.text.contains("Lot 2 : Assistance aux usagers") && page.text.contains("70 %"), "{}", page.text);
+    let path = format!("/groupements/{reference}");
+
+    // A commune finds it among the open ones; each applies with the registry's figures.
+    let mut mairies = Vec::new();
+    for (i, (commune, email)) in scene.communes.iter().zip(MAIRIES).enumerate() {
+        let session = sign_in(&app, email).await;
+        let open = get(&app, &session, "/groupements?statut=open").await;
+        assert!(open.text.contains(&reference), "{}", open.text);
+        let form = get(&app, &session, &format!("{path}/candidature")).await;
+        assert_eq!(form.status, 200, "{}", form.text);
+        let (schools, pupils) = registry_counts(&store, commune).await;
+        assert!(schools > 0);
+        assert!(form.text.contains(&format!("id=\"ecoles\" name=\"ecoles\" value=\"{schools}\"")), "{}", form.text);
+        assert!(form.text.contains(&format!("id=\"eleves\" name=\"eleves\" value=\"{pupils}\"")), "{}", form.text);
+        assert!(form.text.contains("selon le répertoire") && form.text.contains("Somme des effectifs"), "the rules");
+        let number = format!("2026-DCM-{i}");
+        let sent = post_form(
+            &app,
+            &session,
+            &format!("{path}/candidature"),
+            &owned(&[("deliberation", number.as_str()), ("date-deliberation", "2026-06-30")]),
+        )
+        .await;
+        let page = follow(&app, &session, &sent, &format!("{path}?apres=candidature")).await;
+        assert!(page.text.contains(&number) && page.text.contains("candidature déposée"), "{}", page.text);
+        mairies.push(session);
+    }
+
+    // The third withdraws, then applies again (its application edited before the deadline).
+    let third = application_of(&store, &reference, &scene.communes[2]).await;
+    let withdrawn = post_form(&app, &mairies[2], &format!("{path}/candidatures/{third}/retrait"), &[]).await;
+    let page = follow(&app, &mairies[2], &withdrawn, &format!("{path}?apres=retrait")).await;
+    assert!(page.text.contains("retirée"), "{}", page.text);
+    let again = owned(&[("deliberation", "2026-DCM-2bis"), ("date-deliberation", "2026-07-01"), ("classes", "12")]);
+    let sent = post_form(&app, &mairies[2], &format!("{path}/candidature"), &again).await;
+    assert!(follow(&app, &mairies[2], &sent, path.as_str()).await.text.contains("2026-DCM-2bis"));
+    // Another commune's application cannot be withdrawn by a forged form.
+    let first = application_of(&store, &reference, &scene.communes[0]).await;
+    let forged = post_form(&app, &mairies[2], &format!("{path}/candidatures/{first}/retrait"), &[]).await;
+    assert_eq!(forged.status, 404, "{}", forged.text);
+
+    // The coordinator refuses the third: without a reason, the row's field says so.
+    let ids = application_ids(&store, &reference, &scene.communes).await;
+    let refuse = vec![("candidatures", ids[2].clone()), ("decision", "refuser".to_string())];
+    let refused = post_form(&app, &coord, &format!("{path}/decisions"), &refuse).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains(&format!("href=\"#motif-{}\"", ids[2])), "{}", refused.text);
+    let reason_field = format!("motif-{}", ids[2]);
+    let mut with_reason: Vec<(&str, String)> = refuse.clone();
+    with_reason.push((reason_field.as_str(), "Hors du périmètre du syndicat".to_string()));
+    let sent = post_form(&app, &coord, &format!("{path}/decisions"), &with_reason).await;
+    follow(&app, &coord, &sent, &format!("{path}?apres=refusees")).await;
+    let accept =
+        vec![("candidatures", ids[0].clone()), ("candidatures", ids[1].clone()), ("decision", "accepter".to_string())];
+    let sent = post_form(&app, &coord, &format!("{path}/decisions"), &accept).await;
+    let page = follow(&app, &coord, &sent, &format!("{path}?apres=acceptees")).await;
+    assert!(page.text.contains("<dd id=\"nombre-membres\">2</dd>"), "{}", page.text);
+    let refused_page = get(&app, &mairies[2], &path).await;
+    assert!(
+        refused_page.text.contains("refusée") && refused_page.text.contains("Hors du périmètre"),
+        "{}",
+        refused_page.text
+    );
+
+    // Constituted, consulted, awarded through the form (an award without its facts is refused).
+    constitute(&store, &reference).await;
+    for to in ["closed", "consultation"] {
+        let sent = post_form(&app, &coord, &format!("{path}/statut"), &owned(&[("vers", to)])).await;
+        follow(&app, &coord, &sent, &format!("{path}?apres=statut")).await;
+    }
+    let incomplete = post_form(&app, &coord, &format!("{path}/attribution"), &owned(&[("cpv", "48190000")])).await;
+    assert_eq!(incomplete.status, 422, "{}", incomplete.text);
+    assert!(incomplete.text.contains("href=\"#siret\"") && incomplete.text.contains("value=\"48190000\""));
+    let sent = post_form(&app, &coord, &format!("{path}/attribution"), &award_fields()).await;
+    let page = follow(&app, &coord, &sent, &format!("{path}?apres=attribue")).await;
+    assert!(page.text.contains("ENT Éditions SAS") && page.text.contains("118\u{a0}518,52\u{a0}€"), "{}", page.text);
+    let (a, b, c) = (&scene.communes[0], &scene.communes[1], &scene.communes[2]);
+    assert!(page.text.contains(&a.name) && page.text.contains(&b.name) && page.text.contains("Année 3"));
+
+    // Each member sees its own share per year, never the other's; a forged address is a 404.
+    for (session, own, other) in [(&mairies[0], a, b), (&mairies[1], b, a)] {
+        let page = get(&app, session, &path).await;
+        assert!(page.text.contains("Votre quote-part") && page.text.contains(&own.name), "{}", page.text);
+        assert!(!page.text.contains(&format!("quotes-parts/{}", other.id)), "{}", page.text);
+        let mine = get(&app, session, &format!("{path}/quotes-parts/{}", own.id)).await;
+        assert_eq!(mine.status, 200, "{}", mine.text);
+        assert!(mine.text.contains("Année 3") && mine.text.contains(&own.name), "{}", mine.text);
+        let theirs = get(&app, session, &format!("{path}/quotes-parts/{}", other.id)).await;
+        assert_eq!(theirs.status, 404, "{}", theirs.text);
+        assert!(!theirs.text.contains(&other.name), "{}", theirs.text);
+    }
+    let outsider = get(&app, &mairies[2], &format!("{path}/quotes-parts/{}", a.id)).await;
+    assert_eq!(outsider.status, 404, "{}: the refused commune", c.name);
+
+    // A document generated, downloaded by a member, shared, found in the library.
+    let sent = post_form(&app, &coord, &format!("{path}/documents"), &owned(&[("type", "cctp")])).await;
+    let page = follow(&app, &coord, &sent, &format!("{path}?apres=document")).await;
+    let doc: String = sqlx::query_scalar(
+        "SELECT d.id FROM groupement_documents d JOIN groupements g ON g.id = d.groupement_id WHERE g.reference = $1",
+    )
+    .bind(&reference)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(page.text.contains(&format!("{path}/documents/{doc}?format=odt")), "{}", page.text);
+    let file = get(&app, &mairies[0], &format!("{path}/documents/{doc}?format=odt")).await;
+    assert_eq!(file.status, 200, "{}", file.text);
+    assert_eq!(file.header("content-type"), Some(ent_documents::documents::ODT_MIME));
+    assert_eq!(get(&app, &mairies[2], &format!("{path}/documents/{doc}")).await.status, 404);
+    let sent = post_form(&app, &coord, &format!("{path}/documents/{doc}/partage"), &owned(&[("partage", "oui")])).await;
+    follow(&app, &coord, &sent, &format!("{path}?apres=partage")).await;
+    let library = get(&app, &coord, "/bibliotheque?q=cahier&coordonnateur=syndicat&annee=2026").await;
+    assert!(library.text.contains(&format!("{path}/documents/{doc}")), "{}", library.text);
+    let elsewhere = get(&app, &coord, "/bibliotheque?annee=2019").await;
+    assert!(!elsewhere.text.contains(&doc), "{}", elsewhere.text);
+}
+
+/// The ids of the communes' applications, in the communes' order.
+async fn application_ids(store: &Store, reference: &str, communes: &[Org]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for commune in communes {
+        ids.push(application_of(store, reference, commune).await);
+    }
+    ids
+}

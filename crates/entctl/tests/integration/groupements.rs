@@ -101,7 +101,7 @@ fn fields(problem: &Value) -> Vec<String> {
 }
 
 /// Écoles of a commune and their pupils, counted independently of the module.
-async fn registry_counts(store: &Store, commune: &Org) -> (i64, i64) {
+pub(crate) async fn registry_counts(store: &Store, commune: &Org) -> (i64, i64) {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(pupils), 0) AS BIGINT) AS p FROM orgs WHERE kind = 'etablissement' \
          AND degree = '1D' AND is_open = 1 AND commune_code = $1",

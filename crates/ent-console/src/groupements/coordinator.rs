@@ -1,0 +1,447 @@
+//! The coordinator's forms: open a groupement (object, lots, bouquet and options from the
+//! catalog, cost key, timeline), decide on the applications in bulk, move through the
+//! states, award the contract with the DECP facts, generate and share the documents.
+
+use super::{answered, caller, On};
+use crate::forms::{Fields, Reply};
+use crate::page::{self, PageError, Shell};
+use axum::extract::{Path, Query};
+use axum::response::Response;
+use axum::Form;
+use ent_groupements::groupements::award::{self, AwardInput};
+use ent_groupements::groupements::decp::DecpFacts;
+use ent_groupements::groupements::documents::{self, Kind};
+use ent_groupements::groupements::shares::{Basis, KeyPart};
+use ent_groupements::groupements::{
+    self as gm, membership, routes as domain, GroupementsState, Lot, NewGroupement, Status, COORDINATOR_KINDS,
+};
+use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::Role;
+use ent_platform::catalog::BouquetKind;
+use ent_platform::identity::authz::GROUPEMENTS_MANAGE;
+use ent_platform::identity::Caller;
+use serde_json::{json, Value};
+
+/// The cost key's bases as the form names them.
+const BASES: &[(&str, Basis, &str)] = &[
+    ("poids-eleves", Basis::Pupils, "Élèves"),
+    ("poids-ecoles", Basis::Schools, "Écoles"),
+    ("poids-comptes", Basis::Accounts, "Comptes ENT (élèves, enseignants, parents)"),
+    ("poids-egal", Basis::Equal, "Parts égales"),
+];
+
+/// The id of the control of a field of `NewGroupement`.
+fn control_id(field: &str) -> String {
+    let id = match field {
+        "coordinator" => "coordonnateur",
+        "title" => "titre",
+        "object" => "objet",
+        "bouquet" => "bouquet",
+        "options" => "options",
+        "cost_key" => "poids-eleves",
+        "duration_months" => "duree",
+        "application_deadline" => "date-limite",
+        "consultation_date" => "date-consultation",
+        "award_planned_date" => "date-attribution",
+        f if f.starts_with("lots") => "lots",
+        _ => "nouveau-groupement",
+    };
+    id.to_string()
+}
+
+/// The organisations the person coordinates for (an admin types one).
+fn coordinator_choices(on: &On<GroupementsState>) -> Vec<Value> {
+    on.signed
+        .0
+        .actor
+        .bindings
+        .iter()
+        .filter(|b| b.role == Role::Coordinateur)
+        .filter_map(|b| b.org.as_ref())
+        .filter(|o| COORDINATOR_KINDS.contains(&o.kind))
+        .map(|o| json!({ "id": o.id, "name": o.name }))
+        .collect()
+}
+
+async fn creation_page(on: &On<GroupementsState>, reply: Reply<'_>) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let catalog = &on.state.catalog;
+    let mut seen = std::collections::HashSet::new();
+    let bouquets: Vec<_> = catalog.bouquets.iter().rev().filter(|b| seen.insert(b.id.clone())).collect();
+    let chosen = fields.opt("bouquet").unwrap_or_else(|| "socle-1d".to_string());
+    let options = fields.all("options");
+    let base: Vec<Value> = bouquets
+        .iter()
+        .filter(|b| b.kind == BouquetKind::Base)
+        .map(|b| json!({ "id": b.id, "name": b.name, "selected": b.id == chosen }))
+        .collect();
+    let extra: Vec<Value> = bouquets
+        .iter()
+        .filter(|b| b.kind == BouquetKind::Option)
+        .map(
+            |b| json!({ "id": b.id, "name": b.name, "description": b.description, "checked": options.contains(&b.id) }),
+        )
+        .collect();
+    let weights: Vec<Value> = BASES
+        .iter()
+        .map(|(name, basis, label)| {
+            let default = if *basis == Basis::Accounts && fields.0.is_empty() { "100" } else { "" };
+            json!({ "name": name, "label": label, "value": fields.opt(name).unwrap_or_else(|| default.to_string()) })
+        })
+        .collect();
+    let field = |name: &str, default: &str| fields.opt(name).unwrap_or_else(|| default.to_string());
+    let shell = Shell::new(&on.console, Some(&on.signed.0), "/groupements")
+        .crumbs(&[("Groupements", "/groupements"), ("Ouvrir un groupement", "/groupements/nouveau")])
+        .notice(refusal.notice.clone());
+    let values = json!({
+        "coordinators": coordinator_choices(on),
+        "bouquets": base,
+        "options": extra,
+        "weights": weights,
+        "fields": {
+            "coordonnateur": field("coordonnateur", ""), "titre": field("titre", ""), "objet": field("objet", ""),
+            "lots": field("lots", "Solution d'espace numérique de travail"), "duree": field("duree", "36"),
+            "date-limite": field("date-limite", ""), "date-consultation": field("date-consultation", ""),
+            "date-attribution": field("date-attribution", ""),
+        },
+        "errors": super::by_control(refusal.errors),
+    });
+    Ok(page::render_status(status, "groupement_new.html", shell, values))
+}
+
+pub(super) async fn new_form(on: On<GroupementsState>, Query(query): Query<Fields>) -> Result<Response, PageError> {
+    creation_page(&on, Reply::shown(&query, None)).await
+}
+
+/// The lots of the form: one a line, numbered in order.
+fn lots_of(text: &str) -> Vec<Lot> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+        .map(|(i, title)| Lot { number: i as u32 + 1, title: title.to_string(), description: None })
+        .collect()
+}
+
+/// The cost key of the form: each basis given a weight (a weight that is not a whole
+/// number is sent as 0, which the domain refuses).
+fn cost_key_of(fields: &Fields) -> Vec<KeyPart> {
+    BASES
+        .iter()
+        .filter_map(|(name, basis, _)| {
+            fields.opt(name).map(|w| KeyPart { basis: *basis, weight: w.parse().unwrap_or(0) })
+        })
+        .collect()
+}
+
+fn new_groupement(fields: &Fields) -> NewGroupement {
+    NewGroupement {
+        coordinator: fields.get("coordonnateur").to_string(),
+        title: fields.get("titre").to_string(),
+        object: fields.get("objet").to_string(),
+        lots: Some(lots_of(fields.get("lots"))),
+        bouquet: fields.opt("bouquet"),
+        options: fields.all("options"),
+        support: None,
+        support_policy: None,
+        cost_key: Some(cost_key_of(fields)),
+        duration_months: Some(fields.get("duree").parse().unwrap_or(0)),
+        application_deadline: fields.get("date-limite").to_string(),
+        consultation_date: fields.opt("date-consultation"),
+        award_planned_date: fields.opt("date-attribution"),
+    }
+}
+
+pub(super) async fn create(on: On<GroupementsState>, Form(fields): Form<Fields>) -> Result<Response, PageError> {
+    let actor = &on.signed.0.actor;
+    match gm::create(&on.state.ctx(actor), new_groupement(&fields)).await {
+        Ok(g) => Ok(page::redirect(&format!("/groupements/{}?apres=ouvert", g.reference))),
+        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
+        Err(problem) => creation_page(&on, Reply::refused(&fields, &problem, control_id)).await,
+    }
+}
+
+/// Accepts the checked applications (`decision=accepter`), or refuses each with the
+/// reason typed on its row (`decision=refuser`, `motif-{id}`).
+pub(super) async fn decide(
+    on: On<GroupementsState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let ids = fields.all("candidatures");
+    let decision = fields.get("decision");
+    let after = if decision == "accepter" { "acceptees" } else { "refusees" };
+    let control = |f: &str| if f.starts_with("motif-") { f.to_string() } else { "candidatures".to_string() };
+    coordinator_step(&on, &key, &fields, after, control, async |manager, g| match decision {
+        "accepter" => domain::accept_these(&on.state, manager, g, &ids).await.map(|_| ()),
+        "refuser" => refuse_each(&on, g, &ids, &fields).await,
+        _ => Err(Problem::invalid_field("decision", "choisissez d'accepter ou de refuser les candidatures cochées")),
+    })
+    .await
+}
+
+/// A form of the coordinator on the groupement of the path (404, then 403 for another
+/// coordinator's): `step` run as the person, then the page after `after` or the refusal.
+async fn coordinator_step<T>(
+    on: &On<GroupementsState>,
+    key: &str,
+    fields: &Fields,
+    after: &str,
+    control: impl Fn(&str) -> String,
+    step: impl AsyncFnOnce(&Caller, &gm::Groupement) -> Result<T, Problem>,
+) -> Result<Response, PageError> {
+    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
+    let g = domain::coordinated(&on.state, &manager, key).await?;
+    let done = step(&manager, &g).await;
+    answered(on, &g.reference, fields, done, after, control).await
+}
+
+/// Refuses each application of `ids` with its row's reason; a refusal names its row's field.
+async fn refuse_each(
+    on: &On<GroupementsState>,
+    g: &gm::Groupement,
+    ids: &[String],
+    fields: &Fields,
+) -> Result<(), Problem> {
+    if ids.is_empty() {
+        return Err(Problem::invalid_field("candidatures", "cochez au moins une candidature à refuser"));
+    }
+    let ctx = on.state.ctx(&on.signed.0.actor);
+    for id in ids {
+        let app = membership::get(&on.state.store, &g.id, id).await?;
+        let field = format!("motif-{id}");
+        membership::reject(&ctx, g, &app, fields.get(&field)).await.map_err(|mut p| {
+            for e in &mut p.errors {
+                e.field = field.clone();
+                e.message = format!("{} : {}", app.applicant.name, e.message);
+            }
+            p
+        })?;
+    }
+    Ok(())
+}
+
+/// A state change (`vers`): close, reopen, consult, run, end.
+pub(super) async fn move_status(
+    on: On<GroupementsState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let to = Status::parse(fields.get("vers"));
+    coordinator_step(
+        &on,
+        &key,
+        &fields,
+        "statut",
+        |_| "etats".to_string(),
+        async |manager, g| match to {
+            Some(to) => gm::transition(&on.state.ctx(&manager.actor), g, to).await,
+            None => Err(Problem::invalid_field("vers", "choisissez l'état où passer le groupement")),
+        },
+    )
+    .await
+}
+
+/// `1 234,56` or `1234.56` euros in cents.
+fn cents(text: &str) -> Option<i64> {
+    let cleaned: String =
+        text.chars().filter(|c| !c.is_whitespace() && *c != '€').collect::<String>().replace(',', ".");
+    let (units, decimals) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
+    if decimals.len() > 2 || units.is_empty() {
+        return None;
+    }
+    let units: i64 = units.parse().ok()?;
+    let decimals: i64 = if decimals.is_empty() { 0 } else { format!("{decimals:0<2}").parse().ok()? };
+    units.checked_mul(100)?.checked_add(decimals)
+}
+
+/// A list field of the DECP facts: one value a line.
+fn lines(fields: &Fields, name: &str) -> Option<Vec<String>> {
+    let values: Vec<String> =
+        fields.get(name).lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    Some(values).filter(|v| !v.is_empty())
+}
+
+fn yes_no(fields: &Fields, name: &str) -> Option<bool> {
+    match fields.get(name) {
+        "oui" => Some(true),
+        "non" => Some(false),
+        _ => None,
+    }
+}
+
+/// The award form's fields as the domain takes them.
+fn award_input(fields: &Fields) -> AwardInput {
+    let text = |name: &str| fields.opt(name);
+    AwardInput {
+        vendor_siret: text("siret"),
+        vendor_name: text("titulaire"),
+        amount_ht_cents: cents(fields.get("montant-ht")),
+        amount_ttc_cents: cents(fields.get("montant-ttc")),
+        notified_on: text("notification"),
+        duration_months: None,
+        decp: DecpFacts {
+            acheteur_siret: text("acheteur"),
+            code_cpv: text("cpv"),
+            techniques: lines(fields, "techniques"),
+            modalites_execution: lines(fields, "modalites"),
+            marche_innovant: yes_no(fields, "innovant"),
+            ccag: text("ccag"),
+            offres_recues: fields.get("offres").parse().ok(),
+            attribution_avance: yes_no(fields, "avance"),
+            taux_avance: fields.get("taux-avance").replace(',', ".").parse::<f64>().ok().map(|p| p / 100.0),
+            type_groupement_operateurs: text("groupement-operateurs"),
+            sous_traitance_declaree: yes_no(fields, "sous-traitance"),
+            procedure: text("procedure"),
+            forme_prix: text("forme-prix"),
+            types_prix: lines(fields, "types-prix"),
+            considerations_sociales: lines(fields, "sociales"),
+            considerations_environnementales: lines(fields, "environnementales"),
+            ..DecpFacts::default()
+        },
+    }
+}
+
+/// The control of a field of `AwardInput`.
+fn award_control(field: &str) -> String {
+    let id = match field {
+        "vendor_siret" => "siret",
+        "vendor_name" => "titulaire",
+        "amount_ht_cents" => "montant-ht",
+        "amount_ttc_cents" => "montant-ttc",
+        "notified_on" => "notification",
+        "decp.acheteur_siret" => "acheteur",
+        "decp.code_cpv" => "cpv",
+        "decp.techniques" => "techniques",
+        "decp.modalites_execution" => "modalites",
+        "decp.marche_innovant" => "innovant",
+        "decp.ccag" => "ccag",
+        "decp.offres_recues" => "offres",
+        "decp.attribution_avance" => "avance",
+        "decp.taux_avance" => "taux-avance",
+        "decp.type_groupement_operateurs" => "groupement-operateurs",
+        "decp.sous_traitance_declaree" => "sous-traitance",
+        "decp.procedure" => "procedure",
+        "decp.forme_prix" => "forme-prix",
+        "decp.types_prix" => "types-prix",
+        "decp.considerations_sociales" => "sociales",
+        "decp.considerations_environnementales" => "environnementales",
+        _ => "attribution",
+    };
+    id.to_string()
+}
+
+/// The award form's fields: what the DECP record asks, each with its value kept.
+pub(super) fn award_fields(fields: &Fields) -> Vec<Value> {
+    let text = |id: &str, label: &str, hint: &str| json!({ "id": id, "label": label, "hint": hint, "kind": "text", "value": fields.get(id) });
+    let area = |id: &str, label: &str, hint: &str| json!({ "id": id, "label": label, "hint": hint, "kind": "area", "value": fields.get(id) });
+    let choice = |id: &str, label: &str, choices: &[&str]| json!({ "id": id, "label": label, "hint": "", "kind": "select", "value": fields.get(id), "choices": choices });
+    vec![
+        text("siret", "SIRET du titulaire", "14 chiffres"),
+        text("titulaire", "Nom du titulaire", "Obligatoire si l'éditeur n'est pas encore au répertoire"),
+        text("montant-ht", "Montant hors taxes (euros)", "Par exemple 987 654,32"),
+        text("montant-ttc", "Montant toutes taxes comprises (euros)", ""),
+        json!({ "id": "notification", "label": "Date de notification du marché", "hint": "", "kind": "date", "value": fields.get("notification") }),
+        text("acheteur", "SIRET de l'acheteur (coordonnateur)", "Seulement si le répertoire ne le connaît pas"),
+        text("cpv", "Code CPV", "Par exemple 48190000"),
+        area("techniques", "Techniques d'achat", "Une par ligne, par exemple Accord-cadre ou Sans objet"),
+        area("modalites", "Modalités d'exécution", "Une par ligne, par exemple Bons de commande"),
+        choice("innovant", "Marché innovant", &["", "oui", "non"]),
+        text("ccag", "CCAG de référence", "Par exemple Techniques de l'information et de la communication"),
+        text("offres", "Nombre d'offres reçues", ""),
+        choice("avance", "Avance accordée", &["", "oui", "non"]),
+        text("taux-avance", "Taux de l'avance (%)", "Seulement si une avance est accordée"),
+        choice(
+            "groupement-operateurs",
+            "Groupement d'opérateurs économiques",
+            &["", "Pas de groupement", "Conjoint", "Solidaire"],
+        ),
+        choice("sous-traitance", "Sous-traitance déclarée", &["", "oui", "non"]),
+        text("procedure", "Procédure", "Par exemple Appel d'offres ouvert"),
+        choice("forme-prix", "Forme du prix", &["", "Unitaire", "Forfaitaire", "Mixte"]),
+        area("types-prix", "Types de prix", "Un par ligne, par exemple Définitif révisable"),
+        area("sociales", "Considérations sociales", "Une par ligne, par exemple Pas de considération sociale"),
+        area(
+            "environnementales",
+            "Considérations environnementales",
+            "Une par ligne, par exemple Clause environnementale",
+        ),
+    ]
+}
+
+/// The award: the titulaire by SIRET, the amounts, the DECP facts the form asks.
+pub(super) async fn award(
+    on: On<GroupementsState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let input = award_input(&fields);
+    coordinator_step(&on, &key, &fields, "attribue", award_control, async |manager, g| {
+        award::award(&on.state.ctx(&manager.actor), g, input).await
+    })
+    .await
+}
+
+/// Generates a document (`type`): a new version when it changed.
+pub(super) async fn generate(
+    on: On<GroupementsState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let kind = Kind::parse(fields.get("type"));
+    coordinator_step(
+        &on,
+        &key,
+        &fields,
+        "document",
+        |_| "type-document".to_string(),
+        async |manager, g| match kind {
+            Some(kind) => documents::generate(&on.state.ctx(&manager.actor), g, kind).await,
+            None => Err(Problem::invalid_field("type", "choisissez le document à générer")),
+        },
+    )
+    .await
+}
+
+/// Shares a version with the library (`partage=oui`) or stops sharing it (`non`).
+pub(super) async fn share(
+    on: On<GroupementsState>,
+    Path((key, piece)): Path<(String, String)>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let shared = yes_no(&fields, "partage");
+    coordinator_step(
+        &on,
+        &key,
+        &fields,
+        "partage",
+        |_| "documents".to_string(),
+        async |manager, g| {
+            let doc = domain::version_of(&on.state, g, &piece).await?;
+            match shared {
+                Some(shared) => documents::set_shared(&on.state.ctx(&manager.actor), g, &doc, shared).await,
+                None => Err(Problem::invalid_field("partage", "indiquez s'il faut partager le document")),
+            }
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn euro_amounts_lots_and_keys_are_read_from_the_form() {
+        assert_eq!(cents("987 654,32"), Some(98_765_432));
+        assert_eq!(cents("12.5 €"), Some(1250));
+        assert_eq!((cents("1,234"), cents("")), (None, None));
+        let lots = lots_of("Solution ENT\n\n Assistance ");
+        assert_eq!((lots.len(), lots[1].number, lots[1].title.as_str()), (2, 2, "Assistance"));
+        let fields = Fields(vec![("poids-eleves".into(), "70".into()), ("poids-egal".into(), "30".into())]);
+        assert_eq!(
+            cost_key_of(&fields),
+            vec![KeyPart { basis: Basis::Pupils, weight: 70 }, KeyPart { basis: Basis::Equal, weight: 30 }]
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! A commune's (or an EPCI's) side: apply with the quantities pre-filled from the
+//! registry and the rule behind each figure, withdraw, and see its own share per year.
+
+use super::{answered, caller, euros, On};
+use crate::forms::{Fields, Reply};
+use crate::page::{self, PageError, Shell};
+use axum::extract::{Path, Query};
+use axum::response::Response;
+use axum::Form;
+use ent_groupements::groupements::membership::{
+    NewApplication, Prefill, MAX_CLASSES_PER_SCHOOL, MAX_PARENTS_PER_PUPIL, MAX_TEACHERS_PER_CLASS,
+};
+use ent_groupements::groupements::{self as gm, routes as domain, GroupementsState, MEMBER_KINDS};
+use ent_kernel::error::{FieldError, Problem};
+use ent_kernel::kernel::roles::Role;
+use ent_platform::identity::authz::{GROUPEMENTS_APPLY, GROUPEMENTS_READ};
+use serde_json::{json, Value};
+
+/// The quantities of the form: its field, the application's field, and its label.
+const QUANTITIES: &[(&str, &str, &str)] = &[
+    ("ecoles", "schools", "Écoles"),
+    ("eleves", "pupils", "Élèves"),
+    ("classes", "classes", "Classes"),
+    ("enseignants", "teacher_accounts", "Comptes enseignants"),
+    ("parents", "parent_accounts", "Comptes parents"),
+];
+
+/// The collectivité applying: the one the form names, else the person's own.
+fn applicant_key(on: &On<GroupementsState>, fields: &Fields) -> Option<String> {
+    fields.opt("candidat").or_else(|| {
+        on.signed
+            .0
+            .actor
+            .bindings
+            .iter()
+            .filter(|b| b.role == Role::Collectivite)
+            .filter_map(|b| b.org.as_ref())
+            .find(|o| MEMBER_KINDS.contains(&o.kind))
+            .map(|o| o.id.clone())
+    })
+}
+
+/// The rule that explains each pre-filled figure.
+fn rules(pre: &Prefill) -> Vec<(&'static str, i64, String)> {
+    let names: Vec<&str> = pre.schools.iter().take(8).map(|s| s.name.as_str()).collect();
+    let more = if pre.schools.len() > names.len() {
+        format!(" et {} autres", pre.schools.len() - names.len())
+    } else {
+        String::new()
+    };
+    let missing = match pre.schools_without_pupils {
+        0 => String::new(),
+        n => format!(" ; {n} école(s) sans effectif au répertoire n'y sont pas comptées : ajoutez leurs élèves"),
+    };
+    vec![
+        ("ecoles", pre.quantities.schools, format!(
+            "Écoles ouvertes que {} couvre selon le répertoire : {}{more}.", pre.applicant.name, names.join(", ")
+        )),
+        ("eleves", pre.quantities.pupils, format!("Somme des effectifs de ces écoles au répertoire{missing}.")),
+        ("classes", 0, format!("Le répertoire ne connaît pas les classes : à saisir ({MAX_CLASSES_PER_SCHOOL} au plus par école).")),
+        ("enseignants", 0, format!(
+            "Le répertoire ne connaît pas les enseignants : à saisir ({MAX_TEACHERS_PER_CLASS} comptes au plus par classe)."
+        )),
+        ("parents", 0, format!(
+            "Le répertoire ne connaît pas les responsables : à saisir ({MAX_PARENTS_PER_PUPIL} comptes au plus par élève)."
+        )),
+    ]
+}
+
+fn control_id(field: &str) -> String {
+    let id = match field {
+        "applicant" => "candidat",
+        "deliberation_number" => "deliberation",
+        "deliberation_date" => "date-deliberation",
+        f => QUANTITIES.iter().find(|(_, api, _)| *api == f).map_or("candidature", |(id, _, _)| *id),
+    };
+    id.to_string()
+}
+
+async fn apply_page(on: &On<GroupementsState>, key: &str, reply: Reply<'_>) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let g = gm::must_get(&on.state.store, key).await?;
+    let applicant = applicant_key(on, fields);
+    let prefill = match &applicant {
+        Some(a) => Some(domain::prefill_for(&on.state, &caller(&on.signed, &GROUPEMENTS_APPLY), a).await?),
+        None => None,
+    };
+    let quantities: Vec<Value> = match &prefill {
+        Some(pre) => rules(pre)
+            .into_iter()
+            .map(|(id, figure, rule)| {
+                let label = QUANTITIES.iter().find(|(q, _, _)| *q == id).map_or("", |(_, _, l)| *l);
+                let value = fields.opt(id).unwrap_or_else(|| figure.to_string());
+                json!({ "id": id, "label": label, "value": value, "rule": rule })
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let path = format!("/groupements/{}", g.reference);
+    let shell = Shell::new(&on.console, Some(&on.signed.0), "/groupements")
+        .crumbs(&[
+            ("Groupements", "/groupements"),
+            (&g.reference, &path),
+            ("Candidater", &format!("{path}/candidature")),
+        ])
+        .notice(refusal.notice.clone());
+    let values = json!({
+        "title": format!("Candidater au groupement {} — {}", g.reference, g.title),
+        "path": path,
+        "deadline": ent_kernel::clock::french_date(&g.application_deadline),
+        "applicant": prefill.as_ref().map(|p| json!({ "id": p.applicant.id, "name": p.applicant.name })),
+        "quantities": quantities,
+        "fields": {
+            "candidat": fields.get("candidat"), "deliberation": fields.get("deliberation"),
+            "date-deliberation": fields.get("date-deliberation"),
+        },
+        "errors": super::by_control(refusal.errors),
+    });
+    Ok(page::render_status(status, "groupement_candidature.html", shell, values))
+}
+
+/// `/groupements/{groupement}/candidature[?candidat=]`: the form, pre-filled.
+pub(super) async fn apply_form(
+    on: On<GroupementsState>,
+    Path(key): Path<String>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    apply_page(&on, &key, Reply::shown(&query, None)).await
+}
+
+/// The application of the form; a quantity left empty is the registry's figure.
+fn application_of(fields: &Fields, applicant: String) -> Result<NewApplication, Problem> {
+    let mut errors = Vec::new();
+    let mut figure = |id: &str, field: &str| match fields.opt(id).map(|v| v.replace(['\u{a0}', ' '], "").parse::<i64>())
+    {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            errors.push(FieldError { field: field.to_string(), message: "un nombre entier est attendu".into() });
+            None
+        }
+    };
+    let application = NewApplication {
+        applicant,
+        deliberation_number: fields.get("deliberation").to_string(),
+        deliberation_date: fields.get("date-deliberation").to_string(),
+        schools: figure("ecoles", "schools"),
+        classes: figure("classes", "classes"),
+        pupils: figure("eleves", "pupils"),
+        teacher_accounts: figure("enseignants", "teacher_accounts"),
+        parent_accounts: figure("parents", "parent_accounts"),
+    };
+    if errors.is_empty() {
+        Ok(application)
+    } else {
+        Err(Problem::invalid(errors))
+    }
+}
+
+pub(super) async fn apply(
+    on: On<GroupementsState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let g = gm::must_get(&on.state.store, &key).await?;
+    let applicant = applicant_key(&on, &fields).unwrap_or_default();
+    let done = match application_of(&fields, applicant) {
+        Ok(new) => domain::apply_for(&on.state, &caller(&on.signed, &GROUPEMENTS_APPLY), &g, new).await,
+        Err(problem) => Err(problem),
+    };
+    match done {
+        Ok(_) => Ok(page::redirect(&format!("/groupements/{}?apres=candidature", g.reference))),
+        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
+        Err(problem) if matches!(problem.kind.status().as_u16(), 403 | 404) => Err(problem.into()),
+        Err(problem) => apply_page(&on, &key, Reply::refused(&fields, &problem, control_id)).await,
+    }
+}
+
+/// Withdraws an application of a collectivité in the person's scope (until the groupement closes).
+pub(super) async fn withdraw(
+    on: On<GroupementsState>,
+    Path((key, candidature)): Path<(String, String)>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let g = gm::must_get(&on.state.store, &key).await?;
+    let done = domain::withdraw_for(&on.state, &caller(&on.signed, &GROUPEMENTS_APPLY), &g, &candidature).await;
+    answered(&on, &g.reference, &fields, done, "retrait", |_| "candidatures".to_string()).await
+}
+
+/// `/groupements/{groupement}/quotes-parts/{membre}`: a member's share per year, for its
+/// coordinator or the member itself; anyone else gets the 404 of a missing one.
+pub(super) async fn share(
+    on: On<GroupementsState>,
+    Path((key, member)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let g = gm::must_get(&on.state.store, &key).await?;
+    let shares = domain::visible_shares(&on.state, &caller(&on.signed, &GROUPEMENTS_READ), &g).await?;
+    let share = shares
+        .shares
+        .iter()
+        .find(|s| s.member.id == member)
+        .ok_or_else(|| Problem::not_found(format!("aucune quote-part « {member} » visible dans ce groupement")))?;
+    let path = format!("/groupements/{}", g.reference);
+    let here = format!("{path}/quotes-parts/{member}");
+    let shell = Shell::new(&on.console, Some(&on.signed.0), "/groupements").crumbs(&[
+        ("Groupements", "/groupements"),
+        (&g.reference, &path),
+        (&share.member.name, &here),
+    ]);
+    let values = json!({
+        "title": format!("Quote-part de {} — {}", share.member.name, g.reference),
+        "path": path,
+        "cost_key": shares.cost_key,
+        "duration": shares.duration_months,
+        "total_ttc": euros(shares.total_ttc_cents),
+        "member": share.member.name,
+        "quantities": { "schools": share.quantities.schools, "pupils": share.quantities.pupils, "accounts": share.quantities.accounts() },
+        "ht": euros(share.amount_ht_cents),
+        "ttc": euros(share.amount_ttc_cents),
+        "years": share.per_year_ttc_cents.iter().enumerate().map(|(i, c)| json!({ "year": i + 1, "ttc": euros(*c) })).collect::<Vec<_>>(),
+    });
+    Ok(page::render("groupement_quote_part.html", shell, values))
+}

@@ -1,0 +1,411 @@
+//! « Groupements de commandes » in the console: the list of groupements (the open ones
+//! first asked by the communes), a groupement's page as its coordinator, a member, or
+//! any other reader sees it, the coordinator's forms (`coordinator`), the commune's
+//! application, withdrawal and own share (`member`), and the library of the documents
+//! shared between académies (`library`). Every rule and every scope check is the
+//! groupements domain's (`ent_groupements::groupements`, the functions its API calls).
+
+mod coordinator;
+mod library;
+mod member;
+
+use crate::auth::Signed;
+use crate::form::FieldError;
+use crate::forms::{french_moment, Fields, On, Reply};
+use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
+use crate::page::{self, Notice, PageError, Shell};
+use crate::{route, Access, ConsoleRoute, ConsoleState};
+use axum::extract::{Path, Query};
+use axum::http::Method;
+use axum::response::Response;
+use axum::routing::{get, post};
+use ent_groupements::groupements::documents::{self, StoredDocument};
+use ent_groupements::groupements::membership::{Application, ApplicationStatus, Shares};
+use ent_groupements::groupements::{self as gm, routes as domain, Groupement, GroupementsState, Status};
+use ent_kernel::error::Problem;
+use ent_kernel::http::FromRef;
+use ent_kernel::kernel::roles::Action;
+use ent_kernel::store::Condition;
+use ent_platform::identity::authz::{
+    self, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
+};
+use ent_platform::identity::Caller;
+use serde_json::{json, Value};
+
+/// The pages of this screen.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Vec<ConsoleRoute<S>>
+where
+    ConsoleState: FromRef<S>,
+    GroupementsState: FromRef<S>,
+{
+    use Access::Signed as S_;
+    let g = "/groupements/{groupement}";
+    vec![
+        route(Method::GET, "/groupements", S_(&GROUPEMENTS_READ), get(list)),
+        route(Method::GET, "/groupements/nouveau", S_(&GROUPEMENTS_MANAGE), get(coordinator::new_form)),
+        route(Method::POST, "/groupements/nouveau", S_(&GROUPEMENTS_MANAGE), post(coordinator::create)),
+        route(Method::GET, g, S_(&GROUPEMENTS_READ), get(show)),
+        route(Method::POST, "/groupements/{groupement}/decisions", S_(&GROUPEMENTS_MANAGE), post(coordinator::decide)),
+        route(
+            Method::POST,
+            "/groupements/{groupement}/statut",
+            S_(&GROUPEMENTS_MANAGE),
+            post(coordinator::move_status),
+        ),
+        route(Method::POST, "/groupements/{groupement}/attribution", S_(&GROUPEMENTS_MANAGE), post(coordinator::award)),
+        route(
+            Method::POST,
+            "/groupements/{groupement}/documents",
+            S_(&GROUPEMENTS_MANAGE),
+            post(coordinator::generate),
+        ),
+        route(Method::GET, "/groupements/{groupement}/documents/{piece}", S_(&GROUPEMENTS_READ), get(download)),
+        route(
+            Method::POST,
+            "/groupements/{groupement}/documents/{piece}/partage",
+            S_(&GROUPEMENTS_MANAGE),
+            post(coordinator::share),
+        ),
+        route(Method::GET, "/groupements/{groupement}/candidature", S_(&GROUPEMENTS_APPLY), get(member::apply_form)),
+        route(Method::POST, "/groupements/{groupement}/candidature", S_(&GROUPEMENTS_APPLY), post(member::apply)),
+        route(
+            Method::POST,
+            "/groupements/{groupement}/candidatures/{candidature}/retrait",
+            S_(&GROUPEMENTS_APPLY),
+            post(member::withdraw),
+        ),
+        route(
+            Method::GET,
+            "/groupements/{groupement}/quotes-parts/{membre}",
+            S_(&GROUPEMENTS_READ),
+            get(member::share),
+        ),
+        route(Method::GET, "/bibliotheque", S_(&GROUPEMENTS_LIBRARY), get(library::page)),
+    ]
+}
+
+/// The signed-in person calling as the API route of `action` would.
+fn caller(signed: &Signed, action: &'static Action) -> Caller {
+    Caller { actor: signed.0.actor.clone(), action }
+}
+
+/// `1 234 567,89 €`.
+pub(crate) fn euros(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    let units = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, digit) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
+            grouped.push('\u{a0}');
+        }
+        grouped.push(digit);
+    }
+    format!("{sign}{grouped},{:02}\u{a0}€", cents % 100)
+}
+
+const STATUSES: &[(&str, &str)] = &[
+    ("open", "ouvert aux adhésions"),
+    ("closed", "adhésions closes"),
+    ("consultation", "en consultation"),
+    ("awarded", "attribué"),
+    ("running", "en exécution"),
+    ("ended", "terminé"),
+];
+
+/// The list: every groupement (their facts are public to their readers), newest first.
+pub const LIST: ListSpec = ListSpec {
+    columns: &[
+        Column { key: "reference", label: "Référence", order_by: Some("g.reference") },
+        Column { key: "intitule", label: "Intitulé", order_by: Some("g.title") },
+        Column { key: "coordonnateur", label: "Coordonnateur", order_by: Some("o.name") },
+        Column { key: "statut", label: "État", order_by: Some("g.status") },
+        Column { key: "limite", label: "Date limite des adhésions", order_by: Some("g.application_deadline") },
+        Column { key: "membres", label: "Membres", order_by: None },
+    ],
+    filters: &[Filter { key: "statut", label: "État", choices: STATUSES }],
+    default_sort: "reference",
+    tie_break: "g.id",
+    search: Some("Référence, intitulé ou coordonnateur"),
+};
+
+#[derive(sqlx::FromRow)]
+struct Listed {
+    reference: String,
+    title: String,
+    coordinator: String,
+    status: String,
+    application_deadline: String,
+    members: i64,
+}
+
+fn list_condition(params: &ListParams) -> Condition {
+    let mut cond = Condition::default();
+    if let Some(status) = params.filter("statut") {
+        cond.push("g.status = ?", &[status]);
+    }
+    if let Some(q) = &params.q {
+        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        cond.push(
+            "(LOWER(g.reference) LIKE ? OR LOWER(g.title) LIKE ? OR LOWER(o.name) LIKE ?)",
+            &[&pattern, &pattern, &pattern],
+        );
+    }
+    cond
+}
+
+/// `/groupements`: the groupements, filtered by state (`?statut=open`: those a commune may join).
+async fn list(
+    On { console, state, signed }: On<GroupementsState>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    let params = ListParams::parse(&LIST, &query.0);
+    let cond = list_condition(&params);
+    let columns = "g.reference, g.title, o.name AS coordinator, g.status, g.application_deadline, \
+                   (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members";
+    let from = "groupements g JOIN orgs o ON o.id = g.coordinator_org_id";
+    let listed = list::fetch::<Listed>(&state.store, &LIST, &params, columns, from, &cond).await?;
+    let rows = listed
+        .page
+        .items
+        .iter()
+        .map(|g| {
+            vec![
+                Cell::link(g.reference.clone(), format!("/groupements/{}", g.reference)),
+                Cell::text(g.title.clone()),
+                Cell::text(g.coordinator.clone()),
+                Cell::text(Status::parse(&g.status).map_or(g.status.as_str(), |s| s.label())),
+                Cell::text(ent_kernel::clock::french_date(&g.application_deadline)),
+                Cell::text(g.members.to_string()),
+            ]
+        })
+        .collect();
+    let view = ListView::new("groupements", "/groupements", "Groupements de commandes", &LIST, &params, &listed, rows);
+    let actor = &signed.0.actor;
+    let shell = Shell::new(&console, Some(&signed.0), "/groupements").crumbs(&[("Groupements", "/groupements")]);
+    let values = json!({
+        "list": view,
+        "can_create": authz::role_allows(actor, &GROUPEMENTS_MANAGE),
+        "can_apply": authz::role_allows(actor, &GROUPEMENTS_APPLY),
+        "can_library": authz::role_allows(actor, &GROUPEMENTS_LIBRARY),
+    });
+    Ok(page::render("groupements.html", shell, values))
+}
+
+/// The notice after a form of the groupement page (`?apres=…`).
+fn notice_after(after: &str) -> Option<Notice> {
+    let text = match after {
+        "ouvert" => "Le groupement est ouvert aux adhésions.",
+        "acceptees" => "Les candidatures cochées sont acceptées : les membres rejoignent la convention constitutive.",
+        "refusees" => "Les candidatures cochées sont refusées ; chaque candidat est informé du motif.",
+        "statut" => "L'état du groupement est changé.",
+        "attribue" => "Le marché est attribué : les quotes-parts des membres sont calculées.",
+        "document" => "Le document est généré.",
+        "partage" => "Le partage du document avec la bibliothèque est mis à jour.",
+        "candidature" => "Votre candidature est déposée : le coordonnateur l'examinera.",
+        "retrait" => "Votre candidature est retirée.",
+        _ => return None,
+    };
+    Some(Notice::success(text))
+}
+
+async fn show(
+    on: On<GroupementsState>,
+    Path(key): Path<String>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    groupement_page(&on, &key, Reply::shown(&query, notice_after(query.get("apres")))).await
+}
+
+fn application_view(app: &Application, can_withdraw: bool, fields: &Fields) -> Value {
+    json!({
+        "motif": fields.get(&format!("motif-{}", app.id)),
+        "id": app.id,
+        "applicant": app.applicant.name,
+        "applicant_id": app.applicant.id,
+        "status": app.status_label,
+        "pending": app.status == ApplicationStatus::Applied,
+        "deliberation": format!("n° {} du {}", app.deliberation_number, ent_kernel::clock::french_date(&app.deliberation_date)),
+        "schools": app.quantities.schools,
+        "classes": app.quantities.classes,
+        "pupils": app.quantities.pupils,
+        "accounts": app.accounts,
+        "reason": app.decision_reason,
+        "withdrawable": can_withdraw && matches!(app.status, ApplicationStatus::Applied | ApplicationStatus::Accepted),
+    })
+}
+
+/// The shares table: each member's amounts and its share per contract year.
+fn shares_view(g: &Groupement, shares: &Shares) -> Value {
+    let years = shares.shares.first().map_or(0, |s| s.per_year_ttc_cents.len());
+    json!({
+        "cost_key": shares.cost_key,
+        "total_ttc": euros(shares.total_ttc_cents),
+        "total_ht": euros(shares.total_ht_cents),
+        "duration": shares.duration_months,
+        "years": (1..=years).map(|y| format!("Année {y}")).collect::<Vec<_>>(),
+        "rows": shares.shares.iter().map(|s| json!({
+            "member": s.member.name,
+            "href": format!("/groupements/{}/quotes-parts/{}", g.reference, s.member.id),
+            "pupils": s.quantities.pupils,
+            "schools": s.quantities.schools,
+            "accounts": s.quantities.accounts(),
+            "ht": euros(s.amount_ht_cents),
+            "ttc": euros(s.amount_ttc_cents),
+            "per_year": s.per_year_ttc_cents.iter().map(|c| euros(*c)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn document_view(g: &Groupement, d: &StoredDocument) -> Value {
+    json!({
+        "id": d.id,
+        "title": d.title,
+        "kind": d.kind.label(),
+        "version": d.version,
+        "shared": d.shared,
+        "at": french_moment(&d.created_at),
+        "sha256": d.sha256,
+        "downloads": d.formats.iter().map(|f| json!({
+            "label": f.to_uppercase(),
+            "href": format!("/groupements/{}/documents/{}?format={f}", g.reference, d.id),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The groupement's facts as every reader sees them.
+fn facts(state: &GroupementsState, g: &Groupement) -> Value {
+    let name = |id: &String| state.catalog.bouquets.iter().find(|b| &b.id == id).map_or(id.clone(), |b| b.name.clone());
+    let options: Vec<String> = g.terms.options.iter().map(name).collect();
+    let bouquet = name(&g.terms.bouquet);
+    let date = |d: &Option<String>| d.as_deref().map(ent_kernel::clock::french_date);
+    json!({
+        "reference": g.reference, "title": g.title, "object": g.object, "coordinator": g.coordinator.name,
+        "status": g.status.as_str(), "status_label": g.status_label, "members": g.members,
+        "lots": g.terms.lots.iter().map(|l| format!("Lot {} : {}", l.number, l.title)).collect::<Vec<_>>(),
+        "bouquet": bouquet, "options": options, "cost_key": g.cost_key_label, "duration": g.terms.duration_months,
+        "deadline": ent_kernel::clock::french_date(&g.application_deadline),
+        "consultation": date(&g.consultation_date), "award_planned": date(&g.award_planned_date),
+        "award": g.award.as_ref().map(|a| json!({
+            "vendor": a.vendor.name, "siret": a.vendor_siret, "ht": euros(a.amount_ht_cents),
+            "ttc": euros(a.amount_ttc_cents), "notified": ent_kernel::clock::french_date(&a.notified_on),
+        })),
+    })
+}
+
+/// The states the coordinator may move the groupement to (the award has its own form).
+fn moves(g: &Groupement) -> Vec<Value> {
+    Status::ALL
+        .into_iter()
+        .filter(|to| *to != Status::Awarded && g.status.can_move_to(*to))
+        .map(|to| {
+            let label = match to {
+                Status::Open => "Rouvrir les adhésions",
+                Status::Closed => "Clore les adhésions",
+                Status::Consultation => "Lancer la consultation",
+                Status::Running => "Passer en exécution",
+                _ => "Terminer le groupement",
+            };
+            json!({ "to": to.as_str(), "label": label })
+        })
+        .collect()
+}
+
+/// The groupement's page: its facts; the coordinator's applications, states, award form,
+/// shares and documents; a member's own applications, share and documents.
+pub(super) async fn groupement_page(
+    on: &On<GroupementsState>,
+    key: &str,
+    reply: Reply<'_>,
+) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let On { console, state, signed } = on;
+    let g = gm::must_get(&state.store, key).await?;
+    let reader = caller(signed, &GROUPEMENTS_READ);
+    let coordinating = gm::is_coordinator(&reader.actor, &g);
+    let member_view = domain::coordinator_or_member(state, &reader, &g).await.is_ok();
+    let can_apply = authz::role_allows(&reader.actor, &GROUPEMENTS_APPLY);
+    let applications: Vec<Value> = domain::visible_applications(state, &reader, &g)
+        .await?
+        .iter()
+        .map(|a| application_view(a, can_apply && g.status == Status::Open, fields))
+        .collect();
+    let shares = match (&g.award, member_view) {
+        (Some(_), true) => Some(shares_view(&g, &domain::visible_shares(state, &reader, &g).await?)),
+        _ => None,
+    };
+    let documents: Vec<Value> = if member_view {
+        documents::versions(&state.store, &g.id).await?.iter().map(|d| document_view(&g, d)).collect()
+    } else {
+        Vec::new()
+    };
+    let path = format!("/groupements/{}", g.reference);
+    let shell = Shell::new(console, Some(&signed.0), "/groupements")
+        .crumbs(&[("Groupements", "/groupements"), (&g.reference, &path)])
+        .notice(refusal.notice.clone());
+    let values = json!({
+        "title": format!("{} — {}", g.reference, g.title),
+        "path": path,
+        "g": facts(state, &g),
+        "coordinating": coordinating,
+        "applications": applications,
+        "can_apply": can_apply && g.status == Status::Open,
+        "moves": if coordinating { moves(&g) } else { Vec::new() },
+        "can_decide": coordinating && matches!(g.status, Status::Open | Status::Closed),
+        "can_award": coordinating && g.status == Status::Consultation,
+        "shares": shares,
+        "documents": documents,
+        "kinds": documents::Kind::ALL.iter().map(|k| json!({ "value": k.as_str(), "label": k.label() })).collect::<Vec<_>>(),
+        "award_fields": coordinator::award_fields(fields),
+        "errors": by_control(refusal.errors),
+    });
+    Ok(page::render_status(status, "groupement.html", shell, values))
+}
+
+/// The field errors named by their controls (the templates find a control's error by its name).
+pub(super) fn by_control(errors: Vec<FieldError>) -> Vec<FieldError> {
+    errors.into_iter().map(|e| FieldError { field: e.id.clone(), ..e }).collect()
+}
+
+/// The tail of a form of the groupement page: the page after `after`, or the page again
+/// with the domain's refusal (failures are the error page's).
+pub(super) async fn answered<T>(
+    on: &On<GroupementsState>,
+    key: &str,
+    fields: &Fields,
+    done: Result<T, Problem>,
+    after: &str,
+    control: impl Fn(&str) -> String,
+) -> Result<Response, PageError> {
+    match done {
+        Ok(_) => Ok(page::redirect(&format!("/groupements/{key}?apres={after}"))),
+        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
+        Err(problem) if problem.kind.status().as_u16() == 403 || problem.kind.status().as_u16() == 404 => {
+            Err(problem.into())
+        }
+        Err(problem) => groupement_page(on, key, Reply::refused(fields, &problem, control)).await,
+    }
+}
+
+/// `/groupements/{groupement}/documents/{piece}?format=`: a version the person may read
+/// (the coordinator, a member, a library reader for a shared one), as the API serves it.
+async fn download(
+    On { state, signed, .. }: On<GroupementsState>,
+    Path((key, piece)): Path<(String, String)>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    let g = gm::must_get(&state.store, &key).await?;
+    Ok(domain::document_file(&state, &caller(&signed, &GROUPEMENTS_READ), &g, &piece, query.opt("format")).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_in_euros_with_grouped_thousands() {
+        assert_eq!(euros(118_518_518), "1\u{a0}185\u{a0}185,18\u{a0}€");
+        assert_eq!(euros(5), "0,05\u{a0}€");
+        assert_eq!(euros(100_000), "1\u{a0}000,00\u{a0}€");
+    }
+}
