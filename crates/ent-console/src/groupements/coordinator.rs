@@ -9,6 +9,7 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
 use ent_groupements::groupements::award::{self, AwardInput};
+use ent_groupements::groupements::costs::{PriceLine, UnitPrice};
 use ent_groupements::groupements::decp::DecpFacts;
 use ent_groupements::groupements::documents::{self, Kind};
 use ent_groupements::groupements::shares::{Basis, KeyPart};
@@ -40,6 +41,8 @@ fn control_id(field: &str) -> String {
         "options" => "options",
         "cost_key" => "poids-eleves",
         "duration_months" => "duree",
+        "common_expenses_cents" => "frais-communs",
+        "coordinator_share_percent" => "part-coordonnateur",
         "application_deadline" => "date-limite",
         "consultation_date" => "date-consultation",
         "award_planned_date" => "date-attribution",
@@ -101,6 +104,7 @@ async fn creation_page(on: &On<GroupementsState>, reply: Reply<'_>) -> Result<Re
         "fields": {
             "coordonnateur": field("coordonnateur", ""), "titre": field("titre", ""), "objet": field("objet", ""),
             "lots": field("lots", "Solution d'espace numérique de travail"), "duree": field("duree", "36"),
+            "frais-communs": field("frais-communs", ""), "part-coordonnateur": field("part-coordonnateur", ""),
             "date-limite": field("date-limite", ""), "date-consultation": field("date-consultation", ""),
             "date-attribution": field("date-attribution", ""),
         },
@@ -146,6 +150,8 @@ fn new_groupement(fields: &Fields) -> NewGroupement {
         support_policy: None,
         cost_key: Some(cost_key_of(fields)),
         duration_months: Some(fields.get("duree").parse().unwrap_or(0)),
+        common_expenses_cents: cents(fields.get("frais-communs")),
+        coordinator_share_percent: fields.opt("part-coordonnateur").map(|p| p.parse().unwrap_or(u32::MAX)),
         application_deadline: fields.get("date-limite").to_string(),
         consultation_date: fields.opt("date-consultation"),
         award_planned_date: fields.opt("date-attribution"),
@@ -271,7 +277,7 @@ fn yes_no(fields: &Fields, name: &str) -> Option<bool> {
 }
 
 /// The award form's fields as the domain takes them.
-fn award_input(fields: &Fields) -> AwardInput {
+fn award_input(fields: &Fields, lots: &[Lot]) -> AwardInput {
     let text = |name: &str| fields.opt(name);
     AwardInput {
         vendor_siret: text("siret"),
@@ -280,6 +286,7 @@ fn award_input(fields: &Fields) -> AwardInput {
         amount_ttc_cents: cents(fields.get("montant-ttc")),
         notified_on: text("notification"),
         duration_months: None,
+        unit_prices: unit_prices(fields, lots),
         decp: DecpFacts {
             acheteur_siret: text("acheteur"),
             code_cpv: text("cpv"),
@@ -300,6 +307,30 @@ fn award_input(fields: &Fields) -> AwardInput {
             ..DecpFacts::default()
         },
     }
+}
+
+/// The control of a lot's unit price on a BPU line.
+fn price_control(lot: u32, line: PriceLine) -> String {
+    match line {
+        PriceLine::AccountYear => format!("prix-{lot}-compte"),
+        PriceLine::SchoolSetup => format!("prix-{lot}-ecole"),
+    }
+}
+
+/// The unit prices HT the form gives, each lot's BPU lines (an unreadable one sent as -1,
+/// which the domain refuses).
+fn unit_prices(fields: &Fields, lots: &[Lot]) -> Vec<UnitPrice> {
+    let mut prices = Vec::new();
+    for lot in lots {
+        for line in PriceLine::ALL {
+            let given = fields.get(&price_control(lot.number, line));
+            if !given.trim().is_empty() {
+                let unit_price_ht_cents = cents(given).unwrap_or(-1);
+                prices.push(UnitPrice { lot: lot.number, line, unit_price_ht_cents });
+            }
+        }
+    }
+    prices
 }
 
 /// The control of a field of `AwardInput`.
@@ -332,11 +363,18 @@ fn award_control(field: &str) -> String {
 }
 
 /// The award form's fields: what the DECP record asks, each with its value kept.
-pub(super) fn award_fields(fields: &Fields) -> Vec<Value> {
+pub(super) fn award_fields(fields: &Fields, lots: &[Lot]) -> Vec<Value> {
     let text = |id: &str, label: &str, hint: &str| json!({ "id": id, "label": label, "hint": hint, "kind": "text", "value": fields.get(id) });
     let area = |id: &str, label: &str, hint: &str| json!({ "id": id, "label": label, "hint": hint, "kind": "area", "value": fields.get(id) });
     let choice = |id: &str, label: &str, choices: &[&str]| json!({ "id": id, "label": label, "hint": "", "kind": "select", "value": fields.get(id), "choices": choices });
-    vec![
+    let prices = lots.iter().flat_map(|lot| {
+        PriceLine::ALL.map(|line| {
+            let id = price_control(lot.number, line);
+            let label = format!("Lot {} : prix unitaire HT (euros) — {}", lot.number, line.label());
+            json!({ "id": id, "label": label, "hint": "Bordereau des prix unitaires", "kind": "text", "value": fields.get(&id) })
+        })
+    });
+    let mut all = vec![
         text("siret", "SIRET du titulaire", "14 chiffres"),
         text("titulaire", "Nom du titulaire", "Obligatoire si l'éditeur n'est pas encore au répertoire"),
         text("montant-ht", "Montant hors taxes (euros)", "Par exemple 987 654,32"),
@@ -366,7 +404,9 @@ pub(super) fn award_fields(fields: &Fields) -> Vec<Value> {
             "Considérations environnementales",
             "Une par ligne, par exemple Clause environnementale",
         ),
-    ]
+    ];
+    all.splice(4..4, prices);
+    all
 }
 
 /// The award: the titulaire by SIRET, the amounts, the DECP facts the form asks.
@@ -375,8 +415,8 @@ pub(super) async fn award(
     Path(key): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
-    let input = award_input(&fields);
     coordinator_step(&on, &key, &fields, "attribue", award_control, async |manager, g| {
+        let input = award_input(&fields, &g.terms.lots);
         award::award(&on.state.ctx(&manager.actor), g, input).await
     })
     .await

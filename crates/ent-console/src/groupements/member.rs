@@ -212,12 +212,19 @@ pub(super) async fn share(
         "path": path,
         "cost_key": shares.cost_key,
         "duration": shares.duration_months,
-        "total_ttc": euros(shares.total_ttc_cents),
+        "members_common": euros(shares.members_common_expenses_cents),
         "member": share.member.name,
         "quantities": { "schools": share.quantities.schools, "pupils": share.quantities.pupils, "accounts": share.quantities.accounts() },
-        "ht": euros(share.amount_ht_cents),
-        "ttc": euros(share.amount_ttc_cents),
-        "years": share.per_year_ttc_cents.iter().enumerate().map(|(i, c)| json!({ "year": i + 1, "ttc": euros(*c) })).collect::<Vec<_>>(),
+        "common": euros(share.common_expenses_cents),
+        "own_ht": euros(share.own_orders_ht_cents),
+        "own_ttc": euros(share.own_orders_ttc_cents),
+        "years": share
+            .common_expenses_per_year_cents
+            .iter()
+            .zip(share.own_orders_per_year_ht_cents.iter().map(Some).chain(std::iter::repeat(None)))
+            .enumerate()
+            .map(|(i, (common, own))| json!({ "year": i + 1, "common": euros(*common), "own_ht": own.map(|c| euros(*c)) }))
+            .collect::<Vec<_>>(),
     });
     Ok(page::render("groupement_quote_part.html", shell, values))
 }

@@ -19,8 +19,9 @@ use axum::extract::{Path, Query};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
+use ent_groupements::groupements::costs::Shares;
 use ent_groupements::groupements::documents::{self, StoredDocument};
-use ent_groupements::groupements::membership::{Application, ApplicationStatus, Shares};
+use ent_groupements::groupements::membership::{Application, ApplicationStatus};
 use ent_groupements::groupements::{self as gm, routes as domain, Groupement, GroupementsState, Status};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
@@ -235,13 +236,15 @@ fn application_view(app: &Application, can_withdraw: bool, fields: &Fields) -> V
     })
 }
 
-/// The shares table: each member's amounts and its share per contract year.
+/// The shares table: each member's part of the common expenses per contract year, and
+/// its own orders at the awarded prices (paid by it to the vendor), shown apart.
 fn shares_view(g: &Groupement, shares: &Shares) -> Value {
-    let years = shares.shares.first().map_or(0, |s| s.per_year_ttc_cents.len());
+    let years = shares.shares.first().map_or(0, |s| s.common_expenses_per_year_cents.len());
     json!({
         "cost_key": shares.cost_key,
-        "total_ttc": euros(shares.total_ttc_cents),
-        "total_ht": euros(shares.total_ht_cents),
+        "common": euros(shares.common_expenses_cents),
+        "coordinator_common": euros(shares.coordinator_common_expenses_cents),
+        "members_common": euros(shares.members_common_expenses_cents),
         "duration": shares.duration_months,
         "years": (1..=years).map(|y| format!("Année {y}")).collect::<Vec<_>>(),
         "rows": shares.shares.iter().map(|s| json!({
@@ -250,9 +253,10 @@ fn shares_view(g: &Groupement, shares: &Shares) -> Value {
             "pupils": s.quantities.pupils,
             "schools": s.quantities.schools,
             "accounts": s.quantities.accounts(),
-            "ht": euros(s.amount_ht_cents),
-            "ttc": euros(s.amount_ttc_cents),
-            "per_year": s.per_year_ttc_cents.iter().map(|c| euros(*c)).collect::<Vec<_>>(),
+            "common": euros(s.common_expenses_cents),
+            "per_year": s.common_expenses_per_year_cents.iter().map(|c| euros(*c)).collect::<Vec<_>>(),
+            "own_ht": euros(s.own_orders_ht_cents),
+            "own_ttc": euros(s.own_orders_ttc_cents),
         })).collect::<Vec<_>>(),
     })
 }
@@ -356,7 +360,7 @@ pub(super) async fn groupement_page(
         "shares": shares,
         "documents": documents,
         "kinds": documents::Kind::ALL.iter().map(|k| json!({ "value": k.as_str(), "label": k.label() })).collect::<Vec<_>>(),
-        "award_fields": coordinator::award_fields(fields),
+        "award_fields": coordinator::award_fields(fields, &g.terms.lots),
         "errors": by_control(refusal.errors),
     });
     Ok(page::render_status(status, "groupement.html", shell, values))

@@ -90,6 +90,8 @@ pub(crate) fn award_fields() -> Vec<(&'static str, String)> {
         ("titulaire", "ENT Éditions SAS"),
         ("montant-ht", "98 765,43"),
         ("montant-ttc", "118 518,52"),
+        ("prix-1-compte", "4,00"),
+        ("prix-1-ecole", "500"),
         ("notification", "2026-09-01"),
         ("acheteur", buyer.as_str()),
         ("cpv", "48190000"),
@@ -169,6 +171,8 @@ fn creation(coordinator: &Org, pupils: u32) -> Vec<(&'static str, String)> {
         ("bouquet", "socle-1d"),
         ("poids-egal", "30"),
         ("duree", "36"),
+        ("frais-communs", "12 000"),
+        ("part-coordonnateur", "10"),
         ("date-limite", "2026-10-15"),
         ("date-consultation", "2026-11-02"),
     ]);
@@ -283,6 +287,13 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
         let mine = get(&app, session, &format!("{path}/quotes-parts/{}", own.id)).await;
         assert_eq!(mine.status, 200, "{}", mine.text);
         assert!(mine.text.contains("Année 3") && mine.text.contains(&own.name), "{}", mine.text);
+        // Its part of the members' 10,800 € of common expenses, and its own orders apart.
+        assert!(mine.text.contains("sur 10\u{a0}800,00\u{a0}€ répartis entre les membres"), "{}", mine.text);
+        assert!(
+            mine.text.contains("Ses propres commandes") && !mine.text.contains("id=\"commandes\">0,00"),
+            "{}",
+            mine.text
+        );
         let theirs = get(&app, session, &format!("{path}/quotes-parts/{}", other.id)).await;
         assert_eq!(theirs.status, 404, "{}", theirs.text);
         assert!(!theirs.text.contains(&other.name), "{}", theirs.text);
