@@ -47,7 +47,7 @@ where
         route(Method::GET, "/tickets/priorite", Access::Signed(&SUPPORT_CREATE), get(priority_preview)),
         route(Method::GET, "/tickets/{ticket}", Access::Signed(&SUPPORT_READ), get(show)),
         route(Method::POST, "/tickets/{ticket}/commentaire", Access::Signed(&SUPPORT_COMMENT), post(comment)),
-        route(Method::GET, "/tickets/{ticket}/pieces-jointes/{piece}", Access::Signed(&SUPPORT_READ), get(download)),
+        route(Method::GET, "/tickets/{ticket}/pieces-jointes/{fichier}", Access::Signed(&SUPPORT_READ), get(download)),
         route(Method::POST, "/tickets/{ticket}/statut", Access::Signed(&SUPPORT_HANDLE), post(move_status)),
         route(Method::POST, "/tickets/{ticket}/escalade", Access::Signed(&SUPPORT_HANDLE), post(escalate)),
         route(Method::POST, "/tickets/{ticket}/renvoi", Access::Signed(&SUPPORT_HANDLE), post(return_down)),
@@ -711,7 +711,7 @@ async fn commented(context: &Ctx<'_>, id: &str, c: NewComment, files: Vec<Checke
     Ok(ticket)
 }
 
-/// `/tickets/{ticket}/pieces-jointes/{piece}`: the file, to whom may see it, as a download.
+/// `/tickets/{ticket}/pieces-jointes/{fichier}`: the file, to whom may see it, as a download.
 async fn download(
     On { state, signed, .. }: On<SupportState>,
     Path((key, piece)): Path<(String, String)>,

@@ -325,9 +325,14 @@ pub async fn pass(state: &ProvisioningState, only: Option<&str>, now: DateTime<U
 }
 
 /// Reconciles a tenant in the background right after it changed: through the
-/// work queue when this process runs one, else in a task of its own.
+/// work queue when this process runs one, else in a task of its own; nothing once
+/// the queue is closed at shutdown.
 pub fn reconcile_soon(state: &ProvisioningState, slug: &str) {
     if state.reconciler.enqueue(Some(slug.to_string())) {
+        return;
+    }
+    if state.reconciler.shutting_down() {
+        tracing::info!(tenant = %slug, "change left to the next reconcile pass: the process is shutting down");
         return;
     }
     let (state, slug) = (state.clone(), slug.to_string());

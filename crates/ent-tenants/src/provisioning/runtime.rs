@@ -2,7 +2,7 @@
 //! the client-side rate limit of the API server, the count of requests sent, and
 //! the work queue's entrance while `entctl serve` runs the queue (`reconcile::run_queue`).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -18,6 +18,8 @@ pub struct Reconciler {
     sent: AtomicU64,
     /// The work queue's entrance, while its task runs.
     queue: Mutex<Option<mpsc::UnboundedSender<Work>>>,
+    /// The queue was closed at shutdown: nothing new is started in this process.
+    closed: AtomicBool,
     /// Items queued and not yet taken by the queue's task.
     pub depth: AtomicUsize,
     /// This process's name in the tenant leases.
@@ -45,6 +47,7 @@ impl Reconciler {
             limiter: RateLimiter::new(config.requests_per_second),
             sent: AtomicU64::new(0),
             queue: Mutex::new(None),
+            closed: AtomicBool::new(false),
             depth: AtomicUsize::new(0),
             holder: ent_kernel::store::new_id(),
             figures: Mutex::new(Figures::default()),
@@ -58,9 +61,17 @@ impl Reconciler {
         receiver
     }
 
-    /// Closes the work queue: reconciles are run in place again.
+    /// Closes the work queue at shutdown: a change made afterwards (by a request that
+    /// was in flight) is left to the next pass, on a replica that keeps running or at
+    /// restart, rather than to a task that could take a tenant's lease as the process ends.
     pub fn close_queue(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         *self.queue.lock().expect("queue lock") = None;
+    }
+
+    /// Whether the queue was closed at shutdown.
+    pub fn shutting_down(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     /// Queues `work` for the queue's task; false when no queue runs in this process.

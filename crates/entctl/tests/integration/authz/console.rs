@@ -91,6 +91,9 @@ async fn targets(world: &World) -> Targets {
     let mut more = console_rgpd::targets(world).await;
     more.extend(console_groupements::targets(world).await);
     more.extend(console_account::targets(world).await);
+    for (i, (placeholder, _)) in more.iter().enumerate() {
+        assert!(!more[..i].iter().any(|(p, _)| p == placeholder), "placeholder {placeholder} given twice");
+    }
     Targets { convention: convention.try_into().unwrap(), tenant: tenant.try_into().unwrap(), ticket, more }
 }
 

@@ -7,7 +7,7 @@ use super::*;
 const REPORTERS: &[Role] = &[Admin, SupportN1, SupportN2, SupportN3];
 
 pub(super) const PAGES: &[Page] = &[
-    ("GET", "/tickets/{ticket}/pieces-jointes/{piece}", Some(SUPPORT_READERS)),
+    ("GET", "/tickets/{ticket}/pieces-jointes/{fichier}", Some(SUPPORT_READERS)),
     ("GET", "/tickets/rapports", Some(REPORTERS)),
     ("GET", "/tickets/rapports/csv", Some(REPORTERS)),
     ("GET", "/notifications", Some(EVERYONE)),
@@ -34,7 +34,7 @@ pub(super) async fn targets(world: &World) -> Vec<(&'static str, [String; 2])> {
         let ctx = Ctx { state: &state.support(), actor: &admin(), now: t0() };
         attachments::attach(&ctx, &tickets[0], true, vec![file]).await.unwrap().remove(0).id
     };
-    vec![("{piece}", [piece_on("n3").await, piece_on("n1").await])]
+    vec![("{fichier}", [piece_on("n3").await, piece_on("n1").await])]
 }
 
 /// What a page above answers a role it allows; `None` for the general rule of `console.rs`.
