@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::Form;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_platform::identity::sessions::{self, Timeouts};
-use ent_platform::identity::{authz, password};
+use ent_platform::identity::{self, authz, password};
 use serde::Deserialize;
 
 async fn render(
@@ -20,6 +20,7 @@ async fn render(
     signed: &Signed,
     status: StatusCode,
     notice: Option<Notice>,
+    secret: Option<&str>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
     let now = state.clock.now();
@@ -35,8 +36,30 @@ async fn render(
             })
         })
         .collect();
+    let tokens: Vec<_> = identity::list_tokens(&state.store, Some(&session.user_id))
+        .await?
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "id": t.id,
+                "name": t.name,
+                "prefix": t.prefix,
+                "created_at": short_time(&t.created_at),
+                "expires_at": t.expires_at.as_deref().map(short_time),
+                "last_used_at": t.last_used_at.as_deref().map(short_time),
+                "revoked_at": t.revoked_at.as_deref().map(short_time),
+            })
+        })
+        .collect();
     let shell = Shell::new(state, Some(session), "/compte").crumbs(&[("Mon compte", "/compte")]).notice(notice);
-    let values = serde_json::json!({ "email": session.email, "name": session.display_name, "sessions": listed });
+    let values = serde_json::json!({
+        "email": session.email,
+        "name": session.display_name,
+        "sessions": listed,
+        "roles": page::roles_of(&session.actor),
+        "tokens": tokens,
+        "secret": secret,
+    });
     Ok(page::render_status(status, "account.html", shell, values))
 }
 
@@ -48,7 +71,7 @@ fn short_time(stored: &str) -> String {
 }
 
 pub async fn page(State(state): State<ConsoleState>, signed: Signed) -> Result<Response, PageError> {
-    render(&state, &signed, StatusCode::OK, None).await
+    render(&state, &signed, StatusCode::OK, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -69,7 +92,8 @@ pub async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
-    let refused = |text: String| render(&state, &signed, StatusCode::UNPROCESSABLE_ENTITY, Some(Notice::error(text)));
+    let refused =
+        |text: String| render(&state, &signed, StatusCode::UNPROCESSABLE_ENTITY, Some(Notice::error(text)), None);
     if password::check_password(&state.store, &session.email, &form.current).await?.as_deref() != Some(&session.user_id)
     {
         return refused("Le mot de passe actuel est incorrect.".into()).await;
@@ -100,7 +124,7 @@ pub async fn revoke_others(State(state): State<ConsoleState>, signed: Signed) ->
         sessions::revoke_user_sessions(&state.store, &session.actor, &session.user_id, Some(&session.id_hash), now)
             .await?;
     let text = format!("{ended} autre(s) session(s) fermée(s).");
-    render(&state, &signed, StatusCode::OK, Some(Notice::success(text))).await
+    render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), None).await
 }
 
 /// Closes every session of a user (administrators, from the user's page).
@@ -122,4 +146,65 @@ pub async fn revoke_user(
     }
     sessions::revoke_user_sessions(&state.store, actor, &user.id, None, state.clock.now()).await?;
     Ok(page::redirect("/?apres=sessions"))
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    name: String,
+    /// `AAAA-MM-JJ`, the token expiring at the start of that day (UTC); never when empty.
+    #[serde(default)]
+    expires: String,
+}
+
+/// `2027-06-30` → the start of that day in UTC; `None` when empty.
+fn expiry_of(date: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    if date.trim().is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+        .map(|d| Some(d.and_time(chrono::NaiveTime::MIN).and_utc()))
+        .map_err(|_| "Date d'expiration attendue au format AAAA-MM-JJ.".to_string())
+}
+
+/// Creates an API token for the signed-in person; its secret is shown on this answer only.
+pub async fn create_token(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, PageError> {
+    let session = &signed.0;
+    let refused =
+        |text: String| render(&state, &signed, StatusCode::UNPROCESSABLE_ENTITY, Some(Notice::error(text)), None);
+    let expires_at = match expiry_of(&form.expires) {
+        Ok(at) => at,
+        Err(text) => return refused(text).await,
+    };
+    let now = state.clock.now();
+    match identity::create_token(&state.store, &session.actor, &session.user_id, &form.name, expires_at, now).await {
+        Ok(created) => {
+            let text = format!("Jeton « {} » créé.", created.info.name);
+            render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), Some(&created.token)).await
+        }
+        Err(problem) if problem.kind == ProblemKind::Validation => {
+            refused(format!("Jeton refusé : {}.", field_message(&problem))).await
+        }
+        Err(problem) => Err(problem.into()),
+    }
+}
+
+/// Revokes one of the signed-in person's own tokens; another person's answers 404.
+pub async fn revoke_token(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let session = &signed.0;
+    let token = identity::get_token(&state.store, &id)
+        .await?
+        .filter(|t| t.user_id == session.user_id)
+        .ok_or_else(|| Problem::not_found("jeton introuvable"))?;
+    identity::revoke_token(&state.store, &session.actor, &token.id, state.clock.now()).await?;
+    let text = format!("Jeton « {} » révoqué.", token.name);
+    render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), None).await
 }

@@ -198,7 +198,7 @@ impl Shell {
 }
 
 /// « DAN — Académie de Créteil », one per binding.
-fn roles_of(actor: &Actor) -> Vec<String> {
+pub(crate) fn roles_of(actor: &Actor) -> Vec<String> {
     actor
         .bindings
         .iter()

@@ -1,9 +1,11 @@
 //! « Notifications » and « Mon compte » in process: what awaits each person, scoped
 //! like the lists it links to.
 
+use crate::common::t0;
 use crate::common::TestDb;
 use crate::console::sign_in;
 use crate::console_tickets::{app, follow, get, open_ticket, post_form, version_of, N1, OTHER_N1, USAGER};
+use entcp::identity;
 
 backend_test!(the_notification_centre_lists_what_awaits_each_person_and_the_header_counts_it);
 async fn the_notification_centre_lists_what_awaits_each_person_and_the_header_counts_it(db: TestDb) {
@@ -47,4 +49,52 @@ async fn the_notification_centre_lists_what_awaits_each_person_and_the_header_co
     let page = get(&app, &usager, "/notifications").await;
     let waiting = &page.text[page.text.find("id=\"vos-tickets\"").expect("the usager's tickets")..];
     assert!(waiting.contains(&reference), "{waiting}");
+}
+
+/// The secret between the markers of the one-time warning.
+fn secret_of(html: &str) -> String {
+    let at = html.find("id=\"secret-jeton\"").expect("the one-time secret");
+    let code = &html[at..];
+    let start = code.find("<code>").expect("the secret") + 6;
+    code[start..].split('<').next().unwrap().to_string()
+}
+
+backend_test!(a_person_creates_sees_once_uses_and_revokes_their_own_api_token_from_their_account);
+async fn a_person_creates_sees_once_uses_and_revokes_their_own_api_token_from_their_account(db: TestDb) {
+    let app = app(db).await;
+    let n1 = sign_in(&app, N1).await;
+    let page = get(&app, &n1, "/compte").await;
+    assert!(page.text.contains("Vos rôles"), "{}", page.text);
+
+    let created =
+        post_form(&app, &n1, "/compte/jetons", &[("name", "Script de suivi"), ("expires", "2099-12-31")]).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let secret = secret_of(&created.text);
+    assert!(secret.len() > 20, "{secret}");
+    assert_eq!(app.get("/api/v1/me").bearer(&secret).send().await.status, 200);
+
+    // Listed afterwards without its secret.
+    let page = get(&app, &n1, "/compte").await;
+    assert!(page.text.contains("Script de suivi"), "{}", page.text);
+    assert!(!page.text.contains(&secret) && !page.text.contains("secret-jeton"), "the secret is shown once only");
+
+    // Another user's token: not theirs to revoke.
+    let other = identity::get_user(&app.store, OTHER_N1).await.unwrap().unwrap();
+    let theirs =
+        identity::create_token(&app.store, &identity::Actor::cli(), &other.id, "autre", None, t0()).await.unwrap();
+    let refused = post_form(&app, &n1, &format!("/compte/jetons/{}/revoquer", theirs.info.id), &[]).await;
+    assert_eq!(refused.status, 404, "{}", refused.text);
+    assert_eq!(app.get("/api/v1/me").bearer(&theirs.token).send().await.status, 200);
+
+    // Revoked: the API refuses it.
+    let own = identity::list_tokens(&app.store, Some(&identity::get_user(&app.store, N1).await.unwrap().unwrap().id))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "Script de suivi")
+        .unwrap();
+    let revoked = post_form(&app, &n1, &format!("/compte/jetons/{}/revoquer", own.id), &[]).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert!(revoked.text.contains("révoqué"), "{}", revoked.text);
+    assert_eq!(app.get("/api/v1/me").bearer(&secret).send().await.status, 401);
 }

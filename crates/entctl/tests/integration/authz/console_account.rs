@@ -12,7 +12,12 @@ pub(super) const PAGES: &[Page] = &[
     ("GET", "/tickets/rapports/csv", Some(REPORTERS)),
     ("GET", "/notifications", Some(EVERYONE)),
     ("GET", "/notifications/compte", Some(EVERYONE)),
+    ("POST", "/compte/jetons", Some(EVERYONE)),
+    ("POST", "/compte/jetons/{jeton_api}/revoquer", Some(EVERYONE)),
 ];
+
+/// The owner of the in-scope API token revoked from « Mon compte ».
+const TOKEN_OWNER: Role = Dan;
 
 /// The placeholders of the pages above and their values in and out of scope: a public
 /// file joined by an administrator to each ticket of `console.rs` (the one escalated
@@ -34,10 +39,22 @@ pub(super) async fn targets(world: &World) -> Vec<(&'static str, [String; 2])> {
         let ctx = Ctx { state: &state.support(), actor: &admin(), now: t0() };
         attachments::attach(&ctx, &tickets[0], true, vec![file]).await.unwrap().remove(0).id
     };
-    vec![("{fichier}", [piece_on("n3").await, piece_on("n1").await])]
+    let token_of = |user: String| async move {
+        let user = identity::get_user(&world.store, &user).await.unwrap().unwrap();
+        identity::create_token(&world.store, &admin(), &user.id, "matrice", None, t0()).await.unwrap().info.id
+    };
+    let jeton = [token_of(format!("{}@test.fr", TOKEN_OWNER.as_str())).await, token_of(world.user_out.clone()).await];
+    vec![("{fichier}", [piece_on("n3").await, piece_on("n1").await]), ("{jeton_api}", jeton)]
 }
 
 /// What a page above answers a role it allows; `None` for the general rule of `console.rs`.
-pub(super) async fn expected(_world: &World, _method: &str, _path: &str, _role: Role, _side: Side) -> Option<u16> {
-    None
+/// The token form posted without its name is refused; a token is revoked by its owner
+/// only (the in-scope one, once), anyone else's answers 404.
+pub(super) async fn expected(_world: &World, method: &str, path: &str, role: Role, side: Side) -> Option<u16> {
+    match (method, path) {
+        ("POST", "/compte/jetons") => Some(422),
+        ("POST", "/compte/jetons/{jeton_api}/revoquer") if side == Side::In && role == TOKEN_OWNER => Some(200),
+        ("POST", "/compte/jetons/{jeton_api}/revoquer") => Some(404),
+        _ => None,
+    }
 }
