@@ -6,7 +6,7 @@
 //! refusal is shown on the page, the form kept.
 
 use crate::auth::Signed;
-use crate::forms::{french_moment, Fields, On, Reply};
+use crate::forms::{answer, french_moment, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::ConsoleState;
@@ -469,11 +469,13 @@ async fn create(on: On<ConventionsState>, Form(fields): Form<Fields>) -> Result<
     if fields.get("etape") == "rechercher" {
         return creation_page(&on, model, Reply::shown(&fields, None)).await;
     }
-    match workflow::create(&ctx(state, &signed.0.actor), new_convention(model, &fields)).await {
-        Ok(conv) => Ok(page::redirect(&format!("/conventions/{}?apres=creee", conv.id))),
-        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
-        Err(problem) => creation_page(&on, model, Reply::refused(&fields, &problem, control_id)).await,
-    }
+    let created = workflow::create(&ctx(state, &signed.0.actor), new_convention(model, &fields)).await;
+    answer(
+        created,
+        |conv| format!("/conventions/{}?apres=creee", conv.id),
+        async |problem| creation_page(&on, model, Reply::refused(&fields, &problem, control_id)).await,
+    )
+    .await
 }
 
 /// The convention of the path as the person may read it (404 when not party to it, as for
@@ -714,10 +716,11 @@ async fn act(
 ) -> Result<Response, PageError> {
     let On { state, signed, .. } = on;
     let conv = readable(state, signed, key).await?;
-    match action(&ctx(state, &signed.0.actor), &conv).await {
-        Ok(after) => Ok(page::redirect(&format!("/conventions/{}?apres={done}", after.id))),
-        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
-        Err(problem) => {
+    let acted = action(&ctx(state, &signed.0.actor), &conv).await;
+    answer(
+        acted,
+        |after| format!("/conventions/{}?apres={done}", after.id),
+        async |problem| {
             let reply = Reply::refused(fields, &problem, |f| match f {
                 "comment" => "motif".into(),
                 "reason" => "resiliation".into(),
@@ -726,8 +729,9 @@ async fn act(
             });
             let conv = readable(state, signed, key).await?;
             convention_page(on, &conv, reply).await
-        }
-    }
+        },
+    )
+    .await
 }
 
 /// A workflow action posted from the convention's page, by the last segment of its address.

@@ -3,7 +3,7 @@
 
 use crate::auth::Signed;
 use crate::form::FieldError;
-use crate::page::Notice;
+use crate::page::{self, Notice, PageError};
 use crate::ConsoleState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -104,6 +104,21 @@ impl Refusal {
     /// The message of the error on `field`, if any.
     pub fn message(&self, field: &str) -> Option<&str> {
         self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+}
+
+/// The tail of a console form: on success the page `next` names (a redirection), a
+/// failure as the error page, any other refusal shown by `again` (the form's page with
+/// the fields posted and the refusal).
+pub async fn answer<T>(
+    done: Result<T, Problem>,
+    next: impl FnOnce(T) -> String,
+    again: impl AsyncFnOnce(Problem) -> Result<Response, PageError>,
+) -> Result<Response, PageError> {
+    match done {
+        Ok(value) => Ok(page::redirect(&next(value))),
+        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
+        Err(problem) => again(problem).await,
     }
 }
 

@@ -153,20 +153,16 @@ where
     pages
 }
 
-/// The console's router over the application state `state`.
-pub fn router<S>(state: &S) -> Router<S>
+/// The console's router over the application state `state`: the `pages` (every console page
+/// is `routes()`), each signed one behind the guard of its action.
+pub fn router<S>(state: &S, pages: Vec<ConsoleRoute<S>>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     ConsoleState: FromRef<S>,
-    ent_conventions::conventions::ConventionsState: FromRef<S>,
-    ent_tenants::tenants::TenantsState: FromRef<S>,
-    ent_support::support::SupportState: FromRef<S>,
-    ent_rgpd::rgpd::RgpdState: FromRef<S>,
-    ent_groupements::groupements::GroupementsState: FromRef<S>,
 {
     let console = ConsoleState::from_ref(state);
     let mut router = Router::new();
-    for page in routes::<S>() {
+    for page in pages {
         let mut handler = page.handler;
         if let Access::Signed(action) = page.access {
             handler = handler.route_layer(axum::middleware::from_fn_with_state(

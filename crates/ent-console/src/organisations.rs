@@ -37,8 +37,18 @@ where
         route(Method::GET, "/organisations", Signed(&ORGS_READ), get(search)),
         route(Method::GET, "/organisations/{org}", Signed(&ORGS_READ), get(show)),
         route(Method::POST, "/organisations/{org}/contact", Signed(&ORGS_UPDATE), post(edit_contact)),
-        route(Method::POST, "/organisations/{org}/membres/ajouter", Signed(&ORGS_MEMBERS_WRITE), post(add_member)),
-        route(Method::POST, "/organisations/{org}/membres/retirer", Signed(&ORGS_MEMBERS_WRITE), post(remove_member)),
+        route(
+            Method::POST,
+            "/organisations/{org}/membres/ajouter",
+            Signed(&ORGS_MEMBERS_WRITE),
+            post(change_member::<true>),
+        ),
+        route(
+            Method::POST,
+            "/organisations/{org}/membres/retirer",
+            Signed(&ORGS_MEMBERS_WRITE),
+            post(change_member::<false>),
+        ),
     ]
 }
 
@@ -366,32 +376,13 @@ async fn membership(
     }
 }
 
-/// Adds a commune to an EPCI or syndicat mixte: only someone acting for the commune
-/// may (else the commune is invited, as the API says).
-pub async fn add_member(
+/// Adds (`ADD`) a commune to an EPCI or syndicat mixte, or removes it: only someone
+/// acting for the commune may add it (else the commune is invited, as the API says).
+pub async fn change_member<const ADD: bool>(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path(key): Path<String>,
     Form(input): Form<MemberInput>,
-) -> Result<Response, PageError> {
-    change_member(state, signed, key, input, true).await
-}
-
-pub async fn remove_member(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(key): Path<String>,
-    Form(input): Form<MemberInput>,
-) -> Result<Response, PageError> {
-    change_member(state, signed, key, input, false).await
-}
-
-async fn change_member(
-    state: ConsoleState,
-    signed: Signed,
-    key: String,
-    input: MemberInput,
-    add: bool,
 ) -> Result<Response, PageError> {
     let group = writable(&state, &signed, &key, &ORGS_MEMBERS_WRITE).await?;
     let typed = input.commune.clone().unwrap_or_default();
@@ -409,7 +400,7 @@ async fn change_member(
     };
     let now = state.clock.now();
     let actor = &signed.0.actor;
-    let done = if add {
+    let done = if ADD {
         if !authz::acts_for(&state.store, actor, &ORGS_MEMBERS_WRITE, &commune).await? {
             let text = format!(
                 "{} rejoint {} avec son accord : seule la commune, sa DAN ou un administrateur l'ajoute directement ; \
@@ -426,7 +417,7 @@ async fn change_member(
     };
     match done {
         Ok(()) => {
-            let after = if add { "membre-ajoute" } else { "membre-retire" };
+            let after = if ADD { "membre-ajoute" } else { "membre-retire" };
             Ok(page::redirect(&format!("/organisations/{}?apres={after}", group.id)))
         }
         Err(p) => {

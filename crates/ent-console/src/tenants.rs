@@ -5,7 +5,7 @@
 //! and for administrators the Kubernetes objects rendered for it.
 
 use crate::auth::Signed;
-use crate::forms::{french_moment, Fields, On, Reply};
+use crate::forms::{answer, french_moment, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
@@ -291,14 +291,18 @@ async fn request(on: On<TenantsState>, Form(fields): Form<Fields>) -> Result<Res
         Ok(doc) => apply(state, &signed.0.actor, &doc, None).await.map(|(_, tenant)| tenant),
         Err(problem) => Err(problem),
     };
-    match applied {
-        Ok(tenant) => {
-            ent_tenants::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
-            Ok(page::redirect(&format!("/ent/{}?apres=demande", tenant.slug)))
-        }
-        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
-        Err(problem) => request_page(&on, Reply::refused(&fields, &problem, control_id)).await,
-    }
+    answer(
+        applied,
+        |tenant| reconciled_page(state, &tenant, "demande"),
+        async |problem| request_page(&on, Reply::refused(&fields, &problem, control_id)).await,
+    )
+    .await
+}
+
+/// The page of `tenant` after a change (`after` names it), the tenant reconciled soon.
+fn reconciled_page(state: &TenantsState, tenant: &Tenant, after: &str) -> String {
+    ent_tenants::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
+    format!("/ent/{}?apres={after}", tenant.slug)
 }
 
 /// The tenant of the path if the person may read it (404 otherwise, as for a missing one).
@@ -425,14 +429,12 @@ async fn changed(
     after: &str,
     id_of: impl Fn(&str) -> String,
 ) -> Result<Response, PageError> {
-    match done {
-        Ok(changed) => {
-            ent_tenants::provisioning::reconcile::reconcile_soon(&on.state.provisioning(), &changed.slug);
-            Ok(page::redirect(&format!("/ent/{}?apres={after}", changed.slug)))
-        }
-        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
-        Err(problem) => tenant_page(on, tenant, Reply::refused(fields, &problem, id_of)).await,
-    }
+    answer(
+        done,
+        |changed| reconciled_page(&on.state, &changed, after),
+        async |problem| tenant_page(on, tenant, Reply::refused(fields, &problem, id_of)).await,
+    )
+    .await
 }
 
 /// The catalog's options the tenant has not yet, offered to those who may change it.

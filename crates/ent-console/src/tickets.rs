@@ -7,7 +7,7 @@
 //! SLA clock of each level, and the moves the person may make. Every rule is the
 //! support domain's (`ent_support::support::tickets`): the pages only call it.
 
-use crate::forms::{french_moment, Fields, On, Reply};
+use crate::forms::{answer, french_moment, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::multipart::Posted;
 use crate::page::{self, Notice, PageError, Shell};
@@ -646,11 +646,12 @@ async fn answered(
     done: Result<Ticket, Problem>,
     after: &str,
 ) -> Result<Response, PageError> {
-    match done {
-        Ok(ticket) => Ok(page::redirect(&format!("/tickets/{}?apres={after}", ticket.reference))),
-        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
-        Err(problem) => ticket_page(on, key, Reply::refused(fields, &problem, ticket_control)).await,
-    }
+    answer(
+        done,
+        |ticket| format!("/tickets/{}?apres={after}", ticket.reference),
+        async |problem| ticket_page(on, key, Reply::refused(fields, &problem, ticket_control)).await,
+    )
+    .await
 }
 
 /// The version the form was shown at (`If-Match` of the API).

@@ -47,8 +47,8 @@ where
         route(Method::GET, "/utilisateurs", Signed(&USERS_SCREEN), get(search)),
         route(Method::POST, "/utilisateurs", Signed(&USERS_MANAGE), post(invite)),
         route(Method::GET, "/utilisateurs/{id}", Signed(&USERS_SCREEN), get(show)),
-        route(Method::POST, "/utilisateurs/{id}/roles", Signed(&USERS_MANAGE), post(grant)),
-        route(Method::POST, "/utilisateurs/{id}/roles/retirer", Signed(&USERS_MANAGE), post(revoke)),
+        route(Method::POST, "/utilisateurs/{id}/roles", Signed(&USERS_MANAGE), post(change_role::<true>)),
+        route(Method::POST, "/utilisateurs/{id}/roles/retirer", Signed(&USERS_MANAGE), post(change_role::<false>)),
         route(Method::POST, "/utilisateurs/{id}/acces/revoquer", Signed(&USERS_MANAGE), post(cut_access)),
     ]
 }
@@ -425,32 +425,12 @@ async fn checked_binding(
     Ok(org_in_scope(state, signed, &USERS_MANAGE, "role", "org", key).await?.map(|org| (role, Some(org))))
 }
 
-/// Grants a role to a user of the caller's scope.
-pub async fn grant(
+/// Grants (`ADD`) a role to a user of the caller's scope, or revokes it.
+pub async fn change_role<const ADD: bool>(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path(id): Path<String>,
     Form(input): Form<RoleInput>,
-) -> Result<Response, PageError> {
-    change_role(state, signed, id, input, true).await
-}
-
-/// Revokes a role of a user of the caller's scope.
-pub async fn revoke(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(id): Path<String>,
-    Form(input): Form<RoleInput>,
-) -> Result<Response, PageError> {
-    change_role(state, signed, id, input, false).await
-}
-
-async fn change_role(
-    state: ConsoleState,
-    signed: Signed,
-    id: String,
-    input: RoleInput,
-    add: bool,
 ) -> Result<Response, PageError> {
     let user = visible_user(&state, &signed, &id, &USERS_MANAGE).await?;
     let typed = GrantForm {
@@ -458,7 +438,7 @@ async fn change_role(
         org: input.org.clone().unwrap_or_default(),
         errors: Vec::new(),
     };
-    let what = if add { "Le rôle n'est pas accordé" } else { "Le rôle n'est pas retiré" };
+    let what = if ADD { "Le rôle n'est pas accordé" } else { "Le rôle n'est pas retiré" };
     let (role, org) = match checked_binding(&state, &signed, &input).await? {
         Ok(binding) => binding,
         Err((status, error)) => {
@@ -469,14 +449,14 @@ async fn change_role(
     };
     let wanted = UserRole::new(&user.id, role, org.as_ref());
     let now = state.clock.now();
-    let done = if add {
+    let done = if ADD {
         identity::grant(&state.store, &signed.0.actor, wanted, now).await
     } else {
         identity::revoke(&state.store, &signed.0.actor, wanted, now).await
     };
     match done {
         Ok(()) => {
-            let after = if add { "role-accorde" } else { "role-retire" };
+            let after = if ADD { "role-accorde" } else { "role-retire" };
             Ok(page::redirect(&format!("/utilisateurs/{}?apres={after}", user.id)))
         }
         Err(p) => {

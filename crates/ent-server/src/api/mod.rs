@@ -177,7 +177,7 @@ pub fn app(state: AppState) -> Router {
     }
     Router::new()
         .merge(api)
-        .merge(ent_console::router(&state))
+        .merge(ent_console::router(&state, ent_console::routes()))
         .route("/api/v1/openapi.json", get(openapi_document))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
