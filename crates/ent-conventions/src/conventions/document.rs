@@ -68,7 +68,7 @@ fn opening(model: &ConventionModel, conv: &Convention, context: &tera::Context) 
     vu.extend(signatories::vu_lines(conv));
     let mut sections = vec![Section { heading: "Entre".into(), blocks: between }];
     if !vu.is_empty() {
-        sections.push(Section { heading: "Vu".into(), blocks: vec![Block::Bullets(vu)] });
+        sections.push(Section::new("Vu").bullets(vu));
     }
     let mut preamble = paragraphs(&render_clause(&model.preamble, context)?);
     if !preamble.is_empty() {
@@ -104,17 +104,10 @@ fn format_value(value: &Value) -> String {
 pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Problem> {
     let context = clause_context(model, conv);
     let mut sections = opening(model, conv, &context)?;
-    sections.push(Section {
-        heading: "Parties".into(),
-        blocks: vec![Block::Table {
-            header: vec!["Qualité".into(), "Organisation".into(), "Code".into()],
-            rows: conv
-                .parties
-                .iter()
-                .map(|p| vec![p.label.clone(), naming::of_org(&p.org).official, p.org.code.clone()])
-                .collect(),
-        }],
-    });
+    sections.push(Section::new("Parties").table(
+        ["Qualité", "Organisation", "Code"],
+        conv.parties.iter().map(|p| [p.label.clone(), naming::of_org(&p.org).official, p.org.code.clone()]),
+    ));
     let mut fields = vec![
         ("Référence".to_string(), conv.reference.clone()),
         ("Modèle".to_string(), format!("{} (version {})", model.title, model.version)),
@@ -126,46 +119,30 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
             fields.push((spec.label.clone(), format_value(value)));
         }
     }
-    sections.push(Section { heading: "Caractéristiques".into(), blocks: vec![Block::Fields(fields)] });
+    sections.push(Section::new("Caractéristiques").fields(fields));
     if !conv.schools.is_empty() {
-        sections.push(Section {
-            heading: format!("Établissements couverts ({})", conv.schools.len()),
-            blocks: vec![Block::Table {
-                header: vec!["UAI".into(), "Établissement".into()],
-                rows: conv.schools.iter().map(|s| vec![s.code.clone(), s.name.clone()]).collect(),
-            }],
-        });
+        sections.push(
+            Section::new(format!("Établissements couverts ({})", conv.schools.len()))
+                .table(["UAI", "Établissement"], conv.schools.iter().map(|s| [s.code.clone(), s.name.clone()])),
+        );
     }
     for clause in &model.clauses {
         let blocks = paragraphs(&render_clause(&clause.text, &context)?);
         sections.push(Section { heading: clause.title.clone(), blocks });
     }
     if !model.indicators.is_empty() {
-        sections.push(Section {
-            heading: "Annexe – Indicateurs d'évaluation".into(),
-            blocks: vec![Block::Table {
-                header: vec!["Indicateur".into(), "Définition".into(), "Cible".into()],
-                rows: model
-                    .indicators
-                    .iter()
-                    .map(|i| vec![i.name.clone(), i.definition.clone(), format!("{} {}", i.target, i.unit)])
-                    .collect(),
-            }],
-        });
+        sections.push(Section::new("Annexe – Indicateurs d'évaluation").table(
+            ["Indicateur", "Définition", "Cible"],
+            model.indicators.iter().map(|i| [i.name.clone(), i.definition.clone(), format!("{} {}", i.target, i.unit)]),
+        ));
     }
-    sections.push(Section {
-        heading: "Annexe – Répartition des coûts".into(),
-        blocks: vec![Block::Table {
-            header: vec!["Qualité".into(), "Organisation".into(), "Objet".into(), "Part".into()],
-            rows: cost_shares(model, conv)
-                .into_iter()
-                .map(|s| {
-                    let label = model.parties.iter().find(|p| p.key == s.party).map_or(s.party, |p| p.label.clone());
-                    vec![label, naming::of_org(&s.org).official, s.item, format!("{} %", s.percent)]
-                })
-                .collect(),
-        }],
-    });
+    sections.push(Section::new("Annexe – Répartition des coûts").table(
+        ["Qualité", "Organisation", "Objet", "Part"],
+        cost_shares(model, conv).into_iter().map(|s| {
+            let label = model.parties.iter().find(|p| p.key == s.party).map_or(s.party, |p| p.label.clone());
+            [label, naming::of_org(&s.org).official, s.item, format!("{} %", s.percent)]
+        }),
+    ));
     let names = |keys: &[String]| -> String {
         let list: Vec<String> = conv
             .parties
@@ -197,7 +174,7 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
     if !model.rgpd.notes.trim().is_empty() {
         rgpd.push(("Précisions".to_string(), model.rgpd.notes.trim().to_string()));
     }
-    sections.push(Section { heading: "Annexe – Rôles au sens du RGPD".into(), blocks: vec![Block::Fields(rgpd)] });
+    sections.push(Section::new("Annexe – Rôles au sens du RGPD").fields(rgpd));
     sections.extend(processing::annex(model, conv));
     sections.push(signature_section(conv));
     Ok(Document {

@@ -77,6 +77,31 @@ pub(crate) async fn sign_in(app: &TestApp, email: &str) -> String {
     format!("entcp_session={}", set_cookie(&resp, "entcp_session").expect("session cookie"))
 }
 
+/// A page as the signed-in `session` sees it.
+pub(crate) async fn get(app: &TestApp, session: &str, path: &str) -> common::Resp {
+    app.get(path).header("cookie", session).send().await
+}
+
+/// Posts a form with the CSRF token of `session`'s pages.
+pub(crate) async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, &str)]) -> common::Resp {
+    let page = get(app, session, "/compte").await;
+    let mut pairs = vec![("_csrf", csrf_of(&page.text))];
+    pairs.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
+    let body = serde_urlencoded::to_string(&pairs).unwrap();
+    app.post(path).header("cookie", session).bytes("application/x-www-form-urlencoded", body).send().await
+}
+
+/// The page a 303 leads to.
+pub(crate) async fn follow(app: &TestApp, session: &str, resp: &common::Resp) -> common::Resp {
+    assert_eq!(resp.status, 303, "{}", resp.text);
+    get(app, session, resp.header("location").unwrap()).await
+}
+
+/// The key of a page address `{prefix}{key}?…` (a redirection's location).
+pub(crate) fn key_of(location: &str, prefix: &str) -> String {
+    location.trim_start_matches(prefix).split('?').next().unwrap().to_string()
+}
+
 backend_test!(a_dan_signs_in_and_sees_the_dashboard_of_their_academie_only);
 async fn a_dan_signs_in_and_sees_the_dashboard_of_their_academie_only(db: TestDb) {
     let (app, a, b) = console(db).await;

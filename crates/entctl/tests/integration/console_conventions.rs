@@ -5,9 +5,9 @@
 //! provisioning through the pages, the governance gate's refusal shown as it is.
 
 use crate::common;
-use crate::console::{csrf_of, sign_in, PASSWORD};
+use crate::console::{follow, get, key_of, post_form, sign_in, PASSWORD};
 
-use common::{t0, Resp, TestApp, TestDb};
+use common::{t0, TestApp, TestDb};
 use entcp::identity::password;
 use entcp::kernel::roles::Role;
 use serde_json::json;
@@ -41,26 +41,6 @@ async fn fresnes(db: TestDb) -> TestApp {
 
 async fn org_id(app: &TestApp, key: &str) -> String {
     entcp::registry::resolve_org(&app.store, key).await.unwrap().id
-}
-
-/// Posts a form with the CSRF token of `session`'s pages.
-async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
-    let page = app.get("/compte").header("cookie", session).send().await;
-    let csrf = csrf_of(&page.text);
-    let mut pairs = vec![("_csrf", csrf.as_str())];
-    pairs.extend_from_slice(fields);
-    let body = serde_urlencoded::to_string(&pairs).unwrap();
-    app.post(path).header("cookie", session).bytes("application/x-www-form-urlencoded", body).send().await
-}
-
-async fn get(app: &TestApp, session: &str, path: &str) -> Resp {
-    app.get(path).header("cookie", session).send().await
-}
-
-/// The page a 303 leads to.
-async fn follow(app: &TestApp, session: &str, resp: &Resp) -> Resp {
-    assert_eq!(resp.status, 303, "{}", resp.text);
-    get(app, session, resp.header("location").unwrap()).await
 }
 
 /// The fields of the tripartite convention of the école Robert Doisneau from t0.
@@ -101,7 +81,7 @@ fn as_refs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
 
 /// The convention id of a page address `/conventions/{id}?…`.
 fn id_of(location: &str) -> String {
-    location.trim_start_matches("/conventions/").split('?').next().unwrap().to_string()
+    key_of(location, "/conventions/")
 }
 
 backend_test!(a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the_fingerprint_shown);

@@ -7,7 +7,8 @@
 //! of it (a forged address answers 404 like a missing one).
 
 use crate::common;
-use crate::console::{csrf_of, sign_in, PASSWORD};
+use crate::console::{csrf_of, key_of, sign_in, PASSWORD};
+pub(crate) use crate::console::{follow, get, post_form};
 
 use common::{admin, t0, Resp, TestApp, TestDb};
 use entcp::config::Config;
@@ -75,25 +76,6 @@ pub(crate) async fn app(db: TestDb) -> TestApp {
     TestApp::builder(db).build().await
 }
 
-pub(crate) async fn get(app: &TestApp, session: &str, path: &str) -> Resp {
-    app.get(path).header("cookie", session).send().await
-}
-
-/// Posts a form with the CSRF token of `session`'s pages.
-pub(crate) async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
-    let page = get(app, session, "/compte").await;
-    let mut pairs = vec![("_csrf", csrf_of(&page.text))];
-    pairs.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
-    let body = serde_urlencoded::to_string(&pairs).unwrap();
-    app.post(path).header("cookie", session).bytes("application/x-www-form-urlencoded", body).send().await
-}
-
-/// The page a 303 leads to.
-pub(crate) async fn follow(app: &TestApp, session: &str, resp: &Resp) -> Resp {
-    assert_eq!(resp.status, 303, "{}", resp.text);
-    get(app, session, resp.header("location").unwrap()).await
-}
-
 /// The ticket's version as its page's forms carry it.
 pub(crate) fn version_of(html: &str) -> String {
     let at = html.find("name=\"version\" value=\"").expect("a version field") + 22;
@@ -114,7 +96,7 @@ pub(crate) async fn open_ticket(app: &TestApp, usager: &str) -> String {
     let page = follow(app, usager, &sent).await;
     assert_eq!(page.status, 200, "{}", page.text);
     let location = sent.header("location").unwrap();
-    location.trim_start_matches("/tickets/").split('?').next().unwrap().to_string()
+    key_of(location, "/tickets/")
 }
 
 backend_test!(an_usager_opens_a_ticket_with_the_ent_preselected_and_the_priority_previewed);
