@@ -487,19 +487,15 @@ async fn readable(state: &ConventionsState, signed: &Signed, key: &str) -> Resul
 }
 
 /// The notice after an action, by the `apres` of the address.
-fn done_notice(after: &str) -> Option<Notice> {
-    let text = match after {
-        "creee" => "La convention est créée (brouillon).",
-        "soumise" => "La convention est soumise à visa et signature.",
-        "visee" => "Votre visa est enregistré.",
-        "signee" => "Votre signature est enregistrée.",
-        "refusee" => "Votre refus est enregistré : la convention revient en brouillon.",
-        "avenant" => "L'avenant est créé (brouillon) : complétez-le puis soumettez-le.",
-        "resiliee" => "La convention est résiliée.",
-        _ => return None,
-    };
-    Some(Notice::success(text))
-}
+const DONE_NOTICES: &[(&str, &str)] = &[
+    ("creee", "La convention est créée (brouillon)."),
+    ("soumise", "La convention est soumise à visa et signature."),
+    ("visee", "Votre visa est enregistré."),
+    ("signee", "Votre signature est enregistrée."),
+    ("refusee", "Votre refus est enregistré : la convention revient en brouillon."),
+    ("avenant", "L'avenant est créé (brouillon) : complétez-le puis soumettez-le."),
+    ("resiliee", "La convention est résiliée."),
+];
 
 /// `/conventions/{convention}`.
 async fn show(
@@ -509,7 +505,7 @@ async fn show(
 ) -> Result<Response, PageError> {
     let On { state, signed, .. } = &on;
     let conv = readable(state, signed, &key).await?;
-    convention_page(&on, &conv, Reply::shown(&Fields::default(), done_notice(query.get("apres")))).await
+    convention_page(&on, &conv, Reply::shown(&Fields::default(), Notice::after(query.get("apres"), DONE_NOTICES))).await
 }
 
 /// The convention's page, with the fields of the action refused (if any) kept.

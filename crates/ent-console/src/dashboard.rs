@@ -291,10 +291,10 @@ pub async fn home(
     signed: Signed,
     Query(query): Query<HomeQuery>,
 ) -> Result<Response, PageError> {
-    let notice = match query.apres.as_deref() {
-        Some("sessions") => Some(Notice::success("Les sessions de l'utilisateur sont fermées.")),
-        _ => None,
-    };
+    let notice = Notice::after(
+        query.apres.as_deref().unwrap_or_default(),
+        &[("sessions", "Les sessions de l'utilisateur sont fermées.")],
+    );
     match first_dashboard(&signed).cloned() {
         Some(org) => render(&state, &signed, org, "/", notice).await,
         None => {

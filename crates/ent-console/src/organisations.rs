@@ -7,6 +7,7 @@
 
 use crate::auth::Signed;
 use crate::form::{errors_of, FieldError};
+use crate::forms::Fields;
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
@@ -240,31 +241,23 @@ async fn render(
     Ok(page::render_status(status, "organisation.html", shell, values))
 }
 
-#[derive(Deserialize, Default)]
-pub struct AfterQuery {
-    apres: Option<String>,
-}
-
-/// The notice of a page shown after an action (`?apres=`).
-fn notice_after(after: Option<&str>) -> Option<Notice> {
-    match after? {
-        "contact" => Some(Notice::success("Les coordonnées sont enregistrées.")),
-        "membre-ajoute" => Some(Notice::success("La commune est ajoutée aux membres.")),
-        "membre-retire" => Some(Notice::success("La commune est retirée des membres.")),
-        _ => None,
-    }
-}
+/// The notices of a page shown after an action (`?apres=`).
+const NOTICES: &[(&str, &str)] = &[
+    ("contact", "Les coordonnées sont enregistrées."),
+    ("membre-ajoute", "La commune est ajoutée aux membres."),
+    ("membre-retire", "La commune est retirée des membres."),
+];
 
 /// `/organisations/{org}`: an organisation's page.
 pub async fn show(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path(key): Path<String>,
-    Query(query): Query<AfterQuery>,
+    Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
     let org = readable(&state, &signed, &key).await?;
     let contact = ContactForm::of(&org);
-    let notice = notice_after(query.apres.as_deref());
+    let notice = Notice::after(query.get("apres"), NOTICES);
     render(&state, &signed, org, StatusCode::OK, notice, contact, MemberForm::default()).await
 }
 

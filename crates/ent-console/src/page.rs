@@ -125,6 +125,12 @@ impl Notice {
     pub fn error(text: impl Into<String>) -> Notice {
         Notice { kind: "error", text: text.into() }
     }
+
+    /// The success notice of a page shown after an action (`?apres=after`): the text
+    /// `notices` gives to `after`; none for another value (or an empty one).
+    pub fn after(after: &str, notices: &[(&str, &str)]) -> Option<Notice> {
+        notices.iter().find(|(key, _)| *key == after).map(|(_, text)| Notice::success(*text))
+    }
 }
 
 /// What the layout shows around a page.

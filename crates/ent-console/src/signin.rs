@@ -58,11 +58,13 @@ pub(crate) fn anonymous_page(
 }
 
 pub async fn form(State(state): State<ConsoleState>, Query(query): Query<SignInQuery>, parts: Parts) -> Response {
-    let notice = match query.apres.as_deref() {
-        Some("deconnexion") => Some(Notice::success("Vous êtes déconnecté.")),
-        Some("mot-de-passe") => Some(Notice::success("Votre mot de passe est enregistré : connectez-vous.")),
-        _ => None,
-    };
+    let notice = Notice::after(
+        query.apres.as_deref().unwrap_or_default(),
+        &[
+            ("deconnexion", "Vous êtes déconnecté."),
+            ("mot-de-passe", "Votre mot de passe est enregistré : connectez-vous."),
+        ],
+    );
     let next = safe_next(query.suivant.as_deref());
     anonymous_page(
         &state,

@@ -330,10 +330,14 @@ async fn show(
     let On { state, signed, .. } = &on;
     let tenant = readable(state, signed, &key).await?;
     let notice = match query.get("apres") {
-        "demande" => Some(Notice::success("L'ENT est demandé : son déploiement attend une convention en vigueur.")),
         "etat" => Some(Notice::success(format!("L'ENT est désormais {}.", status_label(tenant.status)))),
-        "service" => Some(Notice::success("Le service est ajouté à l'ENT.")),
-        _ => None,
+        after => Notice::after(
+            after,
+            &[
+                ("demande", "L'ENT est demandé : son déploiement attend une convention en vigueur."),
+                ("service", "Le service est ajouté à l'ENT."),
+            ],
+        ),
     };
     tenant_page(&on, &tenant, Reply::shown(&Fields::default(), notice)).await
 }

@@ -531,27 +531,23 @@ async fn moves(state: &SupportState, actor: &Actor, row: &TicketRow, viewer: Vie
     Ok(Moves { acting, statuses })
 }
 
-/// `/tickets/{ticket}` after `?apres=…`.
-fn notice_after(after: &str) -> Option<Notice> {
-    let text = match after {
-        "ouvert" => "Votre ticket est ouvert : le support vous répondra ici et par courriel.",
-        "commentaire" => "Votre message est ajouté à l'historique.",
-        "note" => "La note interne est ajoutée à l'historique.",
-        "statut" => "Le statut du ticket est changé.",
-        "escalade" => "Le ticket est escaladé au niveau supérieur.",
-        "renvoi" => "Le ticket est renvoyé au niveau inférieur avec votre réponse.",
-        "affectation" => "Le ticket est affecté.",
-        _ => return None,
-    };
-    Some(Notice::success(text))
-}
+/// The notices of `/tickets/{ticket}` after `?apres=…`.
+const NOTICES: &[(&str, &str)] = &[
+    ("ouvert", "Votre ticket est ouvert : le support vous répondra ici et par courriel."),
+    ("commentaire", "Votre message est ajouté à l'historique."),
+    ("note", "La note interne est ajoutée à l'historique."),
+    ("statut", "Le statut du ticket est changé."),
+    ("escalade", "Le ticket est escaladé au niveau supérieur."),
+    ("renvoi", "Le ticket est renvoyé au niveau inférieur avec votre réponse."),
+    ("affectation", "Le ticket est affecté."),
+];
 
 async fn show(
     on: On<SupportState>,
     Path(key): Path<String>,
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
-    ticket_page(&on, &key, Reply::shown(&query, notice_after(query.get("apres")))).await
+    ticket_page(&on, &key, Reply::shown(&query, Notice::after(query.get("apres"), NOTICES))).await
 }
 
 async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Result<Response, PageError> {

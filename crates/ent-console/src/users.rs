@@ -8,6 +8,7 @@
 
 use crate::auth::Signed;
 use crate::form::{errors_of, FieldError};
+use crate::forms::Fields;
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::signin::link_address;
@@ -365,32 +366,24 @@ async fn render_user(
     Ok(page::render_status(status, "user.html", shell, values))
 }
 
-#[derive(Deserialize, Default)]
-pub struct AfterQuery {
-    apres: Option<String>,
-}
-
-fn notice_after(after: Option<&str>) -> Option<Notice> {
-    match after? {
-        "invitation" => {
-            Some(Notice::success("L'invitation est envoyée : le lien pour choisir un mot de passe part par courriel."))
-        }
-        "role-accorde" => Some(Notice::success("Le rôle est accordé.")),
-        "role-retire" => Some(Notice::success("Le rôle est retiré.")),
-        "acces" => Some(Notice::success("Les sessions et les jetons d'API de l'utilisateur sont révoqués.")),
-        _ => None,
-    }
-}
+/// The notices of a user's page shown after an action (`?apres=`).
+const NOTICES: &[(&str, &str)] = &[
+    ("invitation", "L'invitation est envoyée : le lien pour choisir un mot de passe part par courriel."),
+    ("role-accorde", "Le rôle est accordé."),
+    ("role-retire", "Le rôle est retiré."),
+    ("acces", "Les sessions et les jetons d'API de l'utilisateur sont révoqués."),
+];
 
 /// `/utilisateurs/{id}`: a user, their roles and tokens, and the forms that change them.
 pub async fn show(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path(id): Path<String>,
-    Query(query): Query<AfterQuery>,
+    Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
     let user = visible_user(&state, &signed, &id, &USERS_SCREEN).await?;
-    render_user(&state, &signed, user, StatusCode::OK, notice_after(query.apres.as_deref()), GrantForm::default()).await
+    render_user(&state, &signed, user, StatusCode::OK, Notice::after(query.get("apres"), NOTICES), GrantForm::default())
+        .await
 }
 
 #[derive(Deserialize)]
