@@ -313,13 +313,9 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let missing = || Problem::not_found("aucun tableau de bord à cette adresse");
     let org = get_org(&state.store, &key).await?.filter(|o| has_dashboard(o.kind)).ok_or_else(missing)?;
-    authz::authorize(&state.store, &signed.0.actor, &DASHBOARD, &org).await.map_err(|p| {
-        if p.kind.status().is_server_error() {
-            p
-        } else {
-            missing()
-        }
-    })?;
+    authz::authorize(&state.store, &signed.0.actor, &DASHBOARD, &org)
+        .await
+        .map_err(|p| page::as_missing(p, missing))?;
     let path = format!("/tableau-de-bord/{}", org.id);
     render(&state, &signed, org, &path, None).await
 }

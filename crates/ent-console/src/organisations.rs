@@ -144,13 +144,9 @@ pub async fn search(
 async fn readable(state: &ConsoleState, signed: &Signed, key: &str) -> Result<Org, Problem> {
     let missing = || Problem::not_found("aucune organisation à cette adresse");
     let org = queries::get_org(&state.store, key).await?.ok_or_else(missing)?;
-    authz::authorize(&state.store, &signed.0.actor, &ORGS_READ, &org).await.map_err(|p| {
-        if p.kind.status().is_server_error() {
-            p
-        } else {
-            missing()
-        }
-    })?;
+    authz::authorize(&state.store, &signed.0.actor, &ORGS_READ, &org)
+        .await
+        .map_err(|p| page::as_missing(p, missing))?;
     Ok(org)
 }
 

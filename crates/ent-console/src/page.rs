@@ -234,6 +234,16 @@ pub fn render_status(status: StatusCode, name: &str, shell: Shell, values: impl 
     }
 }
 
+/// A refusal on an address the person may not see, shown as `missing` (404, as if the
+/// record did not exist: out of scope and non-existent look the same); a failure stays one.
+pub fn as_missing(problem: Problem, missing: impl FnOnce() -> Problem) -> Problem {
+    if problem.kind.status().is_server_error() {
+        problem
+    } else {
+        missing()
+    }
+}
+
 /// A 303 to `location`.
 pub fn redirect(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();

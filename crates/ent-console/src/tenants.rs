@@ -311,13 +311,7 @@ async fn readable(state: &TenantsState, signed: &Signed, key: &str) -> Result<Te
     let tenant = get_tenant(&state.store, key).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
     let caller = Caller { actor: signed.0.actor.clone(), action: &TENANTS_READ };
-    caller.require(&state.store, &org).await.map_err(|p| {
-        if p.kind.status().is_server_error() {
-            p
-        } else {
-            not_found()
-        }
-    })?;
+    caller.require(&state.store, &org).await.map_err(|p| page::as_missing(p, not_found))?;
     Ok(tenant)
 }
 
