@@ -6,6 +6,7 @@
 //! Each figure is an SVG bar chart rendered here, with its data table.
 
 use crate::auth::Signed;
+use crate::forms::Fields;
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{ConsoleState, DASHBOARD};
 use axum::extract::{Path, Query, State};
@@ -19,7 +20,7 @@ use ent_kernel::store::Store;
 use ent_platform::identity::authz;
 use ent_platform::registry::queries::{covers_condition, get_org};
 use ent_platform::registry::Org;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Conventions listed per table at most.
 const LISTED: usize = 20;
@@ -280,21 +281,13 @@ fn first_dashboard(signed: &Signed) -> Option<&Org> {
         .find(|org| has_dashboard(org.kind))
 }
 
-#[derive(Deserialize, Default)]
-pub struct HomeQuery {
-    apres: Option<String>,
-}
-
 /// `/`: the dashboard of the person's organisation, or a welcome page listing their roles.
 pub async fn home(
     State(state): State<ConsoleState>,
     signed: Signed,
-    Query(query): Query<HomeQuery>,
+    Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
-    let notice = Notice::after(
-        query.apres.as_deref().unwrap_or_default(),
-        &[("sessions", "Les sessions de l'utilisateur sont fermées.")],
-    );
+    let notice = Notice::after(query.get("apres"), &[("sessions", "Les sessions de l'utilisateur sont fermées.")]);
     match first_dashboard(&signed).cloned() {
         Some(org) => render(&state, &signed, org, "/", notice).await,
         None => {
