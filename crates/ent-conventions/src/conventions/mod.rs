@@ -38,31 +38,12 @@ pub enum Status {
     Amended,
 }
 
-ent_kernel::text_enum!(pub Status from Self::ALL);
+ent_kernel::text_enum!(pub Status {
+    Draft = "draft", InSignature = "in_signature", Signed = "signed", Active = "active", Expired = "expired",
+    Terminated = "terminated", Amended = "amended",
+});
 
 impl Status {
-    pub const ALL: [Status; 7] = [
-        Status::Draft,
-        Status::InSignature,
-        Status::Signed,
-        Status::Active,
-        Status::Expired,
-        Status::Terminated,
-        Status::Amended,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Draft => "draft",
-            Status::InSignature => "in_signature",
-            Status::Signed => "signed",
-            Status::Active => "active",
-            Status::Expired => "expired",
-            Status::Terminated => "terminated",
-            Status::Amended => "amended",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Status::Draft => "brouillon",

@@ -22,34 +22,6 @@ pub enum OrgKind {
 }
 
 impl OrgKind {
-    pub const ALL: [OrgKind; 10] = [
-        OrgKind::Academie,
-        OrgKind::Dsden,
-        OrgKind::Region,
-        OrgKind::Departement,
-        OrgKind::Commune,
-        OrgKind::Epci,
-        OrgKind::SyndicatMixte,
-        OrgKind::Etablissement,
-        OrgKind::Editeur,
-        OrgKind::Hebergeur,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrgKind::Academie => "academie",
-            OrgKind::Dsden => "dsden",
-            OrgKind::Region => "region",
-            OrgKind::Departement => "departement",
-            OrgKind::Commune => "commune",
-            OrgKind::Epci => "epci",
-            OrgKind::SyndicatMixte => "syndicat_mixte",
-            OrgKind::Etablissement => "etablissement",
-            OrgKind::Editeur => "editeur",
-            OrgKind::Hebergeur => "hebergeur",
-        }
-    }
-
     /// French label for people.
     pub fn label(self) -> &'static str {
         match self {
@@ -96,36 +68,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 11] = [
-        Role::Admin,
-        Role::Dan,
-        Role::Collectivite,
-        Role::ChefEtablissement,
-        Role::SupportN1,
-        Role::SupportN2,
-        Role::SupportN3,
-        Role::Dpo,
-        Role::Coordinateur,
-        Role::Auditeur,
-        Role::Usager,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Dan => "dan",
-            Role::Collectivite => "collectivite",
-            Role::ChefEtablissement => "chef_etablissement",
-            Role::SupportN1 => "support_n1",
-            Role::SupportN2 => "support_n2",
-            Role::SupportN3 => "support_n3",
-            Role::Dpo => "dpo",
-            Role::Coordinateur => "coordinateur",
-            Role::Auditeur => "auditeur",
-            Role::Usager => "usager",
-        }
-    }
-
     /// The kinds of organisation a binding of this role may name.
     pub fn org_kinds(self) -> &'static [OrgKind] {
         use OrgKind::*;
@@ -153,5 +95,13 @@ pub struct Action {
     pub roles: &'static [Role],
 }
 
-crate::text_enum!(pub OrgKind from Self::ALL);
-crate::text_enum!(pub Role from Self::ALL);
+crate::text_enum!(pub OrgKind {
+    Academie = "academie", Dsden = "dsden", Region = "region", Departement = "departement", Commune = "commune",
+    Epci = "epci", SyndicatMixte = "syndicat_mixte", Etablissement = "etablissement", Editeur = "editeur",
+    Hebergeur = "hebergeur",
+});
+crate::text_enum!(pub Role {
+    Admin = "admin", Dan = "dan", Collectivite = "collectivite", ChefEtablissement = "chef_etablissement",
+    SupportN1 = "support_n1", SupportN2 = "support_n2", SupportN3 = "support_n3", Dpo = "dpo",
+    Coordinateur = "coordinateur", Auditeur = "auditeur", Usager = "usager",
+});

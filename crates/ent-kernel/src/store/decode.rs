@@ -25,11 +25,29 @@ pub struct UnknownValue {
 /// unknown value is an [`UnknownValue`] error. With `from $all` (the list of its values),
 /// also writes that `parse`: the value whose `as_str()` is the text.
 ///
+/// With `{ Variant = "text", … }` (every variant with its text), also writes `ALL` (the
+/// values in that order) and `as_str`: the list is written once.
+///
 /// ```ignore
 /// ent_kernel::text_enum!(pub Status from Self::ALL);
+/// ent_kernel::text_enum!(pub Level { N1 = "n1", N2 = "n2", N3 = "n3" });
 /// ```
 #[macro_export]
 macro_rules! text_enum {
+    ($vis:vis $enum:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        impl $enum {
+            /// Every value, in order.
+            $vis const ALL: [$enum; [$($text),+].len()] = [$($enum::$variant),+];
+
+            /// The value's text, as stored.
+            $vis fn as_str(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $text,)+
+                }
+            }
+        }
+        $crate::text_enum!($vis $enum from Self::ALL);
+    };
     ($vis:vis $enum:ident from $all:expr) => {
         impl $enum {
             /// The value whose text (`as_str`) is `s`.

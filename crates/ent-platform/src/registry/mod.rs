@@ -31,28 +31,6 @@ pub enum EtabType {
 }
 
 impl EtabType {
-    pub const ALL: [EtabType; 7] = [
-        EtabType::EcoleMaternelle,
-        EtabType::EcoleElementaire,
-        EtabType::EcolePrimaire,
-        EtabType::College,
-        EtabType::Lycee,
-        EtabType::LyceeProfessionnel,
-        EtabType::Erea,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EtabType::EcoleMaternelle => "ecole_maternelle",
-            EtabType::EcoleElementaire => "ecole_elementaire",
-            EtabType::EcolePrimaire => "ecole_primaire",
-            EtabType::College => "college",
-            EtabType::Lycee => "lycee",
-            EtabType::LyceeProfessionnel => "lycee_professionnel",
-            EtabType::Erea => "erea",
-        }
-    }
-
     pub fn degree(self) -> Degree {
         if self.is_ecole() {
             Degree::D1
@@ -104,7 +82,10 @@ impl Sector {
     }
 }
 
-ent_kernel::text_enum!(pub EtabType from Self::ALL);
+ent_kernel::text_enum!(pub EtabType {
+    EcoleMaternelle = "ecole_maternelle", EcoleElementaire = "ecole_elementaire", EcolePrimaire = "ecole_primaire",
+    College = "college", Lycee = "lycee", LyceeProfessionnel = "lycee_professionnel", Erea = "erea",
+});
 ent_kernel::text_enum!(pub Degree from [Degree::D1, Degree::D2]);
 ent_kernel::text_enum!(pub Sector from [Sector::Public, Sector::Prive]);
 

@@ -25,29 +25,12 @@ pub enum RequestKind {
     Objection,
 }
 
-ent_kernel::text_enum!(RequestKind from Self::ALL);
+ent_kernel::text_enum!(RequestKind {
+    Access = "access", Rectification = "rectification", Erasure = "erasure", Restriction = "restriction",
+    Portability = "portability", Objection = "objection",
+});
 
 impl RequestKind {
-    const ALL: [RequestKind; 6] = [
-        RequestKind::Access,
-        RequestKind::Rectification,
-        RequestKind::Erasure,
-        RequestKind::Restriction,
-        RequestKind::Portability,
-        RequestKind::Objection,
-    ];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::Access => "access",
-            RequestKind::Rectification => "rectification",
-            RequestKind::Erasure => "erasure",
-            RequestKind::Restriction => "restriction",
-            RequestKind::Portability => "portability",
-            RequestKind::Objection => "objection",
-        }
-    }
-
     fn label(self) -> &'static str {
         match self {
             RequestKind::Access => "accès",

@@ -80,40 +80,14 @@ pub enum Territory {
     Polynesie,
 }
 
-ent_kernel::text_enum!(pub Territory from Self::ALL);
+// Its text is the name policies use (`territory: alsace-moselle`).
+ent_kernel::text_enum!(pub Territory {
+    Metropole = "metropole", AlsaceMoselle = "alsace-moselle", Guadeloupe = "guadeloupe", Martinique = "martinique",
+    Guyane = "guyane", Reunion = "reunion", Mayotte = "mayotte", SaintBarthelemy = "saint-barthelemy",
+    SaintMartin = "saint-martin", NouvelleCaledonie = "nouvelle-caledonie", Polynesie = "polynesie",
+});
 
 impl Territory {
-    pub const ALL: [Territory; 11] = [
-        Territory::Metropole,
-        Territory::AlsaceMoselle,
-        Territory::Guadeloupe,
-        Territory::Martinique,
-        Territory::Guyane,
-        Territory::Reunion,
-        Territory::Mayotte,
-        Territory::SaintBarthelemy,
-        Territory::SaintMartin,
-        Territory::NouvelleCaledonie,
-        Territory::Polynesie,
-    ];
-
-    /// The name policies use (`territory: alsace-moselle`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Territory::Metropole => "metropole",
-            Territory::AlsaceMoselle => "alsace-moselle",
-            Territory::Guadeloupe => "guadeloupe",
-            Territory::Martinique => "martinique",
-            Territory::Guyane => "guyane",
-            Territory::Reunion => "reunion",
-            Territory::Mayotte => "mayotte",
-            Territory::SaintBarthelemy => "saint-barthelemy",
-            Territory::SaintMartin => "saint-martin",
-            Territory::NouvelleCaledonie => "nouvelle-caledonie",
-            Territory::Polynesie => "polynesie",
-        }
-    }
-
     /// The territory of a département or collectivité code (`67`, `974`, `988`...).
     pub fn of_departement(code: &str) -> Territory {
         match code.trim_start_matches('0') {

@@ -44,21 +44,11 @@ pub enum Level {
     N3,
 }
 
-ent_kernel::text_enum!(pub Level from Self::ALL);
-ent_kernel::text_enum!(pub Priority from Self::ALL);
+ent_kernel::text_enum!(pub Level { N1 = "n1", N2 = "n2", N3 = "n3" });
+ent_kernel::text_enum!(pub Priority { P1 = "P1", P2 = "P2", P3 = "P3", P4 = "P4" });
 ent_kernel::text_enum!(pub Status from Self::ALL);
 
 impl Level {
-    pub const ALL: [Level; 3] = [Level::N1, Level::N2, Level::N3];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::N1 => "n1",
-            Level::N2 => "n2",
-            Level::N3 => "n3",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Level::N1 => "N1",
@@ -102,19 +92,6 @@ pub enum Priority {
     P2,
     P3,
     P4,
-}
-
-impl Priority {
-    pub const ALL: [Priority; 4] = [Priority::P1, Priority::P2, Priority::P3, Priority::P4];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::P1 => "P1",
-            Priority::P2 => "P2",
-            Priority::P3 => "P3",
-            Priority::P4 => "P4",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -176,20 +153,7 @@ pub enum Category {
     Autre,
 }
 
-ent_kernel::text_enum!(pub Category from Self::ALL);
-
-impl Category {
-    pub const ALL: [Category; 4] = [Category::Acces, Category::Service, Category::Donnees, Category::Autre];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Acces => "acces",
-            Category::Service => "service",
-            Category::Donnees => "donnees",
-            Category::Autre => "autre",
-        }
-    }
-}
+ent_kernel::text_enum!(pub Category { Acces = "acces", Service = "service", Donnees = "donnees", Autre = "autre" });
 
 /// Where the school of a tenant's organisation is, for its SLA calendars: its
 /// département's territory, its académie (time zone, school holiday zone), and

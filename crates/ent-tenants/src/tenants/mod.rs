@@ -93,28 +93,6 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
-        Status::Requested,
-        Status::Provisioning,
-        Status::Active,
-        Status::Suspended,
-        Status::Decommissioning,
-        Status::Archived,
-        Status::Purged,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Requested => "requested",
-            Status::Provisioning => "provisioning",
-            Status::Active => "active",
-            Status::Suspended => "suspended",
-            Status::Decommissioning => "decommissioning",
-            Status::Archived => "archived",
-            Status::Purged => "purged",
-        }
-    }
-
     /// The moves the lifecycle allows (purging is the retention job's, not a move).
     pub fn can_move_to(self, to: Status) -> bool {
         use Status::*;
@@ -590,7 +568,10 @@ pub async fn render(
     Ok(crate::provisioning::render(tenant, &org, &services, &seed, &state.config.provisioning.cluster))
 }
 
-ent_kernel::text_enum!(pub Status from Self::ALL);
+ent_kernel::text_enum!(pub Status {
+    Requested = "requested", Provisioning = "provisioning", Active = "active", Suspended = "suspended",
+    Decommissioning = "decommissioning", Archived = "archived", Purged = "purged",
+});
 
 /// The governance gate: each établissement the tenant serves (its own, or those its collectivité
 /// covers) must be covered by a convention in force. The first covering convention, and the
