@@ -37,7 +37,7 @@ pub fn files(objects: &[RenderedObject]) -> std::io::Result<Vec<(String, String)
 }
 
 /// The files of a tenant folder holding `objects`, each Secret as `secrets` says.
-pub fn files_under(objects: &[RenderedObject], secrets: &SecretsPolicy) -> std::io::Result<Vec<(String, String)>> {
+fn files_under(objects: &[RenderedObject], secrets: &SecretsPolicy) -> std::io::Result<Vec<(String, String)>> {
     let yaml = |object: &RenderedObject| -> std::io::Result<(String, String)> {
         Ok((file_name(object), ent_kernel::yaml::to_string(&object.manifest).map_err(std::io::Error::other)?))
     };
