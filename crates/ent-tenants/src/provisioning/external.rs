@@ -3,7 +3,8 @@
 //! ESO 0.16; `v1beta1` is no longer served from 0.17). The operator reads each value
 //! from the configured `SecretStore` or `ClusterSecretStore` and writes the target
 //! Secret (type `Opaque`, owned by the `ExternalSecret`) under the rendered Secret's name,
-//! with the same keys, so the pods that mount it are unchanged. Only the store's name and the remote keys reach the folder.
+//! with the same keys, so the pods that mount it are unchanged. Only the store's name and
+//! the remote keys reach the folder.
 
 use super::RenderedObject;
 use ent_kernel::config::ExternalSecretsConfig;
