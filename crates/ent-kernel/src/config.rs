@@ -81,16 +81,120 @@ pub enum ManifestsCredentialsMode {
     Omit,
     /// A bitnami `SealedSecret` per Secret, its values encrypted with the controller's certificate.
     Sealed,
+    /// An External Secrets Operator `ExternalSecret` per Secret, reading its values from the
+    /// store named in `external` (Vault, a cloud secret manager...): no value in the folder.
+    External,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ManifestsCredentialsConfig {
-    /// `omit` (default) or `sealed`.
+    /// `omit` (default), `sealed` or `external`.
     pub mode: ManifestsCredentialsMode,
     /// The sealed-secrets controller's certificate (PEM, as `kubeseal --fetch-cert` prints
     /// it) or RSA public key; required by `sealed`.
     pub sealing_cert: Option<PathBuf>,
+    /// The External Secrets store the `external` mode reads from.
+    #[serde(skip_serializing_if = "is_default")]
+    pub external: ExternalSecretsConfig,
+}
+
+/// The kind of External Secrets store an `ExternalSecret` refers to.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum SecretStoreKind {
+    /// One store for the cluster, readable from every tenant namespace.
+    #[default]
+    ClusterSecretStore,
+    /// A store of the same name in each tenant namespace (provided by the platform team).
+    SecretStore,
+}
+
+impl SecretStoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretStoreKind::ClusterSecretStore => "ClusterSecretStore",
+            SecretStoreKind::SecretStore => "SecretStore",
+        }
+    }
+}
+
+/// Where the `external` mode's `ExternalSecret`s read each service's credentials.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExternalSecretsConfig {
+    /// The `SecretStore` or `ClusterSecretStore` name; required by `external`.
+    pub store_name: Option<String>,
+    /// `ClusterSecretStore` (default) or `SecretStore`.
+    pub store_kind: SecretStoreKind,
+    /// The key of a service's secret in the store; `{tenant}` (slug), `{namespace}` and
+    /// `{service}` (catalog code) are replaced. Each key of the Secret is a property of it.
+    pub remote_key: String,
+}
+
+/// The placeholders an external secret's remote key may hold.
+pub const REMOTE_KEY_PLACEHOLDERS: [&str; 3] = ["tenant", "namespace", "service"];
+
+impl Default for ExternalSecretsConfig {
+    fn default() -> Self {
+        ExternalSecretsConfig {
+            store_name: None,
+            store_kind: SecretStoreKind::default(),
+            remote_key: "ent/{tenant}/{service}".into(),
+        }
+    }
+}
+
+impl ExternalSecretsConfig {
+    /// Checks what the `external` mode needs: a store name Kubernetes accepts, and a remote
+    /// key naming one secret per tenant and service.
+    fn validate(&self) -> anyhow::Result<()> {
+        let at = "provisioning.manifests_credentials.external";
+        let Some(name) = &self.store_name else {
+            anyhow::bail!("{at}.store_name : le mode external demande le nom du SecretStore ou ClusterSecretStore");
+        };
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if name.len() > 253 || !name.split('.').all(label_ok) {
+            anyhow::bail!(
+                "{at}.store_name « {name} » invalide : un nom Kubernetes (minuscules, chiffres, « - » et « . »)"
+            );
+        }
+        let key = &self.remote_key;
+        if key.trim().is_empty() || key.contains(char::is_whitespace) {
+            anyhow::bail!(
+                "{at}.remote_key « {key} » invalide : une clé sans espace, par exemple ent/{{tenant}}/{{service}}"
+            );
+        }
+        let mut rest = key.as_str();
+        let mut named = Vec::new();
+        while let Some(start) = rest.find('{') {
+            let Some(end) = rest[start..].find('}') else {
+                anyhow::bail!("{at}.remote_key « {key} » : accolade non fermée");
+            };
+            let placeholder = &rest[start + 1..start + end];
+            if !REMOTE_KEY_PLACEHOLDERS.contains(&placeholder) {
+                anyhow::bail!(
+                    "{at}.remote_key « {key} » : {{{placeholder}}} inconnu ({{tenant}}, {{namespace}} ou {{service}})"
+                );
+            }
+            named.push(placeholder);
+            rest = &rest[start + end + 1..];
+        }
+        if rest.contains('}') {
+            anyhow::bail!("{at}.remote_key « {key} » : accolade non ouverte");
+        }
+        if !named.contains(&"service") || !(named.contains(&"tenant") || named.contains(&"namespace")) {
+            anyhow::bail!(
+                "{at}.remote_key « {key} » : doit contenir {{service}} et {{tenant}} (ou {{namespace}}), \
+                 sinon deux services ou deux tenants partageraient le même secret"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The reconciler's limits (`kube` backend), like a controller's client and work queue.
@@ -604,6 +708,9 @@ impl Config {
                 "provisioning.manifests_credentials : le mode sealed demande sealing_cert (kubeseal --fetch-cert)"
             );
         }
+        if secrets.mode == ManifestsCredentialsMode::External {
+            secrets.external.validate()?;
+        }
         self.mail
             .from
             .parse::<lettre::message::Mailbox>()
@@ -842,5 +949,44 @@ mod tests {
         config.database.url = Some("postgres://db/entcp?user=entcp&password=s3cret".into());
         assert!(!config.to_yaml().contains("s3cret"), "{}", config.to_yaml());
         assert_eq!(config.database_url(), "postgres://db/entcp?user=entcp&password=s3cret");
+    }
+
+    #[test]
+    fn the_external_mode_needs_a_store_name_and_a_remote_key_per_tenant_and_service() {
+        let external = |extra: &str| {
+            let yaml = format!("provisioning:\n  manifests_credentials:\n    mode: external\n{extra}");
+            Config::from_yaml(&yaml).unwrap().validate().map_err(|e| e.to_string())
+        };
+        let err = external("").unwrap_err();
+        assert!(err.contains("external.store_name : le mode external demande"), "{err}");
+        let err = external("    external: { store_name: Vault_ENT }\n").unwrap_err();
+        assert!(err.contains("store_name « Vault_ENT » invalide"), "{err}");
+        for (key, expected) in [
+            ("ent/{tenant}", "doit contenir {service} et {tenant}"),
+            ("ent/{service}", "doit contenir {service} et {tenant}"),
+            ("ent/{tenant}/{code}", "{code} inconnu"),
+            ("ent/{tenant}/{service", "accolade non fermée"),
+            ("ent/{tenant}/service}", "accolade non ouverte"),
+            ("ent/{tenant} {service}", "sans espace"),
+        ] {
+            let err = external(&format!("    external: {{ store_name: vault, remote_key: '{key}' }}\n")).unwrap_err();
+            assert!(err.contains("external.remote_key") && err.contains(expected), "{key}: {err}");
+        }
+        external("    external: { store_name: vault.ent }\n").unwrap();
+        external(
+            "    external: { store_name: vault, store_kind: SecretStore, remote_key: 'kv/{namespace}/{service}' }\n",
+        )
+        .unwrap();
+        let config = Config::from_yaml(
+            "provisioning:\n  manifests_credentials:\n    mode: external\n    external: { store_name: vault }\n",
+        )
+        .unwrap();
+        let external = &config.provisioning.manifests_credentials.external;
+        assert_eq!(
+            (external.store_kind, external.remote_key.as_str()),
+            (SecretStoreKind::ClusterSecretStore, "ent/{tenant}/{service}")
+        );
+        assert!(Config::from_yaml("provisioning:\n  manifests_credentials:\n    external: { store_kind: Vault }\n")
+            .is_err());
     }
 }

@@ -462,4 +462,28 @@ mod tests {
         let err = Policies::load(Some(dir.path())).unwrap_err().to_string();
         assert!(err.contains("l'académie 24 est dans les zones"), "{err}");
     }
+
+    #[test]
+    fn the_shipped_school_periods_are_ordered_apart_and_cover_martinique_and_nouvelle_caledonie() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let shipped = Policies::shipped();
+        for (academie, periods) in &shipped.school_holidays {
+            for pair in periods.windows(2) {
+                assert!(pair[0].to < pair[1].from, "académie {academie}: {:?} then {:?}", pair[0], pair[1]);
+            }
+        }
+        let closed = |academie: &str, day: &str| {
+            shipped.school_holidays[academie].iter().any(|c| c.from <= d(day) && d(day) <= c.to)
+        };
+        // Martinique (31), 2025-2026: Carnaval from Saturday 7 to Sunday 22 February 2026.
+        assert!(closed("31", "2026-02-07") && closed("31", "2026-02-22"));
+        assert!(!closed("31", "2026-02-06") && !closed("31", "2026-02-23"));
+        // Nouvelle-Calédonie (40): a school year per calendar year, summer from mid-December.
+        assert!(closed("40", "2026-01-15") && !closed("40", "2026-02-16"), "back on 16 February 2026");
+        assert!(closed("40", "2026-04-06") && !closed("40", "2026-04-20"));
+        // Territories without a reliable source are declared, with no period: nothing paused.
+        for academie in ["32", "33", "41", "43"] {
+            assert!(shipped.school_holidays.contains_key(academie), "académie {academie} declared");
+        }
+    }
 }

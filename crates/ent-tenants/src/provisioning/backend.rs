@@ -114,11 +114,13 @@ impl BackendError {
     }
 }
 
-/// What the `manifests` backend writes for Secrets (`sealed`: the controller's certificate, read now).
+/// What the `manifests` backend writes for Secrets (`sealed`: the controller's certificate, read now;
+/// `external`: the store, checked with the configuration).
 fn secrets_policy(provisioning: &ProvisioningConfig) -> Result<SecretsPolicy, BackendError> {
     let config = &provisioning.manifests_credentials;
     let path = match (config.mode, &config.sealing_cert) {
         (ManifestsCredentialsMode::Omit, _) => return Ok(SecretsPolicy::Omit),
+        (ManifestsCredentialsMode::External, _) => return Ok(SecretsPolicy::External(config.external.clone())),
         (ManifestsCredentialsMode::Sealed, Some(path)) => path,
         (ManifestsCredentialsMode::Sealed, None) => {
             return Err(BackendError::SealingCert("provisioning.manifests_credentials.sealing_cert absent".into()))

@@ -10,8 +10,10 @@
 //! reconciler's lease (`tenant_leases`), not this module's.
 //!
 //! No Secret is written as such: its values would sit in clear text in git. It is
-//! left out (listed in a note) or sealed, as `provisioning.manifests_credentials` says.
+//! left out (listed in a note), sealed, or replaced by an `ExternalSecret`, as
+//! `provisioning.manifests_credentials` says.
 
+use super::external::external_secret;
 use super::sealed::{omitted_note, SecretsPolicy, NOTE_FILE};
 use super::RenderedObject;
 use sha2::{Digest, Sha256};
@@ -48,6 +50,11 @@ fn files_under(objects: &[RenderedObject], secrets: &SecretsPolicy) -> std::io::
         SecretsPolicy::Sealed(sealer) => {
             for secret in credentials {
                 files.push(yaml(&sealer.seal(secret).map_err(std::io::Error::other)?)?);
+            }
+        }
+        SecretsPolicy::External(store) => {
+            for secret in credentials {
+                files.push(yaml(&external_secret(store, secret))?);
             }
         }
     }

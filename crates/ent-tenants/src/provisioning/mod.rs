@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod conditions;
+pub mod external;
 pub mod kube;
 pub mod lease;
 pub mod manifests;

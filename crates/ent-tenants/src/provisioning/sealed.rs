@@ -1,6 +1,7 @@
 //! What the `manifests` backend writes in place of a Secret, so that no credential
-//! reaches a folder meant for git: nothing (a note lists the Secrets to provide), or a
-//! bitnami `SealedSecret` that only the cluster's sealed-secrets controller can open.
+//! reaches a folder meant for git: nothing (a note lists the Secrets to provide), a
+//! bitnami `SealedSecret` that only the cluster's sealed-secrets controller can open, or
+//! an `ExternalSecret` naming where the External Secrets Operator reads it (`external.rs`).
 //!
 //! Sealing is the controller's hybrid scheme (`kubeseal`, strict scope): a random
 //! AES-256-GCM session key (zero nonce: the key is used once) encrypts the value, the
@@ -12,6 +13,7 @@ use aes_gcm::aead::{Aead, KeyInit, OsRng};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use ent_kernel::config::ExternalSecretsConfig;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::{Oaep, RsaPublicKey};
 use sha2::{Digest, Sha256};
@@ -25,6 +27,8 @@ pub enum SecretsPolicy {
     Omit,
     /// Sealed for the controller whose public key this is.
     Sealed(Sealer),
+    /// Read by the External Secrets Operator from this store.
+    External(ExternalSecretsConfig),
 }
 
 impl SecretsPolicy {
@@ -33,6 +37,12 @@ impl SecretsPolicy {
         match self {
             SecretsPolicy::Omit => "omit".into(),
             SecretsPolicy::Sealed(sealer) => format!("sealed:{}", sealer.fingerprint),
+            SecretsPolicy::External(store) => format!(
+                "external:{}/{}/{}",
+                store.store_kind.as_str(),
+                store.store_name.as_deref().unwrap_or_default(),
+                store.remote_key
+            ),
         }
     }
 }
@@ -101,7 +111,8 @@ pub fn omitted_note(secrets: &[&RenderedObject]) -> String {
     let mut note = String::from(
         "Secrets non écrits dans ce dossier (destiné à git) : à fournir au cluster par un autre moyen\n\
          (provisioning.manifests_credentials.mode: sealed avec le certificat du contrôleur sealed-secrets,\n\
-         ou votre gestionnaire de secrets ; valeurs : `entctl tenants render <slug>` sur le serveur).\n\n",
+         external avec un SecretStore d'External Secrets, ou votre gestionnaire de secrets ;\n\
+         valeurs : `entctl tenants render <slug>` sur le serveur).\n\n",
     );
     for secret in secrets {
         let namespace = secret.manifest["metadata"]["namespace"].as_str().unwrap_or_default();

@@ -15,24 +15,33 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// A collège in Strasbourg (Bas-Rhin, académie 15), one in Créteil (Val-de-Marne,
-/// académie 24, zone C), an école in Créteil and an école in Nantes (académie 17, zone B).
+/// académie 24, zone C), an école in Créteil, an école in Nantes (académie 17, zone B) and
+/// an école in Fort-de-France (Martinique, académie 31).
 const ANNUAIRE: &str = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;\
 Code_postal;Code_commune;Nom_commune;Code_departement;Code_academie;Code_region\n\
 0670001M;Collège Jean Sturm;Collège;Public;67000;67482;Strasbourg;067;15;44\n\
 0940001R;Collège Victor Hugo;Collège;Public;94000;94028;Créteil;094;24;11\n\
 0940002S;École Victor Hugo;Ecole;Public;94000;94028;Créteil;094;24;11\n\
-0440002N;École Jules Verne;Ecole;Public;44000;44109;Nantes;044;17;52\n";
+0440002N;École Jules Verne;Ecole;Public;44000;44109;Nantes;044;17;52\n\
+9720001U;École Schœlcher;Ecole;Public;97200;97209;Fort-de-France;972;31;02\n";
 
-const TENANTS: [(&str, &str, &str); 4] = [
+const TENANTS: [(&str, &str, &str); 5] = [
     ("college-strasbourg", "0670001M", "socle-2d"),
     ("college-creteil", "0940001R", "socle-2d"),
     ("ecole-creteil", "0940002S", "socle-1d"),
     ("ecole-nantes", "0440002N", "socle-1d"),
+    ("ecole-fort-de-france", "9720001U", "socle-1d"),
 ];
 
 fn paris(s: &str) -> DateTime<Utc> {
     let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
     chrono_tz::Europe::Paris.from_local_datetime(&naive).unwrap().with_timezone(&Utc)
+}
+
+/// `s` in Martinique time (UTC−4 all year).
+fn martinique(s: &str) -> DateTime<Utc> {
+    let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+    chrono_tz::America::Martinique.from_local_datetime(&naive).unwrap().with_timezone(&Utc)
 }
 
 fn ts(v: &Value) -> DateTime<Utc> {
@@ -48,7 +57,7 @@ struct World {
 impl World {
     /// Every school of the world under the écoles' policy (N1 paused in school holidays).
     async fn use_ecoles_policy(&self) {
-        for uai in ["0940002S", "0440002N", "0940001R"] {
+        for uai in ["0940002S", "0440002N", "0940001R", "9720001U"] {
             let (status, body) =
                 self.call(Method::PUT, &format!("/support/contracts/{uai}"), json!({ "policy": "ecoles" })).await;
             assert_eq!(status, 204, "{body}");
@@ -62,7 +71,12 @@ impl World {
 
     /// Opens a P2 ticket (1 h first response, 8 h resolution at N1) on `tenant` at `at` (Paris time).
     async fn open(&self, tenant: &str, at: &str) -> Value {
-        self.clock.set(paris(at));
+        self.open_at(tenant, paris(at)).await
+    }
+
+    /// Opens a P2 ticket on `tenant` at the instant `at`.
+    async fn open_at(&self, tenant: &str, at: DateTime<Utc>) -> Value {
+        self.clock.set(at);
         let new = json!({
             "tenant": tenant, "subject": "Connexion impossible", "description": "Les élèves ne peuvent plus se connecter.",
             "category": "acces", "impact": "moyenne", "urgency": "haute"
@@ -175,4 +189,21 @@ async fn the_shipped_school_calendar_knows_2026_27_corse_and_la_reunion(db: crat
     // The file says where its dates come from and that the operator keeps it up to date.
     let shipped = entcp::support::school::SHIPPED;
     assert!(shipped.contains("MISE À JOUR PAR L'OPÉRATEUR") && shipped.contains("Sources"), "{}", db.name);
+}
+
+backend_test!(an_ecole_in_martinique_waits_out_its_carnaval_holidays_and_not_the_week_after);
+async fn an_ecole_in_martinique_waits_out_its_carnaval_holidays_and_not_the_week_after(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    w.use_ecoles_policy().await;
+    // Monday 16 February 2026, 10:00 in Fort-de-France: Carnaval holidays of the académie de
+    // Martinique (7 to 22 February 2026); the N1 clock waits for Monday 23, 08:00 local time.
+    let carnaval = w.open_at("ecole-fort-de-france", martinique("2026-02-16 10:00")).await;
+    assert_eq!(ts(&carnaval["first_response_due"]), martinique("2026-02-23 09:00"), "{}: {carnaval}", db.name);
+    // The week after, classes are back: one hour of N1 time, in Martinique time.
+    let back = w.open_at("ecole-fort-de-france", martinique("2026-02-23 10:00")).await;
+    assert_eq!(ts(&back["first_response_due"]), martinique("2026-02-23 11:00"), "{}: {back}", db.name);
+    // The same Monday is a school day in Créteil (zone C, winter holidays from 21 February):
+    // the pause follows the school's own académie.
+    let creteil = w.open("ecole-creteil", "2026-02-16 10:00").await;
+    assert_eq!(ts(&creteil["first_response_due"]), paris("2026-02-16 11:00"), "{}: {creteil}", db.name);
 }

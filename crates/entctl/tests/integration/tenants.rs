@@ -256,20 +256,30 @@ fn tree(root: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
     found
 }
 
-backend_test!(no_generated_password_is_written_in_the_gitops_folder_left_out_or_sealed);
-async fn no_generated_password_is_written_in_the_gitops_folder_left_out_or_sealed(db: crate::common::TestDb) {
+backend_test!(no_generated_password_is_written_in_the_gitops_folder_left_out_sealed_or_external);
+async fn no_generated_password_is_written_in_the_gitops_folder_left_out_sealed_or_external(db: crate::common::TestDb) {
     use base64::Engine;
-    use entcp::config::{ManifestsCredentialsConfig, ManifestsCredentialsMode};
+    use entcp::config::{ExternalSecretsConfig, ManifestsCredentialsConfig, ManifestsCredentialsMode, SecretStoreKind};
     common::import_sample(&db.store).await;
     let data = tempfile::tempdir().unwrap();
     let cert = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ent-tenants/testdata/sealed-secrets.crt");
-    for mode in [ManifestsCredentialsMode::Omit, ManifestsCredentialsMode::Sealed] {
+    let store = ExternalSecretsConfig {
+        store_name: Some("vault-ent".into()),
+        store_kind: SecretStoreKind::ClusterSecretStore,
+        remote_key: "ent/{tenant}/{service}".into(),
+    };
+    let modes = [ManifestsCredentialsMode::Omit, ManifestsCredentialsMode::Sealed, ManifestsCredentialsMode::External];
+    for mode in modes {
         let mut config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
-        let sealed = mode == ManifestsCredentialsMode::Sealed;
-        config.provisioning.manifests_credentials =
-            ManifestsCredentialsConfig { mode, sealing_cert: sealed.then(|| cert.clone()) };
+        let (sealed, external) = (mode == ManifestsCredentialsMode::Sealed, mode == ManifestsCredentialsMode::External);
+        config.provisioning.manifests_credentials = ManifestsCredentialsConfig {
+            mode,
+            sealing_cert: sealed.then(|| cert.clone()),
+            external: if external { store.clone() } else { ExternalSecretsConfig::default() },
+        };
+        config.validate().unwrap();
         let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
-        if !sealed {
+        if mode == ManifestsCredentialsMode::Omit {
             let doc: entcp::tenants::EntTenant =
                 serde_json::from_value(doc("doisneau", "0940176F", "doisneau.ent.example.fr")).unwrap();
             entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
@@ -306,10 +316,43 @@ async fn no_generated_password_is_written_in_the_gitops_folder_left_out_or_seale
         for secret in &secrets {
             let sealed_file = format!("sealedsecret-{}.yaml", secret.name);
             assert_eq!(names.contains(&sealed_file), sealed, "{mode:?}: {names:?}");
+            let external_file = format!("externalsecret-{}.yaml", secret.name);
+            assert_eq!(names.contains(&external_file), external, "{mode:?}: {names:?}");
         }
-        assert_eq!(names.contains(&entcp::provisioning::sealed::NOTE_FILE.to_string()), !sealed, "{names:?}");
+        let noted = names.contains(&entcp::provisioning::sealed::NOTE_FILE.to_string());
+        assert_eq!(noted, mode == ManifestsCredentialsMode::Omit, "{names:?}");
         assert!(!names.iter().any(|n| n.starts_with("secret-")), "{names:?}");
     }
+    // The last pass was `external`: one ExternalSecret per service's Secret, exactly.
+    let folder = data.path().join("manifests").join("doisneau");
+    let tenant_id = entcp::tenants::get_tenant(&db.store, "doisneau").await.unwrap().unwrap().id;
+    let mut services = Vec::new();
+    for (path, content) in tree(&folder) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(secret) = name.strip_prefix("externalsecret-").and_then(|n| n.strip_suffix(".yaml")) else { continue };
+        let object: Value = entcp::yaml::from_str(&content).unwrap();
+        let service = secret.strip_suffix("-credentials").unwrap().to_string();
+        let labels = &object["metadata"]["labels"];
+        assert_eq!(labels["entcp.education.fr/tenant"], tenant_id.as_str(), "{labels}");
+        assert_eq!(labels["app.kubernetes.io/component"], service.as_str(), "{labels}");
+        assert_eq!(
+            json!({ "apiVersion": object["apiVersion"], "kind": object["kind"], "name": object["metadata"]["name"],
+                    "namespace": object["metadata"]["namespace"], "spec": object["spec"] }),
+            json!({
+                "apiVersion": "external-secrets.io/v1",
+                "kind": "ExternalSecret",
+                "name": secret,
+                "namespace": "ent-doisneau",
+                "spec": {
+                    "secretStoreRef": { "name": "vault-ent", "kind": "ClusterSecretStore" },
+                    "target": { "name": secret, "creationPolicy": "Owner" },
+                    "data": [{ "secretKey": "password", "remoteRef": { "key": format!("ent/doisneau/{service}"), "property": "password" } }],
+                },
+            })
+        );
+        services.push(service);
+    }
+    assert!(services.len() >= 2 && services.contains(&"portail".to_string()), "{services:?}");
 }
 
 /// The manifests folder holds exactly what `tenants render` gives for each tenant, and nothing else.
