@@ -1,11 +1,15 @@
 //! « Notifications » and « Mon compte » in process: what awaits each person, scoped
-//! like the lists it links to.
+//! like the lists it links to; the e-mails a person chooses to receive.
 
 use crate::common::t0;
-use crate::common::TestDb;
+use crate::common::{self, TestApp, TestDb};
 use crate::console::sign_in;
 use crate::console_tickets::{app, follow, get, open_ticket, post_form, version_of, N1, OTHER_N1, USAGER};
 use entcp::identity;
+use entcp::kernel::roles::Role;
+use entcp::notify::preferences::{self, Category};
+use entcp::notify::Notice;
+use serde_json::json;
 
 backend_test!(the_notification_centre_lists_what_awaits_each_person_and_the_header_counts_it);
 async fn the_notification_centre_lists_what_awaits_each_person_and_the_header_counts_it(db: TestDb) {
@@ -97,4 +101,113 @@ async fn a_person_creates_sees_once_uses_and_revokes_their_own_api_token_from_th
     assert_eq!(revoked.status, 200, "{}", revoked.text);
     assert!(revoked.text.contains("révoqué"), "{}", revoked.text);
     assert_eq!(app.get("/api/v1/me").bearer(&secret).send().await.status, 401);
+}
+
+/// A second N1 of the commune of Fresnes beside [`N1`]: the other recipient of the queue's mails.
+const CO_N1: &str = "support2@fresnes.fr";
+
+/// The box of the ticket mails, ticked.
+const TICKETS_TICKED: &str = "name=\"tickets\" value=\"1\" checked";
+
+/// The recipients (as stored) of the `support` mails of `event`, oldest first.
+async fn support_mails(app: &TestApp, event: &str) -> Vec<String> {
+    let mails = common::queued_mails(&app.store, "support").await;
+    mails.into_iter().filter(|m| m.context["event"] == event).map(|m| m.recipients).collect()
+}
+
+/// Queues `notice` in its own transaction; the outbox id, if it was queued.
+async fn queue(app: &TestApp, notice: Notice) -> Option<String> {
+    let mut tx = app.store.begin_write().await.unwrap();
+    let id = notice.enqueue(&mut tx, t0()).await.expect("a notice nobody wants is no error");
+    tx.commit().await.unwrap();
+    id
+}
+
+backend_test!(a_person_who_switches_ticket_mails_off_no_longer_gets_them_while_a_colleague_still_does);
+async fn a_person_who_switches_ticket_mails_off_no_longer_gets_them_while_a_colleague_still_does(db: TestDb) {
+    let app = app(db).await;
+    common::token_for(&app.store, CO_N1, Role::SupportN1, Some("commune:94034")).await;
+    let usager = sign_in(&app, USAGER).await;
+    let n1 = sign_in(&app, N1).await;
+    let page = get(&app, &n1, "/compte").await;
+    assert!(page.text.contains(TICKETS_TICKED), "every category is sent by default: {}", page.text);
+    assert!(page.text.contains("Courriels toujours envoyés"), "{}", page.text);
+
+    // Switched off from « Mon compte »: the next new ticket's mail goes to the colleague only.
+    let saved = post_form(&app, &n1, "/compte/courriels", &[("avant-tickets", "1")]).await;
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    assert!(saved.text.contains("Vos préférences de courriel sont enregistrées"), "{}", saved.text);
+    assert!(!saved.text.contains(TICKETS_TICKED), "{}", saved.text);
+    open_ticket(&app, &usager).await;
+    let created = support_mails(&app, "created").await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert!(created[0].contains(CO_N1) && !created[0].contains(N1), "{created:?}");
+
+    // Alone, whatever the case of the address: not queued, and no error for the caller.
+    let before = common::count(&app.store, "SELECT COUNT(*) FROM outbox", &[]).await;
+    let alone = Notice::event("support", vec![N1.to_uppercase()], "created").with(json!({ "reference": "X" }));
+    assert_eq!(queue(&app, alone).await, None);
+    assert_eq!(common::count(&app.store, "SELECT COUNT(*) FROM outbox", &[]).await, before);
+    // Another category still goes, and so does a mail that must always go.
+    let to_sign = Notice::event("convention", vec![N1.into()], "submitted");
+    assert!(queue(&app, to_sign).await.is_some(), "only the ticket mails were switched off");
+    let reset = Notice::new("console", vec![N1.into()]).with(json!({ "event": "reset" }));
+    assert!(queue(&app, reset).await.is_some(), "a password link always goes");
+
+    // Switched back on: the next one reaches both again.
+    let saved = post_form(&app, &n1, "/compte/courriels", &[("avant-tickets", "0"), ("tickets", "1")]).await;
+    assert!(saved.text.contains(TICKETS_TICKED), "{}", saved.text);
+    open_ticket(&app, &usager).await;
+    let created = support_mails(&app, "created").await;
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert!(created[1].contains(CO_N1) && created[1].contains(N1), "{created:?}");
+    let audited =
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'notifications.preferences' AND summary LIKE '%support@fresnes.fr%'";
+    assert_eq!(common::count(&app.store, audited, &[]).await, 2, "each change is audited");
+}
+
+backend_test!(a_person_who_switches_every_category_off_still_gets_the_mails_that_must_go);
+async fn a_person_who_switches_every_category_off_still_gets_the_mails_that_must_go(db: TestDb) {
+    let app = app(db).await;
+    let n1 = sign_in(&app, N1).await;
+    let shown: Vec<(String, &str)> = Category::ALL.iter().map(|c| (format!("avant-{}", c.as_str()), "1")).collect();
+    let shown: Vec<(&str, &str)> = shown.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(post_form(&app, &n1, "/compte/courriels", &shown).await.status, 200);
+    let user = identity::get_user(&app.store, N1).await.unwrap().unwrap();
+    let mut conn = app.store.conn().await.unwrap();
+    assert!(preferences::of_user(&mut conn, &user.id).await.unwrap().iter().all(|p| !p.enabled));
+    drop(conn);
+    for (template, event) in
+        [("console", "reset"), ("console", "invitation"), ("test", ""), ("convention", "terminated")]
+    {
+        let notice = Notice::new(template, vec![N1.into()]).with(json!({ "event": event }));
+        assert!(queue(&app, notice).await.is_some(), "{template} {event} always goes");
+    }
+    for (template, event) in
+        [("support", "comment"), ("convention", "expiring"), ("groupement", "applied"), ("rgpd", "")]
+    {
+        let notice = Notice::new(template, vec![N1.into()]).with(json!({ "event": event }));
+        assert_eq!(queue(&app, notice).await, None, "{template} {event} is switched off");
+    }
+}
+
+backend_test!(a_person_changes_their_own_mail_preferences_and_no_one_else_s);
+async fn a_person_changes_their_own_mail_preferences_and_no_one_else_s(db: TestDb) {
+    let app = app(db).await;
+    let n1 = sign_in(&app, N1).await;
+    let other = identity::get_user(&app.store, OTHER_N1).await.unwrap().unwrap();
+    let mine = identity::get_user(&app.store, N1).await.unwrap().unwrap();
+    // A forged user field is not read: the form changes the signed-in person's choices only.
+    let fields = [("user_id", other.id.as_str()), ("utilisateur", other.id.as_str()), ("avant-rgpd", "1")];
+    assert_eq!(post_form(&app, &n1, "/compte/courriels", &fields).await.status, 200);
+    let mut conn = app.store.conn().await.unwrap();
+    let rgpd = |prefs: Vec<preferences::Preference>| prefs.into_iter().find(|p| p.category == Category::Rgpd).unwrap();
+    assert!(rgpd(preferences::of_user(&mut conn, &other.id).await.unwrap()).enabled, "the other N1's are untouched");
+    assert!(!rgpd(preferences::of_user(&mut conn, &mine.id).await.unwrap()).enabled);
+    drop(conn);
+    // Without a session, nothing is saved (the sign-in form answers).
+    let anonymous =
+        app.post("/compte/courriels").bytes("application/x-www-form-urlencoded", "avant-tickets=1").send().await;
+    assert_eq!(anonymous.status, 303);
+    assert!(anonymous.header("location").unwrap().starts_with("/connexion"));
 }

@@ -373,8 +373,10 @@ impl World {
             ("POST", "/api/v1/jobs/{name}/run") => call("/api/v1/jobs/outbox-purge/run".into()),
             ("POST", "/api/v1/outbox/{id}/retry") => {
                 let mut tx = self.store.begin_write().await.unwrap();
-                let id =
-                    entcp::notify::enqueue(&mut tx, &["dan@ac-test.fr".into()], "test", json!({}), t0()).await.unwrap();
+                let id = entcp::notify::enqueue(&mut tx, &["dan@ac-test.fr".into()], "test", json!({}), t0())
+                    .await
+                    .unwrap()
+                    .expect("queued");
                 tx.commit().await.unwrap();
                 call(format!("/api/v1/outbox/{id}/retry"))
             }
