@@ -2,8 +2,10 @@
 //! like the lists it links to; the e-mails a person chooses to receive.
 
 use crate::common::t0;
-use crate::common::{self, TestApp, TestDb};
-use crate::console::sign_in;
+use crate::common::{self, admin, TestApp, TestDb};
+use crate::console::{sign_in, PASSWORD};
+use crate::console_conventions::{fresnes, DAN, DIRECTEUR, MAIRIE, VITRY};
+use crate::console_groupements::{creation, scene, COORD, MAIRIES};
 use crate::console_tickets::{app, follow, get, open_ticket, post_form, version_of, N1, OTHER_N1, USAGER};
 use entcp::identity;
 use entcp::kernel::roles::Role;
@@ -210,4 +212,143 @@ async fn a_person_changes_their_own_mail_preferences_and_no_one_else_s(db: TestD
         app.post("/compte/courriels").bytes("application/x-www-form-urlencoded", "avant-tickets=1").send().await;
     assert_eq!(anonymous.status, 303);
     assert!(anonymous.header("location").unwrap().starts_with("/connexion"));
+}
+
+/// The section `id` of the notification centre of `session`, its links unescaped; empty when absent.
+async fn notified(app: &TestApp, session: &str, id: &str) -> String {
+    let page = get(app, session, "/notifications").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let text = page.text.replace("&#x2F;", "/");
+    match text.find(&format!("id=\"{id}\"")) {
+        Some(at) => text[at..].split("</section>").next().unwrap().to_string(),
+        None => String::new(),
+    }
+}
+
+backend_test!(a_convention_awaiting_signatures_is_listed_for_its_signatories_until_they_sign);
+async fn a_convention_awaiting_signatures_is_listed_for_its_signatories_until_they_sign(db: TestDb) {
+    let app = fresnes(db).await;
+    let client = |email: &str| app.client(app.token(email));
+    let body = common::fixtures::with_signatories(json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": "2026-09-01"
+    }));
+    let conv = client(DAN).post("/api/v1/conventions").json(&body).send().await;
+    let (id, reference) = (conv.body["id"].as_str().unwrap(), conv.body["reference"].as_str().unwrap());
+    let link = format!("href=\"/conventions/{id}\"");
+    let mairie = sign_in(&app, MAIRIE).await;
+    assert_eq!(notified(&app, &mairie, "conventions").await, "", "a draft awaits no one");
+
+    client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
+    let listed = notified(&app, &mairie, "conventions").await;
+    assert!(listed.contains(&link) && listed.contains(reference), "{listed}");
+    assert_eq!(get(&app, &mairie, "/notifications/compte").await.text, " (1)", "the header counts it");
+    let directeur = sign_in(&app, DIRECTEUR).await;
+    assert!(notified(&app, &directeur, "conventions").await.contains(&link));
+    // Another commune is no party: nothing.
+    let vitry = sign_in(&app, VITRY).await;
+    assert!(!get(&app, &vitry, "/notifications").await.text.contains(reference));
+
+    // Signed by the mairie: no longer theirs to do, still the directeur's.
+    let signed = client(MAIRIE).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
+    assert_eq!(signed.status, 200, "{}", signed.text);
+    assert_eq!(notified(&app, &mairie, "conventions").await, "");
+    assert!(notified(&app, &directeur, "conventions").await.contains(&link));
+}
+
+backend_test!(applications_awaiting_a_decision_are_listed_for_the_groupement_s_coordinator_only);
+async fn applications_awaiting_a_decision_are_listed_for_the_groupement_s_coordinator_only(db: TestDb) {
+    let scene = scene(&db.store).await;
+    let app = TestApp::builder(db).build().await;
+    let coord = sign_in(&app, COORD).await;
+    let fields = creation(&scene.coordinator, 70);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let opened = post_form(&app, &coord, "/groupements/nouveau", &fields).await;
+    assert_eq!(opened.status, 303, "{}", opened.text);
+    let location = opened.header("location").unwrap().to_string();
+    let reference = location.trim_start_matches("/groupements/").split('?').next().unwrap().to_string();
+    assert_eq!(notified(&app, &coord, "candidatures").await, "", "no application yet");
+
+    let mairie = sign_in(&app, MAIRIES[0]).await;
+    let application = [("deliberation", "2026-DCM-7"), ("date-deliberation", "2026-06-30")];
+    let sent = post_form(&app, &mairie, &format!("/groupements/{reference}/candidature"), &application).await;
+    assert_eq!(sent.status, 303, "{}", sent.text);
+    let listed = notified(&app, &coord, "candidatures").await;
+    assert!(listed.contains(&format!("href=\"/groupements/{reference}\"")), "{listed}");
+    assert!(listed.contains(&scene.communes[0].name), "the applicant named: {listed}");
+    assert_eq!(get(&app, &coord, "/notifications/compte").await.text, " (1)");
+    // Neither the applicant nor another commune has it to review.
+    for email in [MAIRIES[0], MAIRIES[1]] {
+        let session = sign_in(&app, email).await;
+        assert!(!get(&app, &session, "/notifications").await.text.contains(&reference), "{email}");
+    }
+}
+
+/// The DPO of the commune of Fresnes, and of Vitry (another organisation's logs).
+const DPO: &str = "dpo@fresnes.fr";
+const OTHER_DPO: &str = "dpo@vitry.fr";
+
+backend_test!(breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisation_only);
+async fn breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisation_only(db: TestDb) {
+    common::import_sample(&db.store).await;
+    let mut app = TestApp::builder(db).build().await;
+    for (email, org) in [(DPO, "commune:94034"), (OTHER_DPO, "commune:94081")] {
+        app.add_user(email, Role::Dpo, Some(org)).await;
+        let user = identity::get_user(&app.store, email).await.unwrap().unwrap();
+        identity::password::set_password(&app.store, &identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+    }
+    let state = common::app::app_state(app.store.clone(), Default::default(), app.clock.clone()).rgpd();
+    let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
+    let breach = |title: &str, aware_at: chrono::DateTime<chrono::Utc>| {
+        serde_json::from_value(json!({
+            "title": title, "facts": "Export de la liste des comptes envoyé au mauvais destinataire",
+            "aware_at": entcp::store::timestamp(aware_at), "data_categories": ["identité"],
+            "people_approx": 30, "records_approx": 30, "consequences": "Aucune connue", "measures": "Rappel du message",
+        }))
+        .unwrap()
+    };
+    // The CNIL deadline in 12 hours, and one in 62 hours (not near yet).
+    let near = entcp::rgpd::breaches::create(
+        &state,
+        &admin(),
+        &fresnes,
+        breach("Envoi erroné", t0() - chrono::Duration::hours(60)),
+    )
+    .await
+    .unwrap();
+    let later = entcp::rgpd::breaches::create(
+        &state,
+        &admin(),
+        &fresnes,
+        breach("Perte d'une clé", t0() - chrono::Duration::hours(10)),
+    )
+    .await
+    .unwrap();
+    let request = |received_on: &str| {
+        serde_json::from_value(json!({ "kind": "access", "requester": "A. B.", "received_on": received_on })).unwrap()
+    };
+    // Due on 5 September (in four days), and on 25 September.
+    let due = entcp::rgpd::requests::create(&state, &admin(), &fresnes, request("2026-08-05")).await.unwrap();
+    let not_yet = entcp::rgpd::requests::create(&state, &admin(), &fresnes, request("2026-08-25")).await.unwrap();
+
+    let dpo = sign_in(&app, DPO).await;
+    let breaches = notified(&app, &dpo, "violations").await;
+    assert!(breaches.contains(&near.reference) && !breaches.contains(&later.reference), "{breaches}");
+    assert!(breaches.contains(&format!("href=\"/rgpd/{}/violations\"", fresnes.id)), "{breaches}");
+    let requests = notified(&app, &dpo, "demandes-rgpd").await;
+    assert!(requests.contains(&due.reference) && !requests.contains(&not_yet.reference), "{requests}");
+    assert!(requests.contains(&format!("href=\"/rgpd/{}/demandes\"", fresnes.id)), "{requests}");
+    assert_eq!(get(&app, &dpo, "/notifications/compte").await.text, " (2)");
+    // Another commune's DPO: none of it.
+    let other = sign_in(&app, OTHER_DPO).await;
+    let page = get(&app, &other, "/notifications").await;
+    assert!(!page.text.contains(&near.reference) && !page.text.contains(&due.reference), "{}", page.text);
+
+    // Notified to the CNIL: no longer awaiting.
+    let mut input = near.input.clone();
+    input.cnil_decision = entcp::rgpd::breaches::CnilDecision::Notified;
+    input.cnil_notified_at = Some(entcp::store::timestamp(t0()));
+    entcp::rgpd::breaches::update(&state, &admin(), &fresnes, &near.id, input, near.version).await.unwrap();
+    assert_eq!(notified(&app, &dpo, "violations").await, "");
 }
