@@ -166,7 +166,7 @@ async fn conventions_to_sign(state: &ConventionsState, actor: &Actor, email: &st
         limit: Some(CONVENTIONS_READ_AT_MOST),
         ..ConventionFilter::default()
     };
-    let (ids, _) = conventions::list_ids(&state.store, &filter, Some(&orgs)).await?;
+    let (ids, _) = conventions::list_ids(&state.store, &filter, Some(orgs.as_slice())).await?;
     let mut items = Vec::new();
     for id in ids {
         let Some(conv) = conventions::get_convention(&state.store, &state.models, &id).await? else { continue };

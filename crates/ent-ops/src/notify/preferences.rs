@@ -13,7 +13,8 @@ use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Flag, Store, Tx};
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
 /// A kind of optional mail, as the person chooses it.
@@ -115,12 +116,72 @@ pub fn category_of(template: &str, context: &serde_json::Value) -> Option<Catego
 }
 
 /// One category as the person sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Preference {
+    /// `tickets`, `conventions-a-signer`, `conventions-suivi`, `groupements` or `rgpd`.
+    #[schemars(with = "String")]
     pub category: Category,
     pub label: &'static str,
     pub hint: &'static str,
+    /// Whether the person receives this category's mails.
     pub enabled: bool,
+}
+
+/// A mail sent whatever the preferences.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct AlwaysSent {
+    pub label: &'static str,
+    pub why: &'static str,
+}
+
+/// The e-mail preferences of a person (`GET /api/v1/me/notification-preferences`).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct MailPreferences {
+    /// The optional mails, each sent unless switched off.
+    pub categories: Vec<Preference>,
+    /// The mails that always go.
+    pub always_sent: Vec<AlwaysSent>,
+}
+
+/// The categories to change (`PUT /api/v1/me/notification-preferences`): `true` to receive
+/// them, `false` to stop; a category absent or `null` is left as it is. Each value is
+/// written as such (an idempotent upsert): sending the same body twice changes nothing.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailChoices {
+    #[serde(default)]
+    pub tickets: Option<bool>,
+    #[serde(default, rename = "conventions-a-signer")]
+    pub conventions_to_sign: Option<bool>,
+    #[serde(default, rename = "conventions-suivi")]
+    pub conventions_follow_up: Option<bool>,
+    #[serde(default)]
+    pub groupements: Option<bool>,
+    #[serde(default)]
+    pub rgpd: Option<bool>,
+}
+
+impl MailChoices {
+    /// The categories named, with their value.
+    pub fn choices(&self) -> Vec<(Category, bool)> {
+        [
+            (Category::Tickets, self.tickets),
+            (Category::ConventionsToSign, self.conventions_to_sign),
+            (Category::ConventionsFollowUp, self.conventions_follow_up),
+            (Category::Groupements, self.groupements),
+            (Category::Rgpd, self.rgpd),
+        ]
+        .into_iter()
+        .filter_map(|(category, sent)| sent.map(|sent| (category, sent)))
+        .collect()
+    }
+}
+
+/// The preferences of `user_id` with the mails that always go.
+pub async fn preferences_of(store: &Store, user_id: &str) -> Result<MailPreferences, Problem> {
+    let categories = of_user(&mut *store.conn().await?, user_id).await?;
+    let always_sent = MANDATORY.iter().map(|(label, why)| AlwaysSent { label, why }).collect();
+    Ok(MailPreferences { categories, always_sent })
 }
 
 #[derive(sqlx::FromRow)]
@@ -258,8 +319,10 @@ mod tests {
         assert_eq!(category_of("convention", &json!({ "event": "expiring" })), Some(Category::ConventionsFollowUp));
         assert_eq!(category_of("groupement", &json!({ "event": "applied" })), Some(Category::Groupements));
         assert_eq!(category_of("rgpd", &json!({})), Some(Category::Rgpd));
-        let known = ["test", "console", "convention", "support", "groupement", "rgpd"];
-        assert_eq!(super::super::mailer::template_names(), known, "a new template needs its category here");
+        let mut templates = super::super::mailer::template_names();
+        templates.sort_unstable();
+        let known = ["console", "convention", "groupement", "rgpd", "support", "test"];
+        assert_eq!(templates, known, "a new template needs its category in `category_of`");
     }
 
     #[test]
@@ -276,6 +339,13 @@ mod tests {
         ]);
         assert_eq!(choices_from_form(&fields), vec![(Category::Tickets, false), (Category::Rgpd, true)]);
         assert_eq!(choices_from_form(&form(&[("tickets", "0")])), vec![], "a category not shown is left alone");
+    }
+
+    #[test]
+    fn an_api_body_names_the_categories_it_changes_and_nothing_else() {
+        let body: MailChoices = serde_json::from_value(json!({ "rgpd": false, "tickets": null })).unwrap();
+        assert_eq!(body.choices(), vec![(Category::Rgpd, false)]);
+        assert!(serde_json::from_value::<MailChoices>(json!({ "inconnue": true })).is_err());
     }
 
     #[test]

@@ -352,3 +352,45 @@ async fn breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisa
     entcp::rgpd::breaches::update(&state, &admin(), &fresnes, &near.id, input, near.version).await.unwrap();
     assert_eq!(notified(&app, &dpo, "violations").await, "");
 }
+
+/// Whether `category` is sent, as `GET /api/v1/me/notification-preferences` answers it.
+fn sent(body: &serde_json::Value, category: &str) -> bool {
+    let categories = body["categories"].as_array().expect("the categories");
+    let found = categories.iter().find(|c| c["category"] == category).expect("the category");
+    found["enabled"].as_bool().unwrap()
+}
+
+backend_test!(the_api_reads_and_changes_the_caller_s_own_mail_preferences_only);
+async fn the_api_reads_and_changes_the_caller_s_own_mail_preferences_only(db: TestDb) {
+    let app = app(db).await;
+    let path = "/api/v1/me/notification-preferences";
+    let mine = app.client(&common::token_for(&app.store, CO_N1, Role::SupportN1, Some("commune:94034")).await);
+    let theirs = app.client(&common::token_for(&app.store, "dpo@fresnes.fr", Role::Dpo, Some("commune:94034")).await);
+    let shown = mine.get(path).send().await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert!(sent(&shown.body, "tickets") && sent(&shown.body, "rgpd"), "{}", shown.text);
+    assert!(!shown.body["always_sent"].as_array().unwrap().is_empty(), "the mails that always go are named");
+
+    // Switched off: the answer says so, the outbox obeys; the other person's stay as they were.
+    let changed = mine.put(path).json(&json!({ "tickets": false })).send().await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert!(!sent(&changed.body, "tickets") && sent(&changed.body, "rgpd"), "{}", changed.text);
+    let to_both = Notice::event("support", vec![CO_N1.into(), N1.into()], "created").with(json!({ "reference": "Y" }));
+    let id = queue(&app, to_both).await.unwrap();
+    let queued = common::queued_mails(&app.store, "support").await;
+    let mail = queued.iter().find(|m| m.id == id).unwrap();
+    assert!(mail.recipients.contains(N1) && !mail.recipients.contains(CO_N1), "{}", mail.recipients);
+    assert!(sent(&theirs.get(path).send().await.body, "tickets"), "another person's preferences are untouched");
+
+    // The same body again changes nothing; an unknown category is refused, nothing changed.
+    assert_eq!(mine.put(path).json(&json!({ "tickets": false })).send().await.status, 200);
+    let audited = "SELECT COUNT(*) FROM audit_log WHERE action = 'notifications.preferences'";
+    assert_eq!(common::count(&app.store, audited, &[]).await, 1, "an unchanged value is not audited again");
+    let refused = mine.put(path).json(&json!({ "tickets": true, "inconnue": true })).send().await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(!sent(&mine.get(path).send().await.body, "tickets"));
+
+    // Back on.
+    let restored = mine.put(path).json(&json!({ "tickets": true })).send().await;
+    assert!(sent(&restored.body, "tickets"), "{}", restored.text);
+}

@@ -328,6 +328,10 @@ impl World {
                 ..call(path.into())
             },
             ("GET", "/api/v1/me") | ("GET", "/api/v1/users") | ("GET", "/api/v1/tokens") => call(path.into()),
+            ("GET", "/api/v1/me/notification-preferences") => call(path.into()),
+            ("PUT", "/api/v1/me/notification-preferences") => {
+                Call { body: Some(json!({ "rgpd": false, "tickets": true })), ..call(path.into()) }
+            }
             ("POST", "/api/v1/users") => {
                 let email = format!("nouveau.{}@test.fr", self.next_siren());
                 Call { body: Some(json!({ "email": email, "display_name": "Nouvel agent" })), ..call(path.into()) }
