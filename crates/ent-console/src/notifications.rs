@@ -20,7 +20,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use ent_conventions::conventions::routes::visible_orgs;
-use ent_conventions::conventions::{self as conventions, workflow, ConventionFilter, ConventionsState};
+use ent_conventions::conventions::{self as conventions, workflow, ConventionsState};
 use ent_groupements::groupements::membership::{self, ApplicationStatus};
 use ent_groupements::groupements::{self as groupements, GroupementFilter};
 use ent_kernel::error::Problem;
@@ -150,8 +150,9 @@ async fn tickets(state: &SupportState, actor: &Actor) -> Result<Vec<Group>, Prob
     Ok(found)
 }
 
-/// Conventions read for the person at most (in signature, newest first).
-const CONVENTIONS_READ_AT_MOST: u32 = 200;
+/// Conventions read for the person at most (in signature, not yet signed by their
+/// organisation, newest first).
+const CONVENTIONS_READ_AT_MOST: u32 = 50;
 
 /// The conventions in signature the person's organisations are party to (as the convention
 /// page shows them) whose next visa or signature is the person's.
@@ -161,12 +162,7 @@ async fn conventions_to_sign(state: &ConventionsState, actor: &Actor, email: &st
         // An administrator signs for no party; a role without an organisation reads none.
         return Ok(Vec::new());
     };
-    let filter = ConventionFilter {
-        status: Some(conventions::Status::InSignature.as_str().into()),
-        limit: Some(CONVENTIONS_READ_AT_MOST),
-        ..ConventionFilter::default()
-    };
-    let (ids, _) = conventions::list_ids(&state.store, &filter, Some(orgs.as_slice())).await?;
+    let ids = conventions::unsigned_by(&state.store, &orgs, CONVENTIONS_READ_AT_MOST).await?;
     let mut items = Vec::new();
     for id in ids {
         let Some(conv) = conventions::get_convention(&state.store, &state.models, &id).await? else { continue };
