@@ -1,6 +1,6 @@
 //! « Mon compte »: who the person is, their live sessions (the others can be closed),
-//! and the password change (which closes every session). An administrator closes
-//! another user's sessions from that user's page.
+//! the e-mails they choose to receive, and the password change (which closes every
+//! session). An administrator closes another user's sessions from that user's page.
 
 use crate::auth::{self, Signed, SESSION_COOKIE};
 use crate::page::{self, Notice, PageError, Shell};
@@ -11,6 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Form;
 use ent_kernel::error::{Problem, ProblemKind};
+use ent_ops::notify::preferences;
 use ent_platform::identity::sessions::{self, Timeouts};
 use ent_platform::identity::{self, authz, password};
 use serde::Deserialize;
@@ -51,6 +52,13 @@ async fn render(
             })
         })
         .collect();
+    let mut conn = state.store.conn().await.map_err(Problem::from)?;
+    let mails = preferences::of_user(&mut conn, &session.user_id).await?;
+    drop(conn);
+    let mandatory: Vec<_> = preferences::MANDATORY
+        .iter()
+        .map(|(label, hint)| serde_json::json!({ "label": label, "hint": hint }))
+        .collect();
     let shell = Shell::new(state, Some(session), "/compte").crumbs(&[("Mon compte", "/compte")]).notice(notice);
     let values = serde_json::json!({
         "email": session.email,
@@ -59,6 +67,8 @@ async fn render(
         "roles": page::roles_of(&session.actor),
         "tokens": tokens,
         "secret": secret,
+        "mails": mails,
+        "mandatory": mandatory,
     });
     Ok(page::render_status(status, "account.html", shell, values))
 }
@@ -206,5 +216,20 @@ pub async fn revoke_token(
         .ok_or_else(|| Problem::not_found("jeton introuvable"))?;
     identity::revoke_token(&state.store, &session.actor, &token.id, state.clock.now()).await?;
     let text = format!("Jeton « {} » révoqué.", token.name);
+    render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), None).await
+}
+
+/// Records which optional e-mails the signed-in person receives (their own preferences
+/// only: the form names no user). Only the boxes changed since the page was shown are
+/// written, each an idempotent upsert, audited.
+pub async fn save_mail_preferences(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let session = &signed.0;
+    let choices = preferences::choices_from_form(&fields);
+    preferences::set(&state.store, &session.actor, &session.user_id, &choices, state.clock.now()).await?;
+    let text = "Vos préférences de courriel sont enregistrées.".to_string();
     render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), None).await
 }

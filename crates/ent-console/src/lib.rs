@@ -127,6 +127,12 @@ where
         route(Method::GET, "/compte", Signed(&authz::SELF_READ), get(account::page)),
         route(Method::POST, "/compte/mot-de-passe", Signed(&authz::SELF_READ), post(account::change_password)),
         route(Method::POST, "/compte/sessions/revoquer", Signed(&authz::SELF_READ), post(account::revoke_others)),
+        route(
+            Method::POST,
+            "/compte/courriels",
+            Signed(&authz::SELF_PREFERENCES),
+            post(account::save_mail_preferences),
+        ),
         route(Method::POST, "/compte/jetons", Signed(&authz::TOKENS_MANAGE), post(account::create_token)),
         route(
             Method::POST,

@@ -2,21 +2,37 @@
 //! support levels: the new tickets of their level to take, the tickets assigned to
 //! them, the breached ones; for a requester: their tickets waiting for their answer
 //! or their confirmation. Scoped like the queue they link to (the support domain's
-//! `visible_condition`). The header shows the count (loaded by htmx; the link works
-//! without it).
+//! `visible_condition`). Besides the tickets: the conventions awaiting the person's visa
+//! or signature (the conventions domain's `awaited_actors`, among the conventions the
+//! person's organisations are party to), the applications awaiting the decision of a
+//! groupement's coordinator, and, for those who keep an organisation's RGPD logs, the
+//! breaches whose 72-hour CNIL deadline is near or passed without a decision and the
+//! data-subject requests whose deadline is near or passed without an answer (each
+//! organisation checked as its log page checks it). The header shows the count (loaded
+//! by htmx; the link works without it).
 
-use crate::forms::On;
+use crate::forms::{french_moment, On};
 use crate::page::{self, PageError, Shell};
 use crate::tickets::work_levels;
 use crate::{route, Access, ConsoleRoute, ConsoleState};
 use axum::http::Method;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use ent_conventions::conventions::routes::visible_orgs;
+use ent_conventions::conventions::{self as conventions, workflow, ConventionsState};
+use ent_groupements::groupements::membership::{self, ApplicationStatus};
+use ent_groupements::groupements::{self as groupements, GroupementFilter};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
+use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::Condition;
-use ent_platform::identity::authz;
-use ent_platform::identity::Actor;
+use ent_platform::identity::authz::{self, CONVENTIONS_READ, RGPD_READ, RGPD_WRITE};
+use ent_platform::identity::{Actor, Caller};
+use ent_platform::registry::Org;
+use ent_rgpd::rgpd::breaches::{self, CnilDecision};
+use ent_rgpd::rgpd::requests::{self, RequestStatus};
+use ent_rgpd::rgpd::{self as rgpd, RgpdState};
 use ent_support::support::SupportState;
 use serde::Serialize;
 
@@ -25,11 +41,36 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Vec<ConsoleRoute<S>>
 where
     ConsoleState: FromRef<S>,
     SupportState: FromRef<S>,
+    ConventionsState: FromRef<S>,
+    RgpdState: FromRef<S>,
 {
     vec![
         route(Method::GET, "/notifications", Access::Signed(&authz::SELF_READ), get(page)),
         route(Method::GET, "/notifications/compte", Access::Signed(&authz::SELF_READ), get(count)),
     ]
+}
+
+/// The capabilities the notification centre reads.
+#[derive(Clone)]
+struct Sources {
+    support: SupportState,
+    conventions: ConventionsState,
+    rgpd: RgpdState,
+}
+
+impl<S> FromRef<S> for Sources
+where
+    SupportState: FromRef<S>,
+    ConventionsState: FromRef<S>,
+    RgpdState: FromRef<S>,
+{
+    fn from_ref(state: &S) -> Sources {
+        Sources {
+            support: SupportState::from_ref(state),
+            conventions: ConventionsState::from_ref(state),
+            rgpd: RgpdState::from_ref(state),
+        }
+    }
 }
 
 /// Most items listed per group.
@@ -78,8 +119,8 @@ fn ticket_groups(actor: &Actor) -> Vec<(&'static str, &'static str, Condition)> 
     groups
 }
 
-/// What awaits the person, group by group (the empty ones left out).
-async fn groups(state: &SupportState, actor: &Actor) -> Result<Vec<Group>, Problem> {
+/// The ticket groups awaiting the person (the empty ones left out).
+async fn tickets(state: &SupportState, actor: &Actor) -> Result<Vec<Group>, Problem> {
     let mut found = Vec::new();
     if !authz::role_allows(actor, &authz::SUPPORT_READ) {
         return Ok(found);
@@ -109,17 +150,170 @@ async fn groups(state: &SupportState, actor: &Actor) -> Result<Vec<Group>, Probl
     Ok(found)
 }
 
+/// Conventions read for the person at most (in signature, not yet signed by their
+/// organisation, newest first).
+const CONVENTIONS_READ_AT_MOST: u32 = 50;
+
+/// The conventions in signature the person's organisations are party to (as the convention
+/// page shows them) whose next visa or signature is the person's.
+async fn conventions_to_sign(state: &ConventionsState, actor: &Actor, email: &str) -> Result<Vec<Item>, Problem> {
+    let caller = Caller { actor: actor.clone(), action: &CONVENTIONS_READ };
+    let Some(orgs) = visible_orgs(&caller).filter(|orgs| !orgs.is_empty()) else {
+        // An administrator signs for no party; a role without an organisation reads none.
+        return Ok(Vec::new());
+    };
+    let ids = conventions::unsigned_by(&state.store, &orgs, CONVENTIONS_READ_AT_MOST).await?;
+    let mut items = Vec::new();
+    for id in ids {
+        let Some(conv) = conventions::get_convention(&state.store, &state.models, &id).await? else { continue };
+        let Ok(model) = conventions::find_model(&state.models, &conv.model_id, Some(conv.model_version)) else {
+            continue;
+        };
+        let awaited = workflow::awaited_actors(&mut *state.store.conn().await?, model, &conv).await?;
+        if awaited.iter().any(|e| e.eq_ignore_ascii_case(email)) {
+            items.push(Item {
+                label: format!("{} — {}", conv.reference, conv.title),
+                href: format!("/conventions/{}", conv.id),
+            });
+        }
+    }
+    items.truncate(LISTED as usize);
+    Ok(items)
+}
+
+/// The applications awaiting a decision in the groupements the person coordinates.
+async fn applications_to_review(store: &ent_kernel::store::Store, actor: &Actor) -> Result<Vec<Item>, Problem> {
+    let mut items = Vec::new();
+    let coordinators = actor.bindings.iter().filter(|b| b.role == Role::Coordinateur).filter_map(|b| b.org.as_ref());
+    for org in coordinators {
+        let filter = GroupementFilter { coordinator: Some(org.id.clone()), limit: Some(500), ..Default::default() };
+        for g in groupements::list(store, &filter).await?.items {
+            if !groupements::is_coordinator(actor, &g) {
+                continue;
+            }
+            for app in membership::list(store, &g.id, Some(ApplicationStatus::Applied)).await? {
+                items.push(Item {
+                    label: format!("{} — {} : candidature de {}", g.reference, g.title, app.applicant.name),
+                    href: format!("/groupements/{}", g.reference),
+                });
+            }
+        }
+    }
+    items.truncate(LISTED as usize);
+    Ok(items)
+}
+
+/// Hours before the CNIL deadline of a breach that count as near, as its log page highlights it.
+const BREACH_NEAR_HOURS: i64 = 24;
+/// Days before the due date of a request that count as near, as its log page highlights it.
+const REQUEST_NEAR_DAYS: i64 = 7;
+
+/// The organisations whose RGPD logs the person keeps (DPO, controller), each allowed by
+/// the RGPD domain as the log pages allow it.
+async fn rgpd_orgs(state: &RgpdState, actor: &Actor) -> Result<Vec<Org>, Problem> {
+    let mut orgs: Vec<Org> = Vec::new();
+    for b in actor.bindings.iter().filter(|b| b.role != Role::Admin && RGPD_WRITE.roles.contains(&b.role)) {
+        let Some(org) = &b.org else { continue };
+        if orgs.iter().any(|o| o.id == org.id) || rgpd::authorize(state, actor, &RGPD_READ, org).await.is_err() {
+            continue;
+        }
+        orgs.push(org.clone());
+    }
+    Ok(orgs)
+}
+
+/// Breaches without a CNIL decision whose 72-hour deadline is near or passed.
+async fn breaches_due(state: &RgpdState, orgs: &[Org], now: DateTime<Utc>) -> Result<Vec<Item>, Problem> {
+    let mut items = Vec::new();
+    for org in orgs {
+        for b in breaches::list(state, org).await? {
+            let Ok(deadline) = DateTime::parse_from_rfc3339(&b.cnil_deadline) else { continue };
+            if b.input.cnil_decision != CnilDecision::Pending
+                || deadline.with_timezone(&Utc) - now > Duration::hours(BREACH_NEAR_HOURS)
+            {
+                continue;
+            }
+            items.push(Item {
+                label: format!(
+                    "{} — {} ({}) : notification à la CNIL avant le {}",
+                    b.reference,
+                    b.input.title,
+                    org.name,
+                    french_moment(&b.cnil_deadline)
+                ),
+                href: format!("/rgpd/{}/violations", org.id),
+            });
+        }
+    }
+    items.truncate(LISTED as usize);
+    Ok(items)
+}
+
+/// Data-subject requests not answered whose deadline is near or passed.
+async fn requests_due(state: &RgpdState, orgs: &[Org], now: DateTime<Utc>) -> Result<Vec<Item>, Problem> {
+    let today = ent_kernel::clock::today_in_france(now);
+    let mut items = Vec::new();
+    for org in orgs {
+        for r in requests::list(state, org).await? {
+            let Ok(due) = NaiveDate::parse_from_str(&r.due_on, "%Y-%m-%d") else { continue };
+            let open = !matches!(r.input.status, RequestStatus::Answered | RequestStatus::Rejected);
+            if !open || due - today > Duration::days(REQUEST_NEAR_DAYS) {
+                continue;
+            }
+            items.push(Item {
+                label: format!(
+                    "{} ({}) : réponse due le {}",
+                    r.reference,
+                    org.name,
+                    ent_kernel::clock::french_date(&r.due_on)
+                ),
+                href: format!("/rgpd/{}/demandes", org.id),
+            });
+        }
+    }
+    items.truncate(LISTED as usize);
+    Ok(items)
+}
+
+/// What awaits the person, group by group (the empty ones left out).
+async fn groups(sources: &Sources, signed: &crate::auth::Signed) -> Result<Vec<Group>, Problem> {
+    let actor = &signed.0.actor;
+    let mut found = tickets(&sources.support, actor).await?;
+    let mut push = |id: &'static str, title: &'static str, items: Vec<Item>| {
+        if !items.is_empty() {
+            found.push(Group { id, title, items });
+        }
+    };
+    let to_sign = conventions_to_sign(&sources.conventions, actor, &signed.0.email).await?;
+    push("conventions", "Conventions qui attendent votre visa ou votre signature", to_sign);
+    let applications = applications_to_review(&sources.support.store, actor).await?;
+    push("candidatures", "Candidatures à examiner dans vos groupements", applications);
+    let orgs = rgpd_orgs(&sources.rgpd, actor).await?;
+    if !orgs.is_empty() {
+        let now = sources.rgpd.clock.now();
+        let breaches = breaches_due(&sources.rgpd, &orgs, now).await?;
+        push(
+            "violations",
+            "Violations de données à notifier à la CNIL (échéance de 72 h proche ou dépassée)",
+            breaches,
+        );
+        let requests = requests_due(&sources.rgpd, &orgs, now).await?;
+        push("demandes-rgpd", "Demandes d'exercice des droits sans réponse (échéance proche ou dépassée)", requests);
+    }
+    Ok(found)
+}
+
 /// `/notifications`.
-async fn page(On { console, state, signed }: On<SupportState>) -> Result<Response, PageError> {
-    let groups = groups(&state, &signed.0.actor).await?;
+async fn page(On { console, state, signed }: On<Sources>) -> Result<Response, PageError> {
+    let groups = groups(&state, &signed).await?;
     let total: usize = groups.iter().map(|g| g.items.len()).sum();
     let shell = Shell::new(&console, Some(&signed.0), "/notifications").crumbs(&[("Notifications", "/notifications")]);
     Ok(page::render("notifications.html", shell, serde_json::json!({ "groups": groups, "total": total })))
 }
 
 /// `/notifications/compte`: the count the header shows (` (3)`, or nothing).
-async fn count(On { state, signed, .. }: On<SupportState>) -> Result<Response, PageError> {
-    let total: usize = groups(&state, &signed.0.actor).await?.iter().map(|g| g.items.len()).sum();
+async fn count(On { state, signed, .. }: On<Sources>) -> Result<Response, PageError> {
+    let total: usize = groups(&state, &signed).await?.iter().map(|g| g.items.len()).sum();
     let text = if total == 0 { String::new() } else { format!(" ({total})") };
     Ok(Html(text).into_response())
 }

@@ -668,7 +668,8 @@ async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
     let mut tx = store.begin_write().await?;
     let id = entcp::notify::enqueue(&mut tx, &[to.to_string()], "test", context, now)
         .await
-        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        .map_err(|p| anyhow::anyhow!("{}", p.detail))?
+        .ok_or_else(|| anyhow::anyhow!("courriel de test non mis en file"))?;
     tx.commit().await?;
     let report = entcp::notify::send_due(&store, &config, &entcp::jobs::runner_id(), now).await?;
     let message = entcp::notify::get_message(&store, &id).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;

@@ -415,6 +415,30 @@ pub async fn list_ids(
     Ok((page.items, page.next_cursor))
 }
 
+/// Ids of the conventions in signature where one of `orgs` is a party that has not signed
+/// yet (its visas come before any signature), newest first, `limit` at most: those where a
+/// visa or a signature of someone acting for these organisations may be awaited
+/// ([`workflow::awaited_actors`] says whose it is).
+pub async fn unsigned_by(store: &Store, orgs: &[String], limit: u32) -> Result<Vec<String>, Problem> {
+    use ent_kernel::store::Condition;
+    let mut cond = Condition::default();
+    cond.push("c.status = ?", &[Status::InSignature.as_str()]);
+    let mut any = Vec::new();
+    for org in orgs {
+        let mut c = Condition::default();
+        c.push(
+            "EXISTS (SELECT 1 FROM convention_parties p WHERE p.convention_id = c.id AND p.org_id = ? \
+             AND NOT EXISTS (SELECT 1 FROM convention_steps s WHERE s.convention_id = c.id \
+             AND s.kind = 'signature' AND s.voided_at IS NULL AND s.step_key = p.party_key AND s.org_id = p.org_id))",
+            &[org],
+        );
+        any.push(c);
+    }
+    cond.and(Condition::any(any));
+    let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY c.id DESC LIMIT {limit}", cond.sql());
+    Ok(ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?)
+}
+
 /// Every établissement `org` covers (all pages), e.g. the écoles of a commune.
 pub async fn covered_etablissements(
     store: &Store,

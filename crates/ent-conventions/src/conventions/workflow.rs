@@ -852,6 +852,19 @@ async fn next_actors(
     Ok(emails)
 }
 
+/// The e-mails of who must act next on `conv` (the holders of the pending visa, else the
+/// signatories of the parties whose turn it is): those the `submitted` notice goes to.
+pub async fn awaited_actors(
+    conn: &mut AnyConnection,
+    model: &ConventionModel,
+    conv: &Convention,
+) -> Result<Vec<String>, Problem> {
+    if conv.status != Status::InSignature {
+        return Ok(Vec::new());
+    }
+    next_actors(conn, model, conv, &[]).await
+}
+
 /// Parties whose signature is required, missing, and (ordered circuits) due now.
 pub fn pending_signers<'c>(model: &ConventionModel, conv: &'c Convention) -> Vec<&'c super::Party> {
     let signed: Vec<(&str, &str)> =

@@ -52,6 +52,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0025_orgs_slimmer_indexes.sql",
     "0026_console_oidc.sql",
     "0027_ticket_attachments.sql",
+    "0028_notification_preferences.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -224,6 +225,11 @@ mod tests {
             27,
             "8fdf3709c924db038d5b6714e41a9bf22a2f483e758f752ba7212be86c59f9c2e50206a90750e82cd6d76a446e27fcb2",
             "e95d452d43390dc1af40c8749d7befaeafa1eb566f0fef3495a599e298505f5a433ec02bd469f8b4c89176489a61f629",
+        ),
+        (
+            28,
+            "482a1aa0e3e47a9b9943bfd18cf378b724bbec43159655aa6172a46327458081e3373e98161a37873505d63dd1c59d39",
+            "482a1aa0e3e47a9b9943bfd18cf378b724bbec43159655aa6172a46327458081e3373e98161a37873505d63dd1c59d39",
         ),
     ];
 

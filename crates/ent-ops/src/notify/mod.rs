@@ -12,6 +12,7 @@
 //! retried with backoff, then kept as `failed`.
 
 pub mod mailer;
+pub mod preferences;
 pub mod routes;
 pub mod state;
 
@@ -79,26 +80,27 @@ impl Notice {
     }
 
     /// Queues the notice in the caller's transaction ([`enqueue_at`]); nothing when it
-    /// has no recipient.
+    /// has no recipient, or none who wants it.
     pub async fn enqueue(self, tx: &mut Tx, now: DateTime<Utc>) -> Result<Option<String>, Problem> {
         if self.recipients.is_empty() {
             return Ok(None);
         }
         let context = serde_json::Value::Object(self.context);
         let send_at = self.send_at.unwrap_or(now);
-        enqueue_at(tx, &self.recipients, self.template, context, now, send_at).await.map(Some)
+        enqueue_at(tx, &self.recipients, self.template, context, now, send_at).await
     }
 }
 
 /// Queues an e-mail in the caller's transaction: it is sent only if the
-/// transaction commits. Returns the outbox id.
+/// transaction commits. Returns the outbox id, `None` when every recipient switched
+/// the mail's category off ([`preferences`]).
 pub async fn enqueue(
     tx: &mut Tx,
     recipients: &[String],
     template: &str,
     context: serde_json::Value,
     now: DateTime<Utc>,
-) -> Result<String, Problem> {
+) -> Result<Option<String>, Problem> {
     enqueue_at(tx, recipients, template, context, now, now).await
 }
 
@@ -107,6 +109,10 @@ pub async fn enqueue(
 /// A recipient that does not parse never fails the caller's change: the valid
 /// recipients get the message, the others are parked in a `failed` message that
 /// names them, for an administrator to see in the outbox.
+///
+/// A recipient who switched the mail's category off is left out; a mail left with
+/// no recipient is not queued (`None`), which is no error for the caller. Mails
+/// without a category (sign-in links…) go to everyone ([`preferences::category_of`]).
 pub async fn enqueue_at(
     tx: &mut Tx,
     recipients: &[String],
@@ -114,9 +120,17 @@ pub async fn enqueue_at(
     context: serde_json::Value,
     now: DateTime<Utc>,
     send_at: DateTime<Utc>,
-) -> Result<String, Problem> {
+) -> Result<Option<String>, Problem> {
     check_message(recipients, template, &context)?;
-    let (valid, invalid): (Vec<String>, Vec<String>) = recipients.iter().cloned().partition(|r| parses(r));
+    let wanted = match preferences::category_of(template, &context) {
+        Some(category) => preferences::keep_wanted(tx, category, recipients).await?,
+        None => recipients.to_vec(),
+    };
+    if wanted.is_empty() {
+        tracing::debug!(template, "no recipient wants this mail: not queued");
+        return Ok(None);
+    }
+    let (valid, invalid): (Vec<String>, Vec<String>) = wanted.into_iter().partition(|r| parses(r));
     let context = context.to_string();
     let queued = Queued { template, context: &context, now };
     let mut first = None;
@@ -129,7 +143,7 @@ pub async fn enqueue_at(
         let parked = queued.insert(tx, &invalid, "failed", timestamp(now), Some(&error)).await?;
         first.get_or_insert(parked);
     }
-    Ok(first.expect("at least one recipient"))
+    Ok(first)
 }
 
 fn parses(recipient: &str) -> bool {

@@ -1,11 +1,12 @@
 //! HTTP routes of the outbox.
 
+use super::preferences::{self, MailChoices, MailPreferences};
 use super::NotifyState;
 use super::{OutboxFilter, OutboxMessage};
 use axum::extract::{Path, State};
 use axum::Json;
 use ent_kernel::error::Problem;
-use ent_kernel::http::extract::ApiQuery;
+use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::store::Page;
 
 ent_kernel::route_table!(NotifyState, "courriels", |api| vec![
@@ -23,7 +24,44 @@ ent_kernel::route_table!(NotifyState, "courriels", |api| vec![
         retry,
     )
     .ok::<OutboxMessage>(),
+    api.get(
+        "/api/v1/me/notification-preferences",
+        "Mes préférences de courriel : catégories facultatives et courriels toujours envoyés",
+        &ent_platform::identity::authz::SELF_READ,
+        my_preferences,
+    )
+    .ok::<MailPreferences>(),
+    api.put(
+        "/api/v1/me/notification-preferences",
+        "Choisir les catégories de courriels reçues (les catégories absentes restent inchangées)",
+        &ent_platform::identity::authz::SELF_PREFERENCES,
+        set_my_preferences,
+    )
+    .json_body::<MailChoices>()
+    .ok::<MailPreferences>(),
 ]);
+
+/// The signed-in user of the call; a token without a user (the operator) has no preferences.
+fn user_of(caller: &ent_platform::identity::Caller) -> Result<&str, Problem> {
+    caller.actor.user_id.as_deref().ok_or_else(|| Problem::not_found("aucun utilisateur pour ce jeton"))
+}
+
+async fn my_preferences(
+    State(state): State<NotifyState>,
+    caller: ent_platform::identity::Caller,
+) -> Result<Json<MailPreferences>, Problem> {
+    Ok(Json(preferences::preferences_of(&state.store, user_of(&caller)?).await?))
+}
+
+async fn set_my_preferences(
+    State(state): State<NotifyState>,
+    caller: ent_platform::identity::Caller,
+    ApiJson(body): ApiJson<MailChoices>,
+) -> Result<Json<MailPreferences>, Problem> {
+    let user = user_of(&caller)?;
+    preferences::set(&state.store, &caller.actor, user, &body.choices(), state.clock.now()).await?;
+    Ok(Json(preferences::preferences_of(&state.store, user).await?))
+}
 
 async fn list(
     State(state): State<NotifyState>,

@@ -30,6 +30,8 @@ pub const ROLES_WRITE: Action = Action { name: "roles.write", write: true, roles
 pub const SELF_READ: Action = Action { name: "self.read", write: false, roles: EVERYONE };
 /// One's own tokens; an admin's reach every user's.
 pub const TOKENS_MANAGE: Action = Action { name: "tokens.manage", write: true, roles: EVERYONE };
+/// One's own e-mail preferences (« Mon compte », `/api/v1/me/notification-preferences`).
+pub const SELF_PREFERENCES: Action = Action { name: "self.preferences", write: true, roles: EVERYONE };
 /// The convention models: public facts.
 pub const CONVENTION_MODELS_READ: Action = Action { name: "convention-models.read", write: false, roles: EVERYONE };
 /// Conventions (parameters, amounts, signers): the roles that work on them at a party —

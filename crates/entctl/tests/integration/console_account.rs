@@ -1,11 +1,17 @@
 //! « Notifications » and « Mon compte » in process: what awaits each person, scoped
-//! like the lists it links to.
+//! like the lists it links to; the e-mails a person chooses to receive.
 
 use crate::common::t0;
-use crate::common::TestDb;
-use crate::console::sign_in;
+use crate::common::{self, admin, TestApp, TestDb};
+use crate::console::{sign_in, PASSWORD};
+use crate::console_conventions::{fresnes, DAN, DIRECTEUR, MAIRIE, VITRY};
+use crate::console_groupements::{creation, scene, COORD, MAIRIES};
 use crate::console_tickets::{app, follow, get, open_ticket, post_form, version_of, N1, OTHER_N1, USAGER};
 use entcp::identity;
+use entcp::kernel::roles::Role;
+use entcp::notify::preferences::{self, Category};
+use entcp::notify::Notice;
+use serde_json::json;
 
 backend_test!(the_notification_centre_lists_what_awaits_each_person_and_the_header_counts_it);
 async fn the_notification_centre_lists_what_awaits_each_person_and_the_header_counts_it(db: TestDb) {
@@ -97,4 +103,294 @@ async fn a_person_creates_sees_once_uses_and_revokes_their_own_api_token_from_th
     assert_eq!(revoked.status, 200, "{}", revoked.text);
     assert!(revoked.text.contains("révoqué"), "{}", revoked.text);
     assert_eq!(app.get("/api/v1/me").bearer(&secret).send().await.status, 401);
+}
+
+/// A second N1 of the commune of Fresnes beside [`N1`]: the other recipient of the queue's mails.
+const CO_N1: &str = "support2@fresnes.fr";
+
+/// The box of the ticket mails, ticked.
+const TICKETS_TICKED: &str = "name=\"tickets\" value=\"1\" checked";
+
+/// The recipients (as stored) of the `support` mails of `event`, oldest first.
+async fn support_mails(app: &TestApp, event: &str) -> Vec<String> {
+    let mails = common::queued_mails(&app.store, "support").await;
+    mails.into_iter().filter(|m| m.context["event"] == event).map(|m| m.recipients).collect()
+}
+
+/// Queues `notice` in its own transaction; the outbox id, if it was queued.
+async fn queue(app: &TestApp, notice: Notice) -> Option<String> {
+    let mut tx = app.store.begin_write().await.unwrap();
+    let id = notice.enqueue(&mut tx, t0()).await.expect("a notice nobody wants is no error");
+    tx.commit().await.unwrap();
+    id
+}
+
+backend_test!(a_person_who_switches_ticket_mails_off_no_longer_gets_them_while_a_colleague_still_does);
+async fn a_person_who_switches_ticket_mails_off_no_longer_gets_them_while_a_colleague_still_does(db: TestDb) {
+    let app = app(db).await;
+    common::token_for(&app.store, CO_N1, Role::SupportN1, Some("commune:94034")).await;
+    let usager = sign_in(&app, USAGER).await;
+    let n1 = sign_in(&app, N1).await;
+    let page = get(&app, &n1, "/compte").await;
+    assert!(page.text.contains(TICKETS_TICKED), "every category is sent by default: {}", page.text);
+    assert!(page.text.contains("Courriels toujours envoyés"), "{}", page.text);
+
+    // Switched off from « Mon compte »: the next new ticket's mail goes to the colleague only.
+    let saved = post_form(&app, &n1, "/compte/courriels", &[("avant-tickets", "1")]).await;
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    assert!(saved.text.contains("Vos préférences de courriel sont enregistrées"), "{}", saved.text);
+    assert!(!saved.text.contains(TICKETS_TICKED), "{}", saved.text);
+    open_ticket(&app, &usager).await;
+    let created = support_mails(&app, "created").await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert!(created[0].contains(CO_N1) && !created[0].contains(N1), "{created:?}");
+
+    // Alone, whatever the case of the address: not queued, and no error for the caller.
+    let before = common::count(&app.store, "SELECT COUNT(*) FROM outbox", &[]).await;
+    let alone = Notice::event("support", vec![N1.to_uppercase()], "created").with(json!({ "reference": "X" }));
+    assert_eq!(queue(&app, alone).await, None);
+    assert_eq!(common::count(&app.store, "SELECT COUNT(*) FROM outbox", &[]).await, before);
+    // Another category still goes, and so does a mail that must always go.
+    let to_sign = Notice::event("convention", vec![N1.into()], "submitted");
+    assert!(queue(&app, to_sign).await.is_some(), "only the ticket mails were switched off");
+    let reset = Notice::new("console", vec![N1.into()]).with(json!({ "event": "reset" }));
+    assert!(queue(&app, reset).await.is_some(), "a password link always goes");
+
+    // Switched back on: the next one reaches both again.
+    let saved = post_form(&app, &n1, "/compte/courriels", &[("avant-tickets", "0"), ("tickets", "1")]).await;
+    assert!(saved.text.contains(TICKETS_TICKED), "{}", saved.text);
+    open_ticket(&app, &usager).await;
+    let created = support_mails(&app, "created").await;
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert!(created[1].contains(CO_N1) && created[1].contains(N1), "{created:?}");
+    let audited =
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'notifications.preferences' AND summary LIKE '%support@fresnes.fr%'";
+    assert_eq!(common::count(&app.store, audited, &[]).await, 2, "each change is audited");
+}
+
+backend_test!(a_person_who_switches_every_category_off_still_gets_the_mails_that_must_go);
+async fn a_person_who_switches_every_category_off_still_gets_the_mails_that_must_go(db: TestDb) {
+    let app = app(db).await;
+    let n1 = sign_in(&app, N1).await;
+    let shown: Vec<(String, &str)> = Category::ALL.iter().map(|c| (format!("avant-{}", c.as_str()), "1")).collect();
+    let shown: Vec<(&str, &str)> = shown.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(post_form(&app, &n1, "/compte/courriels", &shown).await.status, 200);
+    let user = identity::get_user(&app.store, N1).await.unwrap().unwrap();
+    let mut conn = app.store.conn().await.unwrap();
+    assert!(preferences::of_user(&mut conn, &user.id).await.unwrap().iter().all(|p| !p.enabled));
+    drop(conn);
+    for (template, event) in
+        [("console", "reset"), ("console", "invitation"), ("test", ""), ("convention", "terminated")]
+    {
+        let notice = Notice::new(template, vec![N1.into()]).with(json!({ "event": event }));
+        assert!(queue(&app, notice).await.is_some(), "{template} {event} always goes");
+    }
+    for (template, event) in
+        [("support", "comment"), ("convention", "expiring"), ("groupement", "applied"), ("rgpd", "")]
+    {
+        let notice = Notice::new(template, vec![N1.into()]).with(json!({ "event": event }));
+        assert_eq!(queue(&app, notice).await, None, "{template} {event} is switched off");
+    }
+}
+
+backend_test!(a_person_changes_their_own_mail_preferences_and_no_one_else_s);
+async fn a_person_changes_their_own_mail_preferences_and_no_one_else_s(db: TestDb) {
+    let app = app(db).await;
+    let n1 = sign_in(&app, N1).await;
+    let other = identity::get_user(&app.store, OTHER_N1).await.unwrap().unwrap();
+    let mine = identity::get_user(&app.store, N1).await.unwrap().unwrap();
+    // A forged user field is not read: the form changes the signed-in person's choices only.
+    let fields = [("user_id", other.id.as_str()), ("utilisateur", other.id.as_str()), ("avant-rgpd", "1")];
+    assert_eq!(post_form(&app, &n1, "/compte/courriels", &fields).await.status, 200);
+    let mut conn = app.store.conn().await.unwrap();
+    let rgpd = |prefs: Vec<preferences::Preference>| prefs.into_iter().find(|p| p.category == Category::Rgpd).unwrap();
+    assert!(rgpd(preferences::of_user(&mut conn, &other.id).await.unwrap()).enabled, "the other N1's are untouched");
+    assert!(!rgpd(preferences::of_user(&mut conn, &mine.id).await.unwrap()).enabled);
+    drop(conn);
+    // Without a session, nothing is saved (the sign-in form answers).
+    let anonymous =
+        app.post("/compte/courriels").bytes("application/x-www-form-urlencoded", "avant-tickets=1").send().await;
+    assert_eq!(anonymous.status, 303);
+    assert!(anonymous.header("location").unwrap().starts_with("/connexion"));
+}
+
+/// The section `id` of the notification centre of `session`, its links unescaped; empty when absent.
+async fn notified(app: &TestApp, session: &str, id: &str) -> String {
+    let page = get(app, session, "/notifications").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let text = page.text.replace("&#x2F;", "/");
+    match text.find(&format!("id=\"{id}\"")) {
+        Some(at) => text[at..].split("</section>").next().unwrap().to_string(),
+        None => String::new(),
+    }
+}
+
+backend_test!(a_convention_awaiting_signatures_is_listed_for_its_signatories_until_they_sign);
+async fn a_convention_awaiting_signatures_is_listed_for_its_signatories_until_they_sign(db: TestDb) {
+    let app = fresnes(db).await;
+    let client = |email: &str| app.client(app.token(email));
+    let body = common::fixtures::with_signatories(json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": "2026-09-01"
+    }));
+    let conv = client(DAN).post("/api/v1/conventions").json(&body).send().await;
+    let (id, reference) = (conv.body["id"].as_str().unwrap(), conv.body["reference"].as_str().unwrap());
+    let link = format!("href=\"/conventions/{id}\"");
+    let mairie = sign_in(&app, MAIRIE).await;
+    assert_eq!(notified(&app, &mairie, "conventions").await, "", "a draft awaits no one");
+
+    client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
+    let listed = notified(&app, &mairie, "conventions").await;
+    assert!(listed.contains(&link) && listed.contains(reference), "{listed}");
+    assert_eq!(get(&app, &mairie, "/notifications/compte").await.text, " (1)", "the header counts it");
+    let directeur = sign_in(&app, DIRECTEUR).await;
+    assert!(notified(&app, &directeur, "conventions").await.contains(&link));
+    // Another commune is no party: nothing.
+    let vitry = sign_in(&app, VITRY).await;
+    assert!(!get(&app, &vitry, "/notifications").await.text.contains(reference));
+
+    // Signed by the mairie: no longer theirs to do, still the directeur's.
+    let signed = client(MAIRIE).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
+    assert_eq!(signed.status, 200, "{}", signed.text);
+    assert_eq!(notified(&app, &mairie, "conventions").await, "");
+    assert!(notified(&app, &directeur, "conventions").await.contains(&link));
+}
+
+backend_test!(applications_awaiting_a_decision_are_listed_for_the_groupement_s_coordinator_only);
+async fn applications_awaiting_a_decision_are_listed_for_the_groupement_s_coordinator_only(db: TestDb) {
+    let scene = scene(&db.store).await;
+    let app = TestApp::builder(db).build().await;
+    let coord = sign_in(&app, COORD).await;
+    let fields = creation(&scene.coordinator, 70);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let opened = post_form(&app, &coord, "/groupements/nouveau", &fields).await;
+    assert_eq!(opened.status, 303, "{}", opened.text);
+    let location = opened.header("location").unwrap().to_string();
+    let reference = location.trim_start_matches("/groupements/").split('?').next().unwrap().to_string();
+    assert_eq!(notified(&app, &coord, "candidatures").await, "", "no application yet");
+
+    let mairie = sign_in(&app, MAIRIES[0]).await;
+    let application = [("deliberation", "2026-DCM-7"), ("date-deliberation", "2026-06-30")];
+    let sent = post_form(&app, &mairie, &format!("/groupements/{reference}/candidature"), &application).await;
+    assert_eq!(sent.status, 303, "{}", sent.text);
+    let listed = notified(&app, &coord, "candidatures").await;
+    assert!(listed.contains(&format!("href=\"/groupements/{reference}\"")), "{listed}");
+    assert!(listed.contains(&scene.communes[0].name), "the applicant named: {listed}");
+    assert_eq!(get(&app, &coord, "/notifications/compte").await.text, " (1)");
+    // Neither the applicant nor another commune has it to review.
+    for email in [MAIRIES[0], MAIRIES[1]] {
+        let session = sign_in(&app, email).await;
+        assert!(!get(&app, &session, "/notifications").await.text.contains(&reference), "{email}");
+    }
+}
+
+/// The DPO of the commune of Fresnes, and of Vitry (another organisation's logs).
+const DPO: &str = "dpo@fresnes.fr";
+const OTHER_DPO: &str = "dpo@vitry.fr";
+
+backend_test!(breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisation_only);
+async fn breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisation_only(db: TestDb) {
+    common::import_sample(&db.store).await;
+    let mut app = TestApp::builder(db).build().await;
+    for (email, org) in [(DPO, "commune:94034"), (OTHER_DPO, "commune:94081")] {
+        app.add_user(email, Role::Dpo, Some(org)).await;
+        let user = identity::get_user(&app.store, email).await.unwrap().unwrap();
+        identity::password::set_password(&app.store, &identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+    }
+    let state = common::app::app_state(app.store.clone(), Default::default(), app.clock.clone()).rgpd();
+    let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
+    let breach = |title: &str, aware_at: chrono::DateTime<chrono::Utc>| {
+        serde_json::from_value(json!({
+            "title": title, "facts": "Export de la liste des comptes envoyé au mauvais destinataire",
+            "aware_at": entcp::store::timestamp(aware_at), "data_categories": ["identité"],
+            "people_approx": 30, "records_approx": 30, "consequences": "Aucune connue", "measures": "Rappel du message",
+        }))
+        .unwrap()
+    };
+    // The CNIL deadline in 12 hours, and one in 62 hours (not near yet).
+    let near = entcp::rgpd::breaches::create(
+        &state,
+        &admin(),
+        &fresnes,
+        breach("Envoi erroné", t0() - chrono::Duration::hours(60)),
+    )
+    .await
+    .unwrap();
+    let later = entcp::rgpd::breaches::create(
+        &state,
+        &admin(),
+        &fresnes,
+        breach("Perte d'une clé", t0() - chrono::Duration::hours(10)),
+    )
+    .await
+    .unwrap();
+    let request = |received_on: &str| {
+        serde_json::from_value(json!({ "kind": "access", "requester": "A. B.", "received_on": received_on })).unwrap()
+    };
+    // Due on 5 September (in four days), and on 25 September.
+    let due = entcp::rgpd::requests::create(&state, &admin(), &fresnes, request("2026-08-05")).await.unwrap();
+    let not_yet = entcp::rgpd::requests::create(&state, &admin(), &fresnes, request("2026-08-25")).await.unwrap();
+
+    let dpo = sign_in(&app, DPO).await;
+    let breaches = notified(&app, &dpo, "violations").await;
+    assert!(breaches.contains(&near.reference) && !breaches.contains(&later.reference), "{breaches}");
+    assert!(breaches.contains(&format!("href=\"/rgpd/{}/violations\"", fresnes.id)), "{breaches}");
+    let requests = notified(&app, &dpo, "demandes-rgpd").await;
+    assert!(requests.contains(&due.reference) && !requests.contains(&not_yet.reference), "{requests}");
+    assert!(requests.contains(&format!("href=\"/rgpd/{}/demandes\"", fresnes.id)), "{requests}");
+    assert_eq!(get(&app, &dpo, "/notifications/compte").await.text, " (2)");
+    // Another commune's DPO: none of it.
+    let other = sign_in(&app, OTHER_DPO).await;
+    let page = get(&app, &other, "/notifications").await;
+    assert!(!page.text.contains(&near.reference) && !page.text.contains(&due.reference), "{}", page.text);
+
+    // Notified to the CNIL: no longer awaiting.
+    let mut input = near.input.clone();
+    input.cnil_decision = entcp::rgpd::breaches::CnilDecision::Notified;
+    input.cnil_notified_at = Some(entcp::store::timestamp(t0()));
+    entcp::rgpd::breaches::update(&state, &admin(), &fresnes, &near.id, input, near.version).await.unwrap();
+    assert_eq!(notified(&app, &dpo, "violations").await, "");
+}
+
+/// Whether `category` is sent, as `GET /api/v1/me/notification-preferences` answers it.
+fn sent(body: &serde_json::Value, category: &str) -> bool {
+    let categories = body["categories"].as_array().expect("the categories");
+    let found = categories.iter().find(|c| c["category"] == category).expect("the category");
+    found["enabled"].as_bool().unwrap()
+}
+
+backend_test!(the_api_reads_and_changes_the_caller_s_own_mail_preferences_only);
+async fn the_api_reads_and_changes_the_caller_s_own_mail_preferences_only(db: TestDb) {
+    let app = app(db).await;
+    let path = "/api/v1/me/notification-preferences";
+    let mine = app.client(&common::token_for(&app.store, CO_N1, Role::SupportN1, Some("commune:94034")).await);
+    let theirs = app.client(&common::token_for(&app.store, "dpo@fresnes.fr", Role::Dpo, Some("commune:94034")).await);
+    let shown = mine.get(path).send().await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert!(sent(&shown.body, "tickets") && sent(&shown.body, "rgpd"), "{}", shown.text);
+    assert!(!shown.body["always_sent"].as_array().unwrap().is_empty(), "the mails that always go are named");
+
+    // Switched off: the answer says so, the outbox obeys; the other person's stay as they were.
+    let changed = mine.put(path).json(&json!({ "tickets": false })).send().await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert!(!sent(&changed.body, "tickets") && sent(&changed.body, "rgpd"), "{}", changed.text);
+    let to_both = Notice::event("support", vec![CO_N1.into(), N1.into()], "created").with(json!({ "reference": "Y" }));
+    let id = queue(&app, to_both).await.unwrap();
+    let queued = common::queued_mails(&app.store, "support").await;
+    let mail = queued.iter().find(|m| m.id == id).unwrap();
+    assert!(mail.recipients.contains(N1) && !mail.recipients.contains(CO_N1), "{}", mail.recipients);
+    assert!(sent(&theirs.get(path).send().await.body, "tickets"), "another person's preferences are untouched");
+
+    // The same body again changes nothing; an unknown category is refused, nothing changed.
+    assert_eq!(mine.put(path).json(&json!({ "tickets": false })).send().await.status, 200);
+    let audited = "SELECT COUNT(*) FROM audit_log WHERE action = 'notifications.preferences'";
+    assert_eq!(common::count(&app.store, audited, &[]).await, 1, "an unchanged value is not audited again");
+    let refused = mine.put(path).json(&json!({ "tickets": true, "inconnue": true })).send().await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(!sent(&mine.get(path).send().await.body, "tickets"));
+
+    // Back on.
+    let restored = mine.put(path).json(&json!({ "tickets": true })).send().await;
+    assert!(sent(&restored.body, "tickets"), "{}", restored.text);
 }

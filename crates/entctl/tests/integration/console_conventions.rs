@@ -21,7 +21,7 @@ const ROOT: &str = "root@test.fr";
 
 /// The sample annuaire; the DAN of Créteil, the mairies of Fresnes and Vitry, the
 /// directeur of the école Robert Doisneau (Fresnes) and an admin, all with [`PASSWORD`].
-async fn fresnes(db: TestDb) -> TestApp {
+pub(crate) async fn fresnes(db: TestDb) -> TestApp {
     common::import_sample(&db.store).await;
     let mut app = TestApp::builder(db).build().await;
     let users = [

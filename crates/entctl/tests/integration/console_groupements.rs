@@ -162,7 +162,7 @@ async fn application_of(store: &Store, reference: &str, commune: &Org) -> String
 }
 
 /// The creation form's fields, the cost key `pupils` % per pupil and the rest in equal parts.
-fn creation(coordinator: &Org, pupils: u32) -> Vec<(&'static str, String)> {
+pub(crate) fn creation(coordinator: &Org, pupils: u32) -> Vec<(&'static str, String)> {
     let mut fields = owned(&[
         ("coordonnateur", coordinator.id.as_str()),
         ("titre", "ENT 1er degré 2027-2030"),

@@ -28,7 +28,7 @@ use common::smtp::{file_config, free_port, smtp_config, smtp_on_free_port, smtp_
 /// Queues the test e-mail in its own committed transaction.
 async fn queue_test_mail(store: &Store, to: &str, now: DateTime<Utc>) -> String {
     let mut tx = store.begin_write().await.unwrap();
-    let id = notify::enqueue(&mut tx, &[to.to_string()], "test", json!({}), now).await.unwrap();
+    let id = notify::enqueue(&mut tx, &[to.to_string()], "test", json!({}), now).await.unwrap().expect("queued");
     tx.commit().await.unwrap();
     id
 }

@@ -39,6 +39,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/api/v1/membership-invitations/{id}/decline"),
     ("POST", "/api/v1/imports/annuaire"),
     ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/me/notification-preferences"),
+    ("PUT", "/api/v1/me/notification-preferences"),
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),
     ("GET", "/api/v1/users/{id}"),
@@ -449,6 +451,10 @@ impl World {
                 vec![Case { raw: Some(("text/csv", csv.as_bytes().to_vec())), ..c(200) }]
             }
             ("GET", "/api/v1/me") | ("GET", "/api/v1/tokens") => vec![c(200)],
+            ("GET", "/api/v1/me/notification-preferences") => vec![c(200)],
+            ("PUT", "/api/v1/me/notification-preferences") => {
+                vec![c(200).json(json!({ "rgpd": false })), c(422).json(json!({ "inconnue": true }))]
+            }
             ("GET", "/api/v1/users") => vec![case(method, "/api/v1/users?limit=2", 200)],
             ("POST", "/api/v1/users") => {
                 let email = format!("nouveau{}@test.fr", self.next());

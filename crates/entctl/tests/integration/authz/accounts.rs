@@ -5,6 +5,8 @@ use super::*;
 /// Who may call each route (the rest get 403), and what kind of target it acts on.
 pub(super) const CASES: &[Case] = &[
     ("GET", "/api/v1/me", EVERYONE, Target::None),
+    ("GET", "/api/v1/me/notification-preferences", EVERYONE, Target::None),
+    ("PUT", "/api/v1/me/notification-preferences", EVERYONE, Target::None),
     ("GET", "/api/v1/users", &[Admin, Dan, Auditeur], Target::None),
     ("POST", "/api/v1/users", &[Admin], Target::None),
     ("GET", "/api/v1/users/{id}", &[Admin, Dan, Auditeur], Target::User),

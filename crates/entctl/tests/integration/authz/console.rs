@@ -271,6 +271,7 @@ async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_s
                 let session = sign_in(&world.app, &format!("{}@test.fr", role.as_str())).await;
                 let page = world.app.get("/compte").header("cookie", &session).send().await;
                 let body = format!("_csrf={}&current=faux&password=x&confirmation=x", csrf_of(&page.text));
+                let target = console_account::for_role(&world, role, target.clone()).await;
                 let resp = world
                     .app
                     .request(method_of.clone(), &target)

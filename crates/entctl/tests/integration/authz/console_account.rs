@@ -14,10 +14,11 @@ pub(super) const PAGES: &[Page] = &[
     ("GET", "/notifications/compte", Some(EVERYONE)),
     ("POST", "/compte/jetons", Some(EVERYONE)),
     ("POST", "/compte/jetons/{jeton_api}/revoquer", Some(EVERYONE)),
+    ("POST", "/compte/courriels", Some(EVERYONE)),
 ];
 
-/// The owner of the in-scope API token revoked from « Mon compte ».
-const TOKEN_OWNER: Role = Dan;
+/// The in-scope `{jeton_api}` until [`for_role`] puts there a token of the role's own.
+const OWN_TOKEN: &str = "jeton-du-role";
 
 /// The placeholders of the pages above and their values in and out of scope: a public
 /// file joined by an administrator to each ticket of `console.rs` (the one escalated
@@ -39,22 +40,36 @@ pub(super) async fn targets(world: &World) -> Vec<(&'static str, [String; 2])> {
         let ctx = Ctx { state: &state.support(), actor: &admin(), now: t0() };
         attachments::attach(&ctx, &tickets[0], true, vec![file]).await.unwrap().remove(0).id
     };
-    let token_of = |user: String| async move {
-        let user = identity::get_user(&world.store, &user).await.unwrap().unwrap();
-        identity::create_token(&world.store, &admin(), &user.id, "matrice", None, t0()).await.unwrap().info.id
-    };
-    let jeton = [token_of(format!("{}@test.fr", TOKEN_OWNER.as_str())).await, token_of(world.user_out.clone()).await];
+    let jeton = [OWN_TOKEN.to_string(), token_of(world, &world.user_out).await];
     vec![("{fichier}", [piece_on("n3").await, piece_on("n1").await]), ("{jeton_api}", jeton)]
+}
+
+/// A new API token of `user` (an id or an e-mail).
+async fn token_of(world: &World, user: &str) -> String {
+    let user = identity::get_user(&world.store, user).await.unwrap().unwrap();
+    identity::create_token(&world.store, &admin(), &user.id, "matrice", None, t0()).await.unwrap().info.id
+}
+
+/// The address `target` as `role` requests it: the in-scope token to revoke is a new one
+/// of the role's own user, so that every role revokes its own.
+pub(super) async fn for_role(world: &World, role: Role, target: String) -> String {
+    if !target.contains(OWN_TOKEN) {
+        return target;
+    }
+    let own = token_of(world, &format!("{}@test.fr", role.as_str())).await;
+    target.replace(OWN_TOKEN, &own)
 }
 
 /// What a page above answers a role it allows; `None` for the general rule of `console.rs`.
 /// The token form posted without its name is refused; a token is revoked by its owner
-/// only (the in-scope one, once), anyone else's answers 404.
-pub(super) async fn expected(_world: &World, method: &str, path: &str, role: Role, side: Side) -> Option<u16> {
+/// (each role its own, in scope), anyone else's answers 404. The e-mail preferences form
+/// posted without boxes changes nothing and shows the page again.
+pub(super) async fn expected(_world: &World, method: &str, path: &str, _role: Role, side: Side) -> Option<u16> {
     match (method, path) {
         ("POST", "/compte/jetons") => Some(422),
-        ("POST", "/compte/jetons/{jeton_api}/revoquer") if side == Side::In && role == TOKEN_OWNER => Some(200),
+        ("POST", "/compte/jetons/{jeton_api}/revoquer") if side == Side::In => Some(200),
         ("POST", "/compte/jetons/{jeton_api}/revoquer") => Some(404),
+        ("POST", "/compte/courriels") => Some(200),
         _ => None,
     }
 }

@@ -328,6 +328,10 @@ impl World {
                 ..call(path.into())
             },
             ("GET", "/api/v1/me") | ("GET", "/api/v1/users") | ("GET", "/api/v1/tokens") => call(path.into()),
+            ("GET", "/api/v1/me/notification-preferences") => call(path.into()),
+            ("PUT", "/api/v1/me/notification-preferences") => {
+                Call { body: Some(json!({ "rgpd": false, "tickets": true })), ..call(path.into()) }
+            }
             ("POST", "/api/v1/users") => {
                 let email = format!("nouveau.{}@test.fr", self.next_siren());
                 Call { body: Some(json!({ "email": email, "display_name": "Nouvel agent" })), ..call(path.into()) }
@@ -373,8 +377,10 @@ impl World {
             ("POST", "/api/v1/jobs/{name}/run") => call("/api/v1/jobs/outbox-purge/run".into()),
             ("POST", "/api/v1/outbox/{id}/retry") => {
                 let mut tx = self.store.begin_write().await.unwrap();
-                let id =
-                    entcp::notify::enqueue(&mut tx, &["dan@ac-test.fr".into()], "test", json!({}), t0()).await.unwrap();
+                let id = entcp::notify::enqueue(&mut tx, &["dan@ac-test.fr".into()], "test", json!({}), t0())
+                    .await
+                    .unwrap()
+                    .expect("queued");
                 tx.commit().await.unwrap();
                 call(format!("/api/v1/outbox/{id}/retry"))
             }
