@@ -2,7 +2,7 @@
 //! registry and the rule behind each figure, withdraw, and see its own share per year.
 
 use super::{answered, caller, euros, On};
-use crate::forms::{Fields, Reply};
+use crate::forms::{stale_version, Fields, Reply};
 use crate::page::{self, PageError, Shell};
 use axum::extract::{Path, Query};
 use axum::response::Response;
@@ -284,13 +284,7 @@ pub(super) async fn edit(
     match done {
         Ok(_) => Ok(page::redirect(&format!("/groupements/{}?apres=modification", g.reference))),
         Err(p) if p.kind == ProblemKind::PreconditionFailed => {
-            fields.0.retain(|(k, _)| k != "version");
-            fields.0.push(("version".into(), app.version.to_string()));
-            let conflict = Problem::conflict(
-                "cette candidature a été modifiée par quelqu'un d'autre pendant votre saisie. Vos saisies sont \
-                 conservées ci-dessous : vérifiez-les, puis enregistrez de nouveau pour remplacer la version la plus \
-                 récente",
-            );
+            let conflict = stale_version(&mut fields, app.version, "cette candidature a été modifiée");
             edit_page(&on, &key, &candidature, Reply::refused(&fields, &conflict, control_id)).await
         }
         Err(p) if p.kind.status().is_server_error() => Err(p.into()),

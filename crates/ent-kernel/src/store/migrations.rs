@@ -52,6 +52,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0025_orgs_slimmer_indexes.sql",
     "0026_console_oidc.sql",
     "0027_ticket_attachments.sql",
+    "0029_processor_contract_versions.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
