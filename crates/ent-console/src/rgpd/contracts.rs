@@ -162,6 +162,14 @@ async fn contract_page(
     let Reply { fields, refusal, status } = reply;
     let list = format!("{}/contrats", base(org));
     let path = format!("{list}/{}", c.id);
+    let inputs: Vec<Value> =
+        [("title", "Intitulé", "text"), ("starts_on", "Début", "date"), ("ends_on", "Fin", "date")]
+            .iter()
+            .map(|(name, label, kind)| {
+                json!({ "name": name, "label": label, "kind": kind, "id": control(name), "value": fields.get(name),
+                    "error": refusal.message(name) })
+            })
+            .collect();
     let values = json!({
         "title": format!("Contrat {} — {}", c.reference, org.name),
         "path": path,
@@ -171,13 +179,7 @@ async fn contract_page(
         "reference": c.reference,
         "chain": chain(&on.state, c).await?,
         "version": fields.get("version"),
-        "inputs": [("title", "Intitulé", "text"), ("starts_on", "Début", "date"), ("ends_on", "Fin", "date")]
-            .iter()
-            .map(|(name, label, kind)| json!({
-                "name": name, "label": label, "kind": kind, "id": control(name), "value": fields.get(name),
-                "error": refusal.message(name),
-            }))
-            .collect::<Vec<_>>(),
+        "inputs": inputs,
         "art28": fields.get("art28") == "oui",
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
         "errors": refusal.errors,
