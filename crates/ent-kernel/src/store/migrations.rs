@@ -226,6 +226,11 @@ mod tests {
             "8fdf3709c924db038d5b6714e41a9bf22a2f483e758f752ba7212be86c59f9c2e50206a90750e82cd6d76a446e27fcb2",
             "e95d452d43390dc1af40c8749d7befaeafa1eb566f0fef3495a599e298505f5a433ec02bd469f8b4c89176489a61f629",
         ),
+        (
+            29,
+            "a118d11bac54ba92814a7028cf36eae2724d59ddcc3d5c3d474a34685287feed57cdf74c0a3bdc5a6eda788bfe2bb24e",
+            "a118d11bac54ba92814a7028cf36eae2724d59ddcc3d5c3d474a34685287feed57cdf74c0a3bdc5a6eda788bfe2bb24e",
+        ),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {
