@@ -147,9 +147,12 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
             (requests::HEADER.to_vec(), rows, texts_of(log), REQUEST_FIELDS)
         }
     };
-    let rows: Vec<Value> = rows;
+    let mut rows: Vec<Value> = rows;
     let (title, slug) = (texts.title, texts.slug);
     let path = format!("{}/{slug}", base(org));
+    for row in &mut rows {
+        row["href"] = json!(format!("{path}/{}", row["id"].as_str().unwrap_or_default()));
+    }
     let values = json!({
         "title": format!("{title} — {}", org.name),
         "path": path,
