@@ -57,6 +57,18 @@ impl Fields {
     }
 }
 
+/// A form posted at a version that is no longer the stored one: the fields keep what was
+/// typed with `newer` as their version, and the French conflict says that `what` (« cette
+/// candidature a été modifiée ») changed meanwhile, so that saving again is a choice.
+pub fn stale_version(fields: &mut Fields, newer: i64, what: &str) -> Problem {
+    fields.0.retain(|(k, _)| k != "version");
+    fields.0.push(("version".into(), newer.to_string()));
+    Problem::conflict(format!(
+        "{what} par quelqu'un d'autre pendant votre saisie. Vos saisies sont conservées ci-dessous : \
+         vérifiez-les, puis enregistrez de nouveau pour remplacer la version la plus récente"
+    ))
+}
+
 /// How a page answers after a form: the fields posted (kept in the form), the
 /// capability's refusal if any, and the status.
 pub struct Reply<'a> {

@@ -54,6 +54,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "rgpd_profile.html",
     "rgpd_log.html",
     "rgpd_contracts.html",
+    "rgpd_entry.html",
+    "rgpd_contract.html",
     "reports.html",
     "notifications.html",
     "groupement_macros.html",

@@ -5,7 +5,7 @@
 use crate::multipart::{self, File, Posted, UPLOAD_LIMIT};
 use crate::page::PageError;
 use axum::body::{to_bytes, Body};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use ent_kernel::error::{FieldError, Problem};
 use ent_support::support::attachments::{self, Attachment, Checked, Upload};
@@ -14,10 +14,6 @@ use ent_support::support::attachments::{self, Attachment, Checked, Upload};
 pub const FILES_FIELD: &str = "pieces";
 /// Most files one form may join.
 const MAX_FILES: usize = 3;
-
-/// A downloaded file: no script, no plug-in, no same-origin access even if a browser
-/// were to render it.
-const SANDBOX: &str = "sandbox; default-src 'none'";
 
 /// The form posted in `body` (multipart with files, or URL-encoded without).
 pub async fn posted(headers: &HeaderMap, body: Body) -> Result<Posted, PageError> {
@@ -49,28 +45,10 @@ pub fn checked(files: Vec<File>) -> Result<Vec<Checked>, Problem> {
     }
 }
 
-/// `rapport été.pdf` → `rapport%20%C3%A9t%C3%A9.pdf` (RFC 8187 `filename*`).
-fn percent_encoded(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The attachment as a download: `attachment` with its name (ASCII and UTF-8),
-/// `nosniff`, never cached, and a sandboxing policy.
+/// `nosniff`, never cached, and a sandboxing policy (as the API serves it).
 pub fn served(a: &Attachment, bytes: Vec<u8>) -> Response {
-    let mut response = ent_documents::documents::response::document(bytes, &a.content_type, &a.file_name);
-    let ascii = ent_documents::documents::response::safe_file_name(&a.file_name);
-    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", percent_encoded(&a.file_name));
-    let h = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        h.insert(header::CONTENT_DISPOSITION, value);
-    }
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(SANDBOX));
-    response
+    attachments::served(a, bytes)
 }
 
 /// `1,5 Mio`, `12 Kio`, `80 octets`.
@@ -107,7 +85,7 @@ mod tests {
         );
         assert_eq!(
             (h["x-content-type-options"].to_str().unwrap(), h["content-security-policy"].to_str().unwrap()),
-            ("nosniff", SANDBOX)
+            ("nosniff", "sandbox; default-src 'none'")
         );
         assert_eq!(
             (size_text(80), size_text(12 * 1024 + 5), size_text(1536 * 1024)),

@@ -2,16 +2,17 @@
 //! registry and the rule behind each figure, withdraw, and see its own share per year.
 
 use super::{answered, caller, euros, On};
-use crate::forms::{Fields, Reply};
+use crate::forms::{stale_version, Fields, Reply};
 use crate::page::{self, PageError, Shell};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
 use ent_groupements::groupements::membership::{
-    NewApplication, Prefill, MAX_CLASSES_PER_SCHOOL, MAX_PARENTS_PER_PUPIL, MAX_TEACHERS_PER_CLASS,
+    Application, ApplicationPatch, NewApplication, Prefill, MAX_CLASSES_PER_SCHOOL, MAX_PARENTS_PER_PUPIL,
+    MAX_TEACHERS_PER_CLASS,
 };
 use ent_groupements::groupements::{self as gm, routes as domain, GroupementsState, MEMBER_KINDS};
-use ent_kernel::error::{FieldError, Problem};
+use ent_kernel::error::{FieldError, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Role;
 use ent_platform::identity::authz::{GROUPEMENTS_APPLY, GROUPEMENTS_READ};
 use serde_json::{json, Value};
@@ -97,16 +98,15 @@ async fn apply_page(on: &On<GroupementsState>, key: &str, reply: Reply<'_>) -> R
         None => Vec::new(),
     };
     let path = format!("/groupements/{}", g.reference);
+    let action = format!("{path}/candidature");
     let shell = Shell::new(&on.console, Some(&on.signed.0), "/groupements")
-        .crumbs(&[
-            ("Groupements", "/groupements"),
-            (&g.reference, &path),
-            ("Candidater", &format!("{path}/candidature")),
-        ])
+        .crumbs(&[("Groupements", "/groupements"), (&g.reference, &path), ("Candidater", &action)])
         .notice(refusal.notice.clone());
     let values = json!({
         "title": format!("Candidater au groupement {} — {}", g.reference, g.title),
         "path": path,
+        "action": action,
+        "editing": false,
         "deadline": ent_kernel::clock::french_date(&g.application_deadline),
         "applicant": prefill.as_ref().map(|p| json!({ "id": p.applicant.id, "name": p.applicant.name })),
         "quantities": quantities,
@@ -173,6 +173,123 @@ pub(super) async fn apply(
         Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
         Err(problem) if matches!(problem.kind.status().as_u16(), 403 | 404) => Err(problem.into()),
         Err(problem) => apply_page(&on, &key, Reply::refused(&fields, &problem, control_id)).await,
+    }
+}
+
+/// The recorded figure of the form's quantity `api` (the application's field name).
+fn recorded(app: &Application, api: &str) -> i64 {
+    let q = &app.quantities;
+    match api {
+        "schools" => q.schools,
+        "pupils" => q.pupils,
+        "classes" => q.classes,
+        "teacher_accounts" => q.teacher_accounts,
+        _ => q.parent_accounts,
+    }
+}
+
+/// The form of an application as recorded (its délibération, its figures, its version).
+fn recorded_fields(app: &Application) -> Fields {
+    let mut pairs = vec![
+        ("deliberation".to_string(), app.deliberation_number.clone()),
+        ("date-deliberation".to_string(), app.deliberation_date.clone()),
+        ("version".to_string(), app.version.to_string()),
+    ];
+    pairs.extend(QUANTITIES.iter().map(|(id, api, _)| (id.to_string(), recorded(app, api).to_string())));
+    Fields(pairs)
+}
+
+async fn edit_page(
+    on: &On<GroupementsState>,
+    key: &str,
+    candidature: &str,
+    reply: Reply<'_>,
+) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let g = gm::must_get(&on.state.store, key).await?;
+    let applying = caller(&on.signed, &GROUPEMENTS_APPLY);
+    let app = domain::own_application(&on.state, &applying, &g, candidature).await?;
+    let pre = domain::prefill_for(&on.state, &applying, &app.applicant.id).await?;
+    let quantities: Vec<Value> = rules(&pre)
+        .into_iter()
+        .map(|(id, _, rule)| {
+            let (_, _, label) = QUANTITIES.iter().find(|(q, _, _)| *q == id).copied().unwrap_or(("", "", ""));
+            json!({ "id": id, "label": label, "value": fields.get(id), "rule": rule })
+        })
+        .collect();
+    let path = format!("/groupements/{}", g.reference);
+    let action = format!("{path}/candidatures/{}/modifier", app.id);
+    let shell = Shell::new(&on.console, Some(&on.signed.0), "/groupements")
+        .crumbs(&[("Groupements", "/groupements"), (&g.reference, &path), ("Modifier la candidature", &action)])
+        .notice(refusal.notice.clone());
+    let values = json!({
+        "title": format!("Modifier la candidature de {} — {}", app.applicant.name, g.reference),
+        "path": path,
+        "action": action,
+        "editing": true,
+        "version": fields.get("version"),
+        "deadline": ent_kernel::clock::french_date(&g.application_deadline),
+        "applicant": { "id": app.applicant.id, "name": app.applicant.name },
+        "quantities": quantities,
+        "fields": {
+            "deliberation": fields.get("deliberation"),
+            "date-deliberation": fields.get("date-deliberation"),
+        },
+        "errors": super::by_control(refusal.errors),
+    });
+    Ok(page::render_status(status, "groupement_candidature.html", shell, values))
+}
+
+/// `/groupements/{groupement}/candidatures/{candidature}/modifier`: the application of a
+/// collectivité in the person's scope, pre-filled with what it recorded.
+pub(super) async fn edit_form(
+    on: On<GroupementsState>,
+    Path((key, candidature)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let g = gm::must_get(&on.state.store, &key).await?;
+    let app = domain::own_application(&on.state, &caller(&on.signed, &GROUPEMENTS_APPLY), &g, &candidature).await?;
+    edit_page(&on, &key, &candidature, Reply::shown(&recorded_fields(&app), None)).await
+}
+
+/// Saves the changed application if the form's version is still the recorded one; a stale
+/// version keeps what was typed, says so in French, and offers to save over the newer one.
+pub(super) async fn edit(
+    on: On<GroupementsState>,
+    Path((key, candidature)): Path<(String, String)>,
+    Form(mut fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let g = gm::must_get(&on.state.store, &key).await?;
+    let applying = caller(&on.signed, &GROUPEMENTS_APPLY);
+    let app = domain::own_application(&on.state, &applying, &g, &candidature).await?;
+    let Ok(shown) = fields.get("version").parse::<i64>() else {
+        let problem =
+            Problem::invalid_field("version", "version de la candidature absente du formulaire : rechargez la page");
+        return edit_page(&on, &key, &candidature, Reply::refused(&fields, &problem, control_id)).await;
+    };
+    let done = match application_of(&fields, String::new()) {
+        Ok(new) => {
+            let patch = ApplicationPatch {
+                deliberation_number: Some(new.deliberation_number),
+                deliberation_date: Some(new.deliberation_date),
+                schools: new.schools,
+                classes: new.classes,
+                pupils: new.pupils,
+                teacher_accounts: new.teacher_accounts,
+                parent_accounts: new.parent_accounts,
+            };
+            domain::update_for(&on.state, &applying, &g, &app.id, shown, patch).await
+        }
+        Err(problem) => Err(problem),
+    };
+    match done {
+        Ok(_) => Ok(page::redirect(&format!("/groupements/{}?apres=modification", g.reference))),
+        Err(p) if p.kind == ProblemKind::PreconditionFailed => {
+            let conflict = stale_version(&mut fields, app.version, "cette candidature a été modifiée");
+            edit_page(&on, &key, &candidature, Reply::refused(&fields, &conflict, control_id)).await
+        }
+        Err(p) if p.kind.status().is_server_error() => Err(p.into()),
+        Err(p) if matches!(p.kind.status().as_u16(), 403 | 404) => Err(p.into()),
+        Err(p) => edit_page(&on, &key, &candidature, Reply::refused(&fields, &p, control_id)).await,
     }
 }
 

@@ -70,6 +70,18 @@ where
         route(Method::GET, "/groupements/{groupement}/candidature", S_(&GROUPEMENTS_APPLY), get(member::apply_form)),
         route(Method::POST, "/groupements/{groupement}/candidature", S_(&GROUPEMENTS_APPLY), post(member::apply)),
         route(
+            Method::GET,
+            "/groupements/{groupement}/candidatures/{candidature}/modifier",
+            S_(&GROUPEMENTS_APPLY),
+            get(member::edit_form),
+        ),
+        route(
+            Method::POST,
+            "/groupements/{groupement}/candidatures/{candidature}/modifier",
+            S_(&GROUPEMENTS_APPLY),
+            post(member::edit),
+        ),
+        route(
             Method::POST,
             "/groupements/{groupement}/candidatures/{candidature}/retrait",
             S_(&GROUPEMENTS_APPLY),
@@ -205,6 +217,7 @@ fn notice_after(after: &str) -> Option<Notice> {
         "partage" => "Le partage du document avec la bibliothèque est mis à jour.",
         "candidature" => "Votre candidature est déposée : le coordonnateur l'examinera.",
         "retrait" => "Votre candidature est retirée.",
+        "modification" => "Votre candidature est modifiée.",
         _ => return None,
     };
     Some(Notice::success(text))
@@ -218,7 +231,9 @@ async fn show(
     groupement_page(&on, &key, Reply::shown(&query, notice_after(query.get("apres")))).await
 }
 
-fn application_view(app: &Application, can_withdraw: bool, fields: &Fields) -> Value {
+/// `can_withdraw`: the person applies for its collectivité and the groupement is open;
+/// `can_edit`: besides, the application deadline has not passed.
+fn application_view(app: &Application, can_withdraw: bool, can_edit: bool, fields: &Fields) -> Value {
     json!({
         "motif": fields.get(&format!("motif-{}", app.id)),
         "id": app.id,
@@ -233,6 +248,7 @@ fn application_view(app: &Application, can_withdraw: bool, fields: &Fields) -> V
         "accounts": app.accounts,
         "reason": app.decision_reason,
         "withdrawable": can_withdraw && matches!(app.status, ApplicationStatus::Applied | ApplicationStatus::Accepted),
+        "editable": can_edit && app.status == ApplicationStatus::Applied,
     })
 }
 
@@ -329,10 +345,12 @@ pub(super) async fn groupement_page(
     let coordinating = gm::is_coordinator(&reader.actor, &g);
     let member_view = domain::coordinator_or_member(state, &reader, &g).await.is_ok();
     let can_apply = authz::role_allows(&reader.actor, &GROUPEMENTS_APPLY);
+    let before_deadline = state.ctx(&reader.actor).today().to_string() <= g.application_deadline;
+    let open = can_apply && g.status == Status::Open;
     let applications: Vec<Value> = domain::visible_applications(state, &reader, &g)
         .await?
         .iter()
-        .map(|a| application_view(a, can_apply && g.status == Status::Open, fields))
+        .map(|a| application_view(a, open, open && before_deadline && !coordinating, fields))
         .collect();
     let shares = match (&g.award, member_view) {
         (Some(_), true) => Some(shares_view(&g, &domain::visible_shares(state, &reader, &g).await?)),

@@ -4,13 +4,13 @@
 //! through `ent_platform::contracts`, after the RGPD domain's write check.
 
 use super::{base, shell, target};
-use crate::forms::{Fields, On, Reply};
+use crate::forms::{stale_version, Fields, On, Reply};
 use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
-use ent_kernel::error::Problem;
-use ent_platform::contracts::{self, NewContract, ProcessorContract};
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_platform::contracts::{self, ContractChange, NewContract, ProcessorContract};
 use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
 use ent_platform::registry::Org;
 use ent_rgpd::rgpd::{self as domain, RgpdState};
@@ -50,6 +50,7 @@ async fn contracts_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Resu
     let mut rows = Vec::new();
     for c in contracts::list_for_client(&on.state.store, &org.id).await? {
         rows.push(json!({
+            "href": format!("{}/contrats/{}", base(org), c.id),
             "reference": c.reference, "title": c.title, "art28": c.art28_clauses,
             "processor": c.processor.name, "starts_on": c.starts_on, "ends_on": c.ends_on,
             "chain": chain(&on.state, &c).await?,
@@ -80,7 +81,11 @@ pub(super) async fn list(
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
-    let notice = (query.get("apres") == "ajout").then(|| Notice::success("Le contrat est enregistré."));
+    let notice = match query.get("apres") {
+        "ajout" => Some(Notice::success("Le contrat est enregistré.")),
+        "modification" => Some(Notice::success("Le contrat est mis à jour.")),
+        _ => None,
+    };
     contracts_page(&on, &org, Reply::shown(&Fields::default(), notice)).await
 }
 
@@ -123,5 +128,108 @@ pub(super) async fn add(
         Ok(()) => Ok(page::redirect(&format!("{}/contrats?apres=ajout", base(&org)))),
         Err(p) if p.kind.status().is_server_error() => Err(p.into()),
         Err(p) => contracts_page(&on, &org, Reply::refused(&fields, &p, control)).await,
+    }
+}
+
+/// The contract `id` binding a processor to `org` (404 for any other).
+async fn contract_of(state: &RgpdState, org: &Org, id: &str) -> Result<ProcessorContract, Problem> {
+    contracts::list_for_client(&state.store, &org.id)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| Problem::not_found(format!("aucun contrat « {id} »")))
+}
+
+fn contract_fields(c: &ProcessorContract) -> Fields {
+    let mut pairs = vec![
+        ("title".to_string(), c.title.clone()),
+        ("starts_on".to_string(), c.starts_on.clone().unwrap_or_default()),
+        ("ends_on".to_string(), c.ends_on.clone().unwrap_or_default()),
+        ("version".to_string(), c.version.to_string()),
+    ];
+    if c.art28_clauses {
+        pairs.push(("art28".into(), "oui".into()));
+    }
+    Fields(pairs)
+}
+
+async fn contract_page(
+    on: &On<RgpdState>,
+    org: &Org,
+    c: &ProcessorContract,
+    reply: Reply<'_>,
+) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let list = format!("{}/contrats", base(org));
+    let path = format!("{list}/{}", c.id);
+    let inputs: Vec<Value> =
+        [("title", "Intitulé", "text"), ("starts_on", "Début", "date"), ("ends_on", "Fin", "date")]
+            .iter()
+            .map(|(name, label, kind)| {
+                json!({ "name": name, "label": label, "kind": kind, "id": control(name), "value": fields.get(name),
+                    "error": refusal.message(name) })
+            })
+            .collect();
+    let values = json!({
+        "title": format!("Contrat {} — {}", c.reference, org.name),
+        "path": path,
+        "list": list,
+        "organisation": org.name,
+        "processor": c.processor.name,
+        "reference": c.reference,
+        "chain": chain(&on.state, c).await?,
+        "version": fields.get("version"),
+        "inputs": inputs,
+        "art28": fields.get("art28") == "oui",
+        "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
+        "errors": refusal.errors,
+    });
+    let shell =
+        shell(on, org, &[("Contrats", list.as_str()), (c.reference.as_str(), path.as_str())]).notice(refusal.notice);
+    Ok(page::render_status(status, "rgpd_contract.html", shell, values))
+}
+
+/// `/rgpd/{org}/contrats/{contrat}`: a contract of the organisation, as a form.
+pub(super) async fn show(on: On<RgpdState>, Path((key, id)): Path<(String, String)>) -> Result<Response, PageError> {
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
+    let c = contract_of(&on.state, &org, &id).await?;
+    contract_page(&on, &org, &c, Reply::shown(&contract_fields(&c), None)).await
+}
+
+/// Posted: the contract's dates, Art. 28 flag and title, at the version the form was shown
+/// at; a stale version keeps what was typed and offers to save over the newer one.
+pub(super) async fn save(
+    on: On<RgpdState>,
+    Path((key, id)): Path<(String, String)>,
+    Form(mut fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_WRITE).await?;
+    let c = contract_of(&on.state, &org, &id).await?;
+    let Ok(shown) = fields.get("version").parse::<i64>() else {
+        let problem = Problem::invalid_field("version", "version du contrat absente du formulaire : rechargez la page");
+        return contract_page(&on, &org, &c, Reply::refused(&fields, &problem, control)).await;
+    };
+    let change = ContractChange {
+        title: fields.get("title").to_string(),
+        art28_clauses: fields.get("art28") == "oui",
+        starts_on: fields.opt("starts_on"),
+        ends_on: fields.opt("ends_on"),
+    };
+    let saved = async {
+        let mut tx = on.state.store.begin_write().await?;
+        let now = on.state.clock.now();
+        contracts::update(&mut tx, &on.state.store, &on.signed.0.actor, &c, &change, shown, now).await?;
+        tx.commit().await?;
+        Ok::<(), Problem>(())
+    }
+    .await;
+    match saved {
+        Ok(()) => Ok(page::redirect(&format!("{}/contrats?apres=modification", base(&org)))),
+        Err(p) if p.kind == ProblemKind::PreconditionFailed => {
+            let conflict = stale_version(&mut fields, c.version, "ce contrat a été modifié");
+            contract_page(&on, &org, &c, Reply::refused(&fields, &conflict, control)).await
+        }
+        Err(p) if p.kind.status().is_server_error() => Err(p.into()),
+        Err(p) => contract_page(&on, &org, &c, Reply::refused(&fields, &p, control)).await,
     }
 }

@@ -4,13 +4,13 @@
 //! close or passed, and a form recording a new entry through the domain.
 
 use super::{base, shell, target};
-use crate::forms::{french_moment, Fields, On, Reply};
+use crate::forms::{french_moment, stale_version, Fields, On, Reply};
 use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
 use chrono::{DateTime, NaiveDate, Utc};
-use ent_kernel::error::{FieldError, Problem};
+use ent_kernel::error::{FieldError, Problem, ProblemKind};
 use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
 use ent_platform::registry::Org;
 use ent_rgpd::rgpd::breaches::{self, Breach, BreachInput, CnilDecision};
@@ -117,7 +117,7 @@ const REQUEST_CLOSE_DAYS: i64 = 7;
 fn breach_view(b: &Breach, row: Vec<String>, now: DateTime<Utc>) -> Value {
     let deadline = DateTime::parse_from_rfc3339(&b.cnil_deadline).map(|t| t.with_timezone(&Utc)).unwrap_or(now);
     let met = b.input.cnil_decision != CnilDecision::Pending;
-    json!({ "cells": row, "deadline": french_moment(&b.cnil_deadline),
+    json!({ "cells": row, "deadline": french_moment(&b.cnil_deadline), "id": b.id,
             "urgency": urgency(deadline, now, BREACH_CLOSE_HOURS, met) })
 }
 
@@ -127,7 +127,7 @@ fn request_view(r: &DataRequest, row: Vec<String>, now: DateTime<Utc>) -> Value 
         .and_then(|d| d.and_hms_opt(23, 59, 59))
         .map_or(now, |d| d.and_utc());
     let met = matches!(r.input.status, RequestStatus::Answered | RequestStatus::Rejected);
-    json!({ "cells": row, "deadline": ent_kernel::clock::french_date(&r.due_on),
+    json!({ "cells": row, "deadline": ent_kernel::clock::french_date(&r.due_on), "id": r.id,
             "urgency": urgency(due, now, REQUEST_CLOSE_DAYS * 24, met) })
 }
 
@@ -147,9 +147,12 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
             (requests::HEADER.to_vec(), rows, texts_of(log), REQUEST_FIELDS)
         }
     };
-    let rows: Vec<Value> = rows;
+    let mut rows: Vec<Value> = rows;
     let (title, slug) = (texts.title, texts.slug);
     let path = format!("{}/{slug}", base(org));
+    for row in &mut rows {
+        row["href"] = json!(format!("{path}/{}", row["id"].as_str().unwrap_or_default()));
+    }
     let values = json!({
         "title": format!("{title} — {}", org.name),
         "path": path,
@@ -171,7 +174,11 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
 }
 
 fn after_notice(query: &Fields, text: &str) -> Option<Notice> {
-    (query.get("apres") == "ajout").then(|| Notice::success(text))
+    match query.get("apres") {
+        "ajout" => Some(Notice::success(text)),
+        "modification" => Some(Notice::success("L'entrée est mise à jour.")),
+        _ => None,
+    }
 }
 
 /// `/rgpd/{org}/violations`.
@@ -231,11 +238,19 @@ fn breach_input(fields: &Fields) -> Result<BreachInput, Problem> {
         records_approx,
         consequences: fields.get("consequences").to_string(),
         measures: fields.get("measures").to_string(),
-        cnil_decision: CnilDecision::Pending,
-        cnil_notified_at: None,
-        cnil_reason: String::new(),
-        people_notified_at: None,
+        cnil_decision: choice(fields, "cnil_decision", CnilDecision::Pending)?,
+        cnil_notified_at: fields.opt("cnil_notified_at").map(|v| moment(&v)),
+        cnil_reason: fields.get("cnil_reason").to_string(),
+        people_notified_at: fields.opt("people_notified_at").map(|v| moment(&v)),
     })
+}
+
+/// The value chosen in `field` (one of the domain's), `default` when the form has none.
+fn choice<T: serde::de::DeserializeOwned>(fields: &Fields, field: &str, default: T) -> Result<T, Problem> {
+    match fields.opt(field) {
+        None => Ok(default),
+        Some(v) => serde_json::from_value(json!(v)).map_err(|_| Problem::invalid_field(field, "choix inconnu")),
+    }
 }
 
 fn request_input(fields: &Fields) -> Result<RequestInput, Problem> {
@@ -245,8 +260,8 @@ fn request_input(fields: &Fields) -> Result<RequestInput, Problem> {
         kind,
         requester: fields.get("requester").to_string(),
         received_on: fields.get("received_on").to_string(),
-        status: RequestStatus::Received,
-        answered_on: None,
+        status: choice(fields, "status", RequestStatus::Received)?,
+        answered_on: fields.opt("answered_on"),
         extended: fields.get("extended") == "oui",
         notes: fields.get("notes").to_string(),
     })
@@ -297,6 +312,263 @@ async fn recorded(
         Ok(()) => Ok(page::redirect(&format!("{}/{slug}?apres=ajout", base(org)))),
         Err(p) if p.kind.status().is_server_error() => Err(p.into()),
         Err(p) => log_page(on, org, log, Reply::refused(fields, &p, log_control)).await,
+    }
+}
+
+// --- one entry of a log, edited under the version check ----------------------------------
+
+/// The CNIL decision of a breach: the domain's value, and what the form says.
+const CNIL_DECISIONS: &[(&str, &str)] = &[
+    ("pending", "décision en attente"),
+    ("notified", "notifiée à la CNIL (date requise)"),
+    ("not_required", "notification non requise (motif requis)"),
+];
+
+/// The states of a request: the domain's value, and what the form says.
+const REQUEST_STATUSES: &[(&str, &str)] = &[
+    ("received", "reçue"),
+    ("in_progress", "en cours"),
+    ("answered", "répondue (date requise)"),
+    ("rejected", "refusée (date requise, motif dans les notes)"),
+];
+
+/// What follows a breach once recorded: the CNIL decision and the people informed.
+const BREACH_FOLLOW_UP: &[(&str, &str, &str)] = &[
+    ("cnil_decision", "Notification à la CNIL", "select"),
+    ("cnil_notified_at", "Notifiée à la CNIL le (UTC)", "datetime-local"),
+    ("cnil_reason", "Motif : notification non requise, ou notifiée après 72 heures", "long"),
+    ("people_notified_at", "Personnes concernées informées le (UTC, article 34)", "datetime-local"),
+];
+
+/// The fields of a request being followed (the extension is a box of its own).
+const REQUEST_FOLLOW_UP: &[(&str, &str, &str)] = &[
+    ("kind", "Droit exercé", "select"),
+    ("requester", "Demandeur (initiales, numéro de dossier)", "text"),
+    ("received_on", "Reçue le", "date"),
+    ("status", "Statut", "select"),
+    ("answered_on", "Répondue ou refusée le", "date"),
+    ("notes", "Notes : motif d'une prolongation ou d'un refus, suites données", "long"),
+];
+
+/// `2026-09-01T08:00:00Z` → `2026-09-01T08:00` (what a `datetime-local` control shows).
+fn local(stored: &str) -> String {
+    match DateTime::parse_from_rfc3339(stored) {
+        Ok(t) => t.with_timezone(&Utc).format("%Y-%m-%dT%H:%M").to_string(),
+        Err(_) => stored.to_string(),
+    }
+}
+
+fn breach_fields(b: &Breach) -> Fields {
+    let i = &b.input;
+    let value = serde_json::to_value(i.cnil_decision).unwrap_or_default();
+    let pairs = [
+        ("title", i.title.clone()),
+        ("facts", i.facts.clone()),
+        ("occurred_at", i.occurred_at.as_deref().map(local).unwrap_or_default()),
+        ("aware_at", local(&i.aware_at)),
+        ("data_categories", i.data_categories.join(", ")),
+        ("people_approx", i.people_approx.to_string()),
+        ("records_approx", i.records_approx.to_string()),
+        ("consequences", i.consequences.clone()),
+        ("measures", i.measures.clone()),
+        ("cnil_decision", value.as_str().unwrap_or_default().to_string()),
+        ("cnil_notified_at", i.cnil_notified_at.as_deref().map(local).unwrap_or_default()),
+        ("cnil_reason", i.cnil_reason.clone()),
+        ("people_notified_at", i.people_notified_at.as_deref().map(local).unwrap_or_default()),
+        ("version", b.version.to_string()),
+    ];
+    Fields(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+fn request_fields(r: &DataRequest) -> Fields {
+    let i = &r.input;
+    let text = |v: Value| v.as_str().unwrap_or_default().to_string();
+    let mut pairs = vec![
+        ("kind", text(serde_json::to_value(i.kind).unwrap_or_default())),
+        ("requester", i.requester.clone()),
+        ("received_on", i.received_on.clone()),
+        ("status", text(serde_json::to_value(i.status).unwrap_or_default())),
+        ("answered_on", i.answered_on.clone().unwrap_or_default()),
+        ("notes", i.notes.clone()),
+        ("version", r.version.to_string()),
+    ];
+    if i.extended {
+        pairs.push(("extended", "oui".into()));
+    }
+    Fields(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// The entry `id` of a log of `org`, its reference, due date and how close it is.
+struct Entry {
+    reference: String,
+    deadline: String,
+    urgency: &'static str,
+    fields: Fields,
+}
+
+async fn entry(on: &On<RgpdState>, org: &Org, log: domain::Log, id: &str) -> Result<Entry, Problem> {
+    let now = on.state.clock.now();
+    Ok(match log {
+        domain::Log::Breaches => {
+            let b = breaches::get(&on.state, org, id).await?;
+            let view = breach_view(&b, Vec::new(), now);
+            Entry {
+                reference: b.reference.clone(),
+                deadline: view["deadline"].as_str().unwrap_or_default().to_string(),
+                urgency: urgency_of(&view),
+                fields: breach_fields(&b),
+            }
+        }
+        domain::Log::Requests => {
+            let r = requests::get(&on.state, org, id).await?;
+            let view = request_view(&r, Vec::new(), now);
+            Entry {
+                reference: r.reference.clone(),
+                deadline: view["deadline"].as_str().unwrap_or_default().to_string(),
+                urgency: urgency_of(&view),
+                fields: request_fields(&r),
+            }
+        }
+    })
+}
+
+fn urgency_of(view: &Value) -> &'static str {
+    match view["urgency"].as_str() {
+        Some("passe") => "passe",
+        Some("proche") => "proche",
+        Some("tenu") => "tenu",
+        _ => "a-venir",
+    }
+}
+
+/// The page of one entry: its due date, and the form of every field at the version shown.
+async fn entry_page(
+    on: &On<RgpdState>,
+    org: &Org,
+    log: domain::Log,
+    id: &str,
+    reply: Reply<'_>,
+) -> Result<Response, PageError> {
+    let Reply { fields, refusal, status } = reply;
+    let found = entry(on, org, log, id).await?;
+    let texts = texts_of(log);
+    let controls: Vec<&(&str, &str, &str)> = match log {
+        domain::Log::Breaches => BREACH_FIELDS.iter().chain(BREACH_FOLLOW_UP).collect(),
+        domain::Log::Requests => REQUEST_FOLLOW_UP.iter().collect(),
+    };
+    let options = |name: &str| -> &'static [(&'static str, &'static str)] {
+        match name {
+            "cnil_decision" => CNIL_DECISIONS,
+            "status" => REQUEST_STATUSES,
+            _ => KINDS,
+        }
+    };
+    let list = format!("{}/{}", base(org), texts.slug);
+    let path = format!("{list}/{id}");
+    let values = json!({
+        "title": format!("{} — {}", found.reference, org.name),
+        "path": path,
+        "list": list,
+        "texts": texts,
+        "deadline": found.deadline,
+        "urgency": found.urgency,
+        "version": fields.get("version"),
+        "inputs": controls.iter().map(|(name, label, kind)| json!({
+            "name": name, "label": label, "kind": kind, "id": log_control(name), "value": fields.get(name),
+            "options": if *kind == "select" {
+                options(name).iter().map(|(v, l)| json!({ "value": v, "label": l })).collect::<Vec<_>>()
+            } else {
+                Vec::new()
+            },
+            "error": refusal.message(name),
+        })).collect::<Vec<_>>(),
+        "requests": log == domain::Log::Requests,
+        "extended": fields.get("extended") == "oui",
+        "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
+        "errors": refusal.errors,
+    });
+    let shell = shell(on, org, &[(texts.title, list.as_str()), (found.reference.as_str(), path.as_str())])
+        .notice(refusal.notice);
+    Ok(page::render_status(status, "rgpd_entry.html", shell, values))
+}
+
+/// `/rgpd/{org}/violations/{violation}`: a breach as recorded, as a form.
+pub(super) async fn breach_form(
+    on: On<RgpdState>,
+    Path((key, id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    entry_form(on, key, id, domain::Log::Breaches).await
+}
+
+/// `/rgpd/{org}/demandes/{demande}`: a request as recorded, as a form.
+pub(super) async fn request_form(
+    on: On<RgpdState>,
+    Path((key, id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    entry_form(on, key, id, domain::Log::Requests).await
+}
+
+async fn entry_form(on: On<RgpdState>, key: String, id: String, log: domain::Log) -> Result<Response, PageError> {
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
+    let shown = entry(&on, &org, log, &id).await?.fields;
+    entry_page(&on, &org, log, &id, Reply::shown(&shown, None)).await
+}
+
+/// Posted: the breach changed, at the version the form was shown at.
+pub(super) async fn breach_save(
+    on: On<RgpdState>,
+    Path((key, id)): Path<(String, String)>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    entry_save(on, key, id, domain::Log::Breaches, fields).await
+}
+
+/// Posted: the request changed, at the version the form was shown at.
+pub(super) async fn request_save(
+    on: On<RgpdState>,
+    Path((key, id)): Path<(String, String)>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    entry_save(on, key, id, domain::Log::Requests, fields).await
+}
+
+/// Saves an entry if the form's version is still the stored one; a stale version keeps
+/// what was typed, says so in French, and offers to save over the newer version.
+async fn entry_save(
+    on: On<RgpdState>,
+    key: String,
+    id: String,
+    log: domain::Log,
+    mut fields: Fields,
+) -> Result<Response, PageError> {
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_WRITE).await?;
+    let current = entry(&on, &org, log, &id).await?;
+    let Ok(shown) = fields.get("version").parse::<i64>() else {
+        let problem =
+            Problem::invalid_field("version", "version de l'entrée absente du formulaire : rechargez la page");
+        return entry_page(&on, &org, log, &id, Reply::refused(&fields, &problem, log_control)).await;
+    };
+    let actor = &on.signed.0.actor;
+    let saved = match log {
+        domain::Log::Breaches => match breach_input(&fields) {
+            Ok(input) => breaches::update(&on.state, actor, &org, &id, input, shown).await.map(|_| ()),
+            Err(p) => Err(p),
+        },
+        domain::Log::Requests => match request_input(&fields) {
+            Ok(input) => requests::update(&on.state, actor, &org, &id, input, shown).await.map(|_| ()),
+            Err(p) => Err(p),
+        },
+    };
+    match saved {
+        Ok(()) => Ok(page::redirect(&format!("{}/{}?apres=modification", base(&org), texts_of(log).slug))),
+        Err(p) if p.kind == ProblemKind::PreconditionFailed => {
+            let newer = current.fields.get("version").parse().unwrap_or_default();
+            let conflict = stale_version(&mut fields, newer, "cette entrée a été modifiée");
+            entry_page(&on, &org, log, &id, Reply::refused(&fields, &conflict, log_control)).await
+        }
+        Err(p) if p.kind.status().is_server_error() => Err(p.into()),
+        Err(p) if p.kind == ProblemKind::NotFound => Err(p.into()),
+        Err(p) => entry_page(&on, &org, log, &id, Reply::refused(&fields, &p, log_control)).await,
     }
 }
 

@@ -3,7 +3,8 @@
 //! named and where each is filled, each fiche with its Art. 30 fields and its DPIA
 //! criteria), its exports as downloads, its snapshots (take one, compare two or one with
 //! now, field by field), and the organisation's RGPD contacts under the version check.
-//! The breach and request logs are in `logs`, the processor contracts in `contracts`.
+//! The breach and request logs (each entry edited under the version check) are in `logs`,
+//! the processor contracts (added, and edited under the version check) in `contracts`.
 //! Every rule and every scope check is the RGPD domain's (`ent_rgpd::rgpd`): the pages
 //! only call it.
 
@@ -51,8 +52,14 @@ where
         route(Method::POST, "/rgpd/{org}/violations", write, post(logs::breach_create)),
         route(Method::GET, "/rgpd/{org}/demandes", read, get(logs::request_list)),
         route(Method::POST, "/rgpd/{org}/demandes", write, post(logs::request_create)),
+        route(Method::GET, "/rgpd/{org}/violations/{violation}", read, get(logs::breach_form)),
+        route(Method::POST, "/rgpd/{org}/violations/{violation}", write, post(logs::breach_save)),
+        route(Method::GET, "/rgpd/{org}/demandes/{demande}", read, get(logs::request_form)),
+        route(Method::POST, "/rgpd/{org}/demandes/{demande}", write, post(logs::request_save)),
         route(Method::GET, "/rgpd/{org}/contrats", read, get(contracts::list)),
         route(Method::POST, "/rgpd/{org}/contrats", write, post(contracts::add)),
+        route(Method::GET, "/rgpd/{org}/contrats/{contrat}", read, get(contracts::show)),
+        route(Method::POST, "/rgpd/{org}/contrats/{contrat}", write, post(contracts::save)),
     ]
 }
 

@@ -176,14 +176,38 @@ pub async fn applicant_org(store: &Store, key: &str) -> Result<Org, Problem> {
     ent_platform::registry::resolve_field_org(store, "applicant", key, &MEMBER_KINDS, expected).await
 }
 
-fn check_quantities(input: &NewApplication, pre: &Prefill, checks: &mut Checks) -> MemberQuantities {
-    let q = MemberQuantities {
-        schools: input.schools.unwrap_or(pre.quantities.schools),
-        classes: input.classes.unwrap_or(0),
-        pupils: input.pupils.unwrap_or(pre.quantities.pupils),
-        teacher_accounts: input.teacher_accounts.unwrap_or(0),
-        parent_accounts: input.parent_accounts.unwrap_or(0),
-    };
+/// `PATCH /groupements/{id}/applications/{application}` (with `If-Match`): what the applicant
+/// changes before the deadline; an absent field keeps its value.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationPatch {
+    /// Number of the council decision (délibération).
+    #[schemars(length(min = 1, max = 50))]
+    pub deliberation_number: Option<String>,
+    /// `YYYY-MM-DD`, not in the future.
+    #[schemars(extend("format" = "date"))]
+    pub deliberation_date: Option<String>,
+    pub schools: Option<i64>,
+    pub classes: Option<i64>,
+    pub pupils: Option<i64>,
+    pub teacher_accounts: Option<i64>,
+    pub parent_accounts: Option<i64>,
+}
+
+/// Checks the délibération of an application; the trimmed number.
+fn check_deliberation(number: &str, date: &str, today: chrono::NaiveDate, checks: &mut Checks) -> String {
+    let number = number.trim().to_string();
+    if number.is_empty() || number.chars().count() > 50 {
+        checks.fail("deliberation_number", "numéro de la délibération obligatoire (50 caractères au plus)");
+    }
+    checks.line("deliberation_number", &number);
+    if checks.date("deliberation_date", date.trim()).is_some_and(|d| d > today) {
+        checks.fail("deliberation_date", "la délibération ne peut pas être datée dans le futur");
+    }
+    number
+}
+
+fn check_quantities(q: MemberQuantities, pre: &Prefill, checks: &mut Checks) -> MemberQuantities {
     let fields = [
         ("schools", q.schools),
         ("classes", q.classes),
@@ -393,15 +417,15 @@ pub async fn apply(
     refuse_overlap(ctx.store, g, applicant).await?;
     let pre = prefill(ctx.store, applicant).await?;
     let mut checks = Checks::default();
-    let number = input.deliberation_number.trim().to_string();
-    if number.is_empty() || number.chars().count() > 50 {
-        checks.fail("deliberation_number", "numéro de la délibération obligatoire (50 caractères au plus)");
-    }
-    checks.line("deliberation_number", &number);
-    if checks.date("deliberation_date", input.deliberation_date.trim()).is_some_and(|d| d > today) {
-        checks.fail("deliberation_date", "la délibération ne peut pas être datée dans le futur");
-    }
-    let q = check_quantities(&input, &pre, &mut checks);
+    let number = check_deliberation(&input.deliberation_number, &input.deliberation_date, today, &mut checks);
+    let declared = MemberQuantities {
+        schools: input.schools.unwrap_or(pre.quantities.schools),
+        classes: input.classes.unwrap_or(0),
+        pupils: input.pupils.unwrap_or(pre.quantities.pupils),
+        teacher_accounts: input.teacher_accounts.unwrap_or(0),
+        parent_accounts: input.parent_accounts.unwrap_or(0),
+    };
+    let q = check_quantities(declared, &pre, &mut checks);
     checks.finish()?;
     let at = timestamp(ctx.now);
     let mut tx = ctx.store.begin_write().await?;
@@ -448,6 +472,84 @@ pub async fn apply(
     notify(&mut tx, ctx, g, &g.coordinator.id, ent_kernel::kernel::roles::Role::Coordinateur, "applied", extra).await?;
     tx.commit().await?;
     get(ctx.store, &g.id, &id).await
+}
+
+/// The applicant changes its application (délibération, quantities) while it awaits the
+/// coordinator's decision and the application deadline has not passed; `expected_version` is
+/// the version the change was based on (412 otherwise).
+pub async fn update(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    app: &Application,
+    expected_version: i64,
+    patch: ApplicationPatch,
+) -> Result<Application, Problem> {
+    conflict_unless(g.status == Status::Open, || {
+        format!("le groupement {} est {} : les candidatures ne se modifient plus", g.reference, g.status.label())
+    })?;
+    let today = ctx.today();
+    conflict_unless(today.to_string() <= g.application_deadline, || {
+        format!(
+            "la date limite des adhésions au groupement {} était le {} : la candidature ne se modifie plus",
+            g.reference,
+            ent_kernel::clock::french_date(&g.application_deadline)
+        )
+    })?;
+    conflict_unless(app.status == ApplicationStatus::Applied, || {
+        format!("cette candidature est {} : elle ne se modifie plus", app.status.label())
+    })?;
+    let applicant = ent_platform::registry::get_org(ctx.store, &app.applicant.id)
+        .await?
+        .ok_or_else(|| Problem::not_found("candidat introuvable"))?;
+    let pre = prefill(ctx.store, &applicant).await?;
+    let mut checks = Checks::default();
+    let number = check_deliberation(
+        patch.deliberation_number.as_deref().unwrap_or(&app.deliberation_number),
+        patch.deliberation_date.as_deref().unwrap_or(&app.deliberation_date),
+        today,
+        &mut checks,
+    );
+    let date = patch.deliberation_date.as_deref().unwrap_or(&app.deliberation_date).trim().to_string();
+    let old = app.quantities;
+    let declared = MemberQuantities {
+        schools: patch.schools.unwrap_or(old.schools),
+        classes: patch.classes.unwrap_or(old.classes),
+        pupils: patch.pupils.unwrap_or(old.pupils),
+        teacher_accounts: patch.teacher_accounts.unwrap_or(old.teacher_accounts),
+        parent_accounts: patch.parent_accounts.unwrap_or(old.parent_accounts),
+    };
+    let q = check_quantities(declared, &pre, &mut checks);
+    checks.finish()?;
+    let mut tx = ctx.store.begin_write().await?;
+    let query = sqlx::query(
+        "UPDATE groupement_members SET deliberation_number = $1, deliberation_date = $2, schools = $3, classes = $4, \
+         pupils = $5, teacher_accounts = $6, parent_accounts = $7, version = version + 1, updated_at = $8 \
+         WHERE id = $9 AND version = $10",
+    )
+    .bind(&number)
+    .bind(&date)
+    .bind(q.schools)
+    .bind(q.classes)
+    .bind(q.pupils)
+    .bind(q.teacher_accounts)
+    .bind(q.parent_accounts);
+    update_versioned(&mut tx, query, ctx.now, &app.id, expected_version, app.version).await?;
+    ctx.record(
+        &mut tx,
+        "groupements.application_update",
+        &g.id,
+        Some(&app.applicant.id),
+        json!({
+            "application": app.id,
+            "applicant": app.applicant.code,
+            "deliberation": number,
+            "before": { "deliberation_number": app.deliberation_number, "deliberation_date": app.deliberation_date, "quantities": old },
+            "quantities": q,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    get(ctx.store, &g.id, &app.id).await
 }
 
 async fn decide(

@@ -7,7 +7,7 @@
 use super::award::{self, AwardInput};
 use super::costs::Shares;
 use super::documents::{self, Kind, LibraryFilter, StoredDocument};
-use super::membership::{self, Application, NewApplication, Prefill};
+use super::membership::{self, Application, ApplicationPatch, NewApplication, Prefill};
 use super::{Ctx, GroupementsState};
 use super::{Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
 use axum::extract::{Path, State};
@@ -74,6 +74,13 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         apply,
     )
     .creates::<NewApplication, Application>(),
+    api.patch(
+        "/api/v1/groupements/{id}/applications/{application}",
+        "Modifier sa candidature (If-Match ; jusqu'à la date limite, avant la décision)",
+        &GROUPEMENTS_APPLY,
+        update_application,
+    )
+    .if_match_update::<ApplicationPatch, Application>(),
     api.post(
         "/api/v1/groupements/{id}/applications/{application}/withdraw",
         "Retirer sa candidature (jusqu'à la clôture)",
@@ -398,12 +405,49 @@ pub async fn withdraw_for(
     g: &Groupement,
     application: &str,
 ) -> Result<Application, Problem> {
+    let app = own_application(state, caller, g, application).await?;
+    membership::withdraw(&state.ctx(&caller.actor), g, &app).await
+}
+
+async fn update_application(
+    Op { state, caller, key: (id, application) }: Op<GroupementsState, (String, String)>,
+    if_match: IfMatchHeader,
+    ApiJson(body): ApiJson<ApplicationPatch>,
+) -> Result<Response, Problem> {
+    let g = super::must_get(&state.store, &id).await?;
+    let app = own_application(&state, &caller, &g, &application).await?;
+    let version = if_match.version(app.version)?;
+    let updated = membership::update(&state.ctx(&caller.actor), &g, &app, version, body).await?;
+    Ok(Versioned::ok(updated).into_response())
+}
+
+/// The application `application` of `g`, its applicant in the caller's scope (404 otherwise).
+pub async fn own_application(
+    state: &GroupementsState,
+    caller: &Caller,
+    g: &Groupement,
+    application: &str,
+) -> Result<Application, Problem> {
     let app = membership::get(&state.store, &g.id, application).await?;
     let applicant = ent_platform::registry::get_org(&state.store, &app.applicant.id)
         .await?
         .ok_or_else(|| Problem::not_found("candidat introuvable"))?;
     caller.require(&state.store, &applicant).await?;
-    membership::withdraw(&state.ctx(&caller.actor), g, &app).await
+    Ok(app)
+}
+
+/// Changes the application `application` of `g` (its applicant in the caller's scope) from
+/// the `expected_version` the caller read.
+pub async fn update_for(
+    state: &GroupementsState,
+    caller: &Caller,
+    g: &Groupement,
+    application: &str,
+    expected_version: i64,
+    patch: ApplicationPatch,
+) -> Result<Application, Problem> {
+    let app = own_application(state, caller, g, application).await?;
+    membership::update(&state.ctx(&caller.actor), g, &app, expected_version, patch).await
 }
 
 async fn accept(op: Op<GroupementsState, (String, String)>) -> Result<Response, Problem> {

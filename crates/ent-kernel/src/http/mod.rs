@@ -179,6 +179,15 @@ impl<S> ApiRoute<S> {
         self
     }
 
+    /// Any file as the body (its kind is recognised from its bytes, not from `Content-Type`).
+    pub fn file_body(mut self) -> Self {
+        self.request = Some((
+            "application/octet-stream",
+            |_| schemars::json_schema!({ "type": "string", "contentMediaType": "application/octet-stream" }),
+        ));
+        self
+    }
+
     /// A JSON success response; call it once per status the route can answer.
     pub fn responds<T: JsonSchema>(mut self, status: StatusCode) -> Self {
         self.responses.push((status, "application/json", Some(schema_of::<T>)));

@@ -53,6 +53,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0026_console_oidc.sql",
     "0027_ticket_attachments.sql",
     "0028_notification_preferences.sql",
+    "0029_processor_contract_versions.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -230,6 +231,11 @@ mod tests {
             28,
             "482a1aa0e3e47a9b9943bfd18cf378b724bbec43159655aa6172a46327458081e3373e98161a37873505d63dd1c59d39",
             "482a1aa0e3e47a9b9943bfd18cf378b724bbec43159655aa6172a46327458081e3373e98161a37873505d63dd1c59d39",
+        ),
+        (
+            29,
+            "a118d11bac54ba92814a7028cf36eae2724d59ddcc3d5c3d474a34685287feed57cdf74c0a3bdc5a6eda788bfe2bb24e",
+            "a118d11bac54ba92814a7028cf36eae2724d59ddcc3d5c3d474a34685287feed57cdf74c0a3bdc5a6eda788bfe2bb24e",
         ),
     ];
 

@@ -34,6 +34,8 @@ pub struct ProcessorContract {
     /// Where the contract comes from: `groupement`, `manual`, ...
     pub source_kind: String,
     pub source_id: Option<String>,
+    /// Checked by an edit against the version it was based on.
+    pub version: i64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -120,7 +122,8 @@ pub async fn record(
          title, art28_clauses, starts_on, ends_on, source_kind, source_id, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
          ON CONFLICT (id) DO UPDATE SET parent_processor_org_id = $4, title = $6, art28_clauses = $7, \
-         starts_on = $8, ends_on = $9, source_kind = $10, source_id = $11, updated_at = $12",
+         starts_on = $8, ends_on = $9, source_kind = $10, source_id = $11, updated_at = $12, \
+         version = processor_contracts.version + 1",
     )
     .bind(&id)
     .bind(&new.processor_org_id)
@@ -151,8 +154,68 @@ pub async fn record(
     Ok(id)
 }
 
+/// What the client of a contract changes in it (the parties and the reference stay).
+#[derive(Debug, Clone)]
+pub struct ContractChange {
+    pub title: String,
+    pub art28_clauses: bool,
+    pub starts_on: Option<String>,
+    pub ends_on: Option<String>,
+}
+
+/// Changes `current` as `change` says, if it is still at the `expected` version (412
+/// otherwise), in the caller's transaction; checked as a new contract is. Audited.
+pub async fn update(
+    tx: &mut Tx,
+    store: &Store,
+    actor: &Actor,
+    current: &ProcessorContract,
+    change: &ContractChange,
+    expected: i64,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let as_new = NewContract {
+        processor_org_id: current.processor.id.clone(),
+        client_org_id: current.client.id.clone(),
+        parent_processor_org_id: current.parent_processor.as_ref().map(|p| p.id.clone()),
+        reference: current.reference.clone(),
+        title: change.title.clone(),
+        art28_clauses: change.art28_clauses,
+        starts_on: change.starts_on.clone(),
+        ends_on: change.ends_on.clone(),
+        source_kind: current.source_kind.clone(),
+        source_id: current.source_id.clone(),
+    };
+    check(tx, &as_new).await?;
+    let query = sqlx::query(
+        "UPDATE processor_contracts SET title = $1, art28_clauses = $2, starts_on = $3, ends_on = $4, \
+         version = version + 1, updated_at = $5 WHERE id = $6 AND version = $7",
+    )
+    .bind(change.title.trim().to_string())
+    .bind(change.art28_clauses as i64)
+    .bind(change.starts_on.clone())
+    .bind(change.ends_on.clone());
+    ent_kernel::store::update_versioned(tx, query, now, &current.id, expected, current.version).await?;
+    let change = Change {
+        actor: &actor.name,
+        action: "contracts.update",
+        target_kind: "processor_contract",
+        target_id: &current.id,
+        scope_org_id: Some(&current.client.id),
+        summary: serde_json::json!({
+            "processor": current.processor.id, "client": current.client.id, "reference": current.reference,
+            "before": { "title": current.title, "art28_clauses": current.art28_clauses,
+                        "starts_on": current.starts_on, "ends_on": current.ends_on },
+            "title": change.title, "art28_clauses": change.art28_clauses,
+            "starts_on": change.starts_on, "ends_on": change.ends_on,
+        }),
+    };
+    audit::append(tx, store.backend(), change, now).await?;
+    Ok(())
+}
+
 const COLUMNS: &str = "id, processor_org_id, client_org_id, parent_processor_org_id, reference, title, \
-    art28_clauses, starts_on, ends_on, source_kind, source_id, created_at, updated_at";
+    art28_clauses, starts_on, ends_on, source_kind, source_id, version, created_at, updated_at";
 
 async fn org_ref(
     store: &Store,
@@ -182,6 +245,7 @@ struct ContractRow {
     ends_on: Option<String>,
     source_kind: String,
     source_id: Option<String>,
+    version: i64,
     created_at: String,
     updated_at: String,
 }
@@ -208,6 +272,7 @@ async fn list_where(store: &Store, column: &str, org_id: &str) -> Result<Vec<Pro
             ends_on: row.ends_on,
             source_kind: row.source_kind,
             source_id: row.source_id,
+            version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
         });

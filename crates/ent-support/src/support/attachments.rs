@@ -7,6 +7,8 @@
 
 use super::tickets::{find, hides_requester, load_for_update, pseudonym, Ctx, TicketRow};
 use super::Viewer;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
 use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
 use ent_kernel::store::{new_id, timestamp};
 use ent_platform::audit;
@@ -60,6 +62,39 @@ impl Magic {
             }
         }
     }
+}
+
+/// The media types an attachment is served with, one per accepted kind.
+pub fn content_types() -> Vec<&'static str> {
+    KINDS.iter().map(|(_, content_type, _)| *content_type).collect()
+}
+
+/// A downloaded file: no script, no plug-in, no same-origin access even if a browser
+/// were to render it.
+const SANDBOX: &str = "sandbox; default-src 'none'";
+
+/// `rapport été.pdf` → `rapport%20%C3%A9t%C3%A9.pdf` (RFC 8187 `filename*`).
+fn percent_encoded(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The attachment as a download: `attachment` with its name (ASCII and UTF-8),
+/// `nosniff`, never cached, and a sandboxing policy.
+pub fn served(a: &Attachment, bytes: Vec<u8>) -> Response {
+    let mut response = ent_documents::documents::response::document(bytes, &a.content_type, &a.file_name);
+    let ascii = ent_documents::documents::response::safe_file_name(&a.file_name);
+    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", percent_encoded(&a.file_name));
+    let h = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, value);
+    }
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(SANDBOX));
+    response
 }
 
 /// The accepted extensions, for the forms' hint and the refusals.

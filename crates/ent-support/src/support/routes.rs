@@ -1,6 +1,7 @@
 //! `/api/v1/support`: tickets, their history, comments, status changes,
 //! escalations and returns (If-Match), reports, policies and contracts.
 
+use super::attachments::{self, Attachment, Upload};
 use super::report::{self, GroupBy, ReportQuery, ReportRow};
 use super::tickets::{
     self, Ctx, EscalateInput, HistoryEntry, NewComment, NewTicket, ReturnInput, Ticket, TicketFilter, TicketPatch,
@@ -8,6 +9,7 @@ use super::tickets::{
 };
 use super::{resolve_contract, set_contract, Contract, ContractInput};
 use crate::support::SupportState;
+use axum::body::{to_bytes, Body};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +24,8 @@ use ent_platform::identity::authz::{
 };
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::get_org;
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 ent_kernel::route_table!(SupportState, "support", |api| vec![
     api.get("/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, list)
@@ -36,6 +40,29 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
     api.post("/api/v1/support/tickets/{id}/comments", "Commenter (public ou interne)", &SUPPORT_COMMENT, comment)
         .json_body::<NewComment>()
         .created_versioned::<Ticket>(),
+    api.get(
+        "/api/v1/support/tickets/{id}/attachments",
+        "Pièces jointes visibles du ticket (nom, type, taille, auteur, date)",
+        &SUPPORT_READ,
+        list_attachments,
+    )
+    .ok::<Vec<Attachment>>(),
+    api.post(
+        "/api/v1/support/tickets/{id}/attachments",
+        "Joindre un fichier (corps brut, nom en paramètre ; 5 Mio, types acceptés)",
+        &SUPPORT_COMMENT,
+        attach,
+    )
+    .query::<AttachQuery>()
+    .file_body()
+    .created::<Vec<Attachment>>(),
+    api.get(
+        "/api/v1/support/tickets/{id}/attachments/{file}",
+        "Télécharger une pièce jointe (toujours en téléchargement)",
+        &SUPPORT_READ,
+        download_attachment,
+    )
+    .produces(StatusCode::OK, &attachments::content_types()),
     api.post(
         "/api/v1/support/tickets/{id}/transition",
         "Changer le statut (If-Match requis)",
@@ -138,6 +165,54 @@ async fn comment(
     ApiJson(body): ApiJson<NewComment>,
 ) -> Result<Response, Problem> {
     Ok(Versioned::created(tickets::comment(&ctx(&state, &caller), &id, body).await?).into_response())
+}
+
+/// `POST …/attachments?name=&visibility=`: the file is the raw body.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AttachQuery {
+    /// The file's name; its extension must match its content (PDF, PNG, JPEG, TXT, CSV, ODT, ODS, DOCX, XLSX).
+    #[schemars(length(min = 1, max = 255))]
+    pub name: String,
+    /// `public` (default: the requester sees it) or `internal` (support levels only), as a comment's.
+    #[schemars(extend("enum" = ["public", "internal"]))]
+    pub visibility: Option<String>,
+}
+
+async fn list_attachments(Op { state, caller, key: id }: Op<SupportState>) -> Result<Json<Vec<Attachment>>, Problem> {
+    Ok(Json(attachments::list(&ctx(&state, &caller), &id).await?))
+}
+
+async fn attach(
+    Op { state, caller, key: id }: Op<SupportState>,
+    ApiQuery(q): ApiQuery<AttachQuery>,
+    body: Body,
+) -> Result<Response, Problem> {
+    let public = match q.visibility.as_deref().unwrap_or("public") {
+        "public" => true,
+        "internal" => false,
+        other => {
+            return Err(Problem::invalid_field(
+                "visibility",
+                format!("visibilité « {other} » inconnue : public ou internal"),
+            ))
+        }
+    };
+    let context = ctx(&state, &caller);
+    // The ticket first: one the caller may not see is not revealed by a check of the file.
+    tickets::get(&context, &id).await?;
+    let bytes = to_bytes(body, attachments::MAX_BYTES)
+        .await
+        .map_err(|_| Problem::new(ent_kernel::error::ProblemKind::PayloadTooLarge, "le fichier dépasse 5 Mio"))?;
+    let file = attachments::check("file", Upload { name: q.name, bytes: bytes.to_vec() })?;
+    let added = attachments::attach(&context, &id, public, vec![file]).await?;
+    Ok((StatusCode::CREATED, Json(added)).into_response())
+}
+
+async fn download_attachment(
+    Op { state, caller, key: (id, file) }: Op<SupportState, (String, String)>,
+) -> Result<Response, Problem> {
+    let (attachment, bytes) = attachments::read(&ctx(&state, &caller), &id, &file).await?;
+    Ok(attachments::served(&attachment, bytes))
 }
 
 async fn report(

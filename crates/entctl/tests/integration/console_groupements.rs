@@ -332,3 +332,87 @@ async fn application_ids(store: &Store, reference: &str, communes: &[Org]) -> Ve
     }
     ids
 }
+
+backend_test!(a_commune_edits_its_application_from_a_prefilled_form_until_the_deadline);
+async fn a_commune_edits_its_application_from_a_prefilled_form_until_the_deadline(db: TestDb) {
+    let scene = scene(&db.store).await;
+    let store = db.store.clone();
+    let app = TestApp::builder(db).build().await;
+    let coord = sign_in(&app, COORD).await;
+    let opened = post_form(&app, &coord, "/groupements/nouveau", &creation(&scene.coordinator, 70)).await;
+    let location = opened.header("location").unwrap().to_string();
+    let reference = location.trim_start_matches("/groupements/").split('?').next().unwrap().to_string();
+    let path = format!("/groupements/{reference}");
+    let mairie = sign_in(&app, MAIRIES[0]).await;
+    let other = sign_in(&app, MAIRIES[1]).await;
+    let first = owned(&[("deliberation", "2026-DCM-7"), ("date-deliberation", "2026-06-30"), ("classes", "4")]);
+    let sent = post_form(&app, &mairie, &format!("{path}/candidature"), &first).await;
+    follow(&app, &mairie, &sent, &format!("{path}?apres=candidature")).await;
+    let id = application_of(&store, &reference, &scene.communes[0]).await;
+    let edit = format!("{path}/candidatures/{id}/modifier");
+
+    // The groupement page links the form; the form shows what was recorded and its version.
+    let page = get(&app, &mairie, &path).await;
+    assert!(page.text.contains(&format!("href=\"{edit}\"")), "{}", page.text);
+    let form = get(&app, &mairie, &edit).await;
+    assert_eq!(form.status, 200, "{}", form.text);
+    assert!(form.text.contains("value=\"2026-DCM-7\"") && form.text.contains("value=\"2026-06-30\""), "{}", form.text);
+    assert!(form.text.contains("id=\"classes\" name=\"classes\" value=\"4\""), "{}", form.text);
+    assert!(
+        form.text.contains("name=\"version\" value=\"1\"") && form.text.contains("name=\"_csrf\""),
+        "{}",
+        form.text
+    );
+
+    // Saved at the version shown: the page says so and shows the new délibération.
+    let changed = owned(&[
+        ("deliberation", "2026-DCM-7 rectifiée"),
+        ("date-deliberation", "2026-07-02"),
+        ("classes", "6"),
+        ("version", "1"),
+    ]);
+    let sent = post_form(&app, &mairie, &edit, &changed).await;
+    let page = follow(&app, &mairie, &sent, &format!("{path}?apres=modification")).await;
+    assert!(page.text.contains("Votre candidature est modifiée.") && page.text.contains("2026-DCM-7 rectifiée"));
+    let classes: i64 = sqlx::query_scalar("SELECT classes FROM groupement_members WHERE id = $1")
+        .bind(&id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(classes, 6);
+
+    // The same form posted again (version 1, now stale): a French message, the typing kept, nothing lost.
+    let mut stale = changed.clone();
+    stale[2] = ("classes", "9".to_string());
+    let refused = post_form(&app, &mairie, &edit, &stale).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert!(refused.text.contains("modifiée par quelqu"), "{}", refused.text);
+    assert!(refused.text.contains("id=\"classes\" name=\"classes\" value=\"9\""), "{}", refused.text);
+    assert!(refused.text.contains("name=\"version\" value=\"2\""), "{}", refused.text);
+    let classes: i64 = sqlx::query_scalar("SELECT classes FROM groupement_members WHERE id = $1")
+        .bind(&id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(classes, 6, "the stale form changed nothing");
+
+    // Another commune neither sees nor edits it.
+    assert_eq!(get(&app, &other, &edit).await.status, 404);
+    let forged = post_form(&app, &other, &edit, &owned(&[("deliberation", "X"), ("version", "2")])).await;
+    assert_eq!(forged.status, 404, "{}", forged.text);
+
+    // After the deadline the link is gone and the form is refused in French.
+    app.clock.set(t0() + chrono::Duration::days(60));
+    let mairie = sign_in(&app, MAIRIES[0]).await;
+    let page = get(&app, &mairie, &path).await;
+    assert!(!page.text.contains(&format!("href=\"{edit}\"")), "{}", page.text);
+    let late = post_form(
+        &app,
+        &mairie,
+        &edit,
+        &owned(&[("deliberation", "X"), ("date-deliberation", "2026-07-02"), ("version", "2")]),
+    )
+    .await;
+    assert_eq!(late.status, 409, "{}", late.text);
+    assert!(late.text.contains("date limite"), "{}", late.text);
+}

@@ -302,3 +302,166 @@ async fn breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub
         assert_eq!(get(app, &dpo, &format!("{vitry}/{page}")).await.status, 404, "{name}: {page}");
     }
 }
+
+backend_test!(a_breach_and_a_request_are_followed_up_in_their_forms_under_the_version_check);
+async fn a_breach_and_a_request_are_followed_up_in_their_forms_under_the_version_check(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let breaches = format!("{register}/violations");
+    let aware = typed_moment(-60);
+    let recorded = [
+        ("title", "Clé USB perdue"),
+        ("facts", "Une clé avec des bulletins a été perdue"),
+        ("aware_at", aware.as_str()),
+        ("data_categories", "identité, scolarité"),
+        ("people_approx", "40"),
+        ("records_approx", "40"),
+        ("consequences", "faibles"),
+        ("measures", "mots de passe changés"),
+    ];
+    assert_eq!(post_form(app, &dpo, &breaches, &recorded).await.status, 303, "{name}");
+    let log = get(app, &dpo, &breaches).await;
+    let entry = link(&log.text, &format!("{breaches}/"));
+
+    // The entry as recorded, its deadline close, at version 1.
+    let form = get(app, &dpo, &entry).await;
+    assert_eq!(form.status, 200, "{name}: {}", form.text);
+    assert!(form.text.contains("value=\"Clé USB perdue\"") && form.text.contains(&format!("value=\"{aware}\"")));
+    assert!(form.text.contains("échéance proche") && form.text.contains("name=\"version\" value=\"1\""), "{name}");
+    assert!(form.text.contains("name=\"_csrf\""), "{name}");
+
+    // Notified without its date: refused, the field named; with it: saved, the deadline met.
+    let notified_at = typed_moment(-1);
+    let mut follow_up: Vec<(&str, &str)> = recorded.to_vec();
+    follow_up.extend([("cnil_decision", "notified"), ("version", "1")]);
+    let refused = post_form(app, &dpo, &entry, &follow_up).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("href=\"#entree-cnil_notified_at\""), "{name}: {}", refused.text);
+    follow_up.extend([("cnil_notified_at", notified_at.as_str()), ("people_notified_at", notified_at.as_str())]);
+    let saved = post_form(app, &dpo, &entry, &follow_up).await;
+    let page = follow(app, &dpo, &saved).await;
+    assert!(page.text.contains("L'entrée est mise à jour.") || page.text.contains("L&#x27;entrée est mise à jour."));
+    assert!(row_of(&page.text, "Clé USB perdue").contains("décision prise"), "{name}: {}", page.text);
+    let stored: (String, Option<String>, i64) =
+        sqlx::query_as("SELECT cnil_decision, people_notified_at, version FROM rgpd_breaches WHERE title = $1")
+            .bind("Clé USB perdue")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!((stored.0.as_str(), stored.1.is_some(), stored.2), ("notified", true, 2), "{name}");
+
+    // The same form again (version 1, now stale): a French message, the input kept, nothing lost.
+    let mut stale = follow_up.clone();
+    stale[0] = ("title", "Clé USB perdue (bis)");
+    let conflict = post_form(app, &dpo, &entry, &stale).await;
+    assert_eq!(conflict.status, 409, "{name}: {}", conflict.text);
+    assert!(conflict.text.contains("modifiée par quelqu"), "{name}: {}", conflict.text);
+    assert!(conflict.text.contains("value=\"Clé USB perdue (bis)\""), "{name}: the input is kept");
+    assert!(conflict.text.contains("name=\"version\" value=\"2\""), "{name}: the newer version is offered");
+    let titles: i64 =
+        common::count(store, "SELECT COUNT(*) FROM rgpd_breaches WHERE title = $1", &["Clé USB perdue"]).await;
+    assert_eq!(titles, 1, "{name}: the stale form changed nothing");
+
+    // A request past its month: refused with a reason (its date required), then closed.
+    let requests = format!("{register}/demandes");
+    let received = (t0() - chrono::Duration::days(40)).format("%Y-%m-%d").to_string();
+    let new = [("kind", "erasure"), ("requester", "R. Ancienne"), ("received_on", received.as_str())];
+    assert_eq!(post_form(app, &dpo, &requests, &new).await.status, 303, "{name}");
+    let entry = link(&get(app, &dpo, &requests).await.text, &format!("{requests}/"));
+    let form = get(app, &dpo, &entry).await;
+    assert!(form.text.contains("délai dépassé") && form.text.contains("value=\"erasure\" selected"), "{name}");
+    let mut answer: Vec<(&str, &str)> = new.to_vec();
+    answer.extend([("status", "rejected"), ("notes", "Données nécessaires au service public"), ("version", "1")]);
+    let refused = post_form(app, &dpo, &entry, &answer).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("href=\"#entree-answered_on\""), "{name}: {}", refused.text);
+    let today = t0().format("%Y-%m-%d").to_string();
+    answer.push(("answered_on", today.as_str()));
+    let saved = post_form(app, &dpo, &entry, &answer).await;
+    let page = follow(app, &dpo, &saved).await;
+    let row = row_of(&page.text, "R. Ancienne");
+    assert!(row.contains("close") && !row.contains("délai dépassé"), "{name}: {row}");
+
+    // Another commune's entry is not revealed, read or written.
+    let vitry = register_of(store, "commune:94081").await;
+    let elsewhere = entry.replace(&register, &vitry);
+    assert_eq!(get(app, &dpo, &elsewhere).await.status, 404, "{name}");
+    assert_eq!(post_form(app, &dpo, &elsewhere, &answer).await.status, 404, "{name}");
+}
+
+backend_test!(a_processor_contract_is_edited_under_the_version_check_and_its_chain_follows);
+async fn a_processor_contract_is_edited_under_the_version_check_and_its_chain_follows(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let (id, version): (String, i64) =
+        sqlx::query_as("SELECT id, version FROM processor_contracts WHERE reference = $1 AND client_org_id = $2")
+            .bind("MARCHE-ENT-94034")
+            .bind(register.trim_start_matches("/rgpd/"))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    let contracts = format!("{register}/contrats");
+    let list = get(app, &dpo, &contracts).await;
+    assert!(
+        list.text.contains(&format!("href=\"{}\"", escaped(&format!("{contracts}/{id}")))),
+        "{name}: {}",
+        list.text
+    );
+    let edit = format!("{contracts}/{id}");
+    let form = get(app, &dpo, &edit).await;
+    assert_eq!(form.status, 200, "{name}: {}", form.text);
+    let shown = version.to_string();
+    assert!(form.text.contains(&format!("name=\"version\" value=\"{shown}\"")), "{name}: {}", form.text);
+    assert!(form.text.contains("id=\"contrat-art28\" name=\"art28\" value=\"oui\" checked"), "{name}: {}", form.text);
+
+    // An end before the start: refused, the field named, nothing changed.
+    let backwards = [
+        ("title", "Marché ENT revu"),
+        ("starts_on", "2026-09-01"),
+        ("ends_on", "2026-01-01"),
+        ("version", shown.as_str()),
+    ];
+    let refused = post_form(app, &dpo, &edit, &backwards).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("href=\"#contrat-ends_on\""), "{name}: {}", refused.text);
+
+    // Without the Art. 28 clauses, new dates: saved, the list says so.
+    let changed = [
+        ("title", "Marché ENT revu"),
+        ("starts_on", "2026-09-01"),
+        ("ends_on", "2029-08-31"),
+        ("version", shown.as_str()),
+    ];
+    let saved = post_form(app, &dpo, &edit, &changed).await;
+    let page = follow(app, &dpo, &saved).await;
+    let text = page.text.replace("&#x27;", "'");
+    let row = row_of(&text, "MARCHE-ENT-94034");
+    assert!(row.contains("sans clauses de l'article 28") && row.contains("2029-08-31"), "{name}: {row}");
+    let stored: (i64, String, i64) =
+        sqlx::query_as("SELECT art28_clauses, title, version FROM processor_contracts WHERE id = $1")
+            .bind(&id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored, (0, "Marché ENT revu".to_string(), version + 1), "{name}");
+
+    // The same form again (now stale): a French message, the input kept, nothing lost.
+    let stale = [("title", "Autre intitulé"), ("art28", "oui"), ("version", shown.as_str())];
+    let conflict = post_form(app, &dpo, &edit, &stale).await;
+    assert_eq!(conflict.status, 409, "{name}: {}", conflict.text);
+    assert!(conflict.text.contains("modifié par quelqu") && conflict.text.contains("value=\"Autre intitulé\""));
+    let title: String = sqlx::query_scalar("SELECT title FROM processor_contracts WHERE id = $1")
+        .bind(&id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(title, "Marché ENT revu", "{name}: the stale form changed nothing");
+
+    // Another commune's contract is not revealed, read or written.
+    let vitry = register_of(store, "commune:94081").await;
+    assert_eq!(get(app, &dpo, &edit.replace(&register, &vitry)).await.status, 404, "{name}");
+    assert_eq!(get(app, &dpo, &format!("{contracts}/inconnu")).await.status, 404, "{name}");
+    assert_eq!(post_form(app, &dpo, &edit.replace(&register, &vitry), &changed).await.status, 404, "{name}");
+}

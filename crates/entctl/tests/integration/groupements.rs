@@ -889,3 +889,87 @@ async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::com
     }
     assert!(matches!(entcp::audit::verify(&w.store).await.unwrap(), entcp::audit::Verification::Intact { .. }));
 }
+
+backend_test!(a_commune_edits_its_application_until_the_deadline_and_never_another_ones);
+async fn a_commune_edits_its_application_until_the_deadline_and_never_another_ones(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let api = |p: &str| format!("/api/v1{p}");
+    let body = json!({
+        "coordinator": format!("syndicat_mixte:{}", w.coordinator.code),
+        "title": "ENT 1er degré",
+        "object": "ENT des écoles",
+        "application_deadline": "2026-09-30",
+    });
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    let (commune, client) = &w.communes[0];
+    let application =
+        json!({ "applicant": commune.id, "deliberation_number": "DCM-1", "deliberation_date": "2026-05-12" });
+    let (status, app) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let app_id = app["id"].as_str().unwrap().to_string();
+    let version = app["version"].as_i64().unwrap();
+    let url = api(&format!("/groupements/{id}/applications/{app_id}"));
+    let change = json!({ "deliberation_number": "DCM-1 rectifiée", "classes": 3, "pupils": 1 });
+
+    // Without If-Match, then at another version: refused, nothing changed.
+    let (status, _) = send(client.patch(&url).json(&change)).await;
+    assert_eq!(status, 428, "{name}");
+    let (status, _) = send(client.patch(&url).header("if-match", format!("\"{}\"", version + 5)).json(&change)).await;
+    assert_eq!(status, 412, "{name}");
+    // A quantity beyond what the registry allows is named.
+    let too_many = json!({ "schools": app["quantities"]["schools"].as_i64().unwrap() + 1 });
+    let (status, problem) = send(client.patch(&url).header("if-match", format!("\"{version}\"")).json(&too_many)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["schools".to_string()]), "{name}: {problem}");
+
+    // Before the deadline: changed, the rest kept, a new version, audited.
+    let (status, edited) = send(client.patch(&url).header("if-match", format!("\"{version}\"")).json(&change)).await;
+    assert_eq!(status, 200, "{name}: {edited}");
+    assert_eq!(edited["deliberation_number"], "DCM-1 rectifiée", "{edited}");
+    assert_eq!(edited["deliberation_date"], "2026-05-12", "{edited}");
+    assert_eq!((edited["quantities"]["classes"].as_i64(), edited["quantities"]["pupils"].as_i64()), (Some(3), Some(1)));
+    assert_eq!(edited["quantities"]["schools"], app["quantities"]["schools"], "{edited}");
+    assert_eq!(edited["version"].as_i64(), Some(version + 1), "{edited}");
+    let (status, again) = send(client.patch(&url).header("if-match", format!("\"{version}\"")).json(&change)).await;
+    assert_eq!(status, 412, "{name}: the version read before the change is stale: {again}");
+    let audited: Vec<String> =
+        sqlx::query("SELECT summary FROM audit_log WHERE action = 'groupements.application_update' AND target_id = $1")
+            .bind(&id)
+            .fetch_all(w.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("summary"))
+            .collect();
+    assert_eq!(audited.len(), 1, "{name}: {audited:?}");
+    assert!(audited[0].contains("DCM-1 rectifiée") && audited[0].contains("\"DCM-1\""), "{audited:?}");
+
+    // Another commune (and the outsider) cannot edit it: not revealed.
+    let current = format!("\"{}\"", version + 1);
+    let (other, other_client) = &w.communes[1];
+    assert_ne!(other.id, commune.id);
+    let (status, problem) = send(other_client.patch(&url).header("if-match", &current).json(&change)).await;
+    assert_eq!(status, 404, "{name}: {problem}");
+    let (status, _) = send(w.outsider.patch(&url).header("if-match", &current).json(&change)).await;
+    assert_eq!(status, 404, "{name}");
+
+    // After the deadline (another server, clock later): 409, nothing changed.
+    let late =
+        TestApp::over(&w.store).clock(Arc::new(FixedClock::new(t0() + chrono::Duration::days(30)))).build().await;
+    let (status, problem) = send(client.to(&late).patch(&url).header("if-match", &current).json(&change)).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("date limite"), "{problem}");
+    assert_eq!(problem["title"].as_str().map(|t| t.is_empty()), Some(false), "{problem}");
+
+    // Once decided: 409.
+    let (status, _) = send(w.coord.post(api(&format!("/groupements/{id}/applications/{app_id}/accept")))).await;
+    assert_eq!(status, 200, "{name}");
+    let (_, accepted) = send(client.get(api(&format!("/groupements/{id}/applications")))).await;
+    let accepted_version = accepted[0]["version"].as_i64().unwrap();
+    let (status, problem) =
+        send(client.patch(&url).header("if-match", format!("\"{accepted_version}\"")).json(&change)).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("ne se modifie plus"), "{problem}");
+}

@@ -86,6 +86,9 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/support/tickets/{id}"),
     ("GET", "/api/v1/support/tickets/{id}/history"),
     ("POST", "/api/v1/support/tickets/{id}/comments"),
+    ("GET", "/api/v1/support/tickets/{id}/attachments"),
+    ("POST", "/api/v1/support/tickets/{id}/attachments"),
+    ("GET", "/api/v1/support/tickets/{id}/attachments/{file}"),
     ("POST", "/api/v1/support/tickets/{id}/transition"),
     ("POST", "/api/v1/support/tickets/{id}/escalate"),
     ("POST", "/api/v1/support/tickets/{id}/return"),
@@ -103,6 +106,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/api/v1/groupements/{id}/prefill"),
     ("GET", "/api/v1/groupements/{id}/applications"),
     ("POST", "/api/v1/groupements/{id}/applications"),
+    ("PATCH", "/api/v1/groupements/{id}/applications/{application}"),
     ("POST", "/api/v1/groupements/{id}/applications/{application}/withdraw"),
     ("POST", "/api/v1/groupements/{id}/applications/{application}/accept"),
     ("POST", "/api/v1/groupements/{id}/acceptances"),
@@ -640,6 +644,21 @@ impl World {
                         vec![c(200).json(json!({ "assigned_team": "Équipe réseau" })).if_match(etag)]
                     }
                     "/api/v1/support/tickets/{id}/comments" => vec![c(201).json(json!({ "body": "Un commentaire." }))],
+                    "/api/v1/support/tickets/{id}/attachments" if method == "POST" => {
+                        let pdf = b"%PDF-1.7 releve".to_vec();
+                        vec![Case {
+                            raw: Some(("application/octet-stream", pdf)),
+                            ..case(method, format!("{url}?name=releve.pdf"), 201)
+                        }]
+                    }
+                    "/api/v1/support/tickets/{id}/attachments/{file}" => {
+                        let files = format!("/api/v1/support/tickets/{id}/attachments?name=releve.pdf");
+                        let req = self.admin.post(self.url(&files)).header("content-type", "application/octet-stream");
+                        let resp = req.body(b"%PDF-1.7 releve".to_vec()).send().await.unwrap();
+                        assert_eq!(resp.status(), 201, "setup attachment");
+                        let added: Value = resp.json().await.unwrap();
+                        vec![case(method, url.replace("{file}", added[0]["id"].as_str().unwrap()), 200)]
+                    }
                     "/api/v1/support/tickets/{id}/transition" => {
                         vec![c(200).json(json!({ "to": "in_progress" })).if_match(etag)]
                     }
@@ -692,6 +711,15 @@ impl World {
             }
             "/api/v1/groupements/{id}/applications/{application}/withdraw" => {
                 vec![case(method, url.replace("{application}", &mine), 200)]
+            }
+            "/api/v1/groupements/{id}/applications/{application}" => {
+                let (apps, _) =
+                    self.setup(&self.admin, "GET", &format!("/api/v1/groupements/{id}/applications"), None).await;
+                let pending = apps.as_array().unwrap().iter().find(|a| a["id"] == theirs.as_str()).unwrap();
+                let etag = format!("\"{}\"", pending["version"]);
+                vec![case(method, url.replace("{application}", &theirs), 200)
+                    .json(json!({ "classes": 2 }))
+                    .if_match(etag)]
             }
             "/api/v1/groupements/{id}/applications/{application}/accept" => {
                 vec![case(method, url.replace("{application}", &theirs), 200)]

@@ -701,3 +701,97 @@ async fn every_ticket_change_runs_on_a_pool_of_one_connection(db: crate::common:
     s.act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Corrigé." }), 200).await;
     s.act(&s.teacher, &id, "transition", json!({ "to": "closed" }), 200).await;
 }
+
+impl Story {
+    /// `POST /support/tickets/{id}/attachments?{query}` with `bytes` as the raw body.
+    async fn attach(&self, token: &str, id: &str, query: &str, bytes: &[u8]) -> common::app::Resp {
+        let path = format!("/api/v1/support/tickets/{id}/attachments?{query}");
+        self.app
+            .request(Method::POST, &path)
+            .bearer(token)
+            .bytes("application/octet-stream", bytes.to_vec())
+            .send()
+            .await
+    }
+
+    /// `GET /api/v1{path}` as it answers, bytes and headers.
+    async fn raw_get(&self, token: &str, path: &str) -> common::app::Resp {
+        self.app.request(Method::GET, &format!("/api/v1{path}")).bearer(token).send().await
+    }
+}
+
+backend_test!(attachments_through_the_api_follow_the_tickets_visibility_and_are_never_served_inline);
+async fn attachments_through_the_api_follow_the_tickets_visibility_and_are_never_served_inline(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Écran figé", "description": "L'ENT se fige.", "category": "acces", "impact": "basse", "urgency": "basse" });
+    let created = s.post(&s.teacher, "/support/tickets", new).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let files = format!("/support/tickets/{id}/attachments");
+
+    // The requester joins a PDF; an HTML page named .pdf and an internal file are refused, nothing stored.
+    let pdf = b"%PDF-1.7\n% capture\n".to_vec();
+    let r = s.attach(&s.teacher, &id, "name=capture%20%C3%A9cran.pdf", &pdf).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body[0]["file_name"], "capture écran.pdf", "{}", r.text);
+    assert_eq!(
+        (r.body[0]["content_type"].as_str(), r.body[0]["size"].as_i64()),
+        (Some("application/pdf"), Some(pdf.len() as i64))
+    );
+    let pdf_id = r.body[0]["id"].as_str().unwrap().to_string();
+    let r = s.attach(&s.teacher, &id, "name=faux.pdf", b"<html><script>alert(1)</script></html>").await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("file")), "{}", r.text);
+    let r = s.attach(&s.teacher, &id, "name=note.txt&visibility=internal", b"interne").await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r =
+        s.attach(&s.teacher, &id, "name=trop.pdf", &[b"%PDF-".as_slice(), &vec![b'x'; 5 * 1024 * 1024]].concat()).await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(s.get(&s.teacher, &files).await.body.as_array().map(Vec::len), Some(1));
+
+    // N1 joins an internal file; the requester never lists nor reads it.
+    let r = s.attach(&s.n1, &id, "name=journal.txt&visibility=internal", b"trace du serveur\n").await;
+    assert_eq!((r.status, r.body[0]["visibility"].as_str()), (201, Some("internal")), "{}", r.text);
+    let journal_id = r.body[0]["id"].as_str().unwrap().to_string();
+    let listed = s.get(&s.n1, &files).await.body;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    let listed = s.get(&s.teacher, &files).await.body;
+    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|a| a["file_name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["capture écran.pdf"], "{listed}");
+    assert_eq!(s.raw_get(&s.teacher, &format!("{files}/{journal_id}")).await.status, 404);
+
+    // Downloaded as an attachment, never sniffed nor run, byte for byte.
+    let file = s.raw_get(&s.teacher, &format!("{files}/{pdf_id}")).await;
+    assert_eq!(file.status, 200, "{}", file.text);
+    assert_eq!(file.bytes, pdf);
+    assert_eq!(file.header("content-type"), Some("application/pdf"));
+    assert!(file.header("content-disposition").unwrap().starts_with("attachment; filename=\"capture--cran.pdf\""));
+    assert_eq!(file.header("x-content-type-options"), Some("nosniff"));
+    assert!(file.header("content-security-policy").unwrap().contains("sandbox"));
+
+    // The vendor sees nothing before N3, then the public file only, its author pseudonymised.
+    assert_eq!(s.get(&s.n3, &files).await.status, 404);
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Besoin de la DANE." }), 200).await;
+    s.act(&s.n2, &id, "escalate", json!({ "reason": "Anomalie de l'éditeur." }), 200).await;
+    let listed = s.get(&s.n3, &files).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body.as_array().map(Vec::len), Some(1), "{}", listed.body);
+    assert_eq!(listed.body[0]["id"], pdf_id.as_str());
+    assert!(!listed.body.to_string().contains("prof.svt"), "{}", listed.body);
+    assert_eq!(s.raw_get(&s.n3, &format!("{files}/{journal_id}")).await.status, 404);
+
+    // A user of another school neither lists, reads nor adds: not revealed.
+    let other = token_for(&s.store, "prof@ac-rennes.fr", entcp::kernel::roles::Role::Usager, Some("0350001L")).await;
+    assert_eq!(s.get(&other, &files).await.status, 404);
+    assert_eq!(s.raw_get(&other, &format!("{files}/{pdf_id}")).await.status, 404);
+    let r = s.attach(&other, &id, "name=x.pdf", &pdf).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let audited = common::count(
+        &s.store,
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'support.tickets.attach' AND target_id = $1",
+        &[&id],
+    )
+    .await;
+    assert_eq!(audited, 2, "{}: one audit row per accepted upload", db.name);
+}

@@ -20,6 +20,8 @@ pub(super) const PAGES: &[Page] = &[
     ("GET", "/groupements/{groupement}/candidature", Some(GROUPEMENT_APPLICANTS)),
     ("POST", "/groupements/{groupement}/candidature", Some(GROUPEMENT_APPLICANTS)),
     ("POST", "/groupements/{groupement}/candidatures/{candidature}/retrait", Some(GROUPEMENT_APPLICANTS)),
+    ("GET", "/groupements/{groupement}/candidatures/{candidature}/modifier", Some(GROUPEMENT_APPLICANTS)),
+    ("POST", "/groupements/{groupement}/candidatures/{candidature}/modifier", Some(GROUPEMENT_APPLICANTS)),
     ("GET", "/groupements/{groupement}/quotes-parts/{membre}", Some(GROUPEMENT_READERS)),
     ("GET", "/bibliotheque", Some(&[Admin, Dan, Coordinateur])),
 ];
@@ -64,6 +66,16 @@ pub(super) async fn expected(_world: &World, method: &str, path: &str, role: Rol
         ("POST", "/groupements/{groupement}/candidatures/{candidature}/retrait") => {
             if member {
                 409
+            } else {
+                404
+            }
+        }
+        // The form of its own application (the version absent from the posted form: 422);
+        // another collectivité's is not revealed.
+        ("GET", "/groupements/{groupement}/candidatures/{candidature}/modifier") => hidden_unless(member),
+        ("POST", "/groupements/{groupement}/candidatures/{candidature}/modifier") => {
+            if member {
+                422
             } else {
                 404
             }

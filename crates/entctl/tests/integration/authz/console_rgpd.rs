@@ -25,8 +25,14 @@ pub(super) const PAGES: &[Page] = &[
     ("POST", "/rgpd/{org}/violations", Some(RGPD)),
     ("GET", "/rgpd/{org}/demandes", Some(RGPD)),
     ("POST", "/rgpd/{org}/demandes", Some(RGPD)),
+    ("GET", "/rgpd/{org}/violations/{violation}", Some(RGPD)),
+    ("POST", "/rgpd/{org}/violations/{violation}", Some(RGPD)),
+    ("GET", "/rgpd/{org}/demandes/{demande}", Some(RGPD)),
+    ("POST", "/rgpd/{org}/demandes/{demande}", Some(RGPD)),
     ("GET", "/rgpd/{org}/contrats", Some(RGPD)),
     ("POST", "/rgpd/{org}/contrats", Some(RGPD)),
+    ("GET", "/rgpd/{org}/contrats/{contrat}", Some(RGPD)),
+    ("POST", "/rgpd/{org}/contrats/{contrat}", Some(RGPD)),
     ("POST", "/ent/{ent}/services", Some(TENANT_WRITERS)),
 ];
 
@@ -34,7 +40,44 @@ pub(super) const PAGES: &[Page] = &[
 /// activity of the in-scope commune's register (« aucune » when it has none), the ODS export.
 pub(super) async fn targets(world: &World) -> Vec<(&'static str, [String; 2])> {
     let fiche = fiche(world).await;
-    vec![("{fiche}", [fiche.clone(), fiche]), ("{format}", ["ods".into(), "ods".into()])]
+    let (breach_in, request_in) = log_entries(world, &world.commune_in).await;
+    let (breach_out, request_out) = log_entries(world, &world.commune_out).await;
+    vec![
+        ("{fiche}", [fiche.clone(), fiche]),
+        ("{format}", ["ods".into(), "ods".into()]),
+        ("{violation}", [breach_in, breach_out]),
+        ("{demande}", [request_in, request_out]),
+        ("{contrat}", [contract(world, &world.commune_in).await, contract(world, &world.commune_out).await]),
+    ]
+}
+
+/// A contract binding the test vendor to `org`: its id.
+async fn contract(world: &World, org: &Org) -> String {
+    let new: entcp::contracts::NewContract = serde_json::from_value(json!({
+        "processor_org_id": world.vendor.id, "client_org_id": org.id, "reference": format!("CT-{}", org.code),
+        "title": "Marché ENT", "art28_clauses": true, "source_kind": "manual",
+    }))
+    .unwrap();
+    let mut tx = world.store.begin_write().await.unwrap();
+    let id = entcp::contracts::record(&mut tx, &world.store, &admin(), &new, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+/// A breach and a data-subject request recorded in `org`'s logs: their ids.
+async fn log_entries(world: &World, org: &Org) -> (String, String) {
+    let state = crate::common::app::app_state(world.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let breach = serde_json::from_value(json!({
+        "title": "Courriel mal adressé", "facts": "Liste d'élèves envoyée à un tiers.", "aware_at": "2026-08-31T08:00:00Z",
+        "data_categories": ["identité"], "people_approx": 30, "records_approx": 30,
+        "consequences": "Faibles.", "measures": "Demande de suppression au destinataire.",
+    }))
+    .unwrap();
+    let breach = entcp::rgpd::breaches::create(&state.rgpd(), &admin(), org, breach).await.unwrap();
+    let request =
+        serde_json::from_value(json!({ "kind": "access", "requester": "J. D.", "received_on": "2026-08-20" })).unwrap();
+    let request = entcp::rgpd::requests::create(&state.rgpd(), &admin(), org, request).await.unwrap();
+    (breach.id, request.id)
 }
 
 /// The references of the activities of `org`'s register now.

@@ -18,6 +18,7 @@ pub(super) const CASES: &[Case] = &[
     ("GET", "/api/v1/groupements/{id}/prefill", GROUPEMENT_APPLICANTS, Target::Groupement),
     ("GET", "/api/v1/groupements/{id}/applications", GROUPEMENT_READERS, Target::None),
     ("POST", "/api/v1/groupements/{id}/applications", GROUPEMENT_APPLICANTS, Target::Groupement),
+    ("PATCH", "/api/v1/groupements/{id}/applications/{application}", GROUPEMENT_APPLICANTS, Target::Groupement),
     ("POST", "/api/v1/groupements/{id}/applications/{application}/withdraw", GROUPEMENT_APPLICANTS, Target::Groupement),
     ("POST", "/api/v1/groupements/{id}/applications/{application}/accept", GROUPEMENT_MANAGERS, Target::Groupement),
     ("POST", "/api/v1/groupements/{id}/acceptances", GROUPEMENT_MANAGERS, Target::Groupement),
@@ -188,6 +189,14 @@ impl World {
                 // Withdraw the setup's own application so the commune may apply again.
                 self.withdraw_setup(&fresh, member).await;
                 Call { body: Some(body), ..call(url) }
+            }
+            "/api/v1/groupements/{id}/applications/{application}" => {
+                // The side's commune is still an applicant (not yet decided) on the other side's groupement.
+                let (fresh, _, pending) =
+                    self.groupement(if side == Side::In { Side::Out } else { Side::In }, "open").await;
+                let app = entcp::groupements::membership::get(&self.store, &fresh.id, &pending).await.unwrap();
+                let url = format!("/api/v1/groupements/{}/applications/{pending}", fresh.id);
+                Call { body: Some(json!({ "classes": 2 })), if_match: Some(app.version), ..call(url) }
             }
             "/api/v1/groupements/{id}/applications/{application}/withdraw" => call(url.replace("{application}", &mine)),
             "/api/v1/groupements/{id}/applications/{application}/accept" => call(url.replace("{application}", &theirs)),

@@ -13,6 +13,9 @@ pub(super) const CASES: &[Case] = &[
     ("PATCH", "/api/v1/support/tickets/{id}", SUPPORT_READERS, Target::Ticket),
     ("GET", "/api/v1/support/tickets/{id}/history", SUPPORT_READERS, Target::Ticket),
     ("POST", "/api/v1/support/tickets/{id}/comments", SUPPORT_READERS, Target::Ticket),
+    ("GET", "/api/v1/support/tickets/{id}/attachments", SUPPORT_READERS, Target::Ticket),
+    ("POST", "/api/v1/support/tickets/{id}/attachments", SUPPORT_READERS, Target::Ticket),
+    ("GET", "/api/v1/support/tickets/{id}/attachments/{file}", SUPPORT_READERS, Target::Ticket),
     ("POST", "/api/v1/support/tickets/{id}/transition", SUPPORT_READERS, Target::Ticket),
     ("POST", "/api/v1/support/tickets/{id}/escalate", SUPPORT_READERS, Target::Ticket),
     ("POST", "/api/v1/support/tickets/{id}/return", SUPPORT_READERS, Target::Ticket),
@@ -91,6 +94,27 @@ impl World {
                     ..call(format!("/api/v1/support/contracts/{}", org.id))
                 })
             }
+            ("POST", "/api/v1/support/tickets/{id}/attachments") => {
+                let ticket = self.support_ticket(role, side).await;
+                let url = format!("/api/v1/support/tickets/{}/attachments?name=releve.pdf", ticket.id);
+                Some(Call { pdf: Some(b"%PDF-1.7 releve".to_vec()), ..call(url) })
+            }
+            ("GET", "/api/v1/support/tickets/{id}/attachments/{file}") => {
+                use entcp::support::attachments::{self, Upload};
+                let ticket = self.support_ticket(role, side).await;
+                let state = crate::common::app::app_state(
+                    self.store.clone(),
+                    Default::default(),
+                    Arc::new(FixedClock::new(t0())),
+                );
+                let (admin, support) = (admin(), state.support());
+                let ctx = entcp::support::tickets::Ctx { state: &support, actor: &admin, now: t0() };
+                let file =
+                    attachments::check("file", Upload { name: "releve.pdf".into(), bytes: b"%PDF-1.7".to_vec() })
+                        .unwrap();
+                let added = attachments::attach(&ctx, &ticket.id, true, vec![file]).await.unwrap();
+                Some(call(format!("/api/v1/support/tickets/{}/attachments/{}", ticket.id, added[0].id)))
+            }
             (_, p) => {
                 let ticket = self.support_ticket(role, side).await;
                 let url = p.replace("{id}", &ticket.id);
@@ -123,6 +147,8 @@ pub(super) fn ticket_expected(method: &str, path: &str, role: Role, side: Side) 
         (_, "POST", "/api/v1/support/tickets") => 201,
         (_, "GET", _) => 200,
         (_, "POST", "/api/v1/support/tickets/{id}/comments") => 201,
+        // Anyone who sees the ticket joins a file to it, as to a comment.
+        (_, "POST", "/api/v1/support/tickets/{id}/attachments") => 201,
         // A requester only comments (and closes a resolved ticket).
         _ if requester => 403,
         (_, "POST", "/api/v1/support/tickets/{id}/escalate") if role == SupportN3 => 409,
