@@ -52,6 +52,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0025_orgs_slimmer_indexes.sql",
     "0026_console_oidc.sql",
     "0027_ticket_attachments.sql",
+    "0030_tenant_declared_by.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -224,6 +225,11 @@ mod tests {
             27,
             "8fdf3709c924db038d5b6714e41a9bf22a2f483e758f752ba7212be86c59f9c2e50206a90750e82cd6d76a446e27fcb2",
             "e95d452d43390dc1af40c8749d7befaeafa1eb566f0fef3495a599e298505f5a433ec02bd469f8b4c89176489a61f629",
+        ),
+        (
+            30,
+            "9de0293ffa98917384d7c32159f77db814649283e86ede9c897d6f8fa4d462e52c9e348b63b2fffd56aedefd59d81a5b",
+            "9de0293ffa98917384d7c32159f77db814649283e86ede9c897d6f8fa4d462e52c9e348b63b2fffd56aedefd59d81a5b",
         ),
     ];
 
