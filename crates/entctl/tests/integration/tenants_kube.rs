@@ -186,7 +186,8 @@ fn watch(mock: Arc<Mock>, list: String, selector: Option<String>, from: u64) -> 
                 let next = {
                     let changes = mock.changes.lock().unwrap();
                     let mut found = None;
-                    for (revision, collection, kind, object) in changes.iter().filter(|c| c.0 > last) {
+                    let after = last;
+                    for (revision, collection, kind, object) in changes.iter().filter(|c| c.0 > after) {
                         last = *revision;
                         if in_list(&list, collection) && matches_selector(object, selector.as_ref()) {
                             found = Some((*kind, object.clone()));

@@ -56,7 +56,7 @@ fn is(resource: &Option<Value>, kind: &str, status: &str) -> bool {
     resource.as_ref().is_some_and(|r| condition(r, kind)["status"] == status)
 }
 
-crate::common::backend_test!(an_enttenant_resource_is_governed_provisioned_changed_and_decommissioned_by_the_operator);
+backend_test!(an_enttenant_resource_is_governed_provisioned_changed_and_decommissioned_by_the_operator);
 async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissioned_by_the_operator(db: TestDb) {
     let w = World::on(db, |_| {}).await;
     let stop = w.start_operator().await;
@@ -179,7 +179,7 @@ fn operator_permission(request: &super::Request) -> Option<(String, String, Stri
     Some((group.to_string(), resource, verb.to_string()))
 }
 
-crate::common::backend_test!(a_resource_named_like_a_tenant_of_the_api_is_not_adopted);
+backend_test!(a_resource_named_like_a_tenant_of_the_api_is_not_adopted);
 async fn a_resource_named_like_a_tenant_of_the_api_is_not_adopted(db: TestDb) {
     let w = World::on(db, |_| {}).await;
     w.apply("doisneau", "0940176F", json!([])).await;
@@ -199,7 +199,7 @@ async fn a_resource_named_like_a_tenant_of_the_api_is_not_adopted(db: TestDb) {
     stop.cancel();
 }
 
-crate::common::backend_test!(serves_watch_queues_a_tenant_whose_deployment_was_scaled_by_hand);
+backend_test!(serves_watch_queues_a_tenant_whose_deployment_was_scaled_by_hand);
 async fn serves_watch_queues_a_tenant_whose_deployment_was_scaled_by_hand(db: TestDb) {
     let w = World::on(db, |_| {}).await;
     *w.mock.deployments_available.lock().unwrap() = true;
