@@ -120,9 +120,9 @@ async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissione
     // A Deployment scaled by hand is seen through the watch (the resync period is 10 min,
     // the clock is fixed) and put back.
     let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
-    let rendered = w.stored(deployments, "moodle").unwrap()["spec"]["replicas"].clone();
-    w.edit(deployments, "moodle", |d| d["spec"]["replicas"] = json!(0));
-    w.until(|w| w.stored(deployments, "moodle").unwrap()["spec"]["replicas"] == rendered).await;
+    let rendered = w.stored(deployments, "portail").unwrap()["spec"]["replicas"].clone();
+    w.edit(deployments, "portail", |d| d["spec"]["replicas"] = json!(0));
+    w.until(|w| w.stored(deployments, "portail").unwrap()["spec"]["replicas"] == rendered).await;
 
     // Deleting the resource decommissions the tenant, then the finalizer goes and the resource with it.
     w.delete_resource("doisneau");
@@ -130,7 +130,7 @@ async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissione
     let gone = w.get("doisneau").await;
     assert_eq!(gone.status, Status::Decommissioning);
     assert_eq!(gone.declared_by, None, "the tenant returns to the API");
-    assert!(w.stored(deployments, "moodle").is_none(), "the workloads are removed");
+    assert!(w.stored(deployments, "portail").is_none(), "the workloads are removed");
     assert!(w.event_kinds("doisneau").await.contains(&"released".to_string()));
     stop.cancel();
 
@@ -188,7 +188,7 @@ async fn a_resource_named_like_a_tenant_of_the_api_is_not_adopted(db: TestDb) {
     w.until(|w| is(&w.resource("doisneau"), "GovernanceBlocked", "True")).await;
     let blocked = w.resource("doisneau").unwrap();
     assert_eq!(condition(&blocked, "GovernanceBlocked")["reason"], "NameTaken", "{blocked}");
-    assert!(condition(&blocked, "GovernanceBlocked")["message"].as_str().unwrap().contains("n'adopte pas"));
+    assert!(condition(&blocked, "GovernanceBlocked")["message"].as_str().unwrap().contains("ne l'adopte pas"));
     let tenant = w.get("doisneau").await;
     assert_eq!((tenant.declared_by, tenant.options), (None, Vec::<String>::new()), "the API's tenant is untouched");
 
@@ -217,10 +217,10 @@ async fn serves_watch_queues_a_tenant_whose_deployment_was_scaled_by_hand(db: Te
     .await;
 
     let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
-    let rendered = w.stored(deployments, "moodle").unwrap()["spec"]["replicas"].clone();
-    w.edit(deployments, "moodle", |d| d["spec"]["replicas"] = json!(0));
+    let rendered = w.stored(deployments, "portail").unwrap()["spec"]["replicas"].clone();
+    w.edit(deployments, "portail", |d| d["spec"]["replicas"] = json!(0));
     // The clock is fixed at the last apply: no resync is due; only the watch can bring it back.
-    w.until(|w| w.stored(deployments, "moodle").unwrap()["spec"]["replicas"] == rendered).await;
+    w.until(|w| w.stored(deployments, "portail").unwrap()["spec"]["replicas"] == rendered).await;
     w.assert_live_as_rendered("doisneau").await;
     shutdown.cancel();
     queue.await.unwrap();
