@@ -27,6 +27,31 @@ locals {
     },
   ]
 
+  # The watch on the owned Deployments (`entctl serve` and `entctl operator`): a failed
+  # rollout or a `kubectl scale` queues its tenant at once.
+  watch_rules = [
+    {
+      api_groups = ["apps"]
+      resources  = ["deployments"]
+      verbs      = ["list", "watch"]
+    },
+  ]
+
+  # `entctl operator`: watch the EntTenant resources, add and remove its finalizer (a
+  # patch of the resource), write their status subresource.
+  operator_rules = [
+    {
+      api_groups = ["entcp.education.fr"]
+      resources  = ["enttenants"]
+      verbs      = ["list", "patch", "watch"]
+    },
+    {
+      api_groups = ["entcp.education.fr"]
+      resources  = ["enttenants/status"]
+      verbs      = ["patch"]
+    },
+  ]
+
   service_account_user = "system:serviceaccount:${local.namespace}:${kubernetes_service_account_v1.entcp.metadata[0].name}"
 }
 
@@ -36,8 +61,10 @@ locals {
 # policy below keeps the writes inside ent-*.
 resource "kubernetes_cluster_role_v1" "entcp" {
   for_each = {
-    namespaces     = local.cluster_rules
-    tenant_objects = local.namespaced_rules
+    namespaces       = local.cluster_rules
+    tenant_objects   = local.namespaced_rules
+    deployment_watch = local.watch_rules
+    operator         = local.operator_rules
   }
 
   metadata {

@@ -86,10 +86,17 @@ def check_the_rbac_rules_equal_the_ones_entctl_exports():
 
     assert as_k8s(rbac_locals["cluster_rules"]) == exported["cluster"], (rbac_locals["cluster_rules"], exported)
     assert as_k8s(rbac_locals["namespaced_rules"]) == exported["namespaced"], (rbac_locals["namespaced_rules"], exported)
+    assert as_k8s(rbac_locals["watch_rules"]) == exported["watch"], (rbac_locals["watch_rules"], exported)
+    assert as_k8s(rbac_locals["operator_rules"]) == exported["operator"], (rbac_locals["operator_rules"], exported)
     # The cluster roles grant exactly those locals, nothing written by hand beside them.
     role = one("kubernetes_cluster_role_v1", "entcp")
     assert "rule" not in role, "a rule outside the exported list"
-    assert role["for_each"] == {"namespaces": "${local.cluster_rules}", "tenant_objects": "${local.namespaced_rules}"}
+    assert role["for_each"] == {
+        "namespaces": "${local.cluster_rules}",
+        "tenant_objects": "${local.namespaced_rules}",
+        "deployment_watch": "${local.watch_rules}",
+        "operator": "${local.operator_rules}",
+    }
     assert role["dynamic"][0]["rule"]["for_each"] == "${each.value}", role["dynamic"]
 
 

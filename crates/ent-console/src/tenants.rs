@@ -340,7 +340,9 @@ async fn tenant_page(on: &On<TenantsState>, tenant: &Tenant, reply: Reply<'_>) -
     let Reply { fields, refusal, status } = reply;
     let On { console, state, signed } = on;
     let actor = &signed.0.actor;
-    let moves: Vec<Value> = if authz::role_allows(actor, &TENANTS_TRANSITION) {
+    // A tenant a custom resource declares changes through it only: no form offered.
+    let writable = tenant.declared_by.is_none();
+    let moves: Vec<Value> = if writable && authz::role_allows(actor, &TENANTS_TRANSITION) {
         Status::ALL
             .iter()
             .filter(|to| tenant.status.can_move_to(**to))
@@ -383,6 +385,7 @@ async fn tenant_page(on: &On<TenantsState>, tenant: &Tenant, reply: Reply<'_>) -
                                                                        "uncovered": o.uncovered.join(", ") })),
             "vendor": tenant.vendor.as_ref().map(|o| o.name.clone()),
             "host": tenant.host.as_ref().map(|o| o.name.clone()),
+            "declared_by": tenant.declared_by,
         },
         "provisioning": {
             "reconciled_at": moment(&p.reconciled_at), "error": p.error, "failures": p.failures,
@@ -390,7 +393,7 @@ async fn tenant_page(on: &On<TenantsState>, tenant: &Tenant, reply: Reply<'_>) -
             "observed_at": moment(&p.observed_at), "archived_at": moment(&p.archived_at),
         },
         "moves": moves,
-        "addable": addable_options(state, tenant, actor),
+        "addable": if writable { addable_options(state, tenant, actor) } else { Vec::new() },
         "admin": actor.is_admin(),
         "objects": objects,
         "events": events,
@@ -409,6 +412,9 @@ async fn move_to(
     let On { state, signed, .. } = &on;
     let tenant = readable(state, signed, &key).await?;
     let moved = match Status::parse(fields.get("vers")) {
+        Some(_) if tenant.declared_by.is_some() => {
+            ent_tenants::tenants::declared_elsewhere(&tenant, None).map(|()| tenant.clone())
+        }
         Some(to) => transition(state, &signed.0.actor, &tenant, to, fields.opt("derogation").as_deref()).await,
         None => Err(Problem::invalid_field("vers", "choisissez l'état visé")),
     };

@@ -49,6 +49,9 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Run the EntTenant operator: watch the EntTenant custom resources of the cluster
+    /// (provisioning.kube) and reconcile their tenants, writing their status.
+    Operator,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Import data files.
@@ -409,6 +412,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
             serve(config, demo).await?;
         }
+        Command::Operator => operator(config).await?,
         Command::Migrate => {
             open_store(&config).await?;
             println!("Migrations appliquées sur {}", redact(&config.database_url()));
@@ -548,6 +552,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(scheduler.run_until(shutdown.clone(), drain));
     // Tenants are reconciled by their own work queue, never by the scheduler's tasks.
     let reconciler = tokio::spawn(entcp::provisioning::reconcile::run_queue(state.provisioning(), shutdown.clone()));
+    // Deployment events (kube backend) queue their tenant at once; the resync stays the safety net.
+    tokio::spawn(entcp::provisioning::watch::watch_deployments(state.provisioning(), shutdown.clone()));
     let listener =
         tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
     tracing::info!(
@@ -565,6 +571,34 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     entcp::api::shutdown::serve_until(listener, entcp::api::app(state), shutdown, drain).await?;
     let _ = scheduler.await;
     let _ = reconciler.await;
+    store.close().await;
+    Ok(())
+}
+
+/// `entctl operator`: the EntTenant controller, until a signal. Tenants are written under
+/// their database lease, so that an operator and `serve` replicas never write one at once.
+async fn operator(config: Config) -> anyhow::Result<()> {
+    use entcp::provisioning::backend::Backend;
+    if config.provisioning.backend != entcp::config::ProvisioningBackend::Kube {
+        anyhow::bail!("entctl operator demande provisioning.backend: kube");
+    }
+    let store = open_store(&config).await?;
+    let state = app_state(&store, &config)?;
+    let client = match Backend::from_config(&config, &state.provisioning().reconciler).await {
+        Ok(Backend::Kube(kube)) => kube.client(),
+        Ok(Backend::Manifests(_)) => anyhow::bail!("entctl operator demande provisioning.backend: kube"),
+        Err(e) => anyhow::bail!("cluster injoignable : {e}"),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let signalled = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signalled.cancel();
+    });
+    tracing::info!(database = %redact(&config.database_url()), "entctl operator watching EntTenant resources");
+    let context = entcp::provisioning::operator::Context::new(client, state.tenants());
+    entcp::provisioning::operator::run(context, shutdown).await;
+    entcp::provisioning::lease::release_all(&state.provisioning()).await.map_err(|p| anyhow::anyhow!(p.detail))?;
     store.close().await;
     Ok(())
 }

@@ -54,6 +54,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0027_ticket_attachments.sql",
     "0028_notification_preferences.sql",
     "0029_processor_contract_versions.sql",
+    "0030_tenant_declared_by.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -236,6 +237,11 @@ mod tests {
             29,
             "a118d11bac54ba92814a7028cf36eae2724d59ddcc3d5c3d474a34685287feed57cdf74c0a3bdc5a6eda788bfe2bb24e",
             "a118d11bac54ba92814a7028cf36eae2724d59ddcc3d5c3d474a34685287feed57cdf74c0a3bdc5a6eda788bfe2bb24e",
+        ),
+        (
+            30,
+            "9de0293ffa98917384d7c32159f77db814649283e86ede9c897d6f8fa4d462e52c9e348b63b2fffd56aedefd59d81a5b",
+            "9de0293ffa98917384d7c32159f77db814649283e86ede9c897d6f8fa4d462e52c9e348b63b2fffd56aedefd59d81a5b",
         ),
     ];
 

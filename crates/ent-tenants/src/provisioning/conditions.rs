@@ -1,7 +1,7 @@
 //! The status conditions of a tenant as an `EntTenant` custom resource shows them
 //! (`Ready`, `Progressing`, `Degraded`, Kubernetes API conventions), derived from its
-//! provisioning state. Groundwork for `entctl operator`, which writes them with the
-//! status subresource; pure.
+//! provisioning state; `entctl operator` adds `GovernanceBlocked` and writes them with
+//! the status subresource; pure.
 
 use crate::tenants::ProvisioningState;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -41,19 +41,31 @@ pub fn conditions(
     ["Ready", "Progressing", "Degraded"]
         .into_iter()
         .zip(values)
-        .map(|(kind, value)| {
-            let status = if value { "True" } else { "False" }.to_string();
-            let before = previous.iter().find(|c| c.type_ == kind && c.status == status);
-            Condition {
-                type_: kind.into(),
-                last_transition_time: before.map_or(time(now), |c| c.last_transition_time.clone()),
-                status,
-                reason: reason.into(),
-                message: message.clone(),
-                observed_generation: Some(generation),
-            }
-        })
+        .map(|(kind, value)| condition(kind, value, reason, message.clone(), generation, previous, now))
         .collect()
+}
+
+/// One condition of `kind`, true or not; it keeps its `lastTransitionTime` from `previous`
+/// while its status holds.
+pub fn condition(
+    kind: &str,
+    value: bool,
+    reason: &str,
+    message: String,
+    generation: i64,
+    previous: &[Condition],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Condition {
+    let status = if value { "True" } else { "False" }.to_string();
+    let before = previous.iter().find(|c| c.type_ == kind && c.status == status);
+    Condition {
+        type_: kind.into(),
+        last_transition_time: before.map_or(time(now), |c| c.last_transition_time.clone()),
+        status,
+        reason: reason.into(),
+        message,
+        observed_generation: Some(generation),
+    }
 }
 
 #[cfg(test)]

@@ -82,6 +82,20 @@ pub struct PolicyRule {
 pub struct Rbac {
     pub cluster: Vec<PolicyRule>,
     pub namespaced: Vec<PolicyRule>,
+    /// The watch on the owned Deployments (`entctl serve`'s reconciler and `entctl operator`),
+    /// across namespaces by label: bound cluster-wide.
+    pub watch: Vec<PolicyRule>,
+    /// What `entctl operator` needs besides: watch the `EntTenant` resources, add and
+    /// remove its finalizer (a patch of the resource), write their `status` subresource.
+    pub operator: Vec<PolicyRule>,
+}
+
+/// The verbs of the watches: a list, then a watch from its `resourceVersion`.
+pub const WATCH_VERBS: [&str; 2] = ["list", "watch"];
+
+fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |items: &[&str]| items.iter().map(|i| i.to_string()).collect();
+    PolicyRule { api_groups: vec![group.to_string()], resources: strings(resources), verbs: strings(verbs) }
 }
 
 pub fn rbac() -> Rbac {
@@ -103,7 +117,18 @@ pub fn rbac() -> Rbac {
             })
             .collect()
     };
-    Rbac { cluster: rules(cluster), namespaced: rules(namespaced) }
+    let deployments = ApiResource::erase::<Deployment>(&());
+    let tenants = super::operator::resource();
+    let status = format!("{}/status", tenants.plural);
+    Rbac {
+        cluster: rules(cluster),
+        namespaced: rules(namespaced),
+        watch: vec![rule(&deployments.group, &[deployments.plural.as_str()], &WATCH_VERBS)],
+        operator: vec![
+            rule(&tenants.group, &[tenants.plural.as_str()], &["list", "patch", "watch"]),
+            rule(&tenants.group, &[status.as_str()], &["patch"]),
+        ],
+    }
 }
 
 fn rank(kind: &str) -> usize {
@@ -222,6 +247,11 @@ impl KubeBackend {
                 Err(e) => return Err(failure(verb, kind, at, e)),
             }
         }
+    }
+
+    /// The client (configured, with the control plane's `User-Agent`), for the watches.
+    pub fn client(&self) -> Client {
+        self.client.clone()
     }
 
     fn api(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {

@@ -8,12 +8,14 @@ pub mod external;
 pub mod kube;
 pub mod lease;
 pub mod manifests;
+pub mod operator;
 pub mod purge;
 pub mod reconcile;
 pub mod render;
 pub mod runtime;
 pub mod sealed;
 pub mod state;
+pub mod watch;
 
 pub use render::{render, to_yaml, RenderedObject};
 pub use state::ProvisioningState;

@@ -123,7 +123,10 @@ async fn reconcile_one(
     if backing_off(state, input, now)? {
         return Ok(Outcome::Deferred);
     }
-    if settled(state, backend, input, now).await? {
+    // A watch event asked for this tenant: applied again (a no-op server-side apply
+    // writes nothing; a scaled Deployment is put back) and read back.
+    let resync = state.reconciler.take_resync(&tenant.slug);
+    if !resync && settled(state, backend, input, now).await? {
         return Ok(Outcome::Unchanged);
     }
     if !lease::wait_for(state, &tenant.id, writer).await? {
@@ -131,7 +134,7 @@ async fn reconcile_one(
         return Ok(Outcome::Deferred);
     }
     let outcome = tokio::select! {
-        outcome = write_fresh(state, backend, &tenant.slug, now) => outcome,
+        outcome = write_fresh(state, backend, &tenant.slug, resync, now) => outcome,
         lost = lease::keep(state, &tenant.id, writer) => Err(lost),
     };
     lease::release(state, &tenant.id, writer).await?;
@@ -155,6 +158,7 @@ async fn write_fresh(
     state: &ProvisioningState,
     backend: &Backend,
     slug: &str,
+    resync: bool,
     now: DateTime<Utc>,
 ) -> Result<Outcome, Problem> {
     let Some(input) = tenants::reconcile_inputs(&state.store, Some(slug)).await?.into_iter().next() else {
@@ -163,7 +167,7 @@ async fn write_fresh(
     if backing_off(state, &input, now)? {
         return Ok(Outcome::Deferred);
     }
-    if settled(state, backend, &input, now).await? {
+    if !resync && settled(state, backend, &input, now).await? {
         return Ok(Outcome::Unchanged);
     }
     let (services, hash) = inputs(state, &input)?;

@@ -607,6 +607,7 @@ mod tests {
             vendor: None,
             host: None,
             provisioning_state: Default::default(),
+            declared_by: None,
             version: 1,
             created_at: String::new(),
             updated_at: String::new(),

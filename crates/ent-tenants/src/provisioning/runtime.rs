@@ -25,6 +25,8 @@ pub struct Reconciler {
     /// This process's name in the tenant leases.
     pub holder: String,
     figures: Mutex<Figures>,
+    /// Tenants (slugs) a watch event of one of their Deployments made due for a resync.
+    resync: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// What this process's reconciles did, for `/metrics`.
@@ -51,7 +53,20 @@ impl Reconciler {
             depth: AtomicUsize::new(0),
             holder: ent_kernel::store::new_id(),
             figures: Mutex::new(Figures::default()),
+            resync: Mutex::new(std::collections::BTreeSet::new()),
         }
+    }
+
+    /// A watch event showed a change of the tenant's workloads (a failed rollout, a
+    /// `kubectl scale`): its next reconcile applies it again and reads it back, without
+    /// waiting for the resync period.
+    pub fn request_resync(&self, slug: &str) {
+        self.resync.lock().expect("resync lock").insert(slug.to_string());
+    }
+
+    /// Whether the tenant was made due for a resync by a watch event (the request is consumed).
+    pub fn take_resync(&self, slug: &str) -> bool {
+        self.resync.lock().expect("resync lock").remove(slug)
     }
 
     /// Opens the work queue; its task takes the items from the returned receiver.

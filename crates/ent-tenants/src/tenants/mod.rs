@@ -130,6 +130,9 @@ pub struct Tenant {
     pub host: Option<OrgRef>,
     /// What the reconciler did and what the backend reports.
     pub provisioning_state: ProvisioningState,
+    /// The custom resource that declares the tenant (`EntTenant <namespace>/<name>`), watched by
+    /// `entctl operator`: the tenant is then changed through it only. Absent: the API declares it.
+    pub declared_by: Option<String>,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -385,11 +388,65 @@ impl Audited for Tenant {
 }
 
 /// Creates or updates a tenant from its document; `expected_version` (If-Match) guards updates.
+/// A tenant a custom resource declares is refused (409): it changes through its resource.
 pub async fn apply(
     state: &TenantsState,
     actor: &Actor,
     doc: &EntTenant,
     expected_version: Option<i64>,
+) -> Result<(Applied, Tenant), Problem> {
+    apply_declared(state, actor, doc, expected_version, None).await
+}
+
+/// The 409 of a change to a tenant declared elsewhere than where the change comes from:
+/// through the API (or console) to a tenant a custom resource declares, or through a
+/// custom resource to a tenant of the same name the API (or another resource) declared.
+pub fn declared_elsewhere(tenant: &Tenant, by: Option<&str>) -> Result<(), Problem> {
+    match (tenant.declared_by.as_deref(), by) {
+        (current, by) if current == by => Ok(()),
+        (Some(resource), _) => Err(Problem::conflict(format!(
+            "le tenant {} est déclaré par la ressource {resource} : modifiez-la avec kubectl ou GitOps, \
+             pas par l'API ni la console",
+            tenant.slug
+        ))
+        .with_extra(serde_json::json!({ "declared_by": resource }))),
+        (None, _) => Err(Problem::conflict(format!(
+            "un tenant {} existe déjà, créé par l'API ou la console : la ressource ne l'adopte pas \
+             (renommez-la, ou supprimez-la)",
+            tenant.slug
+        ))),
+    }
+}
+
+/// The custom resource that declared the tenant is gone (after its decommissioning):
+/// the tenant returns to the API and the console (for archiving). Evented.
+pub async fn release_declaration(
+    store: &Store,
+    tenant: &Tenant,
+    actor: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let mut tx = store.begin_write().await?;
+    sqlx::query("UPDATE tenants SET declared_by = NULL, version = version + 1, updated_at = $1 WHERE id = $2 AND declared_by = $3")
+        .bind(timestamp(now))
+        .bind(&tenant.id)
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+    let message = format!("ressource {by} supprimée : tenant décommissionné, rendu à l'API");
+    event(&mut tx, &tenant.id, actor, "released", &message, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`apply`] for a document `declared_by` a custom resource (`None`: the API, console or CLI).
+pub async fn apply_declared(
+    state: &TenantsState,
+    actor: &Actor,
+    doc: &EntTenant,
+    expected_version: Option<i64>,
+    declared_by: Option<&str>,
 ) -> Result<(Applied, Tenant), Problem> {
     if doc.api_version != API_VERSION || doc.kind != KIND {
         return Err(Problem::invalid_field(
@@ -401,6 +458,9 @@ pub async fn apply(
     let slug = doc.metadata.name.as_str();
     let checked = check_spec(store, &state.catalog, slug, &doc.spec).await?;
     let existing = get_tenant(store, slug).await?;
+    if let Some(current) = &existing {
+        declared_elsewhere(current, declared_by)?;
+    }
     // A change touches the tenant's organisation as registered and the one the document names.
     let registered = match &existing {
         Some(t) => get_org(store, &t.organisation.id).await?,
@@ -434,8 +494,8 @@ pub async fn apply(
             let id = new_id();
             let insert = sqlx::query(
                 "INSERT INTO tenants (id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
-                 spec_hash, version, created_at, updated_at, secret_seed, vendor_org_id, host_org_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, 1, $10, $11, $12, $13, $14)",
+                 spec_hash, version, created_at, updated_at, secret_seed, vendor_org_id, host_org_id, declared_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, 1, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&id)
             .bind(slug)
@@ -446,6 +506,7 @@ pub async fn apply(
                 .bind(new_secret_seed())
                 .bind(checked.vendor.as_ref().map(|o| o.id.clone()))
                 .bind(checked.host.as_ref().map(|o| o.id.clone()))
+                .bind(declared_by)
                 .execute(&mut *tx)
                 .await
                 .map_err(on_constraint(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname)))?;
@@ -717,7 +778,7 @@ pub async fn transition(
 const COLUMNS: &str = "id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
     gate_override_by, gate_override_reason, gate_uncovered, convention_id, vendor_org_id, host_org_id, version, created_at, updated_at, \
     reconciled_at, reconcile_error, reconcile_failures, retry_at, observed, observed_detail, observed_at, archived_at, \
-    purged_at";
+    purged_at, declared_by";
 
 /// A `tenants` row (read with [`COLUMNS`]).
 #[derive(sqlx::FromRow)]
@@ -744,6 +805,7 @@ struct TenantRow {
     updated_at: String,
     #[sqlx(flatten)]
     provisioning_state: ProvisioningState,
+    declared_by: Option<String>,
 }
 
 /// [`TenantRow`] with what only the reconciler reads.
@@ -798,6 +860,7 @@ fn tenant_with_org(row: TenantRow, org: &Org, orgs: &std::collections::HashMap<S
         vendor: processor(row.vendor_org_id),
         host: processor(row.host_org_id),
         provisioning_state: row.provisioning_state,
+        declared_by: row.declared_by,
         version: row.version,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -958,6 +1021,36 @@ fn string_enum(one_of: &serde_json::Value) -> Option<Vec<serde_json::Value>> {
     Some(values)
 }
 
+/// The schema of the `status` `entctl operator` writes: the tenant's `phase`, the generation
+/// it saw, and the conditions (Kubernetes `metav1.Condition`).
+fn status_schema() -> serde_json::Value {
+    let text = |description: &str| serde_json::json!({ "type": "string", "description": description });
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "phase": text("Lifecycle state of the tenant (requested, provisioning, active, …), Blocked or Invalid."),
+            "observedGeneration": { "type": "integer", "format": "int64" },
+            "conditions": {
+                "type": "array",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+                "items": {
+                    "type": "object",
+                    "required": ["type", "status", "reason", "message", "lastTransitionTime"],
+                    "properties": {
+                        "type": text("Ready, Progressing, Degraded or GovernanceBlocked."),
+                        "status": { "type": "string", "enum": ["True", "False", "Unknown"] },
+                        "reason": { "type": "string" },
+                        "message": { "type": "string" },
+                        "lastTransitionTime": { "type": "string", "format": "date-time" },
+                        "observedGeneration": { "type": "integer", "format": "int64" }
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// A CustomResourceDefinition declaring `EntTenant` to a Kubernetes cluster.
 pub fn crd() -> serde_json::Value {
     let settings = schemars::generate::SchemaSettings::openapi3().with(|s| s.inline_subschemas = true);
@@ -984,9 +1077,17 @@ pub fn crd() -> serde_json::Value {
                 "storage": true,
                 "schema": { "openAPIV3Schema": {
                     "type": "object",
-                    "properties": { "spec": spec_schema },
+                    "properties": { "spec": spec_schema, "status": status_schema() },
                     "required": ["spec"]
-                }}
+                }},
+                // `entctl operator` writes `status` through its own subresource: a status
+                // write never changes `spec` nor bumps `metadata.generation`.
+                "subresources": { "status": {} },
+                "additionalPrinterColumns": [
+                    { "name": "Phase", "type": "string", "jsonPath": ".status.phase" },
+                    { "name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status" },
+                    { "name": "Hostname", "type": "string", "jsonPath": ".spec.hostname" }
+                ]
             }]
         }
     })
@@ -1029,5 +1130,18 @@ mod tests {
         assert_eq!(props["identitySource"]["type"], "string", "{crd}");
         assert_eq!(props["identitySource"]["default"], "educonnect");
         assert_eq!(props["identitySource"]["enum"], serde_json::json!(["educonnect", "aaf"]));
+    }
+
+    #[test]
+    fn the_crd_declares_the_status_subresource_the_operator_writes() {
+        let crd = crd();
+        let version = &crd["spec"]["versions"][0];
+        assert_eq!(version["subresources"]["status"], serde_json::json!({}), "{crd}");
+        let status = &version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+        assert_eq!(status["observedGeneration"]["type"], "integer");
+        let condition = &status["conditions"]["items"]["properties"];
+        for field in ["type", "status", "reason", "message", "lastTransitionTime"] {
+            assert!(condition[field].is_object(), "{field} in {crd}");
+        }
     }
 }

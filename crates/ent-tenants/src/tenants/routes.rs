@@ -112,6 +112,7 @@ async fn move_to(
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
+    super::declared_elsewhere(&tenant, None)?;
     let moved = transition(&state, &caller.actor, &tenant, body.to, body.override_reason.as_deref()).await?;
     crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &moved.slug);
     let version = moved.version;

@@ -273,3 +273,30 @@ async fn a_tenant_is_requested_and_moved_to_provisioning_in_pages_once_the_gate_
     let admin_page = get(&app, &root, "/ent/doisneau-fresnes").await;
     assert!(admin_page.text.contains("Objets Kubernetes rendus") && admin_page.text.contains("Deployment"));
 }
+
+backend_test!(a_tenant_declared_by_a_custom_resource_is_read_only_in_the_console);
+async fn a_tenant_declared_by_a_custom_resource_is_read_only_in_the_console(db: TestDb) {
+    let app = fresnes(db).await;
+    // Declared as `entctl operator` declares the tenant of an EntTenant resource.
+    let state = common::app::app_state(app.store.clone(), common::app::test_config(), app.clock.clone());
+    let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "doisneau-fresnes" },
+        "spec": { "organisation": "0940176F", "hostname": "doisneau.ent.fresnes.example.fr", "bouquet": "socle-1d" }
+    }))
+    .unwrap();
+    let by = "EntTenant ecoles/doisneau-fresnes";
+    entcp::tenants::apply_declared(&state.tenants(), &common::admin(), &doc, None, Some(by)).await.unwrap();
+
+    let dan = sign_in(&app, DAN).await;
+    let page = get(&app, &dan, "/ent/doisneau-fresnes").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    // The page shows the resource's name (HTML-escaped by the templates).
+    let shown = "EntTenant ecoles&#x2F;doisneau-fresnes";
+    assert!(page.text.contains("id=\"lecture-seule\"") && page.text.contains(shown), "{}", page.text);
+    assert!(!page.text.contains("id=\"vers-provisioning\""), "no lifecycle form: {}", page.text);
+    let refused = post_form(&app, &dan, "/ent/doisneau-fresnes/etat", &[("vers", "provisioning")]).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert!(refused.text.contains(shown), "the reason names the resource: {}", refused.text);
+    let tenant = entcp::tenants::get_tenant(&app.store, "doisneau-fresnes").await.unwrap().unwrap();
+    assert_eq!(tenant.status, entcp::tenants::Status::Requested);
+}

@@ -3,7 +3,13 @@
 //! in memory (lists filter them by label selector, a namespace delete removes its
 //! content), answers with the API server's Status objects, and can be told to
 //! fail a given request (409, 500, 404). The kube client reaches it through a
-//! kubeconfig file given in the configuration, as in production.
+//! kubeconfig file given in the configuration, as in production. For the watches
+//! (`entctl operator`, the Deployment watch) it also streams `?watch=true` events with
+//! their `resourceVersion` after a list, serves the `/status` subresource (a status
+//! patch changes neither `spec` nor `generation`), JSON and merge patches, and holds a
+//! deleted object with finalizers (`deletionTimestamp`) until its last finalizer goes.
+
+mod operator;
 
 use crate::common;
 
@@ -65,6 +71,147 @@ struct Mock {
     /// Requests in flight per namespace, and the most seen at once in one namespace.
     per_namespace: Mutex<BTreeMap<String, usize>>,
     max_per_namespace: AtomicUsize,
+    /// The last `resourceVersion` given; every change takes the next one.
+    revision: AtomicU64,
+    /// Every change, for the watches: (resourceVersion, collection, ADDED/MODIFIED/DELETED, object).
+    changes: Mutex<Vec<(u64, String, &'static str, Value)>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Mock {
+    /// Records a change of `object` in `collection` (a new `resourceVersion`), waking the watches.
+    fn record(&self, collection: &str, kind: &'static str, object: &mut Value) {
+        let revision = self.revision.fetch_add(1, Ordering::SeqCst) + 1;
+        object["metadata"]["resourceVersion"] = json!(revision.to_string());
+        self.changes.lock().unwrap().push((revision, collection.to_string(), kind, object.clone()));
+        self.changed.notify_waiters();
+    }
+
+    /// An object as a read shows it: a Deployment with the status its controller would report.
+    fn observed(&self, mut o: Value) -> Value {
+        if o["kind"] == "Deployment" {
+            let available = *self.deployments_available.lock().unwrap();
+            let replicas = o["spec"]["replicas"].clone();
+            let behind = i64::from(*self.generation_behind.lock().unwrap());
+            let generation = o["metadata"]["generation"].as_i64().unwrap_or(1) - behind;
+            o["status"] = if available {
+                json!({ "observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
+                        "readyReplicas": replicas, "availableReplicas": replicas,
+                        "conditions": [{ "type": "Available", "status": "True" }] })
+            } else {
+                json!({ "replicas": replicas, "unavailableReplicas": replicas,
+                        "conditions": [{ "type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated" }] })
+            };
+        }
+        o
+    }
+
+    /// Deletes an object: held with a `deletionTimestamp` while finalizers remain.
+    fn delete(
+        &self,
+        objects: &mut BTreeMap<String, BTreeMap<String, Value>>,
+        collection: &str,
+        name: &str,
+    ) -> Option<Value> {
+        let object = objects.get_mut(collection)?.get_mut(name)?;
+        if object["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()) {
+            if object["metadata"]["deletionTimestamp"].is_null() {
+                object["metadata"]["deletionTimestamp"] = json!("2026-09-01T08:00:00Z");
+                self.record(collection, "MODIFIED", object);
+            }
+            return Some(object.clone());
+        }
+        let mut object = objects.get_mut(collection)?.remove(name)?;
+        self.record(collection, "DELETED", &mut object);
+        if collection == "/api/v1/namespaces" {
+            let inside = format!("/namespaces/{name}/");
+            objects.retain(|c, _| !c.contains(&inside));
+        }
+        Some(object)
+    }
+}
+
+/// Whether a list (or watch) at `list` holds the objects of `collection`: the same path, or
+/// a list across namespaces (`/apis/apps/v1/deployments`) and a namespace's collection.
+fn in_list(list: &str, collection: &str) -> bool {
+    if list == collection {
+        return true;
+    }
+    let Some((prefix, resource)) = list.rsplit_once('/') else { return false };
+    collection
+        .strip_prefix(&format!("{prefix}/namespaces/"))
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, r)| r == resource)
+}
+
+/// A JSON patch (RFC 6902) of the operations the finalizer helper sends: test, add, remove.
+fn json_patch(object: &mut Value, operations: &Value) -> Result<(), String> {
+    for op in operations.as_array().ok_or("not a JSON patch")? {
+        let path = op["path"].as_str().ok_or("no path")?;
+        let (parent, last) = path.rsplit_once('/').ok_or("bad path")?;
+        match op["op"].as_str() {
+            Some("test") if object.pointer(path).unwrap_or(&Value::Null) != &op["value"] => {
+                return Err(format!("test of {path} failed"))
+            }
+            Some("test") => {}
+            Some("add") => {
+                let target = object.pointer_mut(parent).ok_or("no parent")?;
+                match target {
+                    Value::Array(items) if last == "-" => items.push(op["value"].clone()),
+                    Value::Object(fields) => drop(fields.insert(last.to_string(), op["value"].clone())),
+                    _ => return Err(format!("cannot add at {path}")),
+                }
+            }
+            Some("remove") => {
+                let items = object.pointer_mut(parent).and_then(Value::as_array_mut).ok_or("no array")?;
+                let index: usize = last.parse().map_err(|_| "bad index")?;
+                if index >= items.len() {
+                    return Err(format!("no {path}"));
+                }
+                items.remove(index);
+            }
+            other => return Err(format!("unsupported op {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// A watch: the changes after `from` in the collections of `list` (that `selector` selects),
+/// one JSON watch event a line, as long as the client listens.
+fn watch(mock: Arc<Mock>, list: String, selector: Option<String>, from: u64) -> Response {
+    let events = futures_util::stream::unfold((mock, from), move |(mock, mut last)| {
+        let (list, selector) = (list.clone(), selector.clone());
+        async move {
+            loop {
+                let next = {
+                    let changes = mock.changes.lock().unwrap();
+                    let mut found = None;
+                    let after = last;
+                    for (revision, collection, kind, object) in changes.iter().filter(|c| c.0 > after) {
+                        last = *revision;
+                        if in_list(&list, collection) && matches_selector(object, selector.as_ref()) {
+                            found = Some((*kind, object.clone()));
+                            break;
+                        }
+                    }
+                    found
+                };
+                if let Some((kind, object)) = next {
+                    let line = format!("{}\n", json!({ "type": kind, "object": mock.observed(object) }));
+                    return Some((Ok::<_, std::convert::Infallible>(Bytes::from(line)), (mock, last)));
+                }
+                let notified = mock.changed.notified();
+                let mut notified = std::pin::pin!(notified);
+                notified.as_mut().enable();
+                // A change recorded between the scan and the wait is not missed.
+                if mock.changes.lock().unwrap().last().is_some_and(|c| c.0 > last) {
+                    continue;
+                }
+                notified.await;
+            }
+        }
+    });
+    Response::builder().header("content-type", "application/json").body(axum::body::Body::from_stream(events)).unwrap()
 }
 
 /// Counts a request as in flight in its namespace until dropped: a tenant's requests
@@ -165,8 +312,58 @@ async fn handle(
             return status(f.code, f.reason, f.message, &split(&path).1);
         }
     }
+    if method == Method::GET && query.get("watch").is_some_and(|v| v == "true" || v == "1") {
+        let from = query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+        return watch(mock.clone(), path, query.get("labelSelector").cloned(), from);
+    }
     let mut objects = mock.objects.lock().unwrap();
+    let content_type = header("content-type");
     match method {
+        Method::PATCH
+            if content_type.starts_with("application/merge-patch")
+                || content_type.starts_with("application/json-patch") =>
+        {
+            // The status subresource takes the status only; the resource itself, the rest.
+            let (item, subresource) = match path.strip_suffix("/status") {
+                Some(item) => (item.to_string(), true),
+                None => (path.clone(), false),
+            };
+            let (collection, name) = split(&item);
+            let Some(live) = objects.get_mut(&collection).and_then(|c| c.get_mut(&name)) else {
+                return status(404, "NotFound", &format!("\"{name}\" not found"), &name);
+            };
+            let patch: Value = serde_json::from_slice(&body).unwrap();
+            let mut object = live.clone();
+            if content_type.starts_with("application/json-patch") {
+                if let Err(e) = json_patch(&mut object, &patch) {
+                    return status(422, "Invalid", &e, &name);
+                }
+            } else if subresource {
+                object["status"] = patch["status"].clone();
+            } else {
+                json_merge(&mut object, &patch);
+            }
+            if subresource {
+                object["spec"] = live["spec"].clone();
+                object["metadata"] = live["metadata"].clone();
+            } else {
+                object["status"] = live["status"].clone();
+                if object["spec"] != live["spec"] {
+                    let generation = live["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+                    object["metadata"]["generation"] = json!(generation);
+                }
+            }
+            if object != *live {
+                mock.record(&collection, "MODIFIED", &mut object);
+                *live = object.clone();
+            }
+            let gone = !object["metadata"]["deletionTimestamp"].is_null()
+                && object["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
+            if gone {
+                mock.delete(&mut objects, &collection, &name);
+            }
+            (StatusCode::OK, axum::Json(object)).into_response()
+        }
         Method::PATCH => {
             let (collection, name) = split(&path);
             let mut object: Value = serde_json::from_slice(&body).unwrap();
@@ -193,51 +390,59 @@ async fn handle(
                 object["data"] = data;
                 object.as_object_mut().unwrap().remove("stringData");
             }
+            // A server-side apply that changes nothing writes nothing (no new resourceVersion, no event).
+            let old = before.cloned();
+            if let Some(old) = &old {
+                object["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+            }
+            if old.as_ref() != Some(&object) {
+                mock.record(&collection, if old.is_some() { "MODIFIED" } else { "ADDED" }, &mut object);
+            }
             let existed = objects.entry(collection).or_default().insert(name, object.clone()).is_some();
             let code = if existed { StatusCode::OK } else { StatusCode::CREATED };
             (code, axum::Json(object)).into_response()
         }
         Method::GET => {
-            let available = *mock.deployments_available.lock().unwrap();
             let items: Vec<Value> = objects
-                .get(&path)
-                .map(|c| c.values().filter(|o| matches_selector(o, query.get("labelSelector"))).cloned().collect::<Vec<_>>())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|mut o| {
-                    if o["kind"] == "Deployment" {
-                        let replicas = o["spec"]["replicas"].clone();
-                        let behind = i64::from(*mock.generation_behind.lock().unwrap());
-                        let generation = o["metadata"]["generation"].as_i64().unwrap_or(1) - behind;
-                        o["status"] = if available {
-                            json!({ "observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
-                                    "readyReplicas": replicas, "availableReplicas": replicas,
-                                    "conditions": [{ "type": "Available", "status": "True" }] })
-                        } else {
-                            json!({ "replicas": replicas, "unavailableReplicas": replicas,
-                                    "conditions": [{ "type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated" }] })
-                        };
-                    }
-                    o
-                })
+                .iter()
+                .filter(|(collection, _)| in_list(&path, collection))
+                .flat_map(|(_, c)| c.values())
+                .filter(|o| matches_selector(o, query.get("labelSelector")))
+                .map(|o| mock.observed(o.clone()))
                 .collect();
+            let revision = mock.revision.load(Ordering::SeqCst).to_string();
             axum::Json(
-                json!({ "kind": "List", "apiVersion": "v1", "metadata": { "resourceVersion": "2" }, "items": items }),
+                json!({ "kind": "List", "apiVersion": "v1", "metadata": { "resourceVersion": revision }, "items": items }),
             )
             .into_response()
         }
         Method::DELETE => {
             let (collection, name) = split(&path);
-            let Some(object) = objects.get_mut(&collection).and_then(|c| c.remove(&name)) else {
+            let Some(object) = mock.delete(&mut objects, &collection, &name) else {
                 return status(404, "NotFound", &format!("\"{name}\" not found"), &name);
             };
-            if collection == "/api/v1/namespaces" {
-                let inside = format!("/namespaces/{name}/");
-                objects.retain(|c, _| !c.contains(&inside));
-            }
             axum::Json(object).into_response()
         }
         _ => status(405, "MethodNotAllowed", "method not allowed", ""),
+    }
+}
+
+/// A JSON merge patch (RFC 7386).
+fn json_merge(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(fields) => {
+            if !target.is_object() {
+                *target = json!({});
+            }
+            for (key, value) in fields {
+                if value.is_null() {
+                    target.as_object_mut().unwrap().remove(key);
+                } else {
+                    json_merge(&mut target[key], value);
+                }
+            }
+        }
+        other => *target = other.clone(),
     }
 }
 
@@ -387,6 +592,41 @@ impl World {
         assert_eq!(live.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "the live objects of {slug}");
         for (path, object) in &expected {
             assert_eq!(&live[path], object, "{path} is live as rendered");
+        }
+    }
+
+    /// A client of the mock, as `entctl serve` and `entctl operator` build it (for the watches).
+    async fn kube_client(&self) -> kube::Client {
+        use entcp::provisioning::backend::Backend;
+        match Backend::from_config(&self.state.config, &self.state.reconciler).await.unwrap() {
+            Backend::Kube(kube) => kube.client(),
+            Backend::Manifests(_) => unreachable!("the world's backend is kube"),
+        }
+    }
+
+    /// Changes a stored object as a client other than the control plane would (`kubectl`),
+    /// with the event its watchers see; `spec` changes bump the generation.
+    fn edit(&self, collection: &str, name: &str, change: impl FnOnce(&mut Value)) {
+        let mut objects = self.mock.objects.lock().unwrap();
+        let object = objects.get_mut(collection).and_then(|c| c.get_mut(name)).expect("object to edit");
+        let before = object["spec"].clone();
+        change(object);
+        if object["spec"] != before {
+            let generation = object["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            object["metadata"]["generation"] = json!(generation);
+        }
+        self.mock.record(collection, "MODIFIED", object);
+    }
+
+    /// The object at `collection`/`name`, as stored.
+    fn stored(&self, collection: &str, name: &str) -> Option<Value> {
+        self.mock.objects.lock().unwrap().get(collection).and_then(|c| c.get(name)).cloned()
+    }
+
+    /// Waits (polling the mock) until `done` holds.
+    async fn until(&self, mut done: impl FnMut(&World) -> bool) {
+        while !done(self) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 

@@ -1,0 +1,388 @@
+//! `entctl operator`: the tenants declared as `EntTenant` custom resources. A kube-rs
+//! `Controller` watches the resources (and the Deployments the control plane owns) and
+//! feeds each resource into the same [`tenants::apply_declared`] and lifecycle as the
+//! API, then the same reconcile pass (under the tenant's database lease: one process
+//! writes a tenant at a time), then writes the resource's `status` through the status
+//! subresource. A finalizer holds a deleted resource until its tenant is decommissioned
+//! the normal way. A tenant declared by a resource is read-only in the API and the
+//! console; a resource never adopts a tenant the API created (`GovernanceBlocked`).
+
+use super::{conditions, reconcile};
+use crate::tenants::{self, EntTenant, Metadata, Status, Tenant, TenantSpec, TenantsState};
+use chrono::{DateTime, Utc};
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_platform::identity::Actor;
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{finalizer, Event};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The finalizer the operator puts on each resource it adopts.
+pub const FINALIZER: &str = "entcp.education.fr/decommission";
+
+/// The audit log's name of the operator.
+const ACTOR: &str = "operator";
+
+/// How soon a resource is looked at again while its tenant rolls out, or after a failure.
+const SOON: Duration = Duration::from_secs(30);
+
+/// The `EntTenant` resource type (group, version, kind, plural of the CRD).
+pub fn resource() -> ApiResource {
+    let (group, version) = tenants::API_VERSION.split_once('/').expect("group/version");
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, tenants::KIND), "enttenants")
+}
+
+/// How the tenant's row names the resource that declares it: `EntTenant <namespace>/<name>`.
+pub fn declared_by(namespace: &str, name: &str) -> String {
+    format!("{} {namespace}/{name}", tenants::KIND)
+}
+
+/// A failed reconcile of a resource (retried by the controller after [`SOON`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("{0}")]
+    Domain(String),
+    #[error("API Kubernetes : {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl From<Problem> for Failure {
+    fn from(p: Problem) -> Failure {
+        Failure::Domain(p.detail)
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    client: Client,
+    state: TenantsState,
+    /// The resource of each tenant seen (tenant id → resource), to map a Deployment's
+    /// event (its tenant label holds the id) to the resource to reconcile.
+    resources: Mutex<HashMap<String, (String, ObjectRef<DynamicObject>)>>,
+}
+
+impl Context {
+    pub fn new(client: Client, state: TenantsState) -> Arc<Context> {
+        Arc::new(Context { client, state, resources: Mutex::new(HashMap::new()) })
+    }
+
+    fn remember(&self, tenant: &Tenant, object: &DynamicObject) {
+        let reference = ObjectRef::from_obj_with(object, resource());
+        self.resources.lock().expect("resources lock").insert(tenant.id.clone(), (tenant.slug.clone(), reference));
+    }
+
+    /// The resource to reconcile for a Deployment's event; its tenant made due for a resync.
+    fn resource_of(&self, deployment: &Deployment) -> Option<ObjectRef<DynamicObject>> {
+        let tenant_id = super::watch::tenant_of(deployment)?;
+        let (slug, reference) = self.resources.lock().expect("resources lock").get(&tenant_id).cloned()?;
+        self.state.reconciler.request_resync(&slug);
+        Some(reference)
+    }
+}
+
+/// Watches the resources of every namespace and reconciles them until `shutdown`.
+pub async fn run(context: Arc<Context>, shutdown: tokio_util::sync::CancellationToken) {
+    let resources: Api<DynamicObject> = Api::all_with(context.client.clone(), &resource());
+    let deployments: Api<Deployment> = Api::all(context.client.clone());
+    let mapper = {
+        let context = context.clone();
+        move |deployment: Deployment| context.resource_of(&deployment)
+    };
+    let controller = Controller::new_with(resources, watcher::Config::default(), resource())
+        .watches(deployments, super::watch::config(), mapper)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(resource = %object, "reconciled"),
+                Err(e) => tracing::warn!(error = %e, "operator reconcile failed"),
+            }
+        });
+    // A reconcile cut short leaves its tenant's lease, released by the caller at exit.
+    tokio::select! {
+        _ = controller => {}
+        _ = shutdown.cancelled() => {}
+    }
+}
+
+fn error_policy(
+    object: Arc<DynamicObject>,
+    error: &kube::runtime::finalizer::Error<Failure>,
+    _: Arc<Context>,
+) -> Action {
+    tracing::warn!(resource = %object.name_any(), error = %error, "resource reconcile failed: retried");
+    Action::requeue(SOON)
+}
+
+async fn reconcile(
+    object: Arc<DynamicObject>,
+    context: Arc<Context>,
+) -> Result<Action, kube::runtime::finalizer::Error<Failure>> {
+    let namespace = object.namespace().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(context.client.clone(), &namespace, &resource());
+    let resources = api.clone();
+    finalizer(&api, FINALIZER, object, |event| async move {
+        match event {
+            Event::Apply(object) => declare(&context, &resources, &object).await,
+            Event::Cleanup(object) => decommission(&context, &object).await,
+        }
+    })
+    .await
+}
+
+/// The verdict on a resource, for its status.
+struct Verdict {
+    tenant: Option<Tenant>,
+    /// Why the tenant is held back (a name taken by the API, no convention in force).
+    blocked: Option<(&'static str, String)>,
+    /// A spec refused by the domain (bad organisation, guardrail).
+    refused: Option<String>,
+}
+
+/// The resource applied as a tenant: the document through `apply_declared`, the tenant moved
+/// past the governance gate, one reconcile pass; then its status written.
+async fn declare(context: &Context, api: &Api<DynamicObject>, object: &DynamicObject) -> Result<Action, Failure> {
+    let state = &context.state;
+    let name = object.name_any();
+    let by = declared_by(&object.namespace().unwrap_or_default(), &name);
+    let actor = Actor::system(ACTOR);
+    let verdict = match serde_json::from_value::<TenantSpec>(object.data["spec"].clone()) {
+        Err(e) => Verdict { tenant: None, blocked: None, refused: Some(format!("spécification illisible : {e}")) },
+        Ok(spec) => {
+            let doc = EntTenant {
+                api_version: tenants::API_VERSION.into(),
+                kind: tenants::KIND.into(),
+                metadata: Metadata { name: name.clone(), labels: Default::default() },
+                spec,
+            };
+            match tenants::apply_declared(state, &actor, &doc, None, Some(&by)).await {
+                Ok((_, tenant)) => provision(state, &actor, tenant).await?,
+                Err(p) => {
+                    let tenant = tenants::get_tenant(&state.store, &name).await?;
+                    let ours = tenant.as_ref().is_some_and(|t| t.declared_by.as_deref() == Some(by.as_str()));
+                    match tenant {
+                        // A tenant of this name declared elsewhere (the API): never adopted.
+                        Some(_) if !ours && p.kind == ProblemKind::Conflict => {
+                            Verdict { tenant: None, blocked: Some(("NameTaken", p.detail)), refused: None }
+                        }
+                        _ if p.kind.status().is_server_error() => return Err(p.into()),
+                        // A spec the domain refuses: shown, and waits for a change of the resource.
+                        tenant => {
+                            Verdict { tenant: tenant.filter(|_| ours), blocked: None, refused: Some(problem_text(&p)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if let Some(tenant) = &verdict.tenant {
+        context.remember(tenant, object);
+    }
+    let now = state.clock.now();
+    let status = status_of(object, &verdict, now);
+    if object.data.get("status") != Some(&status) {
+        let patch = serde_json::json!({ "status": status });
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    }
+    let settled = verdict.tenant.as_ref().is_some_and(|t| {
+        t.provisioning_state.error.is_none()
+            && !super::backend::Observed::unsettled(t.provisioning_state.observed.as_deref())
+    });
+    Ok(match (&verdict.blocked, &verdict.refused) {
+        // A convention may be signed: looked at again; a refused spec waits for a change.
+        (Some(("NoConvention", _)), _) => Action::requeue(SOON * 10),
+        (Some(_), _) | (_, Some(_)) => Action::await_change(),
+        _ if settled => Action::requeue(Duration::from_secs(state.config.provisioning.reconcile.resync_seconds)),
+        _ => Action::requeue(SOON),
+    })
+}
+
+/// A problem's detail with its field errors.
+fn problem_text(p: &Problem) -> String {
+    let fields: Vec<String> = p.errors.iter().map(|e| format!("{} : {}", e.field, e.message)).collect();
+    if fields.is_empty() {
+        p.detail.clone()
+    } else {
+        format!("{} ({})", p.detail, fields.join(" ; "))
+    }
+}
+
+/// Moves a newly declared tenant through the governance gate to `active` (as a DAN does
+/// through the API), then runs its reconcile pass.
+async fn provision(state: &TenantsState, actor: &Actor, tenant: Tenant) -> Result<Verdict, Failure> {
+    let mut tenant = tenant;
+    let mut blocked = None;
+    for to in [Status::Provisioning, Status::Active] {
+        if !tenant.status.can_move_to(to) || !matches!(tenant.status, Status::Requested | Status::Provisioning) {
+            continue;
+        }
+        match tenants::transition(state, actor, &tenant, to, None).await {
+            Ok(moved) => tenant = moved,
+            Err(p) if p.kind == ProblemKind::Conflict => {
+                blocked = Some(("NoConvention", p.detail));
+                break;
+            }
+            Err(p) => return Err(p.into()),
+        }
+    }
+    if blocked.is_none() {
+        let provisioning = state.provisioning();
+        // A failure is recorded on the tenant (and shown as Degraded): not an error of this reconcile.
+        if let Err(e) = reconcile::pass(&provisioning, Some(&tenant.slug), state.clock.now()).await {
+            tracing::warn!(tenant = %tenant.slug, error = %e.detail, "operator pass failed");
+        }
+    }
+    let tenant = tenants::get_tenant(&state.store, &tenant.id).await?;
+    Ok(Verdict { tenant, blocked, refused: None })
+}
+
+/// The resource was deleted: its tenant decommissioned the normal way (the lifecycle move,
+/// then a pass that removes the workloads and keeps the data) before the finalizer goes;
+/// the tenant then returns to the API (for archiving).
+async fn decommission(context: &Context, object: &DynamicObject) -> Result<Action, Failure> {
+    let state = &context.state;
+    let by = declared_by(&object.namespace().unwrap_or_default(), &object.name_any());
+    let Some(tenant) = tenants::get_tenant(&state.store, &object.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
+    if tenant.declared_by.as_deref() != Some(by.as_str()) {
+        // Never adopted (a tenant of the API of the same name): nothing of it is ours to remove.
+        return Ok(Action::await_change());
+    }
+    let actor = Actor::system(ACTOR);
+    let tenant = if tenant.status.can_move_to(Status::Decommissioning) {
+        tenants::transition(state, &actor, &tenant, Status::Decommissioning, None).await?
+    } else {
+        tenant
+    };
+    let report = reconcile::pass(&state.provisioning(), Some(&tenant.slug), state.clock.now()).await?;
+    if report.failed > 0 || report.deferred > 0 {
+        return Err(Failure::Domain(format!("tenant {} : décommissionnement pas encore appliqué", tenant.slug)));
+    }
+    tenants::release_declaration(&state.store, &tenant, &actor.name, &by, state.clock.now()).await?;
+    context.resources.lock().expect("resources lock").remove(&tenant.id);
+    Ok(Action::await_change())
+}
+
+/// The `status` of a resource: `phase` (the tenant's lifecycle state, or `Blocked`,
+/// `Invalid`), `observedGeneration`, and the conditions Ready, Progressing, Degraded,
+/// GovernanceBlocked; a condition keeps its `lastTransitionTime` while its status holds.
+fn status_of(object: &DynamicObject, verdict: &Verdict, now: DateTime<Utc>) -> serde_json::Value {
+    let generation = object.metadata.generation.unwrap_or(0);
+    let previous: Vec<Condition> = object
+        .data
+        .get("status")
+        .and_then(|s| s.get("conditions"))
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default();
+    let provisioning = match (&verdict.tenant, &verdict.refused) {
+        (_, Some(message)) => tenants::ProvisioningState { error: Some(message.clone()), ..Default::default() },
+        (Some(tenant), None) => tenant.provisioning_state.clone(),
+        (None, None) => tenants::ProvisioningState::default(),
+    };
+    let mut all = conditions::conditions(&provisioning, generation, &previous, now);
+    if verdict.refused.is_some() {
+        for c in &mut all {
+            c.reason = "InvalidSpec".into();
+        }
+    }
+    if let Some((reason, message)) = &verdict.blocked {
+        // Held back by governance: neither progressing nor degraded, not ready.
+        for c in &mut all {
+            if c.status != "False" {
+                c.status = "False".into();
+                c.last_transition_time = conditions::time(now);
+            }
+            c.reason = (*reason).into();
+            c.message = message.clone();
+        }
+    }
+    let blocked = conditions::condition(
+        "GovernanceBlocked",
+        verdict.blocked.is_some(),
+        verdict.blocked.as_ref().map_or("Allowed", |b| b.0),
+        verdict.blocked.as_ref().map_or_else(|| "gouvernance respectée".to_string(), |(_, m)| m.clone()),
+        generation,
+        &previous,
+        now,
+    );
+    all.push(blocked);
+    let phase = match (&verdict.blocked, &verdict.refused, &verdict.tenant) {
+        (Some(_), _, _) => "Blocked".to_string(),
+        (_, Some(_), _) => "Invalid".to_string(),
+        (_, _, Some(tenant)) => tenant.status.as_str().to_string(),
+        _ => "Pending".to_string(),
+    };
+    serde_json::json!({
+        "phase": phase,
+        "observedGeneration": generation,
+        "conditions": all,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(generation: i64, status: Option<serde_json::Value>) -> DynamicObject {
+        let mut o = DynamicObject::new("doisneau", &resource()).within("ecoles");
+        o.metadata.generation = Some(generation);
+        if let Some(status) = status {
+            o.data = serde_json::json!({ "status": status });
+        }
+        o
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_790_000_000 + seconds, 0).unwrap()
+    }
+
+    fn condition<'a>(status: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+        status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == kind).unwrap()
+    }
+
+    #[test]
+    fn a_blocked_resource_shows_governance_blocked_with_its_reason_and_the_generation() {
+        let verdict = Verdict { tenant: None, blocked: Some(("NameTaken", "un tenant existe".into())), refused: None };
+        let status = status_of(&object(3, None), &verdict, at(0));
+        assert_eq!(status["phase"], "Blocked");
+        assert_eq!(status["observedGeneration"], 3);
+        let blocked = condition(&status, "GovernanceBlocked");
+        assert_eq!((&blocked["status"], &blocked["reason"]), (&"True".into(), &"NameTaken".into()));
+        assert_eq!(condition(&status, "Ready")["status"], "False");
+        assert_eq!(condition(&status, "Progressing")["status"], "False");
+    }
+
+    #[test]
+    fn the_transition_time_of_governance_blocked_moves_only_when_its_status_changes() {
+        let blocked = Verdict { tenant: None, blocked: Some(("NoConvention", "aucune".into())), refused: None };
+        let first = status_of(&object(1, None), &blocked, at(0));
+        let again = status_of(&object(1, Some(first.clone())), &blocked, at(60));
+        assert_eq!(
+            condition(&again, "GovernanceBlocked")["lastTransitionTime"],
+            condition(&first, "GovernanceBlocked")["lastTransitionTime"]
+        );
+        let free = Verdict { tenant: None, blocked: None, refused: None };
+        let lifted = status_of(&object(1, Some(again.clone())), &free, at(120));
+        let moved = condition(&lifted, "GovernanceBlocked");
+        assert_eq!(moved["status"], "False");
+        assert_ne!(moved["lastTransitionTime"], condition(&again, "GovernanceBlocked")["lastTransitionTime"]);
+    }
+
+    #[test]
+    fn a_refused_spec_is_degraded_with_the_domains_message() {
+        let verdict = Verdict { tenant: None, blocked: None, refused: Some("spec.hostname : invalide".into()) };
+        let status = status_of(&object(2, None), &verdict, at(0));
+        assert_eq!(status["phase"], "Invalid");
+        let degraded = condition(&status, "Degraded");
+        assert_eq!((&degraded["status"], &degraded["reason"]), (&"True".into(), &"InvalidSpec".into()));
+        assert_eq!(degraded["message"], "spec.hostname : invalide");
+    }
+}

@@ -1,0 +1,227 @@
+//! `entctl operator` and the Deployment watches against the mock API server: EntTenant
+//! resources created, changed and deleted as `kubectl` would, their status read back
+//! from the status subresource, Deployments scaled by hand.
+
+use super::World;
+use crate::common::{self, t0, TestDb};
+use entcp::provisioning::operator;
+use entcp::tenants::{self, Status};
+use serde_json::{json, Value};
+
+const TENANTS: &str = "/apis/entcp.education.fr/v1/namespaces/ecoles/enttenants";
+
+fn spec(uai: &str, slug: &str, options: Value) -> Value {
+    json!({ "organisation": uai, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d", "options": options })
+}
+
+impl World {
+    /// Creates an EntTenant resource in namespace `ecoles`, as `kubectl apply` does.
+    fn create_resource(&self, name: &str, spec: Value) {
+        let mut object = json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant",
+            "metadata": { "name": name, "namespace": "ecoles", "uid": format!("uid-{name}"), "generation": 1 },
+            "spec": spec,
+        });
+        let mut objects = self.mock.objects.lock().unwrap();
+        self.mock.record(TENANTS, "ADDED", &mut object);
+        objects.entry(TENANTS.into()).or_default().insert(name.into(), object);
+    }
+
+    /// Deletes the resource as `kubectl delete` does (held while finalizers remain).
+    fn delete_resource(&self, name: &str) {
+        let mut objects = self.mock.objects.lock().unwrap();
+        self.mock.delete(&mut objects, TENANTS, name);
+    }
+
+    fn resource(&self, name: &str) -> Option<Value> {
+        self.stored(TENANTS, name)
+    }
+
+    /// Starts `entctl operator`'s controller on the mock; stopped with the returned token.
+    async fn start_operator(&self) -> tokio_util::sync::CancellationToken {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let context = operator::Context::new(self.kube_client().await, self.state.tenants());
+        tokio::spawn(operator::run(context, shutdown.clone()));
+        shutdown
+    }
+}
+
+/// The condition `kind` of a resource's status.
+fn condition(resource: &Value, kind: &str) -> Value {
+    let conditions = resource["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    conditions.into_iter().find(|c| c["type"] == kind).unwrap_or(Value::Null)
+}
+
+fn is(resource: &Option<Value>, kind: &str, status: &str) -> bool {
+    resource.as_ref().is_some_and(|r| condition(r, kind)["status"] == status)
+}
+
+backend_test!(an_enttenant_resource_is_governed_provisioned_changed_and_decommissioned_by_the_operator);
+async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissioned_by_the_operator(db: TestDb) {
+    let w = World::on(db, |_| {}).await;
+    let stop = w.start_operator().await;
+
+    // No convention covers the école: held at the gate, shown as GovernanceBlocked.
+    w.create_resource("doisneau", spec("0940176F", "doisneau", json!([])));
+    w.until(|w| is(&w.resource("doisneau"), "GovernanceBlocked", "True")).await;
+    let blocked = w.resource("doisneau").unwrap();
+    assert_eq!(blocked["status"]["phase"], "Blocked", "{blocked}");
+    assert_eq!(blocked["status"]["observedGeneration"], 1);
+    assert_eq!(condition(&blocked, "GovernanceBlocked")["reason"], "NoConvention");
+    assert!(condition(&blocked, "GovernanceBlocked")["message"].as_str().unwrap().contains("convention"));
+    assert_eq!(condition(&blocked, "Ready")["status"], "False");
+    assert_eq!(blocked["metadata"]["finalizers"], json!([operator::FINALIZER]));
+    let tenant = w.get("doisneau").await;
+    assert_eq!(tenant.status, Status::Requested);
+    assert_eq!(tenant.declared_by.as_deref(), Some("EntTenant ecoles/doisneau"));
+    assert!(w.stored("/api/v1/namespaces", "ent-doisneau").is_none(), "nothing applied behind the gate");
+
+    // The tenant is read-only in the API: a change or a lifecycle move is a 409 naming the resource.
+    let base = common::serve(w.state.store.clone(), std::sync::Arc::new(entcp::clock::FixedClock::new(t0()))).await;
+    let token =
+        common::token_for(&w.state.store, "admin-operateur@example.fr", entcp::kernel::roles::Role::Admin, None).await;
+    let api = common::client_with(&token);
+    let doc = json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "doisneau" },
+                      "spec": spec("0940176F", "doisneau", json!(["moodle"])) });
+    let refused = api.post(format!("{base}/api/v1/tenants")).json(&doc).send().await.unwrap();
+    assert_eq!(refused.status(), 409);
+    assert!(refused.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("EntTenant ecoles/doisneau"), "{body}");
+    let moved = api
+        .post(format!("{base}/api/v1/tenants/doisneau/transition"))
+        .json(&json!({ "to": "provisioning", "override_reason": "essai" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 409);
+    assert_eq!(w.get("doisneau").await.options, Vec::<String>::new(), "the API changed nothing");
+
+    // An admin lets it through the gate (domain call: the API refuses, as shown above), then
+    // the resource's spec changes: applied, Ready at the new generation.
+    tenants::transition(&w.state.tenants(), &common::admin(), &tenant, Status::Provisioning, Some("essai"))
+        .await
+        .unwrap();
+    *w.mock.deployments_available.lock().unwrap() = true;
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
+    w.until(|w| {
+        let r = w.resource("doisneau");
+        is(&r, "Ready", "True") && r.as_ref().is_some_and(|r| r["status"]["observedGeneration"] == 2)
+    })
+    .await;
+    let ready = w.resource("doisneau").unwrap();
+    assert_eq!(ready["status"]["phase"], "active", "{ready}");
+    assert_eq!(ready["metadata"]["generation"], 2, "a status write does not bump the generation");
+    assert_eq!(condition(&ready, "GovernanceBlocked")["status"], "False");
+    assert_eq!(condition(&ready, "Ready")["reason"], "Available");
+    assert_eq!(w.get("doisneau").await.options, ["moodle"]);
+    w.assert_live_as_rendered("doisneau").await;
+
+    // A Deployment scaled by hand is seen through the watch (the resync period is 10 min,
+    // the clock is fixed) and put back.
+    let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
+    let rendered = w.stored(deployments, "portail").unwrap()["spec"]["replicas"].clone();
+    w.edit(deployments, "portail", |d| d["spec"]["replicas"] = json!(0));
+    w.until(|w| w.stored(deployments, "portail").unwrap()["spec"]["replicas"] == rendered).await;
+
+    // Deleting the resource decommissions the tenant, then the finalizer goes and the resource with it.
+    w.delete_resource("doisneau");
+    w.until(|w| w.resource("doisneau").is_none()).await;
+    let gone = w.get("doisneau").await;
+    assert_eq!(gone.status, Status::Decommissioning);
+    assert_eq!(gone.declared_by, None, "the tenant returns to the API");
+    assert!(w.stored(deployments, "portail").is_none(), "the workloads are removed");
+    assert!(w.event_kinds("doisneau").await.contains(&"released".to_string()));
+    stop.cancel();
+
+    // Every call of the operator and its watches (outside the tenants' namespaces, which the
+    // backend's own RBAC test covers) is granted by the exported `watch` and `operator`
+    // rules, and each of their grants is used.
+    let rbac = entcp::provisioning::kube::rbac();
+    let rules: Vec<_> = rbac.watch.iter().chain(&rbac.operator).collect();
+    let mut used = std::collections::BTreeSet::new();
+    for request in w.take_requests() {
+        let Some((group, resource, verb)) = operator_permission(&request) else { continue };
+        let granted = rules
+            .iter()
+            .any(|r| r.api_groups.contains(&group) && r.resources.contains(&resource) && r.verbs.contains(&verb));
+        assert!(granted, "{verb} {resource} not granted: {request:?}");
+        used.insert((resource, verb));
+    }
+    for rule in &rules {
+        for resource in &rule.resources {
+            for verb in &rule.verbs {
+                assert!(used.contains(&(resource.clone(), verb.clone())), "{verb} {resource} granted, never used");
+            }
+        }
+    }
+}
+
+/// What a call of the operator or a watch needs in RBAC terms (API group, resource, verb);
+/// `None` for the calls inside the tenants' `ent-*` namespaces.
+fn operator_permission(request: &super::Request) -> Option<(String, String, String)> {
+    let parts: Vec<&str> = request.path.strip_prefix("/apis/")?.split('/').collect();
+    let (group, resource) = match parts.as_slice() {
+        [group, _, resource] => (group, resource.to_string()),
+        [group, _, "namespaces", ns, resource, _] if !ns.starts_with("ent-") => (group, resource.to_string()),
+        [group, _, "namespaces", ns, resource, _, sub] if !ns.starts_with("ent-") => {
+            (group, format!("{resource}/{sub}"))
+        }
+        _ => return None,
+    };
+    let watching = request.query.get("watch").is_some_and(|v| v == "true" || v == "1");
+    let verb = match (request.method.as_str(), watching) {
+        ("GET", true) => "watch",
+        ("GET", false) => "list",
+        ("PATCH", _) => "patch",
+        (method, _) => panic!("unexpected {method} {}", request.path),
+    };
+    Some((group.to_string(), resource, verb.to_string()))
+}
+
+backend_test!(a_resource_named_like_a_tenant_of_the_api_is_not_adopted);
+async fn a_resource_named_like_a_tenant_of_the_api_is_not_adopted(db: TestDb) {
+    let w = World::on(db, |_| {}).await;
+    w.apply("doisneau", "0940176F", json!([])).await;
+    let stop = w.start_operator().await;
+    w.create_resource("doisneau", spec("0940176F", "doisneau", json!(["moodle"])));
+    w.until(|w| is(&w.resource("doisneau"), "GovernanceBlocked", "True")).await;
+    let blocked = w.resource("doisneau").unwrap();
+    assert_eq!(condition(&blocked, "GovernanceBlocked")["reason"], "NameTaken", "{blocked}");
+    assert!(condition(&blocked, "GovernanceBlocked")["message"].as_str().unwrap().contains("ne l'adopte pas"));
+    let tenant = w.get("doisneau").await;
+    assert_eq!((tenant.declared_by, tenant.options), (None, Vec::<String>::new()), "the API's tenant is untouched");
+
+    // Deleting the resource leaves the API's tenant alone.
+    w.delete_resource("doisneau");
+    w.until(|w| w.resource("doisneau").is_none()).await;
+    assert_eq!(w.get("doisneau").await.status, Status::Requested);
+    stop.cancel();
+}
+
+backend_test!(serves_watch_queues_a_tenant_whose_deployment_was_scaled_by_hand);
+async fn serves_watch_queues_a_tenant_whose_deployment_was_scaled_by_hand(db: TestDb) {
+    let w = World::on(db, |_| {}).await;
+    *w.mock.deployments_available.lock().unwrap() = true;
+    w.tenant("doisneau", "0940176F", json!(["moodle"])).await;
+    let report = entcp::provisioning::reconcile::pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    assert_eq!(report.applied, 1);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let queue = tokio::spawn(entcp::provisioning::reconcile::run_queue(w.state.provisioning(), shutdown.clone()));
+    let client = w.kube_client().await;
+    tokio::spawn(entcp::provisioning::watch::run(w.state.provisioning(), client, shutdown.clone()));
+    // The watch is up once it asked the mock for Deployment events.
+    w.until(|w| {
+        w.mock.requests.lock().unwrap().iter().any(|r| r.query.get("watch").is_some_and(|v| v == "true" || v == "1"))
+    })
+    .await;
+
+    let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
+    let rendered = w.stored(deployments, "portail").unwrap()["spec"]["replicas"].clone();
+    w.edit(deployments, "portail", |d| d["spec"]["replicas"] = json!(0));
+    // The clock is fixed at the last apply: no resync is due; only the watch can bring it back.
+    w.until(|w| w.stored(deployments, "portail").unwrap()["spec"]["replicas"] == rendered).await;
+    w.assert_live_as_rendered("doisneau").await;
+    shutdown.cancel();
+    queue.await.unwrap();
+}
