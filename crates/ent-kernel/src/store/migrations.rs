@@ -52,6 +52,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0025_orgs_slimmer_indexes.sql",
     "0026_console_oidc.sql",
     "0027_ticket_attachments.sql",
+    "0031_list_indexes.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -224,6 +225,11 @@ mod tests {
             27,
             "8fdf3709c924db038d5b6714e41a9bf22a2f483e758f752ba7212be86c59f9c2e50206a90750e82cd6d76a446e27fcb2",
             "e95d452d43390dc1af40c8749d7befaeafa1eb566f0fef3495a599e298505f5a433ec02bd469f8b4c89176489a61f629",
+        ),
+        (
+            31,
+            "fe6905ede33781433b7b948fb2e779b73f566bc5d2eaf19891e796242d553be6c62909092b7b8cffc4c53a10dc546ada",
+            "fe6905ede33781433b7b948fb2e779b73f566bc5d2eaf19891e796242d553be6c62909092b7b8cffc4c53a10dc546ada",
         ),
     ];
 
