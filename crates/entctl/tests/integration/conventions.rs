@@ -909,9 +909,12 @@ async fn a_submission_without_the_communes_deliberation_is_refused_in_french_nam
 backend_test!(a_page_of_conventions_takes_as_many_statements_at_ten_as_at_two);
 async fn a_page_of_conventions_takes_as_many_statements_at_ten_as_at_two(db: crate::common::TestDb) {
     let c = setup(db).await;
-    // Conventions holding something of every kind: parties, a school, frozen documents, a signature.
-    for _ in 0..10 {
-        let id = submitted(&c).await;
+    // Conventions holding something of every kind: parties, a school, frozen documents, a
+    // signature; one after the other on the school (36 months each), so none overlaps another.
+    for k in 0..10 {
+        let conv = c.create(tripartite(&format!("{}-09-01", 2026 + 3 * k))).await;
+        let id = conv["id"].as_str().unwrap().to_string();
+        c.step_ok(&c.dan, &id, "submit", json!({})).await;
         c.step_ok(&c.directeur, &id, "sign", json!({})).await;
     }
     let (status, page) = call(c.dan.get(c.url("?limit=10"))).await;
