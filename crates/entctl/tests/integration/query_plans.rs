@@ -33,7 +33,7 @@ async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
         ("dan@test.fr", "/api/v1/tenants?limit=50".to_string()),
         ("admin@test.fr", "/api/v1/tenants/fresnes-ecole".to_string()),
         ("admin@test.fr", "/api/v1/support/tickets?limit=50".to_string()),
-        ("dan@test.fr", "/api/v1/support/tickets?limit=50".to_string()),
+        ("chef@ecole.fr", "/api/v1/support/tickets?limit=50".to_string()),
         ("admin@test.fr", format!("/api/v1/support/tickets/{}", ticket["reference"].as_str().unwrap())),
         ("admin@test.fr", "/api/v1/conventions?limit=50".to_string()),
         ("dan@test.fr", "/api/v1/conventions?limit=50".to_string()),
