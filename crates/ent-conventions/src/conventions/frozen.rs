@@ -128,16 +128,23 @@ pub async fn store(
     Ok(version)
 }
 
-/// Every stored downloadable file of a convention, oldest version first.
-pub async fn list(conn: &mut AnyConnection, convention_id: &str) -> Result<Vec<FrozenFile>, Problem> {
-    Ok(sqlx::query_as(
-        "SELECT version_no, format, content_type, sha256, size, created_at FROM convention_documents \
-         WHERE convention_id = $1 AND format <> $2 ORDER BY version_no, format",
-    )
-    .bind(convention_id)
-    .bind(MODEL)
-    .fetch_all(conn)
-    .await?)
+/// Every stored downloadable file of each of the conventions `ids`, oldest version first,
+/// in one query (per 500 conventions).
+pub async fn list_of(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<FrozenFile>>, Problem> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        convention_id: String,
+        #[sqlx(flatten)]
+        file: FrozenFile,
+    }
+    let select = format!(
+        "SELECT convention_id, version_no, format, content_type, sha256, size, created_at FROM convention_documents \
+         WHERE {{in}} AND format <> '{MODEL}' ORDER BY version_no, format"
+    );
+    super::grouped(conn, &select, "convention_id", ids, |r: Row| (r.convention_id, r.file)).await
 }
 
 /// The stored bytes of a version (the latest when `None`) in `format`.

@@ -16,13 +16,14 @@ pub mod workflow;
 
 use ent_kernel::error::Problem;
 use ent_kernel::store::Page;
-use ent_kernel::store::{Backend, JsonObject, JsonText, Store};
-use ent_platform::registry::queries::get_org_in;
+use ent_kernel::store::{Backend, Condition, JsonObject, JsonText, Store};
 use ent_platform::registry::OrgRef;
 use model::ConventionModel;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
 pub use state::ConventionsState;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -236,112 +237,254 @@ pub async fn read_convention(
     let sql = format!("SELECT {COLUMNS} FROM conventions WHERE id = $1 OR reference = $2{lock}");
     let row: Option<ConventionRow> =
         sqlx::query_as(&sql).bind(id).bind(id.to_ascii_uppercase()).fetch_optional(&mut *conn).await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let id = row.id.clone();
-    let model_version = row.model_version as u32;
-    let model = find_model(models, &row.model_id, Some(model_version)).ok();
-    let mut parties = Vec::new();
-    let party_rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT party_key, org_id, signatory FROM convention_parties WHERE convention_id = $1 ORDER BY position",
-    )
-    .bind(&id)
-    .fetch_all(&mut *conn)
-    .await?;
-    for (key, org_id, signatory) in party_rows {
-        let Some(org) = get_org_in(conn, &org_id).await? else { continue };
-        let spec = model.and_then(|m| m.parties.iter().find(|s| s.key == key));
-        parties.push(Party {
-            label: spec.map(|s| s.label.clone()).unwrap_or_else(|| key.clone()),
-            signature_required: spec.is_none_or(|s| s.signature_required),
-            order: spec.map(|s| s.order).unwrap_or(0),
-            key,
-            signatory: signatories::from_column(signatory.as_deref()),
-            etab_type: org.etab_type,
-            org: org.as_ref(),
-        });
-    }
-    let schools: Vec<OrgRef> = sqlx::query_as::<_, (String, String, String)>(
-        "SELECT o.id, o.code, o.name FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
-         WHERE s.convention_id = $1 ORDER BY o.sort_name, o.id",
-    )
-    .bind(&id)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|(id, code, name)| OrgRef { id, kind: ent_kernel::kernel::roles::OrgKind::Etablissement, code, name })
-    .collect();
-    let steps = sqlx::query_as(
-        "SELECT s.id, s.kind, s.step_key, s.org_id, s.user_id, COALESCE(u.display_name, s.user_email) AS user_name, \
-         s.user_email, s.role, s.document_hash, s.at, s.voided_at, s.void_reason \
-         FROM convention_steps s LEFT JOIN users u ON u.id = s.user_id WHERE s.convention_id = $1 ORDER BY s.at, s.id",
-    )
-    .bind(&id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let signed_files = sqlx::query_as(
-        "SELECT id, file_name, content_type, sha256, size, uploaded_by, uploaded_at FROM convention_files \
-         WHERE convention_id = $1 ORDER BY uploaded_at, id",
-    )
-    .bind(&id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let documents = frozen::list(conn, &id).await?;
-    let subprocessors = subprocessors_of(conn, &id).await?;
-    let rgpd_controller = match model {
-        Some(model) => effective_controller(conn, model, &parties, &schools).await?,
+    Ok(match row {
+        Some(row) => assemble(conn, models, vec![row]).await?.pop(),
         None => None,
-    };
-    Ok(Some(Convention {
-        id,
-        reference: row.reference,
-        model_id: row.model_id,
-        model_version,
-        title: row.title,
-        status: row.status,
-        parameters: row.parameters,
-        start_date: row.start_date,
-        end_date: row.end_date,
-        parties,
-        schools,
-        amends_id: row.amends_id,
-        supersedes_id: row.supersedes_id,
-        backdate_reason: row.backdate_reason,
-        rgpd_controller,
-        subprocessors,
-        root_id: row.root_id,
-        document_hash: row.document_hash,
-        steps,
-        signed_files,
-        documents,
-        refusal_comment: row.refusal_comment,
-        termination_reason: row.termination_reason,
-        termination_effective: row.termination_effective,
-        version: row.version,
-        created_by: row.created_by,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    }))
+    })
 }
 
-/// The vendors and hosts recorded on the tenants of a convention's parties and schools
-/// (the tenants reached through `tenants_by_org`: an OR of sub-selects scanned them all).
-async fn subprocessors_of(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Vec<OrgRef>, Problem> {
-    Ok(sqlx::query_as(
-        "SELECT o.id, o.kind, o.code, o.name FROM orgs o WHERE o.id IN ( \
-           SELECT t.vendor_org_id FROM tenants t JOIN (SELECT org_id FROM convention_parties WHERE convention_id = $1 \
-             UNION SELECT org_id FROM convention_schools WHERE convention_id = $2) AS covered ON t.org_id = covered.org_id \
-           UNION SELECT t.host_org_id FROM tenants t JOIN (SELECT org_id FROM convention_parties WHERE convention_id = $3 \
-             UNION SELECT org_id FROM convention_schools WHERE convention_id = $4) AS covered ON t.org_id = covered.org_id) \
-         ORDER BY o.kind, o.name",
+/// The conventions `ids` (a page), in that order, each as [`read_convention`] reads it, in a
+/// number of queries that does not grow with the page: one per kind of thing a convention
+/// holds (parties, their organisations, schools, steps, files, documents, sub-processors,
+/// DSDEN), and one more of each per 500 conventions. Unknown ids are left out.
+pub async fn read_conventions(
+    conn: &mut sqlx::AnyConnection,
+    models: &[ConventionModel],
+    ids: &[String],
+) -> Result<Vec<Convention>, Problem> {
+    let mut rows: Vec<ConventionRow> = Vec::with_capacity(ids.len());
+    for cond in Condition::in_chunks("id", ids.to_vec()) {
+        let sql = format!("SELECT {COLUMNS} FROM conventions WHERE {}", cond.sql());
+        let found: Vec<ConventionRow> =
+            cond.bind(sqlx::query(&sql)).try_map(|r| ConventionRow::from_row(&r)).fetch_all(&mut *conn).await?;
+        rows.extend(found);
+    }
+    let position: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    rows.sort_by_key(|row| position.get(row.id.as_str()).copied());
+    assemble(conn, models, rows).await
+}
+
+/// Rows of `select` (whose `{in}` is replaced by `column IN (...)`) for the conventions
+/// `ids`, one query per 500 of them, each row split by `split` into its convention's id
+/// and an item; the items of a convention keep the query's order.
+pub(crate) async fn grouped<R, T>(
+    conn: &mut sqlx::AnyConnection,
+    select: &str,
+    column: &str,
+    ids: &[String],
+    split: impl Fn(R) -> (String, T),
+) -> Result<HashMap<String, Vec<T>>, Problem>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut grouped: HashMap<String, Vec<T>> = HashMap::new();
+    for cond in Condition::in_chunks(column, ids.to_vec()) {
+        let sql = select.replace("{in}", &cond.sql());
+        let rows: Vec<R> = cond.bind(sqlx::query(&sql)).try_map(|r| R::from_row(&r)).fetch_all(&mut *conn).await?;
+        for row in rows {
+            let (id, item) = split(row);
+            grouped.entry(id).or_default().push(item);
+        }
+    }
+    Ok(grouped)
+}
+
+/// What the conventions of `rows` hold, read together, and the conventions built from it.
+async fn assemble(
+    conn: &mut sqlx::AnyConnection,
+    models: &[ConventionModel],
+    rows: Vec<ConventionRow>,
+) -> Result<Vec<Convention>, Problem> {
+    #[derive(sqlx::FromRow)]
+    struct PartyRow {
+        convention_id: String,
+        party_key: String,
+        org_id: String,
+        signatory: Option<String>,
+    }
+    #[derive(sqlx::FromRow)]
+    struct StepRow {
+        convention_id: String,
+        #[sqlx(flatten)]
+        step: Step,
+    }
+    #[derive(sqlx::FromRow)]
+    struct FileRow {
+        convention_id: String,
+        #[sqlx(flatten)]
+        file: SignedFile,
+    }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut party_rows = grouped(
+        conn,
+        "SELECT convention_id, party_key, org_id, signatory FROM convention_parties WHERE {in} \
+         ORDER BY convention_id, position",
+        "convention_id",
+        &ids,
+        |r: PartyRow| (r.convention_id.clone(), r),
     )
-    .bind(id)
-    .bind(id)
-    .bind(id)
-    .bind(id)
-    .fetch_all(conn)
-    .await?)
+    .await?;
+    let party_org_ids = party_rows.values().flatten().map(|p| p.org_id.clone()).collect();
+    let orgs = ent_platform::registry::queries::orgs_by_id_in(conn, party_org_ids).await?;
+    let mut schools = grouped(
+        conn,
+        "SELECT s.convention_id, o.id, o.code, o.name FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
+         WHERE {in} ORDER BY o.sort_name, o.id",
+        "s.convention_id",
+        &ids,
+        |(convention, id, code, name): (String, String, String, String)| {
+            (convention, OrgRef { id, kind: ent_kernel::kernel::roles::OrgKind::Etablissement, code, name })
+        },
+    )
+    .await?;
+    let mut steps = grouped(
+        conn,
+        "SELECT s.convention_id, s.id, s.kind, s.step_key, s.org_id, s.user_id, \
+         COALESCE(u.display_name, s.user_email) AS user_name, s.user_email, s.role, s.document_hash, s.at, \
+         s.voided_at, s.void_reason FROM convention_steps s LEFT JOIN users u ON u.id = s.user_id \
+         WHERE {in} ORDER BY s.at, s.id",
+        "s.convention_id",
+        &ids,
+        |r: StepRow| (r.convention_id, r.step),
+    )
+    .await?;
+    let mut signed_files = grouped(
+        conn,
+        "SELECT convention_id, id, file_name, content_type, sha256, size, uploaded_by, uploaded_at \
+         FROM convention_files WHERE {in} ORDER BY uploaded_at, id",
+        "convention_id",
+        &ids,
+        |r: FileRow| (r.convention_id, r.file),
+    )
+    .await?;
+    let mut documents = frozen::list_of(conn, &ids).await?;
+    let mut covered: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+    for (id, parties) in &party_rows {
+        covered.entry(id.clone()).or_default().extend(parties.iter().map(|p| p.org_id.clone()));
+    }
+    for (id, orgs) in &schools {
+        covered.entry(id.clone()).or_default().extend(orgs.iter().map(|o| o.id.clone()));
+    }
+    let mut subprocessors = Subprocessors::load(conn, covered).await?;
+    let mut built = Vec::with_capacity(rows.len());
+    let mut dsden_schools = Vec::new();
+    for row in rows {
+        let model_version = row.model_version as u32;
+        let model = find_model(models, &row.model_id, Some(model_version)).ok();
+        let mut parties = Vec::new();
+        for party in party_rows.remove(&row.id).unwrap_or_default() {
+            let Some(org) = orgs.get(&party.org_id) else { continue };
+            let key = party.party_key;
+            let spec = model.and_then(|m| m.parties.iter().find(|s| s.key == key));
+            parties.push(Party {
+                label: spec.map(|s| s.label.clone()).unwrap_or_else(|| key.clone()),
+                signature_required: spec.is_none_or(|s| s.signature_required),
+                order: spec.map(|s| s.order).unwrap_or(0),
+                key,
+                signatory: signatories::from_column(party.signatory.as_deref()),
+                etab_type: org.etab_type,
+                org: org.as_ref(),
+            });
+        }
+        let schools = schools.remove(&row.id).unwrap_or_default();
+        let controller = model.and_then(|model| controller_party(model, &parties));
+        if let Some(school) = controller.as_ref().and_then(|party| dsden_school(party, &schools)) {
+            dsden_schools.push(school.id.clone());
+        }
+        let subprocessors = subprocessors.take(&row.id);
+        let convention = Convention {
+            id: row.id.clone(),
+            reference: row.reference,
+            model_id: row.model_id,
+            model_version,
+            title: row.title,
+            status: row.status,
+            parameters: row.parameters,
+            start_date: row.start_date,
+            end_date: row.end_date,
+            parties,
+            schools,
+            amends_id: row.amends_id,
+            supersedes_id: row.supersedes_id,
+            backdate_reason: row.backdate_reason,
+            rgpd_controller: controller,
+            subprocessors,
+            root_id: row.root_id,
+            document_hash: row.document_hash,
+            steps: steps.remove(&row.id).unwrap_or_default(),
+            signed_files: signed_files.remove(&row.id).unwrap_or_default(),
+            documents: documents.remove(&row.id).unwrap_or_default(),
+            refusal_comment: row.refusal_comment,
+            termination_reason: row.termination_reason,
+            termination_effective: row.termination_effective,
+            version: row.version,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        };
+        built.push(convention);
+    }
+    // For écoles, the DSDEN of their département takes the académie's place (see `effective_controller`).
+    let dsdens = dsdens_of_ecoles(conn, dsden_schools).await?;
+    for convention in &mut built {
+        let Some(controller) = &convention.rgpd_controller else { continue };
+        if let Some(dsden) = dsden_school(controller, &convention.schools).and_then(|s| dsdens.get(&s.id)) {
+            convention.rgpd_controller = Some(dsden.clone());
+        }
+    }
+    Ok(built)
+}
+
+/// The vendors and hosts recorded on the tenants of conventions' parties and schools
+/// (read through `tenants_by_org`), sorted by kind and name: the sub-processors.
+struct Subprocessors {
+    /// Per convention, the organisations its parties and schools are.
+    covered: HashMap<String, std::collections::BTreeSet<String>>,
+    /// Per organisation, the vendors and hosts of its tenants.
+    of_org: HashMap<String, std::collections::BTreeSet<String>>,
+    /// Every vendor and host found, in the order they are listed.
+    sorted: Vec<OrgRef>,
+}
+
+impl Subprocessors {
+    /// `covered`: per convention, the organisations its parties and schools are.
+    async fn load(
+        conn: &mut sqlx::AnyConnection,
+        covered: HashMap<String, std::collections::BTreeSet<String>>,
+    ) -> Result<Subprocessors, Problem> {
+        let org_ids: Vec<String> = covered.values().flatten().cloned().collect();
+        let mut of_org: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+        for cond in Condition::in_chunks("org_id", org_ids) {
+            let sql = format!("SELECT org_id, vendor_org_id, host_org_id FROM tenants WHERE {}", cond.sql());
+            let rows: Vec<(String, Option<String>, Option<String>)> = cond
+                .bind(sqlx::query(&sql))
+                .try_map(|r| <(String, Option<String>, Option<String>)>::from_row(&r))
+                .fetch_all(&mut *conn)
+                .await?;
+            for (org, vendor, host) in rows {
+                of_org.entry(org).or_default().extend(vendor.into_iter().chain(host));
+            }
+        }
+        let mut sorted = Vec::new();
+        for cond in Condition::in_chunks("id", of_org.values().flatten().cloned().collect()) {
+            let sql = format!("SELECT id, kind, code, name FROM orgs WHERE {} ORDER BY kind, name", cond.sql());
+            let found: Vec<OrgRef> =
+                cond.bind(sqlx::query(&sql)).try_map(|r| OrgRef::from_row(&r)).fetch_all(&mut *conn).await?;
+            sorted.extend(found);
+        }
+        Ok(Subprocessors { covered, of_org, sorted })
+    }
+
+    /// The sub-processors of one convention.
+    fn take(&mut self, convention_id: &str) -> Vec<OrgRef> {
+        let Some(covered) = self.covered.remove(convention_id) else { return Vec::new() };
+        let named: std::collections::BTreeSet<&String> =
+            covered.iter().filter_map(|org| self.of_org.get(org)).flatten().collect();
+        self.sorted.iter().filter(|o| named.contains(&o.id)).cloned().collect()
+    }
 }
 
 /// Filters of `GET /conventions`.
@@ -369,7 +512,6 @@ pub async fn list_ids(
     filter: &ConventionFilter,
     visible_orgs: Option<&[String]>,
 ) -> Result<(Vec<String>, Option<String>), Problem> {
-    use ent_kernel::store::Condition;
     let mut cond = Condition::default();
     if let Some(status) = filter.status.as_deref().filter(|s| !s.is_empty()) {
         let status = Status::parse(status)
@@ -503,16 +645,46 @@ pub fn rgpd_roles<T>(model: &ConventionModel, party_orgs: impl Fn(&str) -> Vec<T
     Some((controller, joint, processors))
 }
 
-/// The DSDEN of an école's département, whose director (the IA-DASEN) is the controller of
-/// the ENT of écoles; `None` for another school or without that DSDEN in the registry.
-pub async fn dsden_of_ecole(conn: &mut sqlx::AnyConnection, school_id: &str) -> Result<Option<OrgRef>, Problem> {
-    Ok(sqlx::query_as(
-        "SELECT d.id, d.kind, d.code, d.name FROM orgs s JOIN orgs d ON d.kind = 'dsden' AND d.code = s.departement_code \
-         WHERE s.id = $1 AND s.etab_type IN ('ecole_maternelle', 'ecole_elementaire', 'ecole_primaire')",
-    )
-    .bind(school_id)
-    .fetch_optional(conn)
-    .await?)
+/// The DSDEN of each école's département among `school_ids`, whose director (the IA-DASEN) is
+/// the controller of the ENT of écoles; other schools, or without that DSDEN in the registry,
+/// are left out. One query (per 500 schools).
+async fn dsdens_of_ecoles(
+    conn: &mut sqlx::AnyConnection,
+    school_ids: Vec<String>,
+) -> Result<HashMap<String, OrgRef>, Problem> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        school_id: String,
+        #[sqlx(flatten)]
+        dsden: OrgRef,
+    }
+    let mut found = HashMap::new();
+    for cond in Condition::in_chunks("s.id", school_ids) {
+        let sql = format!(
+            "SELECT s.id AS school_id, d.id, d.kind, d.code, d.name FROM orgs s \
+             JOIN orgs d ON d.kind = 'dsden' AND d.code = s.departement_code \
+             WHERE {} AND s.etab_type IN ('ecole_maternelle', 'ecole_elementaire', 'ecole_primaire')",
+            cond.sql()
+        );
+        let rows: Vec<Row> = cond.bind(sqlx::query(&sql)).try_map(|r| Row::from_row(&r)).fetch_all(&mut *conn).await?;
+        found.extend(rows.into_iter().map(|r| (r.school_id, r.dsden)));
+    }
+    Ok(found)
+}
+
+/// The organisation of the model's controller party.
+fn controller_party(model: &ConventionModel, parties: &[Party]) -> Option<OrgRef> {
+    parties.iter().find(|p| p.key == model.rgpd.controller).map(|p| p.org.clone())
+}
+
+/// The school whose DSDEN takes the controller's place: the first school, when the controller
+/// party is an académie.
+fn dsden_school<'a>(controller: &OrgRef, schools: &'a [OrgRef]) -> Option<&'a OrgRef> {
+    if controller.kind == ent_kernel::kernel::roles::OrgKind::Academie {
+        schools.first()
+    } else {
+        None
+    }
 }
 
 /// The controller a convention designates: the organisation of the model's controller party,
@@ -523,15 +695,13 @@ pub async fn effective_controller(
     parties: &[Party],
     schools: &[OrgRef],
 ) -> Result<Option<OrgRef>, Problem> {
-    let Some(party) = parties.iter().find(|p| p.key == model.rgpd.controller) else { return Ok(None) };
-    if party.org.kind == ent_kernel::kernel::roles::OrgKind::Academie {
-        if let Some(school) = schools.first() {
-            if let Some(dsden) = dsden_of_ecole(conn, &school.id).await? {
-                return Ok(Some(dsden));
-            }
+    let Some(party) = controller_party(model, parties) else { return Ok(None) };
+    if let Some(school) = dsden_school(&party, schools) {
+        if let Some(dsden) = dsdens_of_ecoles(conn, vec![school.id.clone()]).await?.remove(&school.id) {
+            return Ok(Some(dsden));
         }
     }
-    Ok(Some(party.org.clone()))
+    Ok(Some(party))
 }
 
 /// The RGPD roles a convention designates, as compared between conventions on one school:

@@ -190,14 +190,9 @@ async fn list(
 ) -> Result<Json<Page<Convention>>, Problem> {
     let visible = visible_orgs(&caller);
     let (ids, next_cursor) = list_ids(&state.store, &filter, visible.as_deref()).await?;
-    // One connection for the whole page (not one taken from the pool per convention).
-    let mut conn = state.store.conn().await?;
-    let mut items = Vec::new();
-    for id in ids {
-        if let Some(conv) = super::read_convention(&mut conn, &state.models, &id, false).await? {
-            items.push(redacted(&caller, conv));
-        }
-    }
+    // One connection, and one query per kind of thing a convention holds, for the whole page.
+    let conventions = super::read_conventions(&mut *state.store.conn().await?, &state.models, &ids).await?;
+    let items = conventions.into_iter().map(|conv| redacted(&caller, conv)).collect();
     Ok(Json(Page { items, next_cursor }))
 }
 

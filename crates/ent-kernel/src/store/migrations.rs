@@ -55,6 +55,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0028_notification_preferences.sql",
     "0029_processor_contract_versions.sql",
     "0030_tenant_declared_by.sql",
+    "0031_list_indexes.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -242,6 +243,11 @@ mod tests {
             30,
             "9de0293ffa98917384d7c32159f77db814649283e86ede9c897d6f8fa4d462e52c9e348b63b2fffd56aedefd59d81a5b",
             "9de0293ffa98917384d7c32159f77db814649283e86ede9c897d6f8fa4d462e52c9e348b63b2fffd56aedefd59d81a5b",
+        ),
+        (
+            31,
+            "fe6905ede33781433b7b948fb2e779b73f566bc5d2eaf19891e796242d553be6c62909092b7b8cffc4c53a10dc546ada",
+            "fe6905ede33781433b7b948fb2e779b73f566bc5d2eaf19891e796242d553be6c62909092b7b8cffc4c53a10dc546ada",
         ),
     ];
 

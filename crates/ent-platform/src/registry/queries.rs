@@ -265,10 +265,18 @@ pub async fn get_org(store: &Store, id: &str) -> Result<Option<Org>, Problem> {
 
 /// Organisations by id, in one query per 500 ids (a page of rows that name them).
 pub async fn orgs_by_id(store: &Store, ids: Vec<String>) -> Result<std::collections::HashMap<String, Org>, Problem> {
+    orgs_by_id_in(&mut *store.conn().await?, ids).await
+}
+
+/// [`orgs_by_id`] through `conn`.
+pub async fn orgs_by_id_in(
+    conn: &mut sqlx::AnyConnection,
+    ids: Vec<String>,
+) -> Result<std::collections::HashMap<String, Org>, Problem> {
     let mut orgs = std::collections::HashMap::new();
     for cond in Condition::in_chunks("id", ids) {
         let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {}", cond.sql());
-        for row in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
+        for row in cond.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
             let org = org_from_row(&row)?;
             orgs.insert(org.id.clone(), org);
         }

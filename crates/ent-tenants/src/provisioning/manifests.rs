@@ -25,6 +25,10 @@ pub const HASH_FILE: &str = ".entcp-sha256";
 pub struct ManifestsBackend {
     root: PathBuf,
     secrets: SecretsPolicy,
+    /// The staging and old folders killed writers left in the root, by tenant slug: listed
+    /// once per backend (one reconcile pass), not once per tenant written, since the root
+    /// holds a folder per tenant (a listing per write made a first pass quadratic).
+    leftovers: std::sync::Mutex<Option<std::collections::HashMap<String, Vec<String>>>>,
 }
 
 fn file_name(object: &RenderedObject) -> String {
@@ -80,7 +84,7 @@ fn hash_of(files: &[(String, String)]) -> String {
 
 impl ManifestsBackend {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        ManifestsBackend { root: root.into(), secrets: SecretsPolicy::Omit }
+        ManifestsBackend { root: root.into(), secrets: SecretsPolicy::Omit, leftovers: Default::default() }
     }
 
     /// Secrets written as `secrets` says (by default: left out, listed in a note).
@@ -157,22 +161,64 @@ impl ManifestsBackend {
         Ok(content_hash(present.iter().map(|(name, content)| (name.as_str(), content.as_slice()))) == content)
     }
 
-    /// Staging and old folders of this tenant left by a writer that was killed.
+    /// Staging and old folders of this tenant left by a writer that was killed (the root is
+    /// listed at the first write of this backend; a writer holds its tenant's lease, so a
+    /// folder listed then and gone since was renamed or removed by its own writer).
     fn remove_leftovers(&self, slug: &str) -> std::io::Result<()> {
-        let prefixes = [format!(".{slug}.new"), format!(".{slug}.old")];
-        for entry in std::fs::read_dir(&self.root)? {
-            let name = entry?.file_name().to_string_lossy().into_owned();
-            if prefixes.iter().any(|p| name == *p || name.starts_with(&format!("{p}-"))) {
-                remove_if_present(&self.root.join(name))?;
+        let names = {
+            let mut leftovers = self.leftovers.lock().expect("leftovers lock");
+            if leftovers.is_none() {
+                let mut found: std::collections::HashMap<String, Vec<String>> = Default::default();
+                for entry in std::fs::read_dir(&self.root)? {
+                    let name = entry?.file_name().to_string_lossy().into_owned();
+                    if let Some(slug) = leftover_of(&name) {
+                        found.entry(slug.to_string()).or_default().push(name);
+                    }
+                }
+                *leftovers = Some(found);
             }
+            leftovers.as_mut().and_then(|found| found.remove(slug)).unwrap_or_default()
+        };
+        for name in names {
+            remove_if_present(&self.root.join(name))?;
         }
         Ok(())
     }
+}
+
+/// The tenant a staging (`.{slug}.new-{unique}`) or old (`.{slug}.old-{unique}`) folder belongs to.
+fn leftover_of(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix('.')?;
+    for marker in [".new", ".old"] {
+        if let Some(at) = rest.rfind(marker) {
+            let tail = &rest[at + marker.len()..];
+            if tail.is_empty() || tail.starts_with('-') {
+                return Some(&rest[..at]);
+            }
+        }
+    }
+    None
 }
 
 fn remove_if_present(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leftover_of;
+
+    #[test]
+    fn a_leftover_folder_names_its_tenant() {
+        assert_eq!(leftover_of(".ecole-1.new-0192f0c2-aaaa"), Some("ecole-1"));
+        assert_eq!(leftover_of(".ecole-1.old-0192f0c2-aaaa"), Some("ecole-1"));
+        assert_eq!(leftover_of(".ecole-1.new"), Some("ecole-1"));
+        assert_eq!(leftover_of(".newco.old-1"), Some("newco"));
+        assert_eq!(leftover_of("ecole-1"), None, "a tenant folder");
+        assert_eq!(leftover_of(".ecole-1.newer"), None);
+        assert_eq!(leftover_of(".entcp-sha256"), None);
     }
 }

@@ -31,3 +31,60 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
         self.clone()
     }
 }
+
+/// The SQL statements sqlx runs in this process, from its `sqlx::query` events (one per
+/// statement: its first four words in `summary`, the full text in `db.statement` when longer).
+///
+/// [`Statements::capture`] makes it the process's global subscriber: SQLite runs statements
+/// on a worker thread of its own, out of reach of a thread's default subscriber. nextest runs
+/// each test in a process of its own, so one capture per test.
+#[derive(Clone, Default)]
+pub struct Statements(Arc<Mutex<Vec<String>>>);
+
+impl Statements {
+    pub fn capture() -> Statements {
+        use tracing_subscriber::layer::SubscriberExt;
+        let statements = Statements::default();
+        let subscriber = tracing_subscriber::registry().with(statements.clone());
+        tracing::subscriber::set_global_default(subscriber).expect("the test's process has no other global subscriber");
+        statements
+    }
+
+    /// How many statements have run so far.
+    pub fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    /// The statements run since the `from`-th.
+    pub fn since(&self, from: usize) -> Vec<String> {
+        self.0.lock().unwrap()[from..].to_vec()
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statements {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _: tracing_subscriber::layer::Context<'_, S>) -> bool {
+        metadata.target() == "sqlx::query"
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Fields {
+            summary: String,
+            statement: String,
+        }
+        impl tracing::field::Visit for Fields {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                match field.name() {
+                    "summary" => self.summary = value.to_string(),
+                    "db.statement" => self.statement = value.trim().to_string(),
+                    _ => {}
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let sql = if fields.statement.is_empty() { fields.summary } else { fields.statement };
+        self.0.lock().unwrap().push(sql);
+    }
+}

@@ -905,3 +905,46 @@ async fn a_submission_without_the_communes_deliberation_is_refused_in_french_nam
         "{html}"
     );
 }
+
+backend_test!(a_page_of_conventions_takes_as_many_statements_at_ten_as_at_two);
+async fn a_page_of_conventions_takes_as_many_statements_at_ten_as_at_two(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    // Conventions holding something of every kind: parties, a school, frozen documents, a
+    // signature; one after the other on the school (36 months each), so none overlaps another.
+    for k in 0..10 {
+        let conv = c.create(tripartite(&format!("{}-09-01", 2026 + 3 * k))).await;
+        let id = conv["id"].as_str().unwrap().to_string();
+        c.step_ok(&c.dan, &id, "submit", json!({})).await;
+        c.step_ok(&c.directeur, &id, "sign", json!({})).await;
+    }
+    let (status, page) = call(c.dan.get(c.url("?limit=10"))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let listed: Vec<Value> = page["items"].as_array().unwrap().clone();
+    let ids: Vec<String> = listed.iter().map(|conv| conv["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 10);
+    // A store of its own: no change watcher or request of the app runs a statement meanwhile.
+    let store = entcp::store::Store::connect(&c.db.url, Some(1)).await.unwrap();
+    let mut conn = store.conn().await.unwrap();
+    let models = load_models();
+    let statements = common::logs::Statements::capture();
+    let mut counts = Vec::new();
+    for size in [1, 2, 10] {
+        let before = statements.count();
+        let read = entcp::conventions::read_conventions(&mut conn, &models, &ids[..size]).await.unwrap();
+        counts.push((size, statements.count() - before, statements.since(before)));
+        assert_eq!(read.len(), size);
+        for (conv, id) in read.iter().zip(&ids) {
+            let alone = entcp::conventions::read_convention(&mut conn, &models, id, false).await.unwrap().unwrap();
+            assert_eq!(serde_json::to_value(conv).unwrap(), serde_json::to_value(&alone).unwrap(), "{}", c.db.name);
+        }
+    }
+    let (one, two, ten) = (&counts[0], &counts[1], &counts[2]);
+    assert!(one.1 > 0, "{}: statements are counted", c.db.name);
+    assert_eq!(two.1, ten.1, "{}: a page of 10 takes the statements of a page of 2: {:#?}", c.db.name, ten.2);
+    assert!(ten.1 <= 11, "{}: one statement per kind of thing a convention holds: {:#?}", c.db.name, ten.2);
+    // The route answers what the conventions read one by one are (the caller sees every signer).
+    for (conv, id) in listed.iter().zip(&ids) {
+        let (_, alone) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+        assert_eq!(conv, &alone, "{}", c.db.name);
+    }
+}

@@ -32,6 +32,7 @@ mod openapi_conformance;
 mod platform;
 mod processors;
 mod production;
+mod query_plans;
 mod read_cache;
 mod read_path;
 mod registry_store;

@@ -1,0 +1,157 @@
+//! Query plans of the API's main lists and reads at national scale (issue 19): every
+//! statement a route runs (captured from sqlx's statement log) is planned again by the
+//! database — SQLite's `EXPLAIN QUERY PLAN`; PostgreSQL's `EXPLAIN EXECUTE` of the statement
+//! prepared, its generic plan (`plan_cache_mode = force_generic_plan`, so the plan does not
+//! depend on the values) with `enable_seqscan = off`, so that small test tables do not hide a
+//! missing index — and no plan may read a whole table.
+
+use crate::common::{self, fixtures, TestApp, TestDb};
+
+use entcp::kernel::roles::Role;
+use entcp::store::{Backend, Store};
+
+backend_test!(the_main_lists_and_reads_find_their_rows_through_indexes);
+async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
+    common::import_sample(&db.store).await;
+    let url = db.url.clone();
+    let app = TestApp::builder(db)
+        .user("admin@test.fr", Role::Admin, None)
+        .user("dan@test.fr", Role::Dan, Some("academie:24"))
+        .user("auditeur@test.fr", Role::Auditeur, Some("academie:24"))
+        .user("chef@ecole.fr", Role::ChefEtablissement, Some("0940176F"))
+        .build()
+        .await;
+    let name = app.backend;
+    let school = fixtures::org(&app.store, "0940176F").await;
+    let commune = fixtures::org(&app.store, "commune:94034").await;
+    fixtures::tenant(&app, "admin@test.fr", "fresnes-ecole", &school.id, "socle-1d").await;
+    let ticket = fixtures::ticket(&app, "chef@ecole.fr", "fresnes-ecole", "ENT inaccessible").await;
+    let body = fixtures::tripartite("academie:24", &commune.id, &school.id, "2027-01-01");
+    let convention = fixtures::convention(&app, "admin@test.fr", &body).await;
+    let routes = [
+        ("admin@test.fr", "/api/v1/tenants?limit=50".to_string()),
+        ("dan@test.fr", "/api/v1/tenants?limit=50".to_string()),
+        ("admin@test.fr", "/api/v1/tenants/fresnes-ecole".to_string()),
+        ("admin@test.fr", "/api/v1/support/tickets?limit=50".to_string()),
+        ("chef@ecole.fr", "/api/v1/support/tickets?limit=50".to_string()),
+        ("admin@test.fr", format!("/api/v1/support/tickets/{}", ticket["reference"].as_str().unwrap())),
+        ("admin@test.fr", "/api/v1/conventions?limit=50".to_string()),
+        ("dan@test.fr", "/api/v1/conventions?limit=50".to_string()),
+        ("admin@test.fr", format!("/api/v1/conventions/{}", convention["id"].as_str().unwrap())),
+        ("admin@test.fr", "/api/v1/audit?limit=50".to_string()),
+        ("auditeur@test.fr", "/api/v1/audit?limit=50".to_string()),
+        ("admin@test.fr", "/api/v1/orgs?limit=50".to_string()),
+        ("dan@test.fr", "/api/v1/orgs?limit=50".to_string()),
+        ("admin@test.fr", format!("/api/v1/orgs/{}", school.id)),
+    ];
+    let statements = common::logs::Statements::capture();
+    let mut run: Vec<(String, String)> = Vec::new();
+    for (who, path) in &routes {
+        let from = statements.count();
+        let resp = app.get(path).acting_as(who).send().await;
+        assert_eq!(resp.status, 200, "{name} {who} {path}: {}", resp.text);
+        run.extend(statements.since(from).into_iter().map(|sql| (format!("{who} {path}"), sql)));
+    }
+    // The SLA sweep's search for the open tickets whose due date has come.
+    let from = statements.count();
+    let state = common::app::app_state(app.store.clone(), common::app::test_config(), app.clock.clone());
+    entcp::support::jobs::sweep(&state.support(), common::t0()).await.unwrap();
+    run.extend(statements.since(from).into_iter().map(|sql| ("balayage SLA".to_string(), sql)));
+
+    // A store of its own for the plans (nothing of the app's runs on it).
+    let store = Store::connect(&url, Some(1)).await.unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut failures = Vec::new();
+    for (route, sql) in run {
+        let read = ["SELECT", "WITH"].iter().any(|word| sql.trim_start().to_ascii_uppercase().starts_with(word));
+        if !read || !seen.insert(sql.clone()) {
+            continue;
+        }
+        match plan(&store, &sql).await {
+            Ok(steps) => {
+                if let Some(scan) = full_scan(store.backend(), &steps) {
+                    failures.push(format!("{route}: {scan}\n    {sql}\n    {}", steps.join("\n    ")));
+                }
+            }
+            Err(e) => failures.push(format!("{route}: no plan ({e})\n    {sql}")),
+        }
+    }
+    assert!(seen.len() >= routes.len(), "{name}: statements captured: {seen:#?}");
+    assert!(
+        failures.is_empty(),
+        "{name}: {} statement(s) read a whole table:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The plan of `sql`, one line per step (parameters unbound: NULL on SQLite; a generic plan on PostgreSQL).
+async fn plan(store: &Store, sql: &str) -> Result<Vec<String>, sqlx::Error> {
+    let mut conn = store.conn().await?;
+    let rows = match store.backend() {
+        Backend::Sqlite => sqlx::query(&store.explain_statement(sql)).fetch_all(&mut *conn).await?,
+        Backend::Postgres => {
+            let params = parameters(sql);
+            let args = if params == 0 { String::new() } else { format!("({})", vec!["NULL"; params].join(", ")) };
+            let setup = "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan; DEALLOCATE ALL";
+            sqlx::raw_sql(setup).execute(&mut *conn).await?;
+            sqlx::raw_sql(&format!("PREPARE plan_check AS {sql}")).execute(&mut *conn).await?;
+            sqlx::raw_sql(&format!("EXPLAIN EXECUTE plan_check{args}")).fetch_all(&mut *conn).await?
+        }
+    };
+    rows.iter().map(|row| store.plan_step(row)).collect()
+}
+
+/// The highest `$n` of a statement.
+fn parameters(sql: &str) -> usize {
+    let mut highest = 0;
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        highest = highest.max(digits.parse().unwrap_or(0));
+    }
+    highest
+}
+
+/// The step of a plan that reads a whole table, if any: SQLite's `SCAN t` without an index (a
+/// scan of a subquery's rows, a co-routine's or a materialised view's, of a constant row or a
+/// virtual table is not a table's); PostgreSQL's `Seq Scan`, which `enable_seqscan = off`
+/// leaves only where no index serves.
+fn full_scan(backend: Backend, steps: &[String]) -> Option<&String> {
+    let subqueries: Vec<&str> = steps
+        .iter()
+        .filter_map(|step| {
+            let step = step.trim_start();
+            step.strip_prefix("CO-ROUTINE ").or_else(|| step.strip_prefix("MATERIALIZE "))
+        })
+        .map(str::trim)
+        .collect();
+    steps.iter().find(|step| match backend {
+        Backend::Sqlite => step.trim_start().strip_prefix("SCAN ").is_some_and(|scanned| {
+            !scanned.contains(" USING ")
+                && !scanned.starts_with('(')
+                && !scanned.starts_with("CONSTANT ROW")
+                && !scanned.contains("VIRTUAL TABLE")
+                && !subqueries.contains(&scanned.trim())
+        }),
+        Backend::Postgres => step.contains("Seq Scan on "),
+    })
+}
+
+#[test]
+fn full_scans_are_told_from_index_reads() {
+    let plan = |steps: &[&str]| steps.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let sqlite = |steps: &[&str]| full_scan(Backend::Sqlite, &plan(steps)).cloned();
+    assert_eq!(sqlite(&["SCAN audit_log"]).as_deref(), Some("SCAN audit_log"));
+    assert_eq!(sqlite(&["SEARCH audit_log USING INDEX audit_by_scope (scope_org_id=?)"]), None);
+    assert_eq!(sqlite(&["SCAN t USING INDEX sqlite_autoindex_tenants_1"]), None);
+    assert_eq!(sqlite(&["SCAN CONSTANT ROW"]), None);
+    assert_eq!(sqlite(&["CO-ROUTINE picked", "SCAN orgs USING INDEX orgs_by_sort_name", "SCAN picked"]), None);
+    assert!(sqlite(&["CO-ROUTINE picked", "SCAN orgs", "SCAN picked"]).is_some());
+    let postgres = |steps: &[&str]| full_scan(Backend::Postgres, &plan(steps)).cloned();
+    assert!(postgres(&["  ->  Seq Scan on audit_log  (cost=10000000000.00..10000000001.01 rows=1 width=32)"]).is_some());
+    assert_eq!(postgres(&["Index Scan using audit_by_scope on audit_log"]), None);
+    assert_eq!(parameters("SELECT 1 FROM t WHERE a = $1 AND b IN ($2, $10)"), 10);
+    assert_eq!(parameters("SELECT 1"), 0);
+}
