@@ -52,6 +52,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0025_orgs_slimmer_indexes.sql",
     "0026_console_oidc.sql",
     "0027_ticket_attachments.sql",
+    "0032_orgs_without_code_index.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -224,6 +225,11 @@ mod tests {
             27,
             "8fdf3709c924db038d5b6714e41a9bf22a2f483e758f752ba7212be86c59f9c2e50206a90750e82cd6d76a446e27fcb2",
             "e95d452d43390dc1af40c8749d7befaeafa1eb566f0fef3495a599e298505f5a433ec02bd469f8b4c89176489a61f629",
+        ),
+        (
+            32,
+            "078a3279eb0fcfede730d068ede0ceb6aa5800dffe1dd9e61ba20007c461d804addb466b514604ba9a15029f9a4bdd36",
+            "078a3279eb0fcfede730d068ede0ceb6aa5800dffe1dd9e61ba20007c461d804addb466b514604ba9a15029f9a4bdd36",
         ),
     ];
 
