@@ -451,7 +451,7 @@ struct RelatedRef<'a> {
 }
 
 impl RelatedRef<'_> {
-    fn to_record(&self) -> OrgRecord {
+    fn to_record(self) -> OrgRecord {
         let (prefix, text) = self.name;
         OrgRecord {
             kind: Some(self.kind),
