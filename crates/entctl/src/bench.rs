@@ -38,9 +38,17 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
     store.migrate().await?;
     let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
     let actor = ent_platform::identity::Actor::cli();
+    let python = python_insert_rate(&dir, summary.rows).await;
+    match python {
+        Some(rate) => println!(
+            "référence : Python sqlite3 executemany de {} lignes de 11 colonnes (une transaction, WAL) : {rate:.0} lignes/s",
+            summary.rows
+        ),
+        None => println!("référence Python indisponible (python3 et son module sqlite3 sont nécessaires)"),
+    }
     let reference = raw_insert_rate(&store, summary.rows).await?;
     println!(
-        "référence : insertion brute de {} lignes de 11 colonnes (lots de {RAW_BATCH}, une transaction, même pilote) : {reference:.0} lignes/s",
+        "référence du pilote : insertion brute de {} lignes de 11 colonnes (lots de {RAW_BATCH}, une transaction, même pilote) : {reference:.0} lignes/s",
         summary.rows
     );
     for pass in ["premier import", "ré-import sans changement"] {
@@ -60,13 +68,53 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
             report.skipped,
             report.rejected
         );
-        println!("  part de la référence : {:.2}", report.rows as f64 / secs / reference.max(1e-9));
+        let rate = report.rows as f64 / secs;
+        match python {
+            Some(python) => println!(
+                "  part de la référence : {:.2} (Python), {:.2} (pilote)",
+                rate / python.max(1e-9),
+                rate / reference.max(1e-9)
+            ),
+            None => println!("  part de la référence du pilote : {:.2}", rate / reference.max(1e-9)),
+        }
     }
     println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
     store.close().await;
     cleanup.run().await;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
+}
+
+/// The raw insert reference of issue #14: Python's sqlite3 `executemany` of `rows` rows of
+/// 11 text columns (the values of [`raw_insert_rate`], built before the clock starts) into a
+/// new SQLite file, in one transaction, with the store's journal settings (WAL,
+/// `synchronous = NORMAL`); rows/s, `None` when `python3` cannot run it.
+const PYTHON_REFERENCE: &str = r#"
+import sqlite3, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+con = sqlite3.connect(path, isolation_level=None)
+con.execute("PRAGMA journal_mode = WAL")
+con.execute("PRAGMA synchronous = NORMAL")
+con.execute("CREATE TABLE raw (%s)" % ", ".join("c%d TEXT" % c for c in range(11)))
+rows = [tuple("valeur %d de la colonne %d" % (r, c) for c in range(11)) for r in range(n)]
+started = time.perf_counter()
+con.execute("BEGIN")
+con.executemany("INSERT INTO raw VALUES (%s)" % ", ".join("?" * 11), rows)
+con.execute("COMMIT")
+print(n / (time.perf_counter() - started))
+"#;
+
+async fn python_insert_rate(dir: &std::path::Path, rows: usize) -> Option<f64> {
+    let path = dir.join("python-reference.db");
+    let mut script = std::process::Command::new("python3");
+    script.arg("-c").arg(PYTHON_REFERENCE).arg(&path).arg(rows.to_string());
+    let output = tokio::task::spawn_blocking(move || script.output()).await.ok()?.ok();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let output = output?;
+    let rate = String::from_utf8_lossy(&output.stdout).trim().parse().ok()?;
+    output.status.success().then_some(rate)
 }
 
 /// Rows per statement of the raw insert reference.

@@ -56,6 +56,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0029_processor_contract_versions.sql",
     "0030_tenant_declared_by.sql",
     "0031_list_indexes.sql",
+    "0032_orgs_without_code_index.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -248,6 +249,11 @@ mod tests {
             31,
             "fe6905ede33781433b7b948fb2e779b73f566bc5d2eaf19891e796242d553be6c62909092b7b8cffc4c53a10dc546ada",
             "fe6905ede33781433b7b948fb2e779b73f566bc5d2eaf19891e796242d553be6c62909092b7b8cffc4c53a10dc546ada",
+        ),
+        (
+            32,
+            "078a3279eb0fcfede730d068ede0ceb6aa5800dffe1dd9e61ba20007c461d804addb466b514604ba9a15029f9a4bdd36",
+            "078a3279eb0fcfede730d068ede0ceb6aa5800dffe1dd9e61ba20007c461d804addb466b514604ba9a15029f9a4bdd36",
         ),
     ];
 

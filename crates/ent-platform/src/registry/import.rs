@@ -142,6 +142,9 @@ enum Field {
     Pupils,
 }
 
+/// How many [`Field`]s there are (the size of a [`Columns`] index).
+const FIELD_COUNT: usize = Field::Pupils as usize + 1;
+
 const FIELD_ALIASES: &[(Field, &[&str])] = &[
     (Field::Uai, &["identifiant_de_l_etablissement", "uai", "numero_uai", "code_uai"]),
     (Field::Name, &["nom_etablissement", "appellation_officielle", "nom_de_l_etablissement"]),
@@ -187,23 +190,21 @@ fn normalise_header(raw: &str) -> String {
     out.trim_matches('_').to_string()
 }
 
-/// Where each known field sits in this file's header.
+/// Where each known field sits in this file's header (by `Field as usize`).
 struct Columns {
-    index: HashMap<Field, usize>,
+    index: [Option<usize>; FIELD_COUNT],
     width: usize,
 }
 
 impl Columns {
     fn from_header(header: &csv::ByteRecord) -> Result<Columns, Problem> {
         let names: Vec<String> = header.iter().map(|h| normalise_header(&String::from_utf8_lossy(h))).collect();
-        let mut index = HashMap::new();
+        let mut index = [None; FIELD_COUNT];
         for (field, aliases) in FIELD_ALIASES {
-            if let Some(pos) = aliases.iter().find_map(|a| names.iter().position(|n| n == a)) {
-                index.insert(*field, pos);
-            }
+            index[*field as usize] = aliases.iter().find_map(|a| names.iter().position(|n| n == a));
         }
         let missing: Vec<&str> =
-            REQUIRED.iter().filter(|(f, _)| !index.contains_key(f)).map(|(_, name)| *name).collect();
+            REQUIRED.iter().filter(|(f, _)| index[*f as usize].is_none()).map(|(_, name)| *name).collect();
         if !missing.is_empty() {
             return Err(Problem::invalid_field(
                 "en-tête",
@@ -294,9 +295,9 @@ struct RowView<'a> {
     columns: &'a Columns,
 }
 
-impl RowView<'_> {
-    fn get(&self, field: Field) -> Result<Option<&str>, String> {
-        let Some(&i) = self.columns.index.get(&field) else {
+impl<'a> RowView<'a> {
+    fn get(&self, field: Field) -> Result<Option<&'a str>, String> {
+        let Some(i) = self.columns.index[field as usize] else {
             return Ok(None);
         };
         let raw = self.record.get(i).unwrap_or_default();
@@ -307,7 +308,7 @@ impl RowView<'_> {
 }
 
 enum RowOutcome {
-    Etab { etab: Box<OrgRecord>, related: Vec<OrgRecord>, warnings: Vec<String> },
+    Etab { etab: Box<OrgRecord>, warnings: Vec<String> },
     Skipped(String),
 }
 
@@ -342,13 +343,13 @@ fn classify_type(type_label: &str, row: &RowView) -> Result<Option<EtabType>, St
     Ok(Some(t))
 }
 
-/// `Académie de Créteil`, `Académie d'Amiens`.
-fn academie_name(label: &str) -> String {
-    let starts_with_vowel = fold(label).starts_with(['a', 'e', 'i', 'o', 'u', 'y']);
-    if starts_with_vowel {
-        format!("Académie d'{label}")
+/// What comes before an académie's label in its name: `Académie de Créteil`, `Académie d'Amiens`.
+fn academie_prefix(label: &str) -> &'static str {
+    let first: String = label.chars().take(1).collect();
+    if fold(&first).starts_with(['a', 'e', 'i', 'o', 'u', 'y']) {
+        "Académie d'"
     } else {
-        format!("Académie de {label}")
+        "Académie de "
     }
 }
 
@@ -432,61 +433,104 @@ fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
         is_open,
         email,
     };
-    let related = related_records(row, &etab)?;
-    Ok(RowOutcome::Etab { etab: Box::new(etab), related, warnings })
+    Ok(RowOutcome::Etab { etab: Box::new(etab), warnings })
+}
+
+/// A related organisation as a row names it, its text borrowed from the row: most rows
+/// name organisations sent already, unchanged, and are compared without building a record.
+#[derive(Debug, Clone, Copy)]
+struct RelatedRef<'a> {
+    kind: OrgKind,
+    code: &'a str,
+    /// The name: a fixed prefix, then text of the row (`Académie de ` + `Créteil`).
+    name: (&'static str, &'a str),
+    commune_code: Option<&'a str>,
+    departement_code: Option<&'a str>,
+    academie_code: Option<&'a str>,
+    region_code: Option<&'a str>,
+}
+
+impl RelatedRef<'_> {
+    fn to_record(self) -> OrgRecord {
+        let (prefix, text) = self.name;
+        OrgRecord {
+            kind: Some(self.kind),
+            code: self.code.to_string(),
+            name: format!("{prefix}{text}"),
+            commune_code: self.commune_code.map(str::to_string),
+            departement_code: self.departement_code.map(str::to_string),
+            academie_code: self.academie_code.map(str::to_string),
+            region_code: self.region_code.map(str::to_string),
+            is_open: true,
+            ..OrgRecord::default()
+        }
+    }
+
+    /// `self.to_record() == *record`, without building the record.
+    fn matches(&self, record: &OrgRecord) -> bool {
+        let OrgRecord {
+            kind,
+            code,
+            name,
+            siren,
+            siret,
+            etab_type,
+            nature_code,
+            nature_label,
+            sector,
+            degree,
+            commune_code,
+            departement_code,
+            academie_code,
+            region_code,
+            pupils,
+            is_open,
+            email,
+        } = record;
+        let (prefix, text) = self.name;
+        *kind == Some(self.kind)
+            && code == self.code
+            && name.strip_prefix(prefix) == Some(text)
+            && commune_code.as_deref() == self.commune_code
+            && departement_code.as_deref() == self.departement_code
+            && academie_code.as_deref() == self.academie_code
+            && region_code.as_deref() == self.region_code
+            && *is_open
+            && (siren, siret, nature_code, nature_label, email) == (&None, &None, &None, &None, &None)
+            && (etab_type, sector, degree, pupils) == (&None, &None, &None, &None)
+    }
 }
 
 /// The commune, département, DSDEN, académie and région a row references.
-fn related_records(row: &RowView, etab: &OrgRecord) -> Result<Vec<OrgRecord>, String> {
-    let commune_code = etab.commune_code.clone().expect("etab has a commune");
-    let dept = etab.departement_code.clone().expect("etab has a département");
-    let academie = etab.academie_code.clone().expect("etab has an académie");
-    let region = etab.region_code.clone();
-    let dept_name = row.get(Field::DepartementName)?.map(str::to_string);
-    let base = OrgRecord {
-        departement_code: Some(dept.clone()),
-        academie_code: Some(academie.clone()),
-        region_code: region.clone(),
-        is_open: true,
-        ..OrgRecord::default()
+fn related_records<'a>(row: &RowView<'a>, etab: &'a OrgRecord) -> Result<Vec<RelatedRef<'a>>, String> {
+    let commune = etab.commune_code.as_deref().expect("etab has a commune");
+    let dept = etab.departement_code.as_deref().expect("etab has a département");
+    let academie = etab.academie_code.as_deref().expect("etab has an académie");
+    let region = etab.region_code.as_deref();
+    let dept_name = row.get(Field::DepartementName)?;
+    let academie_label = row.get(Field::AcademieName)?.unwrap_or(academie);
+    let base = |kind, code, name| RelatedRef {
+        kind,
+        code,
+        name,
+        commune_code: None,
+        departement_code: Some(dept),
+        academie_code: Some(academie),
+        region_code: region,
     };
+    let commune_name = row.get(Field::CommuneName)?.map_or(("Commune ", commune), |n| ("", n));
     let mut related = vec![
-        OrgRecord {
-            kind: Some(OrgKind::Commune),
-            code: commune_code.clone(),
-            name: row.get(Field::CommuneName)?.map(str::to_string).unwrap_or_else(|| format!("Commune {commune_code}")),
-            commune_code: Some(commune_code),
-            ..base.clone()
-        },
-        OrgRecord {
-            kind: Some(OrgKind::Departement),
-            code: dept.clone(),
-            name: dept_name.clone().unwrap_or_else(|| format!("Département {dept}")),
-            ..base.clone()
-        },
-        OrgRecord {
-            kind: Some(OrgKind::Dsden),
-            code: dept.clone(),
-            name: format!("DSDEN – {}", dept_name.unwrap_or_else(|| dept.clone())),
-            ..base.clone()
-        },
-        OrgRecord {
-            kind: Some(OrgKind::Academie),
-            code: academie.clone(),
-            name: academie_name(row.get(Field::AcademieName)?.unwrap_or(&academie)),
+        RelatedRef { commune_code: Some(commune), ..base(OrgKind::Commune, commune, commune_name) },
+        base(OrgKind::Departement, dept, dept_name.map_or(("Département ", dept), |n| ("", n))),
+        base(OrgKind::Dsden, dept, ("DSDEN – ", dept_name.unwrap_or(dept))),
+        RelatedRef {
             departement_code: None,
-            ..base.clone()
+            ..base(OrgKind::Academie, academie, (academie_prefix(academie_label), academie_label))
         },
     ];
     if let Some(region) = region {
-        related.push(OrgRecord {
-            kind: Some(OrgKind::Region),
-            code: region.clone(),
-            name: row.get(Field::RegionName)?.map(str::to_string).unwrap_or_else(|| format!("Région {region}")),
-            departement_code: None,
-            academie_code: None,
-            ..base
-        });
+        let name = row.get(Field::RegionName)?.map_or(("Région ", region), |n| ("", n));
+        related.push(RelatedRef { departement_code: None, academie_code: None, ..base(OrgKind::Region, region, name) });
     }
     Ok(related)
 }
@@ -495,33 +539,35 @@ fn related_records(row: &RowView, etab: &OrgRecord) -> Result<Vec<OrgRecord>, St
 /// again only if a later row names it differently (once per batch at most).
 #[derive(Default)]
 struct RelatedSeen {
-    sent: HashMap<(OrgKind, String), OrgRecord>,
-    in_batch: HashMap<(OrgKind, String), usize>,
+    sent: HashMap<OrgKind, HashMap<String, OrgRecord>>,
+    in_batch: HashMap<OrgKind, HashMap<String, usize>>,
 }
 
 impl RelatedSeen {
-    /// Adds `record` to the batch unless sent already as it is; true when it revises
+    /// Adds `related` to the batch unless sent already as it is; true when it revises
     /// what an earlier batch sent.
-    fn add(&mut self, record: OrgRecord, batch: &mut Vec<OrgRecord>) -> bool {
-        let key = (record.kind(), record.code.clone());
-        let earlier = match self.sent.get(&key) {
-            Some(sent) if *sent == record => return false,
-            Some(_) => !self.in_batch.contains_key(&key),
+    fn add(&mut self, related: &RelatedRef, batch: &mut Vec<OrgRecord>) -> bool {
+        let sent = self.sent.entry(related.kind).or_default();
+        let in_batch = self.in_batch.entry(related.kind).or_default();
+        let earlier = match sent.get(related.code) {
+            Some(record) if related.matches(record) => return false,
+            Some(_) => !in_batch.contains_key(related.code),
             None => false,
         };
-        self.sent.insert(key.clone(), record.clone());
-        match self.in_batch.get(&key) {
-            Some(&i) => batch[i] = record,
+        let record = related.to_record();
+        match in_batch.get(related.code) {
+            Some(&i) => batch[i] = record.clone(),
             None => {
-                self.in_batch.insert(key, batch.len());
-                batch.push(record);
+                in_batch.insert(related.code.to_string(), batch.len());
+                batch.push(record.clone());
             }
         }
+        sent.insert(related.code.to_string(), record);
         earlier
     }
 
     fn end_batch(&mut self) {
-        self.in_batch.clear();
+        self.in_batch.values_mut().for_each(HashMap::clear);
     }
 }
 
@@ -581,24 +627,24 @@ fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sen
         } else {
             match parse_row(&view) {
                 Ok(RowOutcome::Skipped(kind)) => batch.skipped.push(kind),
-                Ok(RowOutcome::Etab { etab, related, warnings }) => {
-                    if let Some(first) = seen_uai.get(&etab.code) {
-                        batch.rejected.push(LineIssue {
-                            line,
-                            uai: Some(etab.code.clone()),
-                            reason: format!("UAI {} en double (déjà présent ligne {first})", etab.code),
-                        });
-                    } else {
+                Ok(RowOutcome::Etab { etab, warnings }) => match related_records(&view, &etab) {
+                    Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint, reason }),
+                    Ok(_) if seen_uai.contains_key(&etab.code) => batch.rejected.push(LineIssue {
+                        line,
+                        uai: Some(etab.code.clone()),
+                        reason: format!("UAI {} en double (déjà présent ligne {})", etab.code, seen_uai[&etab.code]),
+                    }),
+                    Ok(related) => {
+                        for r in &related {
+                            batch.revises_earlier |= related_seen.add(r, &mut batch.related);
+                        }
                         seen_uai.insert(etab.code.clone(), line);
                         for w in warnings {
                             batch.warnings.push(LineIssue { line, uai: Some(etab.code.clone()), reason: w });
                         }
                         batch.etabs.push(*etab);
-                        for r in related {
-                            batch.revises_earlier |= related_seen.add(r, &mut batch.related);
-                        }
                     }
-                }
+                },
                 Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint, reason }),
             }
         }
@@ -1094,10 +1140,43 @@ mod tests {
         assert_eq!(normalise_header("Nom établissement"), "nom_etablissement");
     }
 
+    /// A related organisation a row names is found equal to what was sent exactly when
+    /// the record it would build is: however its name is split into prefix and text.
+    #[test]
+    fn related_organisations_match_the_records_they_build() {
+        let commune = RelatedRef {
+            kind: OrgKind::Commune,
+            code: "94034",
+            name: ("Commune ", "94034"),
+            commune_code: Some("94034"),
+            departement_code: Some("094"),
+            academie_code: Some("24"),
+            region_code: None,
+        };
+        let record = commune.to_record();
+        assert_eq!(record.name, "Commune 94034");
+        assert!(commune.matches(&record));
+        assert!(RelatedRef { name: ("", "Commune 94034"), ..commune }.matches(&record));
+        for other in [
+            RelatedRef { name: ("", "Fresnes"), ..commune },
+            RelatedRef { name: ("Commune", " 94034 "), ..commune },
+            RelatedRef { region_code: Some("11"), ..commune },
+            RelatedRef { academie_code: None, ..commune },
+            RelatedRef { kind: OrgKind::Departement, ..commune },
+        ] {
+            assert!(!other.matches(&record), "{other:?}");
+            assert!(other.matches(&other.to_record()), "{other:?}");
+        }
+        let closed = OrgRecord { is_open: false, ..record.clone() };
+        let with_email = OrgRecord { email: Some("a@b.fr".into()), ..record };
+        assert!(!commune.matches(&closed) && !commune.matches(&with_email));
+    }
+
     #[test]
     fn academie_names_elide_before_vowels() {
-        assert_eq!(academie_name("Créteil"), "Académie de Créteil");
-        assert_eq!(academie_name("Amiens"), "Académie d'Amiens");
-        assert_eq!(academie_name("Orléans-Tours"), "Académie d'Orléans-Tours");
+        assert_eq!(academie_prefix("Créteil"), "Académie de ");
+        assert_eq!(academie_prefix("Amiens"), "Académie d'");
+        assert_eq!(academie_prefix("Orléans-Tours"), "Académie d'");
+        assert_eq!(academie_prefix("Île-de-France"), "Académie d'");
     }
 }

@@ -337,7 +337,12 @@ pub async fn resolve_org_in(conn: &mut sqlx::AnyConnection, key: &str) -> Result
         let kind = OrgKind::parse(kind).ok_or_else(not_found)?;
         return get_by_code_in(conn, kind, &code.to_ascii_uppercase()).await?.ok_or_else(not_found);
     }
-    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE code = $1 ORDER BY kind LIMIT 20");
+    // One probe of the unique (kind, code) index per kind: no index on the code alone.
+    let kinds: Vec<String> = OrgKind::ALL.iter().map(|k| format!("'{}'", k.as_str())).collect();
+    let sql = format!(
+        "SELECT {ORG_COLUMNS} FROM orgs WHERE kind IN ({}) AND code = $1 ORDER BY kind LIMIT 20",
+        kinds.join(", ")
+    );
     let rows = sqlx::query(&sql).bind(key.to_ascii_uppercase()).fetch_all(conn).await?;
     let mut orgs: Vec<Org> = rows.iter().map(org_from_row).collect::<sqlx::Result<_>>()?;
     match orgs.len() {
