@@ -13,6 +13,7 @@
 
 use crate::forms::{french_moment, On};
 use crate::page::{self, PageError, Shell};
+use crate::rgpd::{BREACH_CLOSE_HOURS, REQUEST_CLOSE_DAYS};
 use crate::tickets::work_levels;
 use crate::{route, Access, ConsoleRoute, ConsoleState};
 use axum::http::Method;
@@ -203,11 +204,6 @@ async fn applications_to_review(store: &ent_kernel::store::Store, actor: &Actor)
     Ok(items)
 }
 
-/// Hours before the CNIL deadline of a breach that count as near, as its log page highlights it.
-const BREACH_NEAR_HOURS: i64 = 24;
-/// Days before the due date of a request that count as near, as its log page highlights it.
-const REQUEST_NEAR_DAYS: i64 = 7;
-
 /// The organisations whose RGPD logs the person keeps (DPO, controller), each allowed by
 /// the RGPD domain as the log pages allow it.
 async fn rgpd_orgs(state: &RgpdState, actor: &Actor) -> Result<Vec<Org>, Problem> {
@@ -229,7 +225,7 @@ async fn breaches_due(state: &RgpdState, orgs: &[Org], now: DateTime<Utc>) -> Re
         for b in breaches::list(state, org).await? {
             let Ok(deadline) = DateTime::parse_from_rfc3339(&b.cnil_deadline) else { continue };
             if b.input.cnil_decision != CnilDecision::Pending
-                || deadline.with_timezone(&Utc) - now > Duration::hours(BREACH_NEAR_HOURS)
+                || deadline.with_timezone(&Utc) - now > Duration::hours(BREACH_CLOSE_HOURS)
             {
                 continue;
             }
@@ -257,7 +253,7 @@ async fn requests_due(state: &RgpdState, orgs: &[Org], now: DateTime<Utc>) -> Re
         for r in requests::list(state, org).await? {
             let Ok(due) = NaiveDate::parse_from_str(&r.due_on, "%Y-%m-%d") else { continue };
             let open = !matches!(r.input.status, RequestStatus::Answered | RequestStatus::Rejected);
-            if !open || due - today > Duration::days(REQUEST_NEAR_DAYS) {
+            if !open || due - today > Duration::days(REQUEST_CLOSE_DAYS) {
                 continue;
             }
             items.push(Item {

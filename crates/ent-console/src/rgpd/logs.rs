@@ -109,10 +109,10 @@ const REQUEST_FIELDS: &[(&str, &str, &str)] = &[
     ("notes", "Notes", "long"),
 ];
 
-/// Hours left before the CNIL deadline that count as close.
-const BREACH_CLOSE_HOURS: i64 = 24;
-/// Days left before a request's due date that count as close.
-const REQUEST_CLOSE_DAYS: i64 = 7;
+/// Hours left before the CNIL deadline that count as close (log page and notification centre).
+pub(crate) const BREACH_CLOSE_HOURS: i64 = 24;
+/// Days left before a request's due date that count as close (log page and notification centre).
+pub(crate) const REQUEST_CLOSE_DAYS: i64 = 7;
 
 fn breach_view(b: &Breach, row: Vec<String>, now: DateTime<Utc>) -> Value {
     let deadline = DateTime::parse_from_rfc3339(&b.cnil_deadline).map(|t| t.with_timezone(&Utc)).unwrap_or(now);

@@ -11,6 +11,8 @@
 mod contracts;
 mod logs;
 
+pub(crate) use logs::{BREACH_CLOSE_HOURS, REQUEST_CLOSE_DAYS};
+
 use crate::forms::{french_moment, Fields, On, Reply};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
