@@ -32,6 +32,14 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
+/// Whether a statement is one a running app sends on its own connections at its own pace: the
+/// read cache's change watcher (`store::cache`: SQLite's `PRAGMA data_version` poll,
+/// PostgreSQL's listener check `SELECT 1`) and a new SQLite connection's settings (`PRAGMA`).
+/// They are not the code under test's, and would land in a capture at random.
+fn background(sql: &str) -> bool {
+    sql.starts_with("PRAGMA") || sql == "SELECT 1"
+}
+
 /// The SQL statements sqlx runs in this process, from its `sqlx::query` events (one per
 /// statement: its first four words in `summary`, the full text in `db.statement` when longer).
 ///
@@ -85,6 +93,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statements {
         let mut fields = Fields::default();
         event.record(&mut fields);
         let sql = if fields.statement.is_empty() { fields.summary } else { fields.statement };
-        self.0.lock().unwrap().push(sql);
+        if !background(&sql) {
+            self.0.lock().unwrap().push(sql);
+        }
     }
 }

@@ -922,7 +922,8 @@ async fn a_page_of_conventions_takes_as_many_statements_at_ten_as_at_two(db: cra
     let listed: Vec<Value> = page["items"].as_array().unwrap().clone();
     let ids: Vec<String> = listed.iter().map(|conv| conv["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids.len(), 10);
-    // A store of its own: no change watcher or request of the app runs a statement meanwhile.
+    // A store of its own, so no request of the app runs a statement meanwhile (the app's change
+    // watcher still polls on its own connection: the capture leaves its statements out).
     let store = entcp::store::Store::connect(&c.db.url, Some(1)).await.unwrap();
     let mut conn = store.conn().await.unwrap();
     let models = load_models();
