@@ -28,8 +28,7 @@ use ent_platform::identity::Actor;
 use ent_support::support::attachments::{self, Checked};
 use ent_support::support::sla::SlaState;
 use ent_support::support::tickets::{
-    self, Ctx, EscalateInput, HistoryEntry, NewComment, NewTicket, ReturnInput, Ticket, TicketPatch, TicketRow,
-    TransitionInput,
+    self, Ctx, EscalateInput, HistoryEntry, NewComment, NewTicket, ReturnInput, Ticket, TicketPatch, TransitionInput,
 };
 use ent_support::support::{levels_of, Category, Level, Status, SupportState, Viewer};
 use serde_json::{json, Value};
@@ -509,7 +508,7 @@ fn status_button(to: Status, from: Status) -> &'static str {
     }
 }
 
-async fn moves(state: &SupportState, actor: &Actor, row: &TicketRow, viewer: Viewer) -> Result<Moves, Problem> {
+async fn moves(state: &SupportState, actor: &Actor, row: &Ticket, viewer: Viewer) -> Result<Moves, Problem> {
     if viewer == Viewer::Requester {
         let statuses = if row.status == Status::Resolved {
             vec![json!({ "to": "closed", "label": "Clore le ticket" })]

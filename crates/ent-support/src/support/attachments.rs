@@ -5,7 +5,7 @@
 //! sees the attachments of the entries they see (the requester the public ones, the
 //! vendor none of the internal notes'). Every upload is audited.
 
-use super::tickets::{find, hides_requester, load_for_update, pseudonym, Ctx, TicketRow};
+use super::tickets::{find, hides_requester, load_for_update, pseudonym, Ctx, Ticket};
 use super::Viewer;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
@@ -244,7 +244,7 @@ const LISTED: &str =
     "id, file_name, content_type, size, sha256, visibility, uploaded_by, uploaded_by_user_id, created_at";
 
 /// The attachment as `viewer` may see it: the requester pseudonymised as in the history.
-fn seen_by(viewer: Viewer, t: &TicketRow, mut a: Attachment) -> Option<Attachment> {
+fn seen_by(viewer: Viewer, t: &Ticket, mut a: Attachment) -> Option<Attachment> {
     if !viewer.sees(&a.visibility) {
         return None;
     }

@@ -6,8 +6,7 @@
 use super::calendar::Place;
 use super::sla::{self, BreachKind};
 use super::tickets::{
-    append_event, load_for_update, move_level, notify, refresh, write_sla, Ctx, NewEvent, SlaEventRow, TicketRow,
-    COLUMNS,
+    append_event, load_for_update, move_level, notify, refresh, write_sla, Ctx, NewEvent, SlaEventRow, Ticket, COLUMNS,
 };
 use super::{lead_emails, Level, Priority, Status};
 use crate::support::SupportState;
@@ -45,7 +44,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
         "SELECT {COLUMNS} FROM support_tickets t WHERE t.next_due IS NOT NULL AND t.next_due <= $1 \
          ORDER BY t.next_due LIMIT 20000"
     );
-    let tickets: Vec<TicketRow> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;
+    let tickets: Vec<Ticket> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;
     let mut report = SweepReport { examined: tickets.len(), ..Default::default() };
     if tickets.is_empty() {
         return Ok(report);
@@ -72,11 +71,11 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
     let mut places: HashMap<String, Place> = HashMap::new();
     for t in &tickets {
         let id = &t.id;
-        let place = match places.get(&t.tenant_org_id) {
+        let place = match places.get(&t.organisation.id) {
             Some(place) => place.clone(),
             None => {
-                let place = super::place_of(&mut tx, &t.tenant_org_id).await?;
-                places.insert(t.tenant_org_id.clone(), place.clone());
+                let place = super::place_of(&mut tx, &t.organisation.id).await?;
+                places.insert(t.organisation.id.clone(), place.clone());
                 place
             }
         };
@@ -201,7 +200,7 @@ pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usiz
 }
 
 /// The ticket `id` locked in a new write transaction, if it still has `status`.
-async fn lock_if(state: &SupportState, id: &str, status: Status) -> Result<Option<(Tx, TicketRow)>, Problem> {
+async fn lock_if(state: &SupportState, id: &str, status: Status) -> Result<Option<(Tx, Ticket)>, Problem> {
     let mut tx = state.store.begin_write().await?;
     let ticket = load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == status);
     Ok(ticket.map(|t| (tx, t)))
@@ -213,7 +212,7 @@ async fn commit_audited(
     mut tx: Tx,
     actor: &Actor,
     action: &str,
-    t: &TicketRow,
+    t: &Ticket,
     summary: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
@@ -250,10 +249,10 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
         let send_at = if t.priority == Priority::P1 {
             now
         } else {
-            let place = super::place_of(&mut tx, &t.tenant_org_id).await?;
+            let place = super::place_of(&mut tx, &t.organisation.id).await?;
             state.support.calendar_at(&t.policy, Level::N1, &place).next_open(now)
         };
-        let to = super::tickets::requester_email(&mut tx, &t).await?;
+        let to = super::tickets::requester_email(&t);
         notify(&mut tx, to, &t, "reminder", json!({ "days": REMINDER_DAYS }), now, send_at).await?;
         commit_audited(state, tx, &actor, "support.tickets.remind", &t, json!({ "reference": t.reference }), now)
             .await?;

@@ -33,6 +33,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 pub use state::SupportState;
+use std::collections::HashSet;
 
 pub use tickets::*;
 
@@ -425,12 +426,12 @@ impl Viewer {
 }
 
 /// The support levels an actor holds on a ticket (every level for an admin).
-pub async fn levels_of(store: &Store, actor: &Actor, t: &TicketRow) -> Result<Vec<Level>, Problem> {
+pub async fn levels_of(store: &Store, actor: &Actor, t: &Ticket) -> Result<Vec<Level>, Problem> {
     if actor.is_admin() {
         return Ok(Level::ALL.to_vec());
     }
     let target =
-        get_org(store, &t.tenant_org_id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+        get_org(store, &t.organisation.id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
     let mut levels = Vec::new();
     for b in &actor.bindings {
         let Some(org) = &b.org else { continue };
@@ -454,18 +455,62 @@ pub async fn levels_of(store: &Store, actor: &Actor, t: &TicketRow) -> Result<Ve
 }
 
 /// How `actor` sees the ticket, or `None` when it is not theirs to see.
-pub async fn viewer(store: &Store, actor: &Actor, t: &TicketRow) -> Result<Option<Viewer>, Problem> {
-    let levels = levels_of(store, actor, t).await?;
-    if levels.iter().any(|l| *l != Level::N3) {
-        return Ok(Some(Viewer::Staff));
+pub async fn viewer(store: &Store, actor: &Actor, t: &Ticket) -> Result<Option<Viewer>, Problem> {
+    let staff = staff_orgs(store, actor, vec![t.organisation.id.clone()]).await?;
+    Ok(viewer_given(actor, t, staff.contains(&t.organisation.id)))
+}
+
+/// How `actor` sees `t` (`None`: not theirs to see), `staff` saying whether the ticket's
+/// organisation is in the scope of one of the actor's N1 or N2 roles ([`staff_orgs`]):
+/// N1, N2 and admins see everything; N3 what reached N3 on its tenants; the requester
+/// their own ticket. No query: a page of tickets is decided by one [`staff_orgs`].
+pub fn viewer_given(actor: &Actor, t: &Ticket, staff: bool) -> Option<Viewer> {
+    if actor.is_admin() || staff {
+        return Some(Viewer::Staff);
     }
-    if levels.contains(&Level::N3) {
-        return Ok(Some(Viewer::Vendor));
+    let vendor = actor.bindings.iter().any(|b| {
+        b.role == Role::SupportN3
+            && b.org.as_ref().is_some_and(|org| t.reached_n3 && t.n3_org_id.as_deref() == Some(org.id.as_str()))
+    });
+    if vendor {
+        return Some(Viewer::Vendor);
     }
     if actor.user_id.as_deref() == Some(t.requester_id.as_str()) {
-        return Ok(Some(Viewer::Requester));
+        return Some(Viewer::Requester);
     }
-    Ok(None)
+    None
+}
+
+/// The organisations among `org_ids` in the scope of one of the actor's N1 or N2 roles,
+/// in one query (per 500 ids); none, without a query, for an actor without such a role
+/// or an admin (who sees everything anyway).
+pub async fn staff_orgs(store: &Store, actor: &Actor, org_ids: Vec<String>) -> Result<HashSet<String>, Problem> {
+    let scopes: Vec<Condition> = actor
+        .bindings
+        .iter()
+        .filter_map(|b| match (b.role, &b.org) {
+            (Role::SupportN1 | Role::SupportN2, Some(org)) => {
+                Some(ent_platform::identity::authz::org_scope_condition(org))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut found = HashSet::new();
+    if scopes.is_empty() || actor.is_admin() {
+        return Ok(found);
+    }
+    let scope = Condition::any(scopes);
+    for mut cond in Condition::in_chunks("id", org_ids) {
+        cond.and(scope.clone());
+        let sql = format!("SELECT id FROM orgs WHERE {}", cond.sql());
+        let ids: Vec<String> = cond
+            .bind(sqlx::query(&sql))
+            .try_map(|r| <(String,) as sqlx::FromRow<_>>::from_row(&r).map(|(id,)| id))
+            .fetch_all(store.pool())
+            .await?;
+        found.extend(ids);
+    }
+    Ok(found)
 }
 
 /// E-mails of a level's queue: the users holding the level's role at its

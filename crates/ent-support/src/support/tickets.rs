@@ -37,15 +37,30 @@ impl Ctx<'_> {
     }
 }
 
-/// A ticket as stored (read with [`COLUMNS`]).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct TicketRow {
+// A ticket: its row with what it names (its tenant's slug, its organisation, its
+// requester's and assignee's names), read in one statement with `COLUMNS`, and its API
+// representation. The fields marked `serde(skip)` are the facts the rules read (who
+// asked, who holds which level) and never leave the server; `Ticket::seen_by` hides
+// the rest from whom may not see it: every ticket a caller receives went through it.
+// (Plain comments: a doc comment here would become the OpenAPI schema's description.)
+#[ent_kernel::skip_serializing_none]
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+pub struct Ticket {
+    // Read as `ticket_id`: `id` is its organisation's (the columns of `OrgRef`).
+    #[sqlx(rename = "ticket_id")]
     pub id: String,
     pub reference: String,
+    pub tenant: String,
+    #[serde(skip)]
     pub tenant_id: String,
-    pub tenant_org_id: String,
+    #[sqlx(flatten)]
+    pub organisation: OrgRef,
+    #[sqlx(flatten)]
+    pub requester: Requester,
+    #[serde(skip)]
     pub requester_id: String,
-    pub requester_role: String,
+    /// N2 showed the requester's identity to the vendor.
+    #[serde(skip)]
     #[sqlx(try_from = "Flag")]
     pub requester_shared: bool,
     pub subject: String,
@@ -59,75 +74,21 @@ pub struct TicketRow {
     pub policy: String,
     #[sqlx(try_from = "String")]
     pub level: Level,
+    #[serde(skip)]
     #[sqlx(try_from = "Flag")]
     pub reached_n3: bool,
+    #[serde(skip)]
     pub n1_org_id: String,
+    #[serde(skip)]
     pub n2_org_id: Option<String>,
+    #[serde(skip)]
     pub n3_org_id: Option<String>,
-    pub assigned_team: Option<String>,
-    pub assignee_id: Option<String>,
     #[sqlx(try_from = "String")]
-    pub status: Status,
-    pub first_response_due: Option<String>,
-    pub resolution_due: Option<String>,
-    pub breaches: i64,
-    pub convention_flag: Option<String>,
-    pub resolved_at: Option<String>,
-    pub closed_at: Option<String>,
-    pub version: i64,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-pub(crate) const COLUMNS: &str = "t.id, t.reference, t.tenant_id, t.tenant_org_id, t.requester_id, t.requester_role, \
-    t.requester_shared, t.subject, t.description, t.category, t.service, t.impact, t.urgency, t.priority, t.policy, \
-    t.level, t.reached_n3, t.n1_org_id, t.n2_org_id, t.n3_org_id, t.assigned_team, t.assignee_id, t.status, \
-    t.first_response_due, t.resolution_due, t.breaches, t.convention_flag, t.resolved_at, t.closed_at, t.version, \
-    t.created_at, t.updated_at";
-
-pub async fn load(conn: &mut AnyConnection, id_or_reference: &str) -> Result<Option<TicketRow>, Problem> {
-    let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2");
-    Ok(sqlx::query_as(&sql).bind(id_or_reference).bind(id_or_reference).fetch_optional(conn).await?)
-}
-
-/// [`load`] locking the row until the end of the transaction.
-pub(crate) async fn load_for_update(tx: &mut Tx, backend: Backend, id: &str) -> Result<Option<TicketRow>, Problem> {
-    let lock = backend.for_update();
-    let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2{lock}");
-    Ok(sqlx::query_as(&sql).bind(id).bind(id).fetch_optional(&mut **tx).await?)
-}
-
-/// The requester as a viewer may see them.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Requester {
-    pub name: String,
-    pub role: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// True when the name is a pseudonym (N3 without the requester's identity shared).
-    pub pseudonymous: bool,
-}
-
-#[ent_kernel::skip_serializing_none]
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Ticket {
-    pub id: String,
-    pub reference: String,
-    pub tenant: String,
-    pub organisation: OrgRef,
-    pub requester: Requester,
-    pub subject: String,
-    pub description: String,
-    pub category: String,
-    pub service: Option<String>,
-    pub impact: String,
-    pub urgency: String,
-    pub priority: Priority,
-    pub policy: String,
-    pub level: Level,
     pub status: Status,
     pub assigned_team: Option<String>,
     pub assignee: Option<String>,
+    #[serde(skip)]
+    pub assignee_id: Option<String>,
     /// Due date of the first response at the current level (absent once given or while paused).
     pub first_response_due: Option<String>,
     pub resolution_due: Option<String>,
@@ -136,6 +97,7 @@ pub struct Ticket {
     /// `convention_expiree` or `sans_convention` when no active convention covered the tenant at creation.
     pub convention_flag: Option<String>,
     /// Per-level clocks derived from the event log (single-ticket reads only).
+    #[sqlx(skip)]
     pub sla: Option<SlaState>,
     pub resolved_at: Option<String>,
     pub closed_at: Option<String>,
@@ -144,138 +106,108 @@ pub struct Ticket {
     pub updated_at: String,
 }
 
+/// The columns of a [`Ticket`] (alias `t` on `support_tickets`). What it names is read
+/// by scalar sub-selects on primary keys, so that `FROM support_tickets t` stays the
+/// whole `FROM` (PostgreSQL's `FOR UPDATE` then locks the ticket's row only). A user
+/// that no longer exists is named « utilisateur supprimé ».
+pub(crate) const COLUMNS: &str = "t.id AS ticket_id, t.reference, \
+    (SELECT te.slug FROM tenants te WHERE te.id = t.tenant_id) AS tenant, t.tenant_id, \
+    t.tenant_org_id AS id, (SELECT o.kind FROM orgs o WHERE o.id = t.tenant_org_id) AS kind, \
+    (SELECT o.code FROM orgs o WHERE o.id = t.tenant_org_id) AS code, \
+    (SELECT o.name FROM orgs o WHERE o.id = t.tenant_org_id) AS name, \
+    COALESCE((SELECT u.display_name FROM users u WHERE u.id = t.requester_id), 'utilisateur supprimé') \
+    AS requester_name, t.requester_role, (SELECT u.email FROM users u WHERE u.id = t.requester_id) AS requester_email, \
+    t.requester_id, t.requester_shared, t.subject, t.description, t.category, t.service, t.impact, t.urgency, \
+    t.priority, t.policy, t.level, t.reached_n3, t.n1_org_id, t.n2_org_id, t.n3_org_id, t.status, t.assigned_team, \
+    CASE WHEN t.assignee_id IS NULL THEN NULL \
+    ELSE COALESCE((SELECT u.display_name FROM users u WHERE u.id = t.assignee_id), 'utilisateur supprimé') END \
+    AS assignee, t.assignee_id, t.first_response_due, t.resolution_due, t.breaches, t.convention_flag, \
+    t.resolved_at, t.closed_at, t.version, t.created_at, t.updated_at";
+
+pub async fn load(conn: &mut AnyConnection, id_or_reference: &str) -> Result<Option<Ticket>, Problem> {
+    let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2");
+    Ok(sqlx::query_as(&sql).bind(id_or_reference).bind(id_or_reference).fetch_optional(conn).await?)
+}
+
+/// [`load`] locking the row until the end of the transaction.
+pub(crate) async fn load_for_update(tx: &mut Tx, backend: Backend, id: &str) -> Result<Option<Ticket>, Problem> {
+    let lock = backend.for_update();
+    let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2{lock}");
+    Ok(sqlx::query_as(&sql).bind(id).bind(id).fetch_optional(&mut **tx).await?)
+}
+
+/// The requester as a viewer may see them.
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+pub struct Requester {
+    #[sqlx(rename = "requester_name")]
+    pub name: String,
+    #[sqlx(rename = "requester_role")]
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(rename = "requester_email")]
+    pub email: Option<String>,
+    /// True when the name is a pseudonym (N3 without the requester's identity shared).
+    #[sqlx(skip)]
+    pub pseudonymous: bool,
+}
+
+impl Ticket {
+    /// The ticket as `viewer` may see it: the vendor gets a pseudonym for the requester
+    /// unless N2 shared the identity; the requester gets neither the team, the assignee,
+    /// the breaches nor the SLA clocks; only the staff get the convention flag.
+    pub fn seen_by(mut self, viewer: Viewer) -> Ticket {
+        if hides_requester(viewer, &self) {
+            let role = std::mem::take(&mut self.requester.role);
+            self.requester = Requester { name: pseudonym(&self), role, email: None, pseudonymous: true };
+        }
+        if viewer == Viewer::Requester {
+            self.assigned_team = None;
+            self.assignee = None;
+            self.breaches = 0;
+            self.sla = None;
+        }
+        if viewer != Viewer::Staff {
+            self.convention_flag = None;
+        }
+        self
+    }
+}
+
 #[ent_kernel::skip_serializing_none]
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct HistoryEntry {
     pub seq: i64,
     pub at: String,
     pub actor: String,
+    /// The acting user, to pseudonymise the requester's entries for the vendor.
+    #[serde(skip)]
+    actor_user_id: Option<String>,
+    #[sqlx(try_from = "Nullable<Level>")]
     pub actor_level: Option<Level>,
     /// `created`, `status`, `comment`, `escalated`, `returned`, `updated`, `breach`.
     pub kind: String,
+    #[sqlx(rename = "from_value")]
     pub from: Option<String>,
+    #[sqlx(rename = "to_value")]
     pub to: Option<String>,
     /// `public` (the requester sees it), `support` (N1, N2, N3) or `internal` (N1, N2).
     pub visibility: String,
     pub body: Option<String>,
 }
 
-pub(crate) fn pseudonym(t: &TicketRow) -> String {
+pub(crate) fn pseudonym(t: &Ticket) -> String {
     let hash = hex::encode(Sha256::digest(format!("{}:{}", t.id, t.requester_id).as_bytes()));
     format!("Demandeur {}", &hash[..8])
 }
 
-pub(crate) fn hides_requester(viewer: Viewer, t: &TicketRow) -> bool {
+pub(crate) fn hides_requester(viewer: Viewer, t: &Ticket) -> bool {
     viewer == Viewer::Vendor && !t.requester_shared
-}
-
-/// What the tickets of a page name, read in one query per kind (and per 500 ids):
-/// their organisations, their tenants' slugs, their requesters' and assignees' names.
-struct Named {
-    orgs: std::collections::HashMap<String, ent_platform::registry::Org>,
-    slugs: std::collections::HashMap<String, String>,
-    users: std::collections::HashMap<String, (String, String)>,
-}
-
-impl Named {
-    async fn load(store: &Store, rows: &[TicketRow]) -> Result<Named, Problem> {
-        let org_ids = rows.iter().map(|t| t.tenant_org_id.clone()).collect();
-        let orgs = ent_platform::registry::queries::orgs_by_id(store, org_ids).await?;
-        let tenant_ids = rows.iter().map(|t| t.tenant_id.clone()).collect();
-        let slugs = pairs(store, "SELECT id, slug FROM tenants WHERE", "id", tenant_ids).await?;
-        let user_ids = rows.iter().flat_map(|t| std::iter::once(&t.requester_id).chain(&t.assignee_id)).cloned();
-        let mut users = std::collections::HashMap::new();
-        for cond in Condition::in_chunks("id", user_ids.collect()) {
-            let sql = format!("SELECT id, display_name, email FROM users WHERE {}", cond.sql());
-            let found: Vec<(String, String, String)> = cond
-                .bind(sqlx::query(&sql))
-                .try_map(|r| <(String, String, String)>::from_row(&r))
-                .fetch_all(store.pool())
-                .await?;
-            users.extend(found.into_iter().map(|(id, name, email)| (id, (name, email))));
-        }
-        Ok(Named { orgs, slugs, users })
-    }
-
-    fn user_label(&self, id: &str) -> (String, Option<String>) {
-        match self.users.get(id) {
-            Some((name, email)) => (name.clone(), Some(email.clone())),
-            None => ("utilisateur supprimé".into(), None),
-        }
-    }
-
-    /// The ticket as `viewer` may see it.
-    fn view(&self, t: &TicketRow, viewer: Viewer, sla: Option<SlaState>) -> Result<Ticket, Problem> {
-        let requester = if hides_requester(viewer, t) {
-            Requester { name: pseudonym(t), role: t.requester_role.clone(), email: None, pseudonymous: true }
-        } else {
-            let (name, email) = self.user_label(&t.requester_id);
-            Requester { name, role: t.requester_role.clone(), email, pseudonymous: false }
-        };
-        let assignee = match &t.assignee_id {
-            Some(id) if viewer != Viewer::Requester => Some(self.user_label(id).0),
-            _ => None,
-        };
-        let org = self.orgs.get(&t.tenant_org_id).ok_or_else(|| Problem::not_found("organisation introuvable"))?;
-        let tenant = self.slugs.get(&t.tenant_id).ok_or_else(|| Problem::not_found("tenant introuvable"))?.clone();
-        Ok(Ticket {
-            id: t.id.clone(),
-            reference: t.reference.clone(),
-            tenant,
-            organisation: org.as_ref(),
-            requester,
-            subject: t.subject.clone(),
-            description: t.description.clone(),
-            category: t.category.clone(),
-            service: t.service.clone(),
-            impact: t.impact.clone(),
-            urgency: t.urgency.clone(),
-            priority: t.priority,
-            policy: t.policy.clone(),
-            level: t.level,
-            status: t.status,
-            assigned_team: t.assigned_team.clone().filter(|_| viewer != Viewer::Requester),
-            assignee,
-            first_response_due: t.first_response_due.clone(),
-            resolution_due: t.resolution_due.clone(),
-            breaches: if viewer == Viewer::Requester { 0 } else { t.breaches },
-            convention_flag: t.convention_flag.clone().filter(|_| viewer == Viewer::Staff),
-            sla: sla.filter(|_| viewer != Viewer::Requester),
-            resolved_at: t.resolved_at.clone(),
-            closed_at: t.closed_at.clone(),
-            version: t.version,
-            created_at: t.created_at.clone(),
-            updated_at: t.updated_at.clone(),
-        })
-    }
-}
-
-/// Pairs of text `key, value` of `select` (`SELECT key, value FROM ... WHERE`) for `ids` of `column`.
-async fn pairs(
-    store: &Store,
-    select: &str,
-    column: &str,
-    ids: Vec<String>,
-) -> Result<std::collections::HashMap<String, String>, Problem> {
-    let mut found = std::collections::HashMap::new();
-    for cond in Condition::in_chunks(column, ids) {
-        let sql = format!("{select} {}", cond.sql());
-        let rows: Vec<(String, String)> =
-            cond.bind(sqlx::query(&sql)).try_map(|r| <(String, String)>::from_row(&r)).fetch_all(store.pool()).await?;
-        found.extend(rows);
-    }
-    Ok(found)
-}
-
-/// The ticket as `viewer` may see it.
-pub async fn view(store: &Store, t: &TicketRow, viewer: Viewer, sla: Option<SlaState>) -> Result<Ticket, Problem> {
-    Named::load(store, std::slice::from_ref(t)).await?.view(t, viewer, sla)
 }
 
 // --- reading ------------------------------------------------------------------
 
 /// The ticket and how the actor sees it; 404 when the actor may not see it.
-pub async fn find(store: &Store, actor: &Actor, id: &str) -> Result<(TicketRow, Viewer), Problem> {
+pub async fn find(store: &Store, actor: &Actor, id: &str) -> Result<(Ticket, Viewer), Problem> {
     let not_found = || Problem::not_found(format!("aucun ticket « {id} »"));
     let mut conn = store.pool().acquire().await?;
     let t = load(&mut conn, id).await?.ok_or_else(not_found)?;
@@ -285,22 +217,17 @@ pub async fn find(store: &Store, actor: &Actor, id: &str) -> Result<(TicketRow, 
 }
 
 /// The SLA of a ticket as of `now`, derived from its events.
-pub async fn sla_now(
-    store: &Store,
-    policies: &Policies,
-    t: &TicketRow,
-    now: DateTime<Utc>,
-) -> Result<SlaState, Problem> {
+pub async fn sla_now(store: &Store, policies: &Policies, t: &Ticket, now: DateTime<Utc>) -> Result<SlaState, Problem> {
     let mut conn = store.pool().acquire().await?;
     let events = sla_events(&mut conn, &t.id).await?;
-    let place = super::place_of(&mut conn, &t.tenant_org_id).await?;
+    let place = super::place_of(&mut conn, &t.organisation.id).await?;
     Ok(sla::derive(policies, &t.policy, &place, t.priority, &events, now))
 }
 
 pub async fn get(ctx: &Ctx<'_>, id: &str) -> Result<Ticket, Problem> {
     let (t, v) = find(ctx.store(), ctx.actor, id).await?;
     let sla = sla_now(ctx.store(), &ctx.state.support, &t, ctx.now).await?;
-    view(ctx.store(), &t, v, Some(sla)).await
+    Ok(Ticket { sla: Some(sla), ..t }.seen_by(v))
 }
 
 /// Filters of `GET /support/tickets`.
@@ -360,13 +287,9 @@ fn filter_condition(f: &TicketFilter) -> Result<Condition, Problem> {
     Ok(c)
 }
 
-/// How the actor sees a ticket of a list (no query for an admin).
-async fn page_viewer(ctx: &Ctx<'_>, t: &TicketRow) -> Result<Viewer, Problem> {
-    Ok(viewer(ctx.store(), ctx.actor, t).await?.unwrap_or(Viewer::Requester))
-}
-
-/// The tickets the actor may see, newest first: a query for the page, then one per
-/// kind of thing its tickets name.
+/// The tickets the actor may see, newest first, as the actor may see each: a statement
+/// for the page and one for which of its organisations the actor's N1 or N2 roles cover,
+/// whatever the page's size.
 pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, Problem> {
     let size = ent_kernel::store::sql::page_size(filter.limit)?;
     let mut cond = filter_condition(filter)?;
@@ -375,20 +298,23 @@ pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, 
     }
     let sql =
         format!("SELECT {COLUMNS} FROM support_tickets t WHERE {} ORDER BY t.id DESC LIMIT {}", cond.sql(), size + 1);
-    let rows: Vec<TicketRow> =
-        cond.bind(sqlx::query(&sql)).try_map(|r| TicketRow::from_row(&r)).fetch_all(ctx.store().pool()).await?;
-    let named = Named::load(ctx.store(), &rows).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for t in &rows {
-        let v = page_viewer(ctx, t).await?;
-        items.push(named.view(t, v, None)?);
-    }
+    let rows: Vec<Ticket> =
+        cond.bind(sqlx::query(&sql)).try_map(|r| Ticket::from_row(&r)).fetch_all(ctx.store().pool()).await?;
+    let orgs = rows.iter().map(|t| t.organisation.id.clone()).collect();
+    let staff = super::staff_orgs(ctx.store(), ctx.actor, orgs).await?;
+    let items = rows
+        .into_iter()
+        .map(|t| {
+            let v = super::viewer_given(ctx.actor, &t, staff.contains(&t.organisation.id));
+            t.seen_by(v.unwrap_or(Viewer::Requester))
+        })
+        .collect();
     Ok(Page::from_overfetch(items, size, |t| t.id.clone()))
 }
 
 pub async fn history(ctx: &Ctx<'_>, id: &str) -> Result<Vec<HistoryEntry>, Problem> {
     let (t, v) = find(ctx.store(), ctx.actor, id).await?;
-    let rows: Vec<EventRow> = sqlx::query_as(
+    let entries: Vec<HistoryEntry> = sqlx::query_as(
         "SELECT seq, at, actor, actor_user_id, actor_level, kind, from_value, to_value, visibility, body \
          FROM support_events WHERE ticket_id = $1 ORDER BY seq",
     )
@@ -396,40 +322,16 @@ pub async fn history(ctx: &Ctx<'_>, id: &str) -> Result<Vec<HistoryEntry>, Probl
     .fetch_all(ctx.store().pool())
     .await?;
     let hide = hides_requester(v, &t);
-    Ok(rows
+    Ok(entries
         .into_iter()
-        .filter(|r| v.sees(&r.visibility))
-        .map(|r| {
-            let by_requester = r.actor_user_id.as_deref() == Some(t.requester_id.as_str());
-            HistoryEntry {
-                seq: r.seq,
-                at: r.at,
-                actor: if hide && by_requester { pseudonym(&t) } else { r.actor },
-                actor_level: r.actor_level,
-                kind: r.kind,
-                from: r.from_value,
-                to: r.to_value,
-                visibility: r.visibility,
-                body: r.body,
+        .filter(|e| v.sees(&e.visibility))
+        .map(|mut e| {
+            if hide && e.actor_user_id.as_deref() == Some(t.requester_id.as_str()) {
+                e.actor = pseudonym(&t);
             }
+            e
         })
         .collect())
-}
-
-/// A `support_events` row.
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    seq: i64,
-    at: String,
-    actor: String,
-    actor_user_id: Option<String>,
-    #[sqlx(try_from = "Nullable<Level>")]
-    actor_level: Option<Level>,
-    kind: String,
-    from_value: Option<String>,
-    to_value: Option<String>,
-    visibility: String,
-    body: Option<String>,
 }
 
 // --- the event log and the SLA ------------------------------------------------
@@ -541,7 +443,7 @@ pub(crate) async fn append_event(
 pub(crate) async fn refresh(
     tx: &mut Tx,
     policies: &Policies,
-    t: &TicketRow,
+    t: &Ticket,
     now: DateTime<Utc>,
 ) -> Result<SlaState, Problem> {
     let (policy, priority): (String, String) =
@@ -551,7 +453,7 @@ pub(crate) async fn refresh(
             .await?;
     let priority = Priority::try_from(priority)?;
     let events = sla_events(tx, &t.id).await?;
-    let place = super::place_of(tx, &t.tenant_org_id).await?;
+    let place = super::place_of(tx, &t.organisation.id).await?;
     let state = sla::derive(policies, &policy, &place, priority, &events, now);
     store_sla(tx, t, &state).await?;
     Ok(state)
@@ -559,7 +461,7 @@ pub(crate) async fn refresh(
 
 /// Stores what `state` says of the ticket: current due dates, the next unflagged
 /// due date (what the sweep waits for) and each level's clock.
-pub(crate) async fn store_sla(tx: &mut Tx, t: &TicketRow, state: &SlaState) -> Result<(), Problem> {
+pub(crate) async fn store_sla(tx: &mut Tx, t: &Ticket, state: &SlaState) -> Result<(), Problem> {
     let flagged: Vec<(String, String)> =
         sqlx::query_as("SELECT level, kind FROM support_breaches WHERE ticket_id = $1")
             .bind(&t.id)
@@ -571,7 +473,7 @@ pub(crate) async fn store_sla(tx: &mut Tx, t: &TicketRow, state: &SlaState) -> R
 /// [`store_sla`] knowing the flagged breaches, as (level, kind).
 pub(crate) async fn write_sla(
     tx: &mut Tx,
-    t: &TicketRow,
+    t: &Ticket,
     state: &SlaState,
     flagged: &[(String, String)],
 ) -> Result<(), Problem> {
@@ -612,7 +514,7 @@ pub(crate) async fn write_sla(
 pub(crate) async fn notify(
     tx: &mut Tx,
     recipients: Vec<String>,
-    t: &TicketRow,
+    t: &Ticket,
     event: &str,
     extra: Value,
     now: DateTime<Utc>,
@@ -628,14 +530,12 @@ pub(crate) async fn notify(
     Ok(())
 }
 
-/// The requester's address, through `conn` (inside a transaction, the transaction's).
-pub(crate) async fn requester_email(conn: &mut AnyConnection, t: &TicketRow) -> Result<Vec<String>, Problem> {
-    let email: Option<String> =
-        sqlx::query_scalar("SELECT email FROM users WHERE id = $1").bind(&t.requester_id).fetch_optional(conn).await?;
-    Ok(email.into_iter().collect())
+/// The requester's address (read with the ticket), if the user still exists.
+pub(crate) fn requester_email(t: &Ticket) -> Vec<String> {
+    t.requester.email.clone().into_iter().collect()
 }
 
-impl Audited for TicketRow {
+impl Audited for Ticket {
     fn target_kind(&self) -> &'static str {
         "support_ticket"
     }
@@ -643,7 +543,7 @@ impl Audited for TicketRow {
         &self.id
     }
     fn scope_org_id(&self) -> Option<&str> {
-        Some(&self.tenant_org_id)
+        Some(&self.organisation.id)
     }
 }
 
@@ -651,7 +551,7 @@ impl Audited for TicketRow {
 /// The ticket row is locked until commit (PostgreSQL `FOR UPDATE`; SQLite's
 /// `BEGIN IMMEDIATE` already serialises writers), so every decision is made on its
 /// current state.
-async fn begin(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<(Tx, TicketRow), Problem> {
+async fn begin(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<(Tx, Ticket), Problem> {
     let mut tx = ctx.store().begin_write().await?;
     let t = load_for_update(&mut tx, ctx.store().backend(), id)
         .await?
@@ -664,7 +564,7 @@ async fn begin(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<(Tx, Ti
 
 async fn bump(
     tx: &mut Tx,
-    t: &TicketRow,
+    t: &Ticket,
     sets: &str,
     values: &[Option<String>],
     now: DateTime<Utc>,
@@ -685,7 +585,7 @@ async fn bump(
 }
 
 /// The level the actor acts as on `t`: the one holding it (403 otherwise).
-async fn acting_level(ctx: &Ctx<'_>, t: &TicketRow) -> Result<Level, Problem> {
+async fn acting_level(ctx: &Ctx<'_>, t: &Ticket) -> Result<Level, Problem> {
     let levels = levels_of(ctx.store(), ctx.actor, t).await?;
     if levels.contains(&t.level) {
         return Ok(t.level);
@@ -701,7 +601,7 @@ async fn acting_level(ctx: &Ctx<'_>, t: &TicketRow) -> Result<Level, Problem> {
 }
 
 /// The tail of every change: audited as `action`, committed, read back as the caller sees it.
-async fn finish(ctx: &Ctx<'_>, mut tx: Tx, t: &TicketRow, action: &str, summary: Value) -> Result<Ticket, Problem> {
+async fn finish(ctx: &Ctx<'_>, mut tx: Tx, t: &Ticket, action: &str, summary: Value) -> Result<Ticket, Problem> {
     audit::record(&mut tx, ctx.store().backend(), ctx.actor, action, t, summary, ctx.now).await?;
     tx.commit().await?;
     get(ctx, &t.id).await
@@ -709,7 +609,7 @@ async fn finish(ctx: &Ctx<'_>, mut tx: Tx, t: &TicketRow, action: &str, summary:
 
 /// The ticket `id` locked for a level change (`If-Match` checked), with the level
 /// the actor acts as: the one holding it.
-async fn begin_at_level(ctx: &Ctx<'_>, id: &str, expected: i64) -> Result<(Tx, TicketRow, Level), Problem> {
+async fn begin_at_level(ctx: &Ctx<'_>, id: &str, expected: i64) -> Result<(Tx, Ticket, Level), Problem> {
     let (t, _) = find(ctx.store(), ctx.actor, id).await?;
     let level = acting_level(ctx, &t).await?;
     let (tx, t) = begin(ctx, &t.id, Some(expected)).await?;
@@ -995,7 +895,7 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
         append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
         bump(&mut tx, &t, "", &[], ctx.now).await?;
         if public {
-            let to = requester_email(&mut tx, &t).await?;
+            let to = requester_email(&t);
             notify(&mut tx, to, &t, "comment", json!({ "body": body }), ctx.now, ctx.now).await?;
         }
     }
@@ -1004,7 +904,7 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
     finish(ctx, tx, &t, "support.tickets.comment", summary).await
 }
 
-fn holding_org(t: &TicketRow) -> Option<String> {
+fn holding_org(t: &Ticket) -> Option<String> {
     match t.level {
         Level::N1 => Some(t.n1_org_id.clone()),
         Level::N2 => t.n2_org_id.clone(),
@@ -1066,7 +966,7 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
     }
     if matches!(to, Status::Resolved | Status::WaitingRequester) {
         let event = if to == Status::Resolved { "resolved" } else { "waiting" };
-        let recipients = requester_email(&mut tx, &t).await?;
+        let recipients = requester_email(&t);
         notify(&mut tx, recipients, &t, event, json!({ "body": message }), ctx.now, ctx.now).await?;
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
@@ -1120,7 +1020,7 @@ pub async fn return_down(ctx: &Ctx<'_>, id: &str, expected: i64, input: ReturnIn
 pub(crate) async fn move_level(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
-    t: &TicketRow,
+    t: &Ticket,
     actor_level: Option<Level>,
     text: &str,
     up: bool,
@@ -1173,7 +1073,7 @@ pub(crate) async fn move_level(
         .bind(&t.id)
         .execute(&mut **tx)
         .await?;
-    let moved = TicketRow { level: target, ..t.clone() };
+    let moved = Ticket { level: target, ..t.clone() };
     refresh(tx, &ctx.state.support, &moved, ctx.now).await?;
     let queue = queue_emails(tx, target, &receiving).await?;
     let event = if up { "escalated" } else { "returned" };

@@ -19,6 +19,7 @@ async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
         .user("dan@test.fr", Role::Dan, Some("academie:24"))
         .user("auditeur@test.fr", Role::Auditeur, Some("academie:24"))
         .user("chef@ecole.fr", Role::ChefEtablissement, Some("0940176F"))
+        .user("n2@ac-creteil.fr", Role::SupportN2, Some("academie:24"))
         .build()
         .await;
     let name = app.backend;
@@ -34,6 +35,7 @@ async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
         ("admin@test.fr", "/api/v1/tenants/fresnes-ecole".to_string()),
         ("admin@test.fr", "/api/v1/support/tickets?limit=50".to_string()),
         ("chef@ecole.fr", "/api/v1/support/tickets?limit=50".to_string()),
+        ("n2@ac-creteil.fr", "/api/v1/support/tickets?limit=50".to_string()),
         ("admin@test.fr", format!("/api/v1/support/tickets/{}", ticket["reference"].as_str().unwrap())),
         ("admin@test.fr", "/api/v1/conventions?limit=50".to_string()),
         ("dan@test.fr", "/api/v1/conventions?limit=50".to_string()),

@@ -795,3 +795,94 @@ async fn attachments_through_the_api_follow_the_tickets_visibility_and_are_never
     .await;
     assert_eq!(audited, 2, "{}: one audit row per accepted upload", db.name);
 }
+
+/// The actor `email` acts as, with the roles it holds.
+async fn actor_of(store: &Store, email: &str) -> entcp::identity::Actor {
+    let user = entcp::identity::get_user(store, email).await.unwrap().expect("the user exists");
+    let bindings = entcp::identity::bindings_of(store, &user.id).await.unwrap();
+    entcp::identity::Actor { user_id: Some(user.id), name: format!("user:{email}"), bindings }
+}
+
+backend_test!(a_page_of_tickets_takes_as_many_statements_at_ten_as_at_two);
+async fn a_page_of_tickets_takes_as_many_statements_at_ten_as_at_two(db: common::TestDb) {
+    use crate::console_tickets::{desk, N1, N2, N3, OTHER_N1, TENANT, USAGER};
+    use entcp::support::tickets::{self, Ctx, EscalateInput, NewTicket, Ticket, TicketFilter};
+    desk(&db.store).await;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let support = common::app::app_state(db.store.clone(), Config::default(), clock.clone()).support();
+    // Twelve tickets of the usager; all but two reach the vendor (N1 → N2 → N3), every
+    // other one with the requester's identity shared.
+    let usager = actor_of(&db.store, USAGER).await;
+    let operator = admin();
+    for k in 0..12 {
+        let new = NewTicket {
+            tenant: TENANT.into(),
+            subject: format!("Panne {k}"),
+            description: "Décrite par le test.".into(),
+            category: "acces".into(),
+            service: None,
+            impact: "haute".into(),
+            urgency: "moyenne".into(),
+            priority: None,
+        };
+        let mut t = tickets::create(&Ctx { state: &support, actor: &usager, now: t0() }, new).await.unwrap();
+        if k >= 2 {
+            let ctx = Ctx { state: &support, actor: &operator, now: t0() };
+            for share_requester in [false, k % 2 == 0] {
+                let up = EscalateInput { reason: "Hors de portée de ce niveau.".into(), share_requester };
+                t = tickets::escalate(&ctx, &t.id, t.version, up).await.unwrap();
+            }
+        }
+    }
+    // A store of its own, so that only the listing's statements run on it.
+    let store = Store::connect(&db.url, Some(1)).await.unwrap();
+    let listing = common::app::app_state(store.clone(), Config::default(), clock).support();
+    let callers = [(N1, 12), (N2, 12), (N3, 10), (USAGER, 12), (OTHER_N1, 0)];
+    let mut actors = Vec::new();
+    for (email, sees) in callers {
+        actors.push((email, sees, actor_of(&store, email).await));
+    }
+    let statements = common::logs::Statements::capture();
+    for (email, sees, actor) in &actors {
+        let ctx = Ctx { state: &listing, actor, now: t0() };
+        let mut counts = Vec::new();
+        for size in [2, 10] {
+            let before = statements.count();
+            let filter = TicketFilter { limit: Some(size), ..Default::default() };
+            let page = tickets::list(&ctx, &filter).await.unwrap();
+            counts.push((statements.count() - before, statements.since(before)));
+            assert_eq!(page.items.len(), (*sees).min(size as usize), "{} {email}", db.name);
+            // Each ticket of the page is what its own read shows the caller (but the SLA
+            // clocks, which only a single read derives).
+            for listed in &page.items {
+                let alone = tickets::get(&ctx, &listed.id).await.unwrap();
+                let alone = serde_json::to_value(Ticket { sla: None, ..alone }).unwrap();
+                assert_eq!(serde_json::to_value(listed).unwrap(), alone, "{} {email}", db.name);
+            }
+            // What each kind of caller may see of the tickets.
+            let json = serde_json::to_value(&page.items).unwrap();
+            let pseudonymous = json.as_array().unwrap().iter().filter(|t| t["requester"]["pseudonymous"] == true);
+            let flagged = json.as_array().unwrap().iter().filter(|t| t.get("convention_flag").is_some());
+            match *email {
+                N3 => {
+                    assert!(json.as_array().unwrap().iter().all(|t| t["level"] == "n3"), "{json}");
+                    if size == 10 {
+                        assert_eq!(pseudonymous.count(), 5, "{} the five unshared ones: {json}", db.name);
+                    }
+                    assert_eq!(flagged.count(), 0, "{json}");
+                }
+                USAGER => {
+                    assert_eq!((pseudonymous.count(), flagged.count()), (0, 0), "{json}");
+                    assert!(page.items.iter().all(|t| t.breaches == 0 && t.assigned_team.is_none()), "{json}");
+                }
+                _ => {
+                    assert_eq!(pseudonymous.count(), 0, "{json}");
+                    assert_eq!(flagged.count(), page.items.len(), "the staff sees the flag: {json}");
+                }
+            }
+        }
+        let ((two, _), (ten, ten_run)) = (&counts[0], &counts[1]);
+        assert_eq!(two, ten, "{} {email}: a page of 10 takes the statements of a page of 2: {ten_run:#?}", db.name);
+        assert!(*ten <= 2, "{} {email}: the page, then its organisations in the caller's scope: {ten_run:#?}", db.name);
+    }
+}
