@@ -256,8 +256,11 @@ async fn contract_page(
         .iter()
         .find_map(|field| sub_error(field))
         .map(str::to_string);
-    let candidates: Vec<Value> =
-        processors(&on.state).await?.into_iter().filter(|p| p["id"] != json!(c.processor.id)).collect();
+    let candidates: Vec<Value> = processors(&on.state)
+        .await?
+        .into_iter()
+        .filter(|p| p["id"].as_str() != Some(c.processor.id.as_str()))
+        .collect();
     let can_write = domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok();
     let sub_version = match sub_fields.get("version") {
         "" => c.version.to_string(),
