@@ -264,7 +264,8 @@ async fn audit_sub_change(
             "reference": contract.reference, "processor": contract.processor.id, "sub_processor": sub,
         }),
     };
-    audit::append(tx, store.backend(), change, now).await
+    audit::append(tx, store.backend(), change, now).await?;
+    Ok(())
 }
 
 /// The sub-processors engaged by the processor of `contract`: the contracts whose client and
