@@ -362,11 +362,12 @@ async fn breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisa
     assert_eq!(notified(&app, &dpo, "violations").await, "");
 }
 
-/// The académies' DPOs, the DAN of Créteil, and the DPO of the école 0940176F of Fresnes.
+/// The académies' DPOs, the DAN of Créteil, and the head of the école 0940176F of Fresnes
+/// (a school has no DPO of its own: its head keeps its logs, as the RGPD pages allow).
 const DPO_CRETEIL: &str = "dpd@ac-creteil.fr";
 const DPO_VERSAILLES: &str = "dpd@ac-versailles.fr";
 const DAN_CRETEIL: &str = "dan@ac-creteil.fr";
-const DPO_ECOLE: &str = "dpd.0940176f@ac-creteil.fr";
+const CHEF_ECOLE: &str = "ce.0940176f@ac-creteil.fr";
 
 backend_test!(
     a_school_s_breach_and_request_due_soon_are_listed_for_its_academie_s_dpo_and_its_own_not_another_academie_s
@@ -385,7 +386,7 @@ async fn a_school_s_breach_and_request_due_soon_are_listed_for_its_academie_s_dp
         (DPO_CRETEIL, Role::Dpo, "academie:24"),
         (DPO_VERSAILLES, Role::Dpo, "academie:25"),
         (DAN_CRETEIL, Role::Dan, "academie:24"),
-        (DPO_ECOLE, Role::Dpo, "0940176F"),
+        (CHEF_ECOLE, Role::ChefEtablissement, "0940176F"),
     ];
     people(&mut app, &roles).await;
     let state = common::app::app_state(app.store.clone(), Default::default(), app.clock.clone()).rgpd();
@@ -396,9 +397,9 @@ async fn a_school_s_breach_and_request_due_soon_are_listed_for_its_academie_s_dp
     let due = entcp::rgpd::requests::create(&state, &admin(), &school, request("2026-08-05")).await.unwrap();
     let (breaches, requests) = (format!("/rgpd/{}/violations", school.id), format!("/rgpd/{}/demandes", school.id));
 
-    // The school's own DPO and the DPO of its académie: both listed, each a link to the log,
+    // The school's own head and the DPO of its académie: both listed, each a link to the log,
     // which opens for them.
-    for email in [DPO_ECOLE, DPO_CRETEIL] {
+    for email in [CHEF_ECOLE, DPO_CRETEIL] {
         let session = sign_in(&app, email).await;
         let listed = notified(&app, &session, "violations").await;
         assert!(listed.contains(&near.reference), "{name} {email}: {listed}");
