@@ -420,6 +420,10 @@ pub(super) async fn remove_sub(
     let c = contract_of(&on.state, &org, &id).await?;
     let removed = async {
         let shown = shown_version(&fields)?;
+        // A form shown before another change says so first (the sub-processor may be gone since).
+        if shown != c.version {
+            return Err(ent_kernel::error::precondition_failed(c.version));
+        }
         let subs = contracts::sub_processors(&on.state.store, &c).await?;
         let sub = subs
             .iter()

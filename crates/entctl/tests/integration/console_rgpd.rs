@@ -586,6 +586,10 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
     assert_eq!(contracts_named(store, "HEB-SECOURS-1").await, 0, "{name}");
     assert_eq!(audited(store, "contracts.sub_processors.remove").await, 1, "{name}");
     assert_eq!(audited(store, "contracts.delete").await, 1, "{name}");
+    // The same removal form again, the sub-processor gone since: the form is stale and says so.
+    let again = post_form(app, &dpo, &removal, &[("version", &newer)]).await;
+    assert_eq!(again.status, 409, "{name}: {}", again.text);
+    assert!(again.text.contains("modifié par quelqu"), "{name}: {}", again.text);
 
     // Another commune's contract: not revealed, read or written, under either address.
     let vitry = register_of(store, "commune:94081").await;
