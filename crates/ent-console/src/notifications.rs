@@ -5,10 +5,11 @@
 //! `visible_condition`). Besides the tickets: the conventions awaiting the person's visa
 //! or signature (the conventions domain's `awaited_actors`, among the conventions the
 //! person's organisations are party to), the applications awaiting the decision of a
-//! groupement's coordinator, and, for those who keep an organisation's RGPD logs, the
-//! breaches whose 72-hour CNIL deadline is near or passed without a decision and the
-//! data-subject requests whose deadline is near or passed without an answer (each
-//! organisation checked as its log page checks it). The header shows the count (loaded
+//! groupement's coordinator, and, for those who keep RGPD logs, the breaches whose 72-hour
+//! CNIL deadline is near or passed without a decision and the data-subject requests whose
+//! deadline is near or passed without an answer, of every organisation whose log page the
+//! person may open (an académie's DPO: its schools' too; each organisation checked as its
+//! log page checks it, so nothing out of scope shows). The header shows the count (loaded
 //! by htmx; the link works without it).
 
 use crate::forms::{french_moment, On};
@@ -28,7 +29,7 @@ use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::Condition;
-use ent_platform::identity::authz::{self, CONVENTIONS_READ, RGPD_READ, RGPD_WRITE};
+use ent_platform::identity::authz::{self, CONVENTIONS_READ, RGPD_READ};
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::Org;
 use ent_rgpd::rgpd::breaches::{self, CnilDecision};
@@ -204,17 +205,40 @@ async fn applications_to_review(store: &ent_kernel::store::Store, actor: &Actor)
     Ok(items)
 }
 
-/// The organisations whose RGPD logs the person keeps (DPO, controller), each allowed by
-/// the RGPD domain as the log pages allow it.
-async fn rgpd_orgs(state: &RgpdState, actor: &Actor) -> Result<Vec<Org>, Problem> {
-    let mut orgs: Vec<Org> = Vec::new();
-    for b in actor.bindings.iter().filter(|b| b.role != Role::Admin && RGPD_WRITE.roles.contains(&b.role)) {
-        let Some(org) = &b.org else { continue };
-        if orgs.iter().any(|o| o.id == org.id) || rgpd::authorize(state, actor, &RGPD_READ, org).await.is_err() {
-            continue;
-        }
-        orgs.push(org.clone());
+/// Organisations with open log entries read at most for one person (each then checked).
+const LOG_ORGS_AT_MOST: i64 = 200;
+
+/// The organisations whose log `table` holds entries matching `open` and whose log page the
+/// person may open: among the organisations in the scope of the person's RGPD roles (DPO,
+/// controller; an operator is not notified of every organisation's logs), each allowed by
+/// the RGPD domain as that page allows it (a DPO's académie covers its schools, a DAN reads
+/// its académie and its DSDEN, a controller its own organisation).
+async fn log_orgs(state: &RgpdState, actor: &Actor, table: &str, open: &str) -> Result<Vec<Org>, Problem> {
+    let keepers: Vec<Condition> = actor
+        .bindings
+        .iter()
+        .filter(|b| b.role != Role::Admin && RGPD_READ.roles.contains(&b.role))
+        .filter_map(|b| b.org.as_ref())
+        .map(authz::org_scope_condition)
+        .collect();
+    if keepers.is_empty() {
+        return Ok(Vec::new());
     }
+    let mut cond = Condition::default();
+    cond.push(open, &[]);
+    cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", Condition::any(keepers), ")");
+    let sql =
+        format!("SELECT DISTINCT org_id FROM {table} WHERE {} ORDER BY org_id LIMIT {LOG_ORGS_AT_MOST}", cond.sql());
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(state.store.pool()).await?;
+    let mut orgs = Vec::new();
+    for row in rows {
+        let id: String = sqlx::Row::try_get(&row, 0)?;
+        let Some(org) = ent_platform::registry::get_org(&state.store, &id).await? else { continue };
+        if rgpd::authorize(state, actor, &RGPD_READ, &org).await.is_ok() {
+            orgs.push(org);
+        }
+    }
+    orgs.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     Ok(orgs)
 }
 
@@ -284,18 +308,13 @@ async fn groups(sources: &Sources, signed: &crate::auth::Signed) -> Result<Vec<G
     push("conventions", "Conventions qui attendent votre visa ou votre signature", to_sign);
     let applications = applications_to_review(&sources.support.store, actor).await?;
     push("candidatures", "Candidatures à examiner dans vos groupements", applications);
-    let orgs = rgpd_orgs(&sources.rgpd, actor).await?;
-    if !orgs.is_empty() {
-        let now = sources.rgpd.clock.now();
-        let breaches = breaches_due(&sources.rgpd, &orgs, now).await?;
-        push(
-            "violations",
-            "Violations de données à notifier à la CNIL (échéance de 72 h proche ou dépassée)",
-            breaches,
-        );
-        let requests = requests_due(&sources.rgpd, &orgs, now).await?;
-        push("demandes-rgpd", "Demandes d'exercice des droits sans réponse (échéance proche ou dépassée)", requests);
-    }
+    let now = sources.rgpd.clock.now();
+    let orgs = log_orgs(&sources.rgpd, actor, "rgpd_breaches", "cnil_decision = 'pending'").await?;
+    let breaches = breaches_due(&sources.rgpd, &orgs, now).await?;
+    push("violations", "Violations de données à notifier à la CNIL (échéance de 72 h proche ou dépassée)", breaches);
+    let orgs = log_orgs(&sources.rgpd, actor, "rgpd_requests", "status NOT IN ('answered', 'rejected')").await?;
+    let requests = requests_due(&sources.rgpd, &orgs, now).await?;
+    push("demandes-rgpd", "Demandes d'exercice des droits sans réponse (échéance proche ou dépassée)", requests);
     Ok(found)
 }
 

@@ -1,7 +1,11 @@
 //! The processor contracts of an organisation (Art. 28): those binding its processors,
 //! each with its Art. 28 flag and its sub-processing chain shown as a chain (the
 //! controller, its processor, the processor's sub-processors…), and the form adding one
-//! through `ent_platform::contracts`, after the RGPD domain's write check.
+//! through `ent_platform::contracts`, after the RGPD domain's write check. A contract's
+//! page edits it and its sub-processors (added with their Art. 28 facts, removed), each
+//! change under the contract's version. A sub-processor is a link of the processor's own
+//! chain, which its other clients see too: it is removed from a contract's page only when
+//! it was declared from that contract, or by whoever keeps the processor's registers.
 
 use super::{base, shell, target};
 use crate::forms::{stale_version, Fields, On, Reply};
@@ -10,7 +14,7 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
 use ent_kernel::error::{Problem, ProblemKind};
-use ent_platform::contracts::{self, ContractChange, NewContract, ProcessorContract};
+use ent_platform::contracts::{self, ContractChange, NewContract, NewSubProcessor, ProcessorContract};
 use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
 use ent_platform::registry::Org;
 use ent_rgpd::rgpd::{self as domain, RgpdState};
@@ -98,6 +102,23 @@ fn control(field: &str) -> String {
     format!("contrat-{name}")
 }
 
+/// The control of the sub-processor form a domain field's error is shown at.
+fn sub_control(field: &str) -> String {
+    let name = match field {
+        "processor_org_id" | "client_org_id" | "parent_processor_org_id" => "processor",
+        other => other,
+    };
+    format!("sous-traitant-{name}")
+}
+
+/// The form of a contract's page a reply is about: the contract's own fields, or its
+/// sub-processors (the one added, or one removed).
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Contract,
+    SubProcessors,
+}
+
 /// Posted: a contract binding the organisation to the processor chosen.
 pub(super) async fn add(
     on: On<RgpdState>,
@@ -153,23 +174,98 @@ fn contract_fields(c: &ProcessorContract) -> Fields {
     Fields(pairs)
 }
 
+/// Whether `sub` was declared from the page of `c` (then `c`'s client may remove it).
+fn declared_under(sub: &ProcessorContract, c: &ProcessorContract) -> bool {
+    sub.source_kind == contracts::FROM_CONTRACT && sub.source_id.as_deref() == Some(c.id.as_str())
+}
+
+/// Whether the person may remove `sub` from under `c` (already allowed to write `c`'s
+/// client): declared from `c`, or the person keeps the registers of `c`'s processor,
+/// whose chain it is (the RGPD domain's write check on that organisation).
+async fn removable(on: &On<RgpdState>, c: &ProcessorContract, sub: &ProcessorContract) -> Result<bool, Problem> {
+    if declared_under(sub, c) {
+        return Ok(true);
+    }
+    let Some(processor) = ent_platform::registry::get_org(&on.state.store, &c.processor.id).await? else {
+        return Ok(false);
+    };
+    Ok(domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, &processor).await.is_ok())
+}
+
+/// The sub-processors under `c`, each with its removal form's address when the person may remove it.
+async fn sub_rows(
+    on: &On<RgpdState>,
+    c: &ProcessorContract,
+    path: &str,
+    can_write: bool,
+) -> Result<Vec<Value>, Problem> {
+    let mut rows = Vec::new();
+    for sub in contracts::sub_processors(&on.state.store, c).await? {
+        let removal = if can_write && removable(on, c, &sub).await? {
+            Some(format!("{path}/sous-traitants/{}/retrait", sub.id))
+        } else {
+            None
+        };
+        rows.push(json!({
+            "id": sub.id, "name": sub.processor.name, "reference": sub.reference, "title": sub.title,
+            "art28": sub.art28_clauses, "starts_on": sub.starts_on, "ends_on": sub.ends_on, "removal": removal,
+        }));
+    }
+    Ok(rows)
+}
+
 async fn contract_page(
     on: &On<RgpdState>,
     org: &Org,
     c: &ProcessorContract,
     reply: Reply<'_>,
+    part: Part,
 ) -> Result<Response, PageError> {
-    let Reply { fields, refusal, status } = reply;
+    let Reply { fields: posted, refusal, status } = reply;
+    let stored = contract_fields(c);
+    let empty = Fields::default();
+    let (fields, sub_fields) = match part {
+        Part::Contract => (posted, &empty),
+        Part::SubProcessors => (&stored, posted),
+    };
     let list = format!("{}/contrats", base(org));
     let path = format!("{list}/{}", c.id);
+    let own_error = |name: &str| if part == Part::Contract { refusal.message(name) } else { None };
     let inputs: Vec<Value> =
         [("title", "Intitulé", "text"), ("starts_on", "Début", "date"), ("ends_on", "Fin", "date")]
             .iter()
             .map(|(name, label, kind)| {
                 json!({ "name": name, "label": label, "kind": kind, "id": control(name), "value": fields.get(name),
-                    "error": refusal.message(name) })
+                    "error": own_error(name) })
             })
             .collect();
+    let sub_error = |name: &str| if part == Part::SubProcessors { refusal.message(name) } else { None };
+    let sub_inputs: Vec<Value> = [
+        ("reference", "Référence du contrat de sous-traitance ultérieure", "text"),
+        ("title", "Intitulé", "text"),
+        ("starts_on", "Début", "date"),
+        ("ends_on", "Fin", "date"),
+    ]
+    .iter()
+    .map(|(name, label, kind)| {
+        json!({ "name": name, "label": label, "kind": kind, "id": sub_control(name), "value": sub_fields.get(name),
+            "error": sub_error(name) })
+    })
+    .collect();
+    let processor_error = ["processor_org_id", "client_org_id", "parent_processor_org_id"]
+        .iter()
+        .find_map(|field| sub_error(field))
+        .map(str::to_string);
+    let candidates: Vec<Value> = processors(&on.state)
+        .await?
+        .into_iter()
+        .filter(|p| p["id"].as_str() != Some(c.processor.id.as_str()))
+        .collect();
+    let can_write = domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok();
+    let sub_version = match sub_fields.get("version") {
+        "" => c.version.to_string(),
+        shown => shown.to_string(),
+    };
     let values = json!({
         "title": format!("Contrat {} — {}", c.reference, org.name),
         "path": path,
@@ -181,19 +277,39 @@ async fn contract_page(
         "version": fields.get("version"),
         "inputs": inputs,
         "art28": fields.get("art28") == "oui",
-        "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
+        "can_write": can_write,
         "errors": refusal.errors,
+        "subs": sub_rows(on, c, &path, can_write).await?,
+        "sub": {
+            "path": format!("{path}/sous-traitants"),
+            "version": sub_version,
+            "inputs": sub_inputs,
+            "processors": candidates,
+            "processor": sub_fields.get("processor"),
+            "processor_error": processor_error,
+            "art28": sub_fields.get("art28") == "oui",
+        },
     });
     let shell =
         shell(on, org, &[("Contrats", list.as_str()), (c.reference.as_str(), path.as_str())]).notice(refusal.notice);
     Ok(page::render_status(status, "rgpd_contract.html", shell, values))
 }
 
-/// `/rgpd/{org}/contrats/{contrat}`: a contract of the organisation, as a form.
-pub(super) async fn show(on: On<RgpdState>, Path((key, id)): Path<(String, String)>) -> Result<Response, PageError> {
+/// `/rgpd/{org}/contrats/{contrat}`: a contract of the organisation, as a form, with its
+/// sub-processors.
+pub(super) async fn show(
+    on: On<RgpdState>,
+    Path((key, id)): Path<(String, String)>,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
     let c = contract_of(&on.state, &org, &id).await?;
-    contract_page(&on, &org, &c, Reply::shown(&contract_fields(&c), None)).await
+    let notice = match query.get("apres") {
+        "sous-traitant-ajoute" => Some(Notice::success("Le sous-traitant ultérieur est ajouté au contrat.")),
+        "sous-traitant-retire" => Some(Notice::success("Le sous-traitant ultérieur est retiré du contrat.")),
+        _ => None,
+    };
+    contract_page(&on, &org, &c, Reply::shown(&contract_fields(&c), notice), Part::Contract).await
 }
 
 /// Posted: the contract's dates, Art. 28 flag and title, at the version the form was shown
@@ -207,7 +323,7 @@ pub(super) async fn save(
     let c = contract_of(&on.state, &org, &id).await?;
     let Ok(shown) = fields.get("version").parse::<i64>() else {
         let problem = Problem::invalid_field("version", "version du contrat absente du formulaire : rechargez la page");
-        return contract_page(&on, &org, &c, Reply::refused(&fields, &problem, control)).await;
+        return contract_page(&on, &org, &c, Reply::refused(&fields, &problem, control), Part::Contract).await;
     };
     let change = ContractChange {
         title: fields.get("title").to_string(),
@@ -227,9 +343,105 @@ pub(super) async fn save(
         Ok(()) => Ok(page::redirect(&format!("{}/contrats?apres=modification", base(&org)))),
         Err(p) if p.kind == ProblemKind::PreconditionFailed => {
             let conflict = stale_version(&mut fields, c.version, "ce contrat a été modifié");
-            contract_page(&on, &org, &c, Reply::refused(&fields, &conflict, control)).await
+            contract_page(&on, &org, &c, Reply::refused(&fields, &conflict, control), Part::Contract).await
         }
         Err(p) if p.kind.status().is_server_error() => Err(p.into()),
-        Err(p) => contract_page(&on, &org, &c, Reply::refused(&fields, &p, control)).await,
+        Err(p) => contract_page(&on, &org, &c, Reply::refused(&fields, &p, control), Part::Contract).await,
     }
+}
+
+/// The contract's version a sub-processor form was shown at; a form without it is refused.
+fn shown_version(fields: &Fields) -> Result<i64, Problem> {
+    fields
+        .get("version")
+        .parse::<i64>()
+        .map_err(|_| Problem::invalid_field("version", "version du contrat absente du formulaire : rechargez la page"))
+}
+
+/// The page after a change of the contract's sub-processors: its address on success, the
+/// page again on a refusal (a stale version keeps what was typed and offers the newer one).
+async fn sub_answer(
+    on: &On<RgpdState>,
+    org: &Org,
+    c: &ProcessorContract,
+    mut fields: Fields,
+    done: Result<(), Problem>,
+    after: &str,
+) -> Result<Response, PageError> {
+    match done {
+        Ok(()) => Ok(page::redirect(&format!("{}/contrats/{}?apres={after}", base(org), c.id))),
+        Err(p) if p.kind == ProblemKind::PreconditionFailed => {
+            let conflict = stale_version(&mut fields, c.version, "ce contrat a été modifié");
+            contract_page(on, org, c, Reply::refused(&fields, &conflict, sub_control), Part::SubProcessors).await
+        }
+        // A sub-processor that is not under this contract is no page.
+        Err(p) if p.kind.status().is_server_error() || p.kind == ProblemKind::NotFound => Err(p.into()),
+        Err(p) => contract_page(on, org, c, Reply::refused(&fields, &p, sub_control), Part::SubProcessors).await,
+    }
+}
+
+/// Posted: a sub-processor engaged by the contract's processor under this contract, with
+/// its Art. 28 facts, at the version the page was shown at.
+pub(super) async fn add_sub(
+    on: On<RgpdState>,
+    Path((key, id)): Path<(String, String)>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_WRITE).await?;
+    let c = contract_of(&on.state, &org, &id).await?;
+    let sub = NewSubProcessor {
+        processor_org_id: fields.get("processor").to_string(),
+        reference: fields.get("reference").to_string(),
+        title: fields.get("title").to_string(),
+        art28_clauses: fields.get("art28") == "oui",
+        starts_on: fields.opt("starts_on"),
+        ends_on: fields.opt("ends_on"),
+    };
+    let added = async {
+        let shown = shown_version(&fields)?;
+        let mut tx = on.state.store.begin_write().await?;
+        let now = on.state.clock.now();
+        contracts::add_sub_processor(&mut tx, &on.state.store, &on.signed.0.actor, &c, &sub, shown, now).await?;
+        tx.commit().await?;
+        Ok::<(), Problem>(())
+    }
+    .await;
+    sub_answer(&on, &org, &c, fields, added, "sous-traitant-ajoute").await
+}
+
+/// Posted: the sub-processor `sous_traitant` removed from under the contract, at the
+/// version the page was shown at; one the person may not remove is refused (403).
+pub(super) async fn remove_sub(
+    on: On<RgpdState>,
+    Path((key, id, sub_id)): Path<(String, String, String)>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_WRITE).await?;
+    let c = contract_of(&on.state, &org, &id).await?;
+    let removed = async {
+        let shown = shown_version(&fields)?;
+        // A form shown before another change says so first (the sub-processor may be gone since).
+        if shown != c.version {
+            return Err(ent_kernel::error::precondition_failed(c.version));
+        }
+        let subs = contracts::sub_processors(&on.state.store, &c).await?;
+        let sub = subs
+            .iter()
+            .find(|s| s.id == sub_id)
+            .ok_or_else(|| Problem::not_found(format!("aucun sous-traitant ultérieur « {sub_id} » sous ce contrat")))?;
+        if !removable(&on, &c, sub).await? {
+            return Err(ent_platform::identity::authz::forbidden(format!(
+                "{} a été déclaré hors de ce contrat, dans la chaîne de {} : seul qui tient les registres de {} \
+                 peut le retirer",
+                sub.processor.name, c.processor.name, c.processor.name
+            )));
+        }
+        let mut tx = on.state.store.begin_write().await?;
+        let now = on.state.clock.now();
+        contracts::remove_sub_processor(&mut tx, &on.state.store, &on.signed.0.actor, &c, &sub.id, shown, now).await?;
+        tx.commit().await?;
+        Ok::<(), Problem>(())
+    }
+    .await;
+    sub_answer(&on, &org, &c, fields, removed, "sous-traitant-retire").await
 }

@@ -4,7 +4,8 @@
 //! criteria), its exports as downloads, its snapshots (take one, compare two or one with
 //! now, field by field), and the organisation's RGPD contacts under the version check.
 //! The breach and request logs (each entry edited under the version check) are in `logs`,
-//! the processor contracts (added, and edited under the version check) in `contracts`.
+//! the processor contracts (added, edited and their sub-processors added or removed under
+//! the version check) in `contracts`.
 //! Every rule and every scope check is the RGPD domain's (`ent_rgpd::rgpd`): the pages
 //! only call it.
 
@@ -62,6 +63,13 @@ where
         route(Method::POST, "/rgpd/{org}/contrats", write, post(contracts::add)),
         route(Method::GET, "/rgpd/{org}/contrats/{contrat}", read, get(contracts::show)),
         route(Method::POST, "/rgpd/{org}/contrats/{contrat}", write, post(contracts::save)),
+        route(Method::POST, "/rgpd/{org}/contrats/{contrat}/sous-traitants", write, post(contracts::add_sub)),
+        route(
+            Method::POST,
+            "/rgpd/{org}/contrats/{contrat}/sous-traitants/{sous_traitant}/retrait",
+            write,
+            post(contracts::remove_sub),
+        ),
     ]
 }
 

@@ -214,6 +214,156 @@ pub async fn update(
     Ok(())
 }
 
+/// The `source_kind` of a sub-processing contract declared from the page of the contract
+/// above it (its `source_id` is that contract's id).
+pub const FROM_CONTRACT: &str = "contrat";
+
+/// A sub-processor the client of a contract declares under it: the processor of that
+/// contract engages `processor_org_id` (an éditeur or an hébergeur) under this contract.
+#[derive(Debug, Clone)]
+pub struct NewSubProcessor {
+    pub processor_org_id: String,
+    pub reference: String,
+    pub title: String,
+    pub art28_clauses: bool,
+    pub starts_on: Option<String>,
+    pub ends_on: Option<String>,
+}
+
+/// Moves `contract` to its next version if it is still at `expected` (412 otherwise):
+/// a change of its sub-processors is a change of the contract, made under its version.
+async fn next_version(
+    tx: &mut Tx,
+    contract: &ProcessorContract,
+    expected: i64,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let query = sqlx::query(
+        "UPDATE processor_contracts SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3",
+    );
+    ent_kernel::store::update_versioned(tx, query, now, &contract.id, expected, contract.version).await
+}
+
+/// The audit record, on `contract` and its client, of a change of its sub-processors.
+async fn audit_sub_change(
+    tx: &mut Tx,
+    store: &Store,
+    actor: &Actor,
+    action: &str,
+    contract: &ProcessorContract,
+    sub: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let change = Change {
+        actor: &actor.name,
+        action,
+        target_kind: "processor_contract",
+        target_id: &contract.id,
+        scope_org_id: Some(&contract.client.id),
+        summary: serde_json::json!({
+            "reference": contract.reference, "processor": contract.processor.id, "sub_processor": sub,
+        }),
+    };
+    audit::append(tx, store.backend(), change, now).await?;
+    Ok(())
+}
+
+/// The sub-processors engaged by the processor of `contract`: the contracts whose client and
+/// parent are that processor (the next links of its chain), by reference.
+pub async fn sub_processors(store: &Store, contract: &ProcessorContract) -> Result<Vec<ProcessorContract>, Problem> {
+    let above = &contract.processor.id;
+    let below = list_for_client(store, above).await?;
+    Ok(below.into_iter().filter(|c| c.parent_processor.as_ref().is_some_and(|p| &p.id == above)).collect())
+}
+
+/// Adds a sub-processor under `contract` at its `expected` version (412 otherwise), in the
+/// caller's transaction: a contract binding the sub-processor to the contract's processor
+/// (its parent in the chain), checked and audited as [`record`] does, sourced from
+/// `contract`; refused when a contract already binds that organisation to the processor
+/// (another one's contract is never overwritten). Audited on `contract` too. Returns the
+/// new contract's id.
+pub async fn add_sub_processor(
+    tx: &mut Tx,
+    store: &Store,
+    actor: &Actor,
+    contract: &ProcessorContract,
+    sub: &NewSubProcessor,
+    expected: i64,
+    now: DateTime<Utc>,
+) -> Result<String, Problem> {
+    next_version(tx, contract, expected, now).await?;
+    let bound: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM processor_contracts WHERE processor_org_id = $1 AND client_org_id = $2",
+    )
+    .bind(&sub.processor_org_id)
+    .bind(&contract.processor.id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if bound > 0 {
+        return Err(Problem::invalid_field(
+            "processor_org_id",
+            format!("un contrat lie déjà cette organisation à {}", contract.processor.name),
+        ));
+    }
+    let new = NewContract {
+        processor_org_id: sub.processor_org_id.clone(),
+        client_org_id: contract.processor.id.clone(),
+        parent_processor_org_id: Some(contract.processor.id.clone()),
+        reference: sub.reference.clone(),
+        title: sub.title.clone(),
+        art28_clauses: sub.art28_clauses,
+        starts_on: sub.starts_on.clone(),
+        ends_on: sub.ends_on.clone(),
+        source_kind: FROM_CONTRACT.into(),
+        source_id: Some(contract.id.clone()),
+    };
+    let id = record(tx, store, actor, &new, now).await?;
+    let summary = serde_json::json!({ "id": id, "processor": new.processor_org_id, "reference": new.reference });
+    audit_sub_change(tx, store, actor, "contracts.sub_processors.add", contract, summary, now).await?;
+    Ok(id)
+}
+
+/// Removes the sub-processor contract `sub_id` from under `contract` at its `expected`
+/// version (412 otherwise; 404 when `sub_id` is not one of its [`sub_processors`]), in the
+/// caller's transaction. Audited on both contracts.
+pub async fn remove_sub_processor(
+    tx: &mut Tx,
+    store: &Store,
+    actor: &Actor,
+    contract: &ProcessorContract,
+    sub_id: &str,
+    expected: i64,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    next_version(tx, contract, expected, now).await?;
+    let above = &contract.processor.id;
+    let removed: Option<(String, String)> = sqlx::query_as(
+        "DELETE FROM processor_contracts WHERE id = $1 AND client_org_id = $2 AND parent_processor_org_id = $3 \
+         RETURNING processor_org_id, reference",
+    )
+    .bind(sub_id)
+    .bind(above)
+    .bind(above)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((processor, reference)) = removed else {
+        return Err(Problem::not_found(format!("aucun sous-traitant ultérieur « {sub_id} » sous ce contrat")));
+    };
+    let removed = Change {
+        actor: &actor.name,
+        action: "contracts.delete",
+        target_kind: "processor_contract",
+        target_id: sub_id,
+        scope_org_id: Some(above),
+        summary: serde_json::json!({
+            "processor": processor, "client": above, "reference": reference, "under": contract.id,
+        }),
+    };
+    audit::append(tx, store.backend(), removed, now).await?;
+    let summary = serde_json::json!({ "id": sub_id });
+    audit_sub_change(tx, store, actor, "contracts.sub_processors.remove", contract, summary, now).await
+}
+
 const COLUMNS: &str = "id, processor_org_id, client_org_id, parent_processor_org_id, reference, title, \
     art28_clauses, starts_on, ends_on, source_kind, source_id, version, created_at, updated_at";
 

@@ -289,25 +289,37 @@ async fn applications_awaiting_a_decision_are_listed_for_the_groupement_s_coordi
 const DPO: &str = "dpo@fresnes.fr";
 const OTHER_DPO: &str = "dpo@vitry.fr";
 
+/// People of `roles` (role, organisation key) who sign in with [`PASSWORD`].
+async fn people(app: &mut TestApp, roles: &[(&str, Role, &str)]) {
+    for (email, role, org) in roles {
+        app.add_user(email, *role, Some(org)).await;
+        let user = identity::get_user(&app.store, email).await.unwrap().unwrap();
+        identity::password::set_password(&app.store, &identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+    }
+}
+
+/// A breach `title` its controller became aware of at `aware_at`.
+fn breach(title: &str, aware_at: chrono::DateTime<chrono::Utc>) -> entcp::rgpd::breaches::BreachInput {
+    serde_json::from_value(json!({
+        "title": title, "facts": "Export de la liste des comptes envoyé au mauvais destinataire",
+        "aware_at": entcp::store::timestamp(aware_at), "data_categories": ["identité"],
+        "people_approx": 30, "records_approx": 30, "consequences": "Aucune connue", "measures": "Rappel du message",
+    }))
+    .unwrap()
+}
+
+/// An access request received on `received_on`.
+fn request(received_on: &str) -> entcp::rgpd::requests::RequestInput {
+    serde_json::from_value(json!({ "kind": "access", "requester": "A. B.", "received_on": received_on })).unwrap()
+}
+
 backend_test!(breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisation_only);
 async fn breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisation_only(db: TestDb) {
     common::import_sample(&db.store).await;
     let mut app = TestApp::builder(db).build().await;
-    for (email, org) in [(DPO, "commune:94034"), (OTHER_DPO, "commune:94081")] {
-        app.add_user(email, Role::Dpo, Some(org)).await;
-        let user = identity::get_user(&app.store, email).await.unwrap().unwrap();
-        identity::password::set_password(&app.store, &identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
-    }
+    people(&mut app, &[(DPO, Role::Dpo, "commune:94034"), (OTHER_DPO, Role::Dpo, "commune:94081")]).await;
     let state = common::app::app_state(app.store.clone(), Default::default(), app.clock.clone()).rgpd();
     let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
-    let breach = |title: &str, aware_at: chrono::DateTime<chrono::Utc>| {
-        serde_json::from_value(json!({
-            "title": title, "facts": "Export de la liste des comptes envoyé au mauvais destinataire",
-            "aware_at": entcp::store::timestamp(aware_at), "data_categories": ["identité"],
-            "people_approx": 30, "records_approx": 30, "consequences": "Aucune connue", "measures": "Rappel du message",
-        }))
-        .unwrap()
-    };
     // The CNIL deadline in 12 hours, and one in 62 hours (not near yet).
     let near = entcp::rgpd::breaches::create(
         &state,
@@ -325,9 +337,6 @@ async fn breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisa
     )
     .await
     .unwrap();
-    let request = |received_on: &str| {
-        serde_json::from_value(json!({ "kind": "access", "requester": "A. B.", "received_on": received_on })).unwrap()
-    };
     // Due on 5 September (in four days), and on 25 September.
     let due = entcp::rgpd::requests::create(&state, &admin(), &fresnes, request("2026-08-05")).await.unwrap();
     let not_yet = entcp::rgpd::requests::create(&state, &admin(), &fresnes, request("2026-08-25")).await.unwrap();
@@ -351,6 +360,68 @@ async fn breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisa
     input.cnil_notified_at = Some(entcp::store::timestamp(t0()));
     entcp::rgpd::breaches::update(&state, &admin(), &fresnes, &near.id, input, near.version).await.unwrap();
     assert_eq!(notified(&app, &dpo, "violations").await, "");
+}
+
+/// The académies' DPOs, the DAN of Créteil, and the head of the école 0940176F of Fresnes
+/// (a school has no DPO of its own: its head keeps its logs, as the RGPD pages allow).
+const DPO_CRETEIL: &str = "dpd@ac-creteil.fr";
+const DPO_VERSAILLES: &str = "dpd@ac-versailles.fr";
+const DAN_CRETEIL: &str = "dan@ac-creteil.fr";
+const CHEF_ECOLE: &str = "ce.0940176f@ac-creteil.fr";
+
+backend_test!(
+    a_school_s_breach_and_request_due_soon_are_listed_for_its_academie_s_dpo_and_its_own_not_another_academie_s
+);
+async fn a_school_s_breach_and_request_due_soon_are_listed_for_its_academie_s_dpo_and_its_own_not_another_academie_s(
+    db: TestDb,
+) {
+    let name = db.name;
+    common::import_sample(&db.store).await;
+    // An école of Boulogne-Billancourt makes the académie of Versailles (25).
+    let versailles = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;\
+                      Code_departement;Code_academie\n0929901M;Ecole de Boulogne;Ecole;92012;092;25\n";
+    common::fixtures::annuaire(&db.store, versailles).await;
+    let mut app = TestApp::builder(db).build().await;
+    let roles = [
+        (DPO_CRETEIL, Role::Dpo, "academie:24"),
+        (DPO_VERSAILLES, Role::Dpo, "academie:25"),
+        (DAN_CRETEIL, Role::Dan, "academie:24"),
+        (CHEF_ECOLE, Role::ChefEtablissement, "0940176F"),
+    ];
+    people(&mut app, &roles).await;
+    let state = common::app::app_state(app.store.clone(), Default::default(), app.clock.clone()).rgpd();
+    let school = entcp::registry::resolve_org(&app.store, "0940176F").await.unwrap();
+    // The CNIL deadline in 12 hours; the answer due on 5 September (in four days).
+    let near = breach("Envoi erroné", t0() - chrono::Duration::hours(60));
+    let near = entcp::rgpd::breaches::create(&state, &admin(), &school, near).await.unwrap();
+    let due = entcp::rgpd::requests::create(&state, &admin(), &school, request("2026-08-05")).await.unwrap();
+    let (breaches, requests) = (format!("/rgpd/{}/violations", school.id), format!("/rgpd/{}/demandes", school.id));
+
+    // The school's own head and the DPO of its académie: both listed, each a link to the log,
+    // which opens for them.
+    for email in [CHEF_ECOLE, DPO_CRETEIL] {
+        let session = sign_in(&app, email).await;
+        let listed = notified(&app, &session, "violations").await;
+        assert!(listed.contains(&near.reference), "{name} {email}: {listed}");
+        assert!(listed.contains(&format!("href=\"{breaches}\"")), "{name} {email}: {listed}");
+        let listed = notified(&app, &session, "demandes-rgpd").await;
+        assert!(listed.contains(&due.reference), "{name} {email}: {listed}");
+        assert!(listed.contains(&format!("href=\"{requests}\"")), "{name} {email}: {listed}");
+        assert_eq!(get(&app, &session, "/notifications/compte").await.text, " (2)", "{name} {email}");
+        for log in [&breaches, &requests] {
+            assert_eq!(get(&app, &session, log).await.status, 200, "{name} {email}: {log}");
+        }
+    }
+    // The DPO of another académie, and the DAN (whose RGPD pages are the académie's and its
+    // DSDEN's, not the schools'): nothing listed, and the log does not open either.
+    for email in [DPO_VERSAILLES, DAN_CRETEIL] {
+        let session = sign_in(&app, email).await;
+        let page = get(&app, &session, "/notifications").await;
+        assert_eq!(page.status, 200, "{name} {email}: {}", page.text);
+        assert!(!page.text.contains(&near.reference) && !page.text.contains(&due.reference), "{name} {email}");
+        assert_eq!(get(&app, &session, "/notifications/compte").await.text, "", "{name} {email}");
+        assert_eq!(get(&app, &session, &breaches).await.status, 404, "{name} {email}");
+    }
 }
 
 /// Whether `category` is sent, as `GET /api/v1/me/notification-preferences` answers it.

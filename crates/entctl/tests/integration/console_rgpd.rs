@@ -12,7 +12,7 @@ use crate::console_tickets::{follow, get, post_form};
 
 use common::{t0, TestApp};
 use entcp::identity::password;
-use entcp::kernel::roles::Role;
+use entcp::kernel::roles::{OrgKind, Role};
 use entcp::store::Store;
 
 /// The DPO of the commune of Fresnes.
@@ -390,18 +390,22 @@ async fn a_breach_and_a_request_are_followed_up_in_their_forms_under_the_version
     assert_eq!(post_form(app, &dpo, &elsewhere, &answer).await.status, 404, "{name}");
 }
 
+/// The id and version of the contract `reference` of the organisation whose register is at `register`.
+async fn contract_at(store: &Store, register: &str, reference: &str) -> (String, i64) {
+    sqlx::query_as("SELECT id, version FROM processor_contracts WHERE reference = $1 AND client_org_id = $2")
+        .bind(reference)
+        .bind(register.trim_start_matches("/rgpd/"))
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
 backend_test!(a_processor_contract_is_edited_under_the_version_check_and_its_chain_follows);
 async fn a_processor_contract_is_edited_under_the_version_check_and_its_chain_follows(db: common::TestDb) {
     let name = db.name;
     let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
-    let (id, version): (String, i64) =
-        sqlx::query_as("SELECT id, version FROM processor_contracts WHERE reference = $1 AND client_org_id = $2")
-            .bind("MARCHE-ENT-94034")
-            .bind(register.trim_start_matches("/rgpd/"))
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+    let (id, version) = contract_at(store, &register, "MARCHE-ENT-94034").await;
     let contracts = format!("{register}/contrats");
     let list = get(app, &dpo, &contracts).await;
     assert!(
@@ -464,4 +468,142 @@ async fn a_processor_contract_is_edited_under_the_version_check_and_its_chain_fo
     assert_eq!(get(app, &dpo, &edit.replace(&register, &vitry)).await.status, 404, "{name}");
     assert_eq!(get(app, &dpo, &format!("{contracts}/inconnu")).await.status, 404, "{name}");
     assert_eq!(post_form(app, &dpo, &edit.replace(&register, &vitry), &changed).await.status, 404, "{name}");
+}
+
+/// The number of processor contracts of reference `reference`.
+async fn contracts_named(store: &Store, reference: &str) -> i64 {
+    common::count(store, "SELECT COUNT(*) FROM processor_contracts WHERE reference = $1", &[reference]).await
+}
+
+/// The number of audit records of `action`.
+async fn audited(store: &Store, action: &str) -> i64 {
+    common::count(store, "SELECT COUNT(*) FROM audit_log WHERE action = $1", &[action]).await
+}
+
+backend_test!(a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version);
+async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let new_host = |label: &'static str, seed: u32| async move {
+        common::fixtures::new_org(store, OrgKind::Hebergeur, label, &common::fixtures::siren(seed), None).await
+    };
+    let (backup, other) = (new_host("Hébergeur de secours", 71).await, new_host("Infogérant du Val", 72).await);
+    let vendor = entcp::registry::resolve_org(store, "editeur:900000019").await.unwrap();
+    let host = entcp::registry::resolve_org(store, "hebergeur:900000027").await.unwrap();
+    let (host_contract, _) = contract_at(store, &format!("/rgpd/{}", vendor.id), "HEB-2026-01").await;
+    let (id, version) = contract_at(store, &register, "MARCHE-ENT-94034").await;
+    let page_path = format!("{register}/contrats/{id}");
+    let add = format!("{page_path}/sous-traitants");
+
+    // The host the operator recorded in the vendor's chain is listed, without a removal
+    // form for the commune's DPO (the vendor's other clients rely on it).
+    let page = get(app, &dpo, &page_path).await;
+    assert_eq!(page.status, 200, "{name}: {}", page.text);
+    assert!(page.text.contains(&format!("id=\"sous-traitant-{host_contract}\"")), "{name}: {}", page.text);
+    assert!(!page.text.contains(&format!("id=\"retirer-{host_contract}\"")), "{name}: {}", page.text);
+    assert!(page.text.contains(&format!("<option value=\"{}\"", backup.id)), "{name}: the hosts are offered");
+    assert!(page.text.contains("for=\"sous-traitant-reference\""), "{name}: each field has its label");
+
+    // Without the processor nor the reference: refused, each error linked to its field, the input kept.
+    let shown = version.to_string();
+    let refused = post_form(app, &dpo, &add, &[("title", "Hébergement de secours"), ("version", &shown)]).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    for field in ["processor", "reference"] {
+        assert!(refused.text.contains(&format!("href=\"#sous-traitant-{field}\"")), "{name}: {}", refused.text);
+        let described = format!("aria-describedby=\"sous-traitant-{field}-erreur\"");
+        assert!(refused.text.contains(&described), "{name}: {field} {}", refused.text);
+    }
+    assert!(refused.text.contains("value=\"Hébergement de secours\""), "{name}: the input is kept");
+    // The host again: a contract already binds it to the vendor.
+    let again = [("processor", host.id.as_str()), ("reference", "HEB-BIS"), ("title", "Bis"), ("version", &shown)];
+    let refused = post_form(app, &dpo, &add, &again).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("un contrat lie déjà cette organisation"), "{name}: {}", refused.text);
+    assert_eq!(contracts_named(store, "HEB-BIS").await, 0, "{name}");
+
+    // Added with its Art. 28 facts: bound to the vendor as its sub-processor, from this contract.
+    let fields = [
+        ("processor", backup.id.as_str()),
+        ("reference", "HEB-SECOURS-1"),
+        ("title", "Hébergement de secours"),
+        ("art28", "oui"),
+        ("starts_on", "2026-09-01"),
+        ("ends_on", "2029-08-31"),
+        ("version", &shown),
+    ];
+    let added = post_form(app, &dpo, &add, &fields).await;
+    assert_eq!(added.status, 303, "{name}: {}", added.text);
+    let page = follow(app, &dpo, &added).await;
+    assert!(page.text.contains("Le sous-traitant ultérieur est ajouté au contrat."), "{name}: {}", page.text);
+    let stored: (String, Option<String>, i64, String, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT client_org_id, parent_processor_org_id, art28_clauses, source_kind, source_id, ends_on \
+         FROM processor_contracts WHERE reference = $1",
+    )
+    .bind("HEB-SECOURS-1")
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let expected = (vendor.id.clone(), Some(vendor.id.clone()), 1, "contrat".to_string(), Some(id.clone()));
+    assert_eq!((stored.0, stored.1, stored.2, stored.3, stored.4), expected, "{name}");
+    assert_eq!(stored.5.as_deref(), Some("2029-08-31"), "{name}");
+    assert_eq!(contract_at(store, &register, "MARCHE-ENT-94034").await.1, version + 1, "{name}: a new version");
+    assert_eq!(audited(store, "contracts.sub_processors.add").await, 1, "{name}");
+    let row = row_of(&page.text, "HEB-SECOURS-1");
+    assert!(row.contains("2029-08-31") && row.contains("clauses de l"), "{name}: {row}");
+    // The commune's register names it among the processors of its activities.
+    let state = common::app::app_state(store.clone(), Default::default(), d.app.clock.clone()).rgpd();
+    let fresnes = entcp::registry::resolve_org(store, "commune:94034").await.unwrap();
+    let derived = serde_json::to_string(&entcp::rgpd::current(&state, &fresnes).await.unwrap()).unwrap();
+    assert!(derived.contains("Hébergeur de secours"), "{name}: the register follows");
+
+    // A form shown before that addition (now stale): a French message, the input kept, the
+    // newer version offered, nothing added.
+    let stale =
+        [("processor", other.id.as_str()), ("reference", "INFOG-1"), ("title", "Infogérance"), ("version", &shown)];
+    let conflict = post_form(app, &dpo, &add, &stale).await;
+    assert_eq!(conflict.status, 409, "{name}: {}", conflict.text);
+    assert!(conflict.text.contains("modifié par quelqu") && conflict.text.contains("value=\"INFOG-1\""), "{name}");
+    let newer = (version + 1).to_string();
+    assert!(conflict.text.contains(&format!("name=\"version\" value=\"{newer}\"")), "{name}: {}", conflict.text);
+    assert_eq!(contracts_named(store, "INFOG-1").await, 0, "{name}: the stale form added nothing");
+
+    // The host declared in the vendor's own chain: its removal is refused, it stays.
+    let forged = post_form(app, &dpo, &format!("{add}/{host_contract}/retrait"), &[("version", &newer)]).await;
+    assert_eq!(forged.status, 403, "{name}: {}", forged.text);
+    assert_eq!(contracts_named(store, "HEB-2026-01").await, 1, "{name}");
+
+    // The one added here: a stale removal is refused and keeps it; at the version shown, removed.
+    let (backup_contract, _) = contract_at(store, &format!("/rgpd/{}", vendor.id), "HEB-SECOURS-1").await;
+    let removal = format!("{add}/{backup_contract}/retrait");
+    assert!(page.text.contains(&format!("id=\"retirer-{backup_contract}\"")), "{name}: a removal form");
+    assert_eq!(post_form(app, &dpo, &removal, &[("version", &shown)]).await.status, 409, "{name}");
+    assert_eq!(contracts_named(store, "HEB-SECOURS-1").await, 1, "{name}");
+    let removed = post_form(app, &dpo, &removal, &[("version", &newer)]).await;
+    assert_eq!(removed.status, 303, "{name}: {}", removed.text);
+    let page = follow(app, &dpo, &removed).await;
+    assert!(page.text.contains("Le sous-traitant ultérieur est retiré du contrat."), "{name}: {}", page.text);
+    assert_eq!(contracts_named(store, "HEB-SECOURS-1").await, 0, "{name}");
+    assert_eq!(audited(store, "contracts.sub_processors.remove").await, 1, "{name}");
+    assert_eq!(audited(store, "contracts.delete").await, 1, "{name}");
+    // The same removal form again, the sub-processor gone since: the form is stale and says so.
+    let again = post_form(app, &dpo, &removal, &[("version", &newer)]).await;
+    assert_eq!(again.status, 409, "{name}: {}", again.text);
+    assert!(again.text.contains("modifié par quelqu"), "{name}: {}", again.text);
+
+    // Another commune's contract: not revealed, read or written, under either address.
+    let vitry = register_of(store, "commune:94081").await;
+    let (theirs, their_version) = contract_at(store, &vitry, "MARCHE-ENT-94081").await;
+    let at = their_version.to_string();
+    let fields =
+        [("processor", other.id.as_str()), ("reference", "INFOG-2"), ("title", "Infogérance"), ("version", &at)];
+    for base in [&register, &vitry] {
+        let path = format!("{base}/contrats/{theirs}");
+        assert_eq!(get(app, &dpo, &path).await.status, 404, "{name}: {path}");
+        assert_eq!(post_form(app, &dpo, &format!("{path}/sous-traitants"), &fields).await.status, 404, "{name}");
+        let removal = format!("{path}/sous-traitants/{host_contract}/retrait");
+        assert_eq!(post_form(app, &dpo, &removal, &[("version", &at)]).await.status, 404, "{name}");
+    }
+    assert_eq!(contracts_named(store, "INFOG-2").await, 0, "{name}");
+    assert_eq!(contracts_named(store, "HEB-2026-01").await, 1, "{name}");
 }

@@ -33,6 +33,8 @@ pub(super) const PAGES: &[Page] = &[
     ("POST", "/rgpd/{org}/contrats", Some(RGPD)),
     ("GET", "/rgpd/{org}/contrats/{contrat}", Some(RGPD)),
     ("POST", "/rgpd/{org}/contrats/{contrat}", Some(RGPD)),
+    ("POST", "/rgpd/{org}/contrats/{contrat}/sous-traitants", Some(RGPD)),
+    ("POST", "/rgpd/{org}/contrats/{contrat}/sous-traitants/{sous_traitant}/retrait", Some(RGPD)),
     ("POST", "/ent/{ent}/services", Some(TENANT_WRITERS)),
 ];
 
@@ -48,6 +50,8 @@ pub(super) async fn targets(world: &World) -> Vec<(&'static str, [String; 2])> {
         ("{violation}", [breach_in, breach_out]),
         ("{demande}", [request_in, request_out]),
         ("{contrat}", [contract(world, &world.commune_in).await, contract(world, &world.commune_out).await]),
+        // Posted without the contract's version, a removal is refused before the sub-processor is looked up.
+        ("{sous_traitant}", ["aucun".into(), "aucun".into()]),
     ]
 }
 
@@ -139,7 +143,8 @@ pub(super) async fn expected(world: &World, method: &str, path: &str, role: Role
         }
         ("GET", _) => 200,
         ("POST", "/rgpd/{org}/instantanes") => 303,
-        // The contacts without their version, a log entry or a contract without its fields: refused.
+        // The contacts without their version, a log entry or a contract without its fields, a
+        // sub-processor added or removed without the contract's version: refused.
         _ => 422,
     })
 }
