@@ -36,8 +36,9 @@ impl Writer {
     }
 }
 
-/// Takes the tenant's lease. False when another writer holds it and its lease still runs.
-async fn take(state: &ProvisioningState, tenant_id: &str, writer: &Writer) -> Result<bool, Problem> {
+/// Takes the lease `tenant_id` (a tenant's id; the operator also leases a resource under
+/// its name). False when another writer holds it and its lease still runs.
+pub async fn take(state: &ProvisioningState, tenant_id: &str, writer: &Writer) -> Result<bool, Problem> {
     let (current, until) = writer.lease_end();
     let taken = sqlx::query(
         "INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3) \
