@@ -276,11 +276,15 @@ async fn two_operators_over_one_resource_write_its_status_once_per_generation_un
     *w.mock.deployments_available.lock().unwrap() = true;
     let (stop_a, a) = start_operator_of(&w.state).await;
     let (stop_b, b) = start_operator_of(&other).await;
+    // One status write per generation so far, whichever process wrote it.
+    let written =
+        |w: &World| -> Vec<i64> { w.mock.status_writes.lock().unwrap().iter().map(|s| s.generation).collect() };
 
     // Generation 1: held at the gate (no convention).
     w.create_resource("doisneau", spec("0940176F", "doisneau", json!([])));
     w.until(|w| is(&w.resource("doisneau"), "GovernanceBlocked", "True")).await;
     w.until_confirmed("doisneau", &[&a, &b]).await;
+    assert_eq!(written(&w), [1], "{:#?}", w.mock.status_writes.lock().unwrap());
 
     // Generation 2: through the gate, applied, Ready.
     let tenant = w.get("doisneau").await;
@@ -290,6 +294,7 @@ async fn two_operators_over_one_resource_write_its_status_once_per_generation_un
     w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
     w.until(|w| ready_at(&w.resource("doisneau"), 2)).await;
     w.until_confirmed("doisneau", &[&a, &b]).await;
+    assert_eq!(written(&w), [1, 2], "{:#?}", w.mock.status_writes.lock().unwrap());
 
     // Generation 3 while a `serve` replica holds the tenant's lease: neither operator writes
     // the tenant nor its status; once the lease is released, the status follows the change.
@@ -318,11 +323,9 @@ async fn two_operators_over_one_resource_write_its_status_once_per_generation_un
     assert_eq!(w.get("doisneau").await.options, Vec::<String>::new());
     w.assert_live_as_rendered("doisneau").await;
 
-    // One status write per generation, whichever process wrote it; a condition's
-    // lastTransitionTime moves only with its status.
+    // One status write per generation; a condition's lastTransitionTime moves only with its status.
     let writes = w.mock.status_writes.lock().unwrap().clone();
-    let generations: Vec<i64> = writes.iter().map(|s| s.generation).collect();
-    assert_eq!(generations, [1, 2, 3], "{writes:#?}");
+    assert_eq!(written(&w), [1, 2, 3], "{writes:#?}");
     for pair in writes.windows(2) {
         for kind in ["Ready", "Progressing", "Degraded", "GovernanceBlocked"] {
             let (before, after) = (
