@@ -3,6 +3,8 @@
 //! it, renews it while it writes (a third of the lease at a time), releases it
 //! after; at shutdown it releases every lease it still holds. A holder that
 //! died leaves a lease that expires (`provisioning.reconcile.lease_seconds`).
+//! `entctl operator` also leases each `EntTenant` resource under its name
+//! (`EntTenant <namespace>/<name>`): one operator process handles a resource at a time.
 
 use super::ProvisioningState;
 use chrono::{DateTime, Duration, Utc};
