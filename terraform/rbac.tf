@@ -38,12 +38,13 @@ locals {
   ]
 
   # `entctl operator`: watch the EntTenant resources, add and remove its finalizer (a
-  # patch of the resource), write their status subresource.
+  # patch of the resource), read one again after a conflicting status write (get), write
+  # their status subresource.
   operator_rules = [
     {
       api_groups = ["entcp.education.fr"]
       resources  = ["enttenants"]
-      verbs      = ["list", "patch", "watch"]
+      verbs      = ["get", "list", "patch", "watch"]
     },
     {
       api_groups = ["entcp.education.fr"]

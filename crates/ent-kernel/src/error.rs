@@ -16,6 +16,9 @@ pub enum ProblemKind {
     Conflict,
     /// A code matches several organisations; the caller must qualify it.
     AmbiguousCode,
+    /// The tenant is declared by a Kubernetes resource (`EntTenant`): it changes through that
+    /// resource (`kubectl apply`, GitOps), never through the API or the console.
+    DeclaredByResource,
     /// The request cannot be parsed (malformed JSON, bad query string).
     BadRequest,
     /// The body is larger than the configured limit.
@@ -53,6 +56,7 @@ impl ProblemKind {
             ProblemKind::Validation => "validation-failed",
             ProblemKind::Conflict => "conflict",
             ProblemKind::AmbiguousCode => "ambiguous-code",
+            ProblemKind::DeclaredByResource => "declared-by-resource",
             ProblemKind::BadRequest => "bad-request",
             ProblemKind::PayloadTooLarge => "payload-too-large",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
@@ -76,6 +80,7 @@ impl ProblemKind {
             ProblemKind::Validation => "Données invalides",
             ProblemKind::Conflict => "Conflit avec l'état actuel",
             ProblemKind::AmbiguousCode => "Code ambigu",
+            ProblemKind::DeclaredByResource => "Tenant géré par une ressource Kubernetes",
             ProblemKind::BadRequest => "Requête mal formée",
             ProblemKind::PayloadTooLarge => "Contenu trop volumineux",
             ProblemKind::UnsupportedMediaType => "Type de contenu non pris en charge",
@@ -97,7 +102,9 @@ impl ProblemKind {
         match self {
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
             ProblemKind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
-            ProblemKind::Conflict | ProblemKind::AmbiguousCode => StatusCode::CONFLICT,
+            ProblemKind::Conflict | ProblemKind::AmbiguousCode | ProblemKind::DeclaredByResource => {
+                StatusCode::CONFLICT
+            }
             ProblemKind::BadRequest => StatusCode::BAD_REQUEST,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -125,7 +125,7 @@ pub fn rbac() -> Rbac {
         namespaced: rules(namespaced),
         watch: vec![rule(&deployments.group, &[deployments.plural.as_str()], &WATCH_VERBS)],
         operator: vec![
-            rule(&tenants.group, &[tenants.plural.as_str()], &["list", "patch", "watch"]),
+            rule(&tenants.group, &[tenants.plural.as_str()], &["get", "list", "patch", "watch"]),
             rule(&tenants.group, &[status.as_str()], &["patch"]),
         ],
     }

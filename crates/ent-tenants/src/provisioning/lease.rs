@@ -3,6 +3,8 @@
 //! it, renews it while it writes (a third of the lease at a time), releases it
 //! after; at shutdown it releases every lease it still holds. A holder that
 //! died leaves a lease that expires (`provisioning.reconcile.lease_seconds`).
+//! `entctl operator` also leases each `EntTenant` resource under its name
+//! (`EntTenant <namespace>/<name>`): one operator process handles a resource at a time.
 
 use super::ProvisioningState;
 use chrono::{DateTime, Duration, Utc};
@@ -36,8 +38,9 @@ impl Writer {
     }
 }
 
-/// Takes the tenant's lease. False when another writer holds it and its lease still runs.
-async fn take(state: &ProvisioningState, tenant_id: &str, writer: &Writer) -> Result<bool, Problem> {
+/// Takes the lease `tenant_id` (a tenant's id; the operator also leases a resource under
+/// its name). False when another writer holds it and its lease still runs.
+pub async fn take(state: &ProvisioningState, tenant_id: &str, writer: &Writer) -> Result<bool, Problem> {
     let (current, until) = writer.lease_end();
     let taken = sqlx::query(
         "INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3) \

@@ -6,8 +6,19 @@
 //! subresource. A finalizer holds a deleted resource until its tenant is decommissioned
 //! the normal way. A tenant declared by a resource is read-only in the API and the
 //! console; a resource never adopts a tenant the API created (`GovernanceBlocked`).
+//!
+//! Several operator processes may watch one cluster (replicas, a rollout): each resource
+//! is handled under a database lease of its own (`EntTenant <namespace>/<name>`), so one
+//! process at a time declares it; another that meets the lease held leaves the resource
+//! to its holder and looks again after [`HELD`]. The status is written under the tenant's
+//! lease too (no `serve` replica writes the tenant meanwhile: else it is left to the next
+//! reconcile), and only over the `resourceVersion` it was computed from: a 409 Conflict
+//! (the resource changed since) re-reads the resource and tries once more, then leaves it
+//! to the next reconcile. A condition's `lastTransitionTime` thus moves once per change of
+//! its status, whichever process saw it first.
 
-use super::{conditions, reconcile};
+use super::lease::{self, Writer};
+use super::{conditions, reconcile, ProvisioningState};
 use crate::tenants::{self, EntTenant, Metadata, Status, Tenant, TenantSpec, TenantsState};
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{Problem, ProblemKind};
@@ -33,6 +44,10 @@ const ACTOR: &str = "operator";
 
 /// How soon a resource is looked at again while its tenant rolls out, or after a failure.
 const SOON: Duration = Duration::from_secs(30);
+
+/// How soon a resource is looked at again when another process held its lease (or its
+/// tenant's) or changed it twice while its status was written.
+pub const HELD: Duration = Duration::from_secs(5);
 
 /// The `EntTenant` resource type (group, version, kind, plural of the CRD).
 pub fn resource() -> ApiResource {
@@ -60,6 +75,23 @@ impl From<Problem> for Failure {
     }
 }
 
+/// What this process did with the resources' status, for the logs and the tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StatusFigures {
+    /// Status patches the API server took.
+    pub written: u64,
+    /// Reconciles that found the status already right.
+    pub unchanged: u64,
+    /// Reconciles that left the resource to another operator process holding its lease.
+    pub resource_held: u64,
+    /// Status writes left to the next reconcile: another process held the tenant's lease.
+    pub tenant_held: u64,
+    /// Status patches refused with 409 Conflict (the resource changed since it was read).
+    pub conflicts: u64,
+    /// The `resourceVersion` of the resource whose status this process last wrote or found right.
+    pub confirmed: Option<String>,
+}
+
 /// What every reconcile shares.
 pub struct Context {
     client: Client,
@@ -67,11 +99,21 @@ pub struct Context {
     /// The resource of each tenant seen (tenant id → resource), to map a Deployment's
     /// event (its tenant label holds the id) to the resource to reconcile.
     resources: Mutex<HashMap<String, (String, ObjectRef<DynamicObject>)>>,
+    figures: Mutex<StatusFigures>,
 }
 
 impl Context {
     pub fn new(client: Client, state: TenantsState) -> Arc<Context> {
-        Arc::new(Context { client, state, resources: Mutex::new(HashMap::new()) })
+        Arc::new(Context { client, state, resources: Mutex::new(HashMap::new()), figures: Mutex::default() })
+    }
+
+    /// What this process did with the resources' status so far.
+    pub fn figures(&self) -> StatusFigures {
+        self.figures.lock().expect("figures lock").clone()
+    }
+
+    fn count(&self, change: impl FnOnce(&mut StatusFigures)) {
+        change(&mut self.figures.lock().expect("figures lock"));
     }
 
     fn remember(&self, tenant: &Tenant, object: &DynamicObject) {
@@ -105,7 +147,7 @@ pub async fn run(context: Arc<Context>, shutdown: tokio_util::sync::Cancellation
                 Err(e) => tracing::warn!(error = %e, "operator reconcile failed"),
             }
         });
-    // A reconcile cut short leaves its tenant's lease, released by the caller at exit.
+    // A reconcile cut short leaves its leases (the resource's, its tenant's), released by the caller at exit.
     tokio::select! {
         _ = controller => {}
         _ = shutdown.cancelled() => {}
@@ -129,12 +171,52 @@ async fn reconcile(
     let api: Api<DynamicObject> = Api::namespaced_with(context.client.clone(), &namespace, &resource());
     let resources = api.clone();
     finalizer(&api, FINALIZER, object, |event| async move {
-        match event {
-            Event::Apply(object) => declare(&context, &resources, &object).await,
-            Event::Cleanup(object) => decommission(&context, &object).await,
-        }
+        let (object, cleanup) = match event {
+            Event::Apply(object) => (object, false),
+            Event::Cleanup(object) => (object, true),
+        };
+        // One operator process at a time handles a resource: under its lease.
+        let provisioning = context.state.provisioning();
+        let key = declared_by(&object.namespace().unwrap_or_default(), &object.name_any());
+        let done = if cleanup {
+            leased(&provisioning, &key, decommission(&context, &object)).await?
+        } else {
+            leased(&provisioning, &key, declare(&context, &resources, &object)).await?
+        };
+        Ok(done.unwrap_or_else(|| {
+            // Another process handles the resource now; this one looks again later.
+            context.count(|f| f.resource_held += 1);
+            Action::requeue(HELD)
+        }))
     })
     .await
+}
+
+/// Runs `work` under the lease `key` (a tenant's id, or a resource's name), renewed while
+/// it runs and released after; `None`, with nothing done, when another process holds it.
+async fn leased<T>(
+    state: &ProvisioningState,
+    key: &str,
+    work: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<Option<T>, Failure> {
+    let writer = Writer::new(state, state.clock.now());
+    if !lease::take(state, key, &writer).await? {
+        return Ok(None);
+    }
+    let done = tokio::select! {
+        done = work => done,
+        lost = lease::keep(state, key, &writer) => Err(lost.into()),
+    };
+    lease::release(state, key, &writer).await?;
+    done.map(Some)
+}
+
+/// What became of a resource's status.
+enum Written {
+    /// Patched, or already right: the resource's `resourceVersion` then.
+    Done(Option<String>),
+    /// Left to the next reconcile (the tenant's lease held elsewhere, or two conflicts).
+    Later,
 }
 
 /// The verdict on a resource, for its status.
@@ -167,9 +249,10 @@ async fn declare(context: &Context, api: &Api<DynamicObject>, object: &DynamicOb
                 Err(p) => {
                     let tenant = tenants::get_tenant(&state.store, &name).await?;
                     let ours = tenant.as_ref().is_some_and(|t| t.declared_by.as_deref() == Some(by.as_str()));
+                    let elsewhere = matches!(p.kind, ProblemKind::Conflict | ProblemKind::DeclaredByResource);
                     match tenant {
-                        // A tenant of this name declared elsewhere (the API): never adopted.
-                        Some(_) if !ours && p.kind == ProblemKind::Conflict => {
+                        // A tenant of this name declared elsewhere (the API, another resource): never adopted.
+                        Some(_) if !ours && elsewhere => {
                             Verdict { tenant: None, blocked: Some(("NameTaken", p.detail)), refused: None }
                         }
                         _ if p.kind.status().is_server_error() => return Err(p.into()),
@@ -185,12 +268,22 @@ async fn declare(context: &Context, api: &Api<DynamicObject>, object: &DynamicOb
     if let Some(tenant) = &verdict.tenant {
         context.remember(tenant, object);
     }
-    let now = state.clock.now();
-    let status = status_of(object, &verdict, now);
-    if object.data.get("status") != Some(&status) {
-        let patch = serde_json::json!({ "status": status });
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    }
+    let provisioning = state.provisioning();
+    let written = match &verdict.tenant {
+        // Under the tenant's lease: no other process writes the tenant while its status is written.
+        Some(tenant) => match leased(&provisioning, &tenant.id, write_status(context, api, object, &verdict)).await? {
+            Some(written) => written,
+            None => {
+                context.count(|f| f.tenant_held += 1);
+                Written::Later
+            }
+        },
+        None => write_status(context, api, object, &verdict).await?,
+    };
+    let Written::Done(version) = written else {
+        return Ok(Action::requeue(HELD));
+    };
+    context.count(|f| f.confirmed = version);
     let settled = verdict.tenant.as_ref().is_some_and(|t| {
         t.provisioning_state.error.is_none()
             && !super::backend::Observed::unsettled(t.provisioning_state.observed.as_deref())
@@ -202,6 +295,47 @@ async fn declare(context: &Context, api: &Api<DynamicObject>, object: &DynamicOb
         _ if settled => Action::requeue(Duration::from_secs(state.config.provisioning.reconcile.resync_seconds)),
         _ => Action::requeue(SOON),
     })
+}
+
+/// Writes the resource's status if it is not the one of `verdict` yet, over the
+/// `resourceVersion` it was read with: the API server refuses the patch (409 Conflict) when
+/// the resource changed since; then the resource is read again and the status computed from
+/// it (a condition whose status holds keeps its `lastTransitionTime`) and written once more.
+/// A second conflict is left to the next reconcile: never an error, never a loop.
+async fn write_status(
+    context: &Context,
+    api: &Api<DynamicObject>,
+    object: &DynamicObject,
+    verdict: &Verdict,
+) -> Result<Written, Failure> {
+    let name = object.name_any();
+    let mut current = object.clone();
+    for attempt in 0..2 {
+        let status = status_of(&current, verdict, context.state.clock.now());
+        if current.data.get("status") == Some(&status) {
+            context.count(|f| f.unchanged += 1);
+            return Ok(Written::Done(current.resource_version()));
+        }
+        let mut patch = serde_json::json!({ "status": status });
+        if let Some(version) = current.resource_version() {
+            patch["metadata"] = serde_json::json!({ "resourceVersion": version });
+        }
+        match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(written) => {
+                context.count(|f| f.written += 1);
+                return Ok(Written::Done(written.resource_version()));
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                context.count(|f| f.conflicts += 1);
+                tracing::info!(resource = %name, attempt, "status conflict: the resource changed since it was read");
+                if attempt == 0 {
+                    current = api.get(&name).await?;
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Written::Later)
 }
 
 /// A problem's detail with its field errors.
@@ -294,15 +428,12 @@ fn status_of(object: &DynamicObject, verdict: &Verdict, now: DateTime<Utc>) -> s
         }
     }
     if let Some((reason, message)) = &verdict.blocked {
-        // Held back by governance: neither progressing nor degraded, not ready.
-        for c in &mut all {
-            if c.status != "False" {
-                c.status = "False".into();
-                c.last_transition_time = conditions::time(now);
-            }
-            c.reason = (*reason).into();
-            c.message = message.clone();
-        }
+        // Held back by governance: neither progressing nor degraded, not ready; false since
+        // the previous status if it said so already (a later reconcile moves no time).
+        all = all
+            .iter()
+            .map(|c| conditions::condition(&c.type_, false, reason, message.clone(), generation, &previous, now))
+            .collect();
     }
     let blocked = conditions::condition(
         "GovernanceBlocked",
@@ -365,10 +496,10 @@ mod tests {
         let blocked = Verdict { tenant: None, blocked: Some(("NoConvention", "aucune".into())), refused: None };
         let first = status_of(&object(1, None), &blocked, at(0));
         let again = status_of(&object(1, Some(first.clone())), &blocked, at(60));
-        assert_eq!(
-            condition(&again, "GovernanceBlocked")["lastTransitionTime"],
-            condition(&first, "GovernanceBlocked")["lastTransitionTime"]
-        );
+        for kind in ["Ready", "Progressing", "Degraded", "GovernanceBlocked"] {
+            let (before, after) = (condition(&first, kind), condition(&again, kind));
+            assert_eq!(after["lastTransitionTime"], before["lastTransitionTime"], "{kind}");
+        }
         let free = Verdict { tenant: None, blocked: None, refused: None };
         let lifted = status_of(&object(1, Some(again.clone())), &free, at(120));
         let moved = condition(&lifted, "GovernanceBlocked");

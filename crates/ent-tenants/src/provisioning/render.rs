@@ -570,7 +570,7 @@ pub fn to_yaml(objects: &[RenderedObject]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::tenants::IdentitySource;
     use ent_platform::catalog::Catalog;
@@ -619,6 +619,14 @@ mod tests {
         let t = tenant(status, options);
         let services = catalog.resolve(&t.bouquet, options).unwrap();
         render(&t, &school(), &services, "seed", &ClusterConfig::default())
+    }
+
+    /// The Secret of `service` of an active école tenant, as rendered (the fixture of the
+    /// tests of what the `manifests` backend writes in its place: `sealed.rs`, `external.rs`).
+    pub(crate) fn credentials_of(service: &str) -> RenderedObject {
+        let name = credentials_name(service);
+        let mut objects = rendered(Status::Active, &[]).into_iter();
+        objects.find(|o| o.kind == "Secret" && o.name == name).expect("a rendered Secret")
     }
 
     fn names(objects: &[RenderedObject]) -> Vec<(String, String)> {

@@ -38,7 +38,8 @@ impl SecretsPolicy {
             SecretsPolicy::Omit => "omit".into(),
             SecretsPolicy::Sealed(sealer) => format!("sealed:{}", sealer.fingerprint),
             SecretsPolicy::External(store) => format!(
-                "external:{}/{}/{}",
+                "external/{}:{}/{}/{}",
+                super::external::FORMAT,
                 store.store_kind.as_str(),
                 store.store_name.as_deref().unwrap_or_default(),
                 store.remote_key
@@ -172,6 +173,7 @@ fn certificate_public_key(der: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provisioning::render::tests::credentials_of;
     use rsa::pkcs8::DecodePrivateKey;
     use rsa::RsaPrivateKey;
 
@@ -186,29 +188,28 @@ mod tests {
         cipher.decrypt(Nonce::from_slice(&[0; 12]), &sealed[2 + length..]).unwrap()
     }
 
-    fn secret() -> RenderedObject {
-        RenderedObject {
-            kind: "Secret".into(),
-            name: "portail-credentials".into(),
-            manifest: serde_json::json!({
-                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": { "name": "portail-credentials", "namespace": "ent-doisneau", "labels": { "a": "b" } },
-                "data": { "password": STANDARD.encode("mot-de-passe-du-portail") },
-            }),
-        }
+    /// The rendered Secret of the portail and its password, in clear.
+    fn secret() -> (RenderedObject, Vec<u8>) {
+        let secret = credentials_of("portail");
+        let password = STANDARD.decode(secret.manifest["data"]["password"].as_str().unwrap()).unwrap();
+        (secret, password)
     }
 
     #[test]
     fn a_sealed_value_opens_with_the_controllers_key_for_its_own_secret_only() {
         let sealer = Sealer::from_pem(CERT).unwrap();
-        let sealed = sealer.seal(&secret()).unwrap();
+        let (secret, password) = secret();
+        let sealed = sealer.seal(&secret).unwrap();
         let text = sealed.manifest.to_string();
-        assert!(!text.contains("mot-de-passe") && !text.contains(&STANDARD.encode("mot-de-passe-du-portail")));
-        assert_eq!(sealed.manifest["spec"]["template"]["metadata"]["namespace"], "ent-doisneau");
-        assert_eq!(sealed.manifest["spec"]["template"]["type"], "Opaque");
+        let clear = String::from_utf8(password.clone()).unwrap();
+        assert!(!text.contains(&clear) && !text.contains(secret.manifest["data"]["password"].as_str().unwrap()));
+        let template = &sealed.manifest["spec"]["template"];
+        assert_eq!(template["metadata"]["namespace"], "ent-doisneau");
+        assert_eq!(template["metadata"]["labels"], secret.manifest["metadata"]["labels"]);
+        assert_eq!(template["type"], "Opaque");
         let value = STANDARD.decode(sealed.manifest["spec"]["encryptedData"]["password"].as_str().unwrap()).unwrap();
         let key = RsaPrivateKey::from_pkcs8_pem(KEY).unwrap();
-        assert_eq!(unseal(&key, "ent-doisneau/portail-credentials", &value), b"mot-de-passe-du-portail");
+        assert_eq!(unseal(&key, "ent-doisneau/portail-credentials", &value), password);
         let moved = key.decrypt(Oaep::new_with_label::<Sha256, _>("ent-autre/portail-credentials"), &value[2..258]);
         assert!(moved.is_err(), "strict scope: sealed for one namespace and name only");
     }
@@ -227,8 +228,10 @@ mod tests {
 
     #[test]
     fn the_note_names_secrets_and_keys_never_values() {
-        let note = omitted_note(&[&secret()]);
+        let (secret, password) = secret();
+        let note = omitted_note(&[&secret]);
         assert!(note.contains("ent-doisneau/portail-credentials : password"), "{note}");
-        assert!(!note.contains(&STANDARD.encode("mot-de-passe-du-portail")));
+        assert!(!note.contains(secret.manifest["data"]["password"].as_str().unwrap()));
+        assert!(!note.contains(&String::from_utf8(password).unwrap()));
     }
 }

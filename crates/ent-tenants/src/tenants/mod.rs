@@ -10,7 +10,7 @@ pub mod state;
 use chrono::{DateTime, Utc};
 use ent_conventions::conventions::{active_covering, covered_etablissements};
 use ent_kernel::clock::today_in_france;
-use ent_kernel::error::{conflict_unless, Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::AnyQuery;
@@ -404,11 +404,15 @@ pub async fn apply(
 pub fn declared_elsewhere(tenant: &Tenant, by: Option<&str>) -> Result<(), Problem> {
     match (tenant.declared_by.as_deref(), by) {
         (current, by) if current == by => Ok(()),
-        (Some(resource), _) => Err(Problem::conflict(format!(
-            "le tenant {} est déclaré par la ressource {resource} : modifiez-la avec kubectl ou GitOps, \
-             pas par l'API ni la console",
-            tenant.slug
-        ))
+        (Some(resource), _) => Err(Problem::new(
+            ProblemKind::DeclaredByResource,
+            format!(
+                "le tenant {} est géré par la ressource Kubernetes {resource} : modifiez son manifeste puis \
+                 appliquez-le (`kubectl apply -f`, ou par votre dépôt GitOps) ; l'API et la console ne le \
+                 modifient pas",
+                tenant.slug
+            ),
+        )
         .with_extra(serde_json::json!({ "declared_by": resource }))),
         (None, _) => Err(Problem::conflict(format!(
             "un tenant {} existe déjà, créé par l'API ou la console : la ressource ne l'adopte pas \

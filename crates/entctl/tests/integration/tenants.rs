@@ -345,7 +345,10 @@ async fn no_generated_password_is_written_in_the_gitops_folder_left_out_sealed_o
                 "namespace": "ent-doisneau",
                 "spec": {
                     "secretStoreRef": { "name": "vault-ent", "kind": "ClusterSecretStore" },
-                    "target": { "name": secret, "creationPolicy": "Owner" },
+                    "target": {
+                        "name": secret, "creationPolicy": "Owner", "deletionPolicy": "Retain",
+                        "template": { "type": "Opaque", "metadata": { "labels": labels } },
+                    },
                     "data": [{ "secretKey": "password", "remoteRef": { "key": format!("ent/doisneau/{service}"), "property": "password" } }],
                 },
             })

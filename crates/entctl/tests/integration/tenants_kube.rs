@@ -8,6 +8,8 @@
 //! their `resourceVersion` after a list, serves the `/status` subresource (a status
 //! patch changes neither `spec` nor `generation`), JSON and merge patches, and holds a
 //! deleted object with finalizers (`deletionTimestamp`) until its last finalizer goes.
+//! As a real API server does, it refuses with 409 Conflict a patch whose
+//! `metadata.resourceVersion` is not the object's current one.
 
 mod operator;
 
@@ -52,9 +54,22 @@ struct Fault {
     dry_run: bool,
 }
 
+/// A status patch the mock took: who sent it (its `Authorization`), the resource's generation then, the status.
+#[derive(Debug, Clone)]
+struct StatusWrite {
+    writer: String,
+    generation: i64,
+    status: Value,
+}
+
 #[derive(Default)]
 struct Mock {
     requests: Mutex<Vec<Request>>,
+    /// The status patches taken that changed a resource, in order.
+    status_writes: Mutex<Vec<StatusWrite>>,
+    /// A path whose next PATCH finds its object just changed by another client (an
+    /// annotation added, a new `resourceVersion`), as when two writers race.
+    foreign_write_before: Mutex<Option<String>>,
     /// Collection path → name → object.
     objects: Mutex<BTreeMap<String, BTreeMap<String, Value>>>,
     faults: Mutex<Vec<Fault>>,
@@ -332,7 +347,25 @@ async fn handle(
             let Some(live) = objects.get_mut(&collection).and_then(|c| c.get_mut(&name)) else {
                 return status(404, "NotFound", &format!("\"{name}\" not found"), &name);
             };
+            let foreign = {
+                let mut next = mock.foreign_write_before.lock().unwrap();
+                next.as_deref() == Some(path.as_str()) && next.take().is_some()
+            };
+            if foreign {
+                live["metadata"]["annotations"]["exemple.fr/autre-client"] = json!("passé avant");
+                mock.record(&collection, "MODIFIED", live);
+            }
             let patch: Value = serde_json::from_slice(&body).unwrap();
+            // Optimistic concurrency: a patch naming a `resourceVersion` applies to that version only.
+            let expected = &patch["metadata"]["resourceVersion"];
+            if !expected.is_null() && *expected != live["metadata"]["resourceVersion"] {
+                let message = format!(
+                    "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; \
+                     please apply your changes to the latest version and try again",
+                    collection.rsplit('/').next().unwrap_or_default()
+                );
+                return status(409, "Conflict", &message, &name);
+            }
             let mut object = live.clone();
             if content_type.starts_with("application/json-patch") {
                 if let Err(e) = json_patch(&mut object, &patch) {
@@ -356,6 +389,12 @@ async fn handle(
             if object != *live {
                 mock.record(&collection, "MODIFIED", &mut object);
                 *live = object.clone();
+                if subresource {
+                    let generation = object["metadata"]["generation"].as_i64().unwrap_or(0);
+                    let write =
+                        StatusWrite { writer: header("authorization"), generation, status: object["status"].clone() };
+                    mock.status_writes.lock().unwrap().push(write);
+                }
             }
             let gone = !object["metadata"]["deletionTimestamp"].is_null()
                 && object["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
@@ -403,6 +442,10 @@ async fn handle(
             (code, axum::Json(object)).into_response()
         }
         Method::GET => {
+            let (collection, name) = split(&path);
+            if let Some(object) = objects.get(&collection).and_then(|c| c.get(&name)) {
+                return axum::Json(mock.observed(object.clone())).into_response();
+            }
             let items: Vec<Value> = objects
                 .iter()
                 .filter(|(collection, _)| in_list(&path, collection))
@@ -597,11 +640,20 @@ impl World {
 
     /// A client of the mock, as `entctl serve` and `entctl operator` build it (for the watches).
     async fn kube_client(&self) -> kube::Client {
-        use entcp::provisioning::backend::Backend;
-        match Backend::from_config(&self.state.config, &self.state.reconciler).await.unwrap() {
-            Backend::Kube(kube) => kube.client(),
-            Backend::Manifests(_) => unreachable!("the world's backend is kube"),
-        }
+        client_of(&self.state).await
+    }
+
+    /// A second process on the same database and mock: its own connection pool, lease
+    /// holder and kube token (`jeton-de-test-b`), its clock `ahead` of this one's.
+    async fn other_process(&self, ahead: chrono::Duration) -> (AppState, entcp::store::Store) {
+        let store = entcp::store::Store::connect(&self._db.url, None).await.unwrap();
+        let kubeconfig = self._dir.path().join("kubeconfig-b");
+        let text = std::fs::read_to_string(self._dir.path().join("kubeconfig")).unwrap();
+        std::fs::write(&kubeconfig, text.replace("jeton-de-test", "jeton-de-test-b")).unwrap();
+        let mut config = (*self.state.config).clone();
+        config.provisioning.kube.kubeconfig = Some(kubeconfig);
+        let clock = Arc::new(FixedClock::new(t0() + ahead));
+        (crate::common::app::app_state(store.clone(), config, clock), store)
     }
 
     /// Changes a stored object as a client other than the control plane would (`kubectl`),
@@ -633,6 +685,15 @@ impl World {
     async fn event_kinds(&self, slug: &str) -> Vec<String> {
         let t = self.get(slug).await;
         tenants::events(&self.state.store, &t.id).await.unwrap().into_iter().map(|e| e.kind).collect()
+    }
+}
+
+/// A client of the mock from `state`'s configuration, as `entctl serve` and `entctl operator` build it.
+async fn client_of(state: &AppState) -> kube::Client {
+    use entcp::provisioning::backend::Backend;
+    match Backend::from_config(&state.config, &state.reconciler).await.unwrap() {
+        Backend::Kube(kube) => kube.client(),
+        Backend::Manifests(_) => unreachable!("the world's backend is kube"),
     }
 }
 

@@ -1,12 +1,15 @@
 //! `entctl operator` and the Deployment watches against the mock API server: EntTenant
 //! resources created, changed and deleted as `kubectl` would, their status read back
-//! from the status subresource, Deployments scaled by hand.
+//! from the status subresource, Deployments scaled by hand; two operator processes over
+//! one resource.
 
-use super::World;
+use super::{client_of, World};
 use crate::common::{self, t0, TestDb};
+use entcp::api::AppState;
 use entcp::provisioning::operator;
 use entcp::tenants::{self, Status};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 const TENANTS: &str = "/apis/entcp.education.fr/v1/namespaces/ecoles/enttenants";
 
@@ -38,12 +41,31 @@ impl World {
     }
 
     /// Starts `entctl operator`'s controller on the mock; stopped with the returned token.
-    async fn start_operator(&self) -> tokio_util::sync::CancellationToken {
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let context = operator::Context::new(self.kube_client().await, self.state.tenants());
-        tokio::spawn(operator::run(context, shutdown.clone()));
-        shutdown
+    async fn start_operator(&self) -> (tokio_util::sync::CancellationToken, Arc<operator::Context>) {
+        start_operator_of(&self.state).await
     }
+
+    /// Waits until each operator wrote, or found right, the status of resource `name` as the
+    /// mock holds it now (its `resourceVersion` or a later one): each has seen the last change.
+    async fn until_confirmed(&self, name: &str, operators: &[&Arc<operator::Context>]) {
+        let version = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok());
+        let now = version(self.resource(name).unwrap()["metadata"]["resourceVersion"].as_str()).unwrap();
+        self.until(|_| operators.iter().all(|o| version(o.figures().confirmed.as_deref()).is_some_and(|v| v >= now)))
+            .await;
+    }
+}
+
+/// Starts the controller of `entctl operator` of the process `state` on the mock.
+async fn start_operator_of(state: &AppState) -> (tokio_util::sync::CancellationToken, Arc<operator::Context>) {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let context = operator::Context::new(client_of(state).await, state.tenants());
+    tokio::spawn(operator::run(context.clone(), shutdown.clone()));
+    (shutdown, context)
+}
+
+/// Whether the resource is Ready at `generation`.
+fn ready_at(resource: &Option<Value>, generation: i64) -> bool {
+    is(resource, "Ready", "True") && resource.as_ref().is_some_and(|r| r["status"]["observedGeneration"] == generation)
 }
 
 /// The condition `kind` of a resource's status.
@@ -59,7 +81,7 @@ fn is(resource: &Option<Value>, kind: &str, status: &str) -> bool {
 backend_test!(an_enttenant_resource_is_governed_provisioned_changed_and_decommissioned_by_the_operator);
 async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissioned_by_the_operator(db: TestDb) {
     let w = World::on(db, |_| {}).await;
-    let stop = w.start_operator().await;
+    let (stop, operator) = w.start_operator().await;
 
     // No convention covers the école: held at the gate, shown as GovernanceBlocked.
     w.create_resource("doisneau", spec("0940176F", "doisneau", json!([])));
@@ -76,7 +98,8 @@ async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissione
     assert_eq!(tenant.declared_by.as_deref(), Some("EntTenant ecoles/doisneau"));
     assert!(w.stored("/api/v1/namespaces", "ent-doisneau").is_none(), "nothing applied behind the gate");
 
-    // The tenant is read-only in the API: a change or a lifecycle move is a 409 naming the resource.
+    // The tenant is read-only in the API: a change or a lifecycle move is a 409 of its own type
+    // naming the resource and how to change it.
     let base = common::serve(w.state.store.clone(), std::sync::Arc::new(entcp::clock::FixedClock::new(t0()))).await;
     let token =
         common::token_for(&w.state.store, "admin-operateur@example.fr", entcp::kernel::roles::Role::Admin, None).await;
@@ -87,7 +110,11 @@ async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissione
     assert_eq!(refused.status(), 409);
     assert!(refused.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));
     let body: Value = refused.json().await.unwrap();
-    assert!(body["detail"].as_str().unwrap().contains("EntTenant ecoles/doisneau"), "{body}");
+    assert_eq!(body["type"], "urn:entcp:problem:declared-by-resource", "{body}");
+    assert_eq!(body["title"], "Tenant géré par une ressource Kubernetes", "{body}");
+    assert_eq!(body["declared_by"], "EntTenant ecoles/doisneau", "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("EntTenant ecoles/doisneau") && detail.contains("kubectl apply"), "{body}");
     let moved = api
         .post(format!("{base}/api/v1/tenants/doisneau/transition"))
         .json(&json!({ "to": "provisioning", "override_reason": "essai" }))
@@ -95,6 +122,8 @@ async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissione
         .await
         .unwrap();
     assert_eq!(moved.status(), 409);
+    let body: Value = moved.json().await.unwrap();
+    assert_eq!(body["type"], "urn:entcp:problem:declared-by-resource", "{body}");
     assert_eq!(w.get("doisneau").await.options, Vec::<String>::new(), "the API changed nothing");
 
     // An admin lets it through the gate (domain call: the API refuses, as shown above), then
@@ -102,14 +131,21 @@ async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissione
     tenants::transition(&w.state.tenants(), &common::admin(), &tenant, Status::Provisioning, Some("essai"))
         .await
         .unwrap();
+    // Another client changes the resource just before the operator's status patch: the patch,
+    // made over the version the operator read, is refused (409), the resource read again and
+    // the status written over the new version, the other client's change kept.
     *w.mock.deployments_available.lock().unwrap() = true;
+    *w.mock.foreign_write_before.lock().unwrap() = Some(format!("{TENANTS}/doisneau/status"));
     w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
-    w.until(|w| {
-        let r = w.resource("doisneau");
-        is(&r, "Ready", "True") && r.as_ref().is_some_and(|r| r["status"]["observedGeneration"] == 2)
-    })
-    .await;
+    w.until(|w| ready_at(&w.resource("doisneau"), 2)).await;
     let ready = w.resource("doisneau").unwrap();
+    assert!(w.mock.foreign_write_before.lock().unwrap().is_none(), "the status patch met the other change");
+    assert_eq!(ready["metadata"]["annotations"]["exemple.fr/autre-client"], "passé avant", "{ready}");
+    // (A later reconcile may start from a read older than the write, and meet a conflict too.)
+    assert!(operator.figures().conflicts >= 1, "{:?}", operator.figures());
+    let reread =
+        w.mock.requests.lock().unwrap().iter().any(|r| r.method == "GET" && r.path == format!("{TENANTS}/doisneau"));
+    assert!(reread, "the resource read again after the conflict");
     assert_eq!(ready["status"]["phase"], "active", "{ready}");
     assert_eq!(ready["metadata"]["generation"], 2, "a status write does not bump the generation");
     assert_eq!(condition(&ready, "GovernanceBlocked")["status"], "False");
@@ -141,6 +177,10 @@ async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissione
     let rules: Vec<_> = rbac.watch.iter().chain(&rbac.operator).collect();
     let mut used = std::collections::BTreeSet::new();
     for request in w.take_requests() {
+        if request.method == "PATCH" && request.path.ends_with("/status") {
+            // Each status write names the version it was computed from.
+            assert!(request.body["metadata"]["resourceVersion"].is_string(), "{request:?}");
+        }
         let Some((group, resource, verb)) = operator_permission(&request) else { continue };
         let granted = rules
             .iter()
@@ -161,20 +201,21 @@ async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissione
 /// `None` for the calls inside the tenants' `ent-*` namespaces.
 fn operator_permission(request: &super::Request) -> Option<(String, String, String)> {
     let parts: Vec<&str> = request.path.strip_prefix("/apis/")?.split('/').collect();
-    let (group, resource) = match parts.as_slice() {
-        [group, _, resource] => (group, resource.to_string()),
-        [group, _, "namespaces", ns, resource, _] if !ns.starts_with("ent-") => (group, resource.to_string()),
+    let (group, resource, item) = match parts.as_slice() {
+        [group, _, resource] => (group, resource.to_string(), false),
+        [group, _, "namespaces", ns, resource, _] if !ns.starts_with("ent-") => (group, resource.to_string(), true),
         [group, _, "namespaces", ns, resource, _, sub] if !ns.starts_with("ent-") => {
-            (group, format!("{resource}/{sub}"))
+            (group, format!("{resource}/{sub}"), true)
         }
         _ => return None,
     };
     let watching = request.query.get("watch").is_some_and(|v| v == "true" || v == "1");
-    let verb = match (request.method.as_str(), watching) {
-        ("GET", true) => "watch",
-        ("GET", false) => "list",
-        ("PATCH", _) => "patch",
-        (method, _) => panic!("unexpected {method} {}", request.path),
+    let verb = match (request.method.as_str(), watching, item) {
+        ("GET", true, _) => "watch",
+        ("GET", false, false) => "list",
+        ("GET", false, true) => "get",
+        ("PATCH", _, _) => "patch",
+        (method, _, _) => panic!("unexpected {method} {}", request.path),
     };
     Some((group.to_string(), resource, verb.to_string()))
 }
@@ -183,7 +224,7 @@ backend_test!(a_resource_named_like_a_tenant_of_the_api_is_not_adopted);
 async fn a_resource_named_like_a_tenant_of_the_api_is_not_adopted(db: TestDb) {
     let w = World::on(db, |_| {}).await;
     w.apply("doisneau", "0940176F", json!([])).await;
-    let stop = w.start_operator().await;
+    let (stop, _) = w.start_operator().await;
     w.create_resource("doisneau", spec("0940176F", "doisneau", json!(["moodle"])));
     w.until(|w| is(&w.resource("doisneau"), "GovernanceBlocked", "True")).await;
     let blocked = w.resource("doisneau").unwrap();
@@ -224,4 +265,81 @@ async fn serves_watch_queues_a_tenant_whose_deployment_was_scaled_by_hand(db: Te
     w.assert_live_as_rendered("doisneau").await;
     shutdown.cancel();
     queue.await.unwrap();
+}
+
+backend_test!(two_operators_over_one_resource_write_its_status_once_per_generation_under_the_leases);
+async fn two_operators_over_one_resource_write_its_status_once_per_generation_under_the_leases(db: TestDb) {
+    // Leases of 3 s (a held tenant is waited for 3 s); the second process's clock is 1 s
+    // ahead: a condition it rewrote from a stale read would carry its own lastTransitionTime.
+    let w = World::on(db, |c| c.provisioning.reconcile.lease_seconds = 3).await;
+    let (other, other_store) = w.other_process(chrono::Duration::seconds(1)).await;
+    *w.mock.deployments_available.lock().unwrap() = true;
+    let (stop_a, a) = start_operator_of(&w.state).await;
+    let (stop_b, b) = start_operator_of(&other).await;
+    // One status write per generation so far, whichever process wrote it.
+    let written =
+        |w: &World| -> Vec<i64> { w.mock.status_writes.lock().unwrap().iter().map(|s| s.generation).collect() };
+
+    // Generation 1: held at the gate (no convention).
+    w.create_resource("doisneau", spec("0940176F", "doisneau", json!([])));
+    w.until(|w| is(&w.resource("doisneau"), "GovernanceBlocked", "True")).await;
+    w.until_confirmed("doisneau", &[&a, &b]).await;
+    assert_eq!(written(&w), [1], "{:#?}", w.mock.status_writes.lock().unwrap());
+
+    // Generation 2: through the gate, applied, Ready.
+    let tenant = w.get("doisneau").await;
+    tenants::transition(&w.state.tenants(), &common::admin(), &tenant, Status::Provisioning, Some("essai"))
+        .await
+        .unwrap();
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
+    w.until(|w| ready_at(&w.resource("doisneau"), 2)).await;
+    w.until_confirmed("doisneau", &[&a, &b]).await;
+    assert_eq!(written(&w), [1, 2], "{:#?}", w.mock.status_writes.lock().unwrap());
+
+    // Generation 3 while a `serve` replica holds the tenant's lease: neither operator writes
+    // the tenant nor its status; once the lease is released, the status follows the change.
+    let held = |o: &operator::Context| o.figures().tenant_held;
+    let before = held(&a) + held(&b);
+    sqlx::query("INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3)")
+        .bind(&tenant.id)
+        .bind("une-replique-de-serve")
+        .bind(entcp::store::timestamp(t0() + chrono::Duration::minutes(5)))
+        .execute(w.state.store.pool())
+        .await
+        .unwrap();
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!([]));
+    w.until(|_| held(&a) + held(&b) > before).await;
+    let waiting = w.resource("doisneau").unwrap();
+    assert_eq!(waiting["status"]["observedGeneration"], 2, "no status while the tenant is held: {waiting}");
+    assert!(w.mock.status_writes.lock().unwrap().iter().all(|s| s.generation < 3));
+    sqlx::query("DELETE FROM tenant_leases WHERE holder = 'une-replique-de-serve'")
+        .execute(w.state.store.pool())
+        .await
+        .unwrap();
+    w.until(|w| ready_at(&w.resource("doisneau"), 3)).await;
+    w.until_confirmed("doisneau", &[&a, &b]).await;
+    stop_a.cancel();
+    stop_b.cancel();
+    assert_eq!(w.get("doisneau").await.options, Vec::<String>::new());
+    w.assert_live_as_rendered("doisneau").await;
+
+    // One status write per generation; a condition's lastTransitionTime moves only with its status.
+    let writes = w.mock.status_writes.lock().unwrap().clone();
+    assert_eq!(written(&w), [1, 2, 3], "{writes:#?}");
+    for pair in writes.windows(2) {
+        for kind in ["Ready", "Progressing", "Degraded", "GovernanceBlocked"] {
+            let (before, after) = (
+                condition(&json!({ "status": pair[0].status }), kind),
+                condition(&json!({ "status": pair[1].status }), kind),
+            );
+            if before["status"] == after["status"] {
+                assert_eq!(before["lastTransitionTime"], after["lastTransitionTime"], "{kind}: {writes:#?}");
+            }
+        }
+    }
+    let (fa, fb) = (a.figures(), b.figures());
+    assert_eq!(fa.written + fb.written, 3, "{fa:?} {fb:?}");
+    let writers: std::collections::BTreeSet<&str> = writes.iter().map(|s| s.writer.as_str()).collect();
+    assert!(writers.iter().all(|w| w.starts_with("Bearer jeton-de-test")), "{writers:?}");
+    other_store.close().await;
 }
