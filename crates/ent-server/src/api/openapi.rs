@@ -129,7 +129,7 @@ fn error_responses<S>(route: &ApiRoute<S>) -> Value {
         (401, "Authentification requise ou jeton invalide"),
         (403, "Rôle ou périmètre insuffisant"),
         (404, "Ressource introuvable ou hors de son périmètre"),
-        (409, "Conflit avec l'état actuel, ou code ambigu"),
+        (409, "Conflit avec l'état actuel, code ambigu, ou tenant géré par une ressource Kubernetes"),
         (422, "Données invalides (champs nommés dans errors)"),
         (429, "Trop d'échecs d'authentification depuis cette adresse ou pour ce jeton"),
         (503, "Service indisponible (base de données, conversion PDF)"),
