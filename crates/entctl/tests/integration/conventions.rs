@@ -58,6 +58,13 @@ impl Cycle {
         format!("/api/v1/conventions{path}")
     }
 
+    /// The DAN's creation of `tripartite("2026-09-01")` after `change`: the status and body answered.
+    async fn create_changed(&self, change: impl FnOnce(&mut Value)) -> (StatusCode, Value) {
+        let mut body = tripartite("2026-09-01");
+        change(&mut body);
+        call(self.dan.post(self.url("")).json(&body)).await
+    }
+
     async fn create(&self, body: Value) -> Value {
         let (status, conv) = call(self.dan.post(self.url("")).json(&body)).await;
         assert_eq!(status, StatusCode::CREATED, "{conv}");
@@ -181,25 +188,17 @@ async fn org_id(c: &Cycle, key: &str) -> String {
 backend_test!(bad_conventions_get_precise_errors);
 async fn bad_conventions_get_precise_errors(db: crate::common::TestDb) {
     let c = setup(db).await;
-    let mut body = tripartite("2026-09-01");
-    body["model"] = json!("tripartite-inconnue");
-    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    let (s, p) = c.create_changed(|body| body["model"] = json!("tripartite-inconnue")).await;
     assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("model")), "{p}");
 
-    let mut body = tripartite("2026-09-01");
-    body["parties"]["collectivite"] = json!("departement:94");
-    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    let (s, p) = c.create_changed(|body| body["parties"]["collectivite"] = json!("departement:94")).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(p["errors"][0]["field"], "parties.collectivite", "{p}");
 
-    let mut body = tripartite("2026-09-01");
-    body["end_date"] = json!("2026-01-01");
-    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    let (s, p) = c.create_changed(|body| body["end_date"] = json!("2026-01-01")).await;
     assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("end_date")), "{p}");
 
-    let mut body = tripartite("2026-09-01");
-    body["parties"]["collectivite"] = json!("commune:94081");
-    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    let (s, p) = c.create_changed(|body| body["parties"]["collectivite"] = json!("commune:94081")).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     assert!(p["detail"].as_str().unwrap().contains("périmètre"), "{p}");
 
@@ -207,13 +206,9 @@ async fn bad_conventions_get_precise_errors(db: crate::common::TestDb) {
     let model = shares.iter().find(|m| m.id == "tripartite-premier-degre").unwrap();
     let param = model.cost_sharing.iter().find_map(|s| s.share_parameter.clone());
     let param = param.expect("the premier-degré model shares costs through a parameter");
-    {
-        let mut body = tripartite("2026-09-01");
-        body["parameters"][param] = json!(40);
-        let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-        assert!(p["detail"].as_str().unwrap().contains("100 %"), "{p}");
-    }
+    let (s, p) = c.create_changed(|body| body["parameters"][param] = json!(40)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("100 %"), "{p}");
 
     let conv = c.create(tripartite("2026-09-01")).await;
     let (s, _) = c.post(&c.dan, conv["id"].as_str().unwrap(), "submit", json!({})).await;
@@ -237,9 +232,7 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
         return;
     }
     let c = setup(db).await;
-    let conv = c.create(tripartite("2026-09-01")).await;
-    let id = conv["id"].as_str().unwrap().to_string();
-    c.post(&c.dan, &id, "submit", json!({})).await;
+    let id = submitted(&c).await;
     for who in [&c.directeur, &c.mairie, &c.dan] {
         c.step_ok(who, &id, "sign", json!({})).await;
     }
@@ -394,9 +387,7 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
 backend_test!(a_signature_waiting_more_than_a_week_is_chased_once_a_week);
 async fn a_signature_waiting_more_than_a_week_is_chased_once_a_week(db: crate::common::TestDb) {
     let c = setup(db).await;
-    let conv = c.create(tripartite("2026-09-01")).await;
-    let id = conv["id"].as_str().unwrap().to_string();
-    c.post(&c.dan, &id, "submit", json!({})).await;
+    let id = submitted(&c).await;
     c.post(&c.dan, &id, "sign", json!({})).await;
     c.post(&c.mairie, &id, "sign", json!({})).await;
     let models = load_models();
@@ -412,9 +403,7 @@ async fn a_signature_waiting_more_than_a_week_is_chased_once_a_week(db: crate::c
 #[tokio::test]
 async fn the_signed_hash_is_the_hash_of_the_body_as_it_reads_once_active() {
     let c = setup(common::sqlite().await).await;
-    let conv = c.create(tripartite("2026-09-01")).await;
-    let id = conv["id"].as_str().unwrap().to_string();
-    c.post(&c.dan, &id, "submit", json!({})).await;
+    let id = submitted(&c).await;
     for who in [&c.directeur, &c.mairie, &c.dan] {
         c.post(who, &id, "sign", json!({})).await;
     }
@@ -429,9 +418,7 @@ async fn the_signed_hash_is_the_hash_of_the_body_as_it_reads_once_active() {
 #[tokio::test]
 async fn a_signed_copy_larger_than_json_bodies_is_stored_with_its_hash() {
     let c = setup(common::sqlite().await).await;
-    let conv = c.create(tripartite("2026-09-01")).await;
-    let id = conv["id"].as_str().unwrap().to_string();
-    c.post(&c.dan, &id, "submit", json!({})).await;
+    let id = submitted(&c).await;
     let mut pdf = b"%PDF-1.7\n".to_vec();
     pdf.resize(3 * 1024 * 1024, b' ');
     let expected = entcp::documents::sha256_hex(&pdf);
