@@ -9,7 +9,7 @@ use chrono::{Duration, TimeZone, Utc};
 use common::app::{Client, Req};
 use common::smtp::{smtp_on_free_port, smtp_sink_available, SmtpSink};
 use common::TestApp;
-use common::{admin, t0, token_for};
+use common::{t0, token_for};
 use entcp::clock::{Clock, FixedClock};
 use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
@@ -273,11 +273,7 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
 
 /// A collège of the synthetic country, with its académie and département.
 async fn college_world(store: &entcp::store::Store) -> (String, String, String) {
-    let mut csv = Vec::new();
-    let options = entcp::synthetic::SyntheticOptions { etablissements: 800, communes: 120, seed: 9 };
-    entcp::synthetic::write_annuaire(&mut csv, &options).unwrap();
-    let import = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), import, t0()).await.unwrap();
+    common::fixtures::synthetic_annuaire(store, 800, 120, 9).await;
     let filter =
         entcp::registry::queries::OrgFilter { etab_type: Some("college".into()), limit: Some(1), ..Default::default() };
     let college = entcp::registry::queries::list_orgs(store, &filter, None).await.unwrap().items.remove(0);
@@ -628,10 +624,7 @@ async fn an_ecole_renamed_after_signature_leaves_the_downloaded_signed_document_
     // The annuaire renames the école after signature.
     let csv = std::fs::read_to_string(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
     let renamed = csv.replace("Ecole élémentaire Robert Doisneau", "Ecole élémentaire Simone Veil");
-    let options = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(&c.db.store, &admin(), std::io::Cursor::new(renamed), options, t0())
-        .await
-        .unwrap();
+    common::fixtures::annuaire(&c.db.store, &renamed).await;
     let ecole = entcp::registry::resolve_org(&c.db.store, "0940176F").await.unwrap();
     assert_eq!(ecole.name, "Ecole élémentaire Simone Veil", "the registry took the new name");
 
