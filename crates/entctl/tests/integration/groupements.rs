@@ -98,6 +98,15 @@ fn minimal_groupement(w: &World, application_deadline: &str) -> Value {
     })
 }
 
+/// The document of `kind` the coordinator generates for the groupement `id`, downloaded in `format`.
+async fn generated(w: &World, id: &str, kind: &str, format: &str) -> Vec<u8> {
+    let (status, doc) =
+        send(w.coord.post(api(&format!("/groupements/{id}/documents"))).json(&json!({ "kind": kind }))).await;
+    assert_eq!(status, 201, "{kind}: {doc}");
+    let url = api(&format!("/groupements/{id}/documents/{}?format={format}", doc["id"].as_str().unwrap()));
+    w.coord.get(url).send().await.bytes
+}
+
 /// The address of an API path (`/groupements` → `/api/v1/groupements`).
 fn api(path: &str) -> String {
     format!("/api/v1{path}")
@@ -717,28 +726,12 @@ async fn a_cctp_of_several_lots_justifies_its_allotment(db: crate::common::TestD
     let (status, g) = send(w.coord.post("/api/v1/groupements").json(&body)).await;
     assert_eq!(status, 201, "{name}: {g}");
     let id = g["id"].as_str().unwrap();
-    let (status, cctp) =
-        send(w.coord.post(format!("/api/v1/groupements/{id}/documents")).json(&json!({ "kind": "cctp" }))).await;
-    assert_eq!(status, 201, "{name}: {cctp}");
-    let odt = w
-        .coord
-        .get(format!("/api/v1/groupements/{id}/documents/{}?format=odt", cctp["id"].as_str().unwrap()))
-        .send()
-        .await;
-    let text = odt_text(&odt.bytes);
+    let text = odt_text(&generated(&w, id, "cctp", "odt").await);
     assert!(text.contains("le marché est passé en lots séparés"), "{name}: several lots, article L. 2113-10");
     assert!(!text.contains("L. 2113-11"), "{name}: no single-lot exception to justify");
     cctp_sections_are_there(&text, name);
     // Its BPU/DQE prices each lot apart, each with its totals, and sums the lots.
-    let (status, annex) =
-        send(w.coord.post(format!("/api/v1/groupements/{id}/documents")).json(&json!({ "kind": "quantites" }))).await;
-    assert_eq!(status, 201, "{name}: {annex}");
-    let ods = w
-        .coord
-        .get(format!("/api/v1/groupements/{id}/documents/{}?format=ods", annex["id"].as_str().unwrap()))
-        .send()
-        .await
-        .bytes;
+    let ods = generated(&w, id, "quantites", "ods").await;
     let bpu = &ods_sheets(&ods)[1].1;
     let firsts: Vec<&str> = bpu.iter().map(|r| r.first().map(String::as_str).unwrap_or("")).collect();
     for label in [
