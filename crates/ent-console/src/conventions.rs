@@ -6,7 +6,7 @@
 //! refusal is shown on the page, the form kept.
 
 use crate::auth::Signed;
-use crate::forms::{answer, french_moment, Fields, On, Reply};
+use crate::forms::{answer, french_moment, org_choices, Choice, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::ConsoleState;
@@ -27,7 +27,6 @@ use ent_platform::identity::authz::{self, CONVENTIONS_READ, CONVENTIONS_SIGN, CO
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
 use ent_platform::registry::Org;
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -199,14 +198,6 @@ fn control_id(field: &str) -> String {
     }
 }
 
-/// An organisation proposed for a party.
-#[derive(Serialize)]
-struct Candidate {
-    id: String,
-    label: String,
-    selected: bool,
-}
-
 /// Organisations of `spec`'s kinds matching `search`, in the person's scope (académies
 /// and DSDEN are public parties: any of them); the one chosen first when given.
 async fn candidates(
@@ -215,7 +206,7 @@ async fn candidates(
     spec: &PartySpec,
     search: &str,
     chosen: Option<&Org>,
-) -> Result<Vec<Candidate>, Problem> {
+) -> Result<Vec<Choice>, Problem> {
     let mut found: Vec<Org> = chosen.into_iter().cloned().collect();
     if !search.is_empty() || chosen.is_none() {
         for kind in &spec.kinds {
@@ -235,16 +226,7 @@ async fn candidates(
             );
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    Ok(found
-        .into_iter()
-        .filter(|o| seen.insert(o.id.clone()))
-        .map(|o| Candidate {
-            selected: chosen.is_some_and(|c| c.id == o.id),
-            label: format!("{} ({} {})", o.name, o.kind.label(), o.code),
-            id: o.id,
-        })
-        .collect())
+    Ok(org_choices(found, chosen))
 }
 
 /// The creation form of `model` filled from `fields`, with `refusal`'s messages beside the fields.

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
+use ent_platform::registry::Org;
 use serde::Serialize;
 
 /// What a capability page works with: the console, the capability's context `T`, and
@@ -143,6 +144,29 @@ pub fn french_moment(stored: &str) -> String {
         }
         Err(_) => ent_kernel::clock::french_date(stored),
     }
+}
+
+/// An option of a select (the `select` macro of `form_macros.html`).
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// The organisations `found` proposed in a select, each once (first found first), named with
+/// their kind and code; `chosen` selected.
+pub fn org_choices(found: impl IntoIterator<Item = Org>, chosen: Option<&Org>) -> Vec<Choice> {
+    let mut seen = std::collections::HashSet::new();
+    found
+        .into_iter()
+        .filter(|o| seen.insert(o.id.clone()))
+        .map(|o| Choice {
+            selected: chosen.is_some_and(|c| c.id == o.id),
+            label: format!("{} ({} {})", o.name, o.kind.label(), o.code),
+            value: o.id,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! and for administrators the Kubernetes objects rendered for it.
 
 use crate::auth::Signed;
-use crate::forms::{answer, french_moment, Fields, On, Reply};
+use crate::forms::{answer, french_moment, org_choices, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
@@ -201,15 +201,7 @@ async fn request_page(on: &On<TenantsState>, reply: Reply<'_>) -> Result<Respons
         let scope = authz::scope(&signed.0.actor, &TENANTS_WRITE).condition();
         found.extend(list_orgs(&state.store, &filter, scope).await?.items);
     }
-    let mut seen = std::collections::HashSet::new();
-    let candidates: Vec<Value> = found
-        .into_iter()
-        .filter(|o| seen.insert(o.id.clone()))
-        .map(|o| {
-            json!({ "id": o.id, "label": format!("{} ({} {})", o.name, o.kind.label(), o.code),
-                    "selected": chosen.as_ref().is_some_and(|c| c.id == o.id) })
-        })
-        .collect();
+    let candidates = org_choices(found, chosen.as_ref());
     let (bases, options) = offer(state, fields);
     let shell = Shell::new(console, Some(&signed.0), "/ent")
         .crumbs(&[("ENT", "/ent"), ("Demander un ENT", "/ent/nouveau")])

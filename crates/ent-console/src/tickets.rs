@@ -360,7 +360,7 @@ async fn open_page(on: &On<SupportState>, reply: Reply<'_>) -> Result<Response, 
     let chosen = fields.opt("ent").or_else(|| tenants.first().map(|(slug, _)| slug.clone()));
     let tenants: Vec<Value> = tenants
         .iter()
-        .map(|(slug, name)| json!({ "slug": slug, "label": format!("{slug} — {name}"), "selected": Some(slug) == chosen.as_ref() }))
+        .map(|(slug, name)| json!({ "value": slug, "label": format!("{slug} — {name}"), "selected": Some(slug) == chosen.as_ref() }))
         .collect();
     let pick = |name: &str, default: &str| fields.opt(name).unwrap_or_else(|| default.to_string());
     let (impact, urgency, category) =
@@ -374,7 +374,7 @@ async fn open_page(on: &On<SupportState>, reply: Reply<'_>) -> Result<Response, 
         .catalog
         .services
         .iter()
-        .map(|s| json!({ "code": s.code, "name": s.name, "selected": fields.get("service") == s.code }))
+        .map(|s| json!({ "value": s.code, "label": s.name, "selected": fields.get("service") == s.code }))
         .collect();
     let shell = Shell::new(console, Some(&signed.0), "/tickets")
         .crumbs(&[("Support", "/tickets"), ("Ouvrir un ticket", "/tickets/nouveau")])

@@ -2,7 +2,7 @@
 //! catalog, cost key, timeline), decide on the applications in bulk, move through the
 //! states, award the contract with the DECP facts, generate and share the documents.
 
-use super::{answered, caller, On};
+use super::{answered, caller, own_orgs, On};
 use crate::forms::{Fields, Reply};
 use crate::page::{self, PageError, Shell};
 use axum::extract::{Path, Query};
@@ -54,14 +54,7 @@ fn control_id(field: &str) -> String {
 
 /// The organisations the person coordinates for (an admin types one).
 fn coordinator_choices(on: &On<GroupementsState>) -> Vec<Value> {
-    on.signed
-        .0
-        .actor
-        .bindings
-        .iter()
-        .filter(|b| b.role == Role::Coordinateur)
-        .filter_map(|b| b.org.as_ref())
-        .filter(|o| COORDINATOR_KINDS.contains(&o.kind))
+    own_orgs(&on.signed, Role::Coordinateur, &COORDINATOR_KINDS)
         .map(|o| json!({ "id": o.id, "name": o.name }))
         .collect()
 }

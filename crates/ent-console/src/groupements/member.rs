@@ -1,7 +1,7 @@
 //! A commune's (or an EPCI's) side: apply with the quantities pre-filled from the
 //! registry and the rule behind each figure, withdraw, and see its own share per year.
 
-use super::{answered, caller, euros, On};
+use super::{answered, caller, euros, own_orgs, On};
 use crate::forms::{stale_version, Fields, Reply};
 use crate::page::{self, PageError, Shell};
 use axum::extract::{Path, Query};
@@ -28,17 +28,9 @@ const QUANTITIES: &[(&str, &str, &str)] = &[
 
 /// The collectivité applying: the one the form names, else the person's own.
 fn applicant_key(on: &On<GroupementsState>, fields: &Fields) -> Option<String> {
-    fields.opt("candidat").or_else(|| {
-        on.signed
-            .0
-            .actor
-            .bindings
-            .iter()
-            .filter(|b| b.role == Role::Collectivite)
-            .filter_map(|b| b.org.as_ref())
-            .find(|o| MEMBER_KINDS.contains(&o.kind))
-            .map(|o| o.id.clone())
-    })
+    fields
+        .opt("candidat")
+        .or_else(|| own_orgs(&on.signed, Role::Collectivite, &MEMBER_KINDS).next().map(|o| o.id.clone()))
 }
 
 /// The rule that explains each pre-filled figure.

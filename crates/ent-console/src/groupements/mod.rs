@@ -25,12 +25,13 @@ use ent_groupements::groupements::membership::{Application, ApplicationStatus};
 use ent_groupements::groupements::{self as gm, routes as domain, Groupement, GroupementsState, Status};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
-use ent_kernel::kernel::roles::Action;
+use ent_kernel::kernel::roles::{Action, OrgKind, Role};
 use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{
     self, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
 };
 use ent_platform::identity::Caller;
+use ent_platform::registry::Org;
 use serde_json::{json, Value};
 
 /// The pages of this screen.
@@ -95,6 +96,18 @@ where
         ),
         route(Method::GET, "/bibliotheque", S_(&GROUPEMENTS_LIBRARY), get(library::page)),
     ]
+}
+
+/// The organisations of one of `kinds` at which the signed-in person holds `role`.
+fn own_orgs<'a>(signed: &'a Signed, role: Role, kinds: &'a [OrgKind]) -> impl Iterator<Item = &'a Org> {
+    signed
+        .0
+        .actor
+        .bindings
+        .iter()
+        .filter(move |b| b.role == role)
+        .filter_map(|b| b.org.as_ref())
+        .filter(move |o| kinds.contains(&o.kind))
 }
 
 /// The signed-in person calling as the API route of `action` would.

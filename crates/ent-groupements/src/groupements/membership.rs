@@ -379,6 +379,21 @@ async fn refuse_overlap(store: &Store, g: &Groupement, applicant: &Org) -> Resul
     Ok(())
 }
 
+/// Whether `g` takes applications on `today`: open, its deadline not passed; otherwise a 409
+/// whose detail ends with `closed` (the groupement no longer open) or `late` (the deadline passed).
+fn taking_applications(g: &Groupement, today: chrono::NaiveDate, closed: &str, late: &str) -> Result<(), Problem> {
+    conflict_unless(g.status == Status::Open, || {
+        format!("le groupement {} est {} : {closed}", g.reference, g.status.label())
+    })?;
+    conflict_unless(today.to_string() <= g.application_deadline, || {
+        format!(
+            "la date limite des adhésions au groupement {} était le {} : {late}",
+            g.reference,
+            ent_kernel::clock::french_date(&g.application_deadline)
+        )
+    })
+}
+
 /// Files (or files again, after a withdrawal or a rejection) an application.
 pub async fn apply(
     ctx: &Ctx<'_>,
@@ -386,17 +401,8 @@ pub async fn apply(
     applicant: &Org,
     input: NewApplication,
 ) -> Result<Application, Problem> {
-    conflict_unless(g.status == Status::Open, || {
-        format!("le groupement {} est {} : il n'accepte plus de candidatures", g.reference, g.status.label())
-    })?;
     let today = ctx.today();
-    conflict_unless(today.to_string() <= g.application_deadline, || {
-        format!(
-            "la date limite des adhésions au groupement {} était le {} : candidature hors délai",
-            g.reference,
-            ent_kernel::clock::french_date(&g.application_deadline)
-        )
-    })?;
+    taking_applications(g, today, "il n'accepte plus de candidatures", "candidature hors délai")?;
     let existing: Option<PreviousApplication> =
         sqlx::query_as("SELECT id, status FROM groupement_members WHERE groupement_id = $1 AND org_id = $2")
             .bind(&g.id)
@@ -484,17 +490,8 @@ pub async fn update(
     expected_version: i64,
     patch: ApplicationPatch,
 ) -> Result<Application, Problem> {
-    conflict_unless(g.status == Status::Open, || {
-        format!("le groupement {} est {} : les candidatures ne se modifient plus", g.reference, g.status.label())
-    })?;
     let today = ctx.today();
-    conflict_unless(today.to_string() <= g.application_deadline, || {
-        format!(
-            "la date limite des adhésions au groupement {} était le {} : la candidature ne se modifie plus",
-            g.reference,
-            ent_kernel::clock::french_date(&g.application_deadline)
-        )
-    })?;
+    taking_applications(g, today, "les candidatures ne se modifient plus", "la candidature ne se modifie plus")?;
     conflict_unless(app.status == ApplicationStatus::Applied, || {
         format!("cette candidature est {} : elle ne se modifie plus", app.status.label())
     })?;

@@ -179,3 +179,25 @@ pub async fn groupement(app: &TestApp, who: &str, coordinator: &str) -> Value {
     });
     expect(app.post("/api/v1/groupements").acting_as(who).json(&body).send().await, 201, "groupement")
 }
+
+/// The école `0940176F` of the sample annuaire as its usual tests see it, built through the
+/// API: its tenant `fresnes-ecole` (applied by `admin`), a ticket opened on it by `chef` (its
+/// chef d'établissement) and a draft tripartite convention with its commune (by `admin`).
+pub struct FresnesSchool {
+    pub school: Org,
+    pub commune: Org,
+    pub tenant: Value,
+    pub ticket: Value,
+    pub convention: Value,
+}
+
+/// Builds [`FresnesSchool`] in `app`, whose store holds the sample annuaire.
+pub async fn fresnes_school(app: &TestApp, admin: &str, chef: &str) -> FresnesSchool {
+    let school = org(&app.store, "0940176F").await;
+    let commune = org(&app.store, "commune:94034").await;
+    let tenant = tenant(app, admin, "fresnes-ecole", &school.id, "socle-1d").await;
+    let ticket = ticket(app, chef, "fresnes-ecole", "ENT inaccessible").await;
+    let body = tripartite("academie:24", &commune.id, &school.id, "2027-01-01");
+    let convention = convention(app, admin, &body).await;
+    FresnesSchool { school, commune, tenant, ticket, convention }
+}

@@ -100,6 +100,12 @@ pub async fn count(store: &Store, sql: &str, binds: &[&str]) -> i64 {
     query.fetch_one(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// The text column a query (`SELECT col FROM …`) answers, one value a row, `binds` bound in order.
+pub async fn texts(store: &Store, sql: &str, binds: &[&str]) -> Vec<String> {
+    let query = binds.iter().fold(sqlx::query_scalar::<_, String>(sql), |query, value| query.bind(*value));
+    query.fetch_all(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 /// A mail as the outbox holds it.
 pub struct QueuedMail {
     pub id: String,

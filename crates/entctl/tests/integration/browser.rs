@@ -411,6 +411,15 @@ async fn the_demo_started_as_the_readme_says_leads_the_dan_to_the_dashboard_in_a
     let _ = child.wait();
 }
 
+/// Escalates the ticket shown with `reason`, sees it at `level` (`niveau n2`), and signs out.
+async fn escalate(browser: &Browser, reason: &str, level: &str) {
+    browser.fill("#motif", reason).await;
+    browser.click("#escalader").await;
+    let shown = until_text(browser, "body", "Le ticket est escaladé").await;
+    assert!(shown.to_lowercase().contains(level), "{shown}");
+    sign_out(browser).await;
+}
+
 /// Waits until the text of `css` contains `wanted`, case aside (htmx swaps it after its
 /// request; a click's page may still be loading); the last text read.
 async fn until_text(browser: &Browser, css: &str, wanted: &str) -> String {
@@ -487,21 +496,13 @@ async fn a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser(db:
         let shown = until_text(&browser, "body", "La note interne est ajoutée").await;
         assert!(shown.contains("La note interne est ajoutée") && shown.contains("configuration SSO"), "{shown}");
         browser.axe().await;
-        browser.fill("#motif", "Relève de l'académie.").await;
-        browser.click("#escalader").await;
-        let shown = until_text(&browser, "body", "Le ticket est escaladé").await;
-        assert!(shown.to_lowercase().contains("niveau n2"), "{shown}");
-        sign_out(&browser).await;
+        escalate(&browser, "Relève de l'académie.", "niveau n2").await;
 
         // The académie's N2 escalates to the vendor.
         browser.sign_in_with_password(N2, PASSWORD).await;
         browser.open(&path).await;
         browser.axe().await;
-        browser.fill("#motif", "Anomalie de l'éditeur.").await;
-        browser.click("#escalader").await;
-        let shown = until_text(&browser, "body", "Le ticket est escaladé").await;
-        assert!(shown.to_lowercase().contains("niveau n3"), "{shown}");
-        sign_out(&browser).await;
+        escalate(&browser, "Anomalie de l'éditeur.", "niveau n3").await;
 
         // The vendor: a pseudonymised requester, no internal note; it resolves the ticket.
         browser.sign_in_with_password(N3, PASSWORD).await;

@@ -5,7 +5,7 @@ use crate::common::t0;
 use crate::common::{self, admin, TestApp, TestDb};
 use crate::console::{sign_in, PASSWORD};
 use crate::console_conventions::{fresnes, DAN, DIRECTEUR, MAIRIE, VITRY};
-use crate::console_groupements::{creation, scene, COORD, MAIRIES};
+use crate::console_groupements::{open_groupement, scene_app, MAIRIES};
 use crate::console_tickets::{app, follow, get, open_ticket, post_form, version_of, N1, OTHER_N1, USAGER};
 use entcp::identity;
 use entcp::kernel::roles::Role;
@@ -259,15 +259,8 @@ async fn a_convention_awaiting_signatures_is_listed_for_its_signatories_until_th
 
 backend_test!(applications_awaiting_a_decision_are_listed_for_the_groupement_s_coordinator_only);
 async fn applications_awaiting_a_decision_are_listed_for_the_groupement_s_coordinator_only(db: TestDb) {
-    let scene = scene(&db.store).await;
-    let app = TestApp::builder(db).build().await;
-    let coord = sign_in(&app, COORD).await;
-    let fields = creation(&scene.coordinator, 70);
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let opened = post_form(&app, &coord, "/groupements/nouveau", &fields).await;
-    assert_eq!(opened.status, 303, "{}", opened.text);
-    let location = opened.header("location").unwrap().to_string();
-    let reference = location.trim_start_matches("/groupements/").split('?').next().unwrap().to_string();
+    let (scene, app, coord) = scene_app(db).await;
+    let (_, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
     assert_eq!(notified(&app, &coord, "candidatures").await, "", "no application yet");
 
     let mairie = sign_in(&app, MAIRIES[0]).await;

@@ -8,7 +8,7 @@
 //! (a forged address answers 404), and the library finds the shared document.
 
 use crate::common;
-use crate::console::{csrf_of, sign_in, PASSWORD};
+use crate::console::{csrf_of, key_of, sign_in, PASSWORD};
 use crate::groupements::registry_counts;
 
 use common::fixtures::{luhn, new_org};
@@ -65,6 +65,23 @@ pub(crate) async fn scene(store: &Store) -> Scene {
         communes.push(org);
     }
     Scene { coordinator, communes }
+}
+
+/// The [`scene`] in a [`TestApp`], its coordinator signed in (the session cookie).
+pub(crate) async fn scene_app(db: TestDb) -> (Scene, TestApp, String) {
+    let scene = scene(&db.store).await;
+    let app = TestApp::builder(db).build().await;
+    let coord = sign_in(&app, COORD).await;
+    (scene, app, coord)
+}
+
+/// The groupement of [`creation`] (70 % by pupils) opened in its form by the coordinator's
+/// session `coord`: the answer (a redirection to its page) and its reference.
+pub(crate) async fn open_groupement(app: &TestApp, coord: &str, coordinator: &Org) -> (Resp, String) {
+    let opened = post_form(app, coord, "/groupements/nouveau", &creation(coordinator, 70)).await;
+    assert_eq!(opened.status, 303, "{}", opened.text);
+    let reference = key_of(opened.header("location").unwrap(), "/groupements/");
+    (opened, reference)
 }
 
 /// The convention constitutive signed by every party: its signing circuit is the
@@ -182,10 +199,8 @@ pub(crate) fn creation(coordinator: &Org, pupils: u32) -> Vec<(&'static str, Str
 
 backend_test!(a_groupement_runs_from_the_form_to_each_members_own_share);
 async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
-    let scene = scene(&db.store).await;
-    let store = db.store.clone();
-    let app = TestApp::builder(db).build().await;
-    let coord = sign_in(&app, COORD).await;
+    let (scene, app, coord) = scene_app(db).await;
+    let store = app.store.clone();
     let form = get(&app, &coord, "/groupements/nouveau").await;
     assert!(form.text.contains(&scene.coordinator.name) && form.text.contains("socle-1d"), "{}", form.text);
 
@@ -194,9 +209,7 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     assert_eq!(refused.status, 422, "{}", refused.text);
     assert!(refused.text.contains("href=\"#poids-eleves\"") && refused.text.contains("90 %"), "{}", refused.text);
     assert!(refused.text.contains("ENT 1er degré 2027-2030"), "the fields are kept");
-    let opened = post_form(&app, &coord, "/groupements/nouveau", &creation(&scene.coordinator, 70)).await;
-    let location = opened.header("location").unwrap().to_string();
-    let reference = location.trim_start_matches("/groupements/").split('?').next().unwrap().to_string();
+    let (opened, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
     let page = follow(&app, &coord, &opened, "/groupements/GC-").await;
     assert!(page.text.contains("Le groupement est ouvert aux adhésions."), "{}", page.text);
     assert!(page.text.contains("Lot 2 : Assistance aux usagers") && page.text.contains("70 %"), "{}", page.text);
@@ -335,13 +348,9 @@ async fn application_ids(store: &Store, reference: &str, communes: &[Org]) -> Ve
 
 backend_test!(a_commune_edits_its_application_from_a_prefilled_form_until_the_deadline);
 async fn a_commune_edits_its_application_from_a_prefilled_form_until_the_deadline(db: TestDb) {
-    let scene = scene(&db.store).await;
-    let store = db.store.clone();
-    let app = TestApp::builder(db).build().await;
-    let coord = sign_in(&app, COORD).await;
-    let opened = post_form(&app, &coord, "/groupements/nouveau", &creation(&scene.coordinator, 70)).await;
-    let location = opened.header("location").unwrap().to_string();
-    let reference = location.trim_start_matches("/groupements/").split('?').next().unwrap().to_string();
+    let (scene, app, coord) = scene_app(db).await;
+    let store = app.store.clone();
+    let (_, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
     let path = format!("/groupements/{reference}");
     let mairie = sign_in(&app, MAIRIES[0]).await;
     let other = sign_in(&app, MAIRIES[1]).await;

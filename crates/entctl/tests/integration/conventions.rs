@@ -9,7 +9,7 @@ use chrono::{Duration, TimeZone, Utc};
 use common::app::{Client, Req};
 use common::smtp::{smtp_on_free_port, smtp_sink_available, SmtpSink};
 use common::TestApp;
-use common::{admin, t0, token_for};
+use common::{t0, token_for};
 use entcp::clock::{Clock, FixedClock};
 use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
@@ -56,6 +56,13 @@ fn tripartite(start: &str) -> Value {
 impl Cycle {
     fn url(&self, path: &str) -> String {
         format!("/api/v1/conventions{path}")
+    }
+
+    /// The DAN's creation of `tripartite("2026-09-01")` after `change`: the status and body answered.
+    async fn create_changed(&self, change: impl FnOnce(&mut Value)) -> (StatusCode, Value) {
+        let mut body = tripartite("2026-09-01");
+        change(&mut body);
+        call(self.dan.post(self.url("")).json(&body)).await
     }
 
     async fn create(&self, body: Value) -> Value {
@@ -181,25 +188,17 @@ async fn org_id(c: &Cycle, key: &str) -> String {
 backend_test!(bad_conventions_get_precise_errors);
 async fn bad_conventions_get_precise_errors(db: crate::common::TestDb) {
     let c = setup(db).await;
-    let mut body = tripartite("2026-09-01");
-    body["model"] = json!("tripartite-inconnue");
-    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    let (s, p) = c.create_changed(|body| body["model"] = json!("tripartite-inconnue")).await;
     assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("model")), "{p}");
 
-    let mut body = tripartite("2026-09-01");
-    body["parties"]["collectivite"] = json!("departement:94");
-    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    let (s, p) = c.create_changed(|body| body["parties"]["collectivite"] = json!("departement:94")).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(p["errors"][0]["field"], "parties.collectivite", "{p}");
 
-    let mut body = tripartite("2026-09-01");
-    body["end_date"] = json!("2026-01-01");
-    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    let (s, p) = c.create_changed(|body| body["end_date"] = json!("2026-01-01")).await;
     assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("end_date")), "{p}");
 
-    let mut body = tripartite("2026-09-01");
-    body["parties"]["collectivite"] = json!("commune:94081");
-    let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
+    let (s, p) = c.create_changed(|body| body["parties"]["collectivite"] = json!("commune:94081")).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     assert!(p["detail"].as_str().unwrap().contains("périmètre"), "{p}");
 
@@ -207,13 +206,9 @@ async fn bad_conventions_get_precise_errors(db: crate::common::TestDb) {
     let model = shares.iter().find(|m| m.id == "tripartite-premier-degre").unwrap();
     let param = model.cost_sharing.iter().find_map(|s| s.share_parameter.clone());
     let param = param.expect("the premier-degré model shares costs through a parameter");
-    {
-        let mut body = tripartite("2026-09-01");
-        body["parameters"][param] = json!(40);
-        let (s, p) = call(c.dan.post(c.url("")).json(&body)).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-        assert!(p["detail"].as_str().unwrap().contains("100 %"), "{p}");
-    }
+    let (s, p) = c.create_changed(|body| body["parameters"][param] = json!(40)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("100 %"), "{p}");
 
     let conv = c.create(tripartite("2026-09-01")).await;
     let (s, _) = c.post(&c.dan, conv["id"].as_str().unwrap(), "submit", json!({})).await;
@@ -237,9 +232,7 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
         return;
     }
     let c = setup(db).await;
-    let conv = c.create(tripartite("2026-09-01")).await;
-    let id = conv["id"].as_str().unwrap().to_string();
-    c.post(&c.dan, &id, "submit", json!({})).await;
+    let id = submitted(&c).await;
     for who in [&c.directeur, &c.mairie, &c.dan] {
         c.step_ok(who, &id, "sign", json!({})).await;
     }
@@ -280,11 +273,7 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
 
 /// A collège of the synthetic country, with its académie and département.
 async fn college_world(store: &entcp::store::Store) -> (String, String, String) {
-    let mut csv = Vec::new();
-    let options = entcp::synthetic::SyntheticOptions { etablissements: 800, communes: 120, seed: 9 };
-    entcp::synthetic::write_annuaire(&mut csv, &options).unwrap();
-    let import = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), import, t0()).await.unwrap();
+    common::fixtures::synthetic_annuaire(store, 800, 120, 9).await;
     let filter =
         entcp::registry::queries::OrgFilter { etab_type: Some("college".into()), limit: Some(1), ..Default::default() };
     let college = entcp::registry::queries::list_orgs(store, &filter, None).await.unwrap().items.remove(0);
@@ -394,9 +383,7 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
 backend_test!(a_signature_waiting_more_than_a_week_is_chased_once_a_week);
 async fn a_signature_waiting_more_than_a_week_is_chased_once_a_week(db: crate::common::TestDb) {
     let c = setup(db).await;
-    let conv = c.create(tripartite("2026-09-01")).await;
-    let id = conv["id"].as_str().unwrap().to_string();
-    c.post(&c.dan, &id, "submit", json!({})).await;
+    let id = submitted(&c).await;
     c.post(&c.dan, &id, "sign", json!({})).await;
     c.post(&c.mairie, &id, "sign", json!({})).await;
     let models = load_models();
@@ -412,9 +399,7 @@ async fn a_signature_waiting_more_than_a_week_is_chased_once_a_week(db: crate::c
 #[tokio::test]
 async fn the_signed_hash_is_the_hash_of_the_body_as_it_reads_once_active() {
     let c = setup(common::sqlite().await).await;
-    let conv = c.create(tripartite("2026-09-01")).await;
-    let id = conv["id"].as_str().unwrap().to_string();
-    c.post(&c.dan, &id, "submit", json!({})).await;
+    let id = submitted(&c).await;
     for who in [&c.directeur, &c.mairie, &c.dan] {
         c.post(who, &id, "sign", json!({})).await;
     }
@@ -429,9 +414,7 @@ async fn the_signed_hash_is_the_hash_of_the_body_as_it_reads_once_active() {
 #[tokio::test]
 async fn a_signed_copy_larger_than_json_bodies_is_stored_with_its_hash() {
     let c = setup(common::sqlite().await).await;
-    let conv = c.create(tripartite("2026-09-01")).await;
-    let id = conv["id"].as_str().unwrap().to_string();
-    c.post(&c.dan, &id, "submit", json!({})).await;
+    let id = submitted(&c).await;
     let mut pdf = b"%PDF-1.7\n".to_vec();
     pdf.resize(3 * 1024 * 1024, b' ');
     let expected = entcp::documents::sha256_hex(&pdf);
@@ -641,10 +624,7 @@ async fn an_ecole_renamed_after_signature_leaves_the_downloaded_signed_document_
     // The annuaire renames the école after signature.
     let csv = std::fs::read_to_string(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
     let renamed = csv.replace("Ecole élémentaire Robert Doisneau", "Ecole élémentaire Simone Veil");
-    let options = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(&c.db.store, &admin(), std::io::Cursor::new(renamed), options, t0())
-        .await
-        .unwrap();
+    common::fixtures::annuaire(&c.db.store, &renamed).await;
     let ecole = entcp::registry::resolve_org(&c.db.store, "0940176F").await.unwrap();
     assert_eq!(ecole.name, "Ecole élémentaire Simone Veil", "the registry took the new name");
 

@@ -43,13 +43,7 @@ async fn world(db: &common::TestDb) -> World {
     let app = TestApp::over(&store).build().await;
     common::import_sample(&store).await;
     // The sample carries no head counts: give every école a deterministic one.
-    let ids: Vec<String> = sqlx::query("SELECT id FROM orgs WHERE kind = 'etablissement' ORDER BY id")
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get("id"))
-        .collect();
+    let ids = common::texts(&store, "SELECT id FROM orgs WHERE kind = 'etablissement' ORDER BY id", &[]).await;
     let mut tx = store.begin_write().await.unwrap();
     for (i, id) in ids.iter().enumerate() {
         sqlx::query("UPDATE orgs SET pupils = $1 WHERE id = $2")
@@ -91,6 +85,31 @@ async fn world(db: &common::TestDb) -> World {
 async fn send(req: Req<'_>) -> (u16, Value) {
     let resp = req.send().await;
     (resp.status, serde_json::from_str(&resp.text).unwrap_or(Value::String(resp.text)))
+}
+
+/// The body of the smallest groupement its coordinator may create (the coordinator by its
+/// key, a title, an object, the deadline of the applications).
+fn minimal_groupement(w: &World, application_deadline: &str) -> Value {
+    json!({
+        "coordinator": format!("syndicat_mixte:{}", w.coordinator.code),
+        "title": "ENT 1er degré",
+        "object": "ENT des écoles",
+        "application_deadline": application_deadline,
+    })
+}
+
+/// The document of `kind` the coordinator generates for the groupement `id`, downloaded in `format`.
+async fn generated(w: &World, id: &str, kind: &str, format: &str) -> Vec<u8> {
+    let (status, doc) =
+        send(w.coord.post(api(&format!("/groupements/{id}/documents"))).json(&json!({ "kind": kind }))).await;
+    assert_eq!(status, 201, "{kind}: {doc}");
+    let url = api(&format!("/groupements/{id}/documents/{}?format={format}", doc["id"].as_str().unwrap()));
+    w.coord.get(url).send().await.bytes
+}
+
+/// The address of an API path (`/groupements` → `/api/v1/groupements`).
+fn api(path: &str) -> String {
+    format!("/api/v1{path}")
 }
 
 fn fields(problem: &Value) -> Vec<String> {
@@ -197,7 +216,6 @@ backend_test!(a_groupement_of_25_communes_runs_from_applications_to_decp);
 async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::common::TestDb) {
     let w = world(&db).await;
     let name = db.name;
-    let api = |p: &str| format!("/api/v1{p}");
 
     // A cost key that does not sum to 100 % is refused, field named.
     let mut body = json!({
@@ -708,28 +726,12 @@ async fn a_cctp_of_several_lots_justifies_its_allotment(db: crate::common::TestD
     let (status, g) = send(w.coord.post("/api/v1/groupements").json(&body)).await;
     assert_eq!(status, 201, "{name}: {g}");
     let id = g["id"].as_str().unwrap();
-    let (status, cctp) =
-        send(w.coord.post(format!("/api/v1/groupements/{id}/documents")).json(&json!({ "kind": "cctp" }))).await;
-    assert_eq!(status, 201, "{name}: {cctp}");
-    let odt = w
-        .coord
-        .get(format!("/api/v1/groupements/{id}/documents/{}?format=odt", cctp["id"].as_str().unwrap()))
-        .send()
-        .await;
-    let text = odt_text(&odt.bytes);
+    let text = odt_text(&generated(&w, id, "cctp", "odt").await);
     assert!(text.contains("le marché est passé en lots séparés"), "{name}: several lots, article L. 2113-10");
     assert!(!text.contains("L. 2113-11"), "{name}: no single-lot exception to justify");
     cctp_sections_are_there(&text, name);
     // Its BPU/DQE prices each lot apart, each with its totals, and sums the lots.
-    let (status, annex) =
-        send(w.coord.post(format!("/api/v1/groupements/{id}/documents")).json(&json!({ "kind": "quantites" }))).await;
-    assert_eq!(status, 201, "{name}: {annex}");
-    let ods = w
-        .coord
-        .get(format!("/api/v1/groupements/{id}/documents/{}?format=ods", annex["id"].as_str().unwrap()))
-        .send()
-        .await
-        .bytes;
+    let ods = generated(&w, id, "quantites", "ods").await;
     let bpu = &ods_sheets(&ods)[1].1;
     let firsts: Vec<&str> = bpu.iter().map(|r| r.first().map(String::as_str).unwrap_or("")).collect();
     for label in [
@@ -749,13 +751,7 @@ backend_test!(state_rules_versions_and_reapplications_answer_precisely);
 async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::common::TestDb) {
     let w = world(&db).await;
     let name = db.name;
-    let api = |p: &str| format!("/api/v1{p}");
-    let body = json!({
-        "coordinator": format!("syndicat_mixte:{}", w.coordinator.code),
-        "title": "ENT 1er degré",
-        "object": "ENT des écoles",
-        "application_deadline": "2026-12-31",
-    });
+    let body = minimal_groupement(&w, "2026-12-31");
     // Idempotent creation: the same key gives the same groupement.
     let create = || w.coord.post(api("/groupements")).header("idempotency-key", "creation-1").json(&body);
     let (status, g) = send(create()).await;
@@ -873,15 +869,12 @@ async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::com
     // Public facts for any reader; every change is in the audit chain.
     let (status, public) = send(w.outsider.get(api(&format!("/groupements/{id}")))).await;
     assert_eq!((status, public["status"].as_str()), (200, Some("closed")), "{name}");
-    let actions: Vec<String> =
-        sqlx::query("SELECT action FROM audit_log WHERE target_kind = 'groupement' AND target_id = $1 ORDER BY seq")
-            .bind(&id)
-            .fetch_all(w.store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get("action"))
-            .collect();
+    let actions = common::texts(
+        &w.store,
+        "SELECT action FROM audit_log WHERE target_kind = 'groupement' AND target_id = $1 ORDER BY seq",
+        &[&id],
+    )
+    .await;
     for action in
         ["groupements.create", "groupements.update", "groupements.apply", "groupements.reject", "groupements.accept"]
     {
@@ -894,13 +887,7 @@ backend_test!(a_commune_edits_its_application_until_the_deadline_and_never_anoth
 async fn a_commune_edits_its_application_until_the_deadline_and_never_another_ones(db: crate::common::TestDb) {
     let w = world(&db).await;
     let name = db.name;
-    let api = |p: &str| format!("/api/v1{p}");
-    let body = json!({
-        "coordinator": format!("syndicat_mixte:{}", w.coordinator.code),
-        "title": "ENT 1er degré",
-        "object": "ENT des écoles",
-        "application_deadline": "2026-09-30",
-    });
+    let body = minimal_groupement(&w, "2026-09-30");
     let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!(status, 201, "{name}: {g}");
     let id = g["id"].as_str().unwrap().to_string();
@@ -934,15 +921,12 @@ async fn a_commune_edits_its_application_until_the_deadline_and_never_another_on
     assert_eq!(edited["version"].as_i64(), Some(version + 1), "{edited}");
     let (status, again) = send(client.patch(&url).header("if-match", format!("\"{version}\"")).json(&change)).await;
     assert_eq!(status, 412, "{name}: the version read before the change is stale: {again}");
-    let audited: Vec<String> =
-        sqlx::query("SELECT summary FROM audit_log WHERE action = 'groupements.application_update' AND target_id = $1")
-            .bind(&id)
-            .fetch_all(w.store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>("summary"))
-            .collect();
+    let audited = common::texts(
+        &w.store,
+        "SELECT summary FROM audit_log WHERE action = 'groupements.application_update' AND target_id = $1",
+        &[&id],
+    )
+    .await;
     assert_eq!(audited.len(), 1, "{name}: {audited:?}");
     assert!(audited[0].contains("DCM-1 rectifiée") && audited[0].contains("\"DCM-1\""), "{audited:?}");
 

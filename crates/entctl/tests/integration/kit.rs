@@ -57,19 +57,17 @@ async fn fixtures_build_tenants_tickets_conventions_and_groupements_through_the_
         .build()
         .await;
     let name = app.backend;
-    let school = fixtures::org(&app.store, "0940176F").await;
-    let commune = fixtures::org(&app.store, "commune:94034").await;
+    let fixtures::FresnesSchool { school, commune, tenant, ticket, convention } =
+        fixtures::fresnes_school(&app, "admin@test.fr", "chef@ecole.fr").await;
+    assert_eq!(school.code, "0940176F", "{name}");
+    assert_eq!(commune.code, "94034", "{name}");
 
-    let tenant = fixtures::tenant(&app, "admin@test.fr", "fresnes-ecole", &school.id, "socle-1d").await;
     assert_eq!(tenant["tenant"]["slug"], "fresnes-ecole", "{name}: {tenant}");
-    let ticket = fixtures::ticket(&app, "chef@ecole.fr", "fresnes-ecole", "ENT inaccessible").await;
     assert_eq!(ticket["subject"], "ENT inaccessible", "{name}: {ticket}");
     let mine = app.get("/api/v1/support/tickets").acting_as("chef@ecole.fr").send().await;
     assert_eq!(mine.status, 200, "{name}: {}", mine.text);
     assert!(mine.text.contains(ticket["id"].as_str().unwrap()), "{name}: {}", mine.text);
 
-    let body = fixtures::tripartite("academie:24", &commune.id, &school.id, "2027-01-01");
-    let convention = fixtures::convention(&app, "admin@test.fr", &body).await;
     assert_eq!(convention["status"], "draft", "{name}: {convention}");
 
     let epci = fixtures::epci(&app.store, "CA du test", &fixtures::siren(1), &[&commune]).await;

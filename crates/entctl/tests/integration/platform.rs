@@ -22,11 +22,7 @@ async fn import_sample(store: &entcp::store::Store) {
 /// The sample (académie 24) plus a synthetic country, so that other académies exist.
 async fn import_country(store: &entcp::store::Store) {
     import_sample(store).await;
-    let mut csv = Vec::new();
-    let options = entcp::synthetic::SyntheticOptions { etablissements: 1200, communes: 200, seed: 5 };
-    entcp::synthetic::write_annuaire(&mut csv, &options).unwrap();
-    let import = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), import, t0()).await.unwrap();
+    common::fixtures::synthetic_annuaire(store, 1200, 200, 5).await;
 }
 
 async fn all_pages(client: &Client, url: &str) -> Vec<Value> {

@@ -23,12 +23,8 @@ async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
         .build()
         .await;
     let name = app.backend;
-    let school = fixtures::org(&app.store, "0940176F").await;
-    let commune = fixtures::org(&app.store, "commune:94034").await;
-    fixtures::tenant(&app, "admin@test.fr", "fresnes-ecole", &school.id, "socle-1d").await;
-    let ticket = fixtures::ticket(&app, "chef@ecole.fr", "fresnes-ecole", "ENT inaccessible").await;
-    let body = fixtures::tripartite("academie:24", &commune.id, &school.id, "2027-01-01");
-    let convention = fixtures::convention(&app, "admin@test.fr", &body).await;
+    let fixtures::FresnesSchool { school, ticket, convention, .. } =
+        fixtures::fresnes_school(&app, "admin@test.fr", "chef@ecole.fr").await;
     let routes = [
         ("admin@test.fr", "/api/v1/tenants?limit=50".to_string()),
         ("dan@test.fr", "/api/v1/tenants?limit=50".to_string()),

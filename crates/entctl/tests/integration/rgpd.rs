@@ -343,10 +343,7 @@ fn libreoffice_opens(ods: &[u8]) {
 async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     let db = common::sqlite().await;
     let store = db.store.clone();
-    let csv = std::fs::read(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
-    entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(csv), Default::default(), t0())
-        .await
-        .unwrap();
+    common::import_sample(&store).await;
     let app = TestApp::over(&store).build().await;
     let dpo =
         app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);

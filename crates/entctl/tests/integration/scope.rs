@@ -41,22 +41,9 @@ fn versailles_csv() -> String {
     csv
 }
 
-async fn import(store: &Store, csv: &str) {
-    let options = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(
-        store,
-        &admin(),
-        std::io::Cursor::new(csv.as_bytes().to_vec()),
-        options,
-        t0(),
-    )
-    .await
-    .unwrap();
-}
-
 async fn world(db: common::TestDb) -> World {
     common::import_sample(&db.store).await;
-    import(&db.store, &versailles_csv()).await;
+    common::fixtures::annuaire(&db.store, &versailles_csv()).await;
     let epci =
         common::fixtures::new_org(&db.store, OrgKind::Epci, "Grand-Orly Seine Bièvre", "200054781", Some("94")).await;
     let app = TestApp::over(&db.store).build().await;

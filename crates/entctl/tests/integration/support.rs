@@ -109,10 +109,7 @@ fn paris_now(clock: &FixedClock) -> DateTime<Utc> {
 
 async fn setup(db: &common::TestDb) -> Story {
     let store = db.store.clone();
-    let import = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(ANNUAIRE), import, t0())
-        .await
-        .unwrap();
+    common::fixtures::annuaire(&store, ANNUAIRE).await;
     let vendor =
         common::fixtures::new_org(&store, OrgKind::Editeur, "Éditeur ENT Atlantique", &luhn_siren(1), None).await;
     let state = crate::common::app::app_state(store.clone(), Config::default(), Arc::new(FixedClock::new(t0())));

@@ -90,10 +90,7 @@ impl World {
 
 async fn world(db: &common::TestDb) -> World {
     let store = db.store.clone();
-    let import = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(&store, &admin(), std::io::Cursor::new(ANNUAIRE), import, t0())
-        .await
-        .unwrap();
+    common::fixtures::annuaire(&store, ANNUAIRE).await;
     let siren = common::fixtures::luhn(&format!("{:08}", 30_000_042));
     let vendor = common::fixtures::new_org(&store, OrgKind::Editeur, "Éditeur ENT Rhin", &siren, None).await;
     let state = crate::common::app::app_state(store.clone(), Config::default(), Arc::new(FixedClock::new(t0())));
