@@ -2,7 +2,7 @@
 //! durability, write concurrency, multi-row upserts. Domain code calls these
 //! functions and never branches on [`Backend`] itself.
 
-use super::{Backend, Store, Tx};
+use super::{Backend, Store};
 use std::borrow::Cow;
 use std::fmt::Write;
 
@@ -93,9 +93,10 @@ pub async fn serialise(tx: &mut sqlx::AnyConnection, backend: Backend, lock: Ser
 
 /// Lets `tx` commit without waiting for its flush to disk (PostgreSQL): for writes
 /// that a rerun restores, such as an idempotent import batch lost in a crash.
-pub async fn relax_durability(tx: &mut Tx, backend: Backend) -> sqlx::Result<()> {
+/// `tx` is a connection inside a transaction.
+pub async fn relax_durability(tx: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Result<()> {
     if backend == Backend::Postgres {
-        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut **tx).await?;
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(tx).await?;
     }
     Ok(())
 }

@@ -690,7 +690,7 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     let bulk = !options.dry_run && ent_kernel::store::defer_indexes_if_empty(store, "orgs").await?;
     // On SQLite it keeps one connection from its first batch to the index builds, and with
     // it the page cache its writes filled (PostgreSQL's new rows go by its native pool).
-    let held = match bulk && !store.backend().is_postgres() && std::env::var("ENTCP_EXP_NOHOLD").is_err() {
+    let held = match bulk && !store.backend().is_postgres() {
         true => Some(tokio::sync::Mutex::new(store.conn().await?)),
         false => None,
     };
@@ -797,6 +797,31 @@ const UPSERT_COLUMNS: [&str; 22] = [
 
 /// The connection a first import on SQLite writes through from batch to batch.
 type HeldConnection = tokio::sync::Mutex<sqlx::pool::PoolConnection<sqlx::Any>>;
+
+/// See [`BatchWriter::connection`].
+enum BatchConnection<'h> {
+    Held(tokio::sync::MutexGuard<'h, sqlx::pool::PoolConnection<sqlx::Any>>),
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+}
+
+impl std::ops::Deref for BatchConnection<'_> {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        match self {
+            BatchConnection::Held(conn) => conn,
+            BatchConnection::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl std::ops::DerefMut for BatchConnection<'_> {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        match self {
+            BatchConnection::Held(conn) => conn,
+            BatchConnection::Pooled(conn) => conn,
+        }
+    }
+}
 
 /// Applies batches, one write transaction each.
 struct BatchWriter<'a> {
@@ -964,7 +989,7 @@ impl<'a> BatchWriter<'a> {
         if etabs.is_empty() && related.is_empty() {
             return Ok(BatchCounts::default());
         }
-        if self.bulk && !self.dry_run && !revises_earlier && std::env::var("ENTCP_EXP_NOFAST").is_err() {
+        if self.bulk && !self.dry_run && !revises_earlier {
             if let Some(counts) = self.apply_new(&etabs, &related).await? {
                 return Ok(counts);
             }
@@ -973,7 +998,8 @@ impl<'a> BatchWriter<'a> {
     }
 
     async fn apply_by_upsert(&self, etabs: &[Staged], related: &[Staged]) -> Result<BatchCounts, Problem> {
-        let mut tx = self.store.begin_write().await?;
+        let mut conn = self.connection().await?;
+        let mut tx = self.store.begin_write_on(&mut conn).await?;
         // A batch lost in a crash is rewritten by the next run (batches are
         // idempotent), so the import need not wait for each commit's flush.
         ent_kernel::store::relax_durability(&mut tx, self.store.backend()).await?;
@@ -1014,16 +1040,8 @@ impl<'a> BatchWriter<'a> {
             tx.commit().await?;
             return Ok(Some(plan.counts));
         }
-        let mut pooled = None;
-        let mut held = match self.held {
-            Some(held) => Some(held.lock().await),
-            None => None,
-        };
-        let conn: &mut sqlx::AnyConnection = match held.as_deref_mut() {
-            Some(conn) => conn,
-            None => &mut **pooled.insert(self.store.conn().await?),
-        };
-        let mut tx = self.store.begin_write_on(conn).await?;
+        let mut conn = self.connection().await?;
+        let mut tx = self.store.begin_write_on(&mut conn).await?;
         match insert(&mut tx, self.store.backend(), &rows).await {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 tx.rollback().await?;
@@ -1036,6 +1054,14 @@ impl<'a> BatchWriter<'a> {
         }
         tx.commit().await?;
         Ok(Some(plan.counts))
+    }
+
+    /// The connection a batch writes through: the one the import holds, else a pooled one.
+    async fn connection(&self) -> Result<BatchConnection<'a>, Problem> {
+        Ok(match self.held {
+            Some(held) => BatchConnection::Held(held.lock().await),
+            None => BatchConnection::Pooled(self.store.conn().await?),
+        })
     }
 
     /// What is registered under the keys a batch writes or places its rows in.
@@ -1168,12 +1194,7 @@ async fn insert(tx: &mut sqlx::AnyConnection, backend: Backend, rows: &[Vec<Bulk
 }
 
 /// Upserts `records` (with their content hash) into `orgs` in the backend's bulk form.
-async fn upsert(
-    tx: &mut ent_kernel::store::Tx,
-    backend: Backend,
-    records: &[&Staged],
-    now: &str,
-) -> Result<(), Problem> {
+async fn upsert(tx: &mut sqlx::AnyConnection, backend: Backend, records: &[&Staged], now: &str) -> Result<(), Problem> {
     let columns: Vec<(&str, bool)> = UPSERT_COLUMNS.iter().map(|c| (*c, matches!(*c, "pupils" | "is_open"))).collect();
     let rows: Vec<Vec<BulkValue<'_>>> = records.iter().map(|s| upsert_row(s, now)).collect();
     ent_kernel::store::write_rows(tx, backend, &columns, &rows, upsert_into_orgs).await?;

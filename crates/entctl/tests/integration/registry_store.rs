@@ -188,7 +188,8 @@ async fn a_first_import_upserts_a_row_registered_while_it_ran(db: crate::common:
             self.1.read(buf)
         }
     }
-    let csv = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;Code_academie\n\
+    let csv =
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;Code_academie\n\
 0940176F;Ecole du Port;Ecole;94034;Fresnes;24\n";
     let (open, gate) = std::sync::mpsc::channel();
     let store = db.store.clone();
