@@ -131,13 +131,10 @@ fn sqlite_statement_rows(rows: usize, width: usize) -> impl Iterator<Item = usiz
     std::iter::repeat_n(largest, full).chain((0..usize::BITS).rev().map(|b| 1usize << b).filter(move |p| rest & p != 0))
 }
 
+/// The largest power of two of rows of `width` values within [`SQLITE_VALUES_PER_STATEMENT`] (at least 1).
 fn sqlite_rows_cap(width: usize) -> usize {
-    let cap = std::env::var("ENTCP_EXP_ROWS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(SQLITE_VALUES_PER_STATEMENT);
-    let fit = (cap / width.max(1)).max(1);
-    1 << (usize::BITS - 1 - fit.leading_zeros())
+    let fit = (SQLITE_VALUES_PER_STATEMENT / width.max(1)).max(1);
+    1 << fit.ilog2()
 }
 
 /// Runs `statement(source)` over `rows`, where `source` is a row source with
