@@ -42,11 +42,17 @@ pub async fn defer_indexes_if_empty(store: &Store, table: &'static str) -> sqlx:
 /// Builds every index set aside by [`defer_indexes_if_empty`], in one transaction;
 /// returns how many. Cheap when there is none (one read of an empty table).
 pub async fn restore_indexes(store: &Store) -> sqlx::Result<usize> {
-    let pending = sqlx::query("SELECT 1 FROM deferred_indexes LIMIT 1").fetch_optional(store.pool()).await?;
+    restore_indexes_on(store, &mut *store.conn().await?).await
+}
+
+/// [`restore_indexes`] on a connection the caller holds (the one that loaded the rows,
+/// whose page cache holds them on SQLite).
+pub async fn restore_indexes_on(store: &Store, conn: &mut sqlx::AnyConnection) -> sqlx::Result<usize> {
+    let pending = sqlx::query("SELECT 1 FROM deferred_indexes LIMIT 1").fetch_optional(&mut *conn).await?;
     if pending.is_none() {
         return Ok(0);
     }
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.begin_write_on(conn).await?;
     let rows = sqlx::query("SELECT name, definition FROM deferred_indexes ORDER BY name").fetch_all(&mut *tx).await?;
     for row in &rows {
         let definition: String = row.try_get("definition")?;

@@ -2,7 +2,7 @@
 //! durability, write concurrency, multi-row upserts. Domain code calls these
 //! functions and never branches on [`Backend`] itself.
 
-use super::{Backend, Store, Tx};
+use super::{Backend, Store};
 use std::borrow::Cow;
 use std::fmt::Write;
 
@@ -83,19 +83,20 @@ impl Backend {
     }
 }
 
-/// Takes `lock` until the end of `tx` (PostgreSQL; nothing to do on SQLite).
-pub async fn serialise(tx: &mut Tx, backend: Backend, lock: SerialLock) -> sqlx::Result<()> {
+/// Takes `lock` until the end of the transaction open on `tx` (PostgreSQL; nothing to do on SQLite).
+pub async fn serialise(tx: &mut sqlx::AnyConnection, backend: Backend, lock: SerialLock) -> sqlx::Result<()> {
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(lock.key()).execute(&mut **tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(lock.key()).execute(tx).await?;
     }
     Ok(())
 }
 
 /// Lets `tx` commit without waiting for its flush to disk (PostgreSQL): for writes
 /// that a rerun restores, such as an idempotent import batch lost in a crash.
-pub async fn relax_durability(tx: &mut Tx, backend: Backend) -> sqlx::Result<()> {
+/// `tx` is a connection inside a transaction.
+pub async fn relax_durability(tx: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Result<()> {
     if backend == Backend::Postgres {
-        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut **tx).await?;
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(tx).await?;
     }
     Ok(())
 }
@@ -114,17 +115,35 @@ pub enum BulkValue<'a> {
     Int(Option<i64>),
 }
 
-/// SQLite: rows per multi-row `VALUES` statement, with positional `?` markers
-/// (numbered `$n` markers cost the driver a name lookup each, quadratic in the row count).
-const SQLITE_ROWS_PER_STATEMENT: usize = 500;
+/// SQLite: values per multi-row `VALUES` statement at most (its limit on bound
+/// variables is 32,766), with positional `?` markers (numbered `$n` markers cost the
+/// driver a name lookup each, quadratic in the row count).
+const SQLITE_VALUES_PER_STATEMENT: usize = 16_384;
+
+/// SQLite: the row counts of the statements that write `rows` rows of `width` values:
+/// as many of the largest power of two that fits [`SQLITE_VALUES_PER_STATEMENT`] as
+/// there are, then the rest by decreasing powers of two. Few distinct statements, each
+/// prepared once by the driver's statement cache (keyed by the SQL text) and reused by
+/// every later batch.
+fn sqlite_statement_rows(rows: usize, width: usize) -> impl Iterator<Item = usize> {
+    let largest = sqlite_rows_cap(width);
+    let (full, rest) = (rows / largest, rows % largest);
+    std::iter::repeat_n(largest, full).chain((0..usize::BITS).rev().map(|b| 1usize << b).filter(move |p| rest & p != 0))
+}
+
+/// The largest power of two of rows of `width` values within [`SQLITE_VALUES_PER_STATEMENT`] (at least 1).
+fn sqlite_rows_cap(width: usize) -> usize {
+    let fit = (SQLITE_VALUES_PER_STATEMENT / width.max(1)).max(1);
+    1 << fit.ilog2()
+}
 
 /// Runs `statement(source)` over `rows`, where `source` is a row source with
 /// `columns` (name, and `true` for an integer column) in that order, to put after
 /// `INSERT INTO t (columns)`: multi-row `VALUES` on SQLite (by chunks), one
 /// delimited-text parameter split by the server on PostgreSQL (one statement; JSON
-/// when a value holds a delimiter).
+/// when a value holds a delimiter). `tx` is a connection inside a transaction.
 pub async fn write_rows(
-    tx: &mut Tx,
+    tx: &mut sqlx::AnyConnection,
     backend: Backend,
     columns: &[(&str, bool)],
     rows: &[Vec<BulkValue<'_>>],
@@ -137,13 +156,16 @@ pub async fn write_rows(
 }
 
 async fn write_rows_sqlite(
-    tx: &mut Tx,
+    tx: &mut sqlx::AnyConnection,
     width: usize,
     rows: &[Vec<BulkValue<'_>>],
     statement: impl Fn(&str) -> String,
 ) -> sqlx::Result<()> {
     let row = format!("({})", vec!["?"; width].join(", "));
-    for chunk in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
+    let mut done = 0;
+    for count in sqlite_statement_rows(rows.len(), width) {
+        let chunk = &rows[done..done + count];
+        done += count;
         let sql = statement(&format!("VALUES {}", vec![row.as_str(); chunk.len()].join(", ")));
         let mut query = sqlx::query(&sql);
         for value in chunk.iter().flatten() {
@@ -152,7 +174,7 @@ async fn write_rows_sqlite(
                 BulkValue::Int(int) => query.bind(*int),
             };
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -165,7 +187,7 @@ const PG_ROW: char = '\u{1e}';
 const PG_NULL: char = '\u{1d}';
 
 async fn write_rows_postgres(
-    tx: &mut Tx,
+    tx: &mut sqlx::AnyConnection,
     columns: &[(&str, bool)],
     rows: &[Vec<BulkValue<'_>>],
     statement: impl Fn(&str) -> String,
@@ -174,7 +196,7 @@ async fn write_rows_postgres(
         Some(text) => (delimited_source(columns), text),
         None => (json_source(columns), json_rows(columns, rows)),
     };
-    sqlx::query(&statement(&source)).bind(parameter).execute(&mut **tx).await?;
+    sqlx::query(&statement(&source)).bind(parameter).execute(tx).await?;
     Ok(())
 }
 
@@ -265,6 +287,20 @@ mod tests {
         assert_eq!(delimited_rows(1, &[vec![text("")]]), None);
         let source = delimited_source(&[("a", false), ("n", true)]);
         assert!(source.starts_with("SELECT f[1] AS a, f[2]::bigint AS n FROM"), "{source}");
+    }
+
+    /// SQLite statements write a fixed, power-of-two number of rows within the variable
+    /// limit, then the rest by decreasing powers of two: every row once, few distinct texts.
+    #[test]
+    fn sqlite_statements_have_few_distinct_sizes() {
+        assert_eq!(sqlite_statement_rows(1500, 22).collect::<Vec<_>>(), [512, 512, 256, 128, 64, 16, 8, 4]);
+        assert_eq!(sqlite_statement_rows(3, 1).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(sqlite_statement_rows(0, 22).count(), 0);
+        for (rows, width) in [(82_660, 22), (1, 40_000), (99_999, 3)] {
+            let sizes: Vec<usize> = sqlite_statement_rows(rows, width).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && (s * width <= SQLITE_VALUES_PER_STATEMENT || *s == 1)));
+        }
     }
 
     /// A connection names its backend, so a helper that only holds one locks rows

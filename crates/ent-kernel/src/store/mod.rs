@@ -23,7 +23,7 @@ pub use version::{expect_same_version, expect_version, update_versioned};
 
 pub use cache::{CacheCounts, WATCH_INTERVAL};
 pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};
-pub use deferred_indexes::{defer_indexes_if_empty, restore_indexes, secondary_index_names};
+pub use deferred_indexes::{defer_indexes_if_empty, restore_indexes, restore_indexes_on, secondary_index_names};
 pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -173,6 +173,18 @@ impl Store {
         match self.backend {
             Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool().begin().await,
+        }
+    }
+
+    /// [`Store::begin_write`] on a connection the caller holds: a bulk load keeps one
+    /// from batch to batch, and with it SQLite's page cache (each pooled connection has its
+    /// own, which reads again every page another connection wrote).
+    pub async fn begin_write_on<'c>(&self, conn: &'c mut sqlx::AnyConnection) -> sqlx::Result<Transaction<'c, Any>> {
+        use sqlx::Connection;
+        self.cache.touched();
+        match self.backend {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => conn.begin().await,
         }
     }
 

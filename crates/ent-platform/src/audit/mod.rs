@@ -125,10 +125,16 @@ fn record_hash(seq: i64, at: &str, c: &Change<'_>, summary: &str, prev_hash: &st
 }
 
 /// Appends a record inside the caller's transaction and returns its sequence.
-pub async fn append(tx: &mut Tx, backend: Backend, change: Change<'_>, at: DateTime<Utc>) -> Result<i64, Problem> {
+/// `tx` is a connection inside a transaction (a [`Tx`], or one a bulk load holds).
+pub async fn append(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    change: Change<'_>,
+    at: DateTime<Utc>,
+) -> Result<i64, Problem> {
     // Serialises appenders so that two transactions never chain onto the same record.
     ent_kernel::store::serialise(tx, backend, ent_kernel::store::SerialLock::AuditLog).await?;
-    append_on::<sqlx::Any>(&mut **tx, change, at).await
+    append_on::<sqlx::Any>(tx, change, at).await
 }
 
 /// [`append`] inside a native PostgreSQL transaction (a bulk load by `COPY`).

@@ -275,6 +275,22 @@ impl OrgRecord {
     }
 }
 
+/// A record with what is stored beside it, computed on the parser thread (off the
+/// writer's path): its content hash and its folded name.
+struct Staged {
+    record: OrgRecord,
+    /// [`OrgRecord::content_hash`].
+    hash: String,
+    /// [`fold`] of the name: what the registry sorts and searches by.
+    sort_name: String,
+}
+
+impl Staged {
+    fn new(record: OrgRecord) -> Staged {
+        Staged { hash: record.content_hash(), sort_name: fold(&record.name), record }
+    }
+}
+
 /// What the parser made of one batch of lines.
 #[derive(Default)]
 struct Batch {
@@ -282,8 +298,8 @@ struct Batch {
     /// Writes again a related organisation an earlier batch wrote (a commune renamed by a
     /// later line): it must wait for the earlier batches, so that the file's last value wins.
     revises_earlier: bool,
-    etabs: Vec<OrgRecord>,
-    related: Vec<OrgRecord>,
+    etabs: Vec<Staged>,
+    related: Vec<Staged>,
     skipped: Vec<String>,
     rejected: Vec<LineIssue>,
     warnings: Vec<LineIssue>,
@@ -546,7 +562,7 @@ struct RelatedSeen {
 impl RelatedSeen {
     /// Adds `related` to the batch unless sent already as it is; true when it revises
     /// what an earlier batch sent.
-    fn add(&mut self, related: &RelatedRef, batch: &mut Vec<OrgRecord>) -> bool {
+    fn add(&mut self, related: &RelatedRef, batch: &mut Vec<Staged>) -> bool {
         let sent = self.sent.entry(related.kind).or_default();
         let in_batch = self.in_batch.entry(related.kind).or_default();
         let earlier = match sent.get(related.code) {
@@ -556,10 +572,10 @@ impl RelatedSeen {
         };
         let record = related.to_record();
         match in_batch.get(related.code) {
-            Some(&i) => batch[i] = record.clone(),
+            Some(&i) => batch[i] = Staged::new(record.clone()),
             None => {
                 in_batch.insert(related.code.to_string(), batch.len());
-                batch.push(record.clone());
+                batch.push(Staged::new(record.clone()));
             }
         }
         sent.insert(related.code.to_string(), record);
@@ -642,7 +658,7 @@ fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sen
                         for w in warnings {
                             batch.warnings.push(LineIssue { line, uai: Some(etab.code.clone()), reason: w });
                         }
-                        batch.etabs.push(*etab);
+                        batch.etabs.push(Staged::new(*etab));
                     }
                 },
                 Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint, reason }),
@@ -672,9 +688,21 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     // The first import into an empty registry writes without the secondary indexes
     // of `orgs` and builds them once at the end (also after a failure).
     let bulk = !options.dry_run && ent_kernel::store::defer_indexes_if_empty(store, "orgs").await?;
-    let written = write_batches(store, actor, input, &options, bulk, now).await;
-    if bulk {
-        ent_kernel::store::restore_indexes(store).await?;
+    // On SQLite it keeps one connection from its first batch to the index builds, and with
+    // it the page cache its writes filled (PostgreSQL's new rows go by its native pool).
+    let held = match bulk && !store.backend().is_postgres() {
+        true => Some(tokio::sync::Mutex::new(store.conn().await?)),
+        false => None,
+    };
+    let written = write_batches(store, actor, input, &options, bulk, held.as_ref(), now).await;
+    match held {
+        Some(conn) => {
+            ent_kernel::store::restore_indexes_on(store, &mut conn.into_inner()).await?;
+        }
+        None if bulk => {
+            ent_kernel::store::restore_indexes(store).await?;
+        }
+        None => {}
     }
     let mut report = written?;
     report.duration_ms = started.elapsed().as_millis() as u64;
@@ -688,13 +716,14 @@ async fn write_batches<R: Read + Send + 'static>(
     input: R,
     options: &ImportOptions,
     bulk: bool,
+    held: Option<&HeldConnection>,
     now: DateTime<Utc>,
 ) -> Result<ImportReport, Problem> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let batch_size = options.batch_size.max(1);
     let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx));
     store.analyze("orgs (kind, code)").await?;
-    let writer = BatchWriter::new(store, actor, options, bulk, now);
+    let writer = BatchWriter { held, ..BatchWriter::new(store, actor, options, bulk, now) };
     let mut statistics = StatisticsRefresh::default();
     let mut report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
     let concurrency = store.bulk_writers();
@@ -711,7 +740,7 @@ async fn write_batches<R: Read + Send + 'static>(
                             statistics.settle(store, options, &mut report, done?).await?;
                         }
                     }
-                    in_flight.push(writer.apply(batch.etabs, batch.related));
+                    in_flight.push(writer.apply(batch.etabs, batch.related, batch.revises_earlier));
                 }
                 None => input_open = false,
             }
@@ -766,16 +795,48 @@ const UPSERT_COLUMNS: [&str; 22] = [
     "updated_at",
 ];
 
+/// The connection a first import on SQLite writes through from batch to batch.
+type HeldConnection = tokio::sync::Mutex<sqlx::pool::PoolConnection<sqlx::Any>>;
+
+/// See [`BatchWriter::connection`].
+enum BatchConnection<'h> {
+    Held(tokio::sync::MutexGuard<'h, sqlx::pool::PoolConnection<sqlx::Any>>),
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+}
+
+impl std::ops::Deref for BatchConnection<'_> {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        match self {
+            BatchConnection::Held(conn) => conn,
+            BatchConnection::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl std::ops::DerefMut for BatchConnection<'_> {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        match self {
+            BatchConnection::Held(conn) => conn,
+            BatchConnection::Pooled(conn) => conn,
+        }
+    }
+}
+
 /// Applies batches, one write transaction each.
 struct BatchWriter<'a> {
+    /// Where new rows go, when the import holds a connection for them.
+    held: Option<&'a HeldConnection>,
     store: &'a Store,
     actor: &'a Actor,
     /// Groups the audit records of one run.
     run_id: String,
     dry_run: bool,
     academies: Option<&'a HashSet<String>>,
-    /// New rows go by `COPY` where the store can (a first import into an empty registry).
-    copy: bool,
+    /// A first import into an empty registry: a batch that revises nothing an earlier
+    /// batch wrote holds new rows only, written without looking them up, by plain
+    /// `INSERT` (SQLite) or `COPY` (PostgreSQL).
+    bulk: bool,
     at: DateTime<Utc>,
     now: String,
 }
@@ -862,9 +923,9 @@ enum RowChange {
 }
 
 impl<'a> BatchWriter<'a> {
-    fn new(store: &'a Store, actor: &'a Actor, options: &'a ImportOptions, copy: bool, at: DateTime<Utc>) -> Self {
+    fn new(store: &'a Store, actor: &'a Actor, options: &'a ImportOptions, bulk: bool, at: DateTime<Utc>) -> Self {
         let (dry_run, academies) = (options.dry_run, options.academies.as_ref());
-        BatchWriter { store, actor, run_id: new_id(), dry_run, academies, copy, at, now: timestamp(at) }
+        BatchWriter { store, actor, held: None, run_id: new_id(), dry_run, academies, bulk, at, now: timestamp(at) }
     }
 
     /// Whether the caller may write `record` over what is registered: a registered
@@ -903,8 +964,9 @@ impl<'a> BatchWriter<'a> {
     }
 
     /// One audit record per batch that wrote, naming what it wrote.
-    fn audit_change<'c>(&'c self, target: &'c Target<'c>, written: &[(&OrgRecord, String)]) -> audit::Change<'c> {
-        let codes: Vec<String> = written.iter().map(|(r, _)| format!("{}:{}", r.kind().as_str(), r.code)).collect();
+    fn audit_change<'c>(&'c self, target: &'c Target<'c>, written: &[&Staged]) -> audit::Change<'c> {
+        let codes: Vec<String> =
+            written.iter().map(|s| format!("{}:{}", s.record.kind().as_str(), s.record.code)).collect();
         audit::Change {
             actor: &self.actor.name,
             action: "imports.annuaire",
@@ -915,26 +977,34 @@ impl<'a> BatchWriter<'a> {
         }
     }
 
-    /// Writes one batch in one transaction, only the rows whose hash changed: by `COPY`
-    /// when every one is new (first import on PostgreSQL), else by upsert.
-    async fn apply(&self, etabs: Vec<OrgRecord>, related: Vec<OrgRecord>) -> Result<BatchCounts, Problem> {
+    /// Writes one batch in one transaction, only the rows whose hash changed. In a first
+    /// import, a batch that revises nothing an earlier batch wrote holds new rows only: they
+    /// go without being looked up ([`BatchWriter::apply_new`]); any other batch by upsert.
+    async fn apply(
+        &self,
+        etabs: Vec<Staged>,
+        related: Vec<Staged>,
+        revises_earlier: bool,
+    ) -> Result<BatchCounts, Problem> {
         if etabs.is_empty() && related.is_empty() {
             return Ok(BatchCounts::default());
         }
-        if self.copy && !self.dry_run {
-            if let Some(counts) = self.apply_by_copy(&etabs, &related).await? {
+        if self.bulk && !self.dry_run && !revises_earlier {
+            if let Some(counts) = self.apply_new(&etabs, &related).await? {
                 return Ok(counts);
             }
         }
         self.apply_by_upsert(&etabs, &related).await
     }
 
-    async fn apply_by_upsert(&self, etabs: &[OrgRecord], related: &[OrgRecord]) -> Result<BatchCounts, Problem> {
-        let mut tx = self.store.begin_write().await?;
+    async fn apply_by_upsert(&self, etabs: &[Staged], related: &[Staged]) -> Result<BatchCounts, Problem> {
+        let mut conn = self.connection().await?;
+        let mut tx = self.store.begin_write_on(&mut conn).await?;
         // A batch lost in a crash is rewritten by the next run (batches are
         // idempotent), so the import need not wait for each commit's flush.
         ent_kernel::store::relax_durability(&mut tx, self.store.backend()).await?;
-        let plan = self.plan(&mut tx, etabs, related).await?;
+        let existing = self.lookup(&mut tx, etabs, related).await?;
+        let plan = self.plan(&existing, etabs, related);
         for chunk in plan.to_write.chunks(1000) {
             upsert(&mut tx, self.store.backend(), chunk, &self.now).await?;
         }
@@ -950,43 +1020,60 @@ impl<'a> BatchWriter<'a> {
         Ok(plan.counts)
     }
 
-    /// A batch of new organisations only, by `COPY` in a native PostgreSQL transaction;
-    /// `None` (nothing written) when a row to write is registered already, or was
-    /// registered by another writer meanwhile, or on SQLite: then it goes by upsert.
-    async fn apply_by_copy(&self, etabs: &[OrgRecord], related: &[OrgRecord]) -> Result<Option<BatchCounts>, Problem> {
-        let Some(mut tx) = self.store.begin_copy().await? else {
-            return Ok(None);
-        };
-        let plan = self.plan(&mut *self.store.conn().await?, etabs, related).await?;
-        if plan.counts.etablissements.updated > 0 || plan.counts.related.values().any(|c| c.updated > 0) {
-            return Ok(None);
+    /// A batch of new organisations only (a first import's batch that revises nothing an
+    /// earlier batch wrote), written without looking its rows up: by `COPY` in a native
+    /// transaction on PostgreSQL, by plain `INSERT` on SQLite. `None` (nothing written)
+    /// when a row turns out registered already (by another writer meanwhile): the
+    /// constraint on (kind, code) refuses it, and the batch then goes by upsert.
+    async fn apply_new(&self, etabs: &[Staged], related: &[Staged]) -> Result<Option<BatchCounts>, Problem> {
+        let plan = self.plan(&HashMap::new(), etabs, related);
+        let rows: Vec<Vec<BulkValue<'_>>> = plan.to_write.iter().map(|s| upsert_row(s, &self.now)).collect();
+        let target = Target::new("import", &self.run_id, None);
+        if let Some(mut tx) = self.store.begin_copy().await? {
+            match ent_kernel::store::copy_rows(&mut tx, "orgs", &UPSERT_COLUMNS, &rows).await {
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
+                written => written?,
+            };
+            if !plan.to_write.is_empty() {
+                audit::append_in_copy(&mut tx, self.audit_change(&target, &plan.to_write), self.at).await?;
+            }
+            tx.commit().await?;
+            return Ok(Some(plan.counts));
         }
-        let rows: Vec<Vec<BulkValue<'_>>> =
-            plan.to_write.iter().map(|(r, hash)| upsert_row(r, hash, &self.now)).collect();
-        match ent_kernel::store::copy_rows(&mut tx, "orgs", &UPSERT_COLUMNS, &rows).await {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
+        let mut conn = self.connection().await?;
+        let mut tx = self.store.begin_write_on(&mut conn).await?;
+        match insert(&mut tx, self.store.backend(), &rows).await {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
             written => written?,
         };
         if !plan.to_write.is_empty() {
-            let target = Target::new("import", &self.run_id, None);
-            audit::append_in_copy(&mut tx, self.audit_change(&target, &plan.to_write), self.at).await?;
+            audit::append(&mut tx, self.store.backend(), self.audit_change(&target, &plan.to_write), self.at).await?;
         }
         tx.commit().await?;
         Ok(Some(plan.counts))
     }
 
-    /// What a batch writes: the rows in the caller's scope whose hash changed, with
-    /// the counts of what is created, updated, unchanged and out of scope.
-    async fn plan<'r>(
+    /// The connection a batch writes through: the one the import holds, else a pooled one.
+    async fn connection(&self) -> Result<BatchConnection<'a>, Problem> {
+        Ok(match self.held {
+            Some(held) => BatchConnection::Held(held.lock().await),
+            None => BatchConnection::Pooled(self.store.conn().await?),
+        })
+    }
+
+    /// What is registered under the keys a batch writes or places its rows in.
+    async fn lookup(
         &self,
         conn: &mut sqlx::AnyConnection,
-        etabs: &'r [OrgRecord],
-        related: &'r [OrgRecord],
-    ) -> Result<BatchPlan<'r>, Problem> {
-        let mut counts = BatchCounts::default();
+        etabs: &[Staged],
+        related: &[Staged],
+    ) -> Result<HashMap<(OrgKind, String), Existing>, Problem> {
         let mut keys: Vec<(OrgKind, &str)> =
-            related.iter().chain(etabs.iter()).map(|r| (r.kind(), r.code.as_str())).collect();
-        for etab in etabs {
+            related.iter().chain(etabs.iter()).map(|s| (s.record.kind(), s.record.code.as_str())).collect();
+        for etab in etabs.iter().map(|s| &s.record) {
             if let Some(commune) = &etab.commune_code {
                 keys.push((OrgKind::Commune, commune.as_str()));
             }
@@ -994,32 +1081,46 @@ impl<'a> BatchWriter<'a> {
                 keys.extend([(OrgKind::Departement, departement.as_str()), (OrgKind::Dsden, departement.as_str())]);
             }
         }
-        let existing = existing_orgs(conn, self.store.backend(), &keys).await?;
-        let etabs_in_scope: Vec<&OrgRecord> = etabs.iter().filter(|e| self.may_write_row(e, &existing)).collect();
+        existing_orgs(conn, self.store.backend(), &keys).await
+    }
+
+    /// What a batch writes: the rows in the caller's scope whose hash changed, with
+    /// the counts of what is created, updated, unchanged and out of scope.
+    fn plan<'r>(
+        &self,
+        existing: &HashMap<(OrgKind, String), Existing>,
+        etabs: &'r [Staged],
+        related: &'r [Staged],
+    ) -> BatchPlan<'r> {
+        let mut counts = BatchCounts::default();
+        let etabs_in_scope: Vec<&Staged> = etabs.iter().filter(|e| self.may_write_row(&e.record, existing)).collect();
         counts.out_of_scope = (etabs.len() - etabs_in_scope.len()) as u64;
-        let related_in_scope = related.iter().filter(|r| self.may_write(r, &existing));
+        let related_in_scope = related.iter().filter(|r| self.may_write(&r.record, existing));
         let mut to_write = Vec::new();
         for record in related_in_scope.chain(etabs_in_scope) {
-            let hash = record.content_hash();
-            let change = match existing.get(&(record.kind(), record.code.clone())) {
+            let registered = match existing.is_empty() {
+                true => None,
+                false => existing.get(&(record.record.kind(), record.record.code.clone())),
+            };
+            let change = match registered {
                 None => RowChange::Created,
-                Some(old) if old.content_hash != hash => RowChange::Updated,
+                Some(old) if old.content_hash != record.hash => RowChange::Updated,
                 Some(_) => RowChange::Unchanged,
             };
-            counts.count(record.kind(), &change);
+            counts.count(record.record.kind(), &change);
             if !matches!(change, RowChange::Unchanged) {
-                to_write.push((record, hash));
+                to_write.push(record);
             }
         }
         counts.written = to_write.len() as u64;
-        Ok(BatchPlan { counts, to_write })
+        BatchPlan { counts, to_write }
     }
 }
 
 /// What [`BatchWriter::plan`] found a batch writes.
 struct BatchPlan<'r> {
     counts: BatchCounts,
-    to_write: Vec<(&'r OrgRecord, String)>,
+    to_write: Vec<&'r Staged>,
 }
 
 fn related_label(kind: OrgKind) -> &'static str {
@@ -1085,29 +1186,32 @@ fn upsert_into_orgs(source: &str) -> String {
     )
 }
 
-/// Upserts `records` (with their content hash) into `orgs` in the backend's bulk form.
-async fn upsert(
-    tx: &mut ent_kernel::store::Tx,
-    backend: Backend,
-    records: &[(&OrgRecord, String)],
-    now: &str,
-) -> Result<(), Problem> {
+/// Inserts new rows (values of [`upsert_row`]) into `orgs` in the backend's bulk form.
+async fn insert(tx: &mut sqlx::AnyConnection, backend: Backend, rows: &[Vec<BulkValue<'_>>]) -> sqlx::Result<()> {
     let columns: Vec<(&str, bool)> = UPSERT_COLUMNS.iter().map(|c| (*c, matches!(*c, "pupils" | "is_open"))).collect();
-    let rows: Vec<Vec<BulkValue<'_>>> = records.iter().map(|(r, hash)| upsert_row(r, hash, now)).collect();
+    let insert = |source: &str| format!("INSERT INTO orgs ({}) {source}", UPSERT_COLUMNS.join(", "));
+    ent_kernel::store::write_rows(tx, backend, &columns, rows, insert).await
+}
+
+/// Upserts `records` (with their content hash) into `orgs` in the backend's bulk form.
+async fn upsert(tx: &mut sqlx::AnyConnection, backend: Backend, records: &[&Staged], now: &str) -> Result<(), Problem> {
+    let columns: Vec<(&str, bool)> = UPSERT_COLUMNS.iter().map(|c| (*c, matches!(*c, "pupils" | "is_open"))).collect();
+    let rows: Vec<Vec<BulkValue<'_>>> = records.iter().map(|s| upsert_row(s, now)).collect();
     ent_kernel::store::write_rows(tx, backend, &columns, &rows, upsert_into_orgs).await?;
     Ok(())
 }
 
 /// The values of one record, in the order of [`UPSERT_COLUMNS`].
-fn upsert_row<'a>(r: &'a OrgRecord, hash: &'a str, now: &'a str) -> Vec<BulkValue<'a>> {
+fn upsert_row<'a>(staged: &'a Staged, now: &'a str) -> Vec<BulkValue<'a>> {
     use BulkValue::{Int, Text};
     let text = |value: Option<&'a str>| Text(value.map(Cow::Borrowed));
+    let r = &staged.record;
     vec![
         Text(Some(Cow::Owned(new_id()))),
         text(Some(r.kind().as_str())),
         text(Some(&r.code)),
         text(Some(&r.name)),
-        Text(Some(Cow::Owned(fold(&r.name)))),
+        text(Some(&staged.sort_name)),
         text(r.siren.as_deref()),
         text(r.siret.as_deref()),
         text(r.etab_type.map(EtabType::as_str)),
@@ -1122,7 +1226,7 @@ fn upsert_row<'a>(r: &'a OrgRecord, hash: &'a str, now: &'a str) -> Vec<BulkValu
         Int(r.pupils),
         Int(Some(i64::from(r.is_open))),
         text(r.email.as_deref()),
-        text(Some(hash)),
+        text(Some(&staged.hash)),
         text(Some(now)),
         text(Some(now)),
     ]

@@ -174,6 +174,51 @@ async fn a_file_without_the_required_columns_is_refused_whole(db: crate::common:
     assert_eq!(count_kind(&db.store, "etablissement").await, 0);
 }
 
+// A first import writes the new rows of a batch without looking them up; a row another
+// writer registered after the import began (here between its start and its first line)
+// is refused by the (kind, code) key, and the batch is written by upsert instead: the
+// file's values win, nothing is written twice.
+backend_test!(a_first_import_upserts_a_row_registered_while_it_ran);
+async fn a_first_import_upserts_a_row_registered_while_it_ran(db: crate::common::TestDb) {
+    /// The file, readable once the test opens the gate.
+    struct Gated(std::sync::mpsc::Receiver<()>, std::io::Cursor<Vec<u8>>);
+    impl std::io::Read for Gated {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            self.1.read(buf)
+        }
+    }
+    let csv =
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;Code_academie\n\
+0940176F;Ecole du Port;Ecole;94034;Fresnes;24\n";
+    let (open, gate) = std::sync::mpsc::channel();
+    let store = db.store.clone();
+    let import = tokio::spawn(async move {
+        let options = ImportOptions { dry_run: false, batch_size: 100, academies: None };
+        let file = Gated(gate, std::io::Cursor::new(csv.as_bytes().to_vec()));
+        import_annuaire(&store, &admin(), file, options, t0()).await
+    });
+    // The import has found the registry empty once it sets the indexes aside.
+    while common::count(&db.store, "SELECT COUNT(*) FROM deferred_indexes", &[]).await == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    sqlx::query(
+        "INSERT INTO orgs (id, kind, code, name, sort_name, content_hash, created_at, updated_at) \
+         VALUES ('other-writer', 'commune', '94034', 'Fresnes (ancien)', 'fresnes (ancien)', 'x', 'now', 'now')",
+    )
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+    drop(open);
+    let report = import.await.unwrap().expect("import runs");
+    assert_eq!(report.etablissements.created, 1, "{}: {:?}", db.name, report.rejections);
+    let communes = &report.related["communes"];
+    assert_eq!((communes.created, communes.updated), (0, 1), "{}: {:?}", db.name, report.related);
+    assert_eq!(count_kind(&db.store, "commune").await, 1, "{}", db.name);
+    let commune = queries::resolve_org(&db.store, "commune:94034").await.unwrap();
+    assert_eq!((commune.id.as_str(), commune.name.as_str()), ("other-writer", "Fresnes"), "{}", db.name);
+}
+
 // The first import into an empty registry writes without the secondary indexes of
 // `orgs` and builds them again at its end, also when it fails; indexes left aside by
 // an import that did not live to its end are built at start and by the next import.
