@@ -3,7 +3,7 @@
 use super::model::ConventionModel;
 use super::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
 use super::ConventionsState;
-use super::{get_convention, list_ids, Convention, ConventionFilter};
+use super::{get_convention, Convention, ConventionFilter};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -189,11 +189,10 @@ async fn list(
     ApiQuery(filter): ApiQuery<ConventionFilter>,
 ) -> Result<Json<Page<Convention>>, Problem> {
     let visible = visible_orgs(&caller);
-    let (ids, next_cursor) = list_ids(&state.store, &filter, visible.as_deref()).await?;
     // One connection, and one query per kind of thing a convention holds, for the whole page.
-    let conventions = super::read_conventions(&mut *state.store.conn().await?, &state.models, &ids).await?;
-    let items = conventions.into_iter().map(|conv| redacted(&caller, conv)).collect();
-    Ok(Json(Page { items, next_cursor }))
+    let page = super::list_page(&state.store, &state.models, &filter, visible.as_deref()).await?;
+    let items = page.items.into_iter().map(|conv| redacted(&caller, conv)).collect();
+    Ok(Json(Page { items, next_cursor: page.next_cursor }))
 }
 
 async fn create(

@@ -222,7 +222,7 @@ async fn register_of_largest_academie(world: &BenchWorld) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// p50 and p99 of the main list and read routes at 16 clients, as a share of `/healthz`'s.
+/// p50, p95 and p99 of the main list and read routes at 16 clients, p50 and p99 as a share of `/healthz`'s.
 async fn routes(world: &BenchWorld, seconds: u64) -> anyhow::Result<()> {
     let store = &world.store;
     let admin = token(store, "admin@bench.example.fr", Role::Admin, None).await?;
@@ -248,12 +248,13 @@ async fn routes(world: &BenchWorld, seconds: u64) -> anyhow::Result<()> {
         let limit = Duration::from_secs(seconds);
         let mut figures: Figures =
             load(addr, 16, 4000, limit, move |_, _| ("GET", path.clone(), token.clone(), None)).await;
-        let (p50, p99) = (figures.percentile_ms(0.5), figures.p99_ms());
+        let (p50, p95, p99) = (figures.percentile_ms(0.5), figures.percentile_ms(0.95), figures.p99_ms());
         if base.0 == 0.0 {
             base = (p50, p99);
         }
         println!(
-            "  {label:<26} p50 {p50:>7.1} ms ({:>5.1} × /healthz)  p99 {p99:>7.1} ms ({:>5.1} ×)  {:>6.0} req/s  erreurs {}",
+            "  {label:<26} p50 {p50:>7.1} ms ({:>5.1} × /healthz)  p95 {p95:>7.1} ms  p99 {p99:>7.1} ms ({:>5.1} ×)  \
+             {:>6.0} req/s  erreurs {}",
             p50 / base.0.max(1e-9),
             p99 / base.1.max(1e-9),
             figures.per_second(),
