@@ -78,6 +78,16 @@ async fn contracts_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Resu
     Ok(page::render_status(status, "rgpd_contracts.html", shell, values))
 }
 
+/// The notices of the contracts page after an action (`?apres=`).
+const LIST_NOTICES: &[(&str, &str)] =
+    &[("ajout", "Le contrat est enregistré."), ("modification", "Le contrat est mis à jour.")];
+
+/// The notices of a contract's page after a change of its sub-processors (`?apres=`).
+const CONTRACT_NOTICES: &[(&str, &str)] = &[
+    ("sous-traitant-ajoute", "Le sous-traitant ultérieur est ajouté au contrat."),
+    ("sous-traitant-retire", "Le sous-traitant ultérieur est retiré du contrat."),
+];
+
 /// `/rgpd/{org}/contrats`.
 pub(super) async fn list(
     on: On<RgpdState>,
@@ -85,11 +95,7 @@ pub(super) async fn list(
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
-    let notice = match query.get("apres") {
-        "ajout" => Some(Notice::success("Le contrat est enregistré.")),
-        "modification" => Some(Notice::success("Le contrat est mis à jour.")),
-        _ => None,
-    };
+    let notice = Notice::after(query.get("apres"), LIST_NOTICES);
     contracts_page(&on, &org, Reply::shown(&Fields::default(), notice)).await
 }
 
@@ -304,11 +310,7 @@ pub(super) async fn show(
 ) -> Result<Response, PageError> {
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
     let c = contract_of(&on.state, &org, &id).await?;
-    let notice = match query.get("apres") {
-        "sous-traitant-ajoute" => Some(Notice::success("Le sous-traitant ultérieur est ajouté au contrat.")),
-        "sous-traitant-retire" => Some(Notice::success("Le sous-traitant ultérieur est retiré du contrat.")),
-        _ => None,
-    };
+    let notice = Notice::after(query.get("apres"), CONTRACT_NOTICES);
     contract_page(&on, &org, &c, Reply::shown(&contract_fields(&c), notice), Part::Contract).await
 }
 

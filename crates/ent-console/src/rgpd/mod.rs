@@ -186,6 +186,13 @@ fn reason_label(reason: &str) -> &str {
     }
 }
 
+/// The notices of the register page after an action (`?apres=`).
+const REGISTER_NOTICES: &[(&str, &str)] = &[
+    ("instantane", "Instantané enregistré."),
+    ("inchange", "Le registre n'a pas changé depuis le dernier instantané : il est gardé."),
+    ("profil", "Les coordonnées RGPD sont enregistrées."),
+];
+
 /// `/rgpd/{org}`: the register now.
 async fn register(
     on: On<RgpdState>,
@@ -213,12 +220,7 @@ async fn register(
                                    "format": f.as_str() })
         })
         .collect();
-    let notice = match query.get("apres") {
-        "instantane" => Some(Notice::success("Instantané enregistré.")),
-        "inchange" => Some(Notice::success("Le registre n'a pas changé depuis le dernier instantané : il est gardé.")),
-        "profil" => Some(Notice::success("Les coordonnées RGPD sont enregistrées.")),
-        _ => None,
-    };
+    let notice = Notice::after(query.get("apres"), REGISTER_NOTICES);
     let values = json!({
         "title": format!("Registre des traitements — {}", org.name),
         "base": base(&org),

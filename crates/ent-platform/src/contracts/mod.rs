@@ -5,7 +5,7 @@
 //! Recorded by the capabilities that create them (a group purchase award) or
 //! by hand; read by the RGPD registers.
 
-use crate::audit::{self, Change};
+use crate::audit::{self, Audited, Target};
 use crate::identity::Actor;
 use crate::registry::queries::{get_org, get_org_in};
 use crate::registry::OrgRef;
@@ -38,6 +38,21 @@ pub struct ProcessorContract {
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// The audit target kind of a processor contract.
+const CONTRACT_TARGET: &str = "processor_contract";
+
+impl Audited for ProcessorContract {
+    fn target_kind(&self) -> &'static str {
+        CONTRACT_TARGET
+    }
+    fn target_id(&self) -> &str {
+        &self.id
+    }
+    fn scope_org_id(&self) -> Option<&str> {
+        Some(&self.client.id)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -139,18 +154,13 @@ pub async fn record(
     .bind(timestamp(now))
     .execute(&mut **tx)
     .await?;
-    let change = Change {
-        actor: &actor.name,
-        action: if existing.is_some() { "contracts.update" } else { "contracts.create" },
-        target_kind: "processor_contract",
-        target_id: &id,
-        scope_org_id: Some(&new.client_org_id),
-        summary: serde_json::json!({
-            "processor": new.processor_org_id, "client": new.client_org_id, "reference": new.reference,
-            "art28_clauses": new.art28_clauses, "source": new.source_kind,
-        }),
-    };
-    audit::append(tx, store.backend(), change, now).await?;
+    let action = if existing.is_some() { "contracts.update" } else { "contracts.create" };
+    let target = Target::new(CONTRACT_TARGET, &id, Some(&new.client_org_id));
+    let summary = serde_json::json!({
+        "processor": new.processor_org_id, "client": new.client_org_id, "reference": new.reference,
+        "art28_clauses": new.art28_clauses, "source": new.source_kind,
+    });
+    audit::record(tx, store.backend(), actor, action, &target, summary, now).await?;
     Ok(id)
 }
 
@@ -196,21 +206,14 @@ pub async fn update(
     .bind(change.starts_on.clone())
     .bind(change.ends_on.clone());
     ent_kernel::store::update_versioned(tx, query, now, &current.id, expected, current.version).await?;
-    let change = Change {
-        actor: &actor.name,
-        action: "contracts.update",
-        target_kind: "processor_contract",
-        target_id: &current.id,
-        scope_org_id: Some(&current.client.id),
-        summary: serde_json::json!({
-            "processor": current.processor.id, "client": current.client.id, "reference": current.reference,
-            "before": { "title": current.title, "art28_clauses": current.art28_clauses,
-                        "starts_on": current.starts_on, "ends_on": current.ends_on },
-            "title": change.title, "art28_clauses": change.art28_clauses,
-            "starts_on": change.starts_on, "ends_on": change.ends_on,
-        }),
-    };
-    audit::append(tx, store.backend(), change, now).await?;
+    let summary = serde_json::json!({
+        "processor": current.processor.id, "client": current.client.id, "reference": current.reference,
+        "before": { "title": current.title, "art28_clauses": current.art28_clauses,
+                    "starts_on": current.starts_on, "ends_on": current.ends_on },
+        "title": change.title, "art28_clauses": change.art28_clauses,
+        "starts_on": change.starts_on, "ends_on": change.ends_on,
+    });
+    audit::record(tx, store.backend(), actor, "contracts.update", current, summary, now).await?;
     Ok(())
 }
 
@@ -254,18 +257,10 @@ async fn audit_sub_change(
     sub: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let change = Change {
-        actor: &actor.name,
-        action,
-        target_kind: "processor_contract",
-        target_id: &contract.id,
-        scope_org_id: Some(&contract.client.id),
-        summary: serde_json::json!({
-            "reference": contract.reference, "processor": contract.processor.id, "sub_processor": sub,
-        }),
-    };
-    audit::append(tx, store.backend(), change, now).await?;
-    Ok(())
+    let summary = serde_json::json!({
+        "reference": contract.reference, "processor": contract.processor.id, "sub_processor": sub,
+    });
+    audit::record(tx, store.backend(), actor, action, contract, summary, now).await
 }
 
 /// The sub-processors engaged by the processor of `contract`: the contracts whose client and
@@ -349,17 +344,11 @@ pub async fn remove_sub_processor(
     let Some((processor, reference)) = removed else {
         return Err(Problem::not_found(format!("aucun sous-traitant ultérieur « {sub_id} » sous ce contrat")));
     };
-    let removed = Change {
-        actor: &actor.name,
-        action: "contracts.delete",
-        target_kind: "processor_contract",
-        target_id: sub_id,
-        scope_org_id: Some(above),
-        summary: serde_json::json!({
-            "processor": processor, "client": above, "reference": reference, "under": contract.id,
-        }),
-    };
-    audit::append(tx, store.backend(), removed, now).await?;
+    let target = Target::new(CONTRACT_TARGET, sub_id, Some(above));
+    let summary = serde_json::json!({
+        "processor": processor, "client": above, "reference": reference, "under": contract.id,
+    });
+    audit::record(tx, store.backend(), actor, "contracts.delete", &target, summary, now).await?;
     let summary = serde_json::json!({ "id": sub_id });
     audit_sub_change(tx, store, actor, "contracts.sub_processors.remove", contract, summary, now).await
 }
