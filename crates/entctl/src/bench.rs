@@ -434,7 +434,7 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
             t_values.push(format!(
                 "('{id}', 'ENT-BENCH-{n:07}', '{tenant_id}', '{org_id}', '{}', 'usager', 'Ticket {n}', 'Description', \
                  'autre', 'moyenne', 'moyenne', '{priority}', 'standard', '{level}', {}, '{org_id}', '{status}', \
-                 {next_due}, {next_due}, '{created_at}', '{created_at}')",
+                 {next_due}, {next_due}, '{created_at}', '{created_at}', 1)",
                 requester.id,
                 i64::from(level == "n3"),
             ));
@@ -458,7 +458,7 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
         sqlx::query(&format!(
             "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, requester_role, subject, \
              description, category, impact, urgency, priority, policy, level, reached_n3, n1_org_id, status, \
-             resolution_due, next_due, created_at, updated_at) VALUES {}",
+             resolution_due, next_due, created_at, updated_at, last_seq) VALUES {}",
             t_values.join(", ")
         ))
         .execute(&mut *tx)
