@@ -4,10 +4,9 @@
 
 use crate::common::browser::{journey, Browser};
 use crate::common::{self, t0, TestDb};
-use crate::console::PASSWORD;
+use crate::console::{person, PASSWORD};
 use crate::console_conventions::{DAN, DIRECTEUR, MAIRIE, VITRY};
 use entcp::clock::FixedClock;
-use entcp::identity::password;
 use entcp::kernel::roles::Role;
 use entcp::registry::Org;
 use entcp::store::Store;
@@ -22,13 +21,6 @@ async fn first_of(store: &Store, kind: &str, skip: i64) -> Org {
         .await
         .unwrap();
     entcp::registry::queries::get_org(store, &id).await.unwrap().unwrap()
-}
-
-/// A user holding `role` at `org`, with [`PASSWORD`].
-async fn person(store: &Store, email: &str, role: Role, org: &Org) {
-    common::token_for(store, email, role, Some(&org.id)).await;
-    let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
-    password::set_password(store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
 }
 
 /// The people of the journeys and the server they use.
@@ -49,8 +41,8 @@ async fn scene(db: TestDb) -> Scene {
     common::fixtures::synthetic_annuaire(&db.store, 400, 80, 7).await;
     let (academie, other) = (first_of(&db.store, "academie", 0).await, first_of(&db.store, "academie", 1).await);
     let commune = first_of(&db.store, "commune", 0).await;
-    person(&db.store, "dan.a@test.fr", Role::Dan, &academie).await;
-    person(&db.store, "dan.b@test.fr", Role::Dan, &other).await;
+    person(&db.store, "dan.a@test.fr", Role::Dan, Some(&academie.id)).await;
+    person(&db.store, "dan.b@test.fr", Role::Dan, Some(&other.id)).await;
     common::token_for(&db.store, "mairie@test.fr", Role::Collectivite, Some(&commune.id)).await;
     let provider = crate::oidc::provider().await;
     let mut oidc = crate::oidc::config(&provider);
@@ -181,9 +173,9 @@ async fn sample(db: TestDb) -> Sample {
         org("0940176F").await.unwrap(),
         org("commune:94081").await.unwrap(),
     );
-    person(&db.store, DAN, Role::Dan, &academie).await;
-    person(&db.store, DIRECTEUR, Role::ChefEtablissement, &ecole).await;
-    person(&db.store, VITRY, Role::Collectivite, &vitry).await;
+    person(&db.store, DAN, Role::Dan, Some(&academie.id)).await;
+    person(&db.store, DIRECTEUR, Role::ChefEtablissement, Some(&ecole.id)).await;
+    person(&db.store, VITRY, Role::Collectivite, Some(&vitry.id)).await;
     common::token_for(&db.store, MAIRIE, Role::Collectivite, Some(&fresnes.id)).await;
     let provider = crate::oidc::provider().await;
     let mut oidc = crate::oidc::config(&provider);

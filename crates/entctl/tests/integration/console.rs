@@ -5,10 +5,11 @@
 
 use crate::common;
 
-use common::{t0, TestApp, TestDb};
+use common::{admin, t0, TestApp, TestDb};
 use entcp::identity::password;
 use entcp::kernel::roles::Role;
 use entcp::registry::Org;
+use entcp::store::Store;
 
 pub(crate) const PASSWORD: &str = "cheval correct pile agrafe";
 
@@ -23,6 +24,28 @@ async fn academies(app: &TestApp) -> (Org, Org) {
     (a, b)
 }
 
+/// Gives the existing user `email` the console's [`PASSWORD`].
+pub(crate) async fn with_password(store: &Store, email: &str) {
+    let user = entcp::identity::get_user(store, email).await.unwrap().unwrap_or_else(|| panic!("no user {email}"));
+    password::set_password(store, &admin(), &user.id, PASSWORD, t0()).await.unwrap();
+}
+
+/// A user holding `role` at `org` (an organisation key) who signs in with [`PASSWORD`].
+pub(crate) async fn person(store: &Store, email: &str, role: Role, org: Option<&str>) {
+    common::token_for(store, email, role, org).await;
+    with_password(store, email).await;
+}
+
+/// `text` as tera writes it in a page (every character `escape_html` replaces).
+pub(crate) fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2F;")
+}
+
 /// An app over a synthetic annuaire with a DAN in each of two académies, both with [`PASSWORD`].
 pub(crate) async fn console(db: TestDb) -> (TestApp, Org, Org) {
     common::fixtures::synthetic_annuaire(&db.store, 400, 80, 7).await;
@@ -30,8 +53,7 @@ pub(crate) async fn console(db: TestDb) -> (TestApp, Org, Org) {
     let (a, b) = academies(&app).await;
     for (email, org) in [("dan.a@test.fr", &a), ("dan.b@test.fr", &b)] {
         app.add_user(email, Role::Dan, Some(&org.id)).await;
-        let user = entcp::identity::get_user(&app.store, email).await.unwrap().unwrap();
-        password::set_password(&app.store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+        with_password(&app.store, email).await;
     }
     (app, a, b)
 }

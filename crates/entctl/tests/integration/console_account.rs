@@ -3,7 +3,7 @@
 
 use crate::common::t0;
 use crate::common::{self, admin, TestApp, TestDb};
-use crate::console::{sign_in, PASSWORD};
+use crate::console::{sign_in, with_password};
 use crate::console_conventions::{fresnes, DAN, DIRECTEUR, MAIRIE, VITRY};
 use crate::console_groupements::{open_groupement, scene_app, MAIRIES};
 use crate::console_tickets::{app, follow, get, open_ticket, post_form, version_of, N1, OTHER_N1, USAGER};
@@ -282,12 +282,11 @@ async fn applications_awaiting_a_decision_are_listed_for_the_groupement_s_coordi
 const DPO: &str = "dpo@fresnes.fr";
 const OTHER_DPO: &str = "dpo@vitry.fr";
 
-/// People of `roles` (role, organisation key) who sign in with [`PASSWORD`].
+/// People of `roles` (role, organisation key) who sign in with [`crate::console::PASSWORD`].
 async fn people(app: &mut TestApp, roles: &[(&str, Role, &str)]) {
     for (email, role, org) in roles {
         app.add_user(email, *role, Some(org)).await;
-        let user = identity::get_user(&app.store, email).await.unwrap().unwrap();
-        identity::password::set_password(&app.store, &identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+        with_password(&app.store, email).await;
     }
 }
 

@@ -5,10 +5,9 @@
 //! provisioning through the pages, the governance gate's refusal shown as it is.
 
 use crate::common;
-use crate::console::{follow, get, key_of, post_form, sign_in, PASSWORD};
+use crate::console::{follow, get, key_of, post_form, sign_in, with_password};
 
-use common::{t0, TestApp, TestDb};
-use entcp::identity::password;
+use common::{TestApp, TestDb};
 use entcp::kernel::roles::Role;
 use serde_json::json;
 use sha2::Digest;
@@ -20,7 +19,7 @@ pub(crate) const VITRY: &str = "ent@vitry.fr";
 const ROOT: &str = "root@test.fr";
 
 /// The sample annuaire; the DAN of Créteil, the mairies of Fresnes and Vitry, the
-/// directeur of the école Robert Doisneau (Fresnes) and an admin, all with [`PASSWORD`].
+/// directeur of the école Robert Doisneau (Fresnes) and an admin, all with [`crate::console::PASSWORD`].
 pub(crate) async fn fresnes(db: TestDb) -> TestApp {
     common::import_sample(&db.store).await;
     let mut app = TestApp::builder(db).build().await;
@@ -33,8 +32,7 @@ pub(crate) async fn fresnes(db: TestDb) -> TestApp {
     ];
     for (email, role, org) in users {
         app.add_user(email, role, org).await;
-        let user = entcp::identity::get_user(&app.store, email).await.unwrap().unwrap();
-        password::set_password(&app.store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+        with_password(&app.store, email).await;
     }
     app
 }

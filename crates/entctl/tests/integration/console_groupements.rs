@@ -8,12 +8,11 @@
 //! (a forged address answers 404), and the library finds the shared document.
 
 use crate::common;
-use crate::console::{csrf_of, key_of, sign_in, PASSWORD};
+use crate::console::{self, key_of, person, sign_in};
 use crate::groupements::registry_counts;
 
 use common::fixtures::{luhn, new_org};
 use common::{t0, Resp, TestApp, TestDb};
-use entcp::identity::password;
 use entcp::kernel::roles::{OrgKind, Role};
 use entcp::registry::Org;
 use entcp::store::Store;
@@ -24,16 +23,10 @@ pub(crate) const MAIRIES: [&str; 3] = ["mairie.a@test.fr", "mairie.b@test.fr", "
 
 /// The sample annuaire with a head count on every école, the coordinator (a syndicat
 /// mixte without SIRET of record) and three communes having écoles, each person with
-/// [`PASSWORD`].
+/// [`console::PASSWORD`].
 pub(crate) struct Scene {
     pub(crate) coordinator: Org,
     pub(crate) communes: Vec<Org>,
-}
-
-async fn person(store: &Store, email: &str, role: Role, org: &Org) {
-    common::token_for(store, email, role, Some(&org.id)).await;
-    let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
-    password::set_password(store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
 }
 
 pub(crate) async fn scene(store: &Store) -> Scene {
@@ -49,7 +42,7 @@ pub(crate) async fn scene(store: &Store) -> Scene {
         Some("94"),
     )
     .await;
-    person(store, COORD, Role::Coordinateur, &coordinator).await;
+    person(store, COORD, Role::Coordinateur, Some(&coordinator.id)).await;
     let rows = sqlx::query(
         "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
          e.kind = 'etablissement' AND e.degree = '1D' AND e.commune_code = c.code) ORDER BY c.code LIMIT 3",
@@ -61,7 +54,7 @@ pub(crate) async fn scene(store: &Store) -> Scene {
     for (row, email) in rows.iter().zip(MAIRIES) {
         let code: String = row.get("code");
         let org = entcp::registry::resolve_org(store, &format!("commune:{code}")).await.unwrap();
-        person(store, email, Role::Collectivite, &org).await;
+        person(store, email, Role::Collectivite, Some(&org.id)).await;
         communes.push(org);
     }
     Scene { coordinator, communes }
@@ -139,16 +132,13 @@ fn readable(mut resp: Resp) -> Resp {
 }
 
 async fn get(app: &TestApp, session: &str, path: &str) -> Resp {
-    readable(app.get(path).header("cookie", session).send().await)
+    readable(console::get(app, session, path).await)
 }
 
 /// Posts a form with the CSRF token of `session`'s pages.
 async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, String)]) -> Resp {
-    let page = get(app, session, "/compte").await;
-    let mut pairs = vec![("_csrf", csrf_of(&page.text))];
-    pairs.extend(fields.iter().map(|(k, v)| (*k, v.clone())));
-    let body = serde_urlencoded::to_string(&pairs).unwrap();
-    readable(app.post(path).header("cookie", session).bytes("application/x-www-form-urlencoded", body).send().await)
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    readable(console::post_form(app, session, path, &fields).await)
 }
 
 fn owned(fields: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {

@@ -7,11 +7,10 @@
 //! version check (a stale form keeps what was typed).
 
 use crate::common;
-use crate::console::{sign_in, PASSWORD};
+use crate::console::{escaped, person, sign_in, with_password};
 use crate::console_tickets::{follow, get, post_form};
 
 use common::{t0, TestApp};
-use entcp::identity::password;
 use entcp::kernel::roles::{OrgKind, Role};
 use entcp::store::Store;
 
@@ -21,23 +20,17 @@ pub(crate) const DPO: &str = "dpd@fresnes.fr";
 pub(crate) const DPO_ACADEMIE: &str = "dpd@ac-creteil.fr";
 pub(crate) const DAN: &str = "dan@ac-creteil.fr";
 
-/// The DPO of Fresnes, and [`PASSWORD`] for the three people of the screens.
+/// The DPO of Fresnes, and [`crate::console::PASSWORD`] for the three people of the screens.
 pub(crate) async fn people(store: &Store) {
-    common::token_for(store, DPO, Role::Dpo, Some("commune:94034")).await;
-    for email in [DPO, DPO_ACADEMIE, DAN] {
-        let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
-        password::set_password(store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+    person(store, DPO, Role::Dpo, Some("commune:94034")).await;
+    for email in [DPO_ACADEMIE, DAN] {
+        with_password(store, email).await;
     }
 }
 
 /// The address of `key`'s register.
 pub(crate) async fn register_of(store: &Store, key: &str) -> String {
     format!("/rgpd/{}", entcp::registry::resolve_org(store, key).await.unwrap().id)
-}
-
-/// `text` as tera writes it in an attribute.
-fn escaped(text: &str) -> String {
-    text.replace('&', "&amp;").replace('/', "&#x2F;")
 }
 
 /// The first `href` of `html` starting with `prefix`, unescaped.

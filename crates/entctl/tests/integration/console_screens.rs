@@ -4,7 +4,7 @@
 //! membership checked on both organisations, and the role rules of a DAN.
 
 use crate::common;
-use crate::console::{console, csrf_of, sign_in, PASSWORD};
+use crate::console::{self, console, csrf_of, escaped, sign_in, PASSWORD};
 
 use common::{admin, t0, TestApp, TestDb};
 use entcp::kernel::roles::OrgKind;
@@ -12,15 +12,11 @@ use entcp::registry::Org;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
-/// Posts `fields` (and the CSRF token of `page_path`) to `path` as the session `cookie`.
+/// Posts `fields` to `path` as the session `cookie`, from the page `page_path` (which must show).
 async fn post_form(app: &TestApp, cookie: &str, page_path: &str, path: &str, fields: &[(&str, &str)]) -> common::Resp {
-    let page = app.get(page_path).header("cookie", cookie).send().await;
+    let page = console::get(app, cookie, page_path).await;
     assert_eq!(page.status, 200, "{page_path}: {}", page.text);
-    let csrf = csrf_of(&page.text);
-    let mut all = vec![("_csrf", csrf.as_str())];
-    all.extend_from_slice(fields);
-    let body = serde_urlencoded::to_string(&all).unwrap();
-    app.post(path).header("cookie", cookie).bytes(FORM, body).send().await
+    console::post_form(app, cookie, path, fields).await
 }
 
 /// The first organisation of `kind` in académie `academie` (by code).
@@ -40,16 +36,6 @@ async fn names_in(app: &TestApp, academie: &Org, desc: bool) -> Vec<String> {
     let order = if desc { "DESC" } else { "ASC" };
     let sql = format!("SELECT name FROM orgs WHERE academie_code = $1 ORDER BY sort_name {order}, id {order}");
     sqlx::query_scalar(&sql).bind(&academie.code).fetch_all(app.store.pool()).await.unwrap()
-}
-
-/// `text` as the templates escape it.
-fn escaped(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#x27;")
-        .replace('/', "&#x2F;")
 }
 
 /// Rows of `sql` whose `$1` is `id`.

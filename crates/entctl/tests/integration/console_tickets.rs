@@ -7,12 +7,11 @@
 //! of it (a forged address answers 404 like a missing one).
 
 use crate::common;
-use crate::console::{csrf_of, key_of, sign_in, PASSWORD};
+use crate::console::{csrf_of, key_of, person, sign_in};
 pub(crate) use crate::console::{follow, get, post_form};
 
 use common::{admin, t0, Resp, TestApp, TestDb};
 use entcp::config::Config;
-use entcp::identity::password;
 use entcp::kernel::roles::{OrgKind, Role};
 use entcp::store::Store;
 use serde_json::json;
@@ -29,7 +28,7 @@ pub(crate) const TENANT: &str = "doisneau-fresnes";
 /// The sample annuaire; an ENT for the école Robert Doisneau whose vendor is an
 /// éditeur, its support contract naming the commune of Fresnes as N1 (the académie of
 /// Créteil is N2, the vendor N3); an usager of the école, the N1 of Fresnes and of
-/// Vitry, the N2 of the académie and the N3 of the vendor, all with [`PASSWORD`].
+/// Vitry, the N2 of the académie and the N3 of the vendor, all with [`crate::console::PASSWORD`].
 pub(crate) async fn desk(store: &Store) {
     common::import_sample(store).await;
     let vendor = common::fixtures::new_org(
@@ -65,9 +64,7 @@ pub(crate) async fn desk(store: &Store) {
         (N3, Role::SupportN3, vendor.id.clone()),
     ];
     for (email, role, org) in people {
-        common::token_for(store, email, role, Some(&org)).await;
-        let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
-        password::set_password(store, &entcp::identity::Actor::cli(), &user.id, PASSWORD, t0()).await.unwrap();
+        person(store, email, role, Some(&org)).await;
     }
 }
 

@@ -5,7 +5,7 @@
 use super::conventions::{CONVENTION_READERS, CONVENTION_SIGNERS, CONVENTION_WRITERS};
 use super::support_desk::{SUPPORT_CREATORS, SUPPORT_READERS};
 use super::*;
-use crate::console::{csrf_of, sign_in, PASSWORD};
+use crate::console::{csrf_of, sign_in, with_password};
 
 /// Who may open a page: `None` for a public one; otherwise the roles allowed (the rest get 403).
 pub(super) type Page = (&'static str, &'static str, Option<&'static [Role]>);
@@ -246,8 +246,7 @@ async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_s
     let world = world(&db).await;
     let targets = targets(&world).await;
     for role in Role::ALL {
-        let user = identity::get_user(&world.store, &format!("{}@test.fr", role.as_str())).await.unwrap().unwrap();
-        identity::password::set_password(&world.store, &admin(), &user.id, PASSWORD, t0()).await.unwrap();
+        with_password(&world.store, &format!("{}@test.fr", role.as_str())).await;
     }
     let form = "application/x-www-form-urlencoded";
     let mut failures = Vec::new();
