@@ -7,7 +7,7 @@
 //! chain, which its other clients see too: it is removed from a contract's page only when
 //! it was declared from that contract, or by whoever keeps the processor's registers.
 
-use super::{base, shell, target};
+use super::{base, controls, shell, target};
 use crate::forms::{stale_version, Fields, On, Reply};
 use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
@@ -236,28 +236,24 @@ async fn contract_page(
     };
     let list = format!("{}/contrats", base(org));
     let path = format!("{list}/{}", c.id);
-    let own_error = |name: &str| if part == Part::Contract { refusal.message(name) } else { None };
-    let inputs: Vec<Value> =
-        [("title", "Intitulé", "text"), ("starts_on", "Début", "date"), ("ends_on", "Fin", "date")]
-            .iter()
-            .map(|(name, label, kind)| {
-                json!({ "name": name, "label": label, "kind": kind, "id": control(name), "value": fields.get(name),
-                    "error": own_error(name) })
-            })
-            .collect();
+    let inputs = controls(
+        &[("title", "Intitulé", "text"), ("starts_on", "Début", "date"), ("ends_on", "Fin", "date")],
+        control,
+        fields,
+        (part == Part::Contract).then_some(&refusal),
+    );
     let sub_error = |name: &str| if part == Part::SubProcessors { refusal.message(name) } else { None };
-    let sub_inputs: Vec<Value> = [
-        ("reference", "Référence du contrat de sous-traitance ultérieure", "text"),
-        ("title", "Intitulé", "text"),
-        ("starts_on", "Début", "date"),
-        ("ends_on", "Fin", "date"),
-    ]
-    .iter()
-    .map(|(name, label, kind)| {
-        json!({ "name": name, "label": label, "kind": kind, "id": sub_control(name), "value": sub_fields.get(name),
-            "error": sub_error(name) })
-    })
-    .collect();
+    let sub_inputs = controls(
+        &[
+            ("reference", "Référence du contrat de sous-traitance ultérieure", "text"),
+            ("title", "Intitulé", "text"),
+            ("starts_on", "Début", "date"),
+            ("ends_on", "Fin", "date"),
+        ],
+        sub_control,
+        sub_fields,
+        (part == Part::SubProcessors).then_some(&refusal),
+    );
     let processor_error = ["processor_org_id", "client_org_id", "parent_processor_org_id"]
         .iter()
         .find_map(|field| sub_error(field))

@@ -3,7 +3,7 @@
 //! month), each a table (the domain's own columns) with its due date highlighted when
 //! close or passed, and a form recording a new entry through the domain.
 
-use super::{base, shell, target};
+use super::{base, controls, shell, target};
 use crate::forms::{french_moment, stale_version, Fields, On, Reply};
 use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
@@ -135,7 +135,7 @@ fn request_view(r: &DataRequest, row: Vec<String>, now: DateTime<Utc>) -> Value 
 async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
     let now = on.state.clock.now();
-    let (header, rows, texts, controls) = match log {
+    let (header, rows, texts, spec) = match log {
         domain::Log::Breaches => {
             let list = breaches::list(&on.state, org).await?;
             let rows = breaches::rows(&list).into_iter().zip(&list).map(|(row, b)| breach_view(b, row, now)).collect();
@@ -160,10 +160,7 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
         "rows": rows,
         "texts": texts,
         "kinds": KINDS.iter().filter(|_| log == domain::Log::Requests).map(|(v, l)| json!({ "value": v, "label": l })).collect::<Vec<_>>(),
-        "inputs": controls.iter().map(|(name, label, kind)| json!({
-            "name": name, "label": label, "kind": kind, "id": log_control(name), "value": fields.get(name),
-            "error": refusal.message(name),
-        })).collect::<Vec<_>>(),
+        "inputs": controls(spec, log_control, fields, Some(&refusal)),
         "kind": { "value": fields.get("kind"), "error": refusal.message("kind") },
         "extended": fields.get("extended") == "oui",
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
@@ -452,9 +449,9 @@ async fn entry_page(
     let Reply { fields, refusal, status } = reply;
     let found = entry(on, org, log, id).await?;
     let texts = texts_of(log);
-    let controls: Vec<&(&str, &str, &str)> = match log {
-        domain::Log::Breaches => BREACH_FIELDS.iter().chain(BREACH_FOLLOW_UP).collect(),
-        domain::Log::Requests => REQUEST_FOLLOW_UP.iter().collect(),
+    let spec: Vec<(&str, &str, &str)> = match log {
+        domain::Log::Breaches => BREACH_FIELDS.iter().chain(BREACH_FOLLOW_UP).copied().collect(),
+        domain::Log::Requests => REQUEST_FOLLOW_UP.to_vec(),
     };
     let options = |name: &str| -> &'static [(&'static str, &'static str)] {
         match name {
@@ -463,6 +460,12 @@ async fn entry_page(
             _ => KINDS,
         }
     };
+    let mut inputs = controls(&spec, log_control, fields, Some(&refusal));
+    for (input, (name, _, kind)) in inputs.iter_mut().zip(&spec) {
+        if *kind == "select" {
+            input["options"] = options(name).iter().map(|(v, l)| json!({ "value": v, "label": l })).collect();
+        }
+    }
     let list = format!("{}/{}", base(org), texts.slug);
     let path = format!("{list}/{id}");
     let values = json!({
@@ -473,15 +476,7 @@ async fn entry_page(
         "deadline": found.deadline,
         "urgency": found.urgency,
         "version": fields.get("version"),
-        "inputs": controls.iter().map(|(name, label, kind)| json!({
-            "name": name, "label": label, "kind": kind, "id": log_control(name), "value": fields.get(name),
-            "options": if *kind == "select" {
-                options(name).iter().map(|(v, l)| json!({ "value": v, "label": l })).collect::<Vec<_>>()
-            } else {
-                Vec::new()
-            },
-            "error": refusal.message(name),
-        })).collect::<Vec<_>>(),
+        "inputs": inputs,
         "requests": log == domain::Log::Requests,
         "extended": fields.get("extended") == "oui",
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),

@@ -14,7 +14,7 @@ mod logs;
 
 pub(crate) use logs::{BREACH_CLOSE_HOURS, REQUEST_CLOSE_DAYS};
 
-use crate::forms::{french_moment, Fields, On, Reply};
+use crate::forms::{french_moment, Fields, On, Refusal, Reply};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
 use axum::extract::{Path, Query};
@@ -93,6 +93,23 @@ async fn target(state: &RgpdState, actor: &Actor, key: &str, action: &Action) ->
 /// The register's address of `org`.
 fn base(org: &Org) -> String {
     format!("/rgpd/{}", org.id)
+}
+
+/// The controls of a form, each field (name, label, kind: an input type, or `long` for a
+/// textarea) as the template's `form::control` shows it: its control's id (`id_of`), the
+/// value shown and, when the refusal is this form's, its message.
+fn controls(
+    spec: &[(&str, &str, &str)],
+    id_of: fn(&str) -> String,
+    shown: &Fields,
+    refusal: Option<&Refusal>,
+) -> Vec<Value> {
+    spec.iter()
+        .map(|(name, label, kind)| {
+            json!({ "name": name, "label": label, "kind": kind, "id": id_of(name), "value": shown.get(name),
+                    "error": refusal.and_then(|r| r.message(name)) })
+        })
+        .collect()
 }
 
 fn shell(on: &On<RgpdState>, org: &Org, trail: &[(&str, &str)]) -> Shell {
@@ -351,18 +368,18 @@ async fn diff(on: On<RgpdState>, Path(key): Path<String>, Query(query): Query<Fi
 // --- the RGPD contacts -------------------------------------------------------------------
 
 /// The contact fields of the profile: name in the domain, label.
-const PROFILE_FIELDS: &[(&str, &str)] = &[
-    ("head_name", "Responsable de traitement (nom)"),
-    ("head_title", "Qualité du responsable"),
-    ("address", "Adresse postale"),
-    ("phone", "Téléphone"),
-    ("email", "Courriel"),
-    ("dpo_name", "Délégué à la protection des données (nom)"),
-    ("dpo_email", "Courriel du délégué"),
-    ("dpo_phone", "Téléphone du délégué"),
-    ("dpo_address", "Adresse du délégué"),
-    ("representative", "Représentant (article 27)"),
-    ("security_measures", "Mesures de sécurité propres à l'organisation"),
+const PROFILE_FIELDS: &[(&str, &str, &str)] = &[
+    ("head_name", "Responsable de traitement (nom)", "text"),
+    ("head_title", "Qualité du responsable", "text"),
+    ("address", "Adresse postale", "long"),
+    ("phone", "Téléphone", "text"),
+    ("email", "Courriel", "text"),
+    ("dpo_name", "Délégué à la protection des données (nom)", "text"),
+    ("dpo_email", "Courriel du délégué", "text"),
+    ("dpo_phone", "Téléphone du délégué", "text"),
+    ("dpo_address", "Adresse du délégué", "long"),
+    ("representative", "Représentant (article 27)", "text"),
+    ("security_measures", "Mesures de sécurité propres à l'organisation", "long"),
 ];
 
 fn profile_of(fields: &Fields) -> Profile {
@@ -386,7 +403,7 @@ fn profile_fields(profile: &Profile, version: i64) -> Fields {
     let value = serde_json::to_value(profile).unwrap_or_default();
     let mut pairs: Vec<(String, String)> = PROFILE_FIELDS
         .iter()
-        .map(|(name, _)| (name.to_string(), value[name].as_str().unwrap_or_default().to_string()))
+        .map(|(name, _, _)| (name.to_string(), value[name].as_str().unwrap_or_default().to_string()))
         .collect();
     pairs.push(("version".into(), version.to_string()));
     Fields(pairs)
@@ -398,14 +415,7 @@ fn profile_control(field: &str) -> String {
 
 async fn profile_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
-    let inputs: Vec<Value> = PROFILE_FIELDS
-        .iter()
-        .map(|(name, label)| {
-            json!({ "name": name, "label": label, "id": profile_control(name), "value": fields.get(name),
-                    "long": name.ends_with("address") || *name == "security_measures",
-                    "error": refusal.message(name) })
-        })
-        .collect();
+    let inputs = controls(PROFILE_FIELDS, profile_control, fields, Some(&refusal));
     let path = format!("{}/profil", base(org));
     let values = json!({
         "title": format!("Coordonnées RGPD — {}", org.name),
