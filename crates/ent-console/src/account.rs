@@ -16,6 +16,11 @@ use ent_platform::identity::sessions::{self, Timeouts};
 use ent_platform::identity::{self, authz, password};
 use serde::Deserialize;
 
+/// The account page again with the refusal `text` (422).
+async fn refused(state: &ConsoleState, signed: &Signed, text: String) -> Result<Response, PageError> {
+    render(state, signed, StatusCode::UNPROCESSABLE_ENTITY, Some(Notice::error(text)), None).await
+}
+
 async fn render(
     state: &ConsoleState,
     signed: &Signed,
@@ -102,14 +107,12 @@ pub async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
-    let refused =
-        |text: String| render(&state, &signed, StatusCode::UNPROCESSABLE_ENTITY, Some(Notice::error(text)), None);
     if password::check_password(&state.store, &session.email, &form.current).await?.as_deref() != Some(&session.user_id)
     {
-        return refused("Le mot de passe actuel est incorrect.".into()).await;
+        return refused(&state, &signed, "Le mot de passe actuel est incorrect.".into()).await;
     }
     if form.password != form.confirmation {
-        return refused("Les deux mots de passe diffèrent.".into()).await;
+        return refused(&state, &signed, "Les deux mots de passe diffèrent.".into()).await;
     }
     match password::set_password(&state.store, &session.actor, &session.user_id, &form.password, state.clock.now())
         .await
@@ -120,7 +123,7 @@ pub async fn change_password(
             Ok(response)
         }
         Err(problem) if problem.kind == ProblemKind::Validation => {
-            refused(format!("Mot de passe refusé : {}.", field_message(&problem))).await
+            refused(&state, &signed, format!("Mot de passe refusé : {}.", field_message(&problem))).await
         }
         Err(problem) => Err(problem.into()),
     }
@@ -184,11 +187,9 @@ pub async fn create_token(
     Form(form): Form<TokenForm>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
-    let refused =
-        |text: String| render(&state, &signed, StatusCode::UNPROCESSABLE_ENTITY, Some(Notice::error(text)), None);
     let expires_at = match expiry_of(&form.expires) {
         Ok(at) => at,
-        Err(text) => return refused(text).await,
+        Err(text) => return refused(&state, &signed, text).await,
     };
     let now = state.clock.now();
     match identity::create_token(&state.store, &session.actor, &session.user_id, &form.name, expires_at, now).await {
@@ -197,7 +198,7 @@ pub async fn create_token(
             render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), Some(&created.token)).await
         }
         Err(problem) if problem.kind == ProblemKind::Validation => {
-            refused(format!("Jeton refusé : {}.", field_message(&problem))).await
+            refused(&state, &signed, format!("Jeton refusé : {}.", field_message(&problem))).await
         }
         Err(problem) => Err(problem.into()),
     }
