@@ -77,7 +77,7 @@ pub trait Audited {
 pub struct Target<'a> {
     pub kind: &'static str,
     pub id: &'a str,
-    scope_org_id: Option<&'a str>,
+    pub scope_org_id: Option<&'a str>,
 }
 
 impl<'a> Target<'a> {
@@ -148,14 +148,14 @@ impl<'a> Change<'a> {
 pub struct AuditRecord {
     pub seq: i64,
     pub at: String,
-    actor: String,
-    action: String,
-    target_kind: String,
-    target_id: String,
+    pub actor: String,
+    pub action: String,
+    pub target_kind: String,
+    pub target_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    scope_org_id: Option<String>,
+    pub scope_org_id: Option<String>,
     #[sqlx(try_from = "JsonText")]
-    summary: serde_json::Value,
+    pub summary: serde_json::Value,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -293,9 +293,9 @@ pub async fn verify(store: &Store) -> Result<Verification, Problem> {
 /// Filters of `GET /audit`.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 pub struct AuditFilter {
-    target_kind: Option<String>,
-    target_id: Option<String>,
-    actor: Option<String>,
+    pub target_kind: Option<String>,
+    pub target_id: Option<String>,
+    pub actor: Option<String>,
     /// From this time (RFC 3339, inclusive).
     pub from: Option<String>,
     /// Until this time (RFC 3339, exclusive).
