@@ -13,6 +13,7 @@ use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Store, Tx};
 use ent_ops::notify::Notice;
+use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use serde_json::{json, Value};
 
@@ -98,15 +99,18 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
             .bind(&conv.id)
             .execute(&mut *tx)
             .await?;
-            let change = ent_platform::audit::Change {
-                actor: "system:conventions-daily",
-                action: "conventions.expire",
-                target_kind: "convention",
-                target_id: &conv.id,
-                scope_org_id: None,
-                summary: json!({ "end_date": conv.end_date }),
-            };
-            ent_platform::audit::append(&mut tx, store.backend(), change, now).await?;
+            let target = Target::new("convention", &conv.id, None);
+            let summary = json!({ "end_date": conv.end_date });
+            audit::record(
+                &mut tx,
+                store.backend(),
+                "system:conventions-daily",
+                "conventions.expire",
+                &target,
+                summary,
+                now,
+            )
+            .await?;
             notify(&mut tx, &recipients, &conv, "expired", json!({}), now).await?;
             report.expired += 1;
         } else {

@@ -12,7 +12,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{expect_same_version, expect_version};
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
 use ent_kernel::validate::parse_date;
-use ent_platform::audit::{self, Change, Target};
+use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{forbidden, in_org_scope};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org;
@@ -1093,15 +1093,8 @@ pub(crate) async fn mark_signed(
         .execute(&mut **tx)
         .await?;
     set_status(tx, id, Status::Signed, now).await?;
-    let change = Change {
-        actor: actor_name,
-        action: "conventions.signed",
-        target_kind: "convention",
-        target_id: id,
-        scope_org_id: None,
-        summary: json!({}),
-    };
-    audit::append(tx, backend, change, now).await?;
+    let target = Target::new("convention", id, None);
+    audit::record(tx, backend, actor_name, "conventions.signed", &target, json!({}), now).await?;
     Ok(())
 }
 
@@ -1337,15 +1330,9 @@ pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Proble
     if let Some(replaced) = &conv.supersedes_id {
         end_superseded(&mut tx, store.backend(), actor_name, replaced, &conv, now).await?;
     }
-    let change = Change {
-        actor: actor_name,
-        action: "conventions.activate",
-        target_kind: "convention",
-        target_id: &conv.id,
-        scope_org_id: None,
-        summary: json!({ "replaces": conv.amends_id }),
-    };
-    audit::append(&mut tx, store.backend(), change, now).await?;
+    let target = Target::new("convention", &conv.id, None);
+    let summary = json!({ "replaces": conv.amends_id });
+    audit::record(&mut tx, store.backend(), actor_name, "conventions.activate", &target, summary, now).await?;
     let recipients = party_signers(&mut tx, model, &conv).await?;
     super::jobs::notify(&mut tx, &recipients, &conv, "active", json!({}), now).await?;
     tx.commit().await?;
@@ -1374,15 +1361,9 @@ async fn end_superseded(
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() > 0 {
-        let change = Change {
-            actor: actor_name,
-            action: "conventions.terminate",
-            target_kind: "convention",
-            target_id: replaced,
-            scope_org_id: None,
-            summary: json!({ "reason": reason, "effective": by.start_date, "superseded_by": by.reference }),
-        };
-        audit::append(tx, backend, change, now).await?;
+        let target = Target::new("convention", replaced, None);
+        let summary = json!({ "reason": reason, "effective": by.start_date, "superseded_by": by.reference });
+        audit::record(tx, backend, actor_name, "conventions.terminate", &target, summary, now).await?;
     }
     Ok(())
 }

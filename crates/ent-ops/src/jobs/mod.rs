@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use chrono_tz::Tz;
 use ent_kernel::config::{JobSetting, JobsConfig};
 use ent_kernel::store::{new_id, timestamp, Store};
+use ent_platform::audit::{self, Target};
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
@@ -248,15 +249,9 @@ pub async fn insert_manual_run(
     .bind(&run.outcome)
     .execute(&mut *tx)
     .await?;
-    let change = ent_platform::audit::Change {
-        actor: &actor.name,
-        action: "jobs.run",
-        target_kind: "job",
-        target_id: &run.job,
-        scope_org_id: None,
-        summary: serde_json::json!({ "run": run.id }),
-    };
-    ent_platform::audit::append(&mut tx, store.backend(), change, now).await?;
+    let target = Target::new("job", &run.job, None);
+    let summary = serde_json::json!({ "run": run.id });
+    audit::record(&mut tx, store.backend(), actor, "jobs.run", &target, summary, now).await?;
     tx.commit().await?;
     Ok(())
 }

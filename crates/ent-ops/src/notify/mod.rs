@@ -21,6 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use ent_kernel::config::Config;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
+use ent_platform::audit::{self, Target};
 use mailer::Mailer;
 use serde::Serialize;
 use sqlx::FromRow;
@@ -451,15 +452,8 @@ pub async fn retry(
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 1 {
-        let change = ent_platform::audit::Change {
-            actor: &actor.name,
-            action: "outbox.retry",
-            target_kind: "outbox",
-            target_id: id,
-            scope_org_id: None,
-            summary: serde_json::json!({}),
-        };
-        ent_platform::audit::append(&mut tx, store.backend(), change, now).await?;
+        let target = Target::new("outbox", id, None);
+        audit::record(&mut tx, store.backend(), actor, "outbox.retry", &target, serde_json::json!({}), now).await?;
     }
     tx.commit().await?;
     let message = get_message(store, id).await?;

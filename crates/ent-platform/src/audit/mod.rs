@@ -1,6 +1,10 @@
 //! Append-only audit chain: every state change writes a record in the same
 //! transaction; each record carries the previous record's hash and its own,
 //! SHA-256 over a canonical encoding, so any edited or deleted row is detected.
+//!
+//! One way in: [`record`] (or [`record_in_copy`] inside a PostgreSQL bulk load) with
+//! an [`AuditActor`] (an [`Actor`] or an actor name such as `system:<job>`), an action,
+//! and an [`Audited`] target (an entity, or a [`Target`] named by its parts).
 
 pub mod routes;
 pub mod state;
@@ -8,7 +12,7 @@ pub mod state;
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::store::{timestamp, Backend, CopyTx, JsonText, Store, Tx};
+use ent_kernel::store::{timestamp, Backend, CopyTx, JsonText, Store};
 use ent_kernel::store::{Condition, Page};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -18,17 +22,47 @@ pub use state::AuditState;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// A change to record.
-pub struct Change<'a> {
+/// A change to record (built only by [`record`] and [`record_in_copy`]).
+struct Change<'a> {
     /// Who: `user:<email>`, `cli:<login>` or `system:<job>`.
-    pub actor: &'a str,
+    actor: &'a str,
     /// What: `orgs.create`, `users.update`, `imports.annuaire`, ...
-    pub action: &'a str,
-    pub target_kind: &'a str,
-    pub target_id: &'a str,
+    action: &'a str,
+    target_kind: &'a str,
+    target_id: &'a str,
     /// The organisation the change concerns, for scoped reading of the log.
-    pub scope_org_id: Option<&'a str>,
-    pub summary: serde_json::Value,
+    scope_org_id: Option<&'a str>,
+    summary: serde_json::Value,
+}
+
+/// Who the audit log names for a change: an [`Actor`] (its `name`), or the name itself
+/// where no actor is at hand (`system:<job>`, `anonymous`, `cli:<login>`).
+pub trait AuditActor {
+    fn audit_name(&self) -> &str;
+}
+
+impl AuditActor for Actor {
+    fn audit_name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl AuditActor for str {
+    fn audit_name(&self) -> &str {
+        self
+    }
+}
+
+impl AuditActor for String {
+    fn audit_name(&self) -> &str {
+        self
+    }
+}
+
+impl<T: AuditActor + ?Sized> AuditActor for &T {
+    fn audit_name(&self) -> &str {
+        (**self).audit_name()
+    }
 }
 
 /// What the audit log records changes to: a kind of entity, its id, and the
@@ -65,25 +99,49 @@ impl Audited for Target<'_> {
 }
 
 /// Records `action` by `actor` on `entity` in the transaction's audit chain.
+/// `tx` is a connection inside a transaction (a [`Tx`](ent_kernel::store::Tx), or one a bulk load holds).
 pub async fn record(
-    tx: &mut Tx,
+    tx: &mut sqlx::AnyConnection,
     backend: Backend,
-    actor: &Actor,
+    actor: &(impl AuditActor + ?Sized),
     action: &str,
     entity: &impl Audited,
     summary: serde_json::Value,
     at: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let change = Change {
-        actor: &actor.name,
-        action,
-        target_kind: entity.target_kind(),
-        target_id: entity.target_id(),
-        scope_org_id: entity.scope_org_id(),
-        summary,
-    };
-    append(tx, backend, change, at).await?;
+    append(tx, backend, Change::new(actor, action, entity, summary), at).await?;
     Ok(())
+}
+
+/// [`record`] inside a native PostgreSQL transaction (a bulk load by `COPY`).
+pub async fn record_in_copy(
+    tx: &mut CopyTx,
+    actor: &(impl AuditActor + ?Sized),
+    action: &str,
+    entity: &impl Audited,
+    summary: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<(), Problem> {
+    append_in_copy(tx, Change::new(actor, action, entity, summary), at).await?;
+    Ok(())
+}
+
+impl<'a> Change<'a> {
+    fn new(
+        actor: &'a (impl AuditActor + ?Sized),
+        action: &'a str,
+        entity: &'a impl Audited,
+        summary: serde_json::Value,
+    ) -> Self {
+        Change {
+            actor: actor.audit_name(),
+            action,
+            target_kind: entity.target_kind(),
+            target_id: entity.target_id(),
+            scope_org_id: entity.scope_org_id(),
+            summary,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, sqlx::FromRow)]
@@ -125,8 +183,8 @@ fn record_hash(seq: i64, at: &str, c: &Change<'_>, summary: &str, prev_hash: &st
 }
 
 /// Appends a record inside the caller's transaction and returns its sequence.
-/// `tx` is a connection inside a transaction (a [`Tx`], or one a bulk load holds).
-pub async fn append(
+/// `tx` is a connection inside a transaction (a [`Tx`](ent_kernel::store::Tx), or one a bulk load holds).
+async fn append(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
     change: Change<'_>,
@@ -138,7 +196,7 @@ pub async fn append(
 }
 
 /// [`append`] inside a native PostgreSQL transaction (a bulk load by `COPY`).
-pub async fn append_in_copy(tx: &mut CopyTx, change: Change<'_>, at: DateTime<Utc>) -> Result<i64, Problem> {
+async fn append_in_copy(tx: &mut CopyTx, change: Change<'_>, at: DateTime<Utc>) -> Result<i64, Problem> {
     ent_kernel::store::serialise_copy(tx, ent_kernel::store::SerialLock::AuditLog).await?;
     append_on::<sqlx::Postgres>(tx, change, at).await
 }

@@ -34,7 +34,7 @@
 //! the provider has one (ProConnect puts the e-mail and `siret` there, in a signed JWT).
 
 use super::{bindings_of, create_user, Actor, NewUser, User};
-use crate::audit::{self, Change, Target};
+use crate::audit::{self, Target};
 use chrono::{DateTime, Utc};
 use ent_kernel::config::OidcConfig;
 use ent_kernel::error::{Problem, ProblemKind};
@@ -317,17 +317,11 @@ impl Oidc {
     async fn audit_refusal(&self, store: &Store, refusal: &Refusal, now: DateTime<Utc>) {
         let (subject, email) = refusal.who.clone().unwrap_or_default();
         let actor = if subject.is_empty() { "oidc:inconnu".to_string() } else { format!("oidc:{subject}") };
-        let change = Change {
-            actor: &actor,
-            action: "oidc.refused",
-            target_kind: "email",
-            target_id: if email.is_empty() { "-" } else { &email },
-            scope_org_id: None,
-            summary: serde_json::json!({ "issuer": self.config.issuer, "reason": refusal.reason }),
-        };
+        let target = Target::new("email", if email.is_empty() { "-" } else { &email }, None);
+        let summary = serde_json::json!({ "issuer": self.config.issuer, "reason": refusal.reason });
         let written = async {
             let mut tx = store.begin_write().await?;
-            audit::append(&mut tx, store.backend(), change, now).await?;
+            audit::record(&mut tx, store.backend(), &actor, "oidc.refused", &target, summary, now).await?;
             tx.commit().await?;
             Ok::<_, Problem>(())
         };

@@ -4,7 +4,7 @@
 //! `absolute` after sign-in, at sign-out, or when revoked (password change, user page).
 
 use super::{bindings_of, hash_token, Actor};
-use crate::audit::{self, Change};
+use crate::audit::{self, Target};
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Store, Tx};
@@ -103,17 +103,10 @@ pub struct Event<'a> {
     pub summary: serde_json::Value,
 }
 
-/// Appends `event` to the audit chain in `tx`.
+/// Appends `event` to the audit chain in `tx`, about the user (no organisation scope).
 pub async fn record(tx: &mut Tx, store: &Store, event: Event<'_>, now: DateTime<Utc>) -> Result<(), Problem> {
-    let change = Change {
-        actor: event.actor,
-        action: event.action,
-        target_kind: "user",
-        target_id: event.user_id,
-        scope_org_id: None,
-        summary: event.summary,
-    };
-    audit::append(tx, store.backend(), change, now).await.map(|_| ())
+    let target = Target::new("user", event.user_id, None);
+    audit::record(tx, store.backend(), event.actor, event.action, &target, event.summary, now).await
 }
 
 /// What a session lookup reads.

@@ -963,18 +963,11 @@ impl<'a> BatchWriter<'a> {
             && place_stays(OrgKind::Dsden, &etab.departement_code)
     }
 
-    /// One audit record per batch that wrote, naming what it wrote.
-    fn audit_change<'c>(&'c self, target: &'c Target<'c>, written: &[&Staged]) -> audit::Change<'c> {
+    /// The summary of a batch's audit record (one per batch that wrote), naming what it wrote.
+    fn audit_summary(written: &[&Staged]) -> serde_json::Value {
         let codes: Vec<String> =
             written.iter().map(|s| format!("{}:{}", s.record.kind().as_str(), s.record.code)).collect();
-        audit::Change {
-            actor: &self.actor.name,
-            action: "imports.annuaire",
-            target_kind: target.kind,
-            target_id: target.id,
-            scope_org_id: None,
-            summary: serde_json::json!({ "written": codes.len(), "orgs": codes }),
-        }
+        serde_json::json!({ "written": codes.len(), "orgs": codes })
     }
 
     /// Writes one batch in one transaction, only the rows whose hash changed. In a first
@@ -1010,7 +1003,9 @@ impl<'a> BatchWriter<'a> {
         }
         if !plan.to_write.is_empty() {
             let target = Target::new("import", &self.run_id, None);
-            audit::append(&mut tx, self.store.backend(), self.audit_change(&target, &plan.to_write), self.at).await?;
+            let summary = Self::audit_summary(&plan.to_write);
+            audit::record(&mut tx, self.store.backend(), self.actor, "imports.annuaire", &target, summary, self.at)
+                .await?;
         }
         if self.dry_run {
             tx.rollback().await?;
@@ -1035,7 +1030,8 @@ impl<'a> BatchWriter<'a> {
                 written => written?,
             };
             if !plan.to_write.is_empty() {
-                audit::append_in_copy(&mut tx, self.audit_change(&target, &plan.to_write), self.at).await?;
+                let summary = Self::audit_summary(&plan.to_write);
+                audit::record_in_copy(&mut tx, self.actor, "imports.annuaire", &target, summary, self.at).await?;
             }
             tx.commit().await?;
             return Ok(Some(plan.counts));
@@ -1050,7 +1046,9 @@ impl<'a> BatchWriter<'a> {
             written => written?,
         };
         if !plan.to_write.is_empty() {
-            audit::append(&mut tx, self.store.backend(), self.audit_change(&target, &plan.to_write), self.at).await?;
+            let summary = Self::audit_summary(&plan.to_write);
+            audit::record(&mut tx, self.store.backend(), self.actor, "imports.annuaire", &target, summary, self.at)
+                .await?;
         }
         tx.commit().await?;
         Ok(Some(plan.counts))

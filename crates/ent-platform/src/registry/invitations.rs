@@ -5,7 +5,7 @@
 use super::manage::{check_member, write_member, Membership};
 use super::queries::get_org;
 use super::{Org, OrgRef};
-use crate::audit::{self, Change};
+use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{conflict_unless, Problem};
@@ -84,23 +84,6 @@ pub async fn list_for(store: &Store, org: &Org) -> Result<Vec<Invitation>, Probl
     Ok(out)
 }
 
-fn change<'a>(
-    actor: &'a Actor,
-    action: &'a str,
-    id: &'a str,
-    scope: &'a str,
-    summary: serde_json::Value,
-) -> Change<'a> {
-    Change {
-        actor: &actor.name,
-        action,
-        target_kind: "membership_invitation",
-        target_id: id,
-        scope_org_id: Some(scope),
-        summary,
-    }
-}
-
 /// The group invites the commune to the `proposed` membership; a pending invitation
 /// for the same pair is replaced.
 pub async fn invite(
@@ -132,13 +115,9 @@ pub async fn invite(
     .await?;
     let summary = serde_json::json!({ "group": group.code, "commune": commune.code, "ent_delegated": ent_delegated });
     for scope in [&group.id, &commune.id] {
-        audit::append(
-            &mut tx,
-            store.backend(),
-            change(actor, "orgs.invitations.create", &id, scope, summary.clone()),
-            now,
-        )
-        .await?;
+        let target = Target::new("membership_invitation", &id, Some(scope));
+        audit::record(&mut tx, store.backend(), actor, "orgs.invitations.create", &target, summary.clone(), now)
+            .await?;
     }
     tx.commit().await?;
     Ok(get(store, &id).await?.expect("just created"))
@@ -168,7 +147,8 @@ async fn answer(
         serde_json::json!({ "group": invitation.group.code, "commune": invitation.commune.code, "status": status });
     let action = format!("orgs.invitations.{status}");
     for scope in [&invitation.group.id, &invitation.commune.id] {
-        audit::append(tx, backend, change(actor, &action, &invitation.id, scope, summary.clone()), now).await?;
+        let target = Target::new("membership_invitation", &invitation.id, Some(scope));
+        audit::record(tx, backend, actor, &action, &target, summary.clone(), now).await?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use ent_documents::documents::sha256_hex;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::{new_id, timestamp, Backend, Tx};
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Target};
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -114,15 +114,10 @@ pub async fn record_in(
         .execute(&mut **tx)
         .await?;
     }
-    let change = Change {
-        actor,
-        action: "rgpd.snapshot",
-        target_kind: "rgpd_register",
-        target_id: &org.id,
-        scope_org_id: Some(&org.id),
-        summary: serde_json::json!({ "snapshot": snapshot.id, "sha256": snapshot.sha256, "format": format, "reason": reason }),
-    };
-    audit::append(tx, backend, change, now).await?;
+    let target = Target::new("rgpd_register", &org.id, Some(&org.id));
+    let summary =
+        serde_json::json!({ "snapshot": snapshot.id, "sha256": snapshot.sha256, "format": format, "reason": reason });
+    audit::record(tx, backend, actor, "rgpd.snapshot", &target, summary, now).await?;
     Ok(snapshot)
 }
 

@@ -10,7 +10,7 @@ use ent_kernel::error::{Problem, ProblemKind};
 pub use ent_kernel::http::client_address;
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::throttle::address_key;
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Target};
 
 /// Why a request carried no usable credentials (recorded, never shown to the caller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,17 +86,11 @@ pub async fn refuse(
 /// write it is logged, the caller still gets its 401.
 async fn record(state: &AppState, client: &str, what: &str, label: &str, reason: &str, action: &'static Action) {
     let actor = format!("client:{client}");
-    let change = Change {
-        actor: &actor,
-        action: what,
-        target_kind: "token",
-        target_id: label,
-        scope_org_id: None,
-        summary: serde_json::json!({ "reason": reason, "route_action": action.name }),
-    };
+    let target = Target::new("token", label, None);
+    let summary = serde_json::json!({ "reason": reason, "route_action": action.name });
     let written = async {
         let mut tx = state.store.begin_write().await?;
-        audit::append(&mut tx, state.store.backend(), change, state.clock.now()).await?;
+        audit::record(&mut tx, state.store.backend(), &actor, what, &target, summary, state.clock.now()).await?;
         tx.commit().await?;
         Ok::<_, Problem>(())
     };

@@ -7,7 +7,7 @@ use crate::provisioning::ProvisioningState;
 use chrono::{DateTime, Months, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::store::timestamp;
-use ent_platform::audit::{self, Change};
+use ent_platform::audit::{self, Target};
 
 pub const ACTOR: &str = "system:tenants-purge";
 
@@ -39,15 +39,9 @@ pub async fn purge_due(state: &ProvisioningState, now: DateTime<Utc>) -> Result<
         let message =
             format!("données supprimées : archivé le {}, conservation {months} mois écoulée", &archived_at[..10]);
         crate::tenants::event(&mut tx, &id, ACTOR, "purged", &message, now).await?;
-        let change = Change {
-            actor: ACTOR,
-            action: "tenants.purge",
-            target_kind: "tenant",
-            target_id: &id,
-            scope_org_id: Some(&org_id),
-            summary: serde_json::json!({ "archived_at": archived_at, "retention_months": months }),
-        };
-        audit::append(&mut tx, state.store.backend(), change, now).await?;
+        let target = Target::new("tenant", &id, Some(&org_id));
+        let summary = serde_json::json!({ "archived_at": archived_at, "retention_months": months });
+        audit::record(&mut tx, state.store.backend(), ACTOR, "tenants.purge", &target, summary, now).await?;
         tx.commit().await?;
         purged.push(slug);
     }

@@ -99,7 +99,7 @@ const LEVELS_SQL: &str = "INSERT INTO support_ticket_levels (ticket_id, level, t
     SELECT id, 'n1', tenant_id, 7200, 1800, CASE WHEN status = 'closed' THEN 7200 END, \
     CASE WHEN right(id, 2) = '00' THEN 1 ELSE 0 END FROM support_tickets LIMIT $1";
 
-/// Ten years of records after the real ones (one every 31 s), chained as `audit::append`
+/// Ten years of records after the real ones (one every 31 s), chained as `audit::record`
 /// chains them (SHA-256 of the JSON array of the fields and the previous hash), so that
 /// `audit::verify` walks a chain of the national length.
 const AUDIT_SQL: &str = "WITH RECURSIVE chain (s, seq, at, target_id, prev_hash, hash) AS ( \
