@@ -391,7 +391,7 @@ async fn a_breach_and_a_request_are_followed_up_in_their_forms_under_the_version
 }
 
 /// The id and version of the contract `reference` of the organisation whose register is at `register`.
-async fn contract_at(store: &Store, register: &str, reference: &str) -> (String, i64) {
+pub(crate) async fn contract_at(store: &Store, register: &str, reference: &str) -> (String, i64) {
     sqlx::query_as("SELECT id, version FROM processor_contracts WHERE reference = $1 AND client_org_id = $2")
         .bind(reference)
         .bind(register.trim_start_matches("/rgpd/"))
