@@ -501,9 +501,14 @@ fn tenants_crd_prints_the_crd_the_terraform_module_applies_without_touching_a_da
 /// PostgreSQL server (the bench makes its own database there) or on a SQLite file of its
 /// own: what it prints, once it has exited 0. The time it took goes to stderr.
 fn bench(db: &TestDb, args: &[&str]) -> String {
+    bench_with(db, args, &[])
+}
+
+/// [`bench`] with these variables in its environment.
+fn bench_with(db: &TestDb, args: &[&str], vars: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = entctl(dir.path());
-    cmd.arg("bench").args(args).env("TMPDIR", dir.path()).env_remove("TEST_DATABASE_URL");
+    cmd.arg("bench").args(args).env("TMPDIR", dir.path()).env_remove("TEST_DATABASE_URL").envs(vars.iter().copied());
     if db.name == "postgres" {
         cmd.args(["--database-url", &db.url]);
     }
@@ -608,9 +613,13 @@ backend_test!(bench_rgpd_derives_the_register_and_times_each_export);
 async fn bench_rgpd_derives_the_register_and_times_each_export(db: TestDb) {
     let out = bench(&db, &["rgpd", "--tenants", "3"]);
     assert!(out.lines().any(|l| l.starts_with("3 tenants de 12 services sous une convention de ")), "{out}");
-    // Reading, derivation, total (ms), fiches, establishment lines.
+    // Reading, derivation, total (ms), fiches, establishment lines: each école under its
+    // DSDEN, one line for each of its 12 services.
     let derivation = figures(&out, "dérivation (meilleur de 5) : ");
-    assert!(derivation.len() == 5 && derivation[3] > 0.0 && derivation[4] >= 3.0, "{out}");
+    assert_eq!(derivation.len(), 5, "{out}");
+    assert!(derivation[3] >= 12.0 && derivation[4] == 36.0, "{out}");
+    let largest = figures(&out, "exports du plus grand registre (");
+    assert!(largest.len() == 2 && largest[0] >= 12.0 && largest[1] >= 12.0, "fiches, lines: {out}");
     for format in ["json", "csv", "ods", "html"] {
         let export = figures(&out, &format!("export {format} : "));
         assert_eq!(export.len(), 2, "{format}: milliseconds and kilobytes: {out}");
@@ -669,10 +678,13 @@ async fn bench_console_times_every_list_page_for_the_admin_and_the_dan(db: TestD
 
 backend_test!(bench_write_loads_three_levels_of_writers_without_an_error);
 async fn bench_write_loads_three_levels_of_writers_without_an_error(db: TestDb) {
-    let out = bench(&db, &["write", "--per-writer", "1", "--seconds", "30"]);
+    // A pool of two: 2, 6 and 20 writers.
+    let pool = [("ENTCP_DATABASE_MAX_CONNECTIONS", "2")];
+    let out = bench_with(&db, &["write", "--per-writer", "1", "--seconds", "30"], &pool);
     for backend in load_backends(&db) {
         let section = out.split(&format!("{backend} : pool de ")).nth(1).unwrap_or_else(|| panic!("{backend}: {out}"));
         let pool = figure(section, "");
+        assert_eq!(pool, 2.0, "{section}");
         for factor in [1.0, 3.0, 10.0] {
             // Writers, writes/s, p99 (ms), errors, requests sent.
             let f = figures(section, &format!("{factor:>2}× ("));
