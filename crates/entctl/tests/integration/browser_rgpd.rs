@@ -9,7 +9,7 @@ use crate::browser::{choose, sign_out, visit};
 use crate::common::browser::{journey, Browser};
 use crate::common::{self, t0, TestDb};
 use crate::console::PASSWORD;
-use crate::console_rgpd::{contract_at, people, register_of, DAN, DPO};
+use crate::console_rgpd::{contract_at, contracts_named, people, register_of, DAN, DPO};
 use entcp::clock::FixedClock;
 use entcp::kernel::roles::OrgKind;
 use serde_json::{json, Value};
@@ -96,11 +96,6 @@ async fn a_commune_dpo_exports_the_ods_and_sees_the_service_the_dan_adds_in_the_
         }
     })
     .await;
-}
-
-/// The number of processor contracts of reference `reference`.
-async fn contracts_named(store: &entcp::store::Store, reference: &str) -> i64 {
-    common::count(store, "SELECT COUNT(*) FROM processor_contracts WHERE reference = $1", &[reference]).await
 }
 
 backend_test!(a_commune_dpo_adds_and_removes_a_sub_processor_through_the_contract_page_in_a_browser);

@@ -471,7 +471,7 @@ async fn a_processor_contract_is_edited_under_the_version_check_and_its_chain_fo
 }
 
 /// The number of processor contracts of reference `reference`.
-async fn contracts_named(store: &Store, reference: &str) -> i64 {
+pub(crate) async fn contracts_named(store: &Store, reference: &str) -> i64 {
     common::count(store, "SELECT COUNT(*) FROM processor_contracts WHERE reference = $1", &[reference]).await
 }
 
