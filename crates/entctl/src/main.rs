@@ -284,9 +284,15 @@ enum BenchCommand {
         /// At most this many seconds of load per route.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// At most this many requests per route.
+        #[arg(long, default_value_t = 4000)]
+        requests: usize,
     },
     /// HTTP reads over loopback (SQLite, and PostgreSQL when a URL is given): /healthz, the org list, one org.
     Read {
+        /// Établissements of the synthetic annuaire served.
+        #[arg(long, default_value_t = 20_000)]
+        etablissements: usize,
         #[arg(long, default_value_t = 16)]
         connections: usize,
         /// Requests per route at most.
@@ -504,11 +510,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Rgpd { tenants }) => {
             entcp::bench::rgpd(&config, tenants).await?;
         }
-        Command::Bench(BenchCommand::National { scale, seconds }) => {
-            entcp::bench::national::national(&config, scale, seconds).await?;
+        Command::Bench(BenchCommand::National { scale, seconds, requests }) => {
+            entcp::bench::national::national(&config, scale, seconds, requests).await?;
         }
-        Command::Bench(BenchCommand::Read { connections, requests, seconds }) => {
-            entcp::bench::load::read(&config, connections, requests, seconds).await?;
+        Command::Bench(BenchCommand::Read { etablissements, connections, requests, seconds }) => {
+            entcp::bench::load::read(&config, etablissements, connections, requests, seconds).await?;
         }
         Command::Bench(BenchCommand::Console { requests }) => {
             entcp::bench::console::console(&config, requests).await?;

@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 #[path = "common/mod.rs"]
+#[macro_use]
 mod common;
 
+use common::TestDb;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -490,4 +492,238 @@ fn tenants_crd_prints_the_crd_the_terraform_module_applies_without_touching_a_da
     let rbac: serde_json::Value = serde_json::from_str(&run_ok(entctl(dir.path()).args(["tenants", "rbac"]))).unwrap();
     assert_eq!(rbac["cluster"][0]["resources"], serde_json::json!(["namespaces"]));
     assert!(!dir.path().join("data").exists(), "a definition command opened a database");
+}
+
+// Every bench at its smallest sizes: it runs to the end and prints the figures it promises,
+// so that a bench broken by a change fails here rather than on the next measurement.
+
+/// `entctl bench <args>` in a fresh folder (its temporary files there too), on `db`'s
+/// PostgreSQL server (the bench makes its own database there) or on a SQLite file of its
+/// own: what it prints, once it has exited 0. The time it took goes to stderr.
+fn bench(db: &TestDb, args: &[&str]) -> String {
+    bench_with(db, args, &[])
+}
+
+/// [`bench`] with these variables in its environment.
+fn bench_with(db: &TestDb, args: &[&str], vars: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = entctl(dir.path());
+    cmd.arg("bench").args(args).env("TMPDIR", dir.path()).env_remove("TEST_DATABASE_URL").envs(vars.iter().copied());
+    if db.name == "postgres" {
+        cmd.args(["--database-url", &db.url]);
+    }
+    let started = Instant::now();
+    let out = run_ok(&mut cmd);
+    eprintln!("entctl bench {} ({}): {:.1} s", args.join(" "), db.name, started.elapsed().as_secs_f64());
+    out
+}
+
+/// The numbers of the first line of `out` holding `label`, after it, in order (a number
+/// glued after a letter, as in `p99` or `t0`, is part of a word, not a figure).
+fn figures(out: &str, label: &str) -> Vec<f64> {
+    let rest = out
+        .lines()
+        .find_map(|line| line.split_once(label).map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no line with « {label} » in:\n{out}"));
+    rest.split(|c: char| !(c.is_alphanumeric() || c == '.'))
+        .filter(|word| word.starts_with(|c: char| c.is_ascii_digit()))
+        .filter_map(|word| {
+            let number: String = word.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+            number.trim_end_matches('.').parse().ok()
+        })
+        .collect()
+}
+
+/// The first number after `label` on its line.
+fn figure(out: &str, label: &str) -> f64 {
+    *figures(out, label).first().unwrap_or_else(|| panic!("no figure after « {label} » in:\n{out}"))
+}
+
+#[test]
+fn figures_are_the_numbers_after_the_label_and_not_those_of_words() {
+    let out = "base : x\n  1× (  8 écrivains)  264.5 écritures/s  p99 151.0 ms  erreurs 0 / 8.\n";
+    assert_eq!(figures(out, "1× ("), [8.0, 264.5, 151.0, 0.0, 8.0]);
+    assert_eq!(figure(out, "erreurs"), 0.0);
+}
+
+backend_test!(bench_import_prints_the_rates_of_both_passes_and_of_its_references);
+async fn bench_import_prints_the_rates_of_both_passes_and_of_its_references(db: TestDb) {
+    let out = bench(&db, &["import", "--rows", "60", "--communes", "30"]);
+    assert_eq!(figure(&out, "annuaire synthétique : "), 60.0, "{out}");
+    assert!(figure(&out, "même pilote) : ") > 0.0, "the driver's raw insert rate: {out}");
+    // Rows, seconds, rows/s, then created, updated, unchanged, skipped, rejected.
+    let first = figures(&out, "premier import : ");
+    assert_eq!(first.len(), 8, "{out}");
+    assert!(first[0] == 60.0 && first[2] > 0.0 && first[3] > 0.0, "{out}");
+    let again = figures(&out, "ré-import sans changement : ");
+    assert_eq!(again.len(), 8, "{out}");
+    assert_eq!((again[3], again[4], again[5]), (0.0, 0.0, first[3]), "the re-run changes nothing: {out}");
+    assert!(figure(&out, "part de la référence").is_finite(), "{out}");
+    assert!(figure(&out, "mémoire résidente maximale : ") > 0.0, "{out}");
+}
+
+backend_test!(bench_groupement_times_each_step_and_the_shares_add_up);
+async fn bench_groupement_times_each_step_and_the_shares_add_up(db: TestDb) {
+    let out = bench(&db, &["groupement", "--communes", "4"]);
+    let applied = figure(&out, "candidatures préremplies : ");
+    assert!(applied >= 2.0, "{out}");
+    let one_by_one = figure(&out, "acceptations une à une (convention mise à jour à chaque fois) : ");
+    let batch = figure(&out, "acceptations groupées (une mise à jour de la convention) : ");
+    assert_eq!(one_by_one + batch, applied, "every application is accepted: {out}");
+    assert_eq!(figure(&out, "documents générés (note de présentation, CCTP, membres, BPU/DQE) : "), 4.0, "{out}");
+    assert_eq!(figure(&out, "attribution (contrats de sous-traitance, tenants) : "), 1.0, "{out}");
+    assert_eq!(figure(&out, "quotes-parts calculées : "), applied, "{out}");
+    let sums = figures(&out, "somme des quotes-parts");
+    assert!(sums.len() == 2 && sums[0] == sums[1] && sums[0] > 0.0, "the shares add up to the expenses: {out}");
+}
+
+backend_test!(bench_reconcile_writes_every_tenant_once_then_nothing_and_counts_kube_requests);
+async fn bench_reconcile_writes_every_tenant_once_then_nothing_and_counts_kube_requests(db: TestDb) {
+    let out = bench(&db, &["reconcile", "--tenants", "3"]);
+    assert!(out.lines().any(|l| l.starts_with("3 tenants créés")), "{out}");
+    // Seconds, engine writes, unchanged, failures.
+    let first = figures(&out, "première passe : ");
+    assert!(first.len() == 4 && first[1] > 0.0 && first[3] == 0.0, "{out}");
+    let again = figures(&out, "passe sans changement : ");
+    assert_eq!((again[1], again[2], again[3]), (0.0, 3.0, 0.0), "nothing to write the second time: {out}");
+    let change = figures(&out, "kube, changement du catalogue (image de chaque service) : ");
+    assert!(change[0] > 0.0 && change[1] == 3.0 && change[2] > 0.0, "requests, tenants, per tenant: {out}");
+    let none = figures(&out, "kube, passe sans changement : ");
+    assert!(none[0] < change[0] && none[1] == 3.0, "{out}");
+    assert!(figure(&out, "mémoire résidente maximale : ") > 0.0, "{out}");
+}
+
+backend_test!(bench_support_sweeps_and_flags_the_overdue_tickets_once_then_reports);
+async fn bench_support_sweeps_and_flags_the_overdue_tickets_once_then_reports(db: TestDb) {
+    let out = bench(&db, &["support", "--tickets", "200", "--tenants", "3"]);
+    assert!(out.lines().any(|l| l.starts_with("3 tenants créés")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("200 tickets ouverts créés")), "{out}");
+    // Seconds, tickets due examined, breaches flagged: one ticket in a hundred is overdue.
+    let first = figures(&out, "balayage SLA (dépassements à signaler) : ");
+    assert!(first.len() == 3 && first[1] >= 2.0 && first[2] >= 2.0, "{out}");
+    let again = figures(&out, "balayage SLA (rien de nouveau) : ");
+    assert!(again.len() == 3 && again[2] == 0.0, "a breach is flagged once: {out}");
+    let by_level = figures(&out, "rapport par niveau : ");
+    assert!(by_level.len() == 2 && by_level[1] > 0.0, "{out}");
+    let by_tenant = figures(&out, "rapport par tenant : ");
+    assert!(by_tenant.len() == 2 && by_tenant[1] > 0.0, "{out}");
+}
+
+backend_test!(bench_rgpd_derives_the_register_and_times_each_export);
+async fn bench_rgpd_derives_the_register_and_times_each_export(db: TestDb) {
+    let out = bench(&db, &["rgpd", "--tenants", "3"]);
+    assert!(out.lines().any(|l| l.starts_with("3 tenants de 12 services sous une convention de ")), "{out}");
+    // Reading, derivation, total (ms), fiches, establishment lines: each école under its
+    // DSDEN, one line for each of its 12 services.
+    let derivation = figures(&out, "dérivation (meilleur de 5) : ");
+    assert_eq!(derivation.len(), 5, "{out}");
+    assert!(derivation[3] >= 12.0 && derivation[4] == 36.0, "{out}");
+    let largest = figures(&out, "exports du plus grand registre (");
+    assert!(largest.len() == 2 && largest[0] >= 12.0 && largest[1] >= 12.0, "fiches, lines: {out}");
+    for format in ["json", "csv", "ods", "html"] {
+        let export = figures(&out, &format!("export {format} : "));
+        assert_eq!(export.len(), 2, "{format}: milliseconds and kilobytes: {out}");
+    }
+    // Without LibreOffice, the PDF line says why instead.
+    assert!(out.contains("export pdf : "), "{out}");
+    assert!(figure(&out, "enregistrement de l'instantané : ").is_finite(), "{out}");
+    assert!(figure(&out, "mémoire résidente maximale : ") > 0.0, "{out}");
+}
+
+/// The backends `bench read|write|console` run on: SQLite, and PostgreSQL when given one.
+fn load_backends(db: &TestDb) -> &'static [&'static str] {
+    if db.name == "postgres" {
+        &["SQLite", "PostgreSQL"]
+    } else {
+        &["SQLite"]
+    }
+}
+
+backend_test!(bench_read_serves_each_route_without_an_error);
+async fn bench_read_serves_each_route_without_an_error(db: TestDb) {
+    let args = ["read", "--etablissements", "300", "--connections", "2", "--requests", "20", "--seconds", "10"];
+    let out = bench(&db, &args);
+    for backend in load_backends(&db) {
+        let section = out.split(&format!("{backend} : ")).nth(1).unwrap_or_else(|| panic!("{backend}: {out}"));
+        assert_eq!(figures(section, "")[..2], [2.0, 20.0], "connections and requests: {section}");
+        for route in
+            ["/healthz ", "liste (limit=50) ", "une organisation ", "liste, sans cache ", "une org., sans cache "]
+        {
+            // Requests/s, p99 (ms), errors, share of /healthz.
+            let f = figures(section, &format!("  {route}"));
+            assert!(f.len() == 4 && f[0] > 0.0 && f[3] > 0.0, "{route}: {section}");
+            assert_eq!(f[2], 0.0, "{route}: no error: {section}");
+        }
+        assert!(section.contains("plan de la requête de la liste :"), "{section}");
+    }
+}
+
+backend_test!(bench_console_times_every_list_page_for_the_admin_and_the_dan);
+async fn bench_console_times_every_list_page_for_the_admin_and_the_dan(db: TestDb) {
+    let out = bench(&db, &["console", "--requests", "1"]);
+    for backend in load_backends(&db) {
+        let section = out.split(&format!("{backend} — ")).nth(1).unwrap_or_else(|| panic!("{backend}: {out}"));
+        for page in ["tableau de bord", "organisations ?q= (UAI)", "utilisateurs", "conventions ?q=", "ENT ?q="] {
+            for who in ["admin", "DAN"] {
+                // Status, p50, p95.
+                let f = figures(section, &format!("  {page:<26} {who:<6}"));
+                assert!(f.len() == 3 && f[1] > 0.0 && f[2] >= f[1], "{page} ({who}): {section}");
+                assert_eq!(f[0], 200.0, "{page} ({who}): {section}");
+            }
+        }
+        assert!(section.contains("au p95"), "the verdict against the target: {section}");
+        assert!(figure(section, "mémoire résidente maximale : ") > 0.0, "{section}");
+    }
+}
+
+backend_test!(bench_write_loads_three_levels_of_writers_without_an_error);
+async fn bench_write_loads_three_levels_of_writers_without_an_error(db: TestDb) {
+    // A pool of two: 2, 6 and 20 writers.
+    let pool = [("ENTCP_DATABASE_MAX_CONNECTIONS", "2")];
+    let out = bench_with(&db, &["write", "--per-writer", "1", "--seconds", "30"], &pool);
+    for backend in load_backends(&db) {
+        let section = out.split(&format!("{backend} : pool de ")).nth(1).unwrap_or_else(|| panic!("{backend}: {out}"));
+        let pool = figure(section, "");
+        assert_eq!(pool, 2.0, "{section}");
+        for factor in [1.0, 3.0, 10.0] {
+            // Writers, writes/s, p99 (ms), errors, requests sent.
+            let f = figures(section, &format!("{factor:>2}× ("));
+            assert_eq!(f.len(), 5, "{factor}×: {section}");
+            assert_eq!(f[0], pool * factor, "{factor}× the pool: {section}");
+            assert!(f[1] > 0.0, "{factor}×: {section}");
+            assert_eq!((f[3], f[4]), (0.0, f[0]), "{factor}×: one write per writer, none failed: {section}");
+        }
+    }
+}
+
+backend_test!(bench_national_runs_at_a_thousandth_of_the_national_sizes_on_postgresql_only);
+async fn bench_national_runs_at_a_thousandth_of_the_national_sizes_on_postgresql_only(db: TestDb) {
+    let args = ["national", "--scale", "0.001", "--requests", "16"];
+    if db.name == "sqlite" {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = entctl(dir.path()).arg("bench").args(args).output().unwrap();
+        assert!(!refused.status.success());
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("il faut une base PostgreSQL"), "{err}");
+        return;
+    }
+    let out = bench(&db, &args);
+    assert_eq!(figure(&out, "annuaire (import)"), 66.0, "{out}");
+    assert_eq!(figure(&out, "  tickets "), 1000.0, "{out}");
+    assert_eq!(figure(&out, "enregistrements d'audit chaînés"), 10_000.0, "{out}");
+    assert!(figure(&out, "données générées en ") > 0.0, "{out}");
+    assert!(figure(&out, "réconciliation sans changement : ").is_finite(), "{out}");
+    // Seconds, tickets due examined, breaches: one open ticket in a hundred is overdue.
+    let sweep = figures(&out, "balayage SLA : ");
+    assert!(sweep.len() == 3 && sweep[1] >= 1.0 && sweep[2] >= 1.0, "{out}");
+    assert_eq!(figures(&out, "balayage SLA sans rien de nouveau : ")[2], 0.0, "{out}");
+    assert!(figure(&out, "registre de la plus grande académie (") > 0.0, "{out}");
+    assert!(out.contains("vérification de la chaîne d'audit : ") && out.contains("Intact"), "{out}");
+    for route in ["/healthz", "organisations (limit=50)", "un tenant", "un ticket", "audit (limit=50)"] {
+        // p50, its share, p95, p99, its share, requests/s, errors.
+        let f = figures(&out, &format!("  {route:<26} p50 "));
+        assert_eq!(f.len(), 7, "{route}: {out}");
+        assert_eq!(f[6], 0.0, "{route}: no error: {out}");
+    }
+    assert!(figure(&out, "taille de la base : ") > 0.0, "{out}");
 }

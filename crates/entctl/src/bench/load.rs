@@ -204,10 +204,17 @@ where
 }
 
 /// `entctl bench read`: `/healthz`, the organisation list and one organisation
-/// at `connections` connections, and each route's share of `/healthz`.
-pub async fn read(config: &Config, connections: usize, requests: usize, seconds: u64) -> anyhow::Result<()> {
+/// at `connections` connections over an annuaire of `etablissements`, and each route's
+/// share of `/healthz`.
+pub async fn read(
+    config: &Config,
+    etablissements: usize,
+    connections: usize,
+    requests: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
     for config in backends(config) {
-        let synthetic = SyntheticOptions { etablissements: 20_000, communes: 5_000, seed: 11 };
+        let synthetic = SyntheticOptions { etablissements, communes: 5_000, seed: 11 };
         let world = BenchWorld::new(&config, "read", synthetic, |_| {}).await?;
         let store = world.store.clone();
         let academies = OrgFilter { kind: Some("academie".into()), ..Default::default() };

@@ -117,7 +117,7 @@ const AUDIT_AT: &str =
     "to_char(timestamp '2016-09-01' + (c.s + 1) * interval '31 seconds', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
 const AUDIT_ID: &str = "'ENT-NAT-' || lpad(((c.s + 1) % 1000000)::text, 8, '0')";
 
-pub async fn national(config: &Config, scale: f64, seconds: u64) -> anyhow::Result<()> {
+pub async fn national(config: &Config, scale: f64, seconds: u64, requests: usize) -> anyhow::Result<()> {
     let postgres =
         config.database.url.as_deref().is_some_and(|url| Backend::from_url(url).is_ok_and(Backend::is_postgres));
     if !postgres {
@@ -155,7 +155,7 @@ pub async fn national(config: &Config, scale: f64, seconds: u64) -> anyhow::Resu
     let started = Instant::now();
     let verified = ent_platform::audit::verify(&store).await.map_err(fail)?;
     println!("vérification de la chaîne d'audit : {:.2} s ({verified:?})", started.elapsed().as_secs_f64());
-    routes(&world, seconds).await?;
+    routes(&world, seconds, requests).await?;
     let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(store.pool()).await?;
     println!("taille de la base : {:.0} Mo", bytes as f64 / 1e6);
     world.finish().await
@@ -222,8 +222,9 @@ async fn register_of_largest_academie(world: &BenchWorld) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// p50, p95 and p99 of the main list and read routes at 16 clients, p50 and p99 as a share of `/healthz`'s.
-async fn routes(world: &BenchWorld, seconds: u64) -> anyhow::Result<()> {
+/// p50, p95 and p99 of the main list and read routes at 16 clients (at most `requests` or
+/// `seconds` each), p50 and p99 as a share of `/healthz`'s.
+async fn routes(world: &BenchWorld, seconds: u64, requests: usize) -> anyhow::Result<()> {
     let store = &world.store;
     let admin = token(store, "admin@bench.example.fr", Role::Admin, None).await?;
     let addr = serve(world.state.clone()).await?;
@@ -241,13 +242,13 @@ async fn routes(world: &BenchWorld, seconds: u64) -> anyhow::Result<()> {
         ("conventions (limit=50)", "/api/v1/conventions?limit=50".to_string()),
         ("audit (limit=50)", "/api/v1/audit?limit=50".to_string()),
     ];
-    println!("routes, 16 clients, au plus 4000 requêtes ou {seconds} s chacune (jeton admin) :");
+    println!("routes, 16 clients, au plus {requests} requêtes ou {seconds} s chacune (jeton admin) :");
     let mut base = (0.0, 0.0);
     for (label, path) in paths {
         let token = admin.clone();
         let limit = Duration::from_secs(seconds);
         let mut figures: Figures =
-            load(addr, 16, 4000, limit, move |_, _| ("GET", path.clone(), token.clone(), None)).await;
+            load(addr, 16, requests, limit, move |_, _| ("GET", path.clone(), token.clone(), None)).await;
         let (p50, p95, p99) = (figures.percentile_ms(0.5), figures.percentile_ms(0.95), figures.p99_ms());
         if base.0 == 0.0 {
             base = (p50, p99);

@@ -384,7 +384,7 @@ async fn a_breach_and_a_request_are_followed_up_in_their_forms_under_the_version
 }
 
 /// The id and version of the contract `reference` of the organisation whose register is at `register`.
-async fn contract_at(store: &Store, register: &str, reference: &str) -> (String, i64) {
+pub(crate) async fn contract_at(store: &Store, register: &str, reference: &str) -> (String, i64) {
     sqlx::query_as("SELECT id, version FROM processor_contracts WHERE reference = $1 AND client_org_id = $2")
         .bind(reference)
         .bind(register.trim_start_matches("/rgpd/"))
@@ -464,7 +464,7 @@ async fn a_processor_contract_is_edited_under_the_version_check_and_its_chain_fo
 }
 
 /// The number of processor contracts of reference `reference`.
-async fn contracts_named(store: &Store, reference: &str) -> i64 {
+pub(crate) async fn contracts_named(store: &Store, reference: &str) -> i64 {
     common::count(store, "SELECT COUNT(*) FROM processor_contracts WHERE reference = $1", &[reference]).await
 }
 
