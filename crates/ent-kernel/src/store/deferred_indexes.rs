@@ -103,6 +103,24 @@ async fn build_one(conn: &mut sqlx::PgConnection, name: &str) -> sqlx::Result<bo
     Ok(true)
 }
 
+/// [`restore_indexes`] on a connection the caller holds (the one that loaded the rows,
+/// whose page cache holds them on SQLite), in one transaction.
+pub async fn restore_indexes_on(store: &Store, conn: &mut sqlx::AnyConnection) -> sqlx::Result<usize> {
+    let pending = sqlx::query("SELECT 1 FROM deferred_indexes LIMIT 1").fetch_optional(&mut *conn).await?;
+    if pending.is_none() {
+        return Ok(0);
+    }
+    let mut tx = store.begin_write_on(conn).await?;
+    let rows = sqlx::query("SELECT name, definition FROM deferred_indexes ORDER BY name").fetch_all(&mut *tx).await?;
+    for row in &rows {
+        let definition: String = row.try_get("definition")?;
+        sqlx::query(&if_not_exists(&definition)).execute(&mut *tx).await?;
+    }
+    sqlx::query("DELETE FROM deferred_indexes").execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
 /// The names of the indexes of `table` that back no constraint (those a bulk load sets aside).
 pub async fn secondary_index_names(store: &Store, table: &str) -> sqlx::Result<Vec<String>> {
     let mut conn = store.conn().await?;

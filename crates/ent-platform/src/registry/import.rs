@@ -625,8 +625,19 @@ impl RelatedSeen {
     }
 }
 
+/// The records of a written batch, handed back to the parser thread that allocated
+/// them: freed there, their memory goes back to that thread's own allocator arena (freed
+/// by the writer, each free takes that arena's lock, which the parser allocating
+/// meanwhile contends for).
+type Spent = std::sync::mpsc::Receiver<Vec<Staged>>;
+
 /// Reads the CSV and sends batches; runs on a blocking thread.
-fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>) {
+fn parse_stream<R: Read>(
+    input: R,
+    batch_size: usize,
+    tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>,
+    spent: Spent,
+) {
     // Records end at LF; a CR before it is trimmed with the last field. With the default
     // terminator a CRLF file's lines would be numbered from the CR, one line short.
     let mut reader = csv::ReaderBuilder::new()
@@ -705,6 +716,7 @@ fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sen
         }
         if batch.rows as usize >= batch_size {
             related_seen.end_batch();
+            spent.try_iter().for_each(drop);
             if tx.blocking_send(Ok(std::mem::replace(&mut batch, Batch::for_rows(batch_size)))).is_err() {
                 return;
             }
@@ -759,8 +771,9 @@ async fn write_batches<R: Read + Send + 'static>(
     now: DateTime<Utc>,
 ) -> Result<ImportReport, Problem> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel();
     let batch_size = options.batch_size.max(1);
-    let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx));
+    let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx, spent_rx));
     store.analyze("orgs (kind, code)").await?;
     let writer = BatchWriter { held, ..BatchWriter::new(store, actor, options, bulk, now) };
     // A batch of new rows written by `COPY` or plain `INSERT` looks nothing up: in a first
@@ -784,7 +797,7 @@ async fn write_batches<R: Read + Send + 'static>(
                     if !writer.writes_new_rows_only(batch.revises_earlier) {
                         statistics.before_lookups(store).await?;
                     }
-                    in_flight.push(writer.apply(batch.etabs, batch.related, batch.revises_earlier));
+                    in_flight.push(writer.apply(batch.etabs, batch.related, batch.revises_earlier, &spent_tx));
                 }
                 None => input_open = false,
             }
@@ -1041,21 +1054,36 @@ impl<'a> BatchWriter<'a> {
     /// Writes one batch in one transaction, only the rows whose hash changed. In a first
     /// import, a batch that revises nothing an earlier batch wrote holds new rows only: they
     /// go without being looked up ([`BatchWriter::apply_new`]); any other batch by upsert.
+    /// The records go back to the parser thread afterwards (see [`Spent`]).
     async fn apply(
         &self,
         etabs: Vec<Staged>,
         related: Vec<Staged>,
+        revises_earlier: bool,
+        spent: &std::sync::mpsc::Sender<Vec<Staged>>,
+    ) -> Result<BatchCounts, Problem> {
+        let counts = self.apply_records(&etabs, &related, revises_earlier).await;
+        // Freed here when the parser is done (its end of the channel closed).
+        let _ = spent.send(etabs);
+        let _ = spent.send(related);
+        counts
+    }
+
+    async fn apply_records(
+        &self,
+        etabs: &[Staged],
+        related: &[Staged],
         revises_earlier: bool,
     ) -> Result<BatchCounts, Problem> {
         if etabs.is_empty() && related.is_empty() {
             return Ok(BatchCounts::default());
         }
         if self.writes_new_rows_only(revises_earlier) {
-            if let Some(counts) = self.apply_new(&etabs, &related).await? {
+            if let Some(counts) = self.apply_new(etabs, related).await? {
                 return Ok(counts);
             }
         }
-        self.apply_by_upsert(&etabs, &related).await
+        self.apply_by_upsert(etabs, related).await
     }
 
     /// Whether [`BatchWriter::apply`] writes a batch as new rows, without looking them up.
