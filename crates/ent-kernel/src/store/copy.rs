@@ -5,18 +5,19 @@
 
 use super::{BulkValue, SerialLock, Store};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
-use std::fmt::Write;
 
 /// A transaction on the store's native PostgreSQL pool.
 pub type CopyTx = sqlx::Transaction<'static, sqlx::Postgres>;
 
-/// Connections of the native pool: as many as bulk writers run at once.
-const COPY_CONNECTIONS: u32 = 2;
+/// Connections of the native pool: enough for the bulk writers
+/// ([`super::Backend::bulk_writers`]) and for building the secondary indexes of `orgs`
+/// set aside by a first import all at once ([`super::restore_indexes`]).
+pub(super) const BULK_CONNECTIONS: u32 = 5;
 
 /// The native pool of a PostgreSQL URL, connecting on first use (never for a store
 /// that does not bulk load).
 pub(super) fn native_pool(url: &str, acquire_timeout: std::time::Duration) -> sqlx::Result<PgPool> {
-    PgPoolOptions::new().max_connections(COPY_CONNECTIONS).acquire_timeout(acquire_timeout).connect_lazy(url)
+    PgPoolOptions::new().max_connections(BULK_CONNECTIONS).acquire_timeout(acquire_timeout).connect_lazy(url)
 }
 
 impl Store {
@@ -47,46 +48,67 @@ pub async fn copy_rows(
     rows: &[Vec<BulkValue<'_>>],
 ) -> sqlx::Result<u64> {
     let mut copy = tx.copy_in_raw(&format!("COPY {table} ({}) FROM STDIN", columns.join(", "))).await?;
-    copy.send(copy_text(rows).into_bytes()).await?;
+    copy.send(copy_text(rows)).await?;
     copy.finish().await
 }
 
 /// `rows` in COPY's text format: tab between values, a line per row, `\N` for NULL,
 /// backslash escapes for the characters that would end a value or a row.
-fn copy_text(rows: &[Vec<BulkValue<'_>>]) -> String {
-    let mut out = String::with_capacity(rows.len() * rows.first().map_or(0, Vec::len) * 16);
+fn copy_text(rows: &[Vec<BulkValue<'_>>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * rows.first().map_or(0, Vec::len) * 16);
+    let mut digits = [0; 20];
     for row in rows {
         for (c, value) in row.iter().enumerate() {
             if c > 0 {
-                out.push('\t');
+                out.push(b'\t');
             }
             match value {
-                BulkValue::Text(Some(text)) => push_escaped(&mut out, text),
-                BulkValue::Int(Some(int)) => {
-                    let _ = write!(out, "{int}");
-                }
-                BulkValue::Text(None) | BulkValue::Int(None) => out.push_str("\\N"),
+                BulkValue::Text(Some(text)) => push_escaped(&mut out, text.as_bytes()),
+                BulkValue::Int(Some(int)) => out.extend_from_slice(format_int(&mut digits, *int)),
+                BulkValue::Text(None) | BulkValue::Int(None) => out.extend_from_slice(b"\\N"),
             }
         }
-        out.push('\n');
+        out.push(b'\n');
     }
     out
 }
 
-fn push_escaped(out: &mut String, text: &str) {
-    if !text.contains(['\\', '\t', '\n', '\r']) {
-        out.push_str(text);
-        return;
+/// Appends `text` with the bytes COPY reads as separators escaped (all ASCII: a UTF-8
+/// sequence never holds them), copying the runs between them whole.
+fn push_escaped(out: &mut Vec<u8>, text: &[u8]) {
+    let mut run = 0;
+    for (i, byte) in text.iter().enumerate() {
+        let escaped: &[u8] = match byte {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        out.extend_from_slice(&text[run..i]);
+        out.extend_from_slice(escaped);
+        run = i + 1;
     }
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
+    out.extend_from_slice(&text[run..]);
+}
+
+/// `int` in decimal, written at the end of `buffer` (room for any `i64`).
+fn format_int(buffer: &mut [u8; 20], int: i64) -> &[u8] {
+    let mut n = int.unsigned_abs();
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
+    if int < 0 {
+        at -= 1;
+        buffer[at] = b'-';
+    }
+    &buffer[at..]
 }
 
 #[cfg(test)]
@@ -102,6 +124,11 @@ mod tests {
             vec![BulkValue::Text(None), BulkValue::Int(None)],
             vec![text("\\N"), text("")],
         ];
-        assert_eq!(copy_text(&rows), "a\\tb\\\\c\\nd\\re\t-3\n\\N\t\\N\n\\\\N\t\n");
+        let ints = [0, 7, -1, 1_234_567, i64::MAX, i64::MIN];
+        let row: Vec<Vec<BulkValue>> = vec![ints.iter().map(|i| BulkValue::Int(Some(*i))).collect()];
+        let expected: Vec<String> = ints.iter().map(i64::to_string).collect();
+        assert_eq!(String::from_utf8(copy_text(&row)).unwrap(), format!("{}\n", expected.join("\t")));
+        assert_eq!(copy_text(&[vec![text("é\tè")]]), "é\\tè\n".as_bytes());
+        assert_eq!(copy_text(&rows), b"a\\tb\\\\c\\nd\\re\t-3\n\\N\t\\N\n\\\\N\t\n");
     }
 }

@@ -6,7 +6,10 @@
 //! A definition set aside is recorded in `deferred_indexes` by the transaction that
 //! drops its index, and deleted by the one that builds it again: a load interrupted in
 //! between leaves its committed rows and what to rebuild, which [`restore_indexes`]
-//! (the next load, the next start) builds.
+//! (the next load, the next start) builds. On PostgreSQL the indexes are built at once,
+//! each on its own connection of the native pool and in its own transaction (`CREATE
+//! INDEX` takes a `SHARE` lock, which does not conflict with itself): the definitions
+//! left in `deferred_indexes` are always exactly the indexes still missing.
 
 use super::{timestamp, Backend, Store};
 use sqlx::Row;
@@ -16,6 +19,8 @@ use sqlx::Row;
 /// returns false and changes nothing when the table holds rows.
 pub async fn defer_indexes_if_empty(store: &Store, table: &'static str) -> sqlx::Result<bool> {
     let mut tx = store.begin_write().await?;
+    // Lost in a crash, this transaction leaves the indexes and no record: consistent.
+    super::relax_durability(&mut tx, store.backend()).await?;
     let has_rows = sqlx::query(&format!("SELECT 1 FROM {table} LIMIT 1")).fetch_optional(&mut *tx).await?.is_some();
     if has_rows {
         tx.rollback().await?;
@@ -39,14 +44,67 @@ pub async fn defer_indexes_if_empty(store: &Store, table: &'static str) -> sqlx:
     Ok(true)
 }
 
-/// Builds every index set aside by [`defer_indexes_if_empty`], in one transaction;
-/// returns how many. Cheap when there is none (one read of an empty table).
+/// Builds every index set aside by [`defer_indexes_if_empty`]; returns how many. Cheap
+/// when there is none (one read of an empty table). On SQLite in one transaction, on
+/// PostgreSQL all at once (see [`restore_in_parallel`]).
 pub async fn restore_indexes(store: &Store) -> sqlx::Result<usize> {
-    restore_indexes_on(store, &mut *store.conn().await?).await
+    match &store.native {
+        Some(native) => restore_in_parallel(store, native).await,
+        None => restore_indexes_on(store, &mut *store.conn().await?).await,
+    }
+}
+
+/// PostgreSQL: builds the indexes set aside at once, on as many connections of the
+/// native pool (at most [`super::copy::BULK_CONNECTIONS`]), each index in its own
+/// transaction that deletes its record: a build interrupted or failed leaves exactly the
+/// missing indexes recorded (every other build still runs; the first error is returned).
+/// The record's row lock makes a concurrent restorer of the same index wait, then find
+/// it built. Returns how many this call built.
+async fn restore_in_parallel(store: &Store, native: &sqlx::PgPool) -> sqlx::Result<usize> {
+    let pending: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM deferred_indexes ORDER BY name").fetch_all(&store.pool).await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    store.cache.touched();
+    let queue = std::sync::Mutex::new(pending.iter());
+    let next = || queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
+    let builder = || async {
+        let mut conn = native.acquire().await?;
+        let (mut built, mut failed) = (0, None);
+        while let Some(name) = next() {
+            match build_one(&mut conn, name).await {
+                Ok(done) => built += usize::from(done),
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        failed.map_or(Ok(built), Err)
+    };
+    let builders = pending.len().min(super::copy::BULK_CONNECTIONS as usize);
+    let results = futures_util::future::join_all((0..builders).map(|_| builder())).await;
+    results.into_iter().sum()
+}
+
+/// Builds the index recorded under `name` and deletes its record, in one transaction;
+/// false (nothing done) when another restorer built it meanwhile.
+async fn build_one(conn: &mut sqlx::PgConnection, name: &str) -> sqlx::Result<bool> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    // Lost in a crash, the build leaves its record: the index is built again.
+    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+    let definition: Option<String> =
+        sqlx::query_scalar("DELETE FROM deferred_indexes WHERE name = $1 RETURNING definition")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(definition) = definition else { return Ok(false) };
+    sqlx::query(&if_not_exists(&definition)).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// [`restore_indexes`] on a connection the caller holds (the one that loaded the rows,
-/// whose page cache holds them on SQLite).
+/// whose page cache holds them on SQLite), in one transaction.
 pub async fn restore_indexes_on(store: &Store, conn: &mut sqlx::AnyConnection) -> sqlx::Result<usize> {
     let pending = sqlx::query("SELECT 1 FROM deferred_indexes LIMIT 1").fetch_optional(&mut *conn).await?;
     if pending.is_none() {

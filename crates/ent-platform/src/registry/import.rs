@@ -305,6 +305,14 @@ struct Batch {
     warnings: Vec<LineIssue>,
 }
 
+impl Batch {
+    /// An empty batch with room for the établissements of `rows` lines (up to a bound:
+    /// no reallocation of a large vector as it fills).
+    fn for_rows(rows: usize) -> Batch {
+        Batch { etabs: Vec::with_capacity(rows.min(10_000)), ..Batch::default() }
+    }
+}
+
 /// The values of one CSV row, by field.
 struct RowView<'a> {
     record: &'a csv::ByteRecord,
@@ -331,7 +339,10 @@ enum RowOutcome {
 fn classify_type(type_label: &str, row: &RowView) -> Result<Option<EtabType>, String> {
     let folded = fold(type_label);
     let nature_code = row.get(Field::NatureCode)?.unwrap_or("");
-    let nature = fold(row.get(Field::NatureLabel)?.unwrap_or(""));
+    // Read (an unreadable label refuses the row) but folded only for the rows that need it
+    // (most schools name their levels in two columns).
+    let nature_label = row.get(Field::NatureLabel)?.unwrap_or("");
+    let nature = || fold(nature_label);
     let t = if folded.starts_with("ecole") {
         let maternelle = row.get(Field::Maternelle)? == Some("1");
         let elementaire = row.get(Field::Elementaire)? == Some("1");
@@ -339,14 +350,21 @@ fn classify_type(type_label: &str, row: &RowView) -> Result<Option<EtabType>, St
             (true, true) => EtabType::EcolePrimaire,
             (true, false) => EtabType::EcoleMaternelle,
             (false, true) => EtabType::EcoleElementaire,
-            _ if nature.contains("maternelle") => EtabType::EcoleMaternelle,
-            _ if nature.contains("elementaire") => EtabType::EcoleElementaire,
-            _ => EtabType::EcolePrimaire,
+            _ => {
+                let nature = nature();
+                if nature.contains("maternelle") {
+                    EtabType::EcoleMaternelle
+                } else if nature.contains("elementaire") {
+                    EtabType::EcoleElementaire
+                } else {
+                    EtabType::EcolePrimaire
+                }
+            }
         }
     } else if folded.starts_with("college") {
         EtabType::College
     } else if folded.starts_with("lycee") {
-        if nature_code == "320" || nature.contains("professionnel") {
+        if nature_code == "320" || nature().contains("professionnel") {
             EtabType::LyceeProfessionnel
         } else {
             EtabType::Lycee
@@ -361,8 +379,14 @@ fn classify_type(type_label: &str, row: &RowView) -> Result<Option<EtabType>, St
 
 /// What comes before an académie's label in its name: `Académie de Créteil`, `Académie d'Amiens`.
 fn academie_prefix(label: &str) -> &'static str {
-    let first: String = label.chars().take(1).collect();
-    if fold(&first).starts_with(['a', 'e', 'i', 'o', 'u', 'y']) {
+    let vowel = |c: char| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y');
+    let starts_with_vowel = match label.chars().next() {
+        None => false,
+        // What `fold` makes of an ASCII letter, without building a string (once a line).
+        Some(c) if c.is_ascii() => vowel(c.to_ascii_lowercase()),
+        Some(c) => fold(c.encode_utf8(&mut [0; 4])).starts_with(vowel),
+    };
+    if starts_with_vowel {
         "Académie d'"
     } else {
         "Académie de "
@@ -441,10 +465,10 @@ fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
         nature_label: row.get(Field::NatureLabel)?.map(str::to_string),
         sector: Some(sector),
         degree: Some(etab_type.degree().as_str()),
-        commune_code: Some(commune_code.clone()),
-        departement_code: Some(departement_code.clone()),
-        academie_code: Some(academie_code.clone()),
-        region_code: region_code.clone(),
+        commune_code: Some(commune_code),
+        departement_code: Some(departement_code),
+        academie_code: Some(academie_code),
+        region_code,
         pupils,
         is_open,
         email,
@@ -555,16 +579,30 @@ fn related_records<'a>(row: &RowView<'a>, etab: &'a OrgRecord) -> Result<Vec<Rel
 /// again only if a later row names it differently (once per batch at most).
 #[derive(Default)]
 struct RelatedSeen {
-    sent: HashMap<OrgKind, HashMap<String, OrgRecord>>,
-    in_batch: HashMap<OrgKind, HashMap<String, usize>>,
+    /// By kind: a handful, found by a linear search (cheaper than hashing the kind).
+    kinds: Vec<(OrgKind, SeenOfKind)>,
+}
+
+/// What [`RelatedSeen`] holds for one kind, by code.
+#[derive(Default)]
+struct SeenOfKind {
+    sent: HashMap<String, OrgRecord>,
+    /// Where each one sent in the batch under way sits in it.
+    in_batch: HashMap<String, usize>,
 }
 
 impl RelatedSeen {
     /// Adds `related` to the batch unless sent already as it is; true when it revises
     /// what an earlier batch sent.
     fn add(&mut self, related: &RelatedRef, batch: &mut Vec<Staged>) -> bool {
-        let sent = self.sent.entry(related.kind).or_default();
-        let in_batch = self.in_batch.entry(related.kind).or_default();
+        let at = match self.kinds.iter().position(|(kind, _)| *kind == related.kind) {
+            Some(at) => at,
+            None => {
+                self.kinds.push((related.kind, SeenOfKind::default()));
+                self.kinds.len() - 1
+            }
+        };
+        let SeenOfKind { sent, in_batch } = &mut self.kinds[at].1;
         let earlier = match sent.get(related.code) {
             Some(record) if related.matches(record) => return false,
             Some(_) => !in_batch.contains_key(related.code),
@@ -583,12 +621,23 @@ impl RelatedSeen {
     }
 
     fn end_batch(&mut self) {
-        self.in_batch.values_mut().for_each(HashMap::clear);
+        self.kinds.iter_mut().for_each(|(_, seen)| seen.in_batch.clear());
     }
 }
 
+/// The records of a written batch, handed back to the parser thread that allocated
+/// them: freed there, their memory goes back to that thread's own allocator arena (freed
+/// by the writer, each free takes that arena's lock, which the parser allocating
+/// meanwhile contends for).
+type Spent = std::sync::mpsc::Receiver<Vec<Staged>>;
+
 /// Reads the CSV and sends batches; runs on a blocking thread.
-fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>) {
+fn parse_stream<R: Read>(
+    input: R,
+    batch_size: usize,
+    tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>,
+    spent: Spent,
+) {
     // Records end at LF; a CR before it is trimmed with the last field. With the default
     // terminator a CRLF file's lines would be numbered from the CR, one line short.
     let mut reader = csv::ReaderBuilder::new()
@@ -612,7 +661,7 @@ fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sen
     };
     let mut seen_uai: HashMap<String, u64> = HashMap::new();
     let mut related_seen = RelatedSeen::default();
-    let mut batch = Batch::default();
+    let mut batch = Batch::for_rows(batch_size);
     let mut record = csv::ByteRecord::new();
     loop {
         let line = record.position().map(|p| p.line()).unwrap_or(0);
@@ -633,18 +682,19 @@ fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sen
         batch.rows += 1;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let view = RowView { record: &record, columns: &columns };
-        let uai_hint = view.get(Field::Uai).ok().flatten().map(str::to_ascii_uppercase);
+        // The UAI a refusal names (built only for a refused line).
+        let uai_hint = || view.get(Field::Uai).ok().flatten().map(str::to_ascii_uppercase);
         if record.len() != columns.width {
             batch.rejected.push(LineIssue {
                 line,
-                uai: uai_hint,
+                uai: uai_hint(),
                 reason: format!("{} colonnes au lieu de {}", record.len(), columns.width),
             });
         } else {
             match parse_row(&view) {
                 Ok(RowOutcome::Skipped(kind)) => batch.skipped.push(kind),
                 Ok(RowOutcome::Etab { etab, warnings }) => match related_records(&view, &etab) {
-                    Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint, reason }),
+                    Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint(), reason }),
                     Ok(_) if seen_uai.contains_key(&etab.code) => batch.rejected.push(LineIssue {
                         line,
                         uai: Some(etab.code.clone()),
@@ -661,12 +711,13 @@ fn parse_stream<R: Read>(input: R, batch_size: usize, tx: tokio::sync::mpsc::Sen
                         batch.etabs.push(Staged::new(*etab));
                     }
                 },
-                Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint, reason }),
+                Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint(), reason }),
             }
         }
         if batch.rows as usize >= batch_size {
             related_seen.end_batch();
-            if tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+            spent.try_iter().for_each(drop);
+            if tx.blocking_send(Ok(std::mem::replace(&mut batch, Batch::for_rows(batch_size)))).is_err() {
                 return;
             }
         }
@@ -720,11 +771,14 @@ async fn write_batches<R: Read + Send + 'static>(
     now: DateTime<Utc>,
 ) -> Result<ImportReport, Problem> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel();
     let batch_size = options.batch_size.max(1);
-    let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx));
+    let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx, spent_rx));
     store.analyze("orgs (kind, code)").await?;
     let writer = BatchWriter { held, ..BatchWriter::new(store, actor, options, bulk, now) };
-    let mut statistics = StatisticsRefresh::default();
+    // A batch of new rows written by `COPY` or plain `INSERT` looks nothing up: in a first
+    // import the statistics are refreshed only before a batch that does.
+    let mut statistics = StatisticsRefresh { before_lookups_only: bulk, ..StatisticsRefresh::default() };
     let mut report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
     let concurrency = store.bulk_writers();
     let mut in_flight = futures_util::stream::FuturesUnordered::new();
@@ -740,7 +794,10 @@ async fn write_batches<R: Read + Send + 'static>(
                             statistics.settle(store, options, &mut report, done?).await?;
                         }
                     }
-                    in_flight.push(writer.apply(batch.etabs, batch.related, batch.revises_earlier));
+                    if !writer.writes_new_rows_only(batch.revises_earlier) {
+                        statistics.before_lookups(store).await?;
+                    }
+                    in_flight.push(writer.apply(batch.etabs, batch.related, batch.revises_earlier, &spent_tx));
                 }
                 None => input_open = false,
             }
@@ -875,11 +932,17 @@ impl BatchCounts {
 
 /// PostgreSQL plans the batch lookups from table statistics; on a table that
 /// grows by the import, stale statistics turn index lookups into full scans.
-/// Refresh them whenever the table has grown fourfold since the last refresh.
+/// Refresh them whenever the table has grown fourfold since the last refresh (in a
+/// first import, only once a batch that looks its rows up comes: an `ANALYZE` awaited
+/// between batches holds every writer up).
 #[derive(Default)]
 struct StatisticsRefresh {
     written_since: u64,
     rows_at_last: u64,
+    /// Refresh in [`StatisticsRefresh::before_lookups`] rather than after a write.
+    before_lookups_only: bool,
+    /// A refresh is due before the next batch that looks its rows up.
+    due: bool,
 }
 
 impl StatisticsRefresh {
@@ -903,9 +966,20 @@ impl StatisticsRefresh {
         if self.written_since < 1000 || self.written_since < 3 * self.rows_at_last {
             return Ok(());
         }
-        store.analyze("orgs (kind, code)").await?;
         self.rows_at_last += self.written_since;
         self.written_since = 0;
+        self.due = true;
+        if self.before_lookups_only {
+            return Ok(());
+        }
+        self.before_lookups(store).await
+    }
+
+    /// Runs the refresh when one is due.
+    async fn before_lookups(&mut self, store: &Store) -> Result<(), Problem> {
+        if std::mem::take(&mut self.due) {
+            store.analyze("orgs (kind, code)").await?;
+        }
         Ok(())
     }
 }
@@ -973,21 +1047,41 @@ impl<'a> BatchWriter<'a> {
     /// Writes one batch in one transaction, only the rows whose hash changed. In a first
     /// import, a batch that revises nothing an earlier batch wrote holds new rows only: they
     /// go without being looked up ([`BatchWriter::apply_new`]); any other batch by upsert.
+    /// The records go back to the parser thread afterwards (see [`Spent`]).
     async fn apply(
         &self,
         etabs: Vec<Staged>,
         related: Vec<Staged>,
         revises_earlier: bool,
+        spent: &std::sync::mpsc::Sender<Vec<Staged>>,
+    ) -> Result<BatchCounts, Problem> {
+        let counts = self.apply_records(&etabs, &related, revises_earlier).await;
+        // Freed here when the parser is done (its end of the channel closed).
+        let _ = spent.send(etabs);
+        let _ = spent.send(related);
+        counts
+    }
+
+    async fn apply_records(
+        &self,
+        etabs: &[Staged],
+        related: &[Staged],
+        revises_earlier: bool,
     ) -> Result<BatchCounts, Problem> {
         if etabs.is_empty() && related.is_empty() {
             return Ok(BatchCounts::default());
         }
-        if self.bulk && !self.dry_run && !revises_earlier {
-            if let Some(counts) = self.apply_new(&etabs, &related).await? {
+        if self.writes_new_rows_only(revises_earlier) {
+            if let Some(counts) = self.apply_new(etabs, related).await? {
                 return Ok(counts);
             }
         }
-        self.apply_by_upsert(&etabs, &related).await
+        self.apply_by_upsert(etabs, related).await
+    }
+
+    /// Whether [`BatchWriter::apply`] writes a batch as new rows, without looking them up.
+    fn writes_new_rows_only(&self, revises_earlier: bool) -> bool {
+        self.bulk && !self.dry_run && !revises_earlier
     }
 
     async fn apply_by_upsert(&self, etabs: &[Staged], related: &[Staged]) -> Result<BatchCounts, Problem> {
