@@ -40,12 +40,14 @@ impl World {
         self.stored(TENANTS, name)
     }
 
-    /// Declares resource `name` (generation 1, no option) to the running operator, waits for
-    /// it to be held at the gate (no convention), then lets its tenant through (domain call):
-    /// the next generation is applied.
-    async fn past_the_gate(&self, name: &str) -> tenants::Tenant {
+    /// Declares resource `name` (generation 1, no option) to the running `operator`, waits for
+    /// it to be held at the gate (no convention) and for the operator's reconcile that follows
+    /// its own status write (found unchanged: the operator is idle), then lets the tenant
+    /// through (domain call): the next generation is applied.
+    async fn past_the_gate(&self, name: &str, operator: &operator::Context) -> tenants::Tenant {
         self.create_resource(name, spec("0940176F", name, json!([])));
         self.until(|w| is(&w.resource(name), "GovernanceBlocked", "True")).await;
+        self.until(|_| operator.figures().unchanged >= 1).await;
         let tenant = self.get(name).await;
         tenants::transition(&self.state.tenants(), &common::admin(), &tenant, Status::Provisioning, Some("essai"))
             .await
@@ -312,13 +314,7 @@ async fn two_operators_over_one_resource_write_its_status_once_per_generation_un
     // the tenant nor its status; once the lease is released, the status follows the change.
     let held = |o: &operator::Context| o.figures().tenant_held;
     let before = held(&a) + held(&b);
-    sqlx::query("INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3)")
-        .bind(&tenant.id)
-        .bind("une-replique-de-serve")
-        .bind(entcp::store::timestamp(t0() + chrono::Duration::minutes(5)))
-        .execute(w.state.store.pool())
-        .await
-        .unwrap();
+    hold_tenant_lease(&w, &tenant, "une-replique-de-serve", t0() + chrono::Duration::minutes(5)).await;
     w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!([]));
     w.until(|_| held(&a) + held(&b) > before).await;
     let waiting = w.resource("doisneau").unwrap();
@@ -356,15 +352,25 @@ async fn two_operators_over_one_resource_write_its_status_once_per_generation_un
     other_store.close().await;
 }
 
-/// A lease on the tenant held by another process (`holder`) until `until`.
+/// A lease on the tenant taken by another process (`holder`) until `until`, as soon as it is
+/// free (an operator's reconcile may hold it a moment, after its own status write).
 async fn hold_tenant_lease(w: &World, tenant: &tenants::Tenant, holder: &str, until: chrono::DateTime<chrono::Utc>) {
-    sqlx::query("INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3)")
+    loop {
+        let taken = sqlx::query(
+            "INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO NOTHING",
+        )
         .bind(&tenant.id)
         .bind(holder)
         .bind(entcp::store::timestamp(until))
         .execute(w.state.store.pool())
         .await
         .unwrap();
+        if taken.rows_affected() == 1 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// Asserts that, among `requests`, the status of resource `name` first claimed `generation`
@@ -390,7 +396,7 @@ async fn a_status_never_claims_a_generation_whose_pass_a_held_tenant_lease_defer
     let w = World::on(db, |c| c.provisioning.reconcile.lease_seconds = 3).await;
     *w.mock.deployments_available.lock().unwrap() = true;
     let (stop, operator) = w.start_operator().await;
-    let tenant = w.past_the_gate("doisneau").await;
+    let tenant = w.past_the_gate("doisneau", &operator).await;
     w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
     w.until(|w| ready_at(&w.resource("doisneau"), 2)).await;
     w.until_confirmed("doisneau", &[&operator]).await;
@@ -427,7 +433,7 @@ async fn a_status_written_again_after_a_conflict_keeps_the_generation_its_pass_a
     let w = World::on(db, |_| {}).await;
     *w.mock.deployments_available.lock().unwrap() = true;
     let (stop, operator) = w.start_operator().await;
-    w.past_the_gate("doisneau").await;
+    w.past_the_gate("doisneau", &operator).await;
     // Generation 2 is applied; `kubectl apply` brings generation 3 just before the operator's
     // status patch: refused (409), the resource read again, at generation 3 whose pass has not run.
     let generation_3 = spec("0940176F", "doisneau", json!([]));
@@ -459,8 +465,8 @@ async fn a_second_operator_takes_over_a_resource_once_the_leases_of_one_that_die
     let clock_b = Arc::new(entcp::clock::FixedClock::new(t0()));
     let (other, other_store) = w.other_process_on(clock_b.clone()).await;
     *w.mock.deployments_available.lock().unwrap() = true;
-    let (stop_a, _) = w.start_operator().await;
-    w.past_the_gate("doisneau").await;
+    let (stop_a, a) = w.start_operator().await;
+    w.past_the_gate("doisneau", &a).await;
 
     // Operator A applies generation 2 and its portail PATCH is never answered: A holds the
     // resource's lease and the tenant's. Then A dies without releasing them.
