@@ -12,10 +12,17 @@
 //! process at a time declares it; another that meets the lease held leaves the resource
 //! to its holder and looks again after [`HELD`]. The status is written under the tenant's
 //! lease too (no `serve` replica writes the tenant meanwhile: else it is left to the next
-//! reconcile), and only over the `resourceVersion` it was computed from: a 409 Conflict
-//! (the resource changed since) re-reads the resource and tries once more, then leaves it
-//! to the next reconcile. A condition's `lastTransitionTime` thus moves once per change of
-//! its status, whichever process saw it first.
+//! reconcile), from the tenant read again under that lease, and only over the
+//! `resourceVersion` it was computed from: a 409 Conflict (the resource changed since)
+//! re-reads the resource and tries once more, then leaves it to the next reconcile. A
+//! condition's `lastTransitionTime` thus moves once per change of its status, whichever
+//! process saw it first.
+//!
+//! `observedGeneration` means "this generation was reconciled": a pass deferred because
+//! another process held the tenant's lease claims nothing (the status is left as it was,
+//! the resource looked at again after [`HELD`]), even if the lease is free by the time the
+//! status could be written; and a status written again after a conflict keeps the
+//! generation this reconcile declared, never the newer one the resource was read again at.
 
 use super::lease::{self, Writer};
 use super::{conditions, reconcile, ProvisioningState};
@@ -84,7 +91,8 @@ pub struct StatusFigures {
     pub unchanged: u64,
     /// Reconciles that left the resource to another operator process holding its lease.
     pub resource_held: u64,
-    /// Status writes left to the next reconcile: another process held the tenant's lease.
+    /// Status writes left to the next reconcile: another process held the tenant's lease
+    /// (through this reconcile's pass, or when the status was to be written).
     pub tenant_held: u64,
     /// Status patches refused with 409 Conflict (the resource changed since it was read).
     pub conflicts: u64,
@@ -215,11 +223,12 @@ async fn leased<T>(
 enum Written {
     /// Patched, or already right: the resource's `resourceVersion` then.
     Done(Option<String>),
-    /// Left to the next reconcile (the tenant's lease held elsewhere, or two conflicts).
+    /// Left to the next reconcile (the resource changed twice while its status was written).
     Later,
 }
 
 /// The verdict on a resource, for its status.
+#[derive(Clone)]
 struct Verdict {
     tenant: Option<Tenant>,
     /// Why the tenant is held back (a name taken by the API, no convention in force).
@@ -229,7 +238,8 @@ struct Verdict {
 }
 
 /// The resource applied as a tenant: the document through `apply_declared`, the tenant moved
-/// past the governance gate, one reconcile pass; then its status written.
+/// past the governance gate, one reconcile pass; then its status written (nothing written
+/// when the pass was deferred by another process holding the tenant).
 async fn declare(context: &Context, api: &Api<DynamicObject>, object: &DynamicObject) -> Result<Action, Failure> {
     let state = &context.state;
     let name = object.name_any();
@@ -245,7 +255,16 @@ async fn declare(context: &Context, api: &Api<DynamicObject>, object: &DynamicOb
                 spec,
             };
             match tenants::apply_declared(state, &actor, &doc, None, Some(&by)).await {
-                Ok((_, tenant)) => provision(state, &actor, tenant).await?,
+                Ok((_, tenant)) => {
+                    context.remember(&tenant, object);
+                    let Some(verdict) = provision(state, &actor, tenant).await? else {
+                        // This generation was not reconciled (another process held the tenant):
+                        // the status claims nothing of it; looked at again later.
+                        context.count(|f| f.tenant_held += 1);
+                        return Ok(Action::requeue(HELD));
+                    };
+                    verdict
+                }
                 Err(p) => {
                     let tenant = tenants::get_tenant(&state.store, &name).await?;
                     let ours = tenant.as_ref().is_some_and(|t| t.declared_by.as_deref() == Some(by.as_str()));
@@ -269,16 +288,16 @@ async fn declare(context: &Context, api: &Api<DynamicObject>, object: &DynamicOb
         context.remember(tenant, object);
     }
     let provisioning = state.provisioning();
-    let written = match &verdict.tenant {
+    let (written, verdict) = match verdict.tenant.as_ref().map(|t| t.id.clone()) {
         // Under the tenant's lease: no other process writes the tenant while its status is written.
-        Some(tenant) => match leased(&provisioning, &tenant.id, write_status(context, api, object, &verdict)).await? {
-            Some(written) => written,
+        Some(id) => match leased(&provisioning, &id, write_fresh_status(context, api, object, verdict, &id)).await? {
+            Some(done) => done,
             None => {
                 context.count(|f| f.tenant_held += 1);
-                Written::Later
+                return Ok(Action::requeue(HELD));
             }
         },
-        None => write_status(context, api, object, &verdict).await?,
+        None => (write_status(context, api, object, &verdict).await?, verdict),
     };
     let Written::Done(version) = written else {
         return Ok(Action::requeue(HELD));
@@ -297,11 +316,27 @@ async fn declare(context: &Context, api: &Api<DynamicObject>, object: &DynamicOb
     })
 }
 
+/// Under the tenant's lease: the tenant read again (another process may have written it
+/// since this reconcile's pass), then the resource's status written from it.
+async fn write_fresh_status(
+    context: &Context,
+    api: &Api<DynamicObject>,
+    object: &DynamicObject,
+    verdict: Verdict,
+    tenant_id: &str,
+) -> Result<(Written, Verdict), Failure> {
+    let verdict = Verdict { tenant: tenants::get_tenant(&context.state.store, tenant_id).await?, ..verdict };
+    let written = write_status(context, api, object, &verdict).await?;
+    Ok((written, verdict))
+}
+
 /// Writes the resource's status if it is not the one of `verdict` yet, over the
 /// `resourceVersion` it was read with: the API server refuses the patch (409 Conflict) when
 /// the resource changed since; then the resource is read again and the status computed from
-/// it (a condition whose status holds keeps its `lastTransitionTime`) and written once more.
-/// A second conflict is left to the next reconcile: never an error, never a loop.
+/// it (a condition whose status holds keeps its `lastTransitionTime`) and written once more,
+/// still for the generation of `object` (the one declared; the resource read again may be
+/// newer, its own reconcile to come). A second conflict is left to the next reconcile: never
+/// an error, never a loop.
 async fn write_status(
     context: &Context,
     api: &Api<DynamicObject>,
@@ -309,9 +344,10 @@ async fn write_status(
     verdict: &Verdict,
 ) -> Result<Written, Failure> {
     let name = object.name_any();
+    let generation = object.metadata.generation.unwrap_or(0);
     let mut current = object.clone();
     for attempt in 0..2 {
-        let status = status_of(&current, verdict, context.state.clock.now());
+        let status = status_of(&current, verdict, generation, context.state.clock.now());
         if current.data.get("status") == Some(&status) {
             context.count(|f| f.unchanged += 1);
             return Ok(Written::Done(current.resource_version()));
@@ -349,8 +385,9 @@ fn problem_text(p: &Problem) -> String {
 }
 
 /// Moves a newly declared tenant through the governance gate to `active` (as a DAN does
-/// through the API), then runs its reconcile pass.
-async fn provision(state: &TenantsState, actor: &Actor, tenant: Tenant) -> Result<Verdict, Failure> {
+/// through the API), then runs its reconcile pass; `None` when that pass did not run
+/// because another process held the tenant's lease all the while it waited.
+async fn provision(state: &TenantsState, actor: &Actor, tenant: Tenant) -> Result<Option<Verdict>, Failure> {
     let mut tenant = tenant;
     let mut blocked = None;
     for to in [Status::Provisioning, Status::Active] {
@@ -368,13 +405,17 @@ async fn provision(state: &TenantsState, actor: &Actor, tenant: Tenant) -> Resul
     }
     if blocked.is_none() {
         let provisioning = state.provisioning();
-        // A failure is recorded on the tenant (and shown as Degraded): not an error of this reconcile.
-        if let Err(e) = reconcile::pass(&provisioning, Some(&tenant.slug), state.clock.now()).await {
-            tracing::warn!(tenant = %tenant.slug, error = %e.detail, "operator pass failed");
+        // A failed apply is recorded on the tenant (and shown as Degraded): not an error of this
+        // reconcile. A pass that could not run at all (no cluster client, no database) is: the
+        // status then claims nothing.
+        let report = reconcile::pass(&provisioning, Some(&tenant.slug), state.clock.now()).await?;
+        if report.held > 0 {
+            tracing::info!(tenant = %tenant.slug, "operator pass deferred: another process holds the tenant");
+            return Ok(None);
         }
     }
     let tenant = tenants::get_tenant(&state.store, &tenant.id).await?;
-    Ok(Verdict { tenant, blocked, refused: None })
+    Ok(Some(Verdict { tenant, blocked, refused: None }))
 }
 
 /// The resource was deleted: its tenant decommissioned the normal way (the lifecycle move,
@@ -406,10 +447,10 @@ async fn decommission(context: &Context, object: &DynamicObject) -> Result<Actio
 }
 
 /// The `status` of a resource: `phase` (the tenant's lifecycle state, or `Blocked`,
-/// `Invalid`), `observedGeneration`, and the conditions Ready, Progressing, Degraded,
-/// GovernanceBlocked; a condition keeps its `lastTransitionTime` while its status holds.
-fn status_of(object: &DynamicObject, verdict: &Verdict, now: DateTime<Utc>) -> serde_json::Value {
-    let generation = object.metadata.generation.unwrap_or(0);
+/// `Invalid`), `observedGeneration` (`generation`, the one the verdict is about), and the
+/// conditions Ready, Progressing, Degraded, GovernanceBlocked; a condition keeps its
+/// `lastTransitionTime` from `object`'s status while its status holds.
+fn status_of(object: &DynamicObject, verdict: &Verdict, generation: i64, now: DateTime<Utc>) -> serde_json::Value {
     let previous: Vec<Condition> = object
         .data
         .get("status")
@@ -482,7 +523,7 @@ mod tests {
     #[test]
     fn a_blocked_resource_shows_governance_blocked_with_its_reason_and_the_generation() {
         let verdict = Verdict { tenant: None, blocked: Some(("NameTaken", "un tenant existe".into())), refused: None };
-        let status = status_of(&object(3, None), &verdict, at(0));
+        let status = status_of(&object(3, None), &verdict, 3, at(0));
         assert_eq!(status["phase"], "Blocked");
         assert_eq!(status["observedGeneration"], 3);
         let blocked = condition(&status, "GovernanceBlocked");
@@ -494,14 +535,14 @@ mod tests {
     #[test]
     fn the_transition_time_of_governance_blocked_moves_only_when_its_status_changes() {
         let blocked = Verdict { tenant: None, blocked: Some(("NoConvention", "aucune".into())), refused: None };
-        let first = status_of(&object(1, None), &blocked, at(0));
-        let again = status_of(&object(1, Some(first.clone())), &blocked, at(60));
+        let first = status_of(&object(1, None), &blocked, 1, at(0));
+        let again = status_of(&object(1, Some(first.clone())), &blocked, 1, at(60));
         for kind in ["Ready", "Progressing", "Degraded", "GovernanceBlocked"] {
             let (before, after) = (condition(&first, kind), condition(&again, kind));
             assert_eq!(after["lastTransitionTime"], before["lastTransitionTime"], "{kind}");
         }
         let free = Verdict { tenant: None, blocked: None, refused: None };
-        let lifted = status_of(&object(1, Some(again.clone())), &free, at(120));
+        let lifted = status_of(&object(1, Some(again.clone())), &free, 1, at(120));
         let moved = condition(&lifted, "GovernanceBlocked");
         assert_eq!(moved["status"], "False");
         assert_ne!(moved["lastTransitionTime"], condition(&again, "GovernanceBlocked")["lastTransitionTime"]);
@@ -510,7 +551,7 @@ mod tests {
     #[test]
     fn a_refused_spec_is_degraded_with_the_domains_message() {
         let verdict = Verdict { tenant: None, blocked: None, refused: Some("spec.hostname : invalide".into()) };
-        let status = status_of(&object(2, None), &verdict, at(0));
+        let status = status_of(&object(2, None), &verdict, 2, at(0));
         assert_eq!(status["phase"], "Invalid");
         let degraded = condition(&status, "Degraded");
         assert_eq!((&degraded["status"], &degraded["reason"]), (&"True".into(), &"InvalidSpec".into()));

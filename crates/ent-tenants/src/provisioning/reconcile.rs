@@ -25,8 +25,11 @@ pub struct PassReport {
     pub applied: u64,
     pub unchanged: u64,
     pub failed: u64,
-    /// Tenants waiting for their retry time.
+    /// Tenants waiting for their retry time, or held by another writer.
     pub deferred: u64,
+    /// Of the deferred, the tenants another writer held (their lease) longer than this pass
+    /// waited: not reconciled by this pass.
+    pub held: u64,
 }
 
 /// Bumped when `render` changes (or what is hashed), so that every tenant is re-applied once.
@@ -75,6 +78,8 @@ enum Outcome {
     Applied,
     Unchanged,
     Deferred,
+    /// Deferred: another writer held the tenant's lease.
+    Held,
 }
 
 const ACTOR: &str = "system:reconciler";
@@ -131,7 +136,7 @@ async fn reconcile_one(
     }
     if !lease::wait_for(state, &tenant.id, writer).await? {
         // Another writer holds this tenant for long: its pass records the outcome.
-        return Ok(Outcome::Deferred);
+        return Ok(Outcome::Held);
     }
     let outcome = tokio::select! {
         outcome = write_fresh(state, backend, &tenant.slug, resync, now) => outcome,
@@ -319,6 +324,10 @@ pub async fn pass(state: &ProvisioningState, only: Option<&str>, now: DateTime<U
             Ok(Outcome::Applied) => report.applied += 1,
             Ok(Outcome::Unchanged) => report.unchanged += 1,
             Ok(Outcome::Deferred) => report.deferred += 1,
+            Ok(Outcome::Held) => {
+                report.deferred += 1;
+                report.held += 1;
+            }
             Err(e) => {
                 tracing::warn!(error = %e.detail, "reconcile failed");
                 report.failed += 1;

@@ -70,6 +70,9 @@ struct Mock {
     /// A path whose next PATCH finds its object just changed by another client (an
     /// annotation added, a new `resourceVersion`), as when two writers race.
     foreign_write_before: Mutex<Option<String>>,
+    /// A path whose next PATCH finds its object's `spec` just replaced by another client
+    /// (`kubectl apply`: the generation moves on), with that spec.
+    foreign_spec_before: Mutex<Option<(String, Value)>>,
     /// Collection path → name → object.
     objects: Mutex<BTreeMap<String, BTreeMap<String, Value>>>,
     faults: Mutex<Vec<Fault>>,
@@ -355,6 +358,18 @@ async fn handle(
                 live["metadata"]["annotations"]["exemple.fr/autre-client"] = json!("passé avant");
                 mock.record(&collection, "MODIFIED", live);
             }
+            let foreign_spec = {
+                let mut next = mock.foreign_spec_before.lock().unwrap();
+                match next.as_ref() {
+                    Some((at, _)) if at == &path => next.take().map(|(_, spec)| spec),
+                    _ => None,
+                }
+            };
+            if let Some(spec) = foreign_spec {
+                live["spec"] = spec;
+                live["metadata"]["generation"] = json!(live["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
+                mock.record(&collection, "MODIFIED", live);
+            }
             let patch: Value = serde_json::from_slice(&body).unwrap();
             // Optimistic concurrency: a patch naming a `resourceVersion` applies to that version only.
             let expected = &patch["metadata"]["resourceVersion"];
@@ -497,6 +512,8 @@ fn base64_encode(bytes: &[u8]) -> String {
 struct World {
     mock: Arc<Mock>,
     state: AppState,
+    /// The application's clock (fixed at `t0` until a test moves it).
+    clock: Arc<FixedClock>,
     _dir: tempfile::TempDir,
     _db: common::TestDb,
 }
@@ -535,8 +552,9 @@ impl World {
         config.provisioning.reconcile.requests_per_second = 10_000.0;
         configure(&mut config);
         common::import_sample(&db.store).await;
-        let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
-        World { mock, state, _dir: dir, _db: db }
+        let clock = Arc::new(FixedClock::new(t0()));
+        let state = crate::common::app::app_state(db.store.clone(), config, clock.clone());
+        World { mock, state, clock, _dir: dir, _db: db }
     }
 
     /// A provisioning tenant (gate overridden: the convention gate is tested in `tenants.rs`).
@@ -646,13 +664,17 @@ impl World {
     /// A second process on the same database and mock: its own connection pool, lease
     /// holder and kube token (`jeton-de-test-b`), its clock `ahead` of this one's.
     async fn other_process(&self, ahead: chrono::Duration) -> (AppState, entcp::store::Store) {
+        self.other_process_on(Arc::new(FixedClock::new(t0() + ahead))).await
+    }
+
+    /// [`World::other_process`] on `clock` (that the test may move).
+    async fn other_process_on(&self, clock: Arc<FixedClock>) -> (AppState, entcp::store::Store) {
         let store = entcp::store::Store::connect(&self._db.url, None).await.unwrap();
         let kubeconfig = self._dir.path().join("kubeconfig-b");
         let text = std::fs::read_to_string(self._dir.path().join("kubeconfig")).unwrap();
         std::fs::write(&kubeconfig, text.replace("jeton-de-test", "jeton-de-test-b")).unwrap();
         let mut config = (*self.state.config).clone();
         config.provisioning.kube.kubeconfig = Some(kubeconfig);
-        let clock = Arc::new(FixedClock::new(t0() + ahead));
         (crate::common::app::app_state(store.clone(), config, clock), store)
     }
 
@@ -907,7 +929,7 @@ async fn a_conflict_is_recorded_and_retried_a_server_error_is_retried_with_backo
     // Before its retry time the tenant is left alone, without a request.
     w.take_requests();
     let early = pass(&w.state.provisioning(), None, t0()).await.unwrap();
-    assert_eq!(early.deferred, 1);
+    assert_eq!((early.deferred, early.held), (1, 0), "waiting for its retry, not held: {early:?}");
     assert!(w.take_requests().iter().all(|r| !r.path.contains("ent-doisneau")));
 
     // A server error at the retry: failure again, the delay doubles; then it succeeds.
@@ -1160,7 +1182,8 @@ async fn two_reconcilers_on_one_database_never_write_one_tenant_at_once_and_leas
             .bind(entcp::store::timestamp(until))
     };
     lease("vivant", t0() + chrono::Duration::minutes(5)).execute(w.state.store.pool()).await.unwrap();
-    assert_eq!(pass(&b.provisioning(), Some("doisneau"), t0()).await.unwrap().deferred, 1);
+    let deferred = pass(&b.provisioning(), Some("doisneau"), t0()).await.unwrap();
+    assert_eq!((deferred.deferred, deferred.held), (1, 1), "held by the live lease: {deferred:?}");
     sqlx::query("DELETE FROM tenant_leases").execute(w.state.store.pool()).await.unwrap();
     lease("mort", t0() - chrono::Duration::seconds(1)).execute(w.state.store.pool()).await.unwrap();
     assert_eq!(pass(&b.provisioning(), Some("doisneau"), t0()).await.unwrap().applied, 1);

@@ -40,6 +40,20 @@ impl World {
         self.stored(TENANTS, name)
     }
 
+    /// Declares resource `name` (generation 1, no option) to the running `operator`, waits for
+    /// it to be held at the gate (no convention) and for the operator's reconcile that follows
+    /// its own status write (found unchanged: the operator is idle), then lets the tenant
+    /// through (domain call): the next generation is applied.
+    async fn past_the_gate(&self, name: &str, operator: &operator::Context) -> tenants::Tenant {
+        self.create_resource(name, spec("0940176F", name, json!([])));
+        self.until(|w| is(&w.resource(name), "GovernanceBlocked", "True")).await;
+        self.until(|_| operator.figures().unchanged >= 1).await;
+        let tenant = self.get(name).await;
+        tenants::transition(&self.state.tenants(), &common::admin(), &tenant, Status::Provisioning, Some("essai"))
+            .await
+            .unwrap()
+    }
+
     /// Starts `entctl operator`'s controller on the mock; stopped with the returned token.
     async fn start_operator(&self) -> (tokio_util::sync::CancellationToken, Arc<operator::Context>) {
         start_operator_of(&self.state).await
@@ -300,13 +314,7 @@ async fn two_operators_over_one_resource_write_its_status_once_per_generation_un
     // the tenant nor its status; once the lease is released, the status follows the change.
     let held = |o: &operator::Context| o.figures().tenant_held;
     let before = held(&a) + held(&b);
-    sqlx::query("INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3)")
-        .bind(&tenant.id)
-        .bind("une-replique-de-serve")
-        .bind(entcp::store::timestamp(t0() + chrono::Duration::minutes(5)))
-        .execute(w.state.store.pool())
-        .await
-        .unwrap();
+    hold_tenant_lease(&w, &tenant, "une-replique-de-serve", t0() + chrono::Duration::minutes(5)).await;
     w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!([]));
     w.until(|_| held(&a) + held(&b) > before).await;
     let waiting = w.resource("doisneau").unwrap();
@@ -342,4 +350,239 @@ async fn two_operators_over_one_resource_write_its_status_once_per_generation_un
     let writers: std::collections::BTreeSet<&str> = writes.iter().map(|s| s.writer.as_str()).collect();
     assert!(writers.iter().all(|w| w.starts_with("Bearer jeton-de-test")), "{writers:?}");
     other_store.close().await;
+}
+
+/// A lease on the tenant taken by another process (`holder`) until `until`, as soon as it is
+/// free (an operator's reconcile may hold it a moment, after its own status write).
+async fn hold_tenant_lease(w: &World, tenant: &tenants::Tenant, holder: &str, until: chrono::DateTime<chrono::Utc>) {
+    loop {
+        let taken = sqlx::query(
+            "INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO NOTHING",
+        )
+        .bind(&tenant.id)
+        .bind(holder)
+        .bind(entcp::store::timestamp(until))
+        .execute(w.state.store.pool())
+        .await
+        .unwrap();
+        if taken.rows_affected() == 1 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Asserts that, among `requests`, the status of resource `name` first claimed `generation`
+/// after the first delete in the tenant's namespace (the prune that ends an apply).
+fn assert_claimed_once_applied(requests: &[super::Request], name: &str, generation: i64) {
+    let status = format!("{TENANTS}/{name}/status");
+    let claimed = requests
+        .iter()
+        .position(|r| r.method == "PATCH" && r.path == status && r.body["status"]["observedGeneration"] == generation)
+        .unwrap_or_else(|| panic!("no status claims generation {generation}: {requests:#?}"));
+    let inside = format!("/namespaces/ent-{name}/");
+    let pruned = requests.iter().position(|r| r.method == "DELETE" && r.path.contains(&inside));
+    assert!(
+        pruned.is_some_and(|pruned| pruned < claimed),
+        "generation {generation} claimed (request {claimed}) before it was applied ({pruned:?}): {requests:#?}"
+    );
+}
+
+backend_test!(a_status_never_claims_a_generation_whose_pass_a_held_tenant_lease_deferred);
+async fn a_status_never_claims_a_generation_whose_pass_a_held_tenant_lease_deferred(db: TestDb) {
+    // Leases of 3 s: the operator's pass waits 3 s for a tenant another process holds, then
+    // gives up (deferred).
+    let w = World::on(db, |c| c.provisioning.reconcile.lease_seconds = 3).await;
+    *w.mock.deployments_available.lock().unwrap() = true;
+    let (stop, operator) = w.start_operator().await;
+    let tenant = w.past_the_gate("doisneau", &operator).await;
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
+    w.until(|w| ready_at(&w.resource("doisneau"), 2)).await;
+    w.until_confirmed("doisneau", &[&operator]).await;
+
+    // A `serve` replica holds the tenant's lease until a minute past t0 (a slow apply), and
+    // generation 3 comes: the operator declares it, then its pass waits for the lease ...
+    hold_tenant_lease(&w, &tenant, "une-replique-de-serve", t0() + chrono::Duration::minutes(1)).await;
+    w.take_requests();
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!([]));
+    while !w.get("doisneau").await.options.is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // ... and meanwhile time passes the lease's end (the replica died): when the pass gives
+    // up, the tenant's lease is free and its status writable, generation 3 not applied. (The
+    // pause only puts the clock's move inside the pass's 3 s wait; the assertions below hold
+    // whenever it comes.)
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    w.clock.set(t0() + chrono::Duration::minutes(2));
+    w.until(|w| ready_at(&w.resource("doisneau"), 3)).await;
+    w.until_confirmed("doisneau", &[&operator]).await;
+    stop.cancel();
+
+    // `observedGeneration` 3 means generation 3 was reconciled: claimed only after its apply
+    // (which removed moodle), never from the verdict of the pass that was deferred.
+    let requests = w.take_requests();
+    assert_claimed_once_applied(&requests, "doisneau", 3);
+    let ready = w.resource("doisneau").unwrap();
+    assert_eq!(condition(&ready, "Ready")["observedGeneration"], 3, "{ready}");
+    w.assert_live_as_rendered("doisneau").await;
+}
+
+backend_test!(a_status_written_again_after_a_conflict_keeps_the_generation_its_pass_applied);
+async fn a_status_written_again_after_a_conflict_keeps_the_generation_its_pass_applied(db: TestDb) {
+    let w = World::on(db, |_| {}).await;
+    *w.mock.deployments_available.lock().unwrap() = true;
+    let (stop, operator) = w.start_operator().await;
+    w.past_the_gate("doisneau", &operator).await;
+    // Generation 2 is applied; `kubectl apply` brings generation 3 just before the operator's
+    // status patch: refused (409), the resource read again, at generation 3 whose pass has not run.
+    let generation_3 = spec("0940176F", "doisneau", json!([]));
+    *w.mock.foreign_spec_before.lock().unwrap() = Some((format!("{TENANTS}/doisneau/status"), generation_3));
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
+    w.until(|w| ready_at(&w.resource("doisneau"), 3)).await;
+    w.until_confirmed("doisneau", &[&operator]).await;
+    stop.cancel();
+    assert!(w.mock.foreign_spec_before.lock().unwrap().is_none(), "the status patch met kubectl's change");
+    assert!(operator.figures().conflicts >= 1, "{:?}", operator.figures());
+
+    // The status written over generation 3 after the conflict says what was reconciled:
+    // generation 2 (Ready, moodle live); generation 3 is claimed once applied.
+    let writes = w.mock.status_writes.lock().unwrap().clone();
+    let after_conflict = writes.iter().find(|s| s.generation == 3).expect("a status written at generation 3");
+    assert_eq!(after_conflict.status["observedGeneration"], 2, "{writes:#?}");
+    let conditions = after_conflict.status["conditions"].as_array().unwrap();
+    assert!(conditions.iter().all(|c| c["observedGeneration"] == 2), "{writes:#?}");
+    let requests = w.take_requests();
+    assert_claimed_once_applied(&requests, "doisneau", 3);
+    assert_eq!(w.get("doisneau").await.options, Vec::<String>::new());
+    w.assert_live_as_rendered("doisneau").await;
+}
+
+backend_test!(a_second_operator_takes_over_a_resource_once_the_leases_of_one_that_died_ran_out);
+async fn a_second_operator_takes_over_a_resource_once_the_leases_of_one_that_died_ran_out(db: TestDb) {
+    // Leases of 3 s; the second process's clock is moved past them once the first died.
+    let w = World::on(db, |c| c.provisioning.reconcile.lease_seconds = 3).await;
+    let clock_b = Arc::new(entcp::clock::FixedClock::new(t0()));
+    let (other, other_store) = w.other_process_on(clock_b.clone()).await;
+    *w.mock.deployments_available.lock().unwrap() = true;
+    let (stop_a, a) = w.start_operator().await;
+    w.past_the_gate("doisneau", &a).await;
+
+    // Operator A applies generation 2 and its portail PATCH is never answered: A holds the
+    // resource's lease and the tenant's. Then A dies without releasing them.
+    let portail = "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail";
+    *w.mock.hang.lock().unwrap() = Some(portail.into());
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
+    w.until(|w| w.mock.requests.lock().unwrap().iter().any(|r| r.path == portail)).await;
+    stop_a.cancel();
+    let of_a = "SELECT COUNT(*) FROM tenant_leases WHERE holder = $1";
+    let holder_a = w.state.reconciler.holder.clone();
+    assert_eq!(common::count(&w.state.store, of_a, &[&holder_a]).await, 2, "the resource's lease and the tenant's");
+    *w.mock.hang.lock().unwrap() = None;
+
+    // Operator B meets the resource's lease still running: it leaves the resource and looks again.
+    let (stop_b, b) = start_operator_of(&other).await;
+    w.until(|_| b.figures().resource_held >= 1).await;
+    assert_eq!(w.resource("doisneau").unwrap()["status"]["observedGeneration"], 1);
+
+    // Once A's leases ran out, B takes the resource over: generation 2 applied, its status B's.
+    clock_b.set(t0() + chrono::Duration::minutes(2));
+    w.until(|w| ready_at(&w.resource("doisneau"), 2)).await;
+    w.until_confirmed("doisneau", &[&b]).await;
+    stop_b.cancel();
+    let last = w.mock.status_writes.lock().unwrap().last().cloned().unwrap();
+    assert_eq!((last.generation, last.writer.as_str()), (2, "Bearer jeton-de-test-b"), "{last:?}");
+    assert_eq!(common::count(&w.state.store, of_a, &[&holder_a]).await, 0, "A's leases taken over");
+    assert_eq!(w.get("doisneau").await.status, Status::Active);
+    w.assert_live_as_rendered("doisneau").await;
+    other_store.close().await;
+}
+
+/// Waits (at most a minute) until `done` holds while `operator` runs; its log if it stopped.
+async fn while_running(
+    w: &World,
+    operator: &mut std::process::Child,
+    log: &std::path::Path,
+    what: &str,
+    done: impl Fn(&World) -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done(w) {
+        let log = || std::fs::read_to_string(log).unwrap_or_default();
+        assert!(operator.try_wait().unwrap().is_none(), "entctl operator exited before {what}: {}", log());
+        assert!(std::time::Instant::now() < deadline, "not within 60 s: {what}: {}", log());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+backend_test!(entctl_operator_exits_zero_on_sigterm_releasing_the_leases_of_the_write_it_cut_short);
+async fn entctl_operator_exits_zero_on_sigterm_releasing_the_leases_of_the_write_it_cut_short(db: TestDb) {
+    // The binary of this build, on the world's database and mock API server (its kubeconfig);
+    // requests that never time out here, so that only the signal ends the write.
+    let w = World::on(db, |_| {}).await;
+    *w.mock.deployments_available.lock().unwrap() = true;
+    let dir = w._dir.path();
+    let config = dir.join("operator.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "provisioning:\n  backend: kube\n  kube:\n    kubeconfig: {}\n  reconcile:\n    \
+             request_timeout_seconds: 600\n    tenant_deadline_seconds: 600\n",
+            dir.join("kubeconfig").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("operator.log");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_entctl"));
+    for var in ["DATABASE_URL", "ENTCP_CONFIG", "ENTCP_LOG_FORMAT", "RUST_LOG"] {
+        command.env_remove(var);
+    }
+    let mut operator = command
+        .current_dir(dir)
+        .env("ENTCP_CONFIG", &config)
+        .env("ENTCP_DATABASE_URL", &w._db.url)
+        .env("ENTCP_DATA_DIR", dir)
+        .env("ENTCP_LOG_LEVEL", "info")
+        .arg("operator")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+
+    // Through the gate, then generation 2 applied: its portail PATCH is never answered, the
+    // operator holds the resource's lease and the tenant's.
+    w.create_resource("doisneau", spec("0940176F", "doisneau", json!([])));
+    while_running(&w, &mut operator, &log, "GovernanceBlocked", |w| {
+        is(&w.resource("doisneau"), "GovernanceBlocked", "True")
+    })
+    .await;
+    let tenant = w.get("doisneau").await;
+    tenants::transition(&w.state.tenants(), &common::admin(), &tenant, Status::Provisioning, Some("essai"))
+        .await
+        .unwrap();
+    let portail = "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail";
+    *w.mock.hang.lock().unwrap() = Some(portail.into());
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
+    while_running(&w, &mut operator, &log, "the portail PATCH", |w| {
+        w.mock.requests.lock().unwrap().iter().any(|r| r.path == portail)
+    })
+    .await;
+    let leases = "SELECT COUNT(*) FROM tenant_leases";
+    assert_eq!(common::count(&w.state.store, leases, &[]).await, 2, "the resource's lease and the tenant's");
+
+    // A rolling update's SIGTERM: the write is cut short, both leases released, exit 0.
+    let signalled = std::process::Command::new("kill").args(["-TERM", &operator.id().to_string()]).status().unwrap();
+    assert!(signalled.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let exit = loop {
+        if let Some(exit) = operator.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(std::time::Instant::now() < deadline, "still running a minute after SIGTERM");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(exit.success(), "{exit:?}: {log}");
+    assert_eq!(common::count(&w.state.store, leases, &[]).await, 0, "released at exit: {log}");
+    assert_eq!(w.resource("doisneau").unwrap()["status"]["observedGeneration"], 1, "nothing claimed of generation 2");
 }
