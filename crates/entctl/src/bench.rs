@@ -652,33 +652,15 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
         controllers.len()
     );
 
-    // Five rounds, the best one printed: the machine may be busy. One read of the base a
-    // round; a register derived for each controller.
-    let today = ent_kernel::clock::today_in_france(chrono::Utc::now()).format("%Y-%m-%d").to_string();
-    let (mut loaded, mut derived, mut registers) = (f64::MAX, f64::MAX, Vec::new());
-    for _ in 0..5 {
-        let started = Instant::now();
-        let world = ent_rgpd::rgpd::load::world(&store, &state.catalog, &state.models, &today, &controllers[0])
-            .await
-            .map_err(|p| anyhow::anyhow!(p.detail))?;
-        loaded = loaded.min(started.elapsed().as_secs_f64() * 1000.0);
-        let started = Instant::now();
-        registers = controllers
-            .iter()
-            .map(|id| ent_rgpd::rgpd::derive::derive(&world, &state.catalog, id, &today, "now"))
-            .collect();
-        derived = derived.min(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    let lines = |r: &ent_rgpd::rgpd::derive::Register| r.entries.iter().map(|e| e.establishments.len()).sum::<usize>();
-    let fiches: usize = registers.iter().map(|r| r.entries.len()).sum();
-    let establishments: usize = registers.iter().map(lines).sum();
-    println!(
-        "dérivation (meilleur de 5) : lecture de la base {loaded:.0} ms + dérivation pure {derived:.0} ms = {:.0} ms ; \
-         {fiches} fiches, {establishments} lignes établissement",
-        loaded + derived,
-    );
-    let (index, register) =
-        registers.iter().enumerate().max_by_key(|(_, r)| lines(r)).ok_or_else(|| anyhow::anyhow!("aucun registre"))?;
+    // Five rounds, the best one printed: the machine may be busy.
+    let registers = derive_registers(&state, &controllers, 5).await?;
+    println!("dérivation (meilleur de 5) : {registers}");
+    let (index, register) = registers
+        .registers
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, r)| establishment_lines(r))
+        .ok_or_else(|| anyhow::anyhow!("aucun registre"))?;
     let holder = ent_platform::registry::get_org(&store, &controllers[index])
         .await
         .map_err(|p| anyhow::anyhow!(p.detail))?
@@ -687,7 +669,7 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
         "exports du plus grand registre ({}, {} fiches, {} lignes établissement) :",
         holder.name,
         register.entries.len(),
-        lines(register)
+        establishment_lines(register)
     );
     for format in ent_rgpd::rgpd::export::Format::ALL {
         let started = Instant::now();
@@ -716,6 +698,63 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
     println!("enregistrement de l'instantané : {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
     println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
     world.finish().await
+}
+
+/// The registers of some controllers, each derived from one read of the base, and the
+/// time it took (the best of `rounds`: the machine may be busy). Shown as the read and
+/// derivation times, the fiches and establishment lines of all the registers.
+pub(crate) struct Registers {
+    /// Milliseconds to read the base once (ent_rgpd's load::world).
+    pub loaded: f64,
+    /// Milliseconds to derive every register from that read.
+    pub derived: f64,
+    /// One register a controller, in the order given.
+    pub registers: Vec<ent_rgpd::rgpd::derive::Register>,
+}
+
+impl std::fmt::Display for Registers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fiches: usize = self.registers.iter().map(|r| r.entries.len()).sum();
+        let lines: usize = self.registers.iter().map(establishment_lines).sum();
+        write!(
+            f,
+            "lecture de la base {:.0} ms + dérivation pure {:.0} ms = {:.0} ms ; {fiches} fiches, {lines} lignes établissement",
+            self.loaded,
+            self.derived,
+            self.loaded + self.derived
+        )
+    }
+}
+
+/// The establishment lines of a register (an establishment once a fiche it appears in).
+pub(crate) fn establishment_lines(register: &ent_rgpd::rgpd::derive::Register) -> usize {
+    register.entries.iter().map(|e| e.establishments.len()).sum()
+}
+
+/// Derives the register of each of `controllers` (at least one) from one read of the base
+/// a round, `rounds` times, and keeps the best times.
+pub(crate) async fn derive_registers(
+    state: &ent_server::api::AppState,
+    controllers: &[String],
+    rounds: usize,
+) -> anyhow::Result<Registers> {
+    let first = controllers.first().ok_or_else(|| anyhow::anyhow!("aucun responsable de traitement"))?;
+    let today = ent_kernel::clock::today_in_france(chrono::Utc::now()).format("%Y-%m-%d").to_string();
+    let mut best = Registers { loaded: f64::MAX, derived: f64::MAX, registers: Vec::new() };
+    for _ in 0..rounds.max(1) {
+        let started = Instant::now();
+        let world = ent_rgpd::rgpd::load::world(&state.store, &state.catalog, &state.models, &today, first)
+            .await
+            .map_err(|p| anyhow::anyhow!(p.detail))?;
+        best.loaded = best.loaded.min(started.elapsed().as_secs_f64() * 1000.0);
+        let started = Instant::now();
+        best.registers = controllers
+            .iter()
+            .map(|id| ent_rgpd::rgpd::derive::derive(&world, &state.catalog, id, &today, "now"))
+            .collect();
+        best.derived = best.derived.min(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(best)
 }
 
 /// N école tenants (active) of the académie with the most écoles (fewer if it has fewer),

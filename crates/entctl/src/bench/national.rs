@@ -2,7 +2,8 @@
 //! établissements over 35,000 communes, 30,000 tenants, 1,000,000 tickets of which
 //! 100,000 open, 2,000 conventions, 10,000,000 audit records — the annuaire through
 //! its import, the rest made by the server (`generate_series`, one statement a table);
-//! then timed: reconcile passes, SLA sweep, register of the largest académie, the main
+//! then timed: reconcile passes, SLA sweep, registers of the largest académie (its own
+//! and its DSDENs'), the main
 //! routes at 16 clients as a share of `/healthz`, and the database's size.
 //! `--scale` multiplies every size (0.1 for a quick try).
 
@@ -151,7 +152,7 @@ pub async fn national(config: &Config, scale: f64, seconds: u64, requests: usize
             report.breaches
         );
     }
-    register_of_largest_academie(&world).await?;
+    registers_of_largest_academie(&world).await?;
     let started = Instant::now();
     let verified = ent_platform::audit::verify(&store).await.map_err(fail)?;
     println!("vérification de la chaîne d'audit : {:.2} s ({verified:?})", started.elapsed().as_secs_f64());
@@ -199,25 +200,36 @@ async fn populate(world: &BenchWorld, size: impl Fn(f64) -> usize) -> anyhow::Re
     Ok(total + analyze)
 }
 
-/// The académie with the most tenants, and the time to derive its register.
-async fn register_of_largest_academie(world: &BenchWorld) -> anyhow::Result<()> {
+/// The académie with the most tenants, and the time to derive the registers its DPO keeps:
+/// its own and those of its DSDENs (the IA-DASEN is the controller of an école's ENT, so
+/// the académie's own register holds only its other schools).
+async fn registers_of_largest_academie(world: &BenchWorld) -> anyhow::Result<()> {
     let (store, state) = (&world.store, &world.state);
-    let (academie_id, tenants): (String, i64) = sqlx::query_as(
-        "SELECT a.id, COUNT(*) FROM orgs a JOIN orgs e ON e.academie_code = a.code AND e.kind = 'etablissement' \
-         JOIN tenants t ON t.org_id = e.id WHERE a.kind = 'academie' GROUP BY a.id ORDER BY COUNT(*) DESC LIMIT 1",
+    let (academie_id, academie_code, tenants): (String, String, i64) = sqlx::query_as(
+        "SELECT a.id, a.code, COUNT(*) FROM orgs a JOIN orgs e ON e.academie_code = a.code AND e.kind = 'etablissement' \
+         JOIN tenants t ON t.org_id = e.id WHERE a.kind = 'academie' GROUP BY a.id, a.code ORDER BY COUNT(*) DESC LIMIT 1",
     )
     .fetch_one(store.pool())
     .await?;
-    let today = ent_kernel::clock::today_in_france(chrono::Utc::now()).format("%Y-%m-%d").to_string();
-    let started = Instant::now();
-    let rgpd_world =
-        ent_rgpd::rgpd::load::world(store, &state.catalog, &state.models, &today, &academie_id).await.map_err(fail)?;
-    let loaded = started.elapsed().as_secs_f64();
-    let register = ent_rgpd::rgpd::derive::derive(&rgpd_world, &state.catalog, &academie_id, &today, "now");
+    let dsdens: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM orgs WHERE kind = 'dsden' AND academie_code = $1 ORDER BY id")
+            .bind(&academie_code)
+            .fetch_all(store.pool())
+            .await?;
+    // The generated tenants are `requested` (the reconcile passes have nothing to write) and a
+    // register lists live tenants only: they go live here, as a deployed ENT's would be.
+    let live =
+        sqlx::query("UPDATE tenants SET status = 'active' WHERE status = 'requested'").execute(store.pool()).await?;
+    println!("  {} tenants passés à l'état actif pour le registre", live.rows_affected());
+    let controllers: Vec<String> = std::iter::once(academie_id).chain(dsdens).collect();
+    let registers = super::derive_registers(state, &controllers, 1).await?;
+    let own = &registers.registers[0];
     println!(
-        "registre de la plus grande académie ({tenants} tenants) : {:.2} s (lecture {loaded:.2} s), {} fiche(s)",
-        started.elapsed().as_secs_f64(),
-        register.entries.len()
+        "registres de la plus grande académie ({tenants} tenants ; le sien et ceux de ses {} DSDEN) : {registers} \
+         (le sien : {} fiches, {} lignes établissement)",
+        controllers.len() - 1,
+        own.entries.len(),
+        super::establishment_lines(own)
     );
     Ok(())
 }
