@@ -3,8 +3,8 @@
 //! 100,000 open, 2,000 conventions, 10,000,000 audit records — the annuaire through
 //! its import, the rest made by the server (`generate_series`, one statement a table);
 //! then timed: reconcile passes, SLA sweep, registers of the largest académie (its own
-//! and its DSDENs'), the main
-//! routes at 16 clients as a share of `/healthz`, and the database's size.
+//! and its DSDENs'), the main routes at 16 clients as a share of `/healthz`, and the
+//! database's size.
 //! `--scale` multiplies every size (0.1 for a quick try).
 
 use super::load::{load, serve, token, Figures};
