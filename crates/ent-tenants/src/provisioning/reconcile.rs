@@ -131,7 +131,10 @@ async fn reconcile_one(
     // A watch event asked for this tenant: applied again (a no-op server-side apply
     // writes nothing; a scaled Deployment is put back) and read back.
     let resync = state.reconciler.take_resync(&tenant.slug);
-    if !resync && settled(state, backend, input, now).await? {
+    // Without the lease, only a settled tenant with nothing to record is left alone: a
+    // rollout to read back or an error to clear is written under the lease, from the
+    // tenant read again (else a stale read could overwrite what the holder just wrote).
+    if !resync && settled(state, backend, input, now)? && !to_record(tenant) {
         return Ok(Outcome::Unchanged);
     }
     if !lease::wait_for(state, &tenant.id, writer).await? {
@@ -172,7 +175,8 @@ async fn write_fresh(
     if backing_off(state, &input, now)? {
         return Ok(Outcome::Deferred);
     }
-    if !resync && settled(state, backend, &input, now).await? {
+    if !resync && settled(state, backend, &input, now)? {
+        record_settled(state, backend, &input, now).await?;
         return Ok(Outcome::Unchanged);
     }
     let (services, hash) = inputs(state, &input)?;
@@ -193,9 +197,9 @@ fn render(state: &ProvisioningState, input: &ReconcileInput, services: &[&Servic
 }
 
 /// True when the applied inputs are the current ones and the backend still holds
-/// their objects (checked without rendering); then reads back an unsettled
-/// rollout and clears a leftover error.
-async fn settled(
+/// their objects (checked without rendering). Writes nothing: what a settled tenant
+/// still has to record is [`record_settled`]'s, under the lease.
+fn settled(
     state: &ProvisioningState,
     backend: &Backend,
     input: &ReconcileInput,
@@ -204,13 +208,27 @@ async fn settled(
     let tenant = &input.tenant;
     let (services, hash) = inputs(state, input)?;
     let resync = state.config.provisioning.reconcile.resync_seconds;
-    if input.applied_hash.as_deref() != Some(hash.as_str())
-        || !backend.intact(tenant, &hash, || render(state, input, &services).is_empty()).unwrap_or(false)
-        || backend.resync_due(tenant.provisioning_state.reconciled_at.as_deref(), now, resync)
-    {
-        return Ok(false);
-    }
+    Ok(input.applied_hash.as_deref() == Some(hash.as_str())
+        && backend.intact(tenant, &hash, || render(state, input, &services).is_empty()).unwrap_or(false)
+        && !backend.resync_due(tenant.provisioning_state.reconciled_at.as_deref(), now, resync))
+}
+
+/// Whether a settled tenant has something to record: a rollout to read back, a leftover error.
+fn to_record(tenant: &Tenant) -> bool {
+    Observed::unsettled(tenant.provisioning_state.observed.as_deref()) || tenant.provisioning_state.error.is_some()
+}
+
+/// Under the tenant's lease, of a settled tenant read under it: reads back an unsettled
+/// rollout and clears a leftover error.
+async fn record_settled(
+    state: &ProvisioningState,
+    backend: &Backend,
+    input: &ReconcileInput,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let tenant = &input.tenant;
     if Observed::unsettled(tenant.provisioning_state.observed.as_deref()) {
+        let (services, _) = inputs(state, input)?;
         if let Ok(Some(seen)) = backend.observe(tenant, &render(state, input, &services)).await {
             let mut tx = state.store.begin_write().await?;
             record_observation(&mut tx, tenant, &seen, now).await?;
@@ -220,7 +238,7 @@ async fn settled(
     if tenant.provisioning_state.error.is_some() {
         clear_error(state, &tenant.id).await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// The backend holds what was applied: no error stays on the tenant.

@@ -94,6 +94,9 @@ struct Mock {
     /// Every change, for the watches: (resourceVersion, collection, ADDED/MODIFIED/DELETED, object).
     changes: Mutex<Vec<(u64, String, &'static str, Value)>>,
     changed: tokio::sync::Notify,
+    /// The next GET of a path by a client (its `Authorization`): answered as the objects are
+    /// when it comes, the answer held until the gate gets a permit (a slow read).
+    gate: Mutex<Option<(String, String, Arc<tokio::sync::Semaphore>)>>,
 }
 
 impl Mock {
@@ -292,6 +295,36 @@ fn split(path: &str) -> (String, String) {
 }
 
 async fn handle(
+    State(mock): State<Arc<Mock>>,
+    method: Method,
+    uri: Uri,
+    query: Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let gate = {
+        let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let mut gate = mock.gate.lock().unwrap();
+        let gated = gate.as_ref().is_some_and(|(by, path, _)| {
+            method == Method::GET
+                && by == authorization
+                && path == uri.path()
+                && !uri.query().unwrap_or("").contains("watch")
+        });
+        if gated {
+            gate.take().map(|(_, _, open)| open)
+        } else {
+            None
+        }
+    };
+    let response = answer(State(mock), method, uri, query, headers, body).await;
+    if let Some(open) = gate {
+        open.acquire().await.unwrap().forget();
+    }
+    response
+}
+
+async fn answer(
     State(mock): State<Arc<Mock>>,
     method: Method,
     uri: Uri,
@@ -1357,4 +1390,50 @@ async fn every_call_of_a_tenant_lifecycle_is_granted_by_the_exported_rbac_rules_
             }
         }
     }
+}
+
+backend_test!(a_process_without_the_tenants_lease_never_records_over_what_its_holder_just_wrote);
+async fn a_process_without_the_tenants_lease_never_records_over_what_its_holder_just_wrote(db: common::TestDb) {
+    // Leases of 3 s: a writer meeting a held tenant waits 3 s, then defers it.
+    let w = World::on(db, |c| c.provisioning.reconcile.lease_seconds = 3).await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
+    assert_eq!(w.get("doisneau").await.provisioning_state.observed.as_deref(), Some("progressing"));
+
+    // Process A reads the rollout back: the Deployments are available when its read comes,
+    // and its answer is slow.
+    *w.mock.deployments_available.lock().unwrap() = true;
+    let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
+    let open = Arc::new(tokio::sync::Semaphore::new(0));
+    *w.mock.gate.lock().unwrap() = Some(("Bearer jeton-de-test".into(), deployments.into(), open.clone()));
+    w.take_requests();
+    let a = tokio::spawn({
+        let state = w.state.clone();
+        async move { pass(&state.provisioning(), None, t0()).await.unwrap() }
+    });
+    w.until(|w| w.mock.gate.lock().unwrap().is_none()).await;
+
+    // Meanwhile the spec changes and process B reconciles it: a new rollout, under way.
+    w.apply("doisneau", "0940176F", json!(["visio"])).await;
+    *w.mock.deployments_available.lock().unwrap() = false;
+    let (b, b_store) = w.other_process(chrono::Duration::zero()).await;
+    let rb = pass(&b.provisioning(), None, t0()).await.unwrap();
+    assert_eq!(rb.failed, 0, "{rb:?}");
+
+    // A's answer comes last; then whoever reconciles next leaves the tenant as its backend is.
+    open.add_permits(1);
+    let ra = a.await.unwrap();
+    assert_eq!(ra.failed, 0, "{ra:?}");
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    w.assert_live_as_rendered("doisneau").await;
+    let state = w.get("doisneau").await.provisioning_state;
+    assert_eq!(
+        state.observed.as_deref(),
+        Some("progressing"),
+        "the new rollout is under way, never shown available from a read older than its apply: {state:?}"
+    );
+    let kinds = w.event_kinds("doisneau").await;
+    assert_eq!(kinds.last().map(String::as_str), Some("progressing"), "{kinds:?}");
+    assert_eq!(common::count(&w.state.store, "SELECT COUNT(*) AS n FROM tenant_leases", &[]).await, 0, "released");
+    b_store.close().await;
 }
