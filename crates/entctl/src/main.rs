@@ -247,32 +247,32 @@ enum BenchCommand {
     /// Import a synthetic national annuaire twice and print rows/s and peak memory.
     Import {
         /// Établissements to generate.
-        #[arg(long, default_value_t = 66_000)]
+        #[arg(long, default_value_t = 66_000, value_parser = at_least_one())]
         rows: usize,
         /// Communes to spread them over.
-        #[arg(long, default_value_t = 35_000)]
+        #[arg(long, default_value_t = 35_000, value_parser = at_least_one())]
         communes: usize,
     },
     /// A groupement de commandes of N communes: applications, acceptances, documents, award, shares.
     Groupement {
-        #[arg(long, default_value_t = 460)]
+        #[arg(long, default_value_t = 460, value_parser = at_least_one())]
         communes: usize,
     },
     /// Reconcile N tenants twice (manifests backend): a first pass, then a no-op pass.
     Reconcile {
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 10_000, value_parser = at_least_one())]
         tenants: usize,
     },
     /// Time the SLA sweep and the support reports over N open tickets.
     Support {
-        #[arg(long, default_value_t = 100_000)]
+        #[arg(long, default_value_t = 100_000, value_parser = at_least_one())]
         tickets: usize,
-        #[arg(long, default_value_t = 5_000)]
+        #[arg(long, default_value_t = 5_000, value_parser = at_least_one())]
         tenants: usize,
     },
     /// Derive the register of an académie with N tenants of 12 services and export it in every format.
     Rgpd {
-        #[arg(long, default_value_t = 4_000)]
+        #[arg(long, default_value_t = 4_000, value_parser = at_least_one())]
         tenants: usize,
     },
     /// National sizes on PostgreSQL (66k établissements, 30k tenants, 1M tickets, 10M audit records):
@@ -285,18 +285,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
         /// At most this many requests per route.
-        #[arg(long, default_value_t = 4000)]
+        #[arg(long, default_value_t = 4000, value_parser = at_least_one())]
         requests: usize,
     },
     /// HTTP reads over loopback (SQLite, and PostgreSQL when a URL is given): /healthz, the org list, one org.
     Read {
         /// Établissements of the synthetic annuaire served.
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 20_000, value_parser = at_least_one())]
         etablissements: usize,
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = 16, value_parser = at_least_one())]
         connections: usize,
         /// Requests per route at most.
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 20_000, value_parser = at_least_one())]
         requests: usize,
         /// Seconds per route at most.
         #[arg(long, default_value_t = 10)]
@@ -305,18 +305,23 @@ enum BenchCommand {
     /// p50/p95 of the web console's list pages (50 rows, and searches) on the demo data, as admin and as DAN.
     Console {
         /// Requests per page and person.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, value_parser = at_least_one())]
         requests: usize,
     },
     /// Ticket creations and comments by 1×, 3× and 10× the pool size of concurrent writers.
     Write {
         /// Writes per writer.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = at_least_one())]
         per_writer: usize,
         /// Seconds per level at most.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+}
+
+/// A count that must be at least 1 (a bench of nothing measures nothing and fails late).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
 }
 
 fn main() -> ExitCode {

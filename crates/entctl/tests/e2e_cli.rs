@@ -546,6 +546,18 @@ fn figures_are_the_numbers_after_the_label_and_not_those_of_words() {
     assert_eq!(figure(out, "erreurs"), 0.0);
 }
 
+#[test]
+fn a_bench_of_zero_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [["support", "--tickets", "0"], ["read", "--etablissements", "0"], ["national", "--requests", "0"]] {
+        let out = entctl(dir.path()).arg("bench").args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(args[1]) && stderr.contains("0"), "{args:?}: {stderr}");
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "{args:?} wrote nothing");
+    }
+}
+
 backend_test!(bench_import_prints_the_rates_of_both_passes_and_of_its_references);
 async fn bench_import_prints_the_rates_of_both_passes_and_of_its_references(db: TestDb) {
     let out = bench(&db, &["import", "--rows", "60", "--communes", "30"]);
