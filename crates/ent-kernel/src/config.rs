@@ -452,7 +452,9 @@ pub struct ConsoleConfig {
     pub theme: ConsoleTheme,
     /// The operator's name, shown in the header.
     pub operator_name: String,
-    /// The console's public address (links in e-mails); `https://…` makes the cookies `Secure`.
+    /// The console's public address (links in e-mails and on the terminal); `https://…` makes
+    /// the cookies `Secure`. Empty (the default): `http://` and the address the server listens
+    /// on (see [`Config::derive_public_url`]).
     pub public_url: String,
     /// Minutes without activity after which a session ends.
     pub idle_minutes: u32,
@@ -469,7 +471,7 @@ impl Default for ConsoleConfig {
         ConsoleConfig {
             theme: ConsoleTheme::Neutre,
             operator_name: "Plan de contrôle ENT".into(),
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: String::new(),
             idle_minutes: 30,
             absolute_hours: 12,
             link_minutes: 60,
@@ -683,6 +685,29 @@ impl Config {
         Ok(config)
     }
 
+    /// Fills `console.public_url` when it is not set: `http://` and the address the server
+    /// listens on (`bound`, else `server.listen`), an unspecified one (0.0.0.0, ::) named by
+    /// the loopback of its family. Returns whether it did: the links then reach users only
+    /// where that address is the one they use.
+    pub fn derive_public_url(&mut self, bound: Option<std::net::SocketAddr>) -> bool {
+        if !self.console.public_url.is_empty() {
+            return false;
+        }
+        let host = match bound.or_else(|| self.server.listen.parse().ok()) {
+            Some(address) if address.ip().is_unspecified() => {
+                let loopback: std::net::IpAddr = match address {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                };
+                std::net::SocketAddr::new(loopback, address.port()).to_string()
+            }
+            Some(address) => address.to_string(),
+            None => self.server.listen.clone(),
+        };
+        self.console.public_url = format!("http://{host}");
+        true
+    }
+
     pub fn from_yaml(text: &str) -> Result<Config, crate::yaml::Error> {
         if text.trim().is_empty() {
             return Ok(Config::default());
@@ -716,7 +741,9 @@ impl Config {
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| anyhow::anyhow!("mail.from « {} » invalide : {e}", self.mail.from))?;
         let url = self.console.public_url.trim_end_matches('/');
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.contains(char::is_whitespace)
+        {
             anyhow::bail!("console.public_url « {} » invalide : une adresse http:// ou https://", url);
         }
         if self.console.idle_minutes == 0 || self.console.absolute_hours == 0 || self.console.link_minutes == 0 {
@@ -831,6 +858,28 @@ mod tests {
             let expected = format!("| {} | {} |", french(bounds.max), french(bounds.approval_above));
             assert!(line.ends_with(&expected), "{line} ≠ {expected}");
         }
+    }
+
+    #[test]
+    fn an_unset_public_url_is_the_address_the_server_listens_on() {
+        let derived = |listen: &str, bound: Option<&str>| {
+            let mut config = Config::default();
+            config.server.listen = listen.into();
+            assert!(config.derive_public_url(bound.map(|b| b.parse().unwrap())));
+            config.console.public_url
+        };
+        assert_eq!(derived("127.0.0.1:8080", None), "http://127.0.0.1:8080");
+        assert_eq!(derived("127.0.0.1:18480", None), "http://127.0.0.1:18480");
+        // Port 0: the port the system chose.
+        assert_eq!(derived("127.0.0.1:0", Some("127.0.0.1:41234")), "http://127.0.0.1:41234");
+        assert_eq!(derived("0.0.0.0:9000", None), "http://127.0.0.1:9000");
+        assert_eq!(derived("[::]:9000", None), "http://[::1]:9000");
+        assert_eq!(derived("entcp.example.fr:80", None), "http://entcp.example.fr:80");
+        let mut set = Config::default();
+        set.console.public_url = "https://ent.ac-creteil.fr".into();
+        assert!(!set.derive_public_url(Some("127.0.0.1:1".parse().unwrap())));
+        assert_eq!(set.console.public_url, "https://ent.ac-creteil.fr");
+        assert!(Config::default().validate().is_ok(), "an unset public_url is valid");
     }
 
     #[test]

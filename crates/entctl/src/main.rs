@@ -410,14 +410,17 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+async fn run(command: Command, mut config: Config) -> anyhow::Result<ExitCode> {
     // Refuse to start on an invalid convention model rather than fail later.
     entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
     let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
     entcp::support::policy::Policies::load(config.support_dir.as_deref())?;
+    if !matches!(command, Command::Serve { .. }) {
+        // `serve` derives it from the address it binds (port 0: the one the system chose).
+        config.derive_public_url(None);
+    }
     match command {
         Command::Serve { listen, demo } => {
-            let mut config = config;
             if let Some(listen) = listen {
                 config.server.listen = listen;
             }
@@ -531,12 +534,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     let addr: std::net::SocketAddr = config
         .server
         .listen
         .parse()
         .map_err(|e| anyhow::anyhow!("adresse d'écoute « {} » invalide : {e}", config.server.listen))?;
+    // Bound now, listening only once everything is loaded (a client that connects finds the
+    // server ready), so that the links printed and mailed name the port really bound.
+    let socket = bind(addr).map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
+    let bound = socket.local_addr()?;
+    if config.derive_public_url(Some(bound)) && !bound.ip().is_loopback() {
+        tracing::warn!(
+            public_url = %config.console.public_url,
+            "console.public_url is not set: links in e-mails name this machine's loopback; set it (ENTCP_PUBLIC_URL) to the address users reach"
+        );
+    }
     let store = open_store(&config).await?;
     announce_first_admin(&store, &config).await?;
     let released = entcp::notify::release(&store, false, chrono::Utc::now()).await?;
@@ -565,8 +578,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let reconciler = tokio::spawn(entcp::provisioning::reconcile::run_queue(state.provisioning(), shutdown.clone()));
     // Deployment events (kube backend) queue their tenant at once; the resync stays the safety net.
     tokio::spawn(entcp::provisioning::watch::watch_deployments(state.provisioning(), shutdown.clone()));
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
+    let listener = socket.listen(1024).map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
         database = %redact(&config.database_url()),
@@ -612,6 +624,17 @@ async fn operator(config: Config) -> anyhow::Result<()> {
     entcp::provisioning::lease::release_all(&state.provisioning()).await.map_err(|p| anyhow::anyhow!(p.detail))?;
     store.close().await;
     Ok(())
+}
+
+/// A socket bound to `addr` (address reuse as `TcpListener::bind` sets it), not yet listening.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
 }
 
 /// How often `/metrics`' database gauges are read (in the background).

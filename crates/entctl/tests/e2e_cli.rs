@@ -50,10 +50,13 @@ fn serve_in(dir: &Path, global_args: &[&str], serve_args: &[&str]) -> Served {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut address, mut token) = (None, None);
+    let (mut address, mut token, mut setup_link) = (None, None, None);
     for line in lines.by_ref() {
         let line = line.unwrap();
         assert!(!line.contains("entcp_"), "a token in the log: {line}");
+        if let Some(rest) = line.split("dans les 24 heures : ").nth(1) {
+            setup_link = Some(rest.trim().to_string());
+        }
         if let Some(rest) = line.split("Son jeton d'API est dans ").nth(1) {
             let file = dir.join(rest.split(" (").next().unwrap());
             use std::os::unix::fs::PermissionsExt;
@@ -66,12 +69,11 @@ fn serve_in(dir: &Path, global_args: &[&str], serve_args: &[&str]) -> Served {
             break;
         }
     }
-    Served {
-        child,
-        lines,
-        address: address.expect("serve logs where it listens"),
-        token: token.expect("the first start prints the admin token"),
-    }
+    let address = address.expect("serve logs where it listens");
+    // Port 0: the link names the port the system chose, not the default 8080.
+    let setup_link = setup_link.expect("the first start prints the admin's set-up link");
+    assert!(setup_link.starts_with(&format!("http://{address}/mot-de-passe/")), "{setup_link} on {address}");
+    Served { child, lines, address, token: token.expect("the first start prints the admin token") }
 }
 
 fn run_ok(cmd: &mut Command) -> String {
@@ -370,9 +372,18 @@ fn serve_with_demo_loads_the_sample_even_when_the_log_level_hides_info() {
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .env("ENTCP_LOG_LEVEL", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The console's address printed for the demo is the one it listens on, not the default 8080.
+    // (The rest of its log stays open until it stops.)
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let console = log
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|line| line.starts_with("Console web de démonstration"))
+        .expect("the demo prints the console's address");
+    assert_eq!(console, format!("Console web de démonstration : http://127.0.0.1:{port}/connexion"));
     // The server listens once the demo data is loaded.
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -382,6 +393,7 @@ fn serve_with_demo_loads_the_sample_even_when_the_log_level_hides_info() {
     let shown = entctl(dir.path()).args(["orgs", "show", "0940176F"]).output().unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+    drop(log);
     assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
 }
 

@@ -60,7 +60,12 @@ pub struct AppState {
 impl AppState {
     /// The state of a running application: the configuration's models, catalog and
     /// support policies loaded and validated (an invalid one is an error).
-    pub fn load(store: Store, config: Config, clock: Arc<dyn ent_kernel::clock::Clock>) -> anyhow::Result<AppState> {
+    pub fn load(
+        store: Store,
+        mut config: Config,
+        clock: Arc<dyn ent_kernel::clock::Clock>,
+    ) -> anyhow::Result<AppState> {
+        config.derive_public_url(None);
         let models = ent_conventions::conventions::model::load_models(config.conventions_dir.as_deref())?;
         let catalog = ent_platform::catalog::Catalog::load(config.catalog_dir.as_deref())?;
         let support = Arc::new(ent_support::support::policy::Policies::load(config.support_dir.as_deref())?);
