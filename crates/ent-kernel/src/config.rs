@@ -741,9 +741,8 @@ impl Config {
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| anyhow::anyhow!("mail.from « {} » invalide : {e}", self.mail.from))?;
         let url = self.console.public_url.trim_end_matches('/');
-        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://"))
-            || url.contains(char::is_whitespace)
-        {
+        let scheme_ok = url.is_empty() || url.starts_with("http://") || url.starts_with("https://");
+        if !scheme_ok || url.contains(char::is_whitespace) {
             anyhow::bail!("console.public_url « {} » invalide : une adresse http:// ou https://", url);
         }
         if self.console.idle_minutes == 0 || self.console.absolute_hours == 0 || self.console.link_minutes == 0 {

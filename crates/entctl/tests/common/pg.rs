@@ -8,7 +8,6 @@
 
 use entcp::store::Store;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use tokio::sync::OnceCell;
 
 /// Advisory lock id held while a template is built ("ENT-TMPL").
@@ -48,12 +47,11 @@ async fn build_template(admin_url: &str) -> String {
     // One connection for the whole critical section: the advisory lock belongs to it.
     let mut conn = admin.conn().await.expect("admin connection");
     sqlx::query("SELECT pg_advisory_lock($1)").bind(TEMPLATE_LOCK).execute(&mut *conn).await.expect("template lock");
-    let exists = sqlx::query("SELECT COUNT(*) AS n FROM pg_database WHERE datname = $1")
+    let exists = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) AS n FROM pg_database WHERE datname = $1")
         .bind(&name)
         .fetch_one(&mut *conn)
         .await
         .expect("template lookup")
-        .get::<i64, _>("n")
         > 0;
     if !exists {
         // Built under another name and renamed at the end: a crash half-way leaves no

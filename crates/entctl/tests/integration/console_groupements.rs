@@ -16,7 +16,6 @@ use common::{t0, Resp, TestApp, TestDb};
 use entcp::kernel::roles::{OrgKind, Role};
 use entcp::registry::Org;
 use entcp::store::Store;
-use sqlx::Row;
 
 pub(crate) const COORD: &str = "coord@sm94.fr";
 pub(crate) const MAIRIES: [&str; 3] = ["mairie.a@test.fr", "mairie.b@test.fr", "mairie.c@test.fr"];
@@ -43,7 +42,7 @@ pub(crate) async fn scene(store: &Store) -> Scene {
     )
     .await;
     person(store, COORD, Role::Coordinateur, Some(&coordinator.id)).await;
-    let rows = sqlx::query(
+    let codes: Vec<String> = sqlx::query_scalar(
         "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
          e.kind = 'etablissement' AND e.degree = '1D' AND e.commune_code = c.code) ORDER BY c.code LIMIT 3",
     )
@@ -51,8 +50,7 @@ pub(crate) async fn scene(store: &Store) -> Scene {
     .await
     .unwrap();
     let mut communes = Vec::new();
-    for (row, email) in rows.iter().zip(MAIRIES) {
-        let code: String = row.get("code");
+    for (code, email) in codes.iter().zip(MAIRIES) {
         let org = entcp::registry::resolve_org(store, &format!("commune:{code}")).await.unwrap();
         person(store, email, Role::Collectivite, Some(&org.id)).await;
         communes.push(org);

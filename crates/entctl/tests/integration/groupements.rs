@@ -17,7 +17,6 @@ use entcp::kernel::roles::Role;
 use entcp::registry::Org;
 use entcp::store::Store;
 use serde_json::{json, Value};
-use sqlx::Row;
 use std::sync::Arc;
 
 /// The same number with a wrong key.
@@ -64,7 +63,7 @@ async fn world(db: &common::TestDb) -> World {
     )
     .await;
     let coord = app.client(&token_for(&store, "coord@sm94.fr", Role::Coordinateur, Some(&coordinator.id)).await);
-    let rows = sqlx::query(
+    let codes: Vec<String> = sqlx::query_scalar(
         "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
          e.kind = 'etablissement' AND e.commune_code = c.code) ORDER BY c.code LIMIT 27",
     )
@@ -72,8 +71,7 @@ async fn world(db: &common::TestDb) -> World {
     .await
     .unwrap();
     let mut communes = Vec::new();
-    for row in &rows {
-        let code: String = row.get("code");
+    for code in &codes {
         let org = entcp::registry::resolve_org(&store, &format!("commune:{code}")).await.unwrap();
         let token = token_for(&store, &format!("mairie{code}@test.fr"), Role::Collectivite, Some(&org.id)).await;
         communes.push((org, app.client(&token)));
@@ -121,15 +119,14 @@ fn fields(problem: &Value) -> Vec<String> {
 
 /// Écoles of a commune and their pupils, counted independently of the module.
 pub(crate) async fn registry_counts(store: &Store, commune: &Org) -> (i64, i64) {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(pupils), 0) AS BIGINT) AS p FROM orgs WHERE kind = 'etablissement' \
          AND degree = '1D' AND is_open = 1 AND commune_code = $1",
     )
     .bind(&commune.code)
     .fetch_one(store.pool())
     .await
-    .unwrap();
-    (row.get("n"), row.get("p"))
+    .unwrap()
 }
 
 /// The convention constitutive submitted, then signed by the coordinator and every member, in order.
@@ -515,12 +512,12 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert!(problem["errors"][0]["message"].as_str().unwrap().contains("n'a pas de SIRET au répertoire"), "{problem}");
 
     // A tenant of a member's école, to receive the vendor of record.
-    let ecole: String = sqlx::query("SELECT id FROM orgs WHERE kind = 'etablissement' AND commune_code = $1 LIMIT 1")
-        .bind(&members[3].0.code)
-        .fetch_one(w.store.pool())
-        .await
-        .unwrap()
-        .get("id");
+    let ecole: String =
+        sqlx::query_scalar("SELECT id FROM orgs WHERE kind = 'etablissement' AND commune_code = $1 LIMIT 1")
+            .bind(&members[3].0.code)
+            .fetch_one(w.store.pool())
+            .await
+            .unwrap();
     let state = crate::common::app::app_state(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
         "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "ecole-membre" },

@@ -12,7 +12,6 @@ use entcp::audit::{self, Verification};
 use entcp::clock::FixedClock;
 use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
-use sqlx::Row;
 use std::sync::Arc;
 
 async fn import_sample(store: &entcp::store::Store) {
@@ -128,14 +127,13 @@ async fn wait_for_a_blocked_request(db: &common::TestDb) {
         assert!(std::time::Instant::now() < deadline, "{}: the request never reached the database", db.name);
         let blocked = match db.store.backend() {
             entcp::store::Backend::Postgres => {
-                sqlx::query(
+                sqlx::query_scalar::<_, i64>(
                     "SELECT COUNT(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
                      WHERE NOT l.granted AND d.datname = current_database()",
                 )
                 .fetch_one(db.store.pool())
                 .await
                 .unwrap()
-                .get::<i64, _>("n")
                     > 0
             }
             // The blocker holds one connection; the waiting request another.
