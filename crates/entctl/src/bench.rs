@@ -525,21 +525,19 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
         actor: &actor,
         now: chrono::Utc::now(),
     };
-    let rows = sqlx::query(
+    let ids: Vec<String> = sqlx::query_scalar(
         "SELECT c.id FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
          e.kind = 'etablissement' AND e.degree = '1D' AND e.commune_code = c.code) ORDER BY c.code",
     )
     .fetch_all(store.pool())
     .await?;
     let mut applicants = Vec::new();
-    for row in rows.iter().take(communes) {
-        let id: String = sqlx::Row::get(row, "id");
-        applicants.extend(ent_platform::registry::get_org(&store, &id).await.map_err(fail)?);
+    for id in ids.iter().take(communes) {
+        applicants.extend(ent_platform::registry::get_org(&store, id).await.map_err(fail)?);
     }
-    let academie: String = sqlx::query("SELECT code FROM orgs WHERE kind = 'academie' ORDER BY code LIMIT 1")
+    let academie: String = sqlx::query_scalar("SELECT code FROM orgs WHERE kind = 'academie' ORDER BY code LIMIT 1")
         .fetch_one(store.pool())
-        .await
-        .map(|r| sqlx::Row::get(&r, "code"))?;
+        .await?;
     let new: gm::NewGroupement = serde_json::from_value(serde_json::json!({
         "coordinator": format!("academie:{academie}"), "title": "ENT 1er degré départemental",
         "object": "Fourniture d'un ENT pour les écoles des communes membres",

@@ -358,13 +358,16 @@ async fn notify(
 /// and the EPCI it belongs to): their écoles would be counted, and paid for, twice. Only grouping
 /// kinds cover other collectivités, so a commune is compared with the groups only.
 async fn refuse_overlap(store: &Store, g: &Groupement, applicant: &Org) -> Result<(), Problem> {
+    let groups = |o: &Org| !matches!(o.kind, OrgKind::Commune);
+    // A commune covers no other commune: only the groups among the others can overlap it (read
+    // them alone, or each of a département's 460 applications reads all the others).
+    let others_kinds = if groups(applicant) { "" } else { " AND kind <> 'commune'" };
     let sql = format!(
         "SELECT {} FROM orgs WHERE id IN (SELECT org_id FROM groupement_members WHERE groupement_id = $1 \
-         AND status IN ('applied', 'accepted') AND org_id <> $2)",
+         AND status IN ('applied', 'accepted') AND org_id <> $2){others_kinds}",
         ent_platform::registry::queries::ORG_COLUMNS
     );
     let others: Vec<Org> = sqlx::query_as(&sql).bind(&g.id).bind(&applicant.id).fetch_all(store.pool()).await?;
-    let groups = |o: &Org| !matches!(o.kind, OrgKind::Commune);
     for other in others {
         let overlap = (groups(&other) && covers_org(store, &other, applicant).await?)
             || (groups(applicant) && covers_org(store, applicant, &other).await?);

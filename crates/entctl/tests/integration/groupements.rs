@@ -783,6 +783,16 @@ async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::com
     let (status, problem) = send(root.post(&applications).json(&application(&epci))).await;
     assert_eq!(status, 409, "{name}: {problem}");
     assert_eq!(problem["overlaps"], format!("commune:{}", commune.code), "{problem}");
+    // The other way round: a commune whose EPCI applied first is refused too.
+    let (member, member_client) = &w.communes[2];
+    let other_epci =
+        new_org(&w.store, OrgKind::Epci, "Communauté de communes de test", &luhn("24940003"), Some("94")).await;
+    entcp::registry::manage::set_member(&w.store, &admin(), &other_epci, member, false, t0()).await.unwrap();
+    let (status, app) = send(root.post(&applications).json(&application(&other_epci))).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let (status, problem) = send(member_client.post(&applications).json(&application(member))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert_eq!(problem["overlaps"], format!("epci:{}", other_epci.code), "{problem}");
     renforce["support_policy"] = json!("platine");
     let (status, p) = send(w.coord.post(api("/groupements")).json(&renforce)).await;
     assert_eq!(status, 422, "{name}: {p}");
