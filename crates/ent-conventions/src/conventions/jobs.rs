@@ -4,7 +4,8 @@
 
 use super::model::ConventionModel;
 use super::workflow::{
-    activate_if_started, complete_if_all_signed, party_signers, pending_signers, users_with_role, Ctx,
+    activate_if_started, complete_if_all_signed, end_pending_avenants, party_signers, pending_signers, users_with_role,
+    Ctx,
 };
 use super::ConventionsState;
 use super::{find_model, get_convention, Convention, Status};
@@ -101,16 +102,9 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
             .await?;
             let target = Target::new("convention", &conv.id, None);
             let summary = json!({ "end_date": conv.end_date });
-            audit::record(
-                &mut tx,
-                store.backend(),
-                "system:conventions-daily",
-                "conventions.expire",
-                &target,
-                summary,
-                now,
-            )
-            .await?;
+            audit::record(&mut tx, store.backend(), &actor, "conventions.expire", &target, summary, now).await?;
+            let today = today.to_string();
+            end_pending_avenants(&mut tx, store.backend(), &actor, &conv.id, &conv.reference, &today, now).await?;
             notify(&mut tx, &recipients, &conv, "expired", json!({}), now).await?;
             report.expired += 1;
         } else {
