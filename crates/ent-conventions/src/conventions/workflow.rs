@@ -303,7 +303,7 @@ async fn build_draft(
     check_shares(model, &parameters, &mut checks);
     let end = match (start, end_date) {
         (_, Some(end)) => checks.date("end_date", end),
-        (Some(start), None) => start.checked_add_months(Months::new(model.duration_months)).and_then(|d| d.pred_opt()),
+        (Some(start), None) => default_end(start, model.duration_months),
         (None, None) => None,
     };
     if let (Some(start), Some(end)) = (start, end) {
@@ -326,6 +326,17 @@ async fn build_draft(
         schools,
         signatories: signatories_in(parties_input),
     })
+}
+
+/// The last day of a convention of `months` from `start`: the day before the same day `months`
+/// later or, when that month has no such day (from 29 February, or a 31st), its last day.
+fn default_end(start: NaiveDate, months: u32) -> Option<NaiveDate> {
+    let same_day = start.checked_add_months(Months::new(months))?;
+    if same_day.day() < start.day() {
+        Some(same_day)
+    } else {
+        same_day.pred_opt()
+    }
 }
 
 fn default_title(model: &ConventionModel, parties: &[(String, Org)]) -> String {
@@ -378,10 +389,13 @@ async fn check_no_overlap(store: &Store, models: &[ConventionModel], new: &Cover
         let others: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT c.id, c.reference, c.model_id FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
              WHERE s.org_id = $1 AND c.status IN ('in_signature', 'signed', 'active') \
-             AND c.start_date <= $2 AND c.end_date >= $3 AND c.root_id <> $4 ORDER BY c.start_date, c.id",
+             AND c.start_date <= $2 AND c.end_date >= $3 \
+             AND (c.termination_effective IS NULL OR c.termination_effective > $4) \
+             AND c.root_id <> $5 ORDER BY c.start_date, c.id",
         )
         .bind(&school.id)
         .bind(new.end.to_string())
+        .bind(new.start.to_string())
         .bind(new.start.to_string())
         .bind(new.lineage.unwrap_or(""))
         .fetch_all(store.pool())
@@ -953,9 +967,14 @@ async fn insert_step(
     .await?;
     // A visa or a signature changes the convention: an edit based on the version read before it
     // must not void it unseen (412 on its If-Match).
+    new_version(tx, &conv.id, ctx.now).await
+}
+
+/// A change to the convention that leaves its status: a new version (`ETag`).
+async fn new_version(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Result<(), Problem> {
     sqlx::query("UPDATE conventions SET version = version + 1, updated_at = $1 WHERE id = $2")
-        .bind(timestamp(ctx.now))
-        .bind(&conv.id)
+        .bind(timestamp(now))
+        .bind(id)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -1173,6 +1192,7 @@ pub struct Termination {
 pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::Active, Status::Signed], "résilier")?;
+    require_no_notified_termination(conv)?;
     require_party_member(ctx.actor, &conv.party_org_ids())?;
     if t.reason.trim().is_empty() {
         return Err(Problem::invalid_field("reason", "indiquez le motif de la résiliation"));
@@ -1185,7 +1205,13 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     };
     check_termination_date(start, end, effective)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    set_status(&mut tx, &conv.id, Status::Terminated, ctx.now).await?;
+    // Notified for a later day, the convention stays in force until then (`jobs::daily` ends it).
+    let scheduled = effective > ctx.today();
+    if scheduled {
+        new_version(&mut tx, &conv.id, ctx.now).await?;
+    } else {
+        set_status(&mut tx, &conv.id, Status::Terminated, ctx.now).await?;
+    }
     sqlx::query("UPDATE conventions SET termination_reason = $1, termination_effective = $2 WHERE id = $3")
         .bind(t.reason.trim())
         .bind(effective.to_string())
@@ -1198,7 +1224,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
         "conventions.terminate",
         &conv.id,
         None,
-        json!({ "reason": t.reason.trim(), "effective": effective.to_string() }),
+        json!({ "reason": t.reason.trim(), "effective": effective.to_string(), "scheduled": scheduled }),
     )
     .await?;
     let backend = ctx.store.backend();
@@ -1208,6 +1234,33 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     let extra = json!({ "reason": t.reason.trim(), "effective": french_date(&effective.to_string()) });
     super::jobs::notify(&mut tx, &recipients, conv, "terminated", extra, ctx.now).await?;
     commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// Refuses a second résiliation while one is notified for a later day.
+fn require_no_notified_termination(conv: &Convention) -> Result<(), Problem> {
+    conflict_unless(conv.termination_effective.is_none(), || {
+        format!(
+            "la résiliation de la convention {} est déjà notifiée : elle prend effet le {}",
+            conv.reference,
+            french_date(conv.termination_effective.as_deref().unwrap_or_default())
+        )
+    })
+}
+
+/// A convention whose notified résiliation takes effect by `today` (French date): terminated,
+/// audited as `actor` (the daily job); false when there is nothing to end.
+pub async fn end_on_termination_date(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
+    let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
+    let today = ctx.today().to_string();
+    let due = conv.termination_effective.as_deref().is_some_and(|d| d <= today.as_str());
+    if !due || !matches!(conv.status, Status::Active | Status::Signed) {
+        return Ok(false);
+    }
+    set_status(&mut tx, &conv.id, Status::Terminated, ctx.now).await?;
+    let summary = json!({ "reason": conv.termination_reason, "effective": conv.termination_effective });
+    record(ctx, &mut tx, "conventions.terminated", &conv.id, None, summary).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// A résiliation takes effect (its first day without the convention) between the start, where
@@ -1293,6 +1346,7 @@ async fn require_original_in_force(conn: &mut AnyConnection, conv: &Convention) 
 /// Starts an avenant: a draft copy of an active convention, to be edited and signed.
 pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
     require_status(conv, &[Status::Active], "amender")?;
+    require_no_notified_termination(conv)?;
     require_party_member(ctx.actor, &conv.party_org_ids())?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let pending: Option<String> = sqlx::query_scalar(
@@ -1475,4 +1529,33 @@ async fn end_superseded(
 /// Problems are `ProblemKind` values; used by routes to map missing conventions.
 pub fn not_found() -> Problem {
     Problem::new(ProblemKind::NotFound, "convention introuvable")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn thirty_six_months_end_the_day_before_the_same_day_or_on_the_last_day_of_a_shorter_month() {
+        assert_eq!(default_end(day("2026-09-01"), 36), Some(day("2029-08-31")));
+        assert_eq!(default_end(day("2027-03-01"), 12), Some(day("2028-02-29")), "across a leap day");
+        assert_eq!(default_end(day("2028-02-29"), 36), Some(day("2031-02-28")), "from a leap day");
+        assert_eq!(default_end(day("2026-01-31"), 1), Some(day("2026-02-28")));
+        assert_eq!(default_end(day("2026-12-31"), 12), Some(day("2027-12-30")), "across the new year");
+    }
+
+    #[test]
+    fn a_termination_takes_effect_from_the_start_to_the_day_after_the_end() {
+        let (start, end) = (day("2026-09-01"), day("2029-08-31"));
+        assert!(check_termination_date(start, end, start).is_ok(), "never in force");
+        assert!(check_termination_date(start, end, end).is_ok());
+        for refused in ["2026-08-31", "2029-09-01"] {
+            let problem = check_termination_date(start, end, day(refused)).unwrap_err();
+            assert_eq!(problem.kind, ProblemKind::Validation, "{refused}");
+        }
+    }
 }
