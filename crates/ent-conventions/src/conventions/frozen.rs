@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use ent_documents::documents::{self, Document, ODT_MIME};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Tx};
+use ent_platform::identity::Actor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -94,12 +95,12 @@ impl Rendering {
     }
 }
 
-/// Stores `rendering` as the next version of the convention; returns its number.
+/// Stores `rendering` as the next version of the convention, made by `by`; returns its number.
 pub async fn store(
     tx: &mut Tx,
     convention_id: &str,
     rendering: &Rendering,
-    by: &str,
+    by: &Actor,
     now: DateTime<Utc>,
 ) -> Result<i64, Problem> {
     let last: Option<i64> =
@@ -120,7 +121,7 @@ pub async fn store(
         .bind(documents::sha256_hex(bytes))
         .bind(bytes.len() as i64)
         .bind(bytes.clone())
-        .bind(by)
+        .bind(&by.name)
         .bind(timestamp(now))
         .execute(&mut **tx)
         .await?;

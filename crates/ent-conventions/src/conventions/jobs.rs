@@ -1,10 +1,12 @@
-//! Convention notices and the daily `conventions-daily` job: activation on the
-//! start date, expiry after the end date, reminders 90/30/7 days before expiry
-//! and for signatures pending more than 7 days. Each reminder is sent once.
+//! Convention notices and the daily `conventions-daily` job: résiliations notified for a
+//! later day taking effect, activation on the start date, expiry after the end date,
+//! reminders 90/30/7 days before expiry (none under notice) and for signatures pending
+//! more than 7 days. Each reminder is sent once.
 
 use super::model::ConventionModel;
 use super::workflow::{
-    activate_if_started, complete_if_all_signed, party_signers, pending_signers, users_with_role, Ctx,
+    activate_if_started, complete_if_all_signed, end_on_termination_date, end_pending_avenants, party_signers,
+    pending_signers, users_with_role, Ctx,
 };
 use super::ConventionsState;
 use super::{find_model, get_convention, Convention, Status};
@@ -53,6 +55,16 @@ async fn claim_reminder(tx: &mut Tx, id: &str, reminder: &str, now: DateTime<Utc
     Ok(done.rows_affected() == 1)
 }
 
+/// Signed or active conventions with a résiliation notified (their effective day past or not).
+async fn notified_terminations(store: &Store) -> Result<Vec<String>, Problem> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM conventions WHERE status IN ('signed', 'active') AND termination_effective IS NOT NULL \
+         ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await?)
+}
+
 async fn ids_with_status(store: &Store, status: Status) -> Result<Vec<String>, Problem> {
     Ok(sqlx::query_scalar("SELECT id FROM conventions WHERE status = $1 ORDER BY id")
         .bind(status.as_str())
@@ -65,6 +77,8 @@ async fn ids_with_status(store: &Store, status: Status) -> Result<Vec<String>, P
 pub struct DailyReport {
     /// Conventions found in signature with every signature present, now signed.
     pub completed: u32,
+    /// Conventions whose notified résiliation took effect.
+    pub terminated: u32,
     pub activated: u32,
     pub expired: u32,
     pub reminders: u32,
@@ -78,6 +92,12 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
     for id in ids_with_status(store, Status::InSignature).await? {
         if complete_if_all_signed(&ctx, &id).await? {
             report.completed += 1;
+        }
+    }
+    // Before activation: a convention résiliée from its start never takes effect.
+    for id in notified_terminations(store).await? {
+        if end_on_termination_date(&ctx, &id).await? {
+            report.terminated += 1;
         }
     }
     for id in ids_with_status(store, Status::Signed).await? {
@@ -101,19 +121,12 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
             .await?;
             let target = Target::new("convention", &conv.id, None);
             let summary = json!({ "end_date": conv.end_date });
-            audit::record(
-                &mut tx,
-                store.backend(),
-                "system:conventions-daily",
-                "conventions.expire",
-                &target,
-                summary,
-                now,
-            )
-            .await?;
+            audit::record(&mut tx, store.backend(), &actor, "conventions.expire", &target, summary, now).await?;
+            let today = today.to_string();
+            end_pending_avenants(&mut tx, store.backend(), &actor, &conv.id, &conv.reference, &today, now).await?;
             notify(&mut tx, &recipients, &conv, "expired", json!({}), now).await?;
             report.expired += 1;
-        } else {
+        } else if conv.termination_effective.is_none() {
             let left = (end - today).num_days();
             if let Some(days) = EXPIRY_REMINDER_DAYS.iter().copied().filter(|d| left <= *d).min() {
                 if claim_reminder(&mut tx, &conv.id, &format!("expiry-{days}"), now).await? {
@@ -166,8 +179,8 @@ pub fn daily_job(state: &ConventionsState, now: DateTime<Utc>) -> ent_ops::jobs:
     Box::pin(async move {
         let r = daily(&state.store, &state.models, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!(
-            "{} achevée(s), {} activée(s), {} expirée(s), {} rappel(s)",
-            r.completed, r.activated, r.expired, r.reminders
+            "{} achevée(s), {} résiliée(s), {} activée(s), {} expirée(s), {} rappel(s)",
+            r.completed, r.terminated, r.activated, r.expired, r.reminders
         ))
     })
 }

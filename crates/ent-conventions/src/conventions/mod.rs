@@ -665,7 +665,8 @@ pub async fn covered_etablissements(
 }
 
 /// The active convention covering an établissement (or naming a commune/EPCI as
-/// party) on `date`, if any: the governance gate of provisioning.
+/// party) on `date`, if any: the governance gate of provisioning. One whose notified
+/// résiliation takes effect by `date` no longer covers, even before the daily job ends it.
 pub async fn active_covering(
     store: &Store,
     models: &[ConventionModel],
@@ -674,10 +675,12 @@ pub async fn active_covering(
 ) -> Result<Option<Convention>, Problem> {
     let id: Option<String> = sqlx::query_scalar(
         "SELECT c.id FROM conventions c WHERE c.status = 'active' AND c.start_date <= $1 AND c.end_date >= $2 \
-         AND (c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = $3) \
-              OR c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = $4)) \
+         AND (c.termination_effective IS NULL OR c.termination_effective > $3) \
+         AND (c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = $4) \
+              OR c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = $5)) \
          ORDER BY c.start_date DESC, c.id DESC LIMIT 1",
     )
+    .bind(date)
     .bind(date)
     .bind(date)
     .bind(org_id)

@@ -303,7 +303,7 @@ async fn build_draft(
     check_shares(model, &parameters, &mut checks);
     let end = match (start, end_date) {
         (_, Some(end)) => checks.date("end_date", end),
-        (Some(start), None) => start.checked_add_months(Months::new(model.duration_months)).and_then(|d| d.pred_opt()),
+        (Some(start), None) => default_end(start, model.duration_months),
         (None, None) => None,
     };
     if let (Some(start), Some(end)) = (start, end) {
@@ -326,6 +326,17 @@ async fn build_draft(
         schools,
         signatories: signatories_in(parties_input),
     })
+}
+
+/// The last day of a convention of `months` from `start`: the day before the same day `months`
+/// later or, when that month has no such day (from 29 February, or a 31st), its last day.
+fn default_end(start: NaiveDate, months: u32) -> Option<NaiveDate> {
+    let same_day = start.checked_add_months(Months::new(months))?;
+    if same_day.day() < start.day() {
+        Some(same_day)
+    } else {
+        same_day.pred_opt()
+    }
 }
 
 fn default_title(model: &ConventionModel, parties: &[(String, Org)]) -> String {
@@ -378,10 +389,13 @@ async fn check_no_overlap(store: &Store, models: &[ConventionModel], new: &Cover
         let others: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT c.id, c.reference, c.model_id FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
              WHERE s.org_id = $1 AND c.status IN ('in_signature', 'signed', 'active') \
-             AND c.start_date <= $2 AND c.end_date >= $3 AND c.root_id <> $4 ORDER BY c.start_date, c.id",
+             AND c.start_date <= $2 AND c.end_date >= $3 \
+             AND (c.termination_effective IS NULL OR c.termination_effective > $4) \
+             AND c.root_id <> $5 ORDER BY c.start_date, c.id",
         )
         .bind(&school.id)
         .bind(new.end.to_string())
+        .bind(new.start.to_string())
         .bind(new.start.to_string())
         .bind(new.lineage.unwrap_or(""))
         .fetch_all(store.pool())
@@ -694,7 +708,7 @@ pub async fn update(
     let voided = void_steps(&mut tx, conv, "la convention a été modifiée", ctx.now).await?;
     record(ctx, &mut tx, "conventions.update", &conv.id, None, json!({ "voided_steps": voided.len() })).await?;
     if let Some(rendering) = rendering {
-        super::frozen::store(&mut tx, &conv.id, &rendering, &ctx.actor.name, ctx.now).await?;
+        super::frozen::store(&mut tx, &conv.id, &rendering, ctx.actor, ctx.now).await?;
         set_document_hash(&mut tx, &conv.id, &rendering.fingerprint()).await?;
         if !voided.is_empty() {
             super::jobs::notify(&mut tx, &voided, conv, "signatures_voided", json!({}), ctx.now).await?;
@@ -791,8 +805,9 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let (mut tx, current) = begin_locked(ctx, &conv.id).await?;
     require_status(&current, &[Status::Draft], "soumettre à signature")?;
     expect_same_version(conv.version, current.version)?;
+    require_original_in_force(&mut tx, &current).await?;
     set_status(&mut tx, &conv.id, Status::InSignature, ctx.now).await?;
-    super::frozen::store(&mut tx, &conv.id, &rendering, &ctx.actor.name, ctx.now).await?;
+    super::frozen::store(&mut tx, &conv.id, &rendering, ctx.actor, ctx.now).await?;
     sqlx::query("UPDATE conventions SET document_hash = $1, submitted_at = $2, refusal_comment = NULL WHERE id = $3")
         .bind(&hash)
         .bind(timestamp(ctx.now))
@@ -950,6 +965,18 @@ async fn insert_step(
     .bind(timestamp(ctx.now))
     .execute(&mut **tx)
     .await?;
+    // A visa or a signature changes the convention: an edit based on the version read before it
+    // must not void it unseen (412 on its If-Match).
+    new_version(tx, &conv.id, ctx.now).await
+}
+
+/// A change to the convention that leaves its status: a new version (`ETag`).
+async fn new_version(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Result<(), Problem> {
+    sqlx::query("UPDATE conventions SET version = version + 1, updated_at = $1 WHERE id = $2")
+        .bind(timestamp(now))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -981,6 +1008,7 @@ pub async fn sign(
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let party = signing_party(ctx.actor, model, conv, party_key, document_hash)?;
     not_both_visa_and_signature(ctx.actor, conv, "visa")?;
+    require_original_in_force(&mut tx, conv).await?;
     let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
     insert_step(&mut tx, ctx, conv, "signature", &party.key, &party.org.id, spec.signing_role.as_str()).await?;
     record(
@@ -1009,7 +1037,7 @@ pub async fn sign(
     });
     let remaining = pending_signers(model, &after);
     if remaining.is_empty() {
-        mark_signed(&mut tx, ctx.store.backend(), &ctx.actor.name, &conv.id, ctx.now).await?;
+        mark_signed(&mut tx, ctx.store.backend(), ctx.actor, &conv.id, ctx.now).await?;
     } else {
         let next = next_actors(&mut tx, model, &after, &[]).await?;
         super::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
@@ -1050,7 +1078,10 @@ fn signing_party<'c>(
         format!("visa attendu avant les signatures : {}", model.visas[visas_done].label)
     })?;
     if let (Some(given), Some(current)) = (document_hash, &conv.document_hash) {
-        conflict_unless(given == current, || "le document a changé depuis votre lecture : relisez-le avant de signer")?;
+        // Hexadecimal either case: `sha256sum` prints it in lower case, PowerShell's Get-FileHash in upper.
+        conflict_unless(given.trim().eq_ignore_ascii_case(current), || {
+            "le document a changé depuis votre lecture : relisez-le avant de signer"
+        })?;
     }
     let candidates: Vec<&super::Party> = conv
         .parties
@@ -1079,11 +1110,12 @@ fn signing_party<'c>(
     Ok(party)
 }
 
-/// In signature → signed, once every required signature is present.
+/// In signature → signed, once every required signature is present; audited as `actor`
+/// (the last signer, or the daily job that completes it).
 pub(crate) async fn mark_signed(
     tx: &mut Tx,
     backend: ent_kernel::store::Backend,
-    actor_name: &str,
+    actor: &Actor,
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
@@ -1094,7 +1126,7 @@ pub(crate) async fn mark_signed(
         .await?;
     set_status(tx, id, Status::Signed, now).await?;
     let target = Target::new("convention", id, None);
-    audit::record(tx, backend, actor_name, "conventions.signed", &target, json!({}), now).await?;
+    audit::record(tx, backend, actor, "conventions.signed", &target, json!({}), now).await?;
     Ok(())
 }
 
@@ -1160,16 +1192,26 @@ pub struct Termination {
 pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::Active, Status::Signed], "résilier")?;
+    require_no_notified_termination(conv)?;
     require_party_member(ctx.actor, &conv.party_org_ids())?;
     if t.reason.trim().is_empty() {
         return Err(Problem::invalid_field("reason", "indiquez le motif de la résiliation"));
     }
+    let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
     let effective = match &t.effective_date {
         Some(d) => parse_date("effective_date", d)?,
-        None => ctx.today(),
+        // Signed but not started: it ends before it ever takes effect, on its start date.
+        None => ctx.today().max(start),
     };
+    check_termination_date(start, end, effective)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    set_status(&mut tx, &conv.id, Status::Terminated, ctx.now).await?;
+    // Notified for a later day, the convention stays in force until then (`jobs::daily` ends it).
+    let scheduled = effective > ctx.today();
+    if scheduled {
+        new_version(&mut tx, &conv.id, ctx.now).await?;
+    } else {
+        set_status(&mut tx, &conv.id, Status::Terminated, ctx.now).await?;
+    }
     sqlx::query("UPDATE conventions SET termination_reason = $1, termination_effective = $2 WHERE id = $3")
         .bind(t.reason.trim())
         .bind(effective.to_string())
@@ -1182,18 +1224,129 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
         "conventions.terminate",
         &conv.id,
         None,
-        json!({ "reason": t.reason.trim(), "effective": effective.to_string() }),
+        json!({ "reason": t.reason.trim(), "effective": effective.to_string(), "scheduled": scheduled }),
     )
     .await?;
+    let backend = ctx.store.backend();
+    end_pending_avenants(&mut tx, backend, ctx.actor, &conv.id, &conv.reference, &effective.to_string(), ctx.now)
+        .await?;
     let recipients = party_signers(&mut tx, model, conv).await?;
     let extra = json!({ "reason": t.reason.trim(), "effective": french_date(&effective.to_string()) });
     super::jobs::notify(&mut tx, &recipients, conv, "terminated", extra, ctx.now).await?;
     commit_and_reload(ctx, tx, &conv.id).await
 }
 
+/// Refuses a second résiliation while one is notified for a later day.
+fn require_no_notified_termination(conv: &Convention) -> Result<(), Problem> {
+    conflict_unless(conv.termination_effective.is_none(), || {
+        format!(
+            "la résiliation de la convention {} est déjà notifiée : elle prend effet le {}",
+            conv.reference,
+            french_date(conv.termination_effective.as_deref().unwrap_or_default())
+        )
+    })
+}
+
+/// A convention whose notified résiliation takes effect by `today` (French date): terminated,
+/// audited as `actor` (the daily job); false when there is nothing to end.
+pub async fn end_on_termination_date(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
+    let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
+    let today = ctx.today().to_string();
+    let due = conv.termination_effective.as_deref().is_some_and(|d| d <= today.as_str());
+    if !due || !matches!(conv.status, Status::Active | Status::Signed) {
+        return Ok(false);
+    }
+    set_status(&mut tx, &conv.id, Status::Terminated, ctx.now).await?;
+    let summary = json!({ "reason": conv.termination_reason, "effective": conv.termination_effective });
+    record(ctx, &mut tx, "conventions.terminated", &conv.id, None, summary).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A résiliation takes effect (its first day without the convention) between the start, where
+/// the convention never applied, and the day after the end, which is its expiry.
+fn check_termination_date(start: NaiveDate, end: NaiveDate, effective: NaiveDate) -> Result<(), Problem> {
+    if effective < start {
+        return Err(Problem::invalid_field(
+            "effective_date",
+            format!(
+                "la résiliation ne peut prendre effet le {} : la convention ne commence que le {}",
+                french_date(&effective.to_string()),
+                french_date(&start.to_string())
+            ),
+        ));
+    }
+    if effective > end {
+        return Err(Problem::invalid_field(
+            "effective_date",
+            format!(
+                "la convention prend fin le {} : une résiliation au {} n'aurait pas d'objet",
+                french_date(&end.to_string()),
+                french_date(&effective.to_string())
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// An avenant amends a convention in force: when `original` ends, its avenants still in
+/// preparation (draft, in signature, signed and not started) end with it, audited as `actor`;
+/// signed later, one would make the ended convention live again as « amended ».
+pub(crate) async fn end_pending_avenants(
+    tx: &mut Tx,
+    backend: ent_kernel::store::Backend,
+    actor: &Actor,
+    original_id: &str,
+    original_reference: &str,
+    effective: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let pending: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, reference FROM conventions WHERE amends_id = $1 AND status IN ('draft', 'in_signature', 'signed') \
+         ORDER BY id",
+    )
+    .bind(original_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let reason = format!("la convention {original_reference} qu'il modifiait a pris fin");
+    for (id, reference) in pending {
+        sqlx::query(
+            "UPDATE conventions SET status = 'terminated', termination_reason = $1, termination_effective = $2, \
+             version = version + 1, updated_at = $3 WHERE id = $4",
+        )
+        .bind(&reason)
+        .bind(effective)
+        .bind(timestamp(now))
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
+        let target = Target::new("convention", &id, None);
+        let summary =
+            json!({ "reference": reference, "reason": reason, "effective": effective, "amends": original_reference });
+        audit::record(tx, backend, actor, "conventions.terminate", &target, summary, now).await?;
+    }
+    Ok(())
+}
+
+/// An avenant is submitted and signed only while the convention it amends is in force.
+async fn require_original_in_force(conn: &mut AnyConnection, conv: &Convention) -> Result<(), Problem> {
+    let Some(original) = &conv.amends_id else { return Ok(()) };
+    let row: Option<(String, String)> = sqlx::query_as("SELECT reference, status FROM conventions WHERE id = $1")
+        .bind(original)
+        .fetch_optional(conn)
+        .await?;
+    let Some((reference, status)) = row else { return Ok(()) };
+    let status = Status::parse(&status);
+    conflict_unless(status == Some(Status::Active), || {
+        let label = status.map_or("close", Status::label);
+        format!("la convention {reference} que cet avenant modifie est {label} : l'avenant n'a plus d'objet")
+    })
+}
+
 /// Starts an avenant: a draft copy of an active convention, to be edited and signed.
 pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
     require_status(conv, &[Status::Active], "amender")?;
+    require_no_notified_termination(conv)?;
     require_party_member(ctx.actor, &conv.party_org_ids())?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let pending: Option<String> = sqlx::query_scalar(
@@ -1308,7 +1461,7 @@ pub async fn complete_if_all_signed(ctx: &Ctx<'_>, id: &str) -> Result<bool, Pro
     if !all_signed(&conv)? {
         return Ok(false);
     }
-    mark_signed(&mut tx, store.backend(), &ctx.actor.name, &conv.id, ctx.now).await?;
+    mark_signed(&mut tx, store.backend(), ctx.actor, &conv.id, ctx.now).await?;
     tx.commit().await?;
     activate_if_started(ctx, &conv.id).await?;
     Ok(true)
@@ -1316,7 +1469,7 @@ pub async fn complete_if_all_signed(ctx: &Ctx<'_>, id: &str) -> Result<bool, Pro
 
 /// Signed → active once the start date is reached; an avenant replaces its original.
 pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
-    let (store, models, actor_name, now) = (ctx.store, ctx.models, ctx.actor.name.as_str(), ctx.now);
+    let (store, models, actor, now) = (ctx.store, ctx.models, ctx.actor, ctx.now);
     let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
     let today = today_in_france(now).to_string();
     if conv.status != Status::Signed || conv.start_date > today {
@@ -1328,11 +1481,11 @@ pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Proble
         set_status(&mut tx, original, Status::Amended, now).await?;
     }
     if let Some(replaced) = &conv.supersedes_id {
-        end_superseded(&mut tx, store.backend(), actor_name, replaced, &conv, now).await?;
+        end_superseded(&mut tx, store.backend(), actor, replaced, &conv, now).await?;
     }
     let target = Target::new("convention", &conv.id, None);
     let summary = json!({ "replaces": conv.amends_id });
-    audit::record(&mut tx, store.backend(), actor_name, "conventions.activate", &target, summary, now).await?;
+    audit::record(&mut tx, store.backend(), actor, "conventions.activate", &target, summary, now).await?;
     let recipients = party_signers(&mut tx, model, &conv).await?;
     super::jobs::notify(&mut tx, &recipients, &conv, "active", json!({}), now).await?;
     tx.commit().await?;
@@ -1340,11 +1493,11 @@ pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Proble
 }
 
 /// The résiliation of a convention replaced by `by` (a convention of another model), recorded
-/// on the day `by` takes effect; nothing if it already ended.
+/// on the day `by` takes effect, audited as `actor`; nothing if it already ended.
 async fn end_superseded(
     tx: &mut Tx,
     backend: ent_kernel::store::Backend,
-    actor_name: &str,
+    actor: &Actor,
     replaced: &str,
     by: &Convention,
     now: DateTime<Utc>,
@@ -1363,7 +1516,12 @@ async fn end_superseded(
     if done.rows_affected() > 0 {
         let target = Target::new("convention", replaced, None);
         let summary = json!({ "reason": reason, "effective": by.start_date, "superseded_by": by.reference });
-        audit::record(tx, backend, actor_name, "conventions.terminate", &target, summary, now).await?;
+        audit::record(tx, backend, actor, "conventions.terminate", &target, summary, now).await?;
+        let reference: String = sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1")
+            .bind(replaced)
+            .fetch_one(&mut **tx)
+            .await?;
+        end_pending_avenants(tx, backend, actor, replaced, &reference, &by.start_date, now).await?;
     }
     Ok(())
 }
@@ -1371,4 +1529,33 @@ async fn end_superseded(
 /// Problems are `ProblemKind` values; used by routes to map missing conventions.
 pub fn not_found() -> Problem {
     Problem::new(ProblemKind::NotFound, "convention introuvable")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn thirty_six_months_end_the_day_before_the_same_day_or_on_the_last_day_of_a_shorter_month() {
+        assert_eq!(default_end(day("2026-09-01"), 36), Some(day("2029-08-31")));
+        assert_eq!(default_end(day("2027-03-01"), 12), Some(day("2028-02-29")), "across a leap day");
+        assert_eq!(default_end(day("2028-02-29"), 36), Some(day("2031-02-28")), "from a leap day");
+        assert_eq!(default_end(day("2026-01-31"), 1), Some(day("2026-02-28")));
+        assert_eq!(default_end(day("2026-12-31"), 12), Some(day("2027-12-30")), "across the new year");
+    }
+
+    #[test]
+    fn a_termination_takes_effect_from_the_start_to_the_day_after_the_end() {
+        let (start, end) = (day("2026-09-01"), day("2029-08-31"));
+        assert!(check_termination_date(start, end, start).is_ok(), "never in force");
+        assert!(check_termination_date(start, end, end).is_ok());
+        for refused in ["2026-08-31", "2029-09-01"] {
+            let problem = check_termination_date(start, end, day(refused)).unwrap_err();
+            assert_eq!(problem.kind, ProblemKind::Validation, "{refused}");
+        }
+    }
 }

@@ -370,14 +370,19 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
     let (_, current) = call(dan.get(av(""))).await;
     assert_eq!(current["status"], "active");
 
-    // Termination by a party, with a reason; everyone is told.
+    // Termination by a party, with a reason, for the end of the school year: in force until then.
     let (s, p) = call(
         cd.post(av("/terminate")).json(&json!({ "reason": "Changement de solution", "effective_date": "2027-06-30" })),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{p}");
-    assert_eq!(p["status"], "terminated");
+    assert_eq!(p["status"], "active");
     assert_eq!(p["termination_effective"], "2027-06-30");
+    let on = Utc.with_ymd_and_hms(2027, 6, 30, 4, 15, 0).unwrap();
+    let report = entcp::conventions::jobs::daily(&db.store, &load_models(), on).await.unwrap();
+    assert_eq!(report.terminated, 1, "{}", db.name);
+    let (_, ended) = call(dan.get(av(""))).await;
+    assert_eq!(ended["status"], "terminated");
 }
 
 backend_test!(a_signature_waiting_more_than_a_week_is_chased_once_a_week);
@@ -941,4 +946,243 @@ async fn a_page_of_conventions_takes_as_many_statements_at_ten_as_at_two(db: cra
         let (_, alone) = call(c.dan.get(c.url(&format!("/{id}")))).await;
         assert_eq!(conv, &alone, "{}", c.db.name);
     }
+}
+
+/// The audit records of a convention as (action, actor), oldest first.
+async fn audited(c: &Cycle, id: &str) -> Vec<(String, String)> {
+    let filter = entcp::audit::AuditFilter { target_id: Some(id.to_string()), limit: Some(100), ..Default::default() };
+    let page = entcp::audit::list(&c.db.store, &filter, None).await.unwrap();
+    page.items.into_iter().rev().map(|r| (r.action, r.actor)).collect()
+}
+
+backend_test!(a_signature_made_through_the_api_is_audited_under_the_signers_name_and_the_expiry_under_the_jobs);
+async fn a_signature_made_through_the_api_is_audited_under_the_signers_name_and_the_expiry_under_the_jobs(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let id = submitted(&c).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        c.step_ok(who, &id, "sign", json!({})).await;
+    }
+    let records = audited(&c, &id).await;
+    let by = |action| by_action(&records, action);
+    assert_eq!(
+        by("conventions.sign"),
+        ["user:ce.0940176f@ac-creteil.fr", "user:ent@fresnes.fr", "user:dan@ac-creteil.fr"],
+        "{}: {records:?}",
+        c.db.name
+    );
+    // The last signature completes the convention: the last signer signed and activated it.
+    assert_eq!(by("conventions.signed"), ["user:dan@ac-creteil.fr"], "{}: {records:?}", c.db.name);
+    assert_eq!(by("conventions.activate"), ["user:dan@ac-creteil.fr"], "{}: {records:?}", c.db.name);
+
+    let end = Utc.with_ymd_and_hms(2029, 9, 1, 6, 0, 0).unwrap();
+    assert_eq!(entcp::conventions::jobs::daily(&c.db.store, &load_models(), end).await.unwrap().expired, 1);
+    assert_eq!(by_action(&audited(&c, &id).await, "conventions.expire"), ["system:conventions-daily"], "{}", c.db.name);
+}
+
+/// The actors of the records of `action`.
+fn by_action<'r>(records: &'r [(String, String)], action: &str) -> Vec<&'r str> {
+    records.iter().filter(|(a, _)| a == action).map(|(_, actor)| actor.as_str()).collect()
+}
+
+backend_test!(an_edit_based_on_the_version_read_before_a_signature_is_refused_and_the_signature_kept);
+async fn an_edit_based_on_the_version_read_before_a_signature_is_refused_and_the_signature_kept(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let id = submitted(&c).await;
+    let read = c.dan.get(c.url(&format!("/{id}"))).send().await;
+    let etag_read = read.header("etag").unwrap().to_string();
+    // The directeur signs while the DAN edits the text it read before.
+    let signed = c.directeur.post(c.url(&format!("/{id}/sign"))).json(&json!({})).send().await;
+    assert_eq!(signed.status, 200, "{}", c.db.name);
+    assert_ne!(signed.header("etag"), Some(etag_read.as_str()), "{}: a signature changes the convention", c.db.name);
+    let patch = c.dan.patch(c.url(&format!("/{id}"))).header("if-match", &etag_read);
+    let (s, p) = call(patch.json(&json!({ "parameters": { "accounts": 260 } }))).await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{}: {p}", c.db.name);
+    assert_eq!(live_steps(&c, &id).await, vec![("signature".to_string(), "etablissement".to_string())]);
+    assert_eq!(c.mails("ce.0940176f@ac-creteil.fr", "signatures_voided").await, 0);
+}
+
+backend_test!(a_document_hash_given_in_capitals_as_get_filehash_prints_it_signs_the_document);
+async fn a_document_hash_given_in_capitals_as_get_filehash_prints_it_signs_the_document(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = submitted(&c).await;
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let hash = conv["document_hash"].as_str().unwrap().to_string();
+    let (s, p) = c.post(&c.directeur, &id, "sign", json!({ "document_hash": hash.to_uppercase() })).await;
+    assert_eq!(s, StatusCode::OK, "{}: {p}", c.db.name);
+    let other = format!("{}0", &hash[..63]);
+    let other = if other == hash { format!("{}1", &hash[..63]) } else { other };
+    let (s, p) = c.post(&c.mairie, &id, "sign", json!({ "document_hash": other })).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: another document is still refused: {p}", c.db.name);
+}
+
+/// A submitted tripartite convention starting on `start`, signed by its three parties.
+async fn signed_from(c: &Cycle, start: &str) -> String {
+    let id = c.create(tripartite(start)).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        c.step_ok(who, &id, "sign", json!({})).await;
+    }
+    id
+}
+
+backend_test!(a_termination_takes_effect_between_the_start_and_the_day_after_the_end);
+async fn a_termination_takes_effect_between_the_start_and_the_day_after_the_end(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = signed_from(&c, "2026-09-01").await;
+    for (effective, why) in [("2026-08-31", "before the start"), ("2029-09-01", "after the end (2029-08-31)")] {
+        let body = json!({ "reason": "Changement de solution", "effective_date": effective });
+        let (s, p) = c.post(&c.dan, &id, "terminate", body).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {why}: {p}", c.db.name);
+        assert_eq!(p["errors"][0]["field"], "effective_date", "{p}");
+    }
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(conv["status"], "active", "{}: refused terminations change nothing", c.db.name);
+    let ended = c.step_ok(&c.dan, &id, "terminate", json!({ "reason": "Changement de solution" })).await;
+    assert_eq!(ended["termination_effective"], "2026-09-01", "today, by default");
+
+    // Signed for next January, terminated today: it ends on its start, never before it, and
+    // never takes effect.
+    let later = signed_from(&c, "2027-01-01").await;
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{later}")))).await;
+    assert_eq!(conv["status"], "signed", "{}", c.db.name);
+    let ended = c.step_ok(&c.mairie, &later, "terminate", json!({ "reason": "Renoncement" })).await;
+    assert_eq!(ended["termination_effective"], "2027-01-01", "{}: {ended}", c.db.name);
+    let new_year = Utc.with_ymd_and_hms(2027, 1, 1, 5, 15, 0).unwrap();
+    let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), new_year).await.unwrap();
+    assert_eq!((report.terminated, report.activated), (1, 0), "{}", c.db.name);
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{later}")))).await;
+    assert_eq!(conv["status"], "terminated", "{}", c.db.name);
+}
+
+backend_test!(an_avenant_in_preparation_ends_with_the_convention_it_amends_and_never_revives_it);
+async fn an_avenant_in_preparation_ends_with_the_convention_it_amends_and_never_revives_it(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = signed_from(&c, "2026-09-01").await;
+    let (s, avenant) = c.post(&c.dan, &id, "amend", json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{avenant}");
+    let avenant = avenant["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
+    c.step_ok(&c.directeur, &avenant, "sign", json!({})).await;
+
+    c.step_ok(&c.mairie, &id, "terminate", json!({ "reason": "Changement de solution" })).await;
+    let (_, av) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
+    assert_eq!(av["status"], "terminated", "{}: {av}", c.db.name);
+    for who in [&c.mairie, &c.dan] {
+        let (s, p) = c.post(who, &avenant, "sign", json!({})).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{}: {p}", c.db.name);
+    }
+    let (_, original) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(original["status"], "terminated", "{}", c.db.name);
+    assert_eq!(by_action(&audited(&c, &avenant).await, "conventions.terminate"), ["user:ent@fresnes.fr"]);
+    // The école may take a new convention: the ended avenant holds no place on it.
+    let (s, p) = call(c.dan.post(c.url("")).json(&tripartite("2026-10-01"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {p}", c.db.name);
+}
+
+backend_test!(an_avenant_of_a_convention_that_expired_is_neither_submitted_nor_left_holding_the_ecole);
+async fn an_avenant_of_a_convention_that_expired_is_neither_submitted_nor_left_holding_the_ecole(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let id = signed_from(&c, "2026-09-01").await;
+    let (s, avenant) = c.post(&c.dan, &id, "amend", json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{avenant}");
+    let avenant = avenant["id"].as_str().unwrap().to_string();
+    let end = Utc.with_ymd_and_hms(2029, 9, 1, 6, 0, 0).unwrap();
+    assert_eq!(entcp::conventions::jobs::daily(&c.db.store, &load_models(), end).await.unwrap().expired, 1);
+    let (_, av) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
+    assert_eq!(av["status"], "terminated", "{}: {av}", c.db.name);
+    let (s, p) = c.post(&c.dan, &avenant, "submit", json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {p}", c.db.name);
+}
+
+backend_test!(an_avenant_whose_original_an_earlier_version_left_terminated_is_not_signed);
+async fn an_avenant_whose_original_an_earlier_version_left_terminated_is_not_signed(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = signed_from(&c, "2026-09-01").await;
+    let (s, avenant) = c.post(&c.dan, &id, "amend", json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{avenant}");
+    let avenant = avenant["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
+    // What earlier versions left: the original terminated, its avenant still in signature.
+    sqlx::query("UPDATE conventions SET status = 'terminated' WHERE id = $1")
+        .bind(&id)
+        .execute(c.db.store.pool())
+        .await
+        .unwrap();
+    let (s, p) = c.post(&c.directeur, &avenant, "sign", json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {p}", c.db.name);
+    assert!(p["detail"].as_str().unwrap().contains("résiliée"), "{p}");
+    assert!(live_steps(&c, &avenant).await.is_empty(), "{}", c.db.name);
+}
+
+backend_test!(a_termination_notified_for_a_later_day_leaves_the_convention_in_force_until_paris_midnight);
+async fn a_termination_notified_for_a_later_day_leaves_the_convention_in_force_until_paris_midnight(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let id = signed_from(&c, "2026-09-01").await;
+    let school = org_id(&c, "0940176F").await;
+    let body = json!({ "reason": "Fin d'année scolaire", "effective_date": "2027-07-01" });
+    let notified = c.step_ok(&c.mairie, &id, "terminate", body).await;
+    assert_eq!(
+        (notified["status"].as_str(), notified["termination_effective"].as_str()),
+        (Some("active"), Some("2027-07-01"))
+    );
+    let covering = |day: &'static str| {
+        let (store, school) = (c.db.store.clone(), school.clone());
+        async move { entcp::conventions::active_covering(&store, &load_models(), &school, day).await.unwrap() }
+    };
+    assert_eq!(
+        covering("2026-10-01").await.map(|conv| conv.id),
+        Some(id.clone()),
+        "{}: in force under notice",
+        c.db.name
+    );
+    assert_eq!(covering("2027-06-30").await.map(|conv| conv.id), Some(id.clone()), "{}", c.db.name);
+    assert!(covering("2027-07-01").await.is_none(), "{}: not on its effective day", c.db.name);
+
+    // The école stays covered until then: no second convention of the model before it.
+    let (s, p) = call(c.dan.post(c.url("")).json(&tripartite("2027-01-01"))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {p}", c.db.name);
+    let (s, p) = call(c.dan.post(c.url("")).json(&tripartite("2027-07-01"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {p}", c.db.name);
+    for (action, body) in [("terminate", json!({ "reason": "Encore" })), ("amend", json!({}))] {
+        let (s, p) = c.post(&c.dan, &id, action, body).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{}: {action} under notice: {p}", c.db.name);
+    }
+
+    // 30 June 23:30 in Paris is 21:30 UTC; 1 July 00:30 in Paris is still 30 June in UTC.
+    let models = load_models();
+    let before = Utc.with_ymd_and_hms(2027, 6, 30, 21, 30, 0).unwrap();
+    assert_eq!(entcp::conventions::jobs::daily(&c.db.store, &models, before).await.unwrap().terminated, 0);
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(conv["status"], "active", "{}", c.db.name);
+    let after = Utc.with_ymd_and_hms(2027, 6, 30, 22, 30, 0).unwrap();
+    assert_eq!(entcp::conventions::jobs::daily(&c.db.store, &models, after).await.unwrap().terminated, 1);
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(conv["status"], "terminated", "{}", c.db.name);
+    let records = audited(&c, &id).await;
+    assert_eq!(by_action(&records, "conventions.terminate"), ["user:ent@fresnes.fr"], "{records:?}");
+    assert_eq!(by_action(&records, "conventions.terminated"), ["system:conventions-daily"], "{records:?}");
+}
+
+backend_test!(at_half_past_midnight_in_paris_on_new_years_day_the_reference_and_yesterday_are_french);
+async fn at_half_past_midnight_in_paris_on_new_years_day_the_reference_and_yesterday_are_french(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    // 1 January 2027, 00:30 in Paris: still 31 December 2026 in UTC.
+    c.clock.set(Utc.with_ymd_and_hms(2026, 12, 31, 23, 30, 0).unwrap());
+    let (s, p) = c.create_changed(|body| body["start_date"] = json!("2026-12-31")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: yesterday in Paris is past: {p}", c.db.name);
+    assert_eq!(p["errors"][0]["field"], "start_date", "{p}");
+    let (s, conv) = c.create_changed(|body| body["start_date"] = json!("2027-01-01")).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {conv}", c.db.name);
+    assert!(conv["reference"].as_str().unwrap().starts_with("CONV-2027-"), "{}: {conv}", c.db.name);
+    assert_eq!(conv["end_date"], "2029-12-31");
 }
