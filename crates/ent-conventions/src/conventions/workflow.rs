@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{expect_same_version, expect_version};
-use ent_kernel::store::{new_id, timestamp, Store, Tx};
+use ent_kernel::store::{new_id, timestamp, Backend, Store, Tx};
 use ent_kernel::validate::parse_date;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{forbidden, in_org_scope};
@@ -591,6 +591,9 @@ async fn insert(
     let id = new_id();
     let at = timestamp(ctx.now);
     let mut tx = ctx.store.begin_write().await?;
+    if let Some(original) = amends {
+        claim_amendment(&mut tx, original).await?;
+    }
     let reference = ent_kernel::store::counters::next_reference(&mut tx, "CONV", ctx.today().year()).await?;
     let root = amends.map(|c| c.root_id.clone()).unwrap_or_else(|| id.clone());
     sqlx::query(
@@ -624,6 +627,30 @@ async fn insert(
     });
     record(ctx, &mut tx, action, &id, draft.parties.first().map(|(_, o)| o.id.as_str()), summary).await?;
     commit_and_reload(ctx, tx, &id).await
+}
+
+/// Checks, under the row lock of the convention `original` (PostgreSQL; SQLite's `BEGIN
+/// IMMEDIATE` already serialises writers), that it is still in force and has no avenant in
+/// progress: of two avenants asked at once, one is created and the other refused.
+async fn claim_amendment(tx: &mut Tx, original: &Convention) -> Result<(), Problem> {
+    let lock = Backend::of_connection(&**tx).for_update();
+    let status: Option<String> = sqlx::query_scalar(&format!("SELECT status FROM conventions WHERE id = $1{lock}"))
+        .bind(&original.id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    conflict_unless(status.as_deref() == Some("active"), || {
+        format!("la convention {} n'est plus en vigueur : elle ne s'amende plus", original.reference)
+    })?;
+    let pending: Option<String> = sqlx::query_scalar(
+        "SELECT reference FROM conventions WHERE amends_id = $1 AND status IN ('draft', 'in_signature', 'signed')",
+    )
+    .bind(&original.id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match pending {
+        Some(reference) => Err(Problem::conflict(format!("un avenant est déjà en cours : {reference}"))),
+        None => Ok(()),
+    }
 }
 
 /// Edits a draft or a convention in signature; in signature, collected visas and
@@ -1349,15 +1376,6 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
     require_no_notified_termination(conv)?;
     require_party_member(ctx.actor, &conv.party_org_ids())?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    let pending: Option<String> = sqlx::query_scalar(
-        "SELECT reference FROM conventions WHERE amends_id = $1 AND status IN ('draft', 'in_signature', 'signed')",
-    )
-    .bind(&conv.id)
-    .fetch_optional(ctx.store.pool())
-    .await?;
-    if let Some(reference) = pending {
-        return Err(Problem::conflict(format!("un avenant est déjà en cours : {reference}")));
-    }
     let mut params = conv.parameters.clone();
     params.remove("start_date");
     let mut draft = build_draft(

@@ -137,14 +137,10 @@ pub async fn count_kind(store: &Store, kind: &str) -> i64 {
 
 /// The whole registry as sorted (kind, code, content_hash) triples.
 pub async fn registry_fingerprint(store: &Store) -> Vec<(String, String, String)> {
-    use sqlx::Row;
-    sqlx::query("SELECT kind, code, content_hash FROM orgs ORDER BY kind, code")
+    sqlx::query_as("SELECT kind, code, content_hash FROM orgs ORDER BY kind, code")
         .fetch_all(store.pool())
         .await
         .unwrap()
-        .iter()
-        .map(|r| (r.get("kind"), r.get("code"), r.get("content_hash")))
-        .collect()
 }
 
 /// The operator at the command line: full rights.

@@ -463,17 +463,13 @@ async fn all_at_once(requests: Vec<Req<'static>>) -> Vec<StatusCode> {
 
 /// Live (not voided) steps of a convention as (kind, step_key).
 async fn live_steps(c: &Cycle, id: &str) -> Vec<(String, String)> {
-    use sqlx::Row;
-    sqlx::query(
+    sqlx::query_as(
         "SELECT kind, step_key FROM convention_steps WHERE convention_id = $1 AND voided_at IS NULL ORDER BY step_key",
     )
     .bind(id)
     .fetch_all(c.db.store.pool())
     .await
     .unwrap()
-    .iter()
-    .map(|r| (r.get("kind"), r.get("step_key")))
-    .collect()
 }
 
 async fn submitted(c: &Cycle) -> String {
@@ -516,6 +512,22 @@ async fn the_same_party_signing_twice_at_once_records_one_signature_and_a_confli
     statuses.sort();
     assert_eq!(statuses, vec![StatusCode::OK, StatusCode::CONFLICT, StatusCode::CONFLICT], "{}", c.db.name);
     assert_eq!(live_steps(&c, &id).await, vec![("signature".to_string(), "etablissement".to_string())]);
+}
+
+backend_test!(two_avenants_asked_at_once_make_one_and_a_conflict, flavor = "multi_thread", worker_threads = 4);
+async fn two_avenants_asked_at_once_make_one_and_a_conflict(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = signed_from(&c, "2026-09-01").await;
+    let amend = || c.dan.post(c.url(&format!("/{id}/amend"))).json(&json!({}));
+    let mut statuses = all_at_once(vec![amend(), amend(), amend()]).await;
+    statuses.sort();
+    assert_eq!(statuses, vec![StatusCode::CREATED, StatusCode::CONFLICT, StatusCode::CONFLICT], "{}", c.db.name);
+    let avenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conventions WHERE amends_id = $1")
+        .bind(&id)
+        .fetch_one(c.db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(avenants, 1, "{}", c.db.name);
 }
 
 backend_test!(the_daily_job_finishes_a_convention_left_in_signature_with_every_signature);

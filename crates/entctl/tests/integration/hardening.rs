@@ -161,8 +161,7 @@ async fn the_database_mail_and_manifests_are_readable_by_the_service_only(db: cr
 }
 
 async fn count(store: &entcp::store::Store, table: &str) -> i64 {
-    use sqlx::Row;
-    sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}")).fetch_one(store.pool()).await.unwrap().get("n")
+    sqlx::query_scalar(&format!("SELECT COUNT(*) AS n FROM {table}")).fetch_one(store.pool()).await.unwrap()
 }
 
 backend_test!(reading_a_register_writes_nothing_and_an_identical_snapshot_is_stored_once);

@@ -13,7 +13,6 @@ use entcp::jobs;
 use entcp::notify::{self, SendReport};
 use entcp::store::Store;
 use serde_json::{json, Value};
-use sqlx::Row;
 use std::sync::Arc;
 
 // --- fixtures ---------------------------------------------------------------
@@ -82,14 +81,13 @@ async fn two_schedulers_on_one_database_run_each_tick_once(db: crate::common::Te
         assert!(again.is_empty(), "{}: a tick ran twice", db.name);
     }
 
-    let duplicated_ticks: i64 = sqlx::query(
+    let duplicated_ticks: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) AS n FROM (SELECT job, tick FROM job_runs \
          GROUP BY job, tick HAVING COUNT(*) > 1) AS d",
     )
     .fetch_one(db.store.pool())
     .await
-    .unwrap()
-    .get("n");
+    .unwrap();
     assert_eq!(duplicated_ticks, 0, "{}", db.name);
     let send_runs = jobs::recent_runs(&db.store, "outbox-send", 100).await.unwrap();
     assert_eq!(send_runs.len(), 11, "{}", db.name);
@@ -339,12 +337,11 @@ async fn a_bad_recipient_is_parked_with_its_error_and_the_others_are_still_sent(
 
     let report = send(&db.store, &config, "sender", common::t0()).await;
     assert_eq!(report.sent, 1, "{}: {report:?}", db.name);
-    let rows = sqlx::query("SELECT recipients, status, last_error FROM outbox ORDER BY status")
-        .fetch_all(db.store.pool())
-        .await
-        .unwrap();
     let rows: Vec<(String, String, Option<String>)> =
-        rows.iter().map(|r| (r.get("recipients"), r.get("status"), r.get("last_error"))).collect();
+        sqlx::query_as("SELECT recipients, status, last_error FROM outbox ORDER BY status")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
     assert_eq!(rows.len(), 2, "{}: {rows:?}", db.name);
     assert_eq!((rows[0].1.as_str(), rows[1].1.as_str()), ("failed", "sent"), "{}", db.name);
     assert!(rows[0].0.contains("ce.0941234x"), "{rows:?}");

@@ -13,7 +13,6 @@ use entcp::clock::FixedClock;
 use entcp::config::Config;
 use entcp::jobs::{self, JobFuture, JobRun};
 use entcp::store::Store;
-use sqlx::Row;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -176,7 +175,7 @@ async fn running_run(store: &Store, job: &str, runner: &str, heartbeat: DateTime
 }
 
 async fn outcome_of(store: &Store, id: &str) -> String {
-    sqlx::query("SELECT outcome FROM job_runs WHERE id = $1").bind(id).fetch_one(store.pool()).await.unwrap().get(0)
+    sqlx::query_scalar("SELECT outcome FROM job_runs WHERE id = $1").bind(id).fetch_one(store.pool()).await.unwrap()
 }
 
 backend_test!(a_run_whose_runner_stopped_beating_is_abandoned_by_the_next_pass_and_a_live_one_is_not);

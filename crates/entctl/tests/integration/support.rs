@@ -15,7 +15,6 @@ use entcp::store::Store;
 use entcp::support::calendar::Calendar;
 use reqwest::Method;
 use serde_json::{json, Value};
-use sqlx::Row;
 use std::sync::Arc;
 
 /// A collège in Nantes (académie 17) and one in Rennes (académie 14).
@@ -591,14 +590,11 @@ async fn the_sla_annex_of_the_active_convention_gives_the_support_contract(db: c
 
 /// The ticket ids and every event's sequence number, per ticket, in order.
 async fn sequences(store: &Store, ticket_id: &str) -> Vec<i64> {
-    sqlx::query("SELECT seq FROM support_events WHERE ticket_id = $1 ORDER BY seq")
+    sqlx::query_scalar("SELECT seq FROM support_events WHERE ticket_id = $1 ORDER BY seq")
         .bind(ticket_id)
         .fetch_all(store.pool())
         .await
         .unwrap()
-        .iter()
-        .map(|r| r.get("seq"))
-        .collect()
 }
 
 /// A pool of `size` connections whose requests wait up to 20 s for one.
