@@ -23,6 +23,10 @@
 //! the resource looked at again after [`HELD`]), even if the lease is free by the time the
 //! status could be written; and a status written again after a conflict keeps the
 //! generation this reconcile declared, never the newer one the resource was read again at.
+//! Nor does `observedGeneration` ever go backwards: a process that stalled longer than its
+//! leases (another took the resource over and wrote the status of a newer generation)
+//! meets a 409 on its stale `resourceVersion`, reads the resource again, and writes nothing
+//! when the status read already names a newer generation than its own.
 
 use super::lease::{self, Writer};
 use super::{conditions, reconcile, ProvisioningState};
@@ -96,6 +100,10 @@ pub struct StatusFigures {
     pub tenant_held: u64,
     /// Status patches refused with 409 Conflict (the resource changed since it was read).
     pub conflicts: u64,
+    /// Status writes given up because the resource (read again after a conflict) showed a
+    /// newer `observedGeneration` than this reconcile's: written by a process that
+    /// reconciled a later generation; `observedGeneration` never goes backwards.
+    pub superseded: u64,
     /// The `resourceVersion` of the resource whose status this process last wrote or found right.
     pub confirmed: Option<String>,
 }
@@ -223,7 +231,8 @@ async fn leased<T>(
 enum Written {
     /// Patched, or already right: the resource's `resourceVersion` then.
     Done(Option<String>),
-    /// Left to the next reconcile (the resource changed twice while its status was written).
+    /// Left to the next reconcile (the resource changed twice while its status was written,
+    /// or its status already names a newer generation).
     Later,
 }
 
@@ -336,7 +345,10 @@ async fn write_fresh_status(
 /// it (a condition whose status holds keeps its `lastTransitionTime`) and written once more,
 /// still for the generation of `object` (the one declared; the resource read again may be
 /// newer, its own reconcile to come). A second conflict is left to the next reconcile: never
-/// an error, never a loop.
+/// an error, never a loop. Nothing is written over a status whose `observedGeneration` is
+/// newer than the generation of `object` (as Kubernetes controllers do): a process that
+/// stalled longer than its leases, its resource since reconciled by another at a later
+/// generation, never moves `observedGeneration` back.
 async fn write_status(
     context: &Context,
     api: &Api<DynamicObject>,
@@ -347,6 +359,11 @@ async fn write_status(
     let generation = object.metadata.generation.unwrap_or(0);
     let mut current = object.clone();
     for attempt in 0..2 {
+        if observed_generation(&current).is_some_and(|newer| newer > generation) {
+            context.count(|f| f.superseded += 1);
+            tracing::info!(resource = %name, generation, "status left: the resource shows a newer observedGeneration");
+            return Ok(Written::Later);
+        }
         let status = status_of(&current, verdict, generation, context.state.clock.now());
         if current.data.get("status") == Some(&status) {
             context.count(|f| f.unchanged += 1);
@@ -372,6 +389,11 @@ async fn write_status(
         }
     }
     Ok(Written::Later)
+}
+
+/// The `observedGeneration` a resource's status names, if any.
+fn observed_generation(object: &DynamicObject) -> Option<i64> {
+    object.data.get("status").and_then(|s| s.get("observedGeneration")).and_then(serde_json::Value::as_i64)
 }
 
 /// A problem's detail with its field errors.

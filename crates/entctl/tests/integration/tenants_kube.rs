@@ -73,6 +73,9 @@ struct Mock {
     /// A path whose next PATCH finds its object's `spec` just replaced by another client
     /// (`kubectl apply`: the generation moves on), with that spec.
     foreign_spec_before: Mutex<Option<(String, Value)>>,
+    /// A path whose next PATCH finds its object's `status` just written by another client
+    /// (the operator that took the resource over), with that status (after any foreign spec).
+    foreign_status_before: Mutex<Option<(String, Value)>>,
     /// Collection path → name → object.
     objects: Mutex<BTreeMap<String, BTreeMap<String, Value>>>,
     faults: Mutex<Vec<Fault>>,
@@ -97,6 +100,8 @@ struct Mock {
     /// The next GET of a path by a client (its `Authorization`): answered as the objects are
     /// when it comes, the answer held until the gate gets a permit (a slow read).
     gate: Mutex<Option<(String, String, Arc<tokio::sync::Semaphore>)>>,
+    /// Gated answers computed (the objects as they were then), held or sent since.
+    gated_answers: AtomicUsize,
 }
 
 impl Mock {
@@ -317,8 +322,9 @@ async fn handle(
             None
         }
     };
-    let response = answer(State(mock), method, uri, query, headers, body).await;
+    let response = answer(State(mock.clone()), method, uri, query, headers, body).await;
     if let Some(open) = gate {
+        mock.gated_answers.fetch_add(1, Ordering::SeqCst);
         open.acquire().await.unwrap().forget();
     }
     response
@@ -391,17 +397,17 @@ async fn answer(
                 live["metadata"]["annotations"]["exemple.fr/autre-client"] = json!("passé avant");
                 mock.record(&collection, "MODIFIED", live);
             }
-            let foreign_spec = {
-                let mut next = mock.foreign_spec_before.lock().unwrap();
-                match next.as_ref() {
-                    Some((at, _)) if at == &path => next.take().map(|(_, spec)| spec),
-                    _ => None,
-                }
-            };
-            if let Some(spec) = foreign_spec {
+            if let Some(spec) = take_at(&mock.foreign_spec_before, &path) {
                 live["spec"] = spec;
                 live["metadata"]["generation"] = json!(live["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
                 mock.record(&collection, "MODIFIED", live);
+            }
+            if let Some(status) = take_at(&mock.foreign_status_before, &path) {
+                live["status"] = status.clone();
+                mock.record(&collection, "MODIFIED", live);
+                let generation = live["metadata"]["generation"].as_i64().unwrap_or(0);
+                let write = StatusWrite { writer: "un autre opérateur".into(), generation, status };
+                mock.status_writes.lock().unwrap().push(write);
             }
             let patch: Value = serde_json::from_slice(&body).unwrap();
             // Optimistic concurrency: a patch naming a `resourceVersion` applies to that version only.
@@ -515,6 +521,15 @@ async fn answer(
             axum::Json(object).into_response()
         }
         _ => status(405, "MethodNotAllowed", "method not allowed", ""),
+    }
+}
+
+/// The value a foreign-write slot holds for `path`, taken (once); `None` for another path.
+fn take_at(slot: &Mutex<Option<(String, Value)>>, path: &str) -> Option<Value> {
+    let mut next = slot.lock().unwrap();
+    match next.as_ref() {
+        Some((at, _)) if at == path => next.take().map(|(_, value)| value),
+        _ => None,
     }
 }
 
@@ -728,6 +743,20 @@ impl World {
     /// The object at `collection`/`name`, as stored.
     fn stored(&self, collection: &str, name: &str) -> Option<Value> {
         self.mock.objects.lock().unwrap().get(collection).and_then(|c| c.get(name)).cloned()
+    }
+
+    /// Holds the answer to the next GET of `path` (not a watch) by the client `authorization`
+    /// (a slow read): answered as the objects are when it comes, sent once the returned
+    /// semaphore gets a permit.
+    fn hold_next_read(&self, authorization: &str, path: &str) -> Arc<tokio::sync::Semaphore> {
+        let open = Arc::new(tokio::sync::Semaphore::new(0));
+        *self.mock.gate.lock().unwrap() = Some((authorization.into(), path.into(), open.clone()));
+        open
+    }
+
+    /// Waits until the read [`World::hold_next_read`] holds came and was answered (not sent yet).
+    async fn until_read_held(&self) {
+        self.until(|w| w.mock.gated_answers.load(Ordering::SeqCst) == 1).await;
     }
 
     /// Waits (polling the mock) until `done` holds.
@@ -1403,17 +1432,16 @@ async fn a_process_without_the_tenants_lease_never_records_over_what_its_holder_
     // Process A reads the rollout back: the Deployments are available when its read comes,
     // and its answer is slow.
     *w.mock.deployments_available.lock().unwrap() = true;
-    let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
-    let open = Arc::new(tokio::sync::Semaphore::new(0));
-    *w.mock.gate.lock().unwrap() = Some(("Bearer jeton-de-test".into(), deployments.into(), open.clone()));
+    let open = w.hold_next_read("Bearer jeton-de-test", "/apis/apps/v1/namespaces/ent-doisneau/deployments");
     w.take_requests();
     let a = tokio::spawn({
         let state = w.state.clone();
         async move { pass(&state.provisioning(), None, t0()).await.unwrap() }
     });
-    w.until(|w| w.mock.gate.lock().unwrap().is_none()).await;
+    w.until_read_held().await;
 
     // Meanwhile the spec changes and process B reconciles it: a new rollout, under way.
+    // (The EntTenant status written after the same race: `tenants_kube/operator.rs`.)
     w.apply("doisneau", "0940176F", json!(["visio"])).await;
     *w.mock.deployments_available.lock().unwrap() = false;
     let (b, b_store) = w.other_process(chrono::Duration::zero()).await;

@@ -71,15 +71,30 @@ impl World {
 
 /// Starts the controller of `entctl operator` of the process `state` on the mock.
 async fn start_operator_of(state: &AppState) -> (tokio_util::sync::CancellationToken, Arc<operator::Context>) {
+    let (shutdown, context, _) = start_operator_task(state).await;
+    (shutdown, context)
+}
+
+/// [`start_operator_of`], with the controller's task (to wait for its end once stopped).
+async fn start_operator_task(
+    state: &AppState,
+) -> (tokio_util::sync::CancellationToken, Arc<operator::Context>, tokio::task::JoinHandle<()>) {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let context = operator::Context::new(client_of(state).await, state.tenants());
-    tokio::spawn(operator::run(context.clone(), shutdown.clone()));
-    (shutdown, context)
+    let task = tokio::spawn(operator::run(context.clone(), shutdown.clone()));
+    (shutdown, context, task)
 }
 
 /// Whether the resource is Ready at `generation`.
 fn ready_at(resource: &Option<Value>, generation: i64) -> bool {
     is(resource, "Ready", "True") && resource.as_ref().is_some_and(|r| r["status"]["observedGeneration"] == generation)
+}
+
+/// Whether the resource is rolling out (`Progressing`, not `Ready`) at `generation`.
+fn progressing_at(resource: &Option<Value>, generation: i64) -> bool {
+    is(resource, "Progressing", "True")
+        && is(resource, "Ready", "False")
+        && resource.as_ref().is_some_and(|r| r["status"]["observedGeneration"] == generation)
 }
 
 /// The condition `kind` of a resource's status.
@@ -585,4 +600,126 @@ async fn entctl_operator_exits_zero_on_sigterm_releasing_the_leases_of_the_write
     assert!(exit.success(), "{exit:?}: {log}");
     assert_eq!(common::count(&w.state.store, leases, &[]).await, 0, "released at exit: {log}");
     assert_eq!(w.resource("doisneau").unwrap()["status"]["observedGeneration"], 1, "nothing claimed of generation 2");
+}
+
+backend_test!(after_a_slow_read_back_racing_a_new_generation_the_status_shows_what_the_lease_holder_applied);
+async fn after_a_slow_read_back_racing_a_new_generation_the_status_shows_what_the_lease_holder_applied(db: TestDb) {
+    // Leases of 3 s: a writer meeting a held tenant waits 3 s, then defers it. The operator
+    // runs in processes of its own (own connections, token `jeton-de-test-b`); process A, the
+    // world's, is a `serve` replica reconciling the same tenant.
+    let w = World::on(db, |c| c.provisioning.reconcile.lease_seconds = 3).await;
+    let (b, b_store) = w.other_process(chrono::Duration::zero()).await;
+    let (stop, operator, task) = start_operator_task(&b).await;
+    w.past_the_gate("doisneau", &operator).await;
+
+    // Generation 2 applied by the operator: its rollout under way. Then the operator's pod
+    // goes (a rollout of its own): stopped, its leases released as `entctl operator` does at exit.
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
+    w.until(|w| progressing_at(&w.resource("doisneau"), 2)).await;
+    w.until_confirmed("doisneau", &[&operator]).await;
+    stop.cancel();
+    task.await.unwrap();
+    entcp::provisioning::lease::release_all(&b.provisioning()).await.unwrap();
+    b_store.close().await;
+
+    // Process A reads the rollout back: the Deployments are available when its read comes,
+    // and its answer is slow.
+    *w.mock.deployments_available.lock().unwrap() = true;
+    let open = w.hold_next_read("Bearer jeton-de-test", "/apis/apps/v1/namespaces/ent-doisneau/deployments");
+    let a = tokio::spawn({
+        let state = w.state.clone();
+        async move { entcp::provisioning::reconcile::pass(&state.provisioning(), None, t0()).await.unwrap() }
+    });
+    w.until_read_held().await;
+
+    // Meanwhile generation 3 comes (another option, a new rollout) and the operator's new pod
+    // starts: it declares generation 3; its pass waits for the tenant's lease and leaves it to a
+    // later reconcile, or (were the read-back not under the lease) applies it, writes its
+    // status and finds it right after.
+    *w.mock.deployments_available.lock().unwrap() = false;
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle", "visio"]));
+    let (c, c_store) = w.other_process(chrono::Duration::zero()).await;
+    let (stop, operator) = start_operator_of(&c).await;
+    w.until(|_| {
+        let now = operator.figures();
+        now.tenant_held > 0 || (now.written > 0 && now.unchanged > 0)
+    })
+    .await;
+
+    // A's answer comes last. Then the operator reconciles again (a change of the resource
+    // that is not its spec): its status is the one of what the tenant's lease holder recorded.
+    open.add_permits(1);
+    let ra = a.await.unwrap();
+    assert_eq!(ra.failed, 0, "{ra:?}");
+    w.edit(TENANTS, "doisneau", |r| r["metadata"]["annotations"]["exemple.fr/relance"] = json!("1"));
+    w.until(|w| w.resource("doisneau").unwrap()["status"]["observedGeneration"] == 3).await;
+    w.until_confirmed("doisneau", &[&operator]).await;
+    stop.cancel();
+
+    // Generation 3 is under way (none of its Deployments available yet): the last status says
+    // so, never the « available » A read before that apply.
+    let deployments = w.live("ent-doisneau").keys().filter(|p| p.contains("/deployments/")).count();
+    let under_way = format!("0/{deployments} déploiements disponibles");
+    let writes = w.mock.status_writes.lock().unwrap().clone();
+    let last = writes.last().expect("a status written");
+    assert_eq!(w.resource("doisneau").unwrap()["status"], last.status, "the resource shows the last status written");
+    let status = json!({ "status": last.status });
+    assert_eq!((last.generation, &last.status["observedGeneration"]), (3, &json!(3)), "{writes:#?}");
+    assert_eq!(last.status["phase"], "active", "{writes:#?}");
+    assert_eq!(condition(&status, "Ready")["status"], "False", "{writes:#?}");
+    for kind in ["Ready", "Progressing", "Degraded"] {
+        let shown = condition(&status, kind);
+        assert_eq!(
+            (&shown["reason"], &shown["message"]),
+            (&json!("RollingOut"), &json!(under_way)),
+            "{kind}: {writes:#?}"
+        );
+    }
+    assert_eq!(condition(&status, "Progressing")["status"], "True", "{writes:#?}");
+    // No status ever called generation 3 available.
+    for write in writes.iter().filter(|s| s.status["observedGeneration"] == 3) {
+        let ready = condition(&json!({ "status": write.status }), "Ready");
+        assert_ne!(ready["status"], "True", "generation 3 shown available: {writes:#?}");
+    }
+    let state = w.get("doisneau").await.provisioning_state;
+    assert_eq!(state.observed.as_deref(), Some("progressing"), "{state:?}");
+    assert_eq!(state.observed_detail.as_deref(), Some(under_way.as_str()), "{state:?}");
+    w.assert_live_as_rendered("doisneau").await;
+    c_store.close().await;
+}
+
+backend_test!(a_stale_operators_status_patch_never_moves_observed_generation_back);
+async fn a_stale_operators_status_patch_never_moves_observed_generation_back(db: TestDb) {
+    let w = World::on(db, |_| {}).await;
+    *w.mock.deployments_available.lock().unwrap() = true;
+    let (stop, operator) = w.start_operator().await;
+    w.past_the_gate("doisneau", &operator).await;
+    w.take_requests();
+
+    // The operator applies generation 2 and stalls before its status patch, longer than its
+    // leases: meanwhile another operator took the resource over, reconciled generation 3
+    // (`kubectl apply`) and wrote its status. The stale patch (generation 2, over the version
+    // read before) comes after that status.
+    let path = format!("{TENANTS}/doisneau/status");
+    let newer = json!({ "phase": "active", "observedGeneration": 3, "conditions": [] });
+    *w.mock.foreign_spec_before.lock().unwrap() = Some((path.clone(), spec("0940176F", "doisneau", json!([]))));
+    *w.mock.foreign_status_before.lock().unwrap() = Some((path.clone(), newer));
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
+    w.until(|w| ready_at(&w.resource("doisneau"), 3)).await;
+    w.until_confirmed("doisneau", &[&operator]).await;
+    stop.cancel();
+    assert!(w.mock.foreign_status_before.lock().unwrap().is_none(), "the status patch met the other operator's");
+
+    // The stale patch was sent, refused (409: its version is gone), and after the resource was
+    // read again nothing was written over generation 3's status.
+    let stale = w.take_requests().into_iter().filter(|r| r.method == "PATCH" && r.path == path).collect::<Vec<_>>();
+    assert_eq!(stale.first().map(|r| &r.body["status"]["observedGeneration"]), Some(&json!(2)), "{stale:#?}");
+    let writes = w.mock.status_writes.lock().unwrap().clone();
+    let claimed: Vec<i64> = writes.iter().map(|s| s.status["observedGeneration"].as_i64().unwrap()).collect();
+    assert!(claimed.windows(2).all(|pair| pair[0] <= pair[1]), "observedGeneration went back: {claimed:?} {writes:#?}");
+    assert_eq!(claimed.last(), Some(&3), "{writes:#?}");
+    let figures = operator.figures();
+    assert!(figures.conflicts >= 1 && figures.superseded >= 1, "{figures:?}");
+    assert_eq!(w.get("doisneau").await.options, Vec::<String>::new());
+    w.assert_live_as_rendered("doisneau").await;
 }
