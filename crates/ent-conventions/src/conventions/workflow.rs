@@ -633,7 +633,7 @@ async fn insert(
 /// IMMEDIATE` already serialises writers), that it is still in force and has no avenant in
 /// progress: of two avenants asked at once, one is created and the other refused.
 async fn claim_amendment(tx: &mut Tx, original: &Convention) -> Result<(), Problem> {
-    let lock = Backend::of_connection(&**tx).for_update();
+    let lock = Backend::of_connection(tx).for_update();
     let status: Option<String> = sqlx::query_scalar(&format!("SELECT status FROM conventions WHERE id = $1{lock}"))
         .bind(&original.id)
         .fetch_optional(&mut **tx)
