@@ -309,7 +309,10 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     let missing = "0190a000-0000-7000-8000-000000000000";
     let (s, none) = call(d.dpo.get(d.url(&format!("/registers/dsden:94/diff?from={first}&to={missing}")))).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{none}");
-    assert_eq!(body["detail"].as_str().unwrap().replace(other, "ID"), none["detail"].as_str().unwrap().replace(missing, "ID"));
+    assert_eq!(
+        body["detail"].as_str().unwrap().replace(other, "ID"),
+        none["detail"].as_str().unwrap().replace(missing, "ID")
+    );
     assert_eq!(body["title"], none["title"], "{body}");
 
     // The commune is a processor: its Art. 30(2) register names the académie.
