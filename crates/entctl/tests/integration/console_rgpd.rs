@@ -722,3 +722,46 @@ async fn a_contract_added_under_an_existing_reference_overwrites_nothing(db: com
     assert_eq!(contract_at(store, &register, "HEB-DIRECT").await.1, 1, "{name}: still its first version");
     assert_eq!(audited(store, "contracts.update").await, updates, "{name}: nothing more audited");
 }
+
+backend_test!(a_breach_or_a_request_sent_twice_is_recorded_once);
+async fn a_breach_or_a_request_sent_twice_is_recorded_once(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let count = |sql: &'static str| common::count(store, sql, &[]);
+    let aware = typed_moment(-3);
+    let breach = [
+        ("title", "Courriel mal adressé"),
+        ("facts", "Liste de classe envoyée à un tiers"),
+        ("aware_at", aware.as_str()),
+        ("data_categories", "identité"),
+        ("people_approx", "25"),
+        ("records_approx", "25"),
+        ("consequences", "faibles"),
+        ("measures", "demande de suppression"),
+    ];
+    let breaches = format!("{register}/violations");
+    for _ in 0..2 {
+        assert_eq!(post_form(app, &dpo, &breaches, &breach).await.status, 303, "{name}");
+    }
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_breaches").await, 1, "{name}: one breach");
+    assert_eq!(audited(store, "rgpd.breach.create").await, 1, "{name}: audited once");
+    // Another moment of awareness is another breach.
+    let later = typed_moment(-1);
+    let mut other = breach.to_vec();
+    other[2] = ("aware_at", later.as_str());
+    assert_eq!(post_form(app, &dpo, &breaches, &other).await.status, 303, "{name}");
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_breaches").await, 2, "{name}");
+
+    let today = t0().format("%Y-%m-%d").to_string();
+    let request = [("kind", "access"), ("requester", "A. B."), ("received_on", today.as_str())];
+    let requests = format!("{register}/demandes");
+    for _ in 0..2 {
+        assert_eq!(post_form(app, &dpo, &requests, &request).await.status, 303, "{name}");
+    }
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_requests").await, 1, "{name}: one request");
+    assert_eq!(audited(store, "rgpd.request.create").await, 1, "{name}: audited once");
+    let erasure = [("kind", "erasure"), ("requester", "A. B."), ("received_on", today.as_str())];
+    assert_eq!(post_form(app, &dpo, &requests, &erasure).await.status, 303, "{name}");
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_requests").await, 2, "{name}: another right, another request");
+}
