@@ -271,6 +271,21 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     let (id, reference) = new_log_entry("VIOL", now);
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
+    // The same title, facts and moment of awareness are the same breach (a form sent twice):
+    // the one recorded answers, nothing is written or audited again.
+    let same: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM rgpd_breaches WHERE org_id = $1 AND title = $2 AND facts = $3 AND aware_at = $4",
+    )
+    .bind(&org.id)
+    .bind(&input.title)
+    .bind(&input.facts)
+    .bind(&input.aware_at)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(recorded) = same {
+        drop(tx);
+        return get(state, org, &recorded).await;
+    }
     let insert = sqlx::query(
         "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, \
          people_approx, records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, \
