@@ -601,10 +601,10 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
     assert_eq!(contracts_named(store, "HEB-2026-01").await, 1, "{name}");
 }
 
-/// The words of a console error page (its lead paragraph), the key asked replaced by `KEY`.
-fn error_words(html: &str, key: &str) -> String {
+/// The words of a console error page (its lead paragraph), the key asked (« key ») replaced by `KEY`.
+pub(crate) fn error_words(html: &str, key: &str) -> String {
     let at = html.find("class=\"fr-text--lead\">").unwrap_or_else(|| panic!("an error page: {html}")) + 22;
-    html[at..].split("</p>").next().unwrap().replace(key, "KEY")
+    html[at..].split("</p>").next().unwrap().replace(&format!("« {key} »"), "« KEY »")
 }
 
 backend_test!(another_communes_register_pages_answer_as_a_register_that_does_not_exist);
@@ -764,4 +764,71 @@ async fn a_breach_or_a_request_sent_twice_is_recorded_once(db: common::TestDb) {
     let erasure = [("kind", "erasure"), ("requester", "A. B."), ("received_on", today.as_str())];
     assert_eq!(post_form(app, &dpo, &requests, &erasure).await.status, 303, "{name}");
     assert_eq!(count("SELECT COUNT(*) FROM rgpd_requests").await, 2, "{name}: another right, another request");
+}
+
+backend_test!(very_long_texts_in_the_rgpd_forms_are_refused_on_their_field_and_nothing_is_written);
+async fn very_long_texts_in_the_rgpd_forms_are_refused_on_their_field_and_nothing_is_written(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let count = |sql: &'static str| common::count(store, sql, &[]);
+    let (long_line, long_text) = ("x".repeat(201), "x".repeat(5001));
+    let aware = typed_moment(-3);
+    let breach = |field: &'static str, value: &str| {
+        let mut fields = vec![
+            ("title", "Courriel mal adressé".to_string()),
+            ("facts", "Liste de classe envoyée à un tiers".to_string()),
+            ("aware_at", aware.clone()),
+            ("data_categories", "identité".to_string()),
+            ("people_approx", "25".to_string()),
+            ("records_approx", "25".to_string()),
+            ("consequences", "faibles".to_string()),
+            ("measures", "demande de suppression".to_string()),
+        ];
+        fields.retain(|(k, _)| *k != field);
+        fields.push((field, value.to_string()));
+        fields
+    };
+    let breaches = format!("{register}/violations");
+    for (field, value) in [
+        ("title", &long_line),
+        ("data_categories", &long_line),
+        ("facts", &long_text),
+        ("consequences", &long_text),
+        ("measures", &long_text),
+    ] {
+        let fields = breach(field, value);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = post_form(app, &dpo, &breaches, &fields).await;
+        assert_eq!(refused.status, 422, "{name} {field}: {}", refused.text);
+        assert!(refused.text.contains(&format!("href=\"#entree-{field}\"")), "{name} {field}: {}", refused.text);
+        assert!(refused.text.contains("caractères au plus"), "{name} {field}: {}", refused.text);
+    }
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_breaches").await, 0, "{name}: nothing written");
+
+    let today = t0().format("%Y-%m-%d").to_string();
+    let requests = format!("{register}/demandes");
+    for (field, value) in [("requester", &long_line), ("notes", &long_text)] {
+        let mut fields = vec![("kind", "access"), ("requester", "A. B."), ("received_on", today.as_str())];
+        fields.retain(|(k, _)| *k != field);
+        fields.push((field, value.as_str()));
+        let refused = post_form(app, &dpo, &requests, &fields).await;
+        assert_eq!(refused.status, 422, "{name} {field}: {}", refused.text);
+        assert!(refused.text.contains(&format!("href=\"#entree-{field}\"")), "{name} {field}: {}", refused.text);
+    }
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_requests").await, 0, "{name}: nothing written");
+
+    // A processor contract's reference and title are one line each, bounded too.
+    let host = entcp::registry::resolve_org(store, "hebergeur:900000027").await.unwrap();
+    let (long_reference, long_title) = ("R".repeat(101), "T".repeat(301));
+    let contracts = format!("{register}/contrats");
+    for (reference, title, field) in
+        [(long_reference.as_str(), "Hébergement", "reference"), ("HEB-LONG", long_title.as_str(), "title")]
+    {
+        let fields = [("processor", host.id.as_str()), ("reference", reference), ("title", title)];
+        let refused = post_form(app, &dpo, &contracts, &fields).await;
+        assert_eq!(refused.status, 422, "{name} {field}: {}", refused.text);
+        assert!(refused.text.contains(&format!("href=\"#contrat-{field}\"")), "{name} {field}: {}", refused.text);
+    }
+    assert_eq!(contracts_named(store, &long_reference).await + contracts_named(store, "HEB-LONG").await, 0, "{name}");
 }
