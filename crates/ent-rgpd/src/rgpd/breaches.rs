@@ -121,6 +121,10 @@ fn parse_time(checks: &mut Checks, field: &str, value: &str) -> Option<DateTime<
     )
 }
 
+/// Longest one-line text of an entry (title, data category), and longest text (facts…).
+pub(crate) const LINE_MAX: usize = 200;
+pub(crate) const TEXT_MAX: usize = 5000;
+
 fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
     let mut checks = Checks::default();
     for (field, value) in [
@@ -134,6 +138,21 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
         }
     }
     checks.line("title", &input.title);
+    super::at_most(&mut checks, "title", &input.title, LINE_MAX);
+    for (field, value) in [
+        ("facts", &input.facts),
+        ("consequences", &input.consequences),
+        ("measures", &input.measures),
+        ("cnil_reason", &input.cnil_reason),
+    ] {
+        super::at_most(&mut checks, field, value, TEXT_MAX);
+    }
+    if let Some(category) = input.data_categories.iter().find(|c| c.chars().count() > LINE_MAX) {
+        super::at_most(&mut checks, "data_categories", category, LINE_MAX);
+    }
+    if let Some(category) = input.data_categories.iter().find(|c| ent_kernel::validate::line(c).is_err()) {
+        checks.line("data_categories", category);
+    }
     if input.data_categories.iter().all(|c| c.trim().is_empty()) {
         checks.fail("data_categories", "au moins une catégorie de données");
     }

@@ -99,6 +99,18 @@ pub async fn resolve(state: &RgpdState, actor: &Actor, action: &Action, key: &st
     }
 }
 
+/// Records an error unless `value` holds `max` characters at most (« 5 000 caractères au plus »).
+pub(crate) fn at_most(checks: &mut Checks, field: &str, value: &str, max: usize) {
+    if value.chars().count() > max {
+        let digits = max.to_string();
+        let shown = match digits.len() {
+            4.. => format!("{} {}", &digits[..digits.len() - 3], &digits[digits.len() - 3..]),
+            _ => digits,
+        };
+        checks.fail(field, format!("{shown} caractères au plus"));
+    }
+}
+
 fn check_email(checks: &mut Checks, field: &str, value: &str) {
     if !value.is_empty() {
         checks.email(field, value);

@@ -131,6 +131,8 @@ pub fn due_on(received: NaiveDate, extended: bool) -> NaiveDate {
 fn validate(input: &RequestInput, today: NaiveDate) -> Result<NaiveDate, Problem> {
     let mut checks = Checks::default();
     checks.line("requester", &input.requester);
+    super::at_most(&mut checks, "requester", &input.requester, super::breaches::LINE_MAX);
+    super::at_most(&mut checks, "notes", &input.notes, super::breaches::TEXT_MAX);
     if input.requester.trim().is_empty() {
         checks.fail("requester", "champ obligatoire (initiales ou numéro de dossier)");
     }
