@@ -2,6 +2,7 @@
 //! role, CSRF token of every POST), and the double-submit token of the forms shown
 //! before sign-in.
 
+use crate::forms::Fields;
 use crate::page::{self, ErrorPage};
 use crate::ConsoleState;
 use axum::body::{to_bytes, Body};
@@ -11,6 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ent_kernel::kernel::roles::Action;
+use ent_kernel::validate;
 use ent_platform::identity::authz;
 use ent_platform::identity::sessions::{self, Session, Timeouts};
 
@@ -133,17 +135,51 @@ async fn with_checked_csrf(req: Request, expected: &str) -> Result<Request, Resp
     let bytes = to_bytes(body, limit)
         .await
         .map_err(|_| ErrorPage::response(StatusCode::PAYLOAD_TOO_LARGE, "formulaire trop volumineux"))?;
-    let token = match multipart {
-        true => crate::multipart::parse(content_type, &bytes).and_then(|p| p.fields.opt(CSRF_FIELD)),
-        false => form_token(&bytes),
+    let fields = match multipart {
+        true => crate::multipart::parse(content_type, &bytes).map(|p| p.fields),
+        false => serde_urlencoded::from_bytes::<Fields>(&bytes).ok(),
+    };
+    let token = match (multipart, &fields) {
+        (true, Some(fields)) => fields.opt(CSRF_FIELD),
+        (false, Some(_)) => form_token(&bytes),
+        (_, None) => None,
     };
     match token {
-        Some(token) if same_secret(&token, expected) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Some(token) if same_secret(&token, expected) => {}
         _ => {
             tracing::warn!(path = %parts.uri.path(), "console form refused: CSRF token missing or wrong");
-            Err(csrf_refused())
+            return Err(csrf_refused());
         }
     }
+    if let Some(field) = fields.as_ref().and_then(field_with_controls) {
+        tracing::info!(path = %parts.uri.path(), field = %field, "console form refused: control character");
+        return Err(controls_refused(&field));
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// The first field of a posted form (its name, printable) whose name or value holds a
+/// control character other than a line break or a tab: what the API refuses in any JSON
+/// string (`ApiJson`), refused here for every console form before its handler runs, so a
+/// capability never stores one (nor PostgreSQL fails on a NUL). Files are not fields.
+fn field_with_controls(fields: &Fields) -> Option<String> {
+    fields
+        .0
+        .iter()
+        .find(|(name, value)| validate::multiline(name).is_err() || validate::multiline(value).is_err())
+        .map(|(name, _)| validate::printable(name))
+}
+
+/// The answer to a form with a control character in `field`: nothing is written.
+fn controls_refused(field: &str) -> Response {
+    ErrorPage::response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!(
+            "le champ « {field} » contient un caractère de contrôle interdit (seuls les retours à la ligne et les \
+             tabulations sont admis) : rien n'est enregistré ; revenez au formulaire, corrigez la saisie puis \
+             envoyez-le de nouveau"
+        ),
+    )
 }
 
 /// The answer to a form whose CSRF token is missing or wrong.
@@ -190,5 +226,13 @@ mod tests {
         assert!(!same_secret("abc", "abd") && !same_secret("abc", "ab"));
         assert_eq!(form_token(b"x=1&_csrf=t0k&y=2").as_deref(), Some("t0k"));
         assert_eq!(form_token(b"x=1"), None);
+    }
+
+    #[test]
+    fn a_field_with_a_control_character_is_named_and_line_breaks_pass() {
+        let form = |pairs: &[(&str, &str)]| Fields(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        assert_eq!(field_with_controls(&form(&[("a", "un\r\n\tdeux"), ("b", "é")])), None);
+        assert_eq!(field_with_controls(&form(&[("a", "ok"), ("faits", "x\u{0}y")])).as_deref(), Some("faits"));
+        assert_eq!(field_with_controls(&form(&[("a\u{1b}", "ok")])).as_deref(), Some("a\\u{1b}"));
     }
 }

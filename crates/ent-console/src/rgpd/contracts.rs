@@ -144,6 +144,23 @@ pub(super) async fn add(
         source_kind: "manual".into(),
         source_id: None,
     };
+    // `contracts::record` updates the contract of the same processor, client and reference:
+    // from this form (a new contract) that would silently overwrite one, perhaps recorded by
+    // a groupement's award, without its version. The same terms again (a form sent twice)
+    // change nothing; other terms are refused, the existing contract edited on its page.
+    if let Some(existing) = contract_named(&on.state, &org, &new).await? {
+        if same_terms(&existing, &new) {
+            return Ok(page::redirect(&format!("{}/contrats?apres=ajout", base(&org))));
+        }
+        let problem = Problem::invalid_field(
+            "reference",
+            format!(
+                "le contrat « {} » lie déjà {} à {} : modifiez-le depuis sa page, ou donnez une autre référence",
+                existing.reference, existing.processor.name, org.name
+            ),
+        );
+        return contracts_page(&on, &org, Reply::refused(&fields, &problem, control)).await;
+    }
     let recorded = async {
         let mut tx = on.state.store.begin_write().await?;
         contracts::record(&mut tx, &on.state.store, &on.signed.0.actor, &new, on.state.clock.now()).await?;
@@ -156,6 +173,25 @@ pub(super) async fn add(
         Err(p) if p.kind.status().is_server_error() => Err(p.into()),
         Err(p) => contracts_page(&on, &org, Reply::refused(&fields, &p, control)).await,
     }
+}
+
+/// The contract of `org` that `new` names (its processor and reference), if there is one.
+async fn contract_named(state: &RgpdState, org: &Org, new: &NewContract) -> Result<Option<ProcessorContract>, Problem> {
+    let reference = new.reference.trim();
+    Ok(contracts::list_for_client(&state.store, &org.id)
+        .await?
+        .into_iter()
+        .find(|c| c.processor.id == new.processor_org_id && c.reference == reference))
+}
+
+/// Whether `existing` already says what the form of a new contract `new` says.
+fn same_terms(existing: &ProcessorContract, new: &NewContract) -> bool {
+    existing.parent_processor.is_none()
+        && existing.source_kind == new.source_kind
+        && existing.title == new.title.trim()
+        && existing.art28_clauses == new.art28_clauses
+        && existing.starts_on == new.starts_on
+        && existing.ends_on == new.ends_on
 }
 
 /// The contract `id` binding a processor to `org` (404 for any other).

@@ -83,11 +83,9 @@ const EXPORTS: &[(Format, &str)] = &[
 ];
 
 /// The organisation of the path if the person may reach its registers for `action`
-/// (the domain's check: out of scope reads answer 404, as for a missing one).
+/// (the domain's check: out of scope answers the 404 of a missing one, in its words).
 async fn target(state: &RgpdState, actor: &Actor, key: &str, action: &Action) -> Result<Org, Problem> {
-    let org = ent_platform::registry::resolve_org(&state.store, key).await?;
-    domain::authorize(state, actor, action, &org).await?;
-    Ok(org)
+    domain::resolve(state, actor, action, key).await
 }
 
 /// The register's address of `org`.

@@ -97,6 +97,11 @@ async fn check(conn: &mut sqlx::AnyConnection, new: &NewContract) -> Result<(), 
     }
     checks.line("reference", &new.reference);
     checks.line("title", &new.title);
+    for (field, value, max) in [("reference", &new.reference, 100), ("title", &new.title, 300)] {
+        if value.trim().chars().count() > max {
+            checks.fail(field, format!("{max} caractères au plus"));
+        }
+    }
     if new.title.trim().is_empty() {
         checks.fail("title", "intitulé du contrat obligatoire");
     }

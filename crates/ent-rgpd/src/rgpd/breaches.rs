@@ -121,6 +121,10 @@ fn parse_time(checks: &mut Checks, field: &str, value: &str) -> Option<DateTime<
     )
 }
 
+/// Longest one-line text of an entry (title, data category), and longest text (facts…).
+pub(crate) const LINE_MAX: usize = 200;
+pub(crate) const TEXT_MAX: usize = 5000;
+
 fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
     let mut checks = Checks::default();
     for (field, value) in [
@@ -134,6 +138,21 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
         }
     }
     checks.line("title", &input.title);
+    super::at_most(&mut checks, "title", &input.title, LINE_MAX);
+    for (field, value) in [
+        ("facts", &input.facts),
+        ("consequences", &input.consequences),
+        ("measures", &input.measures),
+        ("cnil_reason", &input.cnil_reason),
+    ] {
+        super::at_most(&mut checks, field, value, TEXT_MAX);
+    }
+    if let Some(category) = input.data_categories.iter().find(|c| c.chars().count() > LINE_MAX) {
+        super::at_most(&mut checks, "data_categories", category, LINE_MAX);
+    }
+    if let Some(category) = input.data_categories.iter().find(|c| ent_kernel::validate::line(c).is_err()) {
+        checks.line("data_categories", category);
+    }
     if input.data_categories.iter().all(|c| c.trim().is_empty()) {
         checks.fail("data_categories", "au moins une catégorie de données");
     }
@@ -271,6 +290,21 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     let (id, reference) = new_log_entry("VIOL", now);
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
+    // The same title, facts and moment of awareness are the same breach (a form sent twice):
+    // the one recorded answers, nothing is written or audited again.
+    let same: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM rgpd_breaches WHERE org_id = $1 AND title = $2 AND facts = $3 AND aware_at = $4",
+    )
+    .bind(&org.id)
+    .bind(&input.title)
+    .bind(&input.facts)
+    .bind(&input.aware_at)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(recorded) = same {
+        drop(tx);
+        return get(state, org, &recorded).await;
+    }
     let insert = sqlx::query(
         "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, \
          people_approx, records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, \

@@ -19,7 +19,7 @@ pub mod state;
 use chrono::{DateTime, Utc};
 pub use derive::{Profile, Register};
 use ent_kernel::clock::today_in_france;
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
@@ -82,6 +82,32 @@ pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target
         Err(authz::out_of_scope_write(&state.store, actor, target).await?)
     } else {
         Err(Problem::not_found(format!("aucune organisation « {} »", target.code)))
+    }
+}
+
+/// The organisation `key` names (id, `kind:code` or code), if `actor` may reach its
+/// registers for `action` ([`authorize`]); one out of the actor's scope answers the 404 of
+/// a key that names nothing, in the same words (its code is not revealed either).
+pub async fn resolve(state: &RgpdState, actor: &Actor, action: &Action, key: &str) -> Result<Org, Problem> {
+    let org = ent_platform::registry::resolve_org(&state.store, key).await?;
+    match authorize(state, actor, action, &org).await {
+        Ok(()) => Ok(org),
+        Err(p) if p.kind == ProblemKind::NotFound => {
+            Err(Problem::not_found(format!("aucune organisation « {} »", key.trim())))
+        }
+        Err(p) => Err(p),
+    }
+}
+
+/// Records an error unless `value` holds `max` characters at most (« 5 000 caractères au plus »).
+pub(crate) fn at_most(checks: &mut Checks, field: &str, value: &str, max: usize) {
+    if value.chars().count() > max {
+        let digits = max.to_string();
+        let shown = match digits.len() {
+            4.. => format!("{} {}", &digits[..digits.len() - 3], &digits[digits.len() - 3..]),
+            _ => digits,
+        };
+        checks.fail(field, format!("{shown} caractères au plus"));
     }
 }
 

@@ -131,6 +131,8 @@ pub fn due_on(received: NaiveDate, extended: bool) -> NaiveDate {
 fn validate(input: &RequestInput, today: NaiveDate) -> Result<NaiveDate, Problem> {
     let mut checks = Checks::default();
     checks.line("requester", &input.requester);
+    super::at_most(&mut checks, "requester", &input.requester, super::breaches::LINE_MAX);
+    super::at_most(&mut checks, "notes", &input.notes, super::breaches::TEXT_MAX);
     if input.requester.trim().is_empty() {
         checks.fail("requester", "champ obligatoire (initiales ou numéro de dossier)");
     }
@@ -241,6 +243,24 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestI
     let (id, reference) = new_log_entry("DEM", now);
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
+    // The same right exercised by the same requester, received the same day with the same
+    // notes, is the same request (a form sent twice): the one recorded answers, nothing is
+    // written or audited again.
+    let same: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM rgpd_requests WHERE org_id = $1 AND kind = $2 AND requester = $3 AND received_on = $4 \
+         AND notes = $5",
+    )
+    .bind(&org.id)
+    .bind(input.kind.as_str())
+    .bind(&input.requester)
+    .bind(&input.received_on)
+    .bind(&input.notes)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(recorded) = same {
+        drop(tx);
+        return get(state, org, &recorded).await;
+    }
     let insert = sqlx::query(
         "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, \
          notes, version, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $12)",

@@ -132,9 +132,7 @@ pub struct DiffQuery {
 
 /// The organisation of the path, if the caller may reach its registers.
 async fn target(state: &RgpdState, caller: &Caller, key: &str) -> Result<Org, Problem> {
-    let org = ent_platform::registry::resolve_org(&state.store, key).await?;
-    super::authorize(state, &caller.actor, caller.action, &org).await?;
-    Ok(org)
+    super::resolve(state, &caller.actor, caller.action, key).await
 }
 
 fn file(bytes: Vec<u8>, format: Format, name: &str) -> Response {

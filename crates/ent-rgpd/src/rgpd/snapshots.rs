@@ -154,20 +154,13 @@ pub async fn get(state: &RgpdState, id: &str) -> Result<Option<(Snapshot, Regist
     Ok(Some((snapshot, register)))
 }
 
-/// A snapshot of `org`, or 404 / 422 when it is missing or belongs to another register.
-pub async fn get_of(state: &RgpdState, org: &Org, id: &str, field: &str) -> Result<(Snapshot, Register), Problem> {
-    let (snapshot, register) =
-        get(state, id).await?.ok_or_else(|| Problem::not_found(format!("aucun instantané « {id} »")))?;
-    if snapshot.org_id != org.id {
-        return Err(Problem::invalid_field(
-            field,
-            format!(
-                "l'instantané {id} appartient au registre d'une autre organisation que {} : comparaison impossible",
-                org.name
-            ),
-        ));
+/// A snapshot of `org`; 404 when it is missing or belongs to another register, in the same
+/// words (another organisation's snapshot is not revealed).
+pub async fn get_of(state: &RgpdState, org: &Org, id: &str) -> Result<(Snapshot, Register), Problem> {
+    match get(state, id).await? {
+        Some((snapshot, register)) if snapshot.org_id == org.id => Ok((snapshot, register)),
+        _ => Err(Problem::not_found(format!("aucun instantané « {id} »"))),
     }
-    Ok((snapshot, register))
 }
 
 /// The diff of `org`'s register from snapshot `from` (the latest when `None`) to snapshot
@@ -175,7 +168,7 @@ pub async fn get_of(state: &RgpdState, org: &Org, id: &str, field: &str) -> Resu
 pub async fn diff_for(state: &RgpdState, org: &Org, from: Option<&str>, to: Option<&str>) -> Result<Diff, Problem> {
     let (from_id, before) = match from.filter(|s| !s.is_empty()) {
         Some(id) => {
-            let (s, r) = get_of(state, org, id, "from").await?;
+            let (s, r) = get_of(state, org, id).await?;
             (s.id, r)
         }
         None => {
@@ -190,7 +183,7 @@ pub async fn diff_for(state: &RgpdState, org: &Org, from: Option<&str>, to: Opti
     };
     let (to_id, after) = match to.filter(|s| !s.is_empty() && *s != "now") {
         Some(id) => {
-            let (s, r) = get_of(state, org, id, "to").await?;
+            let (s, r) = get_of(state, org, id).await?;
             (s.id, r)
         }
         None => ("now".to_string(), super::current(state, org).await?),

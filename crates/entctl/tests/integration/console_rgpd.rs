@@ -600,3 +600,235 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
     assert_eq!(contracts_named(store, "INFOG-2").await, 0, "{name}");
     assert_eq!(contracts_named(store, "HEB-2026-01").await, 1, "{name}");
 }
+
+/// The words of a console error page (its lead paragraph), the key asked (« key ») replaced by `KEY`.
+pub(crate) fn error_words(html: &str, key: &str) -> String {
+    let at = html.find("class=\"fr-text--lead\">").unwrap_or_else(|| panic!("an error page: {html}")) + 22;
+    html[at..].split("</p>").next().unwrap().replace(&format!("« {key} »"), "« KEY »")
+}
+
+backend_test!(another_communes_register_pages_answer_as_a_register_that_does_not_exist);
+async fn another_communes_register_pages_answer_as_a_register_that_does_not_exist(db: common::TestDb) {
+    let name = db.name;
+    let (d, _, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let vitry = entcp::registry::resolve_org(store, "commune:94081").await.unwrap().id;
+    let missing = "0190a000-0000-7000-8000-000000000000";
+    for page in ["", "/violations", "/demandes", "/contrats", "/profil", "/ecarts", "/export/csv"] {
+        let (theirs, none) = (format!("/rgpd/{vitry}{page}"), format!("/rgpd/{missing}{page}"));
+        let (theirs, none) = (get(app, &dpo, &theirs).await, get(app, &dpo, &none).await);
+        assert_eq!((theirs.status, none.status), (404, 404), "{name} {page}: {}", theirs.text);
+        let (said, unknown) = (error_words(&theirs.text, &vitry), error_words(&none.text, missing));
+        assert_eq!(said, unknown, "{name} {page}: an organisation out of scope reads as one that does not exist");
+    }
+    // The same for a write: the register's snapshot form.
+    let (theirs, none) = (format!("/rgpd/{vitry}/instantanes"), format!("/rgpd/{missing}/instantanes"));
+    let (theirs, none) = (post_form(app, &dpo, &theirs, &[]).await, post_form(app, &dpo, &none, &[]).await);
+    assert_eq!((theirs.status, none.status), (404, 404), "{name}: {}", theirs.text);
+    assert_eq!(error_words(&theirs.text, &vitry), error_words(&none.text, missing), "{name}");
+}
+
+backend_test!(control_characters_in_a_console_form_are_refused_in_french_and_nothing_is_written);
+async fn control_characters_in_a_console_form_are_refused_in_french_and_nothing_is_written(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let aware = typed_moment(-2);
+    let breach = |facts: &'static str| {
+        vec![
+            ("title", "Accès indu"),
+            ("facts", facts),
+            ("aware_at", aware.as_str()),
+            ("data_categories", "identité"),
+            ("people_approx", "3"),
+            ("records_approx", "3"),
+            ("consequences", "faibles"),
+            ("measures", "compte bloqué"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect::<Vec<_>>()
+    };
+    let breaches = format!("{register}/violations");
+    // A NUL byte (PostgreSQL refuses it in text), an escape sequence, a bell: refused.
+    for facts in ["Compte\u{0} partagé", "Compte \u{1b}[31mpartagé", "Compte\u{7} partagé"] {
+        let fields = breach(facts);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = post_form(app, &dpo, &breaches, &fields).await;
+        assert_eq!(refused.status, 422, "{name} {facts:?}: {}", refused.text);
+        assert!(refused.text.contains("caractère de contrôle interdit"), "{name}: {}", refused.text);
+        assert!(refused.text.contains("« facts »"), "{name}: the field is named: {}", refused.text);
+    }
+    let count = |sql: &'static str| common::count(store, sql, &[]);
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_breaches").await, 0, "{name}: nothing written");
+    // Line breaks and tabs are text: the same breach with them is recorded.
+    let fields = breach("Compte partagé\r\n\tdepuis lundi");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post_form(app, &dpo, &breaches, &fields).await.status, 303, "{name}");
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_breaches").await, 1, "{name}");
+
+    // A request's notes and the contacts' address likewise.
+    let today = t0().format("%Y-%m-%d").to_string();
+    let request = [("kind", "access"), ("requester", "A. B."), ("received_on", &today), ("notes", "vu\u{0}")];
+    let refused = post_form(app, &dpo, &format!("{register}/demandes"), &request).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_requests").await, 0, "{name}");
+    let contacts = [("address", "1 place de la mairie\u{8}"), ("version", "0")];
+    let refused = post_form(app, &dpo, &format!("{register}/profil"), &contacts).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    let fresnes = register.trim_start_matches("/rgpd/");
+    let profiles = common::count(store, "SELECT COUNT(*) FROM rgpd_profiles WHERE org_id = $1", &[fresnes]).await;
+    assert_eq!(profiles, 0, "{name}: nothing written");
+}
+
+backend_test!(a_contract_added_under_an_existing_reference_overwrites_nothing);
+async fn a_contract_added_under_an_existing_reference_overwrites_nothing(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let (id, version) = contract_at(store, &register, "MARCHE-ENT-94034").await;
+    let read = || async {
+        sqlx::query_as::<_, (String, String, i64, String, i64)>(
+            "SELECT processor_org_id, title, art28_clauses, source_kind, version FROM processor_contracts WHERE id = $1",
+        )
+        .bind(&id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+    };
+    let before = read().await;
+    let updates = audited(store, "contracts.update").await;
+    let contracts = format!("{register}/contrats");
+
+    // The form of a new contract naming the processor and reference of an existing one:
+    // refused on the reference, the existing contract untouched (its title, its Art. 28
+    // clauses, its source and version), nothing audited.
+    let same = [("processor", before.0.as_str()), ("reference", " MARCHE-ENT-94034 "), ("title", "Écrasé")];
+    let refused = post_form(app, &dpo, &contracts, &same).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("href=\"#contrat-reference\""), "{name}: {}", refused.text);
+    assert!(refused.text.contains("value=\"Écrasé\""), "{name}: the input is kept");
+    assert_eq!(read().await, before, "{name}: the existing contract is unchanged");
+    assert_eq!(before.4, version, "{name}");
+    assert_eq!(audited(store, "contracts.update").await, updates, "{name}");
+
+    // A new contract sent twice (a double click): recorded once, the second send changes nothing.
+    let host = entcp::registry::resolve_org(store, "hebergeur:900000027").await.unwrap();
+    let new = [("processor", host.id.as_str()), ("reference", "HEB-DIRECT"), ("title", "Hébergement direct")];
+    assert_eq!(post_form(app, &dpo, &contracts, &new).await.status, 303, "{name}");
+    let again = post_form(app, &dpo, &contracts, &new).await;
+    assert_eq!(again.status, 303, "{name}: {}", again.text);
+    assert_eq!(contracts_named(store, "HEB-DIRECT").await, 1, "{name}");
+    assert_eq!(contract_at(store, &register, "HEB-DIRECT").await.1, 1, "{name}: still its first version");
+    assert_eq!(audited(store, "contracts.update").await, updates, "{name}: nothing more audited");
+}
+
+backend_test!(a_breach_or_a_request_sent_twice_is_recorded_once);
+async fn a_breach_or_a_request_sent_twice_is_recorded_once(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let count = |sql: &'static str| common::count(store, sql, &[]);
+    let aware = typed_moment(-3);
+    let breach = [
+        ("title", "Courriel mal adressé"),
+        ("facts", "Liste de classe envoyée à un tiers"),
+        ("aware_at", aware.as_str()),
+        ("data_categories", "identité"),
+        ("people_approx", "25"),
+        ("records_approx", "25"),
+        ("consequences", "faibles"),
+        ("measures", "demande de suppression"),
+    ];
+    let breaches = format!("{register}/violations");
+    for _ in 0..2 {
+        assert_eq!(post_form(app, &dpo, &breaches, &breach).await.status, 303, "{name}");
+    }
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_breaches").await, 1, "{name}: one breach");
+    assert_eq!(audited(store, "rgpd.breach.create").await, 1, "{name}: audited once");
+    // Another moment of awareness is another breach.
+    let later = typed_moment(-1);
+    let mut other = breach.to_vec();
+    other[2] = ("aware_at", later.as_str());
+    assert_eq!(post_form(app, &dpo, &breaches, &other).await.status, 303, "{name}");
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_breaches").await, 2, "{name}");
+
+    let today = t0().format("%Y-%m-%d").to_string();
+    let request = [("kind", "access"), ("requester", "A. B."), ("received_on", today.as_str())];
+    let requests = format!("{register}/demandes");
+    for _ in 0..2 {
+        assert_eq!(post_form(app, &dpo, &requests, &request).await.status, 303, "{name}");
+    }
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_requests").await, 1, "{name}: one request");
+    assert_eq!(audited(store, "rgpd.request.create").await, 1, "{name}: audited once");
+    let erasure = [("kind", "erasure"), ("requester", "A. B."), ("received_on", today.as_str())];
+    assert_eq!(post_form(app, &dpo, &requests, &erasure).await.status, 303, "{name}");
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_requests").await, 2, "{name}: another right, another request");
+}
+
+backend_test!(very_long_texts_in_the_rgpd_forms_are_refused_on_their_field_and_nothing_is_written);
+async fn very_long_texts_in_the_rgpd_forms_are_refused_on_their_field_and_nothing_is_written(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let count = |sql: &'static str| common::count(store, sql, &[]);
+    let (long_line, long_text) = ("x".repeat(201), "x".repeat(5001));
+    let aware = typed_moment(-3);
+    let breach = |field: &'static str, value: &str| {
+        let mut fields = vec![
+            ("title", "Courriel mal adressé".to_string()),
+            ("facts", "Liste de classe envoyée à un tiers".to_string()),
+            ("aware_at", aware.clone()),
+            ("data_categories", "identité".to_string()),
+            ("people_approx", "25".to_string()),
+            ("records_approx", "25".to_string()),
+            ("consequences", "faibles".to_string()),
+            ("measures", "demande de suppression".to_string()),
+        ];
+        fields.retain(|(k, _)| *k != field);
+        fields.push((field, value.to_string()));
+        fields
+    };
+    let breaches = format!("{register}/violations");
+    for (field, value) in [
+        ("title", &long_line),
+        ("data_categories", &long_line),
+        ("facts", &long_text),
+        ("consequences", &long_text),
+        ("measures", &long_text),
+    ] {
+        let fields = breach(field, value);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = post_form(app, &dpo, &breaches, &fields).await;
+        assert_eq!(refused.status, 422, "{name} {field}: {}", refused.text);
+        assert!(refused.text.contains(&format!("href=\"#entree-{field}\"")), "{name} {field}: {}", refused.text);
+        assert!(refused.text.contains("caractères au plus"), "{name} {field}: {}", refused.text);
+    }
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_breaches").await, 0, "{name}: nothing written");
+
+    let today = t0().format("%Y-%m-%d").to_string();
+    let requests = format!("{register}/demandes");
+    for (field, value) in [("requester", &long_line), ("notes", &long_text)] {
+        let mut fields = vec![("kind", "access"), ("requester", "A. B."), ("received_on", today.as_str())];
+        fields.retain(|(k, _)| *k != field);
+        fields.push((field, value.as_str()));
+        let refused = post_form(app, &dpo, &requests, &fields).await;
+        assert_eq!(refused.status, 422, "{name} {field}: {}", refused.text);
+        assert!(refused.text.contains(&format!("href=\"#entree-{field}\"")), "{name} {field}: {}", refused.text);
+    }
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_requests").await, 0, "{name}: nothing written");
+
+    // A processor contract's reference and title are one line each, bounded too.
+    let host = entcp::registry::resolve_org(store, "hebergeur:900000027").await.unwrap();
+    let (long_reference, long_title) = ("R".repeat(101), "T".repeat(301));
+    let contracts = format!("{register}/contrats");
+    for (reference, title, field) in
+        [(long_reference.as_str(), "Hébergement", "reference"), ("HEB-LONG", long_title.as_str(), "title")]
+    {
+        let fields = [("processor", host.id.as_str()), ("reference", reference), ("title", title)];
+        let refused = post_form(app, &dpo, &contracts, &fields).await;
+        assert_eq!(refused.status, 422, "{name} {field}: {}", refused.text);
+        assert!(refused.text.contains(&format!("href=\"#contrat-{field}\"")), "{name} {field}: {}", refused.text);
+    }
+    assert_eq!(contracts_named(store, &long_reference).await + contracts_named(store, "HEB-LONG").await, 0, "{name}");
+}

@@ -359,3 +359,28 @@ async fn the_reports_chart_the_backlog_and_the_delays_per_level_and_per_tenant_w
     let other = sign_in(&app, OTHER_N1).await;
     assert!(!get(&app, &other, "/tickets/rapports/csv?par=ent").await.text.contains(TENANT));
 }
+
+backend_test!(a_reply_with_control_characters_is_refused_whether_posted_with_files_or_not);
+async fn a_reply_with_control_characters_is_refused_whether_posted_with_files_or_not(db: TestDb) {
+    let name = db.name;
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let reference = open_ticket(&app, &usager).await;
+    let path = format!("/tickets/{reference}/commentaire");
+    let comments = || common::count(&app.store, "SELECT COUNT(*) FROM support_events WHERE kind = 'comment'", &[]);
+    let n1 = sign_in(&app, N1).await;
+    let hostile = [("message", "Redémarrez\u{0} le poste."), ("visibilite", "public")];
+    let refused = post_form(&app, &n1, &path, &hostile).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("caractère de contrôle interdit"), "{name}: {}", refused.text);
+    let escape = [("message", "Voir \u{1b}]8;;http://x\u{7}ici"), ("visibilite", "public")];
+    let refused = post_files(&app, &n1, &path, &escape, &[("journal.txt", b"ERROR sso\n")]).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert_eq!(comments().await, 0, "{name}: no comment written");
+    let files = common::count(&app.store, "SELECT COUNT(*) FROM support_attachments", &[]).await;
+    assert_eq!(files, 0, "{name}: no file kept");
+    // Line breaks are text.
+    let fine = [("message", "Redémarrez le poste,\r\npuis réessayez."), ("visibilite", "public")];
+    assert_eq!(post_form(&app, &n1, &path, &fine).await.status, 303, "{name}");
+    assert_eq!(comments().await, 1, "{name}");
+}

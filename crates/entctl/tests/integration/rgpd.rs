@@ -303,9 +303,17 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     assert_eq!(s, StatusCode::CREATED);
     let (_, other) = call(d.admin.get(d.url("/registers/commune:94034/snapshots"))).await;
     let other = other[0]["id"].as_str().unwrap();
+    // Another register's snapshot reads as one that does not exist: the same 404, the same words.
     let (s, body) = call(d.dpo.get(d.url(&format!("/registers/dsden:94/diff?from={first}&to={other}")))).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("autre organisation"), "{body}");
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let missing = "0190a000-0000-7000-8000-000000000000";
+    let (s, none) = call(d.dpo.get(d.url(&format!("/registers/dsden:94/diff?from={first}&to={missing}")))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{none}");
+    assert_eq!(
+        body["detail"].as_str().unwrap().replace(other, "ID"),
+        none["detail"].as_str().unwrap().replace(missing, "ID")
+    );
+    assert_eq!(body["title"], none["title"], "{body}");
 
     // The commune is a processor: its Art. 30(2) register names the académie.
     let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
