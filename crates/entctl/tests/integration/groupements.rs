@@ -964,3 +964,68 @@ async fn a_commune_edits_its_application_until_the_deadline_and_never_another_on
     assert_eq!(status, 409, "{name}: {problem}");
     assert!(problem["detail"].as_str().unwrap().contains("ne se modifie plus"), "{problem}");
 }
+
+backend_test!(an_applicant_out_of_scope_answers_like_a_missing_one_before_its_kind_is_checked);
+async fn an_applicant_out_of_scope_answers_like_a_missing_one_before_its_kind_is_checked(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-09-30"))).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    // A collectivité whose commune has an école (in its scope, of a kind that may not apply).
+    let with_ecoles = common::texts(
+        &w.store,
+        "SELECT DISTINCT commune_code FROM orgs WHERE kind = 'etablissement' AND degree = '1D'",
+        &[],
+    )
+    .await;
+    let (commune, client) =
+        w.communes.iter().find(|(c, _)| with_ecoles.contains(&c.code)).expect("a commune with an école");
+    // A school of another commune: out of this collectivité's scope, and not a kind that may apply.
+    let school = common::texts(
+        &w.store,
+        "SELECT id FROM orgs WHERE kind = 'etablissement' AND commune_code <> $1 ORDER BY id LIMIT 1",
+        &[&commune.code],
+    )
+    .await
+    .remove(0);
+    let school = entcp::registry::resolve_org(&w.store, &school).await.unwrap();
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let application =
+        |key: &str| json!({ "applicant": key, "deliberation_number": "DCM-1", "deliberation_date": "2026-05-12" });
+    let applications = api(&format!("/groupements/{id}/applications"));
+    let prefill = |key: &str| api(&format!("/groupements/{id}/prefill?applicant={key}"));
+
+    let (missing_status, missing_problem) = send(client.post(&applications).json(&application(missing))).await;
+    assert_eq!(
+        (missing_status, fields(&missing_problem)),
+        (422, vec!["applicant".to_string()]),
+        "{name}: {missing_problem}"
+    );
+    // Out of scope: the same status and the same words, with the key it was sent; neither the
+    // school's name nor its code nor its kind.
+    for key in [school.id.clone(), school.qualified_code()] {
+        let (status, problem) = send(client.post(&applications).json(&application(&key))).await;
+        let (prefill_status, prefill_problem) = send(client.get(prefill(&key))).await;
+        for (status, problem) in [(status, &problem), (prefill_status, &prefill_problem)] {
+            assert_eq!(status, missing_status, "{name}: {problem}");
+            assert_eq!(problem.to_string().replace(&key, missing), missing_problem.to_string(), "{name}: {key}");
+            let text = problem.to_string();
+            assert!(!text.contains(&school.name) && !text.contains("établissement"), "{name}: {text}");
+        }
+    }
+    let (_, own) = send(client.get(&applications)).await;
+    assert_eq!(own.as_array().map(Vec::len), Some(0), "{name}: nothing is recorded: {own}");
+
+    // In scope but of a kind that may not apply (one of its own écoles): the kind is named.
+    let own_school = common::texts(
+        &w.store,
+        "SELECT id FROM orgs WHERE kind = 'etablissement' AND commune_code = $1 AND degree = '1D' ORDER BY id LIMIT 1",
+        &[&commune.code],
+    )
+    .await
+    .remove(0);
+    let (status, problem) = send(client.post(&applications).json(&application(&own_school))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["applicant".to_string()]), "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("adhèrent les communes"), "{name}: {problem}");
+}

@@ -48,8 +48,18 @@ pub(super) fn groupement_expected(method: &str, path: &str, role: Role, side: Si
         Coordinateur | Collectivite => side == Side::In,
         _ => false,
     };
+    let names_applicant = matches!(
+        (method, path),
+        ("GET", "/api/v1/groupements/{id}/prefill") | ("POST", "/api/v1/groupements/{id}/applications")
+    );
     if reach {
         ok
+    } else if role == Collectivite && names_applicant
+        || role == Coordinateur && (method, path) == ("POST", "/api/v1/groupements")
+    {
+        // An applicant (a coordinator) it cannot read is named like one that does not exist:
+        // 422 on `applicant` (`coordinator`).
+        422
     } else if method == "GET" && path != "/api/v1/groupements/{id}/prefill" || role == Collectivite {
         // A collectivité applies for itself: another applicant it cannot read is not revealed.
         404

@@ -162,6 +162,11 @@ impl World {
         }
     }
 
+    /// The organisations out of every test role's scope (an out-of-scope request names them).
+    pub(super) fn orgs_out(&self) -> [&Org; 3] {
+        [&self.etab_out, &self.commune_out, &self.group_out]
+    }
+
     /// The in-scope EPCI, for the roles whose scope holds it.
     pub(super) fn group_in(&self, role: Role) -> Option<&Org> {
         matches!(role, Admin | Dan | SupportN2 | Dpo | Auditeur | Coordinateur).then_some(&self.group_in)
