@@ -9,11 +9,12 @@ use super::{Ctx, Groupement, Status, MEMBER_KINDS};
 use ent_conventions::conventions::signatories::{self, Signatory};
 use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConvention, PartyInput};
 use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
-use ent_kernel::error::{conflict_unless, Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
 use ent_ops::notify::Notice;
+use ent_platform::identity::Caller;
 use ent_platform::registry::queries::{covers, covers_org};
 use ent_platform::registry::{Org, OrgRef};
 use schemars::JsonSchema;
@@ -170,10 +171,28 @@ pub async fn prefill(store: &Store, applicant: &Org) -> Result<Prefill, Problem>
     })
 }
 
+/// Who may apply, as a refused applicant reads it.
+const APPLICANT_KINDS: &str = "adhèrent les communes, EPCI, syndicats mixtes, départements et régions";
+
 /// The applicant of a request, checked to be a kind that may join.
 pub async fn applicant_org(store: &Store, key: &str) -> Result<Org, Problem> {
-    let expected = "adhèrent les communes, EPCI, syndicats mixtes, départements et régions";
-    ent_platform::registry::resolve_field_org(store, "applicant", key, &MEMBER_KINDS, expected).await
+    ent_platform::registry::resolve_field_org(store, "applicant", key, &MEMBER_KINDS, APPLICANT_KINDS).await
+}
+
+/// The applicant `key` names for `caller`, checked in this order: it exists; it is in the
+/// caller's scope (out of it and unreadable, the 422 of a key that names nothing, in the same
+/// words: neither its name nor its kind is revealed); it is a kind that may join.
+pub async fn applicant_for(store: &Store, caller: &Caller, key: &str) -> Result<Org, Problem> {
+    let on_field = |p: Problem| match p.kind {
+        ProblemKind::NotFound => Problem::invalid_field("applicant", p.detail),
+        _ => p,
+    };
+    let org = ent_platform::registry::resolve_org(store, key)
+        .await
+        .map_err(|p| Problem::invalid_field("applicant", p.detail))?;
+    caller.require_key(store, key, &org).await.map_err(on_field)?;
+    ent_platform::registry::queries::field_org_kind("applicant", &org, &MEMBER_KINDS, APPLICANT_KINDS)?;
+    Ok(org)
 }
 
 /// `PATCH /groupements/{id}/applications/{application}` (with `If-Match`): what the applicant

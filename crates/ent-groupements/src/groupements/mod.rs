@@ -545,21 +545,25 @@ pub async fn list(
 
 /// Opens a groupement; the actor must coordinate for its coordinator organisation.
 pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, Problem> {
+    use ent_platform::identity::authz;
     let expected = "le coordonnateur est un EPCI, un syndicat mixte, un département, une région ou une académie";
-    let coordinator = ent_platform::registry::resolve_field_org(
-        ctx.store,
-        "coordinator",
-        &input.coordinator,
-        &COORDINATOR_KINDS,
-        expected,
-    )
-    .await?;
+    let key = input.coordinator.as_str();
+    let coordinator = ent_platform::registry::resolve_org(ctx.store, key)
+        .await
+        .map_err(|p| Problem::invalid_field("coordinator", p.detail))?;
+    // The scope before the kind: an organisation the actor cannot read is named like one that
+    // does not exist (neither its name nor its kind is revealed).
     if !ctx.actor.is_admin() && !holds_role_at(ctx.actor, Role::Coordinateur, &coordinator.id) {
-        return Err(ent_platform::identity::authz::forbidden(format!(
+        if authz::authorize(ctx.store, ctx.actor, &authz::ORGS_READ, &coordinator).await.is_err() {
+            let missing = ent_platform::registry::missing_org(key);
+            return Err(Problem::invalid_field("coordinator", missing.detail));
+        }
+        return Err(authz::forbidden(format!(
             "il faut le rôle coordinateur auprès de {} pour ouvrir un groupement en son nom",
             coordinator.name
         )));
     }
+    ent_platform::registry::queries::field_org_kind("coordinator", &coordinator, &COORDINATOR_KINDS, expected)?;
     let terms = Terms {
         lots: input.lots.unwrap_or_else(default_lots),
         bouquet: input.bouquet.unwrap_or_else(|| "socle-1d".into()),

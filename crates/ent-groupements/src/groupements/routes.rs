@@ -336,8 +336,7 @@ async fn prefill(
 
 /// The registry's figures for the applicant `key`, in the caller's scope.
 pub async fn prefill_for(state: &GroupementsState, caller: &Caller, key: &str) -> Result<Prefill, Problem> {
-    let applicant = membership::applicant_org(&state.store, key).await?;
-    caller.require(&state.store, &applicant).await?;
+    let applicant = membership::applicant_for(&state.store, caller, key).await?;
     membership::prefill(&state.store, &applicant).await
 }
 
@@ -386,8 +385,7 @@ pub async fn apply_for(
     g: &Groupement,
     body: NewApplication,
 ) -> Result<Application, Problem> {
-    let applicant = membership::applicant_org(&state.store, &body.applicant).await?;
-    caller.require(&state.store, &applicant).await?;
+    let applicant = membership::applicant_for(&state.store, caller, &body.applicant).await?;
     membership::apply(&state.ctx(&caller.actor), g, &applicant, body).await
 }
 
@@ -429,10 +427,9 @@ pub async fn own_application(
     application: &str,
 ) -> Result<Application, Problem> {
     let app = membership::get(&state.store, &g.id, application).await?;
-    let applicant = ent_platform::registry::get_org(&state.store, &app.applicant.id)
-        .await?
-        .ok_or_else(|| Problem::not_found("candidat introuvable"))?;
-    caller.require(&state.store, &applicant).await?;
+    let missing = || Problem::not_found(format!("aucune candidature « {application} »"));
+    let applicant = ent_platform::registry::get_org(&state.store, &app.applicant.id).await?.ok_or_else(missing)?;
+    caller.require_or(&state.store, &applicant, missing).await?;
     Ok(app)
 }
 

@@ -209,8 +209,32 @@ pub fn log_decision(actor: &Actor, action: &Action, target: &str, allowed: bool,
     }
 }
 
-fn not_found_org(target: &Org) -> Problem {
-    Problem::not_found(format!("aucune organisation « {} »", target.code))
+/// The 404 of an organisation the caller may not see. It names nothing the caller did not
+/// send: where the caller named the organisation, [`as_missing_key`] gives it the words of
+/// that key naming nothing.
+fn not_found_org(_target: &Org) -> Problem {
+    Problem::not_found("aucune organisation à cette adresse")
+}
+
+/// A refusal as the caller who named the organisation `key` must read it: a 404 (out of
+/// scope, not revealed) says exactly what a `key` naming nothing says; others are kept.
+pub fn as_missing_key(problem: Problem, key: &str) -> Problem {
+    match problem.kind {
+        ProblemKind::NotFound => crate::registry::missing_org(key),
+        _ => problem,
+    }
+}
+
+/// [`authorize`] on the organisation the caller named `key`: out of scope and unreadable,
+/// it answers the 404 of a key that names nothing, in the same words.
+pub async fn authorize_key(
+    store: &Store,
+    actor: &Actor,
+    action: &Action,
+    key: &str,
+    target: &Org,
+) -> Result<(), Problem> {
+    authorize(store, actor, action, target).await.map_err(|p| as_missing_key(p, key))
 }
 
 /// An out-of-scope write: 403 when the actor may read the target, else the

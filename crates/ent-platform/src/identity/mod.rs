@@ -38,6 +38,35 @@ impl Caller {
         authz::authorize(store, &self.actor, self.action, target).await
     }
 
+    /// [`Caller::require`] on the organisation the caller named `key`: out of scope, the
+    /// same 404 as a `key` that names nothing ([`authz::authorize_key`]).
+    pub async fn require_key(&self, store: &Store, key: &str, target: &Org) -> Result<(), Problem> {
+        authz::authorize_key(store, &self.actor, self.action, key, target).await
+    }
+
+    /// [`Caller::require`] on the organisation of a resource the caller named otherwise (a
+    /// tenant, an application): out of scope and unreadable, `missing` (the 404 of that
+    /// resource not existing) rather than anything about the organisation.
+    pub async fn require_or(
+        &self,
+        store: &Store,
+        target: &Org,
+        missing: impl FnOnce() -> Problem,
+    ) -> Result<(), Problem> {
+        match self.require(store, target).await {
+            Err(p) if p.kind == ent_kernel::error::ProblemKind::NotFound => Err(missing()),
+            other => other,
+        }
+    }
+
+    /// The organisation `key` names, if the call may act on it; out of scope and unreadable,
+    /// the 404 of a key that names nothing, in the same words.
+    pub async fn resolve(&self, store: &Store, key: &str) -> Result<Org, Problem> {
+        let org = crate::registry::resolve_org(store, key).await?;
+        self.require_key(store, key, &org).await?;
+        Ok(org)
+    }
+
     /// The organisations this call may reach.
     pub fn scope(&self) -> Scope {
         authz::scope(&self.actor, self.action)

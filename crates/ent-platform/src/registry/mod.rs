@@ -15,6 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 pub use state::RegistryState;
 
+pub use queries::missing_org;
 pub use queries::{covering_parents, covers, funding_collectivite, get_org, list_orgs, resolve_field_org, resolve_org};
 
 /// Type of an établissement, from the annuaire's type and nature.

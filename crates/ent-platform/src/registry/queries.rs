@@ -309,6 +309,12 @@ pub async fn resolve_org(store: &Store, key: &str) -> Result<Org, Problem> {
     resolve_org_in(&mut *store.conn().await?, key).await
 }
 
+/// The 404 of an organisation key that names nothing; an organisation out of the caller's
+/// scope answers it too, in the same words (built from the key the caller sent).
+pub fn missing_org(key: &str) -> Problem {
+    Problem::not_found(format!("aucune organisation « {} »", key.trim()))
+}
+
 /// The organisation a request names in `field` (id, `kind:code`), which must be
 /// one of `kinds`: a 422 on `field` otherwise, ending with `expected` (who may be named).
 pub async fn resolve_field_org(
@@ -319,17 +325,24 @@ pub async fn resolve_field_org(
     expected: &str,
 ) -> Result<Org, Problem> {
     let org = resolve_org(store, key).await.map_err(|p| Problem::invalid_field(field, p.detail))?;
+    field_org_kind(field, &org, kinds, expected)?;
+    Ok(org)
+}
+
+/// The 422 on `field` unless `org` is one of `kinds` (`expected` says who may be named).
+/// It names the organisation and its kind: check first that the caller may see it.
+pub fn field_org_kind(field: &str, org: &Org, kinds: &[OrgKind], expected: &str) -> Result<(), Problem> {
     if !kinds.contains(&org.kind) {
         let detail = format!("{} est un(e) {} : {expected}", org.name, org.kind.label());
         return Err(Problem::invalid_field(field, detail));
     }
-    Ok(org)
+    Ok(())
 }
 
 /// [`resolve_org`] through `conn`.
 pub async fn resolve_org_in(conn: &mut sqlx::AnyConnection, key: &str) -> Result<Org, Problem> {
     let key = key.trim();
-    let not_found = || Problem::not_found(format!("aucune organisation « {key} »"));
+    let not_found = || missing_org(key);
     if uuid::Uuid::parse_str(key).is_ok() {
         return get_org_in(conn, key).await?.ok_or_else(not_found);
     }

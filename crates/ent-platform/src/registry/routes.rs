@@ -165,10 +165,10 @@ async fn create(
         })?;
         let code =
             super::codes::parse_departement(code).map_err(|e| Problem::invalid_field("departement", e.to_string()))?;
-        let departement = queries::get_by_code(&state.store, OrgKind::Departement, &code)
-            .await?
-            .ok_or_else(|| Problem::invalid_field("departement", format!("département {code} absent du registre")))?;
-        caller.require(&state.store, &departement).await?;
+        let missing = || Problem::invalid_field("departement", format!("département {code} absent du registre"));
+        let departement = queries::get_by_code(&state.store, OrgKind::Departement, &code).await?.ok_or_else(missing)?;
+        // Out of scope and unreadable: named like a département the registry does not hold.
+        caller.require_or(&state.store, &departement, missing).await?;
     }
     let org = manage::create_org(&state.store, &caller.actor, new, state.clock.now()).await?;
     Ok(Versioned::created(org).into_response())
@@ -187,15 +187,13 @@ fn detail_from(org: Org, relatives: &queries::Relatives) -> OrgDetail {
 
 /// Resolves the organisation of a path and checks the caller may act on it.
 async fn target(state: &RegistryState, caller: &Caller, key: &str) -> Result<Org, Problem> {
-    let org = queries::resolve_org(&state.store, key).await?;
-    caller.require(&state.store, &org).await?;
-    Ok(org)
+    caller.resolve(&state.store, key).await
 }
 
 async fn show(Op { state, caller, key }: Op<RegistryState>) -> Result<Response, Problem> {
     // Its connection is given back before the authorisation, which may read through the pool.
     let (org, relatives) = queries::org_with_relatives(&state.store, &key).await?;
-    caller.require(&state.store, &org).await?;
+    caller.require_key(&state.store, &key, &org).await?;
     let version = org.version;
     Ok(Versioned::new(StatusCode::OK, version, detail_from(org, &relatives)).into_response())
 }
@@ -236,7 +234,11 @@ async fn members(Op { state, caller, key }: Op<RegistryState>) -> Result<Json<Ve
 /// The commune of a membership path: an INSEE code means the commune, not a DSDEN.
 async fn resolve_commune(store: &ent_kernel::store::Store, key: &str) -> Result<Org, Problem> {
     match super::codes::parse_insee_commune(key) {
-        Ok(code) => queries::resolve_org(store, &format!("commune:{code}")).await,
+        // Missing, it is named as the caller sent it.
+        Ok(code) => queries::resolve_org(store, &format!("commune:{code}")).await.map_err(|p| match p.kind {
+            ent_kernel::error::ProblemKind::NotFound => queries::missing_org(key),
+            _ => p,
+        }),
         Err(_) => queries::resolve_org(store, key).await,
     }
 }
@@ -244,8 +246,11 @@ async fn resolve_commune(store: &ent_kernel::store::Store, key: &str) -> Result<
 /// The group and commune of a membership write, both in the caller's scope.
 async fn membership(state: &RegistryState, caller: &Caller, key: &str, commune: &str) -> Result<(Org, Org), Problem> {
     let group = queries::resolve_org(&state.store, key).await?;
-    let commune = resolve_commune(&state.store, commune).await?;
-    authz::authorize_all(&state.store, &caller.actor, caller.action, &[&group, &commune]).await?;
+    let commune_key = commune;
+    let commune = resolve_commune(&state.store, commune_key).await?;
+    // Each refusal in the words of the key the caller sent for that organisation.
+    caller.require_key(&state.store, key, &group).await?;
+    caller.require_key(&state.store, commune_key, &commune).await?;
     Ok((group, commune))
 }
 

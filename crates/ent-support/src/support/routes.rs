@@ -243,7 +243,7 @@ async fn contract(Op { state, caller, key: slug }: Op<SupportState>) -> Result<J
     let not_found = || Problem::not_found(format!("aucun tenant « {slug} »"));
     let tenant = ent_tenants::tenants::get_tenant(&state.store, &slug).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
-    caller.require(&state.store, &org).await?;
+    caller.require_or(&state.store, &org, not_found).await?;
     Ok(Json(resolve_contract(&state, &tenant, state.clock.now()).await?))
 }
 
@@ -251,8 +251,7 @@ async fn put_contract(
     Op { state, caller, key }: Op<SupportState>,
     ApiJson(input): ApiJson<ContractInput>,
 ) -> Result<StatusCode, Problem> {
-    let org = ent_platform::registry::resolve_org(&state.store, &key).await?;
-    caller.require(&state.store, &org).await?;
+    let org = caller.resolve(&state.store, &key).await?;
     // The N1 and N2 organisations named get to see the tickets: they must be in scope too.
     check_named(&state, &caller, "n1", input.n1.as_deref()).await?;
     check_named(&state, &caller, "n2", input.n2.as_deref()).await?;

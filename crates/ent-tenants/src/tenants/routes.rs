@@ -58,7 +58,8 @@ async fn find(state: &TenantsState, caller: &Caller, slug: &str) -> Result<Tenan
     let not_found = || Problem::not_found(format!("aucun tenant « {slug} »"));
     let tenant = get_tenant(&state.store, slug).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
-    caller.require(&state.store, &org).await?;
+    // Out of scope and unreadable: the 404 of a slug that names nothing, in the same words.
+    caller.require_or(&state.store, &org, not_found).await?;
     Ok(tenant)
 }
 

@@ -293,9 +293,13 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let (status, problem) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&absurd)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["pupils".to_string()]), "{name}: {problem}");
     let theirs = json!({ "applicant": format!("commune:{}", members[0].0.code), "deliberation_number": "X", "deliberation_date": "2026-06-01" });
-    let (status, _) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&theirs)).await;
-    // Another commune the caller cannot read is not revealed.
-    assert_eq!(status, 404, "{name}: applying for another commune");
+    let (status, problem) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&theirs)).await;
+    // Another commune the caller cannot read is not revealed: named like one that does not exist.
+    assert_eq!(
+        (status, fields(&problem)),
+        (422, vec!["applicant".to_string()]),
+        "{name}: applying for another commune"
+    );
 
     // After the deadline (another server, clock later): 409.
     let late_clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(60)));
