@@ -111,3 +111,30 @@ pub(super) async fn relationship_writes_check_every_organisation_they_touch(db: 
         assert_eq!(status, 403, "{name}");
     }
 }
+
+backend_test!(an_out_of_scope_organisation_is_refused_in_the_words_of_the_key_sent);
+/// Whatever key names an organisation out of the caller's scope (its id, `kind:code`, its bare
+/// code, a commune's INSEE code in a membership path), the 404 says what that key would say
+/// naming nothing: neither the organisation's code nor its name.
+async fn an_out_of_scope_organisation_is_refused_in_the_words_of_the_key_sent(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let etab = &w.etab_out;
+    let words = |key: &str| json!({ "type": "urn:entcp:problem:not-found", "title": "Ressource introuvable", "status": 404, "detail": format!("aucune organisation « {key} »") });
+    for key in [etab.id.clone(), etab.qualified_code(), etab.code.clone()] {
+        for role in [Dan, Collectivite, ChefEtablissement, Usager] {
+            let (status, body) = w.send(role, w.request("GET", format!("/api/v1/orgs/{key}"), None)).await;
+            let body: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!((status, &body), (404, &words(&key)), "{name} {} {key}", role.as_str());
+        }
+    }
+    // The commune of a membership path, by its INSEE code: in the caller's words, not `commune:…`.
+    let path = format!("/api/v1/orgs/{}/members/{}", w.group_in.id, w.commune_out.code);
+    let (status, body) = w.send(Dan, w.request("PUT", path, Some(json!({})))).await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status, &body), (404, &words(&w.commune_out.code)), "{name}");
+    let missing = format!("/api/v1/orgs/{}/members/99999", w.group_in.id);
+    let (status, body) = w.send(Dan, w.request("PUT", missing, Some(json!({})))).await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status, &body), (404, &words("99999")), "{name}: a missing INSEE code");
+}
