@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::store::{timestamp, Store};
+use ent_kernel::store::{IdempotencyKey, Store};
 use ent_platform::identity::sessions::random_secret;
 use ent_platform::identity::Actor;
 
@@ -44,7 +44,7 @@ fn well_formed(token: &str) -> bool {
 /// One form's token of one person (none for a form posted without a token, an older page).
 pub struct Submission<'a> {
     store: &'a Store,
-    held: Option<(String, String)>,
+    held: Option<IdempotencyKey>,
 }
 
 /// What a post does with its token.
@@ -67,8 +67,8 @@ pub async fn claim<'a>(
     let Some(token) = fields.opt(FIELD).filter(|t| well_formed(t)) else {
         return Ok(Claim::First(Submission { store, held: None }));
     };
-    let (actor, key) = (actor.name.clone(), format!("console:{form}:{token}"));
-    let submission = Submission { store, held: Some((actor, key)) };
+    let key = IdempotencyKey { actor: actor.name.clone(), key: format!("console:{form}:{token}") };
+    let submission = Submission { store, held: Some(key) };
     for _ in 0..WAITS {
         if submission.take(now).await? {
             return Ok(Claim::First(submission));
@@ -88,60 +88,25 @@ pub async fn claim<'a>(
 impl Submission<'_> {
     /// Takes the token: new, or left in flight by a post whose lease ran out.
     async fn take(&self, now: DateTime<Utc>) -> Result<bool, Problem> {
-        let Some((actor, key)) = &self.held else { return Ok(true) };
-        let taken = sqlx::query(
-            "INSERT INTO idempotency_keys (actor, idem_key, request_hash, status, created_at, locked_until) \
-             VALUES ($1, $2, $3, 0, $4, $5) \
-             ON CONFLICT (actor, idem_key) DO UPDATE SET locked_until = excluded.locked_until \
-             WHERE idempotency_keys.status = 0 \
-             AND (idempotency_keys.locked_until IS NULL OR idempotency_keys.locked_until <= excluded.created_at)",
-        )
-        .bind(actor)
-        .bind(key)
-        .bind(FORM_CLAIM)
-        .bind(timestamp(now))
-        .bind(timestamp(now + LEASE))
-        .execute(self.store.pool())
-        .await?;
-        Ok(taken.rows_affected() == 1)
+        let Some(key) = &self.held else { return Ok(true) };
+        key.claim(self.store, FORM_CLAIM, now, now + LEASE).await
     }
 
     /// Where the token's first post led, once it is done.
     async fn location(&self) -> Result<Option<String>, Problem> {
-        let Some((actor, key)) = &self.held else { return Ok(None) };
-        let row: Option<(i64, Option<String>)> =
-            sqlx::query_as("SELECT status, response FROM idempotency_keys WHERE actor = $1 AND idem_key = $2")
-                .bind(actor)
-                .bind(key)
-                .fetch_optional(self.store.pool())
-                .await?;
-        Ok(row.filter(|(status, _)| *status != 0).and_then(|(_, location)| location))
+        let Some(key) = &self.held else { return Ok(None) };
+        Ok(key.stored(self.store).await?.filter(|answer| answer.status != 0).and_then(|answer| answer.response))
     }
 
     /// Records that the post created what `location` shows.
     pub async fn done(&self, location: &str) -> Result<(), Problem> {
-        let Some((actor, key)) = &self.held else { return Ok(()) };
-        sqlx::query(
-            "UPDATE idempotency_keys SET status = $1, response = $2, locked_until = NULL \
-             WHERE actor = $3 AND idem_key = $4",
-        )
-        .bind(i64::from(StatusCode::SEE_OTHER.as_u16()))
-        .bind(location)
-        .bind(actor)
-        .bind(key)
-        .execute(self.store.pool())
-        .await?;
-        Ok(())
+        let Some(key) = &self.held else { return Ok(()) };
+        key.finish(self.store, StatusCode::SEE_OTHER.as_u16(), location, None).await
     }
 
     /// Frees the token of a post that created nothing (refused): the form can be sent again.
     pub async fn release(&self) -> Result<(), Problem> {
-        let Some((actor, key)) = &self.held else { return Ok(()) };
-        sqlx::query("DELETE FROM idempotency_keys WHERE actor = $1 AND idem_key = $2")
-            .bind(actor)
-            .bind(key)
-            .execute(self.store.pool())
-            .await?;
-        Ok(())
+        let Some(key) = &self.held else { return Ok(()) };
+        key.release(self.store).await
     }
 }
