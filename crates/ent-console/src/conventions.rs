@@ -9,6 +9,7 @@ use crate::auth::Signed;
 use crate::forms::{answer, french_moment, org_choices, Choice, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
+use crate::submission::{self, Claim};
 use crate::ConsoleState;
 use axum::extract::{MatchedPath, Path, Query, State};
 use axum::response::Response;
@@ -310,6 +311,7 @@ async fn creation_page(
             "fin": fields.get("fin"),
             "motif_retroactif": fields.get("motif_retroactif"),
         },
+        "envoi": submission::token(fields),
         "errors": refusal.errors,
         "error": {
             "title": refusal.message("title"),
@@ -444,17 +446,28 @@ fn new_convention(model: &ConventionModel, fields: &Fields) -> NewConvention {
 }
 
 /// Posted creation form: `etape=rechercher` shows it again with the parties found,
-/// otherwise the convention is created (a draft) and its page opened.
+/// otherwise the convention is created (a draft) and its page opened. The form's one-time
+/// token makes a second post of it (a double click) open the draft the first one created.
 async fn create(on: On<ConventionsState>, Form(fields): Form<Fields>) -> Result<Response, PageError> {
     let On { state, signed, .. } = &on;
     let model = find_model(&state.models, fields.get("modele"), None)?;
     if fields.get("etape") == "rechercher" {
         return creation_page(&on, model, Reply::shown(&fields, None)).await;
     }
+    let submission =
+        match submission::claim(&state.store, &signed.0.actor, "conventions", &fields, state.clock.now()).await? {
+            Claim::First(submission) => submission,
+            Claim::Done(answer) => return Ok(answer),
+        };
     let created = workflow::create(&ctx(state, &signed.0.actor), new_convention(model, &fields)).await;
+    let location = |conv: &Convention| format!("/conventions/{}?apres=creee", conv.id);
+    match &created {
+        Ok(conv) => submission.done(&location(conv)).await?,
+        Err(_) => submission.release().await?,
+    }
     answer(
         created,
-        |conv| format!("/conventions/{}?apres=creee", conv.id),
+        |conv| location(&conv),
         async |problem| creation_page(&on, model, Reply::refused(&fields, &problem, control_id)).await,
     )
     .await

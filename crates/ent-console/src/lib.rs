@@ -25,6 +25,7 @@ pub mod reports;
 pub mod rgpd;
 mod security;
 pub mod signin;
+mod submission;
 pub mod tenants;
 mod ticket_files;
 pub mod tickets;

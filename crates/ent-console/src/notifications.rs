@@ -27,7 +27,7 @@ use ent_groupements::groupements::membership::{self, ApplicationStatus};
 use ent_groupements::groupements::{self as groupements, GroupementFilter};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
-use ent_kernel::kernel::roles::Role;
+use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, RGPD_READ};
 use ent_platform::identity::{Actor, Caller};
@@ -205,30 +205,70 @@ async fn applications_to_review(store: &ent_kernel::store::Store, actor: &Actor)
     Ok(items)
 }
 
+/// The organisations whose log page a binding of `role` at `org` lets the person open, in
+/// SQL over `orgs`: the rule of `rgpd::authorize` for reading (a DPO reads what its
+/// organisation covers, an académie's DAN the académie and its DSDEN, the other roles their
+/// own organisation), so that the organisations read below are all the person's before
+/// any limit (the domain still checks each).
+fn log_scope(role: Role, org: &Org) -> Condition {
+    let mut own = Condition::default();
+    own.push("id = ?", &[&org.id]);
+    match role {
+        Role::Dpo => authz::org_scope_condition(org),
+        Role::Dan if org.kind == OrgKind::Academie => {
+            let mut dsden = Condition::default();
+            dsden.push("kind = 'dsden' AND academie_code = ?", &[&org.code]);
+            Condition::any(vec![own, dsden])
+        }
+        _ => own,
+    }
+}
+
 /// Organisations with open log entries read at most for one person (each then checked).
 const LOG_ORGS_AT_MOST: i64 = 200;
 
-/// The organisations whose log `table` holds entries matching `open` and whose log page the
-/// person may open: among the organisations in the scope of the person's RGPD roles (DPO,
-/// controller; an operator is not notified of every organisation's logs), each allowed by
-/// the RGPD domain as that page allows it (a DPO's académie covers its schools, a DAN reads
-/// its académie and its DSDEN, a controller its own organisation).
-async fn log_orgs(state: &RgpdState, actor: &Actor, table: &str, open: &str) -> Result<Vec<Org>, Problem> {
+/// Where the open entries of a log are due: the column read (the earliest first) and,
+/// when that column holds the deadline itself, the latest deadline notified.
+struct Due<'a> {
+    column: &'a str,
+    by: Option<&'a str>,
+}
+
+/// The organisations whose log `table` holds entries matching `open` (and due, see
+/// [`Due`]), whose log page the person may open, the one with the earliest such entry
+/// first: among the organisations in the scope of the person's RGPD roles (DPO, DAN,
+/// controller; an operator is not notified of every organisation's logs) as the RGPD
+/// domain allows that page ([`log_scope`]), so that the limit only ever drops the
+/// person's least urgent organisations; each is then checked by the domain. The
+/// statements run do not grow with the number of organisations in the scope.
+async fn log_orgs(
+    state: &RgpdState,
+    actor: &Actor,
+    table: &str,
+    open: &str,
+    due: Due<'_>,
+) -> Result<Vec<Org>, Problem> {
     let keepers: Vec<Condition> = actor
         .bindings
         .iter()
         .filter(|b| b.role != Role::Admin && RGPD_READ.roles.contains(&b.role))
-        .filter_map(|b| b.org.as_ref())
-        .map(authz::org_scope_condition)
+        .filter_map(|b| Some(log_scope(b.role, b.org.as_ref()?)))
         .collect();
     if keepers.is_empty() {
         return Ok(Vec::new());
     }
+    let column = due.column;
     let mut cond = Condition::default();
     cond.push(open, &[]);
+    if let Some(by) = due.by {
+        cond.push(&format!("{column} <= ?"), &[by]);
+    }
     cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", Condition::any(keepers), ")");
-    let sql =
-        format!("SELECT DISTINCT org_id FROM {table} WHERE {} ORDER BY org_id LIMIT {LOG_ORGS_AT_MOST}", cond.sql());
+    let sql = format!(
+        "SELECT org_id, MIN({column}) AS first_due FROM {table} WHERE {} \
+         GROUP BY org_id ORDER BY first_due, org_id LIMIT {LOG_ORGS_AT_MOST}",
+        cond.sql()
+    );
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(state.store.pool()).await?;
     let mut orgs = Vec::new();
     for row in rows {
@@ -238,7 +278,6 @@ async fn log_orgs(state: &RgpdState, actor: &Actor, table: &str, open: &str) -> 
             orgs.push(org);
         }
     }
-    orgs.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     Ok(orgs)
 }
 
@@ -246,6 +285,9 @@ async fn log_orgs(state: &RgpdState, actor: &Actor, table: &str, open: &str) -> 
 async fn breaches_due(state: &RgpdState, orgs: &[Org], now: DateTime<Utc>) -> Result<Vec<Item>, Problem> {
     let mut items = Vec::new();
     for org in orgs {
+        if items.len() >= LISTED as usize {
+            break;
+        }
         for b in breaches::list(state, org).await? {
             let Ok(deadline) = DateTime::parse_from_rfc3339(&b.cnil_deadline) else { continue };
             if b.input.cnil_decision != CnilDecision::Pending
@@ -274,6 +316,9 @@ async fn requests_due(state: &RgpdState, orgs: &[Org], now: DateTime<Utc>) -> Re
     let today = ent_kernel::clock::today_in_france(now);
     let mut items = Vec::new();
     for org in orgs {
+        if items.len() >= LISTED as usize {
+            break;
+        }
         for r in requests::list(state, org).await? {
             let Ok(due) = NaiveDate::parse_from_str(&r.due_on, "%Y-%m-%d") else { continue };
             let open = !matches!(r.input.status, RequestStatus::Answered | RequestStatus::Rejected);
@@ -309,10 +354,17 @@ async fn groups(sources: &Sources, signed: &crate::auth::Signed) -> Result<Vec<G
     let applications = applications_to_review(&sources.support.store, actor).await?;
     push("candidatures", "Candidatures à examiner dans vos groupements", applications);
     let now = sources.rgpd.clock.now();
-    let orgs = log_orgs(&sources.rgpd, actor, "rgpd_breaches", "cnil_decision = 'pending'").await?;
+    // The deadline of a breach is its moment of awareness (as typed, with its offset) plus
+    // 72 hours: the oldest pending breach of an organisation is its most urgent.
+    let pending = "cnil_decision = 'pending'";
+    let aware = Due { column: "aware_at", by: None };
+    let orgs = log_orgs(&sources.rgpd, actor, "rgpd_breaches", pending, aware).await?;
     let breaches = breaches_due(&sources.rgpd, &orgs, now).await?;
     push("violations", "Violations de données à notifier à la CNIL (échéance de 72 h proche ou dépassée)", breaches);
-    let orgs = log_orgs(&sources.rgpd, actor, "rgpd_requests", "status NOT IN ('answered', 'rejected')").await?;
+    let request_due = (ent_kernel::clock::today_in_france(now) + Duration::days(REQUEST_CLOSE_DAYS)).to_string();
+    let unanswered = "status NOT IN ('answered', 'rejected')";
+    let due_on = Due { column: "due_on", by: Some(&request_due) };
+    let orgs = log_orgs(&sources.rgpd, actor, "rgpd_requests", unanswered, due_on).await?;
     let requests = requests_due(&sources.rgpd, &orgs, now).await?;
     push("demandes-rgpd", "Demandes d'exercice des droits sans réponse (échéance proche ou dépassée)", requests);
     Ok(found)

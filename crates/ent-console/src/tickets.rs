@@ -11,6 +11,7 @@ use crate::forms::{answer, french_moment, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::multipart::Posted;
 use crate::page::{self, Notice, PageError, Shell};
+use crate::submission::{self, Claim};
 use crate::ticket_files::{self, FILES_FIELD};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
 use axum::body::Body;
@@ -396,6 +397,7 @@ async fn open_page(on: &On<SupportState>, reply: Reply<'_>) -> Result<Response, 
             "description": refusal.message("description"), "pieces": refusal.message(FILES_FIELD),
         },
         "accepted": attachments::ACCEPTED,
+        "envoi": submission::token(fields),
     });
     Ok(page::render_status(status, "ticket_new.html", shell, values))
 }
@@ -406,13 +408,23 @@ async fn new_form(on: On<SupportState>, Query(query): Query<Fields>) -> Result<R
 }
 
 /// Posted form: the ticket is opened by the domain, its files joined, and its page shown.
+/// The form's one-time token makes a second post of it (a double click) open the ticket
+/// the first one opened rather than another.
 async fn open(on: On<SupportState>, headers: HeaderMap, body: Body) -> Result<Response, PageError> {
     let Posted { fields, files } = ticket_files::posted(&headers, body).await?;
+    let On { state, signed, .. } = &on;
+    let submission =
+        match submission::claim(&state.store, &signed.0.actor, "tickets", &fields, state.clock.now()).await? {
+            Claim::First(submission) => submission,
+            Claim::Done(answer) => return Ok(answer),
+        };
     let files = match ticket_files::checked(files) {
         Ok(files) => files,
-        Err(problem) => return open_page(&on, Reply::refused(&fields, &problem, control_id)).await,
+        Err(problem) => {
+            submission.release().await?;
+            return open_page(&on, Reply::refused(&fields, &problem, control_id)).await;
+        }
     };
-    let On { state, signed, .. } = &on;
     let new = NewTicket {
         tenant: fields.get("ent").to_string(),
         subject: fields.get("sujet").to_string(),
@@ -426,11 +438,18 @@ async fn open(on: On<SupportState>, headers: HeaderMap, body: Body) -> Result<Re
     let context = ctx(state, &signed.0.actor);
     match tickets::create(&context, new).await {
         Ok(ticket) => {
+            let location = format!("/tickets/{}?apres=ouvert", ticket.reference);
+            submission.done(&location).await?;
             attachments::attach(&context, &ticket.id, true, files).await?;
-            Ok(page::redirect(&format!("/tickets/{}?apres=ouvert", ticket.reference)))
+            Ok(page::redirect(&location))
         }
-        Err(problem) if problem.kind.status().is_server_error() => Err(problem.into()),
-        Err(problem) => open_page(&on, Reply::refused(&fields, &problem, control_id)).await,
+        Err(problem) => {
+            submission.release().await?;
+            if problem.kind.status().is_server_error() {
+                return Err(problem.into());
+            }
+            open_page(&on, Reply::refused(&fields, &problem, control_id)).await
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod counters;
 mod decode;
 mod deferred_indexes;
 mod dialect;
+mod idempotency;
 pub mod json;
 mod migrate_lock;
 pub mod migrations;
@@ -25,6 +26,7 @@ pub use cache::{CacheCounts, WATCH_INTERVAL};
 pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};
 pub use deferred_indexes::{defer_indexes_if_empty, restore_indexes, restore_indexes_on, secondary_index_names};
 pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
+pub use idempotency::{IdempotencyKey, StoredAnswer};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};

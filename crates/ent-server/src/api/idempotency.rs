@@ -13,9 +13,8 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use ent_kernel::error::{Problem, ProblemKind};
-use ent_kernel::store::timestamp;
+use ent_kernel::store::IdempotencyKey as Key;
 use ent_platform::identity::Caller;
 use sha2::{Digest, Sha256};
 
@@ -33,13 +32,6 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         Ok(response) => response,
         Err(problem) => problem.into_response(),
     }
-}
-
-/// One key of one actor.
-#[derive(Clone)]
-struct Key {
-    actor: String,
-    key: String,
 }
 
 async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Problem> {
@@ -80,7 +72,7 @@ async fn claim_and_handle(
     // A first request that fails releases its key: between our failed claim and
     // our read, the key may be free again, so claim it once more.
     let mut attempts = 0;
-    while !claim(&state, &key, &request_hash, state.clock.now()).await? {
+    while !claim(&state, &key, &request_hash).await? {
         if let Some(response) = replay(&state, &key, &request_hash).await? {
             return Ok(response);
         }
@@ -91,34 +83,16 @@ async fn claim_and_handle(
     }
     let response = run_renewing(&state, &key, next.run(request)).await;
     if !response.status().is_success() {
-        sqlx::query("DELETE FROM idempotency_keys WHERE actor = $1 AND idem_key = $2")
-            .bind(&key.actor)
-            .bind(&key.key)
-            .execute(state.store.pool())
-            .await?;
+        key.release(&state.store).await?;
         return Ok(response);
     }
     record(&state, &key, response).await
 }
 
-/// Takes the key: new, or left in flight by a request whose lease ran out (its
-/// process died). False when it is done or held by a live request.
-async fn claim(state: &AppState, key: &Key, request_hash: &str, now: DateTime<Utc>) -> Result<bool, Problem> {
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency_keys (actor, idem_key, request_hash, status, created_at, locked_until) \
-         VALUES ($1, $2, $3, 0, $4, $5) \
-         ON CONFLICT (actor, idem_key) DO UPDATE SET locked_until = excluded.locked_until \
-         WHERE idempotency_keys.status = 0 AND idempotency_keys.request_hash = excluded.request_hash \
-         AND (idempotency_keys.locked_until IS NULL OR idempotency_keys.locked_until <= excluded.created_at)",
-    )
-    .bind(&key.actor)
-    .bind(&key.key)
-    .bind(request_hash)
-    .bind(timestamp(now))
-    .bind(timestamp(now + LEASE))
-    .execute(state.store.pool())
-    .await?;
-    Ok(claimed.rows_affected() == 1)
+/// Takes the key for [`LEASE`] (see [`Key::claim`]).
+async fn claim(state: &AppState, key: &Key, request_hash: &str) -> Result<bool, Problem> {
+    let now = state.clock.now();
+    key.claim(&state.store, request_hash, now, now + LEASE).await
 }
 
 /// Runs the handler, renewing the key's lease while it runs.
@@ -130,16 +104,8 @@ async fn run_renewing(state: &AppState, key: &Key, handler: impl std::future::Fu
         tokio::select! {
             response = &mut handler => return response,
             _ = renew.tick() => {
-                let renewed = sqlx::query(
-                    "UPDATE idempotency_keys SET locked_until = $1 WHERE actor = $2 AND idem_key = $3 AND status = 0",
-                )
-                .bind(timestamp(state.clock.now() + LEASE))
-                .bind(&key.actor)
-                .bind(&key.key)
-                .execute(state.store.pool())
-                .await;
-                if let Err(error) = renewed {
-                    tracing::warn!(%error, "idempotency key lease not renewed");
+                if let Err(problem) = key.renew(&state.store, state.clock.now() + LEASE).await {
+                    tracing::warn!(error = %problem.detail, "idempotency key lease not renewed");
                 }
             }
         }
@@ -155,39 +121,14 @@ async fn record(state: &AppState, key: &Key, response: Response) -> Result<Respo
         .iter()
         .filter_map(|name| Some((name.as_str(), parts.headers.get(name)?.to_str().ok()?)))
         .collect();
-    sqlx::query(
-        "UPDATE idempotency_keys SET status = $1, response = $2, headers = $3, locked_until = NULL \
-         WHERE actor = $4 AND idem_key = $5",
-    )
-    .bind(i64::from(status.as_u16()))
-    .bind(String::from_utf8_lossy(&body).to_string())
-    .bind(serde_json::to_string(&headers).expect("headers serialise"))
-    .bind(&key.actor)
-    .bind(&key.key)
-    .execute(state.store.pool())
-    .await?;
+    let headers = serde_json::to_string(&headers).expect("headers serialise");
+    key.finish(&state.store, status.as_u16(), &String::from_utf8_lossy(&body), Some(&headers)).await?;
     Ok(Response::from_parts(parts, Body::from(body)))
-}
-
-/// An `idempotency_keys` row: the request it answers and the answer (status 0 while running).
-#[derive(sqlx::FromRow)]
-struct StoredAnswer {
-    request_hash: String,
-    status: i64,
-    response: Option<String>,
-    headers: Option<ent_kernel::store::JsonText<Vec<(String, String)>>>,
 }
 
 /// The stored answer to a taken key; `None` when the key was released meanwhile.
 async fn replay(state: &AppState, key: &Key, request_hash: &str) -> Result<Option<Response>, Problem> {
-    let row: Option<StoredAnswer> = sqlx::query_as(
-        "SELECT request_hash, status, response, headers FROM idempotency_keys WHERE actor = $1 AND idem_key = $2",
-    )
-    .bind(&key.actor)
-    .bind(&key.key)
-    .fetch_optional(state.store.pool())
-    .await?;
-    let Some(row) = row else {
+    let Some(row) = key.stored(&state.store).await? else {
         return Ok(None);
     };
     if row.request_hash != request_hash {

@@ -416,6 +416,73 @@ async fn a_school_s_breach_and_request_due_soon_are_listed_for_its_academie_s_dp
     }
 }
 
+/// The UAI of the école numbered `n` (four digits) in département `dept` (`094`).
+fn uai(dept: &str, n: u32) -> String {
+    let digits: u32 = format!("{dept}{n:04}").parse().unwrap();
+    format!("{digits:07}{}", entcp::registry::codes::uai_check_letter(digits))
+}
+
+/// An annuaire of `count` new écoles of the académie of Créteil in département `dept`
+/// (commune `commune`), numbered from `first`.
+fn ecoles(first: u32, count: u32, dept: &str, commune: &str) -> String {
+    let mut csv = String::from(
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_departement;Code_academie\n",
+    );
+    for n in first..first + count {
+        csv.push_str(&format!("{};Ecole {n};Ecole;{commune};{dept};24\n", uai(dept, n)));
+    }
+    csv
+}
+
+backend_test!(an_academie_s_dan_and_dpo_see_their_due_entries_among_more_than_two_hundred_schools_with_open_ones);
+async fn an_academie_s_dan_and_dpo_see_their_due_entries_among_more_than_two_hundred_schools_with_open_ones(
+    db: TestDb,
+) {
+    let name = db.name;
+    common::import_sample(&db.store).await;
+    // 210 more écoles of the Val-de-Marne, then one of the Seine-Saint-Denis: its DSDEN, of the
+    // académie too, is registered after them all (the last organisation in id order).
+    common::fixtures::annuaire(&db.store, &ecoles(7000, 210, "094", "94034")).await;
+    common::fixtures::annuaire(&db.store, &ecoles(7000, 1, "093", "93008")).await;
+    let mut app = TestApp::builder(db).build().await;
+    people(&mut app, &[(DAN_CRETEIL, Role::Dan, "academie:24"), (DPO_CRETEIL, Role::Dpo, "academie:24")]).await;
+    let state = common::app::app_state(app.store.clone(), Default::default(), app.clock.clone()).rgpd();
+    // A breach due in 12 hours and a request due in four days at each new école.
+    for n in 7000..7210 {
+        let school = entcp::registry::resolve_org(&app.store, &uai("094", n)).await.unwrap();
+        let near = breach(&format!("Envoi erroné {n}"), t0() - chrono::Duration::hours(60));
+        entcp::rgpd::breaches::create(&state, &admin(), &school, near).await.unwrap();
+        entcp::rgpd::requests::create(&state, &admin(), &school, request("2026-08-05")).await.unwrap();
+    }
+    // The académie's own and the new DSDEN's: the CNIL deadline passed two hours ago, the
+    // answer due the day before the schools'.
+    let mut own = Vec::new();
+    for key in ["academie:24", "dsden:93"] {
+        let org = entcp::registry::resolve_org(&app.store, key).await.unwrap();
+        let late = breach(&format!("Perte d'un registre ({key})"), t0() - chrono::Duration::hours(74));
+        let b = entcp::rgpd::breaches::create(&state, &admin(), &org, late).await.unwrap();
+        let r = entcp::rgpd::requests::create(&state, &admin(), &org, request("2026-08-04")).await.unwrap();
+        own.push((org, b.reference, r.reference));
+    }
+
+    // The DAN (the académie's and its DSDEN's logs, not the schools'), and the DPO (all of
+    // them, the most urgent first): both see the académie's and the DSDEN's entries.
+    for email in [DAN_CRETEIL, DPO_CRETEIL] {
+        let session = sign_in(&app, email).await;
+        let breaches = notified(&app, &session, "violations").await;
+        let requests = notified(&app, &session, "demandes-rgpd").await;
+        for (org, breach, request) in &own {
+            assert!(breaches.contains(breach.as_str()), "{name} {email} {}: {breaches}", org.code);
+            assert!(requests.contains(request.as_str()), "{name} {email} {}: {requests}", org.code);
+            let log = format!("/rgpd/{}/violations", org.id);
+            assert!(breaches.contains(&format!("href=\"{log}\"")), "{name} {email}: {breaches}");
+            assert_eq!(get(&app, &session, &log).await.status, 200, "{name} {email}: {log}");
+        }
+        let schools = breaches.contains("Envoi erroné 70");
+        assert_eq!(schools, email == DPO_CRETEIL, "{name} {email}: the schools' breaches: {breaches}");
+    }
+}
+
 /// Whether `category` is sent, as `GET /api/v1/me/notification-preferences` answers it.
 fn sent(body: &serde_json::Value, category: &str) -> bool {
     let categories = body["categories"].as_array().expect("the categories");

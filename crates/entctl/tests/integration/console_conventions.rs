@@ -6,6 +6,7 @@
 
 use crate::common;
 use crate::console::{follow, get, key_of, post_form, sign_in, with_password};
+use crate::console_tickets::envoi_of;
 
 use common::{TestApp, TestDb};
 use entcp::kernel::roles::Role;
@@ -297,4 +298,41 @@ async fn a_tenant_declared_by_a_custom_resource_is_read_only_in_the_console(db: 
     assert!(refused.text.contains(shown), "the reason names the resource: {}", refused.text);
     let tenant = entcp::tenants::get_tenant(&app.store, "doisneau-fresnes").await.unwrap().unwrap();
     assert_eq!(tenant.status, entcp::tenants::Status::Requested);
+}
+
+backend_test!(a_convention_form_posted_twice_creates_one_draft_and_another_form_another);
+async fn a_convention_form_posted_twice_creates_one_draft_and_another_form_another(db: TestDb) {
+    let app = fresnes(db).await;
+    let dan = sign_in(&app, DAN).await;
+    let title = "Convention envoyée deux fois";
+    let form = async || {
+        let page = get(&app, &dan, "/conventions/nouvelle?modele=tripartite-premier-degre").await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        envoi_of(&page.text)
+    };
+    let mut fields = doisneau_fields(&app).await;
+    fields.extend([("debut".into(), "2026-09-01".into()), ("titre".into(), title.into())]);
+    let created = async |token: &str| {
+        let mut fields = fields.clone();
+        fields.push(("_envoi".into(), token.into()));
+        post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&fields)).await
+    };
+    let drafts =
+        async || common::count(&app.store, "SELECT COUNT(*) AS n FROM conventions WHERE title = $1", &[title]).await;
+
+    // The same form posted twice (a double click): one draft, both answers lead to it.
+    let token = form().await;
+    let first = created(&token).await;
+    let second = created(&token).await;
+    assert_eq!((first.status, second.status), (303, 303), "{} {}", first.text, second.text);
+    assert_eq!(second.header("location"), first.header("location"));
+    assert_eq!(drafts().await, 1);
+
+    // Another form: another draft.
+    let other = form().await;
+    assert_ne!(other, token, "each form its own token");
+    let third = created(&other).await;
+    assert_eq!(third.status, 303, "{}", third.text);
+    assert_ne!(third.header("location"), first.header("location"));
+    assert_eq!(drafts().await, 2);
 }

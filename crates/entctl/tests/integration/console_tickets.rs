@@ -384,3 +384,55 @@ async fn a_reply_with_control_characters_is_refused_whether_posted_with_files_or
     assert_eq!(post_form(&app, &n1, &path, &fine).await.status, 303, "{name}");
     assert_eq!(comments().await, 1, "{name}");
 }
+
+/// The one-time submission token of the first form of a page.
+pub(crate) fn envoi_of(html: &str) -> String {
+    let at = html.find("name=\"_envoi\" value=\"").expect("a submission token field") + 21;
+    html[at..at + 64].to_string()
+}
+
+backend_test!(a_ticket_form_posted_twice_opens_one_ticket_and_another_form_another);
+async fn a_ticket_form_posted_twice_opens_one_ticket_and_another_form_another(db: TestDb) {
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let subject = "Le formulaire est parti deux fois";
+    let fields = |token: &str, with_subject: bool| {
+        let subject = if with_subject { subject } else { "" };
+        [
+            ("_envoi", token.to_string()),
+            ("ent", TENANT.to_string()),
+            ("sujet", subject.to_string()),
+            ("categorie", "acces".to_string()),
+            ("impact", "haute".to_string()),
+            ("urgence", "moyenne".to_string()),
+            ("description", "Un double clic sur « Ouvrir le ticket ».".to_string()),
+        ]
+    };
+    let opened = async |fields: &[(&str, String)]| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        post_form(&app, &usager, "/tickets/nouveau", &fields).await
+    };
+    let tickets = async || {
+        common::count(&app.store, "SELECT COUNT(*) AS n FROM support_tickets WHERE subject = $1", &[subject]).await
+    };
+
+    // The same form posted twice (a double click): one ticket, both answers lead to it.
+    let token = envoi_of(&get(&app, &usager, "/tickets/nouveau").await.text);
+    let first = opened(&fields(&token, true)).await;
+    let second = opened(&fields(&token, true)).await;
+    assert_eq!((first.status, second.status), (303, 303), "{} {}", first.text, second.text);
+    assert_eq!(second.header("location"), first.header("location"));
+    assert_eq!(tickets().await, 1);
+
+    // Another form: another ticket, even after a refusal of it (the form shown again keeps
+    // its token, which the refusal left free).
+    let other = envoi_of(&get(&app, &usager, "/tickets/nouveau").await.text);
+    assert_ne!(other, token, "each form its own token");
+    let refused = opened(&fields(&other, false)).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(envoi_of(&refused.text), other, "the form shown again keeps its token");
+    let third = opened(&fields(&other, true)).await;
+    assert_eq!(third.status, 303, "{}", third.text);
+    assert_ne!(third.header("location"), first.header("location"));
+    assert_eq!(tickets().await, 2);
+}

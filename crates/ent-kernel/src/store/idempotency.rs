@@ -1,0 +1,107 @@
+//! The `idempotency_keys` table: a key of one actor, taken by one request at a time under a
+//! short lease, then holding the answer its first request gave (status 0 while in flight), so
+//! that the same request sent again is answered without being run twice. Serves the API's
+//! `Idempotency-Key` header and the console's one-time form tokens.
+
+use super::{timestamp, JsonText, Store};
+use crate::error::Problem;
+use chrono::{DateTime, Utc};
+
+/// One key of one actor.
+#[derive(Clone, Debug)]
+pub struct IdempotencyKey {
+    pub actor: String,
+    pub key: String,
+}
+
+/// What a key holds: the request it answers and the answer (status 0 while in flight).
+#[derive(sqlx::FromRow)]
+pub struct StoredAnswer {
+    pub request_hash: String,
+    pub status: i64,
+    pub response: Option<String>,
+    pub headers: Option<JsonText<Vec<(String, String)>>>,
+}
+
+impl IdempotencyKey {
+    /// Takes the key for the request `request_hash` until `until`: new, or left in flight by
+    /// the same request whose lease ran out (its process died). False when it is done, held
+    /// by a live request, or was taken by another request.
+    pub async fn claim(
+        &self,
+        store: &Store,
+        request_hash: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, Problem> {
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (actor, idem_key, request_hash, status, created_at, locked_until) \
+             VALUES ($1, $2, $3, 0, $4, $5) \
+             ON CONFLICT (actor, idem_key) DO UPDATE SET locked_until = excluded.locked_until \
+             WHERE idempotency_keys.status = 0 AND idempotency_keys.request_hash = excluded.request_hash \
+             AND (idempotency_keys.locked_until IS NULL OR idempotency_keys.locked_until <= excluded.created_at)",
+        )
+        .bind(&self.actor)
+        .bind(&self.key)
+        .bind(request_hash)
+        .bind(timestamp(now))
+        .bind(timestamp(until))
+        .execute(store.pool())
+        .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    /// Extends the lease of a key still in flight.
+    pub async fn renew(&self, store: &Store, until: DateTime<Utc>) -> Result<(), Problem> {
+        sqlx::query("UPDATE idempotency_keys SET locked_until = $1 WHERE actor = $2 AND idem_key = $3 AND status = 0")
+            .bind(timestamp(until))
+            .bind(&self.actor)
+            .bind(&self.key)
+            .execute(store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps the answer of the key's request: its status, body and replayed headers (JSON).
+    pub async fn finish(
+        &self,
+        store: &Store,
+        status: u16,
+        response: &str,
+        headers: Option<&str>,
+    ) -> Result<(), Problem> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = $1, response = $2, headers = $3, locked_until = NULL \
+             WHERE actor = $4 AND idem_key = $5",
+        )
+        .bind(i64::from(status))
+        .bind(response)
+        .bind(headers)
+        .bind(&self.actor)
+        .bind(&self.key)
+        .execute(store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Frees the key of a request that did nothing (refused): it can be sent again.
+    pub async fn release(&self, store: &Store) -> Result<(), Problem> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE actor = $1 AND idem_key = $2")
+            .bind(&self.actor)
+            .bind(&self.key)
+            .execute(store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// What the key holds; `None` when it was released meanwhile (or never taken).
+    pub async fn stored(&self, store: &Store) -> Result<Option<StoredAnswer>, Problem> {
+        Ok(sqlx::query_as(
+            "SELECT request_hash, status, response, headers FROM idempotency_keys WHERE actor = $1 AND idem_key = $2",
+        )
+        .bind(&self.actor)
+        .bind(&self.key)
+        .fetch_optional(store.pool())
+        .await?)
+    }
+}
