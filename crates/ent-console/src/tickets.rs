@@ -27,6 +27,7 @@ use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{self, SUPPORT_COMMENT, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ};
 use ent_platform::identity::Actor;
 use ent_support::support::attachments::{self, Checked};
+use ent_support::support::calendar::Place;
 use ent_support::support::sla::SlaState;
 use ent_support::support::tickets::{
     self, Ctx, EscalateInput, HistoryEntry, NewComment, NewTicket, ReturnInput, Ticket, TicketPatch, TransitionInput,
@@ -148,22 +149,31 @@ struct Left {
     text: String,
 }
 
-/// What is left before `due` in the business hours of `policy` at `level`.
-fn time_left(state: &SupportState, policy: &str, level: Level, due: DateTime<Utc>, now: DateTime<Utc>) -> Left {
+/// What is left before `due` in the business hours of `policy` at `level` for a ticket
+/// of a school at `place` (its territory's holidays, its time zone, its school pause:
+/// the calendar its due dates were computed in).
+fn time_left(
+    state: &SupportState,
+    policy: &str,
+    level: Level,
+    place: &Place,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Left {
     if due <= now {
         return Left { late: true, text: "en retard".into() };
     }
-    let seconds = state.support.calendar(policy, level).business_seconds(now, due);
+    let seconds = state.support.calendar_at(policy, level, place).business_seconds(now, due);
     Left { late: false, text: format!("{} ouvrées", business_duration(seconds)) }
 }
 
 /// The queue's due cell: the time left before the next due date, « en retard » when a
 /// delay of the ticket is breached.
-fn due_cell(state: &SupportState, t: &Queued, now: DateTime<Utc>) -> String {
+fn due_cell(state: &SupportState, t: &Queued, place: &Place, now: DateTime<Utc>) -> String {
     let due = t.next_due.as_deref().and_then(parse_time);
     match (due, Level::parse(&t.level)) {
         (Some(due), Some(level)) => {
-            let left = time_left(state, &t.policy, level, due, now);
+            let left = time_left(state, &t.policy, level, place, due, now);
             if t.breaches > 0 && !left.late {
                 format!("en retard ({} avant l'échéance suivante)", left.text)
             } else {
@@ -189,6 +199,7 @@ struct Queued {
     status: String,
     level: String,
     policy: String,
+    org_id: String,
     next_due: Option<String>,
     breaches: i64,
     assignee: Option<String>,
@@ -236,18 +247,25 @@ async fn queue(
     let actor = &signed.0.actor;
     let params = ListParams::parse(&QUEUE, &query.0);
     let cond = queue_condition(actor, &params);
-    let columns = "t.reference, t.subject, te.slug AS tenant, t.priority, t.status, t.level, t.policy, t.next_due, \
-                   t.breaches, u.display_name AS assignee";
+    let columns = "t.reference, t.subject, te.slug AS tenant, t.priority, t.status, t.level, t.policy, \
+                   t.tenant_org_id AS org_id, t.next_due, t.breaches, u.display_name AS assignee";
     let from = "support_tickets t JOIN tenants te ON te.id = t.tenant_id LEFT JOIN users u ON u.id = t.assignee_id";
     let listed = list::fetch::<Queued>(&state.store, &QUEUE, &params, columns, from, &cond).await?;
     let support = !work_levels(actor).is_empty();
     let now = state.clock.now();
+    let places = if support {
+        let orgs: std::collections::BTreeSet<String> = listed.page.items.iter().map(|t| t.org_id.clone()).collect();
+        ent_support::support::places_of(&state.store, orgs.into_iter().collect()).await?
+    } else {
+        Default::default()
+    };
     let rows = listed
         .page
         .items
         .iter()
         .map(|t| {
-            let due = if support { due_cell(&state, t, now) } else { "—".to_string() };
+            let place = places.get(&t.org_id).cloned().unwrap_or_default();
+            let due = if support { due_cell(&state, t, &place, now) } else { "—".to_string() };
             vec![
                 Cell::link(t.reference.clone(), format!("/tickets/{}", t.reference)),
                 Cell::text(t.subject.clone()),
@@ -484,11 +502,12 @@ fn entry_view(e: &HistoryEntry) -> Value {
 }
 
 /// The clock of each level the ticket went through.
-fn clocks(state: &SupportState, ticket: &Ticket, sla: &SlaState, now: DateTime<Utc>) -> Vec<Value> {
+fn clocks(state: &SupportState, ticket: &Ticket, sla: &SlaState, place: &Place, now: DateTime<Utc>) -> Vec<Value> {
     sla.levels
         .iter()
         .map(|c| {
-            let left = |due: Option<DateTime<Utc>>| due.map(|d| time_left(state, &ticket.policy, c.level, d, now));
+            let left =
+                |due: Option<DateTime<Utc>>| due.map(|d| time_left(state, &ticket.policy, c.level, place, d, now));
             json!({
                 "level": c.level.label(),
                 "held": business_duration(c.held_seconds),
@@ -588,7 +607,11 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
         })
         .collect();
     let clocks = match &ticket.sla {
-        Some(sla) => clocks(state, &ticket, sla, context.now),
+        Some(sla) => {
+            let org = ticket.organisation.id.clone();
+            let place = ent_support::support::places_of(&state.store, vec![org.clone()]).await?.remove(&org);
+            clocks(state, &ticket, sla, &place.unwrap_or_default(), context.now)
+        }
         None => Vec::new(),
     };
     let moves = moves(state, actor, &row, viewer).await?;
@@ -615,6 +638,7 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
         "history": history,
         "files": files,
         "accepted": attachments::ACCEPTED,
+        "envoi": submission::token(fields),
         "clocks": clocks,
         "can_comment": open,
         "can_note": open && staff,
@@ -696,7 +720,9 @@ async fn act(
 }
 
 /// A reply (`visibilite=public`) or an internal note (`visibilite=interne`), with
-/// its files (seen by whom sees the message).
+/// its files (seen by whom sees the message). The form's one-time token makes a second
+/// post of it (a double click, the answer reloaded) lead to the ticket without writing
+/// the message again; a refused post frees it.
 async fn comment(
     on: On<SupportState>,
     Path(key): Path<String>,
@@ -706,6 +732,11 @@ async fn comment(
     let Posted { fields, files } = ticket_files::posted(&headers, body).await?;
     let context = ctx(&on.state, &on.signed.0.actor);
     let (row, _) = tickets::find(&on.state.store, context.actor, &key).await?;
+    let submission =
+        match submission::claim(&on.state.store, context.actor, "commentaires", &fields, context.now).await? {
+            Claim::First(submission) => submission,
+            Claim::Done(answer) => return Ok(answer),
+        };
     let internal = fields.get("visibilite") == "interne";
     let c = NewComment {
         body: fields.get("message").to_string(),
@@ -715,7 +746,12 @@ async fn comment(
         Ok(files) => commented(&context, &row.id, c, files).await,
         Err(problem) => Err(problem),
     };
-    answered(&on, &key, &fields, done, if internal { "note" } else { "commentaire" }).await
+    let after = if internal { "note" } else { "commentaire" };
+    match &done {
+        Ok(ticket) => submission.done(&format!("/tickets/{}?apres={after}", ticket.reference)).await?,
+        Err(_) => submission.release().await?,
+    }
+    answered(&on, &key, &fields, done, after).await
 }
 
 /// The comment, then its files with the comment's visibility.

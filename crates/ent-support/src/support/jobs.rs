@@ -40,9 +40,14 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
     const DUE: &str = "SELECT id FROM support_tickets WHERE next_due IS NOT NULL AND next_due <= $1";
     let mut tx = state.store.begin_write().await?;
     // Three reads for the whole pass: the tickets due, their events, their flagged breaches.
+    // The tickets are locked as they are read, so that the pass decides (flag, escalate) on
+    // their committed state: one a change holds right now is left to the next pass rather
+    // than escalated from a status read before that change commits (PostgreSQL; SQLite's
+    // `BEGIN IMMEDIATE` already queues the pass behind any writer).
+    let lock = state.store.backend().for_update_skip_locked();
     let sql = format!(
         "SELECT {COLUMNS} FROM support_tickets t WHERE t.next_due IS NOT NULL AND t.next_due <= $1 \
-         ORDER BY t.next_due LIMIT 20000"
+         ORDER BY t.next_due LIMIT 20000{lock}"
     );
     let tickets: Vec<Ticket> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;
     let mut report = SweepReport { examined: tickets.len(), ..Default::default() };

@@ -164,6 +164,16 @@ pub async fn place_of(conn: &mut AnyConnection, org_id: &str) -> Result<calendar
     Ok(place_of_org(&org))
 }
 
+/// The places of `org_ids` in one query (per 500 ids), for a page of tickets; an
+/// organisation that no longer exists is at the default place, as in [`place_of`].
+pub async fn places_of(
+    store: &Store,
+    org_ids: Vec<String>,
+) -> Result<std::collections::HashMap<String, calendar::Place>, Problem> {
+    let orgs = ent_platform::registry::queries::orgs_by_id(store, org_ids).await?;
+    Ok(orgs.into_iter().map(|(id, org)| (id, place_of_org(&org))).collect())
+}
+
 pub fn place_of_org(org: &Org) -> calendar::Place {
     let own = |kind: OrgKind| (org.kind == kind).then_some(org.code.as_str());
     let departement = org.departement_code.as_deref().or(own(OrgKind::Departement));

@@ -37,7 +37,9 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         .if_match_update::<TicketPatch, Ticket>(),
     api.get("/api/v1/support/tickets/{id}/history", "Historique visible du ticket", &SUPPORT_READ, history)
         .ok::<Vec<HistoryEntry>>(),
+    // A retried comment (its first answer lost) is replayed, not written twice.
     api.post("/api/v1/support/tickets/{id}/comments", "Commenter (public ou interne)", &SUPPORT_COMMENT, comment)
+        .idempotent()
         .json_body::<NewComment>()
         .created_versioned::<Ticket>(),
     api.get(

@@ -1102,6 +1102,18 @@ pub struct TicketPatch {
     pub service: Option<String>,
 }
 
+/// The id of the user `email` names if they may handle `t` at its level: an active account
+/// holding that level's role over the ticket's school, or an admin. `None` for anyone
+/// else, an unknown address included: one refusal for both, so that no address is probed.
+async fn assignable(store: &Store, t: &Ticket, email: &str) -> Result<Option<String>, Problem> {
+    let Some(user) = ent_platform::identity::get_user(store, email).await?.filter(|u| u.active) else {
+        return Ok(None);
+    };
+    let bindings = ent_platform::identity::bindings_of(store, &user.id).await?;
+    let actor = Actor { user_id: Some(user.id.clone()), name: user.email.clone(), bindings };
+    Ok(levels_of(store, &actor, t).await?.contains(&t.level).then_some(user.id))
+}
+
 pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) -> Result<Ticket, Problem> {
     let (t, _) = find(ctx.store(), ctx.actor, id).await?;
     let level = acting_level(ctx, &t).await?;
@@ -1119,10 +1131,17 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
         checks.line("assigned_team", team);
     }
     let assignee = match patch.assignee.as_deref() {
-        Some(email) => match ent_platform::identity::get_user(ctx.store(), email).await? {
-            Some(u) => Some(u.id),
+        Some(email) => match assignable(ctx.store(), &t, email).await? {
+            Some(id) => Some(id),
             None => {
-                checks.fail("assignee", format!("aucun utilisateur « {email} »"));
+                let level = t.level.label();
+                checks.fail(
+                    "assignee",
+                    format!(
+                        "« {email} » ne traite pas les tickets du niveau {level} de cet ENT : \
+                         affectez le ticket à une personne de ce niveau"
+                    ),
+                );
                 None
             }
         },

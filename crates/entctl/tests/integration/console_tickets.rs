@@ -436,3 +436,37 @@ async fn a_ticket_form_posted_twice_opens_one_ticket_and_another_form_another(db
     assert_ne!(third.header("location"), first.header("location"));
     assert_eq!(tickets().await, 2);
 }
+
+backend_test!(a_reply_posted_twice_is_written_once_and_the_next_form_writes_another);
+async fn a_reply_posted_twice_is_written_once_and_the_next_form_writes_another(db: TestDb) {
+    let name = db.name;
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let reference = open_ticket(&app, &usager).await;
+    let path = format!("/tickets/{reference}");
+    let replies = async || {
+        let sql = "SELECT COUNT(*) AS n FROM support_events WHERE kind = 'comment' AND body = $1";
+        common::count(&app.store, sql, &["Nous regardons."]).await
+    };
+    let n1 = sign_in(&app, N1).await;
+    // The same reply form sent twice (a double click, the answer reloaded): one reply,
+    // both answers lead back to the ticket.
+    let token = envoi_of(&get(&app, &n1, &path).await.text);
+    let reply = [("_envoi", token.as_str()), ("message", "Nous regardons."), ("visibilite", "public")];
+    let first = post_form(&app, &n1, &format!("{path}/commentaire"), &reply).await;
+    let second = post_form(&app, &n1, &format!("{path}/commentaire"), &reply).await;
+    assert_eq!((first.status, second.status), (303, 303), "{name}: {} {}", first.text, second.text);
+    assert_eq!(second.header("location"), first.header("location"), "{name}");
+    assert_eq!(replies().await, 1, "{name}: one reply for one form");
+    // A refused reply leaves its token free: the corrected form is written.
+    let page = follow(&app, &n1, &first).await;
+    let other = envoi_of(&page.text);
+    assert_ne!(other, token, "{name}: each form its own token");
+    let empty = [("_envoi", other.as_str()), ("message", " "), ("visibilite", "public")];
+    let refused = post_form(&app, &n1, &format!("{path}/commentaire"), &empty).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert_eq!(envoi_of(&refused.text), other, "{name}: the form shown again keeps its token");
+    let again = [("_envoi", other.as_str()), ("message", "Nous regardons."), ("visibilite", "public")];
+    assert_eq!(post_form(&app, &n1, &format!("{path}/commentaire"), &again).await.status, 303, "{name}");
+    assert_eq!(replies().await, 2, "{name}: the same words from another form are another reply");
+}

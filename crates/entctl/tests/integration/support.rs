@@ -879,3 +879,123 @@ async fn a_page_of_tickets_takes_as_many_statements_at_ten_as_at_two(db: common:
         assert!(*ten <= 2, "{} {email}: the page, then its organisations in the caller's scope: {ten_run:#?}", db.name);
     }
 }
+
+backend_test!(a_comment_retried_with_its_idempotency_key_is_written_once);
+async fn a_comment_retried_with_its_idempotency_key_is_written_once(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Mot de passe oublié",
+        "description": "Un élève ne peut plus se connecter.", "category": "acces", "impact": "basse", "urgency": "basse" });
+    let created = s.post(&s.teacher, "/support/tickets", new).await;
+    assert_eq!(created.status, 201, "{}: {}", db.name, created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/support/tickets/{id}/comments");
+    let comments = async || {
+        let sql = "SELECT COUNT(*) AS n FROM support_events WHERE ticket_id = $1 AND kind = 'comment'";
+        common::count(&s.store, sql, &[id.as_str()]).await
+    };
+    // A client whose first answer was lost (a timeout) sends the same comment again with
+    // the same key: the first answer is replayed, the comment is written once.
+    let body = json!({ "body": "Nous regardons." });
+    let send = async |key: &str| {
+        s.app.request(Method::POST, &path).bearer(&s.n1).header("idempotency-key", key).json(&body).send().await
+    };
+    let first = send("reponse-1").await;
+    let retried = send("reponse-1").await;
+    assert_eq!((first.status, retried.status), (201, 201), "{}: {} / {}", db.name, first.text, retried.text);
+    assert_eq!(retried.text, first.text, "{}: the first answer replayed", db.name);
+    assert_eq!(comments().await, 1, "{}: one comment for one key", db.name);
+    // Another key is another comment.
+    assert_eq!(send("reponse-2").await.status, 201, "{}", db.name);
+    assert_eq!(comments().await, 2, "{}", db.name);
+}
+
+backend_test!(a_ticket_is_assigned_only_to_someone_who_handles_it_at_its_level);
+async fn a_ticket_is_assigned_only_to_someone_who_handles_it_at_its_level(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let rennes_n1 = "rup.annedebretagne@ac-rennes.fr";
+    token_for(&s.store, rennes_n1, entcp::kernel::roles::Role::SupportN1, Some("0350001L")).await;
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Mot de passe oublié",
+        "description": "Un élève ne peut plus se connecter.", "category": "acces", "impact": "basse", "urgency": "basse" });
+    let created = s.post(&s.teacher, "/support/tickets", new).await;
+    assert_eq!(created.status, 201, "{}: {}", db.name, created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let version = created.body["version"].as_i64().unwrap();
+    // At N1: neither the académie's N2, nor the requester, nor another school's N1, nor an
+    // address nobody has; each refused alike, so that a refusal tells nothing of who exists.
+    for who in ["dane@ac-nantes.fr", "prof.svt@ac-nantes.fr", rennes_n1, "personne@ac-nantes.fr"] {
+        let r = s.patch_ticket(&s.n1, &id, json!({ "assignee": who }), version).await;
+        assert_eq!(r.status, 422, "{}: {who}: {}", db.name, r.body);
+        let said = r.body.to_string();
+        assert!(said.contains("ne traite pas les tickets du niveau N1"), "{}: {who}: {said}", db.name);
+        assert!(!said.contains("aucun utilisateur"), "{}: {who}: {said}", db.name);
+    }
+    let ticket = s.get(&s.admin, &format!("/support/tickets/{id}")).await.body;
+    assert_eq!((ticket["version"].as_i64(), ticket.get("assignee")), (Some(version), None), "{}: {ticket}", db.name);
+    // The school's N1 may be given it.
+    let r = s.patch_ticket(&s.n1, &id, json!({ "assignee": "rup.julesverne@ac-nantes.fr" }), version).await;
+    assert_eq!(r.status, 200, "{}: {}", db.name, r.body);
+    assert!(r.body["assignee"].is_string(), "{}: {}", db.name, r.body);
+}
+
+backend_test!(a_resolution_committed_while_the_sweep_runs_is_not_undone_by_its_escalation);
+async fn a_resolution_committed_while_the_sweep_runs_is_not_undone_by_its_escalation(db: crate::common::TestDb) {
+    // SQLite's `BEGIN IMMEDIATE` queues the sweep behind any writer: only PostgreSQL lets a
+    // pass read a ticket that a change is about to commit.
+    if db.name == "sqlite" {
+        return;
+    }
+    let s = setup(&db).await;
+    let renforce = Some(json!({ "policy": "renforce" }));
+    let r = s.call(&s.admin, Method::PUT, "/support/contracts/academie:17", renforce, None).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    s.at("2027-05-10 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
+        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let t = s.post(&s.teacher, "/support/tickets", new).await.body;
+    let id = t["id"].as_str().unwrap().to_string();
+    assert_eq!(t["priority"], "P1", "{t}");
+
+    // 22:00: the P1 resolution is overdue and the policy escalates it; at that very moment the
+    // N1 resolves it: its change (the status, its log entry, no due date left) holds the row.
+    s.at("2027-05-10 22:00");
+    let now = paris("2027-05-10 22:00");
+    let mut resolving = s.store.pool().begin().await.unwrap();
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE support_tickets SET last_seq = last_seq + 1, status = 'resolved', resolved_at = $1, \
+         first_response_due = NULL, resolution_due = NULL, next_due = NULL, version = version + 1 \
+         WHERE id = $2 RETURNING last_seq",
+    )
+    .bind(entcp::store::timestamp(now))
+    .bind(&id)
+    .fetch_one(&mut *resolving)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO support_events (id, ticket_id, seq, at, actor, actor_level, kind, from_value, to_value, \
+         visibility) VALUES ($1, $2, $3, $4, 'rup.julesverne@ac-nantes.fr', 'n1', 'status', 'new', 'resolved', 'public')",
+    )
+    .bind(entcp::store::new_id())
+    .bind(&id)
+    .bind(seq)
+    .bind(entcp::store::timestamp(now))
+    .execute(&mut *resolving)
+    .await
+    .unwrap();
+    let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone());
+    let sweep = tokio::spawn(async move { entcp::support::jobs::sweep(&state.support(), now).await.unwrap() });
+    // The resolution commits once the pass is over or waits for the row.
+    let waiting =
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    for _ in 0..600 {
+        if sweep.is_finished() || common::count(&s.store, waiting, &[]).await > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    resolving.commit().await.unwrap();
+    let report = sweep.await.unwrap();
+    assert_eq!(report.escalated, 0, "{report:?}");
+    let t = s.get(&s.admin, &format!("/support/tickets/{id}")).await.body;
+    assert_eq!((t["level"].as_str(), t["status"].as_str()), (Some("n1"), Some("resolved")), "{t}");
+    assert!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.is_empty(), "no escalation notice");
+}

@@ -204,3 +204,24 @@ async fn an_ecole_in_martinique_waits_out_its_carnaval_holidays_and_not_the_week
     let creteil = w.open("ecole-creteil", "2026-02-16 10:00").await;
     assert_eq!(ts(&creteil["first_response_due"]), paris("2026-02-16 11:00"), "{}: {creteil}", db.name);
 }
+
+backend_test!(the_console_counts_the_time_left_in_the_calendar_of_the_tickets_school);
+async fn the_console_counts_the_time_left_in_the_calendar_of_the_tickets_school(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    // Maundy Thursday 25 March 2027, 17:30 in Strasbourg: the P2 first response is due on
+    // Tuesday 30 March at 08:30 (Good Friday and Easter Monday closed), the resolution at 15:30.
+    let ticket = w.open("college-strasbourg", "2027-03-25 17:30").await;
+    let reference = ticket["reference"].as_str().unwrap();
+    crate::console::person(&w.app.store, "dan@ac-strasbourg.fr", Role::Admin, None).await;
+    let session = crate::console::sign_in(&w.app, "dan@ac-strasbourg.fr").await;
+    // Left: half an hour on Thursday and half an hour on Tuesday; 8 h for the resolution.
+    // Counted in Paris' calendar, Good Friday would add 10 hours to each.
+    let page = crate::console::get(&w.app, &session, &format!("/tickets/{reference}")).await;
+    assert_eq!(page.status, 200, "{}: {}", db.name, page.text);
+    assert!(page.text.contains("<td>1 h ouvrées</td>"), "{}: {}", db.name, page.text);
+    assert!(page.text.contains("<td>8 h ouvrées</td>"), "{}: {}", db.name, page.text);
+    let queue = crate::console::get(&w.app, &session, "/tickets?ent=college-strasbourg").await;
+    assert!(queue.text.contains(reference), "{}: {}", db.name, queue.text);
+    assert!(queue.text.contains("<td>1 h ouvrées</td>"), "{}: {}", db.name, queue.text);
+    assert!(!queue.text.contains("11 h ouvrées"), "{}: {}", db.name, queue.text);
+}
