@@ -110,7 +110,10 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
             }
             report.breaches += 1;
             flagged.push(format!("{} {} {}", t.reference, level.label(), kind.as_str()));
-            let body = format!("échéance de {} dépassée ({})", kind.label(), super::tickets::french_time(due));
+            // Said in the time of the level's calendar, as its lead reads it.
+            let calendar = state.support.calendar_at(&t.policy, level, &place);
+            let due_text = super::tickets::french_time(due, calendar.tz);
+            let body = format!("échéance de {} dépassée ({due_text})", kind.label());
             let e = NewEvent::new("breach", "support").moved(level.as_str(), kind.as_str()).body(&body);
             append_event(&mut tx, id, &actor, e, now).await?;
             let org = match level {
@@ -128,15 +131,11 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
                     }
                 };
                 // Breach notices wait for the lead's working hours, except for P1.
-                let send_at = if t.priority == Priority::P1 {
-                    now
-                } else {
-                    state.support.calendar_at(&t.policy, level, &place).next_open(now)
-                };
+                let send_at = if t.priority == Priority::P1 { now } else { calendar.next_open(now) };
                 let context = json!({
                     "kind": kind.label(),
                     "breach_level": level.label(),
-                    "due": super::tickets::french_time(due),
+                    "due": due_text,
                 });
                 notify(&mut tx, lead, t, "breach", context, now, send_at).await?;
             }

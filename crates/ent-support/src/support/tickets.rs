@@ -797,7 +797,10 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
         NewEvent { kind: "created", from: None, to: Some("n1"), visibility: "public", body: None, actor_level: None };
     append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
     let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
-    let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(french_time);
+    // The N1 team reads the due date in its own time (an overseas school's, not Paris').
+    let place = super::place_of(&mut tx, &org.id).await?;
+    let tz = ctx.state.support.calendar_at(&contract.policy, Level::N1, &place).tz;
+    let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(|due| french_time(due, tz));
     if queue.is_empty() {
         let body = format!(
             "aucun destinataire pour l'avis de création : ni utilisateur ni adresse au niveau 1 ({}) ni aux niveaux suivants",
@@ -827,10 +830,16 @@ async fn creation_queue(conn: &mut AnyConnection, contract: &super::Contract) ->
     Ok(Vec::new())
 }
 
-/// `lundi 17 mai 2027 à 10:00` in the Paris time zone.
-pub fn french_time(at: DateTime<Utc>) -> String {
-    let local = at.with_timezone(&chrono_tz::Europe::Paris);
-    format!("{} à {}", ent_kernel::clock::french_date(&local.date_naive().to_string()), local.format("%H:%M"))
+/// `17 mai 2027 à 10:00` in `tz`, the time zone of the calendar of the level that reads it;
+/// outside Paris time, said so with its offset: `23 février 2026 à 11:00 (heure locale, UTC-04:00)`.
+pub fn french_time(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    let local = at.with_timezone(&tz);
+    let date = ent_kernel::clock::french_date(&local.date_naive().to_string());
+    if tz == chrono_tz::Europe::Paris {
+        format!("{date} à {}", local.format("%H:%M"))
+    } else {
+        format!("{date} à {} (heure locale, UTC{})", local.format("%H:%M"), local.format("%:z"))
+    }
 }
 
 // --- comments ---------------------------------------------------------------------

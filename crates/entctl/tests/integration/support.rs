@@ -999,3 +999,26 @@ async fn a_resolution_committed_while_the_sweep_runs_is_not_undone_by_its_escala
     assert_eq!((t["level"].as_str(), t["status"].as_str()), (Some("n1"), Some("resolved")), "{t}");
     assert!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.is_empty(), "no escalation notice");
 }
+
+backend_test!(a_reply_on_several_lines_reads_on_several_lines_in_the_html_mail_and_its_markup_as_text);
+async fn a_reply_on_several_lines_reads_on_several_lines_in_the_html_mail_and_its_markup_as_text(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Mot de passe oublié",
+        "description": "Un élève ne peut plus se connecter.", "category": "acces", "impact": "basse", "urgency": "basse" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let body = json!({ "body": "Redémarrez le poste,\r\npuis ouvrez <b>Mon compte</b>." });
+    assert_eq!(s.post(&s.n1, &format!("/support/tickets/{id}/comments"), body).await.status, 201, "{}", db.name);
+    let mail = common::queued_mails(&s.store, "support").await.into_iter().find(|m| m.context["event"] == "comment");
+    let mail = mail.unwrap_or_else(|| panic!("{}: no mail of the reply", db.name));
+    let rendered = entcp::notify::mailer::render("support", &mail.context).unwrap();
+    let html = rendered.html;
+    assert!(
+        html.contains("Redémarrez le poste,<br>puis ouvrez &lt;b&gt;Mon compte&lt;&#x2F;b&gt;."),
+        "{}: {html}",
+        db.name
+    );
+    assert!(!html.contains("&lt;br&gt;"), "{}: {html}", db.name);
+    assert!(rendered.text.contains("Redémarrez le poste,\r\npuis ouvrez <b>Mon compte</b>."), "{}", db.name);
+}

@@ -225,3 +225,32 @@ async fn the_console_counts_the_time_left_in_the_calendar_of_the_tickets_school(
     assert!(queue.text.contains("<td>1 h ouvrées</td>"), "{}: {}", db.name, queue.text);
     assert!(!queue.text.contains("11 h ouvrées"), "{}: {}", db.name, queue.text);
 }
+
+backend_test!(due_dates_mailed_to_an_overseas_school_read_in_its_own_time);
+async fn due_dates_mailed_to_an_overseas_school_read_in_its_own_time(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let store = &w.app.store;
+    token_for(store, "rup@ecole-schoelcher.fr", Role::SupportN1, Some("9720001U")).await;
+    token_for(store, "rup@college-creteil.fr", Role::SupportN1, Some("0940001R")).await;
+    let mail = async |event: &str, to: &str| {
+        let mut mails = common::queued_mails(store, "support").await.into_iter();
+        let found = mails.rfind(|m| m.context["event"] == event && m.recipients.contains(to));
+        found.unwrap_or_else(|| panic!("{}: no {event} mail to {to}", db.name)).context
+    };
+    // Monday 23 February 2026, 10:00 in Fort-de-France: the first response is due at 11:00
+    // there, 15:00 in Paris. The N1 of the école reads its own time, and that it is local.
+    let ticket = w.open_at("ecole-fort-de-france", martinique("2026-02-23 10:00")).await;
+    assert_eq!(ts(&ticket["first_response_due"]), martinique("2026-02-23 11:00"), "{}", db.name);
+    let created = mail("created", "rup@ecole-schoelcher.fr").await;
+    assert_eq!(created["due"], "23 février 2026 à 11:00 (heure locale, UTC-04:00)", "{}: {created}", db.name);
+    // The breach notice says when it fell in the same time.
+    w.clock.set(martinique("2026-02-23 12:00"));
+    let state = crate::common::app::app_state(store.clone(), Config::default(), w.clock.clone());
+    entcp::support::jobs::sweep(&state.support(), martinique("2026-02-23 12:00")).await.unwrap();
+    let breach = mail("breach", "rup@ecole-schoelcher.fr").await;
+    assert_eq!(breach["due"], "23 février 2026 à 11:00 (heure locale, UTC-04:00)", "{}: {breach}", db.name);
+    // A school on Paris time reads Paris time, as it always did.
+    w.open("college-creteil", "2026-02-23 10:00").await;
+    let created = mail("created", "rup@college-creteil.fr").await;
+    assert_eq!(created["due"], "23 février 2026 à 11:00", "{}: {created}", db.name);
+}
