@@ -26,7 +26,7 @@ use ent_kernel::store::Condition;
 use ent_platform::identity::password::{self, LinkPurpose};
 use ent_platform::identity::sessions::{self, Event};
 use ent_platform::identity::{self as identity, authz, User, UserRole};
-use ent_platform::registry::{fold, queries, Org};
+use ent_platform::registry::{name_search, queries, Org};
 use serde::{Deserialize, Serialize};
 
 /// The users of one's scope and their roles (read).
@@ -94,11 +94,9 @@ fn search_condition(params: &ListParams) -> Condition {
     }
     if let Some(q) = &params.q {
         let pattern = format!("%{}%", q.trim().to_lowercase().replace(['%', '_'], ""));
-        let folded = format!("%{}%", fold(q).replace(['%', '_'], ""));
-        cond.push(
-            "(u.email LIKE ? OR LOWER(u.display_name) LIKE ? OR o.sort_name LIKE ?)",
-            &[&pattern, &pattern, &folded],
-        );
+        let (sql, values) =
+            name_search("o.sort_name", q, "u.email LIKE ? OR LOWER(u.display_name) LIKE ?", &[&pattern, &pattern]);
+        cond.push(&sql, &values.iter().map(String::as_str).collect::<Vec<_>>());
     }
     cond
 }

@@ -325,6 +325,10 @@ impl<'a> RowView<'a> {
             return Ok(None);
         };
         let raw = self.record.get(i).unwrap_or_default();
+        // PostgreSQL stores no NUL in a text: refused on either backend, the row named.
+        if raw.contains(&0) {
+            return Err("caractère nul (octet 0) dans le texte".to_string());
+        }
         let text = std::str::from_utf8(raw).map_err(|_| "texte non UTF-8".to_string())?;
         let text = text.trim();
         Ok(if text.is_empty() { None } else { Some(text) })
