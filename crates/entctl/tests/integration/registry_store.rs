@@ -162,6 +162,14 @@ async fn a_first_import_stores_every_character_and_upserts_what_an_earlier_batch
     assert_eq!(verify(&db.store).await.unwrap(), Verification::Intact { records: 2 }, "{}", db.name);
 }
 
+/// Asserts that `report` refused exactly `lines` (line, UAI), each for a reason naming `reason`.
+fn assert_refused(report: &ImportReport, lines: &[(u64, &str)], reason: &str, backend: &str) {
+    let refused: Vec<(u64, Option<&str>)> = report.rejections.iter().map(|r| (r.line, r.uai.as_deref())).collect();
+    let expected: Vec<(u64, Option<&str>)> = lines.iter().map(|(line, uai)| (*line, Some(*uai))).collect();
+    assert_eq!(refused, expected, "{backend}");
+    assert!(report.rejections.iter().all(|r| r.reason.contains(reason)), "{backend}: {:?}", report.rejections);
+}
+
 // A NUL byte cannot be stored in a PostgreSQL text: the line holding one is refused with
 // its number, on both backends alike, and the rest of the file (and of its batch) is imported,
 // by a first import (COPY) as by a later one (upsert), the stored row left as it was.
@@ -176,9 +184,7 @@ Code_academie;Mail\n";
     );
     let report = import_bytes(&db.store, first.into_bytes(), false).await;
     assert_eq!(report.etablissements.created, 1, "{}: {:?}", db.name, report.rejections);
-    let refused: Vec<(u64, Option<&str>)> = report.rejections.iter().map(|r| (r.line, r.uai.as_deref())).collect();
-    assert_eq!(refused, vec![(3, Some("0940209S")), (4, Some("0940262Z"))], "{}", db.name);
-    assert!(report.rejections.iter().all(|r| r.reason.contains("caractère nul")), "{:?}", report.rejections);
+    assert_refused(&report, &[(3, "0940209S"), (4, "0940262Z")], "caractère nul", &db.name);
     assert_eq!(queries::resolve_org(&db.store, "0940176F").await.unwrap().name, "Ecole Doisneau");
     assert_eq!(count_kind(&db.store, "etablissement").await, 1, "{}", db.name);
 
@@ -191,6 +197,33 @@ Code_academie;Mail\n";
     assert_eq!(report.rejections[0].line, 2);
     assert_eq!(queries::resolve_org(&db.store, "0940176F").await.unwrap().name, "Ecole Doisneau", "{}", db.name);
     assert_eq!(queries::resolve_org(&db.store, "0940209S").await.unwrap().name, "Ecole du Jardin");
+}
+
+// A name the size of a whole file (a broken export, a hostile line) is no name: the line is
+// refused by its number whichever field it sits in, the others imported, and the next import
+// runs (PostgreSQL indexes no text over 2,704 bytes: the first import's index build failed).
+backend_test!(a_line_with_an_oversized_field_is_refused_by_its_number_and_the_registry_stays_importable);
+async fn a_line_with_an_oversized_field_is_refused_by_its_number_and_the_registry_stays_importable(
+    db: crate::common::TestDb,
+) {
+    let head = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;\
+Code_academie;Adresse\n";
+    let huge = "Ecole ".to_string() + &"x".repeat(300_000);
+    let csv = format!(
+        "{head}0940176F;Ecole Doisneau;Ecole;94034;Fresnes;24;{huge}\n\
+0940209S;{huge};Ecole;94038;L'Haÿ-les-Roses;24;\n\
+0940262Z;Ecole Bled;Ecole;94068;{huge};24;\n\
+0940336E;Ecole Marinville;Ecole;94068;Saint-Maur-des-Fossés;24;\n"
+    );
+    let report = import_bytes(&db.store, csv.into_bytes(), false).await;
+    assert_eq!(report.etablissements.created, 2, "{}: {:?}", db.name, report.rejections);
+    assert_refused(&report, &[(3, "0940209S"), (4, "0940262Z")], "255 au plus", &db.name);
+    assert_eq!(queries::resolve_org(&db.store, "commune:94068").await.unwrap().name, "Saint-Maur-des-Fossés");
+
+    let again = format!("{head}0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;\n");
+    let report = import_bytes(&db.store, again.into_bytes(), false).await;
+    assert_eq!(report.etablissements.created, 1, "{}: {:?}", db.name, report.rejections);
+    assert_eq!(count_kind(&db.store, "etablissement").await, 3, "{}", db.name);
 }
 
 backend_test!(a_file_without_the_required_columns_is_refused_whole);
