@@ -184,7 +184,7 @@ Code_academie;Mail\n";
     );
     let report = import_bytes(&db.store, first.into_bytes(), false).await;
     assert_eq!(report.etablissements.created, 1, "{}: {:?}", db.name, report.rejections);
-    assert_refused(&report, &[(3, "0940209S"), (4, "0940262Z")], "caractère nul", &db.name);
+    assert_refused(&report, &[(3, "0940209S"), (4, "0940262Z")], "caractère nul", db.name);
     assert_eq!(queries::resolve_org(&db.store, "0940176F").await.unwrap().name, "Ecole Doisneau");
     assert_eq!(count_kind(&db.store, "etablissement").await, 1, "{}", db.name);
 
@@ -217,7 +217,7 @@ Code_academie;Adresse\n";
     );
     let report = import_bytes(&db.store, csv.into_bytes(), false).await;
     assert_eq!(report.etablissements.created, 2, "{}: {:?}", db.name, report.rejections);
-    assert_refused(&report, &[(3, "0940209S"), (4, "0940262Z")], "255 au plus", &db.name);
+    assert_refused(&report, &[(3, "0940209S"), (4, "0940262Z")], "255 au plus", db.name);
     assert_eq!(queries::resolve_org(&db.store, "commune:94068").await.unwrap().name, "Saint-Maur-des-Fossés");
 
     let again = format!("{head}0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;\n");
