@@ -360,3 +360,25 @@ async fn the_organisation_search_reads_st_as_saint_and_saint_as_st(db: TestDb) {
     assert!(found.text.contains("Organisations — 1 résultat</caption>"), "{}", found.text);
     assert!(found.text.contains("Ecole privée Ste Marie"), "{}", found.text);
 }
+
+// A DAN looks a colleague up by name as it comes to the keyboard: without accents, in capitals,
+// a hyphen typed as a space; the address shares nothing with the name. In scope only.
+backend_test!(the_user_search_finds_a_name_whatever_its_accents_case_and_hyphens);
+async fn the_user_search_finds_a_name_whatever_its_accents_case_and_hyphens(db: TestDb) {
+    let (app, a, b) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    for (email, name, academie) in [("hl@test.fr", "Hélène Lefèvre-Dupré", &a), ("loin@test.fr", "Hélène Éloïse", &b)]
+    {
+        let school = first_of(&app, OrgKind::Etablissement, academie).await;
+        let new = entcp::identity::NewUser { email: email.into(), display_name: name.into(), org: Some(school.id) };
+        entcp::identity::create_user(&app.store, &admin(), new, t0()).await.unwrap();
+    }
+    for q in ["helene", "H%C3%89L%C3%88NE+LEFEVRE", "lefevre+dupre", "Lef%C3%A8vre-Dupr%C3%A9"] {
+        let list = app.get(&format!("/utilisateurs?q={q}")).header("cookie", &session).send().await;
+        assert_eq!(list.status, 200, "{q}: {}", list.text);
+        assert!(list.text.contains("hl@test.fr"), "{q}: {}", list.text);
+        assert!(!list.text.contains("loin@test.fr"), "{q}: another académie's user is not listed");
+    }
+    let nobody = app.get("/utilisateurs?q=eloise").header("cookie", &session).send().await;
+    assert!(!nobody.text.contains("hl@test.fr") && !nobody.text.contains("loin@test.fr"), "{}", nobody.text);
+}
