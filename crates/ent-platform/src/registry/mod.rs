@@ -208,6 +208,34 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// What [`fold`] changes, as SQL `REPLACE` arguments: the letters (accented ones in both
+/// cases: SQLite's `LOWER`, and PostgreSQL's in the C locale, change ASCII letters only) and
+/// what each becomes.
+const FOLDED: &[(&str, &str)] = &[
+    ("àâäáãÀÂÄÁÃ", "a"),
+    ("çÇ", "c"),
+    ("éèêëÉÈÊË", "e"),
+    ("îïíìÎÏÍÌ", "i"),
+    ("ôöóòõÔÖÓÒÕ", "o"),
+    ("ùûüúÙÛÜÚ", "u"),
+    ("ÿýŸÝ", "y"),
+    ("ñÑ", "n"),
+    ("œŒ", "oe"),
+    ("æÆ", "ae"),
+    ("'’-", " "),
+];
+
+/// SQL computing [`fold`] of the text `column`, to search a column stored without a folded
+/// copy (a user's name): one `REPLACE` per letter of [`FOLDED`] around `LOWER`, over a few
+/// thousand rows at most.
+pub fn fold_sql(column: &str) -> String {
+    let letters = FOLDED.iter().flat_map(|(letters, to)| letters.chars().map(move |c| (c, *to)));
+    letters.fold(format!("LOWER({column})"), |sql, (from, to)| {
+        let from = if from == '\'' { "''".to_string() } else { from.to_string() };
+        format!("REPLACE({sql}, '{from}', '{to}')")
+    })
+}
+
 /// The `LIKE` patterns a search text `q` matches in a folded name (`sort_name`): the
 /// folded text and, when it holds a whole word « Saint », « Sainte », « St » or « Ste », the
 /// same text with every such word written in full and with every one abbreviated.
@@ -257,6 +285,18 @@ mod tests {
     fn fold_removes_accents_and_case() {
         assert_eq!(fold("L'Haÿ-les-Roses"), "l hay les roses");
         assert_eq!(fold("École Œuvre"), "ecole oeuvre");
+    }
+
+    #[test]
+    fn fold_sql_replaces_what_fold_changes() {
+        for (letters, to) in FOLDED {
+            for letter in letters.chars() {
+                assert_eq!(fold(&letter.to_string()), *to, "{letter}");
+            }
+        }
+        let sql = fold_sql("u.display_name");
+        assert!(sql.starts_with("REPLACE(REPLACE(") && sql.contains("LOWER(u.display_name)"), "{sql}");
+        assert!(sql.contains(", '''', ' ')"), "a quote is doubled in its literal: {sql}");
     }
 
     #[test]
