@@ -24,7 +24,7 @@ use ent_platform::identity::authz::{self, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UP
 use ent_platform::registry::codes::parse_insee_commune;
 use ent_platform::registry::manage::{self, OrgPatch};
 use ent_platform::registry::queries::{self, ORG_COLUMNS};
-use ent_platform::registry::{fold, Org};
+use ent_platform::registry::{name_search, Org};
 use serde::{Deserialize, Serialize};
 
 /// The pages of this screen.
@@ -96,9 +96,9 @@ fn search_condition(params: &ListParams) -> Result<Condition, String> {
         cond.push("commune_code = ?", &[&code]);
     }
     if let Some(q) = &params.q {
-        let pattern = format!("%{}%", fold(q).replace(['%', '_'], ""));
         let code = q.trim().to_ascii_uppercase().replace(' ', "");
-        cond.push("(sort_name LIKE ? OR code = ? OR siren = ?)", &[&pattern, &code, &code]);
+        let (sql, values) = name_search("sort_name", q, "code = ? OR siren = ?", &[&code, &code]);
+        cond.push(&sql, &values.iter().map(String::as_str).collect::<Vec<_>>());
     }
     Ok(cond)
 }

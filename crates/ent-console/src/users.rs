@@ -26,7 +26,7 @@ use ent_kernel::store::Condition;
 use ent_platform::identity::password::{self, LinkPurpose};
 use ent_platform::identity::sessions::{self, Event};
 use ent_platform::identity::{self as identity, authz, User, UserRole};
-use ent_platform::registry::{fold, queries, Org};
+use ent_platform::registry::{fold_sql, name_search, queries, Org};
 use serde::{Deserialize, Serialize};
 
 /// The users of one's scope and their roles (read).
@@ -93,12 +93,12 @@ fn search_condition(params: &ListParams) -> Condition {
         cond.push_int("u.active = ?", i64::from(active == "oui"));
     }
     if let Some(q) = &params.q {
+        // The address as typed; the person's name and their organisation's, both folded.
         let pattern = format!("%{}%", q.trim().to_lowercase().replace(['%', '_'], ""));
-        let folded = format!("%{}%", fold(q).replace(['%', '_'], ""));
-        cond.push(
-            "(u.email LIKE ? OR LOWER(u.display_name) LIKE ? OR o.sort_name LIKE ?)",
-            &[&pattern, &pattern, &folded],
-        );
+        let (names, mut values) = name_search(&fold_sql("u.display_name"), q, "u.email LIKE ?", &[&pattern]);
+        let (orgs, org_values) = name_search("o.sort_name", q, "", &[]);
+        values.extend(org_values);
+        cond.push(&format!("({names} OR {orgs})"), &values.iter().map(String::as_str).collect::<Vec<_>>());
     }
     cond
 }

@@ -122,7 +122,8 @@ pub async fn set_password(
     Ok(user)
 }
 
-/// The write of a new password hash in `tx`: sessions ended, audited.
+/// The write of a new password hash in `tx`: every link of the user still live spent (an
+/// earlier reset, an invitation: a mailbox read later opens nothing), sessions ended, audited.
 async fn store_password(
     tx: &mut Tx,
     store: &Store,
@@ -140,9 +141,15 @@ async fn store_password(
     .bind(timestamp(now))
     .execute(&mut **tx)
     .await?;
+    let links = sqlx::query("UPDATE one_time_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+        .bind(timestamp(now))
+        .bind(&user.id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
     let ended = sessions::revoke_all(tx, &user.id, None, now).await?;
     let target = Target::new("user", &user.id, user.org.as_ref().map(|o| o.id.as_str()));
-    let summary = serde_json::json!({ "sessions_ended": ended });
+    let summary = serde_json::json!({ "sessions_ended": ended, "links_spent": links });
     audit::record(tx, store.backend(), actor, "users.password", &target, summary, now).await
 }
 

@@ -313,6 +313,9 @@ impl Batch {
     }
 }
 
+/// The longest value of a field read (an e-mail address may have 254 characters).
+const MAX_FIELD_CHARS: usize = 255;
+
 /// The values of one CSV row, by field.
 struct RowView<'a> {
     record: &'a csv::ByteRecord,
@@ -325,8 +328,17 @@ impl<'a> RowView<'a> {
             return Ok(None);
         };
         let raw = self.record.get(i).unwrap_or_default();
+        // PostgreSQL stores no NUL in a text: refused on either backend, the row named.
+        if raw.contains(&0) {
+            return Err("caractère nul (octet 0) dans le texte".to_string());
+        }
         let text = std::str::from_utf8(raw).map_err(|_| "texte non UTF-8".to_string())?;
         let text = text.trim();
+        // No code, name or address read is longer; a longer one (a broken or hostile line)
+        // is refused before it reaches a name index (PostgreSQL's hold 2,704 bytes at most).
+        if text.len() > MAX_FIELD_CHARS && text.chars().count() > MAX_FIELD_CHARS {
+            return Err(format!("champ de {} caractères ({MAX_FIELD_CHARS} au plus)", text.chars().count()));
+        }
         Ok(if text.is_empty() { None } else { Some(text) })
     }
 }

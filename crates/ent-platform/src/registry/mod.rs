@@ -208,6 +208,75 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// What [`fold`] changes, as SQL `REPLACE` arguments: the letters (accented ones in both
+/// cases: SQLite's `LOWER`, and PostgreSQL's in the C locale, change ASCII letters only) and
+/// what each becomes.
+const FOLDED: &[(&str, &str)] = &[
+    ("àâäáãÀÂÄÁÃ", "a"),
+    ("çÇ", "c"),
+    ("éèêëÉÈÊË", "e"),
+    ("îïíìÎÏÍÌ", "i"),
+    ("ôöóòõÔÖÓÒÕ", "o"),
+    ("ùûüúÙÛÜÚ", "u"),
+    ("ÿýŸÝ", "y"),
+    ("ñÑ", "n"),
+    ("œŒ", "oe"),
+    ("æÆ", "ae"),
+    ("'’-", " "),
+];
+
+/// SQL computing [`fold`] of the text `column`, to search a column stored without a folded
+/// copy (a user's name): one `REPLACE` per letter of [`FOLDED`] around `LOWER`, over a few
+/// thousand rows at most.
+pub fn fold_sql(column: &str) -> String {
+    let letters = FOLDED.iter().flat_map(|(letters, to)| letters.chars().map(move |c| (c, *to)));
+    letters.fold(format!("LOWER({column})"), |sql, (from, to)| {
+        let from = if from == '\'' { "''".to_string() } else { from.to_string() };
+        format!("REPLACE({sql}, '{from}', '{to}')")
+    })
+}
+
+/// The `LIKE` patterns a search text `q` matches in a folded name (`sort_name`): the
+/// folded text and, when it holds a whole word « Saint », « Sainte », « St » or « Ste », the
+/// same text with every such word written in full and with every one abbreviated.
+/// Addresses and many names abbreviate them (`94100 ST MAUR DES FOSSES`), the official
+/// names of the communes do not (Saint-Maur-des-Fossés): either spelling finds both.
+pub fn name_patterns(q: &str) -> Vec<String> {
+    let folded = fold(q).replace(['%', '_'], "");
+    let words: Vec<&str> = folded.split(' ').collect();
+    let spelt = |full: bool| {
+        let word = |w: &str| match (w.trim_end_matches('.'), full) {
+            ("st" | "saint", true) => "saint".to_string(),
+            ("ste" | "sainte", true) => "sainte".to_string(),
+            ("st" | "saint", false) => "st".to_string(),
+            ("ste" | "sainte", false) => "ste".to_string(),
+            _ => w.to_string(),
+        };
+        words.iter().map(|w| word(w)).collect::<Vec<_>>().join(" ")
+    };
+    let mut patterns = vec![format!("%{folded}%")];
+    for text in [spelt(true), spelt(false)] {
+        let pattern = format!("%{text}%");
+        if !patterns.contains(&pattern) {
+            patterns.push(pattern);
+        }
+    }
+    patterns
+}
+
+/// `(column LIKE ? OR ...)` over [`name_patterns`]`(q)`, `or` (more SQL, its `?` bound to
+/// `values`) inside the parentheses; and the values to bind, in order.
+pub fn name_search(column: &str, q: &str, or: &str, values: &[&str]) -> (String, Vec<String>) {
+    let patterns = name_patterns(q);
+    let mut sql: Vec<String> = patterns.iter().map(|_| format!("{column} LIKE ?")).collect();
+    if !or.is_empty() {
+        sql.push(or.to_string());
+    }
+    let mut bound = patterns;
+    bound.extend(values.iter().map(|v| v.to_string()));
+    (format!("({})", sql.join(" OR ")), bound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +285,32 @@ mod tests {
     fn fold_removes_accents_and_case() {
         assert_eq!(fold("L'Haÿ-les-Roses"), "l hay les roses");
         assert_eq!(fold("École Œuvre"), "ecole oeuvre");
+    }
+
+    #[test]
+    fn fold_sql_replaces_what_fold_changes() {
+        for (letters, to) in FOLDED {
+            for letter in letters.chars() {
+                assert_eq!(fold(&letter.to_string()), *to, "{letter}");
+            }
+        }
+        let sql = fold_sql("u.display_name");
+        assert!(sql.starts_with("REPLACE(REPLACE(") && sql.contains("LOWER(u.display_name)"), "{sql}");
+        assert!(sql.contains(", '''', ' ')"), "a quote is doubled in its literal: {sql}");
+    }
+
+    #[test]
+    fn name_patterns_spell_saint_and_sainte_in_full_and_abbreviated() {
+        assert_eq!(name_patterns("St-Maur"), ["%st maur%", "%saint maur%"]);
+        assert_eq!(
+            name_patterns("SAINTE Marie et St. Jean"),
+            ["%sainte marie et st. jean%", "%sainte marie et saint jean%", "%ste marie et st jean%"]
+        );
+        assert_eq!(name_patterns("Créteil 50%"), ["%creteil 50%"], "no abbreviation: one pattern");
+        assert_eq!(name_patterns("estelle"), ["%estelle%"], "only whole words");
+        let (sql, values) = name_search("sort_name", "st maur", "code = ?", &["ST MAUR"]);
+        assert_eq!(sql, "(sort_name LIKE ? OR sort_name LIKE ? OR code = ?)");
+        assert_eq!(values, ["%st maur%", "%saint maur%", "ST MAUR"]);
     }
 
     #[test]

@@ -77,8 +77,8 @@ impl OrgFilter {
             cond.push("etab_type = ?", &[t.as_str()]);
         }
         if let Some(q) = nonempty(&self.q) {
-            let pattern = format!("%{}%", fold(q).replace(['%', '_'], ""));
-            cond.push("(sort_name LIKE ? OR code = ?)", &[&pattern, &q.trim().to_ascii_uppercase()]);
+            let (sql, values) = super::name_search("sort_name", q, "code = ?", &[&q.trim().to_ascii_uppercase()]);
+            cond.push(&sql, &values.iter().map(String::as_str).collect::<Vec<_>>());
         }
         Ok(cond)
     }

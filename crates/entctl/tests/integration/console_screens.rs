@@ -328,3 +328,57 @@ async fn a_dan_cannot_cut_the_access_of_a_user_holding_a_role_beyond_its_scope(d
     assert_eq!(cut.status, 303, "{}", cut.text);
     assert_eq!(app.get("/compte").header("cookie", &theirs).send().await.status, 303, "signed out");
 }
+
+/// Names the organisation `id` `name` (and its folded sort name), as an import would.
+async fn rename(app: &TestApp, id: &str, name: &str) {
+    sqlx::query("UPDATE orgs SET name = $1, sort_name = $2 WHERE id = $3")
+        .bind(name)
+        .bind(entcp::registry::fold(name))
+        .bind(id)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+}
+
+// A DAN types a school's name as addresses abbreviate it, « St » for « Saint », or the
+// other way round, in any case and without accents: the school is found, in scope only.
+backend_test!(the_organisation_search_reads_st_as_saint_and_saint_as_st);
+async fn the_organisation_search_reads_st_as_saint_and_saint_as_st(db: TestDb) {
+    let (app, a, b) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let school = first_of(&app, OrgKind::Etablissement, &a).await;
+    let college = first_of(&app, OrgKind::Etablissement, &b).await;
+    rename(&app, &school.id, "École élémentaire Saint-Exupéry").await;
+    rename(&app, &college.id, "Collège Saint-Exupéry").await;
+    for q in ["st+exupery", "ST-EXUP%C3%89RY", "saint+exupery"] {
+        let found = app.get(&format!("/organisations?q={q}")).header("cookie", &session).send().await;
+        assert!(found.text.contains("Organisations — 1 résultat</caption>"), "{q}: {}", found.text);
+        assert!(found.text.contains(&escaped("École élémentaire Saint-Exupéry")), "{q}");
+    }
+    rename(&app, &school.id, "Ecole privée Ste Marie").await;
+    let found = app.get("/organisations?q=sainte-marie").header("cookie", &session).send().await;
+    assert!(found.text.contains("Organisations — 1 résultat</caption>"), "{}", found.text);
+    assert!(found.text.contains("Ecole privée Ste Marie"), "{}", found.text);
+}
+
+// A DAN looks a colleague up by name as it comes to the keyboard: without accents, in capitals,
+// a hyphen typed as a space; the address shares nothing with the name. In scope only.
+backend_test!(the_user_search_finds_a_name_whatever_its_accents_case_and_hyphens);
+async fn the_user_search_finds_a_name_whatever_its_accents_case_and_hyphens(db: TestDb) {
+    let (app, a, b) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    for (email, name, academie) in [("hl@test.fr", "Hélène Lefèvre-Dupré", &a), ("loin@test.fr", "Hélène Éloïse", &b)]
+    {
+        let school = first_of(&app, OrgKind::Etablissement, academie).await;
+        let new = entcp::identity::NewUser { email: email.into(), display_name: name.into(), org: Some(school.id) };
+        entcp::identity::create_user(&app.store, &admin(), new, t0()).await.unwrap();
+    }
+    for q in ["helene", "H%C3%89L%C3%88NE+LEFEVRE", "lefevre+dupre", "Lef%C3%A8vre-Dupr%C3%A9"] {
+        let list = app.get(&format!("/utilisateurs?q={q}")).header("cookie", &session).send().await;
+        assert_eq!(list.status, 200, "{q}: {}", list.text);
+        assert!(list.text.contains("hl@test.fr"), "{q}: {}", list.text);
+        assert!(!list.text.contains("loin@test.fr"), "{q}: another académie's user is not listed");
+    }
+    let nobody = app.get("/utilisateurs?q=eloise").header("cookie", &session).send().await;
+    assert!(!nobody.text.contains("hl@test.fr") && !nobody.text.contains("loin@test.fr"), "{}", nobody.text);
+}

@@ -10,6 +10,8 @@ use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::audit::{self, Verification};
 use entcp::clock::FixedClock;
+use entcp::identity::password::{self, LinkPurpose};
+use entcp::identity::{self, NewUser};
 use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -423,4 +425,42 @@ async fn two_concurrent_migrations_of_one_fresh_sqlite_file_both_succeed() {
         a.close().await;
         b.close().await;
     }
+}
+
+/// A one-time password link for `user_id`, valid half an hour from [`t0`].
+async fn password_link(store: &entcp::store::Store, user_id: &str, purpose: LinkPurpose) -> String {
+    let mut tx = store.begin_write().await.unwrap();
+    let secret = password::issue_link(&mut tx, user_id, purpose, chrono::Duration::minutes(30), t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    secret
+}
+
+// « Mot de passe oublié » asked twice, then an invitation still pending: once a password is
+// chosen through one link, or changed from the account or by an administrator, the links
+// still in the mailbox open nothing (a mailbox read later by someone else resets nothing).
+backend_test!(a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else_s);
+async fn a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else_s(db: crate::common::TestDb) {
+    let store = &db.store;
+    let new_user = |email: &str| NewUser { email: email.into(), display_name: "Claire Martin".into(), org: None };
+    let user = identity::create_user(store, &admin(), new_user("claire.martin@ac-creteil.fr"), t0()).await.unwrap();
+    let other = identity::create_user(store, &admin(), new_user("paul.durand@ac-creteil.fr"), t0()).await.unwrap();
+    let invitation = password_link(store, &user.id, LinkPurpose::Setup).await;
+    let first_reset = password_link(store, &user.id, LinkPurpose::Reset).await;
+    let second_reset = password_link(store, &user.id, LinkPurpose::Reset).await;
+    let others = password_link(store, &other.id, LinkPurpose::Reset).await;
+
+    password::reset_with_link(store, &second_reset, "cheval correct pile agrafe", t0()).await.unwrap();
+    for spent in [&first_reset, &invitation, &second_reset] {
+        assert!(password::link_user(store, spent, t0()).await.unwrap().is_none(), "{}", db.name);
+        let refused = password::reset_with_link(store, spent, "une autre phrase bien longue", t0()).await.unwrap_err();
+        assert_eq!(refused.kind, entcp::error::ProblemKind::NotFound, "{}", db.name);
+    }
+    let signed_in = password::check_password(store, "claire.martin@ac-creteil.fr", "cheval correct pile agrafe");
+    assert_eq!(signed_in.await.unwrap().as_deref(), Some(user.id.as_str()), "{}", db.name);
+
+    let pending = password_link(store, &user.id, LinkPurpose::Reset).await;
+    password::set_password(store, &admin(), &user.id, "une autre phrase bien longue", t0()).await.unwrap();
+    assert!(password::link_user(store, &pending, t0()).await.unwrap().is_none(), "{}", db.name);
+    let still = password::link_user(store, &others, t0()).await.unwrap();
+    assert_eq!(still.map(|u| u.id), Some(other.id), "{}: another user's link is untouched", db.name);
 }

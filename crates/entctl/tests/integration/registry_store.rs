@@ -162,6 +162,70 @@ async fn a_first_import_stores_every_character_and_upserts_what_an_earlier_batch
     assert_eq!(verify(&db.store).await.unwrap(), Verification::Intact { records: 2 }, "{}", db.name);
 }
 
+/// Asserts that `report` refused exactly `lines` (line, UAI), each for a reason naming `reason`.
+fn assert_refused(report: &ImportReport, lines: &[(u64, &str)], reason: &str, backend: &str) {
+    let refused: Vec<(u64, Option<&str>)> = report.rejections.iter().map(|r| (r.line, r.uai.as_deref())).collect();
+    let expected: Vec<(u64, Option<&str>)> = lines.iter().map(|(line, uai)| (*line, Some(*uai))).collect();
+    assert_eq!(refused, expected, "{backend}");
+    assert!(report.rejections.iter().all(|r| r.reason.contains(reason)), "{backend}: {:?}", report.rejections);
+}
+
+// A NUL byte cannot be stored in a PostgreSQL text: the line holding one is refused with
+// its number, on both backends alike, and the rest of the file (and of its batch) is imported,
+// by a first import (COPY) as by a later one (upsert), the stored row left as it was.
+backend_test!(a_line_with_a_nul_byte_is_refused_by_its_number_and_the_rest_imported);
+async fn a_line_with_a_nul_byte_is_refused_by_its_number_and_the_rest_imported(db: crate::common::TestDb) {
+    let head = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;\
+Code_academie;Mail\n";
+    let first = format!(
+        "{head}0940176F;Ecole Doisneau;Ecole;94034;Fresnes;24;\n\
+0940209S;Ecole\u{0}du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;\n\
+0940262Z;Ecole Bled;Ecole;94068;Saint-Maur-des-Fossés;24;ce.0940262z@ac-creteil.fr\u{0}\n"
+    );
+    let report = import_bytes(&db.store, first.into_bytes(), false).await;
+    assert_eq!(report.etablissements.created, 1, "{}: {:?}", db.name, report.rejections);
+    assert_refused(&report, &[(3, "0940209S"), (4, "0940262Z")], "caractère nul", db.name);
+    assert_eq!(queries::resolve_org(&db.store, "0940176F").await.unwrap().name, "Ecole Doisneau");
+    assert_eq!(count_kind(&db.store, "etablissement").await, 1, "{}", db.name);
+
+    let second = format!(
+        "{head}0940176F;Ecole\u{0}Doisneau;Ecole;94034;Fresnes;24;\n\
+0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;\n"
+    );
+    let report = import_bytes(&db.store, second.into_bytes(), false).await;
+    assert_eq!((report.etablissements.created, report.rejected), (1, 1), "{}: {:?}", db.name, report.rejections);
+    assert_eq!(report.rejections[0].line, 2);
+    assert_eq!(queries::resolve_org(&db.store, "0940176F").await.unwrap().name, "Ecole Doisneau", "{}", db.name);
+    assert_eq!(queries::resolve_org(&db.store, "0940209S").await.unwrap().name, "Ecole du Jardin");
+}
+
+// A name the size of a whole file (a broken export, a hostile line) is no name: the line is
+// refused by its number whichever field it sits in, the others imported, and the next import
+// runs (PostgreSQL indexes no text over 2,704 bytes: the first import's index build failed).
+backend_test!(a_line_with_an_oversized_field_is_refused_by_its_number_and_the_registry_stays_importable);
+async fn a_line_with_an_oversized_field_is_refused_by_its_number_and_the_registry_stays_importable(
+    db: crate::common::TestDb,
+) {
+    let head = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;\
+Code_academie;Adresse\n";
+    let huge = "Ecole ".to_string() + &"x".repeat(300_000);
+    let csv = format!(
+        "{head}0940176F;Ecole Doisneau;Ecole;94034;Fresnes;24;{huge}\n\
+0940209S;{huge};Ecole;94038;L'Haÿ-les-Roses;24;\n\
+0940262Z;Ecole Bled;Ecole;94068;{huge};24;\n\
+0940336E;Ecole Marinville;Ecole;94068;Saint-Maur-des-Fossés;24;\n"
+    );
+    let report = import_bytes(&db.store, csv.into_bytes(), false).await;
+    assert_eq!(report.etablissements.created, 2, "{}: {:?}", db.name, report.rejections);
+    assert_refused(&report, &[(3, "0940209S"), (4, "0940262Z")], "255 au plus", db.name);
+    assert_eq!(queries::resolve_org(&db.store, "commune:94068").await.unwrap().name, "Saint-Maur-des-Fossés");
+
+    let again = format!("{head}0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;\n");
+    let report = import_bytes(&db.store, again.into_bytes(), false).await;
+    assert_eq!(report.etablissements.created, 1, "{}: {:?}", db.name, report.rejections);
+    assert_eq!(count_kind(&db.store, "etablissement").await, 3, "{}", db.name);
+}
+
 backend_test!(a_file_without_the_required_columns_is_refused_whole);
 async fn a_file_without_the_required_columns_is_refused_whole(db: crate::common::TestDb) {
     let options = ImportOptions { dry_run: false, batch_size: 100, academies: None };
@@ -411,6 +475,31 @@ async fn filters_and_search_ignore_accents_and_case(db: crate::common::TestDb) {
     let bad = OrgFilter { departement: Some("20".into()), ..Default::default() };
     let err = queries::list_orgs(&db.store, &bad, None).await.unwrap_err();
     assert_eq!(err.errors[0].field, "departement");
+}
+
+async fn searched_codes(store: &Store, q: &str) -> Vec<(OrgKind, String)> {
+    let filter = OrgFilter { q: Some(q.into()), limit: Some(500), ..Default::default() };
+    queries::list_orgs(store, &filter, None).await.unwrap().items.into_iter().map(|o| (o.kind, o.code)).collect()
+}
+
+// Addresses and many names abbreviate « Saint » (`94100 ST MAUR DES FOSSES`): a DAN types
+// « st maur » and finds Saint-Maur-des-Fossés, and « Saint » finds a name written « St ».
+backend_test!(search_reads_st_and_ste_as_saint_and_sainte_both_ways);
+async fn search_reads_st_and_ste_as_saint_and_sainte_both_ways(db: crate::common::TestDb) {
+    import_sample(&db.store).await;
+    create_org(&db.store, &admin(), epci_named("SIVOM de St-Maur et Ste-Marie", "200054781"), t0()).await.unwrap();
+    let codes = |q: &'static str| searched_codes(&db.store, q);
+    for q in ["st maur des", "ST-MAUR-DES-FOSSES", "St Maur des Fossés", "saint-maur-des"] {
+        let found = codes(q).await;
+        assert!(found.contains(&(OrgKind::Commune, "94068".to_string())), "{}: {q} found {found:?}", db.name);
+    }
+    for q in ["Saint-Maur et Sainte-Marie", "st maur et ste marie", "sivom de st maur"] {
+        let found = codes(q).await;
+        assert_eq!(found, vec![(OrgKind::Epci, "200054781".to_string())], "{}: {q}", db.name);
+    }
+    // « Ste » is « Sainte », never « Saint »; only a whole word is read as an abbreviation.
+    assert!(codes("ste maur").await.is_empty(), "{}", db.name);
+    assert!(codes("saintmaur").await.is_empty(), "{}", db.name);
 }
 
 backend_test!(ambiguous_codes_name_their_candidates);
