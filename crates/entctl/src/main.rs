@@ -348,6 +348,11 @@ fn main() -> ExitCode {
         }
     }
     init_logging(&config);
+    let vars =
+        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().unwrap_or_default())));
+    for variable in config.unknown_env(vars) {
+        tracing::warn!(%variable, "unknown ENTCP_ environment variable ignored (a typo?): its default stays in force");
+    }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match runtime.block_on(run(cli.command, config)) {
         Ok(code) => code,

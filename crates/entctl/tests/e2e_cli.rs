@@ -235,6 +235,19 @@ fn config_print_shows_defaults_and_environment_overrides() {
     assert!(out.contains("listen: 127.0.0.1:9999"), "{out}");
     assert!(out.contains("batch_size: 77"), "{out}");
     assert!(out.contains("data_dir: ./data"), "{out}");
+    // A misspelt variable is named at start instead of leaving its default (SQLite) silently in
+    // force; those Kubernetes sets for a Service named `entcp` are not.
+    let typo = entctl(dir.path())
+        .args(["config", "print"])
+        .env("ENTCP_DATABSE_URL", "postgres://entcp@db/entcp")
+        .env("ENTCP_SERVICE_HOST", "10.0.0.7")
+        .env("ENTCP_PORT", "tcp://10.0.0.7:80")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&typo.stderr);
+    assert!(typo.status.success(), "{log}");
+    assert!(log.contains("unknown ENTCP_ environment variable") && log.contains("ENTCP_DATABSE_URL"), "{log}");
+    assert!(!log.contains("ENTCP_SERVICE_HOST") && !log.contains("ENTCP_PORT"), "{log}");
     std::fs::write(dir.path().join("bad.yaml"), "servre: {}\n").unwrap();
     let bad = entctl(dir.path()).args(["--config", "bad.yaml", "config", "print"]).output().unwrap();
     assert!(!bad.status.success());
