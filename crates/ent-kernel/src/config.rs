@@ -794,6 +794,28 @@ impl Config {
         Ok(())
     }
 
+    /// The variables of `vars` named `ENTCP_…` that configure nothing, sorted: neither an
+    /// override ([`ENV_OVERRIDES`]) nor `ENTCP_CONFIG`, nor one the configuration names
+    /// (`identity.oidc.client_secret_env`), nor one Kubernetes sets for a Service named
+    /// `entcp…` (`ENTCP_SERVICE_HOST`, `ENTCP_PORT=tcp://…`). Most likely typos, which would
+    /// otherwise leave a default in force (`ENTCP_DATABSE_URL`: the embedded SQLite file).
+    pub fn unknown_env(&self, vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+        let named = self.identity.oidc.as_ref().and_then(|oidc| oidc.client_secret_env.as_deref());
+        let mut unknown: Vec<String> = vars
+            .into_iter()
+            .filter(|(name, value)| {
+                name.starts_with("ENTCP_")
+                    && name != "ENTCP_CONFIG"
+                    && !ENV_OVERRIDES.iter().any(|(var, _)| var == name)
+                    && named != Some(name.as_str())
+                    && !is_service_link(name, value)
+            })
+            .map(|(name, _)| name)
+            .collect();
+        unknown.sort();
+        unknown
+    }
+
     /// The folder of the `manifests` provisioning backend.
     pub fn manifests_dir(&self) -> PathBuf {
         self.manifests_dir.clone().unwrap_or_else(|| self.data_dir.join("manifests"))
@@ -819,6 +841,18 @@ impl Config {
 }
 
 /// A database URL with its password masked, in the user info and in a `password=` parameter.
+/// A variable Kubernetes sets in a pod for each Service of its namespace (service links):
+/// `X_SERVICE_HOST`, `X_SERVICE_PORT[_NAME]`, `X_PORT=tcp://…`, `X_PORT_80_TCP[_PROTO|_PORT|_ADDR]`.
+fn is_service_link(name: &str, value: &str) -> bool {
+    let port_detail = name.split_once("_PORT_").is_some_and(|(_, rest)| {
+        rest.starts_with(|c: char| c.is_ascii_digit()) && ["_TCP", "_UDP", "_SCTP"].iter().any(|p| rest.contains(p))
+    });
+    name.contains("_SERVICE_HOST")
+        || name.contains("_SERVICE_PORT")
+        || port_detail
+        || (name.ends_with("_PORT") && ["tcp://", "udp://", "sctp://"].iter().any(|s| value.starts_with(s)))
+}
+
 fn redact_database_url(url: &str) -> String {
     let url = crate::store::redact(url);
     match url.split_once('?') {
@@ -910,6 +944,30 @@ mod tests {
         }
         let config = Config::from_yaml("log:\n  format: xml\n").unwrap();
         assert!(config.validate().unwrap_err().to_string().contains("log.format"));
+    }
+
+    #[test]
+    fn unknown_entcp_variables_are_named_but_not_those_kubernetes_or_the_configuration_sets() {
+        let config = Config::from_yaml(
+            "identity:\n  oidc:\n    label: Académie\n    issuer: https://idp.example.fr\n    client_id: entcp\n    \
+             client_secret_env: ENTCP_OIDC_CLIENT_SECRET\n    redirect_url: https://ent.example.fr/connexion/oidc/retour\n",
+        )
+        .unwrap();
+        let vars = [
+            ("ENTCP_DATABSE_URL", "postgres://entcp@db/entcp"),
+            ("ENTCP_DATABASE_URL", "postgres://entcp@db/entcp"),
+            ("ENTCP_CONFIG", "/etc/entcp/entcp.yaml"),
+            ("ENTCP_OIDC_CLIENT_SECRET", "s3cret"),
+            ("ENTCP_SMTP_PROT", "587"),
+            ("ENTCP_SERVICE_HOST", "10.0.0.7"),
+            ("ENTCP_SERVICE_PORT_HTTP", "80"),
+            ("ENTCP_PORT", "tcp://10.0.0.7:80"),
+            ("ENTCP_PORT_80_TCP_ADDR", "10.0.0.7"),
+            ("ENTCP_DB_RW_SERVICE_HOST", "10.0.0.8"),
+            ("HOME", "/tmp"),
+        ];
+        let unknown = config.unknown_env(vars.map(|(k, v)| (k.to_string(), v.to_string())));
+        assert_eq!(unknown, ["ENTCP_DATABSE_URL", "ENTCP_SMTP_PROT"]);
     }
 
     #[test]

@@ -63,15 +63,81 @@ pub async fn schema_version(store: &Store) -> anyhow::Result<i64> {
     Ok(applied.unwrap_or(0))
 }
 
+/// The last migration applied to the database and the last this binary knows, when the
+/// database is ahead (the next release migrated it); `None` otherwise, or for a database
+/// never migrated.
+pub async fn newer_schema(store: &Store) -> Option<(i64, i64)> {
+    let applied = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(store.pool())
+        .await
+        .ok()
+        .flatten()?;
+    let known = known_schema_version(store.backend());
+    (applied > known).then_some((applied, known))
+}
+
 /// The last migration this binary knows.
 pub fn known_schema_version(backend: Backend) -> i64 {
     migrations::for_backend(backend).migrations.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-/// Runs a PostgreSQL client tool, with its error output in the message when it fails.
-fn run_tool(tool: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
-    let out = std::process::Command::new(tool)
-        .args(args)
+/// A PostgreSQL URL for a client tool, and its password apart (from the user information or
+/// a `password` parameter): the password goes to the tool in `PGPASSWORD`, never in its
+/// arguments, which every user of the host can read (`ps`, `/proc/PID/cmdline`).
+pub fn tool_connection(database_url: &str) -> (String, Option<String>) {
+    let mut password = None;
+    let mut url = database_url.to_string();
+    if let Some(scheme_end) = url.find("://") {
+        let authority_end = url[scheme_end + 3..].find(['/', '?']).map_or(url.len(), |i| scheme_end + 3 + i);
+        if let Some(at) = url[scheme_end + 3..authority_end].rfind('@').map(|i| scheme_end + 3 + i) {
+            if let Some(colon) = url[scheme_end + 3..at].find(':').map(|i| scheme_end + 3 + i) {
+                password = Some(percent_decode(&url[colon + 1..at]));
+                url.replace_range(colon..at, "");
+            }
+        }
+    }
+    if let Some((base, query)) = url.split_once('?') {
+        let (secret, kept): (Vec<&str>, Vec<&str>) =
+            query.split('&').partition(|p| p.split('=').next().is_some_and(|k| k.eq_ignore_ascii_case("password")));
+        if let Some(last) = secret.last() {
+            password = Some(percent_decode(last.split_once('=').map_or("", |(_, v)| v)));
+            url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+        }
+    }
+    (url, password)
+}
+
+/// `%XX` escapes decoded (a URL's password as libpq would read it).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs a PostgreSQL client tool on `database_url` (given as `--dbname=`, before `args`),
+/// with its error output in the message when it fails.
+fn run_tool(tool: &str, database_url: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+    let (url, password) = tool_connection(database_url);
+    let mut command = std::process::Command::new(tool);
+    command.arg(format!("--dbname={url}")).args(args);
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    let out = command
         .output()
         .with_context(|| format!("{tool} introuvable : installez le client PostgreSQL (paquet postgresql-client)"))?;
     if !out.status.success() {
@@ -90,28 +156,30 @@ async fn dump(store: &Store, database_url: &str, dir: &Path) -> anyhow::Result<P
         }
         Backend::Postgres => run_tool(
             "pg_dump",
-            &[
-                "-Fc".as_ref(),
-                "--no-owner".as_ref(),
-                "--no-privileges".as_ref(),
-                "-f".as_ref(),
-                path.as_os_str(),
-                database_url.as_ref(),
-            ],
+            database_url,
+            &["-Fc".as_ref(), "--no-owner".as_ref(), "--no-privileges".as_ref(), "-f".as_ref(), path.as_os_str()],
         )?,
     }
     Ok(path)
 }
 
-/// A SQLite database file or one of its companions: the database is saved apart.
-fn is_sqlite(path: &Path) -> bool {
+/// The temporary files of a backup or a restore (left behind by one that was killed).
+const PARTIAL_PREFIXES: [&str; 2] = [".entcp-backup-", ".entcp-restore-"];
+
+/// A SQLite database file or one of its companions (the database is saved apart), or the
+/// temporary file of a backup or restore.
+fn is_skipped(path: &Path) -> bool {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    [".db", ".db-wal", ".db-shm", ".db-journal", ".db.lock"].iter().any(|suffix| name.ends_with(suffix))
+    [".db", ".db-wal", ".db-shm", ".db-journal", ".db.lock", ".db.migrate-lock"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+        || PARTIAL_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
 }
 
-/// The files of the data folder, by path relative to it, but databases and the archive `out`.
-fn data_files(data_dir: &Path, out: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let out = out.canonicalize()?;
+/// The files of the data folder, by path relative to it, but databases and the archives
+/// `skipped` (the one being written, the one it replaces).
+fn data_files(data_dir: &Path, skipped: &[&Path]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let skipped: Vec<PathBuf> = skipped.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let mut found = Vec::new();
     let mut pending = vec![data_dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -120,7 +188,7 @@ fn data_files(data_dir: &Path, out: &Path) -> anyhow::Result<Vec<(String, PathBu
             let path = entry?.path();
             if path.is_dir() {
                 pending.push(path);
-            } else if !is_sqlite(&path) && path.canonicalize()? != out {
+            } else if !is_skipped(&path) && !skipped.contains(&path.canonicalize()?) {
                 let relative = path.strip_prefix(data_dir)?.to_string_lossy().replace('\\', "/");
                 found.push((relative, path));
             }
@@ -130,20 +198,31 @@ fn data_files(data_dir: &Path, out: &Path) -> anyhow::Result<Vec<(String, PathBu
     Ok(found)
 }
 
+/// The folder a file named by `path` goes in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
 /// Writes the archive `out`: database copy, data files, manifest. Returns the manifest.
+/// The archive is written beside `out` under a temporary name and renamed over it once
+/// complete: a backup that fails or is killed midway never leaves a partial archive under
+/// that name, nor destroys the previous one.
 pub async fn backup(store: &Store, database_url: &str, data_dir: &Path, out: &Path) -> anyhow::Result<Manifest> {
     let backend = store.backend();
     let schema_version = schema_version(store).await?;
     let scratch = tempfile::Builder::new().prefix("entcp-backup-").tempdir()?;
     let database = dump(store, database_url, scratch.path()).await?;
-    // The archive holds every secret of the service: readable by its owner only.
-    ent_kernel::files::write_private(out, b"").with_context(|| format!("création de {} impossible", out.display()))?;
+    // The archive holds every secret of the service: readable by its owner only (0600).
+    let partial = tempfile::Builder::new()
+        .prefix(PARTIAL_PREFIXES[0])
+        .suffix(".partial")
+        .tempfile_in(parent_dir(out))
+        .with_context(|| format!("création de {} impossible", out.display()))?;
     let mut sources = vec![(database_entry(backend).to_string(), database)];
-    for (relative, path) in data_files(data_dir, out)? {
+    for (relative, path) in data_files(data_dir, &[out, partial.path()])? {
         sources.push((format!("{FILES_PREFIX}{relative}"), path));
     }
-    let file = std::fs::OpenOptions::new().write(true).truncate(true).open(out)?;
-    let mut zip = zip::ZipWriter::new(file);
+    let mut zip = zip::ZipWriter::new(partial.as_file());
     let options = zip::write::SimpleFileOptions::default().unix_permissions(0o600).large_file(true);
     let mut entries = Vec::new();
     for (name, path) in sources {
@@ -163,6 +242,7 @@ pub async fn backup(store: &Store, database_url: &str, data_dir: &Path, out: &Pa
     zip.start_file(MANIFEST, options)?;
     zip.write_all(&serde_json::to_vec_pretty(&manifest)?)?;
     zip.finish()?.sync_all()?;
+    partial.persist(out).with_context(|| format!("écriture de {} impossible", out.display()))?;
     Ok(manifest)
 }
 
@@ -236,20 +316,26 @@ pub async fn restore(store: Store, database_url: &str, data_dir: &Path, archive:
             for suffix in ["-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
-            ent_kernel::files::write_private(&path, database)?;
+            // Written whole beside the target, then renamed: a restore killed midway
+            // leaves no partial database file behind.
+            let mut file = tempfile::Builder::new().prefix(PARTIAL_PREFIXES[1]).tempfile_in(parent_dir(&path))?;
+            file.write_all(database)?;
+            file.as_file().sync_all()?;
+            file.persist(&path).with_context(|| format!("écriture de {} impossible", path.display()))?;
         }
         Backend::Postgres => {
             let dump = scratch.path().join(POSTGRES_ENTRY);
             std::fs::write(&dump, database)?;
-            let dbname = format!("--dbname={database_url}");
+            // One transaction: a restore that fails (or is killed) midway leaves the
+            // database empty, so that it can be run again, instead of half restored.
             let args: [&std::ffi::OsStr; 5] = [
                 "--no-owner".as_ref(),
                 "--no-privileges".as_ref(),
                 "--exit-on-error".as_ref(),
-                dbname.as_ref(),
+                "--single-transaction".as_ref(),
                 dump.as_os_str(),
             ];
-            run_tool("pg_restore", &args)?;
+            run_tool("pg_restore", database_url, &args)?;
         }
     }
     for (entry, bytes) in contents.iter().filter(|(e, _)| e.name.starts_with(FILES_PREFIX)) {
@@ -269,4 +355,26 @@ pub async fn restore(store: Store, database_url: &str, data_dir: &Path, archive:
     restored.migrate().await?;
     restored.close().await;
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tool_connection;
+
+    #[test]
+    fn the_password_of_the_database_url_goes_apart_from_the_client_tools_arguments() {
+        assert_eq!(
+            tool_connection("postgres://ent:s%40cr%C3%A9t@db.example:5432/entcp?sslmode=require"),
+            ("postgres://ent@db.example:5432/entcp?sslmode=require".into(), Some("s@crét".into()))
+        );
+        assert_eq!(
+            tool_connection("postgres://ent@db/entcp?sslmode=disable&password=p%26w"),
+            ("postgres://ent@db/entcp?sslmode=disable".into(), Some("p&w".into()))
+        );
+        assert_eq!(
+            tool_connection("postgres://ent@db/entcp?password=x"),
+            ("postgres://ent@db/entcp".into(), Some("x".into()))
+        );
+        assert_eq!(tool_connection("postgres://db/entcp"), ("postgres://db/entcp".into(), None));
+    }
 }

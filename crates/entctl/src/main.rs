@@ -348,6 +348,11 @@ fn main() -> ExitCode {
         }
     }
     init_logging(&config);
+    let vars =
+        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().unwrap_or_default())));
+    for variable in config.unknown_env(vars) {
+        tracing::warn!(%variable, "unknown ENTCP_ environment variable ignored (a typo?): its default stays in force");
+    }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match runtime.block_on(run(cli.command, config)) {
         Ok(code) => code,
@@ -406,6 +411,13 @@ fn log_targets(directives: &str) -> String {
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect_with(&config.database_url(), config.database.pool_options()).await?;
+    if let Some((applied, known)) = entcp::backup::newer_schema(&store).await {
+        // A previous release's replica restarting during a rolling upgrade (or after a
+        // rollback): the next release's migrations only added to the schema (the `production`
+        // tests hold them to it), and sqlx refuses to run beside applied versions it does not know.
+        tracing::warn!(applied, known, "database schema is newer than this entctl: no migration applied");
+        return Ok(store);
+    }
     store.migrate().await?;
     Ok(store)
 }
@@ -428,8 +440,15 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Operator => operator(config).await?,
         Command::Migrate => {
-            open_store(&config).await?;
-            println!("Migrations appliquées sur {}", redact(&config.database_url()));
+            let store = open_store(&config).await?;
+            let url = redact(&config.database_url());
+            match entcp::backup::newer_schema(&store).await {
+                Some((applied, known)) => println!(
+                    "Base {url} au schéma {applied}, plus récent que celui de cet entctl ({known}) : aucune migration appliquée"
+                ),
+                None => println!("Migrations appliquées sur {url}"),
+            }
+            store.close().await;
         }
         Command::Import(ImportCommand::Annuaire { file, dry_run, json }) => {
             return import_file(&config, file, dry_run, json).await;

@@ -235,6 +235,19 @@ fn config_print_shows_defaults_and_environment_overrides() {
     assert!(out.contains("listen: 127.0.0.1:9999"), "{out}");
     assert!(out.contains("batch_size: 77"), "{out}");
     assert!(out.contains("data_dir: ./data"), "{out}");
+    // A misspelt variable is named at start instead of leaving its default (SQLite) silently in
+    // force; those Kubernetes sets for a Service named `entcp` are not.
+    let typo = entctl(dir.path())
+        .args(["config", "print"])
+        .env("ENTCP_DATABSE_URL", "postgres://entcp@db/entcp")
+        .env("ENTCP_SERVICE_HOST", "10.0.0.7")
+        .env("ENTCP_PORT", "tcp://10.0.0.7:80")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&typo.stderr);
+    assert!(typo.status.success(), "{log}");
+    assert!(log.contains("unknown ENTCP_ environment variable") && log.contains("ENTCP_DATABSE_URL"), "{log}");
+    assert!(!log.contains("ENTCP_SERVICE_HOST") && !log.contains("ENTCP_PORT"), "{log}");
     std::fs::write(dir.path().join("bad.yaml"), "servre: {}\n").unwrap();
     let bad = entctl(dir.path()).args(["--config", "bad.yaml", "config", "print"]).output().unwrap();
     assert!(!bad.status.success());
@@ -756,4 +769,40 @@ async fn bench_national_runs_at_a_thousandth_of_the_national_sizes_on_postgresql
         assert_eq!(f[6], 0.0, "{route}: no error: {out}");
     }
     assert!(figure(&out, "taille de la base : ") > 0.0, "{out}");
+}
+
+backend_test!(a_replica_of_the_previous_release_restarts_on_the_schema_the_next_one_migrated);
+async fn a_replica_of_the_previous_release_restarts_on_the_schema_the_next_one_migrated(db: TestDb) {
+    // The next release's `entctl migrate` ran (it only adds to the schema): this binary is now
+    // the previous release, whose replicas restart during the rolling upgrade or after a rollback.
+    let next = entcp::backup::known_schema_version(db.store.backend()) + 1;
+    let checksum = if db.name == "sqlite" { "X'00'" } else { "'\\x00'::bytea" };
+    sqlx::query(&format!(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES ({next}, 'next release', TRUE, {checksum}, 0)"
+    ))
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| entctl(dir.path()).args(["--database-url", &db.url]).args(args).output().unwrap();
+
+    let listed = run(&["orgs", "list"]);
+    let log = String::from_utf8_lossy(&listed.stderr);
+    assert!(listed.status.success(), "{}: {log}", db.name);
+    assert!(log.contains("database schema is newer than this entctl"), "{}: {log}", db.name);
+    let migrated = run(&["migrate"]);
+    let out = String::from_utf8_lossy(&migrated.stdout);
+    assert!(migrated.status.success(), "{}: {}", db.name, String::from_utf8_lossy(&migrated.stderr));
+    assert!(out.contains(&format!("au schéma {next}, plus récent que celui de cet entctl")), "{}: {out}", db.name);
+
+    // A replica starts and is ready.
+    let Served { mut child, lines, address, .. } = serve_in(dir.path(), &["--database-url", &db.url], &[]);
+    std::thread::spawn(move || lines.for_each(drop));
+    let ready = ::reqwest::get(format!("http://{address}/readyz")).await.unwrap().status().as_u16();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(ready, 200, "{}", db.name);
+    let applied = common::count(&db.store, "SELECT MAX(version) FROM _sqlx_migrations", &[]).await;
+    assert_eq!(applied, next, "{}: the schema is left as the next release made it", db.name);
 }

@@ -229,14 +229,15 @@ pub fn new_run(job: &str, tick: Option<String>, trigger: &str, runner: &str, now
     }
 }
 
-/// Records a run asked for by someone, audited in the same transaction.
-pub async fn insert_manual_run(
-    store: &Store,
-    actor: &ent_platform::identity::Actor,
-    run: &JobRun,
-    now: DateTime<Utc>,
-) -> Result<(), ent_kernel::error::Problem> {
-    let mut tx = store.begin_write().await?;
+/// Records the run that takes over an abandoned scheduled run (trigger `retry`, no tick:
+/// the tick stays the abandoned run's).
+pub async fn insert_retry_run(store: &Store, run: &JobRun) -> sqlx::Result<()> {
+    let mut conn = store.conn().await?;
+    insert_run_without_tick(&mut conn, run).await
+}
+
+/// Inserts the row of a run that claims no tick (manual or retry).
+async fn insert_run_without_tick(conn: &mut sqlx::AnyConnection, run: &JobRun) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO job_runs (id, job, trigger, runner, started_at, heartbeat_at, outcome) \
          VALUES ($1, $2, $3, $4, $5, $5, $6)",
@@ -247,8 +248,20 @@ pub async fn insert_manual_run(
     .bind(&run.runner)
     .bind(&run.started_at)
     .bind(&run.outcome)
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Records a run asked for by someone, audited in the same transaction.
+pub async fn insert_manual_run(
+    store: &Store,
+    actor: &ent_platform::identity::Actor,
+    run: &JobRun,
+    now: DateTime<Utc>,
+) -> Result<(), ent_kernel::error::Problem> {
+    let mut tx = store.begin_write().await?;
+    insert_run_without_tick(&mut tx, run).await?;
     let target = Target::new("job", &run.job, None);
     let summary = serde_json::json!({ "run": run.id });
     audit::record(&mut tx, store.backend(), actor, "jobs.run", &target, summary, now).await?;
@@ -289,14 +302,22 @@ pub async fn touch_heartbeat(store: &Store, run_id: &str, now: DateTime<Utc>) ->
     Ok(())
 }
 
+/// A run marked `abandoned`: its job and the tick it had claimed (none for a manual run).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Abandoned {
+    pub job: String,
+    pub tick: Option<String>,
+}
+
 /// Marks `abandoned` the running runs of other runners whose heartbeat expired
-/// (their process died); returns the jobs of those runs.
-pub async fn abandon_dead_runs(store: &Store, runner: &str, now: DateTime<Utc>) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
+/// (their process died); returns those runs. Each is returned to one caller only,
+/// however many replicas ask at once (the update claims it).
+pub async fn abandon_dead_runs(store: &Store, runner: &str, now: DateTime<Utc>) -> sqlx::Result<Vec<Abandoned>> {
+    sqlx::query_as(
         "UPDATE job_runs SET outcome = 'abandoned', finished_at = $1, \
          message = 'abandonnée : le processus qui l''exécutait ne donne plus signe de vie' \
          WHERE outcome = 'running' AND runner <> $2 AND COALESCE(heartbeat_at, started_at) < $3 \
-         RETURNING job",
+         RETURNING job, tick",
     )
     .bind(timestamp(now))
     .bind(runner)

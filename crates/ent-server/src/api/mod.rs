@@ -12,7 +12,7 @@ pub mod openapi;
 pub mod scheduler;
 pub mod shutdown;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -199,11 +199,33 @@ pub fn app(state: AppState) -> Router {
                 .make_span_with(|req: &axum::http::Request<_>| {
                     let request_id =
                         req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+                    let path = logged_path(req);
+                    tracing::info_span!("request", method = %req.method(), path = %path, request_id)
                 }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Route parameters that are secrets (the token of a password link): `***` in the logs.
+const SECRET_PARAMETERS: [&str; 1] = ["{jeton}"];
+
+/// The path of a request as its log lines show it: the segments of a secret route
+/// parameter masked (the route template is known here: layers run after routing).
+fn logged_path<B>(req: &axum::http::Request<B>) -> String {
+    let path = req.uri().path();
+    let Some(template) = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str) else {
+        return path.to_string();
+    };
+    if !SECRET_PARAMETERS.iter().any(|secret| template.contains(secret)) {
+        return path.to_string();
+    }
+    template
+        .split('/')
+        .zip(path.split('/'))
+        .map(|(param, segment)| if SECRET_PARAMETERS.contains(&param) { "***" } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A request that may write drops the cached reads once it is handled, before its

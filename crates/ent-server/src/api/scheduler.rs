@@ -9,8 +9,8 @@ use chrono_tz::Tz;
 use ent_kernel::error::Problem;
 use ent_kernel::store::timestamp;
 use ent_ops::jobs::{
-    abandon_dead_runs, claim_tick, insert_manual_run, latest_claimed_tick, latest_tick, new_run, next_tick,
-    parse_timezone, record_end, timeout_of, touch_heartbeat, JobRun, HEARTBEAT_EVERY,
+    abandon_dead_runs, claim_tick, insert_manual_run, insert_retry_run, latest_claimed_tick, latest_tick, new_run,
+    next_tick, parse_timezone, record_end, timeout_of, touch_heartbeat, Abandoned, JobRun, HEARTBEAT_EVERY,
 };
 use ent_platform::identity::Actor;
 
@@ -143,8 +143,8 @@ impl Scheduler {
         if self.cancel.is_cancelled() {
             return Ok(Vec::new());
         }
-        self.abandon_dead_runs(now).await?;
-        let mut started = Vec::new();
+        let abandoned = self.abandon_dead_runs(now).await?;
+        let mut started = self.retry_abandoned(&abandoned, now).await?;
         for scheduled in self.jobs.iter().filter(|s| s.enabled) {
             let Some(tick) = latest_tick(&scheduled.schedule, self.timezone, now) else {
                 continue;
@@ -202,12 +202,38 @@ impl Scheduler {
         Ok(())
     }
 
-    async fn abandon_dead_runs(&self, now: DateTime<Utc>) -> sqlx::Result<()> {
-        for job in abandon_dead_runs(&self.state.store, &self.runner, now).await? {
-            tracing::warn!(job = %job, "run abandoned: its runner stopped beating");
-            self.state.metrics.run_abandoned(&job);
+    async fn abandon_dead_runs(&self, now: DateTime<Utc>) -> sqlx::Result<Vec<Abandoned>> {
+        let abandoned = abandon_dead_runs(&self.state.store, &self.runner, now).await?;
+        for run in &abandoned {
+            tracing::warn!(job = %run.job, tick = ?run.tick, "run abandoned: its runner stopped beating");
+            self.state.metrics.run_abandoned(&run.job);
         }
-        Ok(())
+        Ok(abandoned)
+    }
+
+    /// Starts again, here, the abandoned scheduled runs whose tick is still their job's
+    /// latest (a daily or monthly run whose replica died would otherwise wait for its
+    /// next tick); the process that marked a run abandoned is the only one to get it.
+    async fn retry_abandoned(
+        &self,
+        abandoned: &[Abandoned],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Vec<tokio::task::JoinHandle<JobRun>>> {
+        let mut started = Vec::new();
+        for run in abandoned {
+            let Some(scheduled) = self.jobs.iter().find(|s| s.enabled && s.job.name == run.job) else { continue };
+            let Some(latest) = latest_tick(&scheduled.schedule, self.timezone, now) else { continue };
+            if run.tick.as_deref() != Some(timestamp(latest).as_str()) || self.is_running(scheduled.job.name) {
+                continue;
+            }
+            // The tick is dealt with: the pass that follows neither claims nor counts it.
+            self.seen.lock().expect("scheduler lock").insert(scheduled.job.name, latest);
+            let retry = new_run(scheduled.job.name, None, "retry", &self.runner, now);
+            insert_retry_run(&self.state.store, &retry).await?;
+            tracing::warn!(job = scheduled.job.name, tick = ?run.tick, "abandoned run started again");
+            started.push(self.spawn_run(scheduled, retry, now));
+        }
+        Ok(started)
     }
 
     /// The next instant any enabled job is due, after `now`.

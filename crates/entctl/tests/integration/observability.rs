@@ -146,3 +146,30 @@ async fn an_authenticated_token_is_served_from_memory_and_its_revocation_is_hono
     let actor = entcp::identity::authenticate_token(&db.store, &kept, now).await;
     assert!(actor.is_ok_and(|a| a.is_some()), "{}: the token was looked up again", db.name);
 }
+
+#[tokio::test]
+async fn a_password_link_opened_leaves_its_secret_out_of_the_request_logs() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let db = common::sqlite().await;
+    common::token_for(&db.store, "dpo@ville.example.fr", Role::Admin, None).await;
+    let user = entcp::identity::get_user(&db.store, "dpo@ville.example.fr").await.unwrap().unwrap();
+    let link = entcp::console::signin::setup_link(&db.store, &Config::default().console, &user.id, common::t0())
+        .await
+        .unwrap();
+    let secret = link.rsplit('/').next().unwrap().to_string();
+    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(common::t0()))).await;
+
+    let form = reqwest::get(format!("{base}/mot-de-passe/{secret}")).await.unwrap();
+    assert_eq!(form.status(), 200, "the link opens its form");
+    let logs = captured.text();
+    let of_request: Vec<&str> = logs.lines().filter(|l| l.contains("finished processing request")).collect();
+    assert_eq!(of_request.len(), 1, "{logs}");
+    assert!(of_request[0].contains("path=/mot-de-passe/***"), "{}", of_request[0]);
+    assert!(!logs.contains(&secret), "the link's secret in the logs:\n{logs}");
+}

@@ -207,6 +207,67 @@ async fn a_corrupt_or_newer_schema_archive_is_refused_before_anything_is_written
     assert_eq!(tables(&url).await, 0, "nothing written by a refused restore");
 }
 
+backend_test!(a_backup_that_fails_midway_keeps_the_previous_archive_and_leaves_no_partial_file);
+async fn a_backup_that_fails_midway_keeps_the_previous_archive_and_leaves_no_partial_file(db: common::TestDb) {
+    common::import_sample(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("donnees");
+    std::fs::create_dir_all(data_dir.join("mail")).unwrap();
+    std::fs::write(data_dir.join("mail/m1.eml"), "Subject: essai\r\n\r\nbonjour").unwrap();
+    let archive = dir.path().join("sauvegarde.zip");
+    entcp::backup::backup(&db.store, &db.url, &data_dir, &archive).await.unwrap();
+    let previous = std::fs::read(&archive).unwrap();
+
+    // Tonight's backup fails while it writes the archive: a file of the data folder cannot be
+    // read (a socket: even root cannot open one as a file).
+    let _socket = std::os::unix::net::UnixListener::bind(data_dir.join("mail/agent.sock")).unwrap();
+    let failed = entcp::backup::backup(&db.store, &db.url, &data_dir, &archive).await.unwrap_err();
+    assert!(format!("{failed:#}").contains("agent.sock"), "{failed:#}");
+    assert!(std::fs::read(&archive).unwrap() == previous, "the previous archive is still there, whole");
+    let mut left: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["donnees", "sauvegarde.zip"], "no partial archive left beside it");
+    let (url, _target) = empty_target(&db).await;
+    restore(&url, tempfile::tempdir().unwrap().path(), &archive).await.unwrap();
+}
+
+backend_test!(a_restore_that_fails_midway_leaves_the_database_empty_so_that_it_can_run_again);
+async fn a_restore_that_fails_midway_leaves_the_database_empty_so_that_it_can_run_again(db: common::TestDb) {
+    if db.name == "sqlite" {
+        eprintln!("a SQLite restore writes one file, whole, then renames it: it has no midway");
+        return;
+    }
+    common::import_sample(&db.store).await;
+    let organisations = common::count(&db.store, "SELECT COUNT(*) FROM orgs", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("sauvegarde.zip");
+    entcp::backup::backup(&db.store, &db.url, &dir.path().join("vide"), &archive).await.unwrap();
+    // The target has no table, but a type named like the table pg_restore creates last
+    // (tables come in name order): every other table is created before the restore fails.
+    let last: String =
+        sqlx::query_scalar("SELECT MAX(table_name::text) FROM information_schema.tables WHERE table_schema = 'public'")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    let (url, _target) = empty_target(&db).await;
+    let target = entcp::store::Store::connect(&url, Some(1)).await.unwrap();
+    sqlx::query(&format!("CREATE TYPE \"{last}\" AS (x integer)")).execute(target.pool()).await.unwrap();
+    target.close().await;
+
+    let failed = restore(&url, dir.path(), &archive).await.unwrap_err().to_string();
+    assert!(failed.contains("pg_restore a échoué"), "{failed}");
+    assert_eq!(tables(&url).await, 0, "nothing of a failed restore is left in the database");
+
+    let target = entcp::store::Store::connect(&url, Some(1)).await.unwrap();
+    sqlx::query(&format!("DROP TYPE \"{last}\"")).execute(target.pool()).await.unwrap();
+    target.close().await;
+    restore(&url, dir.path(), &archive).await.unwrap();
+    let restored = entcp::store::Store::connect(&url, Some(1)).await.unwrap();
+    assert_eq!(common::count(&restored, "SELECT COUNT(*) FROM orgs", &[]).await, organisations);
+    restored.close().await;
+}
+
 /// The last migration of the previous release (what `main` shipped before migrations
 /// 0025 and 0026): raise it at each release.
 const PREVIOUS_RELEASE: i64 = 27;

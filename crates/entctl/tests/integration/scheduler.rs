@@ -220,3 +220,40 @@ async fn job_counters_are_those_of_the_process_not_of_the_shared_database(db: cr
     assert_eq!(counted, [0.0, 1.0], "{}: each replica counts its own runs", db.name);
     replica_b.close().await;
 }
+
+backend_test!(a_daily_run_whose_replica_died_is_run_again_once_by_one_of_the_live_replicas);
+async fn a_daily_run_whose_replica_died_is_run_again_once_by_one_of_the_live_replicas(db: crate::common::TestDb) {
+    let daily = || {
+        let job = Job { name: "fast", description: "test", default_schedule: "0 3 * * *", run: fast };
+        let schedule = jobs::parse_schedule("0 3 * * *").unwrap();
+        ScheduledJob {
+            job,
+            expression: "0 3 * * *".into(),
+            schedule,
+            enabled: true,
+            timeout: std::time::Duration::from_secs(3600),
+        }
+    };
+    // Today's 03:00 (Paris) run was claimed by a replica killed while it ran: no heartbeat since.
+    let tick = jobs::latest_tick(&daily().schedule, chrono_tz::Europe::Paris, minute(0)).unwrap();
+    jobs::claim_tick(&db.store, "fast", tick, "killed-replica", tick).await.unwrap().unwrap();
+
+    let replica_b = Store::connect(&db.url, None).await.unwrap();
+    let (a, _) = scheduler(&db.store, "replica-a", vec![daily()]);
+    let (b, _) = scheduler(&replica_b, "replica-b", vec![daily()]);
+    let (runs_a, runs_b) = tokio::join!(a.run_due(minute(0)), b.run_due(minute(0)));
+    let again: Vec<JobRun> = runs_a.unwrap().into_iter().chain(runs_b.unwrap()).collect();
+    assert_eq!(again.len(), 1, "{}: run again by one replica only: {again:?}", db.name);
+    assert_eq!((again[0].trigger.as_str(), again[0].outcome.as_str()), ("retry", "success"), "{}", db.name);
+    let later = tokio::join!(a.run_due(minute(1)), b.run_due(minute(1)));
+    assert!(later.0.unwrap().is_empty() && later.1.unwrap().is_empty(), "{}: run again once", db.name);
+    let outcomes: Vec<String> = runs_of(&db.store, "fast").await.into_iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, ["success", "abandoned"], "{}", db.name);
+    replica_b.close().await;
+
+    // A run of a tick that a newer one has replaced is not run again: the newer tick ran.
+    let yesterday = tick - Duration::days(1);
+    jobs::claim_tick(&db.store, "fast", yesterday, "killed-replica", yesterday).await.unwrap().unwrap();
+    assert!(a.run_due(minute(2)).await.unwrap().is_empty(), "{}", db.name);
+    assert_eq!(runs_of(&db.store, "fast").await.len(), 3, "{}", db.name);
+}
