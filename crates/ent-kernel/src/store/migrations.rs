@@ -57,6 +57,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0030_tenant_declared_by.sql",
     "0031_list_indexes.sql",
     "0032_orgs_without_code_index.sql",
+    "0033_rgpd_reference_counters.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -254,6 +255,11 @@ mod tests {
             32,
             "078a3279eb0fcfede730d068ede0ceb6aa5800dffe1dd9e61ba20007c461d804addb466b514604ba9a15029f9a4bdd36",
             "078a3279eb0fcfede730d068ede0ceb6aa5800dffe1dd9e61ba20007c461d804addb466b514604ba9a15029f9a4bdd36",
+        ),
+        (
+            33,
+            "ad87f9e96227785fb7be33f36ce35bdfccd100e55ff87602ab5d5d7d490784935611fd8a88a456920d050a029d236ff6",
+            "ad87f9e96227785fb7be33f36ce35bdfccd100e55ff87602ab5d5d7d490784935611fd8a88a456920d050a029d236ff6",
         ),
     ];
 

@@ -287,7 +287,6 @@ async fn audit_change(
 pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachInput) -> Result<Breach, Problem> {
     let now = state.clock.now();
     validate(&input, now)?;
-    let (id, reference) = new_log_entry("VIOL", now);
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
     // The same title, facts and moment of awareness are the same breach (a form sent twice):
@@ -305,6 +304,7 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
         drop(tx);
         return get(state, org, &recorded).await;
     }
+    let (id, reference) = new_log_entry(&mut tx, "VIOL", now).await?;
     let insert = sqlx::query(
         "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, \
          people_approx, records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, \

@@ -16,14 +16,14 @@ pub mod routes;
 pub mod snapshots;
 pub mod state;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 pub use derive::{Profile, Register};
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
-use ent_kernel::store::{new_id, timestamp, Store};
+use ent_kernel::store::{counters, new_id, timestamp, Store, Tx};
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz;
 use ent_platform::identity::Actor;
@@ -305,11 +305,12 @@ where
     Ok(sqlx::query_as(&sql).bind(&org.id).bind(key).bind(key).fetch_optional(store.pool()).await?)
 }
 
-/// A new log entry's id and reference: `PREFIX-YYYY-` and the end of the id, in capitals.
-fn new_log_entry(prefix: &str, now: DateTime<Utc>) -> (String, String) {
-    let id = new_id();
-    let reference = format!("{prefix}-{}-{}", now.format("%Y"), id[id.len() - 6..].to_ascii_uppercase());
-    (id, reference)
+/// A new log entry's id and reference `PREFIX-YYYY-NNNNNN`, numbered in the entry's
+/// transaction `tx` from the series' counter of the year (in France): unique, unlike the
+/// end of a random id, whose six hexadecimal digits collided within a few thousand entries.
+async fn new_log_entry(tx: &mut Tx, prefix: &str, now: DateTime<Utc>) -> Result<(String, String), Problem> {
+    let reference = counters::next_reference(tx, prefix, today_in_france(now).year()).await?;
+    Ok((new_id(), reference))
 }
 
 /// A log of `org` in `format` (JSON: the records as the API shows them) and its file name.

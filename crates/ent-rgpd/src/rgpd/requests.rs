@@ -240,7 +240,6 @@ async fn audit_change(
 pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestInput) -> Result<DataRequest, Problem> {
     let now = state.clock.now();
     let received = validate(&input, today(state))?;
-    let (id, reference) = new_log_entry("DEM", now);
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
     // The same right exercised by the same requester, received the same day with the same
@@ -261,6 +260,7 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestI
         drop(tx);
         return get(state, org, &recorded).await;
     }
+    let (id, reference) = new_log_entry(&mut tx, "DEM", now).await?;
     let insert = sqlx::query(
         "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, \
          notes, version, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $12)",

@@ -9,9 +9,7 @@ use std::borrow::Cow;
 /// then migrates to the end and takes the next number of each series.
 async fn counters_carry_on_from_the_references_already_given(url: &str, backend: Backend) {
     let store = Store::connect(url, Some(2)).await.unwrap();
-    let all = migrations::for_backend(backend);
-    let before = all.migrations.iter().take_while(|m| m.version < 17).cloned().collect::<Vec<_>>();
-    Migrator { migrations: Cow::Owned(before), ..Migrator::DEFAULT }.run(store.pool()).await.unwrap();
+    migrate_before(&store, backend, 17).await;
 
     let t = "2026-01-05T10:00:00.000000Z";
     sqlx::query(
@@ -58,21 +56,111 @@ async fn counters_carry_on_from_the_references_already_given(url: &str, backend:
     store.close().await;
 }
 
-#[tokio::test]
-async fn counters_carry_on_from_earlier_references_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("entcp.db").display());
-    counters_carry_on_from_the_references_already_given(&url, Backend::Sqlite).await;
+/// Migrates up to (not including) the migration that numbers the RGPD logs from the
+/// counters, writes references the old way (the end of a random id, in capitals), then
+/// migrates to the end: each series carries on above its old references written in digits.
+async fn rgpd_counters_carry_on_from_the_references_already_given(url: &str, backend: Backend) {
+    let store = Store::connect(url, Some(2)).await.unwrap();
+    migrate_before(&store, backend, 33).await;
+    let t = "2026-01-05T10:00:00.000000Z";
+    sqlx::query(
+        "INSERT INTO orgs (id, kind, code, name, sort_name, content_hash, created_at, updated_at) \
+         VALUES ('o1', 'commune', '94001', 'Ablon', 'ablon', 'h', $1, $1)",
+    )
+    .bind(t)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let breaches = [("b1", "VIOL-2026-004512"), ("b2", "VIOL-2026-0A3F9B"), ("b3", "VIOL-2025-000020")];
+    for (id, reference) in breaches {
+        sqlx::query(
+            "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, aware_at, data_categories, people_approx, \
+             records_approx, consequences, measures, cnil_decision, created_by, created_at, updated_at) \
+             VALUES ($1, $2, 'o1', 'T', 'F', $3, '[]', 1, 1, 'c', 'm', 'pending', 'u', $3, $3)",
+        )
+        .bind(id)
+        .bind(reference)
+        .bind(t)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    for (id, reference) in [("r1", "DEM-2026-123456"), ("r2", "DEM-2026-FFFFFF")] {
+        sqlx::query(
+            "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, \
+             created_by, created_at, updated_at) \
+             VALUES ($1, $2, 'o1', 'access', 'R', '2026-01-05', '2026-02-05', 'received', 'u', $3, $3)",
+        )
+        .bind(id)
+        .bind(reference)
+        .bind(t)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+
+    store.migrate().await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    assert_eq!(counters::next_reference(&mut tx, "VIOL", 2026).await.unwrap(), "VIOL-2026-004513");
+    assert_eq!(counters::next_reference(&mut tx, "VIOL", 2025).await.unwrap(), "VIOL-2025-000021");
+    assert_eq!(counters::next_reference(&mut tx, "VIOL", 2027).await.unwrap(), "VIOL-2027-000001");
+    assert_eq!(counters::next_reference(&mut tx, "DEM", 2026).await.unwrap(), "DEM-2026-123457");
+    tx.commit().await.unwrap();
+    store.close().await;
 }
 
-#[tokio::test]
-async fn counters_carry_on_from_earlier_references_on_postgres() {
+/// Runs the migrations of `backend` older than `version`.
+async fn migrate_before(store: &Store, backend: Backend, version: i64) {
+    let all = migrations::for_backend(backend);
+    let before = all.migrations.iter().take_while(|m| m.version < version).cloned().collect::<Vec<_>>();
+    Migrator { migrations: Cow::Owned(before), ..Migrator::DEFAULT }.run(store.pool()).await.unwrap();
+}
+
+/// Runs `check` on the URL of a new SQLite file.
+async fn on_sqlite<F: std::future::Future<Output = ()>>(check: impl FnOnce(String) -> F) {
+    let dir = tempfile::tempdir().unwrap();
+    check(format!("sqlite://{}?mode=rwc", dir.path().join("entcp.db").display())).await;
+}
+
+/// Runs `check` on the URL of a new PostgreSQL database, dropped after (skipped without
+/// the test server).
+async fn on_postgres<F: std::future::Future<Output = ()>>(check: impl FnOnce(String) -> F) {
     let Some(admin_url) = common::postgres_admin_url() else { return };
     let name = format!("t_{}", uuid::Uuid::now_v7().simple());
     let admin = Store::connect(&admin_url, Some(1)).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await.unwrap();
     let (base, _) = admin_url.rsplit_once('/').unwrap();
-    counters_carry_on_from_the_references_already_given(&format!("{base}/{name}"), Backend::Postgres).await;
+    check(format!("{base}/{name}")).await;
     sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(admin.pool()).await.unwrap();
     admin.close().await;
+}
+
+#[tokio::test]
+async fn counters_carry_on_from_earlier_references_on_sqlite() {
+    on_sqlite(|url| async move { counters_carry_on_from_the_references_already_given(&url, Backend::Sqlite).await })
+        .await;
+}
+
+#[tokio::test]
+async fn counters_carry_on_from_earlier_references_on_postgres() {
+    on_postgres(
+        |url| async move { counters_carry_on_from_the_references_already_given(&url, Backend::Postgres).await },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rgpd_references_carry_on_from_earlier_ones_on_sqlite() {
+    on_sqlite(
+        |url| async move { rgpd_counters_carry_on_from_the_references_already_given(&url, Backend::Sqlite).await },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rgpd_references_carry_on_from_earlier_ones_on_postgres() {
+    on_postgres(|url| async move {
+        rgpd_counters_carry_on_from_the_references_already_given(&url, Backend::Postgres).await
+    })
+    .await;
 }

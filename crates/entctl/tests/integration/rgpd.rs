@@ -365,11 +365,14 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     };
     let (s, old) = call(dpo.post(url("/breaches/0940198E")).json(&breach("2026-08-28T08:00:00Z"))).await;
     assert_eq!(s, StatusCode::CREATED, "{old}");
-    assert!(old["reference"].as_str().unwrap().starts_with("VIOL-2026-"));
+    // Numbered from the series' counter (the end of a random id collided within a few
+    // thousand entries: a 409 on a new breach).
+    assert_eq!(old["reference"], "VIOL-2026-000001", "{old}");
     assert!(old["warning"].as_str().unwrap().contains("72 h"), "{old}");
     assert_eq!(old["cnil_deadline"], "2026-08-31T08:00:00.000000Z");
     let (_, recent) = call(dpo.post(url("/breaches/0940198E")).json(&breach("2026-08-31T09:00:00Z"))).await;
     assert!(recent["warning"].is_null(), "{recent}");
+    assert_eq!(recent["reference"], "VIOL-2026-000002", "{recent}");
 
     // A decision clears the warning; "not required" needs its reason; a stale version is refused.
     let id = old["id"].as_str().unwrap();
@@ -394,6 +397,7 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     let request = json!({ "kind": "erasure", "requester": "R. L. (dossier 12)", "received_on": "2026-01-31" });
     let (s, created) = call(dpo.post(url("/requests/0940198E")).json(&request)).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["reference"], "DEM-2026-000001", "{created}");
     assert_eq!(created["due_on"], "2026-02-28");
     assert_eq!(created["overdue"], true);
     let future = json!({ "kind": "access", "requester": "X", "received_on": "2027-01-01" });
