@@ -3,6 +3,7 @@
 //! measures, the CNIL notification decision and the information of the people.
 //! A breach known for more than 72 h without a CNIL decision carries a warning.
 
+use crate::rgpd::export::french_moment;
 use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::{Checks, Problem};
@@ -240,8 +241,8 @@ fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
         .ok();
     let warning = match deadline {
         Some(d) if input.cnil_decision == CnilDecision::Pending && now > d => Some(format!(
-            "plus de 72 h depuis la prise de connaissance ({}) sans décision de notification à la CNIL",
-            input.aware_at
+            "plus de 72 h depuis la prise de connaissance (le {}, heure de Paris) sans décision de notification à la CNIL",
+            french_moment(&input.aware_at)
         )),
         _ => None,
     };
@@ -259,11 +260,20 @@ fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
     }
 }
 
-/// Breaches of `org`, most recent awareness first.
+/// Breaches of `org`, most recent awareness first: by the instant, whatever UTC offset each
+/// `aware_at` was typed with (`…T23:30:00+01:00` is after `…T22:00:00Z`, not before).
 pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<Breach>, Problem> {
     let now = state.clock.now();
     let rows: Vec<BreachRow> = log_entries(&state.store, TABLE, COLUMNS, org, "aware_at DESC, id DESC").await?;
-    Ok(rows.into_iter().map(|r| from_row(r, now)).collect())
+    let mut breaches: Vec<Breach> = rows.into_iter().map(|r| from_row(r, now)).collect();
+    by_awareness(&mut breaches);
+    Ok(breaches)
+}
+
+/// Most recent awareness first, by the instant; the latest recorded first among equals.
+fn by_awareness(breaches: &mut [Breach]) {
+    let instant = |b: &Breach| DateTime::parse_from_rfc3339(&b.input.aware_at).ok().map(|t| t.with_timezone(&Utc));
+    breaches.sort_by(|a, b| instant(b).cmp(&instant(a)).then_with(|| b.id.cmp(&a.id)));
 }
 
 pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Problem> {
@@ -379,16 +389,16 @@ pub const HEADER: [&str; 14] = [
     "Référence",
     "Intitulé",
     "Faits",
-    "Survenue",
-    "Prise de connaissance",
+    "Survenue (heure de Paris)",
+    "Prise de connaissance (heure de Paris)",
     "Catégories de données",
     "Personnes (approx.)",
     "Enregistrements (approx.)",
     "Conséquences",
     "Mesures",
     "Notification CNIL",
-    "Date de notification CNIL",
-    "Information des personnes",
+    "Date de notification CNIL (heure de Paris)",
+    "Information des personnes (heure de Paris)",
     "Alerte",
 ];
 
@@ -405,16 +415,16 @@ pub fn rows(breaches: &[Breach]) -> Vec<Vec<String>> {
                 b.reference.clone(),
                 i.title.clone(),
                 i.facts.clone(),
-                i.occurred_at.clone().unwrap_or_else(|| "inconnue".into()),
-                i.aware_at.clone(),
+                i.occurred_at.as_deref().map(french_moment).unwrap_or_else(|| "inconnue".into()),
+                french_moment(&i.aware_at),
                 i.data_categories.join(", "),
                 i.people_approx.to_string(),
                 i.records_approx.to_string(),
                 i.consequences.clone(),
                 i.measures.clone(),
                 decision,
-                i.cnil_notified_at.clone().unwrap_or_default(),
-                i.people_notified_at.clone().unwrap_or_else(|| "non".into()),
+                i.cnil_notified_at.as_deref().map(french_moment).unwrap_or_default(),
+                i.people_notified_at.as_deref().map(french_moment).unwrap_or_else(|| "non".into()),
                 b.warning.clone().unwrap_or_default(),
             ]
         })
