@@ -167,19 +167,33 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
     if aware.is_some_and(|a| a > now + Duration::minutes(5)) {
         checks.fail("aware_at", "la date de prise de connaissance est dans le futur");
     }
-    for (field, value) in [
-        ("occurred_at", &input.occurred_at),
-        ("cnil_notified_at", &input.cnil_notified_at),
-        ("people_notified_at", &input.people_notified_at),
-    ] {
-        if let Some(v) = value {
-            parse_time(&mut checks, field, v);
+    let mut moment =
+        |field: &str, value: &Option<String>| value.as_deref().and_then(|v| parse_time(&mut checks, field, v));
+    let occurred = moment("occurred_at", &input.occurred_at);
+    let notified = moment("cnil_notified_at", &input.cnil_notified_at);
+    let informed = moment("people_notified_at", &input.people_notified_at);
+    // The dates follow each other: a breach occurs, then is known, then is notified and told.
+    if let Some(a) = aware {
+        if occurred.is_some_and(|o| o > a) {
+            checks.fail("occurred_at", "la violation ne peut survenir après sa prise de connaissance");
+        }
+        if notified.is_some_and(|n| n < a) {
+            checks.fail("cnil_notified_at", "la notification à la CNIL précède la prise de connaissance");
+        }
+        if informed.is_some_and(|i| i < a) {
+            checks.fail("people_notified_at", "l'information des personnes précède la prise de connaissance");
         }
     }
+    let late = matches!((notified, aware), (Some(n), Some(a)) if n > a + Duration::hours(CNIL_DELAY_HOURS));
     match input.cnil_decision {
         CnilDecision::Notified if input.cnil_notified_at.is_none() => {
             checks.fail("cnil_notified_at", "la date de notification à la CNIL est requise")
         }
+        // Art. 33(1): a notification made after 72 hours comes with the reasons for the delay.
+        CnilDecision::Notified if late && input.cnil_reason.trim().is_empty() => checks.fail(
+            "cnil_reason",
+            "notifiée plus de 72 heures après la prise de connaissance : indiquez les motifs du retard (article 33.1 du RGPD)",
+        ),
         CnilDecision::NotRequired if input.cnil_reason.trim().is_empty() => {
             checks.fail("cnil_reason", "indiquez pourquoi la notification n'est pas requise")
         }

@@ -515,6 +515,51 @@ async fn breaches_are_listed_by_the_instant_of_awareness_and_warn_72_hours_later
     assert!(after["warning"].as_str().is_some_and(|w| w.contains("72 h")), "{name}: one minute after: {after}");
 }
 
+backend_test!(a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_reasons);
+async fn a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_reasons(db: crate::common::TestDb) {
+    let name = db.name;
+    let store = db.store.clone();
+    common::import_sample(&store).await;
+    let app = TestApp::over(&store).build().await;
+    let dpo =
+        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
+    let url = "/api/v1/rgpd/breaches/0940198E";
+    let breach = |extra: Value| {
+        let mut body = json!({
+            "title": "Liste de classe envoyée au mauvais destinataire", "facts": "Courriel mal adressé",
+            "aware_at": "2026-08-25T08:00:00Z", "data_categories": ["identité"], "people_approx": 28,
+            "records_approx": 28, "consequences": "risque faible", "measures": "demande de suppression"
+        });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let refused = |problem: &Value| -> Vec<String> {
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()
+    };
+    // Occurred after it was known, notified or told before: refused, each field named.
+    let (s, problem) = call(dpo.post(url).json(&breach(json!({
+        "occurred_at": "2026-08-26T08:00:00Z", "cnil_decision": "notified",
+        "cnil_notified_at": "2026-08-24T08:00:00Z", "people_notified_at": "2026-08-24T09:00:00Z"
+    }))))
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(refused(&problem), ["occurred_at", "cnil_notified_at", "people_notified_at"], "{name}: {problem}");
+    // Notified 80 hours after: the reasons for the delay are asked (Art. 33(1)), then recorded.
+    let late = json!({ "cnil_decision": "notified", "cnil_notified_at": "2026-08-28T16:00:00Z" });
+    let (s, problem) = call(dpo.post(url).json(&breach(late.clone()))).await;
+    assert_eq!((s, refused(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["cnil_reason".to_string()]), "{name}");
+    assert!(problem["detail"].as_str().unwrap().contains("motifs du retard"), "{name}: {problem}");
+    let mut with_reason = breach(late);
+    with_reason["cnil_reason"] = json!("ampleur connue le 28 août seulement");
+    let (s, created) = call(dpo.post(url).json(&with_reason)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {created}");
+    // Within 72 hours, no reason is needed.
+    let in_time =
+        json!({ "title": "Autre envoi", "cnil_decision": "notified", "cnil_notified_at": "2026-08-27T08:00:00Z" });
+    let (s, created) = call(dpo.post(url).json(&breach(in_time))).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {created}");
+}
+
 #[tokio::test]
 async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_changed() {
     let d = demo(common::sqlite().await).await;
