@@ -4,16 +4,17 @@
 //! close or passed, and a form recording a new entry through the domain.
 
 use super::{base, controls, shell, target};
-use crate::forms::{french_moment, stale_version, Fields, On, Reply};
+use crate::forms::{stale_version, Fields, On, Reply};
 use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use ent_kernel::error::{FieldError, Problem, ProblemKind};
 use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
 use ent_platform::registry::Org;
 use ent_rgpd::rgpd::breaches::{self, Breach, BreachInput, CnilDecision};
+use ent_rgpd::rgpd::export::french_moment;
 use ent_rgpd::rgpd::requests::{self, DataRequest, RequestInput, RequestKind, RequestStatus};
 use ent_rgpd::rgpd::{self as domain, RgpdState};
 use serde_json::{json, Value};
@@ -93,8 +94,8 @@ fn texts_of(log: domain::Log) -> &'static LogTexts {
 const BREACH_FIELDS: &[(&str, &str, &str)] = &[
     ("title", "Intitulé", "text"),
     ("facts", "Faits", "long"),
-    ("occurred_at", "Survenue le (UTC, si connue)", "datetime-local"),
-    ("aware_at", "Connue le (UTC) : début des 72 heures", "datetime-local"),
+    ("occurred_at", "Survenue le (heure de Paris, si connue)", "datetime-local"),
+    ("aware_at", "Connue le (heure de Paris) : début des 72 heures", "datetime-local"),
     ("data_categories", "Catégories de données (séparées par des virgules)", "text"),
     ("people_approx", "Nombre approximatif de personnes", "number"),
     ("records_approx", "Nombre approximatif d'enregistrements", "number"),
@@ -117,15 +118,18 @@ pub(crate) const REQUEST_CLOSE_DAYS: i64 = 7;
 fn breach_view(b: &Breach, row: Vec<String>, now: DateTime<Utc>) -> Value {
     let deadline = DateTime::parse_from_rfc3339(&b.cnil_deadline).map(|t| t.with_timezone(&Utc)).unwrap_or(now);
     let met = b.input.cnil_decision != CnilDecision::Pending;
-    json!({ "cells": row, "deadline": french_moment(&b.cnil_deadline), "id": b.id,
+    let shown = format!("{} (heure de Paris)", french_moment(&b.cnil_deadline));
+    json!({ "cells": row, "deadline": shown, "id": b.id,
             "urgency": urgency(deadline, now, BREACH_CLOSE_HOURS, met) })
 }
 
 fn request_view(r: &DataRequest, row: Vec<String>, now: DateTime<Utc>) -> Value {
+    // Due until the end of its day in Paris (where `overdue` counts the days).
     let due = NaiveDate::parse_from_str(&r.due_on, "%Y-%m-%d")
         .ok()
-        .and_then(|d| d.and_hms_opt(23, 59, 59))
-        .map_or(now, |d| d.and_utc());
+        .and_then(|d| d.succ_opt())
+        .and_then(|d| paris(d.and_time(NaiveTime::MIN)))
+        .unwrap_or(now);
     let met = matches!(r.input.status, RequestStatus::Answered | RequestStatus::Rejected);
     json!({ "cells": row, "deadline": ent_kernel::clock::french_date(&r.due_on), "id": r.id,
             "urgency": urgency(due, now, REQUEST_CLOSE_DAYS * 24, met) })
@@ -200,12 +204,19 @@ pub(super) async fn request_list(
     log_page(&on, &org, domain::Log::Requests, Reply::shown(&Fields::default(), notice)).await
 }
 
-/// `2026-09-01T08:00` (a `datetime-local` field, read as UTC) or RFC 3339 as is.
+/// The instant a wall-clock time in Paris names: at the autumn change of time, the first of
+/// the two; in the spring gap, the same time an hour later (what the clocks then show).
+fn paris(local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    let at = |t: NaiveDateTime| t.and_local_timezone(chrono_tz::Europe::Paris).earliest();
+    at(local).or_else(|| at(local + chrono::Duration::hours(1))).map(|t| t.with_timezone(&Utc))
+}
+
+/// `2026-10-23T23:30` (a `datetime-local` field, read as the time in Paris, where the DPO
+/// learns of a breach) as RFC 3339 in UTC (`2026-10-23T21:30:00Z`); anything else as is.
 fn moment(value: &str) -> String {
-    if value.len() == 16 {
-        format!("{value}:00Z")
-    } else {
-        value.to_string()
+    match NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M").ok().and_then(paris) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        None => value.to_string(),
     }
 }
 
@@ -332,9 +343,9 @@ const REQUEST_STATUSES: &[(&str, &str)] = &[
 /// What follows a breach once recorded: the CNIL decision and the people informed.
 const BREACH_FOLLOW_UP: &[(&str, &str, &str)] = &[
     ("cnil_decision", "Notification à la CNIL", "select"),
-    ("cnil_notified_at", "Notifiée à la CNIL le (UTC)", "datetime-local"),
+    ("cnil_notified_at", "Notifiée à la CNIL le (heure de Paris)", "datetime-local"),
     ("cnil_reason", "Motif : notification non requise, ou notifiée après 72 heures", "long"),
-    ("people_notified_at", "Personnes concernées informées le (UTC, article 34)", "datetime-local"),
+    ("people_notified_at", "Personnes concernées informées le (heure de Paris, article 34)", "datetime-local"),
 ];
 
 /// The fields of a request being followed (the extension is a box of its own).
@@ -347,10 +358,10 @@ const REQUEST_FOLLOW_UP: &[(&str, &str, &str)] = &[
     ("notes", "Notes : motif d'une prolongation ou d'un refus, suites données", "long"),
 ];
 
-/// `2026-09-01T08:00:00Z` → `2026-09-01T08:00` (what a `datetime-local` control shows).
+/// `2026-10-23T21:30:00Z` → `2026-10-23T23:30` (what a `datetime-local` control shows: the time in Paris).
 fn local(stored: &str) -> String {
     match DateTime::parse_from_rfc3339(stored) {
-        Ok(t) => t.with_timezone(&Utc).format("%Y-%m-%dT%H:%M").to_string(),
+        Ok(t) => t.with_timezone(&chrono_tz::Europe::Paris).format("%Y-%m-%dT%H:%M").to_string(),
         Err(_) => stored.to_string(),
     }
 }
@@ -579,6 +590,16 @@ mod tests {
         assert_eq!(urgency(at(10), now, 24, false), "proche");
         assert_eq!(urgency(at(30), now, 24, false), "a-venir");
         assert_eq!(urgency(at(-1), now, 24, true), "tenu");
-        assert_eq!(moment("2026-09-01T08:00"), "2026-09-01T08:00:00Z");
+    }
+
+    #[test]
+    fn moments_are_typed_and_shown_at_the_hour_of_paris() {
+        // Summer, winter, the spring gap (02:30 does not exist: the clocks show 03:30).
+        assert_eq!(moment("2026-09-04T23:30"), "2026-09-04T21:30:00Z");
+        assert_eq!(moment("2026-11-20T23:30"), "2026-11-20T22:30:00Z");
+        assert_eq!(moment("2026-03-29T02:30"), "2026-03-29T01:30:00Z");
+        assert_eq!(moment("2026-09-04T21:30:00Z"), "2026-09-04T21:30:00Z", "RFC 3339 as is");
+        assert_eq!(local("2026-09-04T21:30:00Z"), "2026-09-04T23:30");
+        assert_eq!(local(&moment("2026-11-20T23:30")), "2026-11-20T23:30");
     }
 }

@@ -3,6 +3,7 @@
 //! measures, the CNIL notification decision and the information of the people.
 //! A breach known for more than 72 h without a CNIL decision carries a warning.
 
+use crate::rgpd::export::french_moment;
 use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::{Checks, Problem};
@@ -166,19 +167,33 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
     if aware.is_some_and(|a| a > now + Duration::minutes(5)) {
         checks.fail("aware_at", "la date de prise de connaissance est dans le futur");
     }
-    for (field, value) in [
-        ("occurred_at", &input.occurred_at),
-        ("cnil_notified_at", &input.cnil_notified_at),
-        ("people_notified_at", &input.people_notified_at),
-    ] {
-        if let Some(v) = value {
-            parse_time(&mut checks, field, v);
+    let mut moment =
+        |field: &str, value: &Option<String>| value.as_deref().and_then(|v| parse_time(&mut checks, field, v));
+    let occurred = moment("occurred_at", &input.occurred_at);
+    let notified = moment("cnil_notified_at", &input.cnil_notified_at);
+    let informed = moment("people_notified_at", &input.people_notified_at);
+    // The dates follow each other: a breach occurs, then is known, then is notified and told.
+    if let Some(a) = aware {
+        if occurred.is_some_and(|o| o > a) {
+            checks.fail("occurred_at", "la violation ne peut survenir après sa prise de connaissance");
+        }
+        if notified.is_some_and(|n| n < a) {
+            checks.fail("cnil_notified_at", "la notification à la CNIL précède la prise de connaissance");
+        }
+        if informed.is_some_and(|i| i < a) {
+            checks.fail("people_notified_at", "l'information des personnes précède la prise de connaissance");
         }
     }
+    let late = matches!((notified, aware), (Some(n), Some(a)) if n > a + Duration::hours(CNIL_DELAY_HOURS));
     match input.cnil_decision {
         CnilDecision::Notified if input.cnil_notified_at.is_none() => {
             checks.fail("cnil_notified_at", "la date de notification à la CNIL est requise")
         }
+        // Art. 33(1): a notification made after 72 hours comes with the reasons for the delay.
+        CnilDecision::Notified if late && input.cnil_reason.trim().is_empty() => checks.fail(
+            "cnil_reason",
+            "notifiée plus de 72 heures après la prise de connaissance : indiquez les motifs du retard (article 33.1 du RGPD)",
+        ),
         CnilDecision::NotRequired if input.cnil_reason.trim().is_empty() => {
             checks.fail("cnil_reason", "indiquez pourquoi la notification n'est pas requise")
         }
@@ -240,8 +255,8 @@ fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
         .ok();
     let warning = match deadline {
         Some(d) if input.cnil_decision == CnilDecision::Pending && now > d => Some(format!(
-            "plus de 72 h depuis la prise de connaissance ({}) sans décision de notification à la CNIL",
-            input.aware_at
+            "plus de 72 h depuis la prise de connaissance (le {}, heure de Paris) sans décision de notification à la CNIL",
+            french_moment(&input.aware_at)
         )),
         _ => None,
     };
@@ -259,11 +274,20 @@ fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
     }
 }
 
-/// Breaches of `org`, most recent awareness first.
+/// Breaches of `org`, most recent awareness first: by the instant, whatever UTC offset each
+/// `aware_at` was typed with (`…T23:30:00+01:00` is after `…T22:00:00Z`, not before).
 pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<Breach>, Problem> {
     let now = state.clock.now();
     let rows: Vec<BreachRow> = log_entries(&state.store, TABLE, COLUMNS, org, "aware_at DESC, id DESC").await?;
-    Ok(rows.into_iter().map(|r| from_row(r, now)).collect())
+    let mut breaches: Vec<Breach> = rows.into_iter().map(|r| from_row(r, now)).collect();
+    by_awareness(&mut breaches);
+    Ok(breaches)
+}
+
+/// Most recent awareness first, by the instant; the latest recorded first among equals.
+fn by_awareness(breaches: &mut [Breach]) {
+    let instant = |b: &Breach| DateTime::parse_from_rfc3339(&b.input.aware_at).ok().map(|t| t.with_timezone(&Utc));
+    breaches.sort_by(|a, b| instant(b).cmp(&instant(a)).then_with(|| b.id.cmp(&a.id)));
 }
 
 pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Problem> {
@@ -379,16 +403,16 @@ pub const HEADER: [&str; 14] = [
     "Référence",
     "Intitulé",
     "Faits",
-    "Survenue",
-    "Prise de connaissance",
+    "Survenue (heure de Paris)",
+    "Prise de connaissance (heure de Paris)",
     "Catégories de données",
     "Personnes (approx.)",
     "Enregistrements (approx.)",
     "Conséquences",
     "Mesures",
     "Notification CNIL",
-    "Date de notification CNIL",
-    "Information des personnes",
+    "Date de notification CNIL (heure de Paris)",
+    "Information des personnes (heure de Paris)",
     "Alerte",
 ];
 
@@ -405,16 +429,16 @@ pub fn rows(breaches: &[Breach]) -> Vec<Vec<String>> {
                 b.reference.clone(),
                 i.title.clone(),
                 i.facts.clone(),
-                i.occurred_at.clone().unwrap_or_else(|| "inconnue".into()),
-                i.aware_at.clone(),
+                i.occurred_at.as_deref().map(french_moment).unwrap_or_else(|| "inconnue".into()),
+                french_moment(&i.aware_at),
                 i.data_categories.join(", "),
                 i.people_approx.to_string(),
                 i.records_approx.to_string(),
                 i.consequences.clone(),
                 i.measures.clone(),
                 decision,
-                i.cnil_notified_at.clone().unwrap_or_default(),
-                i.people_notified_at.clone().unwrap_or_else(|| "non".into()),
+                i.cnil_notified_at.as_deref().map(french_moment).unwrap_or_default(),
+                i.people_notified_at.as_deref().map(french_moment).unwrap_or_else(|| "non".into()),
                 b.warning.clone().unwrap_or_default(),
             ]
         })

@@ -4,6 +4,7 @@
 
 use super::derive::{Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Register};
 use ent_documents::documents::{self, Block, Document, Section};
+use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,27 @@ impl Format {
             Format::Html => "text/html; charset=utf-8",
             Format::Pdf => "application/pdf",
         }
+    }
+}
+
+/// A stored date (`YYYY-MM-DD`) or timestamp (RFC 3339) as a French reader writes the day it
+/// falls on in Paris (`1er septembre 2026`); anything else as it is.
+pub fn french_day(stored: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(stored) {
+        Ok(t) => french_date(&today_in_france(t.with_timezone(&chrono::Utc)).format("%Y-%m-%d").to_string()),
+        Err(_) => french_date(stored),
+    }
+}
+
+/// A stored timestamp (RFC 3339, whatever its offset) at its hour in Paris, as a French reader
+/// writes it (`23 octobre 2026 à 23 h 30`); anything else as it is.
+pub fn french_moment(stored: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(stored) {
+        Ok(t) => {
+            let paris = t.with_timezone(&chrono_tz::Europe::Paris);
+            format!("{} à {}", french_date(&paris.format("%Y-%m-%d").to_string()), paris.format("%H h %M"))
+        }
+        Err(_) => stored.to_string(),
     }
 }
 
@@ -196,8 +218,8 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
         ("Comptes", accounts_text(e)),
         ("Conventions", or_none(e.conventions.clone(), "aucune convention en vigueur")),
         ("Analyse d'impact (AIPD)", dpia_text(&e.dpia)),
-        ("Date de création", e.first_recorded.clone()),
-        ("Dernière mise à jour", e.last_changed.clone()),
+        ("Date de création", french_day(&e.first_recorded)),
+        ("Dernière mise à jour", french_day(&e.last_changed)),
         ("Alertes", or_none(e.warnings.clone(), "aucune")),
         ("Champs manquants", or_none(e.missing.clone(), "aucun (fiche complète)")),
     ]
@@ -253,7 +275,7 @@ pub fn document(r: &Register) -> Document {
     let o = &r.organisation;
     let mut doc = Document::new("Registre des activités de traitement")
         .with_subtitle(format!("{} — article 30 du RGPD", o.name))
-        .with_reference(format!("{} au {}", o.code, r.as_of))
+        .with_reference(format!("{} au {}", o.code, french_date(&r.as_of)))
         .section(
             Section::new("Organisme").fields(
                 [
@@ -274,8 +296,8 @@ pub fn document(r: &Register) -> Document {
             vec![
                 e.reference.clone(),
                 e.name.clone(),
-                e.first_recorded.clone(),
-                e.last_changed.clone(),
+                french_day(&e.first_recorded),
+                french_day(&e.last_changed),
                 e.purposes.first().cloned().unwrap_or_default(),
                 yes_no(e.sensitive_data).into(),
             ]
@@ -401,6 +423,24 @@ pub fn table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_read_in_french_on_their_day_in_paris() {
+        let mut e = empty_entry();
+        // 00:30 in Paris on 1 September.
+        e.first_recorded = "2026-08-31T22:30:00.000000Z".into();
+        e.last_changed = "2026-09-15T08:00:00.000000Z".into();
+        let fields = entry_fields(&e);
+        let value = |label: &str| fields.iter().find(|(l, _)| *l == label).map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(value("Date de création"), "1er septembre 2026");
+        assert_eq!(value("Dernière mise à jour"), "15 septembre 2026");
+        assert_eq!(french_day("2026-01-31"), "31 janvier 2026");
+        // Summer time, then winter time after the last Sunday of October; the offset typed does not matter.
+        assert_eq!(french_moment("2026-10-23T21:30:00Z"), "23 octobre 2026 à 23 h 30");
+        assert_eq!(french_moment("2026-10-23T23:30:00+02:00"), "23 octobre 2026 à 23 h 30");
+        assert_eq!(french_moment("2026-10-26T21:30:00.000000Z"), "26 octobre 2026 à 22 h 30");
+        assert_eq!(french_moment("hier"), "hier");
+    }
 
     #[test]
     fn a_log_exported_as_csv_neutralises_formula_cells() {

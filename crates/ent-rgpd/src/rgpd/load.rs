@@ -64,9 +64,11 @@ pub async fn world(
             schools_of.insert(org.id.clone(), vec![org.id.clone()]);
             continue;
         }
+        // The open schools it covers: a school the annuaire says is closed runs no ENT, and no
+        // processor works for it.
         let cond = covers_condition(org);
         let sql = format!(
-            "SELECT {ORG_COLUMNS} FROM orgs WHERE kind = 'etablissement' AND {} ORDER BY sort_name",
+            "SELECT {ORG_COLUMNS} FROM orgs WHERE kind = 'etablissement' AND is_open <> 0 AND {} ORDER BY sort_name",
             cond.sql()
         );
         let covered: Vec<Org> = cond

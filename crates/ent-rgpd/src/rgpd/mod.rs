@@ -220,7 +220,7 @@ pub struct Exported {
 pub struct Rendered {
     pub bytes: Vec<u8>,
     pub file_name: String,
-    /// SHA-256 of the register's canonical JSON, as a snapshot of it would have.
+    /// The register's fingerprint, as a snapshot of it would have ([`snapshots::fingerprint`]).
     pub sha256: String,
 }
 
@@ -231,7 +231,7 @@ pub async fn render_register(state: &RgpdState, org: &Org, format: export::Forma
     Ok(Rendered {
         bytes,
         file_name: export::file_name("registre-rgpd", &org.code, &register.as_of, format),
-        sha256: ent_documents::documents::sha256_hex(snapshots::canonical(&register).as_bytes()),
+        sha256: snapshots::fingerprint(&register),
     })
 }
 

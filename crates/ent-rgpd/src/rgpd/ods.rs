@@ -17,11 +17,14 @@ fn t(s: impl Into<String>) -> Cell {
     Cell::text(s)
 }
 
-/// `YYYY-MM-DD` of a timestamp, as a date cell.
+/// The day a timestamp falls on in Paris, as a date cell.
 fn date(ts: &str) -> Cell {
-    match ts.get(..10) {
-        Some(d) if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok() => Cell::Date(d.to_string()),
-        _ => Cell::Empty,
+    match chrono::DateTime::parse_from_rfc3339(ts) {
+        Ok(t) => {
+            let day = ent_kernel::clock::today_in_france(t.with_timezone(&chrono::Utc));
+            Cell::Date(day.format("%Y-%m-%d").to_string())
+        }
+        Err(_) => Cell::Empty,
     }
 }
 
@@ -44,7 +47,7 @@ fn first_sheet(r: &Register) -> Sheet {
     let o = &r.organisation;
     let mut rows = vec![
         vec![h("Registre des activités de traitement")],
-        vec![t(format!("{} — article 30 du RGPD, au {}", o.name, r.as_of))],
+        vec![t(format!("{} — article 30 du RGPD, au {}", o.name, ent_kernel::clock::french_date(&r.as_of)))],
         vec![],
         vec![h("Coordonnées du responsable de l'organisme")],
         vec![h("Organisme"), t(&o.name)],

@@ -4,6 +4,7 @@
 
 use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
 use chrono::{Months, NaiveDate};
+use ent_kernel::clock::french_date;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::timestamp;
@@ -320,10 +321,10 @@ pub fn rows(requests: &[DataRequest]) -> Vec<Vec<String>> {
                 r.reference.clone(),
                 i.kind.label().into(),
                 i.requester.clone(),
-                i.received_on.clone(),
-                format!("{}{}", r.due_on, if i.extended { " (prolongée)" } else { "" }),
+                french_date(&i.received_on),
+                format!("{}{}", french_date(&r.due_on), if i.extended { " (prolongée)" } else { "" }),
                 i.status.label().into(),
-                i.answered_on.clone().unwrap_or_default(),
+                i.answered_on.as_deref().map(french_date).unwrap_or_default(),
                 super::export::yes_no(r.overdue).into(),
                 i.notes.clone(),
             ]

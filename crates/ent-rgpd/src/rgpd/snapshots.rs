@@ -22,7 +22,8 @@ pub struct Snapshot {
     pub reason: String,
     /// The format exported (`json`, `csv`, `ods`, `html`, `pdf`), `json` for scheduled passes.
     pub format: String,
-    /// SHA-256 of the register's canonical JSON.
+    /// The register's [`fingerprint`]: SHA-256 of its canonical JSON without the date of
+    /// derivation, so that the same register derived on another day has the same one.
     pub sha256: String,
     pub entries: i64,
     pub taken_by: String,
@@ -31,9 +32,17 @@ pub struct Snapshot {
 
 const COLUMNS: &str = "id, org_id, reason, format, sha256, entries, taken_by, taken_at";
 
-/// The canonical JSON of a register: what a snapshot stores and hashes.
+/// The canonical JSON of a register: what a snapshot stores.
 pub fn canonical(register: &Register) -> String {
     serde_json::to_string(register).expect("register serialises")
+}
+
+/// SHA-256 of the canonical JSON of `register` with its `as_of` blanked: what tells two
+/// registers apart. The date of derivation moves every day while nothing deployed changes; it
+/// is kept in the snapshot's content, not in what identifies the register.
+pub fn fingerprint(register: &Register) -> String {
+    let undated = Register { as_of: String::new(), ..register.clone() };
+    sha256_hex(canonical(&undated).as_bytes())
 }
 
 /// Records `register` as a snapshot of `org`, moves the entries' history forward and audits it;
@@ -49,7 +58,7 @@ pub async fn record(
     now: DateTime<Utc>,
 ) -> Result<(Snapshot, bool), Problem> {
     let mut tx = state.store.begin_write().await?;
-    let sha256 = sha256_hex(canonical(register).as_bytes());
+    let sha256 = fingerprint(register);
     if let Some(latest) = latest_in(&mut tx, &org.id).await?.filter(|s| s.sha256 == sha256) {
         return Ok((latest, false));
     }
@@ -81,7 +90,7 @@ pub async fn record_in(
         org_id: org.id.clone(),
         reason: reason.into(),
         format: format.into(),
-        sha256: sha256_hex(content.as_bytes()),
+        sha256: fingerprint(register),
         entries: register.entries_count() as i64,
         taken_by: actor.into(),
         taken_at: timestamp(now),

@@ -209,7 +209,8 @@ async fn incomplete_fiches_come_first_with_where_to_fill_them_and_a_stale_contac
     assert!(!page.text.contains(missing), "{name}: {}", page.text);
 }
 
-/// `t0` moved by `hours`, as a `datetime-local` field gives it.
+/// `t0` moved by `hours`, as a `datetime-local` field gives it (read as the time in Paris: in
+/// summer two hours earlier than `t0` moved by `hours`, still in the past for `hours <= 0`).
 fn typed_moment(hours: i64) -> String {
     (t0() + chrono::Duration::hours(hours)).format("%Y-%m-%dT%H:%M").to_string()
 }
@@ -831,4 +832,62 @@ async fn very_long_texts_in_the_rgpd_forms_are_refused_on_their_field_and_nothin
         assert!(refused.text.contains(&format!("href=\"#contrat-{field}\"")), "{name} {field}: {}", refused.text);
     }
     assert_eq!(contracts_named(store, &long_reference).await + contracts_named(store, "HEB-LONG").await, 0, "{name}");
+}
+
+backend_test!(a_breach_known_on_friday_at_23_30_in_paris_is_due_at_the_cnil_on_monday_at_23_30_in_paris);
+async fn a_breach_known_on_friday_at_23_30_in_paris_is_due_at_the_cnil_on_monday_at_23_30_in_paris(db: common::TestDb) {
+    let name = db.name;
+    let (d, register, _) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+    // The DPO signs in again after each move of the clock (sessions close after 30 idle minutes).
+    let dpo_at = |moment: &'static str| {
+        app.clock.set(at(moment));
+        sign_in(app, DPO)
+    };
+    let breaches = format!("{register}/violations");
+    // Saturday morning, the DPO records what it learnt on Friday 4 September at 23:30, in Paris.
+    let dpo = dpo_at("2026-09-05T08:00:00Z").await;
+    let fields = [
+        ("title", "Clé USB perdue"),
+        ("facts", "Une clé avec des bulletins a été perdue"),
+        ("aware_at", "2026-09-04T23:30"),
+        ("data_categories", "identité, scolarité"),
+        ("people_approx", "40"),
+        ("records_approx", "40"),
+        ("consequences", "faibles"),
+        ("measures", "mots de passe changés"),
+    ];
+    assert_eq!(post_form(app, &dpo, &breaches, &fields).await.status, 303, "{name}");
+    let stored: String = sqlx::query_scalar("SELECT aware_at FROM rgpd_breaches WHERE title = $1")
+        .bind("Clé USB perdue")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, "2026-09-04T21:30:00Z", "{name}: 23:30 in Paris in summer is 21:30 UTC");
+    let log = get(app, &dpo, &breaches).await;
+    let row = row_of(&log.text, "Clé USB perdue");
+    assert!(row.contains("7 septembre 2026 à 23 h 30 (heure de Paris)"), "{name}: {row}");
+    assert!(row.contains("4 septembre 2026 à 23 h 30"), "{name}: the moment typed, in Paris: {row}");
+    let form = get(app, &dpo, &link(&log.text, &format!("{breaches}/"))).await;
+    assert!(form.text.contains("value=\"2026-09-04T23:30\""), "{name}: the form shows what was typed");
+
+    // Monday 23:29 in Paris: close; 23:31: passed.
+    let dpo = dpo_at("2026-09-07T21:29:00Z").await;
+    let row = get(app, &dpo, &breaches).await.text;
+    assert!(row_of(&row, "Clé USB perdue").contains("échéance proche"), "{name}: {row}");
+    let dpo = dpo_at("2026-09-07T21:31:00Z").await;
+    let row = get(app, &dpo, &breaches).await.text;
+    assert!(row_of(&row, "Clé USB perdue").contains("délai dépassé"), "{name}: {row}");
+
+    // A request received on 7 August is due on 7 September, to the end of that day in Paris.
+    let requests = format!("{register}/demandes");
+    let request = [("kind", "access"), ("requester", "R. Limite"), ("received_on", "2026-08-07")];
+    assert_eq!(post_form(app, &dpo, &requests, &request).await.status, 303, "{name}");
+    let dpo = dpo_at("2026-09-07T21:59:00Z").await;
+    let page = get(app, &dpo, &requests).await.text;
+    assert!(row_of(&page, "R. Limite").contains("échéance proche"), "{name}: 23:59 in Paris: {page}");
+    let dpo = dpo_at("2026-09-07T22:01:00Z").await;
+    let page = get(app, &dpo, &requests).await.text;
+    assert!(row_of(&page, "R. Limite").contains("délai dépassé"), "{name}: 00:01 in Paris: {page}");
 }

@@ -408,6 +408,162 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     assert_eq!(sheets[0].1[1][1], "effacement");
 }
 
+backend_test!(a_school_the_annuaire_closes_leaves_the_register_and_no_processor_works_for_it);
+async fn a_school_the_annuaire_closes_leaves_the_register_and_no_processor_works_for_it(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    // An école of Fresnes, served by the commune's tenant.
+    let closed = "0940289D".to_string();
+    let read = |org: &'static str| call(d.admin.get(d.url(&format!("/registers/{org}"))));
+    let listing =
+        |register: &Value| register["entries"].as_array().unwrap().iter().filter(|e| uais(e).contains(&closed)).count();
+    let served_for_the_dsden = |register: &Value| {
+        let entry = register["processor_entries"].as_array().unwrap().iter().find(|e| e["controller"]["code"] == "94");
+        entry.expect("the vendor works for the DSDEN")["establishments"].as_i64().unwrap()
+    };
+    let (_, dsden) = read("dsden:94").await;
+    assert!(listing(&dsden) > 0, "{name}: the open école is in the DSDEN's entries");
+    let (_, vendor) = read("editeur:900000019").await;
+    let served = served_for_the_dsden(&vendor);
+
+    // The annuaire now says the école is closed.
+    sqlx::query("UPDATE orgs SET is_open = 0 WHERE kind = 'etablissement' AND code = $1")
+        .bind(&closed)
+        .execute(d.db.store.pool())
+        .await
+        .unwrap();
+    let (_, dsden) = read("dsden:94").await;
+    assert_eq!(listing(&dsden), 0, "{name}: a closed école is in no entry of its controller");
+    let (_, vendor) = read("editeur:900000019").await;
+    assert_eq!(served_for_the_dsden(&vendor), served - 1, "{name}: the vendor no longer works for it");
+}
+
+backend_test!(a_register_derived_on_another_day_with_nothing_changed_is_the_same_register);
+async fn a_register_derived_on_another_day_with_nothing_changed_is_the_same_register(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let (first, snapshot) = d.register().await;
+    // The next day, on another server: nothing deployed has changed.
+    let next_day = TestApp::over(&d.db.store).at(t0() + chrono::Duration::days(1)).build().await;
+    let dpo = d.dpo.to(&next_day);
+    let (s, again) = call(dpo.post(d.url("/registers/dsden:94/snapshots"))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: the latest snapshot answers, nothing stored: {again}");
+    assert_eq!(again["id"], snapshot.as_str(), "{name}");
+    let resp = dpo.get(d.url("/registers/dsden:94")).send().await;
+    assert_eq!(resp.headers["x-register-sha256"], again["sha256"].as_str().unwrap(), "{name}: the same fingerprint");
+    let register: Value = serde_json::from_slice(&resp.bytes).unwrap();
+    assert_ne!(register["as_of"], first["as_of"], "{name}: only the date of derivation moved");
+    assert_eq!(register["entries"], first["entries"], "{name}");
+    let (_, list) = call(dpo.get(d.url("/registers/dsden:94/snapshots"))).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{name}: one snapshot: {list}");
+}
+
+backend_test!(breaches_are_listed_by_the_instant_of_awareness_and_warn_72_hours_later_to_the_minute);
+async fn breaches_are_listed_by_the_instant_of_awareness_and_warn_72_hours_later_to_the_minute(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let store = db.store.clone();
+    common::import_sample(&store).await;
+    // Saturday 24 October 2026, 10:00 in Paris: the night before the change to winter time.
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+    let clock = Arc::new(FixedClock::new(at("2026-10-24T08:00:00Z")));
+    let app = TestApp::over(&store).clock(clock.clone()).build().await;
+    let dpo =
+        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
+    let url = "/api/v1/rgpd/breaches/0940198E";
+    // Known on Friday 23 October, 23:30 and 22:45 in Paris (summer time), and 22:00 UTC (00:00 in
+    // Paris): typed with their offsets, the latest instant is neither the first nor the last string.
+    for (title, aware) in [
+        ("Connue à 23 h 30 à Paris", "2026-10-23T23:30:00+02:00"),
+        ("Connue à 22 h UTC", "2026-10-23T22:00:00Z"),
+        ("Connue à 22 h 45 à Paris", "2026-10-23T22:45:00+02:00"),
+    ] {
+        let body = json!({
+            "title": title, "facts": "Liste de classe envoyée au mauvais destinataire", "aware_at": aware,
+            "data_categories": ["identité"], "people_approx": 28, "records_approx": 28,
+            "consequences": "risque faible", "measures": "demande de suppression au destinataire"
+        });
+        let (s, created) = call(dpo.post(url).json(&body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {created}");
+    }
+    let order = ["Connue à 22 h UTC", "Connue à 23 h 30 à Paris", "Connue à 22 h 45 à Paris"];
+    let (s, list) = call(dpo.get(url)).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {list}");
+    let titles: Vec<&str> = list.as_array().unwrap().iter().map(|b| b["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, order, "{name}: most recent awareness first, by the instant");
+    let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
+    let positions: Vec<usize> = order.iter().map(|t| csv.find(t).unwrap_or_else(|| panic!("{name}: {t}"))).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{name}: the export in the same order: {csv}");
+    // The log reads in French, at the hour of Paris, whatever the offset typed.
+    assert!(csv.contains("Prise de connaissance (heure de Paris)"), "{name}: {csv}");
+    for moment in ["24 octobre 2026 à 00 h 00", "23 octobre 2026 à 23 h 30", "23 octobre 2026 à 22 h 45"] {
+        assert!(csv.contains(moment), "{name}: {moment} in {csv}");
+    }
+    assert!(!csv.contains("2026-10-23T"), "{name}: no raw timestamp: {csv}");
+    let request = json!({ "kind": "access", "requester": "R. L.", "received_on": "2026-10-23" });
+    let (s, body) = call(dpo.post("/api/v1/rgpd/requests/0940198E").json(&request)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {body}");
+    let csv = dpo.get("/api/v1/rgpd/requests/0940198E?format=csv").send().await.text;
+    assert!(csv.contains("23 octobre 2026;23 novembre 2026;"), "{name}: received, due: {csv}");
+
+    // 72 hours from Friday 23:30 in Paris, across the change of time: Monday 22:30 in Paris, 21:30 UTC.
+    let friday = list.as_array().unwrap().iter().find(|b| b["title"] == order[1]).unwrap();
+    assert_eq!(friday["cnil_deadline"], "2026-10-26T21:30:00.000000Z", "{name}");
+    let warning_at = |list: &Value| list.as_array().unwrap().iter().find(|b| b["id"] == friday["id"]).unwrap().clone();
+    clock.set(at("2026-10-26T21:29:00Z"));
+    let before = warning_at(&call(dpo.get(url)).await.1);
+    assert!(before["warning"].is_null(), "{name}: one minute before the deadline: {before}");
+    clock.set(at("2026-10-26T21:31:00Z"));
+    let after = warning_at(&call(dpo.get(url)).await.1);
+    assert!(after["warning"].as_str().is_some_and(|w| w.contains("72 h")), "{name}: one minute after: {after}");
+}
+
+backend_test!(a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_reasons);
+async fn a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_reasons(db: crate::common::TestDb) {
+    let name = db.name;
+    let store = db.store.clone();
+    common::import_sample(&store).await;
+    let app = TestApp::over(&store).build().await;
+    let dpo =
+        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
+    let url = "/api/v1/rgpd/breaches/0940198E";
+    let breach = |extra: Value| {
+        let mut body = json!({
+            "title": "Liste de classe envoyée au mauvais destinataire", "facts": "Courriel mal adressé",
+            "aware_at": "2026-08-25T08:00:00Z", "data_categories": ["identité"], "people_approx": 28,
+            "records_approx": 28, "consequences": "risque faible", "measures": "demande de suppression"
+        });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let refused = |problem: &Value| -> Vec<String> {
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()
+    };
+    // Occurred after it was known, notified or told before: refused, each field named.
+    let (s, problem) = call(dpo.post(url).json(&breach(json!({
+        "occurred_at": "2026-08-26T08:00:00Z", "cnil_decision": "notified",
+        "cnil_notified_at": "2026-08-24T08:00:00Z", "people_notified_at": "2026-08-24T09:00:00Z"
+    }))))
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(refused(&problem), ["occurred_at", "cnil_notified_at", "people_notified_at"], "{name}: {problem}");
+    // Notified 80 hours after: the reasons for the delay are asked (Art. 33(1)), then recorded.
+    let late = json!({ "cnil_decision": "notified", "cnil_notified_at": "2026-08-28T16:00:00Z" });
+    let (s, problem) = call(dpo.post(url).json(&breach(late.clone()))).await;
+    assert_eq!((s, refused(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["cnil_reason".to_string()]), "{name}");
+    assert!(problem["detail"].as_str().unwrap().contains("motifs du retard"), "{name}: {problem}");
+    let mut with_reason = breach(late);
+    with_reason["cnil_reason"] = json!("ampleur connue le 28 août seulement");
+    let (s, created) = call(dpo.post(url).json(&with_reason)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {created}");
+    // Within 72 hours, no reason is needed.
+    let in_time =
+        json!({ "title": "Autre envoi", "cnil_decision": "notified", "cnil_notified_at": "2026-08-27T08:00:00Z" });
+    let (s, created) = call(dpo.post(url).json(&breach(in_time))).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {created}");
+}
+
 #[tokio::test]
 async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_changed() {
     let d = demo(common::sqlite().await).await;
