@@ -6,7 +6,7 @@
 //! refusal is shown on the page, the form kept.
 
 use crate::auth::Signed;
-use crate::forms::{answer, french_moment, org_choices, Choice, Fields, On, Reply};
+use crate::forms::{answer, org_choices, Choice, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::submission::{self, Claim};
@@ -20,6 +20,7 @@ use ent_conventions::conventions::routes::{find, frozen_document, redacted, rend
 use ent_conventions::conventions::signatories::Signatory;
 use ent_conventions::conventions::workflow::{self, Ctx, NewConvention, PartyDetail, PartyInput, Termination};
 use ent_conventions::conventions::{covered_etablissements, find_model, frozen, Convention, ConventionsState, Status};
+use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind};

@@ -135,17 +135,6 @@ pub async fn answer<T>(
     }
 }
 
-/// `2026-11-30T19:36:10Z` → `30 novembre 2026 à 19 h 36 (UTC)`; other text as is.
-pub fn french_moment(stored: &str) -> String {
-    match chrono::DateTime::parse_from_rfc3339(stored) {
-        Ok(t) => {
-            let date = ent_kernel::clock::french_date(&t.format("%Y-%m-%d").to_string());
-            format!("{date} à {} (UTC)", t.format("%H h %M"))
-        }
-        Err(_) => ent_kernel::clock::french_date(stored),
-    }
-}
-
 /// An option of a select (the `select` macro of `form_macros.html`).
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Choice {
@@ -174,9 +163,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn moments_and_dates_read_in_french_and_errors_link_to_their_controls() {
-        assert_eq!(french_moment("2026-09-01T08:05:00Z"), "1er septembre 2026 à 08 h 05 (UTC)");
-        assert_eq!(french_moment("2026-11-30"), "30 novembre 2026");
+    fn errors_link_to_their_controls() {
         let problem = Problem::invalid_field("parties.collectivite", "partie obligatoire : la collectivité");
         let refusal = Refusal::of(&problem, |f| f.replace('.', "-"));
         assert_eq!(refusal.errors[0].id, "parties-collectivite");

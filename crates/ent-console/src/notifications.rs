@@ -12,7 +12,7 @@
 //! log page checks it, so nothing out of scope shows). The header shows the count (loaded
 //! by htmx; the link works without it).
 
-use crate::forms::{french_moment, On};
+use crate::forms::On;
 use crate::page::{self, PageError, Shell};
 use crate::rgpd::{BREACH_CLOSE_HOURS, REQUEST_CLOSE_DAYS};
 use crate::tickets::work_levels;
@@ -25,6 +25,7 @@ use ent_conventions::conventions::routes::visible_orgs;
 use ent_conventions::conventions::{self as conventions, workflow, ConventionsState};
 use ent_groupements::groupements::membership::{self, ApplicationStatus};
 use ent_groupements::groupements::{self as groupements, GroupementFilter};
+use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{OrgKind, Role};

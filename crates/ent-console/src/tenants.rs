@@ -5,7 +5,7 @@
 //! and for administrators the Kubernetes objects rendered for it.
 
 use crate::auth::Signed;
-use crate::forms::{answer, french_moment, org_choices, Fields, On, Reply};
+use crate::forms::{answer, org_choices, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
@@ -14,6 +14,7 @@ use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
+use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::OrgKind;

@@ -7,7 +7,7 @@
 //! SLA clock of each level, and the moves the person may make. Every rule is the
 //! support domain's (`ent_support::support::tickets`): the pages only call it.
 
-use crate::forms::{answer, french_moment, Fields, On, Reply};
+use crate::forms::{answer, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::multipart::Posted;
 use crate::page::{self, Notice, PageError, Shell};
@@ -21,6 +21,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Form;
 use chrono::{DateTime, Utc};
+use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::store::Condition;

@@ -63,3 +63,43 @@ pub fn french_date(date: &str) -> String {
         Err(_) => date.to_string(),
     }
 }
+
+/// A stored timestamp (RFC 3339, whatever its offset) at its hour in Paris, as a French reader
+/// writes it (`23 octobre 2026 à 23 h 30`); a date as [`french_date`]; anything else as it is.
+pub fn french_moment(stored: &str) -> String {
+    match DateTime::parse_from_rfc3339(stored) {
+        Ok(t) => {
+            let paris = t.with_timezone(&chrono_tz::Europe::Paris);
+            format!("{} à {}", french_date(&paris.format("%Y-%m-%d").to_string()), paris.format("%H h %M"))
+        }
+        Err(_) => french_date(stored),
+    }
+}
+
+/// A stored date (`YYYY-MM-DD`) or timestamp (RFC 3339) as a French reader writes the day it
+/// falls on in Paris (`1er septembre 2026`); anything else as it is.
+pub fn french_day(stored: &str) -> String {
+    match DateTime::parse_from_rfc3339(stored) {
+        Ok(t) => french_date(&today_in_france(t.with_timezone(&Utc)).format("%Y-%m-%d").to_string()),
+        Err(_) => french_date(stored),
+    }
+}
+
+#[cfg(test)]
+mod moment_tests {
+    use super::*;
+
+    #[test]
+    fn moments_read_at_their_hour_in_paris_whatever_the_offset_typed() {
+        // Summer time, then winter time after the last Sunday of October.
+        assert_eq!(french_moment("2026-10-23T21:30:00Z"), "23 octobre 2026 à 23 h 30");
+        assert_eq!(french_moment("2026-10-23T23:30:00+02:00"), "23 octobre 2026 à 23 h 30");
+        assert_eq!(french_moment("2026-10-26T21:30:00.000000Z"), "26 octobre 2026 à 22 h 30");
+        assert_eq!(french_moment("2026-09-01T08:05:00Z"), "1er septembre 2026 à 10 h 05");
+        assert_eq!(french_moment("2026-11-30"), "30 novembre 2026");
+        assert_eq!(french_moment("hier"), "hier");
+        // 00:30 in Paris on 1 September.
+        assert_eq!(french_day("2026-08-31T22:30:00.000000Z"), "1er septembre 2026");
+        assert_eq!(french_day("2026-01-31"), "31 janvier 2026");
+    }
+}

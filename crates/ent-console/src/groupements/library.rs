@@ -2,13 +2,14 @@
 //! title, coordinator and year (query parameters of the list component).
 
 use super::On;
-use crate::forms::{french_moment, Fields};
+use crate::forms::Fields;
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, PageError, Shell};
 use axum::extract::Query;
 use axum::response::Response;
 use ent_groupements::groupements::documents::Kind;
 use ent_groupements::groupements::GroupementsState;
+use ent_kernel::clock::french_moment;
 use ent_kernel::store::Condition;
 use serde_json::json;
 

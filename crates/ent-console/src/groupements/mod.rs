@@ -11,7 +11,7 @@ mod member;
 
 use crate::auth::Signed;
 use crate::form::FieldError;
-use crate::forms::{french_moment, Fields, On, Reply};
+use crate::forms::{Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
@@ -23,6 +23,7 @@ use ent_groupements::groupements::costs::Shares;
 use ent_groupements::groupements::documents::{self, StoredDocument};
 use ent_groupements::groupements::membership::{Application, ApplicationStatus};
 use ent_groupements::groupements::{self as gm, routes as domain, Groupement, GroupementsState, Status};
+use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind, Role};

@@ -14,7 +14,7 @@ mod logs;
 
 pub(crate) use logs::{BREACH_CLOSE_HOURS, REQUEST_CLOSE_DAYS};
 
-use crate::forms::{french_moment, Fields, On, Refusal, Reply};
+use crate::forms::{Fields, On, Refusal, Reply};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
 use axum::extract::{Path, Query};
@@ -22,6 +22,7 @@ use axum::http::{header, HeaderValue, Method};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
+use ent_kernel::clock::french_moment;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::Action;

@@ -3,9 +3,9 @@
 //! measures, the CNIL notification decision and the information of the people.
 //! A breach known for more than 72 h without a CNIL decision carries a warning.
 
-use crate::rgpd::export::french_moment;
 use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
 use chrono::{DateTime, Duration, Utc};
+use ent_kernel::clock::french_moment;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::update_versioned;
@@ -286,8 +286,12 @@ pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<Breach>, Problem> 
 
 /// Most recent awareness first, by the instant; the latest recorded first among equals.
 fn by_awareness(breaches: &mut [Breach]) {
-    let instant = |b: &Breach| DateTime::parse_from_rfc3339(&b.input.aware_at).ok().map(|t| t.with_timezone(&Utc));
-    breaches.sort_by(|a, b| instant(b).cmp(&instant(a)).then_with(|| b.id.cmp(&a.id)));
+    breaches.sort_by(|a, b| instant(&b.input.aware_at).cmp(&instant(&a.input.aware_at)).then_with(|| b.id.cmp(&a.id)));
+}
+
+/// The instant a stored moment (RFC 3339, whatever its offset) names.
+fn instant(moment: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(moment).ok().map(|t| t.with_timezone(&Utc))
 }
 
 pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Problem> {
@@ -313,17 +317,18 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     validate(&input, now)?;
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
-    // The same title, facts and moment of awareness are the same breach (a form sent twice):
-    // the one recorded answers, nothing is written or audited again.
-    let same: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM rgpd_breaches WHERE org_id = $1 AND title = $2 AND facts = $3 AND aware_at = $4",
-    )
-    .bind(&org.id)
-    .bind(&input.title)
-    .bind(&input.facts)
-    .bind(&input.aware_at)
-    .fetch_optional(&mut *tx)
-    .await?;
+    // The same title, facts and moment of awareness are the same breach (a form sent twice,
+    // or once through the console in UTC and once through the API with an offset): the one
+    // recorded answers, nothing is written or audited again.
+    let candidates: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, aware_at FROM rgpd_breaches WHERE org_id = $1 AND title = $2 AND facts = $3")
+            .bind(&org.id)
+            .bind(&input.title)
+            .bind(&input.facts)
+            .fetch_all(&mut *tx)
+            .await?;
+    let aware = instant(&input.aware_at);
+    let same = candidates.into_iter().find(|(_, at)| instant(at) == aware).map(|(id, _)| id);
     if let Some(recorded) = same {
         drop(tx);
         return get(state, org, &recorded).await;

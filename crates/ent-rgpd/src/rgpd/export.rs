@@ -4,7 +4,7 @@
 
 use super::derive::{Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Register};
 use ent_documents::documents::{self, Block, Document, Section};
-use ent_kernel::clock::{french_date, today_in_france};
+use ent_kernel::clock::{french_date, french_day};
 use ent_kernel::error::Problem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,27 +45,6 @@ impl Format {
             Format::Html => "text/html; charset=utf-8",
             Format::Pdf => "application/pdf",
         }
-    }
-}
-
-/// A stored date (`YYYY-MM-DD`) or timestamp (RFC 3339) as a French reader writes the day it
-/// falls on in Paris (`1er septembre 2026`); anything else as it is.
-pub fn french_day(stored: &str) -> String {
-    match chrono::DateTime::parse_from_rfc3339(stored) {
-        Ok(t) => french_date(&today_in_france(t.with_timezone(&chrono::Utc)).format("%Y-%m-%d").to_string()),
-        Err(_) => french_date(stored),
-    }
-}
-
-/// A stored timestamp (RFC 3339, whatever its offset) at its hour in Paris, as a French reader
-/// writes it (`23 octobre 2026 à 23 h 30`); anything else as it is.
-pub fn french_moment(stored: &str) -> String {
-    match chrono::DateTime::parse_from_rfc3339(stored) {
-        Ok(t) => {
-            let paris = t.with_timezone(&chrono_tz::Europe::Paris);
-            format!("{} à {}", french_date(&paris.format("%Y-%m-%d").to_string()), paris.format("%H h %M"))
-        }
-        Err(_) => stored.to_string(),
     }
 }
 
@@ -434,12 +413,6 @@ mod tests {
         let value = |label: &str| fields.iter().find(|(l, _)| *l == label).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(value("Date de création"), "1er septembre 2026");
         assert_eq!(value("Dernière mise à jour"), "15 septembre 2026");
-        assert_eq!(french_day("2026-01-31"), "31 janvier 2026");
-        // Summer time, then winter time after the last Sunday of October; the offset typed does not matter.
-        assert_eq!(french_moment("2026-10-23T21:30:00Z"), "23 octobre 2026 à 23 h 30");
-        assert_eq!(french_moment("2026-10-23T23:30:00+02:00"), "23 octobre 2026 à 23 h 30");
-        assert_eq!(french_moment("2026-10-26T21:30:00.000000Z"), "26 octobre 2026 à 22 h 30");
-        assert_eq!(french_moment("hier"), "hier");
     }
 
     #[test]

@@ -336,6 +336,8 @@ async fn breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisa
     let dpo = sign_in(&app, DPO).await;
     let breaches = notified(&app, &dpo, "violations").await;
     assert!(breaches.contains(&near.reference) && !breaches.contains(&later.reference), "{breaches}");
+    // Its deadline, known at 20:00 UTC plus 72 hours, read at its hour in Paris.
+    assert!(breaches.contains("avant le 1er septembre 2026 à 22 h 00"), "{breaches}");
     assert!(breaches.contains(&format!("href=\"/rgpd/{}/violations\"", fresnes.id)), "{breaches}");
     let requests = notified(&app, &dpo, "demandes-rgpd").await;
     assert!(requests.contains(&due.reference) && !requests.contains(&not_yet.reference), "{requests}");

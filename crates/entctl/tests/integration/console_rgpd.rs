@@ -747,6 +747,25 @@ async fn a_breach_or_a_request_sent_twice_is_recorded_once(db: common::TestDb) {
     }
     assert_eq!(count("SELECT COUNT(*) FROM rgpd_breaches").await, 1, "{name}: one breach");
     assert_eq!(audited(store, "rgpd.breach.create").await, 1, "{name}: audited once");
+    // The same breach sent again through the API, its moment typed with the offset of Paris
+    // (the console stored it in UTC): the same instant, the same breach.
+    let stored: String =
+        sqlx::query_scalar("SELECT aware_at FROM rgpd_breaches").fetch_one(store.pool()).await.unwrap();
+    let moment = chrono::DateTime::parse_from_rfc3339(&stored).unwrap();
+    let with_offset = moment.with_timezone(&chrono_tz::Europe::Paris).to_rfc3339();
+    assert_ne!(with_offset, stored, "{name}");
+    let input: entcp::rgpd::breaches::BreachInput = serde_json::from_value(serde_json::json!({
+        "title": "Courriel mal adressé", "facts": "Liste de classe envoyée à un tiers", "aware_at": with_offset,
+        "data_categories": ["identité"], "people_approx": 25, "records_approx": 25, "consequences": "faibles",
+        "measures": "demande de suppression",
+    }))
+    .unwrap();
+    let state = common::app::app_state(store.clone(), Default::default(), app.clock.clone()).rgpd();
+    let org = entcp::registry::resolve_org(store, "commune:94034").await.unwrap();
+    let actor = entcp::identity::Actor::cli();
+    let again = entcp::rgpd::breaches::create(&state, &actor, &org, input).await.unwrap();
+    assert_eq!(again.input.aware_at, stored, "{name}: the breach recorded answers");
+    assert_eq!(count("SELECT COUNT(*) FROM rgpd_breaches").await, 1, "{name}: still one breach");
     // Another moment of awareness is another breach.
     let later = typed_moment(-1);
     let mut other = breach.to_vec();
