@@ -42,12 +42,12 @@ use ent_kernel::store::Store;
 use ent_platform::identity::authz;
 use std::sync::Arc;
 
-/// Failed sign-ins per account and per address (in memory, per process).
+/// Failed sign-ins per account and per address (in the database, shared by replicas).
 pub struct SignInThrottle(pub ent_kernel::throttle::Throttle);
 
 impl SignInThrottle {
-    pub fn new(config: &Config) -> SignInThrottle {
-        SignInThrottle(ent_kernel::throttle::Throttle::new(config.console.sign_in_throttle))
+    pub fn new(store: &Store, config: &Config) -> SignInThrottle {
+        SignInThrottle(ent_kernel::throttle::Throttle::new(store.clone(), "sign_in", config.console.sign_in_throttle))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Signing in and out with a local password, and choosing a password through a
 //! one-time link (« mot de passe oublié », first set-up). Failures are throttled per
-//! account and per address; sign-ins, failures and sign-outs are audited.
+//! account and per address, counted in the database (every replica sees them, a restart
+//! forgets none; a successful sign-in clears its account's); sign-ins, failures and
+//! sign-outs are audited.
 
 use crate::auth::{self, Signed, FORM_COOKIE, SESSION_COOKIE};
 use crate::page::{self, ErrorPage, Notice, PageError, Shell};
@@ -87,7 +89,8 @@ pub struct SignInForm {
     csrf: Option<String>,
 }
 
-/// Throttle key of an account.
+/// Throttle key of an account: the address as typed, trimmed and without case, whether
+/// or not an account has it (an unknown address is counted like a known one).
 fn account_key(email: &str) -> String {
     format!("login:{}", email.trim().to_lowercase())
 }
@@ -109,7 +112,11 @@ pub async fn sign_in(
     };
     let throttle = &state.sign_in_throttle.0;
     let keys = [address_key(&client), account_key(&form.email)];
-    if let Some(seconds) = keys.iter().filter_map(|key| throttle.retry_after(key, now)).max() {
+    let mut blocked = None;
+    for key in &keys {
+        blocked = blocked.max(throttle.retry_after(key, now).await?);
+    }
+    if let Some(seconds) = blocked {
         let minutes = seconds.div_ceil(60);
         let text = format!("Trop de tentatives : réessayez dans {minutes} minute(s).");
         let mut response = retry(&state, StatusCode::TOO_MANY_REQUESTS, text);
@@ -118,6 +125,7 @@ pub async fn sign_in(
     }
     match password::check_password(&state.store, &form.email, &form.password).await? {
         Some(user_id) => {
+            throttle.reset(&keys[1]).await?;
             let replacing = auth::cookie(&parts.headers, SESSION_COOKIE);
             let secret = sessions::open(&state.store, &user_id, &client, "password", replacing, now).await?;
             let mut response = page::redirect(&next);
@@ -127,7 +135,7 @@ pub async fn sign_in(
         None => {
             let mut tripped = false;
             for key in &keys {
-                tripped |= throttle.record_failure(key, now);
+                tripped |= throttle.record_failure(key, now).await?;
             }
             audit_failure(&state.store, &client, &form.email, tripped, now).await;
             let text = "Adresse ou mot de passe incorrect.".to_string();
@@ -189,11 +197,11 @@ pub async fn forgot(
     let now = state.clock.now();
     let client = address_key(&auth::client_of(&state, &parts));
     let throttle = &state.sign_in_throttle.0;
-    if let Some(seconds) = throttle.retry_after(&client, now) {
+    if let Some(seconds) = throttle.retry_after(&client, now).await? {
         let text = format!("Trop de demandes : réessayez dans {} minute(s).", seconds.div_ceil(60));
         return Ok(ErrorPage::response(StatusCode::TOO_MANY_REQUESTS, text));
     }
-    throttle.record_failure(&client, now);
+    throttle.record_failure(&client, now).await?;
     send_reset_link(&state, form.email.trim(), now).await?;
     Ok(anonymous_page(&state, &parts, StatusCode::OK, "forgot.html", None, serde_json::json!({ "sent": true })))
 }

@@ -1,12 +1,13 @@
-//! Failure throttling: counts failures per key (a client address, a token id, later a
-//! sign-in login) in a sliding window, in memory, per process. A key with `max_failures`
-//! failures in the last `window` is blocked until the oldest of them leaves the window.
-//! Time is passed in by the caller (the injectable clock), never read here.
+//! Failure throttling: counts failures per key (a client address, a token id, a sign-in
+//! login) in a sliding window. The count is kept in the database (`auth_failures`), so
+//! every replica of `entctl serve` sees the same one and a restart forgets none. A key
+//! with `max_failures` failures in the last `window` is blocked until the oldest of them
+//! leaves the window. Time is passed in by the caller (the injectable clock), never read here.
 
+use crate::error::{Problem, ProblemKind};
+use crate::store::{timestamp, Store};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 
 /// How many failures in which window block a key.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -24,18 +25,17 @@ impl Default for ThrottleConfig {
     }
 }
 
-/// Keys tracked before expired ones are swept (bounds memory under a spread attack).
-const SWEEP_ABOVE: usize = 10_000;
-
-/// Failure counts per key; cheap to share behind an `Arc`.
+/// Failure counts of one scope (`api`, `sign_in`: two throttles never share a key),
+/// in the store; cheap to share behind an `Arc`.
 pub struct Throttle {
+    store: Store,
+    scope: &'static str,
     config: ThrottleConfig,
-    failures: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
 }
 
 impl Throttle {
-    pub fn new(config: ThrottleConfig) -> Throttle {
-        Throttle { config, failures: Mutex::new(HashMap::new()) }
+    pub fn new(store: Store, scope: &'static str, config: ThrottleConfig) -> Throttle {
+        Throttle { store, scope, config }
     }
 
     fn window(&self) -> Duration {
@@ -43,42 +43,81 @@ impl Throttle {
     }
 
     /// Whole seconds until `key` may try again, if it is blocked at `now`.
-    pub fn retry_after(&self, key: &str, now: DateTime<Utc>) -> Option<u64> {
-        let limit = self.config.max_failures as usize;
+    pub async fn retry_after(&self, key: &str, now: DateTime<Utc>) -> Result<Option<u64>, Problem> {
+        let limit = i64::from(self.config.max_failures);
         if limit == 0 {
-            return None;
+            return Ok(None);
         }
-        let failures = self.failures.lock().expect("throttle lock");
-        let recent = failures.get(key)?;
-        let in_window: Vec<_> = recent.iter().filter(|at| **at > now - self.window()).collect();
-        if in_window.len() < limit {
-            return None;
+        // Most recent first: one row per instant, each counting at least one failure.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT failed_at, failures FROM auth_failures \
+             WHERE scope = $1 AND subject = $2 AND failed_at > $3 ORDER BY failed_at DESC",
+        )
+        .bind(self.scope)
+        .bind(key)
+        .bind(timestamp(now - self.window()))
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut counted = 0;
+        for (at, failures) in rows {
+            counted += failures;
+            if counted >= limit {
+                // Blocked until the failure that completes the count leaves the window.
+                let at = DateTime::parse_from_rfc3339(&at)
+                    .map_err(|e| Problem::new(ProblemKind::Internal, format!("date d'échec illisible : {e}")))?
+                    .with_timezone(&Utc);
+                let seconds = (at + self.window() - now).num_milliseconds().max(0) as u64;
+                return Ok(Some(seconds.div_ceil(1000).max(1)));
+            }
         }
-        // Blocked until the failure that completes the count leaves the window.
-        let frees_at = *in_window[in_window.len() - limit] + self.window();
-        let seconds = (frees_at - now).num_milliseconds().max(0) as u64;
-        Some(seconds.div_ceil(1000).max(1))
+        Ok(None)
     }
 
-    /// Counts a failure of `key` at `now`; true when it is the one that blocks the key.
-    pub fn record_failure(&self, key: &str, now: DateTime<Utc>) -> bool {
-        let limit = self.config.max_failures as usize;
+    /// Counts a failure of `key` at `now`, by an atomic upsert (two replicas counting at
+    /// once lose neither); true when it is the one that blocks the key. Failures of the
+    /// scope that left the window are deleted on the way.
+    pub async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> Result<bool, Problem> {
+        let limit = i64::from(self.config.max_failures);
         if limit == 0 {
-            return false;
+            return Ok(false);
         }
-        let window_start = now - self.window();
-        let mut failures = self.failures.lock().expect("throttle lock");
-        if failures.len() > SWEEP_ABOVE {
-            failures.retain(|_, recent| recent.back().is_some_and(|at| *at > window_start));
-        }
-        let recent = failures.entry(key.to_string()).or_default();
-        recent.retain(|at| *at > window_start);
-        recent.push_back(now);
-        // Only the last `limit` failures can decide whether the key is blocked.
-        while recent.len() > limit {
-            recent.pop_front();
-        }
-        recent.len() == limit
+        let window_start = timestamp(now - self.window());
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query("DELETE FROM auth_failures WHERE scope = $1 AND failed_at <= $2")
+            .bind(self.scope)
+            .bind(&window_start)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO auth_failures (scope, subject, failed_at, failures) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (scope, subject, failed_at) DO UPDATE SET failures = auth_failures.failures + 1",
+        )
+        .bind(self.scope)
+        .bind(key)
+        .bind(timestamp(now))
+        .execute(&mut *tx)
+        .await?;
+        let counted: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(failures), 0) AS BIGINT) FROM auth_failures \
+             WHERE scope = $1 AND subject = $2 AND failed_at > $3",
+        )
+        .bind(self.scope)
+        .bind(key)
+        .bind(&window_start)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(counted == limit)
+    }
+
+    /// Forgets every failure of `key` (a successful sign-in of the account).
+    pub async fn reset(&self, key: &str) -> Result<(), Problem> {
+        sqlx::query("DELETE FROM auth_failures WHERE scope = $1 AND subject = $2")
+            .bind(self.scope)
+            .bind(key)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
     }
 }
 
@@ -113,26 +152,54 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
     }
 
-    #[test]
-    fn a_key_is_blocked_after_max_failures_until_the_window_slides() {
-        let throttle = Throttle::new(ThrottleConfig { max_failures: 3, window_seconds: 60 });
-        assert!(!throttle.record_failure("ip:a", at(0)));
-        assert!(!throttle.record_failure("ip:a", at(10)));
-        assert_eq!(throttle.retry_after("ip:a", at(10)), None);
-        assert!(throttle.record_failure("ip:a", at(20)));
-        assert_eq!(throttle.retry_after("ip:a", at(20)), Some(40));
-        assert_eq!(throttle.retry_after("ip:b", at(20)), None);
-        // The first failure leaves the window at 60: two remain, under the limit.
-        assert_eq!(throttle.retry_after("ip:a", at(59)), Some(1));
-        assert_eq!(throttle.retry_after("ip:a", at(60)), None);
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, Some(1)).await.unwrap();
+        store.migrate().await.unwrap();
+        (store, dir)
     }
 
-    #[test]
-    fn zero_max_failures_never_blocks() {
-        let throttle = Throttle::new(ThrottleConfig { max_failures: 0, window_seconds: 60 });
-        for s in 0..100 {
-            throttle.record_failure("ip:a", at(s));
+    #[tokio::test]
+    async fn a_key_is_blocked_after_max_failures_until_the_window_slides() {
+        let (store, _dir) = store().await;
+        let throttle = Throttle::new(store.clone(), "test", ThrottleConfig { max_failures: 3, window_seconds: 60 });
+        assert!(!throttle.record_failure("ip:a", at(0)).await.unwrap());
+        assert!(!throttle.record_failure("ip:a", at(10)).await.unwrap());
+        assert_eq!(throttle.retry_after("ip:a", at(10)).await.unwrap(), None);
+        assert!(throttle.record_failure("ip:a", at(20)).await.unwrap());
+        assert_eq!(throttle.retry_after("ip:a", at(20)).await.unwrap(), Some(40));
+        assert_eq!(throttle.retry_after("ip:b", at(20)).await.unwrap(), None);
+        // The first failure leaves the window at 60: two remain, under the limit.
+        assert_eq!(throttle.retry_after("ip:a", at(59)).await.unwrap(), Some(1));
+        assert_eq!(throttle.retry_after("ip:a", at(60)).await.unwrap(), None);
+        // Another scope never sees this one's keys; a throttle over the same store does.
+        let other = Throttle::new(store.clone(), "autre", ThrottleConfig { max_failures: 3, window_seconds: 60 });
+        assert_eq!(other.retry_after("ip:a", at(20)).await.unwrap(), None);
+        let replica = Throttle::new(store, "test", ThrottleConfig { max_failures: 3, window_seconds: 60 });
+        assert_eq!(replica.retry_after("ip:a", at(20)).await.unwrap(), Some(40));
+    }
+
+    #[tokio::test]
+    async fn failures_at_one_instant_all_count_and_a_reset_forgets_them() {
+        let (store, _dir) = store().await;
+        let throttle = Throttle::new(store, "test", ThrottleConfig { max_failures: 3, window_seconds: 60 });
+        for _ in 0..2 {
+            assert!(!throttle.record_failure("login:a", at(0)).await.unwrap());
         }
-        assert_eq!(throttle.retry_after("ip:a", at(100)), None);
+        assert!(throttle.record_failure("login:a", at(0)).await.unwrap());
+        assert_eq!(throttle.retry_after("login:a", at(0)).await.unwrap(), Some(60));
+        throttle.reset("login:a").await.unwrap();
+        assert_eq!(throttle.retry_after("login:a", at(0)).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn zero_max_failures_never_blocks() {
+        let (store, _dir) = store().await;
+        let throttle = Throttle::new(store, "test", ThrottleConfig { max_failures: 0, window_seconds: 60 });
+        for s in 0..10 {
+            throttle.record_failure("ip:a", at(s)).await.unwrap();
+        }
+        assert_eq!(throttle.retry_after("ip:a", at(10)).await.unwrap(), None);
     }
 }

@@ -58,6 +58,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0031_list_indexes.sql",
     "0032_orgs_without_code_index.sql",
     "0033_rgpd_reference_counters.sql",
+    "0034_auth_failures.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -260,6 +261,11 @@ mod tests {
             33,
             "ad87f9e96227785fb7be33f36ce35bdfccd100e55ff87602ab5d5d7d490784935611fd8a88a456920d050a029d236ff6",
             "ad87f9e96227785fb7be33f36ce35bdfccd100e55ff87602ab5d5d7d490784935611fd8a88a456920d050a029d236ff6",
+        ),
+        (
+            34,
+            "6e013a06d58f8263e45547cf1f7c96a27a2f7d6a23ae55edb3b0b8b2ca987fd62f928bff4c090c61a2c6af7c50fee1b7",
+            "6e013a06d58f8263e45547cf1f7c96a27a2f7d6a23ae55edb3b0b8b2ca987fd62f928bff4c090c61a2c6af7c50fee1b7",
         ),
     ];
 

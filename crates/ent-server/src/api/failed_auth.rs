@@ -1,7 +1,8 @@
 //! Failed bearer authentications: each is written to the audit log (the presented
 //! secret never is: only the token id `entcp_<prefix>` or 8 hex of its SHA-256), and
-//! counted per client address and per token id by a [`Throttle`]; a blocked address
-//! gets 429 before its token is even looked up.
+//! counted per client address and per token id by a [`Throttle`] kept in the database
+//! (shared by every replica, kept across restarts); a blocked address gets 429 before
+//! its token is even looked up.
 
 use super::AppState;
 use axum::http::{header, HeaderValue};
@@ -42,10 +43,13 @@ fn token_label(token: &str) -> (String, bool) {
     }
 }
 
-/// 429 with `Retry-After`, before anything is looked up, if `client` is blocked.
-pub fn blocked(state: &AppState, client: &str) -> Option<Response> {
-    let seconds = state.auth_throttle.retry_after(&address_key(client), state.clock.now())?;
-    Some(too_many("depuis cette adresse", seconds))
+/// 429 with `Retry-After`, before anything is looked up, if `client` is blocked (the
+/// store's problem if the count cannot be read: never let an attempt through unseen).
+pub async fn blocked(state: &AppState, client: &str) -> Option<Response> {
+    match state.auth_throttle.retry_after(&address_key(client), state.clock.now()).await {
+        Ok(seconds) => Some(too_many("depuis cette adresse", seconds?)),
+        Err(problem) => Some(problem.into_response()),
+    }
 }
 
 fn too_many(origin: &str, seconds: u64) -> Response {
@@ -66,11 +70,21 @@ pub async fn refuse(
     let now = state.clock.now();
     let (label, is_id) = token.map(token_label).unwrap_or_else(|| ("-".into(), false));
     let id_key = is_id.then(|| format!("token:{label}"));
-    let id_blocked = id_key.as_deref().and_then(|key| state.auth_throttle.retry_after(key, now));
-    let mut tripped = state.auth_throttle.record_failure(&address_key(client), now);
-    if let Some(key) = &id_key {
-        tripped |= state.auth_throttle.record_failure(key, now);
-    }
+    let counted = async {
+        let id_blocked = match &id_key {
+            Some(key) => state.auth_throttle.retry_after(key, now).await?,
+            None => None,
+        };
+        let mut tripped = state.auth_throttle.record_failure(&address_key(client), now).await?;
+        if let Some(key) = &id_key {
+            tripped |= state.auth_throttle.record_failure(key, now).await?;
+        }
+        Ok::<_, Problem>((id_blocked, tripped))
+    };
+    let (id_blocked, tripped) = match counted.await {
+        Ok(counted) => counted,
+        Err(problem) => return problem.into_response(),
+    };
     tracing::warn!(client, reason = failure.reason(), token = %label, action = action.name, "authentication failed");
     record(state, client, "auth.failed", &label, failure.reason(), action).await;
     if tripped {

@@ -47,11 +47,11 @@ pub struct AppState {
     pub support: Arc<ent_support::support::policy::Policies>,
     /// The same policies as the groupements see them (N3 commitments).
     pub support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
-    /// Failed authentications per client address and token id (in memory, per process).
+    /// Failed authentications per client address and token id (in the database, shared by replicas).
     pub auth_throttle: Arc<ent_kernel::throttle::Throttle>,
     /// The reconciler's rate limit, figures and work queue (per process).
     pub reconciler: Arc<ent_tenants::provisioning::runtime::Reconciler>,
-    /// Failed console sign-ins per account and per address (in memory, per process).
+    /// Failed console sign-ins per account and per address (in the database, shared by replicas).
     pub sign_in_throttle: Arc<ent_console::SignInThrottle>,
     /// The console's OpenID Connect provider (`identity.oidc`), if any.
     pub oidc: Arc<ent_console::oidc::ConsoleOidc>,
@@ -70,9 +70,13 @@ impl AppState {
         let catalog = ent_platform::catalog::Catalog::load(config.catalog_dir.as_deref())?;
         let support = Arc::new(ent_support::support::policy::Policies::load(config.support_dir.as_deref())?);
         Ok(AppState {
-            auth_throttle: Arc::new(ent_kernel::throttle::Throttle::new(config.server.auth_throttle)),
+            auth_throttle: Arc::new(ent_kernel::throttle::Throttle::new(
+                store.clone(),
+                "api",
+                config.server.auth_throttle,
+            )),
             reconciler: Arc::new(ent_tenants::provisioning::runtime::Reconciler::new(&config.provisioning.reconcile)),
-            sign_in_throttle: Arc::new(ent_console::SignInThrottle::new(&config)),
+            sign_in_throttle: Arc::new(ent_console::SignInThrottle::new(&store, &config)),
             oidc: Arc::new(ent_console::oidc::ConsoleOidc::new(&config).map_err(|p| anyhow::anyhow!(p.detail))?),
             support_commitments: Arc::new(commitments::SupportDesk(support.clone())),
             support,
@@ -265,7 +269,7 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     let client = failed_auth::client_address(&req, state.config.server.trust_forwarded_for);
-    if let Some(too_many) = failed_auth::blocked(&state, &client) {
+    if let Some(too_many) = failed_auth::blocked(&state, &client).await {
         return too_many;
     }
     let Some(token) = bearer_token(req.headers()) else {

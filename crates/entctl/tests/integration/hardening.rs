@@ -587,3 +587,20 @@ async fn yaml_files_and_text_arguments_of_the_cli_refuse_control_characters_as_t
     let (ok, out) = entctl(&db.url, &["support", "comment", &reference, "--body", "vu\u{7}", "--as", "admin@ent.fr"]);
     assert!(!ok && out.contains("--body"), "{}: {out}", db.name);
 }
+
+backend_test!(failed_authentications_on_two_replicas_add_up_and_a_restarted_one_still_blocks);
+async fn failed_authentications_on_two_replicas_add_up_and_a_restarted_one_still_blocks(db: crate::common::TestDb) {
+    let (first, _) = throttled_api(&db, 3, false).await;
+    let (second, _) = throttled_api(&db, 3, false).await;
+    let valid = format!("Bearer {}", token_for(&db.store, "admin@ent.fr", Role::Admin, None).await);
+    for base in [&first, &second, &first] {
+        assert_eq!(get_from(base, "127.0.0.1", Some(BAD), None).await.status(), 401, "{}", db.name);
+    }
+    let (restarted, _) = throttled_api(&db, 3, false).await;
+    for base in [&first, &second, &restarted] {
+        let resp = get_from(base, "127.0.0.1", Some(&valid), None).await;
+        assert_eq!(resp.status(), 429, "{}", db.name);
+        assert_eq!(resp.headers()["retry-after"], "60", "{}", db.name);
+    }
+    assert_eq!(get_from(&restarted, "127.0.0.2", Some(&valid), None).await.status(), 200, "{}", db.name);
+}

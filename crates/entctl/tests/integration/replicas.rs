@@ -1,8 +1,10 @@
 //! Production (issue #19): `entctl serve` as it runs in a cluster — two replicas of the
 //! real binary on one PostgreSQL database under a bounded loopback load, and the
-//! graceful shutdown of a replica on SIGTERM.
+//! graceful shutdown of a replica on SIGTERM; and, in process on both backends, the
+//! sign-in lockout that several console replicas over one database share (issue: lockout
+//! across replicas and restarts).
 //!
-//! Both need PostgreSQL: a SQLite database is one file of one host, served by one
+//! The two binary cases need PostgreSQL: a SQLite database is one file of one host, served by one
 //! process (the README says so), and the shutdown case holds a row lock, which SQLite
 //! has not (the in-process drain of `observability.rs` runs on both backends).
 
@@ -285,4 +287,116 @@ async fn sigterm_lets_the_request_in_flight_finish_releases_the_tenant_leases_an
     assert!(tenant.options.is_empty(), "its change is stored");
     assert!(replica.exited().await.success(), "{:?}", replica.log.lock().unwrap());
     assert_eq!(leases().await, 0);
+}
+
+/// Signs in through the console form of `app` as the client `from` (the configuration
+/// trusts `X-Forwarded-For`, so each client address is its own).
+async fn sign_in_from(app: &common::TestApp, from: &str, email: &str, password: &str) -> common::Resp {
+    use crate::console::{csrf_of, set_cookie};
+    let form = app.get("/connexion").header("x-forwarded-for", from).send().await;
+    assert_eq!(form.status, 200, "{}", form.text);
+    let cookie = set_cookie(&form, "entcp_formulaire").expect("form cookie");
+    let body = serde_urlencoded::to_string([
+        ("_csrf", csrf_of(&form.text).as_str()),
+        ("email", email),
+        ("password", password),
+    ])
+    .unwrap();
+    app.post("/connexion")
+        .header("x-forwarded-for", from)
+        .header("cookie", format!("entcp_formulaire={cookie}"))
+        .bytes("application/x-www-form-urlencoded", body)
+        .send()
+        .await
+}
+
+/// A console replica over `store` on the shared `clock`, trusting `X-Forwarded-For`.
+async fn console_replica(store: &entcp::store::Store, clock: &Arc<FixedClock>) -> common::TestApp {
+    common::TestApp::over(store)
+        .clock(clock.clone())
+        .config(|config| config.server.trust_forwarded_for = true)
+        .build()
+        .await
+}
+
+backend_test!(failed_sign_ins_on_two_replicas_add_up_to_one_lockout_that_a_restart_keeps);
+async fn failed_sign_ins_on_two_replicas_add_up_to_one_lockout_that_a_restart_keeps(db: TestDb) {
+    use crate::console::{person, PASSWORD};
+    person(&db.store, "dan@test.fr", Role::Admin, None).await;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let (a, b) = (console_replica(&db.store, &clock).await, console_replica(&db.store, &clock).await);
+    // Five failures (the limit), alternating replicas, from five addresses, in five spellings.
+    let spellings = ["dan@test.fr", "DAN@test.fr", " Dan@Test.fr", "dan@TEST.FR ", "dAn@tEsT.fR"];
+    for (i, email) in spellings.iter().enumerate() {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        let failed = sign_in_from(replica, &format!("203.0.113.{i}"), email, "mauvais mot de passe").await;
+        assert_eq!(failed.status, 401, "{} {i}: {}", db.name, failed.text);
+    }
+    // Either replica, and one started afresh, refuses even the right password.
+    let restarted = console_replica(&db.store, &clock).await;
+    for replica in [&a, &b, &restarted] {
+        let locked = sign_in_from(replica, "203.0.113.50", "dan@test.fr", PASSWORD).await;
+        assert_eq!(locked.status, 429, "{}: {}", db.name, locked.text);
+        assert_eq!(locked.header("retry-after"), Some("900"), "{}", db.name);
+        assert!(locked.text.contains("Trop de tentatives"), "{}", db.name);
+    }
+    // The window slides on every replica at once.
+    clock.set(t0() + chrono::Duration::minutes(15));
+    assert_eq!(sign_in_from(&b, "203.0.113.50", "dan@test.fr", PASSWORD).await.status, 303, "{}", db.name);
+}
+
+backend_test!(an_unknown_address_is_locked_out_like_a_known_one_across_replicas);
+async fn an_unknown_address_is_locked_out_like_a_known_one_across_replicas(db: TestDb) {
+    let clock = Arc::new(FixedClock::new(t0()));
+    let (a, b) = (console_replica(&db.store, &clock).await, console_replica(&db.store, &clock).await);
+    for i in 0..5 {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        let failed = sign_in_from(replica, &format!("203.0.113.{i}"), "Personne@Test.fr", "mauvais mot de passe").await;
+        assert_eq!(failed.status, 401, "{} {i}: {}", db.name, failed.text);
+        assert!(failed.text.contains("Adresse ou mot de passe incorrect"), "{}", db.name);
+    }
+    let locked = sign_in_from(&b, "203.0.113.60", "personne@test.fr", "mauvais mot de passe").await;
+    assert_eq!(locked.status, 429, "{}: {}", db.name, locked.text);
+    assert!(locked.text.contains("Trop de tentatives"), "{}", db.name);
+}
+
+backend_test!(a_successful_sign_in_on_one_replica_clears_the_account_s_failures_on_the_other);
+async fn a_successful_sign_in_on_one_replica_clears_the_account_s_failures_on_the_other(db: TestDb) {
+    use crate::console::{person, PASSWORD};
+    person(&db.store, "dan@test.fr", Role::Admin, None).await;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let (a, b) = (console_replica(&db.store, &clock).await, console_replica(&db.store, &clock).await);
+    for i in 0..4 {
+        let failed = sign_in_from(&a, &format!("203.0.113.{i}"), "dan@test.fr", "mauvais mot de passe").await;
+        assert_eq!(failed.status, 401, "{} {i}", db.name);
+    }
+    assert_eq!(sign_in_from(&b, "203.0.113.10", "Dan@Test.fr", PASSWORD).await.status, 303, "{}", db.name);
+    // Four more failures do not reach the limit: the count started again at the success.
+    for i in 0..4 {
+        let failed = sign_in_from(&a, &format!("203.0.113.{}", 20 + i), "dan@test.fr", "mauvais mot de passe").await;
+        assert_eq!(failed.status, 401, "{} {i}", db.name);
+    }
+    assert_eq!(sign_in_from(&b, "203.0.113.30", "dan@test.fr", PASSWORD).await.status, 303, "{}", db.name);
+}
+
+backend_test!(concurrent_failures_on_two_replicas_are_all_counted);
+async fn concurrent_failures_on_two_replicas_are_all_counted(db: TestDb) {
+    let config = entcp::throttle::ThrottleConfig { max_failures: 20, window_seconds: 60 };
+    let a = Arc::new(entcp::throttle::Throttle::new(db.store.clone(), "api", config));
+    let b = Arc::new(entcp::throttle::Throttle::new(db.store.clone(), "api", config));
+    // Twenty failures of one key at one instant, half on each replica, all at once.
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let throttle = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { throttle.record_failure("ip:203.0.113.1", t0()).await.unwrap() })
+        })
+        .collect();
+    let mut tripped = 0;
+    for task in tasks {
+        tripped += usize::from(task.await.unwrap());
+    }
+    assert_eq!(tripped, 1, "{}: exactly one failure completes the count", db.name);
+    assert_eq!(a.retry_after("ip:203.0.113.1", t0()).await.unwrap(), Some(60), "{}", db.name);
+    let counted = common::count(&db.store, "SELECT CAST(SUM(failures) AS BIGINT) FROM auth_failures", &[]).await;
+    assert_eq!(counted, 20, "{}", db.name);
 }
