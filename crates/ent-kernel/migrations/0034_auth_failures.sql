@@ -10,3 +10,9 @@ CREATE TABLE auth_failures (
 );
 
 CREATE INDEX auth_failures_expiry ON auth_failures (scope, failed_at);
+
+-- The keys over their limit are a cached read (kernel throttle.rs, store/cache.rs): every
+-- replica learns at commit that a failure was counted elsewhere, as for the registry (0018).
+-- postgres only
+CREATE TRIGGER auth_failures_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON auth_failures
+    FOR EACH STATEMENT EXECUTE FUNCTION entcp_registry_changed();

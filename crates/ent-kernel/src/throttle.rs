@@ -2,12 +2,14 @@
 //! login) in a sliding window. The count is kept in the database (`auth_failures`), so
 //! every replica of `entctl serve` sees the same one and a restart forgets none. A key
 //! with `max_failures` failures in the last `window` is blocked until the oldest of them
-//! leaves the window. Time is passed in by the caller (the injectable clock), never read here.
+//! leaves the window. Checking a key is a cached read (the keys over their limit, one entry
+//! per scope), so that the check every API request makes costs no query while nothing fails. Time is passed in by the caller (the injectable clock), never read here.
 
 use crate::error::{Problem, ProblemKind};
 use crate::store::{timestamp, Store};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// How many failures in which window block a key.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,29 +50,46 @@ impl Throttle {
         if limit == 0 {
             return Ok(None);
         }
-        // Most recent first: one row per instant, each counting at least one failure.
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT failed_at, failures FROM auth_failures \
-             WHERE scope = $1 AND subject = $2 AND failed_at > $3 ORDER BY failed_at DESC",
-        )
-        .bind(self.scope)
-        .bind(key)
-        .bind(timestamp(now - self.window()))
-        .fetch_all(self.store.pool())
-        .await?;
+        let window_start = now - self.window();
         let mut counted = 0;
-        for (at, failures) in rows {
+        // Most recent first: one row per instant, each counting at least one failure.
+        for (_, at, failures) in self.over_limit().await?.iter().filter(|(subject, _, _)| subject == key) {
+            let at = DateTime::parse_from_rfc3339(at)
+                .map_err(|e| Problem::new(ProblemKind::Internal, format!("date d'échec illisible : {e}")))?
+                .with_timezone(&Utc);
+            if at <= window_start {
+                break;
+            }
             counted += failures;
             if counted >= limit {
                 // Blocked until the failure that completes the count leaves the window.
-                let at = DateTime::parse_from_rfc3339(&at)
-                    .map_err(|e| Problem::new(ProblemKind::Internal, format!("date d'échec illisible : {e}")))?
-                    .with_timezone(&Utc);
                 let seconds = (at + self.window() - now).num_milliseconds().max(0) as u64;
                 return Ok(Some(seconds.div_ceil(1000).max(1)));
             }
         }
         Ok(None)
+    }
+
+    /// The failures of the keys of this scope that count `max_failures` or more, whenever
+    /// they happened (the caller keeps those in its window), most recent first. One cached
+    /// read for the whole scope: every request checks its address, and the answer changes
+    /// only when a failure is counted (a write, here or on another replica, drops it) or
+    /// as time passes (applied by the caller, never cached).
+    async fn over_limit(&self) -> Result<Arc<Vec<(String, String, i64)>>, Problem> {
+        let limit = i64::from(self.config.max_failures);
+        let load = async {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT subject, failed_at, failures FROM auth_failures WHERE scope = $1 AND subject IN \
+                 (SELECT subject FROM auth_failures WHERE scope = $1 GROUP BY subject HAVING SUM(failures) >= $2) \
+                 ORDER BY failed_at DESC",
+            )
+            .bind(self.scope)
+            .bind(limit)
+            .fetch_all(self.store.pool())
+            .await?;
+            Ok::<_, Problem>(Arc::new(rows))
+        };
+        self.store.cached(format!("throttle:{}:{limit}", self.scope), load).await
     }
 
     /// Counts a failure of `key` at `now`, by an atomic upsert (two replicas counting at

@@ -264,8 +264,8 @@ mod tests {
         ),
         (
             34,
-            "6e013a06d58f8263e45547cf1f7c96a27a2f7d6a23ae55edb3b0b8b2ca987fd62f928bff4c090c61a2c6af7c50fee1b7",
-            "6e013a06d58f8263e45547cf1f7c96a27a2f7d6a23ae55edb3b0b8b2ca987fd62f928bff4c090c61a2c6af7c50fee1b7",
+            "c2d2963f2d436d9168225f1cb4fb864c03c102d0c3a5a3ff4dc80fb17780e7ad77622dc59d4ba3520536e9da39cf8c52",
+            "ba6dc8f5b960613bd96c2ef42900e7cbbfa4ef0113985163a266c8b2b807a9fa1acb65007f35f68691cca9f067a8b509",
         ),
     ];
 

@@ -310,9 +310,11 @@ async fn sign_in_from(app: &common::TestApp, from: &str, email: &str, password: 
         .await
 }
 
-/// A console replica over `store` on the shared `clock`, trusting `X-Forwarded-For`.
-async fn console_replica(store: &entcp::store::Store, clock: &Arc<FixedClock>) -> common::TestApp {
-    common::TestApp::over(store)
+/// A console replica over the database `db`, with a pool and a read cache of its own as
+/// another process has, on the shared `clock`, trusting `X-Forwarded-For`.
+async fn console_replica(db: &TestDb, clock: &Arc<FixedClock>) -> common::TestApp {
+    let store = entcp::store::Store::connect(&db.url, Some(5)).await.unwrap();
+    common::TestApp::over(&store)
         .clock(clock.clone())
         .config(|config| config.server.trust_forwarded_for = true)
         .build()
@@ -324,7 +326,7 @@ async fn failed_sign_ins_on_two_replicas_add_up_to_one_lockout_that_a_restart_ke
     use crate::console::{person, PASSWORD};
     person(&db.store, "dan@test.fr", Role::Admin, None).await;
     let clock = Arc::new(FixedClock::new(t0()));
-    let (a, b) = (console_replica(&db.store, &clock).await, console_replica(&db.store, &clock).await);
+    let (a, b) = (console_replica(&db, &clock).await, console_replica(&db, &clock).await);
     // Five failures (the limit), alternating replicas, from five addresses, in five spellings.
     let spellings = ["dan@test.fr", "DAN@test.fr", " Dan@Test.fr", "dan@TEST.FR ", "dAn@tEsT.fR"];
     for (i, email) in spellings.iter().enumerate() {
@@ -333,7 +335,7 @@ async fn failed_sign_ins_on_two_replicas_add_up_to_one_lockout_that_a_restart_ke
         assert_eq!(failed.status, 401, "{} {i}: {}", db.name, failed.text);
     }
     // Either replica, and one started afresh, refuses even the right password.
-    let restarted = console_replica(&db.store, &clock).await;
+    let restarted = console_replica(&db, &clock).await;
     for replica in [&a, &b, &restarted] {
         let locked = sign_in_from(replica, "203.0.113.50", "dan@test.fr", PASSWORD).await;
         assert_eq!(locked.status, 429, "{}: {}", db.name, locked.text);
@@ -348,7 +350,7 @@ async fn failed_sign_ins_on_two_replicas_add_up_to_one_lockout_that_a_restart_ke
 backend_test!(an_unknown_address_is_locked_out_like_a_known_one_across_replicas);
 async fn an_unknown_address_is_locked_out_like_a_known_one_across_replicas(db: TestDb) {
     let clock = Arc::new(FixedClock::new(t0()));
-    let (a, b) = (console_replica(&db.store, &clock).await, console_replica(&db.store, &clock).await);
+    let (a, b) = (console_replica(&db, &clock).await, console_replica(&db, &clock).await);
     for i in 0..5 {
         let replica = if i % 2 == 0 { &a } else { &b };
         let failed = sign_in_from(replica, &format!("203.0.113.{i}"), "Personne@Test.fr", "mauvais mot de passe").await;
@@ -365,7 +367,7 @@ async fn a_successful_sign_in_on_one_replica_clears_the_account_s_failures_on_th
     use crate::console::{person, PASSWORD};
     person(&db.store, "dan@test.fr", Role::Admin, None).await;
     let clock = Arc::new(FixedClock::new(t0()));
-    let (a, b) = (console_replica(&db.store, &clock).await, console_replica(&db.store, &clock).await);
+    let (a, b) = (console_replica(&db, &clock).await, console_replica(&db, &clock).await);
     for i in 0..4 {
         let failed = sign_in_from(&a, &format!("203.0.113.{i}"), "dan@test.fr", "mauvais mot de passe").await;
         assert_eq!(failed.status, 401, "{} {i}", db.name);
@@ -382,8 +384,9 @@ async fn a_successful_sign_in_on_one_replica_clears_the_account_s_failures_on_th
 backend_test!(concurrent_failures_on_two_replicas_are_all_counted);
 async fn concurrent_failures_on_two_replicas_are_all_counted(db: TestDb) {
     let config = entcp::throttle::ThrottleConfig { max_failures: 20, window_seconds: 60 };
-    let a = Arc::new(entcp::throttle::Throttle::new(db.store.clone(), "api", config));
-    let b = Arc::new(entcp::throttle::Throttle::new(db.store.clone(), "api", config));
+    let replica = || async { entcp::store::Store::connect(&db.url, Some(5)).await.unwrap() };
+    let a = Arc::new(entcp::throttle::Throttle::new(replica().await, "api", config));
+    let b = Arc::new(entcp::throttle::Throttle::new(replica().await, "api", config));
     // Twenty failures of one key at one instant, half on each replica, all at once.
     let tasks: Vec<_> = (0..20)
         .map(|i| {
