@@ -483,12 +483,23 @@ async fn a_reply_with_one_file_too_many_writes_nothing_and_the_corrected_form_wr
     let three: [(&str, &[u8]); 3] = [("a.txt", b"a\n"), ("b.txt", b"b\n"), ("c.txt", b"c\n")];
     for n in 0..7 {
         let files = if n < 6 { &three[..] } else { &three[..1] };
-        let sent = post_files(&app, &n1, &format!("{path}/commentaire"), &[("message", "Journal"), ("visibilite", "interne")], files).await;
+        let sent = post_files(
+            &app,
+            &n1,
+            &format!("{path}/commentaire"),
+            &[("message", "Journal"), ("visibilite", "interne")],
+            files,
+        )
+        .await;
         assert_eq!(sent.status, 303, "{name}: {}", sent.text);
     }
     let files = || common::count(&app.store, "SELECT COUNT(*) FROM support_attachments", &[]);
     let replies = || {
-        common::count(&app.store, "SELECT COUNT(*) FROM support_events WHERE kind = 'comment' AND body = $1", &["Voici la procédure."])
+        common::count(
+            &app.store,
+            "SELECT COUNT(*) FROM support_events WHERE kind = 'comment' AND body = $1",
+            &["Voici la procédure."],
+        )
     };
     assert_eq!(files().await, 19, "{name}");
 
