@@ -27,7 +27,7 @@ use ent_kernel::http::FromRef;
 use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{self, SUPPORT_COMMENT, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ};
 use ent_platform::identity::Actor;
-use ent_support::support::attachments::{self, Checked};
+use ent_support::support::attachments;
 use ent_support::support::calendar::Place;
 use ent_support::support::sla::SlaState;
 use ent_support::support::tickets::{
@@ -743,8 +743,10 @@ async fn comment(
         body: fields.get("message").to_string(),
         visibility: Some(if internal { "internal" } else { "public" }.to_string()),
     };
+    // The files are checked before anything is written; the reply and its files are
+    // then written together, or neither (one file too many for the ticket, say).
     let done = match ticket_files::checked(files) {
-        Ok(files) => commented(&context, &row.id, c, files).await,
+        Ok(files) => tickets::comment_with_files(&context, &row.id, c, FILES_FIELD, files).await,
         Err(problem) => Err(problem),
     };
     let after = if internal { "note" } else { "commentaire" };
@@ -753,14 +755,6 @@ async fn comment(
         Err(_) => submission.release().await?,
     }
     answered(&on, &key, &fields, done, after).await
-}
-
-/// The comment, then its files with the comment's visibility.
-async fn commented(context: &Ctx<'_>, id: &str, c: NewComment, files: Vec<Checked>) -> Result<Ticket, Problem> {
-    let public = c.visibility.as_deref() == Some("public");
-    let ticket = tickets::comment(context, id, c).await?;
-    attachments::attach(context, id, public, files).await?;
-    Ok(ticket)
 }
 
 /// `/tickets/{ticket}/pieces-jointes/{fichier}`: the file, to whom may see it, as a download.

@@ -583,6 +583,32 @@ fn a_bench_of_zero_is_refused_before_it_starts() {
     }
 }
 
+/// `entctl migrate` against `url`: its exit code and standard error.
+fn migrate_against(url: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = entctl(dir.path()).args(["--database-url", url, "migrate"]).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_is_named_with_the_cause_in_french() {
+    // A port nobody listens on: the pool alone said « pool timed out while waiting for an
+    // open connection », without the refusal behind it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, stderr) = migrate_against(&format!("postgres://entcp:secret-mdp@127.0.0.1:{closed}/entcp"));
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("connexion à la base impossible"), "{stderr}");
+    assert!(stderr.contains("le serveur refuse la connexion"), "the cause: {stderr}");
+    assert!(!stderr.contains("secret-mdp"), "the password stays out of the message: {stderr}");
+    // A database the server does not have (with the test server only).
+    if let Some(admin) = common::postgres_admin_url() {
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        let (code, stderr) = migrate_against(&format!("{base}/entcp_sans_base_{closed}"));
+        assert_ne!(code, Some(0), "{stderr}");
+        assert!(stderr.contains("cette base n'existe pas sur le serveur"), "the cause: {stderr}");
+    }
+}
+
 backend_test!(bench_import_prints_the_rates_of_both_passes_and_of_its_references);
 async fn bench_import_prints_the_rates_of_both_passes_and_of_its_references(db: TestDb) {
     let out = bench(&db, &["import", "--rows", "60", "--communes", "30"]);

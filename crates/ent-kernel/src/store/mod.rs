@@ -127,8 +127,11 @@ impl Store {
                 })
             })
             .connect(url)
-            .await
-            .map_err(|e| anyhow::anyhow!("connexion à la base impossible ({}) : {e}", redact(url)))?;
+            .await;
+        let pool = match pool {
+            Ok(pool) => pool,
+            Err(e) => return Err(unreachable(url, e).await),
+        };
         let native = match backend {
             Backend::Postgres => Some(copy::native_pool(url, options.acquire_timeout)?),
             Backend::Sqlite => None,
@@ -346,6 +349,39 @@ pub fn placeholders(first: usize, count: usize) -> String {
 pub fn opt_text(row: &AnyRow, column: &str) -> Option<String> {
     use sqlx::Row;
     row.try_get::<Option<String>, _>(column).ok().flatten()
+}
+
+/// Why the database at `url` cannot be reached, in French. The pool only says that it timed
+/// out waiting for a connection: one direct connection is tried to name the cause (refused,
+/// password, unknown database), which the message then gives as the driver words it.
+async fn unreachable(url: &str, error: sqlx::Error) -> anyhow::Error {
+    let cause = match error {
+        sqlx::Error::PoolTimedOut => {
+            match tokio::time::timeout(Duration::from_secs(5), <sqlx::AnyConnection as sqlx::Connection>::connect(url))
+                .await
+            {
+                Ok(Err(e)) => e,
+                _ => sqlx::Error::PoolTimedOut,
+            }
+        }
+        other => other,
+    };
+    anyhow::anyhow!("connexion à la base impossible ({}) : {}{cause}", redact(url), unreachable_hint(&cause))
+}
+
+/// The French reading of a connection error's usual causes, ending in « — » ("" otherwise).
+fn unreachable_hint(cause: &sqlx::Error) -> &'static str {
+    match cause {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "le serveur refuse la connexion (arrêté, ou un autre hôte ou port ?) — "
+        }
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("28P01") => "mot de passe refusé — ",
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000") => {
+            "cette base n'existe pas sur le serveur — "
+        }
+        sqlx::Error::PoolTimedOut => "le serveur ne répond pas dans le délai (database.acquire_timeout_seconds) — ",
+        _ => "",
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::Viewer;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
-use ent_kernel::store::{new_id, timestamp};
+use ent_kernel::store::{new_id, timestamp, Tx};
 use ent_platform::audit;
 use ent_platform::identity::authz::forbidden;
 use schemars::JsonSchema;
@@ -167,7 +167,7 @@ pub fn check(field: &str, upload: Upload) -> Result<Checked, Problem> {
 
 /// The visibility an attachment sent by `viewer` with a `public` (or internal) message
 /// gets, as a comment's would; a requester sends public files only.
-fn visibility_of(viewer: Viewer, public: bool) -> Result<&'static str, Problem> {
+pub(super) fn visibility_of(viewer: Viewer, public: bool) -> Result<&'static str, Problem> {
     match (viewer, public) {
         (_, true) => Ok("public"),
         (Viewer::Requester, false) => Err(forbidden("un demandeur ne joint que des fichiers visibles du support")),
@@ -192,13 +192,41 @@ pub async fn attach(ctx: &Ctx<'_>, id: &str, public: bool, files: Vec<Checked>) 
     conflict_unless(t.status != super::Status::Closed, || {
         format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference)
     })?;
+    if let Some(refusal) = room_for(&mut tx, &t, files.len()).await? {
+        return Err(Problem::conflict(refusal));
+    }
+    let added = insert(&mut tx, ctx, &t, visibility, files).await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// The refusal, in words, of `n` more files on ticket `t` when they would pass
+/// [`MAX_PER_TICKET`]; `None` when there is room. Read in the transaction that
+/// writes them, the ticket locked.
+pub(super) async fn room_for(tx: &mut Tx, t: &Ticket, n: usize) -> Result<Option<String>, Problem> {
+    if n == 0 {
+        return Ok(None);
+    }
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM support_attachments WHERE ticket_id = $1")
         .bind(&t.id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
-    conflict_unless(stored + files.len() as i64 <= MAX_PER_TICKET, || {
-        format!("le ticket {} a déjà {stored} pièce(s) jointe(s) : {MAX_PER_TICKET} au plus", t.reference)
-    })?;
+    Ok((stored + n as i64 > MAX_PER_TICKET)
+        .then(|| format!("le ticket {} a déjà {stored} pièce(s) jointe(s) : {MAX_PER_TICKET} au plus", t.reference)))
+}
+
+/// Writes `files` on ticket `t` with `visibility`, audited, in the caller's
+/// transaction: they are committed with what the caller writes, or not at all.
+pub(super) async fn insert(
+    tx: &mut Tx,
+    ctx: &Ctx<'_>,
+    t: &Ticket,
+    visibility: &str,
+    files: Vec<Checked>,
+) -> Result<Vec<Attachment>, Problem> {
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut added = Vec::new();
     for file in files {
         let a = Attachment {
@@ -227,7 +255,7 @@ pub async fn attach(ctx: &Ctx<'_>, id: &str, public: bool, files: Vec<Checked>) 
         .bind(&a.uploaded_by)
         .bind(&ctx.actor.user_id)
         .bind(&a.created_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         added.push(a);
     }
@@ -235,8 +263,8 @@ pub async fn attach(ctx: &Ctx<'_>, id: &str, public: bool, files: Vec<Checked>) 
         "visibility": visibility,
         "files": added.iter().map(|a| json!({ "id": a.id, "name": a.file_name, "size": a.size, "sha256": a.sha256 })).collect::<Vec<_>>(),
     });
-    audit::record(&mut tx, store.backend(), ctx.actor, "support.tickets.attach", &t, summary, ctx.now).await?;
-    tx.commit().await?;
+    audit::record(&mut **tx, ctx.state.store.backend(), ctx.actor, "support.tickets.attach", t, summary, ctx.now)
+        .await?;
     Ok(added)
 }
 

@@ -856,6 +856,20 @@ pub struct NewComment {
 }
 
 pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, Problem> {
+    comment_with_files(ctx, id, c, "files", Vec::new()).await
+}
+
+/// The comment and its `files` (checked by [`super::attachments::check`]), seen by
+/// whom sees the comment, as one operation: both committed together, or neither.
+/// Beyond [`super::attachments::MAX_PER_TICKET`] the refusal names field `field`
+/// (the form control the files came from), before anything is written.
+pub async fn comment_with_files(
+    ctx: &Ctx<'_>,
+    id: &str,
+    c: NewComment,
+    field: &str,
+    files: Vec<super::attachments::Checked>,
+) -> Result<Ticket, Problem> {
     let mut checks = Checks::default();
     checks.text("body", &c.body, 20_000);
     let public = match c.visibility.as_deref().unwrap_or("public") {
@@ -873,6 +887,10 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
     conflict_unless(t.status != Status::Closed, || {
         format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference)
     })?;
+    let file_visibility = if files.is_empty() { "public" } else { super::attachments::visibility_of(v, public)? };
+    if let Some(refusal) = super::attachments::room_for(&mut tx, &t, files.len()).await? {
+        return Err(Problem::invalid_field(field, refusal));
+    }
     let body = c.body.trim();
     if v == Viewer::Requester {
         if !public {
@@ -908,6 +926,7 @@ pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, P
             notify(&mut tx, to, &t, "comment", json!({ "body": body }), ctx.now, ctx.now).await?;
         }
     }
+    super::attachments::insert(&mut tx, ctx, &t, file_visibility, files).await?;
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "visibility": if public { "public" } else { "internal" } });
     finish(ctx, tx, &t, "support.tickets.comment", summary).await

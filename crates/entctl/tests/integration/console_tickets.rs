@@ -470,3 +470,58 @@ async fn a_reply_posted_twice_is_written_once_and_the_next_form_writes_another(d
     assert_eq!(post_form(&app, &n1, &format!("{path}/commentaire"), &again).await.status, 303, "{name}");
     assert_eq!(replies().await, 2, "{name}: the same words from another form are another reply");
 }
+
+backend_test!(a_reply_with_one_file_too_many_writes_nothing_and_the_corrected_form_writes_it_once);
+async fn a_reply_with_one_file_too_many_writes_nothing_and_the_corrected_form_writes_it_once(db: TestDb) {
+    let name = db.name;
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let reference = open_ticket(&app, &usager).await;
+    let path = format!("/tickets/{reference}");
+    let n1 = sign_in(&app, N1).await;
+    // 19 files already joined, three by three then one.
+    let three: [(&str, &[u8]); 3] = [("a.txt", b"a\n"), ("b.txt", b"b\n"), ("c.txt", b"c\n")];
+    for n in 0..7 {
+        let files = if n < 6 { &three[..] } else { &three[..1] };
+        let sent = post_files(
+            &app,
+            &n1,
+            &format!("{path}/commentaire"),
+            &[("message", "Journal"), ("visibilite", "interne")],
+            files,
+        )
+        .await;
+        assert_eq!(sent.status, 303, "{name}: {}", sent.text);
+    }
+    let files = || common::count(&app.store, "SELECT COUNT(*) FROM support_attachments", &[]);
+    let replies = || {
+        common::count(
+            &app.store,
+            "SELECT COUNT(*) FROM support_events WHERE kind = 'comment' AND body = $1",
+            &["Voici la procédure."],
+        )
+    };
+    assert_eq!(files().await, 19, "{name}");
+
+    // Two more: one too many. No reply, no file; the form again with its text, the error on its field.
+    let token = envoi_of(&get(&app, &n1, &path).await.text);
+    let reply = [("_envoi", token.as_str()), ("message", "Voici la procédure."), ("visibilite", "public")];
+    let two: [(&str, &[u8]); 2] = [("procedure.txt", b"1. Redemarrer\n"), ("capture.pdf", PDF)];
+    let refused = post_files(&app, &n1, &format!("{path}/commentaire"), &reply, &two).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert_eq!((replies().await, files().await), (0, 19), "{name}: nothing written");
+    assert!(refused.text.contains("20 au plus"), "{name}: {}", refused.text);
+    assert!(refused.text.contains("href=\"#pieces\""), "{name}: the summary links the field: {}", refused.text);
+    assert!(refused.text.contains("aria-describedby=\"pieces-erreur\""), "{name}: {}", refused.text);
+    assert!(refused.text.contains(">Voici la procédure.</textarea>"), "{name}: the text is kept: {}", refused.text);
+    assert_eq!(envoi_of(&refused.text), token, "{name}: the form shown again keeps its token");
+
+    // The same form with one file: written once, even sent twice.
+    let first = post_files(&app, &n1, &format!("{path}/commentaire"), &reply, &two[..1]).await;
+    let second = post_files(&app, &n1, &format!("{path}/commentaire"), &reply, &two[..1]).await;
+    assert_eq!((first.status, second.status), (303, 303), "{name}: {} {}", first.text, second.text);
+    assert_eq!(second.header("location"), first.header("location"), "{name}");
+    assert_eq!((replies().await, files().await), (1, 20), "{name}: one reply, its file");
+    let page = follow(&app, &usager, &first).await;
+    assert!(page.text.contains("procedure.txt"), "{name}: the requester sees the reply's file: {}", page.text);
+}
