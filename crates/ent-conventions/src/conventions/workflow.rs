@@ -1290,9 +1290,57 @@ pub async fn party_signers(
 pub struct Termination {
     #[schemars(length(min = 1))]
     pub reason: String,
-    /// `YYYY-MM-DD`; today when absent.
+    /// `YYYY-MM-DD`. When absent: the end of the notice (`preavis_resiliation_mois` months from
+    /// today) when the convention has one and the parties do not agree otherwise, else today;
+    /// never before the start.
     #[schemars(extend("format" = "date"))]
     pub effective_date: Option<String>,
+    /// The résiliation is agreed by every party: it may take effect before the end of the notice.
+    #[serde(default)]
+    pub mutual_agreement: bool,
+}
+
+/// The parameter of the models giving a résiliation's notice, in months.
+pub const NOTICE_PARAMETER: &str = "preavis_resiliation_mois";
+
+/// The notice a résiliation of `conv` gives, in months, if its parameters set one.
+pub fn notice_months(conv: &Convention) -> Option<u32> {
+    conv.parameters.get(NOTICE_PARAMETER).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
+}
+
+/// The first day a résiliation notified on `today` with a notice of `months` may take effect.
+fn end_of_notice(today: NaiveDate, months: u32) -> Result<NaiveDate, Problem> {
+    today
+        .checked_add_months(Months::new(months))
+        .ok_or_else(|| Problem::invalid_field("effective_date", format!("préavis de {months} mois hors du calendrier")))
+}
+
+/// A résiliation under notice takes effect at the end of the notice (`earliest`) or later; when
+/// the convention's own end comes first, it simply expires then: nothing to notify.
+fn check_notice(months: u32, earliest: NaiveDate, end: NaiveDate, effective: NaiveDate) -> Result<(), Problem> {
+    let agreed = "d'un commun accord de toutes les parties (champ mutual_agreement)";
+    if earliest > end {
+        return Err(Problem::invalid_field(
+            "effective_date",
+            format!(
+                "le préavis de {months} mois s'achève le {}, après le terme de la convention, le {} : elle prend fin \
+                 d'elle-même à son terme, sans résiliation ; une résiliation plus tôt ne se fait que {agreed}",
+                french_date(&earliest.to_string()),
+                french_date(&end.to_string())
+            ),
+        ));
+    }
+    if effective < earliest {
+        return Err(Problem::invalid_field(
+            "effective_date",
+            format!(
+                "la résiliation prend effet à l'expiration du préavis de {months} mois : au plus tôt le {}, sauf \
+                 résiliation {agreed}",
+                french_date(&earliest.to_string())
+            ),
+        ));
+    }
+    Ok(())
 }
 
 pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Result<Convention, Problem> {
@@ -1304,11 +1352,20 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
         return Err(Problem::invalid_field("reason", "indiquez le motif de la résiliation"));
     }
     let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
+    // Agreed by every party, the résiliation gives no notice.
+    let notice = notice_months(conv).filter(|_| !t.mutual_agreement);
+    let earliest = match notice {
+        Some(months) => end_of_notice(ctx.today(), months)?,
+        None => ctx.today(),
+    };
     let effective = match &t.effective_date {
         Some(d) => parse_date("effective_date", d)?,
         // Signed but not started: it ends before it ever takes effect, on its start date.
-        None => ctx.today().max(start),
+        None => earliest.max(start),
     };
+    if let Some(months) = notice {
+        check_notice(months, earliest, end, effective)?;
+    }
     check_termination_date(start, end, effective)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     // Notified for a later day, the convention stays in force until then (`jobs::daily` ends it).
@@ -1330,14 +1387,24 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
         "conventions.terminate",
         &conv.id,
         None,
-        json!({ "reason": t.reason.trim(), "effective": effective.to_string(), "scheduled": scheduled }),
+        json!({
+            "reason": t.reason.trim(),
+            "effective": effective.to_string(),
+            "scheduled": scheduled,
+            "mutual_agreement": t.mutual_agreement,
+            "notice_months": notice_months(conv),
+        }),
     )
     .await?;
     let backend = ctx.store.backend();
     end_pending_avenants(&mut tx, backend, ctx.actor, &conv.id, &conv.reference, &effective.to_string(), ctx.now)
         .await?;
     let recipients = party_signers(&mut tx, model, conv).await?;
-    let extra = json!({ "reason": t.reason.trim(), "effective": french_date(&effective.to_string()) });
+    let extra = json!({
+        "reason": t.reason.trim(),
+        "effective": french_date(&effective.to_string()),
+        "mutual_agreement": t.mutual_agreement,
+    });
     super::jobs::notify(&mut tx, &recipients, conv, "terminated", extra, ctx.now).await?;
     commit_and_reload(ctx, tx, &conv.id).await
 }
@@ -1643,6 +1710,19 @@ mod tests {
         assert_eq!(default_end(day("2028-02-29"), 36), Some(day("2031-02-28")), "from a leap day");
         assert_eq!(default_end(day("2026-01-31"), 1), Some(day("2026-02-28")));
         assert_eq!(default_end(day("2026-12-31"), 12), Some(day("2027-12-30")), "across the new year");
+    }
+
+    #[test]
+    fn a_notice_runs_from_today_and_a_convention_ending_first_simply_expires() {
+        let earliest = end_of_notice(day("2026-11-30"), 3).unwrap();
+        assert_eq!(earliest, day("2027-02-28"), "the last day of a shorter month");
+        let end = day("2029-08-31");
+        assert!(check_notice(3, earliest, end, earliest).is_ok());
+        let early = check_notice(3, earliest, end, day("2027-02-27")).unwrap_err();
+        assert_eq!(early.errors[0].field, "effective_date");
+        assert!(early.errors[0].message.contains("au plus tôt le 28 février 2027"), "{early:?}");
+        let late = check_notice(3, earliest, day("2027-01-31"), day("2027-01-31")).unwrap_err();
+        assert!(late.errors[0].message.contains("prend fin d'elle-même à son terme"), "{late:?}");
     }
 
     #[test]
