@@ -490,7 +490,7 @@ const DONE_NOTICES: &[(&str, &str)] = &[
     ("signee", "Votre signature est enregistrée."),
     ("refusee", "Votre refus est enregistré : la convention revient en brouillon."),
     ("avenant", "L'avenant est créé (brouillon) : complétez-le puis soumettez-le."),
-    ("resiliee", "La convention est résiliée."),
+    ("resiliee", "La résiliation est enregistrée et notifiée aux parties."),
 ];
 
 /// `/conventions/{convention}`.
@@ -557,7 +557,8 @@ async fn convention_page(
             "sign": authz::role_allows(actor, &CONVENTIONS_SIGN),
         },
         "fields": { "motif": fields.get("motif"), "resiliation": fields.get("resiliation"),
-                    "effet": fields.get("effet") },
+                    "effet": fields.get("effet"), "accord": fields.opt("accord").is_some() },
+        "notice_months": workflow::notice_months(conv),
         "errors": refusal.errors,
     });
     Ok(page::render_status(status, "convention.html", shell, values))
@@ -717,6 +718,7 @@ async fn act(
                 "comment" => "motif".into(),
                 "reason" => "resiliation".into(),
                 "effective_date" => "effet".into(),
+                "mutual_agreement" => "accord".into(),
                 other => other.into(),
             });
             let conv = readable(state, signed, key).await?;
@@ -756,7 +758,11 @@ async fn action(
         "avenant" => act(&on, &key, &fields, "avenant", workflow::amend).await,
         _ => {
             let reason = fields.get("resiliation").to_string();
-            let termination = Termination { reason, effective_date: fields.opt("effet") };
+            let termination = Termination {
+                reason,
+                effective_date: fields.opt("effet"),
+                mutual_agreement: fields.opt("accord").is_some(),
+            };
             act(&on, &key, &fields, "resiliee", async |ctx, conv| workflow::terminate(ctx, conv, termination).await)
                 .await
         }

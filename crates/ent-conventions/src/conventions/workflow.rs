@@ -13,9 +13,9 @@ use ent_kernel::store::{expect_same_version, expect_version};
 use ent_kernel::store::{new_id, timestamp, Backend, Store, Tx};
 use ent_kernel::validate::parse_date;
 use ent_platform::audit::{self, Target};
-use ent_platform::identity::authz::{forbidden, in_org_scope};
+use ent_platform::identity::authz::{self, forbidden, in_org_scope};
 use ent_platform::identity::Actor;
-use ent_platform::registry::queries::get_org;
+use ent_platform::registry::queries::{get_org, missing_org};
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -145,19 +145,55 @@ struct Draft {
     signatories: BTreeMap<String, Signatory>,
 }
 
-impl Draft {
-    fn party_org_ids(&self) -> Vec<String> {
-        self.parties.iter().map(|(_, o)| o.id.clone()).collect()
+/// The caller naming organisations as parties. One it may not read (`authz::reads`) is spoken
+/// of as one that does not exist: the words of the key it sent naming nothing, never its name,
+/// kind or type.
+struct Naming<'a> {
+    store: &'a Store,
+    actor: &'a Actor,
+    /// Organisation id → the key the caller sent for it (the first one).
+    sent: BTreeMap<String, String>,
+    /// Organisation id → whether the caller reads it, asked once.
+    read: BTreeMap<String, bool>,
+}
+
+impl<'a> Naming<'a> {
+    fn new(store: &'a Store, actor: &'a Actor) -> Self {
+        Naming { store, actor, sent: BTreeMap::new(), read: BTreeMap::new() }
+    }
+
+    async fn reads(&mut self, org: &Org) -> Result<bool, Problem> {
+        if let Some(read) = self.read.get(&org.id) {
+            return Ok(*read);
+        }
+        let read = authz::reads(self.store, self.actor, org).await?;
+        self.read.insert(org.id.clone(), read);
+        Ok(read)
+    }
+
+    /// `detail` about `org`, sent as `key`, when the caller reads it; else what `key` naming
+    /// nothing answers.
+    async fn about(&mut self, org: &Org, key: &str, detail: impl FnOnce() -> String) -> Result<String, Problem> {
+        Ok(if self.reads(org).await? { detail() } else { missing_org(key).detail })
+    }
+
+    /// The key the caller sent for `org` (its id if it was not named).
+    fn key_of(&self, org: &Org) -> String {
+        self.sent.get(&org.id).cloned().unwrap_or_else(|| org.id.clone())
     }
 }
 
+/// The organisations the input names, by party: each of a kind (and type) the model expects.
+/// A caller bound to none of those it names is refused (403) before anything is said of them,
+/// so that an organisation it may not read answers as a missing one, refusal for refusal.
 async fn resolve_parties(
-    store: &Store,
+    naming: &mut Naming<'_>,
     model: &ConventionModel,
     input: &BTreeMap<String, PartyInput>,
     checks: &mut Checks,
 ) -> Result<Vec<(String, Org)>, Problem> {
     let mut parties = Vec::new();
+    let mut named = Vec::new();
     for key in input.keys() {
         if !model.parties.iter().any(|p| &p.key == key) {
             checks.fail(&format!("parties.{key}"), format!("le modèle {} n'a pas de partie « {key} »", model.id));
@@ -178,28 +214,38 @@ async fn resolve_parties(
             checks.fail(&field, "au moins une organisation attendue");
         }
         for key in keys {
-            let org = match ent_platform::registry::resolve_org(store, key).await {
+            let org = match ent_platform::registry::resolve_org(naming.store, key).await {
                 Ok(org) => org,
                 Err(e) => {
                     checks.fail(&field, e.detail);
                     continue;
                 }
             };
+            naming.sent.entry(org.id.clone()).or_insert_with(|| key.trim().to_string());
+            named.push(org.id.clone());
             if !spec.kinds.contains(&org.kind) {
                 let allowed: Vec<&str> = spec.kinds.iter().map(|k| k.label()).collect();
-                checks.fail(
-                    &field,
-                    format!("{} est un(e) {} ; attendu : {}", org.name, org.kind.label(), allowed.join(", ")),
-                );
+                let detail = naming
+                    .about(&org, key, || {
+                        format!("{} est un(e) {} ; attendu : {}", org.name, org.kind.label(), allowed.join(", "))
+                    })
+                    .await?;
+                checks.fail(&field, detail);
                 continue;
             }
             if !spec.etab_types.is_empty() && !org.etab_type.is_some_and(|t| spec.etab_types.contains(&t)) {
-                checks.fail(&field, format!("{} n'est pas d'un type d'établissement prévu par le modèle", org.name));
+                let detail = naming
+                    .about(&org, key, || {
+                        format!("{} n'est pas d'un type d'établissement prévu par le modèle", org.name)
+                    })
+                    .await?;
+                checks.fail(&field, detail);
                 continue;
             }
             parties.push((spec.key.clone(), org));
         }
     }
+    require_party_member(naming.actor, &named)?;
     Ok(parties)
 }
 
@@ -267,28 +313,36 @@ fn check_shares(model: &ConventionModel, params: &Map<String, Value>, checks: &m
     }
 }
 
+/// A school a convention covers, and the party organisation that brings it (itself for an
+/// établissement party).
+struct Covered {
+    school: Org,
+    by: Org,
+}
+
 /// The établissements a convention covers, from the model's `covers` rule.
 async fn derive_schools(
     store: &Store,
     model: &ConventionModel,
     parties: &[(String, Org)],
-) -> Result<Vec<Org>, Problem> {
+) -> Result<Vec<Covered>, Problem> {
     let Some(party_key) = &model.covers.party else { return Ok(vec![]) };
     let mut schools = Vec::new();
     for (_, org) in parties.iter().filter(|(k, _)| k == party_key) {
         if org.kind == OrgKind::Etablissement {
-            schools.push(org.clone());
+            schools.push(Covered { school: org.clone(), by: org.clone() });
             continue;
         }
-        schools.extend(super::covered_etablissements(store, org).await?.into_iter().filter(|o| {
+        let covered = super::covered_etablissements(store, org).await?.into_iter().filter(|o| {
             model.covers.etab_types.is_empty() || o.etab_type.is_some_and(|t| model.covers.etab_types.contains(&t))
-        }));
+        });
+        schools.extend(covered.map(|school| Covered { school, by: org.clone() }));
     }
     Ok(schools)
 }
 
 async fn build_draft(
-    store: &Store,
+    ctx: &Ctx<'_>,
     model: &ConventionModel,
     title: Option<String>,
     parties_input: &BTreeMap<String, PartyInput>,
@@ -298,7 +352,9 @@ async fn build_draft(
 ) -> Result<Draft, Problem> {
     let mut checks = Checks::default();
     let start = checks.date("start_date", start_date);
-    let parties = resolve_parties(store, model, parties_input, &mut checks).await?;
+    let store = ctx.store;
+    let mut naming = Naming::new(store, ctx.actor);
+    let parties = resolve_parties(&mut naming, model, parties_input, &mut checks).await?;
     let parameters = check_parameters(model, params_input, start_date, &mut checks);
     check_shares(model, &parameters, &mut checks);
     let end = match (start, end_date) {
@@ -312,11 +368,12 @@ async fn build_draft(
         }
     }
     checks.finish()?;
-    let schools = derive_schools(store, model, &parties).await?;
-    if model.covers.party.is_some() && schools.is_empty() {
+    let covered = derive_schools(store, model, &parties).await?;
+    if model.covers.party.is_some() && covered.is_empty() {
         return Err(Problem::invalid_field("parties", "aucun établissement couvert par cette convention"));
     }
-    check_schools_in_scope(store, &parties, &schools).await?;
+    check_schools_in_scope(&mut naming, &parties, &covered).await?;
+    let schools = covered.into_iter().map(|c| c.school).collect();
     Ok(Draft {
         title: title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| default_title(model, &parties)),
         parties,
@@ -348,23 +405,47 @@ fn default_title(model: &ConventionModel, parties: &[(String, Org)]) -> String {
     }
 }
 
-/// Every covered school must lie in the scope of each collectivité or académie party.
-async fn check_schools_in_scope(store: &Store, parties: &[(String, Org)], schools: &[Org]) -> Result<(), Problem> {
-    let mut checks = Checks::default();
+/// Every covered school must lie in the scope of each collectivité or académie party. What the
+/// caller may not read is not described: the party, or the school's, answers as a missing one.
+async fn check_schools_in_scope(
+    naming: &mut Naming<'_>,
+    parties: &[(String, Org)],
+    covered: &[Covered],
+) -> Result<(), Problem> {
+    let field_of = |org: &Org| {
+        let key = parties.iter().find(|(_, o)| o.id == org.id).map_or("", |(k, _)| k.as_str());
+        format!("parties.{key}")
+    };
+    let mut failures: Vec<(String, String)> = Vec::new();
     for (key, party) in parties.iter().filter(|(_, o)| o.kind != OrgKind::Etablissement && o.kind != OrgKind::Editeur) {
-        for school in schools {
-            if !in_org_scope(store, party, school).await? {
-                checks.fail(
-                    &format!("parties.{key}"),
-                    format!(
-                        "{} ({}) n'est pas dans le périmètre {}",
-                        school.name,
-                        school.code,
-                        super::naming::of_org(&party.as_ref()).of
-                    ),
-                );
+        for Covered { school, by } in covered {
+            if in_org_scope(naming.store, party, school).await? {
+                continue;
+            }
+            let of = || super::naming::of_org(&party.as_ref()).of;
+            let failure = if !naming.reads(party).await? {
+                (format!("parties.{key}"), missing_org(&naming.key_of(party)).detail)
+            } else if naming.reads(school).await? {
+                (
+                    format!("parties.{key}"),
+                    format!("{} ({}) n'est pas dans le périmètre {}", school.name, school.code, of()),
+                )
+            } else {
+                let detail = naming
+                    .about(by, &naming.key_of(by), || {
+                        format!("un établissement que couvre {} n'est pas dans le périmètre {}", by.name, of())
+                    })
+                    .await?;
+                (field_of(by), detail)
+            };
+            if !failures.contains(&failure) {
+                failures.push(failure);
             }
         }
+    }
+    let mut checks = Checks::default();
+    for (field, detail) in failures {
+        checks.fail(&field, detail);
     }
     checks.finish()
 }
@@ -550,7 +631,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
     let model = find_model(ctx.models, &input.model, input.version)?;
     check_signatories(ctx, model, &signatories_in(&input.parties))?;
     let draft = build_draft(
-        ctx.store,
+        ctx,
         model,
         input.title.clone(),
         &input.parties,
@@ -559,7 +640,6 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
         input.end_date.as_deref(),
     )
     .await?;
-    require_party_member(ctx.actor, &draft.party_org_ids())?;
     let backdate_reason = check_start(ctx, draft.start, input.backdate_reason.as_deref())?;
     let supersedes = resolve_superseded(ctx, input.supersedes.as_deref()).await?;
     let coverage = Coverage {
@@ -683,12 +763,11 @@ pub async fn update(
         (None, None) => Some(conv.end_date.clone()),
     };
     let title = patch.title.clone().or_else(|| Some(conv.title.clone()));
-    let mut draft = build_draft(ctx.store, model, title, &parties, &params, &start, end.as_deref()).await?;
+    let mut draft = build_draft(ctx, model, title, &parties, &params, &start, end.as_deref()).await?;
     let edited_signatories: BTreeMap<String, Signatory> =
         draft.signatories.clone().into_iter().chain(patch.signatories.clone().unwrap_or_default()).collect();
     check_signatories(ctx, model, &edited_signatories)?;
     draft.signatories = super::signatories::merged(super::signatories::current(conv), edited_signatories);
-    require_party_member(ctx.actor, &draft.party_org_ids())?;
     let backdate_reason = match &patch.start_date {
         Some(_) => check_start(ctx, draft.start, patch.backdate_reason.as_deref())?,
         None => conv.backdate_reason.clone(),
@@ -1211,9 +1290,57 @@ pub async fn party_signers(
 pub struct Termination {
     #[schemars(length(min = 1))]
     pub reason: String,
-    /// `YYYY-MM-DD`; today when absent.
+    /// `YYYY-MM-DD`. When absent: the end of the notice (`preavis_resiliation_mois` months from
+    /// today) when the convention has one and the parties do not agree otherwise, else today;
+    /// never before the start.
     #[schemars(extend("format" = "date"))]
     pub effective_date: Option<String>,
+    /// The résiliation is agreed by every party: it may take effect before the end of the notice.
+    #[serde(default)]
+    pub mutual_agreement: bool,
+}
+
+/// The parameter of the models giving a résiliation's notice, in months.
+pub const NOTICE_PARAMETER: &str = "preavis_resiliation_mois";
+
+/// The notice a résiliation of `conv` gives, in months, if its parameters set one.
+pub fn notice_months(conv: &Convention) -> Option<u32> {
+    conv.parameters.get(NOTICE_PARAMETER).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
+}
+
+/// The first day a résiliation notified on `today` with a notice of `months` may take effect.
+fn end_of_notice(today: NaiveDate, months: u32) -> Result<NaiveDate, Problem> {
+    today
+        .checked_add_months(Months::new(months))
+        .ok_or_else(|| Problem::invalid_field("effective_date", format!("préavis de {months} mois hors du calendrier")))
+}
+
+/// A résiliation under notice takes effect at the end of the notice (`earliest`) or later; when
+/// the convention's own end comes first, it simply expires then: nothing to notify.
+fn check_notice(months: u32, earliest: NaiveDate, end: NaiveDate, effective: NaiveDate) -> Result<(), Problem> {
+    let agreed = "d'un commun accord de toutes les parties (champ mutual_agreement)";
+    if earliest > end {
+        return Err(Problem::invalid_field(
+            "effective_date",
+            format!(
+                "le préavis de {months} mois s'achève le {}, après le terme de la convention, le {} : elle prend fin \
+                 d'elle-même à son terme, sans résiliation ; une résiliation plus tôt ne se fait que {agreed}",
+                french_date(&earliest.to_string()),
+                french_date(&end.to_string())
+            ),
+        ));
+    }
+    if effective < earliest {
+        return Err(Problem::invalid_field(
+            "effective_date",
+            format!(
+                "la résiliation prend effet à l'expiration du préavis de {months} mois : au plus tôt le {}, sauf \
+                 résiliation {agreed}",
+                french_date(&earliest.to_string())
+            ),
+        ));
+    }
+    Ok(())
 }
 
 pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Result<Convention, Problem> {
@@ -1225,11 +1352,20 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
         return Err(Problem::invalid_field("reason", "indiquez le motif de la résiliation"));
     }
     let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
+    // Agreed by every party, the résiliation gives no notice.
+    let notice = notice_months(conv).filter(|_| !t.mutual_agreement);
+    let earliest = match notice {
+        Some(months) => end_of_notice(ctx.today(), months)?,
+        None => ctx.today(),
+    };
     let effective = match &t.effective_date {
         Some(d) => parse_date("effective_date", d)?,
         // Signed but not started: it ends before it ever takes effect, on its start date.
-        None => ctx.today().max(start),
+        None => earliest.max(start),
     };
+    if let Some(months) = notice {
+        check_notice(months, earliest, end, effective)?;
+    }
     check_termination_date(start, end, effective)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     // Notified for a later day, the convention stays in force until then (`jobs::daily` ends it).
@@ -1251,14 +1387,24 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
         "conventions.terminate",
         &conv.id,
         None,
-        json!({ "reason": t.reason.trim(), "effective": effective.to_string(), "scheduled": scheduled }),
+        json!({
+            "reason": t.reason.trim(),
+            "effective": effective.to_string(),
+            "scheduled": scheduled,
+            "mutual_agreement": t.mutual_agreement,
+            "notice_months": notice_months(conv),
+        }),
     )
     .await?;
     let backend = ctx.store.backend();
     end_pending_avenants(&mut tx, backend, ctx.actor, &conv.id, &conv.reference, &effective.to_string(), ctx.now)
         .await?;
     let recipients = party_signers(&mut tx, model, conv).await?;
-    let extra = json!({ "reason": t.reason.trim(), "effective": french_date(&effective.to_string()) });
+    let extra = json!({
+        "reason": t.reason.trim(),
+        "effective": french_date(&effective.to_string()),
+        "mutual_agreement": t.mutual_agreement,
+    });
     super::jobs::notify(&mut tx, &recipients, conv, "terminated", extra, ctx.now).await?;
     commit_and_reload(ctx, tx, &conv.id).await
 }
@@ -1379,7 +1525,7 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
     let mut params = conv.parameters.clone();
     params.remove("start_date");
     let mut draft = build_draft(
-        ctx.store,
+        ctx,
         model,
         Some(format!("Avenant – {}", conv.title)),
         &current_parties(conv),
@@ -1564,6 +1710,19 @@ mod tests {
         assert_eq!(default_end(day("2028-02-29"), 36), Some(day("2031-02-28")), "from a leap day");
         assert_eq!(default_end(day("2026-01-31"), 1), Some(day("2026-02-28")));
         assert_eq!(default_end(day("2026-12-31"), 12), Some(day("2027-12-30")), "across the new year");
+    }
+
+    #[test]
+    fn a_notice_runs_from_today_and_a_convention_ending_first_simply_expires() {
+        let earliest = end_of_notice(day("2026-11-30"), 3).unwrap();
+        assert_eq!(earliest, day("2027-02-28"), "the last day of a shorter month");
+        let end = day("2029-08-31");
+        assert!(check_notice(3, earliest, end, earliest).is_ok());
+        let early = check_notice(3, earliest, end, day("2027-02-27")).unwrap_err();
+        assert_eq!(early.errors[0].field, "effective_date");
+        assert!(early.errors[0].message.contains("au plus tôt le 28 février 2027"), "{early:?}");
+        let late = check_notice(3, earliest, day("2027-01-31"), day("2027-01-31")).unwrap_err();
+        assert!(late.errors[0].message.contains("prend fin d'elle-même à son terme"), "{late:?}");
     }
 
     #[test]

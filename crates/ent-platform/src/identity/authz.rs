@@ -240,10 +240,17 @@ pub async fn authorize_key(
 /// An out-of-scope write: 403 when the actor may read the target, else the
 /// same 404 as for an organisation that does not exist.
 pub async fn out_of_scope_write(store: &Store, actor: &Actor, target: &Org) -> Result<Problem, Problem> {
-    Ok(match decide(store, actor, &ORGS_READ, target).await? {
-        Ok(_) => forbidden(format!("{} est hors de votre périmètre", target.name)),
-        Err(_) => not_found_org(target),
+    Ok(if reads(store, actor, target).await? {
+        forbidden(format!("{} est hors de votre périmètre", target.name))
+    } else {
+        not_found_org(target)
     })
+}
+
+/// Whether the actor may read `target` (`orgs.read` in its scope): an organisation it may
+/// not read is answered about as one that does not exist. Not logged: a question, not a decision.
+pub async fn reads(store: &Store, actor: &Actor, target: &Org) -> Result<bool, Problem> {
+    Ok(decide(store, actor, &ORGS_READ, target).await?.is_ok())
 }
 
 /// Decides a change that touches several organisations (an EPCI and the commune

@@ -64,9 +64,12 @@ pub enum ConventionsCommand {
         id: String,
         #[arg(long)]
         reason: String,
-        /// YYYY-MM-DD (today when absent).
+        /// YYYY-MM-DD (when absent: at the end of the convention's notice, or today without one).
         #[arg(long)]
         effective_date: Option<String>,
+        /// Every party agrees: the résiliation may take effect before the end of the notice.
+        #[arg(long)]
+        mutual_agreement: bool,
         #[arg(long = "as")]
         as_user: Option<String>,
     },
@@ -172,9 +175,9 @@ pub async fn run(
             let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);
             print(&workflow::refuse(&Ctx { store, models, actor: &actor, now }, &conv, &comment).await.map_err(fail)?);
         }
-        ConventionsCommand::Terminate { id, reason, effective_date, as_user } => {
+        ConventionsCommand::Terminate { id, reason, effective_date, mutual_agreement, as_user } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
-            let t = Termination { reason, effective_date };
+            let t = Termination { reason, effective_date, mutual_agreement };
             print(&workflow::terminate(&Ctx { store, models, actor: &actor, now }, &conv, t).await.map_err(fail)?);
         }
         ConventionsCommand::Amend { id, as_user } => {

@@ -174,7 +174,19 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     let no_reason = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &[("resiliation", "")]).await;
     assert_eq!(no_reason.status, 422, "{}", no_reason.text);
     assert!(no_reason.text.contains("href=\"#resiliation\""), "{}", no_reason.text);
-    let ended = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &[("resiliation", "Fermeture")]).await;
+    // Under the model's notice of three months, an earlier date is refused beside its field, the
+    // form kept; agreed by every party (the box ticked), the résiliation takes effect today.
+    let form = get(&app, &dan, &format!("/conventions/{id}")).await;
+    assert!(form.text.contains("préavis de 3 mois") && form.text.contains("id=\"accord\""), "{}", form.text);
+    let early = [("resiliation", "Fermeture"), ("effet", "2026-09-02")];
+    let early = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &early).await;
+    assert_eq!(early.status, 422, "{}", early.text);
+    assert!(early.text.contains("href=\"#effet\"") && early.text.contains("id=\"effet-erreur\""), "{}", early.text);
+    assert!(early.text.contains("au plus tôt le 1er décembre 2026"), "{}", early.text);
+    assert!(early.text.contains(">Fermeture</textarea>"), "the reason kept: {}", early.text);
+    let ended =
+        post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &[("resiliation", "Fermeture"), ("accord", "1")])
+            .await;
     let page = follow(&app, &dan, &ended).await;
     assert!(page.text.contains("Résiliation : Fermeture") && page.text.contains("résiliée"), "{}", page.text);
 

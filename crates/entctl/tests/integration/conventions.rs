@@ -495,7 +495,7 @@ async fn three_parties_signing_at_the_same_instant_leave_the_convention_signed(d
         assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
         assert_eq!(live_steps(&c, &id).await.len(), 3);
         // Ended, so that the next trial may cover the same école.
-        c.step_ok(&c.dan, &id, "terminate", json!({ "reason": "Essai suivant" })).await;
+        c.step_ok(&c.dan, &id, "terminate", json!({ "reason": "Essai suivant", "mutual_agreement": true })).await;
     }
 }
 
@@ -568,7 +568,8 @@ async fn every_convention_step_runs_on_a_pool_of_one_connection(db: crate::commo
     for who in [&c.directeur, &c.mairie, &c.dan] {
         c.step_ok(who, &id, "sign", json!({})).await;
     }
-    let body = c.step_ok(&c.dan, &id, "terminate", json!({ "reason": "Fin du service" })).await;
+    let body =
+        c.step_ok(&c.dan, &id, "terminate", json!({ "reason": "Fin du service", "mutual_agreement": true })).await;
     assert_eq!(body["status"], "terminated");
 }
 
@@ -1053,8 +1054,9 @@ async fn a_termination_takes_effect_between_the_start_and_the_day_after_the_end(
     }
     let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
     assert_eq!(conv["status"], "active", "{}: refused terminations change nothing", c.db.name);
-    let ended = c.step_ok(&c.dan, &id, "terminate", json!({ "reason": "Changement de solution" })).await;
-    assert_eq!(ended["termination_effective"], "2026-09-01", "today, by default");
+    let agreed = json!({ "reason": "Changement de solution", "mutual_agreement": true });
+    let ended = c.step_ok(&c.dan, &id, "terminate", agreed).await;
+    assert_eq!(ended["termination_effective"], "2026-09-01", "agreed by all parties: today, by default");
 
     // Signed for next January, terminated today: it ends on its start, never before it, and
     // never takes effect.
@@ -1080,7 +1082,8 @@ async fn an_avenant_in_preparation_ends_with_the_convention_it_amends_and_never_
     c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
     c.step_ok(&c.directeur, &avenant, "sign", json!({})).await;
 
-    c.step_ok(&c.mairie, &id, "terminate", json!({ "reason": "Changement de solution" })).await;
+    let agreed = json!({ "reason": "Changement de solution", "mutual_agreement": true });
+    c.step_ok(&c.mairie, &id, "terminate", agreed).await;
     let (_, av) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
     assert_eq!(av["status"], "terminated", "{}: {av}", c.db.name);
     for who in [&c.mairie, &c.dan] {
@@ -1197,4 +1200,104 @@ async fn at_half_past_midnight_in_paris_on_new_years_day_the_reference_and_yeste
     assert_eq!(s, StatusCode::CREATED, "{}: {conv}", c.db.name);
     assert!(conv["reference"].as_str().unwrap().starts_with("CONV-2027-"), "{}: {conv}", c.db.name);
     assert_eq!(conv["end_date"], "2029-12-31");
+}
+
+/// The summary of the last `action` audited on the convention `id`.
+async fn audited_summary(c: &Cycle, id: &str, action: &str) -> Value {
+    let filter = entcp::audit::AuditFilter { target_id: Some(id.to_string()), limit: Some(100), ..Default::default() };
+    let page = entcp::audit::list(&c.db.store, &filter, None).await.unwrap();
+    page.items.into_iter().find(|r| r.action == action).map(|r| r.summary).unwrap_or(Value::Null)
+}
+
+backend_test!(a_resiliation_takes_effect_at_the_end_of_its_notice_unless_every_party_agrees);
+async fn a_resiliation_takes_effect_at_the_end_of_its_notice_unless_every_party_agrees(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    // In force from today (1 September 2026), with the model's notice of three months.
+    let id = signed_from(&c, "2026-09-01").await;
+    let early = json!({ "reason": "Changement de solution", "effective_date": "2026-11-30" });
+    let (s, p) = c.post(&c.mairie, &id, "terminate", early.clone()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: before the end of the notice: {p}", c.db.name);
+    assert_eq!(p["errors"][0]["field"], "effective_date", "{p}");
+    let message = p["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("préavis de 3 mois : au plus tôt le 1er décembre 2026"), "{message}");
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!((conv["status"].as_str(), conv["termination_effective"].as_str()), (Some("active"), None));
+    assert_eq!(c.mails("ent@fresnes.fr", "terminated").await, 0, "{}: nothing notified", c.db.name);
+
+    // Agreed by every party, the same date is accepted: audited and told as such.
+    let mut agreed = early;
+    agreed["mutual_agreement"] = json!(true);
+    let notified = c.step_ok(&c.mairie, &id, "terminate", agreed).await;
+    assert_eq!(
+        (notified["status"].as_str(), notified["termination_effective"].as_str()),
+        (Some("active"), Some("2026-11-30")),
+        "{}",
+        c.db.name
+    );
+    let summary = audited_summary(&c, &id, "conventions.terminate").await;
+    assert_eq!((&summary["mutual_agreement"], &summary["notice_months"]), (&json!(true), &json!(3)), "{summary}");
+    let mails = crate::common::queued_mails(&c.db.store, "convention").await;
+    let told = mails.iter().find(|m| m.context["event"] == "terminated").expect("the notice of the résiliation");
+    assert_eq!(told.context["mutual_agreement"], true, "{:?}", told.context);
+
+    // Without agreement nor date: at the end of the notice (today + 3 months).
+    let next = signed_from(&c, "2026-11-30").await;
+    let ended = c.step_ok(&c.dan, &next, "terminate", json!({ "reason": "Changement de solution" })).await;
+    assert_eq!(ended["termination_effective"], "2026-12-01", "{}: {ended}", c.db.name);
+    assert_eq!(ended["status"], "signed", "{}: in force until then", c.db.name);
+    let summary = audited_summary(&c, &next, "conventions.terminate").await;
+    assert_eq!(summary["mutual_agreement"], false, "{summary}");
+}
+
+backend_test!(a_convention_ending_before_the_notice_would_is_left_to_expire_unless_every_party_agrees);
+async fn a_convention_ending_before_the_notice_would_is_left_to_expire_unless_every_party_agrees(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let mut body = tripartite("2026-09-01");
+    body["end_date"] = json!("2026-10-31");
+    let id = c.create(body).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        c.step_ok(who, &id, "sign", json!({})).await;
+    }
+    let (s, p) = c.post(&c.dan, &id, "terminate", json!({ "reason": "Fermeture" })).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", c.db.name);
+    assert_eq!(p["errors"][0]["field"], "effective_date", "{p}");
+    let message = p["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("1er décembre 2026") && message.contains("31 octobre 2026"), "{message}");
+    assert!(message.contains("prend fin d'elle-même à son terme"), "{message}");
+    let agreed = json!({ "reason": "Fermeture", "mutual_agreement": true });
+    let ended = c.step_ok(&c.dan, &id, "terminate", agreed).await;
+    assert_eq!(
+        (ended["status"].as_str(), ended["termination_effective"].as_str()),
+        (Some("terminated"), Some("2026-09-01"))
+    );
+}
+
+backend_test!(a_convention_whose_model_sets_no_notice_is_terminated_from_today);
+async fn a_convention_whose_model_sets_no_notice_is_terminated_from_today(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    // The groupement de commandes' model has a notice of withdrawal, none of résiliation.
+    let body = json!({
+        "model": "groupement-de-commandes",
+        "parties": { "coordinateur": "academie:24", "membre": ["commune:94034"] },
+        "start_date": "2026-09-01",
+    });
+    let conv = c.create(body).await;
+    assert!(conv["parameters"].get("preavis_resiliation_mois").is_none(), "{conv}");
+    let id = conv["id"].as_str().unwrap().to_string();
+    // Signed by its parties (outside this test's subject): in force.
+    sqlx::query("UPDATE conventions SET status = 'active' WHERE id = $1")
+        .bind(&id)
+        .execute(c.db.store.pool())
+        .await
+        .unwrap();
+    let ended = c.step_ok(&c.dan, &id, "terminate", json!({ "reason": "Dissolution du groupement" })).await;
+    assert_eq!(
+        (ended["status"].as_str(), ended["termination_effective"].as_str()),
+        (Some("terminated"), Some("2026-09-01")),
+        "{}: {ended}",
+        c.db.name
+    );
 }

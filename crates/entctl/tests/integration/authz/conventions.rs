@@ -55,3 +55,53 @@ pub(super) fn convention_success(method: &str, path: &str, role: Role) -> u16 {
         _ => 200,
     }
 }
+
+backend_test!(a_party_the_caller_may_not_read_answers_as_a_missing_one_and_is_never_described);
+async fn a_party_the_caller_may_not_read_answers_as_a_missing_one_and_is_never_described(db: crate::common::TestDb) {
+    let world = world(&db).await;
+    let academie_of = |o: &Org| format!("academie:{}", o.academie_code.clone().unwrap());
+    let (etab_in, etab_out) = (&world.etab_in, &world.etab_out);
+    // The parties (académie, collectivité, établissement) the DAN of the académie in scope names,
+    // one of them (the key sent) an organisation of another académie; what both answers are.
+    let cases = [
+        // A school elsewhere as the collectivité (the wrong kind), by code and by id.
+        ([academie_of(etab_in), etab_out.code.clone(), etab_in.id.clone()], etab_out.code.clone(), 422),
+        ([academie_of(etab_in), etab_out.id.clone(), etab_in.id.clone()], etab_out.id.clone(), 422),
+        // A school elsewhere as the établissement (the right kind, out of the académie's scope).
+        ([academie_of(etab_in), world.commune_in.id.clone(), etab_out.code.clone()], etab_out.code.clone(), 422),
+        // Only organisations elsewhere: the DAN is bound to none of the parties it names.
+        ([academie_of(etab_out), world.commune_out.id.clone(), etab_out.code.clone()], etab_out.code.clone(), 403),
+    ];
+    let post = |parties: &[String]| Call {
+        method: Method::POST,
+        path: "/api/v1/conventions".into(),
+        body: Some(json!({
+            "model": "tripartite-premier-degre",
+            "parties": { "academie": parties[0], "collectivite": parties[1], "etablissement": parties[2] },
+            "start_date": world.next_start(false),
+        })),
+        csv: None,
+        pdf: None,
+        if_match: None,
+    };
+    for (parties, sent, want) in cases {
+        let missing: Vec<String> =
+            parties.iter().map(|p| if *p == sent { MISSING.to_string() } else { p.clone() }).collect();
+        let (out_status, out_body) = world.send(Dan, post(&parties)).await;
+        let (missing_status, missing_body) = world.send(Dan, post(&missing)).await;
+        assert_eq!((out_status, missing_status), (want, want), "{}: {out_body} / {missing_body}", db.name);
+        assert_eq!(
+            words(&out_body, std::slice::from_ref(&sent)),
+            words(&missing_body, &[]),
+            "{}: {parties:?}: out of scope and missing answer alike",
+            db.name
+        );
+        for secret in [&etab_out.name, &world.commune_out.name] {
+            assert!(!out_body.contains(secret.as_str()), "{}: {secret} revealed: {out_body}", db.name);
+        }
+    }
+    // The usual parties across scopes still make a convention: a school names its académie.
+    let usual = [academie_of(etab_in), world.commune_in.id.clone(), etab_in.id.clone()];
+    let (status, body) = world.send(ChefEtablissement, post(&usual)).await;
+    assert_eq!(status, 201, "{}: {body}", db.name);
+}
