@@ -554,7 +554,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
     // The scope before the kind: an organisation the actor cannot read is named like one that
     // does not exist (neither its name nor its kind is revealed).
     if !ctx.actor.is_admin() && !holds_role_at(ctx.actor, Role::Coordinateur, &coordinator.id) {
-        if authz::authorize(ctx.store, ctx.actor, &authz::ORGS_READ, &coordinator).await.is_err() {
+        if !authz::reads(ctx.store, ctx.actor, &coordinator).await? {
             let missing = ent_platform::registry::missing_org(key);
             return Err(Problem::invalid_field("coordinator", missing.detail));
         }

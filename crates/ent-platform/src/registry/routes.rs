@@ -328,7 +328,7 @@ async fn answerable(
 
 async fn caller_reads(state: &RegistryState, caller: &Caller, org_id: &str) -> Result<bool, Problem> {
     match queries::get_org(&state.store, org_id).await? {
-        Some(org) => Ok(authz::authorize(&state.store, &caller.actor, &ORGS_READ, &org).await.is_ok()),
+        Some(org) => authz::reads(&state.store, &caller.actor, &org).await,
         None => Ok(false),
     }
 }
