@@ -120,19 +120,6 @@ pub(crate) fn work_levels(actor: &Actor) -> Vec<Level> {
     levels
 }
 
-/// The tickets at one of `levels` (`t.level = … OR …`).
-pub(crate) fn at_levels(levels: &[Level]) -> Condition {
-    let parts = levels
-        .iter()
-        .map(|l| {
-            let mut c = Condition::default();
-            c.push("t.level = ?", &[l.as_str()]);
-            c
-        })
-        .collect();
-    Condition::any(parts)
-}
-
 /// `3 h 20` of business time.
 fn business_duration(seconds: i64) -> String {
     let minutes = seconds.max(0) / 60;
@@ -227,7 +214,9 @@ fn queue_condition(actor: &Actor, params: &ListParams) -> Condition {
     match params.filter("niveau") {
         Some(level) => cond.push("t.level = ?", &[level]),
         // A support person sees the queue of the levels they work at.
-        None if !levels.is_empty() && !actor.is_admin() => cond.and(at_levels(&levels)),
+        None if !levels.is_empty() && !actor.is_admin() => {
+            cond.and(ent_support::support::at_levels("t.level", &levels))
+        }
         None => {}
     }
     if let Some(q) = &params.q {

@@ -525,3 +525,53 @@ async fn a_reply_with_one_file_too_many_writes_nothing_and_the_corrected_form_wr
     let page = follow(&app, &usager, &first).await;
     assert!(page.text.contains("procedure.txt"), "{name}: the requester sees the reply's file: {}", page.text);
 }
+
+backend_test!(the_report_screen_counts_the_month_chosen_and_refuses_a_malformed_one);
+async fn the_report_screen_counts_the_month_chosen_and_refuses_a_malformed_one(db: TestDb) {
+    let store = db.store.clone();
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    open_ticket(&app, &usager).await;
+    open_ticket(&app, &usager).await;
+    // One of them created in March 2026.
+    let march = "2026-03-10T10:00:00.000000Z";
+    sqlx::query(
+        "UPDATE support_tickets SET created_at = $1 WHERE reference = (SELECT MIN(reference) FROM support_tickets)",
+    )
+    .bind(march)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let n1 = sign_in(&app, N1).await;
+    let page = get(&app, &n1, "/tickets/rapports").await;
+    assert!(page.text.contains("id=\"mois\" name=\"mois\" value=\"\""), "empty by default: {}", page.text);
+    assert!(page.text.contains("depuis le début"), "{}", page.text);
+    let n1_row = |html: &str| {
+        let table = &html[html.find("id=\"donnees-rapport\"").expect("the data table")..];
+        table[table.find("<th scope=\"row\">N1</th>").expect("the N1 row")..].split("</tr>").next().unwrap().to_string()
+    };
+    assert!(n1_row(&page.text).starts_with("<th scope=\"row\">N1</th><td>2</td>"), "{}", n1_row(&page.text));
+    let march_page = get(&app, &n1, "/tickets/rapports?par=niveau&mois=2026-03").await;
+    assert_eq!(march_page.status, 200, "{}", march_page.text);
+    assert!(march_page.text.contains("value=\"2026-03\""), "the month stays chosen");
+    assert!(march_page.text.contains("mars 2026"), "{}", march_page.text);
+    assert!(
+        n1_row(&march_page.text).starts_with("<th scope=\"row\">N1</th><td>1</td>"),
+        "{}",
+        n1_row(&march_page.text)
+    );
+    // The grouping links and the CSV keep the month.
+    assert!(
+        march_page.text.contains("href=\"&#x2F;tickets&#x2F;rapports?par=ent&amp;mois=2026-03\""),
+        "{}",
+        march_page.text
+    );
+    let csv = get(&app, &n1, "/tickets/rapports/csv?par=niveau&mois=2026-03").await;
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    assert!(csv.text.starts_with("période;mars 2026"), "{}", csv.text);
+    assert!(csv.text.contains("\nN1;1;"), "{}", csv.text);
+    let bad = get(&app, &n1, "/tickets/rapports?mois=2026-3x").await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert!(bad.text.contains("id=\"mois-erreur\"") && bad.text.contains("attendu AAAA-MM"), "{}", bad.text);
+    assert!(!bad.text.contains("id=\"donnees-rapport\""), "no figures for a month not understood");
+}
