@@ -100,6 +100,8 @@ pub const QUEUE: ListSpec = ListSpec {
     default_sort: "echeance",
     tie_break: "t.id",
     search: Some("Référence ou sujet"),
+    // Tickets come and go while the queue is read: it pages by cursor.
+    keyset: true,
 };
 
 fn label_of(choices: &[(&str, &'static str)], value: &str) -> String {
