@@ -99,6 +99,7 @@ pub const LIST: ListSpec = ListSpec {
     default_sort: "fin",
     tie_break: "c.id",
     search: Some("Référence ou objet"),
+    keyset: false,
 };
 
 /// A convention in the list.

@@ -7,10 +7,18 @@
 //! headers carrying `aria-sort`, and the `fr-pagination` pager whose links keep the
 //! other parameters.
 //!
+//! A list declared `keyset` (one whose rows come and go while it is read, like the
+//! support queue) pages by cursor instead of by number: « Suivant » carries
+//! `curseur`, the sort key and tie-break of the last row shown, and the next page
+//! starts after that row; « Précédent » carries `avant`, the first row's, and the
+//! page ends before it. A row added or removed meanwhile then shifts no other row
+//! from one page to the next: none is shown twice, none skipped.
+//!
 //! Scope belongs to the condition the page passes: it is applied in the query,
 //! before counting and paging, so that what is out of the caller's scope is never
 //! counted nor shown, exactly like what does not exist.
 
+use base64::Engine;
 use ent_kernel::error::Problem;
 use ent_kernel::store::{Condition, Page, Store};
 use serde::Serialize;
@@ -21,6 +29,8 @@ pub const DEFAULT_SIZE: u32 = 50;
 pub const MAX_SIZE: u32 = 100;
 /// The longest search or filter text kept.
 const MAX_TEXT: usize = 100;
+/// The longest cursor kept.
+const MAX_CURSOR: usize = 1000;
 
 /// A column of a list: its key in `tri`, its header, and the SQL it sorts by (none:
 /// not sortable).
@@ -42,8 +52,9 @@ pub struct Filter {
 
 /// What a list declares: its columns (the first one is each row's header), its
 /// filters, the column it is sorted by by default, the SQL that breaks ties (a
-/// unique column, so that pages never overlap), and the label of its search field
-/// (none: no search).
+/// unique column, so that pages never overlap), the label of its search field
+/// (none: no search), and whether it pages by cursor (`keyset`: then its sort
+/// expressions and tie-break must be text, never null).
 #[derive(Debug)]
 pub struct ListSpec {
     pub columns: &'static [Column],
@@ -51,6 +62,7 @@ pub struct ListSpec {
     pub default_sort: &'static str,
     pub tie_break: &'static str,
     pub search: Option<&'static str>,
+    pub keyset: bool,
 }
 
 impl ListSpec {
@@ -60,6 +72,35 @@ impl ListSpec {
 
     fn filter(&self, key: &str) -> Option<&'static Filter> {
         self.filters.iter().find(|f| f.key == key)
+    }
+}
+
+/// Where a keyset page starts: after the row of `curseur`, or before the row of `avant`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cursor {
+    After(Key),
+    Before(Key),
+}
+
+/// A row's place in a keyset list: its sort key and its tie-break, as text.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Key(String, String);
+
+impl Key {
+    /// The key as a URL-safe cursor.
+    fn encode(&self) -> String {
+        let raw = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// The key of a cursor; none when it is not one (the list then starts over).
+    fn decode(cursor: &str) -> Option<Key> {
+        let cursor = cursor.trim();
+        if cursor.len() > MAX_CURSOR {
+            return None;
+        }
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        serde_json::from_slice(&raw).ok()
     }
 }
 
@@ -73,6 +114,8 @@ pub struct ListParams {
     pub descending: bool,
     pub q: Option<String>,
     pub filters: Vec<(&'static str, String)>,
+    /// Where a keyset list's page starts (none: at the top).
+    pub cursor: Option<Cursor>,
 }
 
 /// A text parameter, trimmed, if not empty and not too long.
@@ -91,6 +134,7 @@ impl ListParams {
             descending: false,
             q: None,
             filters: Vec::new(),
+            cursor: None,
         };
         for (key, value) in pairs {
             match key.as_str() {
@@ -110,6 +154,8 @@ impl ListParams {
                     }
                 }
                 "q" if spec.search.is_some() => params.q = text(value),
+                "curseur" if spec.keyset => params.cursor = Key::decode(value).map(Cursor::After),
+                "avant" if spec.keyset => params.cursor = Key::decode(value).map(Cursor::Before),
                 other => {
                     let Some(filter) = spec.filter(other) else { continue };
                     let Some(value) = text(value) else { continue };
@@ -128,11 +174,14 @@ impl ListParams {
         self.filters.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
     }
 
+    /// The SQL the page is sorted by.
+    fn sort_sql(&self, spec: &ListSpec) -> &'static str {
+        spec.column(self.sort).and_then(|c| c.order_by).unwrap_or(spec.tie_break)
+    }
+
     /// The `ORDER BY` of the page: the sorted column, then the tie-break.
     fn order_by(&self, spec: &ListSpec) -> String {
-        let sql = spec.column(self.sort).and_then(|c| c.order_by).unwrap_or(spec.tie_break);
-        let direction = if self.descending { "DESC" } else { "ASC" };
-        format!("{sql} {direction}, {} {direction}", spec.tie_break)
+        order_by(self.sort_sql(spec), spec.tie_break, self.descending)
     }
 
     /// The `tri` value of these parameters.
@@ -147,6 +196,12 @@ impl ListParams {
     /// The query string of these parameters with `page` and `tri` replaced (defaults
     /// left out), starting with `?` (or empty).
     fn query_string(&self, spec: &ListSpec, page: u32, sort: &str) -> String {
+        self.query_with(spec, sort, (page != 1).then(|| ("page", page.to_string())))
+    }
+
+    /// The query string of these parameters with `tri` replaced and `last` (the page:
+    /// its number or its cursor) at the end.
+    fn query_with(&self, spec: &ListSpec, sort: &str, last: Option<(&str, String)>) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         if let Some(q) = &self.q {
             pairs.push(("q", q.clone()));
@@ -158,14 +213,18 @@ impl ListParams {
         if self.size != DEFAULT_SIZE {
             pairs.push(("taille", self.size.to_string()));
         }
-        if page != 1 {
-            pairs.push(("page", page.to_string()));
-        }
+        pairs.extend(last);
         match serde_urlencoded::to_string(&pairs) {
             Ok(query) if !query.is_empty() => format!("?{query}"),
             _ => String::new(),
         }
     }
+}
+
+/// `ORDER BY sort, tie` in one direction.
+fn order_by(sort: &str, tie: &str, descending: bool) -> String {
+    let direction = if descending { "DESC" } else { "ASC" };
+    format!("{sort} {direction}, {tie} {direction}")
 }
 
 /// One page of a list and how many rows match in all.
@@ -175,6 +234,8 @@ pub struct Listed<T> {
     pub total: i64,
     /// The page shown (the one asked, brought back to the last page if beyond it).
     pub number: u32,
+    /// A keyset list's cursor of the page before (none on the first page).
+    pub previous: Option<String>,
 }
 
 /// Number of pages of `total` rows at `size` per page (at least one).
@@ -199,6 +260,10 @@ where
 {
     let count_sql = format!("SELECT COUNT(*) FROM {from} WHERE {}", cond.sql());
     let total = count(store, &count_sql, cond).await?;
+    if spec.keyset {
+        let query = Keyset { store, spec, params, columns, from, cond };
+        return query.page(total).await;
+    }
     let number = params.page.min(pages_of(total, params.size));
     let offset = i64::from(number - 1) * i64::from(params.size);
     let sql = format!(
@@ -210,7 +275,88 @@ where
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let items = rows.iter().map(T::from_row).collect::<Result<Vec<T>, _>>()?;
     let page = Page::from_overfetch(items, params.size, |_| (number + 1).to_string());
-    Ok(Listed { page, total, number })
+    Ok(Listed { page, total, number, previous: None })
+}
+
+/// The query of a keyset list's page.
+struct Keyset<'a> {
+    store: &'a Store,
+    spec: &'a ListSpec,
+    params: &'a ListParams,
+    columns: &'a str,
+    from: &'a str,
+    cond: &'a Condition,
+}
+
+impl Keyset<'_> {
+    /// The page the cursor asks: after its row, or before it; a page before that reaches
+    /// the top is the first page.
+    async fn page<T>(&self, total: i64) -> Result<Listed<T>, Problem>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let size = self.params.size as usize;
+        let (rows, previous, next) = match &self.params.cursor {
+            Some(Cursor::Before(key)) => {
+                let mut rows = self.rows(Some(key), true).await?;
+                if rows.len() <= size {
+                    return self.forward(None, total).await;
+                }
+                rows.truncate(size);
+                rows.reverse();
+                let previous = rows.first().map(|(_, k)| k.encode());
+                let next = rows.last().map(|(_, k)| k.encode());
+                (rows, previous, next)
+            }
+            Some(Cursor::After(key)) => return self.forward(Some(key), total).await,
+            None => return self.forward(None, total).await,
+        };
+        let items = rows.into_iter().map(|(item, _)| item).collect();
+        Ok(Listed { page: Page { items, next_cursor: next }, total, number: 1, previous })
+    }
+
+    /// The page after `key` (from the top without).
+    async fn forward<T>(&self, key: Option<&Key>, total: i64) -> Result<Listed<T>, Problem>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let size = self.params.size as usize;
+        let mut rows = self.rows(key, false).await?;
+        let next = (rows.len() > size).then(|| rows[size - 1].1.encode());
+        rows.truncate(size);
+        let previous = key.map(|k| rows.first().map_or_else(|| k.encode(), |(_, first)| first.encode()));
+        let items = rows.into_iter().map(|(item, _)| item).collect();
+        Ok(Listed { page: Page { items, next_cursor: next }, total, number: 1, previous })
+    }
+
+    /// Up to a page and one rows past `key` in the list's order (`backward`: before it,
+    /// nearest first), each with its key.
+    async fn rows<T>(&self, key: Option<&Key>, backward: bool) -> Result<Vec<(T, Key)>, Problem>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let (sort, tie) = (self.params.sort_sql(self.spec), self.spec.tie_break);
+        let descending = self.params.descending != backward;
+        let mut cond = self.cond.clone();
+        if let Some(Key(k, t)) = key {
+            let op = if descending { "<" } else { ">" };
+            cond.push(&format!("({sort} {op} ? OR ({sort} = ? AND {tie} {op} ?))"), &[k, k, t]);
+        }
+        let sql = format!(
+            "SELECT {}, {sort} AS list_key, {tie} AS list_tie FROM {} WHERE {} ORDER BY {} LIMIT {}",
+            self.columns,
+            self.from,
+            cond.sql(),
+            order_by(sort, tie, descending),
+            self.params.size + 1,
+        );
+        let rows = cond.bind(sqlx::query(&sql)).fetch_all(self.store.pool()).await?;
+        let keyed = rows.iter().map(|row| -> Result<(T, Key), sqlx::Error> {
+            let key = Key(sqlx::Row::try_get(row, "list_key")?, sqlx::Row::try_get(row, "list_tie")?);
+            Ok((T::from_row(row)?, key))
+        });
+        Ok(keyed.collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
 }
 
 /// `COUNT(*)` of `sql` with `cond`'s values bound.
@@ -290,6 +436,8 @@ pub struct ListView {
     pub page: u32,
     pub pages: u32,
     pub pager: Vec<PagerLink>,
+    /// Paged by cursor: no page numbers.
+    pub keyset: bool,
 }
 
 /// Page numbers shown around the current one.
@@ -322,7 +470,12 @@ impl ListView {
             total: listed.total,
             page: listed.number,
             pages,
-            pager: pager(spec, params, path, listed.number, pages),
+            pager: if spec.keyset {
+                cursor_pager(spec, params, path, listed)
+            } else {
+                pager(spec, params, path, listed.number, pages)
+            },
+            keyset: spec.keyset,
         }
     }
 }
@@ -389,6 +542,22 @@ fn pager(spec: &ListSpec, params: &ListParams, path: &str, current: u32, pages: 
     links
 }
 
+/// A keyset list's pager: « Précédent » and « Suivant », each disabled at its end.
+fn cursor_pager<T>(spec: &ListSpec, params: &ListParams, path: &str, listed: &Listed<T>) -> Vec<PagerLink> {
+    let sort = params.sort_value();
+    let link = |label: &str, title: &str, kind, cursor: Option<(&'static str, &String)>| PagerLink {
+        label: label.to_string(),
+        title: title.to_string(),
+        href: cursor.map(|(name, c)| format!("{path}{}", params.query_with(spec, &sort, Some((name, c.clone()))))),
+        current: false,
+        kind,
+    };
+    vec![
+        link("Précédent", "Page précédente", "prev", listed.previous.as_ref().map(|c| ("avant", c))),
+        link("Suivant", "Page suivante", "next", listed.page.next_cursor.as_ref().map(|c| ("curseur", c))),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +575,7 @@ mod tests {
         default_sort: "nom",
         tie_break: "id",
         search: Some("Nom ou code"),
+        keyset: false,
     };
 
     fn parse(query: &str) -> ListParams {
@@ -459,7 +629,7 @@ mod tests {
     #[test]
     fn the_macros_render_a_table_with_headers_and_a_pager() {
         let p = parse("tri=code&q=fres");
-        let listed = Listed { page: Page { items: vec![1], next_cursor: None }, total: 120, number: 2 };
+        let listed = Listed { page: Page { items: vec![1], next_cursor: None }, total: 120, number: 2, previous: None };
         let rows = vec![vec![Cell::link("Fresnes", "/organisations/1"), Cell::text("94034"), Cell::text("Fresnes")]];
         let view = ListView::new("orgs", "/organisations", "Organisations", &SPEC, &p, &listed, rows);
         let mut tera = tera::Tera::default();
@@ -477,5 +647,30 @@ mod tests {
         assert!(html.contains("Page 2 sur 3"), "{html}");
         assert!(html.contains(r#"href="&#x2F;organisations?q=fres&amp;tri=code&amp;page=3""#), "{html}");
         assert!(html.contains(r#"name="q" value="fres""#), "{html}");
+    }
+
+    #[test]
+    fn a_keyset_list_reads_its_cursors_and_links_them_with_its_filters() {
+        const KEYSET: ListSpec = ListSpec { keyset: true, ..SPEC };
+        let key = Key("Fresnes".into(), "id-7".into());
+        let pairs = |q: &str| -> Vec<(String, String)> { serde_urlencoded::from_str(q).unwrap() };
+        let p = ListParams::parse(&KEYSET, &pairs(&format!("type=epci&tri=-code&curseur={}", key.encode())));
+        assert_eq!(p.cursor, Some(Cursor::After(key.clone())));
+        let before = ListParams::parse(&KEYSET, &pairs(&format!("avant={}", key.encode())));
+        assert_eq!(before.cursor, Some(Cursor::Before(key.clone())));
+        assert_eq!(ListParams::parse(&KEYSET, &pairs("curseur=pas%20un%20curseur")).cursor, None, "starts over");
+        assert_eq!(ListParams::parse(&SPEC, &pairs(&format!("curseur={}", key.encode()))).cursor, None);
+        let listed = Listed {
+            page: Page { items: vec![1], next_cursor: Some("B".into()) },
+            total: 3,
+            number: 1,
+            previous: Some("A".into()),
+        };
+        let links = cursor_pager(&KEYSET, &p, "/tickets", &listed);
+        assert_eq!((links[0].label.as_str(), links[1].label.as_str()), ("Précédent", "Suivant"));
+        assert_eq!(links[0].href.as_deref(), Some("/tickets?type=epci&tri=-code&avant=A"));
+        assert_eq!(links[1].href.as_deref(), Some("/tickets?type=epci&tri=-code&curseur=B"));
+        let first = Listed { previous: None, ..listed };
+        assert!(cursor_pager(&KEYSET, &p, "/tickets", &first)[0].href.is_none());
     }
 }

@@ -97,7 +97,7 @@ struct Group {
 /// The tickets of the support levels the person works at.
 fn at_levels(actor: &Actor) -> Option<Condition> {
     let levels = work_levels(actor);
-    (!levels.is_empty()).then(|| crate::tickets::at_levels(&levels))
+    (!levels.is_empty()).then(|| ent_support::support::at_levels("t.level", &levels))
 }
 
 /// The ticket groups: `(id, title, condition)` for the person.

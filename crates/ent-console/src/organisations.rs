@@ -82,6 +82,7 @@ pub const SEARCH: ListSpec = ListSpec {
     default_sort: "nom",
     tie_break: "id",
     search: Some("Nom, UAI, SIREN ou code"),
+    keyset: false,
 };
 
 /// The condition of the search's parameters (scope aside); a malformed commune code

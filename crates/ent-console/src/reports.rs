@@ -2,18 +2,19 @@
 //! time to resolve in business hours and the SLA compliance, each as an SVG chart
 //! followed by its data table, and the CSV the API gives. The figures are the
 //! support domain's report (`ent_support::support::report`), over the tickets the
-//! person may see.
+//! person may see; a month chosen (`mois=AAAA-MM`, empty: since the beginning) keeps
+//! the tickets created that month.
 
 use crate::forms::{Fields, On};
 use crate::page::{self, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
 use axum::extract::Query;
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use ent_kernel::http::FromRef;
 use ent_platform::identity::authz::SUPPORT_REPORT;
-use ent_support::support::report::{self, GroupBy, ReportRow};
+use ent_support::support::report::{self, GroupBy, Period, ReportRow};
 use ent_support::support::{Level, SupportState};
 use serde_json::{json, Value};
 
@@ -99,31 +100,61 @@ fn table_row(row: &ReportRow) -> Value {
     })
 }
 
-/// `/tickets/rapports?par=niveau|ent`.
+/// The month chosen (`mois`, `AAAA-MM`), none when empty; a malformed one is refused.
+fn month(query: &Fields) -> Result<Option<Period>, ent_kernel::error::Problem> {
+    query.opt("mois").filter(|m| !m.trim().is_empty()).map(|m| Period::month(m.trim())).transpose()
+}
+
+/// The query string of the report's links: the grouping and the month.
+fn link_query(par: &str, period: Option<&Period>) -> String {
+    let mut pairs = vec![("par", par.to_string())];
+    if let Some(p) = period {
+        pairs.push(("mois", p.slug()));
+    }
+    serde_urlencoded::to_string(&pairs).unwrap_or_default()
+}
+
+/// `/tickets/rapports?par=niveau|ent&mois=AAAA-MM`.
 async fn page(
     On { console, state, signed }: On<SupportState>,
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
     let (by, par) = grouping(&query);
-    let rows = report::report(&state.store, &signed.0.actor, by).await?;
     let shell = Shell::new(&console, Some(&signed.0), "/tickets")
         .crumbs(&[("Support", "/tickets"), ("Rapports", "/tickets/rapports")]);
+    let (period, error) = match month(&query) {
+        Ok(period) => (period, None),
+        Err(problem) => (None, problem.errors.first().map(|e| e.message.clone())),
+    };
+    let rows = match error {
+        Some(_) => Vec::new(),
+        None => report::report(&state.store, &signed.0.actor, by, period.as_ref()).await?,
+    };
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let other = |par: &str| format!("/tickets/rapports?{}", link_query(par, period.as_ref()));
     let values = json!({
         "par": par,
         "by_tenant": by == GroupBy::Tenant,
+        "month": query.get("mois").trim(),
+        "month_error": error,
+        "period": period.as_ref().map(Period::label),
         "charts": charts(&rows),
         "rows": rows.iter().map(table_row).collect::<Vec<_>>(),
-        "csv": format!("/tickets/rapports/csv?par={par}"),
+        "by_level_href": other("niveau"),
+        "by_tenant_href": other("ent"),
+        "csv": format!("/tickets/rapports/csv?{}", link_query(par, period.as_ref())),
     });
-    Ok(page::render("reports.html", shell, values))
+    Ok(page::render_status(status, "reports.html", shell, values))
 }
 
-/// `/tickets/rapports/csv?par=niveau|ent`: the API's CSV (formula-safe cells).
+/// `/tickets/rapports/csv?par=niveau|ent&mois=AAAA-MM`: the API's CSV (formula-safe cells).
 async fn csv(On { state, signed, .. }: On<SupportState>, Query(query): Query<Fields>) -> Result<Response, PageError> {
     let (by, _) = grouping(&query);
-    let rows = report::report(&state.store, &signed.0.actor, by).await?;
-    let name = format!("rapport-support-{}.csv", if by == GroupBy::Level { "niveaux" } else { "tenants" });
-    Ok(ent_documents::documents::response::document(report::to_csv(&rows, by), "text/csv; charset=utf-8", &name))
+    let period = month(&query)?;
+    let rows = report::report(&state.store, &signed.0.actor, by, period.as_ref()).await?;
+    let name = report::csv_name(by, period.as_ref());
+    let body = report::to_csv(&rows, by, period.as_ref());
+    Ok(ent_documents::documents::response::document(body, "text/csv; charset=utf-8", &name))
 }
 
 #[cfg(test)]

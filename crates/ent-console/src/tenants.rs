@@ -79,6 +79,7 @@ pub const LIST: ListSpec = ListSpec {
     default_sort: "nom",
     tie_break: "t.id",
     search: Some("Nom, adresse ou organisation"),
+    keyset: false,
 };
 
 /// A tenant in the list.

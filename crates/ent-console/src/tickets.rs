@@ -100,6 +100,8 @@ pub const QUEUE: ListSpec = ListSpec {
     default_sort: "echeance",
     tie_break: "t.id",
     search: Some("Référence ou sujet"),
+    // Tickets come and go while the queue is read: it pages by cursor.
+    keyset: true,
 };
 
 fn label_of(choices: &[(&str, &'static str)], value: &str) -> String {
@@ -118,19 +120,6 @@ pub(crate) fn work_levels(actor: &Actor) -> Vec<Level> {
         .collect();
     levels.dedup();
     levels
-}
-
-/// The tickets at one of `levels` (`t.level = … OR …`).
-pub(crate) fn at_levels(levels: &[Level]) -> Condition {
-    let parts = levels
-        .iter()
-        .map(|l| {
-            let mut c = Condition::default();
-            c.push("t.level = ?", &[l.as_str()]);
-            c
-        })
-        .collect();
-    Condition::any(parts)
 }
 
 /// `3 h 20` of business time.
@@ -227,7 +216,9 @@ fn queue_condition(actor: &Actor, params: &ListParams) -> Condition {
     match params.filter("niveau") {
         Some(level) => cond.push("t.level = ?", &[level]),
         // A support person sees the queue of the levels they work at.
-        None if !levels.is_empty() && !actor.is_admin() => cond.and(at_levels(&levels)),
+        None if !levels.is_empty() && !actor.is_admin() => {
+            cond.and(ent_support::support::at_levels("t.level", &levels))
+        }
         None => {}
     }
     if let Some(q) = &params.q {

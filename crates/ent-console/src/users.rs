@@ -66,6 +66,7 @@ pub const SEARCH: ListSpec = ListSpec {
     default_sort: "email",
     tie_break: "u.id",
     search: Some("Adresse ou nom"),
+    keyset: false,
 };
 
 #[derive(sqlx::FromRow)]

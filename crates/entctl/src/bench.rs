@@ -499,8 +499,9 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
         ("rapport par tenant", ent_support::support::report::GroupBy::Tenant),
     ] {
         let started = Instant::now();
-        let rows =
-            ent_support::support::report::report(&store, &actor, by).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        let rows = ent_support::support::report::report(&store, &actor, by, None)
+            .await
+            .map_err(|p| anyhow::anyhow!(p.detail))?;
         println!("{label} : {:.3} s, {} ligne(s)", started.elapsed().as_secs_f64(), rows.len());
     }
     world.finish().await

@@ -29,6 +29,7 @@ pub const LIBRARY: ListSpec = ListSpec {
     default_sort: "date",
     tie_break: "d.id",
     search: Some("Titre du document"),
+    keyset: false,
 };
 
 #[derive(sqlx::FromRow)]

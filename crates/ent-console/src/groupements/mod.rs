@@ -154,6 +154,7 @@ pub const LIST: ListSpec = ListSpec {
     default_sort: "reference",
     tie_break: "g.id",
     search: Some("Référence, intitulé ou coordonnateur"),
+    keyset: false,
 };
 
 #[derive(sqlx::FromRow)]

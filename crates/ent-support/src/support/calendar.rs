@@ -2,7 +2,7 @@
 //! days, hours, French public holidays computed for any year, closure periods).
 //! Pure functions; SLA clocks count seconds inside these hours only.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 
 /// How far ahead a due date is searched (a policy never asks more).
@@ -250,10 +250,20 @@ impl Calendar {
             && !self.closures.iter().any(|c| c.from <= date && date <= c.to)
     }
 
+    /// The instant a wall time of `date` names: at the autumn change, the first of the
+    /// two; a wall time the spring change skips (02:30 on the last Sunday of March in
+    /// Paris) names the first instant that exists after it, the end of the gap (03:00).
     fn local(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
         let naive = date.and_time(time);
-        // A wall time skipped by a DST change opens at the first valid instant after it.
-        match self.tz.from_local_datetime(&naive).earliest() {
+        if let Some(t) = self.tz.from_local_datetime(&naive).earliest() {
+            return t.with_timezone(&Utc);
+        }
+        // Changes of time fall on whole minutes and skip a day at most.
+        let minute = naive.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(naive);
+        let after_gap = (1..=24 * 60)
+            .map(|m| minute + Duration::minutes(m))
+            .find_map(|wall| self.tz.from_local_datetime(&wall).earliest());
+        match after_gap {
             Some(t) => t.with_timezone(&Utc),
             None => self.tz.from_utc_datetime(&naive).with_timezone(&Utc),
         }
@@ -381,6 +391,35 @@ mod tests {
         assert_eq!(cal.next_open(paris("2026-10-24 12:00")), paris("2026-10-26 08:00"));
         assert_eq!(cal.next_open(paris("2026-10-26 12:00")), paris("2026-10-26 12:00"));
         assert_eq!(cal.add_business(paris("2026-10-26 12:00"), 0), Some(paris("2026-10-26 12:00")));
+    }
+
+    #[test]
+    fn a_day_opening_inside_the_spring_gap_opens_when_the_gap_ends() {
+        // Sunday 28 March 2027 in Paris: 02:00 CET jumps to 03:00 CEST (01:00 UTC).
+        let at = |h, m| Utc.with_ymd_and_hms(2027, 3, 28, h, m, 0).unwrap();
+        let every_day =
+            vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+        for open in ["02:00", "02:30", "02:59"] {
+            let cal = Calendar {
+                days: every_day.clone(),
+                open: NaiveTime::parse_from_str(open, "%H:%M").unwrap(),
+                close: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+                public_holidays: false,
+                ..Calendar::standard()
+            };
+            let day = date("2027-03-28");
+            assert_eq!(cal.window(day), Some((at(1, 0), at(8, 0))), "opens at {open}: from 03:00 to 10:00 CEST");
+            // The day is kept: seven business hours, the next opening at 03:00 CEST.
+            assert_eq!(cal.business_seconds(paris("2027-03-27 23:00"), paris("2027-03-28 12:00")), 7 * 3600);
+            assert_eq!(cal.next_open(paris("2027-03-28 01:30")), at(1, 0));
+            assert_eq!(cal.add_business(paris("2027-03-28 00:00"), 60), Some(at(1, 1)));
+        }
+        // A wall time with seconds in the gap still opens at the gap's end, not later.
+        let cal = Calendar { open: NaiveTime::from_hms_opt(2, 30, 30).unwrap(), ..Calendar::standard() };
+        assert_eq!(cal.local(date("2027-03-28"), cal.open), at(1, 0));
+        // Outside the gap nothing moves: the autumn change keeps the first 02:30.
+        let autumn = NaiveTime::from_hms_opt(2, 30, 0).unwrap();
+        assert_eq!(cal.local(date("2026-10-25"), autumn), Utc.with_ymd_and_hms(2026, 10, 25, 0, 30, 0).unwrap());
     }
 
     #[test]

@@ -414,6 +414,19 @@ pub fn visible_condition(actor: &Actor) -> Option<Condition> {
     Some(Condition::any(parts))
 }
 
+/// The tickets whose `column` (`t.level`, `l.level`) is one of `levels` (`… = ? OR …`).
+pub fn at_levels(column: &str, levels: &[Level]) -> Condition {
+    let parts = levels
+        .iter()
+        .map(|l| {
+            let mut c = Condition::default();
+            c.push(&format!("{column} = ?"), &[l.as_str()]);
+            c
+        })
+        .collect();
+    Condition::any(parts)
+}
+
 /// How a viewer sees a ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Viewer {

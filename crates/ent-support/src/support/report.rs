@@ -2,12 +2,19 @@
 //! of the time to first response and to resolution (business hours, from the
 //! per-level clocks stored at each event), SLA compliance and breaches.
 //! Rendered as JSON or CSV (`;`-separated, for French spreadsheets).
+//!
+//! A report may cover a period ([`Period`]: French-calendar days in Paris, both
+//! ends inclusive): it then counts the tickets created in the period only, their
+//! backlog by their current status and their levels' delays. A vendor (an N3
+//! without an N1 or N2 role) sees its own level's row and tickets only.
 
-use super::{Level, Status};
-use ent_kernel::error::Problem;
+use super::{at_levels, Level, Status};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use ent_kernel::clock::french_date;
+use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::Condition;
-use ent_kernel::store::Store;
+use ent_kernel::store::{timestamp, Store};
 use ent_platform::identity::Actor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -30,6 +37,141 @@ pub struct ReportQuery {
     /// `json` (default) or `csv`.
     #[schemars(extend("enum" = ["json", "csv"]))]
     pub format: Option<String>,
+    /// Premier jour de la période (AAAA-MM-JJ, jour du calendrier français, heure de Paris) :
+    /// le rapport ne compte que les tickets créés entre `from` et `to` inclus. Sans période,
+    /// tous les tickets depuis le début.
+    #[schemars(extend("format" = "date"))]
+    pub from: Option<String>,
+    /// Dernier jour de la période (AAAA-MM-JJ, inclus), pas avant `from`.
+    #[schemars(extend("format" = "date"))]
+    pub to: Option<String>,
+    /// Un mois entier (AAAA-MM) au lieu de `from` et `to` : les tickets créés ce mois-là.
+    #[schemars(extend("pattern" = "^[0-9]{4}-[0-9]{2}$"))]
+    pub month: Option<String>,
+}
+
+impl ReportQuery {
+    /// The period the query asks for, checked.
+    pub fn period(&self) -> Result<Option<Period>, Problem> {
+        Period::parse(self.from.as_deref(), self.to.as_deref(), self.month.as_deref())
+    }
+}
+
+/// The days a report covers, French-calendar days in Paris, both ends inclusive
+/// (an open end: since the first ticket, or up to now).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+/// A query value, trimmed; none when blank.
+fn given(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl Period {
+    /// The period of `from`/`to` (`AAAA-MM-JJ`) or of `month` (`AAAA-MM`), none when
+    /// none is given; a malformed date, a month given with days, or an end before the
+    /// start is refused on its field.
+    pub fn parse(from: Option<&str>, to: Option<&str>, month: Option<&str>) -> Result<Option<Period>, Problem> {
+        let (from, to, month) = (given(from), given(to), given(month));
+        if let Some(month) = month {
+            if from.is_some() || to.is_some() {
+                return Err(Problem::invalid_field("month", "un mois ou des jours (from, to), pas les deux"));
+            }
+            return Period::month(month).map(Some);
+        }
+        let mut checks = Checks::default();
+        let from = from.and_then(|v| checks.date("from", v));
+        let to = to.and_then(|v| checks.date("to", v));
+        checks.finish()?;
+        if let (Some(f), Some(t)) = (from, to) {
+            if t < f {
+                return Err(Problem::invalid_field(
+                    "to",
+                    format!(
+                        "la fin de la période ({}) précède son début ({})",
+                        french_date(&t.to_string()),
+                        french_date(&f.to_string())
+                    ),
+                ));
+            }
+        }
+        Ok((from.is_some() || to.is_some()).then_some(Period { from, to }))
+    }
+
+    /// The whole month `AAAA-MM`.
+    pub fn month(value: &str) -> Result<Period, Problem> {
+        let bad = || {
+            Problem::invalid_field(
+                "month",
+                format!("mois « {} » invalide : attendu AAAA-MM", ent_kernel::validate::printable(value)),
+            )
+        };
+        let first = NaiveDate::parse_from_str(&format!("{value}-01"), "%Y-%m-%d").map_err(|_| bad())?;
+        if value.len() != 7 {
+            return Err(bad());
+        }
+        let last = first.checked_add_months(chrono::Months::new(1)).and_then(|d| d.pred_opt()).ok_or_else(bad)?;
+        Ok(Period { from: Some(first), to: Some(last) })
+    }
+
+    /// Whether the period is one whole month.
+    fn whole_month(&self) -> Option<NaiveDate> {
+        let (from, to) = (self.from?, self.to?);
+        let next = from.checked_add_months(chrono::Months::new(1))?;
+        (from.day() == 1 && next.pred_opt() == Some(to)).then_some(from)
+    }
+
+    /// The period in words: « mai 2027 », « du 1er mai 2027 au 15 mai 2027 », « depuis le … », « jusqu'au … ».
+    pub fn label(&self) -> String {
+        if let Some(first) = self.whole_month() {
+            let day = french_date(&first.to_string());
+            return day.strip_prefix("1er ").unwrap_or(&day).to_string();
+        }
+        let day = |d: NaiveDate| french_date(&d.to_string());
+        match (self.from, self.to) {
+            (Some(f), Some(t)) if f == t => format!("le {}", day(f)),
+            (Some(f), Some(t)) => format!("du {} au {}", day(f), day(t)),
+            (Some(f), None) => format!("depuis le {}", day(f)),
+            (None, Some(t)) => format!("jusqu'au {}", day(t)),
+            (None, None) => "depuis le début".to_string(),
+        }
+    }
+
+    /// The period in a file name: `2027-05`, `2027-05-01_2027-05-15`, `depuis-…`, `jusqu-au-…`.
+    pub fn slug(&self) -> String {
+        if let Some(first) = self.whole_month() {
+            return first.format("%Y-%m").to_string();
+        }
+        match (self.from, self.to) {
+            (Some(f), Some(t)) => format!("{f}_{t}"),
+            (Some(f), None) => format!("depuis-{f}"),
+            (None, Some(t)) => format!("jusqu-au-{t}"),
+            (None, None) => "tout".to_string(),
+        }
+    }
+
+    /// The tickets (alias `t`) created in the period: from midnight in Paris on the
+    /// first day to midnight in Paris after the last.
+    fn condition(&self) -> Condition {
+        let mut c = Condition::default();
+        if let Some(start) = self.from.and_then(paris_midnight) {
+            c.push("t.created_at >= ?", &[&timestamp(start)]);
+        }
+        if let Some(end) = self.to.and_then(|d| d.succ_opt()).and_then(paris_midnight) {
+            c.push("t.created_at < ?", &[&timestamp(end)]);
+        }
+        c
+    }
+}
+
+/// The instant a day starts in Paris (midnight, or the first instant after a gap).
+fn paris_midnight(day: NaiveDate) -> Option<DateTime<Utc>> {
+    let at = |t: chrono::NaiveDateTime| t.and_local_timezone(chrono_tz::Europe::Paris).earliest();
+    let midnight = day.and_hms_opt(0, 0, 0)?;
+    at(midnight).or_else(|| at(midnight + chrono::Duration::hours(1))).map(|t| t.with_timezone(&Utc))
 }
 
 #[derive(Debug, Clone, Default, Serialize, JsonSchema, PartialEq)]
@@ -90,15 +232,45 @@ struct Acc {
     indexed: bool,
 }
 
-/// The report over the tickets `actor` may see.
-pub async fn report(store: &Store, actor: &Actor, by: GroupBy) -> Result<Vec<ReportRow>, Problem> {
+/// Whether `actor` reports as a vendor: not an admin, and no N1 nor N2 role.
+fn vendor_only(actor: &Actor) -> bool {
+    !actor.is_admin() && actor.bindings.iter().all(|b| !matches!(b.role, Role::SupportN1 | Role::SupportN2))
+}
+
+/// The levels `actor` reports on: a vendor its own (N3), everyone else all three.
+fn reported_levels(actor: &Actor) -> &'static [Level] {
+    if vendor_only(actor) {
+        &[Level::N3]
+    } else {
+        &Level::ALL
+    }
+}
+
+/// The report over the tickets `actor` may see, created in `period` if given.
+pub async fn report(
+    store: &Store,
+    actor: &Actor,
+    by: GroupBy,
+    period: Option<&Period>,
+) -> Result<Vec<ReportRow>, Problem> {
     let scope = super::visible_condition(actor);
-    let cond = scope.clone().unwrap_or_default();
+    let mut tickets = scope.clone().unwrap_or_default();
+    if let Some(p) = period {
+        tickets.and(p.condition());
+    }
+    let levels = reported_levels(actor);
     let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
     if by == GroupBy::Level {
-        for l in Level::ALL {
+        for l in levels {
             acc.entry(l.as_str().to_string()).or_default();
         }
+    }
+    // The vendor sees its own level's tickets and figures only, not the académie's.
+    let mut backlog = tickets.clone();
+    let mut held = tickets;
+    if levels.len() < Level::ALL.len() {
+        backlog.and(at_levels("t.level", levels));
+        held.and(at_levels("l.level", levels));
     }
     let key_col = match by {
         GroupBy::Level => "t.level",
@@ -106,9 +278,9 @@ pub async fn report(store: &Store, actor: &Actor, by: GroupBy) -> Result<Vec<Rep
     };
     let sql = format!(
         "SELECT {key_col} AS k, t.status AS status, COUNT(*) AS n FROM support_tickets t WHERE {} GROUP BY {key_col}, t.status",
-        cond.sql()
+        backlog.sql()
     );
-    for r in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
+    for r in backlog.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
         let (key, status, n) = <(String, String, i64)>::from_row(&r)?;
         acc.entry(key).or_default().row.backlog.add(Status::try_from(status)?, n);
     }
@@ -116,30 +288,26 @@ pub async fn report(store: &Store, actor: &Actor, by: GroupBy) -> Result<Vec<Rep
         GroupBy::Level => "l.level",
         GroupBy::Tenant => "l.tenant_id",
     };
-    let from = match &scope {
-        None => "support_ticket_levels l".to_string(),
-        Some(_) => "support_ticket_levels l JOIN support_tickets t ON t.id = l.ticket_id".to_string(),
+    let joined = scope.is_some() || period.is_some();
+    let from = if joined {
+        "support_ticket_levels l JOIN support_tickets t ON t.id = l.ticket_id"
+    } else {
+        "support_ticket_levels l"
     };
-    let mut where_sql = scope.as_ref().map(Condition::sql).unwrap_or_else(|| "1 = 1".into());
-    // The vendor sees its own level's figures only, not the académie's.
-    let vendor_only =
-        !actor.is_admin() && actor.bindings.iter().all(|b| !matches!(b.role, Role::SupportN1 | Role::SupportN2));
-    if vendor_only {
-        where_sql.push_str(" AND l.level = 'n3'");
-    }
     let sql = format!(
-        "SELECT {key_col} AS k, COUNT(*) AS n, CAST(COALESCE(SUM(l.breached), 0) AS BIGINT) AS b FROM {from} WHERE {where_sql} GROUP BY {key_col}"
+        "SELECT {key_col} AS k, COUNT(*) AS n, CAST(COALESCE(SUM(l.breached), 0) AS BIGINT) AS b FROM {from} WHERE {} GROUP BY {key_col}",
+        held.sql()
     );
-    for r in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
+    for r in held.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
         let (key, handled, breaches) = <(String, i64, i64)>::from_row(&r)?;
         let a = acc.entry(key).or_default();
         a.row.handled = handled;
         a.row.breaches = breaches;
     }
-    if scope.is_none() && by == GroupBy::Level {
+    if !joined && by == GroupBy::Level {
         percentiles_by_index(store, &mut acc).await?;
     } else {
-        fetch_values(store, &cond, key_col, &from, &where_sql, &mut acc).await?;
+        fetch_values(store, &held, key_col, from, &mut acc).await?;
     }
     finish(store, acc, by).await
 }
@@ -188,12 +356,12 @@ async fn fetch_values(
     cond: &Condition,
     key_col: &str,
     from: &str,
-    where_sql: &str,
     acc: &mut BTreeMap<String, Acc>,
 ) -> Result<(), Problem> {
     for (column, first) in [("first_response_seconds", true), ("resolution_seconds", false)] {
         let sql = format!(
-            "SELECT {key_col} AS k, l.{column} AS s FROM {from} WHERE {where_sql} AND l.{column} IS NOT NULL ORDER BY {key_col}, l.{column}"
+            "SELECT {key_col} AS k, l.{column} AS s FROM {from} WHERE {} AND l.{column} IS NOT NULL ORDER BY {key_col}, l.{column}",
+            cond.sql()
         );
         for r in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
             let (key, seconds) = <(String, i64)>::from_row(&r)?;
@@ -238,8 +406,34 @@ fn cell(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.2}").replace('.', ",")).unwrap_or_default()
 }
 
-/// The report as CSV (`;`, decimal commas, French headers).
-pub fn to_csv(rows: &[ReportRow], by: GroupBy) -> String {
+/// The file name of a report's CSV: `rapport-support-niveaux[-2027-05].csv`.
+pub fn csv_name(by: GroupBy, period: Option<&Period>) -> String {
+    let by = if by == GroupBy::Level { "niveaux" } else { "tenants" };
+    match period {
+        Some(p) => format!("rapport-support-{by}-{}.csv", p.slug()),
+        None => format!("rapport-support-{by}.csv"),
+    }
+}
+
+/// The report as CSV (`;`, decimal commas, French headers); over a period, a first
+/// line names it (`période;du 1er mai 2027 au 15 mai 2027`).
+pub fn to_csv(rows: &[ReportRow], by: GroupBy, period: Option<&Period>) -> String {
+    let table = table_csv(rows, by);
+    match period {
+        Some(p) => {
+            let label = p.label();
+            let named = ent_documents::documents::csv::write(
+                &["période", label.as_str()],
+                std::iter::empty::<Vec<String>>(),
+                false,
+            );
+            format!("{}{table}", String::from_utf8_lossy(&named))
+        }
+        None => table,
+    }
+}
+
+fn table_csv(rows: &[ReportRow], by: GroupBy) -> String {
     let key = match by {
         GroupBy::Level => "niveau",
         GroupBy::Tenant => "tenant",
@@ -296,7 +490,7 @@ mod tests {
     #[test]
     fn csv_has_french_headers_and_decimal_commas() {
         let row = ReportRow { key: "N1".into(), handled: 2, compliance_percent: Some(50.0), ..Default::default() };
-        let csv = to_csv(&[row], GroupBy::Level);
+        let csv = to_csv(&[row], GroupBy::Level, None);
         assert!(csv.starts_with("niveau;nouveaux;"));
         assert!(csv.lines().nth(1).unwrap().contains(";2;;;;;50,00;0"), "{csv}");
     }
@@ -304,7 +498,35 @@ mod tests {
     #[test]
     fn a_tenant_named_like_a_formula_is_neutralised() {
         let row = ReportRow { key: "=HYPERLINK(\"http://x\")".into(), ..Default::default() };
-        let csv = to_csv(&[row], GroupBy::Tenant);
+        let csv = to_csv(&[row], GroupBy::Tenant, None);
         assert!(csv.lines().nth(1).unwrap().starts_with("\"'=HYPERLINK("), "{csv}");
+    }
+
+    #[test]
+    fn a_period_is_read_checked_and_named() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        let may = Period::parse(None, None, Some("2027-05")).unwrap().unwrap();
+        assert_eq!((may.from, may.to), (day("2027-05-01"), day("2027-05-31")));
+        assert_eq!((may.label(), may.slug()), ("mai 2027".to_string(), "2027-05".to_string()));
+        let days = Period::parse(Some("2027-05-01"), Some("2027-05-15"), None).unwrap().unwrap();
+        assert_eq!(days.label(), "du 1er mai 2027 au 15 mai 2027");
+        assert_eq!(Period::parse(Some(" "), None, Some("")).unwrap(), None, "blank is all time");
+        let field = |r: Result<Option<Period>, Problem>| r.unwrap_err().errors[0].field.clone();
+        assert_eq!(field(Period::parse(Some("2027-02-30"), None, None)), "from");
+        assert_eq!(field(Period::parse(Some("2027-05-15"), Some("2027-05-01"), None)), "to");
+        assert_eq!(field(Period::parse(None, None, Some("2027-13"))), "month");
+        assert_eq!(field(Period::parse(Some("2027-05-01"), None, Some("2027-05"))), "month");
+        // Midnight in Paris: 22:00 UTC the day before in summer, 23:00 in winter.
+        let c = may.condition();
+        let bound: Vec<String> = c.values().iter().map(|v| format!("{v:?}")).collect();
+        assert!(bound[0].contains("2027-04-30T22:00:00"), "{bound:?}");
+        assert!(bound[1].contains("2027-05-31T22:00:00"), "{bound:?}");
+        let csv = to_csv(&[], GroupBy::Level, Some(&days));
+        assert!(
+            csv.starts_with("période;du 1er mai 2027 au 15 mai 2027\n")
+                || csv.starts_with("période;du 1er mai 2027 au 15 mai 2027\r\n"),
+            "{csv}"
+        );
+        assert_eq!(csv_name(GroupBy::Tenant, Some(&may)), "rapport-support-tenants-2027-05.csv");
     }
 }

@@ -27,7 +27,8 @@ use ent_platform::registry::queries::get_org;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-ent_kernel::route_table!(SupportState, "support", |api| vec![
+ent_kernel::route_table!(SupportState, "support", |api| {
+    vec![
     api.get("/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, list)
         .pages::<TicketFilter, Ticket>(),
     api.post("/api/v1/support/tickets", "Ouvrir un ticket", &SUPPORT_CREATE, create).creates::<NewTicket, Ticket>(),
@@ -86,7 +87,7 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         return_down,
     )
     .if_match_update::<ReturnInput, Ticket>(),
-    api.get("/api/v1/support/report", "Indicateurs par niveau ou par tenant", &SUPPORT_REPORT, report)
+    api.get("/api/v1/support/report", "Indicateurs par niveau ou par tenant, sur une période (tickets créés du `from` au `to` inclus, ou le mois `month`)", &SUPPORT_REPORT, report)
         .query::<ReportQuery>()
         .ok::<Vec<ReportRow>>()
         .produces(StatusCode::OK, &["text/csv; charset=utf-8"]),
@@ -106,7 +107,8 @@ ent_kernel::route_table!(SupportState, "support", |api| vec![
         put_contract,
     )
     .json_body::<ContractInput>(),
-]);
+]
+});
 
 fn ctx<'a>(state: &'a SupportState, caller: &'a Caller) -> Ctx<'a> {
     Ctx { state, actor: &caller.actor, now: state.clock.now() }
@@ -222,19 +224,20 @@ async fn report(
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, Problem> {
     let by = q.by.unwrap_or(GroupBy::Level);
-    let rows = report::report(&state.store, &caller.actor, by).await?;
-    match q.format.as_deref().unwrap_or("json") {
-        "json" => Ok(Json(rows).into_response()),
-        "csv" => {
-            let name = format!("rapport-support-{}.csv", if by == GroupBy::Level { "niveaux" } else { "tenants" });
-            Ok(ent_documents::documents::response::document(
-                report::to_csv(&rows, by),
-                "text/csv; charset=utf-8",
-                &name,
-            ))
-        }
-        other => Err(Problem::invalid_field("format", format!("format « {other} » inconnu : json ou csv"))),
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv") {
+        return Err(Problem::invalid_field("format", format!("format « {format} » inconnu : json ou csv")));
     }
+    let period = q.period()?;
+    let rows = report::report(&state.store, &caller.actor, by, period.as_ref()).await?;
+    if format == "json" {
+        return Ok(Json(rows).into_response());
+    }
+    Ok(ent_documents::documents::response::document(
+        report::to_csv(&rows, by, period.as_ref()),
+        "text/csv; charset=utf-8",
+        &report::csv_name(by, period.as_ref()),
+    ))
 }
 
 async fn policies(State(state): State<SupportState>) -> Json<super::policy::PolicyFile> {

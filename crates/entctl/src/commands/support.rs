@@ -92,6 +92,15 @@ pub enum SupportCommand {
         /// json or csv.
         #[arg(long, default_value = "json")]
         format: String,
+        /// Only the tickets created from this day (AAAA-MM-JJ, in Paris).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only the tickets created up to this day, inclusive (AAAA-MM-JJ, in Paris).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only the tickets created this month (AAAA-MM), instead of --from/--to.
+        #[arg(long)]
+        month: Option<String>,
         #[arg(long = "as")]
         as_user: Option<String>,
     },
@@ -218,17 +227,18 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             let t = tickets::return_down(&ctx, &id, version, ReturnInput { answer }).await.map_err(fail)?;
             print_ticket(&t);
         }
-        SupportCommand::Report { by, format, as_user } => {
+        SupportCommand::Report { by, format, from, to, month, as_user } => {
             let actor = actor(store, as_user.as_deref()).await?;
             let by = match by.as_str() {
                 "level" => GroupBy::Level,
                 "tenant" => GroupBy::Tenant,
                 other => anyhow::bail!("regroupement inconnu : {other} (level ou tenant)"),
             };
-            let rows = report::report(store, &actor, by).await.map_err(fail)?;
+            let period = report::Period::parse(from.as_deref(), to.as_deref(), month.as_deref()).map_err(fail)?;
+            let rows = report::report(store, &actor, by, period.as_ref()).await.map_err(fail)?;
             match format.as_str() {
                 "json" => println!("{}", serde_json::to_string_pretty(&rows)?),
-                "csv" => print!("{}", report::to_csv(&rows, by)),
+                "csv" => print!("{}", report::to_csv(&rows, by, period.as_ref())),
                 other => anyhow::bail!("format inconnu : {other} (json ou csv)"),
             }
         }

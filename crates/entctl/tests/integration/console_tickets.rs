@@ -525,3 +525,117 @@ async fn a_reply_with_one_file_too_many_writes_nothing_and_the_corrected_form_wr
     let page = follow(&app, &usager, &first).await;
     assert!(page.text.contains("procedure.txt"), "{name}: the requester sees the reply's file: {}", page.text);
 }
+
+/// The references of the queue's rows, in order.
+fn queue_refs(html: &str) -> Vec<String> {
+    let rows = html.split("<th scope=\"row\"><a href=\"").skip(1);
+    rows.filter_map(|rest| rest.split_once("\">").and_then(|(_, t)| t.split('<').next()).map(str::to_string)).collect()
+}
+
+/// Where the pager's link titled `title` leads; none when it is disabled.
+fn pager_link(html: &str, title: &str) -> Option<String> {
+    let at = html.find(&format!("\" title=\"{title}\">"))?;
+    let start = html[..at].rfind("href=\"")? + 6;
+    Some(html[start..at].replace("&#x2F;", "/").replace("&amp;", "&"))
+}
+
+backend_test!(the_queue_pages_by_cursor_so_tickets_opened_between_two_pages_shift_no_row);
+async fn the_queue_pages_by_cursor_so_tickets_opened_between_two_pages_shift_no_row(db: TestDb) {
+    let name = db.name;
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let mut opened = Vec::new();
+    for _ in 0..5 {
+        opened.push(open_ticket(&app, &usager).await);
+    }
+    let n1 = sign_in(&app, N1).await;
+    // Newest first, two a page, among the new tickets.
+    let first = get(&app, &n1, "/tickets?statut=new&tri=-reference&taille=2").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(queue_refs(&first.text), [opened[4].clone(), opened[3].clone()], "{name}");
+    assert!(pager_link(&first.text, "Page précédente").is_none(), "no page before the first");
+    assert!(first.text.contains(">Suivant</a>") && first.text.contains(">Précédent</a>"), "{}", first.text);
+    assert!(!first.text.contains("Page 1 sur"), "no page numbers on a cursor-paged list");
+
+    // Two tickets opened between two page loads land on top: paged by number, the first
+    // page's rows would come again on the second.
+    let newer = [open_ticket(&app, &usager).await, open_ticket(&app, &usager).await];
+    let mut seen = queue_refs(&first.text);
+    let mut html = first.text;
+    while let Some(next) = pager_link(&html, "Page suivante") {
+        assert!(next.contains("statut=new") && next.contains("tri=-reference") && next.contains("taille=2"), "{next}");
+        let page = get(&app, &n1, &next).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        seen.extend(queue_refs(&page.text));
+        html = page.text;
+    }
+    let mut want = opened.clone();
+    want.reverse();
+    assert_eq!(seen, want, "{name}: every ticket once, none skipped, none of the newer ones");
+
+    // « Précédent » goes back a page at a time, up to the top, where the newer tickets are.
+    let mut back = Vec::new();
+    while let Some(previous) = pager_link(&html, "Page précédente") {
+        let page = get(&app, &n1, &previous).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        back.push(queue_refs(&page.text));
+        html = page.text;
+    }
+    let pair = |a: &String, b: &String| vec![a.clone(), b.clone()];
+    let want = [pair(&opened[2], &opened[1]), pair(&opened[4], &opened[3]), pair(&newer[1], &newer[0])];
+    assert_eq!(back, want, "{name}");
+    // A cursor that is not one starts over at the top.
+    let forged = get(&app, &n1, "/tickets?statut=new&tri=-reference&taille=2&curseur=%27%3B--").await;
+    assert_eq!(forged.status, 200, "{}", forged.text);
+    assert_eq!(queue_refs(&forged.text), [newer[1].clone(), newer[0].clone()]);
+}
+
+backend_test!(the_report_screen_counts_the_month_chosen_and_refuses_a_malformed_one);
+async fn the_report_screen_counts_the_month_chosen_and_refuses_a_malformed_one(db: TestDb) {
+    let store = db.store.clone();
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    open_ticket(&app, &usager).await;
+    open_ticket(&app, &usager).await;
+    // One of them created in March 2026.
+    let march = "2026-03-10T10:00:00.000000Z";
+    sqlx::query(
+        "UPDATE support_tickets SET created_at = $1 WHERE reference = (SELECT MIN(reference) FROM support_tickets)",
+    )
+    .bind(march)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let n1 = sign_in(&app, N1).await;
+    let page = get(&app, &n1, "/tickets/rapports").await;
+    assert!(page.text.contains("id=\"mois\" name=\"mois\" value=\"\""), "empty by default: {}", page.text);
+    assert!(page.text.contains("depuis le début"), "{}", page.text);
+    let n1_row = |html: &str| {
+        let table = &html[html.find("id=\"donnees-rapport\"").expect("the data table")..];
+        table[table.find("<th scope=\"row\">N1</th>").expect("the N1 row")..].split("</tr>").next().unwrap().to_string()
+    };
+    assert!(n1_row(&page.text).starts_with("<th scope=\"row\">N1</th><td>2</td>"), "{}", n1_row(&page.text));
+    let march_page = get(&app, &n1, "/tickets/rapports?par=niveau&mois=2026-03").await;
+    assert_eq!(march_page.status, 200, "{}", march_page.text);
+    assert!(march_page.text.contains("value=\"2026-03\""), "the month stays chosen");
+    assert!(march_page.text.contains("mars 2026"), "{}", march_page.text);
+    assert!(
+        n1_row(&march_page.text).starts_with("<th scope=\"row\">N1</th><td>1</td>"),
+        "{}",
+        n1_row(&march_page.text)
+    );
+    // The grouping links and the CSV keep the month.
+    assert!(
+        march_page.text.contains("href=\"&#x2F;tickets&#x2F;rapports?par=ent&amp;mois=2026-03\""),
+        "{}",
+        march_page.text
+    );
+    let csv = get(&app, &n1, "/tickets/rapports/csv?par=niveau&mois=2026-03").await;
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    assert!(csv.text.starts_with("période;mars 2026"), "{}", csv.text);
+    assert!(csv.text.contains("\nN1;1;"), "{}", csv.text);
+    let bad = get(&app, &n1, "/tickets/rapports?mois=2026-3x").await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert!(bad.text.contains("id=\"mois-erreur\"") && bad.text.contains("attendu AAAA-MM"), "{}", bad.text);
+    assert!(!bad.text.contains("id=\"donnees-rapport\""), "no figures for a month not understood");
+}

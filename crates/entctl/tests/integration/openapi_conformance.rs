@@ -607,7 +607,12 @@ impl World {
         match (method, p) {
             ("GET", "/api/v1/support/tickets") => vec![case(method, "/api/v1/support/tickets?limit=5", 200)],
             ("GET", "/api/v1/support/report") => {
-                vec![c(200), case(method, "/api/v1/support/report?format=csv&by=tenant", 200)]
+                vec![
+                    c(200),
+                    case(method, "/api/v1/support/report?format=csv&by=tenant", 200),
+                    case(method, "/api/v1/support/report?from=2026-09-01&to=2026-09-30", 200),
+                    case(method, "/api/v1/support/report?month=2026-09&from=2026-09-01", 422),
+                ]
             }
             ("GET", "/api/v1/support/policies") => vec![c(200)],
             ("POST", "/api/v1/support/tickets") => {

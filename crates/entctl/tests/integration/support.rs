@@ -392,7 +392,7 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     assert_eq!(row("N1")["handled"], 2);
     let vendor = s.get(&s.n3, "/support/report").await.body;
     let handled: Vec<i64> = vendor.as_array().unwrap().iter().map(|r| r["handled"].as_i64().unwrap()).collect();
-    assert_eq!(handled, [0, 0, 1], "the vendor sees its own level's figures only");
+    assert_eq!(handled, [1], "the vendor sees its own level's row only");
     let csv = s.app.get("/api/v1/support/report?format=csv&by=tenant").bearer(&s.n2).send().await;
     assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
     let csv = csv.text;
@@ -1021,4 +1021,106 @@ async fn a_reply_on_several_lines_reads_on_several_lines_in_the_html_mail_and_it
     );
     assert!(!html.contains("&lt;br&gt;"), "{}: {html}", db.name);
     assert!(rendered.text.contains("Redémarrez le poste,\r\npuis ouvrez <b>Mon compte</b>."), "{}", db.name);
+}
+
+/// A ticket on the Nantes collège opened at `at` (Paris); its id.
+async fn ticket_at(s: &Story, at: &str, subject: &str) -> String {
+    s.at(at);
+    let new = json!({ "tenant": "college-jules-verne", "subject": subject, "description": "Rien ne s'affiche.", "category": "acces", "impact": "basse", "urgency": "basse" });
+    let created = s.post(&s.teacher, "/support/tickets", new).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    created.body["id"].as_str().unwrap().to_string()
+}
+
+/// The report rows' keys and `handled` figures.
+fn handled_by_key(report: &Value) -> Vec<(String, i64)> {
+    let rows = report.as_array().unwrap_or_else(|| panic!("{report}"));
+    rows.iter().map(|r| (r["key"].as_str().unwrap().to_string(), r["handled"].as_i64().unwrap())).collect()
+}
+
+/// Tickets in a report row's backlog, whatever their status.
+fn backlog_total(row: &Value) -> i64 {
+    row["backlog"].as_object().unwrap().values().map(|n| n.as_i64().unwrap()).sum()
+}
+
+backend_test!(the_vendor_reports_on_its_own_level_only_even_on_tickets_returned_below);
+async fn the_vendor_reports_on_its_own_level_only_even_on_tickets_returned_below(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    ticket_at(&s, "2027-05-12 09:00", "Mot de passe oublié").await;
+    let id = ticket_at(&s, "2027-05-12 09:10", "Le connecteur ne remonte plus la 5e B").await;
+    s.at("2027-05-12 10:00");
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
+    s.at("2027-05-12 11:00");
+    s.act(&s.n2, &id, "escalate", json!({ "reason": "Anomalie du connecteur de l'éditeur." }), 200).await;
+    // The vendor answers and sends the ticket back to N2: it still sees it (it reached N3),
+    // but it is now N2's.
+    s.at("2027-05-12 14:00");
+    s.act(&s.n3, &id, "return", json!({ "answer": "Connecteur corrigé." }), 200).await;
+    assert_eq!(s.get(&s.n3, &format!("/support/tickets/{id}")).await.status, 200);
+
+    let vendor = s.get(&s.n3, "/support/report").await;
+    assert_eq!(vendor.status, 200, "{}", vendor.body);
+    assert_eq!(handled_by_key(&vendor.body), [("N3".to_string(), 1)], "{}: {}", db.name, vendor.body);
+    assert_eq!(backlog_total(&vendor.body[0]), 0, "the ticket is at N2 now, not in the vendor's backlog");
+    let per_tenant = s.get(&s.n3, "/support/report?by=tenant").await.body;
+    assert_eq!(handled_by_key(&per_tenant), [("college-jules-verne".to_string(), 1)], "{per_tenant}");
+    assert_eq!(backlog_total(&per_tenant[0]), 0, "{per_tenant}");
+    let csv = s.app.get("/api/v1/support/report?format=csv").bearer(&s.n3).send().await.text;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[1].starts_with("N3;0;0;0;0;0;1;"), "{csv}");
+    // The académie keeps its three levels, the returned ticket in N2's backlog.
+    let academie = s.get(&s.n2, "/support/report").await.body;
+    let want = [("N1".to_string(), 2), ("N2".to_string(), 1), ("N3".to_string(), 1)];
+    assert_eq!(handled_by_key(&academie), want, "{academie}");
+    assert_eq!(backlog_total(&academie[1]), 1, "{academie}");
+}
+
+backend_test!(the_report_counts_the_tickets_created_in_its_period_in_paris_and_refuses_bad_dates);
+async fn the_report_counts_the_tickets_created_in_its_period_in_paris_and_refuses_bad_dates(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    // 30 April 23:30 in Paris is April's (21:30 UTC); 1 May 00:30 is May's (30 April 22:30 UTC).
+    ticket_at(&s, "2027-04-30 23:30", "Avril").await;
+    ticket_at(&s, "2027-05-01 00:30", "Premier mai").await;
+    ticket_at(&s, "2027-05-31 23:50", "Fin mai").await;
+    ticket_at(&s, "2027-06-01 08:00", "Juin").await;
+    let s = &s;
+    let n1 = |path: &str| {
+        let path = format!("/support/report{path}");
+        async move {
+            let r = s.get(&s.n2, &path).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            let row = r.body.as_array().unwrap().iter().find(|r| r["key"] == "N1").unwrap().clone();
+            (row["handled"].as_i64().unwrap(), backlog_total(&row))
+        }
+    };
+    assert_eq!(n1("").await, (4, 4), "all time");
+    assert_eq!(n1("?month=2027-05").await, (2, 2), "{}: May only", db.name);
+    assert_eq!(n1("?from=2027-05-01&to=2027-05-01").await, (1, 1), "one day, inclusive");
+    assert_eq!(n1("?to=2027-04-30").await, (1, 1), "up to April");
+    assert_eq!(n1("?from=2027-05-02").await, (2, 2), "from 2 May");
+    assert_eq!(n1("?from=2027-07-01").await, (0, 0), "nothing yet");
+    let tenant = s.get(&s.n2, "/support/report?by=tenant&month=2027-04").await.body;
+    assert_eq!(handled_by_key(&tenant), [("college-jules-verne".to_string(), 1)], "{tenant}");
+
+    let csv = s.app.get("/api/v1/support/report?format=csv&month=2027-05").bearer(&s.n2).send().await;
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    assert!(csv.headers["content-disposition"].to_str().unwrap().contains("rapport-support-niveaux-2027-05.csv"));
+    assert!(csv.text.starts_with("période;mai 2027"), "{}", csv.text);
+    assert!(csv.text.lines().nth(1).unwrap().starts_with("niveau;nouveaux;"), "{}", csv.text);
+    let days = s.app.get("/api/v1/support/report?format=csv&from=2027-05-01&to=2027-05-15").bearer(&s.n2).send().await;
+    assert!(days.text.starts_with("période;du 1er mai 2027 au 15 mai 2027"), "{}", days.text);
+
+    for (query, field, says) in [
+        ("from=2027-02-30", "from", "AAAA-MM-JJ"),
+        ("from=01/05/2027", "from", "AAAA-MM-JJ"),
+        ("from=2027-05-10&to=2027-05-01", "to", "précède son début"),
+        ("month=2027-13", "month", "AAAA-MM"),
+        ("month=2027-05&from=2027-05-01", "month", "pas les deux"),
+    ] {
+        let r = s.get(&s.n2, &format!("/support/report?{query}")).await;
+        assert_eq!(r.status, 422, "{query}: {}", r.body);
+        assert_eq!(r.body["errors"][0]["field"], field, "{query}: {}", r.body);
+        assert!(r.body["errors"][0]["message"].as_str().unwrap().contains(says), "{query}: {}", r.body);
+    }
 }
