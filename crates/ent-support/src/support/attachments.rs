@@ -263,8 +263,7 @@ pub(super) async fn insert(
         "visibility": visibility,
         "files": added.iter().map(|a| json!({ "id": a.id, "name": a.file_name, "size": a.size, "sha256": a.sha256 })).collect::<Vec<_>>(),
     });
-    audit::record(&mut **tx, ctx.state.store.backend(), ctx.actor, "support.tickets.attach", t, summary, ctx.now)
-        .await?;
+    audit::record(tx, ctx.state.store.backend(), ctx.actor, "support.tickets.attach", t, summary, ctx.now).await?;
     Ok(added)
 }
 
