@@ -32,7 +32,7 @@ pub fn is_hostname(s: &str) -> bool {
 pub fn email(value: &str) -> Result<String, String> {
     let trimmed = value.trim();
     match trimmed.parse::<lettre::Address>() {
-        Ok(address) if !value.chars().any(char::is_control) => Ok(address.to_string()),
+        Ok(address) if !value.chars().any(line_forbids) => Ok(address.to_string()),
         _ => Err(format!("adresse électronique invalide : « {} »", printable(trimmed))),
     }
 }
@@ -180,6 +180,7 @@ mod tests {
             assert!(email(bad).is_err(), "{bad:?} accepted");
         }
         assert!(email("a@b.fr\r\nX").unwrap_err().contains("\\u{d}"));
+        assert!(email("ce.0940176f\u{202e}@ac-creteil.fr").unwrap_err().contains("\\u{202e}"));
     }
 
     #[test]

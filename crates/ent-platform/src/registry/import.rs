@@ -334,13 +334,16 @@ impl<'a> RowView<'a> {
         let Some(i) = self.columns.index[field as usize] else {
             return Ok(None);
         };
+        // An address is checked whole by `validate::email` (one that does not parse is dropped
+        // with a warning, the row kept); any other value is one-line text.
         let text = field_text(self.record.get(i).unwrap_or_default())
+            .and_then(|text| if field == Field::Mail { Ok(text) } else { one_line(text) })
             .map_err(|reason| format!("colonne « {} » : {reason}", self.columns.names[i]))?;
         Ok(if text.is_empty() { None } else { Some(text) })
     }
 }
 
-/// A value read, trimmed, if it may be stored: one-line text of [`MAX_FIELD_CHARS`] at most.
+/// A value read, trimmed, if it may be stored: text of [`MAX_FIELD_CHARS`] at most.
 fn field_text(raw: &[u8]) -> Result<&str, String> {
     // PostgreSQL stores no NUL in a text: refused on either backend, the row named.
     if raw.contains(&0) {
@@ -353,8 +356,12 @@ fn field_text(raw: &[u8]) -> Result<&str, String> {
     if text.len() > MAX_FIELD_CHARS && text.chars().count() > MAX_FIELD_CHARS {
         return Err(format!("champ de {} caractères ({MAX_FIELD_CHARS} au plus)", text.chars().count()));
     }
-    // The API's rule for one-line text (no control character, nor a bidirectional one, that
-    // pages and documents would show); printable ASCII, most values, needs no closer look.
+    Ok(text)
+}
+
+/// `text` if it is one-line text by the API's rule (no control character, nor a bidirectional
+/// one, that pages and documents would show); printable ASCII, most values, needs no closer look.
+fn one_line(text: &str) -> Result<&str, String> {
     if text.bytes().any(|b| !(b' '..=b'~').contains(&b)) {
         validate::line(text)?;
     }
