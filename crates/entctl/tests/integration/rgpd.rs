@@ -458,19 +458,28 @@ async fn a_register_derived_on_another_day_with_nothing_changed_is_the_same_regi
     assert_eq!(list.as_array().unwrap().len(), 1, "{name}: one snapshot: {list}");
 }
 
+/// The Val-de-Marne sample, an app on a fixed `clock`, and the académie's DPO.
+async fn academie_dpo(store: &entcp::store::Store, clock: Arc<FixedClock>) -> (TestApp, Client) {
+    common::import_sample(store).await;
+    let app = TestApp::over(store).clock(clock).build().await;
+    let dpo =
+        app.client(&token_for(store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
+    (app, dpo)
+}
+
+/// An RFC 3339 instant.
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc)
+}
+
 backend_test!(breaches_are_listed_by_the_instant_of_awareness_and_warn_72_hours_later_to_the_minute);
 async fn breaches_are_listed_by_the_instant_of_awareness_and_warn_72_hours_later_to_the_minute(
     db: crate::common::TestDb,
 ) {
     let name = db.name;
-    let store = db.store.clone();
-    common::import_sample(&store).await;
     // Saturday 24 October 2026, 10:00 in Paris: the night before the change to winter time.
-    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
     let clock = Arc::new(FixedClock::new(at("2026-10-24T08:00:00Z")));
-    let app = TestApp::over(&store).clock(clock.clone()).build().await;
-    let dpo =
-        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
+    let (_app, dpo) = academie_dpo(&db.store, clock.clone()).await;
     let url = "/api/v1/rgpd/breaches/0940198E";
     // Known on Friday 23 October, 23:30 and 22:45 in Paris (summer time), and 22:00 UTC (00:00 in
     // Paris): typed with their offsets, the latest instant is neither the first nor the last string.
@@ -522,11 +531,7 @@ async fn breaches_are_listed_by_the_instant_of_awareness_and_warn_72_hours_later
 backend_test!(a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_reasons);
 async fn a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_reasons(db: crate::common::TestDb) {
     let name = db.name;
-    let store = db.store.clone();
-    common::import_sample(&store).await;
-    let app = TestApp::over(&store).build().await;
-    let dpo =
-        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
+    let (_app, dpo) = academie_dpo(&db.store, Arc::new(FixedClock::new(t0()))).await;
     let url = "/api/v1/rgpd/breaches/0940198E";
     let breach = |extra: Value| {
         let mut body = json!({
@@ -646,14 +651,8 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
 backend_test!(a_request_is_extended_only_when_the_requester_is_told_within_the_first_month);
 async fn a_request_is_extended_only_when_the_requester_is_told_within_the_first_month(db: crate::common::TestDb) {
     let name = db.name;
-    let store = db.store.clone();
-    common::import_sample(&store).await;
     // Tuesday 15 December 2026, 10:00 in Paris.
-    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
-    let clock = Arc::new(FixedClock::new(at("2026-12-15T09:00:00Z")));
-    let app = TestApp::over(&store).clock(clock.clone()).build().await;
-    let dpo =
-        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
+    let (_app, dpo) = academie_dpo(&db.store, Arc::new(FixedClock::new(at("2026-12-15T09:00:00Z")))).await;
     let url = "/api/v1/rgpd/requests/0940198E";
     let request = |requester: &str, received: &str| json!({ "kind": "erasure", "requester": requester, "received_on": received, "extended": true });
 
