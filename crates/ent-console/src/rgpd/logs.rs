@@ -4,7 +4,7 @@
 //! close or passed, and a form recording a new entry through the domain.
 
 use super::{base, controls, shell, target};
-use crate::forms::{stale_version, Fields, On, Reply};
+use crate::forms::{stale_version, Fields, On, Refusal, Reply};
 use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
 use axum::response::Response;
