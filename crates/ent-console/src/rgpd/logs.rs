@@ -179,7 +179,7 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
         "kinds": KINDS.iter().filter(|_| log == domain::Log::Requests).map(|(v, l)| json!({ "value": v, "label": l })).collect::<Vec<_>>(),
         "inputs": controls(spec, log_control, fields, Some(&refusal)),
         "kind": { "value": fields.get("kind"), "error": refusal.message("kind") },
-        "extension": extension_controls(&fields, &refusal),
+        "extension": extension_controls(fields, &refusal),
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
         "errors": refusal.errors,
     });
@@ -504,7 +504,7 @@ async fn entry_page(
         "version": fields.get("version"),
         "inputs": inputs,
         "requests": log == domain::Log::Requests,
-        "extension": extension_controls(&fields, &refusal),
+        "extension": extension_controls(fields, &refusal),
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
         "errors": refusal.errors,
     });
