@@ -719,6 +719,9 @@ impl Config {
     /// `jobs` section is checked by the composition root, which knows the jobs).
     pub fn validate(&self) -> anyhow::Result<()> {
         self.log.validate()?;
+        if let Err(e) = self.server.listen.parse::<std::net::SocketAddr>() {
+            anyhow::bail!("adresse d'écoute « {} » invalide : {e}", self.server.listen);
+        }
         if self.provisioning.concurrency == 0 {
             anyhow::bail!("provisioning.concurrency : au moins 1 tenant à la fois");
         }

@@ -1,7 +1,7 @@
 //! Field checks shared by every write, whatever the way in (API, CLI, import):
 //! e-mail addresses are RFC 5322 mailboxes as lettre parses them, one-line text
-//! has no control character at all, multi-line text keeps its line breaks and
-//! tabs only; dates are ISO `AAAA-MM-JJ`; required text has a maximum length.
+//! has no control character at all (nor a bidirectional override), multi-line text
+//! keeps its line breaks and tabs only; dates are ISO `AAAA-MM-JJ`; required text has a maximum length.
 
 use chrono::NaiveDate;
 
@@ -32,16 +32,30 @@ pub fn is_hostname(s: &str) -> bool {
 pub fn email(value: &str) -> Result<String, String> {
     let trimmed = value.trim();
     match trimmed.parse::<lettre::Address>() {
-        Ok(address) if !value.chars().any(char::is_control) => Ok(address.to_string()),
+        Ok(address) if !value.chars().any(line_forbids) => Ok(address.to_string()),
         _ => Err(format!("adresse électronique invalide : « {} »", printable(trimmed))),
     }
 }
 
+/// The bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069):
+/// invisible, they reorder what a page or a document shows around them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// What one-line text refuses: a control character (C0, DEL, C1: CR, LF and tab
+/// included) or a bidirectional control.
+fn line_forbids(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
 /// One-line text (names, subjects, numbers, hostnames): no control character,
-/// CR, LF and tab included.
+/// CR, LF and tab included, nor a bidirectional control.
 pub fn line(value: &str) -> Result<(), String> {
-    if value.chars().any(char::is_control) {
-        Err("caractère de contrôle interdit (retour à la ligne, tabulation…) : le texte tient sur une ligne".into())
+    if value.chars().any(line_forbids) {
+        Err("caractère de contrôle interdit (retour à la ligne, tabulation, contrôle de sens d'écriture…) : \
+             le texte tient sur une ligne"
+            .into())
     } else {
         Ok(())
     }
@@ -61,9 +75,10 @@ pub fn multiline(value: &str) -> Result<(), String> {
     }
 }
 
-/// The value with its control characters shown as `\u{..}`, for error messages.
+/// The value with its control characters (bidirectional ones included) shown as `\u{..}`,
+/// for error messages.
 pub fn printable(value: &str) -> String {
-    value.chars().flat_map(|c| if c.is_control() { c.escape_unicode().collect() } else { vec![c] }).collect()
+    value.chars().flat_map(|c| if line_forbids(c) { c.escape_unicode().collect() } else { vec![c] }).collect()
 }
 
 /// Every string of a JSON document (keys included) is multi-line text at worst;
@@ -165,14 +180,30 @@ mod tests {
             assert!(email(bad).is_err(), "{bad:?} accepted");
         }
         assert!(email("a@b.fr\r\nX").unwrap_err().contains("\\u{d}"));
+        assert!(email("ce.0940176f\u{202e}@ac-creteil.fr").unwrap_err().contains("\\u{202e}"));
     }
 
     #[test]
     fn one_line_text_refuses_every_control_and_multi_line_keeps_breaks() {
         assert!(line("Délibération n° 2024-12").is_ok());
-        for bad in ["a\nb", "a\rb", "a\tb", "a\u{0}b", "a\u{7f}b", "a\u{85}b"] {
+        assert!(line("École Jean-Moulin – אבג").is_ok());
+        for bad in [
+            "a\nb",
+            "a\rb",
+            "a\tb",
+            "a\u{0}b",
+            "a\u{1b}b",
+            "a\u{7f}b",
+            "a\u{85}b",
+            "a\u{9f}b",
+            "a\u{202a}b",
+            "a\u{202e}b",
+            "a\u{2066}b",
+            "a\u{2069}b",
+        ] {
             assert!(line(bad).is_err(), "{bad:?} accepted");
         }
+        assert_eq!(printable("a\u{202e}b"), "a\\u{202e}b");
         assert!(multiline("ligne 1\r\nligne 2\tfin").is_ok());
         assert!(multiline("a\u{1b}[31m").is_err());
         assert!(multiline("a\u{7f}").is_err());

@@ -324,43 +324,67 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(1..)
 }
 
+/// The exit code of every configuration error, whatever its source: the file, the environment,
+/// a flag (clap's own refusals exit with 2 too), or a file of a folder it names.
+const CONFIGURATION_ERROR: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = match Config::load(cli.config.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("erreur : {e:#}");
-            return ExitCode::from(2);
-        }
+    let config = match configuration(&cli) {
+        Ok(config) => config,
+        Err(e) => return configuration_error(&e),
     };
-    if let Err(e) = entcp::api::jobs::configure(&mut config) {
-        eprintln!("erreur : {e:#}");
-        return ExitCode::from(2);
-    }
-    if let Some(url) = &cli.database_url {
-        config.database.url = Some(url.clone());
-    }
-    if let Some(format) = &cli.log_format {
-        config.log.format = format.clone();
-        if let Err(e) = config.validate() {
-            eprintln!("erreur : {e:#}");
-            return ExitCode::from(2);
-        }
-    }
     init_logging(&config);
     let vars =
         std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().unwrap_or_default())));
     for variable in config.unknown_env(vars) {
         tracing::warn!(%variable, "unknown ENTCP_ environment variable ignored (a typo?): its default stays in force");
     }
+    let catalog = match configured_files(&config) {
+        Ok(catalog) => catalog,
+        Err(e) => return configuration_error(&e),
+    };
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(run(cli.command, config)) {
+    match runtime.block_on(run(cli.command, config, catalog)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("erreur : {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The configuration: defaults, file, environment, then the flags that override it
+/// (`--database-url`, `--log-format`, `serve --listen`), checked as a whole.
+fn configuration(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    entcp::api::jobs::configure(&mut config)?;
+    if let Some(url) = &cli.database_url {
+        config.database.url = Some(url.clone());
+    }
+    if let Some(format) = &cli.log_format {
+        config.log.format = format.clone();
+    }
+    if let Command::Serve { listen: Some(listen), .. } = &cli.command {
+        config.server.listen = listen.clone();
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// The files of the folders the configuration names, refused at start rather than later: the
+/// convention models, the service catalog (returned), the support policies.
+fn configured_files(config: &Config) -> anyhow::Result<entcp::catalog::Catalog> {
+    entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
+    let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
+    entcp::support::policy::Policies::load(config.support_dir.as_deref())?;
+    Ok(catalog)
+}
+
+/// A configuration error on standard error, and its exit code.
+fn configuration_error(e: &anyhow::Error) -> ExitCode {
+    eprintln!("erreur : {e:#}");
+    ExitCode::from(CONFIGURATION_ERROR)
 }
 
 fn init_logging(config: &Config) {
@@ -422,22 +446,14 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-async fn run(command: Command, mut config: Config) -> anyhow::Result<ExitCode> {
-    // Refuse to start on an invalid convention model rather than fail later.
-    entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
-    let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
-    entcp::support::policy::Policies::load(config.support_dir.as_deref())?;
+async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Catalog) -> anyhow::Result<ExitCode> {
     if !matches!(command, Command::Serve { .. }) {
         // `serve` derives it from the address it binds (port 0: the one the system chose).
         config.derive_public_url(None);
     }
     match command {
-        Command::Serve { listen, demo } => {
-            if let Some(listen) = listen {
-                config.server.listen = listen;
-            }
-            serve(config, demo).await?;
-        }
+        // `--listen` is in the configuration already.
+        Command::Serve { demo, .. } => serve(config, demo).await?,
         Command::Operator => operator(config).await?,
         Command::Migrate => {
             let store = open_store(&config).await?;

@@ -832,3 +832,39 @@ async fn a_replica_of_the_previous_release_restarts_on_the_schema_the_next_one_m
     let applied = common::count(&db.store, "SELECT MAX(version) FROM _sqlx_migrations", &[]).await;
     assert_eq!(applied, next, "{}: the schema is left as the next release made it", db.name);
 }
+
+// A configuration error exits with 2 whatever its source, its French message unchanged: a bad
+// listening address exited with 1 (found only when `serve` bound it), from the file, the
+// environment or `--listen` alike, as did an unreadable folder the configuration names.
+#[test]
+fn every_configuration_error_exits_with_2_whatever_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ecoute.yaml"), "server:\n  listen: pas-une-adresse\n").unwrap();
+    std::fs::write(dir.path().join("inconnue.yaml"), "serveur:\n  listen: 127.0.0.1:0\n").unwrap();
+    std::fs::write(dir.path().join("catalogue.yaml"), "catalog_dir: dossier-absent\n").unwrap();
+    let listen = "adresse d'écoute « pas-une-adresse » invalide";
+    let serve = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = entctl(dir.path());
+        cmd.args(args).arg("serve").envs(env.iter().copied());
+        cmd
+    };
+    let mut cases = vec![
+        ("file", serve(&["--config", "ecoute.yaml"], &[]), listen),
+        ("environment", serve(&[], &[("ENTCP_LISTEN", "pas-une-adresse")]), listen),
+        ("environment value", serve(&[], &[("ENTCP_SMTP_PORT", "abc")]), "ENTCP_SMTP_PORT=abc invalide"),
+        ("unknown key", serve(&["--config", "inconnue.yaml"], &[]), "configuration inconnue.yaml invalide"),
+        ("folder named", serve(&["--config", "catalogue.yaml"], &[]), "catalog_dir : dossier dossier-absent illisible"),
+        ("flag", serve(&["--log-format", "xml"], &[]), "log.format « xml » invalide"),
+        ("unknown flag", serve(&["--ecoute", "x"], &[]), "--ecoute"),
+    ];
+    let mut flag = entctl(dir.path());
+    flag.args(["serve", "--listen", "pas-une-adresse"]);
+    cases.push(("serve flag", flag, listen));
+    for (source, mut cmd, message) in cases {
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{source}: {stderr}");
+        assert!(stderr.contains(message), "{source}: {stderr}");
+    }
+    assert!(!dir.path().join("data").exists(), "refused before anything is written");
+}

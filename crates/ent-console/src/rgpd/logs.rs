@@ -4,7 +4,7 @@
 //! close or passed, and a form recording a new entry through the domain.
 
 use super::{base, controls, shell, target};
-use crate::forms::{stale_version, Fields, On, Reply};
+use crate::forms::{stale_version, Fields, On, Refusal, Reply};
 use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
 use axum::response::Response;
@@ -110,6 +110,19 @@ const REQUEST_FIELDS: &[(&str, &str, &str)] = &[
     ("notes", "Notes", "long"),
 ];
 
+/// The day the requester was told of an extension, under its box (both request forms).
+const EXTENSION_TOLD: &[(&str, &str, &str)] =
+    &[("extension_notified_on", "Personne informée de la prolongation le (aujourd'hui si vide)", "date")];
+
+/// The box of an extension, and the control of the day the requester was told of it.
+fn extension_controls(fields: &Fields, refusal: &Refusal) -> Value {
+    json!({
+        "checked": fields.get("extended") == "oui",
+        "error": refusal.message("extended"),
+        "told": controls(EXTENSION_TOLD, log_control, fields, Some(refusal)).pop(),
+    })
+}
+
 /// Hours left before the CNIL deadline that count as close (log page and notification centre).
 pub(crate) const BREACH_CLOSE_HOURS: i64 = 24;
 /// Days left before a request's due date that count as close (log page and notification centre).
@@ -166,7 +179,7 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
         "kinds": KINDS.iter().filter(|_| log == domain::Log::Requests).map(|(v, l)| json!({ "value": v, "label": l })).collect::<Vec<_>>(),
         "inputs": controls(spec, log_control, fields, Some(&refusal)),
         "kind": { "value": fields.get("kind"), "error": refusal.message("kind") },
-        "extended": fields.get("extended") == "oui",
+        "extension": extension_controls(fields, &refusal),
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
         "errors": refusal.errors,
     });
@@ -271,6 +284,7 @@ fn request_input(fields: &Fields) -> Result<RequestInput, Problem> {
         status: choice(fields, "status", RequestStatus::Received)?,
         answered_on: fields.opt("answered_on"),
         extended: fields.get("extended") == "oui",
+        extension_notified_on: fields.opt("extension_notified_on"),
         notes: fields.get("notes").to_string(),
     })
 }
@@ -402,6 +416,7 @@ fn request_fields(r: &DataRequest) -> Fields {
     ];
     if i.extended {
         pairs.push(("extended", "oui".into()));
+        pairs.push(("extension_notified_on", i.extension_notified_on.clone().unwrap_or_default()));
     }
     Fields(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
@@ -489,7 +504,7 @@ async fn entry_page(
         "version": fields.get("version"),
         "inputs": inputs,
         "requests": log == domain::Log::Requests,
-        "extended": fields.get("extended") == "oui",
+        "extension": extension_controls(fields, &refusal),
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
         "errors": refusal.errors,
     });

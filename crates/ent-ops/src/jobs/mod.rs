@@ -302,6 +302,23 @@ pub async fn touch_heartbeat(store: &Store, run_id: &str, now: DateTime<Utc>) ->
     Ok(())
 }
 
+/// What the run of a process stopping (SIGTERM) says while it waits for a live one.
+pub const INTERRUPTED_MESSAGE: &str = "interrompue par l'arrêt de son processus : reprise par une instance en service";
+
+/// Leaves a run interrupted by the shutdown of its process (SIGTERM) to the live ones:
+/// still `running`, its heartbeat expired, so that the next pass of any other process
+/// (another replica, or this one restarted) marks it `abandoned` and runs it again like
+/// the run of a dead process (see [`abandon_dead_runs`]). A `failure` would never be.
+pub async fn release_interrupted_run(store: &Store, run_id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE job_runs SET heartbeat_at = $1, message = $2 WHERE id = $3 AND outcome = 'running'")
+        .bind(timestamp(DateTime::<Utc>::UNIX_EPOCH))
+        .bind(INTERRUPTED_MESSAGE)
+        .bind(run_id)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
 /// A run marked `abandoned`: its job and the tick it had claimed (none for a manual run).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Abandoned {
@@ -310,12 +327,13 @@ pub struct Abandoned {
 }
 
 /// Marks `abandoned` the running runs of other runners whose heartbeat expired
-/// (their process died); returns those runs. Each is returned to one caller only,
-/// however many replicas ask at once (the update claims it).
+/// (their process died, or stopped and released them: [`release_interrupted_run`]);
+/// returns those runs. Each is returned to one caller only, however many replicas ask
+/// at once (the update claims it).
 pub async fn abandon_dead_runs(store: &Store, runner: &str, now: DateTime<Utc>) -> sqlx::Result<Vec<Abandoned>> {
     sqlx::query_as(
         "UPDATE job_runs SET outcome = 'abandoned', finished_at = $1, \
-         message = 'abandonnée : le processus qui l''exécutait ne donne plus signe de vie' \
+         message = COALESCE(message, 'abandonnée : le processus qui l''exécutait ne donne plus signe de vie') \
          WHERE outcome = 'running' AND runner <> $2 AND COALESCE(heartbeat_at, started_at) < $3 \
          RETURNING job, tick",
     )

@@ -258,17 +258,14 @@ pub async fn update_user(
     .bind(&display_name)
     .bind(i64::from(active));
     update_versioned(&mut tx, query, now, id, expected_version, current.version).await?;
+    let mut summary = serde_json::json!({ "display_name": display_name, "active": active });
+    if current.active && !active {
+        // A password link in the mailbox of a deactivated account opens nothing, even
+        // once the account is active again.
+        summary["links_spent"] = password::spend_links(&mut tx, id, now).await?.into();
+    }
     let target = Target::new("user", id, current.org.as_ref().map(|o| o.id.as_str()));
-    audit::record(
-        &mut tx,
-        store.backend(),
-        actor,
-        "users.update",
-        &target,
-        serde_json::json!({ "display_name": display_name, "active": active }),
-        now,
-    )
-    .await?;
+    audit::record(&mut tx, store.backend(), actor, "users.update", &target, summary, now).await?;
     tx.commit().await?;
     forget_authenticated_tokens();
     get_user(store, id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))

@@ -141,16 +141,22 @@ async fn store_password(
     .bind(timestamp(now))
     .execute(&mut **tx)
     .await?;
-    let links = sqlx::query("UPDATE one_time_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
-        .bind(timestamp(now))
-        .bind(&user.id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+    let links = spend_links(tx, &user.id, now).await?;
     let ended = sessions::revoke_all(tx, &user.id, None, now).await?;
     let target = Target::new("user", &user.id, user.org.as_ref().map(|o| o.id.as_str()));
     let summary = serde_json::json!({ "sessions_ended": ended, "links_spent": links });
     audit::record(tx, store.backend(), actor, "users.password", &target, summary, now).await
+}
+
+/// Spends every link of the user still live (a new password, a deactivated account: a link
+/// in a mailbox opens nothing after it); how many were.
+pub(super) async fn spend_links(tx: &mut Tx, user_id: &str, now: DateTime<Utc>) -> Result<u64, Problem> {
+    let spent = sqlx::query("UPDATE one_time_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+        .bind(timestamp(now))
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(spent.rows_affected())
 }
 
 /// A PHC string no password matches, verified when the login is unknown so that an
@@ -220,15 +226,25 @@ pub async fn issue_link(
     Ok(secret)
 }
 
-/// The user a live (unspent, unexpired) link stands for.
-pub async fn link_user(store: &Store, secret: &str, now: DateTime<Utc>) -> Result<Option<User>, Problem> {
-    let user_id: Option<String> = sqlx::query_scalar(
-        "SELECT user_id FROM one_time_links WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+/// The condition on `one_time_links` of a live link: unspent, unexpired, of an active
+/// account; its token hash bound as `$n`, the moment as `$n+1`.
+fn live_link(n: usize) -> String {
+    format!(
+        "token_hash = ${n} AND used_at IS NULL AND expires_at > ${} \
+         AND user_id IN (SELECT id FROM users WHERE active = 1)",
+        n + 1
     )
-    .bind(super::hash_token(secret))
-    .bind(timestamp(now))
-    .fetch_optional(store.pool())
-    .await?;
+}
+
+/// The user a live link stands for (see [`live_link`]): none for a link of an account
+/// deactivated since, exactly as for an expired one.
+pub async fn link_user(store: &Store, secret: &str, now: DateTime<Utc>) -> Result<Option<User>, Problem> {
+    let user_id: Option<String> =
+        sqlx::query_scalar(&format!("SELECT user_id FROM one_time_links WHERE {}", live_link(1)))
+            .bind(super::hash_token(secret))
+            .bind(timestamp(now))
+            .fetch_optional(store.pool())
+            .await?;
     match user_id {
         Some(id) => get_user(store, &id).await,
         None => Ok(None),
@@ -243,14 +259,13 @@ pub async fn reset_with_link(store: &Store, secret: &str, password: &str, now: D
     check_strength(password, &user.email)?;
     let hash = hash_blocking(password).await?;
     let mut tx = store.begin_write().await?;
-    let spent = sqlx::query(
-        "UPDATE one_time_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $3",
-    )
-    .bind(timestamp(now))
-    .bind(super::hash_token(secret))
-    .bind(timestamp(now))
-    .execute(&mut *tx)
-    .await?;
+    // Checked again in the transaction: a link spent, or its account deactivated, meanwhile.
+    let spent = sqlx::query(&format!("UPDATE one_time_links SET used_at = $1 WHERE {}", live_link(2)))
+        .bind(timestamp(now))
+        .bind(super::hash_token(secret))
+        .bind(timestamp(now))
+        .execute(&mut *tx)
+        .await?;
     if spent.rows_affected() == 0 {
         return Err(gone());
     }

@@ -13,6 +13,7 @@ use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{new_id, timestamp, Backend, BulkValue, Store};
+use ent_kernel::validate;
 use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -194,11 +195,17 @@ fn normalise_header(raw: &str) -> String {
 struct Columns {
     index: [Option<usize>; FIELD_COUNT],
     width: usize,
+    /// Each column's name as the header spells it, for the reasons that name a column.
+    names: Vec<String>,
 }
 
 impl Columns {
     fn from_header(header: &csv::ByteRecord) -> Result<Columns, Problem> {
-        let names: Vec<String> = header.iter().map(|h| normalise_header(&String::from_utf8_lossy(h))).collect();
+        let spelled: Vec<String> = header
+            .iter()
+            .map(|h| validate::printable(String::from_utf8_lossy(h).trim_start_matches('\u{feff}').trim()))
+            .collect();
+        let names: Vec<String> = spelled.iter().map(|h| normalise_header(h)).collect();
         let mut index = [None; FIELD_COUNT];
         for (field, aliases) in FIELD_ALIASES {
             index[*field as usize] = aliases.iter().find_map(|a| names.iter().position(|n| n == a));
@@ -214,7 +221,7 @@ impl Columns {
                 ),
             ));
         }
-        Ok(Columns { index, width: header.len() })
+        Ok(Columns { index, width: header.len(), names: spelled })
     }
 }
 
@@ -327,20 +334,38 @@ impl<'a> RowView<'a> {
         let Some(i) = self.columns.index[field as usize] else {
             return Ok(None);
         };
-        let raw = self.record.get(i).unwrap_or_default();
-        // PostgreSQL stores no NUL in a text: refused on either backend, the row named.
-        if raw.contains(&0) {
-            return Err("caractère nul (octet 0) dans le texte".to_string());
-        }
-        let text = std::str::from_utf8(raw).map_err(|_| "texte non UTF-8".to_string())?;
-        let text = text.trim();
-        // No code, name or address read is longer; a longer one (a broken or hostile line)
-        // is refused before it reaches a name index (PostgreSQL's hold 2,704 bytes at most).
-        if text.len() > MAX_FIELD_CHARS && text.chars().count() > MAX_FIELD_CHARS {
-            return Err(format!("champ de {} caractères ({MAX_FIELD_CHARS} au plus)", text.chars().count()));
-        }
+        // An address is checked whole by `validate::email` (one that does not parse is dropped
+        // with a warning, the row kept); any other value is one-line text.
+        let text = field_text(self.record.get(i).unwrap_or_default())
+            .and_then(|text| if field == Field::Mail { Ok(text) } else { one_line(text) })
+            .map_err(|reason| format!("colonne « {} » : {reason}", self.columns.names[i]))?;
         Ok(if text.is_empty() { None } else { Some(text) })
     }
+}
+
+/// A value read, trimmed, if it may be stored: text of [`MAX_FIELD_CHARS`] at most.
+fn field_text(raw: &[u8]) -> Result<&str, String> {
+    // PostgreSQL stores no NUL in a text: refused on either backend, the row named.
+    if raw.contains(&0) {
+        return Err("caractère nul (octet 0) dans le texte".to_string());
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| "texte non UTF-8".to_string())?;
+    let text = text.trim();
+    // No code, name or address read is longer; a longer one (a broken or hostile line)
+    // is refused before it reaches a name index (PostgreSQL's hold 2,704 bytes at most).
+    if text.len() > MAX_FIELD_CHARS && text.chars().count() > MAX_FIELD_CHARS {
+        return Err(format!("champ de {} caractères ({MAX_FIELD_CHARS} au plus)", text.chars().count()));
+    }
+    Ok(text)
+}
+
+/// `text` if it is one-line text by the API's rule (no control character, nor a bidirectional
+/// one, that pages and documents would show); printable ASCII, most values, needs no closer look.
+fn one_line(text: &str) -> Result<&str, String> {
+    if text.bytes().any(|b| !(b' '..=b'~').contains(&b)) {
+        validate::line(text)?;
+    }
+    Ok(text)
 }
 
 enum RowOutcome {
@@ -457,7 +482,7 @@ fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
     };
     let is_open = !matches!(row.get(Field::Etat)?.map(fold).as_deref(), Some("ferme"));
     let email = match row.get(Field::Mail)?.filter(|m| !m.trim().is_empty()) {
-        Some(raw) => match ent_kernel::validate::email(raw) {
+        Some(raw) => match validate::email(raw) {
             Ok(email) => Some(email),
             Err(e) => {
                 warnings.push(format!("{e} : adresse ignorée"));

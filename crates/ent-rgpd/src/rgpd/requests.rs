@@ -1,6 +1,8 @@
 //! The log of data-subject requests of a controller (Art. 15 to 22): kind,
 //! received date, due date one month later (three when extended, Art. 12(3)),
-//! status and answer date.
+//! status and answer date. An extension is told to the requester within the first
+//! month (Art. 12(3)): the day they were told is recorded, and an extension recorded
+//! after that month without a day inside it is refused.
 
 use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
 use chrono::{Months, NaiveDate};
@@ -99,6 +101,12 @@ pub struct RequestInput {
     /// The deadline was extended by two months (complex or numerous requests), with the requester informed.
     #[serde(default)]
     pub extended: bool,
+    /// `YYYY-MM-DD`: the day the requester was told of the extension and its reasons, within
+    /// one month of reception (Art. 12(3)). Today when an extension is recorded without it;
+    /// kept as it was when an extension already recorded is not given it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date"))]
+    pub extension_notified_on: Option<String>,
     #[serde(default)]
     pub notes: String,
 }
@@ -129,7 +137,13 @@ pub fn due_on(received: NaiveDate, extended: bool) -> NaiveDate {
     received + Months::new(if extended { 3 } else { 1 })
 }
 
-fn validate(input: &RequestInput, today: NaiveDate) -> Result<NaiveDate, Problem> {
+/// Checks `input` against `today` and the request as recorded (`None` for a new one): the
+/// reception date, and the day the requester was told of an extension, as it is to be stored.
+fn validate(
+    input: &RequestInput,
+    today: NaiveDate,
+    recorded: Option<&RequestInput>,
+) -> Result<(NaiveDate, Option<String>), Problem> {
     let mut checks = Checks::default();
     checks.line("requester", &input.requester);
     super::at_most(&mut checks, "requester", &input.requester, super::breaches::LINE_MAX);
@@ -152,14 +166,58 @@ fn validate(input: &RequestInput, today: NaiveDate) -> Result<NaiveDate, Problem
         }
         _ => {}
     }
+    let told = received.and_then(|r| extension_told(input, r, today, recorded, &mut checks));
     checks.finish()?;
-    Ok(received.expect("checked"))
+    Ok((received.expect("checked"), told))
+}
+
+/// The day the requester was told of the extension (Art. 12(3)): given, kept from the
+/// record, or today for an extension recorded now; it falls between the reception and the
+/// end of the first month, and not after today. A legacy extension recorded without that
+/// day stays as it was.
+fn extension_told(
+    input: &RequestInput,
+    received: NaiveDate,
+    today: NaiveDate,
+    recorded: Option<&RequestInput>,
+    checks: &mut Checks,
+) -> Option<String> {
+    let field = "extension_notified_on";
+    if !input.extended {
+        if input.extension_notified_on.as_deref().is_some_and(|d| !d.trim().is_empty()) {
+            checks.fail(field, "sans prolongation du délai, pas de date d'information de la personne");
+        }
+        return None;
+    }
+    let kept = recorded.filter(|r| r.extended).map(|r| r.extension_notified_on.as_deref());
+    let (told, field) = match (input.extension_notified_on.as_deref().filter(|d| !d.trim().is_empty()), kept) {
+        (Some(given), _) | (None, Some(Some(given))) => (checks.date(field, given)?, field),
+        (None, Some(None)) => return None,
+        // Recorded now: the requester is told today, the box is where the error goes.
+        (None, None) => (today, "extended"),
+    };
+    let last = due_on(received, false);
+    if told < received {
+        checks.fail(field, "la personne ne peut être informée de la prolongation avant la réception de sa demande");
+    } else if told > today {
+        checks.fail(field, "la date d'information de la personne est dans le futur");
+    } else if told > last {
+        checks.fail(
+            field,
+            format!(
+                "la prolongation doit être notifiée à la personne dans le mois qui suit la réception de sa demande, \
+                 au plus tard le {} (article 12.3 du RGPD) : indiquez le jour où elle en a été informée, \
+                 ou enregistrez la demande sans prolongation",
+                french_date(&last.to_string())
+            ),
+        );
+    }
+    Some(told.to_string())
 }
 
 const TABLE: &str = "rgpd_requests";
-const COLUMNS: &str =
-    "id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, notes, version, \
-    created_by, created_at, updated_at";
+const COLUMNS: &str = "id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, notes, \
+    extension_notified_on, version, created_by, created_at, updated_at";
 
 /// A row of `rgpd_requests` as stored ([`COLUMNS`]).
 #[derive(sqlx::FromRow)]
@@ -176,6 +234,7 @@ struct RequestRow {
     status: RequestStatus,
     answered_on: Option<String>,
     notes: String,
+    extension_notified_on: Option<String>,
     version: i64,
     created_by: String,
     created_at: String,
@@ -199,6 +258,7 @@ fn from_row(r: RequestRow, today: NaiveDate) -> DataRequest {
             status: r.status,
             answered_on: r.answered_on,
             extended,
+            extension_notified_on: r.extension_notified_on.filter(|_| extended),
             notes: r.notes,
         },
         due_on: r.due_on,
@@ -240,7 +300,7 @@ async fn audit_change(
 
 pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestInput) -> Result<DataRequest, Problem> {
     let now = state.clock.now();
-    let received = validate(&input, today(state))?;
+    let (received, told) = validate(&input, today(state), None)?;
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
     // The same right exercised by the same requester, received the same day with the same
@@ -264,19 +324,26 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestI
     let (id, reference) = new_log_entry(&mut tx, "DEM", now).await?;
     let insert = sqlx::query(
         "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, \
-         notes, version, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $12)",
+         notes, extension_notified_on, version, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $13)",
     )
     .bind(&id)
     .bind(&reference)
     .bind(&org.id);
-    bind_input(insert, &input, received).bind(&actor.name).bind(&at).execute(&mut *tx).await?;
+    bind_input(insert, &input, received, told).bind(&actor.name).bind(&at).execute(&mut *tx).await?;
     audit_change(&mut tx, state, actor, "rgpd.request.create", &id, org, &input).await?;
     tx.commit().await?;
     get(state, org, &id).await
 }
 
-/// Binds the seven columns an input sets, from `kind` to `notes` (`due_on` from `received`).
-fn bind_input<'q>(query: AnyQuery<'q>, input: &'q RequestInput, received: NaiveDate) -> AnyQuery<'q> {
+/// Binds the eight columns an input sets, from `kind` to `extension_notified_on` (`due_on`
+/// from `received`, the last as [`validate`] settled it).
+fn bind_input<'q>(
+    query: AnyQuery<'q>,
+    input: &'q RequestInput,
+    received: NaiveDate,
+    told: Option<String>,
+) -> AnyQuery<'q> {
     query
         .bind(input.kind.as_str())
         .bind(&input.requester)
@@ -285,6 +352,7 @@ fn bind_input<'q>(query: AnyQuery<'q>, input: &'q RequestInput, received: NaiveD
         .bind(input.status.as_str())
         .bind(&input.answered_on)
         .bind(&input.notes)
+        .bind(told)
 }
 
 pub async fn update(
@@ -296,13 +364,13 @@ pub async fn update(
     expected: i64,
 ) -> Result<DataRequest, Problem> {
     let current = get(state, org, id).await?;
-    let received = validate(&input, today(state))?;
+    let (received, told) = validate(&input, today(state), Some(&current.input))?;
     let mut tx = state.store.begin_write().await?;
     let update = sqlx::query(
         "UPDATE rgpd_requests SET kind = $1, requester = $2, received_on = $3, due_on = $4, status = $5, answered_on = $6, \
-         notes = $7, version = version + 1, updated_at = $8 WHERE id = $9 AND version = $10",
+         notes = $7, extension_notified_on = $8, version = version + 1, updated_at = $9 WHERE id = $10 AND version = $11",
     );
-    let query = bind_input(update, &input, received);
+    let query = bind_input(update, &input, received, told);
     update_versioned(&mut tx, query, state.clock.now(), &current.id, expected, current.version).await?;
     audit_change(&mut tx, state, actor, "rgpd.request.update", &current.id, org, &input).await?;
     tx.commit().await?;
@@ -322,7 +390,7 @@ pub fn rows(requests: &[DataRequest]) -> Vec<Vec<String>> {
                 i.kind.label().into(),
                 i.requester.clone(),
                 french_date(&i.received_on),
-                format!("{}{}", french_date(&r.due_on), if i.extended { " (prolongée)" } else { "" }),
+                due_cell(r),
                 i.status.label().into(),
                 i.answered_on.as_deref().map(french_date).unwrap_or_default(),
                 super::export::yes_no(r.overdue).into(),
@@ -330,6 +398,16 @@ pub fn rows(requests: &[DataRequest]) -> Vec<Vec<String>> {
             ]
         })
         .collect()
+}
+
+/// The due date, and when extended, the day the requester was told of it.
+fn due_cell(r: &DataRequest) -> String {
+    let due = french_date(&r.due_on);
+    match (r.input.extended, &r.input.extension_notified_on) {
+        (false, _) => due,
+        (true, None) => format!("{due} (prolongée)"),
+        (true, Some(told)) => format!("{due} (prolongée, personne informée le {})", french_date(told)),
+    }
 }
 
 #[cfg(test)]

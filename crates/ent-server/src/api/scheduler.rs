@@ -10,12 +10,15 @@ use ent_kernel::error::Problem;
 use ent_kernel::store::timestamp;
 use ent_ops::jobs::{
     abandon_dead_runs, claim_tick, insert_manual_run, insert_retry_run, latest_claimed_tick, latest_tick, new_run,
-    next_tick, parse_timezone, record_end, timeout_of, touch_heartbeat, Abandoned, JobRun, HEARTBEAT_EVERY,
+    next_tick, parse_timezone, record_end, release_interrupted_run, timeout_of, touch_heartbeat, Abandoned, JobRun,
+    HEARTBEAT_EVERY, INTERRUPTED_MESSAGE,
 };
 use ent_platform::identity::Actor;
 
 /// Runs the job of a claimed run, at most `timeout` and until `cancel`, touching
-/// its heartbeat meanwhile; records its end, outcome and message.
+/// its heartbeat meanwhile; records its end, outcome and message. A run `cancel` stops
+/// (the process is stopping) has no end: it is released to the live processes, which
+/// run it again ([`release_interrupted_run`]).
 async fn execute(
     state: &AppState,
     job: &Job,
@@ -25,13 +28,14 @@ async fn execute(
     cancel: &tokio_util::sync::CancellationToken,
 ) -> JobRun {
     let started = std::time::Instant::now();
-    let result = tokio::select! {
-        result = tokio::time::timeout(timeout, (job.run)(state, now)) => result.unwrap_or_else(|_| {
+    let ended = tokio::select! {
+        result = tokio::time::timeout(timeout, (job.run)(state, now)) => Some(result.unwrap_or_else(|_| {
             Err(anyhow::anyhow!("délai dépassé ({} s) : exécution interrompue", timeout.as_secs_f64()))
-        }),
-        _ = cancel.cancelled() => Err(anyhow::anyhow!("exécution interrompue : arrêt du processus")),
+        })),
+        _ = cancel.cancelled() => None,
         _ = beat(state, &run.id) => unreachable!("the heartbeat loop never ends"),
     };
+    let Some(result) = ended else { return release(state, job, run).await };
     let finished = state.clock.now().max(now);
     run.finished_at = Some(timestamp(finished));
     match result {
@@ -49,6 +53,16 @@ async fn execute(
     state.store.note_change();
     if let Err(e) = record_end(&state.store, &run).await {
         tracing::error!(job = job.name, error = %e, "job run end not recorded");
+    }
+    run
+}
+
+/// A run interrupted by the shutdown, released to the live processes: still `running`.
+async fn release(state: &AppState, job: &Job, mut run: JobRun) -> JobRun {
+    tracing::warn!(job = job.name, run = %run.id, "job interrupted by the shutdown: left to a live process");
+    run.message = Some(INTERRUPTED_MESSAGE.into());
+    if let Err(e) = release_interrupted_run(&state.store, &run.id).await {
+        tracing::error!(job = job.name, error = %e, "interrupted job run not released");
     }
     run
 }

@@ -73,23 +73,26 @@ pub(crate) fn csrf_of(html: &str) -> String {
     html[at..at + 64].to_string()
 }
 
-/// Signs in through the form; the answer to the POST and the form's cookie.
-pub(crate) async fn post_sign_in(app: &TestApp, email: &str, password: &str, next: &str) -> common::Resp {
+/// Posts `fields` to `path` as an anonymous form (sign-in, forgotten password…), with the form
+/// cookie and CSRF token of the sign-in page (those of any anonymous page).
+async fn post_anonymous(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> common::Resp {
     let form = app.get("/connexion").send().await;
     assert_eq!(form.status, 200, "{}", form.text);
     let cookie = set_cookie(&form, "entcp_formulaire").expect("form cookie");
-    let body = serde_urlencoded::to_string([
-        ("_csrf", csrf_of(&form.text).as_str()),
-        ("email", email),
-        ("password", password),
-        ("suivant", next),
-    ])
-    .unwrap();
-    app.post("/connexion")
+    let csrf = csrf_of(&form.text);
+    let mut pairs = vec![("_csrf", csrf.as_str())];
+    pairs.extend_from_slice(fields);
+    let body = serde_urlencoded::to_string(&pairs).unwrap();
+    app.post(path)
         .header("cookie", format!("entcp_formulaire={cookie}"))
         .bytes("application/x-www-form-urlencoded", body)
         .send()
         .await
+}
+
+/// Signs in through the form; the answer to the POST and the form's cookie.
+pub(crate) async fn post_sign_in(app: &TestApp, email: &str, password: &str, next: &str) -> common::Resp {
+    post_anonymous(app, "/connexion", &[("email", email), ("password", password), ("suivant", next)]).await
 }
 
 /// The session cookie of a successful sign-in.
@@ -302,4 +305,49 @@ async fn the_state_theme_runs_the_dsfr_script_and_the_neutral_one_has_no_state_i
     assert!(dsfr_script_attribute(&page.text, "src").is_none(), "no DSFR script in the neutral theme");
     assert!(!page.text.contains("fr-logo") && !page.text.contains("dsfr.min.css"), "no block-mark, no Marianne");
     assert!(page.text.contains("neutre.css"));
+}
+
+/// Asks for a password link through « mot de passe oublié » and returns its path
+/// (`/mot-de-passe/…`), read from the mail queued to `email`.
+async fn forgotten_password_link(app: &TestApp, email: &str) -> String {
+    let sent = post_anonymous(app, "/mot-de-passe-oublie", &[("email", email)]).await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    let mails = common::queued_mails(&app.store, "console").await;
+    let mail = mails.iter().rev().find(|m| m.recipients.contains(email)).expect("a reset mail");
+    let link = mail.context["link"].as_str().expect("a link");
+    link[link.find("/mot-de-passe/").expect("a password link")..].to_string()
+}
+
+// « Mot de passe oublié », then the account is deactivated before the link is opened: the
+// link is dead exactly like an expired one (same 404 page, to open it and to post it), and
+// the password is not changed (the page said it was, the sign-in then failed).
+backend_test!(a_forgotten_password_link_of_an_account_deactivated_since_is_dead_like_an_expired_one);
+async fn a_forgotten_password_link_of_an_account_deactivated_since_is_dead_like_an_expired_one(db: TestDb) {
+    let (app, _, _) = console(db).await;
+    let deactivated = forgotten_password_link(&app, "dan.a@test.fr").await;
+    let expiring = forgotten_password_link(&app, "dan.b@test.fr").await;
+    let user = entcp::identity::get_user(&app.store, "dan.a@test.fr").await.unwrap().unwrap();
+    let off = entcp::identity::UserPatch { active: Some(false), ..Default::default() };
+    entcp::identity::update_user(&app.store, &admin(), &user.id, user.version, off, t0()).await.unwrap();
+
+    let new = "une toute autre phrase";
+    let fields = [("password", new), ("confirmation", new)];
+    let dead = |resp: &common::Resp| (resp.status, resp.text.contains("est plus valable : demandez-en un nouveau"));
+    let opened = app.get(&deactivated).send().await;
+    let posted = post_anonymous(&app, &deactivated, &fields).await;
+    app.clock.set(t0() + chrono::Duration::minutes(61));
+    let expired_opened = app.get(&expiring).send().await;
+    let expired_posted = post_anonymous(&app, &expiring, &fields).await;
+    assert_eq!(dead(&expired_opened), (404, true), "{}", expired_opened.text);
+    assert_eq!(dead(&expired_posted), (404, true), "{}", expired_posted.text);
+    assert_eq!(dead(&opened), dead(&expired_opened), "{}", opened.text);
+    assert_eq!(dead(&posted), dead(&expired_posted), "{}", posted.text);
+
+    // Active again, the account still has its old password, the link stays dead.
+    let current = entcp::identity::get_user(&app.store, "dan.a@test.fr").await.unwrap().unwrap();
+    let on = entcp::identity::UserPatch { active: Some(true), ..Default::default() };
+    entcp::identity::update_user(&app.store, &admin(), &user.id, current.version, on, t0()).await.unwrap();
+    assert_eq!(dead(&app.get(&deactivated).send().await), (404, true));
+    assert_eq!(post_sign_in(&app, "dan.a@test.fr", new, "/").await.status, 401);
+    assert_eq!(post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await.status, 303);
 }

@@ -365,6 +365,14 @@ async fn a_breach_and_a_request_are_followed_up_in_their_forms_under_the_version
     let entry = link(&get(app, &dpo, &requests).await.text, &format!("{requests}/"));
     let form = get(app, &dpo, &entry).await;
     assert!(form.text.contains("délai dépassé") && form.text.contains("value=\"erasure\" selected"), "{name}");
+    // Extended only now, past its first month: too late to tell the requester (Art. 12(3)),
+    // refused under its box, the day's control beside it; nothing changes.
+    let mut extend: Vec<(&str, &str)> = new.to_vec();
+    extend.extend([("extended", "oui"), ("version", "1")]);
+    let late = post_form(app, &dpo, &entry, &extend).await;
+    assert_eq!(late.status, 422, "{name}: {}", late.text);
+    assert!(late.text.contains("id=\"entree-extended-erreur\"") && late.text.contains("12.3"), "{name}: {}", late.text);
+    assert!(late.text.contains("id=\"entree-extension_notified_on\""), "{name}: {}", late.text);
     let mut answer: Vec<(&str, &str)> = new.to_vec();
     answer.extend([("status", "rejected"), ("notes", "Données nécessaires au service public"), ("version", "1")]);
     let refused = post_form(app, &dpo, &entry, &answer).await;

@@ -464,3 +464,52 @@ async fn a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else
     let still = password::link_user(store, &others, t0()).await.unwrap();
     assert_eq!(still.map(|u| u.id), Some(other.id), "{}: another user's link is untouched", db.name);
 }
+
+// A link in the mailbox of an account deactivated since opens nothing, exactly like an expired
+// one (the page said the password was changed, the sign-in then failed): deactivating spends
+// the account's live links (audited), and a link issued to an inactive account is dead too.
+backend_test!(a_password_link_of_a_deactivated_account_is_dead_like_an_expired_one);
+async fn a_password_link_of_a_deactivated_account_is_dead_like_an_expired_one(db: crate::common::TestDb) {
+    let store = &db.store;
+    let new_user = |email: &str| NewUser { email: email.into(), display_name: "Claire Martin".into(), org: None };
+    let user = identity::create_user(store, &admin(), new_user("claire.martin@ac-creteil.fr"), t0()).await.unwrap();
+    let other = identity::create_user(store, &admin(), new_user("paul.durand@ac-creteil.fr"), t0()).await.unwrap();
+    let reset = password_link(store, &user.id, LinkPurpose::Reset).await;
+    let invitation = password_link(store, &user.id, LinkPurpose::Setup).await;
+    let others = password_link(store, &other.id, LinkPurpose::Reset).await;
+    let expired = password_link(store, &other.id, LinkPurpose::Reset).await;
+    let later = t0() + chrono::Duration::minutes(31);
+    let expired_refusal = password::reset_with_link(store, &expired, "cheval correct pile agrafe", later).await;
+    let expired_refusal = expired_refusal.unwrap_err();
+
+    let off = identity::UserPatch { active: Some(false), ..Default::default() };
+    identity::update_user(store, &admin(), &user.id, user.version, off, t0()).await.unwrap();
+    let summary: String =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'users.update' AND target_id = $1")
+            .bind(&user.id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!((summary["active"].clone(), summary["links_spent"].clone()), (json!(false), json!(2)), "{}", db.name);
+
+    // Issued after the deactivation (by an invitation sent again): dead as well.
+    let after = password_link(store, &user.id, LinkPurpose::Setup).await;
+    for dead in [&reset, &invitation, &after] {
+        assert!(password::link_user(store, dead, t0()).await.unwrap().is_none(), "{}", db.name);
+        let refused = password::reset_with_link(store, dead, "cheval correct pile agrafe", t0()).await.unwrap_err();
+        assert_eq!((refused.kind, &refused.detail), (expired_refusal.kind, &expired_refusal.detail), "{}", db.name);
+    }
+    let passwords = "SELECT COUNT(*) FROM user_passwords WHERE user_id = $1";
+    assert_eq!(common::count(store, passwords, &[user.id.as_str()]).await, 0, "{}: no password set", db.name);
+    let still = password::link_user(store, &others, t0()).await.unwrap();
+    assert_eq!(still.map(|u| u.id), Some(other.id), "{}: another user's link is untouched", db.name);
+
+    // Active again, the account's old links stay spent.
+    let current = identity::get_user(store, &user.id).await.unwrap().unwrap();
+    let on = identity::UserPatch { active: Some(true), ..Default::default() };
+    identity::update_user(store, &admin(), &user.id, current.version, on, t0()).await.unwrap();
+    assert!(password::link_user(store, &reset, t0()).await.unwrap().is_none(), "{}", db.name);
+    let fresh = password_link(store, &user.id, LinkPurpose::Reset).await;
+    assert!(password::link_user(store, &fresh, t0()).await.unwrap().is_some(), "{}", db.name);
+}

@@ -67,7 +67,7 @@ async fn bad_rows_are_reported_by_line_and_good_rows_imported(db: crate::common:
 0940176G;Mauvaise lettre;Ecole;Public;94260;94034;Fresnes;094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;;OUVERT\n\
 0940198E;Sans commune;Ecole;Public;94400;;Vitry;094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;;OUVERT\n\
 0940204L;Trop court;Ecole;Public\n\
-\"0940209S\";\"Ecole du Jardin\nParisien\";Ecole;Public;94240;94038;L'Haÿ-les-Roses;094;24;11;Val-de-Marne;Créteil;Ile-de-France;1;1;123;OUVERT\n\
+\"0940209S\";Ecole du Jardin;Ecole;Public;\"94240\nCedex\";94038;L'Haÿ-les-Roses;094;24;11;Val-de-Marne;Créteil;Ile-de-France;1;1;123;OUVERT\n\
 0941033M;Rectorat annexe;Service Administratif;Public;94000;94028;Créteil;094;24;11;Val-de-Marne;Créteil;Ile-de-France;;;;OUVERT\n\
 0940176f;Doublon;Ecole;Public;94260;94034;Fresnes;094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;;OUVERT\n\
 0940101Z;Commune invalide;Ecole;Public;94260;2C034;Fresnes;094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;;OUVERT\n"
@@ -85,7 +85,7 @@ async fn bad_rows_are_reported_by_line_and_good_rows_imported(db: crate::common:
     assert!(lines[1].1.contains("code commune manquant"), "{lines:?}");
     assert_eq!(lines[2].0, 5);
     assert!(lines[2].1.contains("4 colonnes au lieu de 17"), "{lines:?}");
-    // The quoted name spans lines 6-7, so the next rows are on lines 8, 9, 10.
+    // The quoted postcode (a column not read) spans lines 6-7, so the next rows are on lines 8, 9, 10.
     assert_eq!(lines[3].0, 9);
     assert!(lines[3].1.contains("en double (déjà présent ligne 2)"), "{lines:?}");
     assert_eq!(lines[4].0, 10);
@@ -94,30 +94,33 @@ async fn bad_rows_are_reported_by_line_and_good_rows_imported(db: crate::common:
     assert_eq!(report.warnings[0].line, 6);
 
     let multi_line = queries::resolve_org(&db.store, "0940209S").await.unwrap();
-    assert_eq!(multi_line.name, "Ecole du Jardin\nParisien");
+    assert_eq!(multi_line.name, "Ecole du Jardin");
     assert_eq!(multi_line.etab_type, Some(EtabType::EcolePrimaire));
     assert_eq!(multi_line.siret, None);
     assert_eq!(count_kind(&db.store, "etablissement").await, 2);
 }
 
-// Every value of an imported row is stored as read, NULLs included, whichever row
-// source carries the batch: PostgreSQL sends a batch as delimited text, or as JSON
-// when a value holds one of the delimiters (control characters U+001D to U+001F).
-backend_test!(imported_values_are_stored_as_read_whatever_their_characters);
-async fn imported_values_are_stored_as_read_whatever_their_characters(db: crate::common::TestDb) {
+// Every value of an imported row is stored as read, NULLs included (PostgreSQL sends a
+// batch as delimited text, U+001D to U+001F its delimiters); a value holding one of those
+// control characters is no name to store: its line is refused by its number.
+backend_test!(imported_values_are_stored_as_read_and_a_delimiter_in_a_value_refused);
+async fn imported_values_are_stored_as_read_and_a_delimiter_in_a_value_refused(db: crate::common::TestDb) {
     let csv = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;\
 Code_academie;Code_region;Mail;SIREN_SIRET;Nombre_d_eleves\n\
-0940176F;Ecole\u{1f}du\u{1e}Port\u{1d};Ecole;94034;Fresnes;24;11;ce.0940176f@ac-creteil.fr;;212\n\
-0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;;;21940034800195;\n";
+0940176F;Ecole du Port;Ecole;94034;Fresnes;24;11;ce.0940176f@ac-creteil.fr;;212\n\
+0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;;;21940034800195;\n\
+0940262Z;Ecole\u{1f}du\u{1e}Bled\u{1d};Ecole;94068;Saint-Maur-des-Fossés;24;;;;\n";
     let options = ImportOptions { dry_run: false, batch_size: 1, academies: None };
     let actor = admin();
     let import =
         || import_annuaire(&db.store, &actor, std::io::Cursor::new(csv.as_bytes().to_vec()), options.clone(), t0());
     let first = import().await.expect("import runs");
     assert_eq!(first.etablissements.created, 2, "{}: {:?}", db.name, first.rejections);
+    assert_refused(&first, &[(4, "0940262Z")], "colonne « Nom_etablissement » : caractère de contrôle", db.name);
+    assert!(queries::resolve_org(&db.store, "0940262Z").await.is_err(), "{}", db.name);
 
     let odd = queries::resolve_org(&db.store, "0940176F").await.unwrap();
-    assert_eq!(odd.name, "Ecole\u{1f}du\u{1e}Port\u{1d}", "{}", db.name);
+    assert_eq!(odd.name, "Ecole du Port", "{}", db.name);
     assert_eq!(
         (odd.pupils, odd.email.as_deref(), odd.siret.as_deref()),
         (Some(212), Some("ce.0940176f@ac-creteil.fr"), None)
@@ -137,7 +140,7 @@ Code_academie;Code_region;Mail;SIREN_SIRET;Nombre_d_eleves\n\
 }
 
 // A first import into an empty registry goes in by `COPY` on PostgreSQL: a value holding
-// one of COPY's escapes (tab, line break, backslash) is stored as read; a batch that finds
+// COPY's escape (a backslash, `\N` its NULL) is stored as read; a batch that finds
 // a row registered already (the commune an earlier batch wrote, renamed by a later row)
 // goes by upsert instead; each batch that wrote is one record of an unbroken audit chain.
 backend_test!(a_first_import_stores_every_character_and_upserts_what_an_earlier_batch_wrote);
@@ -145,7 +148,7 @@ async fn a_first_import_stores_every_character_and_upserts_what_an_earlier_batch
     use entcp::audit::{verify, Verification};
     let csv =
         "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;Code_academie\n\
-0940176F;\"Ecole\tdu\\Port\r\nSud\";Ecole;94034;Fresnes;24\n\
+0940176F;\"Ecole du\\Port \\N Sud\";Ecole;94034;Fresnes;24\n\
 0940209S;Ecole du Jardin;Ecole;94034;Fresnes-sur-Bièvre;24\n";
     let options = ImportOptions { dry_run: false, batch_size: 1, academies: None };
     let report = import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv.as_bytes().to_vec()), options, t0())
@@ -156,7 +159,7 @@ async fn a_first_import_stores_every_character_and_upserts_what_an_earlier_batch
     assert_eq!((communes.created, communes.updated), (1, 1), "{}: {:?}", db.name, report.related);
 
     let odd = queries::resolve_org(&db.store, "0940176F").await.unwrap();
-    assert_eq!(odd.name, "Ecole\tdu\\Port\r\nSud", "{}", db.name);
+    assert_eq!(odd.name, "Ecole du\\Port \\N Sud", "{}", db.name);
     let commune = queries::resolve_org(&db.store, "commune:94034").await.unwrap();
     assert_eq!((commune.name.as_str(), commune.version), ("Fresnes-sur-Bièvre", 2), "{}", db.name);
     assert_eq!(verify(&db.store).await.unwrap(), Verification::Intact { records: 2 }, "{}", db.name);
@@ -224,6 +227,63 @@ Code_academie;Adresse\n";
     let report = import_bytes(&db.store, again.into_bytes(), false).await;
     assert_eq!(report.etablissements.created, 1, "{}: {:?}", db.name, report.rejections);
     assert_eq!(count_kind(&db.store, "etablissement").await, 3, "{}", db.name);
+}
+
+// A control character (C0, DEL, C1) or a bidirectional override read in any column would be
+// stored and shown in pages and documents: its line is refused by its number, the column
+// named, by the rule of the API's one-line text; the other lines are imported, and no stored
+// organisation (établissement or commune) holds one. An address holding one does not parse:
+// dropped with a warning, its row kept, as any unreadable address.
+backend_test!(a_line_with_a_control_character_is_refused_by_its_number_and_column);
+async fn a_line_with_a_control_character_is_refused_by_its_number_and_column(db: crate::common::TestDb) {
+    let csv = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;\
+Code_academie;Mail;Libelle_nature\n\
+0940176F;Ecole Doisneau;Ecole;94034;Fresnes;24;ce.0940176f@ac-creteil.fr;ECOLE ELEMENTAIRE\n\
+0940209S;Ecole \u{1b}[31mdu Jardin;Ecole;94038;L'Haÿ-les-Roses;24;;\n\
+0940262Z;Ecole Bled;Ecole;94068;Saint-Maur\u{7f};24;;\n\
+0940336E;Ecole Marinville;Ecole;94068;Saint-Maur-des-Fossés;24;ce.0940336e\u{9b}@ac-creteil.fr;\n\
+0940400Z;Ecole \u{202e}nidraJ;Ecole;94041;Ivry-sur-Seine;24;;\n\
+0940401A;Ecole Hébert;Ecole;94041;Ivry-sur-Seine;24;;ECOLE \u{2066}PRIMAIRE\u{2069}\n\
+0940402B;Ecole\tdes Lilas;Ecole;94041;Ivry-sur-Seine;24;;\n\
+0940403C;École Jean-Moulin – Ivry;Ecole;94041;Ivry-sur-Seine;24;;\n";
+    let report = import_bytes(&db.store, csv.as_bytes().to_vec(), false).await;
+    let refused: Vec<(u64, Option<&str>, &str)> =
+        report.rejections.iter().map(|r| (r.line, r.uai.as_deref(), r.reason.as_str())).collect();
+    let expected = [
+        (3, "0940209S", "Nom_etablissement"),
+        (4, "0940262Z", "Nom_commune"),
+        (6, "0940400Z", "Nom_etablissement"),
+        (7, "0940401A", "Libelle_nature"),
+        (8, "0940402B", "Nom_etablissement"),
+    ];
+    assert_eq!(refused.len(), expected.len(), "{}: {refused:?}", db.name);
+    for ((line, uai, reason), (want_line, want_uai, column)) in refused.iter().zip(expected) {
+        assert_eq!((*line, *uai), (want_line, Some(want_uai)), "{}: {refused:?}", db.name);
+        assert!(reason.starts_with(&format!("colonne « {column} » : caractère de contrôle interdit")), "{reason}");
+    }
+    assert_eq!(report.etablissements.created, 3, "{}: {refused:?}", db.name);
+    assert_eq!(queries::resolve_org(&db.store, "0940403C").await.unwrap().name, "École Jean-Moulin – Ivry");
+    let warned: Vec<u64> = report.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(warned, [5], "{}: {:?}", db.name, report.warnings);
+    assert!(report.warnings[0].reason.contains("adresse ignorée"), "{:?}", report.warnings);
+    assert_eq!(queries::resolve_org(&db.store, "0940336E").await.unwrap().email, None, "{}", db.name);
+    assert_eq!(count_kind(&db.store, "etablissement").await, 3, "{}", db.name);
+    // The commune of refused lines only (94038) is not created either.
+    assert_eq!(count_kind(&db.store, "commune").await, 3, "{}", db.name);
+
+    let stored: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT code, name || COALESCE(email, ''), COALESCE(nature_label, '') || COALESCE(commune_code, '') FROM orgs",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    for (code, a, b) in &stored {
+        assert!(
+            entcp::validate::line(a).is_ok() && entcp::validate::line(b).is_ok(),
+            "{}: {code} {a:?} {b:?}",
+            db.name
+        );
+    }
 }
 
 backend_test!(a_file_without_the_required_columns_is_refused_whole);

@@ -458,19 +458,28 @@ async fn a_register_derived_on_another_day_with_nothing_changed_is_the_same_regi
     assert_eq!(list.as_array().unwrap().len(), 1, "{name}: one snapshot: {list}");
 }
 
+/// The Val-de-Marne sample, an app on a fixed `clock`, and the académie's DPO.
+async fn academie_dpo(store: &entcp::store::Store, clock: Arc<FixedClock>) -> (TestApp, Client) {
+    common::import_sample(store).await;
+    let app = TestApp::over(store).clock(clock).build().await;
+    let dpo =
+        app.client(&token_for(store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
+    (app, dpo)
+}
+
+/// An RFC 3339 instant.
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc)
+}
+
 backend_test!(breaches_are_listed_by_the_instant_of_awareness_and_warn_72_hours_later_to_the_minute);
 async fn breaches_are_listed_by_the_instant_of_awareness_and_warn_72_hours_later_to_the_minute(
     db: crate::common::TestDb,
 ) {
     let name = db.name;
-    let store = db.store.clone();
-    common::import_sample(&store).await;
     // Saturday 24 October 2026, 10:00 in Paris: the night before the change to winter time.
-    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
     let clock = Arc::new(FixedClock::new(at("2026-10-24T08:00:00Z")));
-    let app = TestApp::over(&store).clock(clock.clone()).build().await;
-    let dpo =
-        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
+    let (_app, dpo) = academie_dpo(&db.store, clock.clone()).await;
     let url = "/api/v1/rgpd/breaches/0940198E";
     // Known on Friday 23 October, 23:30 and 22:45 in Paris (summer time), and 22:00 UTC (00:00 in
     // Paris): typed with their offsets, the latest instant is neither the first nor the last string.
@@ -522,11 +531,7 @@ async fn breaches_are_listed_by_the_instant_of_awareness_and_warn_72_hours_later
 backend_test!(a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_reasons);
 async fn a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_reasons(db: crate::common::TestDb) {
     let name = db.name;
-    let store = db.store.clone();
-    common::import_sample(&store).await;
-    let app = TestApp::over(&store).build().await;
-    let dpo =
-        app.client(&token_for(&store, "dpd@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24")).await);
+    let (_app, dpo) = academie_dpo(&db.store, Arc::new(FixedClock::new(t0()))).await;
     let url = "/api/v1/rgpd/breaches/0940198E";
     let breach = |extra: Value| {
         let mut body = json!({
@@ -641,4 +646,69 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
     let html = html_text(&String::from_utf8(html).unwrap());
     assert!(html.contains("AIPD requise (2 critères) : personnes vulnérables : élèves mineurs ; données à caractère hautement personnel"), "{name}");
     assert!(html.contains("1 tenant(s) sans nombre de comptes connu"), "{name}");
+}
+
+backend_test!(a_request_is_extended_only_when_the_requester_is_told_within_the_first_month);
+async fn a_request_is_extended_only_when_the_requester_is_told_within_the_first_month(db: crate::common::TestDb) {
+    let name = db.name;
+    // Tuesday 15 December 2026, 10:00 in Paris.
+    let (_app, dpo) = academie_dpo(&db.store, Arc::new(FixedClock::new(at("2026-12-15T09:00:00Z")))).await;
+    let url = "/api/v1/rgpd/requests/0940198E";
+    let request = |requester: &str, received: &str| json!({ "kind": "erasure", "requester": requester, "received_on": received, "extended": true });
+
+    // Received three weeks ago, extended today: the requester is told today, three months to answer.
+    let (s, recent) = call(dpo.post(url).json(&request("A. B.", "2026-11-24"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {recent}");
+    assert_eq!(
+        (recent["due_on"].as_str(), recent["extension_notified_on"].as_str()),
+        (Some("2027-02-24"), Some("2026-12-15"))
+    );
+
+    // Received two months ago: an extension recorded today comes too late to be told in time.
+    let (s, late) = call(dpo.post(url).json(&request("C. D.", "2026-10-10"))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {late}");
+    assert_eq!(late["errors"][0]["field"], "extended", "{name}: {late}");
+    let detail = late["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(detail.contains("au plus tard le 10 novembre 2026") && detail.contains("12.3"), "{name}: {late}");
+    // Told on 2 November, inside the month: recorded as it happened.
+    let mut told = request("C. D.", "2026-10-10");
+    told["extension_notified_on"] = json!("2026-11-02");
+    let (s, kept) = call(dpo.post(url).json(&told)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {kept}");
+    assert_eq!(kept["due_on"], "2027-01-10", "{name}: {kept}");
+    // Told after the month, before the reception, or in the future: each refused on the day.
+    for (day, says) in [("2026-11-11", "au plus tard"), ("2026-10-09", "avant la réception"), ("2026-12-16", "futur")]
+    {
+        told["extension_notified_on"] = json!(day);
+        told["requester"] = json!(format!("E. F. {day}"));
+        let (s, body) = call(dpo.post(url).json(&told)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name} {day}: {body}");
+        assert_eq!(body["errors"][0]["field"], "extension_notified_on", "{name} {day}: {body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains(says), "{name} {day}: {body}");
+    }
+    // Nothing of the refused ones was written.
+    let (_, list) = call(dpo.get(url)).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{name}: {list}");
+
+    // A request recorded without extension, extended later: only within its first month.
+    let plain = json!({ "kind": "access", "requester": "G. H.", "received_on": "2026-11-02" });
+    let (s, open) = call(dpo.post(url).json(&plain)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {open}");
+    let path = format!("{url}/{}", open["id"].as_str().unwrap());
+    let mut extended = plain.clone();
+    extended["extended"] = json!(true);
+    let (s, body) = call(dpo.put(&path).header("if-match", "\"1\"").json(&extended)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("2 décembre 2026"), "{name}: {body}");
+    // An extension already recorded keeps its day when the request is followed up.
+    let path = format!("{url}/{}", kept["id"].as_str().unwrap());
+    let mut answered = request("C. D.", "2026-10-10");
+    answered["status"] = json!("answered");
+    answered["answered_on"] = json!("2026-12-14");
+    let (s, body) = call(dpo.put(&path).header("if-match", "\"1\"").json(&answered)).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {body}");
+    assert_eq!(body["extension_notified_on"], "2026-11-02", "{name}: {body}");
+    // The register says when the requester was told.
+    let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
+    assert!(csv.contains("10 janvier 2027 (prolongée, personne informée le 2 novembre 2026)"), "{name}: {csv}");
 }

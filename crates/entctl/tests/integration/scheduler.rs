@@ -136,7 +136,7 @@ async fn a_cancelled_scheduler_interrupts_its_runs_and_starts_no_more(db: crate:
     STARTED.acquire().await.unwrap().forget();
     s.cancel();
     let run = running.into_iter().next().unwrap().await.unwrap();
-    assert_eq!(run.outcome, "failure", "{}", db.name);
+    assert_eq!(run.outcome, "running", "{}: released to a live process, not failed", db.name);
     assert!(run.message.as_deref().unwrap().contains("arrêt"), "{:?}", run.message);
     assert!(s.spawn_due(minute(1)).await.unwrap().is_empty(), "{}: a run started after the cancel", db.name);
     assert_eq!(runs_of(&db.store, "stuck").await.len(), 1);
@@ -152,8 +152,44 @@ async fn shutdown_stops_the_loop_at_once_and_interrupts_runs_still_going_at_the_
     looping.await.unwrap();
     let runs = runs_of(&db.store, "stuck").await;
     assert_eq!(runs.len(), 1, "{}", db.name);
-    assert_eq!(runs[0].outcome, "failure", "{}: {runs:?}", db.name);
-    assert!(runs[0].finished_at.is_some());
+    assert_eq!(runs[0].outcome, "running", "{}: {runs:?}", db.name);
+    assert_eq!(runs[0].message.as_deref(), Some(jobs::INTERRUPTED_MESSAGE), "{}", db.name);
+    assert!(runs[0].finished_at.is_none());
+}
+
+// SIGTERM: the loop of `entctl serve` stops and a run still going at the drain deadline is
+// interrupted. Recorded as a failure, its tick was never run again (a monthly job waited a
+// month); released instead, it is marked `abandoned` by the very next pass of a live replica
+// (or of the process restarted), without the 2 min a dead process's run waits, and run again.
+backend_test!(a_run_interrupted_by_a_shutdown_is_run_again_at_once_by_a_live_replica);
+async fn a_run_interrupted_by_a_shutdown_is_run_again_at_once_by_a_live_replica(db: crate::common::TestDb) {
+    let (stopping, _) = scheduler(&db.store, "stopping-replica", vec![every_minute("stuck", stuck)]);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let looping = tokio::spawn(stopping.run_until(shutdown.clone(), std::time::Duration::from_millis(100)));
+    STARTED.acquire().await.unwrap().forget();
+    shutdown.cancel();
+    looping.await.unwrap();
+
+    let replica_b = Store::connect(&db.url, None).await.unwrap();
+    let (live, app) = scheduler(&replica_b, "live-replica", vec![every_minute("stuck", stuck)]);
+    let started = live.spawn_due(minute(0)).await.unwrap();
+    assert_eq!(started.len(), 1, "{}", db.name);
+    STARTED.acquire().await.unwrap().forget();
+    let runs = runs_of(&db.store, "stuck").await;
+    let seen: Vec<(&str, &str, Option<&str>)> =
+        runs.iter().map(|r| (r.trigger.as_str(), r.outcome.as_str(), r.message.as_deref())).collect();
+    assert_eq!(
+        seen,
+        [("retry", "running", None), ("schedule", "abandoned", Some(jobs::INTERRUPTED_MESSAGE))],
+        "{}",
+        db.name
+    );
+    assert_eq!(metric(&app, "entcp_job_runs_abandoned_total{job=\"stuck\"}"), 1.0, "{}", db.name);
+    live.cancel();
+    for run in started {
+        run.await.unwrap();
+    }
+    replica_b.close().await;
 }
 
 /// Inserts the run of a runner that beat last at `heartbeat`.
