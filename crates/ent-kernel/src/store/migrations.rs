@@ -59,7 +59,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0032_orgs_without_code_index.sql",
     "0033_rgpd_reference_counters.sql",
     "0034_auth_failures.sql",
-    "0036_rgpd_request_extension_notice.sql",
+    "0035_rgpd_request_extension_notice.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -269,7 +269,7 @@ mod tests {
             "ba6dc8f5b960613bd96c2ef42900e7cbbfa4ef0113985163a266c8b2b807a9fa1acb65007f35f68691cca9f067a8b509",
         ),
         (
-            36,
+            35,
             "957e1b91da3bbf22d694cc0059d2fb0f50c941dae5b2a90ae07da99eaa5abe931dc4874cf24d32a7dcc4aeed330488d1",
             "957e1b91da3bbf22d694cc0059d2fb0f50c941dae5b2a90ae07da99eaa5abe931dc4874cf24d32a7dcc4aeed330488d1",
         ),
