@@ -93,9 +93,11 @@ impl Reconciler {
     pub fn enqueue(&self, work: Work) -> bool {
         let queue = self.queue.lock().expect("queue lock");
         let Some(sender) = queue.as_ref() else { return false };
+        // Counted before it is sent: the queue's task may take it (and count it out) at once.
+        self.depth.fetch_add(1, Ordering::Relaxed);
         let sent = sender.send(work).is_ok();
-        if sent {
-            self.depth.fetch_add(1, Ordering::Relaxed);
+        if !sent {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
         }
         sent
     }

@@ -1196,6 +1196,11 @@ async fn a_hung_patch_fails_after_the_timeout_in_the_work_queue_while_the_outbox
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert!(error.contains("ent-doisneau/portail") && error.contains("pas de réponse en 5 s"), "{error}");
+    // The full pass the job queued is taken once the hung request has failed: the queue empties
+    // just after the failure is recorded (the tenant then waits for its retry, nothing is sent).
+    while w.state.reconciler.depth.load(Ordering::SeqCst) != 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     // The failure and its cause are on /metrics, with the failing tenant and the requests sent.
     let metrics = entcp::api::metrics::text(&w.state);
     assert!(metrics.contains("entcp_reconcile_errors_total{cause=\"timeout\"} 1"), "{metrics}");
