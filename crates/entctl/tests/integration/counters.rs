@@ -5,12 +5,11 @@ use entcp::store::{counters, migrations, Backend, Store};
 use sqlx::migrate::Migrator;
 use std::borrow::Cow;
 
-/// Migrates up to (not including) the counters migration, writes references the old way,
-/// then migrates to the end and takes the next number of each series.
-async fn counters_carry_on_from_the_references_already_given(url: &str, backend: Backend) {
+/// A store migrated up to (not including) migration `version`, holding one commune (`o1`),
+/// and the instant its rows were written at.
+async fn store_before(url: &str, backend: Backend, version: i64) -> (Store, &'static str) {
     let store = Store::connect(url, Some(2)).await.unwrap();
-    migrate_before(&store, backend, 17).await;
-
+    migrate_before(&store, backend, version).await;
     let t = "2026-01-05T10:00:00.000000Z";
     sqlx::query(
         "INSERT INTO orgs (id, kind, code, name, sort_name, content_hash, created_at, updated_at) \
@@ -20,6 +19,13 @@ async fn counters_carry_on_from_the_references_already_given(url: &str, backend:
     .execute(store.pool())
     .await
     .unwrap();
+    (store, t)
+}
+
+/// Migrates up to (not including) the counters migration, writes references the old way,
+/// then migrates to the end and takes the next number of each series.
+async fn counters_carry_on_from_the_references_already_given(url: &str, backend: Backend) {
+    let (store, t) = store_before(url, backend, 17).await;
     for (id, reference) in [("c1", "CONV-2026-000007"), ("c2", "CONV-2026-000011"), ("c3", "CONV-2025-000003")] {
         sqlx::query(
             "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, \
@@ -60,17 +66,7 @@ async fn counters_carry_on_from_the_references_already_given(url: &str, backend:
 /// counters, writes references the old way (the end of a random id, in capitals), then
 /// migrates to the end: each series carries on above its old references written in digits.
 async fn rgpd_counters_carry_on_from_the_references_already_given(url: &str, backend: Backend) {
-    let store = Store::connect(url, Some(2)).await.unwrap();
-    migrate_before(&store, backend, 33).await;
-    let t = "2026-01-05T10:00:00.000000Z";
-    sqlx::query(
-        "INSERT INTO orgs (id, kind, code, name, sort_name, content_hash, created_at, updated_at) \
-         VALUES ('o1', 'commune', '94001', 'Ablon', 'ablon', 'h', $1, $1)",
-    )
-    .bind(t)
-    .execute(store.pool())
-    .await
-    .unwrap();
+    let (store, t) = store_before(url, backend, 33).await;
     let breaches = [("b1", "VIOL-2026-004512"), ("b2", "VIOL-2026-0A3F9B"), ("b3", "VIOL-2025-000020")];
     for (id, reference) in breaches {
         sqlx::query(
