@@ -319,11 +319,39 @@ pub async fn release_interrupted_run(store: &Store, run_id: &str) -> sqlx::Resul
     Ok(())
 }
 
-/// A run marked `abandoned`: its job and the tick it had claimed (none for a manual run).
+/// A run marked `abandoned`: its job, the tick it had claimed (none for a manual or retry
+/// run), its trigger, start and message.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Abandoned {
     pub job: String,
     pub tick: Option<String>,
+    pub trigger: String,
+    pub started_at: String,
+    pub message: Option<String>,
+}
+
+impl Abandoned {
+    /// Whether its process released it on shutdown ([`release_interrupted_run`]) rather
+    /// than died while it ran.
+    pub fn interrupted(&self) -> bool {
+        self.message.as_deref() == Some(INTERRUPTED_MESSAGE)
+    }
+
+    /// The tick this run was for, under `schedule`: the one it claimed (`schedule`), or, for a
+    /// `retry` its process released on shutdown, the tick it took over (the latest at its
+    /// start: a retry starts only for its job's latest tick). None otherwise: a manual run
+    /// is not run again, nor a retry whose process died (it may be what killed it; its tick
+    /// was run again once already).
+    pub fn retried_tick(&self, schedule: &cron::Schedule, tz: Tz) -> Option<String> {
+        match self.trigger.as_str() {
+            "schedule" => self.tick.clone(),
+            "retry" if self.interrupted() => {
+                let started = DateTime::parse_from_rfc3339(&self.started_at).ok()?.with_timezone(&Utc);
+                latest_tick(schedule, tz, started).map(timestamp)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Marks `abandoned` the running runs of other runners whose heartbeat expired
@@ -335,7 +363,7 @@ pub async fn abandon_dead_runs(store: &Store, runner: &str, now: DateTime<Utc>) 
         "UPDATE job_runs SET outcome = 'abandoned', finished_at = $1, \
          message = COALESCE(message, 'abandonnée : le processus qui l''exécutait ne donne plus signe de vie') \
          WHERE outcome = 'running' AND runner <> $2 AND COALESCE(heartbeat_at, started_at) < $3 \
-         RETURNING job, tick",
+         RETURNING job, tick, trigger, started_at, message",
     )
     .bind(timestamp(now))
     .bind(runner)

@@ -227,7 +227,9 @@ impl Scheduler {
 
     /// Starts again, here, the abandoned scheduled runs whose tick is still their job's
     /// latest (a daily or monthly run whose replica died would otherwise wait for its
-    /// next tick); the process that marked a run abandoned is the only one to get it.
+    /// next tick), and the retries of such a tick that a shutdown interrupted
+    /// ([`Abandoned::retried_tick`]); the process that marked a run abandoned is the only
+    /// one to get it.
     async fn retry_abandoned(
         &self,
         abandoned: &[Abandoned],
@@ -237,14 +239,15 @@ impl Scheduler {
         for run in abandoned {
             let Some(scheduled) = self.jobs.iter().find(|s| s.enabled && s.job.name == run.job) else { continue };
             let Some(latest) = latest_tick(&scheduled.schedule, self.timezone, now) else { continue };
-            if run.tick.as_deref() != Some(timestamp(latest).as_str()) || self.is_running(scheduled.job.name) {
+            let tick = run.retried_tick(&scheduled.schedule, self.timezone);
+            if tick.as_deref() != Some(timestamp(latest).as_str()) || self.is_running(scheduled.job.name) {
                 continue;
             }
             // The tick is dealt with: the pass that follows neither claims nor counts it.
             self.seen.lock().expect("scheduler lock").insert(scheduled.job.name, latest);
             let retry = new_run(scheduled.job.name, None, "retry", &self.runner, now);
             insert_retry_run(&self.state.store, &retry).await?;
-            tracing::warn!(job = scheduled.job.name, tick = ?run.tick, "abandoned run started again");
+            tracing::warn!(job = scheduled.job.name, tick = ?tick, trigger = %run.trigger, "abandoned run started again");
             started.push(self.spawn_run(scheduled, retry, now));
         }
         Ok(started)

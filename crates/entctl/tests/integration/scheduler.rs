@@ -192,6 +192,55 @@ async fn a_run_interrupted_by_a_shutdown_is_run_again_at_once_by_a_live_replica(
     replica_b.close().await;
 }
 
+// A retry run (no tick) interrupted by a shutdown in turn was abandoned and never run again:
+// its tick waited for the next one. It is retried like the interrupted run of a tick, once,
+// by one of the live replicas.
+backend_test!(a_retry_run_interrupted_by_a_shutdown_is_run_again_once_by_one_live_replica);
+async fn a_retry_run_interrupted_by_a_shutdown_is_run_again_once_by_one_live_replica(db: crate::common::TestDb) {
+    let (first, _) = scheduler(&db.store, "first-replica", vec![every_minute("stuck", stuck)]);
+    let ticked = first.spawn_due(minute(0)).await.unwrap();
+    STARTED.acquire().await.unwrap().forget();
+    first.cancel();
+    for run in ticked {
+        run.await.unwrap();
+    }
+    let (second, _) = scheduler(&db.store, "second-replica", vec![every_minute("stuck", stuck)]);
+    let retry = second.spawn_due(minute(0)).await.unwrap();
+    assert_eq!(retry.len(), 1, "{}: the interrupted tick is retried", db.name);
+    STARTED.acquire().await.unwrap().forget();
+    second.cancel();
+    let interrupted = retry.into_iter().next().unwrap().await.unwrap();
+    assert_eq!((interrupted.trigger.as_str(), interrupted.outcome.as_str()), ("retry", "running"), "{}", db.name);
+
+    let replica_b = Store::connect(&db.url, None).await.unwrap();
+    let (a, app_a) = scheduler(&db.store, "live-a", vec![every_minute("stuck", stuck)]);
+    let (b, app_b) = scheduler(&replica_b, "live-b", vec![every_minute("stuck", stuck)]);
+    let (started_a, started_b) = tokio::join!(a.spawn_due(minute(0)), b.spawn_due(minute(0)));
+    let started: Vec<_> = started_a.unwrap().into_iter().chain(started_b.unwrap()).collect();
+    assert_eq!(started.len(), 1, "{}: run again by one replica only", db.name);
+    STARTED.acquire().await.unwrap().forget();
+    let runs = runs_of(&db.store, "stuck").await;
+    let seen: Vec<(&str, &str, Option<&str>)> =
+        runs.iter().map(|r| (r.trigger.as_str(), r.outcome.as_str(), r.message.as_deref())).collect();
+    let released = Some(jobs::INTERRUPTED_MESSAGE);
+    assert_eq!(
+        seen,
+        [("retry", "running", None), ("retry", "abandoned", released), ("schedule", "abandoned", released)],
+        "{}",
+        db.name
+    );
+    let abandoned = "entcp_job_runs_abandoned_total{job=\"stuck\"}";
+    assert_eq!(metric(&app_a, abandoned) + metric(&app_b, abandoned), 1.0, "{}", db.name);
+    let (later_a, later_b) = tokio::join!(a.spawn_due(minute(0)), b.spawn_due(minute(0)));
+    assert!(later_a.unwrap().is_empty() && later_b.unwrap().is_empty(), "{}: run again once", db.name);
+    a.cancel();
+    b.cancel();
+    for run in started {
+        run.await.unwrap();
+    }
+    replica_b.close().await;
+}
+
 /// Inserts the run of a runner that beat last at `heartbeat`.
 async fn running_run(store: &Store, job: &str, runner: &str, heartbeat: DateTime<Utc>) -> String {
     let id = entcp::store::new_id();
