@@ -715,8 +715,9 @@ impl Config {
         crate::yaml::from_str(text)
     }
 
-    /// Checks what serde cannot: log format, provisioning, sender address (the
-    /// `jobs` section is checked by the composition root, which knows the jobs).
+    /// Checks what serde cannot: log format, provisioning, sender address, the database
+    /// URL as its driver reads it (the `jobs` section is checked by the composition root,
+    /// which knows the jobs).
     pub fn validate(&self) -> anyhow::Result<()> {
         self.log.validate()?;
         if let Err(e) = self.server.listen.parse::<std::net::SocketAddr>() {
@@ -753,6 +754,10 @@ impl Config {
         }
         if let Some(oidc) = &self.identity.oidc {
             oidc.validate()?;
+        }
+        if let Some(url) = &self.database.url {
+            crate::store::Backend::check_url(url)
+                .map_err(|e| anyhow::anyhow!("database.url « {} » invalide : {e}", redact_database_url(url)))?;
         }
         Ok(())
     }

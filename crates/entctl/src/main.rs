@@ -372,12 +372,15 @@ fn configuration(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// The files of the folders the configuration names, refused at start rather than later: the
-/// convention models, the service catalog (returned), the support policies.
+/// What the configuration names, refused at start rather than later (`serve` built its state
+/// after migrating and creating the first admin): the files of the convention models, the
+/// service catalog (returned), the support policies, and the OpenID Connect client (its
+/// URLs as the client reads them, its secret).
 fn configured_files(config: &Config) -> anyhow::Result<entcp::catalog::Catalog> {
     entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
     let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
     entcp::support::policy::Policies::load(config.support_dir.as_deref())?;
+    entcp::console::oidc::ConsoleOidc::new(config).map_err(|p| anyhow::anyhow!(p.detail))?;
     Ok(catalog)
 }
 

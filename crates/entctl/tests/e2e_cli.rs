@@ -596,7 +596,7 @@ fn a_database_that_cannot_be_reached_is_named_with_the_cause_in_french() {
     // open connection », without the refusal behind it.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (code, stderr) = migrate_against(&format!("postgres://entcp:secret-mdp@127.0.0.1:{closed}/entcp"));
-    assert_ne!(code, Some(0), "{stderr}");
+    assert_eq!(code, Some(1), "not a configuration error (2): {stderr}");
     assert!(stderr.contains("connexion à la base impossible"), "{stderr}");
     assert!(stderr.contains("le serveur refuse la connexion"), "the cause: {stderr}");
     assert!(!stderr.contains("secret-mdp"), "the password stays out of the message: {stderr}");
@@ -604,7 +604,7 @@ fn a_database_that_cannot_be_reached_is_named_with_the_cause_in_french() {
     if let Some(admin) = common::postgres_admin_url() {
         let (base, _) = admin.rsplit_once('/').unwrap();
         let (code, stderr) = migrate_against(&format!("{base}/entcp_sans_base_{closed}"));
-        assert_ne!(code, Some(0), "{stderr}");
+        assert_eq!(code, Some(1), "{stderr}");
         assert!(stderr.contains("cette base n'existe pas sur le serveur"), "the cause: {stderr}");
     }
 }
@@ -835,13 +835,26 @@ async fn a_replica_of_the_previous_release_restarts_on_the_schema_the_next_one_m
 
 // A configuration error exits with 2 whatever its source, its French message unchanged: a bad
 // listening address exited with 1 (found only when `serve` bound it), from the file, the
-// environment or `--listen` alike, as did an unreadable folder the configuration names.
+// environment or `--listen` alike, as did an unreadable folder the configuration names, an
+// OpenID Connect issuer its client could not read, and a database URL its driver could not.
 #[test]
 fn every_configuration_error_exits_with_2_whatever_its_source() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ecoute.yaml"), "server:\n  listen: pas-une-adresse\n").unwrap();
     std::fs::write(dir.path().join("inconnue.yaml"), "serveur:\n  listen: 127.0.0.1:0\n").unwrap();
     std::fs::write(dir.path().join("catalogue.yaml"), "catalog_dir: dossier-absent\n").unwrap();
+    std::fs::write(dir.path().join("secret-vide"), "\n").unwrap();
+    std::fs::write(dir.path().join("secret"), "s3cret\n").unwrap();
+    let oidc = |name: &str, issuer: &str, secret: &str| {
+        let yaml = format!(
+            "identity:\n  oidc:\n    issuer: {issuer}\n    client_id: entcp\n    client_secret_file: {secret}\n    \
+             redirect_url: https://ent.exemple.fr/connexion/oidc/retour\n"
+        );
+        std::fs::write(dir.path().join(name), yaml).unwrap();
+    };
+    oidc("oidc-sans-secret.yaml", "https://auth.exemple.fr", "secret-absent");
+    oidc("oidc-secret-vide.yaml", "https://auth.exemple.fr", "secret-vide");
+    oidc("oidc-emetteur.yaml", "\"https://[auth.exemple.fr\"", "secret");
     let listen = "adresse d'écoute « pas-une-adresse » invalide";
     let serve = |args: &[&str], env: &[(&str, &str)]| {
         let mut cmd = entctl(dir.path());
@@ -856,6 +869,21 @@ fn every_configuration_error_exits_with_2_whatever_its_source() {
         ("folder named", serve(&["--config", "catalogue.yaml"], &[]), "catalog_dir : dossier dossier-absent illisible"),
         ("flag", serve(&["--log-format", "xml"], &[]), "log.format « xml » invalide"),
         ("unknown flag", serve(&["--ecoute", "x"], &[]), "--ecoute"),
+        ("oidc secret missing", serve(&["--config", "oidc-sans-secret.yaml"], &[]), "secret-absent illisible"),
+        ("oidc secret empty", serve(&["--config", "oidc-secret-vide.yaml"], &[]), "le secret du client est vide"),
+        // Refused by the OpenID Connect client, which `serve` built after migrating the database.
+        ("oidc issuer", serve(&["--config", "oidc-emetteur.yaml"], &[]), "identity.oidc.issuer « https://[auth"),
+        // Refused by sqlx when it connected, after the start.
+        (
+            "database url",
+            serve(&["--database-url", "postgres://entcp:mdp-cache@127.0.0.1:port/entcp"], &[]),
+            "database.url « postgres://entcp:***@127.0.0.1:port/entcp » invalide",
+        ),
+        (
+            "database scheme",
+            serve(&[], &[("ENTCP_DATABASE_URL", "mysql://127.0.0.1/entcp")]),
+            "database.url « mysql://127.0.0.1/entcp » invalide",
+        ),
     ];
     let mut flag = entctl(dir.path());
     flag.args(["serve", "--listen", "pas-une-adresse"]);
@@ -865,6 +893,7 @@ fn every_configuration_error_exits_with_2_whatever_its_source() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{source}: {stderr}");
         assert!(stderr.contains(message), "{source}: {stderr}");
+        assert!(!stderr.contains("mdp-cache"), "{source}: the password stays out of the message: {stderr}");
     }
     assert!(!dir.path().join("data").exists(), "refused before anything is written");
 }

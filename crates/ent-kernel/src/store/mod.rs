@@ -76,8 +76,22 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            anyhow::bail!("URL de base de données non prise en charge : {url} (sqlite:// ou postgres://)")
+            anyhow::bail!("URL de base de données non prise en charge : {} (sqlite:// ou postgres://)", redact(url))
         }
+    }
+
+    /// Reads `url` as the connection will (its backend's driver): an unknown scheme, an invalid
+    /// port, an unknown `sslmode`… are refused before anything starts. The error is the
+    /// driver's reason only, never the URL (it may carry a password).
+    pub fn check_url(url: &str) -> Result<Backend, String> {
+        use std::str::FromStr;
+        let backend = Backend::from_url(url).map_err(|_| "sqlite:// ou postgres:// attendu".to_string())?;
+        let read = match backend {
+            Backend::Sqlite => sqlx::sqlite::SqliteConnectOptions::from_str(url).map(drop),
+            Backend::Postgres => sqlx::postgres::PgConnectOptions::from_str(url).map(drop),
+        };
+        read.map_err(|e| e.to_string())?;
+        Ok(backend)
     }
 }
 

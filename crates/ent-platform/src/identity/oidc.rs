@@ -204,8 +204,12 @@ impl Oidc {
     pub fn new(config: &OidcConfig) -> Result<Oidc, Problem> {
         config.validate().map_err(config_problem)?;
         let secret = ClientSecret::new(config.client_secret().map_err(config_problem)?);
-        let redirect = RedirectUrl::new(config.redirect_url.clone()).map_err(config_problem)?;
-        IssuerUrl::new(config.issuer.clone()).map_err(config_problem)?;
+        let unreadable = |key: &str, url: &str, e: openidconnect::url::ParseError| {
+            config_problem(format!("{key} « {url} » illisible ({e})"))
+        };
+        let redirect = RedirectUrl::new(config.redirect_url.clone())
+            .map_err(|e| unreadable("identity.oidc.redirect_url", &config.redirect_url, e))?;
+        IssuerUrl::new(config.issuer.clone()).map_err(|e| unreadable("identity.oidc.issuer", &config.issuer, e))?;
         let http = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(config.timeout_seconds))
