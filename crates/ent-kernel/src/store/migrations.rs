@@ -60,6 +60,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0033_rgpd_reference_counters.sql",
     "0034_auth_failures.sql",
     "0035_rgpd_request_extension_notice.sql",
+    "0036_support_tickets_by_created.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -272,6 +273,11 @@ mod tests {
             35,
             "957e1b91da3bbf22d694cc0059d2fb0f50c941dae5b2a90ae07da99eaa5abe931dc4874cf24d32a7dcc4aeed330488d1",
             "957e1b91da3bbf22d694cc0059d2fb0f50c941dae5b2a90ae07da99eaa5abe931dc4874cf24d32a7dcc4aeed330488d1",
+        ),
+        (
+            36,
+            "dd7677dbdeb6c8b5cdde801bcb4dc56c4ca3a1f4611ed253c4626ce4b6e0a831e6141b40d196554614f6b860b73ec301",
+            "dd7677dbdeb6c8b5cdde801bcb4dc56c4ca3a1f4611ed253c4626ce4b6e0a831e6141b40d196554614f6b860b73ec301",
         ),
     ];
 
