@@ -81,9 +81,69 @@ pub fn known_schema_version(backend: Backend) -> i64 {
     migrations::for_backend(backend).migrations.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
+/// The connection parameters libpq reads in a URL (but `password`, which goes apart).
+const LIBPQ_PARAMETERS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "passfile",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "sslmode",
+    "sslnegotiation",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "min_protocol_version",
+    "max_protocol_version",
+    "gssencmode",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "require_auth",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+];
+
+/// The libpq name of a URL parameter: its own, or the one of a setting sqlx spells otherwise
+/// (`ssl-mode`, `ssl-root-cert`, `ssl-ca`, `ssl-cert`, `ssl-key`). None for what libpq does
+/// not know (sqlx's `statement-cache-capacity`, `options[…]`): libpq refuses the whole URL
+/// (« invalid URI query parameter »).
+fn libpq_parameter(key: &str) -> Option<&'static str> {
+    match key {
+        "ssl-mode" => Some("sslmode"),
+        "ssl-root-cert" | "ssl-ca" => Some("sslrootcert"),
+        "ssl-cert" => Some("sslcert"),
+        "ssl-key" => Some("sslkey"),
+        _ => LIBPQ_PARAMETERS.iter().find(|known| **known == key).copied(),
+    }
+}
+
 /// A PostgreSQL URL for a client tool, and its password apart (from the user information or
 /// a `password` parameter): the password goes to the tool in `PGPASSWORD`, never in its
-/// arguments, which every user of the host can read (`ps`, `/proc/PID/cmdline`).
+/// arguments, which every user of the host can read (`ps`, `/proc/PID/cmdline`). Of the
+/// other parameters only those libpq knows are kept ([`libpq_parameter`]).
 pub fn tool_connection(database_url: &str) -> (String, Option<String>) {
     let mut password = None;
     let mut url = database_url.to_string();
@@ -97,12 +157,18 @@ pub fn tool_connection(database_url: &str) -> (String, Option<String>) {
         }
     }
     if let Some((base, query)) = url.split_once('?') {
-        let (secret, kept): (Vec<&str>, Vec<&str>) =
-            query.split('&').partition(|p| p.split('=').next().is_some_and(|k| k.eq_ignore_ascii_case("password")));
-        if let Some(last) = secret.last() {
-            password = Some(percent_decode(last.split_once('=').map_or("", |(_, v)| v)));
-            url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+        let mut kept = Vec::new();
+        for parameter in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+            if key.eq_ignore_ascii_case("password") {
+                password = Some(percent_decode(value));
+            } else if let Some(name) = libpq_parameter(key) {
+                kept.push(format!("{name}={value}"));
+            } else {
+                tracing::debug!(parameter = key, "database URL parameter not passed to the PostgreSQL client tools");
+            }
         }
+        url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
     }
     (url, password)
 }
@@ -376,5 +442,24 @@ mod tests {
             ("postgres://ent@db/entcp".into(), Some("x".into()))
         );
         assert_eq!(tool_connection("postgres://db/entcp"), ("postgres://db/entcp".into(), None));
+    }
+
+    #[test]
+    fn the_client_tools_get_only_the_parameters_libpq_knows() {
+        let url = "postgres://ent:pw@db/entcp?statement-cache-capacity=100&sslmode=verify-full&options[search_path]=x\
+                   &sslrootcert=/etc/ca.pem&application_name=entcp&ssl-key=/k.pem&host=db2&port=5433&user=u&dbname=d";
+        assert_eq!(
+            tool_connection(url),
+            (
+                "postgres://ent@db/entcp?sslmode=verify-full&sslrootcert=/etc/ca.pem&application_name=entcp\
+                 &sslkey=/k.pem&host=db2&port=5433&user=u&dbname=d"
+                    .into(),
+                Some("pw".into())
+            )
+        );
+        assert_eq!(
+            tool_connection("postgres://ent@db/entcp?statement-cache-capacity=0"),
+            ("postgres://ent@db/entcp".into(), None)
+        );
     }
 }

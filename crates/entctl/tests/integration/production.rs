@@ -130,6 +130,16 @@ async fn tables(url: &str) -> i64 {
     n
 }
 
+/// A PostgreSQL URL with parameters sqlx reads and libpq refuses (« invalid URI query
+/// parameter »), or in sqlx's own spelling; a SQLite URL as it is (no client tool reads it).
+fn with_sqlx_only_parameter(url: &str) -> String {
+    if !url.starts_with("postgres") {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}statement-cache-capacity=50&ssl-mode=prefer&options[lock_timeout]=0")
+}
+
 backend_test!(a_backup_restores_into_an_empty_database_with_its_files_and_an_intact_audit_chain);
 async fn a_backup_restores_into_an_empty_database_with_its_files_and_an_intact_audit_chain(db: common::TestDb) {
     common::import_sample(&db.store).await;
@@ -144,13 +154,16 @@ async fn a_backup_restores_into_an_empty_database_with_its_files_and_an_intact_a
     std::fs::write(source_dir.path().join("mail/m1.eml"), "Subject: essai\r\n\r\nbonjour").unwrap();
     let archive = source_dir.path().join("sauvegarde.zip");
 
-    let manifest = entcp::backup::backup(&db.store, &db.url, source_dir.path(), &archive).await.unwrap();
+    // A URL with a parameter of sqlx's that libpq refuses: pg_dump failed on it.
+    let url = with_sqlx_only_parameter(&db.url);
+    let manifest = entcp::backup::backup(&db.store, &url, source_dir.path(), &archive).await.unwrap();
     assert_eq!(manifest.schema_version, entcp::backup::known_schema_version(db.store.backend()));
     let names: Vec<&str> = manifest.entries.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names.len(), 2, "the database and the one data file, not the archive itself: {names:?}");
     assert!(names.contains(&"files/mail/m1.eml"), "{names:?}");
 
     let (url, _target) = empty_target(&db).await;
+    let url = with_sqlx_only_parameter(&url);
     let restored_dir = tempfile::tempdir().unwrap();
     restore(&url, restored_dir.path(), &archive).await.unwrap();
     let restored = entcp::store::Store::connect(&url, Some(2)).await.unwrap();
