@@ -214,7 +214,7 @@ async fn resolve_parties(
             checks.fail(&field, "au moins une organisation attendue");
         }
         for key in keys {
-            let org = match ent_platform::registry::resolve_org(naming.store, key).await {
+            let org = match authz::resolve_readable(naming.store, naming.actor, key).await {
                 Ok(org) => org,
                 Err(e) => {
                     checks.fail(&field, e.detail);

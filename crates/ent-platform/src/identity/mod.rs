@@ -62,7 +62,7 @@ impl Caller {
     /// The organisation `key` names, if the call may act on it; out of scope and unreadable,
     /// the 404 of a key that names nothing, in the same words.
     pub async fn resolve(&self, store: &Store, key: &str) -> Result<Org, Problem> {
-        let org = crate::registry::resolve_org(store, key).await?;
+        let org = authz::resolve_readable(store, &self.actor, key).await?;
         self.require_key(store, key, &org).await?;
         Ok(org)
     }
