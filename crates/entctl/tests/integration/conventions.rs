@@ -1030,6 +1030,12 @@ async fn a_paper_signature_recorded_with_the_cli_names_the_operator_on_behalf_of
     assert_eq!(paper["recorded_by"], "cli:exploitant pour user:ent@fresnes.fr", "{}: {paper}", c.db.name);
     let online = steps.iter().find(|s| s["step_key"] == "etablissement").unwrap();
     assert!(online.get("recorded_by").is_none(), "{}: {online}", c.db.name);
+    // The console's timeline says it too.
+    crate::console::with_password(&c.db.store, "dan@ac-creteil.fr").await;
+    let session = crate::console::sign_in(&c.app, "dan@ac-creteil.fr").await;
+    let page = crate::console::get(&c.app, &session, &format!("/conventions/{id}")).await;
+    let said = crate::console::escaped("signature papier enregistrée par cli:exploitant pour user:ent@fresnes.fr");
+    assert!(page.text.contains(&said), "{}: {}", c.db.name, page.text);
 }
 
 /// The actors of the records of `action`.
