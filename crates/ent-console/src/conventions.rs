@@ -609,7 +609,10 @@ fn timeline(conv: &Convention) -> Vec<Value> {
         events.push(json!({
             "at": french_moment(&step.at),
             "what": what,
-            "who": format!("{} — {}", step.user_name, step.role),
+            "who": match &step.recorded_by {
+                Some(by) => format!("{} — {}, signature papier enregistrée par {by}", step.user_name, step.role),
+                None => format!("{} — {}", step.user_name, step.role),
+            },
             "voided": step.voided_at.as_ref().map(|at| format!(
                 "annulé le {} : {}", french_moment(at), step.void_reason.clone().unwrap_or_default())),
         }));

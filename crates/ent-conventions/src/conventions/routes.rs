@@ -14,7 +14,7 @@ use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{
-    Call, Op, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ,
+    self, Call, Op, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ,
 };
 use ent_platform::identity::Caller;
 use schemars::JsonSchema;
@@ -189,10 +189,29 @@ async fn list(
     ApiQuery(filter): ApiQuery<ConventionFilter>,
 ) -> Result<Json<Page<Convention>>, Problem> {
     let visible = visible_orgs(&caller);
+    let filter = readable_filter(&state, &caller, filter).await?;
     // One connection, and one query per kind of thing a convention holds, for the whole page.
     let page = super::list_page(&state.store, &state.models, &filter, visible.as_deref()).await?;
     let items = page.items.into_iter().map(|conv| redacted(&caller, conv)).collect();
     Ok(Json(Page { items, next_cursor: page.next_cursor }))
+}
+
+/// The filter's organisations (`party`, `school`) by id, an ambiguous bare code narrowed to what
+/// the caller reads ([`authz::resolve_readable`]); a key naming nothing, 422 on its field.
+async fn readable_filter(
+    state: &ConventionsState,
+    caller: &Caller,
+    mut filter: ConventionFilter,
+) -> Result<ConventionFilter, Problem> {
+    for (field, key) in [("party", &mut filter.party), ("school", &mut filter.school)] {
+        if let Some(given) = key.as_deref().filter(|k| !k.is_empty()) {
+            let org = authz::resolve_readable(&state.store, &caller.actor, given)
+                .await
+                .map_err(|p| Problem::invalid_field(field, p.detail))?;
+            *key = Some(org.id);
+        }
+    }
+    Ok(filter)
 }
 
 async fn create(

@@ -214,7 +214,7 @@ async fn resolve_parties(
             checks.fail(&field, "au moins une organisation attendue");
         }
         for key in keys {
-            let org = match ent_platform::registry::resolve_org(naming.store, key).await {
+            let org = match authz::resolve_readable(naming.store, naming.actor, key).await {
                 Ok(org) => org,
                 Err(e) => {
                     checks.fail(&field, e.detail);
@@ -1065,7 +1065,7 @@ async fn insert_step(
     .bind(key)
     .bind(org_id)
     .bind(ctx.actor.user_id.clone().unwrap_or_default())
-    .bind(ctx.actor.name.trim_start_matches("user:"))
+    .bind(ctx.actor.email())
     .bind(role)
     .bind(hash)
     .bind(timestamp(ctx.now))
@@ -1140,6 +1140,7 @@ pub async fn sign(
         at: String::new(),
         voided_at: None,
         void_reason: None,
+        recorded_by: None,
     });
     let remaining = pending_signers(model, &after);
     if remaining.is_empty() {

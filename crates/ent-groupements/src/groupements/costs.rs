@@ -41,13 +41,27 @@ impl PriceLine {
         }
     }
 
-    /// The quantity of the line for declared quantities over `years` contract years.
-    pub fn quantity(self, q: &MemberQuantities, years: i64) -> i64 {
+    /// The quantity of the line, in hundredths, for declared quantities over `duration_months`:
+    /// account-years prorated to the months ([`account_years`]), schools whole.
+    pub fn quantity_hundredths(self, q: &MemberQuantities, duration_months: u32) -> i64 {
         match self {
-            PriceLine::AccountYear => q.accounts() * years,
-            PriceLine::SchoolSetup => q.schools,
+            PriceLine::AccountYear => account_years(q.accounts(), duration_months),
+            PriceLine::SchoolSetup => q.schools * 100,
         }
     }
+}
+
+/// Account-years, in hundredths, of `accounts` subscribed for `months`: accounts × months / 12,
+/// rounded to the hundredth (half up). Whole years are exact (250 accounts × 24 months: 500,00);
+/// a partial year counts its months (250 × 30 months: 625,00; 7 × 1 month: 0,58).
+pub fn account_years(accounts: i64, months: u32) -> i64 {
+    (accounts * 100 * i64::from(months) + 6).div_euclid(12)
+}
+
+/// The amount HT of a quantity in hundredths at a unit price: rounded to the cent (half up), as
+/// the BPU/DQE's `ROUND(quantity × price; 2)`; exact for a whole quantity.
+pub fn amount(quantity_hundredths: i64, unit_price_ht_cents: i64) -> i64 {
+    (quantity_hundredths * unit_price_ht_cents + 50).div_euclid(100)
 }
 
 /// An awarded unit price, HT, of one line of one lot.
@@ -59,9 +73,10 @@ pub struct UnitPrice {
     pub unit_price_ht_cents: i64,
 }
 
-/// Contract years the BPU prices: whole years, the last one counted whole.
-pub fn contract_years(duration_months: u32) -> i64 {
-    i64::from(duration_months.max(1).div_ceil(12))
+/// The months of each contract year: 12, the last one what is left (30 months: 12, 12, 6).
+pub fn contract_years(duration_months: u32) -> Vec<u32> {
+    let months = duration_months.max(1);
+    (0..months.div_ceil(12)).map(|y| (months - y * 12).min(12)).collect()
 }
 
 /// The TVA of an HT amount, rounded to the cent (half up).
@@ -105,13 +120,18 @@ pub fn check_prices(prices: &[UnitPrice], lots: &[Lot], checks: &mut Checks) {
 }
 
 /// A member's own orders: its quantities × the unit prices, HT, per contract year
-/// (subscriptions every year, set-up in the first), summing exactly to the total.
+/// (subscriptions every year, a partial last year for its months only, set-up in the first);
+/// the total is their sum.
 pub fn own_orders_per_year(q: &MemberQuantities, prices: &[UnitPrice], duration_months: u32) -> Vec<i64> {
     let years = contract_years(duration_months);
-    let mut per_year = vec![0i64; years as usize];
+    let mut per_year = vec![0i64; years.len()];
     for p in prices {
         match p.line {
-            PriceLine::AccountYear => per_year.iter_mut().for_each(|y| *y += q.accounts() * p.unit_price_ht_cents),
+            PriceLine::AccountYear => {
+                for (amount_of_year, months) in per_year.iter_mut().zip(&years) {
+                    *amount_of_year += amount(account_years(q.accounts(), *months), p.unit_price_ht_cents);
+                }
+            }
             PriceLine::SchoolSetup => per_year[0] += q.schools * p.unit_price_ht_cents,
         }
     }
@@ -204,7 +224,32 @@ mod tests {
         // 200 accounts × 2,50 € a year, 2 × 400 € the first year.
         assert_eq!(own_orders_per_year(&q, &prices, 36), vec![130_000, 50_000, 50_000]);
         assert_eq!(own_orders_per_year(&q, &[], 36), vec![0, 0, 0]);
-        assert_eq!(contract_years(18), 2);
+        assert_eq!(contract_years(36), vec![12, 12, 12]);
+        assert_eq!(contract_years(18), vec![12, 6]);
+    }
+
+    #[test]
+    fn a_partial_last_year_is_priced_for_its_months_only() {
+        let q = MemberQuantities { schools: 2, classes: 0, pupils: 100, teacher_accounts: 10, parent_accounts: 90 };
+        let prices = [
+            UnitPrice { lot: 1, line: PriceLine::AccountYear, unit_price_ht_cents: 250 },
+            UnitPrice { lot: 1, line: PriceLine::SchoolSetup, unit_price_ht_cents: 40_000 },
+        ];
+        // 30 months: two years of 200 accounts, then 6 months (100 account-years), not a third year.
+        assert_eq!(own_orders_per_year(&q, &prices, 30), vec![130_000, 50_000, 25_000]);
+        assert_eq!(PriceLine::AccountYear.quantity_hundredths(&q, 30), 50_000, "200 × 30 / 12 account-years");
+        assert_eq!(PriceLine::SchoolSetup.quantity_hundredths(&q, 30), 200);
+        // 7 accounts for one month: 0,583… account-year, 0,58 to the hundredth; at 2,50 €: 1,45 €.
+        assert_eq!(account_years(7, 1), 58);
+        assert_eq!(amount(58, 250), 145);
+        // Half a hundredth rounds up: 1 account for 3 months is 0,25 exactly; 3 months of 1 account
+        // at 0,03 € is 0,0075 €, 1 cent.
+        assert_eq!(account_years(1, 3), 25);
+        assert_eq!(amount(25, 3), 1);
+        // Whole years are unchanged, and the years sum to the whole duration's quantity.
+        assert_eq!(account_years(200, 36), 60_000);
+        let years: i64 = contract_years(30).iter().map(|m| account_years(200, *m)).sum();
+        assert_eq!(years, account_years(200, 30));
     }
 
     #[test]

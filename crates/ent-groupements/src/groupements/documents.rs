@@ -361,7 +361,7 @@ pub fn quantities_sheet(g: &Groupement, members: &[Application]) -> Spreadsheet 
 /// amount as a formula, then the lot's total HT, TVA and TTC as formulas; last, the grand total.
 /// Columns: A designation, B unit, C quantity, D unit price HT, E amount HT.
 fn bpu_rows(g: &Groupement, total: &MemberQuantities) -> Vec<Vec<Cell>> {
-    let years = costs::contract_years(g.terms.duration_months);
+    let months = g.terms.duration_months;
     let prices = g.award.as_ref().map(|a| a.unit_prices.as_slice()).unwrap_or_default();
     let mut rows = vec![["Désignation", "Unité", "Quantité", "Prix unitaire HT", "Montant HT"]
         .iter()
@@ -373,18 +373,10 @@ fn bpu_rows(g: &Groupement, total: &MemberQuantities) -> Vec<Vec<Cell>> {
         let first = rows.len() + 1;
         let mut lot_ht = 0;
         for line in costs::PriceLine::ALL {
-            let row = rows.len() + 1;
-            let quantity = line.quantity(total, years);
-            let price = costs::price_of(prices, lot.number, line);
-            let amount = quantity * price.unwrap_or(0);
+            let (cells, amount) =
+                price_line_row(line, total, months, costs::price_of(prices, lot.number, line), rows.len() + 1);
             lot_ht += amount;
-            rows.push(vec![
-                Cell::text(line.label()),
-                Cell::text(line.unit()),
-                Cell::Integer(quantity),
-                price.map(Cell::Euros).unwrap_or(Cell::Empty),
-                Cell::EurosFormula { formula: format!("of:=[.C{row}]*[.D{row}]"), cents: amount },
-            ]);
+            rows.push(cells);
         }
         let ht_row = rows.len() + 1;
         let last = ht_row - 1;
@@ -430,6 +422,37 @@ struct Rendered {
     odt: Option<Vec<u8>>,
     ods: Option<Vec<u8>>,
     sha256: String,
+}
+
+/// The BPU/DQE row `row` of a price line and its amount HT: its quantity over `months` (the
+/// duration in months beside it; account-years of a partial last year to the hundredth, and then
+/// the amount rounded to the cent, [`costs::amount`]) × the unit price when given.
+fn price_line_row(
+    line: costs::PriceLine,
+    total: &MemberQuantities,
+    months: u32,
+    price: Option<i64>,
+    row: usize,
+) -> (Vec<Cell>, i64) {
+    let hundredths = line.quantity_hundredths(total, months);
+    let amount = costs::amount(hundredths, price.unwrap_or(0));
+    let (quantity, formula) = if hundredths % 100 == 0 {
+        (Cell::Integer(hundredths / 100), format!("of:=[.C{row}]*[.D{row}]"))
+    } else {
+        (Cell::Number(hundredths as f64 / 100.0), format!("of:=ROUND([.C{row}]*[.D{row}];2)"))
+    };
+    let unit = match line {
+        costs::PriceLine::AccountYear => format!("{} sur {months} mois", line.unit()),
+        costs::PriceLine::SchoolSetup => line.unit().to_string(),
+    };
+    let cells = vec![
+        Cell::text(line.label()),
+        Cell::text(unit),
+        quantity,
+        price.map(Cell::Euros).unwrap_or(Cell::Empty),
+        Cell::EurosFormula { formula, cents: amount },
+    ];
+    (cells, amount)
 }
 
 fn render(kind: Kind, catalog: &Catalog, g: &Groupement, members: &[Application]) -> Result<Rendered, Problem> {
@@ -741,6 +764,29 @@ mod tests {
             ]
         );
         assert_eq!(sections[1].blocks, vec![Block::Paragraph("Fin.".into())]);
+    }
+
+    #[test]
+    fn the_dqe_prices_a_partial_last_year_for_its_months_beside_its_duration() {
+        let total = MemberQuantities { schools: 3, classes: 0, pupils: 5, teacher_accounts: 1, parent_accounts: 1 };
+        let line = costs::PriceLine::AccountYear;
+        // 7 accounts for 30 months: 17,5 account-years at 4,50 €, 78,75 €; not 21 (three whole years).
+        let (cells, amount) = price_line_row(line, &total, 30, Some(450), 3);
+        assert_eq!(cells[1], Cell::text("compte × an sur 30 mois"));
+        assert_eq!(cells[2], Cell::Number(17.5));
+        assert_eq!(cells[4], Cell::EurosFormula { formula: "of:=ROUND([.C3]*[.D3];2)".into(), cents: 7875 });
+        assert_eq!(amount, 7875);
+        // Whole years are unchanged: an integer quantity, the plain product.
+        let (cells, amount) = price_line_row(line, &total, 36, Some(450), 3);
+        assert_eq!(cells[2], Cell::Integer(21));
+        assert_eq!(cells[4], Cell::EurosFormula { formula: "of:=[.C3]*[.D3]".into(), cents: 9450 });
+        assert_eq!(amount, 9450);
+        // Schools are set up once, whatever the duration; before the award, no price and 0.
+        let (cells, amount) = price_line_row(costs::PriceLine::SchoolSetup, &total, 30, None, 4);
+        assert_eq!(
+            (cells[1].clone(), cells[2].clone(), cells[3].clone(), amount),
+            (Cell::text("école"), Cell::Integer(3), Cell::Empty, 0)
+        );
     }
 
     #[test]

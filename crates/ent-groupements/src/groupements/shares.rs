@@ -135,8 +135,7 @@ pub fn split(total: i64, key: &[KeyPart], members: &[Quantities]) -> Vec<i64> {
 /// A share spread over the contract's years (12 months each, the last one
 /// shorter when the duration is not a whole number of years), summing exactly.
 pub fn per_year(share: i64, duration_months: u32) -> Vec<i64> {
-    let months = duration_months.max(1);
-    let weights: Vec<i64> = (0..months.div_ceil(12)).map(|y| i64::from((months - y * 12).min(12))).collect();
+    let weights: Vec<i64> = super::costs::contract_years(duration_months).into_iter().map(i64::from).collect();
     largest_remainder(share, &weights)
 }
 

@@ -253,6 +253,32 @@ pub async fn reads(store: &Store, actor: &Actor, target: &Org) -> Result<bool, P
     Ok(decide(store, actor, &ORGS_READ, target).await?.is_ok())
 }
 
+/// The organisation `key` names ([`crate::registry::resolve_org`]), a bare code several
+/// organisations share narrowed to those the actor [`reads`]: one, it; none, the 404 of a key
+/// naming nothing; several, 409 listing only those. Whether the call may act on it is the
+/// caller's to decide next.
+pub async fn resolve_readable(store: &Store, actor: &Actor, key: &str) -> Result<Org, Problem> {
+    match crate::registry::resolve_org(store, key).await {
+        Err(problem) => readable_of_ambiguous(store, actor, key, problem).await,
+        found => found,
+    }
+}
+
+/// [`resolve_readable`] after a resolution of `key` failed with `problem` (kept unless the
+/// code was ambiguous).
+pub async fn readable_of_ambiguous(store: &Store, actor: &Actor, key: &str, problem: Problem) -> Result<Org, Problem> {
+    if problem.kind != ProblemKind::AmbiguousCode {
+        return Err(problem);
+    }
+    let mut readable = Vec::new();
+    for org in crate::registry::queries::orgs_with_code(store, key).await? {
+        if reads(store, actor, &org).await? {
+            readable.push(org);
+        }
+    }
+    crate::registry::queries::one_of(key, readable)
+}
+
 /// Decides a change that touches several organisations (an EPCI and the commune
 /// joining it, a user and the organisation of a role): allowed only when every
 /// one of them is in the actor's scope for the action. The first refusal

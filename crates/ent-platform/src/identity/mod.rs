@@ -62,7 +62,7 @@ impl Caller {
     /// The organisation `key` names, if the call may act on it; out of scope and unreadable,
     /// the 404 of a key that names nothing, in the same words.
     pub async fn resolve(&self, store: &Store, key: &str) -> Result<Org, Problem> {
-        let org = crate::registry::resolve_org(store, key).await?;
+        let org = authz::resolve_readable(store, &self.actor, key).await?;
         self.require_key(store, key, &org).await?;
         Ok(org)
     }
@@ -100,11 +100,31 @@ pub struct Actor {
     pub bindings: Vec<Binding>,
 }
 
+/// `cli:<login>`: the operator running `entctl`, by login name.
+fn cli_name() -> String {
+    let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "inconnu".into());
+    format!("cli:{login}")
+}
+
 impl Actor {
     /// The operator running `entctl` on the server: full rights, audited by login name.
     pub fn cli() -> Actor {
-        let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "inconnu".into());
-        Actor { user_id: None, name: format!("cli:{login}"), bindings: vec![Binding { role: Role::Admin, org: None }] }
+        Actor { user_id: None, name: cli_name(), bindings: vec![Binding { role: Role::Admin, org: None }] }
+    }
+
+    /// The operator recording with `entctl` what a user decided off the platform (a signature
+    /// received on paper): the user's id and role bindings only (checked as for the API), audited
+    /// as `cli:<login> pour user:<email>`.
+    pub fn cli_on_behalf_of(user: &User, bindings: Vec<Binding>) -> Actor {
+        Actor { user_id: Some(user.id.clone()), name: format!("{} pour user:{}", cli_name(), user.email), bindings }
+    }
+
+    /// The e-mail address of the user the actor is or acts for; its name otherwise.
+    pub fn email(&self) -> &str {
+        match self.name.split_once(" pour user:") {
+            Some((_, email)) => email,
+            None => self.name.trim_start_matches("user:"),
+        }
     }
 
     /// A scheduled job (`system:{job}` in the audit log), with full rights.

@@ -304,7 +304,8 @@ pub async fn get_by_code_in(conn: &mut sqlx::AnyConnection, kind: OrgKind, code:
 
 /// Finds an organisation by id, by `kind:code`, or by a bare code when only one
 /// organisation has it (a UAI, an INSEE code); an ambiguous code answers 409
-/// with the qualified codes to use instead.
+/// with the qualified codes to use instead. Answering a caller, use
+/// `authz::resolve_readable` (or `Caller::resolve`): it lists only what the caller may read.
 pub async fn resolve_org(store: &Store, key: &str) -> Result<Org, Problem> {
     resolve_org_in(&mut *store.conn().await?, key).await
 }
@@ -350,16 +351,32 @@ pub async fn resolve_org_in(conn: &mut sqlx::AnyConnection, key: &str) -> Result
         let kind = OrgKind::parse(kind).ok_or_else(not_found)?;
         return get_by_code_in(conn, kind, &code.to_ascii_uppercase()).await?.ok_or_else(not_found);
     }
+    one_of(key, orgs_with_code_in(conn, key).await?)
+}
+
+/// The organisations of every kind whose code is the bare `code` (a UAI, an INSEE code).
+pub async fn orgs_with_code(store: &Store, code: &str) -> Result<Vec<Org>, Problem> {
+    orgs_with_code_in(&mut *store.conn().await?, code).await
+}
+
+/// [`orgs_with_code`] through `conn`.
+async fn orgs_with_code_in(conn: &mut sqlx::AnyConnection, code: &str) -> Result<Vec<Org>, Problem> {
     // One probe of the unique (kind, code) index per kind: no index on the code alone.
     let kinds: Vec<String> = OrgKind::ALL.iter().map(|k| format!("'{}'", k.as_str())).collect();
     let sql = format!(
         "SELECT {ORG_COLUMNS} FROM orgs WHERE kind IN ({}) AND code = $1 ORDER BY kind LIMIT 20",
         kinds.join(", ")
     );
-    let rows = sqlx::query(&sql).bind(key.to_ascii_uppercase()).fetch_all(conn).await?;
-    let mut orgs: Vec<Org> = rows.iter().map(org_from_row).collect::<sqlx::Result<_>>()?;
+    let rows = sqlx::query(&sql).bind(code.trim().to_ascii_uppercase()).fetch_all(conn).await?;
+    Ok(rows.iter().map(org_from_row).collect::<sqlx::Result<_>>()?)
+}
+
+/// The organisation a bare code `key` names among `orgs` (those having it): none, the 404 of a
+/// key naming nothing; several, 409 listing their `kind:code` (`candidates`).
+pub fn one_of(key: &str, mut orgs: Vec<Org>) -> Result<Org, Problem> {
+    let key = key.trim();
     match orgs.len() {
-        0 => Err(not_found()),
+        0 => Err(missing_org(key)),
         1 => Ok(orgs.remove(0)),
         _ => {
             let candidates: Vec<String> = orgs.iter().map(Org::qualified_code).collect();

@@ -192,7 +192,13 @@ async fn target(state: &RegistryState, caller: &Caller, key: &str) -> Result<Org
 
 async fn show(Op { state, caller, key }: Op<RegistryState>) -> Result<Response, Problem> {
     // Its connection is given back before the authorisation, which may read through the pool.
-    let (org, relatives) = queries::org_with_relatives(&state.store, &key).await?;
+    let (org, relatives) = match queries::org_with_relatives(&state.store, &key).await {
+        Ok(found) => found,
+        Err(problem) => {
+            let org = authz::readable_of_ambiguous(&state.store, &caller.actor, &key, problem).await?;
+            queries::org_with_relatives(&state.store, &org.id).await?
+        }
+    };
     caller.require_key(&state.store, &key, &org).await?;
     let version = org.version;
     Ok(Versioned::new(StatusCode::OK, version, detail_from(org, &relatives)).into_response())
@@ -232,22 +238,22 @@ async fn members(Op { state, caller, key }: Op<RegistryState>) -> Result<Json<Ve
 }
 
 /// The commune of a membership path: an INSEE code means the commune, not a DSDEN.
-async fn resolve_commune(store: &ent_kernel::store::Store, key: &str) -> Result<Org, Problem> {
+async fn resolve_commune(store: &ent_kernel::store::Store, caller: &Caller, key: &str) -> Result<Org, Problem> {
     match super::codes::parse_insee_commune(key) {
         // Missing, it is named as the caller sent it.
         Ok(code) => queries::resolve_org(store, &format!("commune:{code}")).await.map_err(|p| match p.kind {
             ent_kernel::error::ProblemKind::NotFound => queries::missing_org(key),
             _ => p,
         }),
-        Err(_) => queries::resolve_org(store, key).await,
+        Err(_) => authz::resolve_readable(store, &caller.actor, key).await,
     }
 }
 
 /// The group and commune of a membership write, both in the caller's scope.
 async fn membership(state: &RegistryState, caller: &Caller, key: &str, commune: &str) -> Result<(Org, Org), Problem> {
-    let group = queries::resolve_org(&state.store, key).await?;
+    let group = authz::resolve_readable(&state.store, &caller.actor, key).await?;
     let commune_key = commune;
-    let commune = resolve_commune(&state.store, commune_key).await?;
+    let commune = resolve_commune(&state.store, caller, commune_key).await?;
     // Each refusal in the words of the key the caller sent for that organisation.
     caller.require_key(&state.store, key, &group).await?;
     caller.require_key(&state.store, commune_key, &commune).await?;
@@ -290,7 +296,7 @@ async fn invite(
 ) -> Result<(StatusCode, Json<Invitation>), Problem> {
     let group = target(&state, &caller, &key).await?;
     // Communes are public entries of the official geographic code: any may be invited.
-    let commune = resolve_commune(&state.store, &body.commune).await?;
+    let commune = resolve_commune(&state.store, &caller, &body.commune).await?;
     let proposed = Membership { group: &group, commune: &commune, ent_delegated: body.ent_delegated };
     let invitation = invitations::invite(&state.store, &caller.actor, &proposed, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(invitation)))

@@ -1,6 +1,7 @@
 //! `entctl conventions ...`: the same operations as the API. Changes are made
-//! as the operator (`cli:<login>`), or as a user with `--as EMAIL` (signing
-//! needs the signer's own role at the party).
+//! as the operator (`cli:<login>`), or as a user with `--as EMAIL` (an active user; signing
+//! needs the signer's own role at the party, and is audited as recorded by the operator on the
+//! signer's behalf, `cli:<login> pour user:<email>`).
 
 use super::fail;
 use clap::Subcommand;
@@ -98,12 +99,26 @@ pub enum ConventionsCommand {
 /// The operator, or the user `--as EMAIL` with their role bindings.
 pub async fn actor(store: &Store, as_user: Option<&str>) -> anyhow::Result<Actor> {
     let Some(email) = as_user else { return Ok(Actor::cli()) };
+    let (user, bindings) = active_user(store, email).await?;
+    Ok(Actor { user_id: Some(user.id), name: format!("user:{}", user.email), bindings })
+}
+
+/// The operator recording a signature received on paper for the user `email`: what the user
+/// may sign, audited as recorded by the CLI on their behalf ([`Actor::cli_on_behalf_of`]).
+async fn signer(store: &Store, email: &str) -> anyhow::Result<Actor> {
+    let (user, bindings) = active_user(store, email).await?;
+    Ok(Actor::cli_on_behalf_of(&user, bindings))
+}
+
+/// The user `email` and their role bindings, refused as the API refuses them when deactivated.
+async fn active_user(store: &Store, email: &str) -> anyhow::Result<(identity::User, Vec<identity::Binding>)> {
     let user = identity::get_user(store, email)
         .await
         .map_err(fail)?
         .ok_or_else(|| anyhow::anyhow!("utilisateur introuvable : {email}"))?;
+    anyhow::ensure!(user.active, "utilisateur désactivé : {email}");
     let bindings = identity::bindings_of(store, &user.id).await.map_err(fail)?;
-    Ok(Actor { user_id: Some(user.id), name: format!("user:{}", user.email), bindings })
+    Ok((user, bindings))
 }
 
 async fn load(
@@ -164,7 +179,7 @@ pub async fn run(
             print(&workflow::submit(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?);
         }
         ConventionsCommand::Sign { id, as_user, party } => {
-            let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);
+            let (conv, actor) = (load(store, models, &id).await?, signer(store, &as_user).await?);
             print(
                 &workflow::sign(&Ctx { store, models, actor: &actor, now }, &conv, party.as_deref(), None)
                     .await

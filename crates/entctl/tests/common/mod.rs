@@ -215,3 +215,23 @@ pub async fn serve_knowing_base(
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
 }
+
+/// `entctl args` on the database at `db_url`, run by the operator `exploitant` (`cli:exploitant`
+/// in the audit); its success and what it printed.
+pub fn entctl(db_url: &str, args: &[&str]) -> (bool, String) {
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entctl"));
+    for var in ["DATABASE_URL", "ENTCP_CONFIG", "ENTCP_LISTEN", "RUST_LOG", "LOGNAME"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .current_dir(data.path())
+        .env("USER", "exploitant")
+        .env("ENTCP_DATA_DIR", data.path())
+        .env("ENTCP_DATABASE_URL", db_url)
+        .env("ENTCP_LOG_LEVEL", "warn")
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}

@@ -994,6 +994,50 @@ async fn a_signature_made_through_the_api_is_audited_under_the_signers_name_and_
     assert_eq!(by_action(&audited(&c, &id).await, "conventions.expire"), ["system:conventions-daily"], "{}", c.db.name);
 }
 
+backend_test!(a_paper_signature_recorded_with_the_cli_names_the_operator_on_behalf_of_the_signer);
+async fn a_paper_signature_recorded_with_the_cli_names_the_operator_on_behalf_of_the_signer(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = submitted(&c).await;
+    c.step_ok(&c.directeur, &id, "sign", json!({})).await;
+    let sign_as = |email: &str| common::entctl(&c.db.url, &["conventions", "sign", &id, "--as", email]);
+    // As the API: a user cannot sign for a party where they do not hold its signing role...
+    let (ok, out) = common::entctl(
+        &c.db.url,
+        &["conventions", "sign", &id, "--as", "dan@ac-creteil.fr", "--party", "collectivite"],
+    );
+    assert!(!ok && out.contains("rôle de signataire"), "{}: {out}", c.db.name);
+    // ... nor a deactivated one, whatever their roles.
+    sqlx::query("UPDATE users SET active = 0 WHERE email = 'ent@fresnes.fr'").execute(c.db.store.pool()).await.unwrap();
+    let (ok, out) = sign_as("ent@fresnes.fr");
+    assert!(!ok && out.contains("utilisateur désactivé"), "{}: {out}", c.db.name);
+    sqlx::query("UPDATE users SET active = 1 WHERE email = 'ent@fresnes.fr'").execute(c.db.store.pool()).await.unwrap();
+
+    let (ok, out) = sign_as("ent@fresnes.fr");
+    assert!(ok, "{}: {out}", c.db.name);
+    let records = audited(&c, &id).await;
+    assert_eq!(
+        by_action(&records, "conventions.sign"),
+        ["user:ce.0940176f@ac-creteil.fr", "cli:exploitant pour user:ent@fresnes.fr"],
+        "{}: {records:?}",
+        c.db.name
+    );
+    // The signatory stays the user; the history says the operator recorded it for them.
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let steps = conv["steps"].as_array().unwrap();
+    let paper = steps.iter().find(|s| s["step_key"] == "collectivite").unwrap();
+    assert_eq!(paper["user_email"], "ent@fresnes.fr", "{}: {paper}", c.db.name);
+    assert_eq!(paper["role"], "collectivite", "{}: {paper}", c.db.name);
+    assert_eq!(paper["recorded_by"], "cli:exploitant pour user:ent@fresnes.fr", "{}: {paper}", c.db.name);
+    let online = steps.iter().find(|s| s["step_key"] == "etablissement").unwrap();
+    assert!(online.get("recorded_by").is_none(), "{}: {online}", c.db.name);
+    // The console's timeline says it too.
+    crate::console::with_password(&c.db.store, "dan@ac-creteil.fr").await;
+    let session = crate::console::sign_in(&c.app, "dan@ac-creteil.fr").await;
+    let page = crate::console::get(&c.app, &session, &format!("/conventions/{id}")).await;
+    let said = crate::console::escaped("signature papier enregistrée par cli:exploitant pour user:ent@fresnes.fr");
+    assert!(page.text.contains(&said), "{}: {}", c.db.name, page.text);
+}
+
 /// The actors of the records of `action`.
 fn by_action<'r>(records: &'r [(String, String)], action: &str) -> Vec<&'r str> {
     records.iter().filter(|(a, _)| a == action).map(|(_, actor)| actor.as_str()).collect()

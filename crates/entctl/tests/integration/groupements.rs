@@ -222,6 +222,8 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         "cost_key": [{ "basis": "pupils", "weight": 60 }, { "basis": "equal", "weight": 30 }],
         "common_expenses_cents": 1_200_000,
         "coordinator_share_percent": 10,
+        // Two years and a half: the last contract year is priced for its 6 months only.
+        "duration_months": 30,
         "application_deadline": "2026-10-15",
         "consultation_date": "2026-11-02",
         "award_planned_date": "2027-01-15",
@@ -447,7 +449,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let content = part(&ods, "content.xml");
     assert!(
         content.contains(
-            r#"table:formula="of:=[.C3]*[.D3]" office:value-type="currency" office:currency="EUR" office:value="0.00""#
+            r#"table:formula="of:=[.C4]*[.D4]" office:value-type="currency" office:currency="EUR" office:value="0.00""#
         ),
         "{name}"
     );
@@ -563,13 +565,14 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
             ["pupils", "teacher_accounts", "parent_accounts"].iter().map(|k| q[k].as_i64().unwrap()).sum::<i64>();
         let schools = q["schools"].as_i64().unwrap();
         let own = s["own_orders_ht_cents"].as_i64().unwrap();
-        assert_eq!(own, accounts * 450 * 3 + schools * 35_000, "{name}: {s}");
+        // 30 months: two years of subscriptions, then half a year (accounts × 6 / 12 account-years).
+        assert_eq!(own, accounts * 450 * 2 + accounts * 225 + schools * 35_000, "{name}: {s}");
         assert_eq!(s["own_orders_ttc_cents"].as_i64().unwrap(), own + (own * 20 + 50) / 100, "{name}");
         let common = years_of(s, "common_expenses_per_year_cents");
         assert_eq!(common.len(), 3);
         assert_eq!(common.iter().sum::<i64>(), s["common_expenses_cents"].as_i64().unwrap());
         let orders = years_of(s, "own_orders_per_year_ht_cents");
-        assert_eq!(orders, vec![accounts * 450 + schools * 35_000, accounts * 450, accounts * 450], "{name}");
+        assert_eq!(orders, vec![accounts * 450 + schools * 35_000, accounts * 450, accounts * 225], "{name}");
     }
     // The presentation note shows the same table: each member's common share and its own orders.
     let (status, note) = send(gen("presentation")).await;
@@ -595,11 +598,15 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         })
         .sum();
     let total_schools: i64 = list.iter().map(|s| s["quantities"]["schools"].as_i64().unwrap()).sum();
-    let accounts_ht = total_accounts * 3 * 450;
+    // Account-years over 30 months: total × 30 / 12, to the hundredth; the amount to the cent.
+    let account_years_hundredths = total_accounts * 250;
+    let accounts_ht = (account_years_hundredths * 450 + 50) / 100;
     let lot_ht = accounts_ht + total_schools * 35_000;
     let vat = (lot_ht * 20 + 50) / 100;
+    let account_formula =
+        if account_years_hundredths % 100 == 0 { "of:=[.C3]*[.D3]" } else { "of:=ROUND([.C3]*[.D3];2)" };
     for (formula, cents) in [
-        ("of:=[.C3]*[.D3]", accounts_ht),
+        (account_formula, accounts_ht),
         ("of:=[.C4]*[.D4]", total_schools * 35_000),
         ("of:=SUM([.E3:.E4])", lot_ht),
         ("of:=ROUND([.E5]*20/100;2)", vat),
@@ -611,7 +618,13 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         );
         assert!(content.contains(&cell), "{name}: the BPU/DQE lacks {cell}");
     }
-    assert!(content.contains(&format!(r#"office:value="{}""#, total_accounts * 3)), "{name}: account-years quantity");
+    let quantity = if account_years_hundredths % 100 == 0 {
+        (account_years_hundredths / 100).to_string()
+    } else {
+        (account_years_hundredths as f64 / 100.0).to_string()
+    };
+    assert!(content.contains(&format!(r#"office:value="{quantity}""#)), "{name}: account-years quantity {quantity}");
+    assert!(content.contains("compte × an sur 30 mois"), "{name}: the duration beside the quantity");
     assert!(content.contains(r#"office:value="4.50""#), "{name}: the awarded unit price");
     // A member sees the member list and its own share only; an outsider neither.
     let (status, own) = send(members[5].1.get(api(&format!("/groupements/{id}/shares")))).await;

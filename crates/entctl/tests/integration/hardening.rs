@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::logs::Captured;
-use common::{client_with, t0, token_for, TestApp};
+use common::{client_with, entctl, t0, token_for, TestApp};
 use entcp::clock::FixedClock;
 use entcp::kernel::roles::Role;
 use reqwest::Method;
@@ -536,24 +536,6 @@ async fn the_failure_that_blocks_an_address_is_audited_once_as_throttled(db: cra
     let actions: Vec<&str> = items.filter_map(|r| r["action"].as_str()).filter(|a| a.starts_with("auth.")).collect();
     // Two failures, the block recorded once; the three 429s that follow write nothing.
     assert_eq!(actions, ["auth.throttled", "auth.failed", "auth.failed"], "{}", db.name);
-}
-
-/// `entctl args` on the database at `db_url`; its success and what it printed.
-fn entctl(db_url: &str, args: &[&str]) -> (bool, String) {
-    let data = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entctl"));
-    for var in ["DATABASE_URL", "ENTCP_CONFIG", "ENTCP_LISTEN", "RUST_LOG"] {
-        cmd.env_remove(var);
-    }
-    let out = cmd
-        .current_dir(data.path())
-        .env("ENTCP_DATA_DIR", data.path())
-        .env("ENTCP_DATABASE_URL", db_url)
-        .env("ENTCP_LOG_LEVEL", "warn")
-        .args(args)
-        .output()
-        .unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 backend_test!(yaml_files_and_text_arguments_of_the_cli_refuse_control_characters_as_the_api_does);

@@ -574,6 +574,48 @@ async fn ambiguous_codes_name_their_candidates(db: crate::common::TestDb) {
     assert_eq!(missing.kind, ProblemKind::NotFound);
 }
 
+backend_test!(an_ambiguous_code_answers_with_only_the_organisations_the_caller_reads);
+/// `94` is both `departement:94` and `dsden:94`: the 409 lists only those the caller may read;
+/// one readable, the code names it; none, the 404 of a code naming nothing, word for word.
+async fn an_ambiguous_code_answers_with_only_the_organisations_the_caller_reads(db: crate::common::TestDb) {
+    use common::{token_for, TestApp};
+    use entcp::kernel::roles::Role;
+    import_sample(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let admin = app.client(&token_for(&db.store, "admin@ent.fr", Role::Admin, None).await);
+    let conseil =
+        app.client(&token_for(&db.store, "ent@valdemarne.fr", Role::Collectivite, Some("departement:94")).await);
+    let mairie = app.client(&token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
+    for path in ["/api/v1/orgs/{}", "/api/v1/orgs/{}/covers"] {
+        let at = |key: &str| path.replace("{}", key);
+        let resp = admin.get(at("94")).send().await;
+        assert_eq!(resp.status, 409, "{} {path}: {}", db.name, resp.body);
+        assert_eq!(resp.body["candidates"], serde_json::json!(["departement:94", "dsden:94"]), "{}", db.name);
+
+        let resp = conseil.get(at("94")).send().await;
+        assert_eq!(resp.status, 200, "{} {path}: {}", db.name, resp.body);
+        let own = conseil.get(at("departement:94")).send().await;
+        assert_eq!(resp.body, own.body, "{} {path}: the one it reads", db.name);
+
+        let resp = mairie.get(at("94")).send().await;
+        let unknown = mairie.get(at("98")).send().await;
+        assert_eq!((resp.status, unknown.status), (404, 404), "{} {path}: {}", db.name, resp.body);
+        let words = |body: &serde_json::Value, key: &str| body.to_string().replace(key, "<clé>");
+        assert_eq!(words(&resp.body, "94"), words(&unknown.body, "98"), "{} {path}", db.name);
+    }
+    // A convention filter names its party the same way (422 on the field).
+    let party = |key: &str| format!("/api/v1/conventions?party={key}");
+    let resp = admin.get(party("94")).send().await;
+    assert_eq!(resp.status, 422, "{}: {}", db.name, resp.body);
+    assert!(resp.body.to_string().contains("dsden:94"), "{}: {}", db.name, resp.body);
+    let resp = conseil.get(party("94")).send().await;
+    assert_eq!(resp.status, 200, "{}: {}", db.name, resp.body);
+    let (resp, unknown) = (mairie.get(party("94")).send().await, mairie.get(party("98")).send().await);
+    assert_eq!((resp.status, unknown.status), (422, 422), "{}: {}", db.name, resp.body);
+    let words = |body: &serde_json::Value, key: &str| body.to_string().replace(key, "<clé>");
+    assert_eq!(words(&resp.body, "94"), words(&unknown.body, "98"), "{}", db.name);
+}
+
 backend_test!(manual_organisations_are_validated_field_by_field);
 async fn manual_organisations_are_validated_field_by_field(db: crate::common::TestDb) {
     let bad = NewOrg {
