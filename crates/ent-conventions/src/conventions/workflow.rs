@@ -1760,7 +1760,7 @@ mod tests {
             let earliest = end_of_notice(day(notified), months).unwrap();
             assert_eq!(earliest, day("2027-03-01"), "{notified}: never cut short by a shorter month");
         }
-        assert_eq!(end_of_notice(day("2027-11-30"), 3).unwrap(), day("2028-02-29"), "a leap February is long enough");
+        assert_eq!(end_of_notice(day("2027-11-29"), 3).unwrap(), day("2028-02-29"), "a leap February is long enough");
         let earliest = end_of_notice(day("2026-11-30"), 3).unwrap();
         let end = day("2029-08-31");
         assert!(check_notice(3, earliest, end, earliest).is_ok());

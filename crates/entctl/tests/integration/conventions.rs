@@ -1096,7 +1096,7 @@ async fn an_avenant_in_preparation_ends_with_the_convention_it_amends_and_never_
     }
     let (_, original) = call(c.dan.get(c.url(&format!("/{id}")))).await;
     assert_eq!(original["status"], "terminated", "{}", c.db.name);
-    assert_eq!(by_action(&audited(&c, &avenant).await, "conventions.terminate"), ["user:ent@fresnes.fr"]);
+    assert_eq!(by_action(&audited(&c, &avenant).await, "conventions.terminate"), ["user:root@test.fr"]);
     // The école may take a new convention: the ended avenant holds no place on it.
     let (s, p) = call(c.dan.post(c.url("")).json(&tripartite("2026-10-01"))).await;
     assert_eq!(s, StatusCode::CREATED, "{}: {p}", c.db.name);
