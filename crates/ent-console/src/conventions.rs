@@ -556,6 +556,8 @@ async fn convention_page(
         "can": {
             "write": authz::role_allows(actor, &CONVENTIONS_WRITE),
             "sign": authz::role_allows(actor, &CONVENTIONS_SIGN),
+            // A résiliation d'un commun accord is recorded by an administrator only.
+            "agree": actor.is_admin(),
         },
         "fields": { "motif": fields.get("motif"), "resiliation": fields.get("resiliation"),
                     "effet": fields.get("effet"), "accord": fields.opt("accord").is_some() },

@@ -372,7 +372,7 @@ const NOTICES: &[(&str, &str)] = &[
     ("invitation", "L'invitation est envoyée : le lien pour choisir un mot de passe part par courriel."),
     ("role-accorde", "Le rôle est accordé."),
     ("role-retire", "Le rôle est retiré."),
-    ("acces", "Les sessions et les jetons d'API de l'utilisateur sont révoqués."),
+    ("acces", "Les sessions, les liens de mot de passe et les jetons d'API de l'utilisateur sont révoqués."),
 ];
 
 /// `/utilisateurs/{id}`: a user, their roles and tokens, and the forms that change them.
@@ -487,7 +487,8 @@ async fn binding_beyond_reach(state: &ConsoleState, signed: &Signed, user_id: &s
     Ok(None)
 }
 
-/// Ends every console session of a user and revokes their live API tokens; a DAN
+/// Ends every console session of a user, spends their live password links and revokes their
+/// live API tokens; a DAN
 /// only for a user whose every role lies within its scope.
 pub async fn cut_access(
     State(state): State<ConsoleState>,
@@ -512,6 +513,7 @@ pub async fn cut_access(
     }
     let now = state.clock.now();
     sessions::revoke_user_sessions(&state.store, actor, &user.id, None, now).await?;
+    password::spend_user_links(&state.store, actor, &user, now).await?;
     for token in identity::list_tokens(&state.store, Some(&user.id)).await? {
         if token.revoked_at.is_none() {
             identity::revoke_token(&state.store, actor, &token.id, now).await?;

@@ -1,7 +1,7 @@
 //! Field checks shared by every write, whatever the way in (API, CLI, import):
 //! e-mail addresses are RFC 5322 mailboxes as lettre parses them, one-line text
 //! has no control character at all (nor a bidirectional override), multi-line text
-//! keeps its line breaks and tabs only; dates are ISO `AAAA-MM-JJ`; required text has a maximum length.
+//! keeps its line breaks and tabs only (no bidirectional control either); dates are ISO `AAAA-MM-JJ`; required text has a maximum length.
 
 use chrono::NaiveDate;
 
@@ -61,17 +61,19 @@ pub fn line(value: &str) -> Result<(), String> {
     }
 }
 
-/// Whether a character may appear in multi-line text (descriptions, comments).
+/// Whether a character may appear in multi-line text (descriptions, comments): line
+/// breaks and tabs, but neither another control character nor a bidirectional control.
 fn multiline_char(c: char) -> bool {
-    !c.is_control() || matches!(c, '\n' | '\r' | '\t')
+    matches!(c, '\n' | '\r' | '\t') || !line_forbids(c)
 }
 
-/// Multi-line text: line breaks and tabs only, no other control character.
+/// Multi-line text: line breaks and tabs only, no other control character and no
+/// bidirectional control (it would reorder what a register or an e-mail shows).
 pub fn multiline(value: &str) -> Result<(), String> {
     if value.chars().all(multiline_char) {
         Ok(())
     } else {
-        Err("caractère de contrôle interdit".into())
+        Err("caractère de contrôle interdit (contrôle de sens d'écriture, échappement…)".into())
     }
 }
 
@@ -207,6 +209,9 @@ mod tests {
         assert!(multiline("ligne 1\r\nligne 2\tfin").is_ok());
         assert!(multiline("a\u{1b}[31m").is_err());
         assert!(multiline("a\u{7f}").is_err());
+        for bidi in ['\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}'] {
+            assert!(multiline(&format!("facture{bidi}fdp.exe")).is_err(), "{bidi:?}");
+        }
     }
 
     #[test]

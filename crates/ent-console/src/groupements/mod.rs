@@ -19,7 +19,7 @@ use axum::extract::{Path, Query};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
-use ent_groupements::groupements::costs::Shares;
+use ent_groupements::groupements::costs::{euros, Shares};
 use ent_groupements::groupements::documents::{self, StoredDocument};
 use ent_groupements::groupements::membership::{Application, ApplicationStatus};
 use ent_groupements::groupements::{self as gm, routes as domain, Groupement, GroupementsState, Status};
@@ -114,21 +114,6 @@ fn own_orgs<'a>(signed: &'a Signed, role: Role, kinds: &'a [OrgKind]) -> impl It
 /// The signed-in person calling as the API route of `action` would.
 fn caller(signed: &Signed, action: &'static Action) -> Caller {
     Caller { actor: signed.0.actor.clone(), action }
-}
-
-/// `1 234 567,89 €`.
-pub(crate) fn euros(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    let units = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, digit) in units.chars().enumerate() {
-        if i > 0 && (units.len() - i).is_multiple_of(3) {
-            grouped.push('\u{a0}');
-        }
-        grouped.push(digit);
-    }
-    format!("{sign}{grouped},{:02}\u{a0}€", cents % 100)
 }
 
 const STATUSES: &[(&str, &str)] = &[
@@ -433,16 +418,4 @@ async fn download(
 ) -> Result<Response, PageError> {
     let g = gm::must_get(&state.store, &key).await?;
     Ok(domain::document_file(&state, &caller(&signed, &GROUPEMENTS_READ), &g, &piece, query.opt("format")).await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn amounts_read_in_euros_with_grouped_thousands() {
-        assert_eq!(euros(118_518_518), "1\u{a0}185\u{a0}185,18\u{a0}€");
-        assert_eq!(euros(5), "0,05\u{a0}€");
-        assert_eq!(euros(100_000), "1\u{a0}000,00\u{a0}€");
-    }
 }

@@ -284,7 +284,8 @@ fn request_input(fields: &Fields) -> Result<RequestInput, Problem> {
         status: choice(fields, "status", RequestStatus::Received)?,
         answered_on: fields.opt("answered_on"),
         extended: fields.get("extended") == "oui",
-        extension_notified_on: fields.opt("extension_notified_on"),
+        // The day sits beside the box on the form: unticking the box takes the day away with it.
+        extension_notified_on: fields.opt("extension_notified_on").filter(|_| fields.get("extended") == "oui"),
         notes: fields.get("notes").to_string(),
     })
 }

@@ -14,7 +14,7 @@ use ent_kernel::store::{new_id, timestamp, Backend, Store, Tx};
 use ent_kernel::validate::parse_date;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{self, forbidden, in_org_scope};
-use ent_platform::identity::Actor;
+use ent_platform::identity::{Actor, Binding};
 use ent_platform::registry::queries::{get_org, missing_org};
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
@@ -569,13 +569,18 @@ async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>) -> Result<Option<S
     Ok(Some(conv.id))
 }
 
-/// Only an admin or a user bound to one of the party organisations acts on a convention.
+/// Only an admin, or a user holding a role that writes conventions at one of the party
+/// organisations, writes a convention: a writing role held elsewhere (a commune's) does not
+/// extend to a party where the user is only DPO or auditeur.
 fn require_party_member(actor: &Actor, party_org_ids: &[String]) -> Result<(), Problem> {
-    if actor.is_admin() || actor.bindings.iter().any(|b| b.org.as_ref().is_some_and(|o| party_org_ids.contains(&o.id)))
-    {
+    let writes_at_a_party = |b: &Binding| {
+        authz::CONVENTIONS_WRITE.roles.contains(&b.role)
+            && b.org.as_ref().is_some_and(|o| party_org_ids.contains(&o.id))
+    };
+    if actor.is_admin() || actor.bindings.iter().any(writes_at_a_party) {
         Ok(())
     } else {
-        Err(forbidden("vous n'êtes rattaché(e) à aucune des parties de cette convention"))
+        Err(forbidden("vous n'avez, à aucune des parties de cette convention, un rôle qui permet de la modifier"))
     }
 }
 
@@ -1309,11 +1314,45 @@ pub fn notice_months(conv: &Convention) -> Option<u32> {
     conv.parameters.get(NOTICE_PARAMETER).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
 }
 
-/// The first day a résiliation notified on `today` with a notice of `months` may take effect.
+/// The first day a résiliation notified on `today` with a notice of `months` may take effect:
+/// the same day of the month `months` later, or, when that month is too short for it (notified
+/// on 30 November with 3 months), the first day of the month after (1 March): never a notice
+/// cut short by the end of February.
 fn end_of_notice(today: NaiveDate, months: u32) -> Result<NaiveDate, Problem> {
-    today
-        .checked_add_months(Months::new(months))
-        .ok_or_else(|| Problem::invalid_field("effective_date", format!("préavis de {months} mois hors du calendrier")))
+    let out_of_calendar =
+        || Problem::invalid_field("effective_date", format!("préavis de {months} mois hors du calendrier"));
+    let same_day = today.checked_add_months(Months::new(months)).ok_or_else(out_of_calendar)?;
+    match same_day.day() < today.day() {
+        true => same_day.succ_opt().ok_or_else(out_of_calendar),
+        false => Ok(same_day),
+    }
+}
+
+/// Who may record what: a résiliation d'un commun accord only by an administrator, on sight of
+/// the agreement every party signed (one party alone cannot waive the others' notice), and only
+/// such a résiliation may take effect on a day already past (a résiliation acts for the future).
+fn check_termination_rights(
+    actor: &Actor,
+    t: &Termination,
+    today: NaiveDate,
+    effective: NaiveDate,
+) -> Result<(), Problem> {
+    if t.mutual_agreement && !actor.is_admin() {
+        return Err(forbidden(
+            "une résiliation d'un commun accord s'enregistre par un administrateur de la plateforme, au vu de l'accord \
+             signé par toutes les parties ; une partie seule résilie avec le préavis de la convention",
+        ));
+    }
+    if effective < today && !t.mutual_agreement {
+        return Err(Problem::invalid_field(
+            "effective_date",
+            format!(
+                "une résiliation ne prend pas effet dans le passé : au plus tôt aujourd'hui, le {}",
+                french_date(&today.to_string())
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A résiliation under notice takes effect at the end of the notice (`earliest`) or later; when
@@ -1364,6 +1403,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
         // Signed but not started: it ends before it ever takes effect, on its start date.
         None => earliest.max(start),
     };
+    check_termination_rights(ctx.actor, &t, ctx.today(), effective)?;
     if let Some(months) = notice {
         check_notice(months, earliest, end, effective)?;
     }
@@ -1715,13 +1755,19 @@ mod tests {
 
     #[test]
     fn a_notice_runs_from_today_and_a_convention_ending_first_simply_expires() {
+        assert_eq!(end_of_notice(day("2026-09-01"), 3).unwrap(), day("2026-12-01"));
+        assert_eq!(end_of_notice(day("2026-11-28"), 3).unwrap(), day("2027-02-28"));
+        for (notified, months) in [("2026-11-29", 3), ("2026-11-30", 3), ("2027-01-31", 1)] {
+            let earliest = end_of_notice(day(notified), months).unwrap();
+            assert_eq!(earliest, day("2027-03-01"), "{notified}: never cut short by a shorter month");
+        }
+        assert_eq!(end_of_notice(day("2027-11-29"), 3).unwrap(), day("2028-02-29"), "a leap February is long enough");
         let earliest = end_of_notice(day("2026-11-30"), 3).unwrap();
-        assert_eq!(earliest, day("2027-02-28"), "the last day of a shorter month");
         let end = day("2029-08-31");
         assert!(check_notice(3, earliest, end, earliest).is_ok());
-        let early = check_notice(3, earliest, end, day("2027-02-27")).unwrap_err();
+        let early = check_notice(3, earliest, end, day("2027-02-28")).unwrap_err();
         assert_eq!(early.errors[0].field, "effective_date");
-        assert!(early.errors[0].message.contains("au plus tôt le 28 février 2027"), "{early:?}");
+        assert!(early.errors[0].message.contains("au plus tôt le 1er mars 2027"), "{early:?}");
         let late = check_notice(3, earliest, day("2027-01-31"), day("2027-01-31")).unwrap_err();
         assert!(late.errors[0].message.contains("prend fin d'elle-même à son terme"), "{late:?}");
     }

@@ -279,9 +279,11 @@ pub async fn update_user(
     .bind(i64::from(active));
     update_versioned(&mut tx, query, now, id, expected_version, current.version).await?;
     let mut summary = serde_json::json!({ "display_name": display_name, "active": active });
-    if current.active && !active {
+    if current.active != active {
         // A password link in the mailbox of a deactivated account opens nothing, even
-        // once the account is active again.
+        // once the account is active again: its links are spent when it is deactivated, and
+        // again when it is reactivated (one issued meanwhile, by a request that read the
+        // account still active, would otherwise come alive).
         summary["links_spent"] = password::spend_links(&mut tx, id, now).await?.into();
     }
     let target = Target::new("user", id, current.org.as_ref().map(|o| o.id.as_str()));

@@ -159,6 +159,20 @@ pub(super) async fn spend_links(tx: &mut Tx, user_id: &str, now: DateTime<Utc>) 
     Ok(spent.rows_affected())
 }
 
+/// Spends every live link of `user` (their access cut from the console: a link still in a
+/// mailbox would let them choose a password and sign in again), audited when any was; how many.
+pub async fn spend_user_links(store: &Store, actor: &Actor, user: &User, now: DateTime<Utc>) -> Result<u64, Problem> {
+    let mut tx = store.begin_write().await?;
+    let spent = spend_links(&mut tx, &user.id, now).await?;
+    if spent > 0 {
+        let target = Target::new("user", &user.id, user.org.as_ref().map(|o| o.id.as_str()));
+        let summary = serde_json::json!({ "links_spent": spent });
+        audit::record(&mut tx, store.backend(), actor, "users.links_spent", &target, summary, now).await?;
+    }
+    tx.commit().await?;
+    Ok(spent)
+}
+
 /// A PHC string no password matches, verified when the login is unknown so that an
 /// unknown login takes as long as a wrong password.
 static DECOY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hash_password("leurre, jamais accepté"));

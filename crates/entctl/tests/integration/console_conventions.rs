@@ -177,16 +177,21 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     // Under the model's notice of three months, an earlier date is refused beside its field, the
     // form kept; agreed by every party (the box ticked), the résiliation takes effect today.
     let form = get(&app, &dan, &format!("/conventions/{id}")).await;
-    assert!(form.text.contains("préavis de 3 mois") && form.text.contains("id=\"accord\""), "{}", form.text);
+    assert!(form.text.contains("préavis de 3 mois"), "{}", form.text);
+    assert!(!form.text.contains("id=\"accord\""), "a party does not record a mutual agreement: {}", form.text);
     let early = [("resiliation", "Fermeture"), ("effet", "2026-09-02")];
     let early = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &early).await;
     assert_eq!(early.status, 422, "{}", early.text);
     assert!(early.text.contains("href=\"#effet\"") && early.text.contains("id=\"effet-erreur\""), "{}", early.text);
     assert!(early.text.contains("au plus tôt le 1er décembre 2026"), "{}", early.text);
     assert!(early.text.contains(">Fermeture</textarea>"), "the reason kept: {}", early.text);
-    let ended =
-        post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &[("resiliation", "Fermeture"), ("accord", "1")])
-            .await;
+    let agreed = [("resiliation", "Fermeture"), ("accord", "1")];
+    let forged = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &agreed).await;
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    let root = sign_in(&app, ROOT).await;
+    let form = get(&app, &root, &format!("/conventions/{id}")).await;
+    assert!(form.text.contains("id=\"accord\""), "an administrator records it: {}", form.text);
+    let ended = post_form(&app, &root, &format!("/conventions/{id}/resilier"), &agreed).await;
     let page = follow(&app, &dan, &ended).await;
     assert!(page.text.contains("Résiliation : Fermeture") && page.text.contains("résiliée"), "{}", page.text);
 
@@ -208,8 +213,38 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     assert_eq!(signed.status, 404);
 }
 
-/// Signs the tripartite convention of the école Robert Doisneau through the API.
-async fn doisneau_in_force(app: &TestApp) {
+// A writing role held at one organisation does not extend to a party where the user only reads
+// (DPO): the Vitry mairie's agent, also DPO of Fresnes, neither résilie nor amends the Doisneau
+// convention, in the console (which shows it to a DPO) or through the API.
+backend_test!(a_writing_role_elsewhere_does_not_let_a_reader_of_a_party_resilier_its_convention);
+async fn a_writing_role_elsewhere_does_not_let_a_reader_of_a_party_resilier_its_convention(db: TestDb) {
+    let mut app = fresnes(db).await;
+    let id = doisneau_in_force(&app).await;
+    let double = "double@vitry.fr";
+    app.add_user(double, Role::Collectivite, Some("commune:94081")).await;
+    let user = entcp::identity::get_user(&app.store, double).await.unwrap().unwrap();
+    let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
+    let dpo = entcp::identity::UserRole::new(&user.id, Role::Dpo, Some(&fresnes));
+    entcp::identity::grant(&app.store, &common::admin(), dpo, common::t0()).await.unwrap();
+    with_password(&app.store, double).await;
+    let session = sign_in(&app, double).await;
+
+    assert_eq!(get(&app, &session, &format!("/conventions/{id}")).await.status, 200, "a DPO of a party reads it");
+    let ended = [("resiliation", "Fermeture"), ("accord", "1")];
+    let refused = post_form(&app, &session, &format!("/conventions/{id}/resilier"), &ended).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let refused = post_form(&app, &session, &format!("/conventions/{id}/avenant"), &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let api = app.client(app.token(double));
+    let body = json!({ "reason": "Fermeture", "mutual_agreement": true });
+    let refused = api.post(format!("/api/v1/conventions/{id}/terminate")).json(&body).send().await;
+    assert_eq!(refused.status, 404, "{}", refused.text);
+    let conv = app.client(app.token(DAN)).get(format!("/api/v1/conventions/{id}")).send().await;
+    assert!(conv.body["termination_effective"].is_null() && conv.body["termination_reason"].is_null(), "{}", conv.text);
+}
+
+/// Signs the tripartite convention of the école Robert Doisneau through the API; its id.
+async fn doisneau_in_force(app: &TestApp) -> String {
     let client = |email: &str| app.client(app.token(email));
     let body = crate::common::fixtures::with_signatories(json!({
         "model": "tripartite-premier-degre",
@@ -223,6 +258,7 @@ async fn doisneau_in_force(app: &TestApp) {
         let signed = client(who).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
         assert_eq!(signed.status, 200, "{}", signed.text);
     }
+    id
 }
 
 backend_test!(a_tenant_is_requested_and_moved_to_provisioning_in_pages_once_the_gate_opens);

@@ -385,6 +385,30 @@ async fn a_breach_and_a_request_are_followed_up_in_their_forms_under_the_version
     let row = row_of(&page.text, "R. Ancienne");
     assert!(row.contains("close") && !row.contains("délai dépassé"), "{name}: {row}");
 
+    // Extended, then the extension taken back: unticking the box takes away the day the form
+    // still shows beside it (it was refused as « pas de date » while the day stayed filled).
+    let recent = (t0() - chrono::Duration::days(10)).format("%Y-%m-%d").to_string();
+    let new = [("kind", "access"), ("requester", "R. Récente"), ("received_on", recent.as_str())];
+    assert_eq!(post_form(app, &dpo, &requests, &new).await.status, 303, "{name}");
+    let id: String = sqlx::query_scalar("SELECT id FROM rgpd_requests WHERE requester = 'R. Récente'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let recent_entry = format!("{requests}/{id}");
+    let mut extend: Vec<(&str, &str)> = new.to_vec();
+    extend.extend([("extended", "oui"), ("extension_notified_on", today.as_str()), ("version", "1")]);
+    assert_eq!(post_form(app, &dpo, &recent_entry, &extend).await.status, 303, "{name}");
+    let mut unticked: Vec<(&str, &str)> = new.to_vec();
+    unticked.extend([("extension_notified_on", today.as_str()), ("version", "2")]);
+    let taken_back = post_form(app, &dpo, &recent_entry, &unticked).await;
+    assert_eq!(taken_back.status, 303, "{name}: {}", taken_back.text);
+    let told: Option<String> = sqlx::query_scalar("SELECT extension_notified_on FROM rgpd_requests WHERE id = $1")
+        .bind(&id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(told, None, "{name}");
+
     // Another commune's entry is not revealed, read or written.
     let vitry = register_of(store, "commune:94081").await;
     let elsewhere = entry.replace(&register, &vitry);

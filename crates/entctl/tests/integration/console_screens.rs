@@ -282,10 +282,17 @@ async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     let mail = entcp::notify::mailer::render("console", &serde_json::from_str(&context).unwrap()).unwrap();
     assert_eq!(mail.subject.trim(), "Votre compte sur la console ENT");
     assert!(mail.text.contains("vous a créé un compte") && mail.text.contains("/mot-de-passe/"), "{}", mail.text);
-    // Cutting access ends the user's sessions and API tokens.
+    // Cutting access ends the user's sessions and API tokens, and spends their password links
+    // (a link left in a mailbox would let them choose a password and sign in again).
     entcp::identity::password::set_password(&app.store, &admin(), &user.id, PASSWORD, t0()).await.unwrap();
     let theirs = sign_in(&app, "elu@mairie.fr").await;
     let token = entcp::identity::create_token(&app.store, &admin(), &user.id, "script", None, t0()).await.unwrap();
+    let mut tx = app.store.begin_write().await.unwrap();
+    let purpose = entcp::identity::password::LinkPurpose::Reset;
+    let link = entcp::identity::password::issue_link(&mut tx, &user.id, purpose, chrono::Duration::minutes(30), t0());
+    let link = link.await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(entcp::identity::password::link_user(&app.store, &link, t0()).await.unwrap().is_some());
     let path = format!("/utilisateurs/{}", user.id);
     let cut = post_form(&app, &session, &path, &format!("{path}/acces/revoquer"), &[]).await;
     assert_eq!(cut.status, 303, "{}", cut.text);
@@ -293,6 +300,9 @@ async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     let info = entcp::identity::get_token(&app.store, &token.info.id).await.unwrap().unwrap();
     assert!(info.revoked_at.is_some());
     let audited = count_of(&app, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", "tokens.revoke").await;
+    assert_eq!(audited, 1);
+    assert!(entcp::identity::password::link_user(&app.store, &link, t0()).await.unwrap().is_none(), "link spent");
+    let audited = count_of(&app, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", "users.links_spent").await;
     assert_eq!(audited, 1);
 }
 

@@ -21,6 +21,8 @@ struct Cycle {
     dan: Client,
     mairie: Client,
     directeur: Client,
+    /// Records a résiliation d'un commun accord (no party may alone).
+    admin: Client,
     db: common::TestDb,
 }
 
@@ -36,7 +38,8 @@ async fn setup(db: common::TestDb) -> Cycle {
     let mairie = app.client(&token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some("commune:94034")).await);
     let directeur =
         app.client(&token_for(&db.store, "ce.0940176f@ac-creteil.fr", Role::ChefEtablissement, Some("0940176F")).await);
-    Cycle { app, clock, dan, mairie, directeur, db }
+    let admin = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    Cycle { app, clock, dan, mairie, directeur, admin, db }
 }
 
 async fn call(req: Req<'_>) -> (StatusCode, Value) {
@@ -495,7 +498,7 @@ async fn three_parties_signing_at_the_same_instant_leave_the_convention_signed(d
         assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
         assert_eq!(live_steps(&c, &id).await.len(), 3);
         // Ended, so that the next trial may cover the same école.
-        c.step_ok(&c.dan, &id, "terminate", json!({ "reason": "Essai suivant", "mutual_agreement": true })).await;
+        c.step_ok(&c.admin, &id, "terminate", json!({ "reason": "Essai suivant", "mutual_agreement": true })).await;
     }
 }
 
@@ -561,7 +564,7 @@ async fn every_convention_step_runs_on_a_pool_of_one_connection(db: crate::commo
     let one = entcp::store::Store::connect_with(&c.db.url, options).await.unwrap();
     let app = TestApp::over(&one).clock(c.clock.clone()).build().await;
     let (dan, mairie, directeur) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app));
-    let c = Cycle { app, dan, mairie, directeur, ..c };
+    let c = Cycle { admin: c.admin.to(&app), app, dan, mairie, directeur, ..c };
     let id = submitted(&c).await;
     c.step_ok(&c.mairie, &id, "refuse", json!({ "comment": "Montant à revoir" })).await;
     c.step_ok(&c.dan, &id, "submit", json!({})).await;
@@ -569,7 +572,7 @@ async fn every_convention_step_runs_on_a_pool_of_one_connection(db: crate::commo
         c.step_ok(who, &id, "sign", json!({})).await;
     }
     let body =
-        c.step_ok(&c.dan, &id, "terminate", json!({ "reason": "Fin du service", "mutual_agreement": true })).await;
+        c.step_ok(&c.admin, &id, "terminate", json!({ "reason": "Fin du service", "mutual_agreement": true })).await;
     assert_eq!(body["status"], "terminated");
 }
 
@@ -703,7 +706,8 @@ async fn a_convention_with_other_rgpd_roles_on_a_covered_ecole_is_refused_unless
         .config(|cfg| cfg.conventions_dir = Some(models.path().to_path_buf()))
         .build()
         .await;
-    let c = Cycle { dan: c.dan.to(&app), mairie: c.mairie.to(&app), directeur: c.directeur.to(&app), app, ..c };
+    let (dan, mairie, directeur, admin) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app), c.admin.to(&app));
+    let c = Cycle { dan, mairie, directeur, admin, app, ..c };
     let tri = submitted(&c).await;
     for who in [&c.directeur, &c.mairie, &c.dan] {
         assert_eq!(c.post(who, &tri, "sign", json!({})).await.0, StatusCode::OK);
@@ -1099,7 +1103,7 @@ async fn a_termination_takes_effect_between_the_start_and_the_day_after_the_end(
     let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
     assert_eq!(conv["status"], "active", "{}: refused terminations change nothing", c.db.name);
     let agreed = json!({ "reason": "Changement de solution", "mutual_agreement": true });
-    let ended = c.step_ok(&c.dan, &id, "terminate", agreed).await;
+    let ended = c.step_ok(&c.admin, &id, "terminate", agreed).await;
     assert_eq!(ended["termination_effective"], "2026-09-01", "agreed by all parties: today, by default");
 
     // Signed for next January, terminated today: it ends on its start, never before it, and
@@ -1127,7 +1131,7 @@ async fn an_avenant_in_preparation_ends_with_the_convention_it_amends_and_never_
     c.step_ok(&c.directeur, &avenant, "sign", json!({})).await;
 
     let agreed = json!({ "reason": "Changement de solution", "mutual_agreement": true });
-    c.step_ok(&c.mairie, &id, "terminate", agreed).await;
+    c.step_ok(&c.admin, &id, "terminate", agreed).await;
     let (_, av) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
     assert_eq!(av["status"], "terminated", "{}: {av}", c.db.name);
     for who in [&c.mairie, &c.dan] {
@@ -1136,7 +1140,7 @@ async fn an_avenant_in_preparation_ends_with_the_convention_it_amends_and_never_
     }
     let (_, original) = call(c.dan.get(c.url(&format!("/{id}")))).await;
     assert_eq!(original["status"], "terminated", "{}", c.db.name);
-    assert_eq!(by_action(&audited(&c, &avenant).await, "conventions.terminate"), ["user:ent@fresnes.fr"]);
+    assert_eq!(by_action(&audited(&c, &avenant).await, "conventions.terminate"), ["user:root@test.fr"]);
     // The école may take a new convention: the ended avenant holds no place on it.
     let (s, p) = call(c.dan.post(c.url("")).json(&tripartite("2026-10-01"))).await;
     assert_eq!(s, StatusCode::CREATED, "{}: {p}", c.db.name);
@@ -1268,10 +1272,22 @@ async fn a_resiliation_takes_effect_at_the_end_of_its_notice_unless_every_party_
     assert_eq!((conv["status"].as_str(), conv["termination_effective"].as_str()), (Some("active"), None));
     assert_eq!(c.mails("ent@fresnes.fr", "terminated").await, 0, "{}: nothing notified", c.db.name);
 
-    // Agreed by every party, the same date is accepted: audited and told as such.
+    // One party alone cannot waive the others' notice: a mutual agreement is recorded by an
+    // administrator, on sight of the agreement every party signed.
     let mut agreed = early;
     agreed["mutual_agreement"] = json!(true);
-    let notified = c.step_ok(&c.mairie, &id, "terminate", agreed).await;
+    let (s, p) = c.post(&c.mairie, &id, "terminate", agreed.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{}: {p}", c.db.name);
+    assert!(p["detail"].as_str().unwrap().contains("administrateur"), "{p}");
+    // A résiliation acts for the future: a day already past is refused but by mutual agreement.
+    let past = json!({ "reason": "Changement de solution", "effective_date": "2026-08-31" });
+    let (s, p) = c.post(&c.admin, &id, "terminate", past).await;
+    assert_eq!((s, &p["errors"][0]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("effective_date")), "{p}");
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("pas effet dans le passé"), "{p}");
+    assert_eq!(c.mails("ent@fresnes.fr", "terminated").await, 0, "{}: nothing notified", c.db.name);
+
+    // Agreed by every party, the same date is accepted: audited and told as such.
+    let notified = c.step_ok(&c.admin, &id, "terminate", agreed).await;
     assert_eq!(
         (notified["status"].as_str(), notified["termination_effective"].as_str()),
         (Some("active"), Some("2026-11-30")),
@@ -1312,7 +1328,7 @@ async fn a_convention_ending_before_the_notice_would_is_left_to_expire_unless_ev
     assert!(message.contains("1er décembre 2026") && message.contains("31 octobre 2026"), "{message}");
     assert!(message.contains("prend fin d'elle-même à son terme"), "{message}");
     let agreed = json!({ "reason": "Fermeture", "mutual_agreement": true });
-    let ended = c.step_ok(&c.dan, &id, "terminate", agreed).await;
+    let ended = c.step_ok(&c.admin, &id, "terminate", agreed).await;
     assert_eq!(
         (ended["status"].as_str(), ended["termination_effective"].as_str()),
         (Some("terminated"), Some("2026-09-01"))

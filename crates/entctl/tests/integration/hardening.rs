@@ -90,6 +90,10 @@ async fn one_line_fields_refuse_control_characters_and_bodies_refuse_other_contr
     let ticket = fresnes_ticket("ENT\nBcc: x", "Ligne 1\nLigne 2");
     let (status, body) = api.call(&admin, Method::POST, "/support/tickets", Some(ticket)).await;
     assert_eq!((status, &body["errors"][0]["field"]), (422, &json!("subject")), "{}: {body}", db.name);
+    // A bidirectional override in multi-line text reorders what the queue shows: refused too.
+    let ticket = fresnes_ticket("Connexion impossible", "Voir la pièce jointe facture\u{202e}fdp.exe");
+    let (status, body) = api.call(&admin, Method::POST, "/support/tickets", Some(ticket)).await;
+    assert_eq!((status, &body["errors"][0]["field"]), (422, &json!("corps/description")), "{}: {body}", db.name);
     let breach = json!({ "title": "Fuite\r\n## Autre", "facts": "Liste envoyée\nà un tiers", "aware_at": "2026-08-31T08:00:00Z",
         "data_categories": ["identité"], "people_approx": 25, "records_approx": 25, "consequences": "faibles",
         "measures": "demande de suppression" });

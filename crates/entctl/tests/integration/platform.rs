@@ -467,7 +467,8 @@ async fn a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else
 
 // A link in the mailbox of an account deactivated since opens nothing, exactly like an expired
 // one (the page said the password was changed, the sign-in then failed): deactivating spends
-// the account's live links (audited), and a link issued to an inactive account is dead too.
+// the account's live links (audited), and a link issued to an inactive account is dead too, and
+// stays dead once the account is reactivated (reactivating spends the links again).
 backend_test!(a_password_link_of_a_deactivated_account_is_dead_like_an_expired_one);
 async fn a_password_link_of_a_deactivated_account_is_dead_like_an_expired_one(db: crate::common::TestDb) {
     let store = &db.store;
@@ -505,11 +506,14 @@ async fn a_password_link_of_a_deactivated_account_is_dead_like_an_expired_one(db
     let still = password::link_user(store, &others, t0()).await.unwrap();
     assert_eq!(still.map(|u| u.id), Some(other.id), "{}: another user's link is untouched", db.name);
 
-    // Active again, the account's old links stay spent.
+    // Active again, the account's old links stay spent, the one issued while it was inactive
+    // included (it would otherwise come alive with the account).
     let current = identity::get_user(store, &user.id).await.unwrap().unwrap();
     let on = identity::UserPatch { active: Some(true), ..Default::default() };
     identity::update_user(store, &admin(), &user.id, current.version, on, t0()).await.unwrap();
-    assert!(password::link_user(store, &reset, t0()).await.unwrap().is_none(), "{}", db.name);
+    for dead in [&reset, &invitation, &after] {
+        assert!(password::link_user(store, dead, t0()).await.unwrap().is_none(), "{}", db.name);
+    }
     let fresh = password_link(store, &user.id, LinkPurpose::Reset).await;
     assert!(password::link_user(store, &fresh, t0()).await.unwrap().is_some(), "{}", db.name);
 }
