@@ -91,8 +91,9 @@ pub struct Step {
     pub at: String,
     pub voided_at: Option<String>,
     pub void_reason: Option<String>,
-    /// A signature recorded with `entctl conventions sign --as` (received on paper): the audit's
-    /// actor, `cli:<login> pour user:<email>`; absent when the signer signed on the platform.
+    /// A signature recorded with `entctl conventions sign --as` (received on paper): who recorded
+    /// it, `cli:<login> pour user:<email>` (as the audit names it); absent when the signer signed
+    /// on the platform.
     pub recorded_by: Option<String>,
 }
 
@@ -377,11 +378,8 @@ async fn assemble(
         conn,
         "SELECT s.convention_id, s.id, s.kind, s.step_key, s.org_id, s.user_id, \
          COALESCE(u.display_name, s.user_email) AS user_name, s.user_email, s.role, s.document_hash, s.at, \
-         s.voided_at, s.void_reason, a.actor AS recorded_by \
+         s.voided_at, s.void_reason, s.recorded_by \
          FROM convention_steps s LEFT JOIN users u ON u.id = s.user_id \
-         LEFT JOIN audit_log a ON a.target_kind = 'convention' AND a.target_id = s.convention_id \
-         AND a.action = 'conventions.sign' AND s.kind = 'signature' AND a.scope_org_id = s.org_id \
-         AND a.at = s.at AND a.actor LIKE 'cli:% pour user:%' \
          WHERE {in} ORDER BY s.at, s.id",
         "s.convention_id",
         &ids,

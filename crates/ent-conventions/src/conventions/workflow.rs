@@ -1061,8 +1061,8 @@ async fn insert_step(
 ) -> Result<(), Problem> {
     let hash = conv.document_hash.clone().unwrap_or_default();
     sqlx::query(
-        "INSERT INTO convention_steps (id, convention_id, kind, step_key, org_id, user_id, user_email, role, document_hash, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO convention_steps (id, convention_id, kind, step_key, org_id, user_id, user_email, role, document_hash, at, \
+         recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(new_id())
     .bind(&conv.id)
@@ -1074,6 +1074,7 @@ async fn insert_step(
     .bind(role)
     .bind(hash)
     .bind(timestamp(ctx.now))
+    .bind(ctx.actor.recorded_on_behalf())
     .execute(&mut **tx)
     .await?;
     // A visa or a signature changes the convention: an edit based on the version read before it

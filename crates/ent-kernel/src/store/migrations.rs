@@ -61,6 +61,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0034_auth_failures.sql",
     "0035_rgpd_request_extension_notice.sql",
     "0036_support_tickets_by_created.sql",
+    "0037_convention_steps_recorded_by.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -278,6 +279,11 @@ mod tests {
             36,
             "dd7677dbdeb6c8b5cdde801bcb4dc56c4ca3a1f4611ed253c4626ce4b6e0a831e6141b40d196554614f6b860b73ec301",
             "dd7677dbdeb6c8b5cdde801bcb4dc56c4ca3a1f4611ed253c4626ce4b6e0a831e6141b40d196554614f6b860b73ec301",
+        ),
+        (
+            37,
+            "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
+            "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
         ),
     ];
 

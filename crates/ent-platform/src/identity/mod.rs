@@ -100,6 +100,9 @@ pub struct Actor {
     pub bindings: Vec<Binding>,
 }
 
+/// What joins, in an actor's name, the operator to the user it records for.
+const ON_BEHALF: &str = "pour user:";
+
 /// `cli:<login>`: the operator running `entctl`, by login name.
 fn cli_name() -> String {
     let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "inconnu".into());
@@ -116,15 +119,21 @@ impl Actor {
     /// received on paper): the user's id and role bindings only (checked as for the API), audited
     /// as `cli:<login> pour user:<email>`.
     pub fn cli_on_behalf_of(user: &User, bindings: Vec<Binding>) -> Actor {
-        Actor { user_id: Some(user.id.clone()), name: format!("{} pour user:{}", cli_name(), user.email), bindings }
+        Actor { user_id: Some(user.id.clone()), name: format!("{} {ON_BEHALF}{}", cli_name(), user.email), bindings }
     }
 
     /// The e-mail address of the user the actor is or acts for; its name otherwise.
     pub fn email(&self) -> &str {
-        match self.name.split_once(" pour user:") {
+        match self.name.split_once(ON_BEHALF) {
             Some((_, email)) => email,
             None => self.name.trim_start_matches("user:"),
         }
+    }
+
+    /// Who recorded, on a user's behalf, what the actor does ([`Actor::cli_on_behalf_of`]):
+    /// the whole name, `cli:<login> pour user:<email>`; `None` for a user acting themselves.
+    pub fn recorded_on_behalf(&self) -> Option<&str> {
+        self.name.contains(ON_BEHALF).then_some(self.name.as_str())
     }
 
     /// A scheduled job (`system:{job}` in the audit log), with full rights.
