@@ -60,6 +60,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0033_rgpd_reference_counters.sql",
     "0034_auth_failures.sql",
     "0035_rgpd_request_extension_notice.sql",
+    "0037_lockout_notifies_apart.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -272,6 +273,11 @@ mod tests {
             35,
             "957e1b91da3bbf22d694cc0059d2fb0f50c941dae5b2a90ae07da99eaa5abe931dc4874cf24d32a7dcc4aeed330488d1",
             "957e1b91da3bbf22d694cc0059d2fb0f50c941dae5b2a90ae07da99eaa5abe931dc4874cf24d32a7dcc4aeed330488d1",
+        ),
+        (
+            37,
+            "34d57f5f95c817a5a676be581d7d33809584d59669bd0693f8dfc09b91cd660f39908f73abb7dbbb62db15e2dc712100",
+            "99d0840989207b35d04ed217fb821027f58a0f4d6070506ae373ae0b86a6a8d883c4c9ef5640f931feffc3fc31dbae00",
         ),
     ];
 
