@@ -1,7 +1,9 @@
 //! Signing in and out with a local password, and choosing a password through a
-//! one-time link (« mot de passe oublié », first set-up). Failures are throttled per
+//! one-time link (« mot de passe oublié », first set-up). Attempts are throttled per
 //! account and per address, counted in the database (every replica sees them, a restart
-//! forgets none; a successful sign-in clears its account's); sign-ins, failures and
+//! forgets none) *before* the password is checked: past the limit, or when the count
+//! cannot be written, the password is not checked at all. A successful sign-in takes its
+//! attempt back from the address and clears its account's count; sign-ins, failures and
 //! sign-outs are audited.
 
 use crate::auth::{self, Signed, FORM_COOKIE, SESSION_COOKIE};
@@ -15,7 +17,7 @@ use axum::Form;
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::Store;
-use ent_kernel::throttle::address_key;
+use ent_kernel::throttle::{address_key, Attempt};
 use ent_platform::identity::password::{self, LinkPurpose};
 use ent_platform::identity::sessions::{self, Event};
 use serde::Deserialize;
@@ -112,19 +114,21 @@ pub async fn sign_in(
     };
     let throttle = &state.sign_in_throttle.0;
     let keys = [address_key(&client), account_key(&form.email)];
-    let mut blocked = None;
-    for key in &keys {
-        blocked = blocked.max(throttle.retry_after(key, now).await?);
-    }
-    if let Some(seconds) = blocked {
-        let minutes = seconds.div_ceil(60);
-        let text = format!("Trop de tentatives : réessayez dans {minutes} minute(s).");
-        let mut response = retry(&state, StatusCode::TOO_MANY_REQUESTS, text);
-        response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
-        return Ok(response);
-    }
+    // Counted before the (slow) check: attempts fired at once never pass the limit, and
+    // one that cannot be counted (the store's error page) is never checked.
+    let tripped = match throttle.attempt(&keys, now).await? {
+        Attempt::Counted { tripped } => tripped,
+        Attempt::Refused { retry_after: seconds } => {
+            let minutes = seconds.div_ceil(60);
+            let text = format!("Trop de tentatives : réessayez dans {minutes} minute(s).");
+            let mut response = retry(&state, StatusCode::TOO_MANY_REQUESTS, text);
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+            return Ok(response);
+        }
+    };
     match password::check_password(&state.store, &form.email, &form.password).await? {
         Some(user_id) => {
+            throttle.take_back(&keys[0], now).await?;
             throttle.reset(&keys[1]).await?;
             let replacing = auth::cookie(&parts.headers, SESSION_COOKIE);
             let secret = sessions::open(&state.store, &user_id, &client, "password", replacing, now).await?;
@@ -133,10 +137,6 @@ pub async fn sign_in(
             Ok(response)
         }
         None => {
-            let mut tripped = false;
-            for key in &keys {
-                tripped |= throttle.record_failure(key, now).await?;
-            }
             audit_failure(&state.store, &client, &form.email, tripped, now).await;
             let text = "Adresse ou mot de passe incorrect.".to_string();
             Ok(retry(&state, StatusCode::UNAUTHORIZED, text))
@@ -196,12 +196,10 @@ pub async fn forgot(
     }
     let now = state.clock.now();
     let client = address_key(&auth::client_of(&state, &parts));
-    let throttle = &state.sign_in_throttle.0;
-    if let Some(seconds) = throttle.retry_after(&client, now).await? {
+    if let Attempt::Refused { retry_after: seconds } = state.sign_in_throttle.0.attempt(&[client], now).await? {
         let text = format!("Trop de demandes : réessayez dans {} minute(s).", seconds.div_ceil(60));
         return Ok(ErrorPage::response(StatusCode::TOO_MANY_REQUESTS, text));
     }
-    throttle.record_failure(&client, now).await?;
     send_reset_link(&state, form.email.trim(), now).await?;
     Ok(anonymous_page(&state, &parts, StatusCode::OK, "forgot.html", None, serde_json::json!({ "sent": true })))
 }

@@ -2,13 +2,26 @@
 //! login) in a sliding window. The count is kept in the database (`auth_failures`), so
 //! every replica of `entctl serve` sees the same one and a restart forgets none. A key
 //! with `max_failures` failures in the last `window` is blocked until the oldest of them
-//! leaves the window. Checking a key is a cached read (the keys over their limit, one entry
-//! per scope), so that the check every API request makes costs no query while nothing fails. Time is passed in by the caller (the injectable clock), never read here.
+//! leaves the window.
+//!
+//! Two ways to count. [`Throttle::attempt`] counts an attempt *before* it is judged (a
+//! password checked): in one serialised transaction it refuses if a key is at its limit,
+//! and counts otherwise, so that attempts fired at once never get past the limit and an
+//! attempt that cannot be counted is never judged; a successful one is taken back
+//! ([`Throttle::take_back`]). [`Throttle::record_failure`] counts a failure once known (a
+//! bearer token refused, cheap to check).
+//!
+//! Checking a key ([`Throttle::retry_after`], on every API request) reads that key's most
+//! recent failures only, through the primary key, cached per key on the store's lockout
+//! shelf (`store::Shelf::Lockout`): no query while nothing fails, and a failure counted
+//! drops the lockout's cached reads only, never the registry's. Time is passed in by the
+//! caller (the injectable clock), never read here.
 
 use crate::error::{Problem, ProblemKind};
-use crate::store::{timestamp, Store};
+use crate::store::{serialise, timestamp, SerialLock, Shelf, Store};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
 use std::sync::Arc;
 
 /// How many failures in which window block a key.
@@ -27,6 +40,25 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// What [`Throttle::attempt`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted against every key; `tripped` when it completes a key's count (the lockout
+    /// begins with it if it fails: audit it then, once).
+    Counted { tripped: bool },
+    /// A key is at its limit: nothing counted, nothing to judge; blocked for so many seconds.
+    Refused { retry_after: u64 },
+}
+
+/// A key's failures, most recent first: (instant, failures at that instant).
+type Failures = Vec<(String, i64)>;
+
+/// A key's most recent failures, at most `limit` rows (each counts one failure or more, so
+/// they are enough to tell whether the key is blocked): a backward range of the primary
+/// key (scope, subject, failed_at), whatever the number of other keys.
+const RECENT_FAILURES: &str = "SELECT failed_at, failures FROM auth_failures \
+     WHERE scope = $1 AND subject = $2 ORDER BY failed_at DESC LIMIT $3";
+
 /// Failure counts of one scope (`api`, `sign_in`: two throttles never share a key),
 /// in the store; cheap to share behind an `Arc`.
 pub struct Throttle {
@@ -44,24 +76,42 @@ impl Throttle {
         Duration::seconds(i64::try_from(self.config.window_seconds).unwrap_or(i64::MAX / 1000))
     }
 
+    fn limit(&self) -> i64 {
+        i64::from(self.config.max_failures)
+    }
+
     /// Whole seconds until `key` may try again, if it is blocked at `now`.
     pub async fn retry_after(&self, key: &str, now: DateTime<Utc>) -> Result<Option<u64>, Problem> {
-        let limit = i64::from(self.config.max_failures);
-        if limit == 0 {
+        if self.limit() == 0 {
             return Ok(None);
         }
+        let load = async {
+            let rows: Failures = sqlx::query_as(RECENT_FAILURES)
+                .bind(self.scope)
+                .bind(key)
+                .bind(self.limit())
+                .fetch_all(self.store.pool())
+                .await?;
+            Ok::<_, Problem>(Arc::new(rows))
+        };
+        let cache_key = format!("throttle:{}:{}:{key}", self.scope, self.limit());
+        let failures = self.store.cached_on(Shelf::Lockout, cache_key, load).await?;
+        self.blocked_for(&failures, now)
+    }
+
+    /// Whole seconds until a key with these `failures` (most recent first) may try again.
+    fn blocked_for(&self, failures: &[(String, i64)], now: DateTime<Utc>) -> Result<Option<u64>, Problem> {
         let window_start = now - self.window();
         let mut counted = 0;
-        // Most recent first: one row per instant, each counting at least one failure.
-        for (_, at, failures) in self.over_limit().await?.iter().filter(|(subject, _, _)| subject == key) {
+        for (at, count) in failures {
             let at = DateTime::parse_from_rfc3339(at)
                 .map_err(|e| Problem::new(ProblemKind::Internal, format!("date d'échec illisible : {e}")))?
                 .with_timezone(&Utc);
             if at <= window_start {
                 break;
             }
-            counted += failures;
-            if counted >= limit {
+            counted += count;
+            if counted >= self.limit() {
                 // Blocked until the failure that completes the count leaves the window.
                 let seconds = (at + self.window() - now).num_milliseconds().max(0) as u64;
                 return Ok(Some(seconds.div_ceil(1000).max(1)));
@@ -70,43 +120,106 @@ impl Throttle {
         Ok(None)
     }
 
-    /// The failures of the keys of this scope that count `max_failures` or more, whenever
-    /// they happened (the caller keeps those in its window), most recent first. One cached
-    /// read for the whole scope: every request checks its address, and the answer changes
-    /// only when a failure is counted (a write, here or on another replica, drops it) or
-    /// as time passes (applied by the caller, never cached).
-    async fn over_limit(&self) -> Result<Arc<Vec<(String, String, i64)>>, Problem> {
-        let limit = i64::from(self.config.max_failures);
-        let load = async {
-            let rows: Vec<(String, String, i64)> = sqlx::query_as(
-                "SELECT subject, failed_at, failures FROM auth_failures WHERE scope = $1 AND subject IN \
-                 (SELECT subject FROM auth_failures WHERE scope = $1 GROUP BY subject HAVING SUM(failures) >= $2) \
-                 ORDER BY failed_at DESC",
-            )
-            .bind(self.scope)
-            .bind(limit)
-            .fetch_all(self.store.pool())
-            .await?;
-            Ok::<_, Problem>(Arc::new(rows))
+    /// Counts an attempt of `keys` at `now` before it is judged, unless one of them is
+    /// blocked: then nothing is counted and the attempt is refused. One transaction,
+    /// serialised with every other count, so that attempts fired at once are judged at
+    /// most `max_failures` times. An error means the attempt could not be counted: refuse it.
+    pub async fn attempt(&self, keys: &[String], now: DateTime<Utc>) -> Result<Attempt, Problem> {
+        if self.limit() == 0 {
+            return Ok(Attempt::Counted { tripped: false });
+        }
+        let mut tx = self.begin().await?;
+        self.forget_expired(&mut tx, now).await?;
+        let mut blocked = None;
+        for key in keys {
+            let failures: Failures = sqlx::query_as(RECENT_FAILURES)
+                .bind(self.scope)
+                .bind(key)
+                .bind(self.limit())
+                .fetch_all(&mut *tx)
+                .await?;
+            blocked = blocked.max(self.blocked_for(&failures, now)?);
+        }
+        let decided = match blocked {
+            Some(retry_after) => Attempt::Refused { retry_after },
+            None => {
+                let mut tripped = false;
+                for key in keys {
+                    tripped |= self.count(&mut tx, key, now).await? == self.limit();
+                }
+                Attempt::Counted { tripped }
+            }
         };
-        self.store.cached(format!("throttle:{}:{limit}", self.scope), load).await
+        self.commit(tx).await?;
+        Ok(decided)
+    }
+
+    /// Takes back one attempt of `key` counted at `now` by [`Throttle::attempt`] (it
+    /// succeeded: a school's shared address is not blocked by its own sign-ins).
+    pub async fn take_back(&self, key: &str, now: DateTime<Utc>) -> Result<(), Problem> {
+        let mut tx = self.begin().await?;
+        for sql in [
+            "UPDATE auth_failures SET failures = failures - 1 WHERE scope = $1 AND subject = $2 AND failed_at = $3",
+            "DELETE FROM auth_failures WHERE scope = $1 AND subject = $2 AND failed_at = $3 AND failures <= 0",
+        ] {
+            sqlx::query(sql).bind(self.scope).bind(key).bind(timestamp(now)).execute(&mut *tx).await?;
+        }
+        self.commit(tx).await
     }
 
     /// Counts a failure of `key` at `now`, by an atomic upsert (two replicas counting at
     /// once lose neither); true when it is the one that blocks the key. Failures of the
     /// scope that left the window are deleted on the way.
     pub async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> Result<bool, Problem> {
-        let limit = i64::from(self.config.max_failures);
-        if limit == 0 {
+        if self.limit() == 0 {
             return Ok(false);
         }
-        let window_start = timestamp(now - self.window());
-        let mut tx = self.store.begin_write().await?;
-        sqlx::query("DELETE FROM auth_failures WHERE scope = $1 AND failed_at <= $2")
+        let mut tx = self.begin().await?;
+        self.forget_expired(&mut tx, now).await?;
+        let counted = self.count(&mut tx, key, now).await?;
+        self.commit(tx).await?;
+        Ok(counted == self.limit())
+    }
+
+    /// Forgets every failure of `key` (a successful sign-in of the account).
+    pub async fn reset(&self, key: &str) -> Result<(), Problem> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM auth_failures WHERE scope = $1 AND subject = $2")
             .bind(self.scope)
-            .bind(&window_start)
+            .bind(key)
             .execute(&mut *tx)
             .await?;
+        self.commit(tx).await
+    }
+
+    /// A write of the counts, serialised with every other one (PostgreSQL; SQLite has a
+    /// single writer), that keeps the registry's cached reads.
+    async fn begin(&self) -> Result<crate::store::Tx, Problem> {
+        let mut tx = self.store.begin_lockout_write().await?;
+        serialise(&mut tx, self.store.backend(), SerialLock::Lockout).await?;
+        Ok(tx)
+    }
+
+    /// Commits, then drops the lockout's cached reads (never before: a read in between
+    /// would cache the counts of before).
+    async fn commit(&self, tx: crate::store::Tx) -> Result<(), Problem> {
+        tx.commit().await?;
+        self.store.note_lockout_change();
+        Ok(())
+    }
+
+    /// Deletes the failures of the scope that left the window.
+    async fn forget_expired(&self, tx: &mut AnyConnection, now: DateTime<Utc>) -> Result<(), Problem> {
+        sqlx::query("DELETE FROM auth_failures WHERE scope = $1 AND failed_at <= $2")
+            .bind(self.scope)
+            .bind(timestamp(now - self.window()))
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Counts one failure of `key` at `now` (atomic upsert); the key's count in the window after it.
+    async fn count(&self, tx: &mut AnyConnection, key: &str, now: DateTime<Utc>) -> Result<i64, Problem> {
         sqlx::query(
             "INSERT INTO auth_failures (scope, subject, failed_at, failures) VALUES ($1, $2, $3, 1) \
              ON CONFLICT (scope, subject, failed_at) DO UPDATE SET failures = auth_failures.failures + 1",
@@ -122,21 +235,10 @@ impl Throttle {
         )
         .bind(self.scope)
         .bind(key)
-        .bind(&window_start)
+        .bind(timestamp(now - self.window()))
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(counted == limit)
-    }
-
-    /// Forgets every failure of `key` (a successful sign-in of the account).
-    pub async fn reset(&self, key: &str) -> Result<(), Problem> {
-        sqlx::query("DELETE FROM auth_failures WHERE scope = $1 AND subject = $2")
-            .bind(self.scope)
-            .bind(key)
-            .execute(self.store.pool())
-            .await?;
-        Ok(())
+        Ok(counted)
     }
 }
 
@@ -210,6 +312,23 @@ mod tests {
         assert_eq!(throttle.retry_after("login:a", at(0)).await.unwrap(), Some(60));
         throttle.reset("login:a").await.unwrap();
         assert_eq!(throttle.retry_after("login:a", at(0)).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn an_attempt_is_counted_before_it_is_judged_and_refused_past_the_limit() {
+        let (store, _dir) = store().await;
+        let throttle = Throttle::new(store, "test", ThrottleConfig { max_failures: 2, window_seconds: 60 });
+        let keys = ["ip:a".to_string(), "login:a".to_string()];
+        assert_eq!(throttle.attempt(&keys, at(0)).await.unwrap(), Attempt::Counted { tripped: false });
+        // A success is taken back from the address: it never adds up to a lockout.
+        throttle.take_back("ip:a", at(0)).await.unwrap();
+        assert_eq!(throttle.attempt(&keys[..1], at(1)).await.unwrap(), Attempt::Counted { tripped: false });
+        // The account's second attempt completes its count (tripped), the next is refused
+        // and counted nowhere (the address, at one, is not blocked by it).
+        assert_eq!(throttle.attempt(&keys[1..], at(2)).await.unwrap(), Attempt::Counted { tripped: true });
+        assert_eq!(throttle.attempt(&keys, at(3)).await.unwrap(), Attempt::Refused { retry_after: 57 });
+        assert_eq!(throttle.retry_after("ip:a", at(3)).await.unwrap(), None);
+        assert_eq!(throttle.retry_after("login:a", at(3)).await.unwrap(), Some(57));
     }
 
     #[tokio::test]

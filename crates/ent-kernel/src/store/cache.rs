@@ -12,6 +12,12 @@
 //!   registry's tables (`orgs`, `org_members`, migration 0018) send at commit. Whatever
 //!   is cached must be read from those tables only, or its tables must notify too.
 //!
+//! The lockout's reads (one entry per key checked, kernel `throttle`) are kept on a
+//! [`Shelf`] of their own, with its own generation and its own bound: a failure counted
+//! (here, or on another replica: `auth_failures` notifies `entcp_lockout`, migration 0037)
+//! drops that shelf only, and a flood of keys never pushes the registry's entries out.
+//! Whatever drops the registry's shelf drops the lockout's too (it may be any change).
+//!
 //! An entry is served only if the generation has not moved since it was read, and only
 //! while the watcher runs: a store whose watcher is not started (commands, jobs run
 //! from the command line) or has lost the database reads through every time.
@@ -30,8 +36,29 @@ use std::time::Duration;
 /// made by another process can go unseen by this one's cached reads.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(25);
 
-/// Entries kept at most (a list page is 30 to 120 KB); past it the cache starts again empty.
-const MAX_ENTRIES: usize = 256;
+/// Where a cached read is kept, and what drops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shelf {
+    /// Reads of the registry's tables (and of anything else whose tables notify
+    /// `entcp_registry`): dropped by any change.
+    Registry,
+    /// The failure counts of one throttle key (`auth_failures`): dropped when a failure
+    /// is counted or forgiven (and by any change the registry's shelf is dropped for).
+    Lockout,
+}
+
+impl Shelf {
+    const ALL: [Shelf; 2] = [Shelf::Registry, Shelf::Lockout];
+
+    /// Entries kept at most; past it the shelf starts again empty. A registry list page
+    /// is 30 to 120 KB; a key's failure counts are a few rows (one per client checked).
+    fn max_entries(self) -> usize {
+        match self {
+            Shelf::Registry => 256,
+            Shelf::Lockout => 4096,
+        }
+    }
+}
 
 /// The longest the watcher waits for its database before it stops serving entries.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(1);
@@ -39,14 +66,14 @@ const WATCH_TIMEOUT: Duration = Duration::from_secs(1);
 pub(super) struct ReadCache {
     /// Off by configuration (`database.read_cache: false`) or for a bench's comparison.
     enabled: AtomicBool,
-    generation: AtomicU64,
+    /// One per [`Shelf`], in the order of [`Shelf::ALL`].
+    shelves: [Entries; 2],
     watching: AtomicBool,
     watcher_started: AtomicBool,
     /// The watcher runs (it stops when the store is closed or dropped).
     watcher_running: AtomicBool,
     closed: AtomicBool,
     closing: tokio::sync::Notify,
-    entries: Mutex<HashMap<String, Entry>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -55,17 +82,23 @@ impl Default for ReadCache {
     fn default() -> Self {
         ReadCache {
             enabled: AtomicBool::new(true),
-            generation: AtomicU64::default(),
+            shelves: Default::default(),
             watching: AtomicBool::default(),
             watcher_started: AtomicBool::default(),
             watcher_running: AtomicBool::default(),
             closed: AtomicBool::default(),
             closing: tokio::sync::Notify::new(),
-            entries: Mutex::default(),
             hits: AtomicU64::default(),
             misses: AtomicU64::default(),
         }
     }
+}
+
+/// The entries of one shelf and the generation they are valid at.
+#[derive(Default)]
+struct Entries {
+    generation: AtomicU64,
+    entries: Mutex<HashMap<String, Entry>>,
 }
 
 struct Entry {
@@ -88,7 +121,18 @@ pub struct CacheCounts {
 impl ReadCache {
     /// The database may have changed: every entry read before is stale.
     pub(super) fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        for shelf in Shelf::ALL {
+            self.invalidate_shelf(shelf);
+        }
+    }
+
+    /// Only what `shelf` holds may have changed.
+    fn invalidate_shelf(&self, shelf: Shelf) {
+        self.shelf(shelf).generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn shelf(&self, shelf: Shelf) -> &Entries {
+        &self.shelves[shelf as usize]
     }
 
     /// [`ReadCache::invalidate`] unless called from inside a cached read.
@@ -98,15 +142,15 @@ impl ReadCache {
         }
     }
 
-    fn get<V: Clone + 'static>(&self, key: &str, generation: u64) -> Option<V> {
-        let entries = self.entries.lock().ok()?;
+    fn get<V: Clone + 'static>(&self, shelf: Shelf, key: &str, generation: u64) -> Option<V> {
+        let entries = self.shelf(shelf).entries.lock().ok()?;
         let entry = entries.get(key).filter(|e| e.generation == generation)?;
         entry.value.downcast_ref::<V>().cloned()
     }
 
-    fn put<V: Send + Sync + 'static>(&self, key: String, generation: u64, value: V) {
-        let Ok(mut entries) = self.entries.lock() else { return };
-        if entries.len() >= MAX_ENTRIES {
+    fn put<V: Send + Sync + 'static>(&self, shelf: Shelf, key: String, generation: u64, value: V) {
+        let Ok(mut entries) = self.shelf(shelf).entries.lock() else { return };
+        if entries.len() >= shelf.max_entries() {
             entries.clear();
         }
         entries.insert(key, Entry { generation, value: Arc::new(value) });
@@ -122,22 +166,38 @@ impl Store {
         V: Clone + Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
+        self.cached_on(Shelf::Registry, key, load).await
+    }
+
+    /// [`Store::cached`] on `shelf`, which only the changes of its own tables (and any
+    /// change of unknown kind) drop.
+    pub async fn cached_on<V, E, F>(&self, shelf: Shelf, key: String, load: F) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = Result<V, E>>,
+    {
         let cache = &self.cache;
         if !self.caching() {
             return load.await;
         }
-        let generation = cache.generation.load(Ordering::Acquire);
-        if let Some(value) = cache.get::<V>(&key, generation) {
+        let generation = cache.shelf(shelf).generation.load(Ordering::Acquire);
+        if let Some(value) = cache.get::<V>(shelf, &key, generation) {
             cache.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(value);
         }
         cache.misses.fetch_add(1, Ordering::Relaxed);
         let value = LOADING.scope((), load).await?;
         // Kept only if nothing moved while it was read.
-        if self.caching() && cache.generation.load(Ordering::Acquire) == generation {
-            cache.put(key, generation, value.clone());
+        if self.caching() && cache.shelf(shelf).generation.load(Ordering::Acquire) == generation {
+            cache.put(shelf, key, generation, value.clone());
         }
         Ok(value)
+    }
+
+    /// This process has committed a change of the lockout's counts only (kernel
+    /// `throttle`): the lockout's cached reads are dropped, the registry's kept.
+    pub(crate) fn note_lockout_change(&self) {
+        self.cache.invalidate_shelf(Shelf::Lockout);
     }
 
     /// Something this process did may have changed the database (a request that may
@@ -269,8 +329,11 @@ async fn data_version(conn: &mut Option<AnyConnection>, url: &str) -> sqlx::Resu
 /// The channel the registry's triggers notify at commit (migration 0018).
 const POSTGRES_CHANNEL: &str = "entcp_registry";
 
-/// PostgreSQL: the notifications of the registry's triggers, sent at commit to every
-/// listener. The listening connection is checked every second: a notification lost
+/// The channel `auth_failures`'s trigger notifies at commit (migration 0037).
+const POSTGRES_LOCKOUT_CHANNEL: &str = "entcp_lockout";
+
+/// PostgreSQL: the notifications of the registry's triggers (and of the lockout's, which
+/// drop its shelf only), sent at commit to every listener. The listening connection is checked every second: a notification lost
 /// with it would leave entries stale.
 async fn watch_postgres(cache: Weak<ReadCache>, url: String) {
     let mut listener: Option<PgListener> = None;
@@ -295,7 +358,7 @@ async fn watch_postgres(cache: Weak<ReadCache>, url: String) {
         let heard = tokio::select! {
             () = strong.closing.notified() => break,
             heard = active.try_recv() => match heard {
-                Ok(Some(_)) => Ok(true),
+                Ok(Some(heard)) => Ok(Some(heard.channel() == POSTGRES_LOCKOUT_CHANNEL)),
                 // The connection was lost, and what was notified meanwhile with it.
                 Ok(None) => Err(sqlx::Error::Protocol("connexion d'écoute perdue".into())),
                 Err(e) => Err(e),
@@ -304,14 +367,15 @@ async fn watch_postgres(cache: Weak<ReadCache>, url: String) {
                 tokio::time::timeout(WATCH_TIMEOUT, sqlx::query("SELECT 1").execute(&mut *active))
                     .await
                     .unwrap_or(Err(sqlx::Error::PoolTimedOut))
-                    .map(|_| false)
+                    .map(|_| None)
             }
         };
         drop(strong);
         let Some(cache) = open_cache(&cache) else { break };
         match heard {
-            Ok(true) => cache.invalidate(),
-            Ok(false) => {}
+            Ok(Some(true)) => cache.invalidate_shelf(Shelf::Lockout),
+            Ok(Some(false)) => cache.invalidate(),
+            Ok(None) => {}
             Err(e) => {
                 cache.stop_serving(&e.to_string());
                 listener = None;
@@ -323,7 +387,7 @@ async fn watch_postgres(cache: Weak<ReadCache>, url: String) {
 
 async fn listen(url: &str) -> sqlx::Result<PgListener> {
     let mut listener = PgListener::connect(url).await?;
-    listener.listen(POSTGRES_CHANNEL).await?;
+    listener.listen_all([POSTGRES_CHANNEL, POSTGRES_LOCKOUT_CHANNEL]).await?;
     Ok(listener)
 }
 

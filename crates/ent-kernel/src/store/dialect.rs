@@ -12,6 +12,9 @@ use std::fmt::Write;
 pub enum SerialLock {
     /// Appenders of the audit chain.
     AuditLog,
+    /// Counters of failed authentications (kernel `throttle`): a count read then
+    /// written is never read by another counter in between.
+    Lockout,
 }
 
 impl SerialLock {
@@ -19,6 +22,7 @@ impl SerialLock {
     pub(super) fn key(self) -> i64 {
         match self {
             SerialLock::AuditLog => 7239001,
+            SerialLock::Lockout => 7239002,
         }
     }
 }

@@ -61,7 +61,8 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0034_auth_failures.sql",
     "0035_rgpd_request_extension_notice.sql",
     "0036_support_tickets_by_created.sql",
-    "0037_convention_steps_recorded_by.sql",
+    "0037_lockout_notifies_apart.sql",
+    "0038_convention_steps_recorded_by.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -282,9 +283,13 @@ mod tests {
         ),
         (
             37,
-            "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
-            "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
+            "34d57f5f95c817a5a676be581d7d33809584d59669bd0693f8dfc09b91cd660f39908f73abb7dbbb62db15e2dc712100",
+            "99d0840989207b35d04ed217fb821027f58a0f4d6070506ae373ae0b86a6a8d883c4c9ef5640f931feffc3fc31dbae00",
         ),
+        (
+            38,
+            "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
+            "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {

@@ -22,7 +22,7 @@ pub use copy::{copy_rows, serialise_copy, CopyTx};
 pub use sql::{page_size, Condition, Page, PageQuery, SqlValue, DEFAULT_PAGE, MAX_PAGE};
 pub use version::{expect_same_version, expect_version, update_versioned};
 
-pub use cache::{CacheCounts, WATCH_INTERVAL};
+pub use cache::{CacheCounts, Shelf, WATCH_INTERVAL};
 pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};
 pub use deferred_indexes::{defer_indexes_if_empty, restore_indexes, restore_indexes_on, secondary_index_names};
 pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
@@ -192,6 +192,16 @@ impl Store {
         match self.backend {
             Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool().begin().await,
+        }
+    }
+
+    /// [`Store::begin_write`] for the lockout's counts only (`auth_failures`, kernel
+    /// `throttle`): it keeps the registry's cached reads, and its writer calls
+    /// [`Store::note_lockout_change`] once committed (a count changed must not stay cached).
+    pub(crate) async fn begin_lockout_write(&self) -> sqlx::Result<Tx> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
         }
     }
 

@@ -236,6 +236,78 @@ async fn repeated_failures_lock_the_account_and_are_audited(db: TestDb) {
     assert_eq!(post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await.status, 303, "the window slid");
 }
 
+backend_test!(sign_ins_fired_at_once_check_no_more_passwords_than_the_limit);
+async fn sign_ins_fired_at_once_check_no_more_passwords_than_the_limit(db: TestDb) {
+    let (app, _, _) = console(db).await;
+    let name = app.backend;
+    // Twenty wrong passwords at once against a limit of five: each attempt is counted before
+    // its password is checked, so five are checked (401) and fifteen refused unchecked (429).
+    let attempts = (0..20).map(|_| post_sign_in(&app, "dan.a@test.fr", "mauvais mot de passe", "/"));
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts).await.iter().map(|r| r.status).collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (5, 15), "{name}: {statuses:?}");
+    let audited = |throttled: &'static str| {
+        let sql = "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1 AND summary LIKE $2";
+        let store = app.store.clone();
+        async move { common::count(&store, sql, &["console.sign_in_failed", throttled]).await }
+    };
+    assert_eq!(audited("%").await, 5, "{name}: one audit record per password checked");
+    assert_eq!(audited("%\"throttled\":true%").await, 1, "{name}: the lockout is audited once");
+    // Locked: the right password is refused too, unchecked.
+    let locked = post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await;
+    assert_eq!(locked.status, 429, "{name}: {}", locked.text);
+    assert_eq!(locked.header("retry-after"), Some("900"), "{name}");
+    assert!(locked.text.contains("Trop de tentatives"), "{name}");
+}
+
+backend_test!(successful_sign_ins_from_one_address_do_not_lock_it);
+async fn successful_sign_ins_from_one_address_do_not_lock_it(db: TestDb) {
+    let (app, _, _) = console(db).await;
+    let name = app.backend;
+    // A school behind one address: more successful sign-ins than the limit (5)…
+    for i in 0..6 {
+        let who = if i % 2 == 0 { "dan.a@test.fr" } else { "dan.b@test.fr" };
+        assert_eq!(post_sign_in(&app, who, PASSWORD, "/").await.status, 303, "{name} {i}");
+    }
+    // …took their attempts back: the address still has its five failures to spend.
+    for i in 0..5 {
+        let failed = post_sign_in(&app, &format!("personne{i}@test.fr"), "mauvais mot de passe", "/").await;
+        assert_eq!(failed.status, 401, "{name} {i}: {}", failed.text);
+    }
+    let locked = post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await;
+    assert_eq!(locked.status, 429, "{name}: the address is locked after five failures");
+}
+
+backend_test!(a_sign_in_whose_attempt_cannot_be_counted_is_refused_unchecked);
+async fn a_sign_in_whose_attempt_cannot_be_counted_is_refused_unchecked(db: TestDb) {
+    let (app, _, _) = console(db).await;
+    let name = app.backend;
+    // The count cannot be written (as when the pool times out or SQLite stays busy).
+    let fault = match app.store.backend() {
+        entcp::store::Backend::Sqlite => vec![
+            "CREATE TRIGGER auth_failures_down BEFORE INSERT ON auth_failures BEGIN SELECT RAISE(ABORT, 'panne'); END",
+        ],
+        entcp::store::Backend::Postgres => vec![
+            "CREATE FUNCTION auth_failures_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'panne'; END $$",
+            "CREATE TRIGGER auth_failures_down BEFORE INSERT ON auth_failures FOR EACH ROW EXECUTE FUNCTION auth_failures_down()",
+        ],
+    };
+    for sql in fault {
+        sqlx::query(sql).execute(app.store.pool()).await.unwrap();
+    }
+    // Even the right password opens no session: the attempt was never checked.
+    let refused = post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await;
+    assert!(refused.status >= 500, "{name}: {} {}", refused.status, refused.text);
+    assert_eq!(set_cookie(&refused, "entcp_session"), None, "{name}");
+    let failed = post_sign_in(&app, "dan.a@test.fr", "mauvais mot de passe", "/").await;
+    assert!(failed.status >= 500, "{name}: {} {}", failed.status, failed.text);
+    let audited =
+        common::count(&app.store, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", &["console.sign_in_failed"])
+            .await;
+    assert_eq!(audited, 0, "{name}: no password was checked");
+}
+
 backend_test!(a_password_change_ends_every_session_and_weak_passwords_are_refused);
 async fn a_password_change_ends_every_session_and_weak_passwords_are_refused(db: TestDb) {
     let (app, _, _) = console(db).await;

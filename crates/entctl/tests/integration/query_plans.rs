@@ -103,6 +103,33 @@ async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
     );
 }
 
+backend_test!(the_lockout_check_reads_the_key_asked_for_through_the_primary_key);
+async fn the_lockout_check_reads_the_key_asked_for_through_the_primary_key(db: TestDb) {
+    use entcp::throttle::{Throttle, ThrottleConfig};
+    let name = db.name;
+    let throttle = Throttle::new(db.store.clone(), "api", ThrottleConfig { max_failures: 2, window_seconds: 60 });
+    // Many keys over their limit, as an attacker rotating IPv6 /64 ranges leaves behind.
+    for i in 0..40 {
+        for _ in 0..2 {
+            throttle.record_failure(&format!("ip:2001:db8:{i:x}::/64"), common::t0()).await.unwrap();
+        }
+    }
+    let statements = common::logs::Statements::capture();
+    let from = statements.count();
+    assert_eq!(throttle.retry_after("ip:2001:db8:7::/64", common::t0()).await.unwrap(), Some(60), "{name}");
+    assert_eq!(throttle.retry_after("ip:192.0.2.1", common::t0()).await.unwrap(), None, "{name}");
+    let reads: Vec<String> = statements.since(from).into_iter().filter(|sql| sql.contains("auth_failures")).collect();
+    assert_eq!(reads.len(), 2, "{name}: one read per check: {reads:#?}");
+    for sql in &reads {
+        assert!(sql.contains("subject = $2") && sql.contains("LIMIT"), "{name}: reads more than its key: {sql}");
+        let store = Store::connect(&db.url, Some(1)).await.unwrap();
+        let steps = plan(&store, sql).await.unwrap();
+        assert_eq!(full_scan(store.backend(), &steps), None, "{name}: {steps:#?}");
+        // The primary key's order serves ORDER BY: no sort of the key's rows either.
+        assert!(!steps.iter().any(|s| s.contains("TEMP B-TREE") || s.contains("Sort")), "{name}: {steps:#?}");
+    }
+}
+
 /// The plan of `sql`, one line per step (parameters unbound: NULL on SQLite; a generic plan on PostgreSQL).
 async fn plan(store: &Store, sql: &str) -> Result<Vec<String>, sqlx::Error> {
     let mut conn = store.conn().await?;

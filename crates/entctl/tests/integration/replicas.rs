@@ -403,3 +403,60 @@ async fn concurrent_failures_on_two_replicas_are_all_counted(db: TestDb) {
     let counted = common::count(&db.store, "SELECT CAST(SUM(failures) AS BIGINT) FROM auth_failures", &[]).await;
     assert_eq!(counted, 20, "{}", db.name);
 }
+
+backend_test!(a_failure_counted_on_one_replica_drops_the_lockout_s_cached_reads_only);
+async fn a_failure_counted_on_one_replica_drops_the_lockout_s_cached_reads_only(db: TestDb) {
+    use entcp::store::Store;
+    use entcp::throttle::{Throttle, ThrottleConfig};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let config = ThrottleConfig { max_failures: 3, window_seconds: 60 };
+    let replica = || async {
+        let store = Store::connect(&db.url, Some(5)).await.unwrap();
+        store.watch_changes();
+        store
+    };
+    let (a, b) = (replica().await, replica().await);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(a.caching() && b.caching()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(entcp::store::WATCH_INTERVAL * 4).await;
+    // A registry read cached on each replica (its loads counted), and the key's check on b.
+    let loads = AtomicUsize::new(0);
+    async fn registry_read(store: &Store, loads: &AtomicUsize) {
+        let load = async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::convert::Infallible>(1)
+        };
+        store.cached("essai:registre".into(), load).await.unwrap();
+    }
+    for store in [&a, &b, &a, &b] {
+        registry_read(store, &loads).await;
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 2, "{}: each replica read once", db.name);
+    let (on_a, on_b) = (Throttle::new(a.clone(), "api", config), Throttle::new(b.clone(), "api", config));
+    let key = "ip:2001:db8:1:2::/64";
+    assert_eq!(on_b.retry_after(key, t0()).await.unwrap(), None, "{}", db.name);
+    for _ in 0..3 {
+        on_a.record_failure(key, t0()).await.unwrap();
+    }
+    assert_eq!(on_a.retry_after(key, t0()).await.unwrap(), Some(60), "{}", db.name);
+    // b's cached check is dropped by the count made on a (notification on PostgreSQL).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while on_b.retry_after(key, t0()).await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "{}: b never saw the lockout", db.name);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(on_b.retry_after(key, t0()).await.unwrap(), Some(60), "{}", db.name);
+    // The registry's reads stay cached on both replicas (PostgreSQL: only `entcp_lockout`
+    // was notified; SQLite's watcher drops every cached read at any commit, by design).
+    if db.store.backend() == entcp::store::Backend::Postgres {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for store in [&a, &b] {
+            registry_read(store, &loads).await;
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 2, "{}: a failure emptied the registry's cache", db.name);
+    }
+    a.close().await;
+    b.close().await;
+}
