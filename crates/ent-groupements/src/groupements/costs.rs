@@ -214,13 +214,19 @@ pub fn shares(g: &Groupement, members: &[Application], prices: &[UnitPrice]) -> 
 mod tests {
     use super::*;
 
-    #[test]
-    fn own_orders_are_quantities_times_unit_prices_per_year() {
+    /// Two écoles, 200 accounts; 2,50 € an account a year, 400 € a school's set-up.
+    fn member_and_prices() -> (MemberQuantities, [UnitPrice; 2]) {
         let q = MemberQuantities { schools: 2, classes: 0, pupils: 100, teacher_accounts: 10, parent_accounts: 90 };
         let prices = [
             UnitPrice { lot: 1, line: PriceLine::AccountYear, unit_price_ht_cents: 250 },
             UnitPrice { lot: 1, line: PriceLine::SchoolSetup, unit_price_ht_cents: 40_000 },
         ];
+        (q, prices)
+    }
+
+    #[test]
+    fn own_orders_are_quantities_times_unit_prices_per_year() {
+        let (q, prices) = member_and_prices();
         // 200 accounts × 2,50 € a year, 2 × 400 € the first year.
         assert_eq!(own_orders_per_year(&q, &prices, 36), vec![130_000, 50_000, 50_000]);
         assert_eq!(own_orders_per_year(&q, &[], 36), vec![0, 0, 0]);
@@ -230,11 +236,7 @@ mod tests {
 
     #[test]
     fn a_partial_last_year_is_priced_for_its_months_only() {
-        let q = MemberQuantities { schools: 2, classes: 0, pupils: 100, teacher_accounts: 10, parent_accounts: 90 };
-        let prices = [
-            UnitPrice { lot: 1, line: PriceLine::AccountYear, unit_price_ht_cents: 250 },
-            UnitPrice { lot: 1, line: PriceLine::SchoolSetup, unit_price_ht_cents: 40_000 },
-        ];
+        let (q, prices) = member_and_prices();
         // 30 months: two years of 200 accounts, then 6 months (100 account-years), not a third year.
         assert_eq!(own_orders_per_year(&q, &prices, 30), vec![130_000, 50_000, 25_000]);
         assert_eq!(PriceLine::AccountYear.quantity_hundredths(&q, 30), 50_000, "200 × 30 / 12 account-years");

@@ -290,6 +290,7 @@ mod tests {
             38,
             "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
             "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
+        ),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {
