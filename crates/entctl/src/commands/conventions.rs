@@ -1,7 +1,8 @@
 //! `entctl conventions ...`: the same operations as the API. Changes are made
-//! as the operator (`cli:<login>`), or as a user with `--as EMAIL` (an active user; signing
-//! needs the signer's own role at the party, and is audited as recorded by the operator on the
-//! signer's behalf, `cli:<login> pour user:<email>`).
+//! as the operator (`cli:<login>`), or with `--as EMAIL` for an active user: with that user's
+//! rights only (signing needs the signer's own role at the party), audited as recorded by the
+//! operator on the user's behalf, `cli:<login> pour user:<email>` ([`actor`], also used by the
+//! groupements and support commands).
 
 use super::fail;
 use clap::Subcommand;
@@ -96,16 +97,12 @@ pub enum ConventionsCommand {
     },
 }
 
-/// The operator, or the user `--as EMAIL` with their role bindings.
+/// Who a command acts as: the operator (`Actor::cli()`, full rights) or, with `--as`, the
+/// operator recording what the user `email` decided (a signature received on paper, a ticket
+/// phoned in): the user's rights only, checked as for the API, and audited as recorded by the
+/// CLI on their behalf ([`Actor::cli_on_behalf_of`]).
 pub async fn actor(store: &Store, as_user: Option<&str>) -> anyhow::Result<Actor> {
     let Some(email) = as_user else { return Ok(Actor::cli()) };
-    let (user, bindings) = active_user(store, email).await?;
-    Ok(Actor { user_id: Some(user.id), name: format!("user:{}", user.email), bindings })
-}
-
-/// The operator recording a signature received on paper for the user `email`: what the user
-/// may sign, audited as recorded by the CLI on their behalf ([`Actor::cli_on_behalf_of`]).
-async fn signer(store: &Store, email: &str) -> anyhow::Result<Actor> {
     let (user, bindings) = active_user(store, email).await?;
     Ok(Actor::cli_on_behalf_of(&user, bindings))
 }
@@ -179,7 +176,7 @@ pub async fn run(
             print(&workflow::submit(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?);
         }
         ConventionsCommand::Sign { id, as_user, party } => {
-            let (conv, actor) = (load(store, models, &id).await?, signer(store, &as_user).await?);
+            let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);
             print(
                 &workflow::sign(&Ctx { store, models, actor: &actor, now }, &conv, party.as_deref(), None)
                     .await

@@ -1040,6 +1040,17 @@ async fn a_paper_signature_recorded_with_the_cli_names_the_operator_on_behalf_of
     let page = crate::console::get(&c.app, &session, &format!("/conventions/{id}")).await;
     let said = crate::console::escaped("signature papier enregistrée par cli:exploitant pour user:ent@fresnes.fr");
     assert!(page.text.contains(&said), "{}: {}", c.db.name, page.text);
+
+    // Every other `--as` command is recorded the same way: the DAN's signature, then the
+    // commune's résiliation (with its notice), each by the operator on the user's behalf.
+    let (ok, out) = sign_as("dan@ac-creteil.fr");
+    assert!(ok, "{}: {out}", c.db.name);
+    let terminate = ["conventions", "terminate", &id, "--reason", "Changement de solution", "--as", "ent@fresnes.fr"];
+    let (ok, out) = common::entctl(&c.db.url, &terminate);
+    assert!(ok, "{}: {out}", c.db.name);
+    let records = audited(&c, &id).await;
+    let terminated = by_action(&records, "conventions.terminate");
+    assert_eq!(terminated, ["cli:exploitant pour user:ent@fresnes.fr"], "{}: {records:?}", c.db.name);
 }
 
 /// The actors of the records of `action`.
