@@ -430,7 +430,7 @@ pub struct MailConfig {
     /// Lease of a claimed message, renewed before each message a live sender sends; a
     /// killed sender's messages are sent again once it runs out.
     pub lease_minutes: u32,
-    /// Sent messages older than this are purged by the `outbox-purge` job.
+    /// Sent (and given-up) messages older than this are purged by the `outbox-purge` job.
     pub retention_days: u32,
 }
 

@@ -105,3 +105,22 @@ impl IdempotencyKey {
         .await?)
     }
 }
+
+/// How long a key keeps its answer: a request sent again with the same key later than this
+/// is a new request.
+pub const IDEMPOTENCY_KEPT: chrono::Duration = chrono::Duration::hours(24);
+
+/// Deletes the keys taken before `before`: answered ones (their stored answer may hold
+/// personal data, e.g. a ticket's description) and ones whose request died in flight (lease
+/// over); a key whose request is still in flight stays. Returns how many.
+pub async fn purge_idempotency_keys(store: &Store, before: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, Problem> {
+    let deleted = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE created_at < $1 \
+         AND (status <> 0 OR locked_until IS NULL OR locked_until < $2)",
+    )
+    .bind(timestamp(before))
+    .bind(timestamp(now))
+    .execute(store.pool())
+    .await?;
+    Ok(deleted.rows_affected())
+}

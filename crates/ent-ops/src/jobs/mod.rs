@@ -383,6 +383,24 @@ pub async fn recent_runs(store: &Store, job: &str, limit: u32) -> sqlx::Result<V
     .await
 }
 
+/// How long finished runs are kept in `job_runs`.
+pub const RUNS_KEPT: Duration = Duration::days(90);
+
+/// Deletes the finished runs started before `before`, except each job's latest run and latest
+/// scheduled run (what the runs page shows last, and the tick the missed-tick count starts
+/// from); returns how many.
+pub async fn purge_runs(store: &Store, before: DateTime<Utc>) -> sqlx::Result<u64> {
+    let deleted = sqlx::query(
+        "DELETE FROM job_runs WHERE started_at < $1 AND outcome <> 'running' \
+         AND started_at < (SELECT MAX(k.started_at) FROM job_runs k WHERE k.job = job_runs.job) \
+         AND (tick IS NULL OR tick < (SELECT MAX(k.tick) FROM job_runs k WHERE k.job = job_runs.job))",
+    )
+    .bind(timestamp(before))
+    .execute(store.pool())
+    .await?;
+    Ok(deleted.rows_affected())
+}
+
 /// A job as configured: its parsed schedule, whether it runs, how long it may run.
 pub struct ScheduledJob<S> {
     pub job: Job<S>,

@@ -467,13 +467,16 @@ pub async fn retry(
     Ok(message)
 }
 
-/// Deletes sent messages older than the retention period; returns how many.
+/// Deletes the messages sent, or queued and given up (`failed`), more than the retention
+/// period ago (their recipients and context are personal data); returns how many.
 pub async fn purge_sent(store: &Store, retention_days: u32, now: DateTime<Utc>) -> sqlx::Result<u64> {
     let cutoff = now - Duration::days(i64::from(retention_days));
-    let deleted = sqlx::query("DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1")
-        .bind(timestamp(cutoff))
-        .execute(store.pool())
-        .await?;
+    let deleted = sqlx::query(
+        "DELETE FROM outbox WHERE (status = 'sent' AND sent_at < $1) OR (status = 'failed' AND created_at < $1)",
+    )
+    .bind(timestamp(cutoff))
+    .execute(store.pool())
+    .await?;
     Ok(deleted.rows_affected())
 }
 
@@ -550,7 +553,7 @@ pub fn purge_job(state: &NotifyState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let days = state.config.mail.retention_days;
         let deleted = purge_sent(&state.store, days, now).await?;
-        Ok(format!("{deleted} courriel(s) envoyé(s) depuis plus de {days} jours supprimé(s)"))
+        Ok(format!("{deleted} courriel(s) envoyé(s) ou abandonné(s) depuis plus de {days} jours supprimé(s)"))
     })
 }
 

@@ -166,6 +166,29 @@ pub async fn find(
     }))
 }
 
+/// Deletes the sessions that can no longer be used (signed out, revoked, idle past `idle`
+/// or older than `absolute` at `now`), with the OpenID Connect ID token kept for their
+/// sign-out; returns how many sessions.
+pub async fn purge_ended(store: &Store, timeouts: Timeouts, now: DateTime<Utc>) -> Result<u64, Problem> {
+    const ENDED: &str = "revoked_at IS NOT NULL OR last_seen_at <= $1 OR created_at <= $2";
+    let (idle, absolute) = (timestamp(now - timeouts.idle), timestamp(now - timeouts.absolute));
+    let mut tx = store.begin_write().await?;
+    sqlx::query(&format!(
+        "DELETE FROM console_oidc_sessions WHERE session_hash IN (SELECT id_hash FROM console_sessions WHERE {ENDED})"
+    ))
+    .bind(&idle)
+    .bind(&absolute)
+    .execute(&mut *tx)
+    .await?;
+    let deleted = sqlx::query(&format!("DELETE FROM console_sessions WHERE {ENDED}"))
+        .bind(&idle)
+        .bind(&absolute)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(deleted.rows_affected())
+}
+
 /// Ends one session (sign-out), audited.
 pub async fn close(store: &Store, session: &Session, now: DateTime<Utc>) -> Result<(), Problem> {
     let mut tx = store.begin_write().await?;

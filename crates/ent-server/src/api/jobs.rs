@@ -57,6 +57,23 @@ adapter!(support_auto_close, SupportState, ent_support::support::jobs::auto_clos
 adapter!(tenants_purge, ProvisioningState, ent_tenants::provisioning::purge::purge_job);
 adapter!(rgpd_snapshots, RgpdState, ent_rgpd::rgpd::jobs::run_job);
 
+/// Deletes what has no use left and may hold personal data: ended console sessions (with
+/// their OpenID Connect ID token), idempotency keys' stored answers, old job runs.
+fn retention_purge(state: &AppState, now: DateTime<Utc>) -> JobFuture<'_> {
+    Box::pin(async move {
+        let timeouts = ent_platform::identity::sessions::Timeouts::of(&state.config.console);
+        let sessions = ent_platform::identity::sessions::purge_ended(&state.store, timeouts, now).await?;
+        let keys =
+            ent_kernel::store::purge_idempotency_keys(&state.store, now - ent_kernel::store::IDEMPOTENCY_KEPT, now)
+                .await?;
+        let runs = ent_ops::jobs::purge_runs(&state.store, now - ent_ops::jobs::RUNS_KEPT).await?;
+        Ok(format!(
+            "{sessions} session(s) de console terminée(s), {keys} clé(s) d'idempotence de plus de 24 h, \
+             {runs} exécution(s) de tâche de plus de 90 jours supprimée(s)"
+        ))
+    })
+}
+
 /// Every job declared in code.
 pub fn all() -> Vec<Job> {
     vec![
@@ -113,6 +130,12 @@ pub fn all() -> Vec<Job> {
             "Instantané mensuel des registres RGPD qui ont changé, avec un courriel au DPO",
             "0 4 1 * *",
             rgpd_snapshots,
+        ),
+        Job::new(
+            "retention-purge",
+            "Supprime les sessions de console terminées, les clés d'idempotence de plus de 24 h et les exécutions de tâches de plus de 90 jours",
+            "45 3 * * *",
+            retention_purge,
         ),
     ]
 }

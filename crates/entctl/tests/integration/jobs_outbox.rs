@@ -381,6 +381,127 @@ async fn sent_mail_older_than_the_retention_is_purged_and_the_rest_kept(db: crat
     notify::get_message(&db.store, &pending).await.unwrap();
 }
 
+backend_test!(failed_mail_older_than_the_retention_is_purged_and_a_recent_failure_kept);
+async fn failed_mail_older_than_the_retention_is_purged_and_a_recent_failure_kept(db: crate::common::TestDb) {
+    let t0 = common::t0();
+    let old = queue_test_mail(&db.store, "a@exemple.fr", t0).await;
+    let recent = queue_test_mail(&db.store, "b@exemple.fr", t0 + Duration::days(20)).await;
+    sqlx::query("UPDATE outbox SET status = 'failed'").execute(db.store.pool()).await.unwrap();
+
+    let deleted = notify::purge_sent(&db.store, 30, t0 + Duration::days(31)).await.unwrap();
+    assert_eq!(deleted, 1, "{}", db.name);
+    assert!(notify::get_message(&db.store, &old).await.is_err(), "{}: the old failure is gone", db.name);
+    notify::get_message(&db.store, &recent).await.unwrap();
+}
+
+/// Inserts a finished run of `job` started at `at` (`tick`: a scheduled one).
+async fn finished_run(store: &Store, job: &str, at: DateTime<Utc>, tick: bool, outcome: &str) -> String {
+    let id = entcp::store::new_id();
+    let started = entcp::store::timestamp(at);
+    sqlx::query(
+        "INSERT INTO job_runs (id, job, tick, trigger, runner, started_at, finished_at, outcome, message) \
+         VALUES ($1, $2, $3, $4, 'test', $5, $5, $6, '')",
+    )
+    .bind(&id)
+    .bind(job)
+    .bind(tick.then(|| started.clone()))
+    .bind(if tick { "schedule" } else { "manual" })
+    .bind(&started)
+    .bind(outcome)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    id
+}
+
+async fn remaining(store: &Store, table: &str, column: &str) -> Vec<String> {
+    let mut values = common::texts(store, &format!("SELECT {column} FROM {table}"), &[]).await;
+    values.sort();
+    values
+}
+
+backend_test!(the_retention_purge_deletes_ended_sessions_old_idempotency_answers_and_old_runs_only);
+async fn the_retention_purge_deletes_ended_sessions_old_idempotency_answers_and_old_runs_only(
+    db: crate::common::TestDb,
+) {
+    use entcp::identity::{self, sessions};
+    use entcp::store::IdempotencyKey;
+    let data = tempfile::tempdir().unwrap();
+    let config = file_config(data.path());
+    let t0 = common::t0();
+    let now = t0 + Duration::days(100);
+
+    // Sessions: one live, one signed out (with its ID token), one idle too long, one too old.
+    let new = identity::NewUser { email: "dpo@exemple.fr".into(), display_name: "DPO".into(), org: None };
+    let user = identity::create_user(&db.store, &common::admin(), new, t0).await.unwrap();
+    let timeouts = sessions::Timeouts::of(&config.console);
+    let live = sessions::open(&db.store, &user.id, "live", "password", None, now - Duration::minutes(5)).await.unwrap();
+    let out = sessions::open(&db.store, &user.id, "out", "oidc", None, now - Duration::minutes(5)).await.unwrap();
+    sessions::open(&db.store, &user.id, "idle", "password", None, now - timeouts.idle - Duration::minutes(1))
+        .await
+        .unwrap();
+    sessions::open(&db.store, &user.id, "old", "password", None, now - timeouts.absolute - Duration::minutes(1))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE console_sessions SET last_seen_at = $1 WHERE client = 'old'")
+        .bind(entcp::store::timestamp(now - Duration::minutes(1)))
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let out_hash = identity::hash_token(&out);
+    sqlx::query("UPDATE console_sessions SET revoked_at = $1 WHERE id_hash = $2")
+        .bind(entcp::store::timestamp(now - Duration::minutes(1)))
+        .bind(&out_hash)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO console_oidc_sessions (session_hash, id_token) VALUES ($1, 'jeton')")
+        .bind(&out_hash)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+
+    // Idempotency keys: answered two days ago and an hour ago; in flight since two days with
+    // its lease over (its process died) and with a live lease (a long request).
+    let key = |k: &str| IdempotencyKey { actor: "user:dpo@exemple.fr".into(), key: k.into() };
+    for (name, taken, lease, answered) in [
+        ("answered-old", now - Duration::days(2), now - Duration::days(2), true),
+        ("answered-recent", now - Duration::hours(1), now - Duration::hours(1), true),
+        ("dead", now - Duration::days(2), now - Duration::days(2), false),
+        ("in-flight", now - Duration::days(2), now + Duration::minutes(1), false),
+    ] {
+        assert!(key(name).claim(&db.store, "h", taken, lease).await.unwrap(), "{name}");
+        if answered {
+            key(name).finish(&db.store, 201, "{\"description\": \"données\"}", None).await.unwrap();
+        }
+    }
+
+    // Runs: two old scheduled ones and an old manual one of a job, a recent one of another
+    // job; the only (old) run of a third job is its latest and stays.
+    let older = finished_run(&db.store, "support-sweep", t0, true, "success").await;
+    let old_manual = finished_run(&db.store, "support-sweep", t0 + Duration::days(1), false, "failure").await;
+    let latest_tick = finished_run(&db.store, "support-sweep", t0 + Duration::days(2), true, "success").await;
+    let latest = finished_run(&db.store, "support-sweep", t0 + Duration::days(3), false, "success").await;
+    let recent = finished_run(&db.store, "outbox-send", now - Duration::days(1), true, "success").await;
+    let only = finished_run(&db.store, "rgpd-snapshots", t0, true, "success").await;
+
+    let app = state(&db.store, &config, now);
+    let purge = entcp::api::jobs::find("retention-purge").unwrap();
+    let ran = entcp::api::scheduler::run_now(&app, &common::admin(), &purge, "cli", now).await.unwrap();
+    assert_eq!(ran.outcome, "success", "{}: {ran:?}", db.name);
+    assert!(ran.message.as_deref().unwrap_or("").starts_with("3 session(s)"), "{}: {ran:?}", db.name);
+
+    let sessions_left = remaining(&db.store, "console_sessions", "client").await;
+    assert_eq!(sessions_left, ["live"], "{}", db.name);
+    assert!(sessions::find(&db.store, &live, timeouts, now).await.unwrap().is_some(), "{}", db.name);
+    assert_eq!(remaining(&db.store, "console_oidc_sessions", "session_hash").await, Vec::<String>::new());
+    assert_eq!(remaining(&db.store, "idempotency_keys", "idem_key").await, ["answered-recent", "in-flight"]);
+    let mut kept = vec![latest_tick, latest, recent, only, ran.id.clone()];
+    kept.sort();
+    assert_eq!(remaining(&db.store, "job_runs", "id").await, kept, "{}", db.name);
+    let _ = (older, old_manual);
+}
+
 // --- HTTP ---------------------------------------------------------------------
 
 async fn serve(app_state: AppState) -> String {
