@@ -142,7 +142,7 @@ variable "min_available" {
 }
 
 variable "termination_grace_seconds" {
-  description = "Grace period on SIGTERM; longer than the configuration's server.shutdown_seconds."
+  description = "Grace period on SIGTERM; longer than the configuration's server.unready_seconds + server.shutdown_seconds."
   type        = number
   default     = 60
 }

@@ -320,6 +320,10 @@ pub struct ServerConfig {
     /// At SIGTERM, how long in-flight requests and running jobs get to finish
     /// (keep it under the orchestrator's grace period: 30 s on Kubernetes).
     pub shutdown_seconds: u64,
+    /// At SIGTERM, how long `/readyz` answers 503 while new requests are still served, before
+    /// the listener closes: the orchestrator removes the replica from its endpoints meanwhile,
+    /// so no client is refused (`unready_seconds` + `shutdown_seconds` under the grace period).
+    pub unready_seconds: u64,
     /// Take the client address from the last `X-Forwarded-For` entry (only behind
     /// a reverse proxy that sets it); otherwise the socket's peer address.
     pub trust_forwarded_for: bool,
@@ -595,6 +599,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 512 * 1024 * 1024,
             shutdown_seconds: 20,
+            unready_seconds: 5,
             trust_forwarded_for: false,
             auth_throttle: crate::throttle::ThrottleConfig::default(),
         }

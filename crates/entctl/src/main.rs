@@ -623,10 +623,16 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         "entctl listening on http://{}",
         listener.local_addr()?
     );
-    // The signal stops the scheduler and the listener at once; both then get `drain`.
-    let signalled = shutdown.clone();
+    // The signal turns `/readyz` to 503 at once; requests are still served for `unready`
+    // (the orchestrator takes the replica out of its endpoints), then the scheduler and the
+    // listener stop, and both get `drain`.
+    let (signalled, stopping) = (shutdown.clone(), state.stopping.clone());
+    let unready = std::time::Duration::from_secs(config.server.unready_seconds);
     tokio::spawn(async move {
         shutdown_signal().await;
+        stopping.cancel();
+        tracing::info!(?unready, "shutdown signal: not ready any more, still serving until the listener closes");
+        tokio::time::sleep(unready).await;
         signalled.cancel();
     });
     entcp::api::shutdown::serve_until(listener, entcp::api::app(state), shutdown, drain).await?;

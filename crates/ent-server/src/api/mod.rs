@@ -55,6 +55,8 @@ pub struct AppState {
     pub sign_in_throttle: Arc<ent_console::SignInThrottle>,
     /// The console's OpenID Connect provider (`identity.oidc`), if any.
     pub oidc: Arc<ent_console::oidc::ConsoleOidc>,
+    /// Cancelled at SIGTERM: `/readyz` answers 503 from then on (see `server.unready_seconds`).
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -86,6 +88,7 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             models: Arc::new(models),
             catalog: Arc::new(catalog),
+            stopping: tokio_util::sync::CancellationToken::new(),
         })
     }
 
@@ -306,6 +309,12 @@ async fn healthz() -> impl IntoResponse {
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
 
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {
+    if state.stopping.is_cancelled() {
+        return Err(Problem::new(
+            ProblemKind::Unavailable,
+            "ce réplica s'arrête : il ne reçoit plus de nouvelles requêtes",
+        ));
+    }
     state.store.check_ready(READY_TIMEOUT).await?;
     Ok(Json(serde_json::json!({ "status": "ready" })))
 }

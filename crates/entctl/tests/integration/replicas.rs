@@ -4,7 +4,7 @@
 //! sign-in lockout that several console replicas over one database share (issue: lockout
 //! across replicas and restarts).
 //!
-//! The two binary cases need PostgreSQL: a SQLite database is one file of one host, served by one
+//! Two binary cases need PostgreSQL (the SIGTERM readiness case runs on both): a SQLite database is one file of one host, served by one
 //! process (the README says so), and the shutdown case holds a row lock, which SQLite
 //! has not (the in-process drain of `observability.rs` runs on both backends).
 
@@ -287,6 +287,30 @@ async fn sigterm_lets_the_request_in_flight_finish_releases_the_tenant_leases_an
     assert!(tenant.options.is_empty(), "its change is stored");
     assert!(replica.exited().await.success(), "{:?}", replica.log.lock().unwrap());
     assert_eq!(leases().await, 0);
+}
+
+backend_test!(sigterm_turns_readyz_to_503_at_once_and_still_serves_new_connections_until_the_listener_closes);
+async fn sigterm_turns_readyz_to_503_at_once_and_still_serves_new_connections_until_the_listener_closes(db: TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("entcp.yaml");
+    std::fs::write(&config, "server:\n  unready_seconds: 6\n  shutdown_seconds: 5\n").unwrap();
+    let mut replica = Replica::start(&db.url, data.path(), &config, &[]);
+    // A client per request: each one opens a new connection, as a new client of the Service would.
+    let get = |path: &str| {
+        let url = format!("{}{path}", replica.base);
+        async move { reqwest::Client::new().get(url).send().await.map(|r| r.status().as_u16()) }
+    };
+    assert_eq!(get("/readyz").await.unwrap(), 200, "{}", db.name);
+
+    replica.terminate();
+    eventually("/readyz answers 503 once signalled", 5, || async { get("/readyz").await.ok() == Some(503) }).await;
+    assert_eq!(get("/healthz").await.unwrap(), 200, "{}: a new connection is still served", db.name);
+    assert!(replica.running(), "{}", db.name);
+    eventually("the listener closes after unready_seconds", 30, || async {
+        std::net::TcpStream::connect(replica.address()).is_err()
+    })
+    .await;
+    assert!(replica.exited().await.success(), "{:?}", replica.log.lock().unwrap());
 }
 
 /// Signs in through the console form of `app` as the client `from` (the configuration
