@@ -34,6 +34,26 @@ impl Clock for FixedClock {
     }
 }
 
+/// The clock of a pass that started at `start` (a job's `now`): it moves on as `clock` does,
+/// so a long pass reads the time each step happens (a fixed clock keeps it at `start`).
+pub struct PassClock<'a> {
+    start: DateTime<Utc>,
+    origin: DateTime<Utc>,
+    clock: &'a dyn Clock,
+}
+
+impl<'a> PassClock<'a> {
+    pub fn new(start: DateTime<Utc>, clock: &'a dyn Clock) -> Self {
+        PassClock { start, origin: clock.now(), clock }
+    }
+}
+
+impl Clock for PassClock<'_> {
+    fn now(&self) -> DateTime<Utc> {
+        self.start + (self.clock.now() - self.origin)
+    }
+}
+
 /// Today in France, where dates of conventions, requests and deadlines are meant.
 pub fn today_in_france(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&chrono_tz::Europe::Paris).date_naive()

@@ -345,6 +345,11 @@ fn main() -> ExitCode {
         Err(e) => return configuration_error(&e),
     };
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    if matches!(cli.command, Command::Serve { .. } | Command::Operator) {
+        if let Err(e) = runtime.block_on(provisioning_backend(&config)) {
+            return configuration_error(&e);
+        }
+    }
     match runtime.block_on(run(cli.command, config, catalog)) {
         Ok(code) => code,
         Err(e) => {
@@ -382,6 +387,18 @@ fn configured_files(config: &Config) -> anyhow::Result<entcp::catalog::Catalog> 
     entcp::support::policy::Policies::load(config.support_dir.as_deref())?;
     entcp::console::oidc::ConsoleOidc::new(config).map_err(|p| anyhow::anyhow!(p.detail))?;
     Ok(catalog)
+}
+
+/// The provisioning backend `serve` and `operator` write with, built at start: a kubeconfig,
+/// a context or an in-cluster account, a sealing certificate that cannot be read is a
+/// configuration error, not a warning in the logs of every pass. Whether the cluster answers
+/// is known only when a pass asks it (counted in `entcp_reconcile_errors_total`).
+async fn provisioning_backend(config: &Config) -> anyhow::Result<()> {
+    let reconciler = std::sync::Arc::new(entcp::provisioning::runtime::Reconciler::new(&config.provisioning.reconcile));
+    entcp::provisioning::backend::Backend::from_config(config, &reconciler)
+        .await
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("provisioning.backend : {e}"))
 }
 
 /// A configuration error on standard error, and its exit code.
@@ -783,7 +800,8 @@ async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
         .map_err(|p| anyhow::anyhow!("{}", p.detail))?
         .ok_or_else(|| anyhow::anyhow!("courriel de test non mis en file"))?;
     tx.commit().await?;
-    let report = entcp::notify::send_due(&store, &config, &entcp::jobs::runner_id(), now).await?;
+    let report =
+        entcp::notify::send_due(&store, &config, &entcp::jobs::runner_id(), &entcp::clock::SystemClock).await?;
     let message = entcp::notify::get_message(&store, &id).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     if message.status == "sent" {
         match config.mail.transport {

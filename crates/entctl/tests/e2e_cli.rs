@@ -855,6 +855,12 @@ fn every_configuration_error_exits_with_2_whatever_its_source() {
     oidc("oidc-sans-secret.yaml", "https://auth.exemple.fr", "secret-absent");
     oidc("oidc-secret-vide.yaml", "https://auth.exemple.fr", "secret-vide");
     oidc("oidc-emetteur.yaml", "\"https://[auth.exemple.fr\"", "secret");
+    // The provisioning backend `serve` writes with is built at start (#SRE: a wrong kubeconfig
+    // or sealing certificate was a warning of every pass while `/readyz` stayed green).
+    let kube = "provisioning:\n  backend: kube\n  kube:\n    kubeconfig: kubeconfig-absent.yaml\n";
+    std::fs::write(dir.path().join("kube.yaml"), kube).unwrap();
+    let sealed = "provisioning:\n  manifests_credentials:\n    mode: sealed\n    sealing_cert: cert-absent.pem\n";
+    std::fs::write(dir.path().join("scelle.yaml"), sealed).unwrap();
     let listen = "adresse d'écoute « pas-une-adresse » invalide";
     let serve = |args: &[&str], env: &[(&str, &str)]| {
         let mut cmd = entctl(dir.path());
@@ -873,6 +879,8 @@ fn every_configuration_error_exits_with_2_whatever_its_source() {
         ("oidc secret empty", serve(&["--config", "oidc-secret-vide.yaml"], &[]), "le secret du client est vide"),
         // Refused by the OpenID Connect client, which `serve` built after migrating the database.
         ("oidc issuer", serve(&["--config", "oidc-emetteur.yaml"], &[]), "identity.oidc.issuer « https://[auth"),
+        ("kubeconfig", serve(&["--config", "kube.yaml"], &[]), "provisioning.backend : kubeconfig"),
+        ("sealing certificate", serve(&["--config", "scelle.yaml"], &[]), "certificat sealed-secrets"),
         // Refused by sqlx when it connected, after the start.
         (
             "database url",

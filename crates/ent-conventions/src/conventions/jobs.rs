@@ -112,13 +112,18 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
         let mut tx = store.begin_write().await?;
         let recipients = party_signers(&mut tx, model, &conv).await?;
         if end < today {
-            sqlx::query(
-                "UPDATE conventions SET status = 'expired', version = version + 1, updated_at = $1 WHERE id = $2",
+            // Guarded: a run overlapping this one (another replica) may have expired it already.
+            let expired = sqlx::query(
+                "UPDATE conventions SET status = 'expired', version = version + 1, updated_at = $1 \
+                 WHERE id = $2 AND status = 'active'",
             )
             .bind(timestamp(now))
             .bind(&conv.id)
             .execute(&mut *tx)
             .await?;
+            if expired.rows_affected() == 0 {
+                continue;
+            }
             let target = Target::new("convention", &conv.id, None);
             let summary = json!({ "end_date": conv.end_date });
             audit::record(&mut tx, store.backend(), &actor, "conventions.expire", &target, summary, now).await?;

@@ -63,6 +63,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0036_support_tickets_by_created.sql",
     "0037_lockout_notifies_apart.sql",
     "0038_convention_steps_recorded_by.sql",
+    "0041_job_runs_one_running.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -290,6 +291,11 @@ mod tests {
             38,
             "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
             "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
+        ),
+        (
+            41,
+            "40ae4e3b734f8d597a658c9a8ab0592096f14bd5bee5fcd71c94d0248e3686ed44dcb8af440f1221514d512876504978",
+            "40ae4e3b734f8d597a658c9a8ab0592096f14bd5bee5fcd71c94d0248e3686ed44dcb8af440f1221514d512876504978",
         ),
     ];
 

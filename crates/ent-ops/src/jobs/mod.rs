@@ -3,8 +3,10 @@
 //!
 //! Every run is a row of `job_runs`. A scheduled run first claims its tick by
 //! inserting that row under `UNIQUE (job, tick)`: with several replicas on one
-//! PostgreSQL database, exactly one insert wins, so a tick runs once. Time comes
-//! from the caller (`run_due(now)`), so tests never wait for a minute boundary.
+//! PostgreSQL database, exactly one insert wins, so a tick runs once. A job also runs
+//! once at a time: at most one `running` row per job (a unique index), which a
+//! manual run and a retry take like a tick. Time comes from the caller
+//! (`run_due(now)`), so tests never wait for a minute boundary.
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use chrono_tz::Tz;
@@ -190,7 +192,8 @@ pub fn runner_id() -> String {
     format!("{host}-{}-{}", std::process::id(), &id[id.len() - 6..])
 }
 
-/// Inserts the run row of a tick; false when another runner already claimed it.
+/// Inserts the run row of a tick; none when another runner already claimed it, or when
+/// a run of the job is still going (here or on another replica: one `running` row per job).
 pub async fn claim_tick(
     store: &Store,
     job: &str,
@@ -201,7 +204,7 @@ pub async fn claim_tick(
     let run = new_run(job, Some(timestamp(tick)), "schedule", runner, now);
     let inserted = sqlx::query(
         "INSERT INTO job_runs (id, job, tick, trigger, runner, started_at, heartbeat_at, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (job, tick) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT DO NOTHING",
     )
     .bind(&run.id)
     .bind(&run.job)
@@ -230,17 +233,18 @@ pub fn new_run(job: &str, tick: Option<String>, trigger: &str, runner: &str, now
 }
 
 /// Records the run that takes over an abandoned scheduled run (trigger `retry`, no tick:
-/// the tick stays the abandoned run's).
-pub async fn insert_retry_run(store: &Store, run: &JobRun) -> sqlx::Result<()> {
+/// the tick stays the abandoned run's); false when a run of the job is going meanwhile.
+pub async fn insert_retry_run(store: &Store, run: &JobRun) -> sqlx::Result<bool> {
     let mut conn = store.conn().await?;
     insert_run_without_tick(&mut conn, run).await
 }
 
-/// Inserts the row of a run that claims no tick (manual or retry).
-async fn insert_run_without_tick(conn: &mut sqlx::AnyConnection, run: &JobRun) -> sqlx::Result<()> {
-    sqlx::query(
+/// Inserts the row of a run that claims no tick (manual or retry); false when a run of
+/// the job is still `running` (the unique index of migration 0041).
+async fn insert_run_without_tick(conn: &mut sqlx::AnyConnection, run: &JobRun) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
         "INSERT INTO job_runs (id, job, trigger, runner, started_at, heartbeat_at, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $5, $6)",
+         VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT DO NOTHING",
     )
     .bind(&run.id)
     .bind(&run.job)
@@ -250,10 +254,11 @@ async fn insert_run_without_tick(conn: &mut sqlx::AnyConnection, run: &JobRun) -
     .bind(&run.outcome)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(inserted.rows_affected() == 1)
 }
 
-/// Records a run asked for by someone, audited in the same transaction.
+/// Records a run asked for by someone, audited in the same transaction; refused (409)
+/// while a run of the same job is going, here or on another replica.
 pub async fn insert_manual_run(
     store: &Store,
     actor: &ent_platform::identity::Actor,
@@ -261,12 +266,31 @@ pub async fn insert_manual_run(
     now: DateTime<Utc>,
 ) -> Result<(), ent_kernel::error::Problem> {
     let mut tx = store.begin_write().await?;
-    insert_run_without_tick(&mut tx, run).await?;
+    if !insert_run_without_tick(&mut tx, run).await? {
+        tx.rollback().await?;
+        return Err(already_running(store, &run.job).await?);
+    }
     let target = Target::new("job", &run.job, None);
     let summary = serde_json::json!({ "run": run.id });
     audit::record(&mut tx, store.backend(), actor, "jobs.run", &target, summary, now).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The 409 of a run asked for while another run of `job` is going.
+async fn already_running(store: &Store, job: &str) -> sqlx::Result<ent_kernel::error::Problem> {
+    let going: Option<(String, String)> =
+        sqlx::query_as("SELECT started_at, runner FROM job_runs WHERE job = $1 AND outcome = 'running'")
+            .bind(job)
+            .fetch_optional(store.pool())
+            .await?;
+    let since = going.as_ref().map_or_else(
+        || "un instant".to_string(),
+        |(started, runner)| format!("le {} (instance {runner})", ent_kernel::clock::french_moment(started)),
+    );
+    Ok(ent_kernel::error::Problem::conflict(format!(
+        "une exécution de « {job} » est en cours depuis {since} : attendez sa fin avant d'en demander une autre"
+    )))
 }
 
 /// How often a running job's row is touched, in real time.
@@ -280,26 +304,35 @@ pub fn heartbeat_expiry() -> Duration {
 /// What a run is given when the configuration does not say (`jobs.<name>.timeout_seconds`).
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30 * 60;
 
-/// Records the end of a run: when, its outcome and message.
-pub async fn record_end(store: &Store, run: &JobRun) -> sqlx::Result<()> {
-    sqlx::query("UPDATE job_runs SET finished_at = $1, outcome = $2, message = $3 WHERE id = $4")
-        .bind(&run.finished_at)
-        .bind(&run.outcome)
-        .bind(&run.message)
-        .bind(&run.id)
-        .execute(store.pool())
-        .await?;
-    Ok(())
+/// The run's row as this run's runner still holds it: `running` and its own. A run another
+/// process marked `abandoned` (and maybe started again) is no longer this run's to write.
+const STILL_HELD: &str = "id = $1 AND runner = $2 AND outcome = 'running'";
+
+/// Records the end of a run: when, its outcome and message. False when the run was no
+/// longer held ([`STILL_HELD`]): its row is left as another process marked it.
+pub async fn record_end(store: &Store, run: &JobRun) -> sqlx::Result<bool> {
+    let updated =
+        sqlx::query(&format!("UPDATE job_runs SET finished_at = $3, outcome = $4, message = $5 WHERE {STILL_HELD}"))
+            .bind(&run.id)
+            .bind(&run.runner)
+            .bind(&run.finished_at)
+            .bind(&run.outcome)
+            .bind(&run.message)
+            .execute(store.pool())
+            .await?;
+    Ok(updated.rows_affected() == 1)
 }
 
-/// Touches the heartbeat of a running run.
-pub async fn touch_heartbeat(store: &Store, run_id: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query("UPDATE job_runs SET heartbeat_at = $1 WHERE id = $2")
+/// Touches the heartbeat of a running run; false when the run is no longer held
+/// ([`STILL_HELD`]: another process marked it `abandoned`), and should stop.
+pub async fn touch_heartbeat(store: &Store, run: &JobRun, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let updated = sqlx::query(&format!("UPDATE job_runs SET heartbeat_at = $3 WHERE {STILL_HELD}"))
+        .bind(&run.id)
+        .bind(&run.runner)
         .bind(timestamp(now))
-        .bind(run_id)
         .execute(store.pool())
         .await?;
-    Ok(())
+    Ok(updated.rows_affected() == 1)
 }
 
 /// What the run of a process stopping (SIGTERM) says while it waits for a live one.
@@ -489,6 +522,16 @@ fn view<S>(scheduled: &ScheduledJob<S>, timezone: &str, next_run: Option<String>
         next_run,
         last_runs,
     }
+}
+
+/// Whether a run claimed `tick` of `job`.
+pub async fn tick_claimed(store: &Store, job: &str, tick: DateTime<Utc>) -> sqlx::Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_runs WHERE job = $1 AND tick = $2")
+        .bind(job)
+        .bind(timestamp(tick))
+        .fetch_one(store.pool())
+        .await?;
+    Ok(n > 0)
 }
 
 /// The latest tick of `job` any runner claimed.

@@ -18,6 +18,7 @@ pub mod state;
 
 use crate::jobs::JobFuture;
 use chrono::{DateTime, Duration, Utc};
+use ent_kernel::clock::Clock;
 use ent_kernel::config::Config;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
@@ -370,22 +371,22 @@ impl SendReport {
     }
 }
 
-/// Sends every message due at `now`, batch after batch, until none is left.
-/// A message that fails is due again only later, so the pass ends.
-pub async fn send_due(store: &Store, config: &Config, runner: &str, now: DateTime<Utc>) -> anyhow::Result<SendReport> {
+/// Sends every message due, batch after batch, until none is left. Every step reads
+/// `clock` (the job's: [`ent_kernel::clock::PassClock`]): a claim, a lease, a message's
+/// `sent_at` and the next attempt of one that failed are of the time it happens, however
+/// long the pass has lasted. A message that fails is due again a backoff after its
+/// attempt, so it is not retried in the same pass unless that much time went by.
+pub async fn send_due(store: &Store, config: &Config, runner: &str, clock: &dyn Clock) -> anyhow::Result<SendReport> {
     let mailer = Mailer::from_config(config)?;
     let mut report = SendReport::default();
-    // `now` is the pass's (injectable) time; leases move on with the time the pass takes.
-    let started = std::time::Instant::now();
-    let current = || now + Duration::from_std(started.elapsed()).unwrap_or_default();
     loop {
-        let batch = claim_batch(store, config, runner, current()).await?;
+        let batch = claim_batch(store, config, runner, clock.now()).await?;
         if batch.is_empty() {
             return Ok(report);
         }
         for message in &batch {
-            renew_leases(store, config, runner, current()).await?;
-            send_one(store, config, &mailer, message, runner, now, &mut report).await?;
+            renew_leases(store, config, runner, clock.now()).await?;
+            send_one(store, config, &mailer, message, runner, clock.now(), &mut report).await?;
         }
     }
 }
@@ -544,7 +545,8 @@ fn decode_cursor(cursor: &str) -> Result<String, Problem> {
 
 pub fn send_job(state: &NotifyState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
-        let report = send_due(&state.store, &state.config, &crate::jobs::runner_id(), now).await?;
+        let clock = ent_kernel::clock::PassClock::new(now, state.clock.as_ref());
+        let report = send_due(&state.store, &state.config, &crate::jobs::runner_id(), &clock).await?;
         Ok(report.summary())
     })
 }

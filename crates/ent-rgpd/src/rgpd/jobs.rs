@@ -68,6 +68,10 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
             continue;
         }
         let mut tx = state.store.begin_write().await?;
+        let previous_id = previous.as_ref().map(|(s, _)| s.id.as_str());
+        if !still_latest(&mut tx, state.store.backend(), &org_id, previous_id).await? {
+            continue;
+        }
         let snapshot =
             snapshots::record_in(&mut tx, state.store.backend(), ACTOR, &org, &register, ("json", "scheduled"), now)
                 .await?;
@@ -91,4 +95,26 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
         tx.commit().await?;
     }
     Ok(report)
+}
+
+/// Whether `previous` is still the latest snapshot of `org_id`, read under the organisation's
+/// row lock (PostgreSQL; SQLite's write transaction holds every writer off): a run overlapping
+/// this one (another replica) that recorded one first makes this one skip, so two runs make
+/// one snapshot and one mail.
+async fn still_latest(
+    tx: &mut ent_kernel::store::Tx,
+    backend: ent_kernel::store::Backend,
+    org_id: &str,
+    previous: Option<&str>,
+) -> Result<bool, Problem> {
+    sqlx::query(&format!("SELECT id FROM orgs WHERE id = $1{}", backend.for_update()))
+        .bind(org_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let latest: Option<String> =
+        sqlx::query_scalar("SELECT id FROM rgpd_snapshots WHERE org_id = $1 ORDER BY taken_at DESC, id DESC LIMIT 1")
+            .bind(org_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(latest.as_deref() == previous)
 }

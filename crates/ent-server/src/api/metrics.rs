@@ -130,7 +130,12 @@ impl Metrics {
         for (status, n) in &gauges.outbox {
             let _ = writeln!(out, "entcp_outbox_messages{{status=\"{status}\"}} {n}");
         }
-        header(out, "entcp_outbox_oldest_pending_age_seconds", "gauge", "Age of the oldest message not sent yet.");
+        header(
+            out,
+            "entcp_outbox_oldest_pending_age_seconds",
+            "gauge",
+            "Seconds since the oldest due message not sent yet came due.",
+        );
         let _ = writeln!(out, "entcp_outbox_oldest_pending_age_seconds {}", gauges.oldest_pending_mail_seconds);
         header(out, "entcp_tenants_in_error", "gauge", "Tenants whose last reconcile failed.");
         let _ = writeln!(out, "entcp_tenants_in_error {}", gauges.tenants_in_error);
@@ -230,10 +235,14 @@ async fn read_gauges(state: &AppState) -> sqlx::Result<DbGauges> {
         .await?
         .into_iter()
         .collect();
-    let oldest: Option<String> =
-        sqlx::query_scalar("SELECT MIN(created_at) AS at FROM outbox WHERE status IN ('pending', 'sending')")
-            .fetch_one(pool)
-            .await?;
+    // Due messages only: a reminder deferred to the next working hour, a retry waiting its
+    // backoff are not late. Their age counts from when they came due (a retry: its attempt).
+    let oldest: Option<String> = sqlx::query_scalar(
+        "SELECT MIN(next_attempt_at) AS at FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1",
+    )
+    .bind(ent_kernel::store::timestamp(now))
+    .fetch_one(pool)
+    .await?;
     let oldest_pending_mail_seconds = oldest
         .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
         .map_or(0.0, |at| (now - at.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1000.0);

@@ -10,15 +10,17 @@ use ent_kernel::error::Problem;
 use ent_kernel::store::timestamp;
 use ent_ops::jobs::{
     abandon_dead_runs, claim_tick, insert_manual_run, insert_retry_run, latest_claimed_tick, latest_tick, new_run,
-    next_tick, parse_timezone, record_end, release_interrupted_run, timeout_of, touch_heartbeat, Abandoned, JobRun,
-    HEARTBEAT_EVERY, INTERRUPTED_MESSAGE,
+    next_tick, parse_timezone, record_end, release_interrupted_run, tick_claimed, timeout_of, touch_heartbeat,
+    Abandoned, JobRun, HEARTBEAT_EVERY, INTERRUPTED_MESSAGE,
 };
 use ent_platform::identity::Actor;
 
 /// Runs the job of a claimed run, at most `timeout` and until `cancel`, touching
 /// its heartbeat meanwhile; records its end, outcome and message. A run `cancel` stops
 /// (the process is stopping) has no end: it is released to the live processes, which
-/// run it again ([`release_interrupted_run`]).
+/// run it again ([`release_interrupted_run`]). A run another process took over (marked
+/// `abandoned`: its heartbeat found it lost, or its end did) is stopped, and its end does
+/// not overwrite the row: it is logged and counted as `lost`.
 async fn execute(
     state: &AppState,
     job: &Job,
@@ -33,7 +35,7 @@ async fn execute(
             Err(anyhow::anyhow!("délai dépassé ({} s) : exécution interrompue", timeout.as_secs_f64()))
         })),
         _ = cancel.cancelled() => None,
-        _ = beat(state, &run.id) => unreachable!("the heartbeat loop never ends"),
+        _ = beat(state, &run) => Some(Err(anyhow::anyhow!(LOST_MESSAGE))),
     };
     let Some(result) = ended else { return release(state, job, run).await };
     let finished = state.clock.now().max(now);
@@ -49,12 +51,24 @@ async fn execute(
             run.message = Some(format!("{e:#}"));
         }
     }
-    state.metrics.job_finished(job.name, &run.outcome, finished, started.elapsed().as_secs_f64());
     state.store.note_change();
-    if let Err(e) = record_end(&state.store, &run).await {
-        tracing::error!(job = job.name, error = %e, "job run end not recorded");
+    match record_end(&state.store, &run).await {
+        Ok(true) => {}
+        Ok(false) => lost(job, &mut run),
+        Err(e) => tracing::error!(job = job.name, error = %e, "job run end not recorded"),
     }
+    state.metrics.job_finished(job.name, &run.outcome, finished, started.elapsed().as_secs_f64());
     run
+}
+
+/// What a run another process took over says.
+const LOST_MESSAGE: &str = "reprise par une autre instance : cette exécution a été marquée abandonnée";
+
+/// A run whose row another process marked `abandoned`: its end is not recorded over it.
+fn lost(job: &Job, run: &mut JobRun) {
+    tracing::error!(job = job.name, run = %run.id, outcome = %run.outcome, "job run taken over by another process: its end is not recorded");
+    run.outcome = "lost".into();
+    run.message = Some(LOST_MESSAGE.into());
 }
 
 /// A run interrupted by the shutdown, released to the live processes: still `running`.
@@ -67,13 +81,16 @@ async fn release(state: &AppState, job: &Job, mut run: JobRun) -> JobRun {
     run
 }
 
-/// Touches the run's heartbeat every `HEARTBEAT_EVERY`, forever.
-async fn beat(state: &AppState, run_id: &str) {
+/// Touches the run's heartbeat every `HEARTBEAT_EVERY`; returns when the run is no
+/// longer this process's (another marked it `abandoned`).
+async fn beat(state: &AppState, run: &JobRun) {
     let mut every = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_EVERY, HEARTBEAT_EVERY);
     loop {
         every.tick().await;
-        if let Err(e) = touch_heartbeat(&state.store, run_id, state.clock.now()).await {
-            tracing::warn!(run = run_id, error = %e, "job heartbeat not recorded");
+        match touch_heartbeat(&state.store, run, state.clock.now()).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(run = %run.id, error = %e, "job heartbeat not recorded"),
         }
     }
 }
@@ -175,6 +192,9 @@ impl Scheduler {
             } else if let Some(run) = claim_tick(&self.state.store, name, tick, &self.runner, now).await? {
                 tracing::info!(job = name, tick = %timestamp(tick), "job started");
                 started.push(self.spawn_run(scheduled, run, now));
+            } else if !tick_claimed(&self.state.store, name, tick).await? {
+                tracing::warn!(job = name, tick = %timestamp(tick), "tick skipped: a run of this job is going elsewhere");
+                self.state.metrics.ticks_skipped(name, "overlap", 1);
             }
             self.seen.lock().expect("scheduler lock").insert(name, tick);
         }
@@ -246,7 +266,10 @@ impl Scheduler {
             // The tick is dealt with: the pass that follows neither claims nor counts it.
             self.seen.lock().expect("scheduler lock").insert(scheduled.job.name, latest);
             let retry = new_run(scheduled.job.name, None, "retry", &self.runner, now);
-            insert_retry_run(&self.state.store, &retry).await?;
+            if !insert_retry_run(&self.state.store, &retry).await? {
+                tracing::warn!(job = scheduled.job.name, "abandoned run not started again: a run of this job is going");
+                continue;
+            }
             tracing::warn!(job = scheduled.job.name, tick = ?tick, trigger = %run.trigger, "abandoned run started again");
             started.push(self.spawn_run(scheduled, retry, now));
         }

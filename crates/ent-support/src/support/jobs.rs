@@ -231,13 +231,9 @@ pub const REMINDER_DAYS: i64 = 3;
 /// Reminds the requesters of tickets waiting on them for `REMINDER_DAYS`, once per wait,
 /// in their working hours (the N1 calendar; at once for P1).
 pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
-    let waiting_since = "(SELECT MAX(w.seq) FROM support_events w WHERE w.ticket_id = t.id AND w.kind = 'status' \
-         AND w.to_value = 'waiting_requester')";
     let sql = format!(
-        "SELECT t.id FROM support_tickets t WHERE t.status = 'waiting_requester' \
-         AND NOT EXISTS (SELECT 1 FROM support_events r WHERE r.ticket_id = t.id AND r.kind = 'reminder' \
-             AND r.seq > {waiting_since}) \
-         AND (SELECT w.at FROM support_events w WHERE w.ticket_id = t.id AND w.seq = {waiting_since}) <= $1 \
+        "SELECT t.id FROM support_tickets t WHERE t.status = 'waiting_requester' AND {NOT_REMINDED_IN_THIS_WAIT} \
+         AND (SELECT w.at FROM support_events w WHERE w.ticket_id = t.id AND w.seq = {WAITING_SINCE}) <= $1 \
          ORDER BY t.id"
     );
     let ids: Vec<String> = sqlx::query_scalar(&sql)
@@ -245,8 +241,13 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
         .fetch_all(state.store.pool())
         .await?;
     let actor = Actor::system("support-reminders");
+    let mut reminded = 0;
     for id in &ids {
         let Some((mut tx, t)) = lock_if(state, id, Status::WaitingRequester).await? else { continue };
+        // Under the ticket's lock: another run (on another replica) may have reminded it since.
+        if reminded_in_this_wait(&mut tx, id).await? {
+            continue;
+        }
         let body = format!("relance du demandeur après {REMINDER_DAYS} jours d'attente");
         let e = NewEvent::new("reminder", "public").body(&body);
         append_event(&mut tx, id, &actor, e, now).await?;
@@ -260,8 +261,32 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
         notify(&mut tx, to, &t, "reminder", json!({ "days": REMINDER_DAYS }), now, send_at).await?;
         commit_audited(state, tx, &actor, "support.tickets.remind", &t, json!({ "reference": t.reference }), now)
             .await?;
+        reminded += 1;
     }
-    Ok(ids.len())
+    Ok(reminded)
+}
+
+/// The `seq` of the event that put ticket `t` in its current wait on its requester.
+macro_rules! waiting_since {
+    () => {
+        "(SELECT MAX(w.seq) FROM support_events w WHERE w.ticket_id = t.id AND w.kind = 'status' \
+         AND w.to_value = 'waiting_requester')"
+    };
+}
+const WAITING_SINCE: &str = waiting_since!();
+
+/// Ticket `t` has had no reminder since its current wait began.
+const NOT_REMINDED_IN_THIS_WAIT: &str = concat!(
+    "NOT EXISTS (SELECT 1 FROM support_events r WHERE r.ticket_id = t.id AND r.kind = 'reminder' AND r.seq > ",
+    waiting_since!(),
+    ")"
+);
+
+/// Whether the ticket `id` was reminded since its current wait began (read in `tx`).
+async fn reminded_in_this_wait(tx: &mut Tx, id: &str) -> Result<bool, Problem> {
+    let sql = format!("SELECT COUNT(*) FROM support_tickets t WHERE t.id = $1 AND NOT {NOT_REMINDED_IN_THIS_WAIT}");
+    let n: i64 = sqlx::query_scalar(&sql).bind(id).fetch_one(&mut **tx).await?;
+    Ok(n > 0)
 }
 
 pub fn sweep_job(state: &SupportState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {

@@ -237,6 +237,7 @@ async fn record_settled(
     }
     if tenant.provisioning_state.error.is_some() {
         clear_error(state, &tenant.id).await?;
+        state.reconciler.tenants_read([(tenant.slug.as_str(), false)], false);
     }
     Ok(())
 }
@@ -324,10 +325,10 @@ async fn apply_and_record(
 pub async fn pass(state: &ProvisioningState, only: Option<&str>, now: DateTime<Utc>) -> Result<PassReport, Problem> {
     // Two passes (of this process or another) never write one tenant at once: each
     // tenant is written under its lease; a tenant held by another writer is deferred.
-    let backend = Backend::from_config(&state.config, &state.reconciler)
-        .await
-        .map_err(|e| Problem::new(ent_kernel::error::ProblemKind::Unavailable, e.to_string()))?;
+    let backend = build_backend(state).await?;
     let inputs = tenants::reconcile_inputs(&state.store, only).await?;
+    let read = inputs.iter().map(|i| (i.tenant.slug.as_str(), i.tenant.provisioning_state.error.is_some()));
+    state.reconciler.tenants_read(read, only.is_none());
     let concurrency = state.config.provisioning.concurrency.max(1);
     // Futures built up front (not by a closure of the stream): their lifetimes stay concrete.
     let writer = Writer::new(state, now);
@@ -353,6 +354,16 @@ pub async fn pass(state: &ProvisioningState, only: Option<&str>, now: DateTime<U
         }
     }
     Ok(report)
+}
+
+/// The configured backend; a failure to build it (a kubeconfig, an in-cluster account,
+/// a sealing certificate that cannot be read) is logged and counted (`cause="config"`).
+async fn build_backend(state: &ProvisioningState) -> Result<Backend, Problem> {
+    Backend::from_config(&state.config, &state.reconciler).await.map_err(|e| {
+        tracing::error!(error = %e, "reconcile pass failed: provisioning backend not built");
+        state.reconciler.pass_failed(&e.cause());
+        Problem::new(ent_kernel::error::ProblemKind::Unavailable, e.to_string())
+    })
 }
 
 /// Reconciles a tenant in the background right after it changed: through the
@@ -426,6 +437,10 @@ async fn run_work(state: &ProvisioningState, full: bool, slugs: &std::collection
 
 pub fn reconcile_job(state: &ProvisioningState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
     Box::pin(async move {
+        if state.reconciler.queue_open() {
+            // The queue's pass would fail the same way: the run fails here, not in a log only.
+            build_backend(state).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        }
         if state.reconciler.enqueue(None) {
             return Ok("passe complète confiée à la file de réconciliation".to_string());
         }

@@ -89,6 +89,11 @@ impl Reconciler {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// Whether a work queue runs in this process (`entctl serve`).
+    pub fn queue_open(&self) -> bool {
+        self.queue.lock().expect("queue lock").is_some()
+    }
+
     /// Queues `work` for the queue's task; false when no queue runs in this process.
     pub fn enqueue(&self, work: Work) -> bool {
         let queue = self.queue.lock().expect("queue lock");
@@ -107,6 +112,12 @@ impl Reconciler {
         self.sent.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A failure of the whole pass, before any tenant (the backend could not be built:
+    /// cause `config`), counted like a tenant's.
+    pub fn pass_failed(&self, cause: &str) {
+        *self.figures.lock().expect("figures lock").errors.entry(cause.to_string()).or_default() += 1;
+    }
+
     /// A tenant's reconcile took `seconds`; `failure` names its cause when it failed.
     pub fn tenant_done(&self, slug: &str, seconds: f64, failure: Option<&str>, at: i64) {
         let mut figures = self.figures.lock().expect("figures lock");
@@ -118,6 +129,15 @@ impl Reconciler {
             }
             None => drop(figures.failing_since.remove(slug)),
         }
+    }
+
+    /// What a pass read of the tenants, `(slug, in error)` each: one without an error
+    /// (another replica applied it, or its error was cleared) no longer fails here either;
+    /// after a full pass (`every`), neither does one it did not read (deleted).
+    pub fn tenants_read<'a>(&self, read: impl IntoIterator<Item = (&'a str, bool)>, every: bool) {
+        let read: std::collections::BTreeMap<&str, bool> = read.into_iter().collect();
+        let mut figures = self.figures.lock().expect("figures lock");
+        figures.failing_since.retain(|slug, _| read.get(slug.as_str()).copied().unwrap_or(!every));
     }
 
     /// A pass took `seconds` and sent `requests`.

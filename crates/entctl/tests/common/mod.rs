@@ -94,6 +94,23 @@ pub fn t0() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z").unwrap().with_timezone(&chrono::Utc)
 }
 
+/// Holds writers off, to line two concurrent runs up behind it: on SQLite the write lock
+/// (`BEGIN IMMEDIATE`), on PostgreSQL the rows `locked` selects (`SELECT … FOR UPDATE`, `binds`
+/// bound in order). Readers go on; commit it to let the writers through, one at a time.
+pub async fn hold_writes(store: &Store, locked: &str, binds: &[&str]) -> entcp::store::Tx {
+    let mut tx = store.begin_write().await.unwrap();
+    if store.backend().is_postgres() {
+        let query = binds.iter().fold(sqlx::query(locked), |query, value| query.bind(*value));
+        query.fetch_all(&mut *tx).await.unwrap_or_else(|e| panic!("{locked}: {e}"));
+    }
+    tx
+}
+
+/// Lets the runs started meanwhile reach what [`hold_writes`] holds.
+pub async fn let_them_queue() {
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+}
+
 /// The one number a counting query (`SELECT COUNT(*) …`) answers, `binds` bound in order.
 pub async fn count(store: &Store, sql: &str, binds: &[&str]) -> i64 {
     let query = binds.iter().fold(sqlx::query_scalar::<_, i64>(sql), |query, value| query.bind(*value));

@@ -245,7 +245,7 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
     let send = |at| {
         let store = c.db.store.clone();
         let config = config.clone();
-        async move { entcp::notify::send_due(&store, &config, "test", at).await.unwrap() }
+        async move { entcp::notify::send_due(&store, &config, "test", &FixedClock::new(at)).await.unwrap() }
     };
     send(c.clock.now()).await;
     let before = sink.received().len();
@@ -552,6 +552,41 @@ async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signat
     assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
     let again = entcp::conventions::jobs::daily(&c.db.store, &load_models(), c.clock.now()).await.unwrap();
     assert_eq!(again.completed, 0);
+}
+
+// Two daily runs at once (two replicas) both read the convention active past its end: each
+// expired it, audited it, ended its avenants and told its signers, twice. The UPDATE is
+// guarded by the status, and only the run whose UPDATE changed the row goes on.
+backend_test!(two_daily_runs_at_once_expire_a_convention_once, flavor = "multi_thread", worker_threads = 4);
+async fn two_daily_runs_at_once_expire_a_convention_once(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = submitted(&c).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        c.step_ok(who, &id, "sign", json!({})).await;
+    }
+    let models = load_models();
+    let replica_b = entcp::store::Store::connect(&c.db.url, None).await.unwrap();
+    let after_end = Utc.with_ymd_and_hms(2029, 9, 1, 6, 15, 0).unwrap();
+    // Both runs read the convention active, then wait for its row.
+    let hold = common::hold_writes(&c.db.store, "SELECT id FROM conventions WHERE id = $1 FOR UPDATE", &[&id]).await;
+    let runs = [c.db.store.clone(), replica_b.clone()].map(|store| {
+        let models = models.clone();
+        tokio::spawn(async move { entcp::conventions::jobs::daily(&store, &models, after_end).await.unwrap() })
+    });
+    common::let_them_queue().await;
+    hold.commit().await.unwrap();
+    let mut expired = 0;
+    for run in runs {
+        expired += run.await.unwrap().expired;
+    }
+    assert_eq!(expired, 1, "{}", c.db.name);
+    let notices = common::queued_mails(&c.db.store, "convention").await;
+    let notified = notices.iter().filter(|m| m.context["event"] == "expired").count();
+    assert_eq!(notified, 1, "{}: one notice to the signers", c.db.name);
+    let audited =
+        common::count(&c.db.store, "SELECT COUNT(*) FROM audit_log WHERE action = 'conventions.expire'", &[]).await;
+    assert_eq!(audited, 1, "{}", c.db.name);
+    replica_b.close().await;
 }
 
 backend_test!(every_convention_step_runs_on_a_pool_of_one_connection);

@@ -146,7 +146,7 @@ async fn the_database_mail_and_manifests_are_readable_by_the_service_only(db: cr
         .unwrap()
         .expect("queued");
     tx.commit().await.unwrap();
-    entcp::notify::send_due(&db.store, &config, "sender", t0()).await.unwrap();
+    entcp::notify::send_due(&db.store, &config, "sender", &entcp::clock::FixedClock::new(t0())).await.unwrap();
     let mail = data.join("mail");
     assert_eq!((mode(&data), mode(&mail)), (0o700, 0o700), "{}", db.name);
     assert_eq!(mode(&mail.join(format!("{id}.eml"))), 0o600, "{}", db.name);

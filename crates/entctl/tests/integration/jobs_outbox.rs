@@ -33,7 +33,7 @@ async fn queue_test_mail(store: &Store, to: &str, now: DateTime<Utc>) -> String 
 }
 
 async fn send(store: &Store, config: &Config, sender: &str, now: DateTime<Utc>) -> SendReport {
-    notify::send_due(store, config, sender, now).await.unwrap()
+    notify::send_due(store, config, sender, &FixedClock::new(now)).await.unwrap()
 }
 
 async fn outbox_count(store: &Store) -> i64 {
@@ -118,6 +118,51 @@ async fn a_disabled_job_never_runs_and_a_manual_run_is_recorded(db: crate::commo
 }
 
 // --- outbox -------------------------------------------------------------------
+
+/// The clock of a sending pass whose first step (the claim) reads `start` and every later
+/// one `start + later`: a pass that lasted that long before this message's turn.
+struct LongPass {
+    start: DateTime<Utc>,
+    later: Duration,
+    calls: std::sync::atomic::AtomicU32,
+}
+
+impl entcp::clock::Clock for LongPass {
+    fn now(&self) -> DateTime<Utc> {
+        let first = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        if first {
+            self.start
+        } else {
+            self.start + self.later
+        }
+    }
+}
+
+// A long pass reckoned a failed message's next attempt from the pass's start: already due,
+// it was retried back to back in the same pass; and a message sent late had the pass's start
+// as its `sent_at`. Both now read the clock when they happen.
+backend_test!(a_message_failing_late_in_a_long_pass_waits_its_backoff_and_one_sent_late_is_dated_when_sent);
+async fn a_message_failing_late_in_a_long_pass_waits_its_backoff_and_one_sent_late_is_dated_when_sent(
+    db: crate::common::TestDb,
+) {
+    let (data, _port, refused) = smtp_on_free_port();
+    let t0 = common::t0();
+    let id = queue_test_mail(&db.store, "directrice@ecole.example.fr", t0).await;
+    let half_an_hour = LongPass { start: t0, later: Duration::minutes(30), calls: Default::default() };
+    let report = notify::send_due(&db.store, &refused, "sender", &half_an_hour).await.unwrap();
+    assert_eq!(report, SendReport { retried: 1, ..SendReport::default() }, "{}: retried at once", db.name);
+    let waiting = notify::get_message(&db.store, &id).await.unwrap();
+    assert_eq!(waiting.attempts, 1, "{}", db.name);
+    let expected = t0 + Duration::minutes(30) + notify::backoff(1);
+    assert_eq!(at(&waiting.next_attempt_at), expected, "{}", db.name);
+
+    let to_files = file_config(data.path());
+    let late = LongPass { start: expected, later: Duration::minutes(30), calls: Default::default() };
+    let report = notify::send_due(&db.store, &to_files, "sender", &late).await.unwrap();
+    assert_eq!(report.sent, 1, "{}: {report:?}", db.name);
+    let sent = notify::get_message(&db.store, &id).await.unwrap();
+    assert_eq!(sent.sent_at.as_deref().map(at), Some(expected + Duration::minutes(30)), "{}", db.name);
+}
 
 backend_test!(a_mail_queued_while_the_smtp_server_is_down_reaches_it_once_when_it_is_back);
 async fn a_mail_queued_while_the_smtp_server_is_down_reaches_it_once_when_it_is_back(db: crate::common::TestDb) {
@@ -239,7 +284,7 @@ async fn a_killed_senders_messages_are_resent_with_the_same_message_id_once_its_
     // The sender claims the batch, then hangs on the server and is killed.
     let hung_config = smtp_config(data.path(), silent_smtp_server().await);
     let (store, config) = (db.store.clone(), hung_config.clone());
-    let killed = tokio::spawn(async move { notify::send_due(&store, &config, "killed", t0).await });
+    let killed = tokio::spawn(async move { notify::send_due(&store, &config, "killed", &FixedClock::new(t0)).await });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while count_with_status(&db.store, "sending").await < 3 {
         assert!(std::time::Instant::now() < deadline, "{}: the sender never claimed", db.name);

@@ -50,6 +50,32 @@ async fn metrics_are_served_from_memory_when_the_database_is_gone(db: crate::com
     assert!(metrics::text(&app).contains("entcp_outbox_messages{status=\"pending\"} 1"), "last figures kept");
 }
 
+// The gauge took the oldest of every pending message: a reminder queued last night for the
+// next working hour (or a retry waiting its backoff) read as hours of delay. Only due
+// messages count, from when they came due.
+backend_test!(the_oldest_pending_mail_gauge_counts_due_messages_only_from_when_they_came_due);
+async fn the_oldest_pending_mail_gauge_counts_due_messages_only_from_when_they_came_due(db: crate::common::TestDb) {
+    let app = state(&db.store);
+    let t0 = common::t0();
+    let to = ["dpo@ville.example.fr".to_string()];
+    let mut tx = db.store.begin_write().await.unwrap();
+    let last_night = t0 - chrono::Duration::hours(10);
+    let deferred = entcp::notify::enqueue(&mut tx, &to, "test", serde_json::json!({}), last_night).await.unwrap();
+    let due = t0 - chrono::Duration::minutes(3);
+    entcp::notify::enqueue(&mut tx, &to, "test", serde_json::json!({}), due).await.unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = $2")
+        .bind(entcp::store::timestamp(t0 + chrono::Duration::hours(1)))
+        .bind(deferred.unwrap())
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    metrics::refresh_gauges(&app).await.unwrap();
+    let text = metrics::text(&app);
+    assert!(text.contains("entcp_outbox_messages{status=\"pending\"} 2"), "{}: {text}", db.name);
+    assert!(text.contains("entcp_outbox_oldest_pending_age_seconds 180\n"), "{}: {text}", db.name);
+}
+
 #[tokio::test]
 async fn info_logs_name_actors_by_id_and_keep_allowed_decisions_at_debug() {
     let captured = Captured::default();

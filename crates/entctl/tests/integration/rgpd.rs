@@ -603,6 +603,62 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     assert_eq!(context["previous"], "2026-09-01");
 }
 
+// Two monthly runs at once (two replicas) each compared the register with the same latest
+// snapshot, then each recorded one and mailed the DPO: two snapshots, two mails. The latest
+// snapshot is read again under the organisation's lock, in the transaction of the insert.
+backend_test!(
+    two_monthly_runs_at_once_make_one_snapshot_and_one_mail_per_dpo,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn two_monthly_runs_at_once_make_one_snapshot_and_one_mail_per_dpo(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    d.set_profile().await;
+    let store = d.db.store.clone();
+    let replica_b = entcp::store::Store::connect(&d.db.url, None).await.unwrap();
+    let state = |store: &entcp::store::Store, days: i64| {
+        let clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(days)));
+        crate::common::app::app_state(store.clone(), entcp::config::Config::default(), clock)
+    };
+    // Both runs derive the registers, then wait for the writers' lock (SQLite), the
+    // organisations' rows (PostgreSQL).
+    let both = |days: i64| {
+        let states = [state(&store, days), state(&replica_b, days)];
+        let store = store.clone();
+        async move {
+            let at = t0() + chrono::Duration::days(days);
+            let hold = common::hold_writes(&store, "SELECT id FROM orgs FOR UPDATE", &[]).await;
+            let runs = states
+                .map(|state| tokio::spawn(async move { entcp::rgpd::jobs::monthly(&state.rgpd(), at).await.unwrap() }));
+            common::let_them_queue().await;
+            hold.commit().await.unwrap();
+            let (mut snapshots, mut notified) = (0, 0);
+            for run in runs {
+                let report = run.await.unwrap();
+                (snapshots, notified) = (snapshots + report.snapshots, notified + report.notified);
+            }
+            (snapshots, notified)
+        }
+    };
+    let snapshots = || common::count(&store, "SELECT COUNT(*) FROM rgpd_snapshots", &[]);
+    assert_eq!(both(0).await, (5, 0), "{}: one first snapshot per register", d.db.name);
+    assert_eq!(snapshots().await, 5, "{}", d.db.name);
+
+    let mut doc: entcp::tenants::EntTenant =
+        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
+    doc.spec.options = vec!["visio".into()];
+    let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
+    entcp::tenants::apply(&state(&store, 20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
+    let (changed, notified) = both(30).await;
+    assert!(changed >= 1, "{}", d.db.name);
+    assert_eq!(snapshots().await, 5 + changed as i64, "{}", d.db.name);
+    let mails = common::queued_mails(&store, "rgpd").await;
+    assert_eq!(mails.len(), notified, "{}", d.db.name);
+    let to_the_academie = mails.iter().filter(|m| m.recipients.contains("dpd@ac-creteil.fr")).count();
+    assert_eq!(to_the_academie, 1, "{}: the académie's DPO is told once", d.db.name);
+    replica_b.close().await;
+}
+
 backend_test!(the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_criteria_named);
 async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_criteria_named(
     db: crate::common::TestDb,

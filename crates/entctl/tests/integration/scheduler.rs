@@ -342,3 +342,84 @@ async fn a_daily_run_whose_replica_died_is_run_again_once_by_one_of_the_live_rep
     assert!(a.run_due(minute(2)).await.unwrap().is_empty(), "{}", db.name);
     assert_eq!(runs_of(&db.store, "fast").await.len(), 3, "{}", db.name);
 }
+
+// A manual run (`POST /jobs/{name}/run`, `entctl jobs run`) took no claim: it ran beside the
+// scheduled run of the same job on another replica, and their mails went twice. It is refused
+// (409) while a run of the job is going anywhere, and a tick due meanwhile is skipped.
+backend_test!(a_manual_run_is_refused_with_a_conflict_while_the_job_runs_on_another_replica);
+async fn a_manual_run_is_refused_with_a_conflict_while_the_job_runs_on_another_replica(db: crate::common::TestDb) {
+    let (a, _) = scheduler(&db.store, "replica-a", vec![every_minute("stuck", stuck)]);
+    let ticked = a.spawn_due(minute(0)).await.unwrap();
+    STARTED.acquire().await.unwrap().forget();
+    let replica_b = Store::connect(&db.url, None).await.unwrap();
+    let app_b = state(&replica_b, common::t0());
+    let job = Job { name: "stuck", description: "test", default_schedule: "* * * * *", run: fast };
+    let refused = entcp::api::scheduler::run_now(&app_b, &common::admin(), &job, "replica-b", minute(0)).await;
+    let problem = refused.expect_err("a second run of a running job");
+    assert_eq!(problem.kind.status(), 409, "{}: {problem:?}", db.name);
+    assert!(problem.detail.contains("une exécution de « stuck » est en cours depuis le"), "{}", problem.detail);
+    assert_eq!(runs_of(&db.store, "stuck").await.len(), 1, "{}: the refused run left no row", db.name);
+    a.cancel();
+    for run in ticked {
+        run.await.unwrap();
+    }
+    replica_b.close().await;
+}
+
+backend_test!(a_tick_due_while_a_manual_run_goes_on_another_replica_is_skipped_and_counted);
+async fn a_tick_due_while_a_manual_run_goes_on_another_replica_is_skipped_and_counted(db: crate::common::TestDb) {
+    let app_a = state(&db.store, common::t0());
+    let manual = tokio::spawn(async move {
+        let job = Job { name: "stuck", description: "test", default_schedule: "* * * * *", run: stuck };
+        entcp::api::scheduler::run_now(&app_a, &common::admin(), &job, "replica-a", minute(1)).await
+    });
+    let replica_b = Store::connect(&db.url, None).await.unwrap();
+    let (b, app_b) = scheduler(&replica_b, "replica-b", vec![every_minute("stuck", fast)]);
+    STARTED.acquire().await.unwrap().forget();
+    assert!(b.spawn_due(minute(1)).await.unwrap().is_empty(), "{}: the tick ran beside the manual run", db.name);
+    assert_eq!(metric(&app_b, "entcp_job_ticks_skipped_total{job=\"stuck\",reason=\"overlap\"}"), 1.0, "{}", db.name);
+    manual.abort();
+    replica_b.close().await;
+}
+
+// A run whose heartbeat stopped (a stalled replica) was marked `abandoned` and run again by a
+// live one; the stalled run, resuming, then wrote `success` over `abandoned`. Its end now
+// leaves the row alone, is counted as `lost`, and its heartbeat finds it lost.
+backend_test!(a_run_another_replica_took_over_neither_beats_nor_ends_over_abandoned);
+async fn a_run_another_replica_took_over_neither_beats_nor_ends_over_abandoned(db: crate::common::TestDb) {
+    let (a, app_a) = scheduler(&db.store, "stalled-replica", vec![every_minute("slow", slow)]);
+    let mut held = a.spawn_due(minute(0)).await.unwrap();
+    let replica_b = Store::connect(&db.url, None).await.unwrap();
+    let (b, _) = scheduler(&replica_b, "live-replica", vec![every_minute("slow", fast)]);
+    let taken_over = b.run_due(minute(10)).await.unwrap();
+    assert_eq!(taken_over.len(), 1, "{}", db.name);
+    let stalled = runs_of(&db.store, "slow").await.into_iter().find(|r| r.runner == "stalled-replica").unwrap();
+    assert_eq!(stalled.outcome, "abandoned", "{}", db.name);
+    assert!(!jobs::touch_heartbeat(&db.store, &stalled, minute(10)).await.unwrap(), "{}: beat on", db.name);
+
+    RELEASE.add_permits(1);
+    let ended = held.pop().unwrap().await.unwrap();
+    assert_eq!(ended.outcome, "lost", "{}: {ended:?}", db.name);
+    let runs = runs_of(&db.store, "slow").await;
+    let seen: Vec<(&str, &str)> = runs.iter().map(|r| (r.runner.as_str(), r.outcome.as_str())).collect();
+    assert_eq!(seen, [("live-replica", "success"), ("stalled-replica", "abandoned")], "{}", db.name);
+    assert_eq!(metric(&app_a, "entcp_job_runs_total{job=\"slow\",outcome=\"lost\"}"), 1.0, "{}", db.name);
+    assert_eq!(metric(&app_a, "entcp_job_runs_total{job=\"slow\",outcome=\"success\"}"), 0.0, "{}", db.name);
+    replica_b.close().await;
+}
+
+backend_test!(a_heartbeat_touches_its_own_running_run_only);
+async fn a_heartbeat_touches_its_own_running_run_only(db: crate::common::TestDb) {
+    let run = jobs::claim_tick(&db.store, "fast", minute(0), "replica-a", minute(0)).await.unwrap().unwrap();
+    assert!(jobs::touch_heartbeat(&db.store, &run, minute(1)).await.unwrap(), "{}", db.name);
+    let other = entcp::jobs::JobRun { runner: "replica-b".into(), ..run.clone() };
+    assert!(!jobs::touch_heartbeat(&db.store, &other, minute(1)).await.unwrap(), "{}: not its run", db.name);
+    let abandoned = jobs::abandon_dead_runs(&db.store, "replica-b", minute(10)).await.unwrap();
+    assert_eq!(abandoned.len(), 1, "{}", db.name);
+    assert!(!jobs::touch_heartbeat(&db.store, &run, minute(11)).await.unwrap(), "{}: abandoned", db.name);
+    let mut ended = run.clone();
+    ended.outcome = "success".into();
+    ended.finished_at = Some(entcp::store::timestamp(minute(11)));
+    assert!(!jobs::record_end(&db.store, &ended).await.unwrap(), "{}", db.name);
+    assert_eq!(outcome_of(&db.store, &run.id).await, "abandoned", "{}", db.name);
+}

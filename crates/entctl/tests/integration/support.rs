@@ -159,7 +159,7 @@ async fn mails(store: &Store, event: &str, recipient: &str) -> Vec<String> {
 }
 
 async fn deliver(story: &Story, config: &Config) {
-    entcp::notify::send_due(&story.store, config, "test", paris_now(&story.clock)).await.unwrap();
+    entcp::notify::send_due(&story.store, config, "test", story.clock.as_ref()).await.unwrap();
 }
 
 backend_test!(the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back);
@@ -521,6 +521,43 @@ async fn reminded_once(db: &common::TestDb) {
     assert_eq!(ts(&next), paris("2027-05-18 08:00"));
     let history = s.get(&s.teacher, &format!("/support/tickets/{id}/history")).await.body;
     assert!(history.to_string().contains("relance du demandeur"), "{history}");
+}
+
+// Two runs of `support-reminders` at once (two replicas) both listed the ticket, then each
+// locked it and found it still waiting: the requester got two reminders. Under the lock the
+// run checks that nobody reminded it since the wait began.
+backend_test!(two_reminder_runs_at_once_remind_a_waiting_requester_once, flavor = "multi_thread", worker_threads = 4);
+async fn two_reminder_runs_at_once_remind_a_waiting_requester_once(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    s.at("2027-05-14 17:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Import des notes", "description": "Les notes du trimestre manquent.", "category": "donnees", "impact": "moyenne", "urgency": "basse" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    s.at("2027-05-14 17:30");
+    s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Quelle classe ?" }), 200).await;
+    let replica_b = Store::connect(&db.url, None).await.unwrap();
+    let a = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone());
+    let b = crate::common::app::app_state(replica_b.clone(), Config::default(), s.clock.clone());
+    let at = paris("2027-05-18 09:00");
+    // Both runs list the ticket, then wait for its lock.
+    let hold = common::hold_writes(&s.store, "SELECT id FROM support_tickets WHERE id = $1 FOR UPDATE", &[&id]).await;
+    let runs = [a, b]
+        .map(|state| tokio::spawn(async move { entcp::support::jobs::remind(&state.support(), at).await.unwrap() }));
+    common::let_them_queue().await;
+    hold.commit().await.unwrap();
+    let mut reminded = 0;
+    for run in runs {
+        reminded += run.await.unwrap();
+    }
+    assert_eq!(reminded, 1, "{}: one run reminds, the other finds it done", db.name);
+    assert_eq!(mails(&s.store, "reminder", "prof.svt@ac-nantes.fr").await.len(), 1, "{}", db.name);
+    let events = common::count(
+        &s.store,
+        "SELECT COUNT(*) FROM support_events WHERE ticket_id = $1 AND kind = 'reminder'",
+        &[&id],
+    )
+    .await;
+    assert_eq!(events, 1, "{}", db.name);
+    replica_b.close().await;
 }
 
 backend_test!(the_sla_annex_of_the_active_convention_gives_the_support_contract);

@@ -456,6 +456,71 @@ async fn two_reconcilers_on_one_manifests_folder_leave_every_folder_as_rendered_
     other.close().await;
 }
 
+// A replica kept a tenant in its `entcp_reconcile_oldest_failure_seconds` until restart when
+// another replica applied it since: it removed it only on applying it itself. Every pass now
+// forgets the tenants it reads without an error.
+backend_test!(a_tenant_another_replica_applied_leaves_the_oldest_failure_gauge_of_this_one);
+async fn a_tenant_another_replica_applied_leaves_the_oldest_failure_gauge_of_this_one(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let data = tempfile::tempdir().unwrap();
+    let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let clock = Arc::new(FixedClock::new(t0()));
+    let a = crate::common::app::app_state(db.store.clone(), config.clone(), clock.clone());
+    let other = entcp::store::Store::connect(&db.url, None).await.unwrap();
+    let b = crate::common::app::app_state(other.clone(), config, clock.clone());
+    let tenant: entcp::tenants::EntTenant =
+        serde_json::from_value(doc("doisneau", "0940176F", "doisneau.ent.example.fr")).unwrap();
+    entcp::tenants::apply(&a.tenants(), &admin(), &tenant, None).await.unwrap();
+    let t = entcp::tenants::get_tenant(&db.store, "doisneau").await.unwrap().unwrap();
+    entcp::tenants::transition(&a.tenants(), &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
+        .await
+        .unwrap();
+    // The manifests folder cannot be made: the pass of replica A fails.
+    let root = data.path().join("manifests");
+    std::fs::write(&root, "pas un dossier").unwrap();
+    let failed = entcp::provisioning::reconcile::pass(&a.provisioning(), None, t0()).await.unwrap();
+    assert_eq!(failed.failed, 1, "{}: {failed:?}", db.name);
+    let gauge = "entcp_reconcile_oldest_failure_seconds{tenant=\"doisneau\"}";
+    assert!(entcp::api::metrics::text(&a).contains(gauge), "{}", db.name);
+
+    // Replica B applies it once the folder can be made (after the retry time).
+    std::fs::remove_file(&root).unwrap();
+    let later = t0() + chrono::Duration::hours(2);
+    clock.set(later);
+    let applied = entcp::provisioning::reconcile::pass(&b.provisioning(), None, later).await.unwrap();
+    assert_eq!(applied.applied, 1, "{}: {applied:?}", db.name);
+    let read = entcp::provisioning::reconcile::pass(&a.provisioning(), None, later).await.unwrap();
+    assert_eq!((read.applied, read.failed), (0, 0), "{}: {read:?}", db.name);
+    let text = entcp::api::metrics::text(&a);
+    assert!(!text.contains(gauge), "{}: still failing here:\n{text}", db.name);
+    other.close().await;
+}
+
+// A kubeconfig that cannot be read stopped every pass before its first tenant: nothing was
+// counted (`cause="config"` never rose) and the `tenants-reconcile` job, handing its pass to
+// the work queue, reported success. The failure is counted and the job's run fails.
+backend_test!(a_backend_that_cannot_be_built_is_counted_as_config_and_fails_the_reconcile_job);
+async fn a_backend_that_cannot_be_built_is_counted_as_config_and_fails_the_reconcile_job(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
+    config.provisioning.backend = entcp::config::ProvisioningBackend::Kube;
+    config.provisioning.kube.kubeconfig = Some(data.path().join("kubeconfig-absent.yaml"));
+    let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+    let refused = entcp::provisioning::reconcile::pass(&state.provisioning(), None, t0()).await.unwrap_err();
+    assert!(refused.detail.contains("kubeconfig"), "{}: {}", db.name, refused.detail);
+    let counted = "entcp_reconcile_errors_total{cause=\"config\"} 1";
+    assert!(entcp::api::metrics::text(&state).contains(counted), "{}", db.name);
+
+    // In `serve` the job hands its pass to the work queue: it fails all the same.
+    let _queue = state.reconciler.open_queue();
+    let job = entcp::api::jobs::find("tenants-reconcile").unwrap();
+    let run = entcp::api::scheduler::run_now(&state, &admin(), &job, "test", t0()).await.unwrap();
+    assert_eq!(run.outcome, "failure", "{}: {run:?}", db.name);
+    assert!(run.message.as_deref().unwrap_or_default().contains("kubeconfig"), "{}: {run:?}", db.name);
+    let counted = "entcp_reconcile_errors_total{cause=\"config\"} 2";
+    assert!(entcp::api::metrics::text(&state).contains(counted), "{}", db.name);
+}
+
 /// `entctl` on the test's database and data directory.
 fn entctl(data_dir: &std::path::Path, db_url: &str, args: &[&str]) -> String {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entctl"));
