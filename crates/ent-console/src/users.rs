@@ -248,6 +248,11 @@ pub async fn invite(
     let now = state.clock.now();
     let user = match identity::create_user(&state.store, &signed.0.actor, new, now).await {
         Ok(user) => user,
+        // Only who may see the account learns that the address has one: the others get the
+        // answer of an invitation sent (and no mail goes out).
+        Err(p) if p.kind == ProblemKind::Conflict && !sees_account(&state, &signed, &typed.email).await? => {
+            return Ok(invitation_sent(&signed, None));
+        }
         Err(p) => match errors_of(&p, "invitation", &["email", "display_name", "org"], "email") {
             Some(errors) => {
                 let (form, notice) = refuse(typed, errors);
@@ -257,7 +262,31 @@ pub async fn invite(
         },
     };
     send_invitation(&state, &signed, &user, now).await?;
-    Ok(page::redirect(&format!("/utilisateurs/{}?apres=invitation", user.id)))
+    Ok(invitation_sent(&signed, Some(&user)))
+}
+
+/// Whether the account of address `email`, if any, is one the caller may see ([`visible_user`]).
+async fn sees_account(state: &ConsoleState, signed: &Signed, email: &str) -> Result<bool, Problem> {
+    let Some(user) = identity::get_user(&state.store, email.trim()).await? else {
+        return Ok(false);
+    };
+    match visible_user(state, signed, &user.id, &USERS_SCREEN).await {
+        Ok(_) => Ok(true),
+        Err(p) if p.kind == ProblemKind::NotFound => Ok(false),
+        Err(p) => Err(p),
+    }
+}
+
+/// The answer to an invitation sent: an administrator goes to the new user's page; anyone
+/// else to the list, the same whether `user` was created or the address already had an
+/// account out of their sight (`None`).
+fn invitation_sent(signed: &Signed, user: Option<&User>) -> Response {
+    match user {
+        Some(user) if signed.0.actor.is_admin() => {
+            page::redirect(&format!("/utilisateurs/{}?apres=invitation", user.id))
+        }
+        _ => page::redirect("/utilisateurs?apres=invitation"),
+    }
 }
 
 /// The invitation's link, e-mailed through the outbox and audited, in one transaction.
@@ -452,6 +481,12 @@ pub async fn change_role<const ADD: bool>(
         Ok(()) => {
             let after = if ADD { "role-accorde" } else { "role-retire" };
             Ok(page::redirect(&format!("/utilisateurs/{}?apres={after}", user.id)))
+        }
+        // One's own roles (identity's refusal) said on the form, as the other refusals are.
+        Err(p) if p.kind == ProblemKind::Forbidden => {
+            let notice = Some(Notice::error(format!("{what} : {}.", p.detail)));
+            let errors = vec![FieldError::new("role", "role", p.detail)];
+            render_user(&state, &signed, user, StatusCode::FORBIDDEN, notice, GrantForm { errors, ..typed }).await
         }
         Err(p) => {
             let errors = match errors_of(&p, "role", &["role", "org"], "role") {

@@ -290,15 +290,19 @@ pub async fn authorize_all(store: &Store, actor: &Actor, action: &Action, target
     Ok(())
 }
 
-/// Whether the actor acts *for* `target` with this action, through a binding
-/// that is not at a group of communes: a group's roles reach its member
-/// communes only through the membership, which cannot vouch for itself.
+/// Whether the actor acts *for* the commune `target` with this action (a membership it joins
+/// or accepts): an admin, a DAN whose scope covers it, or its own `collectivite`. Any other
+/// role (an académie's coordinateur, a group's roles, a département's élu) only invites: a
+/// scope that reaches the commune is not its consent.
 pub async fn acts_for(store: &Store, actor: &Actor, action: &Action, target: &Org) -> Result<bool, Problem> {
-    if roles_allowing(actor, action).any(|b| b.role == Admin) {
-        return Ok(true);
-    }
-    for org in roles_allowing(actor, action).filter_map(|b| b.org.as_ref()) {
-        if !org.kind.groups_communes() && in_org_scope(store, org, target).await? {
+    for binding in roles_allowing(actor, action) {
+        let speaks = match (binding.role, &binding.org) {
+            (Admin, _) => true,
+            (Dan, Some(org)) => in_org_scope(store, org, target).await?,
+            (Collectivite, Some(org)) => org.id == target.id,
+            _ => false,
+        };
+        if speaks {
             return Ok(true);
         }
     }

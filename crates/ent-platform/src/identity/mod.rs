@@ -439,7 +439,7 @@ impl<'a> UserRole<'a> {
 /// Grants the role; granting twice is harmless.
 pub async fn grant(store: &Store, actor: &Actor, wanted: UserRole<'_>, now: DateTime<Utc>) -> Result<(), Problem> {
     check_binding(wanted.role, wanted.org)?;
-    let (user, mut tx) = binding_change(store, wanted).await?;
+    let (user, mut tx) = binding_change(store, actor, wanted).await?;
     let exists = sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3",
     )
@@ -465,7 +465,7 @@ pub async fn grant(store: &Store, actor: &Actor, wanted: UserRole<'_>, now: Date
 
 /// Revokes the role; a 404 when the user does not hold it.
 pub async fn revoke(store: &Store, actor: &Actor, held: UserRole<'_>, now: DateTime<Utc>) -> Result<(), Problem> {
-    let (user, mut tx) = binding_change(store, held).await?;
+    let (user, mut tx) = binding_change(store, actor, held).await?;
     let done = sqlx::query("DELETE FROM role_bindings WHERE user_id = $1 AND role = $2 AND COALESCE(org_id, '') = $3")
         .bind(&user.id)
         .bind(held.role.as_str())
@@ -478,14 +478,29 @@ pub async fn revoke(store: &Store, actor: &Actor, held: UserRole<'_>, now: DateT
     finish_binding_change(tx, store, actor, "roles.revoke", &user, held, now).await
 }
 
+/// 403 when a user who is not an administrator changes their own roles: a DAN would grant
+/// itself what its scope reaches (a commune's `collectivite`, a school's head) and act as them.
+fn refuse_own_roles(actor: &Actor, user_id: &str) -> Result<(), Problem> {
+    if actor.user_id.as_deref() == Some(user_id) && !actor.is_admin() {
+        return Err(authz::forbidden("vous ne pouvez pas modifier vos propres rôles"));
+    }
+    Ok(())
+}
+
 /// The organisation of a binding as `role_bindings` compares it (`''`: none).
 fn org_key(org: Option<&Org>) -> String {
     org.map(|o| o.id.clone()).unwrap_or_default()
 }
 
-/// The user whose binding changes (404 when unknown) and the write transaction.
-async fn binding_change(store: &Store, change: UserRole<'_>) -> Result<(User, ent_kernel::store::Tx), Problem> {
+/// The user whose binding changes (404 when unknown) and the write transaction; one's own
+/// roles only by an administrator ([`refuse_own_roles`]).
+async fn binding_change(
+    store: &Store,
+    actor: &Actor,
+    change: UserRole<'_>,
+) -> Result<(User, ent_kernel::store::Tx), Problem> {
     let user = get_user(store, change.user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
+    refuse_own_roles(actor, &user.id)?;
     Ok((user, store.begin_write().await?))
 }
 

@@ -251,6 +251,92 @@ async fn a_dan_grants_roles_within_its_academie_only_and_never_admin(db: TestDb)
     assert!(list.text.contains("agent@test.fr") && !list.text.contains("loin@test.fr"), "{}", list.text);
 }
 
+// A DAN may not change its own roles (it would grant itself a commune's `collectivite` and sign
+// for it), neither in the console nor through the API; an administrator changes anyone's roles,
+// its own included.
+backend_test!(no_one_but_an_administrator_changes_their_own_roles);
+async fn no_one_but_an_administrator_changes_their_own_roles(db: TestDb) {
+    let (mut app, a, _) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let dan = entcp::identity::get_user(&app.store, "dan.a@test.fr").await.unwrap().unwrap();
+    let commune = first_of(&app, OrgKind::Commune, &a).await;
+    const ROLES: &str = "SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1";
+    const OWN: &str = "vous ne pouvez pas modifier vos propres rôles";
+    let path = format!("/utilisateurs/{}", dan.id);
+    let collectivite = [("role", "collectivite"), ("org", commune.id.as_str())];
+    let granted = post_form(&app, &session, &path, &format!("{path}/roles"), &collectivite).await;
+    assert_eq!(granted.status, 403, "{}", granted.text);
+    assert!(granted.text.contains(OWN), "{}", granted.text);
+    let own_dan = [("role", "dan"), ("org", a.id.as_str())];
+    let revoked = post_form(&app, &session, &path, &format!("{path}/roles/retirer"), &own_dan).await;
+    assert_eq!(revoked.status, 403, "{}", revoked.text);
+    assert_eq!(count_of(&app, ROLES, &dan.id).await, 1, "nothing changed");
+    // Nor through the API, nor by the identity capability both call.
+    let api = app.client(app.token("dan.a@test.fr"));
+    let body = serde_json::json!({ "role": "collectivite", "org": commune.id });
+    let resp = api.post(format!("/api/v1/users/{}/roles", dan.id)).json(&body).send().await;
+    assert_eq!(resp.status, 403, "{}", resp.body);
+    let bindings = entcp::identity::bindings_of(&app.store, &dan.id).await.unwrap();
+    let actor = entcp::identity::Actor { user_id: Some(dan.id.clone()), name: format!("user:{}", dan.id), bindings };
+    let role = entcp::kernel::roles::Role::Collectivite;
+    let wanted = entcp::identity::UserRole::new(&dan.id, role, Some(&commune));
+    let refused = entcp::identity::grant(&app.store, &actor, wanted, t0()).await.unwrap_err();
+    assert_eq!((refused.kind.status().as_u16(), refused.detail.as_str()), (403, OWN));
+    assert_eq!(count_of(&app, ROLES, &dan.id).await, 1, "nothing changed");
+    // An administrator grants itself a role, and the DAN one, in the console and the API.
+    app.add_user("root@test.fr", entcp::kernel::roles::Role::Admin, None).await;
+    console::with_password(&app.store, "root@test.fr").await;
+    let root = entcp::identity::get_user(&app.store, "root@test.fr").await.unwrap().unwrap();
+    let root_session = sign_in(&app, "root@test.fr").await;
+    let root_path = format!("/utilisateurs/{}", root.id);
+    let auditeur = [("role", "auditeur"), ("org", a.id.as_str())];
+    let own = post_form(&app, &root_session, &root_path, &format!("{root_path}/roles"), &auditeur).await;
+    assert_eq!(own.status, 303, "{}", own.text);
+    let theirs = post_form(&app, &root_session, &path, &format!("{path}/roles"), &collectivite).await;
+    assert_eq!(theirs.status, 303, "{}", theirs.text);
+    let root_api = app.client(app.token("root@test.fr"));
+    let body = serde_json::json!({ "role": "dpo", "org": a.id });
+    let resp = root_api.post(format!("/api/v1/users/{}/roles", root.id)).json(&body).send().await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(count_of(&app, ROLES, &root.id).await, 3);
+    assert_eq!(count_of(&app, ROLES, &dan.id).await, 2);
+}
+
+// Inviting an address whose account the DAN may not see (another académie's DAN) answers as an
+// invitation to a new address: the console does not tell who has an account elsewhere. An
+// address the DAN sees still gets a useful message.
+backend_test!(inviting_an_address_with_an_account_out_of_sight_answers_as_a_new_one);
+async fn inviting_an_address_with_an_account_out_of_sight_answers_as_a_new_one(db: TestDb) {
+    let (app, a, _) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let commune = first_of(&app, OrgKind::Commune, &a).await;
+    let seen = entcp::identity::NewUser {
+        email: "voisin@test.fr".into(),
+        display_name: "Voisin".into(),
+        org: Some(commune.id.clone()),
+    };
+    entcp::identity::create_user(&app.store, &admin(), seen, t0()).await.unwrap();
+    let before = entcp::identity::get_user(&app.store, "dan.b@test.fr").await.unwrap().unwrap();
+    let fields =
+        |email: &'static str| vec![("email", email), ("display_name", "Élu ENT"), ("org", commune.id.as_str())];
+    let new = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields("nouveau@mairie.fr")).await;
+    let hidden = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields("dan.b@test.fr")).await;
+    assert_eq!(new.status, 303, "{}", new.text);
+    assert_eq!((hidden.status, hidden.header("location")), (new.status, new.header("location")), "{}", hidden.text);
+    assert_eq!(hidden.text, new.text);
+    let page = console::follow(&app, &session, &hidden).await;
+    assert!(page.text.contains(&escaped("L'invitation est envoyée")), "{}", page.text);
+    assert!(!page.text.contains("dan.b@test.fr"), "{}", page.text);
+    // The other académie's account is untouched, and no mail went to it.
+    let other = entcp::identity::get_user(&app.store, "dan.b@test.fr").await.unwrap().unwrap();
+    assert_eq!((other.version, other.org.map(|o| o.id)), (before.version, before.org.map(|o| o.id)));
+    let mails = count_of(&app, "SELECT COUNT(*) AS n FROM outbox WHERE recipients LIKE $1", "%dan.b@test.fr%").await;
+    assert_eq!(mails, 0);
+    let seen = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields("voisin@test.fr")).await;
+    assert_eq!(seen.status, 422, "{}", seen.text);
+    assert!(seen.text.contains(&escaped("un utilisateur a déjà l'adresse voisin@test.fr")), "{}", seen.text);
+}
+
 backend_test!(a_dan_invites_a_user_by_mail_and_cuts_their_access);
 async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     let (app, a, b) = console(db).await;

@@ -117,6 +117,35 @@ async fn a_dan_adds_directly_only_the_communes_of_its_academie(db: crate::common
     assert_eq!(w.members().await, vec!["94034".to_string()]);
 }
 
+// An académie's coordinateur reaches every commune of the académie, but its scope is not the
+// commune's consent: it may neither add a commune directly nor accept an invitation for it.
+// The DAN of the commune's académie still accepts for it.
+backend_test!(an_academie_coordinateur_neither_adds_a_commune_nor_accepts_for_it);
+async fn an_academie_coordinateur_neither_adds_a_commune_nor_accepts_for_it(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let epci = w.epci.id.clone();
+    let academie = w.client("coord@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await;
+    let (status, body) = send(academie.put(w.url(&format!("/orgs/{epci}/members/94034"))).json(&json!({}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", w.db.name);
+    assert!(body["detail"].as_str().unwrap_or_default().contains("avec son accord"), "{body}");
+    assert!(w.members().await.is_empty(), "{}: added without the commune's consent", w.db.name);
+
+    let invite = w.coordinator().await.post(w.url(&format!("/orgs/{epci}/invitations")));
+    let (status, inv) = send(invite.json(&json!({ "commune": "94034" }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {inv}", w.db.name);
+    let id = inv["id"].as_str().unwrap().to_string();
+    let (status, body) = send(academie.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", w.db.name);
+    assert!(w.members().await.is_empty(), "{}: accepted for the commune", w.db.name);
+    let (_, listed) = send(w.fresnes_mayor().await.get(w.url("/orgs/commune:94034/invitations"))).await;
+    assert_eq!(listed[0]["status"], "pending", "{}: {listed}", w.db.name);
+
+    let dan = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let (status, accepted) = send(dan.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    assert_eq!(status, StatusCode::OK, "{}: {accepted}", w.db.name);
+    assert_eq!(w.members().await, vec!["94034".to_string()]);
+}
+
 backend_test!(a_commune_joins_an_epci_by_accepting_its_invitation);
 async fn a_commune_joins_an_epci_by_accepting_its_invitation(db: crate::common::TestDb) {
     let w = world(db).await;
