@@ -190,7 +190,7 @@ async fn applications_to_review(store: &ent_kernel::store::Store, actor: &Actor)
     let coordinators = actor.bindings.iter().filter(|b| b.role == Role::Coordinateur).filter_map(|b| b.org.as_ref());
     for org in coordinators {
         let filter = GroupementFilter { coordinator: Some(org.id.clone()), limit: Some(500), ..Default::default() };
-        for g in groupements::list(store, &filter).await?.items {
+        for g in groupements::list(store, actor, &filter).await?.items {
             if !groupements::is_coordinator(actor, &g) {
                 continue;
             }

@@ -182,7 +182,7 @@ async fn org_in_scope(
         let text = format!("aucune organisation « {} » dans votre périmètre", key.trim());
         (StatusCode::UNPROCESSABLE_ENTITY, FieldError::new(form, field, text))
     };
-    let org = match queries::resolve_org(&state.store, key).await {
+    let org = match authz::resolve_readable(&state.store, &signed.0.actor, key).await {
         Ok(org) => org,
         Err(p) if p.kind.status().is_server_error() => return Err(p),
         Err(_) => return Ok(Err(unknown())),

@@ -920,6 +920,7 @@ async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode>
             }
         }
         OrgsCommand::Show { key } => {
+            // The operator (no `--as`) administers the platform and reads every organisation.
             let org = queries::resolve_org(&store, &key).await.map_err(fail)?;
             let detail = org_detail(&store, org).await.map_err(fail)?;
             println!("{}", serde_json::to_string_pretty(&detail)?);

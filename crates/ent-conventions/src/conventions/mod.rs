@@ -592,6 +592,7 @@ async fn list_condition(
             .ok_or_else(|| Problem::invalid_field("status", format!("statut inconnu : {status}")))?;
         cond.push("c.status = ?", &[status.as_str()]);
     }
+    // The API sends ids it narrowed to the caller (`routes::readable_filter`); else the operator's keys.
     if let Some(key) = filter.party.as_deref().filter(|s| !s.is_empty()) {
         let org = ent_platform::registry::resolve_org(store, key)
             .await

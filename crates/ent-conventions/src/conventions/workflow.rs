@@ -355,6 +355,10 @@ async fn build_draft(
     let store = ctx.store;
     let mut naming = Naming::new(store, ctx.actor);
     let parties = resolve_parties(&mut naming, model, parties_input, &mut checks).await?;
+    // In the same round as the parties: a party the caller may not read, refused for its scope,
+    // fails beside the other errors exactly as a key naming nothing does.
+    let covered = derive_schools(store, model, &parties).await?;
+    check_schools_in_scope(&mut naming, &parties, &covered, &mut checks).await?;
     let parameters = check_parameters(model, params_input, start_date, &mut checks);
     check_shares(model, &parameters, &mut checks);
     let end = match (start, end_date) {
@@ -368,11 +372,9 @@ async fn build_draft(
         }
     }
     checks.finish()?;
-    let covered = derive_schools(store, model, &parties).await?;
     if model.covers.party.is_some() && covered.is_empty() {
         return Err(Problem::invalid_field("parties", "aucun établissement couvert par cette convention"));
     }
-    check_schools_in_scope(&mut naming, &parties, &covered).await?;
     let schools = covered.into_iter().map(|c| c.school).collect();
     Ok(Draft {
         title: title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| default_title(model, &parties)),
@@ -405,12 +407,14 @@ fn default_title(model: &ConventionModel, parties: &[(String, Org)]) -> String {
     }
 }
 
-/// Every covered school must lie in the scope of each collectivité or académie party. What the
-/// caller may not read is not described: the party, or the school's, answers as a missing one.
+/// Every covered school must lie in the scope of each collectivité or académie party, each
+/// failure recorded in `checks`. What the caller may not read is not described: the party, or
+/// the school's, answers as a missing one.
 async fn check_schools_in_scope(
     naming: &mut Naming<'_>,
     parties: &[(String, Org)],
     covered: &[Covered],
+    checks: &mut Checks,
 ) -> Result<(), Problem> {
     let field_of = |org: &Org| {
         let key = parties.iter().find(|(_, o)| o.id == org.id).map_or("", |(k, _)| k.as_str());
@@ -443,11 +447,10 @@ async fn check_schools_in_scope(
             }
         }
     }
-    let mut checks = Checks::default();
     for (field, detail) in failures {
         checks.fail(&field, detail);
     }
-    checks.finish()
+    Ok(())
 }
 
 /// What a new or edited convention is checked against the others on its schools.

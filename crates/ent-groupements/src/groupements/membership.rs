@@ -14,7 +14,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
 use ent_ops::notify::Notice;
-use ent_platform::identity::Caller;
+use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{covers, covers_org};
 use ent_platform::registry::{Org, OrgRef};
 use schemars::JsonSchema;
@@ -174,9 +174,10 @@ pub async fn prefill(store: &Store, applicant: &Org) -> Result<Prefill, Problem>
 /// Who may apply, as a refused applicant reads it.
 const APPLICANT_KINDS: &str = "adhèrent les communes, EPCI, syndicats mixtes, départements et régions";
 
-/// The applicant of a request, checked to be a kind that may join.
-pub async fn applicant_org(store: &Store, key: &str) -> Result<Org, Problem> {
-    ent_platform::registry::resolve_field_org(store, "applicant", key, &MEMBER_KINDS, APPLICANT_KINDS).await
+/// The applicant `actor` names in a request (narrowed to what it reads), checked to be a kind
+/// that may join.
+pub async fn applicant_org(store: &Store, actor: &Actor, key: &str) -> Result<Org, Problem> {
+    ent_platform::registry::resolve_field_org(store, actor, "applicant", key, &MEMBER_KINDS, APPLICANT_KINDS).await
 }
 
 /// The applicant `key` names for `caller`, checked in this order: it exists; it is in the
@@ -187,9 +188,7 @@ pub async fn applicant_for(store: &Store, caller: &Caller, key: &str) -> Result<
         ProblemKind::NotFound => Problem::invalid_field("applicant", p.detail),
         _ => p,
     };
-    let org = ent_platform::registry::resolve_org(store, key)
-        .await
-        .map_err(|p| Problem::invalid_field("applicant", p.detail))?;
+    let org = ent_platform::registry::resolve_readable_field(store, &caller.actor, "applicant", key).await?;
     caller.require_key(store, key, &org).await.map_err(on_field)?;
     ent_platform::registry::queries::field_org_kind("applicant", &org, &MEMBER_KINDS, APPLICANT_KINDS)?;
     Ok(org)

@@ -513,9 +513,11 @@ pub struct GroupementFilter {
     pub limit: Option<u32>,
 }
 
-/// One page of groupements, newest first (ids are UUIDv7).
+/// One page of groupements, newest first (ids are UUIDv7); the coordinator filter as `actor`
+/// names it (an ambiguous code narrowed to what it reads).
 pub async fn list(
     store: &Store,
+    actor: &Actor,
     filter: &GroupementFilter,
 ) -> Result<ent_kernel::store::sql::Page<Groupement>, Problem> {
     let size = ent_kernel::store::sql::page_size(filter.limit)?;
@@ -527,7 +529,7 @@ pub async fn list(
         cond.push("g.status = ?", &[status.as_str()]);
     }
     if let Some(key) = filter.coordinator.as_deref().filter(|s| !s.is_empty()) {
-        let org = ent_platform::registry::resolve_org(store, key).await?;
+        let org = ent_platform::identity::authz::resolve_readable(store, actor, key).await?;
         cond.push("g.coordinator_org_id = ?", &[&org.id]);
     }
     if let Some(cursor) = filter.cursor.as_deref().filter(|s| !s.is_empty()) {
@@ -548,9 +550,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
     use ent_platform::identity::authz;
     let expected = "le coordonnateur est un EPCI, un syndicat mixte, un département, une région ou une académie";
     let key = input.coordinator.as_str();
-    let coordinator = ent_platform::registry::resolve_org(ctx.store, key)
-        .await
-        .map_err(|p| Problem::invalid_field("coordinator", p.detail))?;
+    let coordinator = ent_platform::registry::resolve_readable_field(ctx.store, ctx.actor, "coordinator", key).await?;
     // The scope before the kind: an organisation the actor cannot read is named like one that
     // does not exist (neither its name nor its kind is revealed).
     if !ctx.actor.is_admin() && !holds_role_at(ctx.actor, Role::Coordinateur, &coordinator.id) {

@@ -261,10 +261,10 @@ pub async fn coordinator_or_member(
 }
 
 async fn list(
-    State(state): State<GroupementsState>,
+    Call { state, caller }: Call<GroupementsState>,
     ApiQuery(filter): ApiQuery<GroupementFilter>,
 ) -> Result<Json<Page<Groupement>>, Problem> {
-    Ok(Json(super::list(&state.store, &filter).await?))
+    Ok(Json(super::list(&state.store, &caller.actor, &filter).await?))
 }
 
 async fn create(

@@ -210,10 +210,6 @@ fn check_display_name(checks: &mut Checks, name: &str) {
     checks.line("display_name", name);
 }
 
-async fn org_of_key(store: &Store, key: &str) -> Result<Org, Problem> {
-    crate::registry::resolve_org(store, key).await
-}
-
 pub async fn create_user(store: &Store, actor: &Actor, new: NewUser, now: DateTime<Utc>) -> Result<User, Problem> {
     let email = new.email.trim().to_ascii_lowercase();
     let mut checks = Checks::default();
@@ -221,7 +217,7 @@ pub async fn create_user(store: &Store, actor: &Actor, new: NewUser, now: DateTi
     check_email(&mut checks, &new.email);
     check_display_name(&mut checks, &new.display_name);
     let org = match &new.org {
-        Some(key) => match org_of_key(store, key).await {
+        Some(key) => match authz::resolve_readable(store, actor, key).await {
             Ok(org) => Some(org),
             Err(e) => {
                 checks.fail("org", e.detail);

@@ -486,6 +486,7 @@ impl Oidc {
         } else {
             compact
         };
+        // The server maps the provider's claim at sign-in, for no caller: every organisation counts.
         let org_id = crate::registry::resolve_org(store, &code).await.ok().map(|org| org.id);
         Some(ClaimedOrg { claim: claim.clone(), value, org_id })
     }

@@ -127,13 +127,14 @@ async fn patch_user(
     Ok(Versioned::ok(updated).into_response())
 }
 
-async fn binding_org(state: &IdentityState, key: Option<&str>) -> Result<Option<crate::registry::Org>, Problem> {
+/// The organisation of a role the caller names (`org`), narrowed to what it reads.
+async fn binding_org(
+    state: &IdentityState,
+    caller: &Caller,
+    key: Option<&str>,
+) -> Result<Option<crate::registry::Org>, Problem> {
     match key {
-        Some(key) => Ok(Some(
-            crate::registry::resolve_org(&state.store, key)
-                .await
-                .map_err(|e| Problem::invalid_field("org", e.detail))?,
-        )),
+        Some(key) => Ok(Some(crate::registry::resolve_readable_field(&state.store, &caller.actor, "org", key).await?)),
         None => Ok(None),
     }
 }
@@ -143,7 +144,7 @@ async fn grant_role(
     ApiJson(body): ApiJson<RoleRequest>,
 ) -> Result<Response, Problem> {
     let user = find_visible_user(&state, &caller, &id).await?;
-    let org = binding_org(&state, body.org.as_deref()).await?;
+    let org = binding_org(&state, &caller, body.org.as_deref()).await?;
     grant(&state.store, &caller.actor, UserRole::new(&user.id, body.role, org.as_ref()), state.clock.now()).await?;
     show_user(Op { state, caller, key: user.id }).await
 }
@@ -154,7 +155,7 @@ async fn revoke_role(
 ) -> Result<StatusCode, Problem> {
     let user = find_visible_user(&state, &caller, &id).await?;
     let role = Role::parse(&role).ok_or_else(|| Problem::invalid_field("role", format!("rôle inconnu : {role}")))?;
-    let org = binding_org(&state, q.org.as_deref()).await?;
+    let org = binding_org(&state, &caller, q.org.as_deref()).await?;
     revoke(&state.store, &caller.actor, UserRole::new(&user.id, role, org.as_ref()), state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 pub use state::RegistryState;
 
 pub use queries::missing_org;
-pub use queries::{covering_parents, covers, funding_collectivite, get_org, list_orgs, resolve_field_org, resolve_org};
+pub use queries::{
+    covering_parents, covers, funding_collectivite, get_org, list_orgs, resolve_field_org, resolve_org,
+    resolve_readable_field,
+};
 
 /// Type of an établissement, from the annuaire's type and nature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

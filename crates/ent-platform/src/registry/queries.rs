@@ -2,6 +2,7 @@
 //! what an organisation *covers*, and which collectivité *funds* an établissement.
 
 use super::{fold, EtabType, Org, OrgRef};
+use crate::identity::Actor;
 use base64::Engine;
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
@@ -305,7 +306,8 @@ pub async fn get_by_code_in(conn: &mut sqlx::AnyConnection, kind: OrgKind, code:
 /// Finds an organisation by id, by `kind:code`, or by a bare code when only one
 /// organisation has it (a UAI, an INSEE code); an ambiguous code answers 409
 /// with the qualified codes to use instead. Answering a caller, use
-/// `authz::resolve_readable` (or `Caller::resolve`): it lists only what the caller may read.
+/// `authz::resolve_readable` (or `Caller::resolve`, [`resolve_readable_field`]): it lists only
+/// what the caller may read.
 pub async fn resolve_org(store: &Store, key: &str) -> Result<Org, Problem> {
     resolve_org_in(&mut *store.conn().await?, key).await
 }
@@ -316,16 +318,29 @@ pub fn missing_org(key: &str) -> Problem {
     Problem::not_found(format!("aucune organisation « {} »", key.trim()))
 }
 
-/// The organisation a request names in `field` (id, `kind:code`), which must be
-/// one of `kinds`: a 422 on `field` otherwise, ending with `expected` (who may be named).
+/// The organisation `actor` names in the request's `field` (id, `kind:code`, code), an ambiguous
+/// code narrowed to what it reads (`authz::resolve_readable`): a key naming nothing, or only
+/// organisations it may not read, is a 422 on `field` in the words of [`missing_org`].
+pub async fn resolve_readable_field(store: &Store, actor: &Actor, field: &str, key: &str) -> Result<Org, Problem> {
+    crate::identity::authz::resolve_readable(store, actor, key).await.map_err(|p| {
+        match p.kind.status().is_server_error() {
+            true => p,
+            false => Problem::invalid_field(field, p.detail),
+        }
+    })
+}
+
+/// [`resolve_readable_field`], which must be one of `kinds`: a 422 on `field` otherwise,
+/// ending with `expected` (who may be named).
 pub async fn resolve_field_org(
     store: &Store,
+    actor: &Actor,
     field: &str,
     key: &str,
     kinds: &[OrgKind],
     expected: &str,
 ) -> Result<Org, Problem> {
-    let org = resolve_org(store, key).await.map_err(|p| Problem::invalid_field(field, p.detail))?;
+    let org = resolve_readable_field(store, actor, field, key).await?;
     field_org_kind(field, &org, kinds, expected)?;
     Ok(org)
 }

@@ -85,11 +85,12 @@ pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target
     }
 }
 
-/// The organisation `key` names (id, `kind:code` or code), if `actor` may reach its
+/// The organisation `key` names (id, `kind:code` or code; an ambiguous code narrowed to what
+/// `actor` reads, [`authz::resolve_readable`]), if `actor` may reach its
 /// registers for `action` ([`authorize`]); one out of the actor's scope answers the 404 of
 /// a key that names nothing, in the same words (its code is not revealed either).
 pub async fn resolve(state: &RgpdState, actor: &Actor, action: &Action, key: &str) -> Result<Org, Problem> {
-    let org = ent_platform::registry::resolve_org(&state.store, key).await?;
+    let org = authz::resolve_readable(&state.store, actor, key).await?;
     match authorize(state, actor, action, &org).await {
         Ok(()) => Ok(org),
         Err(p) if p.kind == ProblemKind::NotFound => {

@@ -340,7 +340,7 @@ pub async fn set_contract(
     let mut checks = ent_kernel::error::Checks::default();
     let mut resolve = async |field: &str, key: &Option<String>, kinds: &[OrgKind]| -> Result<Option<String>, Problem> {
         let Some(key) = key.as_deref().filter(|k| !k.trim().is_empty()) else { return Ok(None) };
-        match ent_platform::registry::resolve_org(store, key).await {
+        match ent_platform::identity::authz::resolve_readable(store, actor, key).await {
             Ok(o) if kinds.contains(&o.kind) => Ok(Some(o.id)),
             Ok(o) => {
                 checks.fail(field, format!("{} n'est pas d'un type accepté à ce niveau", o.name));

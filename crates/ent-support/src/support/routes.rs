@@ -268,7 +268,9 @@ async fn put_contract(
 /// read answers like an unknown one (`set_contract` reports those).
 async fn check_named(state: &SupportState, caller: &Caller, field: &str, key: Option<&str>) -> Result<(), Problem> {
     let Some(key) = key.filter(|k| !k.trim().is_empty()) else { return Ok(()) };
-    let Ok(named) = ent_platform::registry::resolve_org(&state.store, key).await else { return Ok(()) };
+    let Ok(named) = ent_platform::identity::authz::resolve_readable(&state.store, &caller.actor, key).await else {
+        return Ok(());
+    };
     match caller.require(&state.store, &named).await {
         Err(p) if p.kind == ent_kernel::error::ProblemKind::NotFound => {
             Err(Problem::invalid_field(field, format!("aucune organisation « {key} »")))

@@ -19,7 +19,7 @@ use ent_kernel::validate::{is_dns_label, is_hostname};
 use ent_platform::audit::{self, Audited, Target};
 pub use ent_platform::catalog::IdentitySource;
 use ent_platform::catalog::{thousands, Catalog};
-use ent_platform::identity::Actor;
+use ent_platform::identity::{authz, Actor};
 use ent_platform::registry::queries::{covers, get_org};
 use ent_platform::registry::{Degree, Org, OrgRef};
 use schemars::JsonSchema;
@@ -196,16 +196,17 @@ fn bind_spec<'q>(query: AnyQuery<'q>, spec: &'q TenantSpec, checked: &'q Checked
         .bind(&checked.spec_hash)
 }
 
-/// Resolves an optional processor reference that must be of `kind`.
+/// Resolves an optional processor reference `actor` names, which must be of `kind`.
 async fn processor_org(
     store: &Store,
+    actor: &Actor,
     checks: &mut Checks,
     field: &str,
     key: Option<&str>,
     kind: OrgKind,
 ) -> Result<Option<Org>, Problem> {
     let Some(key) = key else { return Ok(None) };
-    match ent_platform::registry::resolve_org(store, key).await {
+    match authz::resolve_readable(store, actor, key).await {
         Ok(org) if org.kind == kind => Ok(Some(org)),
         Ok(org) => {
             checks.fail(field, format!("{} n'est pas un {}", org.name, kind.as_str()));
@@ -240,7 +241,15 @@ async fn pupils_of(store: &Store, org: &Org) -> Result<i64, Problem> {
     }
 }
 
-async fn check_spec(store: &Store, catalog: &Catalog, slug: &str, spec: &TenantSpec) -> Result<Checked, Problem> {
+/// The document's spec checked, its organisations as `actor` names them (an ambiguous code
+/// narrowed to what it reads, [`authz::resolve_readable`]).
+async fn check_spec(
+    store: &Store,
+    actor: &Actor,
+    catalog: &Catalog,
+    slug: &str,
+    spec: &TenantSpec,
+) -> Result<Checked, Problem> {
     let mut checks = Checks::default();
     if !is_dns_label(slug, 40) {
         checks.fail("metadata.name", "identifiant invalide : minuscules, chiffres et tirets, 40 caractères au plus");
@@ -251,7 +260,7 @@ async fn check_spec(store: &Store, catalog: &Catalog, slug: &str, spec: &TenantS
     if spec.accounts.is_some_and(|a| a < 0) {
         checks.fail("spec.accounts", "nombre de comptes négatif");
     }
-    let org = match ent_platform::registry::resolve_org(store, &spec.organisation).await {
+    let org = match authz::resolve_readable(store, actor, &spec.organisation).await {
         Ok(org) if matches!(org.kind, OrgKind::Etablissement | OrgKind::Commune) => Some(org),
         Ok(org) => {
             checks.fail("spec.organisation", format!("{} n'est ni un établissement ni une commune", org.name));
@@ -262,8 +271,9 @@ async fn check_spec(store: &Store, catalog: &Catalog, slug: &str, spec: &TenantS
             None
         }
     };
-    let vendor = processor_org(store, &mut checks, "spec.vendor", spec.vendor.as_deref(), OrgKind::Editeur).await?;
-    let host = processor_org(store, &mut checks, "spec.host", spec.host.as_deref(), OrgKind::Hebergeur).await?;
+    let vendor =
+        processor_org(store, actor, &mut checks, "spec.vendor", spec.vendor.as_deref(), OrgKind::Editeur).await?;
+    let host = processor_org(store, actor, &mut checks, "spec.host", spec.host.as_deref(), OrgKind::Hebergeur).await?;
     let options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
     if let Err(e) = catalog.resolve(&spec.bouquet, &options) {
         for err in e.errors {
@@ -460,7 +470,7 @@ pub async fn apply_declared(
     }
     let (store, now) = (&state.store, state.clock.now());
     let slug = doc.metadata.name.as_str();
-    let checked = check_spec(store, &state.catalog, slug, &doc.spec).await?;
+    let checked = check_spec(store, actor, &state.catalog, slug, &doc.spec).await?;
     let existing = get_tenant(store, slug).await?;
     if let Some(current) = &existing {
         declared_elsewhere(current, declared_by)?;

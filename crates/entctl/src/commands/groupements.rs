@@ -145,7 +145,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
     match command {
         GroupementsCommand::List { status } => {
             let filter = GroupementFilter { status, limit: Some(500), ..Default::default() };
-            for g in gm::list(store, &filter).await.map_err(fail)?.items {
+            for g in gm::list(store, &Actor::cli(), &filter).await.map_err(fail)?.items {
                 print(&g);
             }
         }
@@ -157,13 +157,13 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
         }
         GroupementsCommand::Prefill { id, applicant } => {
             load(id).await?;
-            let org = membership::applicant_org(store, &applicant).await.map_err(fail)?;
+            let org = membership::applicant_org(store, &Actor::cli(), &applicant).await.map_err(fail)?;
             println!("{}", serde_json::to_string_pretty(&membership::prefill(store, &org).await.map_err(fail)?)?);
         }
         GroupementsCommand::Apply { id, file, as_user } => {
             let (g, body): (_, NewApplication) = (load(id).await?, read(&file)?);
-            let applicant = membership::applicant_org(store, &body.applicant).await.map_err(fail)?;
             let actor = actor(store, as_user.as_deref()).await?;
+            let applicant = membership::applicant_org(store, &actor, &body.applicant).await.map_err(fail)?;
             let app = membership::apply(&groupements.ctx(&actor), &g, &applicant, body).await.map_err(fail)?;
             println!("candidature {} de {} : {}", app.id, app.applicant.name, app.status_label);
         }

@@ -102,6 +102,7 @@ fn parse_role(role: &str) -> anyhow::Result<Role> {
     })
 }
 
+/// An organisation the operator names (no `--as` here: it reads every organisation).
 async fn org_option(store: &Store, key: Option<&str>) -> anyhow::Result<Option<entcp::registry::Org>> {
     match key {
         Some(key) => Ok(Some(entcp::registry::resolve_org(store, key).await.map_err(fail)?)),

@@ -77,6 +77,7 @@ fn write(bytes: &[u8], output: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 pub async fn run(state: &AppState, command: RgpdCommand) -> anyhow::Result<ExitCode> {
+    // Run as the operator (`Actor::cli()`, no `--as`), who reads every organisation.
     let org = |key: String| async move { entcp::registry::resolve_org(&state.store, &key).await.map_err(fail) };
     match command {
         RgpdCommand::Export { org: key, format, output } => {

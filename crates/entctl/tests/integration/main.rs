@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod ambiguous_codes;
 mod api;
 mod authz;
 mod browser;

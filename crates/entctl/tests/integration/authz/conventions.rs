@@ -105,3 +105,38 @@ async fn a_party_the_caller_may_not_read_answers_as_a_missing_one_and_is_never_d
     let (status, body) = world.send(ChefEtablissement, post(&usual)).await;
     assert_eq!(status, 201, "{}: {body}", db.name);
 }
+
+backend_test!(an_unreadable_party_fails_beside_the_other_errors_as_a_missing_one_does);
+/// With an error elsewhere in the body (an end before the start), a party the caller may not
+/// read (a school of another académie, the right kind) fails in the same round as a key naming
+/// nothing: as many errors, in the same words; their number tells nothing either.
+async fn an_unreadable_party_fails_beside_the_other_errors_as_a_missing_one_does(db: crate::common::TestDb) {
+    let world = world(&db).await;
+    let academie = format!("academie:{}", world.etab_in.academie_code.clone().unwrap());
+    let start = world.next_start(false);
+    let year: i32 = start[..4].parse().unwrap();
+    let post = |school: &str| Call {
+        method: Method::POST,
+        path: "/api/v1/conventions".into(),
+        body: Some(json!({
+            "model": "tripartite-premier-degre",
+            "parties": { "academie": academie, "collectivite": world.commune_in.id, "etablissement": school },
+            "start_date": start,
+            "end_date": format!("{}-12-31", year - 1),
+        })),
+        csv: None,
+        pdf: None,
+        if_match: None,
+    };
+    let sent = world.etab_out.code.clone();
+    let (out_status, out_body) = world.send(Dan, post(&sent)).await;
+    let (missing_status, missing_body) = world.send(Dan, post(MISSING)).await;
+    assert_eq!((out_status, missing_status), (422, 422), "{}: {out_body} / {missing_body}", db.name);
+    let (out, missing) = (words(&out_body, std::slice::from_ref(&sent)), words(&missing_body, &[]));
+    let fields = |body: &Value| -> Vec<String> {
+        body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(fields(&missing), ["parties.etablissement", "end_date"], "{}: {missing_body}", db.name);
+    assert_eq!(out, missing, "{}: the unreadable party and the missing one answer alike", db.name);
+    assert!(!out_body.contains(world.etab_out.name.as_str()), "{}: {out_body}", db.name);
+}
