@@ -158,7 +158,7 @@ pub async fn callback(
             let replacing = auth::cookie(&parts.headers, SESSION_COOKIE);
             let secret = sessions::open(&state.store, &signed_in.user.id, &client, "oidc", replacing, now).await?;
             keep_id_token(&state.store, &secret, &signed_in.id_token).await?;
-            let mut response = page::redirect(&signed_in.return_to);
+            let mut response = page::redirect(safe_next(Some(&signed_in.return_to)));
             response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, Some(&secret)));
             response
         }

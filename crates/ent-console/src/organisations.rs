@@ -20,7 +20,7 @@ use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::Condition;
-use ent_platform::identity::authz::{self, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE};
+use ent_platform::identity::authz::{self, CONVENTIONS_READ, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE};
 use ent_platform::registry::codes::parse_insee_commune;
 use ent_platform::registry::manage::{self, OrgPatch};
 use ent_platform::registry::queries::{self, ORG_COLUMNS};
@@ -212,6 +212,12 @@ async fn render(
     let members =
         if org.kind.groups_communes() { queries::members_of_group(&state.store, &org.id).await? } else { Vec::new() };
     let may_edit = authz::authorize(&state.store, actor, &ORGS_UPDATE, &org).await.is_ok();
+    // Conventions (parties, amounts) only to the roles that may read them here.
+    let conventions = if authz::authorize(&state.store, actor, &CONVENTIONS_READ, &org).await.is_ok() {
+        Some(linked(state, CONVENTIONS_OF, &org).await?)
+    } else {
+        None
+    };
     let may_manage_members =
         org.kind.groups_communes() && authz::authorize(&state.store, actor, &ORGS_MEMBERS_WRITE, &org).await.is_ok();
     let path = format!("/organisations/{}", org.id);
@@ -227,7 +233,7 @@ async fn render(
         "funding": relatives.funding(&org),
         "members": members.iter().map(|(m, delegated)| serde_json::json!({ "org": m, "delegated": delegated })).collect::<Vec<_>>(),
         "group": org.kind.groups_communes(),
-        "conventions": linked(state, CONVENTIONS_OF, &org).await?,
+        "conventions": conventions,
         "tenants": linked(state, TENANTS_OF, &org).await?,
         "may_edit": may_edit,
         "hand_made": org.kind.is_siren_identified(),

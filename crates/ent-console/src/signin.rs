@@ -22,12 +22,21 @@ use ent_platform::identity::password::{self, LinkPurpose};
 use ent_platform::identity::sessions::{self, Event};
 use serde::Deserialize;
 
-/// A local path to go back to after sign-in (never another site).
+/// A local path to go back to after sign-in (never another site): a plain path of this
+/// site, without backslash, control character or blank (a browser strips a tab or a
+/// newline, so `/\t/evil.example` would end at `//evil.example`); anything else, `/`.
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
+        Some(path) if is_plain_path(path) => path,
         _ => "/",
     }
+}
+
+/// Whether `path` is an absolute path of this site and nothing a browser could read as another one.
+fn is_plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace())
 }
 
 #[derive(Deserialize, Default)]
@@ -311,8 +320,23 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
         assert_eq!(safe_next(Some("/tableau-de-bord/x?a=1")), "/tableau-de-bord/x?a=1");
-        for bad in ["//evil.example/", "https://evil.example/", "/\\evil", ""] {
-            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        let bad_ones = [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil",
+            "",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "\t//evil.example",
+            "/ /evil.example",
+            "/\u{0}/evil.example",
+            "/\u{7f}/evil.example",
+            "/\u{85}/evil.example",
+            "/\u{a0}/evil.example",
+        ];
+        for bad in bad_ones {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
         }
         assert_eq!(safe_next(None), "/");
     }

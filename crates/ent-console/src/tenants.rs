@@ -336,12 +336,17 @@ async fn tenant_page(on: &On<TenantsState>, tenant: &Tenant, reply: Reply<'_>) -
     let actor = &signed.0.actor;
     // A tenant a custom resource declares changes through it only: no form offered.
     let writable = tenant.declared_by.is_none();
-    let moves: Vec<Value> = if writable && authz::role_allows(actor, &TENANTS_TRANSITION) {
+    let moves: Vec<Value> = if writable && may(state, actor, &TENANTS_TRANSITION, tenant).await? {
         Status::ALL
             .iter()
             .filter(|to| tenant.status.can_move_to(**to))
             .map(|to| json!({ "to": to.as_str(), "label": move_label(*to) }))
             .collect()
+    } else {
+        Vec::new()
+    };
+    let addable = if writable && may(state, actor, &TENANTS_WRITE, tenant).await? {
+        addable_options(state, tenant)
     } else {
         Vec::new()
     };
@@ -387,7 +392,7 @@ async fn tenant_page(on: &On<TenantsState>, tenant: &Tenant, reply: Reply<'_>) -
             "observed_at": moment(&p.observed_at), "archived_at": moment(&p.archived_at),
         },
         "moves": moves,
-        "addable": if writable { addable_options(state, tenant, actor) } else { Vec::new() },
+        "addable": addable,
         "admin": actor.is_admin(),
         "objects": objects,
         "events": events,
@@ -435,11 +440,26 @@ async fn changed(
     .await
 }
 
-/// The catalog's options the tenant has not yet, offered to those who may change it.
-fn addable_options(state: &TenantsState, tenant: &Tenant, actor: &ent_platform::identity::Actor) -> Vec<Value> {
-    if !authz::role_allows(actor, &TENANTS_WRITE) {
-        return Vec::new();
+/// Whether `actor` may `action` on the tenant's organisation (the forms of its page are
+/// offered only then; the domain checks it again on each change).
+async fn may(
+    state: &TenantsState,
+    actor: &ent_platform::identity::Actor,
+    action: &'static ent_kernel::kernel::roles::Action,
+    tenant: &Tenant,
+) -> Result<bool, Problem> {
+    let Some(org) = get_org(&state.store, &tenant.organisation.id).await? else {
+        return Ok(false);
+    };
+    match (Caller { actor: actor.clone(), action }).require(&state.store, &org).await {
+        Ok(()) => Ok(true),
+        Err(p) if p.kind.status().is_server_error() => Err(p),
+        Err(_) => Ok(false),
     }
+}
+
+/// The catalog's options the tenant has not yet, offered to those who may change it.
+fn addable_options(state: &TenantsState, tenant: &Tenant) -> Vec<Value> {
     state
         .catalog
         .latest_bouquets()

@@ -9,6 +9,7 @@ use super::{levels_of, parse_time, queue_emails, viewer, Category, Level, Priori
 use crate::support::SupportState;
 use chrono::{DateTime, Datelike, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
+use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Flag, Nullable, Store, Tx, UnknownValue};
 use ent_kernel::store::{Condition, Page};
@@ -705,6 +706,39 @@ async fn may_open(store: &Store, actor: &Actor, tenant_org: &ent_platform::regis
     Err(refused)
 }
 
+/// Whether the actor supports the tenants of `tenant_org`: an administrator, or N1 or N2
+/// over that organisation ([`super::staff_orgs`]); a support role elsewhere is not enough.
+async fn supports(store: &Store, actor: &Actor, tenant_org: &ent_platform::registry::Org) -> Result<bool, Problem> {
+    if actor.is_admin() {
+        return Ok(true);
+    }
+    Ok(super::staff_orgs(store, actor, vec![tenant_org.id.clone()]).await?.contains(&tenant_org.id))
+}
+
+/// The role the actor opens a ticket on a tenant of `tenant_org` with: the first of its
+/// roles that may open one there ([`may_open`]: over the organisation, or at one of the
+/// schools it serves), not whatever role it holds elsewhere.
+async fn requester_role(
+    store: &Store,
+    actor: &Actor,
+    tenant_org: &ent_platform::registry::Org,
+) -> Result<Role, Problem> {
+    for b in actor.bindings.iter().filter(|b| authz::SUPPORT_CREATE.roles.contains(&b.role)) {
+        let reaches = match &b.org {
+            _ if b.role == Role::Admin => true,
+            None => false,
+            Some(org) => {
+                authz::in_org_scope(store, org, tenant_org).await?
+                    || ent_platform::registry::queries::covers_org(store, tenant_org, org).await?
+            }
+        };
+        if reaches {
+            return Ok(b.role);
+        }
+    }
+    Err(forbidden("aucun de vos rôles ne permet d'ouvrir un ticket sur cet ENT"))
+}
+
 async fn tenant_visible(store: &Store, actor: &Actor, tenant: &ent_tenants::tenants::Tenant) -> Result<bool, Problem> {
     let Some(org) = get_org(store, &tenant.organisation.id).await? else {
         return Ok(false);
@@ -736,16 +770,8 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let org =
         get_org(store, &tenant.organisation.id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
     may_open(store, ctx.actor, &org).await?;
-    let is_support = ctx.actor.bindings.iter().any(|b| {
-        matches!(
-            b.role,
-            ent_kernel::kernel::roles::Role::Admin
-                | ent_kernel::kernel::roles::Role::SupportN1
-                | ent_kernel::kernel::roles::Role::SupportN2
-        )
-    });
-    if forced.is_some() && !is_support {
-        return Err(Problem::invalid_field("priority", "seul le support peut imposer une priorité"));
+    if forced.is_some() && !supports(store, ctx.actor, &org).await? {
+        return Err(Problem::invalid_field("priority", "seul le support de cet ENT peut imposer une priorité"));
     }
     let user_id = ctx.actor.user_id.clone().ok_or_else(|| {
         Problem::invalid_field("requester", "un ticket est ouvert par un utilisateur : utilisez --as ADRESSE")
@@ -755,7 +781,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
         .expect("the matrix is complete (validated at start)");
     let contract = super::resolve_contract(ctx.state, &tenant, ctx.now).await?;
     let flag = convention_flag(ctx, &tenant).await?;
-    let role = ctx.actor.bindings.first().map(|b| b.role.as_str()).unwrap_or("usager").to_string();
+    let role = requester_role(store, ctx.actor, &org).await?.as_str().to_string();
     let queue = creation_queue(&mut *store.conn().await?, &contract).await?;
 
     let id = new_id();

@@ -19,7 +19,8 @@ use ent_kernel::validate::{is_dns_label, is_hostname};
 use ent_platform::audit::{self, Audited, Target};
 pub use ent_platform::catalog::IdentitySource;
 use ent_platform::catalog::{thousands, Catalog};
-use ent_platform::identity::{authz, Actor};
+use ent_platform::identity::authz::{self, TENANTS_TRANSITION};
+use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{covers, get_org};
 use ent_platform::registry::{Degree, Org, OrgRef};
 use schemars::JsonSchema;
@@ -711,8 +712,19 @@ fn json_list(text: Option<&str>) -> Vec<String> {
 /// Why `transition` refuses `purged`.
 const PURGE_BY_JOB: &str = "la purge est faite par la tâche tenants-purge à la fin de la durée de conservation";
 
-/// Moves a tenant along its lifecycle. Leaving `requested` needs an active
-/// convention covering the organisation, or an admin override with a reason.
+/// Whether `actor` may move `tenant` along its lifecycle: `tenants.transition` over the
+/// tenant's organisation, whoever calls (a role allowing it elsewhere is not enough). Out of
+/// scope, 403 when the tenant is readable, else the 404 of a tenant that does not exist.
+async fn authorize_transition(store: &Store, actor: &Actor, tenant: &Tenant) -> Result<(), Problem> {
+    let not_found = || Problem::not_found(format!("aucun tenant « {} »", tenant.slug));
+    let org = get_org(store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
+    let caller = Caller { actor: actor.clone(), action: &TENANTS_TRANSITION };
+    caller.require_or(store, &org, not_found).await
+}
+
+/// Moves a tenant along its lifecycle, if `actor` may ([`authorize_transition`]). Leaving
+/// `requested` needs an active convention covering the organisation, or an admin override
+/// with a reason.
 pub async fn transition(
     state: &TenantsState,
     actor: &Actor,
@@ -721,6 +733,7 @@ pub async fn transition(
     override_reason: Option<&str>,
 ) -> Result<Tenant, Problem> {
     let (store, now) = (&state.store, state.clock.now());
+    authorize_transition(store, actor, tenant).await?;
     conflict_unless(to != Status::Purged, || PURGE_BY_JOB)?;
     conflict_unless(tenant.status.can_move_to(to), || {
         format!("un tenant {} ne passe pas à {}", tenant.status.as_str(), to.as_str())

@@ -214,6 +214,13 @@ async fn an_expired_session_leads_to_sign_in_then_back_to_the_page_asked(db: Tes
     // Elsewhere than a local path, the way back is the home page.
     let outside = post_sign_in(&app, "dan.a@test.fr", PASSWORD, "//ailleurs.example/").await;
     assert_eq!(outside.header("location"), Some("/"));
+    // A browser strips tabs and newlines: `/<TAB>/ailleurs.example/` would lead to another site.
+    for hidden in ["/\t/ailleurs.example/", "/\n/ailleurs.example/", "/\r\n/ailleurs.example/"] {
+        let outside = post_sign_in(&app, "dan.a@test.fr", PASSWORD, hidden).await;
+        assert_eq!(outside.header("location"), Some("/"), "{hidden:?}");
+    }
+    let form = app.get("/connexion?suivant=/%09/ailleurs.example/").send().await;
+    assert!(!form.text.contains("ailleurs.example"), "{}", form.text);
 }
 
 backend_test!(repeated_failures_lock_the_account_and_are_audited);

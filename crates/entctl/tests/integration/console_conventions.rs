@@ -384,3 +384,23 @@ async fn a_convention_form_posted_twice_creates_one_draft_and_another_form_anoth
     assert_ne!(third.header("location"), first.header("location"));
     assert_eq!(drafts().await, 2);
 }
+
+backend_test!(an_organisation_page_lists_its_conventions_only_to_the_roles_that_read_them);
+async fn an_organisation_page_lists_its_conventions_only_to_the_roles_that_read_them(db: TestDb) {
+    let mut app = fresnes(db).await;
+    let id = doisneau_in_force(&app).await;
+    let teacher = "prof@ecole.fr";
+    app.add_user(teacher, Role::Usager, Some("0940176F")).await;
+    with_password(&app.store, teacher).await;
+    let ecole = format!("/organisations/{}", org_id(&app, "0940176F").await);
+
+    // The directeur reads the école's conventions; a teacher of the école reads its page without them.
+    let directeur = get(&app, &sign_in(&app, DIRECTEUR).await, &ecole).await;
+    assert!(directeur.text.contains(&format!("href=\"/conventions/{id}\"")), "{}", directeur.text);
+    let page = get(&app, &sign_in(&app, teacher).await, &ecole).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Doisneau"), "{}", page.text);
+    assert!(!page.text.contains(&id) && !page.text.contains("id=\"conventions\""), "{}", page.text);
+    let api = app.client(app.token(teacher)).get(format!("/api/v1/conventions/{id}")).send().await;
+    assert_eq!(api.status, 403, "as the API: {}", api.text);
+}

@@ -340,6 +340,10 @@ async fn the_console_signs_in_through_the_provider_back_to_the_page_asked_and_ou
     assert!(location.contains("id_token_hint="), "{name}: {location}");
     assert_eq!(app.get("/compte").header("cookie", &session).send().await.status, 303, "{name}: signed out");
     assert_eq!(common::count(&app.store, "SELECT COUNT(*) FROM console_oidc_sessions", &[]).await, 0, "{name}");
+
+    // A way back with a tab (that a browser strips) leads home, not to another site.
+    let back = console_sign_in(&app, &sub, "/%09/ailleurs.example/").await;
+    assert_eq!((back.status, back.header("location")), (303, Some("/")), "{name}: {}", back.text);
 }
 
 backend_test!(the_console_refuses_an_unknown_person_a_replayed_callback_and_one_without_pre_session);

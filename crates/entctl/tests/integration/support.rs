@@ -1161,3 +1161,40 @@ async fn the_report_counts_the_tickets_created_in_its_period_in_paris_and_refuse
         assert!(r.body["errors"][0]["message"].as_str().unwrap().contains(says), "{query}: {}", r.body);
     }
 }
+
+backend_test!(only_the_support_of_the_tenant_forces_a_priority_and_the_requester_keeps_the_role_held_there);
+async fn only_the_support_of_the_tenant_forces_a_priority_and_the_requester_keeps_the_role_held_there(
+    db: crate::common::TestDb,
+) {
+    use entcp::kernel::roles::Role;
+    let s = setup(&db).await;
+    // N1 of the Rennes collège, and a teacher at the Nantes one.
+    let email = "n1.rennes.prof.nantes@ac-nantes.fr";
+    let token = token_for(&s.store, email, Role::SupportN1, Some("0350001L")).await;
+    let user = entcp::identity::get_user(&s.store, email).await.unwrap().unwrap();
+    let nantes = entcp::registry::resolve_org(&s.store, "0440001M").await.unwrap();
+    let teacher = entcp::identity::UserRole::new(&user.id, Role::Usager, Some(&nantes));
+    entcp::identity::grant(&s.store, &admin(), teacher, t0()).await.unwrap();
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT lent", "description": "Les pages sont lentes.",
+        "category": "acces", "impact": "basse", "urgency": "basse" });
+    let mut forced = new.clone();
+    forced["priority"] = json!("P1");
+
+    // A support role elsewhere forces nothing on the Nantes tenant.
+    let before = s.ticket_count().await;
+    let r = s.post(&token, "/support/tickets", forced.clone()).await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("priority")), "{}", r.body);
+    assert_eq!(s.ticket_count().await, before);
+    // Opened as the teacher it is there: the matrix's priority, the role held over the tenant.
+    let r = s.post(&token, "/support/tickets", new).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_ne!(r.body["priority"], "P1", "{}", r.body);
+    let id = r.body["id"].as_str().unwrap();
+    let recorded = "SELECT COUNT(*) FROM support_tickets WHERE id = $1 AND requester_role = $2";
+    assert_eq!(common::count(&s.store, recorded, &[id, "usager"]).await, 1, "{}", db.name);
+    // The tenant's own N1 forces it.
+    let r = s.post(&s.n1, "/support/tickets", forced).await;
+    assert_eq!((r.status, r.body["priority"].as_str()), (201, Some("P1")), "{}", r.body);
+    let id = r.body["id"].as_str().unwrap();
+    assert_eq!(common::count(&s.store, recorded, &[id, "support_n1"]).await, 1, "{}", db.name);
+}

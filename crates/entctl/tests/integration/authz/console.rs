@@ -378,3 +378,76 @@ async fn an_out_of_scope_console_page_and_a_missing_one_answer_alike(db: crate::
     }
     assert!(failures.is_empty(), "{}: {} oracles:\n{}", db.name, failures.len(), failures.join("\n"));
 }
+
+/// A user `dan` at the académie in scope who also holds `role` (read-only there) at the school
+/// of the other académie, signed in; their session and API token.
+async fn dan_reading_elsewhere(world: &World, role: Role) -> (String, String) {
+    let email = format!("dan.et.{}@test.fr", role.as_str());
+    let academie = format!("academie:{}", world.etab_in.academie_code.clone().unwrap());
+    let token = token_for(&world.store, &email, Dan, Some(&academie)).await;
+    let user = identity::get_user(&world.store, &email).await.unwrap().unwrap();
+    let elsewhere = identity::UserRole::new(&user.id, role, Some(&world.etab_out));
+    identity::grant(&world.store, &admin(), elsewhere, t0()).await.unwrap();
+    with_password(&world.store, &email).await;
+    (sign_in(&world.app, &email).await, token)
+}
+
+/// An active tenant of `school` (moved by an administrator, past the governance gate); its slug.
+async fn active_tenant(world: &World, school: &Org) -> String {
+    let doc: entcp::tenants::EntTenant = serde_json::from_value(world.tenant_doc(school)).unwrap();
+    let state = crate::common::app::app_state(world.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let (_, mut tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+    for to in [entcp::tenants::Status::Provisioning, entcp::tenants::Status::Active] {
+        tenant = entcp::tenants::transition(&state.tenants(), &admin(), &tenant, to, Some("essai")).await.unwrap();
+    }
+    tenant.slug
+}
+
+async fn tenant(world: &World, slug: &str) -> entcp::tenants::Tenant {
+    entcp::tenants::get_tenant(&world.store, slug).await.unwrap().unwrap()
+}
+
+backend_test!(a_role_that_writes_elsewhere_changes_no_tenant_where_the_user_only_reads);
+async fn a_role_that_writes_elsewhere_changes_no_tenant_where_the_user_only_reads(db: crate::common::TestDb) {
+    use crate::console::{get, post_form};
+    use entcp::tenants::Status;
+    let world = world(&db).await;
+    let (theirs, other) = (active_tenant(&world, &world.etab_in).await, active_tenant(&world, &world.etab_out).await);
+    for role in [Usager, Auditeur, SupportN1] {
+        let (session, token) = dan_reading_elsewhere(&world, role).await;
+        let before = tenant(&world, &other).await;
+        // The other académie's tenant is readable, but its page offers no change…
+        let page = get(&world.app, &session, &format!("/ent/{other}")).await;
+        assert_eq!(page.status, 200, "{} as {role:?}: {}", db.name, page.text);
+        assert!(!page.text.contains("id=\"vers-suspended\""), "{} as {role:?}: no lifecycle form", db.name);
+        assert!(!page.text.contains("id=\"ajouter-service\""), "{} as {role:?}: no option form", db.name);
+        // … and refuses it (403: readable), through the console as through the API.
+        for (path, fields) in
+            [("etat", ("vers", "suspended")), ("etat", ("vers", "decommissioning")), ("services", ("service", "visio"))]
+        {
+            let refused = post_form(&world.app, &session, &format!("/ent/{other}/{path}"), &[fields]).await;
+            assert_eq!(refused.status, 403, "{} {path} {fields:?} as {role:?}: {}", db.name, refused.text);
+            assert!(refused.text.contains("hors de votre périmètre"), "{} as {role:?}: {}", db.name, refused.text);
+        }
+        let api = world.app.client(&token);
+        let moved =
+            api.post(format!("/api/v1/tenants/{other}/transition")).json(&json!({ "to": "suspended" })).send().await;
+        assert_eq!(moved.status, 403, "{} API as {role:?}: {}", db.name, moved.text);
+        let after = tenant(&world, &other).await;
+        assert_eq!((after.status, &after.options, after.version), (Status::Active, &before.options, before.version));
+        // In its own académie, the same user still moves the tenant.
+        let current = tenant(&world, &theirs).await.status;
+        let to = if current == Status::Active { Status::Suspended } else { Status::Active };
+        let page = get(&world.app, &session, &format!("/ent/{theirs}")).await;
+        assert!(page.text.contains(&format!("id=\"vers-{}\"", to.as_str())), "{} as {role:?}: {}", db.name, page.text);
+        let moved = post_form(&world.app, &session, &format!("/ent/{theirs}/etat"), &[("vers", to.as_str())]).await;
+        assert_eq!(moved.status, 303, "{} as {role:?}: {}", db.name, moved.text);
+        assert_eq!(tenant(&world, &theirs).await.status, to, "{} as {role:?}", db.name);
+        if role == Usager {
+            let path = format!("/ent/{theirs}/services");
+            let added = post_form(&world.app, &session, &path, &[("service", "visio")]).await;
+            assert_eq!(added.status, 303, "{}: {}", db.name, added.text);
+            assert!(tenant(&world, &theirs).await.options.contains(&"visio".to_string()), "{}", db.name);
+        }
+    }
+}
