@@ -553,12 +553,24 @@ fn check_start(ctx: &Ctx<'_>, start: NaiveDate, reason: Option<&str>) -> Result<
     Ok(reason.map(str::to_string))
 }
 
-/// The id of the convention `key` (id or reference) names as superseded.
-async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>) -> Result<Option<String>, Problem> {
+/// The id of the convention `key` (id or reference) names as superseded by a new convention on
+/// `schools`. One the caller does not see answers as an unknown reference; the caller must be
+/// able to write it as a party ([`require_party_member`]), as for a résiliation; and it must be
+/// signed or in force on at least one of the same schools: a convention replaces the one that
+/// covers its schools, not any other.
+async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>, schools: &[Org]) -> Result<Option<String>, Problem> {
     let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else { return Ok(None) };
     let conv = get_convention(ctx.store, ctx.models, key)
         .await?
+        .filter(|c| c.is_seen_by(ctx.actor, &authz::CONVENTIONS_READ))
         .ok_or_else(|| Problem::invalid_field("supersedes", format!("aucune convention « {key} »")))?;
+    require_party_member(ctx.actor, &conv.party_org_ids()).map_err(|_| {
+        forbidden(format!(
+            "vous n'avez, à aucune des parties de la convention {}, un rôle qui permet de la modifier : vous ne \
+             pouvez pas la remplacer",
+            conv.reference
+        ))
+    })?;
     conflict_unless(matches!(conv.status, Status::Active | Status::Signed), || {
         format!(
             "la convention {} est {} : seule une convention signée ou en vigueur se remplace",
@@ -566,6 +578,17 @@ async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>) -> Result<Option<S
             conv.status.label()
         )
     })?;
+    let ids: Vec<&str> = schools.iter().map(|s| s.id.as_str()).collect();
+    if !conv.covers_any(&ids) {
+        return Err(Problem::invalid_field(
+            "supersedes",
+            format!(
+                "la convention {} ne couvre aucune des écoles ou établissements de la nouvelle convention : une \
+                 convention ne remplace que celle qui couvre les mêmes écoles",
+                conv.reference
+            ),
+        ));
+    }
     Ok(Some(conv.id))
 }
 
@@ -646,7 +669,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
     )
     .await?;
     let backdate_reason = check_start(ctx, draft.start, input.backdate_reason.as_deref())?;
-    let supersedes = resolve_superseded(ctx, input.supersedes.as_deref()).await?;
+    let supersedes = resolve_superseded(ctx, input.supersedes.as_deref(), &draft.schools).await?;
     let coverage = Coverage {
         model,
         schools: &draft.schools,
@@ -1686,11 +1709,12 @@ pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Proble
     if let Some(original) = &conv.amends_id {
         set_status(&mut tx, original, Status::Amended, now).await?;
     }
-    if let Some(replaced) = &conv.supersedes_id {
-        end_superseded(&mut tx, store.backend(), actor, replaced, &conv, now).await?;
-    }
+    let superseded = match &conv.supersedes_id {
+        Some(replaced) => end_superseded(&mut tx, models, actor, replaced, &conv, now).await?,
+        None => false,
+    };
     let target = Target::new("convention", &conv.id, None);
-    let summary = json!({ "replaces": conv.amends_id });
+    let summary = json!({ "replaces": conv.amends_id, "supersedes": conv.supersedes_id, "superseded": superseded });
     audit::record(&mut tx, store.backend(), actor, "conventions.activate", &target, summary, now).await?;
     let recipients = party_signers(&mut tx, model, &conv).await?;
     super::jobs::notify(&mut tx, &recipients, &conv, "active", json!({}), now).await?;
@@ -1699,37 +1723,43 @@ pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Proble
 }
 
 /// The résiliation of a convention replaced by `by` (a convention of another model), recorded
-/// on the day `by` takes effect, audited as `actor`; nothing if it already ended.
+/// on the day `by` takes effect, audited as `actor`, its parties' signatories notified. Checked
+/// again now, as it may have changed since `by` was created: only while it is signed or in force
+/// and still covers one of `by`'s schools; false when it is left as it is.
 async fn end_superseded(
     tx: &mut Tx,
-    backend: ent_kernel::store::Backend,
+    models: &[ConventionModel],
     actor: &Actor,
     replaced: &str,
     by: &Convention,
     now: DateTime<Utc>,
-) -> Result<(), Problem> {
+) -> Result<bool, Problem> {
+    let Some(old) = super::read_convention(tx, models, replaced, true).await? else { return Ok(false) };
+    let schools: Vec<&str> = by.schools.iter().map(|s| s.id.as_str()).collect();
+    if !matches!(old.status, Status::Active | Status::Signed) || !old.covers_any(&schools) {
+        return Ok(false);
+    }
     let reason = format!("remplacée par la convention {}", by.reference);
-    let done = sqlx::query(
+    sqlx::query(
         "UPDATE conventions SET status = 'terminated', termination_reason = $1, termination_effective = $2, \
-         version = version + 1, updated_at = $3 WHERE id = $4 AND status IN ('signed', 'active')",
+         version = version + 1, updated_at = $3 WHERE id = $4",
     )
     .bind(&reason)
     .bind(&by.start_date)
     .bind(timestamp(now))
-    .bind(replaced)
+    .bind(&old.id)
     .execute(&mut **tx)
     .await?;
-    if done.rows_affected() > 0 {
-        let target = Target::new("convention", replaced, None);
-        let summary = json!({ "reason": reason, "effective": by.start_date, "superseded_by": by.reference });
-        audit::record(tx, backend, actor, "conventions.terminate", &target, summary, now).await?;
-        let reference: String = sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1")
-            .bind(replaced)
-            .fetch_one(&mut **tx)
-            .await?;
-        end_pending_avenants(tx, backend, actor, replaced, &reference, &by.start_date, now).await?;
-    }
-    Ok(())
+    let backend = Backend::of_connection(tx);
+    let target = Target::new("convention", &old.id, None);
+    let summary = json!({ "reason": reason, "effective": by.start_date, "superseded_by": by.reference });
+    audit::record(tx, backend, actor, "conventions.terminate", &target, summary, now).await?;
+    end_pending_avenants(tx, backend, actor, &old.id, &old.reference, &by.start_date, now).await?;
+    let model = find_model(models, &old.model_id, Some(old.model_version))?;
+    let recipients = party_signers(tx, model, &old).await?;
+    let extra = json!({ "reason": reason, "effective": french_date(&by.start_date), "mutual_agreement": false });
+    super::jobs::notify(tx, &recipients, &old, "terminated", extra, now).await?;
+    Ok(true)
 }
 
 /// Problems are `ProblemKind` values; used by routes to map missing conventions.
