@@ -1129,6 +1129,20 @@ fn not_both_visa_and_signature(actor: &Actor, conv: &Convention, other: &str) ->
     Ok(())
 }
 
+/// One person commits one party: refuses the signature of a user who already signed this
+/// convention for another party (a visa is refused by [`not_both_visa_and_signature`]), whatever
+/// roles they hold at the others.
+fn not_two_parties(actor: &Actor, conv: &Convention) -> Result<(), Problem> {
+    let Some(user_id) = actor.user_id.as_deref() else { return Ok(()) };
+    let Some(signed) = conv.live_steps("signature").find(|s| s.user_id == user_id) else { return Ok(()) };
+    let party = conv.parties.iter().find(|p| p.key == signed.step_key && p.org.id == signed.org_id);
+    let name = party.map_or(signed.step_key.as_str(), |p| p.org.name.as_str());
+    Err(Problem::conflict(format!(
+        "vous avez déjà signé cette convention pour {name} : une même personne n'engage pas deux parties, la \
+         signature d'une autre partie revient à un autre de ses signataires"
+    )))
+}
+
 /// Signs for the actor's party. `document_hash`, when given, must be the hash
 /// of the text the signer read. Decided on the convention as locked in the write
 /// transaction: simultaneous signers queue, the last one completes it, and the
@@ -1239,6 +1253,7 @@ fn signing_party<'c>(
     let Some(party) = candidates.into_iter().find(|p| !signed.contains(&(p.key.as_str(), p.org.id.as_str()))) else {
         return Err(Problem::conflict("votre partie a déjà signé cette convention"));
     };
+    not_two_parties(actor, conv)?;
     let due = pending_signers(model, conv);
     conflict_unless(due.iter().any(|p| p.key == party.key && p.org.id == party.org.id), || {
         "ce n'est pas encore le tour de votre partie de signer (circuit ordonné)"

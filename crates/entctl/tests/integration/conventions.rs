@@ -848,6 +848,28 @@ async fn only_a_party_that_writes_a_convention_on_the_same_schools_supersedes_it
     }
 }
 
+backend_test!(one_person_holding_the_signing_role_at_two_parties_signs_for_one_only);
+async fn one_person_holding_the_signing_role_at_two_parties_signs_for_one_only(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let double = "double@fresnes.fr";
+    let both = c.app.client(&token_for(&c.db.store, double, Role::Collectivite, Some("commune:94034")).await);
+    grant_also(&c.db.store, double, Role::ChefEtablissement, "0940176F").await;
+    let id = submitted(&c).await;
+    let first = c.step_ok(&both, &id, "sign", json!({})).await;
+    let signed_for = first["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "signature").unwrap();
+    let other = if signed_for["step_key"] == "collectivite" { "etablissement" } else { "collectivite" };
+    for body in [json!({}), json!({ "party": other })] {
+        let (s, p) = c.post(&both, &id, "sign", body).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{}: the same person signs a second party: {p}", c.db.name);
+        assert!(p["detail"].as_str().unwrap().contains("n'engage pas deux parties"), "{p}");
+    }
+    let after_dan = c.step_ok(&c.dan, &id, "sign", json!({})).await;
+    assert_eq!(after_dan["status"], "in_signature", "{}: one party is still to sign: {after_dan}", c.db.name);
+    let signer = if other == "etablissement" { &c.directeur } else { &c.mairie };
+    let done = c.step_ok(signer, &id, "sign", json!({})).await;
+    assert_eq!(done["status"], "active", "a second person signs for it: {done}");
+}
+
 fn app_models(dir: &std::path::Path) -> Vec<entcp::conventions::model::ConventionModel> {
     entcp::conventions::model::load_models(Some(dir)).unwrap()
 }
