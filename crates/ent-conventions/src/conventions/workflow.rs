@@ -1129,17 +1129,20 @@ fn not_both_visa_and_signature(actor: &Actor, conv: &Convention, other: &str) ->
     Ok(())
 }
 
-/// One person commits one party: refuses the signature of a user who already signed this
-/// convention for another party (a visa is refused by [`not_both_visa_and_signature`]), whatever
-/// roles they hold at the others.
-fn not_two_parties(actor: &Actor, conv: &Convention) -> Result<(), Problem> {
+/// One person commits one party: refuses `actor`'s signature for `party` when they already signed
+/// this convention for a party of another organisation (a visa is refused by
+/// [`not_both_visa_and_signature`]), whatever roles they hold there. One organisation that is two
+/// parties (a coordinator also member of its groupement) is one legal person: one signer signs both.
+fn not_two_parties(actor: &Actor, conv: &Convention, party: &super::Party) -> Result<(), Problem> {
     let Some(user_id) = actor.user_id.as_deref() else { return Ok(()) };
-    let Some(signed) = conv.live_steps("signature").find(|s| s.user_id == user_id) else { return Ok(()) };
-    let party = conv.parties.iter().find(|p| p.key == signed.step_key && p.org.id == signed.org_id);
-    let name = party.map_or(signed.step_key.as_str(), |p| p.org.name.as_str());
+    let other = |s: &&super::Step| s.user_id == user_id && s.org_id != party.org.id;
+    let Some(signed) = conv.live_steps("signature").find(other) else { return Ok(()) };
+    let org = conv.parties.iter().find(|p| p.org.id == signed.org_id);
+    let name = org.map_or(signed.step_key.as_str(), |p| p.org.name.as_str());
     Err(Problem::conflict(format!(
         "vous avez déjà signé cette convention pour {name} : une même personne n'engage pas deux parties, la \
-         signature d'une autre partie revient à un autre de ses signataires"
+         signature de {} revient à un autre de ses signataires",
+        party.org.name
     )))
 }
 
@@ -1253,7 +1256,7 @@ fn signing_party<'c>(
     let Some(party) = candidates.into_iter().find(|p| !signed.contains(&(p.key.as_str(), p.org.id.as_str()))) else {
         return Err(Problem::conflict("votre partie a déjà signé cette convention"));
     };
-    not_two_parties(actor, conv)?;
+    not_two_parties(actor, conv, party)?;
     let due = pending_signers(model, conv);
     conflict_unless(due.iter().any(|p| p.key == party.key && p.org.id == party.org.id), || {
         "ce n'est pas encore le tour de votre partie de signer (circuit ordonné)"
