@@ -15,8 +15,10 @@ pub mod state;
 pub mod workflow;
 
 use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::Action;
 use ent_kernel::store::Page;
 use ent_kernel::store::{Backend, Condition, JsonObject, JsonText, Store};
+use ent_platform::identity::Actor;
 use ent_platform::registry::OrgRef;
 use model::ConventionModel;
 use schemars::JsonSchema;
@@ -161,6 +163,21 @@ impl Convention {
 
     pub fn party_org_ids(&self) -> Vec<String> {
         self.parties.iter().map(|p| p.org.id.clone()).collect()
+    }
+
+    /// Whether `actor` may see it under `action`: an admin, or a binding of one of the action's
+    /// roles at a party (a convention the actor does not see answers as one that does not exist).
+    pub fn is_seen_by(&self, actor: &Actor, action: &Action) -> bool {
+        actor.is_admin()
+            || actor.bindings.iter().any(|b| {
+                action.roles.contains(&b.role)
+                    && b.org.as_ref().is_some_and(|o| self.parties.iter().any(|p| p.org.id == o.id))
+            })
+    }
+
+    /// Whether it covers one of `schools` (organisation ids).
+    pub fn covers_any(&self, schools: &[&str]) -> bool {
+        self.schools.iter().any(|s| schools.contains(&s.id.as_str()))
     }
 }
 

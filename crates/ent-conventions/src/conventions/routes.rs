@@ -146,10 +146,9 @@ pub fn visible_orgs(caller: &Caller) -> Option<Vec<String>> {
 pub async fn find(state: &ConventionsState, caller: &Caller, id: &str) -> Result<Convention, Problem> {
     let not_found = || Problem::not_found(format!("aucune convention « {id} »"));
     let conv = get_convention(&state.store, &state.models, id).await?.ok_or_else(not_found)?;
-    match visible_orgs(caller) {
-        None => Ok(conv),
-        Some(orgs) if conv.parties.iter().any(|p| orgs.contains(&p.org.id)) => Ok(conv),
-        Some(_) => Err(not_found()),
+    match conv.is_seen_by(&caller.actor, caller.action) {
+        true => Ok(conv),
+        false => Err(not_found()),
     }
 }
 

@@ -556,12 +556,24 @@ fn check_start(ctx: &Ctx<'_>, start: NaiveDate, reason: Option<&str>) -> Result<
     Ok(reason.map(str::to_string))
 }
 
-/// The id of the convention `key` (id or reference) names as superseded.
-async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>) -> Result<Option<String>, Problem> {
+/// The id of the convention `key` (id or reference) names as superseded by a new convention on
+/// `schools`. One the caller does not see answers as an unknown reference; the caller must be
+/// able to write it as a party ([`require_party_member`]), as for a résiliation; and it must be
+/// signed or in force on at least one of the same schools: a convention replaces the one that
+/// covers its schools, not any other.
+async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>, schools: &[Org]) -> Result<Option<String>, Problem> {
     let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else { return Ok(None) };
     let conv = get_convention(ctx.store, ctx.models, key)
         .await?
+        .filter(|c| c.is_seen_by(ctx.actor, &authz::CONVENTIONS_READ))
         .ok_or_else(|| Problem::invalid_field("supersedes", format!("aucune convention « {key} »")))?;
+    require_party_member(ctx.actor, &conv.party_org_ids()).map_err(|_| {
+        forbidden(format!(
+            "vous n'avez, à aucune des parties de la convention {}, un rôle qui permet de la modifier : vous ne \
+             pouvez pas la remplacer",
+            conv.reference
+        ))
+    })?;
     conflict_unless(matches!(conv.status, Status::Active | Status::Signed), || {
         format!(
             "la convention {} est {} : seule une convention signée ou en vigueur se remplace",
@@ -569,6 +581,17 @@ async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>) -> Result<Option<S
             conv.status.label()
         )
     })?;
+    let ids: Vec<&str> = schools.iter().map(|s| s.id.as_str()).collect();
+    if !conv.covers_any(&ids) {
+        return Err(Problem::invalid_field(
+            "supersedes",
+            format!(
+                "la convention {} ne couvre aucune des écoles ou établissements de la nouvelle convention : une \
+                 convention ne remplace que celle qui couvre les mêmes écoles",
+                conv.reference
+            ),
+        ));
+    }
     Ok(Some(conv.id))
 }
 
@@ -649,7 +672,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
     )
     .await?;
     let backdate_reason = check_start(ctx, draft.start, input.backdate_reason.as_deref())?;
-    let supersedes = resolve_superseded(ctx, input.supersedes.as_deref()).await?;
+    let supersedes = resolve_superseded(ctx, input.supersedes.as_deref(), &draft.schools).await?;
     let coverage = Coverage {
         model,
         schools: &draft.schools,
@@ -1109,6 +1132,23 @@ fn not_both_visa_and_signature(actor: &Actor, conv: &Convention, other: &str) ->
     Ok(())
 }
 
+/// One person commits one party: refuses `actor`'s signature for `party` when they already signed
+/// this convention for a party of another organisation (a visa is refused by
+/// [`not_both_visa_and_signature`]), whatever roles they hold there. One organisation that is two
+/// parties (a coordinator also member of its groupement) is one legal person: one signer signs both.
+fn not_two_parties(actor: &Actor, conv: &Convention, party: &super::Party) -> Result<(), Problem> {
+    let Some(user_id) = actor.user_id.as_deref() else { return Ok(()) };
+    let other = |s: &&super::Step| s.user_id == user_id && s.org_id != party.org.id;
+    let Some(signed) = conv.live_steps("signature").find(other) else { return Ok(()) };
+    let org = conv.parties.iter().find(|p| p.org.id == signed.org_id);
+    let name = org.map_or(signed.step_key.as_str(), |p| p.org.name.as_str());
+    Err(Problem::conflict(format!(
+        "vous avez déjà signé cette convention pour {name} : une même personne n'engage pas deux parties, la \
+         signature de {} revient à un autre de ses signataires",
+        party.org.name
+    )))
+}
+
 /// Signs for the actor's party. `document_hash`, when given, must be the hash
 /// of the text the signer read. Decided on the convention as locked in the write
 /// transaction: simultaneous signers queue, the last one completes it, and the
@@ -1219,6 +1259,7 @@ fn signing_party<'c>(
     let Some(party) = candidates.into_iter().find(|p| !signed.contains(&(p.key.as_str(), p.org.id.as_str()))) else {
         return Err(Problem::conflict("votre partie a déjà signé cette convention"));
     };
+    not_two_parties(actor, conv, party)?;
     let due = pending_signers(model, conv);
     conflict_unless(due.iter().any(|p| p.key == party.key && p.org.id == party.org.id), || {
         "ce n'est pas encore le tour de votre partie de signer (circuit ordonné)"
@@ -1689,11 +1730,12 @@ pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Proble
     if let Some(original) = &conv.amends_id {
         set_status(&mut tx, original, Status::Amended, now).await?;
     }
-    if let Some(replaced) = &conv.supersedes_id {
-        end_superseded(&mut tx, store.backend(), actor, replaced, &conv, now).await?;
-    }
+    let superseded = match &conv.supersedes_id {
+        Some(replaced) => end_superseded(&mut tx, models, actor, replaced, &conv, now).await?,
+        None => false,
+    };
     let target = Target::new("convention", &conv.id, None);
-    let summary = json!({ "replaces": conv.amends_id });
+    let summary = json!({ "replaces": conv.amends_id, "supersedes": conv.supersedes_id, "superseded": superseded });
     audit::record(&mut tx, store.backend(), actor, "conventions.activate", &target, summary, now).await?;
     let recipients = party_signers(&mut tx, model, &conv).await?;
     super::jobs::notify(&mut tx, &recipients, &conv, "active", json!({}), now).await?;
@@ -1702,37 +1744,43 @@ pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Proble
 }
 
 /// The résiliation of a convention replaced by `by` (a convention of another model), recorded
-/// on the day `by` takes effect, audited as `actor`; nothing if it already ended.
+/// on the day `by` takes effect, audited as `actor`, its parties' signatories notified. Checked
+/// again now, as it may have changed since `by` was created: only while it is signed or in force
+/// and still covers one of `by`'s schools; false when it is left as it is.
 async fn end_superseded(
     tx: &mut Tx,
-    backend: ent_kernel::store::Backend,
+    models: &[ConventionModel],
     actor: &Actor,
     replaced: &str,
     by: &Convention,
     now: DateTime<Utc>,
-) -> Result<(), Problem> {
+) -> Result<bool, Problem> {
+    let Some(old) = super::read_convention(tx, models, replaced, true).await? else { return Ok(false) };
+    let schools: Vec<&str> = by.schools.iter().map(|s| s.id.as_str()).collect();
+    if !matches!(old.status, Status::Active | Status::Signed) || !old.covers_any(&schools) {
+        return Ok(false);
+    }
     let reason = format!("remplacée par la convention {}", by.reference);
-    let done = sqlx::query(
+    sqlx::query(
         "UPDATE conventions SET status = 'terminated', termination_reason = $1, termination_effective = $2, \
-         version = version + 1, updated_at = $3 WHERE id = $4 AND status IN ('signed', 'active')",
+         version = version + 1, updated_at = $3 WHERE id = $4",
     )
     .bind(&reason)
     .bind(&by.start_date)
     .bind(timestamp(now))
-    .bind(replaced)
+    .bind(&old.id)
     .execute(&mut **tx)
     .await?;
-    if done.rows_affected() > 0 {
-        let target = Target::new("convention", replaced, None);
-        let summary = json!({ "reason": reason, "effective": by.start_date, "superseded_by": by.reference });
-        audit::record(tx, backend, actor, "conventions.terminate", &target, summary, now).await?;
-        let reference: String = sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1")
-            .bind(replaced)
-            .fetch_one(&mut **tx)
-            .await?;
-        end_pending_avenants(tx, backend, actor, replaced, &reference, &by.start_date, now).await?;
-    }
-    Ok(())
+    let backend = Backend::of_connection(tx);
+    let target = Target::new("convention", &old.id, None);
+    let summary = json!({ "reason": reason, "effective": by.start_date, "superseded_by": by.reference });
+    audit::record(tx, backend, actor, "conventions.terminate", &target, summary, now).await?;
+    end_pending_avenants(tx, backend, actor, &old.id, &old.reference, &by.start_date, now).await?;
+    let model = find_model(models, &old.model_id, Some(old.model_version))?;
+    let recipients = party_signers(tx, model, &old).await?;
+    let extra = json!({ "reason": reason, "effective": french_date(&by.start_date), "mutual_agreement": false });
+    super::jobs::notify(tx, &recipients, &old, "terminated", extra, now).await?;
+    Ok(true)
 }
 
 /// Problems are `ProblemKind` values; used by routes to map missing conventions.

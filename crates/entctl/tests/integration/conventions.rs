@@ -781,6 +781,128 @@ async fn a_convention_with_other_rgpd_roles_on_a_covered_ecole_is_refused_unless
     let (_, old) = call(c.dan.get(c.url(&format!("/{tri}")))).await;
     assert_eq!(old["status"], "terminated", "{old}");
     assert!(old["termination_reason"].as_str().unwrap().contains(conjointe["reference"].as_str().unwrap()));
+    // Its parties are told, the directeur too, who is no party of the new one.
+    assert_eq!(c.mails("ce.0940176f@ac-creteil.fr", "terminated").await, 1, "{}", c.db.name);
+}
+
+/// Grants `email` (an existing user) `role` at `org` besides the roles it holds.
+async fn grant_also(store: &entcp::store::Store, email: &str, role: Role, org: &str) {
+    let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
+    let org = entcp::registry::resolve_org(store, org).await.unwrap();
+    let binding = entcp::identity::UserRole::new(&user.id, role, Some(&org));
+    entcp::identity::grant(store, &common::admin(), binding, t0()).await.unwrap();
+}
+
+/// A bipartite académie – commune convention from 1 October 2026 replacing `supersedes`.
+fn bipartite_superseding(commune: &str, supersedes: &str) -> Value {
+    let mut body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "academie:24", "collectivite": commune },
+        "start_date": "2026-10-01"
+    }));
+    body["supersedes"] = json!(supersedes);
+    body
+}
+
+backend_test!(only_a_party_that_writes_a_convention_on_the_same_schools_supersedes_it_and_its_parties_are_told);
+async fn only_a_party_that_writes_a_convention_on_the_same_schools_supersedes_it_and_its_parties_are_told(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let tri = submitted(&c).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        c.step_ok(who, &tri, "sign", json!({})).await;
+    }
+    let (_, in_force) = call(c.dan.get(c.url(&format!("/{tri}")))).await;
+    assert_eq!(in_force["status"], "active", "{in_force}");
+    let reference = in_force["reference"].as_str().unwrap().to_string();
+    let create = |who: &Client, body: Value| call(who.post(c.url("")).json(&body));
+
+    // Vitry's agent, no party to it, cannot see it: the answer of a reference that names nothing.
+    let vitry = "ent@vitry.fr";
+    let agent = c.app.client(&token_for(&c.db.store, vitry, Role::Collectivite, Some("commune:94081")).await);
+    let (s, hidden) = create(&agent, bipartite_superseding("commune:94081", &reference)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {hidden}", c.db.name);
+    let (s, unknown) = create(&agent, bipartite_superseding("commune:94081", "CONV-2026-9999")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{unknown}");
+    assert_eq!(hidden["errors"][0]["field"], "supersedes", "{hidden}");
+    let same = |p: &Value, key: &str| p["errors"].to_string().replace(key, "KEY");
+    assert_eq!(same(&hidden, &reference), same(&unknown, "CONV-2026-9999"));
+    assert_eq!(
+        hidden["detail"].to_string().replace(&reference, "KEY"),
+        unknown["detail"].to_string().replace("CONV-2026-9999", "KEY")
+    );
+
+    // Also DPO of Fresnes, the agent reads it but writes it at no party: refused.
+    grant_also(&c.db.store, vitry, Role::Dpo, "commune:94034").await;
+    let (s, p) = create(&agent, bipartite_superseding("commune:94081", &reference)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{}: {p}", c.db.name);
+    assert!(p["detail"].as_str().unwrap().contains("un rôle qui permet de la modifier"), "{p}");
+
+    // The DAN writes it, but a convention on Vitry's écoles does not replace Fresnes's.
+    let (s, p) = create(&c.dan, bipartite_superseding("commune:94081", &reference)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", c.db.name);
+    assert_eq!(p["errors"][0]["field"], "supersedes", "{p}");
+    assert!(p.to_string().contains("ne couvre aucune des écoles"), "{p}");
+
+    // Accepted on Fresnes, then moved to Vitry while a draft: in force, it leaves the old one alone.
+    let (s, moved) = create(&c.dan, bipartite_superseding("commune:94034", &reference)).await;
+    assert_eq!(s, StatusCode::CREATED, "{moved}");
+    let moved = moved["id"].as_str().unwrap().to_string();
+    let vitry_parties = common::fixtures::with_signatories(json!({
+        "parties": { "academie": "academie:24", "collectivite": "commune:94081" }
+    }));
+    c.edit(&moved, json!({ "parties": vitry_parties["parties"] })).await;
+    c.step_ok(&c.dan, &moved, "submit", json!({})).await;
+    for who in [&agent, &c.dan] {
+        c.step_ok(who, &moved, "sign", json!({})).await;
+    }
+    let models = load_models();
+    let day = t0() + Duration::days(30);
+    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day).await.unwrap();
+    assert_eq!(report.activated, 1, "{report:?}");
+    let (_, kept) = call(c.dan.get(c.url(&format!("/{tri}")))).await;
+    assert_eq!(kept["status"], "active", "{}: {kept}", c.db.name);
+    assert_eq!(c.mails("ce.0940176f@ac-creteil.fr", "terminated").await, 0);
+
+    // One on Fresnes's écoles replaces it the day it takes effect; its three parties are told.
+    let (s, new) = create(&c.dan, bipartite_superseding("commune:94034", &reference)).await;
+    assert_eq!(s, StatusCode::CREATED, "{new}");
+    let new_id = new["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &new_id, "submit", json!({})).await;
+    for who in [&c.mairie, &c.dan] {
+        c.step_ok(who, &new_id, "sign", json!({})).await;
+    }
+    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day).await.unwrap();
+    assert_eq!(report.activated, 1, "{report:?}");
+    let (_, ended) = call(c.dan.get(c.url(&format!("/{tri}")))).await;
+    assert_eq!(ended["status"], "terminated", "{}: {ended}", c.db.name);
+    assert!(ended["termination_reason"].as_str().unwrap().contains(new["reference"].as_str().unwrap()));
+    for who in ["ce.0940176f@ac-creteil.fr", "ent@fresnes.fr", "dan@ac-creteil.fr"] {
+        assert_eq!(c.mails(who, "terminated").await, 1, "{who} is told");
+    }
+}
+
+backend_test!(one_person_holding_the_signing_role_at_two_parties_signs_for_one_only);
+async fn one_person_holding_the_signing_role_at_two_parties_signs_for_one_only(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let double = "double@fresnes.fr";
+    let both = c.app.client(&token_for(&c.db.store, double, Role::Collectivite, Some("commune:94034")).await);
+    grant_also(&c.db.store, double, Role::ChefEtablissement, "0940176F").await;
+    let id = submitted(&c).await;
+    let first = c.step_ok(&both, &id, "sign", json!({})).await;
+    let signed_for = first["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "signature").unwrap();
+    let other = if signed_for["step_key"] == "collectivite" { "etablissement" } else { "collectivite" };
+    for body in [json!({}), json!({ "party": other })] {
+        let (s, p) = c.post(&both, &id, "sign", body).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{}: the same person signs a second party: {p}", c.db.name);
+        assert!(p["detail"].as_str().unwrap().contains("n'engage pas deux parties"), "{p}");
+    }
+    let after_dan = c.step_ok(&c.dan, &id, "sign", json!({})).await;
+    assert_eq!(after_dan["status"], "in_signature", "{}: one party is still to sign: {after_dan}", c.db.name);
+    let signer = if other == "etablissement" { &c.directeur } else { &c.mairie };
+    let done = c.step_ok(signer, &id, "sign", json!({})).await;
+    assert_eq!(done["status"], "active", "a second person signs for it: {done}");
 }
 
 fn app_models(dir: &std::path::Path) -> Vec<entcp::conventions::model::ConventionModel> {
