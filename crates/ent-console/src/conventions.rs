@@ -2,7 +2,7 @@
 //! the guided creation (model, parties picked by search, covered schools, parameters,
 //! dates), and a convention's page: its document (shown and downloadable), the circuit
 //! as a timeline, and the workflow's actions (submit, visa, sign, refuse, avenant,
-//! résiliation). Every action is `ent_conventions`' own function with its checks; its
+//! résiliation, non-reconduction). Every action is `ent_conventions`' own function with its checks; its
 //! refusal is shown on the page, the form kept.
 
 use crate::auth::Signed;
@@ -16,6 +16,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
 use ent_conventions::conventions::model::{ConventionModel, ParameterType, PartySpec};
+use ent_conventions::conventions::renewal::{self, Opposition, Renewal};
 use ent_conventions::conventions::routes::{find, frozen_document, redacted, rendered_document, visible_orgs};
 use ent_conventions::conventions::signatories::Signatory;
 use ent_conventions::conventions::workflow::{self, Ctx, NewConvention, PartyDetail, PartyInput, Termination};
@@ -59,6 +60,7 @@ where
         route(Method::POST, "/conventions/{convention}/refuser", S_(&CONVENTIONS_SIGN), post(action)),
         route(Method::POST, "/conventions/{convention}/avenant", S_(&CONVENTIONS_WRITE), post(action)),
         route(Method::POST, "/conventions/{convention}/resilier", S_(&CONVENTIONS_WRITE), post(action)),
+        route(Method::POST, "/conventions/{convention}/non-reconduction", S_(&CONVENTIONS_WRITE), post(action)),
     ]
 }
 
@@ -492,6 +494,10 @@ const DONE_NOTICES: &[(&str, &str)] = &[
     ("refusee", "Votre refus est enregistré : la convention revient en brouillon."),
     ("avenant", "L'avenant est créé (brouillon) : complétez-le puis soumettez-le."),
     ("resiliee", "La résiliation est enregistrée et notifiée aux parties."),
+    (
+        "non-reconduite",
+        "La non-reconduction est enregistrée et notifiée aux parties : la convention prendra fin à son terme.",
+    ),
 ];
 
 /// `/conventions/{convention}`.
@@ -550,7 +556,8 @@ async fn convention_page(
         "pending": pending,
         "signs_for": signable_parties(actor, model, conv),
         "visa": next_visa(model, conv),
-        "timeline": timeline(conv),
+        "timeline": timeline(conv, &renewal::renewals(&mut *state.store.conn().await?, &conv.id).await?),
+        "renewal": renewal_box(model, conv, ent_kernel::clock::today_in_france(state.clock.now())),
         "document": document_body(state, model, conv).await?,
         "downloads": downloads(conv),
         "can": {
@@ -560,7 +567,8 @@ async fn convention_page(
             "agree": actor.is_admin(),
         },
         "fields": { "motif": fields.get("motif"), "resiliation": fields.get("resiliation"),
-                    "effet": fields.get("effet"), "accord": fields.opt("accord").is_some() },
+                    "effet": fields.get("effet"), "accord": fields.opt("accord").is_some(),
+                    "reconduction": fields.get("reconduction") },
         "notice_months": workflow::notice_months(conv),
         "errors": refusal.errors,
     });
@@ -593,8 +601,25 @@ fn next_visa(model: &ConventionModel, conv: &Convention) -> Option<Value> {
     model.visas.get(done).map(|v| json!({ "key": v.key, "label": v.label }))
 }
 
+/// The tacit renewal of a renewable convention in force: until when it renews, the last day to
+/// oppose, whether that is still open; or the opposition recorded. `None` for another model.
+fn renewal_box(model: &ConventionModel, conv: &Convention, today: chrono::NaiveDate) -> Option<Value> {
+    if !model.renewable || !matches!(conv.status, Status::Active | Status::Signed) {
+        return None;
+    }
+    let deadline = renewal::opposition_deadline(conv).ok()?;
+    let end = chrono::NaiveDate::parse_from_str(&conv.end_date, "%Y-%m-%d").ok()?;
+    let until = renewal::renewed_end(end, model.duration_months).ok()?;
+    Some(json!({
+        "deadline": french_moment(&deadline.to_string()),
+        "until": french_moment(&until.to_string()),
+        "open": today <= deadline && conv.non_renewal.is_none() && conv.termination_effective.is_none(),
+        "opposed": conv.non_renewal.is_some(),
+    }))
+}
+
 /// Who did what and when, oldest first.
-fn timeline(conv: &Convention) -> Vec<Value> {
+fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
     let mut events = vec![json!({
         "at": french_moment(&conv.created_at),
         "what": "Création du brouillon",
@@ -617,6 +642,28 @@ fn timeline(conv: &Convention) -> Vec<Value> {
             },
             "voided": step.voided_at.as_ref().map(|at| format!(
                 "annulé le {} : {}", french_moment(at), step.void_reason.clone().unwrap_or_default())),
+        }));
+    }
+    if let Some(opposed) = &conv.non_renewal {
+        let party = conv.parties.iter().find(|p| p.org.id == opposed.org_id).map_or("", |p| p.org.name.as_str());
+        let why = opposed.reason.as_deref().map(|r| format!(" : {r}")).unwrap_or_default();
+        events.push(json!({
+            "at": french_moment(&opposed.at),
+            "what": format!("Non-reconduction notifiée par {party}{why} ; la convention prend fin à son terme"),
+            "who": opposed.by,
+            "voided": Value::Null,
+        }));
+    }
+    for renewed in renewals {
+        events.push(json!({
+            "at": french_moment(&renewed.renewed_at),
+            "what": format!(
+                "Échéance du {} : reconduite tacitement jusqu'au {}",
+                french_moment(&renewed.previous_end),
+                french_moment(&renewed.new_end)
+            ),
+            "who": "",
+            "voided": Value::Null,
         }));
     }
     if let Some(reason) = &conv.termination_reason {
@@ -722,6 +769,7 @@ async fn act(
         async |problem| {
             let reply = Reply::refused(fields, &problem, |f| match f {
                 "comment" => "motif".into(),
+                "reason" if done == "non-reconduite" => "reconduction".into(),
                 "reason" => "resiliation".into(),
                 "effective_date" => "effet".into(),
                 "mutual_agreement" => "accord".into(),
@@ -762,6 +810,11 @@ async fn action(
             act(&on, &key, &fields, "refusee", async |ctx, conv| workflow::refuse(ctx, conv, &comment).await).await
         }
         "avenant" => act(&on, &key, &fields, "avenant", workflow::amend).await,
+        "non-reconduction" => {
+            let opposition = Opposition { reason: fields.opt("reconduction"), party: fields.opt("partie") };
+            act(&on, &key, &fields, "non-reconduite", async |ctx, conv| renewal::oppose(ctx, conv, opposition).await)
+                .await
+        }
         _ => {
             let reason = fields.get("resiliation").to_string();
             let termination = Termination {

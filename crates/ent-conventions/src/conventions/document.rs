@@ -12,7 +12,8 @@ use ent_kernel::error::Problem;
 use ent_kernel::store::Store;
 use serde_json::{json, Map, Value};
 
-/// The clauses' variables: `parties.<key>`, `parties.<key>_list`, `params`, dates, `schools_count`, `model`.
+/// The clauses' variables: `parties.<key>`, `parties.<key>_list`, `params`, dates, `duration`,
+/// `renewal_duration`, `schools_count`, `model`.
 fn clause_context(model: &ConventionModel, conv: &Convention) -> tera::Context {
     let mut parties = Map::new();
     for spec in &model.parties {
@@ -38,10 +39,38 @@ fn clause_context(model: &ConventionModel, conv: &Convention) -> tera::Context {
     context.insert("params", &conv.parameters);
     context.insert("start_date", &french_date(&conv.start_date));
     context.insert("end_date", &french_date(&conv.end_date));
+    context.insert("duration", &duration_text(&conv.start_date, &conv.end_date));
+    context.insert("renewal_duration", &format!("{} mois", model.duration_months));
     context.insert("schools_count", &conv.schools.len());
     context.insert("sdet_version", &model.sdet_version);
     context.insert("model", &json!({ "id": model.id, "version": model.version, "title": model.title }));
     context
+}
+
+/// How long a convention from `start` to `end` (its last day, both `YYYY-MM-DD`) lasts, in
+/// figures: whole months by the rule of a convention's default end (« 36 mois »), then the days
+/// left (« 10 mois et 15 jours », « 20 jours »). The dates as given when they do not parse.
+pub fn duration_text(start: &str, end: &str) -> String {
+    let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    let (Some(start), Some(end)) = (parse(start), parse(end)) else { return format!("du {start} au {end}") };
+    let ends = |months: u32| super::workflow::default_end(start, months).filter(|last| *last <= end);
+    let mut months = 0;
+    while ends(months + 1).is_some() {
+        months += 1;
+    }
+    let days = match ends(months) {
+        Some(last) if months > 0 => (end - last).num_days(),
+        _ => (end - start).num_days() + 1,
+    };
+    let days_text = match days {
+        1 => "1 jour".to_string(),
+        d => format!("{d} jours"),
+    };
+    match (months, days) {
+        (0, _) => days_text,
+        (m, 0) => format!("{m} mois"),
+        (m, _) => format!("{m} mois et {days_text}"),
+    }
 }
 
 /// Paragraphs of a text, split on blank lines.
@@ -279,4 +308,20 @@ fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
     }
     doc.sections.push(Section { heading: "Signatures".into(), blocks });
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_text;
+
+    #[test]
+    fn the_duration_is_the_convention_own_in_months_then_days() {
+        assert_eq!(duration_text("2026-09-01", "2029-08-31"), "36 mois");
+        assert_eq!(duration_text("2026-09-01", "2027-08-31"), "12 mois");
+        assert_eq!(duration_text("2026-09-01", "2028-02-29"), "18 mois");
+        assert_eq!(duration_text("2026-01-31", "2026-02-28"), "1 mois", "to the last day of a shorter month");
+        assert_eq!(duration_text("2026-09-01", "2027-07-15"), "10 mois et 15 jours");
+        assert_eq!(duration_text("2026-09-01", "2026-09-20"), "20 jours");
+        assert_eq!(duration_text("2026-09-01", "2026-10-01"), "1 mois et 1 jour");
+    }
 }

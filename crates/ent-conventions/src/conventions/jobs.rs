@@ -1,9 +1,12 @@
 //! Convention notices and the daily `conventions-daily` job: résiliations notified for a
-//! later day taking effect, activation on the start date, expiry after the end date,
-//! reminders 90/30/7 days before expiry (none under notice) and for signatures pending
-//! more than 7 days. Each reminder is sent once.
+//! later day taking effect, activation on the start date, tacit renewal at the term of a
+//! renewable convention no party opposed (`renewal`), expiry after the end date of the others,
+//! reminders 90/30/7 days before the term (none under notice) and, for a renewable one, before
+//! the last day to oppose its renewal, and for signatures pending more than 7 days. Each
+//! reminder is sent once (per term, for a renewable convention).
 
 use super::model::ConventionModel;
+use super::renewal::{opposition_deadline, renew_if_due, renewed_end, renews};
 use super::workflow::{
     activate_if_started, complete_if_all_signed, end_on_termination_date, end_pending_avenants, party_signers,
     pending_signers, users_with_role, Ctx,
@@ -80,6 +83,8 @@ pub struct DailyReport {
     /// Conventions whose notified résiliation took effect.
     pub terminated: u32,
     pub activated: u32,
+    /// Renewable conventions renewed tacitly at their term.
+    pub renewed: u32,
     pub expired: u32,
     pub reminders: u32,
 }
@@ -106,6 +111,9 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
         }
     }
     for id in ids_with_status(store, Status::Active).await? {
+        if renew_if_due(&ctx, &id).await? {
+            report.renewed += 1;
+        }
         let Some(conv) = get_convention(store, models, &id).await? else { continue };
         let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
         let end = ent_kernel::validate::parse_date("end_date", &conv.end_date)?;
@@ -132,13 +140,7 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
             notify(&mut tx, &recipients, &conv, "expired", json!({}), now).await?;
             report.expired += 1;
         } else if conv.termination_effective.is_none() {
-            let left = (end - today).num_days();
-            if let Some(days) = EXPIRY_REMINDER_DAYS.iter().copied().filter(|d| left <= *d).min() {
-                if claim_reminder(&mut tx, &conv.id, &format!("expiry-{days}"), now).await? {
-                    notify(&mut tx, &recipients, &conv, "expiring", json!({ "days": left }), now).await?;
-                    report.reminders += 1;
-                }
-            }
+            report.reminders += term_reminders(&mut tx, model, &conv, &recipients, today, now).await?;
         }
         tx.commit().await?;
     }
@@ -180,12 +182,58 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
     Ok(report)
 }
 
+/// The reminder due `days_left` before a day, if any: the smallest of [`EXPIRY_REMINDER_DAYS`]
+/// not before it.
+fn reminder_due(days_left: i64) -> Option<i64> {
+    EXPIRY_REMINDER_DAYS.iter().copied().filter(|d| days_left <= *d).min()
+}
+
+/// The reminders of an active convention's term: « expiring » before it (for a renewable one no
+/// party opposed, saying until when it renews and the last day to oppose) and, for such a one,
+/// « non_renewal_deadline » before the last day to oppose. How many were queued.
+async fn term_reminders(
+    tx: &mut Tx,
+    model: &ConventionModel,
+    conv: &Convention,
+    recipients: &[String],
+    today: chrono::NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<u32, Problem> {
+    let end = ent_kernel::validate::parse_date("end_date", &conv.end_date)?;
+    // A renewable convention has a term per period: its reminders are claimed per term.
+    let term = if model.renewable { format!("-{end}") } else { String::new() };
+    let mut sent = 0;
+    let mut extra = json!({ "days": (end - today).num_days() });
+    if renews(model.renewable, conv) {
+        let deadline = opposition_deadline(conv)?;
+        extra["renews"] = json!(true);
+        extra["renewed_until"] = json!(french_date(&renewed_end(end, model.duration_months)?.to_string()));
+        extra["deadline"] = json!(french_date(&deadline.to_string()));
+        let left = (deadline - today).num_days();
+        if let Some(days) = reminder_due(left).filter(|_| left >= 0) {
+            if claim_reminder(tx, &conv.id, &format!("non-renewal-{days}{term}"), now).await? {
+                let notice =
+                    json!({ "days": left, "deadline": extra["deadline"], "renewed_until": extra["renewed_until"] });
+                notify(tx, recipients, conv, "non_renewal_deadline", notice, now).await?;
+                sent += 1;
+            }
+        }
+    }
+    if let Some(days) = reminder_due((end - today).num_days()) {
+        if claim_reminder(tx, &conv.id, &format!("expiry-{days}{term}"), now).await? {
+            notify(tx, recipients, conv, "expiring", extra, now).await?;
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
 pub fn daily_job(state: &ConventionsState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
     Box::pin(async move {
         let r = daily(&state.store, &state.models, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!(
-            "{} achevée(s), {} résiliée(s), {} activée(s), {} expirée(s), {} rappel(s)",
-            r.completed, r.terminated, r.activated, r.expired, r.reminders
+            "{} achevée(s), {} résiliée(s), {} activée(s), {} reconduite(s), {} expirée(s), {} rappel(s)",
+            r.completed, r.terminated, r.activated, r.renewed, r.expired, r.reminders
         ))
     })
 }

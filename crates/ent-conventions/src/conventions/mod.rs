@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod model;
 pub mod naming;
 pub mod processing;
+pub mod renewal;
 pub mod routes;
 pub mod signatories;
 pub mod state;
@@ -149,6 +150,9 @@ pub struct Convention {
     pub refusal_comment: Option<String>,
     pub termination_reason: Option<String>,
     pub termination_effective: Option<String>,
+    /// A party's opposition to the tacit renewal (model `renewable`): the convention then
+    /// expires at its term.
+    pub non_renewal: Option<renewal::NonRenewal>,
     pub version: i64,
     pub created_by: String,
     pub created_at: String,
@@ -206,7 +210,8 @@ pub fn find_model<'a>(
 }
 
 const COLUMNS: &str = "id, reference, model_id, model_version, title, status, parameters, start_date, end_date, amends_id, \
-    supersedes_id, backdate_reason, root_id, document_hash, refusal_comment, termination_reason, termination_effective, version, created_by, created_at, updated_at";
+    supersedes_id, backdate_reason, root_id, document_hash, refusal_comment, termination_reason, termination_effective, non_renewal_at, non_renewal_by, non_renewal_org, non_renewal_reason, \
+    version, created_by, created_at, updated_at";
 
 /// A `conventions` row (read with [`COLUMNS`]).
 #[derive(sqlx::FromRow)]
@@ -230,6 +235,8 @@ struct ConventionRow {
     refusal_comment: Option<String>,
     termination_reason: Option<String>,
     termination_effective: Option<String>,
+    #[sqlx(flatten)]
+    non_renewal: renewal::NonRenewalColumns,
     version: i64,
     created_by: String,
     created_at: String,
@@ -475,6 +482,7 @@ async fn assemble(
             refusal_comment: row.refusal_comment,
             termination_reason: row.termination_reason,
             termination_effective: row.termination_effective,
+            non_renewal: row.non_renewal.into_recorded(),
             version: row.version,
             created_by: row.created_by,
             created_at: row.created_at,

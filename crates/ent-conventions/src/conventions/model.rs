@@ -226,6 +226,9 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("tripartite-premier-degre.yaml", include_str!("../../../../conventions/tripartite-premier-degre.yaml")),
     ("bipartite-commune.yaml", include_str!("../../../../conventions/bipartite-commune.yaml")),
     ("groupement-de-commandes.yaml", include_str!("../../../../conventions/groupement-de-commandes.yaml")),
+    ("tripartite-second-degre-v2.yaml", include_str!("../../../../conventions/tripartite-second-degre-v2.yaml")),
+    ("tripartite-premier-degre-v2.yaml", include_str!("../../../../conventions/tripartite-premier-degre-v2.yaml")),
+    ("bipartite-commune-v2.yaml", include_str!("../../../../conventions/bipartite-commune-v2.yaml")),
 ];
 
 /// Parses and validates one model file; errors name the file and line.
@@ -347,6 +350,13 @@ mod tests {
         for m in &models {
             assert_eq!(m.duration_months, 36, "{}", m.id);
             assert!(!m.clauses.is_empty());
+        }
+        // The latest version of each model states the convention's own duration, never a fixed one.
+        for id in ["bipartite-commune", "tripartite-premier-degre", "tripartite-second-degre"] {
+            let latest = models.iter().filter(|m| m.id == id).max_by_key(|m| m.version).unwrap();
+            let text: String = latest.clauses.iter().map(|c| c.text.as_str()).collect();
+            assert!(latest.version >= 2 && text.contains("{{ duration }}"), "{id}");
+            assert!(!text.contains("trente-six mois"), "{id}");
         }
     }
 

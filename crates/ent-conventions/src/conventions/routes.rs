@@ -1,6 +1,7 @@
 //! `/api/v1/conventions`: a party sees and acts on its conventions, nobody else.
 
 use super::model::ConventionModel;
+use super::renewal::{self, Opposition};
 use super::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
 use super::ConventionsState;
 use super::{get_convention, Convention, ConventionFilter};
@@ -53,6 +54,14 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
     api.post("/api/v1/conventions/{id}/terminate", "Résilier", &CONVENTIONS_WRITE, terminate)
         .json_body::<Termination>()
         .ok_versioned::<Convention>(),
+    api.post(
+        "/api/v1/conventions/{id}/non-renewal",
+        "S'opposer à la reconduction tacite (non-reconduction, au plus tard le préavis avant l'échéance)",
+        &CONVENTIONS_WRITE,
+        non_renewal,
+    )
+    .json_body::<Opposition>()
+    .ok_versioned::<Convention>(),
     api.post("/api/v1/conventions/{id}/amend", "Rédiger un avenant", &CONVENTIONS_WRITE, amend)
         .created_versioned::<Convention>(),
     api.get("/api/v1/conventions/{id}/document", "Télécharger (format=html|odt|pdf)", &CONVENTIONS_READ, document)
@@ -276,6 +285,10 @@ async fn refuse(op: Op<ConventionsState>, ApiJson(body): ApiJson<RefuseBody>) ->
 
 async fn terminate(op: Op<ConventionsState>, ApiJson(body): ApiJson<Termination>) -> Result<Response, Problem> {
     step(op, StatusCode::OK, async |ctx, conv| workflow::terminate(ctx, conv, body).await).await
+}
+
+async fn non_renewal(op: Op<ConventionsState>, ApiJson(body): ApiJson<Opposition>) -> Result<Response, Problem> {
+    step(op, StatusCode::OK, async |ctx, conv| renewal::oppose(ctx, conv, body).await).await
 }
 
 async fn amend(op: Op<ConventionsState>) -> Result<Response, Problem> {

@@ -389,7 +389,7 @@ async fn build_draft(
 
 /// The last day of a convention of `months` from `start`: the day before the same day `months`
 /// later or, when that month has no such day (from 29 February, or a 31st), its last day.
-fn default_end(start: NaiveDate, months: u32) -> Option<NaiveDate> {
+pub(crate) fn default_end(start: NaiveDate, months: u32) -> Option<NaiveDate> {
     let same_day = start.checked_add_months(Months::new(months))?;
     if same_day.day() < start.day() {
         Some(same_day)
@@ -598,7 +598,7 @@ async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>, schools: &[Org]) -
 /// Only an admin, or a user holding a role that writes conventions at one of the party
 /// organisations, writes a convention: a writing role held elsewhere (a commune's) does not
 /// extend to a party where the user is only DPO or auditeur.
-fn require_party_member(actor: &Actor, party_org_ids: &[String]) -> Result<(), Problem> {
+pub(crate) fn require_party_member(actor: &Actor, party_org_ids: &[String]) -> Result<(), Problem> {
     let writes_at_a_party = |b: &Binding| {
         authz::CONVENTIONS_WRITE.roles.contains(&b.role)
             && b.org.as_ref().is_some_and(|o| party_org_ids.contains(&o.id))
@@ -636,7 +636,7 @@ async fn write_parties_and_schools(tx: &mut Tx, id: &str, draft: &Draft) -> Resu
     Ok(())
 }
 
-async fn record(
+pub(crate) async fn record(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
     action: &str,
@@ -653,7 +653,7 @@ async fn reload(ctx: &Ctx<'_>, id: &str) -> Result<Convention, Problem> {
 }
 
 /// The tail of every change: committed, then read back.
-async fn commit_and_reload(ctx: &Ctx<'_>, tx: Tx, id: &str) -> Result<Convention, Problem> {
+pub(crate) async fn commit_and_reload(ctx: &Ctx<'_>, tx: Tx, id: &str) -> Result<Convention, Problem> {
     tx.commit().await?;
     reload(ctx, id).await
 }
@@ -1109,7 +1109,7 @@ async fn insert_step(
 }
 
 /// A change to the convention that leaves its status: a new version (`ETag`).
-async fn new_version(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Result<(), Problem> {
+pub(crate) async fn new_version(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Result<(), Problem> {
     sqlx::query("UPDATE conventions SET version = version + 1, updated_at = $1 WHERE id = $2")
         .bind(timestamp(now))
         .bind(id)
@@ -1207,12 +1207,12 @@ pub async fn sign(
 
 /// The convention read in the write transaction, its row locked until commit.
 /// Opens the write transaction of a change to `id`, its row locked until commit.
-async fn begin_locked(ctx: &Ctx<'_>, id: &str) -> Result<(Tx, Convention), Problem> {
+pub(crate) async fn begin_locked(ctx: &Ctx<'_>, id: &str) -> Result<(Tx, Convention), Problem> {
     lock_if_exists(ctx, id).await?.ok_or_else(not_found)
 }
 
 /// [`begin_locked`], for a convention that may be gone.
-async fn lock_if_exists(ctx: &Ctx<'_>, id: &str) -> Result<Option<(Tx, Convention)>, Problem> {
+pub(crate) async fn lock_if_exists(ctx: &Ctx<'_>, id: &str) -> Result<Option<(Tx, Convention)>, Problem> {
     let mut tx = ctx.store.begin_write().await?;
     Ok(super::read_convention(&mut tx, ctx.models, id, true).await?.map(|conv| (tx, conv)))
 }
@@ -1401,15 +1401,31 @@ fn check_termination_rights(
 }
 
 /// A résiliation under notice takes effect at the end of the notice (`earliest`) or later; when
-/// the convention's own end comes first, it simply expires then: nothing to notify.
-fn check_notice(months: u32, earliest: NaiveDate, end: NaiveDate, effective: NaiveDate) -> Result<(), Problem> {
+/// the convention's own end comes first, it simply expires then (a `renewable` one, once a
+/// party recorded its non-reconduction): nothing to notify.
+fn check_notice(
+    months: u32,
+    earliest: NaiveDate,
+    end: NaiveDate,
+    effective: NaiveDate,
+    renewable: bool,
+) -> Result<(), Problem> {
     let agreed = "d'un commun accord de toutes les parties (champ mutual_agreement)";
     if earliest > end {
+        let ends = match (renewable, end.checked_sub_months(Months::new(months))) {
+            (true, Some(deadline)) => format!(
+                "elle est reconduite tacitement à son terme, sauf non-reconduction notifiée par une partie au plus \
+                 tard le {} (« Refuser la reconduction » sur la page de la convention, ou \
+                 POST /api/v1/conventions/{{id}}/non-renewal) : elle prend alors fin à son terme, sans résiliation",
+                french_date(&deadline.to_string())
+            ),
+            _ => "elle prend fin d'elle-même à son terme, sans résiliation".to_string(),
+        };
         return Err(Problem::invalid_field(
             "effective_date",
             format!(
-                "le préavis de {months} mois s'achève le {}, après le terme de la convention, le {} : elle prend fin \
-                 d'elle-même à son terme, sans résiliation ; une résiliation plus tôt ne se fait que {agreed}",
+                "le préavis de {months} mois s'achève le {}, après le terme de la convention, le {} : {ends} ; une \
+                 résiliation plus tôt ne se fait que {agreed}",
                 french_date(&earliest.to_string()),
                 french_date(&end.to_string())
             ),
@@ -1449,11 +1465,11 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
         None => earliest.max(start),
     };
     check_termination_rights(ctx.actor, &t, ctx.today(), effective)?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     if let Some(months) = notice {
-        check_notice(months, earliest, end, effective)?;
+        check_notice(months, earliest, end, effective, model.renewable)?;
     }
     check_termination_date(start, end, effective)?;
-    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     // Notified for a later day, the convention stays in force until then (`jobs::daily` ends it).
     let scheduled = effective > ctx.today();
     if scheduled {
@@ -1496,7 +1512,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
 }
 
 /// Refuses a second résiliation while one is notified for a later day.
-fn require_no_notified_termination(conv: &Convention) -> Result<(), Problem> {
+pub(crate) fn require_no_notified_termination(conv: &Convention) -> Result<(), Problem> {
     conflict_unless(conv.termination_effective.is_none(), || {
         format!(
             "la résiliation de la convention {} est déjà notifiée : elle prend effet le {}",
@@ -1816,12 +1832,16 @@ mod tests {
         assert_eq!(end_of_notice(day("2027-11-29"), 3).unwrap(), day("2028-02-29"), "a leap February is long enough");
         let earliest = end_of_notice(day("2026-11-30"), 3).unwrap();
         let end = day("2029-08-31");
-        assert!(check_notice(3, earliest, end, earliest).is_ok());
-        let early = check_notice(3, earliest, end, day("2027-02-28")).unwrap_err();
+        assert!(check_notice(3, earliest, end, earliest, false).is_ok());
+        let early = check_notice(3, earliest, end, day("2027-02-28"), false).unwrap_err();
         assert_eq!(early.errors[0].field, "effective_date");
         assert!(early.errors[0].message.contains("au plus tôt le 1er mars 2027"), "{early:?}");
-        let late = check_notice(3, earliest, day("2027-01-31"), day("2027-01-31")).unwrap_err();
+        let late = check_notice(3, earliest, day("2027-01-31"), day("2027-01-31"), false).unwrap_err();
         assert!(late.errors[0].message.contains("prend fin d'elle-même à son terme"), "{late:?}");
+        let renewable = check_notice(3, earliest, day("2027-01-31"), day("2027-01-31"), true).unwrap_err();
+        let message = &renewable.errors[0].message;
+        assert!(message.contains("reconduite tacitement") && message.contains("non-reconduction"), "{message}");
+        assert!(!message.contains("d'elle-même"), "a renewable convention does not end by itself: {message}");
     }
 
     #[test]

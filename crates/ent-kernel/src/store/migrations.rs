@@ -63,6 +63,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0036_support_tickets_by_created.sql",
     "0037_lockout_notifies_apart.sql",
     "0038_convention_steps_recorded_by.sql",
+    "0039_convention_renewals.sql",
     "0041_job_runs_one_running.sql",
 ];
 
@@ -291,6 +292,11 @@ mod tests {
             38,
             "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
             "6b251a48d2fc68f4855c146ca5a4c65cf99a51392678906a1a30d32afb5559b8c9b1607ce9d11a9ef123c83f8dcb6f65",
+        ),
+        (
+            39,
+            "51ee9c052266ed5ac8e78703c1a6ed6b8f639a8c086698f17819fa8f22f49390b14df513b8dfc73935b66476fbe67e3b",
+            "51ee9c052266ed5ac8e78703c1a6ed6b8f639a8c086698f17819fa8f22f49390b14df513b8dfc73935b66476fbe67e3b",
         ),
         (
             41,

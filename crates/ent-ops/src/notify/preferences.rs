@@ -105,7 +105,8 @@ pub fn category_of(template: &str, context: &serde_json::Value) -> Option<Catego
         "support" => Some(Category::Tickets),
         "convention" => match event {
             "submitted" | "signatures_voided" | "signature_pending" => Some(Category::ConventionsToSign),
-            "terminated" => None,
+            // Notices with legal effect: always sent.
+            "terminated" | "non_renewal" => None,
             _ => Some(Category::ConventionsFollowUp),
         },
         "groupement" => Some(Category::Groupements),

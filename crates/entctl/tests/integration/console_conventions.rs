@@ -404,3 +404,48 @@ async fn an_organisation_page_lists_its_conventions_only_to_the_roles_that_read_
     let api = app.client(app.token(teacher)).get(format!("/api/v1/conventions/{id}")).send().await;
     assert_eq!(api.status, 403, "as the API: {}", api.text);
 }
+
+// A bipartite convention renewed tacitly shows the renewal in its circuit; the mairie refuses
+// the next renewal from the page (the button then gone), the circuit shows who did and the
+// page that it ends at its term; Vitry's mairie, not a party, gets the page of a missing one.
+backend_test!(a_party_refuses_the_tacit_renewal_from_the_convention_page_and_the_circuit_shows_renewals);
+async fn a_party_refuses_the_tacit_renewal_from_the_convention_page_and_the_circuit_shows_renewals(db: TestDb) {
+    let app = fresnes(db).await;
+    let client = |email: &str| app.client(app.token(email));
+    let body = crate::common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+        "start_date": "2026-09-01"
+    }));
+    let conv = client(DAN).post("/api/v1/conventions").json(&body).send().await;
+    let id = conv.body["id"].as_str().unwrap().to_string();
+    client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
+    for who in [DAN, MAIRIE] {
+        let signed = client(who).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
+        assert_eq!(signed.status, 200, "{}", signed.text);
+    }
+    let models = entcp::conventions::model::load_models(None).unwrap();
+    let term = chrono::DateTime::parse_from_rfc3339("2029-09-01T04:00:00Z").unwrap().to_utc();
+    let report = entcp::conventions::jobs::daily(&app.store, &models, term).await.unwrap();
+    assert_eq!(report.renewed, 1, "{}", app.backend);
+
+    let mairie = sign_in(&app, MAIRIE).await;
+    let page = get(&app, &mairie, &format!("/conventions/{id}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Échéance du 31 août 2029 : reconduite tacitement jusqu"), "{}", page.text);
+    assert!(page.text.contains("31 août 2032") && page.text.contains("id=\"non-reconduction\""), "{}", app.backend);
+
+    let vitry = sign_in(&app, VITRY).await;
+    let path = format!("/conventions/{id}/non-reconduction");
+    let refused = post_form(&app, &vitry, &path, &[("reconduction", "Erreur")]).await;
+    assert_eq!(refused.status, 404, "{}: {}", app.backend, refused.text);
+
+    let done = post_form(&app, &mairie, &path, &[("reconduction", "Changement de prestataire")]).await;
+    let page = follow(&app, &mairie, &done).await;
+    assert!(page.text.contains("La non-reconduction est enregistrée"), "{}", page.text);
+    assert!(page.text.contains("Non-reconduction notifiée par"), "{}", page.text);
+    assert!(page.text.contains("Changement de prestataire ; la convention prend fin à son terme"), "{}", page.text);
+    assert!(!page.text.contains("id=\"non-reconduction\""), "{}: nothing left to refuse", app.backend);
+    let api = client(DAN).get(format!("/api/v1/conventions/{id}")).send().await;
+    assert_eq!(api.body["non_renewal"]["reason"], "Changement de prestataire", "{}", api.text);
+}

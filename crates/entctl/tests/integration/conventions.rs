@@ -1529,3 +1529,144 @@ async fn a_convention_whose_model_sets_no_notice_is_terminated_from_today(db: cr
         c.db.name
     );
 }
+
+/// The bipartite convention (renewable by tacit agreement, three months' notice) of the
+/// académie and Fresnes from `start`, signed by both: its id.
+async fn bipartite_signed(c: &Cycle, start: &str) -> String {
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+        "start_date": start,
+    }));
+    let id = c.create(body).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    for who in [&c.mairie, &c.dan] {
+        c.step_ok(who, &id, "sign", json!({})).await;
+    }
+    id
+}
+
+async fn renewals(c: &Cycle, id: &str) -> Vec<(String, String)> {
+    let rows = sqlx::query_as("SELECT previous_end, new_end FROM convention_renewals WHERE convention_id = $1")
+        .bind(id)
+        .fetch_all(c.db.store.pool())
+        .await
+        .unwrap();
+    rows
+}
+
+backend_test!(a_renewable_convention_is_renewed_tacitly_at_its_term_until_a_party_opposes_in_time);
+async fn a_renewable_convention_is_renewed_tacitly_at_its_term_until_a_party_opposes_in_time(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    // In force from 1 September 2026 to 31 August 2029; three months' notice: the last day to
+    // oppose the renewal is 31 May 2029.
+    let id = bipartite_signed(&c, "2026-09-01").await;
+    let models = load_models();
+    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
+
+    // 90 days before the last day to oppose, the parties are told it (besides the term's reminders).
+    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 3, 2)).await.unwrap();
+    assert_eq!(report.reminders, 1, "{}", c.db.name);
+    let mails = crate::common::queued_mails(&c.db.store, "convention").await;
+    let warned = mails.iter().find(|m| m.context["event"] == "non_renewal_deadline").expect("the deadline reminder");
+    assert_eq!((warned.context["deadline"].as_str(), warned.context["days"].as_i64()), (Some("31 mai 2029"), Some(90)));
+    assert!(warned.recipients.contains("ent@fresnes.fr") && warned.recipients.contains("dan@ac-creteil.fr"));
+    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 6, 2)).await.unwrap();
+    let mails = crate::common::queued_mails(&c.db.store, "convention").await;
+    let expiring = mails.iter().find(|m| m.context["event"] == "expiring").expect("the term's reminder");
+    assert_eq!((report.reminders, &expiring.context["renews"]), (1, &json!(true)), "{}", c.db.name);
+    assert_eq!(expiring.context["renewed_until"], "31 août 2032", "{:?}", expiring.context);
+
+    // Past the last day: the opposition is refused naming it, and a résiliation whose notice
+    // ends after the term points to the non-reconduction, not to an end by itself.
+    c.clock.set(day(2029, 6, 1));
+    let (s, p) = c.post(&c.mairie, &id, "non-renewal", json!({ "reason": "Changement de prestataire" })).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", c.db.name);
+    assert!(p["detail"].as_str().unwrap().contains("au plus tard le 31 mai 2029"), "{p}");
+    c.clock.set(day(2029, 7, 1));
+    let (s, p) = c.post(&c.mairie, &id, "terminate", json!({ "reason": "Changement de prestataire" })).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", c.db.name);
+    let message = p["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("reconduite tacitement") && message.contains("non-reconduction"), "{message}");
+    assert!(!message.contains("d'elle-même"), "{message}");
+
+    // At its term, renewed for the model's 36 months, still in force; once, however many runs.
+    for (run, renewed) in [(day(2029, 9, 1), 1), (day(2029, 9, 1), 0), (day(2029, 9, 2), 0)] {
+        let report = entcp::conventions::jobs::daily(&c.db.store, &models, run).await.unwrap();
+        assert_eq!((report.renewed, report.expired), (renewed, 0), "{}: on {run}", c.db.name);
+    }
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!((conv["status"].as_str(), conv["end_date"].as_str()), (Some("active"), Some("2032-08-31")), "{conv}");
+    assert_eq!(renewals(&c, &id).await, vec![("2029-08-31".to_string(), "2032-08-31".to_string())]);
+    let summary = audited_summary(&c, &id, "conventions.renew").await;
+    assert_eq!(summary, json!({ "previous_end": "2029-08-31", "end_date": "2032-08-31" }), "{}", c.db.name);
+    assert_eq!(c.mails("ent@fresnes.fr", "renewed").await, 1, "{}: the parties are told", c.db.name);
+    let ecole = org_id(&c, "0940176F").await;
+    let covered = entcp::conventions::active_covering(&c.db.store, &models, &ecole, "2029-09-02").await.unwrap();
+    assert_eq!(covered.map(|conv| conv.id), Some(id.clone()), "{}: its écoles stay covered", c.db.name);
+
+    // A party opposes in time for the next term: recorded with who and when, told to the
+    // parties, once; the convention then expires at its term.
+    c.clock.set(day(2032, 5, 31));
+    let opposed = c.step_ok(&c.mairie, &id, "non-renewal", json!({ "reason": "Changement de prestataire" })).await;
+    let recorded = &opposed["non_renewal"];
+    assert_eq!(recorded["org_id"], json!(org_id(&c, "commune:94034").await), "{opposed}");
+    assert!(recorded["by"].as_str().unwrap().contains("ent@fresnes.fr"), "{opposed}");
+    assert_eq!(
+        (recorded["reason"].as_str(), opposed["status"].as_str()),
+        (Some("Changement de prestataire"), Some("active"))
+    );
+    assert!(recorded["at"].as_str().unwrap().starts_with("2032-05-31"), "{opposed}");
+    let (s, p) = c.post(&c.dan, &id, "non-renewal", json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {p}", c.db.name);
+    assert_eq!(audited_summary(&c, &id, "conventions.non_renewal").await["party"], "collectivite");
+    assert_eq!(c.mails("dan@ac-creteil.fr", "non_renewal").await, 1, "{}", c.db.name);
+    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2032, 9, 1)).await.unwrap();
+    assert_eq!((report.renewed, report.expired), (0, 1), "{}", c.db.name);
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!((conv["status"].as_str(), conv["end_date"].as_str()), (Some("expired"), Some("2032-08-31")));
+}
+
+backend_test!(a_convention_of_a_model_not_renewed_refuses_a_non_renewal_and_expires_at_its_term);
+async fn a_convention_of_a_model_not_renewed_refuses_a_non_renewal_and_expires_at_its_term(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = signed_from(&c, "2026-09-01").await;
+    let (s, p) = c.post(&c.mairie, &id, "non-renewal", json!({})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", c.db.name);
+    assert!(p["detail"].as_str().unwrap().contains("n'est pas reconduite tacitement"), "{p}");
+    let at = Utc.with_ymd_and_hms(2029, 9, 1, 6, 15, 0).unwrap();
+    let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), at).await.unwrap();
+    assert_eq!((report.renewed, report.expired), (0, 1), "{}", c.db.name);
+    assert!(renewals(&c, &id).await.is_empty());
+}
+
+backend_test!(the_text_states_the_duration_chosen_and_a_convention_opened_on_version_1_keeps_its_text);
+async fn the_text_states_the_duration_chosen_and_a_convention_opened_on_version_1_keeps_its_text(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let mut body = tripartite("2026-09-01");
+    body["end_date"] = json!("2027-08-31");
+    let conv = c.create(body).await;
+    assert_eq!(conv["model_version"], 2, "{}: new conventions open on the latest version", c.db.name);
+    let id = conv["id"].as_str().unwrap();
+    let text = draft_html(&c, id).await;
+    assert!(text.contains("pour une durée de 12 mois, soit jusqu&#x27;au 31 août 2027"), "{}", c.db.name);
+    assert!(!text.contains("trente-six mois"), "{}", c.db.name);
+    // One opened on version 1 keeps the text of version 1.
+    sqlx::query("UPDATE conventions SET model_version = 1 WHERE id = $1")
+        .bind(id)
+        .execute(c.db.store.pool())
+        .await
+        .unwrap();
+    assert!(draft_html(&c, id).await.contains("pour une durée de trente-six mois"), "{}", c.db.name);
+}
+
+/// The HTML document of a draft, as the DAN downloads it.
+async fn draft_html(c: &Cycle, id: &str) -> String {
+    let resp = c.dan.get(c.url(&format!("/{id}/document"))).send().await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    resp.text
+}

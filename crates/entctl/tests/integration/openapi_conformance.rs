@@ -61,6 +61,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/api/v1/conventions/{id}/sign"),
     ("POST", "/api/v1/conventions/{id}/refuse"),
     ("POST", "/api/v1/conventions/{id}/terminate"),
+    ("POST", "/api/v1/conventions/{id}/non-renewal"),
     ("POST", "/api/v1/conventions/{id}/amend"),
     ("GET", "/api/v1/conventions/{id}/document"),
     ("GET", "/api/v1/conventions/{id}/signed-document"),
@@ -561,7 +562,7 @@ impl World {
             | "/api/v1/conventions/{id}/refuse"
             | "/api/v1/conventions/{id}/signed-copies"
             | "/api/v1/conventions/{id}/signed-document" => "in_signature",
-            "/api/v1/conventions/{id}/terminate" => "signed",
+            "/api/v1/conventions/{id}/terminate" | "/api/v1/conventions/{id}/non-renewal" => "signed",
             "/api/v1/conventions/{id}/amend" => "active",
             _ => "draft",
         };
@@ -585,6 +586,8 @@ impl World {
                 vec![Case { client: Some(self.mairie.clone()), ..c(200).json(json!({ "comment": "À revoir" })) }]
             }
             "/api/v1/conventions/{id}/terminate" => vec![c(200).json(json!({ "reason": "Changement de solution" }))],
+            // The premier-degré model is not renewed tacitly: the documented refusal.
+            "/api/v1/conventions/{id}/non-renewal" => vec![c(422).json(json!({ "reason": "Changement de solution" }))],
             "/api/v1/conventions/{id}/amend" => vec![c(201)],
             "/api/v1/conventions/{id}/document" => vec![
                 c(200),

@@ -38,6 +38,7 @@ const PAGES: &[Page] = &[
     ("POST", "/conventions/{convention}/refuser", Some(CONVENTION_SIGNERS)),
     ("POST", "/conventions/{convention}/avenant", Some(CONVENTION_WRITERS)),
     ("POST", "/conventions/{convention}/resilier", Some(CONVENTION_WRITERS)),
+    ("POST", "/conventions/{convention}/non-reconduction", Some(CONVENTION_WRITERS)),
     ("GET", "/ent", Some(EVERYONE)),
     ("GET", "/ent/nouveau", Some(&[Admin, Dan, Collectivite])),
     ("POST", "/ent/nouveau", Some(&[Admin, Dan, Collectivite])),
@@ -228,6 +229,8 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
             "POST",
             "/conventions/nouvelle" | "/conventions/{convention}/resilier" | "/ent/nouveau" | "/ent/{ent}/etat",
         ) => 422,
+        // The convention's model (premier degré) is not renewed tacitly: nothing to refuse.
+        ("POST", "/conventions/{convention}/non-reconduction") => 422,
         // The ticket's forms and the new ticket's, posted without their fields (nor the version).
         ("POST", p) if p.starts_with("/tickets/") => 422,
         ("GET", "/tableau-de-bord/{org}") if side == Side::Out && role != Admin => 404,

@@ -20,6 +20,7 @@ pub(super) const CASES: &[Case] = &[
     ("POST", "/api/v1/conventions/{id}/sign", CONVENTION_SIGNERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/refuse", CONVENTION_SIGNERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/terminate", CONVENTION_WRITERS, Target::Convention),
+    ("POST", "/api/v1/conventions/{id}/non-renewal", CONVENTION_WRITERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/amend", CONVENTION_WRITERS, Target::Convention),
     ("GET", "/api/v1/conventions/{id}/document", CONVENTION_READERS, Target::Convention),
     ("GET", "/api/v1/conventions/{id}/signed-document", CONVENTION_READERS, Target::Convention),
@@ -51,6 +52,8 @@ pub(super) fn convention_success(method: &str, path: &str, role: Role) -> u16 {
         ("POST", "/api/v1/conventions") | ("POST", "/api/v1/conventions/{id}/amend") => 201,
         // The premier-degré model asks no visa.
         ("POST", "/api/v1/conventions/{id}/visa") => 409,
+        // The premier-degré model is not renewed tacitly: nothing to oppose.
+        ("POST", "/api/v1/conventions/{id}/non-renewal") => 422,
         ("POST", "/api/v1/conventions/{id}/sign") | ("POST", "/api/v1/conventions/{id}/refuse") if !signer => 403,
         _ => 200,
     }

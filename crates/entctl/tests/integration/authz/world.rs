@@ -443,6 +443,7 @@ impl World {
                     | "/api/v1/conventions/{id}/sign"
                     | "/api/v1/conventions/{id}/refuse" => "in_signature",
                     "/api/v1/conventions/{id}/terminate"
+                    | "/api/v1/conventions/{id}/non-renewal"
                     | "/api/v1/conventions/{id}/signed-copies"
                     | "/api/v1/conventions/{id}/signed-document" => "signed",
                     "/api/v1/conventions/{id}/amend" => "active",
@@ -460,9 +461,9 @@ impl World {
                     "/api/v1/conventions/{id}/terminate" => {
                         Call { body: Some(json!({ "reason": "Changement de solution" })), ..call(url) }
                     }
-                    "/api/v1/conventions/{id}/visa" | "/api/v1/conventions/{id}/sign" => {
-                        Call { body: Some(json!({})), ..call(url) }
-                    }
+                    "/api/v1/conventions/{id}/visa"
+                    | "/api/v1/conventions/{id}/sign"
+                    | "/api/v1/conventions/{id}/non-renewal" => Call { body: Some(json!({})), ..call(url) },
                     "/api/v1/conventions/{id}/signed-copies" => {
                         Call { pdf: Some(b"%PDF-1.4 signed".to_vec()), ..call(url) }
                     }

@@ -1,0 +1,241 @@
+//! Tacit renewal (« reconduction tacite ») of the conventions whose model is `renewable`: at its
+//! term an active convention is renewed for the model's `duration_months`, unless a party
+//! recorded its opposition (« non-reconduction ») at the latest `preavis_resiliation_mois`
+//! months before the term; it then expires at its term as any other.
+
+use super::jobs::notify;
+use super::workflow::{
+    begin_locked, commit_and_reload, default_end, lock_if_exists, new_version, notice_months, party_signers, record,
+    require_no_notified_termination, require_party_member, Ctx,
+};
+use super::{find_model, Convention, Party, Status};
+use chrono::{Months, NaiveDate};
+use ent_kernel::clock::french_date;
+use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
+use ent_kernel::store::timestamp;
+use ent_kernel::validate::parse_date;
+use ent_platform::identity::authz;
+use ent_platform::identity::Actor;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// A party's opposition to the tacit renewal, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct NonRenewal {
+    /// When it was recorded (RFC 3339).
+    pub at: String,
+    /// Who recorded it, as the audit log names them.
+    pub by: String,
+    /// The party organisation that opposes the renewal.
+    pub org_id: String,
+    pub reason: Option<String>,
+}
+
+/// The `non_renewal_*` columns of a `conventions` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct NonRenewalColumns {
+    non_renewal_at: Option<String>,
+    non_renewal_by: Option<String>,
+    non_renewal_org: Option<String>,
+    non_renewal_reason: Option<String>,
+}
+
+impl NonRenewalColumns {
+    pub(crate) fn into_recorded(self) -> Option<NonRenewal> {
+        Some(NonRenewal {
+            at: self.non_renewal_at?,
+            by: self.non_renewal_by.unwrap_or_default(),
+            org_id: self.non_renewal_org.unwrap_or_default(),
+            reason: self.non_renewal_reason,
+        })
+    }
+}
+
+/// The body of `POST /conventions/{id}/non-renewal`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Opposition {
+    /// Why the party does not want the convention renewed (optional).
+    pub reason: Option<String>,
+    /// The party key opposing, when the caller writes for several parties (an administrator
+    /// records it for the party named).
+    pub party: Option<String>,
+}
+
+/// The last day a party may oppose the renewal of `conv`: its end date less the notice of
+/// résiliation (`preavis_resiliation_mois`), or its end date when it sets none.
+pub fn opposition_deadline(conv: &Convention) -> Result<NaiveDate, Problem> {
+    let end = parse_date("end_date", &conv.end_date)?;
+    let months = Months::new(notice_months(conv).unwrap_or(0));
+    end.checked_sub_months(months).ok_or_else(|| Problem::invalid_field("end_date", "échéance hors du calendrier"))
+}
+
+/// The end of the period a renewal at the term `end` opens: `months` from the day after, by the
+/// rule of a convention's default end.
+pub fn renewed_end(end: NaiveDate, months: u32) -> Result<NaiveDate, Problem> {
+    end.succ_opt()
+        .and_then(|next| default_end(next, months))
+        .ok_or_else(|| Problem::invalid_field("end_date", "reconduction hors du calendrier"))
+}
+
+/// Whether `conv` is renewed at its term as things stand: its model is renewable, no party
+/// opposed, no résiliation is notified.
+pub fn renews(renewable: bool, conv: &Convention) -> bool {
+    renewable && conv.non_renewal.is_none() && conv.termination_effective.is_none()
+}
+
+/// The party `actor` opposes for: the one named, or the first where it writes conventions.
+fn opposing_party<'c>(actor: &Actor, conv: &'c Convention, key: Option<&str>) -> Result<&'c Party, Problem> {
+    let writes_for = |p: &&Party| {
+        actor.is_admin()
+            || actor.bindings.iter().any(|b| {
+                authz::CONVENTIONS_WRITE.roles.contains(&b.role) && b.org.as_ref().is_some_and(|o| o.id == p.org.id)
+            })
+    };
+    let mut candidates = conv.parties.iter().filter(|p| key.is_none_or(|k| p.key == k)).filter(writes_for);
+    let first = candidates.next();
+    match (first, key, actor.is_admin()) {
+        (Some(p), Some(_), _) | (Some(p), None, false) => Ok(p),
+        (_, None, true) => Err(Problem::invalid_field("party", "indiquez la partie qui s'oppose à la reconduction")),
+        _ => Err(Problem::invalid_field("party", "vous n'écrivez pas pour cette partie de la convention")),
+    }
+}
+
+/// Records a party's opposition to the tacit renewal: accepted up to [`opposition_deadline`];
+/// audited, notified to the parties; the convention then expires at its term.
+pub async fn oppose(ctx: &Ctx<'_>, conv: &Convention, o: Opposition) -> Result<Convention, Problem> {
+    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
+    conflict_unless(matches!(conv.status, Status::Active | Status::Signed), || {
+        format!(
+            "la convention {} est {} : il n'y a plus de reconduction à refuser",
+            conv.reference,
+            conv.status.label()
+        )
+    })?;
+    require_party_member(ctx.actor, &conv.party_org_ids())?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    if !model.renewable {
+        return Err(Problem::new(
+            ProblemKind::Validation,
+            format!(
+                "la convention {} n'est pas reconduite tacitement : elle prend fin d'elle-même à son terme, le {}",
+                conv.reference,
+                french_date(&conv.end_date)
+            ),
+        ));
+    }
+    conflict_unless(conv.non_renewal.is_none(), || {
+        format!("la non-reconduction de la convention {} est déjà enregistrée", conv.reference)
+    })?;
+    require_no_notified_termination(conv)?;
+    let deadline = opposition_deadline(conv)?;
+    if ctx.today() > deadline {
+        return Err(Problem::new(
+            ProblemKind::Validation,
+            format!(
+                "la non-reconduction devait être notifiée au moins {} mois avant l'échéance du {}, soit au plus tard le \
+                 {} : la convention sera reconduite ; seule une résiliation peut désormais y mettre fin",
+                notice_months(conv).unwrap_or(0),
+                french_date(&conv.end_date),
+                french_date(&deadline.to_string())
+            ),
+        ));
+    }
+    let party = opposing_party(ctx.actor, conv, o.party.as_deref())?;
+    let reason = o.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    new_version(&mut tx, &conv.id, ctx.now).await?;
+    sqlx::query(
+        "UPDATE conventions SET non_renewal_at = $1, non_renewal_by = $2, non_renewal_org = $3, \
+         non_renewal_reason = $4 WHERE id = $5",
+    )
+    .bind(timestamp(ctx.now))
+    .bind(&ctx.actor.name)
+    .bind(&party.org.id)
+    .bind(reason)
+    .bind(&conv.id)
+    .execute(&mut *tx)
+    .await?;
+    let summary = json!({ "party": party.key, "org_id": party.org.id, "reason": reason, "end_date": conv.end_date });
+    record(ctx, &mut tx, "conventions.non_renewal", &conv.id, None, summary).await?;
+    let recipients = party_signers(&mut tx, model, conv).await?;
+    let extra = json!({ "party": party.org.name, "reason": reason });
+    notify(&mut tx, &recipients, conv, "non_renewal", extra, ctx.now).await?;
+    commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// Renews an active convention of a renewable model whose term passed (French date) with no
+/// opposition nor résiliation notified, for as many periods as it takes to be in force today;
+/// audited as `ctx.actor` (the daily job), notified. False when there is nothing to renew:
+/// run twice, or on two replicas, the second finds the new end date under the row lock.
+pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
+    let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    let first = parse_date("end_date", &conv.end_date)?;
+    if conv.status != Status::Active || !renews(model.renewable, &conv) || first >= ctx.today() {
+        return Ok(false);
+    }
+    let mut end = first;
+    while end < ctx.today() {
+        let next = renewed_end(end, model.duration_months)?;
+        sqlx::query(
+            "INSERT INTO convention_renewals (convention_id, previous_end, new_end, renewed_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&conv.id)
+        .bind(end.to_string())
+        .bind(next.to_string())
+        .bind(timestamp(ctx.now))
+        .execute(&mut *tx)
+        .await?;
+        let summary = json!({ "previous_end": end.to_string(), "end_date": next.to_string() });
+        record(ctx, &mut tx, "conventions.renew", &conv.id, None, summary).await?;
+        end = next;
+    }
+    sqlx::query("UPDATE conventions SET end_date = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+        .bind(end.to_string())
+        .bind(timestamp(ctx.now))
+        .bind(&conv.id)
+        .execute(&mut *tx)
+        .await?;
+    let recipients = party_signers(&mut tx, model, &conv).await?;
+    let renewed = Convention { end_date: end.to_string(), ..conv };
+    let extra = json!({ "previous_end": french_date(&first.to_string()) });
+    notify(&mut tx, &recipients, &renewed, "renewed", extra, ctx.now).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A renewal the daily job made: the term passed and the end it set.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Renewal {
+    pub previous_end: String,
+    pub new_end: String,
+    pub renewed_at: String,
+}
+
+/// The renewals of convention `id`, oldest first.
+pub async fn renewals(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Vec<Renewal>, Problem> {
+    Ok(sqlx::query_as(
+        "SELECT previous_end, new_end, renewed_at FROM convention_renewals WHERE convention_id = $1 \
+         ORDER BY previous_end",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_renewal_runs_from_the_day_after_the_term_by_the_end_of_month_rule() {
+        assert_eq!(renewed_end(day("2029-08-31"), 36).unwrap(), day("2032-08-31"));
+        assert_eq!(renewed_end(day("2027-02-28"), 12).unwrap(), day("2028-02-29"), "from 1 March, across a leap day");
+        assert_eq!(renewed_end(day("2027-01-30"), 1).unwrap(), day("2027-02-28"), "from a 31st: the last day");
+    }
+}
