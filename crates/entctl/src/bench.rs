@@ -556,7 +556,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     let mut apps = Vec::new();
     for org in &applicants {
         let body: membership::NewApplication = serde_json::from_value(serde_json::json!({
-            "applicant": org.id, "deliberation_number": "D-1", "deliberation_date": "2000-01-01",
+            "applicant": org.id, "deliberation_number": "D-1", "deliberation_date": ctx.today().to_string(),
         }))?;
         apps.push(membership::apply(&ctx, &g, org, body).await.map_err(fail)?);
     }

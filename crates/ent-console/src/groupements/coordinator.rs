@@ -41,6 +41,7 @@ fn control_id(field: &str) -> String {
         "options" => "options",
         "cost_key" => "poids-eleves",
         "duration_months" => "duree",
+        "duration_justification" => "justification-duree",
         "common_expenses_cents" => "frais-communs",
         "coordinator_share_percent" => "part-coordonnateur",
         "application_deadline" => "date-limite",
@@ -97,6 +98,7 @@ async fn creation_page(on: &On<GroupementsState>, reply: Reply<'_>) -> Result<Re
         "fields": {
             "coordonnateur": field("coordonnateur", ""), "titre": field("titre", ""), "objet": field("objet", ""),
             "lots": field("lots", "Solution d'espace numérique de travail"), "duree": field("duree", "36"),
+            "justification-duree": field("justification-duree", ""),
             "frais-communs": field("frais-communs", ""), "part-coordonnateur": field("part-coordonnateur", ""),
             "date-limite": field("date-limite", ""), "date-consultation": field("date-consultation", ""),
             "date-attribution": field("date-attribution", ""),
@@ -143,6 +145,7 @@ fn new_groupement(fields: &Fields) -> NewGroupement {
         support_policy: None,
         cost_key: Some(cost_key_of(fields)),
         duration_months: Some(fields.get("duree").parse().unwrap_or(0)),
+        duration_justification: fields.opt("justification-duree"),
         common_expenses_cents: cents(fields.get("frais-communs")),
         coordinator_share_percent: fields.opt("part-coordonnateur").map(|p| p.parse().unwrap_or(u32::MAX)),
         application_deadline: fields.get("date-limite").to_string(),

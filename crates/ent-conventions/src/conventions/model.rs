@@ -46,6 +46,10 @@ pub struct ConventionModel {
     /// Renewed by tacit agreement for the same duration.
     #[serde(default)]
     pub renewable: bool,
+    /// The convention takes effect on the day it is submitted for signature when the start
+    /// date it was drafted with has passed by then (a groupement's convention constitutive).
+    #[serde(default)]
+    pub starts_at_submission: bool,
     #[serde(default)]
     pub parameters: Vec<ParameterSpec>,
     pub clauses: Vec<Clause>,

@@ -548,12 +548,49 @@ fn check_start(ctx: &Ctx<'_>, start: NaiveDate, reason: Option<&str>) -> Result<
             "start_date",
             format!(
                 "la date de prise d'effet ({}) est passée : une convention ne prend pas effet rétroactivement sans \
-                 motif (champ backdate_reason)",
+                 motif ; reportez-la ou indiquez le motif (champ backdate_reason)",
                 french_date(&start.to_string())
             ),
         ));
     }
     Ok(reason.map(str::to_string))
+}
+
+/// The convention as it is submitted: a model that [starts at submission] moves a start date
+/// that has passed to today; otherwise a past start needs the reason given when it was set,
+/// and an avenant, which takes effect on its own date, may not start before its submission.
+///
+/// [starts at submission]: ConventionModel::starts_at_submission
+fn start_at_submission(ctx: &Ctx<'_>, model: &ConventionModel, conv: &Convention) -> Result<Convention, Problem> {
+    let today = ctx.today();
+    let start = parse_date("start_date", &conv.start_date)?;
+    let mut submitted = conv.clone();
+    if start >= today {
+        return Ok(submitted);
+    }
+    if model.starts_at_submission {
+        submitted.start_date = today.to_string();
+        if submitted.end_date < submitted.start_date {
+            return Err(Problem::invalid_field(
+                "end_date",
+                format!("la convention s'achève le {} : elle ne peut plus prendre effet", french_date(&conv.end_date)),
+            ));
+        }
+        return Ok(submitted);
+    }
+    if conv.amends_id.is_some() {
+        return Err(Problem::invalid_field(
+            "start_date",
+            format!(
+                "un avenant prend effet à sa propre date, au plus tôt le jour de sa soumission à signature : \
+                 reportez sa date de prise d'effet ({}) au {} ou après",
+                french_date(&conv.start_date),
+                french_date(&today.to_string())
+            ),
+        ));
+    }
+    check_start(ctx, start, conv.backdate_reason.as_deref())?;
+    Ok(submitted)
 }
 
 /// The id of the convention `key` (id or reference) names as superseded by a new convention on
@@ -925,6 +962,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     require_party_member(ctx.actor, &conv.party_org_ids())?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     super::signatories::check_complete(model, conv)?;
+    let conv = &start_at_submission(ctx, model, conv)?;
     let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
     let schools = school_orgs(ctx.store, conv).await?;
     let coverage = Coverage {
@@ -945,12 +983,16 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     require_original_in_force(&mut tx, &current).await?;
     set_status(&mut tx, &conv.id, Status::InSignature, ctx.now).await?;
     super::frozen::store(&mut tx, &conv.id, &rendering, ctx.actor, ctx.now).await?;
-    sqlx::query("UPDATE conventions SET document_hash = $1, submitted_at = $2, refusal_comment = NULL WHERE id = $3")
-        .bind(&hash)
-        .bind(timestamp(ctx.now))
-        .bind(&conv.id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE conventions SET document_hash = $1, submitted_at = $2, refusal_comment = NULL, start_date = $3 \
+         WHERE id = $4",
+    )
+    .bind(&hash)
+    .bind(timestamp(ctx.now))
+    .bind(&conv.start_date)
+    .bind(&conv.id)
+    .execute(&mut *tx)
+    .await?;
     record(ctx, &mut tx, "conventions.submit", &conv.id, None, json!({ "document_hash": hash })).await?;
     let recipients = next_actors(&mut tx, model, conv, &[]).await?;
     super::jobs::notify(&mut tx, &recipients, conv, "submitted", json!({}), ctx.now).await?;
@@ -1626,13 +1668,14 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let mut params = conv.parameters.clone();
     params.remove("start_date");
+    // An avenant takes effect on its own date: today at the earliest, not the original's start.
     let mut draft = build_draft(
         ctx,
         model,
         Some(format!("Avenant – {}", conv.title)),
         &current_parties(conv),
         &params,
-        &conv.start_date,
+        &ctx.today().to_string(),
         Some(&conv.end_date),
     )
     .await?;

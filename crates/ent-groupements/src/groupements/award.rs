@@ -91,8 +91,8 @@ fn check(
             checks.fail("notified_on", "la notification ne peut pas être datée dans le futur");
             None
         }
-        Some(Ok(d)) if g.created_at.get(..10).is_some_and(|created| d.to_string().as_str() < created) => {
-            let created = &g.created_at[..10];
+        Some(Ok(d)) if d.to_string().as_str() < g.created_on() => {
+            let created = g.created_on();
             checks.fail(
                 "notified_on",
                 format!("la notification ({d}) ne peut pas précéder la création du groupement ({created})"),
@@ -221,6 +221,29 @@ async fn vendor_org(ctx: &Ctx<'_>, siret: &str, name: Option<&str>) -> Result<Or
     create_org(ctx.store, ctx.actor, new, ctx.now).await
 }
 
+/// 409 unless the convention constitutive (its article 10) lasts to the contract's last day:
+/// otherwise an avenant must first extend it.
+async fn require_convention_covers(ctx: &Ctx<'_>, g: &Groupement, checked: &Checked) -> Result<(), Problem> {
+    let Some(id) = &g.convention_id else { return Ok(()) };
+    let Some(conv) = ent_conventions::conventions::get_convention(ctx.store, ctx.models, id).await? else {
+        return Ok(());
+    };
+    let notified = ent_kernel::validate::parse_date("notified_on", &checked.notified_on)?;
+    let Some(last_day) = super::contract_end(notified, checked.duration) else { return Ok(()) };
+    let french = |d: &str| ent_kernel::clock::french_date(d);
+    conflict_unless(last_day.to_string() <= conv.end_date, || {
+        format!(
+            "le marché notifié le {} pour {} mois court jusqu'au {}, au-delà de la convention constitutive {} qui \
+             s'achève le {} : concluez au préalable un avenant la prolongeant jusqu'au terme du marché (article 10)",
+            french(&checked.notified_on),
+            checked.duration,
+            french(&last_day.to_string()),
+            conv.reference,
+            french(&conv.end_date)
+        )
+    })
+}
+
 /// Awards the contract of a groupement in consultation.
 pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<Groupement, Problem> {
     super::require_constituted(ctx.store, g, "le marché ne peut pas être attribué").await?;
@@ -232,6 +255,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let checked = check(&input, g, &coordinator, ctx.today(), &mut checks);
     checks.finish()?;
     let checked = checked.expect("every field checked");
+    require_convention_covers(ctx, g, &checked).await?;
     let members = membership::members(ctx.store, &g.id).await?;
     conflict_unless(!members.is_empty(), || "aucun membre accepté : rien à attribuer")?;
     let vendor = vendor_org(ctx, &checked.siret, input.vendor_name.as_deref()).await?;
@@ -325,9 +349,7 @@ async fn processor_of_record(
     tenants: &[Tenant],
 ) -> Result<usize, Problem> {
     let starts = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok();
-    let ends = starts
-        .and_then(|d| d.checked_add_months(chrono::Months::new(award.duration_months)))
-        .and_then(|d| d.pred_opt());
+    let ends = starts.and_then(|d| super::contract_end(d, award.duration_months));
     for m in members {
         let contract = NewContract {
             processor_org_id: vendor.id.clone(),

@@ -210,6 +210,9 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     c.insert("lots", &g.terms.lots);
     c.insert("support", &g.terms.support);
     c.insert("duration_months", &g.terms.duration_months);
+    if let Some(j) = &g.terms.duration_justification {
+        c.insert("duration_justification", j);
+    }
     c.insert("cost_key", &g.cost_key_label);
     c.insert("deadline", &french(&g.application_deadline));
     if let Some(d) = &g.consultation_date {

@@ -9,6 +9,7 @@ use super::{Ctx, Groupement, Status, MEMBER_KINDS};
 use ent_conventions::conventions::signatories::{self, Signatory};
 use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConvention, PartyInput};
 use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
+use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::update_versioned;
@@ -212,15 +213,35 @@ pub struct ApplicationPatch {
     pub parent_accounts: Option<i64>,
 }
 
-/// Checks the délibération of an application; the trimmed number.
-fn check_deliberation(number: &str, date: &str, today: chrono::NaiveDate, checks: &mut Checks) -> String {
+/// Checks the délibération of an application to `g`: dated neither in the future nor before
+/// the groupement existed (it approves the groupement's convention); the trimmed number.
+fn check_deliberation(
+    g: &Groupement,
+    number: &str,
+    date: &str,
+    today: chrono::NaiveDate,
+    checks: &mut Checks,
+) -> String {
     let number = number.trim().to_string();
     if number.is_empty() || number.chars().count() > 50 {
         checks.fail("deliberation_number", "numéro de la délibération obligatoire (50 caractères au plus)");
     }
     checks.line("deliberation_number", &number);
-    if checks.date("deliberation_date", date.trim()).is_some_and(|d| d > today) {
-        checks.fail("deliberation_date", "la délibération ne peut pas être datée dans le futur");
+    match checks.date("deliberation_date", date.trim()) {
+        Some(d) if d > today => {
+            checks.fail("deliberation_date", "la délibération ne peut pas être datée dans le futur")
+        }
+        Some(d) if d.to_string().as_str() < g.created_on() => checks.fail(
+            "deliberation_date",
+            format!(
+                "la délibération ({}) ne peut pas précéder la création du groupement {} ({}) : elle approuve sa \
+                 convention constitutive",
+                french_date(&d.to_string()),
+                g.reference,
+                french_date(g.created_on())
+            ),
+        ),
+        _ => {}
     }
     number
 }
@@ -410,7 +431,7 @@ fn taking_applications(g: &Groupement, today: chrono::NaiveDate, closed: &str, l
         format!(
             "la date limite des adhésions au groupement {} était le {} : {late}",
             g.reference,
-            ent_kernel::clock::french_date(&g.application_deadline)
+            french_date(&g.application_deadline)
         )
     })
 }
@@ -444,7 +465,7 @@ pub async fn apply(
     refuse_overlap(ctx.store, g, applicant).await?;
     let pre = prefill(ctx.store, applicant).await?;
     let mut checks = Checks::default();
-    let number = check_deliberation(&input.deliberation_number, &input.deliberation_date, today, &mut checks);
+    let number = check_deliberation(g, &input.deliberation_number, &input.deliberation_date, today, &mut checks);
     let declared = MemberQuantities {
         schools: input.schools.unwrap_or(pre.quantities.schools),
         classes: input.classes.unwrap_or(0),
@@ -522,6 +543,7 @@ pub async fn update(
     let pre = prefill(ctx.store, &applicant).await?;
     let mut checks = Checks::default();
     let number = check_deliberation(
+        g,
         patch.deliberation_number.as_deref().unwrap_or(&app.deliberation_number),
         patch.deliberation_date.as_deref().unwrap_or(&app.deliberation_date),
         today,
@@ -758,6 +780,9 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
         None => None,
     };
     let signatories = member_acts(ctx.store, g, current.as_ref(), &member_ids).await?;
+    // Its end covers the contract (article 10); its start moves to its submission (the model's
+    // `starts_at_submission`), after which every member's signature follows.
+    let end_date = g.convention_end().map(|d| d.to_string());
     let linked = match current {
         None => {
             let new = NewConvention {
@@ -766,7 +791,7 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
                 parties,
                 parameters: convention_parameters(g),
                 start_date: ctx.today().to_string(),
-                end_date: None,
+                end_date: end_date.clone(),
                 title: Some(format!(
                     "Convention constitutive du groupement de commandes {} – {}",
                     g.reference, g.title
@@ -794,6 +819,7 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
                 parties: Some(parties),
                 parameters: Some(convention_parameters(g)),
                 signatories: Some(signatories),
+                end_date,
                 ..ConventionPatch::default()
             };
             workflow::update(&conv_ctx, &conv, conv.version, patch).await?

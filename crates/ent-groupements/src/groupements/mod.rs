@@ -156,6 +156,10 @@ pub struct Terms {
     pub support: Vec<SupportLevel>,
     pub cost_key: Vec<KeyPart>,
     pub duration_months: u32,
+    /// Why the accord-cadre lasts more than [`MAX_MONTHS_UNJUSTIFIED`] months (art. R. 2162-4
+    /// du code de la commande publique): required beyond, printed where the duration is stated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_justification: Option<String>,
     /// The groupement's common expenses over the contract (procedure, management), in cents,
     /// split as the convention constitutive says; 0 when the coordinator bears none to share.
     #[serde(default)]
@@ -211,6 +215,35 @@ pub struct Groupement {
     pub updated_at: String,
 }
 
+impl Groupement {
+    /// `YYYY-MM-DD`: the day the groupement was created, before which none of its acts (a
+    /// member's délibération, the notification of the contract) can be dated.
+    pub fn created_on(&self) -> &str {
+        self.created_at.get(..10).unwrap_or(&self.created_at)
+    }
+
+    /// The last day of its convention constitutive: the contract's last day were it notified
+    /// [`AWARD_SLACK_MONTHS`] after the planned award (else the consultation, else the
+    /// application deadline), so that the convention governs the contract to its term.
+    pub fn convention_end(&self) -> Option<NaiveDate> {
+        let planned =
+            self.award_planned_date.as_ref().or(self.consultation_date.as_ref()).unwrap_or(&self.application_deadline);
+        let latest_award = NaiveDate::parse_from_str(planned, "%Y-%m-%d")
+            .ok()?
+            .checked_add_months(chrono::Months::new(AWARD_SLACK_MONTHS))?;
+        contract_end(latest_award, self.terms.duration_months)
+    }
+}
+
+/// How late after its planned date the award may come and the convention constitutive still
+/// cover the contract without an avenant.
+pub const AWARD_SLACK_MONTHS: u32 = 12;
+
+/// The last day of a contract of `months` notified on `notified_on`.
+pub fn contract_end(notified_on: NaiveDate, months: u32) -> Option<NaiveDate> {
+    notified_on.checked_add_months(chrono::Months::new(months))?.pred_opt()
+}
+
 /// `POST /groupements`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -235,8 +268,10 @@ pub struct NewGroupement {
     pub support_policy: Option<String>,
     /// 100 % per account when absent.
     pub cost_key: Option<Vec<KeyPart>>,
-    /// 36 when absent.
+    /// 36 when absent; beyond 48, only with a `duration_justification`.
     pub duration_months: Option<u32>,
+    /// Why the accord-cadre lasts more than 48 months (art. R. 2162-4 du code de la commande publique).
+    pub duration_justification: Option<String>,
     /// Common expenses (procedure, management) over the contract, in cents; 0 when absent.
     pub common_expenses_cents: Option<i64>,
     /// The coordinator's part of the common expenses, in percent; 0 when absent.
@@ -258,6 +293,8 @@ pub struct GroupementPatch {
     pub support: Option<Vec<SupportLevel>>,
     pub cost_key: Option<Vec<KeyPart>>,
     pub duration_months: Option<u32>,
+    /// Empty to remove it.
+    pub duration_justification: Option<String>,
     pub common_expenses_cents: Option<i64>,
     pub coordinator_share_percent: Option<u32>,
     pub application_deadline: Option<String>,
@@ -353,6 +390,38 @@ impl Checked {
     }
 }
 
+/// The longest accord-cadre a pouvoir adjudicateur concludes without a stated justification
+/// (art. L. 2125-1 and R. 2162-4 du code de la commande publique).
+pub const MAX_MONTHS_UNJUSTIFIED: u32 = 48;
+
+/// The duration of the contract, executed by each member's purchase orders (an accord-cadre):
+/// 1 to 120 months, beyond four years only with a justification (kept only then, trimmed).
+fn check_duration(mut terms: Terms, checks: &mut Checks) -> Terms {
+    let months = terms.duration_months;
+    let justification = terms.duration_justification.take().map(|j| j.trim().to_string()).filter(|j| !j.is_empty());
+    if !(1..=120).contains(&months) {
+        checks.fail("duration_months", "durée du marché entre 1 et 120 mois");
+    } else if months > MAX_MONTHS_UNJUSTIFIED {
+        match justification {
+            None => checks.fail(
+                "duration_months",
+                format!(
+                    "un accord-cadre exécuté par bons de commande ne dépasse pas quatre ans ({MAX_MONTHS_UNJUSTIFIED} \
+                     mois) sauf cas exceptionnel dûment justifié (art. L. 2125-1 et R. 2162-4 du code de la commande \
+                     publique) : ramenez la durée ({months} mois) à {MAX_MONTHS_UNJUSTIFIED} mois ou indiquez la \
+                     justification (champ duration_justification)"
+                ),
+            ),
+            Some(j) => {
+                let j = checks.text("duration_justification", &j, 2000);
+                checks.line("duration_justification", &j);
+                terms.duration_justification = Some(j);
+            }
+        }
+    }
+    terms
+}
+
 fn check_fields(
     catalog: &Catalog,
     title: &str,
@@ -402,9 +471,7 @@ fn check_fields(
     if terms.coordinator_share_percent > 100 {
         checks.fail("coordinator_share_percent", "part du coordonnateur entre 0 et 100 %");
     }
-    if !(1..=120).contains(&terms.duration_months) {
-        checks.fail("duration_months", "durée du marché entre 1 et 120 mois");
-    }
+    let terms = check_duration(terms, &mut checks);
     let d = checks.date("application_deadline", deadline.trim());
     let c = consultation.and_then(|v| checks.date("consultation_date", v.trim()));
     let a = award_planned.and_then(|v| checks.date("award_planned_date", v.trim()));
@@ -574,6 +641,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         },
         cost_key: input.cost_key.unwrap_or_else(|| vec![KeyPart { basis: Basis::Accounts, weight: 100 }]),
         duration_months: input.duration_months.unwrap_or(36),
+        duration_justification: input.duration_justification,
         common_expenses_cents: input.common_expenses_cents.unwrap_or(0),
         coordinator_share_percent: input.coordinator_share_percent.unwrap_or(0),
     };
@@ -623,7 +691,10 @@ pub async fn update(
     })?;
     let rewrites_convention = patch.object.as_ref().is_some_and(|o| o.trim() != g.object)
         || patch.cost_key.as_ref().is_some_and(|k| *k != g.terms.cost_key)
-        || patch.coordinator_share_percent.is_some_and(|p| p != g.terms.coordinator_share_percent);
+        || patch.coordinator_share_percent.is_some_and(|p| p != g.terms.coordinator_share_percent)
+        || patch.duration_months.is_some_and(|d| d != g.terms.duration_months)
+        || patch.consultation_date.as_ref().is_some_and(|d| Some(d) != g.consultation_date.as_ref())
+        || patch.award_planned_date.as_ref().is_some_and(|d| Some(d) != g.award_planned_date.as_ref());
     if rewrites_convention {
         membership::check_convention_editable(ctx, g).await?;
     }
@@ -635,6 +706,7 @@ pub async fn update(
         support: patch.support.unwrap_or_else(|| old.support.clone()),
         cost_key: patch.cost_key.unwrap_or_else(|| old.cost_key.clone()),
         duration_months: patch.duration_months.unwrap_or(old.duration_months),
+        duration_justification: patch.duration_justification.or_else(|| old.duration_justification.clone()),
         common_expenses_cents: patch.common_expenses_cents.unwrap_or(old.common_expenses_cents),
         coordinator_share_percent: patch.coordinator_share_percent.unwrap_or(old.coordinator_share_percent),
     };
@@ -659,10 +731,14 @@ pub async fn update(
         .await?;
     tx.commit().await?;
     let updated = must_get(ctx.store, &g.id).await?;
-    // The convention constitutive states the object and the cost key: keep it in step.
+    // The convention constitutive states the object, the cost key and its end: keep it in step.
     let coordinator_part_changed = updated.terms.coordinator_share_percent != g.terms.coordinator_share_percent;
+    let end_changed = updated.convention_end() != g.convention_end();
     if updated.convention_id.is_some()
-        && (updated.object != g.object || updated.cost_key_label != g.cost_key_label || coordinator_part_changed)
+        && (updated.object != g.object
+            || updated.cost_key_label != g.cost_key_label
+            || coordinator_part_changed
+            || end_changed)
     {
         membership::refresh_convention(ctx, &updated).await?;
     }

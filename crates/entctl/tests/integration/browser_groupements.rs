@@ -95,7 +95,7 @@ async fn a_coordinator_runs_a_groupement_and_each_member_sees_only_its_share_in_
             assert_eq!(value_of(&browser, "#eleves").await, pupils.to_string(), "{}", commune.name);
             assert!(browser.text().await.contains("selon le répertoire"));
             browser.fill("#deliberation", &format!("DCM-{}", commune.code)).await;
-            set(&browser, "date-deliberation", "2026-06-30").await;
+            set(&browser, "date-deliberation", "2026-09-01").await;
             browser.click_to_page("#deposer-candidature").await;
             assert!(browser.text().await.contains("Votre candidature est déposée"), "{}", browser.text().await);
             browser.axe().await;

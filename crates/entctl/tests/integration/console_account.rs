@@ -264,7 +264,7 @@ async fn applications_awaiting_a_decision_are_listed_for_the_groupement_s_coordi
     assert_eq!(notified(&app, &coord, "candidatures").await, "", "no application yet");
 
     let mairie = sign_in(&app, MAIRIES[0]).await;
-    let application = [("deliberation", "2026-DCM-7"), ("date-deliberation", "2026-06-30")];
+    let application = [("deliberation", "2026-DCM-7"), ("date-deliberation", "2026-09-01")];
     let sent = post_form(&app, &mairie, &format!("/groupements/{reference}/candidature"), &application).await;
     assert_eq!(sent.status, 303, "{}", sent.text);
     let listed = notified(&app, &coord, "candidatures").await;

@@ -221,7 +221,7 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
             &app,
             &session,
             &format!("{path}/candidature"),
-            &owned(&[("deliberation", number.as_str()), ("date-deliberation", "2026-06-30")]),
+            &owned(&[("deliberation", number.as_str()), ("date-deliberation", "2026-09-01")]),
         )
         .await;
         let page = follow(&app, &session, &sent, &format!("{path}?apres=candidature")).await;
@@ -234,7 +234,7 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let withdrawn = post_form(&app, &mairies[2], &format!("{path}/candidatures/{third}/retrait"), &[]).await;
     let page = follow(&app, &mairies[2], &withdrawn, &format!("{path}?apres=retrait")).await;
     assert!(page.text.contains("retirée"), "{}", page.text);
-    let again = owned(&[("deliberation", "2026-DCM-2bis"), ("date-deliberation", "2026-07-01"), ("classes", "12")]);
+    let again = owned(&[("deliberation", "2026-DCM-2bis"), ("date-deliberation", "2026-09-01"), ("classes", "12")]);
     let sent = post_form(&app, &mairies[2], &format!("{path}/candidature"), &again).await;
     assert!(follow(&app, &mairies[2], &sent, path.as_str()).await.text.contains("2026-DCM-2bis"));
     // Another commune's application cannot be withdrawn by a forged form.
@@ -342,7 +342,7 @@ async fn a_commune_edits_its_application_from_a_prefilled_form_until_the_deadlin
     let path = format!("/groupements/{reference}");
     let mairie = sign_in(&app, MAIRIES[0]).await;
     let other = sign_in(&app, MAIRIES[1]).await;
-    let first = owned(&[("deliberation", "2026-DCM-7"), ("date-deliberation", "2026-06-30"), ("classes", "4")]);
+    let first = owned(&[("deliberation", "2026-DCM-7"), ("date-deliberation", "2026-09-01"), ("classes", "4")]);
     let sent = post_form(&app, &mairie, &format!("{path}/candidature"), &first).await;
     follow(&app, &mairie, &sent, &format!("{path}?apres=candidature")).await;
     let id = application_of(&store, &reference, &scene.communes[0]).await;
@@ -353,7 +353,7 @@ async fn a_commune_edits_its_application_from_a_prefilled_form_until_the_deadlin
     assert!(page.text.contains(&format!("href=\"{edit}\"")), "{}", page.text);
     let form = get(&app, &mairie, &edit).await;
     assert_eq!(form.status, 200, "{}", form.text);
-    assert!(form.text.contains("value=\"2026-DCM-7\"") && form.text.contains("value=\"2026-06-30\""), "{}", form.text);
+    assert!(form.text.contains("value=\"2026-DCM-7\"") && form.text.contains("value=\"2026-09-01\""), "{}", form.text);
     assert!(form.text.contains("id=\"classes\" name=\"classes\" value=\"4\""), "{}", form.text);
     assert!(
         form.text.contains("name=\"version\" value=\"1\"") && form.text.contains("name=\"_csrf\""),
@@ -364,7 +364,7 @@ async fn a_commune_edits_its_application_from_a_prefilled_form_until_the_deadlin
     // Saved at the version shown: the page says so and shows the new délibération.
     let changed = owned(&[
         ("deliberation", "2026-DCM-7 rectifiée"),
-        ("date-deliberation", "2026-07-02"),
+        ("date-deliberation", "2026-09-01"),
         ("classes", "6"),
         ("version", "1"),
     ]);
@@ -407,7 +407,7 @@ async fn a_commune_edits_its_application_from_a_prefilled_form_until_the_deadlin
         &app,
         &mairie,
         &edit,
-        &owned(&[("deliberation", "X"), ("date-deliberation", "2026-07-02"), ("version", "2")]),
+        &owned(&[("deliberation", "X"), ("date-deliberation", "2026-09-01"), ("version", "2")]),
     )
     .await;
     assert_eq!(late.status, 409, "{}", late.text);

@@ -934,6 +934,65 @@ async fn the_user_who_gave_the_legal_visa_cannot_sign_and_the_signature_page_sho
     assert!(!page.contains("(dan)") && !page.contains("2026-09-01T"), "no role slug nor ISO timestamp: {page}");
 }
 
+backend_test!(a_draft_whose_start_passed_before_its_submission_is_not_submitted_without_a_reason);
+async fn a_draft_whose_start_passed_before_its_submission_is_not_submitted_without_a_reason(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let conv = c.create(tripartite("2026-12-15")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    let other = c.create(tripartite("2026-12-15")).await;
+    let other_id = other["id"].as_str().unwrap().to_string();
+    // Submitted on 1 February 2027: the 15 December start has passed.
+    c.clock.set(Utc.with_ymd_and_hms(2027, 2, 1, 9, 0, 0).unwrap());
+    let (s, p) = c.post(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("start_date")), "{p}");
+    assert!(p.to_string().contains("15 décembre 2026") && p.to_string().contains("backdate_reason"), "{p}");
+    let (_, still) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(still["status"], "draft", "{}: nothing submitted", c.db.name);
+    // Moved to a day to come, it is submitted.
+    c.edit(&id, json!({ "start_date": "2027-03-01" })).await;
+    let submitted = c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(
+        (submitted["status"].as_str(), submitted["start_date"].as_str()),
+        (Some("in_signature"), Some("2027-03-01"))
+    );
+    // Or kept, with the reason stated: submitted, the reason on record.
+    c.edit(&other_id, json!({ "start_date": "2026-12-15", "backdate_reason": "service ouvert le 15 décembre" })).await;
+    let submitted = c.step_ok(&c.dan, &other_id, "submit", json!({})).await;
+    assert_eq!(submitted["backdate_reason"], "service ouvert le 15 décembre", "{submitted}");
+}
+
+backend_test!(an_avenant_takes_effect_on_its_own_date_never_before_its_submission);
+async fn an_avenant_takes_effect_on_its_own_date_never_before_its_submission(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = submitted(&c).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        c.step_ok(who, &id, "sign", json!({})).await;
+    }
+    // Amended on 10 January 2027: the avenant starts that day, not on the original's 1 September 2026.
+    c.clock.set(Utc.with_ymd_and_hms(2027, 1, 10, 9, 0, 0).unwrap());
+    let (s, avenant) = c.post(&c.dan, &id, "amend", json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{avenant}");
+    assert_eq!(avenant["start_date"], "2027-01-10", "{}: {avenant}", c.db.name);
+    assert_eq!(avenant["end_date"], "2029-08-31", "the original's end is kept: {avenant}");
+    let avenant_id = avenant["id"].as_str().unwrap().to_string();
+    // Submitted a week later, its start has passed: refused, even with a reason, until moved.
+    c.clock.set(Utc.with_ymd_and_hms(2027, 1, 17, 9, 0, 0).unwrap());
+    c.edit(&avenant_id, json!({ "start_date": "2027-01-10", "backdate_reason": "rattrapage" })).await;
+    let (s, p) = c.post(&c.dan, &avenant_id, "submit", json!({})).await;
+    assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("start_date")), "{p}");
+    assert!(p.to_string().contains("avenant prend effet à sa propre date"), "{p}");
+    c.edit(&avenant_id, json!({ "start_date": "2027-01-17" })).await;
+    c.step_ok(&c.dan, &avenant_id, "submit", json!({})).await;
+    for who in [&c.directeur, &c.mairie, &c.dan] {
+        c.step_ok(who, &avenant_id, "sign", json!({})).await;
+    }
+    let (_, active) = call(c.dan.get(c.url(&format!("/{avenant_id}")))).await;
+    assert_eq!((active["status"].as_str(), active["start_date"].as_str()), (Some("active"), Some("2027-01-17")));
+    let html = c.dan.get(c.url(&format!("/{avenant_id}/document"))).send().await.text;
+    assert!(html.contains("prend effet le 17 janvier 2027"), "the avenant states its own start: {html}");
+    assert!(!html.contains("prend effet le 1er septembre 2026"), "not the original's: {html}");
+}
+
 backend_test!(a_start_date_in_the_past_needs_a_reason);
 async fn a_start_date_in_the_past_needs_a_reason(db: crate::common::TestDb) {
     let c = setup(db).await;

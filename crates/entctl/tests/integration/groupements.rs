@@ -256,7 +256,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         let application = json!({
             "applicant": format!("commune:{}", commune.code),
             "deliberation_number": format!("2026-DCM-{i:03}"),
-            "deliberation_date": "2026-06-30",
+            "deliberation_date": "2026-09-01",
             "classes": schools * 5,
             "teacher_accounts": schools * 6,
             "parent_accounts": pupils,
@@ -286,15 +286,15 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!(status, 422, "{name}: {problem}");
     let f = fields(&problem);
     assert!(f.contains(&"pupils".into()) && f.contains(&"deliberation_date".into()), "{f:?}");
-    let bad = json!({ "applicant": outsider_key, "deliberation_number": "D-1", "deliberation_date": "2026-06-01", "schools": covered + 1 });
+    let bad = json!({ "applicant": outsider_key, "deliberation_number": "D-1", "deliberation_date": "2026-09-01", "schools": covered + 1 });
     let (status, problem) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&bad)).await;
     assert_eq!(status, 422, "{name}: {problem}");
     assert_eq!(fields(&problem), vec!["schools"]);
     assert!(problem["detail"].as_str().unwrap().contains(&format!("n'en couvre que {covered}")), "{problem}");
-    let absurd = json!({ "applicant": outsider_key, "deliberation_number": "D-1", "deliberation_date": "2026-06-01", "pupils": 10_000_000 });
+    let absurd = json!({ "applicant": outsider_key, "deliberation_number": "D-1", "deliberation_date": "2026-09-01", "pupils": 10_000_000 });
     let (status, problem) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&absurd)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["pupils".to_string()]), "{name}: {problem}");
-    let theirs = json!({ "applicant": format!("commune:{}", members[0].0.code), "deliberation_number": "X", "deliberation_date": "2026-06-01" });
+    let theirs = json!({ "applicant": format!("commune:{}", members[0].0.code), "deliberation_number": "X", "deliberation_date": "2026-09-01" });
     let (status, problem) = send(w.outsider.post(api(&format!("/groupements/{id}/applications"))).json(&theirs)).await;
     // Another commune the caller cannot read is not revealed: named like one that does not exist.
     assert_eq!(
@@ -306,7 +306,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     // After the deadline (another server, clock later): 409.
     let late_clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(60)));
     let late = TestApp::over(&w.store).clock(late_clock).build().await;
-    let ok = json!({ "applicant": outsider_key, "deliberation_number": "D-2", "deliberation_date": "2026-06-01" });
+    let ok = json!({ "applicant": outsider_key, "deliberation_number": "D-2", "deliberation_date": "2026-09-01" });
     let (status, problem) =
         send(w.outsider.to(&late).post(format!("/api/v1/groupements/{id}/applications")).json(&ok)).await;
     assert_eq!(status, 409, "{name}: {problem}");
@@ -793,7 +793,7 @@ async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::com
     entcp::registry::manage::set_member(&w.store, &admin(), &epci, commune, false, t0()).await.unwrap();
     let applications = api(&format!("/groupements/{renforce_id}/applications"));
     let application =
-        |org: &Org| json!({ "applicant": org.id, "deliberation_number": "DCM-1", "deliberation_date": "2026-05-12" });
+        |org: &Org| json!({ "applicant": org.id, "deliberation_number": "DCM-1", "deliberation_date": "2026-09-01" });
     let (status, app) = send(client.post(&applications).json(&application(commune))).await;
     assert_eq!(status, 201, "{name}: {app}");
     let root = w.app.root_client().await;
@@ -843,7 +843,7 @@ async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::com
     assert!(problem["detail"].as_str().unwrap().contains("aucun membre"));
     let (commune, client) = &w.communes[0];
     let application = json!({
-        "applicant": commune.id, "deliberation_number": "DCM-12", "deliberation_date": "2026-05-12",
+        "applicant": commune.id, "deliberation_number": "DCM-12", "deliberation_date": "2026-09-01",
     });
     let apply = || client.post(api(&format!("/groupements/{id}/applications"))).json(&application);
     let (status, problem) = send(apply()).await;
@@ -917,7 +917,7 @@ async fn a_commune_edits_its_application_until_the_deadline_and_never_another_on
     let id = g["id"].as_str().unwrap().to_string();
     let (commune, client) = &w.communes[0];
     let application =
-        json!({ "applicant": commune.id, "deliberation_number": "DCM-1", "deliberation_date": "2026-05-12" });
+        json!({ "applicant": commune.id, "deliberation_number": "DCM-1", "deliberation_date": "2026-09-01" });
     let (status, app) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
     assert_eq!(status, 201, "{name}: {app}");
     let app_id = app["id"].as_str().unwrap().to_string();
@@ -939,7 +939,7 @@ async fn a_commune_edits_its_application_until_the_deadline_and_never_another_on
     let (status, edited) = send(client.patch(&url).header("if-match", format!("\"{version}\"")).json(&change)).await;
     assert_eq!(status, 200, "{name}: {edited}");
     assert_eq!(edited["deliberation_number"], "DCM-1 rectifiée", "{edited}");
-    assert_eq!(edited["deliberation_date"], "2026-05-12", "{edited}");
+    assert_eq!(edited["deliberation_date"], "2026-09-01", "{edited}");
     assert_eq!((edited["quantities"]["classes"].as_i64(), edited["quantities"]["pupils"].as_i64()), (Some(3), Some(1)));
     assert_eq!(edited["quantities"]["schools"], app["quantities"]["schools"], "{edited}");
     assert_eq!(edited["version"].as_i64(), Some(version + 1), "{edited}");
@@ -1009,7 +1009,7 @@ async fn an_applicant_out_of_scope_answers_like_a_missing_one_before_its_kind_is
     let school = entcp::registry::resolve_org(&w.store, &school).await.unwrap();
     let missing = "00000000-0000-4000-8000-000000000000";
     let application =
-        |key: &str| json!({ "applicant": key, "deliberation_number": "DCM-1", "deliberation_date": "2026-05-12" });
+        |key: &str| json!({ "applicant": key, "deliberation_number": "DCM-1", "deliberation_date": "2026-09-01" });
     let applications = api(&format!("/groupements/{id}/applications"));
     let prefill = |key: &str| api(&format!("/groupements/{id}/prefill?applicant={key}"));
 
@@ -1045,4 +1045,141 @@ async fn an_applicant_out_of_scope_answers_like_a_missing_one_before_its_kind_is
     let (status, problem) = send(client.post(&applications).json(&application(&own_school))).await;
     assert_eq!((status, fields(&problem)), (422, vec!["applicant".to_string()]), "{name}: {problem}");
     assert!(problem["detail"].as_str().unwrap().contains("adhèrent les communes"), "{name}: {problem}");
+}
+
+backend_test!(a_deliberation_dated_before_the_groupement_existed_is_refused);
+async fn a_deliberation_dated_before_the_groupement_existed_is_refused(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    // Created on 1 September 2026 (the clock of the world).
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-09-30"))).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    let (commune, client) = &w.communes[0];
+    let applications = api(&format!("/groupements/{id}/applications"));
+    let dated =
+        |date: &str| json!({ "applicant": commune.id, "deliberation_number": "DCM-1", "deliberation_date": date });
+    let (status, problem) = send(client.post(&applications).json(&dated("2026-08-31"))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["deliberation_date".to_string()]), "{name}: {problem}");
+    assert!(
+        problem["errors"][0]["message"].as_str().unwrap().contains("précéder la création du groupement"),
+        "{problem}"
+    );
+    let (_, listed) = send(w.coord.get(&applications)).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{name}: nothing recorded: {listed}");
+    // Dated the day the groupement was created: accepted; moved before it by an edit: refused.
+    let (status, app) = send(client.post(&applications).json(&dated("2026-09-01"))).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let url = api(&format!("/groupements/{id}/applications/{}", app["id"].as_str().unwrap()));
+    let version = app["version"].as_i64().unwrap();
+    let edit = json!({ "deliberation_date": "2026-06-30" });
+    let (status, problem) = send(client.patch(&url).header("if-match", format!("\"{version}\"")).json(&edit)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["deliberation_date".to_string()]), "{name}: {problem}");
+    let (_, listed) = send(w.coord.get(&applications)).await;
+    assert_eq!(listed[0]["deliberation_date"], "2026-09-01", "{name}: unchanged: {listed}");
+}
+
+backend_test!(a_contract_of_more_than_four_years_needs_a_justification_printed_in_the_cctp);
+async fn a_contract_of_more_than_four_years_needs_a_justification_printed_in_the_cctp(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let mut body = minimal_groupement(&w, "2026-09-30");
+    body["duration_months"] = json!(48);
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!((status, g["duration_months"].as_u64()), (201, Some(48)), "{name}: four years need no reason: {g}");
+    body["duration_months"] = json!(60);
+    let (status, problem) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["duration_months".to_string()]), "{name}: {problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("R. 2162-4"), "{problem}");
+    body["duration_justification"] = json!("   ");
+    let (status, _) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 422, "{name}: a blank justification is none");
+    let reason = "amortissement de la reprise des données de 40 000 comptes sur cinq années scolaires";
+    body["duration_justification"] = json!(reason);
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    assert_eq!(g["duration_justification"], reason, "{name}: stored");
+    let id = g["id"].as_str().unwrap();
+    let text = odt_text(&generated(&w, id, "cctp", "odt").await);
+    assert!(text.contains("durée de 60 mois") && text.contains(reason), "{name}: the CCTP states why: {text}");
+    assert!(text.contains("R. 2162-4"), "{name}: {text}");
+    // Shortened by an edit to 48 months, the justification is dropped with it.
+    let version = g["version"].as_i64().unwrap();
+    let (status, g) = send(
+        w.coord
+            .patch(api(&format!("/groupements/{id}")))
+            .header("if-match", format!("\"{version}\""))
+            .json(&json!({ "duration_months": 36 })),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: {g}");
+    assert!(g.get("duration_justification").is_none(), "{name}: {g}");
+}
+
+backend_test!(the_convention_constitutive_starts_at_its_submission_and_lasts_as_long_as_the_contract);
+async fn the_convention_constitutive_starts_at_its_submission_and_lasts_as_long_as_the_contract(
+    db: crate::common::TestDb,
+) {
+    use chrono::TimeZone;
+    let w = world(&db).await;
+    let name = db.name;
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-09-30"))).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    let (commune, client) = &w.communes[0];
+    let application =
+        json!({ "applicant": commune.id, "deliberation_number": "2026-DCM-001", "deliberation_date": "2026-09-01" });
+    let (status, app) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let accept = api(&format!("/groupements/{id}/applications/{}/accept", app["id"].as_str().unwrap()));
+    assert_eq!(send(w.coord.post(accept)).await.0, 200, "{name}");
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let conv_id = g["convention_id"].as_str().expect("a convention constitutive").to_string();
+    let conv_url = |p: &str| api(&format!("/conventions/{conv_id}{p}"));
+    let (_, conv) = send(w.coord.get(conv_url(""))).await;
+    // A contract of 36 months notified at the latest a year after the deadline (30 September
+    // 2027) ends on 29 September 2030: so does the convention, not 36 months after its start.
+    assert_eq!(conv["end_date"], "2030-09-29", "{name}: {conv}");
+
+    // Submitted six weeks after the acceptance: it takes effect that day, as its article 10 says.
+    let at = |y, m, d| Arc::new(FixedClock::new(chrono::Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap()));
+    let later = TestApp::over(&w.store).clock(at(2026, 10, 15)).build().await;
+    let coord = w.coord.to(&later);
+    let version = conv["version"].as_i64().unwrap();
+    let signatories = common::fixtures::groupement_signatories(&conv);
+    let (status, conv) =
+        send(coord.patch(conv_url("")).header("if-match", format!("\"{version}\"")).json(&signatories)).await;
+    assert_eq!(status, 200, "{name}: {conv}");
+    let (status, submitted) = send(coord.post(conv_url("/submit")).json(&json!({}))).await;
+    assert_eq!(status, 200, "{name}: {submitted}");
+    assert_eq!(
+        (submitted["start_date"].as_str(), submitted["end_date"].as_str()),
+        (Some("2026-10-15"), Some("2030-09-29")),
+        "{name}: {submitted}"
+    );
+    let html = coord.get(conv_url("/document?format=html")).send().await.text;
+    assert!(html.contains("prend effet le 15 octobre 2026") && html.contains("29 septembre 2030"), "{name}: {html}");
+    for signer in [&coord, &client.to(&later)] {
+        let (status, body) = send(signer.post(conv_url("/sign")).json(&json!({}))).await;
+        assert_eq!(status, 200, "{name}: {body}");
+    }
+    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
+    assert_eq!(send(transition("closed")).await.0, 200, "{name}");
+    assert_eq!(send(transition("consultation")).await.0, 200, "{name}");
+
+    // Notified in November 2027, the contract would outlive the convention: 409, an avenant first.
+    let late = TestApp::over(&w.store).clock(at(2027, 11, 2)).build().await;
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let mut body = award_body(&luhn(&format!("{}0001", luhn("81234567"))));
+    body["notified_on"] = json!("2027-11-02");
+    let (status, problem) = send(w.coord.to(&late).post(&award_url).json(&body)).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("avenant") && detail.contains("29 septembre 2030"), "{name}: {detail}");
+    let (_, still) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    assert_eq!(still["status"], "consultation", "{name}: nothing awarded");
+    // Notified on 30 September 2027, it ends with the convention: awarded.
+    body["notified_on"] = json!("2027-09-30");
+    let (status, g) = send(w.coord.to(&late).post(&award_url).json(&body)).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
 }

@@ -355,7 +355,7 @@ impl World {
         let g = self.post("/api/v1/groupements", body).await;
         let id = g["id"].as_str().unwrap().to_string();
         let apply =
-            |who: &str| json!({ "applicant": who, "deliberation_number": "D-1", "deliberation_date": "2026-06-01" });
+            |who: &str| json!({ "applicant": who, "deliberation_number": "D-1", "deliberation_date": "2026-09-01" });
         let mine = self.post(&format!("/api/v1/groupements/{id}/applications"), apply(COMMUNE)).await;
         let theirs = self.post(&format!("/api/v1/groupements/{id}/applications"), apply("commune:94081")).await;
         let mine = mine["id"].as_str().unwrap().to_string();
@@ -714,7 +714,7 @@ impl World {
             }
             "/api/v1/groupements/{id}/prefill" => vec![case(method, format!("{url}?applicant={COMMUNE}"), 200)],
             "/api/v1/groupements/{id}/applications" if method == "POST" => {
-                let body = json!({ "applicant": "commune:94041", "deliberation_number": "D-9", "deliberation_date": "2026-06-01" });
+                let body = json!({ "applicant": "commune:94041", "deliberation_number": "D-9", "deliberation_date": "2026-09-01" });
                 vec![c(201).json(body)]
             }
             "/api/v1/groupements/{id}/applications/{application}/withdraw" => {

@@ -112,7 +112,7 @@ impl World {
         let g = gm::create(&ctx, new).await.unwrap();
         let apply = |org: &Org| {
             serde_json::from_value::<membership::NewApplication>(json!({
-                "applicant": org.id, "deliberation_number": "D-1", "deliberation_date": "2026-06-01",
+                "applicant": org.id, "deliberation_number": "D-1", "deliberation_date": "2026-09-01",
             }))
             .unwrap()
         };
@@ -194,7 +194,7 @@ impl World {
                 // A fresh groupement: the member commune applies there for the first time.
                 let (fresh, _, _) = self.groupement(if side == Side::In { Side::Out } else { Side::In }, "open").await;
                 let body =
-                    json!({ "applicant": member.id, "deliberation_number": "D-9", "deliberation_date": "2026-06-01" });
+                    json!({ "applicant": member.id, "deliberation_number": "D-9", "deliberation_date": "2026-09-01" });
                 let url = format!("/api/v1/groupements/{}/applications", fresh.id);
                 // Withdraw the setup's own application so the commune may apply again.
                 self.withdraw_setup(&fresh, member).await;
