@@ -672,30 +672,96 @@ pub async fn covered_etablissements(
 /// The active convention covering an établissement (or naming a commune/EPCI as
 /// party) on `date`, if any: the governance gate of provisioning. One whose notified
 /// résiliation takes effect by `date` no longer covers, even before the daily job ends it.
+/// Only a model that governs the ENT processing counts ([`ConventionModel::governs_ent`]: not
+/// a groupement de commandes a commune is a member of); under a model whose schools follow the
+/// annuaire ([`ConventionModel::follows_registry`]), an open school its collectivité party
+/// covers today is covered, whether or not it was listed when the convention was drafted.
 pub async fn active_covering(
     store: &Store,
     models: &[ConventionModel],
     org_id: &str,
     date: &str,
 ) -> Result<Option<Convention>, Problem> {
-    let id: Option<String> = sqlx::query_scalar(
-        "SELECT c.id FROM conventions c WHERE c.status = 'active' AND c.start_date <= $1 AND c.end_date >= $2 \
-         AND (c.termination_effective IS NULL OR c.termination_effective > $3) \
-         AND (c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = $4) \
-              OR c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = $5)) \
-         ORDER BY c.start_date DESC, c.id DESC LIMIT 1",
-    )
-    .bind(date)
-    .bind(date)
-    .bind(date)
-    .bind(org_id)
-    .bind(org_id)
-    .fetch_optional(store.pool())
-    .await?;
-    match id {
-        Some(id) => get_convention(store, models, &id).await,
-        None => Ok(None),
+    let Some(org) = ent_platform::registry::get_org(store, org_id).await? else { return Ok(None) };
+    let parents: Vec<String> = if org.kind == ent_kernel::kernel::roles::OrgKind::Etablissement && org.open {
+        ent_platform::registry::queries::covering_parents(store, &org).await?.into_iter().map(|p| p.id).collect()
+    } else {
+        vec![]
+    };
+    let mut cond = Condition::default();
+    cond.push(
+        "c.status = 'active' AND c.start_date <= ? AND c.end_date >= ? \
+         AND (c.termination_effective IS NULL OR c.termination_effective > ?)",
+        &[date, date, date],
+    );
+    let mut any = Vec::new();
+    let mut listed = Condition::default();
+    listed.push("c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = ?)", &[org_id]);
+    any.push(listed);
+    for party in std::iter::once(org_id.to_string()).chain(parents.iter().cloned()) {
+        let mut c = Condition::default();
+        c.push("c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = ?)", &[&party]);
+        any.push(c);
     }
+    cond.and(Condition::any(any));
+    let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY c.start_date DESC, c.id DESC", cond.sql());
+    let ids: Vec<String> =
+        ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
+    for id in ids {
+        let Some(convention) = get_convention(store, models, &id).await? else { continue };
+        let Ok(model) = find_model(models, &convention.model_id, Some(convention.model_version)) else { continue };
+        if covers_now(model, &convention, &org, &parents) {
+            return Ok(Some(convention));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `convention` (of `model`) covers `org` today; `parents` are the organisations that
+/// cover it in the annuaire (empty unless it is an open établissement).
+fn covers_now(
+    model: &ConventionModel,
+    convention: &Convention,
+    org: &ent_platform::registry::Org,
+    parents: &[String],
+) -> bool {
+    if !model.governs_ent() {
+        return false;
+    }
+    if convention.parties.iter().any(|p| p.org.id == org.id) {
+        return true;
+    }
+    if !model.follows_registry() {
+        return convention.schools.iter().any(|s| s.id == org.id);
+    }
+    let key = model.covers.party.as_deref().unwrap_or_default();
+    model.covers_type(org.etab_type)
+        && !parents.is_empty()
+        && convention.parties.iter().any(|p| p.key == key && parents.contains(&p.org.id))
+}
+
+/// The open schools `convention` (of `model`) covers on the day read: its collectivité party's
+/// current écoles when the model follows the annuaire, else the schools listed when drafted.
+pub async fn schools_now(
+    store: &Store,
+    model: &ConventionModel,
+    parties: &[(String, String)],
+    listed: &[String],
+) -> Result<Vec<String>, Problem> {
+    if !model.governs_ent() {
+        return Ok(vec![]);
+    }
+    if !model.follows_registry() {
+        return Ok(listed.to_vec());
+    }
+    let key = model.covers.party.as_deref().unwrap_or_default();
+    let mut out = Vec::new();
+    for (_, org_id) in parties.iter().filter(|(k, _)| k == key) {
+        let Some(org) = ent_platform::registry::get_org(store, org_id).await? else { continue };
+        let covered = covered_etablissements(store, &org).await?;
+        out.extend(covered.into_iter().filter(|s| s.open && model.covers_type(s.etab_type)).map(|s| s.id));
+    }
+    Ok(out)
 }
 
 /// RGPD roles of an établissement's ENT under its active convention.
