@@ -137,6 +137,10 @@ pub struct Convention {
     /// The éditeurs and hébergeurs of the ENT tenants of the parties and covered schools, when
     /// known: the sub-processors the Art. 28 clause names.
     pub subprocessors: Vec<OrgRef>,
+    /// What the tenants of its parties and covered schools run, for its Art. 28(3) annex.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub processed: Processed,
     pub root_id: String,
     /// SHA-256 of the rendered document submitted for signature.
     pub document_hash: Option<String>,
@@ -320,6 +324,7 @@ async fn assemble(
         dsden_id: Option<String>,
         dsden_code: Option<String>,
         dsden_name: Option<String>,
+        degree: Option<String>,
     }
     #[derive(sqlx::FromRow)]
     struct StepRow {
@@ -351,16 +356,23 @@ async fn assemble(
     let party_org_ids = party_rows.values().flatten().map(|p| p.org_id.clone()).collect();
     let orgs = ent_platform::registry::queries::orgs_by_id_in(conn, party_org_ids).await?;
     let mut dsdens: HashMap<String, OrgRef> = HashMap::new();
+    let mut degrees: HashMap<String, Option<ent_platform::registry::Degree>> = HashMap::new();
     let mut schools = grouped(
         conn,
-        "SELECT s.convention_id, o.id, o.code, o.name, d.id AS dsden_id, d.code AS dsden_code, d.name AS dsden_name \
-         FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
+        "SELECT s.convention_id, o.id, o.code, o.name, d.id AS dsden_id, d.code AS dsden_code, d.name AS dsden_name, \
+         o.degree FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
          LEFT JOIN orgs d ON d.kind = 'dsden' AND d.code = o.departement_code \
          AND o.etab_type IN ('ecole_maternelle', 'ecole_elementaire', 'ecole_primaire') \
          WHERE {in} ORDER BY o.sort_name, o.id",
         "s.convention_id",
         &ids,
         |r: SchoolRow| {
+            let degree = match r.degree.as_deref() {
+                Some("1D") => Some(ent_platform::registry::Degree::D1),
+                Some("2D") => Some(ent_platform::registry::Degree::D2),
+                _ => None,
+            };
+            degrees.insert(r.id.clone(), degree);
             if let (Some(id), Some(code), Some(name)) = (r.dsden_id, r.dsden_code, r.dsden_name) {
                 dsdens.insert(r.id.clone(), OrgRef { id, kind: ent_kernel::kernel::roles::OrgKind::Dsden, code, name });
             }
@@ -403,6 +415,7 @@ async fn assemble(
     for (id, orgs) in &schools {
         covered.entry(id.clone()).or_default().extend(orgs.iter().map(|o| o.id.clone()));
     }
+    let tenants = tenants_of(conn, covered.values().flatten().cloned().collect()).await?;
     let mut subprocessors = Subprocessors::load(conn, covered).await?;
     let mut built = Vec::with_capacity(rows.len());
     for row in rows {
@@ -433,6 +446,13 @@ async fn assemble(
                 }
             });
         let subprocessors = subprocessors.take(&row.id);
+        let of_parties: Vec<(String, bool)> = parties
+            .iter()
+            .map(|p| (p.org.id.clone(), p.org.kind == ent_kernel::kernel::roles::OrgKind::Etablissement))
+            .collect();
+        let of_schools: Vec<(String, Option<ent_platform::registry::Degree>)> =
+            schools.iter().map(|s| (s.id.clone(), degrees.get(&s.id).copied().flatten())).collect();
+        let processed = Processed::of(&tenants, &of_parties, &of_schools);
         built.push(Convention {
             id: row.id.clone(),
             reference: row.reference,
@@ -450,6 +470,7 @@ async fn assemble(
             backdate_reason: row.backdate_reason,
             rgpd_controller: controller,
             subprocessors,
+            processed,
             root_id: row.root_id,
             document_hash: row.document_hash,
             steps: steps.remove(&row.id).unwrap_or_default(),
@@ -465,6 +486,70 @@ async fn assemble(
         });
     }
     Ok(built)
+}
+
+/// What a convention's processing covers, as its tenants say: the bouquet and options of each
+/// tenant (requested to suspended) of a party or covered school, and the degree of each covered
+/// school that none of them serves (its base bouquet then stands in).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Processed {
+    pub tenants: Vec<(String, Vec<String>)>,
+    pub unserved_degrees: Vec<ent_platform::registry::Degree>,
+}
+
+/// The tenants that run or are requested, by organisation.
+async fn tenants_of(
+    conn: &mut sqlx::AnyConnection,
+    org_ids: Vec<String>,
+) -> Result<HashMap<String, Vec<(String, Vec<String>)>>, Problem> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        org_id: String,
+        base_bouquet: String,
+        #[sqlx(try_from = "JsonText<Vec<String>>")]
+        options: Vec<String>,
+    }
+    let mut out: HashMap<String, Vec<(String, Vec<String>)>> = HashMap::new();
+    for cond in Condition::in_chunks("org_id", org_ids) {
+        let sql = format!(
+            "SELECT org_id, base_bouquet, options FROM tenants WHERE status IN \
+             ('requested', 'provisioning', 'active', 'suspended') AND {} ORDER BY slug",
+            cond.sql()
+        );
+        let rows: Vec<Row> = cond.bind(sqlx::query(&sql)).try_map(|r| Row::from_row(&r)).fetch_all(&mut *conn).await?;
+        for r in rows {
+            out.entry(r.org_id).or_default().push((r.base_bouquet, r.options));
+        }
+    }
+    Ok(out)
+}
+
+impl Processed {
+    /// For a convention of `parties` (organisation, is it an établissement) and `schools`
+    /// (id, degree): a party's tenant (a commune's) serves the schools it covers.
+    fn of(
+        tenants: &HashMap<String, Vec<(String, Vec<String>)>>,
+        parties: &[(String, bool)],
+        schools: &[(String, Option<ent_platform::registry::Degree>)],
+    ) -> Processed {
+        let mut out = Processed::default();
+        let orgs = parties.iter().map(|(id, _)| id).chain(schools.iter().map(|(id, _)| id));
+        for tenant in orgs.filter_map(|id| tenants.get(id)).flatten() {
+            if !out.tenants.contains(tenant) {
+                out.tenants.push(tenant.clone());
+            }
+        }
+        let party_serves = parties.iter().any(|(id, etab)| !etab && tenants.contains_key(id));
+        for (id, degree) in schools {
+            let served = party_serves || tenants.contains_key(id);
+            if let (false, Some(d)) = (served, degree) {
+                if !out.unserved_degrees.contains(d) {
+                    out.unserved_degrees.push(*d);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The vendors and hosts recorded on the tenants of conventions' parties and schools
