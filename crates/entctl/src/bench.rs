@@ -742,9 +742,16 @@ pub(crate) async fn derive_registers(
     let mut best = Registers { loaded: f64::MAX, derived: f64::MAX, registers: Vec::new() };
     for _ in 0..rounds.max(1) {
         let started = Instant::now();
-        let world = ent_rgpd::rgpd::load::world(&state.store, &state.catalog, &state.models, &today, first)
-            .await
-            .map_err(|p| anyhow::anyhow!(p.detail))?;
+        let world = ent_rgpd::rgpd::load::world(
+            &state.store,
+            &state.catalog,
+            &state.models,
+            &state.config.provisioning.cluster,
+            &today,
+            first,
+        )
+        .await
+        .map_err(|p| anyhow::anyhow!(p.detail))?;
         best.loaded = best.loaded.min(started.elapsed().as_secs_f64() * 1000.0);
         let started = Instant::now();
         best.registers = controllers

@@ -140,6 +140,10 @@ pub struct Convention {
     /// The éditeurs and hébergeurs of the ENT tenants of the parties and covered schools, when
     /// known: the sub-processors the Art. 28 clause names.
     pub subprocessors: Vec<OrgRef>,
+    /// What the tenants of its parties and covered schools run, for its Art. 28(3) annex.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub processed: Processed,
     pub root_id: String,
     /// SHA-256 of the rendered document submitted for signature.
     pub document_hash: Option<String>,
@@ -344,6 +348,7 @@ async fn assemble(
         dsden_id: Option<String>,
         dsden_code: Option<String>,
         dsden_name: Option<String>,
+        degree: Option<String>,
     }
     #[derive(sqlx::FromRow)]
     struct StepRow {
@@ -375,16 +380,23 @@ async fn assemble(
     let party_org_ids = party_rows.values().flatten().map(|p| p.org_id.clone()).collect();
     let orgs = ent_platform::registry::queries::orgs_by_id_in(conn, party_org_ids).await?;
     let mut dsdens: HashMap<String, OrgRef> = HashMap::new();
+    let mut degrees: HashMap<String, Option<ent_platform::registry::Degree>> = HashMap::new();
     let mut schools = grouped(
         conn,
-        "SELECT s.convention_id, o.id, o.code, o.name, d.id AS dsden_id, d.code AS dsden_code, d.name AS dsden_name \
-         FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
+        "SELECT s.convention_id, o.id, o.code, o.name, d.id AS dsden_id, d.code AS dsden_code, d.name AS dsden_name, \
+         o.degree FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
          LEFT JOIN orgs d ON d.kind = 'dsden' AND d.code = o.departement_code \
          AND o.etab_type IN ('ecole_maternelle', 'ecole_elementaire', 'ecole_primaire') \
          WHERE {in} ORDER BY o.sort_name, o.id",
         "s.convention_id",
         &ids,
         |r: SchoolRow| {
+            let degree = match r.degree.as_deref() {
+                Some("1D") => Some(ent_platform::registry::Degree::D1),
+                Some("2D") => Some(ent_platform::registry::Degree::D2),
+                _ => None,
+            };
+            degrees.insert(r.id.clone(), degree);
             if let (Some(id), Some(code), Some(name)) = (r.dsden_id, r.dsden_code, r.dsden_name) {
                 dsdens.insert(r.id.clone(), OrgRef { id, kind: ent_kernel::kernel::roles::OrgKind::Dsden, code, name });
             }
@@ -427,6 +439,7 @@ async fn assemble(
     for (id, orgs) in &schools {
         covered.entry(id.clone()).or_default().extend(orgs.iter().map(|o| o.id.clone()));
     }
+    let tenants = tenants_of(conn, covered.values().flatten().cloned().collect()).await?;
     let mut subprocessors = Subprocessors::load(conn, covered).await?;
     let mut built = Vec::with_capacity(rows.len());
     for row in rows {
@@ -457,6 +470,13 @@ async fn assemble(
                 }
             });
         let subprocessors = subprocessors.take(&row.id);
+        let of_parties: Vec<(String, bool)> = parties
+            .iter()
+            .map(|p| (p.org.id.clone(), p.org.kind == ent_kernel::kernel::roles::OrgKind::Etablissement))
+            .collect();
+        let of_schools: Vec<(String, Option<ent_platform::registry::Degree>)> =
+            schools.iter().map(|s| (s.id.clone(), degrees.get(&s.id).copied().flatten())).collect();
+        let processed = Processed::of(&tenants, &of_parties, &of_schools);
         built.push(Convention {
             id: row.id.clone(),
             reference: row.reference,
@@ -474,6 +494,7 @@ async fn assemble(
             backdate_reason: row.backdate_reason,
             rgpd_controller: controller,
             subprocessors,
+            processed,
             root_id: row.root_id,
             document_hash: row.document_hash,
             steps: steps.remove(&row.id).unwrap_or_default(),
@@ -490,6 +511,70 @@ async fn assemble(
         });
     }
     Ok(built)
+}
+
+/// What a convention's processing covers, as its tenants say: the bouquet and options of each
+/// tenant (requested to suspended) of a party or covered school, and the degree of each covered
+/// school that none of them serves (its base bouquet then stands in).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Processed {
+    pub tenants: Vec<(String, Vec<String>)>,
+    pub unserved_degrees: Vec<ent_platform::registry::Degree>,
+}
+
+/// The tenants that run or are requested, by organisation.
+async fn tenants_of(
+    conn: &mut sqlx::AnyConnection,
+    org_ids: Vec<String>,
+) -> Result<HashMap<String, Vec<(String, Vec<String>)>>, Problem> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        org_id: String,
+        base_bouquet: String,
+        #[sqlx(try_from = "JsonText<Vec<String>>")]
+        options: Vec<String>,
+    }
+    let mut out: HashMap<String, Vec<(String, Vec<String>)>> = HashMap::new();
+    for cond in Condition::in_chunks("org_id", org_ids) {
+        let sql = format!(
+            "SELECT org_id, base_bouquet, options FROM tenants WHERE status IN \
+             ('requested', 'provisioning', 'active', 'suspended') AND {} ORDER BY slug",
+            cond.sql()
+        );
+        let rows: Vec<Row> = cond.bind(sqlx::query(&sql)).try_map(|r| Row::from_row(&r)).fetch_all(&mut *conn).await?;
+        for r in rows {
+            out.entry(r.org_id).or_default().push((r.base_bouquet, r.options));
+        }
+    }
+    Ok(out)
+}
+
+impl Processed {
+    /// For a convention of `parties` (organisation, is it an établissement) and `schools`
+    /// (id, degree): a party's tenant (a commune's) serves the schools it covers.
+    fn of(
+        tenants: &HashMap<String, Vec<(String, Vec<String>)>>,
+        parties: &[(String, bool)],
+        schools: &[(String, Option<ent_platform::registry::Degree>)],
+    ) -> Processed {
+        let mut out = Processed::default();
+        let orgs = parties.iter().map(|(id, _)| id).chain(schools.iter().map(|(id, _)| id));
+        for tenant in orgs.filter_map(|id| tenants.get(id)).flatten() {
+            if !out.tenants.contains(tenant) {
+                out.tenants.push(tenant.clone());
+            }
+        }
+        let party_serves = parties.iter().any(|(id, etab)| !etab && tenants.contains_key(id));
+        for (id, degree) in schools {
+            let served = party_serves || tenants.contains_key(id);
+            if let (false, Some(d)) = (served, degree) {
+                if !out.unserved_degrees.contains(d) {
+                    out.unserved_degrees.push(*d);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The vendors and hosts recorded on the tenants of conventions' parties and schools
@@ -698,30 +783,96 @@ pub async fn covered_etablissements(
 /// The active convention covering an établissement (or naming a commune/EPCI as
 /// party) on `date`, if any: the governance gate of provisioning. One whose notified
 /// résiliation takes effect by `date` no longer covers, even before the daily job ends it.
+/// Only a model that governs the ENT processing counts ([`ConventionModel::governs_ent`]: not
+/// a groupement de commandes a commune is a member of); under a model whose schools follow the
+/// annuaire ([`ConventionModel::follows_registry`]), an open school its collectivité party
+/// covers today is covered, whether or not it was listed when the convention was drafted.
 pub async fn active_covering(
     store: &Store,
     models: &[ConventionModel],
     org_id: &str,
     date: &str,
 ) -> Result<Option<Convention>, Problem> {
-    let id: Option<String> = sqlx::query_scalar(
-        "SELECT c.id FROM conventions c WHERE c.status = 'active' AND c.start_date <= $1 AND c.end_date >= $2 \
-         AND (c.termination_effective IS NULL OR c.termination_effective > $3) \
-         AND (c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = $4) \
-              OR c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = $5)) \
-         ORDER BY c.start_date DESC, c.id DESC LIMIT 1",
-    )
-    .bind(date)
-    .bind(date)
-    .bind(date)
-    .bind(org_id)
-    .bind(org_id)
-    .fetch_optional(store.pool())
-    .await?;
-    match id {
-        Some(id) => get_convention(store, models, &id).await,
-        None => Ok(None),
+    let Some(org) = ent_platform::registry::get_org(store, org_id).await? else { return Ok(None) };
+    let parents: Vec<String> = if org.kind == ent_kernel::kernel::roles::OrgKind::Etablissement && org.open {
+        ent_platform::registry::queries::covering_parents(store, &org).await?.into_iter().map(|p| p.id).collect()
+    } else {
+        vec![]
+    };
+    let mut cond = Condition::default();
+    cond.push(
+        "c.status = 'active' AND c.start_date <= ? AND c.end_date >= ? \
+         AND (c.termination_effective IS NULL OR c.termination_effective > ?)",
+        &[date, date, date],
+    );
+    let mut any = Vec::new();
+    let mut listed = Condition::default();
+    listed.push("c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = ?)", &[org_id]);
+    any.push(listed);
+    for party in std::iter::once(org_id.to_string()).chain(parents.iter().cloned()) {
+        let mut c = Condition::default();
+        c.push("c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = ?)", &[&party]);
+        any.push(c);
     }
+    cond.and(Condition::any(any));
+    let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY c.start_date DESC, c.id DESC", cond.sql());
+    let ids: Vec<String> =
+        ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
+    for id in ids {
+        let Some(convention) = get_convention(store, models, &id).await? else { continue };
+        let Ok(model) = find_model(models, &convention.model_id, Some(convention.model_version)) else { continue };
+        if covers_now(model, &convention, &org, &parents) {
+            return Ok(Some(convention));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `convention` (of `model`) covers `org` today; `parents` are the organisations that
+/// cover it in the annuaire (empty unless it is an open établissement).
+fn covers_now(
+    model: &ConventionModel,
+    convention: &Convention,
+    org: &ent_platform::registry::Org,
+    parents: &[String],
+) -> bool {
+    if !model.governs_ent() {
+        return false;
+    }
+    if convention.parties.iter().any(|p| p.org.id == org.id) {
+        return true;
+    }
+    if !model.follows_registry() {
+        return convention.schools.iter().any(|s| s.id == org.id);
+    }
+    let key = model.covers.party.as_deref().unwrap_or_default();
+    model.covers_type(org.etab_type)
+        && !parents.is_empty()
+        && convention.parties.iter().any(|p| p.key == key && parents.contains(&p.org.id))
+}
+
+/// The open schools `convention` (of `model`) covers on the day read: its collectivité party's
+/// current écoles when the model follows the annuaire, else the schools listed when drafted.
+pub async fn schools_now(
+    store: &Store,
+    model: &ConventionModel,
+    parties: &[(String, String)],
+    listed: &[String],
+) -> Result<Vec<String>, Problem> {
+    if !model.governs_ent() {
+        return Ok(vec![]);
+    }
+    if !model.follows_registry() {
+        return Ok(listed.to_vec());
+    }
+    let key = model.covers.party.as_deref().unwrap_or_default();
+    let mut out = Vec::new();
+    for (_, org_id) in parties.iter().filter(|(k, _)| k == key) {
+        let Some(org) = ent_platform::registry::get_org(store, org_id).await? else { continue };
+        let covered = covered_etablissements(store, &org).await?;
+        out.extend(covered.into_iter().filter(|s| s.open && model.covers_type(s.etab_type)).map(|s| s.id));
+    }
+    Ok(out)
 }
 
 /// RGPD roles of an établissement's ENT under its active convention.

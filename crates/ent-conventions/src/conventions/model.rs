@@ -62,6 +62,29 @@ pub struct ConventionModel {
     pub support: Option<SupportAnnex>,
 }
 
+impl ConventionModel {
+    /// Whether a convention of this model governs the ENT processing of the schools it covers:
+    /// a model that covers no school (the groupement de commandes, an act of purchase) does not,
+    /// and is never « the convention in force » of a school or of a party.
+    pub fn governs_ent(&self) -> bool {
+        self.covers.party.is_some()
+    }
+
+    /// Whether its schools are « every école the collectivité covers » (the bipartite): a
+    /// collectivité party gives them, so they follow the annuaire as it is on the day read (a
+    /// school opened later is covered without avenant, a closed one no longer), not the list
+    /// written when the convention was drafted.
+    pub fn follows_registry(&self) -> bool {
+        let Some(key) = &self.covers.party else { return false };
+        self.parties.iter().any(|p| &p.key == key && !p.kinds.contains(&OrgKind::Etablissement))
+    }
+
+    /// Whether a school of type `etab_type` is among the types the model covers.
+    pub fn covers_type(&self, etab_type: Option<EtabType>) -> bool {
+        self.covers.etab_types.is_empty() || etab_type.is_some_and(|t| self.covers.etab_types.contains(&t))
+    }
+}
+
 /// Support commitments of a convention (its SLA annex): the policy of
 /// `support/policies.yaml` that applies, and which parties are N1 and N2.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]

@@ -1,8 +1,10 @@
 //! The clauses of Art. 28(3) RGPD binding the party that processes the ENT's data for the
 //! controller (the collectivité): subject and duration, nature and purpose, types of data
-//! and categories of data subjects (from the services of the degree's base bouquet in the
-//! shipped catalog), confidentiality, security, sub-processors (the vendor and host of the
-//! tenants when known, « à compléter » otherwise), assistance, end of processing, audits,
+//! and categories of data subjects (from the services the tenants of its parties and schools
+//! run or are requested with, in the configured catalog, the degree's base bouquet standing in
+//! for a school no tenant serves; special categories flagged), confidentiality, security,
+//! sub-processors (the vendor and host of the tenants when known, « à compléter » otherwise),
+//! assistance, end of processing, audits,
 //! and the duty to warn about an unlawful instruction.
 
 use super::model::ConventionModel;
@@ -11,14 +13,27 @@ use super::Convention;
 use ent_documents::documents::{Block, Section};
 use ent_kernel::clock::french_date;
 use ent_kernel::kernel::roles::OrgKind;
-use ent_platform::catalog::{BouquetKind, Catalog, Service};
+use ent_platform::catalog::{BouquetKind, Catalog, PersonalData, Service};
 use ent_platform::registry::Degree;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, RwLock};
 
-/// The shipped catalog, read once (the services a base bouquet holds).
-fn shipped_catalog() -> Option<&'static Catalog> {
-    static CATALOG: OnceLock<Option<Catalog>> = OnceLock::new();
-    CATALOG.get_or_init(|| Catalog::load(None).ok()).as_ref()
+/// The catalog the application was configured with (`use_catalog`, when its state is built).
+static CONFIGURED: RwLock<Option<Arc<Catalog>>> = RwLock::new(None);
+
+/// Makes `catalog` (the configuration's `catalog_dir`) the one the annex reads services from.
+pub fn use_catalog(catalog: Arc<Catalog>) {
+    if let Ok(mut configured) = CONFIGURED.write() {
+        *configured = Some(catalog);
+    }
+}
+
+/// The configured catalog, else the shipped one (read once).
+fn catalog() -> Arc<Catalog> {
+    if let Some(configured) = CONFIGURED.read().ok().and_then(|c| c.clone()) {
+        return configured;
+    }
+    static SHIPPED: OnceLock<Arc<Catalog>> = OnceLock::new();
+    SHIPPED.get_or_init(|| Arc::new(Catalog::load(None).unwrap_or_default())).clone()
 }
 
 /// The degree of the schools a model covers: écoles are the premier degré.
@@ -32,13 +47,57 @@ fn degree(model: &ConventionModel) -> Degree {
     }
 }
 
-/// (bouquet name, its services) of the degree's base bouquet.
-fn base_services(model: &ConventionModel) -> Option<(String, Vec<&'static Service>)> {
-    let catalog = shipped_catalog()?;
-    let degree = degree(model);
-    let base =
-        catalog.latest_bouquets().into_iter().find(|b| b.kind == BouquetKind::Base && b.degrees.contains(&degree))?;
-    Some((base.name.clone(), base.services.iter().filter_map(|code| catalog.service(code)).collect()))
+/// (bouquet names, services) of the convention's processing in the configured `catalog`: what
+/// the tenants of its parties and schools run or are requested with, and the degree's base
+/// bouquet for each covered school none of them serves (for the model's degree when the
+/// convention has neither tenant nor school yet).
+fn processed_services<'c>(
+    catalog: &'c Catalog,
+    model: &ConventionModel,
+    conv: &Convention,
+) -> (Vec<String>, Vec<&'c Service>) {
+    let mut bouquets = Vec::new();
+    let mut services: Vec<&Service> = Vec::new();
+    let mut add = |bouquet: String, list: Vec<&'c Service>| {
+        if !bouquets.contains(&bouquet) {
+            bouquets.push(bouquet);
+        }
+        for s in list {
+            if !services.iter().any(|known| known.code == s.code) {
+                services.push(s);
+            }
+        }
+    };
+    for (bouquet, options) in &conv.processed.tenants {
+        let refs: Vec<&str> = options.iter().map(String::as_str).collect();
+        let Ok(resolved) = catalog.resolve(bouquet, &refs) else { continue };
+        let name = catalog.bouquet(bouquet, None).map_or_else(|| bouquet.clone(), |b| b.name.clone());
+        let option_names: Vec<String> =
+            options.iter().map(|o| catalog.bouquet(o, None).map_or_else(|| o.clone(), |b| b.name.clone())).collect();
+        let label = if options.is_empty() { name } else { format!("{name} + {}", option_names.join(", ")) };
+        add(label, resolved);
+    }
+    let mut unserved = conv.processed.unserved_degrees.clone();
+    if conv.processed.tenants.is_empty() && unserved.is_empty() {
+        unserved.push(degree(model));
+    }
+    for degree in unserved {
+        let base =
+            catalog.latest_bouquets().into_iter().find(|b| b.kind == BouquetKind::Base && b.degrees.contains(&degree));
+        if let Some(base) = base {
+            add(base.name.clone(), base.services.iter().filter_map(|code| catalog.service(code)).collect());
+        }
+    }
+    (bouquets, services)
+}
+
+/// A data category as the annex names it: special categories (art. 9 and 10) flagged as such.
+fn data_type(d: &PersonalData) -> String {
+    if d.sensitive {
+        format!("{} (donnée sensible : articles 9 ou 10 du RGPD)", d.category)
+    } else {
+        d.category.clone()
+    }
 }
 
 /// `items` once each, in order.
@@ -79,9 +138,11 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
             .map(|p| naming::of_org(&p.org).of)
             .unwrap_or_else(|| "du responsable de traitement".into()),
     };
-    let (bouquet, services) = base_services(model).unwrap_or_default();
+    let catalog = catalog();
+    let (bouquets, services) = processed_services(&catalog, model, conv);
+    let bouquet = bouquets.join(" ; ");
     let service_names = distinct(services.iter().map(|s| s.name.clone()));
-    let data = distinct(services.iter().flat_map(|s| s.rgpd.personal_data.iter().map(|d| d.category.clone())));
+    let data = distinct(services.iter().flat_map(|s| s.rgpd.personal_data.iter().map(data_type)));
     let subjects = distinct(services.iter().flat_map(|s| s.rgpd.data_subjects.iter().cloned()));
     let or_complete = |list: Vec<String>| if list.is_empty() { "à compléter".to_string() } else { list.join(" ; ") };
     let items = vec![

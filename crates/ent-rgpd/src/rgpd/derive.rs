@@ -37,13 +37,17 @@ pub const ARRETE_RECIPIENTS: [&str; 2] = [
      (article 4 de l'arrêté du 30 novembre 2006 modifié)",
 ];
 
-/// Security measures every ENT provisioned by the control plane has (what `provisioning::render` creates).
-pub const PLATFORM_SECURITY: [&str; 5] = [
-    "Chaque ENT s'exécute dans un espace isolé (espace de noms dédié, filtrage réseau entrant et sortant, quotas)",
-    "Échanges chiffrés (HTTPS/TLS) ; secrets et identifiants techniques propres à chaque ENT",
-    "Authentification unique (EduConnect, guichet agents) et habilitations selon le profil de l'utilisateur",
-    "Journalisation des connexions conservée un an ; sauvegardes des données des services",
-    "Suppression des comptes au plus tard trois mois après la fin du besoin (arrêté du 30 novembre 2006 modifié)",
+/// What the vendor of a market awarded by a groupement de commandes must do under its CCTP
+/// (`templates/documents/groupements/cctp.txt`), stated as its obligations: the platform deploys
+/// none of them (the technical measures are those [`LiveTenant::security`] reads from the
+/// rendered objects).
+pub const CCTP_OBLIGATIONS: [&str; 3] = [
+    "Suppression des comptes au plus tard trois mois après la fin du besoin (arrêté du 30 novembre 2006 modifié) : \
+     à la charge du titulaire selon le CCTP, art. 6",
+    "Sauvegarde des données au moins une fois par jour dans un second centre de données de l'Union européenne, \
+     restauration testée chaque année : à la charge du titulaire selon le CCTP, art. 9",
+    "Test d'intrusion annuel par un prestataire qualifié PASSI et audits de sécurité : à la charge du titulaire \
+     selon le CCTP, art. 10",
 ];
 
 /// The contacts of an organisation that the registry does not hold (`rgpd_profiles`).
@@ -116,6 +120,8 @@ pub struct LiveTenant {
     pub aaf: bool,
     pub vendor: Option<String>,
     pub host: Option<String>,
+    /// The security measures its rendered objects put in place (`provisioning::security_measures`).
+    pub security: Vec<String>,
 }
 
 /// A processing contract (`processor_contracts`).
@@ -128,6 +134,8 @@ pub struct ContractFact {
     pub art28: bool,
     /// For a sub-processor: the processor it works for.
     pub parent: Option<String>,
+    /// Recorded by the award of a groupement's market: its CCTP binds the processor.
+    pub cctp: bool,
 }
 
 /// Everything a derivation reads.
@@ -461,6 +469,15 @@ fn contract_for<'a>(world: &'a World, processor: &str, client: &str, controller:
     best(&|c| c.client == client || c.parent.as_deref() == Some(client)).or_else(|| best(&|c| c.client == controller))
 }
 
+/// Whether a processor of `links` (`only` that one, when given) works under a contract a
+/// groupement's award recorded (its CCTP).
+fn under_cctp(world: &World, links: &[Link], controller: &str, only: Option<&str>) -> bool {
+    links
+        .iter()
+        .filter(|(processor, ..)| only.is_none_or(|o| o == processor))
+        .any(|(processor, client, _, _)| contract_for(world, processor, client, controller).is_some_and(|c| c.cctp))
+}
+
 /// What the services of an entry are aggregated from.
 #[derive(Default)]
 struct Agg {
@@ -691,8 +708,20 @@ fn data_source(agg: &Agg, service: &Service) -> String {
     parts.join(" ; ")
 }
 
-fn security(org: &OrgFacts) -> Vec<String> {
-    let mut out: Vec<String> = PLATFORM_SECURITY.iter().map(|s| s.to_string()).collect();
+/// The measures of an entry: those the objects rendered for its tenants put in place, the
+/// obligations of a CCTP that binds one of its processors (`cctp`), then the organisation's own.
+fn security(world: &World, agg: &Agg, cctp: bool, org: &OrgFacts) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for tenant in world.tenants.iter().filter(|t| agg.tenants.contains(&t.slug)) {
+        for measure in &tenant.security {
+            if !out.contains(measure) {
+                out.push(measure.clone());
+            }
+        }
+    }
+    if cctp {
+        out.extend(CCTP_OBLIGATIONS.iter().map(|s| s.to_string()));
+    }
     if let Some(p) = &org.profile {
         out.extend(p.security_measures.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from));
     }
@@ -840,6 +869,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
     let source = data_source(&agg, service);
     let dpia = dpia(minors, &personal_data, &agg, agg.establishments.len());
     let recipients = recipients(service, &processors);
+    let security_measures = security(world, &agg, under_cctp(world, &agg.links, controller_id, None), &controller);
     let establishments: Vec<Establishment> = agg.establishments.into_values().collect();
     let mut e = Entry {
         key: format!("{controller_id}:{}", service.code),
@@ -859,7 +889,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         recipients,
         transfers,
         retention: service.rgpd.retention.clone(),
-        security_measures: security(&controller),
+        security_measures,
         legal_basis: service.rgpd.legal_basis.clone(),
         data_source: source,
         dpia,
@@ -999,7 +1029,7 @@ fn processor_entry(
         establishments: agg.establishments.len(),
         contract,
         transfers,
-        security_measures: security(org),
+        security_measures: security(world, &agg, under_cctp(world, &agg.links, controller_id, Some(&org.id)), org),
         sub_processors,
         warnings,
         missing,
@@ -1066,6 +1096,7 @@ mod tests {
             aaf: false,
             vendor: Some("vendor".into()),
             host: Some("host".into()),
+            security: vec!["mesure rendue".into()],
         });
         w.contracts.push(ContractFact {
             processor: "vendor".into(),
@@ -1074,12 +1105,53 @@ mod tests {
             title: "Marché ENT".into(),
             art28: true,
             parent: None,
+            cctp: false,
         });
         w
     }
 
     fn catalog() -> Catalog {
         Catalog::load(None).unwrap()
+    }
+
+    #[test]
+    fn the_security_measures_are_those_rendered_and_a_cctp_s_obligations_are_the_vendor_s() {
+        let mut w = world();
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert_eq!(r.entries[0].security_measures, ["mesure rendue"], "no CCTP binds the vendor");
+        let untrue = ["Journalisation", "conservée un an", "sauvegardes des données"];
+        let all = |r: &Register| {
+            let mut v: Vec<String> = r.entries.iter().flat_map(|e| e.security_measures.clone()).collect();
+            v.extend(r.processor_entries.iter().flat_map(|e| e.security_measures.clone()));
+            v
+        };
+        assert!(all(&r).iter().all(|m| !untrue.iter().any(|u| m.contains(u))), "{:?}", all(&r));
+        // The vendor's market was awarded by a groupement: its CCTP's obligations are stated as its own.
+        w.contracts[0].cctp = true;
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let measures = &r.entries[0].security_measures;
+        assert_eq!(measures[0], "mesure rendue");
+        assert_eq!(&measures[1..], CCTP_OBLIGATIONS.map(String::from));
+        assert!(measures[1..].iter().all(|m| m.contains("à la charge du titulaire selon le CCTP, art.")));
+        let vendor = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
+        assert!(vendor.processor_entries[0].security_measures.ends_with(&CCTP_OBLIGATIONS.map(String::from)));
+    }
+
+    /// The articles [`CCTP_OBLIGATIONS`] cite are those of the CCTP template, with that content.
+    #[test]
+    fn the_cctp_obligations_cite_the_template_s_articles() {
+        let cctp = include_str!("../../../../templates/documents/groupements/cctp.txt");
+        let article = |n: u32| {
+            let start = cctp.find(&format!("## Article {n} –")).expect("article");
+            let rest = &cctp[start + 3..];
+            &rest[..rest.find("## ").unwrap_or(rest.len())]
+        };
+        assert!(article(6).contains("supprimer les comptes au plus tard trois mois après la fin du besoin"));
+        assert!(article(9).contains("sauvegardées au moins une fois par jour dans un second centre de données"));
+        assert!(article(10).contains("test d'intrusion") && article(10).contains("PASSI"));
+        for (n, obligation) in [6, 9, 10].into_iter().zip(CCTP_OBLIGATIONS) {
+            assert!(obligation.ends_with(&format!("selon le CCTP, art. {n}")), "{obligation}");
+        }
     }
 
     #[test]
@@ -1231,6 +1303,7 @@ mod tests {
             title: "Sauvegardes".into(),
             art28: true,
             parent: Some("host".into()),
+            cctp: false,
         });
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         let last = r.entries[1].processors.last().unwrap();

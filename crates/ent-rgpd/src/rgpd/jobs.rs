@@ -49,7 +49,9 @@ fn labels(items: impl Iterator<Item = (String, String)>) -> Vec<String> {
 /// One pass: derive every register, snapshot those that changed, tell their DPO.
 pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyReport, Problem> {
     let today = today_in_france(now).format("%Y-%m-%d").to_string();
-    let mut world = super::load::world(&state.store, &state.catalog, &state.models, &today, "").await?;
+    let mut world =
+        super::load::world(&state.store, &state.catalog, &state.models, &state.config.provisioning.cluster, &today, "")
+            .await?;
     let mut holders = derive::register_holders(&world, &state.catalog);
     let snapshotted: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT org_id FROM rgpd_snapshots").fetch_all(state.store.pool()).await?;

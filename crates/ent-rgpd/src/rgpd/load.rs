@@ -4,6 +4,7 @@
 
 use super::derive::{Assignment, ContractFact, LiveTenant, OrgFacts, Profile, World};
 use ent_conventions::conventions::model::ConventionModel;
+use ent_kernel::config::ClusterConfig;
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{Flag, JsonObject, JsonText, Store};
@@ -12,6 +13,10 @@ use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMN
 use ent_platform::registry::Org;
 use sqlx::FromRow;
 use std::collections::HashMap;
+
+/// The `source_kind` of the contracts an award records: the groupement's market, whose CCTP
+/// binds the vendor.
+const GROUPEMENT_MARKET: &str = "groupement";
 
 /// Statuses of a tenant that really runs.
 pub const LIVE: &str = "('provisioning', 'active', 'suspended')";
@@ -48,6 +53,7 @@ pub async fn world(
     store: &Store,
     catalog: &Catalog,
     models: &[ConventionModel],
+    cluster: &ClusterConfig,
     date: &str,
     org_id: &str,
 ) -> Result<World, Problem> {
@@ -107,7 +113,7 @@ pub async fn world(
         add(&mut world, &org);
     }
     world.assignments = assignments(store, models, date).await?;
-    world.tenants = live_tenants(store, catalog, &schools_of).await?;
+    world.tenants = live_tenants(store, catalog, cluster, &schools_of).await?;
     declared_accounts(store, date, &mut world.tenants).await?;
     world.contracts = contracts(store, date).await?;
     for (id, profile) in profiles(store).await? {
@@ -170,8 +176,10 @@ async fn assignments(
             continue;
         };
         let assignment = Assignment { convention: c.reference, controller, joint_controllers, processors };
-        for school in schools.get(&id).into_iter().flatten() {
-            out.insert(school.clone(), assignment.clone());
+        let listed = schools.get(&id).map(Vec::as_slice).unwrap_or_default();
+        let of_convention = parties.get(&id).map(Vec::as_slice).unwrap_or_default();
+        for school in ent_conventions::conventions::schools_now(store, model, of_convention, listed).await? {
+            out.insert(school, assignment.clone());
         }
     }
     Ok(out)
@@ -181,6 +189,7 @@ async fn assignments(
 #[derive(sqlx::FromRow)]
 struct LiveTenantRow {
     slug: String,
+    status: String,
     org_id: String,
     base_bouquet: String,
     #[sqlx(try_from = "JsonText<Vec<String>>")]
@@ -195,16 +204,27 @@ struct LiveTenantRow {
 async fn live_tenants(
     store: &Store,
     catalog: &Catalog,
+    cluster: &ClusterConfig,
     schools_of: &HashMap<String, Vec<String>>,
 ) -> Result<Vec<LiveTenant>, Problem> {
     let sql = format!(
-        "SELECT slug, org_id, base_bouquet, options, accounts, identity_source, vendor_org_id, host_org_id FROM tenants \
+        "SELECT slug, status, org_id, base_bouquet, options, accounts, identity_source, vendor_org_id, host_org_id FROM tenants \
          WHERE status IN {LIVE} ORDER BY slug"
     );
     let mut resolved: HashMap<(String, Vec<String>), Vec<String>> = HashMap::new();
+    let mut measures: HashMap<(String, String, Vec<String>), Vec<String>> = HashMap::new();
     let mut out = Vec::new();
     let rows: Vec<LiveTenantRow> = sqlx::query_as(&sql).fetch_all(store.pool()).await?;
     for r in rows {
+        let key = (r.status.clone(), r.base_bouquet.clone(), r.options.clone());
+        let security = match measures.get(&key) {
+            Some(m) => m.clone(),
+            None => {
+                let m = deployed_measures(store, catalog, cluster, &r.slug).await?;
+                measures.insert(key, m.clone());
+                m
+            }
+        };
         let (bouquet, options) = (r.base_bouquet, r.options);
         let services = match resolved.get(&(bouquet.clone(), options.clone())) {
             Some(s) => s.clone(),
@@ -228,9 +248,27 @@ async fn live_tenants(
             aaf: r.identity_source == IdentitySource::Aaf,
             vendor: r.vendor_org_id,
             host: r.host_org_id,
+            security,
         });
     }
     Ok(out)
+}
+
+/// The security measures the objects rendered for tenant `slug` put in place: the same
+/// for every tenant of its state and services, so rendered once for each of them.
+async fn deployed_measures(
+    store: &Store,
+    catalog: &Catalog,
+    cluster: &ClusterConfig,
+    slug: &str,
+) -> Result<Vec<String>, Problem> {
+    let Some(tenant) = ent_tenants::tenants::get_tenant(store, slug).await? else { return Ok(vec![]) };
+    let Some(org) = ent_platform::registry::get_org(store, &tenant.organisation.id).await? else { return Ok(vec![]) };
+    let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
+    let Ok(services) = catalog.resolve(&tenant.bouquet, &options) else { return Ok(vec![]) };
+    // The credentials' seed changes no measure: none is read here.
+    let objects = ent_tenants::provisioning::render(&tenant, &org, &services, "", cluster);
+    Ok(ent_tenants::provisioning::security_measures(&objects).into_iter().map(String::from).collect())
 }
 
 /// Raises each tenant's account figure to the largest one declared for it: the
@@ -332,12 +370,13 @@ struct ContractRow {
     reference: String,
     title: String,
     art28_clauses: Flag,
+    source_kind: String,
 }
 
 /// The processor contracts in force on `date`: an ended or future contract binds nobody.
 async fn contracts(store: &Store, date: &str) -> Result<Vec<ContractFact>, Problem> {
-    let sql = "SELECT processor_org_id, client_org_id, parent_processor_org_id, reference, title, art28_clauses \
-               FROM processor_contracts WHERE (starts_on IS NULL OR starts_on <= $1) \
+    let sql = "SELECT processor_org_id, client_org_id, parent_processor_org_id, reference, title, art28_clauses, \
+               source_kind FROM processor_contracts WHERE (starts_on IS NULL OR starts_on <= $1) \
                AND (ends_on IS NULL OR ends_on >= $2) ORDER BY reference, id";
     let rows: Vec<ContractRow> = sqlx::query_as(sql).bind(date).bind(date).fetch_all(store.pool()).await?;
     Ok(rows
@@ -349,6 +388,7 @@ async fn contracts(store: &Store, date: &str) -> Result<Vec<ContractFact>, Probl
             title: r.title,
             art28: r.art28_clauses.into(),
             parent: r.parent_processor_org_id,
+            cctp: r.source_kind == GROUPEMENT_MARKET,
         })
         .collect())
 }

@@ -344,6 +344,7 @@ mod tests {
             aaf: false,
             vendor: None,
             host: None,
+            security: vec![],
         });
         w
     }

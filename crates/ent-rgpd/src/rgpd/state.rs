@@ -3,6 +3,7 @@
 
 use ent_conventions::conventions::model::ConventionModel;
 use ent_kernel::clock::Clock;
+use ent_kernel::config::Config;
 use ent_kernel::store::Store;
 use ent_platform::catalog::Catalog;
 use std::sync::Arc;
@@ -11,5 +12,6 @@ ent_kernel::capability_state! {
     /// The parts of the application state this capability uses.
     pub struct RgpdState {
         pub store: Store, pub clock: Arc<dyn Clock>, pub models: Arc<Vec<ConventionModel>>, pub catalog: Arc<Catalog>,
+        pub config: Arc<Config>,
     }
 }

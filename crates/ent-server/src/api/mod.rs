@@ -69,7 +69,9 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         config.derive_public_url(None);
         let models = ent_conventions::conventions::model::load_models(config.conventions_dir.as_deref())?;
-        let catalog = ent_platform::catalog::Catalog::load(config.catalog_dir.as_deref())?;
+        let catalog = Arc::new(ent_platform::catalog::Catalog::load(config.catalog_dir.as_deref())?);
+        // The Art. 28(3) annex of conventions lists the services of this catalog.
+        ent_conventions::conventions::processing::use_catalog(catalog.clone());
         let support = Arc::new(ent_support::support::policy::Policies::load(config.support_dir.as_deref())?);
         Ok(AppState {
             auth_throttle: Arc::new(ent_kernel::throttle::Throttle::new(
@@ -87,7 +89,7 @@ impl AppState {
             clock,
             metrics: Arc::new(metrics::Metrics::default()),
             models: Arc::new(models),
-            catalog: Arc::new(catalog),
+            catalog,
             stopping: tokio_util::sync::CancellationToken::new(),
         })
     }

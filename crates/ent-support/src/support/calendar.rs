@@ -57,7 +57,10 @@ impl Place {
             Some(d) => Territory::of_departement(d),
             None => of_academie.unwrap_or_default(),
         };
-        let tz = of_academie.unwrap_or(territory).timezone();
+        // An overseas territory has its own time zone whatever académie it is attached to
+        // (Saint-Pierre-et-Miquelon's schools are not in an overseas académie).
+        let zone = if territory.overseas() { territory } else { of_academie.unwrap_or(territory) };
+        let tz = zone.timezone();
         Place { territory, academie: academie.map(|a| a.trim_start_matches('0').to_string()), tz, ecole }
     }
 }
@@ -78,6 +81,10 @@ pub enum Territory {
     SaintMartin,
     NouvelleCaledonie,
     Polynesie,
+    /// Saint-Pierre-et-Miquelon: the national public holidays only (none of its own is known here).
+    SaintPierreEtMiquelon,
+    /// Wallis-et-Futuna: the national public holidays only until its own are established (README).
+    WallisEtFutuna,
 }
 
 // Its text is the name policies use (`territory: alsace-moselle`).
@@ -85,6 +92,7 @@ ent_kernel::text_enum!(pub Territory {
     Metropole = "metropole", AlsaceMoselle = "alsace-moselle", Guadeloupe = "guadeloupe", Martinique = "martinique",
     Guyane = "guyane", Reunion = "reunion", Mayotte = "mayotte", SaintBarthelemy = "saint-barthelemy",
     SaintMartin = "saint-martin", NouvelleCaledonie = "nouvelle-caledonie", Polynesie = "polynesie",
+    SaintPierreEtMiquelon = "saint-pierre-et-miquelon", WallisEtFutuna = "wallis-et-futuna",
 });
 
 impl Territory {
@@ -96,11 +104,13 @@ impl Territory {
             "972" => Territory::Martinique,
             "973" => Territory::Guyane,
             "974" => Territory::Reunion,
+            "975" => Territory::SaintPierreEtMiquelon,
             "976" => Territory::Mayotte,
             "977" => Territory::SaintBarthelemy,
             "978" => Territory::SaintMartin,
             "988" => Territory::NouvelleCaledonie,
             "987" => Territory::Polynesie,
+            "986" => Territory::WallisEtFutuna,
             _ => Territory::Metropole,
         }
     }
@@ -120,6 +130,11 @@ impl Territory {
         }
     }
 
+    /// Outside metropolitan France (its own time zone).
+    pub fn overseas(self) -> bool {
+        !matches!(self, Territory::Metropole | Territory::AlsaceMoselle)
+    }
+
     /// Its time zone: the académie's by default.
     pub fn timezone(self) -> Tz {
         match self {
@@ -133,6 +148,8 @@ impl Territory {
             Territory::Mayotte => chrono_tz::Indian::Mayotte,
             Territory::NouvelleCaledonie => chrono_tz::Pacific::Noumea,
             Territory::Polynesie => chrono_tz::Pacific::Tahiti,
+            Territory::SaintPierreEtMiquelon => chrono_tz::America::Miquelon,
+            Territory::WallisEtFutuna => chrono_tz::Pacific::Wallis,
         }
     }
 
@@ -142,7 +159,9 @@ impl Territory {
         let good_friday = easter(year) - Duration::days(2);
         let abolition = "Abolition de l'esclavage";
         match self {
-            Territory::Metropole => vec![],
+            // Saint-Pierre-et-Miquelon and Wallis-et-Futuna: no holiday of their own is established
+            // from the code or its seeds (README, « Engagements ») rather than invented.
+            Territory::Metropole | Territory::SaintPierreEtMiquelon | Territory::WallisEtFutuna => vec![],
             Territory::AlsaceMoselle => vec![(good_friday, "Vendredi saint"), (fixed(12, 26), "Saint-Étienne")],
             Territory::Guadeloupe => vec![(fixed(5, 27), abolition)],
             Territory::Martinique => vec![(fixed(5, 22), abolition)],
@@ -426,6 +445,33 @@ mod tests {
     fn a_calendar_without_open_days_has_no_due_date() {
         let cal = Calendar { days: vec![], ..Calendar::standard() };
         assert_eq!(cal.add_business(paris("2026-10-26 12:00"), 60), None);
+    }
+
+    #[test]
+    fn saint_pierre_et_miquelon_and_wallis_et_futuna_run_on_their_own_hours() {
+        let follows = Calendar { follows_school: true, follows_academie_tz: true, ..Calendar::standard() };
+        let utc = |d, h| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
+        // A school of Saint-Pierre-et-Miquelon, attached to a metropolitan académie: its territory
+        // and its time zone come from its département, not from the académie.
+        let spm = Place::new(Some("975"), Some("70"), false);
+        assert_eq!((spm.territory, spm.tz), (Territory::SaintPierreEtMiquelon, chrono_tz::America::Miquelon));
+        let cal = follows.at(&spm);
+        // Monday 2 November 2026, 17:00 in Miquelon (20:00 UTC, 21:00 in Paris): one hour left on
+        // Monday, the second from 08:00 on Tuesday in Miquelon (11:00 UTC), so due at 12:00 UTC;
+        // on Paris hours it would have been due at 09:00 UTC.
+        assert_eq!(cal.add_business(utc(2, 20), 2 * 3600), Some(utc(3, 12)));
+        assert_eq!(follows.at(&Place::default()).add_business(utc(2, 20), 2 * 3600), Some(utc(3, 9)));
+        // Wallis-et-Futuna (UTC+12): Monday 08:00 there is Sunday 20:00 UTC; two hours later it is due.
+        let wf = Place::new(Some("986"), None, false);
+        assert_eq!((wf.territory, wf.tz), (Territory::WallisEtFutuna, chrono_tz::Pacific::Wallis));
+        assert_eq!(follows.at(&wf).add_business(utc(1, 20), 2 * 3600), Some(utc(1, 22)));
+        // Their names are policy names, and they keep the national holidays only (README).
+        for t in [Territory::SaintPierreEtMiquelon, Territory::WallisEtFutuna] {
+            assert_eq!(Territory::parse(t.as_str()), Some(t));
+            let mut national = french_public_holidays(2027);
+            national.sort();
+            assert_eq!(t.holidays(2027), national);
+        }
     }
 
     #[test]

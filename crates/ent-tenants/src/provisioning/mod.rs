@@ -17,5 +17,5 @@ pub mod sealed;
 pub mod state;
 pub mod watch;
 
-pub use render::{render, to_yaml, RenderedObject};
+pub use render::{render, security_measures, to_yaml, RenderedObject};
 pub use state::ProvisioningState;

@@ -564,6 +564,68 @@ fn ingress(tenant: &Tenant, org: &Org, ns: &str, services: &[&Service], cluster:
     )
 }
 
+/// The security measures the objects of a tenant put in place, as the Art. 30 register states
+/// them: each one read from the objects [`render`] made, so the register says what is deployed
+/// and nothing else (no backup, no log retention, no account deletion: none is rendered).
+pub fn security_measures(objects: &[RenderedObject]) -> Vec<&'static str> {
+    let of_kind = |kind: &'static str| objects.iter().filter(move |o| o.kind == kind);
+    let mut out = Vec::new();
+    if of_kind("Namespace").next().is_some() {
+        out.push(MEASURE_NAMESPACE);
+    }
+    if of_kind("ResourceQuota").next().is_some() && of_kind("LimitRange").next().is_some() {
+        out.push(MEASURE_QUOTAS);
+    }
+    let denies_both = |o: &RenderedObject| {
+        let types = &o.manifest["spec"]["policyTypes"];
+        o.manifest["spec"]["podSelector"] == serde_json::json!({})
+            && ["Ingress", "Egress"].iter().all(|t| types.as_array().is_some_and(|a| a.iter().any(|v| v == t)))
+    };
+    if of_kind("NetworkPolicy").any(denies_both) {
+        out.push(MEASURE_NETWORK);
+    }
+    if of_kind("NetworkPolicy").any(|o| o.name.ends_with("-egress")) {
+        out.push(MEASURE_EGRESS);
+    }
+    if of_kind("Secret").next().is_some() {
+        out.push(MEASURE_CREDENTIALS);
+    }
+    let restricted = |o: &RenderedObject| {
+        let containers = &o.manifest["spec"]["template"]["spec"]["containers"];
+        containers.as_array().is_some_and(|cs| {
+            !cs.is_empty()
+                && cs.iter().all(|c| {
+                    let sc = &c["securityContext"];
+                    sc["runAsNonRoot"] == true
+                        && sc["readOnlyRootFilesystem"] == true
+                        && sc["allowPrivilegeEscalation"] == false
+                })
+        })
+    };
+    let deployments: Vec<&RenderedObject> = of_kind("Deployment").collect();
+    if !deployments.is_empty() && deployments.iter().all(|o| restricted(o)) {
+        out.push(MEASURE_CONTAINERS);
+    }
+    let tls = |o: &RenderedObject| o.manifest["spec"]["tls"].as_array().is_some_and(|t| !t.is_empty());
+    if of_kind("Ingress").any(tls) {
+        out.push(MEASURE_TLS);
+    }
+    out
+}
+
+/// The measures [`security_measures`] may state, one per kind of rendered object.
+pub const MEASURE_NAMESPACE: &str = "Chaque ENT s'exécute dans un espace de noms Kubernetes qui lui est propre";
+pub const MEASURE_QUOTAS: &str = "Quotas et limites de ressources (processeur, mémoire, stockage) propres à chaque ENT";
+pub const MEASURE_NETWORK: &str =
+    "Filtrage réseau par défaut en entrée et en sortie : seuls le contrôleur d'entrée du \
+     cluster (vers les ports des services), les services du même ENT et le DNS du cluster sont autorisés";
+pub const MEASURE_EGRESS: &str =
+    "Sorties vers l'extérieur limitées, service par service, aux adresses et ports déclarés dans la configuration";
+pub const MEASURE_CREDENTIALS: &str = "Identifiants techniques propres à chaque service de chaque ENT";
+pub const MEASURE_CONTAINERS: &str = "Conteneurs sans privilèges : utilisateur non root, système de fichiers racine \
+     en lecture seule, élévation de privilèges et capacités retirées, profil seccomp par défaut";
+pub const MEASURE_TLS: &str = "Accès des utilisateurs en HTTPS (TLS) sur le nom d'hôte de l'ENT";
+
 /// The objects as one multi-document YAML stream.
 pub fn to_yaml(objects: &[RenderedObject]) -> String {
     objects.iter().map(|o| ent_kernel::yaml::to_string(&o.manifest).expect("yaml")).collect::<Vec<_>>().join("---\n")
@@ -627,6 +689,23 @@ pub(crate) mod tests {
         let name = credentials_name(service);
         let mut objects = rendered(Status::Active, &[]).into_iter();
         objects.find(|o| o.kind == "Secret" && o.name == name).expect("a rendered Secret")
+    }
+
+    #[test]
+    fn the_security_measures_are_read_from_the_rendered_objects() {
+        let active = security_measures(&rendered(Status::Active, &[]));
+        assert_eq!(
+            active,
+            [MEASURE_NAMESPACE, MEASURE_QUOTAS, MEASURE_NETWORK, MEASURE_CREDENTIALS, MEASURE_CONTAINERS, MEASURE_TLS]
+        );
+        // No workload, no Ingress while archived: neither restricted containers nor TLS is claimed.
+        let archived = security_measures(&rendered(Status::Archived, &[]));
+        assert!(!archived.contains(&MEASURE_TLS) && !archived.contains(&MEASURE_CONTAINERS), "{archived:?}");
+        assert!(security_measures(&rendered(Status::Requested, &[])).is_empty());
+        // Without its default-deny policy, no filtering is claimed.
+        let mut objects = rendered(Status::Active, &[]);
+        objects.retain(|o| o.kind != "NetworkPolicy");
+        assert!(!security_measures(&objects).contains(&MEASURE_NETWORK));
     }
 
     fn names(objects: &[RenderedObject]) -> Vec<(String, String)> {

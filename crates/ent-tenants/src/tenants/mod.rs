@@ -660,7 +660,8 @@ async fn gate(state: &TenantsState, tenant: &Tenant) -> Result<(Option<String>, 
         .ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
     let served = match org.kind {
         OrgKind::Etablissement => vec![org.clone()],
-        _ => covered_etablissements(store, &org).await?,
+        // A school the annuaire says is closed runs no ENT: it needs no convention.
+        _ => covered_etablissements(store, &org).await?.into_iter().filter(|o| o.open).collect(),
     };
     if served.is_empty() {
         let covering = active_covering(store, &state.models, &org.id, &today).await?;

@@ -1161,8 +1161,9 @@ async fn a_page_of_conventions_takes_as_many_statements_at_ten_as_at_two(db: cra
     assert!(one.1 > 0, "{}: statements are counted", c.db.name);
     assert_eq!(two.1, ten.1, "{}: a page of 10 takes the statements of a page of 2: {:#?}", c.db.name, ten.2);
     // The conventions' rows, then parties, their organisations, schools with their DSDEN,
-    // steps, signed copies, frozen documents, tenants with their vendors and hosts.
-    assert!(ten.1 <= 8, "{}: one statement per kind of thing a convention holds: {:#?}", c.db.name, ten.2);
+    // steps, signed copies, frozen documents, tenants with their vendors and hosts, tenants'
+    // bouquets and options (the Art. 28(3) annex's services).
+    assert!(ten.1 <= 9, "{}: one statement per kind of thing a convention holds: {:#?}", c.db.name, ten.2);
     // The route's page selects the rows themselves: one statement more than the rest, no list of ids first.
     drop(conn);
     let filter = entcp::conventions::ConventionFilter { limit: Some(10), ..Default::default() };
@@ -1728,4 +1729,51 @@ async fn draft_html(c: &Cycle, id: &str) -> String {
     let resp = c.dan.get(c.url(&format!("/{id}/document"))).send().await;
     assert_eq!(resp.status, 200, "{}", resp.text);
     resp.text
+}
+
+backend_test!(the_art_28_annex_lists_the_data_of_what_the_college_s_tenant_runs_and_a_frozen_text_keeps_it);
+async fn the_art_28_annex_lists_the_data_of_what_the_college_s_tenant_runs_and_a_frozen_text_keeps_it(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let (academie, departement, college) = college_world(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
+    let admin = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    // The collège's tenant is requested with the vie scolaire option (grades, absences with
+    // their motifs, sanctions) and the visio.
+    let mut tenant = crate::tenants::doc("college-annexe", &college, "college-annexe.ent.example.fr");
+    tenant["spec"]["bouquet"] = json!("socle-2d");
+    tenant["spec"]["options"] = json!(["vie-scolaire", "visio"]);
+    let (s, body) = call(admin.post("/api/v1/tenants").json(&tenant)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {body}");
+    let id = second_degre_draft(&dan, [&academie, &departement, &college]).await;
+    let url = |path: &str| format!("/api/v1/conventions/{id}{path}");
+    let annex = |html: &str| {
+        let html = html.replace("&#x27;", "'");
+        let start = html.find("Nature et finalités : ").expect("the annex");
+        let end = html[start..].find("Catégories de personnes concernées").unwrap() + start;
+        html[start..end].to_string()
+    };
+    let draft = annex(&dan.get(url("/document")).send().await.text);
+    for expected in [
+        "Option vie scolaire",
+        "Notes, appréciations et compétences des élèves",
+        "Absences, retards et motifs (un motif peut révéler une donnée de santé, art. 9 RGPD) (donnée sensible",
+        "Punitions et sanctions disciplinaires",
+        "Image et voix des participants",
+    ] {
+        assert!(draft.contains(expected), "{name}: « {expected} » missing from the annex: {draft}");
+    }
+    // Submitted, the text is frozen: changing the tenant's options later does not rewrite it.
+    let (s, body) = call(dan.post(url("/submit")).json(&json!({}))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {body}");
+    let submitted = dan.get(url("/document")).send().await.text;
+    sqlx::query("UPDATE tenants SET options = '[]' WHERE slug = 'college-annexe'")
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let later = dan.get(url("/document")).send().await.text;
+    assert_eq!(annex(&later), annex(&submitted), "{name}: the frozen text keeps its annex");
+    assert!(annex(&later).contains("Punitions et sanctions disciplinaires"), "{name}");
 }

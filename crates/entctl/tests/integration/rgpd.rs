@@ -768,3 +768,128 @@ async fn a_request_is_extended_only_when_the_requester_is_told_within_the_first_
     let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
     assert!(csv.contains("10 janvier 2027 (prolongée, personne informée le 2 novembre 2026)"), "{name}: {csv}");
 }
+
+/// Imports one new open école of Fresnes (`0940990R`), a copy of école Jean Monet, as the
+/// annuaire would after the bipartite was signed.
+async fn import_new_ecole_of_fresnes(d: &Demo) {
+    let csv = std::fs::read_to_string(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    let monet = csv.lines().find(|l| l.starts_with("0940289D;")).unwrap();
+    let new = monet.replace("0940289D", "0940990R").replace("Jean Monet", "Simone Veil");
+    let file = format!("{header}\n{new}\n").into_bytes();
+    let options = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(&d.db.store, &admin(), std::io::Cursor::new(file), options, t0())
+        .await
+        .unwrap();
+}
+
+/// Puts the commune-wide tenant of Fresnes back to `requested` and asks the gate again.
+async fn gate_of_fresnes(d: &Demo) -> (StatusCode, Value) {
+    sqlx::query("UPDATE tenants SET status = 'requested' WHERE slug = 'fresnes'")
+        .execute(d.db.store.pool())
+        .await
+        .unwrap();
+    call(d.dan.post("/api/v1/tenants/fresnes/transition").json(&json!({ "to": "provisioning" }))).await
+}
+
+backend_test!(an_ecole_opened_after_the_bipartite_is_covered_by_it_without_avenant);
+async fn an_ecole_opened_after_the_bipartite_is_covered_by_it_without_avenant(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    import_new_ecole_of_fresnes(&d).await;
+    // The register: the new école is under the bipartite's roles, not the default ones.
+    let (_, dsden) = call(d.admin.get(d.url("/registers/dsden:94"))).await;
+    let entries = dsden["entries"].as_array().unwrap();
+    assert!(entries.iter().any(|e| uais(e).contains(&"0940990R".to_string())), "{name}: {dsden}");
+    let defaulted: Vec<&Value> = entries
+        .iter()
+        .flat_map(|e| e["warnings"].as_array().unwrap())
+        .filter(|w| w.as_str().unwrap().contains("aucune convention en vigueur"))
+        .collect();
+    assert!(defaulted.is_empty(), "{name}: the new école has the bipartite's roles: {defaulted:?}");
+    // The gate: the commune-wide tenant serving it is let through.
+    let (s, body) = gate_of_fresnes(&d).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {body}");
+
+    // An école the annuaire closes is no longer covered, and no longer served.
+    sqlx::query("UPDATE orgs SET is_open = 0 WHERE kind = 'etablissement' AND code = '0940990R'")
+        .execute(d.db.store.pool())
+        .await
+        .unwrap();
+    let today = "2026-09-01";
+    let closed = entcp::registry::resolve_org(&d.db.store, "0940990R").await.unwrap();
+    let models = entcp::conventions::model::load_models(None).unwrap();
+    let covering = entcp::conventions::active_covering(&d.db.store, &models, &closed.id, today).await.unwrap();
+    assert!(covering.is_none(), "{name}: a closed école is not covered");
+}
+
+backend_test!(a_groupement_convention_is_not_the_convention_in_force_of_a_member_commune);
+async fn a_groupement_convention_is_not_the_convention_in_force_of_a_member_commune(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    // Fresnes joins a groupement de commandes (in force), then its bipartite ends.
+    let body = json!({
+        "model": "groupement-de-commandes",
+        "parties": { "coordinateur": "academie:24", "membre": ["commune:94034"] },
+        "start_date": "2026-09-01",
+    });
+    let (s, conv) = call(d.dan.post("/api/v1/conventions").json(&body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {conv}");
+    let store = d.db.store.pool();
+    sqlx::query("UPDATE conventions SET status = 'active' WHERE id = $1")
+        .bind(conv["id"].as_str().unwrap())
+        .execute(store)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE conventions SET status = 'expired' WHERE model_id = 'bipartite-commune' AND id IN \
+         (SELECT convention_id FROM convention_parties p JOIN orgs o ON o.id = p.org_id \
+          WHERE o.kind = 'commune' AND o.code = '94034')",
+    )
+    .execute(store)
+    .await
+    .unwrap();
+    // A ticket on the commune's tenant is flagged: its convention has expired.
+    let ticket = json!({ "tenant": "fresnes", "subject": "ENT inaccessible", "description": "Page blanche.",
+        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let (s, created) = call(d.admin.post("/api/v1/support/tickets").json(&ticket)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {created}");
+    assert_eq!(created["convention_flag"], "convention_expiree", "{name}: {created}");
+    // With no open école, the commune itself must be covered: the groupement's convention does not.
+    sqlx::query("UPDATE orgs SET is_open = 0 WHERE kind = 'etablissement' AND commune_code = '94034'")
+        .execute(store)
+        .await
+        .unwrap();
+    let (s, body) = gate_of_fresnes(&d).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{name}: {body}");
+    assert_eq!(body["missing"], "convention", "{name}: {body}");
+}
+
+backend_test!(a_register_states_the_security_measures_rendered_for_its_tenants_and_no_other);
+async fn a_register_states_the_security_measures_rendered_for_its_tenants_and_no_other(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let state = common::app::app_state(d.db.store.clone(), entcp::config::Config::default(), clock);
+    let tenant = entcp::tenants::get_tenant(&d.db.store, "fresnes").await.unwrap().unwrap();
+    let objects = entcp::tenants::render(&state.tenants(), &tenant).await.unwrap();
+    let rendered = entcp::provisioning::security_measures(&objects);
+    assert!(rendered.len() >= 5, "{name}: {rendered:?}");
+    let (_, dsden) = call(d.admin.get(d.url("/registers/dsden:94"))).await;
+    let serves_fresnes = |e: &&Value| e["establishments"].as_array().unwrap().iter().any(|s| s["tenant"] == "fresnes");
+    let entries: Vec<&Value> = dsden["entries"].as_array().unwrap().iter().filter(serves_fresnes).collect();
+    assert!(!entries.is_empty(), "{name}: {dsden}");
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    let processed = vendor["processor_entries"].as_array().unwrap();
+    for e in entries.iter().copied().chain(processed) {
+        let measures: Vec<&str> =
+            e["security_measures"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+        assert_eq!(measures[..rendered.len()], rendered[..], "{name}: what render made for the tenant, first");
+        // Nothing the platform does not deploy: no log retention, no backup, no account deletion
+        // (no groupement's CCTP binds this vendor either).
+        let untrue = ["Journalisation", "conservée un an", "sauvegarde", "Sauvegarde", "Suppression des comptes"];
+        for m in &measures {
+            assert!(!untrue.iter().any(|u| m.contains(u)), "{name}: « {m} » is not deployed");
+        }
+    }
+}
