@@ -1668,14 +1668,17 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let mut params = conv.parameters.clone();
     params.remove("start_date");
-    // An avenant takes effect on its own date: today at the earliest, not the original's start.
+    // An avenant takes effect on its own date: today, not the original's start. An original past
+    // its end (its expiry not yet run) keeps its dates: such an avenant is refused at submission.
+    let today = ctx.today().to_string();
+    let start = if today <= conv.end_date { &today } else { &conv.start_date };
     let mut draft = build_draft(
         ctx,
         model,
         Some(format!("Avenant – {}", conv.title)),
         &current_parties(conv),
         &params,
-        &ctx.today().to_string(),
+        start,
         Some(&conv.end_date),
     )
     .await?;
