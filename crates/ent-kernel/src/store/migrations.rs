@@ -64,7 +64,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0037_lockout_notifies_apart.sql",
     "0038_convention_steps_recorded_by.sql",
     "0039_convention_renewals.sql",
-    "0041_job_runs_one_running.sql",
+    "0040_job_runs_one_running.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -299,7 +299,7 @@ mod tests {
             "51ee9c052266ed5ac8e78703c1a6ed6b8f639a8c086698f17819fa8f22f49390b14df513b8dfc73935b66476fbe67e3b",
         ),
         (
-            41,
+            40,
             "40ae4e3b734f8d597a658c9a8ab0592096f14bd5bee5fcd71c94d0248e3686ed44dcb8af440f1221514d512876504978",
             "40ae4e3b734f8d597a658c9a8ab0592096f14bd5bee5fcd71c94d0248e3686ed44dcb8af440f1221514d512876504978",
         ),

@@ -240,7 +240,7 @@ pub async fn insert_retry_run(store: &Store, run: &JobRun) -> sqlx::Result<bool>
 }
 
 /// Inserts the row of a run that claims no tick (manual or retry); false when a run of
-/// the job is still `running` (the unique index of migration 0041).
+/// the job is still `running` (the unique index of migration 0040).
 async fn insert_run_without_tick(conn: &mut sqlx::AnyConnection, run: &JobRun) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO job_runs (id, job, trigger, runner, started_at, heartbeat_at, outcome) \
