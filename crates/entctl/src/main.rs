@@ -502,6 +502,9 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
         Command::Config(ConfigCommand::Print) => print!("{}", config.to_yaml()),
         Command::Conventions(cmd) => {
             let models = entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
+            // The Art. 28(3) annex a submission freezes reads the configured catalog, as in `serve`.
+            let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
+            entcp::conventions::processing::use_catalog(std::sync::Arc::new(catalog));
             return commands::conventions::run(&open_store(&config).await?, &models, cmd).await;
         }
         Command::Catalog(cmd) => commands::catalog::run(&catalog, cmd)?,

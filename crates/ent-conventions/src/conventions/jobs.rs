@@ -200,8 +200,12 @@ async fn term_reminders(
     now: DateTime<Utc>,
 ) -> Result<u32, Problem> {
     let end = ent_kernel::validate::parse_date("end_date", &conv.end_date)?;
-    // A renewable convention has a term per period: its reminders are claimed per term.
-    let term = if model.renewable { format!("-{end}") } else { String::new() };
+    // A renewed convention has a term per period: its reminders are claimed per term. Its first
+    // term keeps the keys every convention had before renewals existed (none sent twice).
+    let term = match model.renewable && super::renewal::was_renewed(tx, &conv.id).await? {
+        true => format!("-{end}"),
+        false => String::new(),
+    };
     let mut sent = 0;
     let mut extra = json!({ "days": (end - today).num_days() });
     if renews(model.renewable, conv) {

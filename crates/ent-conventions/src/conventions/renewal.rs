@@ -12,7 +12,7 @@ use super::{find_model, Convention, Party, Status};
 use chrono::{Months, NaiveDate};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
-use ent_kernel::store::timestamp;
+use ent_kernel::store::{timestamp, Tx};
 use ent_kernel::validate::parse_date;
 use ent_platform::identity::authz;
 use ent_platform::identity::Actor;
@@ -168,6 +168,29 @@ pub async fn oppose(ctx: &Ctx<'_>, conv: &Convention, o: Opposition) -> Result<C
 /// opposition nor résiliation notified, for as many periods as it takes to be in force today;
 /// audited as `ctx.actor` (the daily job), notified. False when there is nothing to renew:
 /// run twice, or on two replicas, the second finds the new end date under the row lock.
+/// An avenant taking effect keeps the non-reconduction a party recorded on the convention it
+/// replaces (unless it has one of its own): it still ends at the term, as the parties were told.
+pub(crate) async fn carry_non_renewal(tx: &mut Tx, original: &str, avenant: &str) -> Result<(), Problem> {
+    let from_original = |column: &str| format!("{column} = (SELECT o.{column} FROM conventions o WHERE o.id = $1)");
+    let columns = ["non_renewal_at", "non_renewal_by", "non_renewal_org", "non_renewal_reason"];
+    let set: Vec<String> = columns.iter().map(|c| from_original(c)).collect();
+    sqlx::query(&format!("UPDATE conventions SET {} WHERE id = $2 AND non_renewal_at IS NULL", set.join(", ")))
+        .bind(original)
+        .bind(avenant)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Whether the convention `id` was renewed at least once (its reminders are then per term).
+pub(crate) async fn was_renewed(tx: &mut Tx, id: &str) -> Result<bool, Problem> {
+    let renewals: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM convention_renewals WHERE convention_id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(renewals > 0)
+}
+
 pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
     let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;

@@ -1791,6 +1791,7 @@ pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Proble
     set_status(&mut tx, &conv.id, Status::Active, now).await?;
     if let Some(original) = &conv.amends_id {
         set_status(&mut tx, original, Status::Amended, now).await?;
+        super::renewal::carry_non_renewal(&mut tx, original, &conv.id).await?;
     }
     let superseded = match &conv.supersedes_id {
         Some(replaced) => end_superseded(&mut tx, models, actor, replaced, &conv, now).await?,

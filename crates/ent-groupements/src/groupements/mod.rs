@@ -679,6 +679,25 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
     must_get(ctx.store, &id).await
 }
 
+/// Whether `patch` moves the end of the convention constitutive (duration, or a date it is
+/// computed from: the planned award, else the consultation, else the application deadline).
+fn moves_convention_end(g: &Groupement, patch: &GroupementPatch) -> bool {
+    let mut next = g.clone();
+    if let Some(deadline) = &patch.application_deadline {
+        next.application_deadline = deadline.clone();
+    }
+    if let Some(date) = &patch.consultation_date {
+        next.consultation_date = Some(date.clone());
+    }
+    if let Some(date) = &patch.award_planned_date {
+        next.award_planned_date = Some(date.clone());
+    }
+    if let Some(months) = patch.duration_months {
+        next.terms.duration_months = months;
+    }
+    next.convention_end() != g.convention_end()
+}
+
 /// Edits the terms while the groupement is open or closed (If-Match).
 pub async fn update(
     ctx: &Ctx<'_>,
@@ -692,9 +711,7 @@ pub async fn update(
     let rewrites_convention = patch.object.as_ref().is_some_and(|o| o.trim() != g.object)
         || patch.cost_key.as_ref().is_some_and(|k| *k != g.terms.cost_key)
         || patch.coordinator_share_percent.is_some_and(|p| p != g.terms.coordinator_share_percent)
-        || patch.duration_months.is_some_and(|d| d != g.terms.duration_months)
-        || patch.consultation_date.as_ref().is_some_and(|d| Some(d) != g.consultation_date.as_ref())
-        || patch.award_planned_date.as_ref().is_some_and(|d| Some(d) != g.award_planned_date.as_ref());
+        || moves_convention_end(g, &patch);
     if rewrites_convention {
         membership::check_convention_editable(ctx, g).await?;
     }

@@ -106,19 +106,25 @@ impl IdempotencyKey {
     }
 }
 
-/// How long a key keeps its answer: a request sent again with the same key later than this
-/// is a new request.
+/// How long an API key keeps its answer: a request sent again with the same key later than
+/// this is a new request.
 pub const IDEMPOTENCY_KEPT: chrono::Duration = chrono::Duration::hours(24);
+/// How long a console form token (`console:…`) keeps where its post led: a page kept open or
+/// reloaded for longer may post it again as a new one. It holds no personal data (a path).
+pub const FORM_TOKENS_KEPT: chrono::Duration = chrono::Duration::days(30);
 
-/// Deletes the keys taken before `before`: answered ones (their stored answer may hold
-/// personal data, e.g. a ticket's description) and ones whose request died in flight (lease
-/// over); a key whose request is still in flight stays. Returns how many.
-pub async fn purge_idempotency_keys(store: &Store, before: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, Problem> {
+/// Deletes the keys taken more than [`IDEMPOTENCY_KEPT`] (console form tokens:
+/// [`FORM_TOKENS_KEPT`]) before `now`: answered ones (an API answer may hold personal data,
+/// e.g. a ticket's description) and ones whose request died in flight (lease over); a key whose
+/// request is still in flight stays. Returns how many.
+pub async fn purge_idempotency_keys(store: &Store, now: DateTime<Utc>) -> Result<u64, Problem> {
     let deleted = sqlx::query(
-        "DELETE FROM idempotency_keys WHERE created_at < $1 \
-         AND (status <> 0 OR locked_until IS NULL OR locked_until < $2)",
+        "DELETE FROM idempotency_keys \
+         WHERE created_at < (CASE WHEN idem_key LIKE 'console:%' THEN $1 ELSE $2 END) \
+         AND (status <> 0 OR locked_until IS NULL OR locked_until < $3)",
     )
-    .bind(timestamp(before))
+    .bind(timestamp(now - FORM_TOKENS_KEPT))
+    .bind(timestamp(now - IDEMPOTENCY_KEPT))
     .bind(timestamp(now))
     .execute(store.pool())
     .await?;

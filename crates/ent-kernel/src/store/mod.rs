@@ -26,7 +26,7 @@ pub use cache::{CacheCounts, Shelf, WATCH_INTERVAL};
 pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};
 pub use deferred_indexes::{defer_indexes_if_empty, restore_indexes, restore_indexes_on, secondary_index_names};
 pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
-pub use idempotency::{purge_idempotency_keys, IdempotencyKey, StoredAnswer, IDEMPOTENCY_KEPT};
+pub use idempotency::{purge_idempotency_keys, IdempotencyKey, StoredAnswer, FORM_TOKENS_KEPT, IDEMPOTENCY_KEPT};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};

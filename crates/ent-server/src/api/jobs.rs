@@ -63,12 +63,10 @@ fn retention_purge(state: &AppState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let timeouts = ent_platform::identity::sessions::Timeouts::of(&state.config.console);
         let sessions = ent_platform::identity::sessions::purge_ended(&state.store, timeouts, now).await?;
-        let keys =
-            ent_kernel::store::purge_idempotency_keys(&state.store, now - ent_kernel::store::IDEMPOTENCY_KEPT, now)
-                .await?;
+        let keys = ent_kernel::store::purge_idempotency_keys(&state.store, now).await?;
         let runs = ent_ops::jobs::purge_runs(&state.store, now - ent_ops::jobs::RUNS_KEPT).await?;
         Ok(format!(
-            "{sessions} session(s) de console terminée(s), {keys} clé(s) d'idempotence de plus de 24 h, \
+            "{sessions} session(s) de console terminée(s), {keys} clé(s) d'idempotence échue(s), \
              {runs} exécution(s) de tâche de plus de 90 jours supprimée(s)"
         ))
     })
@@ -133,7 +131,7 @@ pub fn all() -> Vec<Job> {
         ),
         Job::new(
             "retention-purge",
-            "Supprime les sessions de console terminées, les clés d'idempotence de plus de 24 h et les exécutions de tâches de plus de 90 jours",
+            "Supprime les sessions de console terminées, les clés d'idempotence échues (24 h ; jetons des formulaires de la console : 30 jours) et les exécutions de tâches de plus de 90 jours",
             "45 3 * * *",
             retention_purge,
         ),

@@ -1607,6 +1607,51 @@ async fn renewals(c: &Cycle, id: &str) -> Vec<(String, String)> {
     rows
 }
 
+// A non-reconduction recorded on a convention that an avenant later replaces stays recorded: the
+// avenant in force expires at the term instead of being renewed tacitly.
+backend_test!(a_non_renewal_recorded_before_an_avenant_still_ends_the_convention_at_its_term);
+async fn a_non_renewal_recorded_before_an_avenant_still_ends_the_convention_at_its_term(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = bipartite_signed(&c, "2026-09-01").await;
+    let models = load_models();
+    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
+    c.clock.set(day(2027, 1, 10));
+    c.step_ok(&c.mairie, &id, "non-renewal", json!({ "reason": "Changement de prestataire" })).await;
+    let (s, avenant) = c.post(&c.dan, &id, "amend", json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {avenant}", c.db.name);
+    let avenant_id = avenant["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &avenant_id, "submit", json!({})).await;
+    for who in [&c.mairie, &c.dan] {
+        c.step_ok(who, &avenant_id, "sign", json!({})).await;
+    }
+    let (_, active) = call(c.dan.get(c.url(&format!("/{avenant_id}")))).await;
+    assert_eq!(active["status"], "active", "{}: {active}", c.db.name);
+    assert_eq!(active["non_renewal"]["reason"], "Changement de prestataire", "{}: {active}", c.db.name);
+
+    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 9, 1)).await.unwrap();
+    assert_eq!((report.renewed, report.expired), (0, 1), "{}", c.db.name);
+    let (_, ended) = call(c.dan.get(c.url(&format!("/{avenant_id}")))).await;
+    assert_eq!((ended["status"].as_str(), ended["end_date"].as_str()), (Some("expired"), Some("2029-08-31")));
+}
+
+// The term reminders of a renewable convention sent before renewals existed (keys without the
+// term) are not sent again once the job claims them per term.
+backend_test!(a_term_reminder_sent_before_renewals_existed_is_not_sent_again);
+async fn a_term_reminder_sent_before_renewals_existed_is_not_sent_again(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = bipartite_signed(&c, "2026-09-01").await;
+    sqlx::query("INSERT INTO convention_reminders (convention_id, reminder, sent_at) VALUES ($1, 'expiry-90', $2)")
+        .bind(&id)
+        .bind("2029-06-02T04:15:00.000000Z")
+        .execute(c.db.store.pool())
+        .await
+        .unwrap();
+    let day = Utc.with_ymd_and_hms(2029, 6, 3, 6, 15, 0).unwrap();
+    entcp::conventions::jobs::daily(&c.db.store, &load_models(), day).await.unwrap();
+    let mails = crate::common::queued_mails(&c.db.store, "convention").await;
+    assert!(!mails.iter().any(|m| m.context["event"] == "expiring"), "{}: sent again", c.db.name);
+}
+
 backend_test!(a_renewable_convention_is_renewed_tacitly_at_its_term_until_a_party_opposes_in_time);
 async fn a_renewable_convention_is_renewed_tacitly_at_its_term_until_a_party_opposes_in_time(
     db: crate::common::TestDb,

@@ -514,6 +514,8 @@ async fn the_retention_purge_deletes_ended_sessions_old_idempotency_answers_and_
         ("answered-recent", now - Duration::hours(1), now - Duration::hours(1), true),
         ("dead", now - Duration::days(2), now - Duration::days(2), false),
         ("in-flight", now - Duration::days(2), now + Duration::minutes(1), false),
+        ("console:tickets:recent", now - Duration::days(29), now - Duration::days(29), true),
+        ("console:tickets:old", now - Duration::days(31), now - Duration::days(31), true),
     ] {
         assert!(key(name).claim(&db.store, "h", taken, lease).await.unwrap(), "{name}");
         if answered {
@@ -540,7 +542,8 @@ async fn the_retention_purge_deletes_ended_sessions_old_idempotency_answers_and_
     assert_eq!(sessions_left, ["live"], "{}", db.name);
     assert!(sessions::find(&db.store, &live, timeouts, now).await.unwrap().is_some(), "{}", db.name);
     assert_eq!(remaining(&db.store, "console_oidc_sessions", "session_hash").await, Vec::<String>::new());
-    assert_eq!(remaining(&db.store, "idempotency_keys", "idem_key").await, ["answered-recent", "in-flight"]);
+    let keys = remaining(&db.store, "idempotency_keys", "idem_key").await;
+    assert_eq!(keys, ["answered-recent", "console:tickets:recent", "in-flight"], "{}", db.name);
     let mut kept = vec![latest_tick, latest, recent, only, ran.id.clone()];
     kept.sort();
     assert_eq!(remaining(&db.store, "job_runs", "id").await, kept, "{}", db.name);
