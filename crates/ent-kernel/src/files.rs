@@ -36,6 +36,11 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)
 }
 
+/// Creates a new 0600 file (an error if `path` exists), to be written in pieces.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    private_options().create_new(true).open(path)
+}
+
 /// Creates an empty 0600 file unless `path` exists.
 pub fn touch_private(path: &Path) -> std::io::Result<()> {
     match private_options().create_new(true).open(path) {
@@ -76,5 +81,9 @@ mod tests {
         touch_private(&db).unwrap();
         touch_private(&db).unwrap();
         assert_eq!(mode(&db), 0o600);
+        let streamed = dir.join("b.eml");
+        create_private(&streamed).unwrap().write_all(b"z").unwrap();
+        assert_eq!(mode(&streamed), 0o600);
+        assert!(create_private(&streamed).is_err(), "never over an existing file");
     }
 }

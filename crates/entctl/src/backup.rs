@@ -9,8 +9,10 @@ use anyhow::{bail, Context};
 use ent_kernel::store::{migrations, sqlite_file_path, Backend, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::io::{BufReader, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// The archive layout's version.
 pub const FORMAT: u32 = 1;
@@ -48,10 +50,6 @@ fn database_entry(backend: Backend) -> &'static str {
         Backend::Sqlite => SQLITE_ENTRY,
         Backend::Postgres => POSTGRES_ENTRY,
     }
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// The last migration applied to the database (0 for an empty one).
@@ -194,43 +192,99 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Runs a PostgreSQL client tool on `database_url` (given as `--dbname=`, before `args`),
-/// with its error output in the message when it fails.
-fn run_tool(tool: &str, database_url: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+/// A PostgreSQL client tool on `database_url` (given as `--dbname=`, before `args`), its
+/// password in `PGPASSWORD`.
+fn tool_command(tool: &str, database_url: &str, args: &[&OsStr]) -> Command {
     let (url, password) = tool_connection(database_url);
-    let mut command = std::process::Command::new(tool);
+    let mut command = Command::new(tool);
     command.arg(format!("--dbname={url}")).args(args);
     if let Some(password) = password {
         command.env("PGPASSWORD", password);
     }
-    let out = command
-        .output()
-        .with_context(|| format!("{tool} introuvable : installez le client PostgreSQL (paquet postgresql-client)"))?;
+    command
+}
+
+fn missing_tool(tool: &str) -> String {
+    format!("{tool} introuvable : installez le client PostgreSQL (paquet postgresql-client)")
+}
+
+/// Runs a PostgreSQL client tool ([`tool_command`]), with its error output in the message
+/// when it fails.
+fn run_tool(tool: &str, database_url: &str, args: &[&OsStr]) -> anyhow::Result<()> {
+    let out = tool_command(tool, database_url, args).output().with_context(|| missing_tool(tool))?;
     if !out.status.success() {
         bail!("{tool} a échoué : {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
 }
 
-/// The consistent copy of the database, as a file in `dir`.
-async fn dump(store: &Store, database_url: &str, dir: &Path) -> anyhow::Result<PathBuf> {
-    let path = dir.join(database_entry(store.backend()));
-    match store.backend() {
-        Backend::Sqlite => {
-            let target = path.to_str().context("chemin temporaire non UTF-8")?.replace('\'', "''");
-            sqlx::query(&format!("VACUUM INTO '{target}'")).execute(store.pool()).await.context("VACUUM INTO")?;
-        }
-        Backend::Postgres => run_tool(
-            "pg_dump",
-            database_url,
-            &["-Fc".as_ref(), "--no-owner".as_ref(), "--no-privileges".as_ref(), "-f".as_ref(), path.as_os_str()],
-        )?,
-    }
-    Ok(path)
+/// Passes bytes on to `inner`, counting them and computing their SHA-256 on the way.
+struct Hashing<W> {
+    inner: W,
+    digest: Sha256,
+    bytes: u64,
 }
 
-/// The temporary files of a backup or a restore (left behind by one that was killed).
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.digest.update(&buf[..written]);
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The size of the pieces a copy goes by: memory use does not depend on a file's size.
+const COPY_BUFFER: usize = 256 * 1024;
+
+/// Copies `from` into `to` piece by piece; returns the size and SHA-256 of what went through.
+fn copy_hashed(from: impl Read, to: impl Write) -> std::io::Result<(u64, String)> {
+    let mut sink = Hashing { inner: to, digest: Sha256::new(), bytes: 0 };
+    std::io::copy(&mut BufReader::with_capacity(COPY_BUFFER, from), &mut sink)?;
+    sink.flush()?;
+    Ok((sink.bytes, hex::encode(sink.digest.finalize())))
+}
+
+/// `pg_dump -Fc` of `database_url` streamed from its output into `to` (no temporary file);
+/// returns the size and SHA-256 of the dump.
+fn pg_dump_into(database_url: &str, to: impl Write) -> anyhow::Result<(u64, String)> {
+    let args: [&OsStr; 3] = ["-Fc".as_ref(), "--no-owner".as_ref(), "--no-privileges".as_ref()];
+    let mut command = tool_command("pg_dump", database_url, &args);
+    let mut child =
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| missing_tool("pg_dump"))?;
+    // Its error output is read aside: a full pipe would stall it.
+    let mut stderr = child.stderr.take().context("pg_dump : sortie d'erreur indisponible")?;
+    let errors = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        text
+    });
+    let stdout = child.stdout.take().context("pg_dump : sortie indisponible")?;
+    let copied = copy_hashed(stdout, to);
+    if copied.is_err() {
+        let _ = child.kill();
+    }
+    let status = child.wait().context("pg_dump")?;
+    let errors = errors.join().unwrap_or_default();
+    let copied = copied.context("écriture de la copie de la base dans l'archive impossible")?;
+    if !status.success() {
+        bail!("pg_dump a échoué : {}", String::from_utf8_lossy(&errors).trim());
+    }
+    Ok(copied)
+}
+
+/// The temporary files and folders of a backup or a restore (left behind by one that was
+/// killed).
 const PARTIAL_PREFIXES: [&str; 2] = [".entcp-backup-", ".entcp-restore-"];
+
+fn is_partial(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    PARTIAL_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
 
 /// A SQLite database file or one of its companions (the database is saved apart), or the
 /// temporary file of a backup or restore.
@@ -239,11 +293,12 @@ fn is_skipped(path: &Path) -> bool {
     [".db", ".db-wal", ".db-shm", ".db-journal", ".db.lock", ".db.migrate-lock"]
         .iter()
         .any(|suffix| name.ends_with(suffix))
-        || PARTIAL_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+        || is_partial(path)
 }
 
-/// The files of the data folder, by path relative to it, but databases and the archives
-/// `skipped` (the one being written, the one it replaces).
+/// The files of the data folder, by path relative to it, but databases, the temporary
+/// files and folders of backups and restores, and the archives `skipped` (the one being
+/// written, the one it replaces).
 fn data_files(data_dir: &Path, skipped: &[&Path]) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let skipped: Vec<PathBuf> = skipped.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let mut found = Vec::new();
@@ -253,7 +308,9 @@ fn data_files(data_dir: &Path, skipped: &[&Path]) -> anyhow::Result<Vec<(String,
         for entry in read {
             let path = entry?.path();
             if path.is_dir() {
-                pending.push(path);
+                if !is_partial(&path) {
+                    pending.push(path);
+                }
             } else if !is_skipped(&path) && !skipped.contains(&path.canonicalize()?) {
                 let relative = path.strip_prefix(data_dir)?.to_string_lossy().replace('\\', "/");
                 found.push((relative, path));
@@ -269,33 +326,68 @@ fn parent_dir(path: &Path) -> &Path {
     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
+/// A hidden temporary folder in `dir` (never the system's temporary folder, often small),
+/// removed with its content when dropped, on every exit path.
+fn scratch_dir(prefix: &str, dir: &Path) -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(dir)
+        .with_context(|| format!("dossier temporaire impossible à créer dans {}", dir.display()))
+}
+
+/// SQLite: a consistent copy of the database (`VACUUM INTO`) in a hidden folder of `dir`,
+/// and that folder. PostgreSQL: none (`pg_dump` streams straight into the archive).
+async fn sqlite_copy(store: &Store, dir: &Path) -> anyhow::Result<Option<(tempfile::TempDir, PathBuf)>> {
+    if store.backend() != Backend::Sqlite {
+        return Ok(None);
+    }
+    let scratch = scratch_dir(PARTIAL_PREFIXES[0], dir)?;
+    let path = scratch.path().join(SQLITE_ENTRY);
+    let target = path.to_str().context("chemin temporaire non UTF-8")?.replace('\'', "''");
+    sqlx::query(&format!("VACUUM INTO '{target}'")).execute(store.pool()).await.context("VACUUM INTO")?;
+    Ok(Some((scratch, path)))
+}
+
+/// Opens a file of the data folder or a database copy to stream it into the archive.
+fn open(path: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::File::open(path).with_context(|| format!("lecture de {} impossible", path.display()))
+}
+
 /// Writes the archive `out`: database copy, data files, manifest. Returns the manifest.
-/// The archive is written beside `out` under a temporary name and renamed over it once
-/// complete: a backup that fails or is killed midway never leaves a partial archive under
-/// that name, nor destroys the previous one.
+/// Every entry is streamed (from its file, or from `pg_dump`'s output) and hashed on the
+/// way: memory use does not grow with the database or the files. The archive is written
+/// beside `out` under a temporary name and renamed over it once complete: a backup that
+/// fails or is killed midway never leaves a partial archive under that name, nor destroys
+/// the previous one. The only other temporary file (SQLite's database copy) goes in a hidden
+/// folder beside `out` too, removed on every exit path.
 pub async fn backup(store: &Store, database_url: &str, data_dir: &Path, out: &Path) -> anyhow::Result<Manifest> {
     let backend = store.backend();
     let schema_version = schema_version(store).await?;
-    let scratch = tempfile::Builder::new().prefix("entcp-backup-").tempdir()?;
-    let database = dump(store, database_url, scratch.path()).await?;
+    let sqlite_copy = sqlite_copy(store, parent_dir(out)).await?;
     // The archive holds every secret of the service: readable by its owner only (0600).
     let partial = tempfile::Builder::new()
         .prefix(PARTIAL_PREFIXES[0])
         .suffix(".partial")
         .tempfile_in(parent_dir(out))
         .with_context(|| format!("création de {} impossible", out.display()))?;
-    let mut sources = vec![(database_entry(backend).to_string(), database)];
-    for (relative, path) in data_files(data_dir, &[out, partial.path()])? {
-        sources.push((format!("{FILES_PREFIX}{relative}"), path));
-    }
     let mut zip = zip::ZipWriter::new(partial.as_file());
     let options = zip::write::SimpleFileOptions::default().unix_permissions(0o600).large_file(true);
-    let mut entries = Vec::new();
-    for (name, path) in sources {
-        let bytes = std::fs::read(&path).with_context(|| format!("lecture de {} impossible", path.display()))?;
+    let name = database_entry(backend).to_string();
+    zip.start_file(&name, options)?;
+    let (bytes, sha256) = match &sqlite_copy {
+        Some((_, path)) => copy_hashed(open(path)?, &mut zip).context("copie de la base dans l'archive impossible")?,
+        None => pg_dump_into(database_url, &mut zip)?,
+    };
+    // The copy is in the archive: its room is given back before the data files go in.
+    drop(sqlite_copy);
+    let mut entries = vec![Entry { name, bytes, sha256 }];
+    for (relative, path) in data_files(data_dir, &[out, partial.path()])? {
+        let file = open(&path)?;
+        let name = format!("{FILES_PREFIX}{relative}");
         zip.start_file(&name, options)?;
-        zip.write_all(&bytes)?;
-        entries.push(Entry { name, bytes: bytes.len() as u64, sha256: sha256(&bytes) });
+        let (bytes, sha256) =
+            copy_hashed(file, &mut zip).with_context(|| format!("lecture de {} impossible", path.display()))?;
+        entries.push(Entry { name, bytes, sha256 });
     }
     let manifest = Manifest {
         format: FORMAT,
@@ -306,38 +398,110 @@ pub async fn backup(store: &Store, database_url: &str, data_dir: &Path, out: &Pa
         entries,
     };
     zip.start_file(MANIFEST, options)?;
-    zip.write_all(&serde_json::to_vec_pretty(&manifest)?)?;
+    serde_json::to_writer_pretty(&mut zip, &manifest)?;
     zip.finish()?.sync_all()?;
     partial.persist(out).with_context(|| format!("écriture de {} impossible", out.display()))?;
     Ok(manifest)
 }
 
-/// An entry of an archive and its bytes.
-pub type Content = (Entry, Vec<u8>);
+/// The largest manifest read (its entries are the data folder's files).
+const MANIFEST_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// The manifest and every entry of an archive, each checked against its checksum.
-pub fn read_archive(path: &Path) -> anyhow::Result<(Manifest, Vec<Content>)> {
+/// An archive opened for reading, and its manifest (format checked).
+pub fn open_archive(path: &Path) -> anyhow::Result<(zip::ZipArchive<std::fs::File>, Manifest)> {
     let file = std::fs::File::open(path).with_context(|| format!("ouverture de {} impossible", path.display()))?;
     let mut zip = zip::ZipArchive::new(file).context("archive illisible (pas une archive entctl)")?;
-    let mut read = |name: &str| -> anyhow::Result<Vec<u8>> {
-        let mut entry = zip.by_name(name).with_context(|| format!("archive incomplète : {name} manque"))?;
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).with_context(|| format!("archive corrompue : {name} illisible"))?;
-        Ok(bytes)
-    };
-    let manifest: Manifest = serde_json::from_slice(&read(MANIFEST)?).context("manifeste illisible")?;
+    let entry = zip.by_name(MANIFEST).with_context(|| format!("archive incomplète : {MANIFEST} manque"))?;
+    let manifest: Manifest =
+        serde_json::from_reader(BufReader::new(entry.take(MANIFEST_LIMIT))).context("manifeste illisible")?;
     if manifest.format != FORMAT {
         bail!("format d'archive {} inconnu (attendu : {FORMAT})", manifest.format);
     }
-    let mut contents = Vec::new();
-    for entry in &manifest.entries {
-        let bytes = read(&entry.name)?;
-        if bytes.len() as u64 != entry.bytes || sha256(&bytes) != entry.sha256 {
-            bail!("archive corrompue : la somme de contrôle de {} ne correspond pas", entry.name);
-        }
-        contents.push((entry.clone(), bytes));
+    Ok((zip, manifest))
+}
+
+/// Streams the entry `entry` of `zip` into `to`, checking its size and checksum against the
+/// manifest's.
+fn extract(zip: &mut zip::ZipArchive<std::fs::File>, entry: &Entry, to: impl Write) -> anyhow::Result<()> {
+    let name = &entry.name;
+    let reader = zip.by_name(name).with_context(|| format!("archive incomplète : {name} manque"))?;
+    let (bytes, sha256) = copy_hashed(reader, to).with_context(|| format!("archive corrompue : {name} illisible"))?;
+    if bytes != entry.bytes || sha256 != entry.sha256 {
+        bail!("archive corrompue : la somme de contrôle de {name} ne correspond pas");
     }
-    Ok((manifest, contents))
+    Ok(())
+}
+
+/// The path of a data file entry, relative to the data folder; refused when it would lead
+/// out of it.
+fn data_file_path(name: &str) -> anyhow::Result<&Path> {
+    let relative = Path::new(&name[FILES_PREFIX.len()..]);
+    if relative.as_os_str().is_empty() || relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+        bail!("archive refusée : chemin {name} hors du dossier de données");
+    }
+    Ok(relative)
+}
+
+/// Every entry of an archive extracted and checked, before anything is restored: the
+/// database (SQLite: a file beside the target database, renamed over it once restored;
+/// PostgreSQL: the dump in `staging`) and the data files (under `staging/files/`).
+struct Staged {
+    /// SQLite's database file, kept until it is renamed into place.
+    sqlite: Option<tempfile::NamedTempFile>,
+    /// The data files: path relative to the data folder, path in the staging folder.
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+/// Extracts and checks every entry of the manifest ([`Staged`]).
+fn stage(
+    zip: &mut zip::ZipArchive<std::fs::File>,
+    manifest: &Manifest,
+    backend: Backend,
+    database_url: &str,
+    staging: &Path,
+) -> anyhow::Result<Staged> {
+    let mut staged = Staged { sqlite: None, files: Vec::new() };
+    if !manifest.entries.iter().any(|e| e.name == database_entry(backend)) {
+        bail!("archive sans base de données");
+    }
+    for entry in &manifest.entries {
+        if entry.name == SQLITE_ENTRY && backend == Backend::Sqlite {
+            let path = sqlite_file_path(database_url).context("base SQLite en mémoire : rien où restaurer")?;
+            let file = tempfile::Builder::new().prefix(PARTIAL_PREFIXES[1]).tempfile_in(parent_dir(&path))?;
+            extract(zip, entry, file.as_file())?;
+            file.as_file().sync_all()?;
+            staged.sqlite = Some(file);
+        } else if entry.name == POSTGRES_ENTRY && backend == Backend::Postgres {
+            extract(zip, entry, private_file(&staging.join(POSTGRES_ENTRY))?)?;
+        } else if entry.name.starts_with(FILES_PREFIX) {
+            let relative = data_file_path(&entry.name)?;
+            let path = staging.join("files").join(relative);
+            ent_kernel::files::private_dir(parent_dir(&path))?;
+            extract(zip, entry, private_file(&path)?)?;
+            staged.files.push((relative.to_path_buf(), path));
+        } else {
+            extract(zip, entry, std::io::sink())?;
+        }
+    }
+    Ok(staged)
+}
+
+/// A new 0600 file to extract into.
+fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    ent_kernel::files::create_private(path).with_context(|| format!("création de {} impossible", path.display()))
+}
+
+/// Moves the staged data files into the data folder, but where a file of that name is
+/// already there (renames within one file system: none is ever seen half written).
+fn place_files(staged: &[(PathBuf, PathBuf)], data_dir: &Path) -> anyhow::Result<()> {
+    for (relative, from) in staged {
+        let path = data_dir.join(relative);
+        ent_kernel::files::private_dir(parent_dir(&path))?;
+        if !path.exists() {
+            std::fs::rename(from, &path).with_context(|| format!("écriture de {} impossible", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether the database holds no table at all.
@@ -353,11 +517,11 @@ async fn is_empty(store: &Store) -> anyhow::Result<bool> {
     Ok(tables == 0)
 }
 
-/// Restores `archive` into the empty database of `database_url` (the store, connected and
-/// not migrated, is closed here) and the data folder; returns the manifest. Then migrates.
-pub async fn restore(store: Store, database_url: &str, data_dir: &Path, archive: &Path) -> anyhow::Result<Manifest> {
+/// The archive opened ([`open_archive`]) once checked against the target `store`: refused
+/// when of the other backend or of a newer schema, or when the database is not empty.
+async fn open_for(store: &Store, archive: &Path) -> anyhow::Result<(zip::ZipArchive<std::fs::File>, Manifest)> {
+    let (zip, manifest) = open_archive(archive)?;
     let backend = store.backend();
-    let (manifest, contents) = read_archive(archive)?;
     if manifest.backend != backend_name(backend) {
         bail!("archive {} : elle se restaure dans une base {} seulement", manifest.backend, manifest.backend);
     }
@@ -369,32 +533,42 @@ pub async fn restore(store: Store, database_url: &str, data_dir: &Path, archive:
             manifest.entctl_version
         );
     }
-    if !is_empty(&store).await? {
+    if !is_empty(store).await? {
         bail!("la base cible n'est pas vide : la restauration se fait dans une base neuve");
     }
+    Ok((zip, manifest))
+}
+
+/// Restores `archive` into the empty database of `database_url` (the store, connected and
+/// not migrated, is closed here) and the data folder; returns the manifest. Then migrates.
+/// Every entry is first extracted into a hidden folder of the data folder (SQLite's database
+/// beside the database file) and checked: a truncated or corrupt archive changes nothing.
+pub async fn restore(store: Store, database_url: &str, data_dir: &Path, archive: &Path) -> anyhow::Result<Manifest> {
+    let backend = store.backend();
+    // Closed whatever the answer: a refused restore leaves no connection (nor SQLite's
+    // `-wal` and `-shm` files) behind.
+    let opened = open_for(&store, archive).await;
     store.close().await;
-    let (_, database) =
-        contents.iter().find(|(e, _)| e.name == database_entry(backend)).context("archive sans base de données")?;
-    let scratch = tempfile::Builder::new().prefix("entcp-restore-").tempdir()?;
-    match backend {
-        Backend::Sqlite => {
+    let (mut zip, manifest) = opened?;
+    ent_kernel::files::private_dir(data_dir)
+        .with_context(|| format!("création du dossier de données {} impossible", data_dir.display()))?;
+    let staging = scratch_dir(PARTIAL_PREFIXES[1], data_dir)?;
+    let staged = stage(&mut zip, &manifest, backend, database_url, staging.path())?;
+    match staged.sqlite {
+        Some(file) => {
             let path = sqlite_file_path(database_url).context("base SQLite en mémoire : rien où restaurer")?;
             for suffix in ["-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
             // Written whole beside the target, then renamed: a restore killed midway
             // leaves no partial database file behind.
-            let mut file = tempfile::Builder::new().prefix(PARTIAL_PREFIXES[1]).tempfile_in(parent_dir(&path))?;
-            file.write_all(database)?;
-            file.as_file().sync_all()?;
             file.persist(&path).with_context(|| format!("écriture de {} impossible", path.display()))?;
         }
-        Backend::Postgres => {
-            let dump = scratch.path().join(POSTGRES_ENTRY);
-            std::fs::write(&dump, database)?;
+        None => {
             // One transaction: a restore that fails (or is killed) midway leaves the
             // database empty, so that it can be run again, instead of half restored.
-            let args: [&std::ffi::OsStr; 5] = [
+            let dump = staging.path().join(POSTGRES_ENTRY);
+            let args: [&OsStr; 5] = [
                 "--no-owner".as_ref(),
                 "--no-privileges".as_ref(),
                 "--exit-on-error".as_ref(),
@@ -404,19 +578,8 @@ pub async fn restore(store: Store, database_url: &str, data_dir: &Path, archive:
             run_tool("pg_restore", database_url, &args)?;
         }
     }
-    for (entry, bytes) in contents.iter().filter(|(e, _)| e.name.starts_with(FILES_PREFIX)) {
-        let relative = Path::new(&entry.name[FILES_PREFIX.len()..]);
-        if relative.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-            bail!("archive refusée : chemin {} hors du dossier de données", entry.name);
-        }
-        let path = data_dir.join(relative);
-        if let Some(parent) = path.parent() {
-            ent_kernel::files::private_dir(parent)?;
-        }
-        if !path.exists() {
-            ent_kernel::files::write_private(&path, bytes)?;
-        }
-    }
+    place_files(&staged.files, data_dir)?;
+    drop(staging);
     let restored = Store::connect(database_url, Some(2)).await?;
     restored.migrate().await?;
     restored.close().await;

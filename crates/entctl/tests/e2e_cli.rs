@@ -833,6 +833,47 @@ async fn a_replica_of_the_previous_release_restarts_on_the_schema_the_next_one_m
     assert_eq!(applied, next, "{}: the schema is left as the next release made it", db.name);
 }
 
+backend_test!(backup_and_restore_keep_their_temporary_files_beside_the_archive_and_the_data_folder);
+async fn backup_and_restore_keep_their_temporary_files_beside_the_archive_and_the_data_folder(db: TestDb) {
+    // The pod's /tmp is a small emptyDir: neither command may write there. With TMPDIR naming
+    // a folder that does not exist, anything created in it fails.
+    let dir = tempfile::tempdir().unwrap();
+    let absent = dir.path().join("tmp-absent");
+    let data_dir = dir.path().join("donnees");
+    std::fs::create_dir_all(data_dir.join("pieces")).unwrap();
+    let attachment: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(data_dir.join("pieces/annexe.pdf"), &attachment).unwrap();
+    let run = |url: &str, data_dir: &Path, args: &[&str]| {
+        let mut cmd = entctl(dir.path());
+        cmd.env("TMPDIR", &absent).env("ENTCP_DATA_DIR", data_dir).args(["--database-url", url]).args(args);
+        run_ok(&mut cmd)
+    };
+    let out = run(&db.url, &data_dir, &["backup", "sauvegarde.zip"]);
+    assert!(out.contains("Sauvegarde"), "{}: {out}", db.name);
+    let mut left: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["donnees", "sauvegarde.zip"], "{}: no temporary file left beside the archive", db.name);
+
+    let (url, _target): (String, Box<dyn std::any::Any>) = if db.name == "postgres" {
+        let (url, guard) = common::pg::empty_database(&common::postgres_admin_url().unwrap()).await;
+        (url, Box::new(guard))
+    } else {
+        let target = tempfile::tempdir().unwrap();
+        (format!("sqlite://{}?mode=rwc", target.path().join("restored.db").display()), Box::new(target))
+    };
+    let restored_dir = dir.path().join("restaure");
+    let out = run(&url, &restored_dir, &["restore", "sauvegarde.zip"]);
+    assert!(out.contains("terminée"), "{}: {out}", db.name);
+    assert_eq!(std::fs::read(restored_dir.join("pieces/annexe.pdf")).unwrap(), attachment, "{}", db.name);
+    let hidden: Vec<_> = std::fs::read_dir(&restored_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".entcp-"))
+        .collect();
+    assert!(hidden.is_empty(), "{}: the staging folder is removed: {hidden:?}", db.name);
+}
+
 // A configuration error exits with 2 whatever its source, its French message unchanged: a bad
 // listening address exited with 1 (found only when `serve` bound it), from the file, the
 // environment or `--listen` alike, as did an unreadable folder the configuration names, an

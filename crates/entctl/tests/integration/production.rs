@@ -184,13 +184,45 @@ async fn a_backup_restores_into_an_empty_database_with_its_files_and_an_intact_a
     assert!(refused.contains("n'est pas vide"), "{refused}");
 }
 
+/// Every file under `dir`, by path relative to it (hidden ones included), sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(read) = std::fs::read_dir(&folder) else { continue };
+        for entry in read {
+            let path = entry.unwrap().path();
+            found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if path.is_dir() {
+                pending.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 backend_test!(a_corrupt_or_newer_schema_archive_is_refused_before_anything_is_written);
 async fn a_corrupt_or_newer_schema_archive_is_refused_before_anything_is_written(db: common::TestDb) {
     common::import_sample(&db.store).await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("sauvegarde.zip");
-    entcp::backup::backup(&db.store, &db.url, &dir.path().join("vide"), &archive).await.unwrap();
+    let source_dir = dir.path().join("source");
+    std::fs::create_dir_all(source_dir.join("mail")).unwrap();
+    std::fs::write(source_dir.join("mail/m1.eml"), "Subject: essai\r\n\r\nbonjour").unwrap();
+    entcp::backup::backup(&db.store, &db.url, &source_dir, &archive).await.unwrap();
     let (url, _target) = empty_target(&db).await;
+    // The data folder restored into already holds a file; the SQLite target is a file.
+    let data_dir = dir.path().join("donnees");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    std::fs::write(data_dir.join("avant.txt"), "déjà là").unwrap();
+    let target_dir = entcp::store::sqlite_file_path(&url).map(|p| p.parent().unwrap().to_path_buf());
+    assert_eq!(tables(&url).await, 0, "connected once: the SQLite file exists");
+    let before = (listing(&data_dir), target_dir.as_deref().map(listing));
+    let unchanged = |what: &str| {
+        let after = (listing(&data_dir), target_dir.as_deref().map(listing));
+        assert_eq!(after, before, "{what}: the data folder and the target database's folder are unchanged");
+    };
 
     let corrupt = rewritten(&archive, |name, mut bytes| {
         if name.starts_with("database.") {
@@ -199,8 +231,21 @@ async fn a_corrupt_or_newer_schema_archive_is_refused_before_anything_is_written
         }
         bytes
     });
-    let refused = restore(&url, dir.path(), corrupt.path()).await.unwrap_err().to_string();
+    let refused = restore(&url, &data_dir, corrupt.path()).await.unwrap_err().to_string();
     assert!(refused.contains("corrompue"), "{refused}");
+    unchanged("corrupt database");
+
+    // The database entry is sound, a data file after it is not: its checksum is found wrong
+    // once the database is extracted, and nothing is restored all the same.
+    let cut = rewritten(&archive, |name, bytes| {
+        if name == "files/mail/m1.eml" {
+            return bytes[..bytes.len() / 2].to_vec();
+        }
+        bytes
+    });
+    let refused = restore(&url, &data_dir, cut.path()).await.unwrap_err().to_string();
+    assert!(refused.contains("corrompue") && refused.contains("files/mail/m1.eml"), "{refused}");
+    unchanged("truncated data file");
 
     let newer = rewritten(&archive, |name, bytes| {
         if name != "manifest.json" {
@@ -210,14 +255,68 @@ async fn a_corrupt_or_newer_schema_archive_is_refused_before_anything_is_written
         manifest["schema_version"] = serde_json::json!(manifest["schema_version"].as_i64().unwrap() + 1);
         serde_json::to_vec(&manifest).unwrap()
     });
-    let refused = restore(&url, dir.path(), newer.path()).await.unwrap_err().to_string();
+    let refused = restore(&url, &data_dir, newer.path()).await.unwrap_err().to_string();
     assert!(refused.contains("plus récent"), "{refused}");
+    unchanged("newer schema");
 
     let truncated = tempfile::NamedTempFile::new().unwrap();
     let bytes = std::fs::read(&archive).unwrap();
     std::fs::write(truncated.path(), &bytes[..bytes.len() / 2]).unwrap();
-    assert!(restore(&url, dir.path(), truncated.path()).await.is_err());
+    assert!(restore(&url, &data_dir, truncated.path()).await.is_err());
+    unchanged("truncated archive");
     assert_eq!(tables(&url).await, 0, "nothing written by a refused restore");
+
+    // The same target restores the sound archive.
+    restore(&url, &data_dir, &archive).await.unwrap();
+    assert_eq!(std::fs::read_to_string(data_dir.join("mail/m1.eml")).unwrap(), "Subject: essai\r\n\r\nbonjour");
+    assert!(listing(&data_dir).iter().all(|p| !p.starts_with('.')), "no staging folder left: {:?}", listing(&data_dir));
+}
+
+backend_test!(an_archive_written_whole_by_the_previous_release_still_restores);
+async fn an_archive_written_whole_by_the_previous_release_still_restores(db: common::TestDb) {
+    use sha2::Digest;
+    use std::io::{Read, Write};
+    common::import_sample(&db.store).await;
+    let organisations = common::count(&db.store, "SELECT COUNT(*) FROM orgs", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let source_dir = dir.path().join("source");
+    std::fs::create_dir_all(source_dir.join("pieces")).unwrap();
+    // Larger than a copy's piece (256 Kio): hashed over several pieces.
+    let attachment: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(source_dir.join("pieces/annexe.pdf"), &attachment).unwrap();
+    let streamed = dir.path().join("streamed.zip");
+    let manifest = entcp::backup::backup(&db.store, &db.url, &source_dir, &streamed).await.unwrap();
+
+    // The previous release read each entry whole and wrote it in one piece: the same
+    // archive written that way.
+    let mut source = zip::ZipArchive::new(std::fs::File::open(&streamed).unwrap()).unwrap();
+    let old = dir.path().join("old.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&old).unwrap());
+    let options = zip::write::SimpleFileOptions::default().unix_permissions(0o600).large_file(true);
+    for entry in &manifest.entries {
+        let mut bytes = Vec::new();
+        source.by_name(&entry.name).unwrap().read_to_end(&mut bytes).unwrap();
+        // The streamed checksums are those of the whole entries, as the format has them.
+        assert_eq!(
+            (entry.bytes, entry.sha256.as_str()),
+            (bytes.len() as u64, hex::encode(sha2::Sha256::digest(&bytes)).as_str()),
+            "{}",
+            entry.name
+        );
+        zip.start_file(&entry.name, options).unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.start_file("manifest.json", options).unwrap();
+    zip.write_all(&serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    zip.finish().unwrap();
+
+    let (url, _target) = empty_target(&db).await;
+    let data_dir = dir.path().join("donnees");
+    restore(&url, &data_dir, &old).await.unwrap();
+    assert_eq!(std::fs::read(data_dir.join("pieces/annexe.pdf")).unwrap(), attachment);
+    let restored = entcp::store::Store::connect(&url, Some(1)).await.unwrap();
+    assert_eq!(common::count(&restored, "SELECT COUNT(*) FROM orgs", &[]).await, organisations);
+    restored.close().await;
 }
 
 backend_test!(a_backup_that_fails_midway_keeps_the_previous_archive_and_leaves_no_partial_file);
