@@ -79,6 +79,15 @@ pub(crate) fn version_of(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_string()
 }
 
+/// The console app, the session of [`USAGER`] signed in, and the reference of a ticket the
+/// usager opened through the form ([`open_ticket`]).
+async fn ticket_of_the_usager(db: TestDb) -> (TestApp, String, String) {
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let reference = open_ticket(&app, &usager).await;
+    (app, usager, reference)
+}
+
 /// Opens the usager's ticket through the form; its reference.
 pub(crate) async fn open_ticket(app: &TestApp, usager: &str) -> String {
     let fields = [
@@ -145,9 +154,7 @@ async fn an_usager_opens_a_ticket_with_the_ent_preselected_and_the_priority_prev
 
 backend_test!(the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages);
 async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages(db: TestDb) {
-    let app = app(db).await;
-    let usager = sign_in(&app, USAGER).await;
-    let reference = open_ticket(&app, &usager).await;
+    let (app, usager, reference) = ticket_of_the_usager(db).await;
     let path = format!("/tickets/{reference}");
 
     // N1: takes it, replies, adds an internal note, escalates (a reason is required).
@@ -363,9 +370,7 @@ async fn the_reports_chart_the_backlog_and_the_delays_per_level_and_per_tenant_w
 backend_test!(a_reply_with_control_characters_is_refused_whether_posted_with_files_or_not);
 async fn a_reply_with_control_characters_is_refused_whether_posted_with_files_or_not(db: TestDb) {
     let name = db.name;
-    let app = app(db).await;
-    let usager = sign_in(&app, USAGER).await;
-    let reference = open_ticket(&app, &usager).await;
+    let (app, _, reference) = ticket_of_the_usager(db).await;
     let path = format!("/tickets/{reference}/commentaire");
     let comments = || common::count(&app.store, "SELECT COUNT(*) FROM support_events WHERE kind = 'comment'", &[]);
     let n1 = sign_in(&app, N1).await;
@@ -440,9 +445,7 @@ async fn a_ticket_form_posted_twice_opens_one_ticket_and_another_form_another(db
 backend_test!(a_reply_posted_twice_is_written_once_and_the_next_form_writes_another);
 async fn a_reply_posted_twice_is_written_once_and_the_next_form_writes_another(db: TestDb) {
     let name = db.name;
-    let app = app(db).await;
-    let usager = sign_in(&app, USAGER).await;
-    let reference = open_ticket(&app, &usager).await;
+    let (app, _, reference) = ticket_of_the_usager(db).await;
     let path = format!("/tickets/{reference}");
     let replies = async || {
         let sql = "SELECT COUNT(*) AS n FROM support_events WHERE kind = 'comment' AND body = $1";
@@ -474,9 +477,7 @@ async fn a_reply_posted_twice_is_written_once_and_the_next_form_writes_another(d
 backend_test!(a_reply_with_one_file_too_many_writes_nothing_and_the_corrected_form_writes_it_once);
 async fn a_reply_with_one_file_too_many_writes_nothing_and_the_corrected_form_writes_it_once(db: TestDb) {
     let name = db.name;
-    let app = app(db).await;
-    let usager = sign_in(&app, USAGER).await;
-    let reference = open_ticket(&app, &usager).await;
+    let (app, usager, reference) = ticket_of_the_usager(db).await;
     let path = format!("/tickets/{reference}");
     let n1 = sign_in(&app, N1).await;
     // 19 files already joined, three by three then one.

@@ -85,6 +85,20 @@ impl Cycle {
         answer
     }
 
+    /// Opens an avenant of the convention `id` as the DAN (201); the avenant's id.
+    async fn amended(&self, id: &str) -> String {
+        let (s, avenant) = self.post(&self.dan, id, "amend", json!({})).await;
+        assert_eq!(s, StatusCode::CREATED, "{}: {avenant}", self.db.name);
+        avenant["id"].as_str().unwrap().to_string()
+    }
+
+    /// Signs the submitted tripartite convention `id` as its three parties, in turn.
+    async fn signed_by_all(&self, id: &str) {
+        for who in [&self.directeur, &self.mairie, &self.dan] {
+            self.step_ok(who, id, "sign", json!({})).await;
+        }
+    }
+
     /// Edits the convention as the DAN (If-Match of its current version); the edited convention.
     async fn edit(&self, id: &str, patch: Value) -> Value {
         let (_, current) = call(self.dan.get(self.url(&format!("/{id}")))).await;
@@ -235,10 +249,7 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
         return;
     }
     let c = setup(db).await;
-    let id = submitted(&c).await;
-    for who in [&c.directeur, &c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    let id = signed_from(&c, "2026-09-01").await;
     let models = load_models();
     let (_data, port, config) = smtp_on_free_port();
     let sink = SmtpSink::start(port);
@@ -536,10 +547,7 @@ async fn two_avenants_asked_at_once_make_one_and_a_conflict(db: crate::common::T
 backend_test!(the_daily_job_finishes_a_convention_left_in_signature_with_every_signature);
 async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signature(db: crate::common::TestDb) {
     let c = setup(db).await;
-    let id = submitted(&c).await;
-    for who in [&c.directeur, &c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    let id = signed_from(&c, "2026-09-01").await;
     // What the race of earlier versions left: every signature, the status behind.
     sqlx::query("UPDATE conventions SET status = 'in_signature', signed_at = NULL WHERE id = $1")
         .bind(&id)
@@ -560,10 +568,7 @@ async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signat
 backend_test!(two_daily_runs_at_once_expire_a_convention_once, flavor = "multi_thread", worker_threads = 4);
 async fn two_daily_runs_at_once_expire_a_convention_once(db: crate::common::TestDb) {
     let c = setup(db).await;
-    let id = submitted(&c).await;
-    for who in [&c.directeur, &c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    let id = signed_from(&c, "2026-09-01").await;
     let models = load_models();
     let replica_b = entcp::store::Store::connect(&c.db.url, None).await.unwrap();
     let after_end = Utc.with_ymd_and_hms(2029, 9, 1, 6, 15, 0).unwrap();
@@ -603,9 +608,7 @@ async fn every_convention_step_runs_on_a_pool_of_one_connection(db: crate::commo
     let id = submitted(&c).await;
     c.step_ok(&c.mairie, &id, "refuse", json!({ "comment": "Montant à revoir" })).await;
     c.step_ok(&c.dan, &id, "submit", json!({})).await;
-    for who in [&c.directeur, &c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    c.signed_by_all(&id).await;
     let body =
         c.step_ok(&c.admin, &id, "terminate", json!({ "reason": "Fin du service", "mutual_agreement": true })).await;
     assert_eq!(body["status"], "terminated");
@@ -809,10 +812,7 @@ async fn only_a_party_that_writes_a_convention_on_the_same_schools_supersedes_it
     db: crate::common::TestDb,
 ) {
     let c = setup(db).await;
-    let tri = submitted(&c).await;
-    for who in [&c.directeur, &c.mairie, &c.dan] {
-        c.step_ok(who, &tri, "sign", json!({})).await;
-    }
+    let tri = signed_from(&c, "2026-09-01").await;
     let (_, in_force) = call(c.dan.get(c.url(&format!("/{tri}")))).await;
     assert_eq!(in_force["status"], "active", "{in_force}");
     let reference = in_force["reference"].as_str().unwrap().to_string();
@@ -956,10 +956,7 @@ async fn a_draft_whose_start_passed_before_its_submission_is_not_submitted_witho
 backend_test!(an_avenant_takes_effect_on_its_own_date_never_before_its_submission);
 async fn an_avenant_takes_effect_on_its_own_date_never_before_its_submission(db: crate::common::TestDb) {
     let c = setup(db).await;
-    let id = submitted(&c).await;
-    for who in [&c.directeur, &c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    let id = signed_from(&c, "2026-09-01").await;
     // Amended on 10 January 2027: the avenant starts that day, not on the original's 1 September 2026.
     c.clock.set(Utc.with_ymd_and_hms(2027, 1, 10, 9, 0, 0).unwrap());
     let (s, avenant) = c.post(&c.dan, &id, "amend", json!({})).await;
@@ -975,9 +972,7 @@ async fn an_avenant_takes_effect_on_its_own_date_never_before_its_submission(db:
     assert!(p.to_string().contains("avenant prend effet à sa propre date"), "{p}");
     c.edit(&avenant_id, json!({ "start_date": "2027-01-17" })).await;
     c.step_ok(&c.dan, &avenant_id, "submit", json!({})).await;
-    for who in [&c.directeur, &c.mairie, &c.dan] {
-        c.step_ok(who, &avenant_id, "sign", json!({})).await;
-    }
+    c.signed_by_all(&avenant_id).await;
     let (_, active) = call(c.dan.get(c.url(&format!("/{avenant_id}")))).await;
     assert_eq!((active["status"].as_str(), active["start_date"].as_str()), (Some("active"), Some("2027-01-17")));
     let html = c.dan.get(c.url(&format!("/{avenant_id}/document"))).send().await.text;
@@ -1186,10 +1181,7 @@ async fn a_signature_made_through_the_api_is_audited_under_the_signers_name_and_
     db: crate::common::TestDb,
 ) {
     let c = setup(db).await;
-    let id = submitted(&c).await;
-    for who in [&c.directeur, &c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    let id = signed_from(&c, "2026-09-01").await;
     let records = audited(&c, &id).await;
     let by = |action| by_action(&records, action);
     assert_eq!(
@@ -1304,9 +1296,7 @@ async fn a_document_hash_given_in_capitals_as_get_filehash_prints_it_signs_the_d
 async fn signed_from(c: &Cycle, start: &str) -> String {
     let id = c.create(tripartite(start)).await["id"].as_str().unwrap().to_string();
     c.step_ok(&c.dan, &id, "submit", json!({})).await;
-    for who in [&c.directeur, &c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    c.signed_by_all(&id).await;
     id
 }
 
@@ -1344,9 +1334,7 @@ backend_test!(an_avenant_in_preparation_ends_with_the_convention_it_amends_and_n
 async fn an_avenant_in_preparation_ends_with_the_convention_it_amends_and_never_revives_it(db: crate::common::TestDb) {
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;
-    let (s, avenant) = c.post(&c.dan, &id, "amend", json!({})).await;
-    assert_eq!(s, StatusCode::CREATED, "{avenant}");
-    let avenant = avenant["id"].as_str().unwrap().to_string();
+    let avenant = c.amended(&id).await;
     c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
     c.step_ok(&c.directeur, &avenant, "sign", json!({})).await;
 
@@ -1372,9 +1360,7 @@ async fn an_avenant_of_a_convention_that_expired_is_neither_submitted_nor_left_h
 ) {
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;
-    let (s, avenant) = c.post(&c.dan, &id, "amend", json!({})).await;
-    assert_eq!(s, StatusCode::CREATED, "{avenant}");
-    let avenant = avenant["id"].as_str().unwrap().to_string();
+    let avenant = c.amended(&id).await;
     let end = Utc.with_ymd_and_hms(2029, 9, 1, 6, 0, 0).unwrap();
     assert_eq!(entcp::conventions::jobs::daily(&c.db.store, &load_models(), end).await.unwrap().expired, 1);
     let (_, av) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
@@ -1387,9 +1373,7 @@ backend_test!(an_avenant_whose_original_an_earlier_version_left_terminated_is_no
 async fn an_avenant_whose_original_an_earlier_version_left_terminated_is_not_signed(db: crate::common::TestDb) {
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;
-    let (s, avenant) = c.post(&c.dan, &id, "amend", json!({})).await;
-    assert_eq!(s, StatusCode::CREATED, "{avenant}");
-    let avenant = avenant["id"].as_str().unwrap().to_string();
+    let avenant = c.amended(&id).await;
     c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
     // What earlier versions left: the original terminated, its avenant still in signature.
     sqlx::query("UPDATE conventions SET status = 'terminated' WHERE id = $1")
@@ -1538,9 +1522,7 @@ async fn a_convention_ending_before_the_notice_would_is_left_to_expire_unless_ev
     body["end_date"] = json!("2026-10-31");
     let id = c.create(body).await["id"].as_str().unwrap().to_string();
     c.step_ok(&c.dan, &id, "submit", json!({})).await;
-    for who in [&c.directeur, &c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    c.signed_by_all(&id).await;
     let (s, p) = c.post(&c.dan, &id, "terminate", json!({ "reason": "Fermeture" })).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", c.db.name);
     assert_eq!(p["errors"][0]["field"], "effective_date", "{p}");
@@ -1607,19 +1589,26 @@ async fn renewals(c: &Cycle, id: &str) -> Vec<(String, String)> {
     rows
 }
 
+/// Runs the daily job at `on` and checks that it expires the convention `id` (renewing none),
+/// which then reads expired, ended on `end_date`.
+async fn expires_at_its_term(c: &Cycle, id: &str, on: chrono::DateTime<Utc>, end_date: &str) {
+    let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), on).await.unwrap();
+    assert_eq!((report.renewed, report.expired), (0, 1), "{}", c.db.name);
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let read = (conv["status"].as_str(), conv["end_date"].as_str());
+    assert_eq!(read, (Some("expired"), Some(end_date)), "{}: {conv}", c.db.name);
+}
+
 // A non-reconduction recorded on a convention that an avenant later replaces stays recorded: the
 // avenant in force expires at the term instead of being renewed tacitly.
 backend_test!(a_non_renewal_recorded_before_an_avenant_still_ends_the_convention_at_its_term);
 async fn a_non_renewal_recorded_before_an_avenant_still_ends_the_convention_at_its_term(db: crate::common::TestDb) {
     let c = setup(db).await;
     let id = bipartite_signed(&c, "2026-09-01").await;
-    let models = load_models();
     let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
     c.clock.set(day(2027, 1, 10));
     c.step_ok(&c.mairie, &id, "non-renewal", json!({ "reason": "Changement de prestataire" })).await;
-    let (s, avenant) = c.post(&c.dan, &id, "amend", json!({})).await;
-    assert_eq!(s, StatusCode::CREATED, "{}: {avenant}", c.db.name);
-    let avenant_id = avenant["id"].as_str().unwrap().to_string();
+    let avenant_id = c.amended(&id).await;
     c.step_ok(&c.dan, &avenant_id, "submit", json!({})).await;
     for who in [&c.mairie, &c.dan] {
         c.step_ok(who, &avenant_id, "sign", json!({})).await;
@@ -1628,10 +1617,7 @@ async fn a_non_renewal_recorded_before_an_avenant_still_ends_the_convention_at_i
     assert_eq!(active["status"], "active", "{}: {active}", c.db.name);
     assert_eq!(active["non_renewal"]["reason"], "Changement de prestataire", "{}: {active}", c.db.name);
 
-    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 9, 1)).await.unwrap();
-    assert_eq!((report.renewed, report.expired), (0, 1), "{}", c.db.name);
-    let (_, ended) = call(c.dan.get(c.url(&format!("/{avenant_id}")))).await;
-    assert_eq!((ended["status"].as_str(), ended["end_date"].as_str()), (Some("expired"), Some("2029-08-31")));
+    expires_at_its_term(&c, &avenant_id, day(2029, 9, 1), "2029-08-31").await;
 }
 
 // The term reminders of a renewable convention sent before renewals existed (keys without the
@@ -1720,10 +1706,7 @@ async fn a_renewable_convention_is_renewed_tacitly_at_its_term_until_a_party_opp
     assert_eq!(s, StatusCode::CONFLICT, "{}: {p}", c.db.name);
     assert_eq!(audited_summary(&c, &id, "conventions.non_renewal").await["party"], "collectivite");
     assert_eq!(c.mails("dan@ac-creteil.fr", "non_renewal").await, 1, "{}", c.db.name);
-    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2032, 9, 1)).await.unwrap();
-    assert_eq!((report.renewed, report.expired), (0, 1), "{}", c.db.name);
-    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
-    assert_eq!((conv["status"].as_str(), conv["end_date"].as_str()), (Some("expired"), Some("2032-08-31")));
+    expires_at_its_term(&c, &id, day(2032, 9, 1), "2032-08-31").await;
 }
 
 backend_test!(a_convention_of_a_model_not_renewed_refuses_a_non_renewal_and_expires_at_its_term);
@@ -1733,9 +1716,7 @@ async fn a_convention_of_a_model_not_renewed_refuses_a_non_renewal_and_expires_a
     let (s, p) = c.post(&c.mairie, &id, "non-renewal", json!({})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", c.db.name);
     assert!(p["detail"].as_str().unwrap().contains("n'est pas reconduite tacitement"), "{p}");
-    let at = Utc.with_ymd_and_hms(2029, 9, 1, 6, 15, 0).unwrap();
-    let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), at).await.unwrap();
-    assert_eq!((report.renewed, report.expired), (0, 1), "{}", c.db.name);
+    expires_at_its_term(&c, &id, Utc.with_ymd_and_hms(2029, 9, 1, 6, 15, 0).unwrap(), "2029-08-31").await;
     assert!(renewals(&c, &id).await.is_empty());
 }
 

@@ -26,19 +26,15 @@ async fn store_before(url: &str, backend: Backend, version: i64) -> (Store, &'st
 /// then migrates to the end and takes the next number of each series.
 async fn counters_carry_on_from_the_references_already_given(url: &str, backend: Backend) {
     let (store, t) = store_before(url, backend, 17).await;
-    for (id, reference) in [("c1", "CONV-2026-000007"), ("c2", "CONV-2026-000011"), ("c3", "CONV-2025-000003")] {
-        sqlx::query(
-            "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, \
-             end_date, root_id, created_by, created_at, updated_at) \
-             VALUES ($1, $2, 'm', 1, 'T', 'draft', '{}', '2026-01-01', '2028-12-31', $1, 'u', $3, $3)",
-        )
-        .bind(id)
-        .bind(reference)
-        .bind(t)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    }
+    insert_referenced(
+        &store,
+        t,
+        "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, \
+         end_date, root_id, created_by, created_at, updated_at) \
+         VALUES ($1, $2, 'm', 1, 'T', 'draft', '{}', '2026-01-01', '2028-12-31', $1, 'u', $3, $3)",
+        &[("c1", "CONV-2026-000007"), ("c2", "CONV-2026-000011"), ("c3", "CONV-2025-000003")],
+    )
+    .await;
     sqlx::query(
         "INSERT INTO groupements (id, reference, coordinator_org_id, title, object, terms, application_deadline, \
          status, created_by, created_at, updated_at) \
@@ -50,16 +46,18 @@ async fn counters_carry_on_from_the_references_already_given(url: &str, backend:
     .unwrap();
     sqlx::query("INSERT INTO support_counters (year, last) VALUES (2026, 41)").execute(store.pool()).await.unwrap();
 
-    store.migrate().await.unwrap();
-    let mut tx = store.pool().begin().await.unwrap();
-    assert_eq!(counters::next_reference(&mut tx, "CONV", 2026).await.unwrap(), "CONV-2026-000012");
-    assert_eq!(counters::next_reference(&mut tx, "CONV", 2025).await.unwrap(), "CONV-2025-000004");
-    assert_eq!(counters::next_reference(&mut tx, "GC", 2026).await.unwrap(), "GC-2026-000005");
-    assert_eq!(counters::next_reference(&mut tx, "ENT", 2026).await.unwrap(), "ENT-2026-000042");
-    assert_eq!(counters::next_reference(&mut tx, "ENT", 2027).await.unwrap(), "ENT-2027-000001");
-    assert_eq!(counters::next_reference(&mut tx, "ENT", 2026).await.unwrap(), "ENT-2026-000043");
-    tx.commit().await.unwrap();
-    store.close().await;
+    migrate_then_take_next_references(
+        store,
+        &[
+            ("CONV", 2026, "CONV-2026-000012"),
+            ("CONV", 2025, "CONV-2025-000004"),
+            ("GC", 2026, "GC-2026-000005"),
+            ("ENT", 2026, "ENT-2026-000042"),
+            ("ENT", 2027, "ENT-2027-000001"),
+            ("ENT", 2026, "ENT-2026-000043"),
+        ],
+    )
+    .await;
 }
 
 /// Migrates up to (not including) the migration that numbers the RGPD logs from the
@@ -68,39 +66,53 @@ async fn counters_carry_on_from_the_references_already_given(url: &str, backend:
 async fn rgpd_counters_carry_on_from_the_references_already_given(url: &str, backend: Backend) {
     let (store, t) = store_before(url, backend, 33).await;
     let breaches = [("b1", "VIOL-2026-004512"), ("b2", "VIOL-2026-0A3F9B"), ("b3", "VIOL-2025-000020")];
-    for (id, reference) in breaches {
-        sqlx::query(
-            "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, aware_at, data_categories, people_approx, \
-             records_approx, consequences, measures, cnil_decision, created_by, created_at, updated_at) \
-             VALUES ($1, $2, 'o1', 'T', 'F', $3, '[]', 1, 1, 'c', 'm', 'pending', 'u', $3, $3)",
-        )
-        .bind(id)
-        .bind(reference)
-        .bind(t)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    }
-    for (id, reference) in [("r1", "DEM-2026-123456"), ("r2", "DEM-2026-FFFFFF")] {
-        sqlx::query(
-            "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, \
-             created_by, created_at, updated_at) \
-             VALUES ($1, $2, 'o1', 'access', 'R', '2026-01-05', '2026-02-05', 'received', 'u', $3, $3)",
-        )
-        .bind(id)
-        .bind(reference)
-        .bind(t)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    }
+    insert_referenced(
+        &store,
+        t,
+        "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, aware_at, data_categories, people_approx, \
+         records_approx, consequences, measures, cnil_decision, created_by, created_at, updated_at) \
+         VALUES ($1, $2, 'o1', 'T', 'F', $3, '[]', 1, 1, 'c', 'm', 'pending', 'u', $3, $3)",
+        &breaches,
+    )
+    .await;
+    insert_referenced(
+        &store,
+        t,
+        "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, \
+         created_by, created_at, updated_at) \
+         VALUES ($1, $2, 'o1', 'access', 'R', '2026-01-05', '2026-02-05', 'received', 'u', $3, $3)",
+        &[("r1", "DEM-2026-123456"), ("r2", "DEM-2026-FFFFFF")],
+    )
+    .await;
 
+    migrate_then_take_next_references(
+        store,
+        &[
+            ("VIOL", 2026, "VIOL-2026-004513"),
+            ("VIOL", 2025, "VIOL-2025-000021"),
+            ("VIOL", 2027, "VIOL-2027-000001"),
+            ("DEM", 2026, "DEM-2026-123457"),
+        ],
+    )
+    .await;
+}
+
+/// Inserts one row per `(id, reference)` with `insert`, whose parameters are the id, the
+/// reference and the instant `t`.
+async fn insert_referenced(store: &Store, t: &str, insert: &str, rows: &[(&str, &str)]) {
+    for &(id, reference) in rows {
+        sqlx::query(insert).bind(id).bind(reference).bind(t).execute(store.pool()).await.unwrap();
+    }
+}
+
+/// Migrates `store` to the end, then takes the next reference of each `(prefix, year)` in
+/// turn, in one transaction, checking it is the one expected.
+async fn migrate_then_take_next_references(store: Store, expected: &[(&str, i32, &str)]) {
     store.migrate().await.unwrap();
     let mut tx = store.pool().begin().await.unwrap();
-    assert_eq!(counters::next_reference(&mut tx, "VIOL", 2026).await.unwrap(), "VIOL-2026-004513");
-    assert_eq!(counters::next_reference(&mut tx, "VIOL", 2025).await.unwrap(), "VIOL-2025-000021");
-    assert_eq!(counters::next_reference(&mut tx, "VIOL", 2027).await.unwrap(), "VIOL-2027-000001");
-    assert_eq!(counters::next_reference(&mut tx, "DEM", 2026).await.unwrap(), "DEM-2026-123457");
+    for &(prefix, year, next) in expected {
+        assert_eq!(counters::next_reference(&mut tx, prefix, year).await.unwrap(), next, "{prefix} {year}");
+    }
     tx.commit().await.unwrap();
     store.close().await;
 }

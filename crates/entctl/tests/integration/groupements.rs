@@ -96,6 +96,14 @@ fn minimal_groupement(w: &World, application_deadline: &str) -> Value {
     })
 }
 
+/// Creates, as its coordinator, a [`minimal_groupement`] taking applications until 30
+/// September 2026 (201); its id.
+async fn created_minimal_groupement(w: &World, name: &str) -> String {
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(w, "2026-09-30"))).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    g["id"].as_str().unwrap().to_string()
+}
+
 /// The document of `kind` the coordinator generates for the groupement `id`, downloaded in `format`.
 async fn generated(w: &World, id: &str, kind: &str, format: &str) -> Vec<u8> {
     let (status, doc) =
@@ -986,9 +994,7 @@ backend_test!(an_applicant_out_of_scope_answers_like_a_missing_one_before_its_ki
 async fn an_applicant_out_of_scope_answers_like_a_missing_one_before_its_kind_is_checked(db: crate::common::TestDb) {
     let w = world(&db).await;
     let name = db.name;
-    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-09-30"))).await;
-    assert_eq!(status, 201, "{name}: {g}");
-    let id = g["id"].as_str().unwrap().to_string();
+    let id = created_minimal_groupement(&w, name).await;
     // A collectivité whose commune has an école (in its scope, of a kind that may not apply).
     let with_ecoles = common::texts(
         &w.store,
@@ -1052,9 +1058,7 @@ async fn a_deliberation_dated_before_the_groupement_existed_is_refused(db: crate
     let w = world(&db).await;
     let name = db.name;
     // Created on 1 September 2026 (the clock of the world).
-    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-09-30"))).await;
-    assert_eq!(status, 201, "{name}: {g}");
-    let id = g["id"].as_str().unwrap().to_string();
+    let id = created_minimal_groupement(&w, name).await;
     let (commune, client) = &w.communes[0];
     let applications = api(&format!("/groupements/{id}/applications"));
     let dated =
@@ -1123,9 +1127,7 @@ async fn the_convention_constitutive_starts_at_its_submission_and_lasts_as_long_
     use chrono::TimeZone;
     let w = world(&db).await;
     let name = db.name;
-    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-09-30"))).await;
-    assert_eq!(status, 201, "{name}: {g}");
-    let id = g["id"].as_str().unwrap().to_string();
+    let id = created_minimal_groupement(&w, name).await;
     let (commune, client) = &w.communes[0];
     let application =
         json!({ "applicant": commune.id, "deliberation_number": "2026-DCM-001", "deliberation_date": "2026-09-01" });

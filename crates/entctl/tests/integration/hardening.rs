@@ -268,13 +268,7 @@ async fn two_authorization_headers_are_not_authenticated() {
 async fn request_logs_name_the_path_never_the_query_string() {
     let db = common::sqlite().await;
     let (api, admin) = Api::start_as_admin(&db).await;
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::info_logs();
     let resp = api.app.client(&admin).get("/api/v1/orgs?q=fresnes&access_token=entcp_deadbeef_secret").send().await;
     assert_eq!(resp.status, 200);
     let log = captured.text();

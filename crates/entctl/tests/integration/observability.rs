@@ -78,13 +78,7 @@ async fn the_oldest_pending_mail_gauge_counts_due_messages_only_from_when_they_c
 
 #[tokio::test]
 async fn info_logs_name_actors_by_id_and_keep_allowed_decisions_at_debug() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::info_logs();
     let db = common::sqlite().await;
     common::import_sample(&db.store).await;
     let token =
@@ -175,13 +169,7 @@ async fn an_authenticated_token_is_served_from_memory_and_its_revocation_is_hono
 
 #[tokio::test]
 async fn a_password_link_opened_leaves_its_secret_out_of_the_request_logs() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::info_logs();
     let db = common::sqlite().await;
     common::token_for(&db.store, "dpo@ville.example.fr", Role::Admin, None).await;
     let user = entcp::identity::get_user(&db.store, "dpo@ville.example.fr").await.unwrap().unwrap();

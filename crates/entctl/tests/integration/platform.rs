@@ -427,6 +427,15 @@ async fn two_concurrent_migrations_of_one_fresh_sqlite_file_both_succeed() {
     }
 }
 
+/// Two users without a role, created at [`t0`]: claire.martin@ac-creteil.fr, whose links the
+/// tests spend, and paul.durand@ac-creteil.fr, whose links must stay untouched.
+async fn two_users(store: &entcp::store::Store) -> (identity::User, identity::User) {
+    let new_user = |email: &str| NewUser { email: email.into(), display_name: "Claire Martin".into(), org: None };
+    let user = identity::create_user(store, &admin(), new_user("claire.martin@ac-creteil.fr"), t0()).await.unwrap();
+    let other = identity::create_user(store, &admin(), new_user("paul.durand@ac-creteil.fr"), t0()).await.unwrap();
+    (user, other)
+}
+
 /// A one-time password link for `user_id`, valid half an hour from [`t0`].
 async fn password_link(store: &entcp::store::Store, user_id: &str, purpose: LinkPurpose) -> String {
     let mut tx = store.begin_write().await.unwrap();
@@ -441,9 +450,7 @@ async fn password_link(store: &entcp::store::Store, user_id: &str, purpose: Link
 backend_test!(a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else_s);
 async fn a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else_s(db: crate::common::TestDb) {
     let store = &db.store;
-    let new_user = |email: &str| NewUser { email: email.into(), display_name: "Claire Martin".into(), org: None };
-    let user = identity::create_user(store, &admin(), new_user("claire.martin@ac-creteil.fr"), t0()).await.unwrap();
-    let other = identity::create_user(store, &admin(), new_user("paul.durand@ac-creteil.fr"), t0()).await.unwrap();
+    let (user, other) = two_users(store).await;
     let invitation = password_link(store, &user.id, LinkPurpose::Setup).await;
     let first_reset = password_link(store, &user.id, LinkPurpose::Reset).await;
     let second_reset = password_link(store, &user.id, LinkPurpose::Reset).await;
@@ -472,9 +479,7 @@ async fn a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else
 backend_test!(a_password_link_of_a_deactivated_account_is_dead_like_an_expired_one);
 async fn a_password_link_of_a_deactivated_account_is_dead_like_an_expired_one(db: crate::common::TestDb) {
     let store = &db.store;
-    let new_user = |email: &str| NewUser { email: email.into(), display_name: "Claire Martin".into(), org: None };
-    let user = identity::create_user(store, &admin(), new_user("claire.martin@ac-creteil.fr"), t0()).await.unwrap();
-    let other = identity::create_user(store, &admin(), new_user("paul.durand@ac-creteil.fr"), t0()).await.unwrap();
+    let (user, other) = two_users(store).await;
     let reset = password_link(store, &user.id, LinkPurpose::Reset).await;
     let invitation = password_link(store, &user.id, LinkPurpose::Setup).await;
     let others = password_link(store, &other.id, LinkPurpose::Reset).await;

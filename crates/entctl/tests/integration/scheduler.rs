@@ -73,6 +73,24 @@ async fn runs_of(store: &Store, job: &str) -> Vec<JobRun> {
     jobs::recent_runs(store, job, 100).await.unwrap()
 }
 
+/// Runs the loop of a scheduler of `runner` with the `stuck` job until its run starts, then
+/// shuts the loop down with a drain deadline of 100 ms, the run still going.
+async fn shut_down_while_stuck(store: &Store, runner: &str) {
+    let (s, _) = scheduler(store, runner, vec![every_minute("stuck", stuck)]);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let looping = tokio::spawn(s.run_until(shutdown.clone(), std::time::Duration::from_millis(100)));
+    STARTED.acquire().await.unwrap().forget();
+    shutdown.cancel();
+    looping.await.unwrap();
+}
+
+/// Waits for the runs `spawn_due` started (interrupted by a cancel, or done) to end.
+async fn finished(runs: Vec<tokio::task::JoinHandle<JobRun>>) {
+    for run in runs {
+        run.await.unwrap();
+    }
+}
+
 fn minute(n: i64) -> DateTime<Utc> {
     common::t0() + Duration::minutes(n) + Duration::milliseconds(250)
 }
@@ -144,12 +162,7 @@ async fn a_cancelled_scheduler_interrupts_its_runs_and_starts_no_more(db: crate:
 
 backend_test!(shutdown_stops_the_loop_at_once_and_interrupts_runs_still_going_at_the_deadline);
 async fn shutdown_stops_the_loop_at_once_and_interrupts_runs_still_going_at_the_deadline(db: crate::common::TestDb) {
-    let (s, _app) = scheduler(&db.store, "solo", vec![every_minute("stuck", stuck)]);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let looping = tokio::spawn(s.run_until(shutdown.clone(), std::time::Duration::from_millis(100)));
-    STARTED.acquire().await.unwrap().forget();
-    shutdown.cancel();
-    looping.await.unwrap();
+    shut_down_while_stuck(&db.store, "solo").await;
     let runs = runs_of(&db.store, "stuck").await;
     assert_eq!(runs.len(), 1, "{}", db.name);
     assert_eq!(runs[0].outcome, "running", "{}: {runs:?}", db.name);
@@ -163,12 +176,7 @@ async fn shutdown_stops_the_loop_at_once_and_interrupts_runs_still_going_at_the_
 // (or of the process restarted), without the 2 min a dead process's run waits, and run again.
 backend_test!(a_run_interrupted_by_a_shutdown_is_run_again_at_once_by_a_live_replica);
 async fn a_run_interrupted_by_a_shutdown_is_run_again_at_once_by_a_live_replica(db: crate::common::TestDb) {
-    let (stopping, _) = scheduler(&db.store, "stopping-replica", vec![every_minute("stuck", stuck)]);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let looping = tokio::spawn(stopping.run_until(shutdown.clone(), std::time::Duration::from_millis(100)));
-    STARTED.acquire().await.unwrap().forget();
-    shutdown.cancel();
-    looping.await.unwrap();
+    shut_down_while_stuck(&db.store, "stopping-replica").await;
 
     let replica_b = Store::connect(&db.url, None).await.unwrap();
     let (live, app) = scheduler(&replica_b, "live-replica", vec![every_minute("stuck", stuck)]);
@@ -186,9 +194,7 @@ async fn a_run_interrupted_by_a_shutdown_is_run_again_at_once_by_a_live_replica(
     );
     assert_eq!(metric(&app, "entcp_job_runs_abandoned_total{job=\"stuck\"}"), 1.0, "{}", db.name);
     live.cancel();
-    for run in started {
-        run.await.unwrap();
-    }
+    finished(started).await;
     replica_b.close().await;
 }
 
@@ -201,9 +207,7 @@ async fn a_retry_run_interrupted_by_a_shutdown_is_run_again_once_by_one_live_rep
     let ticked = first.spawn_due(minute(0)).await.unwrap();
     STARTED.acquire().await.unwrap().forget();
     first.cancel();
-    for run in ticked {
-        run.await.unwrap();
-    }
+    finished(ticked).await;
     let (second, _) = scheduler(&db.store, "second-replica", vec![every_minute("stuck", stuck)]);
     let retry = second.spawn_due(minute(0)).await.unwrap();
     assert_eq!(retry.len(), 1, "{}: the interrupted tick is retried", db.name);
@@ -235,9 +239,7 @@ async fn a_retry_run_interrupted_by_a_shutdown_is_run_again_once_by_one_live_rep
     assert!(later_a.unwrap().is_empty() && later_b.unwrap().is_empty(), "{}: run again once", db.name);
     a.cancel();
     b.cancel();
-    for run in started {
-        run.await.unwrap();
-    }
+    finished(started).await;
     replica_b.close().await;
 }
 
@@ -360,9 +362,7 @@ async fn a_manual_run_is_refused_with_a_conflict_while_the_job_runs_on_another_r
     assert!(problem.detail.contains("une exécution de « stuck » est en cours depuis le"), "{}", problem.detail);
     assert_eq!(runs_of(&db.store, "stuck").await.len(), 1, "{}: the refused run left no row", db.name);
     a.cancel();
-    for run in ticked {
-        run.await.unwrap();
-    }
+    finished(ticked).await;
     replica_b.close().await;
 }
 

@@ -178,12 +178,35 @@ fn files_of(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
+/// A configuration whose generated files (manifests) go to `data`.
+fn config_writing_to(data: &tempfile::TempDir) -> entcp::config::Config {
+    entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() }
+}
+
+/// The app state on `store` at [`t0`], whose generated files (manifests) go to `data`.
+fn state_writing_to(store: &entcp::store::Store, data: &tempfile::TempDir) -> entcp::api::AppState {
+    crate::common::app::app_state(store.clone(), config_writing_to(data), Arc::new(FixedClock::new(t0())))
+}
+
+/// Two replicas on the database of `db`, each with connections of its own, writing their
+/// manifests to `data` and sharing one clock at [`t0`]: their states, the clock, and the
+/// store of the second (to close at the end).
+async fn two_replicas(
+    db: &crate::common::TestDb,
+    data: &tempfile::TempDir,
+) -> (entcp::api::AppState, entcp::api::AppState, Arc<FixedClock>, entcp::store::Store) {
+    let clock = Arc::new(FixedClock::new(t0()));
+    let a = crate::common::app::app_state(db.store.clone(), config_writing_to(data), clock.clone());
+    let other = entcp::store::Store::connect(&db.url, None).await.unwrap();
+    let b = crate::common::app::app_state(other.clone(), config_writing_to(data), clock.clone());
+    (a, b, clock, other)
+}
+
 backend_test!(the_reconciler_writes_manifests_only_when_the_desired_state_changes);
 async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes(db: crate::common::TestDb) {
     common::import_sample(&db.store).await;
     let data = tempfile::tempdir().unwrap();
-    let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
-    let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+    let state = state_writing_to(&db.store, &data);
     let dir = data.path().join("manifests/doisneau");
     let apply = |options: Value| {
         let mut body = doc("doisneau", "0940176F", "doisneau.ent.example.fr");
@@ -270,7 +293,7 @@ async fn no_generated_password_is_written_in_the_gitops_folder_left_out_sealed_o
     };
     let modes = [ManifestsCredentialsMode::Omit, ManifestsCredentialsMode::Sealed, ManifestsCredentialsMode::External];
     for mode in modes {
-        let mut config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
+        let mut config = config_writing_to(&data);
         let (sealed, external) = (mode == ManifestsCredentialsMode::Sealed, mode == ManifestsCredentialsMode::External);
         config.provisioning.manifests_credentials = ManifestsCredentialsConfig {
             mode,
@@ -404,11 +427,7 @@ async fn two_reconcilers_on_one_manifests_folder_leave_every_folder_as_rendered_
 ) {
     common::import_sample(&db.store).await;
     let data = tempfile::tempdir().unwrap();
-    let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
-    let clock = Arc::new(FixedClock::new(t0()));
-    let a = crate::common::app::app_state(db.store.clone(), config.clone(), clock.clone());
-    let other = entcp::store::Store::connect(&db.url, None).await.unwrap();
-    let b = crate::common::app::app_state(other.clone(), config.clone(), clock);
+    let (a, b, _, other) = two_replicas(&db, &data).await;
     let schools = [("doisneau", "0940176F"), ("wallon", "0940198E"), ("ecole-l", "0940204L"), ("ecole-s", "0940209S")];
     let slugs: Vec<&str> = schools.iter().map(|(slug, _)| *slug).collect();
     let apply_all = |options: Value| {
@@ -463,11 +482,7 @@ backend_test!(a_tenant_another_replica_applied_leaves_the_oldest_failure_gauge_o
 async fn a_tenant_another_replica_applied_leaves_the_oldest_failure_gauge_of_this_one(db: crate::common::TestDb) {
     common::import_sample(&db.store).await;
     let data = tempfile::tempdir().unwrap();
-    let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
-    let clock = Arc::new(FixedClock::new(t0()));
-    let a = crate::common::app::app_state(db.store.clone(), config.clone(), clock.clone());
-    let other = entcp::store::Store::connect(&db.url, None).await.unwrap();
-    let b = crate::common::app::app_state(other.clone(), config, clock.clone());
+    let (a, b, clock, other) = two_replicas(&db, &data).await;
     let tenant: entcp::tenants::EntTenant =
         serde_json::from_value(doc("doisneau", "0940176F", "doisneau.ent.example.fr")).unwrap();
     entcp::tenants::apply(&a.tenants(), &admin(), &tenant, None).await.unwrap();
@@ -502,7 +517,7 @@ async fn a_tenant_another_replica_applied_leaves_the_oldest_failure_gauge_of_thi
 backend_test!(a_backend_that_cannot_be_built_is_counted_as_config_and_fails_the_reconcile_job);
 async fn a_backend_that_cannot_be_built_is_counted_as_config_and_fails_the_reconcile_job(db: crate::common::TestDb) {
     let data = tempfile::tempdir().unwrap();
-    let mut config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let mut config = config_writing_to(&data);
     config.provisioning.backend = entcp::config::ProvisioningBackend::Kube;
     config.provisioning.kube.kubeconfig = Some(data.path().join("kubeconfig-absent.yaml"));
     let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
@@ -554,8 +569,7 @@ backend_test!(a_college_tenant_from_refusal_to_purge_with_manifests_on_disk);
 async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate::common::TestDb) {
     common::import_sample_with_college(&db.store).await;
     let data = tempfile::tempdir().unwrap();
-    let config = entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() };
-    let state = crate::common::app::app_state(db.store.clone(), config, Arc::new(FixedClock::new(t0())));
+    let state = state_writing_to(&db.store, &data);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
     let app = entcp::api::app(state.clone());
