@@ -79,11 +79,12 @@ struct Listed {
 }
 
 /// The users `actor` may see for `action`: all for an admin, else those whose
-/// organisation is in scope (in the query, before paging).
+/// organisation is in scope and who are no pending invitees (in the query, before paging).
 fn scope_condition(signed: &Signed, action: &Action) -> Condition {
     let mut cond = Condition::default();
     if let Some(scope) = authz::scope(&signed.0.actor, action).condition() {
         cond.and_wrapped("u.org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+        cond.push(&identity::not_pending("u.id"), &[]);
     }
     cond
 }
@@ -208,7 +209,9 @@ pub struct InviteInput {
 }
 
 /// Invites a user: the account (at an organisation of the caller's scope; none only
-/// for an administrator), then a one-time link to choose a password, by e-mail.
+/// for an administrator), then a one-time link to choose a password, by e-mail. The account
+/// is pending ([`identity::invite_user`]): until the invitee acts, only an administrator sees
+/// it, so that a DAN sees the same whether the address was new or had an account out of sight.
 pub async fn invite(
     State(state): State<ConsoleState>,
     signed: Signed,
@@ -246,11 +249,12 @@ pub async fn invite(
         org: org.as_ref().map(|o| o.id.clone()),
     };
     let now = state.clock.now();
-    let user = match identity::create_user(&state.store, &signed.0.actor, new, now).await {
+    let user = match identity::invite_user(&state.store, &signed.0.actor, new, now).await {
         Ok(user) => user,
         // Only who may see the account learns that the address has one: the others get the
-        // answer of an invitation sent (and no mail goes out).
+        // answer of an invitation sent (a pending invitee a new link, anyone else no mail).
         Err(p) if p.kind == ProblemKind::Conflict && !sees_account(&state, &signed, &typed.email).await? => {
+            resend_to_pending(&state, &signed, &typed.email, now).await?;
             return Ok(invitation_sent(&signed, None));
         }
         Err(p) => match errors_of(&p, "invitation", &["email", "display_name", "org"], "email") {
@@ -274,6 +278,22 @@ async fn sees_account(state: &ConsoleState, signed: &Signed, email: &str) -> Res
         Ok(_) => Ok(true),
         Err(p) if p.kind == ProblemKind::NotFound => Ok(false),
         Err(p) => Err(p),
+    }
+}
+
+/// A new invitation link for the account of `email` if it is a pending invitee's (their first
+/// link lost or expired); nothing for any other address.
+async fn resend_to_pending(
+    state: &ConsoleState,
+    signed: &Signed,
+    email: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Problem> {
+    match identity::get_user(&state.store, email.trim()).await? {
+        Some(user) if identity::is_pending(&state.store, &user.id).await? => {
+            send_invitation(state, signed, &user, now).await
+        }
+        _ => Ok(()),
     }
 }
 
@@ -319,8 +339,8 @@ async fn send_invitation(
 }
 
 /// The user `id` if the caller may `action` on them: an administrator reaches every
-/// user, a DAN those whose organisation is in its scope; anyone else is the same 404
-/// as a user that does not exist.
+/// user, a DAN those whose organisation is in its scope once they are no pending invitee;
+/// anyone else is the same 404 as a user that does not exist.
 async fn visible_user(state: &ConsoleState, signed: &Signed, id: &str, action: &Action) -> Result<User, Problem> {
     let missing = || Problem::not_found("aucun utilisateur à cette adresse");
     let user = identity::get_user(&state.store, id).await?.filter(|u| u.id == id).ok_or_else(missing)?;
@@ -328,6 +348,7 @@ async fn visible_user(state: &ConsoleState, signed: &Signed, id: &str, action: &
         return Ok(user);
     }
     let org = match &user.org {
+        Some(_) if identity::is_pending(&state.store, &user.id).await? => return Err(missing()),
         Some(org) => queries::get_org(&state.store, &org.id).await?.ok_or_else(missing)?,
         None => return Err(missing()),
     };

@@ -65,6 +65,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0038_convention_steps_recorded_by.sql",
     "0039_convention_renewals.sql",
     "0040_job_runs_one_running.sql",
+    "0044_pending_invitees.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -302,6 +303,11 @@ mod tests {
             40,
             "40ae4e3b734f8d597a658c9a8ab0592096f14bd5bee5fcd71c94d0248e3686ed44dcb8af440f1221514d512876504978",
             "40ae4e3b734f8d597a658c9a8ab0592096f14bd5bee5fcd71c94d0248e3686ed44dcb8af440f1221514d512876504978",
+        ),
+        (
+            44,
+            "94112798faf65fe9d69d13f2d89387f39ea33bf2c1d9a22524d3145cf2ee73a42d39aaf0cfdbbb9556b728ea1e4f7c75",
+            "94112798faf65fe9d69d13f2d89387f39ea33bf2c1d9a22524d3145cf2ee73a42d39aaf0cfdbbb9556b728ea1e4f7c75",
         ),
     ];
 

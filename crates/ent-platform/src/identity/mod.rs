@@ -211,6 +211,45 @@ fn check_display_name(checks: &mut Checks, name: &str) {
 }
 
 pub async fn create_user(store: &Store, actor: &Actor, new: NewUser, now: DateTime<Utc>) -> Result<User, Problem> {
+    insert_user(store, actor, new, false, now).await
+}
+
+/// [`create_user`] for an invitation: the account is pending ([`is_pending`]) until the invitee
+/// acts (chooses a password through a link, or signs in). Until then only an administrator sees
+/// it, so that whoever invited sees the same whether the address already had an account or not.
+pub async fn invite_user(store: &Store, actor: &Actor, new: NewUser, now: DateTime<Utc>) -> Result<User, Problem> {
+    insert_user(store, actor, new, true, now).await
+}
+
+/// The condition, on the users' id column `id`, that leaves out pending invitees (what a caller
+/// other than an administrator is shown of the users).
+pub fn not_pending(id: &str) -> String {
+    format!("{id} NOT IN (SELECT user_id FROM pending_invitees)")
+}
+
+/// Whether `user_id` is an invitee who has not acted yet ([`invite_user`]).
+pub async fn is_pending(store: &Store, user_id: &str) -> Result<bool, Problem> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) AS n FROM pending_invitees WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(store.pool())
+        .await?;
+    Ok(n > 0)
+}
+
+/// The invitee `user_id` has acted (a password chosen through a link, a sign-in): their account
+/// is shown to whoever may see it. Harmless for any other account.
+pub(crate) async fn settle_invitee(tx: &mut ent_kernel::store::Tx, user_id: &str) -> Result<(), Problem> {
+    sqlx::query("DELETE FROM pending_invitees WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn insert_user(
+    store: &Store,
+    actor: &Actor,
+    new: NewUser,
+    invited: bool,
+    now: DateTime<Utc>,
+) -> Result<User, Problem> {
     let email = new.email.trim().to_ascii_lowercase();
     let mut checks = Checks::default();
     // Checked before trimming: a trailing line break is refused, not silently cut.
@@ -243,17 +282,17 @@ pub async fn create_user(store: &Store, actor: &Actor, new: NewUser, now: DateTi
     .execute(&mut *tx)
     .await
     .map_err(on_constraint(format!("un utilisateur a déjà l'adresse {email}")))?;
+    let mut summary = serde_json::json!({ "email": email, "display_name": new.display_name.trim() });
+    if invited {
+        sqlx::query("INSERT INTO pending_invitees (user_id, invited_at) VALUES ($1, $2)")
+            .bind(&id)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        summary["invited"] = true.into();
+    }
     let target = Target::new("user", &id, org.as_ref().map(|o| o.id.as_str()));
-    audit::record(
-        &mut tx,
-        store.backend(),
-        actor,
-        "users.create",
-        &target,
-        serde_json::json!({ "email": email, "display_name": new.display_name.trim() }),
-        now,
-    )
-    .await?;
+    audit::record(&mut tx, store.backend(), actor, "users.create", &target, summary, now).await?;
     tx.commit().await?;
     get_user(store, &id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))
 }
@@ -348,7 +387,8 @@ pub async fn get_user(store: &Store, id: &str) -> Result<Option<User>, Problem> 
 
 /// Users ordered by e-mail; `cursor` is the last e-mail of the previous page.
 /// Users by e-mail; `scope` (a condition on `orgs`) keeps those whose organisation
-/// it matches, in the query, so that pages and cursors only ever hold visible users.
+/// it matches, pending invitees left out ([`not_pending`]), in the query, so that pages and
+/// cursors only ever hold visible users.
 pub async fn list_users(
     store: &Store,
     cursor: Option<&str>,
@@ -360,6 +400,7 @@ pub async fn list_users(
     cond.push("email > ?", &[cursor.unwrap_or("")]);
     if let Some(scope) = scope {
         cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+        cond.push(&not_pending("id"), &[]);
     }
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {} ORDER BY email LIMIT {}", cond.sql(), size + 1);
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;

@@ -266,7 +266,8 @@ pub async fn link_user(store: &Store, secret: &str, now: DateTime<Utc>) -> Resul
 }
 
 /// Spends a live link and sets the password it was issued for, in one transaction
-/// (a link works once); every session of the user ends. 404 when the link is not live.
+/// (a link works once); every session of the user ends, and an invitee has acted
+/// ([`super::invite_user`]). 404 when the link is not live.
 pub async fn reset_with_link(store: &Store, secret: &str, password: &str, now: DateTime<Utc>) -> Result<User, Problem> {
     let gone = || Problem::not_found("ce lien n'est plus valable : demandez-en un nouveau");
     let user = link_user(store, secret, now).await?.ok_or_else(gone)?;
@@ -285,6 +286,7 @@ pub async fn reset_with_link(store: &Store, secret: &str, password: &str, now: D
     }
     let actor = Actor { user_id: Some(user.id.clone()), name: format!("user:{}", user.email), bindings: vec![] };
     store_password(&mut tx, store, &actor, &user, &hash, now).await?;
+    super::settle_invitee(&mut tx, &user.id).await?;
     tx.commit().await?;
     Ok(user)
 }

@@ -70,10 +70,12 @@ async fn me(State(state): State<IdentityState>, caller: Caller) -> Result<Respon
     Ok(Versioned::ok(user).into_response())
 }
 
-/// A user is visible to a scoped reader when their organisation is in scope.
+/// A user is visible to a scoped reader when their organisation is in scope and they are no
+/// pending invitee ([`super::invite_user`]).
 async fn visible(state: &IdentityState, caller: &Caller, user: &User) -> Result<bool, Problem> {
     match caller.scope() {
         Scope::All => Ok(true),
+        Scope::Orgs(_) if super::is_pending(&state.store, &user.id).await? => Ok(false),
         Scope::Orgs(_) => match &user.org {
             Some(org) => {
                 let org = crate::registry::queries::get_org(&state.store, &org.id).await?;

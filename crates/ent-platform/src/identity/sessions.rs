@@ -59,7 +59,8 @@ pub struct SessionInfo {
 
 /// Opens a session for `user_id` (signed in from `client`), audited as a sign-in with
 /// `method` (`password`, `oidc`); returns the cookie's secret id and the session.
-/// `replacing` (the id presented at sign-in, if any) is closed: the id rotates.
+/// `replacing` (the id presented at sign-in, if any) is closed: the id rotates. An invitee who
+/// signs in has acted ([`super::invite_user`]).
 pub async fn open(
     store: &Store,
     user_id: &str,
@@ -91,6 +92,7 @@ pub async fn open(
     let actor = format!("user:{email}");
     let summary = serde_json::json!({ "method": method, "client": client });
     record(&mut tx, store, Event { actor: &actor, action: "console.sign_in", user_id, summary }, now).await?;
+    super::settle_invitee(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok(secret)
 }

@@ -75,7 +75,7 @@ pub(crate) fn csrf_of(html: &str) -> String {
 
 /// Posts `fields` to `path` as an anonymous form (sign-in, forgotten password…), with the form
 /// cookie and CSRF token of the sign-in page (those of any anonymous page).
-async fn post_anonymous(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> common::Resp {
+pub(crate) async fn post_anonymous(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> common::Resp {
     let form = app.get("/connexion").send().await;
     assert_eq!(form.status, 200, "{}", form.text);
     let cookie = set_cookie(&form, "entcp_formulaire").expect("form cookie");

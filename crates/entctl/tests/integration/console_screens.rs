@@ -337,6 +337,102 @@ async fn inviting_an_address_with_an_account_out_of_sight_answers_as_a_new_one(d
     assert!(seen.text.contains(&escaped("un utilisateur a déjà l'adresse voisin@test.fr")), "{}", seen.text);
 }
 
+/// `page` with the request id an error page shows (one per request) written `REQUÊTE`.
+fn without_request_id(page: &str) -> String {
+    const BEFORE: &str = "à indiquer au support : <code>";
+    match page.split_once(BEFORE) {
+        Some((head, tail)) => format!("{head}{BEFORE}REQUÊTE{}", &tail[tail.find("</code>").unwrap_or(0)..]),
+        None => page.to_string(),
+    }
+}
+
+/// What the DAN of `session` (and of the API client `api`) sees of an invitation of `email` at
+/// `org`: its answer, the page that leads to, a second invitation's answer, the list searched
+/// for the address, the page of the address's account by id, the API's list of users and its
+/// lookup by address; the address and the account's id written `ADRESSE` and `ID`.
+async fn seen_of_invitation(
+    app: &TestApp,
+    session: &str,
+    api: &common::app::Client,
+    org: &str,
+    email: &str,
+) -> Vec<(u16, Option<String>, String)> {
+    let fields = [("email", email), ("display_name", "Élu ENT"), ("org", org)];
+    let first = post_form(app, session, "/utilisateurs", "/utilisateurs", &fields).await;
+    let id = entcp::identity::get_user(&app.store, email).await.unwrap().expect("an account").id;
+    let page = console::follow(app, session, &first).await;
+    let again = post_form(app, session, "/utilisateurs", "/utilisateurs", &fields).await;
+    let search = console::get(app, session, &format!("/utilisateurs?q={email}")).await;
+    let by_id = console::get(app, session, &format!("/utilisateurs/{id}")).await;
+    let listed = api.get("/api/v1/users?limit=500").send().await;
+    let looked_up = api.get(format!("/api/v1/users/{email}")).send().await;
+    [first, page, again, search, by_id, listed, looked_up]
+        .into_iter()
+        .map(|r| {
+            let location = r.header("location").map(str::to_string);
+            let text = r.text.replace(email, "ADRESSE").replace(&email.replace('@', "%40"), "ADRESSE");
+            (r.status, location, without_request_id(&text.replace(&id, "ID")))
+        })
+        .collect()
+}
+
+// Whether the address of an invitation already had an account elsewhere is nothing the
+// inviting DAN may learn: a new address and that of an account in another académie give it
+// byte-identical answers (address and id aside), in the console and the API, until the invitee
+// acts: the account is pending, shown to administrators only, until its link is used. Then the
+// DAN sees it, and the other académie's account stays out of its sight.
+backend_test!(an_invitation_answers_the_dan_alike_whether_the_address_was_new_or_had_an_account_elsewhere);
+async fn an_invitation_answers_the_dan_alike_whether_the_address_was_new_or_had_an_account_elsewhere(db: TestDb) {
+    let (mut app, a, _) = console(db).await;
+    app.add_user("root@test.fr", entcp::kernel::roles::Role::Admin, None).await;
+    console::with_password(&app.store, "root@test.fr").await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let api = app.client(app.token("dan.a@test.fr"));
+    let commune = first_of(&app, OrgKind::Commune, &a).await;
+    const NEW: &str = "nouveau@mairie.fr";
+    const ELSEWHERE: &str = "dan.b@test.fr";
+    let elsewhere = entcp::identity::get_user(&app.store, ELSEWHERE).await.unwrap().unwrap();
+    let new_seen = seen_of_invitation(&app, &session, &api, &commune.id, NEW).await;
+    let elsewhere_seen = seen_of_invitation(&app, &session, &api, &commune.id, ELSEWHERE).await;
+    let labels = ["invitation", "page after it", "second invitation", "search", "user page", "API list", "API lookup"];
+    for ((label, new), other) in labels.iter().zip(&new_seen).zip(&elsewhere_seen) {
+        assert_eq!(new, other, "{label}");
+    }
+    assert_eq!((new_seen[0].0, new_seen[0].1.as_deref()), (303, Some("/utilisateurs?apres=invitation")));
+    assert!(new_seen[1].2.contains(&escaped("L'invitation est envoyée")), "{}", new_seen[1].2);
+    assert_eq!((new_seen[4].0, new_seen[6].0), (404, 404), "no page, no lookup: {}", new_seen[6].2);
+    assert!(new_seen[3].2.contains("Utilisateurs — 0 résultat</caption>"), "found by no search: {}", new_seen[3].2);
+    assert!(!new_seen[5].2.contains("ADRESSE"), "not listed: {}", new_seen[5].2);
+    let new_user = entcp::identity::get_user(&app.store, NEW).await.unwrap().unwrap();
+    assert!(new_user.roles.is_empty() && entcp::identity::is_pending(&app.store, &new_user.id).await.unwrap());
+    // The new address got its link, and a new one at the second invitation; the other none.
+    let mails = common::queued_mails(&app.store, "console").await;
+    let to = |email: &str| mails.iter().filter(|m| m.recipients.contains(email)).count();
+    assert_eq!((to(NEW), to(ELSEWHERE)), (2, 0));
+    let other = entcp::identity::get_user(&app.store, ELSEWHERE).await.unwrap().unwrap();
+    assert_eq!((other.version, other.org.map(|o| o.id)), (elsewhere.version, elsewhere.org.map(|o| o.id)));
+    // An administrator sees the pending account, as before.
+    let root = sign_in(&app, "root@test.fr").await;
+    let listed = console::get(&app, &root, &format!("/utilisateurs?q={NEW}")).await;
+    assert!(listed.text.contains(&escaped(&format!("/utilisateurs/{}", new_user.id))), "{}", listed.text);
+    let page = console::get(&app, &root, &format!("/utilisateurs/{}", new_user.id)).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    // The invitee chooses a password through the last link: the DAN now sees the account.
+    let mail = mails.iter().rev().find(|m| m.recipients.contains(NEW)).unwrap();
+    let link = mail.context["link"].as_str().unwrap();
+    let path = &link[link.find("/mot-de-passe/").unwrap()..];
+    let chosen = [("password", PASSWORD), ("confirmation", PASSWORD)];
+    let set = console::post_anonymous(&app, path, &chosen).await;
+    assert_eq!(set.status, 303, "{}", set.text);
+    assert!(!entcp::identity::is_pending(&app.store, &new_user.id).await.unwrap());
+    let page = console::get(&app, &session, &format!("/utilisateurs/{}", new_user.id)).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let search = console::get(&app, &session, &format!("/utilisateurs?q={NEW}")).await;
+    assert!(search.text.contains(&escaped(&format!("/utilisateurs/{}", new_user.id))), "{}", search.text);
+    assert_eq!(api.get(format!("/api/v1/users/{NEW}")).send().await.status, 200);
+    assert_eq!(api.get(format!("/api/v1/users/{ELSEWHERE}")).send().await.status, 404);
+}
+
 backend_test!(a_dan_invites_a_user_by_mail_and_cuts_their_access);
 async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     let (app, a, b) = console(db).await;
