@@ -463,7 +463,7 @@ async fn create(on: On<ConventionsState>, Form(fields): Form<Fields>) -> Result<
             Claim::First(submission) => submission,
             Claim::Done(answer) => return Ok(answer),
         };
-    let created = workflow::create(&ctx(state, &signed.0.actor), new_convention(model, &fields)).await;
+    let created = submission.run(workflow::create(&ctx(state, &signed.0.actor), new_convention(model, &fields))).await;
     let location = |conv: &Convention| format!("/conventions/{}?apres=creee", conv.id);
     match &created {
         Ok(conv) => submission.done(&location(conv)).await?,

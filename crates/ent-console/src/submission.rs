@@ -3,7 +3,9 @@
 //! claims it, creates, and records where the creation leads; the same token posted again
 //! (a double click, the answer reloaded) creates nothing and goes where the first post
 //! went. A refused post releases its token, so the corrected form (which keeps it) can be
-//! sent again.
+//! sent again. The creation runs inside [`Submission::run`], so that its write transactions
+//! mark the token as used (`store::IdempotencyKey::scope`): a post that wrote and then failed
+//! keeps its token, and posting it again shows that it ran rather than creating twice.
 //!
 //! The claims are rows of `idempotency_keys`, the table of the API's `Idempotency-Key`
 //! (`api::idempotency` in the server): same actor column, a key of its own
@@ -16,7 +18,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::store::{IdempotencyKey, Store};
+use ent_kernel::store::{IdempotencyKey, Store, RAN_UNANSWERED};
 use ent_platform::identity::sessions::random_secret;
 use ent_platform::identity::Actor;
 
@@ -73,8 +75,8 @@ pub async fn claim<'a>(
         if submission.take(now).await? {
             return Ok(Claim::First(submission));
         }
-        if let Some(location) = submission.location().await? {
-            return Ok(Claim::Done(crate::page::redirect(&location)));
+        if let Some(answer) = submission.answer(now).await? {
+            return Ok(Claim::Done(answer));
         }
         // The first post is still in flight (a double click): its answer comes shortly.
         tokio::time::sleep(WAIT).await;
@@ -92,10 +94,23 @@ impl Submission<'_> {
         key.claim(self.store, FORM_CLAIM, now, now + LEASE).await
     }
 
-    /// Where the token's first post led, once it is done.
-    async fn location(&self) -> Result<Option<String>, Problem> {
+    /// The answer to the token posted again, once its first post is over: where that post led,
+    /// or (it wrote, then failed) that it ran.
+    async fn answer(&self, now: DateTime<Utc>) -> Result<Option<Response>, Problem> {
         let Some(key) = &self.held else { return Ok(None) };
-        Ok(key.stored(self.store).await?.filter(|answer| answer.status != 0).and_then(|answer| answer.response))
+        let Some(stored) = key.stored(self.store).await? else { return Ok(None) };
+        if stored.ran_unanswered(now) {
+            return Ok(Some(ErrorPage::response(StatusCode::CONFLICT, RAN_UNANSWERED)));
+        }
+        Ok(stored.response.filter(|_| stored.status != 0).map(|location| crate::page::redirect(&location)))
+    }
+
+    /// Runs the post's creation as the token's request: its writes mark the token as used.
+    pub async fn run<F: std::future::Future>(&self, work: F) -> F::Output {
+        match &self.held {
+            Some(key) => key.scope(work).await,
+            None => work.await,
+        }
     }
 
     /// Records that the post created what `location` shows.
@@ -104,9 +119,11 @@ impl Submission<'_> {
         key.finish(self.store, StatusCode::SEE_OTHER.as_u16(), location, None).await
     }
 
-    /// Frees the token of a post that created nothing (refused): the form can be sent again.
+    /// Frees the token of a post that failed: the form can be sent again, unless the post's
+    /// writes committed (then the token is kept, and a post of it again says it ran).
     pub async fn release(&self) -> Result<(), Problem> {
         let Some(key) = &self.held else { return Ok(()) };
-        key.release(self.store).await
+        key.release(self.store).await?;
+        Ok(())
     }
 }

@@ -446,7 +446,7 @@ async fn open(on: On<SupportState>, headers: HeaderMap, body: Body) -> Result<Re
         priority: None,
     };
     let context = ctx(state, &signed.0.actor);
-    match tickets::create(&context, new).await {
+    match submission.run(tickets::create(&context, new)).await {
         Ok(ticket) => {
             let location = format!("/tickets/{}?apres=ouvert", ticket.reference);
             submission.done(&location).await?;
@@ -737,7 +737,7 @@ async fn comment(
     // The files are checked before anything is written; the reply and its files are
     // then written together, or neither (one file too many for the ticket, say).
     let done = match ticket_files::checked(files) {
-        Ok(files) => tickets::comment_with_files(&context, &row.id, c, FILES_FIELD, files).await,
+        Ok(files) => submission.run(tickets::comment_with_files(&context, &row.id, c, FILES_FIELD, files)).await,
         Err(problem) => Err(problem),
     };
     let after = if internal { "note" } else { "commentaire" };

@@ -2,10 +2,23 @@
 //! short lease, then holding the answer its first request gave (status 0 while in flight), so
 //! that the same request sent again is answered without being run twice. Serves the API's
 //! `Idempotency-Key` header and the console's one-time form tokens.
+//!
+//! A request runs inside [`IdempotencyKey::scope`]: each write transaction it begins
+//! ([`Store::begin_write`]) marks the key, in that transaction, as `committed`. The mark
+//! therefore exists exactly when one of the request's writes committed, and a request that
+//! fails after that (its answer lost, e.g. a read-back after the commit) keeps its key
+//! ([`IdempotencyKey::release`]): sent again, it is told it ran, never run a second time.
 
-use super::{timestamp, JsonText, Store};
+use super::{timestamp, Flag, JsonText, Store};
 use crate::error::Problem;
 use chrono::{DateTime, Utc};
+use sqlx::AnyConnection;
+use std::future::Future;
+
+tokio::task_local! {
+    /// The key of the request running in this task ([`IdempotencyKey::scope`]).
+    static RUNNING: IdempotencyKey;
+}
 
 /// One key of one actor.
 #[derive(Clone, Debug)]
@@ -21,12 +34,31 @@ pub struct StoredAnswer {
     pub status: i64,
     pub response: Option<String>,
     pub headers: Option<JsonText<Vec<(String, String)>>>,
+    /// One of the request's write transactions committed.
+    #[sqlx(try_from = "Flag")]
+    pub committed: bool,
+    pub locked_until: Option<String>,
 }
+
+impl StoredAnswer {
+    /// The key's request wrote (committed) but gave no answer to keep: it failed afterwards,
+    /// or its process died (lease over). Sent again, it must not run again.
+    pub fn ran_unanswered(&self, now: DateTime<Utc>) -> bool {
+        self.status == 0
+            && self.committed
+            && self.locked_until.as_deref().is_none_or(|until| until <= timestamp(now).as_str())
+    }
+}
+
+/// What the answer to a request that ran but whose answer was lost says (API and console).
+pub const RAN_UNANSWERED: &str =
+    "La requête a déjà été exécutée mais sa réponse n'a pas pu être envoyée ; consultez la ressource avant de réessayer.";
 
 impl IdempotencyKey {
     /// Takes the key for the request `request_hash` until `until`: new, or left in flight by
-    /// the same request whose lease ran out (its process died). False when it is done, held
-    /// by a live request, or was taken by another request.
+    /// the same request whose lease ran out (its process died) before anything it wrote
+    /// committed. False when it is done, held by a live request, ran (committed), or was
+    /// taken by another request.
     pub async fn claim(
         &self,
         store: &Store,
@@ -38,7 +70,8 @@ impl IdempotencyKey {
             "INSERT INTO idempotency_keys (actor, idem_key, request_hash, status, created_at, locked_until) \
              VALUES ($1, $2, $3, 0, $4, $5) \
              ON CONFLICT (actor, idem_key) DO UPDATE SET locked_until = excluded.locked_until \
-             WHERE idempotency_keys.status = 0 AND idempotency_keys.request_hash = excluded.request_hash \
+             WHERE idempotency_keys.status = 0 AND idempotency_keys.committed = 0 \
+             AND idempotency_keys.request_hash = excluded.request_hash \
              AND (idempotency_keys.locked_until IS NULL OR idempotency_keys.locked_until <= excluded.created_at)",
         )
         .bind(&self.actor)
@@ -84,26 +117,59 @@ impl IdempotencyKey {
         Ok(())
     }
 
-    /// Frees the key of a request that did nothing (refused): it can be sent again.
-    pub async fn release(&self, store: &Store) -> Result<(), Problem> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE actor = $1 AND idem_key = $2")
+    /// Frees the key of a request that failed, when none of its writes committed: it can be
+    /// sent again (true). When one did, the key is kept, its lease ended, as a request that
+    /// ran without an answer ([`StoredAnswer::ran_unanswered`]) (false).
+    pub async fn release(&self, store: &Store) -> Result<bool, Problem> {
+        let freed = sqlx::query("DELETE FROM idempotency_keys WHERE actor = $1 AND idem_key = $2 AND committed = 0")
             .bind(&self.actor)
             .bind(&self.key)
             .execute(store.pool())
             .await?;
-        Ok(())
+        if freed.rows_affected() > 0 {
+            return Ok(true);
+        }
+        sqlx::query(
+            "UPDATE idempotency_keys SET locked_until = NULL WHERE actor = $1 AND idem_key = $2 AND status = 0",
+        )
+        .bind(&self.actor)
+        .bind(&self.key)
+        .execute(store.pool())
+        .await?;
+        Ok(false)
+    }
+
+    /// Runs `work` as this key's request: each write transaction it begins in this task
+    /// marks the key as committed with it (see the module's documentation).
+    pub async fn scope<F: Future>(&self, work: F) -> F::Output {
+        RUNNING.scope(self.clone(), work).await
     }
 
     /// What the key holds; `None` when it was released meanwhile (or never taken).
     pub async fn stored(&self, store: &Store) -> Result<Option<StoredAnswer>, Problem> {
         Ok(sqlx::query_as(
-            "SELECT request_hash, status, response, headers FROM idempotency_keys WHERE actor = $1 AND idem_key = $2",
+            "SELECT request_hash, status, response, headers, committed, locked_until FROM idempotency_keys \
+             WHERE actor = $1 AND idem_key = $2",
         )
         .bind(&self.actor)
         .bind(&self.key)
         .fetch_optional(store.pool())
         .await?)
     }
+}
+
+/// Inside [`IdempotencyKey::scope`], marks the running request's key as committed in the
+/// transaction `conn` has just begun: the mark commits, or rolls back, with the request's writes.
+pub(super) async fn mark_committed(conn: &mut AnyConnection) -> sqlx::Result<()> {
+    let Ok(key) = RUNNING.try_with(IdempotencyKey::clone) else { return Ok(()) };
+    sqlx::query(
+        "UPDATE idempotency_keys SET committed = 1 WHERE actor = $1 AND idem_key = $2 AND status = 0 AND committed = 0",
+    )
+    .bind(&key.actor)
+    .bind(&key.key)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// How long an API key keeps its answer: a request sent again with the same key later than

@@ -65,6 +65,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0038_convention_steps_recorded_by.sql",
     "0039_convention_renewals.sql",
     "0040_job_runs_one_running.sql",
+    "0042_idempotency_committed.sql",
     "0044_pending_invitees.sql",
 ];
 
@@ -303,6 +304,11 @@ mod tests {
             40,
             "40ae4e3b734f8d597a658c9a8ab0592096f14bd5bee5fcd71c94d0248e3686ed44dcb8af440f1221514d512876504978",
             "40ae4e3b734f8d597a658c9a8ab0592096f14bd5bee5fcd71c94d0248e3686ed44dcb8af440f1221514d512876504978",
+        ),
+        (
+            42,
+            "88423f353b52b0f7d656c01952b2ddb60456f05f7eb01c9bfedb41afee7d6124b56f9bd5f5e907b78fe19560977c9217",
+            "88423f353b52b0f7d656c01952b2ddb60456f05f7eb01c9bfedb41afee7d6124b56f9bd5f5e907b78fe19560977c9217",
         ),
         (
             44,

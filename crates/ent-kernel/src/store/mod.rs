@@ -26,7 +26,9 @@ pub use cache::{CacheCounts, Shelf, WATCH_INTERVAL};
 pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};
 pub use deferred_indexes::{defer_indexes_if_empty, restore_indexes, restore_indexes_on, secondary_index_names};
 pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
-pub use idempotency::{purge_idempotency_keys, IdempotencyKey, StoredAnswer, FORM_TOKENS_KEPT, IDEMPOTENCY_KEPT};
+pub use idempotency::{
+    purge_idempotency_keys, IdempotencyKey, StoredAnswer, FORM_TOKENS_KEPT, IDEMPOTENCY_KEPT, RAN_UNANSWERED,
+};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};
@@ -187,12 +189,16 @@ impl Store {
 
     /// A transaction that will write. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`) so that a read-then-write transaction never fails on
-    /// lock upgrade; the busy timeout then queues writers instead.
+    /// lock upgrade; the busy timeout then queues writers instead. Inside a request run
+    /// under an idempotency key, it marks the key in the transaction
+    /// ([`IdempotencyKey::scope`]).
     pub async fn begin_write(&self) -> sqlx::Result<Tx> {
-        match self.backend {
-            Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool().begin().await,
-        }
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool().begin().await?,
+        };
+        idempotency::mark_committed(&mut tx).await?;
+        Ok(tx)
     }
 
     /// [`Store::begin_write`] for the lockout's counts only (`auth_failures`, kernel
@@ -211,10 +217,12 @@ impl Store {
     pub async fn begin_write_on<'c>(&self, conn: &'c mut sqlx::AnyConnection) -> sqlx::Result<Transaction<'c, Any>> {
         use sqlx::Connection;
         self.cache.touched();
-        match self.backend {
-            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => conn.begin().await,
-        }
+        let mut tx = match self.backend {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => conn.begin().await?,
+        };
+        idempotency::mark_committed(&mut tx).await?;
+        Ok(tx)
     }
 
     /// Refreshes the planner statistics of `table` (optionally `table (columns)`; PostgreSQL; SQLite plans

@@ -6,6 +6,11 @@
 //! The handler runs in its own task, so a client that hangs up (a timeout) does
 //! not cancel it: its retry gets the original result. A key left in flight by a
 //! crashed process is claimed again by the next request once its lease ran out.
+//!
+//! The handler runs inside [`Key::scope`]: its write transactions mark the key as committed.
+//! A failing request whose writes all rolled back frees its key (sent again, it runs); one
+//! that committed something and then failed (its answer lost) keeps it, and the same request
+//! sent again is answered 409 ([`RAN_UNANSWERED`]), never run twice.
 
 use super::{AppState, JSON_BODY_LIMIT};
 use axum::body::{to_bytes, Body};
@@ -14,7 +19,7 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ent_kernel::error::{Problem, ProblemKind};
-use ent_kernel::store::IdempotencyKey as Key;
+use ent_kernel::store::{IdempotencyKey as Key, RAN_UNANSWERED};
 use ent_platform::identity::Caller;
 use sha2::{Digest, Sha256};
 
@@ -81,9 +86,11 @@ async fn claim_and_handle(
             return Err(Problem::conflict("une requête avec cette clé d'idempotence est en cours"));
         }
     }
-    let response = run_renewing(&state, &key, next.run(request)).await;
+    let response = run_renewing(&state, &key, key.scope(next.run(request))).await;
     if !response.status().is_success() {
-        key.release(&state.store).await?;
+        if !key.release(&state.store).await? {
+            tracing::warn!(status = %response.status(), "a request that committed failed: its idempotency key is kept");
+        }
         return Ok(response);
     }
     record(&state, &key, response).await
@@ -97,12 +104,20 @@ async fn claim(state: &AppState, key: &Key, request_hash: &str) -> Result<bool, 
 
 /// Runs the handler, renewing the key's lease while it runs.
 async fn run_renewing(state: &AppState, key: &Key, handler: impl std::future::Future<Output = Response>) -> Response {
-    tokio::pin!(handler);
+    let (_running, ended) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(renew_lease(state.clone(), key.clone(), ended));
+    handler.await
+}
+
+/// Renews the key's lease every [`RENEW_EVERY`] until `ended` (its sender dropped). Its own
+/// task: a renewal waiting on the key's row (PostgreSQL: locked by the handler's write
+/// transaction, which marks it) never keeps the handler from going on and committing.
+async fn renew_lease(state: AppState, key: Key, mut ended: tokio::sync::oneshot::Receiver<()>) {
     let mut renew = tokio::time::interval(RENEW_EVERY);
     renew.tick().await;
     loop {
         tokio::select! {
-            response = &mut handler => return response,
+            _ = &mut ended => return,
             _ = renew.tick() => {
                 if let Err(problem) = key.renew(&state.store, state.clock.now() + LEASE).await {
                     tracing::warn!(error = %problem.detail, "idempotency key lease not renewed");
@@ -136,6 +151,9 @@ async fn replay(state: &AppState, key: &Key, request_hash: &str) -> Result<Optio
             ProblemKind::IdempotencyKeyReused,
             "cette clé d'idempotence a déjà servi pour une autre requête",
         ));
+    }
+    if row.ran_unanswered(state.clock.now()) {
+        return Err(Problem::conflict(RAN_UNANSWERED));
     }
     let status = row.status;
     if status == 0 {

@@ -197,6 +197,17 @@ fn bind_spec<'q>(query: AnyQuery<'q>, spec: &'q TenantSpec, checked: &'q Checked
         .bind(&checked.spec_hash)
 }
 
+/// The organisation `actor` names `key` ([`authz::resolve_readable`]), refused as a key
+/// naming nothing when it may not read it ([`authz::reads`]): before anything is said of it
+/// (its name, its kind), out of scope and missing answer alike.
+async fn readable_org(store: &Store, actor: &Actor, key: &str) -> Result<Org, Problem> {
+    let org = authz::resolve_readable(store, actor, key).await?;
+    if !authz::reads(store, actor, &org).await? {
+        return Err(ent_platform::registry::missing_org(key));
+    }
+    Ok(org)
+}
+
 /// Resolves an optional processor reference `actor` names, which must be of `kind`.
 async fn processor_org(
     store: &Store,
@@ -261,7 +272,7 @@ async fn check_spec(
     if spec.accounts.is_some_and(|a| a < 0) {
         checks.fail("spec.accounts", "nombre de comptes négatif");
     }
-    let org = match authz::resolve_readable(store, actor, &spec.organisation).await {
+    let org = match readable_org(store, actor, &spec.organisation).await {
         Ok(org) if matches!(org.kind, OrgKind::Etablissement | OrgKind::Commune) => Some(org),
         Ok(org) => {
             checks.fail("spec.organisation", format!("{} n'est ni un établissement ni une commune", org.name));

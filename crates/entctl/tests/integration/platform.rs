@@ -258,6 +258,160 @@ async fn concurrent_failing_requests_sharing_an_idempotency_key_never_answer_500
     assert!(statuses.iter().all(|s| *s == 422 || *s == 409), "{}: {statuses:?}", db.name);
 }
 
+/// What run n of the test creation ([`creation_router`]) does once it wrote its row.
+#[derive(Clone, Copy)]
+enum Outcome {
+    /// Commits and answers 201.
+    Created,
+    /// Commits, then fails (a read-back after the commit): 500.
+    CommitsThenFails,
+    /// Fails before committing (its row rolled back): 500.
+    FailsBeforeCommit,
+}
+
+/// `POST /essai` behind the API's idempotency layer: run n (from 1, counted) writes a row
+/// of `essais` in a write transaction, then does what `outcome(n)` says.
+async fn creation_router(
+    db: &common::TestDb,
+    clock: Arc<FixedClock>,
+    outcome: fn(u32) -> Outcome,
+) -> (axum::Router, Arc<std::sync::atomic::AtomicU32>) {
+    use axum::response::IntoResponse;
+    use entcp::error::{Problem, ProblemKind};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    sqlx::query("CREATE TABLE essais (run BIGINT NOT NULL)").execute(db.store.pool()).await.unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let (store, counted) = (db.store.clone(), runs.clone());
+    let create = move || {
+        let (store, runs) = (store.clone(), counted.clone());
+        async move {
+            let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut tx = store.begin_write().await.unwrap();
+            sqlx::query("INSERT INTO essais (run) VALUES ($1)").bind(i64::from(run)).execute(&mut *tx).await.unwrap();
+            let failed = || Problem::new(ProblemKind::Internal, "échec simulé").into_response();
+            match outcome(run) {
+                Outcome::FailsBeforeCommit => return failed(),
+                _ => tx.commit().await.unwrap(),
+            }
+            match outcome(run) {
+                Outcome::CommitsThenFails => failed(),
+                _ => (StatusCode::CREATED, axum::Json(json!({ "run": run }))).into_response(),
+            }
+        }
+    };
+    let state = common::app::app_state(db.store.clone(), common::app::test_config(), clock);
+    let router = axum::Router::new()
+        .route("/essai", axum::routing::post(create))
+        .route_layer(axum::middleware::from_fn_with_state(state, entcp::api::idempotency::layer));
+    (router, runs)
+}
+
+/// `POST /essai` with `key` as `Idempotency-Key`: its status and JSON body.
+async fn post_essai(router: &axum::Router, key: &str) -> (StatusCode, Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let request = axum::http::Request::post("/essai")
+        .header("idempotency-key", key)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from("{}"))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+async fn essais(db: &common::TestDb) -> i64 {
+    common::count(&db.store, "SELECT COUNT(*) AS n FROM essais", &[]).await
+}
+
+backend_test!(a_creation_that_committed_then_failed_is_not_run_again_when_retried_with_its_key);
+async fn a_creation_that_committed_then_failed_is_not_run_again_when_retried_with_its_key(db: crate::common::TestDb) {
+    use std::sync::atomic::Ordering;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let (router, runs) = creation_router(&db, clock.clone(), |_| Outcome::CommitsThenFails).await;
+    let (first, _) = post_essai(&router, "essai-1").await;
+    assert_eq!(first, StatusCode::INTERNAL_SERVER_ERROR, "{}", db.name);
+    assert_eq!(essais(&db).await, 1, "{}: the first run committed", db.name);
+
+    let (retry, body) = post_essai(&router, "essai-1").await;
+    assert_eq!(retry, StatusCode::CONFLICT, "{}: {body}", db.name);
+    assert_eq!(body["type"], "urn:entcp:problem:conflict");
+    assert_eq!(body["detail"], entcp::store::RAN_UNANSWERED);
+    // Long after the first run's lease, the key is still not taken again.
+    clock.set(t0() + chrono::Duration::minutes(5));
+    let (later, _) = post_essai(&router, "essai-1").await;
+    assert_eq!(later, StatusCode::CONFLICT, "{}", db.name);
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "{}: the request never ran again", db.name);
+    assert_eq!(essais(&db).await, 1, "{}: no second row", db.name);
+}
+
+backend_test!(a_creation_that_failed_before_committing_runs_again_when_retried_with_its_key);
+async fn a_creation_that_failed_before_committing_runs_again_when_retried_with_its_key(db: crate::common::TestDb) {
+    use std::sync::atomic::Ordering;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let outcome = |run| if run == 1 { Outcome::FailsBeforeCommit } else { Outcome::Created };
+    let (router, runs) = creation_router(&db, clock, outcome).await;
+    let (first, _) = post_essai(&router, "essai-2").await;
+    assert_eq!(first, StatusCode::INTERNAL_SERVER_ERROR, "{}", db.name);
+    assert_eq!(essais(&db).await, 0, "{}: the first run rolled back", db.name);
+
+    let (retry, body) = post_essai(&router, "essai-2").await;
+    assert_eq!(retry, StatusCode::CREATED, "{}: the key was freed: {body}", db.name);
+    assert_eq!(body["run"], 2);
+    let (replayed, body) = post_essai(&router, "essai-2").await;
+    assert_eq!(
+        (replayed, body["run"].clone()),
+        (StatusCode::CREATED, json!(2)),
+        "{}: the second answer is kept",
+        db.name
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "{}", db.name);
+    assert_eq!(essais(&db).await, 1, "{}", db.name);
+}
+
+backend_test!(a_form_token_whose_post_committed_then_failed_is_kept_and_one_that_wrote_nothing_is_freed);
+async fn a_form_token_whose_post_committed_then_failed_is_kept_and_one_that_wrote_nothing_is_freed(
+    db: crate::common::TestDb,
+) {
+    use entcp::store::IdempotencyKey;
+    // The console's form tokens: the same rows, through the same `IdempotencyKey`.
+    sqlx::query("CREATE TABLE essais (run BIGINT NOT NULL)").execute(db.store.pool()).await.unwrap();
+    let key =
+        |token: &str| IdempotencyKey { actor: "user:root@test.fr".into(), key: format!("console:tickets:{token}") };
+    let lease = t0() + chrono::Duration::seconds(60);
+    let write = |commit: bool| {
+        let store = db.store.clone();
+        async move {
+            let mut tx = store.begin_write().await.unwrap();
+            sqlx::query("INSERT INTO essais (run) VALUES (1)").execute(&mut *tx).await.unwrap();
+            if commit {
+                tx.commit().await.unwrap();
+            }
+        }
+    };
+
+    let committed = key("ecrit");
+    assert!(committed.claim(&db.store, "console-form", t0(), lease).await.unwrap());
+    committed.scope(write(true)).await;
+    assert!(!committed.release(&db.store).await.unwrap(), "{}: a post that wrote keeps its token", db.name);
+    let later = t0() + chrono::Duration::minutes(5);
+    assert!(!committed.claim(&db.store, "console-form", later, later).await.unwrap(), "{}", db.name);
+    let stored = committed.stored(&db.store).await.unwrap().expect("kept");
+    assert!(stored.ran_unanswered(later), "{}", db.name);
+
+    let rolled_back = key("annule");
+    assert!(rolled_back.claim(&db.store, "console-form", t0(), lease).await.unwrap());
+    rolled_back.scope(write(false)).await;
+    assert!(rolled_back.release(&db.store).await.unwrap(), "{}: nothing committed, the token is freed", db.name);
+    assert!(rolled_back.stored(&db.store).await.unwrap().is_none());
+    // A write outside any request's scope marks nothing.
+    let outside = key("dehors");
+    assert!(outside.claim(&db.store, "console-form", t0(), lease).await.unwrap());
+    write(true).await;
+    assert!(outside.release(&db.store).await.unwrap(), "{}", db.name);
+}
+
 backend_test!(every_change_is_audited_and_a_tampered_record_is_found);
 async fn every_change_is_audited_and_a_tampered_record_is_found(db: crate::common::TestDb) {
     import_sample(&db.store).await;
