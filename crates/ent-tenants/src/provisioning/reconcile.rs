@@ -281,6 +281,42 @@ fn left_to_newer(state: &ProvisioningState, input: &ReconcileInput, inputs: &Inp
     applied.applied_inputs_hash.as_deref() == Some(inputs.own.as_str()) && fresh && by.supersedes(&this_platform(state))
 }
 
+/// Whether the Deployment `name` of the tenant, as a watch event shows it (its `spec`; `None`:
+/// deleted), no longer holds what this replica renders: a rendered field of its `spec` missing or
+/// changed (scaled or edited by hand), a rendered one deleted, or one not rendered at all still
+/// there. The event of a rollout's progress (its status), of this replica's own apply or of its
+/// prune holds the render: no apply for it.
+pub fn drifted(
+    state: &ProvisioningState,
+    input: &ReconcileInput,
+    name: &str,
+    live_spec: Option<&serde_json::Value>,
+) -> Result<bool, Problem> {
+    let services = inputs(state, input)?.services;
+    let rendered = render(state, input, &services);
+    let desired = rendered.iter().find(|o| o.kind == "Deployment" && o.name == name);
+    Ok(match (desired, live_spec) {
+        (None, None) => false,
+        (Some(desired), Some(live)) => !holds(live, &desired.manifest["spec"]),
+        (None, Some(_)) | (Some(_), None) => true,
+    })
+}
+
+/// Whether `live` holds every field `desired` sets, with its value (the fields the API
+/// server adds, its defaults, are not compared).
+fn holds(live: &serde_json::Value, desired: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (live, desired) {
+        (Value::Object(live), Value::Object(desired)) => {
+            desired.iter().all(|(key, value)| value.is_null() || live.get(key).is_some_and(|l| holds(l, value)))
+        }
+        (Value::Array(live), Value::Array(desired)) => {
+            live.len() == desired.len() && live.iter().zip(desired).all(|(l, d)| holds(l, d))
+        }
+        _ => live == desired,
+    }
+}
+
 /// Whether a settled tenant has something to record: a rollout to read back, a leftover error.
 fn to_record(tenant: &Tenant) -> bool {
     Observed::unsettled(tenant.provisioning_state.observed.as_deref()) || tenant.provisioning_state.error.is_some()
@@ -549,5 +585,21 @@ mod tests {
         assert!(distinct.len() > 10, "{delays:?}");
         assert!(backoff_with_jitter("t", 40) <= Duration::minutes(72), "capped");
         assert_eq!(backoff_with_jitter("t", 2), backoff_with_jitter("t", 2), "the same draw for the same attempt");
+    }
+
+    #[test]
+    fn a_live_spec_holds_the_rendered_fields_whatever_the_server_adds() {
+        use serde_json::json;
+        let desired =
+            json!({ "replicas": 1, "template": { "spec": { "containers": [{ "name": "portail", "image": "i:1" }] } } });
+        let defaulted = json!({ "replicas": 1, "revisionHistoryLimit": 10,
+            "template": { "spec": { "containers": [{ "name": "portail", "image": "i:1", "imagePullPolicy": "IfNotPresent" }] } } });
+        assert!(holds(&defaulted, &desired));
+        let scaled = json!({ "replicas": 0, "template": defaulted["template"].clone() });
+        assert!(!holds(&scaled, &desired));
+        let sidecar = json!({ "replicas": 1, "template": { "spec": { "containers": [
+            { "name": "portail", "image": "i:1" }, { "name": "intrus", "image": "x" }] } } });
+        assert!(!holds(&sidecar, &desired), "a container added by hand");
+        assert!(!holds(&json!({ "template": defaulted["template"].clone() }), &desired), "a rendered field removed");
     }
 }
