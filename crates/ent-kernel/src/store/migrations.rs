@@ -65,6 +65,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0038_convention_steps_recorded_by.sql",
     "0039_convention_renewals.sql",
     "0040_job_runs_one_running.sql",
+    "0041_reconcile_applied_by.sql",
     "0042_idempotency_committed.sql",
     "0044_pending_invitees.sql",
 ];
@@ -304,6 +305,11 @@ mod tests {
             40,
             "40ae4e3b734f8d597a658c9a8ab0592096f14bd5bee5fcd71c94d0248e3686ed44dcb8af440f1221514d512876504978",
             "40ae4e3b734f8d597a658c9a8ab0592096f14bd5bee5fcd71c94d0248e3686ed44dcb8af440f1221514d512876504978",
+        ),
+        (
+            41,
+            "193cdd2d2b74a96c6ac660b0d6b1bfbd7308f1f0103bf8a08d3856869fe03954fa0a70071ab46bf7826ae600b37fd167",
+            "193cdd2d2b74a96c6ac660b0d6b1bfbd7308f1f0103bf8a08d3856869fe03954fa0a70071ab46bf7826ae600b37fd167",
         ),
         (
             42,

@@ -9,6 +9,7 @@ pub mod kube;
 pub mod lease;
 pub mod manifests;
 pub mod operator;
+pub mod platform;
 pub mod purge;
 pub mod reconcile;
 pub mod render;

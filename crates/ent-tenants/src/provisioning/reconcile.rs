@@ -3,10 +3,13 @@
 //! and apply only what changed. A pass where nothing changed writes nothing to
 //! the backend. A tenant is written under its lease (`tenant_leases`): one
 //! writer per tenant across processes. A failing tenant is retried with
-//! exponential backoff without holding up the others.
+//! exponential backoff without holding up the others. During a rolling upgrade, a
+//! replica leaves alone what a newer replica rendered from the same tenant inputs
+//! ([`left_to_newer`]): replicas of two releases do not roll a tenant back and forth.
 
 use super::backend::{Backend, BackendError, Observation, Observed};
 use super::lease::{self, Writer};
+use super::platform::{self, Platform};
 use crate::provisioning::ProvisioningState;
 use crate::tenants::{self, ReconcileInput, Tenant};
 use chrono::{DateTime, Duration, Utc};
@@ -32,18 +35,17 @@ pub struct PassReport {
     pub held: u64,
 }
 
-/// Bumped when `render` changes (or what is hashed), so that every tenant is re-applied once.
-const RENDER_VERSION: &str = "4";
-
-/// The hash of everything `render` reads. Rendering is pure, so equal inputs mean
-/// equal desired objects: a no-op pass need not even render. Of a service, `render`
-/// reads only its code, name and deployment facts (not its RGPD facts).
-fn inputs_hash(input: &ReconcileInput, services: &[&Service], cluster: &ClusterConfig) -> String {
+/// The hash of everything `render` reads: the tenant's own inputs, the render version
+/// and the cluster configuration. Rendering is pure, so equal inputs mean equal desired
+/// objects: a no-op pass need not even render. Of a service, `render` reads only its
+/// code, name and deployment facts (not its RGPD facts).
+fn inputs_hash(input: &ReconcileInput, services: &[&Service], render_version: i64, cluster: &ClusterConfig) -> String {
     let t = &input.tenant;
     let o = &input.org;
     let services: Vec<_> = services.iter().map(|s| (&s.code, &s.name, &s.deployment)).collect();
+    // The version as the text it was before it could be set (a hash unchanged by that).
     let key = (
-        RENDER_VERSION,
+        render_version.to_string(),
         &t.id,
         &t.slug,
         &t.hostname,
@@ -56,6 +58,29 @@ fn inputs_hash(input: &ReconcileInput, services: &[&Service], cluster: &ClusterC
         &input.secret_seed,
         services,
         cluster,
+    );
+    hex::encode(Sha256::digest(serde_json::to_vec(&key).expect("render inputs serialise")))
+}
+
+/// The hash of the tenant's own inputs only (its spec, organisation, secret seed and
+/// services), whatever renders them: what a newer replica's render must have been made
+/// from for an older one to leave it alone.
+fn own_inputs_hash(input: &ReconcileInput, services: &[&Service]) -> String {
+    let t = &input.tenant;
+    let o = &input.org;
+    let services: Vec<_> = services.iter().map(|s| (&s.code, &s.name, &s.deployment)).collect();
+    let key = (
+        &t.id,
+        &t.slug,
+        &t.hostname,
+        t.accounts,
+        t.identity_source,
+        t.status,
+        o.kind,
+        &o.code,
+        &o.academie_code,
+        &input.secret_seed,
+        services,
     );
     hex::encode(Sha256::digest(serde_json::to_vec(&key).expect("render inputs serialise")))
 }
@@ -130,11 +155,12 @@ async fn reconcile_one(
     }
     // A watch event asked for this tenant: applied again (a no-op server-side apply
     // writes nothing; a scaled Deployment is put back) and read back.
+    // Unless what is applied is a newer replica's render: its drift is that replica's to repair.
     let resync = state.reconciler.take_resync(&tenant.slug);
     // Without the lease, only a settled tenant with nothing to record is left alone: a
     // rollout to read back or an error to clear is written under the lease, from the
     // tenant read again (else a stale read could overwrite what the holder just wrote).
-    if !resync && settled(state, backend, input, now)? && !to_record(tenant) {
+    if settled(state, backend, input, resync, now)? && !to_record(tenant) {
         return Ok(Outcome::Unchanged);
     }
     if !lease::wait_for(state, &tenant.id, writer).await? {
@@ -156,8 +182,7 @@ fn backing_off(state: &ProvisioningState, input: &ReconcileInput, now: DateTime<
     if !waiting {
         return Ok(false);
     }
-    let (_, hash) = inputs(state, input)?;
-    Ok(input.failed_hash.as_deref() == Some(hash.as_str()))
+    Ok(input.failed_hash.as_deref() == Some(inputs(state, input)?.hash.as_str()))
 }
 
 /// Under the tenant's lease: reads the tenant again (another writer may have
@@ -175,42 +200,121 @@ async fn write_fresh(
     if backing_off(state, &input, now)? {
         return Ok(Outcome::Deferred);
     }
-    if !resync && settled(state, backend, &input, now)? {
+    if settled(state, backend, &input, resync, now)? {
         record_settled(state, backend, &input, now).await?;
         return Ok(Outcome::Unchanged);
     }
-    let (services, hash) = inputs(state, &input)?;
-    apply_and_record(state, backend, &input, &hash, &render(state, &input, &services), now).await
+    let inputs = inputs(state, &input)?;
+    apply_and_record(state, backend, &input, &inputs, &render(state, &input, &inputs.services), now).await
 }
 
-/// The services of the tenant and the hash of everything `render` reads.
-fn inputs<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<(Vec<&'a Service>, String), Problem> {
+/// What this replica renders a tenant from.
+struct Inputs<'a> {
+    services: Vec<&'a Service>,
+    /// The hash of everything `render` reads ([`inputs_hash`], `tenants.applied_hash`).
+    hash: String,
+    /// The hash of the tenant's own inputs ([`own_inputs_hash`], `tenants.applied_inputs_hash`).
+    own: String,
+}
+
+/// The services of the tenant and the hashes of what `render` reads.
+fn inputs<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<Inputs<'a>, Problem> {
     let tenant = &input.tenant;
     let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
     let services = state.catalog.resolve(&tenant.bouquet, &options)?;
-    let hash = inputs_hash(input, &services, &state.config.provisioning.cluster);
-    Ok((services, hash))
+    let hash = inputs_hash(input, &services, state.reconciler.render_version, &state.config.provisioning.cluster);
+    let own = own_inputs_hash(input, &services);
+    Ok(Inputs { services, hash, own })
+}
+
+/// The platform side of this replica's renders.
+fn this_platform(state: &ProvisioningState) -> Platform {
+    Platform {
+        render_version: state.reconciler.render_version,
+        cluster: platform::cluster_hash(&state.config.provisioning.cluster),
+        started_at: state.reconciler.started_at.clone(),
+    }
 }
 
 fn render(state: &ProvisioningState, input: &ReconcileInput, services: &[&Service]) -> Vec<super::RenderedObject> {
     super::render(&input.tenant, &input.org, services, &input.secret_seed, &state.config.provisioning.cluster)
 }
 
-/// True when the applied inputs are the current ones and the backend still holds
-/// their objects (checked without rendering). Writes nothing: what a settled tenant
-/// still has to record is [`record_settled`]'s, under the lease.
+/// True when the applied inputs are the current ones (or a newer replica's render of
+/// them: [`left_to_newer`]) and the backend still holds their objects (checked without
+/// rendering). `resync`: this replica's own render is due again (a watch event). Writes
+/// nothing: what a settled tenant still has to record is [`record_settled`]'s, under the lease.
 fn settled(
     state: &ProvisioningState,
     backend: &Backend,
     input: &ReconcileInput,
+    resync: bool,
     now: DateTime<Utc>,
 ) -> Result<bool, Problem> {
     let tenant = &input.tenant;
-    let (services, hash) = inputs(state, input)?;
-    let resync = state.config.provisioning.reconcile.resync_seconds;
-    Ok(input.applied_hash.as_deref() == Some(hash.as_str())
-        && backend.intact(tenant, &hash, || render(state, input, &services).is_empty()).unwrap_or(false)
-        && !backend.resync_due(tenant.provisioning_state.reconciled_at.as_deref(), now, resync))
+    let inputs = inputs(state, input)?;
+    let intact = |hash: &str| {
+        backend.intact(tenant, hash, || render(state, input, &inputs.services).is_empty()).unwrap_or(false)
+    };
+    if input.applied_hash.as_deref() == Some(inputs.hash.as_str()) {
+        let period = state.config.provisioning.reconcile.resync_seconds;
+        let due = resync || backend.resync_due(tenant.provisioning_state.reconciled_at.as_deref(), now, period);
+        return Ok(intact(&inputs.hash) && !due);
+    }
+    // A newer replica's render: its resyncs (periodic or asked by a watch event) are its own.
+    Ok(left_to_newer(state, input, &inputs, now) && input.applied_hash.as_deref().is_some_and(intact))
+}
+
+/// Whether the applied objects are a newer replica's render of the tenant's current inputs
+/// (a rolling upgrade: a newer render version; or a cluster configuration rolled out: the
+/// same version, another configuration, a process started later): this replica leaves them
+/// as they are instead of rolling them back. Changed tenant inputs are applied (the newer
+/// replica then applies its render once more). Only while that render is kept fresh,
+/// applied within two resync periods (a newer `kube` replica applies it again every period):
+/// past that its writer is taken for gone (a rollback) and this replica applies its own.
+fn left_to_newer(state: &ProvisioningState, input: &ReconcileInput, inputs: &Inputs, now: DateTime<Utc>) -> bool {
+    let applied = &input.applied_by;
+    let Some(by) = Platform::applied(applied) else { return false };
+    let window = Duration::seconds(2 * state.config.provisioning.reconcile.resync_seconds as i64);
+    let since = timestamp(now - window);
+    let fresh = input.tenant.provisioning_state.reconciled_at.as_deref().is_some_and(|at| at > since.as_str());
+    applied.applied_inputs_hash.as_deref() == Some(inputs.own.as_str()) && fresh && by.supersedes(&this_platform(state))
+}
+
+/// Whether the Deployment `name` of the tenant, as a watch event shows it (its `spec`; `None`:
+/// deleted), no longer holds what this replica renders: a rendered field of its `spec` missing or
+/// changed (scaled or edited by hand), a rendered one deleted, or one not rendered at all still
+/// there. The event of a rollout's progress (its status), of this replica's own apply or of its
+/// prune holds the render: no apply for it.
+pub fn drifted(
+    state: &ProvisioningState,
+    input: &ReconcileInput,
+    name: &str,
+    live_spec: Option<&serde_json::Value>,
+) -> Result<bool, Problem> {
+    let services = inputs(state, input)?.services;
+    let rendered = render(state, input, &services);
+    let desired = rendered.iter().find(|o| o.kind == "Deployment" && o.name == name);
+    Ok(match (desired, live_spec) {
+        (None, None) => false,
+        (Some(desired), Some(live)) => !holds(live, &desired.manifest["spec"]),
+        (None, Some(_)) | (Some(_), None) => true,
+    })
+}
+
+/// Whether `live` holds every field `desired` sets, with its value (the fields the API
+/// server adds, its defaults, are not compared).
+fn holds(live: &serde_json::Value, desired: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (live, desired) {
+        (Value::Object(live), Value::Object(desired)) => {
+            desired.iter().all(|(key, value)| value.is_null() || live.get(key).is_some_and(|l| holds(l, value)))
+        }
+        (Value::Array(live), Value::Array(desired)) => {
+            live.len() == desired.len() && live.iter().zip(desired).all(|(l, d)| holds(l, d))
+        }
+        _ => live == desired,
+    }
 }
 
 /// Whether a settled tenant has something to record: a rollout to read back, a leftover error.
@@ -228,7 +332,7 @@ async fn record_settled(
 ) -> Result<(), Problem> {
     let tenant = &input.tenant;
     if Observed::unsettled(tenant.provisioning_state.observed.as_deref()) {
-        let (services, _) = inputs(state, input)?;
+        let services = inputs(state, input)?.services;
         if let Ok(Some(seen)) = backend.observe(tenant, &render(state, input, &services)).await {
             let mut tx = state.store.begin_write().await?;
             record_observation(&mut tx, tenant, &seen, now).await?;
@@ -259,11 +363,12 @@ async fn apply_and_record(
     state: &ProvisioningState,
     backend: &Backend,
     input: &ReconcileInput,
-    hash: &str,
+    inputs: &Inputs<'_>,
     objects: &[super::RenderedObject],
     now: DateTime<Utc>,
 ) -> Result<Outcome, Problem> {
     let tenant = &input.tenant;
+    let hash = inputs.hash.as_str();
     let deadline = state.config.provisioning.reconcile.tenant_deadline();
     let started = std::time::Instant::now();
     let result = tokio::time::timeout(deadline, backend.apply(tenant, objects, hash))
@@ -275,12 +380,19 @@ async fn apply_and_record(
     let mut tx = state.store.begin_write().await?;
     match &result {
         Ok(seen) => {
+            // Recorded with what rendered it: an older replica leaves it alone (`left_to_newer`).
+            let by = this_platform(state);
             sqlx::query(
                 "UPDATE tenants SET applied_hash = $1, reconciled_at = $2, reconcile_error = NULL, reconcile_failures = 0, \
-                 retry_at = NULL, failed_hash = NULL WHERE id = $3",
+                 retry_at = NULL, failed_hash = NULL, applied_inputs_hash = $3, applied_render_version = $4, \
+                 applied_cluster_hash = $5, applied_started_at = $6 WHERE id = $7",
             )
             .bind(hash)
             .bind(timestamp(now))
+            .bind(&inputs.own)
+            .bind(by.render_version)
+            .bind(&by.cluster)
+            .bind(&by.started_at)
             .bind(&tenant.id)
             .execute(&mut *tx)
             .await?;
@@ -300,7 +412,8 @@ async fn apply_and_record(
             // known, so the next pass applies whatever the inputs are then (a reverted spec too).
             sqlx::query(
                 "UPDATE tenants SET reconcile_error = $1, reconcile_failures = $2, retry_at = $3, applied_hash = NULL, \
-                 failed_hash = $4 WHERE id = $5",
+                 failed_hash = $4, applied_inputs_hash = NULL, applied_render_version = NULL, applied_cluster_hash = NULL, \
+                 applied_started_at = NULL WHERE id = $5",
             )
             .bind(e.to_string())
             .bind(failures)
@@ -472,5 +585,21 @@ mod tests {
         assert!(distinct.len() > 10, "{delays:?}");
         assert!(backoff_with_jitter("t", 40) <= Duration::minutes(72), "capped");
         assert_eq!(backoff_with_jitter("t", 2), backoff_with_jitter("t", 2), "the same draw for the same attempt");
+    }
+
+    #[test]
+    fn a_live_spec_holds_the_rendered_fields_whatever_the_server_adds() {
+        use serde_json::json;
+        let desired =
+            json!({ "replicas": 1, "template": { "spec": { "containers": [{ "name": "portail", "image": "i:1" }] } } });
+        let defaulted = json!({ "replicas": 1, "revisionHistoryLimit": 10,
+            "template": { "spec": { "containers": [{ "name": "portail", "image": "i:1", "imagePullPolicy": "IfNotPresent" }] } } });
+        assert!(holds(&defaulted, &desired));
+        let scaled = json!({ "replicas": 0, "template": defaulted["template"].clone() });
+        assert!(!holds(&scaled, &desired));
+        let sidecar = json!({ "replicas": 1, "template": { "spec": { "containers": [
+            { "name": "portail", "image": "i:1" }, { "name": "intrus", "image": "x" }] } } });
+        assert!(!holds(&sidecar, &desired), "a container added by hand");
+        assert!(!holds(&json!({ "template": defaulted["template"].clone() }), &desired), "a rendered field removed");
     }
 }

@@ -27,6 +27,11 @@ pub struct Reconciler {
     figures: Mutex<Figures>,
     /// Tenants (slugs) a watch event of one of their Deployments made due for a resync.
     resync: Mutex<std::collections::BTreeSet<String>>,
+    /// The render version this process renders with (`platform::RENDER_VERSION`).
+    pub render_version: i64,
+    /// When this process started (UTC timestamp): of two replicas rendering one version
+    /// against different cluster configurations, the later started one's render stands.
+    pub started_at: String,
 }
 
 /// What this process's reconciles did, for `/metrics`.
@@ -54,7 +59,17 @@ impl Reconciler {
             holder: ent_kernel::store::new_id(),
             figures: Mutex::new(Figures::default()),
             resync: Mutex::new(std::collections::BTreeSet::new()),
+            render_version: super::platform::RENDER_VERSION,
+            started_at: ent_kernel::store::timestamp(chrono::Utc::now()),
         }
+    }
+
+    /// This reconciler as a replica of another release would be (tests: a rolling upgrade
+    /// played by two states on one database): its render version and start time.
+    pub fn with_render(mut self, render_version: i64, started_at: chrono::DateTime<chrono::Utc>) -> Reconciler {
+        self.render_version = render_version;
+        self.started_at = ent_kernel::store::timestamp(started_at);
+        self
     }
 
     /// A watch event showed a change of the tenant's workloads (a failed rollout, a

@@ -1,11 +1,16 @@
-//! Watches on the Deployments the control plane owns: an event (a rollout that fails,
-//! a `kubectl scale`, a Deployment deleted by hand) queues its tenant at once, applied
-//! again and read back, without waiting for the resync period (which stays the safety
-//! net: a watch can miss events while it reconnects). Used by `entctl serve`'s work
-//! queue and by `entctl operator`.
+//! Watches on the Deployments the control plane owns: an event queues its tenant at once,
+//! without waiting for the resync period (which stays the safety net: a watch can miss
+//! events while it reconnects). A drifted Deployment (a `kubectl scale`, an edit, one
+//! deleted by hand: no longer as this replica renders it) makes its tenant due for a resync,
+//! applied again and read back; any other event (a rollout's progress, the replica's own
+//! apply) goes through the settled check: read back if its rollout is under way, never
+//! applied, so that every replica watching does not apply the tenant on every event. Used by
+//! `entctl serve`'s work queue and by `entctl operator` (`selector`, `config`, `tenant_of`).
 
 use super::render::{MANAGED_BY, TENANT_LABEL};
 use super::ProvisioningState;
+use crate::tenants;
+use ent_kernel::error::Problem;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::runtime::{watcher, WatchStreamExt};
@@ -30,11 +35,19 @@ pub fn tenant_of(deployment: &Deployment) -> Option<String> {
     deployment.labels().get(TENANT_LABEL).cloned()
 }
 
-/// Queues a tenant whose Deployment changed: a resync of it, through the work queue.
-async fn queue(state: &ProvisioningState, tenant_id: &str) {
-    match crate::tenants::get_tenant(&state.store, tenant_id).await {
+/// Queues a tenant whose Deployment changed (`deleted`: the event of its deletion) through
+/// the work queue; a resync of it when the Deployment drifted from its render.
+async fn queue(state: &ProvisioningState, tenant_id: &str, deployment: &Deployment, deleted: bool) {
+    match tenants::get_tenant(&state.store, tenant_id).await {
         Ok(Some(tenant)) => {
-            state.reconciler.request_resync(&tenant.slug);
+            match drifted(state, &tenant.slug, deployment, deleted).await {
+                Ok(false) => {}
+                Ok(true) => state.reconciler.request_resync(&tenant.slug),
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.slug, error = %e.detail, "deployment event: render not compared");
+                    state.reconciler.request_resync(&tenant.slug);
+                }
+            }
             if !state.reconciler.enqueue(Some(tenant.slug.clone())) {
                 tracing::debug!(tenant = %tenant.slug, "deployment event: no work queue in this process");
             }
@@ -42,6 +55,20 @@ async fn queue(state: &ProvisioningState, tenant_id: &str) {
         Ok(None) => tracing::debug!(tenant = %tenant_id, "deployment event of an unknown tenant"),
         Err(e) => tracing::warn!(tenant = %tenant_id, error = %e.detail, "deployment event: tenant not read"),
     }
+}
+
+/// Whether the Deployment of an event no longer holds what this replica renders for its tenant.
+async fn drifted(
+    state: &ProvisioningState,
+    slug: &str,
+    deployment: &Deployment,
+    deleted: bool,
+) -> Result<bool, Problem> {
+    let Some(input) = tenants::reconcile_inputs(&state.store, Some(slug)).await?.into_iter().next() else {
+        return Ok(false);
+    };
+    let spec = if deleted { None } else { Some(serde_json::to_value(&deployment.spec).unwrap_or_default()) };
+    super::reconcile::drifted(state, &input, &deployment.name_any(), spec.as_ref())
 }
 
 /// `entctl serve`: watches the owned Deployments (kube backend only) until `shutdown`,
@@ -64,7 +91,7 @@ pub async fn watch_deployments(state: ProvisioningState, shutdown: tokio_util::s
 /// Watches the owned Deployments with `client` until `shutdown`.
 pub async fn run(state: ProvisioningState, client: Client, shutdown: tokio_util::sync::CancellationToken) {
     let deployments: Api<Deployment> = Api::all(client);
-    let mut events = std::pin::pin!(watcher(deployments, config()).default_backoff().touched_objects());
+    let mut events = std::pin::pin!(watcher(deployments, config()).default_backoff());
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -72,13 +99,20 @@ pub async fn run(state: ProvisioningState, client: Client, shutdown: tokio_util:
         };
         match event {
             None => return,
-            Some(Ok(deployment)) => {
-                if let Some(tenant_id) = tenant_of(&deployment) {
-                    queue(&state, &tenant_id).await;
-                }
+            Some(Ok(watcher::Event::Apply(deployment) | watcher::Event::InitApply(deployment))) => {
+                changed(&state, &deployment, false).await;
             }
+            Some(Ok(watcher::Event::Delete(deployment))) => changed(&state, &deployment, true).await,
+            Some(Ok(watcher::Event::Init | watcher::Event::InitDone)) => {}
             Some(Err(e)) => tracing::warn!(error = %e, "deployment watch: retried"),
         }
+    }
+}
+
+/// A Deployment's event: its tenant (if it is one of an `ent-*` namespace's) queued.
+async fn changed(state: &ProvisioningState, deployment: &Deployment, deleted: bool) {
+    if let Some(tenant_id) = tenant_of(deployment) {
+        queue(state, &tenant_id, deployment, deleted).await;
     }
 }
 

@@ -855,6 +855,23 @@ struct ReconcileRow {
     secret_seed: Option<String>,
     applied_hash: Option<String>,
     failed_hash: Option<String>,
+    #[sqlx(flatten)]
+    applied_by: AppliedBy,
+}
+
+/// What the applied objects were rendered from, apart from `applied_hash` (which hashes it
+/// all): the tenant's own inputs, and the platform side of the render (migration 0041).
+/// Unknown (`None`) when nothing is applied, after a failure, or when written by a release
+/// that did not record it.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct AppliedBy {
+    /// The hash of the tenant's own inputs (spec, organisation, bouquet, options, services).
+    pub applied_inputs_hash: Option<String>,
+    pub applied_render_version: Option<i64>,
+    /// The fingerprint of the writer's `provisioning.cluster`.
+    pub applied_cluster_hash: Option<String>,
+    /// When the writer's process started.
+    pub applied_started_at: Option<String>,
 }
 
 /// The organisation, vendor and host of a tenant row.
@@ -914,13 +931,17 @@ pub struct ReconcileInput {
     pub applied_hash: Option<String>,
     /// The inputs hash of the last failed apply (its backoff holds for these inputs only).
     pub failed_hash: Option<String>,
+    pub applied_by: AppliedBy,
 }
 
 /// Every tenant, or the one named `only`, with their organisations (read by id, in
 /// one query per 500: a query by sub-selects over `tenants` scanned every organisation).
 pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<ReconcileInput>, Problem> {
     let filter = if only.is_some() { "WHERE slug = $1" } else { "" };
-    let sql = format!("SELECT {COLUMNS}, secret_seed, applied_hash, failed_hash FROM tenants {filter} ORDER BY slug");
+    let sql = format!(
+        "SELECT {COLUMNS}, secret_seed, applied_hash, failed_hash, applied_inputs_hash, applied_render_version, \
+         applied_cluster_hash, applied_started_at FROM tenants {filter} ORDER BY slug"
+    );
     let mut query = sqlx::query(&sql);
     if let Some(slug) = only {
         query = query.bind(slug);
@@ -929,7 +950,7 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
     let ids: Vec<String> = rows.iter().flat_map(|r| org_ids(&r.tenant)).cloned().collect();
     let orgs = ent_platform::registry::queries::orgs_by_id(store, ids).await?;
     let mut inputs = Vec::with_capacity(rows.len());
-    for ReconcileRow { tenant, secret_seed, applied_hash, failed_hash } in rows {
+    for ReconcileRow { tenant, secret_seed, applied_hash, failed_hash, applied_by } in rows {
         let Some(org) = orgs.get(&tenant.org_id) else { continue };
         inputs.push(ReconcileInput {
             tenant: tenant_with_org(tenant, org, &orgs),
@@ -937,6 +958,7 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
             secret_seed: secret_seed.unwrap_or_default(),
             applied_hash,
             failed_hash,
+            applied_by,
         });
     }
     Ok(inputs)

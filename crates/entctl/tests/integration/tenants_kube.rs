@@ -1470,3 +1470,95 @@ async fn a_process_without_the_tenants_lease_never_records_over_what_its_holder_
     assert_eq!(common::count(&w.state.store, "SELECT COUNT(*) AS n FROM tenant_leases", &[]).await, 0, "released");
     b_store.close().await;
 }
+
+/// A replica of another release (or configuration) on the same database and mock API server:
+/// its render version, its `provisioning.cluster` ingress class, and its process start time.
+async fn replica(
+    w: &World,
+    render_version: i64,
+    ingress_class: &str,
+    started_at: chrono::DateTime<chrono::Utc>,
+) -> (AppState, entcp::store::Store) {
+    let (mut state, store) = w.other_process(chrono::Duration::zero()).await;
+    let mut config = (*state.config).clone();
+    config.provisioning.cluster.ingress_class = Some(ingress_class.into());
+    state.config = Arc::new(config);
+    let reconciler = entcp::provisioning::runtime::Reconciler::new(&state.config.provisioning.reconcile);
+    state.reconciler = Arc::new(reconciler.with_render(render_version, started_at));
+    (state, store)
+}
+
+/// One pass of `state` at `t0`: its report and the objects it wrote (PATCHes, dry-runs aside).
+async fn pass_counting_applies(w: &World, state: &AppState) -> (entcp::provisioning::reconcile::PassReport, usize) {
+    w.take_requests();
+    let report = pass(&state.provisioning(), None, t0()).await.unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let writes = w.take_requests().iter().filter(|r| r.method == "PATCH" && !r.query.contains_key("dryRun")).count();
+    (report, writes)
+}
+
+backend_test!(replicas_of_two_releases_on_one_database_leave_the_newer_render_applied_and_converge_after_a_change);
+async fn replicas_of_two_releases_on_one_database_leave_the_newer_render_applied_and_converge_after_a_change(
+    db: common::TestDb,
+) {
+    // The release running (w, its default cluster configuration: ingress class nginx) and the
+    // next one, rendering with a newer version and another ingress class, on one database.
+    let w = World::on(db, |_| {}).await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    let version = entcp::provisioning::platform::RENDER_VERSION;
+    let (new, new_store) = replica(&w, version + 1, "traefik", t0()).await;
+    let class = |w: &World| {
+        let ingress = w.stored("/apis/networking.k8s.io/v1/namespaces/ent-doisneau/ingresses", "ent").unwrap();
+        ingress["spec"]["ingressClassName"].as_str().unwrap().to_string()
+    };
+
+    // Each runs twice, in turn: the newer render stays; the older replica writes nothing the second time.
+    let (old_first, old_writes) = pass_counting_applies(&w, &w.state).await;
+    assert_eq!((old_first.applied, class(&w).as_str()), (1, "nginx"), "{old_first:?}");
+    assert!(old_writes > 0);
+    let (new_first, new_writes) = pass_counting_applies(&w, &new).await;
+    assert_eq!(new_first.applied, 1, "the newer release re-applies what the older one wrote: {new_first:?}");
+    assert!(new_writes > 0);
+    assert_eq!(class(&w), "traefik");
+    // Even when a watch event (the newer replica's apply changed the Deployments) asks for a resync.
+    w.state.reconciler.request_resync("doisneau");
+    let (old_second, old_writes) = pass_counting_applies(&w, &w.state).await;
+    assert_eq!((old_second.applied, old_second.unchanged, old_writes), (0, 1, 0), "left to the newer: {old_second:?}");
+    let (new_second, new_writes) = pass_counting_applies(&w, &new).await;
+    assert_eq!((new_second.applied, new_writes), (0, 0), "{new_second:?}");
+    assert_eq!(class(&w), "traefik", "the newer release's objects stay applied");
+    let recorded = format!(
+        "SELECT COUNT(*) AS n FROM tenants WHERE slug = 'doisneau' AND applied_render_version = {}",
+        version + 1
+    );
+    assert_eq!(common::count(&w.state.store, &recorded, &[]).await, 1, "recorded with what rendered it");
+
+    // A spec change seen first by the older replica is applied by it, then once by the newer one.
+    w.apply("doisneau", "0940176F", json!(["visio"])).await;
+    let (old_change, old_writes) = pass_counting_applies(&w, &w.state).await;
+    assert_eq!(old_change.applied, 1, "changed tenant inputs are applied: {old_change:?}");
+    assert!(old_writes > 0);
+    assert_eq!(class(&w), "nginx");
+    assert!(w.live("ent-doisneau").keys().any(|path| path.ends_with("/deployments/visio")), "the new option is live");
+    let (new_change, new_writes) = pass_counting_applies(&w, &new).await;
+    assert_eq!(new_change.applied, 1, "{new_change:?}");
+    assert!(new_writes > 0);
+    for state in [&w.state, &new, &w.state, &new] {
+        let (settled, writes) = pass_counting_applies(&w, state).await;
+        assert_eq!((settled.applied, writes), (0, 0), "converged after one more apply: {settled:?}");
+    }
+    assert_eq!(class(&w), "traefik");
+    assert!(w.live("ent-doisneau").keys().any(|path| path.ends_with("/deployments/visio")));
+
+    // Same render version, another cluster configuration: the replica started later stands.
+    let (later, later_store) = replica(&w, version + 1, "haproxy", t0() + chrono::Duration::hours(1)).await;
+    assert_eq!(pass_counting_applies(&w, &later).await.0.applied, 1);
+    assert_eq!(class(&w), "haproxy");
+    for state in [&new, &later, &new] {
+        let (settled, writes) = pass_counting_applies(&w, state).await;
+        assert_eq!((settled.applied, writes), (0, 0), "the earlier started replica leaves it: {settled:?}");
+    }
+    assert_eq!(class(&w), "haproxy");
+    new_store.close().await;
+    later_store.close().await;
+}

@@ -9,6 +9,7 @@ use entcp::api::AppState;
 use entcp::provisioning::operator;
 use entcp::tenants::{self, Status};
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 const TENANTS: &str = "/apis/entcp.education.fr/v1/namespaces/ecoles/enttenants";
@@ -294,6 +295,72 @@ async fn serves_watch_queues_a_tenant_whose_deployment_was_scaled_by_hand(db: Te
     w.assert_live_as_rendered("doisneau").await;
     shutdown.cancel();
     queue.await.unwrap();
+}
+
+backend_test!(deployment_events_on_two_serve_replicas_apply_a_settled_tenant_only_when_a_deployment_drifted);
+async fn deployment_events_on_two_serve_replicas_apply_a_settled_tenant_only_when_a_deployment_drifted(db: TestDb) {
+    let w = World::on(db, |_| {}).await;
+    w.tenant("doisneau", "0940176F", json!(["moodle"])).await;
+    let report = entcp::provisioning::reconcile::pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    assert_eq!(report.applied, 1);
+    assert_eq!(w.get("doisneau").await.provisioning_state.observed.as_deref(), Some("progressing"));
+    w.take_requests();
+
+    // Two `serve` replicas, each with its work queue and its Deployment watch.
+    let (b, b_store) = w.other_process(chrono::Duration::zero()).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut queues = Vec::new();
+    for state in [w.state.clone(), b.clone()] {
+        queues.push(tokio::spawn(entcp::provisioning::reconcile::run_queue(state.provisioning(), shutdown.clone())));
+        let client = client_of(&state).await;
+        tokio::spawn(entcp::provisioning::watch::run(state.provisioning(), client, shutdown.clone()));
+    }
+    let watching = |w: &World, token: &str| {
+        let requests = w.mock.requests.lock().unwrap();
+        requests
+            .iter()
+            .any(|r| r.authorization == token && r.query.get("watch").is_some_and(|v| v == "true" || v == "1"))
+    };
+    w.until(|w| watching(w, "Bearer jeton-de-test") && watching(w, "Bearer jeton-de-test-b")).await;
+    let writes = |w: &World, path: &str| {
+        let requests = w.mock.requests.lock().unwrap();
+        requests
+            .iter()
+            .filter(|r| r.method == "PATCH" && !r.query.contains_key("dryRun") && r.path.starts_with(path))
+            .count()
+    };
+    let quiet = || async {
+        while w.state.reconciler.depth.load(Ordering::SeqCst) + b.reconciler.depth.load(Ordering::SeqCst) != 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+
+    // The rollout completes: the Deployment controller writes the status (no spec change). The
+    // events (the watches' first lists, this one) reach both replicas: the tenant is read back
+    // (available), never applied again.
+    let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
+    *w.mock.deployments_available.lock().unwrap() = true;
+    w.edit(deployments, "portail", |d| d["status"] = json!({ "replicas": 1, "availableReplicas": 1 }));
+    while w.get("doisneau").await.provisioning_state.observed.as_deref() != Some("available") {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    quiet().await;
+    assert_eq!(writes(&w, "/"), 0, "no apply for a settled tenant's events, on either replica");
+
+    // Scaled by hand: drifted from the render, put back at once (the clock is fixed, no resync is
+    // due); the event of that repair holds the render again: at most one apply per replica.
+    let rendered = w.stored(deployments, "portail").unwrap()["spec"]["replicas"].clone();
+    w.edit(deployments, "portail", |d| d["spec"]["replicas"] = json!(0));
+    w.until(|w| w.stored(deployments, "portail").unwrap()["spec"]["replicas"] == rendered).await;
+    quiet().await;
+    let portail = format!("{deployments}/portail");
+    assert!((1..=2).contains(&writes(&w, &portail)), "{} applies of portail", writes(&w, &portail));
+    shutdown.cancel();
+    for queue in queues {
+        queue.await.unwrap();
+    }
+    b_store.close().await;
 }
 
 backend_test!(two_operators_over_one_resource_write_its_status_once_per_generation_under_the_leases);
