@@ -373,7 +373,8 @@ async fn membership(
 }
 
 /// Adds (`ADD`) a commune to an EPCI or syndicat mixte, or removes it: only someone
-/// acting for the commune may add it (else the commune is invited, as the API says).
+/// acting for the commune may add it (else the commune is invited, as the API says), and
+/// remove it (or the group's own collectivité).
 pub async fn change_member<const ADD: bool>(
     State(state): State<ConsoleState>,
     signed: Signed,
@@ -409,6 +410,11 @@ pub async fn change_member<const ADD: bool>(
         let delegated = input.delegue.as_deref() == Some("oui");
         manage::set_member(&state.store, actor, &group, &commune, delegated, now).await
     } else {
+        if !authz::detaches(&state.store, actor, &ORGS_MEMBERS_WRITE, &group, &commune).await? {
+            let text = ent_platform::registry::routes::not_detached_by_you(&group, &commune);
+            return refused_member(&state, &signed, group, refuse(vec![FieldError::new("membre", "commune", text)]))
+                .await;
+        }
         manage::remove_member(&state.store, actor, &group, &commune, now).await
     };
     match done {

@@ -4,8 +4,9 @@
 //! through `ent_platform::contracts`, after the RGPD domain's write check. A contract's
 //! page edits it and its sub-processors (added with their Art. 28 facts, removed), each
 //! change under the contract's version. A sub-processor is a link of the processor's own
-//! chain, which its other clients see too: it is removed from a contract's page only when
-//! it was declared from that contract, or by whoever keeps the processor's registers.
+//! chain, which its other clients see too: it is added from a contract's page only by
+//! whoever keeps the processor's registers, and removed by them or, when it was declared
+//! from that contract, by whoever keeps the contract's client's registers.
 
 use super::{base, controls, shell, target};
 use crate::forms::{stale_version, Fields, On, Reply};
@@ -221,17 +222,28 @@ fn declared_under(sub: &ProcessorContract, c: &ProcessorContract) -> bool {
     sub.source_kind == contracts::FROM_CONTRACT && sub.source_id.as_deref() == Some(c.id.as_str())
 }
 
-/// Whether the person may remove `sub` from under `c` (already allowed to write `c`'s
-/// client): declared from `c`, or the person keeps the registers of `c`'s processor,
-/// whose chain it is (the RGPD domain's write check on that organisation).
-async fn removable(on: &On<RgpdState>, c: &ProcessorContract, sub: &ProcessorContract) -> Result<bool, Problem> {
-    if declared_under(sub, c) {
-        return Ok(true);
-    }
+/// Whether the person keeps the registers of `c`'s processor, whose chain of sub-processors
+/// every client of that processor shares (the RGPD domain's write check on that organisation).
+async fn keeps_chain(on: &On<RgpdState>, c: &ProcessorContract) -> Result<bool, Problem> {
     let Some(processor) = ent_platform::registry::get_org(&on.state.store, &c.processor.id).await? else {
         return Ok(false);
     };
     Ok(domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, &processor).await.is_ok())
+}
+
+/// Whether the person may remove `sub` from under `c` (already allowed to write `c`'s
+/// client): declared from `c`, or the person keeps the registers of `c`'s processor.
+async fn removable(on: &On<RgpdState>, c: &ProcessorContract, sub: &ProcessorContract) -> Result<bool, Problem> {
+    Ok(declared_under(sub, c) || keeps_chain(on, c).await?)
+}
+
+/// The refusal of an addition to `c`'s processor's chain by someone who does not keep its registers.
+fn chain_kept_elsewhere(c: &ProcessorContract) -> Problem {
+    let name = &c.processor.name;
+    ent_platform::identity::authz::forbidden(format!(
+        "la chaîne de sous-traitance de {name} figure dans les registres de tous ses clients : seul qui tient \
+         les registres de {name} peut y ajouter un sous-traitant ultérieur"
+    ))
 }
 
 /// The sub-processors under `c`, each with its removal form's address when the person may remove it.
@@ -300,6 +312,7 @@ async fn contract_page(
         .filter(|p| p["id"].as_str() != Some(c.processor.id.as_str()))
         .collect();
     let can_write = domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok();
+    let can_add_sub = can_write && keeps_chain(on, c).await?;
     let sub_version = match sub_fields.get("version") {
         "" => c.version.to_string(),
         shown => shown.to_string(),
@@ -320,6 +333,7 @@ async fn contract_page(
         "subs": sub_rows(on, c, &path, can_write).await?,
         "sub": {
             "path": format!("{path}/sous-traitants"),
+            "allowed": can_add_sub,
             "version": sub_version,
             "inputs": sub_inputs,
             "processors": candidates,
@@ -432,6 +446,9 @@ pub(super) async fn add_sub(
         ends_on: fields.opt("ends_on"),
     };
     let added = async {
+        if !keeps_chain(&on, &c).await? {
+            return Err(chain_kept_elsewhere(&c));
+        }
         let shown = shown_version(&fields)?;
         let mut tx = on.state.store.begin_write().await?;
         let now = on.state.clock.now();

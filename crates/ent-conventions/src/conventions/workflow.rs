@@ -695,7 +695,33 @@ pub(crate) async fn commit_and_reload(ctx: &Ctx<'_>, tx: Tx, id: &str) -> Result
     reload(ctx, id).await
 }
 
+/// A groupement's convention constitutive (a model covering no school, whose parties no
+/// school anchors in anyone's scope) names the coordinator and the members it accepted: its
+/// parties are set by the groupement's flow ([`create_constitutive`], [`update_constitutive`]),
+/// never named by hand (422 on `field`, whoever asks, before any party is looked up).
+fn parties_follow_the_groupement(model: &ConventionModel, field: &str, detail: &str) -> Result<(), Problem> {
+    if model.governs_ent() {
+        return Ok(());
+    }
+    Err(Problem::invalid_field(field, detail))
+}
+
+/// Creates a draft convention from what a person names (the API, the console, the CLI); a
+/// groupement's convention constitutive is refused ([`parties_follow_the_groupement`]).
 pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, Problem> {
+    let model = find_model(ctx.models, &input.model, input.version)?;
+    parties_follow_the_groupement(
+        model,
+        "model",
+        "une convention constitutive de groupement de commandes ne se crée pas directement : elle naît du \
+         groupement, dont le coordonnateur accepte les candidatures des membres",
+    )?;
+    create_constitutive(ctx, input).await
+}
+
+/// Creates a draft convention of any model: the groupement's flow, for its convention
+/// constitutive (its coordinator and the members it accepted).
+pub async fn create_constitutive(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, Problem> {
     let model = find_model(ctx.models, &input.model, input.version)?;
     check_signatories(ctx, model, &signatories_in(&input.parties))?;
     let draft = build_draft(
@@ -801,9 +827,30 @@ async fn claim_amendment(tx: &mut Tx, original: &Convention) -> Result<(), Probl
     }
 }
 
-/// Edits a draft or a convention in signature; in signature, collected visas and
-/// signatures are voided and their authors told.
+/// Edits a draft or a convention in signature as a person asks (the API); the parties of a
+/// groupement's convention constitutive are not named by hand ([`parties_follow_the_groupement`]).
 pub async fn update(
+    ctx: &Ctx<'_>,
+    conv: &Convention,
+    expected_version: i64,
+    patch: ConventionPatch,
+) -> Result<Convention, Problem> {
+    if patch.parties.is_some() {
+        let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+        parties_follow_the_groupement(
+            model,
+            "parties",
+            "les parties d'une convention constitutive de groupement de commandes suivent les adhésions : le \
+             coordonnateur accepte ou rejette les candidatures depuis le groupement",
+        )?;
+    }
+    update_constitutive(ctx, conv, expected_version, patch).await
+}
+
+/// Edits a draft or a convention in signature, its parties included whatever its model (the
+/// groupement's flow sets those of its convention constitutive); in signature, collected visas
+/// and signatures are voided and their authors told.
+pub async fn update_constitutive(
     ctx: &Ctx<'_>,
     conv: &Convention,
     expected_version: i64,

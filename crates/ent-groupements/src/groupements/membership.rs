@@ -799,9 +799,9 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
                 supersedes: None,
                 backdate_reason: None,
             };
-            let created = workflow::create(&conv_ctx, new).await?;
+            let created = workflow::create_constitutive(&conv_ctx, new).await?;
             let patch = ConventionPatch { signatories: Some(signatories), ..ConventionPatch::default() };
-            workflow::update(&conv_ctx, &created, created.version, patch).await?
+            workflow::update_constitutive(&conv_ctx, &created, created.version, patch).await?
         }
         Some(conv) => {
             let conv = match conv.status {
@@ -822,7 +822,7 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
                 end_date,
                 ..ConventionPatch::default()
             };
-            workflow::update(&conv_ctx, &conv, conv.version, patch).await?
+            workflow::update_constitutive(&conv_ctx, &conv, conv.version, patch).await?
         }
     };
     if g.convention_id.as_deref() != Some(linked.id.as_str()) {

@@ -179,8 +179,10 @@ pub struct Award {
     /// `YYYY-MM-DD`: notification of the contract.
     pub notified_on: String,
     pub duration_months: u32,
-    /// The awarded unit prices of the BPU (members' own orders are priced at them).
-    #[serde(default)]
+    /// The awarded unit prices of the BPU (members' own orders are priced at them): served
+    /// only to the coordinator's and the accepted members' users (and administrators); absent
+    /// for other readers, as when none was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unit_prices: Vec<costs::UnitPrice>,
     pub decp: decp::DecpFacts,
 }

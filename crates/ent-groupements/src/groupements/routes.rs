@@ -10,7 +10,7 @@ use super::documents::{self, Kind, LibraryFilter, StoredDocument};
 use super::membership::{self, Application, ApplicationPatch, NewApplication, Prefill};
 use super::{Ctx, GroupementsState};
 use super::{Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -260,11 +260,36 @@ pub async fn coordinator_or_member(
     }
 }
 
+/// Whether the caller sees the award's unit prices of `g` (the winner's BPU, its commercial
+/// terms): the coordinator's users and administrators, and the users of an accepted member.
+async fn sees_prices(state: &GroupementsState, caller: &Caller, g: &Groupement) -> Result<bool, Problem> {
+    if super::is_coordinator(&caller.actor, g) {
+        return Ok(true);
+    }
+    let members = membership::members(&state.store, &g.id).await?;
+    Ok(!member_of(caller, &members).is_empty())
+}
+
+/// `g` as the caller reads it: its award without the unit prices unless it [`sees_prices`].
+async fn as_read(state: &GroupementsState, caller: &Caller, mut g: Groupement) -> Result<Groupement, Problem> {
+    if g.award.is_some() && !sees_prices(state, caller, &g).await? {
+        if let Some(award) = g.award.as_mut() {
+            award.unit_prices.clear();
+        }
+    }
+    Ok(g)
+}
+
 async fn list(
     Call { state, caller }: Call<GroupementsState>,
     ApiQuery(filter): ApiQuery<GroupementFilter>,
 ) -> Result<Json<Page<Groupement>>, Problem> {
-    Ok(Json(super::list(&state.store, &caller.actor, &filter).await?))
+    let page = super::list(&state.store, &caller.actor, &filter).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for g in page.items {
+        items.push(as_read(&state, &caller, g).await?);
+    }
+    Ok(Json(Page { items, next_cursor: page.next_cursor }))
 }
 
 async fn create(
@@ -275,9 +300,9 @@ async fn create(
     Ok(Versioned::created(g).into_response())
 }
 
-async fn show(State(state): State<GroupementsState>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn show(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
-    Ok(Versioned::ok(g).into_response())
+    Ok(Versioned::ok(as_read(&state, &caller, g).await?).into_response())
 }
 
 /// An operation of the coordinator on the groupement of the path (404, then 403), run

@@ -309,6 +309,20 @@ pub async fn acts_for(store: &Store, actor: &Actor, action: &Action, target: &Or
     Ok(false)
 }
 
+/// Whether the actor may detach the commune `commune` from `group` with this action: who
+/// [`acts_for`] the commune (as for joining), or the group's own `collectivite`. A scope that
+/// reaches both (an académie's coordinateur, a département's élu) is neither's decision.
+pub async fn detaches(
+    store: &Store,
+    actor: &Actor,
+    action: &Action,
+    group: &Org,
+    commune: &Org,
+) -> Result<bool, Problem> {
+    let groups_own = |b: &super::Binding| b.role == Collectivite && b.org.as_ref().is_some_and(|o| o.id == group.id);
+    Ok(roles_allowing(actor, action).any(groups_own) || acts_for(store, actor, action, commune).await?)
+}
+
 async fn decide(
     store: &Store,
     actor: &Actor,

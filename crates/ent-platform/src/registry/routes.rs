@@ -277,12 +277,26 @@ async fn add_member(
     Ok(Json(member_list(&state.store, &group).await?))
 }
 
+/// A commune leaves a group by its own decision or the group's: someone acting for the
+/// commune (as for joining) or the group's own collectivité ([`authz::detaches`]).
 async fn remove_member(
     Op { state, caller, key: (key, commune) }: Op<RegistryState, (String, String)>,
 ) -> Result<StatusCode, Problem> {
     let (group, commune) = membership(&state, &caller, &key, &commune).await?;
+    if !authz::detaches(&state.store, &caller.actor, caller.action, &group, &commune).await? {
+        return Err(forbidden(not_detached_by_you(&group, &commune)));
+    }
     manage::remove_member(&state.store, &caller.actor, &group, &commune, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Why someone who does not speak for the commune nor the group may not detach one from the other.
+pub fn not_detached_by_you(group: &Org, commune: &Org) -> String {
+    format!(
+        "{} quitte {} par sa décision ou celle du groupement : seuls la commune, sa DAN, la collectivité du \
+         groupement ou un administrateur l'en retirent",
+        commune.name, group.name
+    )
 }
 
 async fn invitations(Op { state, caller, key }: Op<RegistryState>) -> Result<Json<Vec<Invitation>>, Problem> {

@@ -114,6 +114,17 @@ pub fn signatory() -> Value {
     })
 }
 
+/// A groupement's convention constitutive of `body` (an API convention body), drafted as the
+/// groupement's flow drafts it (no one names its parties by hand): its id.
+pub async fn constitutive(store: &Store, body: Value) -> String {
+    use entcp::conventions::workflow::{self, Ctx};
+    let models = entcp::conventions::model::load_models(None).expect("the models");
+    let actor = admin();
+    let ctx = Ctx { store, models: &models, actor: &actor, now: t0() };
+    let new = serde_json::from_value(body).expect("a convention body");
+    workflow::create_constitutive(&ctx, new).await.expect("the convention constitutive").id
+}
+
 /// A convention body whose single-organisation parties are given with [`signatory`]: the
 /// models of the tripartite and bipartite conventions require one before submission (#15).
 pub fn with_signatories(mut body: Value) -> Value {

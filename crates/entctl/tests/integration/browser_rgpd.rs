@@ -2,14 +2,14 @@
 //! the DPO of Fresnes exports the register as ODS and takes a snapshot; the DAN adds a
 //! service to the commune's ENT from its page; the DPO takes a new snapshot and the
 //! comparison with the previous one shows the new activity; the contacts, logs and contracts
-//! pages follow. The DPO adds a sub-processor to a processor contract through its page's form
-//! and removes it. axe-core on every page.
+//! pages follow. The operator (who keeps the vendor's registers) adds a sub-processor to a
+//! processor contract of the commune through its page's form and removes it. axe-core on every page.
 
 use crate::browser::{choose, sign_out, visit};
 use crate::common::browser::{journey, Browser};
 use crate::common::{self, t0, TestDb};
 use crate::console::PASSWORD;
-use crate::console_rgpd::{contract_at, contracts_named, people, register_of, DAN, DPO};
+use crate::console_rgpd::{contract_at, contracts_named, people, register_of, DAN, DPO, ROOT};
 use entcp::clock::FixedClock;
 use entcp::kernel::roles::OrgKind;
 use serde_json::{json, Value};
@@ -98,11 +98,12 @@ async fn a_commune_dpo_exports_the_ods_and_sees_the_service_the_dan_adds_in_the_
     .await;
 }
 
-backend_test!(a_commune_dpo_adds_and_removes_a_sub_processor_through_the_contract_page_in_a_browser);
-async fn a_commune_dpo_adds_and_removes_a_sub_processor_through_the_contract_page_in_a_browser(db: TestDb) {
+backend_test!(the_operator_adds_and_removes_a_sub_processor_through_the_contract_page_in_a_browser);
+async fn the_operator_adds_and_removes_a_sub_processor_through_the_contract_page_in_a_browser(db: TestDb) {
     let d = crate::rgpd::demo(db).await;
     let store = d.db.store.clone();
     people(&store).await;
+    crate::console::person(&store, ROOT, entcp::kernel::roles::Role::Admin, None).await;
     let backup = common::fixtures::new_org(
         &store,
         OrgKind::Hebergeur,
@@ -121,7 +122,7 @@ async fn a_commune_dpo_adds_and_removes_a_sub_processor_through_the_contract_pag
     })
     .await;
     journey("rgpd_sub_processor", &base, |browser| async move {
-        sign_in(&browser, DPO).await;
+        sign_in(&browser, ROOT).await;
         browser.open(&format!("{register}/contrats")).await;
         browser.click_to_page(&format!("#contrats a[href='{page}']")).await;
         assert_eq!(browser.path().await, page);

@@ -14,6 +14,8 @@ use common::{t0, TestApp};
 use entcp::kernel::roles::{OrgKind, Role};
 use entcp::store::Store;
 
+/// The operator (an administrator), who keeps every register.
+pub(crate) const ROOT: &str = "root@plateforme.fr";
 /// The DPO of the commune of Fresnes.
 pub(crate) const DPO: &str = "dpd@fresnes.fr";
 /// The académie's DPO and DAN (their accounts come with the demo of `rgpd.rs`).
@@ -523,17 +525,23 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
     let add = format!("{page_path}/sous-traitants");
 
     // The host the operator recorded in the vendor's chain is listed, without a removal
-    // form for the commune's DPO (the vendor's other clients rely on it).
+    // form for the commune's DPO (the vendor's other clients rely on it), nor a form adding
+    // to that chain: only who keeps the vendor's registers (here the operator) adds to it.
     let page = get(app, &dpo, &page_path).await;
     assert_eq!(page.status, 200, "{name}: {}", page.text);
     assert!(page.text.contains(&format!("id=\"sous-traitant-{host_contract}\"")), "{name}: {}", page.text);
     assert!(!page.text.contains(&format!("id=\"retirer-{host_contract}\"")), "{name}: {}", page.text);
+    assert!(!page.text.contains("id=\"ajouter-sous-traitant\""), "{name}: {}", page.text);
+    assert!(page.text.contains("id=\"chaine-tenue-ailleurs\""), "{name}: {}", page.text);
+    person(store, ROOT, Role::Admin, None).await;
+    let root = sign_in(app, ROOT).await;
+    let page = get(app, &root, &page_path).await;
     assert!(page.text.contains(&format!("<option value=\"{}\"", backup.id)), "{name}: the hosts are offered");
     assert!(page.text.contains("for=\"sous-traitant-reference\""), "{name}: each field has its label");
 
     // Without the processor nor the reference: refused, each error linked to its field, the input kept.
     let shown = version.to_string();
-    let refused = post_form(app, &dpo, &add, &[("title", "Hébergement de secours"), ("version", &shown)]).await;
+    let refused = post_form(app, &root, &add, &[("title", "Hébergement de secours"), ("version", &shown)]).await;
     assert_eq!(refused.status, 422, "{name}: {}", refused.text);
     for field in ["processor", "reference"] {
         assert!(refused.text.contains(&format!("href=\"#sous-traitant-{field}\"")), "{name}: {}", refused.text);
@@ -543,7 +551,7 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
     assert!(refused.text.contains("value=\"Hébergement de secours\""), "{name}: the input is kept");
     // The host again: a contract already binds it to the vendor.
     let again = [("processor", host.id.as_str()), ("reference", "HEB-BIS"), ("title", "Bis"), ("version", &shown)];
-    let refused = post_form(app, &dpo, &add, &again).await;
+    let refused = post_form(app, &root, &add, &again).await;
     assert_eq!(refused.status, 422, "{name}: {}", refused.text);
     assert!(refused.text.contains("un contrat lie déjà cette organisation"), "{name}: {}", refused.text);
     assert_eq!(contracts_named(store, "HEB-BIS").await, 0, "{name}");
@@ -558,9 +566,9 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
         ("ends_on", "2029-08-31"),
         ("version", &shown),
     ];
-    let added = post_form(app, &dpo, &add, &fields).await;
+    let added = post_form(app, &root, &add, &fields).await;
     assert_eq!(added.status, 303, "{name}: {}", added.text);
-    let page = follow(app, &dpo, &added).await;
+    let page = follow(app, &root, &added).await;
     assert!(page.text.contains("Le sous-traitant ultérieur est ajouté au contrat."), "{name}: {}", page.text);
     let stored: (String, Option<String>, i64, String, Option<String>, Option<String>) = sqlx::query_as(
         "SELECT client_org_id, parent_processor_org_id, art28_clauses, source_kind, source_id, ends_on \
@@ -587,7 +595,7 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
     // newer version offered, nothing added.
     let stale =
         [("processor", other.id.as_str()), ("reference", "INFOG-1"), ("title", "Infogérance"), ("version", &shown)];
-    let conflict = post_form(app, &dpo, &add, &stale).await;
+    let conflict = post_form(app, &root, &add, &stale).await;
     assert_eq!(conflict.status, 409, "{name}: {}", conflict.text);
     assert!(conflict.text.contains("modifié par quelqu") && conflict.text.contains("value=\"INFOG-1\""), "{name}");
     let newer = (version + 1).to_string();
@@ -599,9 +607,11 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
     assert_eq!(forged.status, 403, "{name}: {}", forged.text);
     assert_eq!(contracts_named(store, "HEB-2026-01").await, 1, "{name}");
 
-    // The one added here: a stale removal is refused and keeps it; at the version shown, removed.
+    // The one added from the commune's contract: its DPO may remove it. A stale removal is
+    // refused and keeps it; at the version shown, removed.
     let (backup_contract, _) = contract_at(store, &format!("/rgpd/{}", vendor.id), "HEB-SECOURS-1").await;
     let removal = format!("{add}/{backup_contract}/retrait");
+    let page = get(app, &dpo, &page_path).await;
     assert!(page.text.contains(&format!("id=\"retirer-{backup_contract}\"")), "{name}: a removal form");
     assert_eq!(post_form(app, &dpo, &removal, &[("version", &shown)]).await.status, 409, "{name}");
     assert_eq!(contracts_named(store, "HEB-SECOURS-1").await, 1, "{name}");
@@ -632,6 +642,57 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
     }
     assert_eq!(contracts_named(store, "INFOG-2").await, 0, "{name}");
     assert_eq!(contracts_named(store, "HEB-2026-01").await, 1, "{name}");
+}
+
+backend_test!(a_school_head_cannot_add_a_sub_processor_to_the_chain_its_vendors_other_clients_see);
+async fn a_school_head_cannot_add_a_sub_processor_to_the_chain_its_vendors_other_clients_see(db: common::TestDb) {
+    let name = db.name;
+    let (d, fresnes, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let chef_email = "ce.0940198e@ac-creteil.fr";
+    with_password(store, chef_email).await;
+    let chef = sign_in(app, chef_email).await;
+    let school = register_of(store, "0940198E").await;
+    let vendor = entcp::registry::resolve_org(store, "editeur:900000019").await.unwrap();
+    let cloud =
+        common::fixtures::new_org(store, OrgKind::Hebergeur, "Cloud US", &common::fixtures::siren(73), None).await;
+    let patch = entcp::registry::manage::OrgPatch { country: Some("US".into()), ..Default::default() };
+    entcp::registry::manage::update_org(store, &common::admin(), &cloud, cloud.version, patch, t0()).await.unwrap();
+    let state = common::app::app_state(store.clone(), Default::default(), d.app.clock.clone()).rgpd();
+    let vitry = entcp::registry::resolve_org(store, "commune:94081").await.unwrap();
+    let register = || async { serde_json::to_string(&entcp::rgpd::current(&state, &vitry).await.unwrap()).unwrap() };
+    let before = register().await;
+
+    // The school binds itself to the vendor (its own register), then names a US host under it.
+    let contract = [("processor", vendor.id.as_str()), ("reference", "ECOLE-ENT-1"), ("title", "ENT de l'école")];
+    let bound = post_form(app, &chef, &format!("{school}/contrats"), &contract).await;
+    assert_eq!(bound.status, 303, "{name}: {}", bound.text);
+    let (id, version) = contract_at(store, &school, "ECOLE-ENT-1").await;
+    let page_path = format!("{school}/contrats/{id}");
+    let page = get(app, &chef, &page_path).await;
+    assert_eq!(page.status, 200, "{name}: {}", page.text);
+    assert!(!page.text.contains("id=\"ajouter-sous-traitant\""), "{name}: no form adding to the chain");
+    let shown = version.to_string();
+    let fields =
+        [("processor", cloud.id.as_str()), ("reference", "CLOUD-US-1"), ("title", "Cloud"), ("version", &shown)];
+    let refused = post_form(app, &chef, &format!("{page_path}/sous-traitants"), &fields).await;
+    assert_eq!(refused.status, 403, "{name}: {}", refused.text);
+    assert!(refused.text.contains("seul qui tient les registres de"), "{name}: {}", refused.text);
+    // Nor does a commune's DPO from its own contract with the vendor.
+    let (theirs, version) = contract_at(store, &fresnes, "MARCHE-ENT-94034").await;
+    let shown = version.to_string();
+    let fields =
+        [("processor", cloud.id.as_str()), ("reference", "CLOUD-US-2"), ("title", "Cloud"), ("version", &shown)];
+    let refused = post_form(app, &dpo, &format!("{fresnes}/contrats/{theirs}/sous-traitants"), &fields).await;
+    assert_eq!(refused.status, 403, "{name}: {}", refused.text);
+
+    // Nothing was added to the vendor's chain: another client's register is unchanged, no transfer.
+    for reference in ["CLOUD-US-1", "CLOUD-US-2"] {
+        assert_eq!(contracts_named(store, reference).await, 0, "{name}: {reference}");
+    }
+    let after = register().await;
+    assert!(!after.contains("Cloud US"), "{name}: {after}");
+    assert_eq!(after, before, "{name}: Vitry's register is unchanged");
 }
 
 /// The words of a console error page (its lead paragraph), the key asked (« key ») replaced by `KEY`.

@@ -1546,9 +1546,9 @@ async fn a_convention_whose_model_sets_no_notice_is_terminated_from_today(db: cr
         "parties": { "coordinateur": "academie:24", "membre": ["commune:94034"] },
         "start_date": "2026-09-01",
     });
-    let conv = c.create(body).await;
+    let id = common::fixtures::constitutive(&c.db.store, body).await;
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
     assert!(conv["parameters"].get("preavis_resiliation_mois").is_none(), "{conv}");
-    let id = conv["id"].as_str().unwrap().to_string();
     // Signed by its parties (outside this test's subject): in force.
     sqlx::query("UPDATE conventions SET status = 'active' WHERE id = $1")
         .bind(&id)

@@ -833,14 +833,9 @@ async fn a_groupement_convention_is_not_the_convention_in_force_of_a_member_comm
         "parties": { "coordinateur": "academie:24", "membre": ["commune:94034"] },
         "start_date": "2026-09-01",
     });
-    let (s, conv) = call(d.dan.post("/api/v1/conventions").json(&body)).await;
-    assert_eq!(s, StatusCode::CREATED, "{name}: {conv}");
+    let id = common::fixtures::constitutive(&d.db.store, body).await;
     let store = d.db.store.pool();
-    sqlx::query("UPDATE conventions SET status = 'active' WHERE id = $1")
-        .bind(conv["id"].as_str().unwrap())
-        .execute(store)
-        .await
-        .unwrap();
+    sqlx::query("UPDATE conventions SET status = 'active' WHERE id = $1").bind(&id).execute(store).await.unwrap();
     sqlx::query(
         "UPDATE conventions SET status = 'expired' WHERE model_id = 'bipartite-commune' AND id IN \
          (SELECT convention_id FROM convention_parties p JOIN orgs o ON o.id = p.org_id \

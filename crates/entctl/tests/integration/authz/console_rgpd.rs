@@ -143,6 +143,8 @@ pub(super) async fn expected(world: &World, method: &str, path: &str, role: Role
         }
         ("GET", _) => 200,
         ("POST", "/rgpd/{org}/instantanes") => 303,
+        // The vendor's chain is every client's: only who keeps the vendor's registers adds to it.
+        ("POST", "/rgpd/{org}/contrats/{contrat}/sous-traitants") if role != Admin => 403,
         // The contacts without their version, a log entry or a contract without its fields, a
         // sub-processor added or removed without the contract's version: refused.
         _ => 422,

@@ -143,3 +143,75 @@ async fn an_unreadable_party_fails_beside_the_other_errors_as_a_missing_one_does
     assert_eq!(out, missing, "{}: the unreadable party and the missing one answer alike", db.name);
     assert!(!out_body.contains(world.etab_out.name.as_str()), "{}: {out_body}", db.name);
 }
+
+backend_test!(a_groupement_convention_is_never_drafted_nor_edited_by_naming_its_parties);
+/// A groupement's convention constitutive covers no school, so no school anchors its parties in
+/// the caller's scope: it is drafted by the groupement's flow only. Naming another académie and
+/// its commune as parties answers, word for word, as naming organisations that do not exist.
+async fn a_groupement_convention_is_never_drafted_nor_edited_by_naming_its_parties(db: crate::common::TestDb) {
+    let world = world(&db).await;
+    let academie_of = |o: &Org| format!("academie:{}", o.academie_code.clone().unwrap());
+    let (academie_in, academie_out) = (academie_of(&world.etab_in), academie_of(&world.etab_out));
+    let parties = |coordinator: &str, other: &str| json!({ "coordinateur": coordinator, "membre": [world.commune_in.id.clone(), other] });
+    let start = world.next_start(false);
+    let post = |coordinator: &str, other: &str| Call {
+        method: Method::POST,
+        path: "/api/v1/conventions".into(),
+        body: Some(json!({
+            "model": "groupement-de-commandes", "parties": parties(coordinator, other), "start_date": start,
+        })),
+        csv: None,
+        pdf: None,
+        if_match: None,
+    };
+    let groupement_conventions = || {
+        crate::common::count(
+            &world.store,
+            "SELECT COUNT(*) FROM conventions WHERE model_id = 'groupement-de-commandes'",
+            &[],
+        )
+    };
+    // The collectivité of the commune in scope names the other académie and its commune.
+    let sent = [academie_out.clone(), world.commune_out.id.clone()];
+    let (out_status, out_body) = world.send(Collectivite, post(&sent[0], &sent[1])).await;
+    let (missing_status, missing_body) = world.send(Collectivite, post(MISSING, MISSING)).await;
+    assert_eq!((out_status, missing_status), (422, 422), "{}: {out_body} / {missing_body}", db.name);
+    assert_eq!(words(&out_body, &sent), words(&missing_body, &[]), "{}: out of scope and missing alike", db.name);
+    assert!(out_body.contains("\"model\""), "{}: refused on the model: {out_body}", db.name);
+    assert!(!out_body.contains(world.commune_out.name.as_str()), "{}: {out_body}", db.name);
+    // In scope, and for an administrator too: the convention constitutive comes from the groupement.
+    for role in [Dan, Admin] {
+        let (status, body) = world.send(role, post(&academie_in, &world.commune_in.id)).await;
+        assert_eq!(status, 422, "{} {}: {body}", db.name, role.as_str());
+    }
+    assert_eq!(groupement_conventions().await, 0, "{}: nothing drafted", db.name);
+
+    // The groupement's flow drafts one (the académie in scope, the commune its member): its
+    // member may not name other parties on it either.
+    let body = json!({ "model": "groupement-de-commandes", "start_date": start,
+        "parties": { "coordinateur": academie_in, "membre": [world.commune_in.id] } });
+    let id = crate::common::fixtures::constitutive(&world.store, body).await;
+    let version: i64 = sqlx::query_scalar("SELECT version FROM conventions WHERE id = $1")
+        .bind(&id)
+        .fetch_one(world.store.pool())
+        .await
+        .unwrap();
+    let patch = Call {
+        method: Method::PATCH,
+        path: format!("/api/v1/conventions/{id}"),
+        body: Some(json!({ "parties": parties(&academie_out, &world.commune_out.id) })),
+        csv: None,
+        pdf: None,
+        if_match: Some(version),
+    };
+    let (status, body) = world.send(Collectivite, patch).await;
+    assert_eq!(status, 422, "{}: {body}", db.name);
+    assert!(body.contains("\"parties\"") && !body.contains(world.commune_out.name.as_str()), "{}: {body}", db.name);
+    let named = crate::common::count(
+        &world.store,
+        "SELECT COUNT(*) FROM convention_parties WHERE convention_id = $1",
+        &[id.as_str()],
+    )
+    .await;
+    assert_eq!(named, 2, "{}: the parties are unchanged", db.name);
+}

@@ -250,3 +250,53 @@ impl World {
         membership::withdraw(&ctx, g, &app).await.unwrap();
     }
 }
+
+backend_test!(the_winners_unit_prices_are_served_only_to_the_coordinator_and_the_members);
+/// The award's unit prices (the winner's BPU) are its commercial terms: the groupement and the
+/// list serve them to the coordinator's and the accepted members' users and administrators; any
+/// other reader (a DAN, an applicant not accepted) gets the award without them (the field absent).
+async fn the_winners_unit_prices_are_served_only_to_the_coordinator_and_the_members(db: crate::common::TestDb) {
+    let world = world(&db).await;
+    let name = db.name;
+    let (g, _, _) = world.groupement(Side::In, "consultation").await;
+    let mut body = world.award_body(&world.group_in, "0001");
+    body["unit_prices"] = json!([
+        { "lot": 1, "line": "account_year", "unit_price_ht_cents": 450 },
+        { "lot": 1, "line": "school_setup", "unit_price_ht_cents": 35_000 },
+    ]);
+    let (catalog, models) = groupement_fixtures();
+    let admin = admin();
+    let ctx = world.groupement_ctx(catalog, models, &admin);
+    let input = serde_json::from_value(body).unwrap();
+    let g = entcp::groupements::award::award(&ctx, &g, input).await.unwrap();
+    assert_eq!(g.award.as_ref().unwrap().unit_prices.len(), 2, "{name}: the award has unit prices");
+    // The other commune applied and was not accepted.
+    let applicant =
+        token_for(&world.store, "mairie.candidate@test.fr", Collectivite, Some(&world.commune_out.id)).await;
+    let one = format!("/api/v1/groupements/{}", g.id);
+    let awarded = |body: &Value| -> Value {
+        let items = body["items"].as_array().expect("a page");
+        items.iter().find(|i| i["id"] == g.id.as_str()).expect("listed")["award"].clone()
+    };
+    let readers = [
+        (world.tokens[&Admin].clone(), "admin", true),
+        (world.tokens[&Coordinateur].clone(), "coordinator", true),
+        (world.tokens[&Collectivite].clone(), "member", true),
+        (world.tokens[&Dan].clone(), "dan", false),
+        (applicant, "applicant", false),
+    ];
+    for (token, who, sees) in readers {
+        let shown = world.app.request(Method::GET, &one).bearer(&token).send().await;
+        assert_eq!(shown.status, 200, "{name} {who}: {}", shown.text);
+        let listed = world.app.request(Method::GET, "/api/v1/groupements?status=awarded").bearer(&token).send().await;
+        assert_eq!(listed.status, 200, "{name} {who}: {}", listed.text);
+        for award in [shown.body["award"].clone(), awarded(&listed.body)] {
+            assert!(award["amount_ht_cents"].is_i64(), "{name} {who}: the totals are public: {award}");
+            let prices = award["unit_prices"].as_array().map(Vec::len);
+            assert_eq!(prices.is_some_and(|n| n > 0), sees, "{name} {who}: {award}");
+            if !sees {
+                assert!(award.get("unit_prices").is_none(), "{name} {who}: absent: {award}");
+            }
+        }
+    }
+}

@@ -94,8 +94,9 @@ fn expected(method: &str, path: &str, allowed: &[Role], target: Target, role: Ro
     if target == Target::Invitation {
         return invitation_expected(path, role, side);
     }
-    if method == "PUT" && path == "/api/v1/orgs/{key}/members/{commune}" && side == Side::In && role == Coordinateur {
-        // The commune is readable (a member) but only someone acting for it adds it: an invitation.
+    if path == "/api/v1/orgs/{key}/members/{commune}" && side == Side::In && role == Coordinateur {
+        // The commune is readable (a member) but only someone acting for it adds it (an
+        // invitation) or detaches it (or the group's own collectivité).
         return 403;
     }
     if target == Target::Convention {

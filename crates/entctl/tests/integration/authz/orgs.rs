@@ -138,3 +138,39 @@ async fn an_out_of_scope_organisation_is_refused_in_the_words_of_the_key_sent(db
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!((status, &body), (404, &words("99999")), "{name}: a missing INSEE code");
 }
+
+backend_test!(a_commune_leaves_a_group_only_by_its_own_or_the_groups_decision);
+/// Detaching a commune from a group is the commune's decision (its collectivité, its DAN) or the
+/// group's (its own collectivité), as joining is: an académie's coordinateur, whose scope
+/// reaches both, is refused through the API and the console alike, and the commune stays.
+async fn a_commune_leaves_a_group_only_by_its_own_or_the_groups_decision(db: crate::common::TestDb) {
+    use crate::console::{post_form, sign_in, with_password};
+    let w = world(&db).await;
+    let name = db.name;
+    let (group, commune) = (&w.group_in, &w.commune_in);
+    assert!(w.is_member(group, commune).await, "{name}: the world's membership");
+    let academie = format!("academie:{}", w.etab_in.academie_code.clone().unwrap());
+    let api = format!("/api/v1/orgs/{}/members/{}", group.id, commune.code);
+    let (app, path) = (&w.app, api.as_str());
+    let delete = |token: String| async move { app.request(Method::DELETE, path).bearer(&token).send().await };
+    let coordinator = "coordination@academie.test.fr";
+    let refused = delete(token_for(&w.store, coordinator, Coordinateur, Some(&academie)).await).await;
+    assert_eq!(refused.status, 403, "{name}: {}", refused.text);
+    assert!(refused.text.contains("par sa décision ou celle du groupement"), "{name}: {}", refused.text);
+    // The group's coordinateur invites communes; it does not detach them either.
+    let (status, body) = w.send(Coordinateur, w.request("DELETE", api.clone(), None)).await;
+    assert_eq!(status, 403, "{name}: {body}");
+    // The console's removal form says the same, the commune kept.
+    with_password(&w.store, coordinator).await;
+    let session = sign_in(&w.app, coordinator).await;
+    let form = format!("/organisations/{}/membres/retirer", group.id);
+    let page = post_form(&w.app, &session, &form, &[("commune", commune.code.as_str())]).await;
+    assert_eq!(page.status, 422, "{name}: {}", page.text);
+    assert!(page.text.contains("par sa décision ou celle du groupement"), "{name}: {}", page.text);
+    assert!(w.is_member(group, commune).await, "{name}: still a member");
+
+    // The group's own collectivité detaches it.
+    let own = delete(token_for(&w.store, "president@ca.test.fr", Collectivite, Some(&group.id)).await).await;
+    assert_eq!(own.status, 204, "{name}: {}", own.text);
+    assert!(!w.is_member(group, commune).await, "{name}: detached");
+}
