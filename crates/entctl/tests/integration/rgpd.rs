@@ -567,6 +567,15 @@ async fn a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_re
         json!({ "title": "Autre envoi", "cnil_decision": "notified", "cnil_notified_at": "2026-08-27T08:00:00Z" });
     let (s, created) = call(dpo.post(url).json(&breach(in_time))).await;
     assert_eq!(s, StatusCode::CREATED, "{name}: {created}");
+    // A notification dated after today (1 September 2026) is not recorded as done.
+    let ahead = json!({
+        "title": "Troisième envoi", "cnil_decision": "notified", "cnil_notified_at": "2026-09-03T08:00:00Z",
+        "people_notified_at": "2026-09-04T08:00:00Z"
+    });
+    let (s, problem) = call(dpo.post(url).json(&breach(ahead))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(refused(&problem), ["cnil_notified_at", "people_notified_at"], "{name}: {problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("futur"), "{name}: {problem}");
 }
 
 #[tokio::test]
@@ -767,6 +776,21 @@ async fn a_request_is_extended_only_when_the_requester_is_told_within_the_first_
     // The register says when the requester was told.
     let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
     assert!(csv.contains("10 janvier 2027 (prolongée, personne informée le 2 novembre 2026)"), "{name}: {csv}");
+
+    // An answer cannot be dated after today (15 December 2026): the request stays open.
+    answered["answered_on"] = json!("2027-01-05");
+    let (s, body) = call(dpo.put(&path).header("if-match", "\"2\"").json(&answered)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {body}");
+    assert_eq!(body["errors"][0]["field"], "answered_on", "{name}: {body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("futur"), "{name}: {body}");
+
+    // Extended: two months after the first deadline (30 November), not three after the reception.
+    let mut month_end = request("I. J.", "2026-10-31");
+    month_end["extension_notified_on"] = json!("2026-11-20");
+    let (s, body) = call(dpo.post(url).json(&month_end)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {body}");
+    assert_eq!(body["due_on"], "2027-01-30", "{name}: {body}");
+    assert_eq!(body["extended"], true, "{name}: {body}");
 }
 
 /// Imports one new open école of Fresnes (`0940990R`), a copy of école Jean Monet, as the
