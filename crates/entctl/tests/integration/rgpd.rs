@@ -438,6 +438,33 @@ async fn a_school_the_annuaire_closes_leaves_the_register_and_no_processor_works
     assert_eq!(served_for_the_dsden(&vendor), served - 1, "{name}: the vendor no longer works for it");
 }
 
+backend_test!(an_archived_tenant_stays_in_the_register_until_its_data_are_purged);
+async fn an_archived_tenant_stays_in_the_register_until_its_data_are_purged(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    // An école of Fresnes, served by the commune's tenant `fresnes`.
+    let ecole = "0940289D".to_string();
+    let listing =
+        |register: &Value| register["entries"].as_array().unwrap().iter().filter(|e| uais(e).contains(&ecole)).count();
+    let read = || call(d.admin.get(d.url("/registers/dsden:94")));
+    let (_, before) = read().await;
+    assert!(listing(&before) > 0, "{name}: the école is in the DSDEN's entries");
+    // Decommissioned, then archived: its volumes are kept for the retention period.
+    for to in ["decommissioning", "archived"] {
+        let (s, body) = call(d.dan.post("/api/v1/tenants/fresnes/transition").json(&json!({ "to": to }))).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {to}: {body}");
+        let (_, register) = read().await;
+        assert_eq!(listing(&register), listing(&before), "{name}: {to}: its data are still processed");
+    }
+    // The retention purge deleted them: the processing has ended.
+    sqlx::query("UPDATE tenants SET status = 'purged' WHERE slug = 'fresnes'")
+        .execute(d.db.store.pool())
+        .await
+        .unwrap();
+    let (_, after) = read().await;
+    assert_eq!(listing(&after), 0, "{name}: a purged tenant processes nothing");
+}
+
 backend_test!(a_register_derived_on_another_day_with_nothing_changed_is_the_same_register);
 async fn a_register_derived_on_another_day_with_nothing_changed_is_the_same_register(db: crate::common::TestDb) {
     let d = demo(db).await;
