@@ -98,6 +98,28 @@ async fn upload_with_bad_rows_answers_the_report_with_line_numbers() {
     assert_eq!(body["rejections"][0]["uai"], "1234567X");
 }
 
+backend_test!(a_school_of_saint_martin_is_imported_with_its_collectivite);
+async fn a_school_of_saint_martin_is_imported_with_its_collectivite(db: crate::common::TestDb) {
+    let name = db.name;
+    let server = start(db).await;
+    let uai = |digits: u32| format!("{digits:07}{}", entcp::registry::codes::uai_check_letter(digits));
+    // Saint-Martin (978) belongs to the académie de Guadeloupe (32): its row is imported, not
+    // rejected as an invalid INSEE code.
+    let csv = format!(
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n\
+         {};Ecole Marigot;Ecole;97801;32\n",
+        uai(9781001)
+    );
+    let resp = server.req(Method::POST, "/api/v1/imports/annuaire").bytes("text/csv", csv).send().await;
+    let (status, body, _) = split(resp);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rejections"], json!([]), "{name}: {body}");
+    assert_eq!(body["etablissements"]["created"], 1, "{name}: {body}");
+    let (status, school, _) = server.get(&format!("/api/v1/orgs/{}", uai(9781001))).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {school}");
+    assert_eq!(school["departement_code"], "978", "{name}: {school}");
+}
+
 #[tokio::test]
 async fn errors_are_problem_json_with_stable_types() {
     let server = start(common::sqlite().await).await;
