@@ -423,6 +423,21 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     for service in catalog.resolve("socle-1d", &[]).unwrap() {
         assert!(text.contains(&service.name), "{name}: CCTP lacks service {}", service.name);
     }
+    // Its article 6 is the Art. 28(3) contract the award records: the data and people of the
+    // bouquet's services, the unlawful-instruction duty, return or deletion at the end.
+    let (data, subjects) = entcp::catalog::processed_data(catalog.resolve("socle-1d", &[]).unwrap());
+    assert!(!data.is_empty() && !subjects.is_empty(), "{name}: the catalog states them");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&format!("types de données : {}", data.join(" ; "))), "{name}: {flat}");
+    assert!(flat.contains(&format!("catégories de personnes concernées : {}", subjects.join(" ; "))), "{name}");
+    for clause in [
+        "sous-traitant ultérieur",
+        "article 28, paragraphe 3",
+        "une instruction constitue une violation",
+        "restituer les données",
+    ] {
+        assert!(flat.contains(clause), "{name}: CCTP article 6 lacks « {clause} »");
+    }
     // PDF when LibreOffice is installed, a clear 503 otherwise.
     let pdf = download(&cctp, "pdf").send().await;
     match pdf.status {
