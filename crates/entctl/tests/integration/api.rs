@@ -137,6 +137,7 @@ async fn corse_s_colleges_and_mayotte_s_lycees_are_funded_by_the_collectivite_ho
     let resp = server.req(Method::POST, "/api/v1/imports/annuaire").bytes("text/csv", csv).send().await;
     let (status, body, _) = split(resp);
     assert_eq!((status, &body["rejections"]), (StatusCode::OK, &json!([])), "{name}: {body}");
+    let server = &server;
     let funder = |uai: String| async move {
         let (status, org, _) = server.get(&format!("/api/v1/orgs/{uai}")).await;
         assert_eq!(status, StatusCode::OK, "{org}");
