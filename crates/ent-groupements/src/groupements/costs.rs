@@ -111,10 +111,7 @@ pub fn check_prices(prices: &[UnitPrice], lots: &[Lot], checks: &mut Checks) {
     for lot in lots {
         for line in PriceLine::ALL {
             if !prices.iter().any(|p| p.lot == lot.number && p.line == line) {
-                checks.fail(
-                    "unit_prices",
-                    format!("prix unitaire manquant : lot {} — {}", lot.number, line.label().to_lowercase()),
-                );
+                checks.fail("unit_prices", format!("prix unitaire manquant : lot {} — {}", lot.number, line.label()));
             }
         }
     }

@@ -100,6 +100,8 @@ pub(crate) fn award_fields() -> Vec<(&'static str, String)> {
         ("montant-ttc", "118 518,52"),
         ("prix-1-compte", "4,00"),
         ("prix-1-ecole", "500"),
+        ("prix-2-compte", "1,50"),
+        ("prix-2-ecole", "120"),
         ("notification", "2026-09-01"),
         ("acheteur", buyer.as_str()),
         ("cpv", "48190000"),

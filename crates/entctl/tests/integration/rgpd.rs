@@ -597,7 +597,7 @@ async fn a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_re
     // A notification dated after today (1 September 2026) is not recorded as done.
     let ahead = json!({
         "title": "Troisième envoi", "cnil_decision": "notified", "cnil_notified_at": "2026-09-03T08:00:00Z",
-        "people_notified_at": "2026-09-04T08:00:00Z"
+        "people_notified_at": "2026-09-04T08:00:00Z", "cnil_reason": "ampleur connue tardivement"
     });
     let (s, problem) = call(dpo.post(url).json(&breach(ahead))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
