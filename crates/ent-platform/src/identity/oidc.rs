@@ -59,6 +59,9 @@ use std::time::{Duration, Instant};
 pub const PENDING_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
 /// How long discovery and keys are reused before being read again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(300);
+/// A discovery's outcome: the provider's document and keys, or why they could not be read.
+type Discovery = Result<Arc<ProviderMetadataWithLogout>, String>;
+
 /// How long a failed discovery is answered from memory before the provider is asked again.
 const DISCOVERY_RETRY: Duration = Duration::from_secs(30);
 /// Random bytes of `state` and `nonce` (43 characters: ProConnect wants at least 32).
@@ -146,7 +149,7 @@ pub struct Oidc {
     http: openidconnect::reqwest::Client,
     /// The last discovery: its document, or its failure (kept [`DISCOVERY_RETRY`], so that
     /// sign-ins queued behind a provider that is down do not each wait out its timeout).
-    discovered: tokio::sync::Mutex<Option<(Instant, Result<Arc<ProviderMetadataWithLogout>, String>)>>,
+    discovered: tokio::sync::Mutex<Option<(Instant, Discovery)>>,
 }
 
 /// Why a sign-in was refused: the audit reason and the problem answered.
