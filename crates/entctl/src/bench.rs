@@ -607,6 +607,10 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
         "vendor_siret": siret, "vendor_name": "Éditeur du banc", "amount_ht_cents": 123_456_789_i64,
         "amount_ttc_cents": 148_148_147_i64, "notified_on": notified_on,
         "decp": buyer.as_deref().map(ent_testkit::award::decp_facts),
+        "unit_prices": g.terms.lots.iter().flat_map(|lot| [
+            serde_json::json!({ "lot": lot.number, "line": "account_year", "unit_price_ht_cents": 450 }),
+            serde_json::json!({ "lot": lot.number, "line": "school_setup", "unit_price_ht_cents": 35_000 }),
+        ]).collect::<Vec<_>>(),
     }))?;
     let started = Instant::now();
     let g = award::award(&ctx, &g, input).await.map_err(fail)?;

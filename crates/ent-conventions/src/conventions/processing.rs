@@ -13,7 +13,7 @@ use super::Convention;
 use ent_documents::documents::{Block, Section};
 use ent_kernel::clock::french_date;
 use ent_kernel::kernel::roles::OrgKind;
-use ent_platform::catalog::{BouquetKind, Catalog, PersonalData, Service};
+use ent_platform::catalog::{distinct, processed_data, BouquetKind, Catalog, Service};
 use ent_platform::registry::Degree;
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -91,26 +91,6 @@ fn processed_services<'c>(
     (bouquets, services)
 }
 
-/// A data category as the annex names it: special categories (art. 9 and 10) flagged as such.
-fn data_type(d: &PersonalData) -> String {
-    if d.sensitive {
-        format!("{} (donnée sensible : articles 9 ou 10 du RGPD)", d.category)
-    } else {
-        d.category.clone()
-    }
-}
-
-/// `items` once each, in order.
-fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
-}
-
 /// The sub-processors line: the known vendors and hosts, « à compléter » for the missing role.
 fn subprocessors(conv: &Convention) -> String {
     let named = |kind: OrgKind, role: &str| {
@@ -142,8 +122,7 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
     let (bouquets, services) = processed_services(&catalog, model, conv);
     let bouquet = bouquets.join(" ; ");
     let service_names = distinct(services.iter().map(|s| s.name.clone()));
-    let data = distinct(services.iter().flat_map(|s| s.rgpd.personal_data.iter().map(data_type)));
-    let subjects = distinct(services.iter().flat_map(|s| s.rgpd.data_subjects.iter().cloned()));
+    let (data, subjects) = processed_data(services.iter().copied());
     let or_complete = |list: Vec<String>| if list.is_empty() { "à compléter".to_string() } else { list.join(" ; ") };
     let items = vec![
         format!(

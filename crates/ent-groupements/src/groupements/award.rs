@@ -39,7 +39,8 @@ pub struct AwardInput {
     pub notified_on: Option<String>,
     /// The groupement's planned duration when absent.
     pub duration_months: Option<u32>,
-    /// The awarded unit prices HT of the BPU's lines, per lot (the members' own orders).
+    /// The awarded unit prices HT of the BPU's lines, per lot (the members' own orders): every
+    /// line of every lot is required.
     #[serde(default)]
     pub unit_prices: Vec<super::costs::UnitPrice>,
     /// The facts of the DECP record only the coordinator knows.

@@ -27,9 +27,10 @@ pub const TRAINING_HOURS_PER_SCHOOL: u32 = 3;
 /// The vendor's business hours, those of the `editeur` calendar of `support/policies.yaml`.
 pub const BUSINESS_HOURS: &str = "du lundi au vendredi, de 9 h à 18 h (heure de Paris), hors jours fériés";
 
-/// The CCTP's own variables: lot justification, SDET annex, P1 target and the defaults above.
+/// The CCTP's own variables: lot justification, SDET annex, P1 target (none stated for a
+/// groupement recorded before P1 was required) and the defaults above.
 pub fn context(g: &Groupement) -> serde_json::Value {
-    let p1 = g.terms.support.iter().find(|s| s.priority == "P1").or(g.terms.support.first());
+    let p1 = g.terms.support.iter().find(|s| s.priority == "P1");
     json!({
         "several_lots": g.terms.lots.len() > 1,
         "sdet_version": ent_conventions::conventions::model::SDET_VERSION,

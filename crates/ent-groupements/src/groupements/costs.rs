@@ -104,8 +104,17 @@ pub fn price_of(prices: &[UnitPrice], lot: u32, line: PriceLine) -> Option<i64> 
     prices.iter().find(|p| p.lot == lot && p.line == line).map(|p| p.unit_price_ht_cents)
 }
 
-/// Checks the unit prices given at award: known lots, positive prices, each line once.
+/// Checks the unit prices given at award: known lots, positive prices, each line once, and
+/// every line of every lot priced (the BPU/DQE, the members' own orders and their shares are
+/// computed from them: a missing one would print 0,00 € against the awarded amount).
 pub fn check_prices(prices: &[UnitPrice], lots: &[Lot], checks: &mut Checks) {
+    for lot in lots {
+        for line in PriceLine::ALL {
+            if !prices.iter().any(|p| p.lot == lot.number && p.line == line) {
+                checks.fail("unit_prices", format!("prix unitaire manquant : lot {} — {}", lot.number, line.label()));
+            }
+        }
+    }
     for (i, p) in prices.iter().enumerate() {
         if !lots.iter().any(|l| l.number == p.lot) {
             checks.fail(&format!("unit_prices[{i}].lot"), format!("le groupement n'a pas de lot {}", p.lot));

@@ -234,6 +234,8 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
         "services",
         &services.iter().map(|s| json!({ "name": s.name, "description": s.description })).collect::<Vec<_>>(),
     );
+    let (data, subjects) = ent_platform::catalog::processed_data(services.iter().copied());
+    c.insert("processing", &json!({ "data": data, "subjects": subjects }));
     c.insert("members_count", &members.len());
     c.insert(
         "totals",

@@ -455,10 +455,16 @@ fn check_fields(
             checks.fail(&field, e.message);
         }
     }
-    if terms.support.is_empty() {
-        checks.fail("support", "au moins un niveau de service");
+    // The CCTP states a total outage as a P1 and the recovery time as its resolution.
+    if !terms.support.iter().any(|s| s.priority == "P1") {
+        checks.fail("support", "au moins le niveau de service P1 (interruption totale du service)");
     }
     for (i, s) in terms.support.iter().enumerate() {
+        if !["P1", "P2", "P3", "P4"].contains(&s.priority.as_str()) {
+            checks.fail(&format!("support[{i}].priority"), "priorité P1, P2, P3 ou P4");
+        } else if terms.support[..i].iter().any(|o| o.priority == s.priority) {
+            checks.fail(&format!("support[{i}].priority"), "une seule ligne par priorité");
+        }
         if s.first_response_hours == 0 || s.resolution_hours < s.first_response_hours {
             checks.fail(
                 &format!("support[{i}]"),

@@ -85,6 +85,37 @@ pub struct PersonalData {
     pub highly_personal: bool,
 }
 
+impl PersonalData {
+    /// The category as an Art. 28(3) annex names it: special categories (art. 9 and 10) flagged.
+    pub fn annex_label(&self) -> String {
+        if self.sensitive {
+            format!("{} (donnée sensible : articles 9 ou 10 du RGPD)", self.category)
+        } else {
+            self.category.clone()
+        }
+    }
+}
+
+/// The types of personal data and the categories of data subjects of `services`, each once,
+/// in order, as an Art. 28(3) annex states them.
+pub fn processed_data<'s>(services: impl IntoIterator<Item = &'s Service> + Clone) -> (Vec<String>, Vec<String>) {
+    let data =
+        distinct(services.clone().into_iter().flat_map(|s| s.rgpd.personal_data.iter().map(PersonalData::annex_label)));
+    let subjects = distinct(services.into_iter().flat_map(|s| s.rgpd.data_subjects.iter().cloned()));
+    (data, subjects)
+}
+
+/// `items` once each, in order.
+pub fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
 /// A processor of the service, resolved per tenant to an organisation.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

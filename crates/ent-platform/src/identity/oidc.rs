@@ -59,6 +59,11 @@ use std::time::{Duration, Instant};
 pub const PENDING_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
 /// How long discovery and keys are reused before being read again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(300);
+/// A discovery's outcome: the provider's document and keys, or why they could not be read.
+type Discovery = Result<Arc<ProviderMetadataWithLogout>, String>;
+
+/// How long a failed discovery is answered from memory before the provider is asked again.
+const DISCOVERY_RETRY: Duration = Duration::from_secs(30);
 /// Random bytes of `state` and `nonce` (43 characters: ProConnect wants at least 32).
 const RANDOM_BYTES: u32 = 32;
 
@@ -142,7 +147,9 @@ pub struct Oidc {
     secret: ClientSecret,
     redirect: RedirectUrl,
     http: openidconnect::reqwest::Client,
-    discovered: tokio::sync::Mutex<Option<(Instant, Arc<ProviderMetadataWithLogout>)>>,
+    /// The last discovery: its document, or its failure (kept [`DISCOVERY_RETRY`], so that
+    /// sign-ins queued behind a provider that is down do not each wait out its timeout).
+    discovered: tokio::sync::Mutex<Option<(Instant, Discovery)>>,
 }
 
 /// Why a sign-in was refused: the audit reason and the problem answered.
@@ -227,18 +234,18 @@ impl Oidc {
     /// The discovery document and keys, read again after [`DISCOVERY_TTL`].
     async fn metadata(&self) -> Result<Arc<ProviderMetadataWithLogout>, Refusal> {
         let mut cached = self.discovered.lock().await;
-        if let Some((at, metadata)) = cached.as_ref() {
-            if at.elapsed() < DISCOVERY_TTL {
-                return Ok(metadata.clone());
+        match cached.as_ref() {
+            Some((at, Ok(metadata))) if at.elapsed() < DISCOVERY_TTL => return Ok(metadata.clone()),
+            Some((at, Err(failure))) if at.elapsed() < DISCOVERY_RETRY => {
+                return Err(unavailable("découverte", failure.clone()));
             }
+            _ => {}
         }
         let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| Refusal::from(config_problem(e)))?;
-        let metadata = ProviderMetadataWithLogout::discover_async(issuer, &self.http)
-            .await
-            .map_err(|e| unavailable("découverte", error_chain(&e)))?;
-        let metadata = Arc::new(metadata);
-        *cached = Some((Instant::now(), metadata.clone()));
-        Ok(metadata)
+        let discovered = ProviderMetadataWithLogout::discover_async(issuer, &self.http).await;
+        let discovered = discovered.map(Arc::new).map_err(|e| error_chain(&e));
+        *cached = Some((Instant::now(), discovered.clone()));
+        discovered.map_err(|failure| unavailable("découverte", failure))
     }
 
     async fn client(&self) -> Result<(Client, Arc<ProviderMetadataWithLogout>), Refusal> {

@@ -31,7 +31,7 @@ impl fmt::Display for CodeError {
                 write!(f, "{kind} « {value} » invalide : la clé de contrôle (Luhn) est fausse")
             }
             CodeError::UnknownDepartement { value } => {
-                write!(f, "code département « {value} » inconnu (01 à 95, 2A, 2B, 971 à 976)")
+                write!(f, "code département « {value} » inconnu (01 à 95, 2A, 2B, 971 à 978, 986 à 988)")
             }
         }
     }
@@ -112,7 +112,10 @@ pub fn parse_siret(input: &str) -> Result<String, CodeError> {
     parse_luhn_number(input, "SIRET", 14, "14 chiffres")
 }
 
-/// A département code: `01`–`95` (without `20`), `2A`, `2B`, `971`–`976`.
+/// A département code: `01`–`95` (without `20`), `2A`, `2B`, `971`–`976`, and the codes the
+/// INSEE gives the collectivités d'outre-mer that have schools of the Éducation nationale's
+/// annuaire: `977` Saint-Barthélemy, `978` Saint-Martin, `986` Wallis-et-Futuna, `987`
+/// Polynésie française, `988` Nouvelle-Calédonie.
 ///
 /// The annuaire writes them on three characters (`094`, `02A`): the leading
 /// zero is dropped.
@@ -130,7 +133,7 @@ pub fn parse_departement(input: &str) -> Result<String, CodeError> {
         }
         v if v.len() == 3 && v.bytes().all(|b| b.is_ascii_digit()) => {
             let n: u32 = v.parse().expect("digits");
-            (971..=976).contains(&n)
+            (971..=978).contains(&n) || (986..=988).contains(&n)
         }
         _ => false,
     };
@@ -142,7 +145,7 @@ pub fn parse_departement(input: &str) -> Result<String, CodeError> {
 }
 
 /// A commune INSEE code: 5 characters, a département prefix and digits
-/// (`94034`, `2A004`, `97411`).
+/// (`94034`, `2A004`, `97411`, `98818`).
 pub fn parse_insee_commune(input: &str) -> Result<String, CodeError> {
     let value = input.trim().to_ascii_uppercase();
     let shape_error = || CodeError::Shape {
@@ -153,7 +156,7 @@ pub fn parse_insee_commune(input: &str) -> Result<String, CodeError> {
     if value.len() != 5 || !value.is_ascii() {
         return Err(shape_error());
     }
-    let (dept, rest) = if value.starts_with("97") { value.split_at(3) } else { value.split_at(2) };
+    let (dept, rest) = value.split_at(overseas_prefix_len(&value));
     if !rest.bytes().all(|b| b.is_ascii_digit()) || parse_departement(dept).is_err() {
         return Err(shape_error());
     }
@@ -162,10 +165,16 @@ pub fn parse_insee_commune(input: &str) -> Result<String, CodeError> {
 
 /// The département a commune belongs to, from its INSEE code.
 pub fn departement_of_commune(insee: &str) -> &str {
-    if insee.starts_with("97") {
-        &insee[..3]
+    &insee[..overseas_prefix_len(insee)]
+}
+
+/// Overseas INSEE codes (`97…`, `98…`) name their département or collectivité with three
+/// characters, the others with two.
+fn overseas_prefix_len(insee: &str) -> usize {
+    if insee.starts_with("97") || insee.starts_with("98") {
+        3
     } else {
-        &insee[..2]
+        2
     }
 }
 
@@ -222,7 +231,11 @@ mod tests {
         assert_eq!(parse_departement("2B").unwrap(), "2B");
         assert_eq!(parse_departement("971").unwrap(), "971");
         assert_eq!(parse_departement("01").unwrap(), "01");
-        for bad in ["20", "00", "96", "977", "970", "2C", "9"] {
+        // The collectivités d'outre-mer with schools: Saint-Barthélemy to Nouvelle-Calédonie.
+        for com in ["977", "978", "986", "987", "988"] {
+            assert_eq!(parse_departement(com).unwrap(), com);
+        }
+        for bad in ["20", "00", "96", "979", "984", "985", "989", "970", "2C", "9"] {
             assert!(parse_departement(bad).is_err(), "{bad}");
         }
     }
@@ -234,7 +247,12 @@ mod tests {
         assert_eq!(parse_insee_commune("97411").unwrap(), "97411");
         assert_eq!(departement_of_commune("97411"), "974");
         assert_eq!(departement_of_commune("2A004"), "2A");
-        for bad in ["9403", "940345", "2C004", "20004", "9A034", "97A11"] {
+        // Saint-Martin (académie de Guadeloupe), Nouméa, Papeete, Wallis.
+        for (insee, dept) in [("97801", "978"), ("98818", "988"), ("98735", "987"), ("98611", "986")] {
+            assert_eq!(parse_insee_commune(insee).unwrap(), insee);
+            assert_eq!(departement_of_commune(insee), dept);
+        }
+        for bad in ["9403", "940345", "2C004", "20004", "9A034", "97A11", "98411", "97901"] {
             assert!(parse_insee_commune(bad).is_err(), "{bad}");
         }
     }

@@ -47,10 +47,59 @@ impl EtabType {
         matches!(self, EtabType::EcoleMaternelle | EtabType::EcoleElementaire | EtabType::EcolePrimaire)
     }
 
-    /// Lycées and EREA are funded by the région.
-    pub fn is_lycee_like(self) -> bool {
-        matches!(self, EtabType::Lycee | EtabType::LyceeProfessionnel | EtabType::Erea)
+    /// The kind of collectivité that funds a second-degree school of this type in
+    /// `departement` (collège → département, lycée and EREA → région, but see
+    /// [`SECONDARY_FUNDING`]); `None` for an école (its commune, or the EPCI it delegated to).
+    pub fn secondary_funder(self, departement: Option<&str>) -> Option<OrgKind> {
+        let d = departement.unwrap_or_default();
+        let exception = SECONDARY_FUNDING.iter().find(|e| e.departements.contains(&d));
+        (!self.is_ecole()).then(|| funder_of(exception, self))
     }
+}
+
+/// Who funds a second-degree school of type `t` under `exception` (none: the general rule).
+fn funder_of(exception: Option<&FundingException>, t: EtabType) -> OrgKind {
+    match (exception, t) {
+        (Some(e), EtabType::College) => e.colleges,
+        (Some(e), _) => e.lycees,
+        (None, EtabType::College) => OrgKind::Departement,
+        (None, _) => OrgKind::Region,
+    }
+}
+
+/// Where one collectivité holds both the département's and the région's powers over schools,
+/// who funds the collèges and who the lycées (and EREA), named by the codes the annuaire gives.
+pub struct FundingException {
+    pub departements: &'static [&'static str],
+    pub region: &'static str,
+    pub colleges: OrgKind,
+    pub lycees: OrgKind,
+}
+
+/// The exceptions to « collège → département, lycée → région »: the Collectivité de Corse
+/// (since 1 January 2018, région code 94) and the collectivités territoriales uniques of
+/// Martinique (02) and Guyane (03) fund collèges and lycées; the Département de Mayotte (976),
+/// exercising a région's powers, funds its lycées too.
+pub const SECONDARY_FUNDING: [FundingException; 4] = [
+    FundingException { departements: &["2A", "2B"], region: "94", colleges: OrgKind::Region, lycees: OrgKind::Region },
+    FundingException { departements: &["972"], region: "02", colleges: OrgKind::Region, lycees: OrgKind::Region },
+    FundingException { departements: &["973"], region: "03", colleges: OrgKind::Region, lycees: OrgKind::Region },
+    FundingException {
+        departements: &["976"],
+        region: "06",
+        colleges: OrgKind::Departement,
+        lycees: OrgKind::Departement,
+    },
+];
+
+/// The types of school a département or région of `code` funds (none for another kind).
+pub fn funded_types(kind: OrgKind, code: &str) -> Vec<EtabType> {
+    let exception = SECONDARY_FUNDING.iter().find(|e| match kind {
+        OrgKind::Departement => e.departements.contains(&code),
+        _ => e.region == code,
+    });
+    let secondary = [EtabType::College, EtabType::Lycee, EtabType::LyceeProfessionnel, EtabType::Erea];
+    secondary.into_iter().filter(|t| funder_of(exception, *t) == kind).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -283,6 +332,26 @@ pub fn name_search(column: &str, q: &str, or: &str, values: &[&str]) -> (String,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_collectivite_holding_both_powers_funds_both_kinds_of_school() {
+        let funder = |t: EtabType, d: &str| t.secondary_funder(Some(d));
+        assert_eq!(funder(EtabType::College, "94"), Some(OrgKind::Departement));
+        assert_eq!(funder(EtabType::Lycee, "94"), Some(OrgKind::Region));
+        assert_eq!(funder(EtabType::College, "2B"), Some(OrgKind::Region));
+        assert_eq!(funder(EtabType::College, "972"), Some(OrgKind::Region));
+        assert_eq!(funder(EtabType::Erea, "973"), Some(OrgKind::Region));
+        assert_eq!(funder(EtabType::LyceeProfessionnel, "976"), Some(OrgKind::Departement));
+        assert_eq!(funder(EtabType::EcolePrimaire, "976"), None);
+        assert_eq!(funded_types(OrgKind::Departement, "2A"), []);
+        assert_eq!(funded_types(OrgKind::Region, "94").len(), 4);
+        assert_eq!(funded_types(OrgKind::Region, "06"), []);
+        assert_eq!(
+            funded_types(OrgKind::Region, "11"),
+            [EtabType::Lycee, EtabType::LyceeProfessionnel, EtabType::Erea]
+        );
+        assert_eq!(funded_types(OrgKind::Departement, "976").len(), 4);
+    }
 
     #[test]
     fn fold_removes_accents_and_case() {

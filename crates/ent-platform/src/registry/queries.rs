@@ -1,7 +1,7 @@
 //! Reads of the registry, and the two rules every later capability needs:
 //! what an organisation *covers*, and which collectivité *funds* an établissement.
 
-use super::{fold, EtabType, Org, OrgRef};
+use super::{fold, funded_types, EtabType, Org, OrgRef};
 use crate::identity::Actor;
 use base64::Engine;
 use ent_kernel::error::Problem;
@@ -412,14 +412,17 @@ pub fn covers_condition(org: &Org) -> Condition {
         OrgKind::Academie => cond.push("kind = ? AND academie_code = ?", &[etab, &org.code]),
         OrgKind::Dsden => cond.push("kind = ? AND departement_code = ?", &[etab, &org.code]),
         OrgKind::Commune => cond.push("kind = ? AND commune_code = ? AND degree = ?", &[etab, &org.code, "1D"]),
-        OrgKind::Departement => cond.push(
-            "kind = ? AND departement_code = ? AND etab_type = ?",
-            &[etab, &org.code, EtabType::College.as_str()],
-        ),
-        OrgKind::Region => cond.push(
-            "kind = ? AND region_code = ? AND etab_type IN (?, ?, ?)",
-            &[etab, &org.code, "lycee", "lycee_professionnel", "erea"],
-        ),
+        OrgKind::Departement | OrgKind::Region => {
+            let types = funded_types(org.kind, &org.code);
+            if types.is_empty() {
+                return Condition::never();
+            }
+            let column = if org.kind == OrgKind::Departement { "departement_code" } else { "region_code" };
+            let marks = vec!["?"; types.len()].join(", ");
+            let mut values = vec![etab, org.code.as_str()];
+            values.extend(types.iter().map(|t| t.as_str()));
+            cond.push(&format!("kind = ? AND {column} = ? AND etab_type IN ({marks})"), &values);
+        }
         OrgKind::Epci | OrgKind::SyndicatMixte => cond.push(
             "((kind = 'commune' AND id IN (SELECT member_id FROM org_members WHERE group_id = ?)) \
              OR (kind = 'etablissement' AND degree = '1D' AND commune_code IN \
@@ -556,8 +559,7 @@ impl Relatives {
         }
         let above = match org.etab_type {
             Some(t) if t.is_ecole() => Some((OrgKind::Commune, &org.commune_code)),
-            Some(EtabType::College) => Some((OrgKind::Departement, &org.departement_code)),
-            Some(_) => Some((OrgKind::Region, &org.region_code)),
+            Some(t) => Self::secondary_funder(org, t),
             None => None,
         };
         [Some((OrgKind::Academie, &org.academie_code)), Some((OrgKind::Dsden, &org.departement_code)), above]
@@ -565,6 +567,14 @@ impl Relatives {
             .flatten()
             .filter_map(|(kind, code)| Some((kind, code.as_deref()?)))
             .collect()
+    }
+
+    /// The (kind, code) of the collectivité funding a second-degree school of type `t`.
+    fn secondary_funder(org: &Org, t: EtabType) -> Option<(OrgKind, &Option<String>)> {
+        match t.secondary_funder(org.departement_code.as_deref())? {
+            OrgKind::Departement => Some((OrgKind::Departement, &org.departement_code)),
+            kind => Some((kind, &org.region_code)),
+        }
     }
 
     fn find<'a>(orgs: &'a [Org], kind: OrgKind, code: &Option<String>) -> Option<&'a Org> {
@@ -585,7 +595,8 @@ impl Relatives {
     }
 
     /// The collectivité that pays an établissement's ENT: école → its commune (or the
-    /// EPCI it delegated its ENT to), collège → département, lycée and EREA → région.
+    /// EPCI it delegated its ENT to), collège → département, lycée and EREA → région, save
+    /// where one collectivité holds both powers ([`super::SECONDARY_FUNDING`]).
     /// A group is only named here (its row was not read): see [`funding_collectivite`].
     pub fn funding(&self, etab: &Org) -> Option<OrgRef> {
         let etab_type = etab.etab_type?;
@@ -596,11 +607,8 @@ impl Relatives {
                 None => Some(commune.as_ref()),
             };
         }
-        match etab_type {
-            EtabType::College => self.get(OrgKind::Departement, &etab.departement_code),
-            _ => self.get(OrgKind::Region, &etab.region_code),
-        }
-        .map(Org::as_ref)
+        let (kind, code) = Self::secondary_funder(etab, etab_type)?;
+        self.get(kind, code).map(Org::as_ref)
     }
 }
 

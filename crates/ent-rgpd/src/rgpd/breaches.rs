@@ -172,6 +172,11 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
     let occurred = moment("occurred_at", &input.occurred_at);
     let notified = moment("cnil_notified_at", &input.cnil_notified_at);
     let informed = moment("people_notified_at", &input.people_notified_at);
+    for (field, at) in [("cnil_notified_at", notified), ("people_notified_at", informed)] {
+        if at.is_some_and(|t| t > now + Duration::minutes(5)) {
+            checks.fail(field, "cette date est dans le futur : enregistrez-la une fois l'acte accompli");
+        }
+    }
     // The dates follow each other: a breach occurs, then is known, then is notified and told.
     if let Some(a) = aware {
         if occurred.is_some_and(|o| o > a) {

@@ -18,8 +18,10 @@ use std::collections::HashMap;
 /// binds the vendor.
 const GROUPEMENT_MARKET: &str = "groupement";
 
-/// Statuses of a tenant that really runs.
-pub const LIVE: &str = "('provisioning', 'active', 'suspended')";
+/// Statuses of a tenant whose personal data are still processed: running, being
+/// decommissioned, or archived with its volumes kept until the retention purge (`purged`
+/// is the only status whose data are gone). Storage is processing (Art. 4(2)).
+pub const LIVE: &str = "('provisioning', 'active', 'suspended', 'decommissioning', 'archived')";
 
 pub fn facts(org: &Org) -> OrgFacts {
     OrgFacts {

@@ -132,9 +132,15 @@ pub struct DataRequest {
     pub updated_at: String,
 }
 
-/// One month after `received`, three when extended (end of month when the day does not exist).
+/// One month after `received`; when extended, two further months after that first deadline
+/// (Art. 12(3)), each step ending at the month's end when the day does not exist.
 pub fn due_on(received: NaiveDate, extended: bool) -> NaiveDate {
-    received + Months::new(if extended { 3 } else { 1 })
+    let first = received + Months::new(1);
+    if extended {
+        first + Months::new(2)
+    } else {
+        first
+    }
 }
 
 /// Checks `input` against `today` and the request as recorded (`None` for a new one): the
@@ -161,6 +167,8 @@ fn validate(
             if let (Some(a), Some(r)) = (checks.date("answered_on", a), received) {
                 if a < r {
                     checks.fail("answered_on", "la réponse précède la réception");
+                } else if a > today {
+                    checks.fail("answered_on", "la date de réponse est dans le futur");
                 }
             }
         }
@@ -243,8 +251,10 @@ struct RequestRow {
 
 fn from_row(r: RequestRow, today: NaiveDate) -> DataRequest {
     let RequestRow { received_on, due_on, status, .. } = &r;
+    // Extended when due after the first month (rows written before the Art. 12(3) arithmetic
+    // was corrected keep `received + 3 months`, which differs at some month ends).
     let extended = NaiveDate::parse_from_str(received_on, "%Y-%m-%d")
-        .is_ok_and(|d| *due_on == self::due_on(d, true).format("%Y-%m-%d").to_string());
+        .is_ok_and(|d| *due_on > self::due_on(d, false).format("%Y-%m-%d").to_string());
     let overdue = !status.closed() && today.format("%Y-%m-%d").to_string() > *due_on;
     DataRequest {
         id: r.id,
@@ -420,5 +430,8 @@ mod tests {
         assert_eq!(due_on(d("2026-01-31"), false), d("2026-02-28"));
         assert_eq!(due_on(d("2026-09-15"), false), d("2026-10-15"));
         assert_eq!(due_on(d("2026-09-15"), true), d("2026-12-15"));
+        // Two further months after the first deadline, not three after the reception.
+        assert_eq!(due_on(d("2026-10-31"), true), d("2027-01-30"));
+        assert_eq!(due_on(d("2027-01-30"), true), d("2027-04-28"));
     }
 }

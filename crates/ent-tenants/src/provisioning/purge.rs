@@ -47,7 +47,7 @@ pub async fn purge_due(state: &ProvisioningState, now: DateTime<Utc>) -> Result<
     }
     for slug in &purged {
         // A backend failure here is retried by the scheduled resync, with backoff.
-        super::reconcile::pass(state, Some(slug), now).await?;
+        super::reconcile::pass(state, Some(slug), state.clock.now()).await?;
     }
     Ok(purged)
 }

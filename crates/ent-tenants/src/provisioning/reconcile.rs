@@ -539,10 +539,11 @@ pub async fn run_queue(state: ProvisioningState, shutdown: tokio_util::sync::Can
 
 /// One round of the queue: a full pass, or a pass per queued tenant.
 async fn run_work(state: &ProvisioningState, full: bool, slugs: &std::collections::BTreeSet<String>) {
-    let now = state.clock.now();
     let only: Vec<Option<&str>> = if full { vec![None] } else { slugs.iter().map(|s| Some(s.as_str())).collect() };
     for slug in only {
-        if let Err(e) = pass(state, slug, now).await {
+        // Each pass reads the clock: its lease, `reconciled_at` and `retry_at` count from when it
+        // starts, not from the round's start (a lease dated back would be expired when taken).
+        if let Err(e) = pass(state, slug, state.clock.now()).await {
             tracing::warn!(tenant = slug.unwrap_or("*"), error = %e.detail, "reconcile from the queue failed");
         }
     }

@@ -73,6 +73,10 @@ pub fn award_body(siren: &str, nic: &str, buyer: &str) -> Value {
     json!({
         "vendor_siret": siret, "amount_ht_cents": 100_000, "amount_ttc_cents": 120_000, "notified_on": "2026-09-01",
         "decp": ent_testkit::award::decp_facts(&luhn(&format!("{buyer}0001"))),
+        "unit_prices": [
+            { "lot": 1, "line": "account_year", "unit_price_ht_cents": 450 },
+            { "lot": 1, "line": "school_setup", "unit_price_ht_cents": 35_000 }
+        ],
     })
 }
 

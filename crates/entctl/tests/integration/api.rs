@@ -98,6 +98,70 @@ async fn upload_with_bad_rows_answers_the_report_with_line_numbers() {
     assert_eq!(body["rejections"][0]["uai"], "1234567X");
 }
 
+backend_test!(a_school_of_saint_martin_is_imported_with_its_collectivite);
+async fn a_school_of_saint_martin_is_imported_with_its_collectivite(db: crate::common::TestDb) {
+    let name = db.name;
+    let server = start(db).await;
+    let uai = |digits: u32| format!("{digits:07}{}", entcp::registry::codes::uai_check_letter(digits));
+    // Saint-Martin (978) belongs to the académie de Guadeloupe (32): its row is imported, not
+    // rejected as an invalid INSEE code.
+    let csv = format!(
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n\
+         {};Ecole Marigot;Ecole;97801;32\n",
+        uai(9781001)
+    );
+    let resp = server.req(Method::POST, "/api/v1/imports/annuaire").bytes("text/csv", csv).send().await;
+    let (status, body, _) = split(resp);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rejections"], json!([]), "{name}: {body}");
+    assert_eq!(body["etablissements"]["created"], 1, "{name}: {body}");
+    let (status, school, _) = server.get(&format!("/api/v1/orgs/{}", uai(9781001))).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {school}");
+    assert_eq!(school["departement_code"], "978", "{name}: {school}");
+}
+
+backend_test!(corse_s_colleges_and_mayotte_s_lycees_are_funded_by_the_collectivite_holding_both_powers);
+async fn corse_s_colleges_and_mayotte_s_lycees_are_funded_by_the_collectivite_holding_both_powers(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let server = start(db).await;
+    let uai = |digits: u32| format!("{digits:07}{}", entcp::registry::codes::uai_check_letter(digits));
+    let (college, lycee, college_94) = (uai(6200999), uai(9760999), uai(9400999));
+    let csv = format!(
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_departement;Code_academie;Code_region\n\
+         {college};Collège Laetitia;Collège;2A004;02A;27;94\n\
+         {lycee};Lycée de Mamoudzou;Lycée;97611;976;43;06\n\
+         {college_94};Collège Francine Fromond;Collège;94034;094;24;11\n"
+    );
+    let resp = server.req(Method::POST, "/api/v1/imports/annuaire").bytes("text/csv", csv).send().await;
+    let (status, body, _) = split(resp);
+    assert_eq!((status, &body["rejections"]), (StatusCode::OK, &json!([])), "{name}: {body}");
+    let server = &server;
+    let funder = |uai: String| async move {
+        let (status, org, _) = server.get(&format!("/api/v1/orgs/{uai}")).await;
+        assert_eq!(status, StatusCode::OK, "{org}");
+        let f = &org["funding_collectivite"];
+        format!("{}:{}", f["kind"].as_str().unwrap_or("?"), f["code"].as_str().unwrap_or("?"))
+    };
+    // The Collectivité de Corse (région 94) funds collèges; Mayotte's département funds lycées.
+    assert_eq!(funder(college.clone()).await, "region:94", "{name}");
+    assert_eq!(funder(lycee.clone()).await, "departement:976", "{name}");
+    // Elsewhere the general rule: a collège of the Val-de-Marne, its département.
+    assert_eq!(funder(college_94.clone()).await, "departement:94", "{name}");
+    // What each covers follows the same rule.
+    let covered = |key: &'static str| async move {
+        let (status, page, _) = server.get(&format!("/api/v1/orgs/{key}/covers?limit=50")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["items"].as_array().unwrap().iter().map(|o| o["code"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(covered("region:94").await, [college.as_str()], "{name}");
+    assert!(covered("departement:2A").await.is_empty(), "{name}: the former département funds nothing");
+    assert_eq!(covered("departement:976").await, [lycee.as_str()], "{name}");
+    assert!(covered("region:06").await.is_empty(), "{name}");
+    assert_eq!(covered("departement:94").await, [college_94], "{name}");
+}
+
 #[tokio::test]
 async fn errors_are_problem_json_with_stable_types() {
     let server = start(common::sqlite().await).await;

@@ -127,7 +127,7 @@ async fn a_coordinator_runs_a_groupement_and_each_member_sees_only_its_share_in_
         browser.click_to_page("#vers-closed").await;
         browser.click_to_page("#vers-consultation").await;
         browser.axe().await;
-        for (id, value) in award_fields() {
+        for (id, value) in award_fields(1) {
             match id {
                 "notification" => set(&browser, id, &value).await,
                 "innovant" | "avance" | "sous-traitance" | "groupement-operateurs" | "forme-prix" => {

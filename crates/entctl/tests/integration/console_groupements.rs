@@ -89,8 +89,9 @@ pub(crate) async fn constitute(store: &Store, reference: &str) {
     tx.commit().await.unwrap();
 }
 
-/// The award form's fields: the titulaire (not yet in the registry), the amounts, the DECP facts.
-pub(crate) fn award_fields() -> Vec<(&'static str, String)> {
+/// The award form's fields: the titulaire (not yet in the registry), the amounts, the unit
+/// prices of each of the groupement's `lots`, the DECP facts.
+pub(crate) fn award_fields(lots: u32) -> Vec<(&'static str, String)> {
     let vendor = luhn(&format!("{}0001", luhn("30000002")));
     let buyer = luhn(&format!("{}0001", luhn("25940001")));
     [
@@ -119,6 +120,12 @@ pub(crate) fn award_fields() -> Vec<(&'static str, String)> {
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_string()))
+    .chain(
+        (lots >= 2)
+            .then_some([("prix-2-compte", "1,50".to_string()), ("prix-2-ecole", "120".to_string())])
+            .into_iter()
+            .flatten(),
+    )
     .collect()
 }
 
@@ -274,7 +281,7 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let incomplete = post_form(&app, &coord, &format!("{path}/attribution"), &owned(&[("cpv", "48190000")])).await;
     assert_eq!(incomplete.status, 422, "{}", incomplete.text);
     assert!(incomplete.text.contains("href=\"#siret\"") && incomplete.text.contains("value=\"48190000\""));
-    let sent = post_form(&app, &coord, &format!("{path}/attribution"), &award_fields()).await;
+    let sent = post_form(&app, &coord, &format!("{path}/attribution"), &award_fields(2)).await;
     let page = follow(&app, &coord, &sent, &format!("{path}?apres=attribue")).await;
     assert!(page.text.contains("ENT Éditions SAS") && page.text.contains("118\u{a0}518,52\u{a0}€"), "{}", page.text);
     let (a, b, c) = (&scene.communes[0], &scene.communes[1], &scene.communes[2]);

@@ -431,6 +431,21 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     for service in catalog.resolve("socle-1d", &[]).unwrap() {
         assert!(text.contains(&service.name), "{name}: CCTP lacks service {}", service.name);
     }
+    // Its article 6 is the Art. 28(3) contract the award records: the data and people of the
+    // bouquet's services, the unlawful-instruction duty, return or deletion at the end.
+    let (data, subjects) = entcp::catalog::processed_data(catalog.resolve("socle-1d", &[]).unwrap());
+    assert!(!data.is_empty() && !subjects.is_empty(), "{name}: the catalog states them");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&format!("types de données : {}", data.join(" ; "))), "{name}: {flat}");
+    assert!(flat.contains(&format!("catégories de personnes concernées : {}", subjects.join(" ; "))), "{name}");
+    for clause in [
+        "sous-traitant ultérieur",
+        "article 28, paragraphe 3",
+        "une instruction constitue une violation",
+        "restituer les données",
+    ] {
+        assert!(flat.contains(clause), "{name}: CCTP article 6 lacks « {clause} »");
+    }
     // PDF when LibreOffice is installed, a clear 503 otherwise.
     let pdf = download(&cctp, "pdf").send().await;
     match pdf.status {
@@ -494,6 +509,12 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&award_body(&bad_luhn(&vendor_siret)))).await;
     assert_eq!(status, 422, "{name}");
     assert!(problem["detail"].as_str().unwrap().contains("Luhn"), "{problem}");
+    // A BPU line without its unit price: 422 naming it (the DQE and the shares need it).
+    let mut unpriced = award_body(&vendor_siret);
+    unpriced["unit_prices"].as_array_mut().unwrap().pop();
+    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&unpriced)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["unit_prices".to_string()]), "{name}: {problem}");
+    assert!(problem.to_string().contains("prix unitaire manquant : lot 1"), "{name}: {problem}");
     // Repeated techniques fail the official schema (`uniqueItems`): 422 on the field.
     let mut twice = award_body(&vendor_siret);
     twice["decp"]["techniques"] = json!(["Accord-cadre", "Accord-cadre"]);
@@ -788,6 +809,19 @@ async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::com
         (g["support"][0]["priority"].as_str(), g["support"][0]["resolution_hours"].as_u64()),
         (Some("P1"), Some(8))
     );
+    // Levels given by the coordinator: P1 to P4, once each, P1 among them (the CCTP's outage and RTO).
+    for support in [
+        json!([{ "priority": "P2", "label": "Majeur", "first_response_hours": 2, "resolution_hours": 16 }]),
+        json!([{ "priority": "P1", "label": "Bloquant", "first_response_hours": 1, "resolution_hours": 8 },
+               { "priority": "P1", "label": "Bloquant", "first_response_hours": 1, "resolution_hours": 8 }]),
+        json!([{ "priority": "P7", "label": "Autre", "first_response_hours": 1, "resolution_hours": 8 }]),
+    ] {
+        let mut custom = body.clone();
+        custom["support"] = support.clone();
+        let (status, problem) = send(w.coord.post(api("/groupements")).json(&custom)).await;
+        assert_eq!(status, 422, "{name}: {support} gives {problem}");
+        assert!(problem.to_string().contains("priorit") || problem.to_string().contains("P1"), "{name}: {problem}");
+    }
     let mut renforce = body.clone();
     renforce["support_policy"] = json!("renforce");
     let (status, r) = send(w.coord.post(api("/groupements")).json(&renforce)).await;

@@ -379,3 +379,40 @@ async fn the_console_refuses_an_unknown_person_a_replayed_callback_and_one_witho
         "{name}: the unknown person, audited by identity::oidc"
     );
 }
+
+/// A provider that is down is asked once: the sign-ins queued behind its discovery get the
+/// failure it gave, instead of each waiting out the timeout again.
+#[tokio::test]
+async fn a_provider_that_is_down_is_asked_once_for_the_sign_ins_queued_behind_it() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let answer = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+            let _ = socket.write_all(answer).await;
+        }
+    });
+    let secret = tempfile::tempdir().unwrap();
+    let secret_file = secret.path().join("secret");
+    std::fs::write(&secret_file, "s3cret").unwrap();
+    let yaml = format!(
+        "issuer: {issuer}\nclient_id: entcp-test\nclient_secret_file: {}\nredirect_url: http://127.0.0.1:9/connexion/oidc/retour\n",
+        secret_file.display()
+    );
+    let config: OidcConfig = entcp::yaml::from_str(&yaml).unwrap();
+    let oidc = Oidc::new(&config).unwrap();
+    let attempts = futures_util::future::join_all((0..4).map(|_| oidc.begin("/", common::t0()))).await;
+    for attempt in &attempts {
+        let refused = attempt.as_ref().expect_err("the provider is down");
+        assert_eq!(refused.kind, ProblemKind::Unavailable, "{}", refused.detail);
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "one discovery for the four sign-ins");
+}

@@ -438,6 +438,33 @@ async fn a_school_the_annuaire_closes_leaves_the_register_and_no_processor_works
     assert_eq!(served_for_the_dsden(&vendor), served - 1, "{name}: the vendor no longer works for it");
 }
 
+backend_test!(an_archived_tenant_stays_in_the_register_until_its_data_are_purged);
+async fn an_archived_tenant_stays_in_the_register_until_its_data_are_purged(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    // An école of Fresnes, served by the commune's tenant `fresnes`.
+    let ecole = "0940289D".to_string();
+    let listing =
+        |register: &Value| register["entries"].as_array().unwrap().iter().filter(|e| uais(e).contains(&ecole)).count();
+    let read = || call(d.admin.get(d.url("/registers/dsden:94")));
+    let (_, before) = read().await;
+    assert!(listing(&before) > 0, "{name}: the école is in the DSDEN's entries");
+    // Decommissioned, then archived: its volumes are kept for the retention period.
+    for to in ["decommissioning", "archived"] {
+        let (s, body) = call(d.dan.post("/api/v1/tenants/fresnes/transition").json(&json!({ "to": to }))).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {to}: {body}");
+        let (_, register) = read().await;
+        assert_eq!(listing(&register), listing(&before), "{name}: {to}: its data are still processed");
+    }
+    // The retention purge deleted them: the processing has ended.
+    sqlx::query("UPDATE tenants SET status = 'purged' WHERE slug = 'fresnes'")
+        .execute(d.db.store.pool())
+        .await
+        .unwrap();
+    let (_, after) = read().await;
+    assert_eq!(listing(&after), 0, "{name}: a purged tenant processes nothing");
+}
+
 backend_test!(a_register_derived_on_another_day_with_nothing_changed_is_the_same_register);
 async fn a_register_derived_on_another_day_with_nothing_changed_is_the_same_register(db: crate::common::TestDb) {
     let d = demo(db).await;
@@ -567,6 +594,15 @@ async fn a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_re
         json!({ "title": "Autre envoi", "cnil_decision": "notified", "cnil_notified_at": "2026-08-27T08:00:00Z" });
     let (s, created) = call(dpo.post(url).json(&breach(in_time))).await;
     assert_eq!(s, StatusCode::CREATED, "{name}: {created}");
+    // A notification dated after today (1 September 2026) is not recorded as done.
+    let ahead = json!({
+        "title": "Troisième envoi", "cnil_decision": "notified", "cnil_notified_at": "2026-09-03T08:00:00Z",
+        "people_notified_at": "2026-09-04T08:00:00Z", "cnil_reason": "ampleur connue tardivement"
+    });
+    let (s, problem) = call(dpo.post(url).json(&breach(ahead))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(refused(&problem), ["cnil_notified_at", "people_notified_at"], "{name}: {problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("futur"), "{name}: {problem}");
 }
 
 #[tokio::test]
@@ -767,6 +803,21 @@ async fn a_request_is_extended_only_when_the_requester_is_told_within_the_first_
     // The register says when the requester was told.
     let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
     assert!(csv.contains("10 janvier 2027 (prolongée, personne informée le 2 novembre 2026)"), "{name}: {csv}");
+
+    // An answer cannot be dated after today (15 December 2026): the request stays open.
+    answered["answered_on"] = json!("2027-01-05");
+    let (s, body) = call(dpo.put(&path).header("if-match", "\"2\"").json(&answered)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {body}");
+    assert_eq!(body["errors"][0]["field"], "answered_on", "{name}: {body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("futur"), "{name}: {body}");
+
+    // Extended: two months after the first deadline (30 November), not three after the reception.
+    let mut month_end = request("I. J.", "2026-10-31");
+    month_end["extension_notified_on"] = json!("2026-11-20");
+    let (s, body) = call(dpo.post(url).json(&month_end)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {body}");
+    assert_eq!(body["due_on"], "2027-01-30", "{name}: {body}");
+    assert_eq!(body["extended"], true, "{name}: {body}");
 }
 
 /// Imports one new open école of Fresnes (`0940990R`), a copy of école Jean Monet, as the
