@@ -387,22 +387,37 @@ impl Abandoned {
     }
 }
 
-/// Marks `abandoned` the running runs of other runners whose heartbeat expired
-/// (their process died, or stopped and released them: [`release_interrupted_run`]);
-/// returns those runs. Each is returned to one caller only, however many replicas ask
-/// at once (the update claims it).
-pub async fn abandon_dead_runs(store: &Store, runner: &str, now: DateTime<Utc>) -> sqlx::Result<Vec<Abandoned>> {
-    sqlx::query_as(
+/// Marks `abandoned` the running runs whose heartbeat expired: those of other runners
+/// (their process died, or stopped and released them: [`release_interrupted_run`]), and
+/// this runner's own of a job not in `in_flight` (the jobs it runs now): a run whose end
+/// could not be written stays `running`, and would block its job here for good (one
+/// `running` run per job). Returns those runs. Each is returned to one caller only,
+/// however many replicas ask at once (the update claims it).
+pub async fn abandon_dead_runs(
+    store: &Store,
+    runner: &str,
+    in_flight: &[&str],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Abandoned>> {
+    let query = format!(
         "UPDATE job_runs SET outcome = 'abandoned', finished_at = $1, \
          message = COALESCE(message, 'abandonnée : le processus qui l''exécutait ne donne plus signe de vie') \
-         WHERE outcome = 'running' AND runner <> $2 AND COALESCE(heartbeat_at, started_at) < $3 \
+         WHERE outcome = 'running' AND COALESCE(heartbeat_at, started_at) < $3 AND {} \
          RETURNING job, tick, trigger, started_at, message",
-    )
-    .bind(timestamp(now))
-    .bind(runner)
-    .bind(timestamp(now - heartbeat_expiry()))
-    .fetch_all(store.pool())
-    .await
+        not_running_here(in_flight)
+    );
+    let query = sqlx::query_as(&query).bind(timestamp(now)).bind(runner).bind(timestamp(now - heartbeat_expiry()));
+    in_flight.iter().fold(query, |query, job| query.bind(*job)).fetch_all(store.pool()).await
+}
+
+/// The condition on a run that `$2` (a runner) is not running now: another runner's, or
+/// its own of a job not in `in_flight` (bound from `$4` on).
+fn not_running_here(in_flight: &[&str]) -> String {
+    if in_flight.is_empty() {
+        return "(runner <> $2 OR TRUE)".into();
+    }
+    let jobs: Vec<String> = (0..in_flight.len()).map(|i| format!("${}", i + 4)).collect();
+    format!("(runner <> $2 OR job NOT IN ({}))", jobs.join(", "))
 }
 
 /// The latest runs of a job, newest first.

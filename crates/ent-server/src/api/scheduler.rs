@@ -52,13 +52,36 @@ async fn execute(
         }
     }
     state.store.note_change();
-    match record_end(&state.store, &run).await {
+    match record_end_retrying(state, job, &run).await {
         Ok(true) => {}
         Ok(false) => lost(job, &mut run),
-        Err(e) => tracing::error!(job = job.name, error = %e, "job run end not recorded"),
+        // Still `running`: a later pass of this scheduler abandons it once its heartbeat
+        // expired, and the job runs again ([`abandon_dead_runs`]).
+        Err(e) => tracing::error!(job = job.name, run = %run.id, error = %e, "job run end not recorded"),
     }
     state.metrics.job_finished(job.name, &run.outcome, finished, started.elapsed().as_secs_f64());
     run
+}
+
+/// How many times the end of a run is written before it is given up, and the wait
+/// before the second attempt (doubled before each next one).
+const END_ATTEMPTS: u32 = 3;
+const END_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// [`record_end`], tried again after a short wait when the database fails to answer.
+async fn record_end_retrying(state: &AppState, job: &Job, run: &JobRun) -> sqlx::Result<bool> {
+    let mut wait = END_RETRY_AFTER;
+    for _ in 1..END_ATTEMPTS {
+        match record_end(&state.store, run).await {
+            Err(e) => {
+                tracing::warn!(job = job.name, run = %run.id, error = %e, "job run end not recorded: trying again")
+            }
+            recorded => return recorded,
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
+    record_end(&state.store, run).await
 }
 
 /// What a run another process took over says.
@@ -237,9 +260,10 @@ impl Scheduler {
     }
 
     async fn abandon_dead_runs(&self, now: DateTime<Utc>) -> sqlx::Result<Vec<Abandoned>> {
-        let abandoned = abandon_dead_runs(&self.state.store, &self.runner, now).await?;
+        let in_flight: Vec<&str> = self.running.lock().expect("scheduler lock").iter().copied().collect();
+        let abandoned = abandon_dead_runs(&self.state.store, &self.runner, &in_flight, now).await?;
         for run in &abandoned {
-            tracing::warn!(job = %run.job, tick = ?run.tick, "run abandoned: its runner stopped beating");
+            tracing::warn!(job = %run.job, tick = ?run.tick, "run abandoned: its runner stopped beating or its end was not recorded");
             self.state.metrics.run_abandoned(&run.job);
         }
         Ok(abandoned)
