@@ -414,8 +414,15 @@ async fn a_heartbeat_touches_its_own_running_run_only(db: crate::common::TestDb)
     assert!(jobs::touch_heartbeat(&db.store, &run, minute(1)).await.unwrap(), "{}", db.name);
     let other = entcp::jobs::JobRun { runner: "replica-b".into(), ..run.clone() };
     assert!(!jobs::touch_heartbeat(&db.store, &other, minute(1)).await.unwrap(), "{}: not its run", db.name);
-    let abandoned = jobs::abandon_dead_runs(&db.store, "replica-b", &[], minute(10)).await.unwrap();
-    assert_eq!(abandoned.len(), 1, "{}", db.name);
+    let dead = jobs::dead_runs(&db.store, "replica-b", &[], minute(10)).await.unwrap();
+    assert_eq!(dead.len(), 1, "{}", db.name);
+    assert_eq!(jobs::abandon_run(&db.store, &dead[0], minute(10), None).await.unwrap(), Some(false), "{}", db.name);
+    assert_eq!(
+        jobs::abandon_run(&db.store, &dead[0], minute(10), None).await.unwrap(),
+        None,
+        "{}: marked once",
+        db.name
+    );
     assert!(!jobs::touch_heartbeat(&db.store, &run, minute(11)).await.unwrap(), "{}: abandoned", db.name);
     let mut ended = run.clone();
     ended.outcome = "success".into();
@@ -480,4 +487,50 @@ async fn a_run_whose_end_could_not_be_recorded_no_longer_blocks_its_job_in_its_o
     let seen: Vec<&str> = runs.iter().map(|r| r.outcome.as_str()).collect();
     assert_eq!(seen, ["success", "abandoned"], "{}", db.name);
     assert_eq!(metric(&app, "entcp_job_runs_abandoned_total{job=\"fast\"}"), 1.0, "{}", db.name);
+}
+
+fn daily(name: &'static str) -> ScheduledJob {
+    let job = Job { name, description: "test", default_schedule: "0 3 * * *", run: fast };
+    let schedule = jobs::parse_schedule("0 3 * * *").unwrap();
+    ScheduledJob {
+        job,
+        expression: "0 3 * * *".into(),
+        schedule,
+        enabled: true,
+        timeout: std::time::Duration::from_secs(3600),
+    }
+}
+
+// The runs of a dead replica were all marked `abandoned` in one statement, then their retries
+// inserted one by one: a retry insert that failed dropped the retries of the others too, and
+// every one of those daily runs waited for the next day. Each run is now marked with its retry in
+// one transaction: a failed retry leaves its run `running` for the next pass (counted), and the
+// other runs are retried at once.
+backend_test!(a_retry_that_cannot_be_recorded_loses_neither_its_run_nor_the_other_retries);
+async fn a_retry_that_cannot_be_recorded_loses_neither_its_run_nor_the_other_retries(db: crate::common::TestDb) {
+    let tick = jobs::latest_tick(&daily("daily-a").schedule, chrono_tz::Europe::Paris, minute(0)).unwrap();
+    jobs::claim_tick(&db.store, "daily-a", tick, "killed-replica", tick).await.unwrap().unwrap();
+    let b_started = tick + Duration::seconds(1);
+    jobs::claim_tick(&db.store, "daily-b", tick, "killed-replica", b_started).await.unwrap().unwrap();
+    let (s, app) = scheduler(&db.store, "live-replica", vec![daily("daily-a"), daily("daily-b")]);
+
+    inject_fault(&db.store, "INSERT", "NEW.job = 'daily-a' AND NEW.tick IS NULL").await;
+    let runs = s.run_due(minute(0)).await.unwrap();
+    lift_fault(&db.store).await;
+    let retried: Vec<(&str, &str, &str)> =
+        runs.iter().map(|r| (r.job.as_str(), r.trigger.as_str(), r.outcome.as_str())).collect();
+    assert_eq!(retried, [("daily-b", "retry", "success")], "{}", db.name);
+    let a: Vec<String> = runs_of(&db.store, "daily-a").await.into_iter().map(|r| r.outcome).collect();
+    assert_eq!(a, ["running"], "{}: not abandoned without its retry", db.name);
+    assert_eq!(metric(&app, "entcp_job_abandon_failures_total{job=\"daily-a\"}"), 1.0, "{}", db.name);
+
+    let again = s.run_due(minute(1)).await.unwrap();
+    let retried: Vec<(&str, &str, &str)> =
+        again.iter().map(|r| (r.job.as_str(), r.trigger.as_str(), r.outcome.as_str())).collect();
+    assert_eq!(retried, [("daily-a", "retry", "success")], "{}: retried at the next pass", db.name);
+    for job in ["daily-a", "daily-b"] {
+        let outcomes: Vec<String> = runs_of(&db.store, job).await.into_iter().map(|r| r.outcome).collect();
+        assert_eq!(outcomes, ["success", "abandoned"], "{}: {job}", db.name);
+    }
+    assert_eq!(metric(&app, "entcp_job_runs_abandoned_total{job=\"daily-a\"}"), 1.0, "{}", db.name);
 }
