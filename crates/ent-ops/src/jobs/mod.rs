@@ -232,13 +232,6 @@ pub fn new_run(job: &str, tick: Option<String>, trigger: &str, runner: &str, now
     }
 }
 
-/// Records the run that takes over an abandoned scheduled run (trigger `retry`, no tick:
-/// the tick stays the abandoned run's); false when a run of the job is going meanwhile.
-pub async fn insert_retry_run(store: &Store, run: &JobRun) -> sqlx::Result<bool> {
-    let mut conn = store.conn().await?;
-    insert_run_without_tick(&mut conn, run).await
-}
-
 /// Inserts the row of a run that claims no tick (manual or retry); false when a run of
 /// the job is still `running` (the unique index of migration 0040).
 async fn insert_run_without_tick(conn: &mut sqlx::AnyConnection, run: &JobRun) -> sqlx::Result<bool> {
@@ -352,10 +345,11 @@ pub async fn release_interrupted_run(store: &Store, run_id: &str) -> sqlx::Resul
     Ok(())
 }
 
-/// A run marked `abandoned`: its job, the tick it had claimed (none for a manual or retry
-/// run), its trigger, start and message.
+/// A `running` run no process runs any more ([`dead_runs`]), to be marked `abandoned`: its
+/// id, job, the tick it had claimed (none for a manual or retry run), trigger, start and message.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Abandoned {
+    pub id: String,
     pub job: String,
     pub tick: Option<String>,
     pub trigger: String,
@@ -387,22 +381,70 @@ impl Abandoned {
     }
 }
 
-/// Marks `abandoned` the running runs of other runners whose heartbeat expired
-/// (their process died, or stopped and released them: [`release_interrupted_run`]);
-/// returns those runs. Each is returned to one caller only, however many replicas ask
-/// at once (the update claims it).
-pub async fn abandon_dead_runs(store: &Store, runner: &str, now: DateTime<Utc>) -> sqlx::Result<Vec<Abandoned>> {
-    sqlx::query_as(
+/// The running runs whose heartbeat expired: those of other runners (their process died, or
+/// stopped and released them: [`release_interrupted_run`]), and this runner's own of a job not
+/// in `in_flight` (the jobs it runs now): a run whose end could not be written stays `running`,
+/// and would block its job here for good (one `running` run per job). Oldest first; each is
+/// then marked by [`abandon_run`].
+pub async fn dead_runs(
+    store: &Store,
+    runner: &str,
+    in_flight: &[&str],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Abandoned>> {
+    let query = format!(
+        "SELECT id, job, tick, trigger, started_at, message FROM job_runs \
+         WHERE outcome = 'running' AND COALESCE(heartbeat_at, started_at) < $1 AND {} \
+         ORDER BY started_at, id",
+        not_running_here(in_flight)
+    );
+    let query = sqlx::query_as(&query).bind(timestamp(now - heartbeat_expiry())).bind(runner);
+    in_flight.iter().fold(query, |query, job| query.bind(*job)).fetch_all(store.pool()).await
+}
+
+/// The condition on a run that `$2` (a runner) is not running now: another runner's, or
+/// its own of a job not in `in_flight` (bound from `$3` on).
+fn not_running_here(in_flight: &[&str]) -> String {
+    if in_flight.is_empty() {
+        return "(runner <> $2 OR TRUE)".into();
+    }
+    let jobs: Vec<String> = (0..in_flight.len()).map(|i| format!("${}", i + 3)).collect();
+    format!("(runner <> $2 OR job NOT IN ({}))", jobs.join(", "))
+}
+
+/// Marks `abandoned` a run [`dead_runs`] found and records `retry`, the run that takes it over
+/// (trigger `retry`, no tick: the tick stays the abandoned run's), in one transaction: a retry
+/// that cannot be recorded leaves the run `running` for the next pass, never abandoned without
+/// its retry. None when another process marked it first (each dead run goes to one process
+/// only, however many replicas ask at once); else whether `retry` was recorded (false: a run
+/// of the job is going meanwhile).
+pub async fn abandon_run(
+    store: &Store,
+    dead: &Abandoned,
+    now: DateTime<Utc>,
+    retry: Option<&JobRun>,
+) -> sqlx::Result<Option<bool>> {
+    let mut tx = store.begin_write().await?;
+    let marked = sqlx::query(
         "UPDATE job_runs SET outcome = 'abandoned', finished_at = $1, \
          message = COALESCE(message, 'abandonnée : le processus qui l''exécutait ne donne plus signe de vie') \
-         WHERE outcome = 'running' AND runner <> $2 AND COALESCE(heartbeat_at, started_at) < $3 \
-         RETURNING job, tick, trigger, started_at, message",
+         WHERE id = $2 AND outcome = 'running' AND COALESCE(heartbeat_at, started_at) < $3",
     )
     .bind(timestamp(now))
-    .bind(runner)
+    .bind(&dead.id)
     .bind(timestamp(now - heartbeat_expiry()))
-    .fetch_all(store.pool())
-    .await
+    .execute(&mut *tx)
+    .await?;
+    if marked.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let retried = match retry {
+        Some(run) => insert_run_without_tick(&mut tx, run).await?,
+        None => false,
+    };
+    tx.commit().await?;
+    Ok(Some(retried))
 }
 
 /// The latest runs of a job, newest first.

@@ -51,6 +51,7 @@ struct JobStats {
     last_duration: BTreeMap<String, f64>,
     skipped: BTreeMap<(String, String), u64>,
     abandoned: BTreeMap<String, u64>,
+    abandon_failures: BTreeMap<String, u64>,
 }
 
 /// Figures read from the database by the background refresher.
@@ -89,6 +90,12 @@ impl Metrics {
         *self.jobs.lock().expect("metrics lock").abandoned.entry(job.into()).or_default() += 1;
     }
 
+    /// This process could not mark a dead run of `job` abandoned (with its retry): left
+    /// `running` for its next pass.
+    pub fn abandon_failed(&self, job: &str) {
+        *self.jobs.lock().expect("metrics lock").abandon_failures.entry(job.into()).or_default() += 1;
+    }
+
     fn write_jobs(&self, out: &mut String) {
         let jobs = self.jobs.lock().expect("metrics lock");
         header(out, "entcp_job_runs_total", "counter", "Job runs ended in this process, by job and outcome.");
@@ -120,6 +127,15 @@ impl Metrics {
         header(out, "entcp_job_runs_abandoned_total", "counter", "Runs of dead runners this process marked abandoned.");
         for (job, n) in &jobs.abandoned {
             let _ = writeln!(out, "entcp_job_runs_abandoned_total{{job=\"{job}\"}} {n}");
+        }
+        header(
+            out,
+            "entcp_job_abandon_failures_total",
+            "counter",
+            "Dead runs this process failed to mark abandoned with their retry (tried again next pass).",
+        );
+        for (job, n) in &jobs.abandon_failures {
+            let _ = writeln!(out, "entcp_job_abandon_failures_total{{job=\"{job}\"}} {n}");
         }
     }
 

@@ -9,9 +9,9 @@ use chrono_tz::Tz;
 use ent_kernel::error::Problem;
 use ent_kernel::store::timestamp;
 use ent_ops::jobs::{
-    abandon_dead_runs, claim_tick, insert_manual_run, insert_retry_run, latest_claimed_tick, latest_tick, new_run,
-    next_tick, parse_timezone, record_end, release_interrupted_run, tick_claimed, timeout_of, touch_heartbeat,
-    Abandoned, JobRun, HEARTBEAT_EVERY, INTERRUPTED_MESSAGE,
+    abandon_run, claim_tick, dead_runs, insert_manual_run, latest_claimed_tick, latest_tick, new_run, next_tick,
+    parse_timezone, record_end, release_interrupted_run, tick_claimed, timeout_of, touch_heartbeat, Abandoned, JobRun,
+    HEARTBEAT_EVERY, INTERRUPTED_MESSAGE,
 };
 use ent_platform::identity::Actor;
 
@@ -52,13 +52,36 @@ async fn execute(
         }
     }
     state.store.note_change();
-    match record_end(&state.store, &run).await {
+    match record_end_retrying(state, job, &run).await {
         Ok(true) => {}
         Ok(false) => lost(job, &mut run),
-        Err(e) => tracing::error!(job = job.name, error = %e, "job run end not recorded"),
+        // Still `running`: a later pass of this scheduler abandons it once its heartbeat
+        // expired, and the job runs again ([`dead_runs`]).
+        Err(e) => tracing::error!(job = job.name, run = %run.id, error = %e, "job run end not recorded"),
     }
     state.metrics.job_finished(job.name, &run.outcome, finished, started.elapsed().as_secs_f64());
     run
+}
+
+/// How many times the end of a run is written before it is given up, and the wait
+/// before the second attempt (doubled before each next one).
+const END_ATTEMPTS: u32 = 3;
+const END_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// [`record_end`], tried again after a short wait when the database fails to answer.
+async fn record_end_retrying(state: &AppState, job: &Job, run: &JobRun) -> sqlx::Result<bool> {
+    let mut wait = END_RETRY_AFTER;
+    for _ in 1..END_ATTEMPTS {
+        match record_end(&state.store, run).await {
+            Err(e) => {
+                tracing::warn!(job = job.name, run = %run.id, error = %e, "job run end not recorded: trying again")
+            }
+            recorded => return recorded,
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
+    record_end(&state.store, run).await
 }
 
 /// What a run another process took over says.
@@ -174,8 +197,7 @@ impl Scheduler {
         if self.cancel.is_cancelled() {
             return Ok(Vec::new());
         }
-        let abandoned = self.abandon_dead_runs(now).await?;
-        let mut started = self.retry_abandoned(&abandoned, now).await?;
+        let mut started = self.abandon_dead_runs(now).await?;
         for scheduled in self.jobs.iter().filter(|s| s.enabled) {
             let Some(tick) = latest_tick(&scheduled.schedule, self.timezone, now) else {
                 continue;
@@ -236,44 +258,63 @@ impl Scheduler {
         Ok(())
     }
 
-    async fn abandon_dead_runs(&self, now: DateTime<Utc>) -> sqlx::Result<Vec<Abandoned>> {
-        let abandoned = abandon_dead_runs(&self.state.store, &self.runner, now).await?;
-        for run in &abandoned {
-            tracing::warn!(job = %run.job, tick = ?run.tick, "run abandoned: its runner stopped beating");
-            self.state.metrics.run_abandoned(&run.job);
-        }
-        Ok(abandoned)
-    }
-
-    /// Starts again, here, the abandoned scheduled runs whose tick is still their job's
-    /// latest (a daily or monthly run whose replica died would otherwise wait for its
-    /// next tick), and the retries of such a tick that a shutdown interrupted
-    /// ([`Abandoned::retried_tick`]); the process that marked a run abandoned is the only
-    /// one to get it.
-    async fn retry_abandoned(
-        &self,
-        abandoned: &[Abandoned],
-        now: DateTime<Utc>,
-    ) -> sqlx::Result<Vec<tokio::task::JoinHandle<JobRun>>> {
+    /// Marks `abandoned` the runs no process runs any more ([`dead_runs`]) and starts again,
+    /// here, those that have a retry ([`Scheduler::retry_of`]). A run that cannot be marked
+    /// with its retry is logged, counted and left `running` for the next pass; the others
+    /// are dealt with meanwhile.
+    async fn abandon_dead_runs(&self, now: DateTime<Utc>) -> sqlx::Result<Vec<tokio::task::JoinHandle<JobRun>>> {
+        let in_flight: Vec<&str> = self.running.lock().expect("scheduler lock").iter().copied().collect();
         let mut started = Vec::new();
-        for run in abandoned {
-            let Some(scheduled) = self.jobs.iter().find(|s| s.enabled && s.job.name == run.job) else { continue };
-            let Some(latest) = latest_tick(&scheduled.schedule, self.timezone, now) else { continue };
-            let tick = run.retried_tick(&scheduled.schedule, self.timezone);
-            if tick.as_deref() != Some(timestamp(latest).as_str()) || self.is_running(scheduled.job.name) {
-                continue;
+        for dead in dead_runs(&self.state.store, &self.runner, &in_flight, now).await? {
+            match self.abandon(&dead, now).await {
+                Ok(retry) => started.extend(retry),
+                Err(e) => {
+                    tracing::error!(job = %dead.job, run = %dead.id, error = %e, "dead run not abandoned: tried again at the next pass");
+                    self.state.metrics.abandon_failed(&dead.job);
+                }
             }
-            // The tick is dealt with: the pass that follows neither claims nor counts it.
-            self.seen.lock().expect("scheduler lock").insert(scheduled.job.name, latest);
-            let retry = new_run(scheduled.job.name, None, "retry", &self.runner, now);
-            if !insert_retry_run(&self.state.store, &retry).await? {
-                tracing::warn!(job = scheduled.job.name, "abandoned run not started again: a run of this job is going");
-                continue;
-            }
-            tracing::warn!(job = scheduled.job.name, tick = ?tick, trigger = %run.trigger, "abandoned run started again");
-            started.push(self.spawn_run(scheduled, retry, now));
         }
         Ok(started)
+    }
+
+    /// Marks one dead run `abandoned`, with its retry if it has one, and starts the retry;
+    /// nothing when another process marked it first (the process that marks a run is the
+    /// only one to retry it).
+    async fn abandon(
+        &self,
+        dead: &Abandoned,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<tokio::task::JoinHandle<JobRun>>> {
+        let retry = self.retry_of(dead, now);
+        let Some(retried) = abandon_run(&self.state.store, dead, now, retry.as_ref().map(|(_, run, _)| run)).await?
+        else {
+            return Ok(None);
+        };
+        tracing::warn!(job = %dead.job, tick = ?dead.tick, "run abandoned: its runner stopped beating or its end was not recorded");
+        self.state.metrics.run_abandoned(&dead.job);
+        let Some((scheduled, run, latest)) = retry else { return Ok(None) };
+        // The tick is dealt with: the pass that follows neither claims nor counts it.
+        self.seen.lock().expect("scheduler lock").insert(scheduled.job.name, latest);
+        if !retried {
+            tracing::warn!(job = scheduled.job.name, "abandoned run not started again: a run of this job is going");
+            return Ok(None);
+        }
+        tracing::warn!(job = scheduled.job.name, trigger = %dead.trigger, "abandoned run started again");
+        Ok(Some(self.spawn_run(scheduled, run, now)))
+    }
+
+    /// The run that starts again, here, a dead scheduled run whose tick is still its job's
+    /// latest (a daily or monthly run whose replica died would otherwise wait for its next
+    /// tick), or the retry of such a tick that a shutdown interrupted
+    /// ([`Abandoned::retried_tick`]), with its job and that tick; none otherwise.
+    fn retry_of(&self, dead: &Abandoned, now: DateTime<Utc>) -> Option<(&ScheduledJob, JobRun, DateTime<Utc>)> {
+        let scheduled = self.jobs.iter().find(|s| s.enabled && s.job.name == dead.job)?;
+        let latest = latest_tick(&scheduled.schedule, self.timezone, now)?;
+        let tick = dead.retried_tick(&scheduled.schedule, self.timezone)?;
+        if tick != timestamp(latest) || self.is_running(scheduled.job.name) {
+            return None;
+        }
+        Some((scheduled, new_run(scheduled.job.name, None, "retry", &self.runner, now), latest))
     }
 
     /// The next instant any enabled job is due, after `now`.

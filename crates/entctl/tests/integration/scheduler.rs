@@ -414,12 +414,123 @@ async fn a_heartbeat_touches_its_own_running_run_only(db: crate::common::TestDb)
     assert!(jobs::touch_heartbeat(&db.store, &run, minute(1)).await.unwrap(), "{}", db.name);
     let other = entcp::jobs::JobRun { runner: "replica-b".into(), ..run.clone() };
     assert!(!jobs::touch_heartbeat(&db.store, &other, minute(1)).await.unwrap(), "{}: not its run", db.name);
-    let abandoned = jobs::abandon_dead_runs(&db.store, "replica-b", minute(10)).await.unwrap();
-    assert_eq!(abandoned.len(), 1, "{}", db.name);
+    let dead = jobs::dead_runs(&db.store, "replica-b", &[], minute(10)).await.unwrap();
+    assert_eq!(dead.len(), 1, "{}", db.name);
+    assert_eq!(jobs::abandon_run(&db.store, &dead[0], minute(10), None).await.unwrap(), Some(false), "{}", db.name);
+    assert_eq!(
+        jobs::abandon_run(&db.store, &dead[0], minute(10), None).await.unwrap(),
+        None,
+        "{}: marked once",
+        db.name
+    );
     assert!(!jobs::touch_heartbeat(&db.store, &run, minute(11)).await.unwrap(), "{}: abandoned", db.name);
     let mut ended = run.clone();
     ended.outcome = "success".into();
     ended.finished_at = Some(entcp::store::timestamp(minute(11)));
     assert!(!jobs::record_end(&db.store, &ended).await.unwrap(), "{}", db.name);
     assert_eq!(outcome_of(&db.store, &run.id).await, "abandoned", "{}", db.name);
+}
+
+/// Makes the database refuse the writes `event` (`INSERT` or `UPDATE`) makes on `job_runs`
+/// when the new row matches `when` (SQL on `NEW`), until [`lift_fault`]: a write that fails
+/// as a database that stopped answering would fail it.
+async fn inject_fault(store: &Store, event: &str, when: &str) {
+    let statements = if store.backend().is_postgres() {
+        vec![
+            "CREATE FUNCTION injected_fault() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$"
+                .to_string(),
+            format!(
+                "CREATE TRIGGER injected_fault BEFORE {event} ON job_runs FOR EACH ROW WHEN ({when}) \
+                 EXECUTE FUNCTION injected_fault()"
+            ),
+        ]
+    } else {
+        vec![format!(
+            "CREATE TRIGGER injected_fault BEFORE {event} ON job_runs FOR EACH ROW WHEN {when} \
+             BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+        )]
+    };
+    for statement in statements {
+        sqlx::query(&statement).execute(store.pool()).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+async fn lift_fault(store: &Store) {
+    let statements: &[&str] = if store.backend().is_postgres() {
+        &["DROP TRIGGER injected_fault ON job_runs", "DROP FUNCTION injected_fault()"]
+    } else {
+        &["DROP TRIGGER injected_fault"]
+    };
+    for statement in statements {
+        sqlx::query(statement).execute(store.pool()).await.unwrap();
+    }
+}
+
+// A run whose end the database refused (even after the retries) stayed `running`, and the one
+// running run per job made every later tick of the job a no-op, on a single node, until the
+// process restarted. A later pass of the same scheduler abandons it once its heartbeat expired
+// (it is not in flight here any more), and the job runs again.
+backend_test!(a_run_whose_end_could_not_be_recorded_no_longer_blocks_its_job_in_its_own_process);
+async fn a_run_whose_end_could_not_be_recorded_no_longer_blocks_its_job_in_its_own_process(db: crate::common::TestDb) {
+    let (s, app) = scheduler(&db.store, "solo", vec![every_minute("fast", fast)]);
+    inject_fault(&db.store, "UPDATE", "NEW.outcome = 'success'").await;
+    assert_eq!(s.run_due(minute(0)).await.unwrap().len(), 1, "{}", db.name);
+    lift_fault(&db.store).await;
+    assert_eq!(runs_of(&db.store, "fast").await[0].outcome, "running", "{}: its end was refused", db.name);
+    assert!(s.run_due(minute(1)).await.unwrap().is_empty(), "{}: its heartbeat is still fresh", db.name);
+
+    let later = s.run_due(minute(5)).await.unwrap();
+    assert_eq!(later.len(), 1, "{}: the job runs again", db.name);
+    assert_eq!(later[0].outcome, "success", "{}: {later:?}", db.name);
+    let runs = runs_of(&db.store, "fast").await;
+    let seen: Vec<&str> = runs.iter().map(|r| r.outcome.as_str()).collect();
+    assert_eq!(seen, ["success", "abandoned"], "{}", db.name);
+    assert_eq!(metric(&app, "entcp_job_runs_abandoned_total{job=\"fast\"}"), 1.0, "{}", db.name);
+}
+
+fn daily(name: &'static str) -> ScheduledJob {
+    let job = Job { name, description: "test", default_schedule: "0 3 * * *", run: fast };
+    let schedule = jobs::parse_schedule("0 3 * * *").unwrap();
+    ScheduledJob {
+        job,
+        expression: "0 3 * * *".into(),
+        schedule,
+        enabled: true,
+        timeout: std::time::Duration::from_secs(3600),
+    }
+}
+
+// The runs of a dead replica were all marked `abandoned` in one statement, then their retries
+// inserted one by one: a retry insert that failed dropped the retries of the others too, and
+// every one of those daily runs waited for the next day. Each run is now marked with its retry in
+// one transaction: a failed retry leaves its run `running` for the next pass (counted), and the
+// other runs are retried at once.
+backend_test!(a_retry_that_cannot_be_recorded_loses_neither_its_run_nor_the_other_retries);
+async fn a_retry_that_cannot_be_recorded_loses_neither_its_run_nor_the_other_retries(db: crate::common::TestDb) {
+    let tick = jobs::latest_tick(&daily("daily-a").schedule, chrono_tz::Europe::Paris, minute(0)).unwrap();
+    jobs::claim_tick(&db.store, "daily-a", tick, "killed-replica", tick).await.unwrap().unwrap();
+    let b_started = tick + Duration::seconds(1);
+    jobs::claim_tick(&db.store, "daily-b", tick, "killed-replica", b_started).await.unwrap().unwrap();
+    let (s, app) = scheduler(&db.store, "live-replica", vec![daily("daily-a"), daily("daily-b")]);
+
+    inject_fault(&db.store, "INSERT", "NEW.job = 'daily-a' AND NEW.tick IS NULL").await;
+    let runs = s.run_due(minute(0)).await.unwrap();
+    lift_fault(&db.store).await;
+    let retried: Vec<(&str, &str, &str)> =
+        runs.iter().map(|r| (r.job.as_str(), r.trigger.as_str(), r.outcome.as_str())).collect();
+    assert_eq!(retried, [("daily-b", "retry", "success")], "{}", db.name);
+    let a: Vec<String> = runs_of(&db.store, "daily-a").await.into_iter().map(|r| r.outcome).collect();
+    assert_eq!(a, ["running"], "{}: not abandoned without its retry", db.name);
+    assert_eq!(metric(&app, "entcp_job_abandon_failures_total{job=\"daily-a\"}"), 1.0, "{}", db.name);
+
+    let again = s.run_due(minute(1)).await.unwrap();
+    let retried: Vec<(&str, &str, &str)> =
+        again.iter().map(|r| (r.job.as_str(), r.trigger.as_str(), r.outcome.as_str())).collect();
+    assert_eq!(retried, [("daily-a", "retry", "success")], "{}: retried at the next pass", db.name);
+    for job in ["daily-a", "daily-b"] {
+        let outcomes: Vec<String> = runs_of(&db.store, job).await.into_iter().map(|r| r.outcome).collect();
+        assert_eq!(outcomes, ["success", "abandoned"], "{}: {job}", db.name);
+    }
+    assert_eq!(metric(&app, "entcp_job_runs_abandoned_total{job=\"daily-a\"}"), 1.0, "{}", db.name);
 }
