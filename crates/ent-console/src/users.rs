@@ -384,11 +384,15 @@ async fn render_user(
     notice: Option<Notice>,
     form: GrantForm,
 ) -> Result<Response, PageError> {
-    let tokens: Vec<_> = identity::list_tokens(&state.store, Some(&user.id))
-        .await?
-        .into_iter()
-        .filter(|t| t.revoked_at.is_none())
-        .collect();
+    let actor = &signed.0.actor;
+    let user = identity::in_sight_of(&state.store, actor, user).await?;
+    // A user's API tokens are theirs and the administrators' to see.
+    let sees_tokens = actor.is_admin() || actor.user_id.as_deref() == Some(user.id.as_str());
+    let tokens: Vec<_> = match sees_tokens {
+        true => identity::list_tokens(&state.store, Some(&user.id)).await?,
+        false => Vec::new(),
+    };
+    let tokens: Vec<_> = tokens.into_iter().filter(|t| t.revoked_at.is_none()).collect();
     let roles: Vec<_> = user
         .roles
         .iter()
@@ -409,6 +413,7 @@ async fn render_user(
         "user": user,
         "roles": roles,
         "tokens": tokens,
+        "sees_tokens": sees_tokens,
         "may_manage": authz::role_allows(&signed.0.actor, &USERS_MANAGE),
         "admin": signed.0.actor.is_admin(),
         "grantable": grantable(signed),

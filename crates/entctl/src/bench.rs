@@ -36,7 +36,7 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
     println!("base : {}", redact(&url));
     let store = Store::connect(&url, config.database.max_connections).await?;
     store.migrate().await?;
-    let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
+    let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, scope: None };
     let actor = ent_platform::identity::Actor::cli();
     let python = python_insert_rate(&dir, summary.rows).await;
     match python {
@@ -208,7 +208,7 @@ impl BenchWorld {
         store.migrate().await?;
         let mut csv = Vec::new();
         write_annuaire(&mut csv, &synthetic)?;
-        let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, academies: None };
+        let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, scope: None };
         import_annuaire(
             &store,
             &ent_platform::identity::Actor::cli(),

@@ -385,6 +385,29 @@ pub async fn get_user(store: &Store, id: &str) -> Result<Option<User>, Problem> 
     }
 }
 
+/// `user` as `actor` may see them: an administrator and the user themself see every role;
+/// anyone else only the roles held at an organisation they read (`orgs.read`), and nothing of
+/// the others (an admin binding included).
+pub async fn in_sight_of(store: &Store, actor: &Actor, mut user: User) -> Result<User, Problem> {
+    let Some(readable) = authz::scope(actor, &authz::ORGS_READ).condition() else {
+        return Ok(user);
+    };
+    if actor.user_id.as_deref() == Some(user.id.as_str()) {
+        return Ok(user);
+    }
+    let ids = user.roles.iter().filter_map(|r| r.org.as_ref().map(|o| o.id.clone())).collect();
+    let mut seen = std::collections::HashSet::new();
+    for mut cond in ent_kernel::store::sql::Condition::in_chunks("id", ids) {
+        cond.and(readable.clone());
+        let sql = format!("SELECT id FROM orgs WHERE {}", cond.sql());
+        for row in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
+            seen.insert(<(String,)>::from_row(&row)?.0);
+        }
+    }
+    user.roles.retain(|r| r.org.as_ref().is_some_and(|o| seen.contains(&o.id)));
+    Ok(user)
+}
+
 /// Users ordered by e-mail; `cursor` is the last e-mail of the previous page.
 /// Users by e-mail; `scope` (a condition on `orgs`) keeps those whose organisation
 /// it matches, pending invitees left out ([`not_pending`]), in the query, so that pages and

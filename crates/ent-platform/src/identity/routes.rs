@@ -3,8 +3,8 @@
 use super::authz::{ROLES_WRITE, SELF_READ, TOKENS_MANAGE, USERS_READ, USERS_WRITE};
 use super::IdentityState;
 use super::{
-    create_token, create_user, get_token, get_user, grant, list_tokens, list_users, revoke, revoke_token, update_user,
-    CreatedToken, NewToken, NewUser, TokenInfo, User, UserPatch, UserRole,
+    create_token, create_user, get_token, get_user, grant, in_sight_of, list_tokens, list_users, revoke, revoke_token,
+    update_user, CreatedToken, NewToken, NewUser, TokenInfo, User, UserPatch, UserRole,
 };
 use crate::identity::authz::{forbidden, Call, Op, Scope};
 use crate::identity::Caller;
@@ -93,7 +93,13 @@ async fn users(
     Call { state, caller }: Call<IdentityState>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<User>>, Problem> {
-    Ok(Json(list_users(&state.store, q.cursor.as_deref(), q.limit, caller.scope().condition()).await?))
+    let mut page = list_users(&state.store, q.cursor.as_deref(), q.limit, caller.scope().condition()).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for user in page.items {
+        items.push(in_sight_of(&state.store, &caller.actor, user).await?);
+    }
+    page.items = items;
+    Ok(Json(page))
 }
 
 async fn add_user(
@@ -108,7 +114,7 @@ async fn find_visible_user(state: &IdentityState, caller: &Caller, id: &str) -> 
     let not_found = || Problem::not_found(format!("aucun utilisateur « {id} »"));
     let user = get_user(&state.store, id).await?.ok_or_else(not_found)?;
     if visible(state, caller, &user).await? {
-        Ok(user)
+        in_sight_of(&state.store, &caller.actor, user).await
     } else {
         Err(not_found())
     }

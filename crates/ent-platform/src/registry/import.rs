@@ -29,15 +29,36 @@ pub const REPORT_LIST_LIMIT: usize = 1000;
 pub struct ImportOptions {
     pub dry_run: bool,
     pub batch_size: usize,
-    /// The académies the caller answers for; all when `None` (admin). A row is imported
-    /// when every organisation it writes is new in one of them or already registered
-    /// in one of them: an import never takes an organisation out of another académie.
-    pub academies: Option<HashSet<String>>,
+    /// What the caller answers for; everything when `None` (admin). A row is imported
+    /// when every organisation it writes is new in that scope or already registered in
+    /// it: an import never takes an organisation out of another's scope.
+    pub scope: Option<ImportScope>,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { dry_run: false, batch_size: 5000, academies: None }
+        ImportOptions { dry_run: false, batch_size: 5000, scope: None }
+    }
+}
+
+/// Where a scoped caller (a DAN) may import: the académies of its bindings at an académie,
+/// the départements of its bindings at a DSDEN (each with the DSDEN's académie). Shared
+/// reference rows (régions: no académie, no département) are in no one's.
+#[derive(Debug, Clone, Default)]
+pub struct ImportScope {
+    pub academies: HashSet<String>,
+    /// Département code → the académie of its DSDEN.
+    pub departements: HashMap<String, Option<String>>,
+}
+
+impl ImportScope {
+    /// Whether an organisation placed in `academie` and `departement` is in this scope:
+    /// its académie is one of ours, or its département is, in that DSDEN's académie.
+    pub fn holds(&self, academie: Option<&str>, departement: Option<&str>) -> bool {
+        let in_academie = academie.is_some_and(|a| self.academies.contains(a));
+        let in_departement =
+            departement.and_then(|d| self.departements.get(d)).is_some_and(|of| of.as_deref() == academie);
+        in_academie || in_departement
     }
 }
 
@@ -68,8 +89,8 @@ pub struct ImportReport {
     /// Rows of kinds the ENT does not host, by their `Type_etablissement`.
     pub skipped: u64,
     pub skipped_by_type: BTreeMap<String, u64>,
-    /// Rows outside the caller's scope (an académie of theirs, or an établissement,
-    /// commune or département registered in another académie), left untouched.
+    /// Rows outside the caller's scope (an académie or, for a DSDEN, a département of
+    /// theirs; or an établissement, commune or département registered outside it), left untouched.
     pub out_of_scope: u64,
     pub rejected: u64,
     pub rejections: Vec<LineIssue>,
@@ -290,11 +311,13 @@ struct Staged {
     hash: String,
     /// [`fold`] of the name: what the registry sorts and searches by.
     sort_name: String,
+    /// The file's line that sent it (the last one in its batch, for a related organisation).
+    line: u64,
 }
 
 impl Staged {
-    fn new(record: OrgRecord) -> Staged {
-        Staged { hash: record.content_hash(), sort_name: fold(&record.name), record }
+    fn new(record: OrgRecord, line: u64) -> Staged {
+        Staged { hash: record.content_hash(), sort_name: fold(&record.name), record, line }
     }
 }
 
@@ -631,7 +654,7 @@ struct SeenOfKind {
 impl RelatedSeen {
     /// Adds `related` to the batch unless sent already as it is; true when it revises
     /// what an earlier batch sent.
-    fn add(&mut self, related: &RelatedRef, batch: &mut Vec<Staged>) -> bool {
+    fn add(&mut self, related: &RelatedRef, line: u64, batch: &mut Vec<Staged>) -> bool {
         let at = match self.kinds.iter().position(|(kind, _)| *kind == related.kind) {
             Some(at) => at,
             None => {
@@ -647,10 +670,10 @@ impl RelatedSeen {
         };
         let record = related.to_record();
         match in_batch.get(related.code) {
-            Some(&i) => batch[i] = Staged::new(record.clone()),
+            Some(&i) => batch[i] = Staged::new(record.clone(), line),
             None => {
                 in_batch.insert(related.code.to_string(), batch.len());
-                batch.push(Staged::new(record.clone()));
+                batch.push(Staged::new(record.clone(), line));
             }
         }
         sent.insert(related.code.to_string(), record);
@@ -739,13 +762,13 @@ fn parse_stream<R: Read>(
                     }),
                     Ok(related) => {
                         for r in &related {
-                            batch.revises_earlier |= related_seen.add(r, &mut batch.related);
+                            batch.revises_earlier |= related_seen.add(r, line, &mut batch.related);
                         }
                         seen_uai.insert(etab.code.clone(), line);
                         for w in warnings {
                             batch.warnings.push(LineIssue { line, uai: Some(etab.code.clone()), reason: w });
                         }
-                        batch.etabs.push(Staged::new(*etab));
+                        batch.etabs.push(Staged::new(*etab, line));
                     }
                 },
                 Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint(), reason }),
@@ -926,7 +949,7 @@ struct BatchWriter<'a> {
     /// Groups the audit records of one run.
     run_id: String,
     dry_run: bool,
-    academies: Option<&'a HashSet<String>>,
+    scope: Option<&'a ImportScope>,
     /// A first import into an empty registry: a batch that revises nothing an earlier
     /// batch wrote holds new rows only, written without looking them up, by plain
     /// `INSERT` (SQLite) or `COPY` (PostgreSQL).
@@ -941,6 +964,8 @@ struct BatchCounts {
     etablissements: Counts,
     related: BTreeMap<String, Counts>,
     out_of_scope: u64,
+    /// Shared reference rows (régions) a scoped caller named otherwise than registered.
+    warnings: Vec<LineIssue>,
     written: u64,
 }
 
@@ -961,6 +986,7 @@ impl BatchCounts {
     fn add_to(&self, report: &mut ImportReport) {
         add_counts(&mut report.etablissements, &self.etablissements);
         report.out_of_scope += self.out_of_scope;
+        append_capped(&mut report.warnings, self.warnings.clone());
         for (kind, counts) in &self.related {
             add_counts(report.related.entry(kind.clone()).or_default(), counts);
         }
@@ -1035,38 +1061,38 @@ enum RowChange {
 
 impl<'a> BatchWriter<'a> {
     fn new(store: &'a Store, actor: &'a Actor, options: &'a ImportOptions, bulk: bool, at: DateTime<Utc>) -> Self {
-        let (dry_run, academies) = (options.dry_run, options.academies.as_ref());
-        BatchWriter { store, actor, held: None, run_id: new_id(), dry_run, academies, bulk, at, now: timestamp(at) }
+        let (dry_run, scope) = (options.dry_run, options.scope.as_ref());
+        BatchWriter { store, actor, held: None, run_id: new_id(), dry_run, scope, bulk, at, now: timestamp(at) }
     }
 
     /// Whether the caller may write `record` over what is registered: a registered
-    /// organisation only from the académie it is registered in (the DAN of the académie
-    /// it would leave), a new one only into the caller's académies.
+    /// organisation only from the scope it is registered in (the DAN of the académie or
+    /// DSDEN it would leave), a new one only into the caller's scope. Régions (no académie,
+    /// no département) are shared reference data: an administrator's only.
     fn may_write(&self, record: &OrgRecord, existing: &HashMap<(OrgKind, String), Existing>) -> bool {
-        let Some(academies) = self.academies else {
+        let Some(scope) = self.scope else {
             return true;
         };
-        let registered = existing.get(&(record.kind(), record.code.clone())).map(|e| &e.academie_code);
-        match registered.unwrap_or(&record.academie_code) {
-            Some(academie) => academies.contains(academie),
-            // Régions belong to no académie: shared reference data.
-            None => record.academie_code.is_none(),
+        match existing.get(&(record.kind(), record.code.clone())) {
+            Some(e) => scope.holds(e.academie_code.as_deref(), e.departement_code.as_deref()),
+            None => scope.holds(record.academie_code.as_deref(), record.departement_code.as_deref()),
         }
     }
 
     /// Whether a row's établissement may be written: itself, and no commune or
-    /// département registered in another académie out of the caller's would have
+    /// département registered elsewhere out of the caller's scope would have
     /// to move for it.
     fn may_write_row(&self, etab: &OrgRecord, existing: &HashMap<(OrgKind, String), Existing>) -> bool {
-        let Some(academies) = self.academies else {
+        let Some(scope) = self.scope else {
             return true;
         };
         let place_stays = |kind: OrgKind, code: &Option<String>| {
-            let registered = code.as_ref().and_then(|c| existing.get(&(kind, c.clone())));
-            match registered.map(|e| &e.academie_code) {
-                Some(Some(academie)) => Some(academie) == etab.academie_code.as_ref() || academies.contains(academie),
-                _ => true,
-            }
+            let Some(e) = code.as_ref().and_then(|c| existing.get(&(kind, c.clone()))) else {
+                return true;
+            };
+            let unplaced = e.academie_code.is_none();
+            let same = e.academie_code == etab.academie_code && e.departement_code == etab.departement_code;
+            unplaced || same || scope.holds(e.academie_code.as_deref(), e.departement_code.as_deref())
         };
         self.may_write(etab, existing)
             && place_stays(OrgKind::Commune, &etab.commune_code)
@@ -1224,9 +1250,15 @@ impl<'a> BatchWriter<'a> {
         let mut counts = BatchCounts::default();
         let etabs_in_scope: Vec<&Staged> = etabs.iter().filter(|e| self.may_write_row(&e.record, existing)).collect();
         counts.out_of_scope = (etabs.len() - etabs_in_scope.len()) as u64;
-        let related_in_scope = related.iter().filter(|r| self.may_write(&r.record, existing));
+        let related_in_scope: Vec<&Staged> = related
+            .iter()
+            .filter(|r| match self.shared_reference(&r.record) {
+                true => self.keep_registered(r, existing, &mut counts),
+                false => self.may_write(&r.record, existing),
+            })
+            .collect();
         let mut to_write = Vec::new();
-        for record in related_in_scope.chain(etabs_in_scope) {
+        for record in related_in_scope.into_iter().chain(etabs_in_scope) {
             let registered = match existing.is_empty() {
                 true => None,
                 false => existing.get(&(record.record.kind(), record.record.code.clone())),
@@ -1243,6 +1275,40 @@ impl<'a> BatchWriter<'a> {
         }
         counts.written = to_write.len() as u64;
         BatchPlan { counts, to_write }
+    }
+}
+
+impl BatchWriter<'_> {
+    /// A région (no académie, no département) as a scoped caller's row names it: shared
+    /// reference data, written by an administrator only.
+    fn shared_reference(&self, record: &OrgRecord) -> bool {
+        self.scope.is_some() && record.academie_code.is_none() && record.departement_code.is_none()
+    }
+
+    /// A [`BatchWriter::shared_reference`] row is never written: as registered, it is counted
+    /// unchanged; otherwise its line is reported and it is left as registered (or absent).
+    /// Always false (nothing to write).
+    fn keep_registered(
+        &self,
+        staged: &Staged,
+        existing: &HashMap<(OrgKind, String), Existing>,
+        counts: &mut BatchCounts,
+    ) -> bool {
+        let record = &staged.record;
+        let reason = match existing.get(&(record.kind(), record.code.clone())) {
+            Some(old) if old.content_hash == staged.hash => {
+                counts.count(record.kind(), &RowChange::Unchanged);
+                return false;
+            }
+            Some(_) => format!(
+                "région {} « {} » : diffère de la région enregistrée, non appliquée \
+                 (seul un administrateur modifie une région)",
+                record.code, record.name
+            ),
+            None => format!("région {} inconnue : non créée (seul un administrateur ajoute une région)", record.code),
+        };
+        counts.warnings.push(LineIssue { line: staged.line, uai: None, reason });
+        false
     }
 }
 
@@ -1267,6 +1333,7 @@ fn related_label(kind: OrgKind) -> &'static str {
 struct Existing {
     content_hash: String,
     academie_code: Option<String>,
+    departement_code: Option<String>,
 }
 
 async fn existing_orgs(
@@ -1284,7 +1351,7 @@ async fn existing_orgs(
         codes.dedup();
         for chunk in codes.chunks(500) {
             let sql = format!(
-                "SELECT code, content_hash, academie_code FROM orgs WHERE kind = {} AND code IN ({})",
+                "SELECT code, content_hash, academie_code, departement_code FROM orgs WHERE kind = {} AND code IN ({})",
                 ent_kernel::store::markers(backend, 1, 1),
                 ent_kernel::store::markers(backend, 2, chunk.len())
             );
@@ -1293,8 +1360,9 @@ async fn existing_orgs(
                 query = query.bind(*code);
             }
             for row in query.fetch_all(&mut *conn).await? {
-                let (code, content_hash, academie_code) = <(String, String, Option<String>)>::from_row(&row)?;
-                found.insert((kind, code), Existing { content_hash, academie_code });
+                let (code, content_hash, academie_code, departement_code) =
+                    <(String, String, Option<String>, Option<String>)>::from_row(&row)?;
+                found.insert((kind, code), Existing { content_hash, academie_code, departement_code });
             }
         }
     }

@@ -1,6 +1,6 @@
 //! HTTP routes of the registry.
 
-use super::import::{import_annuaire, ImportOptions, ImportReport};
+use super::import::{import_annuaire, ImportOptions, ImportReport, ImportScope};
 use super::invitations::{self, Invitation};
 use super::manage::{self, Membership, NewOrg, OrgPatch};
 use super::queries::{self, OrgFilter};
@@ -22,7 +22,6 @@ use ent_kernel::store::{Page, PageQuery};
 use futures_util::TryStreamExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 
 ent_kernel::route_table!(RegistryState, "registre", |api| vec![
     api.get("/api/v1/orgs", "Lister et rechercher les organisations de son périmètre", &ORGS_READ, list)
@@ -363,18 +362,26 @@ async fn decline_invitation(Op { state, caller, key: id }: Op<RegistryState>) ->
     Ok(Json(invitations::decline(&state.store, &caller.actor, &invitation, state.clock.now()).await?))
 }
 
-/// The académies whose rows a caller may import; `None` for everything (admin).
-fn importable_academies(caller: &Caller) -> Option<HashSet<String>> {
+/// Where a caller may import ([`ImportScope`]); `None` for everywhere (admin). A binding at
+/// an académie reaches its académie, one at a DSDEN its département only; any other, nothing.
+fn import_scope(caller: &Caller) -> Option<ImportScope> {
     match caller.scope() {
         Scope::All => None,
-        Scope::Orgs(orgs) => Some(
-            orgs.into_iter()
-                .filter_map(|o| match o.kind {
-                    OrgKind::Academie => Some(o.code),
-                    _ => o.academie_code,
-                })
-                .collect(),
-        ),
+        Scope::Orgs(orgs) => {
+            let mut scope = ImportScope::default();
+            for org in orgs {
+                match org.kind {
+                    OrgKind::Academie => {
+                        scope.academies.insert(org.code);
+                    }
+                    OrgKind::Dsden => {
+                        scope.departements.insert(org.code, org.academie_code);
+                    }
+                    _ => {}
+                }
+            }
+            Some(scope)
+        }
     }
 }
 
@@ -395,7 +402,7 @@ async fn import(
     let options = ImportOptions {
         dry_run: query.dry_run,
         batch_size: state.config.import.batch_size,
-        academies: importable_academies(&caller),
+        scope: import_scope(&caller),
     };
     let limit = state.config.server.max_body_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());

@@ -15,7 +15,7 @@ use entcp::synthetic::{write_annuaire, SyntheticOptions};
 const HEADER: &str = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;Code postal;Code_commune;Nom_commune;Code_departement;Code_academie;Code_region;Libelle_departement;Libelle_academie;Libelle_region;Ecole_maternelle;Ecole_elementaire;SIREN_SIRET;etat\n";
 
 async fn import_bytes(store: &Store, bytes: Vec<u8>, dry_run: bool) -> ImportReport {
-    let options = ImportOptions { dry_run, batch_size: 100, academies: None };
+    let options = ImportOptions { dry_run, batch_size: 100, scope: None };
     import_annuaire(store, &admin(), std::io::Cursor::new(bytes), options, t0()).await.expect("import runs")
 }
 
@@ -110,7 +110,7 @@ Code_academie;Code_region;Mail;SIREN_SIRET;Nombre_d_eleves\n\
 0940176F;Ecole du Port;Ecole;94034;Fresnes;24;11;ce.0940176f@ac-creteil.fr;;212\n\
 0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;;;21940034800195;\n\
 0940262Z;Ecole\u{1f}du\u{1e}Bled\u{1d};Ecole;94068;Saint-Maur-des-Fossés;24;;;;\n";
-    let options = ImportOptions { dry_run: false, batch_size: 1, academies: None };
+    let options = ImportOptions { dry_run: false, batch_size: 1, scope: None };
     let actor = admin();
     let import =
         || import_annuaire(&db.store, &actor, std::io::Cursor::new(csv.as_bytes().to_vec()), options.clone(), t0());
@@ -150,7 +150,7 @@ async fn a_first_import_stores_every_character_and_upserts_what_an_earlier_batch
         "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;Code_academie\n\
 0940176F;\"Ecole du\\Port \\N Sud\";Ecole;94034;Fresnes;24\n\
 0940209S;Ecole du Jardin;Ecole;94034;Fresnes-sur-Bièvre;24\n";
-    let options = ImportOptions { dry_run: false, batch_size: 1, academies: None };
+    let options = ImportOptions { dry_run: false, batch_size: 1, scope: None };
     let report = import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv.as_bytes().to_vec()), options, t0())
         .await
         .expect("import runs");
@@ -288,7 +288,7 @@ Code_academie;Mail;Libelle_nature\n\
 
 backend_test!(a_file_without_the_required_columns_is_refused_whole);
 async fn a_file_without_the_required_columns_is_refused_whole(db: crate::common::TestDb) {
-    let options = ImportOptions { dry_run: false, batch_size: 100, academies: None };
+    let options = ImportOptions { dry_run: false, batch_size: 100, scope: None };
     let csv = "UAI,Nom,Commune\n0940176F,Ecole,94034\n";
     let err = import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv.as_bytes().to_vec()), options, t0())
         .await
@@ -318,7 +318,7 @@ async fn a_first_import_upserts_a_row_registered_while_it_ran(db: crate::common:
     let (open, gate) = std::sync::mpsc::channel();
     let store = db.store.clone();
     let import = tokio::spawn(async move {
-        let options = ImportOptions { dry_run: false, batch_size: 100, academies: None };
+        let options = ImportOptions { dry_run: false, batch_size: 100, scope: None };
         let file = Gated(gate, std::io::Cursor::new(csv.as_bytes().to_vec()));
         import_annuaire(&store, &admin(), file, options, t0()).await
     });
@@ -363,7 +363,7 @@ async fn a_first_import_builds_again_the_indexes_it_set_aside(db: crate::common:
 
     // Left aside again, then a first import that fails on its header, then one that runs.
     assert!(defer_indexes_if_empty(store, "orgs").await.unwrap());
-    let options = ImportOptions { dry_run: false, batch_size: 100, academies: None };
+    let options = ImportOptions { dry_run: false, batch_size: 100, scope: None };
     let bad = std::io::Cursor::new(b"UAI,Nom\n0940176F,Ecole\n".to_vec());
     assert!(import_annuaire(store, &admin(), bad, options, t0()).await.is_err());
     assert_eq!(secondary_index_names(store, "orgs").await.unwrap(), indexes, "{}: built after a failure", db.name);

@@ -63,3 +63,52 @@ async fn unauthenticated_and_bad_tokens_get_401_problems() {
     let expired = client.get(format!("{later}/api/v1/me")).bearer_auth(&expiring.token).send().await.unwrap();
     assert_eq!(expired.status(), 401, "expired tokens are refused");
 }
+
+backend_test!(a_user_shows_others_only_the_roles_they_read_and_no_tokens);
+/// A user of the DAN's scope who also holds a role at the other académie's school, and an API
+/// token: the DAN (and an auditeur) see through the API and the console only the role held in
+/// their scope, and no token; an administrator sees both roles and the token.
+async fn a_user_shows_others_only_the_roles_they_read_and_no_tokens(db: crate::common::TestDb) {
+    use crate::console::{get, sign_in, with_password};
+    let w = world(&db).await;
+    let name = db.name;
+    let id = w.user_in.clone();
+    for school in [&w.etab_in, &w.etab_out] {
+        identity::grant(&w.store, &admin(), identity::UserRole::new(&id, ChefEtablissement, Some(school)), t0())
+            .await
+            .unwrap();
+    }
+    identity::create_token(&w.store, &admin(), &id, "jeton-personnel", None, t0()).await.unwrap();
+    let role_orgs = |user: &Value| -> Vec<String> {
+        user["roles"].as_array().unwrap().iter().map(|r| r["org"]["id"].as_str().unwrap_or("").to_string()).collect()
+    };
+    let both = vec![w.etab_in.id.clone(), w.etab_out.id.clone()];
+    for (role, want) in [(Dan, vec![w.etab_in.id.clone()]), (Auditeur, vec![w.etab_in.id.clone()]), (Admin, both)] {
+        let (status, body) = w.send(role, w.request("GET", format!("/api/v1/users/{id}"), None)).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        let mut seen = role_orgs(&serde_json::from_str(&body).unwrap());
+        seen.sort();
+        let mut want = want;
+        want.sort();
+        assert_eq!(seen, want, "{name} {}: {body}", role.as_str());
+        let (status, body) = w.send(role, w.request("GET", "/api/v1/users?limit=500".into(), None)).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        let listed = page["items"].as_array().unwrap().iter().find(|u| u["id"] == id.as_str()).unwrap();
+        let mut seen = role_orgs(listed);
+        seen.sort();
+        assert_eq!(seen, want, "{name} {} list: {listed}", role.as_str());
+    }
+    // The console's page of the user.
+    let (inside, outside) = (format!("({})", w.etab_in.code), format!("({})", w.etab_out.code));
+    for (role, sees_all) in [(Dan, false), (Admin, true)] {
+        let email = format!("{}@test.fr", role.as_str());
+        with_password(&w.store, &email).await;
+        let session = sign_in(&w.app, &email).await;
+        let page = get(&w.app, &session, &format!("/utilisateurs/{id}")).await;
+        assert_eq!(page.status, 200, "{name}: {}", page.text);
+        assert!(page.text.contains(&inside), "{name} {}: {}", role.as_str(), page.text);
+        assert_eq!(page.text.contains(&outside), sees_all, "{name} {}: {}", role.as_str(), page.text);
+        assert_eq!(page.text.contains("jeton-personnel"), sees_all, "{name} {}: {}", role.as_str(), page.text);
+    }
+}

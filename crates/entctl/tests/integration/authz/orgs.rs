@@ -174,3 +174,96 @@ async fn a_commune_leaves_a_group_only_by_its_own_or_the_groups_decision(db: cra
     assert_eq!(own.status, 204, "{name}: {}", own.text);
     assert!(!w.is_member(group, commune).await, "{name}: detached");
 }
+
+/// An annuaire import call with `csv` as its body.
+fn import_call(w: &World, csv: String) -> Call {
+    Call { csv: Some(csv), ..w.request("POST", "/api/v1/imports/annuaire".into(), None) }
+}
+
+/// Two elementary schools of one académie in two of its départements.
+async fn schools_of_one_academie_in_two_departements(store: &Store) -> (Org, Org) {
+    let sql = "SELECT a.id, b.id FROM orgs a JOIN orgs b \
+               ON b.academie_code = a.academie_code AND b.departement_code <> a.departement_code \
+               WHERE a.kind = 'etablissement' AND b.kind = 'etablissement' AND a.etab_type = $1 AND b.etab_type = $2 \
+               ORDER BY a.code, b.code LIMIT 1";
+    let ecole = EtabType::EcoleElementaire.as_str();
+    let (a, b): (String, String) = sqlx::query_as(sql)
+        .bind(ecole)
+        .bind(ecole)
+        .fetch_one(store.pool())
+        .await
+        .expect("an académie of two départements");
+    (queries::get_org(store, &a).await.unwrap().unwrap(), queries::get_org(store, &b).await.unwrap().unwrap())
+}
+
+backend_test!(a_dan_at_a_dsden_imports_the_rows_of_its_departement_only);
+/// A DAN bound at a DSDEN answers for its département, not for the whole académie: a row of
+/// another département of that académie is out of its scope (counted, left untouched), its own
+/// département's row is imported.
+async fn a_dan_at_a_dsden_imports_the_rows_of_its_departement_only(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let (mine, theirs) = schools_of_one_academie_in_two_departements(&w.store).await;
+    let departement = mine.departement_code.clone().unwrap();
+    let token = token_for(&w.store, "dan.dsden@test.fr", Dan, Some(&format!("dsden:{departement}"))).await;
+    let header = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_departement;Code_academie\n";
+    let row = |e: &Org| {
+        let (commune, dept) = (e.commune_code.clone().unwrap(), e.departement_code.clone().unwrap());
+        format!("{};Ecole renommée;Ecole;{commune};{dept};{}\n", e.code, e.academie_code.clone().unwrap())
+    };
+    let csv = format!("{header}{}{}", row(&mine), row(&theirs));
+    let resp =
+        w.app.request(Method::POST, "/api/v1/imports/annuaire").bearer(&token).bytes("text/csv", csv).send().await;
+    assert_eq!(resp.status, 200, "{name}: {}", resp.text);
+    let report: Value = serde_json::from_str(&resp.text).unwrap();
+    assert_eq!(report["out_of_scope"], 1, "{name}: {report}");
+    assert_eq!(report["etablissements"]["updated"], 1, "{name}: {report}");
+    let now = |e: &Org| {
+        let id = e.id.clone();
+        let store = w.store.clone();
+        async move { queries::get_org(&store, &id).await.unwrap().unwrap().name }
+    };
+    assert_eq!(now(&mine).await, "Ecole renommée", "{name}: its own département's row");
+    assert_eq!(now(&theirs).await, theirs.name, "{name}: another département's school renamed");
+}
+
+backend_test!(only_an_administrator_writes_a_region_through_the_import);
+/// Régions are shared reference data: a DAN's row naming its région otherwise, or a région
+/// unknown, is imported without it (the line reported, the région left as registered or absent);
+/// an administrator's row renames it.
+async fn only_an_administrator_writes_a_region_through_the_import(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let e = &w.etab_in;
+    let code = e.region_code.clone().expect("the school has a région");
+    let registered = region_name(&w.store, &code).await;
+    let header = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie;\
+                  Code_region;Libelle_region\n";
+    let (commune, academie) = (e.commune_code.clone().unwrap(), e.academie_code.clone().unwrap());
+    let csv = |region: &str, label: &str| {
+        format!("{header}{};Ecole renommée;Ecole;{commune};{academie};{region};{label}\n", e.code)
+    };
+    for (region, label, said) in [
+        (code.as_str(), "Région piratée", format!("région {code} « Région piratée »")),
+        ("99", "Région inventée", "région 99 inconnue".into()),
+    ] {
+        let (status, body) = w.send(Dan, import_call(&w, csv(region, label))).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        let report: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(report["rejected"], 0, "{name}: {report}");
+        let warnings = report["warnings"].as_array().unwrap();
+        let warned = warnings.iter().any(|i| i["line"] == 2 && i["reason"].as_str().unwrap().contains(&said));
+        assert!(warned, "{name} {region}: {report}");
+        assert_eq!(region_name(&w.store, &code).await, registered, "{name}: a DAN renamed the région");
+    }
+    assert!(queries::get_by_code(&w.store, OrgKind::Region, "99").await.unwrap().is_none(), "{name}: région created");
+    assert_eq!(queries::get_org(&w.store, &e.id).await.unwrap().unwrap().name, "Ecole renommée", "{name}");
+    // An administrator's row renames it.
+    let (status, body) = w.send(Admin, import_call(&w, csv(&code, "Région renommée"))).await;
+    assert_eq!(status, 200, "{name}: {body}");
+    assert_eq!(region_name(&w.store, &code).await, "Région renommée", "{name}: {body}");
+}
+
+async fn region_name(store: &Store, code: &str) -> String {
+    queries::get_by_code(store, OrgKind::Region, code).await.unwrap().unwrap().name
+}
