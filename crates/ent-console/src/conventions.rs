@@ -540,6 +540,7 @@ async fn convention_page(
         .collect();
     let pending: Vec<String> =
         workflow::pending_signers(model, conv).iter().map(|p| format!("{} ({})", p.org.name, p.label)).collect();
+    let renewals = renewal::renewals(&mut *state.store.conn().await?, &conv.id).await?;
     let values = json!({
         "title": format!("{} — {}", conv.reference, conv.title),
         "conv": {
@@ -556,8 +557,8 @@ async fn convention_page(
         "pending": pending,
         "signs_for": signable_parties(actor, model, conv),
         "visa": next_visa(model, conv),
-        "timeline": timeline(conv, &renewal::renewals(&mut *state.store.conn().await?, &conv.id).await?),
-        "renewal": renewal_box(model, conv, ent_kernel::clock::today_in_france(state.clock.now())),
+        "timeline": timeline(conv, &renewals),
+        "renewal": renewal_box(model, conv, &renewals, ent_kernel::clock::today_in_france(state.clock.now())),
         "document": document_body(state, model, conv).await?,
         "downloads": downloads(conv),
         "can": {
@@ -603,13 +604,18 @@ fn next_visa(model: &ConventionModel, conv: &Convention) -> Option<Value> {
 
 /// The tacit renewal of a renewable convention in force: until when it renews, the last day to
 /// oppose, whether that is still open; or the opposition recorded. `None` for another model.
-fn renewal_box(model: &ConventionModel, conv: &Convention, today: chrono::NaiveDate) -> Option<Value> {
+fn renewal_box(
+    model: &ConventionModel,
+    conv: &Convention,
+    renewals: &[Renewal],
+    today: chrono::NaiveDate,
+) -> Option<Value> {
     if !model.renewable || !matches!(conv.status, Status::Active | Status::Signed) {
         return None;
     }
     let deadline = renewal::opposition_deadline(conv).ok()?;
     let end = chrono::NaiveDate::parse_from_str(&conv.end_date, "%Y-%m-%d").ok()?;
-    let until = renewal::renewed_end(end, model.duration_months).ok()?;
+    let until = renewal::renewed_end(end, renewal::renewal_span(model, conv, renewals).ok()?).ok()?;
     Some(json!({
         "deadline": french_moment(&deadline.to_string()),
         "until": french_moment(&until.to_string()),

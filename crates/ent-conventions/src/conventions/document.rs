@@ -3,7 +3,8 @@
 //! bind is the hash of the HTML of everything but the signature page.
 
 use super::frozen::Frozen;
-use super::model::ConventionModel;
+use super::model::{ConventionModel, RenewalPeriod};
+use super::workflow::Span;
 use super::{cost_shares, Convention, Status};
 use super::{naming, processing, signatories};
 use ent_documents::documents::{self, Block, Document, Section};
@@ -40,7 +41,11 @@ fn clause_context(model: &ConventionModel, conv: &Convention) -> tera::Context {
     context.insert("start_date", &french_date(&conv.start_date));
     context.insert("end_date", &french_date(&conv.end_date));
     context.insert("duration", &duration_text(&conv.start_date, &conv.end_date));
-    context.insert("renewal_duration", &format!("{} mois", model.duration_months));
+    let renewal_duration = match model.renewed_for {
+        RenewalPeriod::ModelDuration => format!("{} mois", model.duration_months),
+        RenewalPeriod::SameDuration => duration_text(&conv.start_date, &conv.end_date),
+    };
+    context.insert("renewal_duration", &renewal_duration);
     context.insert("schools_count", &conv.schools.len());
     context.insert("sdet_version", &model.sdet_version);
     context.insert("model", &json!({ "id": model.id, "version": model.version, "title": model.title }));
@@ -52,16 +57,8 @@ fn clause_context(model: &ConventionModel, conv: &Convention) -> tera::Context {
 /// left (« 10 mois et 15 jours », « 20 jours »). The dates as given when they do not parse.
 pub fn duration_text(start: &str, end: &str) -> String {
     let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
-    let (Some(start), Some(end)) = (parse(start), parse(end)) else { return format!("du {start} au {end}") };
-    let ends = |months: u32| super::workflow::default_end(start, months).filter(|last| *last <= end);
-    let mut months = 0;
-    while ends(months + 1).is_some() {
-        months += 1;
-    }
-    let days = match ends(months) {
-        Some(last) if months > 0 => (end - last).num_days(),
-        _ => (end - start).num_days() + 1,
-    };
+    let span = parse(start).zip(parse(end)).and_then(|(start, end)| Span::between(start, end));
+    let Some(Span { months, days }) = span else { return format!("du {start} au {end}") };
     let days_text = match days {
         1 => "1 jour".to_string(),
         d => format!("{d} jours"),

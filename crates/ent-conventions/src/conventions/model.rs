@@ -43,9 +43,12 @@ pub struct ConventionModel {
     pub visas: Vec<VisaSpec>,
     #[serde(default = "default_duration")]
     pub duration_months: u32,
-    /// Renewed by tacit agreement for the same duration.
+    /// Renewed by tacit agreement at its term, for [`ConventionModel::renewed_for`].
     #[serde(default)]
     pub renewable: bool,
+    /// How long each tacit renewal lasts, as the model's text says (`renewable` models).
+    #[serde(default)]
+    pub renewed_for: RenewalPeriod,
     /// The convention takes effect on the day it is submitted for signature when the start
     /// date it was drafted with has passed by then (a groupement's convention constitutive).
     #[serde(default)]
@@ -83,6 +86,18 @@ impl ConventionModel {
     pub fn covers_type(&self, etab_type: Option<EtabType>) -> bool {
         self.covers.etab_types.is_empty() || etab_type.is_some_and(|t| self.covers.etab_types.contains(&t))
     }
+}
+
+/// How long a tacit renewal lasts: what the text of the model says of it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RenewalPeriod {
+    /// The model's `duration_months` each time (« pour une durée de {{ renewal_duration }} »).
+    #[default]
+    ModelDuration,
+    /// The convention's own duration, from its start to the end it was signed with (« pour une
+    /// même durée »; version 1 of `bipartite-commune`).
+    SameDuration,
 }
 
 /// Support commitments of a convention (its SLA annex): the policy of

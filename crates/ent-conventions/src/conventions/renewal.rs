@@ -1,11 +1,14 @@
 //! Tacit renewal (« reconduction tacite ») of the conventions whose model is `renewable`: at its
-//! term an active convention is renewed for the model's `duration_months`, unless a party
-//! recorded its opposition (« non-reconduction ») at the latest `preavis_resiliation_mois`
-//! months before the term; it then expires at its term as any other.
+//! term an active convention is renewed for what its text says ([`renewal_span`]: the model's
+//! `duration_months`, or its own duration for a model renewed « pour une même durée »), unless
+//! a party recorded its opposition (« non-reconduction ») at the latest
+//! `preavis_resiliation_mois` months before the term; it then expires at its term as any other.
 
 use super::jobs::notify;
+use super::model::{ConventionModel, RenewalPeriod};
+use super::workflow::Span;
 use super::workflow::{
-    begin_locked, commit_and_reload, default_end, lock_if_exists, new_version, notice_months, party_signers, record,
+    begin_locked, commit_and_reload, lock_if_exists, new_version, notice_months, party_signers, record,
     require_no_notified_termination, require_party_member, Ctx,
 };
 use super::{find_model, Convention, Party, Status};
@@ -71,11 +74,27 @@ pub fn opposition_deadline(conv: &Convention) -> Result<NaiveDate, Problem> {
     end.checked_sub_months(months).ok_or_else(|| Problem::invalid_field("end_date", "échéance hors du calendrier"))
 }
 
-/// The end of the period a renewal at the term `end` opens: `months` from the day after, by the
-/// rule of a convention's default end.
-pub fn renewed_end(end: NaiveDate, months: u32) -> Result<NaiveDate, Problem> {
+/// How long each tacit renewal of `conv` lasts, as its signed text says: the model's
+/// `duration_months`, or (`same_duration`) the convention's own duration, from its start to
+/// the end it was signed with: its end before the first of its `renewals` (oldest first).
+pub fn renewal_span(model: &ConventionModel, conv: &Convention, renewals: &[Renewal]) -> Result<Span, Problem> {
+    match model.renewed_for {
+        RenewalPeriod::ModelDuration => Ok(Span { months: model.duration_months, days: 0 }),
+        RenewalPeriod::SameDuration => {
+            let signed_end = renewals.first().map_or(conv.end_date.as_str(), |r| r.previous_end.as_str());
+            let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", signed_end)?);
+            Span::between(start, end)
+                .ok_or_else(|| Problem::invalid_field("end_date", "la fin de la convention précède son début"))
+        }
+    }
+}
+
+/// The end of the period a renewal at the term `end` opens: `span` from the day after, by the
+/// rule of a convention's default end; always after `end`.
+pub fn renewed_end(end: NaiveDate, span: Span) -> Result<NaiveDate, Problem> {
     end.succ_opt()
-        .and_then(|next| default_end(next, months))
+        .and_then(|next| span.end_from(next))
+        .filter(|next| *next > end)
         .ok_or_else(|| Problem::invalid_field("end_date", "reconduction hors du calendrier"))
 }
 
@@ -164,10 +183,6 @@ pub async fn oppose(ctx: &Ctx<'_>, conv: &Convention, o: Opposition) -> Result<C
     commit_and_reload(ctx, tx, &conv.id).await
 }
 
-/// Renews an active convention of a renewable model whose term passed (French date) with no
-/// opposition nor résiliation notified, for as many periods as it takes to be in force today;
-/// audited as `ctx.actor` (the daily job), notified. False when there is nothing to renew:
-/// run twice, or on two replicas, the second finds the new end date under the row lock.
 /// An avenant taking effect keeps the non-reconduction a party recorded on the convention it
 /// replaces (unless it has one of its own): it still ends at the term, as the parties were told.
 pub(crate) async fn carry_non_renewal(tx: &mut Tx, original: &str, avenant: &str) -> Result<(), Problem> {
@@ -191,6 +206,10 @@ pub(crate) async fn was_renewed(tx: &mut Tx, id: &str) -> Result<bool, Problem> 
     Ok(renewals > 0)
 }
 
+/// Renews an active convention of a renewable model whose term passed (French date) with no
+/// opposition nor résiliation notified, for as many periods ([`renewal_span`]) as it takes to be in force today;
+/// audited as `ctx.actor` (the daily job), notified. False when there is nothing to renew:
+/// run twice, or on two replicas, the second finds the new end date under the row lock.
 pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
     let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
@@ -198,9 +217,10 @@ pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
     if conv.status != Status::Active || !renews(model.renewable, &conv) || first >= ctx.today() {
         return Ok(false);
     }
+    let span = renewal_span(model, &conv, &renewals(&mut tx, &conv.id).await?)?;
     let mut end = first;
     while end < ctx.today() {
-        let next = renewed_end(end, model.duration_months)?;
+        let next = renewed_end(end, span)?;
         sqlx::query(
             "INSERT INTO convention_renewals (convention_id, previous_end, new_end, renewed_at) VALUES ($1, $2, $3, $4)",
         )
@@ -255,10 +275,27 @@ mod tests {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
+    fn months(months: u32) -> Span {
+        Span { months, days: 0 }
+    }
+
     #[test]
     fn a_renewal_runs_from_the_day_after_the_term_by_the_end_of_month_rule() {
-        assert_eq!(renewed_end(day("2029-08-31"), 36).unwrap(), day("2032-08-31"));
-        assert_eq!(renewed_end(day("2027-02-28"), 12).unwrap(), day("2028-02-29"), "from 1 March, across a leap day");
-        assert_eq!(renewed_end(day("2027-01-30"), 1).unwrap(), day("2027-02-28"), "from a 31st: the last day");
+        assert_eq!(renewed_end(day("2029-08-31"), months(36)).unwrap(), day("2032-08-31"));
+        let leap = renewed_end(day("2027-02-28"), months(12)).unwrap();
+        assert_eq!(leap, day("2028-02-29"), "from 1 March, across a leap day");
+        assert_eq!(renewed_end(day("2027-01-30"), months(1)).unwrap(), day("2027-02-28"), "from a 31st: the last day");
+    }
+
+    #[test]
+    fn a_renewal_for_the_same_duration_repeats_the_span_signed() {
+        let span = |start, end| Span::between(day(start), day(end)).unwrap();
+        assert_eq!(span("2026-09-01", "2028-08-31"), months(24));
+        assert_eq!(renewed_end(day("2028-08-31"), span("2026-09-01", "2028-08-31")).unwrap(), day("2030-08-31"));
+        let odd = span("2026-09-01", "2027-07-15");
+        assert_eq!(odd, Span { months: 10, days: 15 });
+        assert_eq!(renewed_end(day("2027-07-15"), odd).unwrap(), day("2028-05-30"), "10 months, then 15 days");
+        let short = span("2026-09-01", "2026-09-20");
+        assert_eq!(renewed_end(day("2026-09-20"), short).unwrap(), day("2026-10-10"), "20 days");
     }
 }

@@ -6,7 +6,7 @@ use super::frozen::{Frozen, Rendering};
 use super::model::{ConventionModel, ParameterType, SignatureMode};
 use super::signatories::Signatory;
 use super::{effective_controller, find_model, get_convention, roles_key, Convention, RolesKey, Status};
-use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{expect_same_version, expect_version};
@@ -395,6 +395,39 @@ pub(crate) fn default_end(start: NaiveDate, months: u32) -> Option<NaiveDate> {
         Some(same_day)
     } else {
         same_day.pred_opt()
+    }
+}
+
+/// A length of time as a convention's text states it: whole months by the rule of
+/// [`default_end`], then the days left (« 10 mois et 15 jours »).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub months: u32,
+    pub days: u64,
+}
+
+impl Span {
+    /// The span of a convention from `start` to `end`, its last day (both included); `None`
+    /// when `end` is before `start`.
+    pub fn between(start: NaiveDate, end: NaiveDate) -> Option<Span> {
+        let ends = |months: u32| default_end(start, months).filter(|last| *last <= end);
+        let mut months = 0;
+        while ends(months + 1).is_some() {
+            months += 1;
+        }
+        let days = match ends(months) {
+            Some(last) if months > 0 => (end - last).num_days(),
+            _ => (end - start).num_days() + 1,
+        };
+        Some(Span { months, days: u64::try_from(days).ok()? })
+    }
+
+    /// The last day of a period of this span from `start`: the inverse of [`Span::between`].
+    pub fn end_from(self, start: NaiveDate) -> Option<NaiveDate> {
+        match self.months {
+            0 => start.checked_add_days(Days::new(self.days))?.pred_opt(),
+            months => default_end(start, months)?.checked_add_days(Days::new(self.days)),
+        }
     }
 }
 

@@ -225,8 +225,8 @@ async fn vendor_org(ctx: &Ctx<'_>, siret: &str, name: Option<&str>) -> Result<Or
 /// 409 unless the convention constitutive (its article 10) lasts to the contract's last day:
 /// otherwise an avenant must first extend it.
 async fn require_convention_covers(ctx: &Ctx<'_>, g: &Groupement, checked: &Checked) -> Result<(), Problem> {
-    let Some(id) = &g.convention_id else { return Ok(()) };
-    let Some(conv) = ent_conventions::conventions::get_convention(ctx.store, ctx.models, id).await? else {
+    let Some(id) = super::constitutive_id(ctx.store, g).await? else { return Ok(()) };
+    let Some(conv) = ent_conventions::conventions::get_convention(ctx.store, ctx.models, &id).await? else {
         return Ok(());
     };
     let notified = ent_kernel::validate::parse_date("notified_on", &checked.notified_on)?;

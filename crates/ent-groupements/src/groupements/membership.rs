@@ -715,8 +715,8 @@ pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Resul
 /// 409 unless the groupement's convention (if any) can still follow its terms: a draft or a
 /// convention in signature is edited, an active one amended; a signed, expired or ended one cannot.
 pub(super) async fn check_convention_editable(ctx: &Ctx<'_>, g: &Groupement) -> Result<(), Problem> {
-    let Some(id) = &g.convention_id else { return Ok(()) };
-    let Some(conv) = get_convention(ctx.store, ctx.models, id).await? else { return Ok(()) };
+    let Some(id) = super::constitutive_id(ctx.store, g).await? else { return Ok(()) };
+    let Some(conv) = get_convention(ctx.store, ctx.models, &id).await? else { return Ok(()) };
     match conv.status {
         ConventionStatus::Draft | ConventionStatus::InSignature | ConventionStatus::Active => Ok(()),
         other => Err(Problem::conflict(format!(
@@ -775,8 +775,8 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
     let mut parties = BTreeMap::new();
     parties.insert("coordinateur".to_string(), PartyInput::One(g.coordinator.id.clone()));
     parties.insert("membre".to_string(), PartyInput::Many(member_ids.clone()));
-    let current = match &g.convention_id {
-        Some(id) => get_convention(ctx.store, ctx.models, id).await?,
+    let current = match super::constitutive_id(ctx.store, g).await? {
+        Some(id) => get_convention(ctx.store, ctx.models, &id).await?,
         None => None,
     };
     let signatories = member_acts(ctx.store, g, current.as_ref(), &member_ids).await?;

@@ -817,7 +817,7 @@ pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Gro
 /// Refuses (409) what needs the groupement constituted — consultation, award — while its
 /// convention constitutive is not signed by every party (active).
 pub async fn require_constituted(store: &Store, g: &Groupement, what: &str) -> Result<(), Problem> {
-    let status: Option<(String, String)> = match &g.convention_id {
+    let status: Option<(String, String)> = match constitutive_id(store, g).await? {
         Some(id) => {
             sqlx::query_as("SELECT reference, status FROM conventions WHERE id = $1")
                 .bind(id)
@@ -836,6 +836,23 @@ pub async fn require_constituted(store: &Store, g: &Groupement, what: &str) -> R
             "le groupement n'est pas constitué : aucune convention constitutive ; {what}"
         ))),
     }
+}
+
+/// The id of the convention constitutive of `g`: the one it links or, once an avenant made
+/// through the conventions' routes (e.g. extending its end) replaced it, the avenant that took
+/// effect in its stead (same `root_id`; in force, or expired or terminated since). A linked
+/// avenant still in signature stays the one read: its members have not all signed.
+pub async fn constitutive_id(store: &Store, g: &Groupement) -> Result<Option<String>, Problem> {
+    let Some(linked) = &g.convention_id else { return Ok(None) };
+    let replacing: Option<String> = sqlx::query_scalar(
+        "SELECT c.id FROM conventions l JOIN conventions c ON c.root_id = l.root_id \
+         WHERE l.id = $1 AND l.status = 'amended' AND c.status IN ('active', 'expired', 'terminated') \
+         ORDER BY c.created_at DESC, c.id DESC LIMIT 1",
+    )
+    .bind(linked)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(Some(replacing.unwrap_or_else(|| linked.clone())))
 }
 
 /// The coordinator organisation of `g`.

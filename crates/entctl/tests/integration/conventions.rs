@@ -1567,12 +1567,19 @@ async fn a_convention_whose_model_sets_no_notice_is_terminated_from_today(db: cr
 /// The bipartite convention (renewable by tacit agreement, three months' notice) of the
 /// académie and Fresnes from `start`, signed by both: its id.
 async fn bipartite_signed(c: &Cycle, start: &str) -> String {
-    let body = common::fixtures::with_signatories(json!({
+    bipartite_signed_as(c, json!({ "start_date": start })).await
+}
+
+/// [`bipartite_signed`] with the model version, dates… of `fields`.
+async fn bipartite_signed_as(c: &Cycle, fields: Value) -> String {
+    let mut body = json!({
         "model": "bipartite-commune",
         "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
-        "start_date": start,
-    }));
-    let id = c.create(body).await["id"].as_str().unwrap().to_string();
+    });
+    for (key, value) in fields.as_object().unwrap() {
+        body[key] = value.clone();
+    }
+    let id = c.create(common::fixtures::with_signatories(body)).await["id"].as_str().unwrap().to_string();
     c.step_ok(&c.dan, &id, "submit", json!({})).await;
     for who in [&c.mairie, &c.dan] {
         c.step_ok(who, &id, "sign", json!({})).await;
@@ -1707,6 +1714,70 @@ async fn a_renewable_convention_is_renewed_tacitly_at_its_term_until_a_party_opp
     assert_eq!(audited_summary(&c, &id, "conventions.non_renewal").await["party"], "collectivite");
     assert_eq!(c.mails("dan@ac-creteil.fr", "non_renewal").await, 1, "{}", c.db.name);
     expires_at_its_term(&c, &id, day(2032, 9, 1), "2032-08-31").await;
+}
+
+// A bipartite convention opened on version 1 says « reconduite tacitement pour une même durée »:
+// one of 24 months is renewed for 24 months, each time (not for the model's 36 months, nor for
+// its length once renewed).
+backend_test!(a_version_1_bipartite_convention_is_renewed_for_its_own_duration);
+async fn a_version_1_bipartite_convention_is_renewed_for_its_own_duration(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = bipartite_of_24_months(&c, Some(1)).await;
+    assert!(draft_html(&c, &id).await.contains("reconduite tacitement pour une même durée"), "{}", c.db.name);
+    let terms = renewed_twice(&c, &id).await;
+    assert_eq!(
+        terms,
+        (json!("31 août 2030"), vec![pair("2028-08-31", "2030-08-31"), pair("2030-08-31", "2032-08-31")]),
+        "{}",
+        c.db.name
+    );
+}
+
+// Version 2 says « reconduite tacitement à son échéance, pour une durée de 36 mois à chaque
+// fois »: one of 24 months is renewed for 36 months.
+backend_test!(a_version_2_bipartite_convention_is_renewed_for_the_duration_its_text_states);
+async fn a_version_2_bipartite_convention_is_renewed_for_the_duration_its_text_states(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = bipartite_of_24_months(&c, None).await;
+    let text = draft_html(&c, &id).await.replace("&#x27;", "'");
+    assert!(text.contains("pour une durée de 24 mois, soit jusqu'au 31 août 2028"), "{}", c.db.name);
+    assert!(text.contains("pour une durée de 36 mois à chaque fois"), "{}", c.db.name);
+    let terms = renewed_twice(&c, &id).await;
+    assert_eq!(terms, (json!("31 août 2031"), vec![pair("2028-08-31", "2031-08-31")]), "{}", c.db.name);
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+/// A bipartite convention of Fresnes from 1 September 2026 to 31 August 2028, opened on model
+/// `version` (the latest when `None`), signed: its id.
+async fn bipartite_of_24_months(c: &Cycle, version: Option<u32>) -> String {
+    let id =
+        bipartite_signed_as(c, json!({ "start_date": "2026-09-01", "end_date": "2028-08-31", "version": version }))
+            .await;
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(conv["model_version"], json!(version.unwrap_or(2)), "{}: {conv}", c.db.name);
+    id
+}
+
+/// Runs the daily job on the reminder 90 days before 31 August 2028, then on 1 September 2028
+/// and 2030: until when the reminder said it renews, and the renewals made, oldest first.
+async fn renewed_twice(c: &Cycle, id: &str) -> (Value, Vec<(String, String)>) {
+    let models = load_models();
+    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
+    entcp::conventions::jobs::daily(&c.db.store, &models, day(2028, 6, 2)).await.unwrap();
+    let mails = crate::common::queued_mails(&c.db.store, "convention").await;
+    let expiring = mails.iter().find(|m| m.context["event"] == "expiring").expect("the term's reminder");
+    for run in [day(2028, 9, 1), day(2030, 9, 1)] {
+        entcp::conventions::jobs::daily(&c.db.store, &models, run).await.unwrap();
+    }
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(conv["status"], "active", "{}: {conv}", c.db.name);
+    let mut terms = renewals(c, id).await;
+    terms.sort();
+    assert_eq!(conv["end_date"].as_str(), terms.last().map(|t| t.1.as_str()), "{}: {conv}", c.db.name);
+    (expiring.context["renewed_until"].clone(), terms)
 }
 
 backend_test!(a_convention_of_a_model_not_renewed_refuses_a_non_renewal_and_expires_at_its_term);

@@ -1219,3 +1219,100 @@ async fn the_convention_constitutive_starts_at_its_submission_and_lasts_as_long_
     let (status, g) = send(w.coord.to(&late).post(&award_url).json(&body)).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
 }
+
+/// A groupement of `w`'s first commune (applications until 30 September 2026), its convention
+/// constitutive submitted and signed by both parties on the day of `app`'s clock, taking effect
+/// then or on `start` when given (later): the ids of the groupement and of the convention.
+async fn signed_groupement(w: &World, app: &TestApp, start: Option<&str>) -> (String, String) {
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(w, "2026-09-30"))).await;
+    assert_eq!(status, 201, "{g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    let (commune, client) = &w.communes[0];
+    let application =
+        json!({ "applicant": commune.id, "deliberation_number": "2026-DCM-001", "deliberation_date": "2026-09-01" });
+    let (status, applied) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
+    assert_eq!(status, 201, "{applied}");
+    let accept = api(&format!("/groupements/{id}/applications/{}/accept", applied["id"].as_str().unwrap()));
+    assert_eq!(send(w.coord.post(accept)).await.0, 200);
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let conv_id = g["convention_id"].as_str().expect("a convention constitutive").to_string();
+    let conv_url = |p: &str| api(&format!("/conventions/{conv_id}{p}"));
+    let coord = w.coord.to(app);
+    let (_, conv) = send(coord.get(conv_url(""))).await;
+    let mut patch = common::fixtures::groupement_signatories(&conv);
+    if let Some(start) = start {
+        // A new start alone would reset the end to the model's 36 months: keep the groupement's.
+        patch["start_date"] = json!(start);
+        patch["end_date"] = conv["end_date"].clone();
+    }
+    let version = conv["version"].as_i64().unwrap();
+    let (status, conv) =
+        send(coord.patch(conv_url("")).header("if-match", format!("\"{version}\"")).json(&patch)).await;
+    assert_eq!(status, 200, "{conv}");
+    let (status, submitted) = send(coord.post(conv_url("/submit")).json(&json!({}))).await;
+    assert_eq!(status, 200, "{submitted}");
+    for signer in [&coord, &client.to(app)] {
+        let (status, body) = send(signer.post(conv_url("/sign")).json(&json!({}))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    (id, conv_id)
+}
+
+fn clock_on(y: i32, m: u32, d: u32) -> Arc<FixedClock> {
+    use chrono::TimeZone;
+    Arc::new(FixedClock::new(chrono::Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap()))
+}
+
+// A contract that would outlive the convention constitutive is refused until an avenant extends
+// it; once that avenant (made through the conventions' routes, signed by every party) is in
+// force, the groupement reads it, not the convention it replaced: awarded.
+backend_test!(an_avenant_extending_the_convention_constitutive_lets_the_groupement_award_a_longer_contract);
+async fn an_avenant_extending_the_convention_constitutive_lets_the_groupement_award_a_longer_contract(
+    db: crate::common::TestDb,
+) {
+    let w = world(&db).await;
+    let name = db.name;
+    let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
+    let (id, conv_id) = signed_groupement(&w, &signing, None).await;
+    let coord = w.coord.to(&signing);
+    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
+    assert_eq!(send(transition("closed")).await.0, 200, "{name}");
+    assert_eq!(send(transition("consultation")).await.0, 200, "{name}");
+
+    // Notified on 2 November 2027 for 36 months, the contract runs to 1 November 2030, past the
+    // convention's 29 September 2030: 409.
+    let late = TestApp::over(&w.store).clock(clock_on(2027, 11, 2)).build().await;
+    let coord = w.coord.to(&late);
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let mut body = award_body(&luhn(&format!("{}0001", luhn("81234567"))));
+    body["notified_on"] = json!("2027-11-02");
+    let (status, problem) = send(coord.post(&award_url).json(&body)).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("29 septembre 2030"), "{name}: {problem}");
+
+    // The avenant extending it to 31 December 2030, signed by both parties, takes effect.
+    let conv_url = |conv: &str, p: &str| api(&format!("/conventions/{conv}{p}"));
+    let (status, avenant) = send(coord.post(conv_url(&conv_id, "/amend")).json(&json!({}))).await;
+    assert_eq!(status, 201, "{name}: {avenant}");
+    let avenant_id = avenant["id"].as_str().unwrap().to_string();
+    let version = avenant["version"].as_i64().unwrap();
+    let extend = json!({ "end_date": "2030-12-31" });
+    let (status, extended) =
+        send(coord.patch(conv_url(&avenant_id, "")).header("if-match", format!("\"{version}\"")).json(&extend)).await;
+    assert_eq!(status, 200, "{name}: {extended}");
+    assert_eq!(send(coord.post(conv_url(&avenant_id, "/submit")).json(&json!({}))).await.0, 200, "{name}");
+    for signer in [&coord, &w.communes[0].1.to(&late)] {
+        let (status, signed) = send(signer.post(conv_url(&avenant_id, "/sign")).json(&json!({}))).await;
+        assert_eq!(status, 200, "{name}: {signed}");
+    }
+    let (_, in_force) = send(coord.get(conv_url(&avenant_id, ""))).await;
+    assert_eq!((in_force["status"].as_str(), in_force["end_date"].as_str()), (Some("active"), Some("2030-12-31")));
+    let (_, replaced) = send(coord.get(conv_url(&conv_id, ""))).await;
+    assert_eq!(replaced["status"], "amended", "{name}: {replaced}");
+
+    // The groupement still links the convention it created, and reads the avenant in its stead.
+    let (_, g) = send(coord.get(api(&format!("/groupements/{id}")))).await;
+    assert_eq!(g["convention_id"].as_str(), Some(conv_id.as_str()), "{name}: {g}");
+    let (status, g) = send(coord.post(&award_url).json(&body)).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
+}
