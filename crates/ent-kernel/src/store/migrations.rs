@@ -67,7 +67,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0040_job_runs_one_running.sql",
     "0041_reconcile_applied_by.sql",
     "0042_idempotency_committed.sql",
-    "0044_pending_invitees.sql",
+    "0043_pending_invitees.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -317,7 +317,7 @@ mod tests {
             "88423f353b52b0f7d656c01952b2ddb60456f05f7eb01c9bfedb41afee7d6124b56f9bd5f5e907b78fe19560977c9217",
         ),
         (
-            44,
+            43,
             "94112798faf65fe9d69d13f2d89387f39ea33bf2c1d9a22524d3145cf2ee73a42d39aaf0cfdbbb9556b728ea1e4f7c75",
             "94112798faf65fe9d69d13f2d89387f39ea33bf2c1d9a22524d3145cf2ee73a42d39aaf0cfdbbb9556b728ea1e4f7c75",
         ),
