@@ -1316,3 +1316,46 @@ async fn an_avenant_extending_the_convention_constitutive_lets_the_groupement_aw
     let (status, g) = send(coord.post(&award_url).json(&body)).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
 }
+
+// An edit of the groupement that moves the end of its convention constitutive (here the
+// application deadline alone, from which that end is computed) is checked against the convention
+// before anything is written: signed, not yet in force, it can no longer follow (409, the
+// groupement unchanged). An edit leaving that end where it is passes.
+backend_test!(an_edit_moving_the_end_of_a_signed_convention_constitutive_is_refused_before_it_is_written);
+async fn an_edit_moving_the_end_of_a_signed_convention_constitutive_is_refused_before_it_is_written(
+    db: crate::common::TestDb,
+) {
+    let w = world(&db).await;
+    let name = db.name;
+    let (id, conv_id) = signed_groupement(&w, &w.app, Some("2026-11-02")).await;
+    let conv_url = api(&format!("/conventions/{conv_id}"));
+    let (_, conv) = send(w.coord.get(&conv_url)).await;
+    let signed_state = (Some("signed"), Some("2030-09-29"));
+    assert_eq!((conv["status"].as_str(), conv["end_date"].as_str()), signed_state, "{name}: {conv}");
+    let url = api(&format!("/groupements/{id}"));
+    let (_, before) = send(w.coord.get(&url)).await;
+    let version = before["version"].as_i64().unwrap();
+    let edit = |patch: Value| w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&patch);
+
+    // Applications until 10 October would end the convention on 9 October 2030: refused.
+    let (status, problem) = send(edit(json!({ "application_deadline": "2026-10-10" }))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(conv["reference"].as_str().unwrap()) && detail.contains("ne peuvent plus changer"),
+        "{detail}"
+    );
+    let (_, after) = send(w.coord.get(&url)).await;
+    assert_eq!(
+        (after["application_deadline"].as_str(), after["version"].as_i64()),
+        (Some("2026-09-30"), Some(version)),
+        "{name}: nothing written: {after}"
+    );
+    let (_, conv) = send(w.coord.get(&conv_url)).await;
+    assert_eq!((conv["status"].as_str(), conv["end_date"].as_str()), signed_state, "{name}: {conv}");
+
+    // The same deadline and a new title leave the end where it is: saved.
+    let same_end = json!({ "application_deadline": "2026-09-30", "title": "ENT des écoles du syndicat" });
+    let (status, g) = send(edit(same_end)).await;
+    assert_eq!((status, g["title"].as_str()), (200, Some("ENT des écoles du syndicat")), "{name}: {g}");
+}
