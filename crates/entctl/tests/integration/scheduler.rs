@@ -310,24 +310,13 @@ async fn job_counters_are_those_of_the_process_not_of_the_shared_database(db: cr
 
 backend_test!(a_daily_run_whose_replica_died_is_run_again_once_by_one_of_the_live_replicas);
 async fn a_daily_run_whose_replica_died_is_run_again_once_by_one_of_the_live_replicas(db: crate::common::TestDb) {
-    let daily = || {
-        let job = Job { name: "fast", description: "test", default_schedule: "0 3 * * *", run: fast };
-        let schedule = jobs::parse_schedule("0 3 * * *").unwrap();
-        ScheduledJob {
-            job,
-            expression: "0 3 * * *".into(),
-            schedule,
-            enabled: true,
-            timeout: std::time::Duration::from_secs(3600),
-        }
-    };
     // Today's 03:00 (Paris) run was claimed by a replica killed while it ran: no heartbeat since.
-    let tick = jobs::latest_tick(&daily().schedule, chrono_tz::Europe::Paris, minute(0)).unwrap();
+    let tick = jobs::latest_tick(&daily("fast").schedule, chrono_tz::Europe::Paris, minute(0)).unwrap();
     jobs::claim_tick(&db.store, "fast", tick, "killed-replica", tick).await.unwrap().unwrap();
 
     let replica_b = Store::connect(&db.url, None).await.unwrap();
-    let (a, _) = scheduler(&db.store, "replica-a", vec![daily()]);
-    let (b, _) = scheduler(&replica_b, "replica-b", vec![daily()]);
+    let (a, _) = scheduler(&db.store, "replica-a", vec![daily("fast")]);
+    let (b, _) = scheduler(&replica_b, "replica-b", vec![daily("fast")]);
     let (runs_a, runs_b) = tokio::join!(a.run_due(minute(0)), b.run_due(minute(0)));
     let again: Vec<JobRun> = runs_a.unwrap().into_iter().chain(runs_b.unwrap()).collect();
     assert_eq!(again.len(), 1, "{}: run again by one replica only: {again:?}", db.name);
