@@ -11,6 +11,7 @@ pub mod manifests;
 pub mod operator;
 pub mod platform;
 pub mod purge;
+pub mod quantity;
 pub mod reconcile;
 pub mod render;
 pub mod runtime;

@@ -1,12 +1,13 @@
 //! The platform side of a render: what, beside the tenant's own inputs, decides the
-//! objects a replica renders (its render version, the cluster configuration), and when
-//! that replica started. Recorded with each apply (`tenants.applied_render_version`,
+//! objects a replica renders (its render version, the cluster configuration, the deployment
+//! facts of the catalog compiled into it), and when that replica started. Recorded with each apply (`tenants.applied_render_version`,
 //! `applied_cluster_hash`, `applied_started_at`, migration 0041), so that during a rolling
 //! upgrade (or a rollout of the cluster configuration) an older replica leaves alone what
 //! a newer one applied instead of rolling it back (`reconcile::left_to_newer`).
 
 use crate::tenants::AppliedBy;
 use ent_kernel::config::ClusterConfig;
+use ent_platform::catalog::Catalog;
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
 
@@ -18,7 +19,8 @@ pub const RENDER_VERSION: i64 = 4;
 pub struct Platform {
     /// The renderer's version ([`RENDER_VERSION`] of the binary, unless a test sets another).
     pub render_version: i64,
-    /// The fingerprint of `provisioning.cluster` ([`cluster_hash`]).
+    /// The fingerprint of `provisioning.cluster` and of the catalog's deployment facts
+    /// ([`platform_hash`]; column `applied_cluster_hash`).
     pub cluster: String,
     /// When the writer's process started (UTC timestamp, sortable text).
     pub started_at: String,
@@ -26,8 +28,8 @@ pub struct Platform {
 
 impl Platform {
     /// Whether a render by `self` supersedes one by `other` (from the same tenant inputs):
-    /// a newer render version, or the same version against another cluster configuration
-    /// by a process started later (the configuration rolled out last wins).
+    /// a newer render version, or the same version against another cluster configuration or
+    /// catalog (an image bumped) by a process started later (the one rolled out last wins).
     pub fn supersedes(&self, other: &Platform) -> bool {
         match self.render_version.cmp(&other.render_version) {
             Ordering::Greater => true,
@@ -48,9 +50,13 @@ impl Platform {
     }
 }
 
-/// The fingerprint of the cluster configuration the objects are rendered against.
-pub fn cluster_hash(cluster: &ClusterConfig) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(cluster).expect("cluster configuration serialises")))
+/// The fingerprint of what, beside the render version, a replica renders every tenant against:
+/// the cluster configuration and the catalog's deployment facts (images, digests, ports...,
+/// compiled into the binary or overlaid), by service code.
+pub fn platform_hash(cluster: &ClusterConfig, catalog: &Catalog) -> String {
+    let deployments: Vec<_> = catalog.services.iter().map(|s| (&s.code, &s.deployment)).collect();
+    let key = (cluster, deployments);
+    hex::encode(Sha256::digest(serde_json::to_vec(&key).expect("cluster configuration and catalog serialise")))
 }
 
 #[cfg(test)]
@@ -81,9 +87,17 @@ mod tests {
     }
 
     #[test]
-    fn the_cluster_fingerprint_follows_the_configuration() {
+    fn the_platform_fingerprint_follows_the_configuration_and_the_catalog_images() {
+        let catalog = Catalog::load(None).unwrap();
+        let cluster = ClusterConfig::default();
         let other = ClusterConfig { ingress_class: Some("traefik".into()), ..ClusterConfig::default() };
-        assert_eq!(cluster_hash(&ClusterConfig::default()), cluster_hash(&ClusterConfig::default()));
-        assert_ne!(cluster_hash(&ClusterConfig::default()), cluster_hash(&other));
+        assert_eq!(platform_hash(&cluster, &catalog), platform_hash(&ClusterConfig::default(), &catalog));
+        assert_ne!(platform_hash(&cluster, &catalog), platform_hash(&other, &catalog));
+        let mut bumped = catalog.clone();
+        bumped.services[0].deployment.image.push_str("-next");
+        assert_ne!(platform_hash(&cluster, &catalog), platform_hash(&cluster, &bumped), "an image bumped");
+        let mut renamed = catalog.clone();
+        renamed.services[0].name.push_str(" (nouveau nom)");
+        assert_eq!(platform_hash(&cluster, &catalog), platform_hash(&cluster, &renamed), "a tenant-side fact");
     }
 }

@@ -10,6 +10,7 @@
 use super::backend::{Backend, BackendError, Observation, Observed};
 use super::lease::{self, Writer};
 use super::platform::{self, Platform};
+use super::quantity;
 use crate::provisioning::ProvisioningState;
 use crate::tenants::{self, ReconcileInput, Tenant};
 use chrono::{DateTime, Duration, Utc};
@@ -63,12 +64,14 @@ fn inputs_hash(input: &ReconcileInput, services: &[&Service], render_version: i6
 }
 
 /// The hash of the tenant's own inputs only (its spec, organisation, secret seed and
-/// services), whatever renders them: what a newer replica's render must have been made
-/// from for an older one to leave it alone.
+/// services' codes and names), whatever renders them: what a newer replica's render must
+/// have been made from for an older one to leave it alone. The services' deployment facts
+/// (images, digests) are the catalog's, platform side ([`platform::platform_hash`]): a
+/// release that bumps an image still defers to (or supersedes) the other's render.
 fn own_inputs_hash(input: &ReconcileInput, services: &[&Service]) -> String {
     let t = &input.tenant;
     let o = &input.org;
-    let services: Vec<_> = services.iter().map(|s| (&s.code, &s.name, &s.deployment)).collect();
+    let services: Vec<_> = services.iter().map(|s| (&s.code, &s.name)).collect();
     let key = (
         &t.id,
         &t.slug,
@@ -231,7 +234,7 @@ fn inputs<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<In
 fn this_platform(state: &ProvisioningState) -> Platform {
     Platform {
         render_version: state.reconciler.render_version,
-        cluster: platform::cluster_hash(&state.config.provisioning.cluster),
+        cluster: platform::platform_hash(&state.config.provisioning.cluster, &state.catalog),
         started_at: state.reconciler.started_at.clone(),
     }
 }
@@ -266,9 +269,9 @@ fn settled(
 }
 
 /// Whether the applied objects are a newer replica's render of the tenant's current inputs
-/// (a rolling upgrade: a newer render version; or a cluster configuration rolled out: the
-/// same version, another configuration, a process started later): this replica leaves them
-/// as they are instead of rolling them back. Changed tenant inputs are applied (the newer
+/// (a rolling upgrade: a newer render version; or a cluster configuration or catalog image
+/// rolled out: the same version, another platform fingerprint, a process started later):
+/// this replica leaves them as they are instead of rolling them back. Changed tenant inputs are applied (the newer
 /// replica then applies its render once more). Only while that render is kept fresh,
 /// applied within two resync periods (a newer `kube` replica applies it again every period):
 /// past that its writer is taken for gone (a rollback) and this replica applies its own.
@@ -303,7 +306,8 @@ pub fn drifted(
 }
 
 /// Whether `live` holds every field `desired` sets, with its value (the fields the API
-/// server adds, its defaults, are not compared).
+/// server adds, its defaults, are not compared). Quantities are compared by value: the
+/// API server returns them canonicalised (`1024Mi` as `1Gi`, `1000m` as `1`).
 fn holds(live: &serde_json::Value, desired: &serde_json::Value) -> bool {
     use serde_json::Value;
     match (live, desired) {
@@ -313,6 +317,7 @@ fn holds(live: &serde_json::Value, desired: &serde_json::Value) -> bool {
         (Value::Array(live), Value::Array(desired)) => {
             live.len() == desired.len() && live.iter().zip(desired).all(|(l, d)| holds(l, d))
         }
+        (Value::String(live), Value::String(desired)) => live == desired || quantity::same_value(live, desired),
         _ => live == desired,
     }
 }
@@ -602,5 +607,21 @@ mod tests {
             { "name": "portail", "image": "i:1" }, { "name": "intrus", "image": "x" }] } } });
         assert!(!holds(&sidecar, &desired), "a container added by hand");
         assert!(!holds(&json!({ "template": defaulted["template"].clone() }), &desired), "a rendered field removed");
+    }
+
+    #[test]
+    fn a_live_spec_holds_quantities_the_server_spelled_otherwise() {
+        use serde_json::json;
+        let resources = |memory: &str, cpu: &str, limit: &str| {
+            json!({ "template": { "spec": { "containers": [{ "name": "portail", "resources": {
+                "requests": { "memory": memory, "cpu": cpu }, "limits": { "cpu": limit } } }] } } })
+        };
+        let desired = resources("1024Mi", "500m", "2");
+        assert!(holds(&resources("1Gi", "0.5", "2000m"), &desired), "canonicalised by the API server");
+        assert!(holds(&desired, &desired));
+        assert!(!holds(&resources("2Gi", "0.5", "2000m"), &desired), "more memory: a real difference");
+        assert!(!holds(&resources("1Gi", "600m", "2"), &desired), "more cpu: a real difference");
+        assert!(!holds(&resources("1G", "500m", "2"), &desired), "1G is not 1024Mi");
+        assert!(!holds(&json!({ "image": "i:2" }), &json!({ "image": "i:1" })), "other strings compared literally");
     }
 }

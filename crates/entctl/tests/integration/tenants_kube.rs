@@ -1559,6 +1559,29 @@ async fn replicas_of_two_releases_on_one_database_leave_the_newer_render_applied
         assert_eq!((settled.applied, writes), (0, 0), "the earlier started replica leaves it: {settled:?}");
     }
     assert_eq!(class(&w), "haproxy");
+
+    // Same render version and configuration, a release that bumps one service's image (the
+    // catalog compiled into it): the replica started later stands, the other writes nothing.
+    let (mut bumped, bumped_store) = replica(&w, version + 1, "haproxy", t0() + chrono::Duration::hours(2)).await;
+    let mut catalog = (*bumped.catalog).clone();
+    let visio = catalog.services.iter_mut().find(|s| s.code == "visio").unwrap();
+    visio.deployment.image = "registry.example.org/ent/visio:2.8.0".into();
+    bumped.catalog = Arc::new(catalog);
+    let image = |w: &World| {
+        let visio = w.stored("/apis/apps/v1/namespaces/ent-doisneau/deployments", "visio").unwrap();
+        visio["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap().to_string()
+    };
+    assert_eq!(image(&w), "registry.example.org/ent/visio:2.7.8");
+    let (bumped_first, bumped_writes) = pass_counting_applies(&w, &bumped).await;
+    assert_eq!(bumped_first.applied, 1, "{bumped_first:?}");
+    assert!(bumped_writes > 0);
+    assert_eq!(image(&w), "registry.example.org/ent/visio:2.8.0");
+    for state in [&later, &bumped, &later] {
+        let (settled, writes) = pass_counting_applies(&w, state).await;
+        assert_eq!((settled.applied, writes), (0, 0), "the release with the older image leaves it: {settled:?}");
+    }
+    assert_eq!(image(&w), "registry.example.org/ent/visio:2.8.0", "the later release's image stays");
     new_store.close().await;
     later_store.close().await;
+    bumped_store.close().await;
 }
