@@ -282,7 +282,8 @@ async fn sees_account(state: &ConsoleState, signed: &Signed, email: &str) -> Res
 }
 
 /// A new invitation link for the account of `email` if it is a pending invitee's (their first
-/// link lost or expired); nothing for any other address.
+/// link lost or expired) at an organisation the caller manages users of; nothing for any other
+/// address (a pending invitee elsewhere included: no link goes out in the caller's name).
 async fn resend_to_pending(
     state: &ConsoleState,
     signed: &Signed,
@@ -290,10 +291,24 @@ async fn resend_to_pending(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Problem> {
     match identity::get_user(&state.store, email.trim()).await? {
-        Some(user) if identity::is_pending(&state.store, &user.id).await? => {
+        Some(user)
+            if identity::is_pending(&state.store, &user.id).await? && manages_org_of(state, signed, &user).await? =>
+        {
             send_invitation(state, signed, &user, now).await
         }
         _ => Ok(()),
+    }
+}
+
+/// Whether the caller may manage users ([`USERS_MANAGE`]) at `user`'s organisation: false for
+/// an account without one, or at an organisation out of the caller's scope.
+async fn manages_org_of(state: &ConsoleState, signed: &Signed, user: &User) -> Result<bool, Problem> {
+    let Some(org) = &user.org else { return Ok(false) };
+    let Some(org) = queries::get_org(&state.store, &org.id).await? else { return Ok(false) };
+    match authz::authorize(&state.store, &signed.0.actor, &USERS_MANAGE, &org).await {
+        Ok(_) => Ok(true),
+        Err(p) if matches!(p.kind, ProblemKind::NotFound | ProblemKind::Forbidden) => Ok(false),
+        Err(p) => Err(p),
     }
 }
 

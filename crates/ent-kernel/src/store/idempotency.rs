@@ -8,6 +8,8 @@
 //! therefore exists exactly when one of the request's writes committed, and a request that
 //! fails after that (its answer lost, e.g. a read-back after the commit) keeps its key
 //! ([`IdempotencyKey::release`]): sent again, it is told it ran, never run a second time.
+//! The key is then kept as done, its answer the 409 [`RAN_UNANSWERED`] problem itself, so that
+//! a replica of a release that ignores `committed` (a rolling upgrade) replays that 409 too.
 
 use super::{timestamp, Flag, JsonText, Store};
 use crate::error::Problem;
@@ -43,16 +45,20 @@ pub struct StoredAnswer {
 impl StoredAnswer {
     /// The key's request wrote (committed) but gave no answer to keep: it failed afterwards,
     /// or its process died (lease over). Sent again, it must not run again.
+    /// Kept by [`IdempotencyKey::release`] (status 409) or left in flight by a dead process.
     pub fn ran_unanswered(&self, now: DateTime<Utc>) -> bool {
-        self.status == 0
+        let dead_in_flight = self.status == 0
             && self.committed
-            && self.locked_until.as_deref().is_none_or(|until| until <= timestamp(now).as_str())
+            && self.locked_until.as_deref().is_none_or(|until| until <= timestamp(now).as_str());
+        dead_in_flight || (self.committed && self.status == i64::from(RAN_UNANSWERED_STATUS))
     }
 }
 
 /// What the answer to a request that ran but whose answer was lost says (API and console).
 pub const RAN_UNANSWERED: &str =
     "La requête a déjà été exécutée mais sa réponse n'a pas pu être envoyée ; consultez la ressource avant de réessayer.";
+/// The status of that answer, kept as the key's answer by [`IdempotencyKey::release`].
+pub const RAN_UNANSWERED_STATUS: u16 = 409;
 
 impl IdempotencyKey {
     /// Takes the key for the request `request_hash` until `until`: new, or left in flight by
@@ -118,8 +124,9 @@ impl IdempotencyKey {
     }
 
     /// Frees the key of a request that failed, when none of its writes committed: it can be
-    /// sent again (true). When one did, the key is kept, its lease ended, as a request that
-    /// ran without an answer ([`StoredAnswer::ran_unanswered`]) (false).
+    /// sent again (true). When one did, the key is kept as done (false), its answer the 409
+    /// problem [`RAN_UNANSWERED`] (`application/problem+json`), which every replica replays,
+    /// one of a release before the `committed` column included ([`StoredAnswer::ran_unanswered`]).
     pub async fn release(&self, store: &Store) -> Result<bool, Problem> {
         let freed = sqlx::query("DELETE FROM idempotency_keys WHERE actor = $1 AND idem_key = $2 AND committed = 0")
             .bind(&self.actor)
@@ -129,13 +136,10 @@ impl IdempotencyKey {
         if freed.rows_affected() > 0 {
             return Ok(true);
         }
-        sqlx::query(
-            "UPDATE idempotency_keys SET locked_until = NULL WHERE actor = $1 AND idem_key = $2 AND status = 0",
-        )
-        .bind(&self.actor)
-        .bind(&self.key)
-        .execute(store.pool())
-        .await?;
+        let problem = Problem::conflict(RAN_UNANSWERED);
+        debug_assert_eq!(problem.kind.status().as_u16(), RAN_UNANSWERED_STATUS);
+        let headers = serde_json::json!([["content-type", "application/problem+json"]]).to_string();
+        self.finish(store, RAN_UNANSWERED_STATUS, &problem.body().to_string(), Some(&headers)).await?;
         Ok(false)
     }
 

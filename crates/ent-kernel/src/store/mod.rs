@@ -28,6 +28,7 @@ pub use deferred_indexes::{defer_indexes_if_empty, restore_indexes, restore_inde
 pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
 pub use idempotency::{
     purge_idempotency_keys, IdempotencyKey, StoredAnswer, FORM_TOKENS_KEPT, IDEMPOTENCY_KEPT, RAN_UNANSWERED,
+    RAN_UNANSWERED_STATUS,
 };
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

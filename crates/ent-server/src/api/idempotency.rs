@@ -9,8 +9,9 @@
 //!
 //! The handler runs inside [`Key::scope`]: its write transactions mark the key as committed.
 //! A failing request whose writes all rolled back frees its key (sent again, it runs); one
-//! that committed something and then failed (its answer lost) keeps it, and the same request
-//! sent again is answered 409 ([`RAN_UNANSWERED`]), never run twice.
+//! that committed something and then failed (its answer lost) keeps it, stored as done with
+//! that 409 as its answer ([`Key::release`]), and the same request sent again is answered 409
+//! ([`RAN_UNANSWERED`]) by any replica, one of the previous release included, never run twice.
 
 use super::{AppState, JSON_BODY_LIMIT};
 use axum::body::{to_bytes, Body};

@@ -208,7 +208,10 @@ async fn readable_org(store: &Store, actor: &Actor, key: &str) -> Result<Org, Pr
     Ok(org)
 }
 
-/// Resolves an optional processor reference `actor` names, which must be of `kind`.
+/// Resolves an optional processor reference `actor` names, which must be of `kind` (an
+/// éditeur or hébergeur may be named out of the caller's scope, as before). One of another
+/// kind is named as such only when `actor` may read it ([`authz::reads`]); otherwise the
+/// check says what it says of a key naming nothing (neither its name nor its kind).
 async fn processor_org(
     store: &Store,
     actor: &Actor,
@@ -220,8 +223,12 @@ async fn processor_org(
     let Some(key) = key else { return Ok(None) };
     match authz::resolve_readable(store, actor, key).await {
         Ok(org) if org.kind == kind => Ok(Some(org)),
-        Ok(org) => {
+        Ok(org) if authz::reads(store, actor, &org).await? => {
             checks.fail(field, format!("{} n'est pas un {}", org.name, kind.as_str()));
+            Ok(None)
+        }
+        Ok(_) => {
+            checks.fail(field, ent_platform::registry::missing_org(key).detail);
             Ok(None)
         }
         Err(e) => {

@@ -383,7 +383,7 @@ async fn seen_of_invitation(
 // DAN sees it, and the other académie's account stays out of its sight.
 backend_test!(an_invitation_answers_the_dan_alike_whether_the_address_was_new_or_had_an_account_elsewhere);
 async fn an_invitation_answers_the_dan_alike_whether_the_address_was_new_or_had_an_account_elsewhere(db: TestDb) {
-    let (mut app, a, _) = console(db).await;
+    let (mut app, a, b) = console(db).await;
     app.add_user("root@test.fr", entcp::kernel::roles::Role::Admin, None).await;
     console::with_password(&app.store, "root@test.fr").await;
     let session = sign_in(&app, "dan.a@test.fr").await;
@@ -409,6 +409,15 @@ async fn an_invitation_answers_the_dan_alike_whether_the_address_was_new_or_had_
     let mails = common::queued_mails(&app.store, "console").await;
     let to = |email: &str| mails.iter().filter(|m| m.recipients.contains(email)).count();
     assert_eq!((to(NEW), to(ELSEWHERE)), (2, 0));
+    // The DAN of another académie inviting the address pending in A gets the answer of any
+    // invitation, and no link goes out in its name.
+    let dan_b = sign_in(&app, "dan.b@test.fr").await;
+    let far = first_of(&app, OrgKind::Commune, &b).await;
+    let fields = [("email", NEW), ("display_name", "Élu ENT"), ("org", far.id.as_str())];
+    let from_b = post_form(&app, &dan_b, "/utilisateurs", "/utilisateurs", &fields).await;
+    assert_eq!((from_b.status, from_b.header("location")), (303, Some("/utilisateurs?apres=invitation")));
+    let after_b = common::queued_mails(&app.store, "console").await;
+    assert_eq!(after_b.iter().filter(|m| m.recipients.contains(NEW)).count(), 2, "no link sent by the DAN of B");
     let other = entcp::identity::get_user(&app.store, ELSEWHERE).await.unwrap().unwrap();
     assert_eq!((other.version, other.org.map(|o| o.id)), (elsewhere.version, elsewhere.org.map(|o| o.id)));
     // An administrator sees the pending account, as before.

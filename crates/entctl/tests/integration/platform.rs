@@ -399,6 +399,24 @@ async fn a_form_token_whose_post_committed_then_failed_is_kept_and_one_that_wrot
     assert!(!committed.claim(&db.store, "console-form", later, later).await.unwrap(), "{}", db.name);
     let stored = committed.stored(&db.store).await.unwrap().expect("kept");
     assert!(stored.ran_unanswered(later), "{}", db.name);
+    // Kept as done, its answer the 409 itself: what a replica of the previous release (which
+    // knows nothing of `committed`) replays, its claim (status 0 only) taking nothing.
+    assert_eq!(stored.status, 409, "{}", db.name);
+    let answer: Value = serde_json::from_str(stored.response.as_deref().expect("an answer")).unwrap();
+    assert_eq!((answer["status"].clone(), answer["detail"].clone()), (json!(409), json!(entcp::store::RAN_UNANSWERED)));
+    let headers = stored.headers.expect("replayed headers").0;
+    assert_eq!(headers, vec![("content-type".to_string(), "application/problem+json".to_string())]);
+    let old_claim = sqlx::query(
+        "UPDATE idempotency_keys SET locked_until = $1 WHERE actor = $2 AND idem_key = $3 AND status = 0 \
+         AND request_hash = 'console-form' AND (locked_until IS NULL OR locked_until <= $1)",
+    )
+    .bind(entcp::store::timestamp(later))
+    .bind(&committed.actor)
+    .bind(&committed.key)
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(old_claim.rows_affected(), 0, "{}: an old replica does not run it again", db.name);
 
     let rolled_back = key("annule");
     assert!(rolled_back.claim(&db.store, "console-form", t0(), lease).await.unwrap());

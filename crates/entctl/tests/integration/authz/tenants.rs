@@ -49,3 +49,43 @@ async fn a_tenant_naming_an_unreadable_organisation_of_another_kind_answers_as_a
     }
     assert!(failures.is_empty(), "{}: {}", db.name, failures.join("\n"));
 }
+
+backend_test!(a_tenant_naming_an_unreadable_organisation_as_its_vendor_or_host_answers_as_a_missing_one);
+/// An out-of-scope organisation named as the vendor or host of a tenant (not an éditeur nor an
+/// hébergeur) is told apart from a missing code by neither its name nor its kind; one the
+/// caller reads still gets « n'est pas un … ».
+async fn a_tenant_naming_an_unreadable_organisation_as_its_vendor_or_host_answers_as_a_missing_one(
+    db: crate::common::TestDb,
+) {
+    let world = world(&db).await;
+    let mut failures = Vec::new();
+    let Some(call) = world.call("POST", "/api/v1/tenants", Dan, Side::In).await else {
+        panic!("a DAN may create a tenant")
+    };
+    let document = call.body.clone().expect("a tenant document");
+    for field in ["vendor", "host"] {
+        let naming = |key: &str| {
+            let mut body = document.clone();
+            body["spec"][field] = json!(key);
+            let (method, path) = (call.method.clone(), call.path.clone());
+            Call { method, path, body: Some(body), csv: None, pdf: None, if_match: call.if_match }
+        };
+        let (out_status, out_body) = world.send(Dan, naming(&world.group_out.id)).await;
+        let (missing_status, missing_body) = world.send(Dan, naming(MISSING)).await;
+        if out_status != 422
+            || out_status != missing_status
+            || words(&out_body, std::slice::from_ref(&world.group_out.id)) != words(&missing_body, &[])
+            || out_body.contains(&world.group_out.name)
+            || out_body.contains("n'est pas un")
+        {
+            failures.push(format!(
+                "{field}: out of scope {out_status} {out_body} / missing {missing_status} {missing_body}"
+            ));
+        }
+        let (in_status, in_body) = world.send(Dan, naming(&world.group_in.id)).await;
+        if in_status != 422 || !in_body.contains(&format!("{} n'est pas un", world.group_in.name)) {
+            failures.push(format!("{field}: in scope {in_status} {in_body}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}: {}", db.name, failures.join("\n"));
+}
