@@ -540,7 +540,10 @@ async fn convention_page(
         .collect();
     let pending: Vec<String> =
         workflow::pending_signers(model, conv).iter().map(|p| format!("{} ({})", p.org.name, p.label)).collect();
-    let renewals = renewal::renewals(&mut *state.store.conn().await?, &conv.id).await?;
+    let mut conn = state.store.conn().await?;
+    let renewals = renewal::renewals(&mut conn, &conv.id).await?;
+    let signed = renewal::signed_term(&mut conn, conv).await?;
+    drop(conn);
     let values = json!({
         "title": format!("{} — {}", conv.reference, conv.title),
         "conv": {
@@ -558,7 +561,7 @@ async fn convention_page(
         "signs_for": signable_parties(actor, model, conv),
         "visa": next_visa(model, conv),
         "timeline": timeline(conv, &renewals),
-        "renewal": renewal_box(model, conv, &renewals, ent_kernel::clock::today_in_france(state.clock.now())),
+        "renewal": renewal_box(model, conv, &signed, ent_kernel::clock::today_in_france(state.clock.now())),
         "document": document_body(state, model, conv).await?,
         "downloads": downloads(conv),
         "can": {
@@ -607,7 +610,7 @@ fn next_visa(model: &ConventionModel, conv: &Convention) -> Option<Value> {
 fn renewal_box(
     model: &ConventionModel,
     conv: &Convention,
-    renewals: &[Renewal],
+    signed: &renewal::SignedTerm,
     today: chrono::NaiveDate,
 ) -> Option<Value> {
     if !model.renewable || !matches!(conv.status, Status::Active | Status::Signed) {
@@ -615,7 +618,7 @@ fn renewal_box(
     }
     let deadline = renewal::opposition_deadline(conv).ok()?;
     let end = chrono::NaiveDate::parse_from_str(&conv.end_date, "%Y-%m-%d").ok()?;
-    let until = renewal::renewed_end(end, renewal::renewal_span(model, conv, renewals).ok()?).ok()?;
+    let until = renewal::renewed_end(end, renewal::renewal_span(model, signed).ok()?).ok()?;
     Some(json!({
         "deadline": french_moment(&deadline.to_string()),
         "until": french_moment(&until.to_string()),

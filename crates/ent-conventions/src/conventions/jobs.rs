@@ -6,7 +6,7 @@
 //! reminder is sent once (per term, for a renewable convention).
 
 use super::model::ConventionModel;
-use super::renewal::{opposition_deadline, renew_if_due, renewal_span, renewals, renewed_end, renews};
+use super::renewal::{opposition_deadline, renew_if_due, renewal_span, renewed_end, renews, signed_term};
 use super::workflow::{
     activate_if_started, complete_if_all_signed, end_on_termination_date, end_pending_avenants, party_signers,
     pending_signers, users_with_role, Ctx,
@@ -211,7 +211,7 @@ async fn term_reminders(
     if renews(model.renewable, conv) {
         let deadline = opposition_deadline(conv)?;
         extra["renews"] = json!(true);
-        let span = renewal_span(model, conv, &renewals(tx, &conv.id).await?)?;
+        let span = renewal_span(model, &signed_term(tx, conv).await?)?;
         extra["renewed_until"] = json!(french_date(&renewed_end(end, span)?.to_string()));
         extra["deadline"] = json!(french_date(&deadline.to_string()));
         let left = (deadline - today).num_days();

@@ -74,15 +74,33 @@ pub fn opposition_deadline(conv: &Convention) -> Result<NaiveDate, Problem> {
     end.checked_sub_months(months).ok_or_else(|| Problem::invalid_field("end_date", "échéance hors du calendrier"))
 }
 
-/// How long each tacit renewal of `conv` lasts, as its signed text says: the model's
-/// `duration_months`, or (`same_duration`) the convention's own duration, from its start to
-/// the end it was signed with: its end before the first of its `renewals` (oldest first).
-pub fn renewal_span(model: &ConventionModel, conv: &Convention, renewals: &[Renewal]) -> Result<Span, Problem> {
+/// The term a lineage was signed for: the start and end of its first convention (an avenant
+/// starts on its own date and keeps the original's end), that end before its first renewal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedTerm {
+    pub start: String,
+    pub end: String,
+}
+
+/// The [`SignedTerm`] of `conv`'s lineage: its root convention (`root_id`, the one its
+/// avenants amend in turn), the end before the root's first renewal if it was renewed.
+pub async fn signed_term(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<SignedTerm, Problem> {
+    let (start, end): (String, String) = sqlx::query_as("SELECT start_date, end_date FROM conventions WHERE id = $1")
+        .bind(&conv.root_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .unwrap_or_else(|| (conv.start_date.clone(), conv.end_date.clone()));
+    let first_renewal = renewals(conn, &conv.root_id).await?.into_iter().next();
+    Ok(SignedTerm { start, end: first_renewal.map_or(end, |r| r.previous_end) })
+}
+
+/// How long each tacit renewal lasts, as the signed text says: the model's `duration_months`,
+/// or (`same_duration`) the duration the lineage was signed for ([`signed_term`]).
+pub fn renewal_span(model: &ConventionModel, signed: &SignedTerm) -> Result<Span, Problem> {
     match model.renewed_for {
         RenewalPeriod::ModelDuration => Ok(Span { months: model.duration_months, days: 0 }),
         RenewalPeriod::SameDuration => {
-            let signed_end = renewals.first().map_or(conv.end_date.as_str(), |r| r.previous_end.as_str());
-            let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", signed_end)?);
+            let (start, end) = (parse_date("start_date", &signed.start)?, parse_date("end_date", &signed.end)?);
             Span::between(start, end)
                 .ok_or_else(|| Problem::invalid_field("end_date", "la fin de la convention précède son début"))
         }
@@ -217,7 +235,7 @@ pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
     if conv.status != Status::Active || !renews(model.renewable, &conv) || first >= ctx.today() {
         return Ok(false);
     }
-    let span = renewal_span(model, &conv, &renewals(&mut tx, &conv.id).await?)?;
+    let span = renewal_span(model, &signed_term(&mut tx, &conv).await?)?;
     let mut end = first;
     while end < ctx.today() {
         let next = renewed_end(end, span)?;

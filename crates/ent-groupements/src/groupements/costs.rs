@@ -104,9 +104,10 @@ pub fn price_of(prices: &[UnitPrice], lot: u32, line: PriceLine) -> Option<i64> 
     prices.iter().find(|p| p.lot == lot && p.line == line).map(|p| p.unit_price_ht_cents)
 }
 
-/// Checks the unit prices given at award: known lots, positive prices, each line once, and
-/// every line of every lot priced (the BPU/DQE, the members' own orders and their shares are
-/// computed from them: a missing one would print 0,00 € against the awarded amount).
+/// Checks the unit prices given at award: known lots, prices positive or nil (a line offered
+/// free is priced 0), each line once, and every line of every lot priced (the BPU/DQE, the
+/// members' own orders and their shares are computed from them: a missing one would print
+/// 0,00 € against the awarded amount).
 pub fn check_prices(prices: &[UnitPrice], lots: &[Lot], checks: &mut Checks) {
     for lot in lots {
         for line in PriceLine::ALL {
@@ -119,8 +120,9 @@ pub fn check_prices(prices: &[UnitPrice], lots: &[Lot], checks: &mut Checks) {
         if !lots.iter().any(|l| l.number == p.lot) {
             checks.fail(&format!("unit_prices[{i}].lot"), format!("le groupement n'a pas de lot {}", p.lot));
         }
-        if p.unit_price_ht_cents <= 0 {
-            checks.fail(&format!("unit_prices[{i}].unit_price_ht_cents"), "prix unitaire HT en centimes, positif");
+        if p.unit_price_ht_cents < 0 {
+            checks
+                .fail(&format!("unit_prices[{i}].unit_price_ht_cents"), "prix unitaire HT en centimes, positif ou nul");
         }
         if prices[..i].iter().any(|q| q.lot == p.lot && q.line == p.line) {
             checks.fail(&format!("unit_prices[{i}]"), "ce prix unitaire figure déjà pour ce lot");

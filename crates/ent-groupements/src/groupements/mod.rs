@@ -424,6 +424,31 @@ fn check_duration(mut terms: Terms, checks: &mut Checks) -> Terms {
     terms
 }
 
+/// The N3 commitments written into the CCTP: P1 to P4, once each, P1 required, delays in
+/// business hours. Checked at creation and when a patch sends them: a groupement recorded
+/// before the rule keeps its levels until they are edited.
+fn check_support(support: &[SupportLevel]) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    // The CCTP states a total outage as a P1 and the recovery time as its resolution.
+    if !support.iter().any(|s| s.priority == "P1") {
+        checks.fail("support", "au moins le niveau de service P1 (interruption totale du service)");
+    }
+    for (i, s) in support.iter().enumerate() {
+        if !["P1", "P2", "P3", "P4"].contains(&s.priority.as_str()) {
+            checks.fail(&format!("support[{i}].priority"), "priorité P1, P2, P3 ou P4");
+        } else if support[..i].iter().any(|o| o.priority == s.priority) {
+            checks.fail(&format!("support[{i}].priority"), "une seule ligne par priorité");
+        }
+        if s.first_response_hours == 0 || s.resolution_hours < s.first_response_hours {
+            checks.fail(
+                &format!("support[{i}]"),
+                "délais en heures ouvrées : prise en charge ≥ 1, résolution ≥ prise en charge",
+            );
+        }
+    }
+    checks.finish()
+}
+
 fn check_fields(
     catalog: &Catalog,
     title: &str,
@@ -453,23 +478,6 @@ fn check_fields(
         for e in p.errors {
             let field = if e.field == "base" { "bouquet".to_string() } else { e.field };
             checks.fail(&field, e.message);
-        }
-    }
-    // The CCTP states a total outage as a P1 and the recovery time as its resolution.
-    if !terms.support.iter().any(|s| s.priority == "P1") {
-        checks.fail("support", "au moins le niveau de service P1 (interruption totale du service)");
-    }
-    for (i, s) in terms.support.iter().enumerate() {
-        if !["P1", "P2", "P3", "P4"].contains(&s.priority.as_str()) {
-            checks.fail(&format!("support[{i}].priority"), "priorité P1, P2, P3 ou P4");
-        } else if terms.support[..i].iter().any(|o| o.priority == s.priority) {
-            checks.fail(&format!("support[{i}].priority"), "une seule ligne par priorité");
-        }
-        if s.first_response_hours == 0 || s.resolution_hours < s.first_response_hours {
-            checks.fail(
-                &format!("support[{i}]"),
-                "délais en heures ouvrées : prise en charge ≥ 1, résolution ≥ prise en charge",
-            );
         }
     }
     shares::check_key(&terms.cost_key, "cost_key", &mut checks);
@@ -653,6 +661,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         common_expenses_cents: input.common_expenses_cents.unwrap_or(0),
         coordinator_share_percent: input.coordinator_share_percent.unwrap_or(0),
     };
+    check_support(&terms.support)?;
     let checked = check_fields(
         ctx.catalog,
         &input.title,
@@ -722,6 +731,9 @@ pub async fn update(
         || moves_convention_end(g, &patch);
     if rewrites_convention {
         membership::check_convention_editable(ctx, g).await?;
+    }
+    if let Some(support) = &patch.support {
+        check_support(support)?;
     }
     let old = &g.terms;
     let terms = Terms {

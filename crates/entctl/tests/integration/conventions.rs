@@ -1746,6 +1746,30 @@ async fn a_version_2_bipartite_convention_is_renewed_for_the_duration_its_text_s
     assert_eq!(terms, (json!("31 août 2031"), vec![pair("2028-08-31", "2031-08-31")]), "{}", c.db.name);
 }
 
+// An avenant starts on its own date and keeps the original's end: « pour une même durée » is
+// the duration the lineage was signed for (24 months), not the avenant's leftover months.
+backend_test!(a_version_1_convention_amended_near_its_term_is_renewed_for_its_signed_duration);
+async fn a_version_1_convention_amended_near_its_term_is_renewed_for_its_signed_duration(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = bipartite_of_24_months(&c, Some(1)).await;
+    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
+    c.clock.set(day(2028, 6, 20));
+    let avenant_id = c.amended(&id).await;
+    c.step_ok(&c.dan, &avenant_id, "submit", json!({})).await;
+    for who in [&c.mairie, &c.dan] {
+        c.step_ok(who, &avenant_id, "sign", json!({})).await;
+    }
+    let (_, active) = call(c.dan.get(c.url(&format!("/{avenant_id}")))).await;
+    assert_eq!(
+        (active["status"].as_str(), active["start_date"].as_str()),
+        (Some("active"), Some("2028-06-20")),
+        "{}: {active}",
+        c.db.name
+    );
+    entcp::conventions::jobs::daily(&c.db.store, &load_models(), day(2028, 9, 1)).await.unwrap();
+    assert_eq!(renewals(&c, &avenant_id).await, vec![pair("2028-08-31", "2030-08-31")], "{}", c.db.name);
+}
+
 fn pair(a: &str, b: &str) -> (String, String) {
     (a.to_string(), b.to_string())
 }

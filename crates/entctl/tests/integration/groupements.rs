@@ -515,6 +515,18 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&unpriced)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["unit_prices".to_string()]), "{name}: {problem}");
     assert!(problem.to_string().contains("prix unitaire manquant : lot 1"), "{name}: {problem}");
+    // A line offered free is priced 0 (only the missing SIRET is named); a negative price is refused.
+    let mut free = award_body(&vendor_siret);
+    free.as_object_mut().unwrap().remove("vendor_siret");
+    free["unit_prices"][1]["unit_price_ht_cents"] = json!(0);
+    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&free)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["vendor_siret".to_string()]), "{name}: {problem}");
+    let mut negative = award_body(&vendor_siret);
+    negative["unit_prices"][1]["unit_price_ht_cents"] = json!(-1);
+    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&negative)).await;
+    let field = "unit_prices[1].unit_price_ht_cents".to_string();
+    assert_eq!((status, fields(&problem)), (422, vec![field]), "{name}: {problem}");
+    assert!(problem.to_string().contains("positif ou nul"), "{name}: {problem}");
     // Repeated techniques fail the official schema (`uniqueItems`): 422 on the field.
     let mut twice = award_body(&vendor_siret);
     twice["decp"]["techniques"] = json!(["Accord-cadre", "Accord-cadre"]);
@@ -788,6 +800,42 @@ async fn a_cctp_of_several_lots_justifies_its_allotment(db: crate::common::TestD
     }
     let content = part(&ods, "content.xml");
     assert!(content.contains(r#"table:formula="of:=[.E7]+[.E13]""#), "{name}: the grand total sums the lots' TTC");
+}
+
+// Support levels are checked when sent: a groupement recorded before the P1 rule is still
+// edited (its title), and a patch sending levels without P1 is refused on `support`.
+backend_test!(a_groupement_recorded_without_p1_is_edited_and_support_is_checked_only_when_sent);
+async fn a_groupement_recorded_without_p1_is_edited_and_support_is_checked_only_when_sent(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-12-31"))).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    let (terms,): (String,) = sqlx::query_as("SELECT terms FROM groupements WHERE id = $1")
+        .bind(&id)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    let mut terms: Value = serde_json::from_str(&terms).unwrap();
+    terms["support"].as_array_mut().unwrap().retain(|s| s["priority"] != "P1");
+    sqlx::query("UPDATE groupements SET terms = $1 WHERE id = $2")
+        .bind(terms.to_string())
+        .bind(&id)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let url = api(&format!("/groupements/{id}"));
+    let version = g["version"].as_i64().unwrap();
+    let (status, edited) = send(
+        w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&json!({ "title": "Nouveau titre" })),
+    )
+    .await;
+    assert_eq!((status, edited["title"].as_str()), (200, Some("Nouveau titre")), "{name}: {edited}");
+    let version = edited["version"].as_i64().unwrap();
+    let without_p1 = json!({ "support": [{ "priority": "P2", "label": "Majeur", "first_response_hours": 2, "resolution_hours": 16 }] });
+    let (status, problem) =
+        send(w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&without_p1)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["support".to_string()]), "{name}: {problem}");
 }
 
 backend_test!(state_rules_versions_and_reapplications_answer_precisely);
