@@ -18,7 +18,8 @@ pub struct ConventionModel {
     pub title: String,
     #[serde(default)]
     pub description: String,
-    /// The version of the schéma directeur des ENT the text refers to (`sdet_version` in clauses).
+    /// The version of the schéma directeur des ENT the text refers to (`sdet_version` in clauses);
+    /// [`UNSTATED_SDET_VERSION`] when the file does not state it.
     #[serde(default = "default_sdet_version")]
     pub sdet_version: String,
     /// Citations of the « Vu » block, before those of the parties' acts.
@@ -115,12 +116,17 @@ pub struct SupportAnnex {
     pub n2: Option<String>,
 }
 
-/// The version of the SDET the shipped models refer to: update it (and the models' version)
-/// when the ministry publishes a new one.
-pub const SDET_VERSION: &str = "6.3";
+/// The version of the SDET in force, that the CCTP and the latest version of each shipped
+/// model cite: when the ministry publishes a new one, update it and publish a new version of
+/// each model stating it (`sdet_version`), never edit a version conventions were opened with.
+pub const SDET_VERSION: &str = "6.4";
+
+/// The version a model that does not state `sdet_version` refers to: the one in force when such
+/// models were written (versions 1 and 2 of the shipped ones), kept so their text never changes.
+pub const UNSTATED_SDET_VERSION: &str = "6.3";
 
 fn default_sdet_version() -> String {
-    SDET_VERSION.into()
+    UNSTATED_SDET_VERSION.into()
 }
 
 fn default_duration() -> u32 {
@@ -271,6 +277,9 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("tripartite-second-degre-v2.yaml", include_str!("../../../../conventions/tripartite-second-degre-v2.yaml")),
     ("tripartite-premier-degre-v2.yaml", include_str!("../../../../conventions/tripartite-premier-degre-v2.yaml")),
     ("bipartite-commune-v2.yaml", include_str!("../../../../conventions/bipartite-commune-v2.yaml")),
+    ("tripartite-second-degre-v3.yaml", include_str!("../../../../conventions/tripartite-second-degre-v3.yaml")),
+    ("tripartite-premier-degre-v3.yaml", include_str!("../../../../conventions/tripartite-premier-degre-v3.yaml")),
+    ("bipartite-commune-v3.yaml", include_str!("../../../../conventions/bipartite-commune-v3.yaml")),
 ];
 
 /// Parses and validates one model file; errors name the file and line.
@@ -399,6 +408,29 @@ mod tests {
             let text: String = latest.clauses.iter().map(|c| c.text.as_str()).collect();
             assert!(latest.version >= 2 && text.contains("{{ duration }}"), "{id}");
             assert!(!text.contains("trente-six mois"), "{id}");
+            // It cites the SDET in force; versions 1 and 2 keep the one they were written with.
+            assert_eq!(latest.sdet_version, SDET_VERSION, "{id}");
+            for older in models.iter().filter(|m| m.id == id && m.version <= 2) {
+                assert_eq!(older.sdet_version, UNSTATED_SDET_VERSION, "{id} v{}", older.version);
+            }
+        }
+    }
+
+    /// Conventions were opened with these versions: their files are never edited (a text change
+    /// is a new version in a new file), so their drafts keep rendering the same text.
+    #[test]
+    fn the_model_versions_conventions_were_opened_with_keep_their_bytes() {
+        let pinned = [
+            ("tripartite-second-degre.yaml", "5019d58efa18b49a4c030ceebea7ea5136c74726a281d67897e2f45dbf29dad9"),
+            ("tripartite-premier-degre.yaml", "fc4c8abdff703914bf035233a3bbfe501d3a23e7bbb08d26ee1b58211c350c91"),
+            ("bipartite-commune.yaml", "2cabcea6e095ad8789db219ba15fa77da16f7760680361d7d72070a5da1b1ba3"),
+            ("tripartite-second-degre-v2.yaml", "fd302b252fabb32c897b3331af978b6547fe68da5dff27dac2e848d4a0fa023d"),
+            ("tripartite-premier-degre-v2.yaml", "7e47a9bc3db4b71608b159fed9569920052a92afe25831640583477371b9ada5"),
+            ("bipartite-commune-v2.yaml", "7d8c85327382cfd53cc16382085349d4e730abd86c138af52c80a736a6d19c86"),
+        ];
+        for (file, sum) in pinned {
+            let (_, text) = SHIPPED.iter().find(|(f, _)| *f == file).unwrap();
+            assert_eq!(ent_documents::documents::sha256_hex(text.as_bytes()), sum, "{file} was edited");
         }
     }
 

@@ -1029,7 +1029,7 @@ async fn a_submitted_premier_degre_convention_names_its_signatories_acts_and_art
         "Vu la délibération du conseil municipal de la Commune de Fresnes n° DEL-2026-045 du 18 juin 2026",
         "article L. 212-4",
         "Préambule",
-        "SDET) dans sa version 6.3",
+        "SDET) dans sa version 6.4",
         "Pour la Commune de Fresnes : M. Jean Dupont, maire. Fait à Fresnes, le",
         "Pour l'Ecole élémentaire Robert Doisneau : Mme Aline Petit, directrice d'école.",
         "DSDEN du Val-de-Marne",
@@ -1737,8 +1737,21 @@ async fn a_version_1_bipartite_convention_is_renewed_for_its_own_duration(db: cr
 // fois »: one of 24 months is renewed for 36 months.
 backend_test!(a_version_2_bipartite_convention_is_renewed_for_the_duration_its_text_states);
 async fn a_version_2_bipartite_convention_is_renewed_for_the_duration_its_text_states(db: crate::common::TestDb) {
-    let c = setup(db).await;
-    let id = bipartite_of_24_months(&c, None).await;
+    renewed_for_the_36_months_its_text_states(setup(db).await, Some(2)).await;
+}
+
+// Version 3, the latest, only cites the SDET 6.4: it renews as version 2 does.
+backend_test!(a_bipartite_convention_of_the_latest_version_is_renewed_for_the_duration_its_text_states);
+async fn a_bipartite_convention_of_the_latest_version_is_renewed_for_the_duration_its_text_states(
+    db: crate::common::TestDb,
+) {
+    renewed_for_the_36_months_its_text_states(setup(db).await, None).await;
+}
+
+/// A bipartite of 24 months opened on model `version` (the latest when `None`) states and gets
+/// renewals of the model's 36 months.
+async fn renewed_for_the_36_months_its_text_states(c: Cycle, version: Option<u32>) {
+    let id = bipartite_of_24_months(&c, version).await;
     let text = draft_html(&c, &id).await.replace("&#x27;", "'");
     assert!(text.contains("pour une durée de 24 mois, soit jusqu'au 31 août 2028"), "{}", c.db.name);
     assert!(text.contains("pour une durée de 36 mois à chaque fois"), "{}", c.db.name);
@@ -1781,7 +1794,7 @@ async fn bipartite_of_24_months(c: &Cycle, version: Option<u32>) -> String {
         bipartite_signed_as(c, json!({ "start_date": "2026-09-01", "end_date": "2028-08-31", "version": version }))
             .await;
     let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
-    assert_eq!(conv["model_version"], json!(version.unwrap_or(2)), "{}: {conv}", c.db.name);
+    assert_eq!(conv["model_version"], json!(version.unwrap_or(3)), "{}: {conv}", c.db.name);
     id
 }
 
@@ -1823,7 +1836,7 @@ async fn the_text_states_the_duration_chosen_and_a_convention_opened_on_version_
     let mut body = tripartite("2026-09-01");
     body["end_date"] = json!("2027-08-31");
     let conv = c.create(body).await;
-    assert_eq!(conv["model_version"], 2, "{}: new conventions open on the latest version", c.db.name);
+    assert_eq!(conv["model_version"], 3, "{}: new conventions open on the latest version", c.db.name);
     let id = conv["id"].as_str().unwrap();
     let text = draft_html(&c, id).await;
     assert!(text.contains("pour une durée de 12 mois, soit jusqu&#x27;au 31 août 2027"), "{}", c.db.name);
@@ -1835,6 +1848,55 @@ async fn the_text_states_the_duration_chosen_and_a_convention_opened_on_version_
         .await
         .unwrap();
     assert!(draft_html(&c, id).await.contains("pour une durée de trente-six mois"), "{}", c.db.name);
+}
+
+backend_test!(a_new_convention_of_each_model_citing_the_sdet_opens_on_version_3_and_cites_sdet_6_4);
+async fn a_new_convention_of_each_model_citing_the_sdet_opens_on_version_3_and_cites_sdet_6_4(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    common::import_sample_with_college(&c.db.store).await;
+    let second_degre = common::fixtures::with_signatories(json!({
+        "model": "tripartite-second-degre",
+        "parties": { "academie": "academie:24", "collectivite": "departement:94", "etablissement": "0940999A" },
+        "start_date": "2026-09-01"
+    }));
+    let bipartite = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+        "start_date": "2026-09-01"
+    }));
+    for body in [tripartite("2026-09-01"), second_degre, bipartite] {
+        let conv = c.create(body).await;
+        assert_eq!(conv["model_version"], 3, "{}: {conv}", c.db.name);
+        let html = draft_html(&c, conv["id"].as_str().unwrap()).await;
+        for cited in ["(SDET), version 6.4", "(SDET) dans sa version 6.4"] {
+            assert!(html.contains(cited), "{}: {} lacks « {cited} »", c.db.name, conv["model_id"]);
+        }
+        assert!(!html.contains("version 6.3"), "{}: {} cites the former SDET", c.db.name, conv["model_id"]);
+    }
+}
+
+backend_test!(a_convention_opened_on_version_2_keeps_citing_sdet_6_3_and_nothing_else_changes);
+async fn a_convention_opened_on_version_2_keeps_citing_sdet_6_3_and_nothing_else_changes(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let mut body = tripartite("2026-09-01");
+    body["version"] = json!(2);
+    let conv = c.create(body).await;
+    assert_eq!(conv["model_version"], 2, "{}: {conv}", c.db.name);
+    let id = conv["id"].as_str().unwrap();
+    let on_v2 = draft_html(&c, id).await;
+    assert_eq!(on_v2.matches("version 6.3").count(), 2, "{}: the « Vu » and article 1 cite 6.3", c.db.name);
+    assert!(!on_v2.contains("version 6.4"), "{}", c.db.name);
+    // Version 3 differs from it by the SDET's version only (and the model's version it names).
+    assert_eq!(on_v2.matches("(version 2)").count(), 1, "{}: the model named once", c.db.name);
+    sqlx::query("UPDATE conventions SET model_version = 3 WHERE id = $1")
+        .bind(id)
+        .execute(c.db.store.pool())
+        .await
+        .unwrap();
+    let on_v3 = on_v2.replace("version 6.3", "version 6.4").replace("(version 2)", "(version 3)");
+    assert_eq!(draft_html(&c, id).await, on_v3, "{}", c.db.name);
 }
 
 /// The HTML document of a draft, as the DAN downloads it.

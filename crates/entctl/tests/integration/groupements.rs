@@ -742,7 +742,9 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
 fn cctp_sections_are_there(text: &str, name: &str) {
     for needle in [
         "L. 2113-10",
-        "version 6.3, jointe en annexe 1",
+        // The SDET in force, in the text and in the list of annexes.
+        "version 6.4, jointe en annexe 1",
+        "(SDET), version 6.4 ;",
         "SecNumCloud",
         "« cloud au centre »",
         "législation d'un État tiers",

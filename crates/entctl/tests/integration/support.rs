@@ -568,9 +568,9 @@ async fn the_sla_annex_of_the_active_convention_gives_the_support_contract(db: c
     common::import_sample(store).await;
     let dir = tempfile::tempdir().unwrap();
     // The version new conventions open on (the latest) carries the annex.
-    let shipped = include_str!("../../../../conventions/tripartite-premier-degre-v2.yaml");
+    let shipped = include_str!("../../../../conventions/tripartite-premier-degre-v3.yaml");
     let with_annex = format!("{shipped}\nsupport:\n  policy: renforce\n  n1: collectivite\n");
-    std::fs::write(dir.path().join("tripartite-premier-degre-v2.yaml"), with_annex).unwrap();
+    std::fs::write(dir.path().join("tripartite-premier-degre-v3.yaml"), with_annex).unwrap();
     let config = Config {
         data_dir: dir.path().join("data"),
         conventions_dir: Some(dir.path().to_path_buf()),
