@@ -1289,9 +1289,8 @@ async fn signed_groupement(w: &World, app: &TestApp, start: Option<&str>) -> (St
     let (_, conv) = send(coord.get(conv_url(""))).await;
     let mut patch = common::fixtures::groupement_signatories(&conv);
     if let Some(start) = start {
-        // A new start alone would reset the end to the model's 36 months: keep the groupement's.
+        // A new start alone keeps the end its article 10 states (the contract's).
         patch["start_date"] = json!(start);
-        patch["end_date"] = conv["end_date"].clone();
     }
     let version = conv["version"].as_i64().unwrap();
     let (status, conv) =
