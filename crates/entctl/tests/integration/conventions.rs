@@ -1731,6 +1731,15 @@ async fn a_version_1_bipartite_convention_is_renewed_for_its_own_duration(db: cr
         "{}",
         c.db.name
     );
+    // The README's upgrade query lists each renewal beside the term signed, on both backends.
+    let readme = include_str!("../../../../README.md");
+    let start = readme.find("SELECT c.reference, c.status, r.previous_end").expect("the upgrade query");
+    let query = &readme[start..start + readme[start..].find("```").unwrap()];
+    let rows: Vec<(String, String, String, String, String, String, String)> =
+        sqlx::query_as(query).fetch_all(c.db.store.pool()).await.unwrap();
+    let listed: Vec<_> = rows.into_iter().map(|(_, _, from, to, _, du, au)| (from, to, du, au)).collect();
+    let signed = |from: &str, to: &str| (from.into(), to.into(), "2026-09-01".into(), "2028-08-31".into());
+    assert_eq!(listed, vec![signed("2028-08-31", "2030-08-31"), signed("2030-08-31", "2032-08-31")], "{}", c.db.name);
 }
 
 // Version 2 says « reconduite tacitement à son échéance, pour une durée de 36 mois à chaque
