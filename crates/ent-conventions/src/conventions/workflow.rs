@@ -907,7 +907,7 @@ pub async fn update_constitutive(
     let start = patch.start_date.clone().unwrap_or_else(|| conv.start_date.clone());
     let end = match (&patch.end_date, &patch.start_date) {
         (Some(end), _) => Some(end.clone()),
-        (None, Some(_)) => None,
+        (None, Some(moved)) => end_after_moved_start(model, conv, moved),
         (None, None) => Some(conv.end_date.clone()),
     };
     let title = patch.title.clone().or_else(|| Some(conv.title.clone()));
@@ -969,6 +969,20 @@ pub async fn update_constitutive(
         }
     }
     commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// The end of `conv` when only its start moves to `start`, as the model's text reads: a model
+/// whose start is its submission day (`starts_at_submission`, the groupement's « s'achève le … »
+/// following its contract) keeps the end stated; any other, « pour une durée de … », keeps its
+/// duration ([`Span`]), the end moving by the same span. `None` (the model's default duration)
+/// only when a date does not read, which `build_draft` then reports.
+fn end_after_moved_start(model: &ConventionModel, conv: &Convention, start: &str) -> Option<String> {
+    if model.starts_at_submission {
+        return Some(conv.end_date.clone());
+    }
+    let day = |field: &str, value: &str| parse_date(field, value).ok();
+    let span = Span::between(day("start_date", &conv.start_date)?, day("end_date", &conv.end_date)?)?;
+    span.end_from(day("start_date", start)?).map(|end| end.to_string())
 }
 
 /// The convention as this draft makes it (for the document hash before commit).

@@ -767,15 +767,23 @@ async fn member_acts(
     Ok(acts)
 }
 
+/// The convention a change of the groupement edits: the avenant in preparation of the one in
+/// force if there is one (a refused one, back in draft, included), else the one in force.
+async fn edited_convention_id(store: &Store, g: &Groupement) -> Result<Option<String>, Problem> {
+    let Some(in_force) = super::constitutive_id(store, g).await? else { return Ok(None) };
+    Ok(Some(super::avenant_in_preparation(store, &in_force).await?.unwrap_or(in_force)))
+}
+
 /// Creates the groupement's convention with `member_ids`, or sets its members:
 /// a draft or a convention in signature is edited (signatures collected are
-/// voided by the workflow), an active one is amended.
+/// voided by the workflow), an active one is amended (or its avenant in preparation edited);
+/// the groupement keeps linking its first convention.
 async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>) -> Result<(), Problem> {
     let conv_ctx = ctx.conventions();
     let mut parties = BTreeMap::new();
     parties.insert("coordinateur".to_string(), PartyInput::One(g.coordinator.id.clone()));
     parties.insert("membre".to_string(), PartyInput::Many(member_ids.clone()));
-    let current = match super::constitutive_id(ctx.store, g).await? {
+    let current = match edited_convention_id(ctx.store, g).await? {
         Some(id) => get_convention(ctx.store, ctx.models, &id).await?,
         None => None,
     };
@@ -825,7 +833,8 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
             workflow::update_constitutive(&conv_ctx, &conv, conv.version, patch).await?
         }
     };
-    if g.convention_id.as_deref() != Some(linked.id.as_str()) {
+    // The groupement links its first convention; an avenant is read in its stead once in force.
+    if g.convention_id.is_none() {
         let mut tx = ctx.store.begin_write().await?;
         sqlx::query("UPDATE groupements SET convention_id = $1 WHERE id = $2")
             .bind(&linked.id)

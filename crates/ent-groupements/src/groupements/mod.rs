@@ -206,7 +206,8 @@ pub struct Groupement {
     pub award_planned_date: Option<String>,
     pub status: Status,
     pub status_label: String,
-    /// The `groupement-de-commandes` convention the accepted members sign.
+    /// The `groupement-de-commandes` convention the accepted members sign: the first one linked
+    /// (an avenant of it is read in its stead once in force, see `constitutive_id`).
     pub convention_id: Option<String>,
     pub award: Option<Award>,
     /// `YYYY-MM-DD`: first export of the DECP record (its `datePublicationDonnees`).
@@ -850,21 +851,36 @@ pub async fn require_constituted(store: &Store, g: &Groupement, what: &str) -> R
     }
 }
 
-/// The id of the convention constitutive of `g`: the one it links or, once an avenant made
-/// through the conventions' routes (e.g. extending its end) replaced it, the avenant that took
-/// effect in its stead (same `root_id`; in force, or expired or terminated since). A linked
-/// avenant still in signature stays the one read: its members have not all signed.
+/// The id of the convention constitutive of `g` as in force: in the lineage of the one it links
+/// (same `root_id`), the last avenant that took effect (in force, or expired or terminated since;
+/// one that amends a convention replaced, `amended`), else the lineage's first convention. An
+/// avenant in preparation — a member's joining, drafted, in signature or refused back to draft —
+/// is never read: consultation, award and edits follow the convention the parties signed until
+/// it takes effect ([`avenant_in_preparation`] is the one a change edits).
 pub async fn constitutive_id(store: &Store, g: &Groupement) -> Result<Option<String>, Problem> {
     let Some(linked) = &g.convention_id else { return Ok(None) };
-    let replacing: Option<String> = sqlx::query_scalar(
-        "SELECT c.id FROM conventions l JOIN conventions c ON c.root_id = l.root_id \
-         WHERE l.id = $1 AND l.status = 'amended' AND c.status IN ('active', 'expired', 'terminated') \
-         ORDER BY c.created_at DESC, c.id DESC LIMIT 1",
+    let in_force: Option<String> = sqlx::query_scalar(
+        "SELECT COALESCE((SELECT c.id FROM conventions c JOIN conventions o ON o.id = c.amends_id \
+         WHERE c.root_id = l.root_id AND o.status = 'amended' AND c.status IN ('active', 'expired', 'terminated') \
+         ORDER BY c.created_at DESC, c.id DESC LIMIT 1), l.root_id) FROM conventions l WHERE l.id = $1",
     )
     .bind(linked)
     .fetch_optional(store.pool())
     .await?;
-    Ok(Some(replacing.unwrap_or_else(|| linked.clone())))
+    Ok(Some(in_force.unwrap_or_else(|| linked.clone())))
+}
+
+/// The avenant of the convention `id` in preparation (drafted or in signature, a refused one back
+/// in draft included), if any: what a change of the groupement's members or terms edits.
+pub async fn avenant_in_preparation(store: &Store, id: &str) -> Result<Option<String>, Problem> {
+    let pending = sqlx::query_scalar(
+        "SELECT id FROM conventions WHERE amends_id = $1 AND status IN ('draft', 'in_signature') \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(pending)
 }
 
 /// The coordinator organisation of `g`.

@@ -1731,6 +1731,15 @@ async fn a_version_1_bipartite_convention_is_renewed_for_its_own_duration(db: cr
         "{}",
         c.db.name
     );
+    // The README's upgrade query lists each renewal beside the term signed, on both backends.
+    let readme = include_str!("../../../../README.md");
+    let start = readme.find("SELECT c.reference, c.status, r.previous_end").expect("the upgrade query");
+    let query = &readme[start..start + readme[start..].find("```").unwrap()];
+    let rows: Vec<(String, String, String, String, String, String, String)> =
+        sqlx::query_as(query).fetch_all(c.db.store.pool()).await.unwrap();
+    let listed: Vec<_> = rows.into_iter().map(|(_, _, from, to, _, du, au)| (from, to, du, au)).collect();
+    let signed = |from: &str, to: &str| (from.into(), to.into(), "2026-09-01".into(), "2028-08-31".into());
+    assert_eq!(listed, vec![signed("2028-08-31", "2030-08-31"), signed("2030-08-31", "2032-08-31")], "{}", c.db.name);
 }
 
 // Version 2 says « reconduite tacitement à son échéance, pour une durée de 36 mois à chaque
@@ -1781,6 +1790,33 @@ async fn a_version_1_convention_amended_near_its_term_is_renewed_for_its_signed_
     );
     entcp::conventions::jobs::daily(&c.db.store, &load_models(), day(2028, 9, 1)).await.unwrap();
     assert_eq!(renewals(&c, &avenant_id).await, vec![pair("2028-08-31", "2030-08-31")], "{}", c.db.name);
+}
+
+// « Prend effet le … pour une durée de … »: a draft whose start alone moves keeps its duration,
+// its end moving by the same span, whatever the model's default 36 months: a tripartite of 24
+// months and a version 1 bipartite of 24 months (renewed « pour une même durée »). An end given
+// with the start is the one kept.
+backend_test!(moving_only_the_start_of_a_draft_keeps_its_duration);
+async fn moving_only_the_start_of_a_draft_keeps_its_duration(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let mut tri = tripartite("2026-09-01");
+    tri["end_date"] = json!("2028-08-31");
+    let bi = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune", "version": 1, "start_date": "2026-09-01", "end_date": "2028-08-31",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+    }));
+    for body in [tri, bi] {
+        let id = c.create(body).await["id"].as_str().unwrap().to_string();
+        let moved = c.edit(&id, json!({ "start_date": "2026-10-15" })).await;
+        assert_eq!(
+            (moved["start_date"].as_str(), moved["end_date"].as_str()),
+            (Some("2026-10-15"), Some("2028-10-14")),
+            "{}: {moved}",
+            c.db.name
+        );
+        let both = c.edit(&id, json!({ "start_date": "2026-11-01", "end_date": "2029-06-30" })).await;
+        assert_eq!(both["end_date"], "2029-06-30", "{}: {both}", c.db.name);
+    }
 }
 
 fn pair(a: &str, b: &str) -> (String, String) {

@@ -1291,9 +1291,8 @@ async fn signed_groupement(w: &World, app: &TestApp, start: Option<&str>) -> (St
     let (_, conv) = send(coord.get(conv_url(""))).await;
     let mut patch = common::fixtures::groupement_signatories(&conv);
     if let Some(start) = start {
-        // A new start alone would reset the end to the model's 36 months: keep the groupement's.
+        // A new start alone keeps the end its article 10 states (the contract's).
         patch["start_date"] = json!(start);
-        patch["end_date"] = conv["end_date"].clone();
     }
     let version = conv["version"].as_i64().unwrap();
     let (status, conv) =
@@ -1364,6 +1363,75 @@ async fn an_avenant_extending_the_convention_constitutive_lets_the_groupement_aw
     let (_, g) = send(coord.get(api(&format!("/groupements/{id}")))).await;
     assert_eq!(g["convention_id"].as_str(), Some(conv_id.as_str()), "{name}: {g}");
     let (status, g) = send(coord.post(&award_url).json(&body)).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
+}
+
+// A member accepted once the convention constitutive is in force joins it by an avenant; the
+// groupement keeps linking and reading the convention in force until that avenant takes effect.
+// Refused by the new member (back to draft), the avenant is not what the groupement reads: an
+// edit of the groupement goes into that avenant (no second one, no 409), the convention in force
+// is unchanged, and the consultation opens and the contract is awarded on it.
+backend_test!(a_member_avenant_refused_leaves_the_groupement_on_its_convention_in_force);
+async fn a_member_avenant_refused_leaves_the_groupement_on_its_convention_in_force(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
+    let (id, conv_id) = signed_groupement(&w, &signing, None).await;
+    let (commune, client) = &w.communes[1];
+    let application =
+        json!({ "applicant": commune.id, "deliberation_number": "2026-DCM-002", "deliberation_date": "2026-09-01" });
+    let (status, applied) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
+    assert_eq!(status, 201, "{name}: {applied}");
+
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 10, 20)).build().await;
+    let coord = w.coord.to(&later);
+    let accept = api(&format!("/groupements/{id}/applications/{}/accept", applied["id"].as_str().unwrap()));
+    assert_eq!(send(coord.post(accept)).await.0, 200, "{name}");
+    let conv_url = |conv: &str, p: &str| api(&format!("/conventions/{conv}{p}"));
+    let avenant_id: String = sqlx::query_scalar("SELECT id FROM conventions WHERE amends_id = $1")
+        .bind(&conv_id)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    let (_, avenant) = send(coord.get(conv_url(&avenant_id, ""))).await;
+    let version = avenant["version"].as_i64().unwrap();
+    let signatories = common::fixtures::groupement_signatories(&avenant);
+    let patch = coord.patch(conv_url(&avenant_id, "")).header("if-match", format!("\"{version}\""));
+    assert_eq!(send(patch.json(&signatories)).await.0, 200, "{name}");
+    assert_eq!(send(coord.post(conv_url(&avenant_id, "/submit")).json(&json!({}))).await.0, 200, "{name}");
+    let refusal = json!({ "comment": "Délibération à reprendre" });
+    let (status, refused) = send(client.to(&later).post(conv_url(&avenant_id, "/refuse")).json(&refusal)).await;
+    assert_eq!((status, refused["status"].as_str()), (200, Some("draft")), "{name}: {refused}");
+
+    let url = api(&format!("/groupements/{id}"));
+    let (_, g) = send(coord.get(&url)).await;
+    assert_eq!(g["convention_id"].as_str(), Some(conv_id.as_str()), "{name}: {g}");
+    let version = g["version"].as_i64().unwrap();
+    let edit = json!({ "object": "ENT et ressources des écoles" });
+    let (status, edited) = send(coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&edit)).await;
+    assert_eq!(status, 200, "{name}: {edited}");
+    let (_, avenant) = send(coord.get(conv_url(&avenant_id, ""))).await;
+    assert_eq!(avenant["parameters"]["objet"], "ENT et ressources des écoles", "{name}: {avenant}");
+    let (_, in_force) = send(coord.get(conv_url(&conv_id, ""))).await;
+    assert_eq!(
+        (in_force["status"].as_str(), in_force["parameters"]["objet"].as_str()),
+        (Some("active"), Some("ENT des écoles")),
+        "{name}: {in_force}"
+    );
+    let avenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conventions WHERE amends_id = $1")
+        .bind(&conv_id)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(avenants, 1, "{name}");
+
+    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
+    assert_eq!(send(transition("closed")).await.0, 200, "{name}");
+    let (status, g) = send(transition("consultation")).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("consultation")), "{name}: {g}");
+    let mut body = award_body(&luhn(&format!("{}0001", luhn("81234567"))));
+    body["notified_on"] = json!("2026-10-20");
+    let (status, g) = send(coord.post(api(&format!("/groupements/{id}/award"))).json(&body)).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
 }
 
