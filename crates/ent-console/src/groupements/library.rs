@@ -7,7 +7,7 @@ use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, PageError, Shell};
 use axum::extract::Query;
 use axum::response::Response;
-use ent_groupements::groupements::documents::Kind;
+use ent_groupements::groupements::documents::{self, Kind};
 use ent_groupements::groupements::GroupementsState;
 use ent_kernel::clock::french_moment;
 use ent_kernel::store::Condition;
@@ -43,10 +43,10 @@ struct Shared {
     coordinator: String,
 }
 
-/// The shared versions (the only ones in the library) the search asks.
+/// The versions the library serves ([`documents::in_library`]) the search asks.
 fn condition(params: &ListParams) -> Condition {
     let mut cond = Condition::default();
-    cond.push("d.shared = 1", &[]);
+    documents::in_library(&mut cond);
     let like = |v: &str| format!("%{}%", v.to_lowercase().replace(['%', '_'], ""));
     if let Some(q) = &params.q {
         cond.push("LOWER(d.title) LIKE ?", &[&like(q)]);

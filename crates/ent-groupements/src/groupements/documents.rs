@@ -12,8 +12,8 @@ use super::{Ctx, Groupement};
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_documents::documents::{Cell, Sheet, Spreadsheet};
 use ent_kernel::error::{Problem, ProblemKind};
-use ent_kernel::store::Page;
 use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
+use ent_kernel::store::{Condition, Page};
 use ent_platform::catalog::Catalog;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,13 @@ impl Kind {
             Kind::Membres => "Liste des membres du groupement",
             Kind::Quantites => "Annexe quantitative et bordereau des prix (BPU/DQE)",
         }
+    }
+
+    /// Whether a version of this kind prints the titulaire's unit prices once the groupement is
+    /// awarded: the BPU/DQE prices its lines at them, the presentation note each member's own
+    /// orders (their quantities × those prices).
+    pub fn prints_award_prices(self) -> bool {
+        matches!(self, Kind::Quantites | Kind::Presentation)
     }
 
     /// Formats a version can be downloaded in.
@@ -647,14 +654,42 @@ pub fn personal_data_in(text: &str) -> Option<&'static str> {
     }
 }
 
-/// Shares (or stops sharing) a version with the coordinators of every académie;
-/// a version holding what looks like personal data is never shared.
+/// Whether the library leaves out `doc` of `g`: a kind that prints the titulaire's unit prices,
+/// once `g` is awarded (versions generated before the award included: the simplest rule, and
+/// the library shares models, never a titulaire's negotiated prices).
+pub fn kept_from_library(g: &Groupement, doc: &StoredDocument) -> bool {
+    g.award.is_some() && doc.kind.prints_award_prices()
+}
+
+/// [`kept_from_library`] as a condition on `groupement_documents d JOIN groupements g`: the
+/// versions the library serves are the shared ones it does not leave out.
+pub fn in_library(cond: &mut Condition) {
+    cond.push("d.shared = 1", &[]);
+    let kinds: Vec<&str> = Kind::ALL
+        .into_iter()
+        .filter(|k| k.prints_award_prices())
+        .map(Kind::as_str)
+        // Versions stored before the presentation note was renamed (see [`Kind::parse`]).
+        .chain(std::iter::once("convention"))
+        .collect();
+    let marks = vec!["?"; kinds.len()].join(", ");
+    cond.push(&format!("NOT (g.award IS NOT NULL AND d.kind IN ({marks}))"), &kinds);
+}
+
+/// Shares (or stops sharing) a version with the coordinators of every académie; a version
+/// holding what looks like personal data, or the titulaire's unit prices, is never shared.
 pub async fn set_shared(
     ctx: &Ctx<'_>,
     g: &Groupement,
     doc: &StoredDocument,
     shared: bool,
 ) -> Result<StoredDocument, Problem> {
+    if shared && kept_from_library(g, doc) {
+        return Err(Problem::conflict(
+            "ce document imprime les prix unitaires du titulaire du marché attribué : il ne peut pas être \
+             partagé (la bibliothèque partage des modèles, jamais les prix négociés d'un titulaire)",
+        ));
+    }
     if shared {
         let (bytes, _) = content(ctx.store, doc, &doc.formats[0]).await?;
         let text = if doc.kind == Kind::Quantites {
@@ -712,11 +747,11 @@ pub struct LibraryFilter {
     pub limit: Option<u32>,
 }
 
-/// Shared versions of every groupement, newest first.
+/// Shared versions of every groupement the library serves ([`in_library`]), newest first.
 pub async fn library(store: &Store, filter: &LibraryFilter) -> Result<Page<StoredDocument>, Problem> {
     let size = ent_kernel::store::sql::page_size(filter.limit)?;
-    let mut cond = ent_kernel::store::sql::Condition::default();
-    cond.push("d.shared = 1", &[]);
+    let mut cond = Condition::default();
+    in_library(&mut cond);
     if let Some(k) = filter.kind.as_deref().filter(|k| !k.is_empty()) {
         let kind = Kind::parse(k)
             .ok_or_else(|| Problem::invalid_field("kind", "valeurs : presentation, cctp, membres, quantites"))?;

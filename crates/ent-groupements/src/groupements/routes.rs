@@ -557,7 +557,8 @@ pub async fn version_of(state: &GroupementsState, g: &Groupement, document: &str
 }
 
 /// A version of this groupement the caller may read: coordinator, member, or
-/// a coordinator (DAN, admin) browsing a shared one.
+/// a coordinator (DAN, admin) browsing one the library serves (shared, and printing no
+/// titulaire's unit prices: [`documents::kept_from_library`]).
 pub async fn readable_document(
     state: &GroupementsState,
     caller: &Caller,
@@ -567,7 +568,7 @@ pub async fn readable_document(
     let not_found = || Problem::not_found(format!("aucun document « {document} »"));
     let doc = version_of(state, g, document).await?;
     let library_reader = caller.actor.bindings.iter().any(|b| GROUPEMENTS_LIBRARY.roles.contains(&b.role));
-    if doc.shared && library_reader {
+    if doc.shared && library_reader && !documents::kept_from_library(g, &doc) {
         return Ok(doc);
     }
     coordinator_or_member(state, caller, g).await.map_err(|_| not_found())?;

@@ -312,7 +312,21 @@ fn time_bound(field: &str, value: &str) -> Result<String, Problem> {
         .map_err(|_| Problem::invalid_field(field, "date attendue au format RFC 3339 (2026-09-01T00:00:00Z)"))
 }
 
-/// Newest first; `scope` restricts to records about organisations in the caller's scope.
+/// The condition that leaves out the records about a pending invitee (their account, their
+/// tokens), as the users list does for whoever is not an administrator
+/// ([`crate::identity::not_pending`]): they show once the invitee has acted.
+fn not_about_pending_invitees() -> String {
+    let pending_users = crate::identity::not_pending("target_id");
+    // Correlated on the token's primary key: found by index, never a scan of the tokens.
+    format!(
+        "(target_kind <> 'user' OR {pending_users}) AND (target_kind <> 'token' OR NOT EXISTS \
+         (SELECT 1 FROM api_tokens t JOIN pending_invitees p ON p.user_id = t.user_id \
+         WHERE t.id = audit_log.target_id))"
+    )
+}
+
+/// Newest first; `scope` restricts to records about organisations in the caller's scope, and
+/// leaves out those about pending invitees ([`not_about_pending_invitees`]).
 pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>) -> Result<Page<AuditRecord>, Problem> {
     let mut cond = Condition::default();
     if let Some(v) = &filter.target_kind {
@@ -332,6 +346,7 @@ pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>)
     }
     if let Some(scope) = scope {
         cond.and_wrapped("scope_org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+        cond.push(&not_about_pending_invitees(), &[]);
     }
     let size = ent_kernel::store::sql::page_size(filter.limit)?;
     if let Some(cursor) = &filter.cursor {

@@ -330,6 +330,34 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     assert!(library.text.contains(&format!("{path}/documents/{doc}")), "{}", library.text);
     let elsewhere = get(&app, &coord, "/bibliotheque?annee=2019").await;
     assert!(!elsewhere.text.contains(&doc), "{}", elsewhere.text);
+
+    // The BPU/DQE, once awarded, prints the titulaire's unit prices: refused to the library, the
+    // reason shown; one shared before this rule is neither listed nor served to a DAN (a library
+    // reader, neither coordinator nor member), while the coordinator still downloads it.
+    let sent = post_form(&app, &coord, &format!("{path}/documents"), &owned(&[("type", "quantites")])).await;
+    follow(&app, &coord, &sent, &format!("{path}?apres=document")).await;
+    let bpu: String = sqlx::query_scalar(
+        "SELECT d.id FROM groupement_documents d JOIN groupements g ON g.id = d.groupement_id \
+         WHERE g.reference = $1 AND d.kind = 'quantites'",
+    )
+    .bind(&reference)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let refused =
+        post_form(&app, &coord, &format!("{path}/documents/{bpu}/partage"), &owned(&[("partage", "oui")])).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert!(refused.text.contains("imprime les prix unitaires du titulaire"), "{}", refused.text);
+    let mut tx = store.begin_write().await.unwrap();
+    sqlx::query("UPDATE groupement_documents SET shared = 1 WHERE id = $1").bind(&bpu).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    person(&store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let dan = sign_in(&app, "dan@ac-creteil.fr").await;
+    let library = get(&app, &dan, "/bibliotheque").await;
+    assert!(library.text.contains(&doc) && !library.text.contains(&bpu), "{}", library.text);
+    assert_eq!(get(&app, &dan, &format!("{path}/documents/{doc}?format=odt")).await.status, 200, "the shared CCTP");
+    assert_eq!(get(&app, &dan, &format!("{path}/documents/{bpu}?format=ods")).await.status, 404, "the priced BPU");
+    assert_eq!(get(&app, &coord, &format!("{path}/documents/{bpu}?format=ods")).await.status, 200, "its coordinator");
 }
 
 /// The ids of the communes' applications, in the communes' order.

@@ -442,6 +442,60 @@ async fn an_invitation_answers_the_dan_alike_whether_the_address_was_new_or_had_
     assert_eq!(api.get(format!("/api/v1/users/{ELSEWHERE}")).send().await.status, 404);
 }
 
+// The audit log follows the users list: an auditeur or a DPO of the invitee's académie reads
+// nothing about a pending invitee (their creation with address and name, a role granted them,
+// a token made for them), as the list hides them, until the invitee acts; then they read it,
+// and an auditeur of another académie never does. An administrator reads it all along.
+backend_test!(the_audit_log_hides_a_pending_invitee_from_scoped_readers_until_they_act);
+async fn the_audit_log_hides_a_pending_invitee_from_scoped_readers_until_they_act(db: TestDb) {
+    use entcp::kernel::roles::Role;
+    let (mut app, a, b) = console(db).await;
+    app.add_user("root@test.fr", Role::Admin, None).await;
+    app.add_user("auditeur.a@test.fr", Role::Auditeur, Some(&a.id)).await;
+    app.add_user("dpo.a@test.fr", Role::Dpo, Some(&a.id)).await;
+    app.add_user("auditeur.b@test.fr", Role::Auditeur, Some(&b.id)).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let commune = first_of(&app, OrgKind::Commune, &a).await;
+    const NEW: &str = "invite@mairie.fr";
+    let fields = [("email", NEW), ("display_name", "Élu invité"), ("org", commune.id.as_str())];
+    let invited = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields).await;
+    assert_eq!(invited.status, 303, "{}", invited.text);
+    let user = entcp::identity::get_user(&app.store, NEW).await.unwrap().unwrap();
+    let role = entcp::identity::UserRole::new(&user.id, Role::Collectivite, Some(&commune));
+    entcp::identity::grant(&app.store, &admin(), role, t0()).await.unwrap();
+    // A token an administrator made them: its record names their address.
+    entcp::identity::create_token(&app.store, &admin(), &user.id, "script", None, t0()).await.unwrap();
+    // What each reader finds about the invitee: the actions of the records naming them, and
+    // whether the address shows anywhere in the log.
+    let read = async |who: &str| {
+        let api = app.client(app.token(who));
+        let about = api.get(format!("/api/v1/audit?target_id={}&limit=500", user.id)).send().await;
+        assert_eq!(about.status, 200, "{who}: {}", about.text);
+        let body: serde_json::Value = serde_json::from_str(&about.text).unwrap();
+        let mut actions: Vec<String> =
+            body["items"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap().to_string()).collect();
+        actions.sort();
+        let all = api.get("/api/v1/audit?limit=500").send().await;
+        assert_eq!(all.status, 200, "{who}: {}", all.text);
+        (actions, all.text.contains(NEW))
+    };
+    let created = || vec!["roles.grant".to_string(), "users.create".to_string()];
+    let (actions, address) = read("root@test.fr").await;
+    assert!(created().iter().all(|a| actions.contains(a)) && address, "an administrator reads it: {actions:?}");
+    for who in ["auditeur.a@test.fr", "dpo.a@test.fr", "auditeur.b@test.fr"] {
+        assert_eq!(read(who).await, (vec![], false), "{who}: nothing about a pending invitee");
+    }
+    // The invitee signs in: they have acted, and the readers of their académie see them.
+    console::with_password(&app.store, NEW).await;
+    sign_in(&app, NEW).await;
+    assert!(!entcp::identity::is_pending(&app.store, &user.id).await.unwrap());
+    for who in ["auditeur.a@test.fr", "dpo.a@test.fr"] {
+        let (actions, address) = read(who).await;
+        assert!(created().iter().all(|a| actions.contains(a)) && address, "{who}: {actions:?}");
+    }
+    assert_eq!(read("auditeur.b@test.fr").await, (vec![], false), "out of the other académie's scope");
+}
+
 backend_test!(a_dan_invites_a_user_by_mail_and_cuts_their_access);
 async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     let (app, a, b) = console(db).await;

@@ -736,6 +736,44 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let (status, _) =
         send(elsewhere.get(api(&format!("/groupements/{id}/documents/{}", annex["id"].as_str().unwrap())))).await;
     assert_eq!(status, 404, "{name}: the unshared annex stays private");
+
+    // Once awarded, the BPU/DQE and the presentation note print the titulaire's unit prices
+    // (its lines, the members' own orders): never shared, 409 saying why.
+    for doc in [&bpu, &note] {
+        let share = api(&format!("/groupements/{id}/documents/{}/share", doc["id"].as_str().unwrap()));
+        let (status, problem) = send(w.coord.post(&share).json(&json!({ "shared": true }))).await;
+        assert_eq!(status, 409, "{name}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("prix unitaires du titulaire"), "{name}: {problem}");
+    }
+    // Versions shared before this rule (the pre-award annex among them) are no longer served to
+    // a library reader, listed or downloaded; the coordinator and the members still read them.
+    let priced = [annex["id"].as_str().unwrap(), bpu["id"].as_str().unwrap(), note["id"].as_str().unwrap()];
+    for doc in priced {
+        let mut tx = w.store.begin_write().await.unwrap();
+        sqlx::query("UPDATE groupement_documents SET shared = 1 WHERE id = $1")
+            .bind(doc)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    for filter in ["", "?kind=quantites", "?kind=presentation"] {
+        let (status, library) = send(elsewhere.get(api(&format!("/groupement-library{filter}")))).await;
+        assert_eq!(status, 200, "{name}: {library}");
+        let ids: Vec<&str> = library["items"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+        assert!(ids.iter().all(|d| *d == cctp_id), "{name} {filter}: {library}");
+    }
+    for doc in priced {
+        let url = api(&format!("/groupements/{id}/documents/{doc}"));
+        let (status, problem) = send(elsewhere.get(&url)).await;
+        assert_eq!(status, 404, "{name}: {problem}");
+        assert_eq!(w.coord.get(&url).send().await.status, 200, "{name}: the coordinator");
+        assert_eq!(members[5].1.get(&url).send().await.status, 200, "{name}: a member");
+    }
+    // The coordinator may still stop sharing one.
+    let unshare = api(&format!("/groupements/{id}/documents/{}/share", priced[1]));
+    let (status, unshared) = send(w.coord.post(&unshare).json(&json!({ "shared": false }))).await;
+    assert_eq!((status, unshared["shared"].as_bool()), (200, Some(false)), "{name}: {unshared}");
 }
 
 /// The CCTP sections a buyer needs, with no reference to a document that is not produced.
