@@ -100,6 +100,18 @@ pub(crate) fn route<S>(
     ConsoleRoute { method, path, access, handler }
 }
 
+/// A page and the form it posts back to, at one path: `page` on GET for `read`, `save` on
+/// POST for `write`.
+pub(crate) fn form_page<S>(
+    path: &'static str,
+    read: Access,
+    write: Access,
+    page: MethodRouter<S>,
+    save: MethodRouter<S>,
+) -> Vec<ConsoleRoute<S>> {
+    vec![route(Method::GET, path, read, page), route(Method::POST, path, write, save)]
+}
+
 /// Every console page.
 pub fn routes<S>() -> Vec<ConsoleRoute<S>>
 where

@@ -16,7 +16,7 @@ pub(crate) use logs::{BREACH_CLOSE_HOURS, REQUEST_CLOSE_DAYS};
 
 use crate::forms::{Fields, On, Refusal, Reply};
 use crate::page::{self, Notice, PageError, Shell};
-use crate::{route, Access, ConsoleRoute, ConsoleState};
+use crate::{form_page, route, Access, ConsoleRoute, ConsoleState};
 use axum::extract::{Path, Query};
 use axum::http::{header, HeaderValue, Method};
 use axum::response::Response;
@@ -43,35 +43,36 @@ where
 {
     let read = Access::Signed(&RGPD_READ);
     let write = Access::Signed(&RGPD_WRITE);
-    vec![
-        route(Method::GET, "/rgpd", read, get(home)),
-        route(Method::GET, "/rgpd/{org}", read, get(register)),
-        route(Method::GET, "/rgpd/{org}/traitements/{fiche}", read, get(fiche)),
-        route(Method::GET, "/rgpd/{org}/export/{format}", read, get(download)),
-        route(Method::POST, "/rgpd/{org}/instantanes", write, post(snapshot)),
-        route(Method::GET, "/rgpd/{org}/ecarts", read, get(diff)),
-        route(Method::GET, "/rgpd/{org}/profil", read, get(profile_form)),
-        route(Method::POST, "/rgpd/{org}/profil", write, post(profile_save)),
-        route(Method::GET, "/rgpd/{org}/violations", read, get(logs::breach_list)),
-        route(Method::POST, "/rgpd/{org}/violations", write, post(logs::breach_create)),
-        route(Method::GET, "/rgpd/{org}/demandes", read, get(logs::request_list)),
-        route(Method::POST, "/rgpd/{org}/demandes", write, post(logs::request_create)),
-        route(Method::GET, "/rgpd/{org}/violations/{violation}", read, get(logs::breach_form)),
-        route(Method::POST, "/rgpd/{org}/violations/{violation}", write, post(logs::breach_save)),
-        route(Method::GET, "/rgpd/{org}/demandes/{demande}", read, get(logs::request_form)),
-        route(Method::POST, "/rgpd/{org}/demandes/{demande}", write, post(logs::request_save)),
-        route(Method::GET, "/rgpd/{org}/contrats", read, get(contracts::list)),
-        route(Method::POST, "/rgpd/{org}/contrats", write, post(contracts::add)),
-        route(Method::GET, "/rgpd/{org}/contrats/{contrat}", read, get(contracts::show)),
-        route(Method::POST, "/rgpd/{org}/contrats/{contrat}", write, post(contracts::save)),
-        route(Method::POST, "/rgpd/{org}/contrats/{contrat}/sous-traitants", write, post(contracts::add_sub)),
-        route(
-            Method::POST,
-            "/rgpd/{org}/contrats/{contrat}/sous-traitants/{sous_traitant}/retrait",
-            write,
-            post(contracts::remove_sub),
-        ),
+    let form = |path, page, save| form_page(path, read, write, page, save);
+    [
+        vec![
+            route(Method::GET, "/rgpd", read, get(home)),
+            route(Method::GET, "/rgpd/{org}", read, get(register)),
+            route(Method::GET, "/rgpd/{org}/traitements/{fiche}", read, get(fiche)),
+            route(Method::GET, "/rgpd/{org}/export/{format}", read, get(download)),
+            route(Method::POST, "/rgpd/{org}/instantanes", write, post(snapshot)),
+            route(Method::GET, "/rgpd/{org}/ecarts", read, get(diff)),
+        ],
+        form("/rgpd/{org}/profil", get(profile_form), post(profile_save)),
+        form("/rgpd/{org}/violations", get(logs::breach_list), post(logs::breach_create)),
+        form("/rgpd/{org}/demandes", get(logs::request_list), post(logs::request_create)),
+        form("/rgpd/{org}/violations/{violation}", get(logs::breach_form), post(logs::breach_save)),
+        form("/rgpd/{org}/demandes/{demande}", get(logs::request_form), post(logs::request_save)),
+        form("/rgpd/{org}/contrats", get(contracts::list), post(contracts::add)),
+        form("/rgpd/{org}/contrats/{contrat}", get(contracts::show), post(contracts::save)),
+        vec![
+            route(Method::POST, "/rgpd/{org}/contrats/{contrat}/sous-traitants", write, post(contracts::add_sub)),
+            route(
+                Method::POST,
+                "/rgpd/{org}/contrats/{contrat}/sous-traitants/{sous_traitant}/retrait",
+                write,
+                post(contracts::remove_sub),
+            ),
+        ],
     ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The export buttons: format and label.

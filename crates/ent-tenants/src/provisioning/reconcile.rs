@@ -41,26 +41,12 @@ pub struct PassReport {
 /// objects: a no-op pass need not even render. Of a service, `render` reads only its
 /// code, name and deployment facts (not its RGPD facts).
 fn inputs_hash(input: &ReconcileInput, services: &[&Service], render_version: i64, cluster: &ClusterConfig) -> String {
-    let t = &input.tenant;
-    let o = &input.org;
     let services: Vec<_> = services.iter().map(|s| (&s.code, &s.name, &s.deployment)).collect();
     // The version as the text it was before it could be set (a hash unchanged by that).
-    let key = (
-        render_version.to_string(),
-        &t.id,
-        &t.slug,
-        &t.hostname,
-        t.accounts,
-        t.identity_source,
-        t.status,
-        o.kind,
-        &o.code,
-        &o.academie_code,
-        &input.secret_seed,
-        services,
-        cluster,
-    );
-    hex::encode(Sha256::digest(serde_json::to_vec(&key).expect("render inputs serialise")))
+    let mut items = vec![json(&render_version.to_string())];
+    items.extend(own_fields(input));
+    items.extend([json(&services), json(cluster)]);
+    hash_of(&items)
 }
 
 /// The hash of the tenant's own inputs only (its spec, organisation, secret seed and
@@ -69,23 +55,39 @@ fn inputs_hash(input: &ReconcileInput, services: &[&Service], render_version: i6
 /// (images, digests) are the catalog's, platform side ([`platform::platform_hash`]): a
 /// release that bumps an image still defers to (or supersedes) the other's render.
 fn own_inputs_hash(input: &ReconcileInput, services: &[&Service]) -> String {
+    let services: Vec<_> = services.iter().map(|s| (&s.code, &s.name)).collect();
+    let mut items = own_fields(input);
+    items.push(json(&services));
+    hash_of(&items)
+}
+
+/// The tenant's fields that both [`inputs_hash`] and [`own_inputs_hash`] read, in their
+/// order, each as its JSON text.
+fn own_fields(input: &ReconcileInput) -> Vec<String> {
     let t = &input.tenant;
     let o = &input.org;
-    let services: Vec<_> = services.iter().map(|s| (&s.code, &s.name)).collect();
-    let key = (
-        &t.id,
-        &t.slug,
-        &t.hostname,
-        t.accounts,
-        t.identity_source,
-        t.status,
-        o.kind,
-        &o.code,
-        &o.academie_code,
-        &input.secret_seed,
-        services,
-    );
-    hex::encode(Sha256::digest(serde_json::to_vec(&key).expect("render inputs serialise")))
+    vec![
+        json(&t.id),
+        json(&t.slug),
+        json(&t.hostname),
+        json(&t.accounts),
+        json(&t.identity_source),
+        json(&t.status),
+        json(&o.kind),
+        json(&o.code),
+        json(&o.academie_code),
+        json(&input.secret_seed),
+    ]
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("render inputs serialise")
+}
+
+/// The SHA-256 (hex) of the JSON array of `items` (each a JSON text): the very bytes
+/// `serde_json` writes for a tuple of the values, which the stored hashes were made of.
+fn hash_of(items: &[String]) -> String {
+    hex::encode(Sha256::digest(format!("[{}]", items.join(","))))
 }
 
 /// Delay before the next attempt after `failures` failures: 1 min doubling, at most 1 h.
@@ -574,6 +576,29 @@ pub fn reconcile_job(state: &ProvisioningState, now: DateTime<Utc>) -> ent_ops::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inputs_hash_is_that_of_the_tuple_of_its_values() {
+        // `applied_hash` values are stored: the JSON texts joined must hash to the bytes
+        // `serde_json` wrote for the tuple the hashes were first computed over.
+        let cluster = ClusterConfig::default();
+        let services = vec![("portail".to_string(), "Portail « élève » \"2\"".to_string())];
+        let status = tenants::Status::Requested;
+        let tuple = ("3".to_string(), "t-1", 1200i64, status, Some("0940198E"), None::<String>, &services, &cluster);
+        let expected = hex::encode(Sha256::digest(serde_json::to_vec(&tuple).expect("serialises")));
+        let items = [
+            json(&"3".to_string()),
+            json(&"t-1"),
+            json(&1200i64),
+            json(&status),
+            json(&Some("0940198E")),
+            json(&None::<String>),
+            json(&services),
+            json(&cluster),
+        ];
+        assert_eq!(hash_of(&items), expected);
+        assert_ne!(hash_of(&items[1..]), expected, "every item counts");
+    }
 
     #[test]
     fn backoff_doubles_up_to_an_hour() {

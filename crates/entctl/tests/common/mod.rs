@@ -90,6 +90,15 @@ macro_rules! backend_test {
     };
 }
 
+/// `race_test!(name);`: a [`backend_test!`] for a race, on a runtime of 4 worker threads so
+/// that what the test starts at once does run at once.
+#[allow(unused_macros)]
+macro_rules! race_test {
+    ($name:ident) => {
+        backend_test!($name, flavor = "multi_thread", worker_threads = 4);
+    };
+}
+
 pub fn t0() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z").unwrap().with_timezone(&chrono::Utc)
 }

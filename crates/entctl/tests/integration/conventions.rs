@@ -493,11 +493,7 @@ async fn submitted(c: &Cycle) -> String {
     id
 }
 
-backend_test!(
-    three_parties_signing_at_the_same_instant_leave_the_convention_signed,
-    flavor = "multi_thread",
-    worker_threads = 4
-);
+race_test!(three_parties_signing_at_the_same_instant_leave_the_convention_signed);
 async fn three_parties_signing_at_the_same_instant_leave_the_convention_signed(db: crate::common::TestDb) {
     let c = setup(db).await;
     for _ in 0..5 {
@@ -513,11 +509,7 @@ async fn three_parties_signing_at_the_same_instant_leave_the_convention_signed(d
     }
 }
 
-backend_test!(
-    the_same_party_signing_twice_at_once_records_one_signature_and_a_conflict,
-    flavor = "multi_thread",
-    worker_threads = 4
-);
+race_test!(the_same_party_signing_twice_at_once_records_one_signature_and_a_conflict);
 async fn the_same_party_signing_twice_at_once_records_one_signature_and_a_conflict(db: crate::common::TestDb) {
     let c = setup(db).await;
     let id = submitted(&c).await;
@@ -528,7 +520,7 @@ async fn the_same_party_signing_twice_at_once_records_one_signature_and_a_confli
     assert_eq!(live_steps(&c, &id).await, vec![("signature".to_string(), "etablissement".to_string())]);
 }
 
-backend_test!(two_avenants_asked_at_once_make_one_and_a_conflict, flavor = "multi_thread", worker_threads = 4);
+race_test!(two_avenants_asked_at_once_make_one_and_a_conflict);
 async fn two_avenants_asked_at_once_make_one_and_a_conflict(db: crate::common::TestDb) {
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;
@@ -565,7 +557,7 @@ async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signat
 // Two daily runs at once (two replicas) both read the convention active past its end: each
 // expired it, audited it, ended its avenants and told its signers, twice. The UPDATE is
 // guarded by the status, and only the run whose UPDATE changed the row goes on.
-backend_test!(two_daily_runs_at_once_expire_a_convention_once, flavor = "multi_thread", worker_threads = 4);
+race_test!(two_daily_runs_at_once_expire_a_convention_once);
 async fn two_daily_runs_at_once_expire_a_convention_once(db: crate::common::TestDb) {
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;

@@ -642,11 +642,7 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
 // Two monthly runs at once (two replicas) each compared the register with the same latest
 // snapshot, then each recorded one and mailed the DPO: two snapshots, two mails. The latest
 // snapshot is read again under the organisation's lock, in the transaction of the insert.
-backend_test!(
-    two_monthly_runs_at_once_make_one_snapshot_and_one_mail_per_dpo,
-    flavor = "multi_thread",
-    worker_threads = 4
-);
+race_test!(two_monthly_runs_at_once_make_one_snapshot_and_one_mail_per_dpo);
 async fn two_monthly_runs_at_once_make_one_snapshot_and_one_mail_per_dpo(db: crate::common::TestDb) {
     let d = demo(db).await;
     d.set_profile().await;

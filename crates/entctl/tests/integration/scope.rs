@@ -69,6 +69,16 @@ impl World {
         format!("/api/v1{path}")
     }
 
+    /// `client` invites into the EPCI the commune `body` names: the status and the invitation.
+    async fn invite(&self, client: &Client, body: Value) -> (StatusCode, Value) {
+        send(client.post(self.url(&format!("/orgs/{}/invitations", self.epci.id))).json(&body)).await
+    }
+
+    /// `client` answers the invitation `id` (`accept` or `decline`): the status and the body.
+    async fn answer(&self, client: &Client, id: &str, answer: &str) -> (StatusCode, Value) {
+        send(client.post(self.url(&format!("/membership-invitations/{id}/{answer}")))).await
+    }
+
     async fn members(&self) -> Vec<String> {
         queries::members_of_group(&self.db.store, &self.epci.id)
             .await
@@ -130,18 +140,18 @@ async fn an_academie_coordinateur_neither_adds_a_commune_nor_accepts_for_it(db: 
     assert!(body["detail"].as_str().unwrap_or_default().contains("avec son accord"), "{body}");
     assert!(w.members().await.is_empty(), "{}: added without the commune's consent", w.db.name);
 
-    let invite = w.coordinator().await.post(w.url(&format!("/orgs/{epci}/invitations")));
-    let (status, inv) = send(invite.json(&json!({ "commune": "94034" }))).await;
+    let coord = w.coordinator().await;
+    let (status, inv) = w.invite(&coord, json!({ "commune": "94034" })).await;
     assert_eq!(status, StatusCode::CREATED, "{}: {inv}", w.db.name);
     let id = inv["id"].as_str().unwrap().to_string();
-    let (status, body) = send(academie.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    let (status, body) = w.answer(&academie, &id, "accept").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", w.db.name);
     assert!(w.members().await.is_empty(), "{}: accepted for the commune", w.db.name);
     let (_, listed) = send(w.fresnes_mayor().await.get(w.url("/orgs/commune:94034/invitations"))).await;
     assert_eq!(listed[0]["status"], "pending", "{}: {listed}", w.db.name);
 
     let dan = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
-    let (status, accepted) = send(dan.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    let (status, accepted) = w.answer(&dan, &id, "accept").await;
     assert_eq!(status, StatusCode::OK, "{}: {accepted}", w.db.name);
     assert_eq!(w.members().await, vec!["94034".to_string()]);
 }
@@ -149,13 +159,11 @@ async fn an_academie_coordinateur_neither_adds_a_commune_nor_accepts_for_it(db: 
 backend_test!(a_commune_joins_an_epci_by_accepting_its_invitation);
 async fn a_commune_joins_an_epci_by_accepting_its_invitation(db: crate::common::TestDb) {
     let w = world(db).await;
-    let epci = w.epci.id.clone();
     let coord = w.coordinator().await;
     let fresnes = w.fresnes_mayor().await;
     let other = w.client("maire@creteil.fr", Role::Collectivite, Some("commune:94028")).await;
 
-    let invite = coord.post(w.url(&format!("/orgs/{epci}/invitations")));
-    let (status, inv) = send(invite.json(&json!({ "commune": "94034", "ent_delegated": true }))).await;
+    let (status, inv) = w.invite(&coord, json!({ "commune": "94034", "ent_delegated": true })).await;
     assert_eq!(status, StatusCode::CREATED, "{}: {inv}", w.db.name);
     assert_eq!(inv["status"], "pending");
     let id = inv["id"].as_str().unwrap().to_string();
@@ -165,20 +173,20 @@ async fn a_commune_joins_an_epci_by_accepting_its_invitation(db: crate::common::
     let (status, listed) = send(fresnes.get(w.url("/orgs/commune:94034/invitations"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed[0]["id"], id.as_str());
-    let (status, _) = send(other.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    let (status, _) = w.answer(&other, &id, "accept").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{}", w.db.name);
     let (status, missing) = send(other.post(w.url("/membership-invitations/nope/accept"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(missing["type"], "urn:entcp:problem:not-found");
     // The inviting side cannot accept for the commune.
-    let (status, body) = send(coord.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    let (status, body) = w.answer(&coord, &id, "accept").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", w.db.name);
 
-    let (status, accepted) = send(fresnes.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    let (status, accepted) = w.answer(&fresnes, &id, "accept").await;
     assert_eq!(status, StatusCode::OK, "{}: {accepted}", w.db.name);
     assert_eq!(accepted["status"], "accepted");
     assert_eq!(w.members().await, vec!["94034".to_string()]);
-    let (status, _) = send(fresnes.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    let (status, _) = w.answer(&fresnes, &id, "accept").await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     let filter = entcp::audit::AuditFilter { target_id: Some(id.clone()), ..Default::default() };
@@ -193,10 +201,8 @@ backend_test!(an_accept_racing_a_decline_leaves_no_membership_behind);
 async fn an_accept_racing_a_decline_leaves_no_membership_behind(db: crate::common::TestDb) {
     use entcp::registry::invitations;
     let w = world(db).await;
-    let epci = w.epci.id.clone();
     let coord = w.coordinator().await;
-    let invite = coord.post(w.url(&format!("/orgs/{epci}/invitations")));
-    let (status, inv) = send(invite.json(&json!({ "commune": "94034", "ent_delegated": false }))).await;
+    let (status, inv) = w.invite(&coord, json!({ "commune": "94034", "ent_delegated": false })).await;
     assert_eq!(status, StatusCode::CREATED, "{}: {inv}", w.db.name);
     let store = &w.db.store;
     // Both answers read the invitation while it was pending.
@@ -210,16 +216,14 @@ async fn an_accept_racing_a_decline_leaves_no_membership_behind(db: crate::commo
 backend_test!(a_commune_declines_an_invitation_and_stays_out);
 async fn a_commune_declines_an_invitation_and_stays_out(db: crate::common::TestDb) {
     let w = world(db).await;
-    let epci = w.epci.id.clone();
     let coord = w.coordinator().await;
     let fresnes = w.fresnes_mayor().await;
-    let (_, inv) =
-        send(coord.post(w.url(&format!("/orgs/{epci}/invitations"))).json(&json!({ "commune": "94034" }))).await;
+    let (_, inv) = w.invite(&coord, json!({ "commune": "94034" })).await;
     let id = inv["id"].as_str().unwrap().to_string();
-    let (status, declined) = send(fresnes.post(w.url(&format!("/membership-invitations/{id}/decline")))).await;
+    let (status, declined) = w.answer(&fresnes, &id, "decline").await;
     assert_eq!(status, StatusCode::OK, "{}: {declined}", w.db.name);
     assert_eq!(declined["status"], "declined");
-    let (status, _) = send(fresnes.post(w.url(&format!("/membership-invitations/{id}/accept")))).await;
+    let (status, _) = w.answer(&fresnes, &id, "accept").await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(w.members().await.is_empty());
 }

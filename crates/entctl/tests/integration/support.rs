@@ -526,7 +526,7 @@ async fn reminded_once(db: &common::TestDb) {
 // Two runs of `support-reminders` at once (two replicas) both listed the ticket, then each
 // locked it and found it still waiting: the requester got two reminders. Under the lock the
 // run checks that nobody reminded it since the wait began.
-backend_test!(two_reminder_runs_at_once_remind_a_waiting_requester_once, flavor = "multi_thread", worker_threads = 4);
+race_test!(two_reminder_runs_at_once_remind_a_waiting_requester_once);
 async fn two_reminder_runs_at_once_remind_a_waiting_requester_once(db: crate::common::TestDb) {
     let s = setup(&db).await;
     s.at("2027-05-14 17:00");
