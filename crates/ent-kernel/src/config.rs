@@ -324,6 +324,10 @@ pub struct ServerConfig {
     /// the listener closes: the orchestrator removes the replica from its endpoints meanwhile,
     /// so no client is refused (`unready_seconds` + `shutdown_seconds` under the grace period).
     pub unready_seconds: u64,
+    /// Longest a request may take before it is interrupted and answered 503 « délai de
+    /// traitement dépassé » (0: no limit). Uploads, imports, downloads and exports are not
+    /// limited (`api::timeout::RUNS_LONG`).
+    pub request_timeout_seconds: u64,
     /// Take the client address from the last `X-Forwarded-For` entry (only behind
     /// a reverse proxy that sets it); otherwise the socket's peer address.
     pub trust_forwarded_for: bool,
@@ -600,6 +604,7 @@ impl Default for ServerConfig {
             max_body_bytes: 512 * 1024 * 1024,
             shutdown_seconds: 20,
             unready_seconds: 5,
+            request_timeout_seconds: 30,
             trust_forwarded_for: false,
             auth_throttle: crate::throttle::ThrottleConfig::default(),
         }

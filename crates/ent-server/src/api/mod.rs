@@ -1,6 +1,7 @@
 //! Mounts every capability's routes under `/api/v1`, the health endpoints, the
 //! OpenAPI document (generated from the same route table), and the middleware:
-//! authentication and the route's declared action, idempotency keys, metrics.
+//! authentication and the route's declared action, idempotency keys, metrics, the
+//! request timeout.
 
 pub mod commitments;
 pub mod failed_auth;
@@ -11,6 +12,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod scheduler;
 pub mod shutdown;
+pub mod timeout;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -199,6 +201,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), timeout::limit))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
         .layer(middleware::from_fn_with_state(state.clone(), drop_cached_reads_after_writes))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -186,3 +186,56 @@ async fn a_read_only_database_answers_its_own_problem_type_and_readiness_says_so
     store.check_ready(Duration::from_millis(1500)).await.expect("ready again");
     add_user(&store, 2).await.expect("writes resume");
 }
+
+// A request stuck on a lock (or a hung peer) held its connection and its pool slot for as long
+// as the lock lasted. Past `server.request_timeout_seconds` it is interrupted and answered 503
+// « délai de traitement dépassé »; its write is not kept, and the next requests are served.
+backend_test!(a_request_stuck_past_the_request_timeout_gets_503_timeout_and_the_next_ones_are_served);
+async fn a_request_stuck_past_the_request_timeout_gets_503_timeout_and_the_next_ones_are_served(
+    db: crate::common::TestDb,
+) {
+    let token = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let base = common::serve_with(db.store.clone(), clock, |c| c.server.request_timeout_seconds = 1).await;
+    let client = client_with(&token);
+    // A first call records the token's use: later calls do not write while authenticating.
+    assert_eq!(get(&token, format!("{base}/api/v1/me")).await.0, 200, "{}", db.name);
+    let body = serde_json::json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
+    let post = || client.post(format!("{base}/api/v1/orgs")).json(&body).send();
+
+    // SQLite: the write lock; PostgreSQL: `orgs` locked against inserts (reads go on).
+    let holder = common::hold_writes(&db.store, "LOCK TABLE orgs IN EXCLUSIVE MODE", &[]).await;
+    let started = Instant::now();
+    let stuck = post().await.unwrap();
+    let elapsed = started.elapsed();
+    let status = stuck.status().as_u16();
+    let retry_after = stuck.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let problem: Value = stuck.json().await.unwrap();
+    assert_eq!(status, 503, "{}: {problem}", db.name);
+    assert_eq!(problem["type"], "urn:entcp:problem:timeout", "{}: {problem}", db.name);
+    assert_eq!(problem["title"], "Délai de traitement dépassé");
+    assert!(problem["detail"].as_str().unwrap().contains("n'a pas abouti en 1 s"), "{problem}");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(4), "{}: {elapsed:?}", db.name);
+    // Reads are not held by the lock: served within the limit meanwhile.
+    assert_eq!(get(&token, format!("{base}/api/v1/orgs")).await.0, 200, "{}", db.name);
+    holder.rollback().await.unwrap();
+
+    // The interrupted write was not kept (the same SIREN goes in now), and the pool serves on.
+    let created = post().await.unwrap();
+    assert_eq!(created.status().as_u16(), 201, "{}: {}", db.name, created.text().await.unwrap());
+    let (status, _, list) = get(&token, format!("{base}/api/v1/orgs")).await;
+    assert_eq!(status, 200, "{}: {list}", db.name);
+}
+
+#[test]
+fn uploads_imports_downloads_and_exports_are_not_limited_by_the_request_timeout() {
+    let long = entcp::api::timeout::RUNS_LONG;
+    for template in ["/api/v1/imports/annuaire", "/api/v1/groupements/{id}/documents", "/rgpd/{org}/export/{format}"] {
+        assert!(long.contains(&template), "{template}");
+    }
+    let routes = entcp::api::routes();
+    for template in long.iter().filter(|t| t.starts_with("/api/")) {
+        assert!(routes.iter().any(|r| r.path == *template), "{template} names no API route");
+    }
+}
