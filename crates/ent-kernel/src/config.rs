@@ -344,9 +344,20 @@ pub struct DatabaseConfig {
     pub max_connections: Option<u32>,
     /// Seconds a request waits for a free connection before answering 503 (default 2).
     pub acquire_timeout_seconds: Option<u64>,
+    /// PostgreSQL: seconds a statement may run before the server cancels it (default 60;
+    /// 0: no limit). Migrations have no limit, bulk imports 30 min.
+    pub statement_timeout_seconds: Option<u64>,
+    /// PostgreSQL: seconds a transaction may wait for its client before the server ends
+    /// the session and gives its locks back (default 120; 0: no limit).
+    pub idle_in_transaction_timeout_seconds: Option<u64>,
     /// Serve identical registry reads from memory while the database has not changed
     /// (default true; see `store::cache`).
     pub read_cache: Option<bool>,
+}
+
+/// `seconds` as a duration, `default` when absent.
+fn seconds_or(seconds: Option<u64>, default: std::time::Duration) -> std::time::Duration {
+    seconds.map_or(default, std::time::Duration::from_secs)
 }
 
 impl DatabaseConfig {
@@ -355,10 +366,12 @@ impl DatabaseConfig {
         let default = crate::store::PoolOptions::default();
         crate::store::PoolOptions {
             max_connections: self.max_connections,
-            acquire_timeout: self
-                .acquire_timeout_seconds
-                .map(std::time::Duration::from_secs)
-                .unwrap_or(default.acquire_timeout),
+            acquire_timeout: seconds_or(self.acquire_timeout_seconds, default.acquire_timeout),
+            statement_timeout: seconds_or(self.statement_timeout_seconds, default.statement_timeout),
+            idle_in_transaction_timeout: seconds_or(
+                self.idle_in_transaction_timeout_seconds,
+                default.idle_in_transaction_timeout,
+            ),
         }
     }
 }

@@ -268,6 +268,10 @@ impl From<sqlx::Error> for Problem {
             }
             ProblemKind::ReadOnly => "La base de données n'accepte aucune écriture (lecture seule).",
             ProblemKind::Conflict => "Une modification concurrente a eu lieu : relisez puis recommencez.",
+            ProblemKind::Timeout => {
+                "Une requête à la base de données a dépassé son délai (database.statement_timeout_seconds) \
+                 et a été annulée : réessayez dans quelques instants ; si cela se répète, signalez-le."
+            }
             _ => "La base de données ne répond pas ou est saturée : réessayez dans quelques secondes.",
         };
         Problem::new(kind, detail)
@@ -297,6 +301,9 @@ fn database_code_fault(code: &str) -> Option<ProblemKind> {
             "53100" => Some(ProblemKind::StorageFull),
             "25006" => Some(ProblemKind::ReadOnly),
             "23505" | "40001" | "40P01" => Some(ProblemKind::Conflict),
+            // `statement_timeout` (a `query_canceled`); `idle_in_transaction_session_timeout`.
+            "57014" => Some(ProblemKind::Timeout),
+            "25P03" => Some(ProblemKind::Unavailable),
             _ if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") => {
                 Some(ProblemKind::Unavailable)
             }

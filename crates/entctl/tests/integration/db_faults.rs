@@ -28,7 +28,8 @@ backend_test!(a_request_that_finds_no_free_connection_gets_503_and_retry_after_w
 async fn a_request_that_finds_no_free_connection_gets_503_and_retry_after_within_seconds(db: crate::common::TestDb) {
     assert!(PoolOptions::default().acquire_timeout <= Duration::from_secs(3), "never the 30 s of sqlx");
     let token = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
-    let options = PoolOptions { max_connections: Some(1), acquire_timeout: Duration::from_millis(500) };
+    let options =
+        PoolOptions { max_connections: Some(1), acquire_timeout: Duration::from_millis(500), ..Default::default() };
     let store = Store::connect_with(&db.url, options).await.unwrap();
     let base = common::serve(store.clone(), Arc::new(FixedClock::new(t0()))).await;
     let held = store.conn().await.unwrap();
@@ -238,4 +239,63 @@ fn uploads_imports_downloads_and_exports_are_not_limited_by_the_request_timeout(
     for template in long.iter().filter(|t| t.starts_with("/api/")) {
         assert!(routes.iter().any(|r| r.path == *template), "{template} names no API route");
     }
+}
+
+/// One setting of the session of `store`'s (only) connection.
+async fn show(store: &Store, setting: &str) -> String {
+    sqlx::query_scalar(&format!("SHOW {setting}")).fetch_one(store.pool()).await.unwrap()
+}
+
+// A PostgreSQL statement had no limit: one stuck on a slow plan or a lock held its connection
+// and pool slot for ever. Every connection now has `statement_timeout` (60 s) and
+// `idle_in_transaction_session_timeout` (120 s); a statement past it is cancelled with its own
+// problem type, and the connection serves on. SQLite has no statement limit: a writer waits for
+// the write lock at most its busy timeout (10 s), then gets `database is locked` (503).
+backend_test!(a_statement_past_its_time_limit_fails_with_a_clear_error_and_its_connection_serves_on);
+async fn a_statement_past_its_time_limit_fails_with_a_clear_error_and_its_connection_serves_on(
+    db: crate::common::TestDb,
+) {
+    let options = PoolOptions {
+        max_connections: Some(1),
+        statement_timeout: Duration::from_millis(500),
+        ..PoolOptions::default()
+    };
+    let store = Store::connect_with(&db.url, options).await.unwrap();
+    let (started, failed) = if db.store.backend().is_postgres() {
+        let defaults = Store::connect(&db.url, Some(1)).await.unwrap();
+        assert_eq!(show(&defaults, "statement_timeout").await, "1min");
+        assert_eq!(show(&defaults, "idle_in_transaction_session_timeout").await, "2min");
+        defaults.close().await;
+        assert_eq!(show(&store, "statement_timeout").await, "500ms");
+        // Migrations run without the limit, on a connection that then leaves the pool.
+        store.migrate().await.unwrap();
+        assert_eq!(show(&store, "statement_timeout").await, "500ms", "the pool kept its limit");
+        let started = Instant::now();
+        (started, sqlx::query("SELECT pg_sleep(3)").execute(store.pool()).await.expect_err("cancelled"))
+    } else {
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(busy, 10_000, "the store's busy timeout");
+        // The same wait, shortened for the test, behind a writer that holds the lock.
+        sqlx::query("PRAGMA busy_timeout = 500").execute(store.pool()).await.unwrap();
+        let holder = db.store.begin_write().await.unwrap();
+        let started = Instant::now();
+        let failed = store.begin_write().await.expect_err("the write lock is held");
+        holder.rollback().await.unwrap();
+        (started, failed)
+    };
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(450) && elapsed < Duration::from_secs(2), "{}: {elapsed:?}", db.name);
+    let problem = entcp::error::Problem::from(failed);
+    assert_eq!(problem.kind.status().as_u16(), 503, "{}: {problem:?}", db.name);
+    if db.store.backend().is_postgres() {
+        assert_eq!(problem.kind, ProblemKind::Timeout, "{problem:?}");
+        assert_eq!(problem.kind.title(), "Délai de traitement dépassé");
+        assert!(problem.detail.contains("database.statement_timeout_seconds"), "{}", problem.detail);
+    } else {
+        assert_eq!(problem.kind, ProblemKind::Unavailable, "{problem:?}");
+    }
+    // The one connection of the pool serves on.
+    let tx = store.begin_write().await.unwrap_or_else(|e| panic!("{}: the connection is lost: {e}", db.name));
+    tx.commit().await.unwrap();
+    add_user(&store, 1).await.unwrap_or_else(|e| panic!("{}: {e:?}", db.name));
 }
