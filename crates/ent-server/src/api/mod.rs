@@ -59,6 +59,12 @@ pub struct AppState {
     pub oidc: Arc<ent_console::oidc::ConsoleOidc>,
     /// Cancelled at SIGTERM: `/readyz` answers 503 from then on (see `server.unready_seconds`).
     pub stopping: tokio_util::sync::CancellationToken,
+    /// Cancelled at the shutdown deadline (`Scheduler::run_until`; at the signal for `entctl
+    /// jobs run`): every job run of the process still going, scheduled or manual, stops and
+    /// is released to a live process.
+    pub interrupt_jobs: tokio_util::sync::CancellationToken,
+    /// The manual runs going on in this process, which the shutdown waits for.
+    pub manual_runs: scheduler::ManualRuns,
 }
 
 impl AppState {
@@ -93,6 +99,8 @@ impl AppState {
             models: Arc::new(models),
             catalog,
             stopping: tokio_util::sync::CancellationToken::new(),
+            interrupt_jobs: tokio_util::sync::CancellationToken::new(),
+            manual_runs: Default::default(),
         })
     }
 

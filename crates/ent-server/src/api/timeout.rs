@@ -11,9 +11,12 @@ use axum::response::{IntoResponse, Response};
 use ent_kernel::error::{Problem, ProblemKind};
 use std::time::Duration;
 
-/// Route templates (API and console) that send or receive files or build exports: no limit.
-pub const RUNS_LONG: [&str; 17] = [
+/// Route templates (API and console) that send or receive files, build exports or run a job:
+/// no limit.
+pub const RUNS_LONG: [&str; 18] = [
     "/api/v1/imports/annuaire",
+    // A manual job run answers once the run ends (its own timeout: jobs.<name>.timeout_seconds).
+    "/api/v1/jobs/{name}/run",
     "/api/v1/groupements/{id}/documents",
     "/api/v1/groupements/{id}/documents/{document}",
     "/api/v1/support/tickets/{id}/attachments",
