@@ -324,6 +324,10 @@ pub struct ServerConfig {
     /// the listener closes: the orchestrator removes the replica from its endpoints meanwhile,
     /// so no client is refused (`unready_seconds` + `shutdown_seconds` under the grace period).
     pub unready_seconds: u64,
+    /// Longest a request may take before it is interrupted and answered 503 « délai de
+    /// traitement dépassé » (0: no limit). Uploads, imports, downloads and exports are not
+    /// limited (`api::timeout::RUNS_LONG`).
+    pub request_timeout_seconds: u64,
     /// Take the client address from the last `X-Forwarded-For` entry (only behind
     /// a reverse proxy that sets it); otherwise the socket's peer address.
     pub trust_forwarded_for: bool,
@@ -340,9 +344,20 @@ pub struct DatabaseConfig {
     pub max_connections: Option<u32>,
     /// Seconds a request waits for a free connection before answering 503 (default 2).
     pub acquire_timeout_seconds: Option<u64>,
+    /// PostgreSQL: seconds a statement may run before the server cancels it (default 60;
+    /// 0: no limit). Migrations have no limit, bulk imports 30 min.
+    pub statement_timeout_seconds: Option<u64>,
+    /// PostgreSQL: seconds a transaction may wait for its client before the server ends
+    /// the session and gives its locks back (default 120; 0: no limit).
+    pub idle_in_transaction_timeout_seconds: Option<u64>,
     /// Serve identical registry reads from memory while the database has not changed
     /// (default true; see `store::cache`).
     pub read_cache: Option<bool>,
+}
+
+/// `seconds` as a duration, `default` when absent.
+fn seconds_or(seconds: Option<u64>, default: std::time::Duration) -> std::time::Duration {
+    seconds.map_or(default, std::time::Duration::from_secs)
 }
 
 impl DatabaseConfig {
@@ -351,10 +366,12 @@ impl DatabaseConfig {
         let default = crate::store::PoolOptions::default();
         crate::store::PoolOptions {
             max_connections: self.max_connections,
-            acquire_timeout: self
-                .acquire_timeout_seconds
-                .map(std::time::Duration::from_secs)
-                .unwrap_or(default.acquire_timeout),
+            acquire_timeout: seconds_or(self.acquire_timeout_seconds, default.acquire_timeout),
+            statement_timeout: seconds_or(self.statement_timeout_seconds, default.statement_timeout),
+            idle_in_transaction_timeout: seconds_or(
+                self.idle_in_transaction_timeout_seconds,
+                default.idle_in_transaction_timeout,
+            ),
         }
     }
 }
@@ -600,6 +617,7 @@ impl Default for ServerConfig {
             max_body_bytes: 512 * 1024 * 1024,
             shutdown_seconds: 20,
             unready_seconds: 5,
+            request_timeout_seconds: 30,
             trust_forwarded_for: false,
             auth_throttle: crate::throttle::ThrottleConfig::default(),
         }

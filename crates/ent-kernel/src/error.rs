@@ -41,6 +41,9 @@ pub enum ProblemKind {
     TooManyRequests,
     /// The database is unreachable, or no connection was free in time.
     Unavailable,
+    /// The request, or one of its database statements, ran past its time limit and was
+    /// interrupted (`server.request_timeout_seconds`, `database.statement_timeout_seconds`).
+    Timeout,
     /// The database's disk is full (SQLite `SQLITE_FULL`, PostgreSQL `53100`).
     StorageFull,
     /// The database accepts no writes (read-only file, standby server).
@@ -68,6 +71,7 @@ impl ProblemKind {
             ProblemKind::IdempotencyKeyReused => "idempotency-key-reused",
             ProblemKind::TooManyRequests => "too-many-requests",
             ProblemKind::Unavailable => "unavailable",
+            ProblemKind::Timeout => "timeout",
             ProblemKind::StorageFull => "storage-full",
             ProblemKind::ReadOnly => "read-only",
             ProblemKind::Internal => "internal",
@@ -92,6 +96,7 @@ impl ProblemKind {
             ProblemKind::IdempotencyKeyReused => "Clé d'idempotence déjà utilisée",
             ProblemKind::TooManyRequests => "Trop de tentatives",
             ProblemKind::Unavailable => "Service indisponible",
+            ProblemKind::Timeout => "Délai de traitement dépassé",
             ProblemKind::StorageFull => "Espace de stockage épuisé",
             ProblemKind::ReadOnly => "Base de données en lecture seule",
             ProblemKind::Internal => "Erreur interne",
@@ -115,7 +120,7 @@ impl ProblemKind {
             ProblemKind::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ProblemKind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            ProblemKind::Unavailable | ProblemKind::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::Unavailable | ProblemKind::Timeout | ProblemKind::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -125,6 +130,7 @@ impl ProblemKind {
     pub fn retry_after(self) -> Option<u32> {
         match self {
             ProblemKind::Unavailable => Some(2),
+            ProblemKind::Timeout => Some(5),
             ProblemKind::StorageFull | ProblemKind::ReadOnly => Some(30),
             _ => None,
         }
@@ -262,6 +268,10 @@ impl From<sqlx::Error> for Problem {
             }
             ProblemKind::ReadOnly => "La base de données n'accepte aucune écriture (lecture seule).",
             ProblemKind::Conflict => "Une modification concurrente a eu lieu : relisez puis recommencez.",
+            ProblemKind::Timeout => {
+                "Une requête à la base de données a dépassé son délai (database.statement_timeout_seconds) \
+                 et a été annulée : réessayez dans quelques instants ; si cela se répète, signalez-le."
+            }
             _ => "La base de données ne répond pas ou est saturée : réessayez dans quelques secondes.",
         };
         Problem::new(kind, detail)
@@ -291,6 +301,9 @@ fn database_code_fault(code: &str) -> Option<ProblemKind> {
             "53100" => Some(ProblemKind::StorageFull),
             "25006" => Some(ProblemKind::ReadOnly),
             "23505" | "40001" | "40P01" => Some(ProblemKind::Conflict),
+            // `statement_timeout` (a `query_canceled`); `idle_in_transaction_session_timeout`.
+            "57014" => Some(ProblemKind::Timeout),
+            "25P03" => Some(ProblemKind::Unavailable),
             _ if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") => {
                 Some(ProblemKind::Unavailable)
             }

@@ -763,6 +763,12 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> 
                 let known: Vec<_> = entcp::api::jobs::all().iter().map(|j| j.name).collect();
                 anyhow::anyhow!("tâche inconnue : {name} (tâches : {})", known.join(", "))
             })?;
+            // A signal interrupts the run and releases it to a live process, as `serve` does.
+            let interrupt = state.interrupt_jobs.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                interrupt.cancel();
+            });
             let run = entcp::api::scheduler::run_now(&state, &Actor::cli(), &job, &entcp::jobs::runner_id(), now)
                 .await
                 .map_err(|p| anyhow::anyhow!("{}", p.detail))?;

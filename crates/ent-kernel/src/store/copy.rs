@@ -15,9 +15,16 @@ pub type CopyTx = sqlx::Transaction<'static, sqlx::Postgres>;
 pub(super) const BULK_CONNECTIONS: u32 = 5;
 
 /// The native pool of a PostgreSQL URL, connecting on first use (never for a store
-/// that does not bulk load).
-pub(super) fn native_pool(url: &str, acquire_timeout: std::time::Duration) -> sqlx::Result<PgPool> {
-    PgPoolOptions::new().max_connections(BULK_CONNECTIONS).acquire_timeout(acquire_timeout).connect_lazy(url)
+/// that does not bulk load). Its sessions have the store's idle-in-transaction limit and the
+/// bulk statement limit ([`super::BULK_STATEMENT_TIMEOUT`]): a batch may run longer than a request.
+pub(super) fn native_pool(url: &str, options: &super::PoolOptions) -> sqlx::Result<PgPool> {
+    use std::str::FromStr;
+    let session = options.postgres_session(super::BULK_STATEMENT_TIMEOUT);
+    let connect = sqlx::postgres::PgConnectOptions::from_str(url)?.options(session);
+    Ok(PgPoolOptions::new()
+        .max_connections(BULK_CONNECTIONS)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_lazy_with(connect))
 }
 
 impl Store {

@@ -57,6 +57,20 @@ pub struct Store {
 /// « indisponible » (503 + `Retry-After`) rather than queueing for long.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// PostgreSQL: how long a statement may run before the server cancels it (`statement_timeout`).
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// PostgreSQL: how long a transaction may wait for its client before the server ends the
+/// session (`idle_in_transaction_session_timeout`): a hung request gives its locks back.
+pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// PostgreSQL: the statement limit of the bulk pool (`COPY` batches and index builds of a
+/// large import), which may run longer than a request's statements.
+pub const BULK_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// SQLite: how long a writer waits for the write lock before `database is locked`.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Pool settings; `Store::connect` uses the defaults.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
@@ -64,11 +78,31 @@ pub struct PoolOptions {
     pub max_connections: Option<u32>,
     /// Longest wait for a free connection (and for a new connection to open).
     pub acquire_timeout: Duration,
+    /// PostgreSQL: `statement_timeout` of every connection (zero: no limit). Migrations run
+    /// without it; the bulk pool has [`BULK_STATEMENT_TIMEOUT`].
+    pub statement_timeout: Duration,
+    /// PostgreSQL: `idle_in_transaction_session_timeout` of every connection (zero: no limit).
+    pub idle_in_transaction_timeout: Duration,
 }
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        PoolOptions { max_connections: None, acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT }
+        PoolOptions {
+            max_connections: None,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            idle_in_transaction_timeout: DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
+        }
+    }
+}
+
+impl PoolOptions {
+    /// The session settings of a PostgreSQL connection, in milliseconds (0: no limit).
+    fn postgres_session(&self, statement_timeout: Duration) -> [(&'static str, u128); 2] {
+        [
+            ("statement_timeout", statement_timeout.as_millis()),
+            ("idle_in_transaction_session_timeout", self.idle_in_transaction_timeout.as_millis()),
+        ]
     }
 }
 
@@ -126,23 +160,7 @@ impl Store {
             // e.g. after SQLITE_FULL or a broken socket) is closed instead of poisoning the
             // pool with « begin_with at non-zero transaction depth ».
             .after_release(move |conn, _meta| Box::pin(reusable(conn, backend)))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA busy_timeout = 10000",
-                            "PRAGMA foreign_keys = ON",
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA cache_size = -65536",
-                            "PRAGMA temp_store = MEMORY",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
+            .after_connect(move |conn, _meta| Box::pin(set_up_session(conn, backend, options)))
             .connect(url)
             .await;
         let pool = match pool {
@@ -150,7 +168,7 @@ impl Store {
             Err(e) => return Err(unreachable(url, e).await),
         };
         let native = match backend {
-            Backend::Postgres => Some(copy::native_pool(url, options.acquire_timeout)?),
+            Backend::Postgres => Some(copy::native_pool(url, &options)?),
             Backend::Sqlite => None,
         };
         Ok(Store { pool, backend, cache: Default::default(), native })
@@ -165,7 +183,18 @@ impl Store {
             Backend::Sqlite => migrate_lock::sqlite(self.pool.connect_options().database_url.as_str()).await?,
             Backend::Postgres => None,
         };
-        migrator.run(self.pool()).await?;
+        // Migrations may rewrite large tables, and wait for another replica's: no statement
+        // limit, on a connection that then leaves the pool with its session.
+        let mut conn = self.pool().acquire().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET statement_timeout = 0").execute(&mut *conn).await?;
+        }
+        let ran = migrator.run(&mut *conn).await;
+        if self.backend == Backend::Postgres {
+            use sqlx::Connection;
+            let _ = conn.detach().close().await;
+        }
+        ran?;
         // Indexes a bulk load set aside and did not live to build again.
         deferred_indexes::restore_indexes(self).await?;
         Ok(())
@@ -288,6 +317,31 @@ impl Store {
         }
         self.pool.close().await
     }
+}
+
+/// The settings of every new connection: SQLite's pragmas (WAL, busy timeout, foreign
+/// keys…); PostgreSQL's statement and idle-in-transaction limits ([`PoolOptions`]).
+async fn set_up_session(conn: &mut sqlx::AnyConnection, backend: Backend, options: PoolOptions) -> sqlx::Result<()> {
+    let statements: Vec<String> = match backend {
+        Backend::Sqlite => [
+            "PRAGMA journal_mode = WAL".to_string(),
+            format!("PRAGMA busy_timeout = {}", SQLITE_BUSY_TIMEOUT.as_millis()),
+            "PRAGMA foreign_keys = ON".into(),
+            "PRAGMA synchronous = NORMAL".into(),
+            "PRAGMA cache_size = -65536".into(),
+            "PRAGMA temp_store = MEMORY".into(),
+        ]
+        .into(),
+        Backend::Postgres => options
+            .postgres_session(options.statement_timeout)
+            .iter()
+            .map(|(setting, millis)| format!("SET {setting} = {millis}"))
+            .collect(),
+    };
+    for statement in &statements {
+        sqlx::query(statement).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// How long a pooled connection may stay idle and still be handed out unchecked.

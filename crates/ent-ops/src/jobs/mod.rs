@@ -172,7 +172,7 @@ pub struct JobRun {
     pub job: String,
     /// The scheduled tick this run claimed; absent for a manual run.
     pub tick: Option<String>,
-    /// `schedule` or `manual`.
+    /// `schedule`, `manual` or `retry` (a run taken over from one its runner left).
     pub trigger: String,
     /// The process that ran it.
     pub runner: String,
@@ -365,14 +365,14 @@ impl Abandoned {
     }
 
     /// The tick this run was for, under `schedule`: the one it claimed (`schedule`), or, for a
-    /// `retry` its process released on shutdown, the tick it took over (the latest at its
-    /// start: a retry starts only for its job's latest tick). None otherwise: a manual run
-    /// is not run again, nor a retry whose process died (it may be what killed it; its tick
-    /// was run again once already).
+    /// `retry` or a `manual` run its process released on shutdown, the latest tick at its start
+    /// (a retry starts only for its job's latest tick; a manual run is run again only while no
+    /// tick came since). None otherwise: a retry or a manual run whose process died is not run
+    /// again (it may be what killed it).
     pub fn retried_tick(&self, schedule: &cron::Schedule, tz: Tz) -> Option<String> {
         match self.trigger.as_str() {
             "schedule" => self.tick.clone(),
-            "retry" if self.interrupted() => {
+            "retry" | "manual" if self.interrupted() => {
                 let started = DateTime::parse_from_rfc3339(&self.started_at).ok()?.with_timezone(&Utc);
                 latest_tick(schedule, tz, started).map(timestamp)
             }

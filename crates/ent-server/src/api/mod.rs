@@ -1,6 +1,7 @@
 //! Mounts every capability's routes under `/api/v1`, the health endpoints, the
 //! OpenAPI document (generated from the same route table), and the middleware:
-//! authentication and the route's declared action, idempotency keys, metrics.
+//! authentication and the route's declared action, idempotency keys, metrics, the
+//! request timeout.
 
 pub mod commitments;
 pub mod failed_auth;
@@ -11,6 +12,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod scheduler;
 pub mod shutdown;
+pub mod timeout;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -57,6 +59,12 @@ pub struct AppState {
     pub oidc: Arc<ent_console::oidc::ConsoleOidc>,
     /// Cancelled at SIGTERM: `/readyz` answers 503 from then on (see `server.unready_seconds`).
     pub stopping: tokio_util::sync::CancellationToken,
+    /// Cancelled at the shutdown deadline (`Scheduler::run_until`; at the signal for `entctl
+    /// jobs run`): every job run of the process still going, scheduled or manual, stops and
+    /// is released to a live process.
+    pub interrupt_jobs: tokio_util::sync::CancellationToken,
+    /// The manual runs going on in this process, which the shutdown waits for.
+    pub manual_runs: scheduler::ManualRuns,
 }
 
 impl AppState {
@@ -91,6 +99,8 @@ impl AppState {
             models: Arc::new(models),
             catalog,
             stopping: tokio_util::sync::CancellationToken::new(),
+            interrupt_jobs: tokio_util::sync::CancellationToken::new(),
+            manual_runs: Default::default(),
         })
     }
 
@@ -199,6 +209,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), timeout::limit))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
         .layer(middleware::from_fn_with_state(state.clone(), drop_cached_reads_after_writes))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -6,7 +6,7 @@ use super::jobs::{Job, ScheduledJob};
 use super::AppState;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use ent_kernel::error::Problem;
+use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::timestamp;
 use ent_ops::jobs::{
     abandon_run, claim_tick, dead_runs, insert_manual_run, latest_claimed_tick, latest_tick, new_run, next_tick,
@@ -118,7 +118,10 @@ async fn beat(state: &AppState, run: &JobRun) {
     }
 }
 
-/// Runs a job now, outside its schedule, and returns the finished run.
+/// Runs a job now, outside its schedule, and returns the finished run. The run is a task of
+/// its own, tracked in [`AppState::manual_runs`]: a caller that hangs up never cuts it half-way,
+/// and the shutdown treats it as a scheduled run (it gets the drain, then is interrupted by
+/// [`AppState::interrupt_jobs`] and released to a live process, which runs it again).
 pub async fn run_now(
     state: &AppState,
     actor: &Actor,
@@ -129,7 +132,34 @@ pub async fn run_now(
     let run = new_run(job.name, None, "manual", runner, now);
     insert_manual_run(&state.store, actor, &run, now).await?;
     let timeout = timeout_of(&state.config.jobs, job);
-    Ok(execute(state, job, run, now, timeout, &tokio_util::sync::CancellationToken::new()).await)
+    let (task_state, job, cancel) = (state.clone(), *job, state.interrupt_jobs.child_token());
+    let (done, ended) = tokio::sync::oneshot::channel();
+    state.manual_runs.start(|| {
+        tokio::spawn(async move {
+            let run = execute(&task_state, &job, run, now, timeout, &cancel).await;
+            let _ = done.send(run.clone());
+            run
+        })
+    });
+    ended.await.map_err(|_| Problem::new(ProblemKind::Internal, "l'exécution manuelle s'est arrêtée sans résultat"))
+}
+
+/// The manual runs ([`run_now`]) going on in a process, for its shutdown to wait for them.
+#[derive(Clone, Default)]
+pub struct ManualRuns(std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<JobRun>>>>);
+
+impl ManualRuns {
+    /// Starts a run by `spawn`, tracked from before it starts (the shutdown never misses it).
+    fn start(&self, spawn: impl FnOnce() -> tokio::task::JoinHandle<JobRun>) {
+        let mut runs = self.0.lock().expect("manual runs lock");
+        runs.retain(|run| !run.is_finished());
+        runs.push(spawn());
+    }
+
+    /// The runs going on, handed over to the caller (the shutdown) to wait for.
+    fn take(&self) -> Vec<tokio::task::JoinHandle<JobRun>> {
+        std::mem::take(&mut *self.0.lock().expect("manual runs lock"))
+    }
 }
 
 /// Runs the configured jobs at their ticks, each in its own task: a long run
@@ -171,13 +201,13 @@ impl Scheduler {
     pub fn with_jobs(state: AppState, runner: impl Into<String>, jobs: Vec<ScheduledJob>) -> anyhow::Result<Scheduler> {
         let timezone = parse_timezone(&state.config.jobs.timezone)?;
         Ok(Scheduler {
-            state,
             runner: runner.into(),
             timezone,
             jobs,
             running: Default::default(),
             seen: Default::default(),
-            cancel: tokio_util::sync::CancellationToken::new(),
+            cancel: state.interrupt_jobs.child_token(),
+            state,
         })
     }
 
@@ -333,8 +363,9 @@ impl Scheduler {
     }
 
     /// Loops until `shutdown` is cancelled: starts what is due, sleeps to the
-    /// next tick. At shutdown no run starts any more; the running ones get
-    /// `drain` to finish, then are interrupted (their run records the reason).
+    /// next tick. At shutdown no run starts any more; the running ones, and the manual runs
+    /// of the process ([`run_now`]), get `drain` to finish, then are interrupted
+    /// ([`AppState::interrupt_jobs`]) and released to a live process.
     pub async fn run_until(self, shutdown: tokio_util::sync::CancellationToken, drain: std::time::Duration) {
         let mut tasks = Vec::new();
         while !shutdown.is_cancelled() {
@@ -348,10 +379,11 @@ impl Scheduler {
                 _ = shutdown.cancelled() => {}
             }
         }
+        tasks.extend(self.state.manual_runs.take());
         let all_done = futures_util::future::join_all(tasks.iter_mut());
         if tokio::time::timeout(drain, all_done).await.is_err() {
             tracing::warn!("jobs still running at the shutdown deadline: interrupted");
-            self.cancel();
+            self.state.interrupt_jobs.cancel();
             futures_util::future::join_all(tasks).await;
         }
     }

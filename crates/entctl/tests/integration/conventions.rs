@@ -591,8 +591,11 @@ async fn every_convention_step_runs_on_a_pool_of_one_connection(db: crate::commo
     let c = setup(db).await;
     // A step asking the pool for a second connection while its transaction holds the only one
     // would wait out the acquire timeout and fail.
-    let options =
-        entcp::store::PoolOptions { max_connections: Some(1), acquire_timeout: std::time::Duration::from_secs(3) };
+    let options = entcp::store::PoolOptions {
+        max_connections: Some(1),
+        acquire_timeout: std::time::Duration::from_secs(3),
+        ..Default::default()
+    };
     let one = entcp::store::Store::connect_with(&c.db.url, options).await.unwrap();
     let app = TestApp::over(&one).clock(c.clock.clone()).build().await;
     let (dan, mairie, directeur) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app));

@@ -28,7 +28,8 @@ backend_test!(a_request_that_finds_no_free_connection_gets_503_and_retry_after_w
 async fn a_request_that_finds_no_free_connection_gets_503_and_retry_after_within_seconds(db: crate::common::TestDb) {
     assert!(PoolOptions::default().acquire_timeout <= Duration::from_secs(3), "never the 30 s of sqlx");
     let token = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
-    let options = PoolOptions { max_connections: Some(1), acquire_timeout: Duration::from_millis(500) };
+    let options =
+        PoolOptions { max_connections: Some(1), acquire_timeout: Duration::from_millis(500), ..Default::default() };
     let store = Store::connect_with(&db.url, options).await.unwrap();
     let base = common::serve(store.clone(), Arc::new(FixedClock::new(t0()))).await;
     let held = store.conn().await.unwrap();
@@ -185,4 +186,116 @@ async fn a_read_only_database_answers_its_own_problem_type_and_readiness_says_so
     sqlx::query(writable).execute(store.pool()).await.unwrap();
     store.check_ready(Duration::from_millis(1500)).await.expect("ready again");
     add_user(&store, 2).await.expect("writes resume");
+}
+
+// A request stuck on a lock (or a hung peer) held its connection and its pool slot for as long
+// as the lock lasted. Past `server.request_timeout_seconds` it is interrupted and answered 503
+// « délai de traitement dépassé »; its write is not kept, and the next requests are served.
+backend_test!(a_request_stuck_past_the_request_timeout_gets_503_timeout_and_the_next_ones_are_served);
+async fn a_request_stuck_past_the_request_timeout_gets_503_timeout_and_the_next_ones_are_served(
+    db: crate::common::TestDb,
+) {
+    let token = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let clock = Arc::new(FixedClock::new(t0()));
+    let base = common::serve_with(db.store.clone(), clock, |c| c.server.request_timeout_seconds = 1).await;
+    let client = client_with(&token);
+    // A first call records the token's use: later calls do not write while authenticating.
+    assert_eq!(get(&token, format!("{base}/api/v1/me")).await.0, 200, "{}", db.name);
+    let body = serde_json::json!({"kind": "editeur", "siren": "552100554", "name": "Éditeur"});
+    let post = || client.post(format!("{base}/api/v1/orgs")).json(&body).send();
+
+    // SQLite: the write lock; PostgreSQL: `orgs` locked against inserts (reads go on).
+    let holder = common::hold_writes(&db.store, "LOCK TABLE orgs IN EXCLUSIVE MODE", &[]).await;
+    let started = Instant::now();
+    let stuck = post().await.unwrap();
+    let elapsed = started.elapsed();
+    let status = stuck.status().as_u16();
+    let retry_after = stuck.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let problem: Value = stuck.json().await.unwrap();
+    assert_eq!(status, 503, "{}: {problem}", db.name);
+    assert_eq!(problem["type"], "urn:entcp:problem:timeout", "{}: {problem}", db.name);
+    assert_eq!(problem["title"], "Délai de traitement dépassé");
+    assert!(problem["detail"].as_str().unwrap().contains("n'a pas abouti en 1 s"), "{problem}");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(4), "{}: {elapsed:?}", db.name);
+    // Reads are not held by the lock: served within the limit meanwhile.
+    assert_eq!(get(&token, format!("{base}/api/v1/orgs")).await.0, 200, "{}", db.name);
+    holder.rollback().await.unwrap();
+
+    // The interrupted write was not kept (the same SIREN goes in now), and the pool serves on.
+    let created = post().await.unwrap();
+    assert_eq!(created.status().as_u16(), 201, "{}: {}", db.name, created.text().await.unwrap());
+    let (status, _, list) = get(&token, format!("{base}/api/v1/orgs")).await;
+    assert_eq!(status, 200, "{}: {list}", db.name);
+}
+
+#[test]
+fn uploads_imports_downloads_and_exports_are_not_limited_by_the_request_timeout() {
+    let long = entcp::api::timeout::RUNS_LONG;
+    for template in ["/api/v1/imports/annuaire", "/api/v1/groupements/{id}/documents", "/rgpd/{org}/export/{format}"] {
+        assert!(long.contains(&template), "{template}");
+    }
+    let routes = entcp::api::routes();
+    for template in long.iter().filter(|t| t.starts_with("/api/")) {
+        assert!(routes.iter().any(|r| r.path == *template), "{template} names no API route");
+    }
+}
+
+/// One setting of the session of `store`'s (only) connection.
+async fn show(store: &Store, setting: &str) -> String {
+    sqlx::query_scalar(&format!("SHOW {setting}")).fetch_one(store.pool()).await.unwrap()
+}
+
+// A PostgreSQL statement had no limit: one stuck on a slow plan or a lock held its connection
+// and pool slot for ever. Every connection now has `statement_timeout` (60 s) and
+// `idle_in_transaction_session_timeout` (120 s); a statement past it is cancelled with its own
+// problem type, and the connection serves on. SQLite has no statement limit: a writer waits for
+// the write lock at most its busy timeout (10 s), then gets `database is locked` (503).
+backend_test!(a_statement_past_its_time_limit_fails_with_a_clear_error_and_its_connection_serves_on);
+async fn a_statement_past_its_time_limit_fails_with_a_clear_error_and_its_connection_serves_on(
+    db: crate::common::TestDb,
+) {
+    let options = PoolOptions {
+        max_connections: Some(1),
+        statement_timeout: Duration::from_millis(500),
+        ..PoolOptions::default()
+    };
+    let store = Store::connect_with(&db.url, options).await.unwrap();
+    let (started, failed) = if db.store.backend().is_postgres() {
+        let defaults = Store::connect(&db.url, Some(1)).await.unwrap();
+        assert_eq!(show(&defaults, "statement_timeout").await, "1min");
+        assert_eq!(show(&defaults, "idle_in_transaction_session_timeout").await, "2min");
+        defaults.close().await;
+        assert_eq!(show(&store, "statement_timeout").await, "500ms");
+        // Migrations run without the limit, on a connection that then leaves the pool.
+        store.migrate().await.unwrap();
+        assert_eq!(show(&store, "statement_timeout").await, "500ms", "the pool kept its limit");
+        let started = Instant::now();
+        (started, sqlx::query("SELECT pg_sleep(3)").execute(store.pool()).await.expect_err("cancelled"))
+    } else {
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(busy, 10_000, "the store's busy timeout");
+        // The same wait, shortened for the test, behind a writer that holds the lock.
+        sqlx::query("PRAGMA busy_timeout = 500").execute(store.pool()).await.unwrap();
+        let holder = db.store.begin_write().await.unwrap();
+        let started = Instant::now();
+        let failed = store.begin_write().await.expect_err("the write lock is held");
+        holder.rollback().await.unwrap();
+        (started, failed)
+    };
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(450) && elapsed < Duration::from_secs(2), "{}: {elapsed:?}", db.name);
+    let problem = entcp::error::Problem::from(failed);
+    assert_eq!(problem.kind.status().as_u16(), 503, "{}: {problem:?}", db.name);
+    if db.store.backend().is_postgres() {
+        assert_eq!(problem.kind, ProblemKind::Timeout, "{problem:?}");
+        assert_eq!(problem.kind.title(), "Délai de traitement dépassé");
+        assert!(problem.detail.contains("database.statement_timeout_seconds"), "{}", problem.detail);
+    } else {
+        assert_eq!(problem.kind, ProblemKind::Unavailable, "{problem:?}");
+    }
+    // The one connection of the pool serves on.
+    let tx = store.begin_write().await.unwrap_or_else(|e| panic!("{}: the connection is lost: {e}", db.name));
+    tx.commit().await.unwrap();
+    add_user(&store, 1).await.unwrap_or_else(|e| panic!("{}: {e:?}", db.name));
 }

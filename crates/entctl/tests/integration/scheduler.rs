@@ -523,3 +523,74 @@ async fn a_retry_that_cannot_be_recorded_loses_neither_its_run_nor_the_other_ret
     }
     assert_eq!(metric(&app, "entcp_job_runs_abandoned_total{job=\"daily-a\"}"), 1.0, "{}", db.name);
 }
+
+// A manual run (`POST /jobs/{name}/run`, `entctl jobs run`) ignored the shutdown: cut by the
+// process's exit, its row stayed `running` for 2 min (its job blocked meanwhile), then was
+// marked `abandoned` and never run again. It now gets the drain like a scheduled run, is
+// interrupted and released at the deadline, and the next pass of a live replica runs it again.
+backend_test!(a_manual_run_interrupted_by_a_shutdown_is_released_and_run_again_by_a_live_replica);
+async fn a_manual_run_interrupted_by_a_shutdown_is_released_and_run_again_by_a_live_replica(db: crate::common::TestDb) {
+    let (stopping, app) = scheduler(&db.store, "stopping-replica", vec![every_minute("stuck", stuck)]);
+    let manual = tokio::spawn(async move {
+        let job = Job { name: "stuck", description: "test", default_schedule: "* * * * *", run: stuck };
+        entcp::api::scheduler::run_now(&app, &common::admin(), &job, "stopping-replica", minute(0)).await
+    });
+    STARTED.acquire().await.unwrap().forget();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    shutdown.cancel();
+    stopping.run_until(shutdown, std::time::Duration::from_millis(100)).await;
+    let run = manual.await.unwrap().unwrap();
+    assert_eq!((run.trigger.as_str(), run.outcome.as_str()), ("manual", "running"), "{}: {run:?}", db.name);
+    assert_eq!(run.message.as_deref(), Some(jobs::INTERRUPTED_MESSAGE), "{}", db.name);
+    let runs = runs_of(&db.store, "stuck").await;
+    assert_eq!(runs.len(), 1, "{}", db.name);
+    assert_eq!(runs[0].message.as_deref(), Some(jobs::INTERRUPTED_MESSAGE), "{}: released", db.name);
+    assert!(runs[0].finished_at.is_none(), "{}", db.name);
+
+    let replica_b = Store::connect(&db.url, None).await.unwrap();
+    let (live, app_b) = scheduler(&replica_b, "live-replica", vec![every_minute("stuck", stuck)]);
+    let started = live.spawn_due(minute(0)).await.unwrap();
+    assert_eq!(started.len(), 1, "{}: the interrupted manual run is run again", db.name);
+    STARTED.acquire().await.unwrap().forget();
+    let runs = runs_of(&db.store, "stuck").await;
+    let seen: Vec<(&str, &str, Option<&str>)> =
+        runs.iter().map(|r| (r.trigger.as_str(), r.outcome.as_str(), r.message.as_deref())).collect();
+    assert_eq!(
+        seen,
+        [("retry", "running", None), ("manual", "abandoned", Some(jobs::INTERRUPTED_MESSAGE))],
+        "{}",
+        db.name
+    );
+    assert_eq!(metric(&app_b, "entcp_job_runs_abandoned_total{job=\"stuck\"}"), 1.0, "{}", db.name);
+    live.cancel();
+    finished(started).await;
+    replica_b.close().await;
+}
+
+// The API's manual run ran inside the request: a client that hung up cut it half-way. It runs
+// in its own task now, to its end.
+backend_test!(a_manual_run_whose_caller_hangs_up_runs_to_its_end);
+async fn a_manual_run_whose_caller_hangs_up_runs_to_its_end(db: crate::common::TestDb) {
+    let app = state(&db.store, common::t0());
+    let caller = tokio::spawn(async move {
+        let job = Job { name: "slow", description: "test", default_schedule: "* * * * *", run: slow };
+        entcp::api::scheduler::run_now(&app, &common::admin(), &job, "solo", minute(0)).await
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while runs_of(&db.store, "slow").await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{}: the run never started", db.name);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    caller.abort();
+    assert!(caller.await.unwrap_err().is_cancelled());
+    RELEASE.add_permits(1);
+    loop {
+        let runs = runs_of(&db.store, "slow").await;
+        if runs[0].outcome != "running" {
+            assert_eq!((runs[0].outcome.as_str(), runs[0].message.as_deref()), ("success", Some("lente terminée")));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}: the run was cut with its caller", db.name);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

@@ -637,7 +637,11 @@ async fn sequences(store: &Store, ticket_id: &str) -> Vec<i64> {
 
 /// A pool of `size` connections whose requests wait up to 20 s for one.
 fn patient_pool(size: u32) -> entcp::store::PoolOptions {
-    entcp::store::PoolOptions { max_connections: Some(size), acquire_timeout: std::time::Duration::from_secs(20) }
+    entcp::store::PoolOptions {
+        max_connections: Some(size),
+        acquire_timeout: std::time::Duration::from_secs(20),
+        ..Default::default()
+    }
 }
 
 /// Statuses of `n` POSTs of `body` to `path` sent at once.
@@ -708,8 +712,11 @@ async fn every_ticket_change_runs_on_a_pool_of_one_connection(db: crate::common:
     s.at("2027-05-12 09:00");
     // A change asking the pool for a second connection while its transaction holds the only one
     // would wait out the acquire timeout and fail.
-    let options =
-        entcp::store::PoolOptions { max_connections: Some(1), acquire_timeout: std::time::Duration::from_secs(3) };
+    let options = entcp::store::PoolOptions {
+        max_connections: Some(1),
+        acquire_timeout: std::time::Duration::from_secs(3),
+        ..Default::default()
+    };
     let one = Store::connect_with(&db.url, options).await.unwrap();
     let s = Story { app: common::TestApp::over(&one).clock(s.clock.clone()).build().await, ..s };
     let new = json!({ "tenant": "college-jules-verne", "subject": "Panne", "description": "Rien ne s'affiche.",
