@@ -14,6 +14,7 @@ mod idempotency;
 pub mod json;
 mod migrate_lock;
 pub mod migrations;
+mod ready;
 pub mod sql;
 mod version;
 
@@ -30,6 +31,7 @@ pub use idempotency::{
     purge_idempotency_keys, IdempotencyKey, StoredAnswer, FORM_TOKENS_KEPT, IDEMPOTENCY_KEPT, RAN_UNANSWERED,
     RAN_UNANSWERED_STATUS,
 };
+pub use ready::READY_REUSE;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};
@@ -51,6 +53,8 @@ pub struct Store {
     cache: std::sync::Arc<cache::ReadCache>,
     /// PostgreSQL: a native pool beside `Any`, for `COPY` ([`Store::begin_copy`]).
     native: Option<sqlx::PgPool>,
+    /// The readiness heartbeat of this process ([`Store::check_ready`]).
+    ready: std::sync::Arc<ready::Readiness>,
 }
 
 /// How long a request waits for a pooled connection before the store answers
@@ -171,7 +175,7 @@ impl Store {
             Backend::Postgres => Some(copy::native_pool(url, &options)?),
             Backend::Sqlite => None,
         };
-        Ok(Store { pool, backend, cache: Default::default(), native })
+        Ok(Store { pool, backend, cache: Default::default(), native, ready: Default::default() })
     }
 
     /// Applies the pending migrations of this backend, then builds the indexes an
@@ -262,30 +266,6 @@ impl Store {
             sqlx::query(&format!("ANALYZE {table}")).execute(&self.pool).await?;
         }
         Ok(())
-    }
-
-    /// Readiness: within `limit`, the database takes a write (a heartbeat row,
-    /// committed), so that a full disk, a read-only file or a lost server shows.
-    /// The heartbeat runs in its own task: the timeout abandons the wait, never cancels a
-    /// `BEGIN` half-way (on PostgreSQL that leaves the pooled connection inside a
-    /// transaction sqlx no longer tracks, sqlx#4393).
-    pub async fn check_ready(&self, limit: Duration) -> sqlx::Result<()> {
-        let store = self.clone();
-        let beat = tokio::spawn(async move { store.heartbeat().await });
-        match tokio::time::timeout(limit, beat).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(failed)) => Err(sqlx::Error::Protocol(format!("heartbeat task failed: {failed}"))),
-            Err(_) => Err(sqlx::Error::PoolTimedOut),
-        }
-    }
-
-    async fn heartbeat(&self) -> sqlx::Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO store_heartbeat (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = $1")
-            .bind(timestamp(chrono::Utc::now()))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await
     }
 
     /// `sql` prefixed to return its plan: SQLite's `EXPLAIN QUERY PLAN`, PostgreSQL's `EXPLAIN`.

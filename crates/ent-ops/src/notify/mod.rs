@@ -384,11 +384,63 @@ pub async fn send_due(store: &Store, config: &Config, runner: &str, clock: &dyn 
         if batch.is_empty() {
             return Ok(report);
         }
+        let held = HeldBatch { store, runner, ids: batch.iter().map(|m| m.id.clone()).collect() };
         for message in &batch {
             renew_leases(store, config, runner, clock.now()).await?;
             send_one(store, config, &mailer, message, runner, clock.now(), &mut report).await?;
         }
+        held.done();
     }
+}
+
+/// The messages of a batch this sender claimed. Dropped before the batch is done (the pass
+/// cancelled at a shutdown deadline, or stopped by an error), it puts those still `sending`
+/// under this sender back in the queue at once, instead of leaving them locked until their
+/// lease ends (minutes). A killed process runs no destructor: its lease covers that case.
+struct HeldBatch<'a> {
+    store: &'a Store,
+    runner: &'a str,
+    ids: Vec<String>,
+}
+
+impl HeldBatch<'_> {
+    /// Every message of the batch was sent or recorded as failed: nothing to release.
+    fn done(mut self) {
+        self.ids.clear();
+    }
+}
+
+impl Drop for HeldBatch<'_> {
+    fn drop(&mut self) {
+        if self.ids.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (store, runner, ids) = (self.store.clone(), self.runner.to_string(), std::mem::take(&mut self.ids));
+        runtime.spawn(async move {
+            match release_held(&store, &runner, &ids).await {
+                Ok(released) => tracing::info!(released, "sending pass interrupted: its unsent e-mails are due again"),
+                Err(e) => tracing::warn!(error = %e, "unsent e-mails not put back: due again when their lease ends"),
+            }
+        });
+    }
+}
+
+/// Puts back in the queue the messages of `ids` that `runner` still holds unsent.
+async fn release_held(store: &Store, runner: &str, ids: &[String]) -> sqlx::Result<u64> {
+    let mut released = 0;
+    for id in ids {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
+        )
+        .bind(id)
+        .bind(runner)
+        .execute(store.pool())
+        .await?;
+        released += done.rows_affected();
+    }
+    Ok(released)
 }
 
 async fn send_one(

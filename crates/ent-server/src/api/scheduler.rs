@@ -223,33 +223,56 @@ impl Scheduler {
     }
 
     /// Starts the due runs in their own tasks and returns at once with their handles.
+    /// A step that fails (a dead-run lookup, a job's claim) is logged and tried again at the
+    /// next pass; the pass goes on, and the runs it already started keep their handles (their
+    /// caller awaits them, or interrupts them at shutdown: none is left `running`).
     pub async fn spawn_due(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<tokio::task::JoinHandle<JobRun>>> {
         if self.cancel.is_cancelled() {
             return Ok(Vec::new());
         }
-        let mut started = self.abandon_dead_runs(now).await?;
+        let mut started = self.abandon_dead_runs(now).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "dead runs not looked for: tried again at the next pass");
+            Vec::new()
+        });
         for scheduled in self.jobs.iter().filter(|s| s.enabled) {
-            let Some(tick) = latest_tick(&scheduled.schedule, self.timezone, now) else {
-                continue;
-            };
-            let name = scheduled.job.name;
-            let seen = self.seen.lock().expect("scheduler lock").get(name).copied();
-            if seen.is_some_and(|seen| seen >= tick) {
-                continue;
+            match self.start_if_due(scheduled, now).await {
+                Ok(run) => started.extend(run),
+                Err(e) => {
+                    tracing::error!(job = scheduled.job.name, error = %e, "tick not dealt with: tried again at the next pass")
+                }
             }
-            self.count_missed_ticks(scheduled, seen, tick).await?;
-            if self.running.lock().expect("scheduler lock").contains(name) {
-                tracing::warn!(job = name, tick = %timestamp(tick), "tick skipped: the previous run of this job is still going");
-                self.state.metrics.ticks_skipped(name, "overlap", 1);
-            } else if let Some(run) = claim_tick(&self.state.store, name, tick, &self.runner, now).await? {
-                tracing::info!(job = name, tick = %timestamp(tick), "job started");
-                started.push(self.spawn_run(scheduled, run, now));
-            } else if !tick_claimed(&self.state.store, name, tick).await? {
-                tracing::warn!(job = name, tick = %timestamp(tick), "tick skipped: a run of this job is going elsewhere");
-                self.state.metrics.ticks_skipped(name, "overlap", 1);
-            }
-            self.seen.lock().expect("scheduler lock").insert(name, tick);
         }
+        Ok(started)
+    }
+
+    /// Claims and starts the latest tick of `scheduled` at or before `now` unless it is dealt
+    /// with already (here, or by another replica: then skipped and counted).
+    async fn start_if_due(
+        &self,
+        scheduled: &ScheduledJob,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<tokio::task::JoinHandle<JobRun>>> {
+        let Some(tick) = latest_tick(&scheduled.schedule, self.timezone, now) else {
+            return Ok(None);
+        };
+        let name = scheduled.job.name;
+        let seen = self.seen.lock().expect("scheduler lock").get(name).copied();
+        if seen.is_some_and(|seen| seen >= tick) {
+            return Ok(None);
+        }
+        self.count_missed_ticks(scheduled, seen, tick).await?;
+        let mut started = None;
+        if self.running.lock().expect("scheduler lock").contains(name) {
+            tracing::warn!(job = name, tick = %timestamp(tick), "tick skipped: the previous run of this job is still going");
+            self.state.metrics.ticks_skipped(name, "overlap", 1);
+        } else if let Some(run) = claim_tick(&self.state.store, name, tick, &self.runner, now).await? {
+            tracing::info!(job = name, tick = %timestamp(tick), "job started");
+            started = Some(self.spawn_run(scheduled, run, now));
+        } else if !tick_claimed(&self.state.store, name, tick).await? {
+            tracing::warn!(job = name, tick = %timestamp(tick), "tick skipped: a run of this job is going elsewhere");
+            self.state.metrics.ticks_skipped(name, "overlap", 1);
+        }
+        self.seen.lock().expect("scheduler lock").insert(name, tick);
         Ok(started)
     }
 

@@ -10,7 +10,7 @@ use entcp::clock::FixedClock;
 use entcp::error::ProblemKind;
 use entcp::identity::NewUser;
 use entcp::kernel::roles::Role;
-use entcp::store::{PoolOptions, Store};
+use entcp::store::{PoolOptions, Store, READY_REUSE};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,6 +105,7 @@ async fn a_postgres_outage_answers_503_quickly_and_the_service_recovers_by_itsel
     assert_eq!(get(&token, format!("{base}/api/v1/orgs")).await.0, 200);
 
     proxy.cut();
+    tokio::time::sleep(READY_REUSE).await;
     let started = Instant::now();
     let (status, _, body) = get(&token, format!("{base}/readyz")).await;
     assert_eq!(status, 503, "{body}");
@@ -117,6 +118,7 @@ async fn a_postgres_outage_answers_503_quickly_and_the_service_recovers_by_itsel
     assert!(started.elapsed() < Duration::from_secs(3), "the read took {:?}", started.elapsed());
 
     proxy.restore().await;
+    tokio::time::sleep(READY_REUSE).await;
     assert_eq!(get(&token, format!("{base}/readyz")).await.0, 200);
     let (status, _, body) = get(&token, format!("{base}/api/v1/orgs")).await;
     assert_eq!(status, 200, "{body}");
@@ -177,13 +179,14 @@ async fn a_read_only_database_answers_its_own_problem_type_and_readiness_says_so
     let problem = add_user(&store, 1).await.expect_err("no write on a read-only database");
     assert_eq!(problem.kind, ProblemKind::ReadOnly, "{}: {problem:?}", db.name);
     let ready = store.check_ready(Duration::from_millis(1500)).await.expect_err("not ready");
-    assert_eq!(entcp::error::database_fault(&ready), Some(ProblemKind::ReadOnly), "{}: {ready}", db.name);
+    assert_eq!(ready.kind, ProblemKind::ReadOnly, "{}: {ready}", db.name);
 
     let writable = match db.name {
         "sqlite" => "PRAGMA query_only = 0",
         _ => "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
     };
     sqlx::query(writable).execute(store.pool()).await.unwrap();
+    tokio::time::sleep(READY_REUSE).await;
     store.check_ready(Duration::from_millis(1500)).await.expect("ready again");
     add_user(&store, 2).await.expect("writes resume");
 }
@@ -298,4 +301,59 @@ async fn a_statement_past_its_time_limit_fails_with_a_clear_error_and_its_connec
     let tx = store.begin_write().await.unwrap_or_else(|e| panic!("{}: the connection is lost: {e}", db.name));
     tx.commit().await.unwrap();
     add_user(&store, 1).await.unwrap_or_else(|e| panic!("{}: {e:?}", db.name));
+}
+
+backend_test!(concurrent_readiness_probes_share_one_heartbeat_reused_for_a_second);
+async fn concurrent_readiness_probes_share_one_heartbeat_reused_for_a_second(db: crate::common::TestDb) {
+    let store = Store::connect(&db.url, Some(2)).await.unwrap();
+    let probes = (0..50).map(|_| store.check_ready(Duration::from_millis(1500)));
+    for answer in futures_util::future::join_all(probes).await {
+        answer.unwrap_or_else(|e| panic!("{}: {e}", db.name));
+    }
+    store.check_ready(Duration::from_millis(1500)).await.unwrap();
+    assert_eq!(store.heartbeats_started(), 1, "{}: 51 probes within a second, one heartbeat", db.name);
+    tokio::time::sleep(READY_REUSE).await;
+    store.check_ready(Duration::from_millis(1500)).await.unwrap();
+    assert_eq!(store.heartbeats_started(), 2, "{}: a probe after the reuse window beats again", db.name);
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM store_heartbeat").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(rows, 1, "{}: one row for this process, written twice", db.name);
+}
+
+backend_test!(a_lock_on_another_replicas_heartbeat_row_leaves_this_replica_ready);
+async fn a_lock_on_another_replicas_heartbeat_row_leaves_this_replica_ready(db: crate::common::TestDb) {
+    let other = Store::connect(&db.url, Some(2)).await.unwrap();
+    other.check_ready(Duration::from_millis(1500)).await.unwrap();
+    // A release before this one writes row 1, every replica the same.
+    sqlx::query("INSERT INTO store_heartbeat (id, at) VALUES (1, '2026-01-01T00:00:00Z')")
+        .execute(other.pool())
+        .await
+        .unwrap();
+    let this = Store::connect(&db.url, Some(2)).await.unwrap();
+    let mut holder = other.begin_write().await.unwrap();
+    if db.name == "sqlite" {
+        // SQLite: one writer per database file; a write held past the probe's limit makes
+        // every process unready (503, within the limit), with one heartbeat for all the probes.
+        let started = Instant::now();
+        let probes = (0..10).map(|_| this.check_ready(Duration::from_millis(1500)));
+        for answer in futures_util::future::join_all(probes).await {
+            assert_eq!(answer.expect_err("the write lock is held").kind, ProblemKind::Unavailable);
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert_eq!(this.heartbeats_started(), 1);
+        holder.rollback().await.unwrap();
+        this.check_ready(Duration::from_millis(1500)).await.expect("ready once the lock is released");
+        return;
+    }
+    // PostgreSQL: the other replicas' rows (its own and the old release's row 1) locked.
+    sqlx::query("SELECT id FROM store_heartbeat FOR UPDATE").fetch_all(&mut *holder).await.unwrap();
+    let started = Instant::now();
+    this.check_ready(Duration::from_millis(1500)).await.expect("this replica's row is its own");
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    // The replica whose row is locked answers 503 within the probe, its beat bounded by lock_timeout.
+    tokio::time::sleep(READY_REUSE).await;
+    let stuck = other.check_ready(Duration::from_millis(1500)).await.expect_err("its own row is locked");
+    assert_eq!(stuck.kind, ProblemKind::Unavailable, "{stuck}");
+    holder.rollback().await.unwrap();
+    tokio::time::sleep(READY_REUSE).await;
+    other.check_ready(Duration::from_millis(1500)).await.expect("ready again once released");
 }

@@ -594,3 +594,26 @@ async fn a_manual_run_whose_caller_hangs_up_runs_to_its_end(db: crate::common::T
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+// A pass whose claim of one job failed returned the error with `?`: the runs it had already
+// started lost their handles, were never interrupted at shutdown and stayed `running` with no
+// word. The failing job is now logged and tried again at the next pass; the others are kept.
+backend_test!(a_claim_that_fails_leaves_the_runs_the_pass_started_drained_at_shutdown);
+async fn a_claim_that_fails_leaves_the_runs_the_pass_started_drained_at_shutdown(db: crate::common::TestDb) {
+    inject_fault(&db.store, "INSERT", "NEW.job = 'claim-fails'").await;
+    let (s, _) = scheduler(&db.store, "solo", vec![every_minute("stuck", stuck), every_minute("claim-fails", fast)]);
+    let started = s.spawn_due(minute(0)).await.expect("the pass goes on past the failed claim");
+    assert_eq!(started.len(), 1, "{}: the run of `stuck` keeps its handle", db.name);
+    STARTED.acquire().await.unwrap().forget();
+    s.cancel();
+    finished(started).await;
+    let runs = runs_of(&db.store, "stuck").await;
+    assert_eq!(runs.len(), 1, "{}", db.name);
+    assert_eq!(runs[0].message.as_deref(), Some(jobs::INTERRUPTED_MESSAGE), "{}: interrupted at shutdown", db.name);
+    assert!(runs_of(&db.store, "claim-fails").await.is_empty(), "{}", db.name);
+
+    lift_fault(&db.store).await;
+    let (s, _) = scheduler(&db.store, "solo", vec![every_minute("claim-fails", fast)]);
+    let retried = s.run_due(minute(0)).await.unwrap();
+    assert_eq!(retried.len(), 1, "{}: the failed claim is tried again at the next pass", db.name);
+}
