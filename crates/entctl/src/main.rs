@@ -609,6 +609,13 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         );
     }
     let store = open_store(&config).await?;
+    if store.backend() == entcp::store::Backend::Postgres && config.mail.transport == entcp::config::MailTransport::File
+    {
+        tracing::warn!(
+            mail_dir = %entcp::notify::mailer::mail_dir(&config).display(),
+            "mail.transport is file on PostgreSQL: e-mails are written into the folder of whichever replica sends them and reach nobody; set ENTCP_MAIL_TRANSPORT=smtp"
+        );
+    }
     announce_first_admin(&store, &config).await?;
     let released = entcp::notify::release(&store, false, chrono::Utc::now()).await?;
     if released > 0 {
