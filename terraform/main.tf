@@ -23,7 +23,9 @@ locals {
   # entctl's configuration (ConfigMap); secrets come from the environment, never from this file.
   config = merge(var.config, {
     data_dir     = "/var/lib/entcp"
-    server       = merge(try(var.config.server, {}), { listen = "0.0.0.0:8080" })
+    # Behind the module's own Ingress every request comes from the ingress controller: without
+    # the client address it appends to X-Forwarded-For, one client's failures would lock out all.
+    server       = merge(try(var.config.server, {}), { listen = "0.0.0.0:8080", trust_forwarded_for = true })
     log          = merge(try(var.config.log, {}), { format = "json" })
     provisioning = merge(try(var.config.provisioning, {}), { backend = "kube" })
     console      = merge(try(var.config.console, {}), { public_url = "https://${var.host}" })

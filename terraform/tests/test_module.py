@@ -163,6 +163,11 @@ def check_pdb_service_ingress_with_tls_and_optional_cloudnativepg():
     assert "cloudnativepg" in database["count"]
 
 
+def check_the_config_trusts_the_ingress_forwarded_address():
+    config = parse(os.path.join(MODULE, "main.tf"))["locals"][0]["config"]
+    assert "trust_forwarded_for = true" in config, config
+
+
 def check_the_example_uses_the_module():
     example = parse(os.path.join(MODULE, "examples", "academie", "main.tf"))
     module = example["module"][0]["entcp"]

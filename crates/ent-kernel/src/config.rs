@@ -780,7 +780,7 @@ impl Config {
         }
         if let Some(url) = &self.database.url {
             crate::store::Backend::check_url(url)
-                .map_err(|e| anyhow::anyhow!("database.url « {} » invalide : {e}", redact_database_url(url)))?;
+                .map_err(|e| anyhow::anyhow!("database.url « {} » invalide : {e}", crate::store::redact(url)))?;
         }
         Ok(())
     }
@@ -866,12 +866,11 @@ impl Config {
         if shown.mail.smtp.password.is_some() {
             shown.mail.smtp.password = Some("***".into());
         }
-        shown.database.url = shown.database.url.as_deref().map(redact_database_url);
+        shown.database.url = shown.database.url.as_deref().map(crate::store::redact);
         crate::yaml::to_string(&shown).expect("config serialises")
     }
 }
 
-/// A database URL with its password masked, in the user info and in a `password=` parameter.
 /// A variable Kubernetes sets in a pod for each Service of its namespace (service links):
 /// `X_SERVICE_HOST`, `X_SERVICE_PORT[_NAME]`, `X_PORT=tcp://…`, `X_PORT_80_TCP[_PROTO|_PORT|_ADDR]`.
 fn is_service_link(name: &str, value: &str) -> bool {
@@ -882,23 +881,6 @@ fn is_service_link(name: &str, value: &str) -> bool {
         || name.contains("_SERVICE_PORT")
         || port_detail
         || (name.ends_with("_PORT") && ["tcp://", "udp://", "sctp://"].iter().any(|s| value.starts_with(s)))
-}
-
-fn redact_database_url(url: &str) -> String {
-    let url = crate::store::redact(url);
-    match url.split_once('?') {
-        Some((base, query)) => {
-            let params: Vec<String> = query
-                .split('&')
-                .map(|p| match p.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                    _ => p.to_string(),
-                })
-                .collect();
-            format!("{base}?{}", params.join("&"))
-        }
-        None => url,
-    }
 }
 
 /// Parses a lowercase enum value the way the YAML file would.

@@ -609,6 +609,13 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         );
     }
     let store = open_store(&config).await?;
+    if store.backend() == entcp::store::Backend::Postgres && config.mail.transport == entcp::config::MailTransport::File
+    {
+        tracing::warn!(
+            mail_dir = %entcp::notify::mailer::mail_dir(&config).display(),
+            "mail.transport is file on PostgreSQL: e-mails are written into the folder of whichever replica sends them and reach nobody; set ENTCP_MAIL_TRANSPORT=smtp"
+        );
+    }
     announce_first_admin(&store, &config).await?;
     let released = entcp::notify::release(&store, false, chrono::Utc::now()).await?;
     if released > 0 {
@@ -708,8 +715,9 @@ fn app_state(store: &Store, config: &Config) -> anyhow::Result<entcp::api::AppSt
     entcp::api::AppState::load(store.clone(), config.clone(), std::sync::Arc::new(entcp::clock::SystemClock))
 }
 
-/// On the very first start (no user at all), creates the first admin; its token
-/// goes to a file of the data folder readable by its owner only, never to the logs.
+/// On the very first start (no user at all), creates the first admin; its token and its
+/// console set-up link go to files of the data folder readable by their owner only, never
+/// to the logs.
 async fn announce_first_admin(store: &Store, config: &Config) -> anyhow::Result<()> {
     let created = identity::bootstrap_first_admin(store, FIRST_ADMIN, &config.data_dir, chrono::Utc::now()).await?;
     if let Some(path) = created {
@@ -719,11 +727,17 @@ async fn announce_first_admin(store: &Store, config: &Config) -> anyhow::Result<
         let link = entcp::console::signin::setup_link(store, &config.console, &admin.id, now)
             .await
             .map_err(|p| anyhow::anyhow!(p.detail))?;
+        let link_path = identity::first_link_path(&config.data_dir);
+        identity::write_private(&link_path, &format!("{link}\n")).map_err(|e| {
+            anyhow::anyhow!("écriture du lien de premier accès dans {} impossible : {e}", link_path.display())
+        })?;
         eprintln!(
             "\nPremier démarrage : administrateur {FIRST_ADMIN} créé.\n\
-             Choisissez son mot de passe de la console, une seule fois et dans les 24 heures : {link}\n\
+             Le lien pour choisir son mot de passe de la console (une seule fois, dans les 24 heures) est dans {} \
+             (lisible par son seul propriétaire).\n\
              Son jeton d'API est dans {} (lisible par son seul propriétaire) : \
-             lisez-le, conservez-le ailleurs, puis supprimez ce fichier.\n",
+             lisez-le, conservez-le ailleurs, puis supprimez ces fichiers.\n",
+            link_path.display(),
             path.display()
         );
         tracing::info!(path = %path.display(), "first administrator created, token written to a private file");

@@ -32,7 +32,7 @@ fn entctl(cwd: &Path) -> Command {
 
 /// `entctl serve` on a free loopback port in `dir`: the child, the rest of its
 /// log, where it listens, and the first-start admin token (read from the file
-/// whose path the log gives: the token itself never appears in the log).
+/// whose path the log gives: the token and the set-up link never appear in the log).
 struct Served {
     child: std::process::Child,
     lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
@@ -54,8 +54,12 @@ fn serve_in(dir: &Path, global_args: &[&str], serve_args: &[&str]) -> Served {
     for line in lines.by_ref() {
         let line = line.unwrap();
         assert!(!line.contains("entcp_"), "a token in the log: {line}");
-        if let Some(rest) = line.split("dans les 24 heures : ").nth(1) {
-            setup_link = Some(rest.trim().to_string());
+        assert!(!line.contains("/mot-de-passe/"), "a set-up link in the log: {line}");
+        if let Some(rest) = line.split("dans les 24 heures) est dans ").nth(1) {
+            let file = dir.join(rest.split(" (").next().unwrap());
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+            setup_link = Some(std::fs::read_to_string(&file).unwrap().trim().to_string());
         }
         if let Some(rest) = line.split("Son jeton d'API est dans ").nth(1) {
             let file = dir.join(rest.split(" (").next().unwrap());

@@ -1,7 +1,8 @@
 //! PDF: the ODT rendering converted by LibreOffice (`soffice --headless`), when installed.
 //!
 //! Each conversion runs in its own temporary directory with its own LibreOffice
-//! profile, so concurrent conversions do not share (and lock) a user profile.
+//! profile, so concurrent conversions do not share (and lock) a user profile; at most
+//! [`CONCURRENT`] run at once in a process, the others wait their turn for a while.
 
 use super::{to_odt, Document};
 use std::ffi::OsStr;
@@ -19,12 +20,62 @@ pub enum PdfError {
     /// LibreOffice ran but gave no PDF (its output, or the timeout, is in the message).
     #[error("échec de la conversion en PDF : {0}")]
     Failed(String),
+    /// Every conversion slot stayed taken while this one waited: the caller may retry.
+    #[error("trop de conversions PDF en cours : réessayez dans un instant")]
+    Busy,
 }
 
 /// Binary names tried in order, in every PATH directory.
 const CONVERTERS: [&str; 2] = ["soffice", "libreoffice"];
 
 const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Conversions at once in this process: each LibreOffice takes 150 to 300 MB, and a replica
+/// runs under a memory limit (1 GiB in the Terraform module).
+const CONCURRENT: usize = 2;
+
+/// How long a conversion waits for a free slot before [`PdfError::Busy`].
+const QUEUE_WAIT: Duration = Duration::from_secs(60);
+
+static SLOTS: Slots = Slots::new(CONCURRENT);
+
+/// A counting semaphore for blocking threads (conversions run under `spawn_blocking`).
+struct Slots {
+    max: usize,
+    busy: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+/// A taken slot, given back when dropped.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    const fn new(max: usize) -> Slots {
+        Slots { max, busy: std::sync::Mutex::new(0), freed: std::sync::Condvar::new() }
+    }
+
+    /// A slot, waiting up to `wait` for one to be given back.
+    fn take(&self, wait: Duration) -> Result<Slot<'_>, PdfError> {
+        let deadline = Instant::now() + wait;
+        let mut busy = self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *busy >= self.max {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(PdfError::Busy);
+            }
+            busy = self.freed.wait_timeout(busy, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+        }
+        *busy += 1;
+        Ok(Slot(self))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner) -= 1;
+        self.0.freed.notify_one();
+    }
+}
 
 /// Renders `doc` as PDF through LibreOffice. Blocks for up to a minute: call it
 /// from `tokio::task::spawn_blocking` in async code.
@@ -64,6 +115,7 @@ fn is_executable(file: &Path) -> bool {
 }
 
 fn convert(converter: &Path, odt: &[u8], timeout: Duration) -> Result<Vec<u8>, PdfError> {
+    let _slot = SLOTS.take(QUEUE_WAIT)?;
     let dir = tempfile::Builder::new().prefix("entcp-pdf-").tempdir().map_err(io("répertoire temporaire"))?;
     let input = dir.path().join("document.odt");
     std::fs::write(&input, odt).map_err(io("écriture du fichier ODT"))?;
@@ -149,6 +201,22 @@ mod tests {
             "aucun convertisseur PDF : installez LibreOffice (paquet libreoffice-writer-nogui)"
         );
         assert_eq!(to_pdf_with(&sample(), None, TIMEOUT), Err(PdfError::NoConverter));
+    }
+
+    #[test]
+    fn conversions_beyond_the_slots_wait_then_are_told_to_retry() {
+        let slots = Slots::new(2);
+        let first = slots.take(Duration::ZERO).unwrap();
+        let _second = slots.take(Duration::ZERO).unwrap();
+        assert_eq!(slots.take(Duration::from_millis(20)).err(), Some(PdfError::Busy));
+        std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| slots.take(Duration::from_secs(10)).map(|_| ()));
+            std::thread::sleep(Duration::from_millis(50));
+            drop(first);
+            assert_eq!(waiting.join().unwrap(), Ok(()));
+        });
+        assert_eq!(*slots.busy.lock().unwrap(), 1);
+        assert_eq!(PdfError::Busy.to_string(), "trop de conversions PDF en cours : réessayez dans un instant");
     }
 
     #[test]

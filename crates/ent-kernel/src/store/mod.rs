@@ -372,9 +372,10 @@ pub fn sqlite_file_path(url: &str) -> Option<PathBuf> {
     Some(PathBuf::from(path))
 }
 
-/// Hides the password of a database URL for logs and messages.
+/// Hides the password of a database URL for logs and messages: in its user information
+/// (`user:pw@`) and in a `password=` query parameter (both forms reach the driver).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
+    let url = match (url.find("://"), url.find('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.split_once(':') {
@@ -383,6 +384,19 @@ pub fn redact(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    };
+    match url.split_once('?') {
+        Some((base, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
+        None => url,
     }
 }
 
@@ -478,6 +492,10 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://./data/entcp.db"), "sqlite://./data/entcp.db");
+        assert_eq!(
+            redact("postgres://pg/entcp?user=entcp&Password=S3cr3t&sslmode=require"),
+            "postgres://pg/entcp?user=entcp&Password=***&sslmode=require"
+        );
     }
 
     #[test]

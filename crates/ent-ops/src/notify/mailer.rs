@@ -168,6 +168,26 @@ fn smtp_transport(config: &Config) -> anyhow::Result<AsyncSmtpTransport<Tokio1Ex
     Ok(builder.build())
 }
 
+/// Removes the `.eml` files of the messages `ids` from `dir` (those the file transport
+/// wrote); returns how many were there. A file that cannot be removed is logged.
+pub async fn remove_eml(dir: &Path, ids: &[String]) -> usize {
+    let (dir, ids) = (dir.to_path_buf(), ids.to_vec());
+    let removed = tokio::task::spawn_blocking(move || {
+        ids.iter()
+            .filter(|id| match std::fs::remove_file(dir.join(format!("{id}.eml"))) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => {
+                    tracing::warn!(outbox_id = %id, error = %e, "outbox purge: .eml file not removed");
+                    false
+                }
+            })
+            .count()
+    })
+    .await;
+    removed.unwrap_or(0)
+}
+
 /// Writes the file under a temporary name first, so a reader never sees half of it.
 async fn write_eml(dir: &Path, id: &str, bytes: &[u8]) -> std::io::Result<()> {
     let (dir, id, bytes) = (dir.to_path_buf(), id.to_string(), bytes.to_vec());

@@ -520,17 +520,33 @@ pub async fn retry(
     Ok(message)
 }
 
+/// What the outbox purge deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    pub messages: usize,
+    /// Their `.eml` copies in `mail_dir` (the file transport), as personal as the rows.
+    pub files: usize,
+}
+
 /// Deletes the messages sent, or queued and given up (`failed`), more than the retention
-/// period ago (their recipients and context are personal data); returns how many.
-pub async fn purge_sent(store: &Store, retention_days: u32, now: DateTime<Utc>) -> sqlx::Result<u64> {
+/// period ago (their recipients and context are personal data), and the `.eml` file each
+/// left in `mail_dir` when the file transport wrote it.
+pub async fn purge_sent(
+    store: &Store,
+    retention_days: u32,
+    mail_dir: &std::path::Path,
+    now: DateTime<Utc>,
+) -> Result<Purged, Problem> {
     let cutoff = now - Duration::days(i64::from(retention_days));
-    let deleted = sqlx::query(
-        "DELETE FROM outbox WHERE (status = 'sent' AND sent_at < $1) OR (status = 'failed' AND created_at < $1)",
+    let ids: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM outbox WHERE (status = 'sent' AND sent_at < $1) OR (status = 'failed' AND created_at < $1) \
+         RETURNING id",
     )
     .bind(timestamp(cutoff))
-    .execute(store.pool())
+    .fetch_all(store.pool())
     .await?;
-    Ok(deleted.rows_affected())
+    let files = mailer::remove_eml(mail_dir, &ids).await;
+    Ok(Purged { messages: ids.len(), files })
 }
 
 /// Filters of `GET /outbox`.
@@ -606,8 +622,11 @@ pub fn send_job(state: &NotifyState, now: DateTime<Utc>) -> JobFuture<'_> {
 pub fn purge_job(state: &NotifyState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let days = state.config.mail.retention_days;
-        let deleted = purge_sent(&state.store, days, now).await?;
-        Ok(format!("{deleted} courriel(s) envoyé(s) ou abandonné(s) depuis plus de {days} jours supprimé(s)"))
+        let purged = purge_sent(&state.store, days, &mailer::mail_dir(&state.config), now).await?;
+        Ok(format!(
+            "{} courriel(s) envoyé(s) ou abandonné(s) depuis plus de {days} jours supprimé(s), {} fichier(s) .eml",
+            purged.messages, purged.files
+        ))
     })
 }
 

@@ -914,6 +914,12 @@ pub fn first_token_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("premier-jeton-admin.txt")
 }
 
+/// Where the first start leaves the first administrator's console set-up link (as secret as
+/// a password for 24 hours), readable by the owner only.
+pub fn first_link_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("premier-lien-admin.txt")
+}
+
 /// On an empty database, creates the first admin (see [`bootstrap_admin`]) and writes
 /// its token to [`first_token_path`] (mode 0600), never to the logs; returns that path
 /// when this process created it.
@@ -933,24 +939,13 @@ pub async fn bootstrap_first_admin(
     Ok(Some(path))
 }
 
-/// Writes a file only its owner can read (0600 on Unix), replacing any previous one.
-fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write;
+/// Writes a file only its owner can read (0600 on Unix) in a folder created if needed,
+/// replacing any previous one.
+pub fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let mut file = options.open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(content.as_bytes())
-    }
-    #[cfg(not(unix))]
-    options.open(path)?.write_all(content.as_bytes())
+    ent_kernel::files::write_private(path, content.as_bytes())
 }
 
 #[cfg(test)]

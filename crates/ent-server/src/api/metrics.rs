@@ -184,13 +184,31 @@ impl Metrics {
 
 /// Middleware: times every request under its route template (not its raw path).
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route =
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let started = Instant::now();
     let response = next.run(req).await;
     state.metrics.observe(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
+}
+
+/// The method as a label: a standard one by name, any other under `other` (hyper accepts
+/// any token as a method, and each new label would be kept and printed forever).
+fn method_label(method: &axum::http::Method) -> String {
+    use axum::http::Method;
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if KNOWN.contains(method) { method.as_str() } else { "other" }.to_string()
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

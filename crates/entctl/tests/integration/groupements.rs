@@ -798,6 +798,8 @@ fn cctp_sections_are_there(text: &str, name: &str) {
         // The support desk's standard N3 target for P1, in business hours, both where it is promised.
         "Une interruption totale du service est un incident de priorité P1 : elle est résolue dans un délai de 8 heures ouvrées",
         "8 h ouvrées",
+        // Art. 28(2): a further sub-processor needs the controller's authorisation, not the member's.
+        "autorisation écrite préalable, spécifique ou générale, du responsable de traitement",
     ] {
         assert!(text.contains(needle), "{name}: CCTP lacks « {needle} »");
     }

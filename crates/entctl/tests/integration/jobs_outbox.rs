@@ -452,10 +452,17 @@ async fn sent_mail_older_than_the_retention_is_purged_and_the_rest_kept(db: crat
     send(&db.store, &config, "sender", t0).await;
     let pending = queue_test_mail(&db.store, "b@exemple.fr", t0).await;
 
+    let mail_dir = notify::mailer::mail_dir(&config);
+    let written = std::fs::read_dir(&mail_dir).unwrap().count();
+    assert_eq!(written, 1, "{}: the file transport wrote the sent message", db.name);
+
     let too_early = t0 + Duration::days(29);
-    assert_eq!(notify::purge_sent(&db.store, 30, too_early).await.unwrap(), 0);
-    let deleted = notify::purge_sent(&db.store, 30, t0 + Duration::days(31)).await;
-    assert_eq!(deleted.unwrap(), 1, "{}", db.name);
+    let kept = notify::purge_sent(&db.store, 30, &mail_dir, too_early).await.unwrap();
+    assert_eq!(kept, notify::Purged { messages: 0, files: 0 });
+    assert_eq!(std::fs::read_dir(&mail_dir).unwrap().count(), 1, "{}", db.name);
+    let purged = notify::purge_sent(&db.store, 30, &mail_dir, t0 + Duration::days(31)).await.unwrap();
+    assert_eq!(purged, notify::Purged { messages: 1, files: 1 }, "{}", db.name);
+    assert_eq!(std::fs::read_dir(&mail_dir).unwrap().count(), 0, "{}: its .eml copy is gone too", db.name);
     assert_eq!(outbox_count(&db.store).await, 1);
     notify::get_message(&db.store, &pending).await.unwrap();
 }
@@ -467,8 +474,9 @@ async fn failed_mail_older_than_the_retention_is_purged_and_a_recent_failure_kep
     let recent = queue_test_mail(&db.store, "b@exemple.fr", t0 + Duration::days(20)).await;
     sqlx::query("UPDATE outbox SET status = 'failed'").execute(db.store.pool()).await.unwrap();
 
-    let deleted = notify::purge_sent(&db.store, 30, t0 + Duration::days(31)).await.unwrap();
-    assert_eq!(deleted, 1, "{}", db.name);
+    let no_files = tempfile::tempdir().unwrap();
+    let purged = notify::purge_sent(&db.store, 30, no_files.path(), t0 + Duration::days(31)).await.unwrap();
+    assert_eq!(purged.messages, 1, "{}", db.name);
     assert!(notify::get_message(&db.store, &old).await.is_err(), "{}: the old failure is gone", db.name);
     notify::get_message(&db.store, &recent).await.unwrap();
 }
