@@ -4,9 +4,10 @@
 
 use crate::auth::{self, Signed, SESSION_COOKIE};
 use crate::page::{self, Notice, PageError, Shell};
-use crate::signin::field_message;
+use crate::signin::{field_message, throttled_check, throttled_text, Checked};
 use crate::ConsoleState;
 use axum::extract::{Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Form;
@@ -99,17 +100,28 @@ pub struct PasswordForm {
     confirmation: String,
 }
 
-/// Changes the password once the current one is given; every session ends, this one
-/// included: the person signs in again.
+/// Changes the password once the current one is given (checked under the sign-in
+/// throttle, as at sign-in: a session left open is no way around it); every session ends,
+/// this one included: the person signs in again.
 pub async fn change_password(
     State(state): State<ConsoleState>,
     signed: Signed,
+    parts: Parts,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
-    if password::check_password(&state.store, &session.email, &form.current).await?.as_deref() != Some(&session.user_id)
-    {
-        return refused(&state, &signed, "Le mot de passe actuel est incorrect.".into()).await;
+    let client = auth::client_of(&state, &parts);
+    match throttled_check(&state, &client, &session.email, &form.current, state.clock.now()).await? {
+        Checked::Right(user_id) if user_id == session.user_id => {}
+        Checked::Throttled(seconds) => {
+            let notice = Some(Notice::error(throttled_text(seconds)));
+            let mut response = render(&state, &signed, StatusCode::TOO_MANY_REQUESTS, notice, None).await?;
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+            return Ok(response);
+        }
+        Checked::Right(_) | Checked::Wrong { .. } => {
+            return refused(&state, &signed, "Le mot de passe actuel est incorrect.".into()).await;
+        }
     }
     if form.password != form.confirmation {
         return refused(&state, &signed, "Les deux mots de passe diffèrent.".into()).await;

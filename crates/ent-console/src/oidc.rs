@@ -7,7 +7,7 @@
 
 use crate::auth::{self, SESSION_COOKIE};
 use crate::page::{self, Notice, PageError};
-use crate::signin::{anonymous_page, safe_next};
+use crate::signin::{anonymous_page, safe_next, too_many};
 use crate::ConsoleState;
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
@@ -16,8 +16,9 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Store};
+use ent_kernel::throttle::{address_key, Attempt};
 use ent_platform::identity::hash_token;
-use ent_platform::identity::oidc::{Oidc, PendingLogin, PENDING_LIFETIME};
+use ent_platform::identity::oidc::{Oidc, PendingLogin};
 use ent_platform::identity::sessions::{self, Event, Session};
 use serde::Deserialize;
 
@@ -61,10 +62,20 @@ pub struct BeginQuery {
     suivant: Option<String>,
 }
 
-/// `GET /connexion/oidc?suivant=`: the pre-session, then 303 to the provider.
-pub async fn begin(State(state): State<ConsoleState>, Query(query): Query<BeginQuery>) -> Result<Response, PageError> {
+/// `GET /connexion/oidc?suivant=`: the pre-session, then 303 to the provider. Each one
+/// counts against the client address's sign-in throttle (it writes a row), taken back when
+/// its callback signs in.
+pub async fn begin(
+    State(state): State<ConsoleState>,
+    Query(query): Query<BeginQuery>,
+    parts: Parts,
+) -> Result<Response, PageError> {
     let Some(oidc) = state.oidc.get() else { return Ok(not_configured()) };
     let now = state.clock.now();
+    let key = address_key(&auth::client_of(&state, &parts));
+    if let Attempt::Refused { retry_after } = state.sign_in_throttle.0.attempt(&[key], now).await? {
+        return Ok(too_many(retry_after));
+    }
     let (url, pending) = oidc.begin(safe_next(query.suivant.as_deref()), now).await?;
     let secret = sessions::random_secret();
     keep_pending(&state.store, &secret, &pending, now).await?;
@@ -78,10 +89,7 @@ async fn keep_pending(store: &Store, secret: &str, pending: &PendingLogin, now: 
     let json = serde_json::to_string(pending)
         .map_err(|e| Problem::new(ent_kernel::error::ProblemKind::Internal, format!("pending login: {e}")))?;
     let mut tx = store.begin_write().await?;
-    sqlx::query("DELETE FROM console_oidc_pending WHERE created_at < $1")
-        .bind(timestamp(now - PENDING_LIFETIME))
-        .execute(&mut *tx)
-        .await?;
+    sessions::purge_pending_logins(&mut tx, now).await?;
     sqlx::query("INSERT INTO console_oidc_pending (id_hash, pending, created_at) VALUES ($1, $2, $3)")
         .bind(hash_token(secret))
         .bind(json)
@@ -139,6 +147,7 @@ pub async fn callback(
     let Some(oidc) = state.oidc.get() else { return Ok(not_configured()) };
     let now = state.clock.now();
     let pending = take_pending(&state.store, auth::cookie(&parts.headers, PENDING_COOKIE)).await?;
+    let begun = pending.as_ref().and_then(|p| DateTime::parse_from_rfc3339(&p.started_at).ok());
     let client = auth::client_of(&state, &parts);
     let outcome = match (refusal(pending.as_ref(), &query), pending) {
         (Some((reason, text)), _) => {
@@ -155,6 +164,9 @@ pub async fn callback(
     };
     let mut response = match outcome {
         Ok(signed_in) => {
+            if let Some(begun) = begun {
+                state.sign_in_throttle.0.take_back(&address_key(&client), begun.with_timezone(&Utc)).await?;
+            }
             let replacing = auth::cookie(&parts.headers, SESSION_COOKIE);
             let secret = sessions::open(&state.store, &signed_in.user.id, &client, "oidc", replacing, now).await?;
             keep_id_token(&state.store, &secret, &signed_in.id_token).await?;

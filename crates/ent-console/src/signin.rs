@@ -3,8 +3,11 @@
 //! account and per address, counted in the database (every replica sees them, a restart
 //! forgets none) *before* the password is checked: past the limit, or when the count
 //! cannot be written, the password is not checked at all. A successful sign-in takes its
-//! attempt back from the address and clears its account's count; sign-ins, failures and
-//! sign-outs are audited.
+//! attempt back from the address and clears its account's count, and so does a password
+//! chosen through a link (the owner of an account kept locked out gets back in by « mot de
+//! passe oublié »); sign-ins, failures and sign-outs are audited. « Mot de passe oublié »
+//! counts per address (told) and per account (silently: no link sent past the limit, the
+//! page the same, so that it reveals nothing about the account).
 
 use crate::auth::{self, Signed, FORM_COOKIE, SESSION_COOKIE};
 use crate::page::{self, ErrorPage, Notice, PageError, Shell};
@@ -106,6 +109,62 @@ fn account_key(email: &str) -> String {
     format!("login:{}", email.trim().to_lowercase())
 }
 
+/// Throttle key of the reset links asked for an account, typed as [`account_key`]'s; apart
+/// from it, so that failed sign-ins never stop the owner's reset mail.
+fn reset_key(email: &str) -> String {
+    format!("reset:{}", email.trim().to_lowercase())
+}
+
+/// What a client past the sign-in throttle's limit is told, blocked `seconds` more.
+pub(crate) fn throttled_text(seconds: u64) -> String {
+    format!("Trop de tentatives : réessayez dans {} minute(s).", seconds.div_ceil(60))
+}
+
+/// The answer to a client past the sign-in throttle's limit: French page, `Retry-After`.
+pub(crate) fn too_many(seconds: u64) -> Response {
+    let mut response = ErrorPage::response(StatusCode::TOO_MANY_REQUESTS, throttled_text(seconds));
+    response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+    response
+}
+
+/// What a password checked under the sign-in throttle gave.
+pub(crate) enum Checked {
+    /// The address or the account is at its limit: not checked; blocked so many seconds.
+    Throttled(u64),
+    /// Wrong (or no such active account); `tripped` when this attempt completed a count.
+    Wrong { tripped: bool },
+    /// Right: the account's id.
+    Right(String),
+}
+
+/// Checks `password` for `email`, counted first against the client's address and the account
+/// (see the module's doc): right, the attempt is taken back from the address and the
+/// account's count cleared.
+pub(crate) async fn throttled_check(
+    state: &ConsoleState,
+    client: &str,
+    email: &str,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<Checked, Problem> {
+    let throttle = &state.sign_in_throttle.0;
+    let keys = [address_key(client), account_key(email)];
+    // Counted before the (slow) check: attempts fired at once never pass the limit, and
+    // one that cannot be counted (the store's error page) is never checked.
+    let tripped = match throttle.attempt(&keys, now).await? {
+        Attempt::Counted { tripped } => tripped,
+        Attempt::Refused { retry_after } => return Ok(Checked::Throttled(retry_after)),
+    };
+    match password::check_password(&state.store, email, password).await? {
+        Some(user_id) => {
+            throttle.take_back(&keys[0], now).await?;
+            throttle.reset(&keys[1]).await?;
+            Ok(Checked::Right(user_id))
+        }
+        None => Ok(Checked::Wrong { tripped }),
+    }
+}
+
 pub async fn sign_in(
     State(state): State<ConsoleState>,
     parts: Parts,
@@ -121,31 +180,20 @@ pub async fn sign_in(
         let values = serde_json::json!({ "suivant": next, "email": form.email.trim() });
         anonymous_page(state, &parts, status, "sign_in.html", Some(Notice::error(text)), values)
     };
-    let throttle = &state.sign_in_throttle.0;
-    let keys = [address_key(&client), account_key(&form.email)];
-    // Counted before the (slow) check: attempts fired at once never pass the limit, and
-    // one that cannot be counted (the store's error page) is never checked.
-    let tripped = match throttle.attempt(&keys, now).await? {
-        Attempt::Counted { tripped } => tripped,
-        Attempt::Refused { retry_after: seconds } => {
-            let minutes = seconds.div_ceil(60);
-            let text = format!("Trop de tentatives : réessayez dans {minutes} minute(s).");
-            let mut response = retry(&state, StatusCode::TOO_MANY_REQUESTS, text);
+    match throttled_check(&state, &client, &form.email, &form.password, now).await? {
+        Checked::Throttled(seconds) => {
+            let mut response = retry(&state, StatusCode::TOO_MANY_REQUESTS, throttled_text(seconds));
             response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
-            return Ok(response);
+            Ok(response)
         }
-    };
-    match password::check_password(&state.store, &form.email, &form.password).await? {
-        Some(user_id) => {
-            throttle.take_back(&keys[0], now).await?;
-            throttle.reset(&keys[1]).await?;
+        Checked::Right(user_id) => {
             let replacing = auth::cookie(&parts.headers, SESSION_COOKIE);
             let secret = sessions::open(&state.store, &user_id, &client, "password", replacing, now).await?;
             let mut response = page::redirect(&next);
             response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, Some(&secret)));
             Ok(response)
         }
-        None => {
+        Checked::Wrong { tripped } => {
             audit_failure(&state.store, &client, &form.email, tripped, now).await;
             let text = "Adresse ou mot de passe incorrect.".to_string();
             Ok(retry(&state, StatusCode::UNAUTHORIZED, text))
@@ -194,7 +242,8 @@ pub struct ForgotForm {
 
 /// Sends a one-time link to the address if an active account has it; the page says
 /// the same either way (whether an account exists is not revealed). Requests count
-/// against the address's sign-in throttle.
+/// against the address's sign-in throttle (refused past it) and the account's reset count
+/// (past it, no link is sent and the page says the same: the last link sent stays live).
 pub async fn forgot(
     State(state): State<ConsoleState>,
     parts: Parts,
@@ -204,12 +253,15 @@ pub async fn forgot(
         return Ok(auth::csrf_refused());
     }
     let now = state.clock.now();
+    let throttle = &state.sign_in_throttle.0;
     let client = address_key(&auth::client_of(&state, &parts));
-    if let Attempt::Refused { retry_after: seconds } = state.sign_in_throttle.0.attempt(&[client], now).await? {
-        let text = format!("Trop de demandes : réessayez dans {} minute(s).", seconds.div_ceil(60));
-        return Ok(ErrorPage::response(StatusCode::TOO_MANY_REQUESTS, text));
+    if let Attempt::Refused { retry_after } = throttle.attempt(&[client], now).await? {
+        return Ok(too_many(retry_after));
     }
-    send_reset_link(&state, form.email.trim(), now).await?;
+    // Counted whether or not an account has the address, and never told.
+    if let Attempt::Counted { .. } = throttle.attempt(&[reset_key(&form.email)], now).await? {
+        send_reset_link(&state, form.email.trim(), now).await?;
+    }
     Ok(anonymous_page(&state, &parts, StatusCode::OK, "forgot.html", None, serde_json::json!({ "sent": true })))
 }
 
@@ -300,7 +352,11 @@ pub async fn reset(
         return Ok(refused(&state, &user.email, "les deux mots de passe diffèrent".into()));
     }
     match password::reset_with_link(&state.store, &secret, &form.password, now).await {
-        Ok(_) => Ok(page::redirect("/connexion?apres=mot-de-passe")),
+        Ok(user) => {
+            // The owner is back: failed sign-ins (someone else's) no longer lock the account.
+            state.sign_in_throttle.0.reset(&account_key(&user.email)).await?;
+            Ok(page::redirect("/connexion?apres=mot-de-passe"))
+        }
         Err(problem) if problem.kind == ProblemKind::Validation => {
             Ok(refused(&state, &user.email, field_message(&problem)))
         }

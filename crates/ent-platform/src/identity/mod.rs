@@ -328,7 +328,7 @@ pub async fn update_user(
         // once the account is active again: its links are spent when it is deactivated, and
         // again when it is reactivated (one issued meanwhile, by a request that read the
         // account still active, would otherwise come alive).
-        summary["links_spent"] = password::spend_links(&mut tx, id, now).await?.into();
+        summary["links_spent"] = password::spend_links(&mut tx, id, None, now).await?.into();
     }
     let target = Target::new("user", id, current.org.as_ref().map(|o| o.id.as_str()));
     audit::record(&mut tx, store.backend(), actor, "users.update", &target, summary, now).await?;

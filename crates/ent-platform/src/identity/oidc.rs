@@ -433,12 +433,15 @@ impl Oidc {
             });
         };
         let who = Some((subject.to_string(), email.clone()));
-        if claims.get("email_verified").and_then(|v| v.as_bool()) == Some(false) {
+        // Only an address the provider says it verified names an account: absent counts as not.
+        if claims.get("email_verified") != Some(&serde_json::Value::Bool(true)) {
             return Err(Refusal {
                 who,
-                ..Refusal::invalid(
+                ..Refusal::new(
                     "email_unverified",
-                    "connexion refusée : le fournisseur n'a pas vérifié cette adresse électronique",
+                    ProblemKind::Forbidden,
+                    "connexion refusée : le fournisseur d'identité n'atteste pas que cette adresse électronique \
+                     est vérifiée (claim « email_verified »)",
                 )
             });
         }
@@ -467,6 +470,7 @@ impl Oidc {
                 })
             }
         };
+        self.link_subject(store, &user, subject, now).await.map_err(|refusal| Refusal { who, ..refusal })?;
         let actor = actor_of(store, &user).await?;
         Ok(SignedInUser {
             user,
@@ -477,6 +481,43 @@ impl Oidc {
             created,
             return_to: String::new(),
         })
+    }
+
+    /// Links `user` to `subject` of the issuer at its first sign-in through it (table
+    /// `oidc_identities`); refuses the account to any other subject of the issuer, and the
+    /// subject to any other account, whatever e-mail they present.
+    async fn link_subject(&self, store: &Store, user: &User, subject: &str, now: DateTime<Utc>) -> Result<(), Refusal> {
+        let issuer = &self.config.issuer;
+        sqlx::query(
+            "INSERT INTO oidc_identities (issuer, subject, user_id, linked_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(&user.id)
+        .bind(timestamp(now))
+        .execute(store.pool())
+        .await
+        .map_err(Problem::from)?;
+        let links: Vec<(String, String)> = sqlx::query_as(
+            "SELECT subject, user_id FROM oidc_identities WHERE issuer = $1 AND (subject = $2 OR user_id = $3)",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(&user.id)
+        .fetch_all(store.pool())
+        .await
+        .map_err(Problem::from)?;
+        if links.iter().all(|(s, u)| s == subject && u == &user.id) {
+            return Ok(());
+        }
+        let (reason, what) = if links.iter().any(|(s, _)| s != subject) {
+            ("subject_mismatch", "ce compte est lié à une autre identité de ce fournisseur")
+        } else {
+            ("subject_linked_elsewhere", "cette identité du fournisseur est liée à un autre compte")
+        };
+        let detail = format!("connexion refusée : {what} ; contactez votre administrateur");
+        Err(Refusal::new(reason, ProblemKind::Forbidden, detail))
     }
 
     /// The organisation the configured claim names, as claimed (looked up, never trusted).

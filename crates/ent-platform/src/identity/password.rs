@@ -141,29 +141,35 @@ async fn store_password(
     .bind(timestamp(now))
     .execute(&mut **tx)
     .await?;
-    let links = spend_links(tx, &user.id, now).await?;
+    let links = spend_links(tx, &user.id, None, now).await?;
     let ended = sessions::revoke_all(tx, &user.id, None, now).await?;
     let target = Target::new("user", &user.id, user.org.as_ref().map(|o| o.id.as_str()));
     let summary = serde_json::json!({ "sessions_ended": ended, "links_spent": links });
     audit::record(tx, store.backend(), actor, "users.password", &target, summary, now).await
 }
 
-/// Spends every link of the user still live (a new password, a deactivated account: a link
-/// in a mailbox opens nothing after it); how many were.
-pub(super) async fn spend_links(tx: &mut Tx, user_id: &str, now: DateTime<Utc>) -> Result<u64, Problem> {
-    let spent = sqlx::query("UPDATE one_time_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
-        .bind(timestamp(now))
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(spent.rows_affected())
+/// Spends every link of the user still live, or only those of `purpose` (a new password, a
+/// deactivated account: a link in a mailbox opens nothing after it); how many were.
+pub(super) async fn spend_links(
+    tx: &mut Tx,
+    user_id: &str,
+    purpose: Option<LinkPurpose>,
+    now: DateTime<Utc>,
+) -> Result<u64, Problem> {
+    let of_purpose = if purpose.is_some() { " AND purpose = $3" } else { "" };
+    let sql = format!("UPDATE one_time_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL{of_purpose}");
+    let mut query = sqlx::query(&sql).bind(timestamp(now)).bind(user_id);
+    if let Some(purpose) = purpose {
+        query = query.bind(purpose.as_str());
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
 }
 
 /// Spends every live link of `user` (their access cut from the console: a link still in a
 /// mailbox would let them choose a password and sign in again), audited when any was; how many.
 pub async fn spend_user_links(store: &Store, actor: &Actor, user: &User, now: DateTime<Utc>) -> Result<u64, Problem> {
     let mut tx = store.begin_write().await?;
-    let spent = spend_links(&mut tx, &user.id, now).await?;
+    let spent = spend_links(&mut tx, &user.id, None, now).await?;
     if spent > 0 {
         let target = Target::new("user", &user.id, user.org.as_ref().map(|o| o.id.as_str()));
         let summary = serde_json::json!({ "links_spent": spent });
@@ -218,7 +224,9 @@ impl LinkPurpose {
     }
 }
 
-/// Issues a one-time link's secret for `user_id` (stored hashed), valid for `valid`.
+/// Issues a one-time link's secret for `user_id` (stored hashed), valid for `valid`; the
+/// user's earlier live links of the same purpose are spent (one « mot de passe oublié » link
+/// live at a time, the last one sent; a reset request leaves a pending invitation alone).
 pub async fn issue_link(
     tx: &mut Tx,
     user_id: &str,
@@ -226,6 +234,7 @@ pub async fn issue_link(
     valid: Duration,
     now: DateTime<Utc>,
 ) -> Result<String, Problem> {
+    spend_links(tx, user_id, Some(purpose), now).await?;
     let secret = sessions::random_secret();
     sqlx::query(
         "INSERT INTO one_time_links (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",

@@ -168,13 +168,24 @@ pub async fn find(
     }))
 }
 
+/// Deletes the pending OpenID Connect logins (pre-sessions) begun more than
+/// [`super::oidc::PENDING_LIFETIME`] before `now`: their callback is refused anyway.
+pub async fn purge_pending_logins(tx: &mut Tx, now: DateTime<Utc>) -> Result<u64, Problem> {
+    let deleted = sqlx::query("DELETE FROM console_oidc_pending WHERE created_at < $1")
+        .bind(timestamp(now - super::oidc::PENDING_LIFETIME))
+        .execute(&mut **tx)
+        .await?;
+    Ok(deleted.rows_affected())
+}
+
 /// Deletes the sessions that can no longer be used (signed out, revoked, idle past `idle`
 /// or older than `absolute` at `now`), with the OpenID Connect ID token kept for their
-/// sign-out; returns how many sessions.
+/// sign-out, and the expired pending OpenID Connect logins; returns how many sessions.
 pub async fn purge_ended(store: &Store, timeouts: Timeouts, now: DateTime<Utc>) -> Result<u64, Problem> {
     const ENDED: &str = "revoked_at IS NOT NULL OR last_seen_at <= $1 OR created_at <= $2";
     let (idle, absolute) = (timestamp(now - timeouts.idle), timestamp(now - timeouts.absolute));
     let mut tx = store.begin_write().await?;
+    purge_pending_logins(&mut tx, now).await?;
     sqlx::query(&format!(
         "DELETE FROM console_oidc_sessions WHERE session_hash IN (SELECT id_hash FROM console_sessions WHERE {ENDED})"
     ))

@@ -58,7 +58,8 @@ adapter!(tenants_purge, ProvisioningState, ent_tenants::provisioning::purge::pur
 adapter!(rgpd_snapshots, RgpdState, ent_rgpd::rgpd::jobs::run_job);
 
 /// Deletes what has no use left and may hold personal data: ended console sessions (with
-/// their OpenID Connect ID token), idempotency keys' stored answers, old job runs.
+/// their OpenID Connect ID token) and expired pending OpenID Connect logins, idempotency
+/// keys' stored answers, old job runs.
 fn retention_purge(state: &AppState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let timeouts = ent_platform::identity::sessions::Timeouts::of(&state.config.console);

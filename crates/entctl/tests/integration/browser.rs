@@ -126,9 +126,11 @@ async fn an_expired_session_goes_to_sign_in_then_to_the_page_asked(db: TestDb) {
     .await;
 }
 
-/// Signs in at the provider's page as a new subject with `email` (its form: `sub`).
+/// Signs in at the provider's page as the subject of `email` (its form: `sub`): the same
+/// subject each time, as a real provider's (the console refuses an account to another one).
 pub(crate) async fn provider_sign_in(browser: &Browser, issuer: &str, email: &str) {
-    let sub = crate::oidc::subject_at(issuer, serde_json::json!({ "email": email })).await;
+    let sub = format!("sub-{}", email.replace('@', "-at-"));
+    crate::oidc::put_subject(issuer, &sub, serde_json::json!({ "email": email, "email_verified": true })).await;
     browser.click_to_page("a[href^='/connexion/oidc']").await;
     assert!(browser.client.current_url().await.unwrap().as_str().starts_with(issuer));
     let form = browser.client.form(fantoccini::Locator::Css("form")).await.expect("the provider's form");

@@ -76,7 +76,18 @@ pub(crate) fn csrf_of(html: &str) -> String {
 /// Posts `fields` to `path` as an anonymous form (sign-in, forgotten password…), with the form
 /// cookie and CSRF token of the sign-in page (those of any anonymous page).
 pub(crate) async fn post_anonymous(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> common::Resp {
-    let form = app.get("/connexion").send().await;
+    post_anonymous_from(app, "127.0.0.1", path, fields).await
+}
+
+/// [`post_anonymous`] as the client `from` (its `X-Forwarded-For`: an app that trusts it, as
+/// [`behind_proxy`]'s, counts each address apart).
+pub(crate) async fn post_anonymous_from(
+    app: &TestApp,
+    from: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> common::Resp {
+    let form = app.get("/connexion").header("x-forwarded-for", from).send().await;
     assert_eq!(form.status, 200, "{}", form.text);
     let cookie = set_cookie(&form, "entcp_formulaire").expect("form cookie");
     let csrf = csrf_of(&form.text);
@@ -84,11 +95,22 @@ pub(crate) async fn post_anonymous(app: &TestApp, path: &str, fields: &[(&str, &
     pairs.extend_from_slice(fields);
     let body = serde_urlencoded::to_string(&pairs).unwrap();
     app.post(path)
+        .header("x-forwarded-for", from)
         .header("cookie", format!("entcp_formulaire={cookie}"))
         .bytes("application/x-www-form-urlencoded", body)
         .send()
         .await
 }
+
+/// An app trusting `X-Forwarded-For` (each client address its own) with one administrator,
+/// [`DAN_PROXIED`], who signs in with [`PASSWORD`].
+async fn behind_proxy(db: TestDb) -> TestApp {
+    let app = TestApp::builder(db).config(|c| c.server.trust_forwarded_for = true).build().await;
+    person(&app.store, DAN_PROXIED, Role::Admin, None).await;
+    app
+}
+
+const DAN_PROXIED: &str = "dan@test.fr";
 
 /// Signs in through the form; the answer to the POST and the form's cookie.
 pub(crate) async fn post_sign_in(app: &TestApp, email: &str, password: &str, next: &str) -> common::Resp {
@@ -429,4 +451,126 @@ async fn a_forgotten_password_link_of_an_account_deactivated_since_is_dead_like_
     assert_eq!(dead(&app.get(&deactivated).send().await), (404, true));
     assert_eq!(post_sign_in(&app, "dan.a@test.fr", new, "/").await.status, 401);
     assert_eq!(post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await.status, 303);
+}
+
+/// The path of every reset link mailed to `email` so far, oldest first.
+async fn reset_links_mailed(app: &TestApp, email: &str) -> Vec<String> {
+    let mails = common::queued_mails(&app.store, "console").await;
+    let links = mails.iter().filter(|m| m.recipients.contains(email) && m.context["event"] == "reset");
+    links
+        .map(|m| {
+            let link = m.context["link"].as_str().expect("a link");
+            link[link.find("/mot-de-passe/").expect("a password link")..].to_string()
+        })
+        .collect()
+}
+
+/// A page without its per-visitor secrets (the form cookie's token: 64 hex digits).
+fn without_tokens(text: &str) -> String {
+    let token = |part: &str| part.len() == 64 && part.bytes().all(|b| b.is_ascii_hexdigit());
+    text.split('"').map(|part| if token(part) { "" } else { part }).collect::<Vec<_>>().join("\"")
+}
+
+// « Mot de passe oublié » asked six times for one account from six addresses (no address
+// limit reached): five links are mailed (the account's limit), the sixth request is answered
+// exactly as for an address no account has; each new link spends the one before, so only the
+// last one mailed opens the form.
+backend_test!(forgotten_password_requests_are_limited_per_account_silently_and_only_the_last_link_works);
+async fn forgotten_password_requests_are_limited_per_account_silently_and_only_the_last_link_works(db: TestDb) {
+    let app = behind_proxy(db).await;
+    let name = app.backend;
+    let ask = |from: String, email: &'static str| {
+        let app = &app;
+        async move { post_anonymous_from(app, &from, "/mot-de-passe-oublie", &[("email", email)]).await }
+    };
+    let mut answers = vec![];
+    for i in 0..6 {
+        let known = ask(format!("203.0.113.{i}"), DAN_PROXIED).await;
+        let unknown = ask(format!("198.51.100.{i}"), "personne@test.fr").await;
+        assert_eq!((known.status, unknown.status), (200, 200), "{name} {i}: {}", known.text);
+        assert!(known.text.contains("Si un compte actif a cette adresse"), "{name} {i}: {}", known.text);
+        assert_eq!(without_tokens(&known.text), without_tokens(&unknown.text), "{name} {i}: nothing told apart");
+        answers.push(known);
+    }
+    let links = reset_links_mailed(&app, DAN_PROXIED).await;
+    assert_eq!(links.len(), 5, "{name}: the sixth request sent nothing");
+    for (i, link) in links.iter().enumerate() {
+        let opened = app.get(link).send().await;
+        let expected = if i == links.len() - 1 { 200 } else { 404 };
+        assert_eq!(opened.status, expected, "{name}: link {i}: {}", opened.text);
+    }
+    // The window slid: the owner gets a link again.
+    app.clock.set(t0() + chrono::Duration::minutes(16));
+    assert_eq!(ask("203.0.113.9".into(), DAN_PROXIED).await.status, 200, "{name}");
+    assert_eq!(reset_links_mailed(&app, DAN_PROXIED).await.len(), 6, "{name}");
+}
+
+// Someone keeps an account locked out with wrong passwords from many addresses: the owner
+// asks for a link, chooses a password through it and signs in at once (the failures of
+// others no longer count against the account).
+backend_test!(a_password_chosen_through_a_reset_link_lifts_the_lockout_others_failures_put_on_the_account);
+async fn a_password_chosen_through_a_reset_link_lifts_the_lockout_others_failures_put_on_the_account(db: TestDb) {
+    let app = behind_proxy(db).await;
+    let name = app.backend;
+    let sign_in_from = |from: &'static str, password: &'static str| {
+        let app = &app;
+        async move { post_anonymous_from(app, from, "/connexion", &[("email", DAN_PROXIED), ("password", password)]).await }
+    };
+    for from in ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4", "203.0.113.5"] {
+        assert_eq!(sign_in_from(from, "mauvais mot de passe").await.status, 401, "{name}");
+    }
+    let owner = "192.0.2.10";
+    assert_eq!(sign_in_from(owner, PASSWORD).await.status, 429, "{name}: the account is locked");
+
+    let sent = post_anonymous_from(&app, owner, "/mot-de-passe-oublie", &[("email", DAN_PROXIED)]).await;
+    assert_eq!(sent.status, 200, "{name}: {}", sent.text);
+    let link = reset_links_mailed(&app, DAN_PROXIED).await.pop().expect("a reset link");
+    let new = "une toute autre phrase";
+    let chosen = post_anonymous_from(&app, owner, &link, &[("password", new), ("confirmation", new)]).await;
+    assert_eq!(chosen.status, 303, "{name}: {}", chosen.text);
+    let back = sign_in_from(owner, "une toute autre phrase").await;
+    assert_eq!(back.status, 303, "{name}: {}", back.text);
+    // The account throttle still stops guessing afterwards.
+    for from in ["203.0.113.6", "203.0.113.7", "203.0.113.8", "203.0.113.9", "203.0.113.10"] {
+        assert_eq!(sign_in_from(from, "mauvais mot de passe").await.status, 401, "{name}");
+    }
+    assert_eq!(sign_in_from(owner, "une toute autre phrase").await.status, 429, "{name}");
+}
+
+// A session left open is no way around the sign-in throttle: the current password asked by
+// the password change counts like a sign-in's, and past the limit even the right one is
+// refused unchecked (the account is locked for sign-in too).
+backend_test!(wrong_current_passwords_on_the_account_page_count_against_the_sign_in_throttle);
+async fn wrong_current_passwords_on_the_account_page_count_against_the_sign_in_throttle(db: TestDb) {
+    let (app, _, _) = console(db).await;
+    let name = app.backend;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let change = |current: &'static str| {
+        let (app, session) = (&app, &session);
+        let new = "une toute autre phrase";
+        async move {
+            let fields = [("current", current), ("password", new), ("confirmation", new)];
+            post_form(app, session, "/compte/mot-de-passe", &fields).await
+        }
+    };
+    for i in 0..5 {
+        let wrong = change("mauvais mot de passe").await;
+        assert_eq!(wrong.status, 422, "{name} {i}: {}", wrong.text);
+        assert!(wrong.text.contains("Le mot de passe actuel est incorrect."), "{name} {i}");
+    }
+    let throttled = change(PASSWORD).await;
+    assert_eq!(throttled.status, 429, "{name}: {}", throttled.text);
+    assert!(throttled.text.contains("Trop de tentatives"), "{name}: {}", throttled.text);
+    assert!(throttled.header("retry-after").is_some(), "{name}");
+    assert_eq!(post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await.status, 429, "{name}: locked");
+    assert!(password::check_password(&app.store, "dan.a@test.fr", PASSWORD).await.unwrap().is_some(), "{name}");
+
+    // The window slid: the right current password changes it, and clears the account's count.
+    app.clock.set(t0() + chrono::Duration::minutes(16));
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let fields =
+        [("current", PASSWORD), ("password", "une toute autre phrase"), ("confirmation", "une toute autre phrase")];
+    let done = post_form(&app, &session, "/compte/mot-de-passe", &fields).await;
+    assert_eq!(done.status, 303, "{name}: {}", done.text);
+    assert_eq!(post_sign_in(&app, "dan.a@test.fr", "une toute autre phrase", "/").await.status, 303, "{name}");
 }

@@ -100,9 +100,14 @@ pub(crate) async fn subject_with(provider: &Provider, claims: Value) -> String {
 /// [`subject_with`] at the provider of `issuer`.
 pub(crate) async fn subject_at(issuer: &str, claims: Value) -> String {
     let sub = format!("sub-{}", uuid::Uuid::now_v7());
+    put_subject(issuer, &sub, claims).await;
+    sub
+}
+
+/// Sets the claims of the subject `sub` at the provider of `issuer`.
+pub(crate) async fn put_subject(issuer: &str, sub: &str, claims: Value) {
     let resp = reqwest::Client::new().put(format!("{issuer}/users/{sub}")).json(&claims).send().await.unwrap();
     assert!(resp.status().is_success(), "PUT /users: {}", resp.status());
-    sub
 }
 
 /// The browser: opens the authorisation URL, submits the sign-in form as `sub`, and
@@ -150,7 +155,11 @@ async fn a_known_user_signs_in_with_the_roles_it_has_and_the_claimed_uai_is_reco
     let provider = provider().await;
     let oidc = Oidc::new(&config(&provider)).unwrap();
     // The e-mail matches whatever its case; the claimed roles are ignored.
-    let sub = subject_with(&provider, json!({ "email": "Chef@Ecole.FR", "uai": "0940176F", "roles": ["admin"] })).await;
+    let sub = subject_with(
+        &provider,
+        json!({ "email": "Chef@Ecole.FR", "email_verified": true, "uai": "0940176F", "roles": ["admin"] }),
+    )
+    .await;
 
     let (pending, code, state) = through_provider(&oidc, &sub).await;
     let signed_in = oidc.finish(&app.store, pending, &code, &state, common::t0()).await.unwrap();
@@ -193,7 +202,7 @@ async fn an_unknown_user_is_refused_and_created_without_any_role_only_when_enabl
     let provider = provider().await;
     let sub = subject_with(
         &provider,
-        json!({ "email": "nouvelle@ac-creteil.fr", "given_name": "Anne", "family_name": "Martin", "uai": "0940176F", "roles": ["admin"] }),
+        json!({ "email": "nouvelle@ac-creteil.fr", "email_verified": true, "given_name": "Anne", "family_name": "Martin", "uai": "0940176F", "roles": ["admin"] }),
     )
     .await;
 
@@ -237,7 +246,7 @@ async fn a_wrong_state_a_replayed_code_and_another_nonce_are_refused(db: TestDb)
     let (store, name) = (&app.store, app.backend);
     let provider = provider().await;
     let oidc = Oidc::new(&config(&provider)).unwrap();
-    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr" })).await;
+    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr", "email_verified": true })).await;
 
     // A state the console did not send: refused before the code is used.
     let (pending, code, _) = through_provider(&oidc, &sub).await;
@@ -308,7 +317,7 @@ async fn the_console_signs_in_through_the_provider_back_to_the_page_asked_and_ou
     let form = app.get("/connexion?suivant=%2Fcompte").send().await;
     assert!(form.text.contains("Se connecter avec le fournisseur d&#x27;identité"), "{name}: {}", form.text);
     assert!(form.text.contains("href=\"/connexion/oidc?suivant=%2Fcompte\""), "{name}: {}", form.text);
-    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr" })).await;
+    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr", "email_verified": true })).await;
 
     let back = console_sign_in(&app, &sub, "/compte").await;
     assert_eq!((back.status, back.header("location")), (303, Some("/compte")), "{name}: {}", back.text);
@@ -352,14 +361,14 @@ async fn the_console_refuses_an_unknown_person_a_replayed_callback_and_one_witho
     let provider = provider().await;
     let app = console_with(db, &provider).await;
     let name = app.backend;
-    let stranger = subject_with(&provider, json!({ "email": "inconnu@ac-creteil.fr" })).await;
+    let stranger = subject_with(&provider, json!({ "email": "inconnu@ac-creteil.fr", "email_verified": true })).await;
     let refused = console_sign_in(&app, &stranger, "/").await;
     assert_eq!(refused.status, 403, "{name}: {}", refused.text);
     assert!(refused.text.contains("aucun compte"), "{name}: {}", refused.text);
     assert!(set_cookie(&refused, "entcp_session").is_none(), "{name}");
 
     // The pre-session is single-use: the same callback again is refused by the console.
-    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr" })).await;
+    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr", "email_verified": true })).await;
     let begin = app.get("/connexion/oidc").send().await;
     let pre = format!("entcp_oidc={}", set_cookie(&begin, "entcp_oidc").unwrap());
     let (code, state) = sign_in_at_provider(begin.header("location").unwrap(), &sub).await;
@@ -378,6 +387,118 @@ async fn the_console_refuses_an_unknown_person_a_replayed_callback_and_one_witho
         1,
         "{name}: the unknown person, audited by identity::oidc"
     );
+}
+
+// An address the provider does not say it verified names no account (absent counts as not);
+// the first verified sign-in links the account to its subject, and from then on another
+// subject presenting the same address is refused (audited), as is the linked subject when it
+// presents another account's address.
+backend_test!(an_oidc_sign_in_needs_a_verified_address_and_an_account_opens_to_its_first_subject_only);
+async fn an_oidc_sign_in_needs_a_verified_address_and_an_account_opens_to_its_first_subject_only(db: TestDb) {
+    let provider = provider().await;
+    let config = config(&provider);
+    let app = TestApp::builder(db)
+        .config(|c| c.identity.oidc = Some(config.clone()))
+        .user("dan@ac-creteil.fr", Role::Admin, None)
+        .user("dsi@ac-creteil.fr", Role::Admin, None)
+        .build()
+        .await;
+    let (store, name) = (&app.store, app.backend);
+    let oidc = Oidc::new(&config).unwrap();
+    let finish = |sub: String| {
+        let oidc = &oidc;
+        async move {
+            let (pending, code, state) = through_provider(oidc, &sub).await;
+            oidc.finish(store, pending, &code, &state, common::t0()).await
+        }
+    };
+
+    for claims in
+        [json!({ "email": "dan@ac-creteil.fr" }), json!({ "email": "dan@ac-creteil.fr", "email_verified": false })]
+    {
+        let refused = finish(subject_with(&provider, claims.clone()).await).await.unwrap_err();
+        assert_eq!(refused.kind, ProblemKind::Forbidden, "{name} {claims}: {refused:?}");
+        assert!(refused.detail.contains("« email_verified »"), "{name}: {}", refused.detail);
+    }
+    let links = "SELECT COUNT(*) FROM oidc_identities";
+    assert_eq!(common::count(store, links, &[]).await, 0, "{name}: nothing linked");
+
+    let first = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr", "email_verified": true })).await;
+    let dan = finish(first.clone()).await.unwrap().user;
+    let linked: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT issuer, subject, user_id FROM oidc_identities").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(linked, [(provider.issuer.clone(), first.clone(), dan.id.clone())], "{name}");
+
+    let other = subject_with(&provider, json!({ "email": "Dan@ac-creteil.fr", "email_verified": true })).await;
+    let refused = finish(other.clone()).await.unwrap_err();
+    assert_eq!(refused.kind, ProblemKind::Forbidden, "{name}: {refused:?}");
+    assert!(refused.detail.contains("lié à une autre identité de ce fournisseur"), "{name}: {}", refused.detail);
+    assert_eq!(finish(first.clone()).await.unwrap().user.id, dan.id, "{name}: the first subject still signs in");
+
+    // The linked subject now presents the other account's address: refused too.
+    put_subject(&provider.issuer, &first, json!({ "email": "dsi@ac-creteil.fr", "email_verified": true })).await;
+    let refused = finish(first.clone()).await.unwrap_err();
+    assert!(refused.detail.contains("liée à un autre compte"), "{name}: {}", refused.detail);
+
+    let reasons: Vec<(String, String, Value)> = oidc_audit(store)
+        .await
+        .into_iter()
+        .map(|(action, target, summary)| (action, target, summary["reason"].clone()))
+        .collect();
+    let refusal = |target: &str, reason: &str| ("oidc.refused".to_string(), target.to_string(), json!(reason));
+    let expected = vec![
+        refusal("dan@ac-creteil.fr", "email_unverified"),
+        refusal("dan@ac-creteil.fr", "email_unverified"),
+        ("oidc.sign_in".to_string(), dan.id.clone(), Value::Null),
+        refusal("dan@ac-creteil.fr", "subject_mismatch"),
+        ("oidc.sign_in".to_string(), dan.id.clone(), Value::Null),
+        refusal("dsi@ac-creteil.fr", "subject_linked_elsewhere"),
+    ];
+    assert_eq!(reasons, expected, "{name}");
+    let mismatch = "SELECT COUNT(*) FROM audit_log WHERE action = 'oidc.refused' AND actor = $1";
+    assert_eq!(
+        common::count(store, mismatch, &[format!("oidc:{other}").as_str()]).await,
+        1,
+        "{name}: the subject named"
+    );
+
+    // Through the console: the same refusal, in French on the sign-in page, no session.
+    let page = console_sign_in(&app, &other, "/").await;
+    assert_eq!(page.status, 403, "{name}: {}", page.text);
+    assert!(page.text.contains("lié à une autre identité de ce fournisseur"), "{name}: {}", page.text);
+    assert!(crate::console::set_cookie(&page, "entcp_session").is_none(), "{name}");
+}
+
+// `GET /connexion/oidc` writes a pending login: it counts against the client address's
+// sign-in throttle (a completed sign-in takes its count back), and the retention purge
+// deletes the pending logins past their lifetime.
+backend_test!(opening_the_oidc_sign_in_counts_against_the_address_throttle_and_stale_pending_logins_are_purged);
+async fn opening_the_oidc_sign_in_counts_against_the_address_throttle_and_stale_pending_logins_are_purged(db: TestDb) {
+    let provider = provider().await;
+    let app = console_with(db, &provider).await;
+    let name = app.backend;
+    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr", "email_verified": true })).await;
+    for i in 0..6 {
+        let back = console_sign_in(&app, &sub, "/").await;
+        assert_eq!(back.status, 303, "{name} {i}: a completed sign-in takes its count back: {}", back.text);
+    }
+    for i in 0..5 {
+        assert_eq!(app.get("/connexion/oidc").send().await.status, 303, "{name} {i}");
+    }
+    let refused = app.get("/connexion/oidc").send().await;
+    assert_eq!(refused.status, 429, "{name}: {}", refused.text);
+    assert!(refused.text.contains("Trop de tentatives"), "{name}: {}", refused.text);
+    assert!(refused.header("retry-after").is_some(), "{name}");
+    let pending = "SELECT COUNT(*) FROM console_oidc_pending";
+    assert_eq!(common::count(&app.store, pending, &[]).await, 5, "{name}: no row for the refused one");
+
+    let timeouts = entcp::identity::sessions::Timeouts::of(&entcp::config::Config::default().console);
+    let later = common::t0() + chrono::Duration::minutes(9);
+    entcp::identity::sessions::purge_ended(&app.store, timeouts, later).await.unwrap();
+    assert_eq!(common::count(&app.store, pending, &[]).await, 5, "{name}: still within their lifetime");
+    let later = common::t0() + chrono::Duration::minutes(11);
+    entcp::identity::sessions::purge_ended(&app.store, timeouts, later).await.unwrap();
+    assert_eq!(common::count(&app.store, pending, &[]).await, 0, "{name}: purged");
 }
 
 /// A provider that is down is asked once: the sign-ins queued behind its discovery get the

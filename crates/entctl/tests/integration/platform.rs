@@ -668,7 +668,7 @@ async fn a_password_link_of_a_deactivated_account_is_dead_like_an_expired_one(db
     let reset = password_link(store, &user.id, LinkPurpose::Reset).await;
     let invitation = password_link(store, &user.id, LinkPurpose::Setup).await;
     let others = password_link(store, &other.id, LinkPurpose::Reset).await;
-    let expired = password_link(store, &other.id, LinkPurpose::Reset).await;
+    let expired = password_link(store, &other.id, LinkPurpose::Setup).await;
     let later = t0() + chrono::Duration::minutes(31);
     let expired_refusal = password::reset_with_link(store, &expired, "cheval correct pile agrafe", later).await;
     let expired_refusal = expired_refusal.unwrap_err();
