@@ -45,6 +45,11 @@ pub struct OidcConfig {
     /// Create a user, without any role, for a verified e-mail no user has (default false).
     #[serde(default)]
     pub create_unknown_users: bool,
+    /// Take an address without an `email_verified` claim as verified (default false): only for a
+    /// provider that issues nothing but addresses it vouches for and omits the claim (an
+    /// institutional directory). An explicit `email_verified: false` is refused all the same.
+    #[serde(default)]
+    pub trust_email_without_claim: bool,
     /// Longest wait for each request to the provider.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,

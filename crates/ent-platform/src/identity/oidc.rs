@@ -433,8 +433,14 @@ impl Oidc {
             });
         };
         let who = Some((subject.to_string(), email.clone()));
-        // Only an address the provider says it verified names an account: absent counts as not.
-        if claims.get("email_verified") != Some(&serde_json::Value::Bool(true)) {
+        // Only an address the provider says it verified names an account: absent counts as not,
+        // unless the configuration vouches for this provider's addresses.
+        let verified = match claims.get("email_verified") {
+            Some(serde_json::Value::Bool(verified)) => *verified,
+            None => self.config.trust_email_without_claim,
+            Some(_) => false,
+        };
+        if !verified {
             return Err(Refusal {
                 who,
                 ..Refusal::new(

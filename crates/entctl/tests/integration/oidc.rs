@@ -467,6 +467,22 @@ async fn an_oidc_sign_in_needs_a_verified_address_and_an_account_opens_to_its_fi
     assert_eq!(page.status, 403, "{name}: {}", page.text);
     assert!(page.text.contains("lié à une autre identité de ce fournisseur"), "{name}: {}", page.text);
     assert!(crate::console::set_cookie(&page, "entcp_session").is_none(), "{name}");
+
+    // A provider vouched for by the configuration may omit the claim; a `false` is still refused.
+    let trusting = Oidc::new(&OidcConfig { trust_email_without_claim: true, ..config.clone() }).unwrap();
+    let finish_trusting = |sub: String| {
+        let oidc = &trusting;
+        async move {
+            let (pending, code, state) = through_provider(oidc, &sub).await;
+            oidc.finish(store, pending, &code, &state, common::t0()).await
+        }
+    };
+    let unverified = subject_with(&provider, json!({ "email": "dsi@ac-creteil.fr", "email_verified": false })).await;
+    let refused = finish_trusting(unverified).await.unwrap_err();
+    assert!(refused.detail.contains("« email_verified »"), "{name}: {}", refused.detail);
+    let unstated = subject_with(&provider, json!({ "email": "dsi@ac-creteil.fr" })).await;
+    let dsi = finish_trusting(unstated).await.unwrap().user;
+    assert_eq!(dsi.email, "dsi@ac-creteil.fr", "{name}");
 }
 
 // `GET /connexion/oidc` writes a pending login: it counts against the client address's
