@@ -59,6 +59,18 @@ pub fn today_in_france(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&chrono_tz::Europe::Paris).date_naive()
 }
 
+/// The last day of a term of `months` from `start` (a convention, a contract), reckoned from
+/// date to date: the day before the same day `months` later or, when that month has no such
+/// day (from 29 February, or a 31st), its last day. The one rule for every term.
+pub fn term_end(start: NaiveDate, months: u32) -> Option<NaiveDate> {
+    let same_day = start.checked_add_months(chrono::Months::new(months))?;
+    if same_day.day() < start.day() {
+        Some(same_day)
+    } else {
+        same_day.pred_opt()
+    }
+}
+
 /// `1er septembre 2026`.
 pub fn french_date(date: &str) -> String {
     const MONTHS: [&str; 12] = [
@@ -108,6 +120,23 @@ pub fn french_day(stored: &str) -> String {
 #[cfg(test)]
 mod moment_tests {
     use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_term_ends_the_day_before_the_same_day_or_on_the_last_day_of_a_shorter_month() {
+        assert_eq!(term_end(day("2026-09-01"), 36), Some(day("2029-08-31")));
+        assert_eq!(term_end(day("2027-03-01"), 12), Some(day("2028-02-29")), "across a leap day");
+        assert_eq!(term_end(day("2028-02-29"), 36), Some(day("2031-02-28")), "from a leap day");
+        assert_eq!(term_end(day("2026-01-31"), 1), Some(day("2026-02-28")));
+        assert_eq!(term_end(day("2026-12-31"), 12), Some(day("2027-12-30")), "across the new year");
+        // Contracts notified at a month's end run to the last day of the shorter month.
+        assert_eq!(term_end(day("2026-08-31"), 6), Some(day("2027-02-28")));
+        assert_eq!(term_end(day("2026-05-31"), 30), Some(day("2028-11-30")));
+        assert_eq!(term_end(day("2026-09-15"), 48), Some(day("2030-09-14")));
+    }
 
     #[test]
     fn moments_read_at_their_hour_in_paris_whatever_the_offset_typed() {

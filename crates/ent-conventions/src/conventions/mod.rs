@@ -387,6 +387,7 @@ async fn assemble(
          o.degree FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
          LEFT JOIN orgs d ON d.kind = 'dsden' AND d.code = o.departement_code \
          AND o.etab_type IN ('ecole_maternelle', 'ecole_elementaire', 'ecole_primaire') \
+         AND COALESCE(o.sector, 'public') <> 'prive' \
          WHERE {in} ORDER BY o.sort_name, o.id",
         "s.convention_id",
         &ids,
@@ -895,9 +896,9 @@ pub fn rgpd_roles<T>(model: &ConventionModel, party_orgs: impl Fn(&str) -> Vec<T
     Some((controller, joint, processors))
 }
 
-/// The DSDEN of each école's département among `school_ids`, whose director (the IA-DASEN) is
-/// the controller of the ENT of écoles; other schools, or without that DSDEN in the registry,
-/// are left out. One query (per 500 schools).
+/// The DSDEN of each public école's département among `school_ids`, whose director (the
+/// IA-DASEN) is the controller of the ENT of public écoles; other schools (a private école is
+/// its own controller), or without that DSDEN in the registry, are left out. One query (per 500 schools).
 async fn dsdens_of_ecoles(
     conn: &mut sqlx::AnyConnection,
     school_ids: Vec<String>,
@@ -913,7 +914,8 @@ async fn dsdens_of_ecoles(
         let sql = format!(
             "SELECT s.id AS school_id, d.id, d.kind, d.code, d.name FROM orgs s \
              JOIN orgs d ON d.kind = 'dsden' AND d.code = s.departement_code \
-             WHERE {} AND s.etab_type IN ('ecole_maternelle', 'ecole_elementaire', 'ecole_primaire')",
+             WHERE {} AND s.etab_type IN ('ecole_maternelle', 'ecole_elementaire', 'ecole_primaire') \
+             AND COALESCE(s.sector, 'public') <> 'prive'",
             cond.sql()
         );
         let rows: Vec<Row> = cond.bind(sqlx::query(&sql)).try_map(|r| Row::from_row(&r)).fetch_all(&mut *conn).await?;

@@ -38,7 +38,7 @@ impl Ctx<'_> {
     }
 }
 
-use ent_kernel::clock::{french_date, today_in_france};
+use ent_kernel::clock::{french_date, term_end, today_in_france};
 
 /// One organisation, or several for a `multiple` party, or one organisation with its signatory.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -363,7 +363,7 @@ async fn build_draft(
     check_shares(model, &parameters, &mut checks);
     let end = match (start, end_date) {
         (_, Some(end)) => checks.date("end_date", end),
-        (Some(start), None) => default_end(start, model.duration_months),
+        (Some(start), None) => term_end(start, model.duration_months),
         (None, None) => None,
     };
     if let (Some(start), Some(end)) = (start, end) {
@@ -387,19 +387,8 @@ async fn build_draft(
     })
 }
 
-/// The last day of a convention of `months` from `start`: the day before the same day `months`
-/// later or, when that month has no such day (from 29 February, or a 31st), its last day.
-pub(crate) fn default_end(start: NaiveDate, months: u32) -> Option<NaiveDate> {
-    let same_day = start.checked_add_months(Months::new(months))?;
-    if same_day.day() < start.day() {
-        Some(same_day)
-    } else {
-        same_day.pred_opt()
-    }
-}
-
 /// A length of time as a convention's text states it: whole months by the rule of
-/// [`default_end`], then the days left (« 10 mois et 15 jours »).
+/// [`term_end`], then the days left (« 10 mois et 15 jours »).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     pub months: u32,
@@ -410,7 +399,7 @@ impl Span {
     /// The span of a convention from `start` to `end`, its last day (both included); `None`
     /// when `end` is before `start`.
     pub fn between(start: NaiveDate, end: NaiveDate) -> Option<Span> {
-        let ends = |months: u32| default_end(start, months).filter(|last| *last <= end);
+        let ends = |months: u32| term_end(start, months).filter(|last| *last <= end);
         let mut months = 0;
         while ends(months + 1).is_some() {
             months += 1;
@@ -426,7 +415,7 @@ impl Span {
     pub fn end_from(self, start: NaiveDate) -> Option<NaiveDate> {
         match self.months {
             0 => start.checked_add_days(Days::new(self.days))?.pred_opt(),
-            months => default_end(start, months)?.checked_add_days(Days::new(self.days)),
+            months => term_end(start, months)?.checked_add_days(Days::new(self.days)),
         }
     }
 }
@@ -1951,15 +1940,6 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-    }
-
-    #[test]
-    fn thirty_six_months_end_the_day_before_the_same_day_or_on_the_last_day_of_a_shorter_month() {
-        assert_eq!(default_end(day("2026-09-01"), 36), Some(day("2029-08-31")));
-        assert_eq!(default_end(day("2027-03-01"), 12), Some(day("2028-02-29")), "across a leap day");
-        assert_eq!(default_end(day("2028-02-29"), 36), Some(day("2031-02-28")), "from a leap day");
-        assert_eq!(default_end(day("2026-01-31"), 1), Some(day("2026-02-28")));
-        assert_eq!(default_end(day("2026-12-31"), 12), Some(day("2027-12-30")), "across the new year");
     }
 
     #[test]

@@ -9,10 +9,12 @@ use super::decp::{self, DecpFacts, Known};
 use super::membership::{self, Application};
 use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
+use ent_kernel::clock::term_end;
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::Condition;
+use ent_kernel::store::Store;
 use ent_kernel::store::Tx;
 use ent_ops::notify::Notice;
 use ent_platform::contracts::{self, NewContract};
@@ -60,7 +62,7 @@ fn check(
     input: &AwardInput,
     g: &Groupement,
     coordinator: &Org,
-    today: NaiveDate,
+    (today, earliest): (NaiveDate, &Earliest),
     checks: &mut Checks,
 ) -> Option<Checked> {
     let siret = match &input.vendor_siret {
@@ -92,12 +94,10 @@ fn check(
             checks.fail("notified_on", "la notification ne peut pas être datée dans le futur");
             None
         }
-        Some(Ok(d)) if d.to_string().as_str() < g.created_on() => {
-            let created = g.created_on();
-            checks.fail(
-                "notified_on",
-                format!("la notification ({d}) ne peut pas précéder la création du groupement ({created})"),
-            );
+        Some(Ok(d)) if d.to_string() < earliest.day => {
+            let french = |d: &str| ent_kernel::clock::french_date(d);
+            let (notified, what, day) = (french(&d.to_string()), &earliest.what, french(&earliest.day));
+            checks.fail("notified_on", format!("la notification ({notified}) ne peut pas précéder {what} ({day})"));
             None
         }
         Some(Ok(d)) => Some(d.to_string()),
@@ -230,7 +230,7 @@ async fn require_convention_covers(ctx: &Ctx<'_>, g: &Groupement, checked: &Chec
         return Ok(());
     };
     let notified = ent_kernel::validate::parse_date("notified_on", &checked.notified_on)?;
-    let Some(last_day) = super::contract_end(notified, checked.duration) else { return Ok(()) };
+    let Some(last_day) = term_end(notified, checked.duration) else { return Ok(()) };
     let french = |d: &str| ent_kernel::clock::french_date(d);
     conflict_unless(last_day.to_string() <= conv.end_date, || {
         format!(
@@ -245,6 +245,49 @@ async fn require_convention_covers(ctx: &Ctx<'_>, g: &Groupement, checked: &Chec
     })
 }
 
+/// The first day the contract may be notified (`YYYY-MM-DD`) and what it is, in words.
+struct Earliest {
+    day: String,
+    what: String,
+}
+
+/// The latest of the groupement's creation, the start of its convention constitutive (the
+/// lineage's first version: the day the groupement was constituted) and the launch of its
+/// consultation (the day in France it entered `consultation`, as its audit chain records it):
+/// a contract is notified after the procedure that awards it.
+async fn earliest_notification(store: &Store, g: &Groupement) -> Result<Earliest, Problem> {
+    let mut earliest = Earliest { day: g.created_on().to_string(), what: "la création du groupement".into() };
+    let mut later = |day: String, what: String| {
+        if day > earliest.day {
+            earliest = Earliest { day, what };
+        }
+    };
+    if let Some(linked) = &g.convention_id {
+        let root: Option<(String, String)> = sqlx::query_as(
+            "SELECT r.reference, r.start_date FROM conventions l JOIN conventions r ON r.id = l.root_id \
+             WHERE l.id = $1",
+        )
+        .bind(linked)
+        .fetch_optional(store.pool())
+        .await?;
+        if let Some((reference, start)) = root {
+            later(start, format!("la prise d'effet de la convention constitutive {reference}"));
+        }
+    }
+    let launched: Option<String> = sqlx::query_scalar(
+        "SELECT MAX(at) FROM audit_log WHERE target_kind = 'groupement' AND target_id = $1 \
+         AND action = 'groupements.transition' AND summary LIKE '%\"to\":\"consultation\"%'",
+    )
+    .bind(&g.id)
+    .fetch_one(store.pool())
+    .await?;
+    if let Some(at) = launched.and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok()) {
+        let day = ent_kernel::clock::today_in_france(at.with_timezone(&chrono::Utc));
+        later(day.to_string(), "le lancement de la consultation".into());
+    }
+    Ok(earliest)
+}
+
 /// Awards the contract of a groupement in consultation.
 pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<Groupement, Problem> {
     super::require_constituted(ctx.store, g, "le marché ne peut pas être attribué").await?;
@@ -253,7 +296,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     })?;
     let coordinator = super::coordinator_org(ctx.store, g).await?;
     let mut checks = Checks::default();
-    let checked = check(&input, g, &coordinator, ctx.today(), &mut checks);
+    let earliest = earliest_notification(ctx.store, g).await?;
+    let checked = check(&input, g, &coordinator, (ctx.today(), &earliest), &mut checks);
     checks.finish()?;
     let checked = checked.expect("every field checked");
     require_convention_covers(ctx, g, &checked).await?;
@@ -350,7 +394,7 @@ async fn processor_of_record(
     tenants: &[Tenant],
 ) -> Result<usize, Problem> {
     let starts = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok();
-    let ends = starts.and_then(|d| super::contract_end(d, award.duration_months));
+    let ends = starts.and_then(|d| term_end(d, award.duration_months));
     for m in members {
         let contract = NewContract {
             processor_org_id: vendor.id.clone(),

@@ -19,6 +19,7 @@ pub mod shares;
 pub mod state;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use ent_kernel::clock::term_end;
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
@@ -234,18 +235,13 @@ impl Groupement {
         let latest_award = NaiveDate::parse_from_str(planned, "%Y-%m-%d")
             .ok()?
             .checked_add_months(chrono::Months::new(AWARD_SLACK_MONTHS))?;
-        contract_end(latest_award, self.terms.duration_months)
+        term_end(latest_award, self.terms.duration_months)
     }
 }
 
 /// How late after its planned date the award may come and the convention constitutive still
 /// cover the contract without an avenant.
 pub const AWARD_SLACK_MONTHS: u32 = 12;
-
-/// The last day of a contract of `months` notified on `notified_on`.
-pub fn contract_end(notified_on: NaiveDate, months: u32) -> Option<NaiveDate> {
-    notified_on.checked_add_months(chrono::Months::new(months))?.pred_opt()
-}
 
 /// `POST /groupements`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

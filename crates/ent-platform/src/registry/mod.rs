@@ -211,6 +211,12 @@ impl Org {
         self.etab_type
     }
 
+    /// Not a private school: a collectivité covers and funds only public schools (one without
+    /// a sector, from an annuaire without the column, is public). See `queries::covers_condition`.
+    pub fn is_public(&self) -> bool {
+        self.sector != Some(Sector::Prive)
+    }
+
     /// `kind:code`, the unambiguous way to name an organisation by code.
     pub fn qualified_code(&self) -> String {
         format!("{}:{}", self.kind.as_str(), self.code)

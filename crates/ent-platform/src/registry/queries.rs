@@ -404,10 +404,21 @@ pub fn one_of(key: &str, mut orgs: Vec<Org>) -> Result<Org, Problem> {
     }
 }
 
-/// The condition selecting every organisation that `org` covers.
+/// Rows that are not private schools: a collectivité's competence over schools (L. 212-4,
+/// L. 213-2, L. 214-6 du code de l'éducation) is over public ones; a private school (sous
+/// contrat) is its organisme de gestion's. A school without a sector (an annuaire without the
+/// column) is public. The SQL mirror of [`Org::is_public`].
+const PUBLIC_SECTOR: &str = "COALESCE(sector, 'public') <> 'prive'";
+
+/// The condition selecting every organisation that `org` covers: the académie and the DSDEN
+/// every school of their territory (the State's control reaches private schools sous contrat),
+/// a collectivité the public schools it funds ([`PUBLIC_SECTOR`]).
 pub fn covers_condition(org: &Org) -> Condition {
     let mut cond = Condition::default();
     let etab = OrgKind::Etablissement.as_str();
+    if !matches!(org.kind, OrgKind::Academie | OrgKind::Dsden) {
+        cond.push(PUBLIC_SECTOR, &[]);
+    }
     match org.kind {
         OrgKind::Academie => cond.push("kind = ? AND academie_code = ?", &[etab, &org.code]),
         OrgKind::Dsden => cond.push("kind = ? AND departement_code = ?", &[etab, &org.code]),
@@ -540,7 +551,7 @@ impl Relatives {
         };
         let commune_id = match org.kind {
             OrgKind::Commune => Some(org.id.as_str()),
-            OrgKind::Etablissement if org.etab_type.is_some_and(EtabType::is_ecole) => {
+            OrgKind::Etablissement if org.etab_type.is_some_and(EtabType::is_ecole) && org.is_public() => {
                 Self::find(&by_code, OrgKind::Commune, &org.commune_code).map(|c| c.id.as_str())
             }
             _ => None,
@@ -552,12 +563,14 @@ impl Relatives {
         Ok(Relatives { by_code, groups })
     }
 
-    /// The (kind, code) of every organisation above `org` named by its codes.
+    /// The (kind, code) of every organisation above `org` named by its codes: its académie and
+    /// DSDEN, and the collectivité funding it unless it is private (as [`covers_condition`]).
     fn codes(org: &Org) -> Vec<(OrgKind, &str)> {
         if org.kind != OrgKind::Etablissement {
             return Vec::new();
         }
         let above = match org.etab_type {
+            _ if !org.is_public() => None,
             Some(t) if t.is_ecole() => Some((OrgKind::Commune, &org.commune_code)),
             Some(t) => Self::secondary_funder(org, t),
             None => None,
@@ -596,7 +609,8 @@ impl Relatives {
 
     /// The collectivité that pays an établissement's ENT: école → its commune (or the
     /// EPCI it delegated its ENT to), collège → département, lycée and EREA → région, save
-    /// where one collectivité holds both powers ([`super::SECONDARY_FUNDING`]).
+    /// where one collectivité holds both powers ([`super::SECONDARY_FUNDING`]); none for a
+    /// private school.
     /// A group is only named here (its row was not read): see [`funding_collectivite`].
     pub fn funding(&self, etab: &Org) -> Option<OrgRef> {
         let etab_type = etab.etab_type?;

@@ -85,6 +85,8 @@ pub struct OrgFacts {
     pub code: String,
     pub name: String,
     pub etab_type: Option<EtabType>,
+    /// A private school (sous contrat): its own controller, not the IA-DASEN's.
+    pub private: bool,
     pub departement_code: Option<String>,
     pub academie_code: Option<String>,
     pub email: Option<String>,
@@ -337,6 +339,7 @@ fn or_unknown<'a>(org_id: &str, world: &'a World) -> Cow<'a, OrgFacts> {
         code: String::new(),
         name: format!("organisation inconnue {org_id}"),
         etab_type: None,
+        private: false,
         departement_code: None,
         academie_code: None,
         email: None,
@@ -386,12 +389,13 @@ pub fn in_eu(country: &str) -> bool {
 
 /// The controller, joint controllers and convention processors of a school, and
 /// whether no active convention says so (the defaults of the arrêté apply).
-/// The controller of an école is the IA-DASEN (the DSDEN of its département), whoever signed
-/// for the académie: an académie named by a convention gives way to that DSDEN.
+/// The controller of a public école is the IA-DASEN (the DSDEN of its département), whoever
+/// signed for the académie: an académie named by a convention gives way to that DSDEN. A private
+/// école, like any other school, is its own controller.
 fn roles_of<'a>(world: &'a World, school: &OrgFacts) -> (Cow<'a, Assignment>, bool) {
     let dsden = school
         .etab_type
-        .filter(|t| t.is_ecole())
+        .filter(|t| t.is_ecole() && !school.private)
         .and(school.departement_code.as_ref())
         .and_then(|d| world.dsden_by_departement.get(d));
     if let Some(a) = world.assignments.get(&school.id) {
@@ -1047,6 +1051,7 @@ mod tests {
             code: id.to_uppercase(),
             name: format!("Org {id}"),
             etab_type,
+            private: false,
             departement_code: Some("094".into()),
             academie_code: Some("24".into()),
             email: None,
@@ -1324,6 +1329,19 @@ mod tests {
         let r = derive(&w, &catalog(), "dsden", "2026-09-01", "now");
         assert_eq!(r.entries.len(), 2);
         assert!(r.entries[0].warnings.iter().any(|x| x.contains("aucune convention en vigueur")));
+    }
+
+    #[test]
+    fn a_private_ecole_is_its_own_controller_not_the_dsden() {
+        let mut w = world();
+        let mut ecole = org("ecole", OrgKind::Etablissement, Some(EtabType::EcoleElementaire));
+        ecole.private = true;
+        w.orgs.insert("ecole".into(), ecole);
+        w.orgs.insert("dsden".into(), org("dsden", OrgKind::Dsden, None));
+        w.dsden_by_departement.insert("094".into(), "dsden".into());
+        w.tenants[0].schools = vec!["ecole".into()];
+        assert!(derive(&w, &catalog(), "dsden", "2026-09-01", "now").entries.is_empty());
+        assert_eq!(derive(&w, &catalog(), "ecole", "2026-09-01", "now").entries.len(), 2);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub fn facts(org: &Org) -> OrgFacts {
         code: org.code.clone(),
         name: org.name.clone(),
         etab_type: org.etab_type,
+        private: !org.is_public(),
         departement_code: org.departement_code.clone(),
         academie_code: org.academie_code.clone(),
         email: org.email.clone(),

@@ -318,6 +318,7 @@ mod tests {
             code: "0940001A".into(),
             name: "Collège".into(),
             etab_type: Some(ent_platform::registry::EtabType::College),
+            private: false,
             departement_code: None,
             academie_code: None,
             email: None,

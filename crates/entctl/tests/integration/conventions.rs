@@ -1983,3 +1983,39 @@ async fn the_art_28_annex_lists_the_data_of_what_the_college_s_tenant_runs_and_a
     assert_eq!(annex(&later), annex(&submitted), "{name}: the frozen text keeps its annex");
     assert!(annex(&later).contains("Punitions et sanctions disciplinaires"), "{name}");
 }
+
+// A bipartite convention cites L. 212-4 (the commune's public écoles): it covers the public
+// écoles of Fresnes, not the private one beside them (sous contrat, its organisme de gestion's).
+backend_test!(a_commune_convention_covers_its_public_ecoles_and_not_a_private_one_of_its_territory);
+async fn a_commune_convention_covers_its_public_ecoles_and_not_a_private_one_of_its_territory(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let store = c.db.store.pool();
+    let ecoles: Vec<String> = sqlx::query_scalar(
+        "SELECT code FROM orgs WHERE kind = 'etablissement' AND degree = '1D' AND is_open = 1 \
+         AND commune_code = '94034' ORDER BY code",
+    )
+    .fetch_all(store)
+    .await
+    .unwrap();
+    let private = ecoles.iter().find(|code| *code != "0940176F").unwrap().clone();
+    sqlx::query("UPDATE orgs SET sector = 'prive' WHERE kind = 'etablissement' AND code = $1")
+        .bind(&private)
+        .execute(store)
+        .await
+        .unwrap();
+    let conv = c
+        .create(common::fixtures::with_signatories(json!({
+            "model": "bipartite-commune",
+            "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+            "start_date": "2026-10-01"
+        })))
+        .await;
+    let mut covered: Vec<String> =
+        conv["schools"].as_array().unwrap().iter().map(|s| s["code"].as_str().unwrap().to_string()).collect();
+    covered.sort();
+    let public: Vec<String> = ecoles.into_iter().filter(|code| *code != private).collect();
+    assert_eq!(covered, public, "{name}: every public école, not {private}: {conv}");
+}

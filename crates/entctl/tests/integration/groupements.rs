@@ -1517,3 +1517,116 @@ async fn an_edit_moving_the_end_of_a_signed_convention_constitutive_is_refused_b
     let (status, g) = send(edit(same_end)).await;
     assert_eq!((status, g["title"].as_str()), (200, Some("ENT des écoles du syndicat")), "{name}: {g}");
 }
+
+// A commune's competence (L. 212-4 du code de l'éducation) is over its public écoles: a private
+// école of its territory (sous contrat) is neither counted in its prefilled quantities nor read
+// by its agents (the same 404 as an organisation that does not exist).
+backend_test!(a_private_ecole_of_the_commune_is_not_prefilled_nor_read_by_the_commune);
+async fn a_private_ecole_of_the_commune_is_not_prefilled_nor_read_by_the_commune(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let (commune, client) = &w.communes[0];
+    let ecoles: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, code, pupils FROM orgs WHERE kind = 'etablissement' AND degree = '1D' AND is_open = 1 \
+         AND commune_code = $1 ORDER BY code",
+    )
+    .bind(&commune.code)
+    .fetch_all(w.store.pool())
+    .await
+    .unwrap();
+    assert!(ecoles.len() >= 2, "{name}: a public and a private école in the same commune");
+    let (private_id, private_code, private_pupils) = ecoles[0].clone();
+    let public_code = ecoles[1].1.clone();
+    let (schools, pupils) = registry_counts(&w.store, commune).await;
+    sqlx::query("UPDATE orgs SET sector = 'prive' WHERE id = $1")
+        .bind(&private_id)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+
+    let prefill = api(&format!("/groupements/{id}/prefill?applicant=commune:{}", commune.code));
+    let (status, pre) = send(client.get(&prefill)).await;
+    assert_eq!(status, 200, "{name}: {pre}");
+    assert_eq!(pre["quantities"]["schools"], schools - 1, "{name}: {pre}");
+    assert_eq!(pre["quantities"]["pupils"], pupils - private_pupils, "{name}: {pre}");
+    let listed: Vec<&str> = pre["schools"].as_array().unwrap().iter().map(|s| s["code"].as_str().unwrap()).collect();
+    assert!(listed.contains(&public_code.as_str()) && !listed.contains(&private_code.as_str()), "{name}: {listed:?}");
+
+    // Its agents no longer read it, as if it did not exist; the public école beside it, yes.
+    let (status, missing) = send(client.get(api("/orgs/0949999Z"))).await;
+    let (private_status, private) = send(client.get(api(&format!("/orgs/{private_code}")))).await;
+    assert_eq!((private_status, status), (404, 404), "{name}: {private}");
+    assert_eq!(private.to_string().replace(&private_code, "0949999Z"), missing.to_string(), "{name}");
+    assert_eq!(send(client.get(api(&format!("/orgs/{public_code}")))).await.0, 200, "{name}");
+}
+
+// The contract is notified after the procedure that awards it: a notification dated before the
+// consultation was launched is refused (422 naming `notified_on`, nothing awarded); dated that
+// day, it is awarded, and the contract notified on 30 November for 36 months ends on 29 November.
+backend_test!(an_award_notified_before_the_consultation_was_launched_is_refused);
+async fn an_award_notified_before_the_consultation_was_launched_is_refused(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    let launching = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let coord = w.coord.to(&launching);
+    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
+    assert_eq!(send(transition("closed")).await.0, 200, "{name}");
+    assert_eq!(send(transition("consultation")).await.0, 200, "{name}");
+
+    let later = TestApp::over(&w.store).clock(clock_on(2027, 1, 15)).build().await;
+    let coord = w.coord.to(&later);
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let mut body = award_body(&luhn(&format!("{}0001", luhn("81234567"))));
+    body["notified_on"] = json!("2026-11-29");
+    let (status, problem) = send(coord.post(&award_url).json(&body)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["notified_on".to_string()]), "{name}: {problem}");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("ne peut pas précéder le lancement de la consultation (30 novembre 2026)"),
+        "{name}: {message}"
+    );
+    let (_, still) = send(coord.get(api(&format!("/groupements/{id}")))).await;
+    assert_eq!(still["status"], "consultation", "{name}: nothing awarded");
+
+    body["notified_on"] = json!("2026-11-30");
+    let (status, g) = send(coord.post(&award_url).json(&body)).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
+    let ends: Vec<String> = sqlx::query_scalar(
+        "SELECT ends_on FROM processor_contracts WHERE reference = $1 AND source_kind = 'groupement'",
+    )
+    .bind(g["reference"].as_str().unwrap())
+    .fetch_all(w.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(ends, ["2029-11-29"], "{name}: the contract's last day");
+}
+
+// The contract's last day and the convention constitutive's end follow the one rule of terms: a
+// 30-month contract planned for 31 May 2027 may be notified until 31 May 2028 and then runs to
+// 30 November 2030 (not 29 November, a day short).
+backend_test!(a_convention_constitutive_planned_from_a_month_end_lasts_to_the_last_day_of_the_shorter_month);
+async fn a_convention_constitutive_planned_from_a_month_end_lasts_to_the_last_day_of_the_shorter_month(
+    db: crate::common::TestDb,
+) {
+    let w = world(&db).await;
+    let name = db.name;
+    let mut body = minimal_groupement(&w, "2026-09-30");
+    body["duration_months"] = json!(30);
+    body["award_planned_date"] = json!("2027-05-31");
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap();
+    let (commune, client) = &w.communes[0];
+    let application =
+        json!({ "applicant": commune.id, "deliberation_number": "2026-DCM-001", "deliberation_date": "2026-09-01" });
+    let (status, app) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let accept = api(&format!("/groupements/{id}/applications/{}/accept", app["id"].as_str().unwrap()));
+    assert_eq!(send(w.coord.post(accept)).await.0, 200, "{name}");
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let (_, conv) = send(w.coord.get(api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap())))).await;
+    assert_eq!(conv["end_date"], "2030-11-30", "{name}: {conv}");
+}

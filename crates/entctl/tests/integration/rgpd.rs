@@ -935,3 +935,37 @@ async fn a_register_states_the_security_measures_rendered_for_its_tenants_and_no
         }
     }
 }
+
+// The IA-DASEN is the controller of the commune's public écoles only: a private école of Fresnes
+// (sous contrat) leaves the commune's tenant in the register, and the vendor no longer works for
+// the DSDEN there; the public école beside it stays.
+backend_test!(a_private_ecole_of_the_commune_is_not_in_the_dsden_register);
+async fn a_private_ecole_of_the_commune_is_not_in_the_dsden_register(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    // Two écoles of Fresnes, served by the commune's tenant.
+    let (private, public) = ("0940289D".to_string(), "0940176F".to_string());
+    let read = |org: &'static str| call(d.admin.get(d.url(&format!("/registers/{org}"))));
+    let listing = |register: &Value, uai: &String| {
+        register["entries"].as_array().unwrap().iter().filter(|e| uais(e).contains(uai)).count()
+    };
+    let served_for_the_dsden = |register: &Value| {
+        let entry = register["processor_entries"].as_array().unwrap().iter().find(|e| e["controller"]["code"] == "94");
+        entry.expect("the vendor works for the DSDEN")["establishments"].as_i64().unwrap()
+    };
+    let (_, dsden) = read("dsden:94").await;
+    assert!(listing(&dsden, &private) > 0 && listing(&dsden, &public) > 0, "{name}: both écoles listed");
+    let (_, vendor) = read("editeur:900000019").await;
+    let served = served_for_the_dsden(&vendor);
+
+    sqlx::query("UPDATE orgs SET sector = 'prive' WHERE kind = 'etablissement' AND code = $1")
+        .bind(&private)
+        .execute(d.db.store.pool())
+        .await
+        .unwrap();
+    let (_, dsden) = read("dsden:94").await;
+    assert_eq!(listing(&dsden, &private), 0, "{name}: the IA-DASEN is not the controller of a private école");
+    assert!(listing(&dsden, &public) > 0, "{name}: the public école stays");
+    let (_, vendor) = read("editeur:900000019").await;
+    assert_eq!(served_for_the_dsden(&vendor), served - 1, "{name}: the vendor no longer works for it");
+}
