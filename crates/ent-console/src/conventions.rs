@@ -130,12 +130,7 @@ fn list_condition(params: &ListParams, orgs: Option<Vec<String>>) -> Condition {
         cond.push("(LOWER(c.reference) LIKE ? OR LOWER(c.title) LIKE ?)", &[&pattern, &pattern]);
     }
     if let Some(orgs) = orgs {
-        let party = |org: &String| {
-            let mut c = Condition::default();
-            c.push("c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = ?)", &[org]);
-            c
-        };
-        cond.and(Condition::any(orgs.iter().map(party).collect()));
+        cond.and(ent_conventions::conventions::party_to_any(&orgs));
     }
     cond
 }
@@ -565,7 +560,7 @@ async fn convention_page(
         "document": document_body(state, model, conv).await?,
         "downloads": downloads(conv),
         "can": {
-            "write": authz::role_allows(actor, &CONVENTIONS_WRITE),
+            "write": workflow::writes_convention(actor, model, conv),
             "sign": authz::role_allows(actor, &CONVENTIONS_SIGN),
             // A résiliation d'un commun accord is recorded by an administrator only.
             "agree": actor.is_admin(),

@@ -13,11 +13,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Duration, NaiveDate};
+use ent_conventions::conventions::seen_condition;
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::sql::Condition;
 use ent_kernel::store::Store;
-use ent_platform::identity::authz;
+use ent_platform::identity::authz::{self, CONVENTIONS_READ};
+use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covers_condition, get_org};
 use ent_platform::registry::Org;
 use serde::Serialize;
@@ -194,11 +196,13 @@ fn convention_reaches(org: &Org, table: &str) -> Condition {
     cond
 }
 
-/// Conventions in `status` with a party or a covered school in `org`'s scope, and
-/// `extra`: those `org` has yet to sign first, then by end date.
+/// Conventions in `status` with a party or a covered school in `org`'s scope, that the
+/// viewer sees (`seen`: [`ent_conventions::conventions::seen_condition`], each party its own),
+/// and `extra`: those `org` has yet to sign first, then by end date.
 async fn conventions(
     store: &Store,
     org: &Org,
+    seen: Option<&Condition>,
     status: &str,
     extra: Option<Condition>,
 ) -> Result<Vec<ConventionRow>, Problem> {
@@ -208,6 +212,9 @@ async fn conventions(
         convention_reaches(org, "convention_parties"),
         convention_reaches(org, "convention_schools"),
     ]));
+    if let Some(seen) = seen {
+        cond.and(seen.clone());
+    }
     if let Some(extra) = extra {
         cond.and(extra);
     }
@@ -241,8 +248,10 @@ async fn schools(store: &Store, org: &Org, today: &str) -> Result<Vec<SchoolRow>
     Ok(all)
 }
 
-/// Every figure of `org`'s dashboard on `today`.
-pub async fn figures(store: &Store, org: &Org, today: NaiveDate) -> Result<Figures, Problem> {
+/// Every figure of `org`'s dashboard on `today`, as `viewer` sees it (the conventions listed
+/// are those its organisations are party to).
+pub async fn figures(store: &Store, org: &Org, viewer: &Actor, today: NaiveDate) -> Result<Figures, Problem> {
+    let seen = seen_condition(viewer, &CONVENTIONS_READ);
     let day = today.format("%Y-%m-%d").to_string();
     let horizon = (today + Duration::days(90)).format("%Y-%m-%d").to_string();
     let departements = departements(store, org, &day).await?;
@@ -262,8 +271,8 @@ pub async fn figures(store: &Store, org: &Org, today: NaiveDate) -> Result<Figur
         coverage,
         departements,
         tenants: tenants_by_status(store, org).await?,
-        awaiting: conventions(store, org, "in_signature", None).await?,
-        expiring: conventions(store, org, "active", Some(expiring_window)).await?,
+        awaiting: conventions(store, org, seen.as_ref(), "in_signature", None).await?,
+        expiring: conventions(store, org, seen.as_ref(), "active", Some(expiring_window)).await?,
         schools: if academie { Vec::new() } else { schools(store, org, &day).await? },
     })
 }
@@ -321,7 +330,7 @@ async fn render(
     notice: Option<Notice>,
 ) -> Result<Response, PageError> {
     let today = state.clock.now().date_naive();
-    let figures = figures(&state.store, &org, today).await?;
+    let figures = figures(&state.store, &org, &signed.0.actor, today).await?;
     let title = format!("Tableau de bord — {}", org.name);
     let shell = Shell::new(state, Some(&signed.0), path).crumbs(&[(&title, path)]).notice(notice);
     let values = serde_json::json!({

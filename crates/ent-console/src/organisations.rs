@@ -16,11 +16,13 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
+use ent_conventions::conventions::seen_condition;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE};
+use ent_platform::identity::Actor;
 use ent_platform::registry::codes::parse_insee_commune;
 use ent_platform::registry::manage::{self, OrgPatch};
 use ent_platform::registry::queries::{self, ORG_COLUMNS};
@@ -193,9 +195,26 @@ async fn linked(state: &ConsoleState, sql: &str, org: &Org) -> Result<Vec<Linked
     Ok(sqlx::query_as(sql).bind(&org.id).fetch_all(state.store.pool()).await?)
 }
 
-const CONVENTIONS_OF: &str = "SELECT c.id, c.reference || ' — ' || c.title AS label, c.status FROM conventions c \
-     WHERE c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = $1) \
-     OR c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = $1) ORDER BY c.reference LIMIT 100";
+/// The conventions `org` is party to or covered by that `actor` sees (each party its own:
+/// [`ent_conventions::conventions::seen_condition`]).
+async fn conventions_of(state: &ConsoleState, actor: &Actor, org: &Org) -> Result<Vec<Linked>, Problem> {
+    let mut cond = Condition::default();
+    cond.push(
+        "(c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = ?) \
+         OR c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = ?))",
+        &[&org.id, &org.id],
+    );
+    if let Some(seen) = seen_condition(actor, &CONVENTIONS_READ) {
+        cond.and(seen);
+    }
+    let sql = format!(
+        "SELECT c.id, c.reference || ' — ' || c.title AS label, c.status FROM conventions c WHERE {} \
+         ORDER BY c.reference LIMIT 100",
+        cond.sql()
+    );
+    let query = cond.bind(sqlx::query(&sql)).try_map(|row| <Linked as sqlx::FromRow<_>>::from_row(&row));
+    Ok(query.fetch_all(state.store.pool()).await?)
+}
 const TENANTS_OF: &str = "SELECT slug AS id, hostname AS label, status FROM tenants WHERE org_id = $1 ORDER BY slug";
 
 async fn render(
@@ -214,7 +233,7 @@ async fn render(
     let may_edit = authz::authorize(&state.store, actor, &ORGS_UPDATE, &org).await.is_ok();
     // Conventions (parties, amounts) only to the roles that may read them here.
     let conventions = if authz::authorize(&state.store, actor, &CONVENTIONS_READ, &org).await.is_ok() {
-        Some(linked(state, CONVENTIONS_OF, &org).await?)
+        Some(conventions_of(state, actor, &org).await?)
     } else {
         None
     };

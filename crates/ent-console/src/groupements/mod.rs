@@ -21,7 +21,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use ent_groupements::groupements::costs::{euros, Shares};
 use ent_groupements::groupements::documents::{self, StoredDocument};
-use ent_groupements::groupements::membership::{Application, ApplicationStatus};
+use ent_groupements::groupements::membership::{self, Application, ApplicationStatus};
 use ent_groupements::groupements::{self as gm, routes as domain, Groupement, GroupementsState, Status};
 use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
@@ -347,11 +347,13 @@ pub(super) async fn groupement_page(
     let can_apply = authz::role_allows(&reader.actor, &GROUPEMENTS_APPLY);
     let before_deadline = state.ctx(&reader.actor).today().to_string() <= g.application_deadline;
     let open = can_apply && g.status == Status::Open;
-    let applications: Vec<Value> = domain::visible_applications(state, &reader, &g)
-        .await?
-        .iter()
-        .map(|a| application_view(a, open, open && before_deadline && !coordinating, fields))
-        .collect();
+    let applying = caller(signed, &GROUPEMENTS_APPLY);
+    let mut applications: Vec<Value> = Vec::new();
+    for a in domain::visible_applications(state, &reader, &g).await? {
+        // Only its own collectivité (or an admin) acts in an applicant's name.
+        let own = open && membership::speaks_for(&state.store, &applying, &a.applicant.id).await?;
+        applications.push(application_view(&a, own, own && before_deadline && !coordinating, fields));
+    }
     let shares = match (&g.award, member_view) {
         (Some(_), true) => Some(shares_view(&g, &domain::visible_shares(state, &reader, &g).await?)),
         _ => None,

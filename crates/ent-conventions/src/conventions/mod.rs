@@ -640,6 +640,33 @@ impl Subprocessors {
     }
 }
 
+/// The conventions one of `orgs` is party to, as a condition on `conventions c`: « chaque
+/// partie voit ses conventions » ([`Convention::is_seen_by`]) in SQL; none without `orgs`.
+pub fn party_to_any(orgs: &[String]) -> Condition {
+    let party = |org: &String| {
+        let mut c = Condition::default();
+        c.push("c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = ?)", &[org]);
+        c
+    };
+    Condition::any(orgs.iter().map(party).collect())
+}
+
+/// The organisations whose conventions `actor` sees under `action` (those where it holds one
+/// of the action's roles); `None` for an admin, who sees them all.
+pub fn visible_orgs_of(actor: &Actor, action: &Action) -> Option<Vec<String>> {
+    if actor.is_admin() {
+        return None;
+    }
+    let orgs = actor.bindings.iter().filter(|b| action.roles.contains(&b.role)).filter_map(|b| b.org.as_ref());
+    Some(orgs.map(|o| o.id.clone()).collect())
+}
+
+/// The conventions `actor` sees under `action`, as a condition on `conventions c`
+/// ([`party_to_any`] of [`visible_orgs_of`]); `None` for an admin.
+pub fn seen_condition(actor: &Actor, action: &Action) -> Option<Condition> {
+    visible_orgs_of(actor, action).map(|orgs| party_to_any(&orgs))
+}
+
 /// Filters of `GET /conventions`.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 pub struct ConventionFilter {
@@ -724,13 +751,7 @@ async fn list_condition(
         cond.push("c.model_id = ?", &[model]);
     }
     if let Some(orgs) = visible_orgs {
-        let mut any = Vec::new();
-        for org in orgs {
-            let mut c = Condition::default();
-            c.push("c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = ?)", &[org]);
-            any.push(c);
-        }
-        cond.and(Condition::any(any));
+        cond.and(party_to_any(orgs));
     }
     if let Some(cursor) = filter.cursor.as_deref().filter(|s| !s.is_empty()) {
         cond.push("c.id < ?", &[cursor]);

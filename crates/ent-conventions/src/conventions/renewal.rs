@@ -9,7 +9,7 @@ use super::model::{ConventionModel, RenewalPeriod};
 use super::workflow::Span;
 use super::workflow::{
     begin_locked, commit_and_reload, lock_if_exists, new_version, notice_months, party_signers, record,
-    require_no_notified_termination, require_party_member, Ctx,
+    require_no_notified_termination, require_party_member, writes_for, Ctx,
 };
 use super::{find_model, Convention, Party, Status};
 use chrono::{Months, NaiveDate};
@@ -17,7 +17,6 @@ use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
 use ent_kernel::store::{timestamp, Tx};
 use ent_kernel::validate::parse_date;
-use ent_platform::identity::authz;
 use ent_platform::identity::Actor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -122,15 +121,15 @@ pub fn renews(renewable: bool, conv: &Convention) -> bool {
     renewable && conv.non_renewal.is_none() && conv.termination_effective.is_none()
 }
 
-/// The party `actor` opposes for: the one named, or the first where it writes conventions.
-fn opposing_party<'c>(actor: &Actor, conv: &'c Convention, key: Option<&str>) -> Result<&'c Party, Problem> {
-    let writes_for = |p: &&Party| {
-        actor.is_admin()
-            || actor.bindings.iter().any(|b| {
-                authz::CONVENTIONS_WRITE.roles.contains(&b.role) && b.org.as_ref().is_some_and(|o| o.id == p.org.id)
-            })
-    };
-    let mut candidates = conv.parties.iter().filter(|p| key.is_none_or(|k| p.key == k)).filter(writes_for);
+/// The party `actor` opposes for: the one named, or the first it writes for ([`writes_for`]).
+fn opposing_party<'c>(
+    actor: &Actor,
+    model: &ConventionModel,
+    conv: &'c Convention,
+    key: Option<&str>,
+) -> Result<&'c Party, Problem> {
+    let mut candidates =
+        conv.parties.iter().filter(|p| key.is_none_or(|k| p.key == k)).filter(|p| writes_for(actor, model, &p.org.id));
     let first = candidates.next();
     match (first, key, actor.is_admin()) {
         (Some(p), Some(_), _) | (Some(p), None, false) => Ok(p),
@@ -150,8 +149,8 @@ pub async fn oppose(ctx: &Ctx<'_>, conv: &Convention, o: Opposition) -> Result<C
             conv.status.label()
         )
     })?;
-    require_party_member(ctx.actor, &conv.party_org_ids())?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    require_party_member(ctx.actor, model, &conv.party_org_ids())?;
     if !model.renewable {
         return Err(Problem::new(
             ProblemKind::Validation,
@@ -179,7 +178,7 @@ pub async fn oppose(ctx: &Ctx<'_>, conv: &Convention, o: Opposition) -> Result<C
             ),
         ));
     }
-    let party = opposing_party(ctx.actor, conv, o.party.as_deref())?;
+    let party = opposing_party(ctx.actor, model, conv, o.party.as_deref())?;
     let reason = o.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     new_version(&mut tx, &conv.id, ctx.now).await?;
     sqlx::query(

@@ -137,18 +137,7 @@ fn ctx<'a>(state: &'a ConventionsState, caller: &'a Caller) -> Ctx<'a> {
 
 /// The organisations whose conventions the caller sees; `None` for an admin.
 pub fn visible_orgs(caller: &Caller) -> Option<Vec<String>> {
-    if caller.actor.is_admin() {
-        return None;
-    }
-    Some(
-        caller
-            .actor
-            .bindings
-            .iter()
-            .filter(|b| caller.action.roles.contains(&b.role))
-            .filter_map(|b| b.org.as_ref().map(|o| o.id.clone()))
-            .collect(),
-    )
+    super::visible_orgs_of(&caller.actor, caller.action)
 }
 
 /// The convention of the path, if the caller is party to it (404 otherwise).

@@ -8,7 +8,7 @@ use super::signatories::Signatory;
 use super::{effective_controller, find_model, get_convention, roles_key, Convention, RolesKey, Status};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
-use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::{expect_same_version, expect_version};
 use ent_kernel::store::{new_id, timestamp, Backend, Store, Tx};
 use ent_kernel::validate::parse_date;
@@ -245,7 +245,7 @@ async fn resolve_parties(
             parties.push((spec.key.clone(), org));
         }
     }
-    require_party_member(naming.actor, &named)?;
+    require_party_member(naming.actor, model, &named)?;
     Ok(parties)
 }
 
@@ -617,7 +617,7 @@ fn start_at_submission(ctx: &Ctx<'_>, model: &ConventionModel, conv: &Convention
 
 /// The id of the convention `key` (id or reference) names as superseded by a new convention on
 /// `schools`. One the caller does not see answers as an unknown reference; the caller must be
-/// able to write it as a party ([`require_party_member`]), as for a résiliation; and it must be
+/// able to write it as a party ([`require_writer_of`]), as for a résiliation; and it must be
 /// signed or in force on at least one of the same schools: a convention replaces the one that
 /// covers its schools, not any other.
 async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>, schools: &[Org]) -> Result<Option<String>, Problem> {
@@ -626,7 +626,7 @@ async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>, schools: &[Org]) -
         .await?
         .filter(|c| c.is_seen_by(ctx.actor, &authz::CONVENTIONS_READ))
         .ok_or_else(|| Problem::invalid_field("supersedes", format!("aucune convention « {key} »")))?;
-    require_party_member(ctx.actor, &conv.party_org_ids()).map_err(|_| {
+    require_writer_of(ctx, &conv).map_err(|_| {
         forbidden(format!(
             "vous n'avez, à aucune des parties de la convention {}, un rôle qui permet de la modifier : vous ne \
              pouvez pas la remplacer",
@@ -654,19 +654,69 @@ async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>, schools: &[Org]) -
     Ok(Some(conv.id))
 }
 
-/// Only an admin, or a user holding a role that writes conventions at one of the party
-/// organisations, writes a convention: a writing role held elsewhere (a commune's) does not
-/// extend to a party where the user is only DPO or auditeur.
-pub(crate) fn require_party_member(actor: &Actor, party_org_ids: &[String]) -> Result<(), Problem> {
-    let writes_at_a_party = |b: &Binding| {
-        authz::CONVENTIONS_WRITE.roles.contains(&b.role)
-            && b.org.as_ref().is_some_and(|o| party_org_ids.contains(&o.id))
-    };
-    if actor.is_admin() || actor.bindings.iter().any(writes_at_a_party) {
-        Ok(())
-    } else {
-        Err(forbidden("vous n'avez, à aucune des parties de cette convention, un rôle qui permet de la modifier"))
+/// Whether the binding `b` writes a convention of `model` (drafts, edits, submits, terminates,
+/// opposes its renewal, amends it, files its signed copies) for its organisation, if that one
+/// is a party. A groupement's convention constitutive: any role that writes conventions (its
+/// coordinator, through the groupement's flow). An ENT convention (tripartite, bipartite): the
+/// DAN and the collectivité of a party, and the chef d'établissement of an EPLE (collège,
+/// lycée, EREA: a legal person); not an école's head (an école has no legal personality: its
+/// head signs where the model says so, nothing more), nor a coordinateur.
+pub(crate) fn writes_as_party(b: &Binding, model: &ConventionModel) -> bool {
+    let Some(org) = &b.org else { return false };
+    if !authz::CONVENTIONS_WRITE.roles.contains(&b.role) {
+        return false;
     }
+    if !model.governs_ent() {
+        return true;
+    }
+    match b.role {
+        Role::Dan | Role::Collectivite => true,
+        Role::ChefEtablissement => org.etab_type.is_some_and(|t| !t.is_ecole()),
+        _ => false,
+    }
+}
+
+/// Whether `actor` writes a convention of `model` for the party organisation `org_id`: an
+/// admin, or a binding there that [`writes_as_party`].
+pub(crate) fn writes_for(actor: &Actor, model: &ConventionModel, org_id: &str) -> bool {
+    actor.is_admin()
+        || actor.bindings.iter().any(|b| b.org.as_ref().is_some_and(|o| o.id == org_id) && writes_as_party(b, model))
+}
+
+/// Whether `actor` writes `conv`, of `model`, for one of its parties ([`writes_for`]): whom the
+/// console offers its writing forms.
+pub fn writes_convention(actor: &Actor, model: &ConventionModel, conv: &Convention) -> bool {
+    conv.parties.iter().any(|p| writes_for(actor, model, &p.org.id))
+}
+
+/// Only an admin, or a user who writes a convention of `model` for one of the party
+/// organisations ([`writes_as_party`]), writes a convention: a writing role held elsewhere (a
+/// commune's) does not extend to a party where the user is only DPO or auditeur.
+pub(crate) fn require_party_member(
+    actor: &Actor,
+    model: &ConventionModel,
+    party_org_ids: &[String],
+) -> Result<(), Problem> {
+    if party_org_ids.iter().any(|id| writes_for(actor, model, id)) {
+        return Ok(());
+    }
+    let mut detail =
+        "vous n'avez, à aucune des parties de cette convention, un rôle qui permet de la modifier".to_string();
+    if model.governs_ent() {
+        detail.push_str(
+            " : une convention ENT est rédigée, soumise, amendée, résiliée ou non reconduite par la DAN, la \
+             collectivité ou le chef d'un établissement public local d'enseignement (collège, lycée) qui y est partie ; \
+             le directeur d'école la signe seulement, le coordonnateur n'écrit que la convention constitutive de son \
+             groupement",
+        );
+    }
+    Err(forbidden(detail))
+}
+
+/// [`require_party_member`] for `conv`, under its own model.
+pub(crate) fn require_writer_of(ctx: &Ctx<'_>, conv: &Convention) -> Result<(), Problem> {
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    require_party_member(ctx.actor, model, &conv.party_org_ids())
 }
 
 async fn write_parties_and_schools(tx: &mut Tx, id: &str, draft: &Draft) -> Result<(), Problem> {
@@ -1042,7 +1092,7 @@ fn require_status(conv: &Convention, allowed: &[Status], what: &str) -> Result<(
 /// the signers when there is no visa, are notified.
 pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
     require_status(conv, &[Status::Draft], "soumettre à signature")?;
-    require_party_member(ctx.actor, &conv.party_org_ids())?;
+    require_writer_of(ctx, conv)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     super::signatories::check_complete(model, conv)?;
     let conv = &start_at_submission(ctx, model, conv)?;
@@ -1573,7 +1623,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::Active, Status::Signed], "résilier")?;
     require_no_notified_termination(conv)?;
-    require_party_member(ctx.actor, &conv.party_org_ids())?;
+    require_writer_of(ctx, conv)?;
     if t.reason.trim().is_empty() {
         return Err(Problem::invalid_field("reason", "indiquez le motif de la résiliation"));
     }
@@ -1747,7 +1797,7 @@ async fn require_original_in_force(conn: &mut AnyConnection, conv: &Convention) 
 pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
     require_status(conv, &[Status::Active], "amender")?;
     require_no_notified_termination(conv)?;
-    require_party_member(ctx.actor, &conv.party_org_ids())?;
+    require_writer_of(ctx, conv)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let mut params = conv.parameters.clone();
     params.remove("start_date");
@@ -1781,7 +1831,7 @@ pub async fn upload_signed(
     content_type: &str,
     bytes: &[u8],
 ) -> Result<Convention, Problem> {
-    require_party_member(ctx.actor, &conv.party_org_ids())?;
+    require_writer_of(ctx, conv)?;
     conflict_unless(conv.status != Status::Draft, || {
         format!(
             "la convention {} est un brouillon : un exemplaire signé se dépose une fois la convention soumise à signature",

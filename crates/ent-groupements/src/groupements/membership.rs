@@ -15,7 +15,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
 use ent_ops::notify::Notice;
-use ent_platform::identity::{Actor, Caller};
+use ent_platform::identity::{authz, Actor, Caller};
 use ent_platform::registry::queries::{covers, covers_org};
 use ent_platform::registry::{Org, OrgRef};
 use schemars::JsonSchema;
@@ -181,9 +181,19 @@ pub async fn applicant_org(store: &Store, actor: &Actor, key: &str) -> Result<Or
     ent_platform::registry::resolve_field_org(store, actor, "applicant", key, &MEMBER_KINDS, APPLICANT_KINDS).await
 }
 
+/// Whether `caller` applies, edits and withdraws in the name of the organisation
+/// `applicant_id` ([`require_speaks_for`]); an unknown one, no.
+pub async fn speaks_for(store: &Store, caller: &Caller, applicant_id: &str) -> Result<bool, Problem> {
+    match ent_platform::registry::get_org(store, applicant_id).await? {
+        Some(org) => authz::acts_for(store, &caller.actor, caller.action, &org).await,
+        None => Ok(false),
+    }
+}
+
 /// The applicant `key` names for `caller`, checked in this order: it exists; it is in the
 /// caller's scope (out of it and unreadable, the 422 of a key that names nothing, in the same
-/// words: neither its name nor its kind is revealed); it is a kind that may join.
+/// words: neither its name nor its kind is revealed); it is a kind that may join; the caller
+/// speaks for it ([`require_speaks_for`]).
 pub async fn applicant_for(store: &Store, caller: &Caller, key: &str) -> Result<Org, Problem> {
     let on_field = |p: Problem| match p.kind {
         ProblemKind::NotFound => Problem::invalid_field("applicant", p.detail),
@@ -192,7 +202,24 @@ pub async fn applicant_for(store: &Store, caller: &Caller, key: &str) -> Result<
     let org = ent_platform::registry::resolve_readable_field(store, &caller.actor, "applicant", key).await?;
     caller.require_key(store, key, &org).await.map_err(on_field)?;
     ent_platform::registry::queries::field_org_kind("applicant", &org, &MEMBER_KINDS, APPLICANT_KINDS)?;
+    require_speaks_for(store, caller, &org).await?;
     Ok(org)
+}
+
+/// Joining a groupement is each member's own decision, by its deliberating body (CCP
+/// L2113-6 and -7): only who acts for the applicant ([`authz::acts_for`]: an admin, or its
+/// own `collectivite`) applies, edits or withdraws in its name. A scope that reaches it (an
+/// EPCI's agent over its member communes) is not its consent: 403, the applicant being one
+/// the caller already reads (it passed the scope check).
+pub async fn require_speaks_for(store: &Store, caller: &Caller, applicant: &Org) -> Result<(), Problem> {
+    if authz::acts_for(store, &caller.actor, caller.action, applicant).await? {
+        return Ok(());
+    }
+    Err(authz::forbidden(format!(
+        "l'adhésion de {} au groupement relève de sa propre délibération : seule sa collectivité (ou un \
+         administrateur) dépose, modifie ou retire sa candidature",
+        applicant.name
+    )))
 }
 
 /// `PATCH /groupements/{id}/applications/{application}` (with `If-Match`): what the applicant

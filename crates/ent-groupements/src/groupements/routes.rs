@@ -444,7 +444,8 @@ async fn update_application(
     Ok(Versioned::ok(updated).into_response())
 }
 
-/// The application `application` of `g`, its applicant in the caller's scope (404 otherwise).
+/// The application `application` of `g`, its applicant in the caller's scope (404 otherwise)
+/// and one the caller speaks for ([`membership::require_speaks_for`], 403 otherwise).
 pub async fn own_application(
     state: &GroupementsState,
     caller: &Caller,
@@ -455,6 +456,7 @@ pub async fn own_application(
     let missing = || Problem::not_found(format!("aucune candidature « {application} »"));
     let applicant = ent_platform::registry::get_org(&state.store, &app.applicant.id).await?.ok_or_else(missing)?;
     caller.require_or(&state.store, &applicant, missing).await?;
+    membership::require_speaks_for(&state.store, caller, &applicant).await?;
     Ok(app)
 }
 

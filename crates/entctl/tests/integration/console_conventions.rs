@@ -449,3 +449,60 @@ async fn a_party_refuses_the_tacit_renewal_from_the_convention_page_and_the_circ
     let api = client(DAN).get(format!("/api/v1/conventions/{id}")).send().await;
     assert_eq!(api.body["non_renewal"]["reason"], "Changement de prestataire", "{}", api.text);
 }
+
+backend_test!(an_epci_agent_sees_on_the_dashboard_and_organisation_pages_only_the_conventions_the_epci_is_party_to);
+/// « Chaque partie voit ses conventions » : the agent of an EPCI whose scope holds Fresnes (a
+/// member) sees neither on its dashboard nor on Fresnes's or the école's page the tripartite
+/// convention of Fresnes's école (the EPCI is no party), as the conventions list; the
+/// mairie of Fresnes, a party, sees it on each.
+async fn an_epci_agent_sees_on_the_dashboard_and_organisation_pages_only_the_conventions_the_epci_is_party_to(
+    db: TestDb,
+) {
+    let mut app = fresnes(db).await;
+    let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
+    let epci = common::fixtures::new_org(
+        &app.store,
+        entcp::kernel::roles::OrgKind::Epci,
+        "Communauté d'agglomération Grand-Orly",
+        &common::fixtures::luhn("24940009"),
+        Some("94"),
+    )
+    .await;
+    entcp::registry::manage::set_member(&app.store, &common::admin(), &epci, &fresnes, true, common::t0())
+        .await
+        .unwrap();
+    let agent = "agent@grand-orly.fr";
+    app.add_user(agent, Role::Collectivite, Some(&epci.id)).await;
+    with_password(&app.store, agent).await;
+    // In signature: the dashboards list it among those awaiting signature.
+    let body = crate::common::fixtures::with_signatories(json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": "2026-09-01"
+    }));
+    let dan = app.client(app.token(DAN));
+    let conv = dan.post("/api/v1/conventions").json(&body).send().await;
+    let (id, reference) = (conv.body["id"].as_str().unwrap(), conv.body["reference"].as_str().unwrap());
+    let submitted = dan.post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
+    assert_eq!(submitted.status, 200, "{}", submitted.text);
+
+    let pages = [
+        "/".to_string(),
+        format!("/organisations/{}", fresnes.id),
+        format!("/organisations/{}", org_id(&app, "0940176F").await),
+    ];
+    let (mairie, agent) = (sign_in(&app, MAIRIE).await, sign_in(&app, agent).await);
+    for page in &pages {
+        let party = get(&app, &mairie, page).await;
+        assert!(party.text.contains(reference), "{page}: the mairie, a party, sees it: {}", party.text);
+        let other = get(&app, &agent, page).await;
+        assert_eq!(other.status, 200, "{page}: {}", other.text);
+        assert!(!other.text.contains(reference) && !other.text.contains(id), "{page}: {}", other.text);
+    }
+    // The agent reads Fresnes's page (in its scope), its conventions section empty.
+    let fresnes_page = get(&app, &agent, &pages[1]).await;
+    assert!(fresnes_page.text.contains(&fresnes.name), "{}", fresnes_page.text);
+    let dashboard = get(&app, &agent, "/").await;
+    assert!(dashboard.text.contains("Tableau de bord — Communauté d"), "its own dashboard: {}", dashboard.text);
+    assert!(dashboard.text.contains("Grand-Orly"), "its own dashboard: {}", dashboard.text);
+}

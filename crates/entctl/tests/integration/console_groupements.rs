@@ -448,3 +448,61 @@ async fn a_commune_edits_its_application_from_a_prefilled_form_until_the_deadlin
     assert_eq!(late.status, 409, "{}", late.text);
     assert!(late.text.contains("date limite"), "{}", late.text);
 }
+
+backend_test!(an_epci_agent_is_offered_no_form_in_a_member_communes_name_and_is_refused_one);
+/// The agent of an EPCI whose member commune applied sees its application (in its scope) but
+/// is offered neither « Modifier » nor « Retirer », and a forged form (application, edit,
+/// withdrawal in the commune's name) is refused (403), nothing changed; the commune's own
+/// agent is offered both.
+async fn an_epci_agent_is_offered_no_form_in_a_member_communes_name_and_is_refused_one(db: TestDb) {
+    let (scene, app, coord) = scene_app(db).await;
+    let store = app.store.clone();
+    let commune = &scene.communes[0];
+    let epci = new_org(&store, OrgKind::Epci, "Communauté d'agglomération", &luhn("24940009"), Some("94")).await;
+    entcp::registry::manage::set_member(&store, &common::admin(), &epci, commune, true, t0()).await.unwrap();
+    person(&store, "agent@ca94.fr", Role::Collectivite, Some(&epci.id)).await;
+    let (_, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
+    let path = format!("/groupements/{reference}");
+    let agent = sign_in(&app, "agent@ca94.fr").await;
+    let mairie = sign_in(&app, MAIRIES[0]).await;
+    let application = owned(&[
+        ("candidat", commune.id.as_str()),
+        ("deliberation", "2026-DCM-7"),
+        ("date-deliberation", "2026-09-01"),
+    ]);
+
+    // The EPCI's agent files nothing in the commune's name.
+    let refused = post_form(&app, &agent, &format!("{path}/candidature"), &application).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.text.contains("délibération"), "{}", refused.text);
+    let none: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM groupement_members WHERE org_id = $1")
+        .bind(&commune.id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+
+    // The commune applies; its agent is offered the forms, the EPCI's is not.
+    let sent = post_form(&app, &mairie, &format!("{path}/candidature"), &application).await;
+    follow(&app, &mairie, &sent, &format!("{path}?apres=candidature")).await;
+    let id = application_of(&store, &reference, commune).await;
+    let (edit, withdraw) = (format!("{path}/candidatures/{id}/modifier"), format!("{path}/candidatures/{id}/retrait"));
+    let own = get(&app, &mairie, &path).await;
+    assert!(own.text.contains(&edit) && own.text.contains(&withdraw), "{}", own.text);
+    let seen = get(&app, &agent, &path).await;
+    assert!(seen.text.contains("2026-DCM-7"), "the EPCI's agent sees it: {}", seen.text);
+    assert!(!seen.text.contains(&edit) && !seen.text.contains(&withdraw), "{}", seen.text);
+
+    // Forged forms: refused, nothing changed.
+    assert_eq!(get(&app, &agent, &edit).await.status, 403);
+    let changed = owned(&[("deliberation", "X"), ("date-deliberation", "2026-09-01"), ("version", "1")]);
+    assert_eq!(post_form(&app, &agent, &edit, &changed).await.status, 403);
+    assert_eq!(post_form(&app, &agent, &withdraw, &[]).await.status, 403);
+    let (status, number): (String, String) =
+        sqlx::query_as("SELECT status, deliberation_number FROM groupement_members WHERE id = $1")
+            .bind(&id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), number.as_str()), ("applied", "2026-DCM-7"));
+}

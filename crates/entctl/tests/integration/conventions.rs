@@ -2019,3 +2019,56 @@ async fn a_commune_convention_covers_its_public_ecoles_and_not_a_private_one_of_
     let public: Vec<String> = ecoles.into_iter().filter(|code| *code != private).collect();
     assert_eq!(covered, public, "{name}: every public école, not {private}: {conv}");
 }
+
+
+backend_test!(an_ent_convention_is_acted_on_by_its_dan_and_collectivite_not_a_coordinateur_nor_an_ecole_head);
+/// An ENT convention binds the État, the collectivité and, for a collège or a lycée, the EPLE (a
+/// legal person): a `coordinateur` bound at a party (the académie, for its groupements) neither
+/// amends, terminates nor opposes the renewal of it, and an école's head (no legal personality)
+/// signs it but neither amends nor terminates it; each refusal says why in French and changes
+/// nothing. The DAN and the mairie still act.
+async fn an_ent_convention_is_acted_on_by_its_dan_and_collectivite_not_a_coordinateur_nor_an_ecole_head(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let coordinateur =
+        c.app.client(&token_for(&c.db.store, "coord@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await);
+    // Signed by its three parties, the école's head included: its signature still works.
+    let id = signed_from(&c, "2026-09-01").await;
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(conv["status"], "active", "{name}: {conv}");
+    let refused = |(s, p): (StatusCode, Value), who: &str| {
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}: {who}: {p}");
+        let detail = p["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("directeur d'école la signe seulement") && detail.contains("coordonnateur"), "{p}");
+    };
+    let termination = json!({ "reason": "Changement de solution" });
+    for (who, client) in [("coordinateur", &coordinateur), ("directeur d'école", &c.directeur)] {
+        refused(c.post(client, &id, "amend", json!({})).await, who);
+        refused(c.post(client, &id, "terminate", termination.clone()).await, who);
+        refused(c.post(client, &id, "non-renewal", json!({})).await, who);
+    }
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert!(conv["termination_effective"].is_null() && conv["non_renewal"].is_null(), "{name}: {conv}");
+    let (_, drafts) = call(c.dan.get(c.url("?status=draft"))).await;
+    assert_eq!(drafts["items"].as_array().map(Vec::len), Some(0), "{name}: no avenant opened: {drafts}");
+
+    // The DAN and the mairie still act.
+    c.amended(&id).await;
+    let ended = c.step_ok(&c.mairie, &id, "terminate", termination).await;
+    assert!(ended["termination_effective"].is_string(), "{name}: {ended}");
+}
+
+backend_test!(a_colleges_head_writes_its_ent_convention);
+/// A collège is an EPLE, a legal person: its head, a party, submits the draft of its
+/// tripartite convention (an école's head may not).
+async fn a_colleges_head_writes_its_ent_convention(db: crate::common::TestDb) {
+    let (academie, departement, college) = college_world(&db.store).await;
+    let app = TestApp::over(&db.store).clock(Arc::new(FixedClock::new(t0()))).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
+    let chef = app.client(&token_for(&db.store, "principal@college.fr", Role::ChefEtablissement, Some(&college)).await);
+    let id = second_degre_draft(&dan, [&academie, &departement, &college]).await;
+    let (s, submitted) = call(chef.post(format!("/api/v1/conventions/{id}/submit")).json(&json!({}))).await;
+    assert_eq!((s, submitted["status"].as_str()), (StatusCode::OK, Some("in_signature")), "{}: {submitted}", db.name);
+}

@@ -1630,3 +1630,58 @@ async fn a_convention_constitutive_planned_from_a_month_end_lasts_to_the_last_da
     let (_, conv) = send(w.coord.get(api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap())))).await;
     assert_eq!(conv["end_date"], "2030-11-30", "{name}: {conv}");
 }
+
+
+backend_test!(an_epci_agent_never_applies_edits_nor_withdraws_in_a_member_communes_name);
+/// Joining a groupement is each member's own decision (its délibération): the agent of an EPCI
+/// whose scope holds a member commune applies, prefills, edits and withdraws for the EPCI only,
+/// never for the commune (403, the commune being readable to it; nothing recorded nor changed);
+/// the commune's own agent still does all of it.
+async fn an_epci_agent_never_applies_edits_nor_withdraws_in_a_member_communes_name(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let (commune, mairie) = &w.communes[0];
+    let epci = new_org(&w.store, OrgKind::Epci, "Communauté d'agglomération", &luhn("24940009"), Some("94")).await;
+    entcp::registry::manage::set_member(&w.store, &admin(), &epci, commune, true, t0()).await.unwrap();
+    let agent = w.app.client(&token_for(&w.store, "agent@ca94.fr", Role::Collectivite, Some(&epci.id)).await);
+    let applications = api(&format!("/groupements/{id}/applications"));
+    let application =
+        json!({ "applicant": commune.id, "deliberation_number": "DCM-1", "deliberation_date": "2026-09-01" });
+    let refused_in_french = |status: u16, problem: &Value| {
+        assert_eq!(status, 403, "{name}: {problem}");
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(&commune.name) && detail.contains("délibération"), "{name}: {problem}");
+    };
+
+    // The EPCI's agent, for the commune: refused, nothing recorded.
+    let (status, problem) = send(agent.post(&applications).json(&application)).await;
+    refused_in_french(status, &problem);
+    let (status, problem) = send(agent.get(api(&format!("/groupements/{id}/prefill?applicant={}", commune.id)))).await;
+    refused_in_french(status, &problem);
+    let (_, listed) = send(mairie.get(&applications)).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{name}: {listed}");
+
+    // The commune's own agent applies; the EPCI's agent neither edits nor withdraws it.
+    let (status, app) = send(mairie.post(&applications).json(&application)).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let url = format!("{applications}/{}", app["id"].as_str().unwrap());
+    let version = format!("\"{}\"", app["version"]);
+    let change = json!({ "deliberation_number": "DCM-1 de l'EPCI" });
+    let (status, problem) = send(agent.patch(&url).header("if-match", &version).json(&change)).await;
+    refused_in_french(status, &problem);
+    let (status, problem) = send(agent.post(format!("{url}/withdraw"))).await;
+    refused_in_french(status, &problem);
+    let (_, listed) = send(mairie.get(&applications)).await;
+    assert_eq!(
+        (listed[0]["status"].as_str(), listed[0]["deliberation_number"].as_str(), listed[0]["version"].as_i64()),
+        (Some("applied"), Some("DCM-1"), app["version"].as_i64()),
+        "{name}: unchanged: {listed}"
+    );
+
+    // The commune's own agent edits, then withdraws it.
+    let (status, edited) = send(mairie.patch(&url).header("if-match", &version).json(&change)).await;
+    assert_eq!(status, 200, "{name}: {edited}");
+    let (status, withdrawn) = send(mairie.post(format!("{url}/withdraw"))).await;
+    assert_eq!((status, withdrawn["status"].as_str()), (200, Some("withdrawn")), "{name}: {withdrawn}");
+}

@@ -224,6 +224,13 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
             | "/conventions/{convention}/refuser"
             | "/conventions/{convention}/avenant",
         ) => 409,
+        // An école's head signs its convention but writes none of it: refused before the
+        // form's fields are read.
+        ("POST", "/conventions/{convention}/resilier" | "/conventions/{convention}/non-reconduction")
+            if role == ChefEtablissement =>
+        {
+            403
+        }
         // Forms posted without their fields: refused by the capability's checks.
         (
             "POST",

@@ -27,6 +27,17 @@ pub(super) const CASES: &[Case] = &[
     ("POST", "/api/v1/conventions/{id}/signed-copies", CONVENTION_WRITERS, Target::Convention),
 ];
 
+/// The routes that write a convention (under `conventions.write`).
+const CONVENTION_WRITES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/conventions"),
+    ("PATCH", "/api/v1/conventions/{id}"),
+    ("POST", "/api/v1/conventions/{id}/submit"),
+    ("POST", "/api/v1/conventions/{id}/terminate"),
+    ("POST", "/api/v1/conventions/{id}/non-renewal"),
+    ("POST", "/api/v1/conventions/{id}/amend"),
+    ("POST", "/api/v1/conventions/{id}/signed-copies"),
+];
+
 /// Roles bound to an organisation that is party to the test conventions.
 pub(super) fn is_party(role: Role) -> bool {
     !matches!(role, SupportN3 | Coordinateur)
@@ -48,6 +59,11 @@ pub(super) fn json_of_new(new: &entcp::conventions::workflow::NewConvention) -> 
 /// What a party member gets from the convention routes, the workflow's own rules included.
 pub(super) fn convention_success(method: &str, path: &str, role: Role) -> u16 {
     let signer = matches!(role, Dan | Collectivite | ChefEtablissement);
+    // The test school is an école: its head signs its convention but writes none of it (no
+    // legal personality), whatever the route would answer next.
+    if role == ChefEtablissement && CONVENTION_WRITES.contains(&(method, path)) {
+        return 403;
+    }
     match (method, path) {
         ("POST", "/api/v1/conventions") | ("POST", "/api/v1/conventions/{id}/amend") => 201,
         // The premier-degré model asks no visa.
@@ -103,9 +119,9 @@ async fn a_party_the_caller_may_not_read_answers_as_a_missing_one_and_is_never_d
             assert!(!out_body.contains(secret.as_str()), "{}: {secret} revealed: {out_body}", db.name);
         }
     }
-    // The usual parties across scopes still make a convention: a school names its académie.
+    // The usual parties across scopes still make a convention: a commune names its académie.
     let usual = [academie_of(etab_in), world.commune_in.id.clone(), etab_in.id.clone()];
-    let (status, body) = world.send(ChefEtablissement, post(&usual)).await;
+    let (status, body) = world.send(Collectivite, post(&usual)).await;
     assert_eq!(status, 201, "{}: {body}", db.name);
 }
 
