@@ -4,9 +4,11 @@
 //! (`jobs`), reports (`report`) and the HTTP routes (`routes`).
 //!
 //! Who sees what: the requester their own tickets (public entries only); N1 and
-//! N2 the tickets of tenants in their scope (everything); N3 only tickets that
-//! reached N3 on tenants it is the vendor of, with the requester pseudonymised
-//! unless N2 shared the identity, and without the académie's internal comments.
+//! N2 the tickets of tenants in their scope, and those whose contract designated
+//! their organisation at their level (everything); N3 only tickets that reached
+//! N3 at its organisation, always the tenant's vendor (its processor) at the time
+//! of the escalation, with the requester pseudonymised unless N2 shared the
+//! identity, and without the académie's internal comments.
 
 pub mod attachments;
 pub mod calendar;
@@ -223,13 +225,11 @@ struct ContractRow {
     n1: Option<String>,
     #[sqlx(rename = "n2_org_id")]
     n2: Option<String>,
-    #[sqlx(rename = "n3_org_id")]
-    n3: Option<String>,
     policy: Option<String>,
 }
 
 async fn contract_row(store: &Store, org_id: &str) -> Result<Option<ContractRow>, Problem> {
-    Ok(sqlx::query_as("SELECT n1_org_id, n2_org_id, n3_org_id, policy FROM support_contracts WHERE org_id = $1")
+    Ok(sqlx::query_as("SELECT n1_org_id, n2_org_id, policy FROM support_contracts WHERE org_id = $1")
         .bind(org_id)
         .fetch_optional(store.pool())
         .await?)
@@ -250,7 +250,7 @@ pub async fn academie_of(store: &Store, org: &Org) -> Result<Option<Org>, Proble
     }
 }
 
-/// The vendor of a tenant's services: its N3 unless a contract names another.
+/// The vendor of a tenant's services: its N3, the processor that may read its tickets.
 pub fn tenant_vendor(tenant: &ent_tenants::tenants::Tenant) -> Option<OrgRef> {
     tenant.vendor.clone()
 }
@@ -283,8 +283,9 @@ async fn convention_annex(
 /// The support contract of a tenant. Each field comes from, in order: a
 /// contract set at the tenant's organisation, the SLA annex of the active
 /// convention covering it, a contract set at its funding collectivité or its
-/// académie; else N1 is the tenant's organisation, N2 its académie, N3 its
-/// vendor, and the policy `standard`.
+/// académie; else N1 is the tenant's organisation, N2 its académie, and the
+/// policy `standard`. N3 is always the tenant's vendor, its processor: an `n3`
+/// stored in a contract never sends a tenant's tickets to another éditeur.
 pub async fn resolve_contract(
     state: &crate::support::SupportState,
     tenant: &ent_tenants::tenants::Tenant,
@@ -320,7 +321,7 @@ pub async fn resolve_contract(
         };
     let n1 = level(|r| &r.n1, annex_n1).await?.unwrap_or_else(|| org.as_ref());
     let n2 = level(|r| &r.n2, annex_n2).await?.or_else(|| academie.map(|a| a.as_ref()));
-    let n3 = level(|r| &r.n3, None).await?.or_else(|| tenant_vendor(tenant));
+    let n3 = tenant_vendor(tenant);
     let policy = own_field(|r| &r.policy)
         .or(annex_policy)
         .or_else(|| inherited_field(|r| &r.policy))
@@ -397,6 +398,10 @@ pub fn visible_condition(actor: &Actor) -> Option<Condition> {
                     ")",
                 );
                 parts.push(c);
+                let mut designated = Condition::default();
+                let column = if b.role == Role::SupportN1 { "t.n1_org_id = ?" } else { "t.n2_org_id = ?" };
+                designated.push(column, &[&org.id]);
+                parts.push(designated);
             }
             (Role::SupportN3, Some(org)) => {
                 let mut c = Condition::default();
@@ -469,12 +474,38 @@ pub async fn levels_of(store: &Store, actor: &Actor, t: &Ticket) -> Result<Vec<L
             }
             _ => continue,
         };
-        if !levels.contains(&level) && ent_platform::identity::authz::in_org_scope(store, org, &target).await? {
+        if !levels.contains(&level)
+            && (designated_at(t, level, &org.id)
+                || ent_platform::identity::authz::in_org_scope(store, org, &target).await?)
+        {
             levels.push(level);
         }
     }
     levels.sort();
     Ok(levels)
+}
+
+/// Whether the ticket's contract designated `org_id` as its N1 or N2 (`level`): the
+/// holders of that level's role there are staff of the ticket, as its mails say.
+fn designated_at(t: &Ticket, level: Level, org_id: &str) -> bool {
+    match level {
+        Level::N1 => t.n1_org_id == org_id,
+        Level::N2 => t.n2_org_id.as_deref() == Some(org_id),
+        Level::N3 => false,
+    }
+}
+
+/// Whether one of the actor's N1 or N2 roles is held at the organisation the ticket's
+/// contract designated for that level.
+fn designated_staff(actor: &Actor, t: &Ticket) -> bool {
+    actor.bindings.iter().any(|b| {
+        let level = match b.role {
+            Role::SupportN1 => Level::N1,
+            Role::SupportN2 => Level::N2,
+            _ => return false,
+        };
+        b.org.as_ref().is_some_and(|org| designated_at(t, level, &org.id))
+    })
 }
 
 /// How `actor` sees the ticket, or `None` when it is not theirs to see.
@@ -485,10 +516,10 @@ pub async fn viewer(store: &Store, actor: &Actor, t: &Ticket) -> Result<Option<V
 
 /// How `actor` sees `t` (`None`: not theirs to see), `staff` saying whether the ticket's
 /// organisation is in the scope of one of the actor's N1 or N2 roles ([`staff_orgs`]):
-/// N1, N2 and admins see everything; N3 what reached N3 on its tenants; the requester
+/// N1, N2 (in scope, or at the organisation designated for their level) and admins see everything; N3 what reached N3 on its tenants; the requester
 /// their own ticket. No query: a page of tickets is decided by one [`staff_orgs`].
 pub fn viewer_given(actor: &Actor, t: &Ticket, staff: bool) -> Option<Viewer> {
-    if actor.is_admin() || staff {
+    if actor.is_admin() || staff || designated_staff(actor, t) {
         return Some(Viewer::Staff);
     }
     let vendor = actor.bindings.iter().any(|b| {

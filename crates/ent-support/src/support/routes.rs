@@ -257,7 +257,8 @@ async fn put_contract(
     ApiJson(input): ApiJson<ContractInput>,
 ) -> Result<StatusCode, Problem> {
     let org = caller.resolve(&state.store, &key).await?;
-    // The N1 and N2 organisations named get to see the tickets: they must be in scope too.
+    // The N1 and N2 organisations named become staff of the tickets they are designated for
+    // (`support::visible_condition`, `levels_of`): they must be in the caller's scope too.
     check_named(&state, &caller, "n1", input.n1.as_deref()).await?;
     check_named(&state, &caller, "n2", input.n2.as_deref()).await?;
     set_contract(&state, &caller.actor, &org, &input, state.clock.now()).await?;

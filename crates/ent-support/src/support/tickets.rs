@@ -1098,7 +1098,7 @@ pub(crate) async fn move_level(
     let receiving = match target {
         Level::N1 => Some(t.n1_org_id.clone()),
         Level::N2 => t.n2_org_id.clone(),
-        Level::N3 => t.n3_org_id.clone(),
+        Level::N3 => Some(current_vendor(tx, t).await?),
     }
     .ok_or_else(|| {
         Problem::conflict(format!(
@@ -1121,18 +1121,37 @@ pub(crate) async fn move_level(
         .await?;
     let reached = target == Level::N3 || t.reached_n3;
     let shared = share_requester && target == Level::N3 || t.requester_shared;
-    sqlx::query("UPDATE support_tickets SET reached_n3 = $1, requester_shared = $2 WHERE id = $3")
+    let n3_org_id = if target == Level::N3 { Some(receiving.clone()) } else { t.n3_org_id.clone() };
+    sqlx::query("UPDATE support_tickets SET reached_n3 = $1, requester_shared = $2, n3_org_id = $3 WHERE id = $4")
         .bind(i64::from(reached))
         .bind(i64::from(shared))
+        .bind(&n3_org_id)
         .bind(&t.id)
         .execute(&mut **tx)
         .await?;
-    let moved = Ticket { level: target, ..t.clone() };
+    let moved = Ticket { level: target, n3_org_id, ..t.clone() };
     refresh(tx, &ctx.state.support, &moved, ctx.now).await?;
     let queue = queue_emails(tx, target, &receiving).await?;
     let event = if up { "escalated" } else { "returned" };
     notify(tx, queue, &moved, event, json!({ "from": t.level.label(), "body": text }), ctx.now, ctx.now).await?;
     Ok(())
+}
+
+/// The N3 a ticket escalates to: the tenant's vendor of record now (after an award, the
+/// new one), its processor, whatever N3 was copied when the ticket was opened; a 409 when
+/// the tenant has none, rather than hand personal data to an éditeur that is not its processor.
+async fn current_vendor(tx: &mut Tx, t: &Ticket) -> Result<String, Problem> {
+    let vendor: Option<(Option<String>,)> = sqlx::query_as("SELECT vendor_org_id FROM tenants WHERE id = $1")
+        .bind(&t.tenant_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    vendor.and_then(|(v,)| v).ok_or_else(|| {
+        Problem::conflict(format!(
+            "le ticket {} ne peut pas passer au niveau N3 : le tenant n'a pas d'éditeur déclaré, \
+             seul sous-traitant à qui le confier ; déclarez son éditeur (spec.vendor)",
+            t.reference
+        ))
+    })
 }
 
 // --- field updates ----------------------------------------------------------------------

@@ -1206,3 +1206,98 @@ async fn only_the_support_of_the_tenant_forces_a_priority_and_the_requester_keep
     let id = r.body["id"].as_str().unwrap();
     assert_eq!(common::count(&s.store, recorded, &[id, "support_n1"]).await, 1, "{}", db.name);
 }
+
+/// Takes `id` from N1 up to N3 (N1 then N2 escalate); the ticket at N3.
+async fn escalate_to_n3(s: &Story, id: &str) -> Value {
+    s.act(&s.n1, id, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
+    s.act(&s.n2, id, "escalate", json!({ "reason": "Anomalie du connecteur de l'éditeur." }), 200).await
+}
+
+backend_test!(n3_is_always_the_tenants_vendor_whatever_the_contract_and_after_an_award);
+async fn n3_is_always_the_tenants_vendor_whatever_the_contract_and_after_an_award(db: crate::common::TestDb) {
+    use entcp::kernel::roles::Role;
+    let s = setup(&db).await;
+    // The académie's contract names éditeur A as N3; the collège's vendor (its processor) is B.
+    let a = common::fixtures::new_org(&s.store, OrgKind::Editeur, "Éditeur A", &luhn_siren(2), None).await;
+    let a_n3 = token_for(&s.store, "support@editeur-a.fr", Role::SupportN3, Some(&a.id)).await;
+    let body = json!({ "n3": a.id, "policy": "standard" });
+    let r = s.call(&s.admin, Method::PUT, "/support/contracts/academie:17", Some(body), None).await;
+    assert_eq!(r.status, 204, "{}: {}", db.name, r.body);
+    let contract = s.get(&s.n2, "/support/tenants/college-jules-verne/contract").await.body;
+    assert_ne!(contract["n3"]["id"], a.id.as_str(), "{}: {contract}", db.name);
+    assert_eq!(contract["n3"]["name"], "Éditeur ENT Atlantique", "{}: {contract}", db.name);
+    let id = ticket_at(&s, "2027-05-12 09:00", "Le connecteur ne remonte plus la 5e B").await;
+    let at_n3 = escalate_to_n3(&s, &id).await;
+    assert_eq!(at_n3["level"], "n3", "{}: {at_n3}", db.name);
+    // B, the processor, reads and gets the mail; A neither reads the ticket nor gets a mail.
+    assert_eq!(s.get(&s.n3, &format!("/support/tickets/{id}")).await.status, 200, "{}", db.name);
+    assert_eq!(s.get(&a_n3, &format!("/support/tickets/{id}")).await.status, 404, "{}", db.name);
+    assert_eq!(s.get(&a_n3, &format!("/support/tickets/{id}/history")).await.status, 404, "{}", db.name);
+    assert_eq!(s.get(&a_n3, "/support/tickets").await.body["items"], json!([]), "{}", db.name);
+    assert_eq!(mails(&s.store, "escalated", "support@editeur.fr").await.len(), 1, "{}", db.name);
+    assert!(mails(&s.store, "escalated", "support@editeur-a.fr").await.is_empty(), "{}", db.name);
+
+    // An award makes C the collège's vendor (the same `set_processors` the award runs).
+    let c = common::fixtures::new_org(&s.store, OrgKind::Editeur, "Éditeur C", &luhn_siren(3), None).await;
+    let c_n3 = token_for(&s.store, "support@editeur-c.fr", Role::SupportN3, Some(&c.id)).await;
+    let opened_before = ticket_at(&s, "2027-05-12 10:00", "Emploi du temps vide").await;
+    let tenant = entcp::tenants::get_tenant(&s.store, "college-jules-verne").await.unwrap().unwrap();
+    let mut tx = s.store.begin_write().await.unwrap();
+    entcp::tenants::set_processors(&mut tx, &s.store, &common::admin(), &tenant, Some(&c), None, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    let contract = s.get(&s.n2, "/support/tenants/college-jules-verne/contract").await.body;
+    assert_eq!(contract["n3"]["id"], c.id.as_str(), "{}: {contract}", db.name);
+    // A new ticket, and one opened before the award escalated after it, go to C, not to B.
+    let new_id = ticket_at(&s, "2027-05-12 11:00", "Cahier de textes inaccessible").await;
+    for id in [&new_id, &opened_before] {
+        escalate_to_n3(&s, id).await;
+        assert_eq!(s.get(&c_n3, &format!("/support/tickets/{id}")).await.status, 200, "{}", db.name);
+        assert_eq!(s.get(&s.n3, &format!("/support/tickets/{id}")).await.status, 404, "{}", db.name);
+    }
+    assert_eq!(mails(&s.store, "escalated", "support@editeur-c.fr").await.len(), 2, "{}", db.name);
+}
+
+backend_test!(escalating_to_n3_a_tenant_without_a_vendor_is_refused_in_french);
+async fn escalating_to_n3_a_tenant_without_a_vendor_is_refused_in_french(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let id = ticket_at(&s, "2027-05-12 09:00", "Le connecteur ne remonte plus la 5e B").await;
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
+    sqlx::query("UPDATE tenants SET vendor_org_id = NULL").execute(s.store.pool()).await.unwrap();
+    let refused = s.act(&s.n2, &id, "escalate", json!({ "reason": "Pour l'éditeur." }), 409).await;
+    assert!(refused.to_string().contains("pas d'éditeur déclaré"), "{}: {refused}", db.name);
+    let ticket = s.get(&s.admin, &format!("/support/tickets/{id}")).await.body;
+    assert_eq!(ticket["level"], "n2", "{}: {ticket}", db.name);
+}
+
+backend_test!(the_n1_a_contract_designates_reads_takes_and_is_mailed_the_ticket);
+async fn the_n1_a_contract_designates_reads_takes_and_is_mailed_the_ticket(db: crate::common::TestDb) {
+    use entcp::kernel::roles::Role;
+    let s = setup(&db).await;
+    // A commune outside the collège's scope, and its N1 agent; a Rennes school's N1, not designated.
+    let x = common::fixtures::org(&s.store, "commune:35238").await;
+    let agent = "support@vitre.fr";
+    let x_n1 = token_for(&s.store, agent, Role::SupportN1, Some(&x.id)).await;
+    let rennes_n1 = token_for(&s.store, "rup.annedebretagne@ac-rennes.fr", Role::SupportN1, Some("0350001L")).await;
+    let before = ticket_at(&s, "2027-05-12 08:45", "Mot de passe oublié").await;
+    assert_eq!(s.get(&x_n1, &format!("/support/tickets/{before}")).await.status, 404, "{}", db.name);
+    // The académie's contract names the commune as N1 of its tickets.
+    let body = json!({ "n1": x.id, "policy": "standard" });
+    let r = s.call(&s.admin, Method::PUT, "/support/contracts/academie:17", Some(body), None).await;
+    assert_eq!(r.status, 204, "{}: {}", db.name, r.body);
+    let id = ticket_at(&s, "2027-05-12 09:00", "Le connecteur ne remonte plus la 5e B").await;
+    assert_eq!(mails(&s.store, "created", agent).await.len(), 1, "{}: the designated N1 is mailed", db.name);
+    // The designated N1 lists it, reads it, is assigned it and takes it; the earlier ticket stays out.
+    let listed = s.get(&x_n1, "/support/tickets").await.body;
+    let ids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [id.as_str()], "{}: {listed}", db.name);
+    let seen = s.get(&x_n1, &format!("/support/tickets/{id}")).await;
+    assert_eq!(seen.status, 200, "{}: {}", db.name, seen.body);
+    let version = seen.body["version"].as_i64().unwrap();
+    let r = s.patch_ticket(&s.n1, &id, json!({ "assignee": agent }), version).await;
+    assert_eq!(r.status, 200, "{}: {}", db.name, r.body);
+    let taken = s.act(&x_n1, &id, "transition", json!({ "to": "in_progress" }), 200).await;
+    assert_eq!(taken["status"], "in_progress", "{}: {taken}", db.name);
+    // An N1 neither designated nor in scope sees nothing of it.
+    assert_eq!(s.get(&rennes_n1, &format!("/support/tickets/{id}")).await.status, 404, "{}", db.name);
+    assert_eq!(s.get(&rennes_n1, "/support/tickets").await.body["items"], json!([]), "{}", db.name);
+}
