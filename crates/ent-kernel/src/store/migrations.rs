@@ -68,6 +68,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0041_reconcile_applied_by.sql",
     "0042_idempotency_committed.sql",
     "0043_pending_invitees.sql",
+    "0047_rgpd_transfer_safeguard.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -320,6 +321,11 @@ mod tests {
             43,
             "94112798faf65fe9d69d13f2d89387f39ea33bf2c1d9a22524d3145cf2ee73a42d39aaf0cfdbbb9556b728ea1e4f7c75",
             "94112798faf65fe9d69d13f2d89387f39ea33bf2c1d9a22524d3145cf2ee73a42d39aaf0cfdbbb9556b728ea1e4f7c75",
+        ),
+        (
+            47,
+            "05dee077a24d2d98c8bdcb8acc68fc628c7ff88e955c1322d36cf3721cc1d2c700bf5be12d32d037c090b90935a1e1c8",
+            "05dee077a24d2d98c8bdcb8acc68fc628c7ff88e955c1322d36cf3721cc1d2c700bf5be12d32d037c090b90935a1e1c8",
         ),
     ];
 
