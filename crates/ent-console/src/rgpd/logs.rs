@@ -352,7 +352,7 @@ const REQUEST_STATUSES: &[(&str, &str)] = &[
     ("received", "reçue"),
     ("in_progress", "en cours"),
     ("answered", "répondue (date requise)"),
-    ("rejected", "refusée (date requise, motif dans les notes)"),
+    ("rejected", "refusée (date et motif requis : raisons, droit de réclamation auprès de la CNIL)"),
 ];
 
 /// What follows a breach once recorded: the CNIL decision and the people informed.

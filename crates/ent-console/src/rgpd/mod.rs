@@ -150,7 +150,9 @@ fn where_filled(missing: &str, register: &str) -> Value {
     let (href, label) = if missing.starts_with("sous-traitant") {
         (Some("/ent".to_string()), "l'ENT : éditeur et hébergeur du tenant")
     } else if missing.starts_with("garanties du transfert") {
-        (Some(format!("{register}/contrats")), "les contrats de sous-traitance (clauses de transfert)")
+        (None, "les coordonnées RGPD du sous-traitant destinataire (garantie du transfert, articles 45 à 47)")
+    } else if missing.starts_with("nombre de comptes") {
+        (Some("/ent".to_string()), "l'ENT : nombre de comptes du tenant (ou de la convention)")
     } else if ["finalités", "catégories de", "durées de conservation", "base légale"]
         .iter()
         .any(|p| missing.starts_with(p))
@@ -380,7 +382,19 @@ const PROFILE_FIELDS: &[(&str, &str, &str)] = &[
     ("dpo_address", "Adresse du délégué", "long"),
     ("representative", "Représentant (article 27)", "text"),
     ("security_measures", "Mesures de sécurité propres à l'organisation", "long"),
+    ("transfer_safeguard", "Sous-traitant hors EEE : garantie des transferts vers lui", "select"),
+    (
+        "transfer_safeguard_reference",
+        "Référence de la garantie (décision, clauses signées le…, règles approuvées le…)",
+        "text",
+    ),
 ];
+
+/// The choices of the transfer safeguard: none, or one of the domain's.
+fn safeguard_options() -> Vec<Value> {
+    let none = std::iter::once(("", "aucune (organisation établie dans l'EEE, ou garantie à documenter)"));
+    none.chain(domain::derive::TRANSFER_SAFEGUARDS).map(|(v, l)| json!({ "value": v, "label": l })).collect()
+}
 
 fn profile_of(fields: &Fields) -> Profile {
     let get = |name: &str| fields.get(name).to_string();
@@ -396,6 +410,8 @@ fn profile_of(fields: &Fields) -> Profile {
         dpo_address: get("dpo_address"),
         representative: get("representative"),
         security_measures: get("security_measures"),
+        transfer_safeguard: get("transfer_safeguard"),
+        transfer_safeguard_reference: get("transfer_safeguard_reference"),
     }
 }
 
@@ -415,7 +431,10 @@ fn profile_control(field: &str) -> String {
 
 async fn profile_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
-    let inputs = controls(PROFILE_FIELDS, profile_control, fields, Some(&refusal));
+    let mut inputs = controls(PROFILE_FIELDS, profile_control, fields, Some(&refusal));
+    for input in inputs.iter_mut().filter(|i| i["kind"] == "select") {
+        input["options"] = safeguard_options().into();
+    }
     let path = format!("{}/profil", base(org));
     let values = json!({
         "title": format!("Coordonnées RGPD — {}", org.name),
@@ -488,6 +507,7 @@ mod tests {
         assert_eq!(where_filled("sous-traitant éditeur (non renseigné sur le tenant)", "/rgpd/o1")["href"], "/ent");
         assert_eq!(where_filled("nom du délégué à la protection des données", "/rgpd/o1")["href"], "/rgpd/o1/profil");
         assert_eq!(where_filled("finalités", "/rgpd/o1")["href"], Value::Null);
-        assert_eq!(where_filled("garanties du transfert hors UE vers X (US)", "/rgpd/o1")["href"], "/rgpd/o1/contrats");
+        let safeguard = where_filled("garanties du transfert hors UE vers X (US)", "/rgpd/o1");
+        assert!(safeguard["where"].as_str().unwrap().contains("sous-traitant destinataire"), "{safeguard}");
     }
 }

@@ -68,7 +68,8 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0041_reconcile_applied_by.sql",
     "0042_idempotency_committed.sql",
     "0043_pending_invitees.sql",
-    "0051_oidc_identities.sql",
+    "0044_rgpd_transfer_safeguard.sql",
+    "0045_oidc_identities.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -323,7 +324,12 @@ mod tests {
             "94112798faf65fe9d69d13f2d89387f39ea33bf2c1d9a22524d3145cf2ee73a42d39aaf0cfdbbb9556b728ea1e4f7c75",
         ),
         (
-            51,
+            44,
+            "05dee077a24d2d98c8bdcb8acc68fc628c7ff88e955c1322d36cf3721cc1d2c700bf5be12d32d037c090b90935a1e1c8",
+            "05dee077a24d2d98c8bdcb8acc68fc628c7ff88e955c1322d36cf3721cc1d2c700bf5be12d32d037c090b90935a1e1c8",
+        ),
+        (
+            45,
             "4eb9be7d86eda8cc609df08ba88ea1023b8dcd747d61cc69ddad87f4e8ed6fdb31e1676ca1ffb8bb8357ad33f44ff5be",
             "4eb9be7d86eda8cc609df08ba88ea1023b8dcd747d61cc69ddad87f4e8ed6fdb31e1676ca1ffb8bb8357ad33f44ff5be",
         ),

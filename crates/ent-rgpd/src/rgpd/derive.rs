@@ -15,10 +15,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// Version of the JSON schema of [`Register`].
 pub const SCHEMA: &str = "entcp.rgpd.register/v1";
 
-/// EU member states (ISO 3166 alpha-2): a processor elsewhere means a transfer outside the EU.
-pub const EU_COUNTRIES: [&str; 27] = [
+/// EU member states and the three other EEA states (Iceland, Liechtenstein, Norway), ISO
+/// 3166 alpha-2: the GDPR applies in the EEA (EEA agreement), so a processor elsewhere means
+/// a transfer to a third country (Art. 44).
+pub const EU_COUNTRIES: [&str; 30] = [
     "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV",
-    "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+    "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "IS", "LI", "NO",
 ];
 
 /// Accounts from which a processing is treated as large-scale (DPIA criterion).
@@ -75,6 +77,31 @@ pub struct Profile {
     /// Organisational measures added to the platform's technical ones, one per line.
     #[schemars(length(max = 5000))]
     pub security_measures: String,
+    /// For a processor outside the EEA, what a transfer to it rests on: `adequacy` (Art. 45),
+    /// `scc` (standard contractual clauses, Art. 46(2)(c)), `bcr` (Art. 47); empty when none.
+    #[serde(default)]
+    pub transfer_safeguard: String,
+    /// The decision, clauses or rules that safeguard cites (title, date, where they are kept).
+    #[serde(default)]
+    #[schemars(length(max = 500))]
+    pub transfer_safeguard_reference: String,
+}
+
+/// The safeguards a transfer outside the EEA may rest on: the value, what the register says.
+pub const TRANSFER_SAFEGUARDS: [(&str, &str); 3] = [
+    ("adequacy", "décision d'adéquation de la Commission européenne (article 45 du RGPD)"),
+    ("scc", "clauses contractuelles types de la Commission européenne (article 46.2.c du RGPD)"),
+    ("bcr", "règles d'entreprise contraignantes approuvées (articles 46.2.b et 47 du RGPD)"),
+];
+
+/// The safeguard a processor's profile records for transfers to it, with its reference;
+/// empty when none is recorded.
+pub fn safeguard_text(profile: &Profile) -> String {
+    TRANSFER_SAFEGUARDS
+        .iter()
+        .find(|(value, _)| *value == profile.transfer_safeguard)
+        .map(|(_, label)| format!("{label} : {}", profile.transfer_safeguard_reference.trim()))
+        .unwrap_or_default()
 }
 
 /// An organisation as the derivation knows it.
@@ -226,6 +253,10 @@ pub struct Establishment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Dpia {
     pub required: bool,
+    /// Neither required nor not: one criterion is met and the large scale, which would be
+    /// the second, cannot be judged for want of an account figure (« à déterminer »).
+    #[serde(default)]
+    pub undetermined: bool,
     /// The WP248 criteria met, named.
     pub reasons: Vec<String>,
     /// What the large-scale criterion was judged on: the account figures and their
@@ -766,17 +797,18 @@ fn links_rendered(world: &World, links: &[Link], controller: &str) -> (Vec<Proce
     (rendered, warnings)
 }
 
-/// Transfers outside the EU, computed from each processor's country. No fact of the
-/// model documents a safeguard (standard contractual clauses, adequacy decision...):
-/// the safeguard stays empty, so the entry is reported incomplete until it is. The
+/// Transfers outside the EEA, computed from each processor's country, with the safeguard
+/// its register profile records (adequacy decision, standard contractual clauses, binding
+/// corporate rules); empty until recorded, which reports the entry incomplete. The
 /// catalog's free-text note on transfers is a claim, not a safeguard, and is not used.
-fn transfers(links: &[ProcessorLink]) -> Vec<Transfer> {
+fn transfers(world: &World, links: &[ProcessorLink]) -> Vec<Transfer> {
     let mut out: Vec<Transfer> = Vec::new();
     for l in links.iter().filter(|l| !in_eu(&l.org.country)) {
+        let profile = world.orgs.get(&l.org.id).and_then(|o| o.profile.as_ref());
         let t = Transfer {
             recipient: l.org.name.clone(),
             country: l.org.country.clone(),
-            safeguard: String::new(),
+            safeguard: profile.map(safeguard_text).unwrap_or_default(),
             documentation: l.contract.as_ref().map(|c| c.reference.clone()).unwrap_or_default(),
         };
         if !out.contains(&t) {
@@ -820,12 +852,19 @@ fn dpia(minors: bool, personal_data: &[DataCategory], agg: &Agg, establishments:
         (false, 0) => format!("comptes déclarés : {known}"),
         (false, n) => format!("comptes déclarés : {known} ; {n} tenant(s) sans nombre de comptes connu (minimum)"),
     };
-    if agg.accounts >= LARGE_SCALE_ACCOUNTS || establishments >= 50 {
+    let large = agg.accounts >= LARGE_SCALE_ACCOUNTS || establishments >= 50;
+    if large {
         reasons
             .push(format!("traitement à grande échelle ({} comptes, {establishments} établissements)", agg.accounts));
     }
-    Dpia { required: reasons.len() >= 2, reasons, scale }
+    // One criterion and a scale no figure lets judge: the scale could be the second.
+    let undetermined = reasons.len() == 1 && !large && agg.accounts_sources.is_empty();
+    Dpia { required: reasons.len() >= 2, undetermined, reasons, scale }
 }
+
+/// The missing-field label of an impact assessment the account count must decide.
+pub const DPIA_UNDETERMINED: &str =
+    "nombre de comptes (un critère d'AIPD est rempli, la grande échelle décide : AIPD à déterminer)";
 
 /// The recipients of an entry: the service's, the arrêté's, then each processor once.
 fn recipients(service: &Service, processors: &[ProcessorLink]) -> Vec<String> {
@@ -869,7 +908,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         .collect();
     let sensitive = personal_data.iter().any(|d| d.sensitive);
     let highly_personal = personal_data.iter().any(|d| d.highly_personal);
-    let transfers = transfers(&processors);
+    let transfers = transfers(world, &processors);
     let source = data_source(&agg, service);
     let dpia = dpia(minors, &personal_data, &agg, agg.establishments.len());
     let recipients = recipients(service, &processors);
@@ -978,6 +1017,9 @@ fn missing_fields(e: &Entry, service: &Service) -> Vec<String> {
         }
     }
     m.extend(missing_safeguards(&e.transfers));
+    if e.dpia.undetermined {
+        m.push(DPIA_UNDETERMINED.into());
+    }
     m
 }
 
@@ -1022,7 +1064,7 @@ fn processor_entry(
     if p.dpo_name.is_empty() && p.dpo_email.is_empty() {
         missing.push("délégué à la protection des données du sous-traitant".into());
     }
-    let transfers = transfers(&downstream);
+    let transfers = transfers(world, &downstream);
     missing.extend(missing_safeguards(&transfers));
     ProcessorEntry {
         key: controller_id.to_string(),
@@ -1191,6 +1233,25 @@ mod tests {
         assert!(dpia.required);
         assert_eq!(dpia.reasons.len(), 2);
         assert!(dpia.reasons[1].starts_with("traitement à grande échelle (5000 comptes"), "{:?}", dpia.reasons);
+    }
+
+    #[test]
+    fn minors_with_no_account_figure_leave_the_dpia_to_be_determined_never_not_required() {
+        let mut w = world();
+        w.tenants[0].accounts = 0;
+        w.tenants[0].accounts_source.clear();
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        // The portail: minors only, and a scale nothing lets judge.
+        let portail = &r.entries[0];
+        assert!(!portail.dpia.required && portail.dpia.undetermined, "{:?}", portail.dpia);
+        let text = crate::rgpd::export::dpia_text(&portail.dpia);
+        assert!(text.starts_with("à déterminer") && !text.contains("non requise"), "{text}");
+        assert!(portail.missing.iter().any(|m| m == DPIA_UNDETERMINED), "{:?}", portail.missing);
+        // The visio has its two criteria without the scale: required, not undetermined.
+        assert!(r.entries[1].dpia.required && !r.entries[1].dpia.undetermined, "{:?}", r.entries[1].dpia);
+        // With a known figure below the threshold, the portail needs none.
+        let r = derive(&world(), &catalog(), "college", "2026-09-01", "now");
+        assert!(!r.entries[0].dpia.undetermined && !r.entries[0].missing.iter().any(|m| m == DPIA_UNDETERMINED));
     }
 
     #[test]

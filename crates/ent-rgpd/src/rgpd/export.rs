@@ -140,6 +140,11 @@ pub fn dpia_text(d: &Dpia) -> String {
     let scale = if d.scale.is_empty() { String::new() } else { format!(" — échelle : {}", d.scale) };
     if d.required {
         format!("AIPD requise ({} critères) : {}{scale}", d.reasons.len(), d.reasons.join(" ; "))
+    } else if d.undetermined {
+        format!(
+            "à déterminer (un critère : {} ; la grande échelle, second critère possible, n'est pas évaluable){scale}",
+            d.reasons.join(" ; ")
+        )
     } else if d.reasons.is_empty() {
         format!("non requise (aucun critère){scale}")
     } else {

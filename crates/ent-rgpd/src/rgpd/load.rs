@@ -325,7 +325,8 @@ async fn declared_accounts(store: &Store, date: &str, tenants: &mut [LiveTenant]
 }
 
 const PROFILE_COLUMNS: &str = "org_id, head_name, head_title, address, phone, email, dpo_name, dpo_email, dpo_phone, \
-    dpo_address, representative, security_measures, version, updated_by, updated_at";
+    dpo_address, representative, security_measures, version, updated_by, updated_at, transfer_safeguard, \
+    transfer_safeguard_reference";
 
 /// A profile from a row of [`PROFILE_COLUMNS`].
 pub fn profile_from_row(r: &sqlx::any::AnyRow) -> sqlx::Result<Profile> {

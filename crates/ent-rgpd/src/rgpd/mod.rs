@@ -146,7 +146,33 @@ fn check_profile(p: &Profile) -> Result<(), Problem> {
     if p.security_measures.chars().count() > 5000 {
         checks.fail("security_measures", "5 000 caractères au plus");
     }
+    check_safeguard(&mut checks, p);
     checks.finish()
+}
+
+/// The transfer safeguard: one of [`derive::TRANSFER_SAFEGUARDS`] with its reference (one
+/// line of 500 characters at most), or neither.
+fn check_safeguard(checks: &mut Checks, p: &Profile) {
+    let reference = "transfer_safeguard_reference";
+    if p.transfer_safeguard.is_empty() {
+        if !p.transfer_safeguard_reference.trim().is_empty() {
+            checks.fail("transfer_safeguard", "choisissez la garantie que cette référence documente");
+        }
+        return;
+    }
+    if !derive::TRANSFER_SAFEGUARDS.iter().any(|(value, _)| *value == p.transfer_safeguard) {
+        let known: Vec<&str> = derive::TRANSFER_SAFEGUARDS.iter().map(|(value, _)| *value).collect();
+        checks.fail(
+            "transfer_safeguard",
+            format!(
+                "garantie « {} » inconnue : attendu {}",
+                ent_kernel::validate::printable(&p.transfer_safeguard),
+                known.join(", ")
+            ),
+        );
+    }
+    checks.text(reference, &p.transfer_safeguard_reference, 500);
+    checks.line(reference, &p.transfer_safeguard_reference);
 }
 
 /// Records the RGPD contacts of `org`; `expected` is the version read (`None`: creation).
@@ -173,11 +199,13 @@ pub async fn save_profile(
     };
     sqlx::query(
         "INSERT INTO rgpd_profiles (org_id, head_name, head_title, address, phone, email, dpo_name, dpo_email, dpo_phone, \
-         dpo_address, representative, security_measures, version, updated_by, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         dpo_address, representative, security_measures, version, updated_by, updated_at, transfer_safeguard, \
+         transfer_safeguard_reference) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
          ON CONFLICT (org_id) DO UPDATE SET head_name = $2, head_title = $3, address = $4, phone = $5, email = $6, \
          dpo_name = $7, dpo_email = $8, dpo_phone = $9, dpo_address = $10, representative = $11, \
-         security_measures = $12, version = $13, updated_by = $14, updated_at = $15",
+         security_measures = $12, version = $13, updated_by = $14, updated_at = $15, transfer_safeguard = $16, \
+         transfer_safeguard_reference = $17",
     )
     .bind(&org.id)
     .bind(&profile.head_name)
@@ -194,6 +222,8 @@ pub async fn save_profile(
     .bind(version)
     .bind(&actor.name)
     .bind(&at)
+    .bind(&profile.transfer_safeguard)
+    .bind(profile.transfer_safeguard_reference.trim())
     .execute(&mut *tx)
     .await?;
     let target = Target::new("rgpd_profile", &org.id, Some(&org.id));
@@ -203,7 +233,7 @@ pub async fn save_profile(
         actor,
         "rgpd.profile.update",
         &target,
-        serde_json::json!({ "version": version }),
+        serde_json::json!({ "version": version, "transfer_safeguard": profile.transfer_safeguard }),
         now,
     )
     .await?;

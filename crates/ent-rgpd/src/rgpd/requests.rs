@@ -6,7 +6,7 @@
 
 use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
 use chrono::{Months, NaiveDate};
-use ent_kernel::clock::french_date;
+use ent_kernel::clock::{french_date, next_working_day};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::timestamp;
@@ -124,7 +124,7 @@ pub struct DataRequest {
     pub input: RequestInput,
     /// One month after reception (three when extended).
     pub due_on: String,
-    /// Still open after its due date.
+    /// Still open after its due date, or answered (or refused) after it.
     pub overdue: bool,
     pub version: i64,
     pub created_by: String,
@@ -133,14 +133,12 @@ pub struct DataRequest {
 }
 
 /// One month after `received`; when extended, two further months after that first deadline
-/// (Art. 12(3)), each step ending at the month's end when the day does not exist.
+/// (Art. 12(3)), each step ending at the month's end when the day does not exist. A deadline
+/// falling on a Saturday, a Sunday or a public holiday moves to the next working day
+/// (Regulation No 1182/71, article 3(4)).
 pub fn due_on(received: NaiveDate, extended: bool) -> NaiveDate {
     let first = received + Months::new(1);
-    if extended {
-        first + Months::new(2)
-    } else {
-        first
-    }
+    next_working_day(if extended { first + Months::new(2) } else { first })
 }
 
 /// Checks `input` against `today` and the request as recorded (`None` for a new one): the
@@ -173,6 +171,13 @@ fn validate(
             }
         }
         _ => {}
+    }
+    if input.status == RequestStatus::Rejected && input.notes.trim().is_empty() {
+        checks.fail(
+            "notes",
+            "un refus doit être motivé : indiquez ses raisons et que la personne a été informée de son droit \
+             d'introduire une réclamation auprès de la CNIL (article 12.4 du RGPD)",
+        );
     }
     let told = received.and_then(|r| extension_told(input, r, today, recorded, &mut checks));
     checks.finish()?;
@@ -255,7 +260,7 @@ fn from_row(r: RequestRow, today: NaiveDate) -> DataRequest {
     // was corrected keep `received + 3 months`, which differs at some month ends).
     let extended = NaiveDate::parse_from_str(received_on, "%Y-%m-%d")
         .is_ok_and(|d| *due_on > self::due_on(d, false).format("%Y-%m-%d").to_string());
-    let overdue = !status.closed() && today.format("%Y-%m-%d").to_string() > *due_on;
+    let overdue = late(*status, r.answered_on.as_deref(), due_on, today);
     DataRequest {
         id: r.id,
         reference: r.reference,
@@ -276,6 +281,15 @@ fn from_row(r: RequestRow, today: NaiveDate) -> DataRequest {
         created_by: r.created_by,
         created_at: r.created_at,
         updated_at: r.updated_at,
+    }
+}
+
+/// Late: still open after `due_on`, or closed on a day after it (ISO dates compare as text).
+fn late(status: RequestStatus, answered_on: Option<&str>, due_on: &str, today: NaiveDate) -> bool {
+    if status.closed() {
+        answered_on.is_some_and(|answered| answered > due_on)
+    } else {
+        today.format("%Y-%m-%d").to_string().as_str() > due_on
     }
 }
 
@@ -427,11 +441,17 @@ mod tests {
     #[test]
     fn the_due_date_is_one_month_later_or_three_when_extended() {
         let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        assert_eq!(due_on(d("2026-01-31"), false), d("2026-02-28"));
+        // 28 February 2026 is a Saturday: the next working day.
+        assert_eq!(due_on(d("2026-01-31"), false), d("2026-03-02"));
         assert_eq!(due_on(d("2026-09-15"), false), d("2026-10-15"));
         assert_eq!(due_on(d("2026-09-15"), true), d("2026-12-15"));
-        // Two further months after the first deadline, not three after the reception.
-        assert_eq!(due_on(d("2026-10-31"), true), d("2027-01-30"));
+        // Two further months after the first deadline, not three after the reception;
+        // 30 January 2027 is a Saturday.
+        assert_eq!(due_on(d("2026-10-31"), true), d("2027-02-01"));
         assert_eq!(due_on(d("2027-01-30"), true), d("2027-04-28"));
+        // Saturday 30 May 2026, then Sunday: Monday 1 June.
+        assert_eq!(due_on(d("2026-04-30"), false), d("2026-06-01"));
+        // Wednesday 11 November 2026 is a public holiday (Armistice): Thursday 12.
+        assert_eq!(due_on(d("2026-10-11"), false), d("2026-11-12"));
     }
 }

@@ -192,47 +192,9 @@ impl Territory {
     }
 }
 
-/// Easter Sunday of `year` (Gregorian, anonymous algorithm).
-pub fn easter(year: i32) -> NaiveDate {
-    let a = year % 19;
-    let b = year / 100;
-    let c = year % 100;
-    let d = b / 4;
-    let e = b % 4;
-    let f = (b + 8) / 25;
-    let g = (b - f + 1) / 3;
-    let h = (19 * a + b - d - g + 15) % 30;
-    let i = c / 4;
-    let k = c % 4;
-    let l = (32 + 2 * e + 2 * i - h - k) % 7;
-    let m = (a + 11 * h + 22 * l) / 451;
-    let month = (h + l - 7 * m + 114) / 31;
-    let day = (h + l - 7 * m + 114) % 31 + 1;
-    NaiveDate::from_ymd_opt(year, month as u32, day as u32).expect("Easter is a valid date")
-}
-
-/// The eleven French public holidays of `year` (metropolitan law), with their names.
-pub fn french_public_holidays(year: i32) -> Vec<(NaiveDate, &'static str)> {
-    let fixed = |m, d| NaiveDate::from_ymd_opt(year, m, d).expect("fixed holiday");
-    let easter = easter(year);
-    vec![
-        (fixed(1, 1), "Jour de l'an"),
-        (easter + Duration::days(1), "Lundi de Pâques"),
-        (fixed(5, 1), "Fête du Travail"),
-        (fixed(5, 8), "Victoire 1945"),
-        (easter + Duration::days(39), "Ascension"),
-        (easter + Duration::days(50), "Lundi de Pentecôte"),
-        (fixed(7, 14), "Fête nationale"),
-        (fixed(8, 15), "Assomption"),
-        (fixed(11, 1), "Toussaint"),
-        (fixed(11, 11), "Armistice 1918"),
-        (fixed(12, 25), "Noël"),
-    ]
-}
-
-pub fn is_french_public_holiday(date: NaiveDate) -> bool {
-    french_public_holidays(date.year()).iter().any(|(d, _)| *d == date)
-}
+// The public-holiday calendar lives in the kernel: deadlines outside the support desk
+// (RGPD requests) use it too.
+pub use ent_kernel::clock::{easter, french_public_holidays, is_french_public_holiday};
 
 impl Calendar {
     /// Europe/Paris, Monday to Friday, 08:00–18:00, public holidays closed.

@@ -191,6 +191,14 @@ async fn incomplete_fiches_come_first_with_where_to_fill_them_and_a_stale_contac
     let bad = post_form(app, &dpo, &profil, &contacts_at("0", &[("dpo_email", "pas-un-courriel")])).await;
     assert_eq!(bad.status, 422, "{name}: {}", bad.text);
     assert!(bad.text.contains("href=\"#profil-dpo_email\""), "{name}: the error links to its field");
+    // The safeguard of transfers to the organisation: a choice of the articles' bases; an
+    // unknown one is refused under its control, nothing written.
+    assert!(form.text.contains("name=\"transfer_safeguard\"") && form.text.contains("<option value=\"scc\""), "{name}");
+    let mut unknown = contacts_at("0", &[]);
+    unknown.extend([("transfer_safeguard", "bouclier"), ("transfer_safeguard_reference", "Privacy Shield")]);
+    let refused = post_form(app, &dpo, &profil, &unknown).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("href=\"#profil-transfer_safeguard\""), "{name}: {}", refused.text);
     let saved = post_form(app, &dpo, &profil, &contacts_at("0", &[])).await;
     assert!(saved.header("location").unwrap().contains("apres=profil"), "{name}: {}", saved.text);
 

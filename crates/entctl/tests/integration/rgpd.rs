@@ -398,7 +398,8 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     let (s, created) = call(dpo.post(url("/requests/0940198E")).json(&request)).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
     assert_eq!(created["reference"], "DEM-2026-000001", "{created}");
-    assert_eq!(created["due_on"], "2026-02-28");
+    // 28 February 2026 is a Saturday: due the next working day.
+    assert_eq!(created["due_on"], "2026-03-02");
     assert_eq!(created["overdue"], true);
     let future = json!({ "kind": "access", "requester": "X", "received_on": "2027-01-01" });
     let (s, body) = call(dpo.post(url("/requests/0940198E")).json(&future)).await;
@@ -763,7 +764,8 @@ async fn a_request_is_extended_only_when_the_requester_is_told_within_the_first_
     told["extension_notified_on"] = json!("2026-11-02");
     let (s, kept) = call(dpo.post(url).json(&told)).await;
     assert_eq!(s, StatusCode::CREATED, "{name}: {kept}");
-    assert_eq!(kept["due_on"], "2027-01-10", "{name}: {kept}");
+    // 10 January 2027 is a Sunday: due Monday 11.
+    assert_eq!(kept["due_on"], "2027-01-11", "{name}: {kept}");
     // Told after the month, before the reception, or in the future: each refused on the day.
     for (day, says) in [("2026-11-11", "au plus tard"), ("2026-10-09", "avant la réception"), ("2026-12-16", "futur")]
     {
@@ -798,7 +800,7 @@ async fn a_request_is_extended_only_when_the_requester_is_told_within_the_first_
     assert_eq!(body["extension_notified_on"], "2026-11-02", "{name}: {body}");
     // The register says when the requester was told.
     let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
-    assert!(csv.contains("10 janvier 2027 (prolongée, personne informée le 2 novembre 2026)"), "{name}: {csv}");
+    assert!(csv.contains("11 janvier 2027 (prolongée, personne informée le 2 novembre 2026)"), "{name}: {csv}");
 
     // An answer cannot be dated after today (15 December 2026): the request stays open.
     answered["answered_on"] = json!("2027-01-05");
@@ -807,13 +809,127 @@ async fn a_request_is_extended_only_when_the_requester_is_told_within_the_first_
     assert_eq!(body["errors"][0]["field"], "answered_on", "{name}: {body}");
     assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("futur"), "{name}: {body}");
 
-    // Extended: two months after the first deadline (30 November), not three after the reception.
+    // Extended: two months after the first deadline (30 November), not three after the reception;
+    // Saturday 30 January 2027 moves to Monday 1 February.
     let mut month_end = request("I. J.", "2026-10-31");
     month_end["extension_notified_on"] = json!("2026-11-20");
     let (s, body) = call(dpo.post(url).json(&month_end)).await;
     assert_eq!(s, StatusCode::CREATED, "{name}: {body}");
-    assert_eq!(body["due_on"], "2027-01-30", "{name}: {body}");
+    assert_eq!(body["due_on"], "2027-02-01", "{name}: {body}");
     assert_eq!(body["extended"], true, "{name}: {body}");
+}
+
+backend_test!(a_request_answered_after_its_deadline_stays_late_and_a_refusal_needs_its_reasons);
+async fn a_request_answered_after_its_deadline_stays_late_and_a_refusal_needs_its_reasons(db: crate::common::TestDb) {
+    let name = db.name;
+    // Tuesday 15 December 2026, 10:00 in Paris.
+    let (_app, dpo) = academie_dpo(&db.store, Arc::new(FixedClock::new(at("2026-12-15T09:00:00Z")))).await;
+    let url = "/api/v1/rgpd/requests/0940198E";
+    let closed = |requester: &str, status: &str, answered: &str, notes: &str| {
+        json!({ "kind": "access", "requester": requester, "received_on": "2026-09-15", "status": status,
+                "answered_on": answered, "notes": notes })
+    };
+
+    // Due 15 October, answered two months later: late, in the API and in the export.
+    let (s, late) = call(dpo.post(url).json(&closed("K. L.", "answered", "2026-12-10", ""))).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {late}");
+    assert_eq!(
+        (late["due_on"].as_str(), late["overdue"].as_bool()),
+        (Some("2026-10-15"), Some(true)),
+        "{name}: {late}"
+    );
+    // Answered on its due day: not late.
+    let (s, on_time) = call(dpo.post(url).json(&closed("M. N.", "answered", "2026-10-15", ""))).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {on_time}");
+    assert_eq!(on_time["overdue"], false, "{name}: {on_time}");
+    let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
+    let line = |who: &str| csv.lines().find(|l| l.contains(who)).unwrap_or_default().to_string();
+    assert!(line("K. L.").contains("oui"), "{name}: {csv}");
+    assert!(!line("M. N.").contains("oui"), "{name}: {csv}");
+
+    // A refusal without its reasons is refused, naming the notes; nothing is written.
+    let (s, body) = call(dpo.post(url).json(&closed("O. P.", "rejected", "2026-10-01", "  "))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {body}");
+    assert_eq!(body["errors"][0]["field"], "notes", "{name}: {body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("CNIL"), "{name}: {body}");
+    let (_, list) = call(dpo.get(url)).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{name}: {list}");
+    // With its reasons, recorded on time.
+    let reasons = "demande manifestement infondée ; droit de réclamation auprès de la CNIL rappelé";
+    let (s, body) = call(dpo.post(url).json(&closed("O. P.", "rejected", "2026-10-01", reasons))).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {body}");
+    assert_eq!(body["overdue"], false, "{name}: {body}");
+}
+
+/// Moves the demo host to `country` (ISO 3166 alpha-2), as an administrator would.
+async fn host_in(d: &Demo, country: &str) {
+    use entcp::registry::manage::{update_org, OrgPatch};
+    let host = entcp::registry::resolve_org(&d.db.store, "hebergeur:900000027").await.unwrap();
+    let patch = OrgPatch { country: Some(country.into()), ..OrgPatch::default() };
+    update_org(&d.db.store, &admin(), &host, host.version, patch, t0()).await.unwrap();
+}
+
+/// The transfers of the visio entry and whether a missing field names a safeguard.
+async fn visio_transfers(d: &Demo) -> (Value, bool) {
+    let (s, _, body) = d.export(&d.dpo, "dsden:94", "json").await;
+    assert_eq!(s, StatusCode::OK);
+    let register: Value = serde_json::from_slice(&body).unwrap();
+    let entry = visio(&register).clone();
+    let missing = entry["missing"].as_array().unwrap().iter().any(|m| m.as_str().unwrap().starts_with("garanties"));
+    (entry["transfers"].clone(), missing)
+}
+
+backend_test!(a_transfer_outside_the_eea_is_complete_once_the_processor_records_its_safeguard);
+async fn a_transfer_outside_the_eea_is_complete_once_the_processor_records_its_safeguard(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    // The visio of Fresnes: a host in Norway (EEA): no transfer to a third country.
+    host_in(&d, "NO").await;
+    let (transfers, _) = visio_transfers(&d).await;
+    assert_eq!(transfers, json!([]), "{name}");
+    // In the United States: a transfer, its safeguard missing until recorded.
+    host_in(&d, "US").await;
+    let (transfers, missing) = visio_transfers(&d).await;
+    assert_eq!((transfers[0]["country"].as_str(), transfers[0]["safeguard"].as_str()), (Some("US"), Some("")));
+    assert!(missing, "{name}: {transfers}");
+
+    let url = "/api/v1/rgpd/profiles/hebergeur:900000027";
+    let profile = |basis: &str, reference: &str| {
+        json!({ "head_name": "", "head_title": "", "address": "", "phone": "", "email": "", "dpo_name": "DPO",
+                "dpo_email": "dpo@hebergeur.example", "dpo_phone": "", "dpo_address": "", "representative": "",
+                "security_measures": "", "transfer_safeguard": basis, "transfer_safeguard_reference": reference })
+    };
+    // Hostile or incomplete input is refused, naming the field; nothing recorded.
+    for (basis, reference, field) in [
+        ("scc", "CCT 2021/914\u{0}", "transfer_safeguard_reference"),
+        ("scc", "  ", "transfer_safeguard_reference"),
+        ("bouclier", "Privacy Shield", "transfer_safeguard"),
+        ("", "CCT 2021/914", "transfer_safeguard"),
+    ] {
+        let (s, body) = call(d.admin.put(url).json(&profile(basis, reference))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name} {basis}: {body}");
+        // A control character is refused as the body is read (`corps/<field>`).
+        assert!(body["errors"][0]["field"].as_str().unwrap_or_default().ends_with(field), "{name} {basis}: {body}");
+    }
+    let (_, still) = visio_transfers(&d).await;
+    assert!(still, "{name}");
+
+    let reference = "CCT (décision 2021/914), module 3, annexées au contrat HEB-2026-01";
+    let (s, body) = call(d.admin.put(url).json(&profile("scc", reference))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {body}");
+    let audited: i64 = common::count(
+        &d.db.store,
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'rgpd.profile.update' AND summary LIKE $1",
+        &["%scc%"],
+    )
+    .await;
+    assert_eq!(audited, 1, "{name}");
+    let (transfers, missing) = visio_transfers(&d).await;
+    let safeguard = transfers[0]["safeguard"].as_str().unwrap_or_default();
+    assert!(safeguard.contains("clauses contractuelles types") && safeguard.contains(reference), "{name}: {safeguard}");
+    assert!(!missing, "{name}: {transfers}");
+    let csv = String::from_utf8(d.export(&d.dpo, "dsden:94", "csv").await.2).unwrap();
+    assert!(csv.contains(reference) && csv.contains("article 46.2.c"), "{name}");
 }
 
 /// Imports one new open école of Fresnes (`0940990R`), a copy of école Jean Monet, as the
