@@ -194,9 +194,13 @@ impl Store {
             sqlx::query("SET statement_timeout = 0").execute(&mut *conn).await?;
         }
         let ran = migrator.run(&mut *conn).await;
-        if self.backend == Backend::Postgres {
-            use sqlx::Connection;
-            let _ = conn.detach().close().await;
+        match self.backend {
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let _ = conn.detach().close().await;
+            }
+            // Given back before the indexes below take one (a pool of one connection would wait).
+            Backend::Sqlite => drop(conn),
         }
         ran?;
         // Indexes a bulk load set aside and did not live to build again.

@@ -2020,7 +2020,6 @@ async fn a_commune_convention_covers_its_public_ecoles_and_not_a_private_one_of_
     assert_eq!(covered, public, "{name}: every public école, not {private}: {conv}");
 }
 
-
 backend_test!(an_ent_convention_is_acted_on_by_its_dan_and_collectivite_not_a_coordinateur_nor_an_ecole_head);
 /// An ENT convention binds the État, the collectivité and, for a collège or a lycée, the EPLE (a
 /// legal person): a `coordinateur` bound at a party (the académie, for its groupements) neither

@@ -1631,7 +1631,6 @@ async fn a_convention_constitutive_planned_from_a_month_end_lasts_to_the_last_da
     assert_eq!(conv["end_date"], "2030-11-30", "{name}: {conv}");
 }
 
-
 backend_test!(an_epci_agent_never_applies_edits_nor_withdraws_in_a_member_communes_name);
 /// Joining a groupement is each member's own decision (its délibération): the agent of an EPCI
 /// whose scope holds a member commune applies, prefills, edits and withdraws for the EPCI only,
