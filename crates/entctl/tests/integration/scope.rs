@@ -6,6 +6,7 @@ use crate::common;
 
 use axum::http::StatusCode;
 use common::app::{Client, Req};
+use common::fixtures::uai;
 use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::clock::FixedClock;
@@ -23,11 +24,6 @@ struct World {
     db: common::TestDb,
     app: TestApp,
     epci: Org,
-}
-
-/// A valid UAI for seven digits (the check letter computed by trial).
-fn uai(digits: &str) -> String {
-    ('A'..='Z').map(|c| format!("{digits}{c}")).find(|u| entcp::registry::codes::parse_uai(u).is_ok()).unwrap()
 }
 
 const HEADER: &str =
