@@ -546,8 +546,10 @@ async fn a_tenant_document_cannot_take_over_another_organisations_tenant(db: cra
                 "spec": { "organisation": school, "hostname": format!("{slug}-x.ent.example.fr"), "bouquet": "socle-1d" } })
     };
     let (status, body) = send(fresnes.post(w.url("/tenants")).json(&doc("boulogne-1"))).await;
-    // The tenant's organisation is out of scope: not revealed, not touched.
-    assert_eq!(status, StatusCode::NOT_FOUND, "{}: {body}", w.db.name);
+    // The tenant's organisation is out of scope: the slug is only said to be taken, not touched.
+    assert_eq!(status, StatusCode::CONFLICT, "{}: {body}", w.db.name);
+    assert!(body["detail"].as_str().unwrap_or_default().contains("déjà pris"), "{body}");
+    assert!(!body.to_string().contains(&boulogne), "{body}");
     let kept = entcp::tenants::get_tenant(&w.db.store, "boulogne-1").await.unwrap().unwrap();
     assert_eq!(kept.organisation.code, boulogne);
 }
