@@ -5,7 +5,9 @@
 use ent_kernel::config::{AccountBounds, ClusterConfig, GuardrailsConfig};
 use ent_kernel::error::{Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::{OrgKind, Role};
+use ent_kernel::store::Store;
 use ent_platform::catalog::Service;
+use ent_platform::identity::authz::in_org_scope;
 use ent_platform::identity::Actor;
 use ent_platform::registry::{EtabType, Org};
 
@@ -42,10 +44,32 @@ fn under(hostname: &str, suffix: &str) -> bool {
     hostname == suffix || hostname.ends_with(&format!(".{suffix}"))
 }
 
-/// Whether the actor can approve a change above the threshold: a DAN (whose write scope
-/// over the tenant's organisation was checked before) or a platform administrator.
-fn approves(actor: &Actor) -> bool {
-    actor.bindings.iter().any(|b| matches!(b.role, Role::Dan | Role::Admin))
+/// Who applies a change, as far as the DAN's approval above the threshold goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approver {
+    /// A platform administrator, or a DAN whose scope contains the tenant's organisation.
+    Yes,
+    /// Anyone else: a collectivité, a DAN of another académie (whatever else it holds).
+    No,
+    /// A custom resource (the operator), whoever applied it to the cluster: never an approval.
+    Resource,
+}
+
+/// Whether the actor approves a change to a tenant of `org`: a platform administrator, or a
+/// DAN whose scope contains `org`. A `dan` binding elsewhere approves nothing here, even
+/// when another role of the actor lets it write the tenant.
+pub async fn approves(store: &Store, actor: &Actor, org: &Org) -> Result<bool, Problem> {
+    for binding in &actor.bindings {
+        let approves = match (binding.role, &binding.org) {
+            (Role::Admin, _) => true,
+            (Role::Dan, Some(scope)) => in_org_scope(store, scope, org).await?,
+            _ => false,
+        };
+        if approves {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// What a tenant asks for, against the guardrails.
@@ -68,7 +92,7 @@ pub struct Approval {
 fn accounts_checks(
     bounds: Option<(&AccountBounds, &str)>,
     request: &Request,
-    actor: &Actor,
+    approver: Approver,
     checks: &mut Checks,
 ) -> Result<Option<Approval>, Problem> {
     let Some((bounds, kind)) = bounds else { return Ok(None) };
@@ -81,14 +105,19 @@ fn accounts_checks(
     if !changed || request.accounts <= bounds.approval_above {
         return Ok(None);
     }
-    if !approves(actor) {
-        return Err(Problem::new(
-            ProblemKind::Forbidden,
-            format!(
-                "plus de {} comptes pour {kind} : la DAN doit approuver ce changement en l'appliquant elle-même",
-                bounds.approval_above
-            ),
-        ));
+    let threshold = bounds.approval_above;
+    let refusal = match approver {
+        Approver::Yes => None,
+        Approver::No => Some(format!(
+            "plus de {threshold} comptes pour {kind} : la DAN doit approuver ce changement en l'appliquant elle-même"
+        )),
+        Approver::Resource => Some(format!(
+            "plus de {threshold} comptes pour {kind} : l'accord de la DAN ne se donne que par l'API ou la console, \
+             une ressource EntTenant ne le vaut pas ; déclarez au plus {threshold} comptes"
+        )),
+    };
+    if let Some(detail) = refusal {
+        return Err(Problem::new(ProblemKind::Forbidden, detail));
     }
     Ok(Some(Approval { accounts: request.accounts, approval_above: bounds.approval_above }))
 }
@@ -98,11 +127,11 @@ pub fn check(
     config: &GuardrailsConfig,
     cluster: &ClusterConfig,
     request: &Request,
-    actor: &Actor,
+    approver: Approver,
 ) -> Result<Option<Approval>, Problem> {
     let mut checks = Checks::default();
     let bounds = school_kind(request.org).and_then(|(key, kind)| Some((config.accounts.get(key)?, kind)));
-    let approval = accounts_checks(bounds, request, actor, &mut checks)?;
+    let approval = accounts_checks(bounds, request, approver, &mut checks)?;
     let suffixes: Vec<&String> =
         org_keys(request.org).iter().filter_map(|k| config.hostname_suffixes.get(k)).flatten().collect();
     if !suffixes.is_empty() && !suffixes.iter().any(|s| under(request.hostname, s)) {

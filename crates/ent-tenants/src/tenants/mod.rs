@@ -354,13 +354,20 @@ fn refuse_shrinking_volumes(
 }
 
 /// The configured guardrails on the spec (see [`guardrails`]); the approval the change needed.
-fn check_guardrails(
+/// A document a resource declares (`declared_by`) never approves, whoever applies it.
+async fn check_guardrails(
     state: &TenantsState,
     actor: &Actor,
     doc: &EntTenant,
     checked: &Checked,
     existing: Option<&Tenant>,
+    declared_by: Option<&str>,
 ) -> Result<Option<guardrails::Approval>, Problem> {
+    let approver = match declared_by {
+        Some(_) => guardrails::Approver::Resource,
+        None if guardrails::approves(&state.store, actor, &checked.org).await? => guardrails::Approver::Yes,
+        None => guardrails::Approver::No,
+    };
     let options: Vec<&str> = doc.spec.options.iter().map(String::as_str).collect();
     let services = state.catalog.resolve(&doc.spec.bouquet, &options)?;
     let request = guardrails::Request {
@@ -371,7 +378,7 @@ fn check_guardrails(
         services: &services,
     };
     let provisioning = &state.config.provisioning;
-    guardrails::check(&provisioning.guardrails, &provisioning.cluster, &request, actor)
+    guardrails::check(&provisioning.guardrails, &provisioning.cluster, &request, approver)
 }
 
 /// What `apply` did, as `kubectl apply` says it.
@@ -451,6 +458,31 @@ pub fn declared_elsewhere(tenant: &Tenant, by: Option<&str>) -> Result<(), Probl
     }
 }
 
+/// The 409 of a slug held by a tenant the actor may not read: the same for every such tenant,
+/// naming neither its organisation nor where it is declared.
+fn slug_taken(slug: &str) -> Problem {
+    Problem::conflict(format!("l'identifiant « {slug} » est déjà pris par un autre tenant : choisissez-en un autre"))
+}
+
+/// Whether the actor may read `org` (a tenant's registered organisation; none: only an admin).
+async fn reads_org(store: &Store, actor: &Actor, org: Option<&Org>) -> Result<bool, Problem> {
+    match org {
+        Some(org) => authz::reads(store, actor, org).await,
+        None => Ok(actor.is_admin()),
+    }
+}
+
+/// `tenants.write` on the organisation the document names `key`: one the actor cannot read
+/// is named like an unknown one (422 on `spec.organisation`).
+async fn authorize_named(store: &Store, actor: &Actor, key: &str, org: &Org) -> Result<(), Problem> {
+    match authz::authorize(store, actor, &authz::TENANTS_WRITE, org).await {
+        Err(p) if p.kind == ProblemKind::NotFound => {
+            Err(Problem::invalid_field("spec.organisation", format!("aucune organisation « {key} »")))
+        }
+        other => other,
+    }
+}
+
 /// The custom resource that declared the tenant is gone (after its decommissioning):
 /// the tenant returns to the API and the console (for archiving). Evented.
 pub async fn release_declaration(
@@ -490,37 +522,28 @@ pub async fn apply_declared(
     let (store, now) = (&state.store, state.clock.now());
     let slug = doc.metadata.name.as_str();
     let checked = check_spec(store, actor, &state.catalog, slug, &doc.spec).await?;
+    // The organisation the document names is authorised before anything about the slug is told.
+    authorize_named(store, actor, &doc.spec.organisation, &checked.org).await?;
     let existing = get_tenant(store, slug).await?;
-    if let Some(current) = &existing {
-        declared_elsewhere(current, declared_by)?;
-    }
-    // A change touches the tenant's organisation as registered and the one the document names.
     let registered = match &existing {
         Some(t) => get_org(store, &t.organisation.id).await?,
         None => None,
     };
-    let touched: Vec<&Org> = std::iter::once(&checked.org).chain(registered.as_ref()).collect();
-    match ent_platform::identity::authz::authorize_all(
-        store,
-        actor,
-        &ent_platform::identity::authz::TENANTS_WRITE,
-        &touched,
-    )
-    .await
-    {
-        // An organisation the actor cannot read is named like an unknown one.
-        Err(p) if p.kind == ent_kernel::error::ProblemKind::NotFound && existing.is_none() => {
-            return Err(Problem::invalid_field(
-                "spec.organisation",
-                format!("aucune organisation « {} »", doc.spec.organisation),
-            ))
+    if let Some(current) = &existing {
+        // A tenant the actor may not read: its slug is taken, by whom is not told.
+        if !reads_org(store, actor, registered.as_ref()).await? {
+            return Err(slug_taken(slug));
         }
-        other => other?,
+        declared_elsewhere(current, declared_by)?;
+    }
+    // A change also touches the tenant's organisation as registered.
+    if let Some(org) = registered.as_ref().filter(|o| o.id != checked.org.id) {
+        authz::authorize(store, actor, &authz::TENANTS_WRITE, org).await?;
     }
     if let Some(current) = &existing {
         refuse_shrinking_volumes(&state.catalog, current, &doc.spec, checked.accounts)?;
     }
-    let approval = check_guardrails(state, actor, doc, &checked, existing.as_ref())?;
+    let approval = check_guardrails(state, actor, doc, &checked, existing.as_ref(), declared_by).await?;
     let mut tx = store.begin_write().await?;
     let (applied, id) = match &existing {
         None => {

@@ -10,6 +10,19 @@ use entcp::registry::{queries, Org};
 use entcp::store::Store;
 use serde_json::{json, Value};
 
+/// Grants `email` (an existing user) `role` at `org` (a key) besides the roles it holds.
+pub async fn grant_also(store: &Store, email: &str, role: entcp::kernel::roles::Role, org: &str) {
+    let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
+    let org = entcp::registry::resolve_org(store, org).await.unwrap();
+    let binding = entcp::identity::UserRole::new(&user.id, role, Some(&org));
+    entcp::identity::grant(store, &admin(), binding, t0()).await.unwrap();
+}
+
+/// A valid UAI for seven digits (the check letter computed by trial).
+pub fn uai(digits: &str) -> String {
+    ('A'..='Z').map(|c| format!("{digits}{c}")).find(|u| entcp::registry::codes::parse_uai(u).is_ok()).unwrap()
+}
+
 /// A valid SIREN (Luhn) derived from `seed`; distinct seeds give distinct SIRENs.
 pub fn siren(seed: u32) -> String {
     luhn(&format!("{:08}", 40_000_000 + seed))

@@ -783,14 +783,6 @@ async fn a_convention_with_other_rgpd_roles_on_a_covered_ecole_is_refused_unless
     assert_eq!(c.mails("ce.0940176f@ac-creteil.fr", "terminated").await, 1, "{}", c.db.name);
 }
 
-/// Grants `email` (an existing user) `role` at `org` besides the roles it holds.
-async fn grant_also(store: &entcp::store::Store, email: &str, role: Role, org: &str) {
-    let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
-    let org = entcp::registry::resolve_org(store, org).await.unwrap();
-    let binding = entcp::identity::UserRole::new(&user.id, role, Some(&org));
-    entcp::identity::grant(store, &common::admin(), binding, t0()).await.unwrap();
-}
-
 /// A bipartite académie – commune convention from 1 October 2026 replacing `supersedes`.
 fn bipartite_superseding(commune: &str, supersedes: &str) -> Value {
     let mut body = common::fixtures::with_signatories(json!({
@@ -829,7 +821,7 @@ async fn only_a_party_that_writes_a_convention_on_the_same_schools_supersedes_it
     );
 
     // Also DPO of Fresnes, the agent reads it but writes it at no party: refused.
-    grant_also(&c.db.store, vitry, Role::Dpo, "commune:94034").await;
+    common::fixtures::grant_also(&c.db.store, vitry, Role::Dpo, "commune:94034").await;
     let (s, p) = create(&agent, bipartite_superseding("commune:94081", &reference)).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{}: {p}", c.db.name);
     assert!(p["detail"].as_str().unwrap().contains("un rôle qui permet de la modifier"), "{p}");
@@ -883,7 +875,7 @@ async fn one_person_holding_the_signing_role_at_two_parties_signs_for_one_only(d
     let c = setup(db).await;
     let double = "double@fresnes.fr";
     let both = c.app.client(&token_for(&c.db.store, double, Role::Collectivite, Some("commune:94034")).await);
-    grant_also(&c.db.store, double, Role::ChefEtablissement, "0940176F").await;
+    common::fixtures::grant_also(&c.db.store, double, Role::ChefEtablissement, "0940176F").await;
     let id = submitted(&c).await;
     let first = c.step_ok(&both, &id, "sign", json!({})).await;
     let signed_for = first["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "signature").unwrap();

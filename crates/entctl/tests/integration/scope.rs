@@ -6,6 +6,7 @@ use crate::common;
 
 use axum::http::StatusCode;
 use common::app::{Client, Req};
+use common::fixtures::uai;
 use common::TestApp;
 use common::{admin, t0, token_for};
 use entcp::clock::FixedClock;
@@ -23,11 +24,6 @@ struct World {
     db: common::TestDb,
     app: TestApp,
     epci: Org,
-}
-
-/// A valid UAI for seven digits (the check letter computed by trial).
-fn uai(digits: &str) -> String {
-    ('A'..='Z').map(|c| format!("{digits}{c}")).find(|u| entcp::registry::codes::parse_uai(u).is_ok()).unwrap()
 }
 
 const HEADER: &str =
@@ -554,8 +550,10 @@ async fn a_tenant_document_cannot_take_over_another_organisations_tenant(db: cra
                 "spec": { "organisation": school, "hostname": format!("{slug}-x.ent.example.fr"), "bouquet": "socle-1d" } })
     };
     let (status, body) = send(fresnes.post(w.url("/tenants")).json(&doc("boulogne-1"))).await;
-    // The tenant's organisation is out of scope: not revealed, not touched.
-    assert_eq!(status, StatusCode::NOT_FOUND, "{}: {body}", w.db.name);
+    // The tenant's organisation is out of scope: the slug is only said to be taken, not touched.
+    assert_eq!(status, StatusCode::CONFLICT, "{}: {body}", w.db.name);
+    assert!(body["detail"].as_str().unwrap_or_default().contains("déjà pris"), "{body}");
+    assert!(!body.to_string().contains(&boulogne), "{body}");
     let kept = entcp::tenants::get_tenant(&w.db.store, "boulogne-1").await.unwrap().unwrap();
     assert_eq!(kept.organisation.code, boulogne);
 }

@@ -121,3 +121,103 @@ async fn hostnames_storage_classes_and_registries_outside_the_allow_lists_are_re
     let (s, created) = call(root.post("/api/v1/tenants").json(&doisneau("doisneau.ent.ac-creteil.fr", 900, &[]))).await;
     assert_eq!(s, StatusCode::CREATED, "{}: {created}", db.name);
 }
+
+/// Adds an école of Boulogne-Billancourt (académie de Versailles, 25) to the registry; its UAI.
+async fn boulogne(store: &entcp::store::Store) -> String {
+    let uai = common::fixtures::uai("0929901");
+    let csv = format!(
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_departement;\
+         Code_academie\n{uai};Ecole de Boulogne 1;Ecole;92012;092;25\n"
+    );
+    common::fixtures::annuaire(store, &csv).await;
+    uai
+}
+
+// A `dan` binding approves only for the tenants of its scope: the collectivité of Fresnes who is
+// also DAN of Versailles does not approve Fresnes's tenant above the threshold; Créteil's DAN does.
+backend_test!(a_dan_of_another_academie_does_not_approve_a_tenant_above_the_threshold);
+async fn a_dan_of_another_academie_does_not_approve_a_tenant_above_the_threshold(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    boulogne(&db.store).await;
+    let app = TestApp::over(&db.store)
+        .config(guarded)
+        .user("dan@ac-creteil.fr", Role::Dan, Some("academie:24"))
+        .user("double@fresnes.fr", Role::Collectivite, Some("commune:94034"))
+        .build()
+        .await;
+    common::fixtures::grant_also(&db.store, "double@fresnes.fr", Role::Dan, "academie:25").await;
+    let host = "doisneau.ent.ac-creteil.fr";
+    let apply = |who: &'static str, body: Value| {
+        let app = &app;
+        async move { call(app.post("/api/v1/tenants").acting_as(who).json(&body)).await }
+    };
+    let (s, created) = apply("double@fresnes.fr", doisneau(host, 1200, &[])).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {created}", db.name);
+
+    let (s, refused) = apply("double@fresnes.fr", doisneau(host, 2000, &[])).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{}: {refused}", db.name);
+    assert!(refused["detail"].as_str().unwrap().contains("la DAN doit approuver"), "{refused}");
+    let (_, tenant) = call(app.get("/api/v1/tenants/doisneau").acting_as("dan@ac-creteil.fr")).await;
+    assert_eq!(tenant["accounts"], 1200, "{}: {tenant}", db.name);
+    let filter = entcp::audit::AuditFilter { target_kind: Some("tenant".into()), ..Default::default() };
+    let audited = entcp::audit::list(&db.store, &filter, None).await.unwrap().items;
+    assert!(audited.iter().all(|r| r.action != "tenants.accounts_approved"), "{}: {audited:?}", db.name);
+
+    // The DAN whose académie holds the école approves.
+    let (s, approved) = apply("dan@ac-creteil.fr", doisneau(host, 2000, &[])).await;
+    assert_eq!(s, StatusCode::OK, "{}: {approved}", db.name);
+    assert_eq!(approved["tenant"]["accounts"], 2000, "{approved}");
+}
+
+// A slug held by a tenant the caller may not read answers one 409 that names nothing of it
+// (neither its organisation nor the resource declaring it), before and unlike any other check
+// of that tenant; the tenant is untouched and a free slug is created.
+backend_test!(posting_the_slug_of_an_out_of_scope_tenant_only_says_it_is_taken);
+async fn posting_the_slug_of_an_out_of_scope_tenant_only_says_it_is_taken(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let ecole = boulogne(&db.store).await;
+    let app = TestApp::over(&db.store).user("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).build().await;
+    let root = app.root_client().await;
+    let their = |slug: &str| {
+        json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                "spec": { "organisation": ecole, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" } })
+    };
+    for slug in ["boulogne-api", "boulogne-kube"] {
+        let (s, body) = call(root.post("/api/v1/tenants").json(&their(slug))).await;
+        assert_eq!(s, StatusCode::CREATED, "{}: {body}", db.name);
+    }
+    // One of them declared by a resource of another namespace.
+    sqlx::query(
+        "UPDATE tenants SET declared_by = 'EntTenant ns-versailles/boulogne-kube' WHERE slug = 'boulogne-kube'",
+    )
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+    let before = entcp::tenants::get_tenant(&db.store, "boulogne-kube").await.unwrap().unwrap();
+
+    let ours = |slug: &str| {
+        json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                "spec": { "organisation": "0940176F", "hostname": format!("{slug}.ent.ac-creteil.fr"),
+                          "bouquet": "socle-1d", "accounts": 300 } })
+    };
+    let mut answers = Vec::new();
+    for slug in ["boulogne-api", "boulogne-kube"] {
+        let (s, body) = call(app.post("/api/v1/tenants").acting_as("dan@ac-creteil.fr").json(&ours(slug))).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{}: {body}", db.name);
+        let text = body.to_string();
+        assert!(!text.contains("ns-versailles") && body.get("declared_by").is_none(), "{body}");
+        assert!(!text.contains(&ecole) && !text.contains("Boulogne"), "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("déjà pris"), "{body}");
+        answers.push((
+            body["type"].clone(),
+            body["title"].clone(),
+            body["detail"].as_str().unwrap().replace(slug, "…"),
+        ));
+    }
+    assert_eq!(answers[0], answers[1], "{}: the same answer for both", db.name);
+    let kept = entcp::tenants::get_tenant(&db.store, "boulogne-kube").await.unwrap().unwrap();
+    assert_eq!((kept.version, kept.accounts), (before.version, before.accounts), "{}: untouched", db.name);
+
+    let (s, body) = call(app.post("/api/v1/tenants").acting_as("dan@ac-creteil.fr").json(&ours("doisneau"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {body}", db.name);
+}

@@ -790,3 +790,51 @@ async fn a_stale_operators_status_patch_never_moves_observed_generation_back(db:
     assert_eq!(w.get("doisneau").await.options, Vec::<String>::new());
     w.assert_live_as_rendered("doisneau").await;
 }
+
+// A resource is never the DAN's approval (`kubectl apply` is the cluster's right, not the DAN's
+// decision): above the threshold it is refused in its status, in French, nothing applied or
+// approved; under it, declared; raised above it again, refused and the tenant kept as it was.
+backend_test!(an_enttenant_above_the_approval_threshold_is_refused_in_its_status);
+async fn an_enttenant_above_the_approval_threshold_is_refused_in_its_status(db: TestDb) {
+    let w = World::on(db, |c| {
+        let bounds = entcp::config::AccountBounds { max: 5000, approval_above: 2500 };
+        c.provisioning.guardrails.accounts.insert("ecole".into(), bounds);
+    })
+    .await;
+    let (stop, _) = w.start_operator().await;
+    let with_accounts = |accounts: i64| {
+        let mut spec = spec("0940176F", "doisneau", json!([]));
+        spec["accounts"] = json!(accounts);
+        spec
+    };
+    let refused_at = |w: &World, generation: i64| {
+        w.resource("doisneau")
+            .is_some_and(|r| r["status"]["phase"] == "Invalid" && r["status"]["observedGeneration"] == generation)
+    };
+    w.create_resource("doisneau", with_accounts(4900));
+    w.until(|w| refused_at(w, 1)).await;
+    let refused = w.resource("doisneau").unwrap();
+    assert_eq!(condition(&refused, "Degraded")["reason"], "InvalidSpec", "{refused}");
+    let message = condition(&refused, "Degraded")["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("plus de 2500 comptes") && message.contains("ressource EntTenant ne le vaut pas"),
+        "{message}"
+    );
+    assert!(tenants::get_tenant(&w.state.store, "doisneau").await.unwrap().is_none(), "nothing declared");
+
+    // Under the threshold: declared (held at the gate, no convention).
+    w.edit(TENANTS, "doisneau", |r| r["spec"] = with_accounts(2000));
+    w.until(|w| is(&w.resource("doisneau"), "GovernanceBlocked", "True")).await;
+    assert_eq!(w.get("doisneau").await.accounts, 2000);
+
+    // Raised above it again: refused, the tenant as it was.
+    w.edit(TENANTS, "doisneau", |r| r["spec"] = with_accounts(4900));
+    w.until(|w| refused_at(w, 3)).await;
+    let refused = w.resource("doisneau").unwrap();
+    assert!(condition(&refused, "Degraded")["message"].as_str().unwrap().contains("accord de la DAN"), "{refused}");
+    assert_eq!(w.get("doisneau").await.accounts, 2000);
+    let filter = entcp::audit::AuditFilter { target_kind: Some("tenant".into()), ..Default::default() };
+    let audited = entcp::audit::list(&w.state.store, &filter, None).await.unwrap().items;
+    assert!(audited.iter().all(|r| r.action != "tenants.accounts_approved"), "{audited:?}");
+    stop.cancel();
+}
