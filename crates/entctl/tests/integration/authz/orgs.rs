@@ -97,11 +97,13 @@ pub(super) async fn relationship_writes_check_every_organisation_they_touch(db: 
     let foreign: entcp::tenants::EntTenant = serde_json::from_value(w.tenant_doc(&w.etab_out)).unwrap();
     let state = crate::common::app::app_state(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     entcp::tenants::apply(&state.tenants(), &admin(), &foreign, None).await.unwrap();
-    for (slug, want) in [(foreign.metadata.name.clone(), 404), ("propre-1".to_string(), 201)] {
+    // The slug of a tenant out of scope is only « taken » (slugs are unique): nothing of its owner.
+    for (slug, want) in [(foreign.metadata.name.clone(), 409), ("propre-1".to_string(), 201)] {
         let mut doc = w.tenant_doc(&w.etab_in);
         doc["metadata"]["name"] = json!(slug);
         let (status, body) = w.send(Dan, w.request("POST", "/api/v1/tenants".into(), Some(doc))).await;
         assert_eq!(status, want, "{name} {slug}: {body}");
+        assert!(!body.to_string().contains(&w.etab_out.code), "{name} {slug}: {body}");
     }
 
     // Role grants: administrators only, whatever the organisation.

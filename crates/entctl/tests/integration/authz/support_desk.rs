@@ -29,7 +29,10 @@ impl World {
     /// A tenant with a fresh slug for the school in or out of scope.
     pub(super) async fn support_tenant(&self, side: Side) -> entcp::tenants::Tenant {
         let school = if side == Side::In { &self.etab_in } else { &self.etab_out };
-        let apply: entcp::tenants::EntTenant = serde_json::from_value(self.tenant_doc(school)).unwrap();
+        // Its vendor is N3 of its tickets (the tenant's processor).
+        let mut doc = self.tenant_doc(school);
+        doc["spec"]["vendor"] = serde_json::json!(format!("editeur:{}", self.vendor.code));
+        let apply: entcp::tenants::EntTenant = serde_json::from_value(doc).unwrap();
         let state =
             crate::common::app::app_state(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
         entcp::tenants::apply(&state.tenants(), &admin(), &apply, None).await.unwrap().1
