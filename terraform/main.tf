@@ -22,7 +22,7 @@ locals {
 
   # entctl's configuration (ConfigMap); secrets come from the environment, never from this file.
   config = merge(var.config, {
-    data_dir     = "/var/lib/entcp"
+    data_dir = "/var/lib/entcp"
     # Behind the module's own Ingress every request comes from the ingress controller: without
     # the client address it appends to X-Forwarded-For, one client's failures would lock out all.
     server       = merge(try(var.config.server, {}), { listen = "0.0.0.0:8080", trust_forwarded_for = true })
