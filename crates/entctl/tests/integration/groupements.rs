@@ -186,6 +186,22 @@ fn euros_fr(cents: i64) -> String {
     entcp::groupements::costs::euros(cents)
 }
 
+/// Closes the applications of groupement `id` and launches its consultation, as `coord`.
+async fn launch_consultation(coord: &Client, id: &str, name: &str) {
+    for to in ["closed", "consultation"] {
+        let (status, g) =
+            send(coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }))).await;
+        assert_eq!(status, 200, "{name}: {to}: {g}");
+    }
+}
+
+/// The award of the test vendor (SIRET `81234567…0001`), notified on `date`.
+fn award_notified_on(date: &str) -> Value {
+    let mut body = award_body(&luhn(&format!("{}0001", luhn("81234567"))));
+    body["notified_on"] = json!(date);
+    body
+}
+
 fn award_body(siret: &str) -> Value {
     json!({
         "vendor_siret": siret,
@@ -1289,15 +1305,12 @@ async fn the_convention_constitutive_starts_at_its_submission_and_lasts_as_long_
         let (status, body) = send(signer.post(conv_url("/sign")).json(&json!({}))).await;
         assert_eq!(status, 200, "{name}: {body}");
     }
-    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
-    assert_eq!(send(transition("closed")).await.0, 200, "{name}");
-    assert_eq!(send(transition("consultation")).await.0, 200, "{name}");
+    launch_consultation(&coord, &id, name).await;
 
     // Notified in November 2027, the contract would outlive the convention: 409, an avenant first.
     let late = TestApp::over(&w.store).clock(at(2027, 11, 2)).build().await;
     let award_url = api(&format!("/groupements/{id}/award"));
-    let mut body = award_body(&luhn(&format!("{}0001", luhn("81234567"))));
-    body["notified_on"] = json!("2027-11-02");
+    let mut body = award_notified_on("2027-11-02");
     let (status, problem) = send(w.coord.to(&late).post(&award_url).json(&body)).await;
     assert_eq!(status, 409, "{name}: {problem}");
     let detail = problem["detail"].as_str().unwrap();
@@ -1364,17 +1377,14 @@ async fn an_avenant_extending_the_convention_constitutive_lets_the_groupement_aw
     let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
     let (id, conv_id) = signed_groupement(&w, &signing, None).await;
     let coord = w.coord.to(&signing);
-    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
-    assert_eq!(send(transition("closed")).await.0, 200, "{name}");
-    assert_eq!(send(transition("consultation")).await.0, 200, "{name}");
+    launch_consultation(&coord, &id, name).await;
 
     // Notified on 2 November 2027 for 36 months, the contract runs to 1 November 2030, past the
     // convention's 29 September 2030: 409.
     let late = TestApp::over(&w.store).clock(clock_on(2027, 11, 2)).build().await;
     let coord = w.coord.to(&late);
     let award_url = api(&format!("/groupements/{id}/award"));
-    let mut body = award_body(&luhn(&format!("{}0001", luhn("81234567"))));
-    body["notified_on"] = json!("2027-11-02");
+    let body = award_notified_on("2027-11-02");
     let (status, problem) = send(coord.post(&award_url).json(&body)).await;
     assert_eq!(status, 409, "{name}: {problem}");
     assert!(problem["detail"].as_str().unwrap().contains("29 septembre 2030"), "{name}: {problem}");
@@ -1469,8 +1479,7 @@ async fn a_member_avenant_refused_leaves_the_groupement_on_its_convention_in_for
     assert_eq!(send(transition("closed")).await.0, 200, "{name}");
     let (status, g) = send(transition("consultation")).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("consultation")), "{name}: {g}");
-    let mut body = award_body(&luhn(&format!("{}0001", luhn("81234567"))));
-    body["notified_on"] = json!("2026-10-20");
+    let body = award_notified_on("2026-10-20");
     let (status, g) = send(coord.post(api(&format!("/groupements/{id}/award"))).json(&body)).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
 }
@@ -1572,15 +1581,12 @@ async fn an_award_notified_before_the_consultation_was_launched_is_refused(db: c
     let (id, _) = signed_groupement(&w, &signing, None).await;
     let launching = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
     let coord = w.coord.to(&launching);
-    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
-    assert_eq!(send(transition("closed")).await.0, 200, "{name}");
-    assert_eq!(send(transition("consultation")).await.0, 200, "{name}");
+    launch_consultation(&coord, &id, name).await;
 
     let later = TestApp::over(&w.store).clock(clock_on(2027, 1, 15)).build().await;
     let coord = w.coord.to(&later);
     let award_url = api(&format!("/groupements/{id}/award"));
-    let mut body = award_body(&luhn(&format!("{}0001", luhn("81234567"))));
-    body["notified_on"] = json!("2026-11-29");
+    let mut body = award_notified_on("2026-11-29");
     let (status, problem) = send(coord.post(&award_url).json(&body)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["notified_on".to_string()]), "{name}: {problem}");
     let message = problem["errors"][0]["message"].as_str().unwrap();

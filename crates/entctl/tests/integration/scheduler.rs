@@ -178,24 +178,7 @@ backend_test!(a_run_interrupted_by_a_shutdown_is_run_again_at_once_by_a_live_rep
 async fn a_run_interrupted_by_a_shutdown_is_run_again_at_once_by_a_live_replica(db: crate::common::TestDb) {
     shut_down_while_stuck(&db.store, "stopping-replica").await;
 
-    let replica_b = Store::connect(&db.url, None).await.unwrap();
-    let (live, app) = scheduler(&replica_b, "live-replica", vec![every_minute("stuck", stuck)]);
-    let started = live.spawn_due(minute(0)).await.unwrap();
-    assert_eq!(started.len(), 1, "{}", db.name);
-    STARTED.acquire().await.unwrap().forget();
-    let runs = runs_of(&db.store, "stuck").await;
-    let seen: Vec<(&str, &str, Option<&str>)> =
-        runs.iter().map(|r| (r.trigger.as_str(), r.outcome.as_str(), r.message.as_deref())).collect();
-    assert_eq!(
-        seen,
-        [("retry", "running", None), ("schedule", "abandoned", Some(jobs::INTERRUPTED_MESSAGE))],
-        "{}",
-        db.name
-    );
-    assert_eq!(metric(&app, "entcp_job_runs_abandoned_total{job=\"stuck\"}"), 1.0, "{}", db.name);
-    live.cancel();
-    finished(started).await;
-    replica_b.close().await;
+    a_live_replica_runs_the_interrupted_run_again(&db, "schedule").await;
 }
 
 // A retry run (no tick) interrupted by a shutdown in turn was abandoned and never run again:
@@ -547,21 +530,26 @@ async fn a_manual_run_interrupted_by_a_shutdown_is_released_and_run_again_by_a_l
     assert_eq!(runs[0].message.as_deref(), Some(jobs::INTERRUPTED_MESSAGE), "{}: released", db.name);
     assert!(runs[0].finished_at.is_none(), "{}", db.name);
 
+    a_live_replica_runs_the_interrupted_run_again(&db, "manual").await;
+}
+
+/// A second replica's next pass abandons the interrupted run (of `trigger`) and retries it once.
+async fn a_live_replica_runs_the_interrupted_run_again(db: &crate::common::TestDb, trigger: &str) {
     let replica_b = Store::connect(&db.url, None).await.unwrap();
-    let (live, app_b) = scheduler(&replica_b, "live-replica", vec![every_minute("stuck", stuck)]);
+    let (live, app) = scheduler(&replica_b, "live-replica", vec![every_minute("stuck", stuck)]);
     let started = live.spawn_due(minute(0)).await.unwrap();
-    assert_eq!(started.len(), 1, "{}: the interrupted manual run is run again", db.name);
+    assert_eq!(started.len(), 1, "{}: the interrupted {trigger} run is run again", db.name);
     STARTED.acquire().await.unwrap().forget();
     let runs = runs_of(&db.store, "stuck").await;
     let seen: Vec<(&str, &str, Option<&str>)> =
         runs.iter().map(|r| (r.trigger.as_str(), r.outcome.as_str(), r.message.as_deref())).collect();
     assert_eq!(
         seen,
-        [("retry", "running", None), ("manual", "abandoned", Some(jobs::INTERRUPTED_MESSAGE))],
+        [("retry", "running", None), (trigger, "abandoned", Some(jobs::INTERRUPTED_MESSAGE))],
         "{}",
         db.name
     );
-    assert_eq!(metric(&app_b, "entcp_job_runs_abandoned_total{job=\"stuck\"}"), 1.0, "{}", db.name);
+    assert_eq!(metric(&app, "entcp_job_runs_abandoned_total{job=\"stuck\"}"), 1.0, "{}", db.name);
     live.cancel();
     finished(started).await;
     replica_b.close().await;
