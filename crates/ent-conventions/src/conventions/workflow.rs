@@ -1179,6 +1179,21 @@ async fn next_actors(
     Ok(emails)
 }
 
+/// Who must act once a step is recorded (`after`, plus the `done` steps not in it yet) and
+/// did not have to before it (`before`): the only ones the `submitted` notice goes to then.
+/// In a parallel circuit every pending signatory was told at once; a signature tells no one.
+async fn newly_awaited(
+    conn: &mut AnyConnection,
+    model: &ConventionModel,
+    before: &Convention,
+    after: &Convention,
+    done: &[&str],
+) -> Result<Vec<String>, Problem> {
+    let already = next_actors(conn, model, before, &[]).await?;
+    let next = next_actors(conn, model, after, done).await?;
+    Ok(next.into_iter().filter(|e| !already.contains(e)).collect())
+}
+
 /// The e-mails of who must act next on `conv` (the holders of the pending visa, else the
 /// signatories of the parties whose turn it is): those the `submitted` notice goes to.
 pub async fn awaited_actors(
@@ -1246,7 +1261,7 @@ pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>)
     not_both_visa_and_signature(ctx.actor, conv, "signature")?;
     insert_step(&mut tx, ctx, conv, "visa", &visa.key, &party.org.id, visa.role.as_str()).await?;
     record(ctx, &mut tx, "conventions.visa", &conv.id, Some(&party.org.id), json!({ "visa": visa.key })).await?;
-    let next = next_actors(&mut tx, model, conv, &[visa.key.as_str()]).await?;
+    let next = newly_awaited(&mut tx, model, conv, conv, &[visa.key.as_str()]).await?;
     super::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
     commit_and_reload(ctx, tx, &conv.id).await
 }
@@ -1370,7 +1385,7 @@ pub async fn sign(
     if remaining.is_empty() {
         mark_signed(&mut tx, ctx.store.backend(), ctx.actor, &conv.id, ctx.now).await?;
     } else {
-        let next = next_actors(&mut tx, model, &after, &[]).await?;
+        let next = newly_awaited(&mut tx, model, conv, &after, &[]).await?;
         super::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
     }
     tx.commit().await?;

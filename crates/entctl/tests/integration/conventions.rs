@@ -134,8 +134,11 @@ async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users
     let first_hash = submitted["document_hash"].as_str().unwrap().to_string();
     assert_eq!(c.mails("ce.0940176f@ac-creteil.fr", "submitted").await, 1);
 
+    assert_eq!(c.mails("ent@fresnes.fr", "submitted").await, 1);
     let (s, _) = c.post(&c.directeur, &id, "sign", json!({ "document_hash": first_hash })).await;
     assert_eq!(s, StatusCode::OK);
+    // A parallel circuit told every signatory at submission: one signature tells no one again.
+    assert_eq!(c.mails("ent@fresnes.fr", "submitted").await, 1, "{}", c.db.name);
     let (s, body) = c.post(&c.directeur, &id, "sign", json!({})).await;
     assert_eq!(s, StatusCode::CONFLICT, "signing twice: {body}");
     let (s, body) = c.post(&c.directeur, &id, "sign", json!({ "party": "collectivite" })).await;
@@ -339,6 +342,13 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
     }
     let (_, active) = call(dan.get(url(&format!("/{id}")))).await;
     assert_eq!(active["status"], "active", "{}", db.name);
+    // Each is told once that it is their turn: the académie (visa or signature) at submission,
+    // the département after the académie's signature, the collège after the département's.
+    let mails = crate::common::queued_mails(&db.store, "convention").await;
+    for to in ["dan@ac.fr", "juridique@ac.fr", "ent@departement.fr", "principal@college.fr"] {
+        let told = mails.iter().filter(|m| m.recipients.contains(to) && m.context["event"] == "submitted").count();
+        assert_eq!(told, 1, "{}: {to}", db.name);
+    }
     let audit = entcp::audit::list(
         &db.store,
         &entcp::audit::AuditFilter { target_id: Some(id.clone()), limit: Some(50), ..Default::default() },
