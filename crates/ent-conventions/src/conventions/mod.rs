@@ -952,6 +952,38 @@ async fn dsdens_of_ecoles(
     Ok(found)
 }
 
+/// 422 on `parties` when the controller party is an académie and the public écoles covered are
+/// in several départements: the controller of an école is the IA-DASEN of its own département
+/// (the register derives it so), and a convention names one controller, so one convention per
+/// département.
+pub async fn require_one_dsden(
+    conn: &mut sqlx::AnyConnection,
+    controller: &OrgRef,
+    schools: &[OrgRef],
+) -> Result<(), Problem> {
+    if controller.kind != ent_kernel::kernel::roles::OrgKind::Academie {
+        return Ok(());
+    }
+    let found = dsdens_of_ecoles(conn, schools.iter().map(|s| s.id.clone()).collect()).await?;
+    let mut dsdens: Vec<&OrgRef> = found.values().collect();
+    dsdens.sort_by(|a, b| a.code.cmp(&b.code));
+    dsdens.dedup_by(|a, b| a.id == b.id);
+    if dsdens.len() < 2 {
+        return Ok(());
+    }
+    let names: Vec<String> = dsdens.iter().map(|d| format!("{} ({})", d.name, d.code)).collect();
+    Err(Problem::invalid_field(
+        "parties",
+        format!(
+            "les écoles couvertes relèvent de {} départements ({}) : le responsable de traitement d'une école est \
+             l'IA-DASEN de son département, et une convention n'en désigne qu'un ; concluez une convention par \
+             département",
+            dsdens.len(),
+            names.join(", ")
+        ),
+    ))
+}
+
 /// The organisation of the model's controller party.
 fn controller_party(model: &ConventionModel, parties: &[Party]) -> Option<OrgRef> {
     parties.iter().find(|p| p.key == model.rgpd.controller).map(|p| p.org.clone())

@@ -384,7 +384,11 @@ async fn build_draft(
     if model.covers.party.is_some() && covered.is_empty() {
         return Err(Problem::invalid_field("parties", "aucun établissement couvert par cette convention"));
     }
-    let schools = covered.into_iter().map(|c| c.school).collect();
+    let schools: Vec<Org> = covered.into_iter().map(|c| c.school).collect();
+    if let Some((_, controller)) = parties.iter().find(|(key, _)| *key == model.rgpd.controller) {
+        let refs: Vec<_> = schools.iter().map(Org::as_ref).collect();
+        super::require_one_dsden(&mut *store.conn().await?, &controller.as_ref(), &refs).await?;
+    }
     Ok(Draft {
         title: title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| default_title(model, &parties)),
         parties,
