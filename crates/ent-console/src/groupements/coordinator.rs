@@ -9,7 +9,7 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
 use ent_groupements::groupements::award::{self, AwardInput};
-use ent_groupements::groupements::costs::{PriceLine, UnitPrice};
+use ent_groupements::groupements::costs::{Establishments, PriceLine, UnitPrice};
 use ent_groupements::groupements::decp::DecpFacts;
 use ent_groupements::groupements::documents::{self, Kind};
 use ent_groupements::groupements::shares::{Basis, KeyPart};
@@ -198,7 +198,8 @@ async fn coordinator_step<T>(
     answered(on, &g.reference, fields, done, after, control).await
 }
 
-/// Refuses each application of `ids` with its row's reason; a refusal names its row's field.
+/// Refuses the applications of `ids`, each with its row's reason, all or none: a missing
+/// reason names its row's field (every one at once) and nothing is refused.
 async fn refuse_each(
     on: &On<GroupementsState>,
     g: &gm::Groupement,
@@ -208,19 +209,21 @@ async fn refuse_each(
     if ids.is_empty() {
         return Err(Problem::invalid_field("candidatures", "cochez au moins une candidature à refuser"));
     }
-    let ctx = on.state.ctx(&on.signed.0.actor);
+    let mut refusals = Vec::new();
     for id in ids {
         let app = membership::get(&on.state.store, &g.id, id).await?;
-        let field = format!("motif-{id}");
-        membership::reject(&ctx, g, &app, fields.get(&field)).await.map_err(|mut p| {
-            for e in &mut p.errors {
-                e.field = field.clone();
-                e.message = format!("{} : {}", app.applicant.name, e.message);
-            }
-            p
-        })?;
+        refusals.push((app, fields.get(&format!("motif-{id}")).to_string()));
     }
-    Ok(())
+    let ctx = on.state.ctx(&on.signed.0.actor);
+    membership::reject_many(&ctx, g, &refusals).await.map(|_| ()).map_err(|mut p| {
+        for e in &mut p.errors {
+            let row = e.field.strip_prefix("applications[").and_then(|r| r.split(']').next()?.parse::<usize>().ok());
+            if let Some(id) = row.and_then(|i| ids.get(i)) {
+                e.field = format!("motif-{id}");
+            }
+        }
+        p
+    })
 }
 
 /// A state change (`vers`): close, reopen, consult, run, end.
@@ -359,14 +362,14 @@ fn award_control(field: &str) -> String {
 }
 
 /// The award form's fields: what the DECP record asks, each with its value kept.
-pub(super) fn award_fields(fields: &Fields, lots: &[Lot]) -> Vec<Value> {
+pub(super) fn award_fields(fields: &Fields, lots: &[Lot], equipped: Establishments) -> Vec<Value> {
     let text = |id: &str, label: &str, hint: &str| json!({ "id": id, "label": label, "hint": hint, "kind": "text", "value": fields.get(id) });
     let area = |id: &str, label: &str, hint: &str| json!({ "id": id, "label": label, "hint": hint, "kind": "area", "value": fields.get(id) });
     let choice = |id: &str, label: &str, choices: &[&str]| json!({ "id": id, "label": label, "hint": "", "kind": "select", "value": fields.get(id), "choices": choices });
     let prices = lots.iter().flat_map(|lot| {
         PriceLine::ALL.map(|line| {
             let id = price_control(lot.number, line);
-            let label = format!("Lot {} : prix unitaire HT (euros) — {}", lot.number, line.label());
+            let label = format!("Lot {} : prix unitaire HT (euros) — {}", lot.number, line.label(equipped));
             json!({ "id": id, "label": label, "hint": "Bordereau des prix unitaires", "kind": "text", "value": fields.get(&id) })
         })
     });

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
 use ent_groupements::groupements::membership::{
-    Application, ApplicationPatch, NewApplication, Prefill, MAX_CLASSES_PER_SCHOOL, MAX_PARENTS_PER_PUPIL,
+    self, Application, ApplicationPatch, NewApplication, Prefill, MAX_CLASSES_PER_SCHOOL, MAX_PARENTS_PER_PUPIL,
     MAX_TEACHERS_PER_CLASS,
 };
 use ent_groupements::groupements::{self as gm, routes as domain, GroupementsState, MEMBER_KINDS};
@@ -26,11 +26,29 @@ const QUANTITIES: &[(&str, &str, &str)] = &[
     ("parents", "parent_accounts", "Comptes parents"),
 ];
 
-/// The collectivité applying: the one the form names, else the person's own.
+/// The collectivité applying: the one the form names, else the person's own (the first one; the
+/// form offers the others, [`applicant_choices`]).
 fn applicant_key(on: &On<GroupementsState>, fields: &Fields) -> Option<String> {
     fields
         .opt("candidat")
         .or_else(|| own_orgs(&on.signed, Role::Collectivite, &MEMBER_KINDS).next().map(|o| o.id.clone()))
+}
+
+/// A chooser of the collectivités the person applies for (its `collectivite` roles among the
+/// kinds that may join), `applicant` selected, when there are several; else none.
+fn applicant_chooser(on: &On<GroupementsState>, applicant: Option<&str>) -> Option<Value> {
+    let mut options: Vec<Value> = Vec::new();
+    for o in own_orgs(&on.signed, Role::Collectivite, &MEMBER_KINDS) {
+        if !options.iter().any(|v| v["value"] == o.id.as_str()) {
+            options.push(json!({ "value": o.id, "label": o.name }));
+        }
+    }
+    (options.len() > 1).then(|| {
+        json!({
+            "kind": "select", "id": "candidat", "name": "candidat", "options": options, "error": "",
+            "label": "Collectivité candidate (vous agissez pour plusieurs collectivités)", "value": applicant,
+        })
+    })
 }
 
 /// The rule that explains each pre-filled figure.
@@ -73,11 +91,22 @@ fn control_id(field: &str) -> String {
 async fn apply_page(on: &On<GroupementsState>, key: &str, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
     let g = gm::must_get(&on.state.store, key).await?;
-    let applicant = applicant_key(on, fields);
+    let today = on.state.ctx(&on.signed.0.actor).today();
+    // Past the deadline (or no longer open), the page says so and offers no form to fill in vain.
+    let closed = membership::taking_applications(
+        &g,
+        today,
+        "il n'accepte plus de candidatures",
+        "plus aucune candidature n'est possible",
+    )
+    .err()
+    .map(|p| p.detail);
+    let applicant = applicant_key(on, fields).filter(|_| closed.is_none());
     let prefill = match &applicant {
         Some(a) => Some(domain::prefill_for(&on.state, &caller(&on.signed, &GROUPEMENTS_APPLY), a).await?),
         None => None,
     };
+    let chooser = applicant_chooser(on, prefill.as_ref().map(|p| p.applicant.id.as_str()));
     let quantities: Vec<Value> = match &prefill {
         Some(pre) => rules(pre)
             .into_iter()
@@ -99,6 +128,8 @@ async fn apply_page(on: &On<GroupementsState>, key: &str, reply: Reply<'_>) -> R
         "path": path,
         "action": action,
         "editing": false,
+        "closed": closed,
+        "chooser": chooser,
         "deadline": ent_kernel::clock::french_date(&g.application_deadline),
         "applicant": prefill.as_ref().map(|p| json!({ "id": p.applicant.id, "name": p.applicant.name })),
         "quantities": quantities,
@@ -219,6 +250,8 @@ async fn edit_page(
         "path": path,
         "action": action,
         "editing": true,
+        "closed": null,
+        "chooser": null,
         "version": fields.get("version"),
         "deadline": ent_kernel::clock::french_date(&g.application_deadline),
         "applicant": { "id": app.applicant.id, "name": app.applicant.name },

@@ -19,7 +19,7 @@ use axum::extract::{Path, Query};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
-use ent_groupements::groupements::costs::{euros, Shares};
+use ent_groupements::groupements::costs::{euros, Establishments, Shares};
 use ent_groupements::groupements::documents::{self, StoredDocument};
 use ent_groupements::groupements::membership::{self, Application, ApplicationStatus};
 use ent_groupements::groupements::{self as gm, routes as domain, Groupement, GroupementsState, Status};
@@ -152,10 +152,15 @@ struct Listed {
     members: i64,
 }
 
-fn list_condition(params: &ListParams) -> Condition {
+/// The list's condition; `?statut=open` keeps the groupements a collectivité may still join on
+/// `today` (`YYYY-MM-DD`): open, their application deadline not passed.
+fn list_condition(params: &ListParams, today: &str) -> Condition {
     let mut cond = Condition::default();
     if let Some(status) = params.filter("statut") {
         cond.push("g.status = ?", &[status]);
+        if status == Status::Open.as_str() {
+            cond.push("g.application_deadline >= ?", &[today]);
+        }
     }
     if let Some(q) = &params.q {
         let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
@@ -173,7 +178,8 @@ async fn list(
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
     let params = ListParams::parse(&LIST, &query.0);
-    let cond = list_condition(&params);
+    let today = state.ctx(&signed.0.actor).today().to_string();
+    let cond = list_condition(&params, &today);
     let columns = "g.reference, g.title, o.name AS coordinator, g.status, g.application_deadline, \
                    (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members";
     let from = "groupements g JOIN orgs o ON o.id = g.coordinator_org_id";
@@ -349,7 +355,9 @@ pub(super) async fn groupement_page(
     let open = can_apply && g.status == Status::Open;
     let applying = caller(signed, &GROUPEMENTS_APPLY);
     let mut applications: Vec<Value> = Vec::new();
-    for a in domain::visible_applications(state, &reader, &g).await? {
+    let visible = domain::visible_applications(state, &reader, &g).await?;
+    let accepted: Vec<_> = visible.iter().filter(|a| a.status == ApplicationStatus::Accepted).cloned().collect();
+    for a in visible {
         // Only its own collectivité (or an admin) acts in an applicant's name.
         let own = open && membership::speaks_for(&state.store, &applying, &a.applicant.id).await?;
         applications.push(application_view(&a, own, own && before_deadline && !coordinating, fields));
@@ -373,14 +381,14 @@ pub(super) async fn groupement_page(
         "g": facts(state, &g),
         "coordinating": coordinating,
         "applications": applications,
-        "can_apply": can_apply && g.status == Status::Open,
+        "can_apply": open && before_deadline,
         "moves": if coordinating { moves(&g) } else { Vec::new() },
         "can_decide": coordinating && matches!(g.status, Status::Open | Status::Closed),
         "can_award": coordinating && g.status == Status::Consultation,
         "shares": shares,
         "documents": documents,
         "kinds": documents::Kind::ALL.iter().map(|k| json!({ "value": k.as_str(), "label": k.label() })).collect::<Vec<_>>(),
-        "award_fields": coordinator::award_fields(fields, &g.terms.lots),
+        "award_fields": coordinator::award_fields(fields, &g.terms.lots, Establishments::of(&accepted)),
         "errors": by_control(refusal.errors),
     });
     Ok(page::render_status(status, "groupement.html", shell, values))

@@ -166,7 +166,7 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
         ["Qualité", "Organisation", "Objet", "Part"],
         cost_shares(model, conv).into_iter().map(|s| {
             let label = model.parties.iter().find(|p| p.key == s.party).map_or(s.party, |p| p.label.clone());
-            [label, naming::of_org(&s.org).official, s.item, format!("{} %", s.percent)]
+            [label, naming::of_org(&s.org).official, s.item, format!("{} %", s.percent).replace('.', ",")]
         }),
     ));
     let names = |keys: &[String]| -> String {

@@ -70,6 +70,11 @@ pub struct Party {
     pub order: u32,
     /// Who signs for the party and the act that empowers them.
     pub signatory: Option<signatories::Signatory>,
+    /// Its own share, in percent, of a cost line it holds with the other organisations of a
+    /// multiple party (a member of a groupement de commandes: its quote-part of the members'
+    /// part); absent, the line's share.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_percent: Option<f64>,
     /// The organisation's type of établissement (an EPLE's act is its conseil d'administration's).
     #[serde(skip)]
     pub etab_type: Option<ent_platform::registry::EtabType>,
@@ -337,6 +342,7 @@ async fn assemble(
         party_key: String,
         org_id: String,
         signatory: Option<String>,
+        share_bp: Option<i64>,
     }
     /// A covered school, and the DSDEN of its département when it is an école.
     #[derive(sqlx::FromRow)]
@@ -370,7 +376,7 @@ async fn assemble(
     // `orgs` table under a few tens of thousands of rows (3.9 ms a page at bench scale 0.3).
     let mut party_rows = grouped(
         conn,
-        "SELECT convention_id, party_key, org_id, signatory FROM convention_parties WHERE {in} \
+        "SELECT convention_id, party_key, org_id, signatory, share_bp FROM convention_parties WHERE {in} \
          ORDER BY convention_id, position",
         "convention_id",
         &ids,
@@ -457,6 +463,7 @@ async fn assemble(
                 order: spec.map(|s| s.order).unwrap_or(0),
                 key,
                 signatory: signatories::from_column(party.signatory.as_deref()),
+                share_percent: party.share_bp.map(percent_of_bp),
                 etab_type: org.etab_type,
                 org: org.as_ref(),
             });
@@ -945,6 +952,38 @@ async fn dsdens_of_ecoles(
     Ok(found)
 }
 
+/// 422 on `parties` when the controller party is an académie and the public écoles covered are
+/// in several départements: the controller of an école is the IA-DASEN of its own département
+/// (the register derives it so), and a convention names one controller, so one convention per
+/// département.
+pub async fn require_one_dsden(
+    conn: &mut sqlx::AnyConnection,
+    controller: &OrgRef,
+    schools: &[OrgRef],
+) -> Result<(), Problem> {
+    if controller.kind != ent_kernel::kernel::roles::OrgKind::Academie {
+        return Ok(());
+    }
+    let found = dsdens_of_ecoles(conn, schools.iter().map(|s| s.id.clone()).collect()).await?;
+    let mut dsdens: Vec<&OrgRef> = found.values().collect();
+    dsdens.sort_by(|a, b| a.code.cmp(&b.code));
+    dsdens.dedup_by(|a, b| a.id == b.id);
+    if dsdens.len() < 2 {
+        return Ok(());
+    }
+    let names: Vec<String> = dsdens.iter().map(|d| format!("{} ({})", d.name, d.code)).collect();
+    Err(Problem::invalid_field(
+        "parties",
+        format!(
+            "les écoles couvertes relèvent de {} départements ({}) : le responsable de traitement d'une école est \
+             l'IA-DASEN de son département, et une convention n'en désigne qu'un ; concluez une convention par \
+             département",
+            dsdens.len(),
+            names.join(", ")
+        ),
+    ))
+}
+
 /// The organisation of the model's controller party.
 fn controller_party(model: &ConventionModel, parties: &[Party]) -> Option<OrgRef> {
     parties.iter().find(|p| p.key == model.rgpd.controller).map(|p| p.org.clone())
@@ -1020,7 +1059,13 @@ pub struct CostShareView {
     pub percent: f64,
 }
 
-/// The cost shares of a convention, parameters resolved.
+/// Hundredths of a percent as a percent.
+pub fn percent_of_bp(bp: i64) -> f64 {
+    bp as f64 / 100.0
+}
+
+/// The cost shares of a convention, parameters resolved; a party with its own share (one
+/// organisation of a multiple party) has that one.
 pub fn cost_shares(model: &ConventionModel, convention: &Convention) -> Vec<CostShareView> {
     let mut shares = Vec::new();
     for share in &model.cost_sharing {
@@ -1037,7 +1082,7 @@ pub fn cost_shares(model: &ConventionModel, convention: &Convention) -> Vec<Cost
                 party: party.key.clone(),
                 org: party.org.clone(),
                 item: share.item.clone(),
-                percent,
+                percent: party.share_percent.unwrap_or(percent),
             });
         }
     }

@@ -131,6 +131,12 @@ pub struct ConventionPatch {
     pub signatories: Option<BTreeMap<String, Signatory>>,
     /// Required when the new `start_date` is before today.
     pub backdate_reason: Option<String>,
+    /// `key:org_id` → the organisation's own cost share, in hundredths of a percent (each
+    /// member's quote-part in a convention constitutive): set by the groupement's flow only,
+    /// never read from a request; absent, the shares recorded are kept.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub party_shares: Option<BTreeMap<String, i64>>,
 }
 
 /// What a convention would be: checked before anything is written.
@@ -143,6 +149,9 @@ struct Draft {
     schools: Vec<Org>,
     /// Party key → signatory.
     signatories: BTreeMap<String, Signatory>,
+    /// `key:org_id` ([`super::signatories::party_org_key`]) → the organisation's own cost share,
+    /// in hundredths of a percent.
+    shares: BTreeMap<String, i64>,
 }
 
 /// The caller naming organisations as parties. One it may not read (`authz::reads`) is spoken
@@ -375,7 +384,11 @@ async fn build_draft(
     if model.covers.party.is_some() && covered.is_empty() {
         return Err(Problem::invalid_field("parties", "aucun établissement couvert par cette convention"));
     }
-    let schools = covered.into_iter().map(|c| c.school).collect();
+    let schools: Vec<Org> = covered.into_iter().map(|c| c.school).collect();
+    if let Some((_, controller)) = parties.iter().find(|(key, _)| *key == model.rgpd.controller) {
+        let refs: Vec<_> = schools.iter().map(Org::as_ref).collect();
+        super::require_one_dsden(&mut *store.conn().await?, &controller.as_ref(), &refs).await?;
+    }
     Ok(Draft {
         title: title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| default_title(model, &parties)),
         parties,
@@ -384,6 +397,7 @@ async fn build_draft(
         end: end.expect("checked"),
         schools,
         signatories: signatories_in(parties_input),
+        shares: BTreeMap::new(),
     })
 }
 
@@ -548,6 +562,11 @@ fn draft_parties(model: &ConventionModel, draft: &Draft) -> Vec<super::Party> {
                 signature_required: spec.signature_required,
                 order: spec.order,
                 signatory: super::signatories::for_party(&draft.signatories, key, &org.id).cloned(),
+                share_percent: draft
+                    .shares
+                    .get(&super::signatories::party_org_key(key, &org.id))
+                    .copied()
+                    .map(super::percent_of_bp),
                 etab_type: org.etab_type,
             }
         })
@@ -724,14 +743,15 @@ async fn write_parties_and_schools(tx: &mut Tx, id: &str, draft: &Draft) -> Resu
     sqlx::query("DELETE FROM convention_schools WHERE convention_id = $1").bind(id).execute(&mut **tx).await?;
     for (position, (key, org)) in draft.parties.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO convention_parties (convention_id, party_key, org_id, position, signatory) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO convention_parties (convention_id, party_key, org_id, position, signatory, share_bp) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(key)
         .bind(&org.id)
         .bind(position as i64)
         .bind(super::signatories::to_column(super::signatories::for_party(&draft.signatories, key, &org.id)))
+        .bind(draft.shares.get(&super::signatories::party_org_key(key, &org.id)).copied())
         .execute(&mut **tx)
         .await?;
     }
@@ -955,6 +975,7 @@ pub async fn update_constitutive(
         draft.signatories.clone().into_iter().chain(patch.signatories.clone().unwrap_or_default()).collect();
     check_signatories(ctx, model, &edited_signatories)?;
     draft.signatories = super::signatories::merged(super::signatories::current(conv), edited_signatories);
+    draft.shares = patch.party_shares.clone().unwrap_or_else(|| current_shares(conv));
     let backdate_reason = match &patch.start_date {
         Some(_) => check_start(ctx, draft.start, patch.backdate_reason.as_deref())?,
         None => conv.backdate_reason.clone(),
@@ -1034,6 +1055,17 @@ fn with_draft(conv: &Convention, model: &ConventionModel, draft: &Draft) -> Conv
     fresh.parties = draft_parties(model, draft);
     fresh.schools = draft.schools.iter().map(Org::as_ref).collect();
     fresh
+}
+
+/// The parties' own cost shares recorded on `conv`, in hundredths of a percent.
+fn current_shares(conv: &Convention) -> BTreeMap<String, i64> {
+    conv.parties
+        .iter()
+        .filter_map(|p| {
+            let bp = (p.share_percent? * 100.0).round() as i64;
+            Some((super::signatories::party_org_key(&p.key, &p.org.id), bp))
+        })
+        .collect()
 }
 
 fn current_parties(conv: &Convention) -> BTreeMap<String, PartyInput> {
@@ -1831,6 +1863,7 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
     )
     .await?;
     draft.signatories = super::signatories::current(conv);
+    draft.shares = current_shares(conv);
     insert(ctx, model, &draft, Some(conv)).await
 }
 

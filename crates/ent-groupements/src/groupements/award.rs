@@ -290,7 +290,7 @@ async fn earliest_notification(store: &Store, g: &Groupement) -> Result<Earliest
 
 /// Awards the contract of a groupement in consultation.
 pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<Groupement, Problem> {
-    super::require_constituted(ctx.store, g, "le marché ne peut pas être attribué").await?;
+    super::require_constituted(ctx, g, "le marché ne peut pas être attribué").await?;
     conflict_unless(g.status == Status::Consultation, || {
         format!("un groupement {} ne s'attribue pas : l'attribution suit la consultation", g.status.label())
     })?;

@@ -7,6 +7,7 @@ use super::membership::{Application, MemberQuantities};
 use super::shares;
 use super::{Groupement, Lot};
 use ent_kernel::error::Checks;
+use ent_kernel::kernel::roles::OrgKind;
 use ent_platform::registry::OrgRef;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -24,20 +25,88 @@ pub enum PriceLine {
     SchoolSetup,
 }
 
-impl PriceLine {
-    pub const ALL: [PriceLine; 2] = [PriceLine::AccountYear, PriceLine::SchoolSetup];
+/// What the members' declared « schools » are, as the documents name them: what each member's
+/// kind funds (écoles for communes, EPCI and syndicats mixtes; collèges for départements; lycées
+/// for régions), « établissements » when the members mix them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Establishments {
+    Ecoles,
+    Colleges,
+    Lycees,
+    Mixed,
+}
 
-    pub fn label(self) -> &'static str {
-        match self {
-            PriceLine::AccountYear => "Abonnement annuel par compte ENT (élève, enseignant ou parent)",
-            PriceLine::SchoolSetup => "Mise en service d'une école (paramétrage, reprise des données, formation)",
+impl Establishments {
+    /// What `members` equip (écoles before any member).
+    pub fn of(members: &[Application]) -> Self {
+        let mut kinds = members.iter().map(|m| Self::of_kind(m.applicant.kind));
+        let Some(first) = kinds.next() else { return Establishments::Ecoles };
+        if kinds.all(|k| k == first) {
+            first
+        } else {
+            Establishments::Mixed
         }
     }
 
-    pub fn unit(self) -> &'static str {
+    fn of_kind(kind: OrgKind) -> Self {
+        match kind {
+            OrgKind::Departement => Establishments::Colleges,
+            OrgKind::Region => Establishments::Lycees,
+            _ => Establishments::Ecoles,
+        }
+    }
+
+    /// « école ».
+    pub fn one(self) -> &'static str {
+        ["école", "collège", "lycée", "établissement"][self as usize]
+    }
+
+    /// « écoles ».
+    pub fn many(self) -> &'static str {
+        ["écoles", "collèges", "lycées", "établissements"][self as usize]
+    }
+
+    /// « Écoles », a column or a total's title.
+    pub fn title(self) -> &'static str {
+        ["Écoles", "Collèges", "Lycées", "Établissements"][self as usize]
+    }
+
+    /// « d'une école ».
+    pub fn of_one(self) -> &'static str {
+        ["d'une école", "d'un collège", "d'un lycée", "d'un établissement"][self as usize]
+    }
+
+    /// « de l'école ».
+    pub fn of_the(self) -> &'static str {
+        ["de l'école", "du collège", "du lycée", "de l'établissement"][self as usize]
+    }
+
+    /// The words, for the documents' templates.
+    pub fn words(self) -> serde_json::Value {
+        serde_json::json!({
+            "one": self.one(), "many": self.many(), "title": self.title(),
+            "of_one": self.of_one(), "of_the": self.of_the(),
+        })
+    }
+}
+
+impl PriceLine {
+    pub const ALL: [PriceLine; 2] = [PriceLine::AccountYear, PriceLine::SchoolSetup];
+
+    /// The line's designation, the set-up one naming what the members equip.
+    pub fn label(self, equipped: Establishments) -> String {
+        match self {
+            PriceLine::AccountYear => "Abonnement annuel par compte ENT (élève, enseignant ou parent)".into(),
+            PriceLine::SchoolSetup => {
+                format!("Mise en service {} (paramétrage, reprise des données, formation)", equipped.of_one())
+            }
+        }
+    }
+
+    pub fn unit(self, equipped: Establishments) -> &'static str {
         match self {
             PriceLine::AccountYear => "compte × an",
-            PriceLine::SchoolSetup => "école",
+            PriceLine::SchoolSetup => equipped.one(),
         }
     }
 
@@ -112,7 +181,10 @@ pub fn check_prices(prices: &[UnitPrice], lots: &[Lot], checks: &mut Checks) {
     for lot in lots {
         for line in PriceLine::ALL {
             if !prices.iter().any(|p| p.lot == lot.number && p.line == line) {
-                checks.fail("unit_prices", format!("prix unitaire manquant : lot {} — {}", lot.number, line.label()));
+                checks.fail(
+                    "unit_prices",
+                    format!("prix unitaire manquant : lot {} — {}", lot.number, line.label(Establishments::Mixed)),
+                );
             }
         }
     }

@@ -244,6 +244,7 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     let (data, subjects) = ent_platform::catalog::processed_data(services.iter().copied());
     c.insert("processing", &json!({ "data": data, "subjects": subjects }));
     c.insert("members_count", &members.len());
+    c.insert("establishments", &costs::Establishments::of(members).words());
     c.insert(
         "totals",
         &json!({
@@ -321,12 +322,13 @@ pub fn text_document(
 /// The BPU/DPGF annex: one row per member with its quantities, then totals;
 /// a second sheet lists the priced lines candidates fill in.
 pub fn quantities_sheet(g: &Groupement, members: &[Application]) -> Spreadsheet {
+    let equipped = costs::Establishments::of(members);
     let header = [
         "Membre",
         "Code",
         "Délibération n°",
         "Date",
-        "Écoles",
+        equipped.title(),
         "Classes",
         "Élèves",
         "Comptes enseignants",
@@ -358,7 +360,7 @@ pub fn quantities_sheet(g: &Groupement, members: &[Application]) -> Spreadsheet 
     let mut total_row = vec![Cell::header("Total"), Cell::Empty, Cell::Empty, Cell::Empty];
     total_row.extend(quantities(&total));
     rows.push(total_row);
-    let bpu = bpu_rows(g, &total);
+    let bpu = bpu_rows(g, &total, equipped);
     Spreadsheet {
         title: format!("{} – {}", Kind::Quantites.label(), g.reference),
         sheets: vec![
@@ -372,7 +374,7 @@ pub fn quantities_sheet(g: &Groupement, members: &[Application]) -> Spreadsheet 
 /// unit price HT — the awarded one once awarded, blank for the candidates before), the line
 /// amount as a formula, then the lot's total HT, TVA and TTC as formulas; last, the grand total.
 /// Columns: A designation, B unit, C quantity, D unit price HT, E amount HT.
-fn bpu_rows(g: &Groupement, total: &MemberQuantities) -> Vec<Vec<Cell>> {
+fn bpu_rows(g: &Groupement, total: &MemberQuantities, equipped: costs::Establishments) -> Vec<Vec<Cell>> {
     let months = g.terms.duration_months;
     let prices = g.award.as_ref().map(|a| a.unit_prices.as_slice()).unwrap_or_default();
     let mut rows = vec![["Désignation", "Unité", "Quantité", "Prix unitaire HT", "Montant HT"]
@@ -385,8 +387,13 @@ fn bpu_rows(g: &Groupement, total: &MemberQuantities) -> Vec<Vec<Cell>> {
         let first = rows.len() + 1;
         let mut lot_ht = 0;
         for line in costs::PriceLine::ALL {
-            let (cells, amount) =
-                price_line_row(line, total, months, costs::price_of(prices, lot.number, line), rows.len() + 1);
+            let (cells, amount) = price_line_row(
+                line,
+                (total, equipped),
+                months,
+                costs::price_of(prices, lot.number, line),
+                rows.len() + 1,
+            );
             lot_ht += amount;
             rows.push(cells);
         }
@@ -441,7 +448,7 @@ struct Rendered {
 /// the amount rounded to the cent, [`costs::amount`]) × the unit price when given.
 fn price_line_row(
     line: costs::PriceLine,
-    total: &MemberQuantities,
+    (total, equipped): (&MemberQuantities, costs::Establishments),
     months: u32,
     price: Option<i64>,
     row: usize,
@@ -454,11 +461,11 @@ fn price_line_row(
         (Cell::Number(hundredths as f64 / 100.0), format!("of:=ROUND([.C{row}]*[.D{row}];2)"))
     };
     let unit = match line {
-        costs::PriceLine::AccountYear => format!("{} sur {months} mois", line.unit()),
-        costs::PriceLine::SchoolSetup => line.unit().to_string(),
+        costs::PriceLine::AccountYear => format!("{} sur {months} mois", line.unit(equipped)),
+        costs::PriceLine::SchoolSetup => line.unit(equipped).to_string(),
     };
     let cells = vec![
-        Cell::text(line.label()),
+        Cell::text(line.label(equipped)),
         Cell::text(unit),
         quantity,
         price.map(Cell::Euros).unwrap_or(Cell::Empty),
@@ -776,7 +783,8 @@ mod tests {
             "members": [{ "name": "Fresnes | 0 | 0", "kind": "commune", "code": "94034",
                 "deliberation_number": "2026-45\n## Section ajoutée\n- puce", "deliberation_date": "30 juin 2026",
                 "schools": 1, "pupils": 2, "accounts": 3 }],
-            "members_count": 1, "totals": { "schools": 1, "pupils": 2, "accounts": 3 }
+            "members_count": 1, "totals": { "schools": 1, "pupils": 2, "accounts": 3 },
+            "establishments": costs::Establishments::Ecoles.words()
         }))
         .unwrap();
         let sections = sections_from_markup(&tera().render("membres", &context).unwrap());
@@ -811,21 +819,22 @@ mod tests {
         let total = MemberQuantities { schools: 3, classes: 0, pupils: 5, teacher_accounts: 1, parent_accounts: 1 };
         let line = costs::PriceLine::AccountYear;
         // 7 accounts for 30 months: 17,5 account-years at 4,50 €, 78,75 €; not 21 (three whole years).
-        let (cells, amount) = price_line_row(line, &total, 30, Some(450), 3);
+        let (cells, amount) = price_line_row(line, (&total, costs::Establishments::Ecoles), 30, Some(450), 3);
         assert_eq!(cells[1], Cell::text("compte × an sur 30 mois"));
         assert_eq!(cells[2], Cell::Number(17.5));
         assert_eq!(cells[4], Cell::EurosFormula { formula: "of:=ROUND([.C3]*[.D3];2)".into(), cents: 7875 });
         assert_eq!(amount, 7875);
         // Whole years are unchanged: an integer quantity, the plain product.
-        let (cells, amount) = price_line_row(line, &total, 36, Some(450), 3);
+        let (cells, amount) = price_line_row(line, (&total, costs::Establishments::Ecoles), 36, Some(450), 3);
         assert_eq!(cells[2], Cell::Integer(21));
         assert_eq!(cells[4], Cell::EurosFormula { formula: "of:=[.C3]*[.D3]".into(), cents: 9450 });
         assert_eq!(amount, 9450);
         // Schools are set up once, whatever the duration; before the award, no price and 0.
-        let (cells, amount) = price_line_row(costs::PriceLine::SchoolSetup, &total, 30, None, 4);
+        let (cells, amount) =
+            price_line_row(costs::PriceLine::SchoolSetup, (&total, costs::Establishments::Colleges), 30, None, 4);
         assert_eq!(
             (cells[1].clone(), cells[2].clone(), cells[3].clone(), amount),
-            (Cell::text("école"), Cell::Integer(3), Cell::Empty, 0)
+            (Cell::text("collège"), Cell::Integer(3), Cell::Empty, 0)
         );
     }
 

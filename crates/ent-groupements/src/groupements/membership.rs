@@ -450,7 +450,7 @@ async fn refuse_overlap(store: &Store, g: &Groupement, applicant: &Org) -> Resul
 
 /// Whether `g` takes applications on `today`: open, its deadline not passed; otherwise a 409
 /// whose detail ends with `closed` (the groupement no longer open) or `late` (the deadline passed).
-fn taking_applications(g: &Groupement, today: chrono::NaiveDate, closed: &str, late: &str) -> Result<(), Problem> {
+pub fn taking_applications(g: &Groupement, today: chrono::NaiveDate, closed: &str, late: &str) -> Result<(), Problem> {
     conflict_unless(g.status == Status::Open, || {
         format!("le groupement {} est {} : {closed}", g.reference, g.status.label())
     })?;
@@ -703,17 +703,48 @@ pub async fn accept_many(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) ->
 }
 
 pub async fn reject(ctx: &Ctx<'_>, g: &Groupement, app: &Application, reason: &str) -> Result<Application, Problem> {
-    conflict_unless(app.status == ApplicationStatus::Applied, || {
-        format!("cette candidature est {} : rien à refuser", app.status.label())
-    })?;
-    if reason.trim().is_empty() {
+    if app.status == ApplicationStatus::Applied && reason.trim().is_empty() {
         return Err(Problem::invalid_field("reason", "indiquez le motif du refus"));
     }
-    decide(ctx, g, app, ApplicationStatus::Rejected, Some(reason.trim())).await?;
-    get(ctx.store, &g.id, &app.id).await
+    Ok(reject_many(ctx, g, &[(app.clone(), reason.to_string())]).await?.remove(0))
 }
 
-/// The applicant withdraws, until the groupement closes; a member leaves the draft convention.
+/// Refuses several applications, each with its reason, all or none: every one is checked
+/// (still awaiting a decision: 409; a reason given: 422 naming each `applications[i].reason`
+/// missing, all at once) before any is refused and its applicant informed.
+pub async fn reject_many(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    refusals: &[(Application, String)],
+) -> Result<Vec<Application>, Problem> {
+    if refusals.is_empty() {
+        return Err(Problem::invalid_field("applications", "au moins une candidature à refuser"));
+    }
+    for (app, _) in refusals {
+        conflict_unless(app.status == ApplicationStatus::Applied, || {
+            format!("la candidature de {} est {} : rien à refuser", app.applicant.name, app.status.label())
+        })?;
+    }
+    let mut checks = Checks::default();
+    for (i, (app, reason)) in refusals.iter().enumerate() {
+        if reason.trim().is_empty() {
+            checks.fail(
+                &format!("applications[{i}].reason"),
+                format!("{} : indiquez le motif du refus", app.applicant.name),
+            );
+        }
+    }
+    checks.finish()?;
+    let mut refused = Vec::new();
+    for (app, reason) in refusals {
+        decide(ctx, g, app, ApplicationStatus::Rejected, Some(reason.trim())).await?;
+        refused.push(get(ctx.store, &g.id, &app.id).await?);
+    }
+    Ok(refused)
+}
+
+/// The applicant withdraws, until the groupement closes; a member leaves the draft convention
+/// (a party of the convention in force cannot: [`refuse_signatory_withdrawal`]).
 pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<Application, Problem> {
     conflict_unless(g.status == Status::Open, || {
         format!(
@@ -725,6 +756,7 @@ pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Resul
         format!("cette candidature est déjà {}", app.status.label())
     })?;
     if app.status == ApplicationStatus::Accepted {
+        refuse_signatory_withdrawal(ctx, g, app).await?;
         let others: Vec<String> = members(ctx.store, &g.id)
             .await?
             .into_iter()
@@ -737,6 +769,26 @@ pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Resul
     }
     decide(ctx, g, app, ApplicationStatus::Withdrawn, None).await?;
     get(ctx.store, &g.id, &app.id).await
+}
+
+/// 409 when `app`'s applicant is a party of the convention constitutive in force: it is bound
+/// by it, and its article 11 has it leave by a délibération notified to the coordinator, after
+/// a notice, then an avenant; not by withdrawing its application. A member accepted since (its
+/// avenant not in force) still withdraws.
+async fn refuse_signatory_withdrawal(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<(), Problem> {
+    let Some(id) = super::constitutive_id(ctx.store, g).await? else { return Ok(()) };
+    let Some(conv) = get_convention(ctx.store, ctx.models, &id).await? else { return Ok(()) };
+    let party = conv.parties.iter().any(|p| p.key == "membre" && p.org.id == app.applicant.id);
+    if conv.status != ConventionStatus::Active || !party {
+        return Ok(());
+    }
+    let notice = conv.parameters.get("preavis_retrait_mois").map(parameter_text).unwrap_or_else(|| "?".into());
+    Err(Problem::conflict(format!(
+        "{} est partie à la convention constitutive {} en vigueur : son retrait passe par une délibération notifiée \
+         au coordonnateur par lettre recommandée, prend effet après un préavis de {notice} mois (article 11) et \
+         s'inscrit dans un avenant ; il ne s'enregistre pas par le retrait de la candidature",
+        app.applicant.name, conv.reference
+    )))
 }
 
 /// 409 unless the groupement's convention (if any) can still follow its terms: a draft or a
@@ -773,25 +825,93 @@ fn convention_parameters(g: &Groupement) -> Map<String, Value> {
     params
 }
 
-/// Each member's signatory on the convention constitutive with its empowering act, the
-/// délibération of its application (who signs, and in what quality, stay as recorded).
-async fn member_acts(
+/// The terms of the convention constitutive the groupement sets, as its readers name them, signed
+/// and current (the members' part follows from the coordinator's).
+const SIGNED_TERMS: [(&str, &str, &str); 3] = [
+    ("objet", "l'objet signé", "celui"),
+    ("cle_repartition", "la clé de répartition signée", "celle"),
+    ("part_coordinateur", "la part du coordonnateur signée", "celle"),
+];
+
+/// A convention parameter in words (a number as written, a text as is).
+fn parameter_text(value: &Value) -> String {
+    value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())
+}
+
+/// Organisation names, « A, B et C ».
+fn names(orgs: &[&OrgRef]) -> String {
+    let names: Vec<&str> = orgs.iter().map(|o| o.name.as_str()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} et {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
+/// What the convention constitutive `conv` (the one in force) does not bind: accepted members
+/// that are not its parties, parties no longer accepted, and terms of the groupement edited since
+/// it was signed (object, cost key, coordinator's part); empty when it carries the groupement as
+/// it is. Each entry in words.
+pub(super) async fn unsigned_changes(
     store: &Store,
     g: &Groupement,
+    conv: &ent_conventions::conventions::Convention,
+) -> Result<Vec<String>, Problem> {
+    let members = members(store, &g.id).await?;
+    let parties: Vec<&OrgRef> = conv.parties.iter().filter(|p| p.key == "membre").map(|p| &p.org).collect();
+    let mut changes = Vec::new();
+    let joining: Vec<&OrgRef> =
+        members.iter().map(|m| &m.applicant).filter(|a| !parties.iter().any(|p| p.id == a.id)).collect();
+    match joining.len() {
+        0 => {}
+        1 => changes.push(format!("{}, membre accepté, n'y est pas partie", names(&joining))),
+        _ => changes.push(format!("{}, membres acceptés, n'y sont pas parties", names(&joining))),
+    }
+    let leaving: Vec<&OrgRef> =
+        parties.iter().copied().filter(|p| !members.iter().any(|m| m.applicant.id == p.id)).collect();
+    match leaving.len() {
+        0 => {}
+        1 => changes.push(format!("{} y est partie sans être membre accepté", names(&leaving))),
+        _ => changes.push(format!("{} y sont parties sans être membres acceptés", names(&leaving))),
+    }
+    let current = convention_parameters(g);
+    for (key, signed_label, current_label) in SIGNED_TERMS {
+        let (Some(now), signed) = (current.get(key), conv.parameters.get(key)) else { continue };
+        let same = signed.is_some_and(|s| s == now || (s.as_f64().is_some() && s.as_f64() == now.as_f64()));
+        if !same {
+            let signed = signed.map(parameter_text).unwrap_or_default();
+            let now = parameter_text(now);
+            changes.push(format!("{signed_label} est « {signed} », {current_label} du groupement « {now} »"));
+        }
+    }
+    Ok(changes)
+}
+
+/// Each member's signatory on the convention constitutive with its empowering act, the
+/// délibération of its application (who signs, and in what quality, stay as recorded).
+fn member_acts(
     conv: Option<&ent_conventions::conventions::Convention>,
-    member_ids: &[String],
-) -> Result<BTreeMap<String, Signatory>, Problem> {
+    members: &[Application],
+) -> BTreeMap<String, Signatory> {
     let recorded = conv.map(signatories::current).unwrap_or_default();
-    let applications = list(store, &g.id, None).await?;
     let mut acts = BTreeMap::new();
-    for app in applications.iter().filter(|a| member_ids.contains(&a.applicant.id)) {
+    for app in members {
         let key = signatories::party_org_key("membre", &app.applicant.id);
         let mut signatory = recorded.get(&key).cloned().unwrap_or_default();
         signatory.act_number = Some(app.deliberation_number.clone());
         signatory.act_date = Some(app.deliberation_date.clone());
         acts.insert(key, signatory);
     }
-    Ok(acts)
+    acts
+}
+
+/// Each member's own share of the common expenses, in hundredths of a percent: the members'
+/// part split by the cost key over their declared quantities (summing exactly to that part),
+/// what the convention's cost annex prints for each.
+fn member_shares(g: &Groupement, members: &[Application]) -> BTreeMap<String, i64> {
+    let part = i64::from(100 - g.terms.coordinator_share_percent.min(100)) * 100;
+    let quantities: Vec<_> = members.iter().map(|m| m.quantities.for_key()).collect();
+    let split = super::shares::split(part, &g.terms.cost_key, &quantities);
+    members.iter().zip(split).map(|(m, bp)| (signatories::party_org_key("membre", &m.applicant.id), bp)).collect()
 }
 
 /// The convention a change of the groupement edits: the avenant in preparation of the one in
@@ -814,7 +934,10 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
         Some(id) => get_convention(ctx.store, ctx.models, &id).await?,
         None => None,
     };
-    let signatories = member_acts(ctx.store, g, current.as_ref(), &member_ids).await?;
+    let mut members = list(ctx.store, &g.id, None).await?;
+    members.retain(|a| member_ids.contains(&a.applicant.id));
+    let signatories = member_acts(current.as_ref(), &members);
+    let shares = member_shares(g, &members);
     // Its end covers the contract (article 10); its start moves to its submission (the model's
     // `starts_at_submission`), after which every member's signature follows.
     let end_date = g.convention_end().map(|d| d.to_string());
@@ -835,7 +958,11 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
                 backdate_reason: None,
             };
             let created = workflow::create_constitutive(&conv_ctx, new).await?;
-            let patch = ConventionPatch { signatories: Some(signatories), ..ConventionPatch::default() };
+            let patch = ConventionPatch {
+                signatories: Some(signatories),
+                party_shares: Some(shares),
+                ..ConventionPatch::default()
+            };
             workflow::update_constitutive(&conv_ctx, &created, created.version, patch).await?
         }
         Some(conv) => {
@@ -854,6 +981,7 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
                 parties: Some(parties),
                 parameters: Some(convention_parameters(g)),
                 signatories: Some(signatories),
+                party_shares: Some(shares),
                 end_date,
                 ..ConventionPatch::default()
             };

@@ -807,7 +807,7 @@ pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Gro
         "aucun membre accepté : la consultation ne peut pas être lancée"
     })?;
     if to == Status::Consultation {
-        require_constituted(ctx.store, g, "la consultation ne peut pas être lancée").await?;
+        require_constituted(ctx, g, "la consultation ne peut pas être lancée").await?;
     }
     let mut tx = ctx.store.begin_write().await?;
     set_status(&mut tx, g, to, ctx.now).await?;
@@ -824,27 +824,48 @@ pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Gro
 }
 
 /// Refuses (409) what needs the groupement constituted — consultation, award — while its
-/// convention constitutive is not signed by every party (active).
-pub async fn require_constituted(store: &Store, g: &Groupement, what: &str) -> Result<(), Problem> {
-    let status: Option<(String, String)> = match constitutive_id(store, g).await? {
-        Some(id) => {
-            sqlx::query_as("SELECT reference, status FROM conventions WHERE id = $1")
-                .bind(id)
-                .fetch_optional(store.pool())
-                .await?
-        }
+/// convention constitutive is not signed by every party (active), or while the groupement's
+/// accepted members or signed terms differ from that convention's (a member accepted, or a term
+/// edited, since it took effect: the avenant that carries it is not in force). The members bought
+/// for are the parties of the convention in force (art. L. 2113-6 du code de la commande publique).
+pub async fn require_constituted(ctx: &Ctx<'_>, g: &Groupement, what: &str) -> Result<(), Problem> {
+    let conv = match constitutive_id(ctx.store, g).await? {
+        Some(id) => ent_conventions::conventions::get_convention(ctx.store, ctx.models, &id).await?,
         None => None,
     };
-    match status {
-        Some((_, status)) if status == "active" => Ok(()),
-        Some((reference, status)) => Err(Problem::conflict(format!(
-            "le groupement n'est pas constitué : sa convention constitutive {reference} n'est pas signée par \
-             toutes les parties (état « {status} ») ; {what}"
-        ))),
-        None => Err(Problem::conflict(format!(
+    let Some(conv) = conv else {
+        return Err(Problem::conflict(format!(
             "le groupement n'est pas constitué : aucune convention constitutive ; {what}"
-        ))),
+        )));
+    };
+    conflict_unless(conv.status == ent_conventions::conventions::Status::Active, || {
+        format!(
+            "le groupement n'est pas constitué : sa convention constitutive {} n'est pas signée par toutes les \
+             parties (état « {} ») ; {what}",
+            conv.reference,
+            conv.status.label()
+        )
+    })?;
+    let unsigned = membership::unsigned_changes(ctx.store, g, &conv).await?;
+    if unsigned.is_empty() {
+        return Ok(());
     }
+    let avenant = match avenant_in_preparation(ctx.store, &conv.id).await? {
+        Some(id) => sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(ctx.store.pool())
+            .await?
+            .map(|reference: String| format!("l'avenant {reference}")),
+        None => None,
+    };
+    Err(Problem::conflict(format!(
+        "la convention constitutive {} en vigueur ne porte pas le groupement tel qu'il est : {} ; faites signer {} par \
+         toutes les parties (article 10 : toute modification fait l'objet d'un avenant approuvé par l'ensemble des \
+         membres) ; {what}",
+        conv.reference,
+        unsigned.join(" ; "),
+        avenant.as_deref().unwrap_or("un avenant")
+    )))
 }
 
 /// The id of the convention constitutive of `g` as in force: in the lineage of the one it links

@@ -249,12 +249,28 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let forged = post_form(&app, &mairies[2], &format!("{path}/candidatures/{first}/retrait"), &[]).await;
     assert_eq!(forged.status, 404, "{}", forged.text);
 
-    // The coordinator refuses the third: without a reason, the row's field says so.
+    // The coordinator refuses the third: without a reason, the row's field says so. Ticked with
+    // the second (its reason typed), it is all or nothing: the second is not refused either.
     let ids = application_ids(&store, &reference, &scene.communes).await;
     let refuse = vec![("candidatures", ids[2].clone()), ("decision", "refuser".to_string())];
-    let refused = post_form(&app, &coord, &format!("{path}/decisions"), &refuse).await;
+    let second_reason = format!("motif-{}", ids[1]);
+    let mut both = refuse.clone();
+    both.push(("candidatures", ids[1].clone()));
+    both.push((second_reason.as_str(), "Délibération illisible".to_string()));
+    let refused = post_form(&app, &coord, &format!("{path}/decisions"), &both).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
     assert!(refused.text.contains(&format!("href=\"#motif-{}\"", ids[2])), "{}", refused.text);
+    let statuses: Vec<String> = sqlx::query_scalar(
+        "SELECT m.status FROM groupement_members m JOIN groupements g ON g.id = m.groupement_id \
+         WHERE g.reference = $1 ORDER BY m.status",
+    )
+    .bind(&reference)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(statuses, ["applied", "applied", "applied"], "nothing refused");
+    let refused = post_form(&app, &coord, &format!("{path}/decisions"), &refuse).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
     let reason_field = format!("motif-{}", ids[2]);
     let mut with_reason: Vec<(&str, String)> = refuse.clone();
     with_reason.push((reason_field.as_str(), "Hors du périmètre du syndicat".to_string()));
@@ -433,11 +449,25 @@ async fn a_commune_edits_its_application_from_a_prefilled_form_until_the_deadlin
     let forged = post_form(&app, &other, &edit, &owned(&[("deliberation", "X"), ("version", "2")])).await;
     assert_eq!(forged.status, 404, "{}", forged.text);
 
+    // Before the deadline, another commune is offered « Candidater » among the open groupements.
+    let page = get(&app, &other, &path).await;
+    assert!(page.text.contains(&format!("href=\"{path}/candidature\"")), "{}", page.text);
+    assert!(get(&app, &other, "/groupements?statut=open").await.text.contains(&reference));
+
     // After the deadline the link is gone and the form is refused in French.
     app.clock.set(t0() + chrono::Duration::days(60));
     let mairie = sign_in(&app, MAIRIES[0]).await;
     let page = get(&app, &mairie, &path).await;
     assert!(!page.text.contains(&format!("href=\"{edit}\"")), "{}", page.text);
+    // Nor is « Candidater » offered to the commune that has not applied, nor the groupement
+    // listed among those open to applications; its form page says the deadline has passed.
+    let other = sign_in(&app, MAIRIES[1]).await;
+    let page = get(&app, &other, &path).await;
+    assert!(!page.text.contains(&format!("href=\"{path}/candidature\"")), "{}", page.text);
+    assert!(!get(&app, &other, "/groupements?statut=open").await.text.contains(&reference));
+    let form = get(&app, &other, &format!("{path}/candidature")).await;
+    assert!(form.text.contains("date limite des adhésions") && form.text.contains("adhesions-closes"), "{}", form.text);
+    assert!(!form.text.contains("deposer-candidature"), "{}", form.text);
     let late = post_form(
         &app,
         &mairie,
@@ -505,4 +535,53 @@ async fn an_epci_agent_is_offered_no_form_in_a_member_communes_name_and_is_refus
             .await
             .unwrap();
     assert_eq!((status.as_str(), number.as_str()), ("applied", "2026-DCM-7"));
+}
+
+backend_test!(a_secretary_of_two_communes_chooses_which_one_applies);
+/// A secrétaire de mairie serving two communes (a `collectivite` role at each) is offered a
+/// chooser of the two on the application form; picking the second prefills and files for it.
+async fn a_secretary_of_two_communes_chooses_which_one_applies(db: TestDb) {
+    let (scene, app, coord) = scene_app(db).await;
+    let store = app.store.clone();
+    let (_, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
+    let path = format!("/groupements/{reference}");
+    let (first, second) = (&scene.communes[0], &scene.communes[1]);
+    let email = "secretariat@test.fr";
+    person(&store, email, Role::Collectivite, Some(&first.id)).await;
+    let user: String =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(store.pool()).await.unwrap();
+    let role = entcp::identity::UserRole::new(&user, Role::Collectivite, Some(second));
+    entcp::identity::grant(&store, &common::admin(), role, t0()).await.unwrap();
+    let session = sign_in(&app, email).await;
+
+    let form = get(&app, &session, &format!("{path}/candidature")).await;
+    assert_eq!(form.status, 200, "{}", form.text);
+    assert!(form.text.contains("<select class=\"fr-select\" id=\"candidat\" name=\"candidat\""), "{}", form.text);
+    let names =
+        |text: &str| (text.contains(&console::escaped(&first.name)), text.contains(&console::escaped(&second.name)));
+    assert_eq!(names(&form.text), (true, true), "{}", form.text);
+    // The form is filed for one of them (its hidden field); the chooser switches to the other.
+    let (shown, other) = if form.text.contains(&format!("name=\"candidat\" value=\"{}\"", first.id)) {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert!(form.text.contains(&format!("name=\"candidat\" value=\"{}\"", shown.id)), "{}", form.text);
+    let chosen = get(&app, &session, &format!("{path}/candidature?candidat={}", other.id)).await;
+    assert!(chosen.text.contains(&format!("name=\"candidat\" value=\"{}\"", other.id)), "{}", chosen.text);
+    assert!(chosen.text.contains(&format!("<option value=\"{}\" selected>", other.id)), "{}", chosen.text);
+    let (schools, _) = registry_counts(&store, other).await;
+    assert!(chosen.text.contains(&format!("id=\"ecoles\" name=\"ecoles\" value=\"{schools}\"")), "{}", chosen.text);
+    let application =
+        owned(&[("candidat", other.id.as_str()), ("deliberation", "2026-DCM-21"), ("date-deliberation", "2026-09-01")]);
+    let sent = post_form(&app, &session, &format!("{path}/candidature"), &application).await;
+    follow(&app, &session, &sent, &format!("{path}?apres=candidature")).await;
+    let applicants: Vec<String> = sqlx::query_scalar(
+        "SELECT m.org_id FROM groupement_members m JOIN groupements g ON g.id = m.groupement_id WHERE g.reference = $1",
+    )
+    .bind(&reference)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!((applicants.len(), applicants.first()), (1, Some(&other.id)));
 }

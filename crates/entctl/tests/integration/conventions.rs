@@ -2073,3 +2073,61 @@ async fn a_colleges_head_writes_its_ent_convention(db: crate::common::TestDb) {
     let (s, submitted) = call(chef.post(format!("/api/v1/conventions/{id}/submit")).json(&json!({}))).await;
     assert_eq!((s, submitted["status"].as_str()), (StatusCode::OK, Some("in_signature")), "{}: {submitted}", db.name);
 }
+
+backend_test!(a_convention_covering_ecoles_of_two_departements_is_refused_naming_both_dsdens);
+/// The controller of an école is the IA-DASEN of its own département, and a convention names
+/// one controller: an EPCI whose communes lie in the Val-de-Marne and in the Seine-Saint-Denis
+/// (same académie) cannot sign one bipartite convention for all its écoles (422 on `parties`,
+/// naming both DSDENs); nothing is created.
+async fn a_convention_covering_ecoles_of_two_departements_is_refused_naming_both_dsdens(db: common::TestDb) {
+    let c = setup(db).await;
+    // One école of Aubervilliers (93), imported as the annuaire gives it.
+    let sample = std::fs::read_to_string(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    let mut lines = sample.lines();
+    let header = lines.next().unwrap();
+    let mut fields: Vec<String> = lines.next().unwrap().split(';').map(str::to_string).collect();
+    for (i, value) in [
+        (0, "0930999F"),
+        (1, "Ecole élémentaire Jean Jaurès"),
+        (6, "93300 AUBERVILLIERS"),
+        (7, "93300"),
+        (8, "93001"),
+        (9, "Aubervilliers"),
+        (10, "093"),
+        (21, "ce.0930999F@ac-creteil.fr"),
+        (39, ""),
+        (43, "Seine-Saint-Denis"),
+    ] {
+        fields[i] = value.to_string();
+    }
+    let csv = format!("{header}\n{}\n", fields.join(";"));
+    let options = entcp::registry::import::ImportOptions::default();
+    entcp::registry::import::import_annuaire(&c.db.store, &common::admin(), std::io::Cursor::new(csv), options, t0())
+        .await
+        .unwrap();
+    let fresnes = entcp::registry::resolve_org(&c.db.store, "commune:94034").await.unwrap();
+    let aubervilliers = entcp::registry::resolve_org(&c.db.store, "commune:93001").await.unwrap();
+    let epci = common::fixtures::epci(
+        &c.db.store,
+        "Communauté d'agglomération test",
+        &common::fixtures::luhn("20000999"),
+        &[&fresnes, &aubervilliers],
+    )
+    .await;
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "academie:24", "collectivite": epci.id },
+        "start_date": "2026-10-01"
+    }));
+    let (s, problem) = call(c.admin.post(c.url("")).json(&body)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {problem}", c.db.name);
+    let detail = problem["detail"].as_str().unwrap_or_default().to_string() + &problem.to_string();
+    assert!(
+        detail.contains("2 départements") && detail.contains("Seine-Saint-Denis") && detail.contains("Val-de-Marne"),
+        "{problem}"
+    );
+    assert_eq!(problem["errors"][0]["field"], "parties", "{problem}");
+    let created: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM conventions").fetch_one(c.db.store.pool()).await.unwrap();
+    assert_eq!(created, 0, "{}", c.db.name);
+}

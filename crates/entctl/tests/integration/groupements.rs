@@ -509,7 +509,27 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!(status, 409, "{name}: {problem}");
     assert!(problem["detail"].as_str().unwrap().contains("n'est pas constitué"), "{name}: {problem}");
     // Consultation once every party signed, then the DECP before the award: 409.
-    constitute(&w, g["convention_id"].as_str().expect("a convention constitutive"), members).await;
+    let conv_id = g["convention_id"].as_str().expect("a convention constitutive").to_string();
+    constitute(&w, &conv_id, members).await;
+    // The cost annex gives each member its own share of the members' 90 %, by the cost key (70 %
+    // pupils, 30 % equal parts), not 90 % each: the shares and the coordinator's 10 % make 100 %.
+    let (_, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
+    let shares: Vec<f64> = conv["parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["key"] == "membre")
+        .map(|p| p["share_percent"].as_f64().expect("each member's own share"))
+        .collect();
+    assert_eq!(shares.len(), 25, "{name}: {conv}");
+    let total: f64 = shares.iter().sum();
+    assert!((total - 90.0).abs() < 1e-6, "{name}: members' shares total {total}");
+    assert!(shares.iter().all(|s| *s > 1.0 && *s < 10.0), "{name}: {shares:?}");
+    let html = w.coord.get(api(&format!("/conventions/{conv_id}/document?format=html"))).send().await.text;
+    let costs = &html[html.find("Répartition des coûts").unwrap()..];
+    assert!(!costs.contains(">90 %<") && costs.contains(">10 %<"), "{name}: {costs}");
+    let first = format!("{} %", shares[0]).replace('.', ",");
+    assert!(costs.contains(&first), "{name}: « {first} » in {costs}");
     let (status, g) = send(transition("consultation")).await;
     assert_eq!(status, 200, "{name}: {g}");
     let (status, problem) = send(w.coord.get(api(&format!("/groupements/{id}/decp")))).await;
@@ -1420,9 +1440,12 @@ async fn an_avenant_extending_the_convention_constitutive_lets_the_groupement_aw
 // groupement keeps linking and reading the convention in force until that avenant takes effect.
 // Refused by the new member (back to draft), the avenant is not what the groupement reads: an
 // edit of the groupement goes into that avenant (no second one, no 409), the convention in force
-// is unchanged, and the consultation opens and the contract is awarded on it.
-backend_test!(a_member_avenant_refused_leaves_the_groupement_on_its_convention_in_force);
-async fn a_member_avenant_refused_leaves_the_groupement_on_its_convention_in_force(db: crate::common::TestDb) {
+// is unchanged. The members bought for are the parties of the convention in force (L. 2113-6):
+// while the new member and the new object are not signed, neither the consultation nor the
+// award passes (409 naming the member, the term and the avenant); once every party signs the
+// avenant, the consultation opens and the contract is awarded for both members.
+backend_test!(a_member_avenant_refused_keeps_the_consultation_closed_until_it_is_signed);
+async fn a_member_avenant_refused_keeps_the_consultation_closed_until_it_is_signed(db: crate::common::TestDb) {
     let w = world(&db).await;
     let name = db.name;
     let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
@@ -1477,11 +1500,61 @@ async fn a_member_avenant_refused_leaves_the_groupement_on_its_convention_in_for
 
     let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
     assert_eq!(send(transition("closed")).await.0, 200, "{name}");
+    let (status, problem) = send(transition("consultation")).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    let avenant_ref = avenant["reference"].as_str().unwrap();
+    for expected in [commune.name.as_str(), "n'y est pas partie", "l'objet signé est « ENT des écoles »", avenant_ref]
+    {
+        assert!(detail.contains(expected), "{name}: « {expected} » in {detail}");
+    }
+    let (_, g) = send(coord.get(&url)).await;
+    assert_eq!(g["status"], "closed", "{name}: {g}");
+
+    // Every party signs the avenant: it takes effect, and the groupement is bought for as it is.
+    let (status, submitted) = send(coord.post(conv_url(&avenant_id, "/submit")).json(&json!({}))).await;
+    assert_eq!(status, 200, "{name}: {submitted}");
+    for signer in [&coord, &w.communes[0].1.to(&later), &client.to(&later)] {
+        let (status, signed) = send(signer.post(conv_url(&avenant_id, "/sign")).json(&json!({}))).await;
+        assert_eq!(status, 200, "{name}: {signed}");
+    }
+    let (_, in_force) = send(coord.get(conv_url(&avenant_id, ""))).await;
+    assert_eq!(in_force["status"], "active", "{name}: {in_force}");
     let (status, g) = send(transition("consultation")).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("consultation")), "{name}: {g}");
     let body = award_notified_on("2026-10-20");
     let (status, g) = send(coord.post(api(&format!("/groupements/{id}/award"))).json(&body)).await;
-    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
+    assert_eq!((status, g["status"].as_str(), g["members"].as_i64()), (200, Some("awarded"), Some(2)), "{name}: {g}");
+}
+
+// A party of the convention constitutive in force is bound by it: withdrawing its application
+// is refused (409, article 11: délibération, notice of six months, avenant), it stays a member,
+// and the consultation opens on the convention in force.
+backend_test!(a_party_of_the_convention_in_force_does_not_withdraw_its_application);
+async fn a_party_of_the_convention_in_force_does_not_withdraw_its_application(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    let apps = api(&format!("/groupements/{id}/applications"));
+    let (_, listed) = send(w.coord.get(&apps)).await;
+    let signatory = listed.as_array().unwrap()[0]["id"].as_str().unwrap().to_string();
+    let (status, problem) = send(w.communes[0].1.post(format!("{apps}/{signatory}/withdraw"))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("article 11") && detail.contains("6 mois"), "{name}: {detail}");
+    let (_, kept) = send(w.coord.get(&apps)).await;
+    assert_eq!(kept[0]["status"], "accepted", "{name}: {kept}");
+
+    let coord = w.coord.to(&signing);
+    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
+    assert_eq!(send(transition("closed")).await.0, 200, "{name}");
+    let (status, g) = send(transition("consultation")).await;
+    assert_eq!(
+        (status, g["status"].as_str(), g["members"].as_i64()),
+        (200, Some("consultation"), Some(1)),
+        "{name}: {g}"
+    );
 }
 
 // An edit of the groupement that moves the end of its convention constitutive (here the
