@@ -126,9 +126,8 @@ pub async fn change_password(
     if form.password != form.confirmation {
         return refused(&state, &signed, "Les deux mots de passe diffèrent.".into()).await;
     }
-    match password::set_password(&state.store, &session.actor, &session.user_id, &form.password, state.clock.now())
-        .await
-    {
+    let (user_id, by, now) = (&session.user_id, password::ChosenBy::Owner, state.clock.now());
+    match password::set_password(&state.store, &session.actor, user_id, &form.password, by, now).await {
         Ok(_) => {
             let mut response = page::redirect("/connexion?apres=mot-de-passe");
             response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, None));

@@ -207,10 +207,18 @@ fn queue_condition(actor: &Actor, params: &ListParams) -> Condition {
     if let Some(category) = params.filter("categorie") {
         cond.push("t.category = ?", &[category]);
     }
-    match params.filter("affecte") {
-        Some("moi") => cond.push("t.assignee_id = ?", &[actor.user_id.as_deref().unwrap_or("")]),
-        Some("personne") => cond.push("t.assignee_id IS NULL", &[]),
-        _ => {}
+    let assigned = match params.filter("affecte") {
+        Some("moi") => Some(("t.assignee_id = ?", vec![actor.user_id.as_deref().unwrap_or("")])),
+        Some("personne") => Some(("t.assignee_id IS NULL", vec![])),
+        _ => None,
+    };
+    if let Some((sql, values)) = assigned {
+        cond.push(sql, &values);
+        // Among the tickets the person sees as support only: a requester is not told who
+        // handles their ticket (`Ticket::seen_by`), nor whether someone does.
+        if let Some(support) = ent_support::support::support_condition(actor) {
+            cond.and(support);
+        }
     }
     let levels = work_levels(actor);
     match params.filter("niveau") {
@@ -244,6 +252,8 @@ async fn queue(
     let from = "support_tickets t JOIN tenants te ON te.id = t.tenant_id LEFT JOIN users u ON u.id = t.assignee_id";
     let listed = list::fetch::<Queued>(&state.store, &QUEUE, &params, columns, from, &cond).await?;
     let support = !work_levels(actor).is_empty();
+    let references = listed.page.items.iter().map(|t| t.reference.clone()).collect();
+    let as_support = ent_support::support::seen_as_support(&state.store, actor, references).await?;
     let now = state.clock.now();
     let places = if support {
         let orgs: std::collections::BTreeSet<String> = listed.page.items.iter().map(|t| t.org_id.clone()).collect();
@@ -265,7 +275,10 @@ async fn queue(
                 Cell::text(t.priority.clone()),
                 Cell::text(label_of(STATUSES, &t.status)),
                 Cell::text(label_of(LEVELS, &t.level)),
-                Cell::text(t.assignee.clone().unwrap_or_else(|| "—".into())),
+                // The requester is not told who handles their ticket (`Ticket::seen_by`).
+                Cell::text(
+                    t.assignee.clone().filter(|_| as_support.contains(&t.reference)).unwrap_or_else(|| "—".into()),
+                ),
                 Cell::text(due),
             ]
         })

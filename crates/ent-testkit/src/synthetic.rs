@@ -736,12 +736,11 @@ fn pick_nature(rng: &mut SplitMix64) -> &'static Nature {
 // UAI allocation
 // ---------------------------------------------------------------------------
 
-/// Hands out unique UAIs: 3-digit département prefix + 4 digits + check letter.
-/// A département gets 10,000 numbers per prefix; beyond that it spills into
-/// prefixes no département uses (100, 101, ...), so numbers never collide.
+/// Hands out unique UAIs: 3-digit département prefix + 4 digits + check letter, so that a
+/// UAI is numbered in its département as the import checks. A département has 10,000
+/// numbers; a school drawn in a full one goes to the next département with room.
 struct UaiAllocator {
     blocks: Vec<UaiBlock>,
-    next_spill: u32,
 }
 
 struct UaiBlock {
@@ -759,30 +758,24 @@ impl UaiAllocator {
             .iter()
             .map(|d| UaiBlock { prefix: d.uai_prefix(), offset: rng.below(10_000) as u32, used: 0 })
             .collect();
-        UaiAllocator { blocks, next_spill: 100 }
+        UaiAllocator { blocks }
     }
 
-    /// The 7 digits of a fresh UAI in département `dep`.
-    fn next(&mut self, dep: usize, rng: &mut SplitMix64) -> io::Result<u32> {
-        if self.blocks[dep].used == 10_000 {
-            let prefix = self.take_spill_prefix()?;
-            self.blocks[dep] = UaiBlock { prefix, offset: rng.below(10_000) as u32, used: 0 };
-        }
+    /// `dep`, or the first département after it with a number left.
+    fn with_room(&self, dep: usize) -> io::Result<usize> {
+        let n = self.blocks.len();
+        (0..n)
+            .map(|k| (dep + k) % n)
+            .find(|&d| self.blocks[d].used < 10_000)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "too many établissements: UAI space exhausted"))
+    }
+
+    /// The 7 digits of a fresh UAI in département `dep`, which has room ([`Self::with_room`]).
+    fn next(&mut self, dep: usize) -> u32 {
         let block = &mut self.blocks[dep];
         let suffix = (block.offset + block.used * UAI_STRIDE) % 10_000;
         block.used += 1;
-        Ok(block.prefix * 10_000 + suffix)
-    }
-
-    fn take_spill_prefix(&mut self) -> io::Result<u32> {
-        while self.next_spill <= 999 {
-            let candidate = self.next_spill;
-            self.next_spill += 1;
-            if !DEPARTEMENTS.iter().any(|d| d.uai_prefix() == candidate) {
-                return Ok(candidate);
-            }
-        }
-        Err(io::Error::new(io::ErrorKind::InvalidInput, "too many établissements: UAI space exhausted"))
+        block.prefix * 10_000 + suffix
     }
 }
 
@@ -916,11 +909,12 @@ impl<'a> RowGenerator<'a> {
     }
 
     fn next_row(&mut self) -> io::Result<Row> {
-        let dep = self.pick_departement();
+        let drawn = self.pick_departement();
+        let dep = self.uai.with_room(drawn)?;
         let commune_idx = self.pick_commune(dep);
         let nature = pick_nature(&mut self.rng);
         let private = nature.may_be_private && self.rng.per_mille(PRIVATE_PER_MILLE);
-        let uai_digits = self.uai.next(dep, &mut self.rng)?;
+        let uai_digits = self.uai.next(dep);
         let uai = format_uai(uai_digits);
 
         let d = &DEPARTEMENTS[dep];
@@ -1107,15 +1101,32 @@ mod tests {
     }
 
     #[test]
-    fn uai_allocator_spills_without_collisions() {
+    fn a_full_departement_sends_its_schools_to_the_next_one_without_collisions() {
         let mut rng = SplitMix64::new(1, 0);
         let mut alloc = UaiAllocator::new(&mut rng);
         let mut seen = HashSet::new();
-        for _ in 0..25_000 {
-            assert!(seen.insert(alloc.next(0, &mut rng).unwrap()));
+        for i in 0..25_000 {
+            let dep = alloc.with_room(0).unwrap();
+            assert_eq!(dep, i / 10_000, "{i}");
+            let digits = alloc.next(dep);
+            assert_eq!(digits / 10_000, DEPARTEMENTS[dep].uai_prefix(), "{digits}");
+            assert!(seen.insert(digits));
         }
-        for dep in 1..DEPARTEMENTS.len() {
-            assert!(seen.insert(alloc.next(dep, &mut rng).unwrap()));
+    }
+
+    #[test]
+    fn rows_are_coherent_with_the_reference_geography() {
+        use ent_platform::registry::codes::{academie_of_departement, departement_of_commune, uai_in_departement};
+        for d in &DEPARTEMENTS {
+            assert_eq!(academie_of_departement(d.code), Some(d.academie), "{}", d.code);
+        }
+        let (out, _) = generate(&small());
+        for rec in parse(&out) {
+            let dept = rec["Code_departement"].trim_start_matches('0').to_string();
+            let dept = if dept.len() == 1 { format!("0{dept}") } else { dept };
+            assert_eq!(departement_of_commune(&rec["Code_commune"]), dept, "{rec:?}");
+            assert_eq!(academie_of_departement(&dept), Some(rec["Code_academie"].as_str()), "{rec:?}");
+            assert!(uai_in_departement(&rec["Identifiant_de_l_etablissement"], &dept), "{rec:?}");
         }
     }
 

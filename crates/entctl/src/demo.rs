@@ -92,7 +92,16 @@ pub async fn personas(state: &AppState, password: &str) -> anyhow::Result<Vec<&'
         identity::grant(&state.store, &actor, identity::UserRole::new(&user.id, *role, Some(&org)), now)
             .await
             .map_err(fail)?;
-        identity::password::set_password(&state.store, &actor, &user.id, password, now).await.map_err(fail)?;
+        identity::password::set_password(
+            &state.store,
+            &actor,
+            &user.id,
+            password,
+            identity::password::ChosenBy::Operator,
+            now,
+        )
+        .await
+        .map_err(fail)?;
     }
     Ok(PERSONAS.iter().map(|(email, ..)| *email).collect())
 }

@@ -217,11 +217,6 @@ fn contract_fields(c: &ProcessorContract) -> Fields {
     Fields(pairs)
 }
 
-/// Whether `sub` was declared from the page of `c` (then `c`'s client may remove it).
-fn declared_under(sub: &ProcessorContract, c: &ProcessorContract) -> bool {
-    sub.source_kind == contracts::FROM_CONTRACT && sub.source_id.as_deref() == Some(c.id.as_str())
-}
-
 /// Whether the person keeps the registers of `c`'s processor, whose chain of sub-processors
 /// every client of that processor shares (the RGPD domain's write check on that organisation).
 async fn keeps_chain(on: &On<RgpdState>, c: &ProcessorContract) -> Result<bool, Problem> {
@@ -231,18 +226,13 @@ async fn keeps_chain(on: &On<RgpdState>, c: &ProcessorContract) -> Result<bool, 
     Ok(domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, &processor).await.is_ok())
 }
 
-/// Whether the person may remove `sub` from under `c` (already allowed to write `c`'s
-/// client): declared from `c`, or the person keeps the registers of `c`'s processor.
-async fn removable(on: &On<RgpdState>, c: &ProcessorContract, sub: &ProcessorContract) -> Result<bool, Problem> {
-    Ok(declared_under(sub, c) || keeps_chain(on, c).await?)
-}
-
-/// The refusal of an addition to `c`'s processor's chain by someone who does not keep its registers.
-fn chain_kept_elsewhere(c: &ProcessorContract) -> Problem {
+/// The refusal of a change to `c`'s processor's chain (`what`: « y ajouter », « en retirer »)
+/// by someone who does not keep its registers.
+fn chain_kept_elsewhere(c: &ProcessorContract, what: &str) -> Problem {
     let name = &c.processor.name;
     ent_platform::identity::authz::forbidden(format!(
         "la chaîne de sous-traitance de {name} figure dans les registres de tous ses clients : seul qui tient \
-         les registres de {name} peut y ajouter un sous-traitant ultérieur"
+         les registres de {name} peut {what} un sous-traitant ultérieur"
     ))
 }
 
@@ -254,12 +244,10 @@ async fn sub_rows(
     can_write: bool,
 ) -> Result<Vec<Value>, Problem> {
     let mut rows = Vec::new();
+    // Removing one changes the processor's chain: who keeps its registers only, as adding.
+    let may_remove = can_write && keeps_chain(on, c).await?;
     for sub in contracts::sub_processors(&on.state.store, c).await? {
-        let removal = if can_write && removable(on, c, &sub).await? {
-            Some(format!("{path}/sous-traitants/{}/retrait", sub.id))
-        } else {
-            None
-        };
+        let removal = if may_remove { Some(format!("{path}/sous-traitants/{}/retrait", sub.id)) } else { None };
         rows.push(json!({
             "id": sub.id, "name": sub.processor.name, "reference": sub.reference, "title": sub.title,
             "art28": sub.art28_clauses, "starts_on": sub.starts_on, "ends_on": sub.ends_on, "removal": removal,
@@ -447,7 +435,7 @@ pub(super) async fn add_sub(
     };
     let added = async {
         if !keeps_chain(&on, &c).await? {
-            return Err(chain_kept_elsewhere(&c));
+            return Err(chain_kept_elsewhere(&c, "y ajouter"));
         }
         let shown = shown_version(&fields)?;
         let mut tx = on.state.store.begin_write().await?;
@@ -480,12 +468,8 @@ pub(super) async fn remove_sub(
             .iter()
             .find(|s| s.id == sub_id)
             .ok_or_else(|| Problem::not_found(format!("aucun sous-traitant ultérieur « {sub_id} » sous ce contrat")))?;
-        if !removable(&on, &c, sub).await? {
-            return Err(ent_platform::identity::authz::forbidden(format!(
-                "{} a été déclaré hors de ce contrat, dans la chaîne de {} : seul qui tient les registres de {} \
-                 peut le retirer",
-                sub.processor.name, c.processor.name, c.processor.name
-            )));
+        if !keeps_chain(&on, &c).await? {
+            return Err(chain_kept_elsewhere(&c, "en retirer"));
         }
         let mut tx = on.state.store.begin_write().await?;
         let now = on.state.clock.now();

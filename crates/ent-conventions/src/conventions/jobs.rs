@@ -8,8 +8,8 @@
 use super::model::ConventionModel;
 use super::renewal::{opposition_deadline, renew_if_due, renewal_span, renewed_end, renews, signed_term};
 use super::workflow::{
-    activate_if_started, complete_if_all_signed, end_on_termination_date, end_pending_avenants, party_signers,
-    pending_signers, users_with_role, Ctx,
+    activate_if_started, audit_to_parties, complete_if_all_signed, end_on_termination_date, end_pending_avenants,
+    party_orgs, party_signers, pending_signers, users_with_role, Ctx,
 };
 use super::ConventionsState;
 use super::{find_model, get_convention, Convention, Status};
@@ -18,7 +18,6 @@ use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Store, Tx};
 use ent_ops::notify::Notice;
-use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use serde_json::{json, Value};
 
@@ -132,11 +131,12 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
             if expired.rows_affected() == 0 {
                 continue;
             }
-            let target = Target::new("convention", &conv.id, None);
             let summary = json!({ "end_date": conv.end_date });
-            audit::record(&mut tx, store.backend(), &actor, "conventions.expire", &target, summary, now).await?;
+            let parties = party_orgs(&conv);
+            let backend = store.backend();
+            audit_to_parties(&mut tx, backend, &actor, "conventions.expire", &conv.id, &parties, summary, now).await?;
             let today = today.to_string();
-            end_pending_avenants(&mut tx, store.backend(), &actor, &conv.id, &conv.reference, &today, now).await?;
+            end_pending_avenants(&mut tx, backend, &actor, &conv, &today, now).await?;
             notify(&mut tx, &recipients, &conv, "expired", json!({}), now).await?;
             report.expired += 1;
         } else if conv.termination_effective.is_none() {

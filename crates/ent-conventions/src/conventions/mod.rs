@@ -791,22 +791,13 @@ pub async fn unsigned_by(store: &Store, orgs: &[String], limit: u32) -> Result<V
     Ok(ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?)
 }
 
-/// Every établissement `org` covers (all pages), e.g. the écoles of a commune.
+/// Every établissement a convention naming `org` as its collectivité party covers: those it
+/// funds (`queries::funds_condition`: the écoles of a commune, of an EPCI's delegating communes).
 pub async fn covered_etablissements(
     store: &Store,
     org: &ent_platform::registry::Org,
 ) -> Result<Vec<ent_platform::registry::Org>, Problem> {
-    let mut schools = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = ent_platform::registry::queries::covers(store, org, None, cursor.as_deref(), Some(500)).await?;
-        schools.extend(page.items.into_iter().filter(|o| o.kind == ent_kernel::kernel::roles::OrgKind::Etablissement));
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    Ok(schools)
+    ent_platform::registry::queries::funded_etablissements(store, org).await
 }
 
 /// The active convention covering an établissement (or naming a commune/EPCI as

@@ -8,7 +8,7 @@ use super::jobs::notify;
 use super::model::{ConventionModel, RenewalPeriod};
 use super::workflow::Span;
 use super::workflow::{
-    begin_locked, commit_and_reload, lock_if_exists, new_version, notice_months, party_signers, record,
+    begin_locked, commit_and_reload, lock_if_exists, new_version, notice_months, party_signers, record_for_parties,
     require_no_notified_termination, require_party_member, writes_for, Ctx,
 };
 use super::{find_model, Convention, Party, Status};
@@ -193,7 +193,7 @@ pub async fn oppose(ctx: &Ctx<'_>, conv: &Convention, o: Opposition) -> Result<C
     .execute(&mut *tx)
     .await?;
     let summary = json!({ "party": party.key, "org_id": party.org.id, "reason": reason, "end_date": conv.end_date });
-    record(ctx, &mut tx, "conventions.non_renewal", &conv.id, None, summary).await?;
+    record_for_parties(ctx, &mut tx, "conventions.non_renewal", conv, summary).await?;
     let recipients = party_signers(&mut tx, model, conv).await?;
     let extra = json!({ "party": party.org.name, "reason": reason });
     notify(&mut tx, &recipients, conv, "non_renewal", extra, ctx.now).await?;
@@ -248,7 +248,7 @@ pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
         .execute(&mut *tx)
         .await?;
         let summary = json!({ "previous_end": end.to_string(), "end_date": next.to_string() });
-        record(ctx, &mut tx, "conventions.renew", &conv.id, None, summary).await?;
+        record_for_parties(ctx, &mut tx, "conventions.renew", &conv, summary).await?;
         end = next;
     }
     sqlx::query("UPDATE conventions SET end_date = $1, version = version + 1, updated_at = $2 WHERE id = $3")

@@ -765,6 +765,7 @@ async fn write_parties_and_schools(tx: &mut Tx, id: &str, draft: &Draft) -> Resu
     Ok(())
 }
 
+/// Records what a party did on a convention (a visa, a signature), scoped to that party.
 pub(crate) async fn record(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
@@ -775,6 +776,50 @@ pub(crate) async fn record(
 ) -> Result<(), Problem> {
     let target = Target::new("convention", convention_id, scope);
     audit::record(tx, ctx.store.backend(), ctx.actor, action, &target, summary, ctx.now).await
+}
+
+/// Records `action` on `conv` as `ctx`'s actor, for its parties ([`audit_to_parties`]).
+pub(crate) async fn record_for_parties(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    action: &str,
+    conv: &Convention,
+    summary: Value,
+) -> Result<(), Problem> {
+    audit_to_parties(tx, ctx.store.backend(), ctx.actor, action, &conv.id, &party_orgs(conv), summary, ctx.now).await
+}
+
+/// The ids of the organisations party to `conv`.
+pub(crate) fn party_orgs(conv: &Convention) -> Vec<&str> {
+    conv.parties.iter().map(|p| p.org.id.as_str()).collect()
+}
+
+/// Records `action` on the convention `id` once per organisation among `parties`, scoped to it
+/// (as `registry::invitations` does for its two sides): an audit record is read within its
+/// organisation's scope, and the auditors and DPOs of every party read the whole lifecycle.
+/// Unscoped when there is no party.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn audit_to_parties(
+    tx: &mut Tx,
+    backend: Backend,
+    actor: &Actor,
+    action: &str,
+    id: &str,
+    parties: &[&str],
+    summary: Value,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let mut scopes: Vec<Option<&str>> = parties.iter().map(|p| Some(*p)).collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    if scopes.is_empty() {
+        scopes.push(None);
+    }
+    for scope in scopes {
+        let target = Target::new("convention", id, scope);
+        audit::record(tx, backend, actor, action, &target, summary.clone(), now).await?;
+    }
+    Ok(())
 }
 
 async fn reload(ctx: &Ctx<'_>, id: &str) -> Result<Convention, Problem> {
@@ -891,7 +936,8 @@ async fn insert(
         "schools": draft.schools.len(),
         "amends": amends.map(|c| c.reference.clone()),
     });
-    record(ctx, &mut tx, action, &id, draft.parties.first().map(|(_, o)| o.id.as_str()), summary).await?;
+    let parties: Vec<&str> = draft.parties.iter().map(|(_, o)| o.id.as_str()).collect();
+    audit_to_parties(&mut tx, ctx.store.backend(), ctx.actor, action, &id, &parties, summary, ctx.now).await?;
     commit_and_reload(ctx, tx, &id).await
 }
 
@@ -1020,7 +1066,7 @@ pub async fn update_constitutive(
     expect_version(&done, conv.version)?;
     write_parties_and_schools(&mut tx, &conv.id, &draft).await?;
     let voided = void_steps(&mut tx, conv, "la convention a été modifiée", ctx.now).await?;
-    record(ctx, &mut tx, "conventions.update", &conv.id, None, json!({ "voided_steps": voided.len() })).await?;
+    record_for_parties(ctx, &mut tx, "conventions.update", conv, json!({ "voided_steps": voided.len() })).await?;
     if let Some(rendering) = rendering {
         super::frozen::store(&mut tx, &conv.id, &rendering, ctx.actor, ctx.now).await?;
         set_document_hash(&mut tx, &conv.id, &rendering.fingerprint()).await?;
@@ -1158,7 +1204,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     .bind(&conv.id)
     .execute(&mut *tx)
     .await?;
-    record(ctx, &mut tx, "conventions.submit", &conv.id, None, json!({ "document_hash": hash })).await?;
+    record_for_parties(ctx, &mut tx, "conventions.submit", conv, json!({ "document_hash": hash })).await?;
     let recipients = next_actors(&mut tx, model, conv, &[]).await?;
     super::jobs::notify(&mut tx, &recipients, conv, "submitted", json!({}), ctx.now).await?;
     commit_and_reload(ctx, tx, &conv.id).await
@@ -1534,7 +1580,7 @@ pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<C
         .bind(&conv.id)
         .execute(&mut *tx)
         .await?;
-    record(ctx, &mut tx, "conventions.refuse", &conv.id, None, json!({ "comment": comment.trim() })).await?;
+    record_for_parties(ctx, &mut tx, "conventions.refuse", conv, json!({ "comment": comment.trim() })).await?;
     let mut recipients = authors;
     recipients.extend(party_signers(&mut tx, model, conv).await?);
     super::jobs::notify(&mut tx, &recipients, conv, "refused", json!({ "comment": comment.trim() }), ctx.now).await?;
@@ -1705,12 +1751,11 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
         .bind(&conv.id)
         .execute(&mut *tx)
         .await?;
-    record(
+    record_for_parties(
         ctx,
         &mut tx,
         "conventions.terminate",
-        &conv.id,
-        None,
+        conv,
         json!({
             "reason": t.reason.trim(),
             "effective": effective.to_string(),
@@ -1721,8 +1766,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     )
     .await?;
     let backend = ctx.store.backend();
-    end_pending_avenants(&mut tx, backend, ctx.actor, &conv.id, &conv.reference, &effective.to_string(), ctx.now)
-        .await?;
+    end_pending_avenants(&mut tx, backend, ctx.actor, conv, &effective.to_string(), ctx.now).await?;
     let recipients = party_signers(&mut tx, model, conv).await?;
     let extra = json!({
         "reason": t.reason.trim(),
@@ -1755,7 +1799,7 @@ pub async fn end_on_termination_date(ctx: &Ctx<'_>, id: &str) -> Result<bool, Pr
     }
     set_status(&mut tx, &conv.id, Status::Terminated, ctx.now).await?;
     let summary = json!({ "reason": conv.termination_reason, "effective": conv.termination_effective });
-    record(ctx, &mut tx, "conventions.terminated", &conv.id, None, summary).await?;
+    record_for_parties(ctx, &mut tx, "conventions.terminated", &conv, summary).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -1793,11 +1837,13 @@ pub(crate) async fn end_pending_avenants(
     tx: &mut Tx,
     backend: ent_kernel::store::Backend,
     actor: &Actor,
-    original_id: &str,
-    original_reference: &str,
+    original: &Convention,
     effective: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
+    let (original_id, original_reference) = (&original.id, &original.reference);
+    // An avenant is between the original's parties.
+    let parties = party_orgs(original);
     let pending: Vec<(String, String)> = sqlx::query_as(
         "SELECT id, reference FROM conventions WHERE amends_id = $1 AND status IN ('draft', 'in_signature', 'signed') \
          ORDER BY id",
@@ -1817,10 +1863,9 @@ pub(crate) async fn end_pending_avenants(
         .bind(&id)
         .execute(&mut **tx)
         .await?;
-        let target = Target::new("convention", &id, None);
         let summary =
             json!({ "reference": reference, "reason": reason, "effective": effective, "amends": original_reference });
-        audit::record(tx, backend, actor, "conventions.terminate", &target, summary, now).await?;
+        audit_to_parties(tx, backend, actor, "conventions.terminate", &id, &parties, summary, now).await?;
     }
     Ok(())
 }
@@ -1923,12 +1968,11 @@ pub async fn upload_signed(
     .bind(timestamp(ctx.now))
     .execute(&mut *tx)
     .await?;
-    record(
+    record_for_parties(
         ctx,
         &mut tx,
         "conventions.upload_signed",
-        &conv.id,
-        None,
+        conv,
         json!({ "file": name, "sha256": sha, "size": bytes.len() }),
     )
     .await?;
@@ -1978,9 +2022,18 @@ pub async fn activate_if_started(ctx: &Ctx<'_>, id: &str) -> Result<bool, Proble
         Some(replaced) => end_superseded(&mut tx, models, actor, replaced, &conv, now).await?,
         None => false,
     };
-    let target = Target::new("convention", &conv.id, None);
     let summary = json!({ "replaces": conv.amends_id, "supersedes": conv.supersedes_id, "superseded": superseded });
-    audit::record(&mut tx, store.backend(), actor, "conventions.activate", &target, summary, now).await?;
+    audit_to_parties(
+        &mut tx,
+        store.backend(),
+        actor,
+        "conventions.activate",
+        &conv.id,
+        &party_orgs(&conv),
+        summary,
+        now,
+    )
+    .await?;
     let recipients = party_signers(&mut tx, model, &conv).await?;
     super::jobs::notify(&mut tx, &recipients, &conv, "active", json!({}), now).await?;
     tx.commit().await?;
@@ -2016,10 +2069,9 @@ async fn end_superseded(
     .execute(&mut **tx)
     .await?;
     let backend = Backend::of_connection(tx);
-    let target = Target::new("convention", &old.id, None);
     let summary = json!({ "reason": reason, "effective": by.start_date, "superseded_by": by.reference });
-    audit::record(tx, backend, actor, "conventions.terminate", &target, summary, now).await?;
-    end_pending_avenants(tx, backend, actor, &old.id, &old.reference, &by.start_date, now).await?;
+    audit_to_parties(tx, backend, actor, "conventions.terminate", &old.id, &party_orgs(&old), summary, now).await?;
+    end_pending_avenants(tx, backend, actor, &old, &by.start_date, now).await?;
     let model = find_model(models, &old.model_id, Some(old.model_version))?;
     let recipients = party_signers(tx, model, &old).await?;
     let extra = json!({ "reason": reason, "effective": french_date(&by.start_date), "mutual_agreement": false });

@@ -20,7 +20,7 @@ use ent_ops::notify::Notice;
 use ent_platform::contracts::{self, NewContract};
 use ent_platform::registry::codes::parse_siret;
 use ent_platform::registry::manage::{create_org, NewOrg};
-use ent_platform::registry::queries::{covers_condition, get_by_code};
+use ent_platform::registry::queries::{funds_condition, get_by_code};
 use ent_platform::registry::Org;
 use ent_tenants::tenants::{get_tenant, set_processors, Tenant};
 use schemars::JsonSchema;
@@ -361,22 +361,30 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     Ok(awarded)
 }
 
-/// The tenants a member funds: its own and those of the organisations it covers.
+/// The tenants the members fund ([`funded_tenants_of`]).
 async fn funded_tenants(ctx: &Ctx<'_>, members: &[Application]) -> Result<Vec<Tenant>, Problem> {
     let mut tenants = Vec::new();
     for m in members {
         let Some(org) = ent_platform::registry::get_org(ctx.store, &m.applicant.id).await? else { continue };
-        let mut own = Condition::default();
-        own.push("id = ?", &[&org.id]);
-        let cond = Condition::any(vec![own, covers_condition(&org)]);
-        let sql =
-            format!("SELECT id FROM tenants WHERE org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id", cond.sql());
-        let ids: Vec<String> =
-            ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(ctx.store.pool()).await?)?;
-        for id in ids {
-            if let Some(t) = get_tenant(ctx.store, &id).await? {
-                tenants.push(t);
-            }
+        tenants.extend(funded_tenants_of(ctx.store, &org).await?);
+    }
+    Ok(tenants)
+}
+
+/// The tenants `org` funds, that an award makes its titulaire the vendor of: its own and
+/// those of the organisations it funds (`queries::funds_condition`: an EPCI's delegating
+/// communes and their écoles, not a member commune that runs its own ENT).
+pub async fn funded_tenants_of(store: &Store, org: &Org) -> Result<Vec<Tenant>, Problem> {
+    let mut own = Condition::default();
+    own.push("id = ?", &[&org.id]);
+    let cond = Condition::any(vec![own, funds_condition(org)]);
+    let sql = format!("SELECT id FROM tenants WHERE org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id", cond.sql());
+    let ids: Vec<String> =
+        ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
+    let mut tenants = Vec::new();
+    for id in ids {
+        if let Some(t) = get_tenant(store, &id).await? {
+            tenants.push(t);
         }
     }
     Ok(tenants)

@@ -16,7 +16,7 @@ use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
 use ent_ops::notify::Notice;
 use ent_platform::identity::{authz, Actor, Caller};
-use ent_platform::registry::queries::{covers, covers_org};
+use ent_platform::registry::queries::covers_org;
 use ent_platform::registry::{Org, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -142,18 +142,11 @@ pub struct NewApplication {
     pub parent_accounts: Option<i64>,
 }
 
-/// The établissements an organisation covers (écoles for a commune or an EPCI).
+/// The open établissements an organisation funds (`queries::funds_condition`: écoles for a
+/// commune, for an EPCI those of the communes that delegated their ENT to it).
 pub async fn covered_schools(store: &Store, org: &Org) -> Result<Vec<Org>, Problem> {
-    let mut schools = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = covers(store, org, None, cursor.as_deref(), Some(500)).await?;
-        schools.extend(page.items.into_iter().filter(|o| o.kind == OrgKind::Etablissement && o.open));
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(schools),
-        }
-    }
+    let schools = ent_platform::registry::queries::funded_etablissements(store, org).await?;
+    Ok(schools.into_iter().filter(|o| o.open).collect())
 }
 
 /// The registry's figures for an applicant.

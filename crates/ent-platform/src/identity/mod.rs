@@ -712,6 +712,22 @@ pub async fn list_tokens(store: &Store, user_id: Option<&str>) -> Result<Vec<Tok
     })
 }
 
+/// Revokes in `tx` every live API token of a user (a new password takes the account back
+/// from whoever minted one with the old); how many were. The caller empties the cache of
+/// authenticated tokens once committed ([`forget_authenticated_tokens`]).
+pub(crate) async fn revoke_user_tokens(
+    tx: &mut ent_kernel::store::Tx,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, Problem> {
+    let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(timestamp(now))
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn revoke_token(store: &Store, actor: &Actor, id: &str, now: DateTime<Utc>) -> Result<TokenInfo, Problem> {
     let mut tx = store.begin_write().await?;
     let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")

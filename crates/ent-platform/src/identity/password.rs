@@ -105,33 +105,52 @@ async fn hash_blocking(password: &str) -> Result<String, Problem> {
         .map_err(|e| Problem::new(ent_kernel::error::ProblemKind::Internal, format!("hachage interrompu : {e}")))
 }
 
-/// Sets a user's password (checked for strength), ends all their sessions, audited.
+/// Who chooses a new password: the account's owner (« Mon compte », a reset link), who takes the
+/// account back from whoever held the old one (its API tokens are revoked too), or an operator
+/// for them (an administrator, the CLI: the tokens are kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChosenBy {
+    Owner,
+    Operator,
+}
+
+/// Sets a user's password (checked for strength), ends all their sessions (and, chosen by the
+/// owner, revokes their API tokens), audited.
 pub async fn set_password(
     store: &Store,
     actor: &Actor,
     user_id: &str,
     password: &str,
+    by: ChosenBy,
     now: DateTime<Utc>,
 ) -> Result<User, Problem> {
     let user = get_user(store, user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
     check_strength(password, &user.email)?;
     let hash = hash_blocking(password).await?;
     let mut tx = store.begin_write().await?;
-    store_password(&mut tx, store, actor, &user, &hash, now).await?;
+    store_password(&mut tx, store, actor, &user, &hash, by, now).await?;
     tx.commit().await?;
+    super::forget_authenticated_tokens();
     Ok(user)
 }
 
 /// The write of a new password hash in `tx`: every link of the user still live spent (an
-/// earlier reset, an invitation: a mailbox read later opens nothing), sessions ended, audited.
+/// earlier reset, an invitation: a mailbox read later opens nothing), sessions ended and, when
+/// the owner replaces a password, API tokens revoked (whoever held the old one may have minted
+/// one), audited. The caller empties the token cache once committed.
 async fn store_password(
     tx: &mut Tx,
     store: &Store,
     actor: &Actor,
     user: &User,
     hash: &str,
+    by: ChosenBy,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
+    let replaced: Option<i64> = sqlx::query_scalar("SELECT 1 FROM user_passwords WHERE user_id = $1")
+        .bind(&user.id)
+        .fetch_optional(&mut **tx)
+        .await?;
     sqlx::query(
         "INSERT INTO user_passwords (user_id, hash, changed_at) VALUES ($1, $2, $3) \
          ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at",
@@ -143,8 +162,13 @@ async fn store_password(
     .await?;
     let links = spend_links(tx, &user.id, None, now).await?;
     let ended = sessions::revoke_all(tx, &user.id, None, now).await?;
+    // A first password (an invitation, the first administrator's link) takes nothing back.
+    let tokens = match (by, replaced) {
+        (ChosenBy::Owner, Some(_)) => super::revoke_user_tokens(tx, &user.id, now).await?,
+        _ => 0,
+    };
     let target = Target::new("user", &user.id, user.org.as_ref().map(|o| o.id.as_str()));
-    let summary = serde_json::json!({ "sessions_ended": ended, "links_spent": links });
+    let summary = serde_json::json!({ "sessions_ended": ended, "links_spent": links, "tokens_revoked": tokens });
     audit::record(tx, store.backend(), actor, "users.password", &target, summary, now).await
 }
 
@@ -294,9 +318,10 @@ pub async fn reset_with_link(store: &Store, secret: &str, password: &str, now: D
         return Err(gone());
     }
     let actor = Actor { user_id: Some(user.id.clone()), name: format!("user:{}", user.email), bindings: vec![] };
-    store_password(&mut tx, store, &actor, &user, &hash, now).await?;
+    store_password(&mut tx, store, &actor, &user, &hash, ChosenBy::Owner, now).await?;
     super::settle_invitee(&mut tx, &user.id).await?;
     tx.commit().await?;
+    super::forget_authenticated_tokens();
     Ok(user)
 }
 

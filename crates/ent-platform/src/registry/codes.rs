@@ -168,6 +168,68 @@ pub fn departement_of_commune(insee: &str) -> &str {
     &insee[..overseas_prefix_len(insee)]
 }
 
+/// The académie a département belongs to (Code_academie of the Éducation nationale's annuaire):
+/// fixed by decree, so a row naming another is incoherent. `None` for a code
+/// [`parse_departement`] refuses. The collectivités d'outre-mer: Saint-Barthélemy and
+/// Saint-Martin are of the académie de Guadeloupe; Nouvelle-Calédonie (40), Polynésie
+/// française (41) and Wallis-et-Futuna (42) have a vice-rectorat with its own code.
+pub fn academie_of_departement(departement: &str) -> Option<&'static str> {
+    let academie = match departement {
+        "75" => "01",
+        "04" | "05" | "13" | "84" => "02",
+        "25" | "39" | "70" | "90" => "03",
+        "24" | "33" | "40" | "47" | "64" => "04",
+        "03" | "15" | "43" | "63" => "06",
+        "21" | "58" | "71" | "89" => "07",
+        "07" | "26" | "38" | "73" | "74" => "08",
+        "59" | "62" => "09",
+        "01" | "42" | "69" => "10",
+        "11" | "30" | "34" | "48" | "66" => "11",
+        "54" | "55" | "57" | "88" => "12",
+        "16" | "17" | "79" | "86" => "13",
+        "22" | "29" | "35" | "56" => "14",
+        "67" | "68" => "15",
+        "09" | "12" | "31" | "32" | "46" | "65" | "81" | "82" => "16",
+        "44" | "49" | "53" | "72" | "85" => "17",
+        "18" | "28" | "36" | "37" | "41" | "45" => "18",
+        "08" | "10" | "51" | "52" => "19",
+        "02" | "60" | "80" => "20",
+        "19" | "23" | "87" => "22",
+        "06" | "83" => "23",
+        "77" | "93" | "94" => "24",
+        "78" | "91" | "92" | "95" => "25",
+        "2A" | "2B" => "27",
+        "974" => "28",
+        "972" => "31",
+        "971" | "977" | "978" => "32",
+        "973" => "33",
+        "988" => "40",
+        "987" => "41",
+        "986" => "42",
+        "976" => "43",
+        "14" | "27" | "50" | "61" | "76" => "70",
+        _ => return None,
+    };
+    Some(academie)
+}
+
+/// Whether `uai` (as [`parse_uai`] returns it) is numbered in `departement`: its three leading
+/// digits are the département's code (`094`, `974`), `620`/`720` for Corse-du-Sud and
+/// Haute-Corse; the schools of Saint-Barthélemy and Saint-Martin may keep the Guadeloupe
+/// numbering (`971`), those of Nouvelle-Calédonie and Polynésie française are numbered by their
+/// vice-rectorat (`983`, `984`).
+pub fn uai_in_departement(uai: &str, departement: &str) -> bool {
+    let prefix = uai.get(..3).unwrap_or_default();
+    let own = match departement {
+        "2A" => "620",
+        "2B" => "720",
+        _ => departement,
+    };
+    prefix.strip_prefix('0') == Some(own)
+        || prefix == own
+        || matches!((departement, prefix), ("977" | "978", "971") | ("988", "983") | ("987", "984"))
+}
+
 /// Overseas INSEE codes (`97…`, `98…`) name their département or collectivité with three
 /// characters, the others with two.
 fn overseas_prefix_len(insee: &str) -> usize {
@@ -237,6 +299,32 @@ mod tests {
         }
         for bad in ["20", "00", "96", "979", "984", "985", "989", "970", "2C", "9"] {
             assert!(parse_departement(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_departement_has_its_academie() {
+        let departements = (1..=95).filter(|n| *n != 20).map(|n| format!("{n:02}"));
+        let others = ["2A", "2B", "971", "972", "973", "974", "976", "977", "978", "986", "987", "988"];
+        for dept in departements.chain(others.map(String::from)) {
+            assert!(parse_departement(&dept).is_ok(), "{dept}");
+            assert!(academie_of_departement(&dept).is_some(), "{dept}");
+        }
+        assert_eq!(academie_of_departement("94"), Some("24"));
+        assert_eq!(academie_of_departement("69"), Some("10"));
+        assert_eq!(academie_of_departement("2B"), Some("27"));
+        assert_eq!(academie_of_departement("978"), Some("32"));
+        assert_eq!(academie_of_departement("20"), None);
+    }
+
+    #[test]
+    fn a_uai_is_numbered_in_its_departement() {
+        for (uai, dept) in [("0940176F", "94"), ("6200999K", "2A"), ("7200001A", "2B"), ("9760999B", "976")] {
+            assert!(uai_in_departement(uai, dept), "{uai} {dept}");
+        }
+        assert!(uai_in_departement("9781001X", "978") && uai_in_departement("9711001X", "978"));
+        for (uai, dept) in [("0690001A", "94"), ("0940176F", "69"), ("6200999K", "2B"), ("9740001A", "976")] {
+            assert!(!uai_in_departement(uai, dept), "{uai} {dept}");
         }
     }
 

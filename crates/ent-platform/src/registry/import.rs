@@ -453,6 +453,27 @@ fn academie_prefix(label: &str) -> &'static str {
     }
 }
 
+/// Refuses a row whose codes disagree: the commune of another département, the département
+/// of another académie, a UAI numbered in another département. A row places the commune,
+/// département and DSDEN it names in its académie; a coherent row may only name its own.
+fn check_places(uai: &str, commune: &str, departement: &str, academie: &str) -> Result<(), String> {
+    if departement_of_commune(commune) != departement {
+        return Err(format!("la commune « {commune} » n'est pas du département « {departement} »"));
+    }
+    match codes::academie_of_departement(departement) {
+        Some(expected) if expected != academie => {
+            return Err(format!(
+                "le département « {departement} » relève de l'académie « {expected} », pas de « {academie} »"
+            ))
+        }
+        _ => {}
+    }
+    if !codes::uai_in_departement(uai, departement) {
+        return Err(format!("l'UAI « {uai} » n'est pas numéroté dans le département « {departement} »"));
+    }
+    Ok(())
+}
+
 fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
     let uai = codes::parse_uai(row.get(Field::Uai)?.ok_or("UAI manquant")?).map_err(|e| e.to_string())?;
     let type_label = row.get(Field::Type)?.ok_or("type d'établissement manquant")?;
@@ -470,6 +491,7 @@ fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
     if academie_code.len() > 3 || !academie_code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("code académie « {academie_code} » invalide : attendu 2 chiffres"));
     }
+    check_places(&uai, &commune_code, &departement_code, &academie_code)?;
     let region_code = row.get(Field::Region)?.map(str::to_string);
     let mut warnings = Vec::new();
     let (siren, siret) = match row.get(Field::Siret)? {

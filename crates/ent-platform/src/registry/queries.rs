@@ -434,15 +434,44 @@ pub fn covers_condition(org: &Org) -> Condition {
             values.extend(types.iter().map(|t| t.as_str()));
             cond.push(&format!("kind = ? AND {column} = ? AND etab_type IN ({marks})"), &values);
         }
-        OrgKind::Epci | OrgKind::SyndicatMixte => cond.push(
-            "((kind = 'commune' AND id IN (SELECT member_id FROM org_members WHERE group_id = ?)) \
-             OR (kind = 'etablissement' AND degree = '1D' AND commune_code IN \
-             (SELECT m.code FROM org_members om JOIN orgs m ON m.id = om.member_id WHERE om.group_id = ?)))",
-            &[&org.id, &org.id],
-        ),
+        OrgKind::Epci | OrgKind::SyndicatMixte => push_members(&mut cond, org, ""),
         OrgKind::Etablissement | OrgKind::Editeur | OrgKind::Hebergeur => return Condition::never(),
     }
     cond
+}
+
+/// Adds to `cond` the member communes of `group` (those of `members`, a condition on its
+/// membership `om`, or all) and their écoles.
+fn push_members(cond: &mut Condition, group: &Org, members: &str) {
+    let sql = format!(
+        "((kind = 'commune' AND id IN (SELECT om.member_id FROM org_members om WHERE om.group_id = ?{members})) \
+         OR (kind = 'etablissement' AND degree = '1D' AND commune_code IN \
+         (SELECT m.code FROM org_members om JOIN orgs m ON m.id = om.member_id WHERE om.group_id = ?{members})))"
+    );
+    cond.push(&sql, &[&group.id, &group.id]);
+}
+
+/// The condition selecting what `org` pays the ENT of ([`Relatives::funding`]): what it covers
+/// ([`covers_condition`]), save that an EPCI or syndicat mixte funds only the communes that
+/// delegated their ENT to it (`ent_delegated`) and their écoles; the others run and pay their
+/// own. Awards, prefilled quantities and the schools a convention covers follow it.
+pub fn funds_condition(org: &Org) -> Condition {
+    if !matches!(org.kind, OrgKind::Epci | OrgKind::SyndicatMixte) {
+        return covers_condition(org);
+    }
+    let mut cond = Condition::default();
+    cond.push(PUBLIC_SECTOR, &[]);
+    push_members(&mut cond, org, " AND om.ent_delegated <> 0");
+    cond
+}
+
+/// Every établissement `org` funds ([`funds_condition`]), open or not, by name.
+pub async fn funded_etablissements(store: &Store, org: &Org) -> Result<Vec<Org>, Problem> {
+    let mut cond = funds_condition(org);
+    cond.push("kind = ?", &[OrgKind::Etablissement.as_str()]);
+    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id", cond.sql());
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
+    Ok(rows.iter().map(org_from_row).collect::<sqlx::Result<_>>()?)
 }
 
 /// One page of the organisations `org` covers.

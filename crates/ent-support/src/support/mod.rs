@@ -386,6 +386,18 @@ pub async fn set_contract(
 
 /// The SQL condition (alias `t`) on the tickets an actor may see; `None` for all.
 pub fn visible_condition(actor: &Actor) -> Option<Condition> {
+    let support = support_condition(actor)?;
+    let Some(user) = &actor.user_id else { return Some(support) };
+    let mut own = Condition::default();
+    own.push("t.requester_id = ?", &[user]);
+    Some(Condition::any(vec![support, own]))
+}
+
+/// The SQL condition (alias `t`) on the tickets an actor sees as support, not as their
+/// requester: N1 and N2 in scope or designated, N3 what reached it (the tickets
+/// [`viewer_given`] answers `Staff` or `Vendor` for); `None` for all (an admin). On the
+/// others, the actor gets what [`tickets::Ticket::seen_by`] leaves a requester.
+pub fn support_condition(actor: &Actor) -> Option<Condition> {
     let mut parts = Vec::new();
     for b in &actor.bindings {
         match (b.role, &b.org) {
@@ -411,12 +423,24 @@ pub fn visible_condition(actor: &Actor) -> Option<Condition> {
             _ => {}
         }
     }
-    if let Some(user) = &actor.user_id {
-        let mut c = Condition::default();
-        c.push("t.requester_id = ?", &[user]);
-        parts.push(c);
-    }
     Some(Condition::any(parts))
+}
+
+/// The references among `references` that `actor` sees as support ([`support_condition`]):
+/// a list drawn by its own query (the console's queue) shows the rest as their requester.
+pub async fn seen_as_support(
+    store: &Store,
+    actor: &Actor,
+    references: Vec<String>,
+) -> Result<HashSet<String>, Problem> {
+    let Some(support) = support_condition(actor) else { return Ok(references.into_iter().collect()) };
+    let mut found = HashSet::new();
+    for mut cond in Condition::in_chunks("t.reference", references) {
+        cond.and(support.clone());
+        let sql = format!("SELECT t.reference FROM support_tickets t WHERE {}", cond.sql());
+        found.extend(ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?);
+    }
+    Ok(found)
 }
 
 /// The tickets whose `column` (`t.level`, `l.level`) is one of `levels` (`… = ? OR …`).

@@ -131,9 +131,16 @@ pub async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<ExitC
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             let password = line.trim_end_matches(['\n', '\r']);
-            let user = identity::password::set_password(store, &Actor::cli(), &id, password, chrono::Utc::now())
-                .await
-                .map_err(fail)?;
+            let user = identity::password::set_password(
+                store,
+                &Actor::cli(),
+                &id,
+                password,
+                identity::password::ChosenBy::Operator,
+                chrono::Utc::now(),
+            )
+            .await
+            .map_err(fail)?;
             println!("mot de passe enregistré pour {} ; ses sessions de console sont fermées", user.email);
         }
         UsersCommand::List => {

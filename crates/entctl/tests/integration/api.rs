@@ -127,7 +127,7 @@ async fn corse_s_colleges_and_mayotte_s_lycees_are_funded_by_the_collectivite_ho
     let name = db.name;
     let server = start(db).await;
     let uai = |digits: u32| format!("{digits:07}{}", entcp::registry::codes::uai_check_letter(digits));
-    let (college, lycee, college_94) = (uai(6200999), uai(9760999), uai(9400999));
+    let (college, lycee, college_94) = (uai(6200999), uai(9760999), uai(940999));
     let csv = format!(
         "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_departement;Code_academie;Code_region\n\
          {college};Collège Laetitia;Collège;2A004;02A;27;94\n\

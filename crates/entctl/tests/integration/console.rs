@@ -27,7 +27,7 @@ async fn academies(app: &TestApp) -> (Org, Org) {
 /// Gives the existing user `email` the console's [`PASSWORD`].
 pub(crate) async fn with_password(store: &Store, email: &str) {
     let user = entcp::identity::get_user(store, email).await.unwrap().unwrap_or_else(|| panic!("no user {email}"));
-    password::set_password(store, &admin(), &user.id, PASSWORD, t0()).await.unwrap();
+    password::set_password(store, &admin(), &user.id, PASSWORD, password::ChosenBy::Operator, t0()).await.unwrap();
 }
 
 /// A user holding `role` at `org` (an organisation key) who signs in with [`PASSWORD`].
@@ -369,6 +369,56 @@ async fn a_password_change_ends_every_session_and_weak_passwords_are_refused(db:
     }
     assert_eq!(post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await.status, 401);
     assert_eq!(post_sign_in(&app, "dan.a@test.fr", "une toute autre phrase", "/").await.status, 303);
+}
+
+// Whoever held the old password (or a session) may have minted an API token: a new password,
+// chosen on « Mon compte » or through a « mot de passe oublié » link, revokes them all.
+backend_test!(a_new_password_from_the_account_page_or_a_reset_link_revokes_the_api_tokens);
+async fn a_new_password_from_the_account_page_or_a_reset_link_revokes_the_api_tokens(db: TestDb) {
+    let (app, _, _) = console(db).await;
+    let name = app.backend;
+    let user = entcp::identity::get_user(&app.store, "dan.a@test.fr").await.unwrap().unwrap();
+    let mint = |label: &'static str| {
+        let (store, id) = (app.store.clone(), user.id.clone());
+        async move { entcp::identity::create_token(&store, &admin(), &id, label, None, t0()).await.unwrap().token }
+    };
+    let me = |token: String| {
+        let app = &app;
+        async move { app.get("/api/v1/me").bearer(&token).send().await.status }
+    };
+    let intruder = mint("intrus").await;
+    assert_eq!(me(intruder.clone()).await, 200, "{name}");
+
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let page = app.get("/compte").header("cookie", &session).send().await;
+    assert!(page.text.contains("vos jetons d&#x27;API révoqués") || page.text.contains("vos jetons d'API révoqués"));
+    let new = "une toute autre phrase";
+    let change = [("current", PASSWORD), ("password", new), ("confirmation", new)];
+    let done = post_form(&app, &session, "/compte/mot-de-passe", &change).await;
+    assert_eq!(done.status, 303, "{name}: {}", done.text);
+    assert_eq!(me(intruder).await, 401, "{name}: the token minted before the change is revoked");
+
+    let intruder = mint("intrus encore").await;
+    assert_eq!(me(intruder.clone()).await, 200, "{name}");
+    let link = forgotten_password_link(&app, "dan.a@test.fr").await;
+    let again = "encore une autre phrase";
+    let chosen = post_anonymous(&app, &link, &[("password", again), ("confirmation", again)]).await;
+    assert_eq!(chosen.status, 303, "{name}: {}", chosen.text);
+    assert_eq!(me(intruder).await, 401, "{name}: the token minted before the reset is revoked");
+    let revoked: Vec<String> = sqlx::query_scalar(
+        "SELECT summary FROM audit_log WHERE action = 'users.password' AND target_id = $1 ORDER BY seq",
+    )
+    .bind(&user.id)
+    .fetch_all(app.store.pool())
+    .await
+    .unwrap();
+    // The password an operator set first revoked nothing; the person's change revoked the
+    // intruder's token and the account's own, the reset the intruder's second one.
+    let counts: Vec<serde_json::Value> = revoked
+        .iter()
+        .map(|s| serde_json::from_str::<serde_json::Value>(s).unwrap()["tokens_revoked"].clone())
+        .collect();
+    assert_eq!(counts, [0, 2, 1], "{name}: {revoked:?}");
 }
 
 /// The value of attribute `name` of the first `<script … src="…dsfr.module.min.js"…>` of `html`

@@ -615,23 +615,31 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
     assert_eq!(forged.status, 403, "{name}: {}", forged.text);
     assert_eq!(contracts_named(store, "HEB-2026-01").await, 1, "{name}");
 
-    // The one added from the commune's contract: its DPO may remove it. A stale removal is
-    // refused and keeps it; at the version shown, removed.
+    // The one added from the commune's contract is in the vendor's chain too, which every
+    // client of the vendor shares: the commune's DPO may not remove it (no form, 403), as it
+    // may not add one. Who keeps the vendor's registers does: a stale removal is refused and
+    // keeps it; at the version shown, removed.
     let (backup_contract, _) = contract_at(store, &format!("/rgpd/{}", vendor.id), "HEB-SECOURS-1").await;
     let removal = format!("{add}/{backup_contract}/retrait");
     let page = get(app, &dpo, &page_path).await;
-    assert!(page.text.contains(&format!("id=\"retirer-{backup_contract}\"")), "{name}: a removal form");
-    assert_eq!(post_form(app, &dpo, &removal, &[("version", &shown)]).await.status, 409, "{name}");
+    assert!(!page.text.contains(&format!("id=\"retirer-{backup_contract}\"")), "{name}: no removal form");
+    let refused = post_form(app, &dpo, &removal, &[("version", &newer)]).await;
+    assert_eq!(refused.status, 403, "{name}: {}", refused.text);
+    assert!(refused.text.contains("peut en retirer un sous-traitant"), "{name}: {}", refused.text);
     assert_eq!(contracts_named(store, "HEB-SECOURS-1").await, 1, "{name}");
-    let removed = post_form(app, &dpo, &removal, &[("version", &newer)]).await;
+    let page = get(app, &root, &page_path).await;
+    assert!(page.text.contains(&format!("id=\"retirer-{backup_contract}\"")), "{name}: a removal form");
+    assert_eq!(post_form(app, &root, &removal, &[("version", &shown)]).await.status, 409, "{name}");
+    assert_eq!(contracts_named(store, "HEB-SECOURS-1").await, 1, "{name}");
+    let removed = post_form(app, &root, &removal, &[("version", &newer)]).await;
     assert_eq!(removed.status, 303, "{name}: {}", removed.text);
-    let page = follow(app, &dpo, &removed).await;
+    let page = follow(app, &root, &removed).await;
     assert!(page.text.contains("Le sous-traitant ultérieur est retiré du contrat."), "{name}: {}", page.text);
     assert_eq!(contracts_named(store, "HEB-SECOURS-1").await, 0, "{name}");
     assert_eq!(audited(store, "contracts.sub_processors.remove").await, 1, "{name}");
     assert_eq!(audited(store, "contracts.delete").await, 1, "{name}");
     // The same removal form again, the sub-processor gone since: the form is stale and says so.
-    let again = post_form(app, &dpo, &removal, &[("version", &newer)]).await;
+    let again = post_form(app, &root, &removal, &[("version", &newer)]).await;
     assert_eq!(again.status, 409, "{name}: {}", again.text);
     assert!(again.text.contains("modifié par quelqu"), "{name}: {}", again.text);
 

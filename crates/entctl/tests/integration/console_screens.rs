@@ -529,7 +529,16 @@ async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     assert!(mail.text.contains("vous a créé un compte") && mail.text.contains("/mot-de-passe/"), "{}", mail.text);
     // Cutting access ends the user's sessions and API tokens, and spends their password links
     // (a link left in a mailbox would let them choose a password and sign in again).
-    entcp::identity::password::set_password(&app.store, &admin(), &user.id, PASSWORD, t0()).await.unwrap();
+    entcp::identity::password::set_password(
+        &app.store,
+        &admin(),
+        &user.id,
+        PASSWORD,
+        entcp::identity::password::ChosenBy::Operator,
+        t0(),
+    )
+    .await
+    .unwrap();
     let theirs = sign_in(&app, "elu@mairie.fr").await;
     let token = entcp::identity::create_token(&app.store, &admin(), &user.id, "script", None, t0()).await.unwrap();
     let mut tx = app.store.begin_write().await.unwrap();
@@ -570,7 +579,16 @@ async fn a_dan_cannot_cut_the_access_of_a_user_holding_a_role_beyond_its_scope(d
     }
     entcp::identity::grant(&app.store, &admin(), role(&agent.id, &school), t0()).await.unwrap();
     entcp::identity::grant(&app.store, &admin(), role(&agent.id, &far), t0()).await.unwrap();
-    entcp::identity::password::set_password(&app.store, &admin(), &agent.id, PASSWORD, t0()).await.unwrap();
+    entcp::identity::password::set_password(
+        &app.store,
+        &admin(),
+        &agent.id,
+        PASSWORD,
+        entcp::identity::password::ChosenBy::Operator,
+        t0(),
+    )
+    .await
+    .unwrap();
     let theirs = sign_in(&app, "double@test.fr").await;
     let path = format!("/utilisateurs/{}", agent.id);
     let cut = post_form(&app, &session, &path, &format!("{path}/acces/revoquer"), &[]).await;

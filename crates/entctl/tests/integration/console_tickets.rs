@@ -152,6 +152,33 @@ async fn an_usager_opens_a_ticket_with_the_ent_preselected_and_the_priority_prev
     assert_eq!((forged.status, missing.status), (404, 404), "{}", forged.text);
 }
 
+// The requester's queue (« Vos tickets ») says who handles the ticket no more than the API
+// does (`Ticket::seen_by`): no « Affecté à » name, and `affecte` does not tell whether
+// someone took it; the N1's queue names them.
+backend_test!(the_requester_s_queue_shows_no_assignee_and_its_filter_tells_nothing);
+async fn the_requester_s_queue_shows_no_assignee_and_its_filter_tells_nothing(db: TestDb) {
+    let (app, usager, reference) = ticket_of_the_usager(db).await;
+    let name = app.backend;
+    let listed = |text: &str| text.contains(&reference);
+    assert!(listed(&get(&app, &usager, "/tickets").await.text), "{name}: the usager's own ticket");
+    let unassigned = get(&app, &usager, "/tickets?affecte=personne").await;
+    assert!(!listed(&unassigned.text), "{name}: {}", unassigned.text);
+
+    let n1 = sign_in(&app, N1).await;
+    let path = format!("/tickets/{reference}");
+    let page = get(&app, &n1, &path).await;
+    let taken = post_form(&app, &n1, &format!("{path}/affectation"), &[("version", &version_of(&page.text))]).await;
+    assert_eq!(taken.status, 303, "{name}: {}", taken.text);
+    let queue = get(&app, &n1, "/tickets").await;
+    assert!(listed(&queue.text) && queue.text.contains(N1), "{name}: {}", queue.text);
+    assert!(listed(&get(&app, &n1, "/tickets?affecte=moi").await.text), "{name}");
+
+    let queue = get(&app, &usager, "/tickets").await;
+    assert!(listed(&queue.text), "{name}: {}", queue.text);
+    assert!(!queue.text.contains(N1), "{name}: the assignee shown to the requester: {}", queue.text);
+    assert!(!listed(&get(&app, &usager, "/tickets?affecte=moi").await.text), "{name}");
+}
+
 backend_test!(the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages);
 async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages(db: TestDb) {
     let (app, usager, reference) = ticket_of_the_usager(db).await;

@@ -592,7 +592,8 @@ async fn two_daily_runs_at_once_expire_a_convention_once(db: crate::common::Test
     assert_eq!(notified, 1, "{}: one notice to the signers", c.db.name);
     let audited =
         common::count(&c.db.store, "SELECT COUNT(*) FROM audit_log WHERE action = 'conventions.expire'", &[]).await;
-    assert_eq!(audited, 1, "{}", c.db.name);
+    // Once, recorded for each of the three parties.
+    assert_eq!(audited, 3, "{}", c.db.name);
     replica_b.close().await;
 }
 
@@ -1170,7 +1171,33 @@ async fn a_page_of_conventions_takes_as_many_statements_at_ten_as_at_two(db: cra
 async fn audited(c: &Cycle, id: &str) -> Vec<(String, String)> {
     let filter = entcp::audit::AuditFilter { target_id: Some(id.to_string()), limit: Some(100), ..Default::default() };
     let page = entcp::audit::list(&c.db.store, &filter, None).await.unwrap();
-    page.items.into_iter().rev().map(|r| (r.action, r.actor)).collect()
+    let mut records: Vec<_> = page.items.into_iter().rev().map(|r| (r.action, r.actor)).collect();
+    // One event is recorded once per party organisation, one after the other.
+    records.dedup();
+    records
+}
+
+backend_test!(the_auditor_of_a_party_reads_the_whole_lifecycle_of_its_conventions);
+/// Each lifecycle record of a convention is scoped to every party: the auditor of the commune
+/// reads the creation, submission, activation and expiry, not only its own side's signatures.
+async fn the_auditor_of_a_party_reads_the_whole_lifecycle_of_its_conventions(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = signed_from(&c, "2026-09-01").await;
+    let end = Utc.with_ymd_and_hms(2029, 9, 1, 6, 0, 0).unwrap();
+    assert_eq!(entcp::conventions::jobs::daily(&c.db.store, &load_models(), end).await.unwrap().expired, 1);
+    let auditor =
+        c.app.client(&token_for(&c.db.store, "audit@fresnes.fr", Role::Auditeur, Some("commune:94034")).await);
+    let (status, page) = call(auditor.get(format!("/api/v1/audit?target_id={id}&limit=100"))).await;
+    assert_eq!(status, StatusCode::OK, "{}: {page}", c.db.name);
+    let actions: Vec<&str> = page["items"].as_array().unwrap().iter().filter_map(|r| r["action"].as_str()).collect();
+    for action in ["conventions.create", "conventions.submit", "conventions.activate", "conventions.expire"] {
+        assert!(actions.contains(&action), "{}: {action} not read: {actions:?}", c.db.name);
+    }
+    // Another commune's auditor reads none of it.
+    let other = c.app.client(&token_for(&c.db.store, "audit@vitry.fr", Role::Auditeur, Some("commune:94081")).await);
+    let (status, page) = call(other.get(format!("/api/v1/audit?target_id={id}&limit=100"))).await;
+    assert_eq!(status, StatusCode::OK, "{}: {page}", c.db.name);
+    assert_eq!(page["items"], json!([]), "{}: {page}", c.db.name);
 }
 
 backend_test!(a_signature_made_through_the_api_is_audited_under_the_signers_name_and_the_expiry_under_the_jobs);

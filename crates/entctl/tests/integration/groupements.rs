@@ -1763,3 +1763,47 @@ async fn an_epci_agent_never_applies_edits_nor_withdraws_in_a_member_communes_na
     let (status, withdrawn) = send(mairie.post(format!("{url}/withdraw"))).await;
     assert_eq!((status, withdrawn["status"].as_str()), (200, Some("withdrawn")), "{name}: {withdrawn}");
 }
+
+backend_test!(an_epci_funds_only_the_communes_that_delegated_their_ent_to_it);
+/// An EPCI pays the ENT of the communes that delegated it (`ent_delegated`) and of their écoles
+/// only: a member commune that runs its own ENT keeps its vendor at the EPCI's award, is not
+/// counted in its prefilled quantities, and its écoles are not covered by its conventions.
+async fn an_epci_funds_only_the_communes_that_delegated_their_ent_to_it(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let ((delegating, _), (own_ent, _)) = (&w.communes[0], &w.communes[1]);
+    let epci = new_org(&w.store, OrgKind::Epci, "CA Grand-Orly Seine Bièvre", &luhn("20005478"), Some("94")).await;
+    for (commune, delegated) in [(delegating, true), (own_ent, false)] {
+        entcp::registry::manage::set_member(&w.store, &admin(), &epci, commune, delegated, t0()).await.unwrap();
+    }
+    let state = crate::common::app::app_state(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    for commune in [delegating, own_ent] {
+        let ecole: String = sqlx::query_scalar(
+            "SELECT id FROM orgs WHERE kind = 'etablissement' AND commune_code = $1 ORDER BY id LIMIT 1",
+        )
+        .bind(&commune.code)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+        let slug = format!("ecole-{}", commune.code);
+        let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": { "organisation": ecole, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" }
+        }))
+        .unwrap();
+        entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+    }
+
+    let funded = entcp::groupements::award::funded_tenants_of(&w.store, &epci).await.unwrap();
+    let slugs: Vec<&str> = funded.iter().map(|t| t.slug.as_str()).collect();
+    assert_eq!(slugs, [format!("ecole-{}", delegating.code)], "{name}: {slugs:?}");
+
+    let prefill = entcp::groupements::membership::prefill(&w.store, &epci).await.unwrap();
+    let (schools, pupils) = registry_counts(&w.store, delegating).await;
+    assert_eq!((prefill.quantities.schools, prefill.quantities.pupils), (schools, pupils), "{name}");
+
+    let covered = entcp::conventions::covered_etablissements(&w.store, &epci).await.unwrap();
+    assert_eq!(covered.iter().filter(|s| s.open).count() as i64, schools, "{name}");
+    let communes: std::collections::HashSet<_> = covered.iter().filter_map(|s| s.commune_code.clone()).collect();
+    assert_eq!(communes, [delegating.code.clone()].into(), "{name}: {communes:?}");
+}

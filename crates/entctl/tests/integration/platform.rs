@@ -651,7 +651,16 @@ async fn a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else
     assert_eq!(signed_in.await.unwrap().as_deref(), Some(user.id.as_str()), "{}", db.name);
 
     let pending = password_link(store, &user.id, LinkPurpose::Reset).await;
-    password::set_password(store, &admin(), &user.id, "une autre phrase bien longue", t0()).await.unwrap();
+    password::set_password(
+        store,
+        &admin(),
+        &user.id,
+        "une autre phrase bien longue",
+        password::ChosenBy::Operator,
+        t0(),
+    )
+    .await
+    .unwrap();
     assert!(password::link_user(store, &pending, t0()).await.unwrap().is_none(), "{}", db.name);
     let still = password::link_user(store, &others, t0()).await.unwrap();
     assert_eq!(still.map(|u| u.id), Some(other.id), "{}: another user's link is untouched", db.name);

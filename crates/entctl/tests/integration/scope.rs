@@ -301,13 +301,16 @@ async fn an_import_never_moves_a_school_or_commune_out_of_another_academie(db: c
     let w = world(db).await;
     let versailles = w.client("dan@ac-versailles.fr", Role::Dan, Some("academie:25")).await;
     let mut csv = HEADER.to_string();
-    // A school of Créteil rewritten as Versailles', a new school in a commune of Créteil, one of its own.
+    // A school of Créteil rewritten as Versailles', a new school in a commune of Créteil, the
+    // school moved to a commune of Versailles, one of its own.
     csv.push_str("0940176F;Ecole détournée;Ecole;94034;094;25\n");
     csv.push_str(&format!("{};Ecole intruse;Ecole;94034;094;25\n", uai("0949901")));
+    csv.push_str("0940176F;Ecole déplacée;Ecole;92012;092;25\n");
     csv.push_str(&format!("{};Ecole de Boulogne 9;Ecole;92012;092;25\n", uai("0929909")));
     let (status, report) = upload(&versailles, &w.url("/imports/annuaire"), csv).await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["out_of_scope"], 2, "{}: {report}", w.db.name);
+    let lines: Vec<_> = report["rejections"].as_array().unwrap().iter().map(|r| r["line"].clone()).collect();
+    assert_eq!(lines, [json!(2), json!(3), json!(4)], "{}: {report}", w.db.name);
     assert_eq!(report["etablissements"]["created"], 1, "{}: {report}", w.db.name);
     assert_eq!(report["etablissements"]["updated"], 0, "{}: {report}", w.db.name);
     let school = org(&w.db.store, "0940176F").await;
@@ -321,17 +324,38 @@ async fn an_import_never_moves_a_school_or_commune_out_of_another_academie(db: c
     assert_eq!(status, StatusCode::OK);
 }
 
-backend_test!(the_dan_of_the_academie_a_school_leaves_may_move_it);
-async fn the_dan_of_the_academie_a_school_leaves_may_move_it(db: crate::common::TestDb) {
+backend_test!(a_row_whose_commune_departement_academie_or_uai_disagree_is_refused_by_its_line);
+async fn a_row_whose_commune_departement_academie_or_uai_disagree_is_refused_by_its_line(db: crate::common::TestDb) {
     let w = world(db).await;
     let creteil = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
-    let csv = format!("{HEADER}0940176F;Ecole élémentaire Robert Doisneau;Ecole;92012;092;25\n");
+    let mut csv = HEADER.to_string();
+    // Lyon's école placed in Créteil, a commune of the Hauts-de-Seine in the Val-de-Marne, a
+    // UAI of the Hauts-de-Seine in Fresnes, then a school of Créteil's own.
+    csv.push_str(&format!("{};Ecole de Lyon;Ecole;69123;069;24\n", uai("0690001")));
+    csv.push_str(&format!("{};Ecole mal placée;Ecole;92012;094;24\n", uai("0949902")));
+    csv.push_str(&format!("{};Ecole mal numérotée;Ecole;94034;094;24\n", uai("0929902")));
+    csv.push_str(&format!("{};Ecole de Fresnes 9;Ecole;94034;094;24\n", uai("0949903")));
     let (status, report) = upload(&creteil, &w.url("/imports/annuaire"), csv).await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["etablissements"]["updated"], 1, "{}: {report}", w.db.name);
-    assert_eq!(org(&w.db.store, "0940176F").await.academie_code.as_deref(), Some("25"));
-    // The commune it joins stays Versailles' and unchanged.
-    assert_eq!(org(&w.db.store, "commune:92012").await.academie_code.as_deref(), Some("25"));
+    let rejections = report["rejections"].as_array().unwrap();
+    let lines: Vec<_> = rejections.iter().map(|r| r["line"].clone()).collect();
+    assert_eq!(lines, [json!(2), json!(3), json!(4)], "{}: {report}", w.db.name);
+    let reasons = rejections.iter().map(|r| r["reason"].as_str().unwrap_or_default()).collect::<Vec<_>>().join("|");
+    for part in ["relève de l'académie « 10 »", "n'est pas du département « 94 »", "n'est pas numéroté"] {
+        assert!(reasons.contains(part), "{}: {part} in {reasons}", w.db.name);
+    }
+    assert_eq!(report["etablissements"]["created"], 1, "{}: {report}", w.db.name);
+    for key in ["commune:69123", "departement:69", "dsden:69"] {
+        assert!(queries::resolve_org(&w.db.store, key).await.is_err(), "{}: {key} created", w.db.name);
+    }
+    // The Rhône imports in its own académie.
+    let admin = w.client("admin@test.fr", Role::Admin, None).await;
+    let csv = format!("{HEADER}{};Ecole de Lyon;Ecole;69123;069;10\n", uai("0690001"));
+    let (status, report) = upload(&admin, &w.url("/imports/annuaire"), csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["rejections"], json!([]), "{}: {report}", w.db.name);
+    assert_eq!(report["out_of_scope"], 0, "{}: {report}", w.db.name);
+    assert_eq!(org(&w.db.store, "dsden:69").await.academie_code.as_deref(), Some("10"), "{}", w.db.name);
 }
 
 #[tokio::test]

@@ -70,17 +70,19 @@ pub(super) async fn relationship_writes_check_every_organisation_they_touch(db: 
     assert!(w.is_member(&group_in, &w.commune_out).await, "{name}: removed out of scope");
     entcp::registry::manage::remove_member(&w.store, &admin(), &group_in, &w.commune_out, t0()).await.unwrap();
 
-    // Import: a row may not move a school of another académie into the caller's.
+    // Import: a row may not move a school of another académie into the caller's (its UAI is
+    // numbered in another département: the row is refused).
     let academie_in = w.etab_in.academie_code.clone().unwrap();
     let header = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_academie\n";
-    for (etab, out_of_scope, updated) in [(&w.etab_out, 1, 0), (&w.etab_in, 0, 1)] {
+    for (etab, rejected, updated) in [(&w.etab_out, 1, 0), (&w.etab_in, 0, 1)] {
         let commune = w.commune_in.code.clone();
         let csv = format!("{header}{};Ecole renommée;Ecole;{commune};{academie_in}\n", etab.code);
         let call = Call { csv: Some(csv), ..w.request("POST", "/api/v1/imports/annuaire".into(), None) };
         let (status, body) = w.send(Dan, call).await;
         assert_eq!(status, 200, "{name}: {body}");
         let report: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(report["out_of_scope"], out_of_scope, "{name} {}: {report}", etab.code);
+        assert_eq!(report["rejections"].as_array().map(Vec::len), Some(rejected), "{name} {}: {report}", etab.code);
+        assert_eq!(report["out_of_scope"], 0, "{name} {}: {report}", etab.code);
         assert_eq!(report["etablissements"]["updated"], updated, "{name} {}: {report}", etab.code);
     }
     let etab_out = queries::get_org(&w.store, &w.etab_out.id).await.unwrap().unwrap();
