@@ -14,6 +14,7 @@ use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
+use ent_kernel::clock::french_date;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_platform::contracts::{self, ContractChange, NewContract, NewSubProcessor, ProcessorContract};
 use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
@@ -57,10 +58,25 @@ async fn contracts_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Resu
         rows.push(json!({
             "href": format!("{}/contrats/{}", base(org), c.id),
             "reference": c.reference, "title": c.title, "art28": c.art28_clauses,
-            "processor": c.processor.name, "starts_on": c.starts_on, "ends_on": c.ends_on,
-            "chain": chain(&on.state, &c).await?,
+            "processor": c.processor.name, "starts_on": c.starts_on.as_deref().map(french_date),
+            "ends_on": c.ends_on.as_deref().map(french_date), "chain": chain(&on.state, &c).await?,
         }));
     }
+    let inputs = controls(
+        &[
+            ("reference", "Référence du contrat", "text"),
+            ("title", "Intitulé", "text"),
+            ("starts_on", "Début", "date"),
+            ("ends_on", "Fin", "date"),
+        ],
+        control,
+        fields,
+        Some(&refusal),
+    );
+    let processor_error = ["processor_org_id", "client_org_id", "parent_processor_org_id"]
+        .iter()
+        .find_map(|field| refusal.message(field))
+        .map(str::to_string);
     let path = format!("{}/contrats", base(org));
     let values = json!({
         "title": format!("Contrats de sous-traitance — {}", org.name),
@@ -68,10 +84,9 @@ async fn contracts_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Resu
         "organisation": org.name,
         "contracts": rows,
         "processors": processors(&on.state).await?,
-        "fields": {
-            "processor": fields.get("processor"), "reference": fields.get("reference"), "title": fields.get("title"),
-            "art28": fields.get("art28") == "oui", "starts_on": fields.get("starts_on"), "ends_on": fields.get("ends_on"),
-        },
+        "inputs": inputs,
+        "fields": { "processor": fields.get("processor"), "art28": fields.get("art28") == "oui" },
+        "processor_error": processor_error,
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
         "errors": refusal.errors,
     });
@@ -262,7 +277,8 @@ async fn sub_rows(
         };
         rows.push(json!({
             "id": sub.id, "name": sub.processor.name, "reference": sub.reference, "title": sub.title,
-            "art28": sub.art28_clauses, "starts_on": sub.starts_on, "ends_on": sub.ends_on, "removal": removal,
+            "art28": sub.art28_clauses, "starts_on": sub.starts_on.as_deref().map(french_date),
+            "ends_on": sub.ends_on.as_deref().map(french_date), "removal": removal,
         }));
     }
     Ok(rows)
