@@ -73,10 +73,7 @@ async fn contracts_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Resu
         fields,
         Some(&refusal),
     );
-    let processor_error = ["processor_org_id", "client_org_id", "parent_processor_org_id"]
-        .iter()
-        .find_map(|field| refusal.message(field))
-        .map(str::to_string);
+    let processor_error = processor_message(|field| refusal.message(field));
     let path = format!("{}/contrats", base(org));
     let values = json!({
         "title": format!("Contrats de sous-traitance — {}", org.name),
@@ -113,6 +110,15 @@ pub(super) async fn list(
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
     let notice = Notice::after(query.get("apres"), LIST_NOTICES);
     contracts_page(&on, &org, Reply::shown(&Fields::default(), notice)).await
+}
+
+/// The message `message_of` gives any of the fields naming a contract's organisations, shown
+/// at the form's processor select.
+fn processor_message<'a>(message_of: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
+    ["processor_org_id", "client_org_id", "parent_processor_org_id"]
+        .iter()
+        .find_map(|f| message_of(f))
+        .map(str::to_string)
 }
 
 fn control(field: &str) -> String {
@@ -318,10 +324,7 @@ async fn contract_page(
         sub_fields,
         (part == Part::SubProcessors).then_some(&refusal),
     );
-    let processor_error = ["processor_org_id", "client_org_id", "parent_processor_org_id"]
-        .iter()
-        .find_map(|field| sub_error(field))
-        .map(str::to_string);
+    let processor_error = processor_message(sub_error);
     let candidates: Vec<Value> = processors(&on.state)
         .await?
         .into_iter()

@@ -477,16 +477,21 @@ async fn the_request_form_refuses_a_short_name_already_taken_and_changes_nothing
     assert_eq!(stored().await, before);
 }
 
+/// The `EntTenant` document of the école Robert Doisneau's tenant.
+fn doisneau_doc() -> entcp::tenants::EntTenant {
+    serde_json::from_value(json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "doisneau-fresnes" },
+        "spec": { "organisation": "0940176F", "hostname": "doisneau.ent.fresnes.example.fr", "bouquet": "socle-1d" }
+    }))
+    .unwrap()
+}
+
 backend_test!(suspending_or_removing_an_ent_asks_for_a_confirmation_first);
 async fn suspending_or_removing_an_ent_asks_for_a_confirmation_first(db: TestDb) {
     use entcp::tenants::Status;
     let app = fresnes(db).await;
     let state = common::app::app_state(app.store.clone(), common::app::test_config(), app.clock.clone());
-    let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
-        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "doisneau-fresnes" },
-        "spec": { "organisation": "0940176F", "hostname": "doisneau.ent.fresnes.example.fr", "bouquet": "socle-1d" }
-    }))
-    .unwrap();
+    let doc = doisneau_doc();
     let (_, mut tenant) = entcp::tenants::apply(&state.tenants(), &common::admin(), &doc, None).await.unwrap();
     for to in [Status::Provisioning, Status::Active] {
         tenant =
@@ -538,11 +543,7 @@ async fn a_tenant_declared_by_a_custom_resource_is_read_only_in_the_console(db: 
     let app = fresnes(db).await;
     // Declared as `entctl operator` declares the tenant of an EntTenant resource.
     let state = common::app::app_state(app.store.clone(), common::app::test_config(), app.clock.clone());
-    let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
-        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "doisneau-fresnes" },
-        "spec": { "organisation": "0940176F", "hostname": "doisneau.ent.fresnes.example.fr", "bouquet": "socle-1d" }
-    }))
-    .unwrap();
+    let doc = doisneau_doc();
     let by = "EntTenant ecoles/doisneau-fresnes";
     entcp::tenants::apply_declared(&state.tenants(), &common::admin(), &doc, None, Some(by)).await.unwrap();
 
