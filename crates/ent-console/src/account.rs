@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Form;
+use ent_kernel::clock::french_moment;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_ops::notify::preferences;
 use ent_platform::identity::sessions::{self, Timeouts};
@@ -37,8 +38,8 @@ async fn render(
         .map(|s| {
             serde_json::json!({
                 "client": s.client,
-                "created_at": short_time(&s.created_at),
-                "last_seen_at": short_time(&s.last_seen_at),
+                "created_at": french_moment(&s.created_at),
+                "last_seen_at": french_moment(&s.last_seen_at),
                 "current": s.id_hash == session.id_hash,
             })
         })
@@ -51,10 +52,10 @@ async fn render(
                 "id": t.id,
                 "name": t.name,
                 "prefix": t.prefix,
-                "created_at": short_time(&t.created_at),
-                "expires_at": t.expires_at.as_deref().map(short_time),
-                "last_used_at": t.last_used_at.as_deref().map(short_time),
-                "revoked_at": t.revoked_at.as_deref().map(short_time),
+                "created_at": french_moment(&t.created_at),
+                "expires_at": t.expires_at.as_deref().map(french_moment),
+                "last_used_at": t.last_used_at.as_deref().map(french_moment),
+                "revoked_at": t.revoked_at.as_deref().map(french_moment),
             })
         })
         .collect();
@@ -77,13 +78,6 @@ async fn render(
         "mandatory": mandatory,
     });
     Ok(page::render_status(status, "account.html", shell, values))
-}
-
-/// `2026-11-30T19:36:10.123456Z` → `30/11/2026 19:36 UTC`.
-fn short_time(stored: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(stored)
-        .map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
-        .unwrap_or_else(|_| stored.to_string())
 }
 
 pub async fn page(State(state): State<ConsoleState>, signed: Signed) -> Result<Response, PageError> {

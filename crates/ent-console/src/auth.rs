@@ -69,15 +69,38 @@ impl<S: Send + Sync> FromRequestParts<S> for Signed {
     }
 }
 
-/// Where a page asked without a session sends the browser: the sign-in form, then back.
-fn to_sign_in(req: &Request) -> Response {
-    let asked = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    let location = if req.method() == Method::GET && asked != "/" {
-        format!("/connexion?{}", serde_urlencoded::to_string([("suivant", asked)]).unwrap_or_default())
-    } else {
-        "/connexion".to_string()
+/// Where a page asked without a session sends the browser: the sign-in form, then back
+/// to the page asked — for a form, the page it was on (its same-origin `Referer`), the
+/// form itself being lost. `expired` (a session cookie came, no live session): the sign-in
+/// page says so (`apres=expiration`, or `expiration-formulaire` for a form).
+fn to_sign_in(req: &Request, expired: bool) -> Response {
+    let post = req.method() != Method::GET;
+    let back = match post {
+        true => referer_path(req.headers()),
+        false => req.uri().path_and_query().map(|pq| pq.as_str().to_string()),
     };
-    page::redirect(&location)
+    let mut query: Vec<(&str, &str)> = Vec::new();
+    if let Some(back) = back.as_deref().filter(|b| *b != "/") {
+        query.push(("suivant", back));
+    }
+    if expired {
+        query.push(("apres", if post { "expiration-formulaire" } else { "expiration" }));
+    }
+    match query.is_empty() {
+        true => page::redirect("/connexion"),
+        false => page::redirect(&format!("/connexion?{}", serde_urlencoded::to_string(query).unwrap_or_default())),
+    }
+}
+
+/// The path and query of the request's `Referer` when it is a page of this site (the
+/// same host as the request's), else `None`.
+fn referer_path(headers: &HeaderMap) -> Option<String> {
+    let referer = headers.get(header::REFERER)?.to_str().ok()?;
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let rest = referer.strip_prefix("https://").or_else(|| referer.strip_prefix("http://"))?;
+    let path = rest.strip_prefix(host)?;
+    let path = path.split('#').next().unwrap_or_default();
+    path.starts_with('/').then(|| crate::signin::safe_next(Some(path)).to_string())
 }
 
 /// A page after sign-in only: the live session of the cookie (else the sign-in form,
@@ -94,8 +117,9 @@ pub async fn guard(State(state): State<ConsoleState>, action: &'static Action, r
         None => None,
     };
     let Some(session) = session else {
-        let mut response = to_sign_in(&req);
-        if cookie(req.headers(), SESSION_COOKIE).is_some() {
+        let expired = cookie(req.headers(), SESSION_COOKIE).is_some();
+        let mut response = to_sign_in(&req, expired);
+        if expired {
             response.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, None));
         }
         return response;

@@ -6,7 +6,7 @@
 //! refusal is shown on the page, the form kept.
 
 use crate::auth::Signed;
-use crate::forms::{answer, org_choices, Choice, Fields, On, Reply};
+use crate::forms::{answer, org_choices, searching, Choice, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::submission::{self, Claim};
@@ -444,13 +444,13 @@ fn new_convention(model: &ConventionModel, fields: &Fields) -> NewConvention {
     }
 }
 
-/// Posted creation form: `etape=rechercher` shows it again with the parties found,
+/// Posted creation form: a search (`forms::searching`: its button, or Enter in a changed search box) shows it again with the parties found,
 /// otherwise the convention is created (a draft) and its page opened. The form's one-time
 /// token makes a second post of it (a double click) open the draft the first one created.
 async fn create(on: On<ConventionsState>, Form(fields): Form<Fields>) -> Result<Response, PageError> {
     let On { state, signed, .. } = &on;
     let model = find_model(&state.models, fields.get("modele"), None)?;
-    if fields.get("etape") == "rechercher" {
+    if searching(&fields) {
         return creation_page(&on, model, Reply::shown(&fields, None)).await;
     }
     let submission =
@@ -569,6 +569,7 @@ async fn convention_page(
                     "effet": fields.get("effet"), "accord": fields.opt("accord").is_some(),
                     "reconduction": fields.get("reconduction") },
         "notice_months": workflow::notice_months(conv),
+        "error": refusal.by_control(),
         "errors": refusal.errors,
     });
     Ok(page::render_status(status, "convention.html", shell, values))
@@ -727,6 +728,7 @@ fn downloads(conv: &Convention) -> Vec<Value> {
             .collect(),
         None => ["html", "odt", "pdf"]
             .iter()
+            .filter(|f| **f != "pdf" || ent_documents::documents::pdf_available())
             .map(|f| {
                 json!({
                     "label": format!("{} (brouillon)", f.to_uppercase()),

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Duration, NaiveDate};
 use ent_conventions::conventions::seen_condition;
+use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::sql::Condition;
@@ -51,6 +52,7 @@ pub struct ConventionRow {
     pub id: String,
     pub reference: String,
     pub title: String,
+    /// Its last day, as a French reader writes it (« 31 août 2027 »).
     pub end_date: String,
     /// 1 when the dashboard's organisation has yet to sign it.
     pub theirs: i64,
@@ -231,6 +233,7 @@ async fn conventions(
     .await?;
     for row in &mut found {
         row.theirs = i64::from(to_sign.contains(&row.id));
+        row.end_date = french_date(&row.end_date);
     }
     // Stable: within each group, the end-date order of the query stays.
     found.sort_by_key(|row| std::cmp::Reverse(row.theirs));
@@ -322,6 +325,15 @@ pub async fn page(
     render(&state, &signed, org, &path, None).await
 }
 
+/// Whose coverage the dashboard shows, as its first sentence names it.
+fn covered_by(org: &Org) -> String {
+    match org.kind {
+        OrgKind::Academie => "l'académie".into(),
+        OrgKind::Dsden => "la DSDEN".into(),
+        kind => format!("cette organisation ({})", kind.label()),
+    }
+}
+
 async fn render(
     state: &ConsoleState,
     signed: &Signed,
@@ -329,7 +341,7 @@ async fn render(
     path: &str,
     notice: Option<Notice>,
 ) -> Result<Response, PageError> {
-    let today = state.clock.now().date_naive();
+    let today = today_in_france(state.clock.now());
     let figures = figures(&state.store, &org, &signed.0.actor, today).await?;
     let title = format!("Tableau de bord — {}", org.name);
     let shell = Shell::new(state, Some(&signed.0), path).crumbs(&[(&title, path)]).notice(notice);
@@ -337,8 +349,9 @@ async fn render(
         "title": title,
         "org": { "id": org.id, "name": org.name, "kind": org.kind.label() },
         "academie": matches!(org.kind, OrgKind::Academie | OrgKind::Dsden),
+        "covered_by": covered_by(&org),
         "figures": figures,
-        "today": today.format("%d/%m/%Y").to_string(),
+        "today": french_date(&today.format("%Y-%m-%d").to_string()),
     });
     Ok(page::render_status(StatusCode::OK, "dashboard.html", shell, values))
 }

@@ -58,6 +58,21 @@ impl Fields {
     }
 }
 
+/// Whether a form with search boxes (`form_macros.html`'s `search`) was posted to search:
+/// its « Rechercher » button, or Enter (`etape=entree`) once a search box holds another
+/// text than the page showed it with (`vue.{name}`). Enter anywhere else is the form's
+/// main action.
+pub fn searching(fields: &Fields) -> bool {
+    match fields.get("etape") {
+        "rechercher" => true,
+        "entree" => fields
+            .0
+            .iter()
+            .any(|(k, shown)| k.strip_prefix("vue.").is_some_and(|name| fields.get(name) != shown.trim())),
+        _ => false,
+    }
+}
+
 /// A form posted at a version that is no longer the stored one: the fields keep what was
 /// typed with `newer` as their version, and the French conflict says that `what` (« cette
 /// candidature a été modifiée ») changed meanwhile, so that saving again is a choice.
@@ -114,6 +129,12 @@ impl Refusal {
         Refusal { notice: Some(Notice::error(text)), errors }
     }
 
+    /// The messages by form control id (`{ "motif": "…" }`), for the templates that show
+    /// each beside its control (`error.motif | default(value="")`).
+    pub fn by_control(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.errors.iter().map(|e| (e.id.clone(), e.message.clone().into())).collect()
+    }
+
     /// The message of the error on `field`, if any.
     pub fn message(&self, field: &str) -> Option<&str> {
         self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
@@ -161,6 +182,23 @@ pub fn org_choices(found: impl IntoIterator<Item = Org>, chosen: Option<&Org>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enter_searches_only_when_a_search_box_changed() {
+        let of = |pairs: &[(&str, &str)]| Fields(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        assert!(searching(&of(&[("etape", "rechercher")])));
+        assert!(!searching(&of(&[("etape", "demander"), ("recherche", "a"), ("vue.recherche", "")])));
+        assert!(searching(&of(&[("etape", "entree"), ("recherche", "Doisneau"), ("vue.recherche", "")])));
+        assert!(!searching(&of(&[("etape", "entree"), ("recherche", "Doisneau "), ("vue.recherche", "Doisneau")])));
+        let parties = [
+            ("etape", "entree"),
+            ("recherche.a", "x"),
+            ("vue.recherche.a", "x"),
+            ("recherche.b", "y"),
+            ("vue.recherche.b", ""),
+        ];
+        assert!(searching(&of(&parties)));
+    }
 
     #[test]
     fn errors_link_to_their_controls() {

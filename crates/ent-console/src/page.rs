@@ -128,6 +128,10 @@ impl Notice {
         Notice { kind: "error", text: text.into() }
     }
 
+    pub fn info(text: impl Into<String>) -> Notice {
+        Notice { kind: "info", text: text.into() }
+    }
+
     /// The success notice of a page shown after an action (`?apres=after`): the text
     /// `notices` gives to `after`; none for another value (or an empty one).
     pub fn after(after: &str, notices: &[(&str, &str)]) -> Option<Notice> {

@@ -45,7 +45,8 @@ fn is_plain_path(path: &str) -> bool {
 #[derive(Deserialize, Default)]
 pub struct SignInQuery {
     suivant: Option<String>,
-    /// `deconnexion`, `mot-de-passe`: what the page says above the form.
+    /// `deconnexion`, `mot-de-passe`, `expiration`, `expiration-formulaire`: what the page
+    /// says above the form.
     apres: Option<String>,
 }
 
@@ -74,13 +75,22 @@ pub(crate) fn anonymous_page(
 }
 
 pub async fn form(State(state): State<ConsoleState>, Query(query): Query<SignInQuery>, parts: Parts) -> Response {
-    let notice = Notice::after(
-        query.apres.as_deref().unwrap_or_default(),
-        &[
-            ("deconnexion", "Vous êtes déconnecté."),
-            ("mot-de-passe", "Votre mot de passe est enregistré : connectez-vous."),
-        ],
-    );
+    let notice = match query.apres.as_deref().unwrap_or_default() {
+        "expiration" => {
+            Some(Notice::info("Votre session a expiré : reconnectez-vous pour revenir à la page demandée."))
+        }
+        "expiration-formulaire" => Some(Notice::info(
+            "Votre session a expiré : le formulaire envoyé n'a pas été enregistré. Reconnectez-vous pour revenir \
+             à sa page, puis saisissez-le de nouveau.",
+        )),
+        after => Notice::after(
+            after,
+            &[
+                ("deconnexion", "Vous êtes déconnecté."),
+                ("mot-de-passe", "Votre mot de passe est enregistré : connectez-vous."),
+            ],
+        ),
+    };
     let next = safe_next(query.suivant.as_deref());
     anonymous_page(
         &state,

@@ -5,7 +5,7 @@
 //! and for administrators the Kubernetes objects rendered for it.
 
 use crate::auth::Signed;
-use crate::forms::{answer, org_choices, Fields, On, Reply};
+use crate::forms::{answer, org_choices, searching, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
@@ -24,8 +24,8 @@ use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION, TENA
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
 use ent_tenants::tenants::{
-    apply, events, get_tenant, render, transition, EntTenant, Metadata, Status, Tenant, TenantSpec, TenantsState,
-    API_VERSION, KIND,
+    apply, create, events, get_tenant, render, transition, EntTenant, Metadata, Status, Tenant, TenantSpec,
+    TenantsState, API_VERSION, KIND,
 };
 use serde_json::{json, Value};
 
@@ -63,6 +63,59 @@ fn move_label(status: Status) -> &'static str {
         Status::Decommissioning => "Retirer le service",
         Status::Archived => "Archiver",
         Status::Requested | Status::Purged => "",
+    }
+}
+
+/// The French names of a tenant's event kinds (a move records the status it leads to).
+const EVENT_KINDS: &[(&str, &str)] = &[
+    ("created", "demande"),
+    ("configured", "configuration"),
+    ("approved", "comptes approuvés"),
+    ("processors", "éditeur ou hébergeur"),
+    ("released", "rendu à l'API"),
+    ("reconciled", "application au cluster"),
+    ("reconcile_failed", "échec de l'application au cluster"),
+    ("provisioned", "services disponibles"),
+    ("progressing", "déploiement en cours"),
+    ("degraded", "services dégradés"),
+    ("stopped", "services arrêtés"),
+    ("workloads_removed", "services retirés, données gardées"),
+    ("removed", "retiré du cluster"),
+];
+
+/// The French names of what the provisioning backend observes of a tenant.
+const OBSERVED: &[(&str, &str)] = &[
+    ("written", "manifestes écrits"),
+    ("progressing", "déploiement en cours"),
+    ("available", "services disponibles"),
+    ("degraded", "services dégradés"),
+    ("stopped", "services arrêtés (suspendu)"),
+    ("data_only", "données seules, sans service"),
+    ("removed", "retiré du cluster"),
+];
+
+/// The French name `table` gives `code`; a status as « état : … »; else the code as it is.
+fn french_code(table: &[(&str, &'static str)], code: &str) -> String {
+    match (table.iter().find(|(c, _)| *c == code), Status::parse(code)) {
+        (Some((_, label)), _) => (*label).to_string(),
+        (None, Some(status)) => format!("état : {}", status_label(status)),
+        (None, None) => code.to_string(),
+    }
+}
+
+/// What a move that cuts or removes the service does, asked to confirm before it is made
+/// (`None`: a move made at once).
+fn consequence(status: Status) -> Option<&'static str> {
+    match status {
+        Status::Suspended => Some("Les utilisateurs de l'ENT n'y accèdent plus jusqu'à ce qu'il soit de nouveau déclaré actif."),
+        Status::Decommissioning => Some(
+            "Le service est arrêté pour de bon : seules les données restent, jusqu'à l'archivage puis la purge ; \
+             il n'y a pas de retour en arrière.",
+        ),
+        Status::Archived => {
+            Some("L'ENT est archivé ; ses données seront purgées à la fin de la durée de conservation, sans retour possible.")
+        }
+        _ => None,
     }
 }
 
@@ -248,7 +301,7 @@ fn control_id(field: &str) -> String {
     .to_string()
 }
 
-/// The document the form describes, for `tenants::apply`.
+/// The document the form describes, for `tenants::create`.
 fn document_of(fields: &Fields) -> Result<EntTenant, Problem> {
     let accounts = match fields.opt("comptes") {
         Some(text) => Some(
@@ -274,15 +327,16 @@ fn document_of(fields: &Fields) -> Result<EntTenant, Problem> {
     })
 }
 
-/// Posted request form: `etape=rechercher` shows it again with the organisations found,
-/// otherwise the tenant is requested and its page opened.
+/// Posted request form: a search (`forms::searching`: its button, or Enter in a changed search box) shows it again with the organisations found,
+/// otherwise the tenant is created (a slug already taken is refused, never reconfigured)
+/// and its page opened.
 async fn request(on: On<TenantsState>, Form(fields): Form<Fields>) -> Result<Response, PageError> {
     let On { state, signed, .. } = &on;
-    if fields.get("etape") == "rechercher" {
+    if searching(&fields) {
         return request_page(&on, Reply::shown(&fields, None)).await;
     }
     let applied = match document_of(&fields) {
-        Ok(doc) => apply(state, &signed.0.actor, &doc, None).await.map(|(_, tenant)| tenant),
+        Ok(doc) => create(state, &signed.0.actor, &doc).await,
         Err(problem) => Err(problem),
     };
     answer(
@@ -327,10 +381,16 @@ async fn show(
             ],
         ),
     };
-    tenant_page(&on, &tenant, Reply::shown(&Fields::default(), notice)).await
+    tenant_page(&on, &tenant, Reply::shown(&Fields::default(), notice), None).await
 }
 
-async fn tenant_page(on: &On<TenantsState>, tenant: &Tenant, reply: Reply<'_>) -> Result<Response, PageError> {
+/// The tenant's page; `confirm`: the move the person is asked to confirm.
+async fn tenant_page(
+    on: &On<TenantsState>,
+    tenant: &Tenant,
+    reply: Reply<'_>,
+    confirm: Option<Status>,
+) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
     let On { console, state, signed } = on;
     let actor = &signed.0.actor;
@@ -340,7 +400,7 @@ async fn tenant_page(on: &On<TenantsState>, tenant: &Tenant, reply: Reply<'_>) -
         Status::ALL
             .iter()
             .filter(|to| tenant.status.can_move_to(**to))
-            .map(|to| json!({ "to": to.as_str(), "label": move_label(*to) }))
+            .map(|to| json!({ "to": to.as_str(), "label": move_label(*to), "destructive": consequence(*to).is_some() }))
             .collect()
     } else {
         Vec::new()
@@ -365,7 +425,10 @@ async fn tenant_page(on: &On<TenantsState>, tenant: &Tenant, reply: Reply<'_>) -
     let events: Vec<Value> = events(&state.store, &tenant.id)
         .await?
         .into_iter()
-        .map(|e| json!({ "at": french_moment(&e.at), "actor": e.actor, "kind": e.kind, "message": e.message }))
+        .map(|e| {
+            json!({ "at": french_moment(&e.at), "actor": e.actor, "kind": french_code(EVENT_KINDS, &e.kind),
+                    "message": e.message })
+        })
         .collect();
     let p = &tenant.provisioning_state;
     let moment = |t: &Option<String>| t.as_deref().map(french_moment);
@@ -388,21 +451,25 @@ async fn tenant_page(on: &On<TenantsState>, tenant: &Tenant, reply: Reply<'_>) -
         },
         "provisioning": {
             "reconciled_at": moment(&p.reconciled_at), "error": p.error, "failures": p.failures,
-            "retry_at": moment(&p.retry_at), "observed": p.observed, "observed_detail": p.observed_detail,
+            "retry_at": moment(&p.retry_at), "observed": p.observed.as_deref().map(|o| french_code(OBSERVED, o)), "observed_detail": p.observed_detail,
             "observed_at": moment(&p.observed_at), "archived_at": moment(&p.archived_at),
         },
         "moves": moves,
+        "confirm": confirm.map(|to| json!({ "to": to.as_str(), "label": move_label(to), "consequence": consequence(to) })),
         "addable": addable,
         "admin": actor.is_admin(),
         "objects": objects,
         "events": events,
         "fields": { "derogation": fields.get("derogation"), "service": fields.get("service") },
+        "error": refusal.by_control(),
         "errors": refusal.errors,
     });
     Ok(page::render_status(status, "tenant.html", shell, values))
 }
 
 /// Moves the tenant to the status posted (`vers`); the gate's refusal is shown as it is.
+/// A move that cuts or removes the service is first shown to confirm (its consequence,
+/// a button posting it again with `confirmation=oui`), and made only then.
 async fn move_to(
     on: On<TenantsState>,
     Path(key): Path<String>,
@@ -410,7 +477,14 @@ async fn move_to(
 ) -> Result<Response, PageError> {
     let On { state, signed, .. } = &on;
     let tenant = readable(state, signed, &key).await?;
-    let moved = match Status::parse(fields.get("vers")) {
+    let target = Status::parse(fields.get("vers"));
+    if let Some(to) = target.filter(|to| consequence(*to).is_some() && fields.get("confirmation") != "oui") {
+        let offered = tenant.declared_by.is_none() && tenant.status.can_move_to(to);
+        if offered && may(state, &signed.0.actor, &TENANTS_TRANSITION, &tenant).await? {
+            return tenant_page(&on, &tenant, Reply::shown(&fields, None), Some(to)).await;
+        }
+    }
+    let moved = match target {
         Some(_) if tenant.declared_by.is_some() => {
             ent_tenants::tenants::declared_elsewhere(&tenant, None).map(|()| tenant.clone())
         }
@@ -435,7 +509,7 @@ async fn changed(
     answer(
         done,
         |changed| reconciled_page(&on.state, &changed, after),
-        async |problem| tenant_page(on, tenant, Reply::refused(fields, &problem, id_of)).await,
+        async |problem| tenant_page(on, tenant, Reply::refused(fields, &problem, id_of), None).await,
     )
     .await
 }

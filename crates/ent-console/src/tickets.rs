@@ -654,7 +654,7 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
         "can_return": moves.acting && ticket.level.down().is_some(),
         "can_assign": moves.acting && open,
         "fields": {
-            "message": fields.get("message"), "motif": fields.get("motif"),
+            "message": fields.get("message"), "message_statut": fields.get("message_statut"), "motif": fields.get("motif"),
             "reponse": fields.get("reponse"), "affecte": fields.get("affecte"),
         },
         "errors": refusal.errors,
@@ -770,13 +770,14 @@ async fn download(
     Ok(ticket_files::served(&attachment, bytes))
 }
 
-/// A status change (`vers`), with its public message; the pause is `waiting_requester`.
+/// A status change (`vers`), with its public message (`message_statut`, apart from the reply
+/// box's `message`); the pause is `waiting_requester`.
 async fn move_status(
     on: On<SupportState>,
     Path(key): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
-    let input = TransitionInput { to: fields.get("vers").to_string(), message: fields.opt("message") };
+    let input = TransitionInput { to: fields.get("vers").to_string(), message: fields.opt("message_statut") };
     act(&on, &key, &fields, "statut", async |c, id, v| tickets::transition(c, id, v, input).await).await
 }
 

@@ -19,6 +19,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
 use chrono::Duration;
+use ent_kernel::clock::french_day;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, Role};
@@ -407,7 +408,11 @@ async fn render_user(
         true => identity::list_tokens(&state.store, Some(&user.id)).await?,
         false => Vec::new(),
     };
-    let tokens: Vec<_> = tokens.into_iter().filter(|t| t.revoked_at.is_none()).collect();
+    let tokens: Vec<_> = tokens
+        .into_iter()
+        .filter(|t| t.revoked_at.is_none())
+        .map(|t| serde_json::json!({ "name": t.name, "prefix": t.prefix, "created_on": french_day(&t.created_at) }))
+        .collect();
     let roles: Vec<_> = user
         .roles
         .iter()

@@ -14,6 +14,7 @@ use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
+use ent_kernel::clock::french_date;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_platform::contracts::{self, ContractChange, NewContract, NewSubProcessor, ProcessorContract};
 use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
@@ -57,10 +58,22 @@ async fn contracts_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Resu
         rows.push(json!({
             "href": format!("{}/contrats/{}", base(org), c.id),
             "reference": c.reference, "title": c.title, "art28": c.art28_clauses,
-            "processor": c.processor.name, "starts_on": c.starts_on, "ends_on": c.ends_on,
-            "chain": chain(&on.state, &c).await?,
+            "processor": c.processor.name, "starts_on": c.starts_on.as_deref().map(french_date),
+            "ends_on": c.ends_on.as_deref().map(french_date), "chain": chain(&on.state, &c).await?,
         }));
     }
+    let inputs = controls(
+        &[
+            ("reference", "Référence du contrat", "text"),
+            ("title", "Intitulé", "text"),
+            ("starts_on", "Début", "date"),
+            ("ends_on", "Fin", "date"),
+        ],
+        control,
+        fields,
+        Some(&refusal),
+    );
+    let processor_error = processor_message(|field| refusal.message(field));
     let path = format!("{}/contrats", base(org));
     let values = json!({
         "title": format!("Contrats de sous-traitance — {}", org.name),
@@ -68,10 +81,9 @@ async fn contracts_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Resu
         "organisation": org.name,
         "contracts": rows,
         "processors": processors(&on.state).await?,
-        "fields": {
-            "processor": fields.get("processor"), "reference": fields.get("reference"), "title": fields.get("title"),
-            "art28": fields.get("art28") == "oui", "starts_on": fields.get("starts_on"), "ends_on": fields.get("ends_on"),
-        },
+        "inputs": inputs,
+        "fields": { "processor": fields.get("processor"), "art28": fields.get("art28") == "oui" },
+        "processor_error": processor_error,
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
         "errors": refusal.errors,
     });
@@ -98,6 +110,15 @@ pub(super) async fn list(
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
     let notice = Notice::after(query.get("apres"), LIST_NOTICES);
     contracts_page(&on, &org, Reply::shown(&Fields::default(), notice)).await
+}
+
+/// The message `message_of` gives any of the fields naming a contract's organisations, shown
+/// at the form's processor select.
+fn processor_message<'a>(message_of: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
+    ["processor_org_id", "client_org_id", "parent_processor_org_id"]
+        .iter()
+        .find_map(|f| message_of(f))
+        .map(str::to_string)
 }
 
 fn control(field: &str) -> String {
@@ -250,7 +271,8 @@ async fn sub_rows(
         let removal = if may_remove { Some(format!("{path}/sous-traitants/{}/retrait", sub.id)) } else { None };
         rows.push(json!({
             "id": sub.id, "name": sub.processor.name, "reference": sub.reference, "title": sub.title,
-            "art28": sub.art28_clauses, "starts_on": sub.starts_on, "ends_on": sub.ends_on, "removal": removal,
+            "art28": sub.art28_clauses, "starts_on": sub.starts_on.as_deref().map(french_date),
+            "ends_on": sub.ends_on.as_deref().map(french_date), "removal": removal,
         }));
     }
     Ok(rows)
@@ -290,10 +312,7 @@ async fn contract_page(
         sub_fields,
         (part == Part::SubProcessors).then_some(&refusal),
     );
-    let processor_error = ["processor_org_id", "client_org_id", "parent_processor_org_id"]
-        .iter()
-        .find_map(|field| sub_error(field))
-        .map(str::to_string);
+    let processor_error = processor_message(sub_error);
     let candidates: Vec<Value> = processors(&on.state)
         .await?
         .into_iter()

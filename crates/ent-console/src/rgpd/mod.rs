@@ -232,8 +232,10 @@ async fn register(
                     "sub_processors": p.sub_processors, "missing": p.missing, "warnings": p.warnings })
         })
         .collect();
+    let pdf = ent_documents::documents::pdf_available();
     let exports: Vec<Value> = EXPORTS
         .iter()
+        .filter(|(f, _)| pdf || *f != Format::Pdf)
         .map(|(f, label)| {
             json!({ "href": format!("{}/export/{}", base(&org), f.as_str()), "label": label,
                                    "format": f.as_str() })
@@ -243,6 +245,7 @@ async fn register(
     let values = json!({
         "title": format!("Registre des traitements — {}", org.name),
         "base": base(&org),
+        "pdf": pdf,
         "as_of": ent_kernel::clock::french_date(&register.as_of),
         "entries": rows,
         "incomplete": register.incomplete.len(),

@@ -22,6 +22,7 @@ pub mod response;
 pub use html::to_html;
 pub use ods::{to_ods, Cell, Sheet, Spreadsheet, ODS_MIME};
 pub use odt::to_odt;
+pub use pdf::available as pdf_available;
 pub use pdf::{odt_to_pdf, to_pdf, PdfError};
 
 use serde::{Deserialize, Serialize};

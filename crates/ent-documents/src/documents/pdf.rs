@@ -83,6 +83,11 @@ pub fn to_pdf(doc: &Document) -> Result<Vec<u8>, PdfError> {
     to_pdf_with(doc, std::env::var_os("PATH").as_deref(), TIMEOUT)
 }
 
+/// Whether a converter is installed (on the PATH), so that PDF is worth offering.
+pub fn available() -> bool {
+    find_converter(std::env::var_os("PATH").as_deref()).is_some()
+}
+
 /// Converts an ODT package (e.g. a stored version of a document) to PDF through LibreOffice.
 /// Blocks like [`to_pdf`].
 pub fn odt_to_pdf(odt: &[u8]) -> Result<Vec<u8>, PdfError> {

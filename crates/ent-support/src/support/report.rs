@@ -415,25 +415,26 @@ pub fn csv_name(by: GroupBy, period: Option<&Period>) -> String {
     }
 }
 
-/// The report as CSV (`;`, decimal commas, French headers); over a period, a first
-/// line names it (`période;du 1er mai 2027 au 15 mai 2027`).
+/// The report as CSV for a French spreadsheet (UTF-8 with BOM, `;`, decimal commas, French
+/// headers), as the RGPD exports; over a period, a first line names it
+/// (`période;du 1er mai 2027 au 15 mai 2027`).
 pub fn to_csv(rows: &[ReportRow], by: GroupBy, period: Option<&Period>) -> String {
-    let table = table_csv(rows, by);
     match period {
         Some(p) => {
             let label = p.label();
             let named = ent_documents::documents::csv::write(
                 &["période", label.as_str()],
                 std::iter::empty::<Vec<String>>(),
-                false,
+                true,
             );
-            format!("{}{table}", String::from_utf8_lossy(&named))
+            format!("{}{}", String::from_utf8_lossy(&named), table_csv(rows, by, false))
         }
-        None => table,
+        None => table_csv(rows, by, true),
     }
 }
 
-fn table_csv(rows: &[ReportRow], by: GroupBy) -> String {
+/// The rows as CSV, after a BOM if `bom`.
+fn table_csv(rows: &[ReportRow], by: GroupBy, bom: bool) -> String {
     let key = match by {
         GroupBy::Level => "niveau",
         GroupBy::Tenant => "tenant",
@@ -471,7 +472,7 @@ fn table_csv(rows: &[ReportRow], by: GroupBy) -> String {
             r.breaches.to_string(),
         ]
     });
-    String::from_utf8(ent_documents::documents::csv::write(&header, lines, false)).expect("UTF-8 cells")
+    String::from_utf8(ent_documents::documents::csv::write(&header, lines, bom)).expect("UTF-8 cells")
 }
 
 #[cfg(test)]
@@ -491,7 +492,7 @@ mod tests {
     fn csv_has_french_headers_and_decimal_commas() {
         let row = ReportRow { key: "N1".into(), handled: 2, compliance_percent: Some(50.0), ..Default::default() };
         let csv = to_csv(&[row], GroupBy::Level, None);
-        assert!(csv.starts_with("niveau;nouveaux;"));
+        assert!(csv.starts_with("\u{feff}niveau;nouveaux;"), "a BOM, then the header: {csv}");
         assert!(csv.lines().nth(1).unwrap().contains(";2;;;;;50,00;0"), "{csv}");
     }
 
@@ -500,6 +501,7 @@ mod tests {
         let row = ReportRow { key: "=HYPERLINK(\"http://x\")".into(), ..Default::default() };
         let csv = to_csv(&[row], GroupBy::Tenant, None);
         assert!(csv.lines().nth(1).unwrap().starts_with("\"'=HYPERLINK("), "{csv}");
+        assert_eq!(csv.matches('\u{feff}').count(), 1, "one BOM: {csv}");
     }
 
     #[test]
@@ -523,8 +525,8 @@ mod tests {
         assert!(bound[1].contains("2027-05-31T22:00:00"), "{bound:?}");
         let csv = to_csv(&[], GroupBy::Level, Some(&days));
         assert!(
-            csv.starts_with("période;du 1er mai 2027 au 15 mai 2027\n")
-                || csv.starts_with("période;du 1er mai 2027 au 15 mai 2027\r\n"),
+            csv.starts_with("\u{feff}période;du 1er mai 2027 au 15 mai 2027\n")
+                || csv.starts_with("\u{feff}période;du 1er mai 2027 au 15 mai 2027\r\n"),
             "{csv}"
         );
         assert_eq!(csv_name(GroupBy::Tenant, Some(&may)), "rapport-support-tenants-2027-05.csv");

@@ -434,6 +434,14 @@ pub async fn apply(
     apply_declared(state, actor, doc, expected_version, None).await
 }
 
+/// Creates a tenant from its document, as a creation form does: an existing slug is refused
+/// (409 on `metadata.name`, the same words whoever holds it), never reconfigured.
+pub async fn create(state: &TenantsState, actor: &Actor, doc: &EntTenant) -> Result<Tenant, Problem> {
+    write_document(state, actor, doc, Mode { expected_version: None, declared_by: None, create_only: true })
+        .await
+        .map(|(_, tenant)| tenant)
+}
+
 /// The 409 of a change to a tenant declared elsewhere than where the change comes from:
 /// through the API (or console) to a tenant a custom resource declares, or through a
 /// custom resource to a tenant of the same name the API (or another resource) declared.
@@ -462,6 +470,19 @@ pub fn declared_elsewhere(tenant: &Tenant, by: Option<&str>) -> Result<(), Probl
 /// naming neither its organisation nor where it is declared.
 fn slug_taken(slug: &str) -> Problem {
     Problem::conflict(format!("l'identifiant « {slug} » est déjà pris par un autre tenant : choisissez-en un autre"))
+}
+
+/// The refusal of a creation whose slug is taken: [`slug_taken`] on the `metadata.name` field,
+/// whether or not the actor may read the tenant holding it.
+fn slug_taken_on_create(slug: &str) -> Problem {
+    let mut problem = slug_taken(slug);
+    problem.errors.push(ent_kernel::error::FieldError {
+        field: "metadata.name".into(),
+        message: format!(
+            "l'identifiant « {slug} » est déjà pris : choisissez-en un autre (un ENT existant se modifie depuis sa page)"
+        ),
+    });
+    problem
 }
 
 /// Whether the actor may read `org` (a tenant's registered organisation; none: only an admin).
@@ -513,6 +534,24 @@ pub async fn apply_declared(
     expected_version: Option<i64>,
     declared_by: Option<&str>,
 ) -> Result<(Applied, Tenant), Problem> {
+    write_document(state, actor, doc, Mode { expected_version, declared_by, create_only: false }).await
+}
+
+/// How [`write_document`] treats a document: the version an update expects, the custom resource
+/// declaring it, and whether an existing tenant of the same slug is refused.
+struct Mode<'a> {
+    expected_version: Option<i64>,
+    declared_by: Option<&'a str>,
+    create_only: bool,
+}
+
+/// The document applied (see [`apply_declared`] and [`create`]).
+async fn write_document(
+    state: &TenantsState,
+    actor: &Actor,
+    doc: &EntTenant,
+    Mode { expected_version, declared_by, create_only }: Mode<'_>,
+) -> Result<(Applied, Tenant), Problem> {
     if doc.api_version != API_VERSION || doc.kind != KIND {
         return Err(Problem::invalid_field(
             "kind",
@@ -529,6 +568,9 @@ pub async fn apply_declared(
         Some(t) => get_org(store, &t.organisation.id).await?,
         None => None,
     };
+    if create_only && existing.is_some() {
+        return Err(slug_taken_on_create(slug));
+    }
     if let Some(current) = &existing {
         // A tenant the actor may not read: its slug is taken, by whom is not told.
         if !reads_org(store, actor, registered.as_ref()).await? {

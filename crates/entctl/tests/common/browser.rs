@@ -161,6 +161,14 @@ impl Browser {
         self.wait_for_next_page(css).await;
     }
 
+    /// Presses Enter in the field `css` (the form's implicit submission), and waits for the
+    /// page it leads to.
+    pub async fn press_enter_in(&self, css: &str) {
+        self.mark_page().await;
+        self.find(css).await.send_keys("\u{E007}").await.unwrap_or_else(|e| panic!("Enter in {css}: {e}"));
+        self.wait_for_next_page(css).await;
+    }
+
     /// Signs in through the password form of the page shown (the sign-in page).
     pub async fn sign_in_with_password(&self, email: &str, password: &str) {
         self.fill("#email", email).await;

@@ -117,7 +117,11 @@ async fn an_expired_session_goes_to_sign_in_then_to_the_page_asked(db: TestDb) {
         let asked = format!("/tableau-de-bord/{}", academie.id);
         clock.set(t0() + chrono::Duration::minutes(60));
         browser.open(&asked).await;
-        assert_eq!(browser.path().await, format!("/connexion?suivant=%2Ftableau-de-bord%2F{}", academie.id));
+        assert_eq!(
+            browser.path().await,
+            format!("/connexion?suivant=%2Ftableau-de-bord%2F{}&apres=expiration", academie.id)
+        );
+        assert!(browser.text().await.contains("Votre session a expiré"));
         browser.axe().await;
         browser.sign_in_with_password("dan.a@test.fr", PASSWORD).await;
         assert_eq!(browser.path().await, asked);
@@ -318,13 +322,16 @@ async fn the_whole_journey_from_the_dan_convention_to_the_provisioning_tenant_in
         assert_eq!(badge(&browser, "#statut-convention").await, "en vigueur");
         assert_eq!(browser.text().await.matches("Signature pour ").count(), 3, "three signatures in the circuit");
         visit(&browser, "/ent/nouveau").await;
+        // Enter in the search box searches; Enter in any other field requests the ENT.
         browser.fill("#recherche", "Doisneau").await;
-        browser.click_to_page("#rechercher").await;
+        browser.press_enter_in("#recherche").await;
+        assert_eq!(browser.heading().await, "Demander un ENT");
         choose(&browser, "#organisation", &ecole_id).await;
         browser.fill("#nom", "doisneau-fresnes").await;
         browser.fill("#adresse", "doisneau.ent.fresnes.example.fr").await;
         browser.click("label[for='bouquet-socle-1d']").await;
-        browser.click_to_page("#demander").await;
+        browser.axe().await;
+        browser.press_enter_in("#adresse").await;
         assert_eq!(browser.path().await, "/ent/doisneau-fresnes?apres=demande");
         assert_eq!(badge(&browser, "#etat-ent").await, "demandé");
         browser.axe().await;

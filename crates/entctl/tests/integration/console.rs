@@ -220,7 +220,9 @@ async fn an_expired_session_leads_to_sign_in_then_back_to_the_page_asked(db: Tes
     let expired = app.get(&asked).header("cookie", &session).send().await;
     assert_eq!(expired.status, 303);
     let location = expired.header("location").unwrap().to_string();
-    assert_eq!(location, format!("/connexion?suivant=%2Ftableau-de-bord%2F{}", a.id));
+    assert_eq!(location, format!("/connexion?suivant=%2Ftableau-de-bord%2F{}&apres=expiration", a.id));
+    let told = app.get(&location).send().await;
+    assert!(told.text.contains("Votre session a expiré"), "{}", told.text);
     let back = post_sign_in(&app, "dan.a@test.fr", PASSWORD, &asked).await;
     assert_eq!((back.status, back.header("location")), (303, Some(asked.as_str())));
     // An absolute timeout too: active every 20 minutes, closed after 12 hours.
@@ -243,6 +245,49 @@ async fn an_expired_session_leads_to_sign_in_then_back_to_the_page_asked(db: Tes
     }
     let form = app.get("/connexion?suivant=/%09/ailleurs.example/").send().await;
     assert!(!form.text.contains("ailleurs.example"), "{}", form.text);
+}
+
+backend_test!(a_form_sent_after_the_session_expired_leads_back_to_its_page_and_says_why);
+async fn a_form_sent_after_the_session_expired_leads_back_to_its_page_and_says_why(db: TestDb) {
+    let (app, _, _) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let form_page = get(&app, &session, "/ent/nouveau?recherche=Fresnes").await;
+    assert_eq!(form_page.status, 200, "{}", form_page.text);
+    let token = csrf_of(&form_page.text);
+    app.clock.set(t0() + chrono::Duration::minutes(45));
+    let send = |referer: &'static str| {
+        let body = format!("_csrf={token}&nom=doisneau&etape=demander");
+        app.post("/ent/nouveau")
+            .header("cookie", &session)
+            .header("host", "console.test")
+            .header("referer", referer)
+            .bytes("application/x-www-form-urlencoded", body)
+    };
+    // The page the form was on (its Referer) is the way back, and the sign-in page says why.
+    let expired = send("http://console.test/ent/nouveau?recherche=Fresnes").send().await;
+    assert_eq!(expired.status, 303, "{}", expired.text);
+    let location = expired.header("location").unwrap().to_string();
+    assert_eq!(location, "/connexion?suivant=%2Fent%2Fnouveau%3Frecherche%3DFresnes&apres=expiration-formulaire");
+    let told = app.get(&location).send().await;
+    assert!(
+        told.text.contains("Votre session a expiré : le formulaire envoyé n&#x27;a pas été enregistré"),
+        "{}",
+        told.text
+    );
+    assert!(told.text.contains("nouveau?recherche=Fresnes\">"), "the way back in the form: {}", told.text);
+    let back = post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/ent/nouveau?recherche=Fresnes").await;
+    assert_eq!(back.header("location"), Some("/ent/nouveau?recherche=Fresnes"));
+    // Another site's Referer is not followed; a form sent without any session says nothing of expiry.
+    let foreign = send("http://ailleurs.example/ent/nouveau").send().await;
+    assert_eq!(foreign.header("location"), Some("/connexion?apres=expiration-formulaire"));
+    let anonymous = app
+        .post("/ent/nouveau")
+        .header("host", "console.test")
+        .header("referer", "http://console.test/ent/nouveau")
+        .bytes("application/x-www-form-urlencoded", "nom=x")
+        .send()
+        .await;
+    assert_eq!(anonymous.header("location"), Some("/connexion?suivant=%2Fent%2Fnouveau"));
 }
 
 backend_test!(repeated_failures_lock_the_account_and_are_audited);

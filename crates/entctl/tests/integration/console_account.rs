@@ -82,6 +82,12 @@ async fn a_person_creates_sees_once_uses_and_revokes_their_own_api_token_from_th
     // Listed afterwards without its secret.
     let page = get(&app, &n1, "/compte").await;
     assert!(page.text.contains("Script de suivi"), "{}", page.text);
+    // Its moments in French at the hour in Paris (t0 is 8 h UTC, 10 h in Paris in September),
+    // its « Révoquer » button named after it for screen readers.
+    assert!(page.text.contains("<td>1er septembre 2026 à 10 h 00</td>"), "{}", page.text);
+    assert!(page.text.contains("<td>31 décembre 2099"), "{}", page.text);
+    assert!(!page.text.contains(" UTC<"), "{}", page.text);
+    assert!(page.text.contains("Révoquer<span class=\"fr-sr-only\"> le jeton Script de suivi</span>"), "{}", page.text);
     assert!(!page.text.contains(&secret) && !page.text.contains("secret-jeton"), "the secret is shown once only");
 
     // Another user's token: not theirs to revoke.

@@ -121,16 +121,33 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     assert!(page.text.contains("La convention est créée (brouillon)."), "{}", page.text);
     assert!(page.text.contains("Création du brouillon"), "the timeline");
     assert!(page.text.contains("id=\"document\""), "the document in the page");
+    // The draft in HTML and ODT; in PDF only where LibreOffice can convert it.
+    assert!(page.text.contains("ODT (brouillon)"), "{}", page.text);
+    assert_eq!(page.text.contains("PDF (brouillon)"), entcp::documents::pdf_available(), "{}", page.text);
 
     let submitted = post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await;
     let page = follow(&app, &dan, &submitted).await;
     assert!(page.text.contains("en signature"), "{}", page.text);
+    // The DAN's dashboard links the convention awaiting its signature, its day in French.
+    let home = get(&app, &dan, "/").await;
+    assert!(home.text.contains(&format!("<a href=\"/conventions/{id}\">")), "{}", home.text);
+    assert!(home.text.contains("de ce que couvre l&#x27;académie."), "{}", home.text);
+    assert!(home.text.contains("Situation au 1er septembre 2026 de ce que"), "{}", home.text);
+    // At 0 h 30 in Paris (22 h 30 UTC), the dashboard's day is already the next one.
+    app.clock.set(common::t0() + chrono::Duration::minutes(14 * 60 + 30));
+    let late = sign_in(&app, DAN).await;
+    assert!(get(&app, &late, "/").await.text.contains("Situation au 2 septembre 2026 de ce que"));
+    app.clock.set(common::t0());
 
     // A refusal without its reason: the page again, the message linked; with one, back to draft.
     let directeur = sign_in(&app, DIRECTEUR).await;
     let no_reason = post_form(&app, &directeur, &format!("/conventions/{id}/refuser"), &[("motif", "")]).await;
     assert_eq!(no_reason.status, 422, "{}", no_reason.text);
     assert!(no_reason.text.contains("href=\"#motif\""), "{}", no_reason.text);
+    // The message is tied to its field (RGAA 11.10): invalid, described by the message beside it.
+    let tied = "id=\"motif\" name=\"motif\" rows=\"3\" aria-invalid=\"true\" aria-describedby=\"motif-erreur\"";
+    assert!(no_reason.text.contains(tied), "{}", no_reason.text);
+    assert!(no_reason.text.contains("id=\"motif-erreur\""), "{}", no_reason.text);
     let refused =
         post_form(&app, &directeur, &format!("/conventions/{id}/refuser"), &[("motif", "Article 3 à revoir")]).await;
     let page = follow(&app, &directeur, &refused).await;
@@ -174,6 +191,11 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     let no_reason = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &[("resiliation", "")]).await;
     assert_eq!(no_reason.status, 422, "{}", no_reason.text);
     assert!(no_reason.text.contains("href=\"#resiliation\""), "{}", no_reason.text);
+    assert!(
+        no_reason.text.contains("aria-invalid=\"true\" aria-describedby=\"resiliation-erreur\""),
+        "{}",
+        no_reason.text
+    );
     // Under the model's notice of three months, an earlier date is refused beside its field, the
     // form kept; agreed by every party (the box ticked), the résiliation takes effect today.
     let form = get(&app, &dan, &format!("/conventions/{id}")).await;
@@ -183,6 +205,13 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     let early = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &early).await;
     assert_eq!(early.status, 422, "{}", early.text);
     assert!(early.text.contains("href=\"#effet\"") && early.text.contains("id=\"effet-erreur\""), "{}", early.text);
+    assert!(
+        early
+            .text
+            .contains("name=\"effet\" value=\"2026-09-02\" aria-invalid=\"true\" aria-describedby=\"effet-erreur\""),
+        "{}",
+        early.text
+    );
     assert!(early.text.contains("au plus tôt le 1er décembre 2026"), "{}", early.text);
     assert!(early.text.contains(">Fermeture</textarea>"), "the reason kept: {}", early.text);
     let agreed = [("resiliation", "Fermeture"), ("accord", "1")];
@@ -261,6 +290,77 @@ async fn doisneau_in_force(app: &TestApp) -> String {
     id
 }
 
+/// The value of the first submit button of the form posting to `action` (the one Enter presses).
+fn first_submit<'a>(html: &'a str, action: &str) -> &'a str {
+    let form = &html[html.find(&format!("action=\"{action}\"")).expect("the form")..];
+    let value = &form[form.find("type=\"submit\"").expect("a submit button")..];
+    let value = &value[value.find("value=\"").expect("its value") + 7..];
+    &value[..value.find('"').unwrap()]
+}
+
+backend_test!(enter_in_a_creation_form_submits_it_and_searches_only_from_a_changed_search_box);
+async fn enter_in_a_creation_form_submits_it_and_searches_only_from_a_changed_search_box(db: TestDb) {
+    let app = fresnes(db).await;
+    let dan = sign_in(&app, DAN).await;
+    let drafts = || common::count(&app.store, "SELECT COUNT(*) FROM conventions", &[]);
+
+    // « Nouvelle convention »: Enter presses the out-of-sight default button, not « Rechercher ».
+    let form = get(&app, &dan, "/conventions/nouvelle?modele=tripartite-premier-degre").await;
+    assert_eq!(first_submit(&form.text, "/conventions/nouvelle"), "entree", "{}", form.text);
+    // Each party's repeated controls say whose they are (RGAA 11.2).
+    for label in ["la collectivité", "l&#x27;école"] {
+        let context = format!("<span class=\"fr-sr-only\"> — {label}</span>");
+        assert!(form.text.contains(&format!("Organisation retenue{context}")), "{label}: {}", form.text);
+        assert!(form.text.contains(&format!("Rechercher{context}</button>")), "{label}: {}", form.text);
+        assert!(
+            form.text.contains(&format!("Qualité (ex. « maire », « rectrice de l&#x27;académie »){context}")),
+            "{label}"
+        );
+    }
+    // Enter after typing in a search box: a search, nothing created.
+    let ecole = org_id(&app, "0940176F").await;
+    let mut fields = doisneau_fields(&app).await;
+    fields.extend([("debut".to_string(), "2026-09-01".to_string()), ("etape".into(), "entree".into())]);
+    let mut typed = fields.clone();
+    typed.extend([
+        ("recherche.etablissement".into(), "Doisneau".into()),
+        ("vue.recherche.etablissement".into(), "".into()),
+    ]);
+    let searched = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&typed)).await;
+    assert_eq!(searched.status, 200, "{}", searched.text);
+    assert!(searched.text.contains(&format!("<option value=\"{ecole}\" selected")), "{}", searched.text);
+    assert!(searched.text.contains("name=\"vue.recherche.etablissement\" value=\"Doisneau\""), "{}", searched.text);
+    assert_eq!(drafts().await, 0, "a search creates nothing");
+    // Enter elsewhere (the search box as it was shown): the draft is created.
+    let mut shown = fields.clone();
+    shown.extend([
+        ("recherche.etablissement".into(), "Doisneau".into()),
+        ("vue.recherche.etablissement".into(), "Doisneau".into()),
+    ]);
+    let created = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&shown)).await;
+    assert_eq!(created.status, 303, "{}", created.text);
+    assert!(created.header("location").unwrap().ends_with("?apres=creee"), "{:?}", created.header("location"));
+    assert_eq!(drafts().await, 1);
+
+    // « Demander un ENT » likewise.
+    let form = get(&app, &dan, "/ent/nouveau").await;
+    assert_eq!(first_submit(&form.text, "/ent/nouveau"), "entree", "{}", form.text);
+    let request = [
+        ("organisation", ecole.as_str()),
+        ("nom", "doisneau-fresnes"),
+        ("adresse", "doisneau.ent.fresnes.example.fr"),
+        ("bouquet", "socle-1d"),
+        ("etape", "entree"),
+        ("recherche", "Doisneau"),
+    ];
+    let searched = post_form(&app, &dan, "/ent/nouveau", &[&request[..], &[("vue.recherche", "")]].concat()).await;
+    assert_eq!(searched.status, 200, "{}", searched.text);
+    assert!(entcp::tenants::get_tenant(&app.store, "doisneau-fresnes").await.unwrap().is_none(), "nothing requested");
+    let requested =
+        post_form(&app, &dan, "/ent/nouveau", &[&request[..], &[("vue.recherche", "Doisneau")]].concat()).await;
+    assert_eq!(requested.header("location"), Some("/ent/doisneau-fresnes?apres=demande"), "{}", requested.text);
+}
+
 backend_test!(a_tenant_is_requested_and_moved_to_provisioning_in_pages_once_the_gate_opens);
 async fn a_tenant_is_requested_and_moved_to_provisioning_in_pages_once_the_gate_opens(db: TestDb) {
     let app = fresnes(db).await;
@@ -321,16 +421,129 @@ async fn a_tenant_is_requested_and_moved_to_provisioning_in_pages_once_the_gate_
     assert!(admin_page.text.contains("Objets Kubernetes rendus") && admin_page.text.contains("Deployment"));
 }
 
+backend_test!(the_request_form_refuses_a_short_name_already_taken_and_changes_nothing);
+async fn the_request_form_refuses_a_short_name_already_taken_and_changes_nothing(db: TestDb) {
+    let app = fresnes(db).await;
+    let ecole = org_id(&app, "0940176F").await;
+    let mairie = sign_in(&app, MAIRIE).await;
+    let first = [
+        ("organisation", ecole.as_str()),
+        ("nom", "doisneau-fresnes"),
+        ("adresse", "doisneau.ent.fresnes.example.fr"),
+        ("bouquet", "socle-1d"),
+    ];
+    let requested = post_form(&app, &mairie, "/ent/nouveau", &first).await;
+    assert_eq!(requested.header("location"), Some("/ent/doisneau-fresnes?apres=demande"), "{}", requested.text);
+    let stored = || async {
+        sqlx::query_as::<_, (String, String, String, i64)>(
+            "SELECT hostname, base_bouquet, options, version FROM tenants WHERE slug = 'doisneau-fresnes'",
+        )
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap()
+    };
+    let before = stored().await;
+
+    // The same short name again, another address and options: refused on the « Nom court » field.
+    let again = [
+        ("organisation", ecole.as_str()),
+        ("nom", "doisneau-fresnes"),
+        ("adresse", "autre.ent.fresnes.example.fr"),
+        ("bouquet", "socle-1d"),
+        ("options", "visio"),
+    ];
+    for who in [DAN, MAIRIE] {
+        let session = sign_in(&app, who).await;
+        let refused = post_form(&app, &session, "/ent/nouveau", &again).await;
+        assert_eq!(refused.status, 409, "{who}: {}", refused.text);
+        assert!(refused.text.contains("href=\"#nom\""), "{}", refused.text);
+        assert!(refused.text.contains("id=\"nom-erreur\""), "{}", refused.text);
+        assert!(refused.text.contains("est déjà pris"), "{}", refused.text);
+        assert!(refused.text.contains("value=\"autre.ent.fresnes.example.fr\""), "what was typed is kept");
+        assert_eq!(stored().await, before, "{who}: the existing ENT is unchanged");
+    }
+    // Another commune naming the slug for its own school hears the same words, its own organisation aside.
+    let vitry = sign_in(&app, VITRY).await;
+    let own = org_id(&app, "commune:94081").await;
+    let fields = [
+        ("organisation", own.as_str()),
+        ("nom", "doisneau-fresnes"),
+        ("adresse", "x.ent.vitry.example.fr"),
+        ("bouquet", "socle-1d"),
+    ];
+    let refused = post_form(&app, &vitry, "/ent/nouveau", &fields).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert!(refused.text.contains("id=\"nom-erreur\""), "{}", refused.text);
+    assert_eq!(stored().await, before);
+}
+
+/// The `EntTenant` document of the école Robert Doisneau's tenant.
+fn doisneau_doc() -> entcp::tenants::EntTenant {
+    serde_json::from_value(json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "doisneau-fresnes" },
+        "spec": { "organisation": "0940176F", "hostname": "doisneau.ent.fresnes.example.fr", "bouquet": "socle-1d" }
+    }))
+    .unwrap()
+}
+
+backend_test!(suspending_or_removing_an_ent_asks_for_a_confirmation_first);
+async fn suspending_or_removing_an_ent_asks_for_a_confirmation_first(db: TestDb) {
+    use entcp::tenants::Status;
+    let app = fresnes(db).await;
+    let state = common::app::app_state(app.store.clone(), common::app::test_config(), app.clock.clone());
+    let doc = doisneau_doc();
+    let (_, mut tenant) = entcp::tenants::apply(&state.tenants(), &common::admin(), &doc, None).await.unwrap();
+    for to in [Status::Provisioning, Status::Active] {
+        tenant =
+            entcp::tenants::transition(&state.tenants(), &common::admin(), &tenant, to, Some("essai")).await.unwrap();
+    }
+    let status = || async { entcp::tenants::get_tenant(&app.store, "doisneau-fresnes").await.unwrap().unwrap().status };
+    let dan = sign_in(&app, DAN).await;
+    let page = get(&app, &dan, "/ent/doisneau-fresnes").await;
+    // Neither destructive move is the page's primary button.
+    for to in ["suspended", "decommissioning"] {
+        let button = format!("class=\"fr-btn fr-btn--secondary\" type=\"submit\" name=\"vers\" value=\"{to}\"");
+        assert!(page.text.contains(&button), "{to}: {}", page.text);
+    }
+    for (to, words) in [("suspended", "n&#x27;y accèdent plus"), ("decommissioning", "pas de retour en arrière")] {
+        let asked = post_form(&app, &dan, "/ent/doisneau-fresnes/etat", &[("vers", to)]).await;
+        assert_eq!(asked.status, 200, "{}", asked.text);
+        assert!(asked.text.contains("Confirmez-vous"), "{}", asked.text);
+        assert!(asked.text.contains(words), "{}", asked.text);
+        assert!(asked.text.contains(&format!("id=\"confirmer-{to}\"")), "{}", asked.text);
+        assert!(asked.text.contains("name=\"confirmation\" value=\"oui\""), "{}", asked.text);
+        assert_eq!(status().await, Status::Active, "{to}: nothing done before the confirmation");
+    }
+    let confirmed = [("vers", "suspended"), ("confirmation", "oui")];
+    let moved = post_form(&app, &dan, "/ent/doisneau-fresnes/etat", &confirmed).await;
+    assert_eq!(moved.header("location"), Some("/ent/doisneau-fresnes?apres=etat"), "{}", moved.text);
+    assert_eq!(status().await, Status::Suspended);
+    // The page names events and the observed state in French, not by their codes.
+    sqlx::query("UPDATE tenants SET observed = 'stopped' WHERE slug = 'doisneau-fresnes'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let page = get(&app, &dan, "/ent/doisneau-fresnes").await;
+    for shown in ["<td>demande</td>", "<td>état : suspendu</td>", "<dd>services arrêtés (suspendu)"] {
+        assert!(page.text.contains(shown), "{shown}: {}", page.text);
+    }
+    assert!(!page.text.contains("<td>created</td>") && !page.text.contains("<dd>stopped"), "{}", page.text);
+    // Back to active: no confirmation asked.
+    let back = post_form(&app, &dan, "/ent/doisneau-fresnes/etat", &[("vers", "active")]).await;
+    assert_eq!(back.status, 303, "{}", back.text);
+    assert_eq!(status().await, Status::Active);
+    // A commune, which does not move tenants, is refused rather than asked to confirm.
+    let mairie = sign_in(&app, MAIRIE).await;
+    let refused = post_form(&app, &mairie, "/ent/doisneau-fresnes/etat", &[("vers", "suspended")]).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+}
+
 backend_test!(a_tenant_declared_by_a_custom_resource_is_read_only_in_the_console);
 async fn a_tenant_declared_by_a_custom_resource_is_read_only_in_the_console(db: TestDb) {
     let app = fresnes(db).await;
     // Declared as `entctl operator` declares the tenant of an EntTenant resource.
     let state = common::app::app_state(app.store.clone(), common::app::test_config(), app.clock.clone());
-    let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
-        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "doisneau-fresnes" },
-        "spec": { "organisation": "0940176F", "hostname": "doisneau.ent.fresnes.example.fr", "bouquet": "socle-1d" }
-    }))
-    .unwrap();
+    let doc = doisneau_doc();
     let by = "EntTenant ecoles/doisneau-fresnes";
     entcp::tenants::apply_declared(&state.tenants(), &common::admin(), &doc, None, Some(by)).await.unwrap();
 

@@ -69,6 +69,10 @@ async fn a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in
     let page = get(app, &dpo, &register).await;
     assert_eq!(page.status, 200, "{name}: {}", page.text);
     assert!(page.text.contains("id=\"export-ods\"") && page.text.contains("Aucun instantané"), "{}", page.text);
+    // PDF is offered only where LibreOffice is installed; elsewhere the page says why it is not.
+    let pdf = entcp::documents::pdf_available();
+    assert_eq!(page.text.contains("id=\"export-pdf\""), pdf, "{name}: {}", page.text);
+    assert_eq!(page.text.contains("LibreOffice n'est pas installé"), !pdf, "{name}: {}", page.text);
 
     // The exports are downloads of the right type; an unknown format is no page.
     let ods = get(app, &dpo, &format!("{register}/export/ods")).await;
@@ -817,6 +821,10 @@ async fn a_contract_added_under_an_existing_reference_overwrites_nothing(db: com
     let refused = post_form(app, &dpo, &contracts, &same).await;
     assert_eq!(refused.status, 422, "{name}: {}", refused.text);
     assert!(refused.text.contains("href=\"#contrat-reference\""), "{name}: {}", refused.text);
+    // The message beside its field, which names it (RGAA 11.10).
+    let tied = "name=\"reference\" value=\"MARCHE-ENT-94034\" aria-invalid=\"true\" aria-describedby=\"contrat-reference-erreur\"";
+    assert!(refused.text.contains(tied), "{name}: {}", refused.text);
+    assert!(refused.text.contains("id=\"contrat-reference-erreur\""), "{name}: {}", refused.text);
     assert!(refused.text.contains("value=\"Écrasé\""), "{name}: the input is kept");
     assert_eq!(read().await, before, "{name}: the existing contract is unchanged");
     assert_eq!(before.4, version, "{name}");

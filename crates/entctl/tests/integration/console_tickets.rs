@@ -232,8 +232,18 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     assert!(!page.text.contains(USAGER), "the requester's address stays hidden");
     assert!(!page.text.contains("configuration SSO") && !page.text.contains("Note interne"), "{}", page.text);
     assert!(!page.text.contains("id=\"noter\""), "no internal note for the vendor");
-    let resolve =
-        [("version", version_of(&page.text)), ("vers", "resolved".into()), ("message", "Correctif déployé.".into())];
+    // At a stale version the status change is refused: the text stays in the status form's
+    // own field, the reply box stays empty.
+    let stale = [("version", "0"), ("vers", "resolved"), ("message_statut", "Correctif déployé.")];
+    let refused = post_form(&app, &n3, &format!("{path}/statut"), &stale).await;
+    assert!(matches!(refused.status, 409 | 412), "{}", refused.text);
+    assert!(refused.text.contains("name=\"message_statut\" value=\"Correctif déployé.\""), "{}", refused.text);
+    assert!(!refused.text.contains(">Correctif déployé.</textarea>"), "not moved into the reply box: {}", refused.text);
+    let resolve = [
+        ("version", version_of(&page.text)),
+        ("vers", "resolved".into()),
+        ("message_statut", "Correctif déployé.".into()),
+    ];
     let resolve: Vec<(&str, &str)> = resolve.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let page = follow(&app, &n3, &post_form(&app, &n3, &format!("{path}/statut"), &resolve).await).await;
     assert!(page.text.contains("résolu"), "{}", page.text);
@@ -372,6 +382,11 @@ async fn the_reports_chart_the_backlog_and_the_delays_per_level_and_per_tenant_w
     assert_eq!(get(&app, &usager, "/tickets/rapports").await.status, 403, "a requester has no report");
 
     let n1 = sign_in(&app, N1).await;
+    // A support agent's home lists the screens of the role, not « screens to come ».
+    let home = get(&app, &n1, "/").await;
+    assert!(home.text.contains("id=\"vos-ecrans\""), "{}", home.text);
+    assert!(home.text.contains("<li><a class=\"fr-link\" href=\"&#x2F;tickets\">Support</a></li>"), "{}", home.text);
+    assert!(!home.text.contains("arrivent dans la console"), "{}", home.text);
     let page = get(&app, &n1, "/tickets/rapports").await;
     assert_eq!(page.status, 200, "{}", page.text);
     // Four charts, each an SVG image followed by the data table.
@@ -387,7 +402,7 @@ async fn the_reports_chart_the_backlog_and_the_delays_per_level_and_per_tenant_w
     assert_eq!(csv.status, 200);
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
     assert!(csv.header("content-disposition").unwrap().starts_with("attachment"));
-    assert!(csv.text.starts_with("tenant;nouveaux;"), "{}", csv.text);
+    assert!(csv.text.starts_with("\u{feff}tenant;nouveaux;"), "UTF-8 with BOM for a French spreadsheet: {}", csv.text);
     assert!(csv.text.contains(&format!("{TENANT};2;0;0;0;0;")), "{}", csv.text);
     // Another commune's N1 counts none of them.
     let other = sign_in(&app, OTHER_N1).await;
@@ -660,7 +675,7 @@ async fn the_report_screen_counts_the_month_chosen_and_refuses_a_malformed_one(d
     );
     let csv = get(&app, &n1, "/tickets/rapports/csv?par=niveau&mois=2026-03").await;
     assert_eq!(csv.status, 200, "{}", csv.text);
-    assert!(csv.text.starts_with("période;mars 2026"), "{}", csv.text);
+    assert!(csv.text.starts_with("\u{feff}période;mars 2026"), "{}", csv.text);
     assert!(csv.text.contains("\nN1;1;"), "{}", csv.text);
     let bad = get(&app, &n1, "/tickets/rapports?mois=2026-3x").await;
     assert_eq!(bad.status, 422, "{}", bad.text);

@@ -396,7 +396,7 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     let csv = s.app.get("/api/v1/support/report?format=csv&by=tenant").bearer(&s.n2).send().await;
     assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
     let csv = csv.text;
-    assert!(csv.starts_with("tenant;nouveaux;"), "{csv}");
+    assert!(csv.starts_with("\u{feff}tenant;nouveaux;"), "UTF-8 with BOM, as the RGPD exports: {csv}");
     assert!(csv.contains("college-jules-verne;"), "{csv}");
 
     // Seven days later the resolved ticket is closed; resolving a closed ticket is refused.
@@ -1151,10 +1151,10 @@ async fn the_report_counts_the_tickets_created_in_its_period_in_paris_and_refuse
     let csv = s.app.get("/api/v1/support/report?format=csv&month=2027-05").bearer(&s.n2).send().await;
     assert_eq!(csv.status, 200, "{}", csv.text);
     assert!(csv.headers["content-disposition"].to_str().unwrap().contains("rapport-support-niveaux-2027-05.csv"));
-    assert!(csv.text.starts_with("période;mai 2027"), "{}", csv.text);
+    assert!(csv.text.starts_with("\u{feff}période;mai 2027"), "{}", csv.text);
     assert!(csv.text.lines().nth(1).unwrap().starts_with("niveau;nouveaux;"), "{}", csv.text);
     let days = s.app.get("/api/v1/support/report?format=csv&from=2027-05-01&to=2027-05-15").bearer(&s.n2).send().await;
-    assert!(days.text.starts_with("période;du 1er mai 2027 au 15 mai 2027"), "{}", days.text);
+    assert!(days.text.starts_with("\u{feff}période;du 1er mai 2027 au 15 mai 2027"), "{}", days.text);
 
     for (query, field, says) in [
         ("from=2027-02-30", "from", "AAAA-MM-JJ"),

@@ -450,7 +450,8 @@ async fn a_role_that_writes_elsewhere_changes_no_tenant_where_the_user_only_read
         let to = if current == Status::Active { Status::Suspended } else { Status::Active };
         let page = get(&world.app, &session, &format!("/ent/{theirs}")).await;
         assert!(page.text.contains(&format!("id=\"vers-{}\"", to.as_str())), "{} as {role:?}: {}", db.name, page.text);
-        let moved = post_form(&world.app, &session, &format!("/ent/{theirs}/etat"), &[("vers", to.as_str())]).await;
+        let fields = [("vers", to.as_str()), ("confirmation", "oui")];
+        let moved = post_form(&world.app, &session, &format!("/ent/{theirs}/etat"), &fields).await;
         assert_eq!(moved.status, 303, "{} as {role:?}: {}", db.name, moved.text);
         assert_eq!(tenant(&world, &theirs).await.status, to, "{} as {role:?}", db.name);
         if role == Usager {
