@@ -505,7 +505,7 @@ fn apply_refuses_a_document_nested_fifty_thousand_levels_deep() {
 fn apply_errors_name_the_file_and_the_line() {
     let text = "apiVersion: entcp.education.fr/v1\nkind: EntTenant\nmetadata:\n  name: x\nspec:\n  hostname: [a]\n";
     let err = apply_refused("wrong.yaml", text);
-    assert!(err.contains("wrong.yaml") && err.contains("line 6"), "{err}");
+    assert!(err.contains("wrong.yaml") && err.contains("ligne 6"), "{err}");
 }
 
 #[test]
@@ -869,6 +869,10 @@ async fn backup_and_restore_keep_their_temporary_files_beside_the_archive_and_th
     let restored_dir = dir.path().join("restaure");
     let out = run(&url, &restored_dir, &["restore", "sauvegarde.zip"]);
     assert!(out.contains("terminée"), "{}: {out}", db.name);
+    // The audit chain as `entctl audit verify` words it, the backup's date in French.
+    assert!(out.contains("journal d'audit : OK : chaîne d'audit intègre ("), "{}: {out}", db.name);
+    assert!(!out.contains("Intact"), "{}: {out}", db.name);
+    assert!(out.contains(" h ") && !out.contains("+00:00"), "{}: a French date: {out}", db.name);
     assert_eq!(std::fs::read(restored_dir.join("pieces/annexe.pdf")).unwrap(), attachment, "{}", db.name);
     let hidden: Vec<_> = std::fs::read_dir(&restored_dir)
         .unwrap()
@@ -949,4 +953,19 @@ fn every_configuration_error_exits_with_2_whatever_its_source() {
         assert!(!stderr.contains("mdp-cache"), "{source}: the password stays out of the message: {stderr}");
     }
     assert!(!dir.path().join("data").exists(), "refused before anything is written");
+}
+
+#[test]
+fn a_listing_piped_into_a_reader_that_quits_early_ends_quietly() {
+    let dir = with_example_tenants();
+    for args in [&["orgs", "list", "--limit", "600"][..], &["tenants", "render", "fresnes"], &["version"]] {
+        let mut child = entctl(dir.path()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // `| head -0`: the reader is gone before the first line is written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        assert!(matches!(out.status.code(), Some(0 | 141)), "{args:?}: {:?}", out.status);
+    }
 }
