@@ -329,7 +329,6 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
 const CONFIGURATION_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let config = match configuration(&cli) {
         Ok(config) => config,
@@ -358,36 +357,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The exit status of a command whose reader went away (`entctl orgs list | head`): what a
-/// shell reports for a process killed by SIGPIPE (128 + 13).
-const BROKEN_PIPE: i32 = 141;
-
-/// Makes every output path end quietly when its reader closes the pipe: the standard
-/// library ignores SIGPIPE, so `println!` panics on the write error; that one panic (and
-/// only that one: any other still reports) exits with [`BROKEN_PIPE`] instead of a
-/// backtrace, without unsafe code to restore the signal's default.
-fn quiet_on_broken_pipe() {
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if is_broken_pipe(message) {
-            std::process::exit(BROKEN_PIPE);
-        }
-        report(info);
-    }));
-}
-
-/// Whether a panic message is the standard library's on a write to a closed pipe
-/// (`failed printing to stdout: Broken pipe (os error 32)`).
-fn is_broken_pipe(message: &str) -> bool {
-    message.starts_with("failed printing to std") && message.to_lowercase().contains("broken pipe")
 }
 
 /// The configuration: defaults, file, environment, then the flags that override it
@@ -1005,14 +974,7 @@ async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode>
 
 #[cfg(test)]
 mod tests {
-    use super::{is_broken_pipe, log_targets};
-
-    #[test]
-    fn only_a_write_to_a_closed_pipe_is_taken_for_one() {
-        assert!(is_broken_pipe("failed printing to stdout: Broken pipe (os error 32)"));
-        assert!(!is_broken_pipe("failed printing to stdout: No space left on device (os error 28)"));
-        assert!(!is_broken_pipe("called `Option::unwrap()` on a `None` value"));
-    }
+    use super::log_targets;
 
     #[test]
     fn entcp_in_a_log_filter_names_every_crate_of_the_control_plane() {

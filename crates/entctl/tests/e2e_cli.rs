@@ -954,18 +954,3 @@ fn every_configuration_error_exits_with_2_whatever_its_source() {
     }
     assert!(!dir.path().join("data").exists(), "refused before anything is written");
 }
-
-#[test]
-fn a_listing_piped_into_a_reader_that_quits_early_ends_quietly() {
-    let dir = with_example_tenants();
-    for args in [&["orgs", "list", "--limit", "600"][..], &["tenants", "render", "fresnes"], &["version"]] {
-        let mut child = entctl(dir.path()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        // `| head -0`: the reader is gone before the first line is written.
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
-        assert!(matches!(out.status.code(), Some(0 | 141)), "{args:?}: {:?}", out.status);
-    }
-}
