@@ -24,7 +24,7 @@ use ent_conventions::conventions::{covered_etablissements, find_model, frozen, C
 use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
-use ent_kernel::kernel::roles::{Action, OrgKind};
+use ent_kernel::kernel::roles::{Action, OrgKind, Role};
 use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE};
 use ent_platform::identity::{Actor, Caller};
@@ -638,13 +638,18 @@ fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
             ("signature", None) => format!("Signature ({})", step.step_key),
             (_, _) => format!("Visa « {} »", step.step_key),
         };
+        let role: &str = match Role::parse(&step.role) {
+            Some(role) => crate::page::role_label(role),
+            None => &step.role,
+        };
+        let who = match &step.recorded_by {
+            Some(by) => format!("{} — {role}, signature papier enregistrée par {by}", step.user_name),
+            None => format!("{} — {role}", step.user_name),
+        };
         events.push(json!({
             "at": french_moment(&step.at),
             "what": what,
-            "who": match &step.recorded_by {
-                Some(by) => format!("{} — {}, signature papier enregistrée par {by}", step.user_name, step.role),
-                None => format!("{} — {}", step.user_name, step.role),
-            },
+            "who": who,
             "voided": step.voided_at.as_ref().map(|at| format!(
                 "annulé le {} : {}", french_moment(at), step.void_reason.clone().unwrap_or_default())),
         }));

@@ -26,7 +26,7 @@ use ent_platform::identity::Actor;
 use ent_platform::registry::codes::parse_insee_commune;
 use ent_platform::registry::manage::{self, OrgPatch};
 use ent_platform::registry::queries::{self, ORG_COLUMNS};
-use ent_platform::registry::{name_search, Org};
+use ent_platform::registry::{name_search, Org, OrgRef};
 use serde::{Deserialize, Serialize};
 
 /// The pages of this screen.
@@ -217,6 +217,25 @@ async fn conventions_of(state: &ConsoleState, actor: &Actor, org: &Org) -> Resul
 }
 const TENANTS_OF: &str = "SELECT slug AS id, hostname AS label, status FROM tenants WHERE org_id = $1 ORDER BY slug";
 
+/// Organisations named on a page, each with `link`: whether the viewer may open its page
+/// (the read rule of [`readable`]); one out of scope is shown by its name only, never as a
+/// link that answers « Page introuvable ».
+async fn openable(
+    state: &ConsoleState,
+    actor: &Actor,
+    orgs: impl IntoIterator<Item = OrgRef>,
+) -> Result<Vec<serde_json::Value>, Problem> {
+    let mut shown = Vec::new();
+    for named in orgs {
+        let link = match queries::get_org(&state.store, &named.id).await? {
+            Some(org) => authz::reads(&state.store, actor, &org).await?,
+            None => false,
+        };
+        shown.push(serde_json::json!({ "id": named.id, "name": named.name, "code": named.code, "link": link }));
+    }
+    Ok(shown)
+}
+
 async fn render(
     state: &ConsoleState,
     signed: &Signed,
@@ -247,9 +266,9 @@ async fn render(
         "title": org.name,
         "org": org,
         "kind": org.kind.label(),
-        "etab_type": org.etab_type.map(|t| t.as_str()),
-        "parents": relatives.covering_parents(&org),
-        "funding": relatives.funding(&org),
+        "etab_type": org.etab_type.map(|t| t.label()),
+        "parents": openable(state, actor, relatives.covering_parents(&org)).await?,
+        "funding": openable(state, actor, relatives.funding(&org)).await?.pop(),
         "members": members.iter().map(|(m, delegated)| serde_json::json!({ "org": m, "delegated": delegated })).collect::<Vec<_>>(),
         "group": org.kind.groups_communes(),
         "conventions": conventions,

@@ -297,9 +297,11 @@ async fn queue(
 
 // --- opening a ticket -----------------------------------------------------------------
 
-/// The tenants the person may open a ticket on: those of their scope and those of the
-/// commune funding their school (a commune-wide ENT serves its écoles). The first of the
-/// person's own organisation comes first.
+/// The tenants the person may open a ticket on (the domain's `may_open`): those of their
+/// scope and those of every organisation covering their school — the collectivité funding
+/// it first, then its commune even when the commune delegates its ENT to a group (a
+/// commune-wide ENT still serves its écoles), the group, the académie. The person's own
+/// organisation comes first.
 async fn candidate_tenants(state: &SupportState, actor: &Actor) -> Result<Vec<(String, String)>, Problem> {
     let mut parts = Vec::new();
     if let Some(scope) = authz::scope(actor, &SUPPORT_CREATE).condition() {
@@ -316,11 +318,14 @@ async fn candidate_tenants(state: &SupportState, actor: &Actor) -> Result<Vec<(S
         let Some(org) = &b.org else { continue };
         own.push(org.id.clone());
         let Some(org) = ent_platform::registry::queries::get_org(&state.store, &org.id).await? else { continue };
-        if let Some(commune) = ent_platform::registry::queries::funding_collectivite(&state.store, &org).await? {
+        let relatives = ent_platform::registry::queries::Relatives::of(&state.store, &org).await?;
+        let funder = relatives.funding(&org);
+        let parents = relatives.covering_parents(&org);
+        for parent in funder.iter().chain(parents.iter().filter(|p| Some(&p.id) != funder.as_ref().map(|f| &f.id))) {
             let mut c = Condition::default();
-            c.push("t.org_id = ?", &[&commune.id]);
+            c.push("t.org_id = ?", &[&parent.id]);
             parts.push(c);
-            own.push(commune.id);
+            own.push(parent.id.clone());
         }
     }
     let mut cond = Condition::any(parts);

@@ -102,6 +102,53 @@ pub fn json_controls(value: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// A message of serde (JSON or YAML: `missing field`, `unknown field … expected one of`,
+/// `invalid type`, a syntax error, `at line 3, column 1`) in French, the field names, values,
+/// line and column kept; what it does not know stays as it is. The one place a rejected
+/// body or file becomes words for the user (problem+json `detail`, CLI errors).
+pub fn serde_in_french(message: &str) -> String {
+    use regex::Regex;
+    use std::sync::LazyLock;
+    static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+        [
+            (r"Failed to (?:parse the request body as JSON|deserialize the JSON body into the target type): ", ""),
+            (r"missing field `([^`]*)`", "champ obligatoire absent : « $1 »"),
+            (
+                r"unknown field `([^`]*)`, expected one of ([^\n]*?)(?P<at> at line|,? line \d|$)",
+                "champ inconnu « $1 » (champs possibles : $2)$at",
+            ),
+            (r"unknown field `([^`]*)`, expected (`[^`]*`)", "champ inconnu « $1 » (champ possible : $2)"),
+            (r"unknown field `([^`]*)`, there are no fields", "champ inconnu « $1 » (aucun champ attendu)"),
+            (r"unknown field `([^`]*)`", "champ inconnu « $1 »"),
+            (
+                r"unknown variant `([^`]*)`, expected one of ([^\n]*?)(?P<at> at line|,? line \d|$)",
+                "valeur inconnue « $1 » (valeurs possibles : $2)$at",
+            ),
+            (r"unknown variant `([^`]*)`, expected (`[^`]*`)", "valeur inconnue « $1 » (valeur possible : $2)"),
+            (r"duplicate field `([^`]*)`", "champ « $1 » en double"),
+            (r"invalid type: ([^,]*), expected ", "type invalide ($1), attendu : "),
+            (r"invalid value: ([^,]*), expected ", "valeur invalide ($1), attendu : "),
+            (r"invalid length (\d+), expected ", "longueur invalide ($1), attendu : "),
+            (r"key must be a string", "une clé doit être un texte entre guillemets"),
+            (r"EOF while parsing an? \w+", "le texte s'arrête avant la fin du document"),
+            (r"trailing characters", "caractères en trop après le document"),
+            (r"trailing comma", "virgule en trop"),
+            (r"expected value", "valeur attendue"),
+            (r"expected `([^`]*)` or `([^`]*)`", "« $1 » ou « $2 » attendu"),
+            (r"expected `([^`]*)`", "« $1 » attendu"),
+            (r",? at line (\d+),? column (\d+)", " (ligne $1, colonne $2)"),
+        ]
+        .into_iter()
+        .map(|(pattern, french)| (Regex::new(pattern).expect("a valid pattern"), french))
+        .collect()
+    });
+    let mut text = message.to_string();
+    for (pattern, french) in RULES.iter() {
+        text = pattern.replace_all(&text, *french).into_owned();
+    }
+    text.replace("expected one of", "attendu l'un de")
+}
+
 /// An ISO date (`AAAA-MM-JJ`).
 pub fn date(value: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(value, "%Y-%m-%d")
@@ -219,5 +266,33 @@ mod tests {
         let body = serde_json::json!({ "name": "ok", "members": [{ "n": "x" }, { "n": "a\u{0}" }] });
         assert_eq!(json_controls(&body).as_deref(), Some("/members/1/n"));
         assert_eq!(json_controls(&serde_json::json!({ "text": "a\nb\tc" })), None);
+    }
+
+    #[test]
+    fn serde_messages_read_in_french_with_their_field_line_and_column() {
+        let cases = [
+            ("missing field `siren`", "champ obligatoire absent : « siren »"),
+            (
+                "unknown field `start_dat`, expected one of model, version, start_date at line 3, column 1",
+                "champ inconnu « start_dat » (champs possibles : model, version, start_date) (ligne 3, colonne 1)",
+            ),
+            (
+                "unknown field `hostnme`, expected one of `organisation`, `hostname` at line 1 column 40",
+                "champ inconnu « hostnme » (champs possibles : `organisation`, `hostname`) (ligne 1, colonne 40)",
+            ),
+            (
+                "missing field `deliberation_date` at line 2, column 1",
+                "champ obligatoire absent : « deliberation_date » (ligne 2, colonne 1)",
+            ),
+            (
+                "Failed to parse the request body as JSON: key must be a string at line 1 column 2",
+                "une clé doit être un texte entre guillemets (ligne 1, colonne 2)",
+            ),
+            ("invalid type: string \"x\", expected u32", "type invalide (string \"x\"), attendu : u32"),
+            ("unknown variant `lundi`, expected `mardi`", "valeur inconnue « lundi » (valeur possible : `mardi`)"),
+        ];
+        for (english, french) in cases {
+            assert_eq!(serde_in_french(english), french);
+        }
     }
 }

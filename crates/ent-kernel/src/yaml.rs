@@ -85,7 +85,7 @@ fn options() -> serde_saphyr::Options {
     options
 }
 
-/// The parser's message with its line and column; a breached limit in French.
+/// The parser's message in French with its line and column; a breached limit too.
 fn read_error(e: serde_saphyr::Error) -> Error {
     let e = e.without_snippet();
     let message = e.to_string();
@@ -100,7 +100,7 @@ fn read_error(e: serde_saphyr::Error) -> Error {
     if let serde_saphyr::Error::Budget { breach, .. } = e {
         return Error(format!("document YAML hors limites : {breach:?}"));
     }
-    Error(message)
+    Error(crate::validate::serde_in_french(&message))
 }
 
 #[cfg(test)]
@@ -118,9 +118,11 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let err = from_str::<Doc>("name: a\ncount: many\n").unwrap_err().to_string();
-        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("ligne 2"), "{err}");
         let err = from_str::<Doc>("name: a\ncount: 1\nsurprise: 2\n").unwrap_err().to_string();
-        assert!(err.contains("line 3") && err.contains("surprise"), "{err}");
+        assert!(err.contains("ligne 3") && err.contains("champ inconnu « surprise »"), "{err}");
+        let err = from_str::<Doc>("name: a\n").unwrap_err().to_string();
+        assert!(err.contains("champ obligatoire absent : « count »"), "{err}");
     }
 
     #[test]

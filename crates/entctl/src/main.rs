@@ -553,9 +553,9 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
             let verified =
                 entcp::audit::verify(&open_store(&config).await?).await.map_err(|p| anyhow::anyhow!(p.detail))?;
             println!(
-                "Restauration de {} (sauvegarde du {}, schéma {}) dans {} : terminée ; journal d'audit : {verified:?}",
+                "Restauration de {} (sauvegarde du {}, schéma {}) dans {} : terminée ; journal d'audit : {verified}",
                 file.display(),
-                m.created_at,
+                entcp::clock::french_moment(&m.created_at),
                 m.schema_version,
                 redact(&url)
             );

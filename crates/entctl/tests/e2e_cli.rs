@@ -505,7 +505,7 @@ fn apply_refuses_a_document_nested_fifty_thousand_levels_deep() {
 fn apply_errors_name_the_file_and_the_line() {
     let text = "apiVersion: entcp.education.fr/v1\nkind: EntTenant\nmetadata:\n  name: x\nspec:\n  hostname: [a]\n";
     let err = apply_refused("wrong.yaml", text);
-    assert!(err.contains("wrong.yaml") && err.contains("line 6"), "{err}");
+    assert!(err.contains("wrong.yaml") && err.contains("ligne 6"), "{err}");
 }
 
 #[test]
@@ -869,6 +869,10 @@ async fn backup_and_restore_keep_their_temporary_files_beside_the_archive_and_th
     let restored_dir = dir.path().join("restaure");
     let out = run(&url, &restored_dir, &["restore", "sauvegarde.zip"]);
     assert!(out.contains("terminée"), "{}: {out}", db.name);
+    // The audit chain as `entctl audit verify` words it, the backup's date in French.
+    assert!(out.contains("journal d'audit : OK : chaîne d'audit intègre ("), "{}: {out}", db.name);
+    assert!(!out.contains("Intact"), "{}: {out}", db.name);
+    assert!(out.contains(" h ") && !out.contains("+00:00"), "{}: a French date: {out}", db.name);
     assert_eq!(std::fs::read(restored_dir.join("pieces/annexe.pdf")).unwrap(), attachment, "{}", db.name);
     let hidden: Vec<_> = std::fs::read_dir(&restored_dir)
         .unwrap()

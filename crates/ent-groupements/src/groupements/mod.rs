@@ -446,6 +446,23 @@ fn check_support(support: &[SupportLevel]) -> Result<(), Problem> {
     checks.finish()
 }
 
+/// A deadline set now (at creation, or an edit that moves it) may not be already past: the
+/// groupement would be listed open to applications all refused as late. A malformed date
+/// is [`check_fields`]' to report.
+fn check_deadline_ahead(deadline: &str, today: NaiveDate) -> Result<(), Problem> {
+    match ent_kernel::validate::date(deadline.trim()) {
+        Ok(date) if date < today => Err(Problem::invalid_field(
+            "application_deadline",
+            format!(
+                "la date limite des adhésions ({}) est passée : choisissez aujourd'hui ({}) ou une date à venir",
+                ent_kernel::clock::french_date(&date.to_string()),
+                ent_kernel::clock::french_date(&today.to_string())
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_fields(
     catalog: &Catalog,
     title: &str,
@@ -668,6 +685,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         input.consultation_date.as_deref(),
         input.award_planned_date.as_deref(),
     )?;
+    check_deadline_ahead(&checked.deadline, ctx.today())?;
     let id = new_id();
     let at = timestamp(ctx.now);
     let mut tx = ctx.store.begin_write().await?;
@@ -755,6 +773,9 @@ pub async fn update(
         consultation.as_deref(),
         award_planned.as_deref(),
     )?;
+    if checked.deadline != g.application_deadline {
+        check_deadline_ahead(&checked.deadline, ctx.today())?;
+    }
     let mut tx = ctx.store.begin_write().await?;
     let update = sqlx::query(
         "UPDATE groupements SET title = $1, object = $2, terms = $3, application_deadline = $4, consultation_date = $5, \

@@ -1,6 +1,7 @@
 //! Extractors whose rejections are problem+json like every other error.
 
 use crate::error::{Problem, ProblemKind};
+use crate::validate::serde_in_french;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
@@ -32,9 +33,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             let field = format!("corps{path}");
             return Err(Problem::invalid_field(&field, "caractère de contrôle interdit"));
         }
-        serde_path_to_error::deserialize(value)
-            .map(ApiJson)
-            .map_err(|e| Problem::invalid_field("corps", format!("données invalides : {e}")))
+        serde_path_to_error::deserialize(value).map(ApiJson).map_err(|e| {
+            Problem::invalid_field("corps", format!("données invalides : {}", serde_in_french(&e.to_string())))
+        })
     }
 }
 
@@ -44,11 +45,11 @@ fn json_problem(e: JsonRejection) -> Problem {
             Problem::new(ProblemKind::UnsupportedMediaType, "le corps doit être envoyé en application/json")
         }
         JsonRejection::JsonDataError(e) => {
-            Problem::invalid_field("corps", format!("données invalides : {}", e.body_text()))
+            Problem::invalid_field("corps", format!("données invalides : {}", serde_in_french(&e.body_text())))
         }
         JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
             Problem::new(ProblemKind::PayloadTooLarge, "le corps de la requête dépasse la taille autorisée")
         }
-        other => Problem::bad_request(format!("JSON mal formé : {}", other.body_text())),
+        other => Problem::bad_request(format!("JSON mal formé : {}", serde_in_french(&other.body_text()))),
     }
 }

@@ -248,6 +248,16 @@ pub enum Verification {
     Broken { seq: i64, reason: String },
 }
 
+/// The outcome as `entctl audit verify` and `entctl restore` print it.
+impl std::fmt::Display for Verification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verification::Intact { records } => write!(f, "OK : chaîne d'audit intègre ({records} enregistrements)"),
+            Verification::Broken { seq, reason } => write!(f, "ROMPUE à l'enregistrement {seq} : {reason}"),
+        }
+    }
+}
+
 /// Walks the whole chain in order and reports the first broken record.
 pub async fn verify(store: &Store) -> Result<Verification, Problem> {
     let mut expected_seq = 1;

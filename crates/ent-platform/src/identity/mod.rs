@@ -103,10 +103,42 @@ pub struct Actor {
 /// What joins, in an actor's name, the operator to the user it records for.
 const ON_BEHALF: &str = "pour user:";
 
-/// `cli:<login>`: the operator running `entctl`, by login name.
+/// `cli:<login>`: the operator running `entctl`, by login name (`$USER`, `$LOGNAME`), else
+/// (a container's shell sets neither, or sets them empty) the system account running it.
 fn cli_name() -> String {
-    let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "inconnu".into());
-    format!("cli:{login}")
+    let var = |name: &str| std::env::var(name).ok();
+    format!("cli:{}", cli_login(var("USER"), var("LOGNAME"), system_login))
+}
+
+/// The first login named and not blank, else the system's; `anonyme` when none is known.
+fn cli_login(user: Option<String>, logname: Option<String>, system: fn() -> Option<String>) -> String {
+    [user, logname]
+        .into_iter()
+        .flatten()
+        .map(|login| login.trim().to_string())
+        .find(|login| !login.is_empty())
+        .or_else(system)
+        .unwrap_or_else(|| "anonyme".into())
+}
+
+/// The account the process runs as: the owner of `/proc/self`, by its name in `/etc/passwd`
+/// (`uid1000` when it has none there); `None` without `/proc` (not Linux).
+fn system_login() -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let named = passwd.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() > 2 && fields[2] == uid && !fields[0].is_empty()).then(|| fields[0].to_string())
+        });
+        Some(named.unwrap_or_else(|| format!("uid{uid}")))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 impl Actor {
@@ -967,6 +999,18 @@ pub fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cli_operator_is_named_by_login_then_by_system_account_never_unknown() {
+        let root = || Some("root".to_string());
+        let none = || None;
+        assert_eq!(cli_login(Some("alice".into()), Some("bob".into()), root), "alice");
+        assert_eq!(cli_login(Some(" ".into()), Some("bob".into()), root), "bob");
+        assert_eq!(cli_login(Some(String::new()), None, root), "root", "an empty $USER (kubectl exec)");
+        assert_eq!(cli_login(None, None, none), "anonyme");
+        #[cfg(target_os = "linux")]
+        assert!(system_login().is_some_and(|login| !login.is_empty()));
+    }
 
     #[test]
     fn tokens_are_long_random_and_prefixed() {

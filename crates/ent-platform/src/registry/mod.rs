@@ -43,6 +43,19 @@ impl EtabType {
         }
     }
 
+    /// French label for people (`école élémentaire`).
+    pub fn label(self) -> &'static str {
+        match self {
+            EtabType::EcoleMaternelle => "école maternelle",
+            EtabType::EcoleElementaire => "école élémentaire",
+            EtabType::EcolePrimaire => "école primaire",
+            EtabType::College => "collège",
+            EtabType::Lycee => "lycée",
+            EtabType::LyceeProfessionnel => "lycée professionnel",
+            EtabType::Erea => "EREA",
+        }
+    }
+
     pub fn is_ecole(self) -> bool {
         matches!(self, EtabType::EcoleMaternelle | EtabType::EcoleElementaire | EtabType::EcolePrimaire)
     }

@@ -166,6 +166,9 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             let applicant = membership::applicant_org(store, &actor, &body.applicant).await.map_err(fail)?;
             let app = membership::apply(&groupements.ctx(&actor), &g, &applicant, body).await.map_err(fail)?;
             println!("candidature {} de {} : {}", app.id, app.applicant.name, app.status_label);
+            if let Some(warning) = no_pupils_warning(&g, &app) {
+                eprintln!("{warning}");
+            }
         }
         GroupementsCommand::Applications { id } => {
             for app in membership::list(store, &load(id).await?.id, None).await.map_err(fail)? {
@@ -254,4 +257,17 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the console's candidature form says too: an application with no pupil declared (the
+/// annuaire carries no head counts) counts for nothing in a cost key by pupils.
+fn no_pupils_warning(g: &Groupement, app: &Application) -> Option<String> {
+    let by_pupils = g.terms.cost_key.iter().any(|part| part.basis == entcp::groupements::shares::Basis::Pupils);
+    (by_pupils && app.quantities.pupils == 0).then(|| {
+        format!(
+            "attention : aucun élève déclaré pour {} ({} école(s)) alors que la clé de répartition du groupement \
+             compte les élèves : le répertoire n'a pas leurs effectifs ; indiquez-les (`pupils`) dans la candidature",
+            app.applicant.name, app.quantities.schools
+        )
+    })
 }

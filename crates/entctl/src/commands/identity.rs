@@ -240,16 +240,11 @@ pub async fn admin(store: &Store, command: AdminCommand) -> anyhow::Result<ExitC
 
 pub async fn audit(store: &Store, command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AuditCommand::Verify => match audit::verify(store).await.map_err(fail)? {
-            Verification::Intact { records } => {
-                println!("OK : chaîne d'audit intègre ({records} enregistrements)");
-                Ok(ExitCode::SUCCESS)
-            }
-            Verification::Broken { seq, reason } => {
-                println!("ROMPUE à l'enregistrement {seq} : {reason}");
-                Ok(ExitCode::FAILURE)
-            }
-        },
+        AuditCommand::Verify => {
+            let verified = audit::verify(store).await.map_err(fail)?;
+            println!("{verified}");
+            Ok(if matches!(verified, Verification::Intact { .. }) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         AuditCommand::List { actor, target_id, limit } => {
             let filter = AuditFilter { actor, target_id, limit: Some(limit), ..AuditFilter::default() };
             for r in audit::list(store, &filter, None).await.map_err(fail)?.items {

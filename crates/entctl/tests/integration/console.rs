@@ -669,3 +669,42 @@ async fn wrong_current_passwords_on_the_account_page_count_against_the_sign_in_t
     assert_eq!(done.status, 303, "{name}: {}", done.text);
     assert_eq!(post_sign_in(&app, "dan.a@test.fr", "une toute autre phrase", "/").await.status, 303, "{name}");
 }
+
+/// `serve --demo` in process: the demo data and persons, all with [`PASSWORD`].
+pub(crate) async fn demo_app(db: TestDb) -> TestApp {
+    let clock = std::sync::Arc::new(entcp::clock::FixedClock::new(t0()));
+    let config =
+        entcp::config::Config { data_dir: tempfile::tempdir().unwrap().keep(), ..entcp::config::Config::default() };
+    let state = common::app::app_state(db.store.clone(), config, clock.clone());
+    entcp::demo::load(&state).await.unwrap();
+    entcp::demo::personas(&state, PASSWORD).await.unwrap();
+    TestApp::builder(db).clock(clock).build().await
+}
+
+backend_test!(an_organisation_page_links_only_the_covering_organisations_the_viewer_may_open);
+/// The demo école's head reads her school's page: the académie, the DSDEN and the commune
+/// that cover it are named, not linked (their pages answer 404 to her); the DAN, who may
+/// open them, gets the links.
+async fn an_organisation_page_links_only_the_covering_organisations_the_viewer_may_open(db: TestDb) {
+    let app = demo_app(db).await;
+    let school = entcp::registry::resolve_org(&app.store, "0940176F").await.unwrap();
+    let academie = entcp::registry::resolve_org(&app.store, "academie:24").await.unwrap();
+    let commune = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
+    let page = format!("/organisations/{}", school.id);
+    let head = sign_in(&app, entcp::demo::PERSONAS[2].0).await;
+    let seen = get(&app, &head, &page).await;
+    assert_eq!(seen.status, 200, "{}", seen.text);
+    let kind = format!("<td>{}", escaped("école élémentaire (ECOLE DE NIVEAU ELEMENTAIRE)"));
+    assert!(seen.text.contains(&kind), "the school type in French: {}", seen.text);
+    for parent in [&academie, &commune] {
+        assert!(seen.text.contains(&escaped(&parent.name)), "{} named: {}", parent.name, seen.text);
+        let link = format!("href=\"/organisations/{}\"", parent.id);
+        assert!(!seen.text.contains(&link), "{} not linked: {}", parent.name, seen.text);
+        assert_eq!(get(&app, &head, &format!("/organisations/{}", parent.id)).await.status, 404);
+    }
+    let dan = sign_in(&app, entcp::demo::PERSONAS[0].0).await;
+    let seen = get(&app, &dan, &page).await;
+    for parent in [&academie, &commune] {
+        assert!(seen.text.contains(&format!("href=\"/organisations/{}\"", parent.id)), "{}", seen.text);
+    }
+}

@@ -682,3 +682,40 @@ async fn the_report_screen_counts_the_month_chosen_and_refuses_a_malformed_one(d
     assert!(bad.text.contains("id=\"mois-erreur\"") && bad.text.contains("attendu AAAA-MM"), "{}", bad.text);
     assert!(!bad.text.contains("id=\"donnees-rapport\""), "no figures for a month not understood");
 }
+
+backend_test!(the_demo_school_head_opens_a_ticket_on_the_commune_ent_serving_her_school);
+/// README (Support): « l'ENT de son école ou de sa commune présélectionné ». With
+/// `serve --demo`, the école's head finds the commune's tenant `fresnes` (which serves her
+/// school) offered and pre-selected, opens a ticket on it and reads it; the tenant of
+/// another commune stays out of her list.
+async fn the_demo_school_head_opens_a_ticket_on_the_commune_ent_serving_her_school(db: TestDb) {
+    let app = crate::console::demo_app(db).await;
+    let (email, ..) = entcp::demo::PERSONAS[2];
+    let head = sign_in(&app, email).await;
+    let offered = |form: &common::Resp| {
+        assert_eq!(form.status, 200, "{}", form.text);
+        assert!(form.text.contains("<option value=\"fresnes\" selected>"), "{}", form.text);
+        assert!(!form.text.contains("value=\"vitry-henri-wallon-a\""), "{}", form.text);
+    };
+    offered(&get(&app, &head, "/tickets/nouveau").await);
+    // README (Organisations): Fresnes delegates its ENT to an EPCI. The EPCI, which has no
+    // ENT, now funds the school; the commune's ENT still serves it and is still offered.
+    let epci =
+        common::fixtures::new_org(&app.store, OrgKind::Epci, "Métropole du Grand Paris", "200054781", None).await;
+    let commune = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
+    entcp::registry::manage::set_member(&app.store, &admin(), &epci, &commune, true, t0()).await.unwrap();
+    offered(&get(&app, &head, "/tickets/nouveau").await);
+    let fields = [
+        ("ent", "fresnes"),
+        ("sujet", "Le cahier de liaison ne s'ouvre plus"),
+        ("categorie", "acces"),
+        ("impact", "haute"),
+        ("urgence", "haute"),
+        ("description", "Depuis ce matin, une page blanche s'affiche."),
+    ];
+    let sent = post_form(&app, &head, "/tickets/nouveau", &fields).await;
+    assert_eq!(sent.status, 303, "{}", sent.text);
+    let page = follow(&app, &head, &sent).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Le cahier de liaison ne s&#x27;ouvre plus"), "{}", page.text);
+}

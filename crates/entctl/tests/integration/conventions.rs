@@ -1263,8 +1263,10 @@ async fn a_paper_signature_recorded_with_the_cli_names_the_operator_on_behalf_of
     crate::console::with_password(&c.db.store, "dan@ac-creteil.fr").await;
     let session = crate::console::sign_in(&c.app, "dan@ac-creteil.fr").await;
     let page = crate::console::get(&c.app, &session, &format!("/conventions/{id}")).await;
-    let said = crate::console::escaped("signature papier enregistrée par cli:exploitant pour user:ent@fresnes.fr");
-    assert!(page.text.contains(&said), "{}: {}", c.db.name, page.text);
+    let said = crate::console::escaped(
+        "— Collectivité, signature papier enregistrée par cli:exploitant pour user:ent@fresnes.fr",
+    );
+    assert!(page.text.contains(&said), "{}: the role by its French name: {}", c.db.name, page.text);
 
     // Every other `--as` command is recorded the same way: the DAN's signature, then the
     // commune's résiliation (with its notice), each by the operator on the user's behalf.
@@ -2157,4 +2159,27 @@ async fn a_convention_covering_ecoles_of_two_departements_is_refused_naming_both
     let created: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM conventions").fetch_one(c.db.store.pool()).await.unwrap();
     assert_eq!(created, 0, "{}", c.db.name);
+}
+
+// The README's `convention.yaml`, created as printed on the real today by the DAN, can be
+// submitted at once: its parties carry their signatories and its start date is not past.
+backend_test!(the_readme_convention_sample_is_created_and_submitted_as_printed_from_today_on);
+async fn the_readme_convention_sample_is_created_and_submitted_as_printed_from_today_on(db: common::TestDb) {
+    let c = setup(db).await;
+    let readme = include_str!("../../../../README.md");
+    let start = readme.find("\nmodel: tripartite-premier-degre\nparties:").expect("the README sample");
+    let sample = &readme[start..start + readme[start..].find("```").unwrap()];
+    let body: Value = entcp::yaml::from_str(sample).unwrap();
+    let today = TestApp::over(&c.db.store).clock(Arc::new(FixedClock::new(chrono::Utc::now()))).build().await;
+    let dan = c.dan.to(&today);
+    let (status, created) = call(dan.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {created}", c.db.name);
+    let id = created["id"].as_str().unwrap();
+    let (status, submitted) = call(dan.post(c.url(&format!("/{id}/submit"))).json(&json!({}))).await;
+    assert_eq!(
+        (status, submitted["status"].as_str()),
+        (StatusCode::OK, Some("in_signature")),
+        "{}: {submitted}",
+        c.db.name
+    );
 }

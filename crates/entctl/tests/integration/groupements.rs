@@ -1807,3 +1807,71 @@ async fn an_epci_funds_only_the_communes_that_delegated_their_ent_to_it(db: crat
     let communes: std::collections::HashSet<_> = covered.iter().filter_map(|s| s.commune_code.clone()).collect();
     assert_eq!(communes, [delegating.code.clone()].into(), "{name}: {communes:?}");
 }
+
+// A groupement whose adhesion deadline is already past would be listed « ouvert aux
+// adhésions » with a form whose every candidature is refused as late: its creation, or an
+// edit moving the deadline into the past, is refused on the field (422, in French). Today
+// (the app's day, 1 September 2026) is accepted, and so is the README's sample from the
+// real today on.
+backend_test!(a_groupement_whose_adhesion_deadline_is_past_is_refused_on_that_field);
+async fn a_groupement_whose_adhesion_deadline_is_past_is_refused_on_that_field(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let (status, problem) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-08-31"))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["application_deadline".to_string()]), "{name}: {problem}");
+    let detail = problem.to_string();
+    assert!(detail.contains("la date limite des adhésions (31 août 2026) est passée"), "{name}: {problem}");
+    let listed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM groupements").fetch_one(w.store.pool()).await.unwrap();
+    assert_eq!(listed, 0, "{name}: nothing written");
+
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-09-01"))).await;
+    assert_eq!(status, 201, "{name}: today is still open: {g}");
+    let url = api(&format!("/groupements/{}", g["id"].as_str().unwrap()));
+    let version = g["version"].as_i64().unwrap();
+    let edit = |patch: Value| w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&patch);
+    let (status, problem) = send(edit(json!({ "application_deadline": "2026-08-15" }))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["application_deadline".to_string()]), "{name}: {problem}");
+    let (status, g) = send(edit(json!({ "title": "ENT des écoles du syndicat" }))).await;
+    assert_eq!(status, 200, "{name}: an edit keeping the deadline passes: {g}");
+
+    // The README's groupement.yaml, posted as printed on the real today, is accepted.
+    let readme = include_str!("../../../../README.md");
+    let start = readme.find("# groupement.yaml (corps de POST /api/v1/groupements)").expect("the README sample");
+    let sample = &readme[start..start + readme[start..].find("```").unwrap()];
+    let body: Value = entcp::yaml::from_str(sample).unwrap();
+    assert_eq!(body["coordinator"], json!(format!("syndicat_mixte:{}", w.coordinator.code)), "{name}");
+    let today = TestApp::over(&w.store).clock(Arc::new(FixedClock::new(chrono::Utc::now()))).build().await;
+    let (status, g) = send(w.coord.to(&today).post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{name}: the README sample works today: {g}");
+}
+
+// The annuaire carries no head counts: a candidature filed with the CLI and no pupil, in a
+// groupement whose cost key counts pupils, is accepted with a warning saying so (as the
+// console's form does), not silently.
+backend_test!(a_candidature_without_pupils_under_a_pupil_key_is_warned_about_on_the_command_line);
+async fn a_candidature_without_pupils_under_a_pupil_key_is_warned_about_on_the_command_line(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let mut body = minimal_groupement(&w, "2099-06-30");
+    body["cost_key"] = json!([{ "basis": "pupils", "weight": 70 }, { "basis": "equal", "weight": 30 }]);
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{}: {g}", db.name);
+    let reference = g["reference"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, code: &str, pupils: u32| {
+        let path = dir.path().join(name);
+        let text = format!(
+            "applicant: commune:{code}\ndeliberation_number: \"2026-45\"\ndeliberation_date: \"2026-10-01\"\npupils: {pupils}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let apply = |path: String, code: &str| {
+        let who = format!("mairie{code}@test.fr");
+        common::entctl(&db.url, &["groupements", "apply", reference, &path, "--as", &who])
+    };
+    let (none, some) = (&w.communes[0].0.code, &w.communes[1].0.code);
+    let (ok, out) = apply(file("sans.yaml", none, 0), none);
+    assert!(ok && out.contains("aucun élève déclaré pour"), "{}: {out}", db.name);
+    let (ok, out) = apply(file("avec.yaml", some, 120), some);
+    assert!(ok && !out.contains("aucun élève"), "{}: {out}", db.name);
+}
