@@ -265,7 +265,7 @@ resource "kubernetes_ingress_v1" "entcp" {
     name        = var.name
     namespace   = local.namespace
     labels      = local.labels
-    annotations = var.ingress_annotations
+    annotations = local.ingress_annotations
   }
 
   spec {

@@ -11,6 +11,16 @@ locals {
     "app.kubernetes.io/instance" = var.name
   }
 
+  # ingress-nginx's defaults (1 MiB bodies, 60 s to answer) cut what entctl accepts: a national
+  # annuaire CSV up to server.max_body_bytes, uploads and exports exempt from the request timeout.
+  # The given annotations win over these.
+  max_body_mib = ceil(try(var.config.server.max_body_bytes, 536870912) / 1048576)
+  ingress_annotations = merge(var.ingress_class_name == "nginx" ? {
+    "nginx.ingress.kubernetes.io/proxy-body-size"    = "${local.max_body_mib}m"
+    "nginx.ingress.kubernetes.io/proxy-read-timeout" = "3600"
+    "nginx.ingress.kubernetes.io/proxy-send-timeout" = "3600"
+  } : {}, var.ingress_annotations)
+
   # Where the replicas read the database URL: CloudNativePG's application Secret, or the one given.
   database_secret = var.database.mode == "cloudnativepg" ? {
     name = "${var.name}-db-app"

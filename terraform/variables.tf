@@ -70,7 +70,7 @@ variable "ingress_class_name" {
 }
 
 variable "ingress_annotations" {
-  description = "Annotations of the Ingress (e.g. cert-manager's cluster-issuer)."
+  description = "Annotations of the Ingress (e.g. cert-manager's cluster-issuer); with class nginx they are added to (and override) the module's proxy-body-size (server.max_body_bytes) and proxy-read/send-timeout (3600 s)."
   type        = map(string)
   default     = {}
 }

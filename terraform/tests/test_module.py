@@ -168,6 +168,16 @@ def check_the_config_trusts_the_ingress_forwarded_address():
     assert "trust_forwarded_for = true" in config, config
 
 
+def check_the_nginx_ingress_admits_the_app_s_bodies_and_long_routes():
+    main = parse(os.path.join(MODULE, "main.tf"))["locals"][0]
+    annotations = main["ingress_annotations"]
+    for key in ["proxy-body-size", "proxy-read-timeout", "proxy-send-timeout"]:
+        assert "nginx.ingress.kubernetes.io/" + key in annotations, annotations
+    assert "server.max_body_bytes" in main["max_body_mib"], main["max_body_mib"]
+    ingress = one("kubernetes_ingress_v1", "entcp")
+    assert ingress["metadata"][0]["annotations"] == "${local.ingress_annotations}", ingress
+
+
 def check_the_example_uses_the_module():
     example = parse(os.path.join(MODULE, "examples", "academie", "main.tf"))
     module = example["module"][0]["entcp"]

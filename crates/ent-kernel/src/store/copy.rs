@@ -24,7 +24,20 @@ pub(super) fn native_pool(url: &str, options: &super::PoolOptions) -> sqlx::Resu
     Ok(PgPoolOptions::new()
         .max_connections(BULK_CONNECTIONS)
         .acquire_timeout(options.acquire_timeout)
+        // As the `Any` pool's release check (`super::reusable`): a `BEGIN` cut in flight
+        // leaves the server inside a transaction the client does not count.
+        .after_release(|conn, _meta| Box::pin(reusable(conn)))
         .connect_lazy_with(connect))
+}
+
+/// False when a released native connection is inside a transaction, counted or not.
+async fn reusable(conn: &mut PgConnection) -> sqlx::Result<bool> {
+    use sqlx::{Connection, Executor, Row};
+    if conn.is_in_transaction() {
+        return Ok(false);
+    }
+    let open: bool = conn.fetch_one(super::OPEN_TRANSACTION).await?.try_get(0)?;
+    Ok(!open)
 }
 
 impl Store {

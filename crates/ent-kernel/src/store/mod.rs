@@ -343,6 +343,9 @@ async fn ping_if_idle(conn: &mut sqlx::AnyConnection, idle_for: Duration) -> sql
 
 /// False when a released connection is still inside a transaction. SQLite rolls a
 /// dropped transaction back on its worker thread: the ping waits for that rollback.
+/// PostgreSQL: sqlx counts a transaction only once `BEGIN` has answered, so a future cut
+/// while `BEGIN` was in flight (a request timed out, a client gone) leaves the server inside
+/// a transaction sqlx does not know of (sqlx#4385, fixed after 0.8.6); the server is asked.
 async fn reusable(conn: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Result<bool> {
     use sqlx::Connection;
     if backend == Backend::Sqlite && conn.is_in_transaction() {
@@ -351,8 +354,25 @@ async fn reusable(conn: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Res
     let clean = !conn.is_in_transaction();
     if !clean {
         tracing::warn!("connection released inside a transaction (failed rollback): closed");
+        return Ok(false);
     }
-    Ok(clean)
+    if backend == Backend::Postgres && open_on_server(conn).await? {
+        tracing::warn!("connection released inside a transaction begun by a cancelled task: closed");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// PostgreSQL: whether the session is inside a transaction block. Sent by the simple
+/// protocol (no arguments), this statement is the first of its own transaction unless one
+/// is open, and only then do the two clocks differ (PostgreSQL's documented behaviour).
+pub(super) const OPEN_TRANSACTION: &str = "SELECT statement_timestamp() <> transaction_timestamp()";
+
+/// Whether the PostgreSQL session behind `conn` is inside a transaction block, whatever
+/// the client counts ([`OPEN_TRANSACTION`]); a failed transaction's session answers an error.
+async fn open_on_server(conn: &mut sqlx::AnyConnection) -> sqlx::Result<bool> {
+    use sqlx::{Executor, Row};
+    conn.fetch_one(OPEN_TRANSACTION).await?.try_get(0)
 }
 
 /// Creates the SQLite file (0600, in a 0700 folder) before SQLite does with the

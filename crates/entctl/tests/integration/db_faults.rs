@@ -168,6 +168,78 @@ async fn a_connection_whose_transaction_the_database_ended_is_discarded_not_reus
     add_user(&store, 1).await.unwrap();
 }
 
+// A request or job cut while its `BEGIN` was in flight (request timeout, client gone) gave its
+// PostgreSQL connection back to the pool inside a transaction sqlx did not count (sqlx#4385):
+// the next borrower's writes went into it, uncommitted. The release check now closes such a
+// connection, on the `Any` pool and on the native (COPY) one.
+backend_test!(a_begin_cut_in_flight_leaves_no_open_transaction_to_the_next_borrower);
+async fn a_begin_cut_in_flight_leaves_no_open_transaction_to_the_next_borrower(db: crate::common::TestDb) {
+    let store = Store::connect(&db.url, Some(1)).await.unwrap();
+    sqlx::query("SELECT 1").execute(store.pool()).await.unwrap();
+    assert!(cut_in_flight(&db.store, || store.begin_write()).await, "{}: never cut in flight", db.name);
+    // The next borrower of the pool's only connection writes outside any transaction.
+    sqlx::query("INSERT INTO store_heartbeat (id, at) VALUES (7, 'x')").execute(store.pool()).await.unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM store_heartbeat WHERE id = 7")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(seen, 1, "{}: the write stayed in the cut transaction", db.name);
+    assert_eq!(open_transactions_soon_gone(&db.store).await, 0, "{}", db.name);
+    if db.name == "postgres" {
+        assert!(cut_in_flight(&db.store, || store.begin_copy()).await, "never cut in flight (COPY pool)");
+        assert_eq!(open_transactions_soon_gone(&db.store).await, 0, "the native pool kept it");
+    }
+}
+
+/// Polls `begin()` until `BEGIN` has reached the server (PostgreSQL: a session of the database
+/// shows `idle in transaction`; SQLite: sent to its worker), then drops it; false when every
+/// attempt's `BEGIN` answered first.
+async fn cut_in_flight<T, F: std::future::Future<Output = sqlx::Result<T>>>(
+    observer: &Store,
+    begin: impl Fn() -> F,
+) -> bool {
+    use std::task::Poll;
+    for _ in 0..50 {
+        let mut pending = std::pin::pin!(begin());
+        loop {
+            match std::future::poll_fn(|cx| Poll::Ready(pending.as_mut().poll(cx))).await {
+                Poll::Ready(tx) => {
+                    drop(tx.unwrap());
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    break;
+                }
+                Poll::Pending if observer.backend() == entcp::store::Backend::Sqlite => return true,
+                Poll::Pending if open_transactions(observer).await > 0 => return true,
+                Poll::Pending => tokio::task::yield_now().await,
+            }
+        }
+    }
+    false
+}
+
+/// PostgreSQL: the sessions of the test's database idle inside a transaction (0 on SQLite).
+async fn open_transactions(observer: &Store) -> i64 {
+    if observer.backend() == entcp::store::Backend::Sqlite {
+        return 0;
+    }
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+               AND state LIKE 'idle in transaction%'";
+    sqlx::query_scalar(sql).fetch_one(observer.pool()).await.unwrap()
+}
+
+/// [`open_transactions`] once the released connections were checked (a few seconds at most).
+async fn open_transactions_soon_gone(observer: &Store) -> i64 {
+    let mut open = open_transactions(observer).await;
+    for _ in 0..50 {
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        open = open_transactions(observer).await;
+    }
+    open
+}
+
 backend_test!(a_read_only_database_answers_its_own_problem_type_and_readiness_says_so);
 async fn a_read_only_database_answers_its_own_problem_type_and_readiness_says_so(db: crate::common::TestDb) {
     let store = Store::connect(&db.url, Some(1)).await.unwrap();
