@@ -20,7 +20,7 @@ use ent_kernel::store::sql::Condition;
 use ent_kernel::store::Store;
 use ent_platform::identity::authz::{self, CONVENTIONS_READ};
 use ent_platform::identity::Actor;
-use ent_platform::registry::queries::{covers_condition, get_org};
+use ent_platform::registry::queries::{covers_condition, get_org, open_schools};
 use ent_platform::registry::Org;
 use serde::Serialize;
 
@@ -97,10 +97,10 @@ struct Count {
     n: i64,
 }
 
-/// The schools `org` covers (`kind = 'etablissement'`), and `extra`.
+/// The open schools `org` covers (as the groupement prefill counts them), and `extra`.
 fn schools_of(org: &Org, extra: Option<Condition>) -> Condition {
     let mut cond = covers_condition(org);
-    cond.push("kind = ?", &["etablissement"]);
+    cond.and(open_schools());
     if let Some(extra) = extra {
         cond.and(extra);
     }

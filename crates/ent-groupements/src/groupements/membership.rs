@@ -16,7 +16,7 @@ use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
 use ent_ops::notify::Notice;
 use ent_platform::identity::{authz, Actor, Caller};
-use ent_platform::registry::queries::{covers, covers_org};
+use ent_platform::registry::queries::{covers, covers_org, open_schools};
 use ent_platform::registry::{Org, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -147,8 +147,8 @@ pub async fn covered_schools(store: &Store, org: &Org) -> Result<Vec<Org>, Probl
     let mut schools = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = covers(store, org, None, cursor.as_deref(), Some(500)).await?;
-        schools.extend(page.items.into_iter().filter(|o| o.kind == OrgKind::Etablissement && o.open));
+        let page = covers(store, org, Some(open_schools()), cursor.as_deref(), Some(500)).await?;
+        schools.extend(page.items);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => return Ok(schools),

@@ -445,6 +445,14 @@ pub fn covers_condition(org: &Org) -> Condition {
     cond
 }
 
+/// The open établissements among the organisations: the schools a figure counts (groupement
+/// prefill, dashboard coverage). A closed school stays in the registry but counts nowhere.
+pub fn open_schools() -> Condition {
+    let mut cond = Condition::default();
+    cond.push("kind = ? AND is_open <> 0", &[OrgKind::Etablissement.as_str()]);
+    cond
+}
+
 /// One page of the organisations `org` covers.
 pub async fn covers(
     store: &Store,
