@@ -638,6 +638,10 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     // #15: the écoles' controller is the DSDEN (IA-DASEN) of the Val-de-Marne, whose entries are 94-…
     assert!(context["changed"].to_string().contains("94-visio"), "{context}");
     assert_eq!(context["previous"], "2026-09-01");
+    // The mail links the page comparing this snapshot with the previous one.
+    let page = context["page"].as_str().unwrap();
+    assert!(page.starts_with("/rgpd/") && page.contains("/ecarts?de="), "{context}");
+    assert!(page.ends_with(&format!("&a={}", context["snapshot"].as_str().unwrap())), "{context}");
 }
 
 // Two monthly runs at once (two replicas) each compared the register with the same latest
