@@ -301,7 +301,11 @@ pub async fn home(
         Some(org) => render(&state, &signed, org, "/", notice).await,
         None => {
             let shell = Shell::new(&state, Some(&signed.0), "/").notice(notice);
-            Ok(page::render("home.html", shell, serde_json::json!({})))
+            let inviter = match &signed.0.actor.user_id {
+                Some(id) if signed.0.actor.bindings.is_empty() => crate::users::inviter_of(&state, id).await?,
+                _ => None,
+            };
+            Ok(page::render("home.html", shell, serde_json::json!({ "inviter": inviter })))
         }
     }
 }
