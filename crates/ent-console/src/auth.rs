@@ -106,6 +106,13 @@ fn referer_path(headers: &HeaderMap) -> Option<String> {
 /// A page after sign-in only: the live session of the cookie (else the sign-in form,
 /// then back to the page asked), a role allowing `action` (else 403), and on a POST the
 /// session's CSRF token in the form (else 403). The session is put in the request.
+/// Whether `actor` may open a page of `action`: one of their roles allows it, or it is one of
+/// their own pages (`SELF_READ`: home, account, sign-out), open to a person with no role yet,
+/// such as an invitee, who reads on the home page whom to ask for one.
+fn allowed(actor: &ent_platform::identity::Actor, action: &Action) -> bool {
+    authz::role_allows(actor, action) || (action.name == authz::SELF_READ.name && actor.bindings.is_empty())
+}
+
 pub async fn guard(State(state): State<ConsoleState>, action: &'static Action, req: Request, next: Next) -> Response {
     let now = state.clock.now();
     let timeouts = Timeouts::of(&state.config.console);
@@ -124,7 +131,7 @@ pub async fn guard(State(state): State<ConsoleState>, action: &'static Action, r
         }
         return response;
     };
-    if !authz::role_allows(&session.actor, action) {
+    if !allowed(&session.actor, action) {
         authz::log_decision(&session.actor, action, "-", false, "no role allows the action");
         return ErrorPage::response(StatusCode::FORBIDDEN, "vos rôles ne donnent pas accès à cette page");
     }

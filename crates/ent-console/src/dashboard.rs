@@ -21,7 +21,7 @@ use ent_kernel::store::sql::Condition;
 use ent_kernel::store::Store;
 use ent_platform::identity::authz::{self, CONVENTIONS_READ};
 use ent_platform::identity::Actor;
-use ent_platform::registry::queries::{covers_condition, get_org};
+use ent_platform::registry::queries::{covers_condition, get_org, open_schools};
 use ent_platform::registry::Org;
 use serde::Serialize;
 
@@ -99,10 +99,10 @@ struct Count {
     n: i64,
 }
 
-/// The schools `org` covers (`kind = 'etablissement'`), and `extra`.
+/// The open schools `org` covers (as the groupement prefill counts them), and `extra`.
 fn schools_of(org: &Org, extra: Option<Condition>) -> Condition {
     let mut cond = covers_condition(org);
-    cond.push("kind = ?", &["etablissement"]);
+    cond.and(open_schools());
     if let Some(extra) = extra {
         cond.and(extra);
     }
@@ -304,7 +304,11 @@ pub async fn home(
         Some(org) => render(&state, &signed, org, "/", notice).await,
         None => {
             let shell = Shell::new(&state, Some(&signed.0), "/").notice(notice);
-            Ok(page::render("home.html", shell, serde_json::json!({})))
+            let inviter = match &signed.0.actor.user_id {
+                Some(id) if signed.0.actor.bindings.is_empty() => crate::users::inviter_of(&state, id).await?,
+                _ => None,
+            };
+            Ok(page::render("home.html", shell, serde_json::json!({ "inviter": inviter })))
         }
     }
 }

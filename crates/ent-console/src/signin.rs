@@ -277,7 +277,7 @@ pub async fn forgot(
 
 /// The address of a one-time link.
 pub fn link_address(config: &ent_kernel::config::ConsoleConfig, secret: &str) -> String {
-    format!("{}/mot-de-passe/{secret}", config.public_url.trim_end_matches('/'))
+    config.address(&format!("/mot-de-passe/{secret}"))
 }
 
 async fn send_reset_link(state: &ConsoleState, email: &str, now: DateTime<Utc>) -> Result<(), Problem> {

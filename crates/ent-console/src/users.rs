@@ -111,6 +111,7 @@ struct InviteForm {
     email: String,
     display_name: String,
     org: String,
+    role: String,
     errors: Vec<FieldError>,
 }
 
@@ -151,6 +152,7 @@ async fn render_list(
         "list": view,
         "may_invite": may_invite,
         "admin": signed.0.actor.is_admin(),
+        "grantable": grantable(signed),
         "invite": invite,
     });
     Ok(page::render_status(status, "users.html", shell, values))
@@ -202,17 +204,23 @@ async fn org_in_scope(
 /// A form refused: its status and the field's error.
 type Refusal = (StatusCode, FieldError);
 
+/// A role checked to be grantable, and the organisation where it is held.
+type CheckedRole = (Role, Option<Org>);
+
 #[derive(Deserialize)]
 pub struct InviteInput {
     email: Option<String>,
     display_name: Option<String>,
     org: Option<String>,
+    role: Option<String>,
 }
 
 /// Invites a user: the account (at an organisation of the caller's scope; none only
-/// for an administrator), then a one-time link to choose a password, by e-mail. The account
-/// is pending ([`identity::invite_user`]): until the invitee acts, only an administrator sees
-/// it, so that a DAN sees the same whether the address was new or had an account out of sight.
+/// for an administrator) with the role chosen on the form at that organisation, then a
+/// one-time link to choose a password, by e-mail. The account is pending
+/// ([`identity::invite_user`]): until the invitee acts, only an administrator sees it, so that
+/// a DAN sees the same whether the address was new or had an account out of sight; hence the
+/// role is chosen with the invitation, the inviter having no page to grant it from meanwhile.
 pub async fn invite(
     State(state): State<ConsoleState>,
     signed: Signed,
@@ -222,6 +230,7 @@ pub async fn invite(
         email: input.email.unwrap_or_default(),
         display_name: input.display_name.unwrap_or_default(),
         org: input.org.unwrap_or_default(),
+        role: input.role.unwrap_or_default(),
         errors: Vec::new(),
     };
     let refuse = |typed: InviteForm, errors: Vec<FieldError>| {
@@ -244,6 +253,13 @@ pub async fn invite(
             }
         }
     };
+    let role = match invited_role(&state, &signed, &typed).await? {
+        Ok(role) => role,
+        Err((status, error)) => {
+            let (form, notice) = refuse(typed, vec![error]);
+            return render_list(&state, &signed, &[], status, notice, form).await;
+        }
+    };
     let new = identity::NewUser {
         email: typed.email.clone(),
         display_name: typed.display_name.clone(),
@@ -255,7 +271,7 @@ pub async fn invite(
         // Only who may see the account learns that the address has one: the others get the
         // answer of an invitation sent (a pending invitee a new link, anyone else no mail).
         Err(p) if p.kind == ProblemKind::Conflict && !sees_account(&state, &signed, &typed.email).await? => {
-            resend_to_pending(&state, &signed, &typed.email, now).await?;
+            resend_to_pending(&state, &signed, &typed.email, role, now).await?;
             return Ok(invitation_sent(&signed, None));
         }
         Err(p) => match errors_of(&p, "invitation", &["email", "display_name", "org"], "email") {
@@ -266,8 +282,39 @@ pub async fn invite(
             None => return Err(p.into()),
         },
     };
+    grant_invited(&state, &signed, &user, role, now).await?;
     send_invitation(&state, &signed, &user, now).await?;
     Ok(invitation_sent(&signed, Some(&user)))
+}
+
+/// The role an invitation form asks for, checked as a grant on the user's page is (at the
+/// form's organisation); `None` when the form leaves it for later.
+async fn invited_role(
+    state: &ConsoleState,
+    signed: &Signed,
+    typed: &InviteForm,
+) -> Result<Result<Option<CheckedRole>, Refusal>, Problem> {
+    if typed.role.trim().is_empty() {
+        return Ok(Ok(None));
+    }
+    let input = RoleInput { role: Some(typed.role.clone()), org: Some(typed.org.clone()) };
+    Ok(checked_binding(state, signed, &input, "invitation").await?.map(Some))
+}
+
+/// Grants the invitee the role of their invitation, if any.
+async fn grant_invited(
+    state: &ConsoleState,
+    signed: &Signed,
+    user: &User,
+    role: Option<CheckedRole>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Problem> {
+    match role {
+        Some((role, org)) => {
+            identity::grant(&state.store, &signed.0.actor, UserRole::new(&user.id, role, org.as_ref()), now).await
+        }
+        None => Ok(()),
+    }
 }
 
 /// Whether the account of address `email`, if any, is one the caller may see ([`visible_user`]).
@@ -289,12 +336,14 @@ async fn resend_to_pending(
     state: &ConsoleState,
     signed: &Signed,
     email: &str,
+    role: Option<CheckedRole>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Problem> {
     match identity::get_user(&state.store, email.trim()).await? {
         Some(user)
             if identity::is_pending(&state.store, &user.id).await? && manages_org_of(state, signed, &user).await? =>
         {
+            grant_invited(state, signed, &user, role, now).await?;
             send_invitation(state, signed, &user, now).await
         }
         _ => Ok(()),
@@ -323,6 +372,21 @@ fn invitation_sent(signed: &Signed, user: Option<&User>) -> Response {
         }
         _ => page::redirect("/utilisateurs?apres=invitation"),
     }
+}
+
+/// Who invited `user_id` (their last invitation's sender, « Nom (adresse) »), the person a
+/// role-less invitee asks for a role; `None` for an account not created by an invitation.
+pub async fn inviter_of(state: &ConsoleState, user_id: &str) -> Result<Option<String>, Problem> {
+    let actor: Option<String> = sqlx::query_scalar(
+        "SELECT actor FROM audit_log WHERE action = 'console.invitation_sent' AND target_kind = 'user' \
+         AND target_id = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(user_id)
+    .fetch_optional(state.store.pool())
+    .await?;
+    let Some(email) = actor.as_deref().and_then(|a| a.strip_prefix("user:")) else { return Ok(None) };
+    let user = identity::get_user(&state.store, email).await?;
+    Ok(Some(user.map_or_else(|| email.to_string(), |u| format!("{} ({})", u.display_name, u.email))))
 }
 
 /// The invitation's link, e-mailed through the outbox and audited, in one transaction.
@@ -468,22 +532,23 @@ pub struct RoleInput {
     org: Option<String>,
 }
 
-/// The binding a form names, checked as the API's rules say: the admin role only by
+/// The binding form `form` names, checked as the API's rules say: the admin role only by
 /// an administrator, any other at an organisation of the caller's scope.
 async fn checked_binding(
     state: &ConsoleState,
     signed: &Signed,
     input: &RoleInput,
-) -> Result<Result<(Role, Option<Org>), Refusal>, Problem> {
+    form: &str,
+) -> Result<Result<CheckedRole, Refusal>, Problem> {
     let unprocessable =
-        |field: &str, text: String| Ok(Err((StatusCode::UNPROCESSABLE_ENTITY, FieldError::new("role", field, text))));
+        |field: &str, text: String| Ok(Err((StatusCode::UNPROCESSABLE_ENTITY, FieldError::new(form, field, text))));
     let Some(role) = input.role.as_deref().and_then(Role::parse) else {
         return unprocessable("role", "choisissez un rôle".into());
     };
     if role == Role::Admin {
         if !signed.0.actor.is_admin() {
             let text = "seul un administrateur accorde ou retire le rôle administrateur".to_string();
-            return Ok(Err((StatusCode::FORBIDDEN, FieldError::new("role", "role", text))));
+            return Ok(Err((StatusCode::FORBIDDEN, FieldError::new(form, "role", text))));
         }
         return Ok(Ok((role, None)));
     }
@@ -491,7 +556,7 @@ async fn checked_binding(
     if key.trim().is_empty() {
         return unprocessable("org", "indiquez l'organisation où s'exerce le rôle".into());
     }
-    Ok(org_in_scope(state, signed, &USERS_MANAGE, "role", "org", key).await?.map(|org| (role, Some(org))))
+    Ok(org_in_scope(state, signed, &USERS_MANAGE, form, "org", key).await?.map(|org| (role, Some(org))))
 }
 
 /// Grants (`ADD`) a role to a user of the caller's scope, or revokes it.
@@ -508,7 +573,7 @@ pub async fn change_role<const ADD: bool>(
         errors: Vec::new(),
     };
     let what = if ADD { "Le rôle n'est pas accordé" } else { "Le rôle n'est pas retiré" };
-    let (role, org) = match checked_binding(&state, &signed, &input).await? {
+    let (role, org) = match checked_binding(&state, &signed, &input, "role").await? {
         Ok(binding) => binding,
         Err((status, error)) => {
             let notice = Some(Notice::error(format!("{what} : {}.", error.message)));

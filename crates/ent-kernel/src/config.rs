@@ -477,6 +477,10 @@ pub struct ConsoleConfig {
     /// the cookies `Secure`. Empty (the default): `http://` and the address the server listens
     /// on (see [`Config::derive_public_url`]).
     pub public_url: String,
+    /// Whether `public_url` was derived from the listening address rather than configured:
+    /// notices then omit their links (a guessed host would send readers astray).
+    #[serde(skip)]
+    pub public_url_derived: bool,
     /// Minutes without activity after which a session ends.
     pub idle_minutes: u32,
     /// Hours after sign-in after which a session ends whatever its activity.
@@ -493,6 +497,7 @@ impl Default for ConsoleConfig {
             theme: ConsoleTheme::Neutre,
             operator_name: "Plan de contrôle ENT".into(),
             public_url: String::new(),
+            public_url_derived: false,
             idle_minutes: 30,
             absolute_hours: 12,
             link_minutes: 60,
@@ -505,6 +510,18 @@ impl ConsoleConfig {
     /// Whether the console is served over TLS (cookies then carry `Secure`).
     pub fn is_https(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+
+    /// The console address of `path` (`/conventions/…`), from `public_url` as it stands
+    /// (configured or derived): for one-time links, which must be given anyway.
+    pub fn address(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url.trim_end_matches('/'))
+    }
+
+    /// The console address of `path` for a notice's link: `None` when `public_url` is not
+    /// configured (empty, or derived from the listening address).
+    pub fn notice_link(&self, path: &str) -> Option<String> {
+        (!self.public_url.is_empty() && !self.public_url_derived).then(|| self.address(path))
     }
 }
 
@@ -728,6 +745,7 @@ impl Config {
             None => self.server.listen.clone(),
         };
         self.console.public_url = format!("http://{host}");
+        self.console.public_url_derived = true;
         true
     }
 
@@ -925,6 +943,12 @@ mod tests {
         set.console.public_url = "https://ent.ac-creteil.fr".into();
         assert!(!set.derive_public_url(Some("127.0.0.1:1".parse().unwrap())));
         assert_eq!(set.console.public_url, "https://ent.ac-creteil.fr");
+        assert_eq!(set.console.notice_link("/tickets/T1").as_deref(), Some("https://ent.ac-creteil.fr/tickets/T1"));
+        let mut guessed = Config::default();
+        assert_eq!(guessed.console.notice_link("/tickets/T1"), None, "unset: no link");
+        guessed.derive_public_url(None);
+        assert_eq!(guessed.console.notice_link("/tickets/T1"), None, "derived: no link to a guessed host");
+        assert_eq!(guessed.console.address("/mot-de-passe/s"), "http://127.0.0.1:8080/mot-de-passe/s");
         assert!(Config::default().validate().is_ok(), "an unset public_url is valid");
     }
 

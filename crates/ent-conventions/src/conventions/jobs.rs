@@ -39,7 +39,12 @@ pub async fn notify(
         "start_date": french_date(&conv.start_date),
         "end_date": french_date(&conv.end_date),
     });
-    Notice::event("convention", recipients.to_vec(), event).with(subject).with(extra).enqueue(tx, now).await?;
+    Notice::event("convention", recipients.to_vec(), event)
+        .with(subject)
+        .with(extra)
+        .page(format!("/conventions/{}", conv.id))
+        .enqueue(tx, now)
+        .await?;
     Ok(())
 }
 

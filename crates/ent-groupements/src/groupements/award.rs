@@ -355,7 +355,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         let to =
             ent_conventions::conventions::workflow::users_with_role(&mut tx, &m.applicant.id, "collectivite").await?;
         let subject = json!({ "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name });
-        Notice::new("groupement", to).with(subject).enqueue(&mut tx, ctx.now).await?;
+        let share = format!("{}/quotes-parts/{}", super::page_of(g), m.applicant.id);
+        Notice::new("groupement", to).with(subject).page(share).enqueue(&mut tx, ctx.now).await?;
     }
     tx.commit().await?;
     Ok(awarded)

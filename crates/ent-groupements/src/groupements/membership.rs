@@ -409,7 +409,7 @@ async fn notify(
 ) -> Result<(), Problem> {
     let to = workflow::users_with_role(tx, org_id, role.as_str()).await?;
     let subject = json!({ "event": event, "reference": g.reference, "title": g.title });
-    Notice::new("groupement", to).with(subject).with(extra).enqueue(tx, ctx.now).await?;
+    Notice::new("groupement", to).with(subject).with(extra).page(super::page_of(g)).enqueue(tx, ctx.now).await?;
     Ok(())
 }
 

@@ -362,6 +362,11 @@ pub fn require_coordinator(caller: &Caller, g: &Groupement) -> Result<(), Proble
     }
 }
 
+/// The console page of the groupement (the link of its notices).
+pub fn page_of(g: &Groupement) -> String {
+    format!("/groupements/{}", g.reference)
+}
+
 pub fn not_found(id: &str) -> Problem {
     Problem::not_found(format!("aucun groupement « {id} »"))
 }

@@ -1,7 +1,7 @@
 //! Rendering an outbox message into an e-mail, and the transports that deliver
 //! it: `.eml` files under the data directory (default) or SMTP.
 
-use ent_kernel::config::{Config, MailTransport, SmtpTls};
+use ent_kernel::config::{Config, ConsoleConfig, MailTransport, SmtpTls};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -36,12 +36,17 @@ const TEMPLATES: &[(&str, &str, &str, &str)] = &[
 /// `title`, `body` and `signature` (after « Plan de contrôle ENT »).
 const LAYOUT: &str = include_str!("../../../../templates/mail/layout.html");
 
+/// The link line every text body includes (`{% include "link.txt" %}`): see [`with_link`].
+const LINK_TEXT: &str = include_str!("../../../../templates/mail/link.txt");
+
 fn tera() -> &'static tera::Tera {
     static TERA: OnceLock<tera::Tera> = OnceLock::new();
     TERA.get_or_init(|| {
         let mut tera = tera::Tera::default();
         tera.add_raw_template("layout.html", LAYOUT)
             .unwrap_or_else(|e| panic!("the e-mail layout does not compile: {e:?}"));
+        tera.add_raw_template("link.txt", LINK_TEXT)
+            .unwrap_or_else(|e| panic!("the e-mail link line does not compile: {e:?}"));
         for (name, subject, text, html) in TEMPLATES {
             tera.add_raw_templates([
                 (format!("{name}.subject"), *subject),
@@ -83,6 +88,18 @@ pub fn render(template: &str, context: &serde_json::Value) -> Result<Rendered, S
             .map_err(|e| format!("rendu du modèle {template}.{suffix} impossible : {}", chain(&e)))
     };
     Ok(Rendered { subject: part("subject")?.trim().to_string(), text: part("txt")?, html: part("html")? })
+}
+
+/// A notice's context with `page_link`, the console address of its `page` (the path of the
+/// object the reader acts on, see `Notice::page`), when `console.public_url` is configured;
+/// without it the templates say so and name the page instead of guessing a host.
+pub fn with_link(console: &ConsoleConfig, context: &serde_json::Value) -> serde_json::Value {
+    let mut context = context.clone();
+    let link = context.get("page").and_then(serde_json::Value::as_str).and_then(|path| console.notice_link(path));
+    if let (Some(link), Some(fields)) = (link, context.as_object_mut()) {
+        fields.insert("page_link".into(), link.into());
+    }
+    context
 }
 
 /// A tera error and its causes on one line (the useful part is in the causes).
@@ -229,5 +246,25 @@ mod tests {
         let message = build_message("abc", "ENT <ne-pas-repondre@ent.fr>", &["x@y.fr".into()], rendered).unwrap();
         let text = String::from_utf8(message.formatted()).unwrap();
         assert!(text.contains("Message-ID: <abc@ent.fr>"), "{text}");
+    }
+
+    #[test]
+    fn a_notice_links_its_page_only_where_the_console_address_is_configured() {
+        let notice = serde_json::json!({ "event": "reminder", "reference": "ENT-1", "subject": "s", "priority": "P2",
+                                         "level": "N1", "days": 3, "page": "/tickets/ENT-1" });
+        let mut console = ConsoleConfig { public_url: "https://ent.ac-creteil.fr/".into(), ..ConsoleConfig::default() };
+        let linked = render("support", &with_link(&console, &notice)).unwrap();
+        assert!(linked
+            .text
+            .contains("Ouvrir dans le plan de contrôle ENT : https://ent.ac-creteil.fr/tickets/ENT-1\n"));
+        let html = linked.html.replace("&#x2F;", "/");
+        assert!(html.contains(r#"<a href="https://ent.ac-creteil.fr/tickets/ENT-1">"#), "{}", linked.html);
+        console.public_url_derived = true;
+        let guessed = render("support", &with_link(&console, &notice)).unwrap();
+        assert!(!guessed.text.contains("https://"), "{}", guessed.text);
+        assert!(guessed.text.contains("n'est pas configurée sur ce serveur"));
+        assert!(guessed.text.contains("page /tickets/ENT-1."));
+        let plain = render("test", &with_link(&console, &serde_json::json!({}))).unwrap();
+        assert!(!plain.text.contains("configurée") && !plain.html.contains("configurée"), "no page, no line");
     }
 }

@@ -75,6 +75,12 @@ impl Notice {
         self
     }
 
+    /// Points the reader to the console page at `path` (`/conventions/…`), where they act
+    /// on it: the mail gives its address ([`mailer::with_link`]).
+    pub fn page(self, path: String) -> Self {
+        self.with(serde_json::json!({ "page": path }))
+    }
+
     /// Not sent before `send_at`.
     pub fn not_before(mut self, send_at: DateTime<Utc>) -> Self {
         self.send_at = Some(send_at);
@@ -480,7 +486,8 @@ struct Failure {
 
 async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<(), Failure> {
     let permanent = |error| Failure { error, permanent: true };
-    let rendered = mailer::render(&message.template, &message.context).map_err(permanent)?;
+    let context = mailer::with_link(&config.console, &message.context);
+    let rendered = mailer::render(&message.template, &context).map_err(permanent)?;
     let email =
         mailer::build_message(&message.id, &config.mail.from, &message.recipients, rendered).map_err(permanent)?;
     mailer.send(&message.id, email).await.map_err(|error| Failure { error, permanent: false })

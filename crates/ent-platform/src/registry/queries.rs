@@ -474,6 +474,14 @@ pub async fn funded_etablissements(store: &Store, org: &Org) -> Result<Vec<Org>,
     Ok(rows.iter().map(org_from_row).collect::<sqlx::Result<_>>()?)
 }
 
+/// The open établissements among the organisations: the schools a figure counts (groupement
+/// prefill, dashboard coverage). A closed school stays in the registry but counts nowhere.
+pub fn open_schools() -> Condition {
+    let mut cond = Condition::default();
+    cond.push("kind = ? AND is_open <> 0", &[OrgKind::Etablissement.as_str()]);
+    cond
+}
+
 /// One page of the organisations `org` covers.
 pub async fn covers(
     store: &Store,

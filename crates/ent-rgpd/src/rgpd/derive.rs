@@ -146,6 +146,10 @@ pub struct LiveTenant {
     /// Where `accounts` comes from (« convention CONV-… », « groupement GC-… », « capacité du
     /// tenant »); empty when no figure is known: the scale is then « non évaluable ».
     pub accounts_source: String,
+    /// When `accounts` is the total of conventions covering its schools: each (reference,
+    /// accounts), a total for every school the convention covers, so an entry counts it once
+    /// however many of its tenants it covers. Empty when the figure is the tenant's own.
+    pub accounts_conventions: Vec<(String, i64)>,
     pub aaf: bool,
     pub vendor: Option<String>,
     pub host: Option<String>,
@@ -532,6 +536,8 @@ struct Agg {
     educonnect: bool,
     /// Where the account figures come from; tenants with no known figure are counted apart.
     accounts_sources: BTreeSet<String>,
+    /// The conventions whose declared accounts `accounts` already counts.
+    counted_conventions: BTreeSet<String>,
     unknown_accounts: usize,
     /// Écoles (pupils in ONDE) and collèges or lycées (pupils in SIECLE) among the schools.
     ecoles: bool,
@@ -655,7 +661,7 @@ impl Agg {
         }
         if !self.tenants.contains(&tenant.slug) {
             self.tenants.insert(tenant.slug.clone());
-            self.accounts += tenant.accounts;
+            self.add_accounts(tenant);
             if tenant.accounts_source.is_empty() {
                 self.unknown_accounts += 1;
             } else {
@@ -690,6 +696,19 @@ impl Agg {
         for link in links {
             if !self.links.contains(link) {
                 self.links.push(link.clone());
+            }
+        }
+    }
+
+    /// A tenant's accounts: its own figure, or those of the conventions it is counted by
+    /// that the entry has not counted yet (a convention's figure covers all its schools).
+    fn add_accounts(&mut self, tenant: &LiveTenant) {
+        if tenant.accounts_conventions.is_empty() {
+            self.accounts += tenant.accounts;
+        }
+        for (reference, accounts) in &tenant.accounts_conventions {
+            if self.counted_conventions.insert(reference.clone()) {
+                self.accounts += accounts;
             }
         }
     }
@@ -1140,6 +1159,7 @@ mod tests {
             services: vec!["portail".into(), "visio".into()],
             accounts: 600,
             accounts_source: "capacité du tenant".into(),
+            accounts_conventions: Vec::new(),
             aaf: false,
             vendor: Some("vendor".into()),
             host: Some("host".into()),
@@ -1233,6 +1253,32 @@ mod tests {
         assert!(dpia.required);
         assert_eq!(dpia.reasons.len(), 2);
         assert!(dpia.reasons[1].starts_with("traitement à grande échelle (5000 comptes"), "{:?}", dpia.reasons);
+    }
+
+    #[test]
+    fn a_convention_covering_several_tenants_counts_its_accounts_once() {
+        let mut w = world();
+        let second_school = org("college2", OrgKind::Etablissement, Some(EtabType::College));
+        w.orgs.insert(second_school.id.clone(), second_school);
+        w.assignments.insert("college2".into(), w.assignments["college"].clone());
+        let mut second = w.tenants[0].clone();
+        second.slug = "t2".into();
+        second.schools = vec!["college2".into()];
+        w.tenants.push(second);
+        for t in &mut w.tenants {
+            t.accounts = 4000;
+            t.accounts_source = "convention CONV-1 (comptes déclarés)".into();
+            t.accounts_conventions = vec![("CONV-1".into(), 4000)];
+        }
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let portail = &r.entries[0];
+        assert_eq!((portail.establishments.len(), portail.accounts), (2, 4000), "not 4000 per tenant");
+        assert!(!portail.dpia.required, "4000 accounts are no large scale: {:?}", portail.dpia);
+        // A second convention on one tenant adds its own figure, once.
+        w.tenants[1].accounts_conventions.push(("CONV-2".into(), 1000));
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert_eq!(r.entries[0].accounts, 5000);
+        assert!(r.entries[0].dpia.required, "{:?}", r.entries[0].dpia);
     }
 
     #[test]

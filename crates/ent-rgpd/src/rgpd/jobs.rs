@@ -90,7 +90,8 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
                     "changed": labels(diff.changed.iter().map(|e| (e.reference.clone(), e.name.clone()))),
                     "incomplete": register.incomplete.len(),
                 });
-                Notice::new("rgpd", to).with(context).enqueue(&mut tx, now).await?;
+                let page = format!("/rgpd/{}/ecarts?de={}&a={}", org.id, before.id, snapshot.id);
+                Notice::new("rgpd", to).with(context).page(page).enqueue(&mut tx, now).await?;
                 report.notified += 1;
             }
         }

@@ -247,6 +247,7 @@ async fn live_tenants(
             services,
             accounts: r.accounts,
             accounts_source: if r.accounts > 0 { "capacité du tenant".into() } else { String::new() },
+            accounts_conventions: Vec::new(),
             org: r.org_id,
             aaf: r.identity_source == IdentitySource::Aaf,
             vendor: r.vendor_org_id,
@@ -273,6 +274,9 @@ async fn deployed_measures(
     let objects = ent_tenants::provisioning::render(&tenant, &org, &services, "", cluster);
     Ok(ent_tenants::provisioning::security_measures(&objects).into_iter().map(String::from).collect())
 }
+
+/// An account figure declared for a tenant: (accounts, source, the conventions it totals).
+type Declared = (i64, String, Vec<(String, i64)>);
 
 /// Raises each tenant's account figure to the largest one declared for it: the
 /// « accounts » parameter of the active conventions covering its schools (summed over
@@ -303,21 +307,25 @@ async fn declared_accounts(store: &Store, date: &str, tenants: &mut [LiveTenant]
             tenant.schools.iter().filter_map(|s| by_school.get(s)).flatten().cloned().collect();
         conventions.sort();
         conventions.dedup();
-        let mut candidates: Vec<(i64, String)> = Vec::new();
+        // The conventions' figures are totals for all their schools: the register counts each
+        // once per entry (`accounts_conventions`), not once per tenant.
+        let mut candidates: Vec<Declared> = Vec::new();
         if !conventions.is_empty() {
             let refs: Vec<&str> = conventions.iter().map(|(r, _)| r.as_str()).collect();
-            candidates.push((conventions.iter().map(|(_, a)| a).sum(), format!("convention {}", refs.join(", "))));
+            let total = conventions.iter().map(|(_, a)| a).sum();
+            candidates.push((total, format!("convention {}", refs.join(", ")), conventions.clone()));
         }
         candidates.extend(
             members
                 .iter()
                 .filter(|(_, org, a)| *org == tenant.org && *a > 0)
-                .map(|(g, _, a)| (*a, format!("groupement {g}"))),
+                .map(|(g, _, a)| (*a, format!("groupement {g}"), Vec::new())),
         );
-        if let Some((accounts, source)) = candidates.into_iter().max_by_key(|(a, _)| *a) {
+        if let Some((accounts, source, shared)) = candidates.into_iter().max_by_key(|(a, ..)| *a) {
             if accounts > tenant.accounts || tenant.accounts_source.is_empty() {
                 tenant.accounts = accounts;
                 tenant.accounts_source = format!("{source} (comptes déclarés)");
+                tenant.accounts_conventions = shared;
             }
         }
     }

@@ -342,6 +342,7 @@ mod tests {
             services: vec!["portail".into(), "messagerie".into()],
             accounts: 100,
             accounts_source: "capacité du tenant".into(),
+            accounts_conventions: Vec::new(),
             aaf: false,
             vendor: None,
             host: None,

@@ -527,7 +527,13 @@ pub(crate) async fn notify(
         "priority": t.priority.as_str(),
         "level": t.level.label(),
     });
-    Notice::event("support", recipients, event).with(subject).with(extra).not_before(send_at).enqueue(tx, now).await?;
+    Notice::event("support", recipients, event)
+        .with(subject)
+        .with(extra)
+        .page(format!("/tickets/{}", t.reference))
+        .not_before(send_at)
+        .enqueue(tx, now)
+        .await?;
     Ok(())
 }
 

@@ -108,11 +108,60 @@ impl SmtpSink {
         names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
     }
 
+    /// The message of outbox message `id` as its reader sees it: its parts decoded
+    /// (quoted-printable, base64), soft line breaks joined. Empty when not received.
+    pub fn text_of(&self, id: &str) -> String {
+        let header = format!("Message-ID: <{id}@");
+        self.received().iter().find(|m| m.contains(&header)).map(|m| decoded(m)).unwrap_or_default()
+    }
+
     /// How many received messages carry the Message-ID of outbox message `id`.
     pub fn copies_of(&self, id: &str) -> usize {
         let header = format!("Message-ID: <{id}@");
         self.received().iter().filter(|m| m.contains(&header)).count()
     }
+}
+
+/// Each MIME part of `raw` with its body decoded by its Content-Transfer-Encoding.
+pub fn decoded(raw: &str) -> String {
+    let raw = raw.replace("\r\n", "\n");
+    let mut text = String::new();
+    for part in raw.split("\n--") {
+        let Some((headers, body)) = part.split_once("\n\n") else { continue };
+        let headers = headers.to_ascii_lowercase();
+        if headers.contains("content-transfer-encoding: quoted-printable") {
+            text.push_str(&quoted_printable(body));
+        } else if headers.contains("content-transfer-encoding: base64") {
+            use base64::Engine;
+            let clean: String = body.chars().take_while(|c| *c != '-').filter(|c| !c.is_whitespace()).collect();
+            let bytes = base64::engine::general_purpose::STANDARD.decode(clean).unwrap_or_default();
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        } else {
+            text.push_str(body);
+        }
+        text.push('\n');
+    }
+    text
+}
+
+fn quoted_printable(body: &str) -> String {
+    let joined = body.replace("=\n", "");
+    let mut bytes = Vec::new();
+    let mut rest = joined.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let hex = tail.get(..2).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (b, hex) {
+            (b'=', Some(byte)) => {
+                bytes.push(byte);
+                rest = &tail[2..];
+            }
+            _ => {
+                bytes.push(b);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 impl Drop for SmtpSink {

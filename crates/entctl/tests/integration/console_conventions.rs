@@ -719,3 +719,38 @@ async fn an_epci_agent_sees_on_the_dashboard_and_organisation_pages_only_the_con
     assert!(dashboard.text.contains("Tableau de bord — Communauté d"), "its own dashboard: {}", dashboard.text);
     assert!(dashboard.text.contains("Grand-Orly"), "its own dashboard: {}", dashboard.text);
 }
+
+backend_test!(a_closed_school_counts_neither_in_the_dashboards_nor_in_the_groupement_prefill);
+/// The annuaire keeps closed schools: the DAN's département figures and the commune's school
+/// list leave them out, as the groupement prefill does, so both screens give the same count.
+async fn a_closed_school_counts_neither_in_the_dashboards_nor_in_the_groupement_prefill(db: TestDb) {
+    let app = fresnes(db).await;
+    let (dan, mairie) = (sign_in(&app, DAN).await, sign_in(&app, MAIRIE).await);
+    let in_94 = |text: &str| -> i64 {
+        let row = text.split("<tr><th scope=\"row\">94</th><td>").nth(1).expect("the row of the Val-de-Marne");
+        row.split('<').next().unwrap().parse().unwrap()
+    };
+    let before = in_94(&get(&app, &dan, "/").await.text);
+    let (code, name): (String, String) = sqlx::query_as(
+        "SELECT code, name FROM orgs WHERE kind = 'etablissement' AND commune_code = '94034' AND degree = '1D' \
+         AND is_open = 1 ORDER BY code LIMIT 1",
+    )
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    sqlx::query("UPDATE orgs SET is_open = 0 WHERE kind = 'etablissement' AND code = $1")
+        .bind(&code)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let after = in_94(&get(&app, &dan, "/").await.text);
+    assert_eq!(after, before - 1, "{}: the closed école is not a school to cover", app.backend);
+
+    let page = get(&app, &mairie, "/").await.text;
+    assert!(!page.contains(&format!("<td>{code}</td>")), "{}: {name} is not listed: {page}", app.backend);
+    let listed = page.matches("</td><td>oui</td></tr>").count() + page.matches("</td><td>non</td></tr>").count();
+    let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
+    let prefill = entcp::groupements::membership::prefill(&app.store, &fresnes).await.unwrap();
+    assert!(listed > 0, "{}: {page}", app.backend);
+    assert_eq!(listed as i64, prefill.quantities.schools, "{}: the same écoles on both screens", app.backend);
+}

@@ -655,3 +655,46 @@ async fn the_user_search_finds_a_name_whatever_its_accents_case_and_hyphens(db: 
     let nobody = app.get("/utilisateurs?q=eloise").header("cookie", &session).send().await;
     assert!(!nobody.text.contains("hl@test.fr") && !nobody.text.contains("loin@test.fr"), "{}", nobody.text);
 }
+
+// The invitee stays out of the DAN's sight until they act, so the role is chosen with the
+// invitation (checked as a grant is: no administrator role from a DAN); an invitee given none
+// reads on the welcome page who invited them, the person to ask.
+backend_test!(a_dan_invites_a_school_head_with_their_role_and_an_invitee_without_one_is_told_whom_to_ask);
+async fn a_dan_invites_a_school_head_with_their_role_and_an_invitee_without_one_is_told_whom_to_ask(db: TestDb) {
+    let (app, a, _) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let school = first_of(&app, OrgKind::Etablissement, &a).await;
+    let form = console::get(&app, &session, "/utilisateurs").await;
+    assert!(form.text.contains(r#"<select class="fr-select" id="invitation-role" name="role">"#), "{}", form.text);
+    assert!(!form.text.contains("Accordez-lui ensuite ses rôles depuis sa page"), "{}", form.text);
+    let invite = |email: &'static str, role: &'static str| {
+        let fields =
+            [("email", email), ("display_name", "Mme Directrice"), ("org", school.id.as_str()), ("role", role)];
+        let session = session.clone();
+        let app = &app;
+        async move { post_form(app, &session, "/utilisateurs", "/utilisateurs", &fields).await }
+    };
+    let refused = invite("autre@ecole.fr", "admin").await;
+    assert_eq!(refused.status, 403, "{}: {}", app.backend, refused.text);
+    assert!(refused.text.contains("seul un administrateur accorde"), "{}", refused.text);
+    assert!(refused.text.contains(r#"aria-describedby="invitation-role-erreur""#), "{}", refused.text);
+    assert!(entcp::identity::get_user(&app.store, "autre@ecole.fr").await.unwrap().is_none(), "nothing created");
+
+    let invited = invite("directrice@ecole.fr", "chef_etablissement").await;
+    assert_eq!(invited.status, 303, "{}: {}", app.backend, invited.text);
+    let head = entcp::identity::get_user(&app.store, "directrice@ecole.fr").await.unwrap().unwrap();
+    let roles: Vec<_> = head.roles.iter().map(|r| (r.role, r.org.as_ref().map(|o| o.id.clone()))).collect();
+    assert_eq!(roles, [(entcp::kernel::roles::Role::ChefEtablissement, Some(school.id.clone()))], "{}", app.backend);
+    assert!(entcp::identity::is_pending(&app.store, &head.id).await.unwrap(), "still pending until they act");
+
+    let bare = invite("sans.role@ecole.fr", "").await;
+    assert_eq!(bare.status, 303, "{}: {}", app.backend, bare.text);
+    console::with_password(&app.store, "sans.role@ecole.fr").await;
+    let theirs = sign_in(&app, "sans.role@ecole.fr").await;
+    let home = console::get(&app, &theirs, "/").await;
+    assert_eq!(home.status, 200, "{}: their own home page, role or not: {}", app.backend, home.text);
+    assert!(home.text.contains("(dan.a@test.fr), qui vous a invité(e)."), "{}: {}", app.backend, home.text);
+    // Their account, not the others' pages.
+    assert_eq!(console::get(&app, &theirs, "/compte").await.status, 200, "{}", app.backend);
+    assert_eq!(console::get(&app, &theirs, "/utilisateurs").await.status, 403, "{}", app.backend);
+}

@@ -254,7 +254,8 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;
     let models = load_models();
-    let (_data, port, config) = smtp_on_free_port();
+    let (_data, port, mut config) = smtp_on_free_port();
+    config.console.public_url = "https://ent.ac-creteil.fr".into();
     let sink = SmtpSink::start(port);
     let send = |at| {
         let store = c.db.store.clone();
@@ -279,6 +280,10 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
     assert_eq!(reminders.len(), 3, "one mail per reminder, to all signers together");
     for who in ["dan@ac-creteil.fr", "ent@fresnes.fr", "ce.0940176f@ac-creteil.fr"] {
         assert!(reminders.iter().all(|m| m.contains(who)), "{who} is reminded");
+    }
+    let page = format!("Ouvrir dans le plan de contrôle ENT : https://ent.ac-creteil.fr/conventions/{id}\n");
+    for m in &reminders {
+        assert!(common::smtp::decoded(m).contains(&page), "{}: the reminder links the convention", c.db.name);
     }
     let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 9, 1)).await.unwrap();
     assert_eq!(report.expired, 1);

@@ -622,6 +622,23 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let tenant = entcp::tenants::get_tenant(&w.store, "ecole-membre").await.unwrap().unwrap();
     assert_eq!(tenant.vendor.map(|v| v.id), Some(vendor.id.clone()), "{name}: the tenant points to the vendor");
 
+    // The notices name the page where their reader acts: the coordinator the groupement, each
+    // member its own quote-part (the mailer turns the page into a link, see `support`).
+    let reference = g["reference"].as_str().unwrap();
+    let mails = common::queued_mails(&w.store, "groupement").await;
+    let pages = |event: &str| -> Vec<String> {
+        let of_event = mails.iter().filter(|m| m.context["event"] == event);
+        of_event.map(|m| m.context["page"].as_str().unwrap_or_default().to_string()).collect()
+    };
+    assert!(pages("applied").len() >= 25, "{name}");
+    assert!(pages("applied").iter().all(|p| *p == format!("/groupements/{reference}")), "{name}");
+    let mut shares: Vec<String> =
+        members.iter().map(|(c, _)| format!("/groupements/{reference}/quotes-parts/{}", c.id)).collect();
+    shares.sort();
+    let mut awarded = pages("awarded");
+    awarded.sort();
+    assert_eq!(awarded, shares, "{name}: one notice per member, to its own quote-part");
+
     // Shares: only the common expenses are split (10 % to the coordinator, 90 % by the key),
     // exactly, per member and per year; each member's own orders, apart, are its quantities × the
     // awarded unit prices — the awarded maximum is never divided.

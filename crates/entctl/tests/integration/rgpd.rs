@@ -638,6 +638,10 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     // #15: the écoles' controller is the DSDEN (IA-DASEN) of the Val-de-Marne, whose entries are 94-…
     assert!(context["changed"].to_string().contains("94-visio"), "{context}");
     assert_eq!(context["previous"], "2026-09-01");
+    // The mail links the page comparing this snapshot with the previous one.
+    let page = context["page"].as_str().unwrap();
+    assert!(page.starts_with("/rgpd/") && page.contains("/ecarts?de="), "{context}");
+    assert!(page.ends_with(&format!("&a={}", context["snapshot"].as_str().unwrap())), "{context}");
 }
 
 // Two monthly runs at once (two replicas) each compared the register with the same latest
@@ -1084,4 +1088,56 @@ async fn a_private_ecole_of_the_commune_is_not_in_the_dsden_register(db: crate::
     assert!(listing(&dsden, &public) > 0, "{name}: the public école stays");
     let (_, vendor) = read("editeur:900000019").await;
     assert_eq!(served_for_the_dsden(&vendor), served - 1, "{name}: the vendor no longer works for it");
+}
+
+backend_test!(a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_have_a_tenant);
+/// The `accounts` of a commune's bipartite convention is the total for all its écoles: two
+/// tenants of two of them make 4 000 comptes in the register, not 8 000, and no « grande
+/// échelle » AIPD for the portail.
+async fn a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_have_a_tenant(
+    db: crate::common::TestDb,
+) {
+    let d = demo(db).await;
+    let (name, store) = (d.db.name, d.db.store.clone());
+    let (id, params): (String, String) = sqlx::query_as(
+        "SELECT c.id, c.parameters FROM conventions c JOIN convention_parties p ON p.convention_id = c.id \
+         JOIN orgs o ON o.id = p.org_id WHERE o.kind = 'commune' AND o.code = '94081'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let mut params: Value = serde_json::from_str(&params).unwrap();
+    params["accounts"] = json!(4000);
+    sqlx::query("UPDATE conventions SET parameters = $1 WHERE id = $2")
+        .bind(params.to_string())
+        .bind(&id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    // A second école of the convention gets its own ENT, without a capacity of its own.
+    let ecole: String = sqlx::query_scalar(
+        "SELECT o.code FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
+         WHERE s.convention_id = $1 AND o.code <> '0940198E' ORDER BY o.code LIMIT 1",
+    )
+    .bind(&id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let state = crate::common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "vitry-seconde-ecole" },
+        "spec": { "organisation": ecole, "hostname": "seconde.ent.vitry.example.fr", "bouquet": "socle-1d" }
+    }))
+    .unwrap();
+    entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+    provision(&d, "vitry-seconde-ecole").await;
+
+    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94081"))).await;
+    let controller = commune["processor_entries"][0]["controller"]["id"].as_str().expect("a controller").to_string();
+    let (s, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
+    assert_eq!(s, StatusCode::OK, "{register}");
+    let portail =
+        register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "portail").cloned().expect("portail");
+    assert_eq!(portail["accounts"], 4000, "{name}: the convention's total once, not once per tenant: {portail}");
+    assert_eq!(portail["dpia"]["required"], false, "{name}: no large scale: {}", portail["dpia"]);
 }

@@ -168,7 +168,8 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
         return;
     }
     let s = setup(&db).await;
-    let (_data, port, config) = smtp_on_free_port();
+    let (_data, port, mut config) = smtp_on_free_port();
+    config.console.public_url = "https://ent.ac-nantes.fr".into();
     let sink = SmtpSink::start(port);
 
     // Wednesday 12 May 2027, 09:00: the teacher reports the empty cahier de textes.
@@ -371,6 +372,16 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
             assert_eq!(sink.copies_of(&m), 1, "{}: {event} to {to}", db.name);
         }
     }
+    // The requester asked to answer gets the address of the ticket's page.
+    let waiting = mails(&s.store, "waiting", "prof.svt@ac-nantes.fr").await;
+    let text = sink.text_of(&waiting[0]);
+    assert!(
+        text.contains("Ouvrir dans le plan de contrôle ENT : https://ent.ac-nantes.fr/tickets/ENT-2027-000001\n"),
+        "{}: {text}",
+        db.name
+    );
+    let html = text.replace("&#x2F;", "/");
+    assert!(html.contains(r#"<a href="https://ent.ac-nantes.fr/tickets/ENT-2027-000001">"#), "{}: {text}", db.name);
     let vendor_mail = sink.received().into_iter().find(|m| m.contains("To: support@editeur.fr")).unwrap();
     assert!(!vendor_mail.contains("prof.svt"), "the vendor's mail does not name the teacher");
 
