@@ -86,6 +86,9 @@ pub enum BackendError {
     /// The tenant's reconcile took longer than `provisioning.reconcile.tenant_deadline_seconds`.
     #[error("réconciliation interrompue : délai de {0} s par tenant dépassé")]
     Deadline(f64),
+    /// The tenant's namespace exists without the tenant's label: made by someone else.
+    #[error("l'espace de noms {0} existe déjà et n'a pas été créé pour ce tenant : il n'est ni repris ni modifié ; changez l'identifiant (slug) du tenant ou retirez cet espace de noms du cluster")]
+    NamespaceTaken(String),
     #[error("type d'objet {0} non géré par le moteur kube")]
     UnsupportedKind(String),
     #[error("certificat sealed-secrets : {0}")]
@@ -109,6 +112,7 @@ impl BackendError {
             | BackendError::Client(_)
             | BackendError::SealingCert(_) => "config".into(),
             BackendError::UnsupportedKind(_) => "unsupported_kind".into(),
+            BackendError::NamespaceTaken(_) => "namespace_taken".into(),
             BackendError::ManifestsWrite(_) | BackendError::ManifestsRead(_) => "manifests".into(),
         }
     }

@@ -1,11 +1,13 @@
 //! The `kube` backend: server-side apply of a tenant's objects to a cluster
 //! (`PATCH … ?fieldManager=entcp&force=true`, `application/apply-patch+yaml`),
-//! Namespace first; then pruning of the objects carrying the tenant's label that
-//! are no longer desired (a 404 on delete means already gone); then the
+//! Namespace first (never one made by someone else), fitted to the live volumes; then
+//! pruning of the objects carrying the tenant's label that are no longer desired (a 404
+//! on delete means already gone), a volume kept and marked retained instead; then the
 //! Deployments' status read back into an observation.
 
 use super::backend::{BackendError, Observation, Observed};
-use super::render::{MANAGED_BY, TENANT_LABEL};
+use super::quantity;
+use super::render::{MANAGED_BY, RETAINED_LABEL, TENANT_LABEL};
 use super::RenderedObject;
 use crate::tenants::Tenant;
 use ent_kernel::config::KubeConfig;
@@ -261,20 +263,23 @@ impl KubeBackend {
         }
     }
 
+    /// Deletes an object (a 404 means already gone); whether it is still there, being
+    /// deleted (finalizers pending: a `deletionTimestamp`).
     async fn delete(
         &self,
         resource: &ApiResource,
         kind: &str,
         namespace: Option<&str>,
         name: &str,
-    ) -> Result<(), BackendError> {
+    ) -> Result<bool, BackendError> {
         let api = self.api(resource, namespace);
         let at = format!("{}/{name}", namespace.unwrap_or(""));
         let api = &api;
         self.send("suppression de", kind, &at, move || async move {
             match api.delete(name, &DeleteParams::background()).await {
-                Err(e) if is_not_found(&e) => Ok(()),
-                other => other.map(|_| ()),
+                Err(e) if is_not_found(&e) => Ok(false),
+                Ok(either) => Ok(either.left().is_some_and(|o| o.metadata.deletion_timestamp.is_some())),
+                Err(e) => Err(e),
             }
         })
         .await
@@ -294,49 +299,185 @@ impl KubeBackend {
     }
 
     /// Applies the desired objects, prunes the others, reads the Deployments back.
+    /// A volume no longer desired (its service removed) is kept, marked retained, until
+    /// the namespace goes at the purge: removing an option never deletes its data.
     pub async fn apply(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Observation, BackendError> {
-        let kinds = kinds();
         if objects.is_empty() {
-            // Nothing desired: the tenant's namespaces go, and everything in them with them.
-            let (_, namespaces) = &kinds[0];
-            for ns in self.list(namespaces, "Namespace", tenant, None).await? {
-                let name = ns.metadata.name.unwrap_or_default();
-                self.delete(namespaces, "Namespace", None, &name).await?;
-            }
-            return Ok(Observation { state: Observed::Removed, detail: "aucun objet dans le cluster".into() });
+            return self.remove(tenant).await;
         }
-        let mut ordered: Vec<&RenderedObject> = objects.iter().collect();
-        ordered.sort_by_key(|o| rank(&o.kind));
-        let namespace = ordered
+        let namespace = objects
             .iter()
             .find(|o| o.kind == "Namespace")
             .map(|o| o.name.clone())
             .unwrap_or_else(|| format!("ent-{}", tenant.slug));
-        let params = PatchParams::apply(&self.field_manager).force();
-        self.dry_run(&ordered, &namespace, &params).await?;
-        for object in &ordered {
-            let Some((_, resource)) = kinds.iter().find(|(k, _)| *k == object.kind) else {
-                return Err(BackendError::UnsupportedKind(object.kind.clone()));
-            };
-            let ns = (object.kind != "Namespace").then_some(namespace.as_str());
-            let api = self.api(resource, ns);
-            let at = format!("{}/{}", ns.unwrap_or(""), object.name);
-            let patch = Patch::Apply(&object.manifest);
-            self.send("application de", &object.kind, &at, || api.patch(&object.name, &params, &patch)).await?;
+        let exists = self.own_namespace(tenant, &namespace).await?;
+        let claims =
+            if exists { self.list_kind("PersistentVolumeClaim", tenant, &namespace).await? } else { Vec::new() };
+        let fitted = fit_to_volumes(objects, &claims);
+        if exists {
+            self.clear_rolling_update(tenant, &namespace, &fitted.objects).await?;
         }
-        let desired: HashSet<(&str, &str)> = objects.iter().map(|o| (o.kind.as_str(), o.name.as_str())).collect();
+        let mut ordered: Vec<&RenderedObject> = fitted.objects.iter().collect();
+        ordered.sort_by_key(|o| rank(&o.kind));
+        let params = PatchParams::apply(&self.field_manager).force();
+        if exists && fitted.storage_grows {
+            // The quota admission checks a volume's dry-run against the live quota: raise it first.
+            let quota: Vec<&RenderedObject> = ordered.iter().copied().filter(|o| o.kind == "ResourceQuota").collect();
+            self.dry_run(&quota, &namespace, &params).await?;
+            self.write(&quota, &namespace, &params).await?;
+        }
+        self.dry_run(&ordered, &namespace, &params).await?;
+        self.write(&ordered, &namespace, &params).await?;
+        let desired: HashSet<(&str, &str)> =
+            fitted.objects.iter().map(|o| (o.kind.as_str(), o.name.as_str())).collect();
         let mut deployments = Vec::new();
-        for (kind, resource) in kinds.iter().skip(1).rev() {
+        for (kind, resource) in kinds().iter().skip(1).rev() {
             for live in self.list(resource, kind, tenant, Some(&namespace)).await? {
                 let name = live.metadata.name.clone().unwrap_or_default();
-                if !desired.contains(&(*kind, name.as_str())) {
+                if desired.contains(&(*kind, name.as_str())) {
+                    if *kind == "Deployment" {
+                        deployments.push(live);
+                    }
+                } else if *kind == "PersistentVolumeClaim" {
+                    self.retain(&live, &namespace, &params).await?;
+                } else {
                     self.delete(resource, kind, Some(&namespace), &name).await?;
-                } else if *kind == "Deployment" {
-                    deployments.push(live);
                 }
             }
         }
         Ok(observation(objects, &deployments))
+    }
+
+    /// Nothing desired: the tenant's namespaces go, and everything in them with them. A
+    /// namespace already being deleted (`Terminating`: finalizers) is left to finish: a second
+    /// DELETE would get 409 Conflict, taken as done too.
+    async fn remove(&self, tenant: &Tenant) -> Result<Observation, BackendError> {
+        let (_, namespaces) = &kinds()[0];
+        let mut terminating = 0;
+        for ns in self.list(namespaces, "Namespace", tenant, None).await? {
+            if ns.metadata.deletion_timestamp.is_some() {
+                terminating += 1;
+                continue;
+            }
+            let name = ns.metadata.name.unwrap_or_default();
+            match self.delete(namespaces, "Namespace", None, &name).await {
+                Ok(true) | Err(BackendError::Api { code: 409, .. }) => terminating += 1,
+                Ok(false) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let detail = match terminating {
+            0 => "aucun objet dans le cluster".to_string(),
+            n => format!("aucun objet souhaité ; {n} espace(s) de noms en cours de suppression"),
+        };
+        Ok(Observation { state: Observed::Removed, detail })
+    }
+
+    /// Whether the tenant's namespace exists; an error when it exists without the tenant's
+    /// label (made by someone else: never taken over, so never deleted at the purge either).
+    async fn own_namespace(&self, tenant: &Tenant, namespace: &str) -> Result<bool, BackendError> {
+        let (_, resource) = &kinds()[0];
+        let params = ListParams::default().fields(&format!("metadata.name={namespace}"));
+        let api = self.api(resource, None);
+        let list = self.send("lecture des", "Namespace", namespace, || api.list(&params)).await?;
+        let Some(live) = list.items.into_iter().next() else { return Ok(false) };
+        let owner = live.metadata.labels.as_ref().and_then(|l| l.get(TENANT_LABEL));
+        if owner != Some(&tenant.id) {
+            return Err(BackendError::NamespaceTaken(namespace.to_string()));
+        }
+        Ok(true)
+    }
+
+    /// The tenant's live objects of one kind in its namespace.
+    async fn list_kind(
+        &self,
+        kind: &str,
+        tenant: &Tenant,
+        namespace: &str,
+    ) -> Result<Vec<DynamicObject>, BackendError> {
+        let Some((_, resource)) = kinds().into_iter().find(|(k, _)| *k == kind) else {
+            return Err(BackendError::UnsupportedKind(kind.to_string()));
+        };
+        self.list(&resource, kind, tenant, Some(namespace)).await
+    }
+
+    /// A Deployment moving to `Recreate` (its service got a volume) still holds the
+    /// `rollingUpdate` the API server defaulted, owned by no manager, so server-side apply
+    /// keeps it and the merged object is invalid (422): removed first by a merge patch.
+    async fn clear_rolling_update(
+        &self,
+        tenant: &Tenant,
+        namespace: &str,
+        objects: &[RenderedObject],
+    ) -> Result<(), BackendError> {
+        let recreated: HashSet<&str> = objects
+            .iter()
+            .filter(|o| o.kind == "Deployment" && o.manifest["spec"]["strategy"]["type"] == "Recreate")
+            .map(|o| o.name.as_str())
+            .collect();
+        if recreated.is_empty() {
+            return Ok(());
+        }
+        let resource = ApiResource::erase::<Deployment>(&());
+        let api = self.api(&resource, Some(namespace));
+        let params = PatchParams { field_manager: Some(self.field_manager.clone()), ..PatchParams::default() };
+        let patch =
+            Patch::Merge(serde_json::json!({ "spec": { "strategy": { "type": "Recreate", "rollingUpdate": null } } }));
+        for live in self.list_kind("Deployment", tenant, namespace).await? {
+            let name = live.metadata.name.clone().unwrap_or_default();
+            if recreated.contains(name.as_str()) && !live.data["spec"]["strategy"]["rollingUpdate"].is_null() {
+                let at = format!("{namespace}/{name}");
+                self.send("passage en Recreate de", "Deployment", &at, || api.patch(&name, &params, &patch)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the volume of a removed service, marked [`RETAINED_LABEL`] (once): its live
+    /// spec applied again with the label, so that no field entcp owned is dropped.
+    async fn retain(&self, live: &DynamicObject, namespace: &str, params: &PatchParams) -> Result<(), BackendError> {
+        let labels = live.metadata.labels.clone().unwrap_or_default();
+        if labels.contains_key(RETAINED_LABEL) {
+            return Ok(());
+        }
+        let name = live.metadata.name.clone().unwrap_or_default();
+        let mut labels = labels;
+        labels.insert(RETAINED_LABEL.to_string(), "true".to_string());
+        let spec = &live.data["spec"];
+        let mut kept = serde_json::json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": { "name": name, "labels": labels },
+            "spec": { "accessModes": spec["accessModes"], "resources": { "requests": spec["resources"]["requests"] } },
+        });
+        if !spec["storageClassName"].is_null() {
+            kept["spec"]["storageClassName"] = spec["storageClassName"].clone();
+        }
+        let resource = ApiResource::erase::<PersistentVolumeClaim>(&());
+        let api = self.api(&resource, Some(namespace));
+        let patch = Patch::Apply(&kept);
+        let at = format!("{namespace}/{name}");
+        self.send("conservation de", "PersistentVolumeClaim", &at, || api.patch(&name, params, &patch)).await?;
+        Ok(())
+    }
+
+    /// Server-side apply of `ordered`, one after the other.
+    async fn write(
+        &self,
+        ordered: &[&RenderedObject],
+        namespace: &str,
+        params: &PatchParams,
+    ) -> Result<(), BackendError> {
+        for object in ordered {
+            let Some((_, resource)) = kinds().into_iter().find(|(k, _)| *k == object.kind) else {
+                return Err(BackendError::UnsupportedKind(object.kind.clone()));
+            };
+            let ns = (object.kind != "Namespace").then_some(namespace);
+            let api = self.api(&resource, ns);
+            let at = format!("{}/{}", ns.unwrap_or(""), object.name);
+            let patch = Patch::Apply(&object.manifest);
+            self.send("application de", &object.kind, &at, || api.patch(&object.name, params, &patch)).await?;
+        }
+        Ok(())
     }
 
     /// Server-side dry-run of every object before the first write: what the API server
@@ -378,6 +519,55 @@ impl KubeBackend {
         let live = self.list(&resource, "Deployment", tenant, Some(&namespace)).await?;
         Ok(observation(objects, &live))
     }
+}
+
+/// The rendered objects fitted to the tenant's live volumes, and whether they ask for more storage.
+struct Fitted {
+    objects: Vec<RenderedObject>,
+    storage_grows: bool,
+}
+
+/// A claim's storage request, in bytes (0 when unreadable).
+fn claim_bytes(spec: &serde_json::Value) -> i128 {
+    spec["resources"]["requests"]["storage"].as_str().and_then(quantity::whole).unwrap_or(0)
+}
+
+/// Fits the rendered objects to the live claims: a claim that exists keeps its storage class
+/// (immutable once created) and never asks for less than it has (a request cannot shrink),
+/// whatever the configuration or the catalog now say; the quota's `requests.storage` holds
+/// every claim there will be, the retained ones (of removed services) included.
+fn fit_to_volumes(objects: &[RenderedObject], live: &[DynamicObject]) -> Fitted {
+    let mut objects = objects.to_vec();
+    let live_named = |name: &str| live.iter().find(|c| c.metadata.name.as_deref() == Some(name));
+    let mut desired = 0;
+    for claim in objects.iter_mut().filter(|o| o.kind == "PersistentVolumeClaim") {
+        if let Some(current) = live_named(&claim.name) {
+            let spec = &current.data["spec"];
+            let class = &spec["storageClassName"];
+            if class.is_null() {
+                claim.manifest["spec"].as_object_mut().map(|s| s.remove("storageClassName"));
+            } else {
+                claim.manifest["spec"]["storageClassName"] = class.clone();
+            }
+            if claim_bytes(spec) > claim_bytes(&claim.manifest["spec"]) {
+                claim.manifest["spec"]["resources"]["requests"]["storage"] =
+                    spec["resources"]["requests"]["storage"].clone();
+            }
+        }
+        desired += claim_bytes(&claim.manifest["spec"]);
+    }
+    let names: HashSet<String> =
+        objects.iter().filter(|o| o.kind == "PersistentVolumeClaim").map(|o| o.name.clone()).collect();
+    let retained: i128 = live
+        .iter()
+        .filter(|c| !names.contains(c.metadata.name.as_deref().unwrap_or_default()))
+        .map(|c| claim_bytes(&c.data["spec"]))
+        .sum();
+    let before: i128 = live.iter().map(|c| claim_bytes(&c.data["spec"])).sum();
+    if let Some(quota) = objects.iter_mut().find(|o| o.kind == "ResourceQuota") {
+        quota.manifest["spec"]["hard"]["requests.storage"] = quantity::bytes_text(desired + retained).into();
+    }
+    Fitted { objects, storage_grows: desired + retained > before }
 }
 
 /// A Deployment whose rollout failed: progress deadline exceeded or replica failure.

@@ -27,6 +27,27 @@ pub fn same_value(a: &str, b: &str) -> bool {
     matches!((parse(a), parse(b)), (Some(a), Some(b)) if a == b)
 }
 
+/// A quantity's value as a whole number, rounded up (bytes, for a storage size); `None`
+/// when `text` is not a quantity or the value is too large.
+pub fn whole(text: &str) -> Option<i128> {
+    let q = parse(text)?;
+    let power = 10i128.checked_pow(q.exponent.unsigned_abs())?;
+    if q.exponent >= 0 {
+        return q.mantissa.checked_mul(power);
+    }
+    Some(q.mantissa.div_euclid(power) + i128::from(q.mantissa.rem_euclid(power) != 0))
+}
+
+/// A number of bytes as a quantity: in `Gi` when it is a whole number of them.
+pub fn bytes_text(bytes: i128) -> String {
+    const GI: i128 = 1 << 30;
+    if bytes % GI == 0 {
+        format!("{}Gi", bytes / GI)
+    } else {
+        bytes.to_string()
+    }
+}
+
 /// A signed decimal number as `mantissa × 10^exponent`.
 fn decimal(number: &str) -> Option<(i128, i32)> {
     let (negative, digits) = match number.as_bytes().first() {
@@ -90,6 +111,17 @@ fn normalise(mut mantissa: i128, mut exponent: i32) -> Quantity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_are_whole_numbers_rounded_up_and_written_in_gi_when_they_can() {
+        assert_eq!(whole("40Gi"), Some(40 << 30));
+        assert_eq!(whole("1G"), Some(1_000_000_000));
+        assert_eq!(whole("1.5"), Some(2));
+        assert_eq!(whole("500m"), Some(1));
+        assert_eq!(whole("Gi"), None);
+        assert_eq!(bytes_text(42 << 30), "42Gi");
+        assert_eq!(bytes_text(1_000_000_000), "1000000000");
+    }
 
     #[test]
     fn spellings_of_one_value_are_equal() {

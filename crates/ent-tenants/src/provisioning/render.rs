@@ -29,6 +29,8 @@ use std::collections::BTreeMap;
 
 pub const MANAGED_BY: &str = "entcp";
 pub const TENANT_LABEL: &str = "entcp.education.fr/tenant";
+/// On the volume of a service the tenant no longer has: kept (not pruned) until the purge.
+pub const RETAINED_LABEL: &str = "entcp.education.fr/retained";
 
 /// One desired object, serialised with its `apiVersion` and `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -102,6 +102,9 @@ struct Mock {
     gate: Mutex<Option<(String, String, Arc<tokio::sync::Semaphore>)>>,
     /// Gated answers computed (the objects as they were then), held or sent since.
     gated_answers: AtomicUsize,
+    /// Defaults a Deployment applied without `strategy` as the API server does
+    /// (`RollingUpdate`, 25 % surge and unavailable), a default no manager owns.
+    defaults_strategy: Mutex<bool>,
 }
 
 impl Mock {
@@ -286,12 +289,108 @@ fn status(code: u16, reason: &str, message: &str, name: &str) -> Response {
     (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
 }
 
+/// Whether `object` matches a label selector, or a field selector on `metadata.name`.
 fn matches_selector(object: &Value, selector: Option<&String>) -> bool {
     let Some(selector) = selector else { return true };
     selector.split(',').all(|pair| {
         let (k, v) = pair.split_once('=').unwrap();
-        object["metadata"]["labels"][k] == v
+        match k {
+            "metadata.name" => object["metadata"]["name"] == v,
+            _ => object["metadata"]["labels"][k] == v,
+        }
     })
+}
+
+/// A claim's storage request in bytes.
+fn claim_bytes(claim: &Value) -> i128 {
+    claim["spec"]["resources"]["requests"]["storage"]
+        .as_str()
+        .and_then(entcp::provisioning::quantity::whole)
+        .unwrap_or(0)
+}
+
+/// As the API server validates a claim's update: its spec is immutable but for a request
+/// that grows (422).
+fn immutable_claim(before: Option<&Value>, claim: &Value, name: &str) -> Option<Response> {
+    let old = before.filter(|_| claim["kind"] == "PersistentVolumeClaim")?;
+    if claim_bytes(claim) < claim_bytes(old) {
+        let message = format!(
+            "PersistentVolumeClaim \"{name}\" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than previous value"
+        );
+        return Some(status(422, "Invalid", &message, name));
+    }
+    if claim["spec"]["storageClassName"] != old["spec"]["storageClassName"] {
+        let message = format!(
+            "PersistentVolumeClaim \"{name}\" is invalid: spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"
+        );
+        return Some(status(422, "Invalid", &message, name));
+    }
+    None
+}
+
+/// The quota admission of a claim created or grown: refused (403) beyond the namespace's
+/// `requests.storage`, counting the other claims there.
+fn quota_refusal(
+    objects: &BTreeMap<String, BTreeMap<String, Value>>,
+    collection: &str,
+    name: &str,
+    claim: &Value,
+) -> Option<Response> {
+    let namespace = collection.strip_suffix("/persistentvolumeclaims")?;
+    let claims = objects.get(collection);
+    let requested = claim_bytes(claim);
+    if requested <= claims.and_then(|c| c.get(name)).map(claim_bytes).unwrap_or(0) {
+        return None;
+    }
+    let hard = objects
+        .get(&format!("{namespace}/resourcequotas"))?
+        .values()
+        .filter_map(|q| q["spec"]["hard"]["requests.storage"].as_str().and_then(entcp::provisioning::quantity::whole))
+        .min()?;
+    let used: i128 = claims.into_iter().flatten().filter(|(n, _)| *n != name).map(|(_, c)| claim_bytes(c)).sum();
+    if used + requested <= hard {
+        return None;
+    }
+    let gi = |bytes: i128| entcp::provisioning::quantity::bytes_text(bytes);
+    let message = format!(
+        "persistentvolumeclaims \"{name}\" is forbidden: exceeded quota: quota, requested: requests.storage={}, \
+         used: requests.storage={}, limited: requests.storage={}",
+        gi(requested),
+        gi(used),
+        gi(hard)
+    );
+    Some(status(403, "Forbidden", &message, name))
+}
+
+/// A Deployment's strategy as the API server merges it under server-side apply: the
+/// `rollingUpdate` it defaulted belongs to no manager and stays, so `Recreate` with it is
+/// invalid (422, kubernetes#24198); with `defaults`, a Deployment without strategy gets the default.
+fn strategy_refusal(before: Option<&Value>, deployment: &mut Value, defaults: bool, name: &str) -> Option<Response> {
+    if deployment["kind"] != "Deployment" {
+        return None;
+    }
+    let live = before.map(|b| b["spec"]["strategy"].clone()).unwrap_or(Value::Null);
+    let mut strategy = deployment["spec"].get("strategy").cloned().unwrap_or(Value::Null);
+    if strategy.is_null() && defaults {
+        strategy = if live.is_null() {
+            json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": "25%" } })
+        } else {
+            live.clone()
+        };
+    }
+    if strategy.is_object() && strategy["rollingUpdate"].is_null() && !live["rollingUpdate"].is_null() {
+        strategy["rollingUpdate"] = live["rollingUpdate"].clone();
+    }
+    if !strategy.is_null() {
+        deployment["spec"]["strategy"] = strategy.clone();
+    }
+    if strategy["type"] == "Recreate" && !strategy["rollingUpdate"].is_null() {
+        let message = format!(
+            "Deployment.apps \"{name}\" is invalid: spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'"
+        );
+        return Some(status(422, "Invalid", &message, name));
+    }
+    None
 }
 
 fn split(path: &str) -> (String, String) {
@@ -462,11 +561,19 @@ async fn answer(
             let mut object: Value = serde_json::from_slice(&body).unwrap();
             object["metadata"]["uid"] = json!(format!("uid-{name}"));
             object["metadata"]["resourceVersion"] = json!("1");
+            let before = objects.get(&collection).and_then(|c| c.get(&name));
+            let defaults = *mock.defaults_strategy.lock().unwrap();
+            // Admission, on a dry-run as on a write (kubernetes#66391 for the quota).
+            if let Some(refusal) = immutable_claim(before, &object, &name)
+                .or_else(|| quota_refusal(&objects, &collection, &name, &object))
+                .or_else(|| strategy_refusal(before, &mut object, defaults, &name))
+            {
+                return refusal;
+            }
             if query.get("dryRun").is_some_and(|v| v == "All") {
                 return (StatusCode::OK, axum::Json(object)).into_response();
             }
             // The generation moves on when the spec changes, as the API server's does.
-            let before = objects.get(&collection).and_then(|c| c.get(&name));
             let generation = match before {
                 Some(old) if old["spec"] == object["spec"] => old["metadata"]["generation"].as_i64().unwrap_or(1),
                 Some(old) => old["metadata"]["generation"].as_i64().unwrap_or(1) + 1,
@@ -505,6 +612,7 @@ async fn answer(
                 .filter(|(collection, _)| in_list(&path, collection))
                 .flat_map(|(_, c)| c.values())
                 .filter(|o| matches_selector(o, query.get("labelSelector")))
+                .filter(|o| matches_selector(o, query.get("fieldSelector")))
                 .map(|o| mock.observed(o.clone()))
                 .collect();
             let revision = mock.revision.load(Ordering::SeqCst).to_string();
@@ -515,6 +623,16 @@ async fn answer(
         }
         Method::DELETE => {
             let (collection, name) = split(&path);
+            let terminating = objects
+                .get(&collection)
+                .and_then(|c| c.get(&name))
+                .is_some_and(|o| collection == "/api/v1/namespaces" && !o["metadata"]["deletionTimestamp"].is_null());
+            if terminating {
+                let message = "Operation cannot be fulfilled on namespaces: The system is ensuring all content is \
+                               removed from this namespace.  Upon completion, this namespace will automatically be \
+                               purged by the system.";
+                return status(409, "Conflict", message, &name);
+            }
             let Some(object) = mock.delete(&mut objects, &collection, &name) else {
                 return status(404, "NotFound", &format!("\"{name}\" not found"), &name);
             };
@@ -688,16 +806,32 @@ impl World {
         live
     }
 
-    /// Whether the mock holds exactly the tenant's rendered objects (namespace content).
+    /// Whether the mock holds exactly the tenant's rendered objects (namespace content),
+    /// besides the volumes kept of removed services, which its quota counts.
     async fn assert_live_as_rendered(&self, slug: &str) {
         let namespace = format!("ent-{slug}");
         let desired = tenants::render(&self.state.tenants(), &self.get(slug).await).await.unwrap();
+        let mut live = self.live(&namespace);
+        live.retain(|_, o| o["metadata"]["labels"]["entcp.education.fr/retained"].is_null());
+        let retained: i128 = self
+            .live(&namespace)
+            .values()
+            .filter(|o| !o["metadata"]["labels"]["entcp.education.fr/retained"].is_null())
+            .map(claim_bytes)
+            .sum();
         let expected: BTreeMap<String, Value> = desired
             .iter()
             .filter(|o| o.kind != "Namespace")
-            .map(|o| (path_of(o, &namespace), o.manifest.clone()))
+            .map(|o| {
+                let mut manifest = o.manifest.clone();
+                if o.kind == "ResourceQuota" {
+                    let hard = &mut manifest["spec"]["hard"]["requests.storage"];
+                    let rendered = hard.as_str().and_then(entcp::provisioning::quantity::whole).unwrap();
+                    *hard = json!(entcp::provisioning::quantity::bytes_text(rendered + retained));
+                }
+                (path_of(o, &namespace), manifest)
+            })
             .collect();
-        let live = self.live(&namespace);
         assert_eq!(live.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "the live objects of {slug}");
         for (path, object) in &expected {
             assert_eq!(&live[path], object, "{path} is live as rendered");
@@ -828,7 +962,11 @@ async fn server_side_apply_sends_each_object_as_an_api_server_expects_then_reads
 
     // Every rendered object is applied, Namespace first, with the body render produced.
     let desired = tenants::render(&w.state.tenants(), &w.get("doisneau").await).await.unwrap();
-    // First a server-side dry-run of every object, then the writes.
+    // First the namespace is looked up by name (absent: nothing to take over, no volume to fit).
+    assert_eq!((requests[0].method.as_str(), requests[0].path.as_str()), ("GET", "/api/v1/namespaces"));
+    assert_eq!(requests[0].query.get("fieldSelector").map(String::as_str), Some("metadata.name=ent-doisneau"));
+    let requests = requests[1..].to_vec();
+    // Then a server-side dry-run of every object, then the writes.
     let dry_run = |r: &Request| r.query.get("dryRun").is_some_and(|v| v == "All");
     let first_write = requests.iter().position(|r| r.method == "PATCH" && !dry_run(r)).unwrap();
     assert_eq!(first_write, desired.len(), "every object dry-run before the first write");
@@ -926,8 +1064,13 @@ async fn pruning_deletes_exactly_what_is_no_longer_desired_and_a_404_on_delete_c
     w.apply("doisneau", "0940176F", json!([])).await;
     let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
     assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
-    let deleted: BTreeSet<String> = paths(&w.take_requests(), "DELETE").into_iter().collect();
-    assert_eq!(deleted, added, "exactly the option's objects are pruned");
+    let requests = w.take_requests();
+    let deleted: BTreeSet<String> = paths(&requests, "DELETE").into_iter().collect();
+    let claim = "/api/v1/namespaces/ent-doisneau/persistentvolumeclaims/exercices-data".to_string();
+    let expected: BTreeSet<String> = added.iter().filter(|p| **p != claim).cloned().collect();
+    assert_eq!(deleted, expected, "exactly the option's objects are pruned, its volume kept");
+    let retained = requests.iter().find(|r| r.path == claim && r.method == "PATCH").expect("the volume marked");
+    assert_eq!(retained.body["metadata"]["labels"]["entcp.education.fr/retained"], "true");
     assert!(w.get("doisneau").await.provisioning_state.error.is_none());
 
     // Suspension scales to zero; decommissioning deletes workloads and keeps data and credentials.
@@ -1317,7 +1460,7 @@ async fn a_deleted_network_policy_is_restored_on_the_next_resync_and_a_dry_run_r
     w.take_requests();
     assert_eq!(pass(&w.state.provisioning(), None, later).await.unwrap().failed, 1);
     let requests = w.take_requests();
-    assert!(requests.iter().all(|r| r.query.contains_key("dryRun")), "nothing written");
+    assert!(requests.iter().all(|r| r.method == "GET" || r.query.contains_key("dryRun")), "nothing written");
     let error = w.get("doisneau").await.provisioning_state.error.unwrap();
     assert!(error.contains("422 Invalid") && error.contains("dry-run"), "{error}");
 }
@@ -1347,6 +1490,211 @@ async fn a_removed_options_secret_disappears_from_the_live_namespace(db: common:
     assert!(!secrets(&w).contains(&"visio-credentials".to_string()), "{:?}", secrets(&w));
     assert!(secrets(&w).contains(&"portail-credentials".to_string()), "{:?}", secrets(&w));
     w.assert_live_as_rendered("doisneau").await;
+}
+
+backend_test!(a_removed_services_volume_is_kept_until_the_purge_and_the_quota_is_raised_before_a_new_volume_is_checked);
+async fn a_removed_services_volume_is_kept_until_the_purge_and_the_quota_is_raised_before_a_new_volume_is_checked(
+    db: common::TestDb,
+) {
+    let w = World::on(db, |_| {}).await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
+    let claims = "/api/v1/namespaces/ent-doisneau/persistentvolumeclaims";
+    let quota = "/api/v1/namespaces/ent-doisneau/resourcequotas/quota";
+    let dry_run = |r: &Request| r.query.contains_key("dryRun");
+
+    // An option with a volume on a provisioned tenant: the quota admission checks the volume's
+    // dry-run against the live quota (used = hard), so the quota is raised for real first.
+    w.apply("doisneau", "0940176F", json!(["moodle"])).await;
+    w.take_requests();
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    let error = w.get("doisneau").await.provisioning_state.error;
+    assert_eq!((report.applied, report.failed), (1, 0), "{error:?}");
+    let requests = w.take_requests();
+    let check = requests.iter().position(|r| r.path == format!("{claims}/exercices-data") && dry_run(r)).unwrap();
+    let written: Vec<&str> =
+        requests[..check].iter().filter(|r| r.method == "PATCH" && !dry_run(r)).map(|r| r.path.as_str()).collect();
+    assert_eq!(written, [quota], "only the quota is written before the volume's dry-run");
+    w.assert_live_as_rendered("doisneau").await;
+    let size = w.stored(claims, "exercices-data").unwrap()["spec"]["resources"]["requests"]["storage"].clone();
+
+    // Replaced by an option with other volumes in one change: the removed service's volume is
+    // kept, marked retained, and the quota holds it besides the new ones.
+    w.apply("doisneau", "0940176F", json!(["collaboratif"])).await;
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    let error = w.get("doisneau").await.provisioning_state.error;
+    assert_eq!((report.applied, report.failed), (1, 0), "{error:?}");
+    let requests = w.take_requests();
+    assert!(paths(&requests, "DELETE").iter().all(|p| !p.starts_with(claims)), "no volume deleted: {requests:?}");
+    assert!(w.stored("/apis/apps/v1/namespaces/ent-doisneau/deployments", "exercices").is_none(), "its workload goes");
+    let kept = w.stored(claims, "exercices-data").expect("the volume is kept");
+    assert_eq!(kept["metadata"]["labels"]["entcp.education.fr/retained"], "true");
+    assert_eq!(kept["spec"]["resources"]["requests"]["storage"], size);
+    w.assert_live_as_rendered("doisneau").await;
+
+    // The option back: the same volume, no longer marked retained.
+    w.apply("doisneau", "0940176F", json!(["collaboratif", "moodle"])).await;
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
+    let back = w.stored(claims, "exercices-data").unwrap();
+    assert!(back["metadata"]["labels"]["entcp.education.fr/retained"].is_null(), "{back}");
+    w.assert_live_as_rendered("doisneau").await;
+
+    // Removed again, it is kept until the purge deletes the namespace, and it with it.
+    w.apply("doisneau", "0940176F", json!([])).await;
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    for to in [Status::Active, Status::Decommissioning, Status::Archived] {
+        w.move_to("doisneau", to).await;
+        pass(&w.state.provisioning(), None, t0()).await.unwrap();
+        assert!(w.stored(claims, "exercices-data").is_some(), "kept while {to:?}");
+    }
+    let later = t0() + chrono::Duration::days(93);
+    assert_eq!(entcp::provisioning::purge::purge_due(&w.state.provisioning(), later).await.unwrap(), ["doisneau"]);
+    assert!(w.stored(claims, "exercices-data").is_none() && w.stored(claims, "casiers-data").is_none());
+}
+
+backend_test!(a_deployment_given_a_volume_loses_its_defaulted_rolling_update_before_it_is_applied_as_recreate);
+async fn a_deployment_given_a_volume_loses_its_defaulted_rolling_update_before_it_is_applied_as_recreate(
+    db: common::TestDb,
+) {
+    let w = World::on(db, |_| {}).await;
+    *w.mock.defaults_strategy.lock().unwrap() = true;
+    w.tenant("doisneau", "0940176F", json!(["visio"])).await;
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
+    let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
+    let defaulted = json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": "25%" } });
+    assert_eq!(w.stored(deployments, "visio").unwrap()["spec"]["strategy"], defaulted, "no volume: the default");
+    assert_eq!(w.stored(deployments, "portail").unwrap()["spec"]["strategy"], json!({ "type": "Recreate" }));
+
+    // A Deployment made before its service had a volume (or by a release before Recreate):
+    // the API server's default, owned by no manager, which server-side apply would keep.
+    w.edit(deployments, "portail", |d| d["spec"]["strategy"] = defaulted.clone());
+    w.apply("doisneau", "0940176F", json!([])).await;
+    w.take_requests();
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    let error = w.get("doisneau").await.provisioning_state.error;
+    assert_eq!((report.applied, report.failed), (1, 0), "{error:?}");
+    let requests = w.take_requests();
+    let merge = |r: &Request| r.content_type.starts_with("application/merge-patch");
+    let merges: Vec<&Request> = requests.iter().filter(|r| merge(r)).collect();
+    assert_eq!(merges.len(), 1, "only the Deployment that holds a rollingUpdate: {merges:?}");
+    assert_eq!(merges[0].path, format!("{deployments}/portail"));
+    assert_eq!(merges[0].body, json!({ "spec": { "strategy": { "type": "Recreate", "rollingUpdate": null } } }));
+    let first_dry_run = requests.iter().position(|r| r.query.contains_key("dryRun")).unwrap();
+    assert!(requests.iter().position(merge).unwrap() < first_dry_run, "cleared before the dry-run");
+    assert_eq!(w.stored(deployments, "portail").unwrap()["spec"]["strategy"], json!({ "type": "Recreate" }));
+}
+
+backend_test!(a_namespace_still_terminating_is_not_deleted_again_and_a_409_on_its_delete_counts_as_done);
+async fn a_namespace_still_terminating_is_not_deleted_again_and_a_409_on_its_delete_counts_as_done(db: common::TestDb) {
+    let w = World::on(db, |c| c.provisioning.reconcile.resync_seconds = 600).await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    w.tenant("wallon", "0940198E", json!([])).await;
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    for to in [Status::Active, Status::Decommissioning, Status::Archived] {
+        w.move_to("doisneau", to).await;
+        w.move_to("wallon", to).await;
+        pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    }
+    // A finalizer (volumes still protected, cert-manager…) holds doisneau's namespace Terminating;
+    // wallon's is being deleted by someone else when its DELETE comes (409).
+    w.edit("/api/v1/namespaces", "ent-doisneau", |n| n["metadata"]["finalizers"] = json!(["exemple.fr/protection"]));
+    let terminating = "The system is ensuring all content is removed from this namespace.";
+    w.fail_once("DELETE", "/api/v1/namespaces/ent-wallon", 409, "Conflict", terminating);
+    w.take_requests();
+    let later = t0() + chrono::Duration::days(93);
+    let mut purged = entcp::provisioning::purge::purge_due(&w.state.provisioning(), later).await.unwrap();
+    purged.sort();
+    assert_eq!(purged, ["doisneau", "wallon"]);
+    let deleted: BTreeSet<String> = paths(&w.take_requests(), "DELETE").into_iter().collect();
+    assert_eq!(
+        deleted,
+        BTreeSet::from(["/api/v1/namespaces/ent-doisneau".into(), "/api/v1/namespaces/ent-wallon".into()])
+    );
+    let namespace = w.stored("/api/v1/namespaces", "ent-doisneau").expect("held by its finalizer");
+    assert!(!namespace["metadata"]["deletionTimestamp"].is_null());
+    for slug in ["doisneau", "wallon"] {
+        let state = w.get(slug).await.provisioning_state;
+        assert_eq!((state.observed.as_deref(), state.error.as_deref()), (Some("removed"), None), "{slug}");
+        assert!(state.observed_detail.as_deref().unwrap().contains("en cours de suppression"), "{slug}: {state:?}");
+    }
+
+    // The resync of a purged tenant while its namespace is still Terminating: no second DELETE
+    // (the API server answers it 409), no failure.
+    let resync = t0() + chrono::Duration::seconds(600);
+    let report = pass(&w.state.provisioning(), None, resync).await.unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let requests = w.take_requests();
+    assert!(requests.iter().any(|r| r.method == "GET" && r.path == "/api/v1/namespaces"), "listed again");
+    let terminating = "/api/v1/namespaces/ent-doisneau".to_string();
+    assert!(!paths(&requests, "DELETE").contains(&terminating), "{requests:?}");
+    assert!(w.get("doisneau").await.provisioning_state.error.is_none());
+}
+
+backend_test!(an_existing_namespace_not_made_for_the_tenant_is_never_taken_over);
+async fn an_existing_namespace_not_made_for_the_tenant_is_never_taken_over(db: common::TestDb) {
+    let w = World::on(db, |_| {}).await;
+    let foreign = json!({ "apiVersion": "v1", "kind": "Namespace",
+        "metadata": { "name": "ent-doisneau", "labels": { "equipe": "partage" } } });
+    w.mock
+        .objects
+        .lock()
+        .unwrap()
+        .entry("/api/v1/namespaces".into())
+        .or_default()
+        .insert("ent-doisneau".into(), foreign.clone());
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    assert_eq!((report.applied, report.failed), (0, 1), "{report:?}");
+    let requests = w.take_requests();
+    assert!(requests.iter().all(|r| r.method == "GET"), "nothing written: {requests:?}");
+    assert_eq!(w.stored("/api/v1/namespaces", "ent-doisneau").unwrap(), foreign, "left as it was");
+    let error = w.get("doisneau").await.provisioning_state.error.unwrap();
+    assert!(error.contains("ent-doisneau") && error.contains("n'a pas été créé pour ce tenant"), "{error}");
+}
+
+backend_test!(a_live_volume_keeps_its_storage_class_and_size_when_the_configuration_or_catalog_would_change_them);
+async fn a_live_volume_keeps_its_storage_class_and_size_when_the_configuration_or_catalog_would_change_them(
+    db: common::TestDb,
+) {
+    let w = World::on(db, |_| {}).await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
+    let claims = "/api/v1/namespaces/ent-doisneau/persistentvolumeclaims";
+    // The API server gave the claims the default class; portail's is larger than the catalog
+    // now renders (its sizing lowered since, or an overlay).
+    let names: Vec<String> = w.mock.objects.lock().unwrap()[claims].keys().cloned().collect();
+    for name in &names {
+        w.edit(claims, name, |c| c["spec"]["storageClassName"] = json!("standard"));
+    }
+    w.edit(claims, "portail-data", |c| c["spec"]["resources"]["requests"]["storage"] = json!("9Gi"));
+
+    // Another class configured, and a new volume: the new one gets the class, the live ones keep theirs.
+    let mut state = w.state.clone();
+    let mut config = (*state.config).clone();
+    config.provisioning.cluster.storage_class = Some("ssd-retain".into());
+    state.config = Arc::new(config);
+    w.apply("doisneau", "0940176F", json!(["moodle"])).await;
+    w.take_requests();
+    let report = pass(&state.provisioning(), None, t0()).await.unwrap();
+    let error = w.get("doisneau").await.provisioning_state.error;
+    assert_eq!((report.applied, report.failed), (1, 0), "{error:?}");
+    let requests = w.take_requests();
+    let written: BTreeMap<String, Value> = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && !r.query.contains_key("dryRun"))
+        .filter_map(|r| r.path.strip_prefix(&format!("{claims}/")).map(|name| (name.to_string(), r.body.clone())))
+        .collect();
+    assert_eq!(written.len(), names.len() + 1, "{written:?}");
+    for (name, body) in &written {
+        let class = if name == "exercices-data" { "ssd-retain" } else { "standard" };
+        assert_eq!(body["spec"]["storageClassName"], class, "{name}");
+    }
+    assert_eq!(written["portail-data"]["spec"]["resources"]["requests"]["storage"], "9Gi", "never shrunk");
+    let quota = w.stored("/api/v1/namespaces/ent-doisneau/resourcequotas", "quota").unwrap();
+    let hard = quota["spec"]["hard"]["requests.storage"].as_str().and_then(entcp::provisioning::quantity::whole);
+    let total: i128 = w.mock.objects.lock().unwrap()[claims].values().map(claim_bytes).sum();
+    assert_eq!(hard, Some(total), "the quota holds every claim as it is");
 }
 
 /// What a request to the API server needs in RBAC terms: (cluster-scoped, API group, resource, verb).
