@@ -168,12 +168,14 @@ async fn list(
     Ok(page::render("conventions.html", shell, values))
 }
 
-/// The latest version of each model: id and title.
+/// The latest version of each model a person creates (`workflow::create`: one that governs
+/// the ENT; a groupement's convention constitutive is born of the groupement): id and title.
 fn model_choices(models: &[ConventionModel]) -> Vec<Value> {
     let mut ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
     ids.dedup();
     ids.iter()
         .filter_map(|id| find_model(models, id, None).ok())
+        .filter(|m| m.governs_ent())
         .map(|m| json!({ "id": m.id, "title": m.title, "description": m.description }))
         .collect()
 }
@@ -191,6 +193,7 @@ fn control_id(field: &str) -> String {
             None => format!("partie-{rest}"),
         },
         _ => match field {
+            "model" | "version" => "modele".into(),
             "parameters" => "parametres".into(),
             "parties" => "parties".into(),
             other => other.replace('_', "-"),
@@ -367,7 +370,8 @@ fn default_text(default: Option<&Value>) -> String {
 /// `/conventions/nouvelle`: the model chosen first, then the whole form.
 async fn new_form(on: On<ConventionsState>, Query(query): Query<Fields>) -> Result<Response, PageError> {
     let On { console, state, signed } = &on;
-    if let Some(model) = query.opt("modele").and_then(|id| find_model(&state.models, &id, None).ok()) {
+    let chosen = query.opt("modele").and_then(|id| find_model(&state.models, &id, None).ok());
+    if let Some(model) = chosen.filter(|m| m.governs_ent()) {
         return creation_page(&on, model, Reply::shown(&query, None)).await;
     }
     let shell = Shell::new(console, Some(&signed.0), "/conventions")
@@ -553,15 +557,18 @@ async fn convention_page(
         },
         "parties": parties,
         "pending": pending,
-        "signs_for": signable_parties(actor, model, conv),
-        "visa": next_visa(model, conv),
+        "signs_for": workflow::parties_to_sign(actor, model, conv)
+            .iter()
+            .map(|p| json!({ "key": p.key, "label": p.label, "org": p.org.name }))
+            .collect::<Vec<_>>(),
+        "visa": workflow::visa_for(actor, model, conv).map(|v| json!({ "key": v.key, "label": v.label })),
         "timeline": timeline(conv, &renewals),
         "renewal": renewal_box(model, conv, &signed, ent_kernel::clock::today_in_france(state.clock.now())),
         "document": document_body(state, model, conv).await?,
         "downloads": downloads(conv),
         "can": {
             "write": workflow::writes_convention(actor, model, conv),
-            "sign": authz::role_allows(actor, &CONVENTIONS_SIGN),
+            "refuse": workflow::may_refuse(actor, model, conv),
             // A résiliation d'un commun accord is recorded by an administrator only.
             "agree": actor.is_admin(),
         },
@@ -575,32 +582,6 @@ async fn convention_page(
     Ok(page::render_status(status, "convention.html", shell, values))
 }
 
-/// The parties `actor` would sign for now: those of the model's signing role at the
-/// party's organisation that have not signed yet.
-fn signable_parties(actor: &Actor, model: &ConventionModel, conv: &Convention) -> Vec<Value> {
-    if conv.status != Status::InSignature {
-        return Vec::new();
-    }
-    conv.parties
-        .iter()
-        .filter(|p| {
-            let role = model.parties.iter().find(|s| s.key == p.key).map(|s| s.signing_role);
-            actor.bindings.iter().any(|b| Some(b.role) == role && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
-        })
-        .filter(|p| !conv.live_steps("signature").any(|s| s.step_key == p.key && s.org_id == p.org.id))
-        .map(|p| json!({ "key": p.key, "label": p.label, "org": p.org.name }))
-        .collect()
-}
-
-/// The visa due next, if any.
-fn next_visa(model: &ConventionModel, conv: &Convention) -> Option<Value> {
-    if conv.status != Status::InSignature {
-        return None;
-    }
-    let done = conv.live_steps("visa").count();
-    model.visas.get(done).map(|v| json!({ "key": v.key, "label": v.label }))
-}
-
 /// The tacit renewal of a renewable convention in force: until when it renews, the last day to
 /// oppose, whether that is still open; or the opposition recorded. `None` for another model.
 fn renewal_box(
@@ -612,6 +593,10 @@ fn renewal_box(
     if !model.renewable || !matches!(conv.status, Status::Active | Status::Signed) {
         return None;
     }
+    // A résiliation taking effect by the term: it ends then, nothing is renewed.
+    if conv.non_renewal.is_none() && !renewal::renews(model.renewable, conv) {
+        return None;
+    }
     let deadline = renewal::opposition_deadline(conv).ok()?;
     let end = chrono::NaiveDate::parse_from_str(&conv.end_date, "%Y-%m-%d").ok()?;
     let until = renewal::renewed_end(end, renewal::renewal_span(model, signed).ok()?).ok()?;
@@ -620,6 +605,7 @@ fn renewal_box(
         "until": french_moment(&until.to_string()),
         "open": today <= deadline && conv.non_renewal.is_none() && conv.termination_effective.is_none(),
         "opposed": conv.non_renewal.is_some(),
+        "passed": today > deadline,
     }))
 }
 

@@ -6,7 +6,7 @@
 //! reminder is sent once (per term, for a renewable convention).
 
 use super::model::ConventionModel;
-use super::renewal::{opposition_deadline, renew_if_due, renewal_span, renewed_end, renews, signed_term};
+use super::renewal::{opposition_deadline, renew_if_due, renewal_span, renewed_end, renews_at_term, signed_term};
 use super::workflow::{
     activate_if_started, audit_to_parties, complete_if_all_signed, end_on_termination_date, end_pending_avenants,
     party_orgs, party_signers, pending_signers, users_with_role, Ctx,
@@ -213,17 +213,22 @@ async fn term_reminders(
     };
     let mut sent = 0;
     let mut extra = json!({ "days": (end - today).num_days() });
-    if renews(model.renewable, conv) {
+    if renews_at_term(tx, model, conv).await? {
         let deadline = opposition_deadline(conv)?;
         extra["renews"] = json!(true);
         let span = renewal_span(model, &signed_term(tx, conv).await?)?;
         extra["renewed_until"] = json!(french_date(&renewed_end(end, span)?.to_string()));
-        extra["deadline"] = json!(french_date(&deadline.to_string()));
         let left = (deadline - today).num_days();
+        let deadline = json!(french_date(&deadline.to_string()));
+        if left >= 0 {
+            // Past it, the reminders say a résiliation alone can end it, not a day gone by.
+            extra["deadline"] = deadline.clone();
+        } else {
+            extra["notice_months"] = json!(super::workflow::notice_months(conv).unwrap_or(0));
+        }
         if let Some(days) = reminder_due(left).filter(|_| left >= 0) {
             if claim_reminder(tx, &conv.id, &format!("non-renewal-{days}{term}"), now).await? {
-                let notice =
-                    json!({ "days": left, "deadline": extra["deadline"], "renewed_until": extra["renewed_until"] });
+                let notice = json!({ "days": left, "deadline": deadline, "renewed_until": extra["renewed_until"] });
                 notify(tx, recipients, conv, "non_renewal_deadline", notice, now).await?;
                 sent += 1;
             }

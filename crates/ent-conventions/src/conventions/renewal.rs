@@ -116,9 +116,44 @@ pub fn renewed_end(end: NaiveDate, span: Span) -> Result<NaiveDate, Problem> {
 }
 
 /// Whether `conv` is renewed at its term as things stand: its model is renewable, no party
-/// opposed, no résiliation is notified.
+/// opposed, no résiliation takes effect by its term (one notified for a day after the term,
+/// a notice running past it, takes effect in the renewed period).
 pub fn renews(renewable: bool, conv: &Convention) -> bool {
-    renewable && conv.non_renewal.is_none() && conv.termination_effective.is_none()
+    let ends_by_term = conv.termination_effective.as_deref().is_some_and(|t| t <= conv.end_date.as_str());
+    renewable && conv.non_renewal.is_none() && !ends_by_term
+}
+
+/// The reference of the convention that succeeds `conv` on one of its schools: another
+/// lineage's, signed or in force, starting after `conv` and covering the school the day after
+/// `conv`'s term. `conv` is then not renewed over it: it expires at its term.
+pub async fn successor(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Option<String>, Problem> {
+    let end = parse_date("end_date", &conv.end_date)?;
+    let Some(next) = end.succ_opt() else { return Ok(None) };
+    let next = next.to_string();
+    Ok(sqlx::query_scalar(
+        "SELECT c.reference FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
+         WHERE s.org_id IN (SELECT org_id FROM convention_schools WHERE convention_id = $1) \
+         AND c.status IN ('signed', 'active') AND c.root_id <> $2 AND c.start_date <= $3 AND c.end_date >= $4 \
+         AND (c.termination_effective IS NULL OR c.termination_effective > $5) AND c.start_date > $6 \
+         ORDER BY c.start_date, c.id",
+    )
+    .bind(&conv.id)
+    .bind(&conv.root_id)
+    .bind(&next)
+    .bind(&next)
+    .bind(&next)
+    .bind(&conv.start_date)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// [`renews`], and no [`successor`] takes over at its term.
+pub async fn renews_at_term(
+    conn: &mut sqlx::AnyConnection,
+    model: &ConventionModel,
+    conv: &Convention,
+) -> Result<bool, Problem> {
+    Ok(renews(model.renewable, conv) && successor(conn, conv).await?.is_none())
 }
 
 /// The party `actor` opposes for: the one named, or the first it writes for ([`writes_for`]).
@@ -232,6 +267,12 @@ pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let first = parse_date("end_date", &conv.end_date)?;
     if conv.status != Status::Active || !renews(model.renewable, &conv) || first >= ctx.today() {
+        return Ok(false);
+    }
+    if let Some(next) = successor(&mut tx, &conv).await? {
+        let summary = json!({ "end_date": conv.end_date, "successor": next });
+        record(ctx, &mut tx, "conventions.not_renewed", &conv.id, None, summary).await?;
+        tx.commit().await?;
         return Ok(false);
     }
     let span = renewal_span(model, &signed_term(&mut tx, &conv).await?)?;

@@ -502,14 +502,57 @@ struct Coverage<'a> {
     supersedes: Option<&'a str>,
 }
 
+/// A live convention on one of the schools a new one covers, as [`check_no_overlap`] reads it.
+#[derive(sqlx::FromRow)]
+struct Other {
+    id: String,
+    reference: String,
+    model_id: String,
+    model_version: i64,
+    end_date: String,
+    non_renewal_at: Option<String>,
+}
+
+impl Other {
+    /// Whether it still covers the school on `start`: its term is not before, or it is renewed
+    /// tacitly at its term (a renewable model, no non-reconduction: [`super::renewal::renews`]) and
+    /// `start` is not the day after that term, where a successor takes over and it is not
+    /// renewed ([`super::renewal::successor`]).
+    fn overlaps_from(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
+        let end = parse_date("end_date", &self.end_date)?;
+        let renewable = u32::try_from(self.model_version)
+            .ok()
+            .and_then(|v| find_model(models, &self.model_id, Some(v)).ok())
+            .is_some_and(|m| m.renewable);
+        Ok(end >= start || (renewable && self.non_renewal_at.is_none() && end.succ_opt() != Some(start)))
+    }
+
+    /// For a convention ending before the new one but renewed tacitly: how to succeed it.
+    fn renewal_hint(&self, start: NaiveDate) -> Result<String, Problem> {
+        let end = parse_date("end_date", &self.end_date)?;
+        if end >= start {
+            return Ok(String::new());
+        }
+        let next = end.succ_opt().unwrap_or(end);
+        Ok(format!(
+            " (elle est reconduite tacitement à son terme, le {}) : faites commencer la nouvelle convention le {}, \
+             lendemain de ce terme, où elle lui succède sans reconduction, ou notifiez sa non-reconduction",
+            french_date(&self.end_date),
+            french_date(&next.to_string())
+        ))
+    }
+}
+
 /// Refuses two live conventions of the same model covering a school over overlapping dates,
 /// and one of another model designating other RGPD roles unless it is explicitly superseded.
+/// A convention renewed tacitly covers beyond its stored term ([`Other::overlaps_from`]).
 async fn check_no_overlap(store: &Store, models: &[ConventionModel], new: &Coverage<'_>) -> Result<(), Problem> {
     for school in new.schools {
-        let others: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT c.id, c.reference, c.model_id FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
+        let others: Vec<Other> = sqlx::query_as(
+            "SELECT c.id, c.reference, c.model_id, c.model_version, c.end_date, c.non_renewal_at FROM conventions c \
+             JOIN convention_schools s ON s.convention_id = c.id \
              WHERE s.org_id = $1 AND c.status IN ('in_signature', 'signed', 'active') \
-             AND c.start_date <= $2 AND c.end_date >= $3 \
+             AND c.start_date <= $2 AND (c.end_date >= $3 OR c.non_renewal_at IS NULL) \
              AND (c.termination_effective IS NULL OR c.termination_effective > $4) \
              AND c.root_id <> $5 ORDER BY c.start_date, c.id",
         )
@@ -520,24 +563,28 @@ async fn check_no_overlap(store: &Store, models: &[ConventionModel], new: &Cover
         .bind(new.lineage.unwrap_or(""))
         .fetch_all(store.pool())
         .await?;
-        for (id, reference, model_id) in others {
-            if model_id == new.model.id {
+        for other in others {
+            if !other.overlaps_from(models, new.start)? {
+                continue;
+            }
+            let (id, reference, hint) = (&other.id, &other.reference, other.renewal_hint(new.start)?);
+            if other.model_id == new.model.id {
                 return Err(Problem::conflict(format!(
-                    "{} ({}) est déjà couvert par la convention {reference} du même modèle sur ces dates",
+                    "{} ({}) est déjà couvert par la convention {reference} du même modèle sur ces dates{hint}",
                     school.name, school.code,
                 )));
             }
             if new.supersedes == Some(id.as_str()) {
                 continue;
             }
-            let Some(other) = get_convention(store, models, &id).await? else { continue };
+            let Some(other) = get_convention(store, models, id).await? else { continue };
             let Ok(other_model) = find_model(models, &other.model_id, Some(other.model_version)) else { continue };
             if roles_key(other_model, &other.parties, other.rgpd_controller.as_ref()) != new.roles {
                 let controller = other.rgpd_controller.as_ref().map(|o| o.name.as_str()).unwrap_or("aucun");
                 return Err(Problem::conflict(format!(
-                    "{} ({}) est déjà couvert sur ces dates par la convention {reference}, qui désigne d'autres rôles \
-                     au sens du RGPD (responsable de traitement : {controller}) : une école n'a qu'un responsable de \
-                     traitement. Résiliez-la, rédigez un avenant, ou indiquez que la nouvelle convention la remplace \
+                    "{} ({}) est déjà couvert sur ces dates par la convention {reference}{hint}, qui désigne d'autres \
+                     rôles au sens du RGPD (responsable de traitement : {controller}) : une école n'a qu'un responsable \
+                     de traitement. Résiliez-la, rédigez un avenant, ou indiquez que la nouvelle convention la remplace \
                      (champ supersedes)",
                     school.name, school.code,
                 ))
@@ -1317,12 +1364,29 @@ fn acting_party<'c>(
         .collect()
 }
 
+/// The visa the circuit of `conv` (of `model`) waits for, if any.
+fn visa_due<'m>(model: &'m ConventionModel, conv: &Convention) -> Option<&'m super::model::VisaSpec> {
+    let done: Vec<&str> = conv.live_steps("visa").map(|s| s.step_key.as_str()).collect();
+    model.visas.iter().find(|v| !done.contains(&v.key.as_str()))
+}
+
+/// The visa `actor` may give now ([`give_visa`] accepts it): the one due, in signature, which
+/// it gives for its party by role, not having signed this convention.
+pub fn visa_for<'m>(
+    actor: &Actor,
+    model: &'m ConventionModel,
+    conv: &Convention,
+) -> Option<&'m super::model::VisaSpec> {
+    let visa = visa_due(model, conv).filter(|_| conv.status == Status::InSignature)?;
+    let party = acting_party(actor, conv, visa.role, Some(&visa.party));
+    (!party.is_empty() && not_both_visa_and_signature(actor, conv, "signature").is_ok()).then_some(visa)
+}
+
 pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::InSignature], "viser")?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    let done: Vec<&str> = conv.live_steps("visa").map(|s| s.step_key.as_str()).collect();
-    let Some(visa) = model.visas.iter().find(|v| !done.contains(&v.key.as_str())) else {
+    let Some(visa) = visa_due(model, conv) else {
         return Err(Problem::conflict("aucun visa n'est attendu sur cette convention"));
     };
     conflict_unless(visa_key.is_none_or(|k| k == visa.key), || {
@@ -1485,6 +1549,40 @@ pub(crate) async fn lock_if_exists(ctx: &Ctx<'_>, id: &str) -> Result<Option<(Tx
     Ok(super::read_convention(&mut tx, ctx.models, id, true).await?.map(|conv| (tx, conv)))
 }
 
+/// The parties (the one named by `party_key`, or all) at whose organisation `actor` holds the
+/// party's signing role.
+fn signer_of<'c>(
+    actor: &Actor,
+    model: &ConventionModel,
+    conv: &'c Convention,
+    party_key: Option<&str>,
+) -> Vec<&'c super::Party> {
+    conv.parties
+        .iter()
+        .filter(|p| party_key.is_none_or(|k| p.key == k))
+        .filter(|p| {
+            let role = model.parties.iter().find(|s| s.key == p.key).map(|s| s.signing_role);
+            actor.bindings.iter().any(|b| Some(b.role) == role && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
+        })
+        .collect()
+}
+
+/// The parties `actor` may sign for now ([`sign`] accepts it): in signature, the visas given,
+/// its party's turn and not signed yet, it holds the signing role there, gave no visa and
+/// signed for no other organisation.
+pub fn parties_to_sign<'c>(actor: &Actor, model: &ConventionModel, conv: &'c Convention) -> Vec<&'c super::Party> {
+    let visas_given = conv.live_steps("visa").count() >= model.visas.len();
+    if conv.status != Status::InSignature || !visas_given || not_both_visa_and_signature(actor, conv, "visa").is_err() {
+        return Vec::new();
+    }
+    let due = pending_signers(model, conv);
+    signer_of(actor, model, conv, None)
+        .into_iter()
+        .filter(|p| due.iter().any(|d| d.key == p.key && d.org.id == p.org.id))
+        .filter(|p| not_two_parties(actor, conv, p).is_ok())
+        .collect()
+}
+
 /// The party the actor signs for now, or why not.
 fn signing_party<'c>(
     actor: &Actor,
@@ -1507,18 +1605,7 @@ fn signing_party<'c>(
             "le document a changé depuis votre lecture : relisez-le avant de signer"
         })?;
     }
-    let candidates: Vec<&super::Party> = conv
-        .parties
-        .iter()
-        .filter(|p| party_key.is_none_or(|k| p.key == k))
-        .filter(|p| {
-            let spec = model.parties.iter().find(|s| s.key == p.key).expect("party of the model");
-            actor
-                .bindings
-                .iter()
-                .any(|b| b.role == spec.signing_role && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
-        })
-        .collect();
+    let candidates = signer_of(actor, model, conv, party_key);
     if candidates.is_empty() {
         return Err(forbidden("vous ne détenez le rôle de signataire d'aucune partie de cette convention"));
     }
@@ -1555,6 +1642,18 @@ pub(crate) async fn mark_signed(
     Ok(())
 }
 
+/// Whether `actor` may refuse `conv` ([`refuse`]): in signature, it holds the signing role or a
+/// visa's role at a party's organisation.
+pub fn may_refuse(actor: &Actor, model: &ConventionModel, conv: &Convention) -> bool {
+    conv.status == Status::InSignature
+        && conv.parties.iter().any(|p| {
+            let signing = model.parties.iter().filter(|s| s.key == p.key).map(|s| s.signing_role);
+            let roles: Vec<Role> =
+                signing.chain(model.visas.iter().filter(|v| v.party == p.key).map(|v| v.role)).collect();
+            actor.bindings.iter().any(|b| roles.contains(&b.role) && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
+        })
+}
+
 /// A signer or visa giver refuses: back to draft, steps voided, comment kept.
 pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
@@ -1563,14 +1662,7 @@ pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<C
         return Err(Problem::invalid_field("comment", "indiquez le motif du refus"));
     }
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    let may_refuse = conv.parties.iter().any(|p| {
-        let spec = model.parties.iter().find(|s| s.key == p.key).expect("party of the model");
-        let roles: Vec<ent_kernel::kernel::roles::Role> = std::iter::once(spec.signing_role)
-            .chain(model.visas.iter().filter(|v| v.party == p.key).map(|v| v.role))
-            .collect();
-        ctx.actor.bindings.iter().any(|b| roles.contains(&b.role) && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
-    });
-    if !may_refuse {
+    if !may_refuse(ctx.actor, model, conv) {
         return Err(forbidden("seuls les signataires et viseurs des parties peuvent refuser"));
     }
     let authors = void_steps(&mut tx, conv, "convention refusée et renvoyée en brouillon", ctx.now).await?;
@@ -1668,32 +1760,18 @@ fn check_termination_rights(
     Ok(())
 }
 
-/// A résiliation under notice takes effect at the end of the notice (`earliest`) or later; when
-/// the convention's own end comes first, it simply expires then (a `renewable` one, once a
-/// party recorded its non-reconduction): nothing to notify.
-fn check_notice(
-    months: u32,
-    earliest: NaiveDate,
-    end: NaiveDate,
-    effective: NaiveDate,
-    renewable: bool,
-) -> Result<(), Problem> {
+/// A résiliation under notice takes effect at the end of the notice (`earliest`) or later,
+/// by `end`, the last day of the term it falls in (for a convention renewed at its term, the
+/// renewed one: [`term_in_force`]); when the convention's own end comes first, it simply
+/// expires then: nothing to notify.
+fn check_notice(months: u32, earliest: NaiveDate, end: NaiveDate, effective: NaiveDate) -> Result<(), Problem> {
     let agreed = "d'un commun accord de toutes les parties (champ mutual_agreement)";
     if earliest > end {
-        let ends = match (renewable, end.checked_sub_months(Months::new(months))) {
-            (true, Some(deadline)) => format!(
-                "elle est reconduite tacitement à son terme, sauf non-reconduction notifiée par une partie au plus \
-                 tard le {} (« Refuser la reconduction » sur la page de la convention, ou \
-                 POST /api/v1/conventions/{{id}}/non-renewal) : elle prend alors fin à son terme, sans résiliation",
-                french_date(&deadline.to_string())
-            ),
-            _ => "elle prend fin d'elle-même à son terme, sans résiliation".to_string(),
-        };
         return Err(Problem::invalid_field(
             "effective_date",
             format!(
-                "le préavis de {months} mois s'achève le {}, après le terme de la convention, le {} : {ends} ; une \
-                 résiliation plus tôt ne se fait que {agreed}",
+                "le préavis de {months} mois s'achève le {}, après le terme de la convention, le {} : elle prend fin \
+                 d'elle-même à son terme, sans résiliation ; une résiliation plus tôt ne se fait que {agreed}",
                 french_date(&earliest.to_string()),
                 french_date(&end.to_string())
             ),
@@ -1734,8 +1812,9 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     };
     check_termination_rights(ctx.actor, &t, ctx.today(), effective)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    let end = term_in_force(&mut tx, model, conv, end, earliest).await?;
     if let Some(months) = notice {
-        check_notice(months, earliest, end, effective, model.renewable)?;
+        check_notice(months, earliest, end, effective)?;
     }
     check_termination_date(start, end, effective)?;
     // Notified for a later day, the convention stays in force until then (`jobs::daily` ends it).
@@ -1775,6 +1854,24 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     });
     super::jobs::notify(&mut tx, &recipients, conv, "terminated", extra, ctx.now).await?;
     commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// The last day of the term a résiliation whose notice ends on `earliest` falls in: the
+/// convention's `end`, or, when the notice runs past it and the convention is renewed tacitly
+/// there ([`super::renewal::renews_at_term`]), the end of the renewed period (the résiliation
+/// then takes effect in it, as the clause says, and the daily job renews it first).
+async fn term_in_force(
+    tx: &mut Tx,
+    model: &ConventionModel,
+    conv: &Convention,
+    end: NaiveDate,
+    earliest: NaiveDate,
+) -> Result<NaiveDate, Problem> {
+    use super::renewal::{renewal_span, renewed_end, renews_at_term, signed_term};
+    if earliest <= end || !renews_at_term(tx, model, conv).await? {
+        return Ok(end);
+    }
+    renewed_end(end, renewal_span(model, &signed_term(tx, conv).await?)?)
 }
 
 /// Refuses a second résiliation while one is notified for a later day.
@@ -2103,16 +2200,12 @@ mod tests {
         assert_eq!(end_of_notice(day("2027-11-29"), 3).unwrap(), day("2028-02-29"), "a leap February is long enough");
         let earliest = end_of_notice(day("2026-11-30"), 3).unwrap();
         let end = day("2029-08-31");
-        assert!(check_notice(3, earliest, end, earliest, false).is_ok());
-        let early = check_notice(3, earliest, end, day("2027-02-28"), false).unwrap_err();
+        assert!(check_notice(3, earliest, end, earliest).is_ok());
+        let early = check_notice(3, earliest, end, day("2027-02-28")).unwrap_err();
         assert_eq!(early.errors[0].field, "effective_date");
         assert!(early.errors[0].message.contains("au plus tôt le 1er mars 2027"), "{early:?}");
-        let late = check_notice(3, earliest, day("2027-01-31"), day("2027-01-31"), false).unwrap_err();
+        let late = check_notice(3, earliest, day("2027-01-31"), day("2027-01-31")).unwrap_err();
         assert!(late.errors[0].message.contains("prend fin d'elle-même à son terme"), "{late:?}");
-        let renewable = check_notice(3, earliest, day("2027-01-31"), day("2027-01-31"), true).unwrap_err();
-        let message = &renewable.errors[0].message;
-        assert!(message.contains("reconduite tacitement") && message.contains("non-reconduction"), "{message}");
-        assert!(!message.contains("d'elle-même"), "a renewable convention does not end by itself: {message}");
     }
 
     #[test]

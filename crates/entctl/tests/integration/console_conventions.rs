@@ -754,3 +754,78 @@ async fn a_closed_school_counts_neither_in_the_dashboards_nor_in_the_groupement_
     assert!(listed > 0, "{}: {page}", app.backend);
     assert_eq!(listed as i64, prefill.quantities.schools, "{}: the same écoles on both screens", app.backend);
 }
+
+/// Which of « Viser », « Signer », « Refuser » the page of convention `id` offers `email`.
+async fn offered(app: &TestApp, email: &str, id: &str) -> [bool; 3] {
+    let session = sign_in(app, email).await;
+    let page = get(app, &session, &format!("/conventions/{id}")).await;
+    assert_eq!(page.status, 200, "{email}: {}", page.text);
+    ["id=\"viser\"", "id=\"signer\"", "id=\"refuser\""].map(|button| page.text.contains(button))
+}
+
+// A second-degré convention in signature (the rectorat's legal visa, then ordered signatures:
+// académie, département, collège): each person is offered only the step the circuit takes from
+// them now, not every holder of a signing role (the département's agent was shown « Viser »,
+// and « Signer » before its turn).
+backend_test!(the_convention_page_offers_the_visa_and_signature_only_to_whom_the_circuit_takes_them_from);
+async fn the_convention_page_offers_the_visa_and_signature_only_to_whom_the_circuit_takes_them_from(db: TestDb) {
+    let (academie, departement, college) = crate::conventions::college_world(&db.store).await;
+    let mut app = TestApp::builder(db).build().await;
+    let (dan, juriste, cd, chef) = ("dan@ac.fr", "juridique@ac.fr", "ent@departement.fr", "principal@college.fr");
+    for (email, role, org) in
+        [(dan, Role::Dan, &academie), (juriste, Role::Dan, &academie), (cd, Role::Collectivite, &departement)]
+            .into_iter()
+            .chain([(chef, Role::ChefEtablissement, &college)])
+    {
+        app.add_user(email, role, Some(org)).await;
+        with_password(&app.store, email).await;
+    }
+    let client = |email: &str| app.client(app.token(email));
+    let body = crate::common::fixtures::with_signatories(json!({
+        "model": "tripartite-second-degre",
+        "parties": { "academie": academie, "collectivite": departement, "etablissement": college },
+        "start_date": "2026-09-01"
+    }));
+    let created = client(dan).post("/api/v1/conventions").json(&body).send().await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let step = |who: &'static str, action: &'static str| {
+        let id = id.clone();
+        let api = client(who);
+        async move {
+            let done = api.post(format!("/api/v1/conventions/{id}/{action}")).json(&json!({})).send().await;
+            assert_eq!(done.status, 200, "{who} {action}: {}", done.text);
+        }
+    };
+    step(dan, "submit").await;
+    // [viser, signer, refuser]
+    for (who, expected) in [(dan, [true, false, true]), (cd, [false, false, true]), (chef, [false, false, true])] {
+        assert_eq!(offered(&app, who, &id).await, expected, "{who}, before the visa ({})", app.backend);
+    }
+    step(juriste, "visa").await;
+    for (who, expected) in [(juriste, [false, false, true]), (dan, [false, true, true]), (cd, [false, false, true])] {
+        assert_eq!(offered(&app, who, &id).await, expected, "{who}, the académie's turn ({})", app.backend);
+    }
+    step(dan, "sign").await;
+    for (who, expected) in [(dan, [false, false, true]), (cd, [false, true, true]), (chef, [false, false, true])] {
+        assert_eq!(offered(&app, who, &id).await, expected, "{who}, the département's turn ({})", app.backend);
+    }
+}
+
+// « Nouvelle convention » offers only the models a person creates: a groupement's convention
+// constitutive is born of the groupement. Asked for by address or posted, it is refused on the
+// form, its summary linking to the model shown.
+backend_test!(the_new_convention_page_offers_no_groupement_model_and_its_refusal_links_to_the_model);
+async fn the_new_convention_page_offers_no_groupement_model_and_its_refusal_links_to_the_model(db: TestDb) {
+    let app = fresnes(db).await;
+    let dan = sign_in(&app, DAN).await;
+    let models = get(&app, &dan, "/conventions/nouvelle").await;
+    assert!(models.text.contains("id=\"modele-tripartite-premier-degre\""), "{}", models.text);
+    assert!(!models.text.contains("id=\"modele-groupement-de-commandes\""), "{}", models.text);
+    assert!(models.text.contains("href=\"/groupements\""), "where it is born: {}", models.text);
+    let direct = get(&app, &dan, "/conventions/nouvelle?modele=groupement-de-commandes").await;
+    assert!(direct.text.contains("id=\"choix-modele\""), "the choice again: {}", direct.text);
+    assert!(!direct.text.contains("id=\"creation-convention\""), "{}", direct.text);
+    let posted = post_form(&app, &dan, "/conventions/nouvelle", &[("modele", "groupement-de-commandes")]).await;
+    assert_eq!(posted.status, 422, "{}", posted.text);
+    assert!(posted.text.contains("href=\"#modele\"") && posted.text.contains("id=\"modele\""), "{}", posted.text);
+}

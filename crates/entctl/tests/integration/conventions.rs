@@ -294,7 +294,7 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
 }
 
 /// A collège of the synthetic country, with its académie and département.
-async fn college_world(store: &entcp::store::Store) -> (String, String, String) {
+pub(crate) async fn college_world(store: &entcp::store::Store) -> (String, String, String) {
     common::fixtures::synthetic_annuaire(store, 800, 120, 9).await;
     let filter =
         entcp::registry::queries::OrgFilter { etab_type: Some("college".into()), limit: Some(1), ..Default::default() };
@@ -1700,18 +1700,12 @@ async fn a_renewable_convention_is_renewed_tacitly_at_its_term_until_a_party_opp
     assert_eq!((report.reminders, &expiring.context["renews"]), (1, &json!(true)), "{}", c.db.name);
     assert_eq!(expiring.context["renewed_until"], "31 août 2032", "{:?}", expiring.context);
 
-    // Past the last day: the opposition is refused naming it, and a résiliation whose notice
-    // ends after the term points to the non-reconduction, not to an end by itself.
+    // Past the last day: the opposition is refused naming it (a résiliation is then taken in
+    // the renewed term: `a_resiliation_notified_after_the_last_day_to_oppose_takes_effect_in_the_renewed_term`).
     c.clock.set(day(2029, 6, 1));
     let (s, p) = c.post(&c.mairie, &id, "non-renewal", json!({ "reason": "Changement de prestataire" })).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", c.db.name);
     assert!(p["detail"].as_str().unwrap().contains("au plus tard le 31 mai 2029"), "{p}");
-    c.clock.set(day(2029, 7, 1));
-    let (s, p) = c.post(&c.mairie, &id, "terminate", json!({ "reason": "Changement de prestataire" })).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", c.db.name);
-    let message = p["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("reconduite tacitement") && message.contains("non-reconduction"), "{message}");
-    assert!(!message.contains("d'elle-même"), "{message}");
 
     // At its term, renewed for the model's 36 months, still in force; once, however many runs.
     for (run, renewed) in [(day(2029, 9, 1), 1), (day(2029, 9, 1), 0), (day(2029, 9, 2), 0)] {
@@ -1745,6 +1739,80 @@ async fn a_renewable_convention_is_renewed_tacitly_at_its_term_until_a_party_opp
     assert_eq!(audited_summary(&c, &id, "conventions.non_renewal").await["party"], "collectivite");
     assert_eq!(c.mails("dan@ac-creteil.fr", "non_renewal").await, 1, "{}", c.db.name);
     expires_at_its_term(&c, &id, day(2032, 9, 1), "2032-08-31").await;
+}
+
+// Past the last day to oppose (31 May 2029), what the renewal clause leaves: a résiliation with
+// its three months' notice. Notified on 1 July 2029, it takes effect on 1 October 2029, in the
+// renewed term (the job renews the convention on 1 September, then ends it); the term's
+// reminders no longer name the passed day.
+backend_test!(a_resiliation_notified_after_the_last_day_to_oppose_takes_effect_in_the_renewed_term);
+async fn a_resiliation_notified_after_the_last_day_to_oppose_takes_effect_in_the_renewed_term(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let id = bipartite_signed(&c, "2026-09-01").await;
+    let models = load_models();
+    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
+    entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 6, 2)).await.unwrap();
+    let mails = crate::common::queued_mails(&c.db.store, "convention").await;
+    let expiring = mails.iter().find(|m| m.context["event"] == "expiring").expect("the term's reminder");
+    assert_eq!(expiring.context["renews"], json!(true), "{}: {:?}", c.db.name, expiring.context);
+    assert!(expiring.context.get("deadline").is_none(), "{}: a passed day: {:?}", c.db.name, expiring.context);
+    assert_eq!(expiring.context["notice_months"], json!(3), "{:?}", expiring.context);
+
+    c.clock.set(day(2029, 7, 1));
+    for (effective, why) in [("2029-09-15", "before the notice ends"), ("2032-09-01", "after the renewed term")] {
+        let body = json!({ "reason": "Changement de prestataire", "effective_date": effective });
+        let (s, p) = c.post(&c.mairie, &id, "terminate", body).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {why}: {p}", c.db.name);
+        assert_eq!(p["errors"][0]["field"], "effective_date", "{p}");
+    }
+    let ended = c.step_ok(&c.mairie, &id, "terminate", json!({ "reason": "Changement de prestataire" })).await;
+    assert_eq!(ended["termination_effective"], "2029-10-01", "{}: {ended}", c.db.name);
+
+    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 9, 1)).await.unwrap();
+    assert_eq!((report.renewed, report.expired), (1, 0), "{}", c.db.name);
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!((conv["status"].as_str(), conv["end_date"].as_str()), (Some("active"), Some("2032-08-31")), "{conv}");
+    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 10, 1)).await.unwrap();
+    assert_eq!(report.terminated, 1, "{}", c.db.name);
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(conv["status"], "terminated", "{}: {conv}", c.db.name);
+}
+
+// A renewable convention is not renewed over the convention that succeeds it on its écoles from
+// the day after its term: it expires, the successor takes over. A new convention of the same
+// model starting later than that day is refused, the renewed one still covering the écoles.
+backend_test!(a_renewable_convention_is_not_renewed_over_a_successor_starting_the_day_after_its_term);
+async fn a_renewable_convention_is_not_renewed_over_a_successor_starting_the_day_after_its_term(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let id = bipartite_signed(&c, "2026-09-01").await;
+    let models = load_models();
+    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
+    c.clock.set(day(2029, 6, 15));
+    let later = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune", "start_date": "2029-10-01",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+    }));
+    let (s, p) = call(c.dan.post(c.url("")).json(&later)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: renewed, it still covers on 1 October: {p}", c.db.name);
+    assert!(p["detail"].as_str().unwrap().contains("le 1er septembre 2029, lendemain de ce terme"), "{p}");
+
+    let successor = bipartite_signed(&c, "2029-09-01").await;
+    let (_, next) = call(c.dan.get(c.url(&format!("/{successor}")))).await;
+    assert_eq!(next["status"], "signed", "{}: {next}", c.db.name);
+    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 9, 1)).await.unwrap();
+    assert_eq!((report.renewed, report.expired, report.activated), (0, 1, 1), "{}", c.db.name);
+    let (_, old) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!((old["status"].as_str(), old["end_date"].as_str()), (Some("expired"), Some("2029-08-31")), "{old}");
+    assert!(renewals(&c, &id).await.is_empty(), "{}", c.db.name);
+    let summary = audited_summary(&c, &id, "conventions.not_renewed").await;
+    assert_eq!(summary["successor"], next["reference"], "{}: {summary}", c.db.name);
+    let ecole = org_id(&c, "0940176F").await;
+    let covered = entcp::conventions::active_covering(&c.db.store, &models, &ecole, "2029-09-02").await.unwrap();
+    assert_eq!(covered.map(|conv| conv.id), Some(successor), "{}", c.db.name);
 }
 
 // A bipartite convention opened on version 1 says « reconduite tacitement pour une même durée »:
