@@ -70,7 +70,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0043_pending_invitees.sql",
     "0044_rgpd_transfer_safeguard.sql",
     "0045_oidc_identities.sql",
-    "0048_convention_party_shares.sql",
+    "0046_convention_party_shares.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -335,7 +335,7 @@ mod tests {
             "4eb9be7d86eda8cc609df08ba88ea1023b8dcd747d61cc69ddad87f4e8ed6fdb31e1676ca1ffb8bb8357ad33f44ff5be",
         ),
         (
-            48,
+            46,
             "418e8435c01e9e6fbdd3f7fd88fe83c60a8149b92632663a414d79af5bb275d7afbfcdf12cbd61e6a6f90b5ac22edc64",
             "418e8435c01e9e6fbdd3f7fd88fe83c60a8149b92632663a414d79af5bb275d7afbfcdf12cbd61e6a6f90b5ac22edc64",
         ),
