@@ -271,7 +271,7 @@ pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
     }
     if let Some(next) = successor(&mut tx, &conv).await? {
         let summary = json!({ "end_date": conv.end_date, "successor": next });
-        record(ctx, &mut tx, "conventions.not_renewed", &conv.id, None, summary).await?;
+        record_for_parties(ctx, &mut tx, "conventions.not_renewed", &conv, summary).await?;
         tx.commit().await?;
         return Ok(false);
     }
