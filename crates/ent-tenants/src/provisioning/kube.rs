@@ -460,6 +460,21 @@ impl KubeBackend {
         Ok(())
     }
 
+    /// The API of `object`'s kind (in `namespace`, save the Namespace itself), that namespace,
+    /// and `namespace/name` for messages.
+    fn object_api<'o>(
+        &self,
+        object: &RenderedObject,
+        namespace: &'o str,
+    ) -> Result<(Api<DynamicObject>, Option<&'o str>, String), BackendError> {
+        let Some((_, resource)) = kinds().into_iter().find(|(k, _)| *k == object.kind) else {
+            return Err(BackendError::UnsupportedKind(object.kind.clone()));
+        };
+        let ns = (object.kind != "Namespace").then_some(namespace);
+        let at = format!("{}/{}", ns.unwrap_or(""), object.name);
+        Ok((self.api(&resource, ns), ns, at))
+    }
+
     /// Server-side apply of `ordered`, one after the other.
     async fn write(
         &self,
@@ -468,12 +483,7 @@ impl KubeBackend {
         params: &PatchParams,
     ) -> Result<(), BackendError> {
         for object in ordered {
-            let Some((_, resource)) = kinds().into_iter().find(|(k, _)| *k == object.kind) else {
-                return Err(BackendError::UnsupportedKind(object.kind.clone()));
-            };
-            let ns = (object.kind != "Namespace").then_some(namespace);
-            let api = self.api(&resource, ns);
-            let at = format!("{}/{}", ns.unwrap_or(""), object.name);
+            let (api, _, at) = self.object_api(object, namespace)?;
             let patch = Patch::Apply(&object.manifest);
             self.send("application de", &object.kind, &at, || api.patch(&object.name, params, &patch)).await?;
         }
@@ -493,12 +503,7 @@ impl KubeBackend {
         let mut params = params.clone();
         params.dry_run = true;
         for object in ordered {
-            let Some((_, resource)) = kinds().into_iter().find(|(k, _)| *k == object.kind) else {
-                return Err(BackendError::UnsupportedKind(object.kind.clone()));
-            };
-            let ns = (object.kind != "Namespace").then_some(namespace);
-            let api = self.api(&resource, ns);
-            let at = format!("{}/{}", ns.unwrap_or(""), object.name);
+            let (api, ns, at) = self.object_api(object, namespace)?;
             let patch = Patch::Apply(&object.manifest);
             let (api, params, patch, name) = (&api, &params, &patch, object.name.as_str());
             self.send("validation (dry-run) de", &object.kind, &at, move || async move {
