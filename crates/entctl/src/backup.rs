@@ -300,7 +300,8 @@ fn is_skipped(path: &Path) -> bool {
 /// (saved apart, by `VACUUM INTO`: the live files must not go in the archive).
 fn database_files(database_url: &str) -> Vec<PathBuf> {
     let Some(path) = sqlite_file_path(database_url) else { return Vec::new() };
-    let companions = ["-wal", "-shm", "-journal"].map(|suffix| PathBuf::from(format!("{}{suffix}", path.display())));
+    let companions = ["-wal", "-shm", "-journal", ".lock", ".migrate-lock"]
+        .map(|suffix| PathBuf::from(format!("{}{suffix}", path.display())));
     std::iter::once(path).chain(companions).collect()
 }
 
