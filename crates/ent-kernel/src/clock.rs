@@ -55,6 +55,15 @@ impl Clock for PassClock<'_> {
 }
 
 /// Today in France, where dates of conventions, requests and deadlines are meant.
+/// A periodic timer whose tick, after a round that outlasted `period`, comes a full period
+/// later, never as a burst of the ticks missed (tokio's default): a slow pass is not followed
+/// by back-to-back passes landing on a database or a cluster that just recovered.
+pub fn ticks_every(period: std::time::Duration) -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
+
 pub fn today_in_france(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&chrono_tz::Europe::Paris).date_naive()
 }

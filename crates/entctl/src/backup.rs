@@ -296,6 +296,22 @@ fn is_skipped(path: &Path) -> bool {
         || is_partial(path)
 }
 
+/// SQLite: the database file `database_url` names and its companions, whatever their names
+/// (saved apart, by `VACUUM INTO`: the live files must not go in the archive).
+fn database_files(database_url: &str) -> Vec<PathBuf> {
+    let Some(path) = sqlite_file_path(database_url) else { return Vec::new() };
+    let companions = ["-wal", "-shm", "-journal", ".lock", ".migrate-lock"]
+        .map(|suffix| PathBuf::from(format!("{}{suffix}", path.display())));
+    std::iter::once(path).chain(companions).collect()
+}
+
+/// A SQLite write-ahead log or shared-memory file: never placed by a restore (one replayed
+/// over the restored database would corrupt it).
+fn is_sqlite_companion(relative: &Path) -> bool {
+    let name = relative.file_name().unwrap_or_default().to_string_lossy();
+    name.ends_with("-wal") || name.ends_with("-shm")
+}
+
 /// The files of the data folder, by path relative to it, but databases, the temporary
 /// files and folders of backups and restores, and the archives `skipped` (the one being
 /// written, the one it replaces).
@@ -381,7 +397,10 @@ pub async fn backup(store: &Store, database_url: &str, data_dir: &Path, out: &Pa
     // The copy is in the archive: its room is given back before the data files go in.
     drop(sqlite_copy);
     let mut entries = vec![Entry { name, bytes, sha256 }];
-    for (relative, path) in data_files(data_dir, &[out, partial.path()])? {
+    let database = database_files(database_url);
+    let mut skipped: Vec<&Path> = database.iter().map(PathBuf::as_path).collect();
+    skipped.extend([out, partial.path()]);
+    for (relative, path) in data_files(data_dir, &skipped)? {
         let file = open(&path)?;
         let name = format!("{FILES_PREFIX}{relative}");
         zip.start_file(&name, options)?;
@@ -491,10 +510,13 @@ fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
     ent_kernel::files::create_private(path).with_context(|| format!("création de {} impossible", path.display()))
 }
 
-/// Moves the staged data files into the data folder, but where a file of that name is
-/// already there (renames within one file system: none is ever seen half written).
+/// Moves the staged data files into the data folder, but SQLite's `-wal`/`-shm` files and
+/// where a file of that name is already there (renames within one file system: none is ever seen half written).
 fn place_files(staged: &[(PathBuf, PathBuf)], data_dir: &Path) -> anyhow::Result<()> {
     for (relative, from) in staged {
+        if is_sqlite_companion(relative) {
+            continue;
+        }
         let path = data_dir.join(relative);
         ent_kernel::files::private_dir(parent_dir(&path))?;
         if !path.exists() {

@@ -609,8 +609,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         );
     }
     let store = open_store(&config).await?;
-    if store.backend() == entcp::store::Backend::Postgres && config.mail.transport == entcp::config::MailTransport::File
-    {
+    if mail_reaches_nobody(&store, &config) {
         tracing::warn!(
             mail_dir = %entcp::notify::mailer::mail_dir(&config).display(),
             "mail.transport is file on PostgreSQL: e-mails are written into the folder of whichever replica sends them and reach nobody; set ENTCP_MAIL_TRANSPORT=smtp"
@@ -777,6 +776,9 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> 
                 let known: Vec<_> = entcp::api::jobs::all().iter().map(|j| j.name).collect();
                 anyhow::anyhow!("tâche inconnue : {name} (tâches : {})", known.join(", "))
             })?;
+            if job.name == "outbox-send" {
+                refuse_mail_to_files(&store, &config)?;
+            }
             // A signal interrupts the run and releases it to a live process, as `serve` does.
             let interrupt = state.interrupt_jobs.clone();
             tokio::spawn(async move {
@@ -813,8 +815,28 @@ fn describe_run(run: &entcp::jobs::JobRun) -> String {
     format!("{} {outcome} : {message}", paris_time(&run.started_at))
 }
 
+/// True with the `file` transport on PostgreSQL: the e-mails would be written into the
+/// folder of whichever process sends them (a replica, an operator's machine) and reach nobody.
+fn mail_reaches_nobody(store: &entcp::store::Store, config: &Config) -> bool {
+    store.backend() == entcp::store::Backend::Postgres && config.mail.transport == entcp::config::MailTransport::File
+}
+
+/// Refuses to send e-mails from this command when they would reach nobody ([`mail_reaches_nobody`]).
+fn refuse_mail_to_files(store: &entcp::store::Store, config: &Config) -> anyhow::Result<()> {
+    if mail_reaches_nobody(store, config) {
+        anyhow::bail!(
+            "envoi refusé : mail.transport vaut « file » sur une base PostgreSQL ; les courriels seraient écrits \
+             dans {} sur cette machine et n'atteindraient personne. Configurez l'envoi SMTP \
+             (ENTCP_MAIL_TRANSPORT=smtp et ENTCP_SMTP_HOST…) pour envoyer depuis entctl.",
+            entcp::notify::mailer::mail_dir(config).display()
+        );
+    }
+    Ok(())
+}
+
 async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
     let store = open_store(&config).await?;
+    refuse_mail_to_files(&store, &config)?;
     let now = chrono::Utc::now();
     let context = serde_json::json!({ "requested_by": "entctl mail test" });
     let mut tx = store.begin_write().await?;
@@ -824,7 +846,8 @@ async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
         .ok_or_else(|| anyhow::anyhow!("courriel de test non mis en file"))?;
     tx.commit().await?;
     let report =
-        entcp::notify::send_due(&store, &config, &entcp::jobs::runner_id(), &entcp::clock::SystemClock).await?;
+        entcp::notify::send_message(&store, &config, &id, &entcp::jobs::runner_id(), &entcp::clock::SystemClock)
+            .await?;
     let message = entcp::notify::get_message(&store, &id).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     if message.status == "sent" {
         match config.mail.transport {

@@ -294,8 +294,7 @@ impl ReadCache {
 async fn watch_sqlite(cache: Weak<ReadCache>, url: String) {
     let mut conn: Option<AnyConnection> = None;
     let mut seen: Option<i64> = None;
-    let mut ticks = tokio::time::interval(WATCH_INTERVAL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = crate::clock::ticks_every(WATCH_INTERVAL);
     loop {
         ticks.tick().await;
         let Some(cache) = open_cache(&cache) else { break };

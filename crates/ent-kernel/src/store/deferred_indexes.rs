@@ -44,6 +44,35 @@ pub async fn defer_indexes_if_empty(store: &Store, table: &'static str) -> sqlx:
     Ok(true)
 }
 
+/// Builds the indexes set aside again if dropped before [`RestoreOnDrop::done`]: a load cut
+/// mid-way (its request dropped when the client or the ingress hangs up) does not leave
+/// them missing until the next start or load; the build then runs in a task of its own.
+pub struct RestoreOnDrop(Option<Store>);
+
+impl RestoreOnDrop {
+    pub fn new(store: &Store) -> RestoreOnDrop {
+        RestoreOnDrop(Some(store.clone()))
+    }
+
+    /// The load built them itself.
+    pub fn done(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RestoreOnDrop {
+    fn drop(&mut self) {
+        let Some(store) = self.0.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            match restore_indexes(&store).await {
+                Ok(built) => tracing::info!(built, "bulk load cut short: the indexes it set aside are built again"),
+                Err(e) => tracing::warn!(error = %e, "bulk load cut short: indexes left to the next start or load"),
+            }
+        });
+    }
+}
+
 /// Builds every index set aside by [`defer_indexes_if_empty`]; returns how many. Cheap
 /// when there is none (one read of an empty table). On SQLite in one transaction, on
 /// PostgreSQL all at once (see [`restore_in_parallel`]).

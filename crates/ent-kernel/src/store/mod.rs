@@ -25,7 +25,9 @@ pub use version::{expect_same_version, expect_version, update_versioned};
 
 pub use cache::{CacheCounts, Shelf, WATCH_INTERVAL};
 pub use decode::{first_column, Flag, JsonObject, JsonText, Nullable, UnknownValue};
-pub use deferred_indexes::{defer_indexes_if_empty, restore_indexes, restore_indexes_on, secondary_index_names};
+pub use deferred_indexes::{
+    defer_indexes_if_empty, restore_indexes, restore_indexes_on, secondary_index_names, RestoreOnDrop,
+};
 pub use dialect::{relax_durability, serialise, write_rows, BulkValue, SerialLock};
 pub use idempotency::{
     purge_idempotency_keys, IdempotencyKey, StoredAnswer, FORM_TOKENS_KEPT, IDEMPOTENCY_KEPT, RAN_UNANSWERED,
@@ -399,8 +401,8 @@ pub fn sqlite_file_path(url: &str) -> Option<PathBuf> {
 /// Hides the password of a database URL for logs and messages: in its user information
 /// (`user:pw@`) and in a `password=` query parameter (both forms reach the driver).
 pub fn redact(url: &str) -> String {
-    let url = match (url.find("://"), url.find('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
+    let url = match (url.find("://"), userinfo_end(url)) {
+        (Some(scheme_end), Some(at)) => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.split_once(':') {
                 Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
@@ -422,6 +424,14 @@ pub fn redact(url: &str) -> String {
         }
         None => url,
     }
+}
+
+/// Where the user information of a URL ends: its authority's LAST `@`, as the driver reads it
+/// (a password may hold `@`); the authority ends at the first `/`, `?` or `#`.
+fn userinfo_end(url: &str) -> Option<usize> {
+    let start = url.find("://")? + 3;
+    let authority = url[start..].split(['/', '?', '#']).next().unwrap_or_default();
+    authority.rfind('@').map(|at| start + at)
 }
 
 /// A new sortable id (UUIDv7).
@@ -515,6 +525,11 @@ mod tests {
     fn redact_hides_only_the_password() {
         assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("postgres://ent:p@ss@db/ent"), "postgres://ent:***@db/ent");
+        assert_eq!(
+            redact("postgres://ent:p@ss@db/ent?application_name=a@b"),
+            "postgres://ent:***@db/ent?application_name=a@b"
+        );
         assert_eq!(redact("sqlite://./data/entcp.db"), "sqlite://./data/entcp.db");
         assert_eq!(
             redact("postgres://pg/entcp?user=entcp&Password=S3cr3t&sslmode=require"),

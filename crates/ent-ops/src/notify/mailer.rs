@@ -150,16 +150,32 @@ impl Mailer {
     }
 
     /// Delivers one message; the error is kept in the outbox, so it is French.
-    pub async fn send(&self, id: &str, message: Message) -> Result<(), String> {
+    pub async fn send(&self, id: &str, message: Message) -> Result<(), SendError> {
         match self {
-            Mailer::Files(dir) => write_eml(dir, id, &message.formatted())
-                .await
-                .map_err(|e| format!("écriture du fichier .eml impossible : {e}")),
-            Mailer::Smtp(transport) => {
-                transport.send(message).await.map(|_| ()).map_err(|e| format!("envoi SMTP impossible : {}", chain(&e)))
-            }
+            Mailer::Files(dir) => write_eml(dir, id, &message.formatted()).await.map_err(|e| SendError {
+                error: format!("écriture du fichier .eml impossible : {e}"),
+                login_refused: false,
+            }),
+            Mailer::Smtp(transport) => transport.send(message).await.map(|_| ()).map_err(|e| SendError {
+                error: format!("envoi SMTP impossible : {}", chain(&e)),
+                login_refused: e.status().is_some_and(|code| refuses_login(code.into())),
+            }),
         }
     }
+}
+
+/// Why a message was not handed over.
+pub struct SendError {
+    pub error: String,
+    /// The SMTP server refused the credentials: no message goes through until the
+    /// configuration changes (not the message's fault).
+    pub login_refused: bool,
+}
+
+/// SMTP replies that refuse the login (RFC 4954): 530 authentication required, 534 mechanism
+/// too weak, 535 credentials invalid, 538 encryption required.
+pub fn refuses_login(code: u16) -> bool {
+    matches!(code, 530 | 534 | 535 | 538)
 }
 
 /// The directory of the file transport.

@@ -265,6 +265,9 @@ struct Claimed {
     attempts: u32,
 }
 
+/// The columns of a [`Claimed`] message.
+const CLAIMED_COLUMNS: &str = "id, recipients, template, context, attempts";
+
 /// Due: pending and its time has come, or claimed by a sender whose lease ran out.
 const DUE: &str = "(status = 'pending' AND next_attempt_at <= $1) \
                    OR (status = 'sending' AND claimed_until <= $1)";
@@ -278,7 +281,7 @@ async fn claim_batch(store: &Store, config: &Config, runner: &str, now: DateTime
     let sql = format!(
         "UPDATE outbox SET status = 'sending', claimed_by = $2, claimed_until = $3 \
          WHERE id IN (SELECT id FROM outbox WHERE {DUE} ORDER BY next_attempt_at, id LIMIT $4{lock}) \
-         RETURNING id, recipients, template, context, attempts"
+         RETURNING {CLAIMED_COLUMNS}"
     );
     let mut tx = store.begin_write().await?;
     let rows = sqlx::query(&sql)
@@ -292,6 +295,28 @@ async fn claim_batch(store: &Store, config: &Config, runner: &str, now: DateTime
     let mut claimed: Vec<Claimed> = rows.iter().map(Claimed::from_row).collect::<sqlx::Result<_>>()?;
     claimed.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(claimed)
+}
+
+/// Claims the message `id` alone for `runner`, if it is due.
+async fn claim_message(
+    store: &Store,
+    config: &Config,
+    runner: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Claimed>> {
+    let sql = format!(
+        "UPDATE outbox SET status = 'sending', claimed_by = $2, claimed_until = $3 \
+         WHERE id = $4 AND ({DUE}) RETURNING {CLAIMED_COLUMNS}"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(timestamp(now))
+        .bind(runner)
+        .bind(timestamp(now + lease(config)))
+        .bind(id)
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter().map(Claimed::from_row).collect()
 }
 
 /// Extends the lease of every message `runner` still holds (called before each send).
@@ -383,19 +408,52 @@ impl SendReport {
 /// long the pass has lasted. A message that fails is due again a backoff after its
 /// attempt, so it is not retried in the same pass unless that much time went by.
 pub async fn send_due(store: &Store, config: &Config, runner: &str, clock: &dyn Clock) -> anyhow::Result<SendReport> {
-    let mailer = Mailer::from_config(config)?;
+    let sender = Sender { store, config, mailer: Mailer::from_config(config)?, runner, clock };
     let mut report = SendReport::default();
     loop {
         let batch = claim_batch(store, config, runner, clock.now()).await?;
         if batch.is_empty() {
             return Ok(report);
         }
+        sender.send_batch(&batch, &mut report).await?;
+    }
+}
+
+/// Sends the message `id` alone, if it is due (`entctl mail test`: never the rest of the queue).
+pub async fn send_message(
+    store: &Store,
+    config: &Config,
+    id: &str,
+    runner: &str,
+    clock: &dyn Clock,
+) -> anyhow::Result<SendReport> {
+    let sender = Sender { store, config, mailer: Mailer::from_config(config)?, runner, clock };
+    let mut report = SendReport::default();
+    let claimed = claim_message(store, config, runner, id, clock.now()).await?;
+    sender.send_batch(&claimed, &mut report).await?;
+    Ok(report)
+}
+
+/// One sending pass: where it sends from, and the clock it reads at every step.
+struct Sender<'a> {
+    store: &'a Store,
+    config: &'a Config,
+    mailer: Mailer,
+    runner: &'a str,
+    clock: &'a dyn Clock,
+}
+
+impl Sender<'_> {
+    /// Sends the messages this sender claimed, each under a renewed lease.
+    async fn send_batch(&self, batch: &[Claimed], report: &mut SendReport) -> anyhow::Result<()> {
+        let (store, config, runner) = (self.store, self.config, self.runner);
         let held = HeldBatch { store, runner, ids: batch.iter().map(|m| m.id.clone()).collect() };
-        for message in &batch {
-            renew_leases(store, config, runner, clock.now()).await?;
-            send_one(store, config, &mailer, message, runner, clock.now(), &mut report).await?;
+        for message in batch {
+            renew_leases(store, config, runner, self.clock.now()).await?;
+            send_one(store, config, &self.mailer, message, runner, self.clock.now(), report).await?;
         }
         held.done();
+        Ok(())
     }
 }
 
@@ -457,40 +515,51 @@ async fn send_one(
     runner: &str,
     now: DateTime<Utc>,
     report: &mut SendReport,
-) -> sqlx::Result<()> {
-    match deliver(config, mailer, message).await {
-        Ok(()) => {
-            mark_sent(store, &message.id, runner, now).await?;
-            report.sent += 1;
-        }
-        Err(Failure { error, permanent }) => {
-            tracing::warn!(id = %message.id, %error, permanent, "e-mail not sent");
-            // A message that cannot be built (bad recipient, template) fails the same way
-            // every time: it is parked at once instead of being retried.
-            let max = if permanent { 0 } else { config.mail.max_attempts };
-            if mark_failed(store, message, &error, runner, max, now).await? {
-                report.failed += 1;
-            } else {
-                report.retried += 1;
-            }
-        }
+) -> anyhow::Result<()> {
+    let Err(Failure { error, permanent, login_refused }) = deliver(config, mailer, message).await else {
+        mark_sent(store, &message.id, runner, now).await?;
+        report.sent += 1;
+        return Ok(());
+    };
+    DELIVERY_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if login_refused {
+        // Every message would fail alike: the run fails (its batch is put back, due again).
+        anyhow::bail!("identifiants SMTP refusés par le serveur (mail.smtp.username, mail.smtp.password) : {error}");
+    }
+    tracing::warn!(id = %message.id, %error, permanent, "e-mail not sent");
+    // A message that cannot be built (bad recipient, template) fails the same way
+    // every time: it is parked at once instead of being retried.
+    let max = if permanent { 0 } else { config.mail.max_attempts };
+    if mark_failed(store, message, &error, runner, max, now).await? {
+        report.failed += 1;
+    } else {
+        report.retried += 1;
     }
     Ok(())
 }
+
+/// Delivery attempts that failed in this process (`entcp_outbox_delivery_failures_total`).
+pub static DELIVERY_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Why a message was not delivered, and whether trying again could help.
 struct Failure {
     error: String,
     permanent: bool,
+    /// The SMTP server refused the login: a configuration error, which fails the run.
+    login_refused: bool,
 }
 
 async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<(), Failure> {
-    let permanent = |error| Failure { error, permanent: true };
+    let permanent = |error| Failure { error, permanent: true, login_refused: false };
     let context = mailer::with_link(&config.console, &message.context);
     let rendered = mailer::render(&message.template, &context).map_err(permanent)?;
     let email =
         mailer::build_message(&message.id, &config.mail.from, &message.recipients, rendered).map_err(permanent)?;
-    mailer.send(&message.id, email).await.map_err(|error| Failure { error, permanent: false })
+    mailer.send(&message.id, email).await.map_err(|e| Failure {
+        error: e.error,
+        permanent: false,
+        login_refused: e.login_refused,
+    })
 }
 
 /// Makes a failed or waiting message due now, with a fresh count of attempts; also

@@ -821,6 +821,7 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     // The first import into an empty registry writes without the secondary indexes
     // of `orgs` and builds them once at the end (also after a failure).
     let bulk = !options.dry_run && ent_kernel::store::defer_indexes_if_empty(store, "orgs").await?;
+    let restore = bulk.then(|| ent_kernel::store::RestoreOnDrop::new(store));
     // On SQLite it keeps one connection from its first batch to the index builds, and with
     // it the page cache its writes filled (PostgreSQL's new rows go by its native pool).
     let held = match bulk && !store.backend().is_postgres() {
@@ -836,6 +837,9 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
             ent_kernel::store::restore_indexes(store).await?;
         }
         None => {}
+    }
+    if let Some(restore) = restore {
+        restore.done();
     }
     let mut report = written?;
     report.duration_ms = started.elapsed().as_millis() as u64;

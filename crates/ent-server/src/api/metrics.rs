@@ -59,6 +59,7 @@ struct JobStats {
 struct DbGauges {
     outbox: Vec<(String, i64)>,
     oldest_pending_mail_seconds: f64,
+    oldest_undelivered_mail_seconds: f64,
     tenants_in_error: i64,
     refreshed_at: i64,
 }
@@ -137,6 +138,9 @@ impl Metrics {
         for (job, n) in &jobs.abandon_failures {
             let _ = writeln!(out, "entcp_job_abandon_failures_total{{job=\"{job}\"}} {n}");
         }
+        header(out, "entcp_outbox_delivery_failures_total", "counter", "E-mail delivery attempts that failed here.");
+        let failures = ent_ops::notify::DELIVERY_FAILURES.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(out, "entcp_outbox_delivery_failures_total {failures}");
     }
 
     fn write_gauges(&self, out: &mut String) {
@@ -153,6 +157,13 @@ impl Metrics {
             "Seconds since the oldest due message not sent yet came due.",
         );
         let _ = writeln!(out, "entcp_outbox_oldest_pending_age_seconds {}", gauges.oldest_pending_mail_seconds);
+        header(
+            out,
+            "entcp_outbox_oldest_undelivered_age_seconds",
+            "gauge",
+            "Seconds since the oldest message not sent yet that is due or failed an attempt was created.",
+        );
+        let _ = writeln!(out, "entcp_outbox_oldest_undelivered_age_seconds {}", gauges.oldest_undelivered_mail_seconds);
         header(out, "entcp_tenants_in_error", "gauge", "Tenants whose last reconcile failed.");
         let _ = writeln!(out, "entcp_tenants_in_error {}", gauges.tenants_in_error);
         header(out, "entcp_db_gauges_refreshed_timestamp_seconds", "gauge", "When the database gauges were read.");
@@ -277,13 +288,33 @@ async fn read_gauges(state: &AppState) -> sqlx::Result<DbGauges> {
     .bind(ent_kernel::store::timestamp(now))
     .fetch_one(pool)
     .await?;
-    let oldest_pending_mail_seconds = oldest
-        .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
-        .map_or(0.0, |at| (now - at.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1000.0);
+    let oldest_pending_mail_seconds = seconds_since(oldest, now);
+    // From its creation: a retry's backoff does not make a failing message young again
+    // (a deferred reminder that never failed is not late).
+    let undelivered: Option<String> = sqlx::query_scalar(
+        "SELECT MIN(created_at) AS at FROM outbox WHERE status IN ('pending', 'sending') \
+         AND (next_attempt_at <= $1 OR attempts > 0)",
+    )
+    .bind(ent_kernel::store::timestamp(now))
+    .fetch_one(pool)
+    .await?;
+    let oldest_undelivered_mail_seconds = seconds_since(undelivered, now);
     let tenants_in_error = sqlx::query_scalar("SELECT COUNT(*) AS n FROM tenants WHERE reconcile_error IS NOT NULL")
         .fetch_one(pool)
         .await?;
-    Ok(DbGauges { outbox, oldest_pending_mail_seconds, tenants_in_error, refreshed_at: now.timestamp() })
+    Ok(DbGauges {
+        outbox,
+        oldest_pending_mail_seconds,
+        oldest_undelivered_mail_seconds,
+        tenants_in_error,
+        refreshed_at: now.timestamp(),
+    })
+}
+
+/// Seconds from the store timestamp `at` to `now` (0 without one, or for one ahead).
+fn seconds_since(at: Option<String>, now: chrono::DateTime<chrono::Utc>) -> f64 {
+    at.and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+        .map_or(0.0, |at| (now - at.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1000.0)
 }
 
 /// Refreshes the database gauges every `every` until `stop` is cancelled.

@@ -514,7 +514,7 @@ const QUEUE_PASS_EVERY: std::time::Duration = std::time::Duration::from_secs(30)
 /// no job (mail, SLA, RGPD) ever waits on a cluster. Runs until `shutdown`.
 pub async fn run_queue(state: ProvisioningState, shutdown: tokio_util::sync::CancellationToken) {
     let mut queue = state.reconciler.open_queue();
-    let mut every = tokio::time::interval(QUEUE_PASS_EVERY);
+    let mut every = ent_kernel::clock::ticks_every(QUEUE_PASS_EVERY);
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => break,

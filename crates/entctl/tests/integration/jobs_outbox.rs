@@ -668,3 +668,100 @@ async fn jobs_are_listed_and_run_over_http(db: crate::common::TestDb) {
     let (status, _) = json_of(client.post(format!("{base}/api/v1/jobs/inconnue/run")).send().await.unwrap()).await;
     assert_eq!(status, 404);
 }
+
+// `entctl mail test` sent the whole production outbox with the CLI's own transport (by default
+// `file`: every pending mail written on the operator's machine, marked sent, reaching nobody).
+// It now sends its own message alone; on PostgreSQL with the `file` transport it refuses, as
+// `entctl jobs run outbox-send` does, with a French message and nothing queued or sent.
+backend_test!(entctl_mail_test_sends_only_its_own_message_and_never_to_files_on_postgres);
+async fn entctl_mail_test_sends_only_its_own_message_and_never_to_files_on_postgres(db: crate::common::TestDb) {
+    let production = queue_test_mail(&db.store, "parent@ac-creteil.fr", Utc::now() - Duration::minutes(5)).await;
+    let url = db.url.clone();
+    let (ok, out) =
+        tokio::task::spawn_blocking(move || common::entctl(&url, &["mail", "test", "--to", "dane@ac-creteil.fr"]))
+            .await
+            .unwrap();
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(db.store.pool()).await.unwrap();
+    if db.name == "sqlite" {
+        assert!(ok && out.contains("Courriel de test écrit dans"), "{out}");
+        assert_eq!(queued, 2);
+    } else {
+        assert!(!ok, "{out}");
+        assert!(out.contains("envoi refusé : mail.transport vaut « file » sur une base PostgreSQL"), "{out}");
+        assert_eq!(queued, 1, "the test message is not queued either");
+        let url = db.url.clone();
+        let (ok, out) =
+            tokio::task::spawn_blocking(move || common::entctl(&url, &["jobs", "run", "outbox-send"])).await.unwrap();
+        assert!(!ok && out.contains("envoi refusé"), "{out}");
+    }
+    let left = notify::get_message(&db.store, &production).await.unwrap();
+    assert_eq!(left.status, "pending", "{}: the production mail was sent by the CLI", db.name);
+}
+
+// An SMTP outage or a rotated password looked healthy: each failure pushed the message's next
+// attempt forward (so the oldest-due gauge stayed near 0), the run was a success, and nothing
+// counted failures. Now failures are counted, the oldest undelivered message is aged from its
+// creation, and a refused login (535) fails the run, the batch put back without an attempt.
+backend_test!(failed_deliveries_are_counted_aged_from_creation_and_a_refused_smtp_login_fails_the_run);
+async fn failed_deliveries_are_counted_aged_from_creation_and_a_refused_smtp_login_fails_the_run(
+    db: crate::common::TestDb,
+) {
+    let now = common::t0();
+    let id = queue_test_mail(&db.store, "dane@ac-creteil.fr", now - Duration::minutes(10)).await;
+    let data = tempfile::tempdir().unwrap();
+    let config = smtp_config(data.path(), free_port()); // nothing listens: refused, retried later
+    let clock = FixedClock::new(now);
+    let report = notify::send_due(&db.store, &config, "r1", &clock).await.unwrap();
+    assert_eq!(report.retried, 1, "{}", db.name);
+    let app = state(&db.store, &config, now);
+    entcp::api::metrics::refresh_gauges(&app).await.unwrap();
+    let text = entcp::api::metrics::text(&app);
+    assert!(text.contains("entcp_outbox_delivery_failures_total 1\n"), "{}: {text}", db.name);
+    assert!(text.contains("entcp_outbox_oldest_pending_age_seconds 0\n"), "{}: {text}", db.name);
+    assert!(text.contains("entcp_outbox_oldest_undelivered_age_seconds 600\n"), "{}: {text}", db.name);
+
+    // A server that refuses the login.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = smtp_config(data.path(), listener.local_addr().unwrap().port());
+    config.mail.smtp.username = Some("ent".into());
+    config.mail.smtp.password = Some("ancien".into());
+    tokio::spawn(refusing_login(listener));
+    let later = FixedClock::new(now + Duration::minutes(2));
+    let error = notify::send_due(&db.store, &config, "r1", &later).await.unwrap_err().to_string();
+    assert!(error.contains("identifiants SMTP refusés par le serveur"), "{}: {error}", db.name);
+    let mut message = notify::get_message(&db.store, &id).await.unwrap();
+    for _ in 0..100 {
+        if message.status == "pending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        message = notify::get_message(&db.store, &id).await.unwrap();
+    }
+    assert_eq!((message.status.as_str(), message.attempts), ("pending", 1), "{}: put back, no attempt", db.name);
+    assert!(entcp::api::metrics::text(&app).contains("entcp_outbox_delivery_failures_total 2\n"));
+}
+
+/// A minimal SMTP server that offers AUTH and refuses every login (535).
+async fn refusing_login(listener: tokio::net::TcpListener) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    while let Ok((socket, _)) = listener.accept().await {
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let _ = write.write_all(b"220 refus ESMTP\r\n").await;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let upper = line.to_ascii_uppercase();
+            let answer: &[u8] = if upper.starts_with("EHLO") {
+                b"250-refus\r\n250 AUTH PLAIN LOGIN\r\n"
+            } else if upper.starts_with("AUTH") {
+                b"535 5.7.8 Authentication credentials invalid\r\n"
+            } else if upper.starts_with("QUIT") {
+                b"221 bye\r\n"
+            } else {
+                b"503 5.5.1 bad sequence\r\n"
+            };
+            if write.write_all(answer).await.is_err() || upper.starts_with("QUIT") {
+                break;
+            }
+        }
+    }
+}

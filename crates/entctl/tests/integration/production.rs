@@ -457,3 +457,38 @@ async fn data_written_on_the_previous_release_schema_reads_back_after_the_new_mi
     assert!(matches!(entcp::audit::verify(&store).await.unwrap(), entcp::audit::Verification::Intact { .. }));
     store.close().await;
 }
+
+// SQLite's database file was recognised only by a `.db` name: one named otherwise inside the
+// data folder went into the archive with its live `-wal`, which a restore then placed beside
+// the restored copy (and SQLite replayed it over it). The configured file and its companions
+// are now left out by path, and a restore never places a `-wal` or `-shm` file.
+backend_test!(a_backup_leaves_out_the_configured_database_file_and_a_restore_places_no_wal);
+async fn a_backup_leaves_out_the_configured_database_file_and_a_restore_places_no_wal(db: common::TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(data_dir.join("mail")).unwrap();
+    std::fs::write(data_dir.join("mail/m1.eml"), "Subject: essai\r\n\r\nbonjour").unwrap();
+    // Left by another SQLite file (a former configuration): archived, never placed back.
+    std::fs::write(data_dir.join("ancien.sqlite-wal"), "wal").unwrap();
+    std::fs::write(data_dir.join("ancien.sqlite-shm"), "shm").unwrap();
+    let archive = dir.path().join("sauvegarde.zip");
+    let (store, url) = match db.name {
+        "sqlite" => {
+            let url = format!("sqlite://{}?mode=rwc", data_dir.join("ent.sqlite").display());
+            let store = entcp::store::Store::connect(&url, Some(2)).await.unwrap();
+            store.migrate().await.unwrap();
+            common::token_for(&store, "dane@ac-creteil.fr", entcp::kernel::roles::Role::Admin, None).await;
+            (store, url)
+        }
+        _ => (db.store.clone(), db.url.clone()),
+    };
+    let manifest = entcp::backup::backup(&store, &url, &data_dir, &archive).await.unwrap();
+    let names: Vec<&str> = manifest.entries.iter().map(|e| e.name.as_str()).collect();
+    assert!(!names.iter().any(|n| n.starts_with("files/ent.sqlite")), "{}: {names:?}", db.name);
+    assert!(names.contains(&"files/mail/m1.eml"), "{names:?}");
+
+    let (target, _target) = empty_target(&db).await;
+    let restored_dir = tempfile::tempdir().unwrap();
+    restore(&target, restored_dir.path(), &archive).await.unwrap();
+    assert_eq!(listing(restored_dir.path()), ["mail", "mail/m1.eml"], "{}", db.name);
+}

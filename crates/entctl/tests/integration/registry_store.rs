@@ -642,3 +642,43 @@ async fn manual_organisations_are_validated_field_by_field(db: crate::common::Te
     let dup = create_org(&db.store, &admin(), ok, t0()).await.unwrap_err();
     assert_eq!(dup.kind, ProblemKind::Conflict);
 }
+
+// A first import cut mid-way (the client or the ingress hung up: hyper drops the request)
+// left the indexes of `orgs` it had set aside dropped until the next start or import; they
+// are now built again in a task of their own.
+backend_test!(a_first_import_cut_mid_way_builds_again_the_indexes_it_set_aside);
+async fn a_first_import_cut_mid_way_builds_again_the_indexes_it_set_aside(db: crate::common::TestDb) {
+    use entcp::store::secondary_index_names;
+    /// A file that never comes (until the test lets it go).
+    struct Stalled(std::sync::mpsc::Receiver<()>);
+    impl std::io::Read for Stalled {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            Ok(0)
+        }
+    }
+    let indexes = secondary_index_names(&db.store, "orgs").await.unwrap();
+    assert!(indexes.contains(&"orgs_by_sort_name".to_string()), "{}: {indexes:?}", db.name);
+    let (release, stalled) = std::sync::mpsc::channel();
+    let store = db.store.clone();
+    let import = tokio::spawn(async move {
+        let options = ImportOptions { dry_run: false, batch_size: 100, scope: None };
+        import_annuaire(&store, &admin(), Stalled(stalled), options, t0()).await
+    });
+    while common::count(&db.store, "SELECT COUNT(*) FROM deferred_indexes", &[]).await == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    import.abort();
+    assert!(import.await.unwrap_err().is_cancelled());
+    drop(release);
+    let mut built = secondary_index_names(&db.store, "orgs").await.unwrap();
+    for _ in 0..100 {
+        if built == indexes {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        built = secondary_index_names(&db.store, "orgs").await.unwrap();
+    }
+    assert_eq!(built, indexes, "{}: the indexes stayed dropped", db.name);
+    assert_eq!(common::count(&db.store, "SELECT COUNT(*) FROM deferred_indexes", &[]).await, 0, "{}", db.name);
+}

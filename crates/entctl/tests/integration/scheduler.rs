@@ -605,3 +605,17 @@ async fn a_claim_that_fails_leaves_the_runs_the_pass_started_drained_at_shutdown
     let retried = s.run_due(minute(0)).await.unwrap();
     assert_eq!(retried.len(), 1, "{}: the failed claim is tried again at the next pass", db.name);
 }
+
+// The reconcile queue's own full passes (and the SQLite change watcher) tick on
+// `clock::ticks_every`: a pass that outlasted the period was followed by one back-to-back pass
+// per period missed (tokio's default burst); now the next tick comes a full period later.
+#[tokio::test]
+async fn a_periodic_pass_that_outlasted_its_period_is_not_followed_by_a_burst_of_missed_ticks() {
+    let period = std::time::Duration::from_millis(100);
+    let mut ticks = entcp::clock::ticks_every(period);
+    ticks.tick().await;
+    tokio::time::sleep(period * 6).await; // a long pass: five ticks missed
+    ticks.tick().await; // the pass that was due runs once
+    let burst = tokio::time::timeout(period / 2, ticks.tick()).await;
+    assert!(burst.is_err(), "a missed tick fired at once after the long pass");
+}
