@@ -474,7 +474,7 @@ fn a_teacher_opens_a_ticket_on_the_commune_tenant_and_n1_escalates_it_from_the_c
     let mine = run_ok(entctl(dir.path()).args(["support", "list", "--as", "prof@fresnes.fr"]));
     assert!(mine.contains(&reference), "{mine}");
     let csv = run_ok(entctl(dir.path()).args(["support", "report", "--format", "csv"]));
-    assert!(csv.starts_with("niveau;") && csv.contains("\nN2;1;"), "{csv}");
+    assert!(csv.starts_with("\u{feff}niveau;") && csv.contains("\nN2;1;"), "{csv}");
     assert!(run_ok(entctl(dir.path()).args(["support", "policies"])).contains("renforce"));
 }
 

@@ -438,6 +438,6 @@ mod tests {
     fn unknown_keys_are_refused_with_file_and_line() {
         let text = SHIPPED[0].1.replacen("title:", "titel:", 1);
         let err = parse_model("x.yaml", &text).unwrap_err().to_string();
-        assert!(err.starts_with("x.yaml") && err.contains("titel") && err.contains("line"), "{err}");
+        assert!(err.starts_with("x.yaml") && err.contains("titel") && err.contains("ligne"), "{err}");
     }
 }

@@ -526,7 +526,7 @@ mod tests {
     fn unknown_keys_are_refused_with_file_and_line() {
         let text = SERVICES.replacen("    mandatory_in: []", "    mandatory: []", 1);
         let err = Catalog::from_files(&[("x.yaml", &text)]).unwrap_err().to_string();
-        assert!(err.starts_with("x.yaml") && err.contains("mandatory") && err.contains("line"), "{err}");
+        assert!(err.starts_with("x.yaml") && err.contains("mandatory") && err.contains("ligne"), "{err}");
     }
 
     #[test]

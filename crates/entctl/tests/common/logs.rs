@@ -46,10 +46,11 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 
 /// Whether a statement is one a running app sends on its own connections at its own pace: the
 /// read cache's change watcher (`store::cache`: SQLite's `PRAGMA data_version` poll,
-/// PostgreSQL's listener check `SELECT 1`) and a new SQLite connection's settings (`PRAGMA`).
+/// PostgreSQL's listener check `SELECT 1`), a new SQLite connection's settings (`PRAGMA`)
+/// and the pool's check of a PostgreSQL connection given back (`store::OPEN_TRANSACTION`).
 /// They are not the code under test's, and would land in a capture at random.
 fn background(sql: &str) -> bool {
-    sql.starts_with("PRAGMA") || sql == "SELECT 1"
+    sql.starts_with("PRAGMA") || sql == "SELECT 1" || sql == "SELECT statement_timestamp() <> transaction_timestamp()"
 }
 
 /// The SQL statements sqlx runs in this process, from its `sqlx::query` events (one per

@@ -110,12 +110,12 @@ async fn a_coordinator_runs_a_groupement_and_each_member_sees_only_its_share_in_
         sign_in(&browser, COORD).await;
         browser.open(&path).await;
         browser.axe().await;
-        browser.click(&format!("label[for='choix-{}']", ids[2])).await;
+        browser.click(&format!("#choix-{}", ids[2])).await;
         browser.fill(&format!("#motif-{}", ids[2]), "Hors du périmètre du syndicat").await;
         browser.click_to_page("#refuser").await;
         assert!(browser.text().await.contains("sont refusées"), "{}", browser.text().await);
-        browser.click(&format!("label[for='choix-{}']", ids[0])).await;
-        browser.click(&format!("label[for='choix-{}']", ids[1])).await;
+        browser.click(&format!("#choix-{}", ids[0])).await;
+        browser.click(&format!("#choix-{}", ids[1])).await;
         browser.click_to_page("#accepter").await;
         let text = browser.text().await;
         assert!(text.contains("sont acceptées") && text.contains("Hors du périmètre du syndicat"), "{text}");

@@ -482,7 +482,7 @@ async fn a_processor_contract_is_edited_under_the_version_check_and_its_chain_fo
     let page = follow(app, &dpo, &saved).await;
     let text = page.text.replace("&#x27;", "'");
     let row = row_of(&text, "MARCHE-ENT-94034");
-    assert!(row.contains("sans clauses de l'article 28") && row.contains("2029-08-31"), "{name}: {row}");
+    assert!(row.contains("sans clauses de l'article 28") && row.contains("31 août 2029"), "{name}: {row}");
     let stored: (i64, String, i64) =
         sqlx::query_as("SELECT art28_clauses, title, version FROM processor_contracts WHERE id = $1")
             .bind(&id)
@@ -596,7 +596,7 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
     assert_eq!(contract_at(store, &register, "MARCHE-ENT-94034").await.1, version + 1, "{name}: a new version");
     assert_eq!(audited(store, "contracts.sub_processors.add").await, 1, "{name}");
     let row = row_of(&page.text, "HEB-SECOURS-1");
-    assert!(row.contains("2029-08-31") && row.contains("clauses de l"), "{name}: {row}");
+    assert!(row.contains("31 août 2029") && row.contains("clauses de l"), "{name}: {row}");
     // The commune's register names it among the processors of its activities.
     let state = common::app::app_state(store.clone(), Default::default(), d.app.clock.clone()).rgpd();
     let fresnes = entcp::registry::resolve_org(store, "commune:94034").await.unwrap();
