@@ -426,12 +426,18 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Where the user information of a URL ends: its authority's LAST `@`, as the driver reads it
-/// (a password may hold `@`); the authority ends at the first `/`, `?` or `#`.
+/// Where the user information of a URL ends: its last `@`, as the driver reads a password
+/// holding `@`. A password may also hold `/`, `?` or `#` (the driver then refuses the URL, and
+/// the message quoting it must still hide it), so the authority is not cut at them; only an `@`
+/// inside a query parameter's value (`?application_name=a@b`) is not the end of it.
 fn userinfo_end(url: &str) -> Option<usize> {
     let start = url.find("://")? + 3;
-    let authority = url[start..].split(['/', '?', '#']).next().unwrap_or_default();
-    authority.rfind('@').map(|at| start + at)
+    let rest = &url[start..];
+    let in_query_value = |at: usize| match rest[..at].find('?') {
+        Some(question) => rest[question..at].contains('='),
+        None => false,
+    };
+    rest.match_indices('@').map(|(at, _)| at).filter(|at| !in_query_value(*at)).last().map(|at| start + at)
 }
 
 /// A new sortable id (UUIDv7).
@@ -531,6 +537,14 @@ mod tests {
             "postgres://ent:***@db/ent?application_name=a@b"
         );
         assert_eq!(redact("sqlite://./data/entcp.db"), "sqlite://./data/entcp.db");
+        // A password holding a URL delimiter is hidden whole (the driver refuses such a URL,
+        // and its error message quotes it).
+        assert_eq!(redact("postgres://ent:Xy#9k@db/ent"), "postgres://ent:***@db/ent");
+        assert_eq!(redact("postgres://ent:ab?cd@db"), "postgres://ent:***@db");
+        assert_eq!(redact("postgres://ent:12?x@db"), "postgres://ent:***@db");
+        assert_eq!(redact("postgres://ent:a/b@db/ent"), "postgres://ent:***@db/ent");
+        assert_eq!(redact("postgres://ent:a@b#c@db/ent"), "postgres://ent:***@db/ent");
+        assert_eq!(redact("postgres://pg/entcp?user=x&email=a@b"), "postgres://pg/entcp?user=x&email=a@b");
         assert_eq!(
             redact("postgres://pg/entcp?user=entcp&Password=S3cr3t&sslmode=require"),
             "postgres://pg/entcp?user=entcp&Password=***&sslmode=require"
