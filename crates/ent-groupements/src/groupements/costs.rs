@@ -8,7 +8,7 @@ use super::shares;
 use super::{Groupement, Lot};
 use ent_kernel::error::Checks;
 use ent_kernel::kernel::roles::OrgKind;
-use ent_platform::registry::OrgRef;
+use ent_platform::registry::{funds_colleges_and_lycees, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +27,8 @@ pub enum PriceLine {
 
 /// What the members' declared « schools » are, as the documents name them: what each member's
 /// kind funds (écoles for communes, EPCI and syndicats mixtes; collèges for départements; lycées
-/// for régions), « établissements » when the members mix them.
+/// for régions), « établissements » when the members mix them or a member funds both
+/// collèges and lycées (the collectivités of Corse, Martinique, Guyane and Mayotte).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Establishments {
     Ecoles,
@@ -39,7 +40,7 @@ pub enum Establishments {
 impl Establishments {
     /// What `members` equip (écoles before any member).
     pub fn of(members: &[Application]) -> Self {
-        let mut kinds = members.iter().map(|m| Self::of_kind(m.applicant.kind));
+        let mut kinds = members.iter().map(|m| Self::of_member(&m.applicant));
         let Some(first) = kinds.next() else { return Establishments::Ecoles };
         if kinds.all(|k| k == first) {
             first
@@ -48,8 +49,9 @@ impl Establishments {
         }
     }
 
-    fn of_kind(kind: OrgKind) -> Self {
-        match kind {
+    fn of_member(member: &OrgRef) -> Self {
+        match member.kind {
+            _ if funds_colleges_and_lycees(member.kind, &member.code) => Establishments::Mixed,
             OrgKind::Departement => Establishments::Colleges,
             OrgKind::Region => Establishments::Lycees,
             _ => Establishments::Ecoles,
@@ -305,6 +307,23 @@ mod tests {
             UnitPrice { lot: 1, line: PriceLine::SchoolSetup, unit_price_ht_cents: 40_000 },
         ];
         (q, prices)
+    }
+
+    fn member(kind: OrgKind, code: &str) -> OrgRef {
+        OrgRef { id: code.into(), kind, code: code.into(), name: code.into() }
+    }
+
+    #[test]
+    fn collectivites_funding_colleges_and_lycees_equip_etablissements() {
+        assert_eq!(Establishments::of_member(&member(OrgKind::Region, "11")), Establishments::Lycees);
+        assert_eq!(Establishments::of_member(&member(OrgKind::Departement, "94")), Establishments::Colleges);
+        assert_eq!(Establishments::of_member(&member(OrgKind::Commune, "94028")), Establishments::Ecoles);
+        // Collectivité de Corse, CTU de Martinique and Guyane, Département de Mayotte.
+        for (kind, code) in [(OrgKind::Region, "94"), (OrgKind::Region, "02"), (OrgKind::Region, "03")] {
+            assert_eq!(Establishments::of_member(&member(kind, code)), Establishments::Mixed, "{code}");
+        }
+        assert_eq!(Establishments::of_member(&member(OrgKind::Departement, "976")), Establishments::Mixed);
+        assert_eq!(Establishments::Mixed.one(), "établissement");
     }
 
     #[test]

@@ -70,6 +70,19 @@ impl EtabType {
     }
 }
 
+/// Whether the collectivité `kind` `code` funds both the collèges and the lycées of its
+/// territory (a [`SECONDARY_FUNDING`] exception: Corse, Martinique, Guyane, Mayotte).
+pub fn funds_colleges_and_lycees(kind: OrgKind, code: &str) -> bool {
+    SECONDARY_FUNDING.iter().any(|e| {
+        let own = match kind {
+            OrgKind::Region => e.region == code,
+            OrgKind::Departement => e.departements.contains(&code),
+            _ => false,
+        };
+        own && e.colleges == kind && e.lycees == kind
+    })
+}
+
 /// Who funds a second-degree school of type `t` under `exception` (none: the general rule).
 fn funder_of(exception: Option<&FundingException>, t: EtabType) -> OrgKind {
     match (exception, t) {
