@@ -16,7 +16,7 @@ pub mod state;
 pub mod workflow;
 
 use ent_kernel::error::Problem;
-use ent_kernel::kernel::roles::Action;
+use ent_kernel::kernel::roles::{Action, OrgKind};
 use ent_kernel::store::Page;
 use ent_kernel::store::{Backend, Condition, JsonObject, JsonText, Store};
 use ent_platform::identity::Actor;
@@ -800,6 +800,20 @@ pub async fn covered_etablissements(
     ent_platform::registry::queries::funded_etablissements(store, org).await
 }
 
+/// The département a convention's DSDEN party confines it to (a DSDEN's code is its
+/// département's): a collectivité spanning two départements (an EPCI, a syndicat) signs one
+/// convention per département, each with that département's DSDEN, which covers only its
+/// écoles (an école's controller is the IA-DASEN of its own département).
+pub fn dsden_departement<'a>(parties: impl IntoIterator<Item = (OrgKind, &'a str)>) -> Option<&'a str> {
+    parties.into_iter().find(|(kind, _)| *kind == OrgKind::Dsden).map(|(_, code)| code)
+}
+
+/// Whether `school` lies in the département a DSDEN party confines its convention to (any
+/// school when there is none).
+pub fn within_departement(departement: Option<&str>, school: &ent_platform::registry::Org) -> bool {
+    departement.is_none_or(|d| school.departement_code.as_deref() == Some(d))
+}
+
 /// The active convention covering an établissement (or naming a commune/EPCI as
 /// party) on `date`, if any: the governance gate of provisioning. One whose notified
 /// résiliation takes effect by `date` no longer covers, even before the daily job ends it.
@@ -866,7 +880,9 @@ fn covers_now(
         return convention.schools.iter().any(|s| s.id == org.id);
     }
     let key = model.covers.party.as_deref().unwrap_or_default();
+    let departement = dsden_departement(convention.parties.iter().map(|p| (p.org.kind, p.org.code.as_str())));
     model.covers_type(org.etab_type)
+        && within_departement(departement, org)
         && !parents.is_empty()
         && convention.parties.iter().any(|p| p.key == key && parents.contains(&p.org.id))
 }
@@ -886,11 +902,20 @@ pub async fn schools_now(
         return Ok(listed.to_vec());
     }
     let key = model.covers.party.as_deref().unwrap_or_default();
+    let mut orgs = Vec::new();
+    for (party_key, org_id) in parties {
+        if let Some(org) = ent_platform::registry::get_org(store, org_id).await? {
+            orgs.push((party_key, org));
+        }
+    }
+    let departement = dsden_departement(orgs.iter().map(|(_, o)| (o.kind, o.code.as_str())));
     let mut out = Vec::new();
-    for (_, org_id) in parties.iter().filter(|(k, _)| k == key) {
-        let Some(org) = ent_platform::registry::get_org(store, org_id).await? else { continue };
-        let covered = covered_etablissements(store, &org).await?;
-        out.extend(covered.into_iter().filter(|s| s.open && model.covers_type(s.etab_type)).map(|s| s.id));
+    for (_, org) in orgs.iter().filter(|(k, _)| *k == key) {
+        let covered = covered_etablissements(store, org).await?;
+        let kept = covered
+            .into_iter()
+            .filter(|s| s.open && model.covers_type(s.etab_type) && within_departement(departement, s));
+        out.extend(kept.map(|s| s.id));
     }
     Ok(out)
 }
@@ -968,7 +993,7 @@ pub async fn require_one_dsden(
         format!(
             "les écoles couvertes relèvent de {} départements ({}) : le responsable de traitement d'une école est \
              l'IA-DASEN de son département, et une convention n'en désigne qu'un ; concluez une convention par \
-             département",
+             département, avec la DSDEN de ce département pour partie académique (elle ne couvre que ses écoles)",
             dsdens.len(),
             names.join(", ")
         ),

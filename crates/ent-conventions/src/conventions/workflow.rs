@@ -336,6 +336,7 @@ async fn derive_schools(
     parties: &[(String, Org)],
 ) -> Result<Vec<Covered>, Problem> {
     let Some(party_key) = &model.covers.party else { return Ok(vec![]) };
+    let departement = super::dsden_departement(parties.iter().map(|(_, o)| (o.kind, o.code.as_str())));
     let mut schools = Vec::new();
     for (_, org) in parties.iter().filter(|(k, _)| k == party_key) {
         if org.kind == OrgKind::Etablissement {
@@ -343,7 +344,8 @@ async fn derive_schools(
             continue;
         }
         let covered = super::covered_etablissements(store, org).await?.into_iter().filter(|o| {
-            model.covers.etab_types.is_empty() || o.etab_type.is_some_and(|t| model.covers.etab_types.contains(&t))
+            (model.covers.etab_types.is_empty() || o.etab_type.is_some_and(|t| model.covers.etab_types.contains(&t)))
+                && super::within_departement(departement, o)
         });
         schools.extend(covered.map(|school| Covered { school, by: org.clone() }));
     }

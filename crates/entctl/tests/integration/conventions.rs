@@ -2232,6 +2232,20 @@ async fn a_convention_covering_ecoles_of_two_departements_is_refused_naming_both
     let created: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM conventions").fetch_one(c.db.store.pool()).await.unwrap();
     assert_eq!(created, 0, "{}", c.db.name);
+    // As the refusal says: one convention per département, each with its DSDEN as the académie
+    // party, covering only that département's écoles.
+    for (dsden, uai_prefix) in [("dsden:93", "093"), ("dsden:94", "094")] {
+        let body = common::fixtures::with_signatories(json!({
+            "model": "bipartite-commune",
+            "parties": { "academie": dsden, "collectivite": epci.id },
+            "start_date": "2026-10-01"
+        }));
+        let (s, created) = call(c.admin.post(c.url("")).json(&body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{} {dsden}: {created}", c.db.name);
+        let codes: Vec<&str> =
+            created["schools"].as_array().unwrap().iter().filter_map(|s| s["code"].as_str()).collect();
+        assert!(!codes.is_empty() && codes.iter().all(|c| c.starts_with(uai_prefix)), "{dsden}: {codes:?}");
+    }
 }
 
 // The README's `convention.yaml`, created as printed on the real today by the DAN, can be
