@@ -437,7 +437,7 @@ fn userinfo_end(url: &str) -> Option<usize> {
         Some(question) => rest[question..at].contains('='),
         None => false,
     };
-    rest.match_indices('@').map(|(at, _)| at).filter(|at| !in_query_value(*at)).last().map(|at| start + at)
+    rest.rmatch_indices('@').map(|(at, _)| at).find(|at| !in_query_value(*at)).map(|at| start + at)
 }
 
 /// A new sortable id (UUIDv7).
