@@ -639,7 +639,8 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     tokio::spawn(entcp::api::metrics::refresh_until(state.clone(), METRICS_REFRESH, shutdown.clone()));
     let scheduler = tokio::spawn(scheduler.run_until(shutdown.clone(), drain));
     // Tenants are reconciled by their own work queue, never by the scheduler's tasks.
-    let reconciler = tokio::spawn(entcp::provisioning::reconcile::run_queue(state.provisioning(), shutdown.clone()));
+    let provisioning = state.provisioning();
+    let reconciler = tokio::spawn(entcp::provisioning::reconcile::run_queue(provisioning.clone(), shutdown.clone()));
     // Deployment events (kube backend) queue their tenant at once; the resync stays the safety net.
     tokio::spawn(entcp::provisioning::watch::watch_deployments(state.provisioning(), shutdown.clone()));
     let listener = socket.listen(1024).map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
@@ -664,6 +665,10 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     entcp::api::shutdown::serve_until(listener, entcp::api::app(state), shutdown, drain).await?;
     let _ = scheduler.await;
     let _ = reconciler.await;
+    // What a job's pass still held when the queue stopped: released once the scheduler drained.
+    if let Err(e) = entcp::provisioning::lease::release_all(&provisioning).await {
+        tracing::warn!(error = %e.detail, "tenant leases not released at shutdown");
+    }
     store.close().await;
     Ok(())
 }

@@ -71,6 +71,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0044_rgpd_transfer_safeguard.sql",
     "0045_oidc_identities.sql",
     "0046_convention_party_shares.sql",
+    "0047_tenant_applied_services.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -338,6 +339,11 @@ mod tests {
             46,
             "418e8435c01e9e6fbdd3f7fd88fe83c60a8149b92632663a414d79af5bb275d7afbfcdf12cbd61e6a6f90b5ac22edc64",
             "418e8435c01e9e6fbdd3f7fd88fe83c60a8149b92632663a414d79af5bb275d7afbfcdf12cbd61e6a6f90b5ac22edc64",
+        ),
+        (
+            47,
+            "ccd49bacb7ccec2a726dee83293199cfd0c3a79946937246e55c5d00a18b464bb6d4984376bcae283bc7b501a380126f",
+            "ccd49bacb7ccec2a726dee83293199cfd0c3a79946937246e55c5d00a18b464bb6d4984376bcae283bc7b501a380126f",
         ),
     ];
 

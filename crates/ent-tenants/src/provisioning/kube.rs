@@ -19,7 +19,7 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Client;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -315,7 +315,7 @@ impl KubeBackend {
             if exists { self.list_kind("PersistentVolumeClaim", tenant, &namespace).await? } else { Vec::new() };
         let fitted = fit_to_volumes(objects, &claims);
         if exists {
-            self.clear_rolling_update(tenant, &namespace, &fitted.objects).await?;
+            self.switch_strategies(tenant, &namespace, &fitted.objects).await?;
         }
         let mut ordered: Vec<&RenderedObject> = fitted.objects.iter().collect();
         ordered.sort_by_key(|o| rank(&o.kind));
@@ -401,34 +401,44 @@ impl KubeBackend {
         self.list(&resource, kind, tenant, Some(namespace)).await
     }
 
-    /// A Deployment moving to `Recreate` (its service got a volume) still holds the
+    /// Switches the strategy of a live Deployment whose volume came or went, by a merge patch
+    /// before the apply: one moving to `Recreate` (its service got a volume) still holds the
     /// `rollingUpdate` the API server defaulted, owned by no manager, so server-side apply
-    /// keeps it and the merged object is invalid (422): removed first by a merge patch.
-    async fn clear_rolling_update(
+    /// keeps it and the merged object is invalid (422): removed. One that lost its last volume
+    /// (rendered without a strategy) would stay `Recreate`, its old pod stopped before the new
+    /// one starts at every rollout: put back to `RollingUpdate` (the server defaults the rest).
+    async fn switch_strategies(
         &self,
         tenant: &Tenant,
         namespace: &str,
         objects: &[RenderedObject],
     ) -> Result<(), BackendError> {
-        let recreated: HashSet<&str> = objects
+        let rendered: HashMap<&str, bool> = objects
             .iter()
-            .filter(|o| o.kind == "Deployment" && o.manifest["spec"]["strategy"]["type"] == "Recreate")
-            .map(|o| o.name.as_str())
+            .filter(|o| o.kind == "Deployment")
+            .map(|o| (o.name.as_str(), o.manifest["spec"]["strategy"]["type"] == "Recreate"))
             .collect();
-        if recreated.is_empty() {
+        if rendered.is_empty() {
             return Ok(());
         }
         let resource = ApiResource::erase::<Deployment>(&());
         let api = self.api(&resource, Some(namespace));
         let params = PatchParams { field_manager: Some(self.field_manager.clone()), ..PatchParams::default() };
-        let patch =
-            Patch::Merge(serde_json::json!({ "spec": { "strategy": { "type": "Recreate", "rollingUpdate": null } } }));
         for live in self.list_kind("Deployment", tenant, namespace).await? {
             let name = live.metadata.name.clone().unwrap_or_default();
-            if recreated.contains(name.as_str()) && !live.data["spec"]["strategy"]["rollingUpdate"].is_null() {
-                let at = format!("{namespace}/{name}");
-                self.send("passage en Recreate de", "Deployment", &at, || api.patch(&name, &params, &patch)).await?;
-            }
+            let strategy = &live.data["spec"]["strategy"];
+            let (action, patch) = match rendered.get(name.as_str()) {
+                Some(true) if !strategy["rollingUpdate"].is_null() => {
+                    ("passage en Recreate de", serde_json::json!({ "type": "Recreate", "rollingUpdate": null }))
+                }
+                Some(false) if strategy["type"] == "Recreate" => {
+                    ("passage en RollingUpdate de", serde_json::json!({ "type": "RollingUpdate" }))
+                }
+                _ => continue,
+            };
+            let patch = Patch::Merge(serde_json::json!({ "spec": { "strategy": patch } }));
+            let at = format!("{namespace}/{name}");
+            self.send(action, "Deployment", &at, || api.patch(&name, &params, &patch)).await?;
         }
         Ok(())
     }
@@ -527,8 +537,8 @@ impl KubeBackend {
 }
 
 /// The rendered objects fitted to the tenant's live volumes, and whether they ask for more storage.
-struct Fitted {
-    objects: Vec<RenderedObject>,
+pub(super) struct Fitted {
+    pub(super) objects: Vec<RenderedObject>,
     storage_grows: bool,
 }
 
@@ -541,7 +551,7 @@ fn claim_bytes(spec: &serde_json::Value) -> i128 {
 /// (immutable once created) and never asks for less than it has (a request cannot shrink),
 /// whatever the configuration or the catalog now say; the quota's `requests.storage` holds
 /// every claim there will be, the retained ones (of removed services) included.
-fn fit_to_volumes(objects: &[RenderedObject], live: &[DynamicObject]) -> Fitted {
+pub(super) fn fit_to_volumes(objects: &[RenderedObject], live: &[DynamicObject]) -> Fitted {
     let mut objects = objects.to_vec();
     let live_named = |name: &str| live.iter().find(|c| c.metadata.name.as_deref() == Some(name));
     let mut desired = 0;

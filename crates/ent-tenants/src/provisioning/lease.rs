@@ -1,7 +1,8 @@
 //! Tenant leases (`tenant_leases`): one writer per tenant across processes and
 //! replicas on one database. A reconciler takes a tenant's lease before writing
 //! it, renews it while it writes (a third of the lease at a time), releases it
-//! after; at shutdown it releases every lease it still holds. A holder that
+//! after; at shutdown it releases every lease it still holds but those another of its
+//! tasks still writes under (released by that task when done). A holder that
 //! died leaves a lease that expires (`provisioning.reconcile.lease_seconds`).
 //! `entctl operator` also leases each `EntTenant` resource under its name
 //! (`EntTenant <namespace>/<name>`): one operator process handles a resource at a time.
@@ -112,11 +113,23 @@ pub async fn release(state: &ProvisioningState, tenant_id: &str, writer: &Writer
     Ok(())
 }
 
-/// Releases every lease this process holds (at shutdown); how many there were.
+/// Releases every lease this process holds (at shutdown) but those a task of this process
+/// still writes under ([`Reconciler::writing`](super::runtime::Reconciler::writing): a job's
+/// pass the scheduler lets finish releases its own); how many were released.
 pub async fn release_all(state: &ProvisioningState) -> Result<u64, Problem> {
-    let released = sqlx::query("DELETE FROM tenant_leases WHERE holder = $1")
-        .bind(&state.reconciler.holder)
-        .execute(state.store.pool())
+    let holder = &state.reconciler.holder;
+    let held: Vec<String> = sqlx::query_scalar("SELECT tenant_id FROM tenant_leases WHERE holder = $1")
+        .bind(holder)
+        .fetch_all(state.store.pool())
         .await?;
-    Ok(released.rows_affected())
+    let mut released = 0;
+    for key in held.iter().filter(|key| !state.reconciler.is_writing(key)) {
+        let done = sqlx::query("DELETE FROM tenant_leases WHERE tenant_id = $1 AND holder = $2")
+            .bind(key)
+            .bind(holder)
+            .execute(state.store.pool())
+            .await?;
+        released += done.rows_affected();
+    }
+    Ok(released)
 }

@@ -1,7 +1,8 @@
 //! The `manifests` backend: each tenant's objects as YAML files in its own
 //! folder, replaced whole (written in a staging folder of its own writer, then
 //! renamed), so a GitOps tool (Argo CD, Flux) syncing the folder never sees half
-//! a tenant. Objects no longer desired disappear with the old folder.
+//! a tenant. Objects no longer desired disappear with the old folder, but for the volume
+//! of a removed service: kept, marked `entcp.education.fr/retained`, until the purge.
 //!
 //! Each folder holds `.entcp-sha256`: the hash of its files as written, and the
 //! hash of the reconciler inputs they were rendered from. A pass that finds files
@@ -14,9 +15,13 @@
 //! `provisioning.manifests_credentials` says.
 
 use super::external::external_secret;
+use super::kube::fit_to_volumes;
+use super::render::RETAINED_LABEL;
 use super::sealed::{omitted_note, SecretsPolicy, NOTE_FILE};
 use super::RenderedObject;
+use kube::api::DynamicObject;
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// The hash file written in every tenant folder (a dotfile: GitOps tools skip it).
@@ -30,6 +35,9 @@ pub struct ManifestsBackend {
     /// holds a folder per tenant (a listing per write made a first pass quadratic).
     leftovers: std::sync::Mutex<Option<std::collections::HashMap<String, Vec<String>>>>,
 }
+
+/// How the file of a PersistentVolumeClaim is named ([`file_name`]).
+const CLAIM_FILE_PREFIX: &str = "persistentvolumeclaim-";
 
 fn file_name(object: &RenderedObject) -> String {
     format!("{}-{}.yaml", object.kind.to_ascii_lowercase(), object.name)
@@ -111,7 +119,8 @@ impl ManifestsBackend {
         if objects.is_empty() {
             return remove_if_present(&target);
         }
-        let files = files_under(objects, &self.secrets)?;
+        let objects = with_kept_volumes(&target, objects)?;
+        let files = files_under(&objects, &self.secrets)?;
         // Unique per writer: a writer killed midway never shares a folder with the next one.
         let unique = ent_kernel::store::new_id();
         let staging = self.root.join(format!(".{slug}.new-{unique}"));
@@ -184,6 +193,45 @@ impl ManifestsBackend {
         }
         Ok(())
     }
+}
+
+/// `objects` with the volumes of the tenant's current folder: a claim no longer rendered (its
+/// service removed) is kept, marked [`RETAINED_LABEL`], until the purge removes the folder, as
+/// the kube backend keeps it; a rendered one keeps its storage class and size, and the quota
+/// holds them all ([`fit_to_volumes`]).
+fn with_kept_volumes(target: &Path, objects: &[RenderedObject]) -> std::io::Result<Vec<RenderedObject>> {
+    let claims = current_claims(target)?;
+    let mut kept = fit_to_volumes(objects, &claims).objects;
+    let rendered: HashSet<&str> =
+        objects.iter().filter(|o| o.kind == "PersistentVolumeClaim").map(|o| o.name.as_str()).collect();
+    for claim in claims {
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        if rendered.contains(name.as_str()) {
+            continue;
+        }
+        let mut manifest = serde_json::to_value(&claim).map_err(std::io::Error::other)?;
+        manifest["metadata"]["labels"][RETAINED_LABEL] = "true".into();
+        kept.push(RenderedObject { kind: "PersistentVolumeClaim".into(), name, manifest });
+    }
+    Ok(kept)
+}
+
+/// The claims the tenant's folder holds now (none when it has no folder yet).
+fn current_claims(target: &Path) -> std::io::Result<Vec<DynamicObject>> {
+    let entries = match std::fs::read_dir(target) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    let mut claims = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(CLAIM_FILE_PREFIX) {
+            let text = std::fs::read_to_string(entry.path())?;
+            claims.push(ent_kernel::yaml::from_str(&text).map_err(std::io::Error::other)?);
+        }
+    }
+    Ok(claims)
 }
 
 /// The tenant a staging (`.{slug}.new-{unique}`) or old (`.{slug}.old-{unique}`) folder belongs to.

@@ -216,6 +216,7 @@ async fn leased<T>(
     work: impl std::future::Future<Output = Result<T, Failure>>,
 ) -> Result<Option<T>, Failure> {
     let writer = Writer::new(state, state.clock.now());
+    let _writing = state.reconciler.writing(key);
     if !lease::take(state, key, &writer).await? {
         return Ok(None);
     }

@@ -1,7 +1,8 @@
 //! The retention purge: an archived tenant keeps its data (volumes, credentials)
 //! for `provisioning.retention_months`, then the `tenants-purge` job marks it
-//! purged (audited, with an event), forgets its credential seed and reconciles
-//! it, which deletes every object it still has on the backend.
+//! purged (audited, with an event), forgets its credential seed and hands it to the
+//! work queue (`reconcile::through_queue`), whose pass deletes every object it still
+//! has on the backend.
 
 use crate::provisioning::ProvisioningState;
 use chrono::{DateTime, Months, Utc};
@@ -46,8 +47,9 @@ pub async fn purge_due(state: &ProvisioningState, now: DateTime<Utc>) -> Result<
         purged.push(slug);
     }
     for slug in &purged {
-        // A backend failure here is retried by the scheduled resync, with backoff.
-        super::reconcile::pass(state, Some(slug), state.clock.now()).await?;
+        // Through the work queue (no job waits on a cluster); a backend failure is retried
+        // by the scheduled resync, with backoff.
+        super::reconcile::through_queue(state, Some(slug), state.clock.now()).await?;
     }
     Ok(purged)
 }

@@ -12,7 +12,7 @@ use super::lease::{self, Writer};
 use super::platform::{self, Platform};
 use super::quantity;
 use crate::provisioning::ProvisioningState;
-use crate::tenants::{self, ReconcileInput, Tenant};
+use crate::tenants::{self, ReconcileInput, Status, Tenant};
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::config::ClusterConfig;
 use ent_kernel::error::Problem;
@@ -155,6 +155,9 @@ async fn reconcile_one(
     now: DateTime<Utc>,
 ) -> Result<Outcome, Problem> {
     let tenant = &input.tenant;
+    if let Err(e) = services(state, input) {
+        return report_unresolved(state, input, writer, e, now).await;
+    }
     if backing_off(state, input, now)? {
         return Ok(Outcome::Deferred);
     }
@@ -168,6 +171,8 @@ async fn reconcile_one(
     if settled(state, backend, input, resync, now)? && !to_record(tenant) {
         return Ok(Outcome::Unchanged);
     }
+    // Until this write ends (or is cut short), the shutdown leaves its lease to it.
+    let _writing = state.reconciler.writing(&tenant.id);
     if !lease::wait_for(state, &tenant.id, writer).await? {
         // Another writer holds this tenant for long: its pass records the outcome.
         return Ok(Outcome::Held);
@@ -224,12 +229,65 @@ struct Inputs<'a> {
 
 /// The services of the tenant and the hashes of what `render` reads.
 fn inputs<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<Inputs<'a>, Problem> {
-    let tenant = &input.tenant;
-    let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
-    let services = state.catalog.resolve(&tenant.bouquet, &options)?;
+    let services = services(state, input)?;
     let hash = inputs_hash(input, &services, state.reconciler.render_version, &state.config.provisioning.cluster);
     let own = own_inputs_hash(input, &services);
     Ok(Inputs { services, hash, own })
+}
+
+/// The services of the tenant: the catalog's resolution of its bouquet and options. A tenant
+/// the catalog no longer resolves (an overlay or a release changed a bouquet) is rendered with
+/// none when its state renders nothing (requested, purged), else with the services it was last
+/// applied with (`tenants.applied_services`), as the catalog has them now: its suspension,
+/// decommissioning or purge still reaches the backend. Without them, the error names the tenant.
+fn services<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<Vec<&'a Service>, Problem> {
+    let tenant = &input.tenant;
+    let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
+    let error = match state.catalog.resolve(&tenant.bouquet, &options) {
+        Ok(services) => return Ok(services),
+        Err(e) => e,
+    };
+    if matches!(tenant.status, Status::Requested | Status::Purged) {
+        return Ok(vec![]);
+    }
+    let applied: Option<Vec<&Service>> =
+        input.applied_services.iter().map(|code| state.catalog.service(code)).collect();
+    applied.filter(|services| !services.is_empty()).ok_or_else(|| {
+        let detail = format!(
+            "le catalogue ne résout plus le bouquet « {} » du tenant {} ({}) et les services appliqués ne sont pas \
+             connus : tenant non réconcilié",
+            tenant.bouquet, tenant.slug, error.detail
+        );
+        Problem::new(ent_kernel::error::ProblemKind::Unavailable, detail)
+    })
+}
+
+/// A tenant whose services cannot be known ([`services`]): its error and an event recorded
+/// once (under its lease), the failure counted (`cause="catalog"`) and logged on every pass.
+async fn report_unresolved(
+    state: &ProvisioningState,
+    input: &ReconcileInput,
+    writer: &Writer,
+    error: Problem,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Problem> {
+    let tenant = &input.tenant;
+    tracing::error!(tenant = %tenant.slug, error = %error.detail, "tenant not reconciled: catalog does not resolve it");
+    state.reconciler.tenant_done(&tenant.slug, 0.0, Some("catalog"), state.clock.now().timestamp());
+    let recorded = tenant.provisioning_state.error.as_deref() == Some(error.detail.as_str());
+    let _writing = state.reconciler.writing(&tenant.id);
+    if !recorded && lease::wait_for(state, &tenant.id, writer).await? {
+        let mut tx = state.store.begin_write().await?;
+        sqlx::query("UPDATE tenants SET reconcile_error = $1 WHERE id = $2")
+            .bind(&error.detail)
+            .bind(&tenant.id)
+            .execute(&mut *tx)
+            .await?;
+        tenants::event(&mut tx, &tenant.id, ACTOR, "reconcile_failed", &error.detail, now).await?;
+        tx.commit().await?;
+        lease::release(state, &tenant.id, writer).await?;
+    }
+    Err(error)
 }
 
 /// The platform side of this replica's renders.
@@ -392,7 +450,7 @@ async fn apply_and_record(
             sqlx::query(
                 "UPDATE tenants SET applied_hash = $1, reconciled_at = $2, reconcile_error = NULL, reconcile_failures = 0, \
                  retry_at = NULL, failed_hash = NULL, applied_inputs_hash = $3, applied_render_version = $4, \
-                 applied_cluster_hash = $5, applied_started_at = $6 WHERE id = $7",
+                 applied_cluster_hash = $5, applied_started_at = $6, applied_services = $7 WHERE id = $8",
             )
             .bind(hash)
             .bind(timestamp(now))
@@ -400,6 +458,7 @@ async fn apply_and_record(
             .bind(by.render_version)
             .bind(&by.cluster)
             .bind(&by.started_at)
+            .bind(json(&inputs.services.iter().map(|s| &s.code).collect::<Vec<_>>()))
             .bind(&tenant.id)
             .execute(&mut *tx)
             .await?;
@@ -486,15 +545,48 @@ async fn build_backend(state: &ProvisioningState) -> Result<Backend, Problem> {
     })
 }
 
+/// What became of a pass asked outside the work queue's task ([`through_queue`]).
+pub enum Routed {
+    /// Handed to this process's work queue.
+    Queued,
+    /// Left to the next pass (on a live replica, or at restart): the queue was closed at shutdown.
+    Left,
+    /// Run here: no work queue runs in this process (a command, a test).
+    Done(PassReport),
+}
+
+/// Hands a pass (of one tenant, or of all: `None`) to the work queue when this process runs
+/// one; when the queue was closed at shutdown, leaves it to the next pass (no task of a
+/// process that ends takes a tenant's lease). `None`: no queue, the pass is the caller's.
+fn hand_over(state: &ProvisioningState, only: Option<&str>) -> Option<Routed> {
+    if state.reconciler.enqueue(only.map(str::to_string)) {
+        return Some(Routed::Queued);
+    }
+    if state.reconciler.shutting_down() {
+        tracing::info!(tenant = only.unwrap_or("*"), "reconcile left to the next pass: the process is shutting down");
+        return Some(Routed::Left);
+    }
+    None
+}
+
+/// A pass asked by a job (`tenants-reconcile`, `tenants-purge`): through the work queue, so
+/// that no job waits on a cluster; run here only when no queue runs in this process.
+pub async fn through_queue(
+    state: &ProvisioningState,
+    only: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Routed, Problem> {
+    if let Some(routed) = hand_over(state, only) {
+        return Ok(routed);
+    }
+    Ok(Routed::Done(pass(state, only, now).await?))
+}
+
 /// Reconciles a tenant in the background right after it changed: through the
 /// work queue when this process runs one, else in a task of its own; nothing once
 /// the queue is closed at shutdown.
 pub fn reconcile_soon(state: &ProvisioningState, slug: &str) {
-    if state.reconciler.enqueue(Some(slug.to_string())) {
-        return;
-    }
-    if state.reconciler.shutting_down() {
-        tracing::info!(tenant = %slug, "change left to the next reconcile pass: the process is shutting down");
+    if hand_over(state, Some(slug)).is_some() {
         return;
     }
     let (state, slug) = (state.clone(), slug.to_string());
@@ -562,10 +654,11 @@ pub fn reconcile_job(state: &ProvisioningState, now: DateTime<Utc>) -> ent_ops::
             // The queue's pass would fail the same way: the run fails here, not in a log only.
             build_backend(state).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         }
-        if state.reconciler.enqueue(None) {
-            return Ok("passe complète confiée à la file de réconciliation".to_string());
-        }
-        let r = pass(state, None, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        let r = match through_queue(state, None, now).await.map_err(|p| anyhow::anyhow!(p.detail))? {
+            Routed::Queued => return Ok("passe complète confiée à la file de réconciliation".to_string()),
+            Routed::Left => return Ok("passe complète laissée à la suivante : arrêt du processus en cours".to_string()),
+            Routed::Done(r) => r,
+        };
         Ok(format!(
             "{} tenant(s) : {} appliqué(s), {} inchangé(s), {} en échec, {} en attente",
             r.tenants, r.applied, r.unchanged, r.failed, r.deferred

@@ -27,11 +27,32 @@ pub struct Reconciler {
     figures: Mutex<Figures>,
     /// Tenants (slugs) a watch event of one of their Deployments made due for a resync.
     resync: Mutex<std::collections::BTreeSet<String>>,
+    /// The leases (their keys) a task of this process writes under now, with how many tasks:
+    /// the shutdown's release leaves them to their writer ([`Reconciler::writing`]).
+    writing: Mutex<std::collections::BTreeMap<String, usize>>,
     /// The render version this process renders with (`platform::RENDER_VERSION`).
     pub render_version: i64,
     /// When this process started (UTC timestamp): of two replicas rendering one version
     /// against different cluster configurations, the later started one's render stands.
     pub started_at: String,
+}
+
+/// A task of this process writing under a lease ([`Reconciler::writing`]).
+pub struct Writing<'a> {
+    reconciler: &'a Reconciler,
+    key: String,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        let mut writing = self.reconciler.writing.lock().expect("writing lock");
+        if let Some(tasks) = writing.get_mut(&self.key) {
+            *tasks -= 1;
+            if *tasks == 0 {
+                writing.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// What this process's reconciles did, for `/metrics`.
@@ -59,6 +80,7 @@ impl Reconciler {
             holder: ent_kernel::store::new_id(),
             figures: Mutex::new(Figures::default()),
             resync: Mutex::new(std::collections::BTreeSet::new()),
+            writing: Mutex::new(std::collections::BTreeMap::new()),
             render_version: super::platform::RENDER_VERSION,
             started_at: ent_kernel::store::timestamp(chrono::Utc::now()),
         }
@@ -82,6 +104,18 @@ impl Reconciler {
     /// Whether the tenant was made due for a resync by a watch event (the request is consumed).
     pub fn take_resync(&self, slug: &str) -> bool {
         self.resync.lock().expect("resync lock").remove(slug)
+    }
+
+    /// Marks the lease `key` as written under by a task of this process until the guard is
+    /// dropped (its write done, or cut short with its task).
+    pub fn writing(&self, key: &str) -> Writing<'_> {
+        *self.writing.lock().expect("writing lock").entry(key.to_string()).or_default() += 1;
+        Writing { reconciler: self, key: key.to_string() }
+    }
+
+    /// Whether a task of this process writes under the lease `key` now.
+    pub fn is_writing(&self, key: &str) -> bool {
+        self.writing.lock().expect("writing lock").contains_key(key)
     }
 
     /// Opens the work queue; its task takes the items from the returned receiver.

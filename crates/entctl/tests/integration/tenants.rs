@@ -641,9 +641,26 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
         "{}",
         db.name
     );
+    let storage = |dir: &std::path::Path| {
+        let quota: Value =
+            entcp::yaml::from_str(&std::fs::read_to_string(dir.join("resourcequota-quota.yaml")).unwrap()).unwrap();
+        quota["spec"]["hard"]["requests.storage"].clone()
+    };
+    let with_volume = storage(&dir);
     std::fs::write(&file, college_doc(&[])).unwrap();
     cli(&["apply", "-f", file.to_str().unwrap()]);
-    assert_eq!(files_of(&dir), base_files, "removing the option prunes its objects");
+    // Removing the option prunes its objects but its volume: kept, marked retained (as the kube
+    // backend keeps it), and still held by the quota, until the purge.
+    let claim = "persistentvolumeclaim-exercices-data.yaml";
+    let mut kept = base_files.clone();
+    kept.push(claim.to_string());
+    kept.sort();
+    assert_eq!(files_of(&dir), kept, "{}: removing the option prunes its objects, not its data", db.name);
+    let retained: Value = entcp::yaml::from_str(&std::fs::read_to_string(dir.join(claim)).unwrap()).unwrap();
+    assert_eq!(retained["metadata"]["labels"]["entcp.education.fr/retained"], "true", "{retained}");
+    assert!(retained["metadata"]["labels"]["entcp.education.fr/tenant"].is_string(), "{retained}");
+    assert!(retained["spec"]["resources"]["requests"]["storage"].is_string(), "{retained}");
+    assert_eq!(storage(&dir), with_volume, "the quota holds the kept volume");
 
     // Suspension scales to zero; decommissioning removes the workloads and keeps the data.
     for status in ["active", "suspended"] {
@@ -661,6 +678,7 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     let note = std::fs::read_to_string(dir.join(entcp::provisioning::sealed::NOTE_FILE)).unwrap();
     assert!(note.contains("ent-college-essais/cahier-de-textes-credentials : password"), "{note}");
     assert!(left.contains(&"persistentvolumeclaim-cahier-de-textes-data.yaml".to_string()), "{left:?}");
+    assert!(left.contains(&claim.to_string()), "the removed option's volume is still kept: {left:?}");
 
     // Archived: the data stays for three months, then the purge job deletes it, audited.
     call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("archived"))).await;

@@ -1410,6 +1410,62 @@ async fn two_reconcilers_on_one_database_never_write_one_tenant_at_once_and_leas
     other.close().await;
 }
 
+backend_test!(
+    the_purge_hands_its_tenants_to_the_work_queue_and_the_shutdown_leaves_the_lease_another_task_writes_under
+);
+async fn the_purge_hands_its_tenants_to_the_work_queue_and_the_shutdown_leaves_the_lease_another_task_writes_under(
+    db: common::TestDb,
+) {
+    let w = World::on(db, |_| {}).await;
+    w.tenant("doisneau", "0940176F", json!([])).await;
+    w.tenant("wallon", "0940198E", json!([])).await;
+    pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    for to in [Status::Active, Status::Decommissioning, Status::Archived] {
+        w.move_to("doisneau", to).await;
+    }
+    pass(&w.state.provisioning(), Some("doisneau"), t0()).await.unwrap();
+
+    // The work queue runs as in `entctl serve`; the namespace's DELETE never gets an answer.
+    let namespace = "/api/v1/namespaces/ent-doisneau";
+    *w.mock.hang.lock().unwrap() = Some(namespace.into());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let queue = tokio::spawn(entcp::provisioning::reconcile::run_queue(w.state.provisioning(), shutdown.clone()));
+    while !w.state.reconciler.queue_open() {
+        tokio::task::yield_now().await;
+    }
+    // The purge job does not wait on the cluster: it hands the tenant to the queue, which deletes it.
+    let later = t0() + chrono::Duration::days(93);
+    let provisioning = w.state.provisioning();
+    let purge = entcp::provisioning::purge::purge_due(&provisioning, later);
+    let purged =
+        tokio::time::timeout(std::time::Duration::from_secs(10), purge).await.expect("not held by the cluster");
+    assert_eq!(purged.unwrap(), ["doisneau"]);
+    w.until(|w| w.mock.requests.lock().unwrap().iter().any(|r| r.method == "DELETE" && r.path == namespace)).await;
+
+    // A task of this process outside the queue writes wallon, slowly, when the shutdown comes.
+    let wallon = w.get("wallon").await.id;
+    w.apply("wallon", "0940198E", json!(["visio"])).await;
+    w.mock.patch_delay_ms.store(300, Ordering::SeqCst);
+    let state = w.state.provisioning();
+    let writing = tokio::spawn(async move { pass(&state, Some("wallon"), t0()).await.unwrap() });
+    let lease = "SELECT COUNT(*) AS n FROM tenant_leases WHERE tenant_id = $1 AND holder = $2";
+    let holder = w.state.reconciler.holder.clone();
+    let doisneau = w.get("doisneau").await.id;
+    while common::count(&w.state.store, lease, &[&wallon, &holder]).await == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(common::count(&w.state.store, lease, &[&doisneau, &holder]).await, 1, "the queue's purge holds it");
+    shutdown.cancel();
+    queue.await.unwrap();
+    // The queue releases the lease of the write it cut short, not the one the other task writes under.
+    assert_eq!(common::count(&w.state.store, lease, &[&doisneau, &holder]).await, 0, "released at shutdown");
+    assert_eq!(common::count(&w.state.store, lease, &[&wallon, &holder]).await, 1, "still written under");
+    w.mock.patch_delay_ms.store(0, Ordering::SeqCst);
+    assert_eq!(writing.await.unwrap().applied, 1);
+    assert_eq!(common::count(&w.state.store, lease, &[&wallon, &holder]).await, 0, "released by its writer");
+    assert!(w.stored("/apis/apps/v1/namespaces/ent-wallon/deployments", "visio").is_some());
+}
+
 backend_test!(a_deleted_network_policy_is_restored_on_the_next_resync_and_a_dry_run_refusal_writes_nothing);
 async fn a_deleted_network_policy_is_restored_on_the_next_resync_and_a_dry_run_refusal_writes_nothing(
     db: common::TestDb,
@@ -1553,6 +1609,83 @@ async fn a_removed_services_volume_is_kept_until_the_purge_and_the_quota_is_rais
     assert!(w.stored(claims, "exercices-data").is_none() && w.stored(claims, "casiers-data").is_none());
 }
 
+backend_test!(a_tenant_the_catalog_no_longer_resolves_is_still_suspended_and_purged_and_one_never_applied_is_reported);
+async fn a_tenant_the_catalog_no_longer_resolves_is_still_suspended_and_purged_and_one_never_applied_is_reported(
+    db: common::TestDb,
+) {
+    let w = World::on(db, |_| {}).await;
+    w.tenant("doisneau", "0940176F", json!(["visio"])).await;
+    assert_eq!(pass(&w.state.provisioning(), Some("doisneau"), t0()).await.unwrap().applied, 1);
+    // Never applied before the catalog changed: the services it was applied with are not known.
+    w.tenant("wallon", "0940198E", json!(["visio"])).await;
+
+    // A catalog overlay makes the latest visio option second-degree only: neither resolves now.
+    let overlay = "bouquets:\n  - id: visio\n    version: 2\n    kind: option\n    degrees: [2D]\n    \
+                   name: Option visioconférence\n    description: Classes virtuelles.\n    services: [visio]\n";
+    let mut files = entcp::catalog::SHIPPED.to_vec();
+    files.push(("zz-visio.yaml", overlay));
+    let catalog = entcp::catalog::Catalog::from_files(&files).unwrap();
+    assert!(catalog.resolve("socle-1d", &["visio"]).is_err());
+    let mut overlaid = w.state.clone();
+    overlaid.catalog = Arc::new(catalog);
+    let state = overlaid.provisioning();
+
+    // Suspended: its Deployments, visio's too, scaled to zero with the services it was applied with.
+    let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
+    w.move_to("doisneau", Status::Active).await;
+    w.move_to("doisneau", Status::Suspended).await;
+    w.take_requests();
+    let report = pass(&state, None, t0()).await.unwrap();
+    assert_eq!((report.applied, report.failed), (1, 1), "{report:?}");
+    for name in ["portail", "visio"] {
+        assert_eq!(w.stored(deployments, name).unwrap()["spec"]["replicas"], 0, "{name} scaled to zero");
+    }
+    assert!(w.get("doisneau").await.provisioning_state.error.is_none());
+    // The other is reported on the tenant, in French, once; nothing is sent for it.
+    let error = w.get("wallon").await.provisioning_state.error.unwrap();
+    assert!(error.contains("le catalogue ne résout plus le bouquet « socle-1d » du tenant wallon"), "{error}");
+    assert!(error.contains("l'option « visio » n'est pas proposée dans le premier degré"), "{error}");
+    assert_eq!(pass(&state, None, t0()).await.unwrap().failed, 1);
+    let failed = w.event_kinds("wallon").await.into_iter().filter(|k| k == "reconcile_failed").count();
+    assert_eq!(failed, 1, "reported once");
+    assert!(w.take_requests().iter().all(|r| !r.path.contains("ent-wallon")));
+    let mut metrics = String::new();
+    overlaid.reconciler.write_metrics(&mut metrics, t0().timestamp());
+    assert!(metrics.contains("cause=\"catalog\""), "{metrics}");
+
+    // Decommissioned: the workloads go, the data stays; purged: the namespace goes.
+    for to in [Status::Decommissioning, Status::Archived] {
+        w.move_to("doisneau", to).await;
+        assert_eq!(pass(&state, Some("doisneau"), t0()).await.unwrap().applied, 1, "{to:?}");
+        assert!(w.stored(deployments, "visio").is_none(), "{to:?}");
+        assert!(w.stored("/api/v1/namespaces/ent-doisneau/secrets", "visio-credentials").is_some(), "{to:?}");
+    }
+    let later = t0() + chrono::Duration::days(93);
+    assert_eq!(entcp::provisioning::purge::purge_due(&state, later).await.unwrap(), ["doisneau"]);
+    assert!(w.stored("/api/v1/namespaces", "ent-doisneau").is_none(), "the purge reached the cluster");
+    let purged = w.get("doisneau").await.provisioning_state;
+    assert_eq!((purged.observed.as_deref(), purged.error), (Some("removed"), None));
+}
+
+fn is_merge_patch(request: &Request) -> bool {
+    request.content_type.starts_with("application/merge-patch")
+}
+
+/// Passes once over doisneau (applied, nothing failed) and returns the one merge patch of a
+/// Deployment's strategy it sent, checked to come before the first dry-run.
+async fn one_strategy_switch(w: &World) -> Request {
+    w.take_requests();
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    let error = w.get("doisneau").await.provisioning_state.error;
+    assert_eq!((report.applied, report.failed), (1, 0), "{error:?}");
+    let requests = w.take_requests();
+    let merges: Vec<&Request> = requests.iter().filter(|r| is_merge_patch(r)).collect();
+    assert_eq!(merges.len(), 1, "only the Deployment whose strategy changes: {merges:?}");
+    let first_dry_run = requests.iter().position(|r| r.query.contains_key("dryRun")).unwrap();
+    assert!(requests.iter().position(is_merge_patch).unwrap() < first_dry_run, "switched before the dry-run");
+    merges[0].clone()
+}
+
 backend_test!(a_deployment_given_a_volume_loses_its_defaulted_rolling_update_before_it_is_applied_as_recreate);
 async fn a_deployment_given_a_volume_loses_its_defaulted_rolling_update_before_it_is_applied_as_recreate(
     db: common::TestDb,
@@ -1570,19 +1703,39 @@ async fn a_deployment_given_a_volume_loses_its_defaulted_rolling_update_before_i
     // the API server's default, owned by no manager, which server-side apply would keep.
     w.edit(deployments, "portail", |d| d["spec"]["strategy"] = defaulted.clone());
     w.apply("doisneau", "0940176F", json!([])).await;
-    w.take_requests();
-    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
-    let error = w.get("doisneau").await.provisioning_state.error;
-    assert_eq!((report.applied, report.failed), (1, 0), "{error:?}");
-    let requests = w.take_requests();
-    let merge = |r: &Request| r.content_type.starts_with("application/merge-patch");
-    let merges: Vec<&Request> = requests.iter().filter(|r| merge(r)).collect();
-    assert_eq!(merges.len(), 1, "only the Deployment that holds a rollingUpdate: {merges:?}");
-    assert_eq!(merges[0].path, format!("{deployments}/portail"));
-    assert_eq!(merges[0].body, json!({ "spec": { "strategy": { "type": "Recreate", "rollingUpdate": null } } }));
-    let first_dry_run = requests.iter().position(|r| r.query.contains_key("dryRun")).unwrap();
-    assert!(requests.iter().position(merge).unwrap() < first_dry_run, "cleared before the dry-run");
+    let merge = one_strategy_switch(&w).await;
+    assert_eq!(merge.path, format!("{deployments}/portail"));
+    assert_eq!(merge.body, json!({ "spec": { "strategy": { "type": "Recreate", "rollingUpdate": null } } }));
     assert_eq!(w.stored(deployments, "portail").unwrap()["spec"]["strategy"], json!({ "type": "Recreate" }));
+}
+
+backend_test!(a_deployment_that_loses_its_last_volume_is_switched_back_to_rolling_update);
+async fn a_deployment_that_loses_its_last_volume_is_switched_back_to_rolling_update(db: common::TestDb) {
+    let w = World::on(db, |_| {}).await;
+    *w.mock.defaults_strategy.lock().unwrap() = true;
+    // A catalog (an overlay, a release) where visio has a volume: its Deployment is Recreate.
+    let mut catalog = (*w.state.catalog).clone();
+    catalog.services.iter_mut().find(|s| s.code == "visio").unwrap().deployment.storage_gib_per_1000 = 1;
+    let mut with_volume = w.state.clone();
+    with_volume.catalog = Arc::new(catalog);
+    w.tenant("doisneau", "0940176F", json!(["visio"])).await;
+    assert_eq!(pass(&with_volume.provisioning(), None, t0()).await.unwrap().applied, 1);
+    let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
+    assert_eq!(w.stored(deployments, "visio").unwrap()["spec"]["strategy"], json!({ "type": "Recreate" }));
+
+    // The catalog without it: visio lost its last volume and is RollingUpdate again (merge-patched
+    // before the dry-run: server-side apply alone keeps the strategy it no longer sets).
+    let merge = one_strategy_switch(&w).await;
+    assert_eq!(merge.path, format!("{deployments}/visio"));
+    assert_eq!(merge.body, json!({ "spec": { "strategy": { "type": "RollingUpdate" } } }));
+    assert_eq!(w.stored(deployments, "visio").unwrap()["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(w.stored(deployments, "portail").unwrap()["spec"]["strategy"], json!({ "type": "Recreate" }));
+    // Its volume is kept (retained) until the purge; the next resync switches nothing again.
+    let kept = w.stored("/api/v1/namespaces/ent-doisneau/persistentvolumeclaims", "visio-data").expect("kept");
+    assert_eq!(kept["metadata"]["labels"]["entcp.education.fr/retained"], "true");
+    let resync = t0() + chrono::Duration::seconds(3600);
+    pass(&w.state.provisioning(), None, resync).await.unwrap();
+    assert!(!w.take_requests().iter().any(is_merge_patch), "nothing left to switch");
 }
 
 backend_test!(a_namespace_still_terminating_is_not_deleted_again_and_a_409_on_its_delete_counts_as_done);
