@@ -19,7 +19,7 @@ use axum::extract::{Path, Query};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
-use ent_groupements::groupements::costs::{euros, Establishments, Shares};
+use ent_groupements::groupements::costs::{self, euros, Establishments, Shares};
 use ent_groupements::groupements::documents::{self, StoredDocument};
 use ent_groupements::groupements::membership::{self, Application, ApplicationStatus};
 use ent_groupements::groupements::{self as gm, routes as domain, Groupement, GroupementsState, Status};
@@ -389,6 +389,7 @@ pub(super) async fn groupement_page(
         "documents": documents,
         "kinds": documents::Kind::ALL.iter().map(|k| json!({ "value": k.as_str(), "label": k.label() })).collect::<Vec<_>>(),
         "award_fields": coordinator::award_fields(fields, &g.terms.lots, Establishments::of(&accepted)),
+        "cost_key_warnings": if coordinating { costs::key_warnings(&g, &accepted) } else { Vec::new() },
         "errors": by_control(refusal.errors),
     });
     Ok(page::render_status(status, "groupement.html", shell, values))

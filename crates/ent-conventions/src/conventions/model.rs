@@ -280,6 +280,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("tripartite-second-degre-v3.yaml", include_str!("../../../../conventions/tripartite-second-degre-v3.yaml")),
     ("tripartite-premier-degre-v3.yaml", include_str!("../../../../conventions/tripartite-premier-degre-v3.yaml")),
     ("bipartite-commune-v3.yaml", include_str!("../../../../conventions/bipartite-commune-v3.yaml")),
+    ("groupement-de-commandes-v2.yaml", include_str!("../../../../conventions/groupement-de-commandes-v2.yaml")),
 ];
 
 /// Parses and validates one model file; errors name the file and line.
@@ -427,6 +428,7 @@ mod tests {
             ("tripartite-second-degre-v2.yaml", "fd302b252fabb32c897b3331af978b6547fe68da5dff27dac2e848d4a0fa023d"),
             ("tripartite-premier-degre-v2.yaml", "7e47a9bc3db4b71608b159fed9569920052a92afe25831640583477371b9ada5"),
             ("bipartite-commune-v2.yaml", "7d8c85327382cfd53cc16382085349d4e730abd86c138af52c80a736a6d19c86"),
+            ("groupement-de-commandes.yaml", "ba5438e39be1103336dc84d1bdf5869332d0a40c3e37be5bef548e29578f3d4c"),
         ];
         for (file, sum) in pinned {
             let (_, text) = SHIPPED.iter().find(|(f, _)| *f == file).unwrap();

@@ -193,12 +193,14 @@ impl<'a> Naming<'a> {
 }
 
 /// The organisations the input names, by party: each of a kind (and type) the model expects.
-/// A caller bound to none of those it names is refused (403) before anything is said of them,
-/// so that an organisation it may not read answers as a missing one, refusal for refusal.
+/// A caller bound to none of those it names (nor of `parties_before`, the edited convention's
+/// parties it may still write for: [`writers_before`]) is refused (403) before anything is said
+/// of them, so that an organisation it may not read answers as a missing one, refusal for refusal.
 async fn resolve_parties(
     naming: &mut Naming<'_>,
     model: &ConventionModel,
     input: &BTreeMap<String, PartyInput>,
+    parties_before: &[String],
     checks: &mut Checks,
 ) -> Result<Vec<(String, Org)>, Problem> {
     let mut parties = Vec::new();
@@ -254,6 +256,7 @@ async fn resolve_parties(
             parties.push((spec.key.clone(), org));
         }
     }
+    named.extend(parties_before.iter().cloned());
     require_party_member(naming.actor, model, &named)?;
     Ok(parties)
 }
@@ -352,11 +355,13 @@ async fn derive_schools(
     Ok(schools)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn build_draft(
     ctx: &Ctx<'_>,
     model: &ConventionModel,
     title: Option<String>,
     parties_input: &BTreeMap<String, PartyInput>,
+    parties_before: &[String],
     params_input: &Map<String, Value>,
     start_date: &str,
     end_date: Option<&str>,
@@ -365,7 +370,7 @@ async fn build_draft(
     let start = checks.date("start_date", start_date);
     let store = ctx.store;
     let mut naming = Naming::new(store, ctx.actor);
-    let parties = resolve_parties(&mut naming, model, parties_input, &mut checks).await?;
+    let parties = resolve_parties(&mut naming, model, parties_input, parties_before, &mut checks).await?;
     // In the same round as the parties: a party the caller may not read, refused for its scope,
     // fails beside the other errors exactly as a key naming nothing does.
     let covered = derive_schools(store, model, &parties).await?;
@@ -915,6 +920,7 @@ pub async fn create_constitutive(ctx: &Ctx<'_>, input: NewConvention) -> Result<
         model,
         input.title.clone(),
         &input.parties,
+        &[],
         &input.parameters,
         &input.start_date,
         input.end_date.as_deref(),
@@ -1065,7 +1071,8 @@ pub async fn update_constitutive(
         (None, None) => Some(conv.end_date.clone()),
     };
     let title = patch.title.clone().or_else(|| Some(conv.title.clone()));
-    let mut draft = build_draft(ctx, model, title, &parties, &params, &start, end.as_deref()).await?;
+    let before = writers_before(model, conv);
+    let mut draft = build_draft(ctx, model, title, &parties, &before, &params, &start, end.as_deref()).await?;
     let edited_signatories: BTreeMap<String, Signatory> =
         draft.signatories.clone().into_iter().chain(patch.signatories.clone().unwrap_or_default()).collect();
     check_signatories(ctx, model, &edited_signatories)?;
@@ -1124,6 +1131,17 @@ pub async fn update_constitutive(
         }
     }
     commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// The parties of `conv` for which its edit is written besides those it will name: a groupement's
+/// convention constitutive (whose parties follow the groupement's members, never named by hand:
+/// [`parties_follow_the_groupement`]) is edited by a member leaving it before it binds, for
+/// itself, though the edit no longer names it; an ENT convention, by a party it names only.
+fn writers_before(model: &ConventionModel, conv: &Convention) -> Vec<String> {
+    if model.governs_ent() {
+        return Vec::new();
+    }
+    conv.party_org_ids()
 }
 
 /// The end of `conv` when only its start moves to `start`, as the model's text reads: a model
@@ -1725,7 +1743,7 @@ pub fn notice_months(conv: &Convention) -> Option<u32> {
 /// the same day of the month `months` later, or, when that month is too short for it (notified
 /// on 30 November with 3 months), the first day of the month after (1 March): never a notice
 /// cut short by the end of February.
-fn end_of_notice(today: NaiveDate, months: u32) -> Result<NaiveDate, Problem> {
+pub fn end_of_notice(today: NaiveDate, months: u32) -> Result<NaiveDate, Problem> {
     let out_of_calendar =
         || Problem::invalid_field("effective_date", format!("préavis de {months} mois hors du calendrier"));
     let same_day = today.checked_add_months(Months::new(months)).ok_or_else(out_of_calendar)?;
@@ -1952,21 +1970,73 @@ pub(crate) async fn end_pending_avenants(
     .await?;
     let reason = format!("la convention {original_reference} qu'il modifiait a pris fin");
     for (id, reference) in pending {
-        sqlx::query(
-            "UPDATE conventions SET status = 'terminated', termination_reason = $1, termination_effective = $2, \
-             version = version + 1, updated_at = $3 WHERE id = $4",
-        )
-        .bind(&reason)
-        .bind(effective)
-        .bind(timestamp(now))
-        .bind(&id)
-        .execute(&mut **tx)
-        .await?;
-        let summary =
-            json!({ "reference": reference, "reason": reason, "effective": effective, "amends": original_reference });
-        audit_to_parties(tx, backend, actor, "conventions.terminate", &id, &parties, summary, now).await?;
+        let ending =
+            AvenantEnd { id: &id, reference: &reference, amends: original_reference, reason: &reason, effective };
+        end_avenant(tx, backend, actor, &ending, &parties, now).await?;
     }
     Ok(())
+}
+
+/// An avenant ended before it took effect, and why.
+struct AvenantEnd<'a> {
+    id: &'a str,
+    reference: &'a str,
+    /// The reference of the convention it amended.
+    amends: &'a str,
+    reason: &'a str,
+    /// `YYYY-MM-DD`.
+    effective: &'a str,
+}
+
+/// Ends the avenant `ending` (terminated, its reason and day recorded), audited as `actor` to `parties`.
+async fn end_avenant(
+    tx: &mut Tx,
+    backend: ent_kernel::store::Backend,
+    actor: &Actor,
+    ending: &AvenantEnd<'_>,
+    parties: &[&str],
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    sqlx::query(
+        "UPDATE conventions SET status = 'terminated', termination_reason = $1, termination_effective = $2, \
+         version = version + 1, updated_at = $3 WHERE id = $4",
+    )
+    .bind(ending.reason)
+    .bind(ending.effective)
+    .bind(timestamp(now))
+    .bind(ending.id)
+    .execute(&mut **tx)
+    .await?;
+    let summary = json!({
+        "reference": ending.reference, "reason": ending.reason, "effective": ending.effective, "amends": ending.amends
+    });
+    audit_to_parties(tx, backend, actor, "conventions.terminate", ending.id, parties, summary, now).await
+}
+
+/// Ends an avenant still in preparation (draft or in signature) that has lost its object — the
+/// groupement's flow, when the member it was adding leaves before signing — for `reason`, today;
+/// written by a party (the one leaving included). Its collected visas and signatures are voided.
+pub async fn end_avenant_in_preparation(
+    ctx: &Ctx<'_>,
+    avenant: &Convention,
+    reason: &str,
+) -> Result<Convention, Problem> {
+    let (mut tx, ref avenant) = begin_locked(ctx, &avenant.id).await?;
+    require_status(avenant, &[Status::Draft, Status::InSignature], "abandonner")?;
+    require_writer_of(ctx, avenant)?;
+    let Some(original) = &avenant.amends_id else {
+        return Err(Problem::conflict(format!("la convention {} n'est pas un avenant", avenant.reference)));
+    };
+    let amends: String = sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1")
+        .bind(original)
+        .fetch_one(&mut *tx)
+        .await?;
+    void_steps(&mut tx, avenant, reason, ctx.now).await?;
+    let today = ctx.today().to_string();
+    let ending =
+        AvenantEnd { id: &avenant.id, reference: &avenant.reference, amends: &amends, reason, effective: &today };
+    end_avenant(&mut tx, ctx.store.backend(), ctx.actor, &ending, &party_orgs(avenant), ctx.now).await?;
+    commit_and_reload(ctx, tx, &avenant.id).await
 }
 
 /// An avenant is submitted and signed only while the convention it amends is in force.
@@ -2001,6 +2071,7 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
         model,
         Some(format!("Avenant – {}", conv.title)),
         &current_parties(conv),
+        &[],
         &params,
         start,
         Some(&conv.end_date),

@@ -241,7 +241,11 @@ pub struct MemberShare {
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Shares {
+    /// The cost key as it applies to the members (a basis none declares said to be split equally).
     pub cost_key: String,
+    /// What the coordinator should know of the key before documents are generated
+    /// ([`key_warnings`]); empty when every basis is declared by every member.
+    pub cost_key_warnings: Vec<String>,
     /// The groupement's common expenses (procedure, management) over the contract.
     pub common_expenses_cents: i64,
     /// The coordinator's part of them (its `coordinator_share_percent`).
@@ -253,6 +257,52 @@ pub struct Shares {
     /// The awarded unit prices the members' own orders are priced at.
     pub unit_prices: Vec<UnitPrice>,
     pub shares: Vec<MemberShare>,
+}
+
+/// The cost key's bases that do not apply as worded, in words: one no member declares any of
+/// (its part split equally, [`shares::empty_bases`]), and the members declaring none of a basis
+/// others declare (they pay nothing of its part).
+pub fn key_warnings(g: &Groupement, members: &[Application]) -> Vec<String> {
+    let quantities: Vec<shares::Quantities> = members.iter().map(|m| m.quantities.for_key()).collect();
+    let empty = shares::empty_bases(&g.terms.cost_key, &quantities);
+    let mut warnings = Vec::new();
+    for part in &g.terms.cost_key {
+        if part.basis == shares::Basis::Equal {
+            continue;
+        }
+        if empty.contains(part) {
+            warnings.push(format!(
+                "{} par les membres : les {} % répartis « {} » le sont à parts égales ; saisissez leurs quantités \
+                 (candidatures) pour une répartition au prorata",
+                capitalized(part.basis.none_declared()),
+                part.weight,
+                part.basis.label()
+            ));
+            continue;
+        }
+        let without: Vec<&str> = members
+            .iter()
+            .zip(&quantities)
+            .filter(|(_, q)| q.of(part.basis) <= 0)
+            .map(|(m, _)| m.applicant.name.as_str())
+            .collect();
+        if !without.is_empty() {
+            warnings.push(format!(
+                "{} : {} ; ne paie(nt) rien des {} % répartis « {} »",
+                without.join(", "),
+                part.basis.none_declared(),
+                part.weight,
+                part.basis.label()
+            ));
+        }
+    }
+    warnings
+}
+
+/// `text` with its first letter in capitals.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// Each member's share of the common expenses and its own orders at `prices`.
@@ -284,7 +334,8 @@ pub fn shares(g: &Groupement, members: &[Application], prices: &[UnitPrice]) -> 
         })
         .collect();
     Shares {
-        cost_key: g.cost_key_label.clone(),
+        cost_key: shares::describe_for(&g.terms.cost_key, &quantities),
+        cost_key_warnings: key_warnings(g, members),
         common_expenses_cents: common,
         coordinator_common_expenses_cents: coordinator,
         members_common_expenses_cents: members_part,

@@ -220,7 +220,9 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     if let Some(j) = &g.terms.duration_justification {
         c.insert("duration_justification", j);
     }
-    c.insert("cost_key", &g.cost_key_label);
+    let quantities: Vec<_> = members.iter().map(|m| m.quantities.for_key()).collect();
+    c.insert("cost_key", &super::shares::describe_for(&g.terms.cost_key, &quantities));
+    c.insert("cost_key_warnings", &costs::key_warnings(g, members));
     c.insert("deadline", &french(&g.application_deadline));
     if let Some(d) = &g.consultation_date {
         c.insert("consultation_date", &french(d));

@@ -6,9 +6,10 @@
 use super::costs::{self, Shares};
 use super::shares::Quantities;
 use super::{Ctx, Groupement, Status, MEMBER_KINDS};
+use ent_conventions::conventions::model::ConventionModel;
 use ent_conventions::conventions::signatories::{self, Signatory};
 use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConvention, PartyInput};
-use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
+use ent_conventions::conventions::{find_model, get_convention, Status as ConventionStatus};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
@@ -736,8 +737,9 @@ pub async fn reject_many(
     Ok(refused)
 }
 
-/// The applicant withdraws, until the groupement closes; a member leaves the draft convention
-/// (a party of the convention in force cannot: [`refuse_signatory_withdrawal`]).
+/// The applicant withdraws, until the groupement closes; a member leaves the convention it has
+/// not signed yet ([`leave_convention`]; a party of the convention signed or in force cannot:
+/// [`refuse_signatory_withdrawal`]).
 pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<Application, Problem> {
     conflict_unless(g.status == Status::Open, || {
         format!(
@@ -750,37 +752,79 @@ pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Resul
     })?;
     if app.status == ApplicationStatus::Accepted {
         refuse_signatory_withdrawal(ctx, g, app).await?;
-        let others: Vec<String> = members(ctx.store, &g.id)
-            .await?
-            .into_iter()
-            .map(|m| m.applicant.id)
-            .filter(|id| *id != app.applicant.id)
-            .collect();
-        if !others.is_empty() {
-            link_convention(ctx, g, others).await?;
-        }
+        leave_convention(ctx, g, app).await?;
     }
     decide(ctx, g, app, ApplicationStatus::Withdrawn, None).await?;
     get(ctx.store, &g.id, &app.id).await
 }
 
-/// 409 when `app`'s applicant is a party of the convention constitutive in force: it is bound
-/// by it, and its article 11 has it leave by a délibération notified to the coordinator, after
-/// a notice, then an avenant; not by withdrawing its application. A member accepted since (its
-/// avenant not in force) still withdraws.
+/// Takes the member `app` out of the convention the groupement's changes edit
+/// ([`edited_convention_id`]) before it signs: an avenant in preparation that would then carry
+/// nothing the convention in force does not ([`unsigned_changes`]) is ended, with the member's
+/// departure as its reason; otherwise the convention (or avenant) is rewritten with the other
+/// members. The last member leaving a draft convention leaves it as it is (a convention needs a
+/// member; the next acceptance rewrites it).
+async fn leave_convention(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<(), Problem> {
+    let Some(id) = edited_convention_id(ctx.store, g).await? else { return Ok(()) };
+    let Some(edited) = get_convention(ctx.store, ctx.models, &id).await? else { return Ok(()) };
+    if !edited.parties.iter().any(|p| p.key == "membre" && p.org.id == app.applicant.id) {
+        return Ok(());
+    }
+    let others: Vec<Application> =
+        members(ctx.store, &g.id).await?.into_iter().filter(|m| m.applicant.id != app.applicant.id).collect();
+    if edited.amends_id.is_some() {
+        let in_force = match super::constitutive_id(ctx.store, g).await? {
+            Some(id) => get_convention(ctx.store, ctx.models, &id).await?,
+            None => None,
+        };
+        if let Some(in_force) = in_force {
+            if changes_from(g, &others, &in_force).is_empty() {
+                let reason = format!(
+                    "{} s'est retiré(e) du groupement {} avant de signer l'avenant, qui n'a plus d'objet",
+                    app.applicant.name, g.reference
+                );
+                workflow::end_avenant_in_preparation(&ctx.conventions(), &edited, &reason).await?;
+                return Ok(());
+            }
+        }
+    }
+    if others.is_empty() {
+        return Ok(());
+    }
+    link_convention(ctx, g, others.into_iter().map(|m| m.applicant.id).collect()).await
+}
+
+/// 409 when `app`'s applicant is a party of the convention constitutive signed (every party
+/// signed, not yet started) or in force: it is bound by it, and its article 11 has it leave by a
+/// délibération notified to the coordinator, after a notice, then an avenant; not by withdrawing
+/// its application. A member accepted since (its avenant not in force) still withdraws.
 async fn refuse_signatory_withdrawal(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<(), Problem> {
     let Some(id) = super::constitutive_id(ctx.store, g).await? else { return Ok(()) };
     let Some(conv) = get_convention(ctx.store, ctx.models, &id).await? else { return Ok(()) };
     let party = conv.parties.iter().any(|p| p.key == "membre" && p.org.id == app.applicant.id);
-    if conv.status != ConventionStatus::Active || !party {
+    if !matches!(conv.status, ConventionStatus::Active | ConventionStatus::Signed) || !party {
         return Ok(());
     }
     let notice = conv.parameters.get("preavis_retrait_mois").map(parameter_text).unwrap_or_else(|| "?".into());
+    let earliest = notice
+        .parse::<u32>()
+        .ok()
+        .and_then(|months| workflow::end_of_notice(ctx.today(), months).ok())
+        .map(|day| {
+            format!(", soit au plus tôt le {} pour une notification reçue aujourd'hui", french_date(&day.to_string()))
+        })
+        .unwrap_or_default();
     Err(Problem::conflict(format!(
-        "{} est partie à la convention constitutive {} en vigueur : son retrait passe par une délibération notifiée \
-         au coordonnateur par lettre recommandée, prend effet après un préavis de {notice} mois (article 11) et \
-         s'inscrit dans un avenant ; il ne s'enregistre pas par le retrait de la candidature",
-        app.applicant.name, conv.reference
+        "{member} est partie à la convention constitutive {reference} {status} : elle ne s'en retire pas en retirant \
+         sa candidature. Selon son article 11, l'assemblée délibérante de {member} adopte une délibération de retrait, \
+         notifiée à {coordinator}, coordonnateur, par lettre recommandée avec accusé de réception ; le retrait prend \
+         effet à l'expiration d'un préavis de {notice} mois{earliest}, n'est opposable au titulaire qu'au terme de la \
+         période d'exécution en cours, et s'inscrit dans un avenant à la convention {reference} signé par le \
+         coordonnateur et les autres membres ; d'ici là, {member} reste membre et doit sa quote-part",
+        member = app.applicant.name,
+        reference = conv.reference,
+        status = conv.status.label(),
+        coordinator = g.coordinator.name,
     )))
 }
 
@@ -818,6 +862,21 @@ fn convention_parameters(g: &Groupement) -> Map<String, Value> {
     params
 }
 
+/// The parameter of the convention constitutive (model version 2 on) naming the établissements
+/// the members equip.
+const ESTABLISHMENTS_PARAMETER: &str = "etablissements";
+
+/// [`convention_parameters`] for a convention of `model` between `members`: a model that words
+/// the établissements they equip ([`ESTABLISHMENTS_PARAMETER`]) names them by the members' kinds
+/// ([`costs::Establishments`]: écoles, collèges, lycées or établissements).
+fn parameters_for(g: &Groupement, model: &ConventionModel, members: &[Application]) -> Map<String, Value> {
+    let mut params = convention_parameters(g);
+    if model.parameters.iter().any(|p| p.key == ESTABLISHMENTS_PARAMETER) {
+        params.insert(ESTABLISHMENTS_PARAMETER.into(), Value::from(costs::Establishments::of(members).many()));
+    }
+    params
+}
+
 /// The terms of the convention constitutive the groupement sets, as its readers name them, signed
 /// and current (the members' part follows from the coordinator's).
 const SIGNED_TERMS: [(&str, &str, &str); 3] = [
@@ -849,7 +908,15 @@ pub(super) async fn unsigned_changes(
     g: &Groupement,
     conv: &ent_conventions::conventions::Convention,
 ) -> Result<Vec<String>, Problem> {
-    let members = members(store, &g.id).await?;
+    Ok(changes_from(g, &members(store, &g.id).await?, conv))
+}
+
+/// [`unsigned_changes`] of the convention `conv` were `members` the accepted members.
+fn changes_from(
+    g: &Groupement,
+    members: &[Application],
+    conv: &ent_conventions::conventions::Convention,
+) -> Vec<String> {
     let parties: Vec<&OrgRef> = conv.parties.iter().filter(|p| p.key == "membre").map(|p| &p.org).collect();
     let mut changes = Vec::new();
     let joining: Vec<&OrgRef> =
@@ -876,7 +943,7 @@ pub(super) async fn unsigned_changes(
             changes.push(format!("{signed_label} est « {signed} », {current_label} du groupement « {now} »"));
         }
     }
-    Ok(changes)
+    changes
 }
 
 /// Each member's signatory on the convention constitutive with its empowering act, the
@@ -934,13 +1001,18 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
     // Its end covers the contract (article 10); its start moves to its submission (the model's
     // `starts_at_submission`), after which every member's signature follows.
     let end_date = g.convention_end().map(|d| d.to_string());
+    let model = match &current {
+        Some(conv) => find_model(ctx.models, &conv.model_id, Some(conv.model_version))?,
+        None => find_model(ctx.models, super::CONVENTION_MODEL, None)?,
+    };
+    let parameters = parameters_for(g, model, &members);
     let linked = match current {
         None => {
             let new = NewConvention {
-                model: super::CONVENTION_MODEL.into(),
-                version: None,
+                model: model.id.clone(),
+                version: Some(model.version),
                 parties,
-                parameters: convention_parameters(g),
+                parameters,
                 start_date: ctx.today().to_string(),
                 end_date: end_date.clone(),
                 title: Some(format!(
@@ -972,7 +1044,7 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
             };
             let patch = ConventionPatch {
                 parties: Some(parties),
-                parameters: Some(convention_parameters(g)),
+                parameters: Some(parameters),
                 signatories: Some(signatories),
                 party_shares: Some(shares),
                 end_date,

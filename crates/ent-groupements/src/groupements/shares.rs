@@ -34,6 +34,18 @@ impl Basis {
     }
 }
 
+impl Basis {
+    /// What a member declaring none of the basis lacks, « aucun élève déclaré ».
+    pub fn none_declared(self) -> &'static str {
+        match self {
+            Basis::Pupils => "aucun élève déclaré",
+            Basis::Schools => "aucune école déclarée",
+            Basis::Accounts => "aucun compte ENT déclaré",
+            Basis::Equal => "",
+        }
+    }
+}
+
 /// One basis of a cost key and its weight, in percent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -52,7 +64,7 @@ pub struct Quantities {
 }
 
 impl Quantities {
-    fn of(&self, basis: Basis) -> i64 {
+    pub fn of(&self, basis: Basis) -> i64 {
         match basis {
             Basis::Pupils => self.pupils,
             Basis::Schools => self.schools,
@@ -87,6 +99,32 @@ pub fn describe(key: &[KeyPart]) -> String {
     match key {
         [only] => only.basis.label().to_string(),
         parts => parts.iter().map(|p| format!("{} % {}", p.weight, p.basis.label())).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// The proportional bases of `key` that none of `members` declares any of: their part is split
+/// equally between the members ([`largest_remainder`] of all-zero weights), not in proportion.
+pub fn empty_bases(key: &[KeyPart], members: &[Quantities]) -> Vec<KeyPart> {
+    if members.is_empty() {
+        return Vec::new();
+    }
+    key.iter().copied().filter(|p| p.basis != Basis::Equal && members.iter().all(|m| m.of(p.basis) <= 0)).collect()
+}
+
+/// [`describe`] as the key applies to `members`: the part of an empty basis ([`empty_bases`])
+/// says that it is split equally, and why.
+pub fn describe_for(key: &[KeyPart], members: &[Quantities]) -> String {
+    let empty = empty_bases(key, members);
+    let label = |p: &KeyPart| {
+        if empty.contains(p) {
+            format!("{} ({} : cette part est répartie à parts égales)", p.basis.label(), p.basis.none_declared())
+        } else {
+            p.basis.label().to_string()
+        }
+    };
+    match key {
+        [only] => label(only),
+        parts => parts.iter().map(|p| format!("{} % {}", p.weight, label(p))).collect::<Vec<_>>().join(", "),
     }
 }
 
@@ -217,6 +255,23 @@ mod tests {
         assert_eq!(per_year(100_000, 36), vec![33_334, 33_333, 33_333]);
         assert_eq!(per_year(1000, 18), vec![667, 333], "a last half-year weighs half");
         assert_eq!(per_year(5, 0), vec![5]);
+    }
+
+    #[test]
+    fn a_basis_nobody_declares_is_split_equally_and_says_so() {
+        let key = [KeyPart { basis: Basis::Pupils, weight: 70 }, KeyPart { basis: Basis::Equal, weight: 30 }];
+        let none = [q(0, 11, 0), q(0, 42, 0)];
+        assert_eq!(split(1_080_000, &key, &none), vec![540_000, 540_000], "no division by zero: equal parts");
+        assert_eq!(empty_bases(&key, &none), vec![key[0]]);
+        assert_eq!(
+            describe_for(&key, &none),
+            "70 % au prorata du nombre d'élèves (aucun élève déclaré : cette part est répartie à parts égales), \
+             30 % à parts égales"
+        );
+        let some = [q(0, 11, 0), q(120, 42, 0)];
+        assert!(empty_bases(&key, &some).is_empty());
+        assert_eq!(describe_for(&key, &some), describe(&key));
+        assert!(empty_bases(&key, &[]).is_empty(), "no member, nothing to split");
     }
 
     #[test]

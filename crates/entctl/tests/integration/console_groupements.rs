@@ -585,3 +585,27 @@ async fn a_secretary_of_two_communes_chooses_which_one_applies(db: TestDb) {
     .unwrap();
     assert_eq!((applicants.len(), applicants.first()), (1, Some(&other.id)));
 }
+
+// Under a key of 70 % per pupil, a member declaring no pupil: before generating a document,
+// the coordinator's page warns that this part is split equally; the member's page does not.
+backend_test!(the_coordinator_is_warned_before_generating_when_no_member_declares_pupils);
+async fn the_coordinator_is_warned_before_generating_when_no_member_declares_pupils(db: TestDb) {
+    let (scene, app, coord) = scene_app(db).await;
+    let store = app.store.clone();
+    let (_, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
+    let path = format!("/groupements/{reference}");
+    let mairie = sign_in(&app, MAIRIES[0]).await;
+    let fields = owned(&[("deliberation", "2026-DCM-8"), ("date-deliberation", "2026-09-01"), ("eleves", "0")]);
+    let sent = post_form(&app, &mairie, &format!("{path}/candidature"), &fields).await;
+    follow(&app, &mairie, &sent, &format!("{path}?apres=candidature")).await;
+    let page = get(&app, &coord, &path).await;
+    assert!(!page.text.contains("cle-repartition-alerte"), "no member yet: {}", page.text);
+    let id = application_of(&store, &reference, &scene.communes[0]).await;
+    let accept = vec![("candidatures", id), ("decision", "accepter".to_string())];
+    let sent = post_form(&app, &coord, &format!("{path}/decisions"), &accept).await;
+    let page = follow(&app, &coord, &sent, &format!("{path}?apres=acceptees")).await;
+    assert!(page.text.contains("id=\"cle-repartition-alerte\""), "{}", page.text);
+    assert!(page.text.contains("Aucun élève déclaré par les membres : les 70 %"), "{}", page.text);
+    let own = get(&app, &mairie, &path).await;
+    assert!(!own.text.contains("cle-repartition-alerte"), "{}", own.text);
+}

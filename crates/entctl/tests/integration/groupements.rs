@@ -1574,6 +1574,114 @@ async fn a_party_of_the_convention_in_force_does_not_withdraw_its_application(db
     );
 }
 
+/// The member parties of the convention `conv_id` (organisation ids, in order), and its status.
+async fn member_parties(coord: &Client, conv_id: &str) -> (Vec<String>, String) {
+    let (_, conv) = send(coord.get(api(&format!("/conventions/{conv_id}")))).await;
+    let members = conv["parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["key"] == "membre")
+        .map(|p| p["org"]["id"].as_str().unwrap().to_string())
+        .collect();
+    (members, conv["status"].as_str().unwrap().to_string())
+}
+
+/// `communes` apply (on 1 September 2026) and the coordinator, through `coord`, accepts each;
+/// their application ids.
+async fn accepted(coord: &Client, id: &str, communes: &[(Org, Client)]) -> Vec<String> {
+    let apps = api(&format!("/groupements/{id}/applications"));
+    let mut ids = Vec::new();
+    for (i, (commune, client)) in communes.iter().enumerate() {
+        let body = json!({
+            "applicant": commune.id, "deliberation_number": format!("2026-DCM-1{i}"), "deliberation_date": "2026-09-01"
+        });
+        let (status, applied) = send(client.post(&apps).json(&body)).await;
+        assert_eq!(status, 201, "{applied}");
+        let app_id = applied["id"].as_str().unwrap().to_string();
+        let (status, member) = send(coord.post(format!("{apps}/{app_id}/accept"))).await;
+        assert_eq!((status, member["status"].as_str()), (200, Some("accepted")), "{member}");
+        ids.push(app_id);
+    }
+    ids
+}
+
+// Accepted into a convention constitutive still in draft, a member withdraws (it used to get
+// 403: the convention edited without it no longer named its collectivité); the convention
+// keeps the other member only.
+backend_test!(an_accepted_member_withdraws_from_the_draft_convention_constitutive);
+async fn an_accepted_member_withdraws_from_the_draft_convention_constitutive(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let ids = accepted(&w.coord, &id, &w.communes[..2]).await;
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let conv_id = g["convention_id"].as_str().unwrap().to_string();
+    let both = vec![w.communes[0].0.id.clone(), w.communes[1].0.id.clone()];
+    assert_eq!(member_parties(&w.coord, &conv_id).await, (both, "draft".into()), "{name}");
+
+    let url = api(&format!("/groupements/{id}/applications/{}/withdraw", ids[0]));
+    let (status, withdrawn) = send(w.communes[0].1.post(url)).await;
+    assert_eq!((status, withdrawn["status"].as_str()), (200, Some("withdrawn")), "{name}: {withdrawn}");
+    let left = vec![w.communes[1].0.id.clone()];
+    assert_eq!(member_parties(&w.coord, &conv_id).await, (left, "draft".into()), "{name}");
+}
+
+// Two members accepted once the convention constitutive is in force join it by one avenant.
+// One withdraws before signing: the avenant no longer names it (nobody signs for a member that
+// left). The other withdraws too: the avenant, adding no one, is ended, its reason naming the
+// member; the consultation then opens on the convention in force, whose own party still cannot
+// withdraw (article 11, 409).
+backend_test!(a_member_leaving_before_its_avenant_is_signed_takes_itself_out_of_it);
+async fn a_member_leaving_before_its_avenant_is_signed_takes_itself_out_of_it(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
+    let (id, conv_id) = signed_groupement(&w, &signing, None).await;
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 10, 20)).build().await;
+    let coord = w.coord.to(&later);
+    let ids = accepted(&coord, &id, &w.communes[1..3]).await;
+    let avenant_id: String = sqlx::query_scalar("SELECT id FROM conventions WHERE amends_id = $1")
+        .bind(&conv_id)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    let org = |i: usize| w.communes[i].0.id.clone();
+    assert_eq!(member_parties(&coord, &avenant_id).await, (vec![org(0), org(1), org(2)], "draft".into()));
+
+    let withdraw = |i: usize, app: &str| {
+        w.communes[i].1.to(&later).post(api(&format!("/groupements/{id}/applications/{app}/withdraw")))
+    };
+    let (status, withdrawn) = send(withdraw(2, &ids[1])).await;
+    assert_eq!((status, withdrawn["status"].as_str()), (200, Some("withdrawn")), "{name}: {withdrawn}");
+    assert_eq!(member_parties(&coord, &avenant_id).await, (vec![org(0), org(1)], "draft".into()), "{name}");
+
+    let (status, withdrawn) = send(withdraw(1, &ids[0])).await;
+    assert_eq!((status, withdrawn["status"].as_str()), (200, Some("withdrawn")), "{name}: {withdrawn}");
+    let (_, avenant) = send(coord.get(api(&format!("/conventions/{avenant_id}")))).await;
+    assert_eq!(avenant["status"], "terminated", "{name}: {avenant}");
+    let reason = avenant["termination_reason"].as_str().unwrap();
+    assert!(reason.contains(&w.communes[1].0.name) && reason.contains("retir"), "{name}: {reason}");
+    assert_eq!(member_parties(&coord, &conv_id).await, (vec![org(0)], "active".into()), "{name}");
+
+    let apps = api(&format!("/groupements/{id}/applications"));
+    let (_, listed) = send(coord.get(&apps)).await;
+    let signatory = listed.as_array().unwrap().iter().find(|a| a["applicant"]["id"] == org(0).as_str()).unwrap();
+    let url = format!("{apps}/{}/withdraw", signatory["id"].as_str().unwrap());
+    let (status, problem) = send(w.communes[0].1.to(&later).post(url)).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    // How to leave, article 11: a délibération to the coordinator, the notice's end, the avenant.
+    for expected in ["article 11", w.coordinator.name.as_str(), "au plus tôt le 20 avril 2027", "avenant"] {
+        assert!(detail.contains(expected), "{name}: « {expected} » in {detail}");
+    }
+
+    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
+    assert_eq!(send(transition("closed")).await.0, 200, "{name}");
+    let (status, g) = send(transition("consultation")).await;
+    assert_eq!((status, g["members"].as_i64()), (200, Some(1)), "{name}: {g}");
+}
+
 // An edit of the groupement that moves the end of its convention constitutive (here the
 // application deadline alone, from which that end is computed) is checked against the convention
 // before anything is written: signed, not yet in force, it can no longer follow (409, the
@@ -1891,4 +1999,81 @@ async fn a_candidature_without_pupils_under_a_pupil_key_is_warned_about_on_the_c
     assert!(ok && out.contains("aucun élève déclaré pour"), "{}: {out}", db.name);
     let (ok, out) = apply(file("avec.yaml", some, 120), some);
     assert!(ok && !out.contains("aucun élève"), "{}: {out}", db.name);
+}
+
+// The annuaire carries no head counts: under a key of « 70 % au prorata du nombre d'élèves »,
+// members that declare no pupil share that part equally (no division by zero), and the
+// presentation note says so instead of presenting an equal split as a pro-rata; the shares
+// of the API say it too. Once a member declares pupils, the pro-rata applies, and the note
+// names the members that pay nothing of that part.
+backend_test!(a_pupil_key_without_pupils_is_said_to_split_equally_in_the_documents);
+async fn a_pupil_key_without_pupils_is_said_to_split_equally_in_the_documents(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let mut body = minimal_groupement(&w, "2026-09-30");
+    body["cost_key"] = json!([{ "basis": "pupils", "weight": 70 }, { "basis": "equal", "weight": 30 }]);
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    let apps = api(&format!("/groupements/{id}/applications"));
+    let apply = |i: usize, pupils: i64| {
+        let (commune, client) = &w.communes[i];
+        let body = json!({
+            "applicant": commune.id, "deliberation_number": format!("2026-DCM-2{i}"),
+            "deliberation_date": "2026-09-01", "pupils": pupils,
+        });
+        client.post(&apps).json(&body)
+    };
+    for (i, pupils) in [(0, 0), (1, 0)] {
+        let (status, applied) = send(apply(i, pupils)).await;
+        assert_eq!(status, 201, "{name}: {applied}");
+        let accept = format!("{apps}/{}/accept", applied["id"].as_str().unwrap());
+        assert_eq!(send(w.coord.post(accept)).await.0, 200, "{name}");
+    }
+    let text = odt_text(&generated(&w, &id, "presentation", "odt").await);
+    let fallback = "70 % au prorata du nombre d'élèves (aucun élève déclaré : cette part est répartie à parts égales)";
+    assert!(text.contains(fallback), "{name}: {text}");
+    assert!(text.contains("Attention : Aucun élève déclaré par les membres : les 70 %"), "{name}: {text}");
+
+    let (status, applied) = send(apply(2, 120)).await;
+    assert_eq!(status, 201, "{name}: {applied}");
+    assert_eq!(send(w.coord.post(format!("{apps}/{}/accept", applied["id"].as_str().unwrap()))).await.0, 200);
+    let text = odt_text(&generated(&w, &id, "presentation", "odt").await);
+    assert!(
+        !text.contains("aucun élève déclaré :") && text.contains("70 % au prorata du nombre d'élèves, 30 %"),
+        "{name}: {text}"
+    );
+    let warning =
+        text.lines().find(|l| l.contains("aucun élève déclaré ; ne paie(nt) rien des 70 %")).unwrap_or_default();
+    assert!(warning.contains(&w.communes[0].0.name) && warning.contains(&w.communes[1].0.name), "{name}: {text}");
+    assert!(!warning.contains(&w.communes[2].0.name), "{name}: {warning}");
+}
+
+// The convention constitutive opens on version 2 of its model, which names what the members
+// equip by their kinds (version 1 said « écoles » for every member): a département's collèges,
+// a commune's écoles.
+backend_test!(the_convention_constitutive_names_what_its_members_equip);
+async fn the_convention_constitutive_names_what_its_members_equip(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let departement = entcp::registry::resolve_org(&w.store, "departement:94").await.unwrap();
+    let token = token_for(&w.store, "cd94@test.fr", Role::Collectivite, Some(&departement.id)).await;
+    let cases = [
+        (vec![(departement, w.app.client(&token))], "collèges", "écoles"),
+        (vec![(w.communes[0].0.clone(), w.communes[0].1.to(&w.app))], "écoles", "collèges"),
+    ];
+    for (members, equipped, other) in cases {
+        let id = created_minimal_groupement(&w, name).await;
+        accepted(&w.coord, &id, &members).await;
+        let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+        let conv_url = |p: &str| api(&format!("/conventions/{}{p}", g["convention_id"].as_str().unwrap()));
+        let (_, conv) = send(w.coord.get(conv_url(""))).await;
+        let version = (conv["model_version"].as_i64(), conv["parameters"]["etablissements"].as_str());
+        assert_eq!(version, (Some(2), Some(equipped)), "{name}: {conv}");
+        let html = w.coord.get(conv_url("/document?format=html")).send().await.text;
+        for expected in [format!("dans ses {equipped}, la convention"), format!("les {equipped} qu")] {
+            assert!(html.contains(&expected), "{name}: « {expected} » in {html}");
+        }
+        assert!(!html.contains(&format!("dans ses {other}")), "{name}: {html}");
+    }
 }
