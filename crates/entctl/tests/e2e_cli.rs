@@ -1023,4 +1023,12 @@ async fn the_readme_convention_quick_start_runs_as_printed(db: TestDb) {
     assert!(!stale.status.success(), "{}", db.name);
     let error = String::from_utf8_lossy(&stale.stderr);
     assert!(error.contains("modifiée entre-temps"), "{}: {error}", db.name);
+    // The API's checks: a title is one line.
+    std::fs::write(dir.path().join("titre.yaml"), "title: \"ENT\\n## Autre\"\n").unwrap();
+    let titled = entctl_db()
+        .args(["conventions", "update", &reference, "titre.yaml", "--as", "dan@ac-creteil.fr"])
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&titled.stderr);
+    assert!(!titled.status.success() && error.contains("title"), "{}: {error}", db.name);
 }
