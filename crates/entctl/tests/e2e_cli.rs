@@ -954,3 +954,81 @@ fn every_configuration_error_exits_with_2_whatever_its_source() {
     }
     assert!(!dir.path().join("data").exists(), "refused before anything is written");
 }
+
+/// The fenced block of the README that follows `heading` (its first line after the fence).
+fn readme_block(heading: &str) -> String {
+    let readme = include_str!("../../../README.md");
+    let after = &readme[readme.find(heading).unwrap_or_else(|| panic!("the README says {heading}"))..];
+    let body = &after[after.find("```").unwrap()..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("```").unwrap()].to_string()
+}
+
+// The README's convention quick-start, run as printed (the reference the creation prints in
+// place of the README's): the draft created from its `convention.yaml`, edited with its
+// `modification.yaml` (`entctl conventions update`, which the quick-start lacked), submitted,
+// signed, listed and exported. An update based on a version read before is refused.
+backend_test!(the_readme_convention_quick_start_runs_as_printed);
+async fn the_readme_convention_quick_start_runs_as_printed(db: TestDb) {
+    common::import_sample(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let entctl_db = || {
+        let mut cmd = entctl(dir.path());
+        cmd.args(["--database-url", &db.url]);
+        cmd
+    };
+    let signers = [("dan@ac-creteil.fr", "dan", "academie:24"), ("ent@fresnes.fr", "collectivite", "commune:94034")];
+    for (email, role, org) in
+        signers.into_iter().chain([("ce.0940176f@ac-creteil.fr", "chef_etablissement", "0940176F")])
+    {
+        run_ok(entctl_db().args(["users", "add", email, "--name", email, "--org", org]));
+        run_ok(entctl_db().args(["roles", "grant", email, role, "--org", org]));
+    }
+    let commands = readme_block("### Conventions");
+    std::fs::write(dir.path().join("convention.yaml"), readme_block("`convention.yaml` (ou le corps JSON")).unwrap();
+    std::fs::write(dir.path().join("modification.yaml"), readme_block("`modification.yaml` (ou le corps JSON"))
+        .unwrap();
+    let mut reference = None;
+    for line in commands.lines() {
+        let line = line.split(" #").next().unwrap().trim();
+        let Some(args) = line.strip_prefix("entctl ") else { continue };
+        let args = args.replace("CONV-2026-000001", reference.as_deref().unwrap_or("CONV-2026-000001"));
+        let out = run_ok(entctl_db().args(args.split_whitespace()));
+        if args.starts_with("conventions create") {
+            reference = Some(out.split_whitespace().next().unwrap().to_string());
+        }
+        if args.starts_with("conventions update") {
+            let shown = run_ok(entctl_db().args(["conventions", "show", reference.as_deref().unwrap()]));
+            assert!(shown.contains("\"accounts\": 300") && shown.contains("M. Paul Bernard"), "{}: {shown}", db.name);
+        }
+    }
+    let reference = reference.expect("the quick-start creates a convention");
+    assert!(dir.path().join("convention.odt").exists(), "{}: the export is written", db.name);
+    let shown = run_ok(entctl_db().args(["conventions", "show", &reference]));
+    assert!(shown.contains("\"status\": \"in_signature\""), "{}: {shown}", db.name);
+    // In signature, an edit based on the version read before the submission is refused.
+    let stale = entctl_db()
+        .args([
+            "conventions",
+            "update",
+            &reference,
+            "modification.yaml",
+            "--if-match",
+            "1",
+            "--as",
+            "dan@ac-creteil.fr",
+        ])
+        .output()
+        .unwrap();
+    assert!(!stale.status.success(), "{}", db.name);
+    let error = String::from_utf8_lossy(&stale.stderr);
+    assert!(error.contains("modifiée entre-temps"), "{}: {error}", db.name);
+    // The API's checks: a title is one line.
+    std::fs::write(dir.path().join("titre.yaml"), "title: \"ENT\\n## Autre\"\n").unwrap();
+    let titled = entctl_db()
+        .args(["conventions", "update", &reference, "titre.yaml", "--as", "dan@ac-creteil.fr"])
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&titled.stderr);
+    assert!(!titled.status.success() && error.contains("title"), "{}: {error}", db.name);
+}

@@ -215,18 +215,8 @@ async fn create(
     Call { state, caller }: Call<ConventionsState>,
     ApiJson(body): ApiJson<NewConvention>,
 ) -> Result<Response, Problem> {
-    check_title(body.title.as_deref())?;
     let conv = workflow::create(&ctx(&state, &caller), body).await?;
     Ok(Versioned::created(conv).into_response())
-}
-
-/// A convention's title is one line (it heads the document and the notices).
-fn check_title(title: Option<&str>) -> Result<(), Problem> {
-    let mut checks = ent_kernel::error::Checks::default();
-    if let Some(title) = title {
-        checks.line("title", title);
-    }
-    checks.finish()
 }
 
 async fn show(Op { state, caller, key: id }: Op<ConventionsState>) -> Result<Response, Problem> {
@@ -238,7 +228,6 @@ async fn update(
     if_match: IfMatchHeader,
     ApiJson(body): ApiJson<ConventionPatch>,
 ) -> Result<Response, Problem> {
-    check_title(body.title.as_deref())?;
     let conv = find(&state, &caller, &id).await?;
     let version = if_match.version(conv.version)?;
     Ok(Versioned::ok(workflow::update(&ctx(&state, &caller), &conv, version, body).await?).into_response())

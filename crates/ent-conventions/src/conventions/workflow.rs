@@ -521,17 +521,54 @@ struct Other {
 }
 
 impl Other {
-    /// Whether it still covers the school on `start`: its term is not before, or it is renewed
-    /// tacitly at its term (a renewable model, no non-reconduction: [`super::renewal::renews`]) and
-    /// `start` is not the day after that term, where a successor takes over and it is not
-    /// renewed ([`super::renewal::successor`]).
-    fn overlaps_from(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
-        let end = parse_date("end_date", &self.end_date)?;
+    /// Whether it is renewed tacitly at its term: a renewable model, no non-reconduction
+    /// ([`super::renewal::renews`]).
+    fn renews(&self, models: &[ConventionModel]) -> bool {
         let renewable = u32::try_from(self.model_version)
             .ok()
             .and_then(|v| find_model(models, &self.model_id, Some(v)).ok())
             .is_some_and(|m| m.renewable);
-        Ok(end >= start || (renewable && self.non_renewal_at.is_none() && end.succ_opt() != Some(start)))
+        renewable && self.non_renewal_at.is_none()
+    }
+
+    /// Whether a convention starting on `start` takes over from it the day after its term,
+    /// where it is then not renewed ([`super::renewal::successor`]).
+    fn succeeded_on(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
+        let end = parse_date("end_date", &self.end_date)?;
+        Ok(self.renews(models) && end.succ_opt() == Some(start))
+    }
+
+    /// Whether it still covers the school on `start`: its term is not before, or it is renewed
+    /// tacitly at its term and `start` is not the day after that term ([`Other::succeeded_on`]).
+    fn overlaps_from(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
+        let end = parse_date("end_date", &self.end_date)?;
+        Ok(end >= start || (self.renews(models) && !self.succeeded_on(models, start)?))
+    }
+
+    /// A successor from the day after its term ends its tacit renewal on every school it
+    /// covers: refused unless it covers them all (or replaces it explicitly, `supersedes`), as
+    /// the schools it left out would lose their convention.
+    async fn require_whole_succession(&self, store: &Store, new: &Coverage<'_>) -> Result<(), Problem> {
+        if new.supersedes == Some(self.id.as_str()) {
+            return Ok(());
+        }
+        let schools: Vec<String> = sqlx::query_scalar("SELECT org_id FROM convention_schools WHERE convention_id = $1")
+            .bind(&self.id)
+            .fetch_all(store.pool())
+            .await?;
+        let left_out = schools.iter().filter(|id| !new.schools.iter().any(|s| &s.id == *id)).count();
+        if left_out == 0 {
+            return Ok(());
+        }
+        Err(Problem::conflict(format!(
+            "la convention {reference} est reconduite tacitement à son terme, le {end}, sauf si une autre lui succède \
+             le lendemain : celle-ci lui succéderait sans couvrir {left_out} de ses écoles, qui perdraient alors leur \
+             convention. Couvrez toutes ses écoles, notifiez à temps la non-reconduction de {reference}, ou indiquez \
+             que la nouvelle convention la remplace (champ supersedes)",
+            reference = self.reference,
+            end = french_date(&self.end_date),
+        ))
+        .with_extra(json!({ "conflicting_convention": self.reference })))
     }
 
     /// For a convention ending before the new one but renewed tacitly: how to succeed it.
@@ -571,6 +608,9 @@ async fn check_no_overlap(store: &Store, models: &[ConventionModel], new: &Cover
         .fetch_all(store.pool())
         .await?;
         for other in others {
+            if other.succeeded_on(models, new.start)? {
+                other.require_whole_succession(store, new).await?;
+            }
             if !other.overlaps_from(models, new.start)? {
                 continue;
             }
@@ -900,6 +940,7 @@ fn parties_follow_the_groupement(model: &ConventionModel, field: &str, detail: &
 /// Creates a draft convention from what a person names (the API, the console, the CLI); a
 /// groupement's convention constitutive is refused ([`parties_follow_the_groupement`]).
 pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, Problem> {
+    check_title(input.title.as_deref())?;
     let model = find_model(ctx.models, &input.model, input.version)?;
     parties_follow_the_groupement(
         model,
@@ -908,6 +949,15 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
          groupement, dont le coordonnateur accepte les candidatures des membres",
     )?;
     create_constitutive(ctx, input).await
+}
+
+/// A convention's title is one line (it heads the document and the notices).
+fn check_title(title: Option<&str>) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    if let Some(title) = title {
+        checks.line("title", title);
+    }
+    checks.finish()
 }
 
 /// Creates a draft convention of any model: the groupement's flow, for its convention
@@ -1028,6 +1078,7 @@ pub async fn update(
     expected_version: i64,
     patch: ConventionPatch,
 ) -> Result<Convention, Problem> {
+    check_title(patch.title.as_deref())?;
     if patch.parties.is_some() {
         let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
         parties_follow_the_groupement(
@@ -1241,18 +1292,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     super::signatories::check_complete(model, conv)?;
     let conv = &start_at_submission(ctx, model, conv)?;
-    let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
-    let schools = school_orgs(ctx.store, conv).await?;
-    let coverage = Coverage {
-        model,
-        schools: &schools,
-        start,
-        end,
-        lineage: Some(&conv.root_id),
-        roles: roles_key(model, &conv.parties, conv.rgpd_controller.as_ref()),
-        supersedes: conv.supersedes_id.as_deref(),
-    };
-    check_no_overlap(ctx.store, ctx.models, &coverage).await?;
+    check_no_overlap_of(ctx, model, conv).await?;
     let rendering = Rendering::of(&Frozen::of(super::document::body(model, conv)?, conv))?.with_pdf().await?;
     let hash = rendering.fingerprint();
     let (mut tx, current) = begin_locked(ctx, &conv.id).await?;
@@ -1275,6 +1315,22 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let recipients = next_actors(&mut tx, model, conv, &[]).await?;
     super::jobs::notify(&mut tx, &recipients, conv, "submitted", json!({}), ctx.now).await?;
     commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// [`check_no_overlap`] for a convention as it stands (its schools, dates and parties).
+async fn check_no_overlap_of(ctx: &Ctx<'_>, model: &ConventionModel, conv: &Convention) -> Result<(), Problem> {
+    let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
+    let schools = school_orgs(ctx.store, conv).await?;
+    let coverage = Coverage {
+        model,
+        schools: &schools,
+        start,
+        end,
+        lineage: Some(&conv.root_id),
+        roles: roles_key(model, &conv.parties, conv.rgpd_controller.as_ref()),
+        supersedes: conv.supersedes_id.as_deref(),
+    };
+    check_no_overlap(ctx.store, ctx.models, &coverage).await
 }
 
 async fn school_orgs(store: &Store, conv: &Convention) -> Result<Vec<Org>, Problem> {
@@ -1511,6 +1567,7 @@ pub async fn sign(
     party_key: Option<&str>,
     document_hash: Option<&str>,
 ) -> Result<Convention, Problem> {
+    require_still_alone(ctx, conv).await?;
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let party = signing_party(ctx.actor, model, conv, party_key, document_hash)?;
@@ -1545,7 +1602,7 @@ pub async fn sign(
     });
     let remaining = pending_signers(model, &after);
     if remaining.is_empty() {
-        mark_signed(&mut tx, ctx.store.backend(), ctx.actor, &conv.id, ctx.now).await?;
+        mark_signed(&mut tx, ctx.store.backend(), ctx.actor, conv, ctx.now).await?;
     } else {
         let next = newly_awaited(&mut tx, model, conv, &after, &[]).await?;
         super::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
@@ -1555,6 +1612,23 @@ pub async fn sign(
         activate_if_started(ctx, &conv.id).await?;
     }
     reload(ctx, &conv.id).await
+}
+
+/// A convention in signature is checked again against the others on its schools before each
+/// signature: one renewed tacitly since its submission (no successor was signed by its term)
+/// covers them on the same dates, and the signature is refused (409) naming it.
+async fn require_still_alone(ctx: &Ctx<'_>, conv: &Convention) -> Result<(), Problem> {
+    if conv.status != Status::InSignature {
+        return Ok(());
+    }
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    check_no_overlap_of(ctx, model, conv).await.map_err(|p| match p.kind {
+        ProblemKind::Conflict => Problem {
+            detail: format!("la convention {} ne peut plus être signée : {}", conv.reference, p.detail),
+            ..p
+        },
+        _ => p,
+    })
 }
 
 /// The convention read in the write transaction, its row locked until commit.
@@ -1643,23 +1717,22 @@ fn signing_party<'c>(
 }
 
 /// In signature → signed, once every required signature is present; audited as `actor`
-/// (the last signer, or the daily job that completes it).
+/// (the last signer, or the daily job that completes it) for its parties, like every lifecycle
+/// record ([`audit_to_parties`]).
 pub(crate) async fn mark_signed(
     tx: &mut Tx,
     backend: ent_kernel::store::Backend,
     actor: &Actor,
-    id: &str,
+    conv: &Convention,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     sqlx::query("UPDATE conventions SET signed_at = $1 WHERE id = $2")
         .bind(timestamp(now))
-        .bind(id)
+        .bind(&conv.id)
         .execute(&mut **tx)
         .await?;
-    set_status(tx, id, Status::Signed, now).await?;
-    let target = Target::new("convention", id, None);
-    audit::record(tx, backend, actor, "conventions.signed", &target, json!({}), now).await?;
-    Ok(())
+    set_status(tx, &conv.id, Status::Signed, now).await?;
+    audit_to_parties(tx, backend, actor, "conventions.signed", &conv.id, &party_orgs(conv), json!({}), now).await
 }
 
 /// Whether `actor` may refuse `conv` ([`refuse`]): in signature, it holds the signing role or a
@@ -2168,7 +2241,7 @@ pub async fn complete_if_all_signed(ctx: &Ctx<'_>, id: &str) -> Result<bool, Pro
     if !all_signed(&conv)? {
         return Ok(false);
     }
-    mark_signed(&mut tx, store.backend(), ctx.actor, &conv.id, ctx.now).await?;
+    mark_signed(&mut tx, store.backend(), ctx.actor, &conv, ctx.now).await?;
     tx.commit().await?;
     activate_if_started(ctx, &conv.id).await?;
     Ok(true)

@@ -6,7 +6,7 @@
 
 use super::fail;
 use clap::Subcommand;
-use entcp::conventions::workflow::{self, Ctx, NewConvention, Termination};
+use entcp::conventions::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
 use entcp::conventions::{self, get_convention, list_ids, ConventionFilter};
 use entcp::identity::{self, Actor};
 use entcp::store::Store;
@@ -36,6 +36,17 @@ pub enum ConventionsCommand {
     /// Create a draft from a JSON or YAML file (the body of POST /api/v1/conventions).
     Create {
         file: PathBuf,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Edit a draft or a convention in signature from a JSON or YAML file (the body of PATCH
+    /// /api/v1/conventions/{id}: signatories, parameters, dates…; absent keys unchanged).
+    Update {
+        id: String,
+        file: PathBuf,
+        /// The version read (as If-Match, e.g. from `show`); the current one when absent.
+        #[arg(long)]
+        if_match: Option<i64>,
         #[arg(long = "as")]
         as_user: Option<String>,
     },
@@ -164,12 +175,17 @@ pub async fn run(
             println!("{}", serde_json::to_string_pretty(&load(store, models, &id).await?)?)
         }
         ConventionsCommand::Create { file, as_user } => {
-            let text =
-                std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("lecture de {} : {e}", file.display()))?;
-            let body: NewConvention = super::from_yaml(&text, &file)?;
+            let body: NewConvention = super::read_yaml(&file)?;
             let actor = actor(store, as_user.as_deref()).await?;
             let conv = workflow::create(&Ctx { store, models, actor: &actor, now }, body).await.map_err(fail)?;
             print(&conv);
+        }
+        ConventionsCommand::Update { id, file, if_match, as_user } => {
+            let patch: ConventionPatch = super::read_yaml(&file)?;
+            let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
+            let version = if_match.unwrap_or(conv.version);
+            let ctx = Ctx { store, models, actor: &actor, now };
+            print(&workflow::update(&ctx, &conv, version, patch).await.map_err(fail)?);
         }
         ConventionsCommand::Submit { id, as_user } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);

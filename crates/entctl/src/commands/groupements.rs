@@ -10,8 +10,7 @@ use entcp::groupements::documents::{self as docs, Kind};
 use entcp::groupements::membership::{self, Application, NewApplication};
 use entcp::groupements::{self as gm, Groupement, GroupementFilter, NewGroupement, Status};
 use entcp::identity::Actor;
-use serde::de::DeserializeOwned;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -110,11 +109,6 @@ fn fail(p: Problem) -> anyhow::Error {
     }
 }
 
-fn read<T: DeserializeOwned>(file: &Path) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("lecture de {} : {e}", file.display()))?;
-    super::from_yaml(&text, file)
-}
-
 /// The groupement, the application and the actor of a decision on an application.
 async fn application_of(
     store: &entcp::store::Store,
@@ -151,7 +145,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
         }
         GroupementsCommand::Show { id } => println!("{}", serde_json::to_string_pretty(&load(id).await?)?),
         GroupementsCommand::Create { file, as_user } => {
-            let body: NewGroupement = read(&file)?;
+            let body: NewGroupement = super::read_yaml(&file)?;
             let actor = actor(store, as_user.as_deref()).await?;
             print(&gm::create(&groupements.ctx(&actor), body).await.map_err(fail)?);
         }
@@ -161,7 +155,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             println!("{}", serde_json::to_string_pretty(&membership::prefill(store, &org).await.map_err(fail)?)?);
         }
         GroupementsCommand::Apply { id, file, as_user } => {
-            let (g, body): (_, NewApplication) = (load(id).await?, read(&file)?);
+            let (g, body): (_, NewApplication) = (load(id).await?, super::read_yaml(&file)?);
             let actor = actor(store, as_user.as_deref()).await?;
             let applicant = membership::applicant_org(store, &actor, &body.applicant).await.map_err(fail)?;
             let app = membership::apply(&groupements.ctx(&actor), &g, &applicant, body).await.map_err(fail)?;
@@ -204,7 +198,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             print(&gm::transition(&groupements.ctx(&actor), &g, status).await.map_err(fail)?);
         }
         GroupementsCommand::Award { id, file, as_user } => {
-            let (g, body): (_, AwardInput) = (load(id).await?, read(&file)?);
+            let (g, body): (_, AwardInput) = (load(id).await?, super::read_yaml(&file)?);
             let actor = actor(store, as_user.as_deref()).await?;
             print(&award::award(&groupements.ctx(&actor), &g, body).await.map_err(fail)?);
         }

@@ -17,6 +17,12 @@ pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &std::path::P
     entcp::yaml::from_str(text).map_err(in_file)
 }
 
+/// [`from_yaml`] of the file `file`, read first (its path named when it cannot be).
+pub fn read_yaml<T: serde::de::DeserializeOwned>(file: &std::path::Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("lecture de {} : {e}", file.display()))?;
+    from_yaml(&text, file)
+}
+
 /// Every document of `file` as a `T` (see [`from_yaml`]).
 pub fn documents<T: serde::de::DeserializeOwned>(text: &str, file: &std::path::Path) -> anyhow::Result<Vec<T>> {
     let in_file = |e: entcp::yaml::Error| anyhow::anyhow!("{} : {e}", file.display());

@@ -1184,7 +1184,8 @@ async fn audited(c: &Cycle, id: &str) -> Vec<(String, String)> {
 
 backend_test!(the_auditor_of_a_party_reads_the_whole_lifecycle_of_its_conventions);
 /// Each lifecycle record of a convention is scoped to every party: the auditor of the commune
-/// reads the creation, submission, activation and expiry, not only its own side's signatures.
+/// reads the creation, submission, completion (`conventions.signed`), activation and expiry,
+/// not only its own side's signatures.
 async fn the_auditor_of_a_party_reads_the_whole_lifecycle_of_its_conventions(db: crate::common::TestDb) {
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;
@@ -1195,7 +1196,9 @@ async fn the_auditor_of_a_party_reads_the_whole_lifecycle_of_its_conventions(db:
     let (status, page) = call(auditor.get(format!("/api/v1/audit?target_id={id}&limit=100"))).await;
     assert_eq!(status, StatusCode::OK, "{}: {page}", c.db.name);
     let actions: Vec<&str> = page["items"].as_array().unwrap().iter().filter_map(|r| r["action"].as_str()).collect();
-    for action in ["conventions.create", "conventions.submit", "conventions.activate", "conventions.expire"] {
+    for action in
+        ["conventions.create", "conventions.submit", "conventions.signed", "conventions.activate", "conventions.expire"]
+    {
         assert!(actions.contains(&action), "{}: {action} not read: {actions:?}", c.db.name);
     }
     // Another commune's auditor reads none of it.
@@ -1813,6 +1816,63 @@ async fn a_renewable_convention_is_not_renewed_over_a_successor_starting_the_day
     let ecole = org_id(&c, "0940176F").await;
     let covered = entcp::conventions::active_covering(&c.db.store, &models, &ecole, "2029-09-02").await.unwrap();
     assert_eq!(covered.map(|conv| conv.id), Some(successor), "{}", c.db.name);
+}
+
+// A successor still in signature on the term does not stop the tacit renewal (only a signed one
+// does): the old convention is renewed, and the successor, which would now overlap it, can no
+// longer be signed (409 naming the renewed convention); its signature before the term counted.
+backend_test!(a_successor_still_in_signature_at_the_term_lets_the_renewal_happen_and_can_no_longer_be_signed);
+async fn a_successor_still_in_signature_at_the_term_lets_the_renewal_happen_and_can_no_longer_be_signed(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let id = bipartite_signed(&c, "2026-09-01").await;
+    let (_, old) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
+    c.clock.set(day(2029, 6, 15));
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune", "start_date": "2029-09-01",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+    }));
+    let successor = c.create(body).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &successor, "submit", json!({})).await;
+    c.step_ok(&c.mairie, &successor, "sign", json!({})).await;
+
+    let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), day(2029, 9, 1)).await.unwrap();
+    assert_eq!((report.renewed, report.expired, report.activated), (1, 0, 0), "{}", c.db.name);
+    assert_eq!(renewals(&c, &id).await, vec![("2029-08-31".to_string(), "2032-08-31".to_string())]);
+    c.clock.set(day(2029, 9, 2));
+    let (s, p) = c.post(&c.dan, &successor, "sign", json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {p}", c.db.name);
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("ne peut plus être signée"), "{}: {detail}", c.db.name);
+    assert!(detail.contains(old["reference"].as_str().unwrap()), "{}: the renewed one is named: {detail}", c.db.name);
+    let (_, next) = call(c.dan.get(c.url(&format!("/{successor}")))).await;
+    assert_eq!(next["status"], "in_signature", "{}: {next}", c.db.name);
+    assert_eq!(live_steps(&c, &successor).await.len(), 1, "{}: the mairie's signature is kept", c.db.name);
+    let ecole = org_id(&c, "0940176F").await;
+    let covered = entcp::conventions::active_covering(&c.db.store, &load_models(), &ecole, "2029-09-02").await.unwrap();
+    assert_eq!(covered.map(|conv| conv.id), Some(id), "{}", c.db.name);
+}
+
+// A successor from the day after the term ends the tacit renewal of the whole convention: one
+// covering only some of its écoles is refused (the others would lose their convention), and
+// accepted once a party records the non-reconduction.
+backend_test!(a_successor_covering_only_some_of_the_ecoles_of_a_renewable_convention_is_refused);
+async fn a_successor_covering_only_some_of_the_ecoles_of_a_renewable_convention_is_refused(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = bipartite_signed(&c, "2026-09-01").await;
+    let (_, old) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert!(old["schools"].as_array().unwrap().len() > 1, "{}: {old}", c.db.name);
+    c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
+    let one_ecole = tripartite("2029-09-01");
+    let (s, p) = call(c.dan.post(c.url("")).json(&one_ecole)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {p}", c.db.name);
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains(old["reference"].as_str().unwrap()) && detail.contains("perdraient"), "{detail}");
+    assert_eq!(p["conflicting_convention"], old["reference"], "{}: {p}", c.db.name);
+    c.step_ok(&c.mairie, &id, "non-renewal", json!({ "reason": "Une convention par école" })).await;
+    c.create(one_ecole).await;
 }
 
 // A bipartite convention opened on version 1 says « reconduite tacitement pour une même durée »:
