@@ -30,7 +30,7 @@ use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::Condition;
-use ent_platform::identity::authz::{self, CONVENTIONS_READ, RGPD_READ};
+use ent_platform::identity::authz::{self, CONVENTIONS_READ, RGPD_LOGS_READ};
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::Org;
 use ent_rgpd::rgpd::breaches::{self, CnilDecision};
@@ -207,15 +207,15 @@ async fn applications_to_review(store: &ent_kernel::store::Store, actor: &Actor)
 }
 
 /// The organisations whose log page a binding of `role` at `org` lets the person open, in
-/// SQL over `orgs`: the rule of `rgpd::authorize` for reading (a DPO reads what its
-/// organisation covers, an académie's DAN the académie and its DSDEN, the other roles their
-/// own organisation), so that the organisations read below are all the person's before
+/// SQL over `orgs`: the rule of `rgpd::authorize` for reading the logs (a DPO those of the
+/// organisations it is the DPO of, `rgpd::dpo_keeps`; an académie's DAN the académie and
+/// its DSDEN; the other roles their own organisation), so that the organisations read below are all the person's before
 /// any limit (the domain still checks each).
 fn log_scope(role: Role, org: &Org) -> Condition {
     let mut own = Condition::default();
     own.push("id = ?", &[&org.id]);
     match role {
-        Role::Dpo => authz::org_scope_condition(org),
+        Role::Dpo => rgpd::dpo_keeps_condition(org),
         Role::Dan if org.kind == OrgKind::Academie => {
             let mut dsden = Condition::default();
             dsden.push("kind = 'dsden' AND academie_code = ?", &[&org.code]);
@@ -252,7 +252,7 @@ async fn log_orgs(
     let keepers: Vec<Condition> = actor
         .bindings
         .iter()
-        .filter(|b| b.role != Role::Admin && RGPD_READ.roles.contains(&b.role))
+        .filter(|b| b.role != Role::Admin && RGPD_LOGS_READ.roles.contains(&b.role))
         .filter_map(|b| Some(log_scope(b.role, b.org.as_ref()?)))
         .collect();
     if keepers.is_empty() {
@@ -275,7 +275,7 @@ async fn log_orgs(
     for row in rows {
         let id: String = sqlx::Row::try_get(&row, 0)?;
         let Some(org) = ent_platform::registry::get_org(&state.store, &id).await? else { continue };
-        if rgpd::authorize(state, actor, &RGPD_READ, &org).await.is_ok() {
+        if rgpd::authorize(state, actor, &RGPD_LOGS_READ, &org).await.is_ok() {
             orgs.push(org);
         }
     }

@@ -236,6 +236,18 @@ async fn openable(
     Ok(shown)
 }
 
+/// The member communes of a group, each [`openable`] (a link only to those the viewer may
+/// open), with its delegation flag.
+async fn members_shown(
+    state: &ConsoleState,
+    actor: &Actor,
+    members: Vec<(OrgRef, bool)>,
+) -> Result<Vec<serde_json::Value>, Problem> {
+    let (communes, delegated): (Vec<OrgRef>, Vec<bool>) = members.into_iter().unzip();
+    let shown = openable(state, actor, communes).await?;
+    Ok(shown.into_iter().zip(delegated).map(|(o, d)| serde_json::json!({ "org": o, "delegated": d })).collect())
+}
+
 async fn render(
     state: &ConsoleState,
     signed: &Signed,
@@ -269,7 +281,7 @@ async fn render(
         "etab_type": org.etab_type.map(|t| t.label()),
         "parents": openable(state, actor, relatives.covering_parents(&org)).await?,
         "funding": openable(state, actor, relatives.funding(&org)).await?.pop(),
-        "members": members.iter().map(|(m, delegated)| serde_json::json!({ "org": m, "delegated": delegated })).collect::<Vec<_>>(),
+        "members": members_shown(state, actor, members).await?,
         "group": org.kind.groups_communes(),
         "conventions": conventions,
         "tenants": linked(state, TENANTS_OF, &org).await?,

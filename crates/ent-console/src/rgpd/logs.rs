@@ -12,7 +12,7 @@ use axum::Form;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use ent_kernel::clock::french_moment;
 use ent_kernel::error::{FieldError, Problem, ProblemKind};
-use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
+use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_WRITE};
 use ent_platform::registry::Org;
 use ent_rgpd::rgpd::breaches::{self, Breach, BreachInput, CnilDecision};
 use ent_rgpd::rgpd::requests::{self, DataRequest, RequestInput, RequestKind, RequestStatus};
@@ -201,7 +201,7 @@ pub(super) async fn breach_list(
     Path(key): Path<String>,
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
-    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_LOGS_READ).await?;
     let notice = after_notice(&query, "La violation est consignée au registre.");
     log_page(&on, &org, domain::Log::Breaches, Reply::shown(&Fields::default(), notice)).await
 }
@@ -212,7 +212,7 @@ pub(super) async fn request_list(
     Path(key): Path<String>,
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
-    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_LOGS_READ).await?;
     let notice = after_notice(&query, "La demande est consignée au registre.");
     log_page(&on, &org, domain::Log::Requests, Reply::shown(&Fields::default(), notice)).await
 }
@@ -531,7 +531,7 @@ pub(super) async fn request_form(
 }
 
 async fn entry_form(on: On<RgpdState>, key: String, id: String, log: domain::Log) -> Result<Response, PageError> {
-    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_LOGS_READ).await?;
     let shown = entry(&on, &org, log, &id).await?.fields;
     entry_page(&on, &org, log, &id, Reply::shown(&shown, None)).await
 }

@@ -26,7 +26,7 @@ use ent_kernel::clock::french_moment;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::Action;
-use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
+use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_READ, RGPD_WRITE};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
 use ent_rgpd::rgpd::derive::Entry;
@@ -44,6 +44,7 @@ where
     let read = Access::Signed(&RGPD_READ);
     let write = Access::Signed(&RGPD_WRITE);
     let form = |path, page, save| form_page(path, read, write, page, save);
+    let log = |path, page, save| form_page(path, Access::Signed(&RGPD_LOGS_READ), write, page, save);
     [
         vec![
             route(Method::GET, "/rgpd", read, get(home)),
@@ -54,10 +55,10 @@ where
             route(Method::GET, "/rgpd/{org}/ecarts", read, get(diff)),
         ],
         form("/rgpd/{org}/profil", get(profile_form), post(profile_save)),
-        form("/rgpd/{org}/violations", get(logs::breach_list), post(logs::breach_create)),
-        form("/rgpd/{org}/demandes", get(logs::request_list), post(logs::request_create)),
-        form("/rgpd/{org}/violations/{violation}", get(logs::breach_form), post(logs::breach_save)),
-        form("/rgpd/{org}/demandes/{demande}", get(logs::request_form), post(logs::request_save)),
+        log("/rgpd/{org}/violations", get(logs::breach_list), post(logs::breach_create)),
+        log("/rgpd/{org}/demandes", get(logs::request_list), post(logs::request_create)),
+        log("/rgpd/{org}/violations/{violation}", get(logs::breach_form), post(logs::breach_save)),
+        log("/rgpd/{org}/demandes/{demande}", get(logs::request_form), post(logs::request_save)),
         form("/rgpd/{org}/contrats", get(contracts::list), post(contracts::add)),
         form("/rgpd/{org}/contrats/{contrat}", get(contracts::show), post(contracts::save)),
         vec![
@@ -253,6 +254,7 @@ async fn register(
         "exports": exports,
         "snapshots": snapshot_rows(&on.state, &org).await?,
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, &org).await.is_ok(),
+        "logs": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_LOGS_READ, &org).await.is_ok(),
     });
     Ok(page::render("rgpd_register.html", shell(&on, &org, &[]).notice(notice), values))
 }

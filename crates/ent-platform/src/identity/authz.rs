@@ -81,6 +81,10 @@ pub const RGPD_READ: Action =
     Action { name: "rgpd.read", write: false, roles: &[Admin, Dpo, Dan, Collectivite, ChefEtablissement] };
 pub const RGPD_WRITE: Action =
     Action { name: "rgpd.write", write: true, roles: &[Admin, Dpo, Dan, Collectivite, ChefEtablissement] };
+/// The breach log and the data-subject requests: each controller's own accountability
+/// record, read by who keeps it (a DPO only where it writes, `rgpd::authorize`).
+pub const RGPD_LOGS_READ: Action =
+    Action { name: "rgpd.logs.read", write: false, roles: &[Admin, Dpo, Dan, Collectivite, ChefEtablissement] };
 
 // Support desk: requesters (usager, chef d'établissement) and the three levels.
 const SUPPORT_LEVELS: &[Role] = &[Admin, SupportN1, SupportN2, SupportN3];

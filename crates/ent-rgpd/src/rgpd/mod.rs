@@ -23,7 +23,7 @@ use ent_kernel::error::{Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
-use ent_kernel::store::{counters, new_id, timestamp, Store, Tx};
+use ent_kernel::store::{counters, new_id, timestamp, Condition, Store, Tx};
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz;
 use ent_platform::identity::Actor;
@@ -42,7 +42,8 @@ pub async fn current(state: &RgpdState, org: &Org) -> Result<Register, Problem> 
 }
 
 /// Who may read or keep the registers of `target`: an admin; a DPO bound to an
-/// organisation whose scope holds it; a controller at the organisation itself (a
+/// organisation whose scope holds it (its logs, [`authz::RGPD_LOGS_READ`]: one it keeps,
+/// [`dpo_keeps`]); a controller at the organisation itself (a
 /// DAN also for the DSDEN of its académie). Others get 404 (read) or 403 (write).
 pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target: &Org) -> Result<(), Problem> {
     if !authz::role_allows(actor, action) {
@@ -57,15 +58,9 @@ pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target
         };
         let allowed = match b.role {
             Role::Admin => true,
-            // A DPO reads what its organisation covers; it keeps (writes) the registers of the
-            // organisations it is the DPO of: its own, and for the académie's DPO the schools and
-            // DSDEN of the académie (they have no DPO of their own). Not a commune's écoles.
-            Role::Dpo if action.write => {
-                org.id == target.id
-                    || (org.kind == OrgKind::Academie
-                        && matches!(target.kind, OrgKind::Etablissement | OrgKind::Dsden)
-                        && target.academie_code.as_deref() == Some(org.code.as_str()))
-            }
+            // A DPO reads the registers of what its organisation covers; it keeps (writes) the
+            // registers, and reads the logs, of the organisations it is the DPO of ([`dpo_keeps`]).
+            Role::Dpo if action.write || action.name == authz::RGPD_LOGS_READ.name => dpo_keeps(org, target),
             Role::Dpo => authz::in_org_scope(&state.store, org, target).await?,
             Role::Dan if org.kind == OrgKind::Academie => {
                 org.id == target.id
@@ -85,6 +80,28 @@ pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target
     } else {
         Err(Problem::not_found(format!("aucune organisation « {} »", target.code)))
     }
+}
+
+/// Whether a DPO bound at `org` is the DPO of `target`, keeping its registers and logs: its
+/// own organisation, and for the académie's DPO the schools and DSDEN of the académie (they
+/// have no DPO of their own). Not a commune's écoles, nor a collectivité (another controller).
+pub fn dpo_keeps(org: &Org, target: &Org) -> bool {
+    org.id == target.id
+        || (org.kind == OrgKind::Academie
+            && matches!(target.kind, OrgKind::Etablissement | OrgKind::Dsden)
+            && target.academie_code.as_deref() == Some(org.code.as_str()))
+}
+
+/// [`dpo_keeps`] in SQL over `orgs`: the organisations whose registers a DPO bound at `org` keeps.
+pub fn dpo_keeps_condition(org: &Org) -> Condition {
+    let mut own = Condition::default();
+    own.push("id = ?", &[&org.id]);
+    if org.kind != OrgKind::Academie {
+        return own;
+    }
+    let mut schools = Condition::default();
+    schools.push("kind IN ('etablissement', 'dsden') AND academie_code = ?", &[&org.code]);
+    Condition::any(vec![own, schools])
 }
 
 /// The organisation `key` names (id, `kind:code` or code; an ambiguous code narrowed to what

@@ -13,7 +13,7 @@ use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
-use ent_platform::identity::authz::{Op, RGPD_READ, RGPD_WRITE};
+use ent_platform::identity::authz::{Op, RGPD_LOGS_READ, RGPD_READ, RGPD_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
@@ -78,7 +78,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
     api.get(
         "/api/v1/rgpd/breaches/{org}",
         "Registre des violations de données (json, csv, ods, html, pdf)",
-        &RGPD_READ,
+        &RGPD_LOGS_READ,
         breach_list,
     )
     .query::<FormatQuery>()
@@ -96,7 +96,7 @@ ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
     api.get(
         "/api/v1/rgpd/requests/{org}",
         "Registre des demandes d'exercice des droits (json, csv, ods, html, pdf)",
-        &RGPD_READ,
+        &RGPD_LOGS_READ,
         request_list,
     )
     .query::<FormatQuery>()

@@ -708,3 +708,31 @@ async fn an_organisation_page_links_only_the_covering_organisations_the_viewer_m
         assert!(seen.text.contains(&format!("href=\"/organisations/{}\"", parent.id)), "{}", seen.text);
     }
 }
+
+backend_test!(an_epci_page_links_only_the_member_communes_the_viewer_may_open);
+/// An EPCI of the Val-de-Marne with a member commune of the académie of Versailles
+/// (Boulogne-Billancourt): the DAN of Créteil reads the EPCI and Fresnes, not Boulogne, which
+/// is named in « Communes membres » without a link (its page answers 404 to the DAN).
+async fn an_epci_page_links_only_the_member_communes_the_viewer_may_open(db: TestDb) {
+    use entcp::kernel::roles::OrgKind;
+    let name = db.name;
+    let app = demo_app(db).await;
+    let boulogne = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;\
+                    Code_departement;Code_academie\n0929901M;Ecole de Boulogne;Ecole;92012;092;25\n";
+    common::fixtures::annuaire(&app.store, boulogne).await;
+    let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
+    let boulogne = entcp::registry::resolve_org(&app.store, "commune:92012").await.unwrap();
+    let siren = common::fixtures::luhn("21940001");
+    let epci = common::fixtures::new_org(&app.store, OrgKind::Epci, "EPT des deux académies", &siren, Some("94")).await;
+    for commune in [&fresnes, &boulogne] {
+        entcp::registry::manage::set_member(&app.store, &admin(), &epci, commune, false, t0()).await.unwrap();
+    }
+    let dan = sign_in(&app, entcp::demo::PERSONAS[0].0).await;
+    let seen = get(&app, &dan, &format!("/organisations/{}", epci.id)).await;
+    assert_eq!(seen.status, 200, "{name}: {}", seen.text);
+    let link = |org: &Org| format!("href=\"/organisations/{}\"", org.id);
+    assert!(seen.text.contains(&link(&fresnes)), "{name}: Fresnes linked: {}", seen.text);
+    assert!(seen.text.contains(&escaped(&boulogne.name)), "{name}: Boulogne named: {}", seen.text);
+    assert!(!seen.text.contains(&link(&boulogne)), "{name}: Boulogne not linked: {}", seen.text);
+    assert_eq!(get(&app, &dan, &format!("/organisations/{}", boulogne.id)).await.status, 404, "{name}");
+}

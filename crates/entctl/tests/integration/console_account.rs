@@ -396,6 +396,11 @@ async fn a_school_s_breach_and_request_due_soon_are_listed_for_its_academie_s_dp
     let near = entcp::rgpd::breaches::create(&state, &admin(), &school, near).await.unwrap();
     let due = entcp::rgpd::requests::create(&state, &admin(), &school, request("2026-08-05")).await.unwrap();
     let (breaches, requests) = (format!("/rgpd/{}/violations", school.id), format!("/rgpd/{}/demandes", school.id));
+    // The commune of Fresnes, in the académie but another controller: its logs are its own.
+    let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
+    let theirs = breach("Fichier des inscriptions égaré", t0() - chrono::Duration::hours(60));
+    let theirs = entcp::rgpd::breaches::create(&state, &admin(), &fresnes, theirs).await.unwrap();
+    let theirs_due = entcp::rgpd::requests::create(&state, &admin(), &fresnes, request("2026-08-05")).await.unwrap();
 
     // The school's own head and the DPO of its académie: both listed, each a link to the log,
     // which opens for them.
@@ -410,6 +415,12 @@ async fn a_school_s_breach_and_request_due_soon_are_listed_for_its_academie_s_dp
         assert_eq!(get(&app, &session, "/notifications/compte").await.text, " (2)", "{name} {email}");
         for log in [&breaches, &requests] {
             assert_eq!(get(&app, &session, log).await.status, 200, "{name} {email}: {log}");
+        }
+        let page = get(&app, &session, "/notifications").await.text;
+        assert!(!page.contains(&theirs.reference) && !page.contains(&theirs_due.reference), "{name} {email}: {page}");
+        for log in ["violations", "demandes"] {
+            let status = get(&app, &session, &format!("/rgpd/{}/{log}", fresnes.id)).await.status;
+            assert_eq!(status, 404, "{name} {email}: the commune's {log}");
         }
     }
     // The DPO of another académie, and the DAN (whose RGPD pages are the académie's and its

@@ -104,11 +104,27 @@ fn commune(world: &World, side: Side) -> &Org {
     }
 }
 
-/// What the API answers `role` reading (`GET` its incomplete entries) or writing (`POST`
-/// a snapshot) the register of the commune of `side`.
-async fn api(world: &World, method: Method, role: Role, side: Side) -> u16 {
-    let suffix = if method == Method::GET { "incomplete" } else { "snapshots" };
-    let url = format!("/api/v1/rgpd/registers/{}/{suffix}", commune(world, side).id);
+/// The log of the API a page of the breach log or the requests shows, if it is one.
+fn log_of(path: &str) -> Option<&'static str> {
+    if path.starts_with("/rgpd/{org}/violations") {
+        Some("breaches")
+    } else if path.starts_with("/rgpd/{org}/demandes") {
+        Some("requests")
+    } else {
+        None
+    }
+}
+
+/// What the API answers `role` reading (`GET` its incomplete entries, or the log a page
+/// shows: the logs are read by who keeps them) or writing (`POST` a snapshot) the register
+/// of the commune of `side`.
+async fn api(world: &World, method: Method, path: &str, role: Role, side: Side) -> u16 {
+    let commune = &commune(world, side).id;
+    let url = match (method == Method::GET, log_of(path)) {
+        (true, Some(log)) => format!("/api/v1/rgpd/{log}/{commune}"),
+        (true, None) => format!("/api/v1/rgpd/registers/{commune}/incomplete"),
+        (false, _) => format!("/api/v1/rgpd/registers/{commune}/snapshots"),
+    };
     world.app.request(method, &url).bearer(&world.tokens[&role]).send().await.status
 }
 
@@ -128,7 +144,7 @@ pub(super) async fn expected(world: &World, method: &str, path: &str, role: Role
         "GET" => (Method::GET, 200),
         _ => (Method::POST, 201),
     };
-    let status = api(world, access, role, side).await;
+    let status = api(world, access, path, role, side).await;
     if status != allowed && status != 200 {
         return Some(status);
     }

@@ -95,3 +95,62 @@ impl World {
         }
     }
 }
+
+/// The first organisation of `kind` registered in the académie `academie`.
+async fn first_of(store: &Store, kind: &str, academie: &str) -> Org {
+    let filter =
+        OrgFilter { kind: Some(kind.into()), academie: Some(academie.into()), limit: Some(1), ..Default::default() };
+    queries::list_orgs(store, &filter, None).await.unwrap().items.into_iter().next().unwrap()
+}
+
+backend_test!(an_academie_s_dpo_reads_the_logs_of_the_organisations_it_keeps_not_of_the_collectivites_of_the_academie);
+async fn an_academie_s_dpo_reads_the_logs_of_the_organisations_it_keeps_not_of_the_collectivites_of_the_academie(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let world = world(&db).await;
+    let academie = world.etab_in.academie_code.clone().unwrap();
+    let departement = first_of(&world.store, "departement", &academie).await;
+    let dsden = first_of(&world.store, "dsden", &academie).await;
+    let send = |path: String| world.app.get(&path).bearer(&world.tokens[&Dpo]).send();
+    let missing = |log: &str| format!("/api/v1/rgpd/{log}/{MISSING}");
+    // Other controllers of the académie: their registers are read (what the académie covers),
+    // their logs are not, and answer as an organisation that does not exist.
+    for org in [&world.commune_in, &departement] {
+        let register = send(format!("/api/v1/rgpd/registers/{}/incomplete", org.id)).await;
+        assert_eq!(register.status, 200, "{name} register of {}: {}", org.code, register.text);
+        for log in ["breaches", "requests"] {
+            let theirs = send(format!("/api/v1/rgpd/{log}/{}", org.id)).await;
+            let none = send(missing(log)).await;
+            assert_eq!((theirs.status, none.status), (404, 404), "{name} {log} of {}: {}", org.code, theirs.text);
+            assert_eq!(
+                words(&theirs.text, std::slice::from_ref(&org.id)),
+                words(&none.text, &[]),
+                "{name} {log} of {}",
+                org.code
+            );
+        }
+    }
+    // The organisations it is the DPO of: the académie's école and DSDEN.
+    for org in [&world.etab_in, &dsden] {
+        for log in ["breaches", "requests"] {
+            let kept = send(format!("/api/v1/rgpd/{log}/{}", org.id)).await;
+            assert_eq!(kept.status, 200, "{name} {log} of {}: {}", org.code, kept.text);
+        }
+    }
+    // The console as the API: the commune's register opens without its logs' links, and its
+    // logs answer 404; the école's register links them.
+    let email = format!("{}@test.fr", Dpo.as_str());
+    crate::console::with_password(&world.store, &email).await;
+    let session = crate::console::sign_in(&world.app, &email).await;
+    let commune = crate::console::get(&world.app, &session, &format!("/rgpd/{}", world.commune_in.id)).await;
+    assert_eq!(commune.status, 200, "{name}: {}", commune.text);
+    assert!(!commune.text.contains("/violations") && !commune.text.contains("/demandes"), "{name}: {}", commune.text);
+    for log in ["violations", "demandes"] {
+        let path = format!("/rgpd/{}/{log}", world.commune_in.id);
+        assert_eq!(crate::console::get(&world.app, &session, &path).await.status, 404, "{name} {log}");
+    }
+    let school = crate::console::get(&world.app, &session, &format!("/rgpd/{}", world.etab_in.id)).await;
+    // (the page escapes the slashes of the register's address: `&#x2F;rgpd&#x2F;{id}/violations`)
+    assert!(school.text.contains(&format!("{}/violations", world.etab_in.id)), "{name}: {}", school.text);
+}
