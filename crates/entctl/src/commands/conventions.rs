@@ -9,6 +9,7 @@ use clap::Subcommand;
 use entcp::conventions::workflow::{self, Ctx, NewConvention, Termination};
 use entcp::conventions::{self, get_convention, list_ids, ConventionFilter};
 use entcp::identity::{self, Actor};
+use entcp::outln;
 use entcp::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,8 +130,9 @@ async fn load(
         .ok_or_else(|| anyhow::anyhow!("convention introuvable : {id}"))
 }
 
-fn print(conv: &conventions::Convention) {
-    println!("{} {} [{}] {} → {}", conv.reference, conv.title, conv.status.label(), conv.start_date, conv.end_date);
+fn print(conv: &conventions::Convention) -> std::io::Result<()> {
+    outln!("{} {} [{}] {} → {}", conv.reference, conv.title, conv.status.label(), conv.start_date, conv.end_date);
+    Ok(())
 }
 
 pub async fn run(
@@ -143,7 +145,7 @@ pub async fn run(
         ConventionsCommand::Models => {
             for m in models {
                 let parties: Vec<&str> = m.parties.iter().map(|p| p.key.as_str()).collect();
-                println!(
+                outln!(
                     "{:<26} v{}  {} ({} mois ; parties : {})",
                     m.id,
                     m.version,
@@ -157,11 +159,11 @@ pub async fn run(
             let filter =
                 ConventionFilter { status, party, school, expiring_before, limit: Some(500), ..Default::default() };
             for id in list_ids(store, &filter, None).await.map_err(fail)?.0 {
-                print(&load(store, models, &id).await?);
+                print(&load(store, models, &id).await?)?;
             }
         }
         ConventionsCommand::Show { id } => {
-            println!("{}", serde_json::to_string_pretty(&load(store, models, &id).await?)?)
+            outln!("{}", serde_json::to_string_pretty(&load(store, models, &id).await?)?)
         }
         ConventionsCommand::Create { file, as_user } => {
             let text =
@@ -169,11 +171,11 @@ pub async fn run(
             let body: NewConvention = super::from_yaml(&text, &file)?;
             let actor = actor(store, as_user.as_deref()).await?;
             let conv = workflow::create(&Ctx { store, models, actor: &actor, now }, body).await.map_err(fail)?;
-            print(&conv);
+            print(&conv)?;
         }
         ConventionsCommand::Submit { id, as_user } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
-            print(&workflow::submit(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?);
+            print(&workflow::submit(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?)?;
         }
         ConventionsCommand::Sign { id, as_user, party } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);
@@ -181,20 +183,20 @@ pub async fn run(
                 &workflow::sign(&Ctx { store, models, actor: &actor, now }, &conv, party.as_deref(), None)
                     .await
                     .map_err(fail)?,
-            );
+            )?;
         }
         ConventionsCommand::Refuse { id, as_user, comment } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);
-            print(&workflow::refuse(&Ctx { store, models, actor: &actor, now }, &conv, &comment).await.map_err(fail)?);
+            print(&workflow::refuse(&Ctx { store, models, actor: &actor, now }, &conv, &comment).await.map_err(fail)?)?;
         }
         ConventionsCommand::Terminate { id, reason, effective_date, mutual_agreement, as_user } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
             let t = Termination { reason, effective_date, mutual_agreement };
-            print(&workflow::terminate(&Ctx { store, models, actor: &actor, now }, &conv, t).await.map_err(fail)?);
+            print(&workflow::terminate(&Ctx { store, models, actor: &actor, now }, &conv, t).await.map_err(fail)?)?;
         }
         ConventionsCommand::Amend { id, as_user } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
-            print(&workflow::amend(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?);
+            print(&workflow::amend(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?)?;
         }
         ConventionsCommand::Export { id, format, output, signed: true, version } => {
             let conv = load(store, models, &id).await?;
@@ -202,7 +204,7 @@ pub async fn run(
             let (file, bytes) =
                 stored.ok_or_else(|| anyhow::anyhow!("aucun document conservé en {format} pour cette version"))?;
             std::fs::write(&output, bytes)?;
-            println!("{} écrit (version {}, SHA-256 {})", output.display(), file.version_no, file.sha256);
+            outln!("{} écrit (version {}, SHA-256 {})", output.display(), file.version_no, file.sha256);
         }
         ConventionsCommand::Export { id, format, output, .. } => {
             let conv = load(store, models, &id).await?;
@@ -215,7 +217,7 @@ pub async fn run(
                 other => anyhow::bail!("format inconnu : {other} (html, odt ou pdf)"),
             };
             std::fs::write(&output, bytes)?;
-            println!("{} écrit", output.display());
+            outln!("{} écrit", output.display());
         }
     }
     Ok(ExitCode::SUCCESS)
