@@ -304,6 +304,7 @@ fn title_of(status: StatusCode) -> &'static str {
     match status.as_u16() {
         403 => "Accès refusé",
         404 => "Page introuvable",
+        406 => "Format indisponible",
         429 => "Trop de tentatives",
         s if s >= 500 => "Erreur du service",
         _ => "Demande refusée",

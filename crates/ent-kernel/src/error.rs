@@ -39,6 +39,9 @@ pub enum ProblemKind {
     IdempotencyKeyReused,
     /// Too many failed authentications from this origin; `Retry-After` says when to retry.
     TooManyRequests,
+    /// The format asked for cannot be produced on this server (PDF without LibreOffice);
+    /// the detail names the formats that can.
+    FormatUnavailable,
     /// The database is unreachable, or no connection was free in time.
     Unavailable,
     /// The request, or one of its database statements, ran past its time limit and was
@@ -70,6 +73,7 @@ impl ProblemKind {
             ProblemKind::PreconditionRequired => "precondition-required",
             ProblemKind::IdempotencyKeyReused => "idempotency-key-reused",
             ProblemKind::TooManyRequests => "too-many-requests",
+            ProblemKind::FormatUnavailable => "format-unavailable",
             ProblemKind::Unavailable => "unavailable",
             ProblemKind::Timeout => "timeout",
             ProblemKind::StorageFull => "storage-full",
@@ -95,6 +99,7 @@ impl ProblemKind {
             ProblemKind::PreconditionRequired => "Version attendue",
             ProblemKind::IdempotencyKeyReused => "Clé d'idempotence déjà utilisée",
             ProblemKind::TooManyRequests => "Trop de tentatives",
+            ProblemKind::FormatUnavailable => "Format indisponible sur ce serveur",
             ProblemKind::Unavailable => "Service indisponible",
             ProblemKind::Timeout => "Délai de traitement dépassé",
             ProblemKind::StorageFull => "Espace de stockage épuisé",
@@ -120,6 +125,7 @@ impl ProblemKind {
             ProblemKind::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ProblemKind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ProblemKind::FormatUnavailable => StatusCode::NOT_ACCEPTABLE,
             ProblemKind::Unavailable | ProblemKind::Timeout | ProblemKind::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,

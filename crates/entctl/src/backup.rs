@@ -65,13 +65,26 @@ pub async fn schema_version(store: &Store) -> anyhow::Result<i64> {
 /// database is ahead (the next release migrated it); `None` otherwise, or for a database
 /// never migrated.
 pub async fn newer_schema(store: &Store) -> Option<(i64, i64)> {
-    let applied = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+    let (applied, known) = (applied_schema(store).await, known_schema_version(store.backend()));
+    (applied > known).then_some((applied, known))
+}
+
+/// The last migration applied to the database (0 for a database never migrated), and the
+/// last this binary knows, when the database is behind: a command that only reads does not
+/// migrate it.
+pub async fn older_schema(store: &Store) -> Option<(i64, i64)> {
+    let (applied, known) = (applied_schema(store).await, known_schema_version(store.backend()));
+    (applied < known).then_some((applied, known))
+}
+
+/// The last migration applied to the database; 0 when it has none (no migration table yet).
+async fn applied_schema(store: &Store) -> i64 {
+    sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
         .fetch_one(store.pool())
         .await
         .ok()
-        .flatten()?;
-    let known = known_schema_version(store.backend());
-    (applied > known).then_some((applied, known))
+        .flatten()
+        .unwrap_or(0)
 }
 
 /// The last migration this binary knows.

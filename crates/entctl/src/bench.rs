@@ -24,7 +24,7 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
         BufWriter::new(std::fs::File::create(&csv_path)?),
         &SyntheticOptions { etablissements: rows, communes, seed: 42 },
     )?;
-    println!(
+    outln!(
         "annuaire synthétique : {} lignes, {} communes, {} départements, {} académies ({:.2} s)",
         summary.rows,
         summary.communes,
@@ -33,21 +33,21 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
         started.elapsed().as_secs_f64()
     );
     let (url, cleanup) = bench_database(config, &dir).await?;
-    println!("base : {}", redact(&url));
+    outln!("base : {}", redact(&url));
     let store = Store::connect(&url, config.database.max_connections).await?;
     store.migrate().await?;
     let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, scope: None };
     let actor = ent_platform::identity::Actor::cli();
     let python = python_insert_rate(&dir, summary.rows).await;
     match python {
-        Some(rate) => println!(
+        Some(rate) => outln!(
             "référence : Python sqlite3 executemany de {} lignes de 11 colonnes (une transaction, WAL) : {rate:.0} lignes/s",
             summary.rows
         ),
-        None => println!("référence Python indisponible (python3 et son module sqlite3 sont nécessaires)"),
+        None => outln!("référence Python indisponible (python3 et son module sqlite3 sont nécessaires)"),
     }
     let reference = raw_insert_rate(&store, summary.rows).await?;
-    println!(
+    outln!(
         "référence du pilote : insertion brute de {} lignes de 11 colonnes (lots de {RAW_BATCH}, une transaction, même pilote) : {reference:.0} lignes/s",
         summary.rows
     );
@@ -58,7 +58,7 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
             .await
             .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
         let secs = started.elapsed().as_secs_f64();
-        println!(
+        outln!(
             "{pass} : {} lignes en {secs:.2} s = {:.0} lignes/s (créés {}, mis à jour {}, inchangés {}, ignorés {}, rejetés {})",
             report.rows,
             report.rows as f64 / secs,
@@ -70,15 +70,15 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
         );
         let rate = report.rows as f64 / secs;
         match python {
-            Some(python) => println!(
+            Some(python) => outln!(
                 "  part de la référence : {:.2} (Python), {:.2} (pilote)",
                 rate / python.max(1e-9),
                 rate / reference.max(1e-9)
             ),
-            None => println!("  part de la référence du pilote : {:.2}", rate / reference.max(1e-9)),
+            None => outln!("  part de la référence du pilote : {:.2}", rate / reference.max(1e-9)),
         }
     }
-    println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
+    outln!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
     store.close().await;
     cleanup.run().await;
     std::fs::remove_dir_all(&dir)?;
@@ -203,7 +203,7 @@ impl BenchWorld {
         let dir = std::env::temp_dir().join(format!("entcp-bench-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let (url, cleanup) = bench_database(config, &dir).await?;
-        println!("base : {}", redact(&url));
+        outln!("base : {}", redact(&url));
         let store = Store::connect(&url, config.database.max_connections).await?;
         store.migrate().await?;
         let mut csv = Vec::new();
@@ -302,13 +302,13 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
     let state = &world.state.clone();
     let started = Instant::now();
     let created = bench_tenants(state, tenants, true).await?;
-    println!("{created} tenants créés ({:.1} s)", started.elapsed().as_secs_f64());
+    outln!("{created} tenants créés ({:.1} s)", started.elapsed().as_secs_f64());
     for pass in ["première passe", "passe sans changement"] {
         let started = Instant::now();
         let r = ent_tenants::provisioning::reconcile::pass(&state.provisioning(), None, chrono::Utc::now())
             .await
             .map_err(|p| anyhow::anyhow!(p.detail))?;
-        println!(
+        outln!(
             "{pass} : {:.2} s, {} écriture(s) du moteur, {} inchangé(s), {} échec(s)",
             started.elapsed().as_secs_f64(),
             r.applied,
@@ -317,7 +317,7 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
         );
     }
     catalog_change_requests(state, &world.dir).await?;
-    println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
+    outln!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
     world.finish().await
 }
 
@@ -363,7 +363,7 @@ async fn catalog_change_requests(state: &ent_server::api::AppState, dir: &std::p
                 .map_err(|p| anyhow::anyhow!(p.detail))?;
         }
         let sent = kube.reconciler.requests_sent() - before;
-        println!(
+        outln!(
             "kube, {step} : {sent} requêtes pour {} tenants, {:.1} par tenant",
             slugs.len(),
             sent as f64 / slugs.len().max(1) as f64
@@ -402,7 +402,7 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
     let requester = ent_platform::identity::create_user(&store, &actor, new_user, chrono::Utc::now())
         .await
         .map_err(|p| anyhow::anyhow!(p.detail))?;
-    println!("{created} tenants créés ({:.1} s)", started.elapsed().as_secs_f64());
+    outln!("{created} tenants créés ({:.1} s)", started.elapsed().as_secs_f64());
 
     let started = Instant::now();
     let now = chrono::Utc::now();
@@ -481,13 +481,13 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
     for table in ["support_tickets", "support_events", "support_ticket_levels"] {
         store.analyze(table).await?;
     }
-    println!("{n} tickets ouverts créés ({:.1} s)", started.elapsed().as_secs_f64());
+    outln!("{n} tickets ouverts créés ({:.1} s)", started.elapsed().as_secs_f64());
 
     for pass in ["balayage SLA (dépassements à signaler)", "balayage SLA (rien de nouveau)"] {
         let started = Instant::now();
         let r =
             ent_support::support::jobs::sweep(&state.support(), now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-        println!(
+        outln!(
             "{pass} : {:.3} s, {} ticket(s) examiné(s), {} dépassement(s) signalé(s)",
             started.elapsed().as_secs_f64(),
             r.examined,
@@ -502,7 +502,7 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
         let rows = ent_support::support::report::report(&store, &actor, by, None)
             .await
             .map_err(|p| anyhow::anyhow!(p.detail))?;
-        println!("{label} : {:.3} s, {} ligne(s)", started.elapsed().as_secs_f64(), rows.len());
+        outln!("{label} : {:.3} s, {} ligne(s)", started.elapsed().as_secs_f64(), rows.len());
     }
     world.finish().await
 }
@@ -548,9 +548,10 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
         "application_deadline": "2100-01-01",
     }))?;
     let g = gm::create(&ctx, new).await.map_err(fail)?;
-    let step = |what: &str, started: Instant, n: usize| {
+    let step = |what: &str, started: Instant, n: usize| -> std::io::Result<()> {
         let secs = started.elapsed().as_secs_f64();
-        println!("{what} : {n} en {secs:.2} s ({:.1} ms chacun)", secs * 1000.0 / n.max(1) as f64);
+        outln!("{what} : {n} en {secs:.2} s ({:.1} ms chacun)", secs * 1000.0 / n.max(1) as f64);
+        Ok(())
     };
     let started = Instant::now();
     let mut apps = Vec::new();
@@ -560,26 +561,26 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
         }))?;
         apps.push(membership::apply(&ctx, &g, org, body).await.map_err(fail)?);
     }
-    step("candidatures préremplies", started, apps.len());
+    step("candidatures préremplies", started, apps.len())?;
     let schools: i64 = apps.iter().map(|a| a.quantities.schools).sum();
-    println!("  {} communes, {schools} écoles", apps.len());
+    outln!("  {} communes, {schools} écoles", apps.len());
     let (one_by_one, batch) = apps.split_at(apps.len() / 2);
     let started = Instant::now();
     for app in one_by_one {
         let g = gm::must_get(&store, &g.id).await.map_err(fail)?;
         membership::accept(&ctx, &g, app).await.map_err(fail)?;
     }
-    step("acceptations une à une (convention mise à jour à chaque fois)", started, one_by_one.len());
+    step("acceptations une à une (convention mise à jour à chaque fois)", started, one_by_one.len())?;
     let started = Instant::now();
     let g = gm::must_get(&store, &g.id).await.map_err(fail)?;
     membership::accept_many(&ctx, &g, batch).await.map_err(fail)?;
-    step("acceptations groupées (une mise à jour de la convention)", started, batch.len());
+    step("acceptations groupées (une mise à jour de la convention)", started, batch.len())?;
     let g = gm::must_get(&store, &g.id).await.map_err(fail)?;
     let started = Instant::now();
     for kind in documents::Kind::ALL {
         documents::generate(&ctx, &g, kind).await.map_err(fail)?;
     }
-    step("documents générés (note de présentation, CCTP, membres, BPU/DQE)", started, documents::Kind::ALL.len());
+    step("documents générés (note de présentation, CCTP, membres, BPU/DQE)", started, documents::Kind::ALL.len())?;
     // Consultation and award need the convention constitutive signed by every party: its
     // signatures are the conventions' workflow, not timed here, so it is written signed.
     let convention =
@@ -614,13 +615,13 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     }))?;
     let started = Instant::now();
     let g = award::award(&ctx, &g, input).await.map_err(fail)?;
-    step("attribution (contrats de sous-traitance, tenants)", started, 1);
+    step("attribution (contrats de sous-traitance, tenants)", started, 1)?;
     let started = Instant::now();
     let members = membership::members(&store, &g.id).await.map_err(fail)?;
     let shares = membership::shares_of(&g, &members).map_err(fail)?;
     let total: i64 = shares.shares.iter().map(|s| s.common_expenses_cents).sum();
-    step("quotes-parts calculées", started, shares.shares.len());
-    println!(
+    step("quotes-parts calculées", started, shares.shares.len())?;
+    outln!(
         "  somme des quotes-parts {total} c = dépenses communes des membres {} c",
         shares.members_common_expenses_cents
     );
@@ -648,7 +649,7 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
     .await?;
     // Without a DSDEN in the registry, the académie stays the controller.
     let controllers = if dsdens.is_empty() { vec![academie.id.clone()] } else { dsdens };
-    println!(
+    outln!(
         "{created} tenants de 12 services sous une convention de {}, dont les écoles relèvent de {} responsable(s) \
          de traitement (DSDEN)",
         academie.name,
@@ -657,7 +658,7 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
 
     // Five rounds, the best one printed: the machine may be busy.
     let registers = derive_registers(&state, &controllers, 5).await?;
-    println!("dérivation (meilleur de 5) : {registers}");
+    outln!("dérivation (meilleur de 5) : {registers}");
     let (index, register) = registers
         .registers
         .iter()
@@ -668,7 +669,7 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
         .await
         .map_err(|p| anyhow::anyhow!(p.detail))?
         .ok_or_else(|| anyhow::anyhow!("responsable de traitement introuvable"))?;
-    println!(
+    outln!(
         "exports du plus grand registre ({}, {} fiches, {} lignes établissement) :",
         holder.name,
         register.entries.len(),
@@ -677,13 +678,13 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
     for format in ent_rgpd::rgpd::export::Format::ALL {
         let started = Instant::now();
         match ent_rgpd::rgpd::render_blocking(register, format).await {
-            Ok(bytes) => println!(
+            Ok(bytes) => outln!(
                 "export {} : {:.0} ms ({} Ko)",
                 format.as_str(),
                 started.elapsed().as_secs_f64() * 1000.0,
                 bytes.len() / 1024
             ),
-            Err(p) => println!("export {} : {}", format.as_str(), p.detail),
+            Err(p) => outln!("export {} : {}", format.as_str(), p.detail),
         }
     }
     let started = Instant::now();
@@ -698,8 +699,8 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
     )
     .await
     .map_err(|p| anyhow::anyhow!(p.detail))?;
-    println!("enregistrement de l'instantané : {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
-    println!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
+    outln!("enregistrement de l'instantané : {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
+    outln!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
     world.finish().await
 }
 

@@ -1,5 +1,8 @@
 //! entctl: see ARCHITECTURE.md for what it holds and what it may use.
 
+#[macro_use]
+pub mod output;
+
 pub mod backup;
 pub mod bench;
 pub mod demo;

@@ -7,6 +7,7 @@ use entcp::registry::import::{import_annuaire, ImportOptions};
 use entcp::registry::manage::{self, NewOrg};
 use entcp::registry::queries::{self, OrgFilter};
 use entcp::registry::routes::org_detail;
+use entcp::{out, outln};
 mod commands;
 
 use commands::identity::{AdminCommand, AuditCommand, RolesCommand, TokensCommand, UsersCommand, FIRST_ADMIN};
@@ -352,6 +353,8 @@ fn main() -> ExitCode {
     }
     match runtime.block_on(run(cli.command, config, catalog)) {
         Ok(code) => code,
+        // `entctl orgs list | head`: the reader has what it wanted.
+        Err(e) if entcp::output::is_closed_pipe(&e) => ExitCode::from(entcp::output::CLOSED_PIPE),
         Err(e) => {
             eprintln!("erreur : {e:#}");
             ExitCode::FAILURE
@@ -455,18 +458,96 @@ fn log_targets(directives: &str) -> String {
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect_with(&config.database_url(), config.database.pool_options()).await?;
-    if let Some((applied, known)) = entcp::backup::newer_schema(&store).await {
-        // A previous release's replica restarting during a rolling upgrade (or after a
-        // rollback): the next release's migrations only added to the schema (the `production`
-        // tests hold them to it), and sqlx refuses to run beside applied versions it does not know.
-        tracing::warn!(applied, known, "database schema is newer than this entctl: no migration applied");
-        return Ok(store);
+    if !newer_schema(&store).await {
+        store.migrate().await?;
     }
-    store.migrate().await?;
     Ok(store)
 }
 
+/// Whether the database's schema is newer than this entctl's, said in the log: a previous
+/// release's replica restarting during a rolling upgrade (or after a rollback). The next
+/// release's migrations only added to the schema (the `production` tests hold them to it),
+/// and sqlx refuses to run beside applied versions it does not know: none is applied.
+async fn newer_schema(store: &Store) -> bool {
+    let newer = entcp::backup::newer_schema(store).await;
+    if let Some((applied, known)) = newer {
+        tracing::warn!(applied, known, "database schema is newer than this entctl: no migration applied");
+    }
+    newer.is_some()
+}
+
+/// The store of a command: migrated first, unless the command only reads ([`reads_only`]):
+/// then never migrated (a listing must not change a production schema), and refused while
+/// the schema is behind this entctl.
+async fn command_store(config: &Config, reads_only: bool) -> anyhow::Result<Store> {
+    if !reads_only {
+        return open_store(config).await;
+    }
+    let store = Store::connect_with(&config.database_url(), config.database.pool_options()).await?;
+    if let Some((applied, known)) = entcp::backup::older_schema(&store).await {
+        store.close().await;
+        anyhow::bail!(
+            "la base {} est au schéma {applied}, plus ancien que celui de cet entctl ({known}) : \
+             une commande de lecture ne la migre pas ; lancez d'abord « entctl migrate », puis recommencez",
+            redact(&config.database_url())
+        );
+    }
+    newer_schema(&store).await;
+    Ok(store)
+}
+
+/// Whether a command only reads the database (listings, shows, exports to a file or the
+/// terminal, `backup`, `audit`): it then never migrates it ([`command_store`]).
+fn reads_only(command: &Command) -> bool {
+    use commands::conventions::ConventionsCommand as Conventions;
+    use commands::groupements::GroupementsCommand as Groupements;
+    use commands::rgpd::RgpdCommand as Rgpd;
+    use commands::support::SupportCommand as Support;
+    use commands::tenants::TenantsCommand as Tenants;
+    match command {
+        Command::Orgs(c) => matches!(c, OrgsCommand::List(_) | OrgsCommand::Show { .. }),
+        Command::Jobs(c) => matches!(c, JobsCommand::List { .. }),
+        Command::Outbox(c) => matches!(c, OutboxCommand::List { .. }),
+        Command::Conventions(c) => {
+            matches!(
+                c,
+                Conventions::Models | Conventions::List { .. } | Conventions::Show { .. } | Conventions::Export { .. }
+            )
+        }
+        Command::Groupements(c) => matches!(
+            c,
+            Groupements::List { .. }
+                | Groupements::Show { .. }
+                | Groupements::Prefill { .. }
+                | Groupements::Applications { .. }
+                | Groupements::Shares { .. }
+        ),
+        Command::Tenants(c) => matches!(c, Tenants::List | Tenants::Show { .. } | Tenants::Render { .. }),
+        Command::Support(c) => matches!(
+            c,
+            Support::List { .. }
+                | Support::Show { .. }
+                | Support::Report { .. }
+                | Support::Policies
+                | Support::Contract { .. }
+        ),
+        Command::Rgpd(c) => matches!(
+            c,
+            Rgpd::Incomplete { .. }
+                | Rgpd::Snapshots { .. }
+                | Rgpd::Diff { .. }
+                | Rgpd::Breaches { .. }
+                | Rgpd::Requests { .. }
+        ),
+        Command::Users(c) => matches!(c, UsersCommand::List),
+        Command::Tokens(c) => matches!(c, TokensCommand::List { .. }),
+        Command::Audit(_) | Command::Backup { .. } => true,
+        _ => false,
+    }
+}
+
 async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Catalog) -> anyhow::Result<ExitCode> {
+    let reads = reads_only(&command);
     if !matches!(command, Command::Serve { .. }) {
         // `serve` derives it from the address it binds (port 0: the one the system chose).
         config.derive_public_url(None);
@@ -479,66 +560,67 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
             let store = open_store(&config).await?;
             let url = redact(&config.database_url());
             match entcp::backup::newer_schema(&store).await {
-                Some((applied, known)) => println!(
+                Some((applied, known)) => outln!(
                     "Base {url} au schéma {applied}, plus récent que celui de cet entctl ({known}) : aucune migration appliquée"
                 ),
-                None => println!("Migrations appliquées sur {url}"),
+                None => outln!("Migrations appliquées sur {url}"),
             }
             store.close().await;
         }
         Command::Import(ImportCommand::Annuaire { file, dry_run, json }) => {
             return import_file(&config, file, dry_run, json).await;
         }
-        Command::Orgs(cmd) => return orgs(&config, cmd).await,
-        Command::Jobs(cmd) => return jobs(config, cmd).await,
+        Command::Orgs(cmd) => return orgs(&command_store(&config, reads).await?, cmd).await,
+        Command::Jobs(cmd) => return jobs(command_store(&config, reads).await?, config, cmd).await,
         Command::Mail(MailCommand::Test { to }) => return mail_test(config, &to).await,
         Command::Outbox(OutboxCommand::List { status, limit, json }) => {
-            return outbox_list(&config, status, limit, json).await
+            return outbox_list(&command_store(&config, reads).await?, status, limit, json).await
         }
         Command::Outbox(OutboxCommand::Release { force }) => {
-            let released = entcp::notify::release(&open_store(&config).await?, force, chrono::Utc::now()).await?;
-            println!("{released} courriel(s) remis en file d'envoi");
+            let released =
+                entcp::notify::release(&command_store(&config, reads).await?, force, chrono::Utc::now()).await?;
+            outln!("{released} courriel(s) remis en file d'envoi");
         }
-        Command::Config(ConfigCommand::Print) => print!("{}", config.to_yaml()),
+        Command::Config(ConfigCommand::Print) => out!("{}", config.to_yaml()),
         Command::Conventions(cmd) => {
             let models = entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
             // The Art. 28(3) annex a submission freezes reads the configured catalog, as in `serve`.
             let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
             entcp::conventions::processing::use_catalog(std::sync::Arc::new(catalog));
-            return commands::conventions::run(&open_store(&config).await?, &models, cmd).await;
+            return commands::conventions::run(&command_store(&config, reads).await?, &models, cmd).await;
         }
         Command::Catalog(cmd) => commands::catalog::run(&catalog, cmd)?,
         Command::Groupements(cmd) => {
-            let state = app_state(&open_store(&config).await?, &config)?;
+            let state = app_state(&command_store(&config, reads).await?, &config)?;
             return commands::groupements::run(&state, cmd).await;
         }
         Command::Tenants(cmd) if cmd.is_definition() => commands::tenants::print_definition(&cmd)?,
         Command::Tenants(cmd) => {
-            let state = app_state(&open_store(&config).await?, &config)?;
+            let state = app_state(&command_store(&config, reads).await?, &config)?;
             return commands::tenants::run(&state, cmd).await;
         }
         Command::Support(cmd) => {
-            let state = app_state(&open_store(&config).await?, &config)?;
+            let state = app_state(&command_store(&config, reads).await?, &config)?;
             return commands::support::run(&state, cmd).await;
         }
         Command::Rgpd(cmd) => {
-            let state = app_state(&open_store(&config).await?, &config)?;
+            let state = app_state(&command_store(&config, reads).await?, &config)?;
             return commands::rgpd::run(&state, cmd).await;
         }
         Command::Apply { file } => {
-            let state = app_state(&open_store(&config).await?, &config)?;
+            let state = app_state(&command_store(&config, reads).await?, &config)?;
             return commands::tenants::apply(&state, &file).await;
         }
-        Command::Users(cmd) => return commands::identity::users(&open_store(&config).await?, cmd).await,
-        Command::Roles(cmd) => return commands::identity::roles(&open_store(&config).await?, cmd).await,
-        Command::Tokens(cmd) => return commands::identity::tokens(&open_store(&config).await?, cmd).await,
-        Command::Admin(cmd) => return commands::identity::admin(&open_store(&config).await?, cmd).await,
-        Command::Audit(cmd) => return commands::identity::audit(&open_store(&config).await?, cmd).await,
+        Command::Users(cmd) => return commands::identity::users(&command_store(&config, reads).await?, cmd).await,
+        Command::Roles(cmd) => return commands::identity::roles(&command_store(&config, reads).await?, cmd).await,
+        Command::Tokens(cmd) => return commands::identity::tokens(&command_store(&config, reads).await?, cmd).await,
+        Command::Admin(cmd) => return commands::identity::admin(&command_store(&config, reads).await?, cmd).await,
+        Command::Audit(cmd) => return commands::identity::audit(&command_store(&config, reads).await?, cmd).await,
         Command::Backup { file } => {
             let url = config.database_url();
-            let m = entcp::backup::backup(&open_store(&config).await?, &url, &config.data_dir, &file).await?;
+            let m = entcp::backup::backup(&command_store(&config, reads).await?, &url, &config.data_dir, &file).await?;
             let bytes: u64 = m.entries.iter().map(|e| e.bytes).sum();
-            println!(
+            outln!(
                 "Sauvegarde {} : base {} au schéma {}, {} entrée(s), {bytes} octets",
                 file.display(),
                 m.backend,
@@ -552,7 +634,7 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
             let m = entcp::backup::restore(target, &url, &config.data_dir, &file).await?;
             let verified =
                 entcp::audit::verify(&open_store(&config).await?).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-            println!(
+            outln!(
                 "Restauration de {} (sauvegarde du {}, schéma {}) dans {} : terminée ; journal d'audit : {verified}",
                 file.display(),
                 entcp::clock::french_moment(&m.created_at),
@@ -560,7 +642,7 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
                 redact(&url)
             );
         }
-        Command::Version => println!("entctl {}", env!("CARGO_PKG_VERSION")),
+        Command::Version => outln!("entctl {}", env!("CARGO_PKG_VERSION")),
         Command::Bench(BenchCommand::Import { rows, communes }) => {
             entcp::bench::import(&config, rows, communes).await?;
         }
@@ -749,8 +831,7 @@ async fn announce_first_admin(store: &Store, config: &Config) -> anyhow::Result<
     Ok(())
 }
 
-async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> {
-    let store = open_store(&config).await?;
+async fn jobs(store: Store, config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> {
     let state = app_state(&store, &config)?;
     let now = chrono::Utc::now();
     match command {
@@ -758,15 +839,18 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> 
             let views =
                 entcp::api::job_routes::list_jobs(&state, now).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&views)?);
+                outln!("{}", serde_json::to_string_pretty(&views)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            println!(
+            outln!(
                 "{:<14} {:<8} {:<16} {:<20} dernière exécution",
-                "tâche", "active", "planification", "prochaine (Paris)"
+                "tâche",
+                "active",
+                "planification",
+                "prochaine (Paris)"
             );
             for view in &views {
-                println!(
+                outln!(
                     "{:<14} {:<8} {:<16} {:<20} {}",
                     view.name,
                     if view.enabled { "oui" } else { "non" },
@@ -793,7 +877,7 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<ExitCode> 
             let run = entcp::api::scheduler::run_now(&state, &Actor::cli(), &job, &entcp::jobs::runner_id(), now)
                 .await
                 .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
-            println!("{} : {}", run.job, describe_run(&run));
+            outln!("{} : {}", run.job, describe_run(&run));
             if run.outcome != "success" {
                 return Ok(ExitCode::FAILURE);
             }
@@ -856,12 +940,12 @@ async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
     let message = entcp::notify::get_message(&store, &id).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     if message.status == "sent" {
         match config.mail.transport {
-            entcp::config::MailTransport::File => println!(
+            entcp::config::MailTransport::File => outln!(
                 "Courriel de test écrit dans {}",
                 entcp::notify::mailer::mail_dir(&config).join(format!("{id}.eml")).display()
             ),
             entcp::config::MailTransport::Smtp => {
-                println!("Courriel de test envoyé à {to} par {}:{}", config.mail.smtp.host, config.mail.smtp.port)
+                outln!("Courriel de test envoyé à {to} par {}:{}", config.mail.smtp.host, config.mail.smtp.port)
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -874,16 +958,15 @@ async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-async fn outbox_list(config: &Config, status: Option<String>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store(config).await?;
+async fn outbox_list(store: &Store, status: Option<String>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
     let filter = entcp::notify::OutboxFilter { status, cursor: None, limit: Some(limit) };
-    let page = entcp::notify::list(&store, &filter).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    let page = entcp::notify::list(store, &filter).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&page)?);
+        outln!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);
     }
     for message in &page.items {
-        println!(
+        outln!(
             "{} {:<8} {:<10} essais={} {} {}",
             paris_time(&message.created_at),
             message.status,
@@ -894,10 +977,10 @@ async fn outbox_list(config: &Config, status: Option<String>, limit: u32, json: 
         );
     }
     if page.items.is_empty() {
-        println!("File d'envoi vide.");
+        outln!("File d'envoi vide.");
     }
     if page.next_cursor.is_some() {
-        println!("… (augmentez --limit)");
+        outln!("… (augmentez --limit)");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -935,15 +1018,14 @@ async fn import_file(config: &Config, file: PathBuf, dry_run: bool, json: bool) 
     bar.finish_and_clear();
     let report = result.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.to_text());
+        out!("{}", report.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode> {
-    let store = open_store(config).await?;
+async fn orgs(store: &Store, command: OrgsCommand) -> anyhow::Result<ExitCode> {
     let fail = |p: entcp::error::Problem| anyhow::anyhow!("{}", p.detail);
     match command {
         OrgsCommand::List(args) => {
@@ -958,43 +1040,43 @@ async fn orgs(config: &Config, command: OrgsCommand) -> anyhow::Result<ExitCode>
                 cursor: None,
                 limit: Some(args.limit),
             };
-            let page = queries::list_orgs(&store, &filter, None).await.map_err(fail)?;
+            let page = queries::list_orgs(store, &filter, None).await.map_err(fail)?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&page)?);
+                outln!("{}", serde_json::to_string_pretty(&page)?);
             } else {
                 for org in &page.items {
-                    println!("{:<14} {:<10} {}", org.kind.as_str(), org.code, org.name);
+                    outln!("{:<14} {:<10} {}", org.kind.as_str(), org.code, org.name);
                 }
                 if page.next_cursor.is_some() {
-                    println!("… (affinez la recherche ou augmentez --limit)");
+                    outln!("… (affinez la recherche ou augmentez --limit)");
                 }
             }
         }
         OrgsCommand::Show { key } => {
             // The operator (no `--as`) administers the platform and reads every organisation.
-            let org = queries::resolve_org(&store, &key).await.map_err(fail)?;
-            let detail = org_detail(&store, org).await.map_err(fail)?;
-            println!("{}", serde_json::to_string_pretty(&detail)?);
+            let org = queries::resolve_org(store, &key).await.map_err(fail)?;
+            let detail = org_detail(store, org).await.map_err(fail)?;
+            outln!("{}", serde_json::to_string_pretty(&detail)?);
         }
         OrgsCommand::Add { kind, siren, name, email, departement } => {
             let kind = OrgKind::parse(&kind).ok_or_else(|| anyhow::anyhow!("type d'organisation inconnu : {kind}"))?;
             let new = NewOrg { kind, siren, name, email, departement };
-            let org = manage::create_org(&store, &Actor::cli(), new, chrono::Utc::now()).await.map_err(fail)?;
-            println!("{} créé : {} ({})", org.kind.label(), org.name, org.id);
+            let org = manage::create_org(store, &Actor::cli(), new, chrono::Utc::now()).await.map_err(fail)?;
+            outln!("{} créé : {} ({})", org.kind.label(), org.name, org.id);
         }
         OrgsCommand::AddMember { group, commune, delegated } => {
-            let group = queries::resolve_org(&store, &group).await.map_err(fail)?;
-            let commune = queries::resolve_org(&store, &format!("commune:{commune}")).await.map_err(fail)?;
-            manage::set_member(&store, &Actor::cli(), &group, &commune, delegated, chrono::Utc::now())
+            let group = queries::resolve_org(store, &group).await.map_err(fail)?;
+            let commune = queries::resolve_org(store, &format!("commune:{commune}")).await.map_err(fail)?;
+            manage::set_member(store, &Actor::cli(), &group, &commune, delegated, chrono::Utc::now())
                 .await
                 .map_err(fail)?;
-            println!("{} est membre de {}", commune.name, group.name);
+            outln!("{} est membre de {}", commune.name, group.name);
         }
         OrgsCommand::RemoveMember { group, commune } => {
-            let group = queries::resolve_org(&store, &group).await.map_err(fail)?;
-            let commune = queries::resolve_org(&store, &format!("commune:{commune}")).await.map_err(fail)?;
-            manage::remove_member(&store, &Actor::cli(), &group, &commune, chrono::Utc::now()).await.map_err(fail)?;
-            println!("{} n'est plus membre de {}", commune.name, group.name);
+            let group = queries::resolve_org(store, &group).await.map_err(fail)?;
+            let commune = queries::resolve_org(store, &format!("commune:{commune}")).await.map_err(fail)?;
+            manage::remove_member(store, &Actor::cli(), &group, &commune, chrono::Utc::now()).await.map_err(fail)?;
+            outln!("{} n'est plus membre de {}", commune.name, group.name);
         }
     }
     Ok(ExitCode::SUCCESS)

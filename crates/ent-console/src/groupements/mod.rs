@@ -292,7 +292,8 @@ fn document_view(g: &Groupement, d: &StoredDocument) -> Value {
         "shared": d.shared,
         "at": french_moment(&d.created_at),
         "sha256": d.sha256,
-        "downloads": d.formats.iter().map(|f| json!({
+        // PDF is offered only where LibreOffice is installed (a direct link answers 406 elsewhere).
+        "downloads": d.formats.iter().filter(|f| *f != "pdf" || ent_documents::documents::pdf_available()).map(|f| json!({
             "label": f.to_uppercase(),
             "href": format!("/groupements/{}/documents/{}?format={f}", g.reference, d.id),
         })).collect::<Vec<_>>(),

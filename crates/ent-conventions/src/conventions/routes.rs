@@ -297,7 +297,7 @@ pub async fn rendered_document(
             let pdf = tokio::task::spawn_blocking(move || ent_documents::documents::to_pdf(&doc))
                 .await
                 .map_err(|e| anyhow::anyhow!("pdf task: {e}"))?
-                .map_err(|e| Problem::new(ProblemKind::Unavailable, e.to_string()))?;
+                .map_err(Problem::from)?;
             (pdf, "application/pdf", "pdf")
         }
         other => return Err(Problem::invalid_field("format", format!("format inconnu : {other} (html, odt ou pdf)"))),

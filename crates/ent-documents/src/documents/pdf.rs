@@ -25,6 +25,22 @@ pub enum PdfError {
     Busy,
 }
 
+/// What the API and the console answer: a server without LibreOffice does not offer PDF
+/// (406, the other formats named), a failed or busy conversion is a passing fault (503).
+impl From<PdfError> for ent_kernel::error::Problem {
+    fn from(e: PdfError) -> Self {
+        use ent_kernel::error::{Problem, ProblemKind};
+        match e {
+            PdfError::NoConverter => Problem::new(ProblemKind::FormatUnavailable, NOT_HERE),
+            PdfError::Failed(_) | PdfError::Busy => Problem::new(ProblemKind::Unavailable, e.to_string()),
+        }
+    }
+}
+
+/// The detail of [`PdfError::NoConverter`] for a reader of the API or the console.
+const NOT_HERE: &str = "Le PDF n'est pas disponible sur ce serveur (LibreOffice n'y est pas installé) : \
+                        téléchargez le document dans un autre format proposé (ODT, HTML ou tableur).";
+
 /// Binary names tried in order, in every PATH directory.
 const CONVERTERS: [&str; 2] = ["soffice", "libreoffice"];
 

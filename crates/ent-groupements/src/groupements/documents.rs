@@ -642,7 +642,7 @@ pub async fn content(store: &Store, doc: &StoredDocument, format: &str) -> Resul
             let pdf = tokio::task::spawn_blocking(move || documents::odt_to_pdf(&bytes))
                 .await
                 .map_err(|e| anyhow::anyhow!("pdf task: {e}"))?
-                .map_err(|e| Problem::new(ProblemKind::Unavailable, e.to_string()))?;
+                .map_err(Problem::from)?;
             Ok((pdf, "application/pdf"))
         }
     }

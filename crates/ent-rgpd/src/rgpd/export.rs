@@ -368,12 +368,8 @@ pub fn render(r: &Register, format: Format) -> Result<Vec<u8>, Problem> {
         Format::Csv => csv(r),
         Format::Ods => super::ods::register(r),
         Format::Html => documents::to_html(&document(r)).into_bytes(),
-        Format::Pdf => documents::to_pdf(&document(r)).map_err(pdf_problem)?,
+        Format::Pdf => documents::to_pdf(&document(r)).map_err(Problem::from)?,
     })
-}
-
-pub fn pdf_problem(e: documents::PdfError) -> Problem {
-    Problem::new(ent_kernel::error::ProblemKind::Unavailable, e.to_string())
 }
 
 /// The file name of an export.
@@ -400,7 +396,7 @@ pub fn table(
         Format::Csv => documents::csv::write(header, rows.iter().cloned(), true),
         Format::Ods => super::ods::table(title, header, rows),
         Format::Html => documents::to_html(&doc()).into_bytes(),
-        Format::Pdf => documents::to_pdf(&doc()).map_err(pdf_problem)?,
+        Format::Pdf => documents::to_pdf(&doc()).map_err(Problem::from)?,
     })
 }
 

@@ -140,6 +140,9 @@ fn error_responses<S>(route: &ApiRoute<S>) -> Value {
     if route.if_match.is_some() {
         statuses.push((428, "En-tête If-Match requis"));
     }
+    if route.responses.iter().any(|(_, content_type, _)| *content_type == "application/pdf") {
+        statuses.push((406, "Format indisponible sur ce serveur (PDF sans LibreOffice) ; le détail nomme les autres"));
+    }
     if route.request.is_some() {
         statuses.push((413, "Corps trop volumineux"));
         statuses.push((415, "Type de contenu non pris en charge"));

@@ -43,7 +43,7 @@ use kube::runtime::finalizer::{finalizer, Event};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -115,12 +115,21 @@ pub struct Context {
     /// The resource of each tenant seen (tenant id → resource), to map a Deployment's
     /// event (its tenant label holds the id) to the resource to reconcile.
     resources: Mutex<HashMap<String, (String, ObjectRef<DynamicObject>)>>,
+    /// The Deployments (namespace, name) of each tenant (by id) with an event since its last
+    /// reconcile: compared with the render then ([`Context::resync_if_drifted`]).
+    deployment_events: Mutex<HashMap<String, BTreeSet<(String, String)>>>,
     figures: Mutex<StatusFigures>,
 }
 
 impl Context {
     pub fn new(client: Client, state: TenantsState) -> Arc<Context> {
-        Arc::new(Context { client, state, resources: Mutex::new(HashMap::new()), figures: Mutex::default() })
+        Arc::new(Context {
+            client,
+            state,
+            resources: Mutex::default(),
+            deployment_events: Mutex::default(),
+            figures: Mutex::default(),
+        })
     }
 
     /// What this process did with the resources' status so far.
@@ -137,12 +146,30 @@ impl Context {
         self.resources.lock().expect("resources lock").insert(tenant.id.clone(), (tenant.slug.clone(), reference));
     }
 
-    /// The resource to reconcile for a Deployment's event; its tenant made due for a resync.
+    /// The resource to reconcile for a Deployment's event; the Deployment noted, to be
+    /// compared with the render by that reconcile (a rollout's progress applies nothing).
     fn resource_of(&self, deployment: &Deployment) -> Option<ObjectRef<DynamicObject>> {
         let tenant_id = super::watch::tenant_of(deployment)?;
-        let (slug, reference) = self.resources.lock().expect("resources lock").get(&tenant_id).cloned()?;
-        self.state.reconciler.request_resync(&slug);
+        let (_, reference) = self.resources.lock().expect("resources lock").get(&tenant_id).cloned()?;
+        let deployment = (deployment.namespace().unwrap_or_default(), deployment.name_any());
+        self.deployment_events.lock().expect("deployment events lock").entry(tenant_id).or_default().insert(deployment);
         Some(reference)
+    }
+
+    /// Makes `tenant` due for a resync when one of its Deployments with an event since its
+    /// last reconcile, read now, no longer holds the render (scaled or edited by hand, deleted).
+    async fn resync_if_drifted(&self, tenant: &Tenant) {
+        let noted = self.deployment_events.lock().expect("deployment events lock").remove(&tenant.id);
+        let provisioning = self.state.provisioning();
+        for (namespace, name) in noted.unwrap_or_default() {
+            match Api::<Deployment>::namespaced(self.client.clone(), &namespace).get_opt(&name).await {
+                Ok(live) => super::watch::resync_if_drifted(&provisioning, &tenant.slug, &name, live.as_ref()).await,
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.slug, deployment = %name, error = %e, "deployment not read: resync");
+                    provisioning.reconciler.request_resync(&tenant.slug);
+                }
+            }
+        }
     }
 }
 
@@ -267,6 +294,7 @@ async fn declare(context: &Context, api: &Api<DynamicObject>, object: &DynamicOb
             match tenants::apply_declared(state, &actor, &doc, None, Some(&by)).await {
                 Ok((_, tenant)) => {
                     context.remember(&tenant, object);
+                    context.resync_if_drifted(&tenant).await;
                     let Some(verdict) = provision(state, &actor, tenant).await? else {
                         // This generation was not reconciled (another process held the tenant):
                         // the status claims nothing of it; looked at again later.

@@ -40,14 +40,8 @@ pub fn tenant_of(deployment: &Deployment) -> Option<String> {
 async fn queue(state: &ProvisioningState, tenant_id: &str, deployment: &Deployment, deleted: bool) {
     match tenants::get_tenant(&state.store, tenant_id).await {
         Ok(Some(tenant)) => {
-            match drifted(state, &tenant.slug, deployment, deleted).await {
-                Ok(false) => {}
-                Ok(true) => state.reconciler.request_resync(&tenant.slug),
-                Err(e) => {
-                    tracing::warn!(tenant = %tenant.slug, error = %e.detail, "deployment event: render not compared");
-                    state.reconciler.request_resync(&tenant.slug);
-                }
-            }
+            let live = (!deleted).then_some(deployment);
+            resync_if_drifted(state, &tenant.slug, &deployment.name_any(), live).await;
             if !state.reconciler.enqueue(Some(tenant.slug.clone())) {
                 tracing::debug!(tenant = %tenant.slug, "deployment event: no work queue in this process");
             }
@@ -57,18 +51,34 @@ async fn queue(state: &ProvisioningState, tenant_id: &str, deployment: &Deployme
     }
 }
 
-/// Whether the Deployment of an event no longer holds what this replica renders for its tenant.
+/// Makes tenant `slug` due for a resync (applied again at its next pass) when its Deployment
+/// `name`, as `live` shows it (`None`: deleted), no longer holds what this process renders;
+/// a rollout's progress, or this process's own apply, asks for nothing. `serve`'s watch and
+/// `entctl operator` both decide so.
+pub async fn resync_if_drifted(state: &ProvisioningState, slug: &str, name: &str, live: Option<&Deployment>) {
+    match drifted(state, slug, name, live).await {
+        Ok(false) => {}
+        Ok(true) => state.reconciler.request_resync(slug),
+        Err(e) => {
+            tracing::warn!(tenant = %slug, error = %e.detail, "deployment event: render not compared");
+            state.reconciler.request_resync(slug);
+        }
+    }
+}
+
+/// Whether the Deployment `name` (`live`; `None`: deleted) no longer holds what this replica
+/// renders for its tenant.
 async fn drifted(
     state: &ProvisioningState,
     slug: &str,
-    deployment: &Deployment,
-    deleted: bool,
+    name: &str,
+    live: Option<&Deployment>,
 ) -> Result<bool, Problem> {
     let Some(input) = tenants::reconcile_inputs(&state.store, Some(slug)).await?.into_iter().next() else {
         return Ok(false);
     };
-    let spec = if deleted { None } else { Some(serde_json::to_value(&deployment.spec).unwrap_or_default()) };
-    super::reconcile::drifted(state, &input, &deployment.name_any(), spec.as_ref())
+    let spec = live.map(|d| serde_json::to_value(&d.spec).unwrap_or_default());
+    super::reconcile::drifted(state, &input, name, spec.as_ref())
 }
 
 /// `entctl serve`: watches the owned Deployments (kube backend only) until `shutdown`,

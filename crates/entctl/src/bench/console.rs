@@ -61,9 +61,9 @@ pub async fn console(config: &Config, requests: usize) -> anyhow::Result<()> {
             people.push((label, format!("{}={secret}", ent_console::auth::SESSION_COOKIE)));
         }
         let app = ent_server::api::app(state.clone());
-        println!("{} — {summary}", backend_name(&store));
-        println!("  {requests} requêtes par page et par personne, l'une après l'autre, en process (sans réseau)");
-        println!("  {:<26} {:<6} {:>6} {:>9} {:>9}", "page", "qui", "statut", "p50 (ms)", "p95 (ms)");
+        outln!("{} — {summary}", backend_name(&store));
+        outln!("  {requests} requêtes par page et par personne, l'une après l'autre, en process (sans réseau)");
+        outln!("  {:<26} {:<6} {:>6} {:>9} {:>9}", "page", "qui", "statut", "p50 (ms)", "p95 (ms)");
         let mut over = Vec::new();
         for (label, path) in PAGES {
             for (who, cookie) in &people {
@@ -73,14 +73,14 @@ pub async fn console(config: &Config, requests: usize) -> anyhow::Result<()> {
                 if p95 > TARGET_MS {
                     over.push(format!("{label} ({who})"));
                 }
-                println!("  {label:<26} {who:<6} {status:>6} {p50:>9.1} {p95:>9.1}");
+                outln!("  {label:<26} {who:<6} {status:>6} {p50:>9.1} {p95:>9.1}");
             }
         }
         match over.is_empty() {
-            true => println!("  toutes les pages sous {TARGET_MS} ms au p95"),
-            false => println!("  au-dessus de {TARGET_MS} ms au p95 : {}", over.join(", ")),
+            true => outln!("  toutes les pages sous {TARGET_MS} ms au p95"),
+            false => outln!("  au-dessus de {TARGET_MS} ms au p95 : {}", over.join(", ")),
         }
-        println!("  mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
+        outln!("  mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
         store.close().await;
         cleanup.run().await;
         std::fs::remove_dir_all(&dir)?;

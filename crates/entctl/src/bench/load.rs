@@ -227,7 +227,7 @@ pub async fn read(
         let etab = first_org(&store, etablissements).await?;
         let dan = token(&store, "dan@bench.example.fr", Role::Dan, Some(&academie)).await?;
         let addr = serve(world.state.clone()).await?;
-        println!(
+        outln!(
             "{} : {connections} connexions, au plus {requests} requêtes ou {seconds} s par route (jeton DAN, académie {})",
             backend_name(&store),
             academie.code
@@ -253,7 +253,7 @@ pub async fn read(
             if healthz == 0.0 {
                 healthz = rate;
             }
-            println!(
+            outln!(
                 "  {label:<20} {rate:>8.0} req/s  p99 {:>6.1} ms  erreurs {}  part de /healthz {:.2}",
                 figures.p99_ms(),
                 figures.errors,
@@ -282,9 +282,9 @@ async fn print_list_plan(store: &Store, academie: &ent_platform::registry::Org) 
     let plan = ent_platform::registry::queries::explain_list_orgs_json(store, &filter, scope)
         .await
         .map_err(|p| anyhow::anyhow!(p.detail))?;
-    println!("  plan de la requête de la liste :");
+    outln!("  plan de la requête de la liste :");
     for step in plan {
-        println!("    {step}");
+        outln!("    {step}");
     }
     Ok(())
 }
@@ -300,7 +300,7 @@ pub async fn write(config: &Config, per_writer: usize, seconds: u64) -> anyhow::
         let admin = token(&store, "admin@bench.example.fr", Role::Admin, None).await?;
         let addr = serve(world.state.clone()).await?;
         let pool = store.pool().options().get_max_connections() as usize;
-        println!("{} : pool de {pool} connexions", backend_name(&store));
+        outln!("{} : pool de {pool} connexions", backend_name(&store));
         for factor in [1, 3, 10] {
             let writers = pool * factor;
             let tickets = open_tickets(addr, &admin, writers).await?;
@@ -315,7 +315,7 @@ pub async fn write(config: &Config, per_writer: usize, seconds: u64) -> anyhow::
                 }
             })
             .await;
-            println!(
+            outln!(
                 "  {factor:>2}× ({writers:>3} écrivains) {:>7.1} écritures/s  p99 {:>8.1} ms  erreurs {} / {}",
                 figures.per_second(),
                 figures.p99_ms(),

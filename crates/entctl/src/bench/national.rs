@@ -34,7 +34,7 @@ async fn generate(store: &Store, what: &str, rows: usize, sql: &str, binds: &[St
     let query = binds.iter().fold(sqlx::query(sql), |query, value| query.bind(value.clone()));
     query.bind(rows as i64).execute(store.pool()).await?;
     let seconds = started.elapsed().as_secs_f64();
-    println!("  {what:<34} {rows:>10} lignes en {seconds:>7.1} s");
+    outln!("  {what:<34} {rows:>10} lignes en {seconds:>7.1} s");
     Ok(seconds)
 }
 
@@ -125,27 +125,27 @@ pub async fn national(config: &Config, scale: f64, seconds: u64, requests: usize
         anyhow::bail!("bench national : il faut une base PostgreSQL (--database-url postgres://...)");
     }
     let size = |n: f64| ((n * scale).round() as usize).max(1);
-    println!("échelle {scale} ; chaque étape est chronométrée seule");
+    outln!("échelle {scale} ; chaque étape est chronométrée seule");
     let synthetic = SyntheticOptions { etablissements: size(ETABLISSEMENTS), communes: size(COMMUNES), seed: 19 };
     let started = Instant::now();
     let world = BenchWorld::new(config, "national", synthetic, |_| {}).await?;
     let mut import = started.elapsed().as_secs_f64();
-    println!("  {:<34} {:>10} lignes en {import:>7.1} s", "annuaire (import)", size(ETABLISSEMENTS));
+    outln!("  {:<34} {:>10} lignes en {import:>7.1} s", "annuaire (import)", size(ETABLISSEMENTS));
     let (store, state) = (world.store.clone(), world.state.clone());
     import += populate(&world, size).await?;
-    println!("données générées en {import:.1} s");
+    outln!("données générées en {import:.1} s");
 
     let now = chrono::Utc::now();
     for pass in ["réconciliation, première passe", "réconciliation sans changement"] {
         let started = Instant::now();
         let report =
             ent_tenants::provisioning::reconcile::pass(&state.provisioning(), None, now).await.map_err(fail)?;
-        println!("{pass} : {:.2} s ({report:?})", started.elapsed().as_secs_f64());
+        outln!("{pass} : {:.2} s ({report:?})", started.elapsed().as_secs_f64());
     }
     for pass in ["balayage SLA", "balayage SLA sans rien de nouveau"] {
         let started = Instant::now();
         let report = ent_support::support::jobs::sweep(&state.support(), now).await.map_err(fail)?;
-        println!(
+        outln!(
             "{pass} : {:.2} s, {} ticket(s) examiné(s), {} dépassement(s)",
             started.elapsed().as_secs_f64(),
             report.examined,
@@ -155,10 +155,10 @@ pub async fn national(config: &Config, scale: f64, seconds: u64, requests: usize
     registers_of_largest_academie(&world).await?;
     let started = Instant::now();
     let verified = ent_platform::audit::verify(&store).await.map_err(fail)?;
-    println!("vérification de la chaîne d'audit : {:.2} s ({verified:?})", started.elapsed().as_secs_f64());
+    outln!("vérification de la chaîne d'audit : {:.2} s ({verified:?})", started.elapsed().as_secs_f64());
     routes(&world, seconds, requests).await?;
     let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(store.pool()).await?;
-    println!("taille de la base : {:.0} Mo", bytes as f64 / 1e6);
+    outln!("taille de la base : {:.0} Mo", bytes as f64 / 1e6);
     world.finish().await
 }
 
@@ -196,7 +196,7 @@ async fn populate(world: &BenchWorld, size: impl Fn(f64) -> usize) -> anyhow::Re
         store.analyze(table).await?;
     }
     let analyze = started.elapsed().as_secs_f64();
-    println!("  {:<34} {:>10}       en {analyze:>7.1} s", "ANALYZE", "");
+    outln!("  {:<34} {:>10}       en {analyze:>7.1} s", "ANALYZE", "");
     Ok(total + analyze)
 }
 
@@ -220,11 +220,11 @@ async fn registers_of_largest_academie(world: &BenchWorld) -> anyhow::Result<()>
     // register lists live tenants only: they go live here, as a deployed ENT's would be.
     let live =
         sqlx::query("UPDATE tenants SET status = 'active' WHERE status = 'requested'").execute(store.pool()).await?;
-    println!("  {} tenants passés à l'état actif pour le registre", live.rows_affected());
+    outln!("  {} tenants passés à l'état actif pour le registre", live.rows_affected());
     let controllers: Vec<String> = std::iter::once(academie_id).chain(dsdens).collect();
     let registers = super::derive_registers(state, &controllers, 1).await?;
     let own = &registers.registers[0];
-    println!(
+    outln!(
         "registres de la plus grande académie ({tenants} tenants ; le sien et ceux de ses {} DSDEN) : {registers} \
          (le sien : {} fiches, {} lignes établissement)",
         controllers.len() - 1,
@@ -254,7 +254,7 @@ async fn routes(world: &BenchWorld, seconds: u64, requests: usize) -> anyhow::Re
         ("conventions (limit=50)", "/api/v1/conventions?limit=50".to_string()),
         ("audit (limit=50)", "/api/v1/audit?limit=50".to_string()),
     ];
-    println!("routes, 16 clients, au plus {requests} requêtes ou {seconds} s chacune (jeton admin) :");
+    outln!("routes, 16 clients, au plus {requests} requêtes ou {seconds} s chacune (jeton admin) :");
     let mut base = (0.0, 0.0);
     for (label, path) in paths {
         let token = admin.clone();
@@ -265,7 +265,7 @@ async fn routes(world: &BenchWorld, seconds: u64, requests: usize) -> anyhow::Re
         if base.0 == 0.0 {
             base = (p50, p99);
         }
-        println!(
+        outln!(
             "  {label:<26} p50 {p50:>7.1} ms ({:>5.1} × /healthz)  p95 {p95:>7.1} ms  p99 {p99:>7.1} ms ({:>5.1} ×)  \
              {:>6.0} req/s  erreurs {}",
             p50 / base.0.max(1e-9),

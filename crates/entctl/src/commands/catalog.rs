@@ -3,6 +3,7 @@
 use clap::Subcommand;
 use entcp::catalog::{Bouquet, BouquetKind, Catalog, Service};
 use entcp::registry::Degree;
+use entcp::{out, outln};
 
 #[derive(Subcommand)]
 pub enum CatalogCommand {
@@ -22,10 +23,10 @@ pub enum CatalogCommand {
 
 pub fn run(catalog: &Catalog, command: CatalogCommand) -> anyhow::Result<()> {
     match command {
-        CatalogCommand::Services { json: true } => println!("{}", serde_json::to_string_pretty(&catalog.services)?),
-        CatalogCommand::Bouquets { json: true } => println!("{}", serde_json::to_string_pretty(&catalog.bouquets)?),
-        CatalogCommand::Services { json: false } => print!("{}", services_table(&catalog.services)),
-        CatalogCommand::Bouquets { json: false } => print!("{}", bouquets_table(&catalog.bouquets)),
+        CatalogCommand::Services { json: true } => outln!("{}", serde_json::to_string_pretty(&catalog.services)?),
+        CatalogCommand::Bouquets { json: true } => outln!("{}", serde_json::to_string_pretty(&catalog.bouquets)?),
+        CatalogCommand::Services { json: false } => out!("{}", services_table(&catalog.services)),
+        CatalogCommand::Bouquets { json: false } => out!("{}", bouquets_table(&catalog.bouquets)),
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use entcp::conventions::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
 use entcp::conventions::{self, get_convention, list_ids, ConventionFilter};
 use entcp::identity::{self, Actor};
+use entcp::outln;
 use entcp::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -140,8 +141,9 @@ async fn load(
         .ok_or_else(|| anyhow::anyhow!("convention introuvable : {id}"))
 }
 
-fn print(conv: &conventions::Convention) {
-    println!("{} {} [{}] {} → {}", conv.reference, conv.title, conv.status.label(), conv.start_date, conv.end_date);
+fn print(conv: &conventions::Convention) -> std::io::Result<()> {
+    outln!("{} {} [{}] {} → {}", conv.reference, conv.title, conv.status.label(), conv.start_date, conv.end_date);
+    Ok(())
 }
 
 pub async fn run(
@@ -154,7 +156,7 @@ pub async fn run(
         ConventionsCommand::Models => {
             for m in models {
                 let parties: Vec<&str> = m.parties.iter().map(|p| p.key.as_str()).collect();
-                println!(
+                outln!(
                     "{:<26} v{}  {} ({} mois ; parties : {})",
                     m.id,
                     m.version,
@@ -168,17 +170,17 @@ pub async fn run(
             let filter =
                 ConventionFilter { status, party, school, expiring_before, limit: Some(500), ..Default::default() };
             for id in list_ids(store, &filter, None).await.map_err(fail)?.0 {
-                print(&load(store, models, &id).await?);
+                print(&load(store, models, &id).await?)?;
             }
         }
         ConventionsCommand::Show { id } => {
-            println!("{}", serde_json::to_string_pretty(&load(store, models, &id).await?)?)
+            outln!("{}", serde_json::to_string_pretty(&load(store, models, &id).await?)?)
         }
         ConventionsCommand::Create { file, as_user } => {
             let body: NewConvention = super::read_yaml(&file)?;
             let actor = actor(store, as_user.as_deref()).await?;
             let conv = workflow::create(&Ctx { store, models, actor: &actor, now }, body).await.map_err(fail)?;
-            print(&conv);
+            print(&conv)?;
         }
         ConventionsCommand::Update { id, file, if_match, as_user } => {
             let patch: ConventionPatch = super::read_yaml(&file)?;
@@ -189,7 +191,7 @@ pub async fn run(
         }
         ConventionsCommand::Submit { id, as_user } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
-            print(&workflow::submit(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?);
+            print(&workflow::submit(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?)?;
         }
         ConventionsCommand::Sign { id, as_user, party } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);
@@ -197,20 +199,20 @@ pub async fn run(
                 &workflow::sign(&Ctx { store, models, actor: &actor, now }, &conv, party.as_deref(), None)
                     .await
                     .map_err(fail)?,
-            );
+            )?;
         }
         ConventionsCommand::Refuse { id, as_user, comment } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);
-            print(&workflow::refuse(&Ctx { store, models, actor: &actor, now }, &conv, &comment).await.map_err(fail)?);
+            print(&workflow::refuse(&Ctx { store, models, actor: &actor, now }, &conv, &comment).await.map_err(fail)?)?;
         }
         ConventionsCommand::Terminate { id, reason, effective_date, mutual_agreement, as_user } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
             let t = Termination { reason, effective_date, mutual_agreement };
-            print(&workflow::terminate(&Ctx { store, models, actor: &actor, now }, &conv, t).await.map_err(fail)?);
+            print(&workflow::terminate(&Ctx { store, models, actor: &actor, now }, &conv, t).await.map_err(fail)?)?;
         }
         ConventionsCommand::Amend { id, as_user } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
-            print(&workflow::amend(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?);
+            print(&workflow::amend(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?)?;
         }
         ConventionsCommand::Export { id, format, output, signed: true, version } => {
             let conv = load(store, models, &id).await?;
@@ -218,7 +220,7 @@ pub async fn run(
             let (file, bytes) =
                 stored.ok_or_else(|| anyhow::anyhow!("aucun document conservé en {format} pour cette version"))?;
             std::fs::write(&output, bytes)?;
-            println!("{} écrit (version {}, SHA-256 {})", output.display(), file.version_no, file.sha256);
+            outln!("{} écrit (version {}, SHA-256 {})", output.display(), file.version_no, file.sha256);
         }
         ConventionsCommand::Export { id, format, output, .. } => {
             let conv = load(store, models, &id).await?;
@@ -231,7 +233,7 @@ pub async fn run(
                 other => anyhow::bail!("format inconnu : {other} (html, odt ou pdf)"),
             };
             std::fs::write(&output, bytes)?;
-            println!("{} écrit", output.display());
+            outln!("{} écrit", output.display());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -10,6 +10,7 @@ use entcp::groupements::documents::{self as docs, Kind};
 use entcp::groupements::membership::{self, Application, NewApplication};
 use entcp::groupements::{self as gm, Groupement, GroupementFilter, NewGroupement, Status};
 use entcp::identity::Actor;
+use entcp::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -121,15 +122,22 @@ async fn application_of(
     Ok((g, app, actor(store, as_user).await?))
 }
 
-fn print_decision(app: &Application) {
-    println!("{} : {}", app.applicant.name, app.status_label);
+fn print_decision(app: &Application) -> std::io::Result<()> {
+    outln!("{} : {}", app.applicant.name, app.status_label);
+    Ok(())
 }
 
-fn print(g: &Groupement) {
-    println!(
+fn print(g: &Groupement) -> std::io::Result<()> {
+    outln!(
         "{} {} [{}] coordonnateur {} ; {} membre(s) ; adhésions jusqu'au {}",
-        g.reference, g.title, g.status_label, g.coordinator.name, g.members, g.application_deadline
+        g.reference,
+        g.title,
+        g.status_label,
+        g.coordinator.name,
+        g.members,
+        g.application_deadline
     );
+    Ok(())
 }
 
 pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Result<ExitCode> {
@@ -140,33 +148,33 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
         GroupementsCommand::List { status } => {
             let filter = GroupementFilter { status, limit: Some(500), ..Default::default() };
             for g in gm::list(store, &Actor::cli(), &filter).await.map_err(fail)?.items {
-                print(&g);
+                print(&g)?;
             }
         }
-        GroupementsCommand::Show { id } => println!("{}", serde_json::to_string_pretty(&load(id).await?)?),
+        GroupementsCommand::Show { id } => outln!("{}", serde_json::to_string_pretty(&load(id).await?)?),
         GroupementsCommand::Create { file, as_user } => {
             let body: NewGroupement = super::read_yaml(&file)?;
             let actor = actor(store, as_user.as_deref()).await?;
-            print(&gm::create(&groupements.ctx(&actor), body).await.map_err(fail)?);
+            print(&gm::create(&groupements.ctx(&actor), body).await.map_err(fail)?)?;
         }
         GroupementsCommand::Prefill { id, applicant } => {
             load(id).await?;
             let org = membership::applicant_org(store, &Actor::cli(), &applicant).await.map_err(fail)?;
-            println!("{}", serde_json::to_string_pretty(&membership::prefill(store, &org).await.map_err(fail)?)?);
+            outln!("{}", serde_json::to_string_pretty(&membership::prefill(store, &org).await.map_err(fail)?)?);
         }
         GroupementsCommand::Apply { id, file, as_user } => {
             let (g, body): (_, NewApplication) = (load(id).await?, super::read_yaml(&file)?);
             let actor = actor(store, as_user.as_deref()).await?;
             let applicant = membership::applicant_org(store, &actor, &body.applicant).await.map_err(fail)?;
             let app = membership::apply(&groupements.ctx(&actor), &g, &applicant, body).await.map_err(fail)?;
-            println!("candidature {} de {} : {}", app.id, app.applicant.name, app.status_label);
+            outln!("candidature {} de {} : {}", app.id, app.applicant.name, app.status_label);
             if let Some(warning) = no_pupils_warning(&g, &app) {
                 eprintln!("{warning}");
             }
         }
         GroupementsCommand::Applications { id } => {
             for app in membership::list(store, &load(id).await?.id, None).await.map_err(fail)? {
-                println!(
+                outln!(
                     "{} {:<40} {:<22} délibération {} du {} ; {} écoles, {} élèves, {} comptes",
                     app.id,
                     app.applicant.name,
@@ -181,32 +189,32 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
         }
         GroupementsCommand::Accept { id, application, as_user } => {
             let (g, app, actor) = application_of(store, &id, &application, as_user.as_deref()).await?;
-            print_decision(&membership::accept(&groupements.ctx(&actor), &g, &app).await.map_err(fail)?);
+            print_decision(&membership::accept(&groupements.ctx(&actor), &g, &app).await.map_err(fail)?)?;
         }
         GroupementsCommand::Reject { id, application, reason, as_user } => {
             let (g, app, actor) = application_of(store, &id, &application, as_user.as_deref()).await?;
-            print_decision(&membership::reject(&groupements.ctx(&actor), &g, &app, &reason).await.map_err(fail)?);
+            print_decision(&membership::reject(&groupements.ctx(&actor), &g, &app, &reason).await.map_err(fail)?)?;
         }
         GroupementsCommand::Withdraw { id, application, as_user } => {
             let (g, app, actor) = application_of(store, &id, &application, as_user.as_deref()).await?;
-            print_decision(&membership::withdraw(&groupements.ctx(&actor), &g, &app).await.map_err(fail)?);
+            print_decision(&membership::withdraw(&groupements.ctx(&actor), &g, &app).await.map_err(fail)?)?;
         }
         GroupementsCommand::Transition { id, to, as_user } => {
             let status = Status::parse(&to)
                 .ok_or_else(|| anyhow::anyhow!("état inconnu : {to} (closed, open, consultation, running, ended)"))?;
             let (g, actor) = (load(id).await?, actor(store, as_user.as_deref()).await?);
-            print(&gm::transition(&groupements.ctx(&actor), &g, status).await.map_err(fail)?);
+            print(&gm::transition(&groupements.ctx(&actor), &g, status).await.map_err(fail)?)?;
         }
         GroupementsCommand::Award { id, file, as_user } => {
             let (g, body): (_, AwardInput) = (load(id).await?, super::read_yaml(&file)?);
             let actor = actor(store, as_user.as_deref()).await?;
-            print(&award::award(&groupements.ctx(&actor), &g, body).await.map_err(fail)?);
+            print(&award::award(&groupements.ctx(&actor), &g, body).await.map_err(fail)?)?;
         }
         GroupementsCommand::Shares { id } => {
             let g = load(id).await?;
             let members = membership::members(store, &g.id).await.map_err(fail)?;
             let shares = membership::shares_of(&g, &members).map_err(fail)?;
-            println!(
+            outln!(
                 "dépenses communes : {} c, dont coordonnateur {} c, membres {} c ({})",
                 shares.common_expenses_cents,
                 shares.coordinator_common_expenses_cents,
@@ -214,7 +222,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
                 shares.cost_key
             );
             for s in &shares.shares {
-                println!(
+                outln!(
                     "{:<40} dépenses communes {:>12} c  par an : {:?} ; commandes propres {:>14} c HT  par an : {:?}",
                     s.member.name,
                     s.common_expenses_cents,
@@ -234,7 +242,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             let (bytes, _) = docs::content(store, &doc, &format).await.map_err(fail)?;
             std::fs::write(&output, bytes)?;
             let what = if new_version { "nouvelle version" } else { "inchangé, version" };
-            println!("{} ({what} {}) écrit dans {}", doc.title, doc.version, output.display());
+            outln!("{} ({what} {}) écrit dans {}", doc.title, doc.version, output.display());
         }
         GroupementsCommand::Decp { id, output } => {
             let g = load(id).await?;
@@ -244,9 +252,9 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             match output {
                 Some(path) => {
                     std::fs::write(&path, text)?;
-                    println!("DECP écrites dans {}", path.display());
+                    outln!("DECP écrites dans {}", path.display());
                 }
-                None => println!("{text}"),
+                None => outln!("{text}"),
             }
         }
     }

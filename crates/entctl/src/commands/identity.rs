@@ -6,6 +6,7 @@ use clap::Subcommand;
 use entcp::audit::{self, AuditFilter, Verification};
 use entcp::identity::{self, Actor, NewUser, UserRole};
 use entcp::kernel::roles::Role;
+use entcp::outln;
 use entcp::store::Store;
 use std::process::ExitCode;
 
@@ -123,7 +124,7 @@ pub async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<ExitC
         UsersCommand::Add { email, name, org } => {
             let new = NewUser { email, display_name: name, org };
             let user = identity::create_user(store, &Actor::cli(), new, chrono::Utc::now()).await.map_err(fail)?;
-            println!("utilisateur créé : {} ({})", user.email, user.id);
+            outln!("utilisateur créé : {} ({})", user.email, user.id);
         }
         UsersCommand::SetPassword { user } => {
             let id = user_id(store, &user).await?;
@@ -141,7 +142,7 @@ pub async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<ExitC
             )
             .await
             .map_err(fail)?;
-            println!("mot de passe enregistré pour {} ; ses sessions de console sont fermées", user.email);
+            outln!("mot de passe enregistré pour {} ; ses sessions de console sont fermées", user.email);
         }
         UsersCommand::List => {
             let mut cursor: Option<String> = None;
@@ -159,7 +160,7 @@ pub async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<ExitC
                         })
                         .collect();
                     let state = if user.active { "" } else { " (désactivé)" };
-                    println!("{:<36} {:<32} {}{state}", user.email, user.display_name, roles.join(", "));
+                    outln!("{:<36} {:<32} {}{state}", user.email, user.display_name, roles.join(", "));
                 }
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),
@@ -178,13 +179,13 @@ pub async fn roles(store: &Store, command: RolesCommand) -> anyhow::Result<ExitC
             let (id, role, org) =
                 (user_id(store, &user).await?, parse_role(&role)?, org_option(store, org.as_deref()).await?);
             identity::grant(store, &Actor::cli(), UserRole::new(&id, role, org.as_ref()), now).await.map_err(fail)?;
-            println!("rôle {} accordé à {user}", role.as_str());
+            outln!("rôle {} accordé à {user}", role.as_str());
         }
         RolesCommand::Revoke { user, role, org } => {
             let (id, role, org) =
                 (user_id(store, &user).await?, parse_role(&role)?, org_option(store, org.as_deref()).await?);
             identity::revoke(store, &Actor::cli(), UserRole::new(&id, role, org.as_ref()), now).await.map_err(fail)?;
-            println!("rôle {} retiré à {user}", role.as_str());
+            outln!("rôle {} retiré à {user}", role.as_str());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -202,7 +203,7 @@ pub async fn tokens(store: &Store, command: TokensCommand) -> anyhow::Result<Exi
             let created =
                 identity::create_token(store, &Actor::cli(), &id, &name, expires_at, now).await.map_err(fail)?;
             eprintln!("jeton {} créé pour {user} ; il ne sera plus affiché :", created.info.prefix);
-            println!("{}", created.token);
+            outln!("{}", created.token);
         }
         TokensCommand::List { user } => {
             let id = match user {
@@ -216,12 +217,12 @@ pub async fn tokens(store: &Store, command: TokensCommand) -> anyhow::Result<Exi
                     (None, None) => "sans expiration".into(),
                 };
                 let used = t.last_used_at.as_deref().unwrap_or("jamais utilisé");
-                println!("{}  {:<16} {:<20} {state} ; {used}", t.id, t.prefix, t.name);
+                outln!("{}  {:<16} {:<20} {state} ; {used}", t.id, t.prefix, t.name);
             }
         }
         TokensCommand::Revoke { id } => {
             identity::revoke_token(store, &Actor::cli(), &id, now).await.map_err(fail)?;
-            println!("jeton {id} révoqué");
+            outln!("jeton {id} révoqué");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -234,7 +235,7 @@ pub async fn admin(store: &Store, command: AdminCommand) -> anyhow::Result<ExitC
         .map_err(fail)?
         .expect("forced bootstrap");
     eprintln!("administrateur {email} ; nouveau jeton, affiché une seule fois :");
-    println!("{token}");
+    outln!("{token}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -242,15 +243,21 @@ pub async fn audit(store: &Store, command: AuditCommand) -> anyhow::Result<ExitC
     match command {
         AuditCommand::Verify => {
             let verified = audit::verify(store).await.map_err(fail)?;
-            println!("{verified}");
+            outln!("{verified}");
             Ok(if matches!(verified, Verification::Intact { .. }) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         AuditCommand::List { actor, target_id, limit } => {
             let filter = AuditFilter { actor, target_id, limit: Some(limit), ..AuditFilter::default() };
             for r in audit::list(store, &filter, None).await.map_err(fail)?.items {
-                println!(
+                outln!(
                     "{:>6} {} {:<28} {:<22} {}:{} {}",
-                    r.seq, r.at, r.actor, r.action, r.target_kind, r.target_id, r.summary
+                    r.seq,
+                    r.at,
+                    r.actor,
+                    r.action,
+                    r.target_kind,
+                    r.target_id,
+                    r.summary
                 );
             }
             Ok(ExitCode::SUCCESS)

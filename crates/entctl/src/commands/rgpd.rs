@@ -6,6 +6,7 @@ use clap::Subcommand;
 use entcp::api::AppState;
 use entcp::error::Problem;
 use entcp::identity::Actor;
+use entcp::outln;
 use entcp::rgpd::{self, export::Format, snapshots, Log};
 use std::io::Write;
 use std::path::PathBuf;
@@ -91,26 +92,31 @@ pub async fn run(state: &AppState, command: RgpdCommand) -> anyhow::Result<ExitC
         RgpdCommand::Incomplete { org: key } => {
             let register = rgpd::current(&state.rgpd(), &org(key).await?).await.map_err(fail)?;
             if register.incomplete.is_empty() {
-                println!("aucune fiche incomplète");
+                outln!("aucune fiche incomplète");
             }
             for i in &register.incomplete {
-                println!("{} — {} : {}", i.reference, i.name, i.missing.join(", "));
+                outln!("{} — {} : {}", i.reference, i.name, i.missing.join(", "));
             }
         }
         RgpdCommand::Snapshots { org: key } => {
             let org = org(key).await?;
-            println!("{:<38} {:<28} {:<10} {:<6} {:>7} sha256", "instantané", "date", "motif", "format", "fiches");
+            outln!("{:<38} {:<28} {:<10} {:<6} {:>7} sha256", "instantané", "date", "motif", "format", "fiches");
             for s in snapshots::list(&state.rgpd(), &org.id, 500).await.map_err(fail)? {
-                println!(
+                outln!(
                     "{:<38} {:<28} {:<10} {:<6} {:>7} {}",
-                    s.id, s.taken_at, s.reason, s.format, s.entries, s.sha256
+                    s.id,
+                    s.taken_at,
+                    s.reason,
+                    s.format,
+                    s.entries,
+                    s.sha256
                 );
             }
         }
         RgpdCommand::Diff { org: key, from, to } => {
             let org = org(key).await?;
             let diff = snapshots::diff_for(&state.rgpd(), &org, from.as_deref(), to.as_deref()).await.map_err(fail)?;
-            println!("{}", serde_json::to_string_pretty(&diff)?);
+            outln!("{}", serde_json::to_string_pretty(&diff)?);
         }
         RgpdCommand::Breaches { org: key, format, output } => {
             export_log(state, &org(key).await?, &format, output, Log::Breaches).await?
@@ -120,9 +126,11 @@ pub async fn run(state: &AppState, command: RgpdCommand) -> anyhow::Result<ExitC
         }
         RgpdCommand::Snapshot => {
             let r = rgpd::jobs::monthly(&state.rgpd(), state.clock.now()).await.map_err(fail)?;
-            println!(
+            outln!(
                 "{} registre(s) examiné(s), {} instantané(s), {} DPO prévenu(s)",
-                r.registers, r.snapshots, r.notified
+                r.registers,
+                r.snapshots,
+                r.notified
             );
         }
     }

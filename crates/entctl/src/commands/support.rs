@@ -10,6 +10,7 @@ use entcp::support::report::{self, GroupBy};
 use entcp::support::tickets::{
     self, Ctx, EscalateInput, NewComment, NewTicket, ReturnInput, TicketFilter, TransitionInput,
 };
+use entcp::{out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -140,8 +141,8 @@ async fn version_of(ctx: &Ctx<'_>, id: &str, given: Option<i64>) -> anyhow::Resu
     }
 }
 
-fn print_ticket(t: &tickets::Ticket) {
-    println!(
+fn print_ticket(t: &tickets::Ticket) -> std::io::Result<()> {
+    outln!(
         "{} {:<3} {:<3} {:<18} {:<28} {}",
         t.reference,
         t.priority.as_str(),
@@ -150,6 +151,7 @@ fn print_ticket(t: &tickets::Ticket) {
         t.tenant,
         t.subject
     );
+    Ok(())
 }
 
 pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<ExitCode> {
@@ -163,7 +165,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             let mut filter = TicketFilter { status, level, tenant, limit: Some(500), ..Default::default() };
             loop {
                 let page = tickets::list(&ctx, &filter).await.map_err(fail)?;
-                page.items.iter().for_each(print_ticket);
+                page.items.iter().try_for_each(print_ticket)?;
                 match page.next_cursor {
                     Some(next) => filter.cursor = Some(next),
                     None => break,
@@ -173,10 +175,10 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
         SupportCommand::Show { id, as_user } => {
             let actor = actor(store, as_user.as_deref()).await?;
             let ctx = Ctx { state: &support, actor: &actor, now };
-            println!("{}", serde_json::to_string_pretty(&tickets::get(&ctx, &id).await.map_err(fail)?)?);
+            outln!("{}", serde_json::to_string_pretty(&tickets::get(&ctx, &id).await.map_err(fail)?)?);
             for e in tickets::history(&ctx, &id).await.map_err(fail)? {
                 let what = [e.from, e.to].into_iter().flatten().collect::<Vec<_>>().join(" → ");
-                println!(
+                outln!(
                     "{} {:<10} {:<9} {:<28} {what} {}",
                     e.at,
                     e.kind,
@@ -191,7 +193,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
             let new: NewTicket = super::from_yaml(&text, &file)?;
             let t = tickets::create(&Ctx { state: &support, actor: &actor, now }, new).await.map_err(fail)?;
-            print_ticket(&t);
+            print_ticket(&t)?;
         }
         SupportCommand::Comment { id, body, internal, as_user } => {
             super::multiline_arg("body", &body)?;
@@ -201,7 +203,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
                 tickets::comment(&Ctx { state: &support, actor: &actor, now }, &id, NewComment { body, visibility })
                     .await
                     .map_err(fail)?;
-            print_ticket(&t);
+            print_ticket(&t)?;
         }
         SupportCommand::Transition { id, to, message, if_match, as_user } => {
             super::multiline_arg("message", message.as_deref().unwrap_or_default())?;
@@ -209,7 +211,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             let ctx = Ctx { state: &support, actor: &actor, now };
             let version = version_of(&ctx, &id, if_match).await?;
             let t = tickets::transition(&ctx, &id, version, TransitionInput { to, message }).await.map_err(fail)?;
-            print_ticket(&t);
+            print_ticket(&t)?;
         }
         SupportCommand::Escalate { id, reason, share_requester, if_match, as_user } => {
             super::multiline_arg("reason", &reason)?;
@@ -218,14 +220,14 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             let version = version_of(&ctx, &id, if_match).await?;
             let t =
                 tickets::escalate(&ctx, &id, version, EscalateInput { reason, share_requester }).await.map_err(fail)?;
-            print_ticket(&t);
+            print_ticket(&t)?;
         }
         SupportCommand::Return { id, answer, if_match, as_user } => {
             let actor = actor(store, as_user.as_deref()).await?;
             let ctx = Ctx { state: &support, actor: &actor, now };
             let version = version_of(&ctx, &id, if_match).await?;
             let t = tickets::return_down(&ctx, &id, version, ReturnInput { answer }).await.map_err(fail)?;
-            print_ticket(&t);
+            print_ticket(&t)?;
         }
         SupportCommand::Report { by, format, from, to, month, as_user } => {
             let actor = actor(store, as_user.as_deref()).await?;
@@ -237,31 +239,31 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             let period = report::Period::parse(from.as_deref(), to.as_deref(), month.as_deref()).map_err(fail)?;
             let rows = report::report(store, &actor, by, period.as_ref()).await.map_err(fail)?;
             match format.as_str() {
-                "json" => println!("{}", serde_json::to_string_pretty(&rows)?),
-                "csv" => print!("{}", report::to_csv(&rows, by, period.as_ref())),
+                "json" => outln!("{}", serde_json::to_string_pretty(&rows)?),
+                "csv" => out!("{}", report::to_csv(&rows, by, period.as_ref())),
                 other => anyhow::bail!("format inconnu : {other} (json ou csv)"),
             }
         }
         SupportCommand::Sweep => {
             let r = entcp::support::jobs::sweep(&state.support(), now).await.map_err(fail)?;
-            println!("{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s)", r.examined, r.breaches, r.escalated);
+            outln!("{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s)", r.examined, r.breaches, r.escalated);
         }
         SupportCommand::AutoClose => {
             let n = entcp::support::jobs::auto_close(&state.support(), now).await.map_err(fail)?;
-            println!("{n} ticket(s) clos");
+            outln!("{n} ticket(s) clos");
         }
         SupportCommand::Remind => {
             let n = entcp::support::jobs::remind(&state.support(), now).await.map_err(fail)?;
-            println!("{n} relance(s)");
+            outln!("{n} relance(s)");
         }
-        SupportCommand::Policies => print!("{}", entcp::yaml::to_string(&state.support.spec)?),
+        SupportCommand::Policies => out!("{}", entcp::yaml::to_string(&state.support.spec)?),
         SupportCommand::Contract { slug } => {
             let tenant = entcp::tenants::get_tenant(store, &slug)
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
             let contract = entcp::support::resolve_contract(&state.support(), &tenant, now).await.map_err(fail)?;
-            println!("{}", serde_json::to_string_pretty(&contract)?);
+            outln!("{}", serde_json::to_string_pretty(&contract)?);
         }
         SupportCommand::SetContract { org, n1, n2, n3, policy } => {
             let org = entcp::registry::resolve_org(store, &org).await.map_err(fail)?;
@@ -269,7 +271,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             entcp::support::set_contract(&state.support(), &entcp::identity::Actor::cli(), &org, &input, now)
                 .await
                 .map_err(fail)?;
-            println!("contrat de support enregistré pour {}", org.name);
+            outln!("contrat de support enregistré pour {}", org.name);
         }
     }
     Ok(ExitCode::SUCCESS)

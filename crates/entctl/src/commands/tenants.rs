@@ -5,6 +5,7 @@ use clap::Subcommand;
 use entcp::api::AppState;
 use entcp::identity::Actor;
 use entcp::tenants::{self, EntTenant, Status};
+use entcp::{out, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -58,19 +59,20 @@ fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, EntTenant)>> {
 
 /// Reconciles the tenants just changed, as the API does, and says what happened;
 /// a backend failure is left to the scheduled resync (with backoff), the change itself is saved.
-async fn reconcile_now(state: &AppState, slugs: &[String]) {
+async fn reconcile_now(state: &AppState, slugs: &[String]) -> std::io::Result<()> {
     for slug in slugs {
         match entcp::provisioning::reconcile::pass(&state.provisioning(), Some(slug), chrono::Utc::now()).await {
             Ok(r) if r.deferred > 0 => {
-                println!("enttenant/{slug} : en attente (nouvel essai planifié, ou réconcilié par un autre processus)")
+                outln!("enttenant/{slug} : en attente (nouvel essai planifié, ou réconcilié par un autre processus)")
             }
-            Ok(r) if r.failed == 0 => println!("enttenant/{slug} réconcilié ({} appliqué)", r.applied),
+            Ok(r) if r.failed == 0 => outln!("enttenant/{slug} réconcilié ({} appliqué)", r.applied),
             Ok(_) => {
                 eprintln!("enttenant/{slug} : échec de la réconciliation, nouvel essai planifié (voir tenants show)")
             }
             Err(p) => eprintln!("enttenant/{slug} : réconciliation impossible : {}", p.detail),
         }
     }
+    Ok(())
 }
 
 /// `kubectl apply`-like: each document is created, configured or unchanged.
@@ -80,7 +82,7 @@ pub async fn apply(state: &AppState, path: &Path) -> anyhow::Result<ExitCode> {
     for (file, doc) in read_documents(path)? {
         match tenants::apply(&state.tenants(), &Actor::cli(), &doc, None).await {
             Ok((result, _)) => {
-                println!("enttenant/{} {}", doc.metadata.name, serde_json::to_value(result)?.as_str().unwrap_or(""));
+                outln!("enttenant/{} {}", doc.metadata.name, serde_json::to_value(result)?.as_str().unwrap_or(""));
                 if result != tenants::Applied::Unchanged {
                     changed.push(doc.metadata.name.clone());
                 }
@@ -91,7 +93,7 @@ pub async fn apply(state: &AppState, path: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    reconcile_now(state, &changed).await;
+    reconcile_now(state, &changed).await?;
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
@@ -105,9 +107,9 @@ impl TenantsCommand {
 /// Prints the schema, the CRD or the RBAC rules (the terraform module's inputs).
 pub fn print_definition(command: &TenantsCommand) -> anyhow::Result<()> {
     match command {
-        TenantsCommand::Schema => println!("{}", serde_json::to_string_pretty(&tenants::json_schema())?),
-        TenantsCommand::Crd => print!("{}", entcp::yaml::to_string(&tenants::crd())?),
-        TenantsCommand::Rbac => println!("{}", serde_json::to_string_pretty(&entcp::provisioning::kube::rbac())?),
+        TenantsCommand::Schema => outln!("{}", serde_json::to_string_pretty(&tenants::json_schema())?),
+        TenantsCommand::Crd => out!("{}", entcp::yaml::to_string(&tenants::crd())?),
+        TenantsCommand::Rbac => outln!("{}", serde_json::to_string_pretty(&entcp::provisioning::kube::rbac())?),
         _ => anyhow::bail!("pas une définition"),
     }
     Ok(())
@@ -117,7 +119,7 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
     match command {
         TenantsCommand::List => {
             for t in tenants::list_tenants(&state.store, None).await.map_err(fail)? {
-                println!(
+                outln!(
                     "{:<28} {:<15} {:<40} {} + [{}]",
                     t.slug,
                     t.status.as_str(),
@@ -132,9 +134,9 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
-            println!("{}", serde_json::to_string_pretty(&tenant)?);
+            outln!("{}", serde_json::to_string_pretty(&tenant)?);
             for e in tenants::events(&state.store, &tenant.id).await.map_err(fail)? {
-                println!("{} {:<16} {:<24} {}", e.at, e.kind, e.actor, e.message);
+                outln!("{} {:<16} {:<24} {}", e.at, e.kind, e.actor, e.message);
             }
         }
         TenantsCommand::Transition { slug, to, override_reason } => {
@@ -146,26 +148,27 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
             let moved = tenants::transition(&state.tenants(), &Actor::cli(), &tenant, to, override_reason.as_deref())
                 .await
                 .map_err(fail)?;
-            println!("enttenant/{} {}", moved.slug, moved.status.as_str());
-            reconcile_now(state, &[moved.slug]).await;
+            outln!("enttenant/{} {}", moved.slug, moved.status.as_str());
+            reconcile_now(state, &[moved.slug]).await?;
         }
         TenantsCommand::Render { slug } => {
             let tenant = tenants::get_tenant(&state.store, &slug)
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
-            print!(
-                "{}",
-                entcp::provisioning::to_yaml(&tenants::render(&state.tenants(), &tenant).await.map_err(fail)?)
-            );
+            out!("{}", entcp::provisioning::to_yaml(&tenants::render(&state.tenants(), &tenant).await.map_err(fail)?));
         }
         TenantsCommand::Reconcile { slug } => {
             let r = entcp::provisioning::reconcile::pass(&state.provisioning(), slug.as_deref(), chrono::Utc::now())
                 .await
                 .map_err(fail)?;
-            println!(
+            outln!(
                 "{} tenant(s) : {} appliqué(s), {} inchangé(s), {} en échec, {} en attente",
-                r.tenants, r.applied, r.unchanged, r.failed, r.deferred
+                r.tenants,
+                r.applied,
+                r.unchanged,
+                r.failed,
+                r.deferred
             );
             if r.failed > 0 {
                 return Ok(ExitCode::FAILURE);

@@ -336,6 +336,15 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     .await
     .unwrap();
     assert!(page.text.contains(&format!("{path}/documents/{doc}?format=odt")), "{}", page.text);
+    // PDF only where LibreOffice converts it; opened directly elsewhere, a page says so.
+    let pdf_link = format!("{path}/documents/{doc}?format=pdf");
+    let pdf = ent_documents::documents::pdf_available();
+    assert_eq!(page.text.contains(&pdf_link), pdf, "{}: {}", c.name, page.text);
+    if !pdf {
+        let direct = get(&app, &mairies[0], &pdf_link).await;
+        assert_eq!(direct.status, 406, "{}: {}", c.name, direct.text);
+        assert!(direct.text.contains("Le PDF n&#x27;est pas disponible sur ce serveur"), "{}", direct.text);
+    }
     let file = get(&app, &mairies[0], &format!("{path}/documents/{doc}?format=odt")).await;
     assert_eq!(file.status, 200, "{}", file.text);
     assert_eq!(file.header("content-type"), Some(ent_documents::documents::ODT_MIME));

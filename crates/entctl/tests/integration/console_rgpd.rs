@@ -88,6 +88,15 @@ async fn a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in
         assert!(file.header("content-disposition").unwrap().starts_with("attachment;"), "{name} {format}");
     }
     assert_eq!(get(app, &dpo, &format!("{register}/export/docx")).await.status, 404);
+    // The PDF link opened directly (a bookmark, an old page) on a server without LibreOffice:
+    // a page that says so and names the other formats, not « une erreur inattendue ».
+    if !pdf {
+        let direct = get(app, &dpo, &format!("{register}/export/pdf")).await;
+        assert_eq!(direct.status, 406, "{name}: {}", direct.text);
+        assert!(direct.text.contains("Format indisponible"), "{name}: {}", direct.text);
+        assert!(direct.text.contains("Le PDF n&#x27;est pas disponible sur ce serveur"), "{name}: {}", direct.text);
+        assert!(direct.text.contains("ODT, HTML") && !direct.text.contains("inattendue"), "{name}: {}", direct.text);
+    }
 
     // A snapshot, then the same register again: the latest is kept.
     assert!(take_snapshot(app, &dpo, &register).await.contains("apres=instantane"), "{name}");

@@ -2330,3 +2330,25 @@ async fn the_readme_convention_sample_is_created_and_submitted_as_printed_from_t
         c.db.name
     );
 }
+
+backend_test!(a_pdf_asked_of_a_server_without_libreoffice_is_refused_naming_the_other_formats);
+async fn a_pdf_asked_of_a_server_without_libreoffice_is_refused_naming_the_other_formats(db: common::TestDb) {
+    let c = setup(db).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap();
+    let resp = c.dan.get(c.url(&format!("/{id}/document?format=pdf"))).send().await;
+    if entcp::documents::pdf_available() {
+        assert_eq!(resp.header("content-type"), Some("application/pdf"), "{}", c.db.name);
+        return;
+    }
+    // Not « service indisponible, réessayez »: this server has no converter, the other formats work.
+    assert_eq!(resp.status, 406, "{}: {}", c.db.name, resp.body);
+    assert_eq!(resp.header("content-type"), Some("application/problem+json"), "{}", c.db.name);
+    assert_eq!(resp.header("retry-after"), None, "{}", c.db.name);
+    assert_eq!(resp.body["type"], "urn:entcp:problem:format-unavailable", "{}", c.db.name);
+    assert_eq!(resp.body["title"], "Format indisponible sur ce serveur", "{}", c.db.name);
+    let detail = resp.body["detail"].as_str().unwrap();
+    assert!(detail.contains("Le PDF n'est pas disponible sur ce serveur") && detail.contains("ODT, HTML"), "{detail}");
+    let odt = c.dan.get(c.url(&format!("/{id}/document?format=odt"))).send().await;
+    assert_eq!(odt.status, 200, "{}: the ODT it names is there", c.db.name);
+}

@@ -592,8 +592,8 @@ impl World {
             "/api/v1/conventions/{id}/document" => vec![
                 c(200),
                 case(method, format!("{url}?format=odt"), 200),
-                // The PDF, or the documented 503 on a machine without LibreOffice.
-                Case { or_status: Some(503), ..case(method, format!("{url}?format=pdf"), 200) },
+                // The PDF, or the documented 406 on a machine without LibreOffice.
+                Case { or_status: Some(406), ..case(method, format!("{url}?format=pdf"), 200) },
             ],
             "/api/v1/conventions/{id}/signed-document" => {
                 vec![c(200), case(method, format!("{url}?format=odt&version=1"), 200)]
@@ -744,7 +744,7 @@ impl World {
                 vec![
                     case(method, url.clone(), 200),
                     case(method, format!("{url}?format=odt"), 200),
-                    Case { or_status: Some(503), ..case(method, format!("{url}?format=pdf"), 200) },
+                    Case { or_status: Some(406), ..case(method, format!("{url}?format=pdf"), 200) },
                 ]
             }
             "/api/v1/groupements/{id}/documents/{document}/share" => {

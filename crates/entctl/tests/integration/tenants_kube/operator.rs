@@ -838,3 +838,37 @@ async fn an_enttenant_above_the_approval_threshold_is_refused_in_its_status(db: 
     assert!(audited.iter().all(|r| r.action != "tenants.accounts_approved"), "{audited:?}");
     stop.cancel();
 }
+
+backend_test!(deployment_events_make_the_operator_apply_a_settled_tenant_again_only_when_a_deployment_drifted);
+async fn deployment_events_make_the_operator_apply_a_settled_tenant_again_only_when_a_deployment_drifted(db: TestDb) {
+    let w = World::on(db, |_| {}).await;
+    let (stop, operator) = w.start_operator().await;
+    w.past_the_gate("doisneau", &operator).await;
+    *w.mock.deployments_available.lock().unwrap() = true;
+    w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
+    w.until(|w| ready_at(&w.resource("doisneau"), 2)).await;
+    w.until_confirmed("doisneau", &[&operator]).await;
+    let applies = |w: &World| {
+        let requests = w.mock.requests.lock().unwrap();
+        let ours = |r: &&super::Request| r.method == "PATCH" && !r.query.contains_key("dryRun");
+        requests.iter().filter(ours).filter(|r| r.path.contains("/namespaces/ent-doisneau/")).count()
+    };
+    let reconciles = |operator: &operator::Context| operator.figures().unchanged + operator.figures().written;
+
+    // The Deployment controller writes a status (no spec change): the resource is reconciled
+    // for that event, the tenant read back, nothing applied (the clock is fixed: no resync due).
+    w.take_requests();
+    let before = reconciles(&operator);
+    let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
+    w.edit(deployments, "portail", |d| d["status"]["observedGeneration"] = json!(5));
+    w.until(|_| reconciles(&operator) > before).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(applies(&w), 0, "a rollout's event applies nothing: {:?}", super::paths(&w.take_requests(), "PATCH"));
+
+    // Scaled by hand: drifted from the render, applied again and put back.
+    let rendered = w.stored(deployments, "portail").unwrap()["spec"]["replicas"].clone();
+    w.edit(deployments, "portail", |d| d["spec"]["replicas"] = json!(0));
+    w.until(|w| w.stored(deployments, "portail").unwrap()["spec"]["replicas"] == rendered).await;
+    assert!(applies(&w) >= 1, "the drift was repaired by an apply");
+    stop.cancel();
+}
