@@ -383,7 +383,12 @@ impl World {
             ("GET", "/api/v1/jobs") | ("GET", "/api/v1/outbox") => call(path.into()),
             ("POST", "/api/v1/jobs/{name}/run") => call("/api/v1/jobs/outbox-purge/run".into()),
             ("POST", "/api/v1/outbox/{id}/retry") => {
-                let id = common::queue_test_mail(&self.store, "dan@ac-test.fr", t0()).await;
+                let mut tx = self.store.begin_write().await.unwrap();
+                let id = entcp::notify::enqueue(&mut tx, &["dan@ac-test.fr".into()], "test", json!({}), t0())
+                    .await
+                    .unwrap()
+                    .expect("queued");
+                tx.commit().await.unwrap();
                 call(format!("/api/v1/outbox/{id}/retry"))
             }
             ("GET", "/api/v1/tenants") | ("GET", "/api/v1/tenant-schema") => call(path.into()),
